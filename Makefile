@@ -1,0 +1,60 @@
+# Wharf: the two commands.
+#   make run    install what is missing, build, start wharfd in the foreground
+#   make test   install what is missing, build with ASan+UBSan, run every test
+#
+# Both install Debian 12 packages with apt-get when they are missing (as root,
+# or through sudo). Other targets: build, deps, fuzz, bench, format, clean.
+
+DEPS_BUILD := meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev \
+              libsqlite3-dev libjansson-dev libcrypt-dev zlib1g-dev openssl
+DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
+              clang libclang-rt-14-dev
+BUILD      ?= build
+BUILD_SAN  ?= build-san
+PYTHON     := /usr/bin/python3
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+RUN_ARGS   ?=
+
+.PHONY: run test build build-san deps deps-test unit integration fuzz bench format clean
+
+run: deps build
+	$(BUILD)/src/supervisor/wharfd -f $(RUN_ARGS)
+
+test: deps-test build-san unit integration
+
+deps:
+	@sh tools/install-deps.sh $(DEPS_BUILD)
+
+deps-test:
+	@sh tools/install-deps.sh $(DEPS_TEST)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized
+
+$(BUILD_SAN)/build.ninja:
+	meson setup $(BUILD_SAN) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+build-san: $(BUILD_SAN)/build.ninja
+	ninja -C $(BUILD_SAN)
+
+unit: build-san
+	meson test -C $(BUILD_SAN) --print-errorlogs
+
+integration: build-san
+	WHARF_BUILD=$(abspath $(BUILD_SAN)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+fuzz:
+	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false || true
+	ninja -C build-fuzz
+
+bench:
+	@echo "see bench/README.md: each bench/NAME/run script compares Wharf with a peer"
+
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz

@@ -1,0 +1,203 @@
+/*
+ * buf.c - growable buffers and slices.
+ */
+#include "base/buf.h"
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct slice slice_from_cstr(const char *s)
+{
+    return (struct slice){s, s ? strlen(s) : 0};
+}
+
+struct slice slice_make(const void *p, size_t len)
+{
+    return (struct slice){p, len};
+}
+
+bool slice_eq(struct slice a, struct slice b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+bool slice_eq_nocase(struct slice a, struct slice b)
+{
+    return a.len == b.len && (a.len == 0 || strncasecmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+bool slice_eq_cstr_nocase(struct slice a, const char *s)
+{
+    return slice_eq_nocase(a, slice_from_cstr(s));
+}
+
+bool slice_startswith_nocase(struct slice s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return s.len >= n && strncasecmp(s.ptr, prefix, n) == 0;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+struct slice slice_trim(struct slice s)
+{
+    while (s.len > 0 && is_space(s.ptr[0])) {
+        s.ptr++;
+        s.len--;
+    }
+    while (s.len > 0 && is_space(s.ptr[s.len - 1]))
+        s.len--;
+    return s;
+}
+
+char *slice_strdup(struct slice s)
+{
+    char *p = xmalloc(s.len + 1);
+    if (s.len)
+        memcpy(p, s.ptr, s.len);
+    p[s.len] = '\0';
+    return p;
+}
+
+void buf_init(struct buf *b)
+{
+    b->len = 0;
+    b->cap = 0;
+    b->data = NULL;
+    buf_reserve(b, 0);
+}
+
+void buf_free(struct buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void buf_reserve(struct buf *b, size_t extra)
+{
+    size_t need;
+    if (__builtin_add_overflow(b->len, extra, &need) || __builtin_add_overflow(need, 1, &need))
+        log_panic("buffer size overflow");
+    if (b->data != NULL && need <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need) {
+        if (__builtin_mul_overflow(cap, 2, &cap))
+            cap = need;
+    }
+    b->data = xrealloc(b->data, cap);
+    b->cap = cap;
+    b->data[b->len] = '\0';
+}
+
+void buf_reset(struct buf *b)
+{
+    if (b->data == NULL)
+        buf_reserve(b, 0);
+    b->len = 0;
+    b->data[0] = '\0';
+}
+
+void buf_append(struct buf *b, const void *p, size_t n)
+{
+    buf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void buf_append_cstr(struct buf *b, const char *s)
+{
+    buf_append(b, s, strlen(s));
+}
+
+void buf_append_slice(struct buf *b, struct slice s)
+{
+    buf_append(b, s.ptr, s.len);
+}
+
+void buf_append_byte(struct buf *b, char c)
+{
+    buf_append(b, &c, 1);
+}
+
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    buf_reserve(b, 0);
+    size_t room = b->cap - b->len;
+    int n = vsnprintf(b->data + b->len, room, fmt, ap);
+    if (n < 0)
+        log_panic("vsnprintf failed for format \"%s\"", fmt);
+    if ((size_t)n >= room) {
+        buf_reserve(b, (size_t)n);
+        vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap2);
+    }
+    va_end(ap2);
+    b->len += (size_t)n;
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+void buf_append_u16(struct buf *b, uint16_t v)
+{
+    unsigned char x[2] = {(unsigned char)(v >> 8), (unsigned char)v};
+    buf_append(b, x, 2);
+}
+
+void buf_append_u32(struct buf *b, uint32_t v)
+{
+    unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    buf_append(b, x, 4);
+}
+
+void buf_append_u64(struct buf *b, uint64_t v)
+{
+    buf_append_u32(b, (uint32_t)(v >> 32));
+    buf_append_u32(b, (uint32_t)v);
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+    if (n >= b->len) {
+        buf_reset(b);
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+    b->data[b->len] = '\0';
+}
+
+char *buf_steal(struct buf *b, size_t *len_r)
+{
+    buf_reserve(b, 0);
+    char *p = b->data;
+    if (len_r)
+        *len_r = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+const char *buf_cstr(struct buf *b)
+{
+    buf_reserve(b, 0);
+    return b->data;
+}

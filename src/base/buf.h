@@ -1,0 +1,71 @@
+/*
+ * buf.h - the one owned, growable byte buffer (struct buf) and the one
+ * non-owning view (struct slice) used everywhere in Wharf.
+ *
+ * A buf always keeps a NUL byte after its contents so that buf->data can be
+ * handed to C APIs that want a string, but its length is len, never strlen():
+ * message data may contain NUL bytes. Growth checks for overflow and never
+ * fails (see alloc.h). A slice never owns what it points at.
+ */
+#ifndef WHARF_BASE_BUF_H
+#define WHARF_BASE_BUF_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct slice {
+    const char *ptr;
+    size_t len;
+};
+
+#define SLICE_NULL ((struct slice){NULL, 0})
+#define SLICE_LIT(s) ((struct slice){(s), sizeof(s) - 1})
+
+struct slice slice_from_cstr(const char *s);
+struct slice slice_make(const void *p, size_t len);
+bool slice_eq(struct slice a, struct slice b);
+/* ASCII case-insensitive comparison (protocol keywords, domains). */
+bool slice_eq_nocase(struct slice a, struct slice b);
+bool slice_eq_cstr_nocase(struct slice a, const char *s);
+bool slice_startswith_nocase(struct slice s, const char *prefix);
+struct slice slice_trim(struct slice s);
+/* Copies into a new NUL-terminated string (the caller frees). */
+char *slice_strdup(struct slice s);
+
+struct buf {
+    char *data; /* never NULL after buf_init; data[len] == '\0' */
+    size_t len;
+    size_t cap;
+};
+
+#define BUF_INIT {NULL, 0, 0}
+
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+/* Ensures room for at least extra more bytes (plus the NUL). */
+void buf_reserve(struct buf *b, size_t extra);
+void buf_reset(struct buf *b);
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_append_cstr(struct buf *b, const char *s);
+void buf_append_slice(struct buf *b, struct slice s);
+void buf_append_byte(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Big-endian integer appends, for length-prefixed records. */
+void buf_append_u16(struct buf *b, uint16_t v);
+void buf_append_u32(struct buf *b, uint32_t v);
+void buf_append_u64(struct buf *b, uint64_t v);
+/* Removes the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+/* Hands the contents to the caller (who frees them) and resets the buffer. */
+char *buf_steal(struct buf *b, size_t *len_r);
+static inline struct slice buf_slice(const struct buf *b)
+{
+    return (struct slice){b->data, b->len};
+}
+/* Returns b->data, always a valid NUL-terminated string. */
+const char *buf_cstr(struct buf *b);
+
+#endif

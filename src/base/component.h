@@ -1,0 +1,70 @@
+/*
+ * component.h - the contract between wharfd and each component process.
+ *
+ * wharfd (the supervisor) binds every listener, then starts each component by
+ * re-executing itself:
+ *     wharfd --component NAME --worker I/N [-c FILE] [-o name=value ...]
+ * with fd 3 a unix socket back to the supervisor (IPC frames, see ipc/frame.h)
+ * and fds 4.. the listening sockets of the component's services, named in the
+ * environment variable WHARF_LISTENERS as "service=fd,service=fd".
+ * The child reads the configuration itself, then drops privileges
+ * (component_drop_privileges) before touching any input from the network.
+ *
+ * A component is one directory under src/ that defines a
+ *     const struct component_def NAME_component;
+ * whose main is NULL while the component is not built yet: wharfd then shows
+ * it as "not built yet" and never binds its ports, so nothing is faked.
+ */
+#ifndef WHARF_BASE_COMPONENT_H
+#define WHARF_BASE_COMPONENT_H
+
+#include "base/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define COMPONENT_CONTROL_FD 3
+#define COMPONENT_FIRST_LISTENER_FD 4
+#define COMPONENT_LISTENERS_ENV "WHARF_LISTENERS"
+
+struct component_listener {
+    const char *service; /* "smtp", "submission", ... (see supervisor/services.c) */
+    int fd;
+};
+
+struct component_ctx {
+    const char *name;
+    unsigned worker_index; /* 0 .. n_workers-1 */
+    unsigned n_workers;
+    const struct wharf_config *cfg;
+    int control_fd; /* IPC frames to and from the supervisor */
+    size_t n_listeners;
+    struct component_listener *listeners;
+};
+
+struct component_ctx;
+typedef int (*component_main_fn)(struct component_ctx *ctx);
+
+enum component_kind {
+    COMPONENT_WORKERS,   /* N processes sharing the listening sockets */
+    COMPONENT_SINGLETON, /* exactly one process */
+};
+
+struct component_def {
+    const char *name;          /* "smtp" */
+    const char *exchange_name; /* "SMTP", "Information Store", ... */
+    enum component_kind kind;
+    component_main_fn main;    /* NULL: not built yet */
+    const char *job;           /* one line for `wharf ports` and `wharf status` */
+};
+
+/* Finds the fd passed for a service, or -1. */
+int component_listener_fd(const struct component_ctx *ctx, const char *service);
+
+/*
+ * Switches to cfg->wharf_user when running as root (exits EX_NOUSER/EX_OSERR
+ * on failure); a no-op for an unprivileged process.
+ */
+void component_drop_privileges(const struct wharf_config *cfg);
+
+#endif

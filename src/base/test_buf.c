@@ -1,0 +1,88 @@
+/*
+ * test_buf.c - unit tests for buffers and slices.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+#include <stdlib.h>
+
+#include "base/buf.h"
+
+static void test_append_and_nul(void **state)
+{
+    struct buf b = BUF_INIT;
+    buf_init(&b);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.data, "");
+    buf_append(&b, "ab\0c", 4);
+    assert_int_equal(b.len, 4);
+    assert_int_equal(b.data[4], '\0');
+    assert_memory_equal(b.data, "ab\0c", 4);
+    buf_free(&b);
+}
+
+static void test_printf_grows(void **state)
+{
+    struct buf b = BUF_INIT;
+    for (int i = 0; i < 1000; i++)
+        buf_printf(&b, "%04d", i);
+    assert_int_equal(b.len, 4000);
+    assert_memory_equal(b.data + 3996, "0999", 4);
+    assert_int_equal(strlen(b.data), 4000);
+    buf_free(&b);
+}
+
+static void test_consume(void **state)
+{
+    struct buf b = BUF_INIT;
+    buf_append_cstr(&b, "hello world");
+    buf_consume(&b, 6);
+    assert_string_equal(buf_cstr(&b), "world");
+    buf_consume(&b, 100);
+    assert_int_equal(b.len, 0);
+    buf_free(&b);
+}
+
+static void test_integers(void **state)
+{
+    struct buf b = BUF_INIT;
+    buf_append_u16(&b, 0x0102);
+    buf_append_u32(&b, 0x03040506);
+    buf_append_u64(&b, 0x0708090a0b0c0d0eULL);
+    const unsigned char want[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
+    assert_int_equal(b.len, sizeof(want));
+    assert_memory_equal(b.data, want, sizeof(want));
+    buf_free(&b);
+}
+
+static void test_slices(void **state)
+{
+    struct slice s = slice_trim(slice_from_cstr("  \tEHLO x\r\n"));
+    assert_int_equal(s.len, 6);
+    assert_true(slice_startswith_nocase(s, "ehlo"));
+    assert_true(slice_eq_nocase(slice_make(s.ptr, 4), SLICE_LIT("EhLo")));
+    assert_false(slice_eq(slice_make(s.ptr, 4), SLICE_LIT("ehlo")));
+    char *d = slice_strdup(s);
+    assert_string_equal(d, "EHLO x");
+    free(d);
+    size_t len;
+    struct buf b = BUF_INIT;
+    buf_append_cstr(&b, "xyz");
+    char *p = buf_steal(&b, &len);
+    assert_int_equal(len, 3);
+    assert_null(b.data);
+    free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_and_nul), cmocka_unit_test(test_printf_grows),
+        cmocka_unit_test(test_consume),        cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_slices),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

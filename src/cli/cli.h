@@ -1,0 +1,34 @@
+/*
+ * cli.h - the wharf command: what every subcommand receives.
+ */
+#ifndef WHARF_CLI_CLI_H
+#define WHARF_CLI_CLI_H
+
+#include "base/config.h"
+
+struct cli_ctx {
+    const char *config_path; /* -c, or NULL for embedded defaults */
+    char **assignments;      /* -o name=value */
+    size_t n_assignments;
+    struct wharf_config *cfg; /* read before the subcommand runs */
+};
+
+/* argv[0] is the subcommand's name; return a sysexits code. */
+typedef int (*cli_cmd_fn)(struct cli_ctx *ctx, int argc, char **argv);
+
+int cmd_ports(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_status(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_config(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_domain(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_user(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_alias(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_mailbox(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_deliver(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_queue(struct cli_ctx *ctx, int argc, char **argv);
+
+/* For subcommands whose component is not built yet. */
+int cli_not_built(const char *what);
+
+#endif

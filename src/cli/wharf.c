@@ -1,0 +1,103 @@
+/*
+ * wharf.c - the admin command: dispatches `wharf [-c FILE] [-o k=v] CMD ...`.
+ *
+ * Invoked as `sendmail` or `mailq` (a link or copy of this program), it
+ * behaves as those commands do for cron and scripts.
+ */
+#include "base/alloc.h"
+#include "base/log.h"
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+static const struct {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *help;
+} commands[] = {
+    {"ports", cmd_ports, "which component uses which port and why [--json|--nft|--check]"},
+    {"status", cmd_status, "components, pids, uptime, restarts, connections [--json]"},
+    {"config", cmd_config, "dump [--all] | doc: effective configuration, reference"},
+    {"domain", cmd_domain, "add|list|del DOMAIN: local domains"},
+    {"user", cmd_user, "add|list|del|passwd|quota USER: accounts"},
+    {"alias", cmd_alias, "add|list|del ADDRESS TARGET...: aliases and catch-alls"},
+    {"mailbox", cmd_mailbox, "list|stats USER: a user's folders"},
+    {"deliver", cmd_deliver, "USER < MESSAGE: local delivery into INBOX"},
+    {"sendmail", cmd_sendmail, "[-t] [-i] [-f FROM] RCPT...: submit a message"},
+    {"mailq", cmd_mailq, "list the mail queue [--json]"},
+    {"queue", cmd_queue, "list|show|flush|hold|release|delete|requeue: queue control"},
+};
+
+int cli_not_built(const char *what)
+{
+    fprintf(stderr, "wharf: %s: not built yet\n", what);
+    return EX_UNAVAILABLE;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: wharf [-c FILE] [-o name=value] COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    const char *base = strrchr(argv[0], '/');
+    base = base ? base + 1 : argv[0];
+    log_init("cli", LOG_TO_STDERR);
+
+    struct cli_ctx ctx = {0};
+    ctx.assignments = xcalloc((size_t)argc + 1, sizeof(char *));
+    int i = 1;
+    const char *cmd = NULL;
+    if (strcmp(base, "sendmail") == 0 || strcmp(base, "mailq") == 0) {
+        cmd = base;
+        i = 0; /* the subcommand sees the whole argv */
+    } else {
+        for (; i < argc; i++) {
+            if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+                ctx.config_path = argv[++i];
+            else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+                ctx.assignments[ctx.n_assignments++] = argv[++i];
+            else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+                usage(stdout);
+                return 0;
+            } else if (argv[i][0] == '-') {
+                usage(stderr);
+                return EX_USAGE;
+            } else
+                break;
+        }
+        if (i >= argc) {
+            usage(stderr);
+            return EX_USAGE;
+        }
+        cmd = argv[i];
+    }
+    if (ctx.config_path == NULL && getenv("WHARF_CONFIG"))
+        ctx.config_path = getenv("WHARF_CONFIG");
+    ctx.cfg = xcalloc(1, sizeof(*ctx.cfg));
+    struct buf err = BUF_INIT;
+    if (config_read(ctx.cfg, ctx.config_path, ctx.assignments, ctx.n_assignments, &err) != 0) {
+        fprintf(stderr, "wharf: %s\n", buf_cstr(&err));
+        return EX_CONFIG;
+    }
+    buf_free(&err);
+    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+        if (strcmp(commands[k].name, cmd) == 0) {
+            int rc = commands[k].fn(&ctx, argc - i, argv + i);
+            config_free(ctx.cfg);
+            free(ctx.cfg);
+            free(ctx.assignments);
+            return rc;
+        }
+    }
+    fprintf(stderr, "wharf: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EX_USAGE;
+}

@@ -1,0 +1,12 @@
+/*
+ * imap_component.c - how wharfd knows the imap component.
+ */
+#include "imap/imap.h"
+
+const struct component_def imap_component = {
+    .name = "imap",
+    .exchange_name = "IMAP4",
+    .kind = COMPONENT_WORKERS,
+    .main = NULL, /* not built yet */
+    .job = "mailbox access over IMAP4rev2/rev1",
+};

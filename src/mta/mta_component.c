@@ -1,0 +1,12 @@
+/*
+ * mta_component.c - how wharfd knows the mta component.
+ */
+#include "mta/mta.h"
+
+const struct component_def mta_component = {
+    .name = "mta",
+    .exchange_name = "Message Transfer Agent",
+    .kind = COMPONENT_SINGLETON,
+    .main = NULL, /* not built yet */
+    .job = "queue, categorize, route, deliver, retry, bounce",
+};

@@ -1,0 +1,99 @@
+/*
+ * child.c - start-up of a component process re-executed by wharfd.
+ *
+ * Reads the configuration, picks up the control socket and the listening
+ * sockets it was handed (see base/component.h), and calls the component's
+ * main. Never binds a socket itself.
+ */
+#include "supervisor/child.h"
+#include "base/alloc.h"
+#include "base/log.h"
+#include "supervisor/services.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+static void parse_listeners(struct component_ctx *ctx)
+{
+    const char *env = getenv(COMPONENT_LISTENERS_ENV);
+    if (env == NULL || *env == '\0')
+        return;
+    char *copy = xstrdup(env), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq == NULL)
+            log_fatal(EX_SOFTWARE, "bad %s entry '%s'", COMPONENT_LISTENERS_ENV, tok);
+        *eq = '\0';
+        ctx->listeners = xreallocarray(ctx->listeners, ctx->n_listeners + 1, sizeof(*ctx->listeners));
+        ctx->listeners[ctx->n_listeners++] =
+            (struct component_listener){.service = xstrdup(tok), .fd = atoi(eq + 1)};
+    }
+    free(copy);
+}
+
+void child_run(int argc, char **argv)
+{
+    const char *name = NULL, *config_path = NULL;
+    char **assignments = xcalloc((size_t)argc, sizeof(char *));
+    size_t n_assign = 0;
+    unsigned worker = 0, n_workers = 1;
+    bool foreground = getenv("WHARF_LOG_STDERR") != NULL;
+
+    enum { OPT_COMPONENT = 1000, OPT_WORKER };
+    static const struct option longopts[] = {
+        {"component", required_argument, NULL, OPT_COMPONENT},
+        {"worker", required_argument, NULL, OPT_WORKER},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:o:f", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_COMPONENT:
+            name = optarg;
+            break;
+        case OPT_WORKER:
+            if (sscanf(optarg, "%u/%u", &worker, &n_workers) != 2 || n_workers == 0 ||
+                worker >= n_workers)
+                log_fatal(EX_USAGE, "bad --worker '%s'", optarg);
+            break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'o':
+            assignments[n_assign++] = optarg;
+            break;
+        case 'f':
+            foreground = true;
+            break;
+        default:
+            exit(EX_USAGE);
+        }
+    }
+    log_init(name ? name : "wharfd", foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG);
+    const struct component_def *def = name ? component_find(name) : NULL;
+    if (def == NULL || def->main == NULL)
+        log_fatal(EX_USAGE, "unknown or unbuilt component '%s'", name ? name : "");
+
+    struct wharf_config *cfg = xcalloc(1, sizeof(*cfg));
+    struct buf err = BUF_INIT;
+    if (config_read(cfg, config_path, assignments, n_assign, &err) != 0)
+        log_fatal(EX_CONFIG, "%s", buf_cstr(&err));
+    buf_free(&err);
+    free(assignments);
+    log_set_debug(cfg->log_debug);
+
+    struct component_ctx ctx = {
+        .name = def->name,
+        .worker_index = worker,
+        .n_workers = n_workers,
+        .cfg = cfg,
+        .control_fd = COMPONENT_CONTROL_FD,
+    };
+    parse_listeners(&ctx);
+    int rc = def->main(&ctx);
+    exit(rc);
+}

@@ -1,0 +1,132 @@
+/*
+ * services.c - the services table and the list of components.
+ *
+ * Adding a port to Wharf means adding a row here, a *_listen option in
+ * base/options.def for inbound ports, and a line in doc/ports.md.
+ */
+#include "supervisor/services.h"
+
+#include "auth/auth.h"
+#include "directory/directory.h"
+#include "http/http.h"
+#include "imap/imap.h"
+#include "mta/mta.h"
+#include "nntp/nntp.h"
+#include "pop3/pop3.h"
+#include "routing/routing.h"
+#include "smtp/smtp.h"
+
+#include <string.h>
+#include <unistd.h>
+
+const struct component_def *const components[] = {
+    &auth_component, &mta_component,  &smtp_component,    &imap_component, &pop3_component,
+    &nntp_component, &http_component, &routing_component, &directory_component,
+};
+const size_t n_components = sizeof(components) / sizeof(components[0]);
+
+#define IN(opt) SERVICE_INBOUND, OPTID_##opt
+#define OUT SERVICE_OUTBOUND, -1
+
+const struct service_def services[] = {
+    {"smtp", &smtp_component, "SMTP", 25, SERVICE_TLS_STARTTLS, IN(smtp_listen),
+     "mail from other servers (MX); open to the Internet to receive mail"},
+    {"submission", &smtp_component, "SMTP", 587, SERVICE_TLS_STARTTLS, IN(submission_listen),
+     "mail from your users' programs, STARTTLS and AUTH required"},
+    {"smtps", &smtp_component, "SMTP", 465, SERVICE_TLS_IMPLICIT, IN(smtps_listen),
+     "submission over implicit TLS (RFC 8314)"},
+    {"imap", &imap_component, "IMAP", 143, SERVICE_TLS_STARTTLS, IN(imap_listen),
+     "mailbox access; login only after STARTTLS"},
+    {"imaps", &imap_component, "IMAP", 993, SERVICE_TLS_IMPLICIT, IN(imaps_listen),
+     "mailbox access over implicit TLS"},
+    {"pop3", &pop3_component, "POP3", 110, SERVICE_TLS_STARTTLS, IN(pop3_listen),
+     "mailbox download; login only after STLS"},
+    {"pop3s", &pop3_component, "POP3", 995, SERVICE_TLS_IMPLICIT, IN(pop3s_listen),
+     "mailbox download over implicit TLS"},
+    {"nntp", &nntp_component, "NNTP", 119, SERVICE_TLS_STARTTLS, IN(nntp_listen),
+     "public folders as newsgroups; feeds from other news servers"},
+    {"nntps", &nntp_component, "NNTP", 563, SERVICE_TLS_IMPLICIT, IN(nntps_listen),
+     "newsgroups over implicit TLS"},
+    {"http", &http_component, "HTTP", 80, SERVICE_TLS_PLAIN, IN(http_listen),
+     "redirects browsers to HTTPS"},
+    {"https", &http_component, "HTTP", 443, SERVICE_TLS_IMPLICIT, IN(https_listen),
+     "webmail, JMAP, admin API and /metrics"},
+    {"routing", &routing_component, "Wharf link state", 691, SERVICE_TLS_PLAIN,
+     IN(routing_listen), "link-state routing with the other servers of your organization only"},
+    {"smtp-out", &mta_component, "SMTP", 25, SERVICE_TLS_STARTTLS, OUT,
+     "delivery to other mail servers (opportunistic STARTTLS)"},
+    {"nntp-feed", &nntp_component, "NNTP", 119, SERVICE_TLS_STARTTLS, OUT,
+     "feeds to peer news servers"},
+    {"ldap", &directory_component, "LDAP", 389, SERVICE_TLS_STARTTLS, OUT,
+     "reads accounts and home servers from the directory"},
+    {"ldaps", &directory_component, "LDAP", 636, SERVICE_TLS_IMPLICIT, OUT,
+     "reads the directory over implicit TLS"},
+};
+const size_t n_services = sizeof(services) / sizeof(services[0]);
+
+const struct component_def *component_find(const char *name)
+{
+    for (size_t i = 0; i < n_components; i++) {
+        if (strcmp(components[i]->name, name) == 0)
+            return components[i];
+    }
+    return NULL;
+}
+
+const struct service_def *service_find(const char *name)
+{
+    for (size_t i = 0; i < n_services; i++) {
+        if (strcmp(services[i].name, name) == 0)
+            return &services[i];
+    }
+    return NULL;
+}
+
+const char *service_tls_name(enum service_tls tls)
+{
+    switch (tls) {
+    case SERVICE_TLS_PLAIN:
+        return "plain";
+    case SERVICE_TLS_STARTTLS:
+        return "starttls";
+    case SERVICE_TLS_IMPLICIT:
+        return "implicit";
+    }
+    return "?";
+}
+
+const char *service_direction_name(enum service_direction d)
+{
+    return d == SERVICE_INBOUND ? "inbound" : "outbound";
+}
+
+const struct strlist *service_listen(const struct wharf_config *cfg, const struct service_def *s)
+{
+    static const struct strlist empty = {NULL, 0};
+    if (s->listen_option < 0)
+        return &empty;
+    const struct config_option *opt = &config_options[s->listen_option];
+    return (const struct strlist *)((const char *)cfg + opt->offset);
+}
+
+bool component_has_listeners(const struct wharf_config *cfg, const struct component_def *c)
+{
+    if (c->main == NULL)
+        return false;
+    for (size_t i = 0; i < n_services; i++) {
+        if (services[i].component == c && services[i].direction == SERVICE_INBOUND &&
+            service_listen(cfg, &services[i])->n > 0)
+            return true;
+    }
+    return false;
+}
+
+unsigned component_worker_count(const struct wharf_config *cfg, const struct component_def *c)
+{
+    if (c->kind == COMPONENT_SINGLETON)
+        return 1;
+    if (cfg->workers > 0)
+        return (unsigned)cfg->workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}

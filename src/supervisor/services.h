@@ -1,0 +1,58 @@
+/*
+ * services.h - the services table: every port any Wharf component uses.
+ *
+ * This table is the one source of truth for what wharfd binds and for what
+ * `wharf ports` prints. No component opens a port that is not named here.
+ * Inbound rows take their address:port from their config option (*_listen);
+ * outbound rows describe connections Wharf makes, so an admin knows what to
+ * allow out.
+ */
+#ifndef WHARF_SUPERVISOR_SERVICES_H
+#define WHARF_SUPERVISOR_SERVICES_H
+
+#include "base/component.h"
+#include "base/config.h"
+
+#include <stdint.h>
+
+enum service_tls {
+    SERVICE_TLS_PLAIN,    /* no TLS on this port (routing between servers, HTTP redirect) */
+    SERVICE_TLS_STARTTLS, /* plaintext greeting, upgrade with STARTTLS/STLS */
+    SERVICE_TLS_IMPLICIT, /* TLS from the first byte */
+};
+
+enum service_direction {
+    SERVICE_INBOUND,
+    SERVICE_OUTBOUND,
+};
+
+struct service_def {
+    const char *name;                      /* "smtp", "submission", ... */
+    const struct component_def *component; /* who serves it */
+    const char *protocol;                  /* "SMTP", "IMAP", ... */
+    uint16_t port;                         /* the standard port */
+    enum service_tls tls;
+    enum service_direction direction;
+    int listen_option; /* OPTID_*_listen for inbound rows, -1 for outbound */
+    const char *why;   /* why the port exists, for the admin */
+};
+
+extern const struct service_def services[];
+extern const size_t n_services;
+
+/* Every component the supervisor knows, in start order. */
+extern const struct component_def *const components[];
+extern const size_t n_components;
+
+const struct component_def *component_find(const char *name);
+const struct service_def *service_find(const char *name);
+const char *service_tls_name(enum service_tls tls);
+const char *service_direction_name(enum service_direction d);
+/* The configured listen addresses of an inbound service (empty list when off). */
+const struct strlist *service_listen(const struct wharf_config *cfg, const struct service_def *s);
+/* True when the component is built and at least one of its inbound services is on. */
+bool component_has_listeners(const struct wharf_config *cfg, const struct component_def *c);
+/* Number of processes to run for a component. */
+unsigned component_worker_count(const struct wharf_config *cfg, const struct component_def *c);
+
+#endif

@@ -1,0 +1,192 @@
+"""Integration test harness: a real wharfd in a temporary directory.
+
+Each test gets its own data directory and free loopback ports, starts the
+wharfd built by `make test` (the ASan+UBSan build, found through $WHARF_BUILD)
+and talks to it with independent clients. Nothing here mocks Wharf.
+
+Readiness is a condition, never a sleep: `WharfServer.start()` waits until
+`wharf status --json` reports every built component running.
+"""
+import json
+import shutil
+import tempfile
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("WHARF_BUILD", ROOT / "build-san"))
+WHARFD = BUILD / "src" / "supervisor" / "wharfd"
+WHARF = BUILD / "src" / "cli" / "wharf"
+
+# Every inbound service of the services table and its listen option.
+LISTEN_OPTIONS = {
+    "smtp": "smtp_listen", "submission": "submission_listen", "smtps": "smtps_listen",
+    "imap": "imap_listen", "imaps": "imaps_listen", "pop3": "pop3_listen",
+    "pop3s": "pop3s_listen", "nntp": "nntp_listen", "nntps": "nntps_listen",
+    "http": "http_listen", "https": "https_listen", "routing": "routing_listen",
+}
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+
+
+def sanitizer_env():
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1:exitcode=86")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=87")
+    return env
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=20.0, interval=0.02, what="condition"):
+    """Polls predicate until it returns a true value; fails with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # the condition may not be checkable yet
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}" + (f": {last_exc!r}" if last_exc else ""))
+
+
+class WharfServer:
+    """One wharfd under test, with its own directory, config and ports."""
+
+    def __init__(self, base: Path, host="127.0.0.1", extra=None, enable=None):
+        self.base = base
+        self.host = host
+        self.data = base / "var"
+        self.conf = base / "wharf.conf"
+        self.log_path = base / "wharfd.log"
+        self.proc = None
+        self.ports = {}
+        self.settings = {
+            "data_directory": str(self.data),
+            "myhostname": "mail.example.test",
+            "mydomains": "example.test",
+            "workers": "1",
+            "shutdown_timeout": "10s",
+        }
+        for service, opt in LISTEN_OPTIONS.items():
+            if enable is None or service in enable:
+                port = free_port(host)
+                self.ports[service] = port
+                self.settings[opt] = f"{host}:{port}"
+            else:
+                self.settings[opt] = "off"
+        if extra:
+            self.settings.update(extra)
+        self.write_config()
+
+    def write_config(self):
+        self.conf.write_text("".join(f"{k} = {v}\n" for k, v in self.settings.items()))
+
+    # -- process control -------------------------------------------------
+    def start(self, wait=True, check=True):
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(WHARFD), "-f", "-c", str(self.conf)],
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=sanitizer_env(), start_new_session=True)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=30.0):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"wharfd exited with {self.proc.returncode}:\n{self.log()}")
+            st = self.status()
+            return st if all(c["state"] in ("running", "not built yet", "disabled")
+                             for c in st["components"]) else None
+        return wait_until(ready, timeout, what="wharfd to report every component running")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            rc = self.proc.wait()
+        self._log.close()
+        return rc
+
+    def kill_all(self):
+        """Ends wharfd and every component, whatever state they are in."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def check_sanitizers(self):
+        text = self.log()
+        for marker in SANITIZER_MARKERS:
+            assert marker not in text, f"sanitizer report in wharfd log:\n{text}"
+
+    # -- the wharf command ----------------------------------------------
+    def wharf(self, *args, input=None, check=True, timeout=60):
+        r = subprocess.run([str(WHARF), "-c", str(self.conf), *args], input=input,
+                           capture_output=True, env=sanitizer_env(), timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"wharf {' '.join(args)} exited {r.returncode}:\n"
+                                 f"{r.stdout.decode(errors='replace')}"
+                                 f"{r.stderr.decode(errors='replace')}")
+        for marker in SANITIZER_MARKERS:
+            assert marker.encode() not in r.stderr, r.stderr.decode(errors="replace")
+        return r
+
+    def status(self):
+        return json.loads(self.wharf("status", "--json").stdout)
+
+
+@pytest.fixture
+def wharf_factory():
+    """Makes WharfServer objects; every one is stopped and checked at the end.
+
+    The directory is world-traversable (not pytest's 0700 tmp_path) because the
+    components run as the unprivileged wharf user.
+    """
+    servers = []
+    top = Path(tempfile.mkdtemp(prefix="wharf-test-"))
+    top.chmod(0o755)
+
+    def make(name="w", **kw):
+        base = top / name
+        base.mkdir()
+        base.chmod(0o755)
+        s = WharfServer(base, **kw)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()
+        s.kill_all()
+        s.check_sanitizers()
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def wharf_server(wharf_factory):
+    """A started wharfd with every listener on a free loopback port."""
+    return wharf_factory().start()
