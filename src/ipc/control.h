@@ -1,0 +1,62 @@
+/*
+ * control.h - the component side of the supervisor protocol, and the bus.
+ *
+ * Every component process holds fd 3 (COMPONENT_CONTROL_FD), a unix stream
+ * socket to wharfd carrying IPC frames (ipc/frame.h). Over it:
+ *   - the component says IPC_HELLO once at start (control_open does it);
+ *   - wharfd asks IPC_STATUS_REQUEST, the component answers IPC_STATUS with a
+ *     JSON object filled by the status callback ({"connections": N, ...});
+ *   - wharfd says IPC_SHUTDOWN(deadline): stop accepting, let sessions finish
+ *     until the deadline, then exit 0 (used for SIGTERM and for the old
+ *     generation of workers on SIGHUP);
+ *   - either side sends IPC_EVENT(name, payload): wharfd relays an event from
+ *     one component to every other component process (the bus that carries
+ *     "mailbox changed" to IMAP IDLE sessions).
+ * If wharfd goes away (EOF on fd 3), the component shuts down at once: it
+ * must never outlive its supervisor.
+ */
+#ifndef WHARF_IPC_CONTROL_H
+#define WHARF_IPC_CONTROL_H
+
+#include "base/buf.h"
+#include "base/component.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdint.h>
+
+struct control;
+
+struct control_callbacks {
+    /* Adds the component's live figures to obj (at least "connections"). May be NULL. */
+    void (*status)(void *arg, json_t *obj);
+    /*
+     * Stop accepting now; finish open sessions by deadline_ms (CLOCK_MONOTONIC
+     * milliseconds), then leave the event loop. NULL: the loop is left at once.
+     */
+    void (*shutdown)(void *arg, int64_t deadline_ms);
+    /* An event published by another process. May be NULL. */
+    void (*event)(void *arg, const char *name, struct slice payload);
+    void *arg;
+};
+
+/* Starts reading fd 3 on base and says hello. Never returns NULL. */
+struct control *control_open(struct event_base *base, const struct component_ctx *ctx,
+                             const struct control_callbacks *cb);
+/* Publishes an event on the bus (delivered to every other component process). */
+void control_publish(struct control *c, const char *name, const void *payload, size_t len);
+void control_close(struct control *c);
+
+/*
+ * For processes that are not components (the wharf command, `wharf deliver`):
+ * connects to the control socket named by cfg, publishes one event, closes.
+ * Returns 0, or -1 when wharfd is not running (not an error for the caller:
+ * nobody is listening for the event then).
+ */
+int control_notify(const struct wharf_config *cfg, const char *name, const void *payload,
+                   size_t len);
+
+/* CLOCK_MONOTONIC in milliseconds, the clock of every deadline in Wharf. */
+int64_t monotonic_ms(void);
+
+#endif

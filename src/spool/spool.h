@@ -1,0 +1,97 @@
+/*
+ * spool.h - the mail queue on disk: one file per accepted message.
+ *
+ * A spool file holds the envelope and the message, written as length-prefixed
+ * records (never text that attacker data could break), fsync'd, and renamed
+ * into place before the SMTP server answers 250: a file that exists under its
+ * final name is complete. The mta reads it, delivers, and removes it only
+ * after the delivery is durable. Layout: DATA_DIRECTORY/spool/ (the smtp
+ * workers write, the mta reads). Queue ids are unique, sortable by arrival,
+ * and safe as file names ([0-9A-Za-z] only).
+ */
+#ifndef WHARF_SPOOL_SPOOL_H
+#define WHARF_SPOOL_SPOOL_H
+
+#include "base/buf.h"
+#include "base/config.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+/* DSN NOTIFY bits (RFC 3461). */
+#define SPOOL_NOTIFY_NEVER 0x1
+#define SPOOL_NOTIFY_SUCCESS 0x2
+#define SPOOL_NOTIFY_FAILURE 0x4
+#define SPOOL_NOTIFY_DELAY 0x8
+
+enum spool_body {
+    SPOOL_BODY_7BIT,
+    SPOOL_BODY_8BITMIME,
+    SPOOL_BODY_BINARYMIME,
+};
+
+enum spool_rcpt_state {
+    SPOOL_RCPT_PENDING,   /* still to be delivered */
+    SPOOL_RCPT_DELIVERED, /* done: never deliver again */
+    SPOOL_RCPT_FAILED,    /* permanently failed; bounce owed or sent */
+};
+
+struct spool_rcpt {
+    char *address;  /* as given in RCPT TO, without <> */
+    char *orcpt;    /* DSN ORCPT, or NULL */
+    unsigned notify; /* SPOOL_NOTIFY_* bits; 0 = not given */
+    enum spool_rcpt_state state;
+};
+
+struct spool_envelope {
+    char id[32];
+    char *sender; /* "" for the null sender <> */
+    struct spool_rcpt *rcpts;
+    size_t n_rcpts;
+    enum spool_body body;
+    bool smtputf8;
+    bool dsn_ret_hdrs; /* RET=HDRS (else FULL or not given) */
+    char *dsn_envid;   /* ENVID or NULL */
+    char *auth_user;   /* authenticated submitter, or NULL */
+    char *client;      /* "name[addr]" of the SMTP client, or "local" */
+    char *helo;
+    int64_t arrival;   /* unix time, seconds */
+};
+
+struct spool_message {
+    struct spool_envelope env;
+    struct buf data; /* the message as it will be stored: CRLF line ends, trace headers added */
+};
+
+/* Creates DATA/spool and its subfolders if needed. */
+int spool_init(const struct wharf_config *cfg, struct buf *err);
+
+/* A new unique queue id into id (at least 32 bytes). */
+void spool_new_id(char id[32]);
+
+/*
+ * Writes a complete spool file durably (temporary name, fsync, rename,
+ * directory fsync). Returns 0 once the file is safe on disk; only then may the
+ * caller answer 250.
+ */
+int spool_write(const struct wharf_config *cfg, const struct spool_message *msg, struct buf *err);
+
+/* Reads a spool file; -1 with err for a missing or damaged file. */
+int spool_read(const struct wharf_config *cfg, const char *id, struct spool_message *msg,
+               struct buf *err);
+
+/* Records recipient states durably (after a delivery), so a restart never redelivers. */
+int spool_update_rcpts(const struct wharf_config *cfg, const struct spool_message *msg,
+                       struct buf *err);
+
+/* Removes a spool file (after every recipient is done). */
+int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err);
+
+/* Lists queue ids in arrival order; the caller frees with spool_list_free. */
+int spool_list(const struct wharf_config *cfg, char ***ids_r, size_t *n_r, struct buf *err);
+void spool_list_free(char **ids, size_t n);
+
+void spool_message_free(struct spool_message *msg);
+
+#endif
