@@ -1,0 +1,105 @@
+/*
+ * datadir.c - creating DATA_DIRECTORY's folders with the right owners.
+ */
+#include "base/datadir.h"
+#include "base/alloc.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+bool datadir_wharf_ids(const struct wharf_config *cfg, uid_t *uid_r, gid_t *gid_r)
+{
+    struct passwd *pw = getpwnam(cfg->wharf_user);
+    if (pw == NULL)
+        return false;
+    *uid_r = pw->pw_uid;
+    *gid_r = pw->pw_gid;
+    return true;
+}
+
+/* Runs useradd with an argv (never a shell). */
+static int create_user(const char *name, struct buf *err)
+{
+    const char *paths[] = {"/usr/sbin/useradd", "/sbin/useradd"};
+    for (size_t i = 0; i < 2; i++) {
+        if (access(paths[i], X_OK) != 0)
+            continue;
+        char *argv[] = {(char *)paths[i], "--system",   "--user-group", "--no-create-home",
+                        "--home-dir",     "/nonexistent", "--shell",    "/usr/sbin/nologin",
+                        (char *)name,     NULL};
+        pid_t pid;
+        if (posix_spawn(&pid, paths[i], NULL, NULL, argv, environ) != 0)
+            break;
+        int status;
+        if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            return 0;
+        buf_printf(err, "useradd %s failed; create the user by hand or set wharf_user", name);
+        return -1;
+    }
+    buf_printf(err, "user '%s' does not exist and useradd is not available; create it", name);
+    return -1;
+}
+
+static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it,
+                    struct buf *err)
+{
+    if (mkdir(path, mode) != 0 && errno != EEXIST) {
+        buf_printf(err, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        buf_printf(err, "%s is not a directory", path);
+        return -1;
+    }
+    if (chown_it && (st.st_uid != uid || st.st_gid != gid) && chown(path, uid, gid) != 0) {
+        buf_printf(err, "cannot chown %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int datadir_prepare(const struct wharf_config *cfg, struct buf *err)
+{
+    bool root = geteuid() == 0;
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (root) {
+        if (!datadir_wharf_ids(cfg, &uid, &gid)) {
+            if (create_user(cfg->wharf_user, err) != 0)
+                return -1;
+            if (!datadir_wharf_ids(cfg, &uid, &gid)) {
+                buf_printf(err, "user '%s' still missing after useradd", cfg->wharf_user);
+                return -1;
+            }
+        }
+    }
+    static const struct {
+        const char *sub;
+        mode_t mode;
+        bool wharf_owned;
+    } dirs[] = {
+        {"run", 0750, true},   {"store", 0700, true}, {"directory", 0700, true},
+        {"spool", 0700, true}, {"tls", 0700, false},
+    };
+    /* DATA itself: root-owned, group wharf so the components can enter it. */
+    if (make_dir(cfg->data_directory, 0750, root ? 0 : uid, gid, root, err) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        char *p = config_data_path(cfg, dirs[i].sub);
+        int r = make_dir(p, dirs[i].mode, dirs[i].wharf_owned ? uid : (root ? 0 : uid),
+                         dirs[i].wharf_owned ? gid : (root ? 0 : gid), root, err);
+        free(p);
+        if (r != 0)
+            return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,34 @@
+/*
+ * datadir.h - the layout of DATA_DIRECTORY and who owns what in it.
+ *
+ *   DATA/            root:wharf 0750
+ *   DATA/run/        wharf 0750   control.sock (root), auth.sock, deliver.sock, pid file
+ *   DATA/store/      wharf 0700   the Information Store (metadata and blobs)
+ *   DATA/directory/  wharf 0700   the embedded directory (accounts, hashes)
+ *   DATA/spool/      wharf 0700   the mail queue
+ *   DATA/tls/        root  0700   certificate and key (read before privileges drop)
+ *
+ * Every process that writes under DATA calls datadir_prepare() first (as
+ * root it creates the wharf user if missing and fixes ownership) and then
+ * drops to the wharf user, so files are never left owned by root where an
+ * unprivileged component must write.
+ */
+#ifndef WHARF_BASE_DATADIR_H
+#define WHARF_BASE_DATADIR_H
+
+#include "base/buf.h"
+#include "base/config.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/*
+ * Creates the folders above (and the wharf user when running as root and it
+ * is missing). Returns 0, or -1 with err.
+ */
+int datadir_prepare(const struct wharf_config *cfg, struct buf *err);
+
+/* uid/gid of cfg->wharf_user; false if there is no such user. */
+bool datadir_wharf_ids(const struct wharf_config *cfg, uid_t *uid_r, gid_t *gid_r);
+
+#endif
