@@ -12,7 +12,10 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "ipc/frame.h"
+#include "mta/lda.h"
 #include "mta/local.h"
+#include <sysexits.h>
 
 /* ---- directory stub (test only) ---- */
 
@@ -188,9 +191,64 @@ static void test_directory_down_is_temporary(void **state)
     store_close(s);
 }
 
+static void test_crlf(void **state)
+{
+    struct {
+        const char *in, *out;
+    } cases[] = {
+        {"a\nb\n", "a\r\nb\r\n"},
+        {"a\r\nb\r\n", "a\r\nb\r\n"},
+        {"\n\n", "\r\n\r\n"},
+        {"mixed\r\nlf\nlone\rcr", "mixed\r\nlf\r\nlone\rcr"},
+        {"no newline", "no newline"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf out = BUF_INIT;
+        lda_crlf(slice_from_cstr(cases[i].in), &out);
+        assert_string_equal(buf_cstr(&out), cases[i].out);
+        buf_free(&out);
+    }
+    /* NUL bytes survive. */
+    struct buf out = BUF_INIT;
+    lda_crlf((struct slice){"a\0\nb", 4}, &out);
+    assert_int_equal(out.len, 5);
+    assert_memory_equal(out.data, "a\0\r\nb", 5);
+    buf_free(&out);
+}
+
+static void test_deliver_frames(void **state)
+{
+    struct buf p = BUF_INIT;
+    lda_encode_request(&p, "alice@example.test", "Lists", SLICE_LIT("body\r\n"));
+    struct slice u, f, m;
+    assert_int_equal(lda_decode_request(p.data, p.len, &u, &f, &m), 0);
+    assert_true(slice_eq(u, SLICE_LIT("alice@example.test")));
+    assert_true(slice_eq(f, SLICE_LIT("Lists")));
+    assert_true(slice_eq(m, SLICE_LIT("body\r\n")));
+    /* Every truncation is refused, never guessed at. */
+    for (size_t cut = 0; cut < p.len; cut++)
+        assert_int_equal(lda_decode_request(p.data, cut, &u, &f, &m), -1);
+    buf_reset(&p);
+    lda_encode_reply(&p, EX_TEMPFAIL, "over quota");
+    int code;
+    struct slice text;
+    assert_int_equal(lda_decode_reply(p.data, p.len, &code, &text), 0);
+    assert_int_equal(code, EX_TEMPFAIL);
+    assert_true(slice_eq(text, SLICE_LIT("over quota")));
+    for (size_t cut = 0; cut < p.len; cut++)
+        assert_int_equal(lda_decode_reply(p.data, cut, &code, &text), -1);
+    buf_free(&p);
+    assert_int_equal(lda_status_code(LOCAL_DELIVERED), 0);
+    assert_int_equal(lda_status_code(LOCAL_NO_USER), EX_NOUSER);
+    assert_int_equal(lda_status_code(LOCAL_TEMPFAIL), EX_TEMPFAIL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crlf),
+        cmocka_unit_test(test_deliver_frames),
         cmocka_unit_test(test_kinds_and_single_instance),
         cmocka_unit_test(test_exactly_once),
         cmocka_unit_test(test_directory_down_is_temporary),
