@@ -8,6 +8,7 @@
  */
 #include "mta/mta.h"
 #include "base/alloc.h"
+#include "base/datadir.h"
 #include "base/log.h"
 #include "ipc/control.h"
 #include "ipc/frame.h"
@@ -96,8 +97,10 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
 int mta_main(struct component_ctx *ctx)
 {
     struct mta m = {.cfg = ctx->cfg};
-    component_drop_privileges(m.cfg);
     struct buf err = BUF_INIT;
+    if (datadir_prepare(m.cfg, &err) != 0)
+        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
+    component_drop_privileges(m.cfg);
     if (spool_init(m.cfg, &err) != 0)
         log_fatal(EX_UNAVAILABLE, "spool: %s", buf_cstr(&err));
     m.store = store_open(m.cfg, &err);
