@@ -54,7 +54,16 @@ def run(worker, total, parallel):
         with lock:
             state["failed"] += 1
 
-    threads = [threading.Thread(target=worker, args=(take, fail)) for _ in range(parallel)]
+    def guarded():
+        try:
+            worker(take, fail)
+        except Exception as exc:  # a dead client is a failure, never a silent one
+            print(f"client failed: {exc!r}", file=sys.stderr)
+            with lock:
+                state["failed"] += state["left"] + 1
+                state["left"] = 0
+
+    threads = [threading.Thread(target=guarded) for _ in range(parallel)]
     t0 = time.monotonic()
     for t in threads:
         t.start()
