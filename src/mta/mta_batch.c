@@ -4,8 +4,6 @@
  */
 #include "mta/mta_batch.h"
 #include "base/alloc.h"
-#include "ipc/control.h"
-#include "ipc/frame.h"
 
 #include <stdlib.h>
 
@@ -18,9 +16,10 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 }
 
 void mta_batch_init(struct mta_batch *b, struct event_base *base, size_t max, struct store *s,
-                    struct directory *d, struct control *ctrl)
+                    struct directory *d, local_changed_fn changed, void *changed_arg)
 {
-    *b = (struct mta_batch){.base = base, .store = s, .dir = d, .ctrl = ctrl, .max = max ? max : 1};
+    *b = (struct mta_batch){.base = base, .store = s, .dir = d, .changed = changed,
+                            .changed_arg = changed_arg, .max = max ? max : 1};
     b->tail = &b->head;
     b->idle_ev = event_new(base, -1, 0, on_idle, b);
     event_priority_set(b->idle_ev, PRIO_IDLE);
@@ -46,17 +45,6 @@ void mta_batch_add(struct mta_batch *b, struct mta_job *job)
     }
 }
 
-static void on_changed(void *arg, const char *account, const char *mailbox)
-{
-    struct mta_batch *b = arg;
-    if (b->ctrl == NULL)
-        return;
-    struct buf p = BUF_INIT;
-    buf_printf(&p, "%s\t%s", account, mailbox);
-    control_publish(b->ctrl, IPC_EVENT_MAILBOX_CHANGED, p.data, p.len);
-    buf_free(&p);
-}
-
 void mta_batch_flush(struct mta_batch *b)
 {
     evtimer_del(b->deadline_ev);
@@ -72,7 +60,7 @@ void mta_batch_flush(struct mta_batch *b)
     size_t i = 0;
     for (struct mta_job *j = jobs; j; j = j->next)
         msgs[i++] = j->msg; /* shares the recipients array: statuses land in the job */
-    local_deliver(b->store, b->dir, msgs, n, on_changed, b);
+    local_deliver(b->store, b->dir, msgs, n, b->changed, b->changed_arg);
     free(msgs);
     b->n_batches++;
     b->n_jobs += n;

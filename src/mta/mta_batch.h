@@ -30,15 +30,14 @@ struct mta_job {
     struct mta_job *next;
 };
 
-struct control;
-
 struct mta_batch {
     struct event_base *base;
     struct event *idle_ev;     /* lowest priority: "nothing else to do" */
     struct event *deadline_ev; /* highest priority: MTA_BATCH_DELAY_MS passed */
     struct store *store;
     struct directory *dir;
-    struct control *ctrl; /* for "mailbox changed"; NULL in tests */
+    local_changed_fn changed; /* "mailbox changed" (the mta publishes it); may be NULL */
+    void *changed_arg;
     size_t max;
     size_t n, bytes;
     struct mta_job *head, **tail;
@@ -47,7 +46,7 @@ struct mta_batch {
 
 /* base must have been given 3 priorities (event_base_priority_init). */
 void mta_batch_init(struct mta_batch *b, struct event_base *base, size_t max, struct store *s,
-                    struct directory *d, struct control *ctrl);
+                    struct directory *d, local_changed_fn changed, void *changed_arg);
 void mta_batch_add(struct mta_batch *b, struct mta_job *job);
 void mta_batch_flush(struct mta_batch *b);
 void mta_batch_free(struct mta_batch *b);

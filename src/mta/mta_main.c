@@ -34,6 +34,15 @@ struct mta {
     bool stopping;
 };
 
+static void on_mailbox_changed(void *arg, const char *account, const char *mailbox)
+{
+    struct mta *m = arg;
+    struct buf p = BUF_INIT;
+    buf_printf(&p, "%s\t%s", account, mailbox);
+    control_publish(m->ctrl, IPC_EVENT_MAILBOX_CHANGED, p.data, p.len);
+    buf_free(&p);
+}
+
 static void on_status(void *arg, json_t *obj)
 {
     struct mta *m = arg;
@@ -117,7 +126,8 @@ int mta_main(struct component_ctx *ctx)
     struct control_callbacks cbs = cb;
     cbs.arg = &m;
     m.ctrl = control_open(m.base, ctx, &cbs);
-    mta_batch_init(&m.batch, m.base, (size_t)m.cfg->mta_batch_max, m.store, m.dir, m.ctrl);
+    mta_batch_init(&m.batch, m.base, (size_t)m.cfg->mta_batch_max, m.store, m.dir,
+                   on_mailbox_changed, &m);
     m.server = mta_server_start(m.base, m.cfg, &m.batch, &err);
     if (m.server == NULL)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));

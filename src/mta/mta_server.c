@@ -20,6 +20,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* A client that stops sending in the middle of a frame gives its slot back after this. */
+#define MTA_DELIVER_IDLE_TIMEOUT_S 60
+
 struct conn {
     struct mta_server *srv;
     struct bufferevent *bev;
@@ -148,7 +151,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
         conn_close(arg);
 }
 
@@ -162,6 +165,8 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     local_rcpt_init(&c->rcpt, "");
     c->bev = bufferevent_socket_new(evconnlistener_get_base(lis), fd, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    struct timeval idle = {MTA_DELIVER_IDLE_TIMEOUT_S, 0};
+    bufferevent_set_timeouts(c->bev, &idle, &idle);
     bufferevent_enable(c->bev, EV_READ);
     c->next = srv->conns;
     if (srv->conns)
