@@ -162,11 +162,13 @@ enum store_status {
     STORE_DUPLICATE,  /* dedupe_id was already delivered to this account: nothing done */
     STORE_OVER_QUOTA, /* temporary: would exceed the account's quota */
     STORE_FAILED,     /* temporary: store trouble for this target */
+    STORE_NO_MAILBOX, /* must_exist was set and the mailbox does not exist (APPEND: TRYCREATE) */
 };
 
 struct store_target {
     const char *owner;   /* account */
-    const char *mailbox; /* NULL: INBOX; a missing folder also means INBOX */
+    const char *mailbox; /* NULL: INBOX; a missing folder also means INBOX ... */
+    bool must_exist;     /* ... unless this is set (IMAP APPEND): then STORE_NO_MAILBOX */
     uint64_t quota_bytes, quota_messages; /* 0: unlimited (from directory_quota) */
     /* results */
     enum store_status status;

@@ -26,7 +26,7 @@ static int find_mb(struct store *s, const char *owner, const char *name, struct 
     return rc;
 }
 
-static bool keywords_ok(const char *k, struct buf *err)
+bool store_keywords_ok(const char *k, struct buf *err)
 {
     if (k == NULL)
         return true;
@@ -158,7 +158,7 @@ int store_message_set_flags(struct store *s, const char *owner, const char *mail
                             uint32_t uid, unsigned flags, const char *keywords,
                             uint64_t unchangedsince, uint64_t *modseq_r, struct buf *err)
 {
-    if (!keywords_ok(keywords, err) || store_begin(s, true, err) != 0)
+    if (!store_keywords_ok(keywords, err) || store_begin(s, true, err) != 0)
         return -1;
     struct mbrow row;
     int f = find_mb(s, owner, mailbox, &row, err);
@@ -237,6 +237,25 @@ int store_message_set_cache(struct store *s, const char *owner, const char *mail
     return sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "cache", err);
 }
 
+/* The bookkeeping of a copy: one more blob reference, UIDNEXT, quota usage. */
+static int copy_refs(struct store *s, const char *owner, int64_t mailbox_id, const char *hash,
+                     int64_t size, struct buf *err)
+{
+    sqlite3_stmt *st = store_stmt(s, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return store_db_error(s, "copy", err);
+    st = store_stmt(s, "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, mailbox_id);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return store_db_error(s, "copy", err);
+    return store_quota_add(s, owner, size, 1, err);
+}
+
 int store_message_copy(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                        const char *dest, uint32_t *uid_r, struct buf *err)
 {
@@ -284,23 +303,7 @@ int store_message_copy(struct store *s, const char *owner, const char *mailbox, 
     char *hash = xstrdup((const char *)sqlite3_column_text(st, 0));
     int64_t size = sqlite3_column_int64(st, 1);
     sqlite3_reset(st);
-    int r = -1;
-    sqlite3_stmt *u = store_stmt(s, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?", err);
-    if (u) {
-        sqlite3_bind_text(u, 1, hash, -1, SQLITE_STATIC);
-        if (sqlite3_step(u) == SQLITE_DONE) {
-            sqlite3_stmt *m =
-                store_stmt(s, "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ?", err);
-            if (m) {
-                sqlite3_bind_int64(m, 1, to.id);
-                if (sqlite3_step(m) == SQLITE_DONE)
-                    r = store_quota_add(s, owner, size, 1, err);
-                else
-                    store_db_error(s, "copy", err);
-            }
-        } else
-            store_db_error(s, "copy", err);
-    }
+    int r = copy_refs(s, owner, to.id, hash, size, err);
     free(hash);
     if (r != 0) {
         store_rollback(s);

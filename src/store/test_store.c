@@ -519,6 +519,29 @@ static void test_names_and_acl(void **state)
     struct store_delivery d = {.data = SLICE_LIT("x\r\n"), .targets = &t, .n_targets = 1};
     assert_int_equal(store_deliver(s, &d, 1, &err), 0);
     assert_string_equal(t.stored_in, "INBOX");
+    /* IMAP APPEND into a missing mailbox: refused (TRYCREATE), nothing stored. */
+    struct store_target ta = {.owner = ALICE, .mailbox = "nosuch", .must_exist = true};
+    struct store_delivery da = {.data = SLICE_LIT("y\r\n"), .flags = STORE_FLAG_SEEN,
+                                .keywords = "$Sent", .targets = &ta, .n_targets = 1};
+    assert_int_equal(store_deliver(s, &da, 1, &err), 0);
+    assert_int_equal(ta.status, STORE_NO_MAILBOX);
+    ta.mailbox = "Sent";
+    assert_int_equal(store_deliver(s, &da, 1, &err), 0);
+    assert_int_equal(ta.status, STORE_OK);
+    struct store_message *ml;
+    size_t nl;
+    assert_int_equal(store_message_list(s, ALICE, "Sent", 1, &ml, &nl, &err), 0);
+    assert_int_equal(nl, 1);
+    assert_int_equal(ml[0].flags, STORE_FLAG_SEEN);
+    assert_string_equal(ml[0].keywords, "$Sent");
+    assert_null(ml[0].envelope);
+    store_message_list_free(ml, nl);
+    assert_int_equal(store_message_set_cache(s, ALICE, "Sent", 1, "(NIL)", "(\"text\")", &err), 0);
+    assert_int_equal(store_message_list(s, ALICE, "Sent", 1, &ml, &nl, &err), 0);
+    assert_string_equal(ml[0].envelope, "(NIL)");
+    store_message_list_free(ml, nl);
+    da.keywords = "bad\nkeyword";
+    assert_int_equal(store_deliver(s, &da, 1, &err), -1);
     /* Public folders and ACLs. */
     assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "Announcements", NULL, &err), 0);
     assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "Announcements", "anyone", "rl", &err), 0);
