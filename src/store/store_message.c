@@ -193,6 +193,7 @@ static void flags_apply(enum store_flags_op op, unsigned cur, const char *cur_kw
                         const char *kw, unsigned *new_r, struct buf *new_kw)
 {
     buf_reset(new_kw);
+    *new_r = cur;
     switch (op) {
     case STORE_FLAGS_REPLACE:
         *new_r = flags;
@@ -233,7 +234,7 @@ static int flags_one(struct store *s, int64_t mbid, uint32_t uid, enum store_fla
     unsigned cur = (unsigned)sqlite3_column_int(st, 1);
     char *cur_kw = xstrdup((const char *)sqlite3_column_text(st, 2));
     sqlite3_reset(st);
-    unsigned nf;
+    unsigned nf = cur;
     flags_apply(op, cur, cur_kw, flags, keywords, &nf, kw);
     bool same = nf == cur && strcmp(kw->data, cur_kw) == 0;
     free(cur_kw);
