@@ -56,6 +56,15 @@ void control_close(struct control *c);
 int control_notify(const struct wharf_config *cfg, const char *name, const void *payload,
                    size_t len);
 
+/*
+ * Connects to wharfd's control socket (cfg->control_socket). Returns the fd,
+ * or -1 with errno (ENOENT or ECONNREFUSED: wharfd is not running). Requests
+ * are IPC_CTL_REQUEST frames ({"cmd": "status"} or {"cmd": "reload"}),
+ * answered by one IPC_CTL_REPLY; an IPC_EVENT frame is relayed to every
+ * component process and not answered.
+ */
+int control_connect(const struct wharf_config *cfg);
+
 /* CLOCK_MONOTONIC in milliseconds, the clock of every deadline in Wharf. */
 int64_t monotonic_ms(void);
 

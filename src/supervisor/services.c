@@ -121,6 +121,17 @@ bool component_has_listeners(const struct wharf_config *cfg, const struct compon
     return false;
 }
 
+bool component_enabled(const struct wharf_config *cfg, const struct component_def *c)
+{
+    if (c->main == NULL)
+        return false;
+    for (size_t i = 0; i < n_services; i++) {
+        if (services[i].component == c && services[i].direction == SERVICE_INBOUND)
+            return component_has_listeners(cfg, c);
+    }
+    return true; /* no inbound port of its own (auth, mta, directory): always runs */
+}
+
 unsigned component_worker_count(const struct wharf_config *cfg, const struct component_def *c)
 {
     if (c->kind == COMPONENT_SINGLETON)

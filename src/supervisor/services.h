@@ -52,6 +52,11 @@ const char *service_direction_name(enum service_direction d);
 const struct strlist *service_listen(const struct wharf_config *cfg, const struct service_def *s);
 /* True when the component is built and at least one of its inbound services is on. */
 bool component_has_listeners(const struct wharf_config *cfg, const struct component_def *c);
+/*
+ * True when wharfd runs the component: it is built and either has no inbound
+ * service or at least one of them is on.
+ */
+bool component_enabled(const struct wharf_config *cfg, const struct component_def *c);
 /* Number of processes to run for a component. */
 unsigned component_worker_count(const struct wharf_config *cfg, const struct component_def *c);
 
