@@ -698,6 +698,16 @@ static void format_size(uint64_t v, struct buf *out)
         buf_printf(out, "%llu", (unsigned long long)v);
 }
 
+void config_format_scalar(enum config_type type, long long v, struct buf *out)
+{
+    if (type == CONFIG_DURATION)
+        format_duration(v, out);
+    else if (type == CONFIG_SIZE && v >= 0)
+        format_size((uint64_t)v, out);
+    else
+        buf_printf(out, "%lld", v);
+}
+
 void config_format_value(const struct wharf_config *cfg, const struct config_option *opt,
                          struct buf *out)
 {
