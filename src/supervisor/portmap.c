@@ -9,8 +9,8 @@
 
 #include <string.h>
 
-static json_t *row_new(const struct service_def *s, unsigned port, const char *address,
-                       const char *state)
+static json_t *row_new(const struct wharf_config *cfg, const struct service_def *s, unsigned port,
+                       const char *address, const char *state)
 {
     json_t *r = json_object();
     json_object_set_new(r, "exchange_name", json_string(s->component->exchange_name));
@@ -22,6 +22,11 @@ static json_t *row_new(const struct service_def *s, unsigned port, const char *a
     json_object_set_new(r, "direction", json_string(service_direction_name(s->direction)));
     json_object_set_new(r, "address", json_string(address));
     json_object_set_new(r, "state", json_string(state));
+    if (s->direction == SERVICE_INBOUND) {
+        json_object_set_new(r, "max_connections", json_integer(service_max_connections(cfg, s)));
+        json_object_set_new(r, "max_connections_per_ip",
+                            json_integer(service_max_connections_per_ip(cfg, s)));
+    }
     json_object_set_new(r, "why", json_string(s->why));
     return r;
 }
@@ -54,13 +59,13 @@ json_t *portmap_json(const struct wharf_config *cfg, const struct listener_set *
             const char *st = !built ? "not built yet"
                              : live ? component_state_of(states, s->component)
                                     : "not running";
-            json_array_append_new(rows, row_new(s, s->port, "-", st));
+            json_array_append_new(rows, row_new(cfg, s, s->port, "-", st));
             continue;
         }
         const struct strlist *addrs = service_listen(cfg, s);
         if (addrs->n == 0) {
             json_array_append_new(
-                rows, row_new(s, s->port, "-", built ? "disabled" : "not built yet"));
+                rows, row_new(cfg, s, s->port, "-", built ? "disabled" : "not built yet"));
             continue;
         }
         for (size_t j = 0; j < addrs->n; j++) {
@@ -75,7 +80,7 @@ json_t *portmap_json(const struct wharf_config *cfg, const struct listener_set *
                 const char *cs = component_state_of(states, s->component);
                 st = strcmp(cs, "restarting") == 0 ? "failed" : "listening";
             }
-            json_array_append_new(rows, row_new(s, port, addrs->v[j], st));
+            json_array_append_new(rows, row_new(cfg, s, port, addrs->v[j], st));
         }
     }
     return rows;
@@ -83,10 +88,11 @@ json_t *portmap_json(const struct wharf_config *cfg, const struct listener_set *
 
 void portmap_format_table(json_t *rows, struct buf *out)
 {
-    static const char *const head[] = {"EXCHANGE",  "COMPONENT", "SERVICE", "PORT",  "PROTOCOL",
-                                       "TLS",       "DIRECTION", "ADDRESS", "STATE"};
-    static const char *const key[] = {"exchange_name", "component", "service", "port", "protocol",
-                                      "tls",           "direction", "address", "state"};
+    static const char *const head[] = {"EXCHANGE", "COMPONENT", "SERVICE", "PORT",  "PROTOCOL",
+                                       "TLS",      "DIRECTION", "ADDRESS", "LIMIT", "STATE"};
+    static const char *const key[] = {"exchange_name", "component", "service", "port",
+                                      "protocol",      "tls",       "direction", "address",
+                                      NULL,            "state"};
     enum { NCOL = sizeof(head) / sizeof(head[0]) };
     size_t width[NCOL];
     for (size_t c = 0; c < NCOL; c++)
@@ -103,9 +109,17 @@ void portmap_format_table(json_t *rows, struct buf *out)
         for (size_t i = 0; i < n; i++) {
             json_t *row = json_array_get(rows, i);
             for (size_t c = 0; c < NCOL; c++) {
-                json_t *v = json_object_get(row, key[c]);
+                json_t *v = key[c] ? json_object_get(row, key[c]) : NULL;
                 buf_reset(&cell);
-                if (json_is_integer(v))
+                if (key[c] == NULL) {
+                    json_t *mx = json_object_get(row, "max_connections");
+                    if (mx)
+                        buf_printf(&cell, "%lld, %lld/ip", (long long)json_integer_value(mx),
+                                   (long long)json_integer_value(
+                                       json_object_get(row, "max_connections_per_ip")));
+                    else
+                        buf_append_cstr(&cell, "-");
+                } else if (json_is_integer(v))
                     buf_printf(&cell, "%lld", (long long)json_integer_value(v));
                 else
                     buf_append_cstr(&cell, json_string_value(v) ? json_string_value(v) : "-");
