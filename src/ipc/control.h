@@ -31,8 +31,11 @@ struct control_callbacks {
     /* Adds the component's live figures to obj (at least "connections"). May be NULL. */
     void (*status)(void *arg, json_t *obj);
     /*
-     * Stop accepting now; finish open sessions by deadline_ms (CLOCK_MONOTONIC
-     * milliseconds), then leave the event loop. NULL: the loop is left at once.
+     * Stop accepting now (close the listening sockets, so that new clients are
+     * refused rather than left in the backlog); finish open sessions by
+     * deadline_ms (CLOCK_MONOTONIC milliseconds), then leave the event loop.
+     * Also called, with a deadline of now, when wharfd goes away. NULL: the
+     * loop is left at once.
      */
     void (*shutdown)(void *arg, int64_t deadline_ms);
     /* An event published by another process. May be NULL. */
