@@ -116,18 +116,14 @@ int main(int argc, char **argv)
                 ctx.config_path = argv[++i];
             else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
                 ctx.assignments[ctx.n_assignments++] = argv[++i];
-            else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-                usage(stdout);
-                return 0;
-            } else if (argv[i][0] == '-') {
-                usage(stderr);
-                return EX_USAGE;
-            } else
+            else
                 break;
         }
-        if (i >= argc) {
-            usage(stderr);
-            return EX_USAGE;
+        bool help = i < argc && (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0);
+        if (help || i >= argc || argv[i][0] == '-') {
+            usage(help ? stdout : stderr);
+            free(ctx.assignments);
+            return help ? 0 : EX_USAGE;
         }
         cmd = argv[i];
     }
@@ -137,19 +133,27 @@ int main(int argc, char **argv)
     struct buf err = BUF_INIT;
     if (config_read(ctx.cfg, ctx.config_path, ctx.assignments, ctx.n_assignments, &err) != 0) {
         fprintf(stderr, "wharf: %s\n", buf_cstr(&err));
+        buf_free(&err);
+        config_free(ctx.cfg);
+        free(ctx.cfg);
+        free(ctx.assignments);
         return EX_CONFIG;
     }
     buf_free(&err);
+    int rc = -1;
     for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
         if (strcmp(commands[k].name, cmd) == 0) {
-            int rc = commands[k].fn(&ctx, argc - i, argv + i);
-            config_free(ctx.cfg);
-            free(ctx.cfg);
-            free(ctx.assignments);
-            return rc;
+            rc = commands[k].fn(&ctx, argc - i, argv + i);
+            break;
         }
     }
-    fprintf(stderr, "wharf: unknown command '%s'\n", cmd);
-    usage(stderr);
-    return EX_USAGE;
+    if (rc < 0) {
+        fprintf(stderr, "wharf: unknown command '%s'\n", cmd);
+        usage(stderr);
+        rc = EX_USAGE;
+    }
+    config_free(ctx.cfg);
+    free(ctx.cfg);
+    free(ctx.assignments);
+    return rc;
 }
