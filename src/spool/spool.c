@@ -416,8 +416,7 @@ bad:
 int spool_read(const struct wharf_config *cfg, const char *id, struct spool_message *msg,
                struct buf *err)
 {
-    memset(msg, 0, sizeof(*msg));
-    buf_init(&msg->data);
+    memset(msg, 0, sizeof(*msg)); /* data stays BUF_INIT: spool_message_free is safe */
     if (!spool_id_valid(id)) {
         buf_printf(err, "bad queue id");
         return -1;
