@@ -315,10 +315,8 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
     const unsigned char *p = data, *end = p + len;
     memset(msg, 0, sizeof(*msg));
     buf_init(&msg->data);
-    if (len < 8 || memcmp(p, SPOOL_MAGIC, 4) != 0 || get_u32(p + 4) != SPOOL_VERSION) {
-        buf_printf(err, "not a spool file");
-        return -1;
-    }
+    if (len < 8 || memcmp(p, SPOOL_MAGIC, 4) != 0 || get_u32(p + 4) != SPOOL_VERSION)
+        goto bad;
     p += 8;
     struct spool_envelope *e = &msg->env;
     struct spool_rcpt *last = NULL;
