@@ -64,9 +64,10 @@ struct net_service_limits {
 /* ---- worker runtime ---- */
 
 /*
- * Creates the event base, loads the TLS context (cert and key are read now,
- * as root, before privileges are dropped by net_worker_run), and opens the
- * control channel. log ident must already be set by the caller.
+ * Prepares DATA_DIRECTORY (datadir_prepare), creates the event base, loads
+ * the TLS context (the key is read now, as root), drops privileges to
+ * wharf_user, and opens the control channel. Everything the protocol opens
+ * after this runs as the unprivileged user.
  */
 struct net_worker *net_worker_new(struct component_ctx *ctx);
 struct event_base *net_worker_base(struct net_worker *w);
@@ -89,8 +90,10 @@ void net_worker_publish(struct net_worker *w, const char *name, const void *payl
                         size_t len);
 /* True once a shutdown was asked for. */
 bool net_worker_draining(const struct net_worker *w);
-/* Drops privileges, runs the loop until drained; returns the exit code. Frees w. */
+/* Runs the loop until drained, then closes what is left; returns the exit code. */
 int net_worker_run(struct net_worker *w);
+/* Frees the worker and its event base (free the protocol's own events first). */
+void net_worker_free(struct net_worker *w);
 /* Live connection count of this process. */
 size_t net_worker_connections(const struct net_worker *w);
 

@@ -9,6 +9,7 @@
 #include "net/net_internal.h"
 
 #include "base/alloc.h"
+#include "base/datadir.h"
 #include "base/log.h"
 #ifdef WHARF_HAVE_CONTROL
 #include "ipc/control.h"
@@ -337,6 +338,9 @@ struct net_worker *net_worker_new(struct component_ctx *ctx)
         log_fatal(EX_OSERR, "cannot create an event base");
     signal(SIGPIPE, SIG_IGN);
     struct buf err = BUF_INIT;
+    if (datadir_prepare(ctx->cfg, &err) != 0)
+        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
+    buf_reset(&err);
     w->tls = net_tls_ctx_new(ctx->cfg, &err);
     if (w->tls == NULL)
         log_error("TLS disabled: %s", buf_cstr(&err));
@@ -391,8 +395,11 @@ int net_worker_run(struct net_worker *w)
     event_base_dispatch(w->base);
     while (w->conns)
         net_conn_abort(w->conns->c);
-    /* Aborted connections free themselves on the next loop pass. */
-    event_base_loop(w->base, EVLOOP_NONBLOCK);
+    return 0;
+}
+
+void net_worker_free(struct net_worker *w)
+{
     for (size_t i = 0; i < w->n_svcs; i++) {
         struct net_service *svc = w->svcs[i];
         if (svc->listener)
@@ -420,5 +427,4 @@ int net_worker_run(struct net_worker *w)
     SSL_CTX_free(w->tls);
     event_base_free(w->base);
     free(w);
-    return 0;
 }
