@@ -36,17 +36,17 @@ enum directory_resolve_kind {
 };
 
 struct directory_target {
-    char *account; /* canonical account name, e.g. "alice@example.org"; with remote, the
-                      external address to relay to */
+    char *account; /* canonical account name, e.g. "alice@example.org" */
     char *folder;  /* the +detail of the address, or NULL (INBOX); the store delivers to
                       INBOX when no folder of that name exists */
-    bool remote;   /* an alias pointed outside our domains: relay to account */
 };
 
 struct directory_result {
     enum directory_resolve_kind kind;
-    struct directory_target *targets; /* after alias expansion, duplicates removed */
+    struct directory_target *targets; /* local accounts, after alias expansion, no duplicates */
     size_t n_targets;
+    char **remote; /* addresses outside our domains that aliases forward to: relay them */
+    size_t n_remote;
 };
 
 /* Opens (creating and migrating if needed) the directory. NULL with err on failure. */
@@ -65,9 +65,10 @@ void directory_close(struct directory *d);
  * Alias targets in our domains are resolved again the same way; an address
  * met again on its own expansion path (a loop, or "a -> a, b") is not
  * expanded further: it is delivered if it is an account, else dropped.
- * Targets outside our domains come back with remote = true.
- * kind is LOCAL when the domain is ours and at least one target was found,
- * NO_SUCH_USER when the domain is ours but nothing matched, NOT_LOCAL else.
+ * Targets outside our domains come back in remote[], never in targets[].
+ * kind is LOCAL when the domain is ours and the address leads somewhere
+ * (n_targets + n_remote > 0), NO_SUCH_USER when the domain is ours but
+ * nothing matched, NOT_LOCAL else.
  * Returns 0, or -1 with err on a temporary failure (database trouble, alias
  * chains deeper than directory_alias_max_depth or wider than
  * directory_alias_max_targets): the caller answers 4xx.

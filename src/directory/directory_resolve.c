@@ -26,25 +26,33 @@ static bool same_str(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
+/* Adds a local account (remote false) or a remote address, once. */
 static int add_target(struct expand *e, const char *account, const char *folder, bool remote)
 {
     struct directory_result *r = e->r;
-    for (size_t i = 0; i < r->n_targets; i++) {
-        if (r->targets[i].remote == remote && strcmp(r->targets[i].account, account) == 0 &&
-            same_str(r->targets[i].folder, folder))
+    for (size_t i = 0; !remote && i < r->n_targets; i++) {
+        if (strcmp(r->targets[i].account, account) == 0 && same_str(r->targets[i].folder, folder))
             return 0;
     }
-    if (r->n_targets >= (size_t)e->d->cfg->directory_alias_max_targets) {
+    for (size_t i = 0; remote && i < r->n_remote; i++) {
+        if (strcmp(r->remote[i], account) == 0)
+            return 0;
+    }
+    if (r->n_targets + r->n_remote >= (size_t)e->d->cfg->directory_alias_max_targets) {
         buf_printf(e->err, "alias expansion of %s gives more than %lld addresses "
                            "(directory_alias_max_targets)",
                    e->path_n ? e->path[0] : account, e->d->cfg->directory_alias_max_targets);
         return -1;
     }
+    if (remote) {
+        r->remote = xreallocarray(r->remote, r->n_remote + 1, sizeof(*r->remote));
+        r->remote[r->n_remote++] = xstrdup(account);
+        return 0;
+    }
     r->targets = xreallocarray(r->targets, r->n_targets + 1, sizeof(*r->targets));
     r->targets[r->n_targets++] = (struct directory_target){
         .account = xstrdup(account),
         .folder = folder && *folder ? xstrdup(folder) : NULL,
-        .remote = remote,
     };
     return 0;
 }
@@ -152,7 +160,7 @@ int directory_resolve(struct directory *d, const char *address, struct directory
         directory_result_free(r);
         return -1;
     }
-    if (r->n_targets > 0)
+    if (r->n_targets + r->n_remote > 0)
         r->kind = DIRECTORY_LOCAL;
     return 0;
 }
@@ -166,4 +174,9 @@ void directory_result_free(struct directory_result *r)
     free(r->targets);
     r->targets = NULL;
     r->n_targets = 0;
+    for (size_t i = 0; i < r->n_remote; i++)
+        free(r->remote[i]);
+    free(r->remote);
+    r->remote = NULL;
+    r->n_remote = 0;
 }

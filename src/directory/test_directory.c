@@ -103,9 +103,10 @@ static char *resolve(struct fixture *f, const char *addr)
     static const char *kinds[] = {"local", "not-local", "no-such-user"};
     buf_printf(&out, "%s:", kinds[r.kind]);
     for (size_t i = 0; i < r.n_targets; i++)
-        buf_printf(&out, "%s%s%s%s%s", i ? "," : "", r.targets[i].account,
-                   r.targets[i].folder ? "/" : "", r.targets[i].folder ? r.targets[i].folder : "",
-                   r.targets[i].remote ? "!" : "");
+        buf_printf(&out, "%s%s%s%s", i ? "," : "", r.targets[i].account,
+                   r.targets[i].folder ? "/" : "", r.targets[i].folder ? r.targets[i].folder : "");
+    for (size_t i = 0; i < r.n_remote; i++)
+        buf_printf(&out, "%s%s!", i || r.n_targets ? "," : "", r.remote[i]);
     directory_result_free(&r);
     buf_free(&err);
     return buf_steal(&out, NULL);
@@ -241,7 +242,7 @@ static void test_remote_targets(void **state)
     struct fixture *f = *state;
     user(f, "alice@example.org");
     alias(f, "fw@example.org", "Someone@Elsewhere.NET", "alice@example.org");
-    assert_resolves(f, "fw@example.org", "local:Someone@elsewhere.net!,alice@example.org");
+    assert_resolves(f, "fw@example.org", "local:alice@example.org,Someone@elsewhere.net!");
 }
 
 static void test_depth_and_fanout(void **state)
@@ -258,7 +259,10 @@ static void test_depth_and_fanout(void **state)
     struct directory_result r;
     assert_int_equal(directory_resolve(f->d, "c0@example.org", &r, &err), -1);
     assert_non_null(strstr(err.data, "directory_alias_max_depth"));
-    assert_int_equal(r.n_targets, 0);
+    assert_int_equal(r.n_targets + r.n_remote, 0);
+    /* An alias that only forwards elsewhere is still ours: LOCAL with remote targets. */
+    alias(f, "fwd@example.org", "out@remote.test", NULL);
+    assert_resolves(f, "fwd@example.org", "local:out@remote.test!");
     alias(f, "many@example.org", "r1@remote.test", "r2@remote.test");
     alias(f, "many@example.org", "r3@remote.test", "r4@remote.test");
     assert_resolves(f, "many@example.org",
