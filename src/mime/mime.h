@@ -202,10 +202,16 @@ void mime_address_list_free(struct mime_address_list *list);
 
 /* ---- IMAP wire forms (mime_imap.c) ---- */
 
-/* Appends s as an IMAP string: quoted when it is at most 1024 bytes of
- * printable ASCII without '"' and '\\', otherwise a {N}\r\n literal (as
- * Dovecot does). NUL bytes, which no IMAP string may hold, are dropped. */
+/* Appends s as an IMAP string: quoted (with \\ escapes) when it is at most
+ * 1024 bytes of ASCII without CR, LF or other controls but TAB, otherwise a
+ * {N}\r\n literal. NUL bytes, which no IMAP string may hold, are dropped. */
 void mime_imap_string(struct buf *out, struct slice s);
+/* The ENVELOPE form of text meant for people (subject, names, dates), as
+ * Dovecot writes it: runs of white space and line breaks become one space,
+ * leading and trailing ones go, NUL becomes 0x80; a quoted string when
+ * nothing changed and s has no '"', '\\', control or 8-bit byte, else a
+ * literal. */
+void mime_imap_string_human(struct buf *out, struct slice s);
 /* Like mime_imap_string, but NIL when s.ptr is NULL. */
 void mime_imap_nstring(struct buf *out, struct slice s);
 /* ENVELOPE of the message whose header is part p (the root, or the child of

@@ -26,13 +26,17 @@ void mime_imap_string(struct buf *out, struct slice s)
         unsigned char c = (unsigned char)s.ptr[i];
         if (c == 0)
             nuls++;
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            quoted = false; /* like Dovecot: escapes are legal but rarely right in clients */
+        if ((c < 0x20 && c != '\t') || c >= 0x7f)
+            quoted = false;
     }
     if (quoted) {
         buf_reserve(out, s.len + 2);
         buf_append_byte(out, '"');
-        buf_append_slice(out, s);
+        for (size_t i = 0; i < s.len; i++) {
+            if (s.ptr[i] == '"' || s.ptr[i] == '\\')
+                buf_append_byte(out, '\\');
+            buf_append_byte(out, s.ptr[i]);
+        }
         buf_append_byte(out, '"');
         return;
     }
@@ -45,6 +49,62 @@ void mime_imap_string(struct buf *out, struct slice s)
     for (size_t i = 0; i < s.len; i++)
         if (s.ptr[i] != '\0')
             buf_append_byte(out, s.ptr[i]);
+}
+
+static bool is_lwsp(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+void mime_imap_string_human(struct buf *out, struct slice s)
+{
+    size_t i = 0, n = s.len, outlen = 0;
+    bool plain = n <= QUOTED_MAX, lwsp = true;
+    /* pass 1: the length after collapsing white space, and whether the
+     * text can go as it is in a quoted string */
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (is_lwsp((char)c)) {
+            if (c != ' ' || lwsp)
+                plain = false;
+            if (!lwsp)
+                outlen++;
+            lwsp = true;
+            continue;
+        }
+        if (c == 0 || c == '"' || c == '\\' || c < 0x20 || c >= 0x7f)
+            plain = false;
+        lwsp = false;
+        outlen++;
+    }
+    if (lwsp && outlen > 0) {
+        plain = false;
+        outlen--; /* trailing space */
+    }
+    if (plain) {
+        buf_append_byte(out, '"');
+        buf_append_slice(out, s);
+        buf_append_byte(out, '"');
+        return;
+    }
+    if (outlen == 0) {
+        buf_append_cstr(out, "\"\"");
+        return;
+    }
+    buf_printf(out, "{%zu}\r\n", outlen);
+    size_t start = out->len;
+    lwsp = true;
+    for (i = 0; i < n && out->len - start < outlen; i++) {
+        char c = s.ptr[i];
+        if (is_lwsp(c)) {
+            if (!lwsp)
+                buf_append_byte(out, ' ');
+            lwsp = true;
+            continue;
+        }
+        buf_append_byte(out, c == '\0' ? (char)0x80 : c);
+        lwsp = false;
+    }
 }
 
 void mime_imap_nstring(struct buf *out, struct slice s)
@@ -69,6 +129,23 @@ static void field_nstring(struct buf *out, const struct mime_message *msg,
     mime_imap_string(out, buf_slice(tmp));
 }
 
+/* An ENVELOPE text field: the value with white space made readable. */
+static void field_human(struct buf *out, const struct mime_message *msg,
+                        const struct mime_part *p, const char *name)
+{
+    const struct mime_field *f = mime_part_field(msg, p, name);
+    if (f == NULL) {
+        buf_append_cstr(out, "NIL");
+        return;
+    }
+    struct slice v = mime_field_value(msg, f);
+    while (v.len > 0 && (v.ptr[0] == ' ' || v.ptr[0] == '\t')) {
+        v.ptr++;
+        v.len--;
+    }
+    mime_imap_string_human(out, v);
+}
+
 /* Appends the address list of field name; false (nothing appended) when
  * the field is absent or holds no address. */
 static bool address_list(struct buf *out, const struct mime_message *msg,
@@ -85,7 +162,10 @@ static bool address_list(struct buf *out, const struct mime_message *msg,
         for (size_t i = 0; i < list.n; i++) {
             const struct mime_address *a = &list.v[i];
             buf_append_byte(out, '(');
-            mime_imap_nstring(out, a->name);
+            if (a->name.ptr == NULL)
+                buf_append_cstr(out, "NIL");
+            else
+                mime_imap_string_human(out, a->name);
             buf_append_byte(out, ' ');
             mime_imap_nstring(out, a->adl);
             buf_append_byte(out, ' ');
@@ -105,9 +185,9 @@ void mime_imap_envelope(struct buf *out, const struct mime_message *msg, const s
     struct buf tmp = BUF_INIT;
     buf_init(&tmp);
     buf_append_byte(out, '(');
-    field_nstring(out, msg, p, "Date", &tmp);
+    field_human(out, msg, p, "Date");
     buf_append_byte(out, ' ');
-    field_nstring(out, msg, p, "Subject", &tmp);
+    field_human(out, msg, p, "Subject");
     /* from, then sender and reply-to defaulting to from */
     buf_append_byte(out, ' ');
     size_t from_at = out->len;
@@ -136,16 +216,19 @@ void mime_imap_envelope(struct buf *out, const struct mime_message *msg, const s
             buf_append_cstr(out, "NIL");
     }
     buf_append_byte(out, ' ');
-    field_nstring(out, msg, p, "In-Reply-To", &tmp);
+    field_human(out, msg, p, "In-Reply-To");
     buf_append_byte(out, ' ');
-    field_nstring(out, msg, p, "Message-ID", &tmp);
+    field_human(out, msg, p, "Message-ID");
     buf_append_byte(out, ')');
     buf_free(&tmp);
 }
 
-static void params_list(struct buf *out, const struct mime_params *params)
+/* body-fld-param; text parts always show a charset (us-ascii by default,
+ * RFC 2045 section 5.2), appended last as Dovecot does. */
+static void params_list(struct buf *out, const struct mime_params *params, bool text)
 {
-    if (params->n == 0) {
+    bool charset = !text || mime_params_get(params, "charset").ptr != NULL;
+    if (params->n == 0 && charset) {
         buf_append_cstr(out, "NIL");
         return;
     }
@@ -157,6 +240,8 @@ static void params_list(struct buf *out, const struct mime_params *params)
         buf_append_byte(out, ' ');
         mime_imap_string(out, params->v[i].value);
     }
+    if (!charset)
+        buf_append_cstr(out, params->n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
     buf_append_byte(out, ')');
 }
 
@@ -173,7 +258,7 @@ static void ext_common(struct buf *out, const struct mime_message *msg, const st
             buf_append_byte(out, '(');
             mime_imap_string(out, v);
             buf_append_byte(out, ' ');
-            params_list(out, &params);
+            params_list(out, &params, false);
             buf_append_byte(out, ')');
         } else {
             buf_append_cstr(out, "NIL");
@@ -228,7 +313,7 @@ static void body_multipart(struct buf *out, const struct mime_message *msg,
         buf_append_byte(out, ' ');
         mime_params_parse(mime_field_value(msg, mime_part_field(msg, p, "Content-Type")),
                           MIME_PARAMS_JOIN, &v, &params);
-        params_list(out, &params);
+        params_list(out, &params, false);
         mime_params_free(&params);
         buf_append_byte(out, ' ');
         ext_common(out, msg, p, tmp);
@@ -250,10 +335,7 @@ static void body_single(struct buf *out, const struct mime_message *msg, const s
     if (p->has_ctype)
         mime_params_parse(mime_field_value(msg, mime_part_field(msg, p, "Content-Type")),
                           MIME_PARAMS_JOIN, &v, &params);
-    if (params.n == 0 && text)
-        buf_append_cstr(out, "(\"charset\" \"us-ascii\")");
-    else
-        params_list(out, &params);
+    params_list(out, &params, text);
     if (p->has_ctype)
         mime_params_free(&params);
     buf_append_byte(out, ' ');
