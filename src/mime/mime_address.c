@@ -145,10 +145,13 @@ static void read_domain(struct aparser *ap, struct buf *out)
         } else {
             return;
         }
-        /* a following atom only continues the domain after a dot */
+        /* obs-domain: white space or comments around the dots */
         size_t save = ap->i;
         skip_cfws(ap, NULL);
-        if (ap->i >= ap->n || out->len == 0 || out->data[out->len - 1] != '.') {
+        if (ap->i < ap->n && ap->s[ap->i] == '.') {
+            buf_append_byte(out, '.');
+            ap->i++;
+        } else if (out->len == 0 || out->data[out->len - 1] != '.') {
             ap->i = save;
             return;
         }
