@@ -19,32 +19,56 @@
 
 #define NIL_OFF SIZE_MAX
 
+/* A piece of text in the store: off NIL_OFF = NIL. */
+struct span {
+    size_t off, len;
+};
+
 struct addr_off {
-    size_t off[4], len[4]; /* name, adl, mailbox, host */
+    struct span f[4]; /* name, adl, mailbox, host */
 };
 
 struct aparser {
     const char *s;
     size_t n, i;
-    struct buf *store;
+    struct buf *store; /* every decoded piece goes here, once */
     struct addr_off *v;
     size_t nv, cap;
     bool full;
 };
+
+static const struct span NIL_SPAN = {NIL_OFF, 0};
 
 static bool is_lwsp(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* RFC 5322 specials, with '.' left to atoms (dot-atoms, obs-phrase). */
 static bool is_special(char c)
 {
-    return strchr("()<>[]:;@\\,\"", c) != NULL;
+    switch (c) {
+    case '(': case ')': case '<': case '>': case '[': case ']':
+    case ':': case ';': case '@': case '\\': case ',': case '"':
+        return true;
+    default:
+        return false;
+    }
 }
 
-/* Skips white space and comments; the first comment's text goes to comment
- * (when not NULL and still empty). */
-static void skip_cfws(struct aparser *ap, struct buf *comment)
+static struct span span_open(const struct aparser *ap)
+{
+    return (struct span){ap->store->len, 0};
+}
+
+static void span_close(const struct aparser *ap, struct span *sp)
+{
+    sp->len = ap->store->len - sp->off;
+}
+
+/* Skips white space and comments; with comment set, the text of the first
+ * comment is appended to the store and described by *comment. */
+static void skip_cfws(struct aparser *ap, struct span *comment)
 {
     while (ap->i < ap->n) {
         char c = ap->s[ap->i];
@@ -54,7 +78,9 @@ static void skip_cfws(struct aparser *ap, struct buf *comment)
         }
         if (c != '(')
             return;
-        bool take = comment != NULL && comment->len == 0;
+        bool take = comment != NULL && comment->off == NIL_OFF;
+        if (take)
+            *comment = span_open(ap);
         unsigned depth = 0;
         while (ap->i < ap->n) {
             c = ap->s[ap->i++];
@@ -70,32 +96,40 @@ static void skip_cfws(struct aparser *ap, struct buf *comment)
                 continue;
             }
             if (take)
-                buf_append_byte(comment, c);
+                buf_append_byte(ap->store, c);
         }
+        if (take)
+            span_close(ap, comment);
     }
 }
 
-/* Reads a quoted string (at '"') unescaped into out. */
-static void read_quoted(struct aparser *ap, struct buf *out)
+/* Reads a quoted string (at '"') unescaped into the store. */
+static void read_quoted(struct aparser *ap)
 {
     ap->i++;
     while (ap->i < ap->n) {
+        size_t j = ap->i;
+        while (j < ap->n && ap->s[j] != '"' && ap->s[j] != '\\' && ap->s[j] != '\r' &&
+               ap->s[j] != '\n')
+            j++;
+        buf_append(ap->store, ap->s + ap->i, j - ap->i);
+        ap->i = j;
+        if (j >= ap->n)
+            return;
         char c = ap->s[ap->i++];
         if (c == '"')
             return;
         if (c == '\\' && ap->i < ap->n)
-            c = ap->s[ap->i++];
-        else if (c == '\r' || c == '\n')
-            continue;
-        buf_append_byte(out, c);
+            buf_append_byte(ap->store, ap->s[ap->i++]);
     }
 }
 
 /* Reads words (atoms with dots, quoted strings) separated by white space or
- * comments, joined by one space. Returns the number of words. */
-static size_t read_phrase(struct aparser *ap, struct buf *out)
+ * comments, joined by one space, into the store. */
+static struct span read_phrase(struct aparser *ap, size_t *words_r)
 {
     size_t words = 0;
+    struct span sp = span_open(ap);
     for (;;) {
         skip_cfws(ap, NULL);
         if (ap->i >= ap->n)
@@ -104,27 +138,31 @@ static size_t read_phrase(struct aparser *ap, struct buf *out)
         if (c != '"' && is_special(c))
             break;
         if (words++ > 0)
-            buf_append_byte(out, ' ');
+            buf_append_byte(ap->store, ' ');
         if (c == '"') {
-            read_quoted(ap, out);
+            read_quoted(ap);
             continue;
         }
         size_t j = ap->i;
         while (j < ap->n && !is_special(ap->s[j]) && !is_lwsp(ap->s[j]))
             j++;
-        buf_append(out, ap->s + ap->i, j - ap->i);
+        buf_append(ap->store, ap->s + ap->i, j - ap->i);
         ap->i = j;
     }
-    return words;
+    span_close(ap, &sp);
+    *words_r = words;
+    return sp;
 }
 
 /* Reads a domain after '@': atoms, dots and [literals], no spaces kept. */
-static void read_domain(struct aparser *ap, struct buf *out)
+static struct span read_domain(struct aparser *ap)
 {
+    struct span sp = span_open(ap);
+    struct buf *out = ap->store;
     for (;;) {
         skip_cfws(ap, NULL);
         if (ap->i >= ap->n)
-            return;
+            break;
         char c = ap->s[ap->i];
         if (c == '[') {
             size_t j = ap->i;
@@ -143,7 +181,7 @@ static void read_domain(struct aparser *ap, struct buf *out)
             buf_append(out, ap->s + ap->i, j - ap->i);
             ap->i = j;
         } else {
-            return;
+            break;
         }
         /* obs-domain: white space or comments around the dots */
         size_t save = ap->i;
@@ -151,28 +189,18 @@ static void read_domain(struct aparser *ap, struct buf *out)
         if (ap->i < ap->n && ap->s[ap->i] == '.') {
             buf_append_byte(out, '.');
             ap->i++;
-        } else if (out->len == 0 || out->data[out->len - 1] != '.') {
+        } else if (out->len == sp.off || out->data[out->len - 1] != '.') {
             ap->i = save;
-            return;
+            break;
         }
     }
-}
-
-static void field_put(struct aparser *ap, struct addr_off *a, int k, struct slice v)
-{
-    if (v.ptr == NULL) {
-        a->off[k] = NIL_OFF;
-        a->len[k] = 0;
-        return;
-    }
-    a->off[k] = ap->store->len;
-    a->len[k] = v.len;
-    buf_append_slice(ap->store, v);
+    span_close(ap, &sp);
+    return sp;
 }
 
 /* force: a group's end marker, always kept once its start was */
-static void emit(struct aparser *ap, struct slice name, struct slice adl, struct slice mailbox,
-                 struct slice host, bool force)
+static void emit(struct aparser *ap, struct span name, struct span adl, struct span mailbox,
+                 struct span host, bool force)
 {
     if (ap->nv >= MIME_MAX_ADDRESSES && !force) {
         ap->full = true;
@@ -182,30 +210,29 @@ static void emit(struct aparser *ap, struct slice name, struct slice adl, struct
         ap->cap = ap->cap == 0 ? 4 : ap->cap * 2;
         ap->v = xreallocarray(ap->v, ap->cap, sizeof(*ap->v));
     }
-    struct addr_off *a = &ap->v[ap->nv++];
-    field_put(ap, a, 0, name);
-    field_put(ap, a, 1, adl);
-    field_put(ap, a, 2, mailbox);
-    field_put(ap, a, 3, host);
+    ap->v[ap->nv++] = (struct addr_off){{name, adl, mailbox, host}};
 }
 
-static struct slice nonempty(const struct buf *b)
+static struct span nonempty(struct span sp)
 {
-    return b->len > 0 ? buf_slice(b) : SLICE_NULL;
+    return sp.len > 0 ? sp : NIL_SPAN;
 }
 
-static struct slice or_default(const struct buf *b, const char *def)
+static struct span or_default(struct aparser *ap, struct span sp, const char *def)
 {
-    return b->len > 0 ? buf_slice(b) : slice_from_cstr(def);
+    if (sp.len > 0)
+        return sp;
+    sp = span_open(ap);
+    buf_append_cstr(ap->store, def);
+    span_close(ap, &sp);
+    return sp;
 }
 
 /* <[@route,@route:]local@domain> at '<' */
-static void parse_angle(struct aparser *ap, const struct buf *phrase)
+static void parse_angle(struct aparser *ap, struct span phrase)
 {
-    struct buf adl = BUF_INIT, local = BUF_INIT, domain = BUF_INIT;
-    buf_init(&adl);
-    buf_init(&local);
-    buf_init(&domain);
+    struct span adl = NIL_SPAN, domain = NIL_SPAN;
+    size_t words;
     ap->i++;
     skip_cfws(ap, NULL);
     if (ap->i < ap->n && ap->s[ap->i] == '@') {
@@ -214,36 +241,35 @@ static void parse_angle(struct aparser *ap, const struct buf *phrase)
         while (j < ap->n && ap->s[j] != ':' && ap->s[j] != '>')
             j++;
         if (j < ap->n && ap->s[j] == ':') {
+            adl = span_open(ap);
             for (size_t k = ap->i; k < j; k++)
                 if (!is_lwsp(ap->s[k]))
-                    buf_append_byte(&adl, ap->s[k]);
+                    buf_append_byte(ap->store, ap->s[k]);
+            span_close(ap, &adl);
             ap->i = j + 1;
         }
     }
-    read_phrase(ap, &local);
+    struct span local = read_phrase(ap, &words);
     skip_cfws(ap, NULL);
     if (ap->i < ap->n && ap->s[ap->i] == '@') {
         ap->i++;
-        read_domain(ap, &domain);
+        domain = read_domain(ap);
     }
     while (ap->i < ap->n && ap->s[ap->i] != '>' && ap->s[ap->i] != ',' && ap->s[ap->i] != ';')
         ap->i++;
     if (ap->i < ap->n && ap->s[ap->i] == '>')
         ap->i++;
-    emit(ap, nonempty(phrase), nonempty(&adl), or_default(&local, "MISSING_MAILBOX"),
-         or_default(&domain, "MISSING_DOMAIN"), false);
-    buf_free(&adl);
-    buf_free(&local);
-    buf_free(&domain);
+    emit(ap, nonempty(phrase), nonempty(adl), or_default(ap, local, "MISSING_MAILBOX"),
+         or_default(ap, domain, "MISSING_DOMAIN"), false);
 }
 
 static void parse_address(struct aparser *ap, bool in_group);
 
-static void parse_group(struct aparser *ap, const struct buf *phrase)
+static void parse_group(struct aparser *ap, struct span phrase)
 {
     ap->i++; /* ':' */
     size_t before_start = ap->nv;
-    emit(ap, SLICE_NULL, SLICE_NULL, buf_slice(phrase), SLICE_NULL, false);
+    emit(ap, NIL_SPAN, NIL_SPAN, phrase, NIL_SPAN, false);
     bool started = ap->nv > before_start;
     while (ap->i < ap->n) {
         skip_cfws(ap, NULL);
@@ -264,34 +290,28 @@ static void parse_group(struct aparser *ap, const struct buf *phrase)
             ap->i++; /* junk: always make progress */
     }
     if (started)
-        emit(ap, SLICE_NULL, SLICE_NULL, SLICE_NULL, SLICE_NULL, true);
+        emit(ap, NIL_SPAN, NIL_SPAN, NIL_SPAN, NIL_SPAN, true);
 }
 
 static void parse_address(struct aparser *ap, bool in_group)
 {
-    struct buf phrase = BUF_INIT, comment = BUF_INIT, domain = BUF_INIT;
-    buf_init(&phrase);
-    buf_init(&comment);
-    buf_init(&domain);
-    size_t words = read_phrase(ap, &phrase);
+    size_t words;
+    struct span phrase = read_phrase(ap, &words);
     skip_cfws(ap, NULL);
     char c = ap->i < ap->n ? ap->s[ap->i] : '\0';
     if (c == ':' && !in_group) {
-        parse_group(ap, &phrase);
+        parse_group(ap, phrase);
     } else if (c == '<') {
-        parse_angle(ap, &phrase);
+        parse_angle(ap, phrase);
     } else if (c == '@') {
         ap->i++;
-        read_domain(ap, &domain);
+        struct span domain = read_domain(ap), comment = NIL_SPAN;
         skip_cfws(ap, &comment);
-        emit(ap, nonempty(&comment), SLICE_NULL, or_default(&phrase, "MISSING_MAILBOX"),
-             or_default(&domain, "MISSING_DOMAIN"), false);
+        emit(ap, nonempty(comment), NIL_SPAN, or_default(ap, phrase, "MISSING_MAILBOX"),
+             or_default(ap, domain, "MISSING_DOMAIN"), false);
     } else if (words > 0) {
-        emit(ap, SLICE_NULL, SLICE_NULL, buf_slice(&phrase), SLICE_LIT("MISSING_DOMAIN"), false);
+        emit(ap, NIL_SPAN, NIL_SPAN, phrase, or_default(ap, NIL_SPAN, "MISSING_DOMAIN"), false);
     }
-    buf_free(&phrase);
-    buf_free(&comment);
-    buf_free(&domain);
 }
 
 void mime_address_parse(struct slice raw, struct mime_address_list *list_r)
@@ -320,10 +340,11 @@ void mime_address_parse(struct slice raw, struct mime_address_list *list_r)
         for (size_t k = 0; k < ap.nv; k++) {
             struct slice *f[4] = {&list_r->v[k].name, &list_r->v[k].adl, &list_r->v[k].mailbox,
                                   &list_r->v[k].host};
-            for (int j = 0; j < 4; j++)
-                *f[j] = ap.v[k].off[j] == NIL_OFF
-                            ? SLICE_NULL
-                            : slice_make(list_r->store.data + ap.v[k].off[j], ap.v[k].len[j]);
+            for (int j = 0; j < 4; j++) {
+                struct span sp = ap.v[k].f[j];
+                *f[j] = sp.off == NIL_OFF ? SLICE_NULL
+                                          : slice_make(list_r->store.data + sp.off, sp.len);
+            }
         }
     }
     free(ap.v);

@@ -159,11 +159,10 @@ static void ws_append(struct slice raw, size_t from, size_t to, struct buf *out)
 
 void mime_decode_words(struct slice raw, struct buf *out)
 {
-    struct ew_run run = {.active = false};
+    struct ew_run run = {.bytes = BUF_INIT}; /* bytes allocated on first use */
     size_t i = 0, n = raw.len;
     size_t ws_start = 0, ws_end = 0; /* white space seen since the last token */
     bool after_word = false;
-    buf_init(&run.bytes);
     while (i < n) {
         char c = raw.ptr[i];
         if (is_lwsp(c)) {
@@ -241,14 +240,25 @@ static size_t skip_cfws(struct slice s, size_t i)
     return i;
 }
 
+/* RFC 2231 attribute-char: a token char other than '*', '\'' and '%'. */
 static bool is_attr_char(unsigned char c)
 {
-    return c > ' ' && c < 127 && strchr("()<>@,;:\\\"/[]?=*'%", c) == NULL;
+    if (c <= ' ' || c >= 127)
+        return false;
+    switch (c) {
+    case '(': case ')': case '<': case '>': case '@': case ',': case ';': case ':':
+    case '\\': case '"': case '/': case '[': case ']': case '?': case '=':
+    case '*': case '\'': case '%':
+        return false;
+    default:
+        return true;
+    }
 }
 
+/* A lenient unquoted value: anything visible up to ';' (8-bit included). */
 static bool is_pvalue_char(unsigned char c)
 {
-    return c > ' ' && c != 127 && strchr(";\"", c) == NULL;
+    return c > ' ' && c != 127 && c != ';' && c != '"';
 }
 
 /* Reads a token or quoted-string value at s[i] into tmp. */
@@ -417,11 +427,9 @@ void mime_params_parse(struct slice raw, enum mime_params_mode mode, struct slic
                        struct mime_params *params_r)
 {
     struct raw_param *rp = NULL;
-    size_t nrp = 0;
-    struct buf tmp = BUF_INIT;
-    buf_init(&tmp);
+    size_t nrp = 0, rp_cap = 0;
+    struct buf tmp = BUF_INIT; /* unquoted values; allocated on first use */
     memset(params_r, 0, sizeof(*params_r));
-    buf_init(&params_r->store);
     if (raw.ptr == NULL)
         raw = slice_make("", 0);
 
@@ -449,9 +457,12 @@ void mime_params_parse(struct slice raw, enum mime_params_mode mode, struct slic
             continue;
         }
         i = skip_cfws(raw, i + 1);
-        if (rp == NULL)
-            rp = xcalloc(MAX_RAW_PARAMS, sizeof(*rp));
+        if (nrp == rp_cap) {
+            rp_cap = rp_cap == 0 ? 8 : rp_cap * 2;
+            rp = xreallocarray(rp, rp_cap, sizeof(*rp));
+        }
         struct raw_param *p = &rp[nrp++];
+        memset(p, 0, sizeof(*p));
         p->name = slice_make(raw.ptr + n0, n1 - n0);
         p->voff = tmp.len;
         i = value_read(raw, i, &tmp);

@@ -30,13 +30,16 @@ void mime_imap_string(struct buf *out, struct slice s)
             quoted = false;
     }
     if (quoted) {
-        buf_reserve(out, s.len + 2);
         buf_append_byte(out, '"');
+        size_t run = 0;
         for (size_t i = 0; i < s.len; i++) {
-            if (s.ptr[i] == '"' || s.ptr[i] == '\\')
+            if (s.ptr[i] == '"' || s.ptr[i] == '\\') {
+                buf_append(out, s.ptr + run, i - run);
                 buf_append_byte(out, '\\');
-            buf_append_byte(out, s.ptr[i]);
+                run = i;
+            }
         }
+        buf_append(out, s.ptr + run, s.len - run);
         buf_append_byte(out, '"');
         return;
     }

@@ -196,9 +196,18 @@ static void header_parse(struct parser *ps, struct mime_part *p)
     p->bare_at_body = ps->bare;
 }
 
+/* RFC 2045 token character. */
 static bool is_token_char(unsigned char c)
 {
-    return c > ' ' && c < 127 && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+    if (c <= ' ' || c >= 127)
+        return false;
+    switch (c) {
+    case '(': case ')': case '<': case '>': case '@': case ',': case ';': case ':':
+    case '\\': case '"': case '/': case '[': case ']': case '?': case '=':
+        return false;
+    default:
+        return true;
+    }
 }
 
 /* type "/" subtype from a raw Content-Type value; false when unusable. */

@@ -85,7 +85,8 @@ static void test_sender_defaults(void **state)
     buf_init(&out);
     mime_parse(&m, SLICE_LIT(msg), NULL);
     mime_imap_envelope(&out, &m, m.root);
-    /* empty Sender / Reply-To fall back to From; an empty Subject is "" */
+    /* empty Sender / Reply-To fall back to From (RFC 3501 7.4.2; Dovecot makes
+     * the "," an address MISSING_MAILBOX); an empty Subject is "" */
     assert_string_equal(buf_cstr(&out), "(NIL \"\" ((NIL NIL \"a\" \"b\")) ((NIL NIL \"a\" \"b\")) "
                                         "((NIL NIL \"a\" \"b\")) NIL NIL NIL NIL NIL)");
     buf_free(&out);
