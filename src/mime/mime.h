@@ -181,6 +181,12 @@ bool mime_decode_cte(struct slice cte, struct slice in, struct buf *out);
  * in it. us-ascii and utf-8 are checked, not converted. */
 bool mime_charset_to_utf8(struct slice charset, struct slice in, struct buf *out);
 
+/* The body of part p as UTF-8 text for SEARCH and previews: the transfer
+ * encoding undone, then converted from the Content-Type charset (default
+ * us-ascii). When the charset is unknown or the bytes are not valid in it,
+ * the decoded bytes are appended unchanged and false is returned. */
+bool mime_part_text(const struct mime_message *msg, const struct mime_part *p, struct buf *out);
+
 /* ---- addresses (mime_address.c) ---- */
 
 /* One element in the IMAP ENVELOPE shape. A group is a start marker

@@ -221,3 +221,26 @@ bool mime_charset_to_utf8(struct slice charset, struct slice in, struct buf *out
     out->data[out->len] = '\0';
     return true;
 }
+
+bool mime_part_text(const struct mime_message *msg, const struct mime_part *p, struct buf *out)
+{
+    struct buf decoded = BUF_INIT;
+    const struct mime_field *cte = mime_part_field(msg, p, "Content-Transfer-Encoding");
+    mime_decode_cte(mime_field_value(msg, cte), mime_part_body(msg, p), &decoded);
+    struct mime_params params = {.n = 0};
+    struct slice v, charset = SLICE_LIT("us-ascii");
+    const struct mime_field *ct = mime_part_field(msg, p, "Content-Type");
+    if (ct != NULL) {
+        mime_params_parse(mime_field_value(msg, ct), MIME_PARAMS_DECODE, &v, &params);
+        struct slice c = mime_params_get(&params, "charset");
+        if (c.ptr != NULL && c.len > 0)
+            charset = c;
+    }
+    bool ok = mime_charset_to_utf8(charset, buf_slice(&decoded), out);
+    if (!ok)
+        buf_append_slice(out, buf_slice(&decoded));
+    if (ct != NULL)
+        mime_params_free(&params);
+    buf_free(&decoded);
+    return ok;
+}

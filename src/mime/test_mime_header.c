@@ -208,6 +208,26 @@ static void test_cte_and_charset(void **state)
     buf_free(&out);
 }
 
+static void test_part_text(void **state)
+{
+    static const char msg[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                              "Content-Type: text/plain; charset=iso-8859-1\r\n"
+                              "Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9=\r\n!\r\n"
+                              "--b\r\nContent-Transfer-Encoding: base64\r\n\r\nw6k=\r\n--b--\r\n";
+    struct mime_message m;
+    struct buf out = BUF_INIT;
+    buf_init(&out);
+    mime_parse(&m, SLICE_LIT(msg), NULL);
+    assert_true(mime_part_text(&m, m.root->children, &out));
+    assert_string_equal(buf_cstr(&out), "caf\xc3\xa9!");
+    buf_reset(&out);
+    /* UTF-8 under the default us-ascii label is taken as UTF-8 */
+    assert_true(mime_part_text(&m, m.root->children->next, &out));
+    assert_string_equal(buf_cstr(&out), "\xc3\xa9");
+    buf_free(&out);
+    mime_message_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_qp),
         cmocka_unit_test(test_cte_and_charset),
+        cmocka_unit_test(test_part_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
