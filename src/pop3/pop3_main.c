@@ -23,12 +23,13 @@ int pop3_main(struct component_ctx *ctx)
         log_fatal(EX_TEMPFAIL, "cannot open the store: %s", buf_cstr(&err));
     srv.auth = auth_client_new(net_worker_base(w), cfg);
     struct net_service_limits limits = {
-        .max_conns = (unsigned)cfg->pop3_max_connections,
-        .max_conns_per_client = (unsigned)cfg->pop3_max_connections_per_client,
         .idle_timeout_ms = cfg->pop3_idle_timeout,
         .refuse_line = "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
     };
+    /* Connection limits come from the services table (<service>_max_connections). */
+    component_connection_limits(ctx, "pop3", &limits.max_conns, &limits.max_conns_per_client);
     net_worker_serve(w, "pop3", NET_TLS_STARTTLS, &pop3_proto, &srv, &limits);
+    component_connection_limits(ctx, "pop3s", &limits.max_conns, &limits.max_conns_per_client);
     net_worker_serve(w, "pop3s", NET_TLS_IMPLICIT, &pop3_proto, &srv, &limits);
     int rc = net_worker_run(w);
     auth_client_free(srv.auth);
