@@ -215,7 +215,7 @@ static void job_finish(struct job *j)
         log_info("auth failed: service=%s user=<%s> rip=%s reason=%s", j->service, user.data,
                  j->rip, j->reason);
         int64_t delay = cfg->auth_fail_delay;
-        for (unsigned k = 1; k < n && delay < cfg->auth_fail_delay_max; k++)
+        for (unsigned k = 1; k < n && delay > 0 && delay < cfg->auth_fail_delay_max; k++)
             delay *= 2;
         if (delay > cfg->auth_fail_delay_max)
             delay = cfg->auth_fail_delay_max;
