@@ -92,6 +92,7 @@ struct auth_server {
     struct job *q_head, *q_tail;
     struct job *waiting;
     size_t q_len, in_flight;
+    size_t pending; /* every job alive: queued, checking or waiting out a delay */
     bool stopping;
     int done_pipe[2];
     struct event *done_ev;
@@ -145,6 +146,7 @@ static void job_free(struct job *j)
     free(j->account);
     free(j->hash);
     conn_unref(j->conn);
+    j->srv->pending--;
     free(j);
 }
 
@@ -315,6 +317,7 @@ static void handle_request(struct conn *c, const struct auth_wire_request *w)
     j->srv = srv;
     j->conn = c;
     c->refs++;
+    srv->pending++;
     j->id = w->id;
     j->service = w->service.len ? slice_strdup(w->service) : xstrdup("unknown");
     for (char *p = j->service; *p; p++) {
@@ -330,6 +333,12 @@ static void handle_request(struct conn *c, const struct auth_wire_request *w)
         j->user_key = xstrdup(j->username);
     j->result = AUTH_FAILED;
 
+    if (srv->pending > (size_t)cfg->auth_pending_max) {
+        j->result = AUTH_TEMPFAIL;
+        j->reason = "too many requests held (auth_pending_max)";
+        job_finish(j);
+        return;
+    }
     int64_t now = monotonic_ms();
     if (ratelimit_count(srv->rl_ip, j->rip, now) >= (unsigned)cfg->auth_ratelimit_ip_failures ||
         ratelimit_count(srv->rl_user, j->user_key, now) >=
@@ -478,6 +487,7 @@ static void status_cb(void *arg, json_t *obj)
     struct auth_server *srv = arg;
     json_object_set_new(obj, "connections", json_integer((json_int_t)srv->n_conns));
     json_object_set_new(obj, "checks_in_flight", json_integer((json_int_t)srv->in_flight));
+    json_object_set_new(obj, "requests_held", json_integer((json_int_t)srv->pending));
     json_object_set_new(obj, "ratelimit_entries",
                         json_integer((json_int_t)(ratelimit_size(srv->rl_ip) +
                                                   ratelimit_size(srv->rl_user))));

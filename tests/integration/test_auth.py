@@ -223,3 +223,19 @@ def test_password_change_and_imported_hashes(wharf_factory):
         server.wharf("user", "import-hash", "alice@example.test", h)
         assert check(sock, "alice@example.test", "correct horse")[0] == AUTH_OK, scheme
         assert check(sock, "alice@example.test", "new horse")[0] == AUTH_FAILED, scheme
+
+
+def test_requests_held_are_bounded(wharf_factory):
+    server, sock = start(wharf_factory, auth_pending_max=16, auth_fail_delay="5s",
+                         auth_fail_delay_max="5s", auth_ratelimit_ip_failures=1000)
+    with connect(sock) as s:
+        s.sendall(b"".join(request(i, "alice@example.test", "guess", rip=f"192.0.2.{i}")
+                           for i in range(1, 21)))
+        # The first ones are held for their 5s delay; the rest are refused at once.
+        s.settimeout(4)
+        early = [read_reply(s) for _ in range(3)]
+    assert all(result == 2 for _, result, _ in early), early  # AUTH_TEMPFAIL
+    assert all(rid > 16 for rid, _, _ in early), early
+    wait_until(lambda: "auth_pending_max" in server.log(), what="the tempfail to be logged")
+    # Held requests of a closed connection are dropped; the server goes on.
+    assert check(sock, "alice@example.test", "right horse", rip="192.0.2.200")[0] == AUTH_OK
