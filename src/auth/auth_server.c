@@ -106,6 +106,9 @@ static void conn_unref(struct conn *c)
         free(c);
 }
 
+static void job_free(struct job *j);
+static void waiting_remove(struct job *j);
+
 static void conn_close(struct conn *c)
 {
     if (c->dead)
@@ -114,6 +117,14 @@ static void conn_close(struct conn *c)
     bufferevent_free(c->bev);
     c->bev = NULL;
     struct auth_server *srv = c->srv;
+    /* Its failures were counted already; nobody is left to hear the late answers. */
+    for (struct job *j = srv->waiting, *next; j; j = next) {
+        next = j->wnext;
+        if (j->conn == c) {
+            waiting_remove(j);
+            job_free(j);
+        }
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -216,6 +227,11 @@ static void job_finish(struct job *j)
         ratelimit_fail(srv->rl_user, j->user_key, now);
         log_info("auth failed: service=%s user=<%s> rip=%s reason=%s", j->service, user.data,
                  j->rip, j->reason);
+        if (j->conn->dead) { /* nobody is left to hear the late answer */
+            job_free(j);
+            buf_free(&user);
+            return;
+        }
         int64_t delay = cfg->auth_fail_delay;
         for (unsigned k = 1; k < n && delay > 0 && delay < cfg->auth_fail_delay_max; k++)
             delay *= 2;
