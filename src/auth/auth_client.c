@@ -35,7 +35,7 @@ struct pending {
     uint64_t id;
     auth_client_cb cb;
     void *arg;
-    struct event *timer; /* the timeout, or "now" for an early answer */
+    struct event *timer;    /* the timeout, or "now" for an early answer */
     enum auth_result early; /* the answer when the timer fires early */
     bool answered_early;
 };

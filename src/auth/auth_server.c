@@ -51,7 +51,7 @@
 struct conn;
 
 struct job {
-    struct job *next;           /* in the crypt queue */
+    struct job *next;          /* in the crypt queue */
     struct job *wprev, *wnext; /* in the list of answers waiting for their delay */
     struct auth_server *srv;
     struct conn *conn;
@@ -212,8 +212,8 @@ static void job_finish(struct job *j)
     log_safe(&user, j->username);
     if (j->result == AUTH_OK) {
         ratelimit_reset(srv->rl_user, j->user_key);
-        log_info("auth ok: service=%s user=<%s> rip=%s account=%s%s", j->service, user.data,
-                 j->rip, j->account, j->secure ? "" : " tls=no");
+        log_info("auth ok: service=%s user=<%s> rip=%s account=%s%s", j->service, user.data, j->rip,
+                 j->account, j->secure ? "" : " tls=no");
         job_send(j);
         job_free(j);
     } else if (j->result == AUTH_TEMPFAIL) {
@@ -504,9 +504,9 @@ static void status_cb(void *arg, json_t *obj)
     json_object_set_new(obj, "connections", json_integer((json_int_t)srv->n_conns));
     json_object_set_new(obj, "checks_in_flight", json_integer((json_int_t)srv->in_flight));
     json_object_set_new(obj, "requests_held", json_integer((json_int_t)srv->pending));
-    json_object_set_new(obj, "ratelimit_entries",
-                        json_integer((json_int_t)(ratelimit_size(srv->rl_ip) +
-                                                  ratelimit_size(srv->rl_user))));
+    json_object_set_new(
+        obj, "ratelimit_entries",
+        json_integer((json_int_t)(ratelimit_size(srv->rl_ip) + ratelimit_size(srv->rl_user))));
 }
 
 static void stop(struct auth_server *srv)
