@@ -138,14 +138,14 @@ static int read_line(struct buf *out)
 static int prompt(const char *text, struct buf *out)
 {
     struct termios old, quiet;
-    fputs(text, stderr);
-    fflush(stderr);
     bool tty = tcgetattr(0, &old) == 0;
-    if (tty) {
+    if (tty) { /* echo off before the prompt shows: nothing typed after it is echoed */
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         tcsetattr(0, TCSAFLUSH, &quiet);
     }
+    fputs(text, stderr);
+    fflush(stderr);
     int r = read_line(out);
     if (tty) {
         tcsetattr(0, TCSAFLUSH, &old);
