@@ -79,8 +79,10 @@ static void disconnect(struct auth_client *c, const char *why)
 {
     if (c->bev == NULL)
         return;
-    if (why)
+    if (why && c->head)
         log_warning("auth client: %s; checks in flight answered tempfail", why);
+    else if (why)
+        log_debug("auth client: %s", why);
     bufferevent_free(c->bev);
     c->bev = NULL;
     for (struct pending *p = c->head; p; p = p->next)

@@ -4,8 +4,11 @@ Requests are written by hand from the frame spec (authwire.py); the accounts
 are made with the wharf command.
 """
 import os
+import poplib
 import re
+import smtplib
 import socket
+import ssl
 import statistics
 import struct
 import time
@@ -244,3 +247,28 @@ def test_requests_held_are_bounded(wharf_factory):
                              rip="192.0.2.200")[0] == AUTH_OK, timeout=20,
                what="the held requests of the closed connection to be dropped")
     assert time.monotonic() - t0 < 4.5
+
+
+def test_real_clients_log_in_through_auth(wharf_factory):
+    """smtplib on submission (STARTTLS, AUTH) and poplib on pop3s ask this auth process."""
+    server, sock = start(wharf_factory)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=30) as c:
+        c.starttls(context=ctx)
+        c.ehlo()
+        assert c.login("alice@example.test", "right horse")[0] == 235
+    with smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=30) as c:
+        c.starttls(context=ctx)
+        c.ehlo()
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            c.login("alice@example.test", "wrong horse")
+    p = poplib.POP3_SSL("127.0.0.1", server.ports["pop3s"], context=ctx, timeout=30)
+    p.user("alice@example.test")
+    assert p.pass_("right horse").startswith(b"+OK")
+    p.quit()
+    log = server.log()
+    assert "auth ok: service=smtp user=<alice@example.test> rip=127.0.0.1" in log
+    assert "auth failed: service=smtp user=<alice@example.test> rip=127.0.0.1" in log
+    assert "auth ok: service=pop3 user=<alice@example.test>" in log
