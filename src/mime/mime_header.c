@@ -433,14 +433,14 @@ void mime_params_parse(struct slice raw, enum mime_params_mode mode, struct slic
     if (raw.ptr == NULL)
         raw = slice_make("", 0);
 
+    /* the value is one word ("text/plain", "attachment"); junk after it,
+     * up to the first ';', is skipped */
     size_t i = skip_cfws(raw, 0), v0 = i;
-    const char *semi = memchr(raw.ptr + i, ';', raw.len - i);
-    i = semi == NULL ? raw.len : (size_t)(semi - raw.ptr);
-    const char *paren = memchr(raw.ptr + v0, '(', i - v0); /* a comment ends the value */
-    size_t v1 = paren == NULL ? i : (size_t)(paren - raw.ptr);
-    while (v1 > v0 && is_lwsp(raw.ptr[v1 - 1]))
-        v1--;
-    *value_r = slice_make(raw.ptr + v0, v1 - v0);
+    while (i < raw.len && raw.ptr[i] != ';' && raw.ptr[i] != '(' && !is_lwsp(raw.ptr[i]))
+        i++;
+    *value_r = slice_make(raw.ptr + v0, i - v0);
+    while (i < raw.len && raw.ptr[i] != ';')
+        i++;
 
     while (i < raw.len && nrp < MAX_RAW_PARAMS) {
         i = skip_cfws(raw, i + 1); /* past ';' or junk */
