@@ -125,8 +125,8 @@ struct slice mime_field_value(const struct mime_message *msg, const struct mime_
 /* First field of part p named name (ASCII case-insensitive), NULL if none. */
 const struct mime_field *mime_part_field(const struct mime_message *msg, const struct mime_part *p,
                                          const char *name);
-/* Appends the unfolded value (line breaks before white space removed, leading
- * and trailing white space trimmed) to out. */
+/* Appends the unfolded value (every CR and LF removed, leading and trailing
+ * white space trimmed) to out. */
 void mime_unfold(struct slice raw, struct buf *out);
 /* Appends raw (an unfolded or folded value) with RFC 2047 encoded-words
  * decoded to UTF-8; white space between adjacent encoded-words is dropped.

@@ -8,6 +8,7 @@
  * its output bounded by a small multiple of its input.
  */
 #include "mime/mime.h"
+#include "mime/mime_chars.h"
 
 #include "base/alloc.h"
 
@@ -38,17 +39,12 @@ const struct mime_field *mime_part_field(const struct mime_message *msg, const s
     return NULL;
 }
 
-static bool is_lwsp(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 void mime_unfold(struct slice raw, struct buf *out)
 {
     size_t i = 0, n = raw.len;
-    while (i < n && is_lwsp(raw.ptr[i]))
+    while (i < n && mime_is_lwsp(raw.ptr[i]))
         i++;
-    while (n > i && is_lwsp(raw.ptr[n - 1]))
+    while (n > i && mime_is_lwsp(raw.ptr[n - 1]))
         n--;
     size_t run = i;
     for (; i < n; i++) {
@@ -63,17 +59,6 @@ void mime_unfold(struct slice raw, struct buf *out)
 
 /* ---- RFC 2047 ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 struct eword {
     struct slice charset, text;
     char enc;
@@ -87,7 +72,7 @@ static bool eword_parse(struct slice s, size_t i, struct eword *w)
     if (i + 1 >= n || s.ptr[i] != '=' || s.ptr[i + 1] != '?')
         return false;
     size_t c0 = i + 2, c = c0;
-    while (c < n && s.ptr[c] != '?' && !is_lwsp(s.ptr[c]) && c - c0 < 64)
+    while (c < n && s.ptr[c] != '?' && !mime_is_lwsp(s.ptr[c]) && c - c0 < 64)
         c++;
     if (c == c0 || c + 3 >= n || s.ptr[c] != '?' || s.ptr[c + 2] != '?')
         return false;
@@ -95,7 +80,7 @@ static bool eword_parse(struct slice s, size_t i, struct eword *w)
     if (enc != 'B' && enc != 'b' && enc != 'Q' && enc != 'q')
         return false;
     size_t t0 = c + 3, t = t0;
-    while (t + 1 < n && !(s.ptr[t] == '?' && s.ptr[t + 1] == '=') && !is_lwsp(s.ptr[t]))
+    while (t + 1 < n && !(s.ptr[t] == '?' && s.ptr[t + 1] == '=') && !mime_is_lwsp(s.ptr[t]))
         t++;
     if (t + 1 >= n || s.ptr[t] != '?' || s.ptr[t + 1] != '=')
         return false;
@@ -122,8 +107,8 @@ static void eword_decode(const struct eword *w, struct buf *out)
         int h, l;
         if (t[i] == '_') {
             buf_append_byte(out, ' ');
-        } else if (t[i] == '=' && i + 2 < n && (h = hexval(t[i + 1])) >= 0 &&
-                   (l = hexval(t[i + 2])) >= 0) {
+        } else if (t[i] == '=' && i + 2 < n && (h = mime_hexval(t[i + 1])) >= 0 &&
+                   (l = mime_hexval(t[i + 2])) >= 0) {
             buf_append_byte(out, (char)(h << 4 | l));
             i += 2;
         } else {
@@ -165,9 +150,9 @@ void mime_decode_words(struct slice raw, struct buf *out)
     bool after_word = false;
     while (i < n) {
         char c = raw.ptr[i];
-        if (is_lwsp(c)) {
+        if (mime_is_lwsp(c)) {
             ws_start = i;
-            while (i < n && is_lwsp(raw.ptr[i]))
+            while (i < n && mime_is_lwsp(raw.ptr[i]))
                 i++;
             ws_end = i;
             continue;
@@ -192,7 +177,7 @@ void mime_decode_words(struct slice raw, struct buf *out)
             ws_append(raw, ws_start, ws_end, out);
             after_word = false;
             size_t j = i + 1;
-            while (j < n && !is_lwsp(raw.ptr[j]) && raw.ptr[j] != '=')
+            while (j < n && !mime_is_lwsp(raw.ptr[j]) && raw.ptr[j] != '=')
                 j++;
             buf_append(out, raw.ptr + i, j - i);
             i = j;
@@ -232,7 +217,7 @@ static size_t skip_cfws(struct slice s, size_t i)
                 depth--;
         } else if (c == '(') {
             depth = 1;
-        } else if (!is_lwsp(c)) {
+        } else if (!mime_is_lwsp(c)) {
             break;
         }
         i++;
@@ -309,8 +294,8 @@ static void pct_decode(struct slice v, struct buf *out)
 {
     for (size_t i = 0; i < v.len; i++) {
         int h, l;
-        if (v.ptr[i] == '%' && i + 2 < v.len && (h = hexval(v.ptr[i + 1])) >= 0 &&
-            (l = hexval(v.ptr[i + 2])) >= 0) {
+        if (v.ptr[i] == '%' && i + 2 < v.len && (h = mime_hexval(v.ptr[i + 1])) >= 0 &&
+            (l = mime_hexval(v.ptr[i + 2])) >= 0) {
             buf_append_byte(out, (char)(h << 4 | l));
             i += 2;
         } else {
@@ -436,7 +421,7 @@ void mime_params_parse(struct slice raw, enum mime_params_mode mode, struct slic
     /* the value is one word ("text/plain", "attachment"); junk after it,
      * up to the first ';', is skipped */
     size_t i = skip_cfws(raw, 0), v0 = i;
-    while (i < raw.len && raw.ptr[i] != ';' && raw.ptr[i] != '(' && !is_lwsp(raw.ptr[i]))
+    while (i < raw.len && raw.ptr[i] != ';' && raw.ptr[i] != '(' && !mime_is_lwsp(raw.ptr[i]))
         i++;
     *value_r = slice_make(raw.ptr + v0, i - v0);
     while (i < raw.len && raw.ptr[i] != ';')

@@ -10,6 +10,7 @@
  * and message/rfc822 parts without a parsed message get an empty one.
  */
 #include "mime/mime.h"
+#include "mime/mime_chars.h"
 
 #include <string.h>
 
@@ -54,11 +55,6 @@ void mime_imap_string(struct buf *out, struct slice s)
             buf_append_byte(out, s.ptr[i]);
 }
 
-static bool is_lwsp(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 void mime_imap_string_human(struct buf *out, struct slice s)
 {
     size_t i = 0, n = s.len, outlen = 0;
@@ -67,7 +63,7 @@ void mime_imap_string_human(struct buf *out, struct slice s)
      * text can go as it is in a quoted string */
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
-        if (is_lwsp((char)c)) {
+        if (mime_is_lwsp((char)c)) {
             if (c != ' ' || lwsp)
                 plain = false;
             if (!lwsp)
@@ -99,7 +95,7 @@ void mime_imap_string_human(struct buf *out, struct slice s)
     lwsp = true;
     for (i = 0; i < n && out->len - start < outlen; i++) {
         char c = s.ptr[i];
-        if (is_lwsp(c)) {
+        if (mime_is_lwsp(c)) {
             if (!lwsp)
                 buf_append_byte(out, ' ');
             lwsp = true;
