@@ -220,6 +220,24 @@ static void test_sections_single_part(void **state)
     check_sections(msg, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+static void test_sections_lf_built_crlf(void **state)
+{
+    /* a constructed subset is sent as is: bare LF input gives CRLF output */
+    static const char msg[] = "Received: a\n\tb\nSubject: s\nreceived: c\n\nbody\n";
+    struct mime_message m;
+    struct mime_section sec;
+    buf_init(&sec.built);
+    mime_parse(&m, SLICE_LIT(msg), NULL);
+    assert_int_equal(mime_section_locate(&m, SLICE_LIT("HEADER.FIELDS (RECEIVED)"), &sec),
+                     MIME_SECTION_BUILT);
+    assert_string_equal(buf_cstr(&sec.built), "Received: a\r\n\tb\r\nreceived: c\r\n\r\n");
+    assert_int_equal(mime_section_locate(&m, SLICE_LIT("HEADER.FIELDS.NOT (received)"), &sec),
+                     MIME_SECTION_BUILT);
+    assert_string_equal(buf_cstr(&sec.built), "Subject: s\r\n\r\n");
+    buf_free(&sec.built);
+    mime_message_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_imap_string),
         cmocka_unit_test(test_sections_b),
         cmocka_unit_test(test_sections_single_part),
+        cmocka_unit_test(test_sections_lf_built_crlf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
