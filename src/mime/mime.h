@@ -125,6 +125,11 @@ struct slice mime_field_value(const struct mime_message *msg, const struct mime_
 /* First field of part p named name (ASCII case-insensitive), NULL if none. */
 const struct mime_field *mime_part_field(const struct mime_message *msg, const struct mime_part *p,
                                          const char *name);
+/* Last field of part p named name, NULL if none. (ENVELOPE takes Date,
+ * Subject, Message-ID, In-Reply-To and Content-Disposition from the last
+ * occurrence and Content-* from the first, as Dovecot does.) */
+const struct mime_field *mime_part_field_last(const struct mime_message *msg,
+                                              const struct mime_part *p, const char *name);
 /* Appends the unfolded value (every CR and LF removed, leading and trailing
  * white space trimmed) to out. */
 void mime_unfold(struct slice raw, struct buf *out);

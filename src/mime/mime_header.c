@@ -14,6 +14,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct slice mime_field_name(const struct mime_message *msg, const struct mime_field *f)
 {
@@ -32,6 +33,18 @@ const struct mime_field *mime_part_field(const struct mime_message *msg, const s
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < p->field_count; i++) {
+        const struct mime_field *f = &msg->fields[p->field_first + i];
+        if (f->name_len == n && slice_eq_cstr_nocase(mime_field_name(msg, f), name))
+            return f;
+    }
+    return NULL;
+}
+
+const struct mime_field *mime_part_field_last(const struct mime_message *msg,
+                                              const struct mime_part *p, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = p->field_count; i-- > 0;) {
         const struct mime_field *f = &msg->fields[p->field_first + i];
         if (f->name_len == n && slice_eq_cstr_nocase(mime_field_name(msg, f), name))
             return f;
@@ -319,6 +332,16 @@ static void pct_encode(struct slice v, struct buf *out)
     }
 }
 
+/* ASCII case-insensitive order of two names. */
+static int slice_cmp_nocase(struct slice a, struct slice b)
+{
+    size_t n = a.len < b.len ? a.len : b.len;
+    int r = n > 0 ? strncasecmp(a.ptr, b.ptr, n) : 0;
+    if (r != 0)
+        return r;
+    return a.len < b.len ? -1 : a.len > b.len;
+}
+
 /* Finds the section numbered sec of base name (or the single "name*"). */
 static struct raw_param *section_find(struct raw_param *v, size_t n, struct slice name, long sec)
 {
@@ -460,33 +483,36 @@ void mime_params_parse(struct slice raw, enum mime_params_mode mode, struct slic
 
     struct out_param op[MIME_MAX_PARAMS];
     size_t nop = 0;
-    /* plain parameters first, then the extended ones (IMAP shows them so) */
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t k = 0; k < nrp && nop < MIME_MAX_PARAMS; k++) {
-            struct raw_param *p = &rp[k];
-            if (p->used || p->ext != (pass == 1))
-                continue;
-            if (!p->ext) {
-                if (mode == MIME_PARAMS_DECODE && section_find(rp, nrp, p->name, 0) != NULL)
-                    continue; /* the RFC 2231 form wins */
-                p->used = true;
-                struct out_param *o = &op[nop++];
-                o->noff = params_r->store.len;
-                buf_append_slice(&params_r->store, p->name);
-                o->nlen = p->name.len;
-                o->voff = params_r->store.len;
-                buf_append(&params_r->store, tmp.data + p->voff, p->vlen);
-                o->vlen = p->vlen;
-                o->extended = false;
-                continue;
-            }
-            struct raw_param *first = section_find(rp, nrp, p->name, 0);
-            if (first == NULL) {
-                p->used = true; /* a continuation without section 0 */
-                continue;
-            }
+    /* plain parameters in their order, then the extended ones sorted by
+     * name (the order Dovecot shows them in) */
+    for (size_t k = 0; k < nrp && nop < MIME_MAX_PARAMS; k++) {
+        struct raw_param *p = &rp[k];
+        if (p->ext)
+            continue;
+        if (mode == MIME_PARAMS_DECODE && section_find(rp, nrp, p->name, 0) != NULL)
+            continue; /* the RFC 2231 form wins */
+        struct out_param *o = &op[nop++];
+        o->noff = params_r->store.len;
+        buf_append_slice(&params_r->store, p->name);
+        o->nlen = p->name.len;
+        o->voff = params_r->store.len;
+        buf_append(&params_r->store, tmp.data + p->voff, p->vlen);
+        o->vlen = p->vlen;
+        o->extended = false;
+    }
+    while (nop < MIME_MAX_PARAMS) {
+        struct raw_param *min = NULL;
+        for (size_t k = 0; k < nrp; k++)
+            if (rp[k].ext && !rp[k].used &&
+                (min == NULL || slice_cmp_nocase(rp[k].name, min->name) < 0))
+                min = &rp[k];
+        if (min == NULL)
+            break;
+        struct raw_param *first = section_find(rp, nrp, min->name, 0);
+        if (first == NULL)
+            min->used = true; /* a continuation without section 0 */
+        else
             sections_join(rp, nrp, first, mode, &tmp, &params_r->store, &op[nop++]);
-        }
     }
     if (nop > 0) {
         params_r->v = xcalloc(nop, sizeof(*params_r->v));

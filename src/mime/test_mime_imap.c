@@ -57,6 +57,20 @@ static void test_sample_d(void **state)
     free(s);
 }
 
+/* Repeated fields: address fields are merged, Date/Subject/Message-ID and
+ * Content-Disposition come from the last occurrence, other Content-* fields
+ * from the first; extended parameters sorted by name; MESSAGE/RFC822 spelt
+ * "message" "rfc822". Expected strings from Dovecot 2.3.19. */
+static void test_repeated_fields(void **state)
+{
+    static const char rep[] = "To: a@b\nCc: c@d\nCC: e@f (E)\nSubject: first\nSubject: second\nContent-Type: multipart/signed; micalg*=us-ascii''pgp-md5;\n\tprotocol*=us-ascii''application%2Fpgp-signature;\n\tboundary=x\n\n--x\nContent-Type: MESSAGE/RFC822\n\nSubject: in\n\nb\n--x--\n";
+    check_forms(rep, strlen(rep), "(NIL \"second\" NIL NIL NIL ((NIL NIL \"a\" \"b\")) ((NIL NIL \"c\" \"d\")(\"E\" NIL \"e\" \"f\")) NIL NIL NIL)",
+                "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 16 (NIL \"in\" NIL NIL NIL NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0 NIL NIL NIL NIL) 2 NIL NIL NIL NIL) \"signed\" (\"boundary\" \"x\" \"micalg*\" \"us-ascii''pgp-md5\" \"protocol*\" \"us-ascii''application%2Fpgp-signature\") NIL NIL NIL)");
+    static const char dup[] = "Content-Type: text/html\nContent-Type: image/gif\nContent-ID: <1>\nContent-ID: <2>\nContent-Transfer-Encoding: base64\nContent-Transfer-Encoding: 8bit\nContent-Disposition: inline\nContent-Disposition: attachment\nDate: d1\nDate: d2\nMessage-ID: <m1>\nMessage-ID: <m2>\nFrom: a@b\nFrom: c@d\n\nx";
+    check_forms(dup, strlen(dup), "(\"d2\" NIL ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) NIL NIL NIL NIL \"<m2>\")",
+                "(\"text\" \"html\" (\"charset\" \"us-ascii\") \"<1>\" NIL \"base64\" 1 0 NIL (\"attachment\" NIL) NIL NIL)");
+}
+
 static void test_body_non_extended(void **state)
 {
     size_t n;
@@ -244,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_sample_a),
         cmocka_unit_test(test_sample_b),
         cmocka_unit_test(test_sample_d),
+        cmocka_unit_test(test_repeated_fields),
         cmocka_unit_test(test_body_non_extended),
         cmocka_unit_test(test_edge_forms),
         cmocka_unit_test(test_imap_string),
