@@ -102,6 +102,9 @@ struct mime_message {
 
 /* Fills limits with the defaults. */
 void mime_limits_default(struct mime_limits *limits_r);
+/* Fills limits from the mime_* options of a loaded configuration. */
+struct wharf_config;
+void mime_limits_from_config(struct mime_limits *limits_r, const struct wharf_config *cfg);
 /* Parses data (kept alive by the caller). limits NULL: defaults. Never fails. */
 void mime_parse(struct mime_message *msg_r, struct slice data, const struct mime_limits *limits);
 void mime_message_free(struct mime_message *msg);

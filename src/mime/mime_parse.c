@@ -15,6 +15,7 @@
 #include "mime/mime.h"
 
 #include "base/alloc.h"
+#include "base/config.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,13 @@ void mime_limits_default(struct mime_limits *limits_r)
     limits_r->max_depth = MIME_DEFAULT_MAX_DEPTH;
     limits_r->max_parts = MIME_DEFAULT_MAX_PARTS;
     limits_r->max_fields = MIME_DEFAULT_MAX_FIELDS;
+}
+
+void mime_limits_from_config(struct mime_limits *limits_r, const struct wharf_config *cfg)
+{
+    limits_r->max_depth = (unsigned)cfg->mime_max_depth;
+    limits_r->max_parts = (unsigned)cfg->mime_max_parts;
+    limits_r->max_fields = (unsigned)cfg->mime_max_header_fields;
 }
 
 static struct mime_part *part_new(struct parser *ps, struct mime_part *parent)

@@ -7,6 +7,7 @@
 #include "mime/test_mime_samples.h"
 
 #include "base/alloc.h"
+#include "base/config.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -336,6 +337,27 @@ static void test_every_truncation(void **state)
     buf_free(&out);
 }
 
+static void test_limits_from_config(void **state)
+{
+    struct wharf_config cfg;
+    struct buf err = BUF_INIT;
+    struct mime_limits lim, def;
+    buf_init(&err);
+    config_init(&cfg);
+    mime_limits_from_config(&lim, &cfg);
+    mime_limits_default(&def);
+    /* the option defaults and the constants say the same */
+    assert_int_equal(lim.max_depth, def.max_depth);
+    assert_int_equal(lim.max_parts, def.max_parts);
+    assert_int_equal(lim.max_fields, def.max_fields);
+    assert_int_equal(config_load_string(&cfg, "test", "mime_max_depth = 3\n", &err), 0);
+    mime_limits_from_config(&lim, &cfg);
+    assert_int_equal(lim.max_depth, 3);
+    assert_int_not_equal(config_load_string(&cfg, "test", "mime_max_depth = 1\n", &err), 0);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_parts_and_fields_limit),
         cmocka_unit_test(test_nul_and_8bit),
         cmocka_unit_test(test_every_truncation),
+        cmocka_unit_test(test_limits_from_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
