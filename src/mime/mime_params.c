@@ -75,13 +75,19 @@ static bool is_pvalue_char(unsigned char c)
 static size_t value_read(struct slice s, size_t i, struct buf *tmp)
 {
     if (i < s.len && s.ptr[i] == '"') {
-        for (i++; i < s.len && s.ptr[i] != '"'; i++) {
-            char c = s.ptr[i];
-            if (c == '\\' && i + 1 < s.len)
-                c = s.ptr[++i];
-            else if (c == '\r' || c == '\n')
-                continue; /* folding inside the quotes */
-            buf_append_byte(tmp, c);
+        i++;
+        while (i < s.len && s.ptr[i] != '"') {
+            size_t j = i;
+            while (j < s.len && s.ptr[j] != '"' && s.ptr[j] != '\\' && s.ptr[j] != '\r' &&
+                   s.ptr[j] != '\n')
+                j++;
+            buf_append(tmp, s.ptr + i, j - i);
+            i = j;
+            if (i >= s.len || s.ptr[i] == '"')
+                break;
+            if (s.ptr[i] == '\\' && i + 1 < s.len)
+                buf_append_byte(tmp, s.ptr[++i]); /* quoted-pair */
+            i++; /* CR and LF (folding inside the quotes) are dropped */
         }
         return i < s.len ? i + 1 : i;
     }
