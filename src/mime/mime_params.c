@@ -289,6 +289,8 @@ void mime_params_parse(struct slice raw, enum mime_params_mode mode, struct slic
             continue;
         }
         i = skip_cfws(raw, i + 1);
+        if (tmp.data == NULL)
+            buf_init(&tmp); /* values may be empty: tmp.data must exist */
         if (nrp == rp_cap) {
             rp_cap = rp_cap == 0 ? 8 : rp_cap * 2;
             rp = xreallocarray(rp, rp_cap, sizeof(*rp));

@@ -122,6 +122,10 @@ static void test_params(void **state)
     /* unknown charset: bytes kept as decoded */
     check_params("a; f*=x-nope''%41%42", MIME_PARAMS_DECODE, "a",
                  (const char *const[]){"f", "AB", NULL});
+    /* regression: only empty values, the value store was never allocated
+     * (UBSan: zero offset applied to a null pointer) */
+    check_params("a; b=\"\"; c*=\"\"", MIME_PARAMS_JOIN, "a",
+                 (const char *const[]){"b", "", "c*", "''", NULL});
     /* unterminated quote */
     check_params("a; b=\"xyz", MIME_PARAMS_DECODE, "a", (const char *const[]){"b", "xyz", NULL});
     check_params("", MIME_PARAMS_DECODE, "", (const char *const[]){NULL});
