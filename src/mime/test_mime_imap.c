@@ -206,7 +206,8 @@ static void test_sections_b(void **state)
         {"HEADER.FIELDS (X-None)", MIME_SECTION_BUILT, "\n"},
         {"1.HEADER", MIME_SECTION_NONE, NULL},
         {"3", MIME_SECTION_NONE, NULL},
-        {"1.1", MIME_SECTION_NONE, NULL},
+        {"1.1", MIME_SECTION_RANGE, "See b\xe9low.\n"}, /* a leaf is its own part 1 */
+        {"1.2", MIME_SECTION_NONE, NULL},
         {"2.3", MIME_SECTION_NONE, NULL},
         {"0", MIME_SECTION_BAD, NULL},
         {"1.", MIME_SECTION_BAD, NULL},
@@ -230,6 +231,7 @@ static void test_sections_single_part(void **state)
         {"1.MIME", MIME_SECTION_RANGE, "Subject: one\n\n"},
         {"2", MIME_SECTION_NONE, NULL},
         {"1.1", MIME_SECTION_NONE, NULL},
+        {"1.2", MIME_SECTION_NONE, NULL},
     };
     check_sections(msg, cases, sizeof(cases) / sizeof(cases[0]));
 }
