@@ -24,11 +24,11 @@ SENDERS = 6
 PER_SENDER = 40
 
 
-def make_message(seq):
+def make_message(attempt):
     body = os.urandom(random.randint(200, 60000)).hex()
     body = "\r\n".join(body[i:i + 76] for i in range(0, len(body), 76)) + "\r\n"
-    head = (f"From: load@example.test\r\nTo: {USER}\r\nSubject: durability {seq}\r\n"
-            f"X-Seq: {seq}\r\nMessage-ID: <dur-{seq}@example.test>\r\n\r\n")
+    head = (f"From: load@example.test\r\nTo: {USER}\r\nSubject: durability {attempt}\r\n"
+            f"X-Attempt: {attempt}\r\nMessage-ID: <dur-{attempt}@example.test>\r\n\r\n")
     return (head + body).encode(), hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -43,8 +43,12 @@ def test_acknowledged_mail_survives_sigkill(wharf_factory):
     server.wharf("domain", "add", "example.test")
     server.wharf("user", "add", USER, "--password-stdin", input=PASSWORD.encode() + b"\n")
 
-    acked = {}   # seq -> body hash, for every message answered 250
-    tried = {}   # seq -> body hash, for every message whose DATA was sent
+    # Each SMTP transaction is an "attempt" with its own id. A client whose
+    # session dies without a reply sends again as a new attempt: that attempt
+    # may then be there too (the reply was lost after the spool write: SMTP
+    # leaves no other choice), but no attempt may ever be there twice.
+    acked = {}   # attempt -> body hash, for every transaction answered 250
+    tried = {}   # attempt -> body hash, for every transaction started
     lock = threading.Lock()
     done = threading.Event()
 
@@ -52,15 +56,15 @@ def test_acknowledged_mail_survives_sigkill(wharf_factory):
         rnd = random.Random(k)
         seqs = list(range(k * PER_SENDER, (k + 1) * PER_SENDER))
         while seqs:
-            seq = seqs[0]
-            msg, digest = make_message(seq)
+            attempt = f"{seqs[0]}.{rnd.randrange(1 << 30)}"
+            msg, digest = make_message(attempt)
             try:
                 with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
                     with lock:
-                        tried[seq] = digest
+                        tried[attempt] = digest
                     s.sendmail("load@example.test", [USER], msg)
                 with lock:
-                    acked[seq] = digest
+                    acked[attempt] = digest
                 seqs.pop(0)
             except (smtplib.SMTPException, OSError):
                 # Killed mid-session: the client retries, as a real MTA would.
@@ -110,13 +114,14 @@ def test_acknowledged_mail_survives_sigkill(wharf_factory):
     for i in range(1, count + 1):
         _, lines, _ = p.retr(i)
         head, body = split(b"\r\n".join(lines) + b"\r\n")
-        seq = int([h for h in head.split(b"\r\n") if h.startswith(b"X-Seq: ")][0][7:])
-        assert seq not in seen, f"message {seq} delivered twice"
-        seen[seq] = hashlib.sha256(body).hexdigest()
+        attempt = [h for h in head.split(b"\r\n") if h.startswith(b"X-Attempt: ")][0][11:]
+        attempt = attempt.decode()
+        assert attempt not in seen, f"transaction {attempt} delivered twice"
+        seen[attempt] = hashlib.sha256(body).hexdigest()
     p.quit()
 
     missing = sorted(set(acked) - set(seen))
     assert not missing, f"acknowledged but lost: {missing}"
-    for seq, digest in seen.items():
-        assert seq in tried, f"message {seq} was never sent"
-        assert digest == tried[seq], f"message {seq} is damaged"
+    for attempt, digest in seen.items():
+        assert attempt in tried, f"message {attempt} was never sent"
+        assert digest == tried[attempt], f"message {attempt} is damaged"
