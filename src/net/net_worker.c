@@ -21,6 +21,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sysexits.h>
 #include <time.h>
@@ -226,6 +228,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     svc->n_conns++;
     evutil_make_socket_nonblocking(fd);
     evutil_make_socket_closeonexec(fd);
+    /*
+     * Replies are written whole, so Nagle's algorithm only delays the tail of
+     * a reply until the client's delayed ACK (40 ms): pipelined clients would
+     * stall on every batch.
+     */
+    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     net_conn_new(w, svc, fd, sa, (socklen_t)salen);
 }
 
