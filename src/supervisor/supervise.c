@@ -227,18 +227,21 @@ struct status_query *sup_status_query(struct sup *s, sup_status_fn done, void *a
     q->seq = ++s->status_seq;
     q->done = done;
     q->arg = arg;
-    q->timer = evtimer_new(s->base, query_timeout, q);
-    struct timeval tv;
-    tv_from_ms(&tv, STATUS_REPLY_TIMEOUT_MS);
-    evtimer_add(q->timer, &tv);
     q->next = s->queries;
     s->queries = q;
+    size_t asked = 0;
     for (size_t i = 0; i < s->n_procs; i++) {
         struct proc *p = s->procs[i];
-        if (p->pid != 0 && p->ch != NULL && p->hello)
+        if (p->pid != 0 && p->ch != NULL && p->hello) {
             ipc_channel_send(p->ch, IPC_STATUS_REQUEST, NULL, 0);
+            asked++;
+        }
     }
     /* Completion is only ever signalled from the loop, never inside this call. */
+    q->timer = evtimer_new(s->base, query_timeout, q);
+    struct timeval tv;
+    tv_from_ms(&tv, asked ? STATUS_REPLY_TIMEOUT_MS : 0);
+    evtimer_add(q->timer, &tv);
     return q;
 }
 
