@@ -67,7 +67,7 @@ static void print_nft(json_t *rows)
         const char *addr = json_string_value(json_object_get(row, "address"));
         if (!config_parse_listen_addr(addr, &la))
             continue;
-        const char *match = la.host[0] == '\0'      ? ""
+        const char *match = la.host[0] == '\0'     ? ""
                             : strchr(la.host, ':') ? "ip6 daddr "
                                                    : "ip daddr ";
         buf_printf(&out, "\t\t%s%s%stcp dport %u accept comment \"wharf %s (%s)\"\n", match,
@@ -272,7 +272,8 @@ int cmd_ports(struct cli_ctx *ctx, int argc, char **argv)
     if (r < 0)
         return EX_UNAVAILABLE;
     bool live = r == 0;
-    rows = live ? json_incref(json_object_get(status, "ports")) : portmap_json(ctx->cfg, NULL, NULL);
+    rows =
+        live ? json_incref(json_object_get(status, "ports")) : portmap_json(ctx->cfg, NULL, NULL);
     int rc = 0;
     switch (mode) {
     case TABLE: {

@@ -58,7 +58,8 @@ static void print_status(json_t *st)
         char cup[32];
         format_duration(json_integer_value(json_object_get(c, "uptime")), cup, sizeof(cup));
         const char *last = json_string_value(json_object_get(c, "last_exit"));
-        printf("%-8s %-8s %-8lld %-11lld %s\n", pids, cup, (long long)json_integer_value(json_object_get(c, "restarts")),
+        printf("%-8s %-8s %-8lld %-11lld %s\n", pids, cup,
+               (long long)json_integer_value(json_object_get(c, "restarts")),
                (long long)json_integer_value(json_object_get(c, "connections")), last ? last : "-");
     }
 }

@@ -58,8 +58,8 @@ static void test_control_protocol(void **state)
     struct event_base *base = event_base_new();
     struct wharf_config cfg;
     config_init(&cfg);
-    struct component_ctx ctx = {.name = "smtp", .n_workers = 2, .worker_index = 1, .cfg = &cfg,
-                                .control_fd = sv[0]};
+    struct component_ctx ctx = {
+        .name = "smtp", .n_workers = 2, .worker_index = 1, .cfg = &cfg, .control_fd = sv[0]};
     struct seen seen = {0};
     struct control_callbacks cb = {cb_status, cb_shutdown, cb_event, &seen};
     struct control *c = control_open(base, &ctx, &cb);

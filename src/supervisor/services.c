@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 const struct component_def *const components[] = {
-    &auth_component, &mta_component,  &smtp_component,    &imap_component, &pop3_component,
+    &auth_component, &mta_component,  &smtp_component,    &imap_component,      &pop3_component,
     &nntp_component, &http_component, &routing_component, &directory_component,
 };
 const size_t n_components = sizeof(components) / sizeof(components[0]);
@@ -53,8 +53,8 @@ const struct service_def services[] = {
      "redirects browsers to HTTPS"},
     {"https", &http_component, "HTTP", 443, SERVICE_TLS_IMPLICIT, IN(https),
      "webmail, JMAP, admin API and /metrics"},
-    {"routing", &routing_component, "Wharf link state", 691, SERVICE_TLS_PLAIN,
-     IN(routing), "link-state routing with the other servers of your organization only"},
+    {"routing", &routing_component, "Wharf link state", 691, SERVICE_TLS_PLAIN, IN(routing),
+     "link-state routing with the other servers of your organization only"},
     {"smtp-out", &mta_component, "SMTP", 25, SERVICE_TLS_STARTTLS, OUT,
      "delivery to other mail servers (opportunistic STARTTLS)"},
     {"nntp-feed", &nntp_component, "NNTP", 119, SERVICE_TLS_STARTTLS, OUT,

@@ -540,8 +540,8 @@ static void proc_exited(struct proc *p, int status)
     if (monotonic_ms() - p->started_ms > s->cfg->restart_backoff_max)
         p->backoff_ms = RESTART_BACKOFF_MIN_MS;
     snprintf(p->last_exit, sizeof(p->last_exit), "pid %ld %s", (long)pid, why);
-    log_warning("%s (worker %u/%u, pid %ld) %s; restarting in %lldms", p->def->name,
-                p->index + 1, p->n, (long)pid, why, (long long)p->backoff_ms);
+    log_warning("%s (worker %u/%u, pid %ld) %s; restarting in %lldms", p->def->name, p->index + 1,
+                p->n, (long)pid, why, (long long)p->backoff_ms);
     p->restarts++;
     proc_schedule_restart(p, p->backoff_ms);
     p->backoff_ms *= 2;
