@@ -33,11 +33,14 @@ struct held_set {
     size_t n;
 };
 
+/* An inbound row that wharfd binds: listener on, component built. */
 static bool row_is_enabled_inbound(json_t *row)
 {
     const char *dir = json_string_value(json_object_get(row, "direction"));
     const char *addr = json_string_value(json_object_get(row, "address"));
-    return dir && strcmp(dir, "inbound") == 0 && addr && strcmp(addr, "-") != 0;
+    const char *st = json_string_value(json_object_get(row, "state"));
+    return dir && strcmp(dir, "inbound") == 0 && addr && strcmp(addr, "-") != 0 && st &&
+           strcmp(st, "not built yet") != 0;
 }
 
 /* ---- --nft ---- */
