@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 
 import pytest
@@ -223,6 +224,39 @@ def test_taken_port_stops_startup_with_clear_error(wharf_factory):
     assert f"{component} ({service}): cannot listen on 127.0.0.1:{port}" in r.stderr
     assert "another program holds this port" in r.stderr
     assert f"{service}_listen" in r.stderr
+
+
+# ---- the bus --------------------------------------------------------------------
+
+def frame(ftype, payload):
+    return struct.pack(">IHH", len(payload), ftype, 0) + payload
+
+
+def field(data):
+    return struct.pack(">I", len(data)) + data
+
+
+def test_event_from_control_socket_reaches_every_process(wharf_factory):
+    server = wharf_factory(extra={"workers": "2"}).start()
+    procs = [p for c in server.status()["components"] for p in c["processes"]]
+    if not procs:
+        pytest.skip("no component is built yet")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(server.data / "run" / "control.sock"))
+        s.sendall(frame(5, field(b"mailbox-changed")))  # malformed: no payload field
+        s.sendall(frame(5, field(b"mailbox-changed") + field(b"alice\tINBOX")))
+        s.sendall(frame(100, b'{"cmd": "status"}'))  # answered after the events went out
+        s.settimeout(10)
+        assert s.recv(8)
+
+    def delivered():
+        st = server.status()
+        counts = [p["status"]["events_received"]
+                  for c in st["components"] for p in c["processes"] if "status" in p]
+        return counts if len(counts) == len(procs) and all(n >= 1 for n in counts) else None
+    counts = wait_until(delivered, what="every process to receive the event")
+    assert counts == [1] * len(procs)  # the malformed frame was dropped, not relayed
+    assert "malformed event dropped" in server.log()
 
 
 # ---- supervision --------------------------------------------------------------
