@@ -73,6 +73,15 @@ def still_works(sock, service):
         sock.setblocking(True)
 
 
+def uid_of(pid):
+    """The real uid of a process, from /proc."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+    except FileNotFoundError:
+        return None
+
+
 def run(args, **kw):
     return subprocess.run([str(a) for a in args], capture_output=True, text=True,
                           env=sanitizer_env(), timeout=60, **kw)
@@ -116,6 +125,12 @@ def test_start_status_and_sigterm_exits_0(wharf_factory):
             assert c["processes"] and all(p["pid"] > 0 for p in c["processes"])
         else:
             assert c["processes"] == []
+    # Started as root, every component process runs as the unprivileged wharf user.
+    if os.geteuid() == 0:
+        pids = [p["pid"] for c in st["components"] for p in c["processes"]]
+        wait_until(lambda: all(uid_of(pid) not in (None, 0) for pid in pids),
+                   what="every component to drop root")
+        assert uid_of(server.proc.pid) == 0  # wharfd itself keeps root to bind on reload
     # The pid file and the self-signed certificate exist; the key is private.
     assert int((server.data / "run" / "wharfd.pid").read_text()) == server.proc.pid
     key = server.data / "tls" / "key.pem"
