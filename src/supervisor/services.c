@@ -104,7 +104,7 @@ const char *service_direction_name(enum service_direction d)
 
 static long long option_int(const struct wharf_config *cfg, int id)
 {
-    return *(const long long *)((const char *)cfg + config_options[id].offset);
+    return *(const long long *)config_value(cfg, &config_options[id]);
 }
 
 long long service_max_connections(const struct wharf_config *cfg, const struct service_def *s)
@@ -123,8 +123,7 @@ const struct strlist *service_listen(const struct wharf_config *cfg, const struc
     static const struct strlist empty = {NULL, 0};
     if (s->listen_option < 0)
         return &empty;
-    const struct config_option *opt = &config_options[s->listen_option];
-    return (const struct strlist *)((const char *)cfg + opt->offset);
+    return config_value(cfg, &config_options[s->listen_option]);
 }
 
 bool component_has_listeners(const struct wharf_config *cfg, const struct component_def *c)

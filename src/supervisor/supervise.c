@@ -600,8 +600,8 @@ int sup_reload(struct sup *s, struct buf *err)
                      {OPTID_wharf_user, "wharf_user"}};
         for (size_t i = 0; r == 0 && i < sizeof(fixed) / sizeof(fixed[0]); i++) {
             const struct config_option *o = &config_options[fixed[i].id];
-            const char *a = *(char *const *)((const char *)s->cfg + o->offset);
-            const char *b = *(char *const *)((const char *)cfg + o->offset);
+            const char *a = *(char *const *)config_value(s->cfg, o);
+            const char *b = *(char *const *)config_value(cfg, o);
             if (!same_str(a, b)) {
                 buf_printf(err, "%s cannot change on reload; restart wharfd", fixed[i].name);
                 r = -1;
