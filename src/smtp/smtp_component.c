@@ -1,12 +1,112 @@
 /*
- * smtp_component.c - how wharfd knows the smtp component.
+ * smtp_component.c - the smtp worker process: serves 25 (MX), 587
+ * (submission) and 465 (smtps) on the sockets wharfd passed, many sessions
+ * per process over the shared net runtime.
+ *
+ * Must never: bind a socket, or run as root past net_worker_new.
  */
 #include "smtp/smtp.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "smtp/smtp_server.h"
+#ifdef WHARF_HAVE_AUTH
+#include "auth/auth_client.h"
+#endif
+
+#include <string.h>
+#include <sysexits.h>
+
+static void smtp_status(void *arg, json_t *obj)
+{
+    struct smtp_server *srv = arg;
+    uint64_t batches, messages;
+    smtp_commit_stats(srv->commit, &batches, &messages);
+    json_object_set_new(obj, "sessions", json_integer((json_int_t)srv->sessions));
+    json_object_set_new(obj, "queued", json_integer((json_int_t)srv->queued));
+    json_object_set_new(obj, "rejected", json_integer((json_int_t)srv->rejected));
+    json_object_set_new(obj, "spool_batches", json_integer((json_int_t)batches));
+}
+
+static int smtp_main(struct component_ctx *ctx)
+{
+    const struct wharf_config *cfg = ctx->cfg;
+    enum smtp_newline_mode nl;
+    if (strcmp(cfg->smtp_bare_newline, "reject") == 0)
+        nl = SMTP_NEWLINE_REJECT;
+    else if (strcmp(cfg->smtp_bare_newline, "normalize") == 0)
+        nl = SMTP_NEWLINE_NORMALIZE;
+    else
+        log_fatal(EX_CONFIG, "smtp_bare_newline must be reject or normalize, not '%s'",
+                  cfg->smtp_bare_newline);
+
+    struct net_worker *w = net_worker_new(ctx);
+    struct smtp_server srv = {
+        .w = w,
+        .cfg = cfg,
+        .limits = {
+            .max_size = cfg->smtp_max_message_size,
+            .max_line = (size_t)cfg->smtp_max_data_line_length,
+            .max_header = (size_t)cfg->smtp_max_header_size,
+            .newline = nl,
+        },
+    };
+    struct buf err = BUF_INIT;
+    if (spool_init(cfg, &err) != 0)
+        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
+    buf_free(&err);
+    srv.policy = smtp_policy_new(cfg);
+    srv.commit = smtp_commit_new(net_worker_base(w), cfg, cfg->smtp_spool_group_commit);
+#ifdef WHARF_HAVE_AUTH
+    srv.auth = auth_client_new(net_worker_base(w), cfg);
+#endif
+    static const struct {
+        const char *name;
+        enum smtp_service_kind kind;
+        enum net_tls_mode tls;
+    } svcs[] = {
+        {"smtp", SMTP_SERVICE_MX, NET_TLS_STARTTLS},
+        {"submission", SMTP_SERVICE_SUBMISSION, NET_TLS_STARTTLS},
+        {"smtps", SMTP_SERVICE_SMTPS, NET_TLS_IMPLICIT},
+    };
+    struct smtp_service service[3];
+    struct net_service_limits lim = {
+        .idle_timeout_ms = cfg->smtp_command_timeout,
+        .refuse_line = NULL,
+    };
+    struct buf refuse = BUF_INIT;
+    buf_printf(&refuse, "421 4.7.0 %s Error: too many connections from your address\r\n",
+               cfg->myhostname);
+    lim.refuse_line = buf_cstr(&refuse);
+    size_t served = 0;
+    for (size_t i = 0; i < 3; i++) {
+        service[i] = (struct smtp_service){.srv = &srv, .kind = svcs[i].kind};
+        /* Connection limits come from the services table (<service>_max_connections). */
+        component_connection_limits(ctx, svcs[i].name, &lim.max_conns, &lim.max_conns_per_client);
+        if (net_worker_serve(w, svcs[i].name, svcs[i].tls, &smtp_session_proto, &service[i],
+                             &lim))
+            served++;
+    }
+    buf_free(&refuse);
+    if (served == 0)
+        log_warning("no smtp listener was passed to this worker");
+    net_worker_set_status(w, smtp_status, &srv);
+    log_info("smtp worker %u/%u ready (%zu services)", ctx->worker_index + 1, ctx->n_workers,
+             served);
+    int rc = net_worker_run(w);
+    smtp_commit_free(srv.commit);
+#ifdef WHARF_HAVE_AUTH
+    auth_client_free(srv.auth);
+#endif
+    smtp_policy_free(srv.policy);
+    net_worker_free(w);
+    return rc;
+}
 
 const struct component_def smtp_component = {
     .name = "smtp",
     .exchange_name = "SMTP",
     .kind = COMPONENT_WORKERS,
-    .main = NULL, /* not built yet */
+    .main = smtp_main,
     .job = "receive mail: MX on 25, submission with AUTH on 587 and 465",
 };

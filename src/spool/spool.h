@@ -77,6 +77,18 @@ void spool_new_id(char id[32]);
  */
 int spool_write(const struct wharf_config *cfg, const struct spool_message *msg, struct buf *err);
 
+/*
+ * Group commit: writes n spool files and makes them all durable with one
+ * filesystem sync and one directory fsync (instead of two fsyncs each).
+ * ok_r[i] says which were written; returns 0 if any was. Same guarantee as
+ * spool_write for every ok_r[i] that is true.
+ */
+int spool_write_batch(const struct wharf_config *cfg, const struct spool_message *const *msgs,
+                      size_t n, bool *ok_r, struct buf *err);
+
+/* Decodes a spool file's bytes (exposed for tests and tools); -1 if damaged. */
+int spool_decode(const void *data, size_t len, struct spool_message *msg, struct buf *err);
+
 /* Reads a spool file; -1 with err for a missing or damaged file. */
 int spool_read(const struct wharf_config *cfg, const char *id, struct spool_message *msg,
                struct buf *err);

@@ -1,0 +1,158 @@
+/*
+ * net.h - the network layer every protocol worker shares (smtp, imap, pop3,
+ * nntp, http): a worker runtime, listeners on inherited fds, connections with
+ * libevent bufferevents, a bounded line reader, TLS (implicit and STARTTLS),
+ * per-client-address connection limits, idle timeouts and graceful drain.
+ *
+ * A protocol describes itself with a struct net_proto and registers it for
+ * each of its services; the runtime accepts, counts, times out and closes
+ * connections and calls the protocol back. The protocol never touches
+ * sockets, SSL objects or the listener.
+ *
+ * Must never: carry plaintext read before a STARTTLS handshake into the TLS
+ * session (net_conn_starttls discards it), or let one connection's slowness
+ * block the others (everything here is non-blocking).
+ */
+#ifndef WHARF_NET_NET_H
+#define WHARF_NET_NET_H
+
+#include "base/buf.h"
+#include "base/component.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct net_worker;
+struct net_conn;
+struct control;
+
+enum net_tls_mode {
+    NET_TLS_NONE,     /* plaintext only */
+    NET_TLS_STARTTLS, /* plaintext, may upgrade with net_conn_starttls */
+    NET_TLS_IMPLICIT, /* TLS from the first byte (465, 993, 995) */
+};
+
+struct net_proto {
+    /*
+     * A connection was accepted (and, for implicit TLS, its handshake done).
+     * Returns the protocol's session object; say the greeting here.
+     */
+    void *(*open)(struct net_conn *c, void *proto_arg);
+    /* Bytes are waiting in net_conn_input(). Read lines or raw bytes from it. */
+    void (*readable)(void *session);
+    /* A STARTTLS handshake finished (reset the session state now). */
+    void (*tls_ready)(void *session);
+    /* The read timeout fired: say goodbye (net_conn_close follows by itself). */
+    void (*timeout)(void *session);
+    /* The worker drains (shutdown or reload): close when idle. May be NULL. */
+    void (*drain)(void *session);
+    /* The connection is gone (peer closed, error, or net_conn_close). Free session. */
+    void (*closed)(void *session);
+};
+
+struct net_service_limits {
+    unsigned max_conns;            /* per worker process; 0 = unlimited */
+    unsigned max_conns_per_client; /* per client address per worker; 0 = unlimited */
+    int64_t idle_timeout_ms;       /* initial read timeout; net_conn_set_timeout changes it */
+    /* Reply sent, then close, when a limit refuses a connection (e.g. "421 4.7.0 ...\r\n"). */
+    const char *refuse_line;
+};
+
+/* ---- worker runtime ---- */
+
+/*
+ * Prepares DATA_DIRECTORY (datadir_prepare), creates the event base, loads
+ * the TLS context (the key is read now, as root), drops privileges to
+ * wharf_user, and opens the control channel. Everything the protocol opens
+ * after this runs as the unprivileged user.
+ */
+struct net_worker *net_worker_new(struct component_ctx *ctx);
+struct event_base *net_worker_base(struct net_worker *w);
+const struct wharf_config *net_worker_config(struct net_worker *w);
+/*
+ * Serves the inherited listener named service with proto. Returns false (and
+ * logs) when this process was not given that listener (service disabled).
+ */
+bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mode tls,
+                      const struct net_proto *proto, void *proto_arg,
+                      const struct net_service_limits *limits);
+/* Extra figures for `wharf status` (connections is always added). */
+void net_worker_set_status(struct net_worker *w, void (*fn)(void *arg, json_t *obj), void *arg);
+/* Event bus (IPC_EVENT) subscription; one callback per worker. */
+void net_worker_on_event(struct net_worker *w,
+                         void (*fn)(void *arg, const char *name, struct slice payload),
+                         void *arg);
+/* Publishes an event on the bus; a no-op while the control channel is absent. */
+void net_worker_publish(struct net_worker *w, const char *name, const void *payload,
+                        size_t len);
+/* True once a shutdown was asked for. */
+bool net_worker_draining(const struct net_worker *w);
+/* Runs the loop until drained, then closes what is left; returns the exit code. */
+int net_worker_run(struct net_worker *w);
+/* Frees the worker and its event base (free the protocol's own events first). */
+void net_worker_free(struct net_worker *w);
+/* Live connection count of this process. */
+size_t net_worker_connections(const struct net_worker *w);
+
+/* ---- connections ---- */
+
+const char *net_conn_addr(const struct net_conn *c);    /* "192.0.2.1" */
+const char *net_conn_host(const struct net_conn *c);    /* "unknown" (no reverse DNS yet) */
+const char *net_conn_service(const struct net_conn *c); /* "smtp", "submission", ... */
+const struct sockaddr *net_conn_sockaddr(const struct net_conn *c);
+struct net_worker *net_conn_worker(struct net_conn *c);
+bool net_conn_is_tls(const struct net_conn *c);
+bool net_conn_can_starttls(const struct net_conn *c); /* STARTTLS service, not yet TLS */
+/* "TLSv1.3", "TLS_AES_256_GCM_SHA384", bits; NULL/0 when not TLS. */
+const char *net_conn_tls_version(const struct net_conn *c);
+const char *net_conn_tls_cipher(const struct net_conn *c);
+int net_conn_tls_bits(const struct net_conn *c);
+
+/* Bytes received and not consumed yet. Consume with evbuffer_drain/remove. */
+struct evbuffer *net_conn_input(struct net_conn *c);
+
+enum net_line_result {
+    NET_LINE_OK,        /* a line is in line_r, without its CRLF or LF */
+    NET_LINE_NEED_MORE, /* no complete line yet */
+    NET_LINE_TOO_LONG,  /* longer than max: it is being skipped up to its end */
+};
+/*
+ * Takes one line (ended by LF, an optional CR before it removed) of at most
+ * max bytes. A longer line is reported once and then discarded up to its LF.
+ */
+enum net_line_result net_conn_read_line(struct net_conn *c, size_t max, struct buf *line_r);
+
+void net_conn_write(struct net_conn *c, const void *data, size_t len);
+void net_conn_printf(struct net_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Read timeout from now on (0: none). */
+void net_conn_set_timeout(struct net_conn *c, int64_t ms);
+
+/*
+ * Stops reading (while an asynchronous step runs: an auth check, a spool
+ * sync); resume calls readable() again if bytes are already waiting.
+ */
+void net_conn_pause(struct net_conn *c);
+void net_conn_resume(struct net_conn *c);
+
+/*
+ * Upgrades to TLS after the caller has written its "ready" reply: waits
+ * until that reply is sent, DISCARDS every byte received so far, then
+ * handshakes; tls_ready() follows, or the connection closes on failure.
+ * Returns false when TLS is not configured.
+ */
+bool net_conn_starttls(struct net_conn *c);
+
+/* Closes after pending output is sent (flush) or at once. closed() follows, later. */
+void net_conn_close(struct net_conn *c, bool flush);
+
+/* ---- addresses ---- */
+
+/* True when addr (textual IP) is inside one of the networks ("10.0.0.0/8", "[::1]/128"). */
+bool net_addr_in_networks(const char *addr, const char *const *networks, size_t n);
+
+#endif

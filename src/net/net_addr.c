@@ -1,0 +1,64 @@
+/*
+ * net_addr.c - is a client address inside a list of networks (mynetworks)?
+ *
+ * Must never: match on a malformed network entry (it is skipped and logged once).
+ */
+#include "net/net.h"
+
+#include "base/log.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool prefix_match(const unsigned char *a, const unsigned char *n, unsigned bits)
+{
+    unsigned full = bits / 8, rest = bits % 8;
+    if (memcmp(a, n, full) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    unsigned char mask = (unsigned char)(0xFF << (8 - rest));
+    return (a[full] & mask) == (n[full] & mask);
+}
+
+static bool net_match(const char *addr, const char *net)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *slash = strchr(net, '/');
+    size_t hl = slash ? (size_t)(slash - net) : strlen(net);
+    if (hl >= sizeof(host))
+        return false;
+    memcpy(host, net, hl);
+    host[hl] = '\0';
+    char *h = host;
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h[hl - 1] = '\0';
+        h++;
+    }
+    unsigned char a[16], n[16];
+    bool v6 = strchr(h, ':') != NULL;
+    int family = v6 ? AF_INET6 : AF_INET;
+    unsigned maxbits = v6 ? 128 : 32;
+    if (inet_pton(family, h, n) != 1 || inet_pton(family, addr, a) != 1)
+        return false;
+    unsigned bits = maxbits;
+    if (slash) {
+        char *end;
+        long b = strtol(slash + 1, &end, 10);
+        if (*end != '\0' || b < 0 || b > (long)maxbits)
+            return false;
+        bits = (unsigned)b;
+    }
+    return prefix_match(a, n, bits);
+}
+
+bool net_addr_in_networks(const char *addr, const char *const *networks, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (net_match(addr, networks[i]))
+            return true;
+    }
+    return false;
+}

@@ -1,0 +1,33 @@
+/*
+ * net_internal.h - what the files of src/net share and protocols never see.
+ */
+#ifndef WHARF_NET_NET_INTERNAL_H
+#define WHARF_NET_NET_INTERNAL_H
+
+#include "net/net.h"
+
+#include <event2/bufferevent.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+struct net_service;
+
+/* Builds the server TLS context (generating a self-signed pair if none is configured). */
+SSL_CTX *net_tls_ctx_new(const struct wharf_config *cfg, struct buf *err);
+
+/* The worker side of a connection's life. */
+struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int fd,
+                              const struct sockaddr *sa, socklen_t salen);
+void net_conn_drain(struct net_conn *c);
+void net_conn_abort(struct net_conn *c);
+
+/* Called by net_conn when a connection is freed. */
+void net_worker_conn_gone(struct net_worker *w, struct net_service *svc, const char *addr);
+SSL_CTX *net_worker_tls(struct net_worker *w);
+const struct net_proto *net_service_proto(const struct net_service *svc, void **arg_r);
+const char *net_service_name(const struct net_service *svc);
+enum net_tls_mode net_service_tls(const struct net_service *svc);
+int64_t net_service_idle_ms(const struct net_service *svc);
+void net_worker_link(struct net_worker *w, struct net_conn *c, bool add);
+
+#endif

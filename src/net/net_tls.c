@@ -1,0 +1,158 @@
+/*
+ * net_tls.c - the server TLS context: tls_cert_file/tls_key_file, tls_min_version,
+ * and a self-signed pair in DATA_DIRECTORY/tls/ when none is configured.
+ *
+ * Runs before privileges are dropped (the key is root's). Must never: accept
+ * a protocol older than tls_min_version, or write a key readable by others.
+ */
+#include "net/net_internal.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void ssl_errors(struct buf *err)
+{
+    unsigned long e;
+    char msg[256];
+    while ((e = ERR_get_error()) != 0) {
+        ERR_error_string_n(e, msg, sizeof(msg));
+        buf_printf(err, " [%s]", msg);
+    }
+}
+
+/* Writes a fresh EC P-256 key and a 10-year self-signed certificate for myhostname. */
+static int tls_generate(const struct wharf_config *cfg, const char *cert, const char *key,
+                        struct buf *err)
+{
+    EVP_PKEY *pk = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    int rc = -1;
+    FILE *f = NULL;
+    if (pk == NULL || x == NULL)
+        goto out;
+    X509_set_version(x, 2);
+    unsigned char serial[16];
+    FILE *ur = fopen("/dev/urandom", "rb");
+    if (ur == NULL || fread(serial, 1, sizeof(serial), ur) != sizeof(serial)) {
+        if (ur)
+            fclose(ur);
+        goto out;
+    }
+    fclose(ur);
+    serial[0] &= 0x7f;
+    BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
+    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+    BN_free(bn);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3650L * 86400);
+    X509_set_pubkey(x, pk);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cfg->myhostname,
+                               -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    if (X509_sign(x, pk, EVP_sha256()) == 0)
+        goto out;
+    struct buf tmp = BUF_INIT;
+    buf_printf(&tmp, "%s.%ld", key, (long)getpid());
+    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    bool ok = f && PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) && fflush(f) == 0 &&
+              fsync(fileno(f)) == 0;
+    if (f)
+        fclose(f);
+    f = NULL;
+    ok = ok && rename(tmp.data, key) == 0;
+    buf_reset(&tmp);
+    buf_printf(&tmp, "%s.%ld", cert, (long)getpid());
+    if (ok) {
+        f = fopen(tmp.data, "w");
+        ok = f && PEM_write_X509(f, x) && fflush(f) == 0 && fsync(fileno(f)) == 0;
+        if (f)
+            fclose(f);
+        f = NULL;
+        ok = ok && rename(tmp.data, cert) == 0;
+    }
+    buf_free(&tmp);
+    if (ok) {
+        log_info("generated a self-signed certificate for %s in %s", cfg->myhostname, cert);
+        rc = 0;
+    }
+out:
+    if (rc != 0) {
+        buf_printf(err, "cannot generate a self-signed certificate: %s", strerror(errno));
+        ssl_errors(err);
+    }
+    X509_free(x);
+    EVP_PKEY_free(pk);
+    return rc;
+}
+
+SSL_CTX *net_tls_ctx_new(const struct wharf_config *cfg, struct buf *err)
+{
+    char *cert = cfg->tls_cert_file[0] ? xstrdup(cfg->tls_cert_file)
+                                       : config_data_path(cfg, "tls/cert.pem");
+    char *key = cfg->tls_key_file[0] ? xstrdup(cfg->tls_key_file)
+                                     : config_data_path(cfg, "tls/key.pem");
+    SSL_CTX *ctx = NULL;
+    if (cfg->tls_cert_file[0] == '\0' && access(cert, R_OK) != 0) {
+        /* Several workers may start at once: one generates, the others wait. */
+        char *dir = config_data_path(cfg, "tls");
+        mkdir(dir, 0700);
+        struct buf lockp = BUF_INIT;
+        buf_printf(&lockp, "%s/.lock", dir);
+        int lfd = open(lockp.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lfd >= 0)
+            flock(lfd, LOCK_EX);
+        int rc = access(cert, R_OK) == 0 ? 0 : tls_generate(cfg, cert, key, err);
+        if (lfd >= 0)
+            close(lfd);
+        buf_free(&lockp);
+        free(dir);
+        if (rc != 0)
+            goto out;
+    }
+    ctx = SSL_CTX_new(TLS_server_method());
+    int minv = strcmp(cfg->tls_min_version, "TLSv1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION;
+    if (strcmp(cfg->tls_min_version, "TLSv1.3") != 0 &&
+        strcmp(cfg->tls_min_version, "TLSv1.2") != 0) {
+        buf_printf(err, "tls_min_version must be TLSv1.2 or TLSv1.3, not '%s'",
+                   cfg->tls_min_version);
+        goto fail;
+    }
+    SSL_CTX_set_min_proto_version(ctx, minv);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        buf_printf(err, "cannot load certificate %s:", cert);
+        ssl_errors(err);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        buf_printf(err, "cannot load key %s:", key);
+        ssl_errors(err);
+        goto fail;
+    }
+    goto out;
+fail:
+    SSL_CTX_free(ctx);
+    ctx = NULL;
+out:
+    free(cert);
+    free(key);
+    return ctx;
+}

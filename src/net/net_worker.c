@@ -1,0 +1,430 @@
+/*
+ * net_worker.c - the runtime of a protocol worker process: event base,
+ * listeners on the fds wharfd passed, connection accounting and limits,
+ * the control channel (status, shutdown, events) and graceful drain.
+ *
+ * Must never: bind a socket (wharfd does), keep accepting once a shutdown
+ * was asked for, or outlive the drain deadline.
+ */
+#include "net/net_internal.h"
+
+#include "base/alloc.h"
+#include "base/datadir.h"
+#include "base/log.h"
+#ifdef WHARF_HAVE_CONTROL
+#include "ipc/control.h"
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/listener.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NET_ADDR_BUCKETS 256
+
+struct addr_count {
+    struct addr_count *next;
+    unsigned n;
+    char addr[INET6_ADDRSTRLEN];
+};
+
+struct net_service {
+    struct net_worker *w;
+    char *name;
+    enum net_tls_mode tls;
+    const struct net_proto *proto;
+    void *arg;
+    struct net_service_limits lim;
+    char *refuse_line;
+    struct evconnlistener *listener;
+    size_t n_conns;
+    struct addr_count *by_addr[NET_ADDR_BUCKETS];
+};
+
+struct conn_node {
+    struct conn_node *next, *prev;
+    struct net_conn *c;
+};
+
+struct net_worker {
+    struct component_ctx *ctx;
+    const struct wharf_config *cfg;
+    struct event_base *base;
+    SSL_CTX *tls;
+    struct net_service **svcs;
+    size_t n_svcs;
+    struct conn_node *conns; /* every live connection */
+    size_t n_conns;
+    bool draining;
+    struct event *deadline, *sig_term, *sig_int;
+    struct control *control;
+    void (*status_fn)(void *arg, json_t *obj);
+    void *status_arg;
+    void (*event_fn)(void *arg, const char *name, struct slice payload);
+    void *event_arg;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static unsigned addr_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % NET_ADDR_BUCKETS;
+}
+
+static struct addr_count **addr_find(struct net_service *svc, const char *addr)
+{
+    struct addr_count **pp = &svc->by_addr[addr_hash(addr)];
+    while (*pp && strcmp((*pp)->addr, addr) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+SSL_CTX *net_worker_tls(struct net_worker *w)
+{
+    return w->tls;
+}
+
+struct event_base *net_worker_base(struct net_worker *w)
+{
+    return w->base;
+}
+
+const struct wharf_config *net_worker_config(struct net_worker *w)
+{
+    return w->cfg;
+}
+
+const struct net_proto *net_service_proto(const struct net_service *svc, void **arg_r)
+{
+    *arg_r = svc->arg;
+    return svc->proto;
+}
+
+const char *net_service_name(const struct net_service *svc)
+{
+    return svc->name;
+}
+
+enum net_tls_mode net_service_tls(const struct net_service *svc)
+{
+    return svc->tls;
+}
+
+int64_t net_service_idle_ms(const struct net_service *svc)
+{
+    return svc->lim.idle_timeout_ms;
+}
+
+size_t net_worker_connections(const struct net_worker *w)
+{
+    return w->n_conns;
+}
+
+bool net_worker_draining(const struct net_worker *w)
+{
+    return w->draining;
+}
+
+void net_worker_link(struct net_worker *w, struct net_conn *c, bool add)
+{
+    if (add) {
+        struct conn_node *n = xcalloc(1, sizeof(*n));
+        n->c = c;
+        n->next = w->conns;
+        if (w->conns)
+            w->conns->prev = n;
+        w->conns = n;
+        w->n_conns++;
+        return;
+    }
+    for (struct conn_node *n = w->conns; n; n = n->next) {
+        if (n->c != c)
+            continue;
+        if (n->prev)
+            n->prev->next = n->next;
+        else
+            w->conns = n->next;
+        if (n->next)
+            n->next->prev = n->prev;
+        free(n);
+        w->n_conns--;
+        break;
+    }
+    if (w->draining && w->n_conns == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+void net_worker_conn_gone(struct net_worker *w, struct net_service *svc, const char *addr)
+{
+    svc->n_conns--;
+    struct addr_count **pp = addr_find(svc, addr);
+    if (*pp && --(*pp)->n == 0) {
+        struct addr_count *dead = *pp;
+        *pp = dead->next;
+        free(dead);
+    }
+}
+
+static void refuse(struct net_service *svc, evutil_socket_t fd, const char *why, const char *addr)
+{
+    log_warning("%s: refusing connection from unknown[%s]: %s", svc->name, addr, why);
+    if (svc->refuse_line && svc->tls != NET_TLS_IMPLICIT) {
+        ssize_t r = send(fd, svc->refuse_line, strlen(svc->refuse_line),
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)r;
+    }
+    close(fd);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct net_service *svc = arg;
+    struct net_worker *w = svc->w;
+    char addr[INET6_ADDRSTRLEN] = "local";
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], addr, sizeof(addr));
+        else
+            inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+    } else if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
+    }
+    if (w->draining) {
+        close(fd);
+        return;
+    }
+    if (svc->lim.max_conns && svc->n_conns >= svc->lim.max_conns) {
+        refuse(svc, fd, "too many connections", addr);
+        return;
+    }
+    struct addr_count **pp = addr_find(svc, addr);
+    if (svc->lim.max_conns_per_client && *pp && (*pp)->n >= svc->lim.max_conns_per_client) {
+        refuse(svc, fd, "too many connections from this address", addr);
+        return;
+    }
+    if (*pp == NULL) {
+        *pp = xcalloc(1, sizeof(**pp));
+        snprintf((*pp)->addr, sizeof((*pp)->addr), "%s", addr);
+    }
+    (*pp)->n++;
+    svc->n_conns++;
+    evutil_make_socket_nonblocking(fd);
+    evutil_make_socket_closeonexec(fd);
+    net_conn_new(w, svc, fd, sa, (socklen_t)salen);
+}
+
+bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mode tls,
+                      const struct net_proto *proto, void *proto_arg,
+                      const struct net_service_limits *limits)
+{
+    int fd = component_listener_fd(w->ctx, service);
+    if (fd < 0)
+        return false;
+    if (tls != NET_TLS_NONE && w->tls == NULL) {
+        log_error("%s: TLS is not available; service not served", service);
+        return false;
+    }
+    struct net_service *svc = xcalloc(1, sizeof(*svc));
+    svc->w = w;
+    svc->name = xstrdup(service);
+    svc->tls = tls;
+    svc->proto = proto;
+    svc->arg = proto_arg;
+    svc->lim = *limits;
+    svc->refuse_line = limits->refuse_line ? xstrdup(limits->refuse_line) : NULL;
+    evutil_make_socket_nonblocking(fd);
+    svc->listener = evconnlistener_new(w->base, accept_cb, svc, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+    if (svc->listener == NULL)
+        log_fatal(EX_OSERR, "%s: cannot listen on fd %d", service, fd);
+    w->svcs = xreallocarray(w->svcs, w->n_svcs + 1, sizeof(*w->svcs));
+    w->svcs[w->n_svcs++] = svc;
+    return true;
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_worker *w = arg;
+    log_info("drain deadline reached with %zu connections; closing them", w->n_conns);
+    while (w->conns)
+        net_conn_abort(w->conns->c);
+    event_base_loopexit(w->base, NULL);
+}
+
+static void worker_shutdown(struct net_worker *w, int64_t deadline_ms)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    for (size_t i = 0; i < w->n_svcs; i++) {
+        if (w->svcs[i]->listener) {
+            evconnlistener_free(w->svcs[i]->listener);
+            w->svcs[i]->listener = NULL;
+        }
+    }
+    int64_t left = deadline_ms - now_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
+    w->deadline = evtimer_new(w->base, deadline_cb, w);
+    evtimer_add(w->deadline, &tv);
+    /* Collect first: a drain callback may free the connection at once. */
+    size_t n = w->n_conns, k = 0;
+    struct net_conn **all = xcalloc(n + 1, sizeof(*all));
+    for (struct conn_node *c = w->conns; c; c = c->next)
+        all[k++] = c->c;
+    for (size_t i = 0; i < k; i++) {
+        bool alive = false;
+        for (struct conn_node *c = w->conns; c && !alive; c = c->next)
+            alive = c->c == all[i];
+        if (alive)
+            net_conn_drain(all[i]);
+    }
+    free(all);
+    if (w->n_conns == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct net_worker *w = arg;
+    worker_shutdown(w, now_ms() + w->cfg->shutdown_timeout);
+}
+
+#ifdef WHARF_HAVE_CONTROL
+static void control_status_cb(void *arg, json_t *obj)
+{
+    struct net_worker *w = arg;
+    json_object_set_new(obj, "connections", json_integer((json_int_t)w->n_conns));
+    if (w->status_fn)
+        w->status_fn(w->status_arg, obj);
+}
+
+static void control_shutdown_cb(void *arg, int64_t deadline_ms)
+{
+    worker_shutdown(arg, deadline_ms);
+}
+
+static void control_event_cb(void *arg, const char *name, struct slice payload)
+{
+    struct net_worker *w = arg;
+    if (w->event_fn)
+        w->event_fn(w->event_arg, name, payload);
+}
+#endif
+
+struct net_worker *net_worker_new(struct component_ctx *ctx)
+{
+    struct net_worker *w = xcalloc(1, sizeof(*w));
+    w->ctx = ctx;
+    w->cfg = ctx->cfg;
+    w->base = event_base_new();
+    if (w->base == NULL)
+        log_fatal(EX_OSERR, "cannot create an event base");
+    signal(SIGPIPE, SIG_IGN);
+    struct buf err = BUF_INIT;
+    if (datadir_prepare(ctx->cfg, &err) != 0)
+        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
+    buf_reset(&err);
+    w->tls = net_tls_ctx_new(ctx->cfg, &err);
+    if (w->tls == NULL)
+        log_error("TLS disabled: %s", buf_cstr(&err));
+    buf_free(&err);
+    /* The key is read; nothing else needs root. */
+    component_drop_privileges(ctx->cfg);
+    w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
+    w->sig_int = evsignal_new(w->base, SIGINT, signal_cb, w);
+    evsignal_add(w->sig_term, NULL);
+    evsignal_add(w->sig_int, NULL);
+#ifdef WHARF_HAVE_CONTROL
+    struct control_callbacks cb = {
+        .status = control_status_cb,
+        .shutdown = control_shutdown_cb,
+        .event = control_event_cb,
+        .arg = w,
+    };
+    w->control = control_open(w->base, ctx, &cb);
+#endif
+    return w;
+}
+
+void net_worker_set_status(struct net_worker *w, void (*fn)(void *arg, json_t *obj), void *arg)
+{
+    w->status_fn = fn;
+    w->status_arg = arg;
+}
+
+void net_worker_on_event(struct net_worker *w,
+                         void (*fn)(void *arg, const char *name, struct slice payload),
+                         void *arg)
+{
+    w->event_fn = fn;
+    w->event_arg = arg;
+}
+
+void net_worker_publish(struct net_worker *w, const char *name, const void *payload, size_t len)
+{
+#ifdef WHARF_HAVE_CONTROL
+    if (w->control)
+        control_publish(w->control, name, payload, len);
+#else
+    (void)w;
+    (void)name;
+    (void)payload;
+    (void)len;
+#endif
+}
+
+int net_worker_run(struct net_worker *w)
+{
+    event_base_dispatch(w->base);
+    while (w->conns)
+        net_conn_abort(w->conns->c);
+    return 0;
+}
+
+void net_worker_free(struct net_worker *w)
+{
+    for (size_t i = 0; i < w->n_svcs; i++) {
+        struct net_service *svc = w->svcs[i];
+        if (svc->listener)
+            evconnlistener_free(svc->listener);
+        for (size_t b = 0; b < NET_ADDR_BUCKETS; b++) {
+            while (svc->by_addr[b]) {
+                struct addr_count *n = svc->by_addr[b]->next;
+                free(svc->by_addr[b]);
+                svc->by_addr[b] = n;
+            }
+        }
+        free(svc->name);
+        free(svc->refuse_line);
+        free(svc);
+    }
+    free(w->svcs);
+#ifdef WHARF_HAVE_CONTROL
+    if (w->control)
+        control_close(w->control);
+#endif
+    if (w->deadline)
+        event_free(w->deadline);
+    event_free(w->sig_term);
+    event_free(w->sig_int);
+    SSL_CTX_free(w->tls);
+    event_base_free(w->base);
+    free(w);
+}

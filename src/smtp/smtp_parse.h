@@ -1,0 +1,121 @@
+/*
+ * smtp_parse.h - the SMTP server's parsers: one command line into a struct
+ * smtp_cmd, and the resumable DATA/BDAT scanner (end detection,
+ * dot-unstuffing, bare CR / bare LF detection, size and line limits).
+ *
+ * Both are pure functions of their input: no I/O, no allocation beyond the
+ * output buffer, so they are unit tested byte-at-a-time and fuzzed.
+ * Must never: end DATA on anything but <CRLF>.<CRLF>, store more than the
+ * size limit, or read outside the bytes handed in.
+ */
+#ifndef WHARF_SMTP_SMTP_PARSE_H
+#define WHARF_SMTP_SMTP_PARSE_H
+
+#include "base/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* RFC 5321 4.5.3.1.3: a path is at most 256 octets. */
+#define SMTP_MAX_PATH 256
+/* ESMTP parameters on one MAIL or RCPT (RFC 5321 allows any number; a handful exist). */
+#define SMTP_MAX_PARAMS 16
+
+enum smtp_verb {
+    SMTP_UNKNOWN,
+    SMTP_HELO,
+    SMTP_EHLO,
+    SMTP_MAIL,
+    SMTP_RCPT,
+    SMTP_DATA,
+    SMTP_BDAT,
+    SMTP_RSET,
+    SMTP_NOOP,
+    SMTP_QUIT,
+    SMTP_VRFY,
+    SMTP_EXPN,
+    SMTP_HELP,
+    SMTP_STARTTLS,
+    SMTP_AUTH,
+};
+
+struct smtp_param {
+    struct slice key;   /* "SIZE", "BODY", ... */
+    struct slice value; /* empty (ptr NULL) when the keyword has no "=value" */
+};
+
+struct smtp_cmd {
+    enum smtp_verb verb;
+    const char *name;  /* "MAIL", for logs and counters */
+    struct slice arg;  /* everything after the verb and one space */
+    /* MAIL FROM / RCPT TO */
+    struct slice path; /* the address without <> and source route; empty for <> */
+    bool path_utf8;    /* the address has bytes >= 0x80 */
+    struct smtp_param params[SMTP_MAX_PARAMS];
+    size_t n_params;
+    /* BDAT */
+    uint64_t chunk_size;
+    bool last;
+};
+
+enum smtp_parse_result {
+    SMTP_PARSE_OK,
+    SMTP_PARSE_UNKNOWN, /* 502 5.5.2 */
+    SMTP_PARSE_SYNTAX,  /* 501 5.5.4 or 5.1.7: *why_r says what */
+};
+
+/* Parses one command line (without its CRLF). Slices point into line. */
+enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd,
+                                      const char **why_r);
+
+/* Decodes RFC 3461 xtext ("+2B" escapes) into out; false if malformed. */
+bool smtp_xtext_decode(struct slice in, struct buf *out);
+/* Decodes base64 (RFC 4648, padding required) into out; false if malformed. */
+bool smtp_base64_decode(struct slice in, struct buf *out);
+
+/* ---- the DATA / BDAT scanner ---- */
+
+enum smtp_newline_mode {
+    SMTP_NEWLINE_REJECT,    /* a bare CR or LF makes the message refused */
+    SMTP_NEWLINE_NORMALIZE, /* bare CR or LF become CRLF; the end is still only CRLF.CRLF */
+};
+
+struct smtp_data_limits {
+    uint64_t max_size;      /* bytes stored; beyond: oversize, the rest is discarded */
+    size_t max_line;        /* bytes per line, without CRLF */
+    size_t max_header;      /* bytes of the header section */
+    enum smtp_newline_mode newline;
+};
+
+struct smtp_scanner {
+    struct smtp_data_limits lim;
+    bool bdat;              /* length-counted chunks: no dots, no end marker */
+    bool binary;            /* BODY=BINARYMIME: bytes are taken as they are */
+    int state;
+    bool crlf_start;        /* the current line began after a real CRLF */
+    uint64_t size;          /* bytes stored (or that would have been) */
+    size_t line_len;
+    size_t header_len;
+    bool in_header;
+    /* Verdicts, sticky until reset. */
+    bool bare_lf, bare_cr, oversize, line_too_long, header_too_big;
+    struct buf *out;
+};
+
+enum smtp_scan_result {
+    SMTP_SCAN_NEED_MORE,
+    SMTP_SCAN_DONE, /* <CRLF>.<CRLF> seen (DATA only); *consumed_r ends after it */
+};
+
+void smtp_scanner_init(struct smtp_scanner *s, const struct smtp_data_limits *lim, bool bdat,
+                       bool binary, struct buf *out);
+/* Feeds bytes; *consumed_r is how many were taken (all, unless DONE). */
+enum smtp_scan_result smtp_scanner_feed(struct smtp_scanner *s, const char *p, size_t n,
+                                        size_t *consumed_r);
+/* After the last BDAT chunk: a pending CR at the very end counts as bare. */
+void smtp_scanner_finish(struct smtp_scanner *s);
+/* True when the message must be refused (any verdict above). */
+bool smtp_scanner_failed(const struct smtp_scanner *s);
+
+#endif

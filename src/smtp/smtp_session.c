@@ -1,0 +1,1054 @@
+/*
+ * smtp_session.c - one SMTP server session (RFC 5321 with PIPELINING, SIZE,
+ * 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING, BINARYMIME, DSN,
+ * STARTTLS, AUTH PLAIN/LOGIN): commands, policy, DATA/BDAT, and the hand-off
+ * to the spool.
+ *
+ * Must never: answer 250 to DATA/BDAT LAST before the spool file is durable
+ * (smtp_commit calls back only then), keep any state across STARTTLS, accept
+ * AUTH without TLS unless smtp_auth_plaintext, or relay for an
+ * unauthenticated client outside mynetworks.
+ */
+#include "smtp/smtp_server.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "ipc/frame.h"
+#ifdef WHARF_HAVE_AUTH
+#include "auth/auth_client.h"
+#endif
+
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+enum sess_state {
+    ST_GREET,   /* before HELO/EHLO */
+    ST_READY,   /* between transactions (or inside one, before DATA/BDAT) */
+    ST_DATA,    /* reading DATA */
+    ST_BDAT,    /* reading a BDAT chunk */
+    ST_AUTH,    /* waiting for a SASL response line */
+    ST_WAIT,    /* an asynchronous step runs (auth check, spool commit, delay) */
+    ST_TLS,     /* STARTTLS handshake under way */
+    ST_CLOSING, /* goodbye said */
+};
+
+enum {
+    CNT_HELO, CNT_EHLO, CNT_STARTTLS, CNT_AUTH, CNT_MAIL, CNT_RCPT, CNT_DATA, CNT_BDAT,
+    CNT_RSET, CNT_NOOP, CNT_VRFY, CNT_QUIT, CNT_UNKNOWN, CNT__N
+};
+static const char *const cnt_names[CNT__N] = {"helo", "ehlo", "starttls", "auth", "mail", "rcpt",
+                                             "data", "bdat", "rset", "noop", "vrfy", "quit",
+                                             "unknown"};
+
+struct smtp_session {
+    struct smtp_server *srv;
+    enum smtp_service_kind kind;
+    struct net_conn *c;
+    enum sess_state state;
+    char client[80]; /* "unknown[192.0.2.1]" */
+    char *helo;
+    bool esmtp;
+    char *auth_user;
+    const char *auth_mech;
+    char *auth_login_name;
+    bool auth_pending;
+    void *auth_handle;
+    struct event *delay_ev;
+    /* The transaction. */
+    bool have_mail;
+    char *sender;
+    struct spool_rcpt *rcpts;
+    size_t n_rcpts;
+    enum spool_body body;
+    bool smtputf8, ret_hdrs;
+    char *envid;
+    char id[32];
+    /* Message data. */
+    struct buf data;
+    struct smtp_scanner sc;
+    uint64_t bdat_left;
+    bool bdat_last, bdat_discard, bdat_used;
+    struct smtp_commit_job *job;
+    /* Session. */
+    struct buf line;
+    unsigned errors;
+    bool drain_pending;
+    const char *last_cmd;
+    unsigned cnt_ok[CNT__N], cnt_all[CNT__N];
+};
+
+static void sess_readable(void *arg);
+
+/* ---- replies and errors ---- */
+
+static void reply(struct smtp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct smtp_session *s, const char *fmt, ...)
+{
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    buf_append(&b, "\r\n", 2);
+    net_conn_write(s->c, b.data, b.len);
+    buf_free(&b);
+}
+
+static void sess_close(struct smtp_session *s)
+{
+    s->state = ST_CLOSING;
+    net_conn_close(s->c, true);
+}
+
+/* An error reply that counts towards smtp_max_errors. */
+static void reply_error(struct smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void reply_error(struct smtp_session *s, const char *fmt, ...)
+{
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    buf_append(&b, "\r\n", 2);
+    net_conn_write(s->c, b.data, b.len);
+    buf_free(&b);
+    if (++s->errors >= (unsigned)s->srv->cfg->smtp_max_errors) {
+        log_info("too many errors after %s from %s", s->last_cmd ? s->last_cmd : "CONNECT",
+                 s->client);
+        reply(s, "421 4.7.0 %s Error: too many errors", s->srv->cfg->myhostname);
+        sess_close(s);
+    }
+}
+
+/* ---- transaction state ---- */
+
+static void txn_reset(struct smtp_session *s)
+{
+    s->have_mail = false;
+    free(s->sender);
+    s->sender = NULL;
+    for (size_t i = 0; i < s->n_rcpts; i++) {
+        free(s->rcpts[i].address);
+        free(s->rcpts[i].orcpt);
+    }
+    free(s->rcpts);
+    s->rcpts = NULL;
+    s->n_rcpts = 0;
+    s->body = SPOOL_BODY_7BIT;
+    s->smtputf8 = s->ret_hdrs = false;
+    free(s->envid);
+    s->envid = NULL;
+    s->id[0] = '\0';
+    buf_free(&s->data);
+    s->bdat_used = s->bdat_discard = s->bdat_last = false;
+    s->bdat_left = 0;
+}
+
+static void sess_set_state(struct smtp_session *s, enum sess_state st)
+{
+    s->state = st;
+    const struct wharf_config *cfg = s->srv->cfg;
+    net_conn_set_timeout(s->c, st == ST_DATA || st == ST_BDAT ? cfg->smtp_data_timeout
+                                                               : cfg->smtp_command_timeout);
+}
+
+static bool may_relay(struct smtp_session *s)
+{
+    const struct strlist *nets = &s->srv->cfg->mynetworks;
+    return s->auth_user != NULL ||
+           net_addr_in_networks(net_conn_addr(s->c), (const char *const *)nets->v, nets->n);
+}
+
+static bool is_submission(const struct smtp_session *s)
+{
+    return s->kind != SMTP_SERVICE_MX;
+}
+
+static bool auth_offered(const struct smtp_session *s)
+{
+    return net_conn_is_tls(s->c) || s->srv->cfg->smtp_auth_plaintext;
+}
+
+static void after_transaction(struct smtp_session *s)
+{
+    sess_set_state(s, ST_READY);
+    if (s->drain_pending) {
+        reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->myhostname);
+        sess_close(s);
+        return;
+    }
+    net_conn_resume(s->c);
+}
+
+/* ---- the message: trace headers and the spool ---- */
+
+static bool header_present(const struct buf *msg, const char *name)
+{
+    size_t nl = strlen(name);
+    const char *p = msg->data, *end = msg->data + msg->len;
+    while (p < end) {
+        if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+            return false; /* end of the header section */
+        if ((size_t)(end - p) > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':')
+            return true;
+        const char *nlp = memchr(p, '\n', (size_t)(end - p));
+        if (nlp == NULL)
+            break;
+        p = nlp + 1;
+    }
+    return false;
+}
+
+static void rfc5322_date(char *out, size_t n, time_t t)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, n, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
+static void build_prefix(struct smtp_session *s, struct buf *out, time_t now)
+{
+    const struct wharf_config *cfg = s->srv->cfg;
+    char date[64];
+    rfc5322_date(date, sizeof(date), now);
+    const char *proto = s->esmtp ? "ESMTP" : "SMTP";
+    buf_printf(out, "Received: from %s (%s [%s])\r\n", s->helo ? s->helo : "unknown",
+               net_conn_host(s->c), net_conn_addr(s->c));
+    if (net_conn_is_tls(s->c))
+        buf_printf(out, "\t(using %s with cipher %s (%d/%d bits))\r\n", net_conn_tls_version(s->c),
+                   net_conn_tls_cipher(s->c), net_conn_tls_bits(s->c), net_conn_tls_bits(s->c));
+    buf_printf(out, "\tby %s (Wharf) with %s%s%s id %s", cfg->myhostname, proto,
+               net_conn_is_tls(s->c) ? "S" : "", s->auth_user ? "A" : "", s->id);
+    if (s->n_rcpts == 1)
+        buf_printf(out, "\r\n\tfor <%s>", s->rcpts[0].address);
+    buf_printf(out, "; %s\r\n", date);
+    if (is_submission(s) || s->auth_user) {
+        if (!header_present(&s->data, "Message-ID"))
+            buf_printf(out, "Message-ID: <%s@%s>\r\n", s->id, cfg->myhostname);
+        if (!header_present(&s->data, "Date"))
+            buf_printf(out, "Date: %s\r\n", date);
+    }
+}
+
+static void commit_done(void *arg, bool ok)
+{
+    struct smtp_session *s = arg;
+    s->job = NULL;
+    if (ok) {
+        s->srv->queued++;
+        net_worker_publish(s->srv->w, IPC_EVENT_SPOOL_NEW, s->id, strlen(s->id));
+        reply(s, "250 2.0.0 Ok: queued as %s", s->id);
+    } else {
+        reply(s, "451 4.3.0 Error: queue file write error");
+    }
+    txn_reset(s);
+    after_transaction(s);
+}
+
+static void message_finish(struct smtp_session *s)
+{
+    struct spool_message *m = xcalloc(1, sizeof(*m));
+    time_t now = time(NULL);
+    struct spool_envelope *e = &m->env;
+    memcpy(e->id, s->id, sizeof(e->id));
+    e->sender = s->sender;
+    s->sender = NULL;
+    e->rcpts = s->rcpts;
+    e->n_rcpts = s->n_rcpts;
+    e->body = s->body;
+    e->smtputf8 = s->smtputf8;
+    e->dsn_ret_hdrs = s->ret_hdrs;
+    e->dsn_envid = s->envid ? xstrdup(s->envid) : NULL;
+    e->auth_user = s->auth_user ? xstrdup(s->auth_user) : NULL;
+    e->client = xstrdup(s->client);
+    e->helo = s->helo ? xstrdup(s->helo) : NULL;
+    e->arrival = (int64_t)now;
+    buf_init(&m->data);
+    build_prefix(s, &m->data, now);
+    buf_append(&m->data, s->data.data, s->data.len);
+    log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->id, e->sender, m->data.len,
+             e->n_rcpts);
+    s->rcpts = NULL;
+    s->n_rcpts = 0;
+    buf_free(&s->data);
+    sess_set_state(s, ST_WAIT);
+    net_conn_pause(s->c);
+    s->job = smtp_commit_submit(s->srv->commit, m, commit_done, s);
+}
+
+/* The scanner refused the message: say why, forget the transaction. */
+static void message_refused(struct smtp_session *s)
+{
+    const struct smtp_scanner *sc = &s->sc;
+    const char *id = s->id[0] ? s->id : "NOQUEUE";
+    s->srv->rejected++;
+    if (sc->bare_lf || sc->bare_cr) {
+        const char *what = sc->bare_lf ? "<LF>" : "<CR>";
+        log_info("%s: reject: bare %s received from %s", id, what, s->client);
+        reply_error(s, "550 5.5.2 Error: bare %s received (use <CR><LF> line endings)", what);
+    } else if (sc->oversize) {
+        log_info("%s: reject: message size exceeds %llu from %s", id,
+                 (unsigned long long)sc->lim.max_size, s->client);
+        reply_error(s, "552 5.3.4 Error: message file too big");
+    } else if (sc->header_too_big) {
+        reply_error(s, "552 5.3.4 Error: message header too big");
+    } else {
+        reply_error(s, "552 5.3.4 Error: message line too long");
+    }
+    txn_reset(s);
+    if (s->state != ST_CLOSING)
+        after_transaction(s);
+}
+
+static void data_end(struct smtp_session *s)
+{
+    if (smtp_scanner_failed(&s->sc))
+        message_refused(s);
+    else
+        message_finish(s);
+}
+
+/* Feeds buffered bytes to the scanner; false when more are needed. */
+static bool feed_data(struct smtp_session *s)
+{
+    struct evbuffer *in = net_conn_input(s->c);
+    struct evbuffer_iovec v[16];
+    int n = evbuffer_peek(in, -1, NULL, v, 16);
+    size_t used = 0;
+    bool done = false;
+    for (int i = 0; i < n && i < 16 && !done; i++) {
+        size_t took;
+        done = smtp_scanner_feed(&s->sc, v[i].iov_base, v[i].iov_len, &took) == SMTP_SCAN_DONE;
+        used += took;
+    }
+    evbuffer_drain(in, used);
+    if (done)
+        data_end(s);
+    return done || evbuffer_get_length(in) > 0;
+}
+
+static void bdat_chunk_end(struct smtp_session *s)
+{
+    if (s->bdat_discard) {
+        reply_error(s, "503 5.5.1 Error: need MAIL and RCPT before BDAT");
+        s->bdat_discard = false;
+        if (s->state != ST_CLOSING)
+            after_transaction(s);
+        return;
+    }
+    if (s->bdat_last)
+        smtp_scanner_finish(&s->sc);
+    if (smtp_scanner_failed(&s->sc)) {
+        message_refused(s);
+        return;
+    }
+    if (s->bdat_last) {
+        message_finish(s);
+        return;
+    }
+    reply(s, "250 2.0.0 Ok: %llu octets received", (unsigned long long)s->sc.size);
+    sess_set_state(s, ST_READY);
+}
+
+static bool feed_bdat(struct smtp_session *s)
+{
+    struct evbuffer *in = net_conn_input(s->c);
+    while (s->bdat_left > 0 && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        size_t take = v.iov_len < s->bdat_left ? v.iov_len : (size_t)s->bdat_left;
+        if (!s->bdat_discard) {
+            size_t took;
+            smtp_scanner_feed(&s->sc, v.iov_base, take, &took);
+        }
+        evbuffer_drain(in, take);
+        s->bdat_left -= take;
+    }
+    if (s->bdat_left > 0)
+        return false;
+    bdat_chunk_end(s);
+    return true;
+}
+
+/* ---- AUTH ---- */
+
+static void auth_finish_reply(struct smtp_session *s, int code)
+{
+    if (code == 235) {
+        reply(s, "235 2.7.0 Authentication successful");
+    } else if (code == 535) {
+        reply_error(s, "535 5.7.8 Error: authentication failed");
+    } else {
+        s->errors++;
+        reply(s, "454 4.7.0 Temporary authentication failure");
+    }
+    if (s->state != ST_CLOSING)
+        after_transaction(s);
+}
+
+static void auth_delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct smtp_session *s = arg;
+    auth_finish_reply(s, 535);
+}
+
+#ifdef WHARF_HAVE_AUTH
+static void auth_result_cb(void *arg, enum auth_result result, const char *account)
+{
+    struct smtp_session *s = arg;
+    s->auth_pending = false;
+    s->auth_handle = NULL;
+    if (result == AUTH_OK) {
+        s->auth_user = xstrdup(account);
+        log_info("%s: sasl_method=%s, sasl_username=%s", s->client, s->auth_mech, account);
+        auth_finish_reply(s, 235);
+    } else if (result == AUTH_FAILED) {
+        log_warning("%s: SASL %s authentication failed: authentication failure", s->client,
+                    s->auth_mech);
+        int64_t ms = s->srv->cfg->smtp_auth_failure_delay;
+        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+        evtimer_add(s->delay_ev, &tv);
+    } else {
+        if (result == AUTH_RATELIMIT)
+            log_warning("%s: SASL %s authentication refused: too many failures", s->client,
+                        s->auth_mech);
+        auth_finish_reply(s, 454);
+    }
+}
+#endif
+
+static void auth_check(struct smtp_session *s, const char *authzid, const char *user,
+                       const char *pass)
+{
+    sess_set_state(s, ST_WAIT);
+    net_conn_pause(s->c);
+#ifdef WHARF_HAVE_AUTH
+    if (s->srv->auth) {
+        struct auth_request req = {
+            .service = "smtp",
+            .mechanism = s->auth_mech,
+            .authzid = authzid,
+            .username = user,
+            .password = pass,
+            .client_addr = net_conn_addr(s->c),
+            .secure = net_conn_is_tls(s->c),
+        };
+        s->auth_pending = true;
+        void *h = auth_client_check(s->srv->auth, &req, auth_result_cb, s);
+        if (s->auth_pending)
+            s->auth_handle = h;
+        return;
+    }
+#endif
+    (void)authzid;
+    (void)user;
+    (void)pass;
+    auth_finish_reply(s, 454);
+}
+
+/* PLAIN: authzid NUL authcid NUL password (RFC 4616). */
+static void auth_plain(struct smtp_session *s, struct slice b64)
+{
+    struct buf raw = BUF_INIT;
+    if (!smtp_base64_decode(b64, &raw)) {
+        buf_free(&raw);
+        reply_error(s, "501 5.5.2 Error: invalid base64 data");
+        sess_set_state(s, ST_READY);
+        return;
+    }
+    const char *p = raw.data, *end = raw.data + raw.len;
+    const char *n1 = memchr(p, '\0', raw.len);
+    const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;
+    if (n1 == NULL || n2 == NULL || n2 == n1 + 1 || memchr(n2 + 1, '\0', (size_t)(end - n2 - 1))) {
+        OPENSSL_cleanse(raw.data, raw.len);
+        buf_free(&raw);
+        reply_error(s, "501 5.5.2 Error: malformed PLAIN response");
+        sess_set_state(s, ST_READY);
+        return;
+    }
+    auth_check(s, p, n1 + 1, n2 + 1);
+    OPENSSL_cleanse(raw.data, raw.len);
+    buf_free(&raw);
+}
+
+static void auth_line(struct smtp_session *s, struct slice line)
+{
+    if (slice_eq(line, SLICE_LIT("*"))) {
+        free(s->auth_login_name);
+        s->auth_login_name = NULL;
+        sess_set_state(s, ST_READY);
+        reply_error(s, "501 5.0.0 Error: authentication aborted");
+        return;
+    }
+    if (strcmp(s->auth_mech, "PLAIN") == 0) {
+        auth_plain(s, line);
+        return;
+    }
+    struct buf raw = BUF_INIT;
+    if (!smtp_base64_decode(line, &raw) || memchr(raw.data, '\0', raw.len)) {
+        buf_free(&raw);
+        free(s->auth_login_name);
+        s->auth_login_name = NULL;
+        sess_set_state(s, ST_READY);
+        reply_error(s, "501 5.5.2 Error: invalid base64 data");
+        return;
+    }
+    if (s->auth_login_name == NULL) {
+        s->auth_login_name = buf_steal(&raw, NULL);
+        reply(s, "334 UGFzc3dvcmQ6");
+        return;
+    }
+    char *name = s->auth_login_name;
+    s->auth_login_name = NULL;
+    auth_check(s, "", name, buf_cstr(&raw));
+    OPENSSL_cleanse(raw.data, raw.len);
+    buf_free(&raw);
+    free(name);
+}
+
+static void cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    if (s->helo == NULL || !s->esmtp)
+        return reply_error(s, "503 5.5.1 Error: send EHLO first");
+    if (s->auth_user)
+        return reply_error(s, "503 5.5.1 Error: already authenticated");
+    if (s->have_mail)
+        return reply_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+    if (!auth_offered(s))
+        return reply_error(s, "538 5.7.11 Encryption required for requested authentication "
+                              "mechanism");
+    struct slice a = cmd->arg;
+    size_t sp = 0;
+    while (sp < a.len && a.ptr[sp] != ' ')
+        sp++;
+    struct slice mech = slice_make(a.ptr, sp);
+    struct slice ir = sp < a.len ? slice_trim(slice_make(a.ptr + sp + 1, a.len - sp - 1))
+                                 : SLICE_NULL;
+    if (slice_eq_cstr_nocase(mech, "PLAIN"))
+        s->auth_mech = "PLAIN";
+    else if (slice_eq_cstr_nocase(mech, "LOGIN"))
+        s->auth_mech = "LOGIN";
+    else
+        return reply_error(s, "504 5.5.4 Error: unsupported authentication mechanism");
+    s->cnt_ok[CNT_AUTH]++;
+    if (slice_eq(ir, SLICE_LIT("=")))
+        ir = slice_make("", 0);
+    sess_set_state(s, ST_AUTH);
+    if (ir.ptr == NULL) {
+        reply(s, strcmp(s->auth_mech, "PLAIN") == 0 ? "334 " : "334 VXNlcm5hbWU6");
+        return;
+    }
+    auth_line(s, ir);
+}
+
+/* ---- commands ---- */
+
+static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    const struct wharf_config *cfg = s->srv->cfg;
+    txn_reset(s);
+    free(s->helo);
+    s->helo = slice_strdup(cmd->arg);
+    s->esmtp = cmd->verb == SMTP_EHLO;
+    sess_set_state(s, ST_READY);
+    if (!s->esmtp) {
+        reply(s, "250 %s", cfg->myhostname);
+        return;
+    }
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n", cfg->myhostname,
+               (unsigned long long)cfg->smtp_max_message_size);
+    if (net_conn_can_starttls(s->c))
+        buf_printf(&b, "250-STARTTLS\r\n");
+    if (auth_offered(s))
+        buf_printf(&b, "250-AUTH PLAIN LOGIN\r\n");
+    buf_printf(&b, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-BINARYMIME\r\n"
+                   "250-CHUNKING\r\n250-DSN\r\n250-SMTPUTF8\r\n250 HELP\r\n");
+    net_conn_write(s->c, b.data, b.len);
+    buf_free(&b);
+}
+
+static const char *param_value(const struct smtp_param *p, struct buf *tmp)
+{
+    buf_reset(tmp);
+    buf_append_slice(tmp, p->value);
+    return buf_cstr(tmp);
+}
+
+static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    const struct wharf_config *cfg = s->srv->cfg;
+    if (s->helo == NULL)
+        return reply_error(s, "503 5.5.1 Error: send HELO/EHLO first");
+    if (s->have_mail)
+        return reply_error(s, "503 5.5.1 Error: nested MAIL command");
+    if (is_submission(s) && !net_conn_is_tls(s->c))
+        return reply_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+    if (is_submission(s) && s->auth_user == NULL)
+        return reply_error(s, "530 5.7.0 Authentication required");
+    struct buf tmp = BUF_INIT;
+    enum spool_body body = SPOOL_BODY_7BIT;
+    bool utf8 = false, ret_hdrs = false;
+    char *envid = NULL;
+    const char *err = NULL;
+    for (size_t i = 0; i < cmd->n_params && err == NULL; i++) {
+        const struct smtp_param *p = &cmd->params[i];
+        const char *v = param_value(p, &tmp);
+        if (slice_eq_cstr_nocase(p->key, "SIZE")) {
+            char *end;
+            unsigned long long n = strtoull(v, &end, 10);
+            if (*v == '\0' || *end != '\0')
+                err = "501 5.5.4 Bad SIZE parameter";
+            else if (n > cfg->smtp_max_message_size)
+                err = "552 5.3.4 Message size exceeds fixed limit";
+        } else if (slice_eq_cstr_nocase(p->key, "BODY")) {
+            if (strcasecmp(v, "7BIT") == 0)
+                body = SPOOL_BODY_7BIT;
+            else if (strcasecmp(v, "8BITMIME") == 0)
+                body = SPOOL_BODY_8BITMIME;
+            else if (strcasecmp(v, "BINARYMIME") == 0)
+                body = SPOOL_BODY_BINARYMIME;
+            else
+                err = "501 5.5.4 Bad BODY parameter";
+        } else if (slice_eq_cstr_nocase(p->key, "SMTPUTF8") && p->value.ptr == NULL) {
+            utf8 = true;
+        } else if (slice_eq_cstr_nocase(p->key, "RET")) {
+            if (strcasecmp(v, "HDRS") == 0)
+                ret_hdrs = true;
+            else if (strcasecmp(v, "FULL") != 0)
+                err = "501 5.5.4 Bad RET parameter";
+        } else if (slice_eq_cstr_nocase(p->key, "ENVID")) {
+            struct buf d = BUF_INIT;
+            if (envid || p->value.len > 100 || !smtp_xtext_decode(p->value, &d))
+                err = "501 5.5.4 Bad ENVID parameter";
+            else
+                envid = buf_steal(&d, NULL);
+            buf_free(&d);
+        } else if (slice_eq_cstr_nocase(p->key, "AUTH")) {
+            /* RFC 4954 5: accepted, not trusted. */
+        } else {
+            err = "555 5.5.4 Unsupported option";
+        }
+    }
+    buf_free(&tmp);
+    if (err == NULL && cmd->path_utf8 && !utf8)
+        err = "553 5.6.7 Must declare SMTPUTF8 to send an internationalized address";
+    char *sender = slice_strdup(cmd->path);
+    if (err == NULL && s->auth_user && cfg->smtp_sender_login_match) {
+        int owned = smtp_policy_sender_owned(s->srv->policy, sender, s->auth_user);
+        if (owned < 0)
+            err = "451 4.3.0 Temporary lookup failure";
+        else if (owned == 0) {
+            log_info("NOQUEUE: reject: MAIL from %s: 553 5.7.1 <%s>: Sender address rejected: "
+                     "not owned by user %s; proto=ESMTP helo=<%s>",
+                     s->client, sender, s->auth_user, s->helo);
+            err = "553 5.7.1 Sender address rejected: not owned by the authenticated user";
+        }
+    }
+    if (err) {
+        free(envid);
+        free(sender);
+        reply_error(s, "%s", err);
+        return;
+    }
+    s->have_mail = true;
+    s->sender = sender;
+    s->body = body;
+    s->smtputf8 = utf8;
+    s->ret_hdrs = ret_hdrs;
+    s->envid = envid;
+    s->cnt_ok[CNT_MAIL]++;
+    reply(s, "250 2.1.0 Ok");
+}
+
+static bool parse_notify(struct slice v, unsigned *out)
+{
+    *out = 0;
+    size_t i = 0;
+    while (i <= v.len) {
+        size_t j = i;
+        while (j < v.len && v.ptr[j] != ',')
+            j++;
+        struct slice w = slice_make(v.ptr + i, j - i);
+        if (slice_eq_cstr_nocase(w, "NEVER"))
+            *out |= SPOOL_NOTIFY_NEVER;
+        else if (slice_eq_cstr_nocase(w, "SUCCESS"))
+            *out |= SPOOL_NOTIFY_SUCCESS;
+        else if (slice_eq_cstr_nocase(w, "FAILURE"))
+            *out |= SPOOL_NOTIFY_FAILURE;
+        else if (slice_eq_cstr_nocase(w, "DELAY"))
+            *out |= SPOOL_NOTIFY_DELAY;
+        else
+            return false;
+        i = j + 1;
+    }
+    return !((*out & SPOOL_NOTIFY_NEVER) && *out != SPOOL_NOTIFY_NEVER);
+}
+
+static void log_reject_rcpt(struct smtp_session *s, const char *rcpt, const char *what)
+{
+    log_info("%s: reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
+             s->id[0] ? s->id : "NOQUEUE", s->client, what, s->sender, rcpt,
+             s->esmtp ? "ESMTP" : "SMTP", s->helo);
+}
+
+static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    const struct wharf_config *cfg = s->srv->cfg;
+    if (!s->have_mail)
+        return reply_error(s, "503 5.5.1 Error: need MAIL command");
+    if (s->n_rcpts >= (size_t)cfg->smtp_max_recipients)
+        return reply(s, "452 4.5.3 Error: too many recipients");
+    unsigned notify = 0;
+    char *orcpt = NULL;
+    const char *err = NULL;
+    for (size_t i = 0; i < cmd->n_params && err == NULL; i++) {
+        const struct smtp_param *p = &cmd->params[i];
+        if (slice_eq_cstr_nocase(p->key, "NOTIFY")) {
+            if (notify || !parse_notify(p->value, &notify))
+                err = "501 5.5.4 Bad NOTIFY parameter";
+        } else if (slice_eq_cstr_nocase(p->key, "ORCPT")) {
+            struct buf d = BUF_INIT;
+            const char *semi = memchr(p->value.ptr, ';', p->value.len);
+            if (orcpt || p->value.len > 500 || semi == NULL || !smtp_xtext_decode(p->value, &d))
+                err = "501 5.5.4 Bad ORCPT parameter";
+            else
+                orcpt = buf_steal(&d, NULL);
+            buf_free(&d);
+        } else {
+            err = "555 5.5.4 Unsupported option";
+        }
+    }
+    if (err == NULL && cmd->path_utf8 && !s->smtputf8)
+        err = "553 5.6.7 Must declare SMTPUTF8 to send an internationalized address";
+    if (err) {
+        free(orcpt);
+        return reply_error(s, "%s", err);
+    }
+    struct buf addr = BUF_INIT;
+    if (slice_eq_cstr_nocase(cmd->path, "postmaster"))
+        buf_printf(&addr, "postmaster@%s", cfg->mydomains.n ? cfg->mydomains.v[0]
+                                                          : cfg->myhostname);
+    else
+        buf_append_slice(&addr, cmd->path);
+    const char *a = buf_cstr(&addr);
+    struct buf why = BUF_INIT;
+    switch (smtp_policy_rcpt(s->srv->policy, a, may_relay(s))) {
+    case SMTP_RCPT_LOCAL:
+    case SMTP_RCPT_RELAY:
+        break;
+    case SMTP_RCPT_NO_SUCH_USER:
+        buf_printf(&why, "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
+                         "recipient table", a);
+        log_reject_rcpt(s, a, buf_cstr(&why));
+        reply_error(s, "%s", buf_cstr(&why));
+        goto out;
+    case SMTP_RCPT_RELAY_DENIED:
+        buf_printf(&why, "554 5.7.1 <%s>: Relay access denied", a);
+        log_reject_rcpt(s, a, buf_cstr(&why));
+        reply_error(s, "%s", buf_cstr(&why));
+        goto out;
+    case SMTP_RCPT_TEMPFAIL:
+        buf_printf(&why, "451 4.3.0 <%s>: Temporary lookup failure", a);
+        log_reject_rcpt(s, a, buf_cstr(&why));
+        reply(s, "%s", buf_cstr(&why));
+        goto out;
+    }
+    for (size_t i = 0; i < s->n_rcpts; i++) {
+        if (strcasecmp(s->rcpts[i].address, a) == 0) { /* a duplicate: delivered once */
+            s->cnt_ok[CNT_RCPT]++;
+            reply(s, "250 2.1.5 Ok");
+            goto out;
+        }
+    }
+    if (s->id[0] == '\0') {
+        spool_new_id(s->id);
+        if (s->auth_user)
+            log_info("%s: client=%s, sasl_method=%s, sasl_username=%s", s->id, s->client,
+                     s->auth_mech, s->auth_user);
+        else
+            log_info("%s: client=%s", s->id, s->client);
+    }
+    s->rcpts = xreallocarray(s->rcpts, s->n_rcpts + 1, sizeof(*s->rcpts));
+    s->rcpts[s->n_rcpts++] = (struct spool_rcpt){
+        .address = buf_steal(&addr, NULL), .orcpt = orcpt, .notify = notify};
+    orcpt = NULL;
+    s->cnt_ok[CNT_RCPT]++;
+    reply(s, "250 2.1.5 Ok");
+out:
+    free(orcpt);
+    buf_free(&addr);
+    buf_free(&why);
+}
+
+static void data_begin(struct smtp_session *s, bool bdat)
+{
+    buf_free(&s->data);
+    buf_init(&s->data);
+    smtp_scanner_init(&s->sc, &s->srv->limits, bdat, bdat && s->body == SPOOL_BODY_BINARYMIME,
+                      &s->data);
+}
+
+static void cmd_data(struct smtp_session *s)
+{
+    if (!s->have_mail)
+        return reply_error(s, "503 5.5.1 Error: need MAIL command");
+    if (s->n_rcpts == 0)
+        return reply_error(s, "554 5.5.1 Error: no valid recipients");
+    if (s->bdat_used)
+        return reply_error(s, "503 5.5.1 Error: DATA after BDAT");
+    if (s->body == SPOOL_BODY_BINARYMIME)
+        return reply_error(s, "503 5.5.1 Error: BODY=BINARYMIME requires BDAT");
+    s->cnt_ok[CNT_DATA]++;
+    data_begin(s, false);
+    reply(s, "354 End data with <CR><LF>.<CR><LF>");
+    sess_set_state(s, ST_DATA);
+}
+
+static void cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    s->bdat_left = cmd->chunk_size;
+    s->bdat_last = cmd->last;
+    if (!s->have_mail || s->n_rcpts == 0) {
+        s->bdat_discard = true; /* the chunk is read and thrown away, then 503 */
+    } else {
+        if (!s->bdat_used)
+            data_begin(s, true);
+        s->bdat_used = true;
+        s->cnt_ok[CNT_BDAT]++;
+    }
+    sess_set_state(s, ST_BDAT);
+    if (s->bdat_left == 0)
+        bdat_chunk_end(s);
+}
+
+static void cmd_starttls(struct smtp_session *s)
+{
+    if (net_conn_is_tls(s->c))
+        return reply_error(s, "554 5.5.1 Error: TLS already active");
+    if (!net_conn_can_starttls(s->c))
+        return reply_error(s, "502 5.5.1 Error: command not implemented");
+    s->cnt_ok[CNT_STARTTLS]++;
+    reply(s, "220 2.0.0 Ready to start TLS");
+    sess_set_state(s, ST_TLS);
+    net_conn_starttls(s->c);
+}
+
+static void sess_command(struct smtp_session *s, struct slice line)
+{
+    struct smtp_cmd cmd;
+    const char *why;
+    enum smtp_parse_result r = smtp_cmd_parse(line, &cmd, &why);
+    int cnt = CNT_UNKNOWN;
+    switch (cmd.verb) {
+    case SMTP_HELO: cnt = CNT_HELO; break;
+    case SMTP_EHLO: cnt = CNT_EHLO; break;
+    case SMTP_STARTTLS: cnt = CNT_STARTTLS; break;
+    case SMTP_AUTH: cnt = CNT_AUTH; break;
+    case SMTP_MAIL: cnt = CNT_MAIL; break;
+    case SMTP_RCPT: cnt = CNT_RCPT; break;
+    case SMTP_DATA: cnt = CNT_DATA; break;
+    case SMTP_BDAT: cnt = CNT_BDAT; break;
+    case SMTP_RSET: cnt = CNT_RSET; break;
+    case SMTP_NOOP: cnt = CNT_NOOP; break;
+    case SMTP_VRFY: cnt = CNT_VRFY; break;
+    case SMTP_QUIT: cnt = CNT_QUIT; break;
+    default: break;
+    }
+    s->cnt_all[cnt]++;
+    s->last_cmd = cmd.name;
+    if (r == SMTP_PARSE_UNKNOWN)
+        return reply_error(s, "502 5.5.2 Error: command not recognized");
+    if (r == SMTP_PARSE_SYNTAX) {
+        if (cmd.verb == SMTP_BDAT) { /* no trustworthy length: the stream is lost */
+            reply(s, "501 %s", why);
+            return sess_close(s);
+        }
+        return reply_error(s, "%s %s", why[0] == '5' && why[2] == '1' ? "553" : "501", why);
+    }
+    if (s->bdat_used && cmd.verb != SMTP_BDAT && cmd.verb != SMTP_QUIT &&
+        cmd.verb != SMTP_NOOP && cmd.verb != SMTP_RSET) {
+        txn_reset(s);
+        return reply_error(s, "503 5.5.1 Error: only BDAT may follow BDAT");
+    }
+    switch (cmd.verb) {
+    case SMTP_HELO:
+    case SMTP_EHLO:
+        s->cnt_ok[cnt]++;
+        return cmd_ehlo(s, &cmd);
+    case SMTP_MAIL:
+        return cmd_mail(s, &cmd);
+    case SMTP_RCPT:
+        return cmd_rcpt(s, &cmd);
+    case SMTP_DATA:
+        return cmd_data(s);
+    case SMTP_BDAT:
+        return cmd_bdat(s, &cmd);
+    case SMTP_STARTTLS:
+        return cmd_starttls(s);
+    case SMTP_AUTH:
+        return cmd_auth(s, &cmd);
+    case SMTP_RSET:
+        s->cnt_ok[cnt]++;
+        txn_reset(s);
+        return reply(s, "250 2.0.0 Ok");
+    case SMTP_NOOP:
+        s->cnt_ok[cnt]++;
+        return reply(s, "250 2.0.0 Ok");
+    case SMTP_VRFY:
+        s->cnt_ok[cnt]++;
+        return reply(s, "252 2.0.0 Cannot VRFY user, but will accept message and attempt "
+                        "delivery");
+    case SMTP_EXPN:
+        return reply_error(s, "502 5.5.1 Error: EXPN not available");
+    case SMTP_HELP:
+        return reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT "
+                        "VRFY HELP STARTTLS AUTH");
+    case SMTP_QUIT:
+        s->cnt_ok[cnt]++;
+        reply(s, "221 2.0.0 Bye");
+        return sess_close(s);
+    case SMTP_UNKNOWN:
+        break;
+    }
+}
+
+/* ---- net_proto callbacks ---- */
+
+static void sess_readable(void *arg)
+{
+    struct smtp_session *s = arg;
+    const struct wharf_config *cfg = s->srv->cfg;
+    for (;;) {
+        switch (s->state) {
+        case ST_DATA:
+            if (!feed_data(s))
+                return;
+            continue;
+        case ST_BDAT:
+            if (!feed_bdat(s))
+                return;
+            continue;
+        case ST_WAIT:
+        case ST_TLS:
+        case ST_CLOSING:
+            return;
+        default:
+            break;
+        }
+        enum net_line_result r = net_conn_read_line(s->c, cfg->smtp_max_line_length, &s->line);
+        if (r == NET_LINE_NEED_MORE)
+            return;
+        if (r == NET_LINE_TOO_LONG) {
+            if (s->state == ST_AUTH)
+                sess_set_state(s, ST_READY);
+            reply_error(s, "500 5.5.2 Error: line too long");
+            continue;
+        }
+        if (s->state == ST_AUTH) {
+            auth_line(s, buf_slice(&s->line));
+            OPENSSL_cleanse(s->line.data, s->line.len);
+        } else {
+            sess_command(s, buf_slice(&s->line));
+        }
+    }
+}
+
+static void *sess_open(struct net_conn *c, void *arg)
+{
+    struct smtp_service *svc = arg;
+    struct smtp_session *s = xcalloc(1, sizeof(*s));
+    s->srv = svc->srv;
+    s->kind = svc->kind;
+    s->c = c;
+    buf_init(&s->line);
+    snprintf(s->client, sizeof(s->client), "%s[%s]", net_conn_host(c), net_conn_addr(c));
+    s->delay_ev = evtimer_new(net_worker_base(s->srv->w), auth_delay_cb, s);
+    s->srv->sessions++;
+    log_info("connect from %s", s->client);
+    sess_set_state(s, ST_GREET);
+    reply(s, "220 %s ESMTP Wharf", s->srv->cfg->myhostname);
+    return s;
+}
+
+static void sess_tls_ready(void *arg)
+{
+    struct smtp_session *s = arg;
+    /* RFC 3207 4.2: forget everything learnt before the handshake. */
+    txn_reset(s);
+    free(s->helo);
+    s->helo = NULL;
+    s->esmtp = false;
+    free(s->auth_user);
+    s->auth_user = NULL;
+    log_info("%s: TLS established: %s with cipher %s", s->client, net_conn_tls_version(s->c),
+             net_conn_tls_cipher(s->c));
+    sess_set_state(s, ST_GREET);
+}
+
+static void sess_timeout(void *arg)
+{
+    struct smtp_session *s = arg;
+    log_info("timeout after %s from %s", s->last_cmd ? s->last_cmd : "CONNECT", s->client);
+    reply(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->cfg->myhostname);
+    s->state = ST_CLOSING;
+}
+
+static void sess_drain(void *arg)
+{
+    struct smtp_session *s = arg;
+    if (s->state == ST_GREET || (s->state == ST_READY && !s->have_mail)) {
+        reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->myhostname);
+        sess_close(s);
+    } else {
+        s->drain_pending = true;
+    }
+}
+
+static void sess_closed(void *arg)
+{
+    struct smtp_session *s = arg;
+    struct buf b = BUF_INIT;
+    unsigned total = 0;
+    for (int i = 0; i < CNT__N; i++) {
+        if (s->cnt_all[i] == 0)
+            continue;
+        total += s->cnt_all[i];
+        if (s->cnt_ok[i] == s->cnt_all[i])
+            buf_printf(&b, " %s=%u", cnt_names[i], s->cnt_all[i]);
+        else
+            buf_printf(&b, " %s=%u/%u", cnt_names[i], s->cnt_ok[i], s->cnt_all[i]);
+    }
+    if (s->state != ST_CLOSING)
+        log_info("lost connection after %s from %s", s->last_cmd ? s->last_cmd : "CONNECT",
+                 s->client);
+    log_info("disconnect from %s%s commands=%u", s->client, buf_cstr(&b), total);
+    buf_free(&b);
+    if (s->job)
+        smtp_commit_cancel(s->job);
+#ifdef WHARF_HAVE_AUTH
+    if (s->auth_handle)
+        auth_client_cancel(s->srv->auth, s->auth_handle);
+#endif
+    event_free(s->delay_ev);
+    txn_reset(s);
+    free(s->helo);
+    free(s->auth_user);
+    free(s->auth_login_name);
+    buf_free(&s->line);
+    free(s);
+}
+
+const struct net_proto smtp_session_proto = {
+    .open = sess_open,
+    .readable = sess_readable,
+    .tls_ready = sess_tls_ready,
+    .timeout = sess_timeout,
+    .drain = sess_drain,
+    .closed = sess_closed,
+};

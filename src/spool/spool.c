@@ -1,0 +1,505 @@
+/*
+ * spool.c - the mail queue on disk: durable write, read, update, list, remove.
+ *
+ * File layout (all integers big-endian):
+ *     "WSPL" u32 version(1)
+ *     records: u8 type, u32 length, length bytes
+ *     a final 'Z' record of length 0: a file without it is damaged.
+ * Record types: I id, S sender, R recipient address (starts a recipient),
+ * O orcpt, N notify (u32), X state (u8) -- O/N/X apply to the last R --,
+ * B body (u8), U smtputf8 (u8), T ret-hdrs (u8), E envid, A auth user,
+ * C client, H helo, W arrival (u64), M message data.
+ * Files are written as DATA/spool/tmp/ID, fsync'd, then renamed to
+ * DATA/spool/queue/ID and the directory fsync'd: a name in queue/ is complete.
+ *
+ * Must never: leave a partial file under queue/, trust a length in a file
+ * beyond the file's size, or answer success before the data is durable.
+ */
+#include "spool/spool.h"
+
+#include "base/alloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define SPOOL_MAGIC "WSPL"
+#define SPOOL_VERSION 1u
+/* Largest spool file read back: a damaged length can never make us allocate more. */
+#define SPOOL_MAX_FILE (4ull << 30)
+
+static char *spool_path(const struct wharf_config *cfg, const char *sub, const char *id)
+{
+    struct buf b = BUF_INIT;
+    char *root = config_data_path(cfg, "spool");
+    buf_printf(&b, "%s/%s%s%s", root, sub, id ? "/" : "", id ? id : "");
+    free(root);
+    return buf_steal(&b, NULL);
+}
+
+static bool spool_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n >= 32)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+            return false;
+    }
+    return true;
+}
+
+int spool_init(const struct wharf_config *cfg, struct buf *err)
+{
+    const char *subs[] = {"", "tmp", "queue"};
+    for (size_t i = 0; i < 3; i++) {
+        char *p = spool_path(cfg, subs[i], NULL);
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            buf_printf(err, "cannot create %s: %s", p, strerror(errno));
+            free(p);
+            return -1;
+        }
+        free(p);
+    }
+    return 0;
+}
+
+void spool_new_id(char id[32])
+{
+    static unsigned counter;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    snprintf(id, 32, "%09llX%05lX%06lX%03X", (unsigned long long)tv.tv_sec, (long)tv.tv_usec,
+             (long)getpid() & 0xFFFFFF, counter++ & 0xFFF);
+}
+
+static void put_rec(struct buf *b, char type, const void *p, size_t len)
+{
+    buf_append_byte(b, type);
+    buf_append_u32(b, (uint32_t)len);
+    buf_append(b, p, len);
+}
+
+static void put_str(struct buf *b, char type, const char *s)
+{
+    if (s)
+        put_rec(b, type, s, strlen(s));
+}
+
+static void put_u8(struct buf *b, char type, uint8_t v)
+{
+    put_rec(b, type, &v, 1);
+}
+
+/* Everything but the message data (which goes in its own iovec, never copied). */
+static void spool_encode_envelope(const struct spool_message *msg, struct buf *b)
+{
+    const struct spool_envelope *e = &msg->env;
+    buf_append(b, SPOOL_MAGIC, 4);
+    buf_append_u32(b, SPOOL_VERSION);
+    put_str(b, 'I', e->id);
+    put_str(b, 'S', e->sender ? e->sender : "");
+    for (size_t i = 0; i < e->n_rcpts; i++) {
+        const struct spool_rcpt *r = &e->rcpts[i];
+        put_str(b, 'R', r->address);
+        put_str(b, 'O', r->orcpt);
+        struct buf n = BUF_INIT;
+        buf_append_u32(&n, r->notify);
+        put_rec(b, 'N', n.data, n.len);
+        buf_free(&n);
+        put_u8(b, 'X', (uint8_t)r->state);
+    }
+    put_u8(b, 'B', (uint8_t)e->body);
+    put_u8(b, 'U', e->smtputf8);
+    put_u8(b, 'T', e->dsn_ret_hdrs);
+    put_str(b, 'E', e->dsn_envid);
+    put_str(b, 'A', e->auth_user);
+    put_str(b, 'C', e->client);
+    put_str(b, 'H', e->helo);
+    struct buf w = BUF_INIT;
+    buf_append_u64(&w, (uint64_t)e->arrival);
+    put_rec(b, 'W', w.data, w.len);
+    buf_free(&w);
+    buf_append_byte(b, 'M');
+    buf_append_u32(b, (uint32_t)msg->data.len);
+}
+
+static int write_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        size_t left = (size_t)w;
+        while (n > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+/* Writes the temporary file; fsyncs it when sync is true. */
+static int spool_write_tmp(const struct wharf_config *cfg, const struct spool_message *msg,
+                           bool sync, struct buf *err)
+{
+    if (!spool_id_valid(msg->env.id) || msg->data.len > UINT32_MAX) {
+        buf_printf(err, "bad queue id or oversized message");
+        return -1;
+    }
+    char *tmp = spool_path(cfg, "tmp", msg->env.id);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        buf_printf(err, "open %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    struct buf head = BUF_INIT;
+    spool_encode_envelope(msg, &head);
+    static const char tail[5] = {'Z', 0, 0, 0, 0};
+    struct iovec iov[3] = {{head.data, head.len},
+                           {msg->data.data, msg->data.len},
+                           {(void *)tail, sizeof(tail)}};
+    int rc = write_all(fd, iov, 3);
+    if (rc == 0 && sync)
+        rc = fdatasync(fd);
+    if (rc != 0)
+        buf_printf(err, "write %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && rc == 0) {
+        buf_printf(err, "close %s: %s", tmp, strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0)
+        unlink(tmp);
+    buf_free(&head);
+    free(tmp);
+    return rc;
+}
+
+static int spool_rename_in(const struct wharf_config *cfg, const char *id, struct buf *err)
+{
+    char *tmp = spool_path(cfg, "tmp", id), *fin = spool_path(cfg, "queue", id);
+    int rc = rename(tmp, fin);
+    if (rc != 0) {
+        buf_printf(err, "rename %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    free(fin);
+    return rc;
+}
+
+static int spool_sync_dir(const struct wharf_config *cfg, bool whole_fs, struct buf *err)
+{
+    char *dir = spool_path(cfg, "queue", NULL);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = -1;
+    if (fd >= 0) {
+        rc = whole_fs ? syncfs(fd) : fsync(fd);
+        close(fd);
+    }
+    if (rc != 0)
+        buf_printf(err, "sync %s: %s", dir, strerror(errno));
+    free(dir);
+    return rc;
+}
+
+int spool_write(const struct wharf_config *cfg, const struct spool_message *msg, struct buf *err)
+{
+    if (spool_write_tmp(cfg, msg, true, err) != 0 || spool_rename_in(cfg, msg->env.id, err) != 0)
+        return -1;
+    return spool_sync_dir(cfg, false, err);
+}
+
+int spool_write_batch(const struct wharf_config *cfg, const struct spool_message *const *msgs,
+                      size_t n, bool *ok_r, struct buf *err)
+{
+    if (n == 1) {
+        ok_r[0] = spool_write(cfg, msgs[0], err) == 0;
+        return ok_r[0] ? 0 : -1;
+    }
+    size_t good = 0;
+    for (size_t i = 0; i < n; i++) {
+        ok_r[i] = spool_write_tmp(cfg, msgs[i], false, err) == 0;
+        good += ok_r[i];
+    }
+    if (good == 0)
+        return -1;
+    /* One syncfs makes every temporary file of the batch durable at once. */
+    if (spool_sync_dir(cfg, true, err) != 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        if (ok_r[i] && spool_rename_in(cfg, msgs[i]->env.id, err) != 0)
+            ok_r[i] = false;
+    }
+    if (spool_sync_dir(cfg, false, err) != 0)
+        goto fail;
+    return 0;
+fail:
+    for (size_t i = 0; i < n; i++) {
+        if (ok_r[i]) {
+            char *p = spool_path(cfg, "queue", msgs[i]->env.id);
+            unlink(p);
+            free(p);
+            p = spool_path(cfg, "tmp", msgs[i]->env.id);
+            unlink(p);
+            free(p);
+        }
+        ok_r[i] = false;
+    }
+    return -1;
+}
+
+int spool_update_rcpts(const struct wharf_config *cfg, const struct spool_message *msg,
+                       struct buf *err)
+{
+    return spool_write(cfg, msg, err);
+}
+
+static int read_file(const char *path, struct buf *out, struct buf *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        buf_printf(err, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > SPOOL_MAX_FILE) {
+        buf_printf(err, "%s: unreadable or too large", path);
+        close(fd);
+        return -1;
+    }
+    buf_reserve(out, (size_t)st.st_size);
+    for (;;) {
+        buf_reserve(out, 65536);
+        ssize_t r = read(fd, out->data + out->len, out->cap - out->len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            buf_printf(err, "read %s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        out->len += (size_t)r;
+        out->data[out->len] = '\0';
+    }
+    close(fd);
+    return 0;
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int spool_decode(const void *data, size_t len, struct spool_message *msg, struct buf *err)
+{
+    const unsigned char *p = data, *end = p + len;
+    memset(msg, 0, sizeof(*msg));
+    buf_init(&msg->data);
+    if (len < 8 || memcmp(p, SPOOL_MAGIC, 4) != 0 || get_u32(p + 4) != SPOOL_VERSION)
+        goto bad;
+    p += 8;
+    struct spool_envelope *e = &msg->env;
+    struct spool_rcpt *last = NULL;
+    bool done = false;
+    while (p < end && !done) {
+        if (end - p < 5)
+            goto bad;
+        char type = (char)p[0];
+        size_t n = get_u32(p + 1);
+        p += 5;
+        if ((size_t)(end - p) < n)
+            goto bad;
+        struct slice v = slice_make(p, n);
+        p += n;
+        switch (type) {
+        case 'I':
+            if (n == 0 || n >= sizeof(e->id))
+                goto bad;
+            memcpy(e->id, v.ptr, n);
+            e->id[n] = '\0';
+            break;
+        case 'S':
+            free(e->sender);
+            e->sender = slice_strdup(v);
+            break;
+        case 'R':
+            e->rcpts = xreallocarray(e->rcpts, e->n_rcpts + 1, sizeof(*e->rcpts));
+            last = &e->rcpts[e->n_rcpts++];
+            *last = (struct spool_rcpt){.address = slice_strdup(v)};
+            break;
+        case 'O':
+            if (last == NULL || last->orcpt)
+                goto bad;
+            last->orcpt = slice_strdup(v);
+            break;
+        case 'N':
+            if (last == NULL || n != 4)
+                goto bad;
+            last->notify = get_u32((const unsigned char *)v.ptr);
+            break;
+        case 'X':
+            if (last == NULL || n != 1 || (unsigned char)v.ptr[0] > SPOOL_RCPT_FAILED)
+                goto bad;
+            last->state = (enum spool_rcpt_state)v.ptr[0];
+            break;
+        case 'B':
+            if (n != 1 || (unsigned char)v.ptr[0] > SPOOL_BODY_BINARYMIME)
+                goto bad;
+            e->body = (enum spool_body)v.ptr[0];
+            break;
+        case 'U':
+        case 'T':
+            if (n != 1)
+                goto bad;
+            *(type == 'U' ? &e->smtputf8 : &e->dsn_ret_hdrs) = v.ptr[0] != 0;
+            break;
+        case 'E':
+        case 'A':
+        case 'C':
+        case 'H': {
+            char **f = type == 'E' ? &e->dsn_envid
+                       : type == 'A' ? &e->auth_user
+                       : type == 'C' ? &e->client
+                                     : &e->helo;
+            free(*f);
+            *f = slice_strdup(v);
+            break;
+        }
+        case 'W':
+            if (n != 8)
+                goto bad;
+            e->arrival = (int64_t)((uint64_t)get_u32((const unsigned char *)v.ptr) << 32 |
+                                   get_u32((const unsigned char *)v.ptr + 4));
+            break;
+        case 'M':
+            buf_reset(&msg->data);
+            buf_append(&msg->data, v.ptr, v.len);
+            break;
+        case 'Z':
+            done = true;
+            break;
+        default:
+            goto bad;
+        }
+    }
+    if (!done || p != end || e->id[0] == '\0' || e->sender == NULL)
+        goto bad;
+    return 0;
+bad:
+    buf_printf(err, "damaged spool file");
+    spool_message_free(msg);
+    return -1;
+}
+
+int spool_read(const struct wharf_config *cfg, const char *id, struct spool_message *msg,
+               struct buf *err)
+{
+    memset(msg, 0, sizeof(*msg)); /* data stays BUF_INIT: spool_message_free is safe */
+    if (!spool_id_valid(id)) {
+        buf_printf(err, "bad queue id");
+        return -1;
+    }
+    char *path = spool_path(cfg, "queue", id);
+    struct buf raw = BUF_INIT;
+    int rc = read_file(path, &raw, err);
+    if (rc == 0) {
+        rc = spool_decode(raw.data, raw.len, msg, err);
+        if (rc != 0)
+            buf_printf(err, " (%s)", path);
+    }
+    free(path);
+    buf_free(&raw);
+    return rc;
+}
+
+int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err)
+{
+    if (!spool_id_valid(id)) {
+        buf_printf(err, "bad queue id");
+        return -1;
+    }
+    char *path = spool_path(cfg, "queue", id);
+    int rc = unlink(path);
+    if (rc != 0)
+        buf_printf(err, "unlink %s: %s", path, strerror(errno));
+    free(path);
+    if (rc == 0)
+        rc = spool_sync_dir(cfg, false, err);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int spool_list(const struct wharf_config *cfg, char ***ids_r, size_t *n_r, struct buf *err)
+{
+    *ids_r = NULL;
+    *n_r = 0;
+    char *dir = spool_path(cfg, "queue", NULL);
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        int rc = errno == ENOENT ? 0 : -1;
+        if (rc)
+            buf_printf(err, "opendir %s: %s", dir, strerror(errno));
+        free(dir);
+        return rc;
+    }
+    free(dir);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!spool_id_valid(de->d_name))
+            continue;
+        *ids_r = xreallocarray(*ids_r, *n_r + 1, sizeof(char *));
+        (*ids_r)[(*n_r)++] = xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (*n_r > 1)
+        qsort(*ids_r, *n_r, sizeof(char *), cmp_str);
+    return 0;
+}
+
+void spool_list_free(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+void spool_message_free(struct spool_message *msg)
+{
+    struct spool_envelope *e = &msg->env;
+    free(e->sender);
+    for (size_t i = 0; i < e->n_rcpts; i++) {
+        free(e->rcpts[i].address);
+        free(e->rcpts[i].orcpt);
+    }
+    free(e->rcpts);
+    free(e->dsn_envid);
+    free(e->auth_user);
+    free(e->client);
+    free(e->helo);
+    buf_free(&msg->data);
+    memset(e, 0, sizeof(*e));
+}

@@ -1,0 +1,138 @@
+/*
+ * test_spool.c - unit tests of the spool file format: round trip, damage detection.
+ */
+#include "base/alloc.h"
+#include "spool/spool.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static struct wharf_config cfg;
+static char dir[] = "/tmp/wharf-spool-test-XXXXXX";
+
+static void fill(struct spool_message *m)
+{
+    memset(m, 0, sizeof(*m));
+    spool_new_id(m->env.id);
+    m->env.sender = xstrdup("a@example.org");
+    m->env.n_rcpts = 2;
+    m->env.rcpts = xcalloc(2, sizeof(struct spool_rcpt));
+    m->env.rcpts[0].address = xstrdup("b@example.test");
+    m->env.rcpts[0].notify = SPOOL_NOTIFY_FAILURE | SPOOL_NOTIFY_DELAY;
+    m->env.rcpts[0].orcpt = xstrdup("rfc822;b@example.test");
+    m->env.rcpts[1].address = xstrdup("c\xc3\xa9@example.test");
+    m->env.body = SPOOL_BODY_8BITMIME;
+    m->env.smtputf8 = true;
+    m->env.dsn_envid = xstrdup("ENV1");
+    m->env.client = xstrdup("unknown[127.0.0.1]");
+    m->env.helo = xstrdup("client.example");
+    m->env.arrival = 1700000000;
+    buf_init(&m->data);
+    buf_append(&m->data, "Subject: x\r\n\r\nbody\0with nul\r\n", 30);
+}
+
+static void test_roundtrip(void **state)
+{
+    struct spool_message m, r;
+    struct buf err = BUF_INIT;
+    fill(&m);
+    assert_int_equal(spool_write(&cfg, &m, &err), 0);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_string_equal(r.env.sender, "a@example.org");
+    assert_int_equal(r.env.n_rcpts, 2);
+    assert_string_equal(r.env.rcpts[1].address, "c\xc3\xa9@example.test");
+    assert_string_equal(r.env.rcpts[0].orcpt, "rfc822;b@example.test");
+    assert_int_equal(r.env.rcpts[0].notify, SPOOL_NOTIFY_FAILURE | SPOOL_NOTIFY_DELAY);
+    assert_null(r.env.rcpts[1].orcpt);
+    assert_int_equal(r.env.body, SPOOL_BODY_8BITMIME);
+    assert_true(r.env.smtputf8);
+    assert_int_equal(r.env.arrival, 1700000000);
+    assert_int_equal(r.data.len, 30);
+    assert_memory_equal(r.data.data, m.data.data, 30);
+    r.env.rcpts[0].state = SPOOL_RCPT_DELIVERED;
+    assert_int_equal(spool_update_rcpts(&cfg, &r, &err), 0);
+    spool_message_free(&r);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_int_equal(r.env.rcpts[0].state, SPOOL_RCPT_DELIVERED);
+    spool_message_free(&r);
+    char **ids;
+    size_t n;
+    assert_int_equal(spool_list(&cfg, &ids, &n, &err), 0);
+    assert_int_equal(n, 1);
+    spool_list_free(ids, n);
+    assert_int_equal(spool_remove(&cfg, m.env.id, &err), 0);
+    spool_message_free(&m);
+    buf_free(&err);
+}
+
+static void test_batch_and_damage(void **state)
+{
+    struct spool_message m[3];
+    const struct spool_message *pm[3];
+    bool ok[3];
+    struct buf err = BUF_INIT;
+    for (int i = 0; i < 3; i++) {
+        fill(&m[i]);
+        pm[i] = &m[i];
+    }
+    assert_int_equal(spool_write_batch(&cfg, pm, 3, ok, &err), 0);
+    assert_true(ok[0] && ok[1] && ok[2]);
+    char **ids;
+    size_t n;
+    assert_int_equal(spool_list(&cfg, &ids, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(ids[0], m[0].env.id); /* arrival order */
+    spool_list_free(ids, n);
+    /* Every truncation of an encoded file is refused. */
+    char *path = config_data_path(&cfg, "spool/queue");
+    struct buf p = BUF_INIT;
+    buf_printf(&p, "%s/%s", path, m[0].env.id);
+    FILE *f = fopen(p.data, "rb");
+    char raw[4096];
+    size_t len = fread(raw, 1, sizeof(raw), f);
+    fclose(f);
+    for (size_t cut = 0; cut < len; cut++) {
+        struct spool_message r;
+        assert_int_equal(spool_decode(raw, cut, &r, &err), -1);
+    }
+    struct spool_message r;
+    assert_int_equal(spool_decode(raw, len, &r, &err), 0);
+    spool_message_free(&r);
+    for (int i = 0; i < 3; i++) {
+        spool_remove(&cfg, m[i].env.id, &err);
+        spool_message_free(&m[i]);
+    }
+    free(path);
+    buf_free(&p);
+    buf_free(&err);
+}
+
+int main(void)
+{
+    struct buf err = BUF_INIT;
+    assert_non_null(mkdtemp(dir));
+    config_init(&cfg);
+    config_set(&cfg, "data_directory", dir, "test", &err);
+    config_finalize(&cfg, &err);
+    if (spool_init(&cfg, &err) != 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_batch_and_damage),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        rc = 1;
+    config_free(&cfg);
+    buf_free(&err);
+    return rc;
+}
