@@ -236,10 +236,12 @@ bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mo
     int fd = component_listener_fd(w->ctx, service);
     if (fd < 0)
         return false;
-    if (tls != NET_TLS_NONE && w->tls == NULL) {
+    if (tls == NET_TLS_IMPLICIT && w->tls == NULL) {
         log_error("%s: TLS is not available; service not served", service);
         return false;
     }
+    if (tls == NET_TLS_STARTTLS && w->tls == NULL)
+        log_warning("%s: TLS is not available; served without STARTTLS", service);
     struct net_service *svc = xcalloc(1, sizeof(*svc));
     svc->w = w;
     svc->name = xstrdup(service);

@@ -72,6 +72,7 @@ struct smtp_session {
     uint64_t bdat_left;
     bool bdat_last, bdat_discard, bdat_used;
     struct smtp_commit_job *job;
+    char *queued_log; /* "from=<..>, size=N, nrcpt=N", logged once durable */
     /* Session. */
     struct buf line;
     unsigned errors;
@@ -240,11 +241,14 @@ static void commit_done(void *arg, bool ok)
     s->job = NULL;
     if (ok) {
         s->srv->queued++;
+        log_info("%s: %s (queue active)", s->id, s->queued_log);
         net_worker_publish(s->srv->w, IPC_EVENT_SPOOL_NEW, s->id, strlen(s->id));
         reply(s, "250 2.0.0 Ok: queued as %s", s->id);
     } else {
         reply(s, "451 4.3.0 Error: queue file write error");
     }
+    free(s->queued_log);
+    s->queued_log = NULL;
     txn_reset(s);
     after_transaction(s);
 }
@@ -270,8 +274,10 @@ static void message_finish(struct smtp_session *s)
     buf_init(&m->data);
     build_prefix(s, &m->data, now);
     buf_append(&m->data, s->data.data, s->data.len);
-    log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->id, e->sender, m->data.len,
-             e->n_rcpts);
+    buf_reset(&s->line);
+    buf_printf(&s->line, "from=<%s>, size=%zu, nrcpt=%zu", e->sender, m->data.len, e->n_rcpts);
+    s->queued_log = buf_steal(&s->line, NULL);
+    buf_init(&s->line);
     s->rcpts = NULL;
     s->n_rcpts = 0;
     buf_free(&s->data);
@@ -1040,6 +1046,7 @@ static void sess_closed(void *arg)
     free(s->helo);
     free(s->auth_user);
     free(s->auth_login_name);
+    free(s->queued_log);
     buf_free(&s->line);
     free(s);
 }
