@@ -8,4 +8,7 @@
 
 extern const struct component_def auth_component;
 
+/* The auth process (auth_server.c): serves DATA_DIRECTORY/run/auth.sock. */
+int auth_main(struct component_ctx *ctx);
+
 #endif

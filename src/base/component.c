@@ -21,6 +21,32 @@ int component_listener_fd(const struct component_ctx *ctx, const char *service)
     return -1;
 }
 
+static bool limit_option(const struct wharf_config *cfg, const char *service, const char *suffix,
+                         long long *v_r)
+{
+    struct buf name = BUF_INIT;
+    buf_printf(&name, "%s%s", service, suffix);
+    const struct config_option *o = config_find(buf_cstr(&name));
+    buf_free(&name);
+    if (o == NULL || o->type != CONFIG_INT)
+        return false;
+    *v_r = *(const long long *)((const char *)cfg + o->offset);
+    return true;
+}
+
+bool component_connection_limits(const struct component_ctx *ctx, const char *service,
+                                 unsigned *max_r, unsigned *per_ip_r)
+{
+    long long max, per_ip;
+    if (!limit_option(ctx->cfg, service, "_max_connections", &max) ||
+        !limit_option(ctx->cfg, service, "_max_connections_per_ip", &per_ip))
+        return false;
+    unsigned n = ctx->n_workers ? ctx->n_workers : 1;
+    *max_r = (unsigned)((max + n - 1) / n);
+    *per_ip_r = (unsigned)per_ip;
+    return true;
+}
+
 void component_drop_privileges(const struct wharf_config *cfg)
 {
     if (geteuid() != 0)

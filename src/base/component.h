@@ -62,6 +62,15 @@ struct component_def {
 int component_listener_fd(const struct component_ctx *ctx, const char *service);
 
 /*
+ * The connection limits of one of this process's services ("smtp", "imaps"):
+ * its share of <service>_max_connections (divided by the number of workers,
+ * rounded up) and <service>_max_connections_per_ip (counted per process).
+ * Returns false for a service without limits.
+ */
+bool component_connection_limits(const struct component_ctx *ctx, const char *service,
+                                 unsigned *max_r, unsigned *per_ip_r);
+
+/*
  * Switches to cfg->wharf_user when running as root (exits EX_NOUSER/EX_OSERR
  * on failure); a no-op for an unprivileged process.
  */

@@ -621,6 +621,45 @@ static void default_path(struct wharf_config *cfg, char **field_p, const char *r
     }
 }
 
+/* Two listen addresses collide when they share a port and a host, or one is the wildcard. */
+static bool listen_collide(const struct listen_addr *a, const struct listen_addr *b)
+{
+    return a->port == b->port &&
+           (a->host[0] == '\0' || b->host[0] == '\0' || strcasecmp(a->host, b->host) == 0);
+}
+
+/* No two listeners (in one option or across options) may claim the same socket. */
+static int check_listen_conflicts(const struct wharf_config *cfg, struct buf *err)
+{
+    for (size_t i = 0; i < OPTID__COUNT; i++) {
+        const struct config_option *oi = &config_options[i];
+        if (oi->type != CONFIG_LISTEN)
+            continue;
+        const struct strlist *li = cfield(cfg, oi);
+        for (size_t a = 0; a < li->n; a++) {
+            struct listen_addr la, lb;
+            if (!config_parse_listen_addr(li->v[a], &la))
+                continue;
+            for (size_t j = i; j < OPTID__COUNT; j++) {
+                const struct config_option *oj = &config_options[j];
+                if (oj->type != CONFIG_LISTEN)
+                    continue;
+                const struct strlist *lj = cfield(cfg, oj);
+                for (size_t b = (j == i ? a + 1 : 0); b < lj->n; b++) {
+                    if (!config_parse_listen_addr(lj->v[b], &lb) || !listen_collide(&la, &lb))
+                        continue;
+                    const char *where = cfg->origin[j] ? cfg->origin[j] : cfg->origin[i];
+                    buf_printf(err, "%s%s%s: %s conflicts with %s in %s; give each its own port",
+                               where ? where : "", where ? ": " : "", oj->name, lj->v[b],
+                               li->v[a], oi->name);
+                    return -1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
 int config_finalize(struct wharf_config *cfg, struct buf *err)
 {
     if (cfg->data_directory[0] == '\0') {
@@ -656,7 +695,7 @@ int config_finalize(struct wharf_config *cfg, struct buf *err)
         buf_printf(err, "tls_min_version: '%s' is not TLSv1.2 or TLSv1.3", cfg->tls_min_version);
         return -1;
     }
-    return 0;
+    return check_listen_conflicts(cfg, err);
 }
 
 int config_read(struct wharf_config *cfg, const char *path, char *const *assignments,
@@ -696,6 +735,16 @@ static void format_size(uint64_t v, struct buf *out)
         buf_printf(out, "%lluk", (unsigned long long)(v >> 10));
     else
         buf_printf(out, "%llu", (unsigned long long)v);
+}
+
+void config_format_scalar(enum config_type type, long long v, struct buf *out)
+{
+    if (type == CONFIG_DURATION)
+        format_duration(v, out);
+    else if (type == CONFIG_SIZE && v >= 0)
+        format_size((uint64_t)v, out);
+    else
+        buf_printf(out, "%lld", v);
 }
 
 void config_format_value(const struct wharf_config *cfg, const struct config_option *opt,

@@ -112,6 +112,8 @@ int config_read(struct wharf_config *cfg, const char *path, char *const *assignm
 /* Appends the option's current value in the file's syntax. */
 void config_format_value(const struct wharf_config *cfg, const struct config_option *opt,
                          struct buf *out);
+/* Appends an INT, SIZE or DURATION value (min/max of the table) in the file's syntax. */
+void config_format_scalar(enum config_type type, long long v, struct buf *out);
 bool config_is_default(const struct wharf_config *cfg, const struct config_option *opt);
 
 /* Value parsers, exposed for reuse (and unit tests). They return false on bad input. */

@@ -122,6 +122,80 @@ static void test_errors(void **state)
     expect_error("workers =\n  x\n", "t.conf:1: workers: 'x' is not an integer");
 }
 
+/* Error paths not covered above: every message names the file, the line and the option. */
+static void test_more_errors(void **state)
+{
+    expect_error("workers =\n", "t.conf:1: workers: '' is not an integer");
+    expect_error("workers = 4 # four\n", "t.conf:1: workers: '4 # four' is not an integer");
+    expect_error("workers = 0x10\n", "is not an integer");
+    expect_error("workers = +\n", "is not an integer");
+    expect_error("log_debug =\n", "log_debug: '' is not yes or no");
+    expect_error("ipc_max_frame = -1M\n", "ipc_max_frame: '-1M' is not a size");
+    expect_error("ipc_max_frame = 1.5G\n", "is not a size");
+    expect_error("ipc_max_frame = 2G\n", "ipc_max_frame: 2G is out of range");
+    expect_error("shutdown_timeout = 2h\n", "shutdown_timeout: 2h is out of range");
+    expect_error("shutdown_timeout = 1.5s\n", "is not a duration");
+    expect_error("shutdown_timeout = 999999999999999999d\n", "is not a duration");
+    expect_error("smtp_listen = *:25, 127.0.0.1\n", "smtp_listen: '127.0.0.1' is not ADDRESS:PORT");
+    expect_error("smtp_listen = []:25\n", "is not ADDRESS:PORT");
+    expect_error("smtp_listen = *:\n", "is not ADDRESS:PORT");
+    expect_error("smtp_listen = *:smtp\n", "is not ADDRESS:PORT");
+    expect_error("smtp_listen = "
+                 "a234567890123456789012345678901234567890123456789012345678901234:25\n",
+                 "is not ADDRESS:PORT");
+    expect_error("smtp_max_connections = 0\n", "smtp_max_connections: 0 is out of range");
+    expect_error("name with space = 1\n", "'name with space' is not a parameter name");
+    expect_error("\tworkers = 1\n", "t.conf:1: continuation line without a parameter");
+    /* An error stops at the first bad line; a later good line does not hide it. */
+    expect_error("workers = x\nworkers = 1\n", "t.conf:1:");
+    /* CRLF files and comments between continuation lines still count lines right. */
+    expect_error("a = 1\r\n", "t.conf:1: unknown parameter 'a'");
+    expect_error("# c\r\n\r\nworkers = y\r\n", "t.conf:3: workers: 'y'");
+
+    /* A line longer than the limit is refused, not truncated. */
+    size_t n = 70 * 1024;
+    char *big = malloc(n + 16);
+    memcpy(big, "myhostname = ", 13);
+    memset(big + 13, 'a', n);
+    memcpy(big + 13 + n, "\n", 2);
+    expect_error(big, "t.conf:1: line longer than");
+    free(big);
+}
+
+static void expect_read_error(char **assignments, size_t n, const char *msg)
+{
+    struct wharf_config cfg;
+    struct buf err = BUF_INIT;
+    assert_int_equal(config_read(&cfg, NULL, assignments, n, &err), -1);
+    if (strstr(buf_cstr(&err), msg) == NULL)
+        fail_msg("error '%s' does not contain '%s'", err.data, msg);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
+/* Checks made after loading: -o values and listeners that would collide. */
+static void test_read_errors(void **state)
+{
+    char *unknown[] = {"nosuch=1"};
+    expect_read_error(unknown, 1, "-o: unknown parameter 'nosuch'");
+    char *bad[] = {"workers=many"};
+    expect_read_error(bad, 1, "-o: workers: 'many' is not an integer");
+    char *empty[] = {"data_directory="};
+    expect_read_error(empty, 1, "data_directory: must not be empty");
+    char *same[] = {"imap_listen=127.0.0.1:25"};
+    expect_read_error(same, 1, "-o: imap_listen: 127.0.0.1:25 conflicts with *:25 in smtp_listen");
+    char *dup[] = {"smtp_listen=127.0.0.1:2525, 127.0.0.1:2525"};
+    expect_read_error(dup, 1, "smtp_listen: 127.0.0.1:2525 conflicts with 127.0.0.1:2525");
+    /* Different addresses on one port do not collide; neither do different ports. */
+    struct wharf_config cfg;
+    struct buf err = BUF_INIT;
+    char *ok[] = {"smtp_listen=127.0.0.1:2525", "imap_listen=127.0.0.2:2525",
+                  "submission_listen=[::1]:2525"};
+    assert_int_equal(config_read(&cfg, NULL, ok, 3, &err), 0);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
 static void test_parsers(void **state)
 {
     int64_t ms;
@@ -144,6 +218,21 @@ static void test_parsers(void **state)
     assert_int_equal(la.port, 25);
     assert_true(config_parse_listen_addr("[::1]:143", &la));
     assert_string_equal(la.host, "::1");
+    bool b;
+    assert_true(config_parse_bool("On", &b));
+    assert_true(b);
+    assert_true(config_parse_bool("0", &b));
+    assert_false(b);
+    assert_false(config_parse_bool("y", &b));
+    long long v;
+    assert_false(config_parse_int(" 1", &v));
+    assert_false(config_parse_int("", &v));
+    assert_true(config_parse_int("-5", &v));
+    assert_int_equal(v, -5);
+    assert_true(config_parse_size("10 M", &sz));
+    assert_int_equal(sz, 10 * 1024 * 1024);
+    assert_false(config_parse_size("18446744073709551615k", &sz));
+    assert_false(config_parse_listen_addr("[::1:25", &la));
     assert_true(config_parse_listen_addr("127.0.0.2:587", &la));
     assert_string_equal(la.host, "127.0.0.2");
     assert_int_equal(la.port, 587);
@@ -213,6 +302,37 @@ static void test_files_and_dropins(void **state)
     assert_string_equal(buf_cstr(&err), origin);
     config_free(&cfg);
 
+    /* Only NAME.conf drop-ins count: others and hidden files are ignored. */
+    char f3[300], f4[300];
+    snprintf(f3, sizeof(f3), "%s/30-c.conf.bak", dpath);
+    snprintf(f4, sizeof(f4), "%s/.40-d.conf", dpath);
+    f = fopen(f1, "w");
+    fputs("workers = 4\n", f);
+    fclose(f);
+    f = fopen(f3, "w");
+    fputs("bogus = 1\n", f);
+    fclose(f);
+    f = fopen(f4, "w");
+    fputs("bogus = 1\n", f);
+    fclose(f);
+    config_init(&cfg);
+    buf_reset(&err);
+    assert_int_equal(config_load_file(&cfg, path, &err), 0);
+    assert_int_equal(cfg.workers, 8);
+    config_free(&cfg);
+    unlink(f3);
+    unlink(f4);
+
+    /* A NUL byte means this is not a text file. */
+    f = fopen(f2, "w");
+    fwrite("workers = 1\n\0\n", 1, 14, f);
+    fclose(f);
+    config_init(&cfg);
+    buf_reset(&err);
+    assert_int_equal(config_load_file(&cfg, path, &err), -1);
+    assert_non_null(strstr(err.data, "contains a NUL byte"));
+    config_free(&cfg);
+
     /* A missing main file is an error. */
     config_init(&cfg);
     buf_reset(&err);
@@ -262,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_values),            cmocka_unit_test(test_errors),
         cmocka_unit_test(test_parsers),           cmocka_unit_test(test_format_roundtrip),
         cmocka_unit_test(test_files_and_dropins), cmocka_unit_test(test_finalize_and_assign),
+        cmocka_unit_test(test_more_errors),       cmocka_unit_test(test_read_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,8 @@
 
 #include "base/config.h"
 
+#include <jansson.h>
+
 struct cli_ctx {
     const char *config_path; /* -c, or NULL for embedded defaults */
     char **assignments;      /* -o name=value */
@@ -19,6 +21,7 @@ typedef int (*cli_cmd_fn)(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_ports(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_status(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_config(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_reload(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_domain(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_user(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_alias(struct cli_ctx *ctx, int argc, char **argv);
@@ -27,6 +30,15 @@ int cmd_deliver(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_queue(struct cli_ctx *ctx, int argc, char **argv);
+
+/*
+ * Sends {"cmd": cmd} to wharfd over the control socket and waits for the
+ * reply. Returns 0 with *reply_r (caller decrefs), 1 when wharfd is not
+ * running, or -1 after printing an error.
+ */
+int cli_request(const struct cli_ctx *ctx, const char *cmd, json_t **reply_r);
+/* Prints a JSON value on stdout, indented. */
+void cli_print_json(json_t *v);
 
 /* For subcommands whose component is not built yet. */
 int cli_not_built(const char *what);

@@ -7,7 +7,10 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "cli/cli.h"
+#include "ipc/control.h"
+#include "ipc/frame.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,7 @@ static const struct {
     {"ports", cmd_ports, "which component uses which port and why [--json|--nft|--check]"},
     {"status", cmd_status, "components, pids, uptime, restarts, connections [--json]"},
     {"config", cmd_config, "dump [--all] | doc: effective configuration, reference"},
+    {"reload", cmd_reload, "reread the configuration and certificates (like SIGHUP)"},
     {"domain", cmd_domain, "add|list|del DOMAIN: local domains"},
     {"user", cmd_user, "add|list|del|passwd|quota USER: accounts"},
     {"alias", cmd_alias, "add|list|del ADDRESS TARGET...: aliases and catch-alls"},
@@ -36,6 +40,54 @@ int cli_not_built(const char *what)
 {
     fprintf(stderr, "wharf: %s: not built yet\n", what);
     return EX_UNAVAILABLE;
+}
+
+/* A reply to `status` is a few kilobytes per component; far below this. */
+#define CLI_MAX_REPLY (16 * 1024 * 1024)
+
+int cli_request(const struct cli_ctx *ctx, const char *cmd, json_t **reply_r)
+{
+    int fd = control_connect(ctx->cfg);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ECONNREFUSED)
+            return 1;
+        fprintf(stderr, "wharf: cannot connect to %s: %s\n", ctx->cfg->control_socket,
+                strerror(errno));
+        return -1;
+    }
+    json_t *req = json_pack("{s:s}", "cmd", cmd);
+    char *text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    struct buf reply = BUF_INIT;
+    uint16_t type = 0;
+    int r = ipc_send(fd, IPC_CTL_REQUEST, text, strlen(text));
+    free(text);
+    if (r == 0)
+        r = ipc_recv(fd, CLI_MAX_REPLY, &type, &reply);
+    close(fd);
+    json_error_t jerr;
+    json_t *j = r == 0 && type == IPC_CTL_REPLY ? json_loadb(reply.data, reply.len, 0, &jerr) : NULL;
+    buf_free(&reply);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        fprintf(stderr, "wharf: no valid reply from wharfd on %s\n", ctx->cfg->control_socket);
+        return -1;
+    }
+    if (!json_is_true(json_object_get(j, "ok"))) {
+        const char *e = json_string_value(json_object_get(j, "error"));
+        fprintf(stderr, "wharf: wharfd: %s\n", e ? e : "request failed");
+        json_decref(j);
+        return -1;
+    }
+    *reply_r = j;
+    return 0;
+}
+
+void cli_print_json(json_t *v)
+{
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    puts(text);
+    free(text);
 }
 
 static void usage(FILE *f)
@@ -64,18 +116,14 @@ int main(int argc, char **argv)
                 ctx.config_path = argv[++i];
             else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
                 ctx.assignments[ctx.n_assignments++] = argv[++i];
-            else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-                usage(stdout);
-                return 0;
-            } else if (argv[i][0] == '-') {
-                usage(stderr);
-                return EX_USAGE;
-            } else
+            else
                 break;
         }
-        if (i >= argc) {
-            usage(stderr);
-            return EX_USAGE;
+        bool help = i < argc && (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0);
+        if (help || i >= argc || argv[i][0] == '-') {
+            usage(help ? stdout : stderr);
+            free(ctx.assignments);
+            return help ? 0 : EX_USAGE;
         }
         cmd = argv[i];
     }
@@ -85,19 +133,27 @@ int main(int argc, char **argv)
     struct buf err = BUF_INIT;
     if (config_read(ctx.cfg, ctx.config_path, ctx.assignments, ctx.n_assignments, &err) != 0) {
         fprintf(stderr, "wharf: %s\n", buf_cstr(&err));
+        buf_free(&err);
+        config_free(ctx.cfg);
+        free(ctx.cfg);
+        free(ctx.assignments);
         return EX_CONFIG;
     }
     buf_free(&err);
+    int rc = -1;
     for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
         if (strcmp(commands[k].name, cmd) == 0) {
-            int rc = commands[k].fn(&ctx, argc - i, argv + i);
-            config_free(ctx.cfg);
-            free(ctx.cfg);
-            free(ctx.assignments);
-            return rc;
+            rc = commands[k].fn(&ctx, argc - i, argv + i);
+            break;
         }
     }
-    fprintf(stderr, "wharf: unknown command '%s'\n", cmd);
-    usage(stderr);
-    return EX_USAGE;
+    if (rc < 0) {
+        fprintf(stderr, "wharf: unknown command '%s'\n", cmd);
+        usage(stderr);
+        rc = EX_USAGE;
+    }
+    config_free(ctx.cfg);
+    free(ctx.cfg);
+    free(ctx.assignments);
+    return rc;
 }

@@ -2,10 +2,18 @@
  * directory.h - the directory (Active Directory Connector): domains,
  * accounts, aliases, quotas and which server is each mailbox's home.
  *
- * Embedded driver: SQLite at DATA_DIRECTORY/directory.db (an LDAP driver
- * follows, behind the same functions). The directory answers "who is this
- * address?"; it never stores mail (that is the store's job) and it never
- * gives a password hash to anyone but the auth process.
+ * Embedded driver: SQLite at DATA_DIRECTORY/directory/directory.db (an LDAP
+ * driver follows, behind the same functions). The directory answers "who is
+ * this address?"; it never stores mail (that is the store's job) and it never
+ * gives a password hash to anyone but the auth process (and the wharf command
+ * that sets it).
+ *
+ * Names: domains are case-insensitive and kept in lower case; local parts are
+ * kept and matched exactly as given (RFC 5321 2.4: only the receiving host may
+ * interpret them), so "Alice@Example.ORG" is the account "Alice@example.org",
+ * not "alice@example.org". Addresses are ASCII (no SMTPUTF8 yet).
+ *
+ * A directory handle is not thread-safe: one per thread.
  */
 #ifndef WHARF_DIRECTORY_DIRECTORY_H
 #define WHARF_DIRECTORY_DIRECTORY_H
@@ -29,13 +37,16 @@ enum directory_resolve_kind {
 
 struct directory_target {
     char *account; /* canonical account name, e.g. "alice@example.org" */
-    char *folder;  /* from +detail when it names an existing folder, else NULL (INBOX) */
+    char *folder;  /* the +detail of the address, or NULL (INBOX); the store delivers to
+                      INBOX when no folder of that name exists */
 };
 
 struct directory_result {
     enum directory_resolve_kind kind;
-    struct directory_target *targets; /* after alias expansion, duplicates removed */
+    struct directory_target *targets; /* local accounts, after alias expansion, no duplicates */
     size_t n_targets;
+    char **remote; /* addresses outside our domains that aliases forward to: relay them */
+    size_t n_remote;
 };
 
 /* Opens (creating and migrating if needed) the directory. NULL with err on failure. */
@@ -45,7 +56,22 @@ void directory_close(struct directory *d);
 /*
  * Resolves an envelope recipient: mydomains and the domain table, aliases
  * (recursively, with a bounded depth), catch-all, and user+detail@domain.
- * Returns 0, or -1 with err on a temporary failure (the caller answers 4xx).
+ * Lookup order for one address local@domain (domain case-insensitive):
+ *   1. an alias of exactly local@domain;
+ *   2. the account local@domain;
+ *   3. with local = base+detail: an alias of base@domain, else the account
+ *      base@domain with folder = detail;
+ *   4. the catch-all alias @domain.
+ * Alias targets in our domains are resolved again the same way; an address
+ * met again on its own expansion path (a loop, or "a -> a, b") is not
+ * expanded further: it is delivered if it is an account, else dropped.
+ * Targets outside our domains come back in remote[], never in targets[].
+ * kind is LOCAL when the domain is ours and the address leads somewhere
+ * (n_targets + n_remote > 0), NO_SUCH_USER when the domain is ours but
+ * nothing matched, NOT_LOCAL else.
+ * Returns 0, or -1 with err on a temporary failure (database trouble, alias
+ * chains deeper than directory_alias_max_depth or wider than
+ * directory_alias_max_targets): the caller answers 4xx.
  */
 int directory_resolve(struct directory *d, const char *address, struct directory_result *r,
                       struct buf *err);
@@ -57,5 +83,80 @@ bool directory_is_local_domain(struct directory *d, const char *domain);
 /* Quota of an account in bytes and messages; 0 means unlimited. -1 if no such account. */
 int directory_quota(struct directory *d, const char *account, uint64_t *bytes_r,
                     uint64_t *messages_r);
+
+/* ---- administration (the wharf command) and the auth process ---- */
+
+enum directory_status {
+    DIRECTORY_OK = 0,
+    DIRECTORY_ERR_INVALID,        /* malformed address, domain or value */
+    DIRECTORY_ERR_EXISTS,         /* already there */
+    DIRECTORY_ERR_NOT_FOUND,      /* no such domain, account or alias */
+    DIRECTORY_ERR_UNKNOWN_DOMAIN, /* the address's domain is not one of ours */
+    DIRECTORY_ERR_IN_USE,         /* a domain that still has accounts or aliases */
+    DIRECTORY_ERR_DB,             /* database trouble (message in err) */
+};
+
+/* Every function below fills err with a one-line message when it fails. */
+enum directory_status directory_domain_add(struct directory *d, const char *domain,
+                                           struct buf *err);
+enum directory_status directory_domain_del(struct directory *d, const char *domain,
+                                           struct buf *err);
+/* Calls fn for each domain of the table, in name order. */
+enum directory_status directory_domain_list(struct directory *d,
+                                            void (*fn)(void *arg, const char *domain),
+                                            void *arg, struct buf *err);
+
+struct directory_account {
+    const char *name; /* local@domain */
+    uint64_t quota_bytes, quota_messages; /* 0: unlimited */
+    bool has_password;
+};
+
+/* hash: a crypt(3) string made by the caller (auth/password.h). */
+enum directory_status directory_account_add(struct directory *d, const char *address,
+                                            const char *hash, uint64_t quota_bytes,
+                                            uint64_t quota_messages, struct buf *err);
+enum directory_status directory_account_del(struct directory *d, const char *address,
+                                            struct buf *err);
+enum directory_status directory_account_set_hash(struct directory *d, const char *address,
+                                                 const char *hash, struct buf *err);
+enum directory_status directory_account_set_quota(struct directory *d, const char *address,
+                                                  uint64_t quota_bytes, uint64_t quota_messages,
+                                                  struct buf *err);
+/* Calls fn for each account (of domain, or all when domain is NULL), in name order. */
+enum directory_status directory_account_list(struct directory *d, const char *domain,
+                                             void (*fn)(void *arg,
+                                                        const struct directory_account *a),
+                                             void *arg, struct buf *err);
+/*
+ * For the auth process only: the canonical name and password hash of the
+ * account named by username (local@domain). NOT_FOUND when there is no such
+ * account or it has no password.
+ */
+enum directory_status directory_account_hash(struct directory *d, const char *username,
+                                             struct buf *account_r, struct buf *hash_r,
+                                             struct buf *err);
+
+/* address: local@domain, or @domain for a catch-all. Adds the targets not yet there. */
+enum directory_status directory_alias_add(struct directory *d, const char *address,
+                                          char *const *targets, size_t n_targets,
+                                          struct buf *err);
+/* Removes the given targets, or the whole alias when n_targets is 0. */
+enum directory_status directory_alias_del(struct directory *d, const char *address,
+                                          char *const *targets, size_t n_targets,
+                                          struct buf *err);
+/* Calls fn once per (address, target), ordered by address. domain NULL: all. */
+enum directory_status directory_alias_list(struct directory *d, const char *domain,
+                                           void (*fn)(void *arg, const char *address,
+                                                      const char *target),
+                                           void *arg, struct buf *err);
+
+/*
+ * Checks and normalizes an address: local@domain (domain lower-cased), or
+ * @domain when allow_catchall. Returns a new string (caller frees) or NULL.
+ */
+char *directory_normalize_address(const char *address, bool allow_catchall);
+/* Checks and lower-cases a domain name. Returns a new string or NULL. */
+char *directory_normalize_domain(const char *domain);
 
 #endif

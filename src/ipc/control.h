@@ -31,8 +31,11 @@ struct control_callbacks {
     /* Adds the component's live figures to obj (at least "connections"). May be NULL. */
     void (*status)(void *arg, json_t *obj);
     /*
-     * Stop accepting now; finish open sessions by deadline_ms (CLOCK_MONOTONIC
-     * milliseconds), then leave the event loop. NULL: the loop is left at once.
+     * Stop accepting now (close the listening sockets, so that new clients are
+     * refused rather than left in the backlog); finish open sessions by
+     * deadline_ms (CLOCK_MONOTONIC milliseconds), then leave the event loop.
+     * Also called, with a deadline of now, when wharfd goes away. NULL: the
+     * loop is left at once.
      */
     void (*shutdown)(void *arg, int64_t deadline_ms);
     /* An event published by another process. May be NULL. */
@@ -55,6 +58,15 @@ void control_close(struct control *c);
  */
 int control_notify(const struct wharf_config *cfg, const char *name, const void *payload,
                    size_t len);
+
+/*
+ * Connects to wharfd's control socket (cfg->control_socket). Returns the fd,
+ * or -1 with errno (ENOENT or ECONNREFUSED: wharfd is not running). Requests
+ * are IPC_CTL_REQUEST frames ({"cmd": "status"} or {"cmd": "reload"}),
+ * answered by one IPC_CTL_REPLY; an IPC_EVENT frame is relayed to every
+ * component process and not answered.
+ */
+int control_connect(const struct wharf_config *cfg);
 
 /* CLOCK_MONOTONIC in milliseconds, the clock of every deadline in Wharf. */
 int64_t monotonic_ms(void);

@@ -8,4 +8,7 @@
 
 extern const struct component_def mta_component;
 
+/* The mta process (mta_main.c). */
+int mta_main(struct component_ctx *ctx);
+
 #endif

@@ -3,10 +3,12 @@
  */
 #include "pop3/pop3.h"
 
+int pop3_main(struct component_ctx *ctx);
+
 const struct component_def pop3_component = {
     .name = "pop3",
     .exchange_name = "POP3",
     .kind = COMPONENT_WORKERS,
-    .main = NULL, /* not built yet */
+    .main = pop3_main,
     .job = "mailbox download over POP3",
 };

@@ -71,8 +71,6 @@ static int smtp_main(struct component_ctx *ctx)
     };
     struct smtp_service service[3];
     struct net_service_limits lim = {
-        .max_conns = (unsigned)cfg->smtp_max_connections,
-        .max_conns_per_client = (unsigned)cfg->smtp_max_connections_per_client,
         .idle_timeout_ms = cfg->smtp_command_timeout,
         .refuse_line = NULL,
     };
@@ -83,6 +81,8 @@ static int smtp_main(struct component_ctx *ctx)
     size_t served = 0;
     for (size_t i = 0; i < 3; i++) {
         service[i] = (struct smtp_service){.srv = &srv, .kind = svcs[i].kind};
+        /* Connection limits come from the services table (<service>_max_connections). */
+        component_connection_limits(ctx, svcs[i].name, &lim.max_conns, &lim.max_conns_per_client);
         if (net_worker_serve(w, svcs[i].name, svcs[i].tls, &smtp_session_proto, &service[i],
                              &lim))
             served++;

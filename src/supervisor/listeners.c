@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 /* Pending connections the kernel may queue per listener. */
@@ -97,38 +98,83 @@ static const char *bind_advice(int err)
     }
 }
 
-int listeners_bind_all(const struct wharf_config *cfg, struct listener_set *set, struct buf *err)
+static void listener_add(struct listener_set *set, const struct service_def *s, const char *addr,
+                         int fd)
+{
+    set->v = xreallocarray(set->v, set->n + 1, sizeof(*set->v));
+    set->v[set->n++] = (struct bound_listener){.service = s, .address = xstrdup(addr), .fd = fd};
+}
+
+/* Takes the fd of (service, address) out of old, or returns -1. */
+static int listener_take(struct listener_set *old, const struct service_def *s, const char *addr)
+{
+    for (size_t i = 0; old && i < old->n; i++) {
+        if (old->v[i].service == s && old->v[i].fd >= 0 && strcmp(old->v[i].address, addr) == 0) {
+            int fd = old->v[i].fd;
+            old->v[i].fd = -1;
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* Gives the fds taken from old back to it and closes the rest (a failed rebind changes nothing). */
+static void listener_untake(struct listener_set *old, struct listener_set *fresh)
+{
+    for (size_t i = 0; old && i < fresh->n; i++) {
+        for (size_t j = 0; j < old->n; j++) {
+            if (old->v[j].fd < 0 && old->v[j].service == fresh->v[i].service &&
+                strcmp(old->v[j].address, fresh->v[i].address) == 0) {
+                old->v[j].fd = fresh->v[i].fd;
+                fresh->v[i].fd = -1;
+                break;
+            }
+        }
+    }
+    listeners_close_all(fresh);
+}
+
+int listeners_rebind(const struct wharf_config *cfg, struct listener_set *old,
+                     struct listener_set *set, struct buf *err)
 {
     set->v = NULL;
     set->n = 0;
     for (size_t i = 0; i < n_services; i++) {
         const struct service_def *s = &services[i];
-        if (s->direction != SERVICE_INBOUND || s->component->main == NULL)
+        if (s->direction != SERVICE_INBOUND || !component_enabled(cfg, s->component))
             continue;
         const struct strlist *addrs = service_listen(cfg, s);
         for (size_t j = 0; j < addrs->n; j++) {
             struct listen_addr la;
-            int fd = -1, e = 0;
+            int fd = listener_take(old, s, addrs->v[j]), e = 0;
+            if (fd >= 0) {
+                listener_add(set, s, addrs->v[j], fd);
+                continue;
+            }
             if (!config_parse_listen_addr(addrs->v[j], &la) || bind_one(&la, &fd, &e) != 0) {
                 const char *optname = config_options[s->listen_option].name;
                 buf_printf(err, "%s (%s): cannot listen on %s: %s; %s (%s)", s->component->name,
                            s->name, addrs->v[j], strerror(e ? e : EINVAL), bind_advice(e),
                            optname);
-                listeners_close_all(set);
+                listener_untake(old, set);
                 return -1;
             }
-            set->v = xreallocarray(set->v, set->n + 1, sizeof(*set->v));
-            set->v[set->n++] =
-                (struct bound_listener){.service = s, .address = xstrdup(addrs->v[j]), .fd = fd};
+            listener_add(set, s, addrs->v[j], fd);
         }
     }
     return 0;
 }
 
+int listeners_bind_all(const struct wharf_config *cfg, struct listener_set *set, struct buf *err)
+{
+    return listeners_rebind(cfg, NULL, set, err);
+}
+
 void listeners_close_all(struct listener_set *set)
 {
     for (size_t i = 0; i < set->n; i++) {
-        close(set->v[i].fd);
+        if (set->v[i].fd >= 0)
+            close(set->v[i].fd);
         free(set->v[i].address);
     }
     free(set->v);

@@ -24,6 +24,15 @@ struct listener_set {
  * what to do.
  */
 int listeners_bind_all(const struct wharf_config *cfg, struct listener_set *set, struct buf *err);
+/*
+ * The same for a reload: a listener whose service and address are unchanged
+ * keeps its socket (taken out of old, so established connections and the
+ * accept queue survive); others are bound afresh. On failure old is left as
+ * it was and -1 returned with err.
+ */
+int listeners_rebind(const struct wharf_config *cfg, struct listener_set *old,
+                     struct listener_set *set, struct buf *err);
+/* Closes every socket still held (fd >= 0) and frees the set. */
 void listeners_close_all(struct listener_set *set);
 
 #endif

@@ -25,34 +25,36 @@ const struct component_def *const components[] = {
 };
 const size_t n_components = sizeof(components) / sizeof(components[0]);
 
-#define IN(opt) SERVICE_INBOUND, OPTID_##opt
-#define OUT SERVICE_OUTBOUND, -1
+#define IN(svc)                                                                                    \
+    SERVICE_INBOUND, OPTID_##svc##_listen, OPTID_##svc##_max_connections,                          \
+        OPTID_##svc##_max_connections_per_ip
+#define OUT SERVICE_OUTBOUND, -1, -1, -1
 
 const struct service_def services[] = {
-    {"smtp", &smtp_component, "SMTP", 25, SERVICE_TLS_STARTTLS, IN(smtp_listen),
+    {"smtp", &smtp_component, "SMTP", 25, SERVICE_TLS_STARTTLS, IN(smtp),
      "mail from other servers (MX); open to the Internet to receive mail"},
-    {"submission", &smtp_component, "SMTP", 587, SERVICE_TLS_STARTTLS, IN(submission_listen),
+    {"submission", &smtp_component, "SMTP", 587, SERVICE_TLS_STARTTLS, IN(submission),
      "mail from your users' programs, STARTTLS and AUTH required"},
-    {"smtps", &smtp_component, "SMTP", 465, SERVICE_TLS_IMPLICIT, IN(smtps_listen),
+    {"smtps", &smtp_component, "SMTP", 465, SERVICE_TLS_IMPLICIT, IN(smtps),
      "submission over implicit TLS (RFC 8314)"},
-    {"imap", &imap_component, "IMAP", 143, SERVICE_TLS_STARTTLS, IN(imap_listen),
+    {"imap", &imap_component, "IMAP", 143, SERVICE_TLS_STARTTLS, IN(imap),
      "mailbox access; login only after STARTTLS"},
-    {"imaps", &imap_component, "IMAP", 993, SERVICE_TLS_IMPLICIT, IN(imaps_listen),
+    {"imaps", &imap_component, "IMAP", 993, SERVICE_TLS_IMPLICIT, IN(imaps),
      "mailbox access over implicit TLS"},
-    {"pop3", &pop3_component, "POP3", 110, SERVICE_TLS_STARTTLS, IN(pop3_listen),
+    {"pop3", &pop3_component, "POP3", 110, SERVICE_TLS_STARTTLS, IN(pop3),
      "mailbox download; login only after STLS"},
-    {"pop3s", &pop3_component, "POP3", 995, SERVICE_TLS_IMPLICIT, IN(pop3s_listen),
+    {"pop3s", &pop3_component, "POP3", 995, SERVICE_TLS_IMPLICIT, IN(pop3s),
      "mailbox download over implicit TLS"},
-    {"nntp", &nntp_component, "NNTP", 119, SERVICE_TLS_STARTTLS, IN(nntp_listen),
+    {"nntp", &nntp_component, "NNTP", 119, SERVICE_TLS_STARTTLS, IN(nntp),
      "public folders as newsgroups; feeds from other news servers"},
-    {"nntps", &nntp_component, "NNTP", 563, SERVICE_TLS_IMPLICIT, IN(nntps_listen),
+    {"nntps", &nntp_component, "NNTP", 563, SERVICE_TLS_IMPLICIT, IN(nntps),
      "newsgroups over implicit TLS"},
-    {"http", &http_component, "HTTP", 80, SERVICE_TLS_PLAIN, IN(http_listen),
+    {"http", &http_component, "HTTP", 80, SERVICE_TLS_PLAIN, IN(http),
      "redirects browsers to HTTPS"},
-    {"https", &http_component, "HTTP", 443, SERVICE_TLS_IMPLICIT, IN(https_listen),
+    {"https", &http_component, "HTTP", 443, SERVICE_TLS_IMPLICIT, IN(https),
      "webmail, JMAP, admin API and /metrics"},
     {"routing", &routing_component, "Wharf link state", 691, SERVICE_TLS_PLAIN,
-     IN(routing_listen), "link-state routing with the other servers of your organization only"},
+     IN(routing), "link-state routing with the other servers of your organization only"},
     {"smtp-out", &mta_component, "SMTP", 25, SERVICE_TLS_STARTTLS, OUT,
      "delivery to other mail servers (opportunistic STARTTLS)"},
     {"nntp-feed", &nntp_component, "NNTP", 119, SERVICE_TLS_STARTTLS, OUT,
@@ -100,6 +102,22 @@ const char *service_direction_name(enum service_direction d)
     return d == SERVICE_INBOUND ? "inbound" : "outbound";
 }
 
+static long long option_int(const struct wharf_config *cfg, int id)
+{
+    return *(const long long *)((const char *)cfg + config_options[id].offset);
+}
+
+long long service_max_connections(const struct wharf_config *cfg, const struct service_def *s)
+{
+    return s->max_conn_option < 0 ? 0 : option_int(cfg, s->max_conn_option);
+}
+
+long long service_max_connections_per_ip(const struct wharf_config *cfg,
+                                         const struct service_def *s)
+{
+    return s->per_ip_option < 0 ? 0 : option_int(cfg, s->per_ip_option);
+}
+
 const struct strlist *service_listen(const struct wharf_config *cfg, const struct service_def *s)
 {
     static const struct strlist empty = {NULL, 0};
@@ -119,6 +137,17 @@ bool component_has_listeners(const struct wharf_config *cfg, const struct compon
             return true;
     }
     return false;
+}
+
+bool component_enabled(const struct wharf_config *cfg, const struct component_def *c)
+{
+    if (c->main == NULL)
+        return false;
+    for (size_t i = 0; i < n_services; i++) {
+        if (services[i].component == c && services[i].direction == SERVICE_INBOUND)
+            return component_has_listeners(cfg, c);
+    }
+    return true; /* no inbound port of its own (auth, mta, directory): always runs */
 }
 
 unsigned component_worker_count(const struct wharf_config *cfg, const struct component_def *c)

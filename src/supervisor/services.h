@@ -3,7 +3,8 @@
  *
  * This table is the one source of truth for what wharfd binds and for what
  * `wharf ports` prints. No component opens a port that is not named here.
- * Inbound rows take their address:port from their config option (*_listen);
+ * Inbound rows take their address:port from their config option (<name>_listen)
+ * and their limits from <name>_max_connections and <name>_max_connections_per_ip;
  * outbound rows describe connections Wharf makes, so an admin knows what to
  * allow out.
  */
@@ -33,7 +34,9 @@ struct service_def {
     uint16_t port;                         /* the standard port */
     enum service_tls tls;
     enum service_direction direction;
-    int listen_option; /* OPTID_*_listen for inbound rows, -1 for outbound */
+    int listen_option;   /* OPTID_<name>_listen for inbound rows, -1 for outbound */
+    int max_conn_option; /* OPTID_<name>_max_connections, -1 for outbound */
+    int per_ip_option;   /* OPTID_<name>_max_connections_per_ip, -1 for outbound */
     const char *why;   /* why the port exists, for the admin */
 };
 
@@ -50,8 +53,17 @@ const char *service_tls_name(enum service_tls tls);
 const char *service_direction_name(enum service_direction d);
 /* The configured listen addresses of an inbound service (empty list when off). */
 const struct strlist *service_listen(const struct wharf_config *cfg, const struct service_def *s);
+/* The connection limits of an inbound service (0 for outbound rows). */
+long long service_max_connections(const struct wharf_config *cfg, const struct service_def *s);
+long long service_max_connections_per_ip(const struct wharf_config *cfg,
+                                         const struct service_def *s);
 /* True when the component is built and at least one of its inbound services is on. */
 bool component_has_listeners(const struct wharf_config *cfg, const struct component_def *c);
+/*
+ * True when wharfd runs the component: it is built and either has no inbound
+ * service or at least one of them is on.
+ */
+bool component_enabled(const struct wharf_config *cfg, const struct component_def *c);
 /* Number of processes to run for a component. */
 unsigned component_worker_count(const struct wharf_config *cfg, const struct component_def *c);
 

@@ -1,70 +1,32 @@
 /*
- * wharfd.c - the supervisor (System Attendant): binds every listener, starts
- * and watches every component.
+ * wharfd.c - the supervisor (System Attendant): start-up and shut-down.
  *
- * Started as root, it reads the configuration, binds the listeners of the
- * services table, and re-executes itself once per component process with the
- * sockets that process serves (base/component.h). It restarts a component
- * that dies, with back-off, and stops them all on SIGTERM.
+ * Started as root, it reads the configuration, prepares DATA_DIRECTORY (and
+ * the wharf user), makes the self-signed certificate on first start, opens
+ * the control socket, binds every listener of the services table, and then
+ * runs the supervision loop (supervise.c) until SIGTERM. Every start-up
+ * failure is reported on stderr before it daemonizes, with a sysexits code.
+ * `wharfd --component NAME` is the other half of this multi-call binary
+ * (child.c). wharfd itself never reads from the network.
  */
 #include "base/alloc.h"
+#include "base/datadir.h"
 #include "base/log.h"
 #include "supervisor/child.h"
-#include "supervisor/listeners.h"
+#include "supervisor/portmap.h"
 #include "supervisor/services.h"
+#include "supervisor/supervise.h"
+#include "supervisor/tlsgen.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <sysexits.h>
-#include <time.h>
 #include <unistd.h>
-
-struct proc {
-    const struct component_def *def;
-    unsigned index, n;
-    pid_t pid;
-    int control_fd; /* supervisor's end of the control socket */
-    unsigned restarts;
-    int64_t backoff_ms;
-    int64_t next_start_ms; /* when a dead process may start again */
-};
-
-static struct {
-    const struct wharf_config *cfg;
-    const char *config_path;
-    char **assignments;
-    size_t n_assignments;
-    bool foreground;
-    struct listener_set listeners;
-    struct proc *procs;
-    size_t n_procs;
-    char self_exe[4096];
-} sup;
-
-static volatile sig_atomic_t got_term, got_chld;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void on_signal(int sig)
-{
-    if (sig == SIGCHLD)
-        got_chld = 1;
-    else
-        got_term = 1;
-}
 
 static void usage(void)
 {
@@ -75,173 +37,68 @@ static void usage(void)
     exit(EX_USAGE);
 }
 
-static void start_proc(struct proc *p)
+static void __attribute__((noreturn)) die(int code, const char *msg)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        log_fatal(EX_OSERR, "socketpair: %s", strerror(errno));
+    fprintf(stderr, "wharfd: %s\n", msg);
+    if (log_get_target() == LOG_TO_SYSLOG)
+        log_error("%s", msg);
+    exit(code);
+}
+
+/* Detaches from the terminal; the caller's exit status says start-up went well. */
+static void daemonize(void)
+{
     pid_t pid = fork();
-    if (pid < 0) {
-        log_error("fork for %s: %s", p->def->name, strerror(errno));
-        close(sv[0]);
-        close(sv[1]);
-        p->next_start_ms = now_ms() + 1000;
-        return;
-    }
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGCHLD, SIG_DFL);
-        /* Lay out fds: 3 = control, 4.. = this component's listeners. */
-        struct buf env = BUF_INIT;
-        int next = COMPONENT_FIRST_LISTENER_FD;
-        int *srcs = xcalloc(sup.listeners.n + 1, sizeof(int));
-        size_t n_srcs = 0;
-        for (size_t i = 0; i < sup.listeners.n; i++) {
-            if (sup.listeners.v[i].service->component == p->def)
-                srcs[n_srcs++] = sup.listeners.v[i].fd;
-        }
-        /* Move sources out of the way first so dup2 never clobbers one. */
-        int ctl = fcntl(sv[1], F_DUPFD, 100);
-        for (size_t i = 0; i < n_srcs; i++)
-            srcs[i] = fcntl(srcs[i], F_DUPFD, 100);
-        dup2(ctl, COMPONENT_CONTROL_FD);
-        size_t k = 0;
-        for (size_t i = 0; i < sup.listeners.n; i++) {
-            if (sup.listeners.v[i].service->component != p->def)
-                continue;
-            dup2(srcs[k++], next);
-            buf_printf(&env, "%s%s=%d", env.len ? "," : "", sup.listeners.v[i].service->name,
-                       next);
-            next++;
-        }
-        setenv(COMPONENT_LISTENERS_ENV, buf_cstr(&env), 1);
-        if (sup.foreground)
-            setenv("WHARF_LOG_STDERR", "1", 1);
-        char worker[32];
-        snprintf(worker, sizeof(worker), "%u/%u", p->index, p->n);
-        char **argv = xcalloc(8 + 2 * sup.n_assignments, sizeof(char *));
-        size_t a = 0;
-        argv[a++] = "wharfd";
-        argv[a++] = "--component";
-        argv[a++] = (char *)p->def->name;
-        argv[a++] = "--worker";
-        argv[a++] = worker;
-        if (sup.config_path) {
-            argv[a++] = "-c";
-            argv[a++] = (char *)sup.config_path;
-        }
-        for (size_t i = 0; i < sup.n_assignments; i++) {
-            argv[a++] = "-o";
-            argv[a++] = sup.assignments[i];
-        }
-        argv[a] = NULL;
-        execv(sup.self_exe, argv);
-        _exit(EX_OSERR);
-    }
-    close(sv[1]);
-    p->pid = pid;
-    p->control_fd = sv[0];
-    log_info("started %s (worker %u/%u), pid %ld", p->def->name, p->index + 1, p->n, (long)pid);
-}
-
-static void reap(void)
-{
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (size_t i = 0; i < sup.n_procs; i++) {
-            struct proc *p = &sup.procs[i];
-            if (p->pid != pid)
-                continue;
-            close(p->control_fd);
-            p->control_fd = -1;
-            p->pid = 0;
-            if (got_term)
-                break;
-            if (WIFSIGNALED(status))
-                log_warning("%s (pid %ld) killed by signal %d; restarting in %lldms",
-                            p->def->name, (long)pid, WTERMSIG(status), (long long)p->backoff_ms);
-            else
-                log_warning("%s (pid %ld) exited with status %d; restarting in %lldms",
-                            p->def->name, (long)pid, WEXITSTATUS(status),
-                            (long long)p->backoff_ms);
-            p->restarts++;
-            p->next_start_ms = now_ms() + p->backoff_ms;
-            p->backoff_ms *= 2;
-            if (p->backoff_ms > sup.cfg->restart_backoff_max)
-                p->backoff_ms = sup.cfg->restart_backoff_max;
-        }
+    if (pid < 0)
+        die(EX_OSERR, "fork failed");
+    if (pid > 0)
+        _exit(0);
+    setsid();
+    pid = fork();
+    if (pid < 0)
+        die(EX_OSERR, "fork failed");
+    if (pid > 0)
+        _exit(0);
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
     }
 }
 
-static int supervise(void)
+static int write_pid_file(const char *path)
 {
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGCHLD);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigprocmask(SIG_BLOCK, &block, &old);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGCHLD, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    char tmp[4200], text[32];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+    bool ok = write(fd, text, (size_t)n) == n;
+    ok = close(fd) == 0 && ok;
+    return ok && rename(tmp, path) == 0 ? 0 : -1;
+}
 
-    for (size_t i = 0; i < sup.n_procs; i++)
-        start_proc(&sup.procs[i]);
-    while (!got_term) {
-        int64_t now = now_ms(), wait_ms = 1000;
-        for (size_t i = 0; i < sup.n_procs; i++) {
-            struct proc *p = &sup.procs[i];
-            if (p->pid == 0 && p->next_start_ms <= now)
-                start_proc(p);
-            if (p->pid == 0 && p->next_start_ms - now < wait_ms)
-                wait_ms = p->next_start_ms - now;
-        }
-        struct timespec ts = {.tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000};
-        sigset_t waitset = old;
-        sigdelset(&waitset, SIGCHLD);
-        sigdelset(&waitset, SIGTERM);
-        sigdelset(&waitset, SIGINT);
-        pselect(0, NULL, NULL, NULL, &ts, &waitset);
-        if (got_chld) {
-            got_chld = 0;
-            reap();
-        }
-    }
-    log_info("terminating on signal");
-    listeners_close_all(&sup.listeners);
-    for (size_t i = 0; i < sup.n_procs; i++) {
-        if (sup.procs[i].pid > 0)
-            kill(sup.procs[i].pid, SIGTERM);
-    }
-    int64_t deadline = now_ms() + sup.cfg->shutdown_timeout;
-    for (;;) {
-        reap();
-        bool alive = false;
-        for (size_t i = 0; i < sup.n_procs; i++)
-            alive |= sup.procs[i].pid > 0;
-        if (!alive)
-            break;
-        if (now_ms() >= deadline) {
-            for (size_t i = 0; i < sup.n_procs; i++) {
-                if (sup.procs[i].pid > 0)
-                    kill(sup.procs[i].pid, SIGKILL);
-            }
-        }
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000};
-        sigset_t waitset = old;
-        sigdelset(&waitset, SIGCHLD);
-        pselect(0, NULL, NULL, NULL, &ts, &waitset);
-    }
-    log_info("stopped");
-    return 0;
+/* Prints the port map of what was just bound (the `make run` greeting). */
+static void print_port_map(struct sup *s)
+{
+    json_t *states = json_object();
+    for (size_t i = 0; i < n_components; i++)
+        json_object_set_new(states, components[i]->name,
+                            json_string(component_enabled(s->cfg, components[i]) ? "starting"
+                                                                                  : "disabled"));
+    json_t *rows = portmap_json(s->cfg, &s->listeners, states);
+    struct buf out = BUF_INIT;
+    buf_printf(&out, "Wharf %s on %s, data in %s, control socket %s\n", WHARF_VERSION,
+               s->cfg->myhostname, s->cfg->data_directory, s->cfg->control_socket);
+    portmap_format_table(rows, &out);
+    fwrite(out.data, 1, out.len, stdout);
+    fflush(stdout);
+    buf_free(&out);
+    json_decref(rows);
+    json_decref(states);
 }
 
 int main(int argc, char **argv)
@@ -250,9 +107,10 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--component") == 0)
             child_run(argc, argv);
     }
+    static struct sup sup;
     char **assignments = xcalloc((size_t)argc, sizeof(char *));
     size_t n_assign = 0;
-    const char *config_path = NULL;
+    const char *config_arg = NULL;
     bool foreground = false;
     int c;
     while ((c = getopt(argc, argv, "fc:o:h")) != -1) {
@@ -261,7 +119,7 @@ int main(int argc, char **argv)
             foreground = true;
             break;
         case 'c':
-            config_path = optarg;
+            config_arg = optarg;
             break;
         case 'o':
             assignments[n_assign++] = optarg;
@@ -270,17 +128,21 @@ int main(int argc, char **argv)
             usage();
         }
     }
+    if (optind != argc)
+        usage();
     log_init("wharfd", foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG);
     struct wharf_config *cfg = xcalloc(1, sizeof(*cfg));
     struct buf err = BUF_INIT;
-    if (config_read(cfg, config_path, assignments, n_assign, &err) != 0) {
-        fprintf(stderr, "wharfd: %s\n", buf_cstr(&err));
-        return EX_CONFIG;
-    }
+    if (config_read(cfg, config_arg, assignments, n_assign, &err) != 0)
+        die(EX_CONFIG, buf_cstr(&err));
     log_set_debug(cfg->log_debug);
+
+    char *config_path = NULL;
+    if (config_arg && (config_path = realpath(config_arg, NULL)) == NULL)
+        die(EX_CONFIG, "cannot resolve the configuration file's path");
     ssize_t n = readlink("/proc/self/exe", sup.self_exe, sizeof(sup.self_exe) - 1);
     if (n <= 0)
-        log_fatal(EX_OSERR, "cannot find own executable: %s", strerror(errno));
+        die(EX_OSERR, "cannot find own executable in /proc/self/exe");
     sup.self_exe[n] = '\0';
     sup.cfg = cfg;
     sup.config_path = config_path;
@@ -288,25 +150,40 @@ int main(int argc, char **argv)
     sup.n_assignments = n_assign;
     sup.foreground = foreground;
 
-    if (mkdir(cfg->data_directory, 0750) != 0 && errno != EEXIST)
-        log_fatal(EX_CANTCREAT, "cannot create data_directory %s: %s", cfg->data_directory,
-                  strerror(errno));
+    if (datadir_prepare(cfg, &err) != 0)
+        die(EX_CANTCREAT, buf_cstr(&err));
+    if (tlsgen_ensure(cfg, &err) != 0)
+        die(EX_CONFIG, buf_cstr(&err));
+    sup.base = event_base_new();
+    if (sup.base == NULL)
+        die(EX_OSERR, "cannot create the event loop");
+    if (ctlsock_open(&sup, &err) != 0)
+        die(EX_UNAVAILABLE, buf_cstr(&err));
     if (listeners_bind_all(cfg, &sup.listeners, &err) != 0) {
-        fprintf(stderr, "wharfd: %s\n", buf_cstr(&err));
-        return EX_UNAVAILABLE;
+        ctlsock_close(&sup);
+        die(EX_UNAVAILABLE, buf_cstr(&err));
     }
-    for (size_t i = 0; i < n_components; i++) {
-        const struct component_def *d = components[i];
-        if (d->main == NULL)
-            continue;
-        unsigned nw = component_worker_count(cfg, d);
-        for (unsigned w = 0; w < nw; w++) {
-            sup.procs = xreallocarray(sup.procs, sup.n_procs + 1, sizeof(*sup.procs));
-            sup.procs[sup.n_procs++] = (struct proc){
-                .def = d, .index = w, .n = nw, .control_fd = -1, .backoff_ms = 1000};
-        }
+    if (foreground) {
+        print_port_map(&sup);
+    } else {
+        daemonize();
+        if (event_reinit(sup.base) != 0)
+            log_fatal(EX_OSERR, "cannot re-initialise the event loop after fork");
     }
-    log_info("starting with %zu component processes, data in %s", sup.n_procs,
-             cfg->data_directory);
-    return supervise();
+    if (write_pid_file(cfg->pid_file) != 0)
+        log_warning("cannot write pid file %s: %s", cfg->pid_file, strerror(errno));
+    log_info("wharfd %s starting, data in %s", WHARF_VERSION, cfg->data_directory);
+
+    int rc = sup_run(&sup);
+
+    ctlsock_close(&sup);
+    listeners_close_all(&sup.listeners);
+    unlink(sup.cfg->pid_file);
+    config_free(sup.cfg);
+    free(sup.cfg);
+    event_base_free(sup.base);
+    free(config_path);
+    free(assignments);
+    buf_free(&err);
+    return rc;
 }

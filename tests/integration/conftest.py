@@ -96,11 +96,13 @@ class WharfServer:
         self.conf.write_text("".join(f"{k} = {v}\n" for k, v in self.settings.items()))
 
     # -- process control -------------------------------------------------
-    def start(self, wait=True, check=True):
+    def start(self, wait=True, check=True, pass_fds=()):
+        """Starts wharfd -f; pass_fds hands extra open sockets to it (for --check tests)."""
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([str(WHARFD), "-f", "-c", str(self.conf)],
                                      stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=sanitizer_env(), start_new_session=True)
+                                     env=sanitizer_env(), start_new_session=True,
+                                     pass_fds=pass_fds)
         if wait:
             self.wait_ready()
         return self
@@ -157,6 +159,13 @@ class WharfServer:
 
     def status(self):
         return json.loads(self.wharf("status", "--json").stdout)
+
+    def port_map(self):
+        return json.loads(self.wharf("ports", "--json").stdout)
+
+    def component(self, name):
+        """The status entry of one component."""
+        return next(c for c in self.status()["components"] if c["name"] == name)
 
 
 @pytest.fixture

@@ -1,0 +1,608 @@
+/*
+ * auth_server.c - the auth process: answers IPC_AUTH_REQUEST frames on
+ * DATA_DIRECTORY/run/auth.sock with IPC_AUTH_REPLY (formats in auth_proto.h).
+ *
+ * One libevent loop owns the socket, the directory and the rate limits; a
+ * small pool of threads (auth_threads) runs the hash checks, which cost tens
+ * of milliseconds each, so that one check never holds up the other clients.
+ * A finished check comes back to the loop through a pipe. Failed logins are
+ * answered late (auth_fail_delay, doubling per failure from that address),
+ * counted per client address and per account name, and logged in one line
+ * fail2ban can match:
+ *     auth failed: service=smtp user=<name> rip=192.0.2.1 reason=...
+ * An unknown user costs the same hash check as a wrong password (against a
+ * dummy yescrypt hash) and gets the same reply after the same delay.
+ *
+ * It must never: send a hash or say whether an account exists, log a
+ * password, guess at a malformed frame (the connection is closed and logged),
+ * or grow without bound (connections, queue and rate-limit table are capped).
+ */
+#include "auth/auth.h"
+#include "auth/auth_proto.h"
+#include "auth/auth_ratelimit.h"
+#include "auth/password.h"
+#include "base/alloc.h"
+#include "base/datadir.h"
+#include "base/log.h"
+#include "directory/directory.h"
+#include "ipc/control.h"
+#include "ipc/frame.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+/* Longest user name written to a log line; the rest is cut with "...". */
+#define AUTH_LOG_USER_MAX 100
+
+struct conn;
+
+struct job {
+    struct job *next;           /* in the crypt queue */
+    struct job *wprev, *wnext; /* in the list of answers waiting for their delay */
+    struct auth_server *srv;
+    struct conn *conn;
+    uint64_t id;
+    char *service, *username, *password, *rip, *user_key;
+    char *account, *hash; /* hash: the account's, or the dummy */
+    bool known, secure, ok;
+    enum auth_result result;
+    const char *reason;
+    struct event *timer;
+};
+
+struct conn {
+    struct auth_server *srv;
+    struct bufferevent *bev;
+    unsigned refs; /* the connection itself, plus each job still running */
+    bool dead;
+    struct conn *prev, *next;
+};
+
+struct auth_server {
+    const struct wharf_config *cfg;
+    struct event_base *base;
+    struct directory *dir;
+    char *dummy_hash;
+    struct ratelimit *rl_ip, *rl_user;
+    struct evconnlistener *listener;
+    char *sock_path;
+    struct conn *conns;
+    size_t n_conns;
+    struct control *control;
+    struct event *sigterm;
+    /* crypt pool */
+    pthread_t *threads;
+    size_t n_threads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job *q_head, *q_tail;
+    struct job *waiting;
+    size_t q_len, in_flight;
+    bool stopping;
+    int done_pipe[2];
+    struct event *done_ev;
+};
+
+/* ---- connections ---- */
+
+static void conn_unref(struct conn *c)
+{
+    if (--c->refs == 0)
+        free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    struct auth_server *srv = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    conn_unref(c);
+}
+
+/* ---- jobs ---- */
+
+static void wipe_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+static void job_free(struct job *j)
+{
+    if (j->timer)
+        event_free(j->timer);
+    free(j->service);
+    free(j->username);
+    wipe_free(j->password);
+    free(j->rip);
+    free(j->user_key);
+    free(j->account);
+    free(j->hash);
+    conn_unref(j->conn);
+    free(j);
+}
+
+/* Makes attacker-chosen text safe for one log line: printable ASCII, no <>, bounded. */
+static void log_safe(struct buf *out, const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i < AUTH_LOG_USER_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf_append_byte(out, (c < 0x21 || c > 0x7e || c == '<' || c == '>') ? '?' : (char)c);
+    }
+    if (s[i])
+        buf_append_cstr(out, "...");
+}
+
+static void job_send(struct job *j)
+{
+    if (j->conn->dead)
+        return;
+    struct buf payload = BUF_INIT, frame = BUF_INIT;
+    auth_proto_put_reply(&payload, j->id, j->result, j->result == AUTH_OK ? j->account : "");
+    ipc_frame_encode(&frame, IPC_AUTH_REPLY, payload.data, payload.len);
+    bufferevent_write(j->conn->bev, frame.data, frame.len);
+    buf_free(&payload);
+    buf_free(&frame);
+}
+
+static void waiting_remove(struct job *j)
+{
+    if (j->wprev)
+        j->wprev->wnext = j->wnext;
+    else
+        j->srv->waiting = j->wnext;
+    if (j->wnext)
+        j->wnext->wprev = j->wprev;
+}
+
+static void job_delayed_reply(evutil_socket_t fd, short what, void *arg)
+{
+    struct job *j = arg;
+    waiting_remove(j);
+    job_send(j);
+    job_free(j);
+}
+
+/* The verdict is known: count it, log it, answer (late when it is a failure). */
+static void job_finish(struct job *j)
+{
+    struct auth_server *srv = j->srv;
+    const struct wharf_config *cfg = srv->cfg;
+    struct buf user = BUF_INIT;
+    log_safe(&user, j->username);
+    if (j->result == AUTH_OK) {
+        ratelimit_reset(srv->rl_user, j->user_key);
+        log_info("auth ok: service=%s user=<%s> rip=%s account=%s%s", j->service, user.data,
+                 j->rip, j->account, j->secure ? "" : " tls=no");
+        job_send(j);
+        job_free(j);
+    } else if (j->result == AUTH_TEMPFAIL) {
+        log_warning("auth tempfail: service=%s user=<%s> rip=%s reason=%s", j->service, user.data,
+                    j->rip, j->reason);
+        job_send(j);
+        job_free(j);
+    } else {
+        int64_t now = monotonic_ms();
+        unsigned n = ratelimit_fail(srv->rl_ip, j->rip, now);
+        ratelimit_fail(srv->rl_user, j->user_key, now);
+        log_info("auth failed: service=%s user=<%s> rip=%s reason=%s", j->service, user.data,
+                 j->rip, j->reason);
+        int64_t delay = cfg->auth_fail_delay;
+        for (unsigned k = 1; k < n && delay < cfg->auth_fail_delay_max; k++)
+            delay *= 2;
+        if (delay > cfg->auth_fail_delay_max)
+            delay = cfg->auth_fail_delay_max;
+        struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+        j->timer = evtimer_new(srv->base, job_delayed_reply, j);
+        evtimer_add(j->timer, &tv);
+        j->wnext = srv->waiting;
+        if (j->wnext)
+            j->wnext->wprev = j;
+        srv->waiting = j;
+    }
+    buf_free(&user);
+}
+
+/* ---- the crypt pool ---- */
+
+static void *crypt_thread(void *arg)
+{
+    struct auth_server *srv = arg;
+    for (;;) {
+        pthread_mutex_lock(&srv->mu);
+        while (srv->q_head == NULL && !srv->stopping)
+            pthread_cond_wait(&srv->cv, &srv->mu);
+        if (srv->q_head == NULL) {
+            pthread_mutex_unlock(&srv->mu);
+            return NULL;
+        }
+        struct job *j = srv->q_head;
+        srv->q_head = j->next;
+        if (srv->q_head == NULL)
+            srv->q_tail = NULL;
+        srv->q_len--;
+        pthread_mutex_unlock(&srv->mu);
+
+        j->ok = password_verify(j->password, j->hash);
+        wipe_free(j->password);
+        j->password = NULL;
+        /* A pointer is far below PIPE_BUF: the write is atomic. */
+        while (write(srv->done_pipe[1], &j, sizeof(j)) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+static void crypt_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct auth_server *srv = arg;
+    struct job *j;
+    ssize_t n;
+    while ((n = read(fd, &j, sizeof(j))) == (ssize_t)sizeof(j)) {
+        srv->in_flight--;
+        if (j->ok && j->known) {
+            j->result = AUTH_OK;
+        } else {
+            j->result = AUTH_FAILED;
+            j->reason = j->known ? "wrong password" : "unknown user";
+        }
+        job_finish(j);
+    }
+}
+
+static bool enqueue(struct auth_server *srv, struct job *j)
+{
+    pthread_mutex_lock(&srv->mu);
+    bool ok = srv->q_len < (size_t)srv->cfg->auth_queue_max;
+    if (ok) {
+        j->next = NULL;
+        if (srv->q_tail)
+            srv->q_tail->next = j;
+        else
+            srv->q_head = j;
+        srv->q_tail = j;
+        srv->q_len++;
+        srv->in_flight++;
+        pthread_cond_signal(&srv->cv);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return ok;
+}
+
+/* ---- requests ---- */
+
+static char *client_addr(struct slice s)
+{
+    char *a = slice_strdup(s);
+    unsigned char tmp[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, a, tmp) == 1 || inet_pton(AF_INET6, a, tmp) == 1)
+        return a;
+    free(a);
+    return xstrdup("unknown");
+}
+
+static void handle_request(struct conn *c, const struct auth_wire_request *w)
+{
+    struct auth_server *srv = c->srv;
+    const struct wharf_config *cfg = srv->cfg;
+    struct job *j = xcalloc(1, sizeof(*j));
+    j->srv = srv;
+    j->conn = c;
+    c->refs++;
+    j->id = w->id;
+    j->service = w->service.len ? slice_strdup(w->service) : xstrdup("unknown");
+    for (char *p = j->service; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            *p = '?';
+    }
+    j->username = slice_strdup(w->username);
+    j->password = slice_strdup(w->password);
+    j->rip = client_addr(w->client_addr);
+    j->secure = (w->flags & AUTH_FLAG_SECURE) != 0;
+    j->user_key = directory_normalize_address(j->username, false);
+    if (j->user_key == NULL)
+        j->user_key = xstrdup(j->username);
+    j->result = AUTH_FAILED;
+
+    int64_t now = monotonic_ms();
+    if (ratelimit_count(srv->rl_ip, j->rip, now) >= (unsigned)cfg->auth_ratelimit_ip_failures ||
+        ratelimit_count(srv->rl_user, j->user_key, now) >=
+            (unsigned)cfg->auth_ratelimit_user_failures) {
+        j->result = AUTH_RATELIMIT;
+        j->reason = "ratelimit";
+        job_finish(j);
+        return;
+    }
+    if (!slice_eq_cstr_nocase(w->mechanism, "PLAIN") &&
+        !slice_eq_cstr_nocase(w->mechanism, "LOGIN")) {
+        j->reason = "unsupported mechanism";
+        job_finish(j);
+        return;
+    }
+    if (w->username.len == 0 || w->password.len == 0) {
+        j->reason = "empty credentials";
+        job_finish(j);
+        return;
+    }
+    if (w->authzid.len != 0 && !slice_eq(w->authzid, w->username)) {
+        j->reason = "authzid differs from user";
+        job_finish(j);
+        return;
+    }
+    struct buf account = BUF_INIT, hash = BUF_INIT, err = BUF_INIT;
+    enum directory_status s = directory_account_hash(srv->dir, j->username, &account, &hash, &err);
+    if (s == DIRECTORY_OK) {
+        j->known = true;
+        j->account = buf_steal(&account, NULL);
+        j->hash = buf_steal(&hash, NULL);
+    } else if (s == DIRECTORY_ERR_NOT_FOUND) {
+        j->hash = xstrdup(srv->dummy_hash);
+    } else {
+        log_error("%s", buf_cstr(&err));
+        j->result = AUTH_TEMPFAIL;
+        j->reason = "directory unavailable";
+    }
+    buf_free(&account);
+    buf_free(&hash);
+    buf_free(&err);
+    if (j->result != AUTH_TEMPFAIL && !enqueue(srv, j)) {
+        j->result = AUTH_TEMPFAIL;
+        j->reason = "too many checks queued (auth_queue_max)";
+    }
+    if (j->result == AUTH_TEMPFAIL)
+        job_finish(j);
+}
+
+static void conn_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    struct auth_server *srv = c->srv;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    for (;;) {
+        size_t len = evbuffer_get_length(in);
+        if (len < IPC_HEADER_SIZE)
+            return;
+        const unsigned char *data = evbuffer_pullup(in, (ev_ssize_t)len);
+        struct ipc_frame f;
+        size_t used;
+        enum ipc_parse_result r =
+            ipc_frame_parse(data, len, (size_t)srv->cfg->auth_max_request, &f, &used);
+        if (r == IPC_PARSE_NEED_MORE)
+            return;
+        const char *why = NULL;
+        struct auth_wire_request w;
+        if (r == IPC_PARSE_ERROR)
+            why = "oversized frame or non-zero flags";
+        else if (f.type != IPC_AUTH_REQUEST)
+            why = "unexpected frame type";
+        else
+            auth_proto_get_request(f.payload, f.len, (size_t)srv->cfg->auth_max_credential_length,
+                                   &w, &why);
+        if (why != NULL) {
+            log_warning("auth: closing client connection: %s (type %u)", why,
+                        r == IPC_PARSE_OK ? f.type : 0);
+            conn_close(c);
+            return;
+        }
+        handle_request(c, &w);
+        evbuffer_drain(in, used);
+    }
+}
+
+static void conn_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+    if (what & BEV_EVENT_EOF) {
+        if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+            log_warning("auth: client closed the connection inside a frame (short frame)");
+        conn_close(c);
+    } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        conn_close(c);
+    }
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg)
+{
+    struct auth_server *srv = arg;
+    if (srv->n_conns >= (size_t)srv->cfg->auth_max_clients) {
+        log_warning("auth: %zu connections (auth_max_clients); refusing one", srv->n_conns);
+        close(fd);
+        return;
+    }
+    struct conn *c = xcalloc(1, sizeof(*c));
+    c->srv = srv;
+    c->refs = 1;
+    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
+    /* Never buffer more than one largest frame ahead. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0,
+                             (size_t)srv->cfg->auth_max_request + IPC_HEADER_SIZE);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->next = srv->conns;
+    if (c->next)
+        c->next->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+}
+
+/* ---- start, status, stop ---- */
+
+static int listen_socket(struct auth_server *srv)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(srv->sock_path) >= sizeof(sun.sun_path))
+        log_fatal(EX_CONFIG, "auth socket path too long: %s", srv->sock_path);
+    memcpy(sun.sun_path, srv->sock_path, strlen(srv->sock_path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        log_fatal(EX_OSERR, "socket: %s", strerror(errno));
+    unlink(srv->sock_path);
+    /* 0600: only the wharf user's processes (every component) may connect. */
+    mode_t old = umask(0177);
+    int r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    umask(old);
+    if (r != 0 || listen(fd, 128) != 0)
+        log_fatal(EX_CANTCREAT, "cannot listen on %s: %s", srv->sock_path, strerror(errno));
+    return fd;
+}
+
+static void status_cb(void *arg, json_t *obj)
+{
+    struct auth_server *srv = arg;
+    json_object_set_new(obj, "connections", json_integer((json_int_t)srv->n_conns));
+    json_object_set_new(obj, "checks_in_flight", json_integer((json_int_t)srv->in_flight));
+    json_object_set_new(obj, "ratelimit_entries",
+                        json_integer((json_int_t)(ratelimit_size(srv->rl_ip) +
+                                                  ratelimit_size(srv->rl_user))));
+}
+
+static void stop(struct auth_server *srv)
+{
+    if (srv->listener) {
+        evconnlistener_free(srv->listener);
+        srv->listener = NULL;
+        unlink(srv->sock_path);
+    }
+    event_base_loopexit(srv->base, NULL);
+}
+
+static void shutdown_cb(void *arg, int64_t deadline_ms)
+{
+    /* Answers are short-lived: a worker whose check is cut asks again (tempfail). */
+    stop(arg);
+}
+
+static void on_sigterm(evutil_socket_t fd, short what, void *arg)
+{
+    stop(arg);
+}
+
+static void make_dummy_hash(struct auth_server *srv)
+{
+    unsigned char rnd[24];
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        log_fatal(EX_OSERR, "getrandom: %s", strerror(errno));
+    struct buf pw = BUF_INIT, hash = BUF_INIT, err = BUF_INIT;
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        buf_printf(&pw, "%02x", rnd[i]);
+    if (password_hash(pw.data, &hash, &err) != 0)
+        log_fatal(EX_SOFTWARE, "%s", buf_cstr(&err));
+    srv->dummy_hash = buf_steal(&hash, NULL);
+    explicit_bzero(pw.data, pw.len);
+    buf_free(&pw);
+    buf_free(&err);
+}
+
+static void drain_jobs(struct auth_server *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    srv->stopping = true;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+    for (size_t i = 0; i < srv->n_threads; i++)
+        pthread_join(srv->threads[i], NULL);
+    /* Every job left is either finished in the pipe or waiting on its timer. */
+    struct job *j;
+    while (read(srv->done_pipe[0], &j, sizeof(j)) == (ssize_t)sizeof(j))
+        job_free(j);
+    while ((j = srv->waiting) != NULL) {
+        waiting_remove(j);
+        job_free(j);
+    }
+}
+
+int auth_main(struct component_ctx *ctx)
+{
+    struct auth_server srv_s = {.cfg = ctx->cfg}, *srv = &srv_s;
+    const struct wharf_config *cfg = ctx->cfg;
+    struct buf err = BUF_INIT;
+    if (datadir_prepare(cfg, &err) != 0)
+        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
+    component_drop_privileges(cfg);
+    umask(077);
+    signal(SIGPIPE, SIG_IGN);
+    srv->dir = directory_open(cfg, &err);
+    if (srv->dir == NULL)
+        log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
+    make_dummy_hash(srv);
+    srv->rl_ip = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
+    srv->rl_user = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
+    srv->base = event_base_new();
+    if (srv->base == NULL)
+        log_fatal(EX_OSERR, "event_base_new failed");
+
+    if (pipe2(srv->done_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        log_fatal(EX_OSERR, "pipe: %s", strerror(errno));
+    /* The writers (crypt threads) block when the pipe is full rather than lose a job. */
+    fcntl(srv->done_pipe[1], F_SETFL, 0);
+    srv->done_ev = event_new(srv->base, srv->done_pipe[0], EV_READ | EV_PERSIST, crypt_done, srv);
+    event_add(srv->done_ev, NULL);
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->cv, NULL);
+    srv->n_threads = (size_t)cfg->auth_threads;
+    srv->threads = xcalloc(srv->n_threads, sizeof(pthread_t));
+    for (size_t i = 0; i < srv->n_threads; i++) {
+        if (pthread_create(&srv->threads[i], NULL, crypt_thread, srv) != 0)
+            log_fatal(EX_OSERR, "cannot start crypt threads");
+    }
+
+    srv->sock_path = config_data_path(cfg, "run/auth.sock");
+    int fd = listen_socket(srv);
+    srv->listener = evconnlistener_new(srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    struct control_callbacks cb = {.status = status_cb, .shutdown = shutdown_cb, .arg = srv};
+    srv->control = control_open(srv->base, ctx, &cb);
+    srv->sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
+    event_add(srv->sigterm, NULL);
+    log_info("auth: listening on %s with %zu crypt threads", srv->sock_path, srv->n_threads);
+
+    event_base_dispatch(srv->base);
+
+    log_info("auth: stopping");
+    stop(srv);
+    while (srv->conns)
+        conn_close(srv->conns);
+    drain_jobs(srv);
+    event_free(srv->done_ev);
+    event_free(srv->sigterm);
+    control_close(srv->control);
+    close(srv->done_pipe[0]);
+    close(srv->done_pipe[1]);
+    directory_close(srv->dir);
+    ratelimit_free(srv->rl_ip);
+    ratelimit_free(srv->rl_user);
+    free(srv->dummy_hash);
+    free(srv->sock_path);
+    free(srv->threads);
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->cv);
+    event_base_free(srv->base);
+    buf_free(&err);
+    return EX_OK;
+}

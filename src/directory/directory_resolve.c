@@ -1,0 +1,182 @@
+/*
+ * directory_resolve.c - who is this recipient? Alias expansion with loop
+ * detection and bounded depth and fan-out, catch-alls and +detail.
+ *
+ * Works only through the driver's lookups (directory_int.h), so the LDAP
+ * driver will share it. It must never expand without bound: the depth and
+ * the number of targets are limited by options, and an address met again on
+ * its own expansion path stops there.
+ */
+#include "directory/directory_int.h"
+#include "base/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct expand {
+    struct directory *d;
+    char **path; /* addresses being expanded, outermost first */
+    size_t path_n;
+    struct directory_result *r;
+    struct buf *err;
+};
+
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Adds a local account (remote false) or a remote address, once. */
+static int add_target(struct expand *e, const char *account, const char *folder, bool remote)
+{
+    struct directory_result *r = e->r;
+    for (size_t i = 0; !remote && i < r->n_targets; i++) {
+        if (strcmp(r->targets[i].account, account) == 0 && same_str(r->targets[i].folder, folder))
+            return 0;
+    }
+    for (size_t i = 0; remote && i < r->n_remote; i++) {
+        if (strcmp(r->remote[i], account) == 0)
+            return 0;
+    }
+    if (r->n_targets + r->n_remote >= (size_t)e->d->cfg->directory_alias_max_targets) {
+        buf_printf(e->err, "alias expansion of %s gives more than %lld addresses "
+                           "(directory_alias_max_targets)",
+                   e->path_n ? e->path[0] : account, e->d->cfg->directory_alias_max_targets);
+        return -1;
+    }
+    if (remote) {
+        r->remote = xreallocarray(r->remote, r->n_remote + 1, sizeof(*r->remote));
+        r->remote[r->n_remote++] = xstrdup(account);
+        return 0;
+    }
+    r->targets = xreallocarray(r->targets, r->n_targets + 1, sizeof(*r->targets));
+    r->targets[r->n_targets++] = (struct directory_target){
+        .account = xstrdup(account),
+        .folder = folder && *folder ? xstrdup(folder) : NULL,
+    };
+    return 0;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static int expand(struct expand *e, const char *addr, long long depth);
+
+/* Expands every target of an alias; 1 when the alias exists, 0 if not, -1 on error. */
+static int expand_alias(struct expand *e, const char *alias, long long depth)
+{
+    char **v = NULL;
+    size_t n = 0;
+    int found = directory_db_alias_targets(e->d, alias, &v, &n, e->err);
+    int r = found > 0 ? 1 : found;
+    for (size_t i = 0; i < n && r > 0; i++) {
+        if (expand(e, v[i], depth + 1) != 0)
+            r = -1;
+    }
+    free_strv(v, n);
+    return r;
+}
+
+/* The lookup order of directory.h for one local address. */
+static int lookup(struct expand *e, const char *addr, long long depth)
+{
+    int r = expand_alias(e, addr, depth);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    r = directory_db_account_exists(e->d, addr, e->err);
+    if (r != 0)
+        return r < 0 ? -1 : add_target(e, addr, NULL, false);
+
+    const char *at = strrchr(addr, '@');
+    const char *delims = e->d->cfg->recipient_delimiter;
+    size_t cut = strcspn(addr, delims);
+    if (*delims && addr + cut < at && cut > 0) {
+        struct buf base = BUF_INIT;
+        buf_append(&base, addr, cut);
+        buf_append_cstr(&base, at);
+        char *detail = xstrndup(addr + cut + 1, (size_t)(at - addr) - cut - 1);
+        r = expand_alias(e, base.data, depth);
+        if (r == 0) {
+            r = directory_db_account_exists(e->d, base.data, e->err);
+            if (r > 0)
+                r = add_target(e, base.data, detail, false) == 0 ? 1 : -1;
+        }
+        free(detail);
+        buf_free(&base);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
+    }
+    r = expand_alias(e, at, depth); /* the catch-all "@domain" */
+    return r < 0 ? -1 : 0;
+}
+
+static int expand(struct expand *e, const char *addr, long long depth)
+{
+    const char *at = strrchr(addr, '@');
+    if (!directory_is_local_domain(e->d, at + 1))
+        return add_target(e, addr, NULL, true);
+    for (size_t i = 0; i < e->path_n; i++) {
+        if (strcmp(e->path[i], addr) == 0) {
+            /* A loop, or "a -> a, b": stop here; deliver if it is an account. */
+            int r = directory_db_account_exists(e->d, addr, e->err);
+            return r < 0 ? -1 : r > 0 ? add_target(e, addr, NULL, false) : 0;
+        }
+    }
+    if (depth > e->d->cfg->directory_alias_max_depth) {
+        buf_printf(e->err, "alias chain from %s deeper than %lld (directory_alias_max_depth)",
+                   e->path[0], e->d->cfg->directory_alias_max_depth);
+        return -1;
+    }
+    e->path = xreallocarray(e->path, e->path_n + 1, sizeof(char *));
+    e->path[e->path_n++] = (char *)addr;
+    int r = lookup(e, addr, depth);
+    e->path_n--;
+    return r;
+}
+
+int directory_resolve(struct directory *d, const char *address, struct directory_result *r,
+                      struct buf *err)
+{
+    *r = (struct directory_result){.kind = DIRECTORY_NO_SUCH_USER};
+    const char *at = strrchr(address, '@');
+    if (at == NULL)
+        return 0;
+    if (!directory_is_local_domain(d, at + 1)) {
+        r->kind = DIRECTORY_NOT_LOCAL;
+        return 0;
+    }
+    char *norm = directory_normalize_address(address, false);
+    if (norm == NULL)
+        return 0;
+    struct expand e = {.d = d, .r = r, .err = err};
+    int rc = expand(&e, norm, 0);
+    free(e.path);
+    free(norm);
+    if (rc != 0) {
+        directory_result_free(r);
+        return -1;
+    }
+    if (r->n_targets + r->n_remote > 0)
+        r->kind = DIRECTORY_LOCAL;
+    return 0;
+}
+
+void directory_result_free(struct directory_result *r)
+{
+    for (size_t i = 0; i < r->n_targets; i++) {
+        free(r->targets[i].account);
+        free(r->targets[i].folder);
+    }
+    free(r->targets);
+    r->targets = NULL;
+    r->n_targets = 0;
+    for (size_t i = 0; i < r->n_remote; i++)
+        free(r->remote[i]);
+    free(r->remote);
+    r->remote = NULL;
+    r->n_remote = 0;
+}

@@ -1,0 +1,662 @@
+/*
+ * directory_sqlite.c - the embedded directory driver: SQLite at
+ * DATA_DIRECTORY/directory/directory.db.
+ *
+ * Holds the schema and its migrations (PRAGMA user_version is the schema
+ * version), and every read and write of domains, accounts and aliases. SQL
+ * only through prepared statements with bound parameters; never a string
+ * built from input. It must never log a password hash.
+ */
+#include "directory/directory_int.h"
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* How long a writer (the wharf command) may wait for another one. */
+#define DIRECTORY_BUSY_TIMEOUT_MS 5000
+
+/* Schema migrations: migrations[i] takes the schema from version i to i+1. */
+static const char *const migrations[] = {
+    /* 0 -> 1: domains, accounts, aliases. */
+    "CREATE TABLE domains ("
+    "  name TEXT PRIMARY KEY NOT NULL,"      /* lower case */
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE accounts ("
+    "  name TEXT PRIMARY KEY NOT NULL,"      /* local@domain, domain lower case */
+    "  domain TEXT NOT NULL,"
+    "  password TEXT,"                       /* crypt(3) string, NULL: cannot log in */
+    "  quota_bytes INTEGER NOT NULL DEFAULT 0,"
+    "  quota_messages INTEGER NOT NULL DEFAULT 0,"
+    "  home_server TEXT,"                    /* NULL: this server */
+    "  created INTEGER NOT NULL);"
+    "CREATE INDEX accounts_domain ON accounts(domain);"
+    "CREATE TABLE aliases ("
+    "  address TEXT NOT NULL,"               /* local@domain, or @domain: catch-all */
+    "  domain TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  PRIMARY KEY (address, target));"
+    "CREATE INDEX aliases_domain ON aliases(domain);",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static const char *const stmt_sql[STMT__COUNT] = {
+    [STMT_DOMAIN_GET] = "SELECT 1 FROM domains WHERE name = ?1",
+    [STMT_ACCOUNT_GET] = "SELECT name, password, quota_bytes, quota_messages FROM accounts "
+                         "WHERE name = ?1",
+    [STMT_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE address = ?1 ORDER BY target",
+};
+
+static enum directory_status db_error(struct directory *d, struct buf *err, const char *what)
+{
+    buf_printf(err, "directory: %s: %s", what, sqlite3_errmsg(d->db));
+    return DIRECTORY_ERR_DB;
+}
+
+static int exec_sql(struct directory *d, const char *sql, struct buf *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(d->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        buf_printf(err, "directory: %s", msg ? msg : sqlite3_errmsg(d->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int user_version(struct directory *d, int *v_r, struct buf *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+        db_error(d, err, "user_version");
+        return -1;
+    }
+    int rc = sqlite3_step(st);
+    *v_r = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        db_error(d, err, "user_version");
+        return -1;
+    }
+    return 0;
+}
+
+static int migrate(struct directory *d, struct buf *err)
+{
+    if (exec_sql(d, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    int v;
+    if (user_version(d, &v, err) != 0)
+        goto fail;
+    if (v > SCHEMA_VERSION) {
+        buf_printf(err, "directory: directory.db has schema version %d, newer than this Wharf "
+                        "knows (%d); run the newer Wharf",
+                   v, SCHEMA_VERSION);
+        goto fail;
+    }
+    for (; v < SCHEMA_VERSION; v++) {
+        if (exec_sql(d, migrations[v], err) != 0)
+            goto fail;
+        struct buf sql = BUF_INIT; /* an integer we chose, not input */
+        buf_printf(&sql, "PRAGMA user_version = %d", v + 1);
+        int r = exec_sql(d, sql.data, err);
+        buf_free(&sql);
+        if (r != 0)
+            goto fail;
+        log_info("directory: schema migrated to version %d", v + 1);
+    }
+    return exec_sql(d, "COMMIT", err);
+fail:
+    sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+struct directory *directory_open(const struct wharf_config *cfg, struct buf *err)
+{
+    struct directory *d = xcalloc(1, sizeof(*d));
+    d->cfg = cfg;
+    char *path = config_data_path(cfg, "directory/directory.db");
+    int rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        buf_printf(err, "directory: cannot open %s: %s", path,
+                   d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
+        free(path);
+        directory_close(d);
+        return NULL;
+    }
+    free(path);
+    sqlite3_busy_timeout(d->db, DIRECTORY_BUSY_TIMEOUT_MS);
+    /* WAL: the auth process reads while the wharf command writes. FULL: an
+     * account change is on disk when the command says so. */
+    if (exec_sql(d, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", err) != 0 ||
+        migrate(d, err) != 0) {
+        directory_close(d);
+        return NULL;
+    }
+    for (int i = 0; i < STMT__COUNT; i++) {
+        if (sqlite3_prepare_v3(d->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &d->stmt[i],
+                               NULL) != SQLITE_OK) {
+            db_error(d, err, "prepare");
+            directory_close(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+void directory_close(struct directory *d)
+{
+    if (d == NULL)
+        return;
+    for (int i = 0; i < STMT__COUNT; i++)
+        sqlite3_finalize(d->stmt[i]);
+    sqlite3_close(d->db);
+    free(d);
+}
+
+/* ---- small helpers around one statement ---- */
+
+static sqlite3_stmt *prepare(struct directory *d, const char *sql, struct buf *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_error(d, err, "prepare");
+        return NULL;
+    }
+    return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s == NULL)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+static sqlite3_stmt *cached(struct directory *d, enum directory_stmt which, const char *arg)
+{
+    sqlite3_stmt *st = d->stmt[which];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    bind_text(st, 1, arg);
+    return st;
+}
+
+/* Steps a statement that returns no rows; 0 or an sqlite error code. */
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    return rc == SQLITE_DONE ? 0 : rc;
+}
+
+/* ---- lookups used by resolve ---- */
+
+int directory_db_domain_exists(struct directory *d, const char *domain, struct buf *err)
+{
+    sqlite3_stmt *st = cached(d, STMT_DOMAIN_GET, domain);
+    int rc = sqlite3_step(st);
+    int r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (r < 0)
+        db_error(d, err, "domain lookup");
+    sqlite3_reset(st);
+    return r;
+}
+
+int directory_db_account_exists(struct directory *d, const char *address, struct buf *err)
+{
+    sqlite3_stmt *st = cached(d, STMT_ACCOUNT_GET, address);
+    int rc = sqlite3_step(st);
+    int r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (r < 0)
+        db_error(d, err, "account lookup");
+    sqlite3_reset(st);
+    return r;
+}
+
+int directory_db_alias_targets(struct directory *d, const char *address, char ***v, size_t *n_r,
+                               struct buf *err)
+{
+    sqlite3_stmt *st = cached(d, STMT_ALIAS_TARGETS, address);
+    int count = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *v = xreallocarray(*v, *n_r + 1, sizeof(char *));
+        (*v)[(*n_r)++] = xstrdup((const char *)sqlite3_column_text(st, 0));
+        count++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        db_error(d, err, "alias lookup");
+        return -1;
+    }
+    return count;
+}
+
+bool directory_is_local_domain(struct directory *d, const char *domain)
+{
+    char *norm = directory_normalize_domain(domain);
+    if (norm == NULL)
+        return false;
+    bool local = strlist_contains_nocase(&d->cfg->mydomains, norm);
+    if (!local) {
+        struct buf err = BUF_INIT;
+        int r = directory_db_domain_exists(d, norm, &err);
+        if (r < 0)
+            log_error("%s", buf_cstr(&err));
+        local = r == 1;
+        buf_free(&err);
+    }
+    free(norm);
+    return local;
+}
+
+int directory_quota(struct directory *d, const char *account, uint64_t *bytes_r,
+                    uint64_t *messages_r)
+{
+    sqlite3_stmt *st = cached(d, STMT_ACCOUNT_GET, account);
+    int r = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *bytes_r = (uint64_t)sqlite3_column_int64(st, 2);
+        *messages_r = (uint64_t)sqlite3_column_int64(st, 3);
+        r = 0;
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+enum directory_status directory_account_hash(struct directory *d, const char *username,
+                                             struct buf *account_r, struct buf *hash_r,
+                                             struct buf *err)
+{
+    char *name = directory_normalize_address(username, false);
+    if (name == NULL)
+        return DIRECTORY_ERR_NOT_FOUND;
+    sqlite3_stmt *st = cached(d, STMT_ACCOUNT_GET, name);
+    free(name);
+    enum directory_status s = DIRECTORY_ERR_NOT_FOUND;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 1) == SQLITE_TEXT) {
+        buf_reset(account_r);
+        buf_append_cstr(account_r, (const char *)sqlite3_column_text(st, 0));
+        buf_reset(hash_r);
+        buf_append_cstr(hash_r, (const char *)sqlite3_column_text(st, 1));
+        s = DIRECTORY_OK;
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        s = db_error(d, err, "account lookup");
+    }
+    sqlite3_reset(st);
+    return s;
+}
+
+/* ---- domains ---- */
+
+enum directory_status directory_domain_add(struct directory *d, const char *domain,
+                                           struct buf *err)
+{
+    char *norm = directory_normalize_domain(domain);
+    if (norm == NULL) {
+        buf_printf(err, "'%s' is not a valid domain name", domain);
+        return DIRECTORY_ERR_INVALID;
+    }
+    enum directory_status s = DIRECTORY_OK;
+    sqlite3_stmt *st = prepare(d, "INSERT INTO domains (name, created) VALUES (?1, ?2)", err);
+    if (st == NULL) {
+        free(norm);
+        return DIRECTORY_ERR_DB;
+    }
+    bind_text(st, 1, norm);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
+    int rc = step_done(st);
+    if (rc == SQLITE_CONSTRAINT) {
+        buf_printf(err, "domain %s already exists", norm);
+        s = DIRECTORY_ERR_EXISTS;
+    } else if (rc != 0) {
+        s = db_error(d, err, "domain add");
+    }
+    sqlite3_finalize(st);
+    free(norm);
+    return s;
+}
+
+/* Counts rows of "SELECT count(*) ... WHERE x = ?1"; -1 on error. */
+static long long count_rows(struct directory *d, const char *sql, const char *arg,
+                            struct buf *err)
+{
+    sqlite3_stmt *st = prepare(d, sql, err);
+    if (st == NULL)
+        return -1;
+    bind_text(st, 1, arg);
+    long long n = -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    else
+        db_error(d, err, "count");
+    sqlite3_finalize(st);
+    return n;
+}
+
+enum directory_status directory_domain_del(struct directory *d, const char *domain,
+                                           struct buf *err)
+{
+    char *norm = directory_normalize_domain(domain);
+    if (norm == NULL) {
+        buf_printf(err, "'%s' is not a valid domain name", domain);
+        return DIRECTORY_ERR_INVALID;
+    }
+    enum directory_status s = DIRECTORY_OK;
+    long long users = count_rows(d, "SELECT count(*) FROM accounts WHERE domain = ?1", norm, err);
+    long long aliases =
+        users < 0 ? -1 : count_rows(d, "SELECT count(*) FROM aliases WHERE domain = ?1", norm, err);
+    if (users < 0 || aliases < 0) {
+        s = DIRECTORY_ERR_DB;
+    } else if (users + aliases > 0) {
+        buf_printf(err, "domain %s still has %lld accounts and %lld alias entries; delete them first",
+                   norm, users, aliases);
+        s = DIRECTORY_ERR_IN_USE;
+    } else {
+        sqlite3_stmt *st = prepare(d, "DELETE FROM domains WHERE name = ?1", err);
+        if (st == NULL) {
+            s = DIRECTORY_ERR_DB;
+        } else {
+            bind_text(st, 1, norm);
+            if (step_done(st) != 0)
+                s = db_error(d, err, "domain del");
+            else if (sqlite3_changes(d->db) == 0) {
+                buf_printf(err, "no such domain: %s", norm);
+                s = DIRECTORY_ERR_NOT_FOUND;
+            }
+            sqlite3_finalize(st);
+        }
+    }
+    free(norm);
+    return s;
+}
+
+enum directory_status directory_domain_list(struct directory *d,
+                                            void (*fn)(void *arg, const char *domain), void *arg,
+                                            struct buf *err)
+{
+    sqlite3_stmt *st = prepare(d, "SELECT name FROM domains ORDER BY name", err);
+    if (st == NULL)
+        return DIRECTORY_ERR_DB;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(arg, (const char *)sqlite3_column_text(st, 0));
+    enum directory_status s = rc == SQLITE_DONE ? DIRECTORY_OK : db_error(d, err, "domain list");
+    sqlite3_finalize(st);
+    return s;
+}
+
+/* ---- accounts ---- */
+
+/* Normalizes address into *norm_r and checks that its domain is ours. */
+static enum directory_status local_address(struct directory *d, const char *address,
+                                           bool allow_catchall, char **norm_r, struct buf *err)
+{
+    char *norm = directory_normalize_address(address, allow_catchall);
+    if (norm == NULL) {
+        buf_printf(err, "'%s' is not a valid address (local@domain%s)", address,
+                   allow_catchall ? " or @domain" : "");
+        return DIRECTORY_ERR_INVALID;
+    }
+    const char *domain = strrchr(norm, '@') + 1;
+    if (!directory_is_local_domain(d, domain)) {
+        buf_printf(err, "unknown domain %s (add it with: wharf domain add %s)", domain, domain);
+        free(norm);
+        return DIRECTORY_ERR_UNKNOWN_DOMAIN;
+    }
+    *norm_r = norm;
+    return DIRECTORY_OK;
+}
+
+enum directory_status directory_account_add(struct directory *d, const char *address,
+                                            const char *hash, uint64_t quota_bytes,
+                                            uint64_t quota_messages, struct buf *err)
+{
+    char *norm;
+    enum directory_status s = local_address(d, address, false, &norm, err);
+    if (s != DIRECTORY_OK)
+        return s;
+    sqlite3_stmt *st = prepare(d,
+                               "INSERT INTO accounts (name, domain, password, quota_bytes, "
+                               "quota_messages, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                               err);
+    if (st == NULL) {
+        free(norm);
+        return DIRECTORY_ERR_DB;
+    }
+    bind_text(st, 1, norm);
+    bind_text(st, 2, strrchr(norm, '@') + 1);
+    bind_text(st, 3, hash);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)quota_bytes);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)quota_messages);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
+    int rc = step_done(st);
+    if (rc == SQLITE_CONSTRAINT) {
+        buf_printf(err, "account %s already exists", norm);
+        s = DIRECTORY_ERR_EXISTS;
+    } else if (rc != 0) {
+        s = db_error(d, err, "account add");
+    }
+    sqlite3_finalize(st);
+    free(norm);
+    return s;
+}
+
+/* Runs an UPDATE/DELETE on one account (?1 = name, then two optional values). */
+static enum directory_status account_change(struct directory *d, const char *address,
+                                            const char *sql, const char *text,
+                                            const uint64_t *n1, const uint64_t *n2,
+                                            struct buf *err)
+{
+    char *norm = directory_normalize_address(address, false);
+    if (norm == NULL) {
+        buf_printf(err, "'%s' is not a valid address (local@domain)", address);
+        return DIRECTORY_ERR_INVALID;
+    }
+    sqlite3_stmt *st = prepare(d, sql, err);
+    if (st == NULL) {
+        free(norm);
+        return DIRECTORY_ERR_DB;
+    }
+    enum directory_status s = DIRECTORY_OK;
+    bind_text(st, 1, norm);
+    if (text)
+        bind_text(st, 2, text);
+    if (n1) {
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)*n1);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)*n2);
+    }
+    if (step_done(st) != 0)
+        s = db_error(d, err, "account change");
+    else if (sqlite3_changes(d->db) == 0) {
+        buf_printf(err, "no such account: %s", norm);
+        s = DIRECTORY_ERR_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    free(norm);
+    return s;
+}
+
+enum directory_status directory_account_del(struct directory *d, const char *address,
+                                            struct buf *err)
+{
+    return account_change(d, address, "DELETE FROM accounts WHERE name = ?1", NULL, NULL, NULL,
+                          err);
+}
+
+enum directory_status directory_account_set_hash(struct directory *d, const char *address,
+                                                 const char *hash, struct buf *err)
+{
+    return account_change(d, address, "UPDATE accounts SET password = ?2 WHERE name = ?1", hash,
+                          NULL, NULL, err);
+}
+
+enum directory_status directory_account_set_quota(struct directory *d, const char *address,
+                                                  uint64_t quota_bytes, uint64_t quota_messages,
+                                                  struct buf *err)
+{
+    return account_change(
+        d, address, "UPDATE accounts SET quota_bytes = ?2, quota_messages = ?3 WHERE name = ?1",
+        NULL, &quota_bytes, &quota_messages, err);
+}
+
+enum directory_status directory_account_list(struct directory *d, const char *domain,
+                                             void (*fn)(void *arg,
+                                                        const struct directory_account *a),
+                                             void *arg, struct buf *err)
+{
+    char *norm = NULL;
+    if (domain != NULL && (norm = directory_normalize_domain(domain)) == NULL) {
+        buf_printf(err, "'%s' is not a valid domain name", domain);
+        return DIRECTORY_ERR_INVALID;
+    }
+    sqlite3_stmt *st = prepare(d,
+                               "SELECT name, quota_bytes, quota_messages, password IS NOT NULL "
+                               "FROM accounts WHERE ?1 IS NULL OR domain = ?1 ORDER BY name",
+                               err);
+    if (st == NULL) {
+        free(norm);
+        return DIRECTORY_ERR_DB;
+    }
+    bind_text(st, 1, norm);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct directory_account a = {
+            .name = (const char *)sqlite3_column_text(st, 0),
+            .quota_bytes = (uint64_t)sqlite3_column_int64(st, 1),
+            .quota_messages = (uint64_t)sqlite3_column_int64(st, 2),
+            .has_password = sqlite3_column_int(st, 3) != 0,
+        };
+        fn(arg, &a);
+    }
+    enum directory_status s = rc == SQLITE_DONE ? DIRECTORY_OK : db_error(d, err, "account list");
+    sqlite3_finalize(st);
+    free(norm);
+    return s;
+}
+
+/* ---- aliases ---- */
+
+enum directory_status directory_alias_add(struct directory *d, const char *address,
+                                          char *const *targets, size_t n_targets,
+                                          struct buf *err)
+{
+    char *norm;
+    enum directory_status s = local_address(d, address, true, &norm, err);
+    if (s != DIRECTORY_OK)
+        return s;
+    if (n_targets == 0) {
+        buf_printf(err, "alias %s needs at least one target", norm);
+        free(norm);
+        return DIRECTORY_ERR_INVALID;
+    }
+    char **ntargets = xcalloc(n_targets, sizeof(char *));
+    for (size_t i = 0; i < n_targets && s == DIRECTORY_OK; i++) {
+        ntargets[i] = directory_normalize_address(targets[i], false);
+        if (ntargets[i] == NULL) {
+            buf_printf(err, "target '%s' is not a valid address (local@domain)", targets[i]);
+            s = DIRECTORY_ERR_INVALID;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    if (s == DIRECTORY_OK &&
+        (st = prepare(d, "INSERT OR IGNORE INTO aliases (address, domain, target) "
+                         "VALUES (?1, ?2, ?3)",
+                      err)) == NULL)
+        s = DIRECTORY_ERR_DB;
+    if (s == DIRECTORY_OK && exec_sql(d, "BEGIN IMMEDIATE", err) != 0)
+        s = DIRECTORY_ERR_DB;
+    for (size_t i = 0; i < n_targets && s == DIRECTORY_OK; i++) {
+        sqlite3_reset(st);
+        bind_text(st, 1, norm);
+        bind_text(st, 2, strrchr(norm, '@') + 1);
+        bind_text(st, 3, ntargets[i]);
+        if (step_done(st) != 0)
+            s = db_error(d, err, "alias add");
+    }
+    if (s == DIRECTORY_OK && exec_sql(d, "COMMIT", err) != 0)
+        s = DIRECTORY_ERR_DB;
+    if (s == DIRECTORY_ERR_DB)
+        sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < n_targets; i++)
+        free(ntargets[i]);
+    free(ntargets);
+    free(norm);
+    return s;
+}
+
+enum directory_status directory_alias_del(struct directory *d, const char *address,
+                                          char *const *targets, size_t n_targets,
+                                          struct buf *err)
+{
+    char *norm = directory_normalize_address(address, true);
+    if (norm == NULL) {
+        buf_printf(err, "'%s' is not a valid address (local@domain or @domain)", address);
+        return DIRECTORY_ERR_INVALID;
+    }
+    sqlite3_stmt *st = prepare(d,
+                               "DELETE FROM aliases WHERE address = ?1 AND "
+                               "(?2 IS NULL OR target = ?2)",
+                               err);
+    if (st == NULL) {
+        free(norm);
+        return DIRECTORY_ERR_DB;
+    }
+    enum directory_status s = DIRECTORY_OK;
+    int changes = 0;
+    for (size_t i = 0; i < (n_targets ? n_targets : 1) && s == DIRECTORY_OK; i++) {
+        char *t = NULL;
+        if (n_targets && (t = directory_normalize_address(targets[i], false)) == NULL) {
+            buf_printf(err, "target '%s' is not a valid address", targets[i]);
+            s = DIRECTORY_ERR_INVALID;
+            break;
+        }
+        sqlite3_reset(st);
+        bind_text(st, 1, norm);
+        bind_text(st, 2, t);
+        if (step_done(st) != 0)
+            s = db_error(d, err, "alias del");
+        else
+            changes += sqlite3_changes(d->db);
+        free(t);
+    }
+    if (s == DIRECTORY_OK && changes == 0) {
+        buf_printf(err, "no such alias%s: %s", n_targets ? " target" : "", norm);
+        s = DIRECTORY_ERR_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    free(norm);
+    return s;
+}
+
+enum directory_status directory_alias_list(struct directory *d, const char *domain,
+                                           void (*fn)(void *arg, const char *address,
+                                                      const char *target),
+                                           void *arg, struct buf *err)
+{
+    char *norm = NULL;
+    if (domain != NULL && (norm = directory_normalize_domain(domain)) == NULL) {
+        buf_printf(err, "'%s' is not a valid domain name", domain);
+        return DIRECTORY_ERR_INVALID;
+    }
+    sqlite3_stmt *st = prepare(d,
+                               "SELECT address, target FROM aliases "
+                               "WHERE ?1 IS NULL OR domain = ?1 ORDER BY address, target",
+                               err);
+    if (st == NULL) {
+        free(norm);
+        return DIRECTORY_ERR_DB;
+    }
+    bind_text(st, 1, norm);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(arg, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+    enum directory_status s = rc == SQLITE_DONE ? DIRECTORY_OK : db_error(d, err, "alias list");
+    sqlite3_finalize(st);
+    free(norm);
+    return s;
+}

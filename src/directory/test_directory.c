@@ -1,0 +1,336 @@
+/*
+ * test_directory.c - unit tests for the embedded directory: names, domain
+ * case, aliases (loops, depth, fan-out, duplicates, catch-all), +detail,
+ * quotas. Each test gets a fresh database in a temporary directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "directory/directory.h"
+
+struct fixture {
+    char dir[64];
+    struct wharf_config cfg;
+    struct directory *d;
+};
+
+static int setup_with(void **state, const char *extra)
+{
+    struct fixture *f = xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/wharf-dirtest-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    struct buf text = BUF_INIT, err = BUF_INIT, sub = BUF_INIT;
+    buf_printf(&text, "data_directory = %s\nmydomains = config.test\n%s", f->dir,
+               extra ? extra : "");
+    config_init(&f->cfg);
+    assert_int_equal(config_load_string(&f->cfg, "test", text.data, &err), 0);
+    assert_int_equal(config_finalize(&f->cfg, &err), 0);
+    buf_printf(&sub, "%s/directory", f->dir);
+    assert_int_equal(mkdir(sub.data, 0700), 0);
+    f->d = directory_open(&f->cfg, &err);
+    assert_non_null(f->d);
+    assert_int_equal(directory_domain_add(f->d, "Example.ORG", &err), DIRECTORY_OK);
+    buf_free(&text);
+    buf_free(&err);
+    buf_free(&sub);
+    *state = f;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, NULL);
+}
+
+static int setup_shallow(void **state)
+{
+    return setup_with(state, "directory_alias_max_depth = 3\ndirectory_alias_max_targets = 4\n");
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    directory_close(f->d);
+    struct buf b = BUF_INIT;
+    const char *files[] = {"directory/directory.db", "directory/directory.db-wal",
+                           "directory/directory.db-shm", "directory", ""};
+    for (size_t i = 0; i < 5; i++) {
+        buf_reset(&b);
+        buf_printf(&b, "%s/%s", f->dir, files[i]);
+        if (remove(b.data) != 0 && i >= 3)
+            fail_msg("cannot remove %s", b.data);
+    }
+    buf_free(&b);
+    config_free(&f->cfg);
+    free(f);
+    return 0;
+}
+
+static void user(struct fixture *f, const char *a)
+{
+    struct buf err = BUF_INIT;
+    assert_int_equal(directory_account_add(f->d, a, "$y$x", 0, 0, &err), DIRECTORY_OK);
+    buf_free(&err);
+}
+
+static void alias(struct fixture *f, const char *a, const char *t1, const char *t2)
+{
+    struct buf err = BUF_INIT;
+    char *t[] = {(char *)t1, (char *)t2};
+    assert_int_equal(directory_alias_add(f->d, a, t, t2 ? 2 : 1, &err), DIRECTORY_OK);
+    buf_free(&err);
+}
+
+/* Resolves and renders the result as "kind:acct[/folder][!],..." for compact checks. */
+static char *resolve(struct fixture *f, const char *addr)
+{
+    struct directory_result r;
+    struct buf err = BUF_INIT, out = BUF_INIT;
+    if (directory_resolve(f->d, addr, &r, &err) != 0) {
+        assert_true(err.len > 0);
+        buf_free(&err);
+        return xstrdup("tempfail");
+    }
+    static const char *kinds[] = {"local", "not-local", "no-such-user"};
+    buf_printf(&out, "%s:", kinds[r.kind]);
+    for (size_t i = 0; i < r.n_targets; i++)
+        buf_printf(&out, "%s%s%s%s", i ? "," : "", r.targets[i].account,
+                   r.targets[i].folder ? "/" : "", r.targets[i].folder ? r.targets[i].folder : "");
+    for (size_t i = 0; i < r.n_remote; i++)
+        buf_printf(&out, "%s%s!", i || r.n_targets ? "," : "", r.remote[i]);
+    directory_result_free(&r);
+    buf_free(&err);
+    return buf_steal(&out, NULL);
+}
+
+#define assert_resolves(f, addr, expect)                                                       \
+    do {                                                                                       \
+        char *got_ = resolve(f, addr);                                                         \
+        assert_string_equal(got_, expect);                                                     \
+        free(got_);                                                                            \
+    } while (0)
+
+static void test_names(void **state)
+{
+    char *s = directory_normalize_address("Alice@Example.ORG", false);
+    assert_string_equal(s, "Alice@example.org");
+    free(s);
+    assert_null(directory_normalize_address("@example.org", false));
+    s = directory_normalize_address("@Example.org", true);
+    assert_string_equal(s, "@example.org");
+    free(s);
+    assert_null(directory_normalize_address("a b@example.org", false));
+    assert_null(directory_normalize_address("alice", false));
+    assert_null(directory_normalize_address("alice@-bad.org", false));
+    assert_null(directory_normalize_address("alice@bad..org", false));
+    assert_null(directory_normalize_address("alice@bad.org.", false));
+    assert_null(directory_normalize_address("al<ce@bad.org", false));
+    assert_null(directory_normalize_domain(""));
+    s = directory_normalize_domain("MAIL.Example.org");
+    assert_string_equal(s, "mail.example.org");
+    free(s);
+}
+
+static void test_domain_case(void **state)
+{
+    struct fixture *f = *state;
+    struct buf err = BUF_INIT;
+    assert_true(directory_is_local_domain(f->d, "example.org"));
+    assert_true(directory_is_local_domain(f->d, "EXAMPLE.org"));
+    assert_true(directory_is_local_domain(f->d, "Config.Test")); /* from mydomains */
+    assert_false(directory_is_local_domain(f->d, "example.com"));
+    assert_int_equal(directory_domain_add(f->d, "example.ORG", &err), DIRECTORY_ERR_EXISTS);
+    user(f, "alice@EXAMPLE.org");
+    assert_resolves(f, "alice@Example.Org", "local:alice@example.org");
+    /* Local parts are matched as given. */
+    assert_resolves(f, "Alice@example.org", "no-such-user:");
+    assert_resolves(f, "bob@example.org", "no-such-user:");
+    assert_resolves(f, "bob@example.com", "not-local:");
+    assert_int_equal(directory_account_add(f->d, "alice@example.org", "h", 0, 0, &err),
+                     DIRECTORY_ERR_EXISTS);
+    assert_int_equal(directory_account_add(f->d, "carol@example.com", "h", 0, 0, &err),
+                     DIRECTORY_ERR_UNKNOWN_DOMAIN);
+    /* mydomains are local: accounts there need no domain row. */
+    user(f, "dave@config.test");
+    assert_resolves(f, "dave@CONFIG.test", "local:dave@config.test");
+    /* A domain with accounts cannot be deleted. */
+    assert_int_equal(directory_domain_del(f->d, "Example.org", &err), DIRECTORY_ERR_IN_USE);
+    assert_int_equal(directory_account_del(f->d, "alice@example.org", &err), DIRECTORY_OK);
+    assert_int_equal(directory_domain_del(f->d, "Example.org", &err), DIRECTORY_OK);
+    assert_int_equal(directory_domain_del(f->d, "Example.org", &err), DIRECTORY_ERR_NOT_FOUND);
+    assert_false(directory_is_local_domain(f->d, "example.org"));
+    buf_free(&err);
+}
+
+static void test_detail(void **state)
+{
+    struct fixture *f = *state;
+    user(f, "alice@example.org");
+    assert_resolves(f, "alice+work@example.org", "local:alice@example.org/work");
+    assert_resolves(f, "alice+@example.org", "local:alice@example.org");
+    assert_resolves(f, "alice+a+b@example.org", "local:alice@example.org/a+b");
+    assert_resolves(f, "+x@example.org", "no-such-user:");
+    assert_resolves(f, "nobody+x@example.org", "no-such-user:");
+    /* An alias of the base takes the detail's mail too; an exact alias wins. */
+    alias(f, "sales@example.org", "alice@example.org", NULL);
+    assert_resolves(f, "sales+eu@example.org", "local:alice@example.org");
+    user(f, "alice+special@example.org");
+    assert_resolves(f, "alice+special@example.org", "local:alice+special@example.org");
+}
+
+static void test_detail_disabled(void **state)
+{
+    struct fixture *f = *state;
+    struct buf err = BUF_INIT;
+    assert_int_equal(config_set(&f->cfg, "recipient_delimiter", "", "test", &err), 0);
+    user(f, "alice@example.org");
+    assert_resolves(f, "alice+work@example.org", "no-such-user:");
+    assert_int_equal(config_set(&f->cfg, "recipient_delimiter", "-+", "test", &err), 0);
+    assert_resolves(f, "alice-work@example.org", "local:alice@example.org/work");
+    buf_free(&err);
+}
+
+static void test_catchall(void **state)
+{
+    struct fixture *f = *state;
+    user(f, "alice@example.org");
+    user(f, "bob@example.org");
+    alias(f, "@Example.org", "alice@example.org", NULL);
+    assert_resolves(f, "anything@example.org", "local:alice@example.org");
+    assert_resolves(f, "bob@example.org", "local:bob@example.org");
+    assert_resolves(f, "bob+x@example.org", "local:bob@example.org/x");
+    /* A catch-all pointing at a missing address in its own domain loops back: dropped. */
+    struct buf err = BUF_INIT;
+    assert_int_equal(directory_alias_del(f->d, "@example.org", NULL, 0, &err), DIRECTORY_OK);
+    alias(f, "@example.org", "ghost@example.org", NULL);
+    assert_resolves(f, "x@example.org", "no-such-user:");
+    buf_free(&err);
+}
+
+static void test_loops_and_duplicates(void **state)
+{
+    struct fixture *f = *state;
+    user(f, "alice@example.org");
+    user(f, "bob@example.org");
+    alias(f, "a@example.org", "b@example.org", NULL);
+    alias(f, "b@example.org", "a@example.org", NULL);
+    assert_resolves(f, "a@example.org", "no-such-user:");
+    /* "alice -> alice, bob": alice keeps her mail, bob gets a copy. */
+    alias(f, "alice@example.org", "alice@example.org", "bob@example.org");
+    assert_resolves(f, "alice@example.org", "local:alice@example.org,bob@example.org");
+    /* Duplicates through different paths are delivered once. */
+    alias(f, "list@example.org", "alice@example.org", "bob@example.org");
+    alias(f, "team@example.org", "list@example.org", "bob@example.org");
+    assert_resolves(f, "team@example.org", "local:bob@example.org,alice@example.org");
+    /* A loop through a list that also names real people. */
+    alias(f, "x@example.org", "y@example.org", "bob@example.org");
+    alias(f, "y@example.org", "x@example.org", "alice@example.org");
+    assert_resolves(f, "x@example.org", "local:bob@example.org,alice@example.org");
+}
+
+static void test_remote_targets(void **state)
+{
+    struct fixture *f = *state;
+    user(f, "alice@example.org");
+    alias(f, "fw@example.org", "Someone@Elsewhere.NET", "alice@example.org");
+    assert_resolves(f, "fw@example.org", "local:alice@example.org,Someone@elsewhere.net!");
+}
+
+static void test_depth_and_fanout(void **state)
+{
+    struct fixture *f = *state; /* max depth 3, max targets 4 */
+    user(f, "alice@example.org");
+    alias(f, "c1@example.org", "c2@example.org", NULL);
+    alias(f, "c2@example.org", "c3@example.org", NULL);
+    alias(f, "c3@example.org", "alice@example.org", NULL);
+    assert_resolves(f, "c1@example.org", "local:alice@example.org");
+    alias(f, "c0@example.org", "c1@example.org", NULL);
+    assert_resolves(f, "c0@example.org", "tempfail");
+    struct buf err = BUF_INIT;
+    struct directory_result r;
+    assert_int_equal(directory_resolve(f->d, "c0@example.org", &r, &err), -1);
+    assert_non_null(strstr(err.data, "directory_alias_max_depth"));
+    assert_int_equal(r.n_targets + r.n_remote, 0);
+    /* An alias that only forwards elsewhere is still ours: LOCAL with remote targets. */
+    alias(f, "fwd@example.org", "out@remote.test", NULL);
+    assert_resolves(f, "fwd@example.org", "local:out@remote.test!");
+    alias(f, "many@example.org", "r1@remote.test", "r2@remote.test");
+    alias(f, "many@example.org", "r3@remote.test", "r4@remote.test");
+    assert_resolves(f, "many@example.org",
+                    "local:r1@remote.test!,r2@remote.test!,r3@remote.test!,r4@remote.test!");
+    alias(f, "many@example.org", "r5@remote.test", NULL);
+    assert_resolves(f, "many@example.org", "tempfail");
+    buf_free(&err);
+}
+
+static void test_quota_and_hash(void **state)
+{
+    struct fixture *f = *state;
+    struct buf err = BUF_INIT, acct = BUF_INIT, hash = BUF_INIT;
+    assert_int_equal(directory_account_add(f->d, "alice@Example.org", "$6$abc", 1 << 20, 100, &err),
+                     DIRECTORY_OK);
+    uint64_t b, m;
+    assert_int_equal(directory_quota(f->d, "alice@example.org", &b, &m), 0);
+    assert_int_equal(b, 1 << 20);
+    assert_int_equal(m, 100);
+    assert_int_equal(directory_account_set_quota(f->d, "alice@example.org", 5, 0, &err),
+                     DIRECTORY_OK);
+    assert_int_equal(directory_quota(f->d, "alice@example.org", &b, &m), 0);
+    assert_int_equal(b, 5);
+    assert_int_equal(m, 0);
+    assert_int_equal(directory_quota(f->d, "nobody@example.org", &b, &m), -1);
+    assert_int_equal(directory_account_hash(f->d, "alice@EXAMPLE.ORG", &acct, &hash, &err),
+                     DIRECTORY_OK);
+    assert_string_equal(acct.data, "alice@example.org");
+    assert_string_equal(hash.data, "$6$abc");
+    assert_int_equal(directory_account_set_hash(f->d, "alice@example.org", "$y$new", &err),
+                     DIRECTORY_OK);
+    assert_int_equal(directory_account_hash(f->d, "alice@example.org", &acct, &hash, &err),
+                     DIRECTORY_OK);
+    assert_string_equal(hash.data, "$y$new");
+    assert_int_equal(directory_account_hash(f->d, "bob@example.org", &acct, &hash, &err),
+                     DIRECTORY_ERR_NOT_FOUND);
+    assert_int_equal(directory_account_set_hash(f->d, "bob@example.org", "$y$", &err),
+                     DIRECTORY_ERR_NOT_FOUND);
+    buf_free(&err);
+    buf_free(&acct);
+    buf_free(&hash);
+}
+
+static void test_reopen_keeps_schema(void **state)
+{
+    struct fixture *f = *state;
+    user(f, "alice@example.org");
+    directory_close(f->d);
+    struct buf err = BUF_INIT;
+    f->d = directory_open(&f->cfg, &err);
+    assert_non_null(f->d);
+    assert_resolves(f, "alice@example.org", "local:alice@example.org");
+    buf_free(&err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),
+        cmocka_unit_test_setup_teardown(test_domain_case, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_detail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_detail_disabled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_catchall, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loops_and_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_targets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_depth_and_fanout, setup_shallow, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_and_hash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,39 @@
+/*
+ * channel.h - IPC frames over a libevent bufferevent.
+ *
+ * One channel owns one connected stream socket and turns its bytes into
+ * whole frames (ipc/frame.h) handed to a callback. Used by the component side
+ * of the control protocol (control.c) and by wharfd for every child and every
+ * control-socket client. It never interprets a frame: that is its user's job.
+ * A malformed or oversized frame, EOF or a socket error ends the channel with
+ * one call of the close callback.
+ */
+#ifndef WHARF_IPC_CHANNEL_H
+#define WHARF_IPC_CHANNEL_H
+
+#include "ipc/frame.h"
+
+#include <event2/event.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ipc_channel;
+
+/* A frame arrived; the frame's payload is valid only during the call. */
+typedef void (*ipc_channel_frame_fn)(void *arg, const struct ipc_frame *frame);
+/* EOF, error or a bad frame: the channel is dead; free it (may be done here). */
+typedef void (*ipc_channel_close_fn)(void *arg);
+
+/* Takes ownership of fd (made non-blocking). Never returns NULL. */
+struct ipc_channel *ipc_channel_new(struct event_base *base, int fd, size_t max_payload,
+                                    ipc_channel_frame_fn on_frame, ipc_channel_close_fn on_close,
+                                    void *arg);
+/* Queues one frame; dropped silently when the channel is already closed. */
+void ipc_channel_send(struct ipc_channel *ch, uint16_t type, const void *payload, size_t len);
+/* Sends what is queued, then closes and calls on_close (used for last replies). */
+void ipc_channel_close_after_flush(struct ipc_channel *ch);
+/* Closes the socket and frees the channel; safe inside its own callbacks. */
+void ipc_channel_free(struct ipc_channel *ch);
+int ipc_channel_fd(const struct ipc_channel *ch);
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * control.c - the component side of the supervisor protocol (control.h).
+ *
+ * Answers status requests, turns IPC_SHUTDOWN into the component's drain
+ * callback, delivers bus events, and makes sure a component never outlives
+ * wharfd. Must never block the component's event loop.
+ */
+#include "ipc/control.h"
+#include "base/alloc.h"
+#include "base/log.h"
+#include "ipc/channel.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* After wharfd went away, how long a component may take to wind down before it leaves. */
+#define CONTROL_ORPHAN_GRACE_MS 2000
+
+struct control {
+    struct event_base *base;
+    struct ipc_channel *ch;
+    struct control_callbacks cb;
+    char *name;
+    unsigned worker, n_workers;
+    struct event *orphan_timer;
+};
+
+int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void control_begin_shutdown(struct control *c, int64_t deadline_ms)
+{
+    if (c->cb.shutdown)
+        c->cb.shutdown(c->cb.arg, deadline_ms);
+    else
+        event_base_loopexit(c->base, NULL);
+}
+
+static void control_reply_status(struct control *c)
+{
+    json_t *obj = json_object();
+    json_object_set_new(obj, "component", json_string(c->name));
+    json_object_set_new(obj, "pid", json_integer((json_int_t)getpid()));
+    json_object_set_new(obj, "worker", json_integer(c->worker));
+    json_object_set_new(obj, "connections", json_integer(0));
+    if (c->cb.status)
+        c->cb.status(c->cb.arg, obj);
+    char *text = json_dumps(obj, JSON_COMPACT);
+    ipc_channel_send(c->ch, IPC_STATUS, text, strlen(text));
+    free(text);
+    json_decref(obj);
+}
+
+static void control_on_frame(void *arg, const struct ipc_frame *f)
+{
+    struct control *c = arg;
+    struct ipc_reader r;
+    ipc_reader_init(&r, f->payload, f->len);
+    switch (f->type) {
+    case IPC_STATUS_REQUEST:
+        control_reply_status(c);
+        break;
+    case IPC_SHUTDOWN: {
+        uint64_t deadline = ipc_get_u64(&r);
+        if (!ipc_reader_done(&r)) {
+            log_error("malformed shutdown frame from wharfd");
+            deadline = (uint64_t)monotonic_ms();
+        }
+        control_begin_shutdown(c, (int64_t)deadline);
+        break;
+    }
+    case IPC_EVENT: {
+        struct slice name = ipc_get_bytes(&r);
+        struct slice payload = ipc_get_bytes(&r);
+        if (!ipc_reader_done(&r)) {
+            log_error("malformed event frame from wharfd");
+            break;
+        }
+        if (c->cb.event) {
+            char *n = slice_strdup(name);
+            c->cb.event(c->cb.arg, n, payload);
+            free(n);
+        }
+        break;
+    }
+    default:
+        log_warning("unexpected frame type %u from wharfd", f->type);
+        break;
+    }
+}
+
+static void control_orphan_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *c = arg;
+    log_warning("still running %dms after wharfd went away; leaving the event loop",
+                CONTROL_ORPHAN_GRACE_MS);
+    event_base_loopbreak(c->base);
+}
+
+static void control_on_close(void *arg)
+{
+    struct control *c = arg;
+    ipc_channel_free(c->ch);
+    c->ch = NULL;
+    log_warning("wharfd went away; shutting down");
+    /* Never outlive the supervisor: cut sessions now, and leave the loop regardless soon. */
+    struct timeval tv = {CONTROL_ORPHAN_GRACE_MS / 1000, (CONTROL_ORPHAN_GRACE_MS % 1000) * 1000};
+    c->orphan_timer = evtimer_new(c->base, control_orphan_timeout, c);
+    evtimer_add(c->orphan_timer, &tv);
+    control_begin_shutdown(c, monotonic_ms());
+}
+
+struct control *control_open(struct event_base *base, const struct component_ctx *ctx,
+                             const struct control_callbacks *cb)
+{
+    struct control *c = xcalloc(1, sizeof(*c));
+    c->base = base;
+    if (cb)
+        c->cb = *cb;
+    c->name = xstrdup(ctx->name);
+    c->worker = ctx->worker_index;
+    c->n_workers = ctx->n_workers;
+    size_t max = ctx->cfg ? (size_t)ctx->cfg->ipc_max_frame : 64 * 1024 * 1024;
+    c->ch = ipc_channel_new(base, ctx->control_fd, max, control_on_frame, control_on_close, c);
+    struct buf b = BUF_INIT;
+    ipc_put_str(&b, ctx->name);
+    ipc_put_u64(&b, (uint64_t)getpid());
+    ipc_channel_send(c->ch, IPC_HELLO, b.data, b.len);
+    buf_free(&b);
+    return c;
+}
+
+static void event_payload(struct buf *b, const char *name, const void *payload, size_t len)
+{
+    ipc_put_str(b, name);
+    ipc_put_bytes(b, payload, len);
+}
+
+void control_publish(struct control *c, const char *name, const void *payload, size_t len)
+{
+    if (c->ch == NULL)
+        return;
+    struct buf b = BUF_INIT;
+    event_payload(&b, name, payload, len);
+    ipc_channel_send(c->ch, IPC_EVENT, b.data, b.len);
+    buf_free(&b);
+}
+
+void control_close(struct control *c)
+{
+    if (c == NULL)
+        return;
+    ipc_channel_free(c->ch);
+    if (c->orphan_timer)
+        event_free(c->orphan_timer);
+    free(c->name);
+    free(c);
+}
+
+int control_connect(const struct wharf_config *cfg)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(cfg->control_socket) >= sizeof(sun.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sun.sun_path, cfg->control_socket, strlen(cfg->control_socket) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int control_notify(const struct wharf_config *cfg, const char *name, const void *payload,
+                   size_t len)
+{
+    int fd = control_connect(cfg);
+    if (fd < 0)
+        return -1;
+    struct buf b = BUF_INIT;
+    event_payload(&b, name, payload, len);
+    int r = ipc_send(fd, IPC_EVENT, b.data, b.len);
+    buf_free(&b);
+    close(fd);
+    return r;
+}

@@ -1,0 +1,166 @@
+/*
+ * test_control.c - unit tests for the component side of the control protocol
+ * (control.c) and the frame channel under it, driven over a real socketpair
+ * by a peer that plays wharfd with the blocking ipc_send/ipc_recv.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ipc/channel.h"
+#include "ipc/control.h"
+
+struct seen {
+    int64_t deadline;
+    int shutdowns;
+    char event[64];
+    char payload[64];
+    int events;
+};
+
+static void cb_status(void *arg, json_t *obj)
+{
+    json_object_set_new(obj, "connections", json_integer(42));
+}
+
+static void cb_shutdown(void *arg, int64_t deadline)
+{
+    struct seen *s = arg;
+    s->deadline = deadline;
+    s->shutdowns++;
+}
+
+static void cb_event(void *arg, const char *name, struct slice payload)
+{
+    struct seen *s = arg;
+    snprintf(s->event, sizeof(s->event), "%s", name);
+    snprintf(s->payload, sizeof(s->payload), "%.*s", (int)payload.len, payload.ptr);
+    s->events++;
+}
+
+/* Runs the loop until nothing is left to do right now. */
+static void spin(struct event_base *base)
+{
+    for (int i = 0; i < 20; i++)
+        event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+static void test_control_protocol(void **state)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    struct event_base *base = event_base_new();
+    struct wharf_config cfg;
+    config_init(&cfg);
+    struct component_ctx ctx = {.name = "smtp", .n_workers = 2, .worker_index = 1, .cfg = &cfg,
+                                .control_fd = sv[0]};
+    struct seen seen = {0};
+    struct control_callbacks cb = {cb_status, cb_shutdown, cb_event, &seen};
+    struct control *c = control_open(base, &ctx, &cb);
+    spin(base);
+
+    /* HELLO: component name and pid. */
+    uint16_t type;
+    struct buf in = BUF_INIT, out = BUF_INIT;
+    assert_int_equal(ipc_recv(sv[1], 1 << 20, &type, &in), 0);
+    assert_int_equal(type, IPC_HELLO);
+    struct ipc_reader r;
+    ipc_reader_init(&r, in.data, in.len);
+    assert_true(slice_eq(ipc_get_bytes(&r), SLICE_LIT("smtp")));
+    assert_int_equal(ipc_get_u64(&r), (uint64_t)getpid());
+    assert_true(ipc_reader_done(&r));
+
+    /* STATUS: the callback's figures in a JSON object. */
+    assert_int_equal(ipc_send(sv[1], IPC_STATUS_REQUEST, NULL, 0), 0);
+    spin(base);
+    assert_int_equal(ipc_recv(sv[1], 1 << 20, &type, &in), 0);
+    assert_int_equal(type, IPC_STATUS);
+    json_t *j = json_loadb(in.data, in.len, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "connections")), 42);
+    assert_string_equal(json_string_value(json_object_get(j, "component")), "smtp");
+    assert_int_equal(json_integer_value(json_object_get(j, "worker")), 1);
+    json_decref(j);
+
+    /* EVENT in, delivered one byte at a time, and EVENT out. */
+    ipc_put_str(&out, IPC_EVENT_MAILBOX_CHANGED);
+    ipc_put_str(&out, "alice\tINBOX");
+    struct buf wire = BUF_INIT;
+    ipc_frame_encode(&wire, IPC_EVENT, out.data, out.len);
+    for (size_t i = 0; i < wire.len; i++) {
+        assert_int_equal(write(sv[1], wire.data + i, 1), 1);
+        spin(base);
+        assert_int_equal(seen.events, i + 1 == wire.len ? 1 : 0);
+    }
+    assert_string_equal(seen.event, IPC_EVENT_MAILBOX_CHANGED);
+    assert_string_equal(seen.payload, "alice\tINBOX");
+    control_publish(c, IPC_EVENT_SPOOL_NEW, "Q123", 4);
+    spin(base);
+    assert_int_equal(ipc_recv(sv[1], 1 << 20, &type, &in), 0);
+    assert_int_equal(type, IPC_EVENT);
+    ipc_reader_init(&r, in.data, in.len);
+    assert_true(slice_eq(ipc_get_bytes(&r), SLICE_LIT(IPC_EVENT_SPOOL_NEW)));
+    assert_true(slice_eq(ipc_get_bytes(&r), SLICE_LIT("Q123")));
+
+    /* SHUTDOWN carries the deadline. */
+    buf_reset(&out);
+    ipc_put_u64(&out, 123456);
+    assert_int_equal(ipc_send(sv[1], IPC_SHUTDOWN, out.data, out.len), 0);
+    spin(base);
+    assert_int_equal(seen.shutdowns, 1);
+    assert_int_equal(seen.deadline, 123456);
+
+    /* The supervisor going away means: shut down now. */
+    close(sv[1]);
+    int64_t before = monotonic_ms();
+    spin(base);
+    assert_int_equal(seen.shutdowns, 2);
+    assert_true(seen.deadline >= before && seen.deadline <= monotonic_ms());
+
+    control_close(c);
+    event_base_free(base);
+    config_free(&cfg);
+    buf_free(&in);
+    buf_free(&out);
+    buf_free(&wire);
+}
+
+/* An oversized frame ends the channel instead of being buffered. */
+static int closes;
+static void on_frame(void *arg, const struct ipc_frame *f)
+{
+    fail_msg("no frame expected");
+}
+static void on_close(void *arg)
+{
+    closes++;
+    ipc_channel_free(arg ? *(struct ipc_channel **)arg : NULL);
+}
+
+static void test_channel_limit(void **state)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    struct event_base *base = event_base_new();
+    static struct ipc_channel *ch;
+    ch = ipc_channel_new(base, sv[0], 16, on_frame, on_close, &ch);
+    assert_int_equal(ipc_send(sv[1], IPC_EVENT, "0123456789abcdefX", 17), 0);
+    spin(base);
+    assert_int_equal(closes, 1);
+    close(sv[1]);
+    event_base_free(base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_control_protocol),
+        cmocka_unit_test(test_channel_limit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

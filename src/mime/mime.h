@@ -1,0 +1,249 @@
+/*
+ * mime.h - RFC 5322 / MIME message parser: the structure of a message held in
+ * memory, with exact byte offsets, plus field access, decoders, addresses and
+ * the IMAP wire forms (ENVELOPE, BODYSTRUCTURE, sections) built on it.
+ *
+ * The parser works over a complete message (struct slice) that the caller
+ * keeps alive and unchanged while the struct mime_message is in use: every
+ * offset and most slices point into it. It makes one pass over the bytes,
+ * copies no body, and allocates in proportion to the number of parts and
+ * header fields, both bounded by struct mime_limits. It never fails: any
+ * input, however malformed, gives a best-effort tree (see doc/mime.md).
+ * It must never recurse deeper than limits.max_depth nor read outside data.
+ *
+ * Offsets are byte offsets into the original data. Line breaks may be CRLF or
+ * bare LF; sizes meant for IMAP (*_crlf helpers) count each bare LF as two
+ * octets, as a server that sends the message in CRLF form must.
+ */
+#ifndef WHARF_MIME_MIME_H
+#define WHARF_MIME_MIME_H
+
+#include "base/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Default limits; the options mime_max_depth, mime_max_parts and
+ * mime_max_header_fields in options.def say why. */
+#define MIME_DEFAULT_MAX_DEPTH 32
+#define MIME_DEFAULT_MAX_PARTS 5000
+#define MIME_DEFAULT_MAX_FIELDS 5000
+
+struct mime_limits {
+    unsigned max_depth;  /* nesting of multipart and message/rfc822 parts */
+    unsigned max_parts;  /* parts in the whole tree, the root included */
+    unsigned max_fields; /* header fields indexed in the whole tree */
+};
+
+/* Flags on struct mime_message: what the parser had to repair or cut. */
+enum {
+    MIME_MSG_DEPTH_LIMIT = 1 << 0,   /* a part nested too deep was kept as a leaf */
+    MIME_MSG_PARTS_LIMIT = 1 << 1,   /* part limit hit: the rest is one body */
+    MIME_MSG_FIELDS_LIMIT = 1 << 2,  /* some header fields were not indexed */
+    MIME_MSG_UNTERMINATED = 1 << 3,  /* a multipart had no close delimiter */
+    MIME_MSG_NO_BOUNDARY = 1 << 4,   /* multipart/ without a usable boundary */
+};
+
+enum mime_kind {
+    MIME_LEAF,      /* any single-part body */
+    MIME_MULTIPART, /* children are the body parts */
+    MIME_MESSAGE,   /* message/rfc822 (or global): one child, the encapsulated message */
+};
+
+/* One header field; offsets into the message data. */
+struct mime_field {
+    size_t start;       /* first byte of the name */
+    size_t name_len;    /* name without white space before the colon */
+    size_t value_start; /* first byte after the colon */
+    size_t value_len;   /* raw value, folding kept, final line break excluded */
+};
+
+struct mime_part {
+    struct mime_part *parent;
+    struct mime_part *children; /* first child */
+    struct mime_part *next;     /* next sibling */
+    struct mime_part *last_child; /* private to the parser */
+    unsigned nchildren;
+    unsigned depth; /* root = 0 */
+    enum mime_kind kind;
+    bool has_ctype; /* a parsable Content-Type was present */
+
+    /* Header: from hdr_start up to body_start, the empty line included. A
+     * header without an empty line (cut by EOF or a boundary) still ends
+     * where the body starts; the body is then empty. */
+    size_t hdr_start, hdr_len;
+    size_t body_start, body_len;
+    size_t hdr_bare_lf, body_bare_lf; /* LFs not preceded by CR */
+    size_t body_lines;                /* LFs in the body (IMAP body-fld-lines) */
+
+    /* Media type from Content-Type (not case-folded), pointing into the
+     * data; "text"/"plain" (or "message"/"rfc822" in multipart/digest) when
+     * absent or unparsable. */
+    struct slice type, subtype;
+
+    /* Index range in struct mime_message.fields. */
+    size_t field_first, field_count;
+    /* private to the parser: counters at the body start */
+    size_t lf_at_body, bare_at_body;
+};
+
+struct mime_message {
+    struct slice data;
+    struct mime_part *root;
+    size_t nparts;
+    struct mime_field *fields;
+    size_t nfields;
+    unsigned flags;
+    struct mime_part_block *blocks; /* private: storage of the parts */
+    size_t fields_cap;              /* private */
+};
+
+/* ---- structure (mime_parse.c) ---- */
+
+/* Fills limits with the defaults. */
+void mime_limits_default(struct mime_limits *limits_r);
+/* Parses data (kept alive by the caller). limits NULL: defaults. Never fails. */
+void mime_parse(struct mime_message *msg_r, struct slice data, const struct mime_limits *limits);
+void mime_message_free(struct mime_message *msg);
+/* Sizes as IMAP reports them (each bare LF counted as CRLF). */
+static inline size_t mime_part_body_size_crlf(const struct mime_part *p)
+{
+    return p->body_len + p->body_bare_lf;
+}
+static inline size_t mime_part_hdr_size_crlf(const struct mime_part *p)
+{
+    return p->hdr_len + p->hdr_bare_lf;
+}
+/* Part header/body as slices of the data. */
+struct slice mime_part_header(const struct mime_message *msg, const struct mime_part *p);
+struct slice mime_part_body(const struct mime_message *msg, const struct mime_part *p);
+
+/* ---- header fields (mime_header.c) ---- */
+
+struct slice mime_field_name(const struct mime_message *msg, const struct mime_field *f);
+struct slice mime_field_value(const struct mime_message *msg, const struct mime_field *f);
+/* First field of part p named name (ASCII case-insensitive), NULL if none. */
+const struct mime_field *mime_part_field(const struct mime_message *msg, const struct mime_part *p,
+                                         const char *name);
+/* Appends the unfolded value (line breaks before white space removed, leading
+ * and trailing white space trimmed) to out. */
+void mime_unfold(struct slice raw, struct buf *out);
+/* Appends raw (an unfolded or folded value) with RFC 2047 encoded-words
+ * decoded to UTF-8; white space between adjacent encoded-words is dropped.
+ * Words in charsets iconv does not know, and malformed words, are kept as
+ * they are; bytes that are not valid UTF-8 outside encoded-words are kept. */
+void mime_decode_words(struct slice raw, struct buf *out);
+
+/* Parameters of Content-Type / Content-Disposition. */
+struct mime_param {
+    struct slice name;  /* without the RFC 2231 "*N*" suffixes */
+    struct slice value; /* see enum mime_params_mode */
+    bool extended;      /* came from RFC 2231 name* / name*N* sections */
+};
+struct mime_params {
+    struct mime_param *v;
+    size_t n;
+    struct buf store; /* owns the bytes the slices point to */
+};
+enum mime_params_mode {
+    /* Continuations joined and charset'lang'%XX decoded to UTF-8 (search,
+     * JMAP, file names). */
+    MIME_PARAMS_DECODE,
+    /* Continuations joined, extended values left encoded as
+     * charset'lang'%XX and named "name*" (what IMAP BODYSTRUCTURE shows,
+     * as Dovecot does); plain parameters first, then extended ones. */
+    MIME_PARAMS_JOIN,
+};
+/* Parses "value; a=b; c*0*=..." (a raw field value). value_r gets the first
+ * token (e.g. "text/plain", "attachment"), trimmed, pointing into raw.
+ * At most MIME_MAX_PARAMS parameters are kept. */
+#define MIME_MAX_PARAMS 64
+void mime_params_parse(struct slice raw, enum mime_params_mode mode, struct slice *value_r,
+                       struct mime_params *params_r);
+void mime_params_free(struct mime_params *params);
+/* Value of parameter name (case-insensitive), or SLICE_NULL (ptr NULL). */
+struct slice mime_params_get(const struct mime_params *params, const char *name);
+
+/* ---- decoders (mime_decode.c) ---- */
+
+/* Base64: ignores every byte outside the alphabet, stops at the first '='
+ * group end; a trailing partial quantum is decoded as far as it goes. */
+void mime_decode_base64(struct slice in, struct buf *out);
+/* Quoted-printable: soft breaks removed, =XX decoded, a malformed '=' kept
+ * literally, trailing white space before a line break dropped. */
+void mime_decode_qp(struct slice in, struct buf *out);
+/* Decodes a body by its Content-Transfer-Encoding value (base64,
+ * quoted-printable; anything else is copied). Returns false for an unknown
+ * encoding (IMAP BINARY answers UNKNOWN-CTE) after copying. */
+bool mime_decode_cte(struct slice cte, struct slice in, struct buf *out);
+/* Converts in from charset to UTF-8 and appends it. Returns false (and
+ * appends nothing) when iconv does not know charset or the text is not valid
+ * in it. us-ascii and utf-8 are checked, not converted. */
+bool mime_charset_to_utf8(struct slice charset, struct slice in, struct buf *out);
+
+/* The body of part p as UTF-8 text for SEARCH and previews: the transfer
+ * encoding undone, then converted from the Content-Type charset (default
+ * us-ascii). When the charset is unknown or the bytes are not valid in it,
+ * the decoded bytes are appended unchanged and false is returned. */
+bool mime_part_text(const struct mime_message *msg, const struct mime_part *p, struct buf *out);
+
+/* ---- addresses (mime_address.c) ---- */
+
+/* One element in the IMAP ENVELOPE shape. A group is a start marker
+ * (mailbox = group name, host NULL) followed by its members and an end
+ * marker (everything NULL). Slices point into owner storage. */
+struct mime_address {
+    struct slice name, adl, mailbox, host; /* ptr NULL = NIL */
+};
+struct mime_address_list {
+    struct mime_address *v;
+    size_t n;
+    struct buf store;
+};
+#define MIME_MAX_ADDRESSES 1000
+/* Parses an RFC 5322 address list (raw field value, folding allowed),
+ * tolerating obsolete syntax; never fails, keeps at most MIME_MAX_ADDRESSES. */
+void mime_address_parse(struct slice raw, struct mime_address_list *list_r);
+void mime_address_list_free(struct mime_address_list *list);
+
+/* ---- IMAP wire forms (mime_imap.c) ---- */
+
+/* Appends s as an IMAP string: quoted (with \\ escapes) when it is at most
+ * 1024 bytes of ASCII without CR, LF or other controls but TAB, otherwise a
+ * {N}\r\n literal. NUL bytes, which no IMAP string may hold, are dropped. */
+void mime_imap_string(struct buf *out, struct slice s);
+/* The ENVELOPE form of text meant for people (subject, names, dates), as
+ * Dovecot writes it: runs of white space and line breaks become one space,
+ * leading and trailing ones go, NUL becomes 0x80; a quoted string when
+ * nothing changed and s has no '"', '\\', control or 8-bit byte, else a
+ * literal. */
+void mime_imap_string_human(struct buf *out, struct slice s);
+/* Like mime_imap_string, but NIL when s.ptr is NULL. */
+void mime_imap_nstring(struct buf *out, struct slice s);
+/* ENVELOPE of the message whose header is part p (the root, or the child of
+ * a message/rfc822 part), with the parentheses. */
+void mime_imap_envelope(struct buf *out, const struct mime_message *msg, const struct mime_part *p);
+/* BODY (extended false) or BODYSTRUCTURE (extended true) of part p (usually
+ * msg->root), with the parentheses. */
+void mime_imap_bodystructure(struct buf *out, const struct mime_message *msg,
+                             const struct mime_part *p, bool extended);
+
+/* ---- sections (mime_section.c) ---- */
+
+enum mime_section_result {
+    MIME_SECTION_RANGE, /* the section is data[start .. start+len) */
+    MIME_SECTION_BUILT, /* the section was constructed into built (CRLF) */
+    MIME_SECTION_NONE,  /* no such part: IMAP answers with an empty string */
+    MIME_SECTION_BAD,   /* the spec is not valid section syntax */
+};
+struct mime_section {
+    size_t start, len;
+    struct buf built;
+};
+/* spec is what is between the brackets of BODY[...], e.g. "", "TEXT",
+ * "1.2.HEADER", "3.MIME", "HEADER.FIELDS (From To)". Caller does
+ * buf_init(&r->built) first and buf_free() after. */
+enum mime_section_result mime_section_locate(const struct mime_message *msg, struct slice spec,
+                                             struct mime_section *r);
+
+#endif

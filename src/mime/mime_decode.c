@@ -1,0 +1,246 @@
+/*
+ * mime_decode.c - Content-Transfer-Encoding decoders (base64,
+ * quoted-printable) and charset conversion to UTF-8 through glibc iconv.
+ *
+ * Used by IMAP BINARY[], SEARCH and RFC 2047 / RFC 2231 decoding. Inputs are
+ * hostile: decoders never fail, skip garbage, and write at most as many
+ * bytes as they read (base64: 3/4 of them). Charset conversion must never
+ * hand back bytes that are not valid UTF-8.
+ */
+#include "mime/mime.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <string.h>
+
+static const signed char b64_table[256] = {
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,
+    ['H'] = 8,  ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,
+    ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,
+    ['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28,
+    ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35,
+    ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+    ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49,
+    ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63,
+    ['/'] = 64,
+}; /* value + 1; 0 = not in the alphabet */
+
+void mime_decode_base64(struct slice in, struct buf *out)
+{
+    unsigned long acc = 0;
+    unsigned bits = 0;
+    buf_reserve(out, in.len / 4 * 3 + 3);
+    for (size_t i = 0; i < in.len; i++) {
+        unsigned char c = (unsigned char)in.ptr[i];
+        if (c == '=') {
+            /* padding ends this quantum; a new one may follow (concatenated
+             * base64 blocks); leftover bits are dropped */
+            acc = 0;
+            bits = 0;
+            continue;
+        }
+        int v = b64_table[c] - 1;
+        if (v < 0)
+            continue;
+        acc = (acc << 6) | (unsigned long)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf_append_byte(out, (char)((acc >> bits) & 0xff));
+            acc &= (1UL << bits) - 1;
+        }
+    }
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+void mime_decode_qp(struct slice in, struct buf *out)
+{
+    const char *s = in.ptr;
+    size_t n = in.len, i = 0;
+    buf_reserve(out, n);
+    while (i < n) {
+        /* one line (without its line break) at a time */
+        const char *nl = memchr(s + i, '\n', n - i);
+        size_t end = nl == NULL ? n : (size_t)(nl - s);
+        size_t cend = end;
+        if (cend > i && s[cend - 1] == '\r')
+            cend--;
+        size_t tend = cend; /* transport padding (trailing white space) is dropped */
+        while (tend > i && (s[tend - 1] == ' ' || s[tend - 1] == '\t'))
+            tend--;
+        bool soft = false;
+        for (size_t j = i; j < tend; j++) {
+            int h, l;
+            if (s[j] != '=') {
+                buf_append_byte(out, s[j]);
+            } else if (j + 1 == tend) {
+                soft = true;
+            } else if (j + 2 < tend && (h = hexval(s[j + 1])) >= 0 &&
+                       (l = hexval(s[j + 2])) >= 0) {
+                buf_append_byte(out, (char)(h << 4 | l));
+                j += 2;
+            } else {
+                buf_append_byte(out, '='); /* malformed: keep it */
+            }
+        }
+        if (nl == NULL)
+            break;
+        if (!soft)
+            buf_append(out, s + cend, end + 1 - cend); /* keep CRLF or LF as it was */
+        i = end + 1;
+    }
+}
+
+bool mime_decode_cte(struct slice cte, struct slice in, struct buf *out)
+{
+    struct slice t = slice_trim(cte);
+    if (slice_eq_cstr_nocase(t, "base64")) {
+        mime_decode_base64(in, out);
+        return true;
+    }
+    if (slice_eq_cstr_nocase(t, "quoted-printable")) {
+        mime_decode_qp(in, out);
+        return true;
+    }
+    buf_append_slice(out, in);
+    return t.len == 0 || slice_eq_cstr_nocase(t, "7bit") || slice_eq_cstr_nocase(t, "8bit") ||
+           slice_eq_cstr_nocase(t, "binary");
+}
+
+/* Length of the valid UTF-8 prefix of s (no overlongs, no surrogates). */
+static size_t utf8_valid_prefix(struct slice s)
+{
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    size_t i = 0, n = s.len;
+    while (i < n) {
+        unsigned char c = p[i];
+        size_t k;
+        unsigned min;
+        unsigned long cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            k = 1, min = 0x80, cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2, min = 0x800, cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3, min = 0x10000, cp = c & 0x07;
+        } else {
+            return i;
+        }
+        if (n - i <= k)
+            return i;
+        for (size_t j = 1; j <= k; j++) {
+            if ((p[i + j] & 0xc0) != 0x80)
+                return i;
+            cp = cp << 6 | (p[i + j] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return i;
+        i += k + 1;
+    }
+    return i;
+}
+
+/* One cached conversion descriptor: mail mostly uses one or two charsets. */
+static __thread char cached_name[64];
+static __thread iconv_t cached_cd = (iconv_t)-1;
+
+static iconv_t iconv_get(struct slice charset)
+{
+    char name[64];
+    if (charset.len == 0 || charset.len >= sizeof(name))
+        return (iconv_t)-1;
+    for (size_t i = 0; i < charset.len; i++) {
+        char c = charset.ptr[i];
+        /* charset names are tokens; refuse anything that could be an
+         * iconv suffix such as //TRANSLIT or a path */
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':'))
+            return (iconv_t)-1;
+        name[i] = c;
+    }
+    name[charset.len] = '\0';
+    if (cached_cd != (iconv_t)-1 && strcasecmp(cached_name, name) == 0) {
+        iconv(cached_cd, NULL, NULL, NULL, NULL);
+        return cached_cd;
+    }
+    iconv_t cd = iconv_open("UTF-8", name);
+    if (cd == (iconv_t)-1)
+        return cd;
+    if (cached_cd != (iconv_t)-1)
+        iconv_close(cached_cd);
+    cached_cd = cd;
+    memcpy(cached_name, name, charset.len + 1);
+    return cd;
+}
+
+bool mime_charset_to_utf8(struct slice charset, struct slice in, struct buf *out)
+{
+    if (slice_eq_cstr_nocase(charset, "us-ascii") || slice_eq_cstr_nocase(charset, "utf-8") ||
+        slice_eq_cstr_nocase(charset, "utf8") || slice_eq_cstr_nocase(charset, "ascii")) {
+        if (utf8_valid_prefix(in) != in.len)
+            return false;
+        buf_append_slice(out, in);
+        return true;
+    }
+    iconv_t cd = iconv_get(charset);
+    if (cd == (iconv_t)-1)
+        return false;
+    size_t start = out->len;
+    char *ip = (char *)in.ptr;
+    size_t ileft = in.len;
+    while (ileft > 0) {
+        buf_reserve(out, ileft * 4 + 16);
+        char *op = out->data + out->len;
+        size_t oleft = out->cap - out->len - 1;
+        size_t r = iconv(cd, &ip, &ileft, &op, &oleft);
+        out->len = (size_t)(op - out->data);
+        if (r == (size_t)-1 && errno != E2BIG) {
+            out->len = start;
+            out->data[start] = '\0';
+            return false;
+        }
+    }
+    char *op = out->data + out->len;
+    size_t oleft = out->cap - out->len - 1;
+    iconv(cd, NULL, NULL, &op, &oleft); /* flush shift state */
+    out->len = (size_t)(op - out->data);
+    out->data[out->len] = '\0';
+    return true;
+}
+
+bool mime_part_text(const struct mime_message *msg, const struct mime_part *p, struct buf *out)
+{
+    struct buf decoded = BUF_INIT;
+    const struct mime_field *cte = mime_part_field(msg, p, "Content-Transfer-Encoding");
+    mime_decode_cte(mime_field_value(msg, cte), mime_part_body(msg, p), &decoded);
+    struct mime_params params = {.n = 0};
+    struct slice v, charset = SLICE_LIT("us-ascii");
+    const struct mime_field *ct = mime_part_field(msg, p, "Content-Type");
+    if (ct != NULL) {
+        mime_params_parse(mime_field_value(msg, ct), MIME_PARAMS_DECODE, &v, &params);
+        struct slice c = mime_params_get(&params, "charset");
+        if (c.ptr != NULL && c.len > 0)
+            charset = c;
+    }
+    bool ok = mime_charset_to_utf8(charset, buf_slice(&decoded), out);
+    if (!ok)
+        buf_append_slice(out, buf_slice(&decoded));
+    if (ct != NULL)
+        mime_params_free(&params);
+    buf_free(&decoded);
+    return ok;
+}

@@ -1,0 +1,155 @@
+/*
+ * local.c - local delivery of a batch of messages (see local.h).
+ *
+ * Resolution happens before the store transaction (the directory is another
+ * database); the store transaction then covers every message of the batch.
+ * Never stores anything for a recipient the directory did not call local.
+ */
+#include "mta/local.h"
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct owner_ref {
+    size_t msg, rcpt; /* which recipient a store target serves */
+};
+
+void local_rcpt_init(struct local_rcpt *r, const char *address)
+{
+    r->address = address;
+    r->status = LOCAL_TEMPFAIL;
+    buf_init(&r->detail);
+}
+
+void local_rcpt_free(struct local_rcpt *r)
+{
+    buf_free(&r->detail);
+}
+
+static void log_rcpt(const struct local_message *m, const struct local_rcpt *r, int64_t now)
+{
+    const char *id = m->queue_id ? m->queue_id : "NOQUEUE";
+    long long delay = m->arrival ? (long long)(now - m->arrival) : 0;
+    if (delay < 0)
+        delay = 0;
+    switch (r->status) {
+    case LOCAL_DELIVERED:
+        log_info("%s: to=<%s>, relay=local, delay=%lld, dsn=2.0.0, status=sent (%s)", id,
+                 r->address, delay, r->detail.data);
+        break;
+    case LOCAL_TEMPFAIL:
+        log_info("%s: to=<%s>, relay=local, delay=%lld, dsn=4.3.0, status=deferred (%s)", id,
+                 r->address, delay, r->detail.data);
+        break;
+    case LOCAL_NO_USER:
+        log_info("%s: to=<%s>, relay=local, delay=%lld, dsn=5.1.1, status=bounced (%s)", id,
+                 r->address, delay, r->detail.data);
+        break;
+    case LOCAL_NOT_LOCAL:
+        break;
+    }
+}
+
+void local_deliver(struct store *s, struct directory *d, struct local_message *m, size_t n,
+                   local_changed_fn changed, void *arg)
+{
+    struct store_delivery *dl = xcalloc(n ? n : 1, sizeof(*dl));
+    struct owner_ref **refs = xcalloc(n ? n : 1, sizeof(*refs));
+    struct directory_result **res = xcalloc(n ? n : 1, sizeof(*res));
+    struct buf err = BUF_INIT;
+    int64_t now = (int64_t)time(NULL);
+
+    for (size_t i = 0; i < n; i++) {
+        dl[i].data = m[i].data;
+        dl[i].internaldate = now;
+        dl[i].dedupe_id = m[i].queue_id;
+        res[i] = xcalloc(m[i].n_rcpts ? m[i].n_rcpts : 1, sizeof(**res));
+        for (size_t j = 0; j < m[i].n_rcpts; j++) {
+            struct local_rcpt *r = &m[i].rcpts[j];
+            struct directory_result *dr = &res[i][j];
+            buf_reset(&r->detail);
+            buf_reset(&err);
+            if (directory_resolve(d, r->address, dr, &err) != 0) {
+                r->status = LOCAL_TEMPFAIL;
+                buf_printf(&r->detail, "directory: %s", err.data);
+                dr->n_targets = 0;
+                continue;
+            }
+            if (dr->kind == DIRECTORY_NOT_LOCAL) {
+                r->status = LOCAL_NOT_LOCAL;
+                buf_append_cstr(&r->detail, "not a local domain");
+                continue;
+            }
+            if (dr->kind == DIRECTORY_NO_SUCH_USER || dr->n_targets == 0) {
+                r->status = LOCAL_NO_USER;
+                buf_append_cstr(&r->detail, "unknown user");
+                continue;
+            }
+            r->status = LOCAL_DELIVERED; /* unless a target says otherwise below */
+            buf_append_cstr(&r->detail, "delivered to mailbox");
+            dl[i].targets = xreallocarray(dl[i].targets, dl[i].n_targets + dr->n_targets,
+                                          sizeof(*dl[i].targets));
+            refs[i] = xreallocarray(refs[i], dl[i].n_targets + dr->n_targets, sizeof(**refs));
+            for (size_t k = 0; k < dr->n_targets; k++) {
+                struct store_target *t = &dl[i].targets[dl[i].n_targets];
+                memset(t, 0, sizeof(*t));
+                t->owner = dr->targets[k].account;
+                t->mailbox = m[i].folder ? m[i].folder : dr->targets[k].folder;
+                uint64_t qb = 0, qm = 0;
+                if (directory_quota(d, t->owner, &qb, &qm) == 0) {
+                    t->quota_bytes = qb;
+                    t->quota_messages = qm;
+                }
+                refs[i][dl[i].n_targets] = (struct owner_ref){i, j};
+                dl[i].n_targets++;
+            }
+        }
+    }
+
+    buf_reset(&err);
+    int rc = store_deliver(s, dl, n, &err);
+    for (size_t i = 0; i < n; i++) {
+        const char *last_owner = NULL, *last_box = NULL;
+        for (size_t k = 0; k < dl[i].n_targets; k++) {
+            struct store_target *t = &dl[i].targets[k];
+            struct local_rcpt *r = &m[refs[i][k].msg].rcpts[refs[i][k].rcpt];
+            if (rc == 0 && (t->status == STORE_OK || t->status == STORE_DUPLICATE)) {
+                if (t->status == STORE_OK && changed &&
+                    !(last_owner && strcmp(last_owner, t->owner) == 0 &&
+                      strcmp(last_box, t->stored_in) == 0)) {
+                    changed(arg, t->owner, t->stored_in);
+                    last_owner = t->owner;
+                    last_box = t->stored_in;
+                }
+                continue;
+            }
+            if (r->status == LOCAL_TEMPFAIL)
+                continue; /* first reason wins */
+            r->status = LOCAL_TEMPFAIL;
+            buf_reset(&r->detail);
+            if (rc != 0)
+                buf_printf(&r->detail, "%s", err.data);
+            else if (t->status == STORE_OVER_QUOTA)
+                buf_printf(&r->detail, "mailbox of %s is over quota", t->owner);
+            else
+                buf_append_cstr(&r->detail, "store trouble");
+        }
+        for (size_t j = 0; j < m[i].n_rcpts; j++)
+            log_rcpt(&m[i], &m[i].rcpts[j], now);
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < m[i].n_rcpts; j++)
+            directory_result_free(&res[i][j]);
+        free(res[i]);
+        free(refs[i]);
+        free(dl[i].targets);
+    }
+    free(res);
+    free(refs);
+    free(dl);
+    buf_free(&err);
+}

@@ -1,0 +1,153 @@
+/*
+ * mta_main.c - the mta process: event loop, control channel, store and
+ * directory handles, the delivery batch, deliver.sock and spool pickup.
+ *
+ * Singleton: the only process that writes the store on the delivery path
+ * while wharfd runs, so concurrent deliveries share one fsync. Never
+ * outlives wharfd (control.h) and never runs as root.
+ */
+#include "mta/mta.h"
+#include "base/alloc.h"
+#include "base/datadir.h"
+#include "base/log.h"
+#include "ipc/control.h"
+#include "ipc/frame.h"
+#include "mta/mta_batch.h"
+#include "mta/mta_queue.h"
+#include "mta/mta_server.h"
+#include "spool/spool.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+struct mta {
+    const struct wharf_config *cfg;
+    struct event_base *base;
+    struct control *ctrl;
+    struct store *store;
+    struct directory *dir;
+    struct mta_batch batch;
+    struct mta_server *server;
+    struct mta_queue *queue;
+    struct event *scan_ev;
+    bool stopping;
+};
+
+static void on_mailbox_changed(void *arg, const char *account, const char *mailbox)
+{
+    struct mta *m = arg;
+    struct buf p = BUF_INIT;
+    buf_printf(&p, "%s\t%s", account, mailbox);
+    control_publish(m->ctrl, IPC_EVENT_MAILBOX_CHANGED, p.data, p.len);
+    buf_free(&p);
+}
+
+static void on_status(void *arg, json_t *obj)
+{
+    struct mta *m = arg;
+    json_object_set_new(obj, "connections", json_integer((json_int_t)mta_server_connections(m->server)));
+    json_object_set_new(obj, "batches", json_integer((json_int_t)m->batch.n_batches));
+    json_object_set_new(obj, "deliveries", json_integer((json_int_t)m->batch.n_jobs));
+    json_object_set_new(obj, "waiting_outbound", json_integer((json_int_t)mta_queue_deferred(m->queue)));
+}
+
+static void on_shutdown(void *arg, int64_t deadline_ms)
+{
+    struct mta *m = arg;
+    m->stopping = true;
+    mta_server_stop_accepting(m->server);
+    mta_batch_flush(&m->batch); /* answer everyone who is waiting */
+    struct timeval tv = {0, 100 * 1000}; /* let the replies leave */
+    event_base_loopexit(m->base, &tv);
+}
+
+static bool queue_id_ok(struct slice id)
+{
+    if (id.len == 0 || id.len >= 32)
+        return false;
+    for (size_t i = 0; i < id.len; i++) {
+        char c = id.ptr[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+            return false;
+    }
+    return true;
+}
+
+static void on_event(void *arg, const char *name, struct slice payload)
+{
+    struct mta *m = arg;
+    if (m->stopping || strcmp(name, IPC_EVENT_SPOOL_NEW) != 0)
+        return;
+    if (!queue_id_ok(payload)) {
+        log_warning("spool-new event with a bad queue id ignored");
+        return;
+    }
+    char *id = slice_strdup(payload);
+    mta_queue_take(m->queue, id);
+    free(id);
+}
+
+static void on_scan(evutil_socket_t fd, short what, void *arg)
+{
+    struct mta *m = arg;
+    if (m->stopping)
+        return;
+    mta_queue_scan(m->queue);
+    struct buf err = BUF_INIT;
+    if (store_dedupe_expire(m->store, m->cfg->mta_dedupe_max_age / 1000, &err) != 0 ||
+        store_gc(m->store, &err) != 0)
+        log_warning("store maintenance: %s", buf_cstr(&err));
+    buf_free(&err);
+    struct timeval tv = {m->cfg->mta_scan_interval / 1000, (m->cfg->mta_scan_interval % 1000) * 1000};
+    evtimer_add(m->scan_ev, &tv);
+}
+
+int mta_main(struct component_ctx *ctx)
+{
+    struct mta m = {.cfg = ctx->cfg};
+    struct buf err = BUF_INIT;
+    if (datadir_prepare(m.cfg, &err) != 0)
+        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
+    component_drop_privileges(m.cfg);
+    if (spool_init(m.cfg, &err) != 0)
+        log_fatal(EX_UNAVAILABLE, "spool: %s", buf_cstr(&err));
+    m.store = store_open(m.cfg, &err);
+    if (m.store == NULL)
+        log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
+    m.dir = directory_open(m.cfg, &err);
+    if (m.dir == NULL)
+        log_fatal(EX_UNAVAILABLE, "directory: %s", buf_cstr(&err));
+    m.base = event_base_new();
+    if (m.base == NULL || event_base_priority_init(m.base, 3) != 0)
+        log_fatal(EX_OSERR, "cannot create the event loop");
+    static const struct control_callbacks cb = {
+        .status = on_status, .shutdown = on_shutdown, .event = on_event};
+    struct control_callbacks cbs = cb;
+    cbs.arg = &m;
+    m.ctrl = control_open(m.base, ctx, &cbs);
+    mta_batch_init(&m.batch, m.base, (size_t)m.cfg->mta_batch_max, m.store, m.dir,
+                   on_mailbox_changed, &m);
+    m.server = mta_server_start(m.base, m.cfg, &m.batch, &err);
+    if (m.server == NULL)
+        log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
+    m.queue = mta_queue_new(m.cfg, &m.batch);
+    m.scan_ev = evtimer_new(m.base, on_scan, &m);
+    struct timeval now = {0, 0};
+    evtimer_add(m.scan_ev, &now); /* the scan at start, once the loop runs */
+    log_info("ready: deliver.sock, batches of up to %lld", (long long)m.cfg->mta_batch_max);
+
+    event_base_dispatch(m.base);
+
+    mta_batch_flush(&m.batch);
+    mta_server_free(m.server);
+    mta_queue_free(m.queue);
+    mta_batch_free(&m.batch);
+    event_free(m.scan_ev);
+    control_close(m.ctrl);
+    event_base_free(m.base);
+    directory_close(m.dir);
+    store_close(m.store);
+    buf_free(&err);
+    return 0;
+}

@@ -1,0 +1,548 @@
+/*
+ * pop3_session.c - POP3 sessions: AUTHORIZATION, TRANSACTION and UPDATE.
+ *
+ * Commands are handled one line at a time in arrival order, so pipelined
+ * commands (RFC 2449 PIPELINING) are answered in order; while a credential
+ * check is out at the auth process the connection stops reading. Every
+ * malformed command gets "-ERR" with a clear text and the session goes on,
+ * until pop3_max_errors.
+ * Must never: accept USER/PASS or AUTH in plaintext unless configured, show
+ * one user's maildrop to another, or delete anything unless QUIT is given in
+ * the TRANSACTION state.
+ */
+#include "pop3/pop3_session.h"
+#include "auth/sasl.h"
+#include "base/alloc.h"
+#include "base/log.h"
+#include "ipc/frame.h"
+#include "pop3/pop3_maildrop.h"
+#include "pop3/pop3_parse.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A SASL response line (after "+ ") may be longer than a command (RFC 5034). */
+#define POP3_MAX_SASL_LINE 8192
+/* Longest user name or password we pass on to the auth process. */
+#define POP3_MAX_CREDENTIAL 1024
+
+enum pop3_state {
+    POP3_AUTHORIZATION,
+    POP3_AUTH_PLAIN_WAIT, /* sent "+ ", waiting for the PLAIN response */
+    POP3_AUTH_CHECK,      /* waiting for the auth process */
+    POP3_TRANSACTION,
+    POP3_CLOSING,
+};
+
+struct pop3_session {
+    struct pop3_server *srv;
+    struct net_conn *conn;
+    enum pop3_state state;
+    struct buf line;
+    char *user; /* from USER, before PASS */
+    void *auth_handle;
+    unsigned errors;
+    struct pop3_maildrop md;
+    bool have_maildrop;
+    /* Counters for the disconnect log line. */
+    unsigned retr, retr_bytes_k, top;
+};
+
+static void reply(struct pop3_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void reply(struct pop3_session *s, const char *fmt, ...)
+{
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    buf_append(&b, "\r\n", 2);
+    net_conn_write(s->conn, b.data, b.len);
+    buf_free(&b);
+}
+
+static void error_reply(struct pop3_session *s, const char *text)
+{
+    reply(s, "-ERR %s", text);
+    if (++s->errors >= (unsigned)s->srv->cfg->pop3_max_errors) {
+        reply(s, "-ERR Too many errors, closing connection");
+        s->state = POP3_CLOSING;
+        net_conn_close(s->conn, true);
+    }
+}
+
+static bool plaintext_allowed(struct pop3_session *s)
+{
+    return net_conn_is_tls(s->conn) || s->srv->cfg->pop3_plaintext_auth;
+}
+
+static void send_capa(struct pop3_session *s)
+{
+    struct buf b = BUF_INIT;
+    buf_append_cstr(&b, "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+                        "PIPELINING\r\nAUTH-RESP-CODE\r\nEXPIRE NEVER\r\n");
+    if (s->state == POP3_AUTHORIZATION) {
+        if (net_conn_can_starttls(s->conn))
+            buf_append_cstr(&b, "STLS\r\n");
+        if (plaintext_allowed(s))
+            buf_append_cstr(&b, "USER\r\nSASL PLAIN\r\n");
+    }
+    buf_append_cstr(&b, "IMPLEMENTATION Wharf\r\n.\r\n");
+    net_conn_write(s->conn, b.data, b.len);
+    buf_free(&b);
+}
+
+static void login_done(struct pop3_session *s, const char *account)
+{
+    struct buf err = BUF_INIT;
+    enum pop3_open_result r =
+        pop3_maildrop_open(&s->md, s->srv->store, s->srv->cfg, account, &err);
+    if (r == POP3_OPEN_IN_USE) {
+        log_info("login: user=<%s>, rip=%s: maildrop in use", account, net_conn_addr(s->conn));
+        reply(s, "-ERR [IN-USE] Mailbox is locked by another POP3 session");
+        s->state = POP3_AUTHORIZATION;
+    } else if (r == POP3_OPEN_TEMP) {
+        log_error("login: user=<%s>, rip=%s: cannot open maildrop: %s", account,
+                  net_conn_addr(s->conn), buf_cstr(&err));
+        reply(s, "-ERR [SYS/TEMP] Cannot open the mailbox now, try again later");
+        s->state = POP3_AUTHORIZATION;
+    } else {
+        s->have_maildrop = true;
+        s->state = POP3_TRANSACTION;
+        size_t count;
+        uint64_t bytes;
+        pop3_maildrop_stat(&s->md, &count, &bytes);
+        log_info("login: user=<%s>, rip=%s, %s", account, net_conn_addr(s->conn),
+                 net_conn_is_tls(s->conn) ? "TLS" : "plaintext");
+        reply(s, "+OK Logged in, %zu messages (%llu octets)", count, (unsigned long long)bytes);
+    }
+    buf_free(&err);
+}
+
+static void auth_done(void *arg, enum auth_result result, const char *account)
+{
+    struct pop3_session *s = arg;
+    s->auth_handle = NULL;
+    s->state = POP3_AUTHORIZATION;
+    switch (result) {
+    case AUTH_OK:
+        login_done(s, account);
+        break;
+    case AUTH_FAILED:
+        reply(s, "-ERR [AUTH] Authentication failed");
+        s->errors++;
+        break;
+    case AUTH_RATELIMIT:
+        reply(s, "-ERR [AUTH] Too many failed logins, try again later");
+        break;
+    case AUTH_TEMPFAIL:
+        reply(s, "-ERR [SYS/TEMP] Authentication is not available now, try again later");
+        break;
+    }
+    free(s->user);
+    s->user = NULL;
+    net_conn_resume(s->conn);
+}
+
+static void start_auth(struct pop3_session *s, const char *mech, const char *authzid,
+                       const char *user, const char *pass)
+{
+    struct auth_request req = {
+        .service = "pop3",
+        .mechanism = mech,
+        .authzid = authzid,
+        .username = user,
+        .password = pass,
+        .client_addr = net_conn_addr(s->conn),
+        .secure = net_conn_is_tls(s->conn),
+    };
+    s->state = POP3_AUTH_CHECK;
+    net_conn_pause(s->conn);
+    s->auth_handle = auth_client_check(s->srv->auth, &req, auth_done, s);
+}
+
+static void sasl_plain_response(struct pop3_session *s, struct slice response)
+{
+    struct sasl_plain p;
+    sasl_plain_init(&p);
+    enum sasl_status st = sasl_plain_decode(response, POP3_MAX_CREDENTIAL, &p);
+    if (st == SASL_CANCEL) {
+        s->state = POP3_AUTHORIZATION;
+        reply(s, "-ERR Authentication cancelled");
+    } else if (st != SASL_OK) {
+        s->state = POP3_AUTHORIZATION;
+        struct buf t = BUF_INIT;
+        buf_printf(&t, "[AUTH] Invalid PLAIN response: %s", sasl_status_text(st));
+        error_reply(s, buf_cstr(&t));
+        buf_free(&t);
+    } else {
+        start_auth(s, "PLAIN", buf_cstr(&p.authzid), buf_cstr(&p.authcid), buf_cstr(&p.passwd));
+    }
+    sasl_plain_free(&p);
+}
+
+static void cmd_auth(struct pop3_session *s, const struct pop3_command *c)
+{
+    if (c->n_args == 0) {
+        /* Widely used to list mechanisms (before RFC 5034's CAPA SASL). */
+        reply(s, plaintext_allowed(s) ? "+OK\r\nPLAIN\r\n." : "+OK\r\n.");
+        return;
+    }
+    if (!plaintext_allowed(s)) {
+        error_reply(s, "[AUTH] Plaintext authentication disallowed on non-secure connections; "
+                       "use STLS first");
+        return;
+    }
+    if (!slice_eq_cstr_nocase(c->args[0], "PLAIN")) {
+        error_reply(s, "Unsupported authentication mechanism");
+        return;
+    }
+    if (c->n_args == 2) {
+        sasl_plain_response(s, c->args[1]);
+        return;
+    }
+    s->state = POP3_AUTH_PLAIN_WAIT;
+    reply(s, "+ ");
+}
+
+static void cmd_retr_or_top(struct pop3_session *s, const struct pop3_command *c, bool top)
+{
+    uint32_t num, lines = 0;
+    if (!pop3_parse_number(c->args[0], UINT32_MAX, &num) ||
+        (top && !pop3_parse_number(c->args[1], UINT32_MAX, &lines))) {
+        error_reply(s, "Invalid number");
+        return;
+    }
+    struct pop3_msg *m = pop3_maildrop_get(&s->md, num);
+    if (m == NULL) {
+        error_reply(s, "No such message");
+        return;
+    }
+    struct buf data = BUF_INIT, err = BUF_INIT;
+    int r = store_message_read(s->srv->store, s->md.account, STORE_INBOX, m->uid, &data, &err);
+    if (r != 0) {
+        if (r < 0)
+            log_error("user=<%s>: cannot read uid %u: %s", s->md.account, m->uid,
+                      buf_cstr(&err));
+        reply(s, r < 0 ? "-ERR [SYS/TEMP] Cannot read the message now, try again later"
+                       : "-ERR Message was expunged by another session");
+        buf_free(&data);
+        buf_free(&err);
+        return;
+    }
+    struct buf out = BUF_INIT;
+    buf_reserve(&out, data.len + data.len / 64 + 64);
+    if (top)
+        buf_append_cstr(&out, "+OK\r\n");
+    else
+        buf_printf(&out, "+OK %llu octets\r\n", (unsigned long long)m->size);
+    /* Dot-stuff line by line; TOP stops after the header and `lines` body lines. */
+    const char *p = data.data, *end = data.data + data.len;
+    bool in_body = false;
+    uint32_t body_lines = 0;
+    while (p < end) {
+        if (top && in_body && body_lines >= lines)
+            break;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = nl ? nl + 1 : end;
+        if (*p == '.')
+            buf_append_byte(&out, '.');
+        buf_append(&out, p, (size_t)(line_end - p));
+        if (in_body)
+            body_lines++;
+        else if ((line_end - p == 2 && p[0] == '\r') || (line_end - p == 1 && p[0] == '\n'))
+            in_body = true;
+        p = line_end;
+    }
+    if (out.len > 0 && out.data[out.len - 1] != '\n')
+        buf_append(&out, "\r\n", 2);
+    buf_append(&out, ".\r\n", 3);
+    net_conn_write(s->conn, out.data, out.len);
+    if (top)
+        s->top++;
+    else {
+        s->retr++;
+        s->retr_bytes_k += (unsigned)(m->size / 1024);
+    }
+    buf_free(&out);
+    buf_free(&data);
+    buf_free(&err);
+}
+
+static void cmd_list_or_uidl(struct pop3_session *s, const struct pop3_command *c, bool uidl)
+{
+    struct buf b = BUF_INIT;
+    if (c->n_args == 1) {
+        uint32_t num;
+        struct pop3_msg *m = NULL;
+        if (!pop3_parse_number(c->args[0], UINT32_MAX, &num) ||
+            (m = pop3_maildrop_get(&s->md, num)) == NULL) {
+            error_reply(s, "No such message");
+            buf_free(&b);
+            return;
+        }
+        buf_printf(&b, "+OK %u ", num);
+        if (uidl)
+            pop3_maildrop_uidl(&s->md, m, &b);
+        else
+            buf_printf(&b, "%llu", (unsigned long long)m->size);
+        buf_append(&b, "\r\n", 2);
+    } else {
+        size_t count;
+        uint64_t bytes;
+        pop3_maildrop_stat(&s->md, &count, &bytes);
+        buf_printf(&b, "+OK %zu messages\r\n", count);
+        for (size_t i = 0; i < s->md.n; i++) {
+            const struct pop3_msg *m = &s->md.msgs[i];
+            if (m->deleted)
+                continue;
+            buf_printf(&b, "%zu ", i + 1);
+            if (uidl)
+                pop3_maildrop_uidl(&s->md, m, &b);
+            else
+                buf_printf(&b, "%llu", (unsigned long long)m->size);
+            buf_append(&b, "\r\n", 2);
+        }
+        buf_append(&b, ".\r\n", 3);
+    }
+    net_conn_write(s->conn, b.data, b.len);
+    buf_free(&b);
+}
+
+static void quit(struct pop3_session *s)
+{
+    if (s->state == POP3_TRANSACTION) {
+        /* UPDATE state: the marked deletions, all or none. */
+        size_t deleted = 0;
+        struct buf err = BUF_INIT;
+        if (pop3_maildrop_commit(&s->md, s->srv->store, &deleted, &err) != 0) {
+            log_error("user=<%s>: expunge failed: %s", s->md.account, buf_cstr(&err));
+            reply(s, "-ERR [SYS/TEMP] Could not delete the messages; nothing was deleted");
+        } else {
+            if (deleted > 0) {
+                struct buf ev = BUF_INIT;
+                buf_printf(&ev, "%s\t%s", s->md.account, STORE_INBOX);
+                net_worker_publish(s->srv->worker, IPC_EVENT_MAILBOX_CHANGED, ev.data, ev.len);
+                buf_free(&ev);
+            }
+            reply(s, "+OK Logging out, %zu messages deleted", deleted);
+        }
+        buf_free(&err);
+    } else {
+        reply(s, "+OK Logging out");
+    }
+    s->state = POP3_CLOSING;
+    net_conn_close(s->conn, true);
+}
+
+static void cmd_authorization(struct pop3_session *s, const struct pop3_command *c)
+{
+    switch (c->cmd) {
+    case POP3_CMD_USER:
+        if (!plaintext_allowed(s)) {
+            error_reply(s, "[AUTH] Plaintext authentication disallowed on non-secure "
+                           "connections; use STLS first");
+            return;
+        }
+        if (c->args[0].len > POP3_MAX_CREDENTIAL) {
+            error_reply(s, "User name too long");
+            return;
+        }
+        free(s->user);
+        s->user = slice_strdup(c->args[0]);
+        reply(s, "+OK");
+        return;
+    case POP3_CMD_PASS: {
+        if (s->user == NULL) {
+            error_reply(s, "USER first");
+            return;
+        }
+        char *pass = slice_strdup(c->args[0]);
+        start_auth(s, "PLAIN", "", s->user, pass);
+        explicit_bzero(pass, strlen(pass));
+        free(pass);
+        return;
+    }
+    case POP3_CMD_AUTH:
+        cmd_auth(s, c);
+        return;
+    case POP3_CMD_APOP:
+        error_reply(s, "APOP is not enabled on this server");
+        return;
+    case POP3_CMD_STLS:
+        if (!net_conn_can_starttls(s->conn)) {
+            error_reply(s, net_conn_is_tls(s->conn) ? "Already using TLS"
+                                                    : "STLS is not available on this port");
+            return;
+        }
+        reply(s, "+OK Begin TLS negotiation now");
+        if (!net_conn_starttls(s->conn))
+            log_error("STLS offered without a TLS context");
+        return;
+    default:
+        error_reply(s, "Not allowed before login");
+        return;
+    }
+}
+
+static void cmd_transaction(struct pop3_session *s, const struct pop3_command *c)
+{
+    switch (c->cmd) {
+    case POP3_CMD_STAT: {
+        size_t count;
+        uint64_t bytes;
+        pop3_maildrop_stat(&s->md, &count, &bytes);
+        reply(s, "+OK %zu %llu", count, (unsigned long long)bytes);
+        return;
+    }
+    case POP3_CMD_LIST:
+        cmd_list_or_uidl(s, c, false);
+        return;
+    case POP3_CMD_UIDL:
+        cmd_list_or_uidl(s, c, true);
+        return;
+    case POP3_CMD_RETR:
+        cmd_retr_or_top(s, c, false);
+        return;
+    case POP3_CMD_TOP:
+        cmd_retr_or_top(s, c, true);
+        return;
+    case POP3_CMD_DELE: {
+        uint32_t num;
+        struct pop3_msg *m;
+        if (!pop3_parse_number(c->args[0], UINT32_MAX, &num) ||
+            (m = pop3_maildrop_get(&s->md, num)) == NULL) {
+            error_reply(s, "No such message");
+            return;
+        }
+        m->deleted = true;
+        reply(s, "+OK Marked to be deleted");
+        return;
+    }
+    case POP3_CMD_RSET:
+        for (size_t i = 0; i < s->md.n; i++)
+            s->md.msgs[i].deleted = false;
+        reply(s, "+OK");
+        return;
+    default:
+        error_reply(s, "Not allowed after login");
+        return;
+    }
+}
+
+static void handle_line(struct pop3_session *s, struct slice line)
+{
+    if (s->state == POP3_AUTH_PLAIN_WAIT) {
+        sasl_plain_response(s, line);
+        return;
+    }
+    struct pop3_command c;
+    const char *perr;
+    if (!pop3_parse_command(line, &c, &perr)) {
+        error_reply(s, perr);
+        return;
+    }
+    switch (c.cmd) {
+    case POP3_CMD_QUIT:
+        quit(s);
+        return;
+    case POP3_CMD_NOOP:
+        reply(s, "+OK");
+        return;
+    case POP3_CMD_CAPA:
+        send_capa(s);
+        return;
+    case POP3_CMD_UTF8:
+        error_reply(s, "UTF8 is not supported");
+        return;
+    default:
+        break;
+    }
+    if (s->state == POP3_AUTHORIZATION)
+        cmd_authorization(s, &c);
+    else
+        cmd_transaction(s, &c);
+}
+
+static void pop3_readable(void *arg)
+{
+    struct pop3_session *s = arg;
+    while (s->state != POP3_CLOSING && s->state != POP3_AUTH_CHECK) {
+        size_t max = s->state == POP3_AUTH_PLAIN_WAIT ? POP3_MAX_SASL_LINE : POP3_MAX_LINE;
+        enum net_line_result r = net_conn_read_line(s->conn, max, &s->line);
+        if (r == NET_LINE_NEED_MORE)
+            return;
+        if (r == NET_LINE_TOO_LONG) {
+            if (s->state == POP3_AUTH_PLAIN_WAIT)
+                s->state = POP3_AUTHORIZATION;
+            error_reply(s, "Command line too long");
+            continue;
+        }
+        handle_line(s, buf_slice(&s->line));
+        /* Wipe what may have been a password. */
+        explicit_bzero(s->line.data, s->line.len);
+    }
+}
+
+static void *pop3_open(struct net_conn *c, void *proto_arg)
+{
+    struct pop3_session *s = xcalloc(1, sizeof(*s));
+    s->srv = proto_arg;
+    s->conn = c;
+    s->state = POP3_AUTHORIZATION;
+    buf_init(&s->line);
+    reply(s, "+OK %s POP3 server ready", s->srv->greeting_host);
+    return s;
+}
+
+static void pop3_tls_ready(void *arg)
+{
+    struct pop3_session *s = arg;
+    /* RFC 2595: after STLS, forget what the plaintext phase said. */
+    free(s->user);
+    s->user = NULL;
+    s->state = POP3_AUTHORIZATION;
+}
+
+static void pop3_timeout(void *arg)
+{
+    struct pop3_session *s = arg;
+    reply(s, "-ERR Disconnected for inactivity");
+}
+
+static void pop3_drain(void *arg)
+{
+    struct pop3_session *s = arg;
+    /* Only sessions that are not in the middle of something are cut short. */
+    if (s->state == POP3_AUTHORIZATION) {
+        reply(s, "-ERR [SYS/TEMP] Server shutting down");
+        s->state = POP3_CLOSING;
+        net_conn_close(s->conn, true);
+    }
+}
+
+static void pop3_closed(void *arg)
+{
+    struct pop3_session *s = arg;
+    if (s->auth_handle)
+        auth_client_cancel(s->srv->auth, s->auth_handle);
+    if (s->have_maildrop) {
+        log_info("disconnect: user=<%s>, rip=%s, top=%u, retr=%u/%uk", s->md.account,
+                 net_conn_addr(s->conn), s->top, s->retr, s->retr_bytes_k);
+        pop3_maildrop_close(&s->md); /* no QUIT: nothing is deleted */
+    }
+    free(s->user);
+    explicit_bzero(s->line.data, s->line.len);
+    buf_free(&s->line);
+    free(s);
+}
+
+const struct net_proto pop3_proto = {
+    .open = pop3_open,
+    .readable = pop3_readable,
+    .tls_ready = pop3_tls_ready,
+    .timeout = pop3_timeout,
+    .drain = pop3_drain,
+    .closed = pop3_closed,
+};

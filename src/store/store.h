@@ -1,0 +1,245 @@
+/*
+ * store.h - the Information Store: mailboxes, messages, flags, the expunge
+ * log, quotas usage, public folders and ACLs, over content-addressed blobs.
+ *
+ * This header is the driver boundary: callers (mta, imap, pop3, http, the
+ * wharf command) see only these functions and plain structs. The SQLite (WAL)
+ * driver is store_sqlite.c; a PostgreSQL driver implements the same
+ * functions. The store is keyed by account name strings ("alice@example.org");
+ * accounts live in the directory, and the store never reads password data.
+ *
+ * Rules the store keeps (and tests pin):
+ *   - UIDs are strictly increasing and never reused within a UIDVALIDITY,
+ *     across expunges, restarts and deleted-then-recreated mailboxes (a
+ *     recreated mailbox gets a new UIDVALIDITY).
+ *   - Every change to a message (append, flags, expunge) takes a new MODSEQ,
+ *     strictly increasing per mailbox; HIGHESTMODSEQ is the latest one.
+ *   - A message body is stored once (SHA-256 of the raw bytes) however many
+ *     messages refer to it, and is durable on disk before any commit that
+ *     refers to it. Bodies are returned byte for byte as stored.
+ *   - Mailbox names use "/" as hierarchy delimiter (STORE_DELIMITER); "INBOX"
+ *     is case-insensitive, every other name case-sensitive.
+ *   - Public folders belong to the owner STORE_PUBLIC_OWNER, which can never
+ *     be an account name (accounts contain '@' or are plain words).
+ *
+ * Every function returns 0 on success or -1 with a message in err (store
+ * trouble: callers treat it as a temporary failure), unless stated otherwise.
+ * A struct store is used by one thread at a time.
+ */
+#ifndef WHARF_STORE_STORE_H
+#define WHARF_STORE_STORE_H
+
+#include "base/buf.h"
+#include "base/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_DELIMITER '/'
+#define STORE_INBOX "INBOX"
+#define STORE_PUBLIC_OWNER "#public"
+
+/* Named limits; the options in options.def ("store" section) may lower them. */
+#define STORE_MAILBOX_NAME_MAX 1024 /* bytes of a mailbox name */
+#define STORE_MAILBOX_DEPTH_MAX 32  /* levels of hierarchy */
+#define STORE_KEYWORDS_MAX 4096     /* bytes of a message's keyword list */
+
+/* System flags (\Recent is a session notion, not stored). */
+enum store_flag {
+    STORE_FLAG_SEEN = 1u << 0,
+    STORE_FLAG_ANSWERED = 1u << 1,
+    STORE_FLAG_FLAGGED = 1u << 2,
+    STORE_FLAG_DELETED = 1u << 3,
+    STORE_FLAG_DRAFT = 1u << 4,
+};
+
+struct store;
+
+struct store_options {
+    uint64_t segment_size;   /* roll blob segments over past this many bytes */
+    bool fsync;              /* false only for throw-away test stores */
+    size_t mailbox_name_max; /* <= STORE_MAILBOX_NAME_MAX */
+    size_t mailbox_depth_max;
+};
+
+/* Opens DATA_DIRECTORY/store (created if needed), migrating the schema. */
+struct store *store_open(const struct wharf_config *cfg, struct buf *err);
+/* Opens a store in dir (metadata store.db and blobs/); NULL opt: defaults. */
+struct store *store_open_dir(const char *dir, const struct store_options *opt, struct buf *err);
+/* An in-memory store over a temporary blob folder, removed by store_close (unit tests). */
+struct store *store_open_temporary(struct buf *err);
+void store_close(struct store *s);
+
+/* ---- mailboxes ---- */
+
+struct store_mailbox {
+    int64_t id;
+    char *name;
+    char *special_use; /* "\\Sent", ... or NULL (RFC 6154) */
+    uint32_t uidvalidity;
+    uint32_t uidnext;
+    uint64_t highestmodseq;
+    bool subscribed;
+    uint64_t messages; /* counts, for STATUS and `wharf mailbox` */
+    uint64_t unseen;
+    uint64_t bytes;
+};
+
+/*
+ * Lists owner's mailboxes ordered by name; creates the default folders
+ * (INBOX, Drafts, Sent, Trash, Junk, Archive with special-use flags) on the
+ * first use of an account.
+ */
+int store_mailbox_list(struct store *s, const char *owner, struct store_mailbox **list_r,
+                       size_t *n_r, struct buf *err);
+void store_mailbox_list_free(struct store_mailbox *list, size_t n);
+/* Fills mb for one mailbox; returns 1 (not -1) when there is no such mailbox. */
+int store_mailbox_get(struct store *s, const char *owner, const char *name,
+                      struct store_mailbox *mb, struct buf *err);
+void store_mailbox_free(struct store_mailbox *mb);
+/* special_use may be NULL. Fails if the name is taken or invalid. */
+int store_mailbox_create(struct store *s, const char *owner, const char *name,
+                         const char *special_use, struct buf *err);
+/* Deletes the mailbox and its messages (not INBOX). */
+int store_mailbox_delete(struct store *s, const char *owner, const char *name, struct buf *err);
+/* Renames (and its children); keeps UIDVALIDITY. Renaming INBOX is refused. */
+int store_mailbox_rename(struct store *s, const char *owner, const char *from, const char *to,
+                         struct buf *err);
+/* Subscriptions may name mailboxes that do not exist (RFC 3501 LSUB). */
+int store_subscribe(struct store *s, const char *owner, const char *name, bool on,
+                    struct buf *err);
+int store_subscriptions(struct store *s, const char *owner, char ***names_r, size_t *n_r,
+                        struct buf *err);
+void store_names_free(char **names, size_t n);
+
+/* ---- messages ---- */
+
+struct store_message {
+    uint32_t uid;
+    uint64_t modseq;
+    unsigned flags;       /* enum store_flag bits */
+    char *keywords;       /* space-separated, "" when none */
+    int64_t internaldate; /* unix seconds */
+    uint64_t size;        /* bytes as stored (CRLF line ends) */
+    char blob[65];        /* hex SHA-256 */
+    char *envelope;       /* cached by the MIME layer, NULL until then */
+    char *bodystructure;  /* idem */
+};
+
+/* Messages with uid >= uid_min in UID order. */
+int store_message_list(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
+                       struct store_message **list_r, size_t *n_r, struct buf *err);
+void store_message_list_free(struct store_message *list, size_t n);
+/* The raw message into out (reset first); returns 1 when there is no such UID. */
+int store_message_read(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
+                       struct buf *out, struct buf *err);
+/*
+ * Replaces flags and keywords of one message and gives it a new MODSEQ
+ * (*modseq_r). With unchangedsince != 0 (CONDSTORE), returns 1 without
+ * change when the message's MODSEQ is greater. Returns 1 also for no such UID.
+ */
+int store_message_set_flags(struct store *s, const char *owner, const char *mailbox,
+                            uint32_t uid, unsigned flags, const char *keywords,
+                            uint64_t unchangedsince, uint64_t *modseq_r, struct buf *err);
+/* Fills the MIME cache columns (no MODSEQ change: not a change a client sees). */
+int store_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
+                            const char *envelope, const char *bodystructure, struct buf *err);
+/* Copies one message to another mailbox of the same owner (no new blob); new uid in *uid_r. */
+int store_message_copy(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
+                       const char *dest, uint32_t *uid_r, struct buf *err);
+/* Expunges the given UIDs (missing ones are ignored), logging each in the expunge log. */
+int store_message_expunge(struct store *s, const char *owner, const char *mailbox,
+                          const uint32_t *uids, size_t n, struct buf *err);
+/* UIDs expunged with MODSEQ > modseq (QRESYNC VANISHED, JMAP changes), ascending. */
+int store_expunged_since(struct store *s, const char *owner, const char *mailbox,
+                         uint64_t modseq, uint32_t **uids_r, size_t *n_r, struct buf *err);
+
+/* ---- delivery and append ---- */
+
+enum store_status {
+    STORE_OK,         /* stored (uid set) */
+    STORE_DUPLICATE,  /* dedupe_id was already delivered to this account: nothing done */
+    STORE_OVER_QUOTA, /* temporary: would exceed the account's quota */
+    STORE_FAILED,     /* temporary: store trouble for this target */
+};
+
+struct store_target {
+    const char *owner;   /* account */
+    const char *mailbox; /* NULL: INBOX; a missing folder also means INBOX */
+    uint64_t quota_bytes, quota_messages; /* 0: unlimited (from directory_quota) */
+    /* results */
+    enum store_status status;
+    uint32_t uid;
+    uint32_t uidvalidity;
+    const char *stored_in; /* the mailbox actually used (points at mailbox or STORE_INBOX) */
+};
+
+struct store_delivery {
+    struct slice data;      /* the message, stored byte for byte */
+    int64_t internaldate;   /* 0: now */
+    unsigned flags;         /* initial flags (APPEND); 0 for delivery */
+    const char *keywords;   /* NULL: none */
+    const char *dedupe_id;  /* spool queue id: (dedupe_id, owner) is delivered once; NULL: no check */
+    struct store_target *targets;
+    size_t n_targets;
+};
+
+/*
+ * Stores n deliveries in ONE transaction: every distinct body is appended
+ * once to the blob segment, one fdatasync covers all of them, then one
+ * commit. Targets get their own status; a target over quota does not stop
+ * the others. Returns -1 (every target not OK is then a temporary failure)
+ * when the batch could not be committed; nothing of it is then visible.
+ */
+int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err);
+
+/* ---- quotas, public folders, ACLs ---- */
+
+/* Current usage of an account (sum over its mailboxes). */
+int store_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
+                      struct buf *err);
+
+/* RFC 4314 rights: any of "lrswipkxtea"; set replaces, "" removes. */
+int store_acl_set(struct store *s, const char *owner, const char *mailbox, const char *identifier,
+                  const char *rights, struct buf *err);
+/* Rights of identifier on the mailbox into rights_r ("" when none). */
+int store_acl_get(struct store *s, const char *owner, const char *mailbox, const char *identifier,
+                  struct buf *rights_r, struct buf *err);
+struct store_acl_entry {
+    char *identifier;
+    char *rights;
+};
+int store_acl_list(struct store *s, const char *owner, const char *mailbox,
+                   struct store_acl_entry **list_r, size_t *n_r, struct buf *err);
+void store_acl_list_free(struct store_acl_entry *list, size_t n);
+
+/* ---- maintenance and statistics ---- */
+
+struct store_blob_stats {
+    uint64_t blobs;         /* distinct live bodies */
+    uint64_t blob_bytes;    /* their size */
+    uint64_t segments;      /* segment files on disk */
+    uint64_t segment_bytes; /* their size (live + dead + orphaned) */
+};
+int store_blob_stats(struct store *s, struct store_blob_stats *st, struct buf *err);
+
+/*
+ * Reclaims space: bodies no message refers to, and segment tails left by a
+ * crash between blob write and commit. Rewrites the live bodies of mostly
+ * dead segments into the current one (fdatasync, commit), then unlinks them.
+ */
+int store_gc(struct store *s, struct buf *err);
+
+/* Forgets dedupe records older than max_age_seconds (their spool files are long gone). */
+int store_dedupe_expire(struct store *s, int64_t max_age_seconds, struct buf *err);
+
+/*
+ * Test hook: called at named points of store_deliver ("blob-synced": bodies
+ * durable, not committed; "committed": commit done, not yet returned). Tests
+ * fork and _exit() there to inject a crash. NULL: none (always in product use).
+ */
+void store_set_fault_hook(void (*hook)(const char *point));
+void store_fault_point(const char *point);
+
+#endif

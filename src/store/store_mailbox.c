@@ -1,0 +1,465 @@
+/*
+ * store_mailbox.c - mailboxes of the SQLite driver: list, create, delete,
+ * rename, subscriptions and ACLs (RFC 4314).
+ *
+ * A deleted mailbox takes its messages (and their blob references) and its
+ * expunge log with it; a mailbox created again under the same name gets a
+ * new UIDVALIDITY, so no client can mistake old UIDs for new ones.
+ */
+#include "store/store_int.h"
+#include "base/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? xstrdup((const char *)t) : NULL;
+}
+
+static const char sql_list[] =
+    "SELECT m.id, m.name, m.special_use, m.uidvalidity, m.uidnext, m.highestmodseq,"
+    " EXISTS(SELECT 1 FROM subscriptions s WHERE s.owner = m.owner AND s.name = m.name),"
+    " (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = m.id),"
+    " (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = m.id AND (x.flags & 1) = 0),"
+    " (SELECT COALESCE(SUM(size), 0) FROM messages x WHERE x.mailbox_id = m.id)"
+    " FROM mailboxes m WHERE m.owner = ?1 AND (?2 IS NULL OR m.name = ?2) ORDER BY m.name";
+
+static void fill_mailbox(sqlite3_stmt *st, struct store_mailbox *mb)
+{
+    mb->id = sqlite3_column_int64(st, 0);
+    mb->name = col_text(st, 1);
+    mb->special_use = col_text(st, 2);
+    mb->uidvalidity = (uint32_t)sqlite3_column_int64(st, 3);
+    mb->uidnext = (uint32_t)sqlite3_column_int64(st, 4);
+    mb->highestmodseq = (uint64_t)sqlite3_column_int64(st, 5);
+    mb->subscribed = sqlite3_column_int(st, 6) != 0;
+    mb->messages = (uint64_t)sqlite3_column_int64(st, 7);
+    mb->unseen = (uint64_t)sqlite3_column_int64(st, 8);
+    mb->bytes = (uint64_t)sqlite3_column_int64(st, 9);
+}
+
+/* Creates the account's default folders if this is its first use (a short write transaction). */
+static int ensure_account(struct store *s, const char *owner, struct buf *err)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM accounts WHERE owner = ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW || strcmp(owner, STORE_PUBLIC_OWNER) == 0)
+        return 0;
+    if (rc != SQLITE_DONE)
+        return store_db_error(s, "account", err);
+    if (store_begin(s, true, err) != 0)
+        return -1;
+    if (store_account_ensure(s, owner, err) != 0) {
+        store_rollback(s);
+        return -1;
+    }
+    return store_commit(s, err);
+}
+
+int store_mailbox_list(struct store *s, const char *owner, struct store_mailbox **list_r,
+                       size_t *n_r, struct buf *err)
+{
+    *list_r = NULL;
+    *n_r = 0;
+    if (ensure_account(s, owner, err) != 0)
+        return -1;
+    sqlite3_stmt *st = store_stmt(s, sql_list, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    struct store_mailbox *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            v = xreallocarray(v, cap, sizeof(*v));
+        }
+        fill_mailbox(st, &v[n++]);
+    }
+    if (rc != SQLITE_DONE) {
+        store_mailbox_list_free(v, n);
+        return store_db_error(s, "list mailboxes", err);
+    }
+    *list_r = v;
+    *n_r = n;
+    return 0;
+}
+
+void store_mailbox_free(struct store_mailbox *mb)
+{
+    free(mb->name);
+    free(mb->special_use);
+    mb->name = mb->special_use = NULL;
+}
+
+void store_mailbox_list_free(struct store_mailbox *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        store_mailbox_free(&list[i]);
+    free(list);
+}
+
+int store_mailbox_get(struct store *s, const char *owner, const char *name,
+                      struct store_mailbox *mb, struct buf *err)
+{
+    struct buf canon = BUF_INIT;
+    memset(mb, 0, sizeof(*mb));
+    if (store_name_check(s, name, &canon, err) != 0 || ensure_account(s, owner, err) != 0) {
+        buf_free(&canon);
+        return -1;
+    }
+    sqlite3_stmt *st = store_stmt(s, sql_list, err);
+    int rc = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, canon.data, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            fill_mailbox(st, mb);
+            rc = 0;
+        } else if (r == SQLITE_DONE)
+            rc = 1;
+        else
+            store_db_error(s, "mailbox", err);
+        sqlite3_reset(st);
+    }
+    buf_free(&canon);
+    return rc;
+}
+
+int store_mailbox_create(struct store *s, const char *owner, const char *name,
+                         const char *special_use, struct buf *err)
+{
+    struct buf canon = BUF_INIT;
+    if (store_name_check(s, name, &canon, err) != 0) {
+        buf_free(&canon);
+        return -1;
+    }
+    int rc = -1;
+    if (store_begin(s, true, err) == 0) {
+        if (store_account_ensure(s, owner, err) == 0 &&
+            store_mailbox_insert(s, owner, canon.data, special_use, err) == 0)
+            rc = store_commit(s, err);
+        else
+            store_rollback(s);
+    }
+    buf_free(&canon);
+    return rc;
+}
+
+/* Deletes one mailbox row and everything hanging on it (in a write transaction). */
+static int delete_mailbox_row(struct store *s, const char *owner, int64_t id, struct buf *err)
+{
+    sqlite3_stmt *st = store_stmt(
+        s, "SELECT blob, size FROM messages WHERE mailbox_id = ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    char **hashes = NULL;
+    size_t n = 0, cap = 0;
+    int64_t bytes = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            hashes = xreallocarray(hashes, cap, sizeof(*hashes));
+        }
+        hashes[n++] = col_text(st, 0);
+        bytes += sqlite3_column_int64(st, 1);
+    }
+    int result = rc == SQLITE_DONE ? 0 : store_db_error(s, "delete mailbox", err);
+    /* Rows first (they refer to the blobs), then the references they held. */
+    static const char *const sqls[] = {
+        "DELETE FROM messages WHERE mailbox_id = ?",
+        "DELETE FROM expunged WHERE mailbox_id = ?",
+        "DELETE FROM acl WHERE mailbox_id = ?",
+        "DELETE FROM mailboxes WHERE id = ?",
+    };
+    for (size_t i = 0; i < 4 && result == 0; i++) {
+        st = store_stmt(s, sqls[i], err);
+        if (st == NULL) {
+            result = -1;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            result = store_db_error(s, "delete mailbox", err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (result == 0)
+            result = store_blob_unref(s, hashes[i], err);
+        free(hashes[i]);
+    }
+    free(hashes);
+    if (result == 0 && n > 0)
+        result = store_quota_add(s, owner, -bytes, -(int64_t)n, err);
+    return result;
+}
+
+int store_mailbox_delete(struct store *s, const char *owner, const char *name, struct buf *err)
+{
+    struct buf canon = BUF_INIT;
+    if (store_name_check(s, name, &canon, err) != 0) {
+        buf_free(&canon);
+        return -1;
+    }
+    if (strcmp(canon.data, STORE_INBOX) == 0) {
+        buf_append_cstr(err, "INBOX cannot be deleted");
+        buf_free(&canon);
+        return -1;
+    }
+    int rc = -1;
+    if (store_begin(s, true, err) == 0) {
+        struct mbrow row;
+        int f = store_mailbox_find(s, owner, canon.data, &row, err);
+        if (f == 1)
+            buf_printf(err, "no mailbox %s", canon.data);
+        if (f == 0 && delete_mailbox_row(s, owner, row.id, err) == 0)
+            rc = store_commit(s, err);
+        else
+            store_rollback(s);
+    }
+    buf_free(&canon);
+    return rc;
+}
+
+int store_mailbox_rename(struct store *s, const char *owner, const char *from, const char *to,
+                         struct buf *err)
+{
+    struct buf a = BUF_INIT, b = BUF_INIT, prefix = BUF_INIT;
+    int rc = -1;
+    if (store_name_check(s, from, &a, err) != 0 || store_name_check(s, to, &b, err) != 0)
+        goto out;
+    if (strcmp(a.data, STORE_INBOX) == 0 || strcmp(b.data, STORE_INBOX) == 0) {
+        buf_append_cstr(err, "renaming INBOX is not supported");
+        goto out;
+    }
+    if (store_begin(s, true, err) != 0)
+        goto out;
+    struct mbrow row;
+    int f = store_mailbox_find(s, owner, a.data, &row, err);
+    if (f == 1)
+        buf_printf(err, "no mailbox %s", a.data);
+    if (f != 0) {
+        store_rollback(s);
+        goto out;
+    }
+    /* The mailbox and its children: name = from, or name starting with "from/". */
+    buf_printf(&prefix, "%s%c", a.data, STORE_DELIMITER);
+    sqlite3_stmt *st = store_stmt(
+        s, "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)"
+           " WHERE owner = ?1 AND (name = ?2 OR substr(name, 1, length(?4)) = ?4)",
+        err);
+    if (st == NULL) {
+        store_rollback(s);
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a.data, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, b.data, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, prefix.data, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_CONSTRAINT) {
+        buf_printf(err, "mailbox %s already exists", b.data);
+        store_rollback(s);
+    } else if (r != SQLITE_DONE) {
+        store_db_error(s, "rename", err);
+        store_rollback(s);
+    } else
+        rc = store_commit(s, err);
+out:
+    buf_free(&a);
+    buf_free(&b);
+    buf_free(&prefix);
+    return rc;
+}
+
+int store_subscribe(struct store *s, const char *owner, const char *name, bool on, struct buf *err)
+{
+    struct buf canon = BUF_INIT;
+    if (store_name_check(s, name, &canon, err) != 0) {
+        buf_free(&canon);
+        return -1;
+    }
+    sqlite3_stmt *st = store_stmt(
+        s, on ? "INSERT OR IGNORE INTO subscriptions(owner, name) VALUES(?, ?)"
+              : "DELETE FROM subscriptions WHERE owner = ? AND name = ?",
+        err);
+    int rc = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, canon.data, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "subscribe", err);
+    }
+    buf_free(&canon);
+    return rc;
+}
+
+int store_subscriptions(struct store *s, const char *owner, char ***names_r, size_t *n_r,
+                        struct buf *err)
+{
+    *names_r = NULL;
+    *n_r = 0;
+    sqlite3_stmt *st =
+        store_stmt(s, "SELECT name FROM subscriptions WHERE owner = ? ORDER BY name", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            v = xreallocarray(v, cap, sizeof(*v));
+        }
+        v[n++] = col_text(st, 0);
+    }
+    if (rc != SQLITE_DONE) {
+        store_names_free(v, n);
+        return store_db_error(s, "subscriptions", err);
+    }
+    *names_r = v;
+    *n_r = n;
+    return 0;
+}
+
+void store_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* ---- ACLs (RFC 4314) ---- */
+
+#define ACL_RIGHTS "lrswipkxtea"
+#define ACL_IDENTIFIER_MAX 320 /* an address (RFC 5321: 64 + 1 + 255) or "anyone" */
+
+static int acl_mailbox(struct store *s, const char *owner, const char *mailbox, int64_t *id_r,
+                       struct buf *err)
+{
+    struct buf canon = BUF_INIT;
+    int rc = store_name_check(s, mailbox, &canon, err);
+    if (rc == 0) {
+        struct mbrow row;
+        rc = store_mailbox_find(s, owner, canon.data, &row, err);
+        if (rc == 1) {
+            buf_printf(err, "no mailbox %s", canon.data);
+            rc = -1;
+        } else if (rc == 0)
+            *id_r = row.id;
+    }
+    buf_free(&canon);
+    return rc;
+}
+
+int store_acl_set(struct store *s, const char *owner, const char *mailbox, const char *identifier,
+                  const char *rights, struct buf *err)
+{
+    size_t ilen = strlen(identifier);
+    if (ilen == 0 || ilen > ACL_IDENTIFIER_MAX) {
+        buf_append_cstr(err, "bad ACL identifier");
+        return -1;
+    }
+    /* Canonical rights: each known letter once, in RFC 4314 order. */
+    char canon[sizeof(ACL_RIGHTS)];
+    size_t n = 0;
+    for (const char *r = rights; *r; r++) {
+        if (strchr(ACL_RIGHTS, *r) == NULL) {
+            buf_printf(err, "unknown ACL right '%c'", *r);
+            return -1;
+        }
+    }
+    for (const char *k = ACL_RIGHTS; *k; k++)
+        if (strchr(rights, *k))
+            canon[n++] = *k;
+    canon[n] = '\0';
+    int64_t id;
+    if (acl_mailbox(s, owner, mailbox, &id, err) != 0)
+        return -1;
+    sqlite3_stmt *st = store_stmt(
+        s, n ? "INSERT INTO acl(mailbox_id, identifier, rights) VALUES(?1, ?2, ?3)"
+               " ON CONFLICT(mailbox_id, identifier) DO UPDATE SET rights = excluded.rights"
+             : "DELETE FROM acl WHERE mailbox_id = ?1 AND identifier = ?2",
+        err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, identifier, -1, SQLITE_STATIC);
+    if (n)
+        sqlite3_bind_text(st, 3, canon, -1, SQLITE_STATIC);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "acl", err);
+}
+
+int store_acl_get(struct store *s, const char *owner, const char *mailbox, const char *identifier,
+                  struct buf *rights_r, struct buf *err)
+{
+    int64_t id;
+    buf_reset(rights_r);
+    if (acl_mailbox(s, owner, mailbox, &id, err) != 0)
+        return -1;
+    sqlite3_stmt *st =
+        store_stmt(s, "SELECT rights FROM acl WHERE mailbox_id = ? AND identifier = ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, identifier, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        buf_append_cstr(rights_r, (const char *)sqlite3_column_text(st, 0));
+        sqlite3_reset(st);
+        return 0;
+    }
+    return rc == SQLITE_DONE ? 0 : store_db_error(s, "acl", err);
+}
+
+int store_acl_list(struct store *s, const char *owner, const char *mailbox,
+                   struct store_acl_entry **list_r, size_t *n_r, struct buf *err)
+{
+    int64_t id;
+    *list_r = NULL;
+    *n_r = 0;
+    if (acl_mailbox(s, owner, mailbox, &id, err) != 0)
+        return -1;
+    sqlite3_stmt *st = store_stmt(
+        s, "SELECT identifier, rights FROM acl WHERE mailbox_id = ? ORDER BY identifier", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    struct store_acl_entry *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4;
+            v = xreallocarray(v, cap, sizeof(*v));
+        }
+        v[n].identifier = col_text(st, 0);
+        v[n].rights = col_text(st, 1);
+        n++;
+    }
+    if (rc != SQLITE_DONE) {
+        store_acl_list_free(v, n);
+        return store_db_error(s, "acl", err);
+    }
+    *list_r = v;
+    *n_r = n;
+    return 0;
+}
+
+void store_acl_list_free(struct store_acl_entry *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].identifier);
+        free(list[i].rights);
+    }
+    free(list);
+}

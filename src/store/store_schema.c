@@ -1,0 +1,74 @@
+/*
+ * store_schema.c - the store's SQLite schema and its migrations.
+ *
+ * PRAGMA user_version is the schema version; migrations[i] brings a
+ * database from version i to i + 1, each in its own transaction. Never edit
+ * a released migration: add the next one.
+ */
+#include "store/store_schema.h"
+
+#include <stddef.h>
+
+static const char *const migrations[] = {
+    /* 0 -> 1: the first schema */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    /* accounts the store has seen (their default folders exist) */
+    "CREATE TABLE accounts(owner TEXT PRIMARY KEY, created INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE mailboxes("
+    "  id INTEGER PRIMARY KEY,"
+    "  owner TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  special_use TEXT,"
+    "  uidvalidity INTEGER NOT NULL,"
+    "  uidnext INTEGER NOT NULL,"
+    "  highestmodseq INTEGER NOT NULL,"
+    "  UNIQUE(owner, name));"
+    "CREATE TABLE blobs("
+    "  hash TEXT PRIMARY KEY,"
+    "  segment INTEGER NOT NULL,"
+    "  offset INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  refs INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX blobs_segment ON blobs(segment);"
+    "CREATE TABLE messages("
+    "  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
+    "  uid INTEGER NOT NULL,"
+    "  modseq INTEGER NOT NULL,"
+    "  flags INTEGER NOT NULL,"
+    "  keywords TEXT NOT NULL DEFAULT '',"
+    "  internaldate INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  blob TEXT NOT NULL REFERENCES blobs(hash),"
+    "  envelope TEXT,"      /* filled by the MIME layer */
+    "  bodystructure TEXT," /* idem */
+    "  PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;"
+    "CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);"
+    "CREATE TABLE expunged("
+    "  mailbox_id INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL,"
+    "  modseq INTEGER NOT NULL,"
+    "  PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;"
+    "CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);"
+    "CREATE TABLE quota(owner TEXT PRIMARY KEY, bytes INTEGER NOT NULL,"
+    "  messages INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE subscriptions(owner TEXT NOT NULL, name TEXT NOT NULL,"
+    "  PRIMARY KEY(owner, name)) WITHOUT ROWID;"
+    "CREATE TABLE acl(mailbox_id INTEGER NOT NULL, identifier TEXT NOT NULL,"
+    "  rights TEXT NOT NULL, PRIMARY KEY(mailbox_id, identifier)) WITHOUT ROWID;"
+    /* exactly-once delivery: (queue id, account) delivered */
+    "CREATE TABLE delivered(dedupe_id TEXT NOT NULL, owner TEXT NOT NULL,"
+    "  at INTEGER NOT NULL, PRIMARY KEY(dedupe_id, owner)) WITHOUT ROWID;"
+    "CREATE INDEX delivered_at ON delivered(at);"
+    "INSERT INTO meta VALUES('segment_current', 0);"
+    "INSERT INTO meta VALUES('uidvalidity_next', CAST(strftime('%s','now') AS INTEGER));",
+};
+
+size_t store_schema_count(void)
+{
+    return sizeof(migrations) / sizeof(migrations[0]);
+}
+
+const char *store_schema_migration(size_t from_version)
+{
+    return from_version < store_schema_count() ? migrations[from_version] : NULL;
+}

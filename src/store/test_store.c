@@ -1,0 +1,569 @@
+/*
+ * test_store.c - unit tests of the Information Store (SQLite driver + blob segments):
+ * UID/MODSEQ rules, the expunge log, single-instance bodies and their refcounts under
+ * two concurrent processes, crash injection around the commit, quotas, names, ACLs, GC.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "store/store.h"
+
+#define ALICE "alice@example.test"
+#define BOB "bob@example.test"
+
+static struct store *tmp_store(void)
+{
+    struct buf err = BUF_INIT;
+    struct store *s = store_open_temporary(&err);
+    if (s == NULL)
+        fail_msg("%s", buf_cstr(&err));
+    buf_free(&err);
+    return s;
+}
+
+static char *make_dir(void)
+{
+    char tmpl[] = "/tmp/wharf-test-store-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    return xstrdup(tmpl);
+}
+
+static void rm_dir(char *dir)
+{
+    char *argv[] = {"rm", "-rf", dir, NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        execvp("rm", argv);
+        _exit(127);
+    }
+    waitpid(pid, NULL, 0);
+    free(dir);
+}
+
+static struct store *dir_store(const char *dir)
+{
+    struct buf err = BUF_INIT;
+    struct store *s = store_open_dir(dir, NULL, &err);
+    if (s == NULL)
+        fail_msg("%s", buf_cstr(&err));
+    buf_free(&err);
+    return s;
+}
+
+/* Delivers one message to one target; returns the target's status, uid in *uid_r. */
+static enum store_status put(struct store *s, const char *owner, const char *mailbox,
+                             const char *body, const char *dedupe, uint64_t qbytes,
+                             uint64_t qmsgs, uint32_t *uid_r)
+{
+    struct store_target t = {.owner = owner, .mailbox = mailbox, .quota_bytes = qbytes,
+                             .quota_messages = qmsgs};
+    struct store_delivery d = {.data = slice_from_cstr(body), .dedupe_id = dedupe,
+                               .targets = &t, .n_targets = 1};
+    struct buf err = BUF_INIT;
+    int rc = store_deliver(s, &d, 1, &err);
+    if (rc != 0)
+        fail_msg("deliver: %s", buf_cstr(&err));
+    buf_free(&err);
+    if (uid_r)
+        *uid_r = t.uid;
+    return t.status;
+}
+
+static struct store_mailbox get_mb(struct store *s, const char *owner, const char *name)
+{
+    struct store_mailbox mb;
+    struct buf err = BUF_INIT;
+    int rc = store_mailbox_get(s, owner, name, &mb, &err);
+    if (rc != 0)
+        fail_msg("mailbox_get %s: %d %s", name, rc, buf_cstr(&err));
+    buf_free(&err);
+    return mb;
+}
+
+static void test_default_folders(void **state)
+{
+    struct store *s = tmp_store();
+    struct store_mailbox *l;
+    size_t n;
+    struct buf err = BUF_INIT;
+    assert_int_equal(store_mailbox_list(s, ALICE, &l, &n, &err), 0);
+    assert_int_equal(n, 6);
+    const char *want[][2] = {{"Archive", "\\Archive"}, {"Drafts", "\\Drafts"},
+                             {"INBOX", NULL},          {"Junk", "\\Junk"},
+                             {"Sent", "\\Sent"},       {"Trash", "\\Trash"}};
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(l[i].name, want[i][0]);
+        if (want[i][1])
+            assert_string_equal(l[i].special_use, want[i][1]);
+        else
+            assert_null(l[i].special_use);
+        assert_int_equal(l[i].uidnext, 1);
+    }
+    /* Distinct UIDVALIDITYs. */
+    for (size_t i = 1; i < n; i++)
+        assert_int_not_equal(l[i].uidvalidity, l[0].uidvalidity);
+    store_mailbox_list_free(l, n);
+    buf_free(&err);
+    store_close(s);
+}
+
+static void test_uid_modseq_rules(void **state)
+{
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    uint32_t uid;
+    uint64_t last_modseq = 0;
+    for (uint32_t i = 1; i <= 3; i++) {
+        assert_int_equal(put(s, ALICE, NULL, "Subject: x\r\n\r\nbody\r\n", NULL, 0, 0, &uid),
+                         STORE_OK);
+        assert_int_equal(uid, i);
+    }
+    struct store_message *m;
+    size_t n;
+    assert_int_equal(store_message_list(s, ALICE, "inbox", 1, &m, &n, &err), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(m[i].modseq > last_modseq);
+        last_modseq = m[i].modseq;
+    }
+    store_message_list_free(m, n);
+
+    /* Expunge the last one: its UID is never handed out again. */
+    uint32_t three = 3;
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &three, 1, &err), 0);
+    struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+    assert_true(mb.highestmodseq > last_modseq);
+    uint64_t before_expunge = last_modseq;
+    last_modseq = mb.highestmodseq;
+    assert_int_equal(mb.uidnext, 4);
+    assert_int_equal(mb.messages, 2);
+    store_mailbox_free(&mb);
+    assert_int_equal(put(s, ALICE, NULL, "again\r\n", NULL, 0, 0, &uid), STORE_OK);
+    assert_int_equal(uid, 4);
+
+    /* The expunge log answers "what vanished since MODSEQ x". */
+    uint32_t *gone;
+    assert_int_equal(store_expunged_since(s, ALICE, "INBOX", before_expunge, &gone, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(gone[0], 3);
+    free(gone);
+    assert_int_equal(store_expunged_since(s, ALICE, "INBOX", last_modseq, &gone, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(gone);
+
+    /* Flags: every change a new MODSEQ; UNCHANGEDSINCE refuses a stale one. */
+    uint64_t ms1, ms2;
+    assert_int_equal(store_message_set_flags(s, ALICE, "INBOX", 1, STORE_FLAG_SEEN, "$Label1",
+                                             0, &ms1, &err), 0);
+    assert_true(ms1 > last_modseq);
+    assert_int_equal(store_message_set_flags(s, ALICE, "INBOX", 1, 0, NULL, 0, &ms2, &err), 0);
+    assert_true(ms2 > ms1);
+    assert_int_equal(store_message_set_flags(s, ALICE, "INBOX", 1, STORE_FLAG_SEEN, NULL, ms1,
+                                             NULL, &err), 1);
+    assert_int_equal(store_message_set_flags(s, ALICE, "INBOX", 99, 0, NULL, 0, NULL, &err), 1);
+    mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.highestmodseq, ms2);
+    store_mailbox_free(&mb);
+    buf_free(&err);
+    store_close(s);
+}
+
+static void test_reopen_and_recreate(void **state)
+{
+    char *dir = make_dir();
+    struct store *s = dir_store(dir);
+    struct buf err = BUF_INIT;
+    uint32_t uid;
+    assert_int_equal(put(s, ALICE, NULL, "one\r\n", NULL, 0, 0, &uid), STORE_OK);
+    assert_int_equal(put(s, ALICE, NULL, "two\r\n", NULL, 0, 0, &uid), STORE_OK);
+    uint32_t two = 2;
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &two, 1, &err), 0);
+    struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+    uint32_t uv = mb.uidvalidity;
+    uint64_t hms = mb.highestmodseq;
+    store_mailbox_free(&mb);
+    store_close(s);
+
+    s = dir_store(dir);
+    assert_int_equal(put(s, ALICE, NULL, "three\r\n", NULL, 0, 0, &uid), STORE_OK);
+    assert_int_equal(uid, 3);
+    mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.uidvalidity, uv);
+    assert_true(mb.highestmodseq > hms);
+    store_mailbox_free(&mb);
+
+    /* A deleted and re-created folder: new UIDVALIDITY, so old UIDs cannot be mistaken. */
+    assert_int_equal(store_mailbox_create(s, ALICE, "Lists/wharf", NULL, &err), 0);
+    assert_int_equal(put(s, ALICE, "Lists/wharf", "l1\r\n", NULL, 0, 0, &uid), STORE_OK);
+    mb = get_mb(s, ALICE, "Lists/wharf");
+    uint32_t uv_old = mb.uidvalidity;
+    store_mailbox_free(&mb);
+    assert_int_equal(store_mailbox_delete(s, ALICE, "Lists/wharf", &err), 0);
+    assert_int_equal(store_mailbox_create(s, ALICE, "Lists/wharf", NULL, &err), 0);
+    mb = get_mb(s, ALICE, "Lists/wharf");
+    assert_true(mb.uidvalidity > uv_old);
+    assert_int_equal(mb.uidnext, 1);
+    assert_int_equal(mb.messages, 0);
+    store_mailbox_free(&mb);
+
+    /* Rename keeps UIDVALIDITY and moves children. */
+    assert_int_equal(store_mailbox_create(s, ALICE, "Lists/wharf/dev", NULL, &err), 0);
+    mb = get_mb(s, ALICE, "Lists/wharf");
+    uv = mb.uidvalidity;
+    store_mailbox_free(&mb);
+    assert_int_equal(store_mailbox_rename(s, ALICE, "Lists/wharf", "Old/wharf", &err), 0);
+    mb = get_mb(s, ALICE, "Old/wharf");
+    assert_int_equal(mb.uidvalidity, uv);
+    store_mailbox_free(&mb);
+    assert_int_equal(store_mailbox_get(s, ALICE, "Old/wharf/dev", &mb, &err), 0);
+    store_mailbox_free(&mb);
+    assert_int_equal(store_mailbox_get(s, ALICE, "Lists/wharf", &mb, &err), 1);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
+}
+
+static void test_single_instance_and_bytes(void **state)
+{
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    static const char body[] = "From: a@b\r\nSubject: hi\r\n\r\nline\r\n\0binary\r\n";
+    struct slice data = {body, sizeof(body) - 1};
+    struct store_target t[3] = {{.owner = ALICE}, {.owner = BOB}, {.owner = "carol@example.test",
+                                                                   .mailbox = "Archive"}};
+    struct store_delivery d = {.data = data, .targets = t, .n_targets = 3};
+    assert_int_equal(store_deliver(s, &d, 1, &err), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(t[i].status, STORE_OK);
+    assert_string_equal(t[2].stored_in, "Archive");
+    struct store_blob_stats st;
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.blobs, 1);
+    assert_int_equal(st.blob_bytes, data.len);
+    struct buf out = BUF_INIT;
+    assert_int_equal(store_message_read(s, BOB, "INBOX", 1, &out, &err), 0);
+    assert_int_equal(out.len, data.len);
+    assert_memory_equal(out.data, data.ptr, data.len);
+    assert_int_equal(store_message_read(s, BOB, "INBOX", 2, &out, &err), 1);
+
+    /* Copy adds a reference; expunging all but one keeps the body. */
+    uint32_t cuid;
+    assert_int_equal(store_message_copy(s, ALICE, "INBOX", 1, "Trash", &cuid, &err), 0);
+    assert_int_equal(cuid, 1);
+    uint32_t one = 1;
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &one, 1, &err), 0);
+    assert_int_equal(store_message_expunge(s, BOB, "INBOX", &one, 1, &err), 0);
+    assert_int_equal(store_message_expunge(s, "carol@example.test", "Archive", &one, 1, &err), 0);
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.blobs, 1);
+    assert_int_equal(store_message_read(s, ALICE, "Trash", 1, &out, &err), 0);
+    assert_memory_equal(out.data, data.ptr, data.len);
+    assert_int_equal(store_message_expunge(s, ALICE, "Trash", &one, 1, &err), 0);
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.blobs, 0);
+    assert_true(st.segment_bytes > 0);
+    assert_int_equal(store_gc(s, &err), 0);
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.segment_bytes, 0);
+    buf_free(&out);
+    buf_free(&err);
+    store_close(s);
+}
+
+static void test_quota(void **state)
+{
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    assert_int_equal(put(s, ALICE, NULL, "12345\r\n", NULL, 0, 2, NULL), STORE_OK);
+    assert_int_equal(put(s, ALICE, NULL, "12345\r\n", NULL, 0, 2, NULL), STORE_OK);
+    assert_int_equal(put(s, ALICE, NULL, "12345\r\n", NULL, 0, 2, NULL), STORE_OVER_QUOTA);
+    uint64_t bytes, msgs;
+    assert_int_equal(store_quota_usage(s, ALICE, &bytes, &msgs, &err), 0);
+    assert_int_equal(msgs, 2);
+    assert_int_equal(bytes, 14);
+    assert_int_equal(put(s, BOB, NULL, "0123456789\r\n", NULL, 20, 0, NULL), STORE_OK);
+    assert_int_equal(put(s, BOB, NULL, "0123456789\r\n", NULL, 20, 0, NULL), STORE_OVER_QUOTA);
+    uint32_t one = 1;
+    assert_int_equal(store_message_expunge(s, BOB, "INBOX", &one, 1, &err), 0);
+    assert_int_equal(put(s, BOB, NULL, "0123456789\r\n", NULL, 20, 0, NULL), STORE_OK);
+    /* Over quota for one target does not stop the other. */
+    struct store_target t[2] = {{.owner = ALICE, .quota_messages = 2}, {.owner = BOB}};
+    struct store_delivery d = {.data = SLICE_LIT("x\r\n"), .targets = t, .n_targets = 2};
+    assert_int_equal(store_deliver(s, &d, 1, &err), 0);
+    assert_int_equal(t[0].status, STORE_OVER_QUOTA);
+    assert_int_equal(t[1].status, STORE_OK);
+    buf_free(&err);
+    store_close(s);
+}
+
+static void test_dedupe(void **state)
+{
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    assert_int_equal(put(s, ALICE, NULL, "m\r\n", "Q1", 0, 0, NULL), STORE_OK);
+    assert_int_equal(put(s, ALICE, NULL, "m\r\n", "Q1", 0, 0, NULL), STORE_DUPLICATE);
+    assert_int_equal(put(s, BOB, NULL, "m\r\n", "Q1", 0, 0, NULL), STORE_OK);
+    struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.messages, 1);
+    store_mailbox_free(&mb);
+    assert_int_equal(store_dedupe_expire(s, -10, &err), 0); /* everything is "old" */
+    assert_int_equal(put(s, ALICE, NULL, "m\r\n", "Q1", 0, 0, NULL), STORE_OK);
+    buf_free(&err);
+    store_close(s);
+}
+
+#define PER_PROC 150
+
+static void test_concurrent_processes(void **state)
+{
+    char *dir = make_dir();
+    struct store *s = dir_store(dir);
+    store_close(s); /* schema created once, before the race */
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            struct store *c = dir_store(dir);
+            for (int i = 0; i < PER_PROC; i++) {
+                char body[64];
+                /* Every other message is the same body in both processes. */
+                if (i % 2)
+                    snprintf(body, sizeof(body), "shared %d\r\n", i);
+                else
+                    snprintf(body, sizeof(body), "proc %d msg %d\r\n", k, i);
+                struct store_target t[2] = {{.owner = ALICE}, {.owner = BOB}};
+                struct store_delivery d = {.data = slice_from_cstr(body), .targets = t,
+                                           .n_targets = 2};
+                struct buf err = BUF_INIT;
+                if (store_deliver(c, &d, 1, &err) != 0 || t[0].status != STORE_OK)
+                    _exit(1);
+                buf_free(&err);
+            }
+            store_close(c);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int status;
+        assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    s = dir_store(dir);
+    struct buf err = BUF_INIT;
+    struct store_message *m;
+    size_t n;
+    assert_int_equal(store_message_list(s, ALICE, "INBOX", 1, &m, &n, &err), 0);
+    assert_int_equal(n, 2 * PER_PROC);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(m[i].uid, i + 1); /* dense, unique, increasing */
+        if (i)
+            assert_true(m[i].modseq > m[i - 1].modseq);
+    }
+    store_message_list_free(m, n);
+    struct store_blob_stats st;
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    /* PER_PROC/2 distinct bodies per process + PER_PROC/2 shared ones. */
+    assert_int_equal(st.blobs, PER_PROC / 2 * 3);
+    /* Every body reads back; refcounts drop to zero exactly when the last copy goes. */
+    uint32_t *uids = xcalloc(2 * PER_PROC, sizeof(*uids));
+    for (uint32_t i = 0; i < 2 * PER_PROC; i++)
+        uids[i] = i + 1;
+    struct buf out = BUF_INIT;
+    assert_int_equal(store_message_read(s, BOB, "INBOX", 7, &out, &err), 0);
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", uids, 2 * PER_PROC, &err), 0);
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.blobs, PER_PROC / 2 * 3);
+    assert_int_equal(store_message_expunge(s, BOB, "INBOX", uids, 2 * PER_PROC, &err), 0);
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.blobs, 0);
+    free(uids);
+    buf_free(&out);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
+}
+
+static const char *crash_at;
+
+static void crash_hook(const char *point)
+{
+    if (strcmp(point, crash_at) == 0)
+        _exit(42);
+}
+
+/* Runs one delivery in a child that dies at point; returns after it died. */
+static void deliver_and_crash(const char *dir, const char *point, const char *body,
+                              const char *dedupe)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        crash_at = point;
+        store_set_fault_hook(crash_hook);
+        struct store *c = dir_store(dir);
+        put(c, ALICE, NULL, body, dedupe, 0, 0, NULL);
+        _exit(0); /* not reached */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 42);
+}
+
+static void test_crash_between_blob_and_commit(void **state)
+{
+    char *dir = make_dir();
+    deliver_and_crash(dir, "blob-synced", "lost before commit\r\n", "Q7");
+    struct store *s = dir_store(dir);
+    struct buf err = BUF_INIT;
+    struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.messages, 0); /* no message without ... */
+    store_mailbox_free(&mb);
+    struct store_blob_stats st;
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.blobs, 0); /* ... and no dangling reference */
+    assert_true(st.segment_bytes > 0); /* the orphaned body */
+    assert_int_equal(store_gc(s, &err), 0);
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.segment_bytes, 0); /* collected */
+    /* The redelivery (the spool entry is still there) is not a duplicate. */
+    uint32_t uid;
+    assert_int_equal(put(s, ALICE, NULL, "lost before commit\r\n", "Q7", 0, 0, &uid), STORE_OK);
+    assert_int_equal(uid, 1);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
+}
+
+static void test_crash_after_commit(void **state)
+{
+    char *dir = make_dir();
+    deliver_and_crash(dir, "committed", "kept\r\n", "Q8");
+    struct store *s = dir_store(dir);
+    struct buf err = BUF_INIT;
+    struct buf out = BUF_INIT;
+    assert_int_equal(store_message_read(s, ALICE, "INBOX", 1, &out, &err), 0);
+    assert_string_equal(out.data, "kept\r\n");
+    /* The mta redelivers (spool not yet updated): detected, not duplicated. */
+    assert_int_equal(put(s, ALICE, NULL, "kept\r\n", "Q8", 0, 0, NULL), STORE_DUPLICATE);
+    struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.messages, 1);
+    store_mailbox_free(&mb);
+    buf_free(&out);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
+}
+
+static void test_gc_keeps_live_bodies(void **state)
+{
+    char *dir = make_dir();
+    struct store_options o = {.segment_size = 4096, .fsync = false,
+                              .mailbox_name_max = 1024, .mailbox_depth_max = 32};
+    struct buf err = BUF_INIT;
+    struct store *s = store_open_dir(dir, &o, &err);
+    assert_non_null(s);
+    char body[1200];
+    for (int i = 0; i < 20; i++) {
+        memset(body, 'a' + i % 26, sizeof(body) - 1);
+        body[sizeof(body) - 1] = '\0';
+        assert_int_equal(put(s, ALICE, NULL, body, NULL, 0, 0, NULL), STORE_OK);
+    }
+    struct store_blob_stats st;
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_true(st.segments > 3);
+    uint32_t odd[10];
+    for (int i = 0; i < 10; i++)
+        odd[i] = (uint32_t)(2 * i + 1);
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", odd, 10, &err), 0);
+    assert_int_equal(store_gc(s, &err), 0);
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.blobs, 10);
+    assert_true(st.segment_bytes <= 2 * 10 * (sizeof(body) + 48));
+    struct buf out = BUF_INIT;
+    for (uint32_t uid = 2; uid <= 20; uid += 2) {
+        assert_int_equal(store_message_read(s, ALICE, "INBOX", uid, &out, &err), 0);
+        assert_int_equal(out.len, sizeof(body) - 1);
+        assert_int_equal(out.data[0], 'a' + (int)(uid - 1) % 26);
+    }
+    buf_free(&out);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
+}
+
+static void test_names_and_acl(void **state)
+{
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    const char *bad[] = {"", "/a", "a/", "a//b", "a*", "a%b", "a\tb"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(store_mailbox_create(s, ALICE, bad[i], NULL, &err), -1);
+    assert_int_equal(store_mailbox_create(s, ALICE, "inbox/Sub", NULL, &err), 0);
+    struct store_mailbox mb = get_mb(s, ALICE, "INBOX/Sub");
+    store_mailbox_free(&mb);
+    assert_int_equal(store_mailbox_create(s, ALICE, "Inbox", NULL, &err), -1); /* exists */
+    assert_int_equal(store_mailbox_delete(s, ALICE, "inbox", &err), -1);
+    /* +detail into a folder that does not exist lands in INBOX. */
+    struct store_target t = {.owner = ALICE, .mailbox = "nosuch"};
+    struct store_delivery d = {.data = SLICE_LIT("x\r\n"), .targets = &t, .n_targets = 1};
+    assert_int_equal(store_deliver(s, &d, 1, &err), 0);
+    assert_string_equal(t.stored_in, "INBOX");
+    /* Public folders and ACLs. */
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "Announcements", NULL, &err), 0);
+    assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "Announcements", "anyone", "rl", &err), 0);
+    assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "Announcements", BOB, "ilrswa", &err), 0);
+    assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "Announcements", BOB, "lz", &err), -1);
+    struct buf rights = BUF_INIT;
+    assert_int_equal(store_acl_get(s, STORE_PUBLIC_OWNER, "Announcements", BOB, &rights, &err), 0);
+    assert_string_equal(rights.data, "lrswia");
+    struct store_acl_entry *acl;
+    size_t n;
+    assert_int_equal(store_acl_list(s, STORE_PUBLIC_OWNER, "Announcements", &acl, &n, &err), 0);
+    assert_int_equal(n, 2);
+    store_acl_list_free(acl, n);
+    assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "Announcements", BOB, "", &err), 0);
+    assert_int_equal(store_acl_get(s, STORE_PUBLIC_OWNER, "Announcements", BOB, &rights, &err), 0);
+    assert_string_equal(rights.data, "");
+    /* Subscriptions may name folders that do not exist. */
+    char **names;
+    assert_int_equal(store_subscribe(s, ALICE, "Ghost", true, &err), 0);
+    assert_int_equal(store_subscribe(s, ALICE, "Sent", true, &err), 0);
+    assert_int_equal(store_subscriptions(s, ALICE, &names, &n, &err), 0);
+    assert_int_equal(n, 2);
+    store_names_free(names, n);
+    mb = get_mb(s, ALICE, "Sent");
+    assert_true(mb.subscribed);
+    store_mailbox_free(&mb);
+    buf_free(&rights);
+    buf_free(&err);
+    store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_folders),
+        cmocka_unit_test(test_uid_modseq_rules),
+        cmocka_unit_test(test_reopen_and_recreate),
+        cmocka_unit_test(test_single_instance_and_bytes),
+        cmocka_unit_test(test_quota),
+        cmocka_unit_test(test_dedupe),
+        cmocka_unit_test(test_concurrent_processes),
+        cmocka_unit_test(test_crash_between_blob_and_commit),
+        cmocka_unit_test(test_crash_after_commit),
+        cmocka_unit_test(test_gc_keeps_live_bodies),
+        cmocka_unit_test(test_names_and_acl),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

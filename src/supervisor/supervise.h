@@ -1,0 +1,72 @@
+/*
+ * supervise.h - wharfd's event loop: component processes, reload, shutdown, bus.
+ *
+ * One struct sup per wharfd. The loop runs on libevent: signals arrive as
+ * evsignal events (SIGCHLD, SIGHUP, SIGTERM, SIGINT), each child's control
+ * channel and each control-socket client is an ipc_channel.
+ */
+#ifndef WHARF_SUPERVISOR_SUPERVISE_H
+#define WHARF_SUPERVISOR_SUPERVISE_H
+
+#include "base/config.h"
+#include "ipc/channel.h"
+#include "supervisor/listeners.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct proc;
+struct status_query;
+
+struct sup {
+    struct event_base *base;
+    struct wharf_config *cfg; /* the running configuration */
+    const char *config_path;  /* absolute, or NULL for embedded defaults */
+    char **assignments;       /* -o name=value, passed on to every child */
+    size_t n_assignments;
+    bool foreground;
+    char self_exe[PATH_MAX];
+    struct listener_set listeners;
+    struct proc **procs;
+    size_t n_procs;
+    unsigned generation; /* bumped by every successful reload */
+    unsigned reloads;
+    bool stopping;
+    int64_t started_ms;
+    uint64_t status_seq;
+    struct status_query *queries;
+    struct ctlsock *ctl; /* the control socket and its clients */
+};
+
+/* Starts one generation of processes and runs until SIGTERM/SIGINT has drained them. */
+int sup_run(struct sup *s);
+
+/*
+ * Rereads the configuration and certificates and starts a new generation of
+ * processes on the (re)bound listeners; the old one drains. On a bad
+ * configuration nothing changes and err says why.
+ */
+int sup_reload(struct sup *s, struct buf *err);
+
+/* Relays an IPC_EVENT payload to every component process except from (may be NULL). */
+void sup_relay_event(struct sup *s, const struct proc *from, const void *payload, size_t len);
+
+/*
+ * Asks every process for its status and calls done with the whole status
+ * object once all have answered (or after a short timeout). The returned
+ * handle may be cancelled until then.
+ */
+typedef void (*sup_status_fn)(void *arg, json_t *status);
+struct status_query *sup_status_query(struct sup *s, sup_status_fn done, void *arg);
+void sup_status_cancel(struct sup *s, struct status_query *q);
+
+/* Control socket (ctlsock.c). */
+int ctlsock_open(struct sup *s, struct buf *err);
+void ctlsock_close(struct sup *s);
+
+#endif

@@ -1,0 +1,92 @@
+"""The wharf command's accounts: domains, users, aliases, against a real wharfd's data."""
+import json
+import os
+import pwd
+
+from conftest import wait_until
+from authwire import AUTH_OK, check
+
+EX_USAGE, EX_DATAERR, EX_NOUSER, EX_NOHOST, EX_CANTCREAT = 64, 65, 67, 68, 73
+
+
+def test_account_lifecycle(wharf_server):
+    w = wharf_server.wharf
+    assert w("domain", "add", "Example.ORG").returncode == 0
+    r = w("domain", "add", "example.org", check=False)
+    assert r.returncode == EX_CANTCREAT and b"already exists" in r.stderr
+    assert w("domain", "add", "bad..domain", check=False).returncode == EX_DATAERR
+    domains = json.loads(w("domain", "list", "--json").stdout)
+    assert {"domain": "example.org", "source": "directory"} in domains
+    assert {"domain": "example.test", "source": "mydomains"} in domains
+
+    assert w("user", "add", "alice@Example.org", "--password-stdin", "--quota", "1G",
+             input=b"pw one\n").returncode == 0
+    r = w("user", "add", "alice@example.org", input=b"x\n", check=False)
+    assert r.returncode == EX_CANTCREAT and b"already exists" in r.stderr
+    r = w("user", "add", "carol@nowhere.test", input=b"x\n", check=False)
+    assert r.returncode == EX_NOHOST and b"unknown domain nowhere.test" in r.stderr
+    assert w("user", "add", "not-an-address", input=b"x\n", check=False).returncode == EX_DATAERR
+    assert w("user", "add", "dave@example.org", input=b"\n", check=False).returncode == EX_DATAERR
+    assert w("user", "add", "bob@example.test", input=b"pw two\n").returncode == 0
+    assert w("user", "add", check=False).returncode == EX_USAGE
+
+    users = json.loads(w("user", "list", "--json").stdout)
+    assert [u["account"] for u in users] == ["alice@example.org", "bob@example.test"]
+    assert users[0]["quota_bytes"] == 1 << 30 and users[0]["quota_messages"] == 0
+    assert [u["account"] for u in json.loads(w("user", "list", "EXAMPLE.org", "--json").stdout)] \
+        == ["alice@example.org"]
+    assert b"alice@example.org" in w("user", "list").stdout
+
+    assert w("user", "quota", "alice@example.org", "500M", "1000").returncode == 0
+    u = json.loads(w("user", "list", "example.org", "--json").stdout)[0]
+    assert (u["quota_bytes"], u["quota_messages"]) == (500 << 20, 1000)
+    assert w("user", "quota", "ghost@example.org", "1G", check=False).returncode == EX_NOUSER
+
+    assert w("user", "passwd", "alice@example.org", input=b"pw three\n").returncode == 0
+    assert w("user", "passwd", "ghost@example.org", input=b"x\n",
+             check=False).returncode == EX_NOUSER
+    assert w("user", "import-hash", "alice@example.org", "$1$abc$xyz",
+             check=False).returncode == EX_DATAERR
+
+    assert w("alias", "add", "sales@example.org", "alice@example.org",
+             "partner@elsewhere.test").returncode == 0
+    assert w("alias", "add", "@example.org", "alice@example.org").returncode == 0
+    assert w("alias", "add", "x@nowhere.test", "alice@example.org",
+             check=False).returncode == EX_NOHOST
+    aliases = json.loads(w("alias", "list", "--json").stdout)
+    assert aliases == {"@example.org": ["alice@example.org"],
+                       "sales@example.org": ["alice@example.org", "partner@elsewhere.test"]}
+    assert b"sales@example.org -> alice@example.org, partner@elsewhere.test" in \
+        w("alias", "list").stdout
+
+    r = w("domain", "del", "example.org", check=False)
+    assert r.returncode == EX_DATAERR and b"delete them first" in r.stderr
+    assert w("alias", "del", "sales@example.org", "partner@elsewhere.test").returncode == 0
+    assert json.loads(w("alias", "list", "--json").stdout)["sales@example.org"] == \
+        ["alice@example.org"]
+    assert w("alias", "del", "sales@example.org").returncode == 0
+    assert w("alias", "del", "sales@example.org", check=False).returncode == EX_NOUSER
+    assert w("alias", "del", "@example.org").returncode == 0
+    assert w("user", "del", "alice@example.org").returncode == 0
+    assert w("user", "del", "alice@example.org", check=False).returncode == EX_NOUSER
+    assert w("domain", "del", "example.org").returncode == 0
+    assert w("domain", "del", "example.org", check=False).returncode == EX_NOUSER
+
+
+def test_cli_as_root_leaves_no_root_files(wharf_server):
+    if os.geteuid() != 0:
+        return
+    wharf_server.wharf("user", "add", "alice@example.test", input=b"pw\n")
+    wharf = pwd.getpwnam("wharf")
+    for dirpath, dirnames, filenames in os.walk(wharf_server.data / "directory"):
+        for name in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
+            st = os.stat(name)
+            assert st.st_uid == wharf.pw_uid, f"{name} is owned by uid {st.st_uid}"
+            assert st.st_mode & 0o077 == 0, f"{name} is readable by others"
+
+
+def test_new_user_can_log_in_at_once(wharf_server):
+    wharf_server.wharf("user", "add", "erin@example.test", input=b"secret\n")
+    sock = wharf_server.data / "run" / "auth.sock"
+    wait_until(lambda: sock.exists(), what="auth.sock")
+    assert check(sock, "erin@example.test", "secret") == (AUTH_OK, "erin@example.test")
