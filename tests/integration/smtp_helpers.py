@@ -80,6 +80,27 @@ def spool_bytes(server, qid):
     return (queue_dir(server) / qid).read_bytes()
 
 
+def message_bytes(server, qid):
+    """The bytes of an accepted message: its spool file, or -- when the mta has
+    already delivered and removed it -- the store file that holds it (found by
+    its Received: line, which names the queue id)."""
+    try:
+        return spool_bytes(server, qid)
+    except FileNotFoundError:
+        pass
+    marker = f" id {qid}".encode()
+
+    def find():
+        for p in (server.data / "store").rglob("*"):
+            if p.is_file():
+                data = p.read_bytes()
+                at = data.find(marker)
+                if at >= 0:
+                    return data[max(0, data.rfind(b"Received: ", 0, at)):]
+        return None
+    return wait_until(find, 20, what=f"message {qid} in the spool or the store")
+
+
 def mailq(server):
     out = server.wharf("mailq", "--json").stdout.decode()
     return [json.loads(line) for line in out.splitlines() if line.strip()]
