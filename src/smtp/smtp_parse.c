@@ -298,48 +298,6 @@ bool smtp_xtext_decode(struct slice in, struct buf *out)
     return true;
 }
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-bool smtp_base64_decode(struct slice in, struct buf *out)
-{
-    buf_reset(out);
-    if (in.len % 4 != 0)
-        return false;
-    for (size_t i = 0; i < in.len; i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)in.ptr[i + k];
-            if (c == '=' && i + 4 == in.len && k >= 2) {
-                v[k] = 0;
-                pad++;
-            } else if (pad > 0 || (v[k] = b64val(c)) < 0) {
-                return false;
-            }
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        buf_append_byte(out, (char)(w >> 16));
-        if (pad < 2)
-            buf_append_byte(out, (char)(w >> 8));
-        if (pad < 1)
-            buf_append_byte(out, (char)w);
-    }
-    return true;
-}
-
 /* ---- DATA / BDAT scanner ---- */
 
 enum {

@@ -71,8 +71,6 @@ enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd,
 
 /* Decodes RFC 3461 xtext ("+2B" escapes) into out; false if malformed. */
 bool smtp_xtext_decode(struct slice in, struct buf *out);
-/* Decodes base64 (RFC 4648, padding required) into out; false if malformed. */
-bool smtp_base64_decode(struct slice in, struct buf *out);
 
 /* ---- the DATA / BDAT scanner ---- */
 

@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "auth/sasl.h"
 #include "ipc/frame.h"
 #ifdef WHARF_HAVE_AUTH
 #include "auth/auth_client.h"
@@ -457,56 +458,42 @@ static void auth_check(struct smtp_session *s, const char *authzid, const char *
     auth_finish_reply(s, 454);
 }
 
-/* PLAIN: authzid NUL authcid NUL password (RFC 4616). */
-static void auth_plain(struct smtp_session *s, struct slice b64)
+static void auth_decode_failed(struct smtp_session *s, enum sasl_status st)
 {
-    struct buf raw = BUF_INIT;
-    if (!smtp_base64_decode(b64, &raw)) {
-        buf_free(&raw);
-        reply_error(s, "501 5.5.2 Error: invalid base64 data");
-        sess_set_state(s, ST_READY);
-        return;
-    }
-    const char *p = raw.data, *end = raw.data + raw.len;
-    const char *n1 = memchr(p, '\0', raw.len);
-    const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;
-    if (n1 == NULL || n2 == NULL || n2 == n1 + 1 || memchr(n2 + 1, '\0', (size_t)(end - n2 - 1))) {
-        OPENSSL_cleanse(raw.data, raw.len);
-        buf_free(&raw);
-        reply_error(s, "501 5.5.2 Error: malformed PLAIN response");
-        sess_set_state(s, ST_READY);
-        return;
-    }
-    auth_check(s, p, n1 + 1, n2 + 1);
-    OPENSSL_cleanse(raw.data, raw.len);
-    buf_free(&raw);
+    free(s->auth_login_name);
+    s->auth_login_name = NULL;
+    sess_set_state(s, ST_READY);
+    if (st == SASL_CANCEL)
+        reply_error(s, "501 5.0.0 Error: authentication aborted");
+    else
+        reply_error(s, "501 5.5.2 Error: %s", sasl_status_text(st));
 }
 
+/* One SASL response line (or the initial response) for the current mechanism. */
 static void auth_line(struct smtp_session *s, struct slice line)
 {
-    if (slice_eq(line, SLICE_LIT("*"))) {
-        free(s->auth_login_name);
-        s->auth_login_name = NULL;
-        sess_set_state(s, ST_READY);
-        reply_error(s, "501 5.0.0 Error: authentication aborted");
-        return;
-    }
+    size_t max = (size_t)s->srv->cfg->auth_max_credential_length;
     if (strcmp(s->auth_mech, "PLAIN") == 0) {
-        auth_plain(s, line);
+        struct sasl_plain p;
+        sasl_plain_init(&p);
+        enum sasl_status st = sasl_plain_decode(line, max, &p);
+        if (st == SASL_OK)
+            auth_check(s, buf_cstr(&p.authzid), buf_cstr(&p.authcid), buf_cstr(&p.passwd));
+        else
+            auth_decode_failed(s, st);
+        sasl_plain_free(&p);
         return;
     }
     struct buf raw = BUF_INIT;
-    if (!smtp_base64_decode(line, &raw) || memchr(raw.data, '\0', raw.len)) {
+    enum sasl_status st = sasl_login_decode(line, max, &raw);
+    if (st != SASL_OK) {
         buf_free(&raw);
-        free(s->auth_login_name);
-        s->auth_login_name = NULL;
-        sess_set_state(s, ST_READY);
-        reply_error(s, "501 5.5.2 Error: invalid base64 data");
+        auth_decode_failed(s, st);
         return;
     }
     if (s->auth_login_name == NULL) {
         s->auth_login_name = buf_steal(&raw, NULL);
-        reply(s, "334 UGFzc3dvcmQ6");
+        reply(s, "334 " SASL_LOGIN_PROMPT_PASS);
         return;
     }
     char *name = s->auth_login_name;
@@ -542,11 +529,9 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
     else
         return reply_error(s, "504 5.5.4 Error: unsupported authentication mechanism");
     s->cnt_ok[CNT_AUTH]++;
-    if (slice_eq(ir, SLICE_LIT("=")))
-        ir = slice_make("", 0);
     sess_set_state(s, ST_AUTH);
     if (ir.ptr == NULL) {
-        reply(s, strcmp(s->auth_mech, "PLAIN") == 0 ? "334 " : "334 VXNlcm5hbWU6");
+        reply(s, strcmp(s->auth_mech, "PLAIN") == 0 ? "334 " : "334 " SASL_LOGIN_PROMPT_USER);
         return;
     }
     auth_line(s, ir);

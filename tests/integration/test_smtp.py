@@ -205,6 +205,10 @@ def test_submission_requires_starttls_then_auth(server):
     r.cmd("EHLO client.example")
     code, text = r.cmd("MAIL FROM:<bob@example.test>")
     assert code == 530 and "Authentication required" in text
+    assert r.cmd("AUTH LOGIN") == (334, "334 VXNlcm5hbWU6")
+    assert r.cmd("*")[0] == 501  # cancelled
+    assert r.cmd("AUTH PLAIN not-base64!")[0] == 501
+    assert r.cmd("AUTH CRAM-MD5")[0] == 504
     code, _ = r.cmd("AUTH PLAIN AGJvYgB3cm9uZw==")  # bob / wrong
     assert code in (535, 454)  # 454 while the auth process is not built in
     if code == 535:
