@@ -139,31 +139,29 @@ bool net_worker_draining(const struct net_worker *w)
     return w->draining;
 }
 
-void net_worker_link(struct net_worker *w, struct net_conn *c, bool add)
+void *net_worker_link_add(struct net_worker *w, struct net_conn *c)
 {
-    if (add) {
-        struct conn_node *n = xcalloc(1, sizeof(*n));
-        n->c = c;
-        n->next = w->conns;
-        if (w->conns)
-            w->conns->prev = n;
-        w->conns = n;
-        w->n_conns++;
-        return;
-    }
-    for (struct conn_node *n = w->conns; n; n = n->next) {
-        if (n->c != c)
-            continue;
-        if (n->prev)
-            n->prev->next = n->next;
-        else
-            w->conns = n->next;
-        if (n->next)
-            n->next->prev = n->prev;
-        free(n);
-        w->n_conns--;
-        break;
-    }
+    struct conn_node *n = xcalloc(1, sizeof(*n));
+    n->c = c;
+    n->next = w->conns;
+    if (w->conns)
+        w->conns->prev = n;
+    w->conns = n;
+    w->n_conns++;
+    return n;
+}
+
+void net_worker_link_remove(struct net_worker *w, void *handle)
+{
+    struct conn_node *n = handle;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        w->conns = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    free(n);
+    w->n_conns--;
     if (w->draining && w->n_conns == 0)
         event_base_loopexit(w->base, NULL);
 }
@@ -195,16 +193,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 {
     struct net_service *svc = arg;
     struct net_worker *w = svc->w;
-    char addr[INET6_ADDRSTRLEN] = "local";
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], addr, sizeof(addr));
-        else
-            inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
-    } else if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
-    }
+    char addr[INET6_ADDRSTRLEN];
+    net_addr_format(sa, addr, sizeof(addr));
     if (w->draining) {
         close(fd);
         return;
@@ -285,19 +275,11 @@ static void worker_shutdown(struct net_worker *w, int64_t deadline_ms)
     struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
     w->deadline = evtimer_new(w->base, deadline_cb, w);
     evtimer_add(w->deadline, &tv);
-    /* Collect first: a drain callback may free the connection at once. */
-    size_t n = w->n_conns, k = 0;
-    struct net_conn **all = xcalloc(n + 1, sizeof(*all));
-    for (struct conn_node *c = w->conns; c; c = c->next)
-        all[k++] = c->c;
-    for (size_t i = 0; i < k; i++) {
-        bool alive = false;
-        for (struct conn_node *c = w->conns; c && !alive; c = c->next)
-            alive = c->c == all[i];
-        if (alive)
-            net_conn_drain(all[i]);
+    /* A drain callback may free its own connection (never another): step first. */
+    for (struct conn_node *n = w->conns, *next; n; n = next) {
+        next = n->next;
+        net_conn_drain(n->c);
     }
-    free(all);
     if (w->n_conns == 0)
         event_base_loopexit(w->base, NULL);
 }
