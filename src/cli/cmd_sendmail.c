@@ -304,8 +304,8 @@ int cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv)
             from = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
         else if (strncmp(a, "-F", 2) == 0)
             fullname = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
-        else if (strncmp(a, "-B", 2) == 0 || strncmp(a, "-N", 2) == 0 ||
-                 strncmp(a, "-R", 2) == 0 || strncmp(a, "-V", 2) == 0) {
+        else if (strncmp(a, "-B", 2) == 0 || strncmp(a, "-N", 2) == 0 || strncmp(a, "-R", 2) == 0 ||
+                 strncmp(a, "-V", 2) == 0) {
             if (a[2] == '\0')
                 i++; /* takes an argument we do not use */
         } else {
@@ -381,8 +381,7 @@ int cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv)
     struct buf out = BUF_INIT;
     if (!has_from) {
         if (fullname || (pw && !from && pw->pw_gecos && pw->pw_gecos[0]))
-            buf_printf(&out, "From: %s <%s>\r\n", fullname ? fullname : pw->pw_gecos,
-                       sender.data);
+            buf_printf(&out, "From: %s <%s>\r\n", fullname ? fullname : pw->pw_gecos, sender.data);
         else
             buf_printf(&out, "From: <%s>\r\n", sender.data);
     }
@@ -466,10 +465,10 @@ int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv)
             json_object_set_new(o, "message_size", json_integer((json_int_t)m.data.len));
             json_object_set_new(o, "sender", json_string(m.env.sender));
             json_object_set_new(o, "client", json_string(m.env.client ? m.env.client : ""));
-            json_object_set_new(o, "body", json_string(m.env.body == SPOOL_BODY_7BIT ? "7BIT"
-                                                       : m.env.body == SPOOL_BODY_8BITMIME
-                                                           ? "8BITMIME"
-                                                           : "BINARYMIME"));
+            json_object_set_new(o, "body",
+                                json_string(m.env.body == SPOOL_BODY_7BIT       ? "7BIT"
+                                            : m.env.body == SPOOL_BODY_8BITMIME ? "8BITMIME"
+                                                                                : "BINARYMIME"));
             json_object_set_new(o, "smtputf8", json_boolean(m.env.smtputf8));
             if (m.env.dsn_envid)
                 json_object_set_new(o, "dsn_envid", json_string(m.env.dsn_envid));
@@ -478,9 +477,10 @@ int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv)
                 const struct spool_rcpt *rp = &m.env.rcpts[r];
                 json_t *ro = json_object();
                 json_object_set_new(ro, "address", json_string(rp->address));
-                json_object_set_new(ro, "state", json_string(
-                    rp->state == SPOOL_RCPT_PENDING ? "pending"
-                    : rp->state == SPOOL_RCPT_DELIVERED ? "delivered" : "failed"));
+                json_object_set_new(ro, "state",
+                                    json_string(rp->state == SPOOL_RCPT_PENDING     ? "pending"
+                                                : rp->state == SPOOL_RCPT_DELIVERED ? "delivered"
+                                                                                    : "failed"));
                 if (rp->orcpt)
                     json_object_set_new(ro, "orcpt", json_string(rp->orcpt));
                 if (rp->notify)

@@ -102,10 +102,10 @@ out:
 
 SSL_CTX *net_tls_ctx_new(const struct wharf_config *cfg, struct buf *err)
 {
-    char *cert = cfg->tls_cert_file[0] ? xstrdup(cfg->tls_cert_file)
-                                       : config_data_path(cfg, "tls/cert.pem");
-    char *key = cfg->tls_key_file[0] ? xstrdup(cfg->tls_key_file)
-                                     : config_data_path(cfg, "tls/key.pem");
+    char *cert =
+        cfg->tls_cert_file[0] ? xstrdup(cfg->tls_cert_file) : config_data_path(cfg, "tls/cert.pem");
+    char *key =
+        cfg->tls_key_file[0] ? xstrdup(cfg->tls_key_file) : config_data_path(cfg, "tls/key.pem");
     SSL_CTX *ctx = NULL;
     char *def_cert = config_data_path(cfg, "tls/cert.pem");
     bool is_default = strcmp(cert, def_cert) == 0;

@@ -181,15 +181,15 @@ static void refuse(struct net_service *svc, evutil_socket_t fd, const char *why,
 {
     log_warning("%s: refusing connection from unknown[%s]: %s", svc->name, addr, why);
     if (svc->refuse_line && svc->tls != NET_TLS_IMPLICIT) {
-        ssize_t r = send(fd, svc->refuse_line, strlen(svc->refuse_line),
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t r =
+            send(fd, svc->refuse_line, strlen(svc->refuse_line), MSG_DONTWAIT | MSG_NOSIGNAL);
         (void)r;
     }
     close(fd);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     struct net_service *svc = arg;
     struct net_worker *w = svc->w;
@@ -354,8 +354,7 @@ void net_worker_set_status(struct net_worker *w, void (*fn)(void *arg, json_t *o
 }
 
 void net_worker_on_event(struct net_worker *w,
-                         void (*fn)(void *arg, const char *name, struct slice payload),
-                         void *arg)
+                         void (*fn)(void *arg, const char *name, struct slice payload), void *arg)
 {
     w->event_fn = fn;
     w->event_arg = arg;

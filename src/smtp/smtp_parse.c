@@ -13,10 +13,9 @@ static const struct {
     const char *name;
     enum smtp_verb verb;
 } verbs[] = {
-    {"HELO", SMTP_HELO}, {"EHLO", SMTP_EHLO}, {"MAIL", SMTP_MAIL},
-    {"RCPT", SMTP_RCPT}, {"DATA", SMTP_DATA}, {"BDAT", SMTP_BDAT},
-    {"RSET", SMTP_RSET}, {"NOOP", SMTP_NOOP}, {"QUIT", SMTP_QUIT},
-    {"VRFY", SMTP_VRFY}, {"EXPN", SMTP_EXPN}, {"HELP", SMTP_HELP},
+    {"HELO", SMTP_HELO},         {"EHLO", SMTP_EHLO}, {"MAIL", SMTP_MAIL}, {"RCPT", SMTP_RCPT},
+    {"DATA", SMTP_DATA},         {"BDAT", SMTP_BDAT}, {"RSET", SMTP_RSET}, {"NOOP", SMTP_NOOP},
+    {"QUIT", SMTP_QUIT},         {"VRFY", SMTP_VRFY}, {"EXPN", SMTP_EXPN}, {"HELP", SMTP_HELP},
     {"STARTTLS", SMTP_STARTTLS}, {"AUTH", SMTP_AUTH},
 };
 
@@ -57,8 +56,8 @@ static bool address_valid(struct slice a, bool *utf8)
             quoted = true;
         else if (c == '@')
             at = i;
-        else if (c == ' ' || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' ||
-                 c == ';' || c == ':' || c == '\\' || (c == '[' && at == a.len))
+        else if (c == ' ' || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' || c == ';' ||
+                 c == ':' || c == '\\' || (c == '[' && at == a.len))
             return false;
     }
     if (quoted || at == 0 || at + 1 >= a.len)
@@ -168,8 +167,7 @@ static enum smtp_parse_result parse_path(struct slice arg, const char *prefix, s
     return SMTP_PARSE_OK;
 }
 
-static enum smtp_parse_result parse_bdat(struct slice arg, struct smtp_cmd *cmd,
-                                         const char **why_r)
+static enum smtp_parse_result parse_bdat(struct slice arg, struct smtp_cmd *cmd, const char **why_r)
 {
     size_t i = 0;
     uint64_t n = 0;
@@ -197,8 +195,7 @@ static enum smtp_parse_result parse_bdat(struct slice arg, struct smtp_cmd *cmd,
     return SMTP_PARSE_SYNTAX;
 }
 
-enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd,
-                                      const char **why_r)
+enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd, const char **why_r)
 {
     memset(cmd, 0, sizeof(*cmd));
     *why_r = NULL;

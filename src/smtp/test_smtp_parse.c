@@ -77,8 +77,8 @@ struct scan_case {
 
 static void run_case(const struct scan_case *tc, bool bytewise)
 {
-    struct smtp_data_limits lim = {.max_size = 1000, .max_line = 100, .max_header = 500,
-                                   .newline = tc->mode};
+    struct smtp_data_limits lim = {
+        .max_size = 1000, .max_line = 100, .max_header = 500, .newline = tc->mode};
     struct buf out = BUF_INIT;
     struct smtp_scanner sc;
     smtp_scanner_init(&sc, &lim, false, false, &out);
@@ -175,7 +175,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commands), cmocka_unit_test(test_decoders),
-        cmocka_unit_test(test_scanner), cmocka_unit_test(test_size_limit),
+        cmocka_unit_test(test_scanner),  cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_bdat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

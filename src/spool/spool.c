@@ -173,9 +173,8 @@ static int spool_write_tmp(const struct wharf_config *cfg, const struct spool_me
     struct buf head = BUF_INIT;
     spool_encode_envelope(msg, &head);
     static const char tail[5] = {'Z', 0, 0, 0, 0};
-    struct iovec iov[3] = {{head.data, head.len},
-                           {msg->data.data, msg->data.len},
-                           {(void *)tail, sizeof(tail)}};
+    struct iovec iov[3] = {
+        {head.data, head.len}, {msg->data.data, msg->data.len}, {(void *)tail, sizeof(tail)}};
     int rc = write_all(fd, iov, 3);
     if (rc == 0 && sync)
         rc = fdatasync(fd);
@@ -377,7 +376,7 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
         case 'A':
         case 'C':
         case 'H': {
-            char **f = type == 'E' ? &e->dsn_envid
+            char **f = type == 'E'   ? &e->dsn_envid
                        : type == 'A' ? &e->auth_user
                        : type == 'C' ? &e->client
                                      : &e->helo;
