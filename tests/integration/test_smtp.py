@@ -442,3 +442,17 @@ def test_drain_on_shutdown_says_421(server):
     server.stop()
     code, text = r.reply()
     assert code == 421 and "4.3.2" in text
+
+
+def test_invoked_as_sendmail_and_mailq(relay_server, tmp_path):
+    from conftest import WHARF, sanitizer_env
+    for name in ("sendmail", "mailq"):
+        (tmp_path / name).symlink_to(WHARF)
+    env = dict(sanitizer_env(), WHARF_CONFIG=str(relay_server.conf))
+    r = subprocess.run([str(tmp_path / "sendmail"), "-oi", "-f", "script@example.test",
+                        REMOTE], input=b"Subject: via argv0\n\nhi\n", env=env,
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    for cmd in ([str(tmp_path / "mailq")], [str(tmp_path / "sendmail"), "-bp"]):
+        out = subprocess.run(cmd, env=env, capture_output=True, timeout=30).stdout.decode()
+        assert "script@example.test" in out and REMOTE in out, out
