@@ -456,3 +456,24 @@ def test_invoked_as_sendmail_and_mailq(relay_server, tmp_path):
     for cmd in ([str(tmp_path / "mailq")], [str(tmp_path / "sendmail"), "-bp"]):
         out = subprocess.run(cmd, env=env, capture_output=True, timeout=30).stdout.decode()
         assert "script@example.test" in out and REMOTE in out, out
+
+
+def test_kill_9_before_250_leaves_nothing_after_250_loses_nothing(relay_server):
+    import os
+    import signal
+    s = relay_server
+    pid = int(re.findall(r"started smtp \(worker 1/1\), pid (\d+)", s.log())[-1])
+    r = Raw(s.ports["smtp"])
+    r.reply()
+    r.cmd("EHLO client.example")
+    r.cmd("MAIL FROM:<alice@example.org>")
+    r.cmd(f"RCPT TO:<{REMOTE}>")
+    assert r.cmd("DATA")[0] == 354
+    r.send(b"Subject: half\r\n\r\n" + b"x" * 20000 + b"\r\n")  # no end of data
+    os.kill(pid, signal.SIGKILL)
+    assert r.closed()
+    assert spool_ids(s) == []  # nothing half-written under a final name
+    wait_smtp_ready(s)  # wharfd restarted the worker
+    qid = send_ok(s.ports["smtp"], rcpts=[REMOTE])
+    s.kill_all()  # everything dies at once, right after the 250
+    assert qid in [m["queue_id"] for m in mailq(s)]
