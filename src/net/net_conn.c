@@ -34,6 +34,7 @@ struct net_conn {
     struct sockaddr_storage sa;
     char addr[INET6_ADDRSTRLEN];
     struct event *kick;
+    void *link; /* our entry in the worker's list */
     int64_t timeout_ms;
     int in_callback;
     bool opened, tls, starttls_pending, closing, flush_close, dead, paused, skipping;
@@ -59,7 +60,7 @@ static void conn_free_now(struct net_conn *c)
     if (!c->bev_owns_fd && c->fd >= 0)
         close(c->fd);
     event_free(c->kick);
-    net_worker_link(c->w, c, false);
+    net_worker_link_remove(c->w, c->link);
     net_worker_conn_gone(c->w, c->svc, c->addr);
     free(c);
 }
@@ -239,20 +240,10 @@ struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int
     c->svc = svc;
     c->fd = fd;
     memcpy(&c->sa, sa, salen < sizeof(c->sa) ? salen : sizeof(c->sa));
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->addr, sizeof(c->addr));
-        else
-            inet_ntop(AF_INET6, &s6->sin6_addr, c->addr, sizeof(c->addr));
-    } else if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->addr, sizeof(c->addr));
-    } else {
-        snprintf(c->addr, sizeof(c->addr), "local");
-    }
+    net_addr_format(sa, c->addr, sizeof(c->addr));
     c->kick = event_new(net_worker_base(w), -1, 0, conn_kick_cb, c);
     c->timeout_ms = net_service_idle_ms(svc);
-    net_worker_link(w, c, true);
+    c->link = net_worker_link_add(w, c);
     void *arg;
     c->proto = net_service_proto(svc, &arg);
     if (net_service_tls(svc) == NET_TLS_IMPLICIT) {

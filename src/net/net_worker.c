@@ -141,31 +141,29 @@ bool net_worker_draining(const struct net_worker *w)
     return w->draining;
 }
 
-void net_worker_link(struct net_worker *w, struct net_conn *c, bool add)
+void *net_worker_link_add(struct net_worker *w, struct net_conn *c)
 {
-    if (add) {
-        struct conn_node *n = xcalloc(1, sizeof(*n));
-        n->c = c;
-        n->next = w->conns;
-        if (w->conns)
-            w->conns->prev = n;
-        w->conns = n;
-        w->n_conns++;
-        return;
-    }
-    for (struct conn_node *n = w->conns; n; n = n->next) {
-        if (n->c != c)
-            continue;
-        if (n->prev)
-            n->prev->next = n->next;
-        else
-            w->conns = n->next;
-        if (n->next)
-            n->next->prev = n->prev;
-        free(n);
-        w->n_conns--;
-        break;
-    }
+    struct conn_node *n = xcalloc(1, sizeof(*n));
+    n->c = c;
+    n->next = w->conns;
+    if (w->conns)
+        w->conns->prev = n;
+    w->conns = n;
+    w->n_conns++;
+    return n;
+}
+
+void net_worker_link_remove(struct net_worker *w, void *handle)
+{
+    struct conn_node *n = handle;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        w->conns = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    free(n);
+    w->n_conns--;
     if (w->draining && w->n_conns == 0)
         event_base_loopexit(w->base, NULL);
 }
@@ -185,28 +183,20 @@ static void refuse(struct net_service *svc, evutil_socket_t fd, const char *why,
 {
     log_warning("%s: refusing connection from unknown[%s]: %s", svc->name, addr, why);
     if (svc->refuse_line && svc->tls != NET_TLS_IMPLICIT) {
-        ssize_t r = send(fd, svc->refuse_line, strlen(svc->refuse_line),
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t r =
+            send(fd, svc->refuse_line, strlen(svc->refuse_line), MSG_DONTWAIT | MSG_NOSIGNAL);
         (void)r;
     }
     close(fd);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     struct net_service *svc = arg;
     struct net_worker *w = svc->w;
-    char addr[INET6_ADDRSTRLEN] = "local";
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], addr, sizeof(addr));
-        else
-            inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
-    } else if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
-    }
+    char addr[INET6_ADDRSTRLEN];
+    net_addr_format(sa, addr, sizeof(addr));
     if (w->draining) {
         close(fd);
         return;
@@ -247,10 +237,12 @@ bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mo
     int fd = component_listener_fd(w->ctx, service);
     if (fd < 0)
         return false;
-    if (tls != NET_TLS_NONE && w->tls == NULL) {
+    if (tls == NET_TLS_IMPLICIT && w->tls == NULL) {
         log_error("%s: TLS is not available; service not served", service);
         return false;
     }
+    if (tls == NET_TLS_STARTTLS && w->tls == NULL)
+        log_warning("%s: TLS is not available; served without STARTTLS", service);
     struct net_service *svc = xcalloc(1, sizeof(*svc));
     svc->w = w;
     svc->name = xstrdup(service);
@@ -294,19 +286,11 @@ static void worker_shutdown(struct net_worker *w, int64_t deadline_ms)
     struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
     w->deadline = evtimer_new(w->base, deadline_cb, w);
     evtimer_add(w->deadline, &tv);
-    /* Collect first: a drain callback may free the connection at once. */
-    size_t n = w->n_conns, k = 0;
-    struct net_conn **all = xcalloc(n + 1, sizeof(*all));
-    for (struct conn_node *c = w->conns; c; c = c->next)
-        all[k++] = c->c;
-    for (size_t i = 0; i < k; i++) {
-        bool alive = false;
-        for (struct conn_node *c = w->conns; c && !alive; c = c->next)
-            alive = c->c == all[i];
-        if (alive)
-            net_conn_drain(all[i]);
+    /* A drain callback may free its own connection (never another): step first. */
+    for (struct conn_node *n = w->conns, *next; n; n = next) {
+        next = n->next;
+        net_conn_drain(n->c);
     }
-    free(all);
     if (w->n_conns == 0)
         event_base_loopexit(w->base, NULL);
 }
@@ -381,8 +365,7 @@ void net_worker_set_status(struct net_worker *w, void (*fn)(void *arg, json_t *o
 }
 
 void net_worker_on_event(struct net_worker *w,
-                         void (*fn)(void *arg, const char *name, struct slice payload),
-                         void *arg)
+                         void (*fn)(void *arg, const char *name, struct slice payload), void *arg)
 {
     w->event_fn = fn;
     w->event_arg = arg;

@@ -44,12 +44,13 @@ static int smtp_main(struct component_ctx *ctx)
     struct smtp_server srv = {
         .w = w,
         .cfg = cfg,
-        .limits = {
-            .max_size = cfg->smtp_max_message_size,
-            .max_line = (size_t)cfg->smtp_max_data_line_length,
-            .max_header = (size_t)cfg->smtp_max_header_size,
-            .newline = nl,
-        },
+        .limits =
+            {
+                .max_size = cfg->smtp_max_message_size,
+                .max_line = (size_t)cfg->smtp_max_data_line_length,
+                .max_header = (size_t)cfg->smtp_max_header_size,
+                .newline = nl,
+            },
     };
     struct buf err = BUF_INIT;
     if (spool_init(cfg, &err) != 0)
@@ -83,8 +84,7 @@ static int smtp_main(struct component_ctx *ctx)
         service[i] = (struct smtp_service){.srv = &srv, .kind = svcs[i].kind};
         /* Connection limits come from the services table (<service>_max_connections). */
         component_connection_limits(ctx, svcs[i].name, &lim.max_conns, &lim.max_conns_per_client);
-        if (net_worker_serve(w, svcs[i].name, svcs[i].tls, &smtp_session_proto, &service[i],
-                             &lim))
+        if (net_worker_serve(w, svcs[i].name, svcs[i].tls, &smtp_session_proto, &service[i], &lim))
             served++;
     }
     buf_free(&refuse);

@@ -55,8 +55,7 @@ __attribute__((unused)) static const char *domain_of(const char *address)
     return at ? at + 1 : "";
 }
 
-enum smtp_rcpt_verdict smtp_policy_rcpt(struct smtp_policy *p, const char *address,
-                                        bool may_relay)
+enum smtp_rcpt_verdict smtp_policy_rcpt(struct smtp_policy *p, const char *address, bool may_relay)
 {
 #ifdef WHARF_HAVE_DIRECTORY
     if (p->dir == NULL) {
