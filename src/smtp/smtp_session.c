@@ -188,10 +188,15 @@ static bool auth_offered(const struct smtp_session *s)
     return net_conn_is_tls(s->c) || s->srv->cfg->smtp_auth_plaintext;
 }
 
-static void after_transaction(struct smtp_session *s)
+/*
+ * Back to reading commands. While the worker drains, a session may finish the
+ * message it is sending and go on with other commands (wharfd's contract), but
+ * it is ended after a message, so it never starts the next one here.
+ */
+static void after_transaction(struct smtp_session *s, bool message_ended)
 {
     sess_set_state(s, ST_READY);
-    if (s->drain_pending) {
+    if (s->drain_pending && message_ended) {
         reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->myhostname);
         sess_close(s);
         return;
@@ -264,7 +269,7 @@ static void commit_done(void *arg, bool ok)
     free(s->queued_log);
     s->queued_log = NULL;
     txn_reset(s);
-    after_transaction(s);
+    after_transaction(s, true);
 }
 
 static void message_finish(struct smtp_session *s)
@@ -321,7 +326,7 @@ static void message_refused(struct smtp_session *s)
     }
     txn_reset(s);
     if (s->state != ST_CLOSING)
-        after_transaction(s);
+        after_transaction(s, true);
 }
 
 static void data_end(struct smtp_session *s)
@@ -357,7 +362,7 @@ static void bdat_chunk_end(struct smtp_session *s)
         reply_error(s, "503 5.5.1 Error: need MAIL and RCPT before BDAT");
         s->bdat_discard = false;
         if (s->state != ST_CLOSING)
-            after_transaction(s);
+            after_transaction(s, false);
         return;
     }
     if (s->bdat_last)
@@ -408,7 +413,7 @@ static void auth_finish_reply(struct smtp_session *s, int code)
         reply(s, "454 4.7.0 Temporary authentication failure");
     }
     if (s->state != ST_CLOSING)
-        after_transaction(s);
+        after_transaction(s, false);
 }
 
 static void auth_delay_cb(evutil_socket_t fd, short what, void *arg)
@@ -1112,12 +1117,7 @@ static void sess_timeout(void *arg)
 static void sess_drain(void *arg)
 {
     struct smtp_session *s = arg;
-    if (s->state == ST_GREET || (s->state == ST_READY && !s->have_mail)) {
-        reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->myhostname);
-        sess_close(s);
-    } else {
-        s->drain_pending = true;
-    }
+    s->drain_pending = true; /* see after_transaction; the deadline cuts the rest */
 }
 
 static void sess_closed(void *arg)

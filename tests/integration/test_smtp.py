@@ -3,6 +3,7 @@ durable queueing, relay and submission policy, STARTTLS, smuggling, limits,
 BDAT, DSN, 8-bit/SMTPUTF8, logs. Clients: smtplib, raw sockets, swaks and
 openssl s_client."""
 import re
+import signal
 import smtplib
 import ssl
 import subprocess
@@ -435,13 +436,24 @@ def test_sendmail_command_for_cron(relay_server):
         assert r.returncode == 67, r.stderr
 
 
-def test_drain_on_shutdown_says_421(server):
+def test_shutdown_lets_the_session_finish_its_message_then_says_421(server):
     r = Raw(server.ports["smtp"])
     r.reply()
     r.cmd("EHLO client.example")
-    server.stop()
+    server.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: "SIGTERM" in server.log() or "terminating" in server.log(),
+               what="wharfd to take the signal")
+    assert r.cmd("NOOP")[0] == 250  # the open session goes on
+    r.cmd("MAIL FROM:<alice@example.org>")
+    r.cmd("RCPT TO:<bob@example.test>")
+    r.cmd("DATA")
+    r.send(b"Subject: last one\r\n\r\nx\r\n.\r\n")
     code, text = r.reply()
+    assert code == 250, text
+    code, text = r.reply()  # ... but starts no next message in this generation
     assert code == 421 and "4.3.2" in text
+    assert r.closed()
+    assert server.proc.wait(30) == 0
 
 
 def test_invoked_as_sendmail_and_mailq(relay_server, tmp_path):
