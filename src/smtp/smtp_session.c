@@ -236,8 +236,9 @@ static void build_prefix(struct smtp_session *s, struct buf *out, time_t now)
     char date[64];
     rfc5322_date(date, sizeof(date), now);
     const char *proto = s->esmtp ? "ESMTP" : "SMTP";
-    buf_printf(out, "Received: from %s (%s [%s])\r\n", s->helo ? s->helo : "unknown",
-               net_conn_host(s->c), net_conn_addr(s->c));
+    const char *addr = net_conn_addr(s->c);
+    buf_printf(out, "Received: from %s (%s [%s%s])\r\n", s->helo ? s->helo : "unknown",
+               net_conn_host(s->c), strchr(addr, ':') ? "IPv6:" : "", addr); /* RFC 5321 4.1.3 */
     if (net_conn_is_tls(s->c))
         buf_printf(out, "\t(using %s with cipher %s (%d/%d bits))\r\n", net_conn_tls_version(s->c),
                    net_conn_tls_cipher(s->c), net_conn_tls_bits(s->c), net_conn_tls_bits(s->c));

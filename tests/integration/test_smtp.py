@@ -489,3 +489,16 @@ def test_kill_9_before_250_leaves_nothing_after_250_loses_nothing(relay_server):
     qid = send_ok(s.ports["smtp"], rcpts=[REMOTE])
     s.kill_all()  # everything dies at once, right after the 250
     assert qid in [m["queue_id"] for m in mailq(s)]
+
+
+def test_status_reports_connections_and_queued(server):
+    r = Raw(server.ports["smtp"])
+    r.reply()
+    send_ok(server.ports["smtp"])
+
+    def smtp_status():
+        [c] = [c for c in server.status()["components"] if c["name"] == "smtp"]
+        return c
+    c = wait_until(lambda: (lambda c: c if c["connections"] == 1 else None)(smtp_status()),
+                   what="one open smtp connection in wharf status")
+    assert c["processes"][0]["status"]["queued"] == 1
