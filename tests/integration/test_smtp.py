@@ -502,3 +502,26 @@ def test_status_reports_connections_and_queued(server):
     c = wait_until(lambda: (lambda c: c if c["connections"] == 1 else None)(smtp_status()),
                    what="one open smtp connection in wharf status")
     assert c["processes"][0]["status"]["queued"] == 1
+
+
+def test_pipelined_flood_from_a_client_that_reads_late(server):
+    """200,000 NOOPs sent before reading a byte: the server stops reading while
+    its replies pile up (net's write high-water mark), then answers every one."""
+    import threading
+    r = Raw(server.ports["smtp"], timeout=60)
+    r.reply()
+    n = 200000
+    t = threading.Thread(target=r.send, args=(b"NOOP\r\n" * n + b"QUIT\r\n",))
+    t.start()
+    # Read late: let the sender run ahead until it finishes or the server stops
+    # reading (the outcome must be the same either way, only the path differs).
+    t.join(timeout=1)
+    got = 0
+    while True:
+        code, _ = r.reply()
+        if code == 221:
+            break
+        assert code == 250
+        got += 1
+    t.join()
+    assert got == n
