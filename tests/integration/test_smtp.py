@@ -525,3 +525,9 @@ def test_pipelined_flood_from_a_client_that_reads_late(server):
         got += 1
     t.join()
     assert got == n
+
+
+def test_sendmail_without_a_running_server_is_tempfail(relay_server):
+    relay_server.stop()
+    r = relay_server.wharf("sendmail", REMOTE, input=b"Subject: x\n\nx\n", check=False)
+    assert r.returncode == 75 and b"cannot connect" in r.stderr, r.stderr
