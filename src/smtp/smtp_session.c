@@ -15,9 +15,7 @@
 #include "base/log.h"
 #include "auth/sasl.h"
 #include "ipc/frame.h"
-#ifdef WHARF_HAVE_AUTH
 #include "auth/auth_client.h"
-#endif
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -423,7 +421,6 @@ static void auth_delay_cb(evutil_socket_t fd, short what, void *arg)
     auth_finish_reply(s, 535);
 }
 
-#ifdef WHARF_HAVE_AUTH
 static void auth_result_cb(void *arg, enum auth_result result, const char *account)
 {
     struct smtp_session *s = arg;
@@ -446,35 +443,25 @@ static void auth_result_cb(void *arg, enum auth_result result, const char *accou
         auth_finish_reply(s, 454);
     }
 }
-#endif
 
 static void auth_check(struct smtp_session *s, const char *authzid, const char *user,
                        const char *pass)
 {
     sess_set_state(s, ST_WAIT);
     net_conn_pause(s->c);
-#ifdef WHARF_HAVE_AUTH
-    if (s->srv->auth) {
-        struct auth_request req = {
-            .service = "smtp",
-            .mechanism = s->auth_mech,
-            .authzid = authzid,
-            .username = user,
-            .password = pass,
-            .client_addr = net_conn_addr(s->c),
-            .secure = net_conn_is_tls(s->c),
-        };
-        s->auth_pending = true;
-        void *h = auth_client_check(s->srv->auth, &req, auth_result_cb, s);
-        if (s->auth_pending)
-            s->auth_handle = h;
-        return;
-    }
-#endif
-    (void)authzid;
-    (void)user;
-    (void)pass;
-    auth_finish_reply(s, 454);
+    struct auth_request req = {
+        .service = "smtp",
+        .mechanism = s->auth_mech,
+        .authzid = authzid,
+        .username = user,
+        .password = pass,
+        .client_addr = net_conn_addr(s->c),
+        .secure = net_conn_is_tls(s->c),
+    };
+    s->auth_pending = true;
+    void *h = auth_client_check(s->srv->auth, &req, auth_result_cb, s);
+    if (s->auth_pending) /* the callback may already have run */
+        s->auth_handle = h;
 }
 
 static void auth_decode_failed(struct smtp_session *s, enum sasl_status st)
@@ -1142,10 +1129,8 @@ static void sess_closed(void *arg)
     buf_free(&b);
     if (s->job)
         smtp_commit_cancel(s->job);
-#ifdef WHARF_HAVE_AUTH
     if (s->auth_handle)
         auth_client_cancel(s->srv->auth, s->auth_handle);
-#endif
     event_free(s->delay_ev);
     txn_reset(s);
     free(s->helo);
