@@ -22,6 +22,12 @@
 
 /* Bytes buffered from a client before reading pauses until the protocol consumes them. */
 #define NET_READ_HIGH_WATER (1024 * 1024)
+/*
+ * Replies buffered for a client that does not read them (pipelining without
+ * reading) before we stop reading its input until they are sent: bounds the
+ * memory a slow reader can make us hold.
+ */
+#define NET_WRITE_HIGH_WATER (1024 * 1024)
 
 struct net_conn {
     struct net_worker *w;
@@ -38,6 +44,7 @@ struct net_conn {
     int64_t timeout_ms;
     int in_callback;
     bool opened, tls, starttls_pending, closing, flush_close, dead, paused, skipping;
+    bool out_blocked; /* output above NET_WRITE_HIGH_WATER: not reading */
     char tls_version[32], tls_cipher[96];
     int tls_bits;
 };
@@ -110,7 +117,8 @@ static void conn_start_tls(struct net_conn *c)
 
 static void conn_call_readable(struct net_conn *c)
 {
-    if (c->dead || c->paused || c->closing || c->starttls_pending || !c->opened)
+    if (c->dead || c->paused || c->closing || c->starttls_pending || !c->opened ||
+        c->out_blocked)
         return;
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
         return;
@@ -178,6 +186,12 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     if (c->closing && c->flush_close) {
         conn_kill(c);
         return;
+    }
+    if (c->out_blocked) {
+        c->out_blocked = false;
+        if (!c->paused && !c->closing)
+            bufferevent_enable(bev, EV_READ);
+        conn_schedule(c);
     }
     if (c->starttls_pending && !c->tls)
         conn_switch_to_tls(c);
@@ -355,8 +369,14 @@ enum net_line_result net_conn_read_line(struct net_conn *c, size_t max, struct b
 
 void net_conn_write(struct net_conn *c, const void *data, size_t len)
 {
-    if (!c->dead && c->bev)
-        bufferevent_write(c->bev, data, len);
+    if (c->dead || c->bev == NULL)
+        return;
+    bufferevent_write(c->bev, data, len);
+    if (!c->out_blocked &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_WRITE_HIGH_WATER) {
+        c->out_blocked = true;
+        bufferevent_disable(c->bev, EV_READ);
+    }
 }
 
 void net_conn_printf(struct net_conn *c, const char *fmt, ...)
@@ -390,7 +410,7 @@ void net_conn_resume(struct net_conn *c)
     if (!c->paused || c->dead)
         return;
     c->paused = false;
-    if (c->bev && !c->closing)
+    if (c->bev && !c->closing && !c->out_blocked)
         bufferevent_enable(c->bev, EV_READ);
     conn_schedule(c); /* bytes already buffered raise no new read event */
 }

@@ -11,9 +11,7 @@
 #include "base/alloc.h"
 #include "base/datadir.h"
 #include "base/log.h"
-#ifdef WHARF_HAVE_CONTROL
 #include "ipc/control.h"
-#endif
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -301,7 +299,6 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     worker_shutdown(w, now_ms() + w->cfg->shutdown_timeout);
 }
 
-#ifdef WHARF_HAVE_CONTROL
 static void control_status_cb(void *arg, json_t *obj)
 {
     struct net_worker *w = arg;
@@ -321,7 +318,6 @@ static void control_event_cb(void *arg, const char *name, struct slice payload)
     if (w->event_fn)
         w->event_fn(w->event_arg, name, payload);
 }
-#endif
 
 struct net_worker *net_worker_new(struct component_ctx *ctx)
 {
@@ -346,7 +342,6 @@ struct net_worker *net_worker_new(struct component_ctx *ctx)
     w->sig_int = evsignal_new(w->base, SIGINT, signal_cb, w);
     evsignal_add(w->sig_term, NULL);
     evsignal_add(w->sig_int, NULL);
-#ifdef WHARF_HAVE_CONTROL
     struct control_callbacks cb = {
         .status = control_status_cb,
         .shutdown = control_shutdown_cb,
@@ -354,7 +349,6 @@ struct net_worker *net_worker_new(struct component_ctx *ctx)
         .arg = w,
     };
     w->control = control_open(w->base, ctx, &cb);
-#endif
     return w;
 }
 
@@ -373,15 +367,8 @@ void net_worker_on_event(struct net_worker *w,
 
 void net_worker_publish(struct net_worker *w, const char *name, const void *payload, size_t len)
 {
-#ifdef WHARF_HAVE_CONTROL
     if (w->control)
         control_publish(w->control, name, payload, len);
-#else
-    (void)w;
-    (void)name;
-    (void)payload;
-    (void)len;
-#endif
 }
 
 int net_worker_run(struct net_worker *w)
@@ -410,10 +397,8 @@ void net_worker_free(struct net_worker *w)
         free(svc);
     }
     free(w->svcs);
-#ifdef WHARF_HAVE_CONTROL
     if (w->control)
         control_close(w->control);
-#endif
     if (w->deadline)
         event_free(w->deadline);
     event_free(w->sig_term);

@@ -10,9 +10,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "smtp/smtp_server.h"
-#ifdef WHARF_HAVE_AUTH
 #include "auth/auth_client.h"
-#endif
 
 #include <string.h>
 #include <sysexits.h>
@@ -58,9 +56,7 @@ static int smtp_main(struct component_ctx *ctx)
     buf_free(&err);
     srv.policy = smtp_policy_new(cfg);
     srv.commit = smtp_commit_new(net_worker_base(w), cfg, cfg->smtp_spool_group_commit);
-#ifdef WHARF_HAVE_AUTH
     srv.auth = auth_client_new(net_worker_base(w), cfg);
-#endif
     static const struct {
         const char *name;
         enum smtp_service_kind kind;
@@ -95,9 +91,7 @@ static int smtp_main(struct component_ctx *ctx)
              served);
     int rc = net_worker_run(w);
     smtp_commit_free(srv.commit);
-#ifdef WHARF_HAVE_AUTH
     auth_client_free(srv.auth);
-#endif
     smtp_policy_free(srv.policy);
     net_worker_free(w);
     return rc;

@@ -15,9 +15,7 @@
 #include "base/log.h"
 #include "auth/sasl.h"
 #include "ipc/frame.h"
-#ifdef WHARF_HAVE_AUTH
 #include "auth/auth_client.h"
-#endif
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -188,10 +186,15 @@ static bool auth_offered(const struct smtp_session *s)
     return net_conn_is_tls(s->c) || s->srv->cfg->smtp_auth_plaintext;
 }
 
-static void after_transaction(struct smtp_session *s)
+/*
+ * Back to reading commands. While the worker drains, a session may finish the
+ * message it is sending and go on with other commands (wharfd's contract), but
+ * it is ended after a message, so it never starts the next one here.
+ */
+static void after_transaction(struct smtp_session *s, bool message_ended)
 {
     sess_set_state(s, ST_READY);
-    if (s->drain_pending) {
+    if (s->drain_pending && message_ended) {
         reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->myhostname);
         sess_close(s);
         return;
@@ -231,8 +234,9 @@ static void build_prefix(struct smtp_session *s, struct buf *out, time_t now)
     char date[64];
     rfc5322_date(date, sizeof(date), now);
     const char *proto = s->esmtp ? "ESMTP" : "SMTP";
-    buf_printf(out, "Received: from %s (%s [%s])\r\n", s->helo ? s->helo : "unknown",
-               net_conn_host(s->c), net_conn_addr(s->c));
+    const char *addr = net_conn_addr(s->c);
+    buf_printf(out, "Received: from %s (%s [%s%s])\r\n", s->helo ? s->helo : "unknown",
+               net_conn_host(s->c), strchr(addr, ':') ? "IPv6:" : "", addr); /* RFC 5321 4.1.3 */
     if (net_conn_is_tls(s->c))
         buf_printf(out, "\t(using %s with cipher %s (%d/%d bits))\r\n", net_conn_tls_version(s->c),
                    net_conn_tls_cipher(s->c), net_conn_tls_bits(s->c), net_conn_tls_bits(s->c));
@@ -264,7 +268,7 @@ static void commit_done(void *arg, bool ok)
     free(s->queued_log);
     s->queued_log = NULL;
     txn_reset(s);
-    after_transaction(s);
+    after_transaction(s, true);
 }
 
 static void message_finish(struct smtp_session *s)
@@ -321,7 +325,7 @@ static void message_refused(struct smtp_session *s)
     }
     txn_reset(s);
     if (s->state != ST_CLOSING)
-        after_transaction(s);
+        after_transaction(s, true);
 }
 
 static void data_end(struct smtp_session *s)
@@ -357,7 +361,7 @@ static void bdat_chunk_end(struct smtp_session *s)
         reply_error(s, "503 5.5.1 Error: need MAIL and RCPT before BDAT");
         s->bdat_discard = false;
         if (s->state != ST_CLOSING)
-            after_transaction(s);
+            after_transaction(s, false);
         return;
     }
     if (s->bdat_last)
@@ -408,7 +412,7 @@ static void auth_finish_reply(struct smtp_session *s, int code)
         reply(s, "454 4.7.0 Temporary authentication failure");
     }
     if (s->state != ST_CLOSING)
-        after_transaction(s);
+        after_transaction(s, false);
 }
 
 static void auth_delay_cb(evutil_socket_t fd, short what, void *arg)
@@ -417,7 +421,6 @@ static void auth_delay_cb(evutil_socket_t fd, short what, void *arg)
     auth_finish_reply(s, 535);
 }
 
-#ifdef WHARF_HAVE_AUTH
 static void auth_result_cb(void *arg, enum auth_result result, const char *account)
 {
     struct smtp_session *s = arg;
@@ -440,35 +443,25 @@ static void auth_result_cb(void *arg, enum auth_result result, const char *accou
         auth_finish_reply(s, 454);
     }
 }
-#endif
 
 static void auth_check(struct smtp_session *s, const char *authzid, const char *user,
                        const char *pass)
 {
     sess_set_state(s, ST_WAIT);
     net_conn_pause(s->c);
-#ifdef WHARF_HAVE_AUTH
-    if (s->srv->auth) {
-        struct auth_request req = {
-            .service = "smtp",
-            .mechanism = s->auth_mech,
-            .authzid = authzid,
-            .username = user,
-            .password = pass,
-            .client_addr = net_conn_addr(s->c),
-            .secure = net_conn_is_tls(s->c),
-        };
-        s->auth_pending = true;
-        void *h = auth_client_check(s->srv->auth, &req, auth_result_cb, s);
-        if (s->auth_pending)
-            s->auth_handle = h;
-        return;
-    }
-#endif
-    (void)authzid;
-    (void)user;
-    (void)pass;
-    auth_finish_reply(s, 454);
+    struct auth_request req = {
+        .service = "smtp",
+        .mechanism = s->auth_mech,
+        .authzid = authzid,
+        .username = user,
+        .password = pass,
+        .client_addr = net_conn_addr(s->c),
+        .secure = net_conn_is_tls(s->c),
+    };
+    s->auth_pending = true;
+    void *h = auth_client_check(s->srv->auth, &req, auth_result_cb, s);
+    if (s->auth_pending) /* the callback may already have run */
+        s->auth_handle = h;
 }
 
 static void auth_decode_failed(struct smtp_session *s, enum sasl_status st)
@@ -1112,12 +1105,7 @@ static void sess_timeout(void *arg)
 static void sess_drain(void *arg)
 {
     struct smtp_session *s = arg;
-    if (s->state == ST_GREET || (s->state == ST_READY && !s->have_mail)) {
-        reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->myhostname);
-        sess_close(s);
-    } else {
-        s->drain_pending = true;
-    }
+    s->drain_pending = true; /* see after_transaction; the deadline cuts the rest */
 }
 
 static void sess_closed(void *arg)
@@ -1141,10 +1129,8 @@ static void sess_closed(void *arg)
     buf_free(&b);
     if (s->job)
         smtp_commit_cancel(s->job);
-#ifdef WHARF_HAVE_AUTH
     if (s->auth_handle)
         auth_client_cancel(s->srv->auth, s->auth_handle);
-#endif
     event_free(s->delay_ev);
     txn_reset(s);
     free(s->helo);

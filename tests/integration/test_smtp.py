@@ -3,6 +3,7 @@ durable queueing, relay and submission policy, STARTTLS, smuggling, limits,
 BDAT, DSN, 8-bit/SMTPUTF8, logs. Clients: smtplib, raw sockets, swaks and
 openssl s_client."""
 import re
+import signal
 import smtplib
 import ssl
 import subprocess
@@ -435,13 +436,24 @@ def test_sendmail_command_for_cron(relay_server):
         assert r.returncode == 67, r.stderr
 
 
-def test_drain_on_shutdown_says_421(server):
+def test_shutdown_lets_the_session_finish_its_message_then_says_421(server):
     r = Raw(server.ports["smtp"])
     r.reply()
     r.cmd("EHLO client.example")
-    server.stop()
+    server.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: "SIGTERM" in server.log() or "terminating" in server.log(),
+               what="wharfd to take the signal")
+    assert r.cmd("NOOP")[0] == 250  # the open session goes on
+    r.cmd("MAIL FROM:<alice@example.org>")
+    r.cmd("RCPT TO:<bob@example.test>")
+    r.cmd("DATA")
+    r.send(b"Subject: last one\r\n\r\nx\r\n.\r\n")
     code, text = r.reply()
+    assert code == 250, text
+    code, text = r.reply()  # ... but starts no next message in this generation
     assert code == 421 and "4.3.2" in text
+    assert r.closed()
+    assert server.proc.wait(30) == 0
 
 
 def test_invoked_as_sendmail_and_mailq(relay_server, tmp_path):
@@ -477,3 +489,45 @@ def test_kill_9_before_250_leaves_nothing_after_250_loses_nothing(relay_server):
     qid = send_ok(s.ports["smtp"], rcpts=[REMOTE])
     s.kill_all()  # everything dies at once, right after the 250
     assert qid in [m["queue_id"] for m in mailq(s)]
+
+
+def test_status_reports_connections_and_queued(server):
+    r = Raw(server.ports["smtp"])
+    r.reply()
+    send_ok(server.ports["smtp"])
+
+    def smtp_status():
+        [c] = [c for c in server.status()["components"] if c["name"] == "smtp"]
+        return c
+    c = wait_until(lambda: (lambda c: c if c["connections"] == 1 else None)(smtp_status()),
+                   what="one open smtp connection in wharf status")
+    assert c["processes"][0]["status"]["queued"] == 1
+
+
+def test_pipelined_flood_from_a_client_that_reads_late(server):
+    """200,000 NOOPs sent before reading a byte: the server stops reading while
+    its replies pile up (net's write high-water mark), then answers every one."""
+    import threading
+    r = Raw(server.ports["smtp"], timeout=60)
+    r.reply()
+    n = 200000
+    t = threading.Thread(target=r.send, args=(b"NOOP\r\n" * n + b"QUIT\r\n",))
+    t.start()
+    # Read late: let the sender run ahead until it finishes or the server stops
+    # reading (the outcome must be the same either way, only the path differs).
+    t.join(timeout=1)
+    got = 0
+    while True:
+        code, _ = r.reply()
+        if code == 221:
+            break
+        assert code == 250
+        got += 1
+    t.join()
+    assert got == n
+
+
+def test_sendmail_without_a_running_server_is_tempfail(relay_server):
+    relay_server.stop()
+    r = relay_server.wharf("sendmail", REMOTE, input=b"Subject: x\n\nx\n", check=False)
+    assert r.returncode == 75 and b"cannot connect" in r.stderr, r.stderr
