@@ -30,7 +30,7 @@ static bool limit_option(const struct wharf_config *cfg, const char *service, co
     buf_free(&name);
     if (o == NULL || o->type != CONFIG_INT)
         return false;
-    *v_r = *(const long long *)((const char *)cfg + o->offset);
+    *v_r = *(const long long *)config_value(cfg, o);
     return true;
 }
 

@@ -75,6 +75,11 @@ static const void *cfield(const struct wharf_config *cfg, const struct config_op
     return (const char *)cfg + opt->offset;
 }
 
+const void *config_value(const struct wharf_config *cfg, const struct config_option *opt)
+{
+    return cfield(cfg, opt);
+}
+
 static void strlist_free(struct strlist *l)
 {
     for (size_t i = 0; i < l->n; i++)

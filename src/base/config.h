@@ -76,6 +76,8 @@ struct config_option {
 extern const struct config_option config_options[OPTID__COUNT];
 
 const struct config_option *config_find(const char *name);
+/* The option's field in cfg, of the C type OPT_CTYPE_<type> (for code driven by the table). */
+const void *config_value(const struct wharf_config *cfg, const struct config_option *opt);
 const char *config_type_name(enum config_type type);
 
 /* Sets every option to its default. */

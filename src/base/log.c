@@ -47,7 +47,8 @@ enum log_target log_get_target(void)
     return log_target;
 }
 
-static void log_write(int prio, const char *level, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void log_write(int prio, const char *level,
+                                                           const char *fmt, va_list ap)
 {
     int saved = errno;
     char msg[2048];

@@ -378,11 +378,16 @@ static void test_finalize_and_assign(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_parse),    cmocka_unit_test(test_option_names_unique),
-        cmocka_unit_test(test_values),            cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_parsers),           cmocka_unit_test(test_format_roundtrip),
-        cmocka_unit_test(test_files_and_dropins), cmocka_unit_test(test_finalize_and_assign),
-        cmocka_unit_test(test_more_errors),       cmocka_unit_test(test_read_errors),
+        cmocka_unit_test(test_defaults_parse),
+        cmocka_unit_test(test_option_names_unique),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_parsers),
+        cmocka_unit_test(test_format_roundtrip),
+        cmocka_unit_test(test_files_and_dropins),
+        cmocka_unit_test(test_finalize_and_assign),
+        cmocka_unit_test(test_more_errors),
+        cmocka_unit_test(test_read_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,8 +29,7 @@ static void config_dump(const struct wharf_config *cfg, bool all)
         config_format_value(cfg, o, &out);
         size_t col = out.len - start;
         if (!def)
-            buf_printf(&out, "%*s# set at %s", col < 48 ? (int)(48 - col) : 1, "",
-                       cfg->origin[i]);
+            buf_printf(&out, "%*s# set at %s", col < 48 ? (int)(48 - col) : 1, "", cfg->origin[i]);
         buf_append_byte(&out, '\n');
     }
     fwrite(out.data, 1, out.len, stdout);

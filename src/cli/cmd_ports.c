@@ -33,11 +33,14 @@ struct held_set {
     size_t n;
 };
 
+/* An inbound row that wharfd binds: listener on, component built. */
 static bool row_is_enabled_inbound(json_t *row)
 {
     const char *dir = json_string_value(json_object_get(row, "direction"));
     const char *addr = json_string_value(json_object_get(row, "address"));
-    return dir && strcmp(dir, "inbound") == 0 && addr && strcmp(addr, "-") != 0;
+    const char *st = json_string_value(json_object_get(row, "state"));
+    return dir && strcmp(dir, "inbound") == 0 && addr && strcmp(addr, "-") != 0 && st &&
+           strcmp(st, "not built yet") != 0;
 }
 
 /* ---- --nft ---- */
@@ -67,7 +70,7 @@ static void print_nft(json_t *rows)
         const char *addr = json_string_value(json_object_get(row, "address"));
         if (!config_parse_listen_addr(addr, &la))
             continue;
-        const char *match = la.host[0] == '\0'      ? ""
+        const char *match = la.host[0] == '\0'     ? ""
                             : strchr(la.host, ':') ? "ip6 daddr "
                                                    : "ip daddr ";
         buf_printf(&out, "\t\t%s%s%stcp dport %u accept comment \"wharf %s (%s)\"\n", match,
@@ -272,7 +275,8 @@ int cmd_ports(struct cli_ctx *ctx, int argc, char **argv)
     if (r < 0)
         return EX_UNAVAILABLE;
     bool live = r == 0;
-    rows = live ? json_incref(json_object_get(status, "ports")) : portmap_json(ctx->cfg, NULL, NULL);
+    rows =
+        live ? json_incref(json_object_get(status, "ports")) : portmap_json(ctx->cfg, NULL, NULL);
     int rc = 0;
     switch (mode) {
     case TABLE: {

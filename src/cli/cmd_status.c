@@ -30,7 +30,7 @@ static void print_status(json_t *st)
     printf(", configuration generation %lld (%lld reloads)\n\n",
            (long long)json_integer_value(json_object_get(st, "generation")),
            (long long)json_integer_value(json_object_get(st, "reloads")));
-    printf("%-10s %-14s %-8s %-8s %-8s %-11s %s\n", "COMPONENT", "STATE", "PIDS", "UPTIME",
+    printf("%-10s %-14s %-18s %-8s %-8s %-11s %s\n", "COMPONENT", "STATE", "PIDS", "UPTIME",
            "RESTARTS", "CONNECTIONS", "LAST EXIT");
     json_t *comps = json_object_get(st, "components"), *c;
     size_t i;
@@ -58,7 +58,8 @@ static void print_status(json_t *st)
         char cup[32];
         format_duration(json_integer_value(json_object_get(c, "uptime")), cup, sizeof(cup));
         const char *last = json_string_value(json_object_get(c, "last_exit"));
-        printf("%-8s %-8s %-8lld %-11lld %s\n", pids, cup, (long long)json_integer_value(json_object_get(c, "restarts")),
+        printf("%-18s %-8s %-8lld %-11lld %s\n", pids, cup,
+               (long long)json_integer_value(json_object_get(c, "restarts")),
                (long long)json_integer_value(json_object_get(c, "connections")), last ? last : "-");
     }
 }

@@ -66,7 +66,8 @@ int cli_request(const struct cli_ctx *ctx, const char *cmd, json_t **reply_r)
         r = ipc_recv(fd, CLI_MAX_REPLY, &type, &reply);
     close(fd);
     json_error_t jerr;
-    json_t *j = r == 0 && type == IPC_CTL_REPLY ? json_loadb(reply.data, reply.len, 0, &jerr) : NULL;
+    json_t *j =
+        r == 0 && type == IPC_CTL_REPLY ? json_loadb(reply.data, reply.len, 0, &jerr) : NULL;
     buf_free(&reply);
     if (!json_is_object(j)) {
         json_decref(j);

@@ -28,6 +28,7 @@ struct control {
     char *name;
     unsigned worker, n_workers;
     struct event *orphan_timer;
+    uint64_t events_received, events_published;
 };
 
 int64_t monotonic_ms(void)
@@ -52,6 +53,8 @@ static void control_reply_status(struct control *c)
     json_object_set_new(obj, "pid", json_integer((json_int_t)getpid()));
     json_object_set_new(obj, "worker", json_integer(c->worker));
     json_object_set_new(obj, "connections", json_integer(0));
+    json_object_set_new(obj, "events_received", json_integer((json_int_t)c->events_received));
+    json_object_set_new(obj, "events_published", json_integer((json_int_t)c->events_published));
     if (c->cb.status)
         c->cb.status(c->cb.arg, obj);
     char *text = json_dumps(obj, JSON_COMPACT);
@@ -85,6 +88,7 @@ static void control_on_frame(void *arg, const struct ipc_frame *f)
             log_error("malformed event frame from wharfd");
             break;
         }
+        c->events_received++;
         if (c->cb.event) {
             char *n = slice_strdup(name);
             c->cb.event(c->cb.arg, n, payload);
@@ -153,6 +157,7 @@ void control_publish(struct control *c, const char *name, const void *payload, s
     event_payload(&b, name, payload, len);
     ipc_channel_send(c->ch, IPC_EVENT, b.data, b.len);
     buf_free(&b);
+    c->events_published++;
 }
 
 void control_close(struct control *c)

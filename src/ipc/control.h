@@ -5,7 +5,9 @@
  * socket to wharfd carrying IPC frames (ipc/frame.h). Over it:
  *   - the component says IPC_HELLO once at start (control_open does it);
  *   - wharfd asks IPC_STATUS_REQUEST, the component answers IPC_STATUS with a
- *     JSON object filled by the status callback ({"connections": N, ...});
+ *     JSON object: control.c fills component, pid, worker, connections (0),
+ *     events_received and events_published, then the status callback adds
+ *     or overrides its own figures ({"connections": N, ...});
  *   - wharfd says IPC_SHUTDOWN(deadline): stop accepting, let sessions finish
  *     until the deadline, then exit 0 (used for SIGTERM and for the old
  *     generation of workers on SIGHUP);

@@ -58,8 +58,8 @@ static void test_control_protocol(void **state)
     struct event_base *base = event_base_new();
     struct wharf_config cfg;
     config_init(&cfg);
-    struct component_ctx ctx = {.name = "smtp", .n_workers = 2, .worker_index = 1, .cfg = &cfg,
-                                .control_fd = sv[0]};
+    struct component_ctx ctx = {
+        .name = "smtp", .n_workers = 2, .worker_index = 1, .cfg = &cfg, .control_fd = sv[0]};
     struct seen seen = {0};
     struct control_callbacks cb = {cb_status, cb_shutdown, cb_event, &seen};
     struct control *c = control_open(base, &ctx, &cb);
@@ -100,12 +100,19 @@ static void test_control_protocol(void **state)
     assert_string_equal(seen.event, IPC_EVENT_MAILBOX_CHANGED);
     assert_string_equal(seen.payload, "alice\tINBOX");
     control_publish(c, IPC_EVENT_SPOOL_NEW, "Q123", 4);
+    assert_int_equal(ipc_send(sv[1], IPC_STATUS_REQUEST, NULL, 0), 0);
     spin(base);
     assert_int_equal(ipc_recv(sv[1], 1 << 20, &type, &in), 0);
     assert_int_equal(type, IPC_EVENT);
     ipc_reader_init(&r, in.data, in.len);
     assert_true(slice_eq(ipc_get_bytes(&r), SLICE_LIT(IPC_EVENT_SPOOL_NEW)));
     assert_true(slice_eq(ipc_get_bytes(&r), SLICE_LIT("Q123")));
+    assert_int_equal(ipc_recv(sv[1], 1 << 20, &type, &in), 0);
+    assert_int_equal(type, IPC_STATUS);
+    j = json_loadb(in.data, in.len, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "events_received")), 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "events_published")), 1);
+    json_decref(j);
 
     /* SHUTDOWN carries the deadline. */
     buf_reset(&out);

@@ -27,7 +27,8 @@ static void parse_listeners(struct component_ctx *ctx)
         if (eq == NULL)
             log_fatal(EX_SOFTWARE, "bad %s entry '%s'", COMPONENT_LISTENERS_ENV, tok);
         *eq = '\0';
-        ctx->listeners = xreallocarray(ctx->listeners, ctx->n_listeners + 1, sizeof(*ctx->listeners));
+        ctx->listeners =
+            xreallocarray(ctx->listeners, ctx->n_listeners + 1, sizeof(*ctx->listeners));
         ctx->listeners[ctx->n_listeners++] =
             (struct component_listener){.service = xstrdup(tok), .fd = atoi(eq + 1)};
     }

@@ -157,8 +157,9 @@ int ctlsock_open(struct sup *s, struct buf *err)
     int probe = control_connect(s->cfg);
     if (probe >= 0) {
         close(probe);
-        buf_printf(err, "another wharfd already answers on %s; stop it first (wharfd is "
-                        "already running with this data_directory)",
+        buf_printf(err,
+                   "another wharfd already answers on %s; stop it first (wharfd is "
+                   "already running with this data_directory)",
                    path);
         return -1;
     }

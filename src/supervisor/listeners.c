@@ -71,8 +71,7 @@ static int bind_one(const struct listen_addr *la, int *fd_r, int *errno_r)
     int one = 1, zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, la->host[0] == '\0' ? &zero : &one,
-                   sizeof(int));
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, la->host[0] == '\0' ? &zero : &one, sizeof(int));
     if (bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
         *errno_r = errno;
         close(fd);
@@ -154,8 +153,7 @@ int listeners_rebind(const struct wharf_config *cfg, struct listener_set *old,
             if (!config_parse_listen_addr(addrs->v[j], &la) || bind_one(&la, &fd, &e) != 0) {
                 const char *optname = config_options[s->listen_option].name;
                 buf_printf(err, "%s (%s): cannot listen on %s: %s; %s (%s)", s->component->name,
-                           s->name, addrs->v[j], strerror(e ? e : EINVAL), bind_advice(e),
-                           optname);
+                           s->name, addrs->v[j], strerror(e ? e : EINVAL), bind_advice(e), optname);
                 listener_untake(old, set);
                 return -1;
             }

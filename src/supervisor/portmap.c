@@ -90,9 +90,8 @@ void portmap_format_table(json_t *rows, struct buf *out)
 {
     static const char *const head[] = {"EXCHANGE", "COMPONENT", "SERVICE", "PORT",  "PROTOCOL",
                                        "TLS",      "DIRECTION", "ADDRESS", "LIMIT", "STATE"};
-    static const char *const key[] = {"exchange_name", "component", "service", "port",
-                                      "protocol",      "tls",       "direction", "address",
-                                      NULL,            "state"};
+    static const char *const key[] = {"exchange_name", "component", "service", "port", "protocol",
+                                      "tls",           "direction", "address", NULL,   "state"};
     enum { NCOL = sizeof(head) / sizeof(head[0]) };
     size_t width[NCOL];
     for (size_t c = 0; c < NCOL; c++)

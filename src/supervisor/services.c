@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 const struct component_def *const components[] = {
-    &auth_component, &mta_component,  &smtp_component,    &imap_component, &pop3_component,
+    &auth_component, &mta_component,  &smtp_component,    &imap_component,      &pop3_component,
     &nntp_component, &http_component, &routing_component, &directory_component,
 };
 const size_t n_components = sizeof(components) / sizeof(components[0]);
@@ -53,8 +53,8 @@ const struct service_def services[] = {
      "redirects browsers to HTTPS"},
     {"https", &http_component, "HTTP", 443, SERVICE_TLS_IMPLICIT, IN(https),
      "webmail, JMAP, admin API and /metrics"},
-    {"routing", &routing_component, "Wharf link state", 691, SERVICE_TLS_PLAIN,
-     IN(routing), "link-state routing with the other servers of your organization only"},
+    {"routing", &routing_component, "Wharf link state", 691, SERVICE_TLS_PLAIN, IN(routing),
+     "link-state routing with the other servers of your organization only"},
     {"smtp-out", &mta_component, "SMTP", 25, SERVICE_TLS_STARTTLS, OUT,
      "delivery to other mail servers (opportunistic STARTTLS)"},
     {"nntp-feed", &nntp_component, "NNTP", 119, SERVICE_TLS_STARTTLS, OUT,
@@ -104,7 +104,7 @@ const char *service_direction_name(enum service_direction d)
 
 static long long option_int(const struct wharf_config *cfg, int id)
 {
-    return *(const long long *)((const char *)cfg + config_options[id].offset);
+    return *(const long long *)config_value(cfg, &config_options[id]);
 }
 
 long long service_max_connections(const struct wharf_config *cfg, const struct service_def *s)
@@ -123,8 +123,7 @@ const struct strlist *service_listen(const struct wharf_config *cfg, const struc
     static const struct strlist empty = {NULL, 0};
     if (s->listen_option < 0)
         return &empty;
-    const struct config_option *opt = &config_options[s->listen_option];
-    return (const struct strlist *)((const char *)cfg + opt->offset);
+    return config_value(cfg, &config_options[s->listen_option]);
 }
 
 bool component_has_listeners(const struct wharf_config *cfg, const struct component_def *c)

@@ -37,7 +37,7 @@ struct service_def {
     int listen_option;   /* OPTID_<name>_listen for inbound rows, -1 for outbound */
     int max_conn_option; /* OPTID_<name>_max_connections, -1 for outbound */
     int per_ip_option;   /* OPTID_<name>_max_connections_per_ip, -1 for outbound */
-    const char *why;   /* why the port exists, for the admin */
+    const char *why;     /* why the port exists, for the admin */
 };
 
 extern const struct service_def services[];

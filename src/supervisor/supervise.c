@@ -227,18 +227,21 @@ struct status_query *sup_status_query(struct sup *s, sup_status_fn done, void *a
     q->seq = ++s->status_seq;
     q->done = done;
     q->arg = arg;
-    q->timer = evtimer_new(s->base, query_timeout, q);
-    struct timeval tv;
-    tv_from_ms(&tv, STATUS_REPLY_TIMEOUT_MS);
-    evtimer_add(q->timer, &tv);
     q->next = s->queries;
     s->queries = q;
+    size_t asked = 0;
     for (size_t i = 0; i < s->n_procs; i++) {
         struct proc *p = s->procs[i];
-        if (p->pid != 0 && p->ch != NULL && p->hello)
+        if (p->pid != 0 && p->ch != NULL && p->hello) {
             ipc_channel_send(p->ch, IPC_STATUS_REQUEST, NULL, 0);
+            asked++;
+        }
     }
     /* Completion is only ever signalled from the loop, never inside this call. */
+    q->timer = evtimer_new(s->base, query_timeout, q);
+    struct timeval tv;
+    tv_from_ms(&tv, asked ? STATUS_REPLY_TIMEOUT_MS : 0);
+    evtimer_add(q->timer, &tv);
     return q;
 }
 
@@ -537,8 +540,8 @@ static void proc_exited(struct proc *p, int status)
     if (monotonic_ms() - p->started_ms > s->cfg->restart_backoff_max)
         p->backoff_ms = RESTART_BACKOFF_MIN_MS;
     snprintf(p->last_exit, sizeof(p->last_exit), "pid %ld %s", (long)pid, why);
-    log_warning("%s (worker %u/%u, pid %ld) %s; restarting in %lldms", p->def->name,
-                p->index + 1, p->n, (long)pid, why, (long long)p->backoff_ms);
+    log_warning("%s (worker %u/%u, pid %ld) %s; restarting in %lldms", p->def->name, p->index + 1,
+                p->n, (long)pid, why, (long long)p->backoff_ms);
     p->restarts++;
     proc_schedule_restart(p, p->backoff_ms);
     p->backoff_ms *= 2;
@@ -597,8 +600,8 @@ int sup_reload(struct sup *s, struct buf *err)
                      {OPTID_wharf_user, "wharf_user"}};
         for (size_t i = 0; r == 0 && i < sizeof(fixed) / sizeof(fixed[0]); i++) {
             const struct config_option *o = &config_options[fixed[i].id];
-            const char *a = *(char *const *)((const char *)s->cfg + o->offset);
-            const char *b = *(char *const *)((const char *)cfg + o->offset);
+            const char *a = *(char *const *)config_value(s->cfg, o);
+            const char *b = *(char *const *)config_value(cfg, o);
             if (!same_str(a, b)) {
                 buf_printf(err, "%s cannot change on reload; restart wharfd", fixed[i].name);
                 r = -1;

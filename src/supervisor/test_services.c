@@ -79,8 +79,7 @@ static void test_inbound_options(void **state)
         for (size_t i = 0; i < n_services; i++)
             rows += services[i].listen_option == (int)o;
         if (rows != 1)
-            fail_msg("%s is named by %zu rows of the services table", config_options[o].name,
-                     rows);
+            fail_msg("%s is named by %zu rows of the services table", config_options[o].name, rows);
     }
 }
 
@@ -134,7 +133,8 @@ static void test_portmap_config_only(void **state)
     assert_int_equal(json_integer_value(json_object_get(smtp, "port")), 2525);
     assert_int_equal(json_integer_value(json_object_get(smtp, "max_connections")), 7);
     const char *st = json_string_value(json_object_get(smtp, "state"));
-    assert_string_equal(st, (component_find("smtp")->main != NULL) ? "not running" : "not built yet");
+    assert_string_equal(st,
+                        (component_find("smtp")->main != NULL) ? "not running" : "not built yet");
     json_t *imap = find_row(rows, "imap");
     assert_string_equal(json_string_value(json_object_get(imap, "address")), "-");
     json_t *ldap = find_row(rows, "ldap");
@@ -172,8 +172,8 @@ static void test_component_enabled(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names_unique),       cmocka_unit_test(test_rows_complete),
-        cmocka_unit_test(test_inbound_options),    cmocka_unit_test(test_default_ports),
+        cmocka_unit_test(test_names_unique),        cmocka_unit_test(test_rows_complete),
+        cmocka_unit_test(test_inbound_options),     cmocka_unit_test(test_default_ports),
         cmocka_unit_test(test_portmap_config_only), cmocka_unit_test(test_component_enabled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

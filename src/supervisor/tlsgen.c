@@ -41,8 +41,8 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, s
         buf_printf(err, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
-    int ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-                 : PEM_write_X509(f, cert);
+    int ok =
+        key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
     if (fclose(f) != 0 || !ok) {
         unlink(path);
         buf_printf(err, "cannot write %s", path);
@@ -79,8 +79,8 @@ static X509 *make_cert(EVP_PKEY *key, const char *hostname, struct buf *err)
     BN_free(bn);
     X509_NAME *name = X509_get_subject_name(x);
     ok = ok &&
-         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)hostname,
-                                    -1, -1, 0) &&
+         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)hostname, -1,
+                                    -1, 0) &&
          X509_set_issuer_name(x, name);
     if (ok) {
         X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
@@ -108,11 +108,12 @@ int tlsgen_ensure(const struct wharf_config *cfg, struct buf *err)
     bool have_key = access(cfg->tls_key_file, F_OK) == 0;
     if (have_cert && have_key)
         return 0;
-    bool defaults = cfg->origin[OPTID_tls_cert_file] == NULL &&
-                    cfg->origin[OPTID_tls_key_file] == NULL;
+    bool defaults =
+        cfg->origin[OPTID_tls_cert_file] == NULL && cfg->origin[OPTID_tls_key_file] == NULL;
     if (!defaults || have_cert || have_key) {
-        buf_printf(err, "%s: %s does not exist; install it or remove both tls_cert_file and "
-                        "tls_key_file settings (and files) to get a self-signed certificate",
+        buf_printf(err,
+                   "%s: %s does not exist; install it or remove both tls_cert_file and "
+                   "tls_key_file settings (and files) to get a self-signed certificate",
                    have_cert ? "tls_key_file" : "tls_cert_file",
                    have_cert ? cfg->tls_key_file : cfg->tls_cert_file);
         return -1;

@@ -86,9 +86,9 @@ static void print_port_map(struct sup *s)
 {
     json_t *states = json_object();
     for (size_t i = 0; i < n_components; i++)
-        json_object_set_new(states, components[i]->name,
-                            json_string(component_enabled(s->cfg, components[i]) ? "starting"
-                                                                                  : "disabled"));
+        json_object_set_new(
+            states, components[i]->name,
+            json_string(component_enabled(s->cfg, components[i]) ? "starting" : "disabled"));
     json_t *rows = portmap_json(s->cfg, &s->listeners, states);
     struct buf out = BUF_INIT;
     buf_printf(&out, "Wharf %s on %s, data in %s, control socket %s\n", WHARF_VERSION,

@@ -7,9 +7,12 @@ whatever exists; none is faked.
 """
 import json
 import os
+import shutil
 import signal
 import socket
+import ssl
 import stat
+import struct
 import subprocess
 
 import pytest
@@ -25,15 +28,18 @@ PROBES = {
     "pop3": (b"NOOP\r\n", b"+OK"), "imap": (b"a1 NOOP\r\n", b"a1 OK"),
     "nntp": (b"DATE\r\n", b"111"),
 }
+# Plaintext services whose server speaks first (a greeting shows the session is up);
+# WHARF_TEST_GREETS adds others (space-separated service names) while one is being built.
+GREETS = set(PROBES) | set(os.environ.get("WHARF_TEST_GREETS", "").split())
 
 
 def served_service(server):
-    """(component, service, port) of a running component with a plaintext listener, or skip."""
+    """(component, service, port) of a running component whose plaintext port greets first."""
     rows = server.port_map()["ports"]
     for row in rows:
-        if row["state"] == "listening" and row["tls"] != "implicit":
+        if row["state"] == "listening" and row["service"] in GREETS:
             return row["component"], row["service"], row["port"]
-    pytest.skip("no built component serves a plaintext port yet (smtp, pop3 ... not merged)")
+    pytest.skip("no built component serves a greeting protocol yet (smtp, pop3 ... not merged)")
 
 
 def pids_of(server, component):
@@ -65,6 +71,15 @@ def still_works(sock, service):
         return True
     finally:
         sock.setblocking(True)
+
+
+def uid_of(pid):
+    """The real uid of a process, from /proc."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+    except FileNotFoundError:
+        return None
 
 
 def run(args, **kw):
@@ -110,6 +125,12 @@ def test_start_status_and_sigterm_exits_0(wharf_factory):
             assert c["processes"] and all(p["pid"] > 0 for p in c["processes"])
         else:
             assert c["processes"] == []
+    # Started as root, every component process runs as the unprivileged wharf user.
+    if os.geteuid() == 0:
+        pids = [p["pid"] for c in st["components"] for p in c["processes"]]
+        wait_until(lambda: all(uid_of(pid) not in (None, 0) for pid in pids),
+                   what="every component to drop root")
+        assert uid_of(server.proc.pid) == 0  # wharfd itself keeps root to bind on reload
     # The pid file and the self-signed certificate exist; the key is private.
     assert int((server.data / "run" / "wharfd.pid").read_text()) == server.proc.pid
     key = server.data / "tls" / "key.pem"
@@ -182,8 +203,15 @@ def test_ports_without_wharfd_and_nft(wharf_factory):
     nft = server.wharf("ports", "--nft").stdout.decode()
     opened = sorted(int(line.split("tcp dport ")[1].split()[0])
                     for line in nft.splitlines() if 'comment "wharf' in line)
-    assert opened == sorted(server.ports.values())
+    built = [by_service[name] for name in server.ports
+             if by_service[name]["state"] != "not built yet"]
+    assert opened == sorted(r["port"] for r in built)
     assert "policy drop" in nft
+    if shutil.which("nft"):
+        path = server.base / "wharf.nft"
+        path.write_text(nft)
+        r = run(["nft", "-c", "-f", path])
+        assert r.returncode == 0, r.stderr
     r = server.wharf("ports", "--check", check=False)
     assert r.returncode == EX_UNAVAILABLE
 
@@ -215,6 +243,81 @@ def test_taken_port_stops_startup_with_clear_error(wharf_factory):
     assert f"{component} ({service}): cannot listen on 127.0.0.1:{port}" in r.stderr
     assert "another program holds this port" in r.stderr
     assert f"{service}_listen" in r.stderr
+
+
+# ---- certificates -------------------------------------------------------------
+
+def test_configured_certificate_missing_is_config_error(wharf_factory):
+    server = wharf_factory(extra={"tls_cert_file": "/nonexistent/cert.pem"})
+    r = run([WHARFD, "-f", "-c", server.conf])
+    assert r.returncode == EX_CONFIG
+    assert "tls_cert_file: /nonexistent/cert.pem does not exist" in r.stderr
+    assert not (server.data / "tls" / "key.pem").exists()
+
+
+def peer_cert(port):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="mail.example.test") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_sighup_reloads_certificate(wharf_factory):
+    server = wharf_factory().start()
+    rows = [r for r in server.port_map()["ports"]
+            if r["state"] == "listening" and r["tls"] == "implicit"]
+    if not rows:
+        pytest.skip("no built component serves an implicit-TLS port yet")
+    port = rows[0]["port"]
+    first = peer_cert(port)
+    tls = server.data / "tls"
+    new_key, new_cert = server.base / "new.key", server.base / "new.pem"
+    r = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-subj", "/CN=renewed.example.test", "-days", "2",
+             "-keyout", new_key, "-out", new_cert])
+    assert r.returncode == 0, r.stderr
+    (tls / "key.pem").write_bytes(new_key.read_bytes())
+    (tls / "cert.pem").write_bytes(new_cert.read_bytes())
+    server.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: server.status()["generation"] == 1, what="the reload")
+    renewed = ssl.PEM_cert_to_DER_cert(new_cert.read_text())
+    wait_until(lambda: peer_cert(port) == renewed, what="the new certificate to be served")
+    assert first != renewed
+
+
+# ---- the bus --------------------------------------------------------------------
+
+def frame(ftype, payload):
+    return struct.pack(">IHH", len(payload), ftype, 0) + payload
+
+
+def field(data):
+    return struct.pack(">I", len(data)) + data
+
+
+def test_event_from_control_socket_reaches_every_process(wharf_factory):
+    server = wharf_factory(extra={"workers": "2"}).start()
+    procs = [p for c in server.status()["components"] for p in c["processes"]]
+    if not procs:
+        pytest.skip("no component is built yet")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(server.data / "run" / "control.sock"))
+        s.sendall(frame(5, field(b"mailbox-changed")))  # malformed: no payload field
+        s.sendall(frame(5, field(b"mailbox-changed") + field(b"alice\tINBOX")))
+        s.sendall(frame(100, b'{"cmd": "status"}'))  # answered after the events went out
+        s.settimeout(10)
+        assert s.recv(8)
+
+    def delivered():
+        st = server.status()
+        counts = [p["status"]["events_received"]
+                  for c in st["components"] for p in c["processes"] if "status" in p]
+        return counts if len(counts) == len(procs) and all(n >= 1 for n in counts) else None
+    counts = wait_until(delivered, what="every process to receive the event")
+    assert counts == [1] * len(procs)  # the malformed frame was dropped, not relayed
+    assert "malformed event dropped" in server.log()
 
 
 # ---- supervision --------------------------------------------------------------
