@@ -1,5 +1,6 @@
 /*
- * auth.h - the auth component (Authentication): checks credentials for the workers; holds the password hashes.
+ * auth.h - the auth component (Authentication): checks credentials for the workers; holds the
+ * password hashes.
  */
 #ifndef WHARF_AUTH_AUTH_H
 #define WHARF_AUTH_AUTH_H

@@ -35,7 +35,7 @@ struct pending {
     uint64_t id;
     auth_client_cb cb;
     void *arg;
-    struct event *timer; /* the timeout, or "now" for an early answer */
+    struct event *timer;    /* the timeout, or "now" for an early answer */
     enum auth_result early; /* the answer when the timer fires early */
     bool answered_early;
 };
@@ -79,8 +79,10 @@ static void disconnect(struct auth_client *c, const char *why)
 {
     if (c->bev == NULL)
         return;
-    if (why)
+    if (why && c->head)
         log_warning("auth client: %s; checks in flight answered tempfail", why);
+    else if (why)
+        log_debug("auth client: %s", why);
     bufferevent_free(c->bev);
     c->bev = NULL;
     for (struct pending *p = c->head; p; p = p->next)

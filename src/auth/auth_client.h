@@ -25,9 +25,9 @@ enum auth_result {
 struct auth_client;
 
 struct auth_request {
-    const char *service;     /* "smtp", "imap", "pop3", "http" */
-    const char *mechanism;   /* "PLAIN", "LOGIN" (for SCRAM see auth_scram_* later) */
-    const char *authzid;     /* may be "" */
+    const char *service;   /* "smtp", "imap", "pop3", "http" */
+    const char *mechanism; /* "PLAIN", "LOGIN" (for SCRAM see auth_scram_* later) */
+    const char *authzid;   /* may be "" */
     const char *username;
     const char *password;
     const char *client_addr; /* textual IP of the client */

@@ -7,6 +7,6 @@ const struct component_def auth_component = {
     .name = "auth",
     .exchange_name = "Authentication",
     .kind = COMPONENT_SINGLETON,
-    .main = NULL, /* not built yet */
+    .main = auth_main,
     .job = "checks credentials for the workers; holds the password hashes",
 };

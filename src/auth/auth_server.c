@@ -51,7 +51,7 @@
 struct conn;
 
 struct job {
-    struct job *next;           /* in the crypt queue */
+    struct job *next;          /* in the crypt queue */
     struct job *wprev, *wnext; /* in the list of answers waiting for their delay */
     struct auth_server *srv;
     struct conn *conn;
@@ -92,6 +92,7 @@ struct auth_server {
     struct job *q_head, *q_tail;
     struct job *waiting;
     size_t q_len, in_flight;
+    size_t pending; /* every job alive: queued, checking or waiting out a delay */
     bool stopping;
     int done_pipe[2];
     struct event *done_ev;
@@ -105,6 +106,9 @@ static void conn_unref(struct conn *c)
         free(c);
 }
 
+static void job_free(struct job *j);
+static void waiting_remove(struct job *j);
+
 static void conn_close(struct conn *c)
 {
     if (c->dead)
@@ -113,6 +117,14 @@ static void conn_close(struct conn *c)
     bufferevent_free(c->bev);
     c->bev = NULL;
     struct auth_server *srv = c->srv;
+    /* Its failures were counted already; nobody is left to hear the late answers. */
+    for (struct job *j = srv->waiting, *next; j; j = next) {
+        next = j->wnext;
+        if (j->conn == c) {
+            waiting_remove(j);
+            job_free(j);
+        }
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -145,6 +157,7 @@ static void job_free(struct job *j)
     free(j->account);
     free(j->hash);
     conn_unref(j->conn);
+    j->srv->pending--;
     free(j);
 }
 
@@ -199,8 +212,8 @@ static void job_finish(struct job *j)
     log_safe(&user, j->username);
     if (j->result == AUTH_OK) {
         ratelimit_reset(srv->rl_user, j->user_key);
-        log_info("auth ok: service=%s user=<%s> rip=%s account=%s%s", j->service, user.data,
-                 j->rip, j->account, j->secure ? "" : " tls=no");
+        log_info("auth ok: service=%s user=<%s> rip=%s account=%s%s", j->service, user.data, j->rip,
+                 j->account, j->secure ? "" : " tls=no");
         job_send(j);
         job_free(j);
     } else if (j->result == AUTH_TEMPFAIL) {
@@ -214,8 +227,13 @@ static void job_finish(struct job *j)
         ratelimit_fail(srv->rl_user, j->user_key, now);
         log_info("auth failed: service=%s user=<%s> rip=%s reason=%s", j->service, user.data,
                  j->rip, j->reason);
+        if (j->conn->dead) { /* nobody is left to hear the late answer */
+            job_free(j);
+            buf_free(&user);
+            return;
+        }
         int64_t delay = cfg->auth_fail_delay;
-        for (unsigned k = 1; k < n && delay < cfg->auth_fail_delay_max; k++)
+        for (unsigned k = 1; k < n && delay > 0 && delay < cfg->auth_fail_delay_max; k++)
             delay *= 2;
         if (delay > cfg->auth_fail_delay_max)
             delay = cfg->auth_fail_delay_max;
@@ -315,6 +333,7 @@ static void handle_request(struct conn *c, const struct auth_wire_request *w)
     j->srv = srv;
     j->conn = c;
     c->refs++;
+    srv->pending++;
     j->id = w->id;
     j->service = w->service.len ? slice_strdup(w->service) : xstrdup("unknown");
     for (char *p = j->service; *p; p++) {
@@ -330,6 +349,12 @@ static void handle_request(struct conn *c, const struct auth_wire_request *w)
         j->user_key = xstrdup(j->username);
     j->result = AUTH_FAILED;
 
+    if (srv->pending > (size_t)cfg->auth_pending_max) {
+        j->result = AUTH_TEMPFAIL;
+        j->reason = "too many requests held (auth_pending_max)";
+        job_finish(j);
+        return;
+    }
     int64_t now = monotonic_ms();
     if (ratelimit_count(srv->rl_ip, j->rip, now) >= (unsigned)cfg->auth_ratelimit_ip_failures ||
         ratelimit_count(srv->rl_user, j->user_key, now) >=
@@ -478,9 +503,10 @@ static void status_cb(void *arg, json_t *obj)
     struct auth_server *srv = arg;
     json_object_set_new(obj, "connections", json_integer((json_int_t)srv->n_conns));
     json_object_set_new(obj, "checks_in_flight", json_integer((json_int_t)srv->in_flight));
-    json_object_set_new(obj, "ratelimit_entries",
-                        json_integer((json_int_t)(ratelimit_size(srv->rl_ip) +
-                                                  ratelimit_size(srv->rl_user))));
+    json_object_set_new(obj, "requests_held", json_integer((json_int_t)srv->pending));
+    json_object_set_new(
+        obj, "ratelimit_entries",
+        json_integer((json_int_t)(ratelimit_size(srv->rl_ip) + ratelimit_size(srv->rl_user))));
 }
 
 static void stop(struct auth_server *srv)

@@ -8,8 +8,7 @@
 
 #include <string.h>
 
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static int b64val(unsigned char c)
 {
@@ -50,8 +49,8 @@ enum sasl_status sasl_base64_decode(struct slice in, size_t max_out, struct buf 
             if (v[k] < 0)
                 return SASL_BAD_BASE64;
         }
-        uint32_t n = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t n =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         char bytes[3] = {(char)(n >> 16), (char)(n >> 8), (char)n};
         buf_append(out, bytes, 3 - pad);
     }

@@ -21,10 +21,10 @@
 
 enum sasl_status {
     SASL_OK,
-    SASL_CANCEL,      /* the client sent "*": answer 501 (SMTP) / BAD (IMAP) */
-    SASL_BAD_BASE64,  /* not strict base64 */
-    SASL_MALFORMED,   /* wrong number of NULs, an empty authcid or passwd, bad UTF-8 */
-    SASL_TOO_LONG,    /* a field longer than the limit (auth_max_credential_length) */
+    SASL_CANCEL,     /* the client sent "*": answer 501 (SMTP) / BAD (IMAP) */
+    SASL_BAD_BASE64, /* not strict base64 */
+    SASL_MALFORMED,  /* wrong number of NULs, an empty authcid or passwd, bad UTF-8 */
+    SASL_TOO_LONG,   /* a field longer than the limit (auth_max_credential_length) */
 };
 
 /* Strict RFC 4648 base64 (no white space, padding required). Appends to out. */

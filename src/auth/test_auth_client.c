@@ -125,7 +125,7 @@ static void peer_read(struct bufferevent *bev, void *arg)
             return;
         } else if (strcmp(user, "garbage") == 0) {
             bufferevent_write(bev, "\0\0\0\4\0\1\0\0xxxx", 12); /* a HELLO, not a reply */
-        } /* "silent": nothing */
+        }                                                       /* "silent": nothing */
         free(user);
     }
 }
@@ -205,8 +205,12 @@ static int teardown(void **state)
 
 static void *ask(struct fixture *f, const char *user, struct answer *a)
 {
-    struct auth_request req = {.service = "smtp", .mechanism = "PLAIN", .authzid = "",
-                               .username = user, .password = "pw", .client_addr = "192.0.2.1",
+    struct auth_request req = {.service = "smtp",
+                               .mechanism = "PLAIN",
+                               .authzid = "",
+                               .username = user,
+                               .password = "pw",
+                               .client_addr = "192.0.2.1",
                                .secure = true};
     return auth_client_check(f->client, &req, on_answer, a);
 }

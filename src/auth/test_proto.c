@@ -13,8 +13,13 @@
 #include "ipc/frame.h"
 
 static const struct auth_request req = {
-    .service = "smtp", .mechanism = "PLAIN", .authzid = "", .username = "alice@example.org",
-    .password = "pw", .client_addr = "192.0.2.1", .secure = true,
+    .service = "smtp",
+    .mechanism = "PLAIN",
+    .authzid = "",
+    .username = "alice@example.org",
+    .password = "pw",
+    .client_addr = "192.0.2.1",
+    .secure = true,
 };
 
 static void test_request_roundtrip(void **state)

@@ -154,8 +154,8 @@ static void test_base64_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_ok),     cmocka_unit_test(test_plain_bad),
-        cmocka_unit_test(test_plain_limits), cmocka_unit_test(test_login),
+        cmocka_unit_test(test_plain_ok),         cmocka_unit_test(test_plain_bad),
+        cmocka_unit_test(test_plain_limits),     cmocka_unit_test(test_login),
         cmocka_unit_test(test_base64_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

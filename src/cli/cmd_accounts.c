@@ -138,14 +138,14 @@ static int read_line(struct buf *out)
 static int prompt(const char *text, struct buf *out)
 {
     struct termios old, quiet;
-    fputs(text, stderr);
-    fflush(stderr);
     bool tty = tcgetattr(0, &old) == 0;
-    if (tty) {
+    if (tty) { /* echo off before the prompt shows: nothing typed after it is echoed */
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         tcsetattr(0, TCSAFLUSH, &quiet);
     }
+    fputs(text, stderr);
+    fflush(stderr);
     int r = read_line(out);
     if (tty) {
         tcsetattr(0, TCSAFLUSH, &old);
@@ -249,8 +249,8 @@ static void print_domain(void *arg, const char *domain)
 {
     struct list_out *o = arg;
     if (o->json)
-        json_array_append_new(o->json, json_pack("{s:s, s:s}", "domain", domain, "source",
-                                                 "directory"));
+        json_array_append_new(o->json,
+                              json_pack("{s:s, s:s}", "domain", domain, "source", "directory"));
     else
         printf("%s\n", domain);
     o->n++;
@@ -294,8 +294,8 @@ int cmd_domain(struct cli_ctx *ctx, int argc, char **argv)
         for (size_t i = 0; s == DIRECTORY_OK && i < ctx->cfg->mydomains.n; i++) {
             const char *m = ctx->cfg->mydomains.v[i];
             if (o.json)
-                json_array_append_new(o.json, json_pack("{s:s, s:s}", "domain", m, "source",
-                                                        "mydomains"));
+                json_array_append_new(o.json,
+                                      json_pack("{s:s, s:s}", "domain", m, "source", "mydomains"));
             else
                 printf("%s (mydomains)\n", m);
         }
@@ -314,11 +314,10 @@ static void print_account(void *arg, const struct directory_account *a)
 {
     struct list_out *o = arg;
     if (o->json) {
-        json_array_append_new(o->json,
-                              json_pack("{s:s, s:I, s:I, s:b}", "account", a->name, "quota_bytes",
-                                        (json_int_t)a->quota_bytes, "quota_messages",
-                                        (json_int_t)a->quota_messages, "password",
-                                        a->has_password));
+        json_array_append_new(o->json, json_pack("{s:s, s:I, s:I, s:b}", "account", a->name,
+                                                 "quota_bytes", (json_int_t)a->quota_bytes,
+                                                 "quota_messages", (json_int_t)a->quota_messages,
+                                                 "password", a->has_password));
         return;
     }
     struct buf q = BUF_INIT;

@@ -8,13 +8,16 @@
  *   wharf mailbox blobs [--json]             distinct bodies and segment bytes (single instance)
  *   wharf mailbox gc                         reclaim dead blob space now
  *
- * Reads the store directly (as the wharf user: never creates root-owned
- * files under DATA/store). Never changes a message.
+ * USER is an account of the directory (a missing domain means the first of
+ * mydomains; #public names the public folders). Reads the store directly, as
+ * the wharf user (never creates root-owned files under DATA/store). Never
+ * changes a message.
  */
 #include "base/alloc.h"
 #include "base/component.h"
 #include "base/datadir.h"
 #include "cli/cli.h"
+#include "directory/directory.h"
 #include "mta/lda.h"
 #include "store/store.h"
 
@@ -171,6 +174,33 @@ static int do_blobs(struct store *s, bool json)
     return 0;
 }
 
+/* The directory's name of an account, or NULL with *code_r set (no such account). */
+static char *account_name(const struct wharf_config *cfg, const char *given, int *code_r)
+{
+    if (strcmp(given, STORE_PUBLIC_OWNER) == 0)
+        return xstrdup(given);
+    char *addr = lda_user_address(cfg, given);
+    char *norm = directory_normalize_address(addr, false);
+    free(addr);
+    struct buf err = BUF_INIT;
+    struct directory *d = norm ? directory_open(cfg, &err) : NULL;
+    uint64_t qb, qm;
+    if (norm == NULL || (d && directory_quota(d, norm, &qb, &qm) != 0)) {
+        fprintf(stderr, "wharf mailbox: no account %s\n", given);
+        *code_r = EX_NOUSER;
+        free(norm);
+        norm = NULL;
+    } else if (d == NULL) {
+        fprintf(stderr, "wharf mailbox: directory: %s\n", buf_cstr(&err));
+        *code_r = EX_TEMPFAIL;
+        free(norm);
+        norm = NULL;
+    }
+    directory_close(d);
+    buf_free(&err);
+    return norm;
+}
+
 int cmd_mailbox(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool json = false;
@@ -201,8 +231,12 @@ int cmd_mailbox(struct cli_ctx *ctx, int argc, char **argv)
     struct store *s = open_store(ctx->cfg);
     if (s == NULL)
         return EX_TEMPFAIL;
-    int code;
-    char *user = needs_user ? lda_user_address(ctx->cfg, args[1]) : NULL;
+    int code = 0;
+    char *user = NULL;
+    if (needs_user && (user = account_name(ctx->cfg, args[1], &code)) == NULL) {
+        store_close(s);
+        return code;
+    }
     if (strcmp(sub, "show") == 0)
         code = do_show(s, user, args[2], args[3]);
     else if (needs_user)

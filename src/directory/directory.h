@@ -103,11 +103,11 @@ enum directory_status directory_domain_del(struct directory *d, const char *doma
                                            struct buf *err);
 /* Calls fn for each domain of the table, in name order. */
 enum directory_status directory_domain_list(struct directory *d,
-                                            void (*fn)(void *arg, const char *domain),
-                                            void *arg, struct buf *err);
+                                            void (*fn)(void *arg, const char *domain), void *arg,
+                                            struct buf *err);
 
 struct directory_account {
-    const char *name; /* local@domain */
+    const char *name;                     /* local@domain */
     uint64_t quota_bytes, quota_messages; /* 0: unlimited */
     bool has_password;
 };
@@ -139,12 +139,10 @@ enum directory_status directory_account_hash(struct directory *d, const char *us
 
 /* address: local@domain, or @domain for a catch-all. Adds the targets not yet there. */
 enum directory_status directory_alias_add(struct directory *d, const char *address,
-                                          char *const *targets, size_t n_targets,
-                                          struct buf *err);
+                                          char *const *targets, size_t n_targets, struct buf *err);
 /* Removes the given targets, or the whole alias when n_targets is 0. */
 enum directory_status directory_alias_del(struct directory *d, const char *address,
-                                          char *const *targets, size_t n_targets,
-                                          struct buf *err);
+                                          char *const *targets, size_t n_targets, struct buf *err);
 /* Calls fn once per (address, target), ordered by address. domain NULL: all. */
 enum directory_status directory_alias_list(struct directory *d, const char *domain,
                                            void (*fn)(void *arg, const char *address,

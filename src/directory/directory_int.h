@@ -11,12 +11,7 @@
 
 #include <sqlite3.h>
 
-enum directory_stmt {
-    STMT_DOMAIN_GET,
-    STMT_ACCOUNT_GET,
-    STMT_ALIAS_TARGETS,
-    STMT__COUNT
-};
+enum directory_stmt { STMT_DOMAIN_GET, STMT_ACCOUNT_GET, STMT_ALIAS_TARGETS, STMT__COUNT };
 
 struct directory {
     const struct wharf_config *cfg;
@@ -28,7 +23,7 @@ struct directory {
 int directory_db_domain_exists(struct directory *d, const char *domain, struct buf *err);
 int directory_db_account_exists(struct directory *d, const char *address, struct buf *err);
 /* Appends each target of the alias to *v (n_r updated); returns count, or -1. */
-int directory_db_alias_targets(struct directory *d, const char *address, char ***v,
-                               size_t *n_r, struct buf *err);
+int directory_db_alias_targets(struct directory *d, const char *address, char ***v, size_t *n_r,
+                               struct buf *err);
 
 #endif

@@ -14,7 +14,7 @@
 
 #define DOMAIN_MAX 253 /* RFC 1035 */
 #define LABEL_MAX 63
-#define LOCAL_MAX 64   /* RFC 5321 4.5.3.1.1 */
+#define LOCAL_MAX 64 /* RFC 5321 4.5.3.1.1 */
 
 static bool is_atext(unsigned char c)
 {

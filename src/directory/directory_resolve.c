@@ -39,8 +39,9 @@ static int add_target(struct expand *e, const char *account, const char *folder,
             return 0;
     }
     if (r->n_targets + r->n_remote >= (size_t)e->d->cfg->directory_alias_max_targets) {
-        buf_printf(e->err, "alias expansion of %s gives more than %lld addresses "
-                           "(directory_alias_max_targets)",
+        buf_printf(e->err,
+                   "alias expansion of %s gives more than %lld addresses "
+                   "(directory_alias_max_targets)",
                    e->path_n ? e->path[0] : account, e->d->cfg->directory_alias_max_targets);
         return -1;
     }

@@ -22,19 +22,19 @@
 static const char *const migrations[] = {
     /* 0 -> 1: domains, accounts, aliases. */
     "CREATE TABLE domains ("
-    "  name TEXT PRIMARY KEY NOT NULL,"      /* lower case */
+    "  name TEXT PRIMARY KEY NOT NULL," /* lower case */
     "  created INTEGER NOT NULL);"
     "CREATE TABLE accounts ("
-    "  name TEXT PRIMARY KEY NOT NULL,"      /* local@domain, domain lower case */
+    "  name TEXT PRIMARY KEY NOT NULL," /* local@domain, domain lower case */
     "  domain TEXT NOT NULL,"
-    "  password TEXT,"                       /* crypt(3) string, NULL: cannot log in */
+    "  password TEXT," /* crypt(3) string, NULL: cannot log in */
     "  quota_bytes INTEGER NOT NULL DEFAULT 0,"
     "  quota_messages INTEGER NOT NULL DEFAULT 0,"
-    "  home_server TEXT,"                    /* NULL: this server */
+    "  home_server TEXT," /* NULL: this server */
     "  created INTEGER NOT NULL);"
     "CREATE INDEX accounts_domain ON accounts(domain);"
     "CREATE TABLE aliases ("
-    "  address TEXT NOT NULL,"               /* local@domain, or @domain: catch-all */
+    "  address TEXT NOT NULL," /* local@domain, or @domain: catch-all */
     "  domain TEXT NOT NULL,"
     "  target TEXT NOT NULL,"
     "  PRIMARY KEY (address, target));"
@@ -91,8 +91,9 @@ static int migrate(struct directory *d, struct buf *err)
     if (user_version(d, &v, err) != 0)
         goto fail;
     if (v > SCHEMA_VERSION) {
-        buf_printf(err, "directory: directory.db has schema version %d, newer than this Wharf "
-                        "knows (%d); run the newer Wharf",
+        buf_printf(err,
+                   "directory: directory.db has schema version %d, newer than this Wharf "
+                   "knows (%d); run the newer Wharf",
                    v, SCHEMA_VERSION);
         goto fail;
     }
@@ -292,8 +293,7 @@ enum directory_status directory_account_hash(struct directory *d, const char *us
 
 /* ---- domains ---- */
 
-enum directory_status directory_domain_add(struct directory *d, const char *domain,
-                                           struct buf *err)
+enum directory_status directory_domain_add(struct directory *d, const char *domain, struct buf *err)
 {
     char *norm = directory_normalize_domain(domain);
     if (norm == NULL) {
@@ -321,8 +321,7 @@ enum directory_status directory_domain_add(struct directory *d, const char *doma
 }
 
 /* Counts rows of "SELECT count(*) ... WHERE x = ?1"; -1 on error. */
-static long long count_rows(struct directory *d, const char *sql, const char *arg,
-                            struct buf *err)
+static long long count_rows(struct directory *d, const char *sql, const char *arg, struct buf *err)
 {
     sqlite3_stmt *st = prepare(d, sql, err);
     if (st == NULL)
@@ -337,8 +336,7 @@ static long long count_rows(struct directory *d, const char *sql, const char *ar
     return n;
 }
 
-enum directory_status directory_domain_del(struct directory *d, const char *domain,
-                                           struct buf *err)
+enum directory_status directory_domain_del(struct directory *d, const char *domain, struct buf *err)
 {
     char *norm = directory_normalize_domain(domain);
     if (norm == NULL) {
@@ -352,7 +350,8 @@ enum directory_status directory_domain_del(struct directory *d, const char *doma
     if (users < 0 || aliases < 0) {
         s = DIRECTORY_ERR_DB;
     } else if (users + aliases > 0) {
-        buf_printf(err, "domain %s still has %lld accounts and %lld alias entries; delete them first",
+        buf_printf(err,
+                   "domain %s still has %lld accounts and %lld alias entries; delete them first",
                    norm, users, aliases);
         s = DIRECTORY_ERR_IN_USE;
     } else {
@@ -447,9 +446,8 @@ enum directory_status directory_account_add(struct directory *d, const char *add
 
 /* Runs an UPDATE/DELETE on one account (?1 = name, then two optional values). */
 static enum directory_status account_change(struct directory *d, const char *address,
-                                            const char *sql, const char *text,
-                                            const uint64_t *n1, const uint64_t *n2,
-                                            struct buf *err)
+                                            const char *sql, const char *text, const uint64_t *n1,
+                                            const uint64_t *n2, struct buf *err)
 {
     char *norm = directory_normalize_address(address, false);
     if (norm == NULL) {
@@ -541,8 +539,7 @@ enum directory_status directory_account_list(struct directory *d, const char *do
 /* ---- aliases ---- */
 
 enum directory_status directory_alias_add(struct directory *d, const char *address,
-                                          char *const *targets, size_t n_targets,
-                                          struct buf *err)
+                                          char *const *targets, size_t n_targets, struct buf *err)
 {
     char *norm;
     enum directory_status s = local_address(d, address, true, &norm, err);
@@ -563,8 +560,9 @@ enum directory_status directory_alias_add(struct directory *d, const char *addre
     }
     sqlite3_stmt *st = NULL;
     if (s == DIRECTORY_OK &&
-        (st = prepare(d, "INSERT OR IGNORE INTO aliases (address, domain, target) "
-                         "VALUES (?1, ?2, ?3)",
+        (st = prepare(d,
+                      "INSERT OR IGNORE INTO aliases (address, domain, target) "
+                      "VALUES (?1, ?2, ?3)",
                       err)) == NULL)
         s = DIRECTORY_ERR_DB;
     if (s == DIRECTORY_OK && exec_sql(d, "BEGIN IMMEDIATE", err) != 0)
@@ -590,8 +588,7 @@ enum directory_status directory_alias_add(struct directory *d, const char *addre
 }
 
 enum directory_status directory_alias_del(struct directory *d, const char *address,
-                                          char *const *targets, size_t n_targets,
-                                          struct buf *err)
+                                          char *const *targets, size_t n_targets, struct buf *err)
 {
     char *norm = directory_normalize_address(address, true);
     if (norm == NULL) {

@@ -112,11 +112,11 @@ static char *resolve(struct fixture *f, const char *addr)
     return buf_steal(&out, NULL);
 }
 
-#define assert_resolves(f, addr, expect)                                                       \
-    do {                                                                                       \
-        char *got_ = resolve(f, addr);                                                         \
-        assert_string_equal(got_, expect);                                                     \
-        free(got_);                                                                            \
+#define assert_resolves(f, addr, expect)                                                           \
+    do {                                                                                           \
+        char *got_ = resolve(f, addr);                                                             \
+        assert_string_equal(got_, expect);                                                         \
+        free(got_);                                                                                \
     } while (0)
 
 static void test_names(void **state)

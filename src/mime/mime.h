@@ -102,6 +102,9 @@ struct mime_message {
 
 /* Fills limits with the defaults. */
 void mime_limits_default(struct mime_limits *limits_r);
+/* Fills limits from the mime_* options of a loaded configuration. */
+struct wharf_config;
+void mime_limits_from_config(struct mime_limits *limits_r, const struct wharf_config *cfg);
 /* Parses data (kept alive by the caller). limits NULL: defaults. Never fails. */
 void mime_parse(struct mime_message *msg_r, struct slice data, const struct mime_limits *limits);
 void mime_message_free(struct mime_message *msg);
@@ -125,8 +128,13 @@ struct slice mime_field_value(const struct mime_message *msg, const struct mime_
 /* First field of part p named name (ASCII case-insensitive), NULL if none. */
 const struct mime_field *mime_part_field(const struct mime_message *msg, const struct mime_part *p,
                                          const char *name);
-/* Appends the unfolded value (line breaks before white space removed, leading
- * and trailing white space trimmed) to out. */
+/* Last field of part p named name, NULL if none. (ENVELOPE takes Date,
+ * Subject, Message-ID, In-Reply-To and Content-Disposition from the last
+ * occurrence and Content-* from the first, as Dovecot does.) */
+const struct mime_field *mime_part_field_last(const struct mime_message *msg,
+                                              const struct mime_part *p, const char *name);
+/* Appends the unfolded value (every CR and LF removed, leading and trailing
+ * white space trimmed) to out. */
 void mime_unfold(struct slice raw, struct buf *out);
 /* Appends raw (an unfolded or folded value) with RFC 2047 encoded-words
  * decoded to UTF-8; white space between adjacent encoded-words is dropped.

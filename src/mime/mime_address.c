@@ -10,6 +10,7 @@
  * consuming input, or keep more than MIME_MAX_ADDRESSES elements.
  */
 #include "mime/mime.h"
+#include "mime/mime_chars.h"
 
 #include "base/alloc.h"
 
@@ -39,11 +40,6 @@ struct aparser {
 
 static const struct span NIL_SPAN = {NIL_OFF, 0};
 
-static bool is_lwsp(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /* RFC 5322 specials, with '.' left to atoms (dot-atoms, obs-phrase). */
 static bool is_special(char c)
 {
@@ -72,7 +68,7 @@ static void skip_cfws(struct aparser *ap, struct span *comment)
 {
     while (ap->i < ap->n) {
         char c = ap->s[ap->i];
-        if (is_lwsp(c)) {
+        if (mime_is_lwsp(c)) {
             ap->i++;
             continue;
         }
@@ -144,7 +140,7 @@ static struct span read_phrase(struct aparser *ap, size_t *words_r)
             continue;
         }
         size_t j = ap->i;
-        while (j < ap->n && !is_special(ap->s[j]) && !is_lwsp(ap->s[j]))
+        while (j < ap->n && !is_special(ap->s[j]) && !mime_is_lwsp(ap->s[j]))
             j++;
         buf_append(ap->store, ap->s + ap->i, j - ap->i);
         ap->i = j;
@@ -171,12 +167,12 @@ static struct span read_domain(struct aparser *ap)
             if (j < ap->n)
                 j++;
             for (size_t k = ap->i; k < j; k++)
-                if (!is_lwsp(ap->s[k]))
+                if (!mime_is_lwsp(ap->s[k]))
                     buf_append_byte(out, ap->s[k]);
             ap->i = j;
         } else if (!is_special(c)) {
             size_t j = ap->i;
-            while (j < ap->n && !is_special(ap->s[j]) && !is_lwsp(ap->s[j]))
+            while (j < ap->n && !is_special(ap->s[j]) && !mime_is_lwsp(ap->s[j]))
                 j++;
             buf_append(out, ap->s + ap->i, j - ap->i);
             ap->i = j;
@@ -243,7 +239,7 @@ static void parse_angle(struct aparser *ap, struct span phrase)
         if (j < ap->n && ap->s[j] == ':') {
             adl = span_open(ap);
             for (size_t k = ap->i; k < j; k++)
-                if (!is_lwsp(ap->s[k]))
+                if (!mime_is_lwsp(ap->s[k]))
                     buf_append_byte(ap->store, ap->s[k]);
             span_close(ap, &adl);
             ap->i = j + 1;

@@ -8,6 +8,7 @@
  * hand back bytes that are not valid UTF-8.
  */
 #include "mime/mime.h"
+#include "mime/mime_chars.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -53,17 +54,6 @@ void mime_decode_base64(struct slice in, struct buf *out)
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 void mime_decode_qp(struct slice in, struct buf *out)
 {
     const char *s = in.ptr;
@@ -86,8 +76,8 @@ void mime_decode_qp(struct slice in, struct buf *out)
                 buf_append_byte(out, s[j]);
             } else if (j + 1 == tend) {
                 soft = true;
-            } else if (j + 2 < tend && (h = hexval(s[j + 1])) >= 0 &&
-                       (l = hexval(s[j + 2])) >= 0) {
+            } else if (j + 2 < tend && (h = mime_hexval(s[j + 1])) >= 0 &&
+                       (l = mime_hexval(s[j + 2])) >= 0) {
                 buf_append_byte(out, (char)(h << 4 | l));
                 j += 2;
             } else {

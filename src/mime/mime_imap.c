@@ -10,6 +10,7 @@
  * and message/rfc822 parts without a parsed message get an empty one.
  */
 #include "mime/mime.h"
+#include "mime/mime_chars.h"
 
 #include <string.h>
 
@@ -54,11 +55,6 @@ void mime_imap_string(struct buf *out, struct slice s)
             buf_append_byte(out, s.ptr[i]);
 }
 
-static bool is_lwsp(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 void mime_imap_string_human(struct buf *out, struct slice s)
 {
     size_t i = 0, n = s.len, outlen = 0;
@@ -67,7 +63,7 @@ void mime_imap_string_human(struct buf *out, struct slice s)
      * text can go as it is in a quoted string */
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
-        if (is_lwsp((char)c)) {
+        if (mime_is_lwsp((char)c)) {
             if (c != ' ' || lwsp)
                 plain = false;
             if (!lwsp)
@@ -99,7 +95,7 @@ void mime_imap_string_human(struct buf *out, struct slice s)
     lwsp = true;
     for (i = 0; i < n && out->len - start < outlen; i++) {
         char c = s.ptr[i];
-        if (is_lwsp(c)) {
+        if (mime_is_lwsp(c)) {
             if (!lwsp)
                 buf_append_byte(out, ' ');
             lwsp = true;
@@ -132,11 +128,12 @@ static void field_nstring(struct buf *out, const struct mime_message *msg,
     mime_imap_string(out, buf_slice(tmp));
 }
 
-/* An ENVELOPE text field: the value with white space made readable. */
+/* An ENVELOPE text field (its last occurrence): the value with white space
+ * made readable. */
 static void field_human(struct buf *out, const struct mime_message *msg,
                         const struct mime_part *p, const char *name)
 {
-    const struct mime_field *f = mime_part_field(msg, p, name);
+    const struct mime_field *f = mime_part_field_last(msg, p, name);
     if (f == NULL) {
         buf_append_cstr(out, "NIL");
         return;
@@ -149,22 +146,22 @@ static void field_human(struct buf *out, const struct mime_message *msg,
     mime_imap_string_human(out, v);
 }
 
-/* Appends the address list of field name; false (nothing appended) when
- * the field is absent or holds no address. */
+/* Appends the addresses of every field called name (a message may repeat
+ * To: or Cc:, and Dovecot shows them all as one list); false (nothing
+ * appended) when there is no address. */
 static bool address_list(struct buf *out, const struct mime_message *msg,
                          const struct mime_part *p, const char *name)
 {
-    const struct mime_field *f = mime_part_field(msg, p, name);
-    if (f == NULL)
-        return false;
-    struct mime_address_list list;
-    mime_address_parse(mime_field_value(msg, f), &list);
-    bool any = list.n > 0;
-    if (any) {
-        buf_append_byte(out, '(');
-        for (size_t i = 0; i < list.n; i++) {
+    size_t n = strlen(name), total = 0;
+    for (size_t k = 0; k < p->field_count; k++) {
+        const struct mime_field *f = &msg->fields[p->field_first + k];
+        if (f->name_len != n || !slice_eq_cstr_nocase(mime_field_name(msg, f), name))
+            continue;
+        struct mime_address_list list;
+        mime_address_parse(mime_field_value(msg, f), &list);
+        for (size_t i = 0; i < list.n && total < MIME_MAX_ADDRESSES; i++, total++) {
             const struct mime_address *a = &list.v[i];
-            buf_append_byte(out, '(');
+            buf_append_cstr(out, total == 0 ? "((" : "(");
             if (a->name.ptr == NULL)
                 buf_append_cstr(out, "NIL");
             else
@@ -177,10 +174,11 @@ static bool address_list(struct buf *out, const struct mime_message *msg,
             mime_imap_nstring(out, a->host);
             buf_append_byte(out, ')');
         }
-        buf_append_byte(out, ')');
+        mime_address_list_free(&list);
     }
-    mime_address_list_free(&list);
-    return any;
+    if (total > 0)
+        buf_append_byte(out, ')');
+    return total > 0;
 }
 
 void mime_imap_envelope(struct buf *out, const struct mime_message *msg, const struct mime_part *p)
@@ -252,7 +250,7 @@ static void params_list(struct buf *out, const struct mime_params *params, bool 
 static void ext_common(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
                        struct buf *tmp)
 {
-    const struct mime_field *f = mime_part_field(msg, p, "Content-Disposition");
+    const struct mime_field *f = mime_part_field_last(msg, p, "Content-Disposition");
     struct mime_params params;
     struct slice v;
     if (f != NULL) {
@@ -329,9 +327,15 @@ static void body_single(struct buf *out, const struct mime_message *msg, const s
 {
     bool text = slice_eq_cstr_nocase(p->type, "text");
     buf_append_byte(out, '(');
-    mime_imap_string(out, p->type);
-    buf_append_byte(out, ' ');
-    mime_imap_string(out, p->subtype);
+    if (p->kind == MIME_MESSAGE) {
+        /* media-message, spelt as Dovecot does whatever the header says */
+        buf_append_cstr(out, slice_eq_cstr_nocase(p->subtype, "global") ? "\"message\" \"global\""
+                                                                        : "\"message\" \"rfc822\"");
+    } else {
+        mime_imap_string(out, p->type);
+        buf_append_byte(out, ' ');
+        mime_imap_string(out, p->subtype);
+    }
     buf_append_byte(out, ' ');
     struct mime_params params = {0};
     struct slice v;

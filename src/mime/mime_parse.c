@@ -15,6 +15,7 @@
 #include "mime/mime.h"
 
 #include "base/alloc.h"
+#include "base/config.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,13 @@ void mime_limits_default(struct mime_limits *limits_r)
     limits_r->max_depth = MIME_DEFAULT_MAX_DEPTH;
     limits_r->max_parts = MIME_DEFAULT_MAX_PARTS;
     limits_r->max_fields = MIME_DEFAULT_MAX_FIELDS;
+}
+
+void mime_limits_from_config(struct mime_limits *limits_r, const struct wharf_config *cfg)
+{
+    limits_r->max_depth = (unsigned)cfg->mime_max_depth;
+    limits_r->max_parts = (unsigned)cfg->mime_max_parts;
+    limits_r->max_fields = (unsigned)cfg->mime_max_header_fields;
 }
 
 static struct mime_part *part_new(struct parser *ps, struct mime_part *parent)
@@ -310,8 +318,23 @@ static void part_begin(struct parser *ps, struct mime_part *p)
     }
 }
 
+/* Ends p at end; lf and bare are the counters at end. */
 static void part_close(struct mime_part *p, size_t end, size_t lf, size_t bare)
 {
+    if (p->body_start > end) {
+        /* The header's last line break went to the boundary (RFC 2046:
+         * body-part := MIME-part-headers [CRLF *OCTET]): the header ends
+         * before it and there is no body. A header that starts after end
+         * (an encapsulated message with nothing in it) is empty. */
+        if (p->hdr_start <= end)
+            p->hdr_bare_lf -= p->bare_at_body - bare;
+        else
+            p->hdr_start = end;
+        p->hdr_len = end - p->hdr_start;
+        p->body_start = end;
+        p->lf_at_body = lf;
+        p->bare_at_body = bare;
+    }
     p->body_len = end - p->body_start;
     p->body_lines = lf - p->lf_at_body;
     p->body_bare_lf = bare - p->bare_at_body;
@@ -322,11 +345,12 @@ static void boundary_handle(struct parser *ps, size_t k, bool close, size_t end)
 {
     struct frame *f = &ps->frames[k];
     size_t cut = ps->pos, lf = ps->lf, bare = ps->bare;
-    /* The line break before the boundary belongs to the boundary. */
-    if (cut > ps->cur->body_start && ps->d[cut - 1] == '\n') {
+    /* The line break before the boundary belongs to the boundary, unless
+     * the boundary is the first line of the multipart's body. */
+    if (cut > f->mp->body_start && ps->d[cut - 1] == '\n') {
         cut--;
         lf--;
-        if (cut > ps->cur->body_start && ps->d[cut - 1] == '\r')
+        if (cut > f->mp->body_start && ps->d[cut - 1] == '\r')
             cut--;
         else
             bare--;

@@ -6,7 +6,8 @@
  *
  * Part numbering: the parts of a multipart are numbered from 1; a message
  * that is not multipart has only part 1, its body; a message/rfc822 part's
- * sub-parts are those of the message it encapsulates. The spec comes from a
+ * sub-parts are those of the message it encapsulates; any other part of a
+ * multipart is its own part 1 (Dovecot answers 2.1 like 2 for a text part). The spec comes from a
  * client: it must never be trusted for sizes, and parsing it never reads
  * outside it.
  */
@@ -81,27 +82,48 @@ static bool field_list_parse(struct slice s, struct slice *names, size_t *n_r)
     return n > 0 && i == s.len;
 }
 
+static bool name_listed(struct slice name, const struct slice *names, size_t nnames)
+{
+    for (size_t k = 0; k < nnames; k++)
+        if (slice_eq_nocase(name, names[k]))
+            return true;
+    return false;
+}
+
+/* The fields of p's header whose names are (not) listed, as written but
+ * with CRLF line breaks. The raw header is walked rather than the field
+ * index, so that lines without a colon and fields past the index limit
+ * count too (a line without a colon is a field named by the whole line, as
+ * in Dovecot). The subset always ends with an empty line. */
 static void header_subset(const struct mime_message *msg, const struct mime_part *p,
                           const struct slice *names, size_t nnames, bool not,
                           struct buf *out)
 {
-    for (size_t i = 0; i < p->field_count; i++) {
-        const struct mime_field *f = &msg->fields[p->field_first + i];
-        struct slice name = mime_field_name(msg, f);
-        bool listed = false;
-        for (size_t k = 0; k < nnames && !listed; k++)
-            listed = slice_eq_nocase(name, names[k]);
-        if (listed == not)
-            continue;
-        /* the field as written, every line break made CRLF */
-        const char *s = msg->data.ptr + f->start;
-        size_t len = f->value_start + f->value_len - f->start;
-        for (size_t j = 0; j < len; j++) {
-            if (s[j] == '\n' && (j == 0 || s[j - 1] != '\r'))
-                buf_append_byte(out, '\r');
-            buf_append_byte(out, s[j]);
+    const char *s = msg->data.ptr + p->hdr_start;
+    size_t n = p->hdr_len, i = 0;
+    bool take = false;
+    while (i < n) {
+        const char *nl = memchr(s + i, '\n', n - i);
+        size_t end = nl == NULL ? n : (size_t)(nl - s) + 1;
+        size_t cend = end;
+        if (cend > i && s[cend - 1] == '\n')
+            cend--;
+        if (cend > i && s[cend - 1] == '\r')
+            cend--;
+        if (cend == i && nl != NULL)
+            break; /* the empty line ends the header */
+        if (s[i] != ' ' && s[i] != '\t') {
+            const char *colon = memchr(s + i, ':', cend - i);
+            size_t ne = colon == NULL ? cend : (size_t)(colon - s);
+            while (ne > i && (s[ne - 1] == ' ' || s[ne - 1] == '\t'))
+                ne--;
+            take = name_listed(slice_make(s + i, ne - i), names, nnames) != not;
         }
-        buf_append_cstr(out, "\r\n");
+        if (take) {
+            buf_append(out, s + i, cend - i);
+            buf_append_cstr(out, "\r\n");
+        }
+        i = end;
     }
     buf_append_cstr(out, "\r\n");
 }
@@ -142,7 +164,9 @@ enum mime_section_result mime_section_locate(const struct mime_message *msg, str
         else if (cur->kind == MIME_MESSAGE)
             next = cur->children == NULL ? NULL : message_part(cur->children, n);
         else
-            next = NULL;
+            /* a leaf inside a multipart is its own part 1, as in Dovecot */
+            next = n == 1 && cur->parent != NULL && cur->parent->kind == MIME_MULTIPART ? cur
+                                                                                       : NULL;
         if (next == NULL) {
             /* still check the syntax of the rest before answering */
             while (s.len > 0 && ((s.ptr[0] >= '0' && s.ptr[0] <= '9') || s.ptr[0] == '.')) {

@@ -113,9 +113,19 @@ static void test_params(void **state)
     /* a gap stops the join; a continuation without section 0 is dropped */
     check_params("a; n*0=x; n*2=z; m*1=q", MIME_PARAMS_DECODE, "a",
                  (const char *const[]){"n", "x", NULL});
+    /* a lone name* takes no continuation; a duplicate section 0 is ignored */
+    check_params("a; f*=utf-8''x; f*1=y; g*0=1; g*0=2; g*1=3", MIME_PARAMS_DECODE, "a",
+                 (const char *const[]){"f", "x", "g", "13", NULL});
+    /* extended parameters come after the plain ones, sorted by name */
+    check_params("a; z*=''1; b=2; m*0=3", MIME_PARAMS_JOIN, "a",
+                 (const char *const[]){"b", "2", "m", "3", "z*", "''1", NULL});
     /* unknown charset: bytes kept as decoded */
     check_params("a; f*=x-nope''%41%42", MIME_PARAMS_DECODE, "a",
                  (const char *const[]){"f", "AB", NULL});
+    /* regression: only empty values, the value store was never allocated
+     * (UBSan: zero offset applied to a null pointer) */
+    check_params("a; b=\"\"; c*=\"\"", MIME_PARAMS_JOIN, "a",
+                 (const char *const[]){"b", "", "c*", "''", NULL});
     /* unterminated quote */
     check_params("a; b=\"xyz", MIME_PARAMS_DECODE, "a", (const char *const[]){"b", "xyz", NULL});
     check_params("", MIME_PARAMS_DECODE, "", (const char *const[]){NULL});

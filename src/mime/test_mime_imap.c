@@ -57,6 +57,20 @@ static void test_sample_d(void **state)
     free(s);
 }
 
+/* Repeated fields: address fields are merged, Date/Subject/Message-ID and
+ * Content-Disposition come from the last occurrence, other Content-* fields
+ * from the first; extended parameters sorted by name; MESSAGE/RFC822 spelt
+ * "message" "rfc822". Expected strings from Dovecot 2.3.19. */
+static void test_repeated_fields(void **state)
+{
+    static const char rep[] = "To: a@b\nCc: c@d\nCC: e@f (E)\nSubject: first\nSubject: second\nContent-Type: multipart/signed; micalg*=us-ascii''pgp-md5;\n\tprotocol*=us-ascii''application%2Fpgp-signature;\n\tboundary=x\n\n--x\nContent-Type: MESSAGE/RFC822\n\nSubject: in\n\nb\n--x--\n";
+    check_forms(rep, strlen(rep), "(NIL \"second\" NIL NIL NIL ((NIL NIL \"a\" \"b\")) ((NIL NIL \"c\" \"d\")(\"E\" NIL \"e\" \"f\")) NIL NIL NIL)",
+                "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 16 (NIL \"in\" NIL NIL NIL NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0 NIL NIL NIL NIL) 2 NIL NIL NIL NIL) \"signed\" (\"boundary\" \"x\" \"micalg*\" \"us-ascii''pgp-md5\" \"protocol*\" \"us-ascii''application%2Fpgp-signature\") NIL NIL NIL)");
+    static const char dup[] = "Content-Type: text/html\nContent-Type: image/gif\nContent-ID: <1>\nContent-ID: <2>\nContent-Transfer-Encoding: base64\nContent-Transfer-Encoding: 8bit\nContent-Disposition: inline\nContent-Disposition: attachment\nDate: d1\nDate: d2\nMessage-ID: <m1>\nMessage-ID: <m2>\nFrom: a@b\nFrom: c@d\n\nx";
+    check_forms(dup, strlen(dup), "(\"d2\" NIL ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) NIL NIL NIL NIL \"<m2>\")",
+                "(\"text\" \"html\" (\"charset\" \"us-ascii\") \"<1>\" NIL \"base64\" 1 0 NIL (\"attachment\" NIL) NIL NIL)");
+}
+
 static void test_body_non_extended(void **state)
 {
     size_t n;
@@ -192,7 +206,8 @@ static void test_sections_b(void **state)
         {"HEADER.FIELDS (X-None)", MIME_SECTION_BUILT, "\n"},
         {"1.HEADER", MIME_SECTION_NONE, NULL},
         {"3", MIME_SECTION_NONE, NULL},
-        {"1.1", MIME_SECTION_NONE, NULL},
+        {"1.1", MIME_SECTION_RANGE, "See b\xe9low.\n"}, /* a leaf is its own part 1 */
+        {"1.2", MIME_SECTION_NONE, NULL},
         {"2.3", MIME_SECTION_NONE, NULL},
         {"0", MIME_SECTION_BAD, NULL},
         {"1.", MIME_SECTION_BAD, NULL},
@@ -216,8 +231,27 @@ static void test_sections_single_part(void **state)
         {"1.MIME", MIME_SECTION_RANGE, "Subject: one\n\n"},
         {"2", MIME_SECTION_NONE, NULL},
         {"1.1", MIME_SECTION_NONE, NULL},
+        {"1.2", MIME_SECTION_NONE, NULL},
     };
     check_sections(msg, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+static void test_sections_lf_built_crlf(void **state)
+{
+    /* a constructed subset is sent as is: bare LF input gives CRLF output */
+    static const char msg[] = "Received: a\n\tb\nSubject: s\nreceived: c\n\nbody\n";
+    struct mime_message m;
+    struct mime_section sec;
+    buf_init(&sec.built);
+    mime_parse(&m, SLICE_LIT(msg), NULL);
+    assert_int_equal(mime_section_locate(&m, SLICE_LIT("HEADER.FIELDS (RECEIVED)"), &sec),
+                     MIME_SECTION_BUILT);
+    assert_string_equal(buf_cstr(&sec.built), "Received: a\r\n\tb\r\nreceived: c\r\n\r\n");
+    assert_int_equal(mime_section_locate(&m, SLICE_LIT("HEADER.FIELDS.NOT (received)"), &sec),
+                     MIME_SECTION_BUILT);
+    assert_string_equal(buf_cstr(&sec.built), "Subject: s\r\n\r\n");
+    buf_free(&sec.built);
+    mime_message_free(&m);
 }
 
 int main(void)
@@ -226,11 +260,13 @@ int main(void)
         cmocka_unit_test(test_sample_a),
         cmocka_unit_test(test_sample_b),
         cmocka_unit_test(test_sample_d),
+        cmocka_unit_test(test_repeated_fields),
         cmocka_unit_test(test_body_non_extended),
         cmocka_unit_test(test_edge_forms),
         cmocka_unit_test(test_imap_string),
         cmocka_unit_test(test_sections_b),
         cmocka_unit_test(test_sections_single_part),
+        cmocka_unit_test(test_sections_lf_built_crlf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

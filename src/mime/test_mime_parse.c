@@ -7,6 +7,7 @@
 #include "mime/test_mime_samples.h"
 
 #include "base/alloc.h"
+#include "base/config.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -211,7 +212,29 @@ static void test_boundary_rules(void **state)
     assert_int_equal(m.root->nchildren, 2);
     assert_int_equal(child(m.root, 1)->body_len, 0);
     assert_int_equal(child(m.root, 1)->field_count, 1);
+    /* the line break before the boundary is the boundary's, even in a header */
+    assert_slice(mime_part_header(&m, child(m.root, 1)), "X: 1");
+    assert_int_equal(child(m.root, 1)->hdr_bare_lf, 0);
     assert_true(m.flags & MIME_MSG_UNTERMINATED);
+    mime_message_free(&m);
+
+    /* a part with an empty body: RFC 2046 body-part := MIME-part-headers
+     * [CRLF *OCTET], so the empty line's CRLF is the boundary's and the
+     * MIME header ends after the last field (as Dovecot's BODY[1.MIME]);
+     * an empty message/rfc822 gets an empty header at the same place */
+    mime_parse(&m,
+               SLICE_LIT("Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n"
+                         "Content-Type: text/plain\r\n\r\n--q\r\nContent-Type: message/rfc822\r\n"
+                         "\r\n--q--\r\n"),
+               NULL);
+    const struct mime_part *empty = child(m.root, 1), *rfc = child(m.root, 2);
+    assert_slice(mime_part_header(&m, empty), "Content-Type: text/plain\r\n");
+    assert_int_equal(empty->body_len, 0);
+    assert_int_equal(empty->body_start, empty->hdr_start + empty->hdr_len);
+    assert_slice(mime_part_header(&m, rfc), "Content-Type: message/rfc822\r\n");
+    assert_int_equal(rfc->body_len, 0);
+    assert_int_equal(rfc->children->hdr_start, rfc->body_start);
+    assert_int_equal(rfc->children->hdr_len + rfc->children->body_len, 0);
     mime_message_free(&m);
 }
 
@@ -336,6 +359,27 @@ static void test_every_truncation(void **state)
     buf_free(&out);
 }
 
+static void test_limits_from_config(void **state)
+{
+    struct wharf_config cfg;
+    struct buf err = BUF_INIT;
+    struct mime_limits lim, def;
+    buf_init(&err);
+    config_init(&cfg);
+    mime_limits_from_config(&lim, &cfg);
+    mime_limits_default(&def);
+    /* the option defaults and the constants say the same */
+    assert_int_equal(lim.max_depth, def.max_depth);
+    assert_int_equal(lim.max_parts, def.max_parts);
+    assert_int_equal(lim.max_fields, def.max_fields);
+    assert_int_equal(config_load_string(&cfg, "test", "mime_max_depth = 3\n", &err), 0);
+    mime_limits_from_config(&lim, &cfg);
+    assert_int_equal(lim.max_depth, 3);
+    assert_int_not_equal(config_load_string(&cfg, "test", "mime_max_depth = 1\n", &err), 0);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_parts_and_fields_limit),
         cmocka_unit_test(test_nul_and_8bit),
         cmocka_unit_test(test_every_truncation),
+        cmocka_unit_test(test_limits_from_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,8 +83,8 @@ static int via_mta(const struct wharf_config *cfg, int fd, const char *user, con
              lda_decode_reply(rep.data, rep.len, &code, &text) != 0) {
         fprintf(stderr, "wharf deliver: no valid reply from the mta\n");
         code = EX_TEMPFAIL;
-    } else if (code != 0)
-        fprintf(stderr, "wharf deliver: %.*s\n", (int)text.len, text.ptr);
+    } else if (code != 0 || !slice_eq(text, SLICE_LIT("delivered to mailbox")))
+        fprintf(stderr, "wharf deliver: %s: %.*s\n", user, (int)text.len, text.ptr);
     close(fd);
     buf_free(&req);
     buf_free(&rep);
@@ -128,7 +128,7 @@ static int in_process(const struct wharf_config *cfg, const char *user, const ch
     struct notify_ctx n = {cfg};
     local_deliver(s, d, &m, 1, notify_changed, &n);
     int code = lda_status_code(r.status);
-    if (code != EX_OK)
+    if (code != EX_OK || r.status == LOCAL_FORWARDS_PENDING)
         fprintf(stderr, "wharf deliver: %s: %s\n", user, buf_cstr(&r.detail));
     local_rcpt_free(&r);
     directory_close(d);

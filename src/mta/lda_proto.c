@@ -71,6 +71,7 @@ int lda_status_code(enum local_status st)
 {
     switch (st) {
     case LOCAL_DELIVERED:
+    case LOCAL_FORWARDS_PENDING: /* local part done; `wharf deliver` does not relay */
         return EX_OK;
     case LOCAL_NO_USER:
     case LOCAL_NOT_LOCAL:

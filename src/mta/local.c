@@ -21,6 +21,7 @@ void local_rcpt_init(struct local_rcpt *r, const char *address)
 {
     r->address = address;
     r->status = LOCAL_TEMPFAIL;
+    r->n_local = r->n_remote = 0;
     buf_init(&r->detail);
 }
 
@@ -48,6 +49,10 @@ static void log_rcpt(const struct local_message *m, const struct local_rcpt *r, 
         log_info("%s: to=<%s>, relay=local, delay=%lld, dsn=5.1.1, status=bounced (%s)", id,
                  r->address, delay, r->detail.data);
         break;
+    case LOCAL_FORWARDS_PENDING:
+        log_info("%s: to=<%s>, relay=local, delay=%lld, dsn=2.0.0, status=sent (%s)", id,
+                 r->address, delay, r->detail.data);
+        break;
     case LOCAL_NOT_LOCAL:
         break;
     }
@@ -72,6 +77,7 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
             struct directory_result *dr = &res[i][j];
             buf_reset(&r->detail);
             buf_reset(&err);
+            r->n_local = r->n_remote = 0;
             if (directory_resolve(d, r->address, dr, &err) != 0) {
                 r->status = LOCAL_TEMPFAIL;
                 buf_printf(&r->detail, "directory: %s", err.data);
@@ -83,13 +89,24 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
                 buf_append_cstr(&r->detail, "not a local domain");
                 continue;
             }
-            if (dr->kind == DIRECTORY_NO_SUCH_USER || dr->n_targets == 0) {
+            if (dr->kind == DIRECTORY_NO_SUCH_USER || dr->n_targets + dr->n_remote == 0) {
                 r->status = LOCAL_NO_USER;
                 buf_append_cstr(&r->detail, "unknown user");
                 continue;
             }
-            r->status = LOCAL_DELIVERED; /* unless a target says otherwise below */
+            r->n_local = dr->n_targets;
+            r->n_remote = dr->n_remote;
+            if (dr->n_targets == 0) {
+                r->status = LOCAL_NOT_LOCAL;
+                buf_printf(&r->detail, "forwarded to %zu address(es) in other domains", dr->n_remote);
+                continue;
+            }
+            /* Unless a target says otherwise below. */
+            r->status = dr->n_remote ? LOCAL_FORWARDS_PENDING : LOCAL_DELIVERED;
             buf_append_cstr(&r->detail, "delivered to mailbox");
+            if (dr->n_remote)
+                buf_printf(&r->detail, "; %zu forward(s) to other domains wait for outbound delivery",
+                           dr->n_remote);
             dl[i].targets = xreallocarray(dl[i].targets, dl[i].n_targets + dr->n_targets,
                                           sizeof(*dl[i].targets));
             refs[i] = xreallocarray(refs[i], dl[i].n_targets + dr->n_targets, sizeof(**refs));

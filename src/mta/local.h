@@ -25,12 +25,16 @@ enum local_status {
     LOCAL_NOT_LOCAL, /* another domain: stays queued for outbound delivery */
     LOCAL_NO_USER,   /* our domain, nobody there: permanent (5.1.1) */
     LOCAL_TEMPFAIL,  /* directory or store trouble, quota: try again later (4.x.x) */
+    LOCAL_FORWARDS_PENDING, /* its local targets are delivered (exactly once), but an alias
+                               also forwards to other domains: stays queued for outbound */
 };
 
 struct local_rcpt {
     const char *address; /* envelope recipient (or account name for `wharf deliver`) */
     enum local_status status;
     struct buf detail;   /* "delivered to mailbox", or why not (for logs and replies) */
+    size_t n_local;      /* local accounts it reached */
+    size_t n_remote;     /* forwards to other domains (directory_result.remote) */
 };
 
 struct local_message {

@@ -7,6 +7,6 @@ const struct component_def mta_component = {
     .name = "mta",
     .exchange_name = "Message Transfer Agent",
     .kind = COMPONENT_SINGLETON,
-    .main = NULL, /* not built yet */
+    .main = mta_main,
     .job = "queue, categorize, route, deliver, retry, bounce",
 };

@@ -102,6 +102,7 @@ static void qjob_done(struct mta_job *job)
             changed = true;
             break;
         case LOCAL_NOT_LOCAL:
+        case LOCAL_FORWARDS_PENDING: /* local part stored once; a retry finds it delivered */
             remote_left = true;
             break;
         case LOCAL_TEMPFAIL:

@@ -46,6 +46,13 @@ int directory_resolve(struct directory *d, const char *address, struct directory
     if (strcmp(address, "team@example.test") == 0) {
         add_target(r, "alice@example.test", NULL);
         add_target(r, "bob@example.test", NULL);
+    } else if (strcmp(address, "fwd@example.test") == 0) {
+        add_target(r, "alice@example.test", NULL);
+        r->remote = xcalloc(1, sizeof(char *));
+        r->remote[r->n_remote++] = xstrdup("ext@other.test");
+    } else if (strcmp(address, "out@example.test") == 0) {
+        r->remote = xcalloc(1, sizeof(char *));
+        r->remote[r->n_remote++] = xstrdup("ext@other.test");
     } else if (strcmp(address, "alice+Lists@example.test") == 0)
         add_target(r, "alice@example.test", "Lists");
     else if (strcmp(address, "alice@example.test") == 0 || strcmp(address, "bob@example.test") == 0 ||
@@ -63,8 +70,13 @@ void directory_result_free(struct directory_result *r)
         free(r->targets[i].folder);
     }
     free(r->targets);
+    for (size_t i = 0; i < r->n_remote; i++)
+        free(r->remote[i]);
+    free(r->remote);
     r->targets = NULL;
     r->n_targets = 0;
+    r->remote = NULL;
+    r->n_remote = 0;
 }
 
 int directory_quota(struct directory *d, const char *account, uint64_t *bytes_r,
@@ -176,6 +188,23 @@ static void test_exactly_once(void **state)
     store_close(s);
 }
 
+static void test_remote_forwards_stay_queued(void **state)
+{
+    struct store *s = tmp_store();
+    const char *a[] = {"fwd@example.test", "out@example.test"};
+    enum local_status st[2];
+    deliver(s, "QID3", NULL, a, 2, st);
+    assert_int_equal(st[0], LOCAL_FORWARDS_PENDING); /* alice has it; ext@other.test waits */
+    assert_int_equal(st[1], LOCAL_NOT_LOCAL);        /* only a remote forward: never dropped */
+    assert_int_equal(count(s, "alice@example.test", "INBOX"), 1);
+    deliver(s, "QID3", NULL, a, 2, st); /* the retry finds the local part delivered */
+    assert_int_equal(st[0], LOCAL_FORWARDS_PENDING);
+    assert_int_equal(count(s, "alice@example.test", "INBOX"), 1);
+    assert_int_equal(lda_status_code(LOCAL_FORWARDS_PENDING), 0);
+    assert_int_equal(lda_status_code(LOCAL_NOT_LOCAL), EX_NOUSER);
+    store_close(s);
+}
+
 static void test_directory_down_is_temporary(void **state)
 {
     struct store *s = tmp_store();
@@ -251,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_deliver_frames),
         cmocka_unit_test(test_kinds_and_single_instance),
         cmocka_unit_test(test_exactly_once),
+        cmocka_unit_test(test_remote_forwards_stay_queued),
         cmocka_unit_test(test_directory_down_is_temporary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -105,6 +105,7 @@ void directory_result_free(struct directory_result *r)
     for (size_t i = 0; i < r->n_targets; i++)
         free(r->targets[i].account);
     free(r->targets);
+    free(r->remote); /* this stub never fills it */
 }
 
 int directory_quota(struct directory *d, const char *account, uint64_t *b, uint64_t *m)

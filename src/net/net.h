@@ -83,11 +83,9 @@ bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mo
 void net_worker_set_status(struct net_worker *w, void (*fn)(void *arg, json_t *obj), void *arg);
 /* Event bus (IPC_EVENT) subscription; one callback per worker. */
 void net_worker_on_event(struct net_worker *w,
-                         void (*fn)(void *arg, const char *name, struct slice payload),
-                         void *arg);
-/* Publishes an event on the bus; a no-op while the control channel is absent. */
-void net_worker_publish(struct net_worker *w, const char *name, const void *payload,
-                        size_t len);
+                         void (*fn)(void *arg, const char *name, struct slice payload), void *arg);
+/* Publishes an event on the bus (IPC_EVENT, relayed by wharfd to every other process). */
+void net_worker_publish(struct net_worker *w, const char *name, const void *payload, size_t len);
 /* True once a shutdown was asked for. */
 bool net_worker_draining(const struct net_worker *w);
 /* Runs the loop until drained, then closes what is left; returns the exit code. */

@@ -3,7 +3,7 @@
  *
  * Must never: match on a malformed network entry (it is skipped and logged once).
  */
-#include "net/net.h"
+#include "net/net_internal.h"
 
 #include "base/log.h"
 
@@ -61,4 +61,18 @@ bool net_addr_in_networks(const char *addr, const char *const *networks, size_t 
             return true;
     }
     return false;
+}
+
+void net_addr_format(const struct sockaddr *sa, char *out, size_t len)
+{
+    snprintf(out, len, "local");
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) /* a v4 client on a dual-stack socket */
+            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], out, (socklen_t)len);
+        else
+            inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)len);
+    } else if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    }
 }

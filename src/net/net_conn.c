@@ -22,6 +22,12 @@
 
 /* Bytes buffered from a client before reading pauses until the protocol consumes them. */
 #define NET_READ_HIGH_WATER (1024 * 1024)
+/*
+ * Replies buffered for a client that does not read them (pipelining without
+ * reading) before we stop reading its input until they are sent: bounds the
+ * memory a slow reader can make us hold.
+ */
+#define NET_WRITE_HIGH_WATER (1024 * 1024)
 
 struct net_conn {
     struct net_worker *w;
@@ -34,9 +40,11 @@ struct net_conn {
     struct sockaddr_storage sa;
     char addr[INET6_ADDRSTRLEN];
     struct event *kick;
+    void *link; /* our entry in the worker's list */
     int64_t timeout_ms;
     int in_callback;
     bool opened, tls, starttls_pending, closing, flush_close, dead, paused, skipping;
+    bool out_blocked; /* output above NET_WRITE_HIGH_WATER: not reading */
     char tls_version[32], tls_cipher[96];
     int tls_bits;
 };
@@ -59,7 +67,7 @@ static void conn_free_now(struct net_conn *c)
     if (!c->bev_owns_fd && c->fd >= 0)
         close(c->fd);
     event_free(c->kick);
-    net_worker_link(c->w, c, false);
+    net_worker_link_remove(c->w, c->link);
     net_worker_conn_gone(c->w, c->svc, c->addr);
     free(c);
 }
@@ -109,7 +117,8 @@ static void conn_start_tls(struct net_conn *c)
 
 static void conn_call_readable(struct net_conn *c)
 {
-    if (c->dead || c->paused || c->closing || c->starttls_pending || !c->opened)
+    if (c->dead || c->paused || c->closing || c->starttls_pending || !c->opened ||
+        c->out_blocked)
         return;
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
         return;
@@ -178,6 +187,12 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         conn_kill(c);
         return;
     }
+    if (c->out_blocked) {
+        c->out_blocked = false;
+        if (!c->paused && !c->closing)
+            bufferevent_enable(bev, EV_READ);
+        conn_schedule(c);
+    }
     if (c->starttls_pending && !c->tls)
         conn_switch_to_tls(c);
 }
@@ -239,20 +254,10 @@ struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int
     c->svc = svc;
     c->fd = fd;
     memcpy(&c->sa, sa, salen < sizeof(c->sa) ? salen : sizeof(c->sa));
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->addr, sizeof(c->addr));
-        else
-            inet_ntop(AF_INET6, &s6->sin6_addr, c->addr, sizeof(c->addr));
-    } else if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->addr, sizeof(c->addr));
-    } else {
-        snprintf(c->addr, sizeof(c->addr), "local");
-    }
+    net_addr_format(sa, c->addr, sizeof(c->addr));
     c->kick = event_new(net_worker_base(w), -1, 0, conn_kick_cb, c);
     c->timeout_ms = net_service_idle_ms(svc);
-    net_worker_link(w, c, true);
+    c->link = net_worker_link_add(w, c);
     void *arg;
     c->proto = net_service_proto(svc, &arg);
     if (net_service_tls(svc) == NET_TLS_IMPLICIT) {
@@ -364,8 +369,14 @@ enum net_line_result net_conn_read_line(struct net_conn *c, size_t max, struct b
 
 void net_conn_write(struct net_conn *c, const void *data, size_t len)
 {
-    if (!c->dead && c->bev)
-        bufferevent_write(c->bev, data, len);
+    if (c->dead || c->bev == NULL)
+        return;
+    bufferevent_write(c->bev, data, len);
+    if (!c->out_blocked &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_WRITE_HIGH_WATER) {
+        c->out_blocked = true;
+        bufferevent_disable(c->bev, EV_READ);
+    }
 }
 
 void net_conn_printf(struct net_conn *c, const char *fmt, ...)
@@ -399,7 +410,7 @@ void net_conn_resume(struct net_conn *c)
     if (!c->paused || c->dead)
         return;
     c->paused = false;
-    if (c->bev && !c->closing)
+    if (c->bev && !c->closing && !c->out_blocked)
         bufferevent_enable(c->bev, EV_READ);
     conn_schedule(c); /* bytes already buffered raise no new read event */
 }

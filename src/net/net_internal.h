@@ -28,6 +28,10 @@ const struct net_proto *net_service_proto(const struct net_service *svc, void **
 const char *net_service_name(const struct net_service *svc);
 enum net_tls_mode net_service_tls(const struct net_service *svc);
 int64_t net_service_idle_ms(const struct net_service *svc);
-void net_worker_link(struct net_worker *w, struct net_conn *c, bool add);
+/* The worker's list of live connections: add returns the handle remove takes. */
+void *net_worker_link_add(struct net_worker *w, struct net_conn *c);
+void net_worker_link_remove(struct net_worker *w, void *handle);
+/* Textual IP of a peer ("192.0.2.1", v4-mapped v6 shown as v4), "local" otherwise. */
+void net_addr_format(const struct sockaddr *sa, char *out, size_t len);
 
 #endif

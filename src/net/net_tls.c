@@ -102,12 +102,15 @@ out:
 
 SSL_CTX *net_tls_ctx_new(const struct wharf_config *cfg, struct buf *err)
 {
-    char *cert = cfg->tls_cert_file[0] ? xstrdup(cfg->tls_cert_file)
-                                       : config_data_path(cfg, "tls/cert.pem");
-    char *key = cfg->tls_key_file[0] ? xstrdup(cfg->tls_key_file)
-                                     : config_data_path(cfg, "tls/key.pem");
+    char *cert =
+        cfg->tls_cert_file[0] ? xstrdup(cfg->tls_cert_file) : config_data_path(cfg, "tls/cert.pem");
+    char *key =
+        cfg->tls_key_file[0] ? xstrdup(cfg->tls_key_file) : config_data_path(cfg, "tls/key.pem");
     SSL_CTX *ctx = NULL;
-    if (cfg->tls_cert_file[0] == '\0' && access(cert, R_OK) != 0) {
+    char *def_cert = config_data_path(cfg, "tls/cert.pem");
+    bool is_default = strcmp(cert, def_cert) == 0;
+    free(def_cert);
+    if (is_default && access(cert, R_OK) != 0) {
         /* Several workers may start at once: one generates, the others wait. */
         char *dir = config_data_path(cfg, "tls");
         mkdir(dir, 0700);

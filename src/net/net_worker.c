@@ -11,9 +11,7 @@
 #include "base/alloc.h"
 #include "base/datadir.h"
 #include "base/log.h"
-#ifdef WHARF_HAVE_CONTROL
 #include "ipc/control.h"
-#endif
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +19,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sysexits.h>
 #include <time.h>
@@ -139,31 +139,29 @@ bool net_worker_draining(const struct net_worker *w)
     return w->draining;
 }
 
-void net_worker_link(struct net_worker *w, struct net_conn *c, bool add)
+void *net_worker_link_add(struct net_worker *w, struct net_conn *c)
 {
-    if (add) {
-        struct conn_node *n = xcalloc(1, sizeof(*n));
-        n->c = c;
-        n->next = w->conns;
-        if (w->conns)
-            w->conns->prev = n;
-        w->conns = n;
-        w->n_conns++;
-        return;
-    }
-    for (struct conn_node *n = w->conns; n; n = n->next) {
-        if (n->c != c)
-            continue;
-        if (n->prev)
-            n->prev->next = n->next;
-        else
-            w->conns = n->next;
-        if (n->next)
-            n->next->prev = n->prev;
-        free(n);
-        w->n_conns--;
-        break;
-    }
+    struct conn_node *n = xcalloc(1, sizeof(*n));
+    n->c = c;
+    n->next = w->conns;
+    if (w->conns)
+        w->conns->prev = n;
+    w->conns = n;
+    w->n_conns++;
+    return n;
+}
+
+void net_worker_link_remove(struct net_worker *w, void *handle)
+{
+    struct conn_node *n = handle;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        w->conns = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    free(n);
+    w->n_conns--;
     if (w->draining && w->n_conns == 0)
         event_base_loopexit(w->base, NULL);
 }
@@ -183,28 +181,20 @@ static void refuse(struct net_service *svc, evutil_socket_t fd, const char *why,
 {
     log_warning("%s: refusing connection from unknown[%s]: %s", svc->name, addr, why);
     if (svc->refuse_line && svc->tls != NET_TLS_IMPLICIT) {
-        ssize_t r = send(fd, svc->refuse_line, strlen(svc->refuse_line),
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t r =
+            send(fd, svc->refuse_line, strlen(svc->refuse_line), MSG_DONTWAIT | MSG_NOSIGNAL);
         (void)r;
     }
     close(fd);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     struct net_service *svc = arg;
     struct net_worker *w = svc->w;
-    char addr[INET6_ADDRSTRLEN] = "local";
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], addr, sizeof(addr));
-        else
-            inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
-    } else if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
-    }
+    char addr[INET6_ADDRSTRLEN];
+    net_addr_format(sa, addr, sizeof(addr));
     if (w->draining) {
         close(fd);
         return;
@@ -226,6 +216,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     svc->n_conns++;
     evutil_make_socket_nonblocking(fd);
     evutil_make_socket_closeonexec(fd);
+    /*
+     * Replies are written whole, so Nagle's algorithm only delays the tail of
+     * a reply until the client's delayed ACK (40 ms): pipelined clients would
+     * stall on every batch.
+     */
+    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     net_conn_new(w, svc, fd, sa, (socklen_t)salen);
 }
 
@@ -236,10 +235,12 @@ bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mo
     int fd = component_listener_fd(w->ctx, service);
     if (fd < 0)
         return false;
-    if (tls != NET_TLS_NONE && w->tls == NULL) {
+    if (tls == NET_TLS_IMPLICIT && w->tls == NULL) {
         log_error("%s: TLS is not available; service not served", service);
         return false;
     }
+    if (tls == NET_TLS_STARTTLS && w->tls == NULL)
+        log_warning("%s: TLS is not available; served without STARTTLS", service);
     struct net_service *svc = xcalloc(1, sizeof(*svc));
     svc->w = w;
     svc->name = xstrdup(service);
@@ -283,19 +284,11 @@ static void worker_shutdown(struct net_worker *w, int64_t deadline_ms)
     struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
     w->deadline = evtimer_new(w->base, deadline_cb, w);
     evtimer_add(w->deadline, &tv);
-    /* Collect first: a drain callback may free the connection at once. */
-    size_t n = w->n_conns, k = 0;
-    struct net_conn **all = xcalloc(n + 1, sizeof(*all));
-    for (struct conn_node *c = w->conns; c; c = c->next)
-        all[k++] = c->c;
-    for (size_t i = 0; i < k; i++) {
-        bool alive = false;
-        for (struct conn_node *c = w->conns; c && !alive; c = c->next)
-            alive = c->c == all[i];
-        if (alive)
-            net_conn_drain(all[i]);
+    /* A drain callback may free its own connection (never another): step first. */
+    for (struct conn_node *n = w->conns, *next; n; n = next) {
+        next = n->next;
+        net_conn_drain(n->c);
     }
-    free(all);
     if (w->n_conns == 0)
         event_base_loopexit(w->base, NULL);
 }
@@ -306,7 +299,6 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     worker_shutdown(w, now_ms() + w->cfg->shutdown_timeout);
 }
 
-#ifdef WHARF_HAVE_CONTROL
 static void control_status_cb(void *arg, json_t *obj)
 {
     struct net_worker *w = arg;
@@ -326,7 +318,6 @@ static void control_event_cb(void *arg, const char *name, struct slice payload)
     if (w->event_fn)
         w->event_fn(w->event_arg, name, payload);
 }
-#endif
 
 struct net_worker *net_worker_new(struct component_ctx *ctx)
 {
@@ -351,7 +342,6 @@ struct net_worker *net_worker_new(struct component_ctx *ctx)
     w->sig_int = evsignal_new(w->base, SIGINT, signal_cb, w);
     evsignal_add(w->sig_term, NULL);
     evsignal_add(w->sig_int, NULL);
-#ifdef WHARF_HAVE_CONTROL
     struct control_callbacks cb = {
         .status = control_status_cb,
         .shutdown = control_shutdown_cb,
@@ -359,7 +349,6 @@ struct net_worker *net_worker_new(struct component_ctx *ctx)
         .arg = w,
     };
     w->control = control_open(w->base, ctx, &cb);
-#endif
     return w;
 }
 
@@ -370,8 +359,7 @@ void net_worker_set_status(struct net_worker *w, void (*fn)(void *arg, json_t *o
 }
 
 void net_worker_on_event(struct net_worker *w,
-                         void (*fn)(void *arg, const char *name, struct slice payload),
-                         void *arg)
+                         void (*fn)(void *arg, const char *name, struct slice payload), void *arg)
 {
     w->event_fn = fn;
     w->event_arg = arg;
@@ -379,15 +367,8 @@ void net_worker_on_event(struct net_worker *w,
 
 void net_worker_publish(struct net_worker *w, const char *name, const void *payload, size_t len)
 {
-#ifdef WHARF_HAVE_CONTROL
     if (w->control)
         control_publish(w->control, name, payload, len);
-#else
-    (void)w;
-    (void)name;
-    (void)payload;
-    (void)len;
-#endif
 }
 
 int net_worker_run(struct net_worker *w)
@@ -416,10 +397,8 @@ void net_worker_free(struct net_worker *w)
         free(svc);
     }
     free(w->svcs);
-#ifdef WHARF_HAVE_CONTROL
     if (w->control)
         control_close(w->control);
-#endif
     if (w->deadline)
         event_free(w->deadline);
     event_free(w->sig_term);

@@ -10,9 +10,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "smtp/smtp_server.h"
-#ifdef WHARF_HAVE_AUTH
 #include "auth/auth_client.h"
-#endif
 
 #include <string.h>
 #include <sysexits.h>
@@ -44,12 +42,13 @@ static int smtp_main(struct component_ctx *ctx)
     struct smtp_server srv = {
         .w = w,
         .cfg = cfg,
-        .limits = {
-            .max_size = cfg->smtp_max_message_size,
-            .max_line = (size_t)cfg->smtp_max_data_line_length,
-            .max_header = (size_t)cfg->smtp_max_header_size,
-            .newline = nl,
-        },
+        .limits =
+            {
+                .max_size = cfg->smtp_max_message_size,
+                .max_line = (size_t)cfg->smtp_max_data_line_length,
+                .max_header = (size_t)cfg->smtp_max_header_size,
+                .newline = nl,
+            },
     };
     struct buf err = BUF_INIT;
     if (spool_init(cfg, &err) != 0)
@@ -57,9 +56,7 @@ static int smtp_main(struct component_ctx *ctx)
     buf_free(&err);
     srv.policy = smtp_policy_new(cfg);
     srv.commit = smtp_commit_new(net_worker_base(w), cfg, cfg->smtp_spool_group_commit);
-#ifdef WHARF_HAVE_AUTH
     srv.auth = auth_client_new(net_worker_base(w), cfg);
-#endif
     static const struct {
         const char *name;
         enum smtp_service_kind kind;
@@ -83,8 +80,7 @@ static int smtp_main(struct component_ctx *ctx)
         service[i] = (struct smtp_service){.srv = &srv, .kind = svcs[i].kind};
         /* Connection limits come from the services table (<service>_max_connections). */
         component_connection_limits(ctx, svcs[i].name, &lim.max_conns, &lim.max_conns_per_client);
-        if (net_worker_serve(w, svcs[i].name, svcs[i].tls, &smtp_session_proto, &service[i],
-                             &lim))
+        if (net_worker_serve(w, svcs[i].name, svcs[i].tls, &smtp_session_proto, &service[i], &lim))
             served++;
     }
     buf_free(&refuse);
@@ -95,9 +91,7 @@ static int smtp_main(struct component_ctx *ctx)
              served);
     int rc = net_worker_run(w);
     smtp_commit_free(srv.commit);
-#ifdef WHARF_HAVE_AUTH
     auth_client_free(srv.auth);
-#endif
     smtp_policy_free(srv.policy);
     net_worker_free(w);
     return rc;

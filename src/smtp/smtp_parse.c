@@ -13,10 +13,9 @@ static const struct {
     const char *name;
     enum smtp_verb verb;
 } verbs[] = {
-    {"HELO", SMTP_HELO}, {"EHLO", SMTP_EHLO}, {"MAIL", SMTP_MAIL},
-    {"RCPT", SMTP_RCPT}, {"DATA", SMTP_DATA}, {"BDAT", SMTP_BDAT},
-    {"RSET", SMTP_RSET}, {"NOOP", SMTP_NOOP}, {"QUIT", SMTP_QUIT},
-    {"VRFY", SMTP_VRFY}, {"EXPN", SMTP_EXPN}, {"HELP", SMTP_HELP},
+    {"HELO", SMTP_HELO},         {"EHLO", SMTP_EHLO}, {"MAIL", SMTP_MAIL}, {"RCPT", SMTP_RCPT},
+    {"DATA", SMTP_DATA},         {"BDAT", SMTP_BDAT}, {"RSET", SMTP_RSET}, {"NOOP", SMTP_NOOP},
+    {"QUIT", SMTP_QUIT},         {"VRFY", SMTP_VRFY}, {"EXPN", SMTP_EXPN}, {"HELP", SMTP_HELP},
     {"STARTTLS", SMTP_STARTTLS}, {"AUTH", SMTP_AUTH},
 };
 
@@ -57,8 +56,8 @@ static bool address_valid(struct slice a, bool *utf8)
             quoted = true;
         else if (c == '@')
             at = i;
-        else if (c == ' ' || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' ||
-                 c == ';' || c == ':' || c == '\\' || (c == '[' && at == a.len))
+        else if (c == ' ' || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' || c == ';' ||
+                 c == ':' || c == '\\' || (c == '[' && at == a.len))
             return false;
     }
     if (quoted || at == 0 || at + 1 >= a.len)
@@ -168,8 +167,7 @@ static enum smtp_parse_result parse_path(struct slice arg, const char *prefix, s
     return SMTP_PARSE_OK;
 }
 
-static enum smtp_parse_result parse_bdat(struct slice arg, struct smtp_cmd *cmd,
-                                         const char **why_r)
+static enum smtp_parse_result parse_bdat(struct slice arg, struct smtp_cmd *cmd, const char **why_r)
 {
     size_t i = 0;
     uint64_t n = 0;
@@ -197,8 +195,7 @@ static enum smtp_parse_result parse_bdat(struct slice arg, struct smtp_cmd *cmd,
     return SMTP_PARSE_SYNTAX;
 }
 
-enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd,
-                                      const char **why_r)
+enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd, const char **why_r)
 {
     memset(cmd, 0, sizeof(*cmd));
     *why_r = NULL;
@@ -294,48 +291,6 @@ bool smtp_xtext_decode(struct slice in, struct buf *out)
         } else {
             buf_append_byte(out, (char)c);
         }
-    }
-    return true;
-}
-
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-bool smtp_base64_decode(struct slice in, struct buf *out)
-{
-    buf_reset(out);
-    if (in.len % 4 != 0)
-        return false;
-    for (size_t i = 0; i < in.len; i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)in.ptr[i + k];
-            if (c == '=' && i + 4 == in.len && k >= 2) {
-                v[k] = 0;
-                pad++;
-            } else if (pad > 0 || (v[k] = b64val(c)) < 0) {
-                return false;
-            }
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        buf_append_byte(out, (char)(w >> 16));
-        if (pad < 2)
-            buf_append_byte(out, (char)(w >> 8));
-        if (pad < 1)
-            buf_append_byte(out, (char)w);
     }
     return true;
 }

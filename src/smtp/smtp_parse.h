@@ -47,8 +47,8 @@ struct smtp_param {
 
 struct smtp_cmd {
     enum smtp_verb verb;
-    const char *name;  /* "MAIL", for logs and counters */
-    struct slice arg;  /* everything after the verb and one space */
+    const char *name; /* "MAIL", for logs and counters */
+    struct slice arg; /* everything after the verb and one space */
     /* MAIL FROM / RCPT TO */
     struct slice path; /* the address without <> and source route; empty for <> */
     bool path_utf8;    /* the address has bytes >= 0x80 */
@@ -66,13 +66,10 @@ enum smtp_parse_result {
 };
 
 /* Parses one command line (without its CRLF). Slices point into line. */
-enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd,
-                                      const char **why_r);
+enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd, const char **why_r);
 
 /* Decodes RFC 3461 xtext ("+2B" escapes) into out; false if malformed. */
 bool smtp_xtext_decode(struct slice in, struct buf *out);
-/* Decodes base64 (RFC 4648, padding required) into out; false if malformed. */
-bool smtp_base64_decode(struct slice in, struct buf *out);
 
 /* ---- the DATA / BDAT scanner ---- */
 
@@ -82,19 +79,19 @@ enum smtp_newline_mode {
 };
 
 struct smtp_data_limits {
-    uint64_t max_size;      /* bytes stored; beyond: oversize, the rest is discarded */
-    size_t max_line;        /* bytes per line, without CRLF */
-    size_t max_header;      /* bytes of the header section */
+    uint64_t max_size; /* bytes stored; beyond: oversize, the rest is discarded */
+    size_t max_line;   /* bytes per line, without CRLF */
+    size_t max_header; /* bytes of the header section */
     enum smtp_newline_mode newline;
 };
 
 struct smtp_scanner {
     struct smtp_data_limits lim;
-    bool bdat;              /* length-counted chunks: no dots, no end marker */
-    bool binary;            /* BODY=BINARYMIME: bytes are taken as they are */
+    bool bdat;   /* length-counted chunks: no dots, no end marker */
+    bool binary; /* BODY=BINARYMIME: bytes are taken as they are */
     int state;
-    bool crlf_start;        /* the current line began after a real CRLF */
-    uint64_t size;          /* bytes stored (or that would have been) */
+    bool crlf_start; /* the current line began after a real CRLF */
+    uint64_t size;   /* bytes stored (or that would have been) */
     size_t line_len;
     size_t header_len;
     bool in_header;

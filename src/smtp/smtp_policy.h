@@ -15,18 +15,17 @@
 struct smtp_policy;
 
 enum smtp_rcpt_verdict {
-    SMTP_RCPT_LOCAL,         /* one of our users */
-    SMTP_RCPT_RELAY,         /* remote, and this client may relay */
-    SMTP_RCPT_NO_SUCH_USER,  /* 550 5.1.1 */
-    SMTP_RCPT_RELAY_DENIED,  /* 554 5.7.1 */
-    SMTP_RCPT_TEMPFAIL,      /* 451 4.3.0 */
+    SMTP_RCPT_LOCAL,        /* one of our users */
+    SMTP_RCPT_RELAY,        /* remote, and this client may relay */
+    SMTP_RCPT_NO_SUCH_USER, /* 550 5.1.1 */
+    SMTP_RCPT_RELAY_DENIED, /* 554 5.7.1 */
+    SMTP_RCPT_TEMPFAIL,     /* 451 4.3.0 */
 };
 
 struct smtp_policy *smtp_policy_new(const struct wharf_config *cfg);
 void smtp_policy_free(struct smtp_policy *p);
 
-enum smtp_rcpt_verdict smtp_policy_rcpt(struct smtp_policy *p, const char *address,
-                                        bool may_relay);
+enum smtp_rcpt_verdict smtp_policy_rcpt(struct smtp_policy *p, const char *address, bool may_relay);
 
 /* 1: account may use sender; 0: it may not; -1: temporary failure. */
 int smtp_policy_sender_owned(struct smtp_policy *p, const char *sender, const char *account);

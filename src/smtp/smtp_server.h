@@ -21,7 +21,7 @@ struct smtp_server {
     const struct wharf_config *cfg;
     struct smtp_policy *policy;
     struct smtp_commit *commit;
-    struct auth_client *auth; /* NULL while the auth client is not built in */
+    struct auth_client *auth;
     struct smtp_data_limits limits;
     uint64_t sessions, queued, rejected;
 };

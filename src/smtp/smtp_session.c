@@ -13,10 +13,9 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "auth/sasl.h"
 #include "ipc/frame.h"
-#ifdef WHARF_HAVE_AUTH
 #include "auth/auth_client.h"
-#endif
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -36,12 +35,24 @@ enum sess_state {
 };
 
 enum {
-    CNT_HELO, CNT_EHLO, CNT_STARTTLS, CNT_AUTH, CNT_MAIL, CNT_RCPT, CNT_DATA, CNT_BDAT,
-    CNT_RSET, CNT_NOOP, CNT_VRFY, CNT_QUIT, CNT_UNKNOWN, CNT__N
+    CNT_HELO,
+    CNT_EHLO,
+    CNT_STARTTLS,
+    CNT_AUTH,
+    CNT_MAIL,
+    CNT_RCPT,
+    CNT_DATA,
+    CNT_BDAT,
+    CNT_RSET,
+    CNT_NOOP,
+    CNT_VRFY,
+    CNT_QUIT,
+    CNT_UNKNOWN,
+    CNT__N
 };
-static const char *const cnt_names[CNT__N] = {"helo", "ehlo", "starttls", "auth", "mail", "rcpt",
-                                             "data", "bdat", "rset", "noop", "vrfy", "quit",
-                                             "unknown"};
+static const char *const cnt_names[CNT__N] = {"helo", "ehlo", "starttls", "auth", "mail",
+                                              "rcpt", "data", "bdat",     "rset", "noop",
+                                              "vrfy", "quit", "unknown"};
 
 struct smtp_session {
     struct smtp_server *srv;
@@ -72,6 +83,7 @@ struct smtp_session {
     uint64_t bdat_left;
     bool bdat_last, bdat_discard, bdat_used;
     struct smtp_commit_job *job;
+    char *queued_log; /* "from=<..>, size=N, nrcpt=N", logged once durable */
     /* Session. */
     struct buf line;
     unsigned errors;
@@ -84,7 +96,8 @@ static void sess_readable(void *arg);
 
 /* ---- replies and errors ---- */
 
-static void reply(struct smtp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void reply(struct smtp_session *s, const char *fmt, ...)
 {
     struct buf b = BUF_INIT;
@@ -153,7 +166,7 @@ static void sess_set_state(struct smtp_session *s, enum sess_state st)
     s->state = st;
     const struct wharf_config *cfg = s->srv->cfg;
     net_conn_set_timeout(s->c, st == ST_DATA || st == ST_BDAT ? cfg->smtp_data_timeout
-                                                               : cfg->smtp_command_timeout);
+                                                              : cfg->smtp_command_timeout);
 }
 
 static bool may_relay(struct smtp_session *s)
@@ -173,10 +186,15 @@ static bool auth_offered(const struct smtp_session *s)
     return net_conn_is_tls(s->c) || s->srv->cfg->smtp_auth_plaintext;
 }
 
-static void after_transaction(struct smtp_session *s)
+/*
+ * Back to reading commands. While the worker drains, a session may finish the
+ * message it is sending and go on with other commands (wharfd's contract), but
+ * it is ended after a message, so it never starts the next one here.
+ */
+static void after_transaction(struct smtp_session *s, bool message_ended)
 {
     sess_set_state(s, ST_READY);
-    if (s->drain_pending) {
+    if (s->drain_pending && message_ended) {
         reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->myhostname);
         sess_close(s);
         return;
@@ -216,8 +234,9 @@ static void build_prefix(struct smtp_session *s, struct buf *out, time_t now)
     char date[64];
     rfc5322_date(date, sizeof(date), now);
     const char *proto = s->esmtp ? "ESMTP" : "SMTP";
-    buf_printf(out, "Received: from %s (%s [%s])\r\n", s->helo ? s->helo : "unknown",
-               net_conn_host(s->c), net_conn_addr(s->c));
+    const char *addr = net_conn_addr(s->c);
+    buf_printf(out, "Received: from %s (%s [%s%s])\r\n", s->helo ? s->helo : "unknown",
+               net_conn_host(s->c), strchr(addr, ':') ? "IPv6:" : "", addr); /* RFC 5321 4.1.3 */
     if (net_conn_is_tls(s->c))
         buf_printf(out, "\t(using %s with cipher %s (%d/%d bits))\r\n", net_conn_tls_version(s->c),
                    net_conn_tls_cipher(s->c), net_conn_tls_bits(s->c), net_conn_tls_bits(s->c));
@@ -240,13 +259,16 @@ static void commit_done(void *arg, bool ok)
     s->job = NULL;
     if (ok) {
         s->srv->queued++;
+        log_info("%s: %s (queue active)", s->id, s->queued_log);
         net_worker_publish(s->srv->w, IPC_EVENT_SPOOL_NEW, s->id, strlen(s->id));
         reply(s, "250 2.0.0 Ok: queued as %s", s->id);
     } else {
         reply(s, "451 4.3.0 Error: queue file write error");
     }
+    free(s->queued_log);
+    s->queued_log = NULL;
     txn_reset(s);
-    after_transaction(s);
+    after_transaction(s, true);
 }
 
 static void message_finish(struct smtp_session *s)
@@ -270,8 +292,10 @@ static void message_finish(struct smtp_session *s)
     buf_init(&m->data);
     build_prefix(s, &m->data, now);
     buf_append(&m->data, s->data.data, s->data.len);
-    log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->id, e->sender, m->data.len,
-             e->n_rcpts);
+    buf_reset(&s->line);
+    buf_printf(&s->line, "from=<%s>, size=%zu, nrcpt=%zu", e->sender, m->data.len, e->n_rcpts);
+    s->queued_log = buf_steal(&s->line, NULL);
+    buf_init(&s->line);
     s->rcpts = NULL;
     s->n_rcpts = 0;
     buf_free(&s->data);
@@ -301,7 +325,7 @@ static void message_refused(struct smtp_session *s)
     }
     txn_reset(s);
     if (s->state != ST_CLOSING)
-        after_transaction(s);
+        after_transaction(s, true);
 }
 
 static void data_end(struct smtp_session *s)
@@ -337,7 +361,7 @@ static void bdat_chunk_end(struct smtp_session *s)
         reply_error(s, "503 5.5.1 Error: need MAIL and RCPT before BDAT");
         s->bdat_discard = false;
         if (s->state != ST_CLOSING)
-            after_transaction(s);
+            after_transaction(s, false);
         return;
     }
     if (s->bdat_last)
@@ -388,7 +412,7 @@ static void auth_finish_reply(struct smtp_session *s, int code)
         reply(s, "454 4.7.0 Temporary authentication failure");
     }
     if (s->state != ST_CLOSING)
-        after_transaction(s);
+        after_transaction(s, false);
 }
 
 static void auth_delay_cb(evutil_socket_t fd, short what, void *arg)
@@ -397,7 +421,6 @@ static void auth_delay_cb(evutil_socket_t fd, short what, void *arg)
     auth_finish_reply(s, 535);
 }
 
-#ifdef WHARF_HAVE_AUTH
 static void auth_result_cb(void *arg, enum auth_result result, const char *account)
 {
     struct smtp_session *s = arg;
@@ -420,87 +443,63 @@ static void auth_result_cb(void *arg, enum auth_result result, const char *accou
         auth_finish_reply(s, 454);
     }
 }
-#endif
 
 static void auth_check(struct smtp_session *s, const char *authzid, const char *user,
                        const char *pass)
 {
     sess_set_state(s, ST_WAIT);
     net_conn_pause(s->c);
-#ifdef WHARF_HAVE_AUTH
-    if (s->srv->auth) {
-        struct auth_request req = {
-            .service = "smtp",
-            .mechanism = s->auth_mech,
-            .authzid = authzid,
-            .username = user,
-            .password = pass,
-            .client_addr = net_conn_addr(s->c),
-            .secure = net_conn_is_tls(s->c),
-        };
-        s->auth_pending = true;
-        void *h = auth_client_check(s->srv->auth, &req, auth_result_cb, s);
-        if (s->auth_pending)
-            s->auth_handle = h;
-        return;
-    }
-#endif
-    (void)authzid;
-    (void)user;
-    (void)pass;
-    auth_finish_reply(s, 454);
+    struct auth_request req = {
+        .service = "smtp",
+        .mechanism = s->auth_mech,
+        .authzid = authzid,
+        .username = user,
+        .password = pass,
+        .client_addr = net_conn_addr(s->c),
+        .secure = net_conn_is_tls(s->c),
+    };
+    s->auth_pending = true;
+    void *h = auth_client_check(s->srv->auth, &req, auth_result_cb, s);
+    if (s->auth_pending) /* the callback may already have run */
+        s->auth_handle = h;
 }
 
-/* PLAIN: authzid NUL authcid NUL password (RFC 4616). */
-static void auth_plain(struct smtp_session *s, struct slice b64)
+static void auth_decode_failed(struct smtp_session *s, enum sasl_status st)
 {
-    struct buf raw = BUF_INIT;
-    if (!smtp_base64_decode(b64, &raw)) {
-        buf_free(&raw);
-        reply_error(s, "501 5.5.2 Error: invalid base64 data");
-        sess_set_state(s, ST_READY);
-        return;
-    }
-    const char *p = raw.data, *end = raw.data + raw.len;
-    const char *n1 = memchr(p, '\0', raw.len);
-    const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;
-    if (n1 == NULL || n2 == NULL || n2 == n1 + 1 || memchr(n2 + 1, '\0', (size_t)(end - n2 - 1))) {
-        OPENSSL_cleanse(raw.data, raw.len);
-        buf_free(&raw);
-        reply_error(s, "501 5.5.2 Error: malformed PLAIN response");
-        sess_set_state(s, ST_READY);
-        return;
-    }
-    auth_check(s, p, n1 + 1, n2 + 1);
-    OPENSSL_cleanse(raw.data, raw.len);
-    buf_free(&raw);
+    free(s->auth_login_name);
+    s->auth_login_name = NULL;
+    sess_set_state(s, ST_READY);
+    if (st == SASL_CANCEL)
+        reply_error(s, "501 5.0.0 Error: authentication aborted");
+    else
+        reply_error(s, "501 5.5.2 Error: %s", sasl_status_text(st));
 }
 
+/* One SASL response line (or the initial response) for the current mechanism. */
 static void auth_line(struct smtp_session *s, struct slice line)
 {
-    if (slice_eq(line, SLICE_LIT("*"))) {
-        free(s->auth_login_name);
-        s->auth_login_name = NULL;
-        sess_set_state(s, ST_READY);
-        reply_error(s, "501 5.0.0 Error: authentication aborted");
-        return;
-    }
+    size_t max = (size_t)s->srv->cfg->auth_max_credential_length;
     if (strcmp(s->auth_mech, "PLAIN") == 0) {
-        auth_plain(s, line);
+        struct sasl_plain p;
+        sasl_plain_init(&p);
+        enum sasl_status st = sasl_plain_decode(line, max, &p);
+        if (st == SASL_OK)
+            auth_check(s, buf_cstr(&p.authzid), buf_cstr(&p.authcid), buf_cstr(&p.passwd));
+        else
+            auth_decode_failed(s, st);
+        sasl_plain_free(&p);
         return;
     }
     struct buf raw = BUF_INIT;
-    if (!smtp_base64_decode(line, &raw) || memchr(raw.data, '\0', raw.len)) {
+    enum sasl_status st = sasl_login_decode(line, max, &raw);
+    if (st != SASL_OK) {
         buf_free(&raw);
-        free(s->auth_login_name);
-        s->auth_login_name = NULL;
-        sess_set_state(s, ST_READY);
-        reply_error(s, "501 5.5.2 Error: invalid base64 data");
+        auth_decode_failed(s, st);
         return;
     }
     if (s->auth_login_name == NULL) {
         s->auth_login_name = buf_steal(&raw, NULL);
-        reply(s, "334 UGFzc3dvcmQ6");
+        reply(s, "334 " SASL_LOGIN_PROMPT_PASS);
         return;
     }
     char *name = s->auth_login_name;
@@ -513,34 +512,42 @@ static void auth_line(struct smtp_session *s, struct slice line)
 
 static void cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
-    if (s->helo == NULL || !s->esmtp)
-        return reply_error(s, "503 5.5.1 Error: send EHLO first");
-    if (s->auth_user)
-        return reply_error(s, "503 5.5.1 Error: already authenticated");
-    if (s->have_mail)
-        return reply_error(s, "503 5.5.1 Error: MAIL transaction in progress");
-    if (!auth_offered(s))
-        return reply_error(s, "538 5.7.11 Encryption required for requested authentication "
-                              "mechanism");
+    if (s->helo == NULL || !s->esmtp) {
+        reply_error(s, "503 5.5.1 Error: send EHLO first");
+        return;
+    }
+    if (s->auth_user) {
+        reply_error(s, "503 5.5.1 Error: already authenticated");
+        return;
+    }
+    if (s->have_mail) {
+        reply_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+        return;
+    }
+    if (!auth_offered(s)) {
+        reply_error(s, "538 5.7.11 Encryption required for requested authentication "
+                       "mechanism");
+        return;
+    }
     struct slice a = cmd->arg;
     size_t sp = 0;
     while (sp < a.len && a.ptr[sp] != ' ')
         sp++;
     struct slice mech = slice_make(a.ptr, sp);
-    struct slice ir = sp < a.len ? slice_trim(slice_make(a.ptr + sp + 1, a.len - sp - 1))
-                                 : SLICE_NULL;
+    struct slice ir =
+        sp < a.len ? slice_trim(slice_make(a.ptr + sp + 1, a.len - sp - 1)) : SLICE_NULL;
     if (slice_eq_cstr_nocase(mech, "PLAIN"))
         s->auth_mech = "PLAIN";
     else if (slice_eq_cstr_nocase(mech, "LOGIN"))
         s->auth_mech = "LOGIN";
-    else
-        return reply_error(s, "504 5.5.4 Error: unsupported authentication mechanism");
+    else {
+        reply_error(s, "504 5.5.4 Error: unsupported authentication mechanism");
+        return;
+    }
     s->cnt_ok[CNT_AUTH]++;
-    if (slice_eq(ir, SLICE_LIT("=")))
-        ir = slice_make("", 0);
     sess_set_state(s, ST_AUTH);
     if (ir.ptr == NULL) {
-        reply(s, strcmp(s->auth_mech, "PLAIN") == 0 ? "334 " : "334 VXNlcm5hbWU6");
+        reply(s, strcmp(s->auth_mech, "PLAIN") == 0 ? "334 " : "334 " SASL_LOGIN_PROMPT_USER);
         return;
     }
     auth_line(s, ir);
@@ -583,14 +590,22 @@ static const char *param_value(const struct smtp_param *p, struct buf *tmp)
 static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     const struct wharf_config *cfg = s->srv->cfg;
-    if (s->helo == NULL)
-        return reply_error(s, "503 5.5.1 Error: send HELO/EHLO first");
-    if (s->have_mail)
-        return reply_error(s, "503 5.5.1 Error: nested MAIL command");
-    if (is_submission(s) && !net_conn_is_tls(s->c))
-        return reply_error(s, "530 5.7.0 Must issue a STARTTLS command first");
-    if (is_submission(s) && s->auth_user == NULL)
-        return reply_error(s, "530 5.7.0 Authentication required");
+    if (s->helo == NULL) {
+        reply_error(s, "503 5.5.1 Error: send HELO/EHLO first");
+        return;
+    }
+    if (s->have_mail) {
+        reply_error(s, "503 5.5.1 Error: nested MAIL command");
+        return;
+    }
+    if (is_submission(s) && !net_conn_is_tls(s->c)) {
+        reply_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+        return;
+    }
+    if (is_submission(s) && s->auth_user == NULL) {
+        reply_error(s, "530 5.7.0 Authentication required");
+        return;
+    }
     struct buf tmp = BUF_INIT;
     enum spool_body body = SPOOL_BODY_7BIT;
     bool utf8 = false, ret_hdrs = false;
@@ -700,10 +715,14 @@ static void log_reject_rcpt(struct smtp_session *s, const char *rcpt, const char
 static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     const struct wharf_config *cfg = s->srv->cfg;
-    if (!s->have_mail)
-        return reply_error(s, "503 5.5.1 Error: need MAIL command");
-    if (s->n_rcpts >= (size_t)cfg->smtp_max_recipients)
-        return reply(s, "452 4.5.3 Error: too many recipients");
+    if (!s->have_mail) {
+        reply_error(s, "503 5.5.1 Error: need MAIL command");
+        return;
+    }
+    if (s->n_rcpts >= (size_t)cfg->smtp_max_recipients) {
+        reply(s, "452 4.5.3 Error: too many recipients");
+        return;
+    }
     unsigned notify = 0;
     char *orcpt = NULL;
     const char *err = NULL;
@@ -728,12 +747,15 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
         err = "553 5.6.7 Must declare SMTPUTF8 to send an internationalized address";
     if (err) {
         free(orcpt);
-        return reply_error(s, "%s", err);
+        {
+            reply_error(s, "%s", err);
+            return;
+        }
     }
     struct buf addr = BUF_INIT;
     if (slice_eq_cstr_nocase(cmd->path, "postmaster"))
-        buf_printf(&addr, "postmaster@%s", cfg->mydomains.n ? cfg->mydomains.v[0]
-                                                          : cfg->myhostname);
+        buf_printf(&addr, "postmaster@%s",
+                   cfg->mydomains.n ? cfg->mydomains.v[0] : cfg->myhostname);
     else
         buf_append_slice(&addr, cmd->path);
     const char *a = buf_cstr(&addr);
@@ -743,8 +765,10 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
     case SMTP_RCPT_RELAY:
         break;
     case SMTP_RCPT_NO_SUCH_USER:
-        buf_printf(&why, "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
-                         "recipient table", a);
+        buf_printf(&why,
+                   "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
+                   "recipient table",
+                   a);
         log_reject_rcpt(s, a, buf_cstr(&why));
         reply_error(s, "%s", buf_cstr(&why));
         goto out;
@@ -775,8 +799,8 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
             log_info("%s: client=%s", s->id, s->client);
     }
     s->rcpts = xreallocarray(s->rcpts, s->n_rcpts + 1, sizeof(*s->rcpts));
-    s->rcpts[s->n_rcpts++] = (struct spool_rcpt){
-        .address = buf_steal(&addr, NULL), .orcpt = orcpt, .notify = notify};
+    s->rcpts[s->n_rcpts++] =
+        (struct spool_rcpt){.address = buf_steal(&addr, NULL), .orcpt = orcpt, .notify = notify};
     orcpt = NULL;
     s->cnt_ok[CNT_RCPT]++;
     reply(s, "250 2.1.5 Ok");
@@ -796,14 +820,22 @@ static void data_begin(struct smtp_session *s, bool bdat)
 
 static void cmd_data(struct smtp_session *s)
 {
-    if (!s->have_mail)
-        return reply_error(s, "503 5.5.1 Error: need MAIL command");
-    if (s->n_rcpts == 0)
-        return reply_error(s, "554 5.5.1 Error: no valid recipients");
-    if (s->bdat_used)
-        return reply_error(s, "503 5.5.1 Error: DATA after BDAT");
-    if (s->body == SPOOL_BODY_BINARYMIME)
-        return reply_error(s, "503 5.5.1 Error: BODY=BINARYMIME requires BDAT");
+    if (!s->have_mail) {
+        reply_error(s, "503 5.5.1 Error: need MAIL command");
+        return;
+    }
+    if (s->n_rcpts == 0) {
+        reply_error(s, "554 5.5.1 Error: no valid recipients");
+        return;
+    }
+    if (s->bdat_used) {
+        reply_error(s, "503 5.5.1 Error: DATA after BDAT");
+        return;
+    }
+    if (s->body == SPOOL_BODY_BINARYMIME) {
+        reply_error(s, "503 5.5.1 Error: BODY=BINARYMIME requires BDAT");
+        return;
+    }
     s->cnt_ok[CNT_DATA]++;
     data_begin(s, false);
     reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -829,10 +861,14 @@ static void cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 static void cmd_starttls(struct smtp_session *s)
 {
-    if (net_conn_is_tls(s->c))
-        return reply_error(s, "554 5.5.1 Error: TLS already active");
-    if (!net_conn_can_starttls(s->c))
-        return reply_error(s, "502 5.5.1 Error: command not implemented");
+    if (net_conn_is_tls(s->c)) {
+        reply_error(s, "554 5.5.1 Error: TLS already active");
+        return;
+    }
+    if (!net_conn_can_starttls(s->c)) {
+        reply_error(s, "502 5.5.1 Error: command not implemented");
+        return;
+    }
     s->cnt_ok[CNT_STARTTLS]++;
     reply(s, "220 2.0.0 Ready to start TLS");
     sess_set_state(s, ST_TLS);
@@ -846,73 +882,140 @@ static void sess_command(struct smtp_session *s, struct slice line)
     enum smtp_parse_result r = smtp_cmd_parse(line, &cmd, &why);
     int cnt = CNT_UNKNOWN;
     switch (cmd.verb) {
-    case SMTP_HELO: cnt = CNT_HELO; break;
-    case SMTP_EHLO: cnt = CNT_EHLO; break;
-    case SMTP_STARTTLS: cnt = CNT_STARTTLS; break;
-    case SMTP_AUTH: cnt = CNT_AUTH; break;
-    case SMTP_MAIL: cnt = CNT_MAIL; break;
-    case SMTP_RCPT: cnt = CNT_RCPT; break;
-    case SMTP_DATA: cnt = CNT_DATA; break;
-    case SMTP_BDAT: cnt = CNT_BDAT; break;
-    case SMTP_RSET: cnt = CNT_RSET; break;
-    case SMTP_NOOP: cnt = CNT_NOOP; break;
-    case SMTP_VRFY: cnt = CNT_VRFY; break;
-    case SMTP_QUIT: cnt = CNT_QUIT; break;
-    default: break;
+    case SMTP_HELO:
+        cnt = CNT_HELO;
+        break;
+    case SMTP_EHLO:
+        cnt = CNT_EHLO;
+        break;
+    case SMTP_STARTTLS:
+        cnt = CNT_STARTTLS;
+        break;
+    case SMTP_AUTH:
+        cnt = CNT_AUTH;
+        break;
+    case SMTP_MAIL:
+        cnt = CNT_MAIL;
+        break;
+    case SMTP_RCPT:
+        cnt = CNT_RCPT;
+        break;
+    case SMTP_DATA:
+        cnt = CNT_DATA;
+        break;
+    case SMTP_BDAT:
+        cnt = CNT_BDAT;
+        break;
+    case SMTP_RSET:
+        cnt = CNT_RSET;
+        break;
+    case SMTP_NOOP:
+        cnt = CNT_NOOP;
+        break;
+    case SMTP_VRFY:
+        cnt = CNT_VRFY;
+        break;
+    case SMTP_QUIT:
+        cnt = CNT_QUIT;
+        break;
+    default:
+        break;
     }
     s->cnt_all[cnt]++;
     s->last_cmd = cmd.name;
-    if (r == SMTP_PARSE_UNKNOWN)
-        return reply_error(s, "502 5.5.2 Error: command not recognized");
+    if (r == SMTP_PARSE_UNKNOWN) {
+        reply_error(s, "502 5.5.2 Error: command not recognized");
+        return;
+    }
     if (r == SMTP_PARSE_SYNTAX) {
         if (cmd.verb == SMTP_BDAT) { /* no trustworthy length: the stream is lost */
             reply(s, "501 %s", why);
-            return sess_close(s);
+            {
+                sess_close(s);
+                return;
+            }
         }
-        return reply_error(s, "%s %s", why[0] == '5' && why[2] == '1' ? "553" : "501", why);
+        {
+            reply_error(s, "%s %s", why[0] == '5' && why[2] == '1' ? "553" : "501", why);
+            return;
+        }
     }
-    if (s->bdat_used && cmd.verb != SMTP_BDAT && cmd.verb != SMTP_QUIT &&
-        cmd.verb != SMTP_NOOP && cmd.verb != SMTP_RSET) {
+    if (s->bdat_used && cmd.verb != SMTP_BDAT && cmd.verb != SMTP_QUIT && cmd.verb != SMTP_NOOP &&
+        cmd.verb != SMTP_RSET) {
         txn_reset(s);
-        return reply_error(s, "503 5.5.1 Error: only BDAT may follow BDAT");
+        {
+            reply_error(s, "503 5.5.1 Error: only BDAT may follow BDAT");
+            return;
+        }
     }
     switch (cmd.verb) {
     case SMTP_HELO:
     case SMTP_EHLO:
         s->cnt_ok[cnt]++;
-        return cmd_ehlo(s, &cmd);
-    case SMTP_MAIL:
-        return cmd_mail(s, &cmd);
-    case SMTP_RCPT:
-        return cmd_rcpt(s, &cmd);
-    case SMTP_DATA:
-        return cmd_data(s);
-    case SMTP_BDAT:
-        return cmd_bdat(s, &cmd);
-    case SMTP_STARTTLS:
-        return cmd_starttls(s);
-    case SMTP_AUTH:
-        return cmd_auth(s, &cmd);
+        {
+            cmd_ehlo(s, &cmd);
+            return;
+        }
+    case SMTP_MAIL: {
+        cmd_mail(s, &cmd);
+        return;
+    }
+    case SMTP_RCPT: {
+        cmd_rcpt(s, &cmd);
+        return;
+    }
+    case SMTP_DATA: {
+        cmd_data(s);
+        return;
+    }
+    case SMTP_BDAT: {
+        cmd_bdat(s, &cmd);
+        return;
+    }
+    case SMTP_STARTTLS: {
+        cmd_starttls(s);
+        return;
+    }
+    case SMTP_AUTH: {
+        cmd_auth(s, &cmd);
+        return;
+    }
     case SMTP_RSET:
         s->cnt_ok[cnt]++;
         txn_reset(s);
-        return reply(s, "250 2.0.0 Ok");
+        {
+            reply(s, "250 2.0.0 Ok");
+            return;
+        }
     case SMTP_NOOP:
         s->cnt_ok[cnt]++;
-        return reply(s, "250 2.0.0 Ok");
+        {
+            reply(s, "250 2.0.0 Ok");
+            return;
+        }
     case SMTP_VRFY:
         s->cnt_ok[cnt]++;
-        return reply(s, "252 2.0.0 Cannot VRFY user, but will accept message and attempt "
-                        "delivery");
-    case SMTP_EXPN:
-        return reply_error(s, "502 5.5.1 Error: EXPN not available");
-    case SMTP_HELP:
-        return reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT "
-                        "VRFY HELP STARTTLS AUTH");
+        {
+            reply(s, "252 2.0.0 Cannot VRFY user, but will accept message and attempt "
+                     "delivery");
+            return;
+        }
+    case SMTP_EXPN: {
+        reply_error(s, "502 5.5.1 Error: EXPN not available");
+        return;
+    }
+    case SMTP_HELP: {
+        reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT "
+                 "VRFY HELP STARTTLS AUTH");
+        return;
+    }
     case SMTP_QUIT:
         s->cnt_ok[cnt]++;
         reply(s, "221 2.0.0 Bye");
-        return sess_close(s);
+        {
+            sess_close(s);
+            return;
+        }
     case SMTP_UNKNOWN:
         break;
     }
@@ -1002,12 +1105,7 @@ static void sess_timeout(void *arg)
 static void sess_drain(void *arg)
 {
     struct smtp_session *s = arg;
-    if (s->state == ST_GREET || (s->state == ST_READY && !s->have_mail)) {
-        reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->myhostname);
-        sess_close(s);
-    } else {
-        s->drain_pending = true;
-    }
+    s->drain_pending = true; /* see after_transaction; the deadline cuts the rest */
 }
 
 static void sess_closed(void *arg)
@@ -1031,15 +1129,14 @@ static void sess_closed(void *arg)
     buf_free(&b);
     if (s->job)
         smtp_commit_cancel(s->job);
-#ifdef WHARF_HAVE_AUTH
     if (s->auth_handle)
         auth_client_cancel(s->srv->auth, s->auth_handle);
-#endif
     event_free(s->delay_ev);
     txn_reset(s);
     free(s->helo);
     free(s->auth_user);
     free(s->auth_login_name);
+    free(s->queued_log);
     buf_free(&s->line);
     free(s);
 }

@@ -57,6 +57,31 @@ static bool spool_id_valid(const char *id)
     return true;
 }
 
+/* Temporary files older than this were left by a crash: nobody is still writing them. */
+#define SPOOL_TMP_MAX_AGE_S (24 * 3600)
+
+/* Removes what a crash left in tmp/ (never a file a live writer may still hold). */
+static void spool_clean_tmp(const struct wharf_config *cfg)
+{
+    char *dir = spool_path(cfg, "tmp", NULL);
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        free(dir);
+        return;
+    }
+    time_t now = time(NULL);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        if (!spool_id_valid(de->d_name) || fstatat(dirfd(d), de->d_name, &st, 0) != 0)
+            continue;
+        if (now - st.st_mtime > SPOOL_TMP_MAX_AGE_S)
+            unlinkat(dirfd(d), de->d_name, 0);
+    }
+    closedir(d);
+    free(dir);
+}
+
 int spool_init(const struct wharf_config *cfg, struct buf *err)
 {
     const char *subs[] = {"", "tmp", "queue"};
@@ -69,6 +94,7 @@ int spool_init(const struct wharf_config *cfg, struct buf *err)
         }
         free(p);
     }
+    spool_clean_tmp(cfg);
     return 0;
 }
 
@@ -173,9 +199,8 @@ static int spool_write_tmp(const struct wharf_config *cfg, const struct spool_me
     struct buf head = BUF_INIT;
     spool_encode_envelope(msg, &head);
     static const char tail[5] = {'Z', 0, 0, 0, 0};
-    struct iovec iov[3] = {{head.data, head.len},
-                           {msg->data.data, msg->data.len},
-                           {(void *)tail, sizeof(tail)}};
+    struct iovec iov[3] = {
+        {head.data, head.len}, {msg->data.data, msg->data.len}, {(void *)tail, sizeof(tail)}};
     int rc = write_all(fd, iov, 3);
     if (rc == 0 && sync)
         rc = fdatasync(fd);
@@ -377,7 +402,7 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
         case 'A':
         case 'C':
         case 'H': {
-            char **f = type == 'E' ? &e->dsn_envid
+            char **f = type == 'E'   ? &e->dsn_envid
                        : type == 'A' ? &e->auth_user
                        : type == 'C' ? &e->client
                                      : &e->helo;

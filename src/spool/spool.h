@@ -38,8 +38,8 @@ enum spool_rcpt_state {
 };
 
 struct spool_rcpt {
-    char *address;  /* as given in RCPT TO, without <> */
-    char *orcpt;    /* DSN ORCPT, or NULL */
+    char *address;   /* as given in RCPT TO, without <> */
+    char *orcpt;     /* DSN ORCPT, or NULL */
     unsigned notify; /* SPOOL_NOTIFY_* bits; 0 = not given */
     enum spool_rcpt_state state;
 };
@@ -56,7 +56,7 @@ struct spool_envelope {
     char *auth_user;   /* authenticated submitter, or NULL */
     char *client;      /* "name[addr]" of the SMTP client, or "local" */
     char *helo;
-    int64_t arrival;   /* unix time, seconds */
+    int64_t arrival; /* unix time, seconds */
 };
 
 struct spool_message {

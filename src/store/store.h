@@ -134,20 +134,47 @@ void store_message_list_free(struct store_message *list, size_t n);
 /* The raw message into out (reset first); returns 1 when there is no such UID. */
 int store_message_read(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                        struct buf *out, struct buf *err);
+enum store_flags_op {
+    STORE_FLAGS_REPLACE, /* FLAGS */
+    STORE_FLAGS_ADD,     /* +FLAGS */
+    STORE_FLAGS_REMOVE,  /* -FLAGS */
+};
+
+enum store_flags_outcome {
+    STORE_FLAGS_CHANGED,        /* new flags, new MODSEQ */
+    STORE_FLAGS_UNCHANGED,      /* nothing to change: MODSEQ kept */
+    STORE_FLAGS_MODIFIED_SINCE, /* CONDSTORE: MODSEQ > unchangedsince, left alone */
+    STORE_FLAGS_NO_UID,         /* no such message (expunged meanwhile) */
+};
+
+struct store_flags_result {
+    enum store_flags_outcome outcome;
+    uint64_t modseq; /* the message's MODSEQ after the call */
+    unsigned flags;  /* its system flags after the call */
+};
+
 /*
- * Replaces flags and keywords of one message and gives it a new MODSEQ
- * (*modseq_r). With unchangedsince != 0 (CONDSTORE), returns 1 without
- * change when the message's MODSEQ is greater. Returns 1 also for no such UID.
+ * STORE: changes system flags and keywords (space-separated, may be NULL)
+ * of the given UIDs in ONE transaction; every message that changes takes its
+ * own new MODSEQ. With unchangedsince != 0 (CONDSTORE), a message whose MODSEQ
+ * is greater is left alone. results (n entries) may be NULL.
  */
-int store_message_set_flags(struct store *s, const char *owner, const char *mailbox,
-                            uint32_t uid, unsigned flags, const char *keywords,
-                            uint64_t unchangedsince, uint64_t *modseq_r, struct buf *err);
+int store_message_flags(struct store *s, const char *owner, const char *mailbox,
+                        const uint32_t *uids, size_t n, enum store_flags_op op, unsigned flags,
+                        const char *keywords, uint64_t unchangedsince,
+                        struct store_flags_result *results, struct buf *err);
 /* Fills the MIME cache columns (no MODSEQ change: not a change a client sees). */
 int store_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                             const char *envelope, const char *bodystructure, struct buf *err);
-/* Copies one message to another mailbox of the same owner (no new blob); new uid in *uid_r. */
-int store_message_copy(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
-                       const char *dest, uint32_t *uid_r, struct buf *err);
+/*
+ * COPY (move = false) or MOVE (move = true, RFC 6851) of the given UIDs to
+ * dest, same owner, in ONE transaction; bodies are shared, not copied.
+ * new_uids_r (n entries, may be NULL) gets each new UID, 0 for a UID that did
+ * not exist. Fails when dest does not exist.
+ */
+int store_message_copy(struct store *s, const char *owner, const char *mailbox,
+                       const uint32_t *uids, size_t n, const char *dest, bool move,
+                       uint32_t *new_uids_r, struct buf *err);
 /* Expunges the given UIDs (missing ones are ignored), logging each in the expunge log. */
 int store_message_expunge(struct store *s, const char *owner, const char *mailbox,
                           const uint32_t *uids, size_t n, struct buf *err);
@@ -162,11 +189,13 @@ enum store_status {
     STORE_DUPLICATE,  /* dedupe_id was already delivered to this account: nothing done */
     STORE_OVER_QUOTA, /* temporary: would exceed the account's quota */
     STORE_FAILED,     /* temporary: store trouble for this target */
+    STORE_NO_MAILBOX, /* must_exist was set and the mailbox does not exist (APPEND: TRYCREATE) */
 };
 
 struct store_target {
     const char *owner;   /* account */
-    const char *mailbox; /* NULL: INBOX; a missing folder also means INBOX */
+    const char *mailbox; /* NULL: INBOX; a missing folder also means INBOX ... */
+    bool must_exist;     /* ... unless this is set (IMAP APPEND): then STORE_NO_MAILBOX */
     uint64_t quota_bytes, quota_messages; /* 0: unlimited (from directory_quota) */
     /* results */
     enum store_status status;

@@ -132,6 +132,10 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
     buf_free(&ignored);
     if (f < 0)
         return -1;
+    if (f == 1 && t->must_exist && t->mailbox) {
+        t->status = STORE_NO_MAILBOX;
+        return 0;
+    }
     t->stored_in = f == 0 ? t->mailbox : STORE_INBOX;
     if (f == 1) {
         f = store_mailbox_find(s, t->owner, STORE_INBOX, &row, err);
@@ -202,10 +206,8 @@ int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct bu
     if (current_segment(s, &seg, err) != 0)
         goto rollback;
     for (size_t i = 0; i < n; i++) {
-        if (d[i].keywords && strlen(d[i].keywords) > STORE_KEYWORDS_MAX) {
-            buf_printf(err, "keywords longer than %d bytes", STORE_KEYWORDS_MAX);
+        if (!store_keywords_ok(d[i].keywords, err))
             goto rollback;
-        }
         char hex[BLOB_HASH_HEX];
         blob_hash_hex(d[i].data, hex);
         for (size_t k = 0; k < d[i].n_targets; k++)

@@ -26,7 +26,7 @@ static int find_mb(struct store *s, const char *owner, const char *name, struct 
     return rc;
 }
 
-static bool keywords_ok(const char *k, struct buf *err)
+bool store_keywords_ok(const char *k, struct buf *err)
 {
     if (k == NULL)
         return true;
@@ -154,65 +154,145 @@ int store_message_read(struct store *s, const char *owner, const char *mailbox, 
     return -1;
 }
 
-int store_message_set_flags(struct store *s, const char *owner, const char *mailbox,
-                            uint32_t uid, unsigned flags, const char *keywords,
-                            uint64_t unchangedsince, uint64_t *modseq_r, struct buf *err)
+/* True when the space-separated list holds the keyword p[0..len) (case-insensitive, as IMAP). */
+static bool keyword_in(const char *list, const char *p, size_t len)
 {
-    if (!keywords_ok(keywords, err) || store_begin(s, true, err) != 0)
-        return -1;
-    struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
-    if (f != 0) {
-        store_rollback(s);
-        return f;
+    const char *q = list ? list : "";
+    while (*q) {
+        while (*q == ' ')
+            q++;
+        size_t qlen = strcspn(q, " ");
+        if (qlen == len && len > 0 && strncasecmp(p, q, len) == 0)
+            return true;
+        q += qlen;
     }
-    sqlite3_stmt *st =
-        store_stmt(s, "SELECT modseq FROM messages WHERE mailbox_id = ? AND uid = ?", err);
-    if (st == NULL) {
-        store_rollback(s);
-        return -1;
+    return false;
+}
+
+/* Appends the keywords of in to out (space-separated), skipping those in skip; no duplicates. */
+static void keywords_merge(struct buf *out, const char *in, const char *skip)
+{
+    const char *p = in ? in : "";
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, " ");
+        if (len == 0)
+            break;
+        if (!keyword_in(skip, p, len) && !keyword_in(out->data, p, len)) {
+            if (out->len)
+                buf_append_byte(out, ' ');
+            buf_append(out, p, len);
+        }
+        p += len;
     }
-    sqlite3_bind_int64(st, 1, row.id);
+}
+
+/* The flags and keywords a STORE leaves on a message. */
+static void flags_apply(enum store_flags_op op, unsigned cur, const char *cur_kw, unsigned flags,
+                        const char *kw, unsigned *new_r, struct buf *new_kw)
+{
+    buf_reset(new_kw);
+    *new_r = cur;
+    switch (op) {
+    case STORE_FLAGS_REPLACE:
+        *new_r = flags;
+        keywords_merge(new_kw, kw, NULL);
+        break;
+    case STORE_FLAGS_ADD:
+        *new_r = cur | flags;
+        keywords_merge(new_kw, cur_kw, NULL);
+        keywords_merge(new_kw, kw, NULL);
+        break;
+    case STORE_FLAGS_REMOVE:
+        *new_r = cur & ~flags;
+        keywords_merge(new_kw, cur_kw, kw);
+        break;
+    }
+    *new_r &= 0x1f;
+}
+
+/* One message of a STORE (in the caller's write transaction). */
+static int flags_one(struct store *s, int64_t mbid, uint32_t uid, enum store_flags_op op,
+                     unsigned flags, const char *keywords, uint64_t unchangedsince,
+                     struct store_flags_result *res, struct buf *kw, struct buf *err)
+{
+    sqlite3_stmt *st = store_stmt(
+        s, "SELECT modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND uid = ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, mbid);
     sqlite3_bind_int64(st, 2, uid);
     int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        store_rollback(s);
-        return rc == SQLITE_DONE ? 1 : store_db_error(s, "flags", err);
+    if (rc == SQLITE_DONE) {
+        *res = (struct store_flags_result){STORE_FLAGS_NO_UID, 0, 0};
+        return 0;
     }
-    uint64_t cur = (uint64_t)sqlite3_column_int64(st, 0);
+    if (rc != SQLITE_ROW)
+        return store_db_error(s, "flags", err);
+    uint64_t modseq = (uint64_t)sqlite3_column_int64(st, 0);
+    unsigned cur = (unsigned)sqlite3_column_int(st, 1);
+    char *cur_kw = xstrdup((const char *)sqlite3_column_text(st, 2));
     sqlite3_reset(st);
-    if (unchangedsince != 0 && cur > unchangedsince) {
-        store_rollback(s);
-        return 1;
+    unsigned nf = cur;
+    flags_apply(op, cur, cur_kw, flags, keywords, &nf, kw);
+    bool same = nf == cur && strcmp(kw->data, cur_kw) == 0;
+    free(cur_kw);
+    *res = (struct store_flags_result){STORE_FLAGS_UNCHANGED, modseq, cur};
+    if (unchangedsince != 0 && modseq > unchangedsince) {
+        res->outcome = STORE_FLAGS_MODIFIED_SINCE;
+        return 0;
     }
-    uint64_t modseq;
-    if (store_modseq_next(s, row.id, &modseq, err) != 0) {
-        store_rollback(s);
+    if (same)
+        return 0;
+    if (store_modseq_next(s, mbid, &modseq, err) != 0)
         return -1;
-    }
     st = store_stmt(s,
                     "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
                     " WHERE mailbox_id = ? AND uid = ?",
                     err);
-    if (st == NULL) {
-        store_rollback(s);
+    if (st == NULL)
         return -1;
-    }
-    sqlite3_bind_int(st, 1, (int)(flags & 0x1f));
-    sqlite3_bind_text(st, 2, keywords ? keywords : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 1, (int)nf);
+    sqlite3_bind_text(st, 2, kw->data, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (int64_t)modseq);
-    sqlite3_bind_int64(st, 4, row.id);
+    sqlite3_bind_int64(st, 4, mbid);
     sqlite3_bind_int64(st, 5, uid);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        store_db_error(s, "flags", err);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return store_db_error(s, "flags", err);
+    *res = (struct store_flags_result){STORE_FLAGS_CHANGED, modseq, nf};
+    return 0;
+}
+
+int store_message_flags(struct store *s, const char *owner, const char *mailbox,
+                        const uint32_t *uids, size_t n, enum store_flags_op op, unsigned flags,
+                        const char *keywords, uint64_t unchangedsince,
+                        struct store_flags_result *results, struct buf *err)
+{
+    if (!store_keywords_ok(keywords, err) || store_begin(s, true, err) != 0)
+        return -1;
+    struct mbrow row;
+    int f = find_mb(s, owner, mailbox, &row, err);
+    if (f != 0) {
+        if (f == 1)
+            buf_printf(err, "no mailbox %s", mailbox);
         store_rollback(s);
         return -1;
     }
-    if (store_commit(s, err) != 0)
+    struct buf kw = BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct store_flags_result res;
+        rc = flags_one(s, row.id, uids[i], op, flags, keywords, unchangedsince, &res, &kw, err);
+        if (results)
+            results[i] = res;
+    }
+    buf_free(&kw);
+    if (rc != 0) {
+        store_rollback(s);
         return -1;
-    if (modseq_r)
-        *modseq_r = modseq;
-    return 0;
+    }
+    return store_commit(s, err);
 }
 
 int store_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
@@ -237,8 +317,102 @@ int store_message_set_cache(struct store *s, const char *owner, const char *mail
     return sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "cache", err);
 }
 
-int store_message_copy(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
-                       const char *dest, uint32_t *uid_r, struct buf *err)
+/* Expunges one message (in the caller's write transaction); *found_r false if absent. */
+static int expunge_one(struct store *s, const char *owner, int64_t mbid, uint32_t uid,
+                       bool *found_r, struct buf *err)
+{
+    *found_r = false;
+    sqlite3_stmt *st = store_stmt(
+        s, "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING blob, size", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, mbid);
+    sqlite3_bind_int64(st, 2, uid);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return store_db_error(s, "expunge", err);
+    *found_r = true;
+    char *hash = xstrdup((const char *)sqlite3_column_text(st, 0));
+    int64_t size = sqlite3_column_int64(st, 1);
+    sqlite3_reset(st);
+    uint64_t modseq;
+    int r = store_modseq_next(s, mbid, &modseq, err);
+    if (r == 0)
+        r = store_blob_unref(s, hash, err);
+    free(hash);
+    if (r == 0)
+        r = store_quota_add(s, owner, -size, -1, err);
+    if (r != 0)
+        return -1;
+    st = store_stmt(
+        s, "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) VALUES(?, ?, ?)", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, mbid);
+    sqlite3_bind_int64(st, 2, uid);
+    sqlite3_bind_int64(st, 3, (int64_t)modseq);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "expunge log", err);
+}
+
+/* Copies one message to mailbox to with UID new_uid (in the caller's write transaction). */
+static int copy_one(struct store *s, const char *owner, int64_t from, uint32_t uid, int64_t to,
+                    uint32_t new_uid, bool *found_r, struct buf *err)
+{
+    *found_r = false;
+    sqlite3_stmt *st =
+        store_stmt(s, "SELECT blob, size FROM messages WHERE mailbox_id = ? AND uid = ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, uid);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return store_db_error(s, "copy", err);
+    *found_r = true;
+    char *hash = xstrdup((const char *)sqlite3_column_text(st, 0));
+    int64_t size = sqlite3_column_int64(st, 1);
+    sqlite3_reset(st);
+    uint64_t modseq;
+    int r = store_modseq_next(s, to, &modseq, err);
+    if (r == 0 && (st = store_stmt(s,
+                                   "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords,"
+                                   " internaldate, size, blob, envelope, bodystructure)"
+                                   " SELECT ?, ?, ?, flags, keywords, internaldate, size, blob,"
+                                   " envelope, bodystructure FROM messages"
+                                   " WHERE mailbox_id = ? AND uid = ?",
+                                   err)) != NULL) {
+        sqlite3_bind_int64(st, 1, to);
+        sqlite3_bind_int64(st, 2, new_uid);
+        sqlite3_bind_int64(st, 3, (int64_t)modseq);
+        sqlite3_bind_int64(st, 4, from);
+        sqlite3_bind_int64(st, 5, uid);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "copy", err);
+    } else
+        r = -1;
+    if (r == 0 && (st = store_stmt(s, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?", err))) {
+        sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "copy", err);
+    } else if (r == 0)
+        r = -1;
+    if (r == 0 && (st = store_stmt(s, "UPDATE mailboxes SET uidnext = ? WHERE id = ?", err))) {
+        sqlite3_bind_int64(st, 1, (int64_t)new_uid + 1);
+        sqlite3_bind_int64(st, 2, to);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "copy", err);
+    } else if (r == 0)
+        r = -1;
+    free(hash);
+    if (r == 0)
+        r = store_quota_add(s, owner, size, 1, err);
+    return r;
+}
+
+int store_message_copy(struct store *s, const char *owner, const char *mailbox,
+                       const uint32_t *uids, size_t n, const char *dest, bool move,
+                       uint32_t *new_uids_r, struct buf *err)
 {
     if (store_begin(s, true, err) != 0)
         return -1;
@@ -252,65 +426,24 @@ int store_message_copy(struct store *s, const char *owner, const char *mailbox, 
         store_rollback(s);
         return -1;
     }
-    uint64_t modseq;
-    if (store_modseq_next(s, to.id, &modseq, err) != 0) {
+    if (from.id == to.id && move) {
         store_rollback(s);
-        return -1;
+        return 0; /* moving into the same mailbox changes nothing */
     }
-    sqlite3_stmt *st = store_stmt(
-        s, "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internaldate, size,"
-           " blob, envelope, bodystructure) SELECT ?1, ?2, ?3, flags, keywords, internaldate,"
-           " size, blob, envelope, bodystructure FROM messages WHERE mailbox_id = ?4 AND uid = ?5"
-           " RETURNING blob, size",
-        err);
-    if (st == NULL) {
-        store_rollback(s);
-        return -1;
+    uint32_t next = to.uidnext;
+    for (size_t i = 0; i < n; i++) {
+        bool found;
+        if (copy_one(s, owner, from.id, uids[i], to.id, next, &found, err) != 0 ||
+            (found && move && expunge_one(s, owner, from.id, uids[i], &found, err) != 0)) {
+            store_rollback(s);
+            return -1;
+        }
+        if (new_uids_r)
+            new_uids_r[i] = found ? next : 0;
+        if (found)
+            next++;
     }
-    sqlite3_bind_int64(st, 1, to.id);
-    sqlite3_bind_int64(st, 2, to.uidnext);
-    sqlite3_bind_int64(st, 3, (int64_t)modseq);
-    sqlite3_bind_int64(st, 4, from.id);
-    sqlite3_bind_int64(st, 5, uid);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        if (rc == SQLITE_DONE)
-            buf_printf(err, "no message with UID %u", uid);
-        else
-            store_db_error(s, "copy", err);
-        store_rollback(s);
-        return -1;
-    }
-    char *hash = xstrdup((const char *)sqlite3_column_text(st, 0));
-    int64_t size = sqlite3_column_int64(st, 1);
-    sqlite3_reset(st);
-    int r = -1;
-    sqlite3_stmt *u = store_stmt(s, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?", err);
-    if (u) {
-        sqlite3_bind_text(u, 1, hash, -1, SQLITE_STATIC);
-        if (sqlite3_step(u) == SQLITE_DONE) {
-            sqlite3_stmt *m =
-                store_stmt(s, "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ?", err);
-            if (m) {
-                sqlite3_bind_int64(m, 1, to.id);
-                if (sqlite3_step(m) == SQLITE_DONE)
-                    r = store_quota_add(s, owner, size, 1, err);
-                else
-                    store_db_error(s, "copy", err);
-            }
-        } else
-            store_db_error(s, "copy", err);
-    }
-    free(hash);
-    if (r != 0) {
-        store_rollback(s);
-        return -1;
-    }
-    if (store_commit(s, err) != 0)
-        return -1;
-    if (uid_r)
-        *uid_r = to.uidnext;
-    return 0;
+    return store_commit(s, err);
 }
 
 int store_message_expunge(struct store *s, const char *owner, const char *mailbox,
@@ -327,47 +460,13 @@ int store_message_expunge(struct store *s, const char *owner, const char *mailbo
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *st = store_stmt(
-            s, "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING blob, size", err);
-        if (st == NULL)
-            goto fail;
-        sqlite3_bind_int64(st, 1, row.id);
-        sqlite3_bind_int64(st, 2, uids[i]);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-            continue;
-        if (rc != SQLITE_ROW) {
-            store_db_error(s, "expunge", err);
-            goto fail;
-        }
-        char *hash = xstrdup((const char *)sqlite3_column_text(st, 0));
-        int64_t size = sqlite3_column_int64(st, 1);
-        sqlite3_reset(st);
-        uint64_t modseq;
-        int r = store_modseq_next(s, row.id, &modseq, err);
-        if (r == 0)
-            r = store_blob_unref(s, hash, err);
-        free(hash);
-        if (r == 0)
-            r = store_quota_add(s, owner, -size, -1, err);
-        if (r != 0)
-            goto fail;
-        st = store_stmt(
-            s, "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) VALUES(?, ?, ?)", err);
-        if (st == NULL)
-            goto fail;
-        sqlite3_bind_int64(st, 1, row.id);
-        sqlite3_bind_int64(st, 2, uids[i]);
-        sqlite3_bind_int64(st, 3, (int64_t)modseq);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            store_db_error(s, "expunge log", err);
-            goto fail;
+        bool found;
+        if (expunge_one(s, owner, row.id, uids[i], &found, err) != 0) {
+            store_rollback(s);
+            return -1;
         }
     }
     return store_commit(s, err);
-fail:
-    store_rollback(s);
-    return -1;
 }
 
 int store_expunged_since(struct store *s, const char *owner, const char *mailbox,

@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -202,6 +203,15 @@ struct store *store_open_dir(const char *dir, const struct store_options *opt, s
     }
     struct buf db = BUF_INIT;
     buf_printf(&db, "%s/store.db", dir);
+    /* Mail is private: create the database 0600 (SQLite gives its -wal and -shm
+     * files the database's mode), whatever the caller's umask. */
+    int fd = open(db.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        buf_printf(err, "store: cannot open %s: %s", db.data, strerror(errno));
+        buf_free(&db);
+        return NULL;
+    }
+    close(fd);
     struct store *s = open_common(dir, db.data, &o, false, err);
     buf_free(&db);
     return s;

@@ -161,15 +161,32 @@ static void test_uid_modseq_rules(void **state)
     free(gone);
 
     /* Flags: every change a new MODSEQ; UNCHANGEDSINCE refuses a stale one. */
-    uint64_t ms1, ms2;
-    assert_int_equal(store_message_set_flags(s, ALICE, "INBOX", 1, STORE_FLAG_SEEN, "$Label1",
-                                             0, &ms1, &err), 0);
+    uint32_t u1[] = {1, 99};
+    struct store_flags_result r[2];
+    assert_int_equal(store_message_flags(s, ALICE, "INBOX", u1, 2, STORE_FLAGS_ADD, STORE_FLAG_SEEN,
+                                         "$Label1 work", 0, r, &err), 0);
+    assert_int_equal(r[0].outcome, STORE_FLAGS_CHANGED);
+    assert_int_equal(r[1].outcome, STORE_FLAGS_NO_UID);
+    uint64_t ms1 = r[0].modseq;
     assert_true(ms1 > last_modseq);
-    assert_int_equal(store_message_set_flags(s, ALICE, "INBOX", 1, 0, NULL, 0, &ms2, &err), 0);
+    /* Nothing to change: MODSEQ kept. */
+    assert_int_equal(store_message_flags(s, ALICE, "INBOX", u1, 1, STORE_FLAGS_ADD, STORE_FLAG_SEEN,
+                                         "WORK", 0, r, &err), 0);
+    assert_int_equal(r[0].outcome, STORE_FLAGS_UNCHANGED);
+    assert_int_equal(r[0].modseq, ms1);
+    assert_int_equal(store_message_flags(s, ALICE, "INBOX", u1, 1, STORE_FLAGS_REMOVE, 0, "$label1",
+                                         0, r, &err), 0);
+    assert_int_equal(r[0].outcome, STORE_FLAGS_CHANGED);
+    uint64_t ms2 = r[0].modseq;
     assert_true(ms2 > ms1);
-    assert_int_equal(store_message_set_flags(s, ALICE, "INBOX", 1, STORE_FLAG_SEEN, NULL, ms1,
-                                             NULL, &err), 1);
-    assert_int_equal(store_message_set_flags(s, ALICE, "INBOX", 99, 0, NULL, 0, NULL, &err), 1);
+    assert_int_equal(r[0].flags, STORE_FLAG_SEEN);
+    assert_int_equal(store_message_flags(s, ALICE, "INBOX", u1, 1, STORE_FLAGS_REPLACE,
+                                         STORE_FLAG_FLAGGED, NULL, ms1, r, &err), 0);
+    assert_int_equal(r[0].outcome, STORE_FLAGS_MODIFIED_SINCE);
+    assert_int_equal(store_message_list(s, ALICE, "INBOX", 1, &m, &n, &err), 0);
+    assert_string_equal(m[0].keywords, "work");
+    assert_int_equal(m[0].flags, STORE_FLAG_SEEN);
+    store_message_list_free(m, n);
     mb = get_mb(s, ALICE, "INBOX");
     assert_int_equal(mb.highestmodseq, ms2);
     store_mailbox_free(&mb);
@@ -254,14 +271,26 @@ static void test_single_instance_and_bytes(void **state)
     assert_int_equal(out.len, data.len);
     assert_memory_equal(out.data, data.ptr, data.len);
     assert_int_equal(store_message_read(s, BOB, "INBOX", 2, &out, &err), 1);
+    uint32_t one = 1;
 
     /* Copy adds a reference; expunging all but one keeps the body. */
-    uint32_t cuid;
-    assert_int_equal(store_message_copy(s, ALICE, "INBOX", 1, "Trash", &cuid, &err), 0);
-    assert_int_equal(cuid, 1);
-    uint32_t one = 1;
+    uint32_t cuid[2], src[2] = {1, 42};
+    assert_int_equal(store_message_copy(s, ALICE, "INBOX", src, 2, "Trash", false, cuid, &err), 0);
+    assert_int_equal(cuid[0], 1);
+    assert_int_equal(cuid[1], 0);
+    /* MOVE: one transaction, the source is expunged (and logged), the body shared. */
+    assert_int_equal(store_message_copy(s, BOB, "INBOX", src, 1, "Archive", true, cuid, &err), 0);
+    assert_int_equal(cuid[0], 1);
+    assert_int_equal(store_message_read(s, BOB, "INBOX", 1, &out, &err), 1);
+    assert_int_equal(store_message_read(s, BOB, "Archive", 1, &out, &err), 0);
+    assert_memory_equal(out.data, data.ptr, data.len);
+    uint32_t *gone;
+    size_t n_gone;
+    assert_int_equal(store_expunged_since(s, BOB, "INBOX", 0, &gone, &n_gone, &err), 0);
+    assert_int_equal(n_gone, 1);
+    free(gone);
+    assert_int_equal(store_message_expunge(s, BOB, "Archive", &one, 1, &err), 0);
     assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &one, 1, &err), 0);
-    assert_int_equal(store_message_expunge(s, BOB, "INBOX", &one, 1, &err), 0);
     assert_int_equal(store_message_expunge(s, "carol@example.test", "Archive", &one, 1, &err), 0);
     assert_int_equal(store_blob_stats(s, &st, &err), 0);
     assert_int_equal(st.blobs, 1);
@@ -519,6 +548,29 @@ static void test_names_and_acl(void **state)
     struct store_delivery d = {.data = SLICE_LIT("x\r\n"), .targets = &t, .n_targets = 1};
     assert_int_equal(store_deliver(s, &d, 1, &err), 0);
     assert_string_equal(t.stored_in, "INBOX");
+    /* IMAP APPEND into a missing mailbox: refused (TRYCREATE), nothing stored. */
+    struct store_target ta = {.owner = ALICE, .mailbox = "nosuch", .must_exist = true};
+    struct store_delivery da = {.data = SLICE_LIT("y\r\n"), .flags = STORE_FLAG_SEEN,
+                                .keywords = "$Sent", .targets = &ta, .n_targets = 1};
+    assert_int_equal(store_deliver(s, &da, 1, &err), 0);
+    assert_int_equal(ta.status, STORE_NO_MAILBOX);
+    ta.mailbox = "Sent";
+    assert_int_equal(store_deliver(s, &da, 1, &err), 0);
+    assert_int_equal(ta.status, STORE_OK);
+    struct store_message *ml;
+    size_t nl;
+    assert_int_equal(store_message_list(s, ALICE, "Sent", 1, &ml, &nl, &err), 0);
+    assert_int_equal(nl, 1);
+    assert_int_equal(ml[0].flags, STORE_FLAG_SEEN);
+    assert_string_equal(ml[0].keywords, "$Sent");
+    assert_null(ml[0].envelope);
+    store_message_list_free(ml, nl);
+    assert_int_equal(store_message_set_cache(s, ALICE, "Sent", 1, "(NIL)", "(\"text\")", &err), 0);
+    assert_int_equal(store_message_list(s, ALICE, "Sent", 1, &ml, &nl, &err), 0);
+    assert_string_equal(ml[0].envelope, "(NIL)");
+    store_message_list_free(ml, nl);
+    da.keywords = "bad\nkeyword";
+    assert_int_equal(store_deliver(s, &da, 1, &err), -1);
     /* Public folders and ACLs. */
     assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "Announcements", NULL, &err), 0);
     assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "Announcements", "anyone", "rl", &err), 0);

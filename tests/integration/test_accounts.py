@@ -90,3 +90,50 @@ def test_new_user_can_log_in_at_once(wharf_server):
     sock = wharf_server.data / "run" / "auth.sock"
     wait_until(lambda: sock.exists(), what="auth.sock")
     assert check(sock, "erin@example.test", "secret") == (AUTH_OK, "erin@example.test")
+
+
+def run_on_tty(server, args, lines):
+    """Runs wharf with a terminal on stdin and types lines at its prompts."""
+    import pty
+    import subprocess
+    from conftest import WHARF, sanitizer_env
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(WHARF), "-c", str(server.conf), *args], stdin=slave,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env())
+    os.close(slave)
+    err = b""
+    for n, line in enumerate(lines, 1):
+        # Type only once the prompt is there (typeahead is discarded, as by getpass).
+        while err.count(b"password:") < n:
+            chunk = p.stderr.read1(4096)
+            assert chunk, f"wharf exited before prompt {n}: {err!r}"
+            err += chunk
+        os.write(master, line + b"\n")
+    out, rest = p.communicate(timeout=60)
+    err += rest
+    echoed = b""
+    try:
+        while True:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            echoed += chunk
+    except OSError:
+        pass
+    os.close(master)
+    return p.returncode, out, err, echoed
+
+
+def test_password_prompt_on_a_terminal(wharf_server):
+    rc, out, err, echoed = run_on_tty(wharf_server, ["user", "add", "tty@example.test"],
+                                      [b"typed secret", b"typed secret"])
+    assert rc == 0, err
+    assert b"New password:" in err and b"Retype new password:" in err
+    assert b"typed secret" not in echoed, "the password was echoed on the terminal"
+    sock = wharf_server.data / "run" / "auth.sock"
+    wait_until(lambda: sock.exists(), what="auth.sock")
+    assert check(sock, "tty@example.test", "typed secret")[0] == AUTH_OK
+    rc, out, err, echoed = run_on_tty(wharf_server, ["user", "passwd", "tty@example.test"],
+                                      [b"one", b"two"])
+    assert rc == EX_DATAERR and b"do not match" in err
+    assert check(sock, "tty@example.test", "typed secret")[0] == AUTH_OK

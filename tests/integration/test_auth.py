@@ -4,8 +4,11 @@ Requests are written by hand from the frame spec (authwire.py); the accounts
 are made with the wharf command.
 """
 import os
+import poplib
 import re
+import smtplib
 import socket
+import ssl
 import statistics
 import struct
 import time
@@ -223,3 +226,49 @@ def test_password_change_and_imported_hashes(wharf_factory):
         server.wharf("user", "import-hash", "alice@example.test", h)
         assert check(sock, "alice@example.test", "correct horse")[0] == AUTH_OK, scheme
         assert check(sock, "alice@example.test", "new horse")[0] == AUTH_FAILED, scheme
+
+
+def test_requests_held_are_bounded(wharf_factory):
+    server, sock = start(wharf_factory, auth_pending_max=16, auth_fail_delay="5s",
+                         auth_fail_delay_max="5s", auth_ratelimit_ip_failures=1000)
+    with connect(sock) as s:
+        s.sendall(b"".join(request(i, "alice@example.test", "guess", rip=f"192.0.2.{i}")
+                           for i in range(1, 21)))
+        # The first ones are held for their 5s delay; the rest are refused at once.
+        s.settimeout(4)
+        early = [read_reply(s) for _ in range(3)]
+    assert all(result == 2 for _, result, _ in early), early  # AUTH_TEMPFAIL
+    assert all(rid > 16 for rid, _, _ in early), early
+    wait_until(lambda: "auth_pending_max" in server.log(), what="the tempfail to be logged")
+    # Held requests of a closed connection are dropped (once the server has seen it close),
+    # well before their 5s delays are over.
+    t0 = time.monotonic()
+    wait_until(lambda: check(sock, "alice@example.test", "right horse",
+                             rip="192.0.2.200")[0] == AUTH_OK, timeout=20,
+               what="the held requests of the closed connection to be dropped")
+    assert time.monotonic() - t0 < 4.5
+
+
+def test_real_clients_log_in_through_auth(wharf_factory):
+    """smtplib on submission (STARTTLS, AUTH) and poplib on pop3s ask this auth process."""
+    server, sock = start(wharf_factory)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=30) as c:
+        c.starttls(context=ctx)
+        c.ehlo()
+        assert c.login("alice@example.test", "right horse")[0] == 235
+    with smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=30) as c:
+        c.starttls(context=ctx)
+        c.ehlo()
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            c.login("alice@example.test", "wrong horse")
+    p = poplib.POP3_SSL("127.0.0.1", server.ports["pop3s"], context=ctx, timeout=30)
+    p.user("alice@example.test")
+    assert p.pass_("right horse").startswith(b"+OK")
+    p.quit()
+    log = server.log()
+    assert "auth ok: service=smtp user=<alice@example.test> rip=127.0.0.1" in log
+    assert "auth failed: service=smtp user=<alice@example.test> rip=127.0.0.1" in log
+    assert "auth ok: service=pop3 user=<alice@example.test>" in log

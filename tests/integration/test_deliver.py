@@ -118,7 +118,7 @@ def test_deliveries_go_through_the_mta_and_log_in_postfix_shape(server):
     assert "dsn=2.0.0, status=sent (delivered to mailbox)" in line
 
 
-def test_store_files_belong_to_the_wharf_user(server):
+def test_store_files_belong_to_the_wharf_user_and_are_private(server):
     deliver(server, "alice@example.test", b"Subject: owner\n\nx\n")
     server.wharf("mailbox", "stats", "alice@example.test")
     if os.geteuid() != 0:
@@ -126,7 +126,9 @@ def test_store_files_belong_to_the_wharf_user(server):
     wharf_uid = pwd.getpwnam(server.settings.get("wharf_user", "wharf")).pw_uid
     for root, dirs, files in os.walk(server.data / "store"):
         for name in dirs + files:
-            assert os.lstat(os.path.join(root, name)).st_uid == wharf_uid, name
+            st = os.lstat(os.path.join(root, name))
+            assert st.st_uid == wharf_uid, name
+            assert st.st_mode & 0o077 == 0, f"{name} is open to others: {oct(st.st_mode)}"
 
 
 def test_deliver_without_wharfd_uses_the_same_path(wharf_factory):

@@ -16,6 +16,9 @@ import pytest
 
 from conftest import wait_until
 
+# poplib refuses lines over 2048 bytes; the server must handle far longer ones.
+poplib._MAXLINE = 1 << 20
+
 USER = "alice@example.test"
 PASSWORD = "correct horse battery"
 
@@ -83,6 +86,7 @@ class Raw:
         self.f = self.sock.makefile("rb")
 
     def close(self):
+        self.f.close()  # the file object holds the socket open too
         self.sock.close()
 
 
@@ -256,10 +260,28 @@ def test_bad_input_gets_err_and_session_goes_on(pop):
     assert r.cmd("USER " + USER).startswith("+OK")
     assert r.cmd("PASS " + PASSWORD).startswith("+OK")
     assert r.cmd("USER x").startswith("-ERR")          # wrong state after login
-    for bad in ("RETR 0", "RETR 2", "RETR -1", "RETR x", "RETR 99999999999", "DELE 7", "TOP 1",
-                "LIST 1 2", "UIDL 5"):
+    for bad in ("RETR 0", "RETR 2", "RETR -1", "RETR x", "RETR 99999999999"):
         assert r.cmd(bad).startswith("-ERR"), bad
     assert r.cmd("STAT").startswith("+OK 1 ")
+    r.close()
+    # Out of range and malformed arguments, each in a fresh session so that the
+    # error limit does not end it first.
+    for bad in ("DELE 7", "TOP 1", "TOP 1 x", "LIST 1 2", "UIDL 5", "LIST 0", "DELE"):
+        r = Raw(pop.ports["pop3s"], tls=True)
+        r.cmd("USER " + USER)
+        r.cmd("PASS " + PASSWORD)
+        assert r.cmd(bad).startswith("-ERR"), bad
+        assert r.cmd("NOOP") == "+OK"
+        r.close()
+
+
+def test_error_limit_ends_the_session(pop):
+    r = Raw(pop.ports["pop3"])
+    for _ in range(9):
+        assert r.cmd("BOGUS").startswith("-ERR Unknown command")
+    assert r.cmd("BOGUS").startswith("-ERR Unknown command")
+    assert r.line().startswith("-ERR Too many errors")
+    assert r.line() == ""  # closed by the server
     r.close()
 
 

@@ -33,6 +33,11 @@ def test_mailbox_list_and_stats(wharf_server):
     assert "INBOX" in text and "\\Sent" in text
     r = wharf_server.wharf("mailbox", "show", "dora@example.test", "INBOX", "9", check=False)
     assert r.returncode == 66
+    # a typo is not a new account: the directory is asked first
+    r = wharf_server.wharf("mailbox", "list", "dorra@example.test", check=False)
+    assert r.returncode == 67
+    # the domain defaults to the first of mydomains
+    assert mailbox(wharf_server, "dora")["user"] == "dora@example.test"
 
 
 def test_quota_exceeded_is_a_temporary_failure(wharf_server):

@@ -1,0 +1,28 @@
+/*
+ * mime_chars.h - character classes shared by the files of src/mime (private
+ * to the folder). Pure functions of one byte; nothing here may allocate.
+ */
+#ifndef WHARF_MIME_CHARS_H
+#define WHARF_MIME_CHARS_H
+
+#include <stdbool.h>
+
+/* White space including line breaks (folded header values). */
+static inline bool mime_is_lwsp(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Value of a hex digit, -1 if c is not one. */
+static inline int mime_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+#endif
