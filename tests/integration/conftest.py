@@ -96,8 +96,6 @@ class WharfServer:
         for service, opt in LISTEN_OPTIONS.items():
             if enable is None or service in enable:
                 port = free_port(host)
-                while port in self.ports.values():  # the kernel may hand out a port twice
-                    port = free_port(host)
                 self.ports[service] = port
                 self.settings[opt] = f"{host}:{port}"
             else:
