@@ -22,6 +22,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -126,6 +127,9 @@ enum net_line_result net_conn_read_line(struct net_conn *c, size_t max, struct b
 void net_conn_write(struct net_conn *c, const void *data, size_t len);
 void net_conn_printf(struct net_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* One protocol reply line: fmt formatted, then CRLF (the shape of SMTP, POP3, IMAP). */
+void net_conn_vreply(struct net_conn *c, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Read timeout from now on (0: none). */
 void net_conn_set_timeout(struct net_conn *c, int64_t ms);

@@ -390,6 +390,15 @@ void net_conn_printf(struct net_conn *c, const char *fmt, ...)
     buf_free(&b);
 }
 
+void net_conn_vreply(struct net_conn *c, const char *fmt, va_list ap)
+{
+    struct buf b = BUF_INIT;
+    buf_vprintf(&b, fmt, ap);
+    buf_append(&b, "\r\n", 2);
+    net_conn_write(c, b.data, b.len);
+    buf_free(&b);
+}
+
 void net_conn_set_timeout(struct net_conn *c, int64_t ms)
 {
     if (c->timeout_ms == ms)

@@ -52,14 +52,10 @@ static void reply(struct pop3_session *s, const char *fmt, ...) __attribute__((f
 
 static void reply(struct pop3_session *s, const char *fmt, ...)
 {
-    struct buf b = BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
+    net_conn_vreply(s->conn, fmt, ap);
     va_end(ap);
-    buf_append(&b, "\r\n", 2);
-    net_conn_write(s->conn, b.data, b.len);
-    buf_free(&b);
 }
 
 static void error_reply(struct pop3_session *s, const char *text)

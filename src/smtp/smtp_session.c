@@ -100,14 +100,10 @@ static void reply(struct smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void reply(struct smtp_session *s, const char *fmt, ...)
 {
-    struct buf b = BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
+    net_conn_vreply(s->c, fmt, ap);
     va_end(ap);
-    buf_append(&b, "\r\n", 2);
-    net_conn_write(s->c, b.data, b.len);
-    buf_free(&b);
 }
 
 static void sess_close(struct smtp_session *s)
