@@ -145,6 +145,17 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         return;
     }
     buf_free(&err);
+    /*
+     * RFC 5321 4.4: the delivering MTA records the envelope sender in a
+     * Return-Path: line at the top. The same for every recipient, so the one
+     * stored copy stays one.
+     */
+    struct buf with_path = BUF_INIT;
+    buf_reserve(&with_path, j->sm.data.len + strlen(j->sm.env.sender) + 20);
+    buf_printf(&with_path, "Return-Path: <%s>\r\n", j->sm.env.sender);
+    buf_append_slice(&with_path, buf_slice(&j->sm.data));
+    buf_free(&j->sm.data);
+    j->sm.data = with_path;
     j->q = q;
     size_t n = j->sm.env.n_rcpts;
     j->rcpts = xcalloc(n ? n : 1, sizeof(*j->rcpts));
