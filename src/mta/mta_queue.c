@@ -150,9 +150,10 @@ void mta_queue_take(struct mta_queue *q, const char *id)
      * Return-Path: line at the top. The same for every recipient, so the one
      * stored copy stays one.
      */
+    const char *sender = j->sm.env.sender ? j->sm.env.sender : "";
     struct buf with_path = BUF_INIT;
-    buf_reserve(&with_path, j->sm.data.len + strlen(j->sm.env.sender) + 20);
-    buf_printf(&with_path, "Return-Path: <%s>\r\n", j->sm.env.sender);
+    buf_reserve(&with_path, j->sm.data.len + strlen(sender) + 20);
+    buf_printf(&with_path, "Return-Path: <%s>\r\n", sender);
     buf_append_slice(&with_path, buf_slice(&j->sm.data));
     buf_free(&j->sm.data);
     j->sm.data = with_path;
