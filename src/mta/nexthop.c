@@ -9,6 +9,8 @@
 #include "base/log.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -523,4 +525,33 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
         free(q);
         fail(lk, NEXTHOP_TEMPFAIL, "4.4.3", ub_strerror(rc));
     }
+}
+
+/* A credentials line is short; a bigger file is a mistake, not credentials. */
+#define NEXTHOP_AUTH_FILE_MAX 4096
+
+bool nexthop_relay_auth_load(const char *path, char **user_r, char **pass_r, struct buf *err)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        buf_printf(err, "relayhost_auth_file %s: %s", path, strerror(errno));
+        return false;
+    }
+    char line[NEXTHOP_AUTH_FILE_MAX];
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    bool too_big = n == sizeof(line) - 1 && fgetc(f) != EOF;
+    fclose(f);
+    line[n] = '\0';
+    char *end = line + strcspn(line, "\r\n");
+    *end = '\0';
+    char *colon = strchr(line, ':');
+    bool ok = !too_big && colon != NULL && colon != line && colon[1] != '\0';
+    if (ok) {
+        *user_r = xstrndup(line, (size_t)(colon - line));
+        *pass_r = xstrdup(colon + 1);
+    } else {
+        buf_printf(err, "relayhost_auth_file %s: expected one line USER:PASSWORD", path);
+    }
+    explicit_bzero(line, sizeof(line));
+    return ok;
 }

@@ -95,6 +95,11 @@ typedef void nexthop_cb(const char *domain, const struct nexthop_result *res, vo
  * loop (never from inside this call). */
 void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *cb, void *arg);
 
+/* Reads relayhost_auth_file: one line "USER:PASSWORD" (the password may hold
+ * colons). The caller frees both and should wipe the password. False with a
+ * reason in err (never the file's content). */
+bool nexthop_relay_auth_load(const char *path, char **user_r, char **pass_r, struct buf *err);
+
 /* Parses an MX record's rdata (uncompressed, as libunbound returns it) into
  * pref and a dotted name without the final dot ("" for the root: null MX).
  * False if malformed. */

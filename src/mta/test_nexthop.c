@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mta/nexthop.h"
 
@@ -94,12 +97,38 @@ static void test_mx_rdata(void **state)
     buf_free(&name);
 }
 
+static void test_relay_auth_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/wharf-test-auth-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "relayuser:pa:ss\n", 16), 16);
+    close(fd);
+    char *u = NULL, *p = NULL;
+    struct buf err = BUF_INIT;
+    assert_true(nexthop_relay_auth_load(path, &u, &p, &err));
+    assert_string_equal(u, "relayuser");
+    assert_string_equal(p, "pa:ss");
+    free(u);
+    free(p);
+    FILE *f = fopen(path, "w");
+    fputs("no colon here\n", f);
+    fclose(f);
+    assert_false(nexthop_relay_auth_load(path, &u, &p, &err));
+    assert_null(strstr(buf_cstr(&err), "no colon")); /* never echo the content */
+    unlink(path);
+    assert_false(nexthop_relay_auth_load(path, &u, &p, &err));
+    buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dest),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_mx_rdata),
+        cmocka_unit_test(test_relay_auth_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

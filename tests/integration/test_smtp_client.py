@@ -149,7 +149,15 @@ class Scripted:
             return
         conn.settimeout(20)
         f = LineReader(conn)
-        w = lambda s: conn.sendall(s.encode() + b"\r\n")
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def w(s):
+            data = s.encode() + b"\r\n"
+            if self.mode == "trickle":  # one byte per segment: the parser must resume
+                for i in range(len(data)):
+                    conn.sendall(data[i:i + 1])
+            else:
+                conn.sendall(data)
         try:
             if self.mode == "silent":
                 conn.recv(1)  # never greets; waits for the client to give up
@@ -237,6 +245,14 @@ def test_pipelining_and_dsn_parameters(scripted):
     assert s.messages == [MSG.replace(b"\r\n.leading", b"\r\n..leading")]  # stuffed on the wire
 
 
+def test_replies_one_byte_at_a_time(scripted):
+    s = scripted(mode="trickle", rcpt={"bad@x.test": "550-5.1.1 no such\r\n550 5.1.1 user"})
+    _, res, session, out = run_tool(s.port, ["a@x.test", "bad@x.test"], "-N", "2")
+    assert session == "session ok", out
+    assert [(r[3], int(r[4])) for r in res] == [("a@x.test", 250), ("bad@x.test", 550)] * 2
+    assert res[1][9] == "no such|5.1.1 user"
+
+
 def test_chunking_sends_bdat_and_no_pipelining_waits(scripted):
     s = scripted(caps=("CHUNKING", "8BITMIME"))
     rc, res, session, _ = run_tool(s.port, ["a@x.test"], "-8")
@@ -295,7 +311,7 @@ def test_tls_required_but_not_offered(scripted):
 
 @pytest.fixture
 def wharf(wharf_factory):
-    s = wharf_factory(enable={"smtp"}).start(wait=False)
+    s = wharf_factory(enable={"smtp", "submission"}).start(wait=False)
     wait_smtp_ready(s)
     if "started mta" not in s.log():
         pytest.skip("needs the mta")
@@ -325,3 +341,21 @@ def test_delivers_to_wharf_over_starttls(wharf):
     wait_until(lambda: inbox_count(wharf, "bob@example.test") == 3, 15, what="3 deliveries")
     raw = wharf.wharf("mailbox", "show", "bob@example.test", "INBOX", "1").stdout
     assert raw.endswith(MSG.split(b"\r\n\r\n", 1)[1]) and b"ESMTPS" in raw
+
+
+def test_auth_to_a_smarthost_only_over_tls(wharf):
+    """Wharf's submission port as the smarthost: AUTH PLAIN after STARTTLS."""
+    port = wharf.ports["submission"]
+    _, res, session, out = run_tool(port, ["bob@example.test"], "-t", "require",
+                                    "-u", "bob@example.test", "-p", "pw-bob",
+                                    "-f", "bob@example.test")
+    assert session == "session ok", out
+    assert (int(res[0][4]), res[0][8]) == (250, "tls=1"), out
+    _, res, session, out = run_tool(port, ["bob@example.test"], "-t", "require",
+                                    "-u", "bob@example.test", "-p", "wrong")
+    assert int(res[0][4]) == 535 and session.startswith("session error 535"), out
+    # credentials are never sent in clear text: policy none + AUTH fails locally
+    _, res, session, out = run_tool(port, ["bob@example.test"], "-t", "none",
+                                    "-u", "bob@example.test", "-p", "pw-bob")
+    assert (int(res[0][4]), res[0][5], res[0][6]) == (421, "4.7.4", "local=1"), out
+    wait_until(lambda: inbox_count(wharf, "bob@example.test") == 1, 15, what="delivery")
