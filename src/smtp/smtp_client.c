@@ -23,7 +23,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <string.h>
-#include <unistd.h>
 
 enum exp_kind {
     EXP_GREETING,
@@ -681,25 +680,21 @@ static void on_read(struct bufferevent *bev, void *arg)
     struct smtp_client *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     while (c->stage == ST_SESSION || c->stage == ST_QUITTING) {
-        size_t avail = 0;
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
             break;
-        avail = v.iov_len;
         size_t used = 0;
-        enum smtp_reply_status st = smtp_reply_parse(&c->parser, v.iov_base, avail, &used);
+        enum smtp_reply_status st = smtp_reply_parse(&c->parser, v.iov_base, v.iov_len, &used);
         evbuffer_drain(in, used);
         if (st == SMTP_REPLY_ERROR) {
             session_fail(c, "4.5.0", "malformed or over-long reply while waiting for %s",
                          c->waiting_for ? c->waiting_for : "a reply");
             return;
         }
-        if (st == SMTP_REPLY_DONE) {
-            bool was_starttls = c->exp_n > 0 && c->exps[c->exp_head].kind == EXP_STARTTLS;
+        /* after a STARTTLS reply the stage is ST_TLS_HANDSHAKE: the loop ends
+         * and the TLS bufferevent reads from here on */
+        if (st == SMTP_REPLY_DONE)
             handle_reply(c, &c->parser.reply);
-            if (was_starttls && c->stage == ST_TLS_HANDSHAKE)
-                return; /* the new bufferevent reads from here on */
-        }
     }
 }
 
