@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 {
     struct smtp_client_params p = {.helo_name = "client.test", .tls = SMTP_TLS_MAY};
     const char *sender = "", *ca = NULL, *ret = NULL, *envid = NULL;
-    const char *rcpts[256];
+    const char *rcpts[2000];
     size_t n_rcpts = 0;
     int n_txn = 1, opt;
     bool eight = false, utf8 = false, orcpt = false, notify = false;
@@ -77,7 +77,7 @@ int main(int argc, char **argv)
         case 'h': p.helo_name = optarg; break;
         case 'f': sender = optarg; break;
         case 'r':
-            if (n_rcpts < 256)
+            if (n_rcpts < 2000)
                 rcpts[n_rcpts++] = optarg;
             break;
         case 't':

@@ -170,7 +170,11 @@ class Scripted:
                 cmd = line.rstrip(b"\r\n").decode()
                 self.lines.append(cmd)
                 verb = cmd.split(" ", 1)[0].upper()
-                if verb == "EHLO":
+                if verb == "EHLO" and self.mode == "helo-only":
+                    w("502 5.5.2 EHLO not implemented")
+                elif verb == "HELO":
+                    w("250 scripted.test")
+                elif verb == "EHLO":
                     caps = ["scripted.test"] + self.caps
                     for i, c in enumerate(caps):
                         w(("250 " if i == len(caps) - 1 else "250-") + c)
@@ -251,6 +255,27 @@ def test_replies_one_byte_at_a_time(scripted):
     assert session == "session ok", out
     assert [(r[3], int(r[4])) for r in res] == [("a@x.test", 250), ("bad@x.test", 550)] * 2
     assert res[1][9] == "no such|5.1.1 user"
+
+
+def test_helo_fallback(scripted):
+    s = scripted(mode="helo-only")
+    _, res, session, _ = run_tool(s.port, ["a@x.test"], "-R", "full", "-S")
+    assert session == "session ok" and int(res[0][4]) == 250
+    assert s.lines[:2] == ["EHLO client.test", "HELO client.test"]
+    # a plain SMTP server gets no ESMTP parameters at all
+    assert "MAIL FROM:<sender@example.org>" in s.lines
+    assert "RCPT TO:<a@x.test>" in s.lines
+
+
+def test_more_recipients_than_one_pipelined_group(scripted):
+    s = scripted(rcpt={"r7@x.test": "550 5.1.1 no"})
+    rcpts = [f"r{i}@x.test" for i in range(1500)]
+    _, res, session, _ = run_tool(s.port, rcpts)
+    assert session == "session ok"
+    assert len(res) == 1500
+    assert [r[3] for r in res if int(r[4]) != 250] == ["r7@x.test"]
+    assert sum(1 for l in s.lines if l.startswith("RCPT")) == 1500
+    assert len(s.messages) == 1
 
 
 def test_chunking_sends_bdat_and_no_pipelining_waits(scripted):
