@@ -68,7 +68,7 @@ struct smtp_client {
     /* transactions: head is the current one */
     struct smtp_client_txn *txn_head, *txn_tail;
     bool txn_started, mail_failed;
-    size_t rcpt_next, n_accepted;
+    size_t rcpt_next, n_accepted, last_rcpt_sent;
     const char *waiting_for; /* for timeout reasons */
     struct event *defer_ev;  /* runs the done callback outside libevent's callbacks */
 };
@@ -325,6 +325,50 @@ static void send_body(struct smtp_client *c, struct slice d)
     evbuffer_add(out, ".\r\n", 3);
 }
 
+/* An address that could break the command line (CR, LF, other controls, <>)
+ * never reaches the wire: the spool's addresses were checked on the way in,
+ * but the client does not rely on that. */
+static bool address_ok(const char *a)
+{
+    size_t n = 0;
+    for (; a[n] != '\0'; n++) {
+        unsigned char ch = (unsigned char)a[n];
+        if (ch < 0x20 || ch == 0x7f || ch == '<' || ch == '>')
+            return false;
+    }
+    return n <= 512;
+}
+
+/* Sends RCPTs (skipping those already failed locally) while the expectation
+ * queue has room, then DATA/BDAT once all are out. */
+static void pipeline_rcpts(struct smtp_client *c)
+{
+    struct smtp_client_txn *t = c->txn_head;
+    while (c->rcpt_next < t->n_rcpts && c->exp_n < SMTP_CLIENT_EXP_MAX - 2) {
+        size_t i = c->rcpt_next++;
+        if (t->rcpts[i].result.code == 0) {
+            send_rcpt(c, i);
+            c->last_rcpt_sent = i;
+        }
+    }
+    if (c->rcpt_next == t->n_rcpts)
+        send_data_or_bdat(c);
+}
+
+/* Without pipelining: the next RCPT to send; false when none is left. */
+static bool send_next_rcpt(struct smtp_client *c)
+{
+    struct smtp_client_txn *t = c->txn_head;
+    while (c->rcpt_next < t->n_rcpts) {
+        size_t i = c->rcpt_next++;
+        if (t->rcpts[i].result.code == 0) {
+            send_rcpt(c, i);
+            return true;
+        }
+    }
+    return false;
+}
+
 static void txn_start(struct smtp_client *c)
 {
     struct smtp_client_txn *t = c->txn_head;
@@ -333,14 +377,25 @@ static void txn_start(struct smtp_client *c)
     c->rcpt_next = 0;
     c->n_accepted = 0;
     t->peer_dsn = c->caps.dsn;
-    for (size_t i = 0; i < t->n_rcpts; i++)
+    size_t n_ok = 0;
+    for (size_t i = 0; i < t->n_rcpts; i++) {
         smtp_client_result_clear(&t->rcpts[i].result);
+        if (!address_ok(t->rcpts[i].address))
+            result_set(&t->rcpts[i].result, 553, "5.1.3", SLICE_LIT("bad recipient address syntax"),
+                       true);
+        else
+            n_ok++;
+    }
 
     /* what the server cannot take fails here, before MAIL */
     struct smtp_client_result local = {.local = true};
     buf_init(&local.text);
-    if (t->n_rcpts == 0) {
+    if (n_ok == 0) {
         local.code = 554, snprintf(local.enh, sizeof(local.enh), "5.5.1");
+        buf_append_cstr(&local.text, "no valid recipients");
+    } else if (!address_ok(t->sender)) {
+        local.code = 553, snprintf(local.enh, sizeof(local.enh), "5.1.7");
+        buf_append_cstr(&local.text, "bad sender address syntax");
     } else if (c->caps.size > 0 && t->data.len > c->caps.size) {
         local.code = 552, snprintf(local.enh, sizeof(local.enh), "5.3.4");
         buf_printf(&local.text, "message size %zu exceeds the server's limit %llu", t->data.len,
@@ -353,7 +408,7 @@ static void txn_start(struct smtp_client *c)
         buf_append_cstr(&local.text, "the server does not support BINARYMIME");
     }
     if (local.code != 0) {
-        fail_txn_rcpts(t, &local, true);
+        fail_txn_rcpts(t, &local, false);
         smtp_client_result_clear(&local);
         txn_finish(c);
         return;
@@ -379,32 +434,21 @@ static void txn_start(struct smtp_client *c)
     }
     send_cmd(c, EXP_MAIL, 0, "MAIL FROM:<%s>%s", t->sender, buf_cstr(&params));
     buf_free(&params);
-    if (pipelining(c)) {
-        /* MAIL + RCPTs + DATA in one group, bounded by the expectation queue */
-        while (c->rcpt_next < t->n_rcpts && c->exp_n < SMTP_CLIENT_EXP_MAX - 2)
-            send_rcpt(c, c->rcpt_next++);
-        if (c->rcpt_next == t->n_rcpts)
-            send_data_or_bdat(c);
-    }
+    if (pipelining(c))
+        pipeline_rcpts(c); /* MAIL + RCPTs + DATA in one group (RFC 2920) */
 }
 
 /* After all RCPT replies of a non-pipelined (or over-long) transaction. */
 static void after_rcpts(struct smtp_client *c)
 {
     struct smtp_client_txn *t = c->txn_head;
-    if (c->rcpt_next < t->n_rcpts) {
-        if (pipelining(c)) {
-            while (c->rcpt_next < t->n_rcpts && c->exp_n < SMTP_CLIENT_EXP_MAX - 2)
-                send_rcpt(c, c->rcpt_next++);
-            if (c->rcpt_next == t->n_rcpts)
-                send_data_or_bdat(c);
-        } else {
-            send_rcpt(c, c->rcpt_next++);
-        }
+    if (pipelining(c)) {
+        if (c->rcpt_next < t->n_rcpts)
+            pipeline_rcpts(c); /* the next group; DATA/BDAT follow the last one */
         return;
     }
-    if (pipelining(c))
-        return; /* DATA/BDAT already sent */
+    if (send_next_rcpt(c))
+        return;
     if (c->n_accepted > 0 && !c->mail_failed) {
         send_data_or_bdat(c);
     } else {
@@ -618,10 +662,10 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
                 result_from_reply(&t->rcpts[i].result, r);
         }
         if (!pipelining(c)) {
-            if (ok)
-                send_rcpt(c, c->rcpt_next++);
-            else
+            if (!ok)
                 txn_finish(c);
+            else if (!send_next_rcpt(c))
+                log_panic("smtp client: a transaction without a valid recipient reached MAIL");
         }
         break;
     case EXP_RCPT:
@@ -630,7 +674,7 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
             if (ok)
                 c->n_accepted++;
         }
-        if (c->exp_n == 0 || (pipelining(c) && e.index + 1 == c->rcpt_next))
+        if (c->exp_n == 0 || (pipelining(c) && e.index == c->last_rcpt_sent))
             after_rcpts(c);
         break;
     case EXP_DATA:

@@ -37,9 +37,10 @@ static void on_txn(struct smtp_client *c, struct smtp_client_txn *t, void *arg)
 {
     for (size_t i = 0; i < t->n_rcpts; i++) {
         const struct smtp_client_result *r = &t->rcpts[i].result;
-        printf("txn %d rcpt %s %d %s local=%d dsn=%d tls=%d ", (int)(intptr_t)t->arg,
-               t->rcpts[i].address, r->code, r->enh[0] ? r->enh : "-", r->local, t->peer_dsn,
-               t->tls);
+        printf("txn %d rcpt ", (int)(intptr_t)t->arg);
+        print_clean(t->rcpts[i].address);
+        printf(" %d %s local=%d dsn=%d tls=%d ", r->code, r->enh[0] ? r->enh : "-", r->local,
+               t->peer_dsn, t->tls);
         print_clean(buf_cstr((struct buf *)&r->text));
         putchar('\n');
     }

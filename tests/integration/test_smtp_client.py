@@ -257,6 +257,14 @@ def test_replies_one_byte_at_a_time(scripted):
     assert res[1][9] == "no such|5.1.1 user"
 
 
+def test_address_with_crlf_never_reaches_the_wire(scripted):
+    s = scripted()
+    _, res, session, _ = run_tool(s.port, ["a@x.test", "b@x.test>\r\nRSET\r\nQUIT"])
+    assert [(int(r[4]), r[5], r[6]) for r in res] == [(250, "2.0.0", "local=0"),
+                                                      (553, "5.1.3", "local=1")]
+    assert "RSET" not in s.lines and sum(l.startswith("RCPT") for l in s.lines) == 1
+
+
 def test_helo_fallback(scripted):
     s = scripted(mode="helo-only")
     _, res, session, _ = run_tool(s.port, ["a@x.test"], "-R", "full", "-S")
