@@ -179,7 +179,9 @@ int dsn_build(const struct dsn_report *r, struct buf *out)
     buf_append_cstr(out, "\r\n");
     for (size_t i = 0; i < r->n_rcpts; i++) {
         const struct dsn_rcpt *rc = &r->rcpts[i];
-        buf_append_cstr(out, "\r\nFinal-Recipient: rfc822; ");
+        /* RFC 6533 3.2: a non-ASCII address is of type utf-8 */
+        buf_append_cstr(out, is_ascii(rc->address) ? "\r\nFinal-Recipient: rfc822; "
+                                                   : "\r\nFinal-Recipient: utf-8; ");
         append_clean(out, rc->address);
         if (rc->orcpt != NULL && strchr(rc->orcpt, ';') != NULL) {
             buf_append_cstr(out, "\r\nOriginal-Recipient: ");

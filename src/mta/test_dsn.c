@@ -122,6 +122,21 @@ static void test_delay_has_retry_until(void **state)
     buf_free(&out);
 }
 
+static void test_utf8_uses_global_types(void **state)
+{
+    (void)state;
+    struct dsn_rcpt d = {.address = "j\xc3\xb8rn@remote.test", .action = DSN_ACTION_FAILED};
+    struct dsn_report r = report();
+    r.rcpts = &d;
+    r.n_rcpts = 1;
+    struct buf out = BUF_INIT;
+    assert_int_equal(dsn_build(&r, &out), 0);
+    assert_non_null(strstr(buf_cstr(&out), "Content-Type: message/global-delivery-status"));
+    assert_non_null(strstr(buf_cstr(&out), "Final-Recipient: utf-8; j\xc3\xb8rn@remote.test"));
+    assert_non_null(strstr(buf_cstr(&out), "Content-Type: message/global\r\n"));
+    buf_free(&out);
+}
+
 /* The boundary changes when the original contains it. */
 static void test_boundary_not_in_original(void **state)
 {
@@ -189,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_delay_has_retry_until),
         cmocka_unit_test(test_boundary_not_in_original),
+        cmocka_unit_test(test_utf8_uses_global_types),
         cmocka_unit_test(test_python_email_parses_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

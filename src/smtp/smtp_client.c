@@ -157,6 +157,7 @@ static void send_cmd(struct smtp_client *c, enum exp_kind kind, size_t index, co
     va_end(ap);
     buf_append_cstr(&b, "\r\n");
     bufferevent_write(c->bev, b.data, b.len);
+    explicit_bzero(b.data, b.len); /* AUTH PLAIN carries the password */
     buf_free(&b);
     expect(c, kind, index);
     int64_t t = kind == EXP_DATA ? c->p.data_init_timeout
@@ -477,10 +478,13 @@ static void send_ehlo(struct smtp_client *c)
 
 static bool start_tls(struct smtp_client *c)
 {
+    bool have_name = c->p.tls_servername != NULL && c->p.tls_servername[0] != '\0';
+    if (c->p.tls == SMTP_TLS_VERIFY && !have_name)
+        return false; /* verify without a name to check would accept any valid certificate */
     SSL *ssl = SSL_new(c->p.tls_ctx);
     if (ssl == NULL)
         return false;
-    if (c->p.tls_servername != NULL && c->p.tls_servername[0] != '\0') {
+    if (have_name) {
         SSL_set_tlsext_host_name(ssl, c->p.tls_servername);
         if (c->p.tls == SMTP_TLS_VERIFY) {
             SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -628,7 +632,8 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
     case EXP_STARTTLS:
         if (r->code == 220) {
             if (!start_tls(c))
-                session_fail(c, "4.7.5", "cannot start TLS");
+                session_fail(c, "4.7.5", "cannot start TLS%s",
+                             c->p.tls == SMTP_TLS_VERIFY ? " (verify needs tls_servername)" : "");
         } else if (c->p.tls >= SMTP_TLS_REQUIRE) {
             session_fail_reply(c, r);
         } else {
