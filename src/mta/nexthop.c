@@ -172,6 +172,7 @@ struct lookup {
     uint16_t port;
     int pending;
     bool temp_error;
+    bool configured; /* a route or the relayhost: its name failing is our config's fault */
     struct nexthop_result res;
     struct event *done_ev;
 };
@@ -309,6 +310,12 @@ static void finish(struct lookup *lk)
             buf_printf(&res->reason, "%s: no address for the mail exchanger%s", lk->domain,
                        lk->temp_error ? " (DNS failure)" : "");
         }
+    }
+    if (lk->configured && res->status == NEXTHOP_PERMFAIL) {
+        /* a configured next hop that does not resolve must not bounce mail */
+        res->status = NEXTHOP_TEMPFAIL;
+        snprintf(res->enh, sizeof(res->enh), "4.4.3");
+        buf_append_cstr(&res->reason, " (configured next hop)");
     }
     struct timeval now = {0, 0};
     event_add(lk->done_ev, &now);
@@ -496,6 +503,7 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
     const struct nexthop_dest *dest = route ? &route->dest : r->has_relay ? &r->relay : NULL;
     const char *mx_of = domain;
     if (dest != NULL) {
+        lk->configured = true;
         lk->port = dest->port;
         if (dest->policy_set)
             lk->res.tls = dest->tls;

@@ -124,3 +124,9 @@ def test_routes_and_relayhost_win_over_dns(dns):
     assert r["other.test"]["hosts"] == [("relay.test", 0, "127.0.0.15", 587)]
     assert (r["other.test"]["tls"], r["other.test"]["auth"]) == ("tls=require", "auth=1")
     assert not any(name in ("mx.test", "other.test") for name, _ in queries)
+
+
+def test_a_configured_next_hop_that_does_not_resolve_defers(dns):
+    resolver, _ = dns
+    r = hop(resolver, "mx.test", opts=["relayhost=[nowhere.test]:25"])
+    assert (r["mx.test"]["status"], r["mx.test"]["enh"]) == ("tempfail", "4.4.3")
