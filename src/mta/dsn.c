@@ -25,11 +25,14 @@ bool dsn_wanted(const char *sender, unsigned notify, enum dsn_action action)
     if (notify == 0)
         notify = SPOOL_NOTIFY_FAILURE | SPOOL_NOTIFY_DELAY;
     switch (action) {
-    case DSN_ACTION_FAILED: return (notify & SPOOL_NOTIFY_FAILURE) != 0;
-    case DSN_ACTION_DELAYED: return (notify & SPOOL_NOTIFY_DELAY) != 0;
+    case DSN_ACTION_FAILED:
+        return (notify & SPOOL_NOTIFY_FAILURE) != 0;
+    case DSN_ACTION_DELAYED:
+        return (notify & SPOOL_NOTIFY_DELAY) != 0;
     case DSN_ACTION_DELIVERED:
     case DSN_ACTION_RELAYED:
-    case DSN_ACTION_EXPANDED: return (notify & SPOOL_NOTIFY_SUCCESS) != 0;
+    case DSN_ACTION_EXPANDED:
+        return (notify & SPOOL_NOTIFY_SUCCESS) != 0;
     }
     return false;
 }
@@ -62,11 +65,16 @@ static void append_clean(struct buf *out, const char *s)
 static const char *action_name(enum dsn_action a)
 {
     switch (a) {
-    case DSN_ACTION_FAILED: return "failed";
-    case DSN_ACTION_DELAYED: return "delayed";
-    case DSN_ACTION_DELIVERED: return "delivered";
-    case DSN_ACTION_RELAYED: return "relayed";
-    case DSN_ACTION_EXPANDED: return "expanded";
+    case DSN_ACTION_FAILED:
+        return "failed";
+    case DSN_ACTION_DELAYED:
+        return "delayed";
+    case DSN_ACTION_DELIVERED:
+        return "delivered";
+    case DSN_ACTION_RELAYED:
+        return "relayed";
+    case DSN_ACTION_EXPANDED:
+        return "expanded";
     }
     return "failed";
 }
@@ -132,14 +140,16 @@ int dsn_build(const struct dsn_report *r, struct buf *out)
     dsn_format_date(r->now, out);
     buf_printf(out, "\r\nMessage-ID: <%s.%lld.dsn@", r->queue_id, (long long)r->now);
     append_clean(out, r->reporting_mta);
-    buf_printf(out, ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-                    "Content-Type: multipart/report; report-type=delivery-status;\r\n"
-                    "\tboundary=\"%s\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n",
+    buf_printf(out,
+               ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+               "\tboundary=\"%s\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n",
                b);
 
     /* 1. the human-readable part */
-    buf_printf(out, "--%s\r\nContent-Description: Notification\r\n"
-                    "Content-Type: text/plain; charset=%s\r\n\r\n",
+    buf_printf(out,
+               "--%s\r\nContent-Description: Notification\r\n"
+               "Content-Type: text/plain; charset=%s\r\n\r\n",
                b, utf8 ? "utf-8" : "us-ascii");
     buf_append_cstr(out, "This is the mail system at host ");
     append_clean(out, r->reporting_mta);
@@ -164,8 +174,8 @@ int dsn_build(const struct dsn_report *r, struct buf *out)
     buf_append_cstr(out, "\r\n");
 
     /* 2. the machine-readable part (RFC 3464 2.2, 2.3) */
-    buf_printf(out, "--%s\r\nContent-Description: Delivery report\r\nContent-Type: %s\r\n\r\n",
-               b, utf8 ? "message/global-delivery-status" : "message/delivery-status");
+    buf_printf(out, "--%s\r\nContent-Description: Delivery report\r\nContent-Type: %s\r\n\r\n", b,
+               utf8 ? "message/global-delivery-status" : "message/delivery-status");
     buf_append_cstr(out, "Reporting-MTA: dns; ");
     append_clean(out, r->reporting_mta);
     buf_append_cstr(out, "\r\nX-Wharf-Queue-ID: ");

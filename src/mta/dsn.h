@@ -30,26 +30,26 @@ enum dsn_action {
 };
 
 struct dsn_rcpt {
-    const char *address;    /* the envelope recipient (Final-Recipient) */
-    const char *orcpt;      /* decoded ORCPT "type;address", or NULL */
+    const char *address; /* the envelope recipient (Final-Recipient) */
+    const char *orcpt;   /* decoded ORCPT "type;address", or NULL */
     enum dsn_action action;
-    const char *status;     /* enhanced status "5.1.1"; NULL: 5.0.0 / 4.0.0 / 2.0.0 by action */
-    const char *remote_mta; /* host name of the server that answered, or NULL */
-    const char *diagnostic; /* the server's reply "550 5.1.1 no such user", or NULL */
-    int64_t last_attempt;   /* unix seconds, 0: none */
+    const char *status;       /* enhanced status "5.1.1"; NULL: 5.0.0 / 4.0.0 / 2.0.0 by action */
+    const char *remote_mta;   /* host name of the server that answered, or NULL */
+    const char *diagnostic;   /* the server's reply "550 5.1.1 no such user", or NULL */
+    int64_t last_attempt;     /* unix seconds, 0: none */
     int64_t will_retry_until; /* unix seconds, for DELAYED; 0: none */
 };
 
 struct dsn_report {
-    const char *reporting_mta; /* our host name (myhostname) */
-    const char *queue_id;      /* the original's queue id */
-    const char *sender;        /* the original's envelope sender: the report's recipient */
-    const char *envid;         /* decoded ENVID, or NULL */
-    int64_t arrival;           /* unix seconds */
-    int64_t now;               /* unix seconds: Date: of the report */
-    bool ret_hdrs;             /* RET=HDRS */
-    size_t return_max;         /* mta_dsn_return_max: larger originals return headers only */
-    struct slice original;     /* the original message, CRLF line ends */
+    const char *reporting_mta;    /* our host name (myhostname) */
+    const char *queue_id;         /* the original's queue id */
+    const char *sender;           /* the original's envelope sender: the report's recipient */
+    const char *envid;            /* decoded ENVID, or NULL */
+    int64_t arrival;              /* unix seconds */
+    int64_t now;                  /* unix seconds: Date: of the report */
+    bool ret_hdrs;                /* RET=HDRS */
+    size_t return_max;            /* mta_dsn_return_max: larger originals return headers only */
+    struct slice original;        /* the original message, CRLF line ends */
     const struct dsn_rcpt *rcpts; /* the recipients this report is about (all one kind
                                      of report: failures, delays or successes) */
     size_t n_rcpts;

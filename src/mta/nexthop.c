@@ -86,8 +86,8 @@ void nexthop_routes_free(struct nexthop_route *routes, size_t n)
     free(routes);
 }
 
-bool nexthop_routes_parse(const struct strlist *words, struct nexthop_route **routes_r,
-                          size_t *n_r, struct buf *err)
+bool nexthop_routes_parse(const struct strlist *words, struct nexthop_route **routes_r, size_t *n_r,
+                          struct buf *err)
 {
     struct nexthop_route *routes = NULL;
     size_t n = 0;
@@ -97,7 +97,10 @@ bool nexthop_routes_parse(const struct strlist *words, struct nexthop_route **ro
         if (eq == NULL) {
             enum smtp_tls_policy p;
             if (n == 0 || routes[n - 1].dest.policy_set || !smtp_tls_policy_parse(w, &p)) {
-                buf_printf(err, "transport_routes: \"%s\" is neither DOMAIN=HOST nor a TLS policy after one", w);
+                buf_printf(
+                    err,
+                    "transport_routes: \"%s\" is neither DOMAIN=HOST nor a TLS policy after one",
+                    w);
                 goto fail;
             }
             routes[n - 1].dest.policy_set = true;

@@ -32,10 +32,10 @@ struct event_base;
 
 /* Where one route or the relayhost points. */
 struct nexthop_dest {
-    char *host;       /* a name, or an address literal without brackets */
-    uint16_t port;    /* 25 unless given */
-    bool no_mx;       /* [host]: take the host's A/AAAA, no MX lookup */
-    bool is_literal;  /* host is an IP address */
+    char *host;      /* a name, or an address literal without brackets */
+    uint16_t port;   /* 25 unless given */
+    bool no_mx;      /* [host]: take the host's A/AAAA, no MX lookup */
+    bool is_literal; /* host is an IP address */
     bool policy_set;
     enum smtp_tls_policy tls; /* when policy_set, else the default policy */
 };
@@ -51,8 +51,8 @@ void nexthop_dest_free(struct nexthop_dest *d);
 
 /* Parses transport_routes' words: DOMAIN=DEST, each optionally followed by a
  * word may|require|verify|none. Returns false with a reason in err. */
-bool nexthop_routes_parse(const struct strlist *words, struct nexthop_route **routes_r,
-                          size_t *n_r, struct buf *err);
+bool nexthop_routes_parse(const struct strlist *words, struct nexthop_route **routes_r, size_t *n_r,
+                          struct buf *err);
 void nexthop_routes_free(struct nexthop_route *routes, size_t n);
 
 /* The answer: hosts in the order to try them, each with its addresses. */
@@ -72,10 +72,10 @@ enum nexthop_status {
 
 struct nexthop_result {
     enum nexthop_status status;
-    char enh[16];         /* for the recipients when not OK */
-    struct buf reason;    /* text for logs and DSNs */
+    char enh[16];      /* for the recipients when not OK */
+    struct buf reason; /* text for logs and DSNs */
     enum smtp_tls_policy tls;
-    bool relay_auth;      /* the relayhost: AUTH with the configured credentials */
+    bool relay_auth; /* the relayhost: AUTH with the configured credentials */
     size_t n_hosts;
     struct nexthop_host hosts[NEXTHOP_HOSTS_MAX];
 };

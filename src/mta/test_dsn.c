@@ -29,7 +29,9 @@ static struct dsn_rcpt rcpts[2] = {
      .remote_mta = "mx.remote.test",
      .diagnostic = "550 5.1.1 no such\r\nInjected: yes",
      .last_attempt = 1800000000},
-    {.address = "c@remote.test", .action = DSN_ACTION_FAILED, .status = "5.2.2",
+    {.address = "c@remote.test",
+     .action = DSN_ACTION_FAILED,
+     .status = "5.2.2",
      .diagnostic = "552 5.2.2 mailbox full"},
 };
 
@@ -109,8 +111,8 @@ static void test_fields(void **state)
 static void test_delay_has_retry_until(void **state)
 {
     (void)state;
-    struct dsn_rcpt d = {.address = "b@remote.test", .action = DSN_ACTION_DELAYED,
-                         .will_retry_until = 1800000000};
+    struct dsn_rcpt d = {
+        .address = "b@remote.test", .action = DSN_ACTION_DELAYED, .will_retry_until = 1800000000};
     struct dsn_report r = report();
     r.rcpts = &d;
     r.n_rcpts = 1;

@@ -36,8 +36,8 @@ static void test_dest(void **state)
     assert_true(nexthop_dest_parse("10.0.0.5", &d));
     assert_true(d.is_literal && d.no_mx);
     nexthop_dest_free(&d);
-    const char *bad[] = {"", ":25", "host:", "host:0", "host:70000", "host:2x", "::1",
-                         "[host", "[host]x", "[]:25"};
+    const char *bad[] = {"",        ":25", "host:", "host:0",  "host:70000",
+                         "host:2x", "::1", "[host", "[host]x", "[]:25"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(nexthop_dest_parse(bad[i], &d));
 }

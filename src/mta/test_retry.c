@@ -22,7 +22,7 @@ static void test_backoff_doubles_to_ceiling(void **state)
     assert_int_equal(retry_backoff(&pol, 1), 5 * MIN);
     assert_int_equal(retry_backoff(&pol, 2), 10 * MIN);
     assert_int_equal(retry_backoff(&pol, 3), 20 * MIN);
-    assert_int_equal(retry_backoff(&pol, 7), 4 * HOUR); /* 320 min capped at 240 */
+    assert_int_equal(retry_backoff(&pol, 7), 4 * HOUR);           /* 320 min capped at 240 */
     assert_int_equal(retry_backoff(&pol, 4000000000u), 4 * HOUR); /* no overflow */
     struct retry_policy huge = {INT64_MAX / 3, INT64_MAX, INT64_MAX / 2, 0};
     assert_true(retry_backoff(&huge, 100) > 0);

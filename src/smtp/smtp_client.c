@@ -160,7 +160,7 @@ static void send_cmd(struct smtp_client *c, enum exp_kind kind, size_t index, co
     explicit_bzero(b.data, b.len); /* AUTH PLAIN carries the password */
     buf_free(&b);
     expect(c, kind, index);
-    int64_t t = kind == EXP_DATA ? c->p.data_init_timeout
+    int64_t t = kind == EXP_DATA                           ? c->p.data_init_timeout
                 : kind == EXP_BDAT || kind == EXP_DATA_END ? c->p.data_done_timeout
                                                            : c->p.command_timeout;
     if (c->exp_n == 1)
@@ -716,7 +716,7 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
     if (c->exp_n > 0) {
         enum exp_kind k = c->exps[c->exp_head].kind;
         set_read_timeout(c,
-                         k == EXP_DATA ? c->p.data_init_timeout
+                         k == EXP_DATA                        ? c->p.data_init_timeout
                          : k == EXP_DATA_END || k == EXP_BDAT ? c->p.data_done_timeout
                                                               : c->p.command_timeout,
                          k == EXP_DATA ? "DATA" : "command");

@@ -46,11 +46,11 @@ bool smtp_tls_policy_parse(const char *s, enum smtp_tls_policy *p_r);
 struct ssl_ctx_st *smtp_client_tls_ctx_new(const char *ca_file, struct buf *err);
 
 struct smtp_client_params {
-    const char *helo_name;       /* our host name */
+    const char *helo_name; /* our host name */
     enum smtp_tls_policy tls;
-    struct ssl_ctx_st *tls_ctx;  /* required unless tls == SMTP_TLS_NONE; not owned */
-    const char *tls_servername;  /* SNI and, for VERIFY, the name checked */
-    const char *auth_user;       /* AUTH to a smarthost when non-NULL (needs TLS) */
+    struct ssl_ctx_st *tls_ctx; /* required unless tls == SMTP_TLS_NONE; not owned */
+    const char *tls_servername; /* SNI and, for VERIFY, the name checked */
+    const char *auth_user;      /* AUTH to a smarthost when non-NULL (needs TLS) */
     const char *auth_pass;
     /* timeouts, milliseconds (RFC 5321 4.5.3.2); 0 picks the RFC's value */
     int64_t connect_timeout, greeting_timeout, command_timeout, data_init_timeout,
@@ -63,28 +63,28 @@ struct smtp_client_result {
     int code;     /* 0: no result yet */
     char enh[16]; /* "5.1.1" or "" */
     struct buf text;
-    bool local;   /* made by us (timeout, lost connection, TLS policy), not the server */
+    bool local; /* made by us (timeout, lost connection, TLS policy), not the server */
 };
 
 struct smtp_client_rcpt {
-    const char *address; /* without <> */
-    const char *orcpt;   /* decoded "type;address", or NULL */
-    unsigned notify;     /* SPOOL_NOTIFY_* bits, 0 = not given */
+    const char *address;              /* without <> */
+    const char *orcpt;                /* decoded "type;address", or NULL */
+    unsigned notify;                  /* SPOOL_NOTIFY_* bits, 0 = not given */
     struct smtp_client_result result; /* filled by the client */
 };
 
 enum smtp_client_body { SMTP_CLIENT_7BIT, SMTP_CLIENT_8BITMIME, SMTP_CLIENT_BINARYMIME };
 
 struct smtp_client_txn {
-    const char *sender;      /* "" for <> */
-    struct slice data;       /* the message, CRLF line ends; must live until the callback */
+    const char *sender; /* "" for <> */
+    struct slice data;  /* the message, CRLF line ends; must live until the callback */
     enum smtp_client_body body;
     bool smtputf8;
     bool ret_hdrs, ret_full; /* RET= (neither: not given) */
     const char *envid;       /* decoded ENVID or NULL */
     struct smtp_client_rcpt *rcpts;
     size_t n_rcpts;
-    void *arg;               /* for the caller */
+    void *arg; /* for the caller */
     /* filled by the client: */
     bool peer_dsn; /* the server took NOTIFY/ORCPT (else a SUCCESS notify becomes "relayed") */
     bool tls;      /* the transaction went over TLS */

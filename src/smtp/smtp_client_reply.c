@@ -96,8 +96,8 @@ static enum smtp_reply_status take_line(struct smtp_reply_parser *p)
     return last ? SMTP_REPLY_DONE : SMTP_REPLY_MORE;
 }
 
-enum smtp_reply_status smtp_reply_parse(struct smtp_reply_parser *p, const char *data,
-                                        size_t len, size_t *used_r)
+enum smtp_reply_status smtp_reply_parse(struct smtp_reply_parser *p, const char *data, size_t len,
+                                        size_t *used_r)
 {
     if (!p->in_reply && p->line.len == 0 && p->reply.n_lines > 0) {
         /* the previous reply was handed out: start a new one */
@@ -151,8 +151,8 @@ void smtp_caps_parse(const struct smtp_reply *r, struct smtp_caps *caps_r)
         while (k < line.len && line.ptr[k] != ' ' && line.ptr[k] != '=')
             k++;
         struct slice kw = slice_make(line.ptr, k);
-        struct slice rest = k < line.len ? slice_trim(slice_make(line.ptr + k + 1, line.len - k - 1))
-                                         : SLICE_NULL;
+        struct slice rest =
+            k < line.len ? slice_trim(slice_make(line.ptr + k + 1, line.len - k - 1)) : SLICE_NULL;
         if (slice_eq_cstr_nocase(kw, "PIPELINING"))
             caps_r->pipelining = true;
         else if (slice_eq_cstr_nocase(kw, "8BITMIME"))

@@ -22,10 +22,10 @@
 #define SMTP_REPLY_LINES_MAX_DEFAULT 100
 
 struct smtp_reply {
-    int code;         /* 200..599 */
-    char enh[16];     /* enhanced status "5.1.1" (RFC 3463) when the first line has one, else "" */
-    struct buf text;  /* the lines' texts (without code, separator and enhanced status
-                         of the first line), joined with '\n' */
+    int code;        /* 200..599 */
+    char enh[16];    /* enhanced status "5.1.1" (RFC 3463) when the first line has one, else "" */
+    struct buf text; /* the lines' texts (without code, separator and enhanced status
+                        of the first line), joined with '\n' */
     size_t n_lines;
 };
 
@@ -48,8 +48,8 @@ void smtp_reply_parser_free(struct smtp_reply_parser *p);
 void smtp_reply_parser_reset(struct smtp_reply_parser *p);
 /* Feeds bytes; stops after one complete reply. After DONE, the caller reads
  * p->reply and calls again with the rest. */
-enum smtp_reply_status smtp_reply_parse(struct smtp_reply_parser *p, const char *data,
-                                        size_t len, size_t *used_r);
+enum smtp_reply_status smtp_reply_parse(struct smtp_reply_parser *p, const char *data, size_t len,
+                                        size_t *used_r);
 
 /* What a server offers in its EHLO reply. */
 struct smtp_caps {

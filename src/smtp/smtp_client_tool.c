@@ -75,8 +75,12 @@ int main(int argc, char **argv)
     long long timeout = 0;
     while ((opt = getopt(argc, argv, "h:f:r:t:c:n:u:p:N:T:8UR:e:OS")) != -1) {
         switch (opt) {
-        case 'h': p.helo_name = optarg; break;
-        case 'f': sender = optarg; break;
+        case 'h':
+            p.helo_name = optarg;
+            break;
+        case 'f':
+            sender = optarg;
+            break;
         case 'r':
             if (n_rcpts < 2000)
                 rcpts[n_rcpts++] = optarg;
@@ -85,19 +89,44 @@ int main(int argc, char **argv)
             if (!smtp_tls_policy_parse(optarg, &p.tls))
                 return 64;
             break;
-        case 'c': ca = optarg; break;
-        case 'n': p.tls_servername = optarg; break;
-        case 'u': p.auth_user = optarg; break;
-        case 'p': p.auth_pass = optarg; break;
-        case 'N': n_txn = atoi(optarg); break;
-        case 'T': timeout = atoll(optarg); break;
-        case '8': eight = true; break;
-        case 'U': utf8 = true; break;
-        case 'R': ret = optarg; break;
-        case 'e': envid = optarg; break;
-        case 'O': orcpt = true; break;
-        case 'S': notify = true; break;
-        default: return 64;
+        case 'c':
+            ca = optarg;
+            break;
+        case 'n':
+            p.tls_servername = optarg;
+            break;
+        case 'u':
+            p.auth_user = optarg;
+            break;
+        case 'p':
+            p.auth_pass = optarg;
+            break;
+        case 'N':
+            n_txn = atoi(optarg);
+            break;
+        case 'T':
+            timeout = atoll(optarg);
+            break;
+        case '8':
+            eight = true;
+            break;
+        case 'U':
+            utf8 = true;
+            break;
+        case 'R':
+            ret = optarg;
+            break;
+        case 'e':
+            envid = optarg;
+            break;
+        case 'O':
+            orcpt = true;
+            break;
+        case 'S':
+            notify = true;
+            break;
+        default:
+            return 64;
         }
     }
     if (argc - optind != 2 || n_rcpts == 0 || n_txn < 1 || n_txn > 1000) {
@@ -121,7 +150,8 @@ int main(int argc, char **argv)
             return 70;
         }
     }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     if (getaddrinfo(argv[optind], argv[optind + 1], &hints, &ai) != 0) {
         fprintf(stderr, "bad address\n");

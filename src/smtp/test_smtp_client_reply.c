@@ -106,10 +106,10 @@ static void test_malformed(void **state)
     (void)state;
     expect_error("25\r\n", 512, 10);
     expect_error("abc hello\r\n", 512, 10);
-    expect_error("250-a\r\n251 b\r\n", 512, 10);     /* codes disagree */
-    expect_error("250xhello\r\n", 512, 10);          /* bad separator */
-    expect_error("150 preliminary\r\n", 512, 10);    /* no 1yz in SMTP */
-    expect_error("250 a\rb\r\n", 512, 10);           /* bare CR */
+    expect_error("250-a\r\n251 b\r\n", 512, 10);         /* codes disagree */
+    expect_error("250xhello\r\n", 512, 10);              /* bad separator */
+    expect_error("150 preliminary\r\n", 512, 10);        /* no 1yz in SMTP */
+    expect_error("250 a\rb\r\n", 512, 10);               /* bare CR */
     expect_error("250-a\r\n250-b\r\n250-c\r\n", 512, 2); /* too many lines */
     char longline[600];
     memset(longline, 'x', sizeof(longline));
