@@ -104,7 +104,9 @@ typedef void smtp_client_done_cb(struct smtp_client *c, void *arg);
 struct smtp_client *smtp_client_new(struct event_base *base, const struct smtp_client_params *p,
                                     smtp_client_txn_cb *txn_cb, smtp_client_done_cb *done_cb,
                                     void *arg);
-/* Connects to addr (non-blocking). Failures come back as local 4.4.1 results. */
+/* Connects to addr (non-blocking). Failures come back as local 4.4.1 results;
+ * a failure detected at once (bad address family) calls the transaction
+ * callbacks from inside this call. */
 void smtp_client_connect(struct smtp_client *c, const struct sockaddr *addr, socklen_t len);
 /* Uses an already connected socket (tests: a socketpair); the client owns fd. */
 void smtp_client_attach_fd(struct smtp_client *c, int fd);
@@ -112,7 +114,9 @@ void smtp_client_attach_fd(struct smtp_client *c, int fd);
 void smtp_client_send(struct smtp_client *c, struct smtp_client_txn *t);
 /* QUIT once the queued transactions are done. */
 void smtp_client_quit(struct smtp_client *c);
-/* Frees the client; a transaction still queued is failed (local 4.3.0) first. */
+/* Frees the client; a transaction still queued is failed (local 4.3.0) first,
+ * through its callback; the done callback is not called after this. Not from
+ * inside a transaction callback. */
 void smtp_client_free(struct smtp_client *c);
 
 /* The session's own failure (connect, greeting, TLS, AUTH, timeout), or NULL
