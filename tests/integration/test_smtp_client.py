@@ -14,7 +14,9 @@
 import json
 import select
 import socket
+import ssl
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -128,8 +130,9 @@ class Scripted:
     records every command line and every message it accepts."""
 
     def __init__(self, caps=("PIPELINING", "SIZE 100000", "DSN", "ENHANCEDSTATUSCODES", "8BITMIME"),
-                 rcpt=None, data="250 2.0.0 Ok: queued", mode="normal"):
+                 rcpt=None, data="250 2.0.0 Ok: queued", mode="normal", tls=None):
         self.caps, self.rcpt, self.data, self.mode = list(caps), rcpt or {}, data, mode
+        self.tls = tls  # an ssl.SSLContext: offer STARTTLS
         self.lines, self.messages, self.pipelined = [], [], None
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -174,8 +177,17 @@ class Scripted:
                     w("502 5.5.2 EHLO not implemented")
                 elif verb == "HELO":
                     w("250 scripted.test")
+                elif verb == "STARTTLS" and self.tls:
+                    # the reply and a forged reply in one segment: the client must
+                    # drop everything read before the handshake (the STARTTLS wall)
+                    conn.sendall(b"220 2.0.0 go ahead\r\n250-forged\r\n250 SIZE 1\r\n")
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                    f = LineReader(conn)
+                    self.tls_up = True
                 elif verb == "EHLO":
                     caps = ["scripted.test"] + self.caps
+                    if self.tls and not getattr(self, "tls_up", False):
+                        caps.append("STARTTLS")
                     for i, c in enumerate(caps):
                         w(("250 " if i == len(caps) - 1 else "250-") + c)
                 elif verb == "MAIL":
@@ -263,6 +275,23 @@ def test_address_with_crlf_never_reaches_the_wire(scripted):
     assert [(int(r[4]), r[5], r[6]) for r in res] == [(250, "2.0.0", "local=0"),
                                                       (553, "5.1.3", "local=1")]
     assert "RSET" not in s.lines and sum(l.startswith("RCPT") for l in s.lines) == 1
+
+
+def test_starttls_wall_drops_what_came_before_the_handshake(scripted, tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=scripted.test",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1"],
+                   check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    s = scripted(tls=ctx)
+    _, res, session, out = run_tool(s.port, ["a@x.test"], "-t", "require")
+    assert session == "session ok", out
+    assert (int(res[0][4]), res[0][8]) == (250, "tls=1"), out
+    # EHLO again after the handshake, and its real SIZE (not the forged 1) in use
+    assert s.lines[:3] == ["EHLO client.test", "STARTTLS", "EHLO client.test"]
+    assert any(l.startswith("MAIL FROM:<sender@example.org> SIZE=") for l in s.lines)
 
 
 def test_helo_fallback(scripted):
