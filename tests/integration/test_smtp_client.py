@@ -6,10 +6,13 @@
   message arrives byte for byte (dot-stuffing undone by the peer);
 - a scripted socket server in this file: PIPELINING (MAIL, RCPTs and DATA sent
   before the first reply), CHUNKING (BDAT), DSN parameters (NOTIFY, ORCPT
-  xtext, RET, ENVID), 4xx and 5xx replies, a server that never answers
-  (timeout) and one that drops the connection in the middle of DATA;
-- a real wharfd: delivery to a local user over STARTTLS (policies may,
-  require and verify against the server's own certificate).
+  xtext, RET, ENVID), 4xx and 5xx replies, replies trickled one byte at a
+  time, HELO fallback, 1500 recipients, the STARTTLS wall, a server that
+  never answers (timeout) and one that drops the connection in the middle of
+  DATA, an address carrying CRLF;
+- a real wharfd: delivery to a local user over STARTTLS (policies require
+  and verify against the server's own certificate), and AUTH on its
+  submission port as a smarthost.
 """
 import json
 import select
