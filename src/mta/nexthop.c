@@ -1,0 +1,568 @@
+/*
+ * nexthop.c - chooses and resolves the next hop of a remote domain (see
+ * nexthop.h): routes, relayhost, then MX / implicit MX through libunbound,
+ * asynchronously on the caller's event loop. Never connects anywhere.
+ */
+#include "mta/nexthop.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unbound.h>
+
+#define RR_A 1
+#define RR_MX 15
+#define RR_AAAA 28
+#define RR_CLASS_IN 1
+
+/* ---- parsing the configuration ---- */
+
+void nexthop_dest_free(struct nexthop_dest *d)
+{
+    free(d->host);
+    memset(d, 0, sizeof(*d));
+}
+
+static bool is_ip_literal(const char *s)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    return inet_pton(AF_INET, s, &a4) == 1 || inet_pton(AF_INET6, s, &a6) == 1;
+}
+
+bool nexthop_dest_parse(const char *s, struct nexthop_dest *d_r)
+{
+    memset(d_r, 0, sizeof(*d_r));
+    d_r->port = 25;
+    const char *host = s, *rest;
+    size_t hostlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL)
+            return false;
+        host = s + 1;
+        hostlen = (size_t)(close - host);
+        rest = close + 1;
+        d_r->no_mx = true;
+    } else {
+        const char *colon = strchr(s, ':');
+        if (colon != NULL && strchr(colon + 1, ':') != NULL)
+            return false; /* a bare IPv6 address: must be written [addr] */
+        hostlen = colon ? (size_t)(colon - s) : strlen(s);
+        rest = s + hostlen;
+    }
+    if (hostlen == 0 || hostlen > 255)
+        return false;
+    if (*rest == ':') {
+        char *end;
+        long port = strtol(rest + 1, &end, 10);
+        if (rest[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+            return false;
+        d_r->port = (uint16_t)port;
+    } else if (*rest != '\0') {
+        return false;
+    }
+    d_r->host = xstrndup(host, hostlen);
+    d_r->is_literal = is_ip_literal(d_r->host);
+    if (d_r->is_literal)
+        d_r->no_mx = true;
+    return true;
+}
+
+void nexthop_routes_free(struct nexthop_route *routes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(routes[i].domain);
+        nexthop_dest_free(&routes[i].dest);
+    }
+    free(routes);
+}
+
+bool nexthop_routes_parse(const struct strlist *words, struct nexthop_route **routes_r, size_t *n_r,
+                          struct buf *err)
+{
+    struct nexthop_route *routes = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < words->n; i++) {
+        const char *w = words->v[i];
+        const char *eq = strchr(w, '=');
+        if (eq == NULL) {
+            enum smtp_tls_policy p;
+            if (n == 0 || routes[n - 1].dest.policy_set || !smtp_tls_policy_parse(w, &p)) {
+                buf_printf(
+                    err,
+                    "transport_routes: \"%s\" is neither DOMAIN=HOST nor a TLS policy after one",
+                    w);
+                goto fail;
+            }
+            routes[n - 1].dest.policy_set = true;
+            routes[n - 1].dest.tls = p;
+            continue;
+        }
+        routes = xreallocarray(routes, n + 1, sizeof(*routes));
+        memset(&routes[n], 0, sizeof(routes[n]));
+        if (eq == w || !nexthop_dest_parse(eq + 1, &routes[n].dest)) {
+            buf_printf(err, "transport_routes: bad route \"%s\"", w);
+            goto fail;
+        }
+        routes[n].domain = xstrndup(w, (size_t)(eq - w));
+        n++;
+    }
+    *routes_r = routes;
+    *n_r = n;
+    return true;
+fail:
+    nexthop_routes_free(routes, n);
+    return false;
+}
+
+bool nexthop_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, struct buf *name_r)
+{
+    if (len < 3)
+        return false;
+    *pref_r = (rd[0] << 8) | rd[1];
+    size_t i = 2;
+    buf_reset(name_r);
+    while (i < len) {
+        size_t l = rd[i++];
+        if (l == 0)
+            return i == len && name_r->len <= 253;
+        if (l > 63 || i + l > len)
+            return false; /* compression pointers never appear in libunbound's rdata */
+        if (name_r->len > 0)
+            buf_append_byte(name_r, '.');
+        for (size_t k = 0; k < l; k++) {
+            unsigned char c = rd[i + k];
+            if (c <= ' ' || c >= 0x7f || c == '.')
+                return false;
+        }
+        buf_append(name_r, rd + i, l);
+        i += l;
+    }
+    return false;
+}
+
+/* ---- the resolver ---- */
+
+struct lookup;
+
+struct nexthop_resolver {
+    struct event_base *base;
+    struct ub_ctx *ub;
+    struct event *ub_ev;
+    struct nexthop_route *routes;
+    size_t n_routes;
+    struct nexthop_dest relay;
+    bool has_relay, relay_auth;
+    enum smtp_tls_policy tls;
+    struct lookup *lookups; /* in flight, for free */
+};
+
+struct lookup {
+    struct nexthop_resolver *r;
+    struct lookup *next, *prev;
+    char *domain;
+    nexthop_cb *cb;
+    void *arg;
+    uint16_t port;
+    int pending;
+    bool temp_error;
+    bool configured; /* a route or the relayhost: its name failing is our config's fault */
+    struct nexthop_result res;
+    struct event *done_ev;
+};
+
+/* A query's context: which lookup and which host it is for. */
+struct query {
+    struct lookup *lk;
+    size_t host; /* index in lk->res.hosts; SIZE_MAX for the MX query */
+};
+
+static void on_ub_fd(evutil_socket_t fd, short what, void *arg)
+{
+    struct nexthop_resolver *r = arg;
+    ub_process(r->ub);
+}
+
+struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
+                                              const struct wharf_config *cfg, struct buf *err)
+{
+    struct nexthop_resolver *r = xcalloc(1, sizeof(*r));
+    r->base = base;
+    if (!smtp_tls_policy_parse(cfg->mta_smtp_tls_policy, &r->tls)) {
+        buf_printf(err, "mta_smtp_tls_policy: unknown policy \"%s\"", cfg->mta_smtp_tls_policy);
+        goto fail;
+    }
+    if (!nexthop_routes_parse(&cfg->transport_routes, &r->routes, &r->n_routes, err))
+        goto fail;
+    if (cfg->relayhost != NULL && cfg->relayhost[0] != '\0') {
+        if (!nexthop_dest_parse(cfg->relayhost, &r->relay)) {
+            buf_printf(err, "relayhost: bad value \"%s\"", cfg->relayhost);
+            goto fail;
+        }
+        r->has_relay = true;
+        r->relay_auth = cfg->relayhost_auth_file != NULL && cfg->relayhost_auth_file[0] != '\0';
+    }
+    r->ub = ub_ctx_create();
+    if (r->ub == NULL) {
+        buf_printf(err, "cannot create the DNS resolver");
+        goto fail;
+    }
+    /* order matters: zone_add finalises the context */
+    int rc = ub_ctx_async(r->ub, 1);
+    if (rc == UB_NOERROR && cfg->dns_resolver != NULL && cfg->dns_resolver[0] != '\0') {
+        rc = ub_ctx_set_fwd(r->ub, cfg->dns_resolver);
+        /* the configured resolver answers for every name, the RFC 6761 test
+         * domain included (libunbound would answer NXDOMAIN for it itself) */
+        if (rc == UB_NOERROR)
+            rc = ub_ctx_zone_add(r->ub, "test.", "transparent");
+    } else if (rc == UB_NOERROR) {
+        rc = ub_ctx_resolvconf(r->ub, NULL);
+    }
+    if (rc != UB_NOERROR) {
+        buf_printf(err, "DNS resolver setup (dns_resolver \"%s\"): %s",
+                   cfg->dns_resolver ? cfg->dns_resolver : "", ub_strerror(rc));
+        goto fail;
+    }
+    r->ub_ev = event_new(base, ub_fd(r->ub), EV_READ | EV_PERSIST, on_ub_fd, r);
+    event_add(r->ub_ev, NULL);
+    return r;
+fail:
+    nexthop_resolver_free(r);
+    return NULL;
+}
+
+static void lookup_free(struct lookup *lk)
+{
+    struct nexthop_resolver *r = lk->r;
+    if (lk->prev)
+        lk->prev->next = lk->next;
+    else
+        r->lookups = lk->next;
+    if (lk->next)
+        lk->next->prev = lk->prev;
+    for (size_t i = 0; i < lk->res.n_hosts; i++)
+        free(lk->res.hosts[i].name);
+    buf_free(&lk->res.reason);
+    event_free(lk->done_ev);
+    free(lk->domain);
+    free(lk);
+}
+
+void nexthop_resolver_free(struct nexthop_resolver *r)
+{
+    if (r == NULL)
+        return;
+    if (r->ub_ev)
+        event_free(r->ub_ev);
+    if (r->ub)
+        ub_ctx_delete(r->ub); /* cancels the queries in flight */
+    while (r->lookups)
+        lookup_free(r->lookups);
+    nexthop_routes_free(r->routes, r->n_routes);
+    nexthop_dest_free(&r->relay);
+    free(r);
+}
+
+static void lookup_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct lookup *lk = arg;
+    lk->cb(lk->domain, &lk->res, lk->arg);
+    lookup_free(lk);
+}
+
+static void host_order_addrs(struct nexthop_host *h)
+{
+    struct nexthop_host sorted = *h;
+    size_t k = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < h->n_addrs; i++)
+            if ((h->addrs[i].ss_family == AF_INET) == (pass == 0)) {
+                sorted.addrs[k] = h->addrs[i];
+                sorted.addr_lens[k++] = h->addr_lens[i];
+            }
+    *h = sorted;
+}
+
+static void finish(struct lookup *lk)
+{
+    struct nexthop_result *res = &lk->res;
+    if (res->status == NEXTHOP_OK) {
+        /* keep hosts that have an address, in order; IPv4 before IPv6 within a
+         * host whatever order the answers came in (a stable order for logs) */
+        size_t k = 0;
+        for (size_t i = 0; i < res->n_hosts; i++) {
+            host_order_addrs(&res->hosts[i]);
+            if (res->hosts[i].n_addrs > 0)
+                res->hosts[k++] = res->hosts[i];
+            else
+                free(res->hosts[i].name);
+        }
+        res->n_hosts = k;
+        if (k == 0) {
+            res->status = lk->temp_error ? NEXTHOP_TEMPFAIL : NEXTHOP_PERMFAIL;
+            snprintf(res->enh, sizeof(res->enh), lk->temp_error ? "4.4.3" : "5.4.4");
+            buf_printf(&res->reason, "%s: no address for the mail exchanger%s", lk->domain,
+                       lk->temp_error ? " (DNS failure)" : "");
+        }
+    }
+    if (lk->configured && res->status == NEXTHOP_PERMFAIL) {
+        /* a configured next hop that does not resolve must not bounce mail */
+        res->status = NEXTHOP_TEMPFAIL;
+        snprintf(res->enh, sizeof(res->enh), "4.4.3");
+        buf_append_cstr(&res->reason, " (configured next hop)");
+    }
+    struct timeval now = {0, 0};
+    event_add(lk->done_ev, &now);
+}
+
+static void fail(struct lookup *lk, enum nexthop_status st, const char *enh, const char *why)
+{
+    lk->res.status = st;
+    snprintf(lk->res.enh, sizeof(lk->res.enh), "%s", enh);
+    buf_printf(&lk->res.reason, "%s: %s", lk->domain, why);
+    for (size_t i = 0; i < lk->res.n_hosts; i++)
+        free(lk->res.hosts[i].name);
+    lk->res.n_hosts = 0;
+    finish(lk);
+}
+
+static void add_addr(struct nexthop_host *h, int family, const void *a, uint16_t port)
+{
+    if (h->n_addrs == NEXTHOP_ADDRS_MAX)
+        return;
+    struct sockaddr_storage *ss = &h->addrs[h->n_addrs];
+    memset(ss, 0, sizeof(*ss));
+    if (family == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(port);
+        memcpy(&s4->sin_addr, a, 4);
+        h->addr_lens[h->n_addrs++] = sizeof(*s4);
+    } else {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(port);
+        memcpy(&s6->sin6_addr, a, 16);
+        h->addr_lens[h->n_addrs++] = sizeof(*s6);
+    }
+}
+
+static void on_addr(void *arg, int err, struct ub_result *ur)
+{
+    struct query *q = arg;
+    struct lookup *lk = q->lk;
+    struct nexthop_host *h = &lk->res.hosts[q->host];
+    free(q);
+    if (err != 0 || ur == NULL || (ur->rcode != 0 && ur->rcode != 3))
+        lk->temp_error = true; /* SERVFAIL and the like; NXDOMAIN (3) is just "none" */
+    else if (ur->havedata)
+        for (int i = 0; ur->data[i] != NULL; i++) {
+            if (ur->qtype == RR_A && ur->len[i] == 4)
+                add_addr(h, AF_INET, ur->data[i], lk->port);
+            else if (ur->qtype == RR_AAAA && ur->len[i] == 16)
+                add_addr(h, AF_INET6, ur->data[i], lk->port);
+        }
+    if (ur)
+        ub_resolve_free(ur);
+    if (--lk->pending == 0)
+        finish(lk);
+}
+
+static void query_addrs(struct lookup *lk)
+{
+    struct nexthop_resolver *r = lk->r;
+    lk->pending = (int)(2 * lk->res.n_hosts) + 1; /* +1: held until all are sent */
+    for (size_t i = 0; i < lk->res.n_hosts; i++) {
+        const int types[2] = {RR_A, RR_AAAA};
+        for (int t = 0; t < 2; t++) {
+            struct query *q = xmalloc(sizeof(*q));
+            *q = (struct query){lk, i};
+            if (ub_resolve_async(r->ub, lk->res.hosts[i].name, types[t], RR_CLASS_IN, q, on_addr,
+                                 NULL) != 0) {
+                free(q);
+                lk->temp_error = true;
+                lk->pending--;
+            }
+        }
+    }
+    if (--lk->pending == 0)
+        finish(lk);
+}
+
+static void add_host(struct lookup *lk, const char *name, int pref)
+{
+    if (lk->res.n_hosts == NEXTHOP_HOSTS_MAX)
+        return;
+    struct nexthop_host *h = &lk->res.hosts[lk->res.n_hosts++];
+    memset(h, 0, sizeof(*h));
+    h->name = xstrdup(name);
+    h->pref = pref;
+}
+
+static int cmp_pref(const void *a, const void *b)
+{
+    const struct nexthop_host *x = a, *y = b;
+    return (x->pref > y->pref) - (x->pref < y->pref);
+}
+
+static void on_mx(void *arg, int err, struct ub_result *ur)
+{
+    struct query *q = arg;
+    struct lookup *lk = q->lk;
+    const char *qname = ur && ur->qname ? ur->qname : lk->domain;
+    free(q);
+    if (err != 0 || ur == NULL || (ur->rcode != 0 && ur->rcode != 3)) {
+        if (ur)
+            ub_resolve_free(ur);
+        fail(lk, NEXTHOP_TEMPFAIL, "4.4.3",
+             err ? ub_strerror(err) : "temporary DNS failure looking up MX");
+        return;
+    }
+    if (ur->nxdomain) {
+        ub_resolve_free(ur);
+        fail(lk, NEXTHOP_PERMFAIL, "5.1.2", "domain not found");
+        return;
+    }
+    if (!ur->havedata) {
+        /* no MX: the domain itself is the implicit MX (RFC 5321 5.1) */
+        add_host(lk, qname, 0);
+        ub_resolve_free(ur);
+        query_addrs(lk);
+        return;
+    }
+    /* all records first (bounded: the array sorts the best NEXTHOP_HOSTS_MAX) */
+    struct nexthop_host all[64];
+    size_t n = 0;
+    bool null_mx = false;
+    struct buf name = BUF_INIT;
+    for (int i = 0; ur->data[i] != NULL && n < 64; i++) {
+        int pref;
+        if (!nexthop_mx_rdata_parse((const unsigned char *)ur->data[i], (size_t)ur->len[i], &pref,
+                                    &name))
+            continue;
+        if (name.len == 0) {
+            null_mx = true;
+            continue;
+        }
+        all[n].pref = pref;
+        all[n].name = buf_steal(&name, NULL);
+        n++;
+    }
+    buf_free(&name);
+    ub_resolve_free(ur);
+    if (n == 0) {
+        fail(lk, NEXTHOP_PERMFAIL, null_mx ? "5.1.10" : "5.4.4",
+             null_mx ? "the domain accepts no mail (null MX, RFC 7505)" : "malformed MX records");
+        return;
+    }
+    qsort(all, n, sizeof(all[0]), cmp_pref);
+    for (size_t i = 0; i < n; i++) {
+        add_host(lk, all[i].name, all[i].pref);
+        free(all[i].name);
+    }
+    query_addrs(lk);
+}
+
+static const struct nexthop_route *route_find(const struct nexthop_resolver *r, const char *domain)
+{
+    for (size_t i = 0; i < r->n_routes; i++) {
+        const char *d = r->routes[i].domain;
+        if (strcasecmp(d, domain) == 0)
+            return &r->routes[i];
+        /* ".example.net" matches every subdomain */
+        size_t dl = strlen(d), l = strlen(domain);
+        if (d[0] == '.' && l > dl && strcasecmp(domain + l - dl, d) == 0)
+            return &r->routes[i];
+    }
+    return NULL;
+}
+
+void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *cb, void *arg)
+{
+    struct lookup *lk = xcalloc(1, sizeof(*lk));
+    lk->r = r;
+    lk->domain = xstrdup(domain);
+    lk->cb = cb;
+    lk->arg = arg;
+    lk->port = 25;
+    buf_init(&lk->res.reason);
+    lk->res.tls = r->tls;
+    lk->done_ev = event_new(r->base, -1, 0, lookup_done, lk);
+    lk->next = r->lookups;
+    if (r->lookups)
+        r->lookups->prev = lk;
+    r->lookups = lk;
+
+    const struct nexthop_route *route = route_find(r, domain);
+    const struct nexthop_dest *dest = route ? &route->dest : r->has_relay ? &r->relay : NULL;
+    const char *mx_of = domain;
+    if (dest != NULL) {
+        lk->configured = true;
+        lk->port = dest->port;
+        if (dest->policy_set)
+            lk->res.tls = dest->tls;
+        lk->res.relay_auth = route == NULL && r->relay_auth;
+        if (dest->is_literal) {
+            add_host(lk, dest->host, 0);
+            unsigned char a[16];
+            struct nexthop_host *h = &lk->res.hosts[0];
+            if (inet_pton(AF_INET, dest->host, a) == 1)
+                add_addr(h, AF_INET, a, lk->port);
+            else if (inet_pton(AF_INET6, dest->host, a) == 1)
+                add_addr(h, AF_INET6, a, lk->port);
+            finish(lk);
+            return;
+        }
+        if (dest->no_mx) {
+            add_host(lk, dest->host, 0);
+            query_addrs(lk);
+            return;
+        }
+        mx_of = dest->host;
+    }
+    struct query *q = xmalloc(sizeof(*q));
+    *q = (struct query){lk, SIZE_MAX};
+    int rc = ub_resolve_async(r->ub, mx_of, RR_MX, RR_CLASS_IN, q, on_mx, NULL);
+    if (rc != 0) {
+        free(q);
+        fail(lk, NEXTHOP_TEMPFAIL, "4.4.3", ub_strerror(rc));
+    }
+}
+
+/* A credentials line is short; a bigger file is a mistake, not credentials. */
+#define NEXTHOP_AUTH_FILE_MAX 4096
+
+bool nexthop_relay_auth_load(const char *path, char **user_r, char **pass_r, struct buf *err)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        buf_printf(err, "relayhost_auth_file %s: %s", path, strerror(errno));
+        return false;
+    }
+    char line[NEXTHOP_AUTH_FILE_MAX];
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    bool too_big = n == sizeof(line) - 1 && fgetc(f) != EOF;
+    fclose(f);
+    line[n] = '\0';
+    char *end = line + strcspn(line, "\r\n");
+    *end = '\0';
+    char *colon = strchr(line, ':');
+    bool ok = !too_big && colon != NULL && colon != line && colon[1] != '\0';
+    if (ok) {
+        *user_r = xstrndup(line, (size_t)(colon - line));
+        *pass_r = xstrdup(colon + 1);
+    } else {
+        buf_printf(err, "relayhost_auth_file %s: expected one line USER:PASSWORD", path);
+    }
+    explicit_bzero(line, sizeof(line));
+    return ok;
+}

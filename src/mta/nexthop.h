@@ -1,0 +1,108 @@
+/*
+ * nexthop.h - where the mta sends mail for a remote domain: the next hop.
+ *
+ * In order: a per-domain route (transport_routes), the smarthost (relayhost),
+ * else DNS: MX records by preference (RFC 5321 5.1), the domain's own A/AAAA
+ * when it has no MX (the implicit MX), a null MX (RFC 7505) or a domain that
+ * does not exist is a permanent failure, a DNS failure a temporary one.
+ * Lookups are asynchronous (libunbound, its fd on the mta's event loop) and
+ * go to dns_resolver when set, so tests never touch live DNS.
+ *
+ * It never connects, never caches beyond libunbound's own cache, and must
+ * never report a permanent failure for a temporary DNS problem.
+ */
+#ifndef WHARF_MTA_NEXTHOP_H
+#define WHARF_MTA_NEXTHOP_H
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "smtp/smtp_client.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct event_base;
+
+/* Most MX hosts tried for one domain, and most addresses per host: a hostile
+ * zone cannot make one delivery try hundreds of servers (Postfix: 5 hosts). */
+#define NEXTHOP_HOSTS_MAX 10
+#define NEXTHOP_ADDRS_MAX 8
+
+/* Where one route or the relayhost points. */
+struct nexthop_dest {
+    char *host;      /* a name, or an address literal without brackets */
+    uint16_t port;   /* 25 unless given */
+    bool no_mx;      /* [host]: take the host's A/AAAA, no MX lookup */
+    bool is_literal; /* host is an IP address */
+    bool policy_set;
+    enum smtp_tls_policy tls; /* when policy_set, else the default policy */
+};
+
+struct nexthop_route {
+    char *domain;
+    struct nexthop_dest dest;
+};
+
+/* Parses "HOST", "HOST:PORT", "[HOST]:PORT", "[1.2.3.4]", "[::1]:25". */
+bool nexthop_dest_parse(const char *s, struct nexthop_dest *d_r);
+void nexthop_dest_free(struct nexthop_dest *d);
+
+/* Parses transport_routes' words: DOMAIN=DEST, each optionally followed by a
+ * word may|require|verify|none. Returns false with a reason in err. */
+bool nexthop_routes_parse(const struct strlist *words, struct nexthop_route **routes_r, size_t *n_r,
+                          struct buf *err);
+void nexthop_routes_free(struct nexthop_route *routes, size_t n);
+
+/* The answer: hosts in the order to try them, each with its addresses. */
+struct nexthop_host {
+    char *name; /* for logs (relay=name[addr]:port) and TLS verification */
+    int pref;
+    size_t n_addrs;
+    struct sockaddr_storage addrs[NEXTHOP_ADDRS_MAX];
+    socklen_t addr_lens[NEXTHOP_ADDRS_MAX];
+};
+
+enum nexthop_status {
+    NEXTHOP_OK,
+    NEXTHOP_TEMPFAIL, /* DNS server failure or timeout: retry later (4.4.3) */
+    NEXTHOP_PERMFAIL, /* no such domain, null MX, no address at all (5.1.2 / 5.1.10) */
+};
+
+struct nexthop_result {
+    enum nexthop_status status;
+    char enh[16];      /* for the recipients when not OK */
+    struct buf reason; /* text for logs and DSNs */
+    enum smtp_tls_policy tls;
+    bool relay_auth; /* the relayhost: AUTH with the configured credentials */
+    size_t n_hosts;
+    struct nexthop_host hosts[NEXTHOP_HOSTS_MAX];
+};
+
+struct nexthop_resolver;
+
+/* Creates the resolver from the config (routes, relayhost, dns_resolver,
+ * mta_smtp_tls_policy); NULL with a reason in err on a bad option. */
+struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
+                                              const struct wharf_config *cfg, struct buf *err);
+void nexthop_resolver_free(struct nexthop_resolver *r);
+
+/* The result is the callback's only until it returns. */
+typedef void nexthop_cb(const char *domain, const struct nexthop_result *res, void *arg);
+
+/* Looks up the next hop for domain; cb is always called later from the event
+ * loop (never from inside this call). */
+void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *cb, void *arg);
+
+/* Reads relayhost_auth_file: one line "USER:PASSWORD" (the password may hold
+ * colons). The caller frees both and should wipe the password. False with a
+ * reason in err (never the file's content). */
+bool nexthop_relay_auth_load(const char *path, char **user_r, char **pass_r, struct buf *err);
+
+/* Parses an MX record's rdata (uncompressed, as libunbound returns it) into
+ * pref and a dotted name without the final dot ("" for the root: null MX).
+ * False if malformed. */
+bool nexthop_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, struct buf *name_r);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * smtp_client.h - the SMTP client engine: one event-driven session
+ * (libevent bufferevent; bufferevent_openssl for STARTTLS) that delivers one
+ * or more transactions, each with one or more recipients, over one
+ * connection to one server.
+ *
+ * It speaks EHLO (HELO as a fallback), STARTTLS by policy, AUTH PLAIN/LOGIN
+ * (only over TLS), MAIL with SIZE/BODY/SMTPUTF8/RET/ENVID, RCPT with
+ * NOTIFY/ORCPT, DATA with dot-stuffing or BDAT when CHUNKING is offered, and
+ * pipelines MAIL/RCPT/DATA when PIPELINING is offered. Every result, per
+ * recipient, comes back through the transaction callback: the server's code,
+ * enhanced status and text, or a locally made 4xx (connection lost,
+ * timeout, TLS required) marked `local`.
+ *
+ * It never decides about retries, bounces or the queue, never resolves names
+ * (see mta/nexthop.h) and never reads files other than the CA file; it
+ * must never send AUTH credentials in clear text, nor treat anything the
+ * server sent before the TLS handshake as said after it.
+ */
+#ifndef WHARF_SMTP_SMTP_CLIENT_H
+#define WHARF_SMTP_SMTP_CLIENT_H
+
+#include "base/buf.h"
+#include "smtp/smtp_client_reply.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct ssl_ctx_st;
+
+enum smtp_tls_policy {
+    SMTP_TLS_NONE,    /* never STARTTLS */
+    SMTP_TLS_MAY,     /* STARTTLS when offered; go on in clear text when not */
+    SMTP_TLS_REQUIRE, /* fail (4.7.4) without TLS; any certificate */
+    SMTP_TLS_VERIFY,  /* TLS with a certificate valid for tls_servername */
+};
+
+/* "none", "may", "require", "verify"; false if unknown. */
+bool smtp_tls_policy_parse(const char *s, enum smtp_tls_policy *p_r);
+
+/* A client TLS context: default CA paths plus ca_file (may be NULL), TLS 1.2+.
+ * NULL with a reason in err on failure. Free with SSL_CTX_free. */
+struct ssl_ctx_st *smtp_client_tls_ctx_new(const char *ca_file, struct buf *err);
+
+struct smtp_client_params {
+    const char *helo_name; /* our host name */
+    enum smtp_tls_policy tls;
+    struct ssl_ctx_st *tls_ctx; /* required unless tls == SMTP_TLS_NONE; not owned */
+    const char *tls_servername; /* SNI and, for VERIFY, the name checked */
+    const char *auth_user;      /* AUTH to a smarthost when non-NULL (needs TLS) */
+    const char *auth_pass;
+    /* timeouts, milliseconds (RFC 5321 4.5.3.2); 0 picks the RFC's value */
+    int64_t connect_timeout, greeting_timeout, command_timeout, data_init_timeout,
+        data_block_timeout, data_done_timeout;
+    size_t reply_line_max, reply_lines_max; /* 0: defaults */
+};
+
+/* One result: the server's reply, or a locally made one. */
+struct smtp_client_result {
+    int code;     /* 0: no result yet */
+    char enh[16]; /* "5.1.1" or "" */
+    struct buf text;
+    bool local; /* made by us (timeout, lost connection, TLS policy), not the server */
+};
+
+struct smtp_client_rcpt {
+    const char *address;              /* without <> */
+    const char *orcpt;                /* decoded "type;address", or NULL */
+    unsigned notify;                  /* SPOOL_NOTIFY_* bits, 0 = not given */
+    struct smtp_client_result result; /* filled by the client */
+};
+
+enum smtp_client_body { SMTP_CLIENT_7BIT, SMTP_CLIENT_8BITMIME, SMTP_CLIENT_BINARYMIME };
+
+struct smtp_client_txn {
+    const char *sender; /* "" for <> */
+    struct slice data;  /* the message, CRLF line ends; must live until the callback */
+    enum smtp_client_body body;
+    bool smtputf8;
+    bool ret_hdrs, ret_full; /* RET= (neither: not given) */
+    const char *envid;       /* decoded ENVID or NULL */
+    struct smtp_client_rcpt *rcpts;
+    size_t n_rcpts;
+    void *arg; /* for the caller */
+    /* filled by the client: */
+    bool peer_dsn; /* the server took NOTIFY/ORCPT (else a SUCCESS notify becomes "relayed") */
+    bool tls;      /* the transaction went over TLS */
+    /* private */
+    struct smtp_client_txn *next;
+};
+
+struct smtp_client;
+
+/* Called once per transaction when every recipient has a result; the
+ * transaction is the client's no more. */
+typedef void smtp_client_txn_cb(struct smtp_client *c, struct smtp_client_txn *t, void *arg);
+/* Called once when the session is over (QUIT answered, or failed); free the
+ * client from here or later, not before. */
+typedef void smtp_client_done_cb(struct smtp_client *c, void *arg);
+
+struct smtp_client *smtp_client_new(struct event_base *base, const struct smtp_client_params *p,
+                                    smtp_client_txn_cb *txn_cb, smtp_client_done_cb *done_cb,
+                                    void *arg);
+/* Connects to addr (non-blocking). Failures come back as local 4.4.1 results;
+ * a failure detected at once (bad address family) calls the transaction
+ * callbacks from inside this call. */
+void smtp_client_connect(struct smtp_client *c, const struct sockaddr *addr, socklen_t len);
+/* Uses an already connected socket (tests: a socketpair); the client owns fd. */
+void smtp_client_attach_fd(struct smtp_client *c, int fd);
+/* Queues a transaction; sent as soon as the session is ready. */
+void smtp_client_send(struct smtp_client *c, struct smtp_client_txn *t);
+/* QUIT once the queued transactions are done. */
+void smtp_client_quit(struct smtp_client *c);
+/* Frees the client; a transaction still queued is failed (local 4.3.0) first,
+ * through its callback; the done callback is not called after this. Not from
+ * inside a transaction callback. */
+void smtp_client_free(struct smtp_client *c);
+
+/* The session's own failure (connect, greeting, TLS, AUTH, timeout), or NULL
+ * when none. A local 4.4.1 before any greeting means "try the next address". */
+const struct smtp_client_result *smtp_client_error(const struct smtp_client *c);
+/* The server's capabilities (after EHLO) and whether TLS is up. */
+const struct smtp_caps *smtp_client_caps(const struct smtp_client *c);
+bool smtp_client_tls_active(const struct smtp_client *c);
+/* Releases a result's text (for reuse of a transaction). */
+void smtp_client_result_clear(struct smtp_client_result *r);
+
+#endif
