@@ -357,12 +357,15 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
         size_t start = out.len;
         if (add_uid)
             buf_printf(&out, "UID %u", m->uid);
-        for (size_t j = 0; j < f.n + (add_flags ? 1 : 0) && !failed; j++) {
-            const struct fetch_item *it = j < f.n ? &f.v[j] : NULL;
-            enum fetch_kind kind = it ? it->kind : F_FLAGS;
+        if (add_flags) { /* \Seen was just set: say so, before any literal */
+            buf_append_cstr(&out, out.len > start ? " FLAGS " : "FLAGS ");
+            imap_flags_write(&out, m->flags, m->keywords);
+        }
+        for (size_t j = 0; j < f.n && !failed; j++) {
+            const struct fetch_item *it = &f.v[j];
             if (out.len > start)
                 buf_append_byte(&out, ' ');
-            switch (kind) {
+            switch (it->kind) {
             case F_FLAGS:
                 buf_append_cstr(&out, "FLAGS ");
                 imap_flags_write(&out, m->flags, m->keywords);

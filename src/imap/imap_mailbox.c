@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define TAGF(tag) (int)(tag).len, (tag).ptr
 
@@ -26,9 +27,16 @@ char *imap_mailbox_arg(const struct imap_arg *a)
     return slice_strdup(name);
 }
 
+/* An atom when every byte is an ASTRING-CHAR (as Dovecot writes INBOX), else a string. */
 static void mailbox_name_write(struct buf *out, const char *name)
 {
-    mime_imap_string(out, slice_from_cstr(name));
+    bool atom = name[0] != '\0' && strcasecmp(name, "NIL") != 0;
+    for (const char *p = name; *p && atom; p++)
+        atom = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f && !strchr("(){%*\"\\", *p);
+    if (atom)
+        buf_append_cstr(out, name);
+    else
+        mime_imap_string(out, slice_from_cstr(name));
 }
 
 void imap_flags_write(struct buf *out, unsigned flags, const char *keywords)
@@ -293,6 +301,7 @@ void imap_cmd_check(struct imap_session *s, struct slice tag, bool uid,
                     const struct imap_arg *args, size_t n)
 {
     (void)uid, (void)args, (void)n;
+    imap_view_sync(s, true, NULL, 0);
     imap_printf(s, "%.*s OK CHECK completed", TAGF(tag));
 }
 
@@ -310,6 +319,24 @@ static bool mailbox_exists(struct imap_session *s, const char *name, int *r_stor
     buf_free(&err);
     *r_store = r;
     return r == 0;
+}
+
+/* RFC 9051 6.3.4: CREATE a/b/c creates a and a/b when they are missing. */
+static int create_parents(struct imap_session *s, char *name, struct buf *err)
+{
+    for (char *p = strchr(name, STORE_DELIMITER); p != NULL; p = strchr(p + 1, STORE_DELIMITER)) {
+        if (p == name)
+            continue;
+        *p = '\0';
+        int r;
+        int rc = 0;
+        if (!mailbox_exists(s, name, &r))
+            rc = r < 0 ? -1 : store_mailbox_create(s->srv->store, s->account, name, NULL, err);
+        *p = STORE_DELIMITER;
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
 }
 
 void imap_cmd_create(struct imap_session *s, struct slice tag, bool uid,
@@ -333,7 +360,8 @@ void imap_cmd_create(struct imap_session *s, struct slice tag, bool uid,
         imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
     else if (strpbrk(name, "*%") != NULL)
         imap_printf(s, "%.*s NO [CANNOT] Mailbox names may not contain * or %%", TAGF(tag));
-    else if (store_mailbox_create(s->srv->store, s->account, name, NULL, &err) != 0)
+    else if (create_parents(s, name, &err) != 0 ||
+             store_mailbox_create(s->srv->store, s->account, name, NULL, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
     else
         imap_printf(s, "%.*s OK CREATE completed", TAGF(tag));

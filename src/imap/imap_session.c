@@ -160,8 +160,9 @@ static void start_auth(struct imap_session *s, struct slice tag, const char *aut
         .client_addr = net_conn_addr(s->conn),
         .secure = net_conn_is_tls(s->conn),
     };
+    char *t = slice_strdup(tag); /* tag may point into s->tag */
     free(s->tag);
-    s->tag = slice_strdup(tag);
+    s->tag = t;
     s->wait = IMAP_WAIT_AUTH;
     net_conn_pause(s->conn);
     s->auth_handle = auth_client_check(s->srv->auth, &req, auth_done, s);
@@ -278,7 +279,8 @@ static void cmd_noop(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
     (void)uid, (void)args, (void)n;
-    /* The updates follow from the sync after every command. */
+    if (s->state == IMAP_SELECTED)
+        imap_view_sync(s, true, NULL, 0);
     imap_printf(s, "%.*s OK NOOP completed", (int)tag.len, tag.ptr);
 }
 
@@ -341,8 +343,7 @@ static void cmd_idle(struct imap_session *s, struct slice tag, bool uid,
 /* ---- dispatch ---- */
 
 enum cmd_flags {
-    CMD_UID = 1 << 0,      /* has a UID form */
-    CMD_NO_SYNC = 1 << 1,  /* no EXPUNGE after it (RFC 9051 7.5.1: FETCH, STORE, SEARCH) */
+    CMD_UID = 1 << 0, /* has a UID form */
 };
 
 struct command_def {
@@ -379,10 +380,10 @@ static const struct command_def commands[] = {
     {"CLOSE", imap_cmd_close, IMAP_SELECTED, IMAP_LOGOUT, 0},
     {"UNSELECT", imap_cmd_unselect, IMAP_SELECTED, IMAP_LOGOUT, 0},
     {"EXPUNGE", imap_cmd_expunge, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
-    {"FETCH", imap_cmd_fetch, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID | CMD_NO_SYNC},
-    {"STORE", imap_cmd_store, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID | CMD_NO_SYNC},
-    {"SEARCH", imap_cmd_search, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID | CMD_NO_SYNC},
-    {"COPY", imap_cmd_copy, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID | CMD_NO_SYNC},
+    {"FETCH", imap_cmd_fetch, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"STORE", imap_cmd_store, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"SEARCH", imap_cmd_search, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"COPY", imap_cmd_copy, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"MOVE", imap_cmd_move, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
 };
 
@@ -425,10 +426,14 @@ static void run_command(struct imap_session *s, struct imap_command *c)
         return;
     }
     s->errors = 0;
+    /*
+     * New messages and flag changes are told before the command runs; never
+     * an EXPUNGE, which would renumber the MSNs the client just sent. Those
+     * come with NOOP, CHECK, IDLE, EXPUNGE and MOVE, before their tagged reply.
+     */
+    if (s->state == IMAP_SELECTED)
+        imap_view_sync(s, false, NULL, 0);
     def->fn(s, c->tag, uid, args, n);
-    /* Updates for the selected mailbox follow every command but during IDLE (done there). */
-    if (s->state == IMAP_SELECTED && s->wait == IMAP_WAIT_NONE)
-        imap_view_sync(s, !(def->flags & CMD_NO_SYNC) || uid, NULL, 0);
 }
 
 static void handle_command(struct imap_session *s, struct slice raw)
@@ -480,14 +485,14 @@ static void handle_wait_line(struct imap_session *s, struct slice line)
     }
     /* IMAP_WAIT_IDLE */
     s->wait = IMAP_WAIT_NONE;
+    if (s->state == IMAP_SELECTED)
+        imap_view_sync(s, true, NULL, 0);
     if (slice_eq_cstr_nocase(line, "DONE"))
         imap_printf(s, "%s OK IDLE terminated", s->tag);
     else
         imap_bad(s, tag, "Expected DONE to end IDLE");
     free(s->tag);
     s->tag = NULL;
-    if (s->state == IMAP_SELECTED)
-        imap_view_sync(s, true, NULL, 0);
 }
 
 static void imap_readable(void *arg)
