@@ -13,6 +13,9 @@
 
 /* Longest user name or password passed on to the auth process. */
 #define IMAP_MAX_CREDENTIAL 1024
+/* Largest literal before login (a user name or password): an unauthenticated
+ * client never makes us buffer imap_max_literal_size bytes. */
+#define IMAP_MAX_PREAUTH_LITERAL 4096
 /* A SASL response line (after "+ ") may be longer than a command line. */
 #define IMAP_MAX_SASL_LINE 8192
 /* Flags as one FLAGS list; the store keeps keywords as a space-separated string. */

@@ -123,6 +123,7 @@ static void auth_done(void *arg, enum auth_result result, const char *account)
     case AUTH_OK: {
         s->account = xstrdup(account);
         s->state = IMAP_AUTHENTICATED;
+        s->reader.max_literal = s->srv->cfg->imap_max_literal_size;
         s->errors = 0;
         log_info("login: user=<%s>, rip=%s, %s", account, net_conn_addr(s->conn),
                  net_conn_is_tls(s->conn) ? "TLS" : "plaintext");
@@ -548,7 +549,7 @@ static void *imap_open(struct net_conn *c, void *proto_arg)
     s->conn = c;
     s->state = IMAP_NOT_AUTHENTICATED;
     const struct wharf_config *cfg = s->srv->cfg;
-    imap_reader_init(&s->reader, (size_t)cfg->imap_max_line_length, cfg->imap_max_literal_size);
+    imap_reader_init(&s->reader, (size_t)cfg->imap_max_line_length, IMAP_MAX_PREAUTH_LITERAL);
     buf_init(&s->line);
     s->next = s->srv->sessions;
     if (s->next)

@@ -445,6 +445,19 @@ def test_oversized_literal_refused_before_reading(imap):
     r.close()
 
 
+def test_literal_before_login_is_small(imap):
+    r = Raw(imap.ports["imaps"], tls=True)
+    # before login only a credential-sized literal is taken
+    r.send(b"a1 LOGIN {100000}\r\n")
+    assert r.line().startswith("a1 BAD")
+    r.send(b'a2 LOGIN {%d}\r\n' % len(USER))
+    assert r.line().startswith("+ ")
+    r.send(USER.encode() + b' "' + PASSWORD.encode() + b'"\r\n')
+    _, ok = r.until("a2")
+    assert ok.startswith("a2 OK")
+    r.close()
+
+
 def test_state_rules(imap):
     r = Raw(imap.ports["imaps"], tls=True)
     _, line = r.cmd("a", "FETCH 1 FLAGS")
