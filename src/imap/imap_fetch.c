@@ -29,6 +29,7 @@ enum fetch_kind {
     F_RFC822,
     F_RFC822_HEADER,
     F_RFC822_TEXT,
+    F_MODSEQ, /* CONDSTORE */
 };
 
 struct fetch_item {
@@ -121,6 +122,8 @@ static const char *parse_item(struct fetch *f, const struct imap_arg *a)
         fetch_add(f, F_RFC822_SIZE);
     else if (slice_eq_cstr_nocase(s, "UID"))
         fetch_add(f, F_UID);
+    else if (slice_eq_cstr_nocase(s, "MODSEQ"))
+        fetch_add(f, F_MODSEQ);
     else if (slice_eq_cstr_nocase(s, "ENVELOPE"))
         fetch_add(f, F_ENVELOPE);
     else if (slice_eq_cstr_nocase(s, "BODYSTRUCTURE"))
@@ -326,10 +329,21 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
 {
     struct fetch f = {0};
     const char *e = NULL;
-    if (n != 2 || args[0].type != IMAP_ARG_ATOM)
-        e = "Usage: FETCH sequence-set items";
+    uint64_t changedsince = 0;
+    if ((n != 2 && n != 3) || args[0].type != IMAP_ARG_ATOM)
+        e = "Usage: FETCH sequence-set items [(CHANGEDSINCE modseq)]";
+    else if (n == 3 && (args[2].type != IMAP_ARG_LIST || args[2].n_list != 2 ||
+                        !imap_arg_is_atom(&args[2].list[0], "CHANGEDSINCE") ||
+                        args[2].list[1].type != IMAP_ARG_ATOM ||
+                        !imap_parse_number(args[2].list[1].str, INT64_MAX, &changedsince) ||
+                        changedsince == 0))
+        e = "Invalid FETCH modifier (only CHANGEDSINCE is supported)";
     else
         e = parse_items(&f, &args[1]);
+    if (e == NULL && n == 3 && !fetch_has(&f, F_MODSEQ))
+        fetch_add(&f, F_MODSEQ); /* RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ */
+    if (e == NULL && fetch_has(&f, F_MODSEQ))
+        s->condstore = true;
     if (e != NULL) {
         imap_bad(s, tag, e);
         free(f.v);
@@ -339,6 +353,13 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
     if (!imap_view_select(s, tag, args[0].str, uid, &idx, &k)) {
         free(f.v);
         return;
+    }
+    if (changedsince > 0) {
+        size_t kept = 0;
+        for (size_t i = 0; i < k; i++)
+            if (s->view.msgs[idx[i]].modseq > changedsince)
+                idx[kept++] = idx[i];
+        k = kept;
     }
     bool add_flags = false;
     if (f.sets_seen && !s->view.readonly) {
@@ -360,6 +381,8 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
         if (add_flags) { /* \Seen was just set: say so, before any literal */
             buf_append_cstr(&out, out.len > start ? " FLAGS " : "FLAGS ");
             imap_flags_write(&out, m->flags, m->keywords);
+            if (s->condstore && !fetch_has(&f, F_MODSEQ))
+                buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)m->modseq);
         }
         for (size_t j = 0; j < f.n && !failed; j++) {
             const struct fetch_item *it = &f.v[j];
@@ -380,6 +403,9 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
                 break;
             case F_UID:
                 buf_printf(&out, "UID %u", m->uid);
+                break;
+            case F_MODSEQ:
+                buf_printf(&out, "MODSEQ (%llu)", (unsigned long long)m->modseq);
                 break;
             case F_ENVELOPE:
                 buf_append_cstr(&out, "ENVELOPE ");

@@ -71,6 +71,7 @@ struct imap_session {
     char *account;
     void *auth_handle;
     unsigned errors; /* malformed commands in a row */
+    bool condstore;  /* CONDSTORE enabled (RFC 7162 3.1): MODSEQ in FETCH responses */
     struct imap_view view;
 };
 

@@ -132,6 +132,8 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
             !uid_in(quiet_uids, n_quiet, cur->uid)) {
             buf_printf(&out, "* %zu FETCH (UID %u FLAGS ", i - removed + 1, cur->uid);
             imap_flags_write(&out, cur->flags, cur->keywords);
+            if (s->condstore)
+                buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)cur->modseq);
             buf_append_cstr(&out, ")\r\n");
         }
     }
@@ -143,6 +145,9 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     v->n = n;
     if (n > 0 && list[n - 1].uid >= v->uidnext)
         v->uidnext = list[n - 1].uid + 1;
+    for (size_t k = 0; k < n; k++)
+        if (list[k].modseq > v->highestmodseq)
+            v->highestmodseq = list[k].modseq;
     if (out.len > 0)
         net_conn_write(s->conn, out.data, out.len);
     buf_free(&out);
@@ -193,11 +198,17 @@ static void deselect(struct imap_session *s)
 static void select_or_examine(struct imap_session *s, struct slice tag,
                               const struct imap_arg *args, size_t n, bool readonly)
 {
-    char *name = n == 1 ? imap_mailbox_arg(&args[0]) : NULL;
+    /* The only select parameter we know: (CONDSTORE), RFC 7162 3.1.8. */
+    bool params_ok = n == 1 || (n == 2 && args[1].type == IMAP_ARG_LIST &&
+                                args[1].n_list == 1 && imap_arg_is_atom(&args[1].list[0], "CONDSTORE"));
+    char *name = n >= 1 && params_ok ? imap_mailbox_arg(&args[0]) : NULL;
     if (name == NULL) {
-        imap_bad(s, tag, readonly ? "Usage: EXAMINE mailbox" : "Usage: SELECT mailbox");
+        imap_bad(s, tag, readonly ? "Usage: EXAMINE mailbox [(CONDSTORE)]"
+                                  : "Usage: SELECT mailbox [(CONDSTORE)]");
         return;
     }
+    if (n == 2)
+        s->condstore = true;
     if (s->state == IMAP_SELECTED)
         deselect(s);
     struct store_mailbox mb;
@@ -628,8 +639,10 @@ void imap_cmd_status(struct imap_session *s, struct slice tag, bool uid,
             v = mb.unseen;
         else if (imap_arg_is_atom(a, "SIZE"))
             v = mb.bytes;
-        else if (imap_arg_is_atom(a, "HIGHESTMODSEQ"))
+        else if (imap_arg_is_atom(a, "HIGHESTMODSEQ")) {
             v = mb.highestmodseq;
+            s->condstore = true;
+        }
         else if (imap_arg_is_atom(a, "RECENT"))
             v = 0;
         else {

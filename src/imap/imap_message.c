@@ -85,8 +85,23 @@ static uint32_t *uids_of(const struct imap_session *s, const size_t *idx, size_t
 void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
                     const struct imap_arg *args, size_t n)
 {
-    if (n < 3 || args[0].type != IMAP_ARG_ATOM || args[1].type != IMAP_ARG_ATOM) {
-        imap_bad(s, tag, "Usage: STORE sequence-set [+|-]FLAGS[.SILENT] (flags)");
+    /* STORE set [(UNCHANGEDSINCE modseq)] item flags (RFC 7162 3.1.3) */
+    const struct imap_arg *set = &args[0], *mod = NULL;
+    if (n >= 2 && args[1].type == IMAP_ARG_LIST) {
+        mod = &args[1];
+        args++;
+        n--;
+    }
+    uint64_t unchangedsince = 0;
+    if (mod != NULL &&
+        (mod->n_list != 2 || !imap_arg_is_atom(&mod->list[0], "UNCHANGEDSINCE") ||
+         mod->list[1].type != IMAP_ARG_ATOM ||
+         !imap_parse_number(mod->list[1].str, INT64_MAX, &unchangedsince))) {
+        imap_bad(s, tag, "Invalid STORE modifier (only UNCHANGEDSINCE is supported)");
+        return;
+    }
+    if (n < 3 || set->type != IMAP_ARG_ATOM || args[1].type != IMAP_ARG_ATOM) {
+        imap_bad(s, tag, "Usage: STORE sequence-set [(UNCHANGEDSINCE n)] [+|-]FLAGS[.SILENT] (flags)");
         return;
     }
     struct slice item = args[1].str;
@@ -97,7 +112,7 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
     }
     bool silent = slice_eq_cstr_nocase(item, "FLAGS.SILENT");
     if (!silent && !slice_eq_cstr_nocase(item, "FLAGS")) {
-        imap_bad(s, tag, "Unknown STORE item (CONDSTORE modifiers are not supported)");
+        imap_bad(s, tag, "Unknown STORE item");
         return;
     }
     unsigned flags = 0;
@@ -117,44 +132,71 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
         return;
     }
     size_t *idx, k;
-    if (!imap_view_select(s, tag, args[0].str, uid, &idx, &k)) {
+    if (!imap_view_select(s, tag, set->str, uid, &idx, &k)) {
         buf_free(&keywords);
         return;
     }
+    if (mod != NULL)
+        s->condstore = true;
     uint32_t *uids = uids_of(s, idx, k);
     struct store_flags_result *res = xcalloc(k ? k : 1, sizeof(*res));
-    struct buf err = BUF_INIT;
-    if (k > 0 && store_message_flags(s->srv->store, s->account, s->view.name, uids, k, op, flags,
-                                     buf_cstr(&keywords), 0, res, &err) != 0) {
+    struct buf err = BUF_INIT, modified = BUF_INIT;
+    if (mod != NULL && unchangedsince == 0) {
+        /* Every message has a MODSEQ above 0: nothing may change. */
+        for (size_t i = 0; i < k; i++)
+            res[i].outcome = STORE_FLAGS_MODIFIED_SINCE;
+    } else if (k > 0 && store_message_flags(s->srv->store, s->account, s->view.name, uids, k, op,
+                                            flags, buf_cstr(&keywords), unchangedsince, res,
+                                            &err) != 0) {
         imap_store_error(s, tag, "store", &err);
         goto done;
     }
-    for (size_t i = 0; i < k; i++)
-        if (res[i].outcome == STORE_FLAGS_CHANGED || res[i].outcome == STORE_FLAGS_UNCHANGED)
-            s->view.msgs[idx[i]].flags = res[i].flags;
-    if (k > 0)
+    bool changed = false;
+    size_t n_ok = 0; /* uids[] keeps, in order, those the STORE applied to */
+    for (size_t i = 0; i < k; i++) {
+        struct store_message *m = &s->view.msgs[idx[i]];
+        if (res[i].outcome == STORE_FLAGS_MODIFIED_SINCE) {
+            buf_printf(&modified, "%s%u", modified.len ? "," : "", uid ? m->uid : (uint32_t)idx[i] + 1);
+        } else if (res[i].outcome == STORE_FLAGS_CHANGED || res[i].outcome == STORE_FLAGS_UNCHANGED) {
+            changed = changed || res[i].outcome == STORE_FLAGS_CHANGED;
+            uids[n_ok++] = m->uid;
+            m->flags = res[i].flags;
+            m->modseq = res[i].modseq;
+        }
+    }
+    if (changed)
         imap_mailbox_changed(s, s->view.name);
     /* Picks up keywords and other sessions' changes; ours are answered below. */
-    imap_view_sync(s, false, uids, k);
-    if (!silent) {
+    imap_view_sync(s, false, uids, n_ok);
+    /* With CONDSTORE the new MODSEQ is told even for .SILENT (RFC 7162 3.1.3). */
+    if (!silent || s->condstore) {
         struct buf out = BUF_INIT;
         for (size_t i = 0; i < s->view.n; i++) {
             const struct store_message *m = &s->view.msgs[i];
-            if (!bsearch(&m->uid, uids, k, sizeof(*uids), cmp_u32))
+            if (!bsearch(&m->uid, uids, n_ok, sizeof(*uids), cmp_u32))
                 continue;
             buf_printf(&out, "* %zu FETCH (", i + 1);
             if (uid)
                 buf_printf(&out, "UID %u ", m->uid);
-            buf_append_cstr(&out, "FLAGS ");
-            imap_flags_write(&out, m->flags, m->keywords);
+            if (!silent) {
+                buf_append_cstr(&out, "FLAGS ");
+                imap_flags_write(&out, m->flags, m->keywords);
+            }
+            if (s->condstore)
+                buf_printf(&out, "%sMODSEQ (%llu)", silent ? "" : " ", (unsigned long long)m->modseq);
             buf_append_cstr(&out, ")\r\n");
         }
         net_conn_write(s->conn, out.data, out.len);
         buf_free(&out);
     }
-    imap_printf(s, "%.*s OK %sSTORE completed", TAGF(tag), uid ? "UID " : "");
+    if (modified.len > 0)
+        imap_printf(s, "%.*s OK [MODIFIED %s] Conditional STORE failed for some messages",
+                    TAGF(tag), buf_cstr(&modified));
+    else
+        imap_printf(s, "%.*s OK %sSTORE completed", TAGF(tag), uid ? "UID " : "");
 done:
     buf_free(&err);
+    buf_free(&modified);
     buf_free(&keywords);
     free(res);
     free(uids);

@@ -21,7 +21,7 @@
 
 enum skind {
     S_AND, S_NOT, S_OR, S_ALL, S_FLAG_SET, S_FLAG_UNSET, S_KEYWORD, S_UNKEYWORD, S_UID, S_SEQ,
-    S_HEADER, S_BODY, S_TEXT, S_BEFORE, S_ON, S_SINCE, S_LARGER, S_SMALLER,
+    S_HEADER, S_BODY, S_TEXT, S_BEFORE, S_ON, S_SINCE, S_LARGER, S_SMALLER, S_MODSEQ,
 };
 
 struct skey {
@@ -166,6 +166,15 @@ static bool parse_key(struct sparser *p, struct skey *k, unsigned depth)
             return false;
         return imap_parse_number(num, UINT64_MAX, &k->num) || sfail(p, "Invalid number");
     }
+    if (slice_eq_cstr_nocase(w, "MODSEQ")) { /* RFC 7162 3.1.5: MODSEQ [entry type] n */
+        k->kind = S_MODSEQ;
+        if (p->pos + 2 < p->n && p->args[p->pos].type == IMAP_ARG_STRING)
+            p->pos += 2; /* per-flag entries: we keep one MODSEQ per message */
+        struct slice num;
+        if (!next_string(p, &num))
+            return false;
+        return imap_parse_number(num, INT64_MAX, &k->num) || sfail(p, "Invalid mod-sequence");
+    }
     if (slice_eq_cstr_nocase(w, "UID")) {
         k->kind = S_UID;
         struct slice set;
@@ -190,7 +199,7 @@ static bool parse_key(struct sparser *p, struct skey *k, unsigned depth)
         k->kind = S_SEQ;
         return imap_seqset_parse(w, &k->set) || sfail(p, "Invalid sequence set");
     }
-    return sfail(p, "Unknown search key (SENTBEFORE, MODSEQ, ... are not supported yet)");
+    return sfail(p, "Unknown search key (SENTBEFORE, SENTON, SENTSINCE are not supported yet)");
 }
 
 /* ---- evaluation ---- */
@@ -328,7 +337,19 @@ static bool eval(struct smsg *sm, const struct skey *k)
         return m->size > k->num;
     case S_SMALLER:
         return m->size < k->num;
+    case S_MODSEQ:
+        return m->modseq >= k->num;
     }
+    return false;
+}
+
+static bool uses_modseq(const struct skey *k)
+{
+    if (k->kind == S_MODSEQ)
+        return true;
+    for (size_t i = 0; i < k->n_sub; i++)
+        if (uses_modseq(&k->sub[i]))
+            return true;
     return false;
 }
 
@@ -354,17 +375,26 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
     }
     const struct imap_view *v = &s->view;
     struct buf out = BUF_INIT;
+    bool modseq = uses_modseq(&root);
+    uint64_t highest = 0;
+    if (modseq)
+        s->condstore = true;
     buf_append_cstr(&out, "* SEARCH");
     for (size_t i = 0; i < v->n; i++) {
         struct smsg sm = {.s = s, .m = &v->msgs[i], .msn = (uint32_t)(i + 1),
                           .star_msn = (uint32_t)v->n, .star_uid = v->msgs[v->n - 1].uid};
         buf_init(&sm.data);
-        if (eval(&sm, &root))
+        if (eval(&sm, &root)) {
             buf_printf(&out, " %u", uid ? v->msgs[i].uid : (uint32_t)(i + 1));
+            if (v->msgs[i].modseq > highest)
+                highest = v->msgs[i].modseq;
+        }
         if (sm.loaded)
             mime_message_free(&sm.mime);
         buf_free(&sm.data);
     }
+    if (modseq && highest > 0)
+        buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)highest);
     buf_printf(&out, "\r\n%.*s OK %sSEARCH completed\r\n", TAGF(tag), uid ? "UID " : "");
     net_conn_write(s->conn, out.data, out.len);
     buf_free(&out);

@@ -10,6 +10,7 @@ import socket
 import ssl
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -348,6 +349,37 @@ def test_search(imap):
     m.logout()
 
 
+def test_condstore(imap):
+    deliver(imap, MSG)
+    deliver(imap, MSG2)
+    r = Raw(imap.ports["imaps"], tls=True)
+    r.login()
+    caps, _ = r.cmd("c", "CAPABILITY")
+    assert "CONDSTORE" in caps[0].split()
+    lines, ok = r.cmd("e", "ENABLE CONDSTORE")
+    assert lines == ["* ENABLED CONDSTORE"] and ok.startswith("e OK")
+    lines, ok = r.cmd("s", "SELECT INBOX (CONDSTORE)")
+    high = int(re.search(r"HIGHESTMODSEQ (\d+)", "\n".join(lines)).group(1))
+    lines, ok = r.cmd("f", "FETCH 1:* (UID MODSEQ)")
+    modseqs = [int(re.search(r"MODSEQ \((\d+)\)", ln).group(1)) for ln in lines]
+    assert len(modseqs) == 2 and max(modseqs) == high
+    lines, ok = r.cmd("t", "STORE 1 +FLAGS (\\Flagged)")
+    new = int(re.search(r"MODSEQ \((\d+)\)", lines[0]).group(1))
+    assert new > high and "\\Flagged" in lines[0]
+    # only message 1 changed since `high`
+    lines, ok = r.cmd("g", f"FETCH 1:* (FLAGS) (CHANGEDSINCE {high})")
+    assert len(lines) == 1 and lines[0].startswith("* 1 FETCH") and f"MODSEQ ({new})" in lines[0]
+    # a conditional STORE on a message changed meanwhile fails for it only
+    lines, ok = r.cmd("u", f"STORE 1:2 (UNCHANGEDSINCE {high}) +FLAGS.SILENT (\\Seen)")
+    assert ok.startswith("u OK [MODIFIED 1]"), ok
+    assert len(lines) == 1 and lines[0].startswith("* 2 FETCH") and "MODSEQ" in lines[0]
+    lines, ok = r.cmd("h", f"SEARCH MODSEQ {new}")
+    assert re.match(r"\* SEARCH 1 2 \(MODSEQ \d+\)", lines[0]), lines
+    lines, ok = r.cmd("b", "FETCH 1 (FLAGS) (NOSUCH 1)")
+    assert ok.startswith("b BAD")
+    r.close()
+
+
 def test_idle_woken_by_delivery(imap):
     deliver(imap, MSG)
     r = Raw(imap.ports["imaps"], tls=True)
@@ -356,9 +388,11 @@ def test_idle_woken_by_delivery(imap):
     assert "* 1 EXISTS" in lines
     r.send(b"i IDLE\r\n")
     assert r.line().startswith("+ ")
-    r.sock.settimeout(5)  # the EXISTS must come within a second; 5 s is the failure bound
-    deliver(imap, MSG2)
+    r.sock.settimeout(5)  # a bound for the failure case; the time is checked below
+    deliver(imap, MSG2)   # returns once the delivery is committed
+    delivered = time.monotonic()
     assert r.line() == "* 2 EXISTS"
+    assert time.monotonic() - delivered < 1.0
     # a flag change by another session comes as FETCH
     other = login(imap)
     other.select("INBOX")
