@@ -263,6 +263,8 @@ static void copy_or_move(struct imap_session *s, struct slice tag, bool uid,
         uid_list_write(&code, new_uids, new_uids, k);
         buf_append_cstr(&code, "] ");
         imap_mailbox_changed(s, dest);
+        if (!move && strcmp(s->view.name, dest) == 0)
+            imap_view_sync(s, false, NULL, 0);
     }
     if (move) {
         /* RFC 6851: COPYUID untagged, then the EXPUNGEs, then the tagged OK. */
@@ -375,6 +377,8 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
     switch (t.status) {
     case STORE_OK:
         imap_mailbox_changed(s, name);
+        if (s->state == IMAP_SELECTED && strcmp(s->view.name, name) == 0)
+            imap_view_sync(s, false, NULL, 0); /* the new EXISTS before the tagged OK */
         imap_printf(s, "%.*s OK [APPENDUID %u %u] APPEND completed", TAGF(tag), t.uidvalidity,
                     t.uid);
         break;

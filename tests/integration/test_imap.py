@@ -261,6 +261,9 @@ def test_copy_move_append_expunge(imap):
     assert b"\\Draft" in data[0][0] and b"\\Seen" in data[0][0]
     assert b'"05-Jan-2025 09:11:12 +0000"' in data[0][0]
     assert data[0][1] == MSG2
+    m.untagged_responses.pop("EXISTS", None)
+    typ, data = m.append("Drafts", None, None, MSG)  # into the selected mailbox
+    assert typ == "OK" and m.untagged_responses.pop("EXISTS") == [b"2"]
     typ, data = m.append("Nope", None, None, MSG)
     assert typ == "NO" and b"TRYCREATE" in data[0]
     # EXPUNGE only what is \Deleted; UID EXPUNGE only the named UIDs
