@@ -408,6 +408,48 @@ void imap_cmd_delete(struct imap_session *s, struct slice tag, bool uid,
     free(name);
 }
 
+/*
+ * RFC 9051 6.3.6: renaming INBOX moves all its messages to a new mailbox and
+ * leaves INBOX empty (the store keeps INBOX itself).
+ */
+static void rename_inbox(struct imap_session *s, struct slice tag, char *to)
+{
+    int r;
+    struct buf err = BUF_INIT;
+    struct store_message *list = NULL;
+    size_t n = 0;
+    if (mailbox_exists(s, to, &r)) {
+        imap_printf(s, "%.*s NO [ALREADYEXISTS] Target mailbox already exists", TAGF(tag));
+        goto done;
+    }
+    if (r < 0 || strpbrk(to, "*%") != NULL || create_parents(s, to, &err) != 0 ||
+        store_mailbox_create(s->srv->store, s->account, to, NULL, &err) != 0) {
+        imap_printf(s, "%.*s NO [CANNOT] Cannot create the target mailbox", TAGF(tag));
+        goto done;
+    }
+    if (store_message_list(s->srv->store, s->account, STORE_INBOX, 1, &list, &n, &err) != 0) {
+        imap_store_error(s, tag, "rename INBOX", &err);
+        goto done;
+    }
+    uint32_t *uids = xcalloc(n ? n : 1, sizeof(*uids));
+    for (size_t i = 0; i < n; i++)
+        uids[i] = list[i].uid;
+    if (n > 0 && store_message_copy(s->srv->store, s->account, STORE_INBOX, uids, n, to, true,
+                                    NULL, &err) != 0) {
+        imap_store_error(s, tag, "rename INBOX", &err);
+    } else {
+        if (n > 0) {
+            imap_mailbox_changed(s, STORE_INBOX);
+            imap_mailbox_changed(s, to);
+        }
+        imap_printf(s, "%.*s OK RENAME completed", TAGF(tag));
+    }
+    free(uids);
+done:
+    store_message_list_free(list, n);
+    buf_free(&err);
+}
+
 void imap_cmd_rename(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
@@ -419,8 +461,7 @@ void imap_cmd_rename(struct imap_session *s, struct slice tag, bool uid,
     if (from == NULL || to == NULL)
         imap_bad(s, tag, "Usage: RENAME from to");
     else if (strcmp(from, STORE_INBOX) == 0)
-        /* RFC 9051 moves INBOX's messages to the new mailbox: not yet (doc/imap.md). */
-        imap_printf(s, "%.*s NO [CANNOT] Renaming INBOX is not supported yet", TAGF(tag));
+        rename_inbox(s, tag, to);
     else if (!mailbox_exists(s, from, &r))
         imap_printf(s, "%.*s NO [%s] %s", TAGF(tag), r < 0 ? "SERVERBUG" : "NONEXISTENT",
                     r < 0 ? "Internal error, try again later" : "Mailbox does not exist");
@@ -428,7 +469,8 @@ void imap_cmd_rename(struct imap_session *s, struct slice tag, bool uid,
         imap_printf(s, "%.*s NO [ALREADYEXISTS] Target mailbox already exists", TAGF(tag));
     else if (strpbrk(to, "*%") != NULL)
         imap_printf(s, "%.*s NO [CANNOT] Mailbox names may not contain * or %%", TAGF(tag));
-    else if (store_mailbox_rename(s->srv->store, s->account, from, to, &err) != 0)
+    else if (create_parents(s, to, &err) != 0 ||
+             store_mailbox_rename(s->srv->store, s->account, from, to, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
     else
         imap_printf(s, "%.*s OK RENAME completed", TAGF(tag));
@@ -527,6 +569,44 @@ static bool list_args(struct imap_session *s, struct slice tag, const struct ima
     return true;
 }
 
+static bool mailbox_listed(const struct store_mailbox *list, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Parents that do not exist but have children: "\Noselect \HasChildren" (RFC 9051 6.3.9). */
+static void list_missing_parents(const struct store_mailbox *list, size_t n, const char *pat,
+                                 struct buf *out)
+{
+    char **seen = NULL;
+    size_t n_seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (const char *p = strchr(list[i].name, STORE_DELIMITER); p != NULL;
+             p = strchr(p + 1, STORE_DELIMITER)) {
+            char *parent = xstrndup(list[i].name, (size_t)(p - list[i].name));
+            bool skip = parent[0] == '\0' || mailbox_listed(list, n, parent) ||
+                        !name_matches(pat, parent);
+            for (size_t j = 0; j < n_seen && !skip; j++)
+                skip = strcmp(seen[j], parent) == 0;
+            if (skip) {
+                free(parent);
+                continue;
+            }
+            buf_printf(out, "* LIST (\\Noselect \\HasChildren) \"%c\" ", STORE_DELIMITER);
+            mailbox_name_write(out, parent);
+            buf_append(out, "\r\n", 2);
+            seen = xreallocarray(seen, n_seen + 1, sizeof(*seen));
+            seen[n_seen++] = parent;
+        }
+    }
+    for (size_t j = 0; j < n_seen; j++)
+        free(seen[j]);
+    free(seen);
+}
+
 void imap_cmd_list(struct imap_session *s, struct slice tag, bool uid,
                    const struct imap_arg *args, size_t n)
 {
@@ -561,6 +641,7 @@ void imap_cmd_list(struct imap_session *s, struct slice tag, bool uid,
         mailbox_name_write(&out, list[i].name);
         buf_append(&out, "\r\n", 2);
     }
+    list_missing_parents(list, nl, pat, &out);
     store_mailbox_list_free(list, nl);
     buf_printf(&out, "%.*s OK LIST completed\r\n", TAGF(tag));
     net_conn_write(s->conn, out.data, out.len);

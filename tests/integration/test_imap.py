@@ -298,10 +298,21 @@ def test_mailbox_commands(imap):
     assert m.delete("Projects/2027")[0] == "OK"
     assert m.delete("Projects/2027")[0] == "NO"
     assert m.delete("INBOX")[0] == "NO"
+    # a parent that does not exist (deleted after its child was made) is \Noselect
+    assert m.create("Old/Child")[0] == "OK"
+    assert m.delete("Old")[0] == "OK"
+    typ, data = m.list('""', "%")
+    old = [d for d in data if d.endswith(b" Old")]
+    assert old == [b'(\\Noselect \\HasChildren) "/" Old']  # the child is kept
+    # RENAME INBOX moves its messages into a new mailbox and leaves INBOX empty
+    deliver(imap, MSG2)
+    assert m.rename("INBOX", "Saved/Inbox-2026")[0] == "OK"
+    assert m.status("INBOX", "(MESSAGES)")[1] == [b"INBOX (MESSAGES 0)"]
+    assert m.status("Saved/Inbox-2026", "(MESSAGES)")[1] == [b"Saved/Inbox-2026 (MESSAGES 1)"]
     deliver(imap, MSG)
     typ, data = m.status("INBOX", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN SIZE)")
     assert typ == "OK"
-    assert re.search(rb"MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1 SIZE %d" % len(MSG), data[0])
+    assert re.search(rb"MESSAGES 1 UIDNEXT 3 UIDVALIDITY \d+ UNSEEN 1 SIZE %d" % len(MSG), data[0])
     typ, data = m.namespace()
     assert data == [b'(("" "/")) NIL NIL']
     typ, data = m.select("inbox")
