@@ -203,16 +203,16 @@ done:
     free(idx);
 }
 
-/* "1,3,5" (ascending source order); ranges are not compressed yet. */
+/* The entries of v whose keep[] is not 0, in order, as a set with ranges (COPYUID). */
 static void uid_list_write(struct buf *out, const uint32_t *v, const uint32_t *keep, size_t n)
 {
-    bool first = true;
-    for (size_t i = 0; i < n; i++) {
-        if (keep[i] == 0)
-            continue;
-        buf_printf(out, first ? "%u" : ",%u", v[i]);
-        first = false;
-    }
+    uint32_t *kept = xcalloc(n ? n : 1, sizeof(*kept));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (keep[i] != 0)
+            kept[k++] = v[i];
+    imap_seqset_write(out, kept, k);
+    free(kept);
 }
 
 static void copy_or_move(struct imap_session *s, struct slice tag, bool uid,

@@ -503,6 +503,19 @@ void imap_seqset_free(struct imap_seqset *set)
     set->n = 0;
 }
 
+void imap_seqset_write(struct buf *out, const uint32_t *v, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j + 1 < n && v[j + 1] == v[j] + 1)
+            j++;
+        buf_printf(out, i ? ",%u" : "%u", v[i]);
+        if (j > i)
+            buf_printf(out, ":%u", v[j]);
+        i = j + 1;
+    }
+}
+
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t star)
 {
     for (size_t i = 0; i < set->n; i++) {

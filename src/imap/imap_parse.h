@@ -128,5 +128,7 @@ bool imap_seqset_parse(struct slice s, struct imap_seqset *out);
 void imap_seqset_free(struct imap_seqset *set);
 /* True when n is in the set, "*" standing for star (the largest number in use). */
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t star);
+/* Writes ascending numbers as a sequence set with ranges ("1:3,7"). */
+void imap_seqset_write(struct buf *out, const uint32_t *v, size_t n);
 
 #endif

@@ -353,9 +353,68 @@ static bool uses_modseq(const struct skey *k)
     return false;
 }
 
+enum search_return {
+    RET_MIN = 1 << 0,
+    RET_MAX = 1 << 1,
+    RET_ALL = 1 << 2,
+    RET_COUNT = 1 << 3,
+};
+
+/* RFC 4731: RETURN (MIN MAX ALL COUNT); () means ALL. false when invalid. */
+static bool parse_return(const struct imap_arg *a, unsigned *ret_r)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } opts[] = {{"MIN", RET_MIN}, {"MAX", RET_MAX}, {"ALL", RET_ALL}, {"COUNT", RET_COUNT}};
+    *ret_r = 0;
+    if (a->type != IMAP_ARG_LIST)
+        return false;
+    for (size_t i = 0; i < a->n_list; i++) {
+        unsigned bit = 0;
+        for (size_t j = 0; j < sizeof(opts) / sizeof(opts[0]); j++)
+            if (imap_arg_is_atom(&a->list[i], opts[j].name))
+                bit = opts[j].bit;
+        if (bit == 0)
+            return false;
+        *ret_r |= bit;
+    }
+    if (*ret_r == 0)
+        *ret_r = RET_ALL;
+    return true;
+}
+
+static void esearch_write(struct buf *out, struct slice tag, bool uid, unsigned ret,
+                          const uint32_t *v, size_t n, uint64_t modseq)
+{
+    buf_printf(out, "* ESEARCH (TAG \"%.*s\")%s", TAGF(tag), uid ? " UID" : "");
+    if ((ret & RET_MIN) && n > 0)
+        buf_printf(out, " MIN %u", v[0]);
+    if ((ret & RET_MAX) && n > 0)
+        buf_printf(out, " MAX %u", v[n - 1]);
+    if ((ret & RET_ALL) && n > 0) {
+        buf_append_cstr(out, " ALL ");
+        imap_seqset_write(out, v, n);
+    }
+    if (ret & RET_COUNT)
+        buf_printf(out, " COUNT %zu", n);
+    if (modseq > 0 && n > 0)
+        buf_printf(out, " MODSEQ %llu", (unsigned long long)modseq);
+    buf_append_cstr(out, "\r\n");
+}
+
 void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
+    unsigned ret = 0;
+    if (n >= 2 && imap_arg_is_atom(&args[0], "RETURN")) {
+        if (!parse_return(&args[1], &ret)) {
+            imap_bad(s, tag, "Invalid RETURN options (MIN MAX ALL COUNT are supported)");
+            return;
+        }
+        args += 2;
+        n -= 2;
+    }
     if (n >= 2 && imap_arg_is_atom(&args[0], "CHARSET")) {
         struct slice cs;
         if (!imap_arg_astring(&args[1], &cs) ||
@@ -379,13 +438,14 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
     uint64_t highest = 0;
     if (modseq)
         s->condstore = true;
-    buf_append_cstr(&out, "* SEARCH");
+    uint32_t *hits = xcalloc(v->n ? v->n : 1, sizeof(*hits));
+    size_t n_hits = 0;
     for (size_t i = 0; i < v->n; i++) {
         struct smsg sm = {.s = s, .m = &v->msgs[i], .msn = (uint32_t)(i + 1),
                           .star_msn = (uint32_t)v->n, .star_uid = v->msgs[v->n - 1].uid};
         buf_init(&sm.data);
         if (eval(&sm, &root)) {
-            buf_printf(&out, " %u", uid ? v->msgs[i].uid : (uint32_t)(i + 1));
+            hits[n_hits++] = uid ? v->msgs[i].uid : (uint32_t)(i + 1);
             if (v->msgs[i].modseq > highest)
                 highest = v->msgs[i].modseq;
         }
@@ -393,9 +453,18 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
             mime_message_free(&sm.mime);
         buf_free(&sm.data);
     }
-    if (modseq && highest > 0)
-        buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)highest);
-    buf_printf(&out, "\r\n%.*s OK %sSEARCH completed\r\n", TAGF(tag), uid ? "UID " : "");
+    if (ret != 0) {
+        esearch_write(&out, tag, uid, ret, hits, n_hits, modseq ? highest : 0);
+    } else {
+        buf_append_cstr(&out, "* SEARCH");
+        for (size_t i = 0; i < n_hits; i++)
+            buf_printf(&out, " %u", hits[i]);
+        if (modseq && highest > 0)
+            buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)highest);
+        buf_append_cstr(&out, "\r\n");
+    }
+    free(hits);
+    buf_printf(&out, "%.*s OK %sSEARCH completed\r\n", TAGF(tag), uid ? "UID " : "");
     net_conn_write(s->conn, out.data, out.len);
     buf_free(&out);
     skey_free(&root);

@@ -230,6 +230,15 @@ static void test_seqset(void **state)
         assert_false(imap_seqset_parse(slice_from_cstr(bad[i]), &s));
     assert_true(imap_seqset_parse(SLICE_LIT("4294967295"), &s));
     imap_seqset_free(&s);
+
+    uint32_t v[] = {1, 2, 3, 5, 7, 8, 4294967295u};
+    char *buf_text;
+    struct buf b = BUF_INIT;
+    imap_seqset_write(&b, v, 7);
+    buf_text = strndup(b.data, b.len);
+    assert_string_equal(buf_text, "1:3,5,7:8,4294967295");
+    free(buf_text);
+    buf_free(&b);
 }
 
 int main(void)

@@ -243,7 +243,7 @@ def test_copy_move_append_expunge(imap):
     typ, data = m.copy("1:2", "Archive")
     assert typ == "OK"
     code = m.untagged_responses.get("COPYUID") or []
-    assert re.match(rb"\d+ 1,2 1,2", code[-1] if code else data[-1]), (code, data)
+    assert re.match(rb"\d+ 1:2 1:2", code[-1] if code else data[-1]), (code, data)
     typ, data = m._simple_command("MOVE", "1", "Trash")
     assert typ == "OK"
     assert m.untagged_responses.pop("EXPUNGE") == [b"1"]
@@ -358,6 +358,14 @@ def test_search(imap):
     assert m.search(None, "UNSEEN")[1] == [b"1 2"]
     typ, data = m.search("UTF-8", "ALL")
     assert typ == "OK"
+    # ESEARCH (RFC 4731)
+    typ, data = m._simple_command("UID", "SEARCH", "RETURN", "(MIN MAX COUNT ALL)", "ALL")
+    assert typ == "OK"
+    assert m.untagged_responses.pop("ESEARCH")[0].endswith(b" UID MIN 1 MAX 2 ALL 1:2 COUNT 2")
+    typ, data = m._simple_command("SEARCH", "RETURN", "()", "FROM", "nobody")
+    assert m.untagged_responses.pop("ESEARCH")[0].endswith(b'")')
+    typ, data = m._simple_command("SEARCH", "RETURN", "(COUNT)", "FROM", "nobody")
+    assert m.untagged_responses.pop("ESEARCH")[0].endswith(b'") COUNT 0')
     with pytest.raises(imaplib.IMAP4.error):
         m.search(None, "NOSUCHKEY")
     m.logout()
