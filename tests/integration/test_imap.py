@@ -534,3 +534,82 @@ def test_state_rules(imap):
     lines, line = r.cmd("h", "LOGOUT")
     assert lines[0].startswith("* BYE") and line.startswith("h OK")
     r.close()
+
+
+def mbsync_config(server, tmp, local):
+    rc = tmp / "mbsyncrc"
+    rc.write_text(f"""IMAPAccount wharf
+Host 127.0.0.1
+Port {server.ports['imaps']}
+User {USER}
+Pass "{PASSWORD}"
+SSLType IMAPS
+CertificateFile {server.data / 'tls' / 'cert.pem'}
+
+IMAPStore far
+Account wharf
+
+MaildirStore near
+Path {local}/
+Inbox {local}/INBOX
+SubFolders Verbatim
+
+Channel sync
+Far :far:
+Near :near:
+Patterns *
+Create Both
+Expunge Both
+SyncState *
+""")
+    return rc
+
+
+def mbsync(rc):
+    r = subprocess.run(["mbsync", "-c", str(rc), "-a"], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+
+
+def maildir_files(folder):
+    return sorted(p for sub in ("cur", "new") for p in (folder / sub).glob("*"))
+
+
+def as_sent(path):
+    """A Maildir copy as the server holds it: mbsync writes LF line ends and an X-TUID field."""
+    data = re.sub(rb"(?m)^X-TUID: .*\n", b"", path.read_bytes())
+    return data.replace(b"\n", b"\r\n")
+
+
+def test_mbsync_both_ways(imap, tmp_path):
+    """A real sync client: server to Maildir, Maildir to server, flags and expunges."""
+    if shutil.which("mbsync") is None:
+        pytest.skip("mbsync (isync) not installed")
+    deliver(imap, MSG)
+    deliver(imap, MSG2)
+    local = tmp_path / "mail"
+    local.mkdir()
+    rc = mbsync_config(imap, tmp_path, local)
+    mbsync(rc)
+    files = maildir_files(local / "INBOX")
+    assert sorted(as_sent(f) for f in files) == sorted([MSG, MSG2])
+    assert (local / "Sent").is_dir() and (local / "Trash").is_dir()
+    # near -> far: a new folder with a message, and \Seen on one message
+    (local / "Notes" / "cur").mkdir(parents=True)
+    (local / "Notes" / "new").mkdir()
+    (local / "Notes" / "tmp").mkdir()
+    (local / "Notes" / "new" / "1.local").write_bytes(b"Subject: note\r\n\r\nwritten offline\r\n")
+    first = next(f for f in files if as_sent(f) == MSG)
+    first.rename(first.parent.parent / "cur" / (first.name.split(":")[0] + ":2,S"))
+    mbsync(rc)
+    m = login(imap)
+    typ, data = m.select("Notes")
+    assert data == [b"1"]
+    assert b"written offline" in m.fetch("1", "(BODY.PEEK[TEXT])")[1][0][1]
+    m.select("INBOX")
+    assert m.search(None, "SEEN", "FROM", "bob")[1] == [b"1"]
+    # far -> near: an expunge on the server removes the local copy
+    m.store("2", "+FLAGS.SILENT", r"(\Deleted)")
+    m.expunge()
+    m.logout()
+    mbsync(rc)
+    assert [as_sent(f) for f in maildir_files(local / "INBOX")] == [MSG]
