@@ -210,11 +210,15 @@ static void literal_write(struct buf *out, struct slice data)
     buf_append_slice(out, data);
 }
 
-/* ENVELOPE or BODYSTRUCTURE from the cache, else computed and cached. */
-static int cached_structure(struct imap_session *s, struct store_message *m, struct loaded *l,
-                            bool envelope, struct buf *out)
+/*
+ * ENVELOPE or BODYSTRUCTURE from the store's cache (c: this message's entry of
+ * the listing made for this FETCH, or NULL), else computed and cached.
+ */
+static int cached_structure(struct imap_session *s, const struct store_message *m,
+                            struct store_message *c, struct loaded *l, bool envelope,
+                            struct buf *out)
 {
-    const char *have = envelope ? m->envelope : m->bodystructure;
+    const char *have = c == NULL ? NULL : envelope ? c->envelope : c->bodystructure;
     if (have != NULL) {
         buf_append_cstr(out, have);
         return 0;
@@ -227,10 +231,12 @@ static int cached_structure(struct imap_session *s, struct store_message *m, str
     if (store_message_set_cache(s->srv->store, s->account, s->view.name, m->uid, buf_cstr(&env),
                                 buf_cstr(&bs), &err) != 0)
         log_warning("user=<%s>: cannot cache uid %u: %s", s->account, m->uid, buf_cstr(&err));
-    free(m->envelope);
-    free(m->bodystructure);
-    m->envelope = xstrdup(buf_cstr(&env));
-    m->bodystructure = xstrdup(buf_cstr(&bs));
+    if (c != NULL) { /* for the other item of the same message */
+        free(c->envelope);
+        free(c->bodystructure);
+        c->envelope = xstrdup(buf_cstr(&env));
+        c->bodystructure = xstrdup(buf_cstr(&bs));
+    }
     buf_append_slice(out, buf_slice(envelope ? &env : &bs));
     buf_free(&env);
     buf_free(&bs);
@@ -367,10 +373,23 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
         add_flags = !fetch_has(&f, F_FLAGS);
     }
     bool add_uid = uid && !fetch_has(&f, F_UID);
+    /* The view keeps no MIME cache (memory per session): one listing serves this FETCH. */
+    struct store_message *cache = NULL;
+    size_t n_cache = 0, ci = 0;
+    if (k > 0 && (fetch_has(&f, F_ENVELOPE) || fetch_has(&f, F_BODYSTRUCTURE))) {
+        struct buf err = BUF_INIT;
+        if (store_message_list(s->srv->store, s->account, s->view.name, s->view.msgs[idx[0]].uid,
+                               &cache, &n_cache, &err) != 0)
+            log_warning("user=<%s>: MIME cache: %s", s->account, buf_cstr(&err));
+        buf_free(&err);
+    }
     struct buf out = BUF_INIT;
     bool failed = false;
     for (size_t i = 0; i < k && !failed; i++) {
         struct store_message *m = &s->view.msgs[idx[i]];
+        while (ci < n_cache && cache[ci].uid < m->uid)
+            ci++;
+        struct store_message *c = ci < n_cache && cache[ci].uid == m->uid ? &cache[ci] : NULL;
         struct loaded l = {0};
         buf_init(&l.data);
         buf_reset(&out);
@@ -409,11 +428,11 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
                 break;
             case F_ENVELOPE:
                 buf_append_cstr(&out, "ENVELOPE ");
-                failed = cached_structure(s, m, &l, true, &out) != 0;
+                failed = cached_structure(s, m, c, &l, true, &out) != 0;
                 break;
             case F_BODYSTRUCTURE:
                 buf_append_cstr(&out, "BODYSTRUCTURE ");
-                failed = cached_structure(s, m, &l, false, &out) != 0;
+                failed = cached_structure(s, m, c, &l, false, &out) != 0;
                 break;
             case F_BODY:
                 buf_append_cstr(&out, "BODY ");
@@ -439,6 +458,7 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
     else
         imap_printf(s, "%.*s OK %sFETCH completed", TAGF(tag), uid ? "UID " : "");
     buf_free(&out);
+    store_message_list_free(cache, n_cache);
     free(idx);
     free(f.v);
 }

@@ -66,6 +66,16 @@ void imap_flags_write(struct buf *out, unsigned flags, const char *keywords)
     buf_append_byte(out, ')');
 }
 
+/* The view keeps what every command needs; the MIME cache is read by FETCH when asked for. */
+static void view_compact(struct store_message *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].envelope);
+        free(list[i].bodystructure);
+        list[i].envelope = list[i].bodystructure = NULL;
+    }
+}
+
 void imap_view_free(struct imap_view *v)
 {
     free(v->name);
@@ -101,6 +111,7 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
         return;
     }
     buf_free(&err);
+    view_compact(list, n);
     /* Both lists are in UID order: one merge finds expunges and flag changes. */
     size_t i = 0, j = 0, expunged = 0;
     for (; i < v->n; i++) {
@@ -139,7 +150,6 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     }
     if (n != v->n - removed)
         buf_printf(&out, "* %zu EXISTS\r\n", n);
-    /* Keep the MIME cache we may already hold for unchanged messages. */
     store_message_list_free(v->msgs, v->n);
     v->msgs = list;
     v->n = n;
@@ -231,6 +241,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
         buf_free(&err);
         return;
     }
+    view_compact(v->msgs, v->n);
     v->name = name;
     v->readonly = readonly;
     v->uidvalidity = mb.uidvalidity;
