@@ -15,12 +15,12 @@ PYTHON     := /usr/bin/python3
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUN_ARGS   ?=
 
-.PHONY: run test build build-san deps deps-test unit integration fuzz bench format clean
+.PHONY: run test build build-san deps deps-test unit integration fuzz fuzz-smoke bench format clean
 
 run: deps build
 	$(BUILD)/src/supervisor/wharfd -f $(RUN_ARGS)
 
-test: deps-test build-san unit integration
+test: deps-test build-san unit integration fuzz-smoke
 
 deps:
 	@sh tools/install-deps.sh $(DEPS_BUILD)
@@ -46,9 +46,25 @@ unit: build-san
 integration: build-san
 	WHARF_BUILD=$(abspath $(BUILD_SAN)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
-fuzz:
-	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false || true
+build-fuzz/build.ninja:
+	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+
+# libFuzzer builds of every fuzz target (clang); run one with
+#   build-fuzz/src/smtp/fuzz_smtp_command -max_total_time=300 tests/fuzz/corpus/smtp_command
+fuzz: build-fuzz/build.ninja
 	ninja -C build-fuzz
+
+# Part of `make test`: every target builds under clang and runs a fixed,
+# seeded number of mutations from its corpus (deterministic, so CI is too).
+fuzz-smoke: fuzz
+	@for f in build-fuzz/src/*/fuzz_*; do \
+	    [ -f "$$f" ] && [ -x "$$f" ] || continue; \
+	    name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
+	    [ -d "$$corpus" ] || corpus=; \
+	    echo "fuzz-smoke: $$name"; \
+	    UBSAN_OPTIONS=halt_on_error=1 $$f -seed=1 -runs=20000 -max_len=65536 $$corpus \
+	        >build-fuzz/$$name.log 2>&1 || { tail -30 build-fuzz/$$name.log; exit 1; }; \
+	done
 
 bench:
 	@echo "see bench/README.md: each bench/NAME/run script compares Wharf with a peer"

@@ -151,7 +151,8 @@ enum sasl_status sasl_plain_decode(struct slice line, size_t max_field, struct s
         return SASL_CANCEL;
     if (line.len == 1 && line.ptr[0] == '=')
         return SASL_MALFORMED; /* an empty response has no authcid */
-    struct buf raw = BUF_INIT;
+    struct buf raw;
+    buf_init(&raw); /* never NULL, even when nothing is decoded */
     /* Three fields and two NULs. */
     enum sasl_status s = sasl_base64_decode(line, 3 * max_field + 2, &raw);
     if (s != SASL_OK)

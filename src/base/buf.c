@@ -66,18 +66,21 @@ char *slice_strdup(struct slice s)
     return p;
 }
 
+char buf_empty[1];
+
 void buf_init(struct buf *b)
 {
     b->len = 0;
     b->cap = 0;
-    b->data = NULL;
+    b->data = buf_empty;
     buf_reserve(b, 0);
 }
 
 void buf_free(struct buf *b)
 {
-    free(b->data);
-    b->data = NULL;
+    if (b->cap > 0)
+        free(b->data);
+    b->data = buf_empty;
     b->len = b->cap = 0;
 }
 
@@ -86,14 +89,15 @@ void buf_reserve(struct buf *b, size_t extra)
     size_t need;
     if (__builtin_add_overflow(b->len, extra, &need) || __builtin_add_overflow(need, 1, &need))
         log_panic("buffer size overflow");
-    if (b->data != NULL && need <= b->cap)
+    if (b->cap > 0 && need <= b->cap)
         return;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) {
         if (__builtin_mul_overflow(cap, 2, &cap))
             cap = need;
     }
-    b->data = xrealloc(b->data, cap);
+    /* A buffer that owns nothing (cap 0) points at buf_empty: never realloc that. */
+    b->data = b->cap > 0 ? xrealloc(b->data, cap) : xmalloc(cap);
     b->cap = cap;
     b->data[b->len] = '\0';
 }
@@ -101,9 +105,10 @@ void buf_reserve(struct buf *b, size_t extra)
 void buf_reset(struct buf *b)
 {
     if (b->data == NULL)
-        buf_reserve(b, 0);
+        b->data = buf_empty; /* a zeroed struct: treat it as BUF_INIT */
     b->len = 0;
-    b->data[0] = '\0';
+    if (b->cap > 0)
+        b->data[0] = '\0';
 }
 
 void buf_append(struct buf *b, const void *p, size_t n)
@@ -191,13 +196,14 @@ char *buf_steal(struct buf *b, size_t *len_r)
     char *p = b->data;
     if (len_r)
         *len_r = b->len;
-    b->data = NULL;
+    b->data = buf_empty;
     b->len = b->cap = 0;
     return p;
 }
 
 const char *buf_cstr(struct buf *b)
 {
-    buf_reserve(b, 0);
+    if (b->data == NULL)
+        b->data = buf_empty;
     return b->data;
 }

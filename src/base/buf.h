@@ -35,12 +35,18 @@ struct slice slice_trim(struct slice s);
 char *slice_strdup(struct slice s);
 
 struct buf {
-    char *data; /* never NULL after buf_init; data[len] == '\0' */
+    char *data; /* never NULL; data[len] == '\0' */
     size_t len;
-    size_t cap;
+    size_t cap; /* 0: data is the shared empty string, nothing is owned yet */
 };
 
-#define BUF_INIT {NULL, 0, 0}
+/*
+ * A buffer that owns nothing yet: data points at a shared, read-only empty
+ * string, so even an untouched buffer is a valid (ptr, 0) for memcmp, memchr
+ * and pointer arithmetic. The first append allocates.
+ */
+extern char buf_empty[1];
+#define BUF_INIT {buf_empty, 0, 0}
 
 void buf_init(struct buf *b);
 void buf_free(struct buf *b);
@@ -59,7 +65,7 @@ void buf_append_u32(struct buf *b, uint32_t v);
 void buf_append_u64(struct buf *b, uint64_t v);
 /* Removes the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
-/* Hands the contents to the caller (who frees them) and resets the buffer. */
+/* Hands the contents (always allocated) to the caller, who frees them; resets the buffer. */
 char *buf_steal(struct buf *b, size_t *len_r);
 static inline struct slice buf_slice(const struct buf *b)
 {

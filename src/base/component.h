@@ -6,7 +6,8 @@
  *     wharfd --component NAME --worker I/N [-c FILE] [-o name=value ...]
  * with fd 3 a unix socket back to the supervisor (IPC frames, see ipc/frame.h)
  * and fds 4.. the listening sockets of the component's services, named in the
- * environment variable WHARF_LISTENERS as "service=fd,service=fd".
+ * environment variable WHARF_LISTENERS as "service=fd,service=fd", and umask
+ * 077 (files a component creates are private to the wharf user).
  * The child reads the configuration itself, then drops privileges
  * (component_drop_privileges) before touching any input from the network.
  *

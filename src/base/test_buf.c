@@ -73,8 +73,17 @@ static void test_slices(void **state)
     buf_append_cstr(&b, "xyz");
     char *p = buf_steal(&b, &len);
     assert_int_equal(len, 3);
-    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.data, ""); /* an untouched buffer is still a valid empty string */
     free(p);
+    /* A never-used buffer is a valid (ptr, 0) pair: no NULL for memcmp and friends. */
+    struct buf e = BUF_INIT;
+    assert_non_null(e.data);
+    assert_int_equal(memcmp(e.data, "", 0), 0);
+    assert_string_equal(buf_cstr(&e), "");
+    buf_reset(&e);
+    buf_free(&e);
+    assert_non_null(e.data);
 }
 
 int main(void)

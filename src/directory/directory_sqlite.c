@@ -44,8 +44,8 @@ static const char *const migrations[] = {
 
 static const char *const stmt_sql[STMT__COUNT] = {
     [STMT_DOMAIN_GET] = "SELECT 1 FROM domains WHERE name = ?1",
-    [STMT_ACCOUNT_GET] = "SELECT name, password, quota_bytes, quota_messages FROM accounts "
-                         "WHERE name = ?1",
+    [STMT_ACCOUNT_GET] = ("SELECT name, password, quota_bytes, quota_messages FROM accounts "
+                          "WHERE name = ?1"),
     [STMT_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE address = ?1 ORDER BY target",
 };
 

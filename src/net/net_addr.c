@@ -66,13 +66,17 @@ bool net_addr_in_networks(const char *addr, const char *const *networks, size_t 
 void net_addr_format(const struct sockaddr *sa, char *out, size_t len)
 {
     snprintf(out, len, "local");
+    /* Copied out, not cast: a struct sockaddr need not be aligned for the larger types. */
     if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) /* a v4 client on a dual-stack socket */
-            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], out, (socklen_t)len);
+        struct sockaddr_in6 s6;
+        memcpy(&s6, sa, sizeof(s6));
+        if (IN6_IS_ADDR_V4MAPPED(&s6.sin6_addr)) /* a v4 client on a dual-stack socket */
+            inet_ntop(AF_INET, &s6.sin6_addr.s6_addr[12], out, (socklen_t)len);
         else
-            inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)len);
+            inet_ntop(AF_INET6, &s6.sin6_addr, out, (socklen_t)len);
     } else if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+        struct sockaddr_in s4;
+        memcpy(&s4, sa, sizeof(s4));
+        inet_ntop(AF_INET, &s4.sin_addr, out, (socklen_t)len);
     }
 }

@@ -43,7 +43,7 @@
 /* Named limits; the options in options.def ("store" section) may lower them. */
 #define STORE_MAILBOX_NAME_MAX 1024 /* bytes of a mailbox name */
 #define STORE_MAILBOX_DEPTH_MAX 32  /* levels of hierarchy */
-#define STORE_KEYWORDS_MAX 4096     /* bytes of a message's keyword list */
+#define STORE_KEYWORDS_MAX 4096     /* bytes of a message's keyword list (hard cap) */
 
 /* System flags (\Recent is a session notion, not stored). */
 enum store_flag {
@@ -61,6 +61,7 @@ struct store_options {
     bool fsync;              /* false only for throw-away test stores */
     size_t mailbox_name_max; /* <= STORE_MAILBOX_NAME_MAX */
     size_t mailbox_depth_max;
+    size_t keywords_max; /* <= STORE_KEYWORDS_MAX */
 };
 
 /* Opens DATA_DIRECTORY/store (created if needed), migrating the schema. */

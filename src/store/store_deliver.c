@@ -206,7 +206,7 @@ int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct bu
     if (current_segment(s, &seg, err) != 0)
         goto rollback;
     for (size_t i = 0; i < n; i++) {
-        if (!store_keywords_ok(d[i].keywords, err))
+        if (!store_keywords_ok(s, d[i].keywords, err))
             goto rollback;
         char hex[BLOB_HASH_HEX];
         blob_hash_hex(d[i].data, hex);

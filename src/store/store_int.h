@@ -56,8 +56,8 @@ int store_mailbox_find(struct store *s, const char *owner, const char *name, str
 int store_modseq_next(struct store *s, int64_t mailbox_id, uint64_t *modseq_r, struct buf *err);
 /* Drops one reference to a blob, deleting its row at zero. */
 int store_blob_unref(struct store *s, const char *hash, struct buf *err);
-/* Keywords: at most STORE_KEYWORDS_MAX bytes, no control characters (NULL is fine). */
-bool store_keywords_ok(const char *keywords, struct buf *err);
+/* Keywords: at most opt.keywords_max bytes, no control characters (NULL is fine). */
+bool store_keywords_ok(struct store *s, const char *keywords, struct buf *err);
 int store_quota_add(struct store *s, const char *owner, int64_t bytes, int64_t messages,
                     struct buf *err);
 

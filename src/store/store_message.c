@@ -26,12 +26,12 @@ static int find_mb(struct store *s, const char *owner, const char *name, struct 
     return rc;
 }
 
-bool store_keywords_ok(const char *k, struct buf *err)
+bool store_keywords_ok(struct store *s, const char *k, struct buf *err)
 {
     if (k == NULL)
         return true;
-    if (strlen(k) > STORE_KEYWORDS_MAX) {
-        buf_printf(err, "keywords longer than %d bytes", STORE_KEYWORDS_MAX);
+    if (strlen(k) > s->opt.keywords_max) {
+        buf_printf(err, "keywords longer than %zu bytes", s->opt.keywords_max);
         return false;
     }
     for (const unsigned char *p = (const unsigned char *)k; *p; p++) {
@@ -269,7 +269,7 @@ int store_message_flags(struct store *s, const char *owner, const char *mailbox,
                         const char *keywords, uint64_t unchangedsince,
                         struct store_flags_result *results, struct buf *err)
 {
-    if (!store_keywords_ok(keywords, err) || store_begin(s, true, err) != 0)
+    if (!store_keywords_ok(s, keywords, err) || store_begin(s, true, err) != 0)
         return -1;
     struct mbrow row;
     int f = find_mb(s, owner, mailbox, &row, err);

@@ -188,6 +188,7 @@ static void default_options(struct store_options *o)
     o->fsync = true;
     o->mailbox_name_max = STORE_MAILBOX_NAME_MAX;
     o->mailbox_depth_max = STORE_MAILBOX_DEPTH_MAX;
+    o->keywords_max = STORE_KEYWORDS_MAX;
 }
 
 struct store *store_open_dir(const char *dir, const struct store_options *opt, struct buf *err)
@@ -224,6 +225,7 @@ struct store *store_open(const struct wharf_config *cfg, struct buf *err)
     o.segment_size = cfg->store_segment_size;
     o.mailbox_name_max = (size_t)cfg->store_mailbox_name_max;
     o.mailbox_depth_max = (size_t)cfg->store_mailbox_depth_max;
+    o.keywords_max = (size_t)cfg->store_keywords_max;
     char *dir = config_data_path(cfg, "store");
     struct store *s = store_open_dir(dir, &o, err);
     free(dir);

@@ -497,8 +497,8 @@ static void test_crash_after_commit(void **state)
 static void test_gc_keeps_live_bodies(void **state)
 {
     char *dir = make_dir();
-    struct store_options o = {.segment_size = 4096, .fsync = false,
-                              .mailbox_name_max = 1024, .mailbox_depth_max = 32};
+    struct store_options o = {.segment_size = 4096, .fsync = false, .mailbox_name_max = 1024,
+                              .mailbox_depth_max = 32, .keywords_max = 64};
     struct buf err = BUF_INIT;
     struct store *s = store_open_dir(dir, &o, &err);
     assert_non_null(s);

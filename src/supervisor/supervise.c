@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -341,6 +342,8 @@ static void child_exec(struct proc *p, int ctl_fd)
     int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         signal(sigs[i], SIG_DFL);
+    /* What a component writes under DATA (store, spool, directory) is the wharf user's alone. */
+    umask(077);
     /* Lay out fds: 3 = control, 4.. = this component's listeners (base/component.h). */
     size_t n = s->listeners.n;
     int *srcs = xcalloc(n + 1, sizeof(int));

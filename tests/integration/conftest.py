@@ -42,10 +42,22 @@ def sanitizer_env():
     return env
 
 
+_handed_out = set()
+
+
 def free_port(host="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port nobody listens on, and never one this test run handed out before.
+
+    The kernel may give the same ephemeral port to two binds in a row once the
+    first socket is closed; two listeners of one server must never collide.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_until(predicate, timeout=20.0, interval=0.02, what="condition"):

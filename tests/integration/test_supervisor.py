@@ -22,24 +22,53 @@ from conftest import WHARF, WHARFD, free_port, sanitizer_env, wait_until
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
 
-# A harmless request and the start of a good answer, for the protocols we know.
-PROBES = {
-    "smtp": (b"NOOP\r\n", b"250"), "submission": (b"NOOP\r\n", b"250"),
-    "pop3": (b"NOOP\r\n", b"+OK"), "imap": (b"a1 NOOP\r\n", b"a1 OK"),
-    "nntp": (b"DATE\r\n", b"111"),
-}
-# Plaintext services whose server speaks first (a greeting shows the session is up);
-# WHARF_TEST_GREETS adds others (space-separated service names) while one is being built.
-GREETS = set(PROBES) | set(os.environ.get("WHARF_TEST_GREETS", "").split())
+# Plaintext services whose server speaks first: a greeting shows the session is up.
+GREETS = {"smtp": b"220", "pop3": b"+OK", "imap": b"* OK", "nntp": b"20"}
 
 
-def served_service(server):
-    """(component, service, port) of a running component whose plaintext port greets first."""
+def served_service(server, busy=False):
+    """(component, service, port) of a running component that greets on a plaintext port.
+
+    busy=True asks for one where a test can hold a session in the middle of work
+    (an SMTP transaction), which a draining worker must let finish.
+    """
     rows = server.port_map()["ports"]
     for row in rows:
-        if row["state"] == "listening" and row["service"] in GREETS:
+        if row["state"] == "listening" and row["service"] in (BUSY if busy else GREETS):
             return row["component"], row["service"], row["port"]
-    pytest.skip("no built component serves a greeting protocol yet (smtp, pop3 ... not merged)")
+    pytest.skip("no built component serves " +
+                ("an SMTP transaction" if busy else "a greeting protocol") + " yet")
+
+
+def greet(port, service):
+    s = connect(port)
+    f = s.makefile("rb")
+    line = f.readline()
+    assert line.startswith(GREETS[service]), line
+    return s, f
+
+
+def smtp_transaction(port):
+    """An SMTP session in the middle of a transaction (after MAIL FROM)."""
+    s, f = greet(port, "smtp")
+    s.sendall(b"EHLO client.example\r\n")
+    while (line := f.readline())[3:4] == b"-":
+        pass
+    assert line.startswith(b"250"), line
+    s.sendall(b"MAIL FROM:<probe@example.org>\r\n")
+    line = f.readline()
+    assert line.startswith(b"250"), line
+    return s, f
+
+
+BUSY = {"smtp": smtp_transaction}
+
+
+def still_works(session):
+    """The busy session still answers (NOOP inside the transaction)."""
+    s, f = session
+    s.sendall(b"NOOP\r\n")
+    return f.readline().startswith(b"250")
 
 
 def pids_of(server, component):
@@ -48,29 +77,7 @@ def pids_of(server, component):
 
 
 def connect(port, host="127.0.0.1"):
-    s = socket.create_connection((host, port), timeout=10)
-    return s
-
-
-def read_some(sock):
-    data = sock.recv(4096)
-    assert data, "connection closed by the server"
-    return data
-
-
-def still_works(sock, service):
-    """True when the session answers (a known probe) or at least is still open."""
-    if service in PROBES:
-        request, answer = PROBES[service]
-        sock.sendall(request)
-        return read_some(sock).startswith(answer)
-    sock.setblocking(False)
-    try:
-        return sock.recv(1, socket.MSG_PEEK) != b""
-    except BlockingIOError:
-        return True
-    finally:
-        sock.setblocking(True)
+    return socket.create_connection((host, port), timeout=10)
 
 
 def uid_of(pid):
@@ -336,17 +343,16 @@ def test_killed_component_comes_back(wharf_factory):
     c = wait_until(restarted, timeout=30, what=f"{component} to be restarted")
     assert "killed by signal 9" in c["last_exit"]
     assert f"pid {victim}" in c["last_exit"]
-    with connect(port) as s:
-        read_some(s)
-    assert f"killed by signal 9" in server.log()
+    s, f = greet(port, service)
+    s.close()
+    assert "killed by signal 9" in server.log()
 
 
 def test_sighup_applies_setting_and_keeps_connections(wharf_factory):
     server = wharf_factory().start()
-    component, service, port = served_service(server)
+    component, service, port = served_service(server, busy=True)
     old_pids = pids_of(server, component)
-    session = connect(port)
-    read_some(session)  # the greeting: the session is established
+    session = BUSY[service](port)
 
     new_port = free_port()
     server.settings[f"{service}_listen"] = f"127.0.0.1:{new_port}"
@@ -362,14 +368,14 @@ def test_sighup_applies_setting_and_keeps_connections(wharf_factory):
     row = next(r for r in server.port_map()["ports"] if r["service"] == service)
     assert row["address"] == f"127.0.0.1:{new_port}"
     assert row["max_connections"] == 7
-    with connect(new_port) as s:
-        read_some(s)
+    s, f = greet(new_port, service)
+    s.close()
     # The old generation stops accepting on the old address once told to drain.
     wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) != 0,
                what="the old listener to close")
     # The session opened before the reload is served by the old generation, still.
-    assert still_works(session, service)
-    session.close()
+    assert still_works(session)
+    session[0].close()
     wait_until(lambda: not set(old_pids) & set(pids_of(server, component)),
                what="the old generation to leave")
     assert server.stop() == 0
@@ -397,15 +403,14 @@ def test_sighup_with_bad_config_keeps_running(wharf_factory):
 
 def test_sigterm_lets_open_session_finish(wharf_factory):
     server = wharf_factory(extra={"shutdown_timeout": "20s"}).start()
-    component, service, port = served_service(server)
-    session = connect(port)
-    read_some(session)
+    component, service, port = served_service(server, busy=True)
+    session = BUSY[service](port)
     server.proc.send_signal(signal.SIGTERM)
     # wharfd stops accepting at once ...
     wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) != 0,
                what="the listener to close")
     # ... but the open session still gets answers until it ends.
-    assert still_works(session, service)
+    assert still_works(session)
     assert server.proc.poll() is None
-    session.close()
+    session[0].close()
     assert server.proc.wait(30) == 0
