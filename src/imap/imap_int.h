@@ -118,7 +118,9 @@ void imap_date_time_write(struct buf *out, int64_t t);
 bool imap_date_parse(struct slice s, int64_t *t_r);
 /* Parses date-time ("17-Jul-1996 02:44:25 -0700"). */
 bool imap_date_time_parse(struct slice s, int64_t *t_r);
-/* Parses a flag list "(\Seen foo)" into system flags + keywords; false when invalid. */
-bool imap_flags_parse(const struct imap_arg *a, unsigned *flags_r, struct buf *keywords);
+/* Parses a flag list "(\Seen foo)" into system flags + keywords (at most
+ * keywords_max bytes, the store's limit); false when invalid. */
+bool imap_flags_parse(const struct imap_arg *a, size_t keywords_max, unsigned *flags_r,
+                      struct buf *keywords);
 
 #endif

@@ -27,7 +27,7 @@ static bool keyword_valid(struct slice k)
     return true;
 }
 
-static bool flag_parse(struct slice f, unsigned *flags, struct buf *keywords)
+static bool flag_parse(struct slice f, size_t keywords_max, unsigned *flags, struct buf *keywords)
 {
     static const struct {
         const char *name;
@@ -46,7 +46,7 @@ static bool flag_parse(struct slice f, unsigned *flags, struct buf *keywords)
         }
         return slice_eq_cstr_nocase(f, "\\Recent"); /* a session flag: ignored */
     }
-    if (!keyword_valid(f) || keywords->len + f.len + 1 > STORE_KEYWORDS_MAX)
+    if (!keyword_valid(f) || keywords->len + f.len + 1 > keywords_max)
         return false;
     if (keywords->len > 0)
         buf_append_byte(keywords, ' ');
@@ -54,15 +54,22 @@ static bool flag_parse(struct slice f, unsigned *flags, struct buf *keywords)
     return true;
 }
 
-bool imap_flags_parse(const struct imap_arg *a, unsigned *flags_r, struct buf *keywords)
+static size_t keywords_max(const struct imap_session *s)
+{
+    return (size_t)s->srv->cfg->store_keywords_max;
+}
+
+bool imap_flags_parse(const struct imap_arg *a, size_t keywords_max, unsigned *flags_r,
+                      struct buf *keywords)
 {
     *flags_r = 0;
     if (a->type == IMAP_ARG_ATOM)
-        return flag_parse(a->str, flags_r, keywords);
+        return flag_parse(a->str, keywords_max, flags_r, keywords);
     if (a->type != IMAP_ARG_LIST)
         return false;
     for (size_t i = 0; i < a->n_list; i++)
-        if (a->list[i].type != IMAP_ARG_ATOM || !flag_parse(a->list[i].str, flags_r, keywords))
+        if (a->list[i].type != IMAP_ARG_ATOM ||
+            !flag_parse(a->list[i].str, keywords_max, flags_r, keywords))
             return false;
     return true;
 }
@@ -119,7 +126,7 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
     struct buf keywords = BUF_INIT;
     for (size_t i = 2; i < n; i++) {
         unsigned f;
-        if ((n > 3 && args[i].type == IMAP_ARG_LIST) || !imap_flags_parse(&args[i], &f, &keywords)) {
+        if ((n > 3 && args[i].type == IMAP_ARG_LIST) || !imap_flags_parse(&args[i], keywords_max(s), &f, &keywords)) {
             imap_bad(s, tag, "Invalid flags");
             buf_free(&keywords);
             return;
@@ -348,7 +355,7 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
         bad = "Usage: APPEND mailbox [(flags)] [date-time] message-literal";
     for (size_t i = 1; bad == NULL && i + 1 < n; i++) {
         if (args[i].type == IMAP_ARG_LIST && i == 1) {
-            if (!imap_flags_parse(&args[i], &flags, &keywords))
+            if (!imap_flags_parse(&args[i], keywords_max(s), &flags, &keywords))
                 bad = "Invalid flags";
         } else if (args[i].type != IMAP_ARG_STRING || args[i].literal ||
                    !imap_date_time_parse(args[i].str, &date)) {
