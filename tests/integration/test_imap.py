@@ -613,3 +613,25 @@ def test_mbsync_both_ways(imap, tmp_path):
     m.logout()
     mbsync(rc)
     assert [as_sent(f) for f in maildir_files(local / "INBOX")] == [MSG]
+
+
+def test_pipelined_commands_with_literal_plus(imap):
+    r = Raw(imap.ports["imaps"], tls=True)
+    # login, a LITERAL+ APPEND and a STATUS in one packet: answered in order
+    r.send(b'a0 LOGIN {%d+}\r\n%s {%d+}\r\n%s\r\n' % (len(USER), USER.encode(), len(PASSWORD),
+                                                     PASSWORD.encode()) +
+           b"a1 NOOP\r\na2 APPEND INBOX {8+}\r\nhi\r\nyo\r\n\r\na3 STATUS INBOX (MESSAGES)\r\n")
+    _, ok = r.until("a0")
+    assert ok.startswith("a0 OK")
+    _, ok = r.until("a1")
+    assert ok.startswith("a1 OK")
+    _, ok = r.until("a2")
+    assert ok.startswith("a2 OK [APPENDUID")
+    lines, ok = r.until("a3")
+    assert lines == ["* STATUS INBOX (MESSAGES 1)"] and ok.startswith("a3 OK")
+    r.cmd("s", "SELECT INBOX")
+    r.send(b"f FETCH 1 BODY.PEEK[]\r\n")
+    assert r.line().endswith("{8}")
+    assert r.f.read(8) == b"hi\r\nyo\r\n"
+    assert r.line() == ")"
+    r.close()
