@@ -505,12 +505,19 @@ static void handle_wait_line(struct imap_session *s, struct slice line)
     s->tag = NULL;
 }
 
+static void imap_drain(void *arg);
+
 static void imap_readable(void *arg)
 {
     struct imap_session *s = arg;
     struct evbuffer *in = net_conn_input(s->conn);
     while (s->state != IMAP_LOGOUT &&
            (s->wait == IMAP_WAIT_NONE || s->wait == IMAP_WAIT_SASL || s->wait == IMAP_WAIT_IDLE)) {
+        /* A session that was busy when the drain began ends at its next command. */
+        if (s->wait == IMAP_WAIT_NONE && net_worker_draining(s->srv->worker)) {
+            imap_drain(s);
+            return;
+        }
         if (s->wait != IMAP_WAIT_NONE) {
             enum net_line_result r = net_conn_read_line(s->conn, IMAP_MAX_SASL_LINE, &s->line);
             if (r == NET_LINE_NEED_MORE)
@@ -586,6 +593,11 @@ static void imap_timeout(void *arg)
     imap_printf(s, "* BYE Disconnected for inactivity");
 }
 
+/*
+ * Shutdown or reload: a session between commands or in IDLE gets BYE at once
+ * (its client reconnects, to the new workers on a reload); one in the middle
+ * of a login finishes it and ends at its next command.
+ */
 static void imap_drain(void *arg)
 {
     struct imap_session *s = arg;

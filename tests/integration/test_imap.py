@@ -635,3 +635,17 @@ def test_pipelined_commands_with_literal_plus(imap):
     assert r.f.read(8) == b"hi\r\nyo\r\n"
     assert r.line() == ")"
     r.close()
+
+
+def test_reload_ends_idle_sessions_with_bye(imap):
+    r = Raw(imap.ports["imaps"], tls=True)
+    r.login()
+    r.cmd("s", "SELECT INBOX")
+    r.send(b"i IDLE\r\n")
+    assert r.line().startswith("+ ")
+    imap.wharf("reload")
+    assert r.line().startswith("* BYE [UNAVAILABLE]")
+    r.close()
+    m = login(imap)  # the new workers serve
+    assert m.select("INBOX")[0] == "OK"
+    m.logout()
