@@ -52,6 +52,7 @@ enum imap_wait {
 struct imap_view {
     char *name;
     bool readonly;
+    bool dirty; /* a mailbox-changed event came since the last complete sync */
     uint32_t uidvalidity;
     uint32_t uidnext;
     uint64_t highestmodseq;
@@ -94,7 +95,8 @@ imap_handler imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete
 char *imap_mailbox_arg(const struct imap_arg *a);
 void imap_view_free(struct imap_view *v);
 /*
- * Brings the view up to date with the store and says what changed:
+ * Brings the view up to date with the store (a full listing: the caller
+ * decides when; between commands only when view.dirty) and says what changed:
  * EXPUNGE (only when allow_expunge; else nothing is done while expunges are
  * pending), FETCH FLAGS (except for quiet_uid ... sorted), EXISTS.
  */

@@ -124,8 +124,9 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     }
     if (expunged > 0 && !allow_expunge) {
         store_message_list_free(list, n);
-        return;
+        return; /* still dirty */
     }
+    v->dirty = false;
     struct buf out = BUF_INIT;
     size_t removed = 0;
     j = 0;

@@ -79,10 +79,12 @@ static void wake_sessions(struct imap_server *srv, const char *account, const ch
                           const struct imap_session *except)
 {
     for (struct imap_session *s = srv->sessions; s != NULL; s = s->next) {
-        if (s == except || s->state != IMAP_SELECTED || s->wait != IMAP_WAIT_IDLE ||
-            strcmp(s->account, account) != 0 || strcmp(s->view.name, mailbox) != 0)
+        if (s == except || s->state != IMAP_SELECTED || strcmp(s->account, account) != 0 ||
+            strcmp(s->view.name, mailbox) != 0)
             continue;
-        imap_view_sync(s, true, NULL, 0);
+        s->view.dirty = true;
+        if (s->wait == IMAP_WAIT_IDLE)
+            imap_view_sync(s, true, NULL, 0);
     }
 }
 
@@ -437,11 +439,12 @@ static void run_command(struct imap_session *s, struct imap_command *c)
     }
     s->errors = 0;
     /*
-     * New messages and flag changes are told before the command runs; never
-     * an EXPUNGE, which would renumber the MSNs the client just sent. Those
-     * come with NOOP, CHECK, IDLE, EXPUNGE and MOVE, before their tagged reply.
+     * New messages and flag changes are told before the command runs when an
+     * event said the mailbox changed; never an EXPUNGE, which would renumber
+     * the MSNs the client just sent. NOOP, CHECK, IDLE, EXPUNGE and MOVE
+     * always sync, EXPUNGEs included, before their tagged reply.
      */
-    if (s->state == IMAP_SELECTED)
+    if (s->state == IMAP_SELECTED && s->view.dirty)
         imap_view_sync(s, false, NULL, 0);
     def->fn(s, c->tag, uid, args, n);
 }

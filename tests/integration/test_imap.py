@@ -231,6 +231,10 @@ def test_store_flags_seen_by_second_session(imap):
     assert data == [b"1"]
     typ, data = b.search(None, "KEYWORD", "$Important")
     assert data == [b"1 2"]
+    # any command (not only NOOP) tells b of a's changes first, once the event came
+    a.store("1", "+FLAGS.SILENT", r"(\Answered)")
+    typ, data = b.fetch("2", "(UID)")
+    assert any(b"\\Answered" in d for d in data), data
     a.logout()
     b.logout()
 
