@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TAGF(tag) (int)(tag).len, (tag).ptr
 
 enum fetch_kind {
     F_FLAGS,

@@ -23,6 +23,9 @@
 
 struct imap_session;
 
+/* printf arguments for a tag slice: "%.*s". */
+#define TAGF(tag) (int)(tag).len, (tag).ptr
+
 /* What every session of one worker process shares. */
 struct imap_server {
     struct net_worker *worker;

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define TAGF(tag) (int)(tag).len, (tag).ptr
 
 char *imap_mailbox_arg(const struct imap_arg *a)
 {
@@ -344,6 +343,15 @@ static bool mailbox_exists(struct imap_session *s, const char *name, int *r_stor
     return r == 0;
 }
 
+/* The answer when mailbox_exists said no (r: its store result). */
+static void no_such_mailbox(struct imap_session *s, struct slice tag, int r)
+{
+    if (r < 0)
+        imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
+    else
+        imap_printf(s, "%.*s NO [NONEXISTENT] Mailbox does not exist", TAGF(tag));
+}
+
 /* RFC 9051 6.3.4: CREATE a/b/c creates a and a/b when they are missing. */
 static int create_parents(struct imap_session *s, char *name, struct buf *err)
 {
@@ -406,8 +414,7 @@ void imap_cmd_delete(struct imap_session *s, struct slice tag, bool uid,
     if (strcmp(name, STORE_INBOX) == 0)
         imap_printf(s, "%.*s NO [CANNOT] INBOX cannot be deleted", TAGF(tag));
     else if (!mailbox_exists(s, name, &r))
-        imap_printf(s, "%.*s NO [%s] %s", TAGF(tag), r < 0 ? "SERVERBUG" : "NONEXISTENT",
-                    r < 0 ? "Internal error, try again later" : "Mailbox does not exist");
+        no_such_mailbox(s, tag, r);
     else if (store_mailbox_delete(s->srv->store, s->account, name, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
     else {
@@ -475,8 +482,7 @@ void imap_cmd_rename(struct imap_session *s, struct slice tag, bool uid,
     else if (strcmp(from, STORE_INBOX) == 0)
         rename_inbox(s, tag, to);
     else if (!mailbox_exists(s, from, &r))
-        imap_printf(s, "%.*s NO [%s] %s", TAGF(tag), r < 0 ? "SERVERBUG" : "NONEXISTENT",
-                    r < 0 ? "Internal error, try again later" : "Mailbox does not exist");
+        no_such_mailbox(s, tag, r);
     else if (mailbox_exists(s, to, &r))
         imap_printf(s, "%.*s NO [ALREADYEXISTS] Target mailbox already exists", TAGF(tag));
     else if (strpbrk(to, "*%") != NULL)

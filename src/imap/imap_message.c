@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TAGF(tag) (int)(tag).len, (tag).ptr
 
 static bool keyword_valid(struct slice k)
 {

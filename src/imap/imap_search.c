@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TAGF(tag) (int)(tag).len, (tag).ptr
 /* NOT NOT NOT ... and OR OR OR ... nest without parentheses: a named limit. */
 #define IMAP_MAX_SEARCH_DEPTH 64
 
