@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from conftest import wait_until
+
 USER = "alice@example.test"
 PASSWORD = "correct horse battery"
 OTHER = "bob@example.test"
@@ -650,6 +652,13 @@ def test_reload_ends_idle_sessions_with_bye(imap):
     imap.wharf("reload")
     assert r.line().startswith("* BYE [UNAVAILABLE]")
     r.close()
-    m = login(imap)  # the new workers serve
+
+    def new_login():  # the new generation serves once its auth process is up
+        try:
+            return login(imap)
+        except imaplib.IMAP4.error as e:
+            assert b"UNAVAILABLE" in str(e).encode(), e
+            return None
+    m = wait_until(new_login, what="a login served by the new workers")
     assert m.select("INBOX")[0] == "OK"
     m.logout()
