@@ -329,21 +329,43 @@ static void set_seen(struct imap_session *s, const size_t *idx, size_t k)
     free(uids);
 }
 
+/* "(CHANGEDSINCE m [VANISHED])" in any order (RFC 7162 3.1.4, 3.2.6); NULL or the BAD text. */
+static const char *fetch_modifiers(struct imap_session *s, bool uid, const struct imap_arg *a,
+                                   uint64_t *changedsince_r, bool *vanished_r)
+{
+    if (a->type != IMAP_ARG_LIST)
+        return "Invalid FETCH modifier";
+    for (size_t i = 0; i < a->n_list; i++) {
+        const struct imap_arg *m = &a->list[i];
+        if (imap_arg_is_atom(m, "CHANGEDSINCE") && *changedsince_r == 0 && i + 1 < a->n_list) {
+            const struct imap_arg *v = &a->list[++i];
+            if (v->type != IMAP_ARG_ATOM ||
+                !imap_parse_number(v->str, INT64_MAX, changedsince_r) || *changedsince_r == 0)
+                return "Invalid CHANGEDSINCE value";
+        } else if (imap_arg_is_atom(m, "VANISHED") && !*vanished_r) {
+            if (!uid || !s->qresync)
+                return "VANISHED needs UID FETCH and ENABLE QRESYNC";
+            *vanished_r = true;
+        } else
+            return "Invalid FETCH modifier (CHANGEDSINCE and VANISHED are supported)";
+    }
+    if (*changedsince_r == 0)
+        return *vanished_r ? "VANISHED needs CHANGEDSINCE" : "Invalid FETCH modifier";
+    return NULL;
+}
+
 void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
                     const struct imap_arg *args, size_t n)
 {
     struct fetch f = {0};
     const char *e = NULL;
     uint64_t changedsince = 0;
+    bool vanished = false;
     if ((n != 2 && n != 3) || args[0].type != IMAP_ARG_ATOM)
-        e = "Usage: FETCH sequence-set items [(CHANGEDSINCE modseq)]";
-    else if (n == 3 && (args[2].type != IMAP_ARG_LIST || args[2].n_list != 2 ||
-                        !imap_arg_is_atom(&args[2].list[0], "CHANGEDSINCE") ||
-                        args[2].list[1].type != IMAP_ARG_ATOM ||
-                        !imap_parse_number(args[2].list[1].str, INT64_MAX, &changedsince) ||
-                        changedsince == 0))
-        e = "Invalid FETCH modifier (only CHANGEDSINCE is supported)";
-    else
+        e = "Usage: FETCH sequence-set items [(CHANGEDSINCE modseq [VANISHED])]";
+    else if (n == 3)
+        e = fetch_modifiers(s, uid, &args[2], &changedsince, &vanished);
+    if (e == NULL)
         e = parse_items(&f, &args[1]);
     if (e == NULL && n == 3 && !fetch_has(&f, F_MODSEQ))
         fetch_add(&f, F_MODSEQ); /* RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ */
@@ -358,6 +380,23 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
     if (!imap_view_select(s, tag, args[0].str, uid, &idx, &k)) {
         free(f.v);
         return;
+    }
+    struct buf out = BUF_INIT;
+    if (vanished) {
+        struct imap_seqset set;
+        bool ok = imap_seqset_parse(args[0].str, &set); /* imap_view_select checked it */
+        if (!ok || imap_vanished_earlier(s, changedsince, &set, &out) != 0) {
+            imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
+            if (ok)
+                imap_seqset_free(&set);
+            buf_free(&out);
+            free(idx);
+            free(f.v);
+            return;
+        }
+        imap_seqset_free(&set);
+        if (out.len > 0)
+            net_conn_write(s->conn, out.data, out.len);
     }
     if (changedsince > 0) {
         size_t kept = 0;
@@ -382,7 +421,6 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
             log_warning("user=<%s>: MIME cache: %s", s->account, buf_cstr(&err));
         buf_free(&err);
     }
-    struct buf out = BUF_INIT;
     bool failed = false;
     for (size_t i = 0; i < k && !failed; i++) {
         struct store_message *m = &s->view.msgs[idx[i]];

@@ -76,6 +76,7 @@ struct imap_session {
     void *auth_handle;
     unsigned errors; /* malformed commands in a row */
     bool condstore;  /* CONDSTORE enabled (RFC 7162 3.1): MODSEQ in FETCH responses */
+    bool qresync;    /* QRESYNC enabled (RFC 7162 3.2): VANISHED instead of EXPUNGE */
     struct imap_view view;
 };
 
@@ -127,5 +128,27 @@ bool imap_date_time_parse(struct slice s, int64_t *t_r);
  * keywords_max bytes, the store's limit); false when invalid. */
 bool imap_flags_parse(const struct imap_arg *a, size_t keywords_max, unsigned *flags_r,
                       struct buf *keywords);
+
+/* ---- QRESYNC (imap_qresync.c) ---- */
+/* The QRESYNC SELECT/EXAMINE parameter (RFC 7162 3.2.5). */
+struct imap_qresync {
+    bool on;
+    uint32_t uidvalidity;
+    uint64_t modseq;
+    bool has_known;
+    struct imap_seqset known; /* known-uids, when has_known */
+};
+/*
+ * Parses SELECT/EXAMINE's parameter list "(CONDSTORE QRESYNC (...))"; NULL,
+ * or the BAD text (QRESYNC without ENABLE QRESYNC is one).
+ */
+const char *imap_select_params(struct imap_session *s, const struct imap_arg *params,
+                               bool *condstore_r, struct imap_qresync *q);
+void imap_qresync_free(struct imap_qresync *q);
+/* After the select responses: VANISHED (EARLIER) and FETCH of what changed since q->modseq. */
+int imap_qresync_select(struct imap_session *s, const struct imap_qresync *q, struct buf *out);
+/* "* VANISHED (EARLIER) uids" of the UIDs expunged since modseq (within the set, if any). */
+int imap_vanished_earlier(struct imap_session *s, uint64_t modseq,
+                          const struct imap_seqset *within, struct buf *out);
 
 #endif

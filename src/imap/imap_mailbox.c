@@ -104,6 +104,19 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     struct store_message *list = NULL;
     size_t n = 0;
     struct buf err = BUF_INIT;
+    /*
+     * QRESYNC wants the mailbox's HIGHESTMODSEQ after an EXPUNGE (RFC 7162
+     * 3.2.10), expunges included; read before the listing, it covers nothing
+     * the listing does not show.
+     */
+    uint64_t before = 0;
+    struct store_mailbox mb;
+    if (s->qresync && allow_expunge &&
+        store_mailbox_get(s->srv->store, s->account, v->name, &mb, &err) == 0) {
+        before = mb.highestmodseq;
+        store_mailbox_free(&mb);
+    }
+    buf_reset(&err);
     if (store_message_list(s->srv->store, s->account, v->name, 1, &list, &n, &err) != 0) {
         log_error("user=<%s>: cannot list %s: %s", s->account, v->name, buf_cstr(&err));
         buf_free(&err);
@@ -126,6 +139,8 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
         return; /* still dirty */
     }
     v->dirty = false;
+    /* QRESYNC (RFC 7162 3.2.10): one VANISHED, before the FETCHes numbered after it. */
+    uint32_t *vanished = s->qresync && expunged ? xcalloc(expunged, sizeof(*vanished)) : NULL;
     struct buf out = BUF_INIT;
     size_t removed = 0;
     j = 0;
@@ -134,7 +149,10 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
         while (j < n && list[j].uid < old->uid)
             j++;
         if (j == n || list[j].uid != old->uid) {
-            buf_printf(&out, "* %zu EXPUNGE\r\n", i - removed + 1);
+            if (vanished)
+                vanished[removed] = old->uid;
+            else
+                buf_printf(&out, "* %zu EXPUNGE\r\n", i - removed + 1);
             removed++;
             continue;
         }
@@ -148,6 +166,16 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
             buf_append_cstr(&out, ")\r\n");
         }
     }
+    if (vanished) {
+        struct buf head = BUF_INIT;
+        buf_append_cstr(&head, "* VANISHED ");
+        imap_seqset_write(&head, vanished, removed);
+        buf_append_cstr(&head, "\r\n");
+        buf_append(&head, out.data, out.len);
+        buf_free(&out);
+        out = head;
+        free(vanished);
+    }
     if (n != v->n - removed)
         buf_printf(&out, "* %zu EXISTS\r\n", n);
     store_message_list_free(v->msgs, v->n);
@@ -155,6 +183,8 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     v->n = n;
     if (n > 0 && list[n - 1].uid >= v->uidnext)
         v->uidnext = list[n - 1].uid + 1;
+    if (before > v->highestmodseq)
+        v->highestmodseq = before;
     for (size_t k = 0; k < n; k++)
         if (list[k].modseq > v->highestmodseq)
             v->highestmodseq = list[k].modseq;
@@ -208,19 +238,25 @@ static void deselect(struct imap_session *s)
 static void select_or_examine(struct imap_session *s, struct slice tag,
                               const struct imap_arg *args, size_t n, bool readonly)
 {
-    /* The only select parameter we know: (CONDSTORE), RFC 7162 3.1.8. */
-    bool params_ok = n == 1 || (n == 2 && args[1].type == IMAP_ARG_LIST &&
-                                args[1].n_list == 1 && imap_arg_is_atom(&args[1].list[0], "CONDSTORE"));
-    char *name = n >= 1 && params_ok ? imap_mailbox_arg(&args[0]) : NULL;
+    bool condstore = false;
+    struct imap_qresync q = {0};
+    const char *e = NULL;
+    if (n == 2)
+        e = imap_select_params(s, &args[1], &condstore, &q);
+    char *name = (n == 1 || n == 2) && e == NULL ? imap_mailbox_arg(&args[0]) : NULL;
     if (name == NULL) {
-        imap_bad(s, tag, readonly ? "Usage: EXAMINE mailbox [(CONDSTORE)]"
-                                  : "Usage: SELECT mailbox [(CONDSTORE)]");
+        imap_bad(s, tag, e ? e : readonly ? "Usage: EXAMINE mailbox [(CONDSTORE | QRESYNC (...))]"
+                                        : "Usage: SELECT mailbox [(CONDSTORE | QRESYNC (...))]");
+        imap_qresync_free(&q);
         return;
     }
-    if (n == 2)
+    if (condstore)
         s->condstore = true;
-    if (s->state == IMAP_SELECTED)
+    if (s->state == IMAP_SELECTED) {
         deselect(s);
+        /* RFC 7162 3.2.11: the boundary between the old mailbox's responses and the new one's. */
+        imap_printf(s, "* OK [CLOSED] Previous mailbox closed");
+    }
     struct store_mailbox mb;
     struct buf err = BUF_INIT;
     int r = store_mailbox_get(s->srv->store, s->account, name, &mb, &err);
@@ -231,6 +267,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
             imap_store_error(s, tag, "select", &err);
         free(name);
         buf_free(&err);
+        imap_qresync_free(&q);
         return;
     }
     struct imap_view *v = &s->view;
@@ -239,6 +276,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
         store_mailbox_free(&mb);
         free(name);
         buf_free(&err);
+        imap_qresync_free(&q);
         return;
     }
     view_compact(v->msgs, v->n);
@@ -247,8 +285,22 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     v->uidvalidity = mb.uidvalidity;
     v->uidnext = mb.uidnext;
     v->highestmodseq = mb.highestmodseq;
+    for (size_t i = 0; i < v->n; i++) /* the listing may be newer than mb */
+        if (v->msgs[i].modseq > v->highestmodseq)
+            v->highestmodseq = v->msgs[i].modseq;
     store_mailbox_free(&mb);
     s->state = IMAP_SELECTED;
+    struct buf resync = BUF_INIT;
+    if (imap_qresync_select(s, &q, &resync) != 0) {
+        /* Without the expunge log the client would believe nothing vanished. */
+        imap_qresync_free(&q);
+        buf_free(&resync);
+        buf_free(&err);
+        deselect(s);
+        imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
+        return;
+    }
+    imap_qresync_free(&q);
     size_t first_unseen = 0;
     for (size_t i = 0; i < v->n && first_unseen == 0; i++)
         if (!(v->msgs[i].flags & STORE_FLAG_SEEN))
@@ -264,6 +316,8 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     buf_printf(&out, "* OK [UIDNEXT %u] Predicted next UID\r\n", v->uidnext);
     buf_printf(&out, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
                (unsigned long long)v->highestmodseq);
+    buf_append(&out, resync.data, resync.len);
+    buf_free(&resync);
     buf_printf(&out, "%.*s OK [%s] %s completed\r\n", TAGF(tag),
                readonly ? "READ-ONLY" : "READ-WRITE", readonly ? "EXAMINE" : "SELECT");
     net_conn_write(s->conn, out.data, out.len);

@@ -333,7 +333,11 @@ void imap_cmd_expunge(struct imap_session *s, struct slice tag, bool uid,
         if (nu > 0)
             imap_mailbox_changed(s, s->view.name);
         imap_view_sync(s, true, NULL, 0);
-        imap_printf(s, "%.*s OK %sEXPUNGE completed", TAGF(tag), uid ? "UID " : "");
+        if (s->qresync) /* RFC 7162 3.2.10 */
+            imap_printf(s, "%.*s OK [HIGHESTMODSEQ %llu] %sEXPUNGE completed", TAGF(tag),
+                        (unsigned long long)s->view.highestmodseq, uid ? "UID " : "");
+        else
+            imap_printf(s, "%.*s OK %sEXPUNGE completed", TAGF(tag), uid ? "UID " : "");
     }
     buf_free(&err);
     free(uids);

@@ -62,7 +62,7 @@ static bool plaintext_allowed(struct imap_session *s)
 static void capability_write(struct imap_session *s, struct buf *b)
 {
     buf_append_cstr(b, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE "
-                       "UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE ESEARCH");
+                       "UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE QRESYNC ESEARCH");
     if (s->state == IMAP_NOT_AUTHENTICATED) {
         if (net_conn_can_starttls(s->conn))
             buf_append_cstr(b, " STARTTLS");
@@ -322,13 +322,16 @@ static void cmd_enable(struct imap_session *s, struct slice tag, bool uid,
             return;
         }
     }
-    /* CONDSTORE is the only one we advertise (IMAP4rev2: doc/imap.md, not yet). */
+    /* CONDSTORE and QRESYNC are the ones we have (IMAP4rev2: doc/imap.md, not yet). */
     struct buf b = BUF_INIT;
     buf_append_cstr(&b, "* ENABLED");
     for (size_t i = 0; i < n; i++) {
         if (slice_eq_cstr_nocase(args[i].str, "CONDSTORE") && !s->condstore) {
             s->condstore = true;
             buf_append_cstr(&b, " CONDSTORE");
+        } else if (slice_eq_cstr_nocase(args[i].str, "QRESYNC") && !s->qresync) {
+            s->qresync = s->condstore = true; /* RFC 7162 3.2.3: QRESYNC implies CONDSTORE */
+            buf_append_cstr(&b, " QRESYNC");
         }
     }
     imap_printf(s, "%s", buf_cstr(&b));
