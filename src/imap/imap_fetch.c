@@ -1,7 +1,8 @@
 /*
  * imap_fetch.c - FETCH and UID FETCH: FLAGS, INTERNALDATE, RFC822.SIZE, UID,
  * ENVELOPE, BODY, BODYSTRUCTURE, BODY[section]<partial>, BODY.PEEK[...],
- * RFC822, RFC822.HEADER, RFC822.TEXT, and the macros ALL, FAST, FULL.
+ * RFC822, RFC822.HEADER, RFC822.TEXT, BINARY[section]<partial>, BINARY.PEEK,
+ * BINARY.SIZE (RFC 3516), and the macros ALL, FAST, FULL.
  * ENVELOPE and BODYSTRUCTURE come from the store's MIME cache when it holds
  * them, else from src/mime, and are then written to the cache.
  * Must never: set \Seen in a mailbox opened with EXAMINE, or send a section
@@ -29,6 +30,8 @@ enum fetch_kind {
     F_RFC822_HEADER,
     F_RFC822_TEXT,
     F_MODSEQ, /* CONDSTORE */
+    F_BINARY, /* BINARY[...] / BINARY.PEEK[...] (RFC 3516) */
+    F_BINARY_SIZE,
 };
 
 struct fetch_item {
@@ -69,14 +72,19 @@ static const char *parse_section(struct fetch *f, struct slice item)
 {
     const char *lb = memchr(item.ptr, '[', item.len);
     struct slice name = slice_make(item.ptr, (size_t)(lb - item.ptr));
-    bool peek = slice_eq_cstr_nocase(name, "BODY.PEEK");
-    if (!peek && !slice_eq_cstr_nocase(name, "BODY"))
+    bool peek = slice_eq_cstr_nocase(name, "BODY.PEEK") || slice_eq_cstr_nocase(name, "BINARY.PEEK");
+    enum fetch_kind kind = F_SECTION;
+    if (slice_eq_cstr_nocase(name, "BINARY") || slice_eq_cstr_nocase(name, "BINARY.PEEK"))
+        kind = F_BINARY;
+    else if (slice_eq_cstr_nocase(name, "BINARY.SIZE"))
+        kind = F_BINARY_SIZE;
+    else if (!peek && !slice_eq_cstr_nocase(name, "BODY"))
         return "Unknown FETCH item";
     const char *end = item.ptr + item.len;
     const char *rb = memchr(lb, ']', (size_t)(end - lb));
     if (rb == NULL)
         return "Missing ']'";
-    fetch_add(f, F_SECTION);
+    fetch_add(f, kind);
     struct fetch_item *it = &f->v[f->n - 1];
     it->spec = slice_make(lb + 1, (size_t)(rb - lb - 1));
     it->peek = peek;
@@ -90,6 +98,13 @@ static const char *parse_section(struct fetch *f, struct slice item)
             it->length == 0)
             return "Invalid partial range";
         it->partial = true;
+    }
+    if (kind != F_SECTION) {
+        if (!imap_binary_spec_valid(it->spec) || (kind == F_BINARY_SIZE && it->partial))
+            return "Invalid binary section";
+        f->need_data = true;
+        f->sets_seen = f->sets_seen || (kind == F_BINARY && !peek);
+        return NULL;
     }
     struct mime_message empty;
     struct mime_section sec;
@@ -296,6 +311,40 @@ static int section_write(struct imap_session *s, struct store_message *m, struct
     return 0;
 }
 
+/* BINARY[spec]<origin> and BINARY.SIZE[spec]; -2 for an unknown transfer encoding. */
+static int binary_write(struct imap_session *s, struct store_message *m, struct loaded *l,
+                        const struct fetch_item *it, struct buf *out)
+{
+    if (load(s, m, l, true) != 0)
+        return -1;
+    struct buf data = BUF_INIT;
+    if (imap_binary_section(&l->mime, it->spec, &data) == IMAP_BINARY_UNKNOWN_CTE) {
+        buf_free(&data);
+        return -2;
+    }
+    if (it->kind == F_BINARY_SIZE) {
+        buf_printf(out, "BINARY.SIZE[%.*s] %zu", (int)it->spec.len, it->spec.ptr, data.len);
+        buf_free(&data);
+        return 0;
+    }
+    struct slice d = buf_slice(&data);
+    buf_printf(out, "BINARY[%.*s]", (int)it->spec.len, it->spec.ptr);
+    if (it->partial) {
+        buf_printf(out, "<%llu>", (unsigned long long)it->origin);
+        if (it->origin >= d.len)
+            d = SLICE_LIT("");
+        else
+            d = slice_make(d.ptr + it->origin,
+                           it->length < d.len - it->origin ? (size_t)it->length
+                                                           : d.len - (size_t)it->origin);
+    }
+    /* RFC 3516 4.2: content with NUL goes as a literal8. */
+    buf_append_cstr(out, d.len > 0 && memchr(d.ptr, 0, d.len) != NULL ? " ~" : " ");
+    literal_write(out, d);
+    buf_free(&data);
+    return 0;
+}
+
 /* Marks \Seen on the messages a non-PEEK body fetch reads (one store transaction). */
 static void set_seen(struct imap_session *s, const size_t *idx, size_t k)
 {
@@ -421,7 +470,7 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
             log_warning("user=<%s>: MIME cache: %s", s->account, buf_cstr(&err));
         buf_free(&err);
     }
-    bool failed = false;
+    bool failed = false, unknown_cte = false;
     for (size_t i = 0; i < k && !failed; i++) {
         struct store_message *m = &s->view.msgs[idx[i]];
         while (ci < n_cache && cache[ci].uid < m->uid)
@@ -477,6 +526,13 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
                 if (!failed)
                     mime_imap_bodystructure(&out, &l.mime, l.mime.root, false);
                 break;
+            case F_BINARY:
+            case F_BINARY_SIZE: {
+                int r = binary_write(s, m, &l, it, &out);
+                unknown_cte = unknown_cte || r == -2;
+                failed = r != 0;
+                break;
+            }
             default:
                 failed = section_write(s, m, &l, it, &out) != 0;
                 break;
@@ -489,7 +545,10 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
             mime_message_free(&l.mime);
         buf_free(&l.data);
     }
-    if (failed)
+    if (unknown_cte)
+        imap_printf(s, "%.*s NO [UNKNOWN-CTE] Cannot decode this part's transfer encoding",
+                    TAGF(tag));
+    else if (failed)
         /* Expunged meanwhile by another session (or store trouble, logged). */
         imap_printf(s, "%.*s NO Some messages could not be fetched", TAGF(tag));
     else

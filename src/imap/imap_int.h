@@ -106,6 +106,14 @@ void imap_view_free(struct imap_view *v);
  */
 void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *quiet_uids,
                     size_t n_quiet);
+/* A mailbox name as an atom when it can be one, else a string. */
+void imap_mailbox_name_write(struct buf *out, const char *name);
+/*
+ * "* STATUS name (items)\r\n" for mb; NULL, or the BAD text (nothing
+ * written) when an item is unknown. Used by STATUS and LIST-STATUS.
+ */
+const char *imap_status_write(struct imap_session *s, struct buf *out, const char *name,
+                              const struct imap_arg *items, const struct store_mailbox *mb);
 /* Appends "(\Seen keyword ...)". */
 void imap_flags_write(struct buf *out, unsigned flags, const char *keywords);
 
@@ -128,6 +136,8 @@ bool imap_date_time_parse(struct slice s, int64_t *t_r);
  * keywords_max bytes, the store's limit); false when invalid. */
 bool imap_flags_parse(const struct imap_arg *a, size_t keywords_max, unsigned *flags_r,
                       struct buf *keywords);
+/* The store's keyword list limit (store_keywords_max). */
+size_t imap_keywords_max(const struct imap_session *s);
 
 /* ---- QRESYNC (imap_qresync.c) ---- */
 /* The QRESYNC SELECT/EXAMINE parameter (RFC 7162 3.2.5). */
@@ -150,5 +160,18 @@ int imap_qresync_select(struct imap_session *s, const struct imap_qresync *q, st
 /* "* VANISHED (EARLIER) uids" of the UIDs expunged since modseq (within the set, if any). */
 int imap_vanished_earlier(struct imap_session *s, uint64_t modseq,
                           const struct imap_seqset *within, struct buf *out);
+
+/* ---- BINARY (imap_binary.c) ---- */
+enum imap_binary_result {
+    IMAP_BINARY_OK,
+    IMAP_BINARY_NONE,        /* no such part: an empty string */
+    IMAP_BINARY_UNKNOWN_CTE, /* NO [UNKNOWN-CTE] */
+};
+struct mime_message;
+/* A section-binary ("" or "1.2.3"). */
+bool imap_binary_spec_valid(struct slice spec);
+/* The decoded content of BINARY[spec] into out (reset first). */
+enum imap_binary_result imap_binary_section(const struct mime_message *msg, struct slice spec,
+                                            struct buf *out);
 
 #endif

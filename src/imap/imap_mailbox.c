@@ -1,8 +1,8 @@
 /*
  * imap_mailbox.c - mailbox commands (SELECT, EXAMINE, CREATE, DELETE, RENAME,
- * SUBSCRIBE, UNSUBSCRIBE, LIST, LSUB, STATUS, NAMESPACE, CHECK, CLOSE,
- * UNSELECT) and the selected-mailbox view with its updates (EXISTS, EXPUNGE,
- * FETCH FLAGS).
+ * SUBSCRIBE, UNSUBSCRIBE, STATUS, NAMESPACE, CHECK, CLOSE, UNSELECT) and
+ * the selected-mailbox view with its updates (EXISTS, EXPUNGE or VANISHED,
+ * FETCH FLAGS). LIST and LSUB are in imap_list.c.
  * Must never: pass any owner but the session's own account to the store.
  */
 #include "base/alloc.h"
@@ -27,7 +27,7 @@ char *imap_mailbox_arg(const struct imap_arg *a)
 }
 
 /* An atom when every byte is an ASTRING-CHAR (as Dovecot writes INBOX), else a string. */
-static void mailbox_name_write(struct buf *out, const char *name)
+void imap_mailbox_name_write(struct buf *out, const char *name)
 {
     bool atom = name[0] != '\0' && strcasecmp(name, "NIL") != 0;
     for (const char *p = name; *p && atom; p++)
@@ -580,181 +580,44 @@ void imap_cmd_unsubscribe(struct imap_session *s, struct slice tag, bool uid,
     subscribe(s, tag, args, n, false);
 }
 
-/* ---- LIST / LSUB ---- */
-
-/* RFC 9051 6.3.9: "*" matches anything, "%" anything but the delimiter. */
-static bool pattern_match(const char *pat, const char *name, bool nocase)
-{
-    for (;;) {
-        if (*pat == '\0')
-            return *name == '\0';
-        if (*pat == '*' || *pat == '%') {
-            bool star = *pat == '*';
-            pat++;
-            for (const char *p = name;; p++) {
-                if (pattern_match(pat, p, nocase))
-                    return true;
-                if (*p == '\0' || (!star && *p == STORE_DELIMITER))
-                    return false;
-            }
-        }
-        char a = *pat, b = *name;
-        if (nocase) {
-            a = (a >= 'a' && a <= 'z') ? (char)(a - 32) : a;
-            b = (b >= 'a' && b <= 'z') ? (char)(b - 32) : b;
-        }
-        if (b == '\0' || a != b)
-            return false;
-        pat++;
-        name++;
-    }
-}
-
-static bool name_matches(const char *pattern, const char *name)
-{
-    /* "INBOX" is case-insensitive: "inbox" and "InBoX" name it too. */
-    return pattern_match(pattern, name, strcmp(name, STORE_INBOX) == 0);
-}
-
-/* Too many wildcards make matching exponential: a named limit. */
-#define IMAP_MAX_PATTERN_WILDCARDS 16
-
-static bool list_args(struct imap_session *s, struct slice tag, const struct imap_arg *args,
-                      size_t n, struct buf *pattern, bool *empty_r)
-{
-    struct slice ref, pat;
-    if (n != 2 || !imap_arg_astring(&args[0], &ref) || !imap_arg_astring(&args[1], &pat)) {
-        imap_bad(s, tag, "Usage: LIST reference pattern");
-        return false;
-    }
-    buf_append_slice(pattern, ref);
-    buf_append_slice(pattern, pat);
-    size_t wild = 0;
-    for (size_t i = 0; i < pattern->len; i++)
-        if (pattern->data[i] == '*' || pattern->data[i] == '%')
-            wild++;
-    if (wild > IMAP_MAX_PATTERN_WILDCARDS || memchr(pattern->data, '\0', pattern->len)) {
-        imap_bad(s, tag, "Pattern too complex");
-        return false;
-    }
-    *empty_r = pat.len == 0;
-    return true;
-}
-
-static bool mailbox_listed(const struct store_mailbox *list, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(list[i].name, name) == 0)
-            return true;
-    return false;
-}
-
-/* Parents that do not exist but have children: "\Noselect \HasChildren" (RFC 9051 6.3.9). */
-static void list_missing_parents(const struct store_mailbox *list, size_t n, const char *pat,
-                                 struct buf *out)
-{
-    char **seen = NULL;
-    size_t n_seen = 0;
-    for (size_t i = 0; i < n; i++) {
-        for (const char *p = strchr(list[i].name, STORE_DELIMITER); p != NULL;
-             p = strchr(p + 1, STORE_DELIMITER)) {
-            char *parent = xstrndup(list[i].name, (size_t)(p - list[i].name));
-            bool skip = parent[0] == '\0' || mailbox_listed(list, n, parent) ||
-                        !name_matches(pat, parent);
-            for (size_t j = 0; j < n_seen && !skip; j++)
-                skip = strcmp(seen[j], parent) == 0;
-            if (skip) {
-                free(parent);
-                continue;
-            }
-            buf_printf(out, "* LIST (\\Noselect \\HasChildren) \"%c\" ", STORE_DELIMITER);
-            mailbox_name_write(out, parent);
-            buf_append(out, "\r\n", 2);
-            seen = xreallocarray(seen, n_seen + 1, sizeof(*seen));
-            seen[n_seen++] = parent;
-        }
-    }
-    for (size_t j = 0; j < n_seen; j++)
-        free(seen[j]);
-    free(seen);
-}
-
-void imap_cmd_list(struct imap_session *s, struct slice tag, bool uid,
-                   const struct imap_arg *args, size_t n)
-{
-    (void)uid;
-    struct buf pattern = BUF_INIT, err = BUF_INIT, out = BUF_INIT;
-    bool empty;
-    if (!list_args(s, tag, args, n, &pattern, &empty))
-        goto done;
-    if (empty) { /* the delimiter and the root */
-        imap_printf(s, "* LIST (\\Noselect) \"%c\" \"\"", STORE_DELIMITER);
-        imap_printf(s, "%.*s OK LIST completed", TAGF(tag));
-        goto done;
-    }
-    struct store_mailbox *list;
-    size_t nl;
-    if (store_mailbox_list(s->srv->store, s->account, &list, &nl, &err) != 0) {
-        imap_store_error(s, tag, "list", &err);
-        goto done;
-    }
-    const char *pat = buf_cstr(&pattern);
-    for (size_t i = 0; i < nl; i++) {
-        if (!name_matches(pat, list[i].name))
-            continue;
-        size_t len = strlen(list[i].name);
-        bool children = false;
-        for (size_t j = 0; j < nl && !children; j++)
-            children = strncmp(list[j].name, list[i].name, len) == 0 &&
-                       list[j].name[len] == STORE_DELIMITER;
-        buf_printf(&out, "* LIST (%s%s%s) \"%c\" ", children ? "\\HasChildren" : "\\HasNoChildren",
-                   list[i].special_use ? " " : "", list[i].special_use ? list[i].special_use : "",
-                   STORE_DELIMITER);
-        mailbox_name_write(&out, list[i].name);
-        buf_append(&out, "\r\n", 2);
-    }
-    list_missing_parents(list, nl, pat, &out);
-    store_mailbox_list_free(list, nl);
-    buf_printf(&out, "%.*s OK LIST completed\r\n", TAGF(tag));
-    net_conn_write(s->conn, out.data, out.len);
-done:
-    buf_free(&pattern);
-    buf_free(&err);
-    buf_free(&out);
-}
-
-void imap_cmd_lsub(struct imap_session *s, struct slice tag, bool uid,
-                   const struct imap_arg *args, size_t n)
-{
-    (void)uid;
-    struct buf pattern = BUF_INIT, err = BUF_INIT, out = BUF_INIT;
-    bool empty;
-    if (!list_args(s, tag, args, n, &pattern, &empty))
-        goto done;
-    char **names;
-    size_t nn;
-    if (store_subscriptions(s->srv->store, s->account, &names, &nn, &err) != 0) {
-        imap_store_error(s, tag, "lsub", &err);
-        goto done;
-    }
-    const char *pat = buf_cstr(&pattern);
-    for (size_t i = 0; i < nn && !empty; i++) {
-        if (!name_matches(pat, names[i]))
-            continue;
-        buf_printf(&out, "* LSUB () \"%c\" ", STORE_DELIMITER);
-        mailbox_name_write(&out, names[i]);
-        buf_append(&out, "\r\n", 2);
-    }
-    store_names_free(names, nn);
-    buf_printf(&out, "%.*s OK LSUB completed\r\n", TAGF(tag));
-    net_conn_write(s->conn, out.data, out.len);
-done:
-    buf_free(&pattern);
-    buf_free(&err);
-    buf_free(&out);
-}
-
 /* ---- STATUS / NAMESPACE ---- */
+
+const char *imap_status_write(struct imap_session *s, struct buf *out, const char *name,
+                              const struct imap_arg *items, const struct store_mailbox *mb)
+{
+    if (items->type != IMAP_ARG_LIST || items->n_list == 0)
+        return "Usage: STATUS mailbox (items)";
+    size_t start = out->len;
+    buf_append_cstr(out, "* STATUS ");
+    imap_mailbox_name_write(out, name);
+    buf_append_cstr(out, " (");
+    for (size_t i = 0; i < items->n_list; i++) {
+        const struct imap_arg *a = &items->list[i];
+        unsigned long long v;
+        if (imap_arg_is_atom(a, "MESSAGES"))
+            v = mb->messages;
+        else if (imap_arg_is_atom(a, "UIDNEXT"))
+            v = mb->uidnext;
+        else if (imap_arg_is_atom(a, "UIDVALIDITY"))
+            v = mb->uidvalidity;
+        else if (imap_arg_is_atom(a, "UNSEEN"))
+            v = mb->unseen;
+        else if (imap_arg_is_atom(a, "SIZE"))
+            v = mb->bytes;
+        else if (imap_arg_is_atom(a, "HIGHESTMODSEQ")) {
+            v = mb->highestmodseq;
+            s->condstore = true;
+        } else if (imap_arg_is_atom(a, "RECENT"))
+            v = 0;
+        else {
+            out->len = start;
+            return "Unknown STATUS item";
+        }
+        buf_printf(out, "%s%.*s %llu", i ? " " : "", (int)a->str.len, a->str.ptr, v);
+    }
+    buf_append_cstr(out, ")\r\n");
+    return NULL;
+}
 
 void imap_cmd_status(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
@@ -776,37 +639,14 @@ void imap_cmd_status(struct imap_session *s, struct slice tag, bool uid,
             imap_store_error(s, tag, "status", &err);
         goto done;
     }
-    buf_append_cstr(&out, "* STATUS ");
-    mailbox_name_write(&out, name);
-    buf_append_cstr(&out, " (");
-    for (size_t i = 0; i < args[1].n_list; i++) {
-        const struct imap_arg *a = &args[1].list[i];
-        unsigned long long v;
-        if (imap_arg_is_atom(a, "MESSAGES"))
-            v = mb.messages;
-        else if (imap_arg_is_atom(a, "UIDNEXT"))
-            v = mb.uidnext;
-        else if (imap_arg_is_atom(a, "UIDVALIDITY"))
-            v = mb.uidvalidity;
-        else if (imap_arg_is_atom(a, "UNSEEN"))
-            v = mb.unseen;
-        else if (imap_arg_is_atom(a, "SIZE"))
-            v = mb.bytes;
-        else if (imap_arg_is_atom(a, "HIGHESTMODSEQ")) {
-            v = mb.highestmodseq;
-            s->condstore = true;
-        }
-        else if (imap_arg_is_atom(a, "RECENT"))
-            v = 0;
-        else {
-            imap_bad(s, tag, "Unknown STATUS item");
-            store_mailbox_free(&mb);
-            goto done;
-        }
-        buf_printf(&out, "%s%.*s %llu", i ? " " : "", (int)a->str.len, a->str.ptr, v);
+    const char *e = imap_status_write(s, &out, name, &args[1], &mb);
+    if (e != NULL) {
+        imap_bad(s, tag, e);
+        store_mailbox_free(&mb);
+        goto done;
     }
     store_mailbox_free(&mb);
-    buf_printf(&out, ")\r\n%.*s OK STATUS completed\r\n", TAGF(tag));
+    buf_printf(&out, "%.*s OK STATUS completed\r\n", TAGF(tag));
     net_conn_write(s->conn, out.data, out.len);
 done:
     free(name);

@@ -1,6 +1,6 @@
 /*
  * imap_message.c - commands that change messages: STORE, COPY, MOVE,
- * EXPUNGE, UID EXPUNGE and APPEND (UIDPLUS: APPENDUID, COPYUID).
+ * EXPUNGE and UID EXPUNGE (UIDPLUS: COPYUID). APPEND is in imap_append.c.
  * Every change is announced with imap_mailbox_changed so that other sessions
  * (IDLE) learn of it.
  * Must never: change anything in a mailbox selected with EXAMINE, or copy
@@ -53,7 +53,7 @@ static bool flag_parse(struct slice f, size_t keywords_max, unsigned *flags, str
     return true;
 }
 
-static size_t keywords_max(const struct imap_session *s)
+size_t imap_keywords_max(const struct imap_session *s)
 {
     return (size_t)s->srv->cfg->store_keywords_max;
 }
@@ -125,7 +125,7 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
     struct buf keywords = BUF_INIT;
     for (size_t i = 2; i < n; i++) {
         unsigned f;
-        if ((n > 3 && args[i].type == IMAP_ARG_LIST) || !imap_flags_parse(&args[i], keywords_max(s), &f, &keywords)) {
+        if ((n > 3 && args[i].type == IMAP_ARG_LIST) || !imap_flags_parse(&args[i], imap_keywords_max(s), &f, &keywords)) {
             imap_bad(s, tag, "Invalid flags");
             buf_free(&keywords);
             return;
@@ -342,68 +342,4 @@ void imap_cmd_expunge(struct imap_session *s, struct slice tag, bool uid,
     buf_free(&err);
     free(uids);
     free(idx);
-}
-
-void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
-                     const struct imap_arg *args, size_t n)
-{
-    (void)uid;
-    char *name = n >= 2 && n <= 4 ? imap_mailbox_arg(&args[0]) : NULL;
-    unsigned flags = 0;
-    struct buf keywords = BUF_INIT, err = BUF_INIT;
-    int64_t date = 0;
-    const struct imap_arg *msg = name != NULL ? &args[n - 1] : NULL;
-    const char *bad = NULL;
-    if (msg == NULL || msg->type != IMAP_ARG_STRING)
-        bad = "Usage: APPEND mailbox [(flags)] [date-time] message-literal";
-    for (size_t i = 1; bad == NULL && i + 1 < n; i++) {
-        if (args[i].type == IMAP_ARG_LIST && i == 1) {
-            if (!imap_flags_parse(&args[i], keywords_max(s), &flags, &keywords))
-                bad = "Invalid flags";
-        } else if (args[i].type != IMAP_ARG_STRING || args[i].literal ||
-                   !imap_date_time_parse(args[i].str, &date)) {
-            bad = "Invalid date-time";
-        }
-    }
-    if (bad != NULL) {
-        imap_bad(s, tag, bad);
-        goto done;
-    }
-    if (msg->str.len == 0) {
-        imap_printf(s, "%.*s NO Empty message", TAGF(tag));
-        goto done;
-    }
-    struct store_target t = {.owner = s->account, .mailbox = name, .must_exist = true};
-    struct store_delivery d = {
-        .data = msg->str,
-        .internaldate = date,
-        .flags = flags,
-        .keywords = keywords.len ? buf_cstr(&keywords) : NULL,
-        .targets = &t,
-        .n_targets = 1,
-    };
-    if (store_deliver(s->srv->store, &d, 1, &err) != 0 && t.status == STORE_OK)
-        t.status = STORE_FAILED;
-    switch (t.status) {
-    case STORE_OK:
-        imap_mailbox_changed(s, name);
-        if (s->state == IMAP_SELECTED && strcmp(s->view.name, name) == 0)
-            imap_view_sync(s, false, NULL, 0); /* the new EXISTS before the tagged OK */
-        imap_printf(s, "%.*s OK [APPENDUID %u %u] APPEND completed", TAGF(tag), t.uidvalidity,
-                    t.uid);
-        break;
-    case STORE_NO_MAILBOX:
-        imap_printf(s, "%.*s NO [TRYCREATE] Mailbox does not exist", TAGF(tag));
-        break;
-    case STORE_OVER_QUOTA:
-        imap_printf(s, "%.*s NO [OVERQUOTA] Quota exceeded", TAGF(tag));
-        break;
-    default:
-        imap_store_error(s, tag, "append", &err);
-        break;
-    }
-done:
-    free(name);
-    buf_free(&keywords);
-    buf_free(&err);
 }

@@ -316,6 +316,15 @@ static bool parse_arg(struct parser *ps, unsigned depth, struct imap_arg *a)
         return parse_quoted(ps, a);
     case '{':
         return parse_literal(ps, a);
+    case '~': /* literal8 (RFC 3516 APPEND): binary content, NUL allowed */
+        if (ps->end - ps->p > 1 && ps->p[1] == '{') {
+            ps->p++;
+            if (!parse_literal(ps, a))
+                return false;
+            a->literal8 = true;
+            return true;
+        }
+        return parse_atom(ps, a);
     case '(': {
         if (depth >= IMAP_MAX_DEPTH)
             return fail(ps, "Lists nested too deeply");

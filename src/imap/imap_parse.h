@@ -82,7 +82,8 @@ enum imap_arg_type {
 
 struct imap_arg {
     enum imap_arg_type type;
-    bool literal;       /* a STRING that came as {n} */
+    bool literal;       /* a STRING that came as {n} (or ~{n}) */
+    bool literal8;      /* it came as ~{n} (RFC 3516) */
     struct slice str;   /* ATOM and STRING: points into the command buffer */
     struct imap_arg *list; /* LIST: children */
     size_t n_list;

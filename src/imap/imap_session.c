@@ -62,7 +62,8 @@ static bool plaintext_allowed(struct imap_session *s)
 static void capability_write(struct imap_session *s, struct buf *b)
 {
     buf_append_cstr(b, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE "
-                       "UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE QRESYNC ESEARCH");
+                       "UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE QRESYNC ESEARCH "
+                       "LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND");
     if (s->state == IMAP_NOT_AUTHENTICATED) {
         if (net_conn_can_starttls(s->conn))
             buf_append_cstr(b, " STARTTLS");

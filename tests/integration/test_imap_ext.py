@@ -108,3 +108,190 @@ def test_select_params_bad(imap):
     lines, ok = r.cmd("i", "SELECT INBOX (CONDSTORE QRESYNC (1 1 1:* (1 1)))")
     assert ok.startswith("i OK")
     r.close()
+
+
+def list_lines(lines):
+    """{name: (attributes, rest)} of LIST responses; STATUS lines kept in order aside."""
+    out = {}
+    for ln in lines:
+        m = re.match(r'\* LIST \(([^)]*)\) "/" ("[^"]*"|\S+)(.*)$', ln)
+        if m:
+            out[m.group(2).strip('"')] = (set(m.group(1).split()), m.group(3).strip())
+    return out
+
+
+def test_list_extended_and_list_status(imap):
+    r = Raw(imap.ports["imaps"], tls=True)
+    r.login()
+    caps, _ = r.cmd("c", "CAPABILITY")
+    assert {"LIST-EXTENDED", "LIST-STATUS"} <= set(caps[0].split())
+    for t, name in enumerate(("Fruit/Apple", "Fruit/Banana", "Tofu", "Vegetable/Broccoli")):
+        _, ok = r.cmd(f"m{t}", f"CREATE {name}")
+        assert " OK" in ok
+    _, ok = r.cmd("d", "DELETE Vegetable")  # its child stays: a missing parent
+    assert ok.startswith("d OK")
+    for t, name in enumerate(("Fruit/Banana", "Peach", "Vegetable/Broccoli")):
+        r.cmd(f"s{t}", f"SUBSCRIBE {name}")
+    lsub, _ = r.cmd("l", 'LSUB "" "*"')
+    subscribed = {re.search(r'"/" "?([^"]*)"?$', ln).group(1) for ln in lsub}
+
+    # base LIST: unchanged (a missing parent is \Noselect)
+    lines, ok = r.cmd("a", 'LIST "" "*"')
+    got = list_lines(lines)
+    assert got["Vegetable"][0] == {"\\Noselect", "\\HasChildren"}
+    assert got["Fruit"][0] == {"\\HasChildren"} and "Peach" not in got
+
+    # SUBSCRIBED: exactly the subscribed names, \NonExistent where they do not exist
+    lines, ok = r.cmd("b", 'LIST (SUBSCRIBED) "" "*"')
+    got = list_lines(lines)
+    assert set(got) == subscribed
+    assert got["Peach"][0] == {"\\NonExistent", "\\HasNoChildren", "\\Subscribed"}
+    assert got["Fruit/Banana"][0] == {"\\HasNoChildren", "\\Subscribed"}
+
+    # RECURSIVEMATCH: parents of subscribed names the pattern misses, with CHILDINFO
+    lines, ok = r.cmd("e", 'LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"')
+    got = list_lines(lines)
+    assert got["Fruit"] == ({"\\HasChildren"}, '("CHILDINFO" ("SUBSCRIBED"))')
+    assert got["Vegetable"] == ({"\\NonExistent", "\\HasChildren"}, '("CHILDINFO" ("SUBSCRIBED"))')
+    assert got["Peach"][0] == {"\\NonExistent", "\\HasNoChildren", "\\Subscribed"}
+    assert "Tofu" not in got and "Fruit/Banana" not in got
+
+    # return options on a plain selection; several patterns
+    lines, ok = r.cmd("f", 'LIST "" ("Fruit/*" Tofu) RETURN (SUBSCRIBED CHILDREN)')
+    got = list_lines(lines)
+    assert set(got) == {"Fruit/Apple", "Fruit/Banana", "Tofu"}
+    assert got["Fruit/Banana"][0] == {"\\HasNoChildren", "\\Subscribed"}
+    assert got["Fruit/Apple"][0] == {"\\HasNoChildren"}
+
+    # SPECIAL-USE selection (RFC 6154)
+    lines, ok = r.cmd("g", 'LIST (SPECIAL-USE) "" "*" RETURN (SPECIAL-USE)')
+    got = list_lines(lines)
+    assert got and all(any(a in attrs for a in ("\\Sent", "\\Drafts", "\\Trash", "\\Junk",
+                                                "\\Archive")) for attrs, _ in got.values())
+    assert "INBOX" not in got and "Tofu" not in got
+
+    # LIST-STATUS: one STATUS right after each selectable mailbox's LIST
+    _, ok = r.cmd("h", "APPEND Fruit/Apple {%d+}\r\n%s" % (len(MSG), MSG.decode()))
+    assert ok.startswith("h OK")
+    lines, ok = r.cmd("i", 'LIST "" "Fruit*" RETURN (STATUS (MESSAGES UNSEEN))')
+    assert ok.startswith("i OK")
+    assert lines == [
+        '* LIST (\\HasChildren) "/" Fruit',
+        "* STATUS Fruit (MESSAGES 0 UNSEEN 0)",
+        '* LIST (\\HasNoChildren) "/" Fruit/Apple',
+        "* STATUS Fruit/Apple (MESSAGES 1 UNSEEN 1)",
+        '* LIST (\\HasNoChildren) "/" Fruit/Banana',
+        "* STATUS Fruit/Banana (MESSAGES 0 UNSEEN 0)",
+    ], lines
+    lines, ok = r.cmd("j", 'LIST (SUBSCRIBED) "" "Peach" RETURN (STATUS (MESSAGES))')
+    assert len(lines) == 1 and "\\NonExistent" in lines[0]  # no STATUS for it
+
+    for tag, bad in (("k", 'LIST (RECURSIVEMATCH) "" "*"'), ("n", 'LIST (NOSUCH) "" "*"'),
+                     ("o", 'LIST "" "*" RETURN (NOPE)'),
+                     ("p", 'LIST "" "*" RETURN (STATUS (NOSUCH))'),
+                     ("q", 'LIST "" ()'), ("t", 'LSUB (SUBSCRIBED) "" "*"')):
+        lines, ok = r.cmd(tag, bad)
+        assert ok.startswith(f"{tag} BAD") and lines == [], (bad, ok)
+    r.close()
+
+
+BIN_MSG = (b"From: a@example.test\r\nTo: alice@example.test\r\nSubject: bin\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+           b"--B\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+           b"caf=C3=A9 =3D soft=\r\nbreak\r\n"
+           b"--B\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           b"AAECAwD/aGVsbG8=\r\n"
+           b"--B\r\nContent-Type: application/x-foo\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n"
+           b"begin 644 foo\r\n"
+           b"--B--\r\n")
+
+
+def test_binary_fetch(imap):
+    deliver(imap, BIN_MSG)
+    m = login(imap)
+    assert b"BINARY" in m.capabilities or "BINARY" in m.capabilities
+    m.select("INBOX")
+    # quoted-printable decoded
+    typ, data = m.fetch("1", "(BINARY.PEEK[1] BINARY.SIZE[1])")
+    assert typ == "OK"
+    assert data[0][1] == "café = softbreak".encode()
+    assert re.search(rb"BINARY\.SIZE\[1\] %d" % len("café = softbreak".encode()),
+                     b"".join(x if isinstance(x, bytes) else b"".join(x) for x in data))
+    # PEEK left \Seen alone
+    typ, data = m.fetch("1", "(FLAGS)")
+    assert b"\\Seen" not in data[0]
+    m.logout()
+
+    # base64 with NUL: a literal8 (~{n}); partial; BINARY (no PEEK) sets \Seen
+    r = Raw(imap.ports["imaps"], tls=True)
+    r.login()
+    r.cmd("s", "SELECT INBOX")
+    r.send(b"b FETCH 1 (BINARY[2])\r\n")
+    head = r.line()
+    assert head.startswith("* 1 FETCH (") and head.endswith("BINARY[2] ~{11}"), head
+    body = r.f.read(11)
+    assert body == b"\x00\x01\x02\x03\x00\xffhello"
+    rest, ok = r.until("b")
+    assert ok.startswith("b OK") and "\\Seen" in head + "".join(rest)
+    lines, ok = r.cmd("p", "FETCH 1 (BINARY.PEEK[2]<6.3>)")
+    assert lines[0].endswith("BINARY[2]<6> {3}") and ok.startswith("p OK")
+    assert lines[1] == "hel)"  # the 3 bytes, then the end of the FETCH
+    # the whole message as stored; a missing part is empty
+    lines, ok = r.cmd("w", "FETCH 1 (BINARY.SIZE[] BINARY.SIZE[9])")
+    assert f"BINARY.SIZE[] {len(BIN_MSG)}" in lines[0] and "BINARY.SIZE[9] 0" in lines[0]
+    # an encoding we do not know
+    lines, ok = r.cmd("u", "FETCH 1 (BINARY.PEEK[3])")
+    assert ok.startswith("u NO [UNKNOWN-CTE]"), ok
+    for tag, bad in (("x", "BINARY[TEXT]"), ("y", "BINARY[1.MIME]"), ("z", "BINARY.SIZE[1]<0.5>"),
+                     ("v", "BINARY[0]"), ("t", "BINARY[1.]")):
+        _, ok = r.cmd(tag, f"FETCH 1 ({bad})")
+        assert ok.startswith(f"{tag} BAD"), (bad, ok)
+    # APPEND with a literal8 holding NUL bytes, read back byte for byte
+    raw = b"Subject: nul\r\n\r\na\x00b\r\n"
+    r.send(b"a APPEND INBOX ~{%d+}\r\n" % len(raw) + raw + b"\r\n")
+    _, ok = r.until("a")
+    assert ok.startswith("a OK [APPENDUID"), ok
+    r.send(b"f UID FETCH * (BODY.PEEK[])\r\n")
+    head = r.line()
+    assert head.endswith("{%d}" % len(raw))
+    assert r.f.read(len(raw)) == raw
+    _, ok = r.until("f")
+    assert ok.startswith("f OK")
+    r.close()
+
+
+def test_multiappend(imap):
+    r = Raw(imap.ports["imaps"], tls=True)
+    r.login()
+    caps, _ = r.cmd("c", "CAPABILITY")
+    assert "MULTIAPPEND" in caps[0].split()
+    a, b, c = msg(1), msg(2), msg(3)
+    r.send(b'a APPEND Drafts (\\Seen) "01-Feb-2020 10:00:00 +0000" {%d+}\r\n%s'
+           b' {%d+}\r\n%s (\\Flagged $Work) ~{%d+}\r\n%s\r\n'
+           % (len(a), a, len(b), b, len(c), c))
+    _, ok = r.until("a")
+    m = re.match(r"a OK \[APPENDUID (\d+) (\d+):(\d+)\]", ok)
+    assert m and int(m.group(3)) - int(m.group(2)) == 2, ok
+    first = int(m.group(2))
+    lines, ok = r.cmd("s", "EXAMINE Drafts")
+    assert "* 3 EXISTS" in lines
+    lines, ok = r.cmd("f", "FETCH 1:3 (UID FLAGS INTERNALDATE RFC822.SIZE)")
+    assert f"UID {first} " in lines[0] and "(\\Seen)" in lines[0] and "01-Feb-2020" in lines[0]
+    assert "FLAGS ()" in lines[1]
+    assert "\\Flagged $Work" in lines[2] and f"RFC822.SIZE {len(c)}" in lines[2]
+    # all or none: an empty third message refuses the whole command
+    r.send(b"b APPEND Drafts {%d+}\r\n%s {%d+}\r\n%s {0+}\r\n\r\n" % (len(a), a, len(b), b))
+    _, ok = r.until("b")
+    assert ok.startswith("b NO"), ok
+    r.send(b"d APPEND NoSuchBox {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(a), a, len(b), b))
+    _, ok = r.until("d")
+    assert ok.startswith("d NO [TRYCREATE]"), ok
+    lines, ok = r.cmd("n", "NOOP")
+    assert not any("EXISTS" in ln for ln in lines)
+    lines, ok = r.cmd("t", "STATUS Drafts (MESSAGES UIDNEXT)")
+    assert f"MESSAGES 3 UIDNEXT {first + 3}" in lines[0]
+    for tag, bad in (("x", "APPEND Drafts"), ("y", "APPEND Drafts (\\Seen)"),
+                     ("z", 'APPEND Drafts "bad date" "x"')):
+        _, ok = r.cmd(tag, bad)
+        assert ok.startswith(f"{tag} BAD"), (bad, ok)
+    r.close()

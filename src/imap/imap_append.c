@@ -1,0 +1,157 @@
+/*
+ * imap_append.c - APPEND with MULTIAPPEND (RFC 3502): one or more messages,
+ * each with optional flags and date-time, stored all or none, answered with
+ * one APPENDUID (RFC 4315) holding every new UID. A message may come as a
+ * literal8 (~{n}, RFC 3516 BINARY).
+ *
+ * All messages go to the store in one store_deliver call (one transaction).
+ * The store keeps a status per message, so when some are refused (over
+ * quota) the ones it kept are expunged again before the NO: the client sees
+ * all or none (their UIDs are used up and appear in the expunge log).
+ * Must never: append to a mailbox that does not exist (TRYCREATE), or answer
+ * OK when a message was not stored.
+ */
+#include "base/alloc.h"
+#include "base/log.h"
+#include "imap/imap_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Messages in one APPEND; each literal is limited by the reader, this bounds the bookkeeping. */
+#define IMAP_MAX_APPEND_MESSAGES 64
+
+struct append_msg {
+    unsigned flags;
+    struct buf keywords;
+    int64_t date;
+    struct slice data;
+};
+
+/* [flags] [date-time] message, repeated; NULL or the BAD text. */
+static const char *append_parse(struct imap_session *s, const struct imap_arg *args, size_t n,
+                                struct append_msg *v, size_t *n_r)
+{
+    size_t k = 0, i = 0;
+    while (i < n) {
+        if (k == IMAP_MAX_APPEND_MESSAGES)
+            return "Too many messages in one APPEND";
+        struct append_msg *m = &v[k++];
+        if (args[i].type == IMAP_ARG_LIST) {
+            if (!imap_flags_parse(&args[i], imap_keywords_max(s), &m->flags, &m->keywords))
+                return "Invalid flags";
+            i++;
+        }
+        /* a quoted string followed by the message is the date-time */
+        if (i + 1 < n && args[i].type == IMAP_ARG_STRING && !args[i].literal &&
+            args[i + 1].type == IMAP_ARG_STRING) {
+            if (!imap_date_time_parse(args[i].str, &m->date))
+                return "Invalid date-time";
+            i++;
+        }
+        if (i == n || args[i].type != IMAP_ARG_STRING)
+            return "Usage: APPEND mailbox [(flags)] [date-time] message ...";
+        m->data = args[i++].str;
+    }
+    *n_r = k;
+    return k > 0 ? NULL : "Usage: APPEND mailbox [(flags)] [date-time] message ...";
+}
+
+/* Takes back what a refused batch stored (all or none, RFC 3502). */
+static void append_undo(struct imap_session *s, const char *mailbox, struct store_target *t,
+                        size_t n)
+{
+    uint32_t *uids = xcalloc(n, sizeof(*uids));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (t[i].status == STORE_OK)
+            uids[k++] = t[i].uid;
+    struct buf err = BUF_INIT;
+    if (k > 0 && store_message_expunge(s->srv->store, s->account, mailbox, uids, k, &err) != 0)
+        log_error("user=<%s>: cannot take back a refused APPEND: %s", s->account, buf_cstr(&err));
+    buf_free(&err);
+    free(uids);
+}
+
+void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
+                     const struct imap_arg *args, size_t n)
+{
+    (void)uid;
+    char *name = n >= 2 ? imap_mailbox_arg(&args[0]) : NULL;
+    size_t cap = n < IMAP_MAX_APPEND_MESSAGES ? n : IMAP_MAX_APPEND_MESSAGES;
+    struct append_msg *msgs = xcalloc(cap ? cap : 1, sizeof(*msgs));
+    for (size_t i = 0; i < cap; i++)
+        buf_init(&msgs[i].keywords);
+    size_t k = 0;
+    struct store_target *t = NULL;
+    struct store_delivery *d = NULL;
+    struct buf err = BUF_INIT;
+    const char *bad = name == NULL ? "Usage: APPEND mailbox [(flags)] [date-time] message ..."
+                                   : append_parse(s, args + 1, n - 1, msgs, &k);
+    if (bad != NULL) {
+        imap_bad(s, tag, bad);
+        goto done;
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (msgs[i].data.len == 0) {
+            imap_printf(s, "%.*s NO Empty message", TAGF(tag));
+            goto done;
+        }
+    }
+    t = xcalloc(k, sizeof(*t));
+    d = xcalloc(k, sizeof(*d));
+    for (size_t i = 0; i < k; i++) {
+        t[i] = (struct store_target){.owner = s->account, .mailbox = name, .must_exist = true};
+        d[i] = (struct store_delivery){
+            .data = msgs[i].data,
+            .internaldate = msgs[i].date,
+            .flags = msgs[i].flags,
+            .keywords = msgs[i].keywords.len ? buf_cstr(&msgs[i].keywords) : NULL,
+            .targets = &t[i],
+            .n_targets = 1,
+        };
+    }
+    enum store_status status = STORE_OK;
+    if (store_deliver(s->srv->store, d, k, &err) != 0) {
+        status = STORE_FAILED; /* nothing of the batch is visible: nothing to undo */
+    } else {
+        for (size_t i = 0; i < k && status == STORE_OK; i++)
+            status = t[i].status;
+        if (status != STORE_OK)
+            append_undo(s, name, t, k);
+    }
+    switch (status) {
+    case STORE_OK: {
+        imap_mailbox_changed(s, name);
+        if (s->state == IMAP_SELECTED && strcmp(s->view.name, name) == 0)
+            imap_view_sync(s, false, NULL, 0); /* the new EXISTS before the tagged OK */
+        struct buf code = BUF_INIT;
+        uint32_t *uids = xcalloc(k, sizeof(*uids));
+        for (size_t i = 0; i < k; i++)
+            uids[i] = t[i].uid;
+        imap_seqset_write(&code, uids, k);
+        imap_printf(s, "%.*s OK [APPENDUID %u %s] APPEND completed", TAGF(tag), t[0].uidvalidity,
+                    buf_cstr(&code));
+        free(uids);
+        buf_free(&code);
+        break;
+    }
+    case STORE_NO_MAILBOX:
+        imap_printf(s, "%.*s NO [TRYCREATE] Mailbox does not exist", TAGF(tag));
+        break;
+    case STORE_OVER_QUOTA:
+        imap_printf(s, "%.*s NO [OVERQUOTA] Quota exceeded", TAGF(tag));
+        break;
+    default:
+        imap_store_error(s, tag, "append", &err);
+        break;
+    }
+done:
+    for (size_t i = 0; i < cap; i++)
+        buf_free(&msgs[i].keywords);
+    free(msgs);
+    free(t);
+    free(d);
+    free(name);
+    buf_free(&err);
+}
