@@ -113,3 +113,57 @@ bool imap_date_time_parse(struct slice s, int64_t *t_r)
     *t_r = days * 86400 + hh * 3600 + mm * 60 + ss - (minus ? -zone : zone);
     return true;
 }
+
+static void skip_cfws(const char **p, const char *end)
+{
+    while (*p < end && (**p == ' ' || **p == '\t' || **p == '\r' || **p == '\n' || **p == ','))
+        (*p)++;
+}
+
+bool imap_rfc5322_date_parse(struct slice s, int64_t *t_r)
+{
+    const char *p = s.ptr, *end = s.ptr + s.len;
+    skip_cfws(&p, end);
+    /* optional day of week */
+    if (end - p >= 3 && ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z'))) {
+        p += 3;
+        skip_cfws(&p, end);
+    }
+    unsigned d, y, m = 0, hh, mm, ss = 0;
+    if (!digits(&p, end, 1, 2, &d))
+        return false;
+    skip_cfws(&p, end);
+    for (unsigned i = 0; i < 12 && m == 0 && end - p >= 3; i++)
+        if (strncasecmp(p, months[i], 3) == 0)
+            m = i + 1;
+    if (m == 0)
+        return false;
+    p += 3;
+    skip_cfws(&p, end);
+    const char *ys = p;
+    if (!digits(&p, end, 2, 4, &y))
+        return false;
+    if (p - ys == 2) /* RFC 5322 4.3: obsolete two-digit years */
+        y += y < 50 ? 2000 : 1900;
+    skip_cfws(&p, end);
+    if (!digits(&p, end, 1, 2, &hh) || p == end || *p++ != ':' || !digits(&p, end, 2, 2, &mm))
+        return false;
+    if (p < end && *p == ':') {
+        p++;
+        if (!digits(&p, end, 2, 2, &ss))
+            return false;
+    }
+    if (y < 1900 || d < 1 || d > days_in_month(y, m) || hh > 23 || mm > 59 || ss > 60)
+        return false;
+    skip_cfws(&p, end);
+    int64_t zone = 0;
+    if (p < end && (*p == '+' || *p == '-')) {
+        bool minus = *p++ == '-';
+        unsigned zh, zm;
+        if (!digits(&p, end, 2, 2, &zh) || !digits(&p, end, 2, 2, &zm) || zm > 59)
+            return false;
+        zone = (int64_t)(zh * 3600 + zm * 60) * (minus ? -1 : 1);
+    } /* obsolete zone names (GMT, EST, ...) are taken as UTC, as RFC 5322 4.3 allows for unknown ones */
+    *t_r = days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss - zone;
+    return true;
+}

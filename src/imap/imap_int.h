@@ -119,19 +119,29 @@ void imap_flags_write(struct buf *out, unsigned flags, const char *keywords);
 
 /* ---- messages (imap_fetch.c, imap_message.c, imap_search.c) ---- */
 imap_handler imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_expunge,
-    imap_cmd_append, imap_cmd_search;
+    imap_cmd_append, imap_cmd_search, imap_cmd_sort;
 /*
  * Resolves a sequence set (MSNs, or UIDs when uid) against the view into
  * view indexes, ascending. false (and a BAD sent) when the set is invalid.
  */
 bool imap_view_select(struct imap_session *s, struct slice tag, struct slice set, bool uid,
                       size_t **idx_r, size_t *n_r);
+/*
+ * Evaluates SEARCH keys (after CHARSET) over the view: (*match_r)[i] for view
+ * index i (free it). NULL, or the BAD text. modseq_r (may be NULL): a MODSEQ key was used.
+ */
+const char *imap_search_eval(struct imap_session *s, const struct imap_arg *args, size_t n,
+                             bool **match_r, bool *modseq_r);
+/* A CHARSET argument we know (UTF-8, US-ASCII); else NO [BADCHARSET] is sent. */
+bool imap_search_charset(struct imap_session *s, struct slice tag, const struct imap_arg *a);
 /* "DD-Mon-YYYY HH:MM:SS +0000" of a unix time. */
 void imap_date_time_write(struct buf *out, int64_t t);
 /* Parses date ("1-Feb-1994") into unix time at 00:00 UTC. */
 bool imap_date_parse(struct slice s, int64_t *t_r);
 /* Parses date-time ("17-Jul-1996 02:44:25 -0700"). */
 bool imap_date_time_parse(struct slice s, int64_t *t_r);
+/* Parses an RFC 5322 Date field ("Fri, 27 Nov 2026 10:00:00 +0100") into unix time (UTC). */
+bool imap_rfc5322_date_parse(struct slice s, int64_t *t_r);
 /* Parses a flag list "(\Seen foo)" into system flags + keywords (at most
  * keywords_max bytes, the store's limit); false when invalid. */
 bool imap_flags_parse(const struct imap_arg *a, size_t keywords_max, unsigned *flags_r,

@@ -402,6 +402,45 @@ static void esearch_write(struct buf *out, struct slice tag, bool uid, unsigned 
     buf_append_cstr(out, "\r\n");
 }
 
+const char *imap_search_eval(struct imap_session *s, const struct imap_arg *args, size_t n,
+                             bool **match_r, bool *modseq_r)
+{
+    struct skey root;
+    const char *e;
+    *match_r = NULL;
+    if (!parse_keys(args, n, &root, 0, &e)) {
+        skey_free(&root);
+        return e;
+    }
+    const struct imap_view *v = &s->view;
+    if (modseq_r != NULL)
+        *modseq_r = uses_modseq(&root);
+    bool *match = xcalloc(v->n ? v->n : 1, sizeof(*match));
+    for (size_t i = 0; i < v->n; i++) {
+        struct smsg sm = {.s = s, .m = &v->msgs[i], .msn = (uint32_t)(i + 1),
+                          .star_msn = (uint32_t)v->n, .star_uid = v->msgs[v->n - 1].uid};
+        buf_init(&sm.data);
+        match[i] = eval(&sm, &root);
+        if (sm.loaded)
+            mime_message_free(&sm.mime);
+        buf_free(&sm.data);
+    }
+    skey_free(&root);
+    *match_r = match;
+    return NULL;
+}
+
+bool imap_search_charset(struct imap_session *s, struct slice tag, const struct imap_arg *a)
+{
+    struct slice cs;
+    if (!imap_arg_astring(a, &cs) ||
+        (!slice_eq_cstr_nocase(cs, "UTF-8") && !slice_eq_cstr_nocase(cs, "US-ASCII"))) {
+        imap_printf(s, "%.*s NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset", TAGF(tag));
+        return false;
+    }
+    return true;
+}
+
 void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
@@ -415,43 +454,32 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
         n -= 2;
     }
     if (n >= 2 && imap_arg_is_atom(&args[0], "CHARSET")) {
-        struct slice cs;
-        if (!imap_arg_astring(&args[1], &cs) ||
-            (!slice_eq_cstr_nocase(cs, "UTF-8") && !slice_eq_cstr_nocase(cs, "US-ASCII"))) {
-            imap_printf(s, "%.*s NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset", TAGF(tag));
+        if (!imap_search_charset(s, tag, &args[1]))
             return;
-        }
         args += 2;
         n -= 2;
     }
-    struct skey root;
-    const char *e;
-    if (!parse_keys(args, n, &root, 0, &e)) {
+    bool *match, modseq;
+    const char *e = imap_search_eval(s, args, n, &match, &modseq);
+    if (e != NULL) {
         imap_bad(s, tag, e);
-        skey_free(&root);
         return;
     }
     const struct imap_view *v = &s->view;
     struct buf out = BUF_INIT;
-    bool modseq = uses_modseq(&root);
     uint64_t highest = 0;
     if (modseq)
         s->condstore = true;
     uint32_t *hits = xcalloc(v->n ? v->n : 1, sizeof(*hits));
     size_t n_hits = 0;
     for (size_t i = 0; i < v->n; i++) {
-        struct smsg sm = {.s = s, .m = &v->msgs[i], .msn = (uint32_t)(i + 1),
-                          .star_msn = (uint32_t)v->n, .star_uid = v->msgs[v->n - 1].uid};
-        buf_init(&sm.data);
-        if (eval(&sm, &root)) {
+        if (match[i]) {
             hits[n_hits++] = uid ? v->msgs[i].uid : (uint32_t)(i + 1);
             if (v->msgs[i].modseq > highest)
                 highest = v->msgs[i].modseq;
         }
-        if (sm.loaded)
-            mime_message_free(&sm.mime);
-        buf_free(&sm.data);
     }
+    free(match);
     if (ret != 0) {
         esearch_write(&out, tag, uid, ret, hits, n_hits, modseq ? highest : 0);
     } else {
@@ -466,5 +494,4 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
     buf_printf(&out, "%.*s OK %sSEARCH completed\r\n", TAGF(tag), uid ? "UID " : "");
     net_conn_write(s->conn, out.data, out.len);
     buf_free(&out);
-    skey_free(&root);
 }

@@ -53,8 +53,25 @@ static void test_parse(void **state)
         assert_false(imap_date_time_parse(slice_from_cstr(bad_dt[i]), &t));
 }
 
+static void test_rfc5322(void **state)
+{
+    (void)state;
+    int64_t t;
+    assert_true(imap_rfc5322_date_parse(SLICE_LIT("Wed, 17 Jul 1996 02:44:25 -0700"), &t));
+    assert_int_equal(t, 837596665);
+    assert_true(imap_rfc5322_date_parse(SLICE_LIT("5 Jan 2025 10:11 +0100 (CET)"), &t));
+    assert_int_equal(t, 1736068260);
+    assert_true(imap_rfc5322_date_parse(SLICE_LIT("Sun, 5 Jan 25 09:11:00 GMT"), &t));
+    assert_int_equal(t, 1736068260);
+    const char *bad[] = {"", "Wed,", "32 Jan 2020 00:00 +0000", "1 Foo 2020 00:00", "1 Jan 2020",
+                         "1 Jan 2020 24:00", "1 Jan 2020 10:00 +1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(imap_rfc5322_date_parse(slice_from_cstr(bad[i]), &t));
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_write), cmocka_unit_test(test_parse)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_write), cmocka_unit_test(test_parse),
+                                       cmocka_unit_test(test_rfc5322)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -295,3 +295,61 @@ def test_multiappend(imap):
         _, ok = r.cmd(tag, bad)
         assert ok.startswith(f"{tag} BAD"), (bad, ok)
     r.close()
+
+
+def mail(subject, frm, to, date, cc=None, extra="", body="x"):
+    h = f"From: {frm}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\n"
+    if cc:
+        h += f"Cc: {cc}\r\n"
+    return (h + extra + "\r\n" + body + "\r\n").encode()
+
+
+def test_sort(imap):
+    msgs = [
+        mail("Re: Banana", "Zed <zed@example.test>", "amy@example.test",
+             "Mon, 2 Feb 2026 10:00:00 +0000", cc="bob@example.test", body="x" * 50),
+        mail("apple", "bob@example.test", "Carl <carl@example.test>",
+             "Mon, 2 Feb 2026 09:00:00 -0200"),  # 11:00 UTC: after the first
+        mail("[list] Fwd: banana (fwd)", "amy@example.test", "zoe@example.test",
+             "Sun, 1 Feb 2026 10:00:00 +0000", body="x" * 10),
+        mail("=?UTF-8?Q?Cherry?=", "Amy@example.test", "bob@example.test", "not a date",
+             cc="Al <al@example.test>"),
+    ]
+    for m in msgs:
+        deliver(imap, m)
+    r = Raw(imap.ports["imaps"], tls=True)
+    r.login()
+    caps, _ = r.cmd("c", "CAPABILITY")
+    assert "SORT" in caps[0].split()
+    r.cmd("s", "SELECT INBOX")
+
+    def sort(keys, crit="ALL", uid=""):
+        lines, ok = r.cmd("t", f"{uid}SORT ({keys}) UTF-8 {crit}")
+        assert ok.startswith("t OK"), ok
+        assert lines[0].startswith("* SORT")
+        return [int(x) for x in lines[0].split()[2:]]
+
+    assert sort("SUBJECT") == [2, 1, 3, 4]        # apple, banana, banana, cherry (base subjects)
+    assert sort("REVERSE SUBJECT") == [4, 1, 3, 2]  # ties stay in sequence order
+    assert sort("FROM") == [3, 4, 2, 1]           # amy, Amy (casemap: tie), bob, zed
+    assert sort("TO") == [1, 4, 2, 3]             # amy bob carl zoe
+    assert sort("CC") == [2, 3, 4, 1]             # "" "" al bob
+    assert sort("SIZE") == sorted(range(1, 5), key=lambda i: (len(msgs[i - 1]), i))
+    # DATE: sent date in UTC; an invalid Date is the arrival time (latest: now)
+    assert sort("DATE") == [3, 1, 2, 4]
+    assert sort("ARRIVAL") == [1, 2, 3, 4]
+    assert sort("REVERSE DATE") == [4, 2, 1, 3]
+    assert sort("SUBJECT REVERSE DATE") == [2, 1, 3, 4]
+    assert sort("SUBJECT", crit="NOT FROM zed") == [2, 3, 4]
+    uids = sort("DATE", uid="UID ")
+    lines, _ = r.cmd("f", "FETCH 1:4 (UID)")
+    by_msn = [int(re.search(r"UID (\d+)", ln).group(1)) for ln in lines]
+    assert uids == [by_msn[i - 1] for i in (3, 1, 2, 4)]
+    for tag, bad in (("a", "SORT (NOSUCH) UTF-8 ALL"), ("b", "SORT (REVERSE) UTF-8 ALL"),
+                     ("d", "SORT () UTF-8 ALL"), ("e", "SORT (DATE) UTF-8 NOSUCH"),
+                     ("f", "SORT (DATE) UTF-8")):
+        _, ok = r.cmd(tag, bad)
+        assert ok.startswith(f"{tag} BAD"), (bad, ok)
+    _, ok = r.cmd("g", "SORT (DATE) KOI8-R ALL")
+    assert ok.startswith("g NO [BADCHARSET")
+    r.close()

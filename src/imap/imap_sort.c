@@ -1,0 +1,341 @@
+/*
+ * imap_sort.c - SORT and UID SORT (RFC 5256): the keys ARRIVAL, CC, DATE,
+ * FROM, SIZE, SUBJECT, TO with REVERSE, over the messages a SEARCH selects,
+ * ties in sequence-number order; and what SORT and THREAD share: the
+ * per-message header facts (imap_sortinfo_load) and the base subject
+ * (imap_base_subject, RFC 5256 section 2.1).
+ * Must never: compare with anything but i;ascii-casemap (ASCII letters
+ * folded, every other byte as is), or read another mailbox's messages.
+ */
+#include "base/alloc.h"
+#include "base/log.h"
+#include "imap/imap_int.h"
+#include "imap/imap_sort.h"
+#include "mime/mime.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Sort keys in one SORT: more would only repeat one (each key counts once). */
+#define IMAP_MAX_SORT_KEYS 16
+
+static bool is_wsp(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* A subj-blob at p: "[" *BLOBCHAR "]" *WSP; its length, 0 when none. */
+static size_t blob_len(const char *p, size_t n)
+{
+    if (n == 0 || p[0] != '[')
+        return 0;
+    size_t i = 1;
+    while (i < n && p[i] != ']' && p[i] != '[')
+        i++;
+    if (i == n || p[i] != ']')
+        return 0;
+    i++;
+    while (i < n && is_wsp(p[i]))
+        i++;
+    return i;
+}
+
+/* subj-refwd at p: ("re" / "fw" / "fwd") *WSP [subj-blob] ":"; its length, 0 when none. */
+static size_t refwd_len(const char *p, size_t n)
+{
+    size_t i;
+    if (n >= 3 && strncasecmp(p, "fwd", 3) == 0)
+        i = 3;
+    else if (n >= 2 && (strncasecmp(p, "re", 2) == 0 || strncasecmp(p, "fw", 2) == 0))
+        i = 2;
+    else
+        return 0;
+    while (i < n && is_wsp(p[i]))
+        i++;
+    i += blob_len(p + i, n - i);
+    return i < n && p[i] == ':' ? i + 1 : 0;
+}
+
+/* subj-leader at p: (*subj-blob subj-refwd) / WSP, repeated; its length. */
+static size_t leader_len(const char *p, size_t n)
+{
+    size_t i = 0;
+    for (;;) {
+        if (i < n && is_wsp(p[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i, b;
+        while ((b = blob_len(p + j, n - j)) > 0)
+            j += b;
+        size_t r = refwd_len(p + j, n - j);
+        if (r == 0)
+            return i;
+        i = j + r;
+    }
+}
+
+bool imap_base_subject(struct slice subject, struct buf *out)
+{
+    struct buf dec = BUF_INIT;
+    mime_decode_words(subject, &dec);
+    /* (1) white space runs (folding included) become one space */
+    buf_reset(out);
+    for (size_t i = 0; i < dec.len; i++) {
+        char c = dec.data[i];
+        if (c == '\r' || c == '\n' || c == '\t')
+            c = ' ';
+        if (c == ' ' && (out->len == 0 || out->data[out->len - 1] == ' '))
+            continue;
+        buf_append_byte(out, c);
+    }
+    buf_free(&dec);
+    if (out->len == 0)
+        return false;
+    char *p = out->data;
+    size_t start = 0, end = out->len;
+    bool reply = false;
+    for (;;) {
+        /* (2) trailing "(fwd)" and white space */
+        for (;;) {
+            if (end > start && is_wsp(p[end - 1]))
+                end--;
+            else if (end - start >= 5 && strncasecmp(p + end - 5, "(fwd)", 5) == 0) {
+                end -= 5;
+                reply = true;
+            } else
+                break;
+        }
+        /* (3)-(5) leaders, and a leading blob when something stays after it */
+        for (;;) {
+            size_t l = leader_len(p + start, end - start);
+            if (l > 0 && l < end - start) {
+                reply = reply || l > 0;
+                start += l;
+                continue;
+            }
+            size_t b = blob_len(p + start, end - start);
+            if (b > 0 && b < end - start) {
+                start += b;
+                continue;
+            }
+            break;
+        }
+        /* (6) "[fwd:" ... "]" */
+        if (end - start >= 6 && strncasecmp(p + start, "[fwd:", 5) == 0 && p[end - 1] == ']') {
+            start += 5;
+            end--;
+            reply = true;
+            continue;
+        }
+        break;
+    }
+    memmove(p, p + start, end - start);
+    out->len = end - start;
+    p[out->len] = '\0';
+    return reply;
+}
+
+/* The first address's mailbox (local part) of a field, "" when none. */
+static char *first_mailbox(const struct mime_message *msg, const char *field)
+{
+    const struct mime_field *f = mime_part_field(msg, msg->root, field);
+    if (f == NULL)
+        return xstrdup("");
+    struct mime_address_list list;
+    mime_address_parse(mime_field_value(msg, f), &list);
+    char *r = NULL;
+    for (size_t i = 0; i < list.n && r == NULL; i++)
+        if (list.v[i].mailbox.ptr != NULL && list.v[i].host.ptr != NULL)
+            r = slice_strdup(list.v[i].mailbox);
+    mime_address_list_free(&list);
+    return r ? r : xstrdup("");
+}
+
+int imap_sortinfo_load(struct imap_session *s, size_t idx, struct imap_sortinfo *info)
+{
+    const struct store_message *m = &s->view.msgs[idx];
+    memset(info, 0, sizeof(*info));
+    info->idx = idx;
+    info->arrival = info->date = m->internaldate;
+    info->size = m->size;
+    struct buf data = BUF_INIT, err = BUF_INIT;
+    int r = store_message_read(s->srv->store, s->account, s->view.name, m->uid, &data, &err);
+    if (r != 0) {
+        if (r < 0)
+            log_error("user=<%s>: read uid %u: %s", s->account, m->uid, buf_cstr(&err));
+        buf_free(&data);
+        buf_free(&err);
+        return -1;
+    }
+    buf_free(&err);
+    struct mime_limits lim;
+    mime_limits_from_config(&lim, s->srv->cfg);
+    struct mime_message msg;
+    mime_parse(&msg, buf_slice(&data), &lim);
+    const struct mime_field *f = mime_part_field_last(&msg, msg.root, "Date");
+    int64_t t;
+    if (f != NULL && imap_rfc5322_date_parse(mime_field_value(&msg, f), &t))
+        info->date = t;
+    struct buf b = BUF_INIT;
+    f = mime_part_field_last(&msg, msg.root, "Subject");
+    info->reply = imap_base_subject(f ? mime_field_value(&msg, f) : SLICE_LIT(""), &b);
+    info->subject = xstrdup(buf_cstr(&b));
+    buf_free(&b);
+    info->from = first_mailbox(&msg, "From");
+    info->to = first_mailbox(&msg, "To");
+    info->cc = first_mailbox(&msg, "Cc");
+    const char *idf[] = {"Message-ID", "References", "In-Reply-To"};
+    char **dst[] = {&info->message_id, &info->references, &info->in_reply_to};
+    for (size_t i = 0; i < 3; i++) {
+        f = mime_part_field_last(&msg, msg.root, idf[i]);
+        struct buf u = BUF_INIT;
+        if (f != NULL)
+            mime_unfold(mime_field_value(&msg, f), &u);
+        *dst[i] = xstrdup(buf_cstr(&u));
+        buf_free(&u);
+    }
+    mime_message_free(&msg);
+    buf_free(&data);
+    return 0;
+}
+
+void imap_sortinfo_free(struct imap_sortinfo *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].subject);
+        free(v[i].from);
+        free(v[i].to);
+        free(v[i].cc);
+        free(v[i].message_id);
+        free(v[i].references);
+        free(v[i].in_reply_to);
+    }
+    free(v);
+}
+
+int imap_sortinfo_select(struct imap_session *s, struct slice tag, const struct imap_arg *args,
+                         size_t n, struct imap_sortinfo **v_r, size_t *n_r)
+{
+    *v_r = NULL;
+    *n_r = 0;
+    if (n < 2) {
+        imap_bad(s, tag, "Missing charset or search criteria");
+        return -1;
+    }
+    if (!imap_search_charset(s, tag, &args[0]))
+        return -1;
+    bool *match;
+    const char *e = imap_search_eval(s, args + 1, n - 1, &match, NULL);
+    if (e != NULL) {
+        imap_bad(s, tag, e);
+        return -1;
+    }
+    struct imap_sortinfo *v = xcalloc(s->view.n ? s->view.n : 1, sizeof(*v));
+    size_t k = 0;
+    for (size_t i = 0; i < s->view.n; i++) {
+        if (!match[i])
+            continue;
+        if (imap_sortinfo_load(s, i, &v[k]) != 0) {
+            free(match);
+            imap_sortinfo_free(v, k);
+            imap_printf(s, "%.*s NO Some messages could not be read", TAGF(tag));
+            return -1;
+        }
+        k++;
+    }
+    free(match);
+    *v_r = v;
+    *n_r = k;
+    return 0;
+}
+
+/* ---- SORT ---- */
+
+enum sort_key { K_ARRIVAL, K_CC, K_DATE, K_FROM, K_SIZE, K_SUBJECT, K_TO };
+
+struct sort_spec {
+    enum sort_key key;
+    bool reverse;
+};
+
+static const struct sort_spec *sort_keys;
+static size_t sort_n_keys;
+
+static int cmp_i64(int64_t a, int64_t b)
+{
+    return a < b ? -1 : a > b;
+}
+
+static int sort_cmp(const void *pa, const void *pb)
+{
+    const struct imap_sortinfo *a = pa, *b = pb;
+    for (size_t i = 0; i < sort_n_keys; i++) {
+        int c = 0;
+        switch (sort_keys[i].key) {
+        case K_ARRIVAL: c = cmp_i64(a->arrival, b->arrival); break;
+        case K_DATE: c = cmp_i64(a->date, b->date); break;
+        case K_SIZE: c = a->size < b->size ? -1 : a->size > b->size; break;
+        case K_CC: c = strcasecmp(a->cc, b->cc); break;
+        case K_FROM: c = strcasecmp(a->from, b->from); break;
+        case K_TO: c = strcasecmp(a->to, b->to); break;
+        case K_SUBJECT: c = strcasecmp(a->subject, b->subject); break;
+        }
+        if (c != 0)
+            return sort_keys[i].reverse ? -c : c;
+    }
+    return a->idx < b->idx ? -1 : a->idx > b->idx; /* RFC 5256: ties by sequence number */
+}
+
+void imap_cmd_sort(struct imap_session *s, struct slice tag, bool uid,
+                   const struct imap_arg *args, size_t n)
+{
+    static const char *names[] = {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO"};
+    struct sort_spec keys[IMAP_MAX_SORT_KEYS];
+    size_t nk = 0;
+    bool reverse = false;
+    const char *e = n < 1 || args[0].type != IMAP_ARG_LIST || args[0].n_list == 0
+                        ? "Usage: SORT (keys) charset criteria"
+                        : NULL;
+    for (size_t i = 0; e == NULL && i < args[0].n_list; i++) {
+        const struct imap_arg *a = &args[0].list[i];
+        if (imap_arg_is_atom(a, "REVERSE")) {
+            e = reverse ? "REVERSE twice" : NULL;
+            reverse = true;
+            continue;
+        }
+        size_t k = 0;
+        while (k < sizeof(names) / sizeof(names[0]) && !imap_arg_is_atom(a, names[k]))
+            k++;
+        if (k == sizeof(names) / sizeof(names[0]))
+            e = "Unknown sort key";
+        else if (nk == IMAP_MAX_SORT_KEYS)
+            e = "Too many sort keys";
+        else
+            keys[nk++] = (struct sort_spec){.key = (enum sort_key)k, .reverse = reverse};
+        reverse = false;
+    }
+    if (e == NULL && (reverse || nk == 0))
+        e = "REVERSE must precede a sort key";
+    if (e != NULL) {
+        imap_bad(s, tag, e);
+        return;
+    }
+    struct imap_sortinfo *v;
+    size_t nv;
+    if (imap_sortinfo_select(s, tag, args + 1, n - 1, &v, &nv) != 0)
+        return;
+    sort_keys = keys; /* qsort has no context argument; one command runs at a time */
+    sort_n_keys = nk;
+    if (nv > 1)
+        qsort(v, nv, sizeof(*v), sort_cmp);
+    struct buf out = BUF_INIT;
+    buf_append_cstr(&out, "* SORT");
+    for (size_t i = 0; i < nv; i++)
+        buf_printf(&out, " %u", uid ? s->view.msgs[v[i].idx].uid : (unsigned)(v[i].idx + 1));
+    buf_printf(&out, "\r\n%.*s OK %sSORT completed\r\n", TAGF(tag), uid ? "UID " : "");
+    net_conn_write(s->conn, out.data, out.len);
+    buf_free(&out);
+    imap_sortinfo_free(v, nv);
+}
