@@ -119,7 +119,7 @@ void imap_flags_write(struct buf *out, unsigned flags, const char *keywords);
 
 /* ---- messages (imap_fetch.c, imap_message.c, imap_search.c) ---- */
 imap_handler imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_expunge,
-    imap_cmd_append, imap_cmd_search, imap_cmd_sort;
+    imap_cmd_append, imap_cmd_search, imap_cmd_sort, imap_cmd_thread;
 /*
  * Resolves a sequence set (MSNs, or UIDs when uid) against the view into
  * view indexes, ascending. false (and a BAD sent) when the set is invalid.

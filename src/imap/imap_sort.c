@@ -57,8 +57,8 @@ static size_t refwd_len(const char *p, size_t n)
     return i < n && p[i] == ':' ? i + 1 : 0;
 }
 
-/* subj-leader at p: (*subj-blob subj-refwd) / WSP, repeated; its length. */
-static size_t leader_len(const char *p, size_t n)
+/* subj-leader at p: (*subj-blob subj-refwd) / WSP, repeated; its length (*refwd: one was there). */
+static size_t leader_len(const char *p, size_t n, bool *refwd)
 {
     size_t i = 0;
     for (;;) {
@@ -72,6 +72,7 @@ static size_t leader_len(const char *p, size_t n)
         size_t r = refwd_len(p + j, n - j);
         if (r == 0)
             return i;
+        *refwd = true;
         i = j + r;
     }
 }
@@ -109,9 +110,10 @@ bool imap_base_subject(struct slice subject, struct buf *out)
         }
         /* (3)-(5) leaders, and a leading blob when something stays after it */
         for (;;) {
-            size_t l = leader_len(p + start, end - start);
-            if (l > 0 && l < end - start) {
-                reply = reply || l > 0;
+            bool refwd = false;
+            size_t l = leader_len(p + start, end - start, &refwd);
+            if (l > 0) {
+                reply = reply || refwd;
                 start += l;
                 continue;
             }

@@ -353,3 +353,52 @@ def test_sort(imap):
     _, ok = r.cmd("g", "SORT (DATE) KOI8-R ALL")
     assert ok.startswith("g NO [BADCHARSET")
     r.close()
+
+
+def test_thread(imap):
+    def m(subject, hour, mid=None, refs=None, irt=None):
+        extra = ""
+        if mid:
+            extra += f"Message-ID: <{mid}@example.test>\r\n"
+        if refs:
+            extra += "References: " + " ".join(f"<{r}@example.test>" for r in refs) + "\r\n"
+        if irt:
+            extra += f"In-Reply-To: <{irt}@example.test>\r\n"
+        return mail(subject, "a@example.test", "b@example.test",
+                    f"Sun, 1 Feb 2026 {hour:02d}:00:00 +0000", extra=extra)
+
+    for data in (m("fruit", 10, "a"),
+                 m("Re: fruit", 11, "b", refs=["a"]),
+                 m("RE: [list] fruit", 12, '"c"', refs=["a", "b"]),  # quoted id: the same as c
+                 m("vegetables", 9, "d"),
+                 m("Re: vegetables", 13, "e", irt="missing"),
+                 m("Re: lost", 8, "f", refs=["gone1", "gone2"]),
+                 m("Fwd: fruit", 14),            # no Message-ID
+                 m("fruit", 15, "a")):           # a duplicate Message-ID
+        deliver(imap, data)
+    r = Raw(imap.ports["imaps"], tls=True)
+    r.login()
+    caps, _ = r.cmd("c", "CAPABILITY")
+    assert {"THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"} <= set(caps[0].split())
+    r.cmd("s", "SELECT INBOX")
+    lines, ok = r.cmd("o", "THREAD ORDEREDSUBJECT UTF-8 ALL")
+    assert ok.startswith("o OK")
+    assert lines == ["* THREAD (6)(4 5)(1 (2)(3)(7)(8))"], lines
+    lines, ok = r.cmd("r", "THREAD REFERENCES UTF-8 ALL")
+    # 5's parent is missing: it joins 4 by subject as a reply; 6 stands alone after
+    # its dummies are pruned; 7 (a forward) joins 1; 8 (same subject, not a reply) and 1
+    # go under a dummy.
+    assert lines == ["* THREAD (6)(4 5)((1 (2 3)(7))(8))"], lines
+    lines, ok = r.cmd("n", "THREAD REFERENCES UTF-8 SUBJECT vegetables")
+    assert lines == ["* THREAD (4 5)"]
+    lines, ok = r.cmd("e", "THREAD REFERENCES UTF-8 SUBJECT nothing-like-this")
+    assert lines == ["* THREAD"]
+    lines, ok = r.cmd("f", "FETCH 4:5 (UID)")
+    u4, u5 = (re.search(r"UID (\d+)", ln).group(1) for ln in lines)
+    lines, ok = r.cmd("u", "UID THREAD REFERENCES UTF-8 4:5")
+    assert lines == [f"* THREAD ({u4} {u5})"] and ok.startswith("u OK UID THREAD")
+    for tag, bad in (("a", "THREAD NOSUCH UTF-8 ALL"), ("b", "THREAD REFERENCES UTF-8"),
+                     ("d", "THREAD")):
+        _, ok = r.cmd(tag, bad)
+        assert ok.startswith(f"{tag} BAD"), (bad, ok)
+    r.close()

@@ -1,0 +1,443 @@
+/*
+ * imap_thread.c - THREAD and UID THREAD (RFC 5256): ORDEREDSUBJECT and
+ * REFERENCES (section 3, steps 1-6: links from References/In-Reply-To,
+ * dummies pruned, roots merged by base subject, siblings by sent date).
+ * Must never: link a message below its own descendant (a loop), or keep
+ * more than IMAP_MAX_THREAD_REFS references of one message.
+ */
+#include "base/alloc.h"
+#include "imap/imap_int.h"
+#include "imap/imap_sort.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* References kept per message: a hostile header may list thousands. */
+#define IMAP_MAX_THREAD_REFS 256
+
+/* ---- a string -> int map (open addressing) ---- */
+
+struct smap {
+    char **keys;
+    int *vals;
+    size_t cap; /* a power of two */
+};
+
+static size_t smap_hash(const char *s)
+{
+    size_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void smap_init(struct smap *m, size_t n)
+{
+    m->cap = 16;
+    while (m->cap < 2 * n + 2)
+        m->cap *= 2;
+    m->keys = xcalloc(m->cap, sizeof(*m->keys));
+    m->vals = xcalloc(m->cap, sizeof(*m->vals));
+}
+
+/* The slot of key: its value when present (*found), else where it goes. */
+static size_t smap_slot(const struct smap *m, const char *key, bool *found)
+{
+    size_t i = smap_hash(key) & (m->cap - 1);
+    while (m->keys[i] != NULL && strcmp(m->keys[i], key) != 0)
+        i = (i + 1) & (m->cap - 1);
+    *found = m->keys[i] != NULL;
+    return i;
+}
+
+static void smap_free(struct smap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->keys[i]);
+    free(m->keys);
+    free(m->vals);
+}
+
+/* ---- the tree ---- */
+
+struct node {
+    int msg; /* index into the sortinfo array, -1 for a dummy */
+    int parent;
+    int *kids;
+    size_t nk, kcap;
+};
+
+struct tree {
+    struct node *v;
+    size_t n, cap;
+    const struct imap_sortinfo *info;
+};
+
+static int node_new(struct tree *t, int msg)
+{
+    if (t->n == t->cap)
+        t->v = xreallocarray(t->v, t->cap = t->cap ? t->cap * 2 : 64, sizeof(*t->v));
+    t->v[t->n] = (struct node){.msg = msg, .parent = -1};
+    return (int)t->n++;
+}
+
+static void kid_add(struct tree *t, int parent, int kid)
+{
+    struct node *p = &t->v[parent];
+    if (p->nk == p->kcap)
+        p->kids = xreallocarray(p->kids, p->kcap = p->kcap ? p->kcap * 2 : 4, sizeof(*p->kids));
+    p->kids[p->nk++] = kid;
+    t->v[kid].parent = parent;
+}
+
+static void unlink_node(struct tree *t, int c)
+{
+    int p = t->v[c].parent;
+    if (p < 0)
+        return;
+    struct node *pn = &t->v[p];
+    for (size_t i = 0; i < pn->nk; i++) {
+        if (pn->kids[i] == c) {
+            memmove(pn->kids + i, pn->kids + i + 1, (pn->nk - i - 1) * sizeof(*pn->kids));
+            pn->nk--;
+            break;
+        }
+    }
+    t->v[c].parent = -1;
+}
+
+/* p may become c's parent: not c itself, nor below it. */
+static bool link_ok(const struct tree *t, int p, int c)
+{
+    for (int a = p; a >= 0; a = t->v[a].parent)
+        if (a == c)
+            return false;
+    return true;
+}
+
+/* The node of a Message ID, created as a dummy when new. */
+static int id_node(struct tree *t, struct smap *ids, const char *id)
+{
+    bool found;
+    size_t slot = smap_slot(ids, id, &found);
+    if (found)
+        return ids->vals[slot];
+    int n = node_new(t, -1);
+    ids->keys[slot] = xstrdup(id);
+    ids->vals[slot] = n;
+    return n;
+}
+
+/* The msg-ids "<...>" of a field value, normalized (quotes, backslashes and white space dropped). */
+static size_t msgids_parse(const char *s, char **out, size_t max)
+{
+    size_t n = 0;
+    while (n < max && (s = strchr(s, '<')) != NULL) {
+        const char *e = strchr(s, '>');
+        if (e == NULL)
+            break;
+        struct buf b = BUF_INIT;
+        for (const char *p = s + 1; p < e; p++)
+            if (*p != '"' && *p != '\\' && *p != ' ' && *p != '\t')
+                buf_append_byte(&b, *p);
+        if (b.len > 0 && memchr(b.data, '@', b.len) != NULL)
+            out[n++] = xstrdup(buf_cstr(&b));
+        buf_free(&b);
+        s = e + 1;
+    }
+    return n;
+}
+
+/* The date of a node for sorting: its message's, or (a dummy) its first child's. */
+static const struct imap_sortinfo *node_info(const struct tree *t, int n)
+{
+    while (t->v[n].msg < 0 && t->v[n].nk > 0)
+        n = t->v[n].kids[0];
+    return t->v[n].msg >= 0 ? &t->info[t->v[n].msg] : NULL;
+}
+
+static const struct tree *cmp_tree; /* qsort has no context argument; one command at a time */
+
+static int node_cmp(const void *pa, const void *pb)
+{
+    const struct imap_sortinfo *a = node_info(cmp_tree, *(const int *)pa);
+    const struct imap_sortinfo *b = node_info(cmp_tree, *(const int *)pb);
+    if (a == NULL || b == NULL)
+        return (a == NULL) - (b == NULL);
+    if (a->date != b->date)
+        return a->date < b->date ? -1 : 1;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+/* Step 6: siblings by sent date, the youngest generation first. */
+static void sort_all(struct tree *t, int *kids, size_t nk)
+{
+    for (size_t i = 0; i < nk; i++)
+        sort_all(t, t->v[kids[i]].kids, t->v[kids[i]].nk);
+    cmp_tree = t;
+    if (nk > 1)
+        qsort(kids, nk, sizeof(*kids), node_cmp);
+}
+
+/* Step 3: dummies without children go; others give their children to their level. */
+static void prune(struct tree *t, int parent, bool root)
+{
+    struct node *p = &t->v[parent];
+    for (size_t i = 0; i < p->nk;) {
+        int c = p->kids[i];
+        prune(t, c, false);
+        p = &t->v[parent];
+        struct node *cn = &t->v[c];
+        if (cn->msg >= 0 || (root && cn->nk > 1)) {
+            i++;
+            continue;
+        }
+        /* splice c's children in its place */
+        size_t k = cn->nk;
+        int *kids = cn->kids;
+        cn->kids = NULL;
+        cn->nk = cn->kcap = 0;
+        size_t need = p->nk - 1 + k;
+        if (need > p->kcap)
+            p->kids = xreallocarray(p->kids, p->kcap = need, sizeof(*p->kids));
+        memmove(p->kids + i + k, p->kids + i + 1, (p->nk - i - 1) * sizeof(*p->kids));
+        for (size_t j = 0; j < k; j++) {
+            p->kids[i + j] = kids[j];
+            t->v[kids[j]].parent = parent;
+        }
+        p->nk = need;
+        free(kids);
+        /* the promoted children are pruned already: step past them */
+        i += k;
+    }
+}
+
+static const char *thread_subject(const struct tree *t, int n)
+{
+    const struct imap_sortinfo *in = node_info(t, n);
+    return in ? in->subject : "";
+}
+
+static char *subject_key(const char *s)
+{
+    char *k = xstrdup(s);
+    for (char *p = k; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 32);
+    return k;
+}
+
+/* Step 5: roots with the same base subject come together. */
+static void merge_subjects(struct tree *t, int root)
+{
+    struct smap subj;
+    smap_init(&subj, t->v[root].nk);
+    for (size_t i = 0; i < t->v[root].nk; i++) {
+        int c = t->v[root].kids[i];
+        char *key = subject_key(thread_subject(t, c));
+        bool found;
+        size_t slot = smap_slot(&subj, key, &found);
+        if (key[0] == '\0') {
+            free(key);
+            continue;
+        }
+        if (!found) {
+            subj.keys[slot] = key;
+            subj.vals[slot] = c;
+            continue;
+        }
+        free(key);
+        int o = subj.vals[slot];
+        if (t->v[o].msg >= 0 &&
+            (t->v[c].msg < 0 || (t->info[t->v[o].msg].reply && !t->info[t->v[c].msg].reply)))
+            subj.vals[slot] = c;
+    }
+    for (size_t i = 0; i < t->v[root].nk;) {
+        int c = t->v[root].kids[i];
+        char *key = subject_key(thread_subject(t, c));
+        bool found;
+        size_t slot = smap_slot(&subj, key, &found);
+        free(key);
+        int o = found ? subj.vals[slot] : c;
+        if (o == c) {
+            i++;
+            continue;
+        }
+        bool cd = t->v[c].msg < 0, od = t->v[o].msg < 0;
+        unlink_node(t, c); /* c leaves the root: the next root child is now at i */
+        if (cd && od) {
+            for (size_t k = 0; k < t->v[c].nk; k++)
+                kid_add(t, o, t->v[c].kids[k]);
+            t->v[c].nk = 0;
+        } else if (od || (!cd && t->info[t->v[c].msg].reply && !t->info[t->v[o].msg].reply)) {
+            kid_add(t, o, c);
+        } else {
+            int d = node_new(t, -1);
+            size_t at = 0;
+            while (t->v[root].kids[at] != o)
+                at++;
+            t->v[root].kids[at] = d; /* the dummy takes o's place */
+            t->v[d].parent = root;
+            t->v[o].parent = -1;
+            kid_add(t, d, o);
+            kid_add(t, d, c);
+            subj.vals[slot] = d;
+        }
+    }
+    smap_free(&subj);
+}
+
+/* A node and what is below it; a chain of only children is walked, not recursed. */
+static void chain_write(const struct tree *t, int n, bool uid, const struct imap_session *s,
+                        struct buf *out)
+{
+    for (;;) {
+        const struct node *nd = &t->v[n];
+        if (nd->msg >= 0) {
+            size_t idx = t->info[nd->msg].idx;
+            buf_printf(out, "%u", uid ? s->view.msgs[idx].uid : (unsigned)(idx + 1));
+        }
+        if (nd->nk == 0)
+            return;
+        if (nd->msg >= 0)
+            buf_append_byte(out, ' ');
+        if (nd->nk == 1 && nd->msg >= 0) {
+            n = nd->kids[0];
+            continue;
+        }
+        for (size_t i = 0; i < nd->nk; i++) {
+            buf_append_byte(out, '(');
+            chain_write(t, nd->kids[i], uid, s, out);
+            buf_append_byte(out, ')');
+        }
+        return;
+    }
+}
+
+static void tree_free(struct tree *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i].kids);
+    free(t->v);
+}
+
+static void thread_references(struct tree *t, const struct imap_sortinfo *v, size_t n)
+{
+    struct smap ids;
+    smap_init(&ids, n * 4);
+    int root = node_new(t, -1);
+    char *refs[IMAP_MAX_THREAD_REFS];
+    for (size_t i = 0; i < n; i++) {
+        /* (1) the message's own node: a unique one when its ID is missing or taken */
+        char *own[1];
+        int me = -1;
+        if (msgids_parse(v[i].message_id, own, 1) == 1) {
+            bool found;
+            size_t slot = smap_slot(&ids, own[0], &found);
+            if (!found) {
+                me = node_new(t, (int)i);
+                ids.keys[slot] = own[0];
+                ids.vals[slot] = me;
+            } else {
+                if (t->v[ids.vals[slot]].msg < 0)
+                    me = ids.vals[slot];
+                free(own[0]);
+            }
+        }
+        if (me < 0)
+            me = node_new(t, (int)i);
+        t->v[me].msg = (int)i;
+        size_t nr = msgids_parse(v[i].references, refs, IMAP_MAX_THREAD_REFS);
+        if (nr == 0)
+            nr = msgids_parse(v[i].in_reply_to, refs, 1);
+        /* (1A) each reference the parent of the next, unless linked already or a loop */
+        int prev = -1;
+        for (size_t k = 0; k < nr; k++) {
+            int cur = id_node(t, &ids, refs[k]);
+            if (prev >= 0 && t->v[cur].parent < 0 && link_ok(t, prev, cur))
+                kid_add(t, prev, cur);
+            prev = cur;
+            free(refs[k]);
+        }
+        /* (1B) the last reference is the parent */
+        unlink_node(t, me);
+        if (prev >= 0 && link_ok(t, prev, me))
+            kid_add(t, prev, me);
+    }
+    smap_free(&ids);
+    /* (2) the roots */
+    for (size_t i = 1; i < t->n; i++)
+        if (t->v[i].parent < 0)
+            kid_add(t, root, (int)i);
+    prune(t, root, true); /* (3) */
+    sort_all(t, t->v[root].kids, t->v[root].nk); /* (4) */
+    merge_subjects(t, root);                       /* (5) */
+    sort_all(t, t->v[root].kids, t->v[root].nk);  /* (6) */
+}
+
+static int subject_cmp(const void *pa, const void *pb)
+{
+    const struct imap_sortinfo *a = pa, *b = pb;
+    int c = strcasecmp(a->subject, b->subject);
+    if (c != 0)
+        return c;
+    if (a->date != b->date)
+        return a->date < b->date ? -1 : 1;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+/* ORDEREDSUBJECT: per base subject, the first message with the others as its children. */
+static void thread_orderedsubject(struct tree *t, struct imap_sortinfo *v, size_t n)
+{
+    if (n > 1)
+        qsort(v, n, sizeof(*v), subject_cmp);
+    int root = node_new(t, -1);
+    int head = -1;
+    for (size_t i = 0; i < n; i++) {
+        int me = node_new(t, (int)i);
+        if (head >= 0 && strcasecmp(v[t->v[head].msg].subject, v[i].subject) == 0) {
+            kid_add(t, head, me);
+        } else {
+            kid_add(t, root, me);
+            head = me;
+        }
+    }
+    cmp_tree = t;
+    if (t->v[root].nk > 1)
+        qsort(t->v[root].kids, t->v[root].nk, sizeof(int), node_cmp);
+}
+
+void imap_cmd_thread(struct imap_session *s, struct slice tag, bool uid,
+                     const struct imap_arg *args, size_t n)
+{
+    bool refs = n >= 1 && imap_arg_is_atom(&args[0], "REFERENCES");
+    if (!refs && !(n >= 1 && imap_arg_is_atom(&args[0], "ORDEREDSUBJECT"))) {
+        imap_bad(s, tag, "Usage: THREAD (ORDEREDSUBJECT | REFERENCES) charset criteria");
+        return;
+    }
+    struct imap_sortinfo *v;
+    size_t nv;
+    if (imap_sortinfo_select(s, tag, args + 1, n - 1, &v, &nv) != 0)
+        return;
+    struct tree t = {.info = v};
+    if (refs)
+        thread_references(&t, v, nv);
+    else
+        thread_orderedsubject(&t, v, nv);
+    struct buf out = BUF_INIT;
+    buf_append_cstr(&out, "* THREAD");
+    const struct node *root = &t.v[0];
+    if (root->nk > 0)
+        buf_append_byte(&out, ' ');
+    for (size_t i = 0; i < root->nk; i++) {
+        buf_append_byte(&out, '(');
+        chain_write(&t, root->kids[i], uid, s, &out);
+        buf_append_byte(&out, ')');
+    }
+    buf_printf(&out, "\r\n%.*s OK %sTHREAD completed\r\n", TAGF(tag), uid ? "UID " : "");
+    net_conn_write(s->conn, out.data, out.len);
+    buf_free(&out);
+    tree_free(&t);
+    imap_sortinfo_free(v, nv);
+}
