@@ -69,6 +69,8 @@ static void append_undo(struct imap_session *s, const char *mailbox, struct stor
     struct buf err = BUF_INIT;
     if (k > 0 && store_message_expunge(s->srv->store, s->account, mailbox, uids, k, &err) != 0)
         log_error("user=<%s>: cannot take back a refused APPEND: %s", s->account, buf_cstr(&err));
+    else if (k > 0)
+        imap_mailbox_changed(s, mailbox); /* a session that saw them in between learns they went */
     buf_free(&err);
     free(uids);
 }
@@ -98,10 +100,16 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
             goto done;
         }
     }
+    uint64_t qb, qm;
+    if (imap_quota_limits(s, &qb, &qm) != 0) {
+        imap_printf(s, "%.*s NO [UNAVAILABLE] Cannot check your quota, try again later", TAGF(tag));
+        goto done;
+    }
     t = xcalloc(k, sizeof(*t));
     d = xcalloc(k, sizeof(*d));
     for (size_t i = 0; i < k; i++) {
-        t[i] = (struct store_target){.owner = s->account, .mailbox = name, .must_exist = true};
+        t[i] = (struct store_target){.owner = s->account, .mailbox = name, .must_exist = true,
+                                     .quota_bytes = qb, .quota_messages = qm};
         d[i] = (struct store_delivery){
             .data = msgs[i].data,
             .internaldate = msgs[i].date,

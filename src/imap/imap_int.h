@@ -7,6 +7,7 @@
 #define WHARF_IMAP_IMAP_INT_H
 
 #include "auth/auth_client.h"
+#include "directory/directory.h"
 #include "imap/imap_parse.h"
 #include "net/net.h"
 #include "store/store.h"
@@ -32,6 +33,7 @@ struct imap_server {
     const struct wharf_config *cfg;
     struct store *store;
     struct auth_client *auth;
+    struct directory *dir; /* quotas; NULL until opened (imap_quota_limits) */
     const char *greeting_host;
     struct imap_session *sessions; /* every open session, for mailbox-changed events */
 };
@@ -120,6 +122,11 @@ void imap_flags_write(struct buf *out, unsigned flags, const char *keywords);
 /* ---- messages (imap_fetch.c, imap_message.c, imap_search.c) ---- */
 imap_handler imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_expunge,
     imap_cmd_append, imap_cmd_search, imap_cmd_sort, imap_cmd_thread;
+
+/* ---- QUOTA (imap_quota.c) ---- */
+imap_handler imap_cmd_getquota, imap_cmd_getquotaroot;
+/* The account's limits from the directory (0: unlimited); -1 when unknown (logged). */
+int imap_quota_limits(struct imap_session *s, uint64_t *bytes_r, uint64_t *messages_r);
 /*
  * Resolves a sequence set (MSNs, or UIDs when uid) against the view into
  * view indexes, ascending. false (and a BAD sent) when the set is invalid.

@@ -582,11 +582,33 @@ void imap_cmd_unsubscribe(struct imap_session *s, struct slice tag, bool uid,
 
 /* ---- STATUS / NAMESPACE ---- */
 
+/* RFC 9208 STATUS DELETED / DELETED-STORAGE: messages with \Deleted and their bytes. */
+static void count_deleted(struct imap_session *s, const char *name, uint64_t *n_r,
+                          uint64_t *bytes_r)
+{
+    struct store_message *list = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    *n_r = *bytes_r = 0;
+    if (store_message_list(s->srv->store, s->account, name, 1, &list, &n, &err) != 0)
+        log_error("user=<%s>: cannot list %s: %s", s->account, name, buf_cstr(&err));
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].flags & STORE_FLAG_DELETED) {
+            (*n_r)++;
+            *bytes_r += list[i].size;
+        }
+    }
+    store_message_list_free(list, n);
+    buf_free(&err);
+}
+
 const char *imap_status_write(struct imap_session *s, struct buf *out, const char *name,
                               const struct imap_arg *items, const struct store_mailbox *mb)
 {
     if (items->type != IMAP_ARG_LIST || items->n_list == 0)
         return "Usage: STATUS mailbox (items)";
+    bool counted = false;
+    uint64_t deleted = 0, deleted_bytes = 0;
     size_t start = out->len;
     buf_append_cstr(out, "* STATUS ");
     imap_mailbox_name_write(out, name);
@@ -609,7 +631,12 @@ const char *imap_status_write(struct imap_session *s, struct buf *out, const cha
             s->condstore = true;
         } else if (imap_arg_is_atom(a, "RECENT"))
             v = 0;
-        else {
+        else if (imap_arg_is_atom(a, "DELETED") || imap_arg_is_atom(a, "DELETED-STORAGE")) {
+            if (!counted && mb->id != 0) /* id 0: only checking the items */
+                count_deleted(s, name, &deleted, &deleted_bytes);
+            counted = true;
+            v = imap_arg_is_atom(a, "DELETED") ? deleted : deleted_bytes;
+        } else {
             out->len = start;
             return "Unknown STATUS item";
         }

@@ -32,6 +32,8 @@ int imap_main(struct component_ctx *ctx)
     net_worker_serve(w, "imaps", NET_TLS_IMPLICIT, &imap_proto, &srv, &limits);
     int rc = net_worker_run(w);
     auth_client_free(srv.auth);
+    if (srv.dir != NULL)
+        directory_close(srv.dir);
     store_close(srv.store);
     net_worker_free(w);
     buf_free(&err);

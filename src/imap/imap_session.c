@@ -64,7 +64,7 @@ static void capability_write(struct imap_session *s, struct buf *b)
     buf_append_cstr(b, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE "
                        "UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE QRESYNC ESEARCH "
                        "LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND SORT "
-                       "THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+                       "THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
     if (s->state == IMAP_NOT_AUTHENTICATED) {
         if (net_conn_can_starttls(s->conn))
             buf_append_cstr(b, " STARTTLS");
@@ -402,6 +402,8 @@ static const struct command_def commands[] = {
     {"SEARCH", imap_cmd_search, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"SORT", imap_cmd_sort, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"THREAD", imap_cmd_thread, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"GETQUOTA", imap_cmd_getquota, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"GETQUOTAROOT", imap_cmd_getquotaroot, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"COPY", imap_cmd_copy, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"MOVE", imap_cmd_move, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
 };

@@ -402,3 +402,40 @@ def test_thread(imap):
         _, ok = r.cmd(tag, bad)
         assert ok.startswith(f"{tag} BAD"), (bad, ok)
     r.close()
+
+
+def test_quota_and_multiappend_all_or_none(imap):
+    USER = "alice@example.test"
+    imap.wharf("user", "quota", USER, "1M", "3")
+    deliver(imap, MSG)
+    r = Raw(imap.ports["imaps"], tls=True)
+    r.login()
+    caps, _ = r.cmd("c", "CAPABILITY")
+    assert {"QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE"} <= set(caps[0].split())
+    kib = (len(MSG) + 1023) // 1024
+    lines, ok = r.cmd("q", "GETQUOTAROOT INBOX")
+    assert lines == ['* QUOTAROOT INBOX ""', f'* QUOTA "" (STORAGE {kib} 1024 MESSAGE 1 3)']
+    assert ok.startswith("q OK")
+    lines, ok = r.cmd("g", 'GETQUOTA ""')
+    assert lines == [f'* QUOTA "" (STORAGE {kib} 1024 MESSAGE 1 3)'] and ok.startswith("g OK")
+    _, ok = r.cmd("h", 'GETQUOTA "other"')
+    assert ok.startswith("h NO")
+    _, ok = r.cmd("i", "SETQUOTA \"\" (STORAGE 99999)")
+    assert ok.startswith("i BAD")  # no QUOTASET: quotas are the administrator's
+    # three more would make 4 > 3: none is kept
+    a, b, c = msg(1), msg(2), msg(3)
+    r.send(b"a APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s {%d+}\r\n%s\r\n"
+           % (len(a), a, len(b), b, len(c), c))
+    _, ok = r.until("a")
+    assert ok.startswith("a NO [OVERQUOTA]"), ok
+    lines, _ = r.cmd("s", "STATUS INBOX (MESSAGES)")
+    assert lines == ["* STATUS INBOX (MESSAGES 1)"]
+    r.send(b"b APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(a), a, len(b), b))
+    _, ok = r.until("b")
+    assert ok.startswith("b OK [APPENDUID"), ok
+    # STATUS DELETED / DELETED-STORAGE (RFC 9208 4.3)
+    r.cmd("x", "SELECT INBOX")
+    r.cmd("y", "STORE 2:3 +FLAGS.SILENT (\\Deleted)")
+    lines, _ = r.cmd("t", "STATUS INBOX (MESSAGES DELETED DELETED-STORAGE)")
+    assert lines == [f"* STATUS INBOX (MESSAGES 3 DELETED 2 DELETED-STORAGE {len(a) + len(b)})"]
+    r.close()
