@@ -178,6 +178,17 @@ static void test_arguments(void **state)
     assert_true(imap_arg_is_atom(&c.args[4], "nil"));
     imap_command_free(&c);
 
+    /* literal8 (RFC 3516): NUL allowed, marked; "~" elsewhere is an atom character */
+    char t3[] = "a APPEND x ~{3}\r\na\0b ~y";
+    const char *err3 = NULL;
+    assert_true(imap_parse_command(t3, sizeof(t3) - 1, &c, &err3));
+    assert_int_equal(c.n_args, 3);
+    assert_true(c.args[1].literal && c.args[1].literal8);
+    assert_int_equal(c.args[1].str.len, 3);
+    assert_int_equal(c.args[1].str.ptr[1], '\0');
+    assert_true(imap_arg_is_atom(&c.args[2], "~y"));
+    imap_command_free(&c);
+
     char t2[] = "x LIST \"\" ()";
     c = parse_ok(t2);
     assert_int_equal(c.n_args, 2);
