@@ -2,9 +2,11 @@
  * fuzz_imap_command.c - libFuzzer target for the IMAP command reader and
  * argument parser: the input is fed in two uneven pieces (resumability),
  * every complete command is parsed, every argument must lie inside it, and
- * the first atom of each is tried as a sequence set.
+ * every atom and string is tried as a sequence set, a BINARY section and a
+ * Subject (base subject extraction, which must only shrink it).
  */
 #include "imap/imap_parse.h"
+#include "imap/imap_sort.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +31,12 @@ static void check_args(const struct imap_arg *v, size_t n, const char *lo, const
             (void)imap_seqset_contains(&set, 7, 10);
             imap_seqset_free(&set);
         }
+        (void)imap_binary_spec_valid(v[i].str);
+        struct buf base = BUF_INIT;
+        (void)imap_base_subject(v[i].str, &base);
+        if (memchr(v[i].str.ptr, '=', v[i].str.len) == NULL && base.len > v[i].str.len)
+            __builtin_trap(); /* without encoded words the base subject only shrinks */
+        buf_free(&base);
     }
 }
 
