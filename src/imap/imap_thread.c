@@ -15,6 +15,13 @@
 
 /* References kept per message: a hostile header may list thousands. */
 #define IMAP_MAX_THREAD_REFS 256
+/*
+ * Levels of one thread: the steps recurse once per level and a link checks
+ * the ancestry for loops, so 100,000 mails each answering the one before
+ * must not cost 100,000 stack frames or quadratic time. Deeper messages
+ * start a thread of their own.
+ */
+#define IMAP_MAX_THREAD_DEPTH 500
 
 /* ---- a string -> int map (open addressing) ---- */
 
@@ -107,13 +114,41 @@ static void unlink_node(struct tree *t, int c)
     t->v[c].parent = -1;
 }
 
-/* p may become c's parent: not c itself, nor below it. */
+/* p may become c's parent: not c itself, nor below it, nor too deep. */
 static bool link_ok(const struct tree *t, int p, int c)
 {
+    size_t depth = 0;
     for (int a = p; a >= 0; a = t->v[a].parent)
-        if (a == c)
+        if (a == c || ++depth >= IMAP_MAX_THREAD_DEPTH)
             return false;
     return true;
+}
+
+/* Nodes deeper than IMAP_MAX_THREAD_DEPTH below the root move up to it (breadth first, no recursion). */
+static void depth_cut(struct tree *t, int root)
+{
+    int *queue = xcalloc(t->n, sizeof(*queue));
+    size_t *depth = xcalloc(t->n, sizeof(*depth));
+    size_t head = 0, tail = 0;
+    queue[tail++] = root;
+    while (head < tail) {
+        int n = queue[head++];
+        for (size_t i = 0; i < t->v[n].nk;) {
+            int c = t->v[n].kids[i];
+            if (depth[n] + 1 >= IMAP_MAX_THREAD_DEPTH) {
+                unlink_node(t, c); /* the next kid is now at i */
+                kid_add(t, root, c);
+                depth[c] = 1;
+            } else {
+                depth[c] = depth[n] + 1;
+                i++;
+            }
+            if (tail < t->n)
+                queue[tail++] = c;
+        }
+    }
+    free(queue);
+    free(depth);
 }
 
 /* The node of a Message ID, created as a dummy when new. */
@@ -370,6 +405,7 @@ static void thread_references(struct tree *t, const struct imap_sortinfo *v, siz
     for (size_t i = 1; i < t->n; i++)
         if (t->v[i].parent < 0)
             kid_add(t, root, (int)i);
+    depth_cut(t, root);
     prune(t, root, true); /* (3) */
     sort_all(t, t->v[root].kids, t->v[root].nk); /* (4) */
     merge_subjects(t, root);                       /* (5) */

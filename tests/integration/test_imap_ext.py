@@ -439,3 +439,29 @@ def test_quota_and_multiappend_all_or_none(imap):
     lines, _ = r.cmd("t", "STATUS INBOX (MESSAGES DELETED DELETED-STORAGE)")
     assert lines == [f"* STATUS INBOX (MESSAGES 3 DELETED 2 DELETED-STORAGE {len(a) + len(b)})"]
     r.close()
+
+
+def test_thread_deep_chain_is_cut(imap):
+    """600 mails each answering the one before: no 600-deep recursion, no quadratic walk."""
+    r = Raw(imap.ports["imaps"], tls=True)
+    r.login()
+    n = 600
+    for start in range(1, n + 1, 60):
+        parts = []
+        for i in range(start, start + 60):
+            extra = f"Message-ID: <{i}@deep.test>\r\n"
+            if i > 1:
+                extra += f"In-Reply-To: <{i - 1}@deep.test>\r\n"
+            m = mail("Re: chain" if i > 1 else "chain", "a@example.test", "b@example.test",
+                     f"Sun, 1 Feb 2026 10:{i // 60:02d}:{i % 60:02d} +0000", extra=extra)
+            parts.append(b"{%d+}\r\n%s" % (len(m), m))
+        r.send(b"a APPEND INBOX " + b" ".join(parts) + b"\r\n")
+        _, ok = r.until("a")
+        assert ok.startswith("a OK"), ok
+    r.cmd("s", "SELECT INBOX")
+    lines, ok = r.cmd("t", "THREAD REFERENCES UTF-8 ALL")
+    assert ok.startswith("t OK")
+    # IMAP_MAX_THREAD_DEPTH (500): 500 starts over; 500 and 501 (replies) join 1 by subject
+    chain = lambda a, b: " ".join(str(i) for i in range(a, b + 1))
+    assert lines == [f"* THREAD (1 ({chain(2, 499)})(500)({chain(501, 600)}))"], lines[0][:200]
+    r.close()
