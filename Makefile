@@ -57,13 +57,15 @@ fuzz: build-fuzz/build.ninja
 
 # Part of `make test`: every target builds under clang and runs a fixed,
 # seeded number of mutations from its corpus (deterministic, so CI is too).
+# New inputs go to build-fuzz/NAME.new, never into the committed corpus.
 fuzz-smoke: fuzz
 	@for f in build-fuzz/src/*/fuzz_*; do \
 	    [ -f "$$f" ] && [ -x "$$f" ] || continue; \
 	    name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
 	    [ -d "$$corpus" ] || corpus=; \
 	    echo "fuzz-smoke: $$name"; \
-	    UBSAN_OPTIONS=halt_on_error=1 $$f -seed=1 -runs=20000 -max_len=65536 $$corpus \
+	    new=build-fuzz/$$name.new; rm -rf $$new; mkdir -p $$new; \
+	    UBSAN_OPTIONS=halt_on_error=1 $$f -seed=1 -runs=20000 -max_len=65536 $$new $$corpus \
 	        >build-fuzz/$$name.log 2>&1 || { tail -30 build-fuzz/$$name.log; exit 1; }; \
 	done
 
