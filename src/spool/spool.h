@@ -57,6 +57,11 @@ struct spool_envelope {
     char *client;      /* "name[addr]" of the SMTP client, or "local" */
     char *helo;
     int64_t arrival; /* unix time, seconds */
+    /* outbound retry state (record version 2; zero in version 1 files) */
+    int64_t next_attempt; /* unix ms of the next outbound attempt; 0: at once */
+    uint32_t attempts;    /* outbound attempts that failed temporarily */
+    char *last_reason;    /* why the last attempt was deferred, or NULL */
+    bool warned;          /* a delay DSN was sent */
 };
 
 struct spool_message {
