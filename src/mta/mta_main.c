@@ -1,6 +1,7 @@
 /*
  * mta_main.c - the mta process: event loop, control channel, store and
- * directory handles, the delivery batch, deliver.sock and spool pickup.
+ * directory handles, the delivery batch, deliver.sock, spool pickup and
+ * outbound delivery (mta_out.h).
  *
  * Singleton: the only process that writes the store on the delivery path
  * while wharfd runs, so concurrent deliveries share one fsync. Never
@@ -13,6 +14,7 @@
 #include "ipc/control.h"
 #include "ipc/frame.h"
 #include "mta/mta_batch.h"
+#include "mta/mta_out.h"
 #include "mta/mta_queue.h"
 #include "mta/mta_server.h"
 #include "spool/spool.h"
@@ -30,6 +32,7 @@ struct mta {
     struct mta_batch batch;
     struct mta_server *server;
     struct mta_queue *queue;
+    struct mta_out *out;
     struct event *scan_ev;
     bool stopping;
 };
@@ -50,6 +53,32 @@ static void on_status(void *arg, json_t *obj)
     json_object_set_new(obj, "batches", json_integer((json_int_t)m->batch.n_batches));
     json_object_set_new(obj, "deliveries", json_integer((json_int_t)m->batch.n_jobs));
     json_object_set_new(obj, "waiting_outbound", json_integer((json_int_t)mta_queue_deferred(m->queue)));
+    json_object_set_new(obj, "sending", json_integer((json_int_t)mta_out_active(m->out)));
+}
+
+static void out_spooled(void *arg, const char *id)
+{
+    struct mta *m = arg;
+    mta_queue_take(m->queue, id);
+}
+
+static void out_done(void *arg, const char *id, int64_t next_attempt_ms)
+{
+    struct mta *m = arg;
+    mta_queue_outbound_done(m->queue, id, next_attempt_ms);
+}
+
+static void hook_deliver(void *arg, struct spool_message *sm, const bool *remote)
+{
+    struct mta *m = arg;
+    mta_out_deliver(m->out, sm, remote);
+}
+
+static void hook_bounce(void *arg, const struct spool_message *sm, const bool *failed,
+                        char *const *diag)
+{
+    struct mta *m = arg;
+    mta_out_bounce_local(m->out, sm, failed, diag);
 }
 
 static void on_shutdown(void *arg, int64_t deadline_ms)
@@ -132,6 +161,11 @@ int mta_main(struct component_ctx *ctx)
     if (m.server == NULL)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
     m.queue = mta_queue_new(m.cfg, &m.batch);
+    m.out = mta_out_new(m.base, m.cfg, out_spooled, out_done, &m, &err);
+    if (m.out == NULL)
+        log_fatal(EX_CONFIG, "outbound delivery: %s", buf_cstr(&err));
+    const struct mta_queue_outbound hook = {hook_deliver, hook_bounce, &m};
+    mta_queue_set_outbound(m.queue, &hook);
     m.scan_ev = evtimer_new(m.base, on_scan, &m);
     struct timeval now = {0, 0};
     evtimer_add(m.scan_ev, &now); /* the scan at start, once the loop runs */
@@ -141,6 +175,7 @@ int mta_main(struct component_ctx *ctx)
 
     mta_batch_flush(&m.batch);
     mta_server_free(m.server);
+    mta_out_free(m.out);
     mta_queue_free(m.queue);
     mta_batch_free(&m.batch);
     event_free(m.scan_ev);
