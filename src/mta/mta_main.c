@@ -14,6 +14,7 @@
 #include "ipc/control.h"
 #include "ipc/frame.h"
 #include "mta/mta_batch.h"
+#include "mta/mta_ctl.h"
 #include "mta/mta_out.h"
 #include "mta/mta_queue.h"
 #include "mta/mta_server.h"
@@ -103,10 +104,47 @@ static bool queue_id_ok(struct slice id)
     return true;
 }
 
+/* "ACTION ID|ALL" from `wharf queue` (mta_ctl.h). */
+static void on_queue_ctl(struct mta *m, struct slice payload)
+{
+    const char *sp = memchr(payload.ptr, ' ', payload.len);
+    if (sp == NULL)
+        goto bad;
+    char action[16];
+    size_t alen = (size_t)(sp - payload.ptr);
+    struct slice id = slice_make(sp + 1, payload.len - alen - 1);
+    if (alen >= sizeof(action))
+        goto bad;
+    memcpy(action, payload.ptr, alen);
+    action[alen] = '\0';
+    bool del = strcmp(action, "delete") == 0;
+    enum spool_ctl c = SPOOL_CTL_FLUSH;
+    if (!del && !spool_ctl_parse(action, &c))
+        goto bad;
+    if (id.len == strlen(MTA_CTL_ALL) && memcmp(id.ptr, MTA_CTL_ALL, id.len) == 0) {
+        mta_queue_control(m->queue, NULL, del, c);
+        return;
+    }
+    if (!queue_id_ok(id))
+        goto bad;
+    char *s = slice_strdup(id);
+    mta_queue_control(m->queue, s, del, c);
+    free(s);
+    return;
+bad:
+    log_warning("queue-ctl event with a bad payload ignored");
+}
+
 static void on_event(void *arg, const char *name, struct slice payload)
 {
     struct mta *m = arg;
-    if (m->stopping || strcmp(name, IPC_EVENT_SPOOL_NEW) != 0)
+    if (m->stopping)
+        return;
+    if (strcmp(name, MTA_EVENT_QUEUE_CTL) == 0) {
+        on_queue_ctl(m, payload);
+        return;
+    }
+    if (strcmp(name, IPC_EVENT_SPOOL_NEW) != 0)
         return;
     if (!queue_id_ok(payload)) {
         log_warning("spool-new event with a bad queue id ignored");

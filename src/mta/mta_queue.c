@@ -32,11 +32,20 @@ struct wait {
     int64_t due; /* unix ms */
 };
 
+struct pending_ctl {
+    char *id;
+    bool del;
+    enum spool_ctl c;
+};
+
 struct mta_queue {
     const struct wharf_config *cfg;
     struct mta_batch *batch;
     struct idset busy;     /* in the open batch */
     struct idset deferred; /* in outbound delivery, waiting for a retry, or forwards only */
+    struct idset sending;  /* in an outbound attempt right now */
+    struct pending_ctl *ctl; /* `wharf queue` actions waiting for an attempt to end */
+    size_t n_ctl;
     struct mta_queue_outbound out;
     struct wait *waits; /* deferred entries with a next attempt time */
     size_t n_waits, cap_waits;
@@ -147,12 +156,82 @@ void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound
     q->out = *out;
 }
 
+static void wait_del(struct mta_queue *q, const char *id)
+{
+    for (size_t i = 0; i < q->n_waits; i++) {
+        if (strcmp(q->waits[i].id, id) == 0) {
+            free(q->waits[i].id);
+            q->waits[i] = q->waits[--q->n_waits];
+            wake_arm(q);
+            return;
+        }
+    }
+}
+
+static void control_one(struct mta_queue *q, const char *id, bool del, enum spool_ctl c)
+{
+    if (idset_has(&q->busy, id) || idset_has(&q->sending, id)) {
+        q->ctl = xreallocarray(q->ctl, q->n_ctl + 1, sizeof(*q->ctl));
+        q->ctl[q->n_ctl++] = (struct pending_ctl){xstrdup(id), del, c};
+        return;
+    }
+    wait_del(q, id);
+    idset_del(&q->deferred, id);
+    struct buf err = BUF_INIT;
+    static const char *const names[] = {"flush", "hold", "release", "requeue"};
+    if (del ? spool_remove(q->cfg, id, &err) : spool_control(q->cfg, id, c, &err)) {
+        log_warning("%s: queue %s: %s", id, del ? "delete" : names[c], buf_cstr(&err));
+    } else {
+        log_info("%s: %s by the administrator", id, del ? "removed" : names[c]);
+        if (!del && c != SPOOL_CTL_HOLD)
+            mta_queue_take(q, id);
+    }
+    buf_free(&err);
+}
+
+/* Applies the actions that waited for id's attempt to end. */
+static void control_pending(struct mta_queue *q, const char *id)
+{
+    for (size_t i = 0; i < q->n_ctl;) {
+        if (strcmp(q->ctl[i].id, id) != 0) {
+            i++;
+            continue;
+        }
+        struct pending_ctl p = q->ctl[i];
+        memmove(&q->ctl[i], &q->ctl[i + 1], (q->n_ctl - i - 1) * sizeof(*q->ctl));
+        q->n_ctl--;
+        control_one(q, p.id, p.del, p.c);
+        free(p.id);
+    }
+}
+
+void mta_queue_control(struct mta_queue *q, const char *id, bool del, enum spool_ctl c)
+{
+    if (id != NULL) {
+        control_one(q, id, del, c);
+        return;
+    }
+    char **ids;
+    size_t n;
+    struct buf err = BUF_INIT;
+    if (spool_list(q->cfg, &ids, &n, &err) != 0)
+        log_error("cannot list the spool: %s", buf_cstr(&err));
+    else {
+        for (size_t i = 0; i < n; i++)
+            control_one(q, ids[i], del, c);
+        spool_list_free(ids, n);
+    }
+    buf_free(&err);
+}
+
 void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_attempt_ms)
 {
+    idset_del(&q->sending, id);
     if (next_attempt_ms > 0)
         wait_add(q, id, next_attempt_ms); /* stays in deferred until then */
     else
         idset_del(&q->deferred, id);
+    control_pending(q, id);
 }
 
 static void qjob_free(struct qjob *j)
@@ -223,6 +302,7 @@ static void qjob_done(struct mta_job *job)
     idset_del(&q->busy, id);
     if (outbound) {
         idset_add(&q->deferred, id);
+        idset_add(&q->sending, id);
         struct spool_message *sm = xmalloc(sizeof(*sm));
         *sm = j->sm;
         memset(&j->sm, 0, sizeof(j->sm));
@@ -237,6 +317,8 @@ static void qjob_done(struct mta_job *job)
     free(diag);
     buf_free(&err);
     qjob_free(j);
+    if (!outbound)
+        control_pending(q, id);
 }
 
 void mta_queue_take(struct mta_queue *q, const char *id)
@@ -252,6 +334,11 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         return;
     }
     buf_free(&err);
+    if (j->sm.env.hold) { /* `wharf queue release` takes it again */
+        spool_message_free(&j->sm);
+        free(j);
+        return;
+    }
     if (j->sm.env.next_attempt > now_ms()) { /* a deferred entry, read at start */
         idset_add(&q->deferred, id);
         wait_add(q, id, j->sm.env.next_attempt);
@@ -316,6 +403,10 @@ void mta_queue_free(struct mta_queue *q)
     for (size_t i = 0; i < q->n_waits; i++)
         free(q->waits[i].id);
     free(q->waits);
+    for (size_t i = 0; i < q->n_ctl; i++)
+        free(q->ctl[i].id);
+    free(q->ctl);
+    idset_free(&q->sending);
     event_free(q->wake_ev);
     idset_free(&q->busy);
     idset_free(&q->deferred);

@@ -43,6 +43,14 @@ void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_a
 
 /* Picks up one entry by queue id (ignored if already in the batch or waiting for outbound). */
 void mta_queue_take(struct mta_queue *q, const char *id);
+/*
+ * `wharf queue` actions (mta_ctl.h) on entry id, or every entry when id is
+ * NULL: delete (when action_delete) or spool_control(c). An entry in the
+ * batch or in an outbound attempt is changed when that ends. Entries made due
+ * are taken at once; held entries are skipped until released.
+ */
+void mta_queue_control(struct mta_queue *q, const char *id, bool action_delete, enum spool_ctl c);
+
 /* Picks up every entry in the spool. */
 void mta_queue_scan(struct mta_queue *q);
 /* Entries waiting for outbound delivery (for status). */

@@ -9,7 +9,8 @@
  * O orcpt, N notify (u32), X state (u8) -- O/N/X apply to the last R --,
  * B body (u8), U smtputf8 (u8), T ret-hdrs (u8), E envid, A auth user,
  * C client, H helo, W arrival (u64), M message data; since version 2:
- * P next attempt (u64 ms), K attempts (u32), L last reason, D warned (u8).
+ * P next attempt (u64 ms), K attempts (u32), L last reason, D warned (u8),
+ * G on hold (u8).
  * Files are written as DATA/spool/tmp/ID, fsync'd, then renamed to
  * DATA/spool/queue/ID and the directory fsync'd: a name in queue/ is complete.
  *
@@ -164,6 +165,7 @@ static void spool_encode_envelope(const struct spool_message *msg, struct buf *b
     buf_free(&w);
     put_str(b, 'L', e->last_reason);
     put_u8(b, 'D', e->warned);
+    put_u8(b, 'G', e->hold);
     buf_append_byte(b, 'M');
     buf_append_u32(b, (uint32_t)msg->data.len);
 }
@@ -442,9 +444,10 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
             e->last_reason = slice_strdup(v);
             break;
         case 'D':
+        case 'G':
             if (n != 1 || !v2)
                 goto bad;
-            e->warned = v.ptr[0] != 0;
+            *(type == 'D' ? &e->warned : &e->hold) = v.ptr[0] != 0;
             break;
         case 'M':
             buf_reset(&msg->data);
@@ -484,6 +487,46 @@ int spool_read(const struct wharf_config *cfg, const char *id, struct spool_mess
     }
     free(path);
     buf_free(&raw);
+    return rc;
+}
+
+bool spool_ctl_parse(const char *s, enum spool_ctl *c_r)
+{
+    static const char *const names[] = {"flush", "hold", "release", "requeue"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *c_r = (enum spool_ctl)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl c, struct buf *err)
+{
+    struct spool_message m;
+    if (spool_read(cfg, id, &m, err) != 0)
+        return -1;
+    struct spool_envelope *e = &m.env;
+    switch (c) {
+    case SPOOL_CTL_HOLD:
+        e->hold = true;
+        break;
+    case SPOOL_CTL_REQUEUE:
+        e->attempts = 0;
+        e->warned = false;
+        free(e->last_reason);
+        e->last_reason = NULL;
+        /* fall through */
+    case SPOOL_CTL_RELEASE:
+        e->hold = c == SPOOL_CTL_REQUEUE ? e->hold : false;
+        /* fall through */
+    case SPOOL_CTL_FLUSH:
+        e->next_attempt = 0;
+        break;
+    }
+    int rc = spool_write(cfg, &m, err);
+    spool_message_free(&m);
     return rc;
 }
 

@@ -88,6 +88,28 @@ static void test_retry_state_and_v1(void **state)
     assert_int_equal(r.env.attempts, 3);
     assert_string_equal(r.env.last_reason, "451 4.3.0 try later");
     assert_true(r.env.warned);
+    assert_false(r.env.hold);
+    spool_message_free(&r);
+    /* `wharf queue` actions */
+    enum spool_ctl c;
+    assert_false(spool_ctl_parse("bogus", &c));
+    assert_true(spool_ctl_parse("hold", &c));
+    assert_int_equal(spool_control(&cfg, m.env.id, c, &err), 0);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_true(r.env.hold);
+    assert_int_equal(r.env.next_attempt, 1700000123456);
+    spool_message_free(&r);
+    assert_int_equal(spool_control(&cfg, m.env.id, SPOOL_CTL_RELEASE, &err), 0);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_false(r.env.hold);
+    assert_int_equal(r.env.next_attempt, 0);
+    assert_int_equal(r.env.attempts, 3);
+    spool_message_free(&r);
+    assert_int_equal(spool_control(&cfg, m.env.id, SPOOL_CTL_REQUEUE, &err), 0);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_int_equal(r.env.attempts, 0);
+    assert_null(r.env.last_reason);
+    assert_false(r.env.warned);
     spool_message_free(&r);
     assert_int_equal(spool_remove(&cfg, m.env.id, &err), 0);
     spool_message_free(&m);

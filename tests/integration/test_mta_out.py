@@ -13,7 +13,9 @@ recipients with the SMTP client, retries, and bounces.
   itself is never bounced;
 - a peer that always answers 451, with a 3s queue lifetime: the message
   expires and bounces;
-- 40 recipients at one peer go in one transaction.
+- 40 recipients at one peer go in one transaction;
+- `wharf queue show|flush|hold|release|requeue|delete` steer a deferred
+  message through the running mta.
 Everything runs against the build in WHARF_BUILD (the ASan+UBSan one in CI).
 """
 import email
@@ -271,3 +273,47 @@ def test_many_recipients_for_one_peer_go_in_one_transaction(peer_and_wharf):
     assert sorted(peer.envelopes[0][1]) == sorted(rcpts)
     assert peer.envelopes[0][2].endswith(b"\r\n\r\nfor all\r\n")
     assert len(log_lines(w, r"to=<user\d+@peer\.test>.*status=sent")) == 40
+
+
+def queue_entry(server):
+    lines = server.wharf("queue", "list", "--json").stdout.splitlines()
+    return json.loads(lines[0]) if lines else None
+
+
+def test_queue_commands_steer_a_deferred_message(peer_and_wharf):
+    peer, w = peer_and_wharf(lambda attempt, addr: "451 4.3.0 not yet" if attempt <= 3 else None,
+                             {"mta_retry_min": "1h"})
+    submit(w, "alice@a.test", ["gina@peer.test"], b"Subject: steer\r\n\r\nsteered\r\n")
+    e = wait_until(lambda: (lambda e: e if e and e.get("attempts") == 1 else None)(
+        queue_entry(w)), 20, what="the first deferral")
+    qid = e["queue_id"]
+    shown = w.wharf("queue", "show", qid).stdout.decode()
+    assert "state: deferred" in shown and "recipient: <gina@peer.test> pending" in shown
+    assert "reason: 127.0.0.1[127.0.0.1]:" in shown and "451 4.3.0 not yet" in shown
+    assert w.wharf("queue", "show", qid, "--body").stdout.endswith(b"\r\n\r\nsteered\r\n")
+    # flush: tried again at once, in spite of the one-hour back-off
+    w.wharf("queue", "flush", qid)
+    wait_until(lambda: (queue_entry(w) or {}).get("attempts") == 2, 20, what="flushed attempt")
+    # hold: flush does nothing to a held entry; mailq marks it with '!'
+    w.wharf("queue", "hold", qid)
+    wait_until(lambda: (queue_entry(w) or {}).get("queue_name") == "hold", 20, what="hold")
+    assert re.search(rf"^{qid}!\s", w.wharf("mailq").stdout.decode(), re.M)
+    w.wharf("queue", "flush", "ALL")
+    # release: due at once -> third attempt, still refused
+    w.wharf("queue", "release", qid)
+    wait_until(lambda: (queue_entry(w) or {}).get("attempts") == 3, 20, what="released attempt")
+    assert peer.attempts == 3  # the flush of the held entry did not reach the peer
+    # requeue: the retry state is forgotten, and the fourth attempt is accepted
+    w.wharf("queue", "requeue", qid)
+    wait_until(lambda: peer.envelopes, 20, what="delivery after requeue")
+    wait_until(lambda: spool_empty(w), 10, what="spool empty")
+    # delete: an entry goes away without delivery; unknown ids are refused
+    peer.rcpt_reply = lambda attempt, addr: "451 4.3.0 never"
+    submit(w, "alice@a.test", ["hank@peer.test"], b"Subject: gone\r\n\r\nx\r\n")
+    e = wait_until(lambda: (lambda e: e if e and e.get("attempts") == 1 else None)(
+        queue_entry(w)), 20, what="second message deferred")
+    w.wharf("queue", "delete", e["queue_id"])
+    wait_until(lambda: spool_empty(w), 10, what="deleted")
+    assert w.wharf("queue", "hold", "NOSUCHID", check=False).returncode != 0
+    assert w.wharf("queue", "frobnicate", "ALL", check=False).returncode != 0
+    assert len(peer.envelopes) == 1
