@@ -340,6 +340,8 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         return;
     }
     if (j->sm.env.next_attempt > now_ms()) { /* a deferred entry, read at start */
+        log_info("%s: deferred, next attempt in %llds", id,
+                 (long long)((j->sm.env.next_attempt - now_ms()) / 1000));
         idset_add(&q->deferred, id);
         wait_add(q, id, j->sm.env.next_attempt);
         spool_message_free(&j->sm);

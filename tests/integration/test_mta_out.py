@@ -13,6 +13,8 @@ recipients with the SMTP client, retries, and bounces.
   itself is never bounced;
 - a peer that always answers 451, with a 3s queue lifetime: the message
   expires and bounces;
+- a delay report once mta_delay_warning has passed, and only once;
+- a restart keeps the retry schedule (the next attempt time is in the spool);
 - 40 recipients at one peer go in one transaction;
 - `wharf queue show|flush|hold|release|requeue|delete` steer a deferred
   message through the running mta.
@@ -317,3 +319,34 @@ def test_queue_commands_steer_a_deferred_message(peer_and_wharf):
     assert w.wharf("queue", "hold", "NOSUCHID", check=False).returncode != 0
     assert w.wharf("queue", "frobnicate", "ALL", check=False).returncode != 0
     assert len(peer.envelopes) == 1
+
+
+def test_a_restart_keeps_the_retry_schedule(peer_and_wharf):
+    peer, w = peer_and_wharf(lambda attempt, addr: "451 4.3.0 later" if attempt == 1 else None,
+                             {"mta_retry_min": "1h"})
+    submit(w, "alice@a.test", ["ivy@peer.test"], b"Subject: restart\r\n\r\nx\r\n")
+    e = wait_until(lambda: (lambda e: e if e and e.get("attempts") == 1 else None)(
+        queue_entry(w)), 20, what="the first deferral")
+    assert w.stop() == 0
+    start(w)
+    # the mta reads the entry at start and leaves it for its time (an hour)
+    wait_until(lambda: log_lines(w, rf"{e['queue_id']}: deferred, next attempt in \d+s"), 20,
+               what="the entry to wait after the restart")
+    assert peer.attempts == 1 and queue_entry(w)["attempts"] == 1
+    w.wharf("queue", "flush", e["queue_id"])
+    wait_until(lambda: peer.envelopes, 20, what="delivery after the flush")
+
+
+def test_delay_warning_is_sent_once(peer_and_wharf):
+    peer, w = peer_and_wharf(lambda attempt, addr: "451 4.2.1 slow down" if attempt <= 3 else None,
+                             {"mta_delay_warning": "1s"})
+    submit(w, "alice@a.test", ["jo@peer.test"], b"Subject: slow\r\n\r\nx\r\n")
+    wait_until(lambda: peer.envelopes, 40, what="final delivery")
+    got = wait_until(lambda: inbox(w, "alice@a.test") or None, 20, what="the delay report")
+    _, _, status = parse_report(got[0])
+    assert status[1]["Action"] == "delayed"
+    assert status[1]["Status"] == "4.2.1"
+    assert status[1]["Will-Retry-Until"]
+    wait_until(lambda: spool_empty(w), 10, what="spool empty")
+    assert len(inbox(w, "alice@a.test")) == 1  # once, not at every attempt
+
