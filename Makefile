@@ -8,7 +8,8 @@
 DEPS_BUILD := meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev \
               libsqlite3-dev libjansson-dev libcrypt-dev zlib1g-dev openssl libunbound-dev
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
-              clang libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib
+              clang libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib isync \
+              fetchmail
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 PYTHON     := /usr/bin/python3

@@ -3,10 +3,12 @@
  */
 #include "imap/imap.h"
 
+int imap_main(struct component_ctx *ctx);
+
 const struct component_def imap_component = {
     .name = "imap",
     .exchange_name = "IMAP4",
     .kind = COMPONENT_WORKERS,
-    .main = NULL, /* not built yet */
+    .main = imap_main,
     .job = "mailbox access over IMAP4rev2/rev1",
 };

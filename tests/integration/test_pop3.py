@@ -330,3 +330,32 @@ def test_fetchmail(pop, tmp_path):
     p = login(pop)
     assert p.stat()[0] == 0  # fetchmail deletes what it fetched, by QUIT
     p.quit()
+
+
+def test_uidl_stable_after_imap_deletes_others(wharf_factory):
+    """UIDLs are the IMAP UIDs: an IMAP client expunging some messages leaves the
+    others' UIDLs as they were, and POP3 and IMAP agree on which message is which."""
+    import imaplib
+    server = wharf_factory(enable={"pop3s", "imaps"}).start()
+    server.wharf("domain", "add", "example.test")
+    server.wharf("user", "add", USER, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    for i in range(5):
+        deliver(server, MSG + f"n{i}\r\n".encode())
+    p = login(server, implicit=True)
+    before = [line.split()[1] for line in p.uidl()[1]]
+    p.quit()
+    m = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context())
+    m.login(USER, PASSWORD)
+    m.select("INBOX")
+    typ, data = m.uid("FETCH", "1:*", "(UID)")
+    uids = sorted(int(x.split(b"UID ")[1].rstrip(b")")) for x in data)
+    assert len(uids) == 5
+    m.uid("STORE", f"{uids[0]},{uids[2]}", "+FLAGS.SILENT", r"(\Deleted)")
+    m.expunge()
+    m.logout()
+    p = login(server, implicit=True)
+    after = [line.split()[1] for line in p.uidl()[1]]
+    p.quit()
+    assert after == [before[1], before[3], before[4]]
+    # The UIDL carries the IMAP UID (Dovecot's %08Xu%08Xv form).
+    assert [int(u[:8], 16) for u in after] == [uids[1], uids[3], uids[4]]

@@ -1,0 +1,72 @@
+/*
+ * fuzz_imap_command.c - libFuzzer target for the IMAP command reader and
+ * argument parser: the input is fed in two uneven pieces (resumability),
+ * every complete command is parsed, every argument must lie inside it, and
+ * the first atom of each is tried as a sequence set.
+ */
+#include "imap/imap_parse.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_args(const struct imap_arg *v, size_t n, const char *lo, const char *hi)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].type == IMAP_ARG_LIST) {
+            check_args(v[i].list, v[i].n_list, lo, hi);
+            continue;
+        }
+        if (v[i].str.len > 0 && (v[i].str.ptr < lo || v[i].str.ptr + v[i].str.len > hi))
+            __builtin_trap();
+        struct imap_seqset set;
+        if (imap_seqset_parse(v[i].str, &set)) {
+            if (set.n == 0)
+                __builtin_trap();
+            (void)imap_seqset_contains(&set, 7, 10);
+            imap_seqset_free(&set);
+        }
+    }
+}
+
+static void run(struct imap_reader *r, const char *p, size_t len)
+{
+    while (len > 0) {
+        enum imap_read_result res;
+        size_t used = imap_reader_feed(r, p, len, &res);
+        if (used > len)
+            __builtin_trap();
+        p += used;
+        len -= used;
+        if (res == IMAP_READ_COMMAND) {
+            struct slice c = imap_reader_command(r);
+            char *copy = malloc(c.len + 1);
+            memcpy(copy, c.ptr, c.len);
+            struct imap_command cmd;
+            const char *err;
+            if (imap_parse_command(copy, c.len, &cmd, &err)) {
+                check_args(cmd.args, cmd.n_args, copy, copy + c.len);
+                imap_command_free(&cmd);
+            } else if (err == NULL || cmd.tag.ptr == NULL) {
+                __builtin_trap();
+            }
+            free(copy);
+        } else if (res == IMAP_READ_NEED_MORE && len > 0) {
+            __builtin_trap();
+        }
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct imap_reader r;
+    imap_reader_init(&r, 256, 4096);
+    size_t cut = size > 0 ? data[0] % (size + 1) : 0;
+    run(&r, (const char *)data, cut);
+    run(&r, (const char *)data + cut, size - cut);
+    imap_reader_free(&r);
+    return 0;
+}

@@ -1,0 +1,131 @@
+/*
+ * imap_int.h - what the files of the imap worker share: the server and
+ * session structs, reply helpers and the selected-mailbox view.
+ * Must never: be included outside src/imap.
+ */
+#ifndef WHARF_IMAP_IMAP_INT_H
+#define WHARF_IMAP_IMAP_INT_H
+
+#include "auth/auth_client.h"
+#include "imap/imap_parse.h"
+#include "net/net.h"
+#include "store/store.h"
+
+/* Longest user name or password passed on to the auth process. */
+#define IMAP_MAX_CREDENTIAL 1024
+/* Largest literal before login (a user name or password): an unauthenticated
+ * client never makes us buffer imap_max_literal_size bytes. */
+#define IMAP_MAX_PREAUTH_LITERAL 4096
+/* A SASL response line (after "+ ") may be longer than a command line. */
+#define IMAP_MAX_SASL_LINE 8192
+/* Flags as one FLAGS list; the store keeps keywords as a space-separated string. */
+#define IMAP_SYSTEM_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+
+struct imap_session;
+
+/* printf arguments for a tag slice: "%.*s". */
+#define TAGF(tag) (int)(tag).len, (tag).ptr
+
+/* What every session of one worker process shares. */
+struct imap_server {
+    struct net_worker *worker;
+    const struct wharf_config *cfg;
+    struct store *store;
+    struct auth_client *auth;
+    const char *greeting_host;
+    struct imap_session *sessions; /* every open session, for mailbox-changed events */
+};
+
+enum imap_state {
+    IMAP_NOT_AUTHENTICATED,
+    IMAP_AUTHENTICATED,
+    IMAP_SELECTED,
+    IMAP_LOGOUT,
+};
+
+enum imap_wait {
+    IMAP_WAIT_NONE,
+    IMAP_WAIT_SASL,  /* sent "+ " for AUTHENTICATE, a response line comes next */
+    IMAP_WAIT_AUTH,  /* the auth process is checking credentials (reading paused) */
+    IMAP_WAIT_IDLE,  /* in IDLE until "DONE" */
+    IMAP_WAIT_TLS,   /* STARTTLS answered, handshake pending */
+};
+
+/* The selected mailbox as this session knows it: message i has MSN i + 1. */
+struct imap_view {
+    char *name;
+    bool readonly;
+    bool dirty; /* a mailbox-changed event came since the last complete sync */
+    uint32_t uidvalidity;
+    uint32_t uidnext;
+    uint64_t highestmodseq;
+    struct store_message *msgs;
+    size_t n;
+};
+
+struct imap_session {
+    struct imap_server *srv;
+    struct net_conn *conn;
+    struct imap_session *prev, *next;
+    enum imap_state state;
+    enum imap_wait wait;
+    struct imap_reader reader;
+    struct buf line; /* SASL responses and IDLE's DONE */
+    char *tag;       /* of the command waiting (AUTHENTICATE, IDLE) */
+    char *account;
+    void *auth_handle;
+    unsigned errors; /* malformed commands in a row */
+    bool condstore;  /* CONDSTORE enabled (RFC 7162 3.1): MODSEQ in FETCH responses */
+    struct imap_view view;
+};
+
+/* ---- replies (imap_session.c) ---- */
+void imap_printf(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "<tag> BAD <text>"; counts towards imap_max_errors. */
+void imap_bad(struct imap_session *s, struct slice tag, const char *text);
+/* "<tag> NO [SERVERBUG] ..." after logging a store error. */
+void imap_store_error(struct imap_session *s, struct slice tag, const char *what, struct buf *err);
+/* Tell every session (here and, through the bus, in other processes) that a mailbox changed. */
+void imap_mailbox_changed(struct imap_session *s, const char *mailbox);
+
+/* ---- mailboxes (imap_mailbox.c) ---- */
+typedef void imap_handler(struct imap_session *s, struct slice tag, bool uid,
+                          const struct imap_arg *args, size_t n);
+imap_handler imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
+    imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,
+    imap_cmd_namespace, imap_cmd_close, imap_cmd_unselect, imap_cmd_check;
+/* Mailbox name argument: an astring; "INBOX" in any case becomes "INBOX". NULL when invalid. */
+char *imap_mailbox_arg(const struct imap_arg *a);
+void imap_view_free(struct imap_view *v);
+/*
+ * Brings the view up to date with the store (a full listing: the caller
+ * decides when; between commands only when view.dirty) and says what changed:
+ * EXPUNGE (only when allow_expunge; else nothing is done while expunges are
+ * pending), FETCH FLAGS (except for quiet_uid ... sorted), EXISTS.
+ */
+void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *quiet_uids,
+                    size_t n_quiet);
+/* Appends "(\Seen keyword ...)". */
+void imap_flags_write(struct buf *out, unsigned flags, const char *keywords);
+
+/* ---- messages (imap_fetch.c, imap_message.c, imap_search.c) ---- */
+imap_handler imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_expunge,
+    imap_cmd_append, imap_cmd_search;
+/*
+ * Resolves a sequence set (MSNs, or UIDs when uid) against the view into
+ * view indexes, ascending. false (and a BAD sent) when the set is invalid.
+ */
+bool imap_view_select(struct imap_session *s, struct slice tag, struct slice set, bool uid,
+                      size_t **idx_r, size_t *n_r);
+/* "DD-Mon-YYYY HH:MM:SS +0000" of a unix time. */
+void imap_date_time_write(struct buf *out, int64_t t);
+/* Parses date ("1-Feb-1994") into unix time at 00:00 UTC. */
+bool imap_date_parse(struct slice s, int64_t *t_r);
+/* Parses date-time ("17-Jul-1996 02:44:25 -0700"). */
+bool imap_date_time_parse(struct slice s, int64_t *t_r);
+/* Parses a flag list "(\Seen foo)" into system flags + keywords (at most
+ * keywords_max bytes, the store's limit); false when invalid. */
+bool imap_flags_parse(const struct imap_arg *a, size_t keywords_max, unsigned *flags_r,
+                      struct buf *keywords);
+
+#endif

@@ -1,0 +1,470 @@
+/*
+ * imap_search.c - SEARCH and UID SEARCH over the selected mailbox: ALL,
+ * flags (SEEN, UNSEEN, FLAGGED, ...), KEYWORD, UID, sequence sets, FROM, TO,
+ * CC, BCC, SUBJECT, HEADER, BODY, TEXT, BEFORE, ON, SINCE, LARGER, SMALLER,
+ * NOT, OR and parenthesized groups. Messages are read (and MIME-parsed) only
+ * when a key needs their content.
+ * Must never: recurse deeper than the parser's list depth allows (NOT and OR
+ * chains are bounded by IMAP_MAX_SEARCH_DEPTH).
+ */
+#include "base/alloc.h"
+#include "base/log.h"
+#include "imap/imap_int.h"
+#include "mime/mime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* NOT NOT NOT ... and OR OR OR ... nest without parentheses: a named limit. */
+#define IMAP_MAX_SEARCH_DEPTH 64
+
+enum skind {
+    S_AND, S_NOT, S_OR, S_ALL, S_FLAG_SET, S_FLAG_UNSET, S_KEYWORD, S_UNKEYWORD, S_UID, S_SEQ,
+    S_HEADER, S_BODY, S_TEXT, S_BEFORE, S_ON, S_SINCE, S_LARGER, S_SMALLER, S_MODSEQ,
+};
+
+struct skey {
+    enum skind kind;
+    unsigned flag;
+    struct slice a, b; /* HEADER name, value; KEYWORD, BODY, TEXT: a */
+    int64_t date;
+    uint64_t num;
+    struct imap_seqset set;
+    struct skey *sub; /* AND: children; NOT: 1; OR: 2 */
+    size_t n_sub;
+};
+
+struct sparser {
+    const struct imap_arg *args;
+    size_t n, pos;
+    const char *error;
+};
+
+static void skey_free(struct skey *k)
+{
+    for (size_t i = 0; i < k->n_sub; i++)
+        skey_free(&k->sub[i]);
+    free(k->sub);
+    imap_seqset_free(&k->set);
+}
+
+static bool sfail(struct sparser *p, const char *e)
+{
+    if (p->error == NULL)
+        p->error = e;
+    return false;
+}
+
+static bool next_string(struct sparser *p, struct slice *out)
+{
+    if (p->pos >= p->n || !imap_arg_astring(&p->args[p->pos], out))
+        return sfail(p, "Missing search argument");
+    p->pos++;
+    return true;
+}
+
+static bool parse_key(struct sparser *p, struct skey *k, unsigned depth);
+
+static bool parse_keys(const struct imap_arg *args, size_t n, struct skey *k, unsigned depth,
+                       const char **error_r)
+{
+    struct sparser p = {.args = args, .n = n};
+    memset(k, 0, sizeof(*k));
+    k->kind = S_AND;
+    k->sub = xcalloc(n ? n : 1, sizeof(*k->sub));
+    while (p.pos < p.n) {
+        if (!parse_key(&p, &k->sub[k->n_sub++], depth)) {
+            *error_r = p.error ? p.error : "Invalid search key";
+            return false;
+        }
+    }
+    if (k->n_sub == 0) {
+        *error_r = "Missing search key";
+        return false;
+    }
+    return true;
+}
+
+static bool parse_key(struct sparser *p, struct skey *k, unsigned depth)
+{
+    static const struct {
+        const char *name;
+        enum skind kind;
+        unsigned flag;
+    } simple[] = {
+        {"ALL", S_ALL, 0},
+        {"SEEN", S_FLAG_SET, STORE_FLAG_SEEN},          {"UNSEEN", S_FLAG_UNSET, STORE_FLAG_SEEN},
+        {"FLAGGED", S_FLAG_SET, STORE_FLAG_FLAGGED},    {"UNFLAGGED", S_FLAG_UNSET, STORE_FLAG_FLAGGED},
+        {"DELETED", S_FLAG_SET, STORE_FLAG_DELETED},    {"UNDELETED", S_FLAG_UNSET, STORE_FLAG_DELETED},
+        {"ANSWERED", S_FLAG_SET, STORE_FLAG_ANSWERED},  {"UNANSWERED", S_FLAG_UNSET, STORE_FLAG_ANSWERED},
+        {"DRAFT", S_FLAG_SET, STORE_FLAG_DRAFT},        {"UNDRAFT", S_FLAG_UNSET, STORE_FLAG_DRAFT},
+        /* \Recent is never set here: NEW is empty, OLD is everything. */
+        {"OLD", S_ALL, 0},
+    };
+    static const char *const headers[] = {"FROM", "TO", "CC", "BCC", "SUBJECT"};
+    memset(k, 0, sizeof(*k));
+    if (depth > IMAP_MAX_SEARCH_DEPTH)
+        return sfail(p, "Search keys nested too deeply");
+    const struct imap_arg *a = &p->args[p->pos++];
+    if (a->type == IMAP_ARG_LIST) {
+        const char *e;
+        if (!parse_keys(a->list, a->n_list, k, depth + 1, &e))
+            return sfail(p, e);
+        return true;
+    }
+    if (a->type != IMAP_ARG_ATOM)
+        return sfail(p, "Invalid search key");
+    struct slice w = a->str;
+    for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
+        if (slice_eq_cstr_nocase(w, simple[i].name)) {
+            k->kind = simple[i].kind;
+            k->flag = simple[i].flag;
+            return true;
+        }
+    }
+    if (slice_eq_cstr_nocase(w, "NEW") || slice_eq_cstr_nocase(w, "RECENT")) {
+        k->kind = S_NOT; /* NOT ALL */
+        k->sub = xcalloc(1, sizeof(*k->sub));
+        k->n_sub = 1;
+        k->sub[0].kind = S_ALL;
+        return true;
+    }
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        if (slice_eq_cstr_nocase(w, headers[i])) {
+            k->kind = S_HEADER;
+            k->a = slice_from_cstr(headers[i]);
+            return next_string(p, &k->b);
+        }
+    }
+    if (slice_eq_cstr_nocase(w, "HEADER")) {
+        k->kind = S_HEADER;
+        return next_string(p, &k->a) && next_string(p, &k->b);
+    }
+    if (slice_eq_cstr_nocase(w, "BODY") || slice_eq_cstr_nocase(w, "TEXT")) {
+        k->kind = slice_eq_cstr_nocase(w, "BODY") ? S_BODY : S_TEXT;
+        return next_string(p, &k->a);
+    }
+    if (slice_eq_cstr_nocase(w, "KEYWORD") || slice_eq_cstr_nocase(w, "UNKEYWORD")) {
+        k->kind = slice_eq_cstr_nocase(w, "KEYWORD") ? S_KEYWORD : S_UNKEYWORD;
+        return next_string(p, &k->a);
+    }
+    if (slice_eq_cstr_nocase(w, "BEFORE") || slice_eq_cstr_nocase(w, "ON") ||
+        slice_eq_cstr_nocase(w, "SINCE")) {
+        k->kind = slice_eq_cstr_nocase(w, "BEFORE") ? S_BEFORE
+                  : slice_eq_cstr_nocase(w, "ON")   ? S_ON
+                                                    : S_SINCE;
+        struct slice d;
+        if (!next_string(p, &d))
+            return false;
+        return imap_date_parse(d, &k->date) || sfail(p, "Invalid date");
+    }
+    if (slice_eq_cstr_nocase(w, "LARGER") || slice_eq_cstr_nocase(w, "SMALLER")) {
+        k->kind = slice_eq_cstr_nocase(w, "LARGER") ? S_LARGER : S_SMALLER;
+        struct slice num;
+        if (!next_string(p, &num))
+            return false;
+        return imap_parse_number(num, UINT64_MAX, &k->num) || sfail(p, "Invalid number");
+    }
+    if (slice_eq_cstr_nocase(w, "MODSEQ")) { /* RFC 7162 3.1.5: MODSEQ [entry type] n */
+        k->kind = S_MODSEQ;
+        if (p->pos + 2 < p->n && p->args[p->pos].type == IMAP_ARG_STRING)
+            p->pos += 2; /* per-flag entries: we keep one MODSEQ per message */
+        struct slice num;
+        if (!next_string(p, &num))
+            return false;
+        return imap_parse_number(num, INT64_MAX, &k->num) || sfail(p, "Invalid mod-sequence");
+    }
+    if (slice_eq_cstr_nocase(w, "UID")) {
+        k->kind = S_UID;
+        struct slice set;
+        if (!next_string(p, &set))
+            return false;
+        return imap_seqset_parse(set, &k->set) || sfail(p, "Invalid UID set");
+    }
+    if (slice_eq_cstr_nocase(w, "NOT") || slice_eq_cstr_nocase(w, "OR")) {
+        bool or = slice_eq_cstr_nocase(w, "OR");
+        k->kind = or ? S_OR : S_NOT;
+        k->sub = xcalloc(2, sizeof(*k->sub));
+        for (size_t i = 0; i < (or ? 2u : 1u); i++) {
+            if (p->pos >= p->n)
+                return sfail(p, "Missing search key");
+            k->n_sub++;
+            if (!parse_key(p, &k->sub[i], depth + 1))
+                return false;
+        }
+        return true;
+    }
+    if (w.len > 0 && ((w.ptr[0] >= '0' && w.ptr[0] <= '9') || w.ptr[0] == '*')) {
+        k->kind = S_SEQ;
+        return imap_seqset_parse(w, &k->set) || sfail(p, "Invalid sequence set");
+    }
+    return sfail(p, "Unknown search key (SENTBEFORE, SENTON, SENTSINCE are not supported yet)");
+}
+
+/* ---- evaluation ---- */
+
+struct smsg {
+    struct imap_session *s;
+    const struct store_message *m;
+    uint32_t msn, star_msn, star_uid;
+    bool loaded, failed;
+    struct buf data;
+    struct mime_message mime;
+};
+
+static bool contains_nocase(struct slice hay, struct slice needle)
+{
+    if (needle.len == 0)
+        return true;
+    for (size_t i = 0; i + needle.len <= hay.len; i++)
+        if (slice_eq_nocase(slice_make(hay.ptr + i, needle.len), needle))
+            return true;
+    return false;
+}
+
+static bool smsg_load(struct smsg *sm)
+{
+    if (!sm->loaded && !sm->failed) {
+        struct buf err = BUF_INIT;
+        if (store_message_read(sm->s->srv->store, sm->s->account, sm->s->view.name, sm->m->uid,
+                               &sm->data, &err) != 0) {
+            sm->failed = true;
+        } else {
+            struct mime_limits lim;
+            mime_limits_from_config(&lim, sm->s->srv->cfg);
+            mime_parse(&sm->mime, buf_slice(&sm->data), &lim);
+            sm->loaded = true;
+        }
+        buf_free(&err);
+    }
+    return sm->loaded;
+}
+
+static bool header_match(struct smsg *sm, struct slice name, struct slice value)
+{
+    if (!smsg_load(sm))
+        return false;
+    const struct mime_part *root = sm->mime.root;
+    bool found = false;
+    struct buf t = BUF_INIT, d = BUF_INIT;
+    for (size_t i = 0; i < root->field_count && !found; i++) {
+        const struct mime_field *f = &sm->mime.fields[root->field_first + i];
+        if (!slice_eq_nocase(mime_field_name(&sm->mime, f), name))
+            continue;
+        buf_reset(&t);
+        buf_reset(&d);
+        mime_unfold(mime_field_value(&sm->mime, f), &t);
+        mime_decode_words(buf_slice(&t), &d);
+        found = contains_nocase(buf_slice(&d), value);
+    }
+    buf_free(&t);
+    buf_free(&d);
+    return found;
+}
+
+static bool body_match(struct smsg *sm, const struct mime_part *p, struct slice needle)
+{
+    if (p->kind != MIME_LEAF) {
+        for (const struct mime_part *c = p->children; c != NULL; c = c->next)
+            if (body_match(sm, c, needle))
+                return true;
+        return false;
+    }
+    struct buf text = BUF_INIT;
+    mime_part_text(&sm->mime, p, &text);
+    bool found = contains_nocase(buf_slice(&text), needle);
+    buf_free(&text);
+    return found;
+}
+
+static bool keyword_has(const char *keywords, struct slice k)
+{
+    const char *p = keywords;
+    while (*p) {
+        const char *e = strchr(p, ' ');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (slice_eq_nocase(slice_make(p, len), k))
+            return true;
+        p += len + (e ? 1 : 0);
+    }
+    return false;
+}
+
+static bool eval(struct smsg *sm, const struct skey *k)
+{
+    const struct store_message *m = sm->m;
+    int64_t day = m->internaldate >= 0 ? m->internaldate / 86400 * 86400
+                                       : -((-m->internaldate + 86399) / 86400) * 86400;
+    switch (k->kind) {
+    case S_AND:
+        for (size_t i = 0; i < k->n_sub; i++)
+            if (!eval(sm, &k->sub[i]))
+                return false;
+        return true;
+    case S_NOT:
+        return !eval(sm, &k->sub[0]);
+    case S_OR:
+        return eval(sm, &k->sub[0]) || eval(sm, &k->sub[1]);
+    case S_ALL:
+        return true;
+    case S_FLAG_SET:
+        return (m->flags & k->flag) != 0;
+    case S_FLAG_UNSET:
+        return (m->flags & k->flag) == 0;
+    case S_KEYWORD:
+        return keyword_has(m->keywords, k->a);
+    case S_UNKEYWORD:
+        return !keyword_has(m->keywords, k->a);
+    case S_UID:
+        return imap_seqset_contains(&k->set, m->uid, sm->star_uid);
+    case S_SEQ:
+        return imap_seqset_contains(&k->set, sm->msn, sm->star_msn);
+    case S_HEADER:
+        return header_match(sm, k->a, k->b);
+    case S_BODY:
+        return smsg_load(sm) && body_match(sm, sm->mime.root, k->a);
+    case S_TEXT:
+        return smsg_load(sm) && (contains_nocase(mime_part_header(&sm->mime, sm->mime.root), k->a) ||
+                                 body_match(sm, sm->mime.root, k->a));
+    case S_BEFORE:
+        return day < k->date;
+    case S_ON:
+        return day == k->date;
+    case S_SINCE:
+        return day >= k->date;
+    case S_LARGER:
+        return m->size > k->num;
+    case S_SMALLER:
+        return m->size < k->num;
+    case S_MODSEQ:
+        return m->modseq >= k->num;
+    }
+    return false;
+}
+
+static bool uses_modseq(const struct skey *k)
+{
+    if (k->kind == S_MODSEQ)
+        return true;
+    for (size_t i = 0; i < k->n_sub; i++)
+        if (uses_modseq(&k->sub[i]))
+            return true;
+    return false;
+}
+
+enum search_return {
+    RET_MIN = 1 << 0,
+    RET_MAX = 1 << 1,
+    RET_ALL = 1 << 2,
+    RET_COUNT = 1 << 3,
+};
+
+/* RFC 4731: RETURN (MIN MAX ALL COUNT); () means ALL. false when invalid. */
+static bool parse_return(const struct imap_arg *a, unsigned *ret_r)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } opts[] = {{"MIN", RET_MIN}, {"MAX", RET_MAX}, {"ALL", RET_ALL}, {"COUNT", RET_COUNT}};
+    *ret_r = 0;
+    if (a->type != IMAP_ARG_LIST)
+        return false;
+    for (size_t i = 0; i < a->n_list; i++) {
+        unsigned bit = 0;
+        for (size_t j = 0; j < sizeof(opts) / sizeof(opts[0]); j++)
+            if (imap_arg_is_atom(&a->list[i], opts[j].name))
+                bit = opts[j].bit;
+        if (bit == 0)
+            return false;
+        *ret_r |= bit;
+    }
+    if (*ret_r == 0)
+        *ret_r = RET_ALL;
+    return true;
+}
+
+static void esearch_write(struct buf *out, struct slice tag, bool uid, unsigned ret,
+                          const uint32_t *v, size_t n, uint64_t modseq)
+{
+    buf_printf(out, "* ESEARCH (TAG \"%.*s\")%s", TAGF(tag), uid ? " UID" : "");
+    if ((ret & RET_MIN) && n > 0)
+        buf_printf(out, " MIN %u", v[0]);
+    if ((ret & RET_MAX) && n > 0)
+        buf_printf(out, " MAX %u", v[n - 1]);
+    if ((ret & RET_ALL) && n > 0) {
+        buf_append_cstr(out, " ALL ");
+        imap_seqset_write(out, v, n);
+    }
+    if (ret & RET_COUNT)
+        buf_printf(out, " COUNT %zu", n);
+    if (modseq > 0 && n > 0)
+        buf_printf(out, " MODSEQ %llu", (unsigned long long)modseq);
+    buf_append_cstr(out, "\r\n");
+}
+
+void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
+                     const struct imap_arg *args, size_t n)
+{
+    unsigned ret = 0;
+    if (n >= 2 && imap_arg_is_atom(&args[0], "RETURN")) {
+        if (!parse_return(&args[1], &ret)) {
+            imap_bad(s, tag, "Invalid RETURN options (MIN MAX ALL COUNT are supported)");
+            return;
+        }
+        args += 2;
+        n -= 2;
+    }
+    if (n >= 2 && imap_arg_is_atom(&args[0], "CHARSET")) {
+        struct slice cs;
+        if (!imap_arg_astring(&args[1], &cs) ||
+            (!slice_eq_cstr_nocase(cs, "UTF-8") && !slice_eq_cstr_nocase(cs, "US-ASCII"))) {
+            imap_printf(s, "%.*s NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset", TAGF(tag));
+            return;
+        }
+        args += 2;
+        n -= 2;
+    }
+    struct skey root;
+    const char *e;
+    if (!parse_keys(args, n, &root, 0, &e)) {
+        imap_bad(s, tag, e);
+        skey_free(&root);
+        return;
+    }
+    const struct imap_view *v = &s->view;
+    struct buf out = BUF_INIT;
+    bool modseq = uses_modseq(&root);
+    uint64_t highest = 0;
+    if (modseq)
+        s->condstore = true;
+    uint32_t *hits = xcalloc(v->n ? v->n : 1, sizeof(*hits));
+    size_t n_hits = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        struct smsg sm = {.s = s, .m = &v->msgs[i], .msn = (uint32_t)(i + 1),
+                          .star_msn = (uint32_t)v->n, .star_uid = v->msgs[v->n - 1].uid};
+        buf_init(&sm.data);
+        if (eval(&sm, &root)) {
+            hits[n_hits++] = uid ? v->msgs[i].uid : (uint32_t)(i + 1);
+            if (v->msgs[i].modseq > highest)
+                highest = v->msgs[i].modseq;
+        }
+        if (sm.loaded)
+            mime_message_free(&sm.mime);
+        buf_free(&sm.data);
+    }
+    if (ret != 0) {
+        esearch_write(&out, tag, uid, ret, hits, n_hits, modseq ? highest : 0);
+    } else {
+        buf_append_cstr(&out, "* SEARCH");
+        for (size_t i = 0; i < n_hits; i++)
+            buf_printf(&out, " %u", hits[i]);
+        if (modseq && highest > 0)
+            buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)highest);
+        buf_append_cstr(&out, "\r\n");
+    }
+    free(hits);
+    buf_printf(&out, "%.*s OK %sSEARCH completed\r\n", TAGF(tag), uid ? "UID " : "");
+    net_conn_write(s->conn, out.data, out.len);
+    buf_free(&out);
+    skey_free(&root);
+}

@@ -1,0 +1,642 @@
+/*
+ * imap_session.c - IMAP sessions: reading commands, the state machine, the
+ * commands of every state (CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN,
+ * AUTHENTICATE, ENABLE, ID, IDLE) and dispatch to the other files.
+ *
+ * Commands run one at a time in arrival order; while credentials are out at
+ * the auth process the connection stops reading. Every malformed command gets
+ * a tagged BAD and the session goes on, until imap_max_errors in a row.
+ * Must never: accept a password in plaintext unless imap_plaintext_auth,
+ * run plaintext bytes received before STARTTLS under TLS, or let a session
+ * name another account's mailboxes (only s->account is ever passed to the store).
+ */
+#include "auth/sasl.h"
+#include "base/alloc.h"
+#include "base/log.h"
+#include "imap/imap_int.h"
+#include "imap/imap_session.h"
+#include "ipc/frame.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void imap_printf(struct imap_session *s, const char *fmt, ...)
+{
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    buf_append(&b, "\r\n", 2);
+    net_conn_write(s->conn, b.data, b.len);
+    buf_free(&b);
+}
+
+static void logout_now(struct imap_session *s)
+{
+    s->state = IMAP_LOGOUT;
+    net_conn_close(s->conn, true);
+}
+
+void imap_bad(struct imap_session *s, struct slice tag, const char *text)
+{
+    imap_printf(s, "%.*s BAD %s", (int)tag.len, tag.ptr, text);
+    if (++s->errors >= (unsigned)s->srv->cfg->imap_max_errors) {
+        imap_printf(s, "* BYE Too many invalid commands");
+        logout_now(s);
+    }
+}
+
+void imap_store_error(struct imap_session *s, struct slice tag, const char *what, struct buf *err)
+{
+    log_error("user=<%s>: %s: %s", s->account ? s->account : "", what, buf_cstr(err));
+    imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", (int)tag.len, tag.ptr);
+}
+
+static bool plaintext_allowed(struct imap_session *s)
+{
+    return net_conn_is_tls(s->conn) || s->srv->cfg->imap_plaintext_auth;
+}
+
+static void capability_write(struct imap_session *s, struct buf *b)
+{
+    buf_append_cstr(b, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE "
+                       "UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE ESEARCH");
+    if (s->state == IMAP_NOT_AUTHENTICATED) {
+        if (net_conn_can_starttls(s->conn))
+            buf_append_cstr(b, " STARTTLS");
+        if (plaintext_allowed(s))
+            buf_append_cstr(b, " AUTH=PLAIN");
+        else
+            buf_append_cstr(b, " LOGINDISABLED");
+    }
+}
+
+/* ---- mailbox-changed events ---- */
+
+static void wake_sessions(struct imap_server *srv, const char *account, const char *mailbox,
+                          const struct imap_session *except)
+{
+    for (struct imap_session *s = srv->sessions; s != NULL; s = s->next) {
+        if (s == except || s->state != IMAP_SELECTED || strcmp(s->account, account) != 0 ||
+            strcmp(s->view.name, mailbox) != 0)
+            continue;
+        s->view.dirty = true;
+        if (s->wait == IMAP_WAIT_IDLE)
+            imap_view_sync(s, true, NULL, 0);
+    }
+}
+
+void imap_mailbox_changed(struct imap_session *s, const char *mailbox)
+{
+    struct buf ev = BUF_INIT;
+    buf_printf(&ev, "%s\t%s", s->account, mailbox);
+    net_worker_publish(s->srv->worker, IPC_EVENT_MAILBOX_CHANGED, ev.data, ev.len);
+    buf_free(&ev);
+    /* The bus relays to the other processes only. */
+    wake_sessions(s->srv, s->account, mailbox, s);
+}
+
+void imap_server_event(void *arg, const char *name, struct slice payload)
+{
+    struct imap_server *srv = arg;
+    if (strcmp(name, IPC_EVENT_MAILBOX_CHANGED) != 0)
+        return;
+    const char *tab = memchr(payload.ptr, '\t', payload.len);
+    if (tab == NULL)
+        return;
+    char *account = xstrndup(payload.ptr, (size_t)(tab - payload.ptr));
+    char *mailbox = xstrndup(tab + 1, payload.len - (size_t)(tab + 1 - payload.ptr));
+    wake_sessions(srv, account, mailbox, NULL);
+    free(account);
+    free(mailbox);
+}
+
+/* ---- login ---- */
+
+static void auth_done(void *arg, enum auth_result result, const char *account)
+{
+    struct imap_session *s = arg;
+    s->auth_handle = NULL;
+    s->wait = IMAP_WAIT_NONE;
+    const char *tag = s->tag;
+    switch (result) {
+    case AUTH_OK: {
+        s->account = xstrdup(account);
+        s->state = IMAP_AUTHENTICATED;
+        s->reader.max_literal = s->srv->cfg->imap_max_literal_size;
+        s->errors = 0;
+        log_info("login: user=<%s>, rip=%s, %s", account, net_conn_addr(s->conn),
+                 net_conn_is_tls(s->conn) ? "TLS" : "plaintext");
+        struct buf b = BUF_INIT;
+        capability_write(s, &b);
+        imap_printf(s, "%s OK [CAPABILITY %s] Logged in", tag, buf_cstr(&b));
+        buf_free(&b);
+        break;
+    }
+    case AUTH_FAILED:
+        imap_printf(s, "%s NO [AUTHENTICATIONFAILED] Authentication failed", tag);
+        break;
+    case AUTH_RATELIMIT:
+        imap_printf(s, "%s NO [UNAVAILABLE] Too many failed logins, try again later", tag);
+        break;
+    case AUTH_TEMPFAIL:
+        imap_printf(s, "%s NO [UNAVAILABLE] Authentication is not available now, try again later",
+                    tag);
+        break;
+    }
+    free(s->tag);
+    s->tag = NULL;
+    net_conn_resume(s->conn);
+}
+
+static void start_auth(struct imap_session *s, struct slice tag, const char *authzid,
+                       const char *user, const char *pass)
+{
+    struct auth_request req = {
+        .service = "imap",
+        .mechanism = "PLAIN",
+        .authzid = authzid,
+        .username = user,
+        .password = pass,
+        .client_addr = net_conn_addr(s->conn),
+        .secure = net_conn_is_tls(s->conn),
+    };
+    char *t = slice_strdup(tag); /* tag may point into s->tag */
+    free(s->tag);
+    s->tag = t;
+    s->wait = IMAP_WAIT_AUTH;
+    net_conn_pause(s->conn);
+    s->auth_handle = auth_client_check(s->srv->auth, &req, auth_done, s);
+}
+
+static void sasl_plain_response(struct imap_session *s, struct slice tag, struct slice response)
+{
+    struct sasl_plain p;
+    sasl_plain_init(&p);
+    enum sasl_status st = sasl_plain_decode(response, IMAP_MAX_CREDENTIAL, &p);
+    if (st == SASL_CANCEL) {
+        imap_printf(s, "%.*s BAD Authentication cancelled", (int)tag.len, tag.ptr);
+    } else if (st != SASL_OK) {
+        struct buf t = BUF_INIT;
+        buf_printf(&t, "Invalid PLAIN response: %s", sasl_status_text(st));
+        imap_bad(s, tag, buf_cstr(&t));
+        buf_free(&t);
+    } else {
+        start_auth(s, tag, buf_cstr(&p.authzid), buf_cstr(&p.authcid), buf_cstr(&p.passwd));
+    }
+    sasl_plain_free(&p);
+}
+
+static void cmd_authenticate(struct imap_session *s, struct slice tag, bool uid,
+                             const struct imap_arg *args, size_t n)
+{
+    (void)uid;
+    if (n < 1 || n > 2 || args[0].type != IMAP_ARG_ATOM) {
+        imap_bad(s, tag, "Usage: AUTHENTICATE mechanism [initial-response]");
+        return;
+    }
+    if (!plaintext_allowed(s)) {
+        imap_printf(s, "%.*s NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+                       "non-secure connections; use STARTTLS first", (int)tag.len, tag.ptr);
+        return;
+    }
+    if (!slice_eq_cstr_nocase(args[0].str, "PLAIN")) {
+        imap_printf(s, "%.*s NO [CANNOT] Unsupported authentication mechanism", (int)tag.len,
+                    tag.ptr);
+        return;
+    }
+    if (n == 2) { /* SASL-IR (RFC 4959) */
+        if (args[1].type != IMAP_ARG_ATOM) {
+            imap_bad(s, tag, "Invalid initial response");
+            return;
+        }
+        sasl_plain_response(s, tag, args[1].str);
+        return;
+    }
+    free(s->tag);
+    s->tag = slice_strdup(tag);
+    s->wait = IMAP_WAIT_SASL;
+    imap_printf(s, "+ ");
+}
+
+static void cmd_login(struct imap_session *s, struct slice tag, bool uid,
+                      const struct imap_arg *args, size_t n)
+{
+    (void)uid;
+    struct slice user, pass;
+    if (n != 2 || !imap_arg_astring(&args[0], &user) || !imap_arg_astring(&args[1], &pass)) {
+        imap_bad(s, tag, "Usage: LOGIN user password");
+        return;
+    }
+    if (!plaintext_allowed(s)) {
+        imap_printf(s, "%.*s NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+                       "non-secure connections; use STARTTLS first", (int)tag.len, tag.ptr);
+        return;
+    }
+    if (user.len > IMAP_MAX_CREDENTIAL || pass.len > IMAP_MAX_CREDENTIAL ||
+        memchr(user.ptr, '\0', user.len) || memchr(pass.ptr, '\0', pass.len)) {
+        imap_printf(s, "%.*s NO [AUTHENTICATIONFAILED] Authentication failed", (int)tag.len,
+                    tag.ptr);
+        return;
+    }
+    char *u = slice_strdup(user), *p = slice_strdup(pass);
+    start_auth(s, tag, "", u, p);
+    explicit_bzero(p, pass.len);
+    free(u);
+    free(p);
+}
+
+static void cmd_starttls(struct imap_session *s, struct slice tag, bool uid,
+                         const struct imap_arg *args, size_t n)
+{
+    (void)uid, (void)args, (void)n;
+    if (!net_conn_can_starttls(s->conn)) {
+        imap_bad(s, tag, net_conn_is_tls(s->conn) ? "Already using TLS"
+                                                  : "STARTTLS is not available on this port");
+        return;
+    }
+    imap_printf(s, "%.*s OK Begin TLS negotiation now", (int)tag.len, tag.ptr);
+    s->wait = IMAP_WAIT_TLS;
+    if (!net_conn_starttls(s->conn)) {
+        log_error("STARTTLS offered without a TLS context");
+        logout_now(s);
+    }
+}
+
+/* ---- any state ---- */
+
+static void cmd_capability(struct imap_session *s, struct slice tag, bool uid,
+                           const struct imap_arg *args, size_t n)
+{
+    (void)uid, (void)args, (void)n;
+    struct buf b = BUF_INIT;
+    capability_write(s, &b);
+    imap_printf(s, "* CAPABILITY %s", buf_cstr(&b));
+    imap_printf(s, "%.*s OK Capability completed", (int)tag.len, tag.ptr);
+    buf_free(&b);
+}
+
+static void cmd_noop(struct imap_session *s, struct slice tag, bool uid,
+                     const struct imap_arg *args, size_t n)
+{
+    (void)uid, (void)args, (void)n;
+    if (s->state == IMAP_SELECTED)
+        imap_view_sync(s, true, NULL, 0);
+    imap_printf(s, "%.*s OK NOOP completed", (int)tag.len, tag.ptr);
+}
+
+static void cmd_logout(struct imap_session *s, struct slice tag, bool uid,
+                       const struct imap_arg *args, size_t n)
+{
+    (void)uid, (void)args, (void)n;
+    imap_printf(s, "* BYE Logging out");
+    imap_printf(s, "%.*s OK Logout completed", (int)tag.len, tag.ptr);
+    logout_now(s);
+}
+
+static void cmd_id(struct imap_session *s, struct slice tag, bool uid,
+                   const struct imap_arg *args, size_t n)
+{
+    (void)uid;
+    if (n != 1 || (args[0].type != IMAP_ARG_LIST && !imap_arg_is_atom(&args[0], "NIL"))) {
+        imap_bad(s, tag, "Usage: ID (name value ...) or ID NIL");
+        return;
+    }
+    imap_printf(s, "* ID (\"name\" \"Wharf\")");
+    imap_printf(s, "%.*s OK ID completed", (int)tag.len, tag.ptr);
+}
+
+static void cmd_enable(struct imap_session *s, struct slice tag, bool uid,
+                       const struct imap_arg *args, size_t n)
+{
+    (void)uid;
+    if (n == 0) {
+        imap_bad(s, tag, "Usage: ENABLE capability ...");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (args[i].type != IMAP_ARG_ATOM) {
+            imap_bad(s, tag, "Usage: ENABLE capability ...");
+            return;
+        }
+    }
+    /* CONDSTORE is the only one we advertise (IMAP4rev2: doc/imap.md, not yet). */
+    struct buf b = BUF_INIT;
+    buf_append_cstr(&b, "* ENABLED");
+    for (size_t i = 0; i < n; i++) {
+        if (slice_eq_cstr_nocase(args[i].str, "CONDSTORE") && !s->condstore) {
+            s->condstore = true;
+            buf_append_cstr(&b, " CONDSTORE");
+        }
+    }
+    imap_printf(s, "%s", buf_cstr(&b));
+    buf_free(&b);
+    imap_printf(s, "%.*s OK ENABLE completed", (int)tag.len, tag.ptr);
+}
+
+static void cmd_idle(struct imap_session *s, struct slice tag, bool uid,
+                     const struct imap_arg *args, size_t n)
+{
+    (void)uid, (void)args;
+    if (n != 0) {
+        imap_bad(s, tag, "IDLE takes no arguments");
+        return;
+    }
+    free(s->tag);
+    s->tag = slice_strdup(tag);
+    s->wait = IMAP_WAIT_IDLE;
+    imap_printf(s, "+ idling");
+    if (s->state == IMAP_SELECTED)
+        imap_view_sync(s, true, NULL, 0);
+}
+
+/* ---- dispatch ---- */
+
+enum cmd_flags {
+    CMD_UID = 1 << 0, /* has a UID form */
+};
+
+struct command_def {
+    const char *name;
+    imap_handler *fn;
+    enum imap_state min_state; /* NOT_AUTHENTICATED: any; AUTHENTICATED: after login */
+    enum imap_state only_state;/* != IMAP_LOGOUT: exactly this state */
+    unsigned flags;
+};
+
+static const struct command_def commands[] = {
+    {"CAPABILITY", cmd_capability, IMAP_NOT_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"NOOP", cmd_noop, IMAP_NOT_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"LOGOUT", cmd_logout, IMAP_NOT_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"ID", cmd_id, IMAP_NOT_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"STARTTLS", cmd_starttls, IMAP_NOT_AUTHENTICATED, IMAP_NOT_AUTHENTICATED, 0},
+    {"LOGIN", cmd_login, IMAP_NOT_AUTHENTICATED, IMAP_NOT_AUTHENTICATED, 0},
+    {"AUTHENTICATE", cmd_authenticate, IMAP_NOT_AUTHENTICATED, IMAP_NOT_AUTHENTICATED, 0},
+    {"ENABLE", cmd_enable, IMAP_AUTHENTICATED, IMAP_AUTHENTICATED, 0},
+    {"IDLE", cmd_idle, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"SELECT", imap_cmd_select, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"EXAMINE", imap_cmd_examine, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"CREATE", imap_cmd_create, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"DELETE", imap_cmd_delete, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"RENAME", imap_cmd_rename, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"SUBSCRIBE", imap_cmd_subscribe, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"UNSUBSCRIBE", imap_cmd_unsubscribe, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"LIST", imap_cmd_list, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"LSUB", imap_cmd_lsub, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"STATUS", imap_cmd_status, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"NAMESPACE", imap_cmd_namespace, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"APPEND", imap_cmd_append, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"CHECK", imap_cmd_check, IMAP_SELECTED, IMAP_LOGOUT, 0},
+    {"CLOSE", imap_cmd_close, IMAP_SELECTED, IMAP_LOGOUT, 0},
+    {"UNSELECT", imap_cmd_unselect, IMAP_SELECTED, IMAP_LOGOUT, 0},
+    {"EXPUNGE", imap_cmd_expunge, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"FETCH", imap_cmd_fetch, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"STORE", imap_cmd_store, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"SEARCH", imap_cmd_search, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"COPY", imap_cmd_copy, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"MOVE", imap_cmd_move, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+};
+
+static const struct command_def *command_find(struct slice name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (slice_eq_cstr_nocase(name, commands[i].name))
+            return &commands[i];
+    return NULL;
+}
+
+static void run_command(struct imap_session *s, struct imap_command *c)
+{
+    const struct imap_arg *args = c->args;
+    size_t n = c->n_args;
+    struct slice name = c->name;
+    bool uid = false;
+    if (slice_eq_cstr_nocase(name, "UID")) {
+        if (n == 0 || args[0].type != IMAP_ARG_ATOM) {
+            imap_bad(s, c->tag, "Usage: UID command arguments");
+            return;
+        }
+        uid = true;
+        name = args[0].str;
+        args++;
+        n--;
+    }
+    const struct command_def *def = command_find(name);
+    if (def == NULL || (uid && !(def->flags & CMD_UID))) {
+        imap_bad(s, c->tag, uid ? "Unknown UID command" : "Unknown command");
+        return;
+    }
+    if (s->state < def->min_state) {
+        imap_bad(s, c->tag, def->min_state == IMAP_SELECTED ? "No mailbox selected"
+                                                            : "Not allowed before login");
+        return;
+    }
+    if (def->only_state != IMAP_LOGOUT && s->state != def->only_state) {
+        imap_bad(s, c->tag, "Not allowed in this state");
+        return;
+    }
+    s->errors = 0;
+    /*
+     * New messages and flag changes are told before the command runs when an
+     * event said the mailbox changed; never an EXPUNGE, which would renumber
+     * the MSNs the client just sent. NOOP, CHECK, IDLE, EXPUNGE and MOVE
+     * always sync, EXPUNGEs included, before their tagged reply.
+     */
+    if (s->state == IMAP_SELECTED && s->view.dirty)
+        imap_view_sync(s, false, NULL, 0);
+    def->fn(s, c->tag, uid, args, n);
+}
+
+static void handle_command(struct imap_session *s, struct slice raw)
+{
+    struct imap_command c;
+    const char *perr;
+    if (!imap_parse_command((char *)raw.ptr, raw.len, &c, &perr)) {
+        imap_bad(s, c.tag, perr);
+        return;
+    }
+    run_command(s, &c);
+    imap_command_free(&c);
+}
+
+static void dropped_command(struct imap_session *s, enum imap_read_result r)
+{
+    struct slice tag, name;
+    imap_peek_tag(imap_reader_command(&s->reader), &tag, &name);
+    switch (r) {
+    case IMAP_READ_LINE_TOO_LONG:
+        imap_bad(s, tag, "Command line too long");
+        break;
+    case IMAP_READ_LITERAL_TOO_BIG:
+        if (slice_eq_cstr_nocase(name, "APPEND"))
+            imap_printf(s, "%.*s NO [TOOBIG] Message too large", (int)tag.len, tag.ptr);
+        else
+            imap_bad(s, tag, "Literal too large");
+        break;
+    default: /* IMAP_READ_LITERAL_FATAL: its bytes are already coming; we cannot resync. */
+        imap_printf(s, "%.*s BAD [TOOBIG] Literal too large", (int)tag.len, tag.ptr);
+        imap_printf(s, "* BYE Literal too large");
+        logout_now(s);
+        break;
+    }
+}
+
+/* A line while waiting for a SASL response or for IDLE's DONE. */
+static void handle_wait_line(struct imap_session *s, struct slice line)
+{
+    struct slice tag = slice_from_cstr(s->tag);
+    if (s->wait == IMAP_WAIT_SASL) {
+        s->wait = IMAP_WAIT_NONE;
+        sasl_plain_response(s, tag, line);
+        if (s->wait != IMAP_WAIT_AUTH) {
+            free(s->tag);
+            s->tag = NULL;
+        }
+        return;
+    }
+    /* IMAP_WAIT_IDLE */
+    s->wait = IMAP_WAIT_NONE;
+    if (s->state == IMAP_SELECTED)
+        imap_view_sync(s, true, NULL, 0);
+    if (slice_eq_cstr_nocase(line, "DONE"))
+        imap_printf(s, "%s OK IDLE terminated", s->tag);
+    else
+        imap_bad(s, tag, "Expected DONE to end IDLE");
+    free(s->tag);
+    s->tag = NULL;
+}
+
+static void imap_drain(void *arg);
+
+static void imap_readable(void *arg)
+{
+    struct imap_session *s = arg;
+    struct evbuffer *in = net_conn_input(s->conn);
+    while (s->state != IMAP_LOGOUT &&
+           (s->wait == IMAP_WAIT_NONE || s->wait == IMAP_WAIT_SASL || s->wait == IMAP_WAIT_IDLE)) {
+        /* A session that was busy when the drain began ends at its next command. */
+        if (s->wait == IMAP_WAIT_NONE && net_worker_draining(s->srv->worker)) {
+            imap_drain(s);
+            return;
+        }
+        if (s->wait != IMAP_WAIT_NONE) {
+            enum net_line_result r = net_conn_read_line(s->conn, IMAP_MAX_SASL_LINE, &s->line);
+            if (r == NET_LINE_NEED_MORE)
+                return;
+            if (r == NET_LINE_TOO_LONG) {
+                s->wait = IMAP_WAIT_NONE;
+                imap_bad(s, slice_from_cstr(s->tag), "Line too long");
+                free(s->tag);
+                s->tag = NULL;
+                continue;
+            }
+            handle_wait_line(s, buf_slice(&s->line));
+            explicit_bzero(s->line.data, s->line.len);
+            continue;
+        }
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            return;
+        enum imap_read_result r;
+        size_t used = imap_reader_feed(&s->reader, v.iov_base, v.iov_len, &r);
+        evbuffer_drain(in, used);
+        switch (r) {
+        case IMAP_READ_NEED_MORE:
+            break;
+        case IMAP_READ_CONTINUE:
+            imap_printf(s, "+ Ready for literal data");
+            break;
+        case IMAP_READ_COMMAND: {
+            struct slice cmd = imap_reader_command(&s->reader);
+            handle_command(s, cmd);
+            imap_reader_reset(&s->reader);
+            break;
+        }
+        default:
+            dropped_command(s, r);
+            break;
+        }
+    }
+}
+
+static void *imap_open(struct net_conn *c, void *proto_arg)
+{
+    struct imap_session *s = xcalloc(1, sizeof(*s));
+    s->srv = proto_arg;
+    s->conn = c;
+    s->state = IMAP_NOT_AUTHENTICATED;
+    const struct wharf_config *cfg = s->srv->cfg;
+    imap_reader_init(&s->reader, (size_t)cfg->imap_max_line_length, IMAP_MAX_PREAUTH_LITERAL);
+    buf_init(&s->line);
+    s->next = s->srv->sessions;
+    if (s->next)
+        s->next->prev = s;
+    s->srv->sessions = s;
+    struct buf b = BUF_INIT;
+    capability_write(s, &b);
+    imap_printf(s, "* OK [CAPABILITY %s] %s IMAP server ready", buf_cstr(&b),
+                s->srv->greeting_host);
+    buf_free(&b);
+    return s;
+}
+
+static void imap_tls_ready(void *arg)
+{
+    struct imap_session *s = arg;
+    /* RFC 9051 6.2.1: nothing said in plaintext carries over. */
+    imap_reader_reset(&s->reader);
+    s->wait = IMAP_WAIT_NONE;
+}
+
+static void imap_timeout(void *arg)
+{
+    struct imap_session *s = arg;
+    imap_printf(s, "* BYE Disconnected for inactivity");
+}
+
+/*
+ * Shutdown or reload: a session between commands or in IDLE gets BYE at once
+ * (its client reconnects, to the new workers on a reload); one in the middle
+ * of a login finishes it and ends at its next command.
+ */
+static void imap_drain(void *arg)
+{
+    struct imap_session *s = arg;
+    if (s->wait == IMAP_WAIT_NONE || s->wait == IMAP_WAIT_IDLE) {
+        imap_printf(s, "* BYE [UNAVAILABLE] Server shutting down");
+        logout_now(s);
+    }
+}
+
+static void imap_closed(void *arg)
+{
+    struct imap_session *s = arg;
+    if (s->auth_handle)
+        auth_client_cancel(s->srv->auth, s->auth_handle);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->srv->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (s->account)
+        log_info("disconnect: user=<%s>, rip=%s", s->account, net_conn_addr(s->conn));
+    imap_view_free(&s->view);
+    imap_reader_free(&s->reader);
+    explicit_bzero(s->line.data, s->line.len);
+    buf_free(&s->line);
+    free(s->tag);
+    free(s->account);
+    free(s);
+}
+
+const struct net_proto imap_proto = {
+    .open = imap_open,
+    .readable = imap_readable,
+    .tls_ready = imap_tls_ready,
+    .timeout = imap_timeout,
+    .drain = imap_drain,
+    .closed = imap_closed,
+};
