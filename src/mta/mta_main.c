@@ -86,6 +86,9 @@ static void on_shutdown(void *arg, int64_t deadline_ms)
 {
     struct mta *m = arg;
     m->stopping = true;
+    /* no new outbound attempt (it would be cut short); bounces still go to the spool */
+    const struct mta_queue_outbound hook = {NULL, hook_bounce, m};
+    mta_queue_set_outbound(m->queue, &hook);
     mta_server_stop_accepting(m->server);
     mta_batch_flush(&m->batch); /* answer everyone who is waiting */
     struct timeval tv = {0, 100 * 1000}; /* let the replies leave */
@@ -211,8 +214,13 @@ int mta_main(struct component_ctx *ctx)
 
     event_base_dispatch(m.base);
 
-    mta_batch_flush(&m.batch);
+    /* a flush may spool bounces, which add jobs: flush until quiet (bounded:
+     * a bounce never causes another one) */
+    for (int i = 0; i < 4 && m.batch.n > 0; i++)
+        mta_batch_flush(&m.batch);
     mta_server_free(m.server);
+    const struct mta_queue_outbound none = {0};
+    mta_queue_set_outbound(m.queue, &none); /* m.out goes away now */
     mta_out_free(m.out);
     mta_queue_free(m.queue);
     mta_batch_free(&m.batch);

@@ -48,6 +48,7 @@ struct out_domain {
     struct smtp_client_txn txn;
     struct smtp_client_rcpt *crcpts;
     struct buf relay;
+    bool plain; /* this address again without TLS: its handshake failed under `may` */
     bool finished;
 };
 
@@ -169,13 +170,20 @@ static void on_done(struct smtp_client *c, void *arg)
         r->host = xstrdup(h->name);
         r->peer_dsn = d->txn.peer_dsn;
     }
+    /* Postfix: a failed TLS handshake under `may` is retried in clear text */
+    bool plain = again && e->local && strcmp(e->enh, "4.7.5") == 0 && d->tls == SMTP_TLS_MAY &&
+                 !d->plain;
     if (again)
-        log_info("%s: %s: %d %s %.*s (trying the next address)", m->sm->env.id,
-                 buf_cstr(&d->relay), e->code, e->enh, (int)e->text.len,
-                 e->text.data ? e->text.data : "");
+        log_info("%s: %s: %d %s %.*s (trying %s)", m->sm->env.id, buf_cstr(&d->relay), e->code,
+                 e->enh, (int)e->text.len, e->text.data ? e->text.data : "",
+                 plain ? "again without TLS" : "the next address");
     smtp_client_free(c);
     d->c = NULL;
-    if (again) {
+    if (plain) {
+        d->plain = true;
+        domain_try(d);
+    } else if (again) {
+        d->plain = false;
         d->addr++;
         domain_try(d);
     } else
@@ -219,7 +227,7 @@ static void domain_try(struct out_domain *d)
                h->addr_lens[d->addr]);
     struct smtp_client_params p = {
         .helo_name = cfg->myhostname,
-        .tls = d->tls,
+        .tls = d->plain ? SMTP_TLS_NONE : d->tls,
         .tls_ctx = m->o->tls_ctx,
         .tls_servername = h->name,
         .auth_user = d->relay_auth ? m->o->auth_user : NULL,

@@ -350,3 +350,82 @@ def test_delay_warning_is_sent_once(peer_and_wharf):
     wait_until(lambda: spool_empty(w), 10, what="spool empty")
     assert len(inbox(w, "alice@a.test")) == 1  # once, not at every attempt
 
+
+
+class BrokenTlsPeer:
+    """Offers STARTTLS, answers 220 to it, then sends bytes that are no TLS
+    handshake; a session that does not ask for TLS is accepted as usual."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.sessions = []  # per connection: the commands received
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                self.session(conn.makefile("rwb"))
+
+    def session(self, f):
+        cmds = []
+        self.sessions.append(cmds)
+
+        def say(line):
+            f.write(line.encode() + b"\r\n")
+            f.flush()
+        say("220 broken.peer.test ESMTP")
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            cmd = line.decode().strip()
+            cmds.append(cmd.split(" ")[0].upper())
+            verb = cmds[-1]
+            if verb == "EHLO":
+                say("250-broken.peer.test")
+                say("250 STARTTLS")
+            elif verb == "STARTTLS":
+                say("220 go ahead")
+                f.write(b"this is not a TLS server hello\r\n" * 4)
+                f.flush()
+                return
+            elif verb == "DATA":
+                say("354 go on")
+                while f.readline() not in (b".\r\n", b""):
+                    pass
+                cmds.append("<message>")
+                say("250 2.0.0 queued")
+            elif verb == "QUIT":
+                say("221 bye")
+                return
+            else:
+                say("250 ok")
+
+    def stop(self):
+        self.sock.close()
+
+
+def test_failed_tls_handshake_under_may_is_retried_in_clear_text(wharf_factory):
+    peer = BrokenTlsPeer()
+    try:
+        w = start(make_server(wharf_factory, "w", "127.0.0.2", "a.test", {
+            "transport_routes": f"broken.test=[127.0.0.1]:{peer.port} may"}))
+        if not add_user(w, "alice@a.test", PW):
+            pytest.skip("directory not built")
+        submit(w, "alice@a.test", ["kai@broken.test"], b"Subject: clear\r\n\r\nx\r\n")
+        wait_until(lambda: spool_empty(w), 30, what="delivery in clear text")
+        assert len(peer.sessions) == 2
+        assert peer.sessions[0][-1] == "STARTTLS"
+        assert "STARTTLS" not in peer.sessions[1] and "<message>" in peer.sessions[1]
+        assert log_lines(w, r"4\.7\.5 .*\(trying again without TLS\)")
+        assert log_lines(w, r"to=<kai@broken\.test>.*status=sent")
+    finally:
+        peer.stop()
