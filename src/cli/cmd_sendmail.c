@@ -459,7 +459,9 @@ int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv)
         total += m.data.len;
         if (json) {
             json_t *o = json_object(), *rc = json_array();
-            json_object_set_new(o, "queue_name", json_string("active"));
+            json_object_set_new(o, "queue_name", json_string(m.env.hold       ? "hold"
+                                                               : m.env.attempts ? "deferred"
+                                                                                : "active"));
             json_object_set_new(o, "queue_id", json_string(m.env.id));
             json_object_set_new(o, "arrival_time", json_integer(m.env.arrival));
             json_object_set_new(o, "message_size", json_integer((json_int_t)m.data.len));
@@ -473,6 +475,12 @@ int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv)
             if (m.env.dsn_envid)
                 json_object_set_new(o, "dsn_envid", json_string(m.env.dsn_envid));
             json_object_set_new(o, "dsn_ret", json_string(m.env.dsn_ret_hdrs ? "HDRS" : "FULL"));
+            if (m.env.attempts) {
+                json_object_set_new(o, "attempts", json_integer(m.env.attempts));
+                json_object_set_new(o, "next_attempt", json_integer(m.env.next_attempt / 1000));
+            }
+            if (m.env.last_reason)
+                json_object_set_new(o, "delay_reason", json_string(m.env.last_reason));
             for (size_t r = 0; r < m.env.n_rcpts; r++) {
                 const struct spool_rcpt *rp = &m.env.rcpts[r];
                 json_t *ro = json_object();
@@ -498,8 +506,13 @@ int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv)
             struct tm tm;
             localtime_r(&t, &tm);
             strftime(date, sizeof(date), "%a %b %e %H:%M:%S", &tm);
-            printf("%-11s %8zu %20s  %s\n", m.env.id, m.data.len, date,
+            /* Postfix marks a held entry with '!' after its id */
+            char idm[40];
+            snprintf(idm, sizeof(idm), "%s%s", m.env.id, m.env.hold ? "!" : "");
+            printf("%-11s %8zu %20s  %s\n", idm, m.data.len, date,
                    m.env.sender[0] ? m.env.sender : "MAILER-DAEMON");
+            if (m.env.last_reason) /* Postfix: why a deferred message waits */
+                printf("(%s)\n", m.env.last_reason);
             for (size_t r = 0; r < m.env.n_rcpts; r++) {
                 if (m.env.rcpts[r].state == SPOOL_RCPT_PENDING)
                     printf("%41s %s\n", "", m.env.rcpts[r].address);

@@ -1,6 +1,7 @@
 /*
  * mta_main.c - the mta process: event loop, control channel, store and
- * directory handles, the delivery batch, deliver.sock and spool pickup.
+ * directory handles, the delivery batch, deliver.sock, spool pickup and
+ * outbound delivery (mta_out.h).
  *
  * Singleton: the only process that writes the store on the delivery path
  * while wharfd runs, so concurrent deliveries share one fsync. Never
@@ -13,6 +14,8 @@
 #include "ipc/control.h"
 #include "ipc/frame.h"
 #include "mta/mta_batch.h"
+#include "mta/mta_ctl.h"
+#include "mta/mta_out.h"
 #include "mta/mta_queue.h"
 #include "mta/mta_server.h"
 #include "spool/spool.h"
@@ -30,6 +33,7 @@ struct mta {
     struct mta_batch batch;
     struct mta_server *server;
     struct mta_queue *queue;
+    struct mta_out *out;
     struct event *scan_ev;
     bool stopping;
 };
@@ -50,12 +54,41 @@ static void on_status(void *arg, json_t *obj)
     json_object_set_new(obj, "batches", json_integer((json_int_t)m->batch.n_batches));
     json_object_set_new(obj, "deliveries", json_integer((json_int_t)m->batch.n_jobs));
     json_object_set_new(obj, "waiting_outbound", json_integer((json_int_t)mta_queue_deferred(m->queue)));
+    json_object_set_new(obj, "sending", json_integer((json_int_t)mta_out_active(m->out)));
+}
+
+static void out_spooled(void *arg, const char *id)
+{
+    struct mta *m = arg;
+    mta_queue_take(m->queue, id);
+}
+
+static void out_done(void *arg, const char *id, int64_t next_attempt_ms)
+{
+    struct mta *m = arg;
+    mta_queue_outbound_done(m->queue, id, next_attempt_ms);
+}
+
+static void hook_deliver(void *arg, struct spool_message *sm, const bool *remote)
+{
+    struct mta *m = arg;
+    mta_out_deliver(m->out, sm, remote);
+}
+
+static void hook_bounce(void *arg, const struct spool_message *sm, const bool *failed,
+                        char *const *diag)
+{
+    struct mta *m = arg;
+    mta_out_bounce_local(m->out, sm, failed, diag);
 }
 
 static void on_shutdown(void *arg, int64_t deadline_ms)
 {
     struct mta *m = arg;
     m->stopping = true;
+    /* no new outbound attempt (it would be cut short); bounces still go to the spool */
+    const struct mta_queue_outbound hook = {NULL, hook_bounce, m};
+    mta_queue_set_outbound(m->queue, &hook);
     mta_server_stop_accepting(m->server);
     mta_batch_flush(&m->batch); /* answer everyone who is waiting */
     struct timeval tv = {0, 100 * 1000}; /* let the replies leave */
@@ -74,10 +107,47 @@ static bool queue_id_ok(struct slice id)
     return true;
 }
 
+/* "ACTION ID|ALL" from `wharf queue` (mta_ctl.h). */
+static void on_queue_ctl(struct mta *m, struct slice payload)
+{
+    const char *sp = memchr(payload.ptr, ' ', payload.len);
+    if (sp == NULL)
+        goto bad;
+    char action[16];
+    size_t alen = (size_t)(sp - payload.ptr);
+    struct slice id = slice_make(sp + 1, payload.len - alen - 1);
+    if (alen >= sizeof(action))
+        goto bad;
+    memcpy(action, payload.ptr, alen);
+    action[alen] = '\0';
+    bool del = strcmp(action, "delete") == 0;
+    enum spool_ctl c = SPOOL_CTL_FLUSH;
+    if (!del && !spool_ctl_parse(action, &c))
+        goto bad;
+    if (id.len == strlen(MTA_CTL_ALL) && memcmp(id.ptr, MTA_CTL_ALL, id.len) == 0) {
+        mta_queue_control(m->queue, NULL, del, c);
+        return;
+    }
+    if (!queue_id_ok(id))
+        goto bad;
+    char *s = slice_strdup(id);
+    mta_queue_control(m->queue, s, del, c);
+    free(s);
+    return;
+bad:
+    log_warning("queue-ctl event with a bad payload ignored");
+}
+
 static void on_event(void *arg, const char *name, struct slice payload)
 {
     struct mta *m = arg;
-    if (m->stopping || strcmp(name, IPC_EVENT_SPOOL_NEW) != 0)
+    if (m->stopping)
+        return;
+    if (strcmp(name, MTA_EVENT_QUEUE_CTL) == 0) {
+        on_queue_ctl(m, payload);
+        return;
+    }
+    if (strcmp(name, IPC_EVENT_SPOOL_NEW) != 0)
         return;
     if (!queue_id_ok(payload)) {
         log_warning("spool-new event with a bad queue id ignored");
@@ -132,6 +202,11 @@ int mta_main(struct component_ctx *ctx)
     if (m.server == NULL)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
     m.queue = mta_queue_new(m.cfg, &m.batch);
+    m.out = mta_out_new(m.base, m.cfg, out_spooled, out_done, &m, &err);
+    if (m.out == NULL)
+        log_fatal(EX_CONFIG, "outbound delivery: %s", buf_cstr(&err));
+    const struct mta_queue_outbound hook = {hook_deliver, hook_bounce, &m};
+    mta_queue_set_outbound(m.queue, &hook);
     m.scan_ev = evtimer_new(m.base, on_scan, &m);
     struct timeval now = {0, 0};
     evtimer_add(m.scan_ev, &now); /* the scan at start, once the loop runs */
@@ -139,8 +214,14 @@ int mta_main(struct component_ctx *ctx)
 
     event_base_dispatch(m.base);
 
-    mta_batch_flush(&m.batch);
+    /* a flush may spool bounces, which add jobs: flush until quiet (bounded:
+     * a bounce never causes another one) */
+    for (int i = 0; i < 4 && m.batch.n > 0; i++)
+        mta_batch_flush(&m.batch);
     mta_server_free(m.server);
+    const struct mta_queue_outbound none = {0};
+    mta_queue_set_outbound(m.queue, &none); /* m.out goes away now */
+    mta_out_free(m.out);
     mta_queue_free(m.queue);
     mta_batch_free(&m.batch);
     event_free(m.scan_ev);

@@ -8,13 +8,16 @@
 #include "base/log.h"
 #include "spool/spool.h"
 
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 struct qjob {
     struct mta_job job;
     struct mta_queue *q;
-    struct spool_message sm;
+    struct spool_message sm; /* data as spooled: what goes to other servers */
+    struct buf data_rp;      /* with Return-Path: what local mailboxes get */
     size_t *map; /* job recipient i -> spool recipient map[i] */
     struct local_rcpt *rcpts;
 };
@@ -24,12 +27,37 @@ struct idset {
     size_t n, cap;
 };
 
+struct wait {
+    char *id;
+    int64_t due; /* unix ms */
+};
+
+struct pending_ctl {
+    char *id;
+    bool del;
+    enum spool_ctl c;
+};
+
 struct mta_queue {
     const struct wharf_config *cfg;
     struct mta_batch *batch;
     struct idset busy;     /* in the open batch */
-    struct idset deferred; /* only remote recipients left: not our job any more */
+    struct idset deferred; /* in outbound delivery, waiting for a retry, or forwards only */
+    struct idset sending;  /* in an outbound attempt right now */
+    struct pending_ctl *ctl; /* `wharf queue` actions waiting for an attempt to end */
+    size_t n_ctl;
+    struct mta_queue_outbound out;
+    struct wait *waits; /* deferred entries with a next attempt time */
+    size_t n_waits, cap_waits;
+    struct event *wake_ev; /* at the earliest due time */
 };
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
 
 static bool idset_has(const struct idset *s, const char *id)
 {
@@ -66,12 +94,144 @@ static void idset_free(struct idset *s)
     free(s->v);
 }
 
+static void wake_arm(struct mta_queue *q)
+{
+    if (q->n_waits == 0) {
+        evtimer_del(q->wake_ev);
+        return;
+    }
+    int64_t due = q->waits[0].due;
+    for (size_t i = 1; i < q->n_waits; i++)
+        if (q->waits[i].due < due)
+            due = q->waits[i].due;
+    int64_t d = due - now_ms();
+    if (d < 0)
+        d = 0;
+    struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000};
+    evtimer_add(q->wake_ev, &tv);
+}
+
+/* Entry id waits (in q->deferred) until due. */
+static void wait_add(struct mta_queue *q, const char *id, int64_t due)
+{
+    if (q->n_waits == q->cap_waits) {
+        q->cap_waits = q->cap_waits ? q->cap_waits * 2 : 16;
+        q->waits = xreallocarray(q->waits, q->cap_waits, sizeof(*q->waits));
+    }
+    q->waits[q->n_waits++] = (struct wait){xstrdup(id), due};
+    wake_arm(q);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct mta_queue *q = arg;
+    int64_t now = now_ms();
+    struct idset due = {0};
+    for (size_t i = 0; i < q->n_waits;) {
+        if (q->waits[i].due <= now) {
+            idset_add(&due, q->waits[i].id);
+            idset_del(&q->deferred, q->waits[i].id);
+            free(q->waits[i].id);
+            q->waits[i] = q->waits[--q->n_waits];
+        } else
+            i++;
+    }
+    for (size_t i = 0; i < due.n; i++)
+        mta_queue_take(q, due.v[i]);
+    idset_free(&due);
+    wake_arm(q);
+}
+
 struct mta_queue *mta_queue_new(const struct wharf_config *cfg, struct mta_batch *batch)
 {
     struct mta_queue *q = xcalloc(1, sizeof(*q));
     q->cfg = cfg;
     q->batch = batch;
+    q->wake_ev = evtimer_new(batch->base, on_wake, q);
     return q;
+}
+
+void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out)
+{
+    q->out = *out;
+}
+
+static void wait_del(struct mta_queue *q, const char *id)
+{
+    for (size_t i = 0; i < q->n_waits; i++) {
+        if (strcmp(q->waits[i].id, id) == 0) {
+            free(q->waits[i].id);
+            q->waits[i] = q->waits[--q->n_waits];
+            wake_arm(q);
+            return;
+        }
+    }
+}
+
+static void control_one(struct mta_queue *q, const char *id, bool del, enum spool_ctl c)
+{
+    if (idset_has(&q->busy, id) || idset_has(&q->sending, id)) {
+        q->ctl = xreallocarray(q->ctl, q->n_ctl + 1, sizeof(*q->ctl));
+        q->ctl[q->n_ctl++] = (struct pending_ctl){xstrdup(id), del, c};
+        return;
+    }
+    wait_del(q, id);
+    idset_del(&q->deferred, id);
+    struct buf err = BUF_INIT;
+    static const char *const names[] = {"flush", "hold", "release", "requeue"};
+    if (del ? spool_remove(q->cfg, id, &err) : spool_control(q->cfg, id, c, &err)) {
+        log_warning("%s: queue %s: %s", id, del ? "delete" : names[c], buf_cstr(&err));
+    } else {
+        log_info("%s: %s by the administrator", id, del ? "removed" : names[c]);
+        if (!del && c != SPOOL_CTL_HOLD)
+            mta_queue_take(q, id);
+    }
+    buf_free(&err);
+}
+
+/* Applies the actions that waited for id's attempt to end. */
+static void control_pending(struct mta_queue *q, const char *id)
+{
+    for (size_t i = 0; i < q->n_ctl;) {
+        if (strcmp(q->ctl[i].id, id) != 0) {
+            i++;
+            continue;
+        }
+        struct pending_ctl p = q->ctl[i];
+        memmove(&q->ctl[i], &q->ctl[i + 1], (q->n_ctl - i - 1) * sizeof(*q->ctl));
+        q->n_ctl--;
+        control_one(q, p.id, p.del, p.c);
+        free(p.id);
+    }
+}
+
+void mta_queue_control(struct mta_queue *q, const char *id, bool del, enum spool_ctl c)
+{
+    if (id != NULL) {
+        control_one(q, id, del, c);
+        return;
+    }
+    char **ids;
+    size_t n;
+    struct buf err = BUF_INIT;
+    if (spool_list(q->cfg, &ids, &n, &err) != 0)
+        log_error("cannot list the spool: %s", buf_cstr(&err));
+    else {
+        for (size_t i = 0; i < n; i++)
+            control_one(q, ids[i], del, c);
+        spool_list_free(ids, n);
+    }
+    buf_free(&err);
+}
+
+void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_attempt_ms)
+{
+    idset_del(&q->sending, id);
+    if (next_attempt_ms > 0)
+        wait_add(q, id, next_attempt_ms); /* stays in deferred until then */
+    else
+        idset_del(&q->deferred, id);
+    control_pending(q, id);
 }
 
 static void qjob_free(struct qjob *j)
@@ -80,6 +240,7 @@ static void qjob_free(struct qjob *j)
         local_rcpt_free(&j->rcpts[i]);
     free(j->rcpts);
     free(j->map);
+    buf_free(&j->data_rp);
     spool_message_free(&j->sm);
     free(j);
 }
@@ -88,8 +249,13 @@ static void qjob_done(struct mta_job *job)
 {
     struct qjob *j = job->arg;
     struct mta_queue *q = j->q;
-    const char *id = j->sm.env.id;
-    bool changed = false, remote_left = false, retry_left = false;
+    char id[32];
+    memcpy(id, j->sm.env.id, sizeof(id));
+    size_t n = j->sm.env.n_rcpts;
+    bool changed = false, remote_left = false, retry_left = false, any_failed = false;
+    bool *remote = xcalloc(n ? n : 1, sizeof(*remote));
+    bool *failed = xcalloc(n ? n : 1, sizeof(*failed));
+    char **diag = xcalloc(n ? n : 1, sizeof(*diag));
     for (size_t i = 0; i < job->msg.n_rcpts; i++) {
         struct spool_rcpt *sr = &j->sm.env.rcpts[j->map[i]];
         switch (j->rcpts[i].status) {
@@ -98,10 +264,14 @@ static void qjob_done(struct mta_job *job)
             changed = true;
             break;
         case LOCAL_NO_USER:
-            sr->state = SPOOL_RCPT_FAILED; /* a bounce is owed (outbound delivery, later) */
+            sr->state = SPOOL_RCPT_FAILED;
+            failed[j->map[i]] = any_failed = true;
+            diag[j->map[i]] = (char *)buf_cstr(&j->rcpts[i].detail);
             changed = true;
             break;
         case LOCAL_NOT_LOCAL:
+            remote[j->map[i]] = remote_left = true;
+            break;
         case LOCAL_FORWARDS_PENDING: /* local part stored once; a retry finds it delivered */
             remote_left = true;
             break;
@@ -110,11 +280,17 @@ static void qjob_done(struct mta_job *job)
             break;
         }
     }
+    /* the bounce is spooled before the failure is recorded: never lost */
+    if (any_failed && q->out.bounce)
+        q->out.bounce(q->out.arg, &j->sm, failed, diag);
     struct buf err = BUF_INIT;
-    bool pending = false;
-    for (size_t i = 0; i < j->sm.env.n_rcpts; i++)
+    bool pending = false, outbound = false;
+    for (size_t i = 0; i < n; i++) {
         if (j->sm.env.rcpts[i].state == SPOOL_RCPT_PENDING)
             pending = true;
+        if (remote[i] && q->out.deliver)
+            outbound = true;
+    }
     if (!pending) {
         if (spool_remove(q->cfg, id, &err) == 0)
             log_info("%s: removed", id);
@@ -123,13 +299,26 @@ static void qjob_done(struct mta_job *job)
     } else if (changed && spool_update_rcpts(q->cfg, &j->sm, &err) != 0)
         log_error("%s: cannot record delivery in the spool: %s (a retry is recognised)", id,
                   buf_cstr(&err));
-    if (pending && remote_left && !retry_left) {
-        log_info("%s: waiting for outbound delivery (not built yet)", id);
+    idset_del(&q->busy, id);
+    if (outbound) {
+        idset_add(&q->deferred, id);
+        idset_add(&q->sending, id);
+        struct spool_message *sm = xmalloc(sizeof(*sm));
+        *sm = j->sm;
+        memset(&j->sm, 0, sizeof(j->sm));
+        buf_init(&j->sm.data);
+        q->out.deliver(q->out.arg, sm, remote);
+    } else if (pending && remote_left && !retry_left) {
+        log_info("%s: waiting for outbound delivery", id);
         idset_add(&q->deferred, id);
     }
-    idset_del(&q->busy, id);
+    free(remote);
+    free(failed);
+    free(diag);
     buf_free(&err);
     qjob_free(j);
+    if (!outbound)
+        control_pending(q, id);
 }
 
 void mta_queue_take(struct mta_queue *q, const char *id)
@@ -145,18 +334,30 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         return;
     }
     buf_free(&err);
+    if (j->sm.env.hold) { /* `wharf queue release` takes it again */
+        spool_message_free(&j->sm);
+        free(j);
+        return;
+    }
+    if (j->sm.env.next_attempt > now_ms()) { /* a deferred entry, read at start */
+        log_info("%s: deferred, next attempt in %llds", id,
+                 (long long)((j->sm.env.next_attempt - now_ms()) / 1000));
+        idset_add(&q->deferred, id);
+        wait_add(q, id, j->sm.env.next_attempt);
+        spool_message_free(&j->sm);
+        free(j);
+        return;
+    }
     /*
      * RFC 5321 4.4: the delivering MTA records the envelope sender in a
      * Return-Path: line at the top. The same for every recipient, so the one
      * stored copy stays one.
      */
     const char *sender = j->sm.env.sender ? j->sm.env.sender : "";
-    struct buf with_path = BUF_INIT;
-    buf_reserve(&with_path, j->sm.data.len + strlen(sender) + 20);
-    buf_printf(&with_path, "Return-Path: <%s>\r\n", sender);
-    buf_append_slice(&with_path, buf_slice(&j->sm.data));
-    buf_free(&j->sm.data);
-    j->sm.data = with_path;
+    buf_init(&j->data_rp);
+    buf_reserve(&j->data_rp, j->sm.data.len + strlen(sender) + 20);
+    buf_printf(&j->data_rp, "Return-Path: <%s>\r\n", sender);
+    buf_append_slice(&j->data_rp, buf_slice(&j->sm.data));
     j->q = q;
     size_t n = j->sm.env.n_rcpts;
     j->rcpts = xcalloc(n ? n : 1, sizeof(*j->rcpts));
@@ -169,7 +370,7 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         j->map[k++] = i;
     }
     j->job = (struct mta_job){
-        .msg = {.queue_id = j->sm.env.id, .data = buf_slice(&j->sm.data),
+        .msg = {.queue_id = j->sm.env.id, .data = buf_slice(&j->data_rp),
                 .arrival = j->sm.env.arrival, .rcpts = j->rcpts, .n_rcpts = k},
         .done = qjob_done,
         .arg = j,
@@ -201,6 +402,14 @@ size_t mta_queue_deferred(const struct mta_queue *q)
 
 void mta_queue_free(struct mta_queue *q)
 {
+    for (size_t i = 0; i < q->n_waits; i++)
+        free(q->waits[i].id);
+    free(q->waits);
+    for (size_t i = 0; i < q->n_ctl; i++)
+        free(q->ctl[i].id);
+    free(q->ctl);
+    idset_free(&q->sending);
+    event_free(q->wake_ev);
     idset_free(&q->busy);
     idset_free(&q->deferred);
     free(q);

@@ -6,8 +6,11 @@
  * start, and by the periodic safety scan. After the batch's commit returned,
  * delivered recipients are marked SPOOL_RCPT_DELIVERED (unknown local users
  * SPOOL_RCPT_FAILED) with spool_update_rcpts, and the file is removed with
- * spool_remove once no recipient is pending. Recipients in other domains stay
- * pending: they are never dropped (outbound delivery comes later). A crash
+ * spool_remove once no recipient is pending. Recipients in other domains are
+ * handed to the outbound hook (mta_out.h) when one is set, else they stay
+ * pending; either way they are never dropped. An entry whose outbound
+ * attempt was deferred waits for its next attempt time (kept in the spool,
+ * so a restart keeps the schedule) and is then picked up again. A crash
  * between the commit and the spool update leads to a redelivery that the
  * store recognises by queue id (exactly once).
  */
@@ -16,12 +19,38 @@
 
 #include "base/config.h"
 #include "mta/mta_batch.h"
+#include "spool/spool.h"
 
 struct mta_queue;
 
 struct mta_queue *mta_queue_new(const struct wharf_config *cfg, struct mta_batch *batch);
+/*
+ * The outbound hook: gets the entry (malloc'd, its data without Return-Path;
+ * the hook frees it) and remote[i] for each spool recipient to deliver to
+ * another server; it must later call mta_queue_outbound_done. bounce gets
+ * the entry and the recipients that failed here with a reason (NULL: none
+ * is reported). Without a hook, remote recipients simply stay queued.
+ */
+struct mta_queue_outbound {
+    void (*deliver)(void *arg, struct spool_message *sm, const bool *remote);
+    void (*bounce)(void *arg, const struct spool_message *sm, const bool *failed,
+                   char *const *diag);
+    void *arg;
+};
+void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out);
+/* The outbound attempt for id is over; next_attempt_ms > 0 is when to try again. */
+void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_attempt_ms);
+
 /* Picks up one entry by queue id (ignored if already in the batch or waiting for outbound). */
 void mta_queue_take(struct mta_queue *q, const char *id);
+/*
+ * `wharf queue` actions (mta_ctl.h) on entry id, or every entry when id is
+ * NULL: delete (when action_delete) or spool_control(c). An entry in the
+ * batch or in an outbound attempt is changed when that ends. Entries made due
+ * are taken at once; held entries are skipped until released.
+ */
+void mta_queue_control(struct mta_queue *q, const char *id, bool action_delete, enum spool_ctl c);
+
 /* Picks up every entry in the spool. */
 void mta_queue_scan(struct mta_queue *q);
 /* Entries waiting for outbound delivery (for status). */

@@ -2,13 +2,15 @@
  * spool.c - the mail queue on disk: durable write, read, update, list, remove.
  *
  * File layout (all integers big-endian):
- *     "WSPL" u32 version(1)
+ *     "WSPL" u32 version (2; version 1 files, without P/K/L/D, are read too)
  *     records: u8 type, u32 length, length bytes
  *     a final 'Z' record of length 0: a file without it is damaged.
  * Record types: I id, S sender, R recipient address (starts a recipient),
  * O orcpt, N notify (u32), X state (u8) -- O/N/X apply to the last R --,
  * B body (u8), U smtputf8 (u8), T ret-hdrs (u8), E envid, A auth user,
- * C client, H helo, W arrival (u64), M message data.
+ * C client, H helo, W arrival (u64), M message data; since version 2:
+ * P next attempt (u64 ms), K attempts (u32), L last reason, D warned (u8),
+ * G on hold (u8).
  * Files are written as DATA/spool/tmp/ID, fsync'd, then renamed to
  * DATA/spool/queue/ID and the directory fsync'd: a name in queue/ is complete.
  *
@@ -31,7 +33,8 @@
 #include <unistd.h>
 
 #define SPOOL_MAGIC "WSPL"
-#define SPOOL_VERSION 1u
+#define SPOOL_VERSION 2u
+#define SPOOL_VERSION_MIN 1u
 /* Largest spool file read back: a damaged length can never make us allocate more. */
 #define SPOOL_MAX_FILE (4ull << 30)
 
@@ -153,7 +156,16 @@ static void spool_encode_envelope(const struct spool_message *msg, struct buf *b
     struct buf w = BUF_INIT;
     buf_append_u64(&w, (uint64_t)e->arrival);
     put_rec(b, 'W', w.data, w.len);
+    buf_reset(&w);
+    buf_append_u64(&w, (uint64_t)e->next_attempt);
+    put_rec(b, 'P', w.data, w.len);
+    buf_reset(&w);
+    buf_append_u32(&w, e->attempts);
+    put_rec(b, 'K', w.data, w.len);
     buf_free(&w);
+    put_str(b, 'L', e->last_reason);
+    put_u8(b, 'D', e->warned);
+    put_u8(b, 'G', e->hold);
     buf_append_byte(b, 'M');
     buf_append_u32(b, (uint32_t)msg->data.len);
 }
@@ -340,8 +352,10 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
     const unsigned char *p = data, *end = p + len;
     memset(msg, 0, sizeof(*msg));
     buf_init(&msg->data);
-    if (len < 8 || memcmp(p, SPOOL_MAGIC, 4) != 0 || get_u32(p + 4) != SPOOL_VERSION)
+    if (len < 8 || memcmp(p, SPOOL_MAGIC, 4) != 0 || get_u32(p + 4) < SPOOL_VERSION_MIN ||
+        get_u32(p + 4) > SPOOL_VERSION)
         goto bad;
+    bool v2 = get_u32(p + 4) >= 2;
     p += 8;
     struct spool_envelope *e = &msg->env;
     struct spool_rcpt *last = NULL;
@@ -411,10 +425,29 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
             break;
         }
         case 'W':
-            if (n != 8)
+        case 'P':
+            if (n != 8 || (type == 'P' && !v2))
                 goto bad;
-            e->arrival = (int64_t)((uint64_t)get_u32((const unsigned char *)v.ptr) << 32 |
-                                   get_u32((const unsigned char *)v.ptr + 4));
+            *(type == 'W' ? &e->arrival : &e->next_attempt) =
+                (int64_t)((uint64_t)get_u32((const unsigned char *)v.ptr) << 32 |
+                          get_u32((const unsigned char *)v.ptr + 4));
+            break;
+        case 'K':
+            if (n != 4 || !v2)
+                goto bad;
+            e->attempts = get_u32((const unsigned char *)v.ptr);
+            break;
+        case 'L':
+            if (!v2)
+                goto bad;
+            free(e->last_reason);
+            e->last_reason = slice_strdup(v);
+            break;
+        case 'D':
+        case 'G':
+            if (n != 1 || !v2)
+                goto bad;
+            *(type == 'D' ? &e->warned : &e->hold) = v.ptr[0] != 0;
             break;
         case 'M':
             buf_reset(&msg->data);
@@ -454,6 +487,46 @@ int spool_read(const struct wharf_config *cfg, const char *id, struct spool_mess
     }
     free(path);
     buf_free(&raw);
+    return rc;
+}
+
+bool spool_ctl_parse(const char *s, enum spool_ctl *c_r)
+{
+    static const char *const names[] = {"flush", "hold", "release", "requeue"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *c_r = (enum spool_ctl)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl c, struct buf *err)
+{
+    struct spool_message m;
+    if (spool_read(cfg, id, &m, err) != 0)
+        return -1;
+    struct spool_envelope *e = &m.env;
+    switch (c) {
+    case SPOOL_CTL_HOLD:
+        e->hold = true;
+        break;
+    case SPOOL_CTL_REQUEUE:
+        e->attempts = 0;
+        e->warned = false;
+        free(e->last_reason);
+        e->last_reason = NULL;
+        /* fall through */
+    case SPOOL_CTL_RELEASE:
+        e->hold = c == SPOOL_CTL_REQUEUE ? e->hold : false;
+        /* fall through */
+    case SPOOL_CTL_FLUSH:
+        e->next_attempt = 0;
+        break;
+    }
+    int rc = spool_write(cfg, &m, err);
+    spool_message_free(&m);
     return rc;
 }
 
@@ -525,6 +598,7 @@ void spool_message_free(struct spool_message *msg)
     free(e->auth_user);
     free(e->client);
     free(e->helo);
+    free(e->last_reason);
     buf_free(&msg->data);
     memset(e, 0, sizeof(*e));
 }

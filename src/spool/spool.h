@@ -57,6 +57,12 @@ struct spool_envelope {
     char *client;      /* "name[addr]" of the SMTP client, or "local" */
     char *helo;
     int64_t arrival; /* unix time, seconds */
+    /* outbound retry state (record version 2; zero in version 1 files) */
+    int64_t next_attempt; /* unix ms of the next outbound attempt; 0: at once */
+    uint32_t attempts;    /* outbound attempts that failed temporarily */
+    char *last_reason;    /* why the last attempt was deferred, or NULL */
+    bool warned;          /* a delay DSN was sent */
+    bool hold;            /* on hold (`wharf queue hold`): not delivered until released */
 };
 
 struct spool_message {
@@ -96,6 +102,16 @@ int spool_read(const struct wharf_config *cfg, const char *id, struct spool_mess
 /* Records recipient states durably (after a delivery), so a restart never redelivers. */
 int spool_update_rcpts(const struct wharf_config *cfg, const struct spool_message *msg,
                        struct buf *err);
+
+/* Administrative changes of an entry (`wharf queue`): FLUSH makes it due now,
+ * HOLD/RELEASE set or clear hold (RELEASE also makes it due now), REQUEUE
+ * forgets the retry state (attempts, reason, warning) and makes it due now. */
+enum spool_ctl { SPOOL_CTL_FLUSH, SPOOL_CTL_HOLD, SPOOL_CTL_RELEASE, SPOOL_CTL_REQUEUE };
+/* "flush", "hold", "release", "requeue"; false if unknown. */
+bool spool_ctl_parse(const char *s, enum spool_ctl *c_r);
+/* Reads, changes and rewrites entry id durably. Only its writer may call this
+ * (the mta while wharfd runs). */
+int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl c, struct buf *err);
 
 /* Removes a spool file (after every recipient is done). */
 int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err);

@@ -72,6 +72,74 @@ static void test_roundtrip(void **state)
     buf_free(&err);
 }
 
+/* The retry state survives a round trip; a version 1 file (no retry records) still reads. */
+static void test_retry_state_and_v1(void **state)
+{
+    struct spool_message m, r;
+    struct buf err = BUF_INIT;
+    fill(&m);
+    m.env.next_attempt = 1700000123456;
+    m.env.attempts = 3;
+    m.env.last_reason = xstrdup("451 4.3.0 try later");
+    m.env.warned = true;
+    assert_int_equal(spool_write(&cfg, &m, &err), 0);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_int_equal(r.env.next_attempt, 1700000123456);
+    assert_int_equal(r.env.attempts, 3);
+    assert_string_equal(r.env.last_reason, "451 4.3.0 try later");
+    assert_true(r.env.warned);
+    assert_false(r.env.hold);
+    spool_message_free(&r);
+    /* `wharf queue` actions */
+    enum spool_ctl c;
+    assert_false(spool_ctl_parse("bogus", &c));
+    assert_true(spool_ctl_parse("hold", &c));
+    assert_int_equal(spool_control(&cfg, m.env.id, c, &err), 0);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_true(r.env.hold);
+    assert_int_equal(r.env.next_attempt, 1700000123456);
+    spool_message_free(&r);
+    assert_int_equal(spool_control(&cfg, m.env.id, SPOOL_CTL_RELEASE, &err), 0);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_false(r.env.hold);
+    assert_int_equal(r.env.next_attempt, 0);
+    assert_int_equal(r.env.attempts, 3);
+    spool_message_free(&r);
+    assert_int_equal(spool_control(&cfg, m.env.id, SPOOL_CTL_REQUEUE, &err), 0);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_int_equal(r.env.attempts, 0);
+    assert_null(r.env.last_reason);
+    assert_false(r.env.warned);
+    spool_message_free(&r);
+    assert_int_equal(spool_remove(&cfg, m.env.id, &err), 0);
+    spool_message_free(&m);
+    /* a hand-made version 1 file: I, S, R, X, W, M, Z */
+    static const unsigned char v1[] = {
+        'W', 'S', 'P', 'L', 0, 0, 0, 1,
+        'I', 0, 0, 0, 2, 'A', 'B',
+        'S', 0, 0, 0, 0,
+        'R', 0, 0, 0, 3, 'a', '@', 'b',
+        'X', 0, 0, 0, 1, 0,
+        'W', 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 42,
+        'M', 0, 0, 0, 2, 'h', 'i',
+        'Z', 0, 0, 0, 0};
+    assert_int_equal(spool_decode(v1, sizeof(v1), &r, &err), 0);
+    assert_string_equal(r.env.id, "AB");
+    assert_int_equal(r.env.arrival, 42);
+    assert_int_equal(r.env.next_attempt, 0);
+    assert_int_equal(r.env.attempts, 0);
+    assert_null(r.env.last_reason);
+    spool_message_free(&r);
+    /* version 1 with a version 2 record is damaged */
+    unsigned char bad[sizeof(v1) + 13];
+    memcpy(bad, v1, sizeof(v1) - 5);
+    static const unsigned char k[] = {'K', 0, 0, 0, 4, 0, 0, 0, 1};
+    memcpy(bad + sizeof(v1) - 5, k, sizeof(k));
+    memcpy(bad + sizeof(v1) - 5 + sizeof(k), "Z\0\0\0\0", 5);
+    assert_int_equal(spool_decode(bad, sizeof(v1) + 9, &r, &err), -1);
+    buf_free(&err);
+}
+
 static void test_batch_and_damage(void **state)
 {
     struct spool_message m[3];
@@ -126,6 +194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_batch_and_damage),
+        cmocka_unit_test(test_retry_state_and_v1),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import wait_until
+from conftest import free_port, wait_until
 from smtp_helpers import (Raw, add_user, wait_smtp_ready, log_has, mailq, message_bytes, queued_id, spool_ids,
                           tls_context)
 
@@ -19,7 +19,10 @@ LOCAL_USERS = ["bob@example.test", "carol@example.test", "dave@example.test"]
 
 
 def start(wharf_factory, **extra):
-    settings = {"mynetworks": "192.0.2.0/24"}  # loopback is NOT trusted: relay tests mean it
+    settings = {"mynetworks": "192.0.2.0/24",  # loopback is NOT trusted: relay tests mean it
+                # hermetic: the mta sends the remote domain to a closed port, so its
+                # mail is deferred and stays queued for the envelope checks below
+                "transport_routes": f"elsewhere.example=[127.0.0.1]:{free_port()} none"}
     settings.update({k: str(v) for k, v in extra.items()})
     s = wharf_factory(enable=SMTP_SERVICES, extra=settings).start(wait=False)
     wait_smtp_ready(s)
@@ -36,7 +39,7 @@ def server(wharf_factory):
 
 
 # Envelope checks read the queue through `wharf mailq`; mail for a remote domain
-# stays queued (no route in a hermetic test), so the mta cannot take it first.
+# stays queued (its route leads to a closed port: deferred), so the mta cannot take it first.
 REMOTE = "bob@elsewhere.example"
 
 

@@ -1,0 +1,635 @@
+/*
+ * mta_out.c - outbound delivery of one spool entry (see mta_out.h): group the
+ * remote recipients by domain, look up each domain's next hop, send one
+ * transaction per domain (next address or MX when a session fails before any
+ * recipient got an answer of its own), then record, log and report.
+ *
+ * Must never: mark a recipient DELIVERED without the peer's 2xx, bounce a
+ * null-sender message, or update the spool entry before the DSN about it is
+ * spooled.
+ */
+#include "mta/mta_out.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "mta/dsn.h"
+#include "mta/nexthop.h"
+#include "mta/retry.h"
+#include "smtp/smtp_client.h"
+
+#include <event2/event.h>
+#include <netdb.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+struct out_rcpt {
+    size_t idx; /* in sm->env.rcpts */
+    struct smtp_client_result res;
+    char *relay;   /* "name[addr]:port", or "none" */
+    char *host;    /* remote MTA name for the DSN, or NULL */
+    bool peer_dsn; /* the peer took NOTIFY/ORCPT */
+};
+
+struct out_msg;
+
+struct out_domain {
+    struct out_msg *m;
+    char *domain;
+    size_t *ri; /* indices into m->r */
+    size_t n;
+    enum smtp_tls_policy tls;
+    bool relay_auth;
+    size_t n_hosts, host, addr;
+    struct nexthop_host hosts[NEXTHOP_HOSTS_MAX];
+    struct smtp_client *c;
+    struct smtp_client_txn txn;
+    struct smtp_client_rcpt *crcpts;
+    struct buf relay;
+    bool plain; /* this address again without TLS: its handshake failed under `may` */
+    bool finished;
+};
+
+struct out_msg {
+    struct mta_out *o;
+    struct spool_message *sm;
+    struct out_rcpt *r;
+    size_t n;
+    struct out_domain *d;
+    size_t nd, domains_left;
+    struct out_msg *prev, *next;
+};
+
+struct mta_out {
+    struct event_base *base;
+    const struct wharf_config *cfg;
+    struct nexthop_resolver *resolver;
+    SSL_CTX *tls_ctx;
+    char *auth_user, *auth_pass;
+    struct retry_policy policy;
+    mta_out_spooled_fn *spooled;
+    mta_out_done_fn *done;
+    void *arg;
+    struct out_msg *msgs;
+    size_t active;
+};
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *cfg,
+                            mta_out_spooled_fn *spooled, mta_out_done_fn *done, void *arg,
+                            struct buf *err)
+{
+    struct mta_out *o = xcalloc(1, sizeof(*o));
+    o->base = base;
+    o->cfg = cfg;
+    o->spooled = spooled;
+    o->done = done;
+    o->arg = arg;
+    retry_policy_from_config(cfg, &o->policy);
+    o->resolver = nexthop_resolver_new(base, cfg, err);
+    if (o->resolver == NULL)
+        goto fail;
+    const char *ca = cfg->mta_smtp_tls_ca_file[0] ? cfg->mta_smtp_tls_ca_file : NULL;
+    o->tls_ctx = smtp_client_tls_ctx_new(ca, err);
+    if (o->tls_ctx == NULL)
+        goto fail;
+    if (cfg->relayhost_auth_file[0] &&
+        !nexthop_relay_auth_load(cfg->relayhost_auth_file, &o->auth_user, &o->auth_pass, err))
+        goto fail;
+    return o;
+fail:
+    mta_out_free(o);
+    return NULL;
+}
+
+size_t mta_out_active(const struct mta_out *o)
+{
+    return o->active;
+}
+
+/* ---- one domain ---- */
+
+static void domain_done(struct out_domain *d);
+static void domain_try(struct out_domain *d);
+
+static void set_result(struct smtp_client_result *r, int code, const char *enh, struct slice text,
+                       bool local)
+{
+    r->code = code;
+    snprintf(r->enh, sizeof(r->enh), "%s", enh ? enh : "");
+    buf_reset(&r->text);
+    buf_append_slice(&r->text, text);
+    r->local = local;
+}
+
+static void on_txn(struct smtp_client *c, struct smtp_client_txn *t, void *arg)
+{
+    (void)c, (void)t, (void)arg; /* results are read in on_done, when the session is over */
+}
+
+/* The session failed before any recipient had an answer of its own: all
+ * results are the same temporary session error. Then the next address may
+ * do better (RFC 5321 5.1). */
+static bool session_failed_early(const struct out_domain *d, const struct smtp_client_result *e)
+{
+    if (e == NULL || e->code / 100 != 4)
+        return false;
+    for (size_t i = 0; i < d->n; i++) {
+        const struct smtp_client_result *r = &d->crcpts[i].result;
+        if (r->code != e->code || strcmp(r->enh, e->enh) != 0)
+            return false;
+    }
+    return true;
+}
+
+static void on_done(struct smtp_client *c, void *arg)
+{
+    struct out_domain *d = arg;
+    struct out_msg *m = d->m;
+    const struct smtp_client_result *e = smtp_client_error(c);
+    bool again = session_failed_early(d, e);
+    const struct nexthop_host *h = &d->hosts[d->host];
+    for (size_t i = 0; i < d->n; i++) {
+        struct out_rcpt *r = &m->r[d->ri[i]];
+        const struct smtp_client_result *cr = &d->crcpts[i].result;
+        if (cr->code == 0) /* cannot happen: every recipient gets a result */
+            set_result(&r->res, 451, "4.3.0", slice_from_cstr("no result"), true);
+        else
+            set_result(&r->res, cr->code, cr->enh, buf_slice(&cr->text), cr->local);
+        free(r->relay);
+        r->relay = xstrdup(buf_cstr(&d->relay));
+        free(r->host);
+        r->host = xstrdup(h->name);
+        r->peer_dsn = d->txn.peer_dsn;
+    }
+    /* Postfix: a failed TLS handshake under `may` is retried in clear text */
+    bool plain = again && e->local && strcmp(e->enh, "4.7.5") == 0 && d->tls == SMTP_TLS_MAY &&
+                 !d->plain;
+    if (again)
+        log_info("%s: %s: %d %s %.*s (trying %s)", m->sm->env.id, buf_cstr(&d->relay), e->code,
+                 e->enh, (int)e->text.len, e->text.data ? e->text.data : "",
+                 plain ? "again without TLS" : "the next address");
+    smtp_client_free(c);
+    d->c = NULL;
+    if (plain) {
+        d->plain = true;
+        domain_try(d);
+    } else if (again) {
+        d->plain = false;
+        d->addr++;
+        domain_try(d);
+    } else
+        domain_done(d);
+}
+
+static void relay_name(struct buf *out, const char *name, const struct sockaddr *sa, socklen_t len)
+{
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    buf_reset(out);
+    if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        buf_printf(out, "%s[?]", name);
+    else
+        buf_printf(out, "%s[%s]:%s", name, host, serv);
+}
+
+static enum smtp_client_body client_body(enum spool_body b)
+{
+    return b == SPOOL_BODY_BINARYMIME ? SMTP_CLIENT_BINARYMIME
+           : b == SPOOL_BODY_8BITMIME ? SMTP_CLIENT_8BITMIME
+                                      : SMTP_CLIENT_7BIT;
+}
+
+/* Connects to the next address to try, or ends the domain with what the last
+ * attempt left when there is none. */
+static void domain_try(struct out_domain *d)
+{
+    struct out_msg *m = d->m;
+    const struct wharf_config *cfg = m->o->cfg;
+    while (d->host < d->n_hosts && d->addr >= d->hosts[d->host].n_addrs) {
+        d->host++;
+        d->addr = 0;
+    }
+    if (d->host >= d->n_hosts) {
+        domain_done(d);
+        return;
+    }
+    const struct nexthop_host *h = &d->hosts[d->host];
+    relay_name(&d->relay, h->name, (const struct sockaddr *)&h->addrs[d->addr],
+               h->addr_lens[d->addr]);
+    struct smtp_client_params p = {
+        .helo_name = cfg->myhostname,
+        .tls = d->plain ? SMTP_TLS_NONE : d->tls,
+        .tls_ctx = m->o->tls_ctx,
+        .tls_servername = h->name,
+        .auth_user = d->relay_auth ? m->o->auth_user : NULL,
+        .auth_pass = d->relay_auth ? m->o->auth_pass : NULL,
+        .connect_timeout = cfg->mta_smtp_connect_timeout,
+        .greeting_timeout = cfg->mta_smtp_greeting_timeout,
+        .command_timeout = cfg->mta_smtp_command_timeout,
+        .data_init_timeout = cfg->mta_smtp_data_init_timeout,
+        .data_block_timeout = cfg->mta_smtp_data_block_timeout,
+        .data_done_timeout = cfg->mta_smtp_data_done_timeout,
+        .reply_line_max = (size_t)cfg->mta_smtp_reply_line_max,
+        .reply_lines_max = (size_t)cfg->mta_smtp_reply_lines_max,
+    };
+    const struct spool_envelope *env = &m->sm->env;
+    for (size_t i = 0; i < d->n; i++) {
+        const struct spool_rcpt *sr = &env->rcpts[m->r[d->ri[i]].idx];
+        smtp_client_result_clear(&d->crcpts[i].result);
+        d->crcpts[i] = (struct smtp_client_rcpt){
+            .address = sr->address, .orcpt = sr->orcpt, .notify = sr->notify,
+            .result = d->crcpts[i].result};
+    }
+    d->txn = (struct smtp_client_txn){
+        .sender = env->sender,
+        .data = buf_slice(&m->sm->data),
+        .body = client_body(env->body),
+        .smtputf8 = env->smtputf8,
+        .ret_hdrs = env->dsn_ret_hdrs,
+        .envid = env->dsn_envid,
+        .rcpts = d->crcpts,
+        .n_rcpts = d->n,
+    };
+    d->c = smtp_client_new(m->o->base, &p, on_txn, on_done, d);
+    smtp_client_send(d->c, &d->txn);
+    smtp_client_quit(d->c);
+    smtp_client_connect(d->c, (const struct sockaddr *)&h->addrs[d->addr], h->addr_lens[d->addr]);
+}
+
+static void on_hop(const char *domain, const struct nexthop_result *res, void *arg)
+{
+    struct out_domain *d = arg;
+    struct out_msg *m = d->m;
+    if (res->status != NEXTHOP_OK) {
+        bool perm = res->status == NEXTHOP_PERMFAIL;
+        for (size_t i = 0; i < d->n; i++) {
+            struct out_rcpt *r = &m->r[d->ri[i]];
+            set_result(&r->res, perm ? 550 : 451, res->enh, buf_slice(&res->reason), true);
+            free(r->relay);
+            r->relay = xstrdup("none");
+        }
+        domain_done(d);
+        return;
+    }
+    d->tls = res->tls;
+    d->relay_auth = res->relay_auth;
+    d->n_hosts = res->n_hosts;
+    for (size_t i = 0; i < res->n_hosts; i++) {
+        d->hosts[i] = res->hosts[i];
+        d->hosts[i].name = xstrdup(res->hosts[i].name ? res->hosts[i].name : domain);
+    }
+    /* a next hop without any address: deferred, never bounced (nexthop.h) */
+    for (size_t i = 0; i < d->n; i++) {
+        struct out_rcpt *r = &m->r[d->ri[i]];
+        set_result(&r->res, 451, "4.4.1", slice_from_cstr("no address to connect to"), true);
+        free(r->relay);
+        r->relay = xstrdup("none");
+    }
+    domain_try(d);
+}
+
+/* ---- the whole message ---- */
+
+static void msg_finish(struct out_msg *m);
+
+static void domain_done(struct out_domain *d)
+{
+    d->finished = true;
+    if (--d->m->domains_left == 0)
+        msg_finish(d->m);
+}
+
+static const char *domain_of(const char *address)
+{
+    const char *at = strrchr(address, '@');
+    return at ? at + 1 : "";
+}
+
+static void finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    msg_finish(arg);
+}
+
+void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote)
+{
+    struct out_msg *m = xcalloc(1, sizeof(*m));
+    m->o = o;
+    m->sm = sm;
+    const struct spool_envelope *env = &sm->env;
+    m->r = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*m->r));
+    m->d = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*m->d));
+    for (size_t i = 0; i < env->n_rcpts; i++) {
+        if (!remote[i] || env->rcpts[i].state != SPOOL_RCPT_PENDING)
+            continue;
+        struct out_rcpt *r = &m->r[m->n];
+        r->idx = i;
+        buf_init(&r->res.text);
+        const char *dom = domain_of(env->rcpts[i].address);
+        size_t k = 0;
+        while (k < m->nd && strcasecmp(m->d[k].domain, dom) != 0)
+            k++;
+        struct out_domain *d = &m->d[k];
+        if (k == m->nd) {
+            m->nd++;
+            d->m = m;
+            d->domain = xstrdup(dom);
+            d->ri = xcalloc(env->n_rcpts, sizeof(*d->ri));
+            buf_init(&d->relay);
+        }
+        d->ri[d->n++] = m->n++;
+    }
+    m->next = o->msgs;
+    if (o->msgs)
+        o->msgs->prev = m;
+    o->msgs = m;
+    o->active++;
+    m->domains_left = m->nd;
+    for (size_t k = 0; k < m->nd; k++) {
+        struct out_domain *d = &m->d[k];
+        d->crcpts = xcalloc(d->n, sizeof(*d->crcpts));
+        for (size_t i = 0; i < d->n; i++)
+            buf_init(&d->crcpts[i].result.text);
+        nexthop_lookup(o->resolver, d->domain, on_hop, d);
+    }
+    if (m->nd == 0) /* nothing to do: finish from the loop, as promised */
+        event_base_once(o->base, -1, EV_TIMEOUT, finish_cb, m, NULL);
+}
+
+/* ---- reports, bookkeeping ---- */
+
+/* Spools one report about sm's recipients dr[0..n) to sm's sender. */
+static void report_spool(struct mta_out *o, const struct spool_message *sm,
+                         const struct dsn_rcpt *dr, size_t n, int64_t now, const char *what)
+{
+    const struct spool_envelope *env = &sm->env;
+    const struct dsn_report rep = {
+        .reporting_mta = o->cfg->myhostname,
+        .queue_id = env->id,
+        .sender = env->sender,
+        .envid = env->dsn_envid,
+        .arrival = env->arrival,
+        .now = now / 1000,
+        .ret_hdrs = env->dsn_ret_hdrs,
+        .return_max = (size_t)o->cfg->mta_dsn_return_max,
+        .original = buf_slice(&sm->data),
+        .rcpts = dr,
+        .n_rcpts = n,
+    };
+    struct spool_message d;
+    memset(&d, 0, sizeof(d));
+    buf_init(&d.data);
+    if (n == 0 || dsn_build(&rep, &d.data) != 0) { /* the null sender: never reported to */
+        buf_free(&d.data);
+        return;
+    }
+    struct spool_rcpt to = {.address = env->sender, .notify = SPOOL_NOTIFY_NEVER};
+    spool_new_id(d.env.id);
+    d.env.sender = (char *)"";
+    d.env.rcpts = &to;
+    d.env.n_rcpts = 1;
+    d.env.body = env->body == SPOOL_BODY_7BIT && !env->smtputf8 ? SPOOL_BODY_7BIT
+                                                                : SPOOL_BODY_8BITMIME;
+    d.env.smtputf8 = env->smtputf8;
+    d.env.client = (char *)"local";
+    d.env.arrival = now / 1000;
+    struct buf err = BUF_INIT;
+    if (spool_write(o->cfg, &d, &err) == 0) {
+        log_info("%s: sender %s notification: %s", env->id, what, d.env.id);
+        o->spooled(o->arg, d.env.id);
+    } else
+        log_error("%s: cannot spool the %s notification: %s", env->id, what, buf_cstr(&err));
+    buf_free(&err);
+    buf_free(&d.data);
+}
+
+void mta_out_bounce_local(struct mta_out *o, const struct spool_message *sm, const bool *failed,
+                          char *const *diag)
+{
+    const struct spool_envelope *env = &sm->env;
+    struct dsn_rcpt *dr = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*dr));
+    size_t n = 0;
+    int64_t now = now_ms();
+    for (size_t i = 0; i < env->n_rcpts; i++) {
+        if (!failed[i] || !dsn_wanted(env->sender, env->rcpts[i].notify, DSN_ACTION_FAILED))
+            continue;
+        dr[n++] = (struct dsn_rcpt){.address = env->rcpts[i].address,
+                                    .orcpt = env->rcpts[i].orcpt,
+                                    .action = DSN_ACTION_FAILED,
+                                    .status = "5.1.1",
+                                    .diagnostic = diag[i],
+                                    .last_attempt = now / 1000};
+    }
+    report_spool(o, sm, dr, n, now, "non-delivery");
+    free(dr);
+}
+
+enum outcome { OUT_SENT, OUT_DEFERRED, OUT_BOUNCED };
+
+static void status_text(const struct smtp_client_result *r, struct buf *out)
+{
+    buf_reset(out);
+    int len = (int)r->text.len;
+    const char *t = r->text.data ? r->text.data : "";
+    if (r->local)
+        buf_printf(out, "%.*s", len, t);
+    else
+        buf_printf(out, "%d%s%s %.*s", r->code, r->enh[0] ? " " : "", r->enh, len, t);
+}
+
+static void dsn_code(const struct smtp_client_result *r, char out[16])
+{
+    if (r->enh[0])
+        snprintf(out, 16, "%s", r->enh);
+    else
+        snprintf(out, 16, "%d.0.0", r->code / 100 >= 2 && r->code / 100 <= 5 ? r->code / 100 : 4);
+}
+
+static void msg_free(struct out_msg *m)
+{
+    for (size_t k = 0; k < m->nd; k++) {
+        struct out_domain *d = &m->d[k];
+        smtp_client_free(d->c); /* on_txn ignores the cancelled transaction */
+        for (size_t i = 0; i < d->n; i++)
+            smtp_client_result_clear(&d->crcpts[i].result);
+        for (size_t i = 0; i < d->n_hosts; i++)
+            free(d->hosts[i].name);
+        free(d->crcpts);
+        free(d->ri);
+        free(d->domain);
+        buf_free(&d->relay);
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        smtp_client_result_clear(&m->r[i].res);
+        free(m->r[i].relay);
+        free(m->r[i].host);
+    }
+    free(m->d);
+    free(m->r);
+    spool_message_free(m->sm);
+    free(m->sm);
+    free(m);
+}
+
+static void msg_finish(struct out_msg *m)
+{
+    struct mta_out *o = m->o;
+    struct spool_envelope *env = &m->sm->env;
+    int64_t now = now_ms();
+    long long delay = now / 1000 - env->arrival;
+    enum outcome *oc = xcalloc(m->n ? m->n : 1, sizeof(*oc));
+    bool any_deferred = false;
+    struct buf reason = BUF_INIT, text = BUF_INIT;
+    for (size_t i = 0; i < m->n; i++) {
+        int cls = m->r[i].res.code / 100;
+        oc[i] = cls == 2 ? OUT_SENT : cls == 5 ? OUT_BOUNCED : OUT_DEFERRED;
+        if (oc[i] == OUT_DEFERRED && !any_deferred) {
+            any_deferred = true;
+            status_text(&m->r[i].res, &text);
+            buf_printf(&reason, "%s: %s", m->r[i].relay ? m->r[i].relay : "none", buf_cstr(&text));
+        }
+    }
+    int64_t next = 0;
+    bool expired = false;
+    if (any_deferred) {
+        env->attempts++;
+        if (retry_next(&o->policy, env->arrival * 1000, now, env->attempts, &next) ==
+            RETRY_EXPIRED) {
+            expired = true;
+            next = 0;
+        }
+        free(env->last_reason);
+        env->last_reason = buf_steal(&reason, NULL);
+    }
+    struct dsn_rcpt *fail = xcalloc(m->n ? m->n : 1, sizeof(*fail));
+    struct dsn_rcpt *delay_r = xcalloc(m->n ? m->n : 1, sizeof(*delay_r));
+    struct dsn_rcpt *relayed = xcalloc(m->n ? m->n : 1, sizeof(*relayed));
+    char (*codes)[16] = xcalloc(m->n ? m->n : 1, sizeof(*codes));
+    struct buf *diags = xcalloc(m->n ? m->n : 1, sizeof(*diags));
+    size_t nf = 0, nd = 0, nr = 0;
+    bool warn = any_deferred && !expired &&
+                retry_warning_due(&o->policy, env->arrival * 1000, now, env->warned);
+    for (size_t i = 0; i < m->n; i++) {
+        struct out_rcpt *r = &m->r[i];
+        struct spool_rcpt *sr = &env->rcpts[r->idx];
+        if (oc[i] == OUT_DEFERRED && expired)
+            oc[i] = OUT_BOUNCED;
+        dsn_code(&r->res, codes[i]);
+        if (oc[i] == OUT_BOUNCED && codes[i][0] != '5')
+            snprintf(codes[i], 16, "%s", r->res.enh[0] == '4' ? r->res.enh : "4.4.7");
+        status_text(&r->res, &text);
+        static const char *const names[] = {"sent", "deferred", "bounced"};
+        log_info("%s: to=<%s>, relay=%s, delay=%lld, dsn=%s, status=%s (%s%s)", env->id,
+                 sr->address, r->relay ? r->relay : "none", delay, codes[i], names[oc[i]],
+                 buf_cstr(&text), oc[i] == OUT_BOUNCED && expired && r->res.code / 100 != 5
+                                      ? "; message expired in the queue"
+                                      : "");
+        buf_init(&diags[i]);
+        buf_printf(&diags[i], "%d %s %s", r->res.code, r->res.enh[0] ? r->res.enh : codes[i],
+                   buf_cstr(&r->res.text));
+        struct dsn_rcpt dr = {.address = sr->address,
+                              .orcpt = sr->orcpt,
+                              .status = codes[i],
+                              .remote_mta = r->res.local ? NULL : r->host,
+                              .diagnostic = r->res.local ? NULL : buf_cstr(&diags[i]),
+                              .last_attempt = now / 1000};
+        switch (oc[i]) {
+        case OUT_SENT:
+            sr->state = SPOOL_RCPT_DELIVERED;
+            if (!r->peer_dsn && dsn_wanted(env->sender, sr->notify, DSN_ACTION_RELAYED)) {
+                dr.action = DSN_ACTION_RELAYED;
+                relayed[nr++] = dr;
+            }
+            break;
+        case OUT_BOUNCED:
+            sr->state = SPOOL_RCPT_FAILED;
+            if (r->res.local)
+                dr.diagnostic = buf_cstr(&r->res.text);
+            if (dsn_wanted(env->sender, sr->notify, DSN_ACTION_FAILED)) {
+                dr.action = DSN_ACTION_FAILED;
+                fail[nf++] = dr;
+            }
+            break;
+        case OUT_DEFERRED:
+            if (warn && dsn_wanted(env->sender, sr->notify, DSN_ACTION_DELAYED)) {
+                dr.action = DSN_ACTION_DELAYED;
+                dr.will_retry_until = retry_until(&o->policy, env->arrival * 1000) / 1000;
+                if (r->res.local)
+                    dr.diagnostic = NULL;
+                delay_r[nd++] = dr;
+            }
+            break;
+        }
+    }
+    /* the reports first: a crash after them repeats a report, never loses one */
+    report_spool(o, m->sm, fail, nf, now, "non-delivery");
+    report_spool(o, m->sm, delay_r, nd, now, "delay");
+    report_spool(o, m->sm, relayed, nr, now, "delivery status");
+    if (warn)
+        env->warned = true;
+    env->next_attempt = next;
+    bool pending = false;
+    for (size_t i = 0; i < env->n_rcpts; i++)
+        pending |= env->rcpts[i].state == SPOOL_RCPT_PENDING;
+    struct buf err = BUF_INIT;
+    if (!pending) {
+        if (spool_remove(o->cfg, env->id, &err) == 0)
+            log_info("%s: removed", env->id);
+        else
+            log_error("%s: cannot remove from the spool: %s", env->id, buf_cstr(&err));
+    } else if (spool_update_rcpts(o->cfg, m->sm, &err) != 0)
+        log_error("%s: cannot record outbound results in the spool: %s", env->id,
+                  buf_cstr(&err));
+    buf_free(&err);
+    for (size_t i = 0; i < m->n; i++)
+        buf_free(&diags[i]);
+    free(diags);
+    free(codes);
+    free(fail);
+    free(delay_r);
+    free(relayed);
+    free(oc);
+    buf_free(&reason);
+    buf_free(&text);
+    /* unlink before the callback: it may start a new attempt for this id */
+    if (m->prev)
+        m->prev->next = m->next;
+    else
+        o->msgs = m->next;
+    if (m->next)
+        m->next->prev = m->prev;
+    o->active--;
+    char id[32];
+    memcpy(id, env->id, sizeof(id));
+    msg_free(m);
+    o->done(o->arg, id, pending ? next : 0);
+}
+
+void mta_out_free(struct mta_out *o)
+{
+    if (o == NULL)
+        return;
+    nexthop_resolver_free(o->resolver); /* no callback after this */
+    while (o->msgs) {
+        struct out_msg *m = o->msgs;
+        o->msgs = m->next;
+        msg_free(m);
+    }
+    if (o->tls_ctx)
+        SSL_CTX_free(o->tls_ctx);
+    if (o->auth_pass) {
+        OPENSSL_cleanse(o->auth_pass, strlen(o->auth_pass));
+        free(o->auth_pass);
+    }
+    free(o->auth_user);
+    free(o);
+}

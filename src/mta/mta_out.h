@@ -1,0 +1,59 @@
+/*
+ * mta_out.h - outbound delivery of one spool entry's remote recipients:
+ * next hop per domain, one SMTP transaction per domain, per-recipient
+ * results recorded in the spool, bounces and delay warnings spooled as new
+ * entries with the null sender.
+ *
+ * Order of durability: a DSN is spooled before the original entry records
+ * the failure it reports, and the entry is updated (or removed) before the
+ * caller hears that the attempt is over. Must never bounce a message with the
+ * null sender, never drop a recipient without a final state, and never mark a
+ * recipient DELIVERED before the peer's 2xx to the end of data.
+ */
+#ifndef WHARF_MTA_MTA_OUT_H
+#define WHARF_MTA_MTA_OUT_H
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "spool/spool.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct event_base;
+struct mta_out;
+
+/* A DSN was spooled under id: deliver it like any other entry. */
+typedef void mta_out_spooled_fn(void *arg, const char *id);
+/* The attempt for entry id is over and recorded. next_attempt_ms > 0: some
+ * remote recipients were deferred, try again then; 0: none is left waiting
+ * for an outbound retry. */
+typedef void mta_out_done_fn(void *arg, const char *id, int64_t next_attempt_ms);
+
+/* NULL with a reason in err on a bad option (routes, TLS). */
+struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *cfg,
+                            mta_out_spooled_fn *spooled, mta_out_done_fn *done, void *arg,
+                            struct buf *err);
+
+/*
+ * Delivers the recipients i of sm with remote[i] true (their state must be
+ * PENDING). Takes sm (allocated with malloc; its data without Return-Path)
+ * and frees it; done is always called later, from the event loop.
+ */
+void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote);
+
+/*
+ * Spools a report (bounce) for recipients of sm that failed here, with
+ * diag[i] the reason for those with failed[i] true (e.g. no such local
+ * user, 5.1.1). Respects NOTIFY and never reports on a null-sender message.
+ */
+void mta_out_bounce_local(struct mta_out *o, const struct spool_message *sm, const bool *failed,
+                          char *const *diag);
+
+/* Entries in an outbound attempt right now (for status). */
+size_t mta_out_active(const struct mta_out *o);
+
+/* Cancels attempts in progress (their recipients stay PENDING) and frees. */
+void mta_out_free(struct mta_out *o);
+
+#endif
