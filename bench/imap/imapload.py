@@ -216,16 +216,21 @@ def tree_pids(root):
 
 
 def pss_kb(root):
-    total, n = 0, 0
+    """Summed Pss of the process tree under root, and per program (Wharf: per component)."""
+    total, n, parts = 0, 0, {}
     for p in tree_pids(root):
         try:
+            argv = open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")
+            name = argv[2].decode() if b"--component" in argv[1:2] else os.path.basename(argv[0].decode().split()[0])
             for line in open(f"/proc/{p}/smaps_rollup"):
                 if line.startswith("Pss:"):
-                    total += int(line.split()[1])
+                    kb = int(line.split()[1])
+                    total += kb
                     n += 1
-        except OSError:
+                    parts[name] = parts.get(name, 0) + kb
+        except (OSError, IndexError):
             pass
-    return total, n
+    return total, n, parts
 
 
 async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid):
@@ -273,8 +278,8 @@ async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid
     print(f"idle connections={conns} users={users} up_in={time.monotonic() - t0:.1f}s")
     await asyncio.sleep(5)   # let the servers settle (Dovecot hibernates idle sessions)
     root = int(open(pid).read()) if not pid.isdigit() else int(pid)
-    kb, nproc = pss_kb(root)
-    print(f"idle pss_kb={kb} processes={nproc}")
+    kb, nproc, parts = pss_kb(root)
+    print(f"idle pss_kb={kb} processes={nproc} (" + ", ".join(f"{k} {v}" for k, v in sorted(parts.items())) + ")")
     lat = []
     for p in range(probes):
         user = userfmt % (p % users)
