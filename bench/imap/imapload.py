@@ -21,6 +21,9 @@ parses only what it must, so its own cost stays small next to the server's).
       the server's process tree, then PROBES deliveries (DELIVER is
       wharf:SOCKET or lmtp:SOCKET) to the users in turn, timing from the start
       of the delivery to the "* N EXISTS" on every idle connection of that user.
+  imapload.py summary < OUTPUT
+      Medians of the rounds and Wharf/Dovecot ratios from the lines above
+      (prefixed "wharf   " or "dovecot ").
 Every line it prints starts with the mode name, for the run script to grep.
 """
 import asyncio
@@ -305,6 +308,35 @@ async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid
         t.cancel()
 
 
+def summary(lines):
+    runs, idle = {}, {}
+    for line in lines:
+        f = line.split()
+        if len(f) < 3 or f[0] not in ("wharf", "dovecot"):
+            continue
+        kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+        if f[1] in ("fetch", "search"):
+            runs.setdefault((f[1], kv["messages"]), {}).setdefault(f[0], []).append(float(kv["seconds"]))
+        elif f[1] == "append":
+            runs.setdefault(("append", kv["messages"]), {})[f[0]] = [float(kv["rate"].rstrip("/s"))]
+        elif f[1] == "idle" and "connections" in kv:
+            idle[f[0]] = {"n": kv["connections"]}
+        elif f[1] == "idle" and f[0] in idle:
+            idle[f[0]].update(kv)
+    print("summary: operation                  wharf   dovecot   wharf speed-up")
+    for (op, n), v in runs.items():
+        w, d = sorted(v.get("wharf", [0])), sorted(v.get("dovecot", [0]))
+        wm, dm = w[(len(w) - 1) // 2], d[(len(d) - 1) // 2]
+        if op == "append":
+            print(f"summary: {'APPEND ' + n:<24} {wm:6.0f}/s {dm:7.0f}/s   {wm / dm if dm else 0:5.2f}x")
+        else:
+            name = "UID FETCH" if op == "fetch" else "SEARCH TEXT"
+            print(f"summary: {name + ' ' + n:<24} {wm:7.3f}s {dm:8.3f}s   {dm / wm if wm else 0:5.2f}x  (median of {len(w)})")
+    for server, v in idle.items():
+        print(f"summary: {server} {v['n']} IDLE: Pss {int(v.get('pss_kb', 0)) / 1024:.1f} MB, "
+              f"delivery to EXISTS p50 {v.get('p50', '?')} ms p99 {v.get('p99', '?')} ms")
+
+
 def main():
     a = sys.argv[1:]
     mode = a[0] if a else ""
@@ -319,6 +351,8 @@ def main():
         asyncio.run(append(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), int(a[7])))
     elif mode == "idle":
         asyncio.run(idle(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), int(a[7]), a[8], a[9]))
+    elif mode == "summary":
+        summary(sys.stdin)
     else:
         sys.exit(__doc__)
 
