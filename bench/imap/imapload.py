@@ -30,7 +30,6 @@ import asyncio
 import os
 import random
 import re
-import socket
 import struct
 import sys
 import time
@@ -173,17 +172,19 @@ async def timed(host, port, user, password, rounds, command, mode):
 async def append(host, port, user, password, count, size, window):
     c = await Imap.login(host, port, user, password)
     sem = asyncio.Semaphore(window)
-    tags, t0 = [], time.monotonic()
+    t0 = time.monotonic()
     done = asyncio.Event()
     results = {"ok": 0, "bad": 0}
 
     async def reader():
-        buf = b""
         while results["ok"] + results["bad"] < count:
             line = await c.r.readline()
+            if not line:
+                raise ConnectionError("server closed during APPEND")
             if line.startswith(b"A"):
-                results["ok" if line.split(b" ")[1] == b"OK" else "bad"] += 1
-                if results["bad"] == 1 and not line.split(b" ")[1] == b"OK":
+                ok = line.split(b" ")[1] == b"OK"
+                results["ok" if ok else "bad"] += 1
+                if not ok and results["bad"] == 1:
                     print(f"append failed: {line!r}", file=sys.stderr)
                 sem.release()
         done.set()
@@ -192,7 +193,6 @@ async def append(host, port, user, password, count, size, window):
         await sem.acquire()
         msg = message(1000000 + i, size)
         c.w.write(b"A%d APPEND INBOX (\\Seen) {%d+}\r\n" % (i, len(msg)) + msg + b"\r\n")
-        tags.append(i)
         if c.w.transport.get_write_buffer_size() > (1 << 20):
             await c.w.drain()
     await done.wait()
