@@ -1,0 +1,361 @@
+#!/usr/bin/python3
+"""IMAP load generator for bench/imap/run (asyncio, raw sockets: the client
+parses only what it must, so its own cost stays small next to the server's).
+
+  imapload.py fill DELIVER USER MAILDIR COUNT SIZE PARALLEL
+      The same COUNT messages (deterministic, ~SIZE bytes, word bodies; every
+      100th holds the word "zanzibar") delivered to Wharf through DELIVER
+      (DATA/run/deliver.sock, the frames `wharf deliver` sends) and written as
+      Maildir files under MAILDIR (Dovecot's). Either may be "-".
+  imapload.py fetch HOST PORT USER PASS ROUNDS
+      UID FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE) on INBOX: one
+      warm-up round, then ROUNDS timed; prints the seconds of each.
+  imapload.py search HOST PORT USER PASS ROUNDS
+      SEARCH TEXT zanzibar on INBOX, the same way.
+  imapload.py append HOST PORT USER PASS COUNT SIZE WINDOW
+      APPENDs COUNT messages to INBOX, WINDOW in flight (LITERAL+); prints
+      messages/s.
+  imapload.py idle HOST PORT USERFMT PASS USERS CONNS PROBES DELIVER PIDFILE|PID
+      CONNS connections (user i % USERS), each LOGIN, SELECT INBOX, IDLE,
+      from source addresses 127.0.0.2.. (ephemeral ports); then the summed PSS of
+      the server's process tree, then PROBES deliveries (DELIVER is
+      wharf:SOCKET or lmtp:SOCKET) to the users in turn, timing from the start
+      of the delivery to the "* N EXISTS" on every idle connection of that user.
+  imapload.py summary < OUTPUT
+      Medians of the rounds and Wharf/Dovecot ratios from the lines above
+      (prefixed "wharf   " or "dovecot ").
+Every line it prints starts with the mode name, for the run script to grep.
+"""
+import asyncio
+import os
+import random
+import re
+import struct
+import sys
+import time
+
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
+         "november oscar papa quebec romeo sierra tango uniform victor whiskey xray "
+         "yankee zulu harbour vessel cargo crane anchor tide pier quay").split()
+
+
+def message(i, size):
+    rnd = random.Random(i)
+    head = (f"From: Sender {i % 97} <s{i % 97}@bench.test>\r\nTo: user@bench.test\r\n"
+            f"Subject: message {i} {rnd.choice(WORDS)}\r\nDate: Fri, 27 Nov 2026 12:00:00 +0000\r\n"
+            f"Message-ID: <{i}@bench.test>\r\n\r\n")
+    lines, n = [], len(head)
+    while n < size:
+        line = " ".join(rnd.choice(WORDS) for _ in range(10))
+        if i % 100 == 0 and not lines:
+            line += " zanzibar"
+        lines.append(line + "\r\n")
+        n += len(lines[-1])
+    return (head + "".join(lines)).encode()
+
+
+def field(b):
+    return struct.pack(">I", len(b)) + b
+
+
+async def wharf_deliver(path, user, msg):
+    r, w = await asyncio.open_unix_connection(path)
+    await wharf_deliver_on(r, w, user, msg)
+    w.close()
+
+
+async def wharf_deliver_on(r, w, user, msg):
+    payload = field(user.encode()) + field(b"") + field(msg)
+    w.write(struct.pack(">IHH", len(payload), 300, 0) + payload)
+    length, ftype, _ = struct.unpack(">IHH", await r.readexactly(8))
+    reply = await r.readexactly(length)
+    if ftype != 301 or struct.unpack(">Q", reply[:8])[0] != 0:
+        raise RuntimeError("wharf delivery failed")
+
+
+async def lmtp_deliver(path, user, msg):
+    r, w = await asyncio.open_unix_connection(path)
+
+    async def reply():
+        while True:
+            line = await r.readline()
+            if not line.startswith((b"2", b"3")):
+                raise RuntimeError(f"lmtp: {line!r}")
+            if line[3:4] != b"-":
+                return
+    await reply()
+    for cmd in (b"LHLO bench.test", b"MAIL FROM:<load@bench.test>", f"RCPT TO:<{user}>".encode(), b"DATA"):
+        w.write(cmd + b"\r\n")
+        await reply()
+    w.write(msg.replace(b"\r\n.", b"\r\n..") + b"\r\n.\r\n")
+    await reply()
+    w.write(b"QUIT\r\n")
+    w.close()
+
+
+async def fill(deliver, user, maildir, count, size, parallel):
+    if maildir != "-":
+        for sub in ("new", "cur", "tmp"):
+            os.makedirs(f"{maildir}/{sub}", exist_ok=True)
+    todo = iter(range(count))
+    t0 = time.monotonic()
+
+    async def worker():
+        conn = await asyncio.open_unix_connection(deliver) if deliver != "-" else None
+        for i in todo:
+            msg = message(i, size)
+            if maildir != "-":
+                with open(f"{maildir}/new/{1700000000 + i}.M{i}P1.bench", "wb") as f:
+                    f.write(msg)
+            if conn:
+                await wharf_deliver_on(*conn, user, msg)
+        if conn:
+            conn[1].close()
+    await asyncio.gather(*(worker() for _ in range(parallel)))
+    print(f"fill {count} messages in {time.monotonic() - t0:.1f}s")
+
+
+class Imap:
+    def __init__(self, r, w):
+        self.r, self.w, self.n = r, w, 0
+
+    @classmethod
+    async def login(cls, host, port, user, password, local=None):
+        r, w = await asyncio.open_connection(host, port, local_addr=(local, 0) if local else None, limit=1 << 24)
+        c = cls(r, w)
+        await r.readline()
+        ok = await c.cmd(f'LOGIN "{user}" "{password}"')
+        if b" OK " not in ok:
+            raise RuntimeError(f"login {user}: {ok[-200:]!r}")
+        return c
+
+    async def cmd(self, text):
+        """Sends one command, returns everything up to and including its tagged reply."""
+        self.n += 1
+        tag = b"T%d" % self.n
+        self.w.write(tag + b" " + text.encode() + b"\r\n")
+        return await self.until(tag)
+
+    async def until(self, tag):
+        buf = bytearray()
+        end = b"\r\n" + tag + b" "
+        start = tag + b" "
+        while True:
+            chunk = await self.r.read(1 << 20)
+            if not chunk:
+                raise ConnectionError("server closed")
+            buf += chunk
+            if buf.endswith(b"\r\n"):
+                i = buf.rfind(end, 0, len(buf) - 2)
+                if i >= 0 or buf.startswith(start):
+                    return bytes(buf)
+
+
+async def timed(host, port, user, password, rounds, command, mode):
+    c = await Imap.login(host, port, user, password)
+    sel = await c.cmd("SELECT INBOX")
+    exists = re.search(rb"\* (\d+) EXISTS", sel).group(1).decode()
+    for r in range(rounds + 1):
+        t0 = time.monotonic()
+        out = await c.cmd(command)
+        dt = time.monotonic() - t0
+        if not out.rstrip().split(b"\r\n")[-1].split(b" ")[1] == b"OK":
+            raise RuntimeError(f"{mode}: {out[-300:]!r}")
+        if r:
+            hits = ""
+            if mode == "search":
+                n = len(out.split(b"* SEARCH")[1].split(b"\r\n")[0].split())
+                hits = f" hits={n}"
+            print(f"{mode} round={r} messages={exists} seconds={dt:.4f} bytes={len(out)}{hits}")
+
+
+async def append(host, port, user, password, count, size, window):
+    c = await Imap.login(host, port, user, password)
+    sem = asyncio.Semaphore(window)
+    t0 = time.monotonic()
+    done = asyncio.Event()
+    results = {"ok": 0, "bad": 0}
+
+    async def reader():
+        while results["ok"] + results["bad"] < count:
+            line = await c.r.readline()
+            if not line:
+                raise ConnectionError("server closed during APPEND")
+            if line.startswith(b"A"):
+                ok = line.split(b" ")[1] == b"OK"
+                results["ok" if ok else "bad"] += 1
+                if not ok and results["bad"] == 1:
+                    print(f"append failed: {line!r}", file=sys.stderr)
+                sem.release()
+        done.set()
+    rt = asyncio.create_task(reader())
+    for i in range(count):
+        await sem.acquire()
+        msg = message(1000000 + i, size)
+        c.w.write(b"A%d APPEND INBOX (\\Seen) {%d+}\r\n" % (i, len(msg)) + msg + b"\r\n")
+        if c.w.transport.get_write_buffer_size() > (1 << 20):
+            await c.w.drain()
+    await done.wait()
+    await rt
+    dt = time.monotonic() - t0
+    print(f"append messages={count} seconds={dt:.2f} rate={count / dt:.0f}/s failed={results['bad']}")
+
+
+def tree_pids(root):
+    kids = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                ppid = int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            kids.setdefault(ppid, []).append(int(p))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
+def pss_kb(root):
+    """Summed Pss of the process tree under root, and per program (Wharf: per component)."""
+    total, n, parts = 0, 0, {}
+    for p in tree_pids(root):
+        try:
+            argv = open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")
+            name = argv[2].decode() if b"--component" in argv[1:2] else os.path.basename(argv[0].decode().split()[0])
+            for line in open(f"/proc/{p}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    kb = int(line.split()[1])
+                    total += kb
+                    n += 1
+                    parts[name] = parts.get(name, 0) + kb
+        except (OSError, IndexError):
+            pass
+    return total, n, parts
+
+
+async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid):
+    kind, path = deliver.split(":", 1)
+    waiting = {}     # user -> list of futures for the current probe
+    by_user = {}
+    sem = asyncio.Semaphore(100)
+    t0 = time.monotonic()
+
+    async def one(i):
+        user = userfmt % (i % users)
+        local = f"127.0.{1 + i // 60000}.{2 + (i // 250) % 250}"
+        for attempt in range(20):
+            async with sem:
+                try:
+                    c = await Imap.login(host, port, user, password, local)
+                    await c.cmd("SELECT INBOX")
+                    c.w.write(b"I IDLE\r\n")
+                    line = await c.r.readline()
+                    if not line.startswith(b"+"):
+                        raise RuntimeError(f"IDLE: {line!r}")
+                    break
+                except (RuntimeError, ConnectionError, OSError) as e:
+                    err = e
+            await asyncio.sleep(0.5)
+        else:
+            raise RuntimeError(f"connection {i} failed: {err}")
+        by_user.setdefault(user, []).append(c)
+        while True:
+            line = await c.r.readline()
+            if not line:
+                raise ConnectionError(f"connection {i} closed in IDLE")
+            if line.endswith(b" EXISTS\r\n"):
+                now = time.monotonic()
+                for f in waiting.get(user, []):
+                    if not f.done():
+                        f.set_result(now)
+                        break
+    tasks = [asyncio.create_task(one(i)) for i in range(conns)]
+    while sum(len(v) for v in by_user.values()) < conns:
+        await asyncio.sleep(0.2)
+        for t in tasks:
+            if t.done() and t.exception():
+                raise t.exception()
+    print(f"idle connections={conns} users={users} up_in={time.monotonic() - t0:.1f}s")
+    await asyncio.sleep(5)   # let the servers settle (Dovecot hibernates idle sessions)
+    root = int(open(pid).read()) if not pid.isdigit() else int(pid)
+    kb, nproc, parts = pss_kb(root)
+    print(f"idle pss_kb={kb} processes={nproc} (" + ", ".join(f"{k} {v}" for k, v in sorted(parts.items())) + ")")
+    lat = []
+    for p in range(probes):
+        user = userfmt % (p % users)
+        futs = [asyncio.get_running_loop().create_future() for _ in by_user[user]]
+        waiting[user] = futs
+        msg = message(2000000 + p, 2048)
+        s = time.monotonic()
+        await (wharf_deliver if kind == "wharf" else lmtp_deliver)(path, user, msg)
+        try:
+            times = await asyncio.wait_for(asyncio.gather(*futs), 10)
+            lat += [t - s for t in times]
+        except asyncio.TimeoutError:
+            got = [f.result() - s for f in futs if f.done()]
+            lat += got + [float("inf")] * (len(futs) - len(got))
+        waiting[user] = []
+        await asyncio.sleep(0.05)
+    lat.sort()
+    pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
+    print(f"idle exists_ms p50={pct(0.5):.1f} p99={pct(0.99):.1f} max={lat[-1] * 1000:.1f} samples={len(lat)}")
+    still = sum(1 for t in tasks if not t.done())
+    print(f"idle still_connected={still}")
+    for t in tasks:
+        t.cancel()
+
+
+def summary(lines):
+    runs, idle = {}, {}
+    for line in lines:
+        f = line.split()
+        if len(f) < 3 or f[0] not in ("wharf", "dovecot"):
+            continue
+        kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+        if f[1] in ("fetch", "search"):
+            runs.setdefault((f[1], kv["messages"]), {}).setdefault(f[0], []).append(float(kv["seconds"]))
+        elif f[1] == "append":
+            runs.setdefault(("append", kv["messages"]), {})[f[0]] = [float(kv["rate"].rstrip("/s"))]
+        elif f[1] == "idle" and "connections" in kv:
+            idle[f[0]] = {"n": kv["connections"]}
+        elif f[1] == "idle" and f[0] in idle:
+            idle[f[0]].update(kv)
+    print("summary: operation                  wharf   dovecot   wharf speed-up")
+    for (op, n), v in runs.items():
+        w, d = sorted(v.get("wharf", [0])), sorted(v.get("dovecot", [0]))
+        wm, dm = w[(len(w) - 1) // 2], d[(len(d) - 1) // 2]
+        if op == "append":
+            print(f"summary: {'APPEND ' + n:<24} {wm:6.0f}/s {dm:7.0f}/s   {wm / dm if dm else 0:5.2f}x")
+        else:
+            name = "UID FETCH" if op == "fetch" else "SEARCH TEXT"
+            print(f"summary: {name + ' ' + n:<24} {wm:7.3f}s {dm:8.3f}s   {dm / wm if wm else 0:5.2f}x  (median of {len(w)})")
+    for server, v in idle.items():
+        print(f"summary: {server} {v['n']} IDLE: Pss {int(v.get('pss_kb', 0)) / 1024:.1f} MB, "
+              f"delivery to EXISTS p50 {v.get('p50', '?')} ms p99 {v.get('p99', '?')} ms")
+
+
+def main():
+    a = sys.argv[1:]
+    mode = a[0] if a else ""
+    if mode == "fill":
+        asyncio.run(fill(a[1], a[2], a[3], int(a[4]), int(a[5]), int(a[6])))
+    elif mode == "fetch":
+        asyncio.run(timed(a[1], int(a[2]), a[3], a[4], int(a[5]),
+                          "UID FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)", mode))
+    elif mode == "search":
+        asyncio.run(timed(a[1], int(a[2]), a[3], a[4], int(a[5]), "SEARCH TEXT zanzibar", mode))
+    elif mode == "append":
+        asyncio.run(append(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), int(a[7])))
+    elif mode == "idle":
+        asyncio.run(idle(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), int(a[7]), a[8], a[9]))
+    elif mode == "summary":
+        summary(sys.stdin)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
