@@ -51,7 +51,9 @@ def test_acknowledged_mail_survives_sigkill(wharf_factory):
     acked = {}   # attempt -> body hash, for every transaction answered 250
     tried = {}   # attempt -> body hash, for every transaction started
     lock = threading.Lock()
+    cond = threading.Condition(lock)
     done = threading.Event()
+    pace = {"next_kill_at": KILL_EVERY}  # a kill is due once this many have started
 
     def sender(k):
         rnd = random.Random(k)
@@ -59,10 +61,14 @@ def test_acknowledged_mail_survives_sigkill(wharf_factory):
         while seqs:
             attempt = f"{seqs[0]}.{rnd.randrange(1 << 30)}"
             msg, digest = make_message(attempt)
+            with cond:
+                # While a kill is due, new transactions wait for it (those in
+                # flight go on): a fast machine cannot outrun the killer.
+                while len(tried) >= pace["next_kill_at"]:
+                    cond.wait(1)
+                tried[attempt] = digest
             try:
                 with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
-                    with lock:
-                        tried[attempt] = digest
                     s.sendmail("load@example.test", [USER], msg)
                 with lock:
                     acked[attempt] = digest
@@ -71,30 +77,47 @@ def test_acknowledged_mail_survives_sigkill(wharf_factory):
                 # Killed mid-session: the client retries, as a real MTA would.
                 time.sleep(rnd.uniform(0.01, 0.05))
 
+    def victims():
+        """Pids of the smtp and mta processes of this server (from /proc)."""
+        out = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                if ppid != server.proc.pid:
+                    continue
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except (OSError, ValueError, IndexError):
+                continue
+            if b"--component" in argv and argv[argv.index(b"--component") + 1] in (b"smtp", b"mta"):
+                out.append(int(d))
+        return out
+
     def killer():
-        # Kills are paced by progress, not by the clock, so a slow machine
-        # gets as many of them as a fast one: one every KILL_EVERY
-        # transactions, at a random moment within the next few milliseconds.
+        # One kill every KILL_EVERY started transactions, at a random moment
+        # while the transactions before it are in flight.
         rnd = random.Random(99)
         kills = 0
-        next_at = KILL_EVERY
-        while not done.is_set():
-            with lock:
-                started = len(tried)
-            if started < next_at:
-                time.sleep(0.005)
-                continue
-            next_at += KILL_EVERY
+        while True:
+            with cond:
+                while len(tried) < pace["next_kill_at"] and not done.is_set():
+                    cond.wait(0.05)
+                if done.is_set():
+                    break
             time.sleep(rnd.uniform(0, 0.05))
-            st = server.status()
-            victims = [p["pid"] for c in st["components"] if c["name"] in ("smtp", "mta")
-                       for p in c["processes"] if p.get("pid")]
-            if victims:
+            pids = victims()
+            if pids:
                 try:
-                    os.kill(rnd.choice(victims), signal.SIGKILL)
+                    os.kill(rnd.choice(pids), signal.SIGKILL)
                     kills += 1
                 except ProcessLookupError:
                     pass
+            with cond:
+                pace["next_kill_at"] += KILL_EVERY
+                cond.notify_all()
         killer.kills = kills
 
     threads = [threading.Thread(target=sender, args=(k,)) for k in range(SENDERS)]
