@@ -352,6 +352,11 @@ def test_search(imap):
     assert m.search(None, "SUBJECT", "SECOND")[1] == [b"2"]
     assert m.search(None, "BODY", "needle")[1] == [b"1"]
     assert m.search(None, "BODY", '"part two"')[1] == [b"2"]
+    # Case-insensitive, anywhere in the text, and no false positives.
+    assert m.search(None, "BODY", "NeEdLe")[1] == [b"1"]
+    assert m.search(None, "BODY", '"PART TWO"')[1] == [b"2"]
+    assert m.search(None, "BODY", "eedl")[1] == [b"1"]
+    assert m.search(None, "BODY", "needlex")[1] == [b""]
     assert m.search(None, "TEXT", "carol")[1] == [b"2"]
     assert m.search(None, "HEADER", "Message-ID", "one@example")[1] == [b"1"]
     assert m.search(None, "NOT", "FROM", "bob")[1] == [b"2"]
