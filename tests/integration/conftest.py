@@ -13,6 +13,7 @@ import tempfile
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -58,6 +59,41 @@ def free_port(host="127.0.0.1"):
         if port not in _handed_out:
             _handed_out.add(port)
             return port
+
+
+def tls_context():
+    """A client TLS context that accepts the test server's self-signed certificate."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class LineClient:
+    """A line-level protocol client over TCP (optionally TLS from the start),
+    for what the standard libraries will not send. Every read waits with a
+    socket timeout, never a sleep. The first line read is the greeting."""
+
+    def __init__(self, port, tls=False, host="127.0.0.1", timeout=20):
+        s = socket.create_connection((host, port), timeout=timeout)
+        self.sock = tls_context().wrap_socket(s) if tls else s
+        self.f = self.sock.makefile("rb")
+        self.greeting = self.line()
+
+    def line(self):
+        return self.f.readline().decode("utf-8", "replace").rstrip("\r\n")
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def wrap_tls(self):
+        """Starts TLS on the connection (after the server said go ahead)."""
+        self.sock = tls_context().wrap_socket(self.sock)
+        self.f = self.sock.makefile("rb")
+
+    def close(self):
+        self.f.close()  # the file object holds the socket open too
+        self.sock.close()
 
 
 def wait_until(predicate, timeout=20.0, interval=0.02, what="condition"):

@@ -5,7 +5,7 @@ import json
 import socket
 import ssl
 
-from conftest import wait_until
+from conftest import tls_context, wait_until
 
 
 class Raw:
@@ -58,13 +58,6 @@ class Raw:
 
     def close(self):
         self.sock.close()
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def queue_dir(server):

@@ -12,11 +12,10 @@ import poplib
 import random
 import signal
 import smtplib
-import ssl
 import threading
 import time
 
-from conftest import wait_until
+from conftest import tls_context, wait_until
 
 USER = "alice@example.test"
 PASSWORD = "durable password"
@@ -137,9 +136,7 @@ def test_acknowledged_mail_survives_sigkill(wharf_factory):
     wait_until(lambda: b"Mail queue is empty" in server.wharf("mailq").stdout,
                timeout=120, what="the queue to drain")
 
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+    ctx = tls_context()
     p = poplib.POP3_SSL("127.0.0.1", server.ports["pop3s"], context=ctx, timeout=60)
     p.user(USER)
     p.pass_(PASSWORD)

@@ -6,15 +6,13 @@ Messages arrive through `wharf deliver`, the same path the mta uses.
 """
 import imaplib
 import re
-import socket
-import ssl
 import shutil
 import subprocess
 import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import LineClient, tls_context, wait_until
 
 USER = "alice@example.test"
 PASSWORD = "correct horse battery"
@@ -28,13 +26,6 @@ MSG2 = (b"From: carol@example.test\r\nTo: alice@example.test\r\nSubject: second\
         b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
         b"--XX\r\nContent-Type: text/plain\r\n\r\npart one\r\n"
         b"--XX\r\nContent-Type: text/html\r\n\r\n<p>part two</p>\r\n--XX--\r\n")
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 @pytest.fixture
@@ -57,20 +48,8 @@ def login(server, user=USER):
     return m
 
 
-class Raw:
-    """A line-level client; every read waits with a socket timeout, never a sleep."""
-
-    def __init__(self, port, tls=False):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock = tls_context().wrap_socket(s) if tls else s
-        self.f = self.sock.makefile("rb")
-        self.greeting = self.line()
-
-    def line(self):
-        return self.f.readline().decode("utf-8", "replace").rstrip("\r\n")
-
-    def send(self, data: bytes):
-        self.sock.sendall(data)
+class Raw(LineClient):
+    """IMAP at the line level, for what imaplib will not do."""
 
     def cmd(self, tag, text):
         """Sends a command; returns (untagged lines, tagged line)."""
@@ -90,16 +69,11 @@ class Raw:
     def starttls(self):
         _, ok = self.cmd("s1", "STARTTLS")
         assert ok.startswith("s1 OK")
-        self.sock = tls_context().wrap_socket(self.sock)
-        self.f = self.sock.makefile("rb")
+        self.wrap_tls()
 
     def login(self, user=USER):
         _, ok = self.cmd("l1", f'LOGIN "{user}" "{PASSWORD}"')
         assert ok.startswith("l1 OK"), ok
-
-    def close(self):
-        self.f.close()
-        self.sock.close()
 
 
 def test_greeting_logindisabled_and_starttls(imap):
@@ -129,8 +103,7 @@ def test_starttls_discards_pipelined_plaintext(imap):
     # A command smuggled behind STARTTLS in the same packet must never run under TLS.
     r.send(b"s1 STARTTLS\r\nx1 CAPABILITY\r\n")
     assert r.line().startswith("s1 OK")
-    r.sock = tls_context().wrap_socket(r.sock)
-    r.f = r.sock.makefile("rb")
+    r.wrap_tls()
     _, ok = r.cmd("x2", "NOOP")
     assert ok.startswith("x2 OK")  # the first tagged reply under TLS is x2's, not x1's
     r.close()

@@ -8,26 +8,17 @@ import hashlib
 import os
 import poplib
 import shutil
-import socket
-import ssl
 import subprocess
 
 import pytest
 
-from conftest import wait_until
+from conftest import LineClient, tls_context, wait_until
 
 # poplib refuses lines over 2048 bytes; the server must handle far longer ones.
 poplib._MAXLINE = 1 << 20
 
 USER = "alice@example.test"
 PASSWORD = "correct horse battery"
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 @pytest.fixture
@@ -53,20 +44,8 @@ def login(server, implicit=False):
     return p
 
 
-class Raw:
-    """A line-level client for what poplib will not do."""
-
-    def __init__(self, port, tls=False):
-        s = socket.create_connection(("127.0.0.1", port), timeout=20)
-        self.sock = tls_context().wrap_socket(s) if tls else s
-        self.f = self.sock.makefile("rb")
-        self.greeting = self.line()
-
-    def line(self):
-        return self.f.readline().decode("utf-8", "replace").rstrip("\r\n")
-
-    def send(self, data: bytes):
-        self.sock.sendall(data)
+class Raw(LineClient):
+    """POP3 at the line level, for what poplib will not do."""
 
     def cmd(self, text):
         self.send(text.encode() + b"\r\n")
@@ -82,12 +61,7 @@ class Raw:
 
     def starttls(self):
         assert self.cmd("STLS").startswith("+OK")
-        self.sock = tls_context().wrap_socket(self.sock)
-        self.f = self.sock.makefile("rb")
-
-    def close(self):
-        self.f.close()  # the file object holds the socket open too
-        self.sock.close()
+        self.wrap_tls()
 
 
 MSG = (b"From: bob@example.test\r\nTo: alice@example.test\r\nSubject: one\r\n\r\n"
@@ -117,8 +91,7 @@ def test_stls_discards_pipelined_plaintext(pop):
     # A command smuggled behind STLS in the same packet must never run under TLS.
     r.send(b"STLS\r\nUSER " + USER.encode() + b"\r\n")
     assert r.line().startswith("+OK")
-    r.sock = tls_context().wrap_socket(r.sock)
-    r.f = r.sock.makefile("rb")
+    r.wrap_tls()
     assert r.cmd("PASS " + PASSWORD).startswith("-ERR")  # USER was discarded
     r.close()
 

@@ -9,12 +9,11 @@
 import json
 import poplib
 import smtplib
-import ssl
 import subprocess
 
 import pytest
 
-from conftest import wait_until
+from conftest import tls_context, wait_until
 from smtp_helpers import add_user, queued_id, spool_ids, wait_smtp_ready
 
 # poplib refuses lines over 2048 bytes; some of these messages have longer ones.
@@ -70,9 +69,7 @@ def test_one_message_to_three_users_is_one_blob(server):
 
 def pop3_messages(server, user):
     """Every message in user's INBOX, as a POP3 client reads it."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+    ctx = tls_context()
     p = poplib.POP3_SSL("127.0.0.1", server.ports["pop3s"], context=ctx, timeout=20)
     p.user(user)
     p.pass_("pw-" + user)
