@@ -501,25 +501,39 @@ enum directory_status directory_account_set_quota(struct directory *d, const cha
         NULL, &quota_bytes, &quota_messages, err);
 }
 
-enum directory_status directory_account_list(struct directory *d, const char *domain,
-                                             void (*fn)(void *arg,
-                                                        const struct directory_account *a),
-                                             void *arg, struct buf *err)
+/*
+ * Prepares a listing whose ?1 is an optional domain filter (NULL: every
+ * domain), normalized and bound. Returns OK with *st_r to step and finalize.
+ */
+static enum directory_status prepare_domain_list(struct directory *d, const char *domain,
+                                                 const char *sql, sqlite3_stmt **st_r,
+                                                 struct buf *err)
 {
     char *norm = NULL;
     if (domain != NULL && (norm = directory_normalize_domain(domain)) == NULL) {
         buf_printf(err, "'%s' is not a valid domain name", domain);
         return DIRECTORY_ERR_INVALID;
     }
-    sqlite3_stmt *st = prepare(d,
-                               "SELECT name, quota_bytes, quota_messages, password IS NOT NULL "
-                               "FROM accounts WHERE ?1 IS NULL OR domain = ?1 ORDER BY name",
-                               err);
-    if (st == NULL) {
-        free(norm);
-        return DIRECTORY_ERR_DB;
-    }
-    bind_text(st, 1, norm);
+    *st_r = prepare(d, sql, err);
+    if (*st_r != NULL)
+        bind_text(*st_r, 1, norm); /* SQLITE_TRANSIENT: sqlite keeps its own copy */
+    free(norm);
+    return *st_r != NULL ? DIRECTORY_OK : DIRECTORY_ERR_DB;
+}
+
+enum directory_status directory_account_list(struct directory *d, const char *domain,
+                                             void (*fn)(void *arg,
+                                                        const struct directory_account *a),
+                                             void *arg, struct buf *err)
+{
+    sqlite3_stmt *st;
+    enum directory_status ps = prepare_domain_list(
+        d, domain,
+        "SELECT name, quota_bytes, quota_messages, password IS NOT NULL "
+        "FROM accounts WHERE ?1 IS NULL OR domain = ?1 ORDER BY name",
+        &st, err);
+    if (ps != DIRECTORY_OK)
+        return ps;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct directory_account a = {
@@ -532,7 +546,6 @@ enum directory_status directory_account_list(struct directory *d, const char *do
     }
     enum directory_status s = rc == SQLITE_DONE ? DIRECTORY_OK : db_error(d, err, "account list");
     sqlite3_finalize(st);
-    free(norm);
     return s;
 }
 
@@ -635,25 +648,18 @@ enum directory_status directory_alias_list(struct directory *d, const char *doma
                                                       const char *target),
                                            void *arg, struct buf *err)
 {
-    char *norm = NULL;
-    if (domain != NULL && (norm = directory_normalize_domain(domain)) == NULL) {
-        buf_printf(err, "'%s' is not a valid domain name", domain);
-        return DIRECTORY_ERR_INVALID;
-    }
-    sqlite3_stmt *st = prepare(d,
-                               "SELECT address, target FROM aliases "
-                               "WHERE ?1 IS NULL OR domain = ?1 ORDER BY address, target",
-                               err);
-    if (st == NULL) {
-        free(norm);
-        return DIRECTORY_ERR_DB;
-    }
-    bind_text(st, 1, norm);
+    sqlite3_stmt *st;
+    enum directory_status ps = prepare_domain_list(
+        d, domain,
+        "SELECT address, target FROM aliases "
+        "WHERE ?1 IS NULL OR domain = ?1 ORDER BY address, target",
+        &st, err);
+    if (ps != DIRECTORY_OK)
+        return ps;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(arg, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
     enum directory_status s = rc == SQLITE_DONE ? DIRECTORY_OK : db_error(d, err, "alias list");
     sqlite3_finalize(st);
-    free(norm);
     return s;
 }
