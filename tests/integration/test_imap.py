@@ -327,6 +327,7 @@ def test_search(imap):
     assert m.search(None, "BODY", '"part two"')[1] == [b"2"]
     # Case-insensitive, anywhere in the text, and no false positives.
     assert m.search(None, "BODY", "NeEdLe")[1] == [b"1"]
+    assert m.search(None, "BODY", '"first LINE"')[1] == [b"1"]  # body has "First line"
     assert m.search(None, "BODY", '"PART TWO"')[1] == [b"2"]
     assert m.search(None, "BODY", "eedl")[1] == [b"1"]
     assert m.search(None, "BODY", "needlex")[1] == [b""]
