@@ -15,6 +15,7 @@
 #include "auth/auth_proto.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "ipc/channel.h"
 #include "ipc/frame.h"
 
 #include <errno.h>
@@ -109,13 +110,9 @@ static void on_read(struct bufferevent *bev, void *arg)
     struct auth_client *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     for (;;) {
-        size_t len = evbuffer_get_length(in);
-        if (len < IPC_HEADER_SIZE)
-            return;
-        const unsigned char *data = evbuffer_pullup(in, (ev_ssize_t)len);
         struct ipc_frame f;
         size_t used;
-        enum ipc_parse_result r = ipc_frame_parse(data, len, AUTH_CLIENT_MAX_REPLY, &f, &used);
+        enum ipc_parse_result r = ipc_evbuffer_frame(in, AUTH_CLIENT_MAX_REPLY, &f, &used);
         if (r == IPC_PARSE_NEED_MORE)
             return;
         uint64_t id;

@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "directory/directory.h"
 #include "ipc/control.h"
+#include "ipc/channel.h"
 #include "ipc/frame.h"
 
 #include <arpa/inet.h>
@@ -410,14 +411,10 @@ static void conn_read(struct bufferevent *bev, void *arg)
     struct auth_server *srv = c->srv;
     struct evbuffer *in = bufferevent_get_input(bev);
     for (;;) {
-        size_t len = evbuffer_get_length(in);
-        if (len < IPC_HEADER_SIZE)
-            return;
-        const unsigned char *data = evbuffer_pullup(in, (ev_ssize_t)len);
         struct ipc_frame f;
         size_t used;
         enum ipc_parse_result r =
-            ipc_frame_parse(data, len, (size_t)srv->cfg->auth_max_request, &f, &used);
+            ipc_evbuffer_frame(in, (size_t)srv->cfg->auth_max_request, &f, &used);
         if (r == IPC_PARSE_NEED_MORE)
             return;
         const char *why = NULL;

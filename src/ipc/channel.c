@@ -54,27 +54,35 @@ static bool channel_fail(struct ipc_channel *ch)
     return channel_release(ch);
 }
 
+enum ipc_parse_result ipc_evbuffer_frame(struct evbuffer *in, size_t max_payload,
+                                         struct ipc_frame *frame, size_t *consumed_r)
+{
+    size_t avail = evbuffer_get_length(in);
+    if (avail < IPC_HEADER_SIZE)
+        return IPC_PARSE_NEED_MORE;
+    const unsigned char *hdr = evbuffer_pullup(in, IPC_HEADER_SIZE);
+    /* The header alone first, so that an oversized frame is never pulled up. */
+    enum ipc_parse_result r = ipc_frame_parse(hdr, IPC_HEADER_SIZE, max_payload, frame, consumed_r);
+    if (r != IPC_PARSE_NEED_MORE)
+        return r;
+    size_t need = IPC_HEADER_SIZE + (((size_t)hdr[0] << 24) | ((size_t)hdr[1] << 16) |
+                                     ((size_t)hdr[2] << 8) | hdr[3]);
+    if (avail < need)
+        return IPC_PARSE_NEED_MORE;
+    return ipc_frame_parse(evbuffer_pullup(in, (ev_ssize_t)need), need, max_payload, frame,
+                           consumed_r);
+}
+
 /* Hands every complete frame to on_frame; true when ch must not be touched. */
 static bool channel_drain(struct ipc_channel *ch)
 {
     struct evbuffer *in = bufferevent_get_input(ch->bev);
     while (!ch->closed && !ch->closing) {
-        size_t avail = evbuffer_get_length(in);
-        if (avail < IPC_HEADER_SIZE)
-            return false;
-        unsigned char *hdr = evbuffer_pullup(in, IPC_HEADER_SIZE);
         struct ipc_frame f;
         size_t used;
-        /* The header alone first, so that an oversized frame is never pulled up. */
-        enum ipc_parse_result r = ipc_frame_parse(hdr, IPC_HEADER_SIZE, ch->max_payload, &f, &used);
-        if (r == IPC_PARSE_NEED_MORE) {
-            size_t need = IPC_HEADER_SIZE + (((size_t)hdr[0] << 24) | ((size_t)hdr[1] << 16) |
-                                             ((size_t)hdr[2] << 8) | hdr[3]);
-            if (avail < need)
-                return false;
-            unsigned char *all = evbuffer_pullup(in, (ssize_t)need);
-            r = ipc_frame_parse(all, need, ch->max_payload, &f, &used);
-        }
+        enum ipc_parse_result r = ipc_evbuffer_frame(in, ch->max_payload, &f, &used);
+        if (r == IPC_PARSE_NEED_MORE)
+            return false;
         if (r != IPC_PARSE_OK)
             return channel_fail(ch);
         ch->busy++;

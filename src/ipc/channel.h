@@ -36,4 +36,15 @@ void ipc_channel_close_after_flush(struct ipc_channel *ch);
 void ipc_channel_free(struct ipc_channel *ch);
 int ipc_channel_fd(const struct ipc_channel *ch);
 
+/*
+ * Looks for one complete frame at the start of a libevent input buffer, for
+ * readers that keep their own bufferevent (the auth process and its clients,
+ * deliver.sock). The header is checked before the payload is pulled up, so an
+ * oversized frame is refused without copying it. On IPC_PARSE_OK the frame's
+ * payload points into `in` until the caller drains *consumed_r bytes.
+ */
+struct evbuffer;
+enum ipc_parse_result ipc_evbuffer_frame(struct evbuffer *in, size_t max_payload,
+                                         struct ipc_frame *frame, size_t *consumed_r);
+
 #endif

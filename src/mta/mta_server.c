@@ -6,6 +6,7 @@
 #include "mta/mta_server.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "ipc/channel.h"
 #include "ipc/frame.h"
 #include "mta/lda.h"
 
@@ -107,26 +108,17 @@ static void on_read(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     if (c->busy)
         return;
-    size_t avail = evbuffer_get_length(in);
-    if (avail < IPC_HEADER_SIZE)
-        return;
-    const unsigned char *hdr = evbuffer_pullup(in, IPC_HEADER_SIZE);
-    size_t plen = ((size_t)hdr[0] << 24) | ((size_t)hdr[1] << 16) | ((size_t)hdr[2] << 8) | hdr[3];
-    if (plen > c->srv->max_frame) {
-        log_warning("deliver.sock: frame of %zu bytes over the limit", plen);
-        conn_close(c);
-        return;
-    }
-    if (avail < IPC_HEADER_SIZE + plen)
-        return;
-    const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)(IPC_HEADER_SIZE + plen));
     struct ipc_frame f;
     size_t used;
     struct slice user, folder, msg;
-    if (ipc_frame_parse(p, IPC_HEADER_SIZE + plen, c->srv->max_frame, &f, &used) != IPC_PARSE_OK ||
-        f.type != IPC_DELIVER_REQUEST || lda_decode_request(f.payload, f.len, &user, &folder, &msg) != 0 ||
+    enum ipc_parse_result r = ipc_evbuffer_frame(in, c->srv->max_frame, &f, &used);
+    if (r == IPC_PARSE_NEED_MORE)
+        return;
+    if (r != IPC_PARSE_OK || f.type != IPC_DELIVER_REQUEST ||
+        lda_decode_request(f.payload, f.len, &user, &folder, &msg) != 0 ||
         memchr(user.ptr, '\0', user.len) || memchr(folder.ptr, '\0', folder.len)) {
-        log_warning("deliver.sock: malformed request");
+        log_warning("deliver.sock: %s request",
+                    r == IPC_PARSE_OK ? "malformed" : "oversized or malformed");
         conn_close(c);
         return;
     }
