@@ -18,6 +18,7 @@
 #include "directory/directory.h"
 #include "store/store.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum local_status {
@@ -31,6 +32,10 @@ enum local_status {
 
 struct local_rcpt {
     const char *address; /* envelope recipient (or account name for `wharf deliver`) */
+    bool account;        /* address is an account reached by alias expansion (mta_expand.h):
+                            delivered to it alone, its aliases are not followed again */
+    const char *folder;  /* with account: its +detail folder, or NULL */
+    const char *orig_to; /* the alias it came from, for the log's orig_to=; or NULL */
     enum local_status status;
     struct buf detail;   /* "delivered to mailbox", or why not (for logs and replies) */
     size_t n_local;      /* local accounts it reached */

@@ -6,6 +6,7 @@
 #include "mta/mta_queue.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "mta/mta_expand.h"
 #include "spool/spool.h"
 
 #include <event2/event.h>
@@ -272,9 +273,9 @@ static void qjob_done(struct mta_job *job)
         case LOCAL_NOT_LOCAL:
             remote[j->map[i]] = remote_left = true;
             break;
-        case LOCAL_FORWARDS_PENDING: /* local part stored once; a retry finds it delivered */
-            remote_left = true;
-            break;
+        case LOCAL_FORWARDS_PENDING: /* an alias not expanded at take (its entry would pass
+                                        MTA_EXPAND_RCPTS_MAX, or it changed since): the local
+                                        part is stored once, a retry expands it */
         case LOCAL_TEMPFAIL:
             retry_left = true;
             break;
@@ -348,6 +349,15 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         free(j);
         return;
     }
+    /* aliases to other domains become recipients of their own, on disk first */
+    if (mta_expand(q->batch->dir, &j->sm) > 0 && spool_update_rcpts(q->cfg, &j->sm, &err) != 0) {
+        log_error("%s: cannot record the alias expansion: %s (tried again later)", id,
+                  buf_cstr(&err));
+        buf_free(&err);
+        spool_message_free(&j->sm);
+        free(j);
+        return;
+    }
     /*
      * RFC 5321 4.4: the delivering MTA records the envelope sender in a
      * Return-Path: line at the top. The same for every recipient, so the one
@@ -366,7 +376,13 @@ void mta_queue_take(struct mta_queue *q, const char *id)
     for (size_t i = 0; i < n; i++) {
         if (j->sm.env.rcpts[i].state != SPOOL_RCPT_PENDING)
             continue;
-        local_rcpt_init(&j->rcpts[k], j->sm.env.rcpts[i].address);
+        const struct spool_rcpt *sr = &j->sm.env.rcpts[i];
+        local_rcpt_init(&j->rcpts[k], sr->address);
+        if (sr->account) {
+            j->rcpts[k].account = true;
+            j->rcpts[k].folder = sr->folder;
+            j->rcpts[k].orig_to = mta_expand_orig_to(sr->orcpt);
+        }
         j->map[k++] = i;
     }
     j->job = (struct mta_job){
