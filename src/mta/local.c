@@ -50,6 +50,9 @@ static void log_rcpt(const struct local_message *m, const struct local_rcpt *r, 
     case LOCAL_NO_USER:
         dsn = "5.1.1", status = "bounced";
         break;
+    case LOCAL_LOOP:
+        dsn = "5.4.6", status = "bounced"; /* RFC 3463: routing loop detected */
+        break;
     case LOCAL_NOT_LOCAL:
     default:
         return;
@@ -118,8 +121,10 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
                 continue;
             }
             if (dr->kind == DIRECTORY_NO_SUCH_USER || dr->n_targets + dr->n_remote == 0) {
-                r->status = LOCAL_NO_USER;
-                buf_append_cstr(&r->detail, "unknown user");
+                r->status = dr->loop ? LOCAL_LOOP : LOCAL_NO_USER;
+                buf_append_cstr(&r->detail, dr->loop ? "alias loop: its aliases lead back to "
+                                                       "themselves"
+                                                     : "unknown user");
                 continue;
             }
             r->n_local = dr->n_targets;

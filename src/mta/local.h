@@ -25,6 +25,7 @@ enum local_status {
     LOCAL_DELIVERED, /* in every target mailbox (or already was: exactly once) */
     LOCAL_NOT_LOCAL, /* another domain: stays queued for outbound delivery */
     LOCAL_NO_USER,   /* our domain, nobody there: permanent (5.1.1) */
+    LOCAL_LOOP,      /* our domain, but its aliases only lead back to themselves (5.4.6) */
     LOCAL_TEMPFAIL,  /* directory or store trouble, quota: try again later (4.x.x) */
     LOCAL_FORWARDS_PENDING, /* its local targets are delivered (exactly once), but an alias
                                also forwards to other domains: stays queued for outbound */

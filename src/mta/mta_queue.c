@@ -257,6 +257,7 @@ static void qjob_done(struct mta_job *job)
     bool *remote = xcalloc(n ? n : 1, sizeof(*remote));
     bool *failed = xcalloc(n ? n : 1, sizeof(*failed));
     char **diag = xcalloc(n ? n : 1, sizeof(*diag));
+    const char **enh = xcalloc(n ? n : 1, sizeof(*enh));
     for (size_t i = 0; i < job->msg.n_rcpts; i++) {
         struct spool_rcpt *sr = &j->sm.env.rcpts[j->map[i]];
         switch (j->rcpts[i].status) {
@@ -265,9 +266,11 @@ static void qjob_done(struct mta_job *job)
             changed = true;
             break;
         case LOCAL_NO_USER:
+        case LOCAL_LOOP:
             sr->state = SPOOL_RCPT_FAILED;
             failed[j->map[i]] = any_failed = true;
             diag[j->map[i]] = (char *)buf_cstr(&j->rcpts[i].detail);
+            enh[j->map[i]] = j->rcpts[i].status == LOCAL_LOOP ? "5.4.6" : "5.1.1";
             changed = true;
             break;
         case LOCAL_NOT_LOCAL:
@@ -283,7 +286,7 @@ static void qjob_done(struct mta_job *job)
     }
     /* the bounce is spooled before the failure is recorded: never lost */
     if (any_failed && q->out.bounce)
-        q->out.bounce(q->out.arg, &j->sm, failed, diag);
+        q->out.bounce(q->out.arg, &j->sm, failed, diag, enh);
     struct buf err = BUF_INIT;
     bool pending = false, outbound = false;
     for (size_t i = 0; i < n; i++) {
@@ -316,6 +319,7 @@ static void qjob_done(struct mta_job *job)
     free(remote);
     free(failed);
     free(diag);
+    free(enh);
     buf_free(&err);
     qjob_free(j);
     if (!outbound)

@@ -28,13 +28,13 @@ struct mta_queue *mta_queue_new(const struct wharf_config *cfg, struct mta_batch
  * The outbound hook: gets the entry (malloc'd, its data without Return-Path;
  * the hook frees it) and remote[i] for each spool recipient to deliver to
  * another server; it must later call mta_queue_outbound_done. bounce gets
- * the entry and the recipients that failed here with a reason (NULL: none
- * is reported). Without a hook, remote recipients simply stay queued.
+ * the entry and the recipients that failed here with a reason and an
+ * enhanced status (NULL: none is reported). Without a hook, remote recipients simply stay queued.
  */
 struct mta_queue_outbound {
     void (*deliver)(void *arg, struct spool_message *sm, const bool *remote);
     void (*bounce)(void *arg, const struct spool_message *sm, const bool *failed,
-                   char *const *diag);
+                   char *const *diag, const char *const *enh);
     void *arg;
 };
 void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out);
