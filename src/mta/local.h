@@ -28,7 +28,8 @@ enum local_status {
     LOCAL_LOOP,      /* our domain, but its aliases only lead back to themselves (5.4.6) */
     LOCAL_TEMPFAIL,  /* directory or store trouble, quota: try again later (4.x.x) */
     LOCAL_FORWARDS_PENDING, /* its local targets are delivered (exactly once), but an alias
-                               also forwards to other domains: stays queued for outbound */
+                               also forwards to other domains: `wharf deliver` does not relay;
+                               the mta expands such aliases first (mta_expand.h) */
 };
 
 struct local_rcpt {

@@ -3,7 +3,9 @@
  * local recipients through the batch, record the outcome.
  *
  * An entry is picked up when an smtp worker announces it ("spool-new"), at
- * start, and by the periodic safety scan. After the batch's commit returned,
+ * start, and by the periodic safety scan. Aliases that forward to other
+ * domains are first replaced by their expansion, written to the spool
+ * before anything is delivered (mta_expand.h). After the batch's commit returned,
  * delivered recipients are marked SPOOL_RCPT_DELIVERED (unknown local users
  * SPOOL_RCPT_FAILED) with spool_update_rcpts, and the file is removed with
  * spool_remove once no recipient is pending. Recipients in other domains are
