@@ -25,32 +25,23 @@ import pytest
 
 from conftest import wait_until
 from smtp_helpers import add_user
-from test_mta_out import (PW, Peer, inbox, log_lines, make_server, parse_report, queue_entry,
-                          spool_empty, start, submit)
+from test_mta_out import (PW, inbox, log_lines, parse_report, peer_and_wharf,  # noqa: F401
+                          queue_entry, spool_empty, start, submit)
 
 TARGETS = ["bob@a.test", "carol@peer.test", "dave@peer.test"]
 
 
 @pytest.fixture
-def forwarding(wharf_factory):
-    """make(rcpt_reply, extra): a peer, and a wharfd serving a.test with the alias team@a.test."""
-    controller_mod = pytest.importorskip("aiosmtpd.controller")
-    made = []
-
+def forwarding(peer_and_wharf):
+    """make(rcpt_reply, extra): test_mta_out's peer and wharfd (serving a.test, alice there),
+    with bob@a.test and the alias team@a.test."""
     def make(rcpt_reply, extra=None):
-        peer = Peer(controller_mod, rcpt_reply)
-        made.append(peer)
-        settings = {"transport_routes": f"peer.test=[127.0.0.1]:{peer.port} none"}
-        settings.update(extra or {})
-        w = start(make_server(wharf_factory, f"w{len(made)}", "127.0.0.2", "a.test", settings))
-        if not (add_user(w, "alice@a.test", PW) and add_user(w, "bob@a.test", PW)):
-            pytest.skip("directory not built")
+        peer, w = peer_and_wharf(rcpt_reply, extra)
+        add_user(w, "bob@a.test", PW)
         w.wharf("alias", "add", "team@a.test", *TARGETS)
         return peer, w
 
-    yield make
-    for p in made:
-        p.stop()
+    return make
 
 
 def remote_rcpts(peer):
