@@ -12,13 +12,16 @@ and sends the remote targets through the outbound path.
 - a crash after the store commit but before the spool update (simulated by
   setting bob back to pending in the stopped server's spool file) and a
   SIGKILL of the mta right after the expansion: still one copy for bob, and
-  the remote targets are delivered.
+  the remote targets are delivered;
+- an alias loop: 550 5.4.6 at RCPT, and a 5.4.6 bounce for an entry accepted
+  before the alias became a loop.
 Runs against the build in WHARF_BUILD (the ASan+UBSan one in CI).
 """
 import email
 import email.policy
 import os
 import signal
+import smtplib
 import struct
 
 import pytest
@@ -156,3 +159,40 @@ def test_sigkill_of_the_mta_after_the_expansion(forwarding):
     # at least once to the peer (section 6 of mta-out.md), exactly once locally
     assert set(remote_rcpts(peer)) == {"carol@peer.test", "dave@peer.test"}
     assert len(inbox(w, "bob@a.test")) == 1
+
+
+def spool_record(kind, value):
+    return kind + struct.pack(">I", len(value)) + value
+
+
+def test_alias_loops_are_refused_or_bounced_with_5_4_6(forwarding):
+    peer, w = forwarding(lambda attempt, addr: None)
+    w.wharf("alias", "add", "ping@a.test", "pong@a.test")
+    w.wharf("alias", "add", "pong@a.test", "ping@a.test")
+    # at RCPT time
+    with smtplib.SMTP(w.host, w.ports["smtp"], timeout=20) as c:
+        c.ehlo("client.example")
+        c.mail("someone@elsewhere.test")
+        code, text = c.rcpt("ping@a.test")
+        assert code == 550 and text.startswith(b"5.4.6 "), text
+        assert c.rcpt("bob@a.test")[0] == 250  # the session goes on
+    # an entry accepted before the alias became a loop (written as the smtp worker would)
+    assert w.stop() == 0
+    queue = w.data / "spool" / "queue"
+    path = queue / "LOOPTEST1"
+    path.write_bytes(b"WSPL" + struct.pack(">I", 3) + b"".join([
+        spool_record(b"I", b"LOOPTEST1"), spool_record(b"S", b"alice@a.test"),
+        spool_record(b"R", b"ping@a.test"), spool_record(b"X", b"\0"),
+        spool_record(b"W", struct.pack(">Q", 1700000000)),
+        spool_record(b"M", b"Subject: round and round\r\n\r\nx\r\n"), spool_record(b"Z", b"")]))
+    st = queue.stat()
+    os.chown(path, st.st_uid, st.st_gid)
+    path.chmod(0o600)
+    start(w)
+    got = wait_until(lambda: inbox(w, "alice@a.test") or None, 30, what="the loop bounce")
+    msg, parts, status = parse_report(got[0])
+    assert status[1]["Status"] == "5.4.6"
+    assert status[1]["Final-Recipient"].lower() == "rfc822; ping@a.test"
+    assert "alias loop" in status[1]["Diagnostic-Code"]
+    wait_until(lambda: spool_empty(w), 10, what="spool empty")
+    assert log_lines(w, r"LOOPTEST1: to=<ping@a\.test>, relay=local, .*dsn=5\.4\.6, status=bounced")
