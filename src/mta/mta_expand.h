@@ -30,8 +30,9 @@
  * Most recipients one spool entry may hold after expansion. One recipient
  * expands to at most directory_alias_max_targets addresses, but a message
  * may name many aliases; the entry is read, rewritten and sent whole, so its
- * size is bounded too. An expansion that would pass it is not made: the
- * recipient is deferred with a log line, and no mail is lost.
+ * size is bounded too. An expansion that would pass it is not made (a
+ * warning is logged): local delivery stores the alias's accounts and keeps
+ * the recipient pending, so no mail is lost.
  */
 #define MTA_EXPAND_RCPTS_MAX 10000
 
