@@ -8,41 +8,75 @@
 #include "base/alloc.h"
 #include "base/log.h"
 
+#include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-/* Same address: local part exactly (accounts.md), domain in any case. */
-static bool same_address(const char *a, const char *b)
+/*
+ * The addresses an entry holds (expanded aliases aside), so that none is
+ * added twice without a quadratic scan: open addressing on a canonical key,
+ * local part exact (accounts.md), domain in lower case, then the account
+ * flag and folder. Never holds more than MTA_EXPAND_RCPTS_MAX keys.
+ */
+#define KEYSET_CAP 32768 /* a power of two, at least 2 * MTA_EXPAND_RCPTS_MAX */
+
+struct keyset {
+    char **slot;
+};
+
+static char *rcpt_key(const char *address, bool account, const char *folder)
 {
-    const char *aa = strrchr(a, '@'), *ba = strrchr(b, '@');
-    if (aa == NULL || ba == NULL)
-        return strcmp(a, b) == 0;
-    return aa - a == ba - b && strncmp(a, b, (size_t)(aa - a)) == 0 && strcasecmp(aa, ba) == 0;
+    struct buf b = BUF_INIT;
+    const char *at = strrchr(address, '@');
+    size_t local = at ? (size_t)(at - address) : strlen(address);
+    buf_append(&b, address, local);
+    for (const char *p = address + local; *p; p++)
+        buf_append_byte(&b, (char)tolower((unsigned char)*p));
+    if (account)
+        buf_printf(&b, "%c%s", '\0' + 1, folder ? folder : "");
+    return buf_steal(&b, NULL);
 }
 
-static bool same_folder(const char *a, const char *b)
+/* Adds key (taken); false when it was there already. */
+static bool keyset_add(struct keyset *s, char *key)
 {
-    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (size_t i = h & (KEYSET_CAP - 1);; i = (i + 1) & (KEYSET_CAP - 1)) {
+        if (s->slot[i] == NULL) {
+            s->slot[i] = key;
+            return true;
+        }
+        if (strcmp(s->slot[i], key) == 0) {
+            free(key);
+            return false;
+        }
+    }
 }
 
-/* True when the entry already holds this address (not counting expanded aliases). */
-static bool entry_has(const struct spool_envelope *e, const char *address, bool account,
-                      const char *folder)
+static void keyset_init(struct keyset *s, const struct spool_envelope *e)
 {
+    s->slot = xcalloc(KEYSET_CAP, sizeof(*s->slot));
     for (size_t i = 0; i < e->n_rcpts; i++) {
         const struct spool_rcpt *r = &e->rcpts[i];
-        if (r->state != SPOOL_RCPT_EXPANDED && r->account == account &&
-            same_address(r->address, address) && (!account || same_folder(r->folder, folder)))
-            return true;
+        if (r->state != SPOOL_RCPT_EXPANDED)
+            keyset_add(s, rcpt_key(r->address, r->account, r->folder));
     }
-    return false;
 }
 
-static void add_rcpt(struct spool_envelope *e, size_t orig, const char *address, bool account,
-                     const char *folder)
+static void keyset_free(struct keyset *s)
 {
-    if (entry_has(e, address, account, folder))
+    for (size_t i = 0; s->slot && i < KEYSET_CAP; i++)
+        free(s->slot[i]);
+    free(s->slot);
+}
+
+static void add_rcpt(struct spool_envelope *e, struct keyset *ks, size_t orig,
+                     const char *address, bool account, const char *folder)
+{
+    if (!keyset_add(ks, rcpt_key(address, account, folder)))
         return;
     e->rcpts = xreallocarray(e->rcpts, e->n_rcpts + 1, sizeof(*e->rcpts));
     const struct spool_rcpt *o = &e->rcpts[orig]; /* after the realloc */
@@ -65,6 +99,7 @@ size_t mta_expand(struct directory *d, struct spool_message *sm)
 {
     struct spool_envelope *e = &sm->env;
     size_t expanded = 0, n = e->n_rcpts; /* recipients added below are final: not visited */
+    struct keyset ks = {NULL}; /* made at the first expansion: most entries need none */
     struct buf err = BUF_INIT;
     for (size_t i = 0; i < n; i++) {
         if (e->rcpts[i].state != SPOOL_RCPT_PENDING || e->rcpts[i].account)
@@ -80,10 +115,12 @@ size_t mta_expand(struct directory *d, struct spool_message *sm)
                             e->id, e->rcpts[i].address, MTA_EXPAND_RCPTS_MAX);
             } else {
                 size_t before = e->n_rcpts;
+                if (ks.slot == NULL)
+                    keyset_init(&ks, e);
                 for (size_t k = 0; k < dr.n_targets; k++)
-                    add_rcpt(e, i, dr.targets[k].account, true, dr.targets[k].folder);
+                    add_rcpt(e, &ks, i, dr.targets[k].account, true, dr.targets[k].folder);
                 for (size_t k = 0; k < dr.n_remote; k++)
-                    add_rcpt(e, i, dr.remote[k], false, NULL);
+                    add_rcpt(e, &ks, i, dr.remote[k], false, NULL);
                 e->rcpts[i].state = SPOOL_RCPT_EXPANDED;
                 expanded++;
                 log_info("%s: to=<%s>, status=expanded (alias to %zu local and %zu remote "
@@ -94,6 +131,7 @@ size_t mta_expand(struct directory *d, struct spool_message *sm)
         }
         directory_result_free(&dr);
     }
+    keyset_free(&ks);
     buf_free(&err);
     return expanded;
 }

@@ -1,7 +1,7 @@
 /*
  * test_expand.c - unit tests of the categorizer (mta_expand.h) against a real
  * directory in a temporary folder: local and remote targets, ORCPT and
- * NOTIFY, duplicates, loops, the depth limit, and that an expanded entry
+ * NOTIFY, duplicates, loops, the depth limit, the entry limit, and that an expanded entry
  * survives a spool round trip and is never expanded twice.
  */
 #include "base/alloc.h"
@@ -159,6 +159,31 @@ static void test_depth_limit(void **state)
     spool_message_free(&m);
 }
 
+/* An entry never grows past MTA_EXPAND_RCPTS_MAX: the alias is left for a later try. */
+static void test_entry_limit(void **state)
+{
+    for (size_t have = MTA_EXPAND_RCPTS_MAX - 2; have >= MTA_EXPAND_RCPTS_MAX - 3; have--) {
+        /* "have" recipients elsewhere, then fw@ (alice and Someone@elsewhere.net) */
+        size_t n = have + 1;
+        char **rc = xcalloc(n, sizeof(*rc));
+        for (size_t i = 0; i < have; i++) {
+            struct buf b = BUF_INIT;
+            buf_printf(&b, "r%zu@remote.test", i);
+            rc[i] = buf_steal(&b, NULL);
+        }
+        rc[have] = xstrdup("fw@example.org");
+        struct spool_message m;
+        entry(&m, (const char *const *)rc, n, NULL);
+        bool fits = n + 2 <= MTA_EXPAND_RCPTS_MAX;
+        assert_int_equal(mta_expand(d, &m), fits ? 1 : 0);
+        assert_int_equal(m.env.n_rcpts, fits ? MTA_EXPAND_RCPTS_MAX : n);
+        spool_message_free(&m);
+        for (size_t i = 0; i < n; i++)
+            free(rc[i]);
+        free(rc);
+    }
+}
+
 int main(void)
 {
     struct buf err = BUF_INIT, text = BUF_INIT;
@@ -191,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_local_and_remote_targets),
         cmocka_unit_test(test_duplicates_and_loops),
         cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_entry_limit),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     directory_close(d);
