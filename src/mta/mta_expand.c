@@ -20,6 +20,8 @@
  * flag and folder. Never holds more than MTA_EXPAND_RCPTS_MAX keys.
  */
 #define KEYSET_CAP 32768 /* a power of two, at least 2 * MTA_EXPAND_RCPTS_MAX */
+_Static_assert(KEYSET_CAP >= 2 * MTA_EXPAND_RCPTS_MAX && (KEYSET_CAP & (KEYSET_CAP - 1)) == 0,
+               "the key set stays at most half full");
 
 struct keyset {
     char **slot;
@@ -34,7 +36,7 @@ static char *rcpt_key(const char *address, bool account, const char *folder)
     for (const char *p = address + local; *p; p++)
         buf_append_byte(&b, (char)tolower((unsigned char)*p));
     if (account)
-        buf_printf(&b, "%c%s", '\0' + 1, folder ? folder : "");
+        buf_printf(&b, "\x01%s", folder ? folder : ""); /* no address holds \x01 */
     return buf_steal(&b, NULL);
 }
 
