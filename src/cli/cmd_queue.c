@@ -34,11 +34,6 @@ static int usage(void)
     return EX_USAGE;
 }
 
-static const char *state_name(enum spool_rcpt_state s)
-{
-    return s == SPOOL_RCPT_PENDING ? "pending" : s == SPOOL_RCPT_DELIVERED ? "delivered" : "failed";
-}
-
 static int queue_show(struct cli_ctx *ctx, const char *id, bool body)
 {
     struct spool_message m;
@@ -70,7 +65,9 @@ static int queue_show(struct cli_ctx *ctx, const char *id, bool body)
     if (e->last_reason)
         printf("reason: %s\n", e->last_reason);
     for (size_t i = 0; i < e->n_rcpts; i++)
-        printf("recipient: <%s> %s\n", e->rcpts[i].address, state_name(e->rcpts[i].state));
+        printf("recipient: <%s> %s%s%s\n", e->rcpts[i].address,
+               spool_rcpt_state_name(e->rcpts[i].state), e->rcpts[i].orcpt ? " orcpt=" : "",
+               e->rcpts[i].orcpt ? e->rcpts[i].orcpt : "");
     if (body) {
         printf("\n");
         fflush(stdout);

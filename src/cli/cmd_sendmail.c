@@ -485,10 +485,7 @@ int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv)
                 const struct spool_rcpt *rp = &m.env.rcpts[r];
                 json_t *ro = json_object();
                 json_object_set_new(ro, "address", json_string(rp->address));
-                json_object_set_new(ro, "state",
-                                    json_string(rp->state == SPOOL_RCPT_PENDING     ? "pending"
-                                                : rp->state == SPOOL_RCPT_DELIVERED ? "delivered"
-                                                                                    : "failed"));
+                json_object_set_new(ro, "state", json_string(spool_rcpt_state_name(rp->state)));
                 if (rp->orcpt)
                     json_object_set_new(ro, "orcpt", json_string(rp->orcpt));
                 if (rp->notify)

@@ -47,6 +47,8 @@ struct directory_result {
     size_t n_targets;
     char **remote; /* addresses outside our domains that aliases forward to: relay them */
     size_t n_remote;
+    bool loop; /* an alias led back to an address on its own path that is not an account
+                  (dropped there); with no target at all, the recipient is a pure loop */
 };
 
 /* Opens (creating and migrating if needed) the directory. NULL with err on failure. */

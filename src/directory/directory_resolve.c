@@ -124,6 +124,7 @@ static int expand(struct expand *e, const char *addr, long long depth)
         if (strcmp(e->path[i], addr) == 0) {
             /* A loop, or "a -> a, b": stop here; deliver if it is an account. */
             int r = directory_db_account_exists(e->d, addr, e->err);
+            e->r->loop |= r == 0;
             return r < 0 ? -1 : r > 0 ? add_target(e, addr, NULL, false) : 0;
         }
     }

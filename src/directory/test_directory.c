@@ -224,6 +224,16 @@ static void test_loops_and_duplicates(void **state)
     alias(f, "a@example.org", "b@example.org", NULL);
     alias(f, "b@example.org", "a@example.org", NULL);
     assert_resolves(f, "a@example.org", "no-such-user:");
+    /* ... flagged as a loop, so the mta bounces it with 5.4.6 rather than 5.1.1 */
+    struct directory_result r;
+    struct buf err = BUF_INIT;
+    assert_int_equal(directory_resolve(f->d, "a@example.org", &r, &err), 0);
+    assert_true(r.loop);
+    directory_result_free(&r);
+    assert_int_equal(directory_resolve(f->d, "bob@example.org", &r, &err), 0);
+    assert_false(r.loop);
+    directory_result_free(&r);
+    buf_free(&err);
     /* "alice -> alice, bob": alice keeps her mail, bob gets a copy. */
     alias(f, "alice@example.org", "alice@example.org", "bob@example.org");
     assert_resolves(f, "alice@example.org", "local:alice@example.org,bob@example.org");

@@ -74,6 +74,7 @@ int lda_status_code(enum local_status st)
     case LOCAL_FORWARDS_PENDING: /* local part done; `wharf deliver` does not relay */
         return EX_OK;
     case LOCAL_NO_USER:
+    case LOCAL_LOOP:
     case LOCAL_NOT_LOCAL:
         return EX_NOUSER;
     case LOCAL_TEMPFAIL:

@@ -20,6 +20,8 @@ struct owner_ref {
 void local_rcpt_init(struct local_rcpt *r, const char *address)
 {
     r->address = address;
+    r->account = false;
+    r->folder = r->orig_to = NULL;
     r->status = LOCAL_TEMPFAIL;
     r->n_local = r->n_remote = 0;
     buf_init(&r->detail);
@@ -36,26 +38,54 @@ static void log_rcpt(const struct local_message *m, const struct local_rcpt *r, 
     long long delay = m->arrival ? (long long)(now - m->arrival) : 0;
     if (delay < 0)
         delay = 0;
+    const char *dsn, *status;
     switch (r->status) {
     case LOCAL_DELIVERED:
-        log_info("%s: to=<%s>, relay=local, delay=%lld, dsn=2.0.0, status=sent (%s)", id,
-                 r->address, delay, r->detail.data);
+    case LOCAL_FORWARDS_PENDING:
+        dsn = "2.0.0", status = "sent";
         break;
     case LOCAL_TEMPFAIL:
-        log_info("%s: to=<%s>, relay=local, delay=%lld, dsn=4.3.0, status=deferred (%s)", id,
-                 r->address, delay, r->detail.data);
+        dsn = "4.3.0", status = "deferred";
         break;
     case LOCAL_NO_USER:
-        log_info("%s: to=<%s>, relay=local, delay=%lld, dsn=5.1.1, status=bounced (%s)", id,
-                 r->address, delay, r->detail.data);
+        dsn = "5.1.1", status = "bounced";
         break;
-    case LOCAL_FORWARDS_PENDING:
-        log_info("%s: to=<%s>, relay=local, delay=%lld, dsn=2.0.0, status=sent (%s)", id,
-                 r->address, delay, r->detail.data);
+    case LOCAL_LOOP:
+        dsn = "5.4.6", status = "bounced"; /* RFC 3463: routing loop detected */
         break;
     case LOCAL_NOT_LOCAL:
-        break;
+    default:
+        return;
     }
+    /* Postfix's shape; orig_to= names the alias an expanded recipient came from */
+    log_info("%s: to=<%s>%s%s%s, relay=local, delay=%lld, dsn=%s, status=%s (%s)", id, r->address,
+             r->orig_to ? ", orig_to=<" : "", r->orig_to ? r->orig_to : "", r->orig_to ? ">" : "",
+             delay, dsn, status, r->detail.data);
+}
+
+/*
+ * An account reached by alias expansion: it alone, with its folder, if it
+ * is still an account (resolving it again must name it); never its aliases.
+ */
+static int resolve_account(struct directory *d, const struct local_rcpt *r,
+                           struct directory_result *dr, struct buf *err)
+{
+    if (directory_resolve(d, r->address, dr, err) != 0)
+        return -1;
+    bool found = false;
+    for (size_t k = 0; k < dr->n_targets && !found; k++)
+        found = strcmp(dr->targets[k].account, r->address) == 0;
+    directory_result_free(dr);
+    if (!found) {
+        dr->kind = DIRECTORY_NO_SUCH_USER;
+        return 0;
+    }
+    dr->kind = DIRECTORY_LOCAL;
+    dr->targets = xcalloc(1, sizeof(*dr->targets));
+    dr->targets[0].account = xstrdup(r->address);
+    dr->targets[0].folder = r->folder ? xstrdup(r->folder) : NULL;
+    dr->n_targets = 1;
+    return 0;
 }
 
 void local_deliver(struct store *s, struct directory *d, struct local_message *m, size_t n,
@@ -78,7 +108,8 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
             buf_reset(&r->detail);
             buf_reset(&err);
             r->n_local = r->n_remote = 0;
-            if (directory_resolve(d, r->address, dr, &err) != 0) {
+            if ((r->account ? resolve_account(d, r, dr, &err)
+                            : directory_resolve(d, r->address, dr, &err)) != 0) {
                 r->status = LOCAL_TEMPFAIL;
                 buf_printf(&r->detail, "directory: %s", err.data);
                 dr->n_targets = 0;
@@ -90,8 +121,10 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
                 continue;
             }
             if (dr->kind == DIRECTORY_NO_SUCH_USER || dr->n_targets + dr->n_remote == 0) {
-                r->status = LOCAL_NO_USER;
-                buf_append_cstr(&r->detail, "unknown user");
+                r->status = dr->loop ? LOCAL_LOOP : LOCAL_NO_USER;
+                buf_append_cstr(&r->detail, dr->loop ? "alias loop: its aliases lead back to "
+                                                       "themselves"
+                                                     : "unknown user");
                 continue;
             }
             r->n_local = dr->n_targets;

@@ -76,10 +76,10 @@ static void hook_deliver(void *arg, struct spool_message *sm, const bool *remote
 }
 
 static void hook_bounce(void *arg, const struct spool_message *sm, const bool *failed,
-                        char *const *diag)
+                        char *const *diag, const char *const *enh)
 {
     struct mta *m = arg;
-    mta_out_bounce_local(m->out, sm, failed, diag);
+    mta_out_bounce_local(m->out, sm, failed, diag, enh);
 }
 
 static void on_shutdown(void *arg, int64_t deadline_ms)

@@ -413,7 +413,7 @@ static void report_spool(struct mta_out *o, const struct spool_message *sm,
 }
 
 void mta_out_bounce_local(struct mta_out *o, const struct spool_message *sm, const bool *failed,
-                          char *const *diag)
+                          char *const *diag, const char *const *enh)
 {
     const struct spool_envelope *env = &sm->env;
     struct dsn_rcpt *dr = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*dr));
@@ -425,7 +425,7 @@ void mta_out_bounce_local(struct mta_out *o, const struct spool_message *sm, con
         dr[n++] = (struct dsn_rcpt){.address = env->rcpts[i].address,
                                     .orcpt = env->rcpts[i].orcpt,
                                     .action = DSN_ACTION_FAILED,
-                                    .status = "5.1.1",
+                                    .status = enh[i],
                                     .diagnostic = diag[i],
                                     .last_attempt = now / 1000};
     }

@@ -44,11 +44,12 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
 
 /*
  * Spools a report (bounce) for recipients of sm that failed here, with
- * diag[i] the reason for those with failed[i] true (e.g. no such local
- * user, 5.1.1). Respects NOTIFY and never reports on a null-sender message.
+ * diag[i] the reason and enh[i] the enhanced status for those with
+ * failed[i] true (e.g. no such local user, 5.1.1; an alias loop, 5.4.6).
+ * Respects NOTIFY and never reports on a null-sender message.
  */
 void mta_out_bounce_local(struct mta_out *o, const struct spool_message *sm, const bool *failed,
-                          char *const *diag);
+                          char *const *diag, const char *const *enh);
 
 /* Entries in an outbound attempt right now (for status). */
 size_t mta_out_active(const struct mta_out *o);

@@ -6,6 +6,7 @@
 #include "mta/mta_queue.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "mta/mta_expand.h"
 #include "spool/spool.h"
 
 #include <event2/event.h>
@@ -256,6 +257,7 @@ static void qjob_done(struct mta_job *job)
     bool *remote = xcalloc(n ? n : 1, sizeof(*remote));
     bool *failed = xcalloc(n ? n : 1, sizeof(*failed));
     char **diag = xcalloc(n ? n : 1, sizeof(*diag));
+    const char **enh = xcalloc(n ? n : 1, sizeof(*enh));
     for (size_t i = 0; i < job->msg.n_rcpts; i++) {
         struct spool_rcpt *sr = &j->sm.env.rcpts[j->map[i]];
         switch (j->rcpts[i].status) {
@@ -264,17 +266,19 @@ static void qjob_done(struct mta_job *job)
             changed = true;
             break;
         case LOCAL_NO_USER:
+        case LOCAL_LOOP:
             sr->state = SPOOL_RCPT_FAILED;
             failed[j->map[i]] = any_failed = true;
             diag[j->map[i]] = (char *)buf_cstr(&j->rcpts[i].detail);
+            enh[j->map[i]] = j->rcpts[i].status == LOCAL_LOOP ? "5.4.6" : "5.1.1";
             changed = true;
             break;
         case LOCAL_NOT_LOCAL:
             remote[j->map[i]] = remote_left = true;
             break;
-        case LOCAL_FORWARDS_PENDING: /* local part stored once; a retry finds it delivered */
-            remote_left = true;
-            break;
+        case LOCAL_FORWARDS_PENDING: /* an alias not expanded at take (its entry would pass
+                                        MTA_EXPAND_RCPTS_MAX, or it changed since): the local
+                                        part is stored once, a retry expands it */
         case LOCAL_TEMPFAIL:
             retry_left = true;
             break;
@@ -282,7 +286,7 @@ static void qjob_done(struct mta_job *job)
     }
     /* the bounce is spooled before the failure is recorded: never lost */
     if (any_failed && q->out.bounce)
-        q->out.bounce(q->out.arg, &j->sm, failed, diag);
+        q->out.bounce(q->out.arg, &j->sm, failed, diag, enh);
     struct buf err = BUF_INIT;
     bool pending = false, outbound = false;
     for (size_t i = 0; i < n; i++) {
@@ -315,6 +319,7 @@ static void qjob_done(struct mta_job *job)
     free(remote);
     free(failed);
     free(diag);
+    free(enh);
     buf_free(&err);
     qjob_free(j);
     if (!outbound)
@@ -348,6 +353,15 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         free(j);
         return;
     }
+    /* aliases to other domains become recipients of their own, on disk first */
+    if (mta_expand(q->batch->dir, &j->sm) > 0 && spool_update_rcpts(q->cfg, &j->sm, &err) != 0) {
+        log_error("%s: cannot record the alias expansion: %s (tried again later)", id,
+                  buf_cstr(&err));
+        buf_free(&err);
+        spool_message_free(&j->sm);
+        free(j);
+        return;
+    }
     /*
      * RFC 5321 4.4: the delivering MTA records the envelope sender in a
      * Return-Path: line at the top. The same for every recipient, so the one
@@ -366,7 +380,13 @@ void mta_queue_take(struct mta_queue *q, const char *id)
     for (size_t i = 0; i < n; i++) {
         if (j->sm.env.rcpts[i].state != SPOOL_RCPT_PENDING)
             continue;
-        local_rcpt_init(&j->rcpts[k], j->sm.env.rcpts[i].address);
+        const struct spool_rcpt *sr = &j->sm.env.rcpts[i];
+        local_rcpt_init(&j->rcpts[k], sr->address);
+        if (sr->account) {
+            j->rcpts[k].account = true;
+            j->rcpts[k].folder = sr->folder;
+            j->rcpts[k].orig_to = mta_expand_orig_to(sr->orcpt);
+        }
         j->map[k++] = i;
     }
     j->job = (struct mta_job){

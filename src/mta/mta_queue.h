@@ -3,7 +3,9 @@
  * local recipients through the batch, record the outcome.
  *
  * An entry is picked up when an smtp worker announces it ("spool-new"), at
- * start, and by the periodic safety scan. After the batch's commit returned,
+ * start, and by the periodic safety scan. Aliases that forward to other
+ * domains are first replaced by their expansion, written to the spool
+ * before anything is delivered (mta_expand.h). After the batch's commit returned,
  * delivered recipients are marked SPOOL_RCPT_DELIVERED (unknown local users
  * SPOOL_RCPT_FAILED) with spool_update_rcpts, and the file is removed with
  * spool_remove once no recipient is pending. Recipients in other domains are
@@ -28,13 +30,13 @@ struct mta_queue *mta_queue_new(const struct wharf_config *cfg, struct mta_batch
  * The outbound hook: gets the entry (malloc'd, its data without Return-Path;
  * the hook frees it) and remote[i] for each spool recipient to deliver to
  * another server; it must later call mta_queue_outbound_done. bounce gets
- * the entry and the recipients that failed here with a reason (NULL: none
- * is reported). Without a hook, remote recipients simply stay queued.
+ * the entry and the recipients that failed here with a reason and an
+ * enhanced status (NULL: none is reported). Without a hook, remote recipients simply stay queued.
  */
 struct mta_queue_outbound {
     void (*deliver)(void *arg, struct spool_message *sm, const bool *remote);
     void (*bounce)(void *arg, const struct spool_message *sm, const bool *failed,
-                   char *const *diag);
+                   char *const *diag, const char *const *enh);
     void *arg;
 };
 void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out);

@@ -53,6 +53,9 @@ int directory_resolve(struct directory *d, const char *address, struct directory
     } else if (strcmp(address, "out@example.test") == 0) {
         r->remote = xcalloc(1, sizeof(char *));
         r->remote[r->n_remote++] = xstrdup("ext@other.test");
+    } else if (strcmp(address, "loop@example.test") == 0) {
+        r->kind = DIRECTORY_NO_SUCH_USER; /* an alias that only leads back to itself */
+        r->loop = true;
     } else if (strcmp(address, "alice+Lists@example.test") == 0)
         add_target(r, "alice@example.test", "Lists");
     else if (strcmp(address, "alice@example.test") == 0 || strcmp(address, "bob@example.test") == 0 ||
@@ -205,6 +208,37 @@ static void test_remote_forwards_stay_queued(void **state)
     store_close(s);
 }
 
+/* Accounts reached by alias expansion (mta_expand.h) are delivered as they are. */
+static void test_expanded_accounts_and_loops(void **state)
+{
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    assert_int_equal(store_mailbox_create(s, "alice@example.test", "Lists", NULL, &err), 0);
+    struct local_rcpt r[4];
+    const char *a[] = {"alice@example.test", "team@example.test", "loop@example.test",
+                       "bob@example.test"};
+    for (size_t i = 0; i < 4; i++)
+        local_rcpt_init(&r[i], a[i]);
+    r[0].account = r[1].account = true;
+    r[0].folder = "Lists";
+    r[0].orig_to = "fwd@example.test";
+    struct local_message m = {.queue_id = "QID5", .data = SLICE_LIT("Subject: t\r\n\r\nhi\r\n"),
+                              .rcpts = r, .n_rcpts = 4};
+    local_deliver(s, NULL, &m, 1, NULL, NULL);
+    assert_int_equal(r[0].status, LOCAL_DELIVERED); /* into its folder, no resolution */
+    assert_int_equal(count(s, "alice@example.test", "Lists"), 1);
+    assert_int_equal(r[1].status, LOCAL_NO_USER); /* an alias is no account: not followed */
+    assert_int_equal(r[2].status, LOCAL_LOOP);
+    assert_string_equal(r[2].detail.data, "alias loop: its aliases lead back to themselves");
+    assert_int_equal(r[3].status, LOCAL_DELIVERED);
+    assert_int_equal(count(s, "bob@example.test", "INBOX"), 1); /* team@ was not expanded */
+    assert_int_equal(lda_status_code(LOCAL_LOOP), EX_NOUSER);
+    for (size_t i = 0; i < 4; i++)
+        local_rcpt_free(&r[i]);
+    buf_free(&err);
+    store_close(s);
+}
+
 static void test_directory_down_is_temporary(void **state)
 {
     struct store *s = tmp_store();
@@ -282,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_exactly_once),
         cmocka_unit_test(test_remote_forwards_stay_queued),
         cmocka_unit_test(test_directory_down_is_temporary),
+        cmocka_unit_test(test_expanded_accounts_and_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,11 +57,12 @@ enum smtp_rcpt_verdict smtp_policy_rcpt(struct smtp_policy *p, const char *addre
     }
     buf_free(&err);
     enum directory_resolve_kind kind = r.kind;
+    bool loop = r.loop;
     directory_result_free(&r);
     if (kind == DIRECTORY_LOCAL)
         return SMTP_RCPT_LOCAL;
     if (kind == DIRECTORY_NO_SUCH_USER)
-        return SMTP_RCPT_NO_SUCH_USER;
+        return loop ? SMTP_RCPT_LOOP : SMTP_RCPT_NO_SUCH_USER;
     return may_relay ? SMTP_RCPT_RELAY : SMTP_RCPT_RELAY_DENIED;
 }
 

@@ -18,6 +18,7 @@ enum smtp_rcpt_verdict {
     SMTP_RCPT_LOCAL,        /* one of our users */
     SMTP_RCPT_RELAY,        /* remote, and this client may relay */
     SMTP_RCPT_NO_SUCH_USER, /* 550 5.1.1 */
+    SMTP_RCPT_LOOP,         /* 550 5.4.6: an alias that only leads back to itself */
     SMTP_RCPT_RELAY_DENIED, /* 554 5.7.1 */
     SMTP_RCPT_TEMPFAIL,     /* 451 4.3.0 */
 };

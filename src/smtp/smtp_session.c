@@ -765,11 +765,13 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
                    "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
                    "recipient table",
                    a);
-        log_reject_rcpt(s, a, buf_cstr(&why));
-        reply_error(s, "%s", buf_cstr(&why));
-        goto out;
+        goto refuse;
+    case SMTP_RCPT_LOOP: /* RFC 3463 5.4.6: routing loop detected */
+        buf_printf(&why, "550 5.4.6 <%s>: Recipient address rejected: alias loop", a);
+        goto refuse;
     case SMTP_RCPT_RELAY_DENIED:
         buf_printf(&why, "554 5.7.1 <%s>: Relay access denied", a);
+    refuse:
         log_reject_rcpt(s, a, buf_cstr(&why));
         reply_error(s, "%s", buf_cstr(&why));
         goto out;

@@ -2,7 +2,7 @@
  * spool.c - the mail queue on disk: durable write, read, update, list, remove.
  *
  * File layout (all integers big-endian):
- *     "WSPL" u32 version (2; version 1 files, without P/K/L/D, are read too)
+ *     "WSPL" u32 version (3; versions 1 and 2 are read too)
  *     records: u8 type, u32 length, length bytes
  *     a final 'Z' record of length 0: a file without it is damaged.
  * Record types: I id, S sender, R recipient address (starts a recipient),
@@ -10,7 +10,9 @@
  * B body (u8), U smtputf8 (u8), T ret-hdrs (u8), E envid, A auth user,
  * C client, H helo, W arrival (u64), M message data; since version 2:
  * P next attempt (u64 ms), K attempts (u32), L last reason, D warned (u8),
- * G on hold (u8).
+ * G on hold (u8); since version 3: F account reached by alias expansion
+ * (its folder, empty for INBOX; applies to the last R) and the state
+ * EXPANDED in X.
  * Files are written as DATA/spool/tmp/ID, fsync'd, then renamed to
  * DATA/spool/queue/ID and the directory fsync'd: a name in queue/ is complete.
  *
@@ -33,7 +35,7 @@
 #include <unistd.h>
 
 #define SPOOL_MAGIC "WSPL"
-#define SPOOL_VERSION 2u
+#define SPOOL_VERSION 3u
 #define SPOOL_VERSION_MIN 1u
 /* Largest spool file read back: a damaged length can never make us allocate more. */
 #define SPOOL_MAX_FILE (4ull << 30)
@@ -145,6 +147,8 @@ static void spool_encode_envelope(const struct spool_message *msg, struct buf *b
         put_rec(b, 'N', n.data, n.len);
         buf_free(&n);
         put_u8(b, 'X', (uint8_t)r->state);
+        if (r->account)
+            put_str(b, 'F', r->folder ? r->folder : "");
     }
     put_u8(b, 'B', (uint8_t)e->body);
     put_u8(b, 'U', e->smtputf8);
@@ -355,7 +359,7 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
     if (len < 8 || memcmp(p, SPOOL_MAGIC, 4) != 0 || get_u32(p + 4) < SPOOL_VERSION_MIN ||
         get_u32(p + 4) > SPOOL_VERSION)
         goto bad;
-    bool v2 = get_u32(p + 4) >= 2;
+    bool v2 = get_u32(p + 4) >= 2, v3 = get_u32(p + 4) >= 3;
     p += 8;
     struct spool_envelope *e = &msg->env;
     struct spool_rcpt *last = NULL;
@@ -397,9 +401,16 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
             last->notify = get_u32((const unsigned char *)v.ptr);
             break;
         case 'X':
-            if (last == NULL || n != 1 || (unsigned char)v.ptr[0] > SPOOL_RCPT_FAILED)
+            if (last == NULL || n != 1 ||
+                (unsigned char)v.ptr[0] > (v3 ? SPOOL_RCPT_EXPANDED : SPOOL_RCPT_FAILED))
                 goto bad;
             last->state = (enum spool_rcpt_state)v.ptr[0];
+            break;
+        case 'F':
+            if (last == NULL || last->account || !v3)
+                goto bad;
+            last->account = true;
+            last->folder = n ? slice_strdup(v) : NULL;
             break;
         case 'B':
             if (n != 1 || (unsigned char)v.ptr[0] > SPOOL_BODY_BINARYMIME)
@@ -592,6 +603,7 @@ void spool_message_free(struct spool_message *msg)
     for (size_t i = 0; i < e->n_rcpts; i++) {
         free(e->rcpts[i].address);
         free(e->rcpts[i].orcpt);
+        free(e->rcpts[i].folder);
     }
     free(e->rcpts);
     free(e->dsn_envid);
@@ -601,4 +613,10 @@ void spool_message_free(struct spool_message *msg)
     free(e->last_reason);
     buf_free(&msg->data);
     memset(e, 0, sizeof(*e));
+}
+
+const char *spool_rcpt_state_name(enum spool_rcpt_state s)
+{
+    static const char *const names[] = {"pending", "delivered", "failed", "expanded"};
+    return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }

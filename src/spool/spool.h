@@ -35,6 +35,8 @@ enum spool_rcpt_state {
     SPOOL_RCPT_PENDING,   /* still to be delivered */
     SPOOL_RCPT_DELIVERED, /* done: never deliver again */
     SPOOL_RCPT_FAILED,    /* permanently failed; bounce owed or sent */
+    SPOOL_RCPT_EXPANDED,  /* an alias replaced by its expansion (version 3): the recipients
+                             made from it follow, each with this one as its ORCPT */
 };
 
 struct spool_rcpt {
@@ -42,6 +44,10 @@ struct spool_rcpt {
     char *orcpt;     /* DSN ORCPT, or NULL */
     unsigned notify; /* SPOOL_NOTIFY_* bits; 0 = not given */
     enum spool_rcpt_state state;
+    /* Version 3: a local account reached by alias expansion. It is delivered
+     * to that account as is, never resolved again (its alias is done). */
+    bool account;
+    char *folder; /* with account: the +detail folder, or NULL for INBOX */
 };
 
 struct spool_envelope {
@@ -121,5 +127,8 @@ int spool_list(const struct wharf_config *cfg, char ***ids_r, size_t *n_r, struc
 void spool_list_free(char **ids, size_t n);
 
 void spool_message_free(struct spool_message *msg);
+
+/* "pending", "delivered", "failed" or "expanded" (for `wharf queue` and mailq). */
+const char *spool_rcpt_state_name(enum spool_rcpt_state s);
 
 #endif

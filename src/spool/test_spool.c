@@ -140,6 +140,63 @@ static void test_retry_state_and_v1(void **state)
     buf_free(&err);
 }
 
+/* Version 3: the EXPANDED state and the F record (account reached by an alias) round trip;
+ * a version 2 file still reads, and one that uses version 3 records is damaged. */
+static void test_expansion_and_v2(void **state)
+{
+    struct spool_message m, r;
+    struct buf err = BUF_INIT;
+    fill(&m);
+    m.env.rcpts[0].state = SPOOL_RCPT_EXPANDED;
+    m.env.rcpts[1].account = true;
+    m.env.rcpts[1].folder = xstrdup("work");
+    assert_int_equal(spool_write(&cfg, &m, &err), 0);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_int_equal(r.env.rcpts[0].state, SPOOL_RCPT_EXPANDED);
+    assert_false(r.env.rcpts[0].account);
+    assert_null(r.env.rcpts[0].folder);
+    assert_true(r.env.rcpts[1].account);
+    assert_string_equal(r.env.rcpts[1].folder, "work");
+    assert_string_equal(spool_rcpt_state_name(r.env.rcpts[0].state), "expanded");
+    r.env.rcpts[0].account = true; /* an account in INBOX: an empty F record */
+    assert_int_equal(spool_update_rcpts(&cfg, &r, &err), 0);
+    spool_message_free(&r);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_true(r.env.rcpts[0].account);
+    assert_null(r.env.rcpts[0].folder);
+    spool_message_free(&r);
+    assert_int_equal(spool_remove(&cfg, m.env.id, &err), 0);
+    spool_message_free(&m);
+    /* a hand-made version 2 file: I, S, R, X, W, P, K, M, Z */
+    unsigned char v2[] = {
+        'W', 'S', 'P', 'L', 0, 0, 0, 2,
+        'I', 0, 0, 0, 2, 'A', 'B',
+        'S', 0, 0, 0, 0,
+        'R', 0, 0, 0, 3, 'a', '@', 'b',
+        'X', 0, 0, 0, 1, 1,
+        'W', 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 42,
+        'P', 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7,
+        'K', 0, 0, 0, 4, 0, 0, 0, 2,
+        'M', 0, 0, 0, 2, 'h', 'i',
+        'Z', 0, 0, 0, 0};
+    assert_int_equal(spool_decode(v2, sizeof(v2), &r, &err), 0);
+    assert_int_equal(r.env.rcpts[0].state, SPOOL_RCPT_DELIVERED);
+    assert_false(r.env.rcpts[0].account);
+    assert_int_equal(r.env.next_attempt, 7);
+    assert_int_equal(r.env.attempts, 2);
+    spool_message_free(&r);
+    v2[33] = SPOOL_RCPT_EXPANDED; /* a version 3 state in a version 2 file */
+    assert_int_equal(spool_decode(v2, sizeof(v2), &r, &err), -1);
+    v2[33] = 0;
+    v2[28] = 'F'; /* the X record turned into F: a version 3 record */
+    assert_int_equal(spool_decode(v2, sizeof(v2), &r, &err), -1);
+    v2[7] = 3; /* the same bytes as version 3: an account in folder "\0" */
+    assert_int_equal(spool_decode(v2, sizeof(v2), &r, &err), 0);
+    assert_true(r.env.rcpts[0].account);
+    spool_message_free(&r);
+    buf_free(&err);
+}
+
 static void test_batch_and_damage(void **state)
 {
     struct spool_message m[3];
@@ -195,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_batch_and_damage),
         cmocka_unit_test(test_retry_state_and_v1),
+        cmocka_unit_test(test_expansion_and_v2),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];

@@ -1,0 +1,145 @@
+/*
+ * mta_expand.c - alias expansion recorded in the spool entry (see
+ * mta_expand.h). Resolution itself (depth limit, loops, duplicates inside
+ * one alias) is directory_resolve's; this file only turns its answer into
+ * spool recipients. Never writes the spool: the caller does.
+ */
+#include "mta/mta_expand.h"
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The addresses an entry holds (expanded aliases aside), so that none is
+ * added twice without a quadratic scan: open addressing on a canonical key,
+ * local part exact (accounts.md), domain in lower case, then the account
+ * flag and folder. Never holds more than MTA_EXPAND_RCPTS_MAX keys.
+ */
+#define KEYSET_CAP 32768 /* a power of two, at least 2 * MTA_EXPAND_RCPTS_MAX */
+_Static_assert(KEYSET_CAP >= 2 * MTA_EXPAND_RCPTS_MAX && (KEYSET_CAP & (KEYSET_CAP - 1)) == 0,
+               "the key set stays at most half full");
+
+struct keyset {
+    char **slot;
+};
+
+static char *rcpt_key(const char *address, bool account, const char *folder)
+{
+    struct buf b = BUF_INIT;
+    const char *at = strrchr(address, '@');
+    size_t local = at ? (size_t)(at - address) : strlen(address);
+    buf_append(&b, address, local);
+    for (const char *p = address + local; *p; p++)
+        buf_append_byte(&b, (char)tolower((unsigned char)*p));
+    if (account)
+        buf_printf(&b, "\x01%s", folder ? folder : ""); /* no address holds \x01 */
+    return buf_steal(&b, NULL);
+}
+
+/* Adds key (taken); false when it was there already. */
+static bool keyset_add(struct keyset *s, char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (size_t i = h & (KEYSET_CAP - 1);; i = (i + 1) & (KEYSET_CAP - 1)) {
+        if (s->slot[i] == NULL) {
+            s->slot[i] = key;
+            return true;
+        }
+        if (strcmp(s->slot[i], key) == 0) {
+            free(key);
+            return false;
+        }
+    }
+}
+
+static void keyset_init(struct keyset *s, const struct spool_envelope *e)
+{
+    s->slot = xcalloc(KEYSET_CAP, sizeof(*s->slot));
+    for (size_t i = 0; i < e->n_rcpts; i++) {
+        const struct spool_rcpt *r = &e->rcpts[i];
+        if (r->state != SPOOL_RCPT_EXPANDED)
+            keyset_add(s, rcpt_key(r->address, r->account, r->folder));
+    }
+}
+
+static void keyset_free(struct keyset *s)
+{
+    for (size_t i = 0; s->slot && i < KEYSET_CAP; i++)
+        free(s->slot[i]);
+    free(s->slot);
+}
+
+static void add_rcpt(struct spool_envelope *e, struct keyset *ks, size_t orig,
+                     const char *address, bool account, const char *folder)
+{
+    if (!keyset_add(ks, rcpt_key(address, account, folder)))
+        return;
+    e->rcpts = xreallocarray(e->rcpts, e->n_rcpts + 1, sizeof(*e->rcpts));
+    const struct spool_rcpt *o = &e->rcpts[orig]; /* after the realloc */
+    struct buf orcpt = BUF_INIT;
+    if (o->orcpt)
+        buf_append_cstr(&orcpt, o->orcpt);
+    else
+        buf_printf(&orcpt, "rfc822;%s", o->address);
+    e->rcpts[e->n_rcpts++] = (struct spool_rcpt){
+        .address = xstrdup(address),
+        .orcpt = buf_steal(&orcpt, NULL),
+        .notify = o->notify,
+        .state = SPOOL_RCPT_PENDING,
+        .account = account,
+        .folder = account && folder ? xstrdup(folder) : NULL,
+    };
+}
+
+size_t mta_expand(struct directory *d, struct spool_message *sm)
+{
+    struct spool_envelope *e = &sm->env;
+    size_t expanded = 0, n = e->n_rcpts; /* recipients added below are final: not visited */
+    struct keyset ks = {NULL}; /* made at the first expansion: most entries need none */
+    struct buf err = BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        if (e->rcpts[i].state != SPOOL_RCPT_PENDING || e->rcpts[i].account)
+            continue;
+        struct directory_result dr;
+        buf_reset(&err);
+        if (directory_resolve(d, e->rcpts[i].address, &dr, &err) != 0)
+            continue; /* local delivery meets the same trouble and defers it */
+        if (dr.kind == DIRECTORY_LOCAL && dr.n_remote > 0) {
+            if (e->n_rcpts + dr.n_targets + dr.n_remote > MTA_EXPAND_RCPTS_MAX) {
+                log_warning("%s: to=<%s>: expansion would pass %d recipients in one entry "
+                            "(MTA_EXPAND_RCPTS_MAX): deferred",
+                            e->id, e->rcpts[i].address, MTA_EXPAND_RCPTS_MAX);
+            } else {
+                size_t before = e->n_rcpts;
+                if (ks.slot == NULL)
+                    keyset_init(&ks, e);
+                for (size_t k = 0; k < dr.n_targets; k++)
+                    add_rcpt(e, &ks, i, dr.targets[k].account, true, dr.targets[k].folder);
+                for (size_t k = 0; k < dr.n_remote; k++)
+                    add_rcpt(e, &ks, i, dr.remote[k], false, NULL);
+                e->rcpts[i].state = SPOOL_RCPT_EXPANDED;
+                expanded++;
+                log_info("%s: to=<%s>, status=expanded (alias to %zu local and %zu remote "
+                         "address(es), %zu new recipient(s))",
+                         e->id, e->rcpts[i].address, dr.n_targets, dr.n_remote,
+                         e->n_rcpts - before);
+            }
+        }
+        directory_result_free(&dr);
+    }
+    keyset_free(&ks);
+    buf_free(&err);
+    return expanded;
+}
+
+const char *mta_expand_orig_to(const char *orcpt)
+{
+    const char *semi = orcpt ? strchr(orcpt, ';') : NULL;
+    return semi ? semi + 1 : orcpt;
+}
