@@ -28,6 +28,14 @@ static int b64_value(unsigned char c)
     return -1;
 }
 
+/* Drops what was appended after start (buf keeps data[len] == '\0'). */
+static void truncate_to(struct buf *out, size_t start)
+{
+    out->len = start;
+    if (out->cap > 0)
+        out->data[start] = '\0';
+}
+
 static bool printable(unsigned char c)
 {
     return c >= 0x20 && c <= 0x7e;
@@ -113,7 +121,7 @@ bool imap_utf7_encode(struct slice in, struct buf *out)
             uint32_t cp;
             size_t k = utf8_next(p + i, in.len - i, &cp);
             if (k == 0 || cp == 0) {
-                out->len = start;
+                truncate_to(out, start);
                 return false;
             }
             i += k;
@@ -213,6 +221,6 @@ bool imap_utf7_decode(struct slice in, struct buf *out)
     }
     return true;
 fail:
-    out->len = start;
+    truncate_to(out, start);
     return false;
 }
