@@ -47,21 +47,33 @@ char *imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a)
 
 /*
  * The one place names to the client are encoded: an atom when every byte is
- * an ASTRING-CHAR (as Dovecot writes INBOX), else a string. A stored name
- * that is not UTF-8 (made before names were decoded) goes as it is.
+ * an ASTRING-CHAR (as Dovecot writes INBOX), else a string; IMAP4rev2 quotes
+ * UTF-8 (RFC 9051 QUOTED-CHAR). A stored name that is not UTF-8 (made before
+ * names were decoded) goes as it is.
  */
 void imap_mailbox_name_write(const struct imap_session *s, struct buf *out, const char *name)
 {
     struct buf utf7 = BUF_INIT;
     if (!s->rev2 && imap_utf7_encode(slice_from_cstr(name), &utf7))
         name = buf_cstr(&utf7);
-    bool atom = name[0] != '\0' && strcasecmp(name, "NIL") != 0;
-    for (const char *p = name; *p && atom; p++)
-        atom = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f && !strchr("(){%*\"\\", *p);
-    if (atom)
+    bool atom = name[0] != '\0' && strcasecmp(name, "NIL") != 0, quoted = s->rev2;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        atom = atom && *p > 0x20 && *p < 0x7f && !strchr("(){%*\"\\", *p);
+        quoted = quoted && *p >= 0x20 && *p != 0x7f;
+    }
+    if (atom) {
         buf_append_cstr(out, name);
-    else
+    } else if (quoted && imap_utf8_valid(slice_from_cstr(name))) {
+        buf_append_byte(out, '"');
+        for (const char *p = name; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                buf_append_byte(out, '\\');
+            buf_append_byte(out, *p);
+        }
+        buf_append_byte(out, '"');
+    } else {
         mime_imap_string(out, slice_from_cstr(name));
+    }
     buf_free(&utf7);
 }
 
