@@ -10,22 +10,15 @@
 #include "imap/imap_utf7.h"
 
 #include <stdint.h>
+#include <string.h>
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
+/* Modified BASE64 (RFC 3501 5.1.3: RFC 2045's with "," for "/"). */
 static int b64_value(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == ',')
-        return 63;
-    return -1;
+    const char *p = c != '\0' ? memchr(b64, c, 64) : NULL;
+    return p ? (int)(p - b64) : -1;
 }
 
 /* Drops what was appended after start (buf keeps data[len] == '\0'). */
