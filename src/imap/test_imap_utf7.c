@@ -31,10 +31,10 @@ static void test_examples(void **state)
     roundtrip("Entw\xc3\xbcrfe", "Entw&APw-rfe");
     roundtrip("A&B", "A&-B");
     roundtrip("&", "&-");
-    roundtrip("\xc3\xa4\xc3\xb6\xc3\xbc", "&AOQA9gD8-");       /* 3 chars: 48 bits, no padding */
-    roundtrip("\xc3\xa4\xc3\xb6", "&AOQA9g-");                 /* 32 bits: 4 zero bits */
-    roundtrip("\xf0\x9f\x98\x81", "&2D3eAQ-");                 /* a surrogate pair */
-    roundtrip("a\tb", "a&AAk-b");                              /* a control character */
+    roundtrip("\xc3\xa4\xc3\xb6\xc3\xbc", "&AOQA9gD8-"); /* 3 chars: 48 bits, no padding */
+    roundtrip("\xc3\xa4\xc3\xb6", "&AOQA9g-");           /* 32 bits: 4 zero bits */
+    roundtrip("\xf0\x9f\x98\x81", "&2D3eAQ-");           /* a surrogate pair */
+    roundtrip("a\tb", "a&AAk-b");                        /* a control character */
     roundtrip("Caf\xc3\xa9 & Co/\xe2\x98\xba", "Caf&AOk- &- Co/&Jjo-");
 }
 
@@ -50,21 +50,21 @@ static void bad_utf7(const char *in)
 static void test_invalid(void **state)
 {
     (void)state;
-    bad_utf7("&Jjo");          /* unterminated */
-    bad_utf7("&-&");           /* a lone & at the end */
-    bad_utf7("&Jjo!-");        /* not base64 */
-    bad_utf7("&Jj/-");         /* "/" is "," in modified BASE64 */
-    bad_utf7("&AGE-");         /* "a", printable ASCII encoded */
-    bad_utf7("&ACY-");         /* "&" must be "&-" */
-    bad_utf7("&AAA-");         /* NUL */
-    bad_utf7("&2D0-");         /* a high surrogate alone */
-    bad_utf7("&3gE-");         /* a low surrogate alone */
-    bad_utf7("&2D3YPQ-");      /* a high surrogate followed by another */
-    bad_utf7("&APx-");         /* non-zero padding bits */
-    bad_utf7("&APwA-");        /* a 6-bit group too many */
-    bad_utf7("&AOQ-&APY-");    /* two shifts in a row: one name, one spelling */
+    bad_utf7("&Jjo");            /* unterminated */
+    bad_utf7("&-&");             /* a lone & at the end */
+    bad_utf7("&Jjo!-");          /* not base64 */
+    bad_utf7("&Jj/-");           /* "/" is "," in modified BASE64 */
+    bad_utf7("&AGE-");           /* "a", printable ASCII encoded */
+    bad_utf7("&ACY-");           /* "&" must be "&-" */
+    bad_utf7("&AAA-");           /* NUL */
+    bad_utf7("&2D0-");           /* a high surrogate alone */
+    bad_utf7("&3gE-");           /* a low surrogate alone */
+    bad_utf7("&2D3YPQ-");        /* a high surrogate followed by another */
+    bad_utf7("&APx-");           /* non-zero padding bits */
+    bad_utf7("&APwA-");          /* a 6-bit group too many */
+    bad_utf7("&AOQ-&APY-");      /* two shifts in a row: one name, one spelling */
     bad_utf7("Entw\xc3\xbcrfe"); /* 8-bit bytes are not modified UTF-7 */
-    bad_utf7("a\tb");          /* a control character sent as itself */
+    bad_utf7("a\tb");            /* a control character sent as itself */
     struct buf b = BUF_INIT;
     assert_true(imap_utf7_decode(SLICE_LIT("&-&AOQ-"), &b)); /* "&-" is not a shift */
     assert_string_equal(buf_cstr(&b), "&\xc3\xa4");
