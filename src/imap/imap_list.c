@@ -179,7 +179,8 @@ static const char *list_parse(struct imap_session *s, const struct imap_arg *arg
         if (p->n_list == 0)
             return usage;
         for (size_t k = 0; k < p->n_list; k++) {
-            const char *e = imap_arg_astring(&p->list[k], &pat) ? pattern_add(s, q, ref, pat) : usage;
+            const char *e =
+                imap_arg_astring(&p->list[k], &pat) ? pattern_add(s, q, ref, pat) : usage;
             if (e != NULL)
                 return e;
         }

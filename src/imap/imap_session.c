@@ -65,9 +65,9 @@ static bool plaintext_allowed(struct imap_session *s)
 
 static void capability_write(struct imap_session *s, struct buf *b)
 {
-    buf_append_cstr(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE "
-                       "UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE QRESYNC ESEARCH SEARCHRES "
-                       "LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND SORT "
+    buf_append_cstr(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS "
+                       "MOVE UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE QRESYNC ESEARCH "
+                       "SEARCHRES LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND SORT "
                        "THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
     if (s->state == IMAP_NOT_AUTHENTICATED) {
         if (net_conn_can_starttls(s->conn))
