@@ -119,7 +119,7 @@ void imap_view_free(struct imap_view *v);
  */
 void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *quiet_uids,
                     size_t n_quiet);
-/* A mailbox name (UTF-8; in modified UTF-7 to IMAP4rev1) as an atom when it can be, else a string. */
+/* A mailbox name (UTF-8; modified UTF-7 to IMAP4rev1): an atom when it can be, else a string. */
 void imap_mailbox_name_write(const struct imap_session *s, struct buf *out, const char *name);
 /*
  * "* STATUS name (items)\r\n" for mb; NULL, or the BAD text (nothing
