@@ -273,6 +273,13 @@ def test_searchres_pipelined_under_rev2(imap):
     assert fetched_uids(lines) == [1, 3]
     lines, ok = r.until("c")
     assert lines == ['* ESEARCH (TAG "c") ALL 1,3']
+    # UID EXPUNGE takes "$" too; the expunged message leaves it
+    r.cmd("d", "STORE 1:3 +FLAGS.SILENT (\\Deleted)")
+    lines, ok = r.cmd("e", "UID EXPUNGE $")
+    assert lines == ["* 1 EXPUNGE", "* 2 EXPUNGE"], lines  # UIDs 1 and 3
+    assert fetched_uids(r.cmd("f", "UID FETCH 1:* (UID)")[0]) == [2]
+    lines, ok = r.cmd("g", "FETCH $ (UID)")
+    assert lines == [] and ok.startswith("g OK")
     r.close()
 
 
