@@ -34,6 +34,8 @@ static void check_utf7(struct slice s)
     }
     buf_free(&a);
     buf_free(&b);
+    if (imap_name_net_unicode(s) && !imap_utf8_valid(s))
+        __builtin_trap();
 }
 
 static void check_args(const struct imap_arg *v, size_t n, const char *lo, const char *hi)

@@ -19,6 +19,7 @@
 /* The one place names from the client are decoded (RFC 3501 5.1.3, RFC 9051 5.1). */
 bool imap_mailbox_decode(struct imap_session *s, struct slice name, struct buf *out)
 {
+    size_t start = out->len;
     if (s->rev2 ? !imap_utf8_valid(name) : !imap_utf7_decode(name, out)) {
         s->name_error = s->rev2 ? "Mailbox name is not valid UTF-8"
                                 : "Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)";
@@ -26,6 +27,11 @@ bool imap_mailbox_decode(struct imap_session *s, struct slice name, struct buf *
     }
     if (s->rev2)
         buf_append_slice(out, name);
+    /* One spelling per name in the store, whichever revision made it. */
+    if (!imap_name_net_unicode(slice_make(out->data + start, out->len - start))) {
+        s->name_error = "Mailbox name is not Net-Unicode (RFC 9051 5.1: NFC, no controls)";
+        return false;
+    }
     return true;
 }
 

@@ -4,13 +4,17 @@
  * anything else is UTF-16 in modified BASE64 ("," for "/", no padding)
  * between "&" and "-". The store keeps names in UTF-8; imap_mailbox.c
  * decodes every name a rev1 client sends and encodes every name it is sent.
+ * imap_name_net_unicode is RFC 9051 5.1's rule for the UTF-8 itself (NFC
+ * from libunistring).
  * Must never: accept a name with two spellings (the decoder is strict, see
  * imap_utf7.h), or write a byte past the buffer it was given.
  */
 #include "imap/imap_utf7.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <uninorm.h>
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
@@ -91,6 +95,23 @@ bool imap_utf8_valid(struct slice in)
         if ((k = utf8_next(p + i, in.len - i, &cp)) == 0)
             return false;
     return true;
+}
+
+bool imap_name_net_unicode(struct slice in)
+{
+    const unsigned char *p = (const unsigned char *)in.ptr;
+    uint32_t cp;
+    for (size_t i = 0, k; i < in.len; i += k) {
+        if ((k = utf8_next(p + i, in.len - i, &cp)) == 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+            return false;
+    }
+    if (in.len == 0)
+        return true;
+    size_t n = 0;
+    uint8_t *nfc = u8_normalize(UNINORM_NFC, (const uint8_t *)in.ptr, in.len, NULL, &n);
+    bool same = nfc != NULL && n == in.len && memcmp(nfc, in.ptr, n) == 0;
+    free(nfc);
+    return same;
 }
 
 bool imap_utf7_encode(struct slice in, struct buf *out)

@@ -21,5 +21,10 @@ bool imap_utf7_decode(struct slice in, struct buf *out);
 bool imap_utf7_encode(struct slice in, struct buf *out);
 /* Valid UTF-8 (RFC 3629: no overlongs, surrogates or code points past 10FFFF). */
 bool imap_utf8_valid(struct slice in);
+/*
+ * A mailbox name may be created (RFC 9051 5.1: Net-Unicode, RFC 5198): valid
+ * UTF-8 without control characters (C0, DEL, C1), in Normalization Form C.
+ */
+bool imap_name_net_unicode(struct slice in);
 
 #endif

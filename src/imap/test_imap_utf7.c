@@ -93,12 +93,26 @@ static void test_utf8(void **state)
     buf_free(&b);
 }
 
+static void test_net_unicode(void **state)
+{
+    (void)state;
+    assert_true(imap_name_net_unicode(SLICE_LIT("")));
+    assert_true(imap_name_net_unicode(SLICE_LIT("Entw\xc3\xbcrfe/\xe6\x97\xa5 \xf0\x9f\x98\x81")));
+    assert_false(imap_name_net_unicode(SLICE_LIT("Entwu\xcc\x88rfe"))); /* NFD: u + U+0308 */
+    assert_false(imap_name_net_unicode(SLICE_LIT("\xe2\x84\xab")));     /* U+212B -> U+00C5 */
+    assert_false(imap_name_net_unicode(SLICE_LIT("a\tb")));
+    assert_false(imap_name_net_unicode(SLICE_LIT("a\x7f")));
+    assert_false(imap_name_net_unicode(SLICE_LIT("a\xc2\x85"))); /* C1 NEL */
+    assert_false(imap_name_net_unicode(SLICE_LIT("caf\xe9")));    /* Latin-1, not UTF-8 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_examples),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_net_unicode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

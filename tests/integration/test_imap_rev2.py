@@ -159,6 +159,11 @@ def test_rev2_names_are_utf8_and_rev1_sees_modified_utf7(imap):
     r2.send(b'b CREATE "caf\xe9"\r\n')
     _, ok = r2.until("b")
     assert ok == "b BAD Mailbox name is not valid UTF-8"
+    # Net-Unicode (RFC 9051 5.1): NFD and control characters are refused too
+    _, ok = cmd8(r2, "d", 'CREATE "Entwu\u0308rfe"')
+    assert ok == "d BAD Mailbox name is not Net-Unicode (RFC 9051 5.1: NFC, no controls)", ok
+    _, ok = cmd8(r2, "d2", 'CREATE "tab\u0085"')
+    assert ok.startswith("d2 BAD") and "Net-Unicode" in ok
     assert len(list_names(r2.cmd("l2", 'LIST "" "*"')[0])) == len(names)
 
     # the same mailboxes through IMAP4rev1: modified UTF-7 both ways
@@ -183,6 +188,9 @@ def test_rev1_invalid_modified_utf7_is_refused(imap):
     for bad in ["&Jjo", "&AGE-", "&Jjo!-", "&AOQ-&APY-", "&2D0-", "&AAA-"]:
         _, ok = r.cmd("c", f'CREATE "{bad}"')
         assert ok == "c BAD Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)", (bad, ok)
+    for bad in ["Entwu&Awg-rfe", "a&AAk-b"]:  # valid modified UTF-7, but NFD / a TAB
+        _, ok = r.cmd("c", f'CREATE "{bad}"')
+        assert ok.startswith("c BAD") and "Net-Unicode" in ok, (bad, ok)
     _, ok = r.cmd("s", 'SELECT "x&Jjo"')
     assert ok.startswith("s BAD") and "UTF-7" in ok
     _, ok = r.cmd("l", 'LIST "" "&Jjo*"')
