@@ -75,10 +75,6 @@ def msg(n, date=None):
     return (head + f"Message-ID: <m{n}@example.test>\r\n\r\nbody {n}\r\n").encode()
 
 
-def test_mutf7_oracle():
-    assert mutf7(JAPANESE) == JAPANESE7 and mutf7(UMLAUT) == UMLAUT7 and mutf7("A&B") == "A&-B"
-
-
 # ---- IMAP4rev2 ----
 
 def test_capability_enable_and_select_responses(imap):
