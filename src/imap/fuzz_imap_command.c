@@ -3,10 +3,13 @@
  * argument parser: the input is fed in two uneven pieces (resumability),
  * every complete command is parsed, every argument must lie inside it, and
  * every atom and string is tried as a sequence set, a BINARY section and a
- * Subject (base subject extraction, which must only shrink it).
+ * Subject (base subject extraction, which must only shrink it) and a
+ * mailbox name in modified UTF-7 and in UTF-8 (each must survive the round
+ * trip through the other unchanged: one spelling per name).
  */
 #include "imap/imap_parse.h"
 #include "imap/imap_sort.h"
+#include "imap/imap_utf7.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +17,26 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_utf7(struct slice s)
+{
+    struct buf a = BUF_INIT, b = BUF_INIT;
+    if (imap_utf7_decode(s, &a)) {
+        if (!imap_utf8_valid(buf_slice(&a)) || !imap_utf7_encode(buf_slice(&a), &b) ||
+            !slice_eq(buf_slice(&b), s))
+            __builtin_trap();
+    }
+    buf_reset(&a);
+    buf_reset(&b);
+    if (imap_utf7_encode(s, &a)) {
+        if (!imap_utf7_decode(buf_slice(&a), &b) || !slice_eq(buf_slice(&b), s))
+            __builtin_trap();
+    }
+    buf_free(&a);
+    buf_free(&b);
+    if (imap_name_net_unicode(s) && !imap_utf8_valid(s))
+        __builtin_trap();
+}
 
 static void check_args(const struct imap_arg *v, size_t n, const char *lo, const char *hi)
 {
@@ -37,6 +60,7 @@ static void check_args(const struct imap_arg *v, size_t n, const char *lo, const
         if (memchr(v[i].str.ptr, '=', v[i].str.len) == NULL && base.len > v[i].str.len)
             __builtin_trap(); /* without encoded words the base subject only shrinks */
         buf_free(&base);
+        check_utf7(v[i].str);
     }
 }
 

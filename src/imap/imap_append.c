@@ -79,7 +79,7 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
     (void)uid;
-    char *name = n >= 2 ? imap_mailbox_arg(&args[0]) : NULL;
+    char *name = n >= 2 ? imap_mailbox_arg(s, &args[0]) : NULL;
     size_t cap = n < IMAP_MAX_APPEND_MESSAGES ? n : IMAP_MAX_APPEND_MESSAGES;
     struct append_msg *msgs = xcalloc(cap ? cap : 1, sizeof(*msgs));
     for (size_t i = 0; i < cap; i++)

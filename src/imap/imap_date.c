@@ -122,6 +122,12 @@ static void skip_cfws(const char **p, const char *end)
 
 bool imap_rfc5322_date_parse(struct slice s, int64_t *t_r)
 {
+    int64_t zone;
+    return imap_rfc5322_date_zone_parse(s, t_r, &zone);
+}
+
+bool imap_rfc5322_date_zone_parse(struct slice s, int64_t *t_r, int64_t *zone_r)
+{
     const char *p = s.ptr, *end = s.ptr + s.len;
     skip_cfws(&p, end);
     /* optional day of week */
@@ -165,5 +171,6 @@ bool imap_rfc5322_date_parse(struct slice s, int64_t *t_r)
         zone = (int64_t)(zh * 3600 + zm * 60) * (minus ? -1 : 1);
     } /* obsolete zone names (GMT, EST, ...) are taken as UTC, as RFC 5322 4.3 allows for unknown ones */
     *t_r = days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss - zone;
+    *zone_r = zone;
     return true;
 }

@@ -403,6 +403,15 @@ static const char *fetch_modifiers(struct imap_session *s, bool uid, const struc
     return NULL;
 }
 
+/* "$" (RFC 5182) as a UID set, for VANISHED (EARLIER): the UIDs it still holds. */
+static bool saved_seqset(const struct imap_view *v, struct imap_seqset *set)
+{
+    set->v = xcalloc(v->n_saved ? v->n_saved : 1, sizeof(*set->v));
+    for (set->n = 0; set->n < v->n_saved; set->n++)
+        set->v[set->n].lo = set->v[set->n].hi = v->saved[set->n];
+    return true;
+}
+
 void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
                     const struct imap_arg *args, size_t n)
 {
@@ -432,8 +441,9 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
     }
     struct buf out = BUF_INIT;
     if (vanished) {
-        struct imap_seqset set;
-        bool ok = imap_seqset_parse(args[0].str, &set); /* imap_view_select checked it */
+        struct imap_seqset set = {0};
+        bool ok = imap_set_is_saved(args[0].str) ? saved_seqset(&s->view, &set)
+                                                 : imap_seqset_parse(args[0].str, &set);
         if (!ok || imap_vanished_earlier(s, changedsince, &set, &out) != 0) {
             imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
             if (ok)

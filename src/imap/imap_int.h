@@ -63,6 +63,8 @@ struct imap_view {
     uint64_t highestmodseq;
     struct store_message *msgs;
     size_t n;
+    uint32_t *saved; /* SEARCHRES "$" (RFC 5182): UIDs, ascending; reset with the view */
+    size_t n_saved;
 };
 
 struct imap_session {
@@ -79,6 +81,8 @@ struct imap_session {
     unsigned errors; /* malformed commands in a row */
     bool condstore;  /* CONDSTORE enabled (RFC 7162 3.1): MODSEQ in FETCH responses */
     bool qresync;    /* QRESYNC enabled (RFC 7162 3.2): VANISHED instead of EXPUNGE */
+    bool rev2;       /* IMAP4rev2 enabled (RFC 9051): ESEARCH, UTF-8 names, no RECENT */
+    const char *name_error; /* why imap_mailbox_arg refused a name; imap_bad says it */
     struct imap_view view;
 };
 
@@ -97,8 +101,15 @@ typedef void imap_handler(struct imap_session *s, struct slice tag, bool uid,
 imap_handler imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
     imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,
     imap_cmd_namespace, imap_cmd_close, imap_cmd_unselect, imap_cmd_check;
-/* Mailbox name argument: an astring; "INBOX" in any case becomes "INBOX". NULL when invalid. */
-char *imap_mailbox_arg(const struct imap_arg *a);
+/*
+ * Mailbox name argument: an astring, modified UTF-7 from an IMAP4rev1
+ * session and UTF-8 from an IMAP4rev2 one, returned in UTF-8 (the store's
+ * form); "INBOX" in any case becomes "INBOX". NULL when invalid (an encoding
+ * error also sets s->name_error, which the next imap_bad sends).
+ */
+char *imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a);
+/* A LIST reference or pattern (wildcards allowed) into UTF-8, as imap_mailbox_arg. */
+bool imap_mailbox_decode(struct imap_session *s, struct slice name, struct buf *out);
 void imap_view_free(struct imap_view *v);
 /*
  * Brings the view up to date with the store (a full listing: the caller
@@ -108,8 +119,8 @@ void imap_view_free(struct imap_view *v);
  */
 void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *quiet_uids,
                     size_t n_quiet);
-/* A mailbox name as an atom when it can be one, else a string. */
-void imap_mailbox_name_write(struct buf *out, const char *name);
+/* A mailbox name (UTF-8; modified UTF-7 to IMAP4rev1): an atom when it can be, else a string. */
+void imap_mailbox_name_write(const struct imap_session *s, struct buf *out, const char *name);
 /*
  * "* STATUS name (items)\r\n" for mb; NULL, or the BAD text (nothing
  * written) when an item is unknown. Used by STATUS and LIST-STATUS.
@@ -133,6 +144,10 @@ int imap_quota_limits(struct imap_session *s, uint64_t *bytes_r, uint64_t *messa
  */
 bool imap_view_select(struct imap_session *s, struct slice tag, struct slice set, bool uid,
                       size_t **idx_r, size_t *n_r);
+/* A sequence-set argument is "$", the saved search result (RFC 5182). */
+bool imap_set_is_saved(struct slice set);
+/* The saved search result holds uid. */
+bool imap_view_saved_has(const struct imap_view *v, uint32_t uid);
 /*
  * Evaluates SEARCH keys (after CHARSET) over the view: (*match_r)[i] for view
  * index i (free it). NULL, or the BAD text. modseq_r (may be NULL): a MODSEQ key was used.
@@ -149,6 +164,8 @@ bool imap_date_parse(struct slice s, int64_t *t_r);
 bool imap_date_time_parse(struct slice s, int64_t *t_r);
 /* Parses an RFC 5322 Date field ("Fri, 27 Nov 2026 10:00:00 +0100") into unix time (UTC). */
 bool imap_rfc5322_date_parse(struct slice s, int64_t *t_r);
+/* The same, also giving the field's zone offset in seconds (local time = *t_r + *zone_r). */
+bool imap_rfc5322_date_zone_parse(struct slice s, int64_t *t_r, int64_t *zone_r);
 /* Parses a flag list "(\Seen foo)" into system flags + keywords (at most
  * keywords_max bytes, the store's limit); false when invalid. */
 bool imap_flags_parse(const struct imap_arg *a, size_t keywords_max, unsigned *flags_r,

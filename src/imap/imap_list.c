@@ -78,13 +78,20 @@ static bool matches(const struct list_req *q, const char *name)
     return false;
 }
 
-static const char *pattern_add(struct list_req *q, struct slice ref, struct slice pat)
+static const char *pattern_add(struct imap_session *s, struct list_req *q, struct slice ref,
+                               struct slice pat)
 {
     if (q->n_patterns == IMAP_MAX_LIST_PATTERNS)
         return "Too many patterns";
-    struct buf p = BUF_INIT;
-    buf_append_slice(&p, ref);
-    buf_append_slice(&p, pat);
+    struct buf raw = BUF_INIT, p = BUF_INIT;
+    buf_append_slice(&raw, ref);
+    buf_append_slice(&raw, pat);
+    bool ok = imap_mailbox_decode(s, buf_slice(&raw), &p); /* names are matched in UTF-8 */
+    buf_free(&raw);
+    if (!ok) {
+        buf_free(&p);
+        return s->name_error;
+    }
     size_t wild = 0;
     for (size_t i = 0; i < p.len; i++)
         if (p.data[i] == '*' || p.data[i] == '%')
@@ -172,14 +179,15 @@ static const char *list_parse(struct imap_session *s, const struct imap_arg *arg
         if (p->n_list == 0)
             return usage;
         for (size_t k = 0; k < p->n_list; k++) {
-            const char *e = imap_arg_astring(&p->list[k], &pat) ? pattern_add(q, ref, pat) : usage;
+            const char *e =
+                imap_arg_astring(&p->list[k], &pat) ? pattern_add(s, q, ref, pat) : usage;
             if (e != NULL)
                 return e;
         }
     } else {
         if (!imap_arg_astring(p, &pat))
             return usage;
-        const char *e = pattern_add(q, ref, pat);
+        const char *e = pattern_add(s, q, ref, pat);
         if (e != NULL)
             return e;
         q->empty = pat.len == 0;
@@ -313,7 +321,7 @@ static void entry_write(struct imap_session *s, const struct list_req *q, const 
     ATTR(e->mb != NULL && e->mb->special_use != NULL, e->mb ? e->mb->special_use : "");
 #undef ATTR
     buf_printf(out, ") \"%c\" ", STORE_DELIMITER);
-    imap_mailbox_name_write(out, e->name);
+    imap_mailbox_name_write(s, out, e->name);
     if (e->childinfo) {
         buf_append_cstr(out, " (\"CHILDINFO\" (");
         if (q->sel_subscribed)
@@ -409,7 +417,7 @@ void imap_cmd_lsub(struct imap_session *s, struct slice tag, bool uid,
         if (!matches(&q, names[i]))
             continue;
         buf_printf(&out, "* LSUB () \"%c\" ", STORE_DELIMITER);
-        imap_mailbox_name_write(&out, names[i]);
+        imap_mailbox_name_write(s, &out, names[i]);
         buf_append(&out, "\r\n", 2);
     }
     store_names_free(names, nn);

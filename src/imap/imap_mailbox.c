@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "imap/imap_int.h"
+#include "imap/imap_utf7.h"
 #include "mime/mime.h"
 
 #include <stdlib.h>
@@ -15,27 +16,71 @@
 #include <strings.h>
 
 
-char *imap_mailbox_arg(const struct imap_arg *a)
+/* The one place names from the client are decoded (RFC 3501 5.1.3, RFC 9051 5.1). */
+bool imap_mailbox_decode(struct imap_session *s, struct slice name, struct buf *out)
 {
-    struct slice name;
-    if (!imap_arg_astring(a, &name) || name.len == 0 || name.len > STORE_MAILBOX_NAME_MAX ||
-        memchr(name.ptr, '\0', name.len) != NULL)
-        return NULL;
-    if (slice_eq_cstr_nocase(name, STORE_INBOX))
-        return xstrdup(STORE_INBOX);
-    return slice_strdup(name);
+    size_t start = out->len;
+    if (s->rev2 ? !imap_utf8_valid(name) : !imap_utf7_decode(name, out)) {
+        s->name_error = s->rev2 ? "Mailbox name is not valid UTF-8"
+                                : "Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)";
+        return false;
+    }
+    if (s->rev2)
+        buf_append_slice(out, name);
+    /* One spelling per name in the store, whichever revision made it. */
+    if (!imap_name_net_unicode(slice_make(out->data + start, out->len - start))) {
+        s->name_error = "Mailbox name is not Net-Unicode (RFC 9051 5.1: NFC, no controls)";
+        return false;
+    }
+    return true;
 }
 
-/* An atom when every byte is an ASTRING-CHAR (as Dovecot writes INBOX), else a string. */
-void imap_mailbox_name_write(struct buf *out, const char *name)
+char *imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a)
 {
-    bool atom = name[0] != '\0' && strcasecmp(name, "NIL") != 0;
-    for (const char *p = name; *p && atom; p++)
-        atom = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f && !strchr("(){%*\"\\", *p);
-    if (atom)
+    struct slice raw;
+    struct buf name = BUF_INIT;
+    if (!imap_arg_astring(a, &raw) || raw.len == 0 || memchr(raw.ptr, '\0', raw.len) != NULL ||
+        !imap_mailbox_decode(s, raw, &name) || name.len > STORE_MAILBOX_NAME_MAX) {
+        buf_free(&name);
+        return NULL;
+    }
+    if (slice_eq_cstr_nocase(buf_slice(&name), STORE_INBOX)) {
+        buf_free(&name);
+        return xstrdup(STORE_INBOX);
+    }
+    return buf_steal(&name, NULL);
+}
+
+/*
+ * The one place names to the client are encoded: an atom when every byte is
+ * an ASTRING-CHAR (as Dovecot writes INBOX), else a string; IMAP4rev2 quotes
+ * UTF-8 (RFC 9051 QUOTED-CHAR). A stored name that is not UTF-8 (made before
+ * names were decoded) goes as it is.
+ */
+void imap_mailbox_name_write(const struct imap_session *s, struct buf *out, const char *name)
+{
+    struct buf utf7 = BUF_INIT;
+    if (!s->rev2 && imap_utf7_encode(slice_from_cstr(name), &utf7))
+        name = buf_cstr(&utf7);
+    bool atom = name[0] != '\0' && strcasecmp(name, "NIL") != 0, quoted = s->rev2;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        atom = atom && *p > 0x20 && *p < 0x7f && !strchr("(){%*\"\\", *p);
+        quoted = quoted && *p >= 0x20 && *p != 0x7f;
+    }
+    if (atom) {
         buf_append_cstr(out, name);
-    else
+    } else if (quoted && imap_utf8_valid(slice_from_cstr(name))) {
+        buf_append_byte(out, '"');
+        for (const char *p = name; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                buf_append_byte(out, '\\');
+            buf_append_byte(out, *p);
+        }
+        buf_append_byte(out, '"');
+    } else {
         mime_imap_string(out, slice_from_cstr(name));
+    }
+    buf_free(&utf7);
 }
 
 void imap_flags_write(struct buf *out, unsigned flags, const char *keywords)
@@ -78,6 +123,7 @@ static void view_compact(struct store_message *list, size_t n)
 void imap_view_free(struct imap_view *v)
 {
     free(v->name);
+    free(v->saved);
     store_message_list_free(v->msgs, v->n);
     memset(v, 0, sizeof(*v));
 }
@@ -95,6 +141,24 @@ static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
             hi = mid;
     }
     return false;
+}
+
+bool imap_view_saved_has(const struct imap_view *v, uint32_t uid)
+{
+    return uid_in(v->saved, v->n_saved, uid);
+}
+
+/* RFC 5182 2.1: an expunged message leaves the saved search result. */
+static void saved_prune(struct imap_view *v)
+{
+    size_t k = 0;
+    for (size_t i = 0, j = 0; i < v->n_saved; i++) {
+        while (j < v->n && v->msgs[j].uid < v->saved[i])
+            j++;
+        if (j < v->n && v->msgs[j].uid == v->saved[i])
+            v->saved[k++] = v->saved[i];
+    }
+    v->n_saved = k;
 }
 
 void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *quiet_uids,
@@ -181,6 +245,8 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     store_message_list_free(v->msgs, v->n);
     v->msgs = list;
     v->n = n;
+    if (removed > 0)
+        saved_prune(v);
     if (n > 0 && list[n - 1].uid >= v->uidnext)
         v->uidnext = list[n - 1].uid + 1;
     if (before > v->highestmodseq)
@@ -193,13 +259,19 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     buf_free(&out);
 }
 
+bool imap_set_is_saved(struct slice set)
+{
+    return set.len == 1 && set.ptr[0] == '$';
+}
+
 bool imap_view_select(struct imap_session *s, struct slice tag, struct slice set, bool uid,
                       size_t **idx_r, size_t *n_r)
 {
-    struct imap_seqset seq;
+    struct imap_seqset seq = {0};
+    bool saved = imap_set_is_saved(set);
     *idx_r = NULL;
     *n_r = 0;
-    if (!imap_seqset_parse(set, &seq)) {
+    if (!saved && !imap_seqset_parse(set, &seq)) {
         imap_bad(s, tag, "Invalid sequence set");
         return false;
     }
@@ -218,7 +290,7 @@ bool imap_view_select(struct imap_session *s, struct slice tag, struct slice set
     size_t k = 0;
     for (size_t i = 0; i < v->n; i++) {
         uint32_t num = uid ? v->msgs[i].uid : (uint32_t)(i + 1);
-        if (imap_seqset_contains(&seq, num, star))
+        if (saved ? imap_view_saved_has(v, v->msgs[i].uid) : imap_seqset_contains(&seq, num, star))
             idx[k++] = i;
     }
     imap_seqset_free(&seq);
@@ -243,7 +315,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     const char *e = NULL;
     if (n == 2)
         e = imap_select_params(s, &args[1], &condstore, &q);
-    char *name = (n == 1 || n == 2) && e == NULL ? imap_mailbox_arg(&args[0]) : NULL;
+    char *name = (n == 1 || n == 2) && e == NULL ? imap_mailbox_arg(s, &args[0]) : NULL;
     if (name == NULL) {
         imap_bad(s, tag, e ? e : readonly ? "Usage: EXAMINE mailbox [(CONDSTORE | QRESYNC (...))]"
                                         : "Usage: SELECT mailbox [(CONDSTORE | QRESYNC (...))]");
@@ -288,12 +360,20 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     for (size_t i = 0; i < v->n; i++) /* the listing may be newer than mb */
         if (v->msgs[i].modseq > v->highestmodseq)
             v->highestmodseq = v->msgs[i].modseq;
+    struct buf list = BUF_INIT; /* RFC 9051 6.3.2: IMAP4rev2 gets a LIST for the mailbox */
+    if (s->rev2) {
+        buf_printf(&list, "* LIST (%s) \"%c\" ", mb.special_use ? mb.special_use : "",
+                   STORE_DELIMITER);
+        imap_mailbox_name_write(s, &list, name);
+        buf_append_cstr(&list, "\r\n");
+    }
     store_mailbox_free(&mb);
     s->state = IMAP_SELECTED;
     struct buf resync = BUF_INIT;
     if (imap_qresync_select(s, &q, &resync) != 0) {
         /* Without the expunge log the client would believe nothing vanished. */
         imap_qresync_free(&q);
+        buf_free(&list);
         buf_free(&resync);
         buf_free(&err);
         deselect(s);
@@ -309,8 +389,11 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     buf_printf(&out, "* FLAGS (%s)\r\n", IMAP_SYSTEM_FLAGS);
     buf_printf(&out, "* OK [PERMANENTFLAGS (%s%s)] Flags permitted\r\n", IMAP_SYSTEM_FLAGS,
                readonly ? "" : " \\*");
-    buf_printf(&out, "* %zu EXISTS\r\n* 0 RECENT\r\n", v->n);
-    if (first_unseen)
+    buf_append(&out, list.data, list.len);
+    buf_free(&list);
+    /* RECENT and UNSEEN are gone from IMAP4rev2 (RFC 9051 Appendix E 11, 12). */
+    buf_printf(&out, "* %zu EXISTS\r\n%s", v->n, s->rev2 ? "" : "* 0 RECENT\r\n");
+    if (first_unseen && !s->rev2)
         buf_printf(&out, "* OK [UNSEEN %zu] First unseen\r\n", first_unseen);
     buf_printf(&out, "* OK [UIDVALIDITY %u] UIDs valid\r\n", v->uidvalidity);
     buf_printf(&out, "* OK [UIDNEXT %u] Predicted next UID\r\n", v->uidnext);
@@ -428,7 +511,7 @@ void imap_cmd_create(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
     (void)uid;
-    char *name = n == 1 ? imap_mailbox_arg(&args[0]) : NULL;
+    char *name = n == 1 ? imap_mailbox_arg(s, &args[0]) : NULL;
     if (name == NULL) {
         imap_bad(s, tag, "Usage: CREATE mailbox");
         return;
@@ -458,7 +541,7 @@ void imap_cmd_delete(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
     (void)uid;
-    char *name = n == 1 ? imap_mailbox_arg(&args[0]) : NULL;
+    char *name = n == 1 ? imap_mailbox_arg(s, &args[0]) : NULL;
     if (name == NULL) {
         imap_bad(s, tag, "Usage: DELETE mailbox");
         return;
@@ -527,8 +610,8 @@ void imap_cmd_rename(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
     (void)uid;
-    char *from = n == 2 ? imap_mailbox_arg(&args[0]) : NULL;
-    char *to = n == 2 ? imap_mailbox_arg(&args[1]) : NULL;
+    char *from = n == 2 ? imap_mailbox_arg(s, &args[0]) : NULL;
+    char *to = n == 2 ? imap_mailbox_arg(s, &args[1]) : NULL;
     int r;
     struct buf err = BUF_INIT;
     if (from == NULL || to == NULL)
@@ -554,7 +637,7 @@ void imap_cmd_rename(struct imap_session *s, struct slice tag, bool uid,
 static void subscribe(struct imap_session *s, struct slice tag, const struct imap_arg *args,
                       size_t n, bool on)
 {
-    char *name = n == 1 ? imap_mailbox_arg(&args[0]) : NULL;
+    char *name = n == 1 ? imap_mailbox_arg(s, &args[0]) : NULL;
     struct buf err = BUF_INIT;
     if (name == NULL)
         imap_bad(s, tag, on ? "Usage: SUBSCRIBE mailbox" : "Usage: UNSUBSCRIBE mailbox");
@@ -611,7 +694,7 @@ const char *imap_status_write(struct imap_session *s, struct buf *out, const cha
     uint64_t deleted = 0, deleted_bytes = 0;
     size_t start = out->len;
     buf_append_cstr(out, "* STATUS ");
-    imap_mailbox_name_write(out, name);
+    imap_mailbox_name_write(s, out, name);
     buf_append_cstr(out, " (");
     for (size_t i = 0; i < items->n_list; i++) {
         const struct imap_arg *a = &items->list[i];
@@ -650,7 +733,7 @@ void imap_cmd_status(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
     (void)uid;
-    char *name = n == 2 ? imap_mailbox_arg(&args[0]) : NULL;
+    char *name = n == 2 ? imap_mailbox_arg(s, &args[0]) : NULL;
     if (name == NULL || args[1].type != IMAP_ARG_LIST || args[1].n_list == 0) {
         imap_bad(s, tag, "Usage: STATUS mailbox (items)");
         free(name);

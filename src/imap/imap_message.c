@@ -224,7 +224,7 @@ static void uid_list_write(struct buf *out, const uint32_t *v, const uint32_t *k
 static void copy_or_move(struct imap_session *s, struct slice tag, bool uid,
                          const struct imap_arg *args, size_t n, bool move)
 {
-    char *dest = n == 2 && args[0].type == IMAP_ARG_ATOM ? imap_mailbox_arg(&args[1]) : NULL;
+    char *dest = n == 2 && args[0].type == IMAP_ARG_ATOM ? imap_mailbox_arg(s, &args[1]) : NULL;
     if (dest == NULL) {
         imap_bad(s, tag, move ? "Usage: MOVE sequence-set mailbox" : "Usage: COPY sequence-set mailbox");
         return;

@@ -124,7 +124,7 @@ struct imap_seqset {
     size_t n;
 };
 
-/* Parses "1,3:5,7:*" (also "$" is refused: no SEARCHRES). false when invalid. */
+/* Parses "1,3:5,7:*". false when invalid ("$" too: callers check imap_set_is_saved first). */
 bool imap_seqset_parse(struct slice s, struct imap_seqset *out);
 void imap_seqset_free(struct imap_seqset *set);
 /* True when n is in the set, "*" standing for star (the largest number in use). */

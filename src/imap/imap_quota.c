@@ -64,7 +64,7 @@ void imap_cmd_getquotaroot(struct imap_session *s, struct slice tag, bool uid,
                            const struct imap_arg *args, size_t n)
 {
     (void)uid;
-    char *name = n == 1 ? imap_mailbox_arg(&args[0]) : NULL;
+    char *name = n == 1 ? imap_mailbox_arg(s, &args[0]) : NULL;
     if (name == NULL) {
         imap_bad(s, tag, "Usage: GETQUOTAROOT mailbox");
         return;
@@ -72,7 +72,7 @@ void imap_cmd_getquotaroot(struct imap_session *s, struct slice tag, bool uid,
     /* Every mailbox of the account, existing or to be created, is under "". */
     struct buf out = BUF_INIT;
     buf_append_cstr(&out, "* QUOTAROOT ");
-    imap_mailbox_name_write(&out, name);
+    imap_mailbox_name_write(s, &out, name);
     buf_append_cstr(&out, " \"\"");
     imap_printf(s, "%s", buf_cstr(&out));
     buf_free(&out);

@@ -1,8 +1,10 @@
 /*
  * imap_search.c - SEARCH and UID SEARCH over the selected mailbox: ALL,
  * flags (SEEN, UNSEEN, FLAGGED, ...), KEYWORD, UID, sequence sets, FROM, TO,
- * CC, BCC, SUBJECT, HEADER, BODY, TEXT, BEFORE, ON, SINCE, LARGER, SMALLER,
- * NOT, OR and parenthesized groups. Messages are read (and MIME-parsed) only
+ * CC, BCC, SUBJECT, HEADER, BODY, TEXT, BEFORE, ON, SINCE, SENTBEFORE,
+ * SENTON, SENTSINCE, LARGER, SMALLER, MODSEQ, NOT, OR, parenthesized groups
+ * and "$"; RETURN (MIN MAX ALL COUNT SAVE) (RFC 4731, RFC 5182). IMAP4rev2
+ * sessions always get ESEARCH. Messages are read (and MIME-parsed) only
  * when a key needs their content.
  * Must never: recurse deeper than the parser's list depth allows (NOT and OR
  * chains are bounded by IMAP_MAX_SEARCH_DEPTH).
@@ -21,6 +23,7 @@
 enum skind {
     S_AND, S_NOT, S_OR, S_ALL, S_FLAG_SET, S_FLAG_UNSET, S_KEYWORD, S_UNKEYWORD, S_UID, S_SEQ,
     S_HEADER, S_BODY, S_TEXT, S_BEFORE, S_ON, S_SINCE, S_LARGER, S_SMALLER, S_MODSEQ,
+    S_SAVED, S_SENTBEFORE, S_SENTON, S_SENTSINCE,
 };
 
 struct skey {
@@ -148,11 +151,16 @@ static bool parse_key(struct sparser *p, struct skey *k, unsigned depth)
         k->kind = slice_eq_cstr_nocase(w, "KEYWORD") ? S_KEYWORD : S_UNKEYWORD;
         return next_string(p, &k->a);
     }
-    if (slice_eq_cstr_nocase(w, "BEFORE") || slice_eq_cstr_nocase(w, "ON") ||
-        slice_eq_cstr_nocase(w, "SINCE")) {
-        k->kind = slice_eq_cstr_nocase(w, "BEFORE") ? S_BEFORE
-                  : slice_eq_cstr_nocase(w, "ON")   ? S_ON
-                                                    : S_SINCE;
+    static const struct {
+        const char *name;
+        enum skind kind;
+    } dates[] = {{"BEFORE", S_BEFORE},         {"ON", S_ON},         {"SINCE", S_SINCE},
+                 {"SENTBEFORE", S_SENTBEFORE}, {"SENTON", S_SENTON}, {"SENTSINCE", S_SENTSINCE}};
+    size_t di = 0;
+    while (di < sizeof(dates) / sizeof(dates[0]) && !slice_eq_cstr_nocase(w, dates[di].name))
+        di++;
+    if (di < sizeof(dates) / sizeof(dates[0])) {
+        k->kind = dates[di].kind;
         struct slice d;
         if (!next_string(p, &d))
             return false;
@@ -179,7 +187,15 @@ static bool parse_key(struct sparser *p, struct skey *k, unsigned depth)
         struct slice set;
         if (!next_string(p, &set))
             return false;
+        if (imap_set_is_saved(set)) {
+            k->kind = S_SAVED;
+            return true;
+        }
         return imap_seqset_parse(set, &k->set) || sfail(p, "Invalid UID set");
+    }
+    if (imap_set_is_saved(w)) { /* RFC 5182: the saved result, whichever numbering */
+        k->kind = S_SAVED;
+        return true;
     }
     if (slice_eq_cstr_nocase(w, "NOT") || slice_eq_cstr_nocase(w, "OR")) {
         bool or = slice_eq_cstr_nocase(w, "OR");
@@ -198,7 +214,7 @@ static bool parse_key(struct sparser *p, struct skey *k, unsigned depth)
         k->kind = S_SEQ;
         return imap_seqset_parse(w, &k->set) || sfail(p, "Invalid sequence set");
     }
-    return sfail(p, "Unknown search key (SENTBEFORE, SENTON, SENTSINCE are not supported yet)");
+    return sfail(p, "Unknown search key");
 }
 
 /* ---- evaluation ---- */
@@ -208,6 +224,8 @@ struct smsg {
     const struct store_message *m;
     uint32_t msn, star_msn, star_uid;
     bool loaded, failed;
+    int sent; /* 0: not looked at; 1: sent_day is the Date: field's day; -1: none or invalid */
+    int64_t sent_day;
     struct buf data;
     struct mime_message mime;
 };
@@ -252,6 +270,12 @@ static bool contains_nocase(struct slice hay, struct slice needle)
     return false;
 }
 
+/* Unix time to the start of its day (UTC). */
+static int64_t day_of(int64_t t)
+{
+    return t >= 0 ? t / 86400 * 86400 : -((-t + 86399) / 86400) * 86400;
+}
+
 static bool smsg_load(struct smsg *sm)
 {
     if (!sm->loaded && !sm->failed) {
@@ -292,6 +316,23 @@ static bool header_match(struct smsg *sm, struct slice name, struct slice value)
     return found;
 }
 
+/* RFC 3501 6.4.4: the Date: field's day, "disregarding time and timezone". */
+static bool sent_day(struct smsg *sm, int64_t *day_r)
+{
+    if (sm->sent == 0) {
+        sm->sent = -1;
+        int64_t t, zone;
+        const struct mime_field *f =
+            smsg_load(sm) ? mime_part_field_last(&sm->mime, sm->mime.root, "Date") : NULL;
+        if (f != NULL && imap_rfc5322_date_zone_parse(mime_field_value(&sm->mime, f), &t, &zone)) {
+            sm->sent_day = day_of(t + zone);
+            sm->sent = 1;
+        }
+    }
+    *day_r = sm->sent_day;
+    return sm->sent == 1;
+}
+
 static bool body_match(struct smsg *sm, const struct mime_part *p, struct slice needle)
 {
     if (p->kind != MIME_LEAF) {
@@ -323,8 +364,7 @@ static bool keyword_has(const char *keywords, struct slice k)
 static bool eval(struct smsg *sm, const struct skey *k)
 {
     const struct store_message *m = sm->m;
-    int64_t day = m->internaldate >= 0 ? m->internaldate / 86400 * 86400
-                                       : -((-m->internaldate + 86399) / 86400) * 86400;
+    int64_t day = day_of(m->internaldate), sent;
     switch (k->kind) {
     case S_AND:
         for (size_t i = 0; i < k->n_sub; i++)
@@ -368,6 +408,14 @@ static bool eval(struct smsg *sm, const struct skey *k)
         return m->size < k->num;
     case S_MODSEQ:
         return m->modseq >= k->num;
+    case S_SAVED:
+        return imap_view_saved_has(&sm->s->view, m->uid);
+    case S_SENTBEFORE: /* a message without a valid Date: matches none of the three */
+        return sent_day(sm, &sent) && sent < k->date;
+    case S_SENTON:
+        return sent_day(sm, &sent) && sent == k->date;
+    case S_SENTSINCE:
+        return sent_day(sm, &sent) && sent >= k->date;
     }
     return false;
 }
@@ -387,15 +435,17 @@ enum search_return {
     RET_MAX = 1 << 1,
     RET_ALL = 1 << 2,
     RET_COUNT = 1 << 3,
+    RET_SAVE = 1 << 4, /* RFC 5182 */
 };
 
-/* RFC 4731: RETURN (MIN MAX ALL COUNT); () means ALL. false when invalid. */
+/* RFC 4731: RETURN (MIN MAX ALL COUNT SAVE); () means ALL. false when invalid. */
 static bool parse_return(const struct imap_arg *a, unsigned *ret_r)
 {
     static const struct {
         const char *name;
         unsigned bit;
-    } opts[] = {{"MIN", RET_MIN}, {"MAX", RET_MAX}, {"ALL", RET_ALL}, {"COUNT", RET_COUNT}};
+    } opts[] = {{"MIN", RET_MIN},     {"MAX", RET_MAX},   {"ALL", RET_ALL},
+                {"COUNT", RET_COUNT}, {"SAVE", RET_SAVE}};
     *ret_r = 0;
     if (a->type != IMAP_ARG_LIST)
         return false;
@@ -471,21 +521,39 @@ bool imap_search_charset(struct imap_session *s, struct slice tag, const struct 
     return true;
 }
 
+/*
+ * RFC 5182 2.1 (RFC 9051 6.4.4.1): SAVE keeps every hit, unless MIN and/or
+ * MAX come without ALL or COUNT: then only those. idx: view indexes, ascending.
+ */
+static void saved_set(struct imap_view *v, unsigned ret, const size_t *idx, size_t n)
+{
+    free(v->saved);
+    v->saved = xcalloc(n ? n : 1, sizeof(*v->saved));
+    v->n_saved = 0;
+    bool ends_only = (ret & (RET_MIN | RET_MAX)) && !(ret & (RET_ALL | RET_COUNT));
+    for (size_t i = 0; i < n; i++)
+        if (!ends_only || (i == 0 && (ret & RET_MIN)) || (i == n - 1 && (ret & RET_MAX)))
+            v->saved[v->n_saved++] = v->msgs[idx[i]].uid;
+}
+
 void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
     unsigned ret = 0;
     if (n >= 2 && imap_arg_is_atom(&args[0], "RETURN")) {
         if (!parse_return(&args[1], &ret)) {
-            imap_bad(s, tag, "Invalid RETURN options (MIN MAX ALL COUNT are supported)");
+            imap_bad(s, tag, "Invalid RETURN options (MIN MAX ALL COUNT SAVE are supported)");
             return;
         }
         args += 2;
         n -= 2;
     }
     if (n >= 2 && imap_arg_is_atom(&args[0], "CHARSET")) {
-        if (!imap_search_charset(s, tag, &args[1]))
+        if (!imap_search_charset(s, tag, &args[1])) {
+            if (ret & RET_SAVE) /* a SAVE that ends in NO empties "$" */
+                saved_set(&s->view, ret, NULL, 0);
             return;
+        }
         args += 2;
         n -= 2;
     }
@@ -495,31 +563,38 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
         imap_bad(s, tag, e);
         return;
     }
-    const struct imap_view *v = &s->view;
+    struct imap_view *v = &s->view;
     struct buf out = BUF_INIT;
     uint64_t highest = 0;
     if (modseq)
         s->condstore = true;
     uint32_t *hits = xcalloc(v->n ? v->n : 1, sizeof(*hits));
+    size_t *idx = xcalloc(v->n ? v->n : 1, sizeof(*idx));
     size_t n_hits = 0;
     for (size_t i = 0; i < v->n; i++) {
         if (match[i]) {
+            idx[n_hits] = i;
             hits[n_hits++] = uid ? v->msgs[i].uid : (uint32_t)(i + 1);
             if (v->msgs[i].modseq > highest)
                 highest = v->msgs[i].modseq;
         }
     }
     free(match);
-    if (ret != 0) {
+    if (ret & RET_SAVE)
+        saved_set(v, ret, idx, n_hits);
+    free(idx);
+    if (ret == 0 && s->rev2)
+        ret = RET_ALL; /* RFC 9051 6.4.4: IMAP4rev2 answers ESEARCH, never SEARCH */
+    if (ret & ~RET_SAVE) {
         esearch_write(&out, tag, uid, ret, hits, n_hits, modseq ? highest : 0);
-    } else {
+    } else if (ret == 0) {
         buf_append_cstr(&out, "* SEARCH");
         for (size_t i = 0; i < n_hits; i++)
             buf_printf(&out, " %u", hits[i]);
         if (modseq && highest > 0)
             buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)highest);
         buf_append_cstr(&out, "\r\n");
-    }
+    } /* SAVE alone: no ESEARCH (RFC 5182 2.4) */
     free(hits);
     buf_printf(&out, "%.*s OK %sSEARCH completed\r\n", TAGF(tag), uid ? "UID " : "");
     net_conn_write(s->conn, out.data, out.len);

@@ -41,6 +41,10 @@ static void logout_now(struct imap_session *s)
 
 void imap_bad(struct imap_session *s, struct slice tag, const char *text)
 {
+    if (s->name_error != NULL) { /* a mailbox name's encoding says more than the usage */
+        text = s->name_error;
+        s->name_error = NULL;
+    }
     imap_printf(s, "%.*s BAD %s", (int)tag.len, tag.ptr, text);
     if (++s->errors >= (unsigned)s->srv->cfg->imap_max_errors) {
         imap_printf(s, "* BYE Too many invalid commands");
@@ -61,9 +65,9 @@ static bool plaintext_allowed(struct imap_session *s)
 
 static void capability_write(struct imap_session *s, struct buf *b)
 {
-    buf_append_cstr(b, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE "
-                       "UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE QRESYNC ESEARCH "
-                       "LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND SORT "
+    buf_append_cstr(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS "
+                       "MOVE UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE QRESYNC ESEARCH "
+                       "SEARCHRES LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND SORT "
                        "THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
     if (s->state == IMAP_NOT_AUTHENTICATED) {
         if (net_conn_can_starttls(s->conn))
@@ -324,7 +328,7 @@ static void cmd_enable(struct imap_session *s, struct slice tag, bool uid,
             return;
         }
     }
-    /* CONDSTORE and QRESYNC are the ones we have (IMAP4rev2: doc/imap.md, not yet). */
+    /* CONDSTORE, QRESYNC and IMAP4rev2 are the ones there are to enable. */
     struct buf b = BUF_INIT;
     buf_append_cstr(&b, "* ENABLED");
     for (size_t i = 0; i < n; i++) {
@@ -334,6 +338,9 @@ static void cmd_enable(struct imap_session *s, struct slice tag, bool uid,
         } else if (slice_eq_cstr_nocase(args[i].str, "QRESYNC") && !s->qresync) {
             s->qresync = s->condstore = true; /* RFC 7162 3.2.3: QRESYNC implies CONDSTORE */
             buf_append_cstr(&b, " QRESYNC");
+        } else if (slice_eq_cstr_nocase(args[i].str, "IMAP4rev2") && !s->rev2) {
+            s->rev2 = true; /* RFC 9051 2.1: from now on, rev2's responses and UTF-8 names */
+            buf_append_cstr(&b, " IMAP4rev2");
         }
     }
     imap_printf(s, "%s", buf_cstr(&b));
@@ -447,6 +454,7 @@ static void run_command(struct imap_session *s, struct imap_command *c)
         return;
     }
     s->errors = 0;
+    s->name_error = NULL;
     /*
      * New messages and flag changes are told before the command runs when an
      * event said the mailbox changed; never an EXPUNGE, which would renumber
