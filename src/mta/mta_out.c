@@ -123,6 +123,11 @@ size_t mta_out_active(const struct mta_out *o)
     return o->active;
 }
 
+size_t mta_out_sessions(const struct mta_out *o)
+{
+    return mta_conn_open(o->pool);
+}
+
 /* ---- one domain ---- */
 
 static void domain_done(struct out_domain *d);

@@ -217,6 +217,9 @@ def test_many_messages_go_over_one_connection(peer_and_wharf):
     sent = log_lines(w, r"to=<carol@peer\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, "
                         r"delay=\d+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, dsn=2\.0\.0, status=sent")
     assert len(sent) == 12
+    # the session stays cached for the next message: the mta's status counts it
+    assert w.component("mta")["processes"][0]["status"]["outbound_sessions"] == 1
+    assert peer.open == 1 and peer.quit == set()
 
 
 def test_the_reuse_limit_opens_a_new_connection(peer_and_wharf):
