@@ -138,7 +138,7 @@ static void conn_assign(struct conn *k, struct mta_conn_req *r)
         evtimer_del(k->idle_ev);
     k->idle = false;
     k->req = r;
-    r->reused = k->n_txns++ > 0;
+    r->conn_use = (unsigned)++k->n_txns;
     r->t_assign = now_ms();
     r->txn->started_ms = 0;
     smtp_client_send(k->c, r->txn);
@@ -183,7 +183,7 @@ static void on_txn(struct smtp_client *c, struct smtp_client_txn *t, void *arg)
     const struct smtp_client_result *err = smtp_client_error(c);
     if (err != NULL) {
         k->closing = true; /* the session is over; on_done frees it */
-        if (r->reused && !r->retried && mta_conn_failed_early(t, err)) {
+        if (r->conn_use > 1 && !r->retried && mta_conn_failed_early(t, err)) {
             /* a cached session the peer had given up: once more on a new one */
             r->retried = true;
             r->next = d->wait_head;
@@ -344,7 +344,8 @@ void mta_conn_submit(struct mta_conn_pool *pool, struct mta_conn_req *r,
     buf_free(&key);
     r->t_submit = now_ms();
     r->t_assign = r->t_start = r->t_end = 0;
-    r->reused = r->retried = false;
+    r->conn_use = 0;
+    r->retried = false;
     r->dest = d;
     if (r->err.text.data == NULL)
         buf_init(&r->err.text);

@@ -47,7 +47,7 @@ struct mta_conn_req {
     /* filled in: unix ms when the request was queued, got a session, and
      * when its transaction started (0: never) and ended (delays=a/b/c/d) */
     int64_t t_submit, t_assign, t_start, t_end;
-    bool reused; /* the session had carried a transaction before */
+    unsigned conn_use; /* the transaction's number on its session (Postfix's conn_use=) */
     struct smtp_client_result err; /* clear it with smtp_client_result_clear */
     /* private */
     bool retried;

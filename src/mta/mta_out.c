@@ -33,6 +33,7 @@ struct out_rcpt {
     const struct out_domain *dom;
     struct smtp_client_result res;
     char *relay;   /* "name[addr]:port", or "none" */
+    unsigned conn_use; /* > 1: the transaction went over a reused session */
     char *host;    /* remote MTA name for the DSN, or NULL */
     bool peer_dsn; /* the peer took NOTIFY/ORCPT */
 };
@@ -162,6 +163,7 @@ static void on_done(struct mta_conn_req *req)
         free(r->host);
         r->host = xstrdup(h->name);
         r->peer_dsn = d->txn.peer_dsn;
+        r->conn_use = req->conn_use;
     }
     /* Postfix: a failed TLS handshake under `may` is retried in clear text */
     bool plain = again && e->local && strcmp(e->enh, "4.7.5") == 0 && d->tls == SMTP_TLS_MAY &&
@@ -553,9 +555,12 @@ static void msg_finish(struct out_msg *m)
             snprintf(codes[i], 16, "%s", r->res.enh[0] == '4' ? r->res.enh : "4.4.7");
         status_text(&r->res, &text);
         delays_text(m, r->dom, &delays);
+        char use[32] = "";
+        if (r->conn_use > 1)
+            snprintf(use, sizeof(use), ", conn_use=%u", r->conn_use);
         static const char *const names[] = {"sent", "deferred", "bounced"};
-        log_info("%s: to=<%s>, relay=%s, delay=%lld, delays=%s, dsn=%s, status=%s (%s%s)",
-                 env->id, sr->address, r->relay ? r->relay : "none", delay, buf_cstr(&delays),
+        log_info("%s: to=<%s>, relay=%s%s, delay=%lld, delays=%s, dsn=%s, status=%s (%s%s)",
+                 env->id, sr->address, r->relay ? r->relay : "none", use, delay, buf_cstr(&delays),
                  codes[i], names[oc[i]], buf_cstr(&text), oc[i] == OUT_BOUNCED && expired && r->res.code / 100 != 5
                                       ? "; message expired in the queue"
                                       : "");

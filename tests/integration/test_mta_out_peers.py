@@ -32,8 +32,9 @@ from test_mta_out import PW, log_lines, make_server, queue_entry, spool_empty, s
 class ScriptedPeer:
     """An SMTP server on 127.0.0.1 whose behaviour is chosen per session:
     behave(session number) gives "ok", "silent" (accepts the connection and
-    never says a word) or "drop_in_data" (closes after the first line of the
-    message). hold is how long the reply to the final dot waits (a slow
+    never says a word), "drop_in_data" (closes after the first line of the
+    message) or "one_txn" (answers a second MAIL with 421 and closes, as a
+    server whose idle timer ran out). hold is how long the reply to the final dot waits (a slow
     server). A message is recorded before its 250 is sent."""
 
     def __init__(self, behave=lambda n: "ok", hold=0.0):
@@ -86,6 +87,9 @@ class ScriptedPeer:
             verb = line[:4].upper()
             if verb == b"EHLO":
                 await say("250-peer.test", "250-PIPELINING", "250 8BITMIME")
+            elif verb == b"MAIL" and mode == "one_txn" and self.txns_in(n):
+                await say("421 4.4.2 peer.test idle too long, closing")
+                return
             elif verb == b"MAIL":
                 rcpts = []
                 with self.lock:
@@ -119,6 +123,10 @@ class ScriptedPeer:
                 return
             else:
                 await say("250 ok")
+
+    def txns_in(self, n):
+        with self.lock:
+            return sum(1 for m in self.messages if m[0] == n)
 
     async def shutdown(self):
         self.server.close()
@@ -215,8 +223,12 @@ def test_many_messages_go_over_one_connection(peer_and_wharf):
     assert sorted(seqs(peer)) == list(range(12))
     assert peer.sessions == 1 and peer.transactions == 12
     sent = log_lines(w, r"to=<carol@peer\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, "
-                        r"delay=\d+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, dsn=2\.0\.0, status=sent")
+                        r"(conn_use=\d+, )?delay=\d+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, "
+                        r"dsn=2\.0\.0, status=sent")
     assert len(sent) == 12
+    # Postfix's conn_use=N on the transactions after the first of a session
+    assert sorted(int(m.group(1)) for m in (re.search(r"conn_use=(\d+)", s) for s in sent) if m) \
+        == list(range(2, 13))
     # the session stays cached for the next message: the mta's status counts it
     assert w.component("mta")["processes"][0]["status"]["outbound_sessions"] == 1
     assert peer.open == 1 and peer.quit == set()
@@ -232,6 +244,18 @@ def test_the_reuse_limit_opens_a_new_connection(peer_and_wharf):
     assert peer.sessions == 3 and peer.transactions == 7
     wait_until(lambda: {1, 2} <= peer.quit, 10, what="QUIT after three transactions")
     assert [n for n, _, _ in peer.messages] == [1, 1, 1, 2, 2, 2, 3]
+
+
+def test_a_cached_session_the_peer_gave_up_is_replaced_at_once(peer_and_wharf):
+    peer, w = peer_and_wharf({"mta_destination_concurrency_limit": "1",
+                              "mta_smtp_connection_cache_time": "30s"},
+                             behave=lambda n: "one_txn" if n == 1 else "ok")
+    submit_many(w, numbered(2))
+    wait_until(lambda: spool_empty(w), 30, what="both delivered")
+    assert sorted(seqs(peer)) == [0, 1] and peer.sessions == 2
+    # the 421 on the reused session is no failure of the message: a new session, no deferral
+    assert not log_lines(w, r"status=deferred")
+    assert len(log_lines(w, r"to=<carol@peer\.test>.*status=sent")) == 2
 
 
 @pytest.mark.parametrize("limits,most", [
