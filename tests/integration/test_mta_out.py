@@ -166,6 +166,16 @@ class Peer:
         self.controller.stop()
 
 
+def wharf_for_peer(factory, name, port, extra=None):
+    """A started wharfd for a.test (user alice) routing peer.test to the peer on port."""
+    settings = {"transport_routes": f"peer.test=[127.0.0.1]:{port} none"}
+    settings.update(extra or {})
+    w = start(make_server(factory, name, "127.0.0.2", "a.test", settings))
+    if not add_user(w, "alice@a.test", PW):
+        pytest.skip("directory not built")
+    return w
+
+
 @pytest.fixture
 def peer_and_wharf(wharf_factory):
     controller_mod = pytest.importorskip("aiosmtpd.controller")
@@ -174,12 +184,7 @@ def peer_and_wharf(wharf_factory):
     def make(rcpt_reply, extra=None):
         p = Peer(controller_mod, rcpt_reply)
         made.append(p)
-        settings = {"transport_routes": f"peer.test=[127.0.0.1]:{p.port} none"}
-        settings.update(extra or {})
-        w = start(make_server(wharf_factory, f"w{len(made)}", "127.0.0.2", "a.test", settings))
-        if not add_user(w, "alice@a.test", PW):
-            pytest.skip("directory not built")
-        return p, w
+        return p, wharf_for_peer(wharf_factory, f"w{len(made)}", p.port, extra)
 
     yield make
     for p in made:

@@ -25,8 +25,7 @@ import threading
 import pytest
 
 from conftest import tls_context, wait_until
-from smtp_helpers import add_user
-from test_mta_out import PW, log_lines, make_server, queue_entry, spool_empty, start
+from test_mta_out import PW, log_lines, queue_entry, spool_empty, wharf_for_peer
 
 
 class ScriptedPeer:
@@ -149,12 +148,7 @@ def peer_and_wharf(wharf_factory):
     def make(extra=None, **peer_kw):
         p = ScriptedPeer(**peer_kw)
         made.append(p)
-        settings = {"transport_routes": f"peer.test=[127.0.0.1]:{p.port} none"}
-        settings.update(extra or {})
-        w = start(make_server(wharf_factory, f"w{len(made)}", "127.0.0.2", "a.test", settings))
-        if not add_user(w, "alice@a.test", PW):
-            pytest.skip("directory not built")
-        return p, w
+        return p, wharf_for_peer(wharf_factory, f"w{len(made)}", p.port, extra)
 
     yield make
     for p in made:
@@ -272,22 +266,9 @@ def test_concurrency_limits_hold(peer_and_wharf, limits, most):
 
 
 def mta_pid(server):
-    """The pid of this server's mta process, or None (from /proc)."""
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if ppid != server.proc.pid:
-                continue
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if b"--component" in argv and argv[argv.index(b"--component") + 1] == b"mta":
-            return int(d)
-    return None
+    """The pid of this server's running mta process (the supervisor's status), or None."""
+    procs = server.component("mta")["processes"]
+    return next((p["pid"] for p in procs if p["state"] == "running"), None)
 
 
 def test_sigkill_of_the_mta_during_deliveries_loses_nothing(peer_and_wharf):
