@@ -60,8 +60,7 @@ static int64_t now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static void req_push(struct mta_conn_req **head, struct mta_conn_req **tail,
-                     struct mta_conn_req *r)
+static void req_push(struct mta_conn_req **head, struct mta_conn_req **tail, struct mta_conn_req *r)
 {
     r->next = NULL;
     if (*tail)
@@ -166,7 +165,8 @@ static void conn_idle(struct conn *k)
         return;
     }
     k->idle = true;
-    struct timeval tv = {(time_t)(pool->idle_ms / 1000), (suseconds_t)(pool->idle_ms % 1000) * 1000};
+    struct timeval tv = {(time_t)(pool->idle_ms / 1000),
+                         (suseconds_t)(pool->idle_ms % 1000) * 1000};
     evtimer_add(k->idle_ev, &tv);
 }
 

@@ -32,10 +32,10 @@ struct out_rcpt {
     size_t idx; /* in sm->env.rcpts */
     const struct out_domain *dom;
     struct smtp_client_result res;
-    char *relay;   /* "name[addr]:port", or "none" */
+    char *relay;       /* "name[addr]:port", or "none" */
     unsigned conn_use; /* > 1: the transaction went over a reused session */
-    char *host;    /* remote MTA name for the DSN, or NULL */
-    bool peer_dsn; /* the peer took NOTIFY/ORCPT */
+    char *host;        /* remote MTA name for the DSN, or NULL */
+    bool peer_dsn;     /* the peer took NOTIFY/ORCPT */
 };
 
 struct out_msg;
@@ -561,9 +561,10 @@ static void msg_finish(struct out_msg *m)
         static const char *const names[] = {"sent", "deferred", "bounced"};
         log_info("%s: to=<%s>, relay=%s%s, delay=%lld, delays=%s, dsn=%s, status=%s (%s%s)",
                  env->id, sr->address, r->relay ? r->relay : "none", use, delay, buf_cstr(&delays),
-                 codes[i], names[oc[i]], buf_cstr(&text), oc[i] == OUT_BOUNCED && expired && r->res.code / 100 != 5
-                                      ? "; message expired in the queue"
-                                      : "");
+                 codes[i], names[oc[i]], buf_cstr(&text),
+                 oc[i] == OUT_BOUNCED && expired && r->res.code / 100 != 5
+                     ? "; message expired in the queue"
+                     : "");
         buf_init(&diags[i]);
         buf_printf(&diags[i], "%d %s %s", r->res.code, r->res.enh[0] ? r->res.enh : codes[i],
                    buf_cstr(&r->res.text));

@@ -113,8 +113,8 @@ void nexthop_mx_order(struct nexthop_host *hosts, size_t n);
 
 /* Who "this server" is, for loop detection. */
 struct nexthop_self {
-    const char *hostname;             /* myhostname */
-    const struct strlist *listen;     /* smtp_listen ("*:25", "127.0.0.2:2525", "[::1]:25") */
+    const char *hostname;                 /* myhostname */
+    const struct strlist *listen;         /* smtp_listen ("*:25", "127.0.0.2:2525", "[::1]:25") */
     const struct sockaddr_storage *local; /* this machine's addresses (a "*" listener) */
     size_t n_local;
 };

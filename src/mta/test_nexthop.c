@@ -214,10 +214,9 @@ static void test_mx_cut_self(void **state)
     bool is_self;
 
     /* this server ranks second: the better host stays, its equals and the worse go */
-    struct nexthop_host h[4] = {mkhost("mx1", 10, "198.51.100.1", 25),
-                                mkhost("mx2.example.org", 20, NULL, 0),
-                                mkhost("mx2b", 20, "198.51.100.2", 25),
-                                mkhost("mx3", 30, "198.51.100.3", 25)};
+    struct nexthop_host h[4] = {
+        mkhost("mx1", 10, "198.51.100.1", 25), mkhost("mx2.example.org", 20, NULL, 0),
+        mkhost("mx2b", 20, "198.51.100.2", 25), mkhost("mx3", 30, "198.51.100.3", 25)};
     assert_int_equal(nexthop_mx_cut_self(h, 4, &self, &is_self), 1);
     assert_true(is_self);
     assert_string_equal(h[0].name, "mx1");
