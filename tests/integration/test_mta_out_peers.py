@@ -9,7 +9,10 @@ transactions and how many sessions are open at once:
 - many messages for one destination go over one connection, one transaction
   each, and mta_smtp_connection_reuse_limit opens a new one after N;
 - the destination and total concurrency limits: the peer never sees more
-  sessions at once than allowed;
+  sessions at once than allowed; at the total limit an idle cached session
+  of another destination makes room;
+- this server as the best MX of a domain (DNS from a local server): the
+  message bounces with 5.4.6 instead of looping;
 - the mta SIGKILLed several times while it delivers to a slow peer: every
   message arrives at least once or is still queued, and a message arrives
   twice only when the mta's death cut the session that carried its first
@@ -25,7 +28,10 @@ import threading
 import pytest
 
 from conftest import tls_context, wait_until
-from test_mta_out import PW, log_lines, queue_entry, spool_empty, wharf_for_peer
+from smtp_helpers import add_user
+from test_mta_out import (PW, inbox, log_lines, make_server, parse_report, queue_entry,
+                          spool_empty, start, wharf_for_peer)
+from test_nexthop import dns  # noqa: F401 -- the DNS server fixture (dnslib)
 
 
 class ScriptedPeer:
@@ -263,6 +269,42 @@ def test_concurrency_limits_hold(peer_and_wharf, limits, most):
     wait_until(lambda: spool_empty(w), 10, what="spool empty")
     assert sorted(seqs(peer)) == list(range(12))
     assert peer.max_open == most  # reached, never passed
+
+
+def test_at_the_total_limit_an_idle_session_makes_room(wharf_factory):
+    a, b = ScriptedPeer(), ScriptedPeer()
+    try:
+        w = wharf_for_peer(wharf_factory, "w", a.port, {
+            "transport_routes": f"a.peer.test=[127.0.0.1]:{a.port} none, "
+                                f"b.peer.test=[127.0.0.1]:{b.port} none",
+            "mta_connection_limit": "1", "mta_smtp_connection_cache_time": "300s"})
+        submit_many(w, numbered(1, to="x@a.peer.test"))
+        wait_until(lambda: spool_empty(w), 20, what="delivery to a")
+        assert a.open == 1  # cached, and the only session allowed
+        submit_many(w, numbered(1, to="y@b.peer.test"))
+        # well before the 300s cache time: a's idle session was closed for b
+        wait_until(lambda: spool_empty(w), 20, what="delivery to b")
+        assert [m[1] for m in b.messages] == [["y@b.peer.test"]]
+        wait_until(lambda: a.quit == {1}, 10, what="QUIT on a's idle session")
+        assert a.max_open == 1 and b.max_open == 1
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_this_server_as_best_mx_bounces_instead_of_looping(wharf_factory, dns):
+    resolver, _ = dns  # loop.test: MX 10 mail.self.test, MX 20 mx2.mx.test
+    w = start(make_server(wharf_factory, "w", "127.0.0.2", "a.test",
+                          {"dns_resolver": resolver, "myhostname": "mail.self.test"}))
+    if not add_user(w, "alice@a.test", PW):
+        pytest.skip("directory not built")
+    submit_many(w, [(["zed@loop.test"], b"Subject: round and round\r\n\r\nx\r\n")])
+    got = wait_until(lambda: inbox(w, "alice@a.test") or None, 30, what="the bounce")
+    _, _, status = parse_report(got[0])
+    assert status[1]["Action"] == "failed" and status[1]["Status"] == "5.4.6"
+    assert log_lines(w, r"to=<zed@loop\.test>, relay=none, .*dsn=5\.4\.6, status=bounced "
+                        r"\(mail for loop\.test loops back to myself\)")
+    wait_until(lambda: spool_empty(w), 10, what="spool empty")
 
 
 def mta_pid(server):
