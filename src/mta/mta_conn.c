@@ -156,10 +156,21 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     smtp_client_quit(k->c);
 }
 
+/* Requests of some destination wait for a free slot (the total limit). */
+static bool pool_starved(const struct mta_conn_pool *pool)
+{
+    if (pool->n_conns < pool->total_limit)
+        return false;
+    for (const struct mta_conn_dest *d = pool->dests; d != NULL; d = d->next)
+        if (d->wait_head != NULL)
+            return true;
+    return false;
+}
+
 static void conn_idle(struct conn *k)
 {
     struct mta_conn_pool *pool = k->dest->pool;
-    if (pool->idle_ms <= 0) {
+    if (pool->idle_ms <= 0 || pool_starved(pool)) { /* its slot serves another destination */
         k->closing = true;
         smtp_client_quit(k->c);
         return;

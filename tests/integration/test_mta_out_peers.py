@@ -286,6 +286,11 @@ def test_at_the_total_limit_an_idle_session_makes_room(wharf_factory):
         wait_until(lambda: spool_empty(w), 20, what="delivery to b")
         assert [m[1] for m in b.messages] == [["y@b.peer.test"]]
         wait_until(lambda: a.quit == {1}, 10, what="QUIT on a's idle session")
+        # both at once: whichever goes second waits for the slot, and the first
+        # session gives it up when its transaction ends instead of idling
+        submit_many(w, numbered(1, to="x@a.peer.test") + numbered(1, to="y@b.peer.test"))
+        wait_until(lambda: spool_empty(w), 20, what="delivery to both")
+        assert len(a.messages) == 2 and len(b.messages) == 2
         assert a.max_open == 1 and b.max_open == 1
     finally:
         a.stop()
