@@ -156,13 +156,15 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     smtp_client_quit(k->c);
 }
 
-/* Requests of some destination wait for a free slot (the total limit). */
-static bool pool_starved(const struct mta_conn_pool *pool)
+/* At the total limit, requests of a destination other than mine wait for a
+ * slot: a session of mine then gives its slot up after its transaction
+ * rather than serve my next request or idle (no destination starves). */
+static bool pool_starved(const struct mta_conn_pool *pool, const struct mta_conn_dest *mine)
 {
     if (pool->n_conns < pool->total_limit)
         return false;
     for (const struct mta_conn_dest *d = pool->dests; d != NULL; d = d->next)
-        if (d->wait_head != NULL)
+        if (d != mine && d->wait_head != NULL)
             return true;
     return false;
 }
@@ -170,7 +172,7 @@ static bool pool_starved(const struct mta_conn_pool *pool)
 static void conn_idle(struct conn *k)
 {
     struct mta_conn_pool *pool = k->dest->pool;
-    if (pool->idle_ms <= 0 || pool_starved(pool)) { /* its slot serves another destination */
+    if (pool->idle_ms <= 0) {
         k->closing = true;
         smtp_client_quit(k->c);
         return;
@@ -212,6 +214,11 @@ static void on_txn(struct smtp_client *c, struct smtp_client_txn *t, void *arg)
     finish(pool, r);
     if (k->closing)
         return;
+    if (pool_starved(pool, d)) {
+        k->closing = true;
+        smtp_client_quit(k->c);
+        return;
+    }
     struct mta_conn_req *next = req_pop(&d->wait_head, &d->wait_tail);
     if (next)
         conn_assign(k, next); /* sent when this callback returns */
@@ -255,13 +262,12 @@ static void on_done(struct smtp_client *c, void *arg)
     conn_unlink(k);
     smtp_client_free(c);
     free(k);
-    /* a slot is free: this destination's waiting requests first, then any */
-    dest_kick(d);
-    for (struct mta_conn_dest *o = pool->dests, *next; o != NULL; o = next) {
-        next = o->next;
+    /* a slot is free: other destinations' waiting requests first (at the
+     * total limit this one may have held the slots long), then this one's */
+    for (struct mta_conn_dest *o = pool->dests; o != NULL; o = o->next)
         if (o != d)
             dest_kick(o);
-    }
+    dest_kick(d);
     if (d->n_conns == 0 && d->wait_head == NULL)
         dest_free(d);
 }
