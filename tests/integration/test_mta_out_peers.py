@@ -39,12 +39,17 @@ class ScriptedPeer:
     behave(session number) gives "ok", "silent" (accepts the connection and
     never says a word), "drop_in_data" (closes after the first line of the
     message) or "one_txn" (answers a second MAIL with 421 and closes, as a
-    server whose idle timer ran out). hold is how long the reply to the final dot waits (a slow
-    server). A message is recorded before its 250 is sent."""
+    server whose idle timer ran out). hold is how long the reply to the final
+    dot waits (a slow server); with gated, that reply first waits for
+    release(). A message is recorded before its 250 is sent."""
 
-    def __init__(self, behave=lambda n: "ok", hold=0.0):
+    def __init__(self, behave=lambda n: "ok", hold=0.0, gated=False):
         self.behave = behave
         self.hold = hold
+        self.gate = threading.Event()
+        if not gated:
+            self.gate.set()
+        self.at_gate = 0  # sessions whose final reply waits for release()
         self.lock = threading.Lock()
         self.sessions = 0
         self.open = 0
@@ -116,6 +121,10 @@ class ScriptedPeer:
                     if ln == b".\r\n":
                         break
                     lines.append(ln[1:] if ln.startswith(b".") else ln)
+                if not self.gate.is_set():
+                    with self.lock:
+                        self.at_gate += 1
+                    await asyncio.get_running_loop().run_in_executor(None, self.gate.wait)
                 if self.hold:
                     await asyncio.sleep(self.hold)  # a slow server, not synchronisation
                 with self.lock:
@@ -129,11 +138,15 @@ class ScriptedPeer:
             else:
                 await say("250 ok")
 
+    def release(self):
+        self.gate.set()
+
     def txns_in(self, n):
         with self.lock:
             return sum(1 for m in self.messages if m[0] == n)
 
     async def shutdown(self):
+        self.gate.set()
         self.server.close()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for t in tasks:
@@ -263,8 +276,13 @@ def test_a_cached_session_the_peer_gave_up_is_replaced_at_once(peer_and_wharf):
     ({"mta_connection_limit": "2"}, 2),
 ])
 def test_concurrency_limits_hold(peer_and_wharf, limits, most):
-    peer, w = peer_and_wharf(dict(limits, mta_smtp_connection_cache_time="0"), hold=0.3)
+    peer, w = peer_and_wharf(dict(limits, mta_smtp_connection_cache_time="0"), hold=0.1,
+                             gated=True)
     submit_many(w, numbered(12))
+    # all 12 are queued and the first sessions wait for the peer's final reply:
+    # the mta has opened as many sessions as the limit lets it
+    wait_until(lambda: peer.at_gate == most, 30, what=f"{most} sessions in DATA")
+    peer.release()
     wait_until(lambda: len(peer.messages) == 12, 60, what="12 messages at the peer")
     wait_until(lambda: spool_empty(w), 10, what="spool empty")
     assert sorted(seqs(peer)) == list(range(12))
