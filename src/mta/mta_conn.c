@@ -363,7 +363,6 @@ void mta_conn_submit(struct mta_conn_pool *pool, struct mta_conn_req *r,
     r->t_assign = r->t_start = r->t_end = 0;
     r->conn_use = 0;
     r->retried = false;
-    r->dest = d;
     if (r->err.text.data == NULL)
         buf_init(&r->err.text);
     r->err.code = 0;

@@ -51,16 +51,16 @@ struct mta_conn_req {
     struct smtp_client_result err; /* clear it with smtp_client_result_clear */
     /* private */
     bool retried;
-    struct mta_conn_dest *dest;
     struct mta_conn_req *next;
 };
 
-/* p's strings except tls_servername must outlive the pool (the
- * configuration's, the pool's owner's). */
+/* Reads the limits from cfg. */
 struct mta_conn_pool *mta_conn_pool_new(struct event_base *base, const struct wharf_config *cfg);
 
-/* Queues r for the server at addr with the session parameters p (copied).
- * r->done is always called later, from the event loop. */
+/* Queues r for the server at addr with the session parameters p. p is
+ * copied with tls_servername; its other pointers (helo name, TLS context,
+ * credentials) must outlive the pool. r and r->txn must live until r->done
+ * is called, which is always later, from the event loop. */
 void mta_conn_submit(struct mta_conn_pool *pool, struct mta_conn_req *r,
                      const struct smtp_client_params *p, const struct sockaddr *addr,
                      socklen_t addrlen);
