@@ -55,6 +55,8 @@ static void on_status(void *arg, json_t *obj)
     json_object_set_new(obj, "deliveries", json_integer((json_int_t)m->batch.n_jobs));
     json_object_set_new(obj, "waiting_outbound", json_integer((json_int_t)mta_queue_deferred(m->queue)));
     json_object_set_new(obj, "sending", json_integer((json_int_t)mta_out_active(m->out)));
+    json_object_set_new(obj, "outbound_sessions",
+                        json_integer((json_int_t)mta_out_sessions(m->out)));
 }
 
 static void out_spooled(void *arg, const char *id)

@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "mta/dsn.h"
+#include "mta/mta_conn.h"
 #include "mta/nexthop.h"
 #include "mta/retry.h"
 #include "smtp/smtp_client.h"
@@ -25,12 +26,16 @@
 #include <strings.h>
 #include <sys/time.h>
 
+struct out_domain;
+
 struct out_rcpt {
     size_t idx; /* in sm->env.rcpts */
+    const struct out_domain *dom;
     struct smtp_client_result res;
-    char *relay;   /* "name[addr]:port", or "none" */
-    char *host;    /* remote MTA name for the DSN, or NULL */
-    bool peer_dsn; /* the peer took NOTIFY/ORCPT */
+    char *relay;       /* "name[addr]:port", or "none" */
+    unsigned conn_use; /* > 1: the transaction went over a reused session */
+    char *host;        /* remote MTA name for the DSN, or NULL */
+    bool peer_dsn;     /* the peer took NOTIFY/ORCPT */
 };
 
 struct out_msg;
@@ -44,12 +49,13 @@ struct out_domain {
     bool relay_auth;
     size_t n_hosts, host, addr;
     struct nexthop_host hosts[NEXTHOP_HOSTS_MAX];
-    struct smtp_client *c;
+    struct mta_conn_req req; /* the attempt at the current address */
     struct smtp_client_txn txn;
     struct smtp_client_rcpt *crcpts;
     struct buf relay;
     bool plain; /* this address again without TLS: its handshake failed under `may` */
     bool finished;
+    int64_t t_done; /* unix ms */
 };
 
 struct out_msg {
@@ -59,6 +65,7 @@ struct out_msg {
     size_t n;
     struct out_domain *d;
     size_t nd, domains_left;
+    int64_t t_deliver; /* unix ms when the attempt began (delays=a ends) */
     struct out_msg *prev, *next;
 };
 
@@ -66,6 +73,7 @@ struct mta_out {
     struct event_base *base;
     const struct wharf_config *cfg;
     struct nexthop_resolver *resolver;
+    struct mta_conn_pool *pool;
     SSL_CTX *tls_ctx;
     char *auth_user, *auth_pass;
     struct retry_policy policy;
@@ -97,6 +105,7 @@ struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *
     o->resolver = nexthop_resolver_new(base, cfg, err);
     if (o->resolver == NULL)
         goto fail;
+    o->pool = mta_conn_pool_new(base, cfg);
     const char *ca = cfg->mta_smtp_tls_ca_file[0] ? cfg->mta_smtp_tls_ca_file : NULL;
     o->tls_ctx = smtp_client_tls_ctx_new(ca, err);
     if (o->tls_ctx == NULL)
@@ -115,6 +124,11 @@ size_t mta_out_active(const struct mta_out *o)
     return o->active;
 }
 
+size_t mta_out_sessions(const struct mta_out *o)
+{
+    return mta_conn_open(o->pool);
+}
+
 /* ---- one domain ---- */
 
 static void domain_done(struct out_domain *d);
@@ -130,32 +144,12 @@ static void set_result(struct smtp_client_result *r, int code, const char *enh, 
     r->local = local;
 }
 
-static void on_txn(struct smtp_client *c, struct smtp_client_txn *t, void *arg)
+static void on_done(struct mta_conn_req *req)
 {
-    (void)c, (void)t, (void)arg; /* results are read in on_done, when the session is over */
-}
-
-/* The session failed before any recipient had an answer of its own: all
- * results are the same temporary session error. Then the next address may
- * do better (RFC 5321 5.1). */
-static bool session_failed_early(const struct out_domain *d, const struct smtp_client_result *e)
-{
-    if (e == NULL || e->code / 100 != 4)
-        return false;
-    for (size_t i = 0; i < d->n; i++) {
-        const struct smtp_client_result *r = &d->crcpts[i].result;
-        if (r->code != e->code || strcmp(r->enh, e->enh) != 0)
-            return false;
-    }
-    return true;
-}
-
-static void on_done(struct smtp_client *c, void *arg)
-{
-    struct out_domain *d = arg;
+    struct out_domain *d = req->arg;
     struct out_msg *m = d->m;
-    const struct smtp_client_result *e = smtp_client_error(c);
-    bool again = session_failed_early(d, e);
+    const struct smtp_client_result *e = req->err.code ? &req->err : NULL;
+    bool again = mta_conn_failed_early(&d->txn, e);
     const struct nexthop_host *h = &d->hosts[d->host];
     for (size_t i = 0; i < d->n; i++) {
         struct out_rcpt *r = &m->r[d->ri[i]];
@@ -169,6 +163,7 @@ static void on_done(struct smtp_client *c, void *arg)
         free(r->host);
         r->host = xstrdup(h->name);
         r->peer_dsn = d->txn.peer_dsn;
+        r->conn_use = req->conn_use;
     }
     /* Postfix: a failed TLS handshake under `may` is retried in clear text */
     bool plain = again && e->local && strcmp(e->enh, "4.7.5") == 0 && d->tls == SMTP_TLS_MAY &&
@@ -177,8 +172,6 @@ static void on_done(struct smtp_client *c, void *arg)
         log_info("%s: %s: %d %s %.*s (trying %s)", m->sm->env.id, buf_cstr(&d->relay), e->code,
                  e->enh, (int)e->text.len, e->text.data ? e->text.data : "",
                  plain ? "again without TLS" : "the next address");
-    smtp_client_free(c);
-    d->c = NULL;
     if (plain) {
         d->plain = true;
         domain_try(d);
@@ -259,10 +252,11 @@ static void domain_try(struct out_domain *d)
         .rcpts = d->crcpts,
         .n_rcpts = d->n,
     };
-    d->c = smtp_client_new(m->o->base, &p, on_txn, on_done, d);
-    smtp_client_send(d->c, &d->txn);
-    smtp_client_quit(d->c);
-    smtp_client_connect(d->c, (const struct sockaddr *)&h->addrs[d->addr], h->addr_lens[d->addr]);
+    d->req.txn = &d->txn;
+    d->req.done = on_done;
+    d->req.arg = d;
+    mta_conn_submit(m->o->pool, &d->req, &p, (const struct sockaddr *)&h->addrs[d->addr],
+                    h->addr_lens[d->addr]);
 }
 
 static void on_hop(const char *domain, const struct nexthop_result *res, void *arg)
@@ -304,6 +298,7 @@ static void msg_finish(struct out_msg *m);
 static void domain_done(struct out_domain *d)
 {
     d->finished = true;
+    d->t_done = now_ms();
     if (--d->m->domains_left == 0)
         msg_finish(d->m);
 }
@@ -325,6 +320,7 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
     struct out_msg *m = xcalloc(1, sizeof(*m));
     m->o = o;
     m->sm = sm;
+    m->t_deliver = now_ms();
     const struct spool_envelope *env = &sm->env;
     m->r = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*m->r));
     m->d = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*m->d));
@@ -346,6 +342,7 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
             d->ri = xcalloc(env->n_rcpts, sizeof(*d->ri));
             buf_init(&d->relay);
         }
+        r->dom = d;
         d->ri[d->n++] = m->n++;
     }
     m->next = o->msgs;
@@ -454,11 +451,41 @@ static void dsn_code(const struct smtp_client_result *r, char out[16])
         snprintf(out, 16, "%d.0.0", r->code / 100 >= 2 && r->code / 100 <= 5 ? r->code / 100 : 4);
 }
 
+/* One delays= part in Postfix's style: "0", "0.25", "1.5", "262". */
+static void delay_part(struct buf *out, int64_t ms)
+{
+    double v = ms > 0 ? (double)ms / 1000.0 : 0.0;
+    if (v < 0.01)
+        buf_append_byte(out, '0');
+    else
+        buf_printf(out, v >= 10 ? "%.0f" : "%.2g", v);
+}
+
+/* Postfix's delays=a/b/c/d: a before this attempt (queue, local batch),
+ * b waiting for a session (concurrency limits), c next-hop lookup and
+ * session setup (connect, greeting, EHLO, TLS, AUTH; 0 on a reused
+ * session), d the transaction. */
+static void delays_text(const struct out_msg *m, const struct out_domain *d, struct buf *out)
+{
+    const struct mta_conn_req *q = &d->req;
+    int64_t end = q->t_assign ? q->t_end : d->t_done;
+    int64_t b = q->t_assign ? q->t_assign - q->t_submit : 0;
+    int64_t start = q->t_start ? q->t_start : end;
+    const int64_t parts[4] = {m->t_deliver - m->sm->env.arrival * 1000, b,
+                              start - m->t_deliver - b, end - start};
+    buf_reset(out);
+    for (int i = 0; i < 4; i++) {
+        if (i > 0)
+            buf_append_byte(out, '/');
+        delay_part(out, parts[i]);
+    }
+}
+
 static void msg_free(struct out_msg *m)
 {
     for (size_t k = 0; k < m->nd; k++) {
         struct out_domain *d = &m->d[k];
-        smtp_client_free(d->c); /* on_txn ignores the cancelled transaction */
+        smtp_client_result_clear(&d->req.err);
         for (size_t i = 0; i < d->n; i++)
             smtp_client_result_clear(&d->crcpts[i].result);
         for (size_t i = 0; i < d->n_hosts; i++)
@@ -488,7 +515,7 @@ static void msg_finish(struct out_msg *m)
     long long delay = now / 1000 - env->arrival;
     enum outcome *oc = xcalloc(m->n ? m->n : 1, sizeof(*oc));
     bool any_deferred = false;
-    struct buf reason = BUF_INIT, text = BUF_INIT;
+    struct buf reason = BUF_INIT, text = BUF_INIT, delays = BUF_INIT;
     for (size_t i = 0; i < m->n; i++) {
         int cls = m->r[i].res.code / 100;
         oc[i] = cls == 2 ? OUT_SENT : cls == 5 ? OUT_BOUNCED : OUT_DEFERRED;
@@ -527,12 +554,17 @@ static void msg_finish(struct out_msg *m)
         if (oc[i] == OUT_BOUNCED && codes[i][0] != '5')
             snprintf(codes[i], 16, "%s", r->res.enh[0] == '4' ? r->res.enh : "4.4.7");
         status_text(&r->res, &text);
+        delays_text(m, r->dom, &delays);
+        char use[32] = "";
+        if (r->conn_use > 1)
+            snprintf(use, sizeof(use), ", conn_use=%u", r->conn_use);
         static const char *const names[] = {"sent", "deferred", "bounced"};
-        log_info("%s: to=<%s>, relay=%s, delay=%lld, dsn=%s, status=%s (%s%s)", env->id,
-                 sr->address, r->relay ? r->relay : "none", delay, codes[i], names[oc[i]],
-                 buf_cstr(&text), oc[i] == OUT_BOUNCED && expired && r->res.code / 100 != 5
-                                      ? "; message expired in the queue"
-                                      : "");
+        log_info("%s: to=<%s>, relay=%s%s, delay=%lld, delays=%s, dsn=%s, status=%s (%s%s)",
+                 env->id, sr->address, r->relay ? r->relay : "none", use, delay, buf_cstr(&delays),
+                 codes[i], names[oc[i]], buf_cstr(&text),
+                 oc[i] == OUT_BOUNCED && expired && r->res.code / 100 != 5
+                     ? "; message expired in the queue"
+                     : "");
         buf_init(&diags[i]);
         buf_printf(&diags[i], "%d %s %s", r->res.code, r->res.enh[0] ? r->res.enh : codes[i],
                    buf_cstr(&r->res.text));
@@ -600,6 +632,7 @@ static void msg_finish(struct out_msg *m)
     free(oc);
     buf_free(&reason);
     buf_free(&text);
+    buf_free(&delays);
     /* unlink before the callback: it may start a new attempt for this id */
     if (m->prev)
         m->prev->next = m->next;
@@ -619,6 +652,7 @@ void mta_out_free(struct mta_out *o)
     if (o == NULL)
         return;
     nexthop_resolver_free(o->resolver); /* no callback after this */
+    mta_conn_pool_free(o->pool);        /* nor after this */
     while (o->msgs) {
         struct out_msg *m = o->msgs;
         o->msgs = m->next;

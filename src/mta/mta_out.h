@@ -54,6 +54,9 @@ void mta_out_bounce_local(struct mta_out *o, const struct spool_message *sm, con
 /* Entries in an outbound attempt right now (for status). */
 size_t mta_out_active(const struct mta_out *o);
 
+/* Outbound SMTP sessions open now, idle cached ones included (for status). */
+size_t mta_out_sessions(const struct mta_out *o);
+
 /* Cancels attempts in progress (their recipients stay PENDING) and frees. */
 void mta_out_free(struct mta_out *o);
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <event2/event.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,7 +151,119 @@ bool nexthop_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, st
     return false;
 }
 
+/* ---- MX rules (RFC 5321 5.1) ---- */
+
+static int cmp_pref(const void *a, const void *b)
+{
+    const struct nexthop_host *x = a, *y = b;
+    return (x->pref > y->pref) - (x->pref < y->pref);
+}
+
+void nexthop_mx_order(struct nexthop_host *hosts, size_t n)
+{
+    qsort(hosts, n, sizeof(*hosts), cmp_pref);
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && hosts[j].pref == hosts[i].pref)
+            j++;
+        for (size_t k = j - 1; k > i; k--) { /* Fisher-Yates over [i, j) */
+            size_t r = i + arc4random_uniform((uint32_t)(k - i + 1));
+            struct nexthop_host t = hosts[k];
+            hosts[k] = hosts[r];
+            hosts[r] = t;
+        }
+        i = j;
+    }
+}
+
+/* The IP address and port of a socket address; false for another family. */
+static bool sa_split(const struct sockaddr_storage *ss, int *family_r, const void **ip_r,
+                     size_t *len_r, uint16_t *port_r)
+{
+    *family_r = ss->ss_family;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        *ip_r = &s4->sin_addr, *len_r = 4, *port_r = ntohs(s4->sin_port);
+        return true;
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        *ip_r = &s6->sin6_addr, *len_r = 16, *port_r = ntohs(s6->sin6_port);
+        return true;
+    }
+    return false;
+}
+
+/* A "*" listener answers on every address of this machine: loopback, or
+ * one of the interfaces' addresses. */
+static bool addr_is_local(const struct sockaddr_storage *a, const struct nexthop_self *self)
+{
+    int fam, f2;
+    const void *ip, *ip2;
+    size_t len, l2;
+    uint16_t port, p2;
+    if (!sa_split(a, &fam, &ip, &len, &port))
+        return false;
+    if (fam == AF_INET && ((const unsigned char *)ip)[0] == 127)
+        return true;
+    if (fam == AF_INET6 && IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)ip))
+        return true;
+    for (size_t i = 0; i < self->n_local; i++)
+        if (sa_split(&self->local[i], &f2, &ip2, &l2, &p2) && f2 == fam &&
+            memcmp(ip, ip2, len) == 0)
+            return true;
+    return false;
+}
+
+bool nexthop_host_is_self(const struct nexthop_host *h, const struct nexthop_self *self)
+{
+    if (self->hostname != NULL && self->hostname[0] != '\0' && h->name != NULL &&
+        strcasecmp(h->name, self->hostname) == 0)
+        return true;
+    for (size_t i = 0; i < h->n_addrs; i++) {
+        int fam;
+        const void *ip;
+        size_t len;
+        uint16_t port;
+        if (!sa_split(&h->addrs[i], &fam, &ip, &len, &port))
+            continue;
+        for (size_t k = 0; self->listen != NULL && k < self->listen->n; k++) {
+            struct listen_addr la;
+            unsigned char lip[16];
+            if (!config_parse_listen_addr(self->listen->v[k], &la) || la.port != port)
+                continue;
+            if (la.host[0] == '\0' ? addr_is_local(&h->addrs[i], self)
+                                   : inet_pton(fam, la.host, lip) == 1 && memcmp(lip, ip, len) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+size_t nexthop_mx_cut_self(struct nexthop_host *hosts, size_t n, const struct nexthop_self *self,
+                           bool *self_r)
+{
+    *self_r = false;
+    size_t s = 0;
+    while (s < n && !nexthop_host_is_self(&hosts[s], self))
+        s++;
+    if (s == n)
+        return n;
+    *self_r = true;
+    size_t keep = 0;
+    while (keep < s && hosts[keep].pref < hosts[s].pref)
+        keep++;
+    for (size_t i = keep; i < n; i++) {
+        free(hosts[i].name);
+        hosts[i].name = NULL;
+    }
+    return keep;
+}
+
 /* ---- the resolver ---- */
+
+/* Most addresses of this machine remembered for loop detection. */
+#define NEXTHOP_LOCAL_ADDRS_MAX 64
 
 struct lookup;
 
@@ -164,6 +277,8 @@ struct nexthop_resolver {
     bool has_relay, relay_auth;
     enum smtp_tls_policy tls;
     struct lookup *lookups; /* in flight, for free */
+    struct nexthop_self self;
+    struct sockaddr_storage local[NEXTHOP_LOCAL_ADDRS_MAX];
 };
 
 struct lookup {
@@ -176,6 +291,7 @@ struct lookup {
     int pending;
     bool temp_error;
     bool configured; /* a route or the relayhost: its name failing is our config's fault */
+    bool by_mx;      /* MX rules apply: hosts from the domain's MX (or implicit MX) */
     struct nexthop_result res;
     struct event *done_ev;
 };
@@ -197,6 +313,20 @@ struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
 {
     struct nexthop_resolver *r = xcalloc(1, sizeof(*r));
     r->base = base;
+    r->self.hostname = cfg->myhostname;
+    r->self.listen = &cfg->smtp_listen;
+    r->self.local = r->local;
+    struct ifaddrs *ifa;
+    if (getifaddrs(&ifa) == 0) {
+        for (struct ifaddrs *i = ifa; i != NULL && r->self.n_local < NEXTHOP_LOCAL_ADDRS_MAX;
+             i = i->ifa_next)
+            if (i->ifa_addr != NULL &&
+                (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6))
+                memcpy(&r->local[r->self.n_local++], i->ifa_addr,
+                       i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                         : sizeof(struct sockaddr_in6));
+        freeifaddrs(ifa);
+    }
     if (!smtp_tls_policy_parse(cfg->mta_smtp_tls_policy, &r->tls)) {
         buf_printf(err, "mta_smtp_tls_policy: unknown policy \"%s\"", cfg->mta_smtp_tls_policy);
         goto fail;
@@ -295,6 +425,15 @@ static void host_order_addrs(struct nexthop_host *h)
 static void finish(struct lookup *lk)
 {
     struct nexthop_result *res = &lk->res;
+    if (res->status == NEXTHOP_OK && lk->by_mx) {
+        bool self;
+        res->n_hosts = nexthop_mx_cut_self(res->hosts, res->n_hosts, &lk->r->self, &self);
+        if (self && res->n_hosts == 0) {
+            res->status = NEXTHOP_PERMFAIL;
+            snprintf(res->enh, sizeof(res->enh), "5.4.6");
+            buf_printf(&res->reason, "mail for %s loops back to myself", lk->domain);
+        }
+    }
     if (res->status == NEXTHOP_OK) {
         /* keep hosts that have an address, in order; IPv4 before IPv6 within a
          * host whatever order the answers came in (a stable order for logs) */
@@ -408,12 +547,6 @@ static void add_host(struct lookup *lk, const char *name, int pref)
     h->pref = pref;
 }
 
-static int cmp_pref(const void *a, const void *b)
-{
-    const struct nexthop_host *x = a, *y = b;
-    return (x->pref > y->pref) - (x->pref < y->pref);
-}
-
 static void on_mx(void *arg, int err, struct ub_result *ur)
 {
     struct query *q = arg;
@@ -464,7 +597,7 @@ static void on_mx(void *arg, int err, struct ub_result *ur)
              null_mx ? "the domain accepts no mail (null MX, RFC 7505)" : "malformed MX records");
         return;
     }
-    qsort(all, n, sizeof(all[0]), cmp_pref);
+    nexthop_mx_order(all, n);
     for (size_t i = 0; i < n; i++) {
         add_host(lk, all[i].name, all[i].pref);
         free(all[i].name);
@@ -528,6 +661,8 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
             return;
         }
         mx_of = dest->host;
+    } else {
+        lk->by_mx = true;
     }
     struct query *q = xmalloc(sizeof(*q));
     *q = (struct query){lk, SIZE_MAX};

@@ -2,9 +2,11 @@
  * nexthop.h - where the mta sends mail for a remote domain: the next hop.
  *
  * In order: a per-domain route (transport_routes), the smarthost (relayhost),
- * else DNS: MX records by preference (RFC 5321 5.1), the domain's own A/AAAA
- * when it has no MX (the implicit MX), a null MX (RFC 7505) or a domain that
- * does not exist is a permanent failure, a DNS failure a temporary one.
+ * else DNS: MX records by preference, hosts of equal preference in random
+ * order, this server and every MX ranked below it left out (RFC 5321 5.1),
+ * the domain's own A/AAAA when it has no MX (the implicit MX). A null MX
+ * (RFC 7505), a domain that does not exist, or this server as the best MX
+ * (a mail loop) is a permanent failure, a DNS failure a temporary one.
  * Lookups are asynchronous (libunbound, its fd on the mta's event loop) and
  * go to dns_resolver when set, so tests never touch live DNS.
  *
@@ -104,5 +106,28 @@ bool nexthop_relay_auth_load(const char *path, char **user_r, char **pass_r, str
  * pref and a dotted name without the final dot ("" for the root: null MX).
  * False if malformed. */
 bool nexthop_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, struct buf *name_r);
+
+/* Sorts hosts by preference and shuffles each run of equal preference
+ * (RFC 5321 5.1: spreads the load over equal MX hosts). */
+void nexthop_mx_order(struct nexthop_host *hosts, size_t n);
+
+/* Who "this server" is, for loop detection. */
+struct nexthop_self {
+    const char *hostname;                 /* myhostname */
+    const struct strlist *listen;         /* smtp_listen ("*:25", "127.0.0.2:2525", "[::1]:25") */
+    const struct sockaddr_storage *local; /* this machine's addresses (a "*" listener) */
+    size_t n_local;
+};
+
+/* True when h is this server: its name is myhostname, or one of its
+ * addresses and ports is one smtp_listen serves. */
+bool nexthop_host_is_self(const struct nexthop_host *h, const struct nexthop_self *self);
+
+/* On hosts ordered by preference: drops the first host that is this server
+ * and every host whose preference is not better (RFC 5321 5.1), freeing
+ * their names. Returns the number kept; *self_r tells whether one was this
+ * server (0 kept with *self_r: the mail would loop, 5.4.6). */
+size_t nexthop_mx_cut_self(struct nexthop_host *hosts, size_t n, const struct nexthop_self *self,
+                           bool *self_r);
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * test_nexthop.c - the next hop's pure parts: destinations ([host]:port,
  * literals, bad forms), transport_routes words with TLS policies, and MX
- * rdata (null MX, malformed names). The DNS path is tested end to end in
+ * rdata (null MX, malformed names), and the MX rules of RFC 5321 5.1
+ * (equal preferences shuffled, this server and the hosts below it cut, a
+ * loop when this server is the best MX). The DNS path is tested end to end in
  * tests/integration/test_nexthop.py against a local DNS server.
  */
 #include <setjmp.h>
@@ -15,6 +17,9 @@
 #include <unistd.h>
 
 #include "mta/nexthop.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 static void test_dest(void **state)
 {
@@ -122,6 +127,122 @@ static void test_relay_auth_file(void **state)
     buf_free(&err);
 }
 
+static struct nexthop_host mkhost(const char *name, int pref, const char *ip, uint16_t port)
+{
+    struct nexthop_host h;
+    memset(&h, 0, sizeof(h));
+    h.name = strdup(name);
+    h.pref = pref;
+    if (ip != NULL) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&h.addrs[0];
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(port);
+        assert_int_equal(inet_pton(AF_INET, ip, &s4->sin_addr), 1);
+        h.addr_lens[0] = sizeof(*s4);
+        h.n_addrs = 1;
+    }
+    return h;
+}
+
+static void free_hosts(struct nexthop_host *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(h[i].name);
+}
+
+static void test_mx_order_shuffles_equal_preferences(void **state)
+{
+    (void)state;
+    /* over many runs every one of the three equal hosts comes first, and the
+     * order of preferences never changes */
+    bool first_seen[3] = {false, false, false};
+    for (int run = 0; run < 200; run++) {
+        struct nexthop_host h[5] = {mkhost("c", 20, NULL, 0), mkhost("e0", 10, NULL, 0),
+                                    mkhost("z", 30, NULL, 0), mkhost("e1", 10, NULL, 0),
+                                    mkhost("e2", 10, NULL, 0)};
+        nexthop_mx_order(h, 5);
+        for (size_t i = 0; i < 3; i++) {
+            assert_int_equal(h[i].pref, 10);
+            assert_int_equal(h[i].name[0], 'e');
+        }
+        assert_string_equal(h[3].name, "c");
+        assert_string_equal(h[4].name, "z");
+        first_seen[h[0].name[1] - '0'] = true;
+        free_hosts(h, 5);
+    }
+    assert_true(first_seen[0] && first_seen[1] && first_seen[2]);
+}
+
+static void test_mx_self_by_name_and_address(void **state)
+{
+    (void)state;
+    char *listen_v[] = {"127.0.0.2:2525", "*:25", "[::1]:587"};
+    struct strlist listen = {listen_v, 3};
+    struct sockaddr_storage local[1];
+    memset(local, 0, sizeof(local));
+    struct sockaddr_in *l4 = (struct sockaddr_in *)&local[0];
+    l4->sin_family = AF_INET;
+    inet_pton(AF_INET, "192.0.2.7", &l4->sin_addr);
+    struct nexthop_self self = {"mail.example.org", &listen, local, 1};
+
+    struct nexthop_host h = mkhost("MAIL.example.ORG", 10, NULL, 0);
+    assert_true(nexthop_host_is_self(&h, &self)); /* myhostname, any case */
+    free(h.name);
+    h = mkhost("mx.other", 10, "127.0.0.2", 2525);
+    assert_true(nexthop_host_is_self(&h, &self)); /* a listen address and port */
+    free(h.name);
+    h = mkhost("mx.other", 10, "127.0.0.2", 26);
+    assert_false(nexthop_host_is_self(&h, &self)); /* same address, another port: a peer */
+    free(h.name);
+    h = mkhost("mx.other", 10, "192.0.2.7", 25);
+    assert_true(nexthop_host_is_self(&h, &self)); /* "*:25" and an interface address */
+    free(h.name);
+    h = mkhost("mx.other", 10, "127.8.9.10", 25);
+    assert_true(nexthop_host_is_self(&h, &self)); /* "*:25" answers on all of 127/8 */
+    free(h.name);
+    h = mkhost("mx.other", 10, "198.51.100.1", 25);
+    assert_false(nexthop_host_is_self(&h, &self));
+    free(h.name);
+}
+
+static void test_mx_cut_self(void **state)
+{
+    (void)state;
+    char *listen_v[] = {"192.0.2.1:25"};
+    struct strlist listen = {listen_v, 1};
+    struct nexthop_self self = {"mx2.example.org", &listen, NULL, 0};
+    bool is_self;
+
+    /* this server ranks second: the better host stays, its equals and the worse go */
+    struct nexthop_host h[4] = {
+        mkhost("mx1", 10, "198.51.100.1", 25), mkhost("mx2.example.org", 20, NULL, 0),
+        mkhost("mx2b", 20, "198.51.100.2", 25), mkhost("mx3", 30, "198.51.100.3", 25)};
+    assert_int_equal(nexthop_mx_cut_self(h, 4, &self, &is_self), 1);
+    assert_true(is_self);
+    assert_string_equal(h[0].name, "mx1");
+    assert_null(h[1].name);
+    free_hosts(h, 1);
+
+    /* an equal host listed before this server goes as well */
+    struct nexthop_host e[2] = {mkhost("mx2b", 20, "198.51.100.2", 25),
+                                mkhost("mx-self", 20, "192.0.2.1", 25)};
+    assert_int_equal(nexthop_mx_cut_self(e, 2, &self, &is_self), 0);
+    assert_true(is_self); /* nothing better than this server: a loop (5.4.6) */
+
+    /* the best MX is this server: a loop */
+    struct nexthop_host b[2] = {mkhost("mx2.example.org", 5, NULL, 0),
+                                mkhost("mx9", 50, "198.51.100.9", 25)};
+    assert_int_equal(nexthop_mx_cut_self(b, 2, &self, &is_self), 0);
+    assert_true(is_self);
+
+    /* not listed: all stay */
+    struct nexthop_host o[2] = {mkhost("mx1", 10, "198.51.100.1", 25),
+                                mkhost("mx3", 30, "198.51.100.3", 25)};
+    assert_int_equal(nexthop_mx_cut_self(o, 2, &self, &is_self), 2);
+    assert_false(is_self);
+    free_hosts(o, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -129,6 +250,9 @@ int main(void)
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_mx_rdata),
         cmocka_unit_test(test_relay_auth_file),
+        cmocka_unit_test(test_mx_order_shuffles_equal_preferences),
+        cmocka_unit_test(test_mx_self_by_name_and_address),
+        cmocka_unit_test(test_mx_cut_self),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

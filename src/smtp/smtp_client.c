@@ -374,6 +374,9 @@ static void txn_start(struct smtp_client *c)
 {
     struct smtp_client_txn *t = c->txn_head;
     c->txn_started = true;
+    struct timeval now;
+    event_base_gettimeofday_cached(c->base, &now);
+    t->started_ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
     c->mail_failed = false;
     c->rcpt_next = 0;
     c->n_accepted = 0;

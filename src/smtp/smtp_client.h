@@ -86,8 +86,10 @@ struct smtp_client_txn {
     size_t n_rcpts;
     void *arg; /* for the caller */
     /* filled by the client: */
-    bool peer_dsn; /* the server took NOTIFY/ORCPT (else a SUCCESS notify becomes "relayed") */
-    bool tls;      /* the transaction went over TLS */
+    bool peer_dsn;      /* the server took NOTIFY/ORCPT (else a SUCCESS notify becomes "relayed") */
+    bool tls;           /* the transaction went over TLS */
+    int64_t started_ms; /* unix ms when MAIL (or a local refusal) began it: the
+                         * session was ready (Postfix's delays= c/d split) */
     /* private */
     struct smtp_client_txn *next;
 };

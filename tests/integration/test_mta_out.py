@@ -115,7 +115,7 @@ def test_two_servers_exchange_mail_over_starttls(two_servers):
     assert msg.get_content().strip() == "across the wire"
     wait_until(lambda: spool_empty(a), 10, what="a's spool empty")
     sent = log_lines(a, r"to=<bob@b\.test>, relay=127\.0\.0\.3\[127\.0\.0\.3\]:\d+, delay=\d+, "
-                        r"dsn=2\.\d\.\d, status=sent \(250 ")
+                        r"delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, dsn=2\.\d\.\d, status=sent \(250 ")
     assert len(sent) == 1, a.log()
     # and back
     submit(b, "bob@b.test", ["alice@a.test"], b"Subject: re: hello b\r\n\r\nback\r\n")
@@ -166,6 +166,16 @@ class Peer:
         self.controller.stop()
 
 
+def wharf_for_peer(factory, name, port, extra=None):
+    """A started wharfd for a.test (user alice) routing peer.test to the peer on port."""
+    settings = {"transport_routes": f"peer.test=[127.0.0.1]:{port} none"}
+    settings.update(extra or {})
+    w = start(make_server(factory, name, "127.0.0.2", "a.test", settings))
+    if not add_user(w, "alice@a.test", PW):
+        pytest.skip("directory not built")
+    return w
+
+
 @pytest.fixture
 def peer_and_wharf(wharf_factory):
     controller_mod = pytest.importorskip("aiosmtpd.controller")
@@ -174,12 +184,7 @@ def peer_and_wharf(wharf_factory):
     def make(rcpt_reply, extra=None):
         p = Peer(controller_mod, rcpt_reply)
         made.append(p)
-        settings = {"transport_routes": f"peer.test=[127.0.0.1]:{p.port} none"}
-        settings.update(extra or {})
-        w = start(make_server(wharf_factory, f"w{len(made)}", "127.0.0.2", "a.test", settings))
-        if not add_user(w, "alice@a.test", PW):
-            pytest.skip("directory not built")
-        return p, w
+        return p, wharf_for_peer(wharf_factory, f"w{len(made)}", p.port, extra)
 
     yield make
     for p in made:
@@ -198,7 +203,7 @@ def test_4xx_is_deferred_then_retried_and_sent(peer_and_wharf):
     assert peer.envelopes[0][1] == ["carol@peer.test"]
     wait_until(lambda: spool_empty(w), 10, what="spool empty after the retry")
     deferred = log_lines(w, r"to=<carol@peer\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, "
-                            r"delay=\d+, dsn=4\.3\.0, status=deferred \(451 4\.3\.0 come back later\)")
+                            r"delay=\d+, delays=[\d./]+, dsn=4\.3\.0, status=deferred \(451 4\.3\.0 come back later\)")
     assert len(deferred) == 1, w.log()
     assert log_lines(w, r"to=<carol@peer\.test>.*dsn=2\.0\.0, status=sent \(250 2\.0\.0 queued")
 

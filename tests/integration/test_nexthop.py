@@ -7,7 +7,10 @@ nothing here touches live DNS.
 - no MX: the domain's own address (implicit MX);
 - null MX (RFC 7505) and a non-existent domain fail permanently;
 - a DNS server failure (SERVFAIL) fails temporarily, never permanently;
-- transport_routes and relayhost win over DNS, with their TLS policies.
+- transport_routes and relayhost win over DNS, with their TLS policies;
+- MX hosts that are this server (myhostname, or an address and port of
+  smtp_listen) and those ranked below are skipped; this server as the best
+  MX is a mail loop (5.4.6).
 """
 import socket
 import subprocess
@@ -29,6 +32,10 @@ ZONE = {
     ("nullmx.test", "A"): ["127.0.0.14"],
     ("relay.test", "A"): ["127.0.0.15"],
     ("noaddr.test", "MX"): [(10, "ghost.noaddr.test")],
+    ("loop.test", "MX"): [(10, "mail.self.test"), (20, "mx2.mx.test")],
+    ("mail.self.test", "A"): ["127.0.0.20"],
+    ("backup.test", "MX"): [(30, "mx2.mx.test"), (10, "mx1.mx.test"), (20, "me.backup.test")],
+    ("me.backup.test", "A"): ["127.0.0.21"],
 }
 EXISTING = {name for name, _ in ZONE} | {"ghost.noaddr.test", "broken.test"}
 
@@ -72,7 +79,8 @@ def dns():
 
 
 def hop(resolver, *domains, opts=()):
-    args = [str(TOOL), "-o", f"dns_resolver={resolver}"]
+    # this server listens elsewhere than the zone's port 25 unless a test says so
+    args = [str(TOOL), "-o", f"dns_resolver={resolver}", "-o", "smtp_listen=127.0.0.1:2525"]
     for o in opts:
         args += ["-o", o]
     p = subprocess.run(args + list(domains), capture_output=True, env=sanitizer_env(), timeout=60)
@@ -130,3 +138,23 @@ def test_a_configured_next_hop_that_does_not_resolve_defers(dns):
     resolver, _ = dns
     r = hop(resolver, "mx.test", opts=["relayhost=[nowhere.test]:25"])
     assert (r["mx.test"]["status"], r["mx.test"]["enh"]) == ("tempfail", "4.4.3")
+
+
+def test_mx_hosts_that_are_this_server(dns):
+    resolver, _ = dns
+    # by name: this server is the best MX of loop.test, a domain it does not serve
+    r = hop(resolver, "loop.test", "mx.test", opts=["myhostname=mail.self.test"])
+    assert (r["loop.test"]["status"], r["loop.test"]["enh"]) == ("permfail", "5.4.6")
+    assert "mail for loop.test loops back to myself" in r["loop.test"]["reason"]
+    assert r["mx.test"]["status"] == "ok"  # other domains are not affected
+    # by address and port: a backup MX delivers only to the better hosts
+    r = hop(resolver, "backup.test", opts=["smtp_listen=127.0.0.21:25"])
+    assert r["backup.test"]["hosts"] == [("mx1.mx.test", 10, "127.0.0.11", 25),
+                                         ("mx1.mx.test", 10, "::1", 25)]
+    # the same address on another port is another server
+    r = hop(resolver, "backup.test", opts=["smtp_listen=127.0.0.21:2526"])
+    assert [h[0] for h in r["backup.test"]["hosts"]] == \
+        ["mx1.mx.test", "mx1.mx.test", "me.backup.test", "mx2.mx.test"]
+    # a wildcard listener on port 25 is every loopback address too
+    r = hop(resolver, "mx.test", opts=["smtp_listen=*:25"])
+    assert (r["mx.test"]["status"], r["mx.test"]["enh"]) == ("permfail", "5.4.6")
