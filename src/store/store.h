@@ -252,7 +252,7 @@ void store_acl_list_free(struct store_acl_entry *list, size_t n);
  * The effective rights of user on owner's mailbox into rights_r: every right
  * for the owner; else the rights of user and "anyone" minus those of the
  * negative identifiers "-user" and "-anyone". Returns 1 when there is no such
- * mailbox.
+ * mailbox (or the name is not valid).
  */
 int store_acl_rights(struct store *s, const char *owner, const char *mailbox, const char *user,
                      struct buf *rights_r, struct buf *err);

@@ -20,12 +20,12 @@
 #define ACL_IDENTIFIER_MAX 321 /* "-" + an address (RFC 5321: 64 + 1 + 255), or "anyone" */
 #define ACL_ANYONE "anyone"
 
-/* The mailbox's id; 1 (with a message in err) when there is none. */
+/* The mailbox's id; 1 (with a message in err) when there is none, or the name is invalid. */
 static int acl_mailbox(struct store *s, const char *owner, const char *mailbox, int64_t *id_r,
                        struct buf *err)
 {
     struct buf canon = BUF_INIT;
-    int rc = store_name_check(s, mailbox, &canon, err);
+    int rc = store_name_check(s, mailbox, &canon, err) == 0 ? 0 : 1;
     if (rc == 0) {
         struct mbrow row;
         rc = store_mailbox_find(s, owner, canon.data, &row, err);
