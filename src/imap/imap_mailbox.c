@@ -322,7 +322,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     struct buf out = BUF_INIT;
     buf_printf(&out, "* FLAGS (%s)\r\n", IMAP_SYSTEM_FLAGS);
     buf_printf(&out, "* OK [PERMANENTFLAGS (%s%s)] Flags permitted\r\n", IMAP_SYSTEM_FLAGS,
-               readonly ? "" : " \\*");
+               v->readonly ? "" : " \\*");
     buf_printf(&out, "* %zu EXISTS\r\n* 0 RECENT\r\n", v->n);
     if (first_unseen)
         buf_printf(&out, "* OK [UNSEEN %zu] First unseen\r\n", first_unseen);
@@ -333,7 +333,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     buf_append(&out, resync.data, resync.len);
     buf_free(&resync);
     buf_printf(&out, "%.*s OK [%s] %s completed\r\n", TAGF(tag),
-               readonly ? "READ-ONLY" : "READ-WRITE", readonly ? "EXAMINE" : "SELECT");
+               v->readonly ? "READ-ONLY" : "READ-WRITE", readonly ? "EXAMINE" : "SELECT");
     net_conn_write(s->conn, out.data, out.len);
     buf_free(&out);
     buf_free(&err);
