@@ -195,8 +195,15 @@ void imap_mbref_free(struct imap_mbref *r);
  */
 bool imap_mbref_allowed(struct imap_session *s, struct slice tag, const struct imap_mbref *r,
                         unsigned need, const char *missing);
-/* The IMAP name of owner's mailbox name as this session sees it (free it). */
-char *imap_ns_name(const struct imap_session *s, const char *owner, const char *name);
+/*
+ * An IMAP name as account sees it into the owner (account, another one, or
+ * STORE_PUBLIC_OWNER) and the store's name, NULL for a namespace level
+ * ("Other Users", "Other Users/bob@example.org"); a first level "inbox" in
+ * any case is "INBOX". Free both.
+ */
+void imap_ns_split(const char *account, const char *imap_name, char **owner_r, char **name_r);
+/* The reverse: the IMAP name of owner's mailbox name as account sees it (free it). */
+char *imap_ns_name(const char *account, const char *owner, const char *name);
 /* The "* NAMESPACE ..." response line. */
 void imap_ns_write(struct buf *out);
 /* Appends to mbs the other owners' mailboxes this session may see ("l"), named for LIST. */

@@ -62,41 +62,38 @@ void imap_mbref_free(struct imap_mbref *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* Splits an IMAP name into owner and store name (NULL: a namespace level, no mailbox). */
-static void mbref_split(const struct imap_session *s, const char *imap_name, struct imap_mbref *r)
+void imap_ns_split(const char *account, const char *imap_name, char **owner_r, char **name_r)
 {
     static const char other[] = IMAP_NS_OTHER "/", public[] = IMAP_NS_PUBLIC "/";
     const char *rest = NULL;
     if (strncmp(imap_name, other, sizeof(other) - 1) == 0) {
         const char *user = imap_name + sizeof(other) - 1;
         const char *slash = strchr(user, STORE_DELIMITER);
-        r->owner = slash ? xstrndup(user, (size_t)(slash - user)) : xstrdup(user);
+        *owner_r = slash ? xstrndup(user, (size_t)(slash - user)) : xstrdup(user);
         rest = slash ? slash + 1 : NULL;
     } else if (strncmp(imap_name, public, sizeof(public) - 1) == 0) {
-        r->owner = xstrdup(STORE_PUBLIC_OWNER);
+        *owner_r = xstrdup(STORE_PUBLIC_OWNER);
         rest = imap_name + sizeof(public) - 1;
     } else if (strcmp(imap_name, IMAP_NS_OTHER) == 0 || strcmp(imap_name, IMAP_NS_PUBLIC) == 0) {
-        r->owner = xstrdup(s->account);
+        *owner_r = xstrdup(account);
     } else {
-        r->owner = xstrdup(s->account);
+        *owner_r = xstrdup(account);
         rest = imap_name;
     }
+    *name_r = NULL;
     if (rest == NULL || rest[0] == '\0')
         return;
     /* "INBOX" is case-insensitive in every namespace (imap_mailbox_arg does it for ""). */
     size_t first = strcspn(rest, "/");
-    if (first == strlen(STORE_INBOX) && strncasecmp(rest, STORE_INBOX, first) == 0) {
-        r->name = xstrdup(rest);
-        memcpy(r->name, STORE_INBOX, first);
-    } else {
-        r->name = xstrdup(rest);
-    }
+    *name_r = xstrdup(rest);
+    if (first == strlen(STORE_INBOX) && strncasecmp(rest, STORE_INBOX, first) == 0)
+        memcpy(*name_r, STORE_INBOX, first);
 }
 
 int imap_mbref_resolve(struct imap_session *s, const char *imap_name, struct imap_mbref *r)
 {
     memset(r, 0, sizeof(*r));
-    mbref_split(s, imap_name, r);
+    imap_ns_split(s->account, imap_name, &r->owner, &r->name);
     if (r->name == NULL)
         return 0;
     r->own = strcmp(r->owner, s->account) == 0;
@@ -133,10 +130,10 @@ bool imap_mbref_allowed(struct imap_session *s, struct slice tag, const struct i
     return false;
 }
 
-char *imap_ns_name(const struct imap_session *s, const char *owner, const char *name)
+char *imap_ns_name(const char *account, const char *owner, const char *name)
 {
     struct buf b = BUF_INIT;
-    if (strcmp(owner, s->account) == 0)
+    if (strcmp(owner, account) == 0)
         buf_append_cstr(&b, name);
     else if (strcmp(owner, STORE_PUBLIC_OWNER) == 0)
         buf_printf(&b, "%s%c%s", IMAP_NS_PUBLIC, STORE_DELIMITER, name);
@@ -179,7 +176,7 @@ int imap_ns_list_shared(struct imap_session *s, struct store_mailbox **mbs, size
             }
             free(mb.name);
         }
-        mb.name = imap_ns_name(s, sh[i].owner, sh[i].mailbox);
+        mb.name = imap_ns_name(s->account, sh[i].owner, sh[i].mailbox);
         v[k++] = mb;
     }
     *mbs = v;
