@@ -454,23 +454,21 @@ static bool create_allowed(struct imap_session *s, struct slice tag, const struc
         return true;
     const char *slash = strrchr(to->name, STORE_DELIMITER);
     unsigned rights = 0;
+    int r = 1; /* no parent: nothing may be created at the top of another owner */
     if (slash != NULL) {
         struct buf parent = BUF_INIT, text = BUF_INIT, err = BUF_INIT;
         buf_append(&parent, to->name, (size_t)(slash - to->name));
-        int r = store_acl_rights(s->srv->store, to->owner, buf_cstr(&parent), s->account, &text,
-                                 &err);
-        if (r < 0) {
+        r = store_acl_rights(s->srv->store, to->owner, buf_cstr(&parent), s->account, &text, &err);
+        if (r < 0)
             imap_store_error(s, tag, "create", &err);
-            rights = IMAP_RIGHTS_ALL + 1; /* answered */
-        } else if (r == 0) {
+        else if (r == 0)
             (void)imap_rights_parse(slice_make(text.data, text.len), &rights);
-        }
         buf_free(&parent);
         buf_free(&text);
         buf_free(&err);
-        if (rights > IMAP_RIGHTS_ALL)
-            return false;
     }
+    if (r < 0)
+        return false;
     if (rights & IMAP_RIGHT_K)
         return true;
     imap_printf(s, "%.*s NO [NOPERM] Permission denied (creating here needs the right \"k\" on "
