@@ -218,3 +218,47 @@ def test_live_update_reaches_the_other_users_idle(imap):
     assert no(r, "e", "EXPUNGE").startswith("[NOPERM]")
     r.close()
     a.logout()
+
+
+def test_create_delete_rename_copy_move_in_a_shared_tree(imap):
+    a = setup_team(imap)
+    b = raw(imap, BOB)
+    ok(a.setacl("Team", BOB, "lr"))
+    # "k" on the parent is needed to create below it, and nothing at another owner's top
+    assert no(b, "c", f'CREATE "Other Users/{ALICE}/Team/Sub"').startswith("[NOPERM]")
+    assert no(b, "c", f'CREATE "Other Users/{ALICE}/Top"').startswith("[NOPERM]")
+    assert no(b, "c", 'CREATE "Other Users"').startswith("[CANNOT]")
+    ok(a.setacl("Team", BOB, "lrk"))
+    _, tagged = b.cmd("c", f'CREATE "Other Users/{ALICE}/Team/Sub"')
+    assert tagged.startswith("c OK")
+    assert ok(a.list(pattern="Team/*")) == [b'(\\HasNoChildren) "/" Team/Sub']  # alice owns it
+    # the new mailbox has no ACL of its own: bob cannot even see it
+    assert no(b, "s", f'SELECT "Other Users/{ALICE}/Team/Sub"').startswith("[NONEXISTENT]")
+    ok(a.setacl("Team/Sub", BOB, "lrx"))
+    # RENAME needs "x" on it and "k" on the new parent; it stays with its owner
+    _, tagged = b.cmd("r", f'RENAME "Other Users/{ALICE}/Team/Sub" "Other Users/{ALICE}/Team/Sub2"')
+    assert tagged.startswith("r OK"), tagged
+    assert no(b, "r", f'RENAME "Other Users/{ALICE}/Team/Sub2" Mine').startswith("[CANNOT]")
+    assert no(b, "d", f"DELETE {TEAM}").startswith("[NOPERM]")  # no "x" on Team
+    _, tagged = b.cmd("d", f'DELETE "Other Users/{ALICE}/Team/Sub2"')
+    assert tagged.startswith("d OK")
+    assert ok(a.list(pattern="Team/*")) == [None]
+    # COPY into a shared mailbox needs "i"; MOVE out of one needs "t" and "e"
+    lines, tagged = b.cmd("s", "SELECT INBOX")
+    _, tagged = b.cmd("a", append("INBOX", "Subject: mine\r\n\r\nx"))
+    assert tagged.startswith("a OK")
+    assert no(b, "c", f"COPY 1 {TEAM}").startswith("[NOPERM]")
+    ok(a.setacl("Team", BOB, "lrik"))
+    _, tagged = b.cmd("c", f"COPY 1 {TEAM}")
+    assert tagged.startswith("c OK [COPYUID ")
+    ok(a.select("Team"))
+    assert ok(a.search(None, "SUBJECT", "mine")) == [b"3"]
+    lines, tagged = b.cmd("s", f"SELECT {TEAM}")
+    assert "* 3 EXISTS" in lines and tagged.startswith("s OK [READ-WRITE]")  # "i" is a change
+    assert no(b, "m", "MOVE 3 INBOX").startswith("[NOPERM]")
+    ok(a.setacl("Team", BOB, "lrikte"))
+    b.cmd("s", f"SELECT {TEAM}")  # rights are read at SELECT (RFC 4314 4 allows it)
+    lines, tagged = b.cmd("m", "MOVE 3 INBOX")
+    assert tagged.startswith("m OK") and "* 3 EXPUNGE" in lines
+    a.logout()
+    b.close()
