@@ -70,15 +70,13 @@ static char *acl_identifier(struct imap_session *s, struct slice tag, const stru
     return v;
 }
 
-/* "* <what> mailbox" with the IMAP name the client used. */
+/* "* <what> mailbox" with the name the client used (read and written as every mailbox name is). */
 static void acl_head(struct buf *out, const char *what, const struct imap_arg *mailbox)
 {
-    struct slice name;
-    (void)imap_arg_astring(mailbox, &name);
+    char *name = imap_mailbox_arg(mailbox); /* acl_mailbox read it already: not NULL */
     buf_printf(out, "* %s ", what);
-    char *n = slice_strdup(name);
-    imap_mailbox_name_write(out, n);
-    free(n);
+    imap_mailbox_name_write(out, name ? name : "");
+    free(name);
 }
 
 static void acl_change(struct imap_session *s, struct slice tag, const struct imap_arg *args,
