@@ -213,6 +213,8 @@ int imap_ns_list_shared(struct imap_session *s, struct store_mailbox **mbs, size
 bool imap_rights_parse(struct slice text, unsigned *bits_r);
 /* Rights as letters ("" when none), with "c" and "d" when virtual_rights (RFC 4314 2.1.1). */
 void imap_rights_write(struct buf *out, unsigned bits, bool virtual_rights);
+/* The flags rights let a session change, for PERMANENTFLAGS ("\\*" with "w"). */
+void imap_rights_flags_write(struct buf *out, unsigned rights);
 imap_handler imap_cmd_setacl, imap_cmd_deleteacl, imap_cmd_getacl, imap_cmd_listrights,
     imap_cmd_myrights;
 

@@ -321,8 +321,12 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
             first_unseen = i + 1;
     struct buf out = BUF_INIT;
     buf_printf(&out, "* FLAGS (%s)\r\n", IMAP_SYSTEM_FLAGS);
-    buf_printf(&out, "* OK [PERMANENTFLAGS (%s%s)] Flags permitted\r\n", IMAP_SYSTEM_FLAGS,
-               v->readonly ? "" : " \\*");
+    buf_append_cstr(&out, "* OK [PERMANENTFLAGS (");
+    if (v->readonly)
+        buf_append_cstr(&out, IMAP_SYSTEM_FLAGS);
+    else
+        imap_rights_flags_write(&out, v->rights); /* RFC 4314: what this user may change */
+    buf_append_cstr(&out, ")] Flags permitted\r\n");
     buf_printf(&out, "* %zu EXISTS\r\n* 0 RECENT\r\n", v->n);
     if (first_unseen)
         buf_printf(&out, "* OK [UNSEEN %zu] First unseen\r\n", first_unseen);

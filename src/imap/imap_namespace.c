@@ -55,6 +55,25 @@ void imap_rights_write(struct buf *out, unsigned bits, bool virtual_rights)
         buf_append_cstr(out, "\"\"");
 }
 
+void imap_rights_flags_write(struct buf *out, unsigned rights)
+{
+    static const struct {
+        const char *flag;
+        unsigned right;
+    } v[] = {
+        {"\\Answered", IMAP_RIGHT_W}, {"\\Flagged", IMAP_RIGHT_W}, {"\\Deleted", IMAP_RIGHT_T},
+        {"\\Seen", IMAP_RIGHT_S},     {"\\Draft", IMAP_RIGHT_W},   {"\\*", IMAP_RIGHT_W},
+    };
+    size_t start = out->len;
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        if (rights & v[i].right) {
+            if (out->len > start)
+                buf_append_byte(out, ' ');
+            buf_append_cstr(out, v[i].flag);
+        }
+    }
+}
+
 void imap_mbref_free(struct imap_mbref *r)
 {
     free(r->owner);

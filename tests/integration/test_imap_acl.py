@@ -194,6 +194,7 @@ def test_live_update_reaches_the_other_users_idle(imap):
     r = raw(imap, BOB)
     lines, tagged = r.cmd("s", f"SELECT {TEAM}")
     assert "* 2 EXISTS" in lines and tagged.startswith("s OK [READ-WRITE]")
+    assert "* OK [PERMANENTFLAGS (\\Seen)] Flags permitted" in lines
     r.send(b"i IDLE\r\n")
     assert r.line().startswith("+ ")
     r.sock.settimeout(5)  # a bound for the failure case; the time is checked below
