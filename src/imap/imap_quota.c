@@ -2,17 +2,17 @@
  * imap_quota.c - QUOTA (RFC 9208): GETQUOTAROOT and GETQUOTA with the
  * resources STORAGE (KiB) and MESSAGE, over one quota root "" per account:
  * limits from the directory (directory_quota), usage from the store
- * (store_quota_usage). Also the limits APPEND passes to the store.
- * SETQUOTA is not offered (no QUOTASET): quotas are the administrator's.
- * Must never: report or apply another account's quota.
+ * (store_quota_usage). Also the limits APPEND passes to the store: those of
+ * the target mailbox's owner (a shared mailbox: its owner's; public folders:
+ * none). SETQUOTA is not offered (no QUOTASET): quotas are the administrator's.
+ * Must never: report another account's quota, or apply any but the target owner's.
  */
 #include "base/log.h"
 #include "directory/directory.h"
 #include "imap/imap_int.h"
 
-#include <string.h>
-
 #include <stdlib.h>
+#include <string.h>
 
 int imap_quota_limits(struct imap_session *s, const char *owner, uint64_t *bytes_r,
                       uint64_t *messages_r)
