@@ -293,7 +293,7 @@ def test_mailbox_commands(imap):
     assert typ == "OK"
     assert re.search(rb"MESSAGES 1 UIDNEXT 3 UIDVALIDITY \d+ UNSEEN 1 SIZE %d" % len(MSG), data[0])
     typ, data = m.namespace()
-    assert data == [b'(("" "/")) NIL NIL']
+    assert data == [b'(("" "/")) (("Other Users/" "/")) (("Public Folders/" "/"))']
     typ, data = m.select("inbox")
     assert typ == "OK" and data == [b"1"]
     assert m.select("Sent", readonly=True)[0] == "OK"
