@@ -561,6 +561,11 @@ bool net_conn_is_compressed(const struct net_conn *c)
     return c->z != NULL;
 }
 
+size_t net_conn_compress_memory(const struct net_conn *c)
+{
+    return c->z ? net_compress_memory(c->z) : 0;
+}
+
 void net_conn_close(struct net_conn *c, bool flush)
 {
     if (c->dead)
