@@ -116,7 +116,7 @@ class CompressIMAP4_SSL(imaplib.IMAP4_SSL):
 class ZRaw(LineClient):
     """IMAP lines over an optionally compressed socket. It reads the socket
     itself (no file buffer), so that bytes after COMPRESS's OK are never read
-    as plain text."""
+    as plain text. line() is None once the server closed."""
 
     z = None
     buf = b""
@@ -125,7 +125,7 @@ class ZRaw(LineClient):
         while b"\n" not in self.buf:
             chunk = self.sock.recv(65536)
             if not chunk:
-                return ""
+                return None
             self.buf += self.z.unpack(chunk) if self.z else chunk
         i = self.buf.index(b"\n") + 1
         ln, self.buf = self.buf[:i], self.buf[i:]
@@ -145,7 +145,7 @@ class ZRaw(LineClient):
         lines = []
         while True:
             ln = self.line()
-            assert ln != "", f"connection closed; got {lines}"
+            assert ln is not None, f"connection closed; got {lines}"
             if ln.startswith(tag + " "):
                 return lines, ln
             lines.append(ln)
@@ -264,7 +264,7 @@ def test_compress_over_starttls(imap):
     r.send(b"o LOGOUT\r\n")
     assert r.line().startswith("* BYE")
     assert r.line().startswith("o OK")
-    assert r.line() == ""  # closed after the flushed goodbye
+    assert r.line() is None  # closed after the flushed goodbye
     r.close()
 
 
@@ -319,7 +319,7 @@ def test_corrupt_stream_closes_only_that_connection(imap):
     bad.sock.settimeout(10)
     bad.send_raw = LineClient.send
     bad.send_raw(bad, b"\xff\xff\xff\xff garbage, not deflate\r\n")
-    assert bad.line() == ""  # closed, no reply
+    assert bad.line() is None  # closed, no reply
     bad.close()
     wait_until(lambda: "corrupt compressed data" in imap.log(), what="the log line")
     # The server goes on: an open compressed session and a new one.
