@@ -8,23 +8,13 @@ wire: the server's bytes must inflate to the replies (a plain-text reply is
 not a deflate stream), and a large FETCH must arrive smaller than it is.
 """
 import imaplib
-import socket
 import time
 import zlib
 
-import pytest
-
 from conftest import LineClient, tls_context, wait_until
-
-USER = "alice@example.test"
-PASSWORD = "correct horse battery"
+from test_imap import MSG, PASSWORD, USER, deliver, imap  # noqa: F401 (imap is a fixture)
 
 imaplib.Commands.setdefault("COMPRESS", ("AUTH", "SELECTED"))  # imaplib does not know it
-
-MSG = (b"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\n"
-       b"Subject: hello there\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
-       b"Message-ID: <one@example.test>\r\n\r\nFirst line of the body\r\n")
-
 
 def large_message(size):
     """A text message of about size bytes: compressible, but not trivially."""
@@ -39,18 +29,6 @@ def large_message(size):
         total += len(line) + 2
         n += 1
     return b"\r\n".join(lines) + b"\r\n"
-
-
-@pytest.fixture
-def imap(wharf_factory):
-    server = wharf_factory(enable={"imap", "imaps"}).start()
-    server.wharf("domain", "add", "example.test")
-    server.wharf("user", "add", USER, "--password-stdin", input=PASSWORD.encode() + b"\n")
-    return server
-
-
-def deliver(server, data):
-    server.wharf("deliver", USER, input=data)
 
 
 class Deflate:
