@@ -186,7 +186,11 @@ static void conn_call_readable(struct net_conn *c)
         c->proto->readable(c->session);
         if (c->z == NULL)
             break;
-        /* Bytes behind a command that started compression are compressed: inflate them now. */
+        /*
+         * Again if inflating gives more: the transport may hold more than the
+         * high-water mark let through, or bytes behind the command that just
+         * started compression (those are compressed).
+         */
         left = evbuffer_get_length(c->zin);
         if (inflated > NET_READ_HIGH_WATER) {
             conn_schedule(c);
