@@ -136,6 +136,9 @@ void imap_flags_write(struct buf *out, unsigned flags, const char *keywords);
 imap_handler imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_expunge,
     imap_cmd_append, imap_cmd_search, imap_cmd_sort, imap_cmd_thread;
 
+/* ---- COMPRESS=DEFLATE (imap_compress.c) ---- */
+imap_handler imap_cmd_compress;
+
 /* ---- QUOTA (imap_quota.c) ---- */
 imap_handler imap_cmd_getquota, imap_cmd_getquotaroot;
 /* owner's limits from the directory (0: unlimited; public folders have none); -1 when unknown (logged). */

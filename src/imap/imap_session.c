@@ -77,6 +77,8 @@ static void capability_write(struct imap_session *s, struct buf *b)
             buf_append_cstr(b, " AUTH=PLAIN");
         else
             buf_append_cstr(b, " LOGINDISABLED");
+    } else {
+        buf_append_cstr(b, " COMPRESS=DEFLATE");
     }
 }
 
@@ -411,6 +413,7 @@ static const struct command_def commands[] = {
     {"SEARCH", imap_cmd_search, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"SORT", imap_cmd_sort, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"THREAD", imap_cmd_thread, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"COMPRESS", imap_cmd_compress, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"GETQUOTA", imap_cmd_getquota, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"GETQUOTAROOT", imap_cmd_getquotaroot, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"COPY", imap_cmd_copy, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
@@ -537,7 +540,6 @@ static void imap_drain(void *arg);
 static void imap_readable(void *arg)
 {
     struct imap_session *s = arg;
-    struct evbuffer *in = net_conn_input(s->conn);
     while (s->state != IMAP_LOGOUT &&
            (s->wait == IMAP_WAIT_NONE || s->wait == IMAP_WAIT_SASL || s->wait == IMAP_WAIT_IDLE)) {
         /* A session that was busy when the drain began ends at its next command. */
@@ -560,6 +562,7 @@ static void imap_readable(void *arg)
             explicit_bzero(s->line.data, s->line.len);
             continue;
         }
+        struct evbuffer *in = net_conn_input(s->conn); /* another one after COMPRESS */
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
             return;
