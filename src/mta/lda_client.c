@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -82,25 +80,11 @@ static int read_message(const struct wharf_config *cfg, struct buf *msg)
 static int connect_mta(const struct wharf_config *cfg, int *fd_r)
 {
     char *path = config_data_path(cfg, "run/deliver.sock");
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        free(path);
-        errno = ENAMETOOLONG;
-        return -2;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
+    *fd_r = ipc_connect(path);
     free(path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -2;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return (e == ENOENT || e == ECONNREFUSED) ? -1 : -2;
-    }
-    *fd_r = fd;
-    return 0;
+    if (*fd_r >= 0)
+        return 0;
+    return (errno == ENOENT || errno == ECONNREFUSED) ? -1 : -2;
 }
 
 static int via_mta(int fd, const char *user, const char *folder, struct slice msg)
