@@ -2,7 +2,7 @@
  * spawnload.c - the `cli` driver of bench/store/run without Python in the
  * way: runs TOTAL `wharf -c CONF deliver benchN` processes, PARALLEL at a
  * time, each with its own message on stdin (a memfd: "X-Bench: I" + MSGFILE,
- * so no two bodies are equal), and prints one line:
+ * so no two bodies are equal; a failing one says why on stderr), and prints one line:
  *   "N deliveries/s (TOTAL in S s, F failed)"; exit 1 if any failed.
  *
  *   spawnload WHARF CONF MSGFILE TOTAL PARALLEL
@@ -55,7 +55,6 @@ static int spawn_one(char *wharf, char *conf, const char *msg, size_t len, int i
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fd, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     char *argv[] = {wharf, "-c", conf, "deliver", user, NULL};
     int r = posix_spawn(pid, wharf, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
