@@ -45,8 +45,7 @@ static void exec_admin(char **argv)
         }
     }
     execv(WHARF_LIBEXECDIR "/" ADMIN_NAME, argv);
-    fprintf(stderr, "wharf: cannot run %s/%s: %s\n", WHARF_LIBEXECDIR, ADMIN_NAME,
-            strerror(errno));
+    fprintf(stderr, "wharf: cannot run %s/%s: %s\n", WHARF_LIBEXECDIR, ADMIN_NAME, strerror(errno));
 }
 
 /* The message becomes wharf-admin's stdin, for its in-process delivery. */

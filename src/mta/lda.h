@@ -49,7 +49,7 @@ int lda_main(const struct wharf_config *cfg, int argc, char **argv);
  */
 #define LDA_MTA_DOWN (-1)
 struct lda_request {
-    const char *user; /* as given: "alice" or an address */
+    const char *user;   /* as given: "alice" or an address */
     const char *folder; /* -m, or NULL */
     struct buf msg;
 };
