@@ -1,9 +1,8 @@
 #!/usr/bin/python3
-"""Load generator for local delivery (bench/store/run uses it).
+"""Load generator for local delivery (bench/store/run uses it; its `cli`
+driver, one `wharf deliver` process per message, is bench/store/spawnload.c:
+64 Python threads calling subprocess under the GIL start fewer processes).
 
-  deliver_load.py cli  WHARF CONF MSGFILE TOTAL PARALLEL
-      runs TOTAL `wharf -c CONF deliver userN < MSGFILE`, PARALLEL at a time
-      (one process per message, as procmail/fetchmail would).
   deliver_load.py sock SOCKET MSGFILE TOTAL PARALLEL
       PARALLEL persistent connections to DATA/run/deliver.sock, each sending
       IPC_DELIVER_REQUEST frames (the frames `wharf deliver` sends) one after
@@ -13,7 +12,6 @@ Prints one line: "N deliveries/s (TOTAL in S s, F failed)". Exit 1 if any failed
 """
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -76,18 +74,7 @@ def run(worker, total, parallel):
 
 def main():
     mode = sys.argv[1]
-    if mode == "cli":
-        wharf, conf, msgfile, total, parallel = sys.argv[2:7]
-        data = open(msgfile, "rb").read()
-
-        def worker(take, fail):
-            while (i := take()) is not None:
-                unique = b"X-Bench: %d\r\n" % i + data  # distinct bodies: no single-instance shortcut
-                r = subprocess.run([wharf, "-c", conf, "deliver", f"bench{i % 100}"], input=unique,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                if r.returncode != 0:
-                    fail()
-    elif mode == "sock":
+    if mode == "sock":
         path, msgfile, total, parallel = sys.argv[2:6]
         data = open(msgfile, "rb").read()
 

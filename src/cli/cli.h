@@ -5,13 +5,12 @@
 #define WHARF_CLI_CLI_H
 
 #include "base/config.h"
+#include "cli/cli_args.h"
 
 #include <jansson.h>
 
 struct cli_ctx {
-    const char *config_path; /* -c, or NULL for embedded defaults */
-    char **assignments;      /* -o name=value */
-    size_t n_assignments;
+    struct cli_args args;     /* -c FILE, -o name=value */
     struct wharf_config *cfg; /* read before the subcommand runs */
 };
 

@@ -83,7 +83,7 @@ static int act_offline(struct cli_ctx *ctx, const char *id, bool del, enum spool
     struct buf err = BUF_INIT;
     int rc;
     if (del)
-        rc = spool_remove(ctx->cfg, id, &err);
+        rc = spool_delete(ctx->cfg, id, &err);
     else {
         char *dir = config_data_path(ctx->cfg, "spool");
         struct buf path = BUF_INIT;

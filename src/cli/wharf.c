@@ -107,42 +107,27 @@ int main(int argc, char **argv)
     log_init("cli", LOG_TO_STDERR);
 
     struct cli_ctx ctx = {0};
-    ctx.assignments = xcalloc((size_t)argc + 1, sizeof(char *));
-    int i = 1;
-    const char *cmd = NULL;
-    if (strcmp(base, "sendmail") == 0 || strcmp(base, "mailq") == 0) {
-        cmd = base;
-        i = 0; /* the subcommand sees the whole argv */
-    } else {
-        for (; i < argc; i++) {
-            if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
-                ctx.config_path = argv[++i];
-            else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
-                ctx.assignments[ctx.n_assignments++] = argv[++i];
-            else
-                break;
-        }
+    int i = 0; /* sendmail and mailq: the subcommand sees the whole argv */
+    const char *cmd = base;
+    if (strcmp(base, "sendmail") == 0 || strcmp(base, "mailq") == 0)
+        cli_args_parse(&ctx.args, 0, argv, 0);
+    else {
+        i = cli_args_parse(&ctx.args, argc, argv, 1);
         bool help = i < argc && (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0);
         if (help || i >= argc || argv[i][0] == '-') {
             usage(help ? stdout : stderr);
-            free(ctx.assignments);
+            free(ctx.args.assignments);
             return help ? 0 : EX_USAGE;
         }
         cmd = argv[i];
     }
-    if (ctx.config_path == NULL && getenv("WHARF_CONFIG"))
-        ctx.config_path = getenv("WHARF_CONFIG");
     ctx.cfg = xcalloc(1, sizeof(*ctx.cfg));
-    struct buf err = BUF_INIT;
-    if (config_read(ctx.cfg, ctx.config_path, ctx.assignments, ctx.n_assignments, &err) != 0) {
-        fprintf(stderr, "wharf: %s\n", buf_cstr(&err));
-        buf_free(&err);
+    if (cli_args_config(&ctx.args, ctx.cfg) != 0) {
         config_free(ctx.cfg);
         free(ctx.cfg);
-        free(ctx.assignments);
+        free(ctx.args.assignments);
         return EX_CONFIG;
     }
-    buf_free(&err);
     int rc = -1;
     for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
         if (strcmp(commands[k].name, cmd) == 0) {
@@ -157,6 +142,6 @@ int main(int argc, char **argv)
     }
     config_free(ctx.cfg);
     free(ctx.cfg);
-    free(ctx.assignments);
+    free(ctx.args.assignments);
     return rc;
 }

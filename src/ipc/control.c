@@ -173,22 +173,7 @@ void control_close(struct control *c)
 
 int control_connect(const struct wharf_config *cfg)
 {
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(cfg->control_socket) >= sizeof(sun.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(sun.sun_path, cfg->control_socket, strlen(cfg->control_socket) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    return ipc_connect(cfg->control_socket);
 }
 
 int control_notify(const struct wharf_config *cfg, const char *name, const void *payload,

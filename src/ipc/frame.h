@@ -73,6 +73,9 @@ int ipc_send(int fd, uint16_t type, const void *payload, size_t len);
 /* Reads one frame into payload (reset first). Returns 0, or -1 on EOF/error/oversize. */
 int ipc_recv(int fd, size_t max_payload, uint16_t *type_r, struct buf *payload);
 
+/* A blocking connection to the unix socket at path (close-on-exec); -1 with errno. */
+int ipc_connect(const char *path);
+
 /* Field writers and readers for payloads. */
 void ipc_put_u64(struct buf *b, uint64_t v);
 void ipc_put_str(struct buf *b, const char *s);

@@ -40,4 +40,20 @@ char *lda_user_address(const struct wharf_config *cfg, const char *user);
 /* The whole command: wharf deliver [-m FOLDER] USER < message. Returns a sysexits code. */
 int lda_main(const struct wharf_config *cfg, int argc, char **argv);
 
+/*
+ * The client half (lda_client.c, libc and src/base only): parses argv, reads
+ * the message from stdin into rq and hands it to the mta over deliver.sock.
+ * Returns a sysexits code, or LDA_MTA_DOWN when nobody listens there: rq then
+ * holds the request (msg with CRLF line ends; the caller frees rq->msg) for
+ * an in-process delivery.
+ */
+#define LDA_MTA_DOWN (-1)
+struct lda_request {
+    const char *user;   /* as given: "alice" or an address */
+    const char *folder; /* -m, or NULL */
+    struct buf msg;
+};
+int lda_client_deliver(const struct wharf_config *cfg, int argc, char **argv,
+                       struct lda_request *rq);
+
 #endif

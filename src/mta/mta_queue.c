@@ -180,7 +180,7 @@ static void control_one(struct mta_queue *q, const char *id, bool del, enum spoo
     idset_del(&q->deferred, id);
     struct buf err = BUF_INIT;
     static const char *const names[] = {"flush", "hold", "release", "requeue"};
-    if (del ? spool_remove(q->cfg, id, &err) : spool_control(q->cfg, id, c, &err)) {
+    if (del ? spool_delete(q->cfg, id, &err) : spool_control(q->cfg, id, c, &err)) {
         log_warning("%s: queue %s: %s", id, del ? "delete" : names[c], buf_cstr(&err));
     } else {
         log_info("%s: %s by the administrator", id, del ? "removed" : names[c]);

@@ -59,6 +59,11 @@ int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err
     return 0;
 }
 
+int spool_delete(const struct wharf_config *cfg, const char *id, struct buf *err)
+{
+    return spool_remove(cfg, id, err);
+}
+
 int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl c, struct buf *err)
 {
     return 0; /* `wharf queue` actions are not exercised here */

@@ -552,9 +552,12 @@ int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err
     if (rc != 0)
         buf_printf(err, "unlink %s: %s", path, strerror(errno));
     free(path);
-    if (rc == 0)
-        rc = spool_sync_dir(cfg, false, err);
     return rc;
+}
+
+int spool_delete(const struct wharf_config *cfg, const char *id, struct buf *err)
+{
+    return spool_remove(cfg, id, err) == 0 ? spool_sync_dir(cfg, false, err) : -1;
 }
 
 static int cmp_str(const void *a, const void *b)

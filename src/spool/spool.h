@@ -119,8 +119,15 @@ bool spool_ctl_parse(const char *s, enum spool_ctl *c_r);
  * (the mta while wharfd runs). */
 int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl c, struct buf *err);
 
-/* Removes a spool file (after every recipient is done). */
+/*
+ * Removes a spool file after every recipient is done, without syncing the
+ * directory (as Postfix's qmgr): a removal a crash undoes only makes the
+ * entry be tried again -- local recipients are recognised by the store, a
+ * remote one may get the message twice -- never lost.
+ */
 int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err);
+/* Removes a spool file durably (`wharf queue delete`: it must not come back). */
+int spool_delete(const struct wharf_config *cfg, const char *id, struct buf *err);
 
 /* Lists queue ids in arrival order; the caller frees with spool_list_free. */
 int spool_list(const struct wharf_config *cfg, char ***ids_r, size_t *n_r, struct buf *err);

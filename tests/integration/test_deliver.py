@@ -138,6 +138,23 @@ def test_deliver_without_wharfd_uses_the_same_path(wharf_factory):
     assert show(s, "alice@example.test", "INBOX", 1) == b"Subject: offline\r\n\r\nstill delivered\r\n"
     r = deliver(s, "ghost@example.test", b"x\n", check=False)
     assert r.returncode == 67
+    deliver(s, "alice@example.test", b"Subject: filed\n\nx\n", "-m", "Archive")
+    assert show(s, "alice@example.test", "Archive", 1) == b"Subject: filed\r\n\r\nx\r\n"
+
+
+def needed_libraries(path):
+    out = subprocess.run(["readelf", "-d", path], capture_output=True, text=True, check=True).stdout
+    return {line.split("[", 1)[1].split("]")[0] for line in out.splitlines() if "(NEEDED)" in line}
+
+
+def test_wharf_front_loads_no_server_library():
+    """`wharf` runs deliveries itself and must stay small: loading the server's
+    libraries cost ~5 ms of CPU per `wharf deliver` (bench/store)."""
+    heavy = ("libssl", "libcrypto", "libsqlite3", "libevent", "libunbound", "libjansson")
+    front = needed_libraries(str(WHARF))
+    assert not [lib for lib in front if lib.startswith(heavy)], front
+    admin = needed_libraries(str(WHARF.parent / "wharf-admin"))
+    assert [lib for lib in admin if lib.startswith("libsqlite3")], admin
 
 
 def test_smtp_message_reaches_the_inbox(server):
