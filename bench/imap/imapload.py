@@ -196,7 +196,7 @@ async def sync(host, port, user, password, rounds, deliver):
     await one("noop", lambda r: c.cmd("NOOP"))
 
     async def flagged_noop(r):
-        await other.cmd(f"STORE {r + 1} {'+' if r % 2 == 0 else '-'}FLAGS (\\Flagged)")
+        await other.cmd(f"STORE 1 {'+' if r % 2 == 0 else '-'}FLAGS (\\Flagged)")
         await asyncio.sleep(0.05)  # the change's event reaches c's worker (not timed)
         t0 = time.monotonic()
         out = await c.cmd("NOOP")

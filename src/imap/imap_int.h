@@ -61,6 +61,7 @@ struct imap_view {
     uint32_t uidvalidity;
     uint32_t uidnext;
     uint64_t highestmodseq;
+    uint64_t synced_modseq; /* the store's HIGHESTMODSEQ the view is in step with */
     struct store_message *msgs;
     size_t n;
     uint32_t *saved; /* SEARCHRES "$" (RFC 5182): UIDs, ascending; reset with the view */
@@ -112,8 +113,8 @@ char *imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a);
 bool imap_mailbox_decode(struct imap_session *s, struct slice name, struct buf *out);
 void imap_view_free(struct imap_view *v);
 /*
- * Brings the view up to date with the store (a full listing: the caller
- * decides when; between commands only when view.dirty) and says what changed:
+ * Brings the view up to date with the store (what changed since
+ * view.synced_modseq: the caller decides when; between commands only when view.dirty) and says what changed:
  * EXPUNGE (only when allow_expunge; else nothing is done while expunges are
  * pending), FETCH FLAGS (except for quiet_uid ... sorted), EXISTS.
  */
