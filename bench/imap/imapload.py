@@ -23,7 +23,7 @@ parses only what it must, so its own cost stays small next to the server's).
       of the delivery to the "* N EXISTS" on every idle connection of that user.
   imapload.py sync HOST PORT USER PASS ROUNDS DELIVER
       On a big INBOX (Wharf only; DELIVER is its deliver.sock): SELECT INBOX,
-      NOOP, NOOP after another session changed one old message's flags, and
+      NOOP, STATUS (MESSAGES UNSEEN SIZE), NOOP after another session changed one old message's flags, and
       the time from the start of a delivery to the "* N EXISTS" on a second
       connection in IDLE; ROUNDS timed rounds of each after one warm-up.
   imapload.py summary < OUTPUT
@@ -194,6 +194,7 @@ async def sync(host, port, user, password, rounds, deliver):
 
     await one("select", lambda r: c.cmd("SELECT INBOX"))
     await one("noop", lambda r: c.cmd("NOOP"))
+    await one("status", lambda r: other.cmd("STATUS INBOX (MESSAGES UNSEEN SIZE)"))
 
     async def flagged_noop(r):
         await other.cmd(f"STORE 1 {'+' if r % 2 == 0 else '-'}FLAGS (\\Flagged)")
