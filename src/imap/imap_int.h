@@ -53,6 +53,20 @@ enum imap_wait {
     IMAP_WAIT_TLS,   /* STARTTLS answered, handshake pending */
 };
 
+/*
+ * One message of a view: what the commands read without going to the store
+ * (40 bytes; the store's row also has the body hash and the MIME cache).
+ * keywords is never NULL; "" is shared (imap_view frees the others).
+ */
+struct imap_msg {
+    uint32_t uid;
+    unsigned flags; /* enum store_flag bits */
+    uint64_t modseq;
+    int64_t internaldate;
+    uint64_t size;
+    char *keywords; /* space-separated */
+};
+
 /* The selected mailbox as this session knows it: message i has MSN i + 1. */
 struct imap_view {
     char *name;
@@ -62,7 +76,7 @@ struct imap_view {
     uint32_t uidnext;
     uint64_t highestmodseq;
     uint64_t synced_modseq; /* the store's HIGHESTMODSEQ the view is in step with */
-    struct store_message *msgs;
+    struct imap_msg *msgs;
     size_t n;
     uint32_t *saved; /* SEARCHRES "$" (RFC 5182): UIDs, ascending; reset with the view */
     size_t n_saved;

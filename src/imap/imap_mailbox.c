@@ -110,11 +110,50 @@ void imap_flags_write(struct buf *out, unsigned flags, const char *keywords)
     buf_append_byte(out, ')');
 }
 
+static char no_keywords[] = ""; /* shared by every view message without keywords */
+
+/* Takes the keywords of a store row (the row keeps NULL). */
+static char *keywords_take(struct store_message *m)
+{
+    char *k = m->keywords;
+    m->keywords = NULL;
+    if (k[0] != '\0')
+        return k;
+    free(k);
+    return no_keywords;
+}
+
+static void keywords_free(char *k)
+{
+    if (k != no_keywords)
+        free(k);
+}
+
+/* A view entry from a store row (its keywords move over). */
+static struct imap_msg view_msg(struct store_message *m)
+{
+    return (struct imap_msg){.uid = m->uid, .flags = m->flags, .modseq = m->modseq,
+                             .internaldate = m->internaldate, .size = m->size,
+                             .keywords = keywords_take(m)};
+}
+
+/* Appends the store rows list[from..n) to the view. */
+static void view_append(struct imap_view *v, struct store_message *list, size_t from, size_t n)
+{
+    if (from >= n)
+        return;
+    v->msgs = xreallocarray(v->msgs, v->n + (n - from), sizeof(*v->msgs));
+    for (size_t i = from; i < n; i++)
+        v->msgs[v->n++] = view_msg(&list[i]);
+}
+
 void imap_view_free(struct imap_view *v)
 {
     free(v->name);
     free(v->saved);
-    store_message_list_free(v->msgs, v->n);
+    for (size_t i = 0; i < v->n; i++)
+        keywords_free(v->msgs[i].keywords);
+    free(v->msgs);
     memset(v, 0, sizeof(*v));
 }
 
@@ -232,7 +271,7 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
                 buf_printf(&out, "* %zu EXPUNGE\r\n", gone[g] - g + 1);
         if (g < removed && gone[g] == at)
             continue;
-        struct store_message *old = &v->msgs[at];
+        struct imap_msg *old = &v->msgs[at];
         if ((cur->flags != old->flags || strcmp(cur->keywords, old->keywords) != 0) &&
             !uid_in(quiet_uids, n_quiet, cur->uid)) {
             buf_printf(&out, "* %zu FETCH (UID %u FLAGS ", at - g + 1, cur->uid);
@@ -241,11 +280,8 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
                 buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)cur->modseq);
             buf_append_cstr(&out, ")\r\n");
         }
-        old->flags = cur->flags;
-        old->modseq = cur->modseq;
-        free(old->keywords);
-        old->keywords = cur->keywords;
-        cur->keywords = NULL;
+        keywords_free(old->keywords);
+        *old = view_msg(cur);
     }
     for (; g < removed; g++)
         if (!s->qresync)
@@ -264,27 +300,21 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     for (size_t i = 0, j = 0; i < v->n; i++) {
         if (j < removed && gone[j] == i) {
             j++;
-            free(v->msgs[i].keywords);
+            keywords_free(v->msgs[i].keywords);
         } else
             v->msgs[n++] = v->msgs[i];
     }
     free(gone);
-    if (k < c.n) {
-        v->msgs = xreallocarray(v->msgs, n + (c.n - k), sizeof(*v->msgs));
-        for (; k < c.n; k++) {
-            v->msgs[n++] = c.msgs[k];
-            c.msgs[k].keywords = NULL;
-        }
-    }
-    if (n != v->n - removed)
-        buf_printf(&out, "* %zu EXISTS\r\n", n);
     v->n = n;
+    view_append(v, c.msgs, k, c.n);
+    if (v->n != n)
+        buf_printf(&out, "* %zu EXISTS\r\n", v->n);
     if (removed > 0)
         saved_prune(v);
     if (reset)
         v->uidvalidity = c.uidvalidity;
-    if (n > 0 && v->msgs[n - 1].uid >= v->uidnext)
-        v->uidnext = v->msgs[n - 1].uid + 1;
+    if (v->n > 0 && v->msgs[v->n - 1].uid >= v->uidnext)
+        v->uidnext = v->msgs[v->n - 1].uid + 1;
     /* QRESYNC wants the mailbox's HIGHESTMODSEQ after an EXPUNGE (RFC 7162 3.2.10), expunges included. */
     if (s->qresync && allow_expunge && c.highestmodseq > v->highestmodseq)
         v->highestmodseq = c.highestmodseq;
@@ -394,9 +424,9 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
         imap_qresync_free(&q);
         return;
     }
-    v->msgs = all.msgs; /* the light listing: what every command needs */
-    v->n = all.n;
+    view_append(v, all.msgs, 0, all.n); /* the light listing: what every command needs */
     v->synced_modseq = all.highestmodseq;
+    store_changes_free(&all);
     v->name = name;
     v->readonly = readonly;
     v->uidvalidity = mb.uidvalidity;
