@@ -21,11 +21,13 @@ parses only what it must, so its own cost stays small next to the server's).
       the server's process tree, then PROBES deliveries (DELIVER is
       wharf:SOCKET or lmtp:SOCKET) to the users in turn, timing from the start
       of the delivery to the "* N EXISTS" on every idle connection of that user.
-  imapload.py sync HOST PORT USER PASS ROUNDS DELIVER
+  imapload.py sync HOST PORT USER PASS ROUNDS DELIVER PID
       On a big INBOX (Wharf only; DELIVER is its deliver.sock): SELECT INBOX,
       NOOP, STATUS (MESSAGES UNSEEN SIZE), NOOP after another session changed one old message's flags, and
       the time from the start of a delivery to the "* N EXISTS" on a second
-      connection in IDLE; ROUNDS timed rounds of each after one warm-up.
+      connection in IDLE; ROUNDS timed rounds of each after one warm-up; and
+      how much the summed Pss of the server (under PID) grew with the three
+      sessions selected.
   imapload.py summary < OUTPUT
       Medians of the rounds and Wharf/Dovecot ratios from the lines above
       (prefixed "wharf   " or "dovecot ").
@@ -174,13 +176,17 @@ async def timed(host, port, user, password, rounds, command, mode):
             print(f"{mode} round={r} messages={exists} seconds={dt:.4f} bytes={len(out)}{hits}")
 
 
-async def sync(host, port, user, password, rounds, deliver):
+async def sync(host, port, user, password, rounds, deliver, pid):
+    pid = int(pid)
+    base = pss_kb(pid)[0]
     c = await Imap.login(host, port, user, password)
     other = await Imap.login(host, port, user, password)
     idler = await Imap.login(host, port, user, password)
     await other.cmd("SELECT INBOX")
+    await c.cmd("SELECT INBOX")
     sel = await idler.cmd("SELECT INBOX")
     exists = int(re.search(rb"\* (\d+) EXISTS", sel).group(1))
+    print(f"sync memory messages={exists} sessions=3 pss_kb={pss_kb(pid)[0] - base}")
     idler.w.write(b"I1 IDLE\r\n")
     await idler.r.readline()  # "+ idling"
 
@@ -369,7 +375,10 @@ def summary(lines):
         if len(f) < 3 or f[0] not in ("wharf", "dovecot"):
             continue
         kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
-        if f[1] == "sync":
+        if f[1] == "sync" and f[2] == "memory":
+            print(f"summary: wharf 3 sessions selected on {kv['messages']} messages: Pss grew by "
+                  f"{int(kv['pss_kb']) / 1024:.1f} MB")
+        elif f[1] == "sync":
             syncs.setdefault((f[2], kv["messages"]), []).append(float(kv["seconds"]))
         elif f[1] in ("fetch", "search"):
             runs.setdefault((f[1], kv["messages"]), {}).setdefault(f[0], []).append(float(kv["seconds"]))
@@ -414,7 +423,7 @@ def main():
     elif mode == "idle":
         asyncio.run(idle(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), int(a[7]), a[8], a[9]))
     elif mode == "sync":
-        asyncio.run(sync(a[1], int(a[2]), a[3], a[4], int(a[5]), a[6]))
+        asyncio.run(sync(a[1], int(a[2]), a[3], a[4], int(a[5]), a[6], a[7]))
     elif mode == "summary":
         summary(sys.stdin)
     else:
