@@ -30,6 +30,14 @@ int cmd_deliver(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_queue(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_public(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_acl(struct cli_ctx *ctx, int argc, char **argv);
+
+struct store;
+/* The store, opened as the wharf user (cmd_mailbox.c); NULL after printing why. */
+struct store *cli_store_open(const struct wharf_config *cfg);
+/* The directory's name of an account (#public as is), or NULL with *code_r set (printed). */
+char *cli_account_name(const struct wharf_config *cfg, const char *given, int *code_r);
 
 /*
  * Sends {"cmd": cmd} to wharfd over the control socket and waits for the

@@ -37,7 +37,7 @@ static void usage(void)
                     "       wharf mailbox blobs [--json] | gc\n");
 }
 
-static struct store *open_store(const struct wharf_config *cfg)
+struct store *cli_store_open(const struct wharf_config *cfg)
 {
     struct buf err = BUF_INIT;
     if (datadir_prepare(cfg, &err) != 0) {
@@ -174,8 +174,7 @@ static int do_blobs(struct store *s, bool json)
     return 0;
 }
 
-/* The directory's name of an account, or NULL with *code_r set (no such account). */
-static char *account_name(const struct wharf_config *cfg, const char *given, int *code_r)
+char *cli_account_name(const struct wharf_config *cfg, const char *given, int *code_r)
 {
     if (strcmp(given, STORE_PUBLIC_OWNER) == 0)
         return xstrdup(given);
@@ -186,12 +185,12 @@ static char *account_name(const struct wharf_config *cfg, const char *given, int
     struct directory *d = norm ? directory_open(cfg, &err) : NULL;
     uint64_t qb, qm;
     if (norm == NULL || (d && directory_quota(d, norm, &qb, &qm) != 0)) {
-        fprintf(stderr, "wharf mailbox: no account %s\n", given);
+        fprintf(stderr, "wharf: no account %s\n", given);
         *code_r = EX_NOUSER;
         free(norm);
         norm = NULL;
     } else if (d == NULL) {
-        fprintf(stderr, "wharf mailbox: directory: %s\n", buf_cstr(&err));
+        fprintf(stderr, "wharf: directory: %s\n", buf_cstr(&err));
         *code_r = EX_TEMPFAIL;
         free(norm);
         norm = NULL;
@@ -228,12 +227,12 @@ int cmd_mailbox(struct cli_ctx *ctx, int argc, char **argv)
         usage();
         return EX_USAGE;
     }
-    struct store *s = open_store(ctx->cfg);
+    struct store *s = cli_store_open(ctx->cfg);
     if (s == NULL)
         return EX_TEMPFAIL;
     int code = 0;
     char *user = NULL;
-    if (needs_user && (user = account_name(ctx->cfg, args[1], &code)) == NULL) {
+    if (needs_user && (user = cli_account_name(ctx->cfg, args[1], &code)) == NULL) {
         store_close(s);
         return code;
     }

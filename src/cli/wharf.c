@@ -30,6 +30,8 @@ static const struct {
     {"user", cmd_user, "add|list|del|passwd|quota USER: accounts"},
     {"alias", cmd_alias, "add|list|del ADDRESS TARGET...: aliases and catch-alls"},
     {"mailbox", cmd_mailbox, "list|stats USER: a user's folders"},
+    {"public", cmd_public, "add|list|del NAME: public folders"},
+    {"acl", cmd_acl, "get|set|del OWNER MAILBOX [IDENTIFIER [RIGHTS]]: access rights (RFC 4314)"},
     {"deliver", cmd_deliver, "USER < MESSAGE: local delivery into INBOX"},
     {"sendmail", cmd_sendmail, "[-t] [-i] [-f FROM] RCPT...: submit a message"},
     {"mailq", cmd_mailq, "list the mail queue [--json]"},

@@ -2,14 +2,19 @@
  * fuzz_imap_command.c - libFuzzer target for the IMAP command reader and
  * argument parser: the input is fed in two uneven pieces (resumability),
  * every complete command is parsed, every argument must lie inside it, and
- * every atom and string is tried as a sequence set, a BINARY section and a
- * Subject (base subject extraction, which must only shrink it) and a
- * mailbox name in modified UTF-7 and in UTF-8 (each must survive the round
+ * every atom and string is tried as a sequence set, a BINARY section, a
+ * Subject (base subject extraction, which must only shrink it), ACL rights
+ * (which must survive being written and read again), a mailbox name in the
+ * namespaces (split into owner and name, which must give the name back) and
+ * a mailbox name in modified UTF-7 and in UTF-8 (each must survive the round
  * trip through the other unchanged: one spelling per name).
  */
-#include "imap/imap_parse.h"
+#include "base/alloc.h"
+#include "imap/imap_int.h"
 #include "imap/imap_sort.h"
 #include "imap/imap_utf7.h"
+
+#include <strings.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +43,33 @@ static void check_utf7(struct slice s)
         __builtin_trap();
 }
 
+static void check_acl(struct slice text)
+{
+    unsigned bits;
+    if (imap_rights_parse(text, &bits)) {
+        struct buf b = BUF_INIT;
+        unsigned again;
+        imap_rights_write(&b, bits, false); /* "d" read back would add x t e */
+        if (bits > IMAP_RIGHTS_ALL ||
+            (bits != 0 && (!imap_rights_parse(slice_make(b.data, b.len), &again) || again != bits)))
+            __builtin_trap();
+        buf_free(&b);
+    }
+    if (memchr(text.ptr, '\0', text.len) != NULL)
+        return; /* imap_mailbox_arg refuses those */
+    char *name = slice_strdup(text), *owner, *mailbox;
+    imap_ns_split("me@example.test", name, &owner, &mailbox);
+    if (mailbox != NULL) {
+        char *back = imap_ns_name("me@example.test", owner, mailbox);
+        if (strcasecmp(back, name) != 0 && strcmp(owner, "me@example.test") != 0)
+            __builtin_trap();
+        free(back);
+    }
+    free(owner);
+    free(mailbox);
+    free(name);
+}
+
 static void check_args(const struct imap_arg *v, size_t n, const char *lo, const char *hi)
 {
     for (size_t i = 0; i < n; i++) {
@@ -61,6 +93,7 @@ static void check_args(const struct imap_arg *v, size_t n, const char *lo, const
             __builtin_trap(); /* without encoded words the base subject only shrinks */
         buf_free(&base);
         check_utf7(v[i].str);
+        check_acl(v[i].str);
     }
 }
 

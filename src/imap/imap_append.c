@@ -58,8 +58,8 @@ static const char *append_parse(struct imap_session *s, const struct imap_arg *a
 }
 
 /* Takes back what a refused batch stored (all or none, RFC 3502). */
-static void append_undo(struct imap_session *s, const char *mailbox, struct store_target *t,
-                        size_t n)
+static void append_undo(struct imap_session *s, const char *owner, const char *mailbox,
+                        struct store_target *t, size_t n)
 {
     uint32_t *uids = xcalloc(n, sizeof(*uids));
     size_t k = 0;
@@ -67,12 +67,25 @@ static void append_undo(struct imap_session *s, const char *mailbox, struct stor
         if (t[i].status == STORE_OK)
             uids[k++] = t[i].uid;
     struct buf err = BUF_INIT;
-    if (k > 0 && store_message_expunge(s->srv->store, s->account, mailbox, uids, k, &err) != 0)
+    if (k > 0 && store_message_expunge(s->srv->store, owner, mailbox, uids, k, &err) != 0)
         log_error("user=<%s>: cannot take back a refused APPEND: %s", s->account, buf_cstr(&err));
     else if (k > 0)
-        imap_mailbox_changed(s, mailbox); /* a session that saw them in between learns they went */
+        imap_mailbox_changed(s, owner, mailbox); /* a session that saw them in between learns they went */
     buf_free(&err);
     free(uids);
+}
+
+/* RFC 4314 4: flags the session may not set are left out (\Seen "s", \Deleted "t", others "w"). */
+static void append_rights_apply(struct append_msg *m, unsigned rights)
+{
+    if (!(rights & IMAP_RIGHT_S))
+        m->flags &= ~(unsigned)STORE_FLAG_SEEN;
+    if (!(rights & IMAP_RIGHT_T))
+        m->flags &= ~(unsigned)STORE_FLAG_DELETED;
+    if (!(rights & IMAP_RIGHT_W)) {
+        m->flags &= STORE_FLAG_SEEN | STORE_FLAG_DELETED;
+        buf_reset(&m->keywords);
+    }
 }
 
 void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
@@ -88,6 +101,7 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
     struct store_target *t = NULL;
     struct store_delivery *d = NULL;
     struct buf err = BUF_INIT;
+    struct imap_mbref ref = {0};
     const char *bad = name == NULL ? "Usage: APPEND mailbox [(flags)] [date-time] message ..."
                                    : append_parse(s, args + 1, n - 1, msgs, &k);
     if (bad != NULL) {
@@ -100,15 +114,23 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
             goto done;
         }
     }
+    if (imap_mbref_resolve(s, name, &ref) != 0) {
+        imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
+        goto done;
+    }
+    if (!imap_mbref_allowed(s, tag, &ref, IMAP_RIGHT_I, "[TRYCREATE] Mailbox does not exist"))
+        goto done;
+    for (size_t i = 0; i < k; i++)
+        append_rights_apply(&msgs[i], ref.rights);
     uint64_t qb, qm;
-    if (imap_quota_limits(s, &qb, &qm) != 0) {
+    if (imap_quota_limits(s, ref.owner, &qb, &qm) != 0) {
         imap_printf(s, "%.*s NO [UNAVAILABLE] Cannot check your quota, try again later", TAGF(tag));
         goto done;
     }
     t = xcalloc(k, sizeof(*t));
     d = xcalloc(k, sizeof(*d));
     for (size_t i = 0; i < k; i++) {
-        t[i] = (struct store_target){.owner = s->account, .mailbox = name, .must_exist = true,
+        t[i] = (struct store_target){.owner = ref.owner, .mailbox = ref.name, .must_exist = true,
                                      .quota_bytes = qb, .quota_messages = qm};
         d[i] = (struct store_delivery){
             .data = msgs[i].data,
@@ -126,12 +148,13 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
         for (size_t i = 0; i < k && status == STORE_OK; i++)
             status = t[i].status;
         if (status != STORE_OK)
-            append_undo(s, name, t, k);
+            append_undo(s, ref.owner, ref.name, t, k);
     }
     switch (status) {
     case STORE_OK: {
-        imap_mailbox_changed(s, name);
-        if (s->state == IMAP_SELECTED && strcmp(s->view.name, name) == 0)
+        imap_mailbox_changed(s, ref.owner, ref.name);
+        if (s->state == IMAP_SELECTED && strcmp(s->view.owner, ref.owner) == 0 &&
+            strcmp(s->view.name, ref.name) == 0)
             imap_view_sync(s, false, NULL, 0); /* the new EXISTS before the tagged OK */
         struct buf code = BUF_INIT;
         uint32_t *uids = xcalloc(k, sizeof(*uids));
@@ -161,5 +184,6 @@ done:
     free(t);
     free(d);
     free(name);
+    imap_mbref_free(&ref);
     buf_free(&err);
 }

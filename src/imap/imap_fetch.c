@@ -199,7 +199,7 @@ static int load(struct imap_session *s, const struct imap_msg *m, struct loaded 
 {
     if (!l->have_data) {
         struct buf err = BUF_INIT;
-        int r = store_message_read(s->srv->store, s->account, s->view.name, m->uid, &l->data, &err);
+        int r = store_message_read(s->srv->store, s->view.owner, s->view.name, m->uid, &l->data, &err);
         if (r != 0) {
             if (r < 0)
                 log_error("user=<%s>: read uid %u: %s", s->account, m->uid, buf_cstr(&err));
@@ -242,7 +242,7 @@ static int cached_structure(struct imap_session *s, const struct imap_msg *m,
     struct buf env = BUF_INIT, bs = BUF_INIT, err = BUF_INIT;
     mime_imap_envelope(&env, &l->mime, l->mime.root);
     mime_imap_bodystructure(&bs, &l->mime, l->mime.root, true);
-    if (store_message_set_cache(s->srv->store, s->account, s->view.name, m->uid, buf_cstr(&env),
+    if (store_message_set_cache(s->srv->store, s->view.owner, s->view.name, m->uid, buf_cstr(&env),
                                 buf_cstr(&bs), &err) != 0)
         log_warning("user=<%s>: cannot cache uid %u: %s", s->account, m->uid, buf_cstr(&err));
     if (c != NULL) { /* for the other item of the same message */
@@ -356,7 +356,7 @@ static void set_seen(struct imap_session *s, const size_t *idx, size_t k)
     if (nu > 0) {
         struct store_flags_result *res = xcalloc(nu, sizeof(*res));
         struct buf err = BUF_INIT;
-        if (store_message_flags(s->srv->store, s->account, s->view.name, uids, nu,
+        if (store_message_flags(s->srv->store, s->view.owner, s->view.name, uids, nu,
                                 STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, res, &err) != 0) {
             log_error("user=<%s>: set \\Seen: %s", s->account, buf_cstr(&err));
         } else {
@@ -370,7 +370,7 @@ static void set_seen(struct imap_session *s, const size_t *idx, size_t k)
                 }
                 u++;
             }
-            imap_mailbox_changed(s, s->view.name);
+            imap_mailbox_changed(s, s->view.owner, s->view.name);
         }
         buf_free(&err);
         free(res);
@@ -465,7 +465,8 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
         k = kept;
     }
     bool add_flags = false;
-    if (f.sets_seen && !s->view.readonly) {
+    /* Without the right "s" a fetch that would set \Seen does not (RFC 4314 4). */
+    if (f.sets_seen && !s->view.readonly && (s->view.rights & IMAP_RIGHT_S)) {
         set_seen(s, idx, k);
         add_flags = !fetch_has(&f, F_FLAGS);
     }
@@ -475,7 +476,7 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
     size_t n_cache = 0, ci = 0;
     if (k > 0 && (fetch_has(&f, F_ENVELOPE) || fetch_has(&f, F_BODYSTRUCTURE))) {
         struct buf err = BUF_INIT;
-        if (store_message_list(s->srv->store, s->account, s->view.name, s->view.msgs[idx[0]].uid,
+        if (store_message_list(s->srv->store, s->view.owner, s->view.name, s->view.msgs[idx[0]].uid,
                                &cache, &n_cache, &err) != 0)
             log_warning("user=<%s>: MIME cache: %s", s->account, buf_cstr(&err));
         buf_free(&err);

@@ -69,7 +69,9 @@ struct imap_msg {
 
 /* The selected mailbox as this session knows it: message i has MSN i + 1. */
 struct imap_view {
-    char *name;
+    char *owner;     /* whose mailbox: the session's account, another one, or STORE_PUBLIC_OWNER */
+    char *name;      /* the store's name of it (not the IMAP name: see imap_namespace.c) */
+    unsigned rights; /* the session's rights on it when selected (IMAP_RIGHT_*) */
     bool readonly;
     bool dirty; /* a mailbox-changed event came since the last complete sync */
     uint32_t uidvalidity;
@@ -107,8 +109,8 @@ void imap_printf(struct imap_session *s, const char *fmt, ...) __attribute__((fo
 void imap_bad(struct imap_session *s, struct slice tag, const char *text);
 /* "<tag> NO [SERVERBUG] ..." after logging a store error. */
 void imap_store_error(struct imap_session *s, struct slice tag, const char *what, struct buf *err);
-/* Tell every session (here and, through the bus, in other processes) that a mailbox changed. */
-void imap_mailbox_changed(struct imap_session *s, const char *mailbox);
+/* Tell every session (here and, through the bus, in other processes) that owner's mailbox changed. */
+void imap_mailbox_changed(struct imap_session *s, const char *owner, const char *mailbox);
 
 /* ---- mailboxes (imap_mailbox.c) ---- */
 typedef void imap_handler(struct imap_session *s, struct slice tag, bool uid,
@@ -149,10 +151,14 @@ void imap_flags_write(struct buf *out, unsigned flags, const char *keywords);
 imap_handler imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_expunge,
     imap_cmd_append, imap_cmd_search, imap_cmd_sort, imap_cmd_thread;
 
+/* ---- COMPRESS=DEFLATE (imap_compress.c) ---- */
+imap_handler imap_cmd_compress;
+
 /* ---- QUOTA (imap_quota.c) ---- */
 imap_handler imap_cmd_getquota, imap_cmd_getquotaroot;
-/* The account's limits from the directory (0: unlimited); -1 when unknown (logged). */
-int imap_quota_limits(struct imap_session *s, uint64_t *bytes_r, uint64_t *messages_r);
+/* owner's limits from the directory (0: unlimited; public folders have none); -1 when unknown (logged). */
+int imap_quota_limits(struct imap_session *s, const char *owner, uint64_t *bytes_r,
+                      uint64_t *messages_r);
 /*
  * Resolves a sequence set (MSNs, or UIDs when uid) against the view into
  * view indexes, ascending. false (and a BAD sent) when the set is invalid.
@@ -187,6 +193,65 @@ bool imap_flags_parse(const struct imap_arg *a, size_t keywords_max, unsigned *f
                       struct buf *keywords);
 /* The store's keyword list limit (store_keywords_max). */
 size_t imap_keywords_max(const struct imap_session *s);
+
+/* ---- namespaces and rights (imap_namespace.c), ACL commands (imap_acl.c) ---- */
+#define IMAP_NS_OTHER "Other Users"     /* + "/" + account + "/" + mailbox */
+#define IMAP_NS_PUBLIC "Public Folders" /* + "/" + public folder */
+#define IMAP_RIGHTS "lrswipkxtea"        /* RFC 4314, bit i is IMAP_RIGHTS[i] */
+enum imap_right {
+    IMAP_RIGHT_L = 1u << 0,  /* lookup: LIST, and knowing that it exists */
+    IMAP_RIGHT_R = 1u << 1,  /* read: SELECT, EXAMINE, STATUS, FETCH */
+    IMAP_RIGHT_S = 1u << 2,  /* keep \Seen */
+    IMAP_RIGHT_W = 1u << 3,  /* write flags but \Seen and \Deleted */
+    IMAP_RIGHT_I = 1u << 4,  /* insert: APPEND, COPY/MOVE into */
+    IMAP_RIGHT_P = 1u << 5,  /* post (no SMTP submission to folders: kept, not used) */
+    IMAP_RIGHT_K = 1u << 6,  /* create mailboxes below */
+    IMAP_RIGHT_X = 1u << 7,  /* delete or rename the mailbox */
+    IMAP_RIGHT_T = 1u << 8,  /* \Deleted */
+    IMAP_RIGHT_E = 1u << 9,  /* expunge */
+    IMAP_RIGHT_A = 1u << 10, /* administer: SETACL, GETACL, LISTRIGHTS */
+};
+#define IMAP_RIGHTS_ALL 0x7ffu
+/* A mailbox name resolved: whose, which, and what this session may do with it. */
+struct imap_mbref {
+    char *owner;
+    char *name;      /* the store's name; NULL: a namespace level ("Other Users/bob"), no mailbox */
+    unsigned rights; /* every right on one's own names; 0 on another owner's missing mailbox */
+    bool own;        /* owner is the session's account */
+    bool exists;     /* the mailbox exists */
+};
+/* 0, or -1 on store trouble (logged). Free with imap_mbref_free either way. */
+int imap_mbref_resolve(struct imap_session *s, const char *imap_name, struct imap_mbref *r);
+void imap_mbref_free(struct imap_mbref *r);
+/*
+ * true when r names a mailbox and the session has every right of need; else
+ * answers "NO [NOPERM]" to a user who may see the mailbox ("l"), and
+ * "NO <missing>" (the text for a mailbox that does not exist) to the others.
+ */
+bool imap_mbref_allowed(struct imap_session *s, struct slice tag, const struct imap_mbref *r,
+                        unsigned need, const char *missing);
+/*
+ * An IMAP name as account sees it into the owner (account, another one, or
+ * STORE_PUBLIC_OWNER) and the store's name, NULL for a namespace level
+ * ("Other Users", "Other Users/bob@example.org"); a first level "inbox" in
+ * any case is "INBOX". Free both.
+ */
+void imap_ns_split(const char *account, const char *imap_name, char **owner_r, char **name_r);
+/* The reverse: the IMAP name of owner's mailbox name as account sees it (free it). */
+char *imap_ns_name(const char *account, const char *owner, const char *name);
+/* The "* NAMESPACE ..." response line. */
+void imap_ns_write(struct buf *out);
+/* Appends to mbs the other owners' mailboxes this session may see ("l"), named for LIST. */
+int imap_ns_list_shared(struct imap_session *s, struct store_mailbox **mbs, size_t *n,
+                        struct buf *err);
+/* RFC 4314 rights letters (also the obsolete "c" and "d") into bits; false on an unknown letter. */
+bool imap_rights_parse(struct slice text, unsigned *bits_r);
+/* Rights as letters ("" when none), with "c" and "d" when virtual_rights (RFC 4314 2.1.1). */
+void imap_rights_write(struct buf *out, unsigned bits, bool virtual_rights);
+/* The flags rights let a session change, for PERMANENTFLAGS ("\\*" with "w"). */
+void imap_rights_flags_write(struct buf *out, unsigned rights);
+imap_handler imap_cmd_setacl, imap_cmd_deleteacl, imap_cmd_getacl, imap_cmd_listrights,
+    imap_cmd_myrights;
 
 /* ---- QRESYNC (imap_qresync.c) ---- */
 /* The QRESYNC SELECT/EXAMINE parameter (RFC 7162 3.2.5). */

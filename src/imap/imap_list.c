@@ -8,7 +8,9 @@
  * One listing: the names that exist, the subscribed names and the missing
  * parents of existing mailboxes, sorted; each is then matched against the
  * patterns and the selection criteria.
- * Must never: list another account's mailboxes, or send an extended data
+ * Other owners' mailboxes come from imap_ns_list_shared, named in their
+ * namespace, only those the session has the right "l" on.
+ * Must never: list another account's mailbox without "l", or send an extended data
  * item (CHILDINFO) to a client that did not use the extended syntax.
  */
 #include "base/alloc.h"
@@ -332,7 +334,7 @@ static void entry_write(struct imap_session *s, const struct list_req *q, const 
     }
     buf_append(out, "\r\n", 2);
     /* RFC 5819: STATUS right after the LIST of a selectable mailbox. */
-    if (q->status != NULL && e->mb != NULL)
+    if (q->status != NULL && e->mb != NULL && e->mb->uidvalidity != 0) /* 0: no "r" (imap_namespace.c) */
         (void)imap_status_write(s, out, e->name, q->status, e->mb);
 }
 
@@ -356,6 +358,7 @@ void imap_cmd_list(struct imap_session *s, struct slice tag, bool uid,
         goto done;
     }
     if (store_mailbox_list(s->srv->store, s->account, &mbs, &n_mb, &err) != 0 ||
+        imap_ns_list_shared(s, &mbs, &n_mb, &err) != 0 ||
         ((q.sel_subscribed || q.ret_subscribed) &&
          store_subscriptions(s->srv->store, s->account, &subs, &n_subs, &err) != 0)) {
         imap_store_error(s, tag, "list", &err);

@@ -3,7 +3,8 @@
  * SUBSCRIBE, UNSUBSCRIBE, STATUS, NAMESPACE, CHECK, CLOSE, UNSELECT) and
  * the selected-mailbox view with its updates (EXISTS, EXPUNGE or VANISHED,
  * FETCH FLAGS). LIST and LSUB are in imap_list.c.
- * Must never: pass any owner but the session's own account to the store.
+ * Must never: pass the store another owner's mailbox before imap_mbref_allowed
+ * said the session has the rights for it (imap_namespace.c).
  */
 #include "base/alloc.h"
 #include "base/log.h"
@@ -15,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+/* The answer for a mailbox that does not exist, or that the session may not see. */
+#define MISSING "[NONEXISTENT] Mailbox does not exist"
 
 /* The one place names from the client are decoded (RFC 3501 5.1.3, RFC 9051 5.1). */
 bool imap_mailbox_decode(struct imap_session *s, struct slice name, struct buf *out)
@@ -149,6 +152,7 @@ static void view_append(struct imap_view *v, struct store_message *list, size_t 
 
 void imap_view_free(struct imap_view *v)
 {
+    free(v->owner);
     free(v->name);
     free(v->saved);
     for (size_t i = 0; i < v->n; i++)
@@ -234,11 +238,11 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     struct store_changes c;
     struct buf err = BUF_INIT;
     /* One snapshot: the changes past the view's MODSEQ and the mailbox's HIGHESTMODSEQ. */
-    int rc = store_message_changes(s->srv->store, s->account, v->name, v->synced_modseq, &c, &err);
+    int rc = store_message_changes(s->srv->store, v->owner, v->name, v->synced_modseq, &c, &err);
     bool reset = rc == 0 && c.uidvalidity != v->uidvalidity;
     if (reset) {
         store_changes_free(&c);
-        rc = store_message_changes(s->srv->store, s->account, v->name, 0, &c, &err);
+        rc = store_message_changes(s->srv->store, v->owner, v->name, 0, &c, &err);
     }
     if (rc != 0) {
         log_error("user=<%s>: cannot sync %s: %s", s->account, v->name, buf_cstr(&err));
@@ -403,32 +407,43 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     }
     struct store_mailbox mb;
     struct buf err = BUF_INIT;
-    int r = store_mailbox_get(s->srv->store, s->account, name, &mb, &err);
+    struct imap_mbref ref;
+    int r = imap_mbref_resolve(s, name, &ref);
+    if (r == 0 && !imap_mbref_allowed(s, tag, &ref, IMAP_RIGHT_R, MISSING))
+        r = 2; /* answered */
+    else if (r == 0)
+        r = store_mailbox_get(s->srv->store, ref.owner, ref.name, &mb, &err);
     if (r != 0) {
-        if (r > 0)
-            imap_printf(s, "%.*s NO [NONEXISTENT] Mailbox does not exist", TAGF(tag));
-        else
+        if (r == 1)
+            imap_printf(s, "%.*s NO " MISSING, TAGF(tag));
+        else if (r < 0)
             imap_store_error(s, tag, "select", &err);
-        free(name);
+        imap_mbref_free(&ref);
         buf_free(&err);
         imap_qresync_free(&q);
+        free(name);
         return;
     }
     struct imap_view *v = &s->view;
     struct store_changes all;
-    if (store_message_changes(s->srv->store, s->account, name, 0, &all, &err) != 0) {
+    if (store_message_changes(s->srv->store, ref.owner, ref.name, 0, &all, &err) != 0) {
         imap_store_error(s, tag, "select", &err);
         store_mailbox_free(&mb);
-        free(name);
+        imap_mbref_free(&ref);
         buf_free(&err);
         imap_qresync_free(&q);
+        free(name);
         return;
     }
     view_append(v, all.msgs, 0, all.n); /* the light listing: what every command needs */
     v->synced_modseq = all.highestmodseq;
     store_changes_free(&all);
-    v->name = name;
-    v->readonly = readonly;
+    v->owner = ref.owner;
+    v->name = ref.name;
+    v->rights = ref.rights;
+    /* RFC 4314 5.2: READ-ONLY without any right to change the mailbox. */
+    v->readonly = readonly || !(ref.rights & (IMAP_RIGHT_I | IMAP_RIGHT_E | IMAP_RIGHT_S |
+                                              IMAP_RIGHT_W | IMAP_RIGHT_T));
     v->uidvalidity = mb.uidvalidity;
     v->uidnext = mb.uidnext;
     v->highestmodseq = mb.highestmodseq;
@@ -442,6 +457,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
         imap_mailbox_name_write(s, &list, name);
         buf_append_cstr(&list, "\r\n");
     }
+    free(name);
     store_mailbox_free(&mb);
     s->state = IMAP_SELECTED;
     struct buf resync = BUF_INIT;
@@ -462,8 +478,12 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
             first_unseen = i + 1;
     struct buf out = BUF_INIT;
     buf_printf(&out, "* FLAGS (%s)\r\n", IMAP_SYSTEM_FLAGS);
-    buf_printf(&out, "* OK [PERMANENTFLAGS (%s%s)] Flags permitted\r\n", IMAP_SYSTEM_FLAGS,
-               readonly ? "" : " \\*");
+    buf_append_cstr(&out, "* OK [PERMANENTFLAGS (");
+    if (v->readonly)
+        buf_append_cstr(&out, IMAP_SYSTEM_FLAGS);
+    else
+        imap_rights_flags_write(&out, v->rights); /* RFC 4314: what this user may change */
+    buf_append_cstr(&out, ")] Flags permitted\r\n");
     buf_append(&out, list.data, list.len);
     buf_free(&list);
     /* RECENT and UNSEEN are gone from IMAP4rev2 (RFC 9051 Appendix E 11, 12). */
@@ -477,7 +497,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     buf_append(&out, resync.data, resync.len);
     buf_free(&resync);
     buf_printf(&out, "%.*s OK [%s] %s completed\r\n", TAGF(tag),
-               readonly ? "READ-ONLY" : "READ-WRITE", readonly ? "EXAMINE" : "SELECT");
+               v->readonly ? "READ-ONLY" : "READ-WRITE", readonly ? "EXAMINE" : "SELECT");
     net_conn_write(s->conn, out.data, out.len);
     buf_free(&out);
     buf_free(&err);
@@ -502,8 +522,8 @@ void imap_cmd_close(struct imap_session *s, struct slice tag, bool uid,
 {
     (void)uid, (void)args, (void)n;
     struct imap_view *v = &s->view;
-    if (!v->readonly) {
-        /* CLOSE expunges silently (no EXPUNGE responses). */
+    if (!v->readonly && (v->rights & IMAP_RIGHT_E)) {
+        /* CLOSE expunges silently (no EXPUNGE responses); without "e" it only closes (RFC 4314 4). */
         uint32_t *uids = xcalloc(v->n ? v->n : 1, sizeof(*uids));
         size_t k = 0;
         for (size_t i = 0; i < v->n; i++)
@@ -511,10 +531,10 @@ void imap_cmd_close(struct imap_session *s, struct slice tag, bool uid,
                 uids[k++] = v->msgs[i].uid;
         struct buf err = BUF_INIT;
         if (k > 0) {
-            if (store_message_expunge(s->srv->store, s->account, v->name, uids, k, &err) != 0)
+            if (store_message_expunge(s->srv->store, v->owner, v->name, uids, k, &err) != 0)
                 log_error("user=<%s>: CLOSE expunge: %s", s->account, buf_cstr(&err));
             else
-                imap_mailbox_changed(s, v->name);
+                imap_mailbox_changed(s, v->owner, v->name);
         }
         buf_free(&err);
         free(uids);
@@ -582,6 +602,44 @@ static int create_parents(struct imap_session *s, char *name, struct buf *err)
     return 0;
 }
 
+/*
+ * A new name (CREATE, RENAME's target): one's own, or another owner's below
+ * an existing mailbox on which the session has "k" (RFC 4314 4; no missing
+ * parents are made there). The answer never depends on what the session
+ * may not see. false when answered.
+ */
+static bool create_allowed(struct imap_session *s, struct slice tag, const struct imap_mbref *to)
+{
+    if (to->name == NULL) {
+        imap_printf(s, "%.*s NO [CANNOT] That is a namespace level, not a mailbox name", TAGF(tag));
+        return false;
+    }
+    if (to->own)
+        return true;
+    const char *slash = strrchr(to->name, STORE_DELIMITER);
+    unsigned rights = 0;
+    int r = 1; /* no parent: nothing may be created at the top of another owner */
+    if (slash != NULL) {
+        struct buf parent = BUF_INIT, text = BUF_INIT, err = BUF_INIT;
+        buf_append(&parent, to->name, (size_t)(slash - to->name));
+        r = store_acl_rights(s->srv->store, to->owner, buf_cstr(&parent), s->account, &text, &err);
+        if (r < 0)
+            imap_store_error(s, tag, "create", &err);
+        else if (r == 0)
+            (void)imap_rights_parse(slice_make(text.data, text.len), &rights);
+        buf_free(&parent);
+        buf_free(&text);
+        buf_free(&err);
+    }
+    if (r < 0)
+        return false;
+    if (rights & IMAP_RIGHT_K)
+        return true;
+    imap_printf(s, "%.*s NO [NOPERM] Permission denied (creating here needs the right \"k\" on "
+                "an existing parent; public folders are made with wharf public add)", TAGF(tag));
+    return false;
+}
+
 void imap_cmd_create(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
@@ -595,19 +653,22 @@ void imap_cmd_create(struct imap_session *s, struct slice tag, bool uid,
     size_t len = strlen(name);
     while (len > 1 && name[len - 1] == STORE_DELIMITER)
         name[--len] = '\0';
-    int r;
+    struct imap_mbref ref;
     struct buf err = BUF_INIT;
-    if (mailbox_exists(s, name, &r))
-        imap_printf(s, "%.*s NO [ALREADYEXISTS] Mailbox already exists", TAGF(tag));
-    else if (r < 0)
+    if (imap_mbref_resolve(s, name, &ref) != 0)
         imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
+    else if (ref.exists && (ref.rights & IMAP_RIGHT_L))
+        imap_printf(s, "%.*s NO [ALREADYEXISTS] Mailbox already exists", TAGF(tag));
     else if (strpbrk(name, "*%") != NULL)
         imap_printf(s, "%.*s NO [CANNOT] Mailbox names may not contain * or %%", TAGF(tag));
-    else if (create_parents(s, name, &err) != 0 ||
-             store_mailbox_create(s->srv->store, s->account, name, NULL, &err) != 0)
+    else if (!create_allowed(s, tag, &ref))
+        ; /* answered */
+    else if ((ref.own && create_parents(s, ref.name, &err) != 0) ||
+             store_mailbox_create(s->srv->store, ref.owner, ref.name, NULL, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
     else
         imap_printf(s, "%.*s OK CREATE completed", TAGF(tag));
+    imap_mbref_free(&ref);
     buf_free(&err);
     free(name);
 }
@@ -621,20 +682,26 @@ void imap_cmd_delete(struct imap_session *s, struct slice tag, bool uid,
         imap_bad(s, tag, "Usage: DELETE mailbox");
         return;
     }
-    int r;
+    struct imap_mbref ref;
     struct buf err = BUF_INIT;
-    if (strcmp(name, STORE_INBOX) == 0)
+    if (imap_mbref_resolve(s, name, &ref) != 0)
+        no_such_mailbox(s, tag, -1);
+    else if (!imap_mbref_allowed(s, tag, &ref, IMAP_RIGHT_X, MISSING))
+        ; /* answered */
+    else if (ref.own && strcmp(ref.name, STORE_INBOX) == 0)
         imap_printf(s, "%.*s NO [CANNOT] INBOX cannot be deleted", TAGF(tag));
-    else if (!mailbox_exists(s, name, &r))
-        no_such_mailbox(s, tag, r);
-    else if (store_mailbox_delete(s->srv->store, s->account, name, &err) != 0)
+    else if (!ref.exists)
+        no_such_mailbox(s, tag, 1);
+    else if (store_mailbox_delete(s->srv->store, ref.owner, ref.name, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
     else {
-        if (s->state == IMAP_SELECTED && strcmp(s->view.name, name) == 0)
+        if (s->state == IMAP_SELECTED && strcmp(s->view.owner, ref.owner) == 0 &&
+            strcmp(s->view.name, ref.name) == 0)
             deselect(s);
-        imap_mailbox_changed(s, name);
+        imap_mailbox_changed(s, ref.owner, ref.name);
         imap_printf(s, "%.*s OK DELETE completed", TAGF(tag));
     }
+    imap_mbref_free(&ref);
     buf_free(&err);
     free(name);
 }
@@ -670,8 +737,8 @@ static void rename_inbox(struct imap_session *s, struct slice tag, char *to)
         imap_store_error(s, tag, "rename INBOX", &err);
     } else {
         if (n > 0) {
-            imap_mailbox_changed(s, STORE_INBOX);
-            imap_mailbox_changed(s, to);
+            imap_mailbox_changed(s, s->account, STORE_INBOX);
+            imap_mailbox_changed(s, s->account, to);
         }
         imap_printf(s, "%.*s OK RENAME completed", TAGF(tag));
     }
@@ -687,23 +754,34 @@ void imap_cmd_rename(struct imap_session *s, struct slice tag, bool uid,
     (void)uid;
     char *from = n == 2 ? imap_mailbox_arg(s, &args[0]) : NULL;
     char *to = n == 2 ? imap_mailbox_arg(s, &args[1]) : NULL;
-    int r;
     struct buf err = BUF_INIT;
+    struct imap_mbref a = {0}, b = {0};
     if (from == NULL || to == NULL)
         imap_bad(s, tag, "Usage: RENAME from to");
-    else if (strcmp(from, STORE_INBOX) == 0)
-        rename_inbox(s, tag, to);
-    else if (!mailbox_exists(s, from, &r))
-        no_such_mailbox(s, tag, r);
-    else if (mailbox_exists(s, to, &r))
+    else if (imap_mbref_resolve(s, from, &a) != 0 || imap_mbref_resolve(s, to, &b) != 0)
+        no_such_mailbox(s, tag, -1);
+    else if (!imap_mbref_allowed(s, tag, &a, IMAP_RIGHT_X, MISSING))
+        ; /* answered */
+    else if (!a.exists)
+        no_such_mailbox(s, tag, 1);
+    else if (strcmp(a.owner, b.owner) != 0)
+        imap_printf(s, "%.*s NO [CANNOT] A mailbox cannot move to another namespace or owner",
+                    TAGF(tag));
+    else if (a.own && strcmp(a.name, STORE_INBOX) == 0 && b.name != NULL)
+        rename_inbox(s, tag, b.name);
+    else if (b.exists && (b.rights & IMAP_RIGHT_L))
         imap_printf(s, "%.*s NO [ALREADYEXISTS] Target mailbox already exists", TAGF(tag));
     else if (strpbrk(to, "*%") != NULL)
         imap_printf(s, "%.*s NO [CANNOT] Mailbox names may not contain * or %%", TAGF(tag));
-    else if (create_parents(s, to, &err) != 0 ||
-             store_mailbox_rename(s->srv->store, s->account, from, to, &err) != 0)
+    else if (!create_allowed(s, tag, &b))
+        ; /* answered */
+    else if ((a.own && create_parents(s, b.name, &err) != 0) ||
+             store_mailbox_rename(s->srv->store, a.owner, a.name, b.name, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
     else
         imap_printf(s, "%.*s OK RENAME completed", TAGF(tag));
+    imap_mbref_free(&a);
+    imap_mbref_free(&b);
     buf_free(&err);
     free(from);
     free(to);
@@ -746,9 +824,13 @@ static void count_deleted(struct imap_session *s, const char *name, uint64_t *n_
 {
     struct store_changes all;
     struct buf err = BUF_INIT;
+    struct imap_mbref ref;
     *n_r = *bytes_r = 0;
-    if (store_message_changes(s->srv->store, s->account, name, 0, &all, &err) != 0)
+    memset(&all, 0, sizeof(all));
+    if (imap_mbref_resolve(s, name, &ref) == 0 && ref.name != NULL &&
+        store_message_changes(s->srv->store, ref.owner, ref.name, 0, &all, &err) != 0)
         log_error("user=<%s>: cannot list %s: %s", s->account, name, buf_cstr(&err));
+    imap_mbref_free(&ref);
     for (size_t i = 0; i < all.n; i++) {
         if (all.msgs[i].flags & STORE_FLAG_DELETED) {
             (*n_r)++;
@@ -815,11 +897,17 @@ void imap_cmd_status(struct imap_session *s, struct slice tag, bool uid,
     }
     struct store_mailbox mb;
     struct buf err = BUF_INIT, out = BUF_INIT;
-    int r = store_mailbox_get(s->srv->store, s->account, name, &mb, &err);
+    struct imap_mbref ref;
+    int r = imap_mbref_resolve(s, name, &ref);
+    if (r == 0 && !imap_mbref_allowed(s, tag, &ref, IMAP_RIGHT_R, MISSING))
+        r = 2; /* answered */
+    else if (r == 0)
+        r = store_mailbox_get(s->srv->store, ref.owner, ref.name, &mb, &err);
+    imap_mbref_free(&ref);
     if (r != 0) {
-        if (r > 0)
-            imap_printf(s, "%.*s NO [NONEXISTENT] Mailbox does not exist", TAGF(tag));
-        else
+        if (r == 1)
+            imap_printf(s, "%.*s NO " MISSING, TAGF(tag));
+        else if (r < 0)
             imap_store_error(s, tag, "status", &err);
         goto done;
     }
@@ -846,7 +934,9 @@ void imap_cmd_namespace(struct imap_session *s, struct slice tag, bool uid,
         imap_bad(s, tag, "NAMESPACE takes no arguments");
         return;
     }
-    /* Other users' and public folders come with ACL (doc/imap.md: not yet). */
-    imap_printf(s, "* NAMESPACE ((\"\" \"%c\")) NIL NIL", STORE_DELIMITER);
-    imap_printf(s, "%.*s OK NAMESPACE completed", TAGF(tag));
+    struct buf out = BUF_INIT;
+    imap_ns_write(&out);
+    buf_printf(&out, "%.*s OK NAMESPACE completed\r\n", TAGF(tag));
+    net_conn_write(s->conn, out.data, out.len);
+    buf_free(&out);
 }

@@ -88,6 +88,40 @@ static uint32_t *uids_of(const struct imap_session *s, const size_t *idx, size_t
     return uids;
 }
 
+/*
+ * RFC 4314 4: \Seen needs "s", \Deleted "t", every other flag "w". +FLAGS
+ * and -FLAGS leave out what the session may not change (the STORE fails
+ * only when nothing is left); FLAGS replaces every flag, so it needs all
+ * three. false when answered (keywords freed).
+ */
+static bool store_rights_apply(struct imap_session *s, struct slice tag, enum store_flags_op op,
+                               unsigned *flags, struct buf *keywords)
+{
+    unsigned r = s->view.rights;
+    const unsigned other = STORE_FLAG_ANSWERED | STORE_FLAG_FLAGGED | STORE_FLAG_DRAFT;
+    const unsigned all = IMAP_RIGHT_S | IMAP_RIGHT_T | IMAP_RIGHT_W;
+    bool asked = *flags != 0 || keywords->len > 0;
+    if (op == STORE_FLAGS_REPLACE) {
+        if ((r & all) == all)
+            return true;
+    } else {
+        if (!(r & IMAP_RIGHT_S))
+            *flags &= ~(unsigned)STORE_FLAG_SEEN;
+        if (!(r & IMAP_RIGHT_T))
+            *flags &= ~(unsigned)STORE_FLAG_DELETED;
+        if (!(r & IMAP_RIGHT_W)) {
+            *flags &= ~other;
+            buf_reset(keywords);
+        }
+        if (!asked || *flags != 0 || keywords->len > 0)
+            return true;
+    }
+    imap_printf(s, "%.*s NO [NOPERM] Permission denied (\\Seen needs the right \"s\", \\Deleted "
+                "\"t\", other flags \"w\"; FLAGS all three)", TAGF(tag));
+    buf_free(keywords);
+    return false;
+}
+
 void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
                     const struct imap_arg *args, size_t n)
 {
@@ -137,6 +171,8 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
         buf_free(&keywords);
         return;
     }
+    if (!store_rights_apply(s, tag, op, &flags, &keywords))
+        return;
     size_t *idx, k;
     if (!imap_view_select(s, tag, set->str, uid, &idx, &k)) {
         buf_free(&keywords);
@@ -151,7 +187,7 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
         /* Every message has a MODSEQ above 0: nothing may change. */
         for (size_t i = 0; i < k; i++)
             res[i].outcome = STORE_FLAGS_MODIFIED_SINCE;
-    } else if (k > 0 && store_message_flags(s->srv->store, s->account, s->view.name, uids, k, op,
+    } else if (k > 0 && store_message_flags(s->srv->store, s->view.owner, s->view.name, uids, k, op,
                                             flags, buf_cstr(&keywords), unchangedsince, res,
                                             &err) != 0) {
         imap_store_error(s, tag, "store", &err);
@@ -171,7 +207,7 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
         }
     }
     if (changed)
-        imap_mailbox_changed(s, s->view.name);
+        imap_mailbox_changed(s, s->view.owner, s->view.name);
     /* Picks up keywords and other sessions' changes; ours are answered below. */
     imap_view_sync(s, false, uids, n_ok);
     /* With CONDSTORE the new MODSEQ is told even for .SILENT (RFC 7162 3.1.3). */
@@ -234,16 +270,29 @@ static void copy_or_move(struct imap_session *s, struct slice tag, bool uid,
         free(dest);
         return;
     }
-    size_t *idx, k;
-    if (!imap_view_select(s, tag, args[0].str, uid, &idx, &k)) {
+    /* RFC 6851 4.3 with RFC 4314: MOVE takes "t" and "e" on the source. */
+    if (move && (s->view.rights & (IMAP_RIGHT_T | IMAP_RIGHT_E)) != (IMAP_RIGHT_T | IMAP_RIGHT_E)) {
+        imap_printf(s, "%.*s NO [NOPERM] Permission denied (MOVE needs the rights \"t\" and \"e\" "
+                    "here)", TAGF(tag));
         free(dest);
+        return;
+    }
+    struct imap_mbref to;
+    bool ok = imap_mbref_resolve(s, dest, &to) == 0;
+    free(dest);
+    if (!ok)
+        imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
+    size_t *idx, k;
+    if (!ok || !imap_mbref_allowed(s, tag, &to, IMAP_RIGHT_I, "[TRYCREATE] Mailbox does not exist") ||
+        !imap_view_select(s, tag, args[0].str, uid, &idx, &k)) {
+        imap_mbref_free(&to);
         return;
     }
     struct store_mailbox mb;
     struct buf err = BUF_INIT;
     uint32_t *uids = uids_of(s, idx, k);
     uint32_t *new_uids = xcalloc(k ? k : 1, sizeof(*new_uids));
-    int r = store_mailbox_get(s->srv->store, s->account, dest, &mb, &err);
+    int r = store_mailbox_get(s->srv->store, to.owner, to.name, &mb, &err);
     if (r != 0) {
         if (r > 0)
             imap_printf(s, "%.*s NO [TRYCREATE] Mailbox does not exist", TAGF(tag));
@@ -253,8 +302,8 @@ static void copy_or_move(struct imap_session *s, struct slice tag, bool uid,
     }
     uint32_t validity = mb.uidvalidity;
     store_mailbox_free(&mb);
-    if (k > 0 && store_message_copy(s->srv->store, s->account, s->view.name, uids, k, dest, move,
-                                    new_uids, &err) != 0) {
+    if (k > 0 && store_message_copy_to(s->srv->store, s->view.owner, s->view.name, uids, k,
+                                       to.owner, to.name, move, new_uids, &err) != 0) {
         imap_store_error(s, tag, move ? "move" : "copy", &err);
         goto done;
     }
@@ -268,15 +317,15 @@ static void copy_or_move(struct imap_session *s, struct slice tag, bool uid,
         buf_append_byte(&code, ' ');
         uid_list_write(&code, new_uids, new_uids, k);
         buf_append_cstr(&code, "] ");
-        imap_mailbox_changed(s, dest);
-        if (!move && strcmp(s->view.name, dest) == 0)
+        imap_mailbox_changed(s, to.owner, to.name);
+        if (!move && strcmp(s->view.owner, to.owner) == 0 && strcmp(s->view.name, to.name) == 0)
             imap_view_sync(s, false, NULL, 0);
     }
     if (move) {
         /* RFC 6851: COPYUID untagged, then the EXPUNGEs, then the tagged OK. */
         if (any) {
             imap_printf(s, "* OK %sMoved", buf_cstr(&code));
-            imap_mailbox_changed(s, s->view.name);
+            imap_mailbox_changed(s, s->view.owner, s->view.name);
         }
         imap_view_sync(s, true, NULL, 0);
         imap_printf(s, "%.*s OK %sMOVE completed", TAGF(tag), uid ? "UID " : "");
@@ -289,7 +338,7 @@ done:
     free(uids);
     free(new_uids);
     free(idx);
-    free(dest);
+    imap_mbref_free(&to);
 }
 
 void imap_cmd_copy(struct imap_session *s, struct slice tag, bool uid,
@@ -315,6 +364,11 @@ void imap_cmd_expunge(struct imap_session *s, struct slice tag, bool uid,
         imap_printf(s, "%.*s NO [READ-ONLY] Mailbox is read-only", TAGF(tag));
         return;
     }
+    if (!(s->view.rights & IMAP_RIGHT_E)) {
+        imap_printf(s, "%.*s NO [NOPERM] Permission denied (EXPUNGE needs the right \"e\")",
+                    TAGF(tag));
+        return;
+    }
     size_t *idx = NULL, k = s->view.n;
     if (uid && !imap_view_select(s, tag, args[0].str, true, &idx, &k))
         return;
@@ -327,11 +381,11 @@ void imap_cmd_expunge(struct imap_session *s, struct slice tag, bool uid,
     }
     struct buf err = BUF_INIT;
     if (nu > 0 &&
-        store_message_expunge(s->srv->store, s->account, s->view.name, uids, nu, &err) != 0) {
+        store_message_expunge(s->srv->store, s->view.owner, s->view.name, uids, nu, &err) != 0) {
         imap_store_error(s, tag, "expunge", &err);
     } else {
         if (nu > 0)
-            imap_mailbox_changed(s, s->view.name);
+            imap_mailbox_changed(s, s->view.owner, s->view.name);
         imap_view_sync(s, true, NULL, 0);
         if (s->qresync) /* RFC 7162 3.2.10 */
             imap_printf(s, "%.*s OK [HIGHESTMODSEQ %llu] %sEXPUNGE completed", TAGF(tag),

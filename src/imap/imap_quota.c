@@ -2,19 +2,26 @@
  * imap_quota.c - QUOTA (RFC 9208): GETQUOTAROOT and GETQUOTA with the
  * resources STORAGE (KiB) and MESSAGE, over one quota root "" per account:
  * limits from the directory (directory_quota), usage from the store
- * (store_quota_usage). Also the limits APPEND passes to the store.
- * SETQUOTA is not offered (no QUOTASET): quotas are the administrator's.
- * Must never: report or apply another account's quota.
+ * (store_quota_usage). Also the limits APPEND passes to the store: those of
+ * the target mailbox's owner (a shared mailbox: its owner's; public folders:
+ * none). SETQUOTA is not offered (no QUOTASET): quotas are the administrator's.
+ * Must never: report another account's quota, or apply any but the target owner's.
  */
 #include "base/log.h"
 #include "directory/directory.h"
 #include "imap/imap_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-int imap_quota_limits(struct imap_session *s, uint64_t *bytes_r, uint64_t *messages_r)
+int imap_quota_limits(struct imap_session *s, const char *owner, uint64_t *bytes_r,
+                      uint64_t *messages_r)
 {
     struct imap_server *srv = s->srv;
+    if (strcmp(owner, STORE_PUBLIC_OWNER) == 0) { /* public folders: no account, no quota */
+        *bytes_r = *messages_r = 0;
+        return 0;
+    }
     if (srv->dir == NULL) { /* opened lazily, again after a failure */
         struct buf err = BUF_INIT;
         srv->dir = directory_open(srv->cfg, &err);
@@ -24,8 +31,8 @@ int imap_quota_limits(struct imap_session *s, uint64_t *bytes_r, uint64_t *messa
         if (srv->dir == NULL)
             return -1;
     }
-    if (directory_quota(srv->dir, s->account, bytes_r, messages_r) != 0) {
-        log_warning("user=<%s>: no quota in the directory (account gone?)", s->account);
+    if (directory_quota(srv->dir, owner, bytes_r, messages_r) != 0) {
+        log_warning("user=<%s>: no quota in the directory (account gone?)", owner);
         return -1;
     }
     return 0;
@@ -36,7 +43,7 @@ static bool quota_write(struct imap_session *s, struct slice tag)
 {
     uint64_t qb, qm, bytes, messages;
     struct buf err = BUF_INIT;
-    if (imap_quota_limits(s, &qb, &qm) != 0) {
+    if (imap_quota_limits(s, s->account, &qb, &qm) != 0) {
         imap_printf(s, "%.*s NO [UNAVAILABLE] Quota unknown, try again later", TAGF(tag));
         return false;
     }

@@ -280,7 +280,7 @@ static bool smsg_load(struct smsg *sm)
 {
     if (!sm->loaded && !sm->failed) {
         struct buf err = BUF_INIT;
-        if (store_message_read(sm->s->srv->store, sm->s->account, sm->s->view.name, sm->m->uid,
+        if (store_message_read(sm->s->srv->store, sm->s->view.owner, sm->s->view.name, sm->m->uid,
                                &sm->data, &err) != 0) {
             sm->failed = true;
         } else {

@@ -68,7 +68,8 @@ static void capability_write(struct imap_session *s, struct buf *b)
     buf_append_cstr(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS "
                        "MOVE UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE QRESYNC ESEARCH "
                        "SEARCHRES LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND SORT "
-                       "THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
+                       "THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
+                       "ACL RIGHTS=texk");
     if (s->state == IMAP_NOT_AUTHENTICATED) {
         if (net_conn_can_starttls(s->conn))
             buf_append_cstr(b, " STARTTLS");
@@ -76,16 +77,19 @@ static void capability_write(struct imap_session *s, struct buf *b)
             buf_append_cstr(b, " AUTH=PLAIN");
         else
             buf_append_cstr(b, " LOGINDISABLED");
+    } else {
+        buf_append_cstr(b, " COMPRESS=DEFLATE");
     }
 }
 
 /* ---- mailbox-changed events ---- */
 
-static void wake_sessions(struct imap_server *srv, const char *account, const char *mailbox,
+/* owner: whose mailbox changed (a session may have another owner's selected). */
+static void wake_sessions(struct imap_server *srv, const char *owner, const char *mailbox,
                           const struct imap_session *except)
 {
     for (struct imap_session *s = srv->sessions; s != NULL; s = s->next) {
-        if (s == except || s->state != IMAP_SELECTED || strcmp(s->account, account) != 0 ||
+        if (s == except || s->state != IMAP_SELECTED || strcmp(s->view.owner, owner) != 0 ||
             strcmp(s->view.name, mailbox) != 0)
             continue;
         s->view.dirty = true;
@@ -94,14 +98,14 @@ static void wake_sessions(struct imap_server *srv, const char *account, const ch
     }
 }
 
-void imap_mailbox_changed(struct imap_session *s, const char *mailbox)
+void imap_mailbox_changed(struct imap_session *s, const char *owner, const char *mailbox)
 {
     struct buf ev = BUF_INIT;
-    buf_printf(&ev, "%s\t%s", s->account, mailbox);
+    buf_printf(&ev, "%s\t%s", owner, mailbox);
     net_worker_publish(s->srv->worker, IPC_EVENT_MAILBOX_CHANGED, ev.data, ev.len);
     buf_free(&ev);
     /* The bus relays to the other processes only. */
-    wake_sessions(s->srv, s->account, mailbox, s);
+    wake_sessions(s->srv, owner, mailbox, s);
 }
 
 void imap_server_event(void *arg, const char *name, struct slice payload)
@@ -409,10 +413,16 @@ static const struct command_def commands[] = {
     {"SEARCH", imap_cmd_search, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"SORT", imap_cmd_sort, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"THREAD", imap_cmd_thread, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"COMPRESS", imap_cmd_compress, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"GETQUOTA", imap_cmd_getquota, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"GETQUOTAROOT", imap_cmd_getquotaroot, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"COPY", imap_cmd_copy, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"MOVE", imap_cmd_move, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"SETACL", imap_cmd_setacl, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"DELETEACL", imap_cmd_deleteacl, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"GETACL", imap_cmd_getacl, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"LISTRIGHTS", imap_cmd_listrights, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
+    {"MYRIGHTS", imap_cmd_myrights, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
 };
 
 static const struct command_def *command_find(struct slice name)
@@ -530,7 +540,6 @@ static void imap_drain(void *arg);
 static void imap_readable(void *arg)
 {
     struct imap_session *s = arg;
-    struct evbuffer *in = net_conn_input(s->conn);
     while (s->state != IMAP_LOGOUT &&
            (s->wait == IMAP_WAIT_NONE || s->wait == IMAP_WAIT_SASL || s->wait == IMAP_WAIT_IDLE)) {
         /* A session that was busy when the drain began ends at its next command. */
@@ -553,6 +562,7 @@ static void imap_readable(void *arg)
             explicit_bzero(s->line.data, s->line.len);
             continue;
         }
+        struct evbuffer *in = net_conn_input(s->conn); /* another one after COMPRESS */
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
             return;

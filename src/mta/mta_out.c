@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "mta/dsn.h"
+#include "mta/mta_expand.h"
 #include "mta/mta_conn.h"
 #include "mta/nexthop.h"
 #include "mta/retry.h"
@@ -558,9 +559,13 @@ static void msg_finish(struct out_msg *m)
         char use[32] = "";
         if (r->conn_use > 1)
             snprintf(use, sizeof(use), ", conn_use=%u", r->conn_use);
+        /* Postfix's orig_to=: the address the recipient had before alias expansion */
+        const char *orig = mta_expand_orig_to(sr->orcpt);
+        bool show_orig = orig != NULL && strcasecmp(orig, sr->address) != 0;
         static const char *const names[] = {"sent", "deferred", "bounced"};
-        log_info("%s: to=<%s>, relay=%s%s, delay=%lld, delays=%s, dsn=%s, status=%s (%s%s)",
-                 env->id, sr->address, r->relay ? r->relay : "none", use, delay, buf_cstr(&delays),
+        log_info("%s: to=<%s>%s%s%s, relay=%s%s, delay=%lld, delays=%s, dsn=%s, status=%s (%s%s)",
+                 env->id, sr->address, show_orig ? ", orig_to=<" : "", show_orig ? orig : "",
+                 show_orig ? ">" : "", r->relay ? r->relay : "none", use, delay, buf_cstr(&delays),
                  codes[i], names[oc[i]], buf_cstr(&text),
                  oc[i] == OUT_BOUNCED && expired && r->res.code / 100 != 5
                      ? "; message expired in the queue"

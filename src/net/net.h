@@ -2,7 +2,8 @@
  * net.h - the network layer every protocol worker shares (smtp, imap, pop3,
  * nntp, http): a worker runtime, listeners on inherited fds, connections with
  * libevent bufferevents, a bounded line reader, TLS (implicit and STARTTLS),
- * per-client-address connection limits, idle timeouts and graceful drain.
+ * DEFLATE compression above TLS, per-client-address connection limits, idle
+ * timeouts and graceful drain.
  *
  * A protocol describes itself with a struct net_proto and registers it for
  * each of its services; the runtime accepts, counts, times out and closes
@@ -148,6 +149,20 @@ void net_conn_resume(struct net_conn *c);
  * Returns false when TLS is not configured.
  */
 bool net_conn_starttls(struct net_conn *c);
+
+/*
+ * Starts DEFLATE compression (RFC 1951 raw deflate, as IMAP COMPRESS, RFC
+ * 4978, and NNTP COMPRESS, RFC 8054, want) in both directions, above TLS.
+ * Call it after writing the command's "OK": what was written before goes out
+ * as it is, everything after is compressed, and flushed once the loop has
+ * finished each batch of output (a client never waits for bytes held in
+ * zlib). Bytes received from now on, including any already buffered behind
+ * the command, are inflated before the protocol reads them, under the same
+ * limits as plain text; a corrupt stream closes the connection (logged).
+ * Returns false when already compressing or a STARTTLS is pending.
+ */
+bool net_conn_start_compress(struct net_conn *c);
+bool net_conn_is_compressed(const struct net_conn *c);
 
 /* Closes after pending output is sent (flush) or at once. closed() follows, later. */
 void net_conn_close(struct net_conn *c, bool flush);

@@ -1,12 +1,15 @@
 /*
  * net_conn.c - one client connection: a bufferevent (plain or TLS), the
- * bounded line reader, STARTTLS, pause/resume, timeouts and closing.
+ * bounded line reader, STARTTLS, the DEFLATE stage above the transport
+ * (net_compress.c), pause/resume, timeouts and closing.
  *
  * A connection is freed only from the event loop, never inside a protocol
  * callback, so a protocol may call net_conn_close() anywhere. Must never:
  * feed bytes that arrived before a STARTTLS handshake to the protocol after
- * it, or block.
+ * it, block, or leave compressed output unflushed when control returns to
+ * the event loop.
  */
+#include "net/net_compress.h"
 #include "net/net_internal.h"
 
 #include "base/alloc.h"
@@ -28,6 +31,13 @@
  * memory a slow reader can make us hold.
  */
 #define NET_WRITE_HIGH_WATER (1024 * 1024)
+/*
+ * A compressed connection that has sent nothing for this long gives its
+ * compressor's memory back (net_compress_release): a client in IDLE then
+ * costs its decompressor only. The price is a fresh dictionary for the next
+ * reply, so not much sooner than a client's pause between commands.
+ */
+#define NET_COMPRESS_QUIET_MS 5000
 
 struct net_conn {
     struct net_worker *w;
@@ -47,6 +57,10 @@ struct net_conn {
     bool out_blocked; /* output above NET_WRITE_HIGH_WATER: not reading */
     char tls_version[32], tls_cipher[96];
     int tls_bits;
+    /* The DEFLATE stage, from net_conn_start_compress on (all NULL before). */
+    struct net_compress *z;
+    struct evbuffer *zin;  /* inflated bytes: what the protocol reads */
+    struct event *zflush;  /* flushes after a batch of output; releases when quiet */
 };
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
@@ -67,6 +81,11 @@ static void conn_free_now(struct net_conn *c)
     if (!c->bev_owns_fd && c->fd >= 0)
         close(c->fd);
     event_free(c->kick);
+    if (c->z) {
+        net_compress_free(c->z);
+        evbuffer_free(c->zin);
+        event_free(c->zflush);
+    }
     net_worker_link_remove(c->w, c->link);
     net_worker_conn_gone(c->w, c->svc, c->addr);
     free(c);
@@ -115,15 +134,69 @@ static void conn_start_tls(struct net_conn *c)
     conn_setup_bev(c);
 }
 
+/* What the protocol reads: the transport's input, or what the DEFLATE stage made of it. */
+static struct evbuffer *conn_in(struct net_conn *c)
+{
+    return c->z ? c->zin : bufferevent_get_input(c->bev);
+}
+
+/*
+ * Inflates what the transport received, up to the read high-water mark.
+ * false: the stream is corrupt, the connection is closing.
+ */
+static bool conn_inflate(struct net_conn *c)
+{
+    const char *err;
+    if (net_compress_read(c->z, bufferevent_get_input(c->bev), c->zin, NET_READ_HIGH_WATER, &err))
+        return true;
+    log_warning("%s: corrupt compressed data from unknown[%s]: %s; disconnecting",
+                net_service_name(c->svc), c->addr, err);
+    net_conn_close(c, true);
+    return false;
+}
+
+static bool conn_reading(const struct net_conn *c)
+{
+    return !(c->dead || c->paused || c->closing || c->starttls_pending || !c->opened ||
+             c->out_blocked);
+}
+
+/*
+ * Calls readable() once for what arrived. With the DEFLATE stage, again as
+ * long as inflating the transport's input (which stops at the high-water
+ * mark) gives the protocol bytes it has not seen; after NET_READ_HIGH_WATER
+ * inflated bytes the loop yields to the other connections (a zip bomb is
+ * cheap to send).
+ */
 static void conn_call_readable(struct net_conn *c)
 {
-    if (c->dead || c->paused || c->closing || c->starttls_pending || !c->opened ||
-        c->out_blocked)
-        return;
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
-        return;
+    size_t left = SIZE_MAX; /* bytes the protocol left unread; SIZE_MAX: not called yet */
+    size_t inflated = 0;
     c->in_callback++;
-    c->proto->readable(c->session);
+    while (conn_reading(c)) {
+        if (c->z) {
+            size_t had = evbuffer_get_length(c->zin);
+            if (!conn_inflate(c))
+                break;
+            inflated += evbuffer_get_length(c->zin) - had;
+        }
+        size_t n = evbuffer_get_length(conn_in(c));
+        if (n == 0 || n == left)
+            break;
+        c->proto->readable(c->session);
+        if (c->z == NULL)
+            break;
+        /*
+         * Again if inflating gives more: the transport may hold more than the
+         * high-water mark let through, or bytes behind the command that just
+         * started compression (those are compressed).
+         */
+        left = evbuffer_get_length(c->zin);
+        if (inflated > NET_READ_HIGH_WATER) {
+            conn_schedule(c);
+            break;
+        }
+    }
     c->in_callback--;
 }
 
@@ -306,7 +379,9 @@ bool net_conn_is_tls(const struct net_conn *c)
 
 bool net_conn_can_starttls(const struct net_conn *c)
 {
-    return !c->tls && net_service_tls(c->svc) == NET_TLS_STARTTLS && net_worker_tls(c->w);
+    /* Never under compression: TLS must stay below it (RFC 4978 3). */
+    return !c->tls && c->z == NULL && net_service_tls(c->svc) == NET_TLS_STARTTLS &&
+           net_worker_tls(c->w);
 }
 
 const char *net_conn_tls_version(const struct net_conn *c)
@@ -326,12 +401,12 @@ int net_conn_tls_bits(const struct net_conn *c)
 
 struct evbuffer *net_conn_input(struct net_conn *c)
 {
-    return bufferevent_get_input(c->bev);
+    return conn_in(c);
 }
 
 enum net_line_result net_conn_read_line(struct net_conn *c, size_t max, struct buf *line_r)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = conn_in(c);
     if (c->skipping) {
         struct evbuffer_ptr p = evbuffer_search(in, "\n", 1, NULL);
         if (p.pos < 0) {
@@ -367,16 +442,54 @@ enum net_line_result net_conn_read_line(struct net_conn *c, size_t max, struct b
     return NET_LINE_OK;
 }
 
-void net_conn_write(struct net_conn *c, const void *data, size_t len)
+/* Output above NET_WRITE_HIGH_WATER: stop reading until it is sent. */
+static void conn_check_output(struct net_conn *c)
 {
-    if (c->dead || c->bev == NULL)
-        return;
-    bufferevent_write(c->bev, data, len);
     if (!c->out_blocked &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_WRITE_HIGH_WATER) {
         c->out_blocked = true;
         bufferevent_disable(c->bev, EV_READ);
     }
+}
+
+/*
+ * Runs once the loop has finished what it was doing after a write (one batch
+ * of output: a command's replies, an IDLE push) and flushes the compressor,
+ * then again when nothing more was written for NET_COMPRESS_QUIET_MS.
+ */
+static void conn_zflush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_conn *c = arg;
+    (void)fd, (void)what;
+    if (c->dead)
+        return;
+    if (!net_compress_pending(c->z)) {
+        net_compress_release(c->z);
+        return;
+    }
+    net_compress_flush(c->z, bufferevent_get_output(c->bev));
+    conn_check_output(c);
+    struct timeval tv = {.tv_sec = NET_COMPRESS_QUIET_MS / 1000,
+                         .tv_usec = (NET_COMPRESS_QUIET_MS % 1000) * 1000};
+    evtimer_add(c->zflush, &tv);
+}
+
+void net_conn_write(struct net_conn *c, const void *data, size_t len)
+{
+    if (c->dead || c->bev == NULL)
+        return;
+    if (c->z == NULL) {
+        bufferevent_write(c->bev, data, len);
+    } else {
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        bool was_pending = net_compress_pending(c->z);
+        net_compress_write(c->z, data, len, out);
+        if (c->closing) /* the connection may end as soon as out is sent */
+            net_compress_flush(c->z, out);
+        else if (!was_pending && len > 0)
+            event_active(c->zflush, EV_TIMEOUT, 0);
+    }
+    conn_check_output(c);
 }
 
 void net_conn_printf(struct net_conn *c, const char *fmt, ...)
@@ -436,6 +549,27 @@ bool net_conn_starttls(struct net_conn *c)
     return true;
 }
 
+bool net_conn_start_compress(struct net_conn *c)
+{
+    if (c->z || c->starttls_pending || c->dead || c->bev == NULL)
+        return false;
+    c->z = net_compress_new();
+    c->zin = evbuffer_new();
+    c->zflush = evtimer_new(net_worker_base(c->w), conn_zflush_cb, c);
+    log_debug("%s: DEFLATE compression on for unknown[%s]", net_service_name(c->svc), c->addr);
+    return true;
+}
+
+bool net_conn_is_compressed(const struct net_conn *c)
+{
+    return c->z != NULL;
+}
+
+size_t net_conn_compress_memory(const struct net_conn *c)
+{
+    return c->z ? net_compress_memory(c->z) : 0;
+}
+
 void net_conn_close(struct net_conn *c, bool flush)
 {
     if (c->dead)
@@ -443,6 +577,8 @@ void net_conn_close(struct net_conn *c, bool flush)
     c->closing = true;
     if (c->bev)
         bufferevent_disable(c->bev, EV_READ);
+    if (flush && c->z && c->bev)
+        net_compress_flush(c->z, bufferevent_get_output(c->bev));
     if (flush && c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
         c->flush_close = true;
         return;

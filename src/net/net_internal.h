@@ -19,6 +19,8 @@ SSL_CTX *net_tls_ctx_new(const struct wharf_config *cfg, struct buf *err);
 struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int fd,
                               const struct sockaddr *sa, socklen_t salen);
 void net_conn_drain(struct net_conn *c);
+/* Bytes zlib holds for c's DEFLATE stage; 0 when c is not compressed. */
+size_t net_conn_compress_memory(const struct net_conn *c);
 void net_conn_abort(struct net_conn *c);
 
 /* Called by net_conn when a connection is freed. */

@@ -303,6 +303,17 @@ static void control_status_cb(void *arg, json_t *obj)
 {
     struct net_worker *w = arg;
     json_object_set_new(obj, "connections", json_integer((json_int_t)w->n_conns));
+    size_t compressed = 0, zmem = 0;
+    for (const struct conn_node *n = w->conns; n; n = n->next) {
+        if (net_conn_is_compressed(n->c)) {
+            compressed++;
+            zmem += net_conn_compress_memory(n->c);
+        }
+    }
+    if (compressed > 0) { /* what the DEFLATE stages cost (zlib's allocations) */
+        json_object_set_new(obj, "compressed_connections", json_integer((json_int_t)compressed));
+        json_object_set_new(obj, "compress_memory", json_integer((json_int_t)zmem));
+    }
     if (w->status_fn)
         w->status_fn(w->status_arg, obj);
 }

@@ -176,6 +176,10 @@ int store_message_set_cache(struct store *s, const char *owner, const char *mail
 int store_message_copy(struct store *s, const char *owner, const char *mailbox,
                        const uint32_t *uids, size_t n, const char *dest, bool move,
                        uint32_t *new_uids_r, struct buf *err);
+/* The same into dest_owner's mailbox dest (shared folders: the quota charged is dest_owner's). */
+int store_message_copy_to(struct store *s, const char *owner, const char *mailbox,
+                          const uint32_t *uids, size_t n, const char *dest_owner,
+                          const char *dest, bool move, uint32_t *new_uids_r, struct buf *err);
 /* Expunges the given UIDs (missing ones are ignored), logging each in the expunge log. */
 int store_message_expunge(struct store *s, const char *owner, const char *mailbox,
                           const uint32_t *uids, size_t n, struct buf *err);
@@ -250,7 +254,8 @@ int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct bu
 int store_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                       struct buf *err);
 
-/* RFC 4314 rights: any of "lrswipkxtea"; set replaces, "" removes. */
+/* RFC 4314 rights: any of "lrswipkxtea"; set replaces, "" removes. The
+ * identifier is an account, "anyone", or one of them after "-" (negative rights). */
 int store_acl_set(struct store *s, const char *owner, const char *mailbox, const char *identifier,
                   const char *rights, struct buf *err);
 /* Rights of identifier on the mailbox into rights_r ("" when none). */
@@ -263,6 +268,24 @@ struct store_acl_entry {
 int store_acl_list(struct store *s, const char *owner, const char *mailbox,
                    struct store_acl_entry **list_r, size_t *n_r, struct buf *err);
 void store_acl_list_free(struct store_acl_entry *list, size_t n);
+/*
+ * The effective rights of user on owner's mailbox into rights_r: every right
+ * for the owner; else the rights of user and "anyone" minus those of the
+ * negative identifiers "-user" and "-anyone". Returns 1 when there is no such
+ * mailbox (or the name is not valid).
+ */
+int store_acl_rights(struct store *s, const char *owner, const char *mailbox, const char *user,
+                     struct buf *rights_r, struct buf *err);
+/* A mailbox of another owner and user's effective rights on it (never ""). */
+struct store_acl_share {
+    char *owner;
+    char *mailbox;
+    char *rights;
+};
+/* Every mailbox not user's own on which user has some right, ordered by owner and name. */
+int store_acl_shared(struct store *s, const char *user, struct store_acl_share **list_r,
+                     size_t *n_r, struct buf *err);
+void store_acl_shared_free(struct store_acl_share *list, size_t n);
 
 /* ---- maintenance and statistics ---- */
 

@@ -52,6 +52,8 @@ int store_mailbox_insert(struct store *s, const char *owner, const char *name,
 /* 0 found, 1 missing, -1 error. name must be canonical. */
 int store_mailbox_find(struct store *s, const char *owner, const char *name, struct mbrow *r,
                        struct buf *err);
+/* A text column as an owned string (NULL for SQL NULL). */
+char *store_col_text(sqlite3_stmt *st, int i);
 /* Takes the next MODSEQ of a mailbox (in a write transaction). */
 int store_modseq_next(struct store *s, int64_t mailbox_id, uint64_t *modseq_r, struct buf *err);
 /* Drops one reference to a blob, deleting its row at zero. */

@@ -1,6 +1,6 @@
 /*
  * store_mailbox.c - mailboxes of the SQLite driver: list, create, delete,
- * rename, subscriptions and ACLs (RFC 4314).
+ * rename and subscriptions (ACLs: store_acl.c).
  *
  * A deleted mailbox takes its messages (and their blob references) and its
  * expunge log with it; a mailbox created again under the same name gets a
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *col_text(sqlite3_stmt *st, int i)
+char *store_col_text(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     return t ? xstrdup((const char *)t) : NULL;
@@ -27,8 +27,8 @@ static const char sql_list[] =
 static void fill_mailbox(sqlite3_stmt *st, struct store_mailbox *mb)
 {
     mb->id = sqlite3_column_int64(st, 0);
-    mb->name = col_text(st, 1);
-    mb->special_use = col_text(st, 2);
+    mb->name = store_col_text(st, 1);
+    mb->special_use = store_col_text(st, 2);
     mb->uidvalidity = (uint32_t)sqlite3_column_int64(st, 3);
     mb->uidnext = (uint32_t)sqlite3_column_int64(st, 4);
     mb->highestmodseq = (uint64_t)sqlite3_column_int64(st, 5);
@@ -169,7 +169,7 @@ static int delete_mailbox_row(struct store *s, const char *owner, int64_t id, st
             cap = cap ? cap * 2 : 16;
             hashes = xreallocarray(hashes, cap, sizeof(*hashes));
         }
-        hashes[n++] = col_text(st, 0);
+        hashes[n++] = store_col_text(st, 0);
         bytes += sqlite3_column_int64(st, 1);
     }
     int result = rc == SQLITE_DONE ? 0 : store_db_error(s, "delete mailbox", err);
@@ -318,7 +318,7 @@ int store_subscriptions(struct store *s, const char *owner, char ***names_r, siz
             cap = cap ? cap * 2 : 8;
             v = xreallocarray(v, cap, sizeof(*v));
         }
-        v[n++] = col_text(st, 0);
+        v[n++] = store_col_text(st, 0);
     }
     if (rc != SQLITE_DONE) {
         store_names_free(v, n);
@@ -334,130 +334,4 @@ void store_names_free(char **names, size_t n)
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
-}
-
-/* ---- ACLs (RFC 4314) ---- */
-
-#define ACL_RIGHTS "lrswipkxtea"
-#define ACL_IDENTIFIER_MAX 320 /* an address (RFC 5321: 64 + 1 + 255) or "anyone" */
-
-static int acl_mailbox(struct store *s, const char *owner, const char *mailbox, int64_t *id_r,
-                       struct buf *err)
-{
-    struct buf canon = BUF_INIT;
-    int rc = store_name_check(s, mailbox, &canon, err);
-    if (rc == 0) {
-        struct mbrow row;
-        rc = store_mailbox_find(s, owner, canon.data, &row, err);
-        if (rc == 1) {
-            buf_printf(err, "no mailbox %s", canon.data);
-            rc = -1;
-        } else if (rc == 0)
-            *id_r = row.id;
-    }
-    buf_free(&canon);
-    return rc;
-}
-
-int store_acl_set(struct store *s, const char *owner, const char *mailbox, const char *identifier,
-                  const char *rights, struct buf *err)
-{
-    size_t ilen = strlen(identifier);
-    if (ilen == 0 || ilen > ACL_IDENTIFIER_MAX) {
-        buf_append_cstr(err, "bad ACL identifier");
-        return -1;
-    }
-    /* Canonical rights: each known letter once, in RFC 4314 order. */
-    char canon[sizeof(ACL_RIGHTS)];
-    size_t n = 0;
-    for (const char *r = rights; *r; r++) {
-        if (strchr(ACL_RIGHTS, *r) == NULL) {
-            buf_printf(err, "unknown ACL right '%c'", *r);
-            return -1;
-        }
-    }
-    for (const char *k = ACL_RIGHTS; *k; k++)
-        if (strchr(rights, *k))
-            canon[n++] = *k;
-    canon[n] = '\0';
-    int64_t id;
-    if (acl_mailbox(s, owner, mailbox, &id, err) != 0)
-        return -1;
-    sqlite3_stmt *st = store_stmt(
-        s, n ? "INSERT INTO acl(mailbox_id, identifier, rights) VALUES(?1, ?2, ?3)"
-               " ON CONFLICT(mailbox_id, identifier) DO UPDATE SET rights = excluded.rights"
-             : "DELETE FROM acl WHERE mailbox_id = ?1 AND identifier = ?2",
-        err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, identifier, -1, SQLITE_STATIC);
-    if (n)
-        sqlite3_bind_text(st, 3, canon, -1, SQLITE_STATIC);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "acl", err);
-}
-
-int store_acl_get(struct store *s, const char *owner, const char *mailbox, const char *identifier,
-                  struct buf *rights_r, struct buf *err)
-{
-    int64_t id;
-    buf_reset(rights_r);
-    if (acl_mailbox(s, owner, mailbox, &id, err) != 0)
-        return -1;
-    sqlite3_stmt *st =
-        store_stmt(s, "SELECT rights FROM acl WHERE mailbox_id = ? AND identifier = ?", err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, identifier, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        buf_append_cstr(rights_r, (const char *)sqlite3_column_text(st, 0));
-        sqlite3_reset(st);
-        return 0;
-    }
-    return rc == SQLITE_DONE ? 0 : store_db_error(s, "acl", err);
-}
-
-int store_acl_list(struct store *s, const char *owner, const char *mailbox,
-                   struct store_acl_entry **list_r, size_t *n_r, struct buf *err)
-{
-    int64_t id;
-    *list_r = NULL;
-    *n_r = 0;
-    if (acl_mailbox(s, owner, mailbox, &id, err) != 0)
-        return -1;
-    sqlite3_stmt *st = store_stmt(
-        s, "SELECT identifier, rights FROM acl WHERE mailbox_id = ? ORDER BY identifier", err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    struct store_acl_entry *v = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4;
-            v = xreallocarray(v, cap, sizeof(*v));
-        }
-        v[n].identifier = col_text(st, 0);
-        v[n].rights = col_text(st, 1);
-        n++;
-    }
-    if (rc != SQLITE_DONE) {
-        store_acl_list_free(v, n);
-        return store_db_error(s, "acl", err);
-    }
-    *list_r = v;
-    *n_r = n;
-    return 0;
-}
-
-void store_acl_list_free(struct store_acl_entry *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].identifier);
-        free(list[i].rights);
-    }
-    free(list);
 }

@@ -420,12 +420,19 @@ int store_message_copy(struct store *s, const char *owner, const char *mailbox,
                        const uint32_t *uids, size_t n, const char *dest, bool move,
                        uint32_t *new_uids_r, struct buf *err)
 {
+    return store_message_copy_to(s, owner, mailbox, uids, n, owner, dest, move, new_uids_r, err);
+}
+
+int store_message_copy_to(struct store *s, const char *owner, const char *mailbox,
+                          const uint32_t *uids, size_t n, const char *dest_owner,
+                          const char *dest, bool move, uint32_t *new_uids_r, struct buf *err)
+{
     if (store_begin(s, true, err) != 0)
         return -1;
     struct mbrow from, to;
     int f = find_mb(s, owner, mailbox, &from, err);
     if (f == 0)
-        f = find_mb(s, owner, dest, &to, err);
+        f = find_mb(s, dest_owner, dest, &to, err);
     if (f != 0) {
         if (f == 1)
             buf_append_cstr(err, "no such mailbox");
@@ -439,7 +446,7 @@ int store_message_copy(struct store *s, const char *owner, const char *mailbox,
     uint32_t next = to.uidnext;
     for (size_t i = 0; i < n; i++) {
         bool found;
-        if (copy_one(s, owner, from.id, uids[i], to.id, next, &found, err) != 0 ||
+        if (copy_one(s, dest_owner, from.id, uids[i], to.id, next, &found, err) != 0 ||
             (found && move && expunge_one(s, owner, from.id, uids[i], &found, err) != 0)) {
             store_rollback(s);
             return -1;

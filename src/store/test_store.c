@@ -649,6 +649,55 @@ static void test_gc_keeps_live_bodies(void **state)
     rm_dir(dir);
 }
 
+/* Effective rights (negative identifiers), the shares of a user, and COPY into another owner's mailbox. */
+static void test_acl_rights_and_shares(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT, rights = BUF_INIT;
+    assert_int_equal(store_mailbox_create(s, ALICE, "Team", NULL, &err), 0);
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News", NULL, &err), 0);
+    assert_int_equal(store_acl_rights(s, ALICE, "Team", ALICE, &rights, &err), 0);
+    assert_string_equal(buf_cstr(&rights), "lrswipkxtea");
+    assert_int_equal(store_acl_rights(s, ALICE, "Team", BOB, &rights, &err), 0);
+    assert_string_equal(buf_cstr(&rights), "");
+    assert_int_equal(store_acl_rights(s, ALICE, "Nothing", BOB, &rights, &err), 1);
+    assert_int_equal(store_acl_set(s, ALICE, "Team", "anyone", "lr", &err), 0);
+    assert_int_equal(store_acl_set(s, ALICE, "Team", BOB, "wi", &err), 0);
+    assert_int_equal(store_acl_set(s, ALICE, "Team", "-" BOB, "r", &err), 0);
+    assert_int_equal(store_acl_rights(s, ALICE, "Team", BOB, &rights, &err), 0);
+    assert_string_equal(buf_cstr(&rights), "lwi");
+    assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "News", "anyone", "l", &err), 0);
+    assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "News", "-anyone", "l", &err), 0);
+    struct store_acl_share *sh;
+    size_t n;
+    assert_int_equal(store_acl_shared(s, BOB, &sh, &n, &err), 0);
+    assert_int_equal(n, 1); /* News: every right taken away again */
+    assert_string_equal(sh[0].owner, ALICE);
+    assert_string_equal(sh[0].mailbox, "Team");
+    assert_string_equal(sh[0].rights, "lwi");
+    store_acl_shared_free(sh, n);
+    assert_int_equal(store_acl_shared(s, ALICE, &sh, &n, &err), 0);
+    assert_int_equal(n, 0); /* her own mailboxes are not shares */
+    store_acl_shared_free(sh, n);
+    /* COPY from alice's Team into bob's INBOX: bob's quota pays. */
+    struct store_target t = {.owner = ALICE, .mailbox = "Team", .must_exist = true};
+    struct store_delivery d = {.data = SLICE_LIT("hello\r\n"), .targets = &t, .n_targets = 1};
+    assert_int_equal(store_deliver(s, &d, 1, &err), 0);
+    assert_int_equal(t.status, STORE_OK);
+    assert_int_equal(store_mailbox_create(s, BOB, "Kept", NULL, &err), 0);
+    uint32_t uid = t.uid, new_uid = 0;
+    assert_int_equal(store_message_copy_to(s, ALICE, "Team", &uid, 1, BOB, "Kept", false, &new_uid, &err), 0);
+    assert_int_equal(new_uid, 1);
+    uint64_t bytes, msgs;
+    assert_int_equal(store_quota_usage(s, BOB, &bytes, &msgs, &err), 0);
+    assert_int_equal(msgs, 1);
+    assert_int_equal(bytes, 7);
+    buf_free(&rights);
+    buf_free(&err);
+    store_close(s);
+}
+
 static void test_names_and_acl(void **state)
 {
     struct store *s = tmp_store();
@@ -735,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_crash_after_commit),
         cmocka_unit_test(test_gc_keeps_live_bodies),
         cmocka_unit_test(test_names_and_acl),
+        cmocka_unit_test(test_acl_rights_and_shares),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,11 +2,13 @@
 
 Clients: Python's imaplib, curl's imaps:// and raw sockets for what imaplib
 will not send (bad input, literals, IDLE, pipelining).
-Messages arrive through `wharf deliver`, the same path the mta uses.
+Messages arrive through `wharf deliver`, the same path the mta uses, and once
+through SMTP on port 25 (IDLE woken by an SMTP delivery).
 """
 import imaplib
 import re
 import shutil
+import smtplib
 import subprocess
 import time
 
@@ -293,7 +295,7 @@ def test_mailbox_commands(imap):
     assert typ == "OK"
     assert re.search(rb"MESSAGES 1 UIDNEXT 3 UIDVALIDITY \d+ UNSEEN 1 SIZE %d" % len(MSG), data[0])
     typ, data = m.namespace()
-    assert data == [b'(("" "/")) NIL NIL']
+    assert data == [b'(("" "/")) (("Other Users/" "/")) (("Public Folders/" "/"))']
     typ, data = m.select("inbox")
     assert typ == "OK" and data == [b"1"]
     assert m.select("Sent", readonly=True)[0] == "OK"
@@ -414,6 +416,34 @@ def test_idle_woken_by_delivery(imap):
     _, ok = r.until("i")
     assert ok.startswith("i OK")
     r.close()
+
+
+def test_idle_woken_by_smtp_delivery(wharf_factory):
+    """The whole path: SMTP on port 25, the spool, the mta, the store, the bus, IDLE."""
+    server = wharf_factory(enable={"smtp", "imap", "imaps"}).start()
+    server.wharf("domain", "add", "example.test")
+    server.wharf("user", "add", USER, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    r = Raw(server.ports["imaps"], tls=True)
+    r.login()
+    lines, ok = r.cmd("s", "SELECT INBOX")
+    assert "* 0 EXISTS" in lines and ok.startswith("s OK")
+    r.send(b"i IDLE\r\n")
+    assert r.line().startswith("+ ")
+    r.sock.settimeout(10)  # a bound for the failure case only
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as smtp:
+        smtp.sendmail("bob@example.test", [USER], MSG)
+    assert r.line() == "* 1 EXISTS"
+    r.send(b"DONE\r\n")
+    _, ok = r.until("i")
+    assert ok.startswith("i OK")
+    r.close()
+    m = login(server)
+    m.select("INBOX", readonly=True)
+    typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT RETURN-PATH)])")
+    assert typ == "OK"
+    assert b"Subject: hello there" in data[0][1]
+    assert b"Return-Path: <bob@example.test>" in data[0][1]
+    m.logout()
 
 
 def test_uids_stable_across_restart(imap):

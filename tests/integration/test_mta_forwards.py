@@ -71,7 +71,8 @@ def test_alias_to_local_and_remote_addresses(forwarding):
     assert len(log_lines(w, r"to=<team@a\.test>, status=expanded")) == 1, w.log()
     assert log_lines(w, r"to=<bob@a\.test>, orig_to=<team@a\.test>, relay=local, .*status=sent")
     for r in ("carol", "dave"):
-        assert len(log_lines(w, rf"to=<{r}@peer\.test>, relay=127\.0\.0\.1.*status=sent")) == 1
+        assert len(log_lines(w, rf"to=<{r}@peer\.test>, orig_to=<team@a\.test>, "
+                             r"relay=127\.0\.0\.1.*status=sent")) == 1
     assert inbox(w, "alice@a.test") == []  # no report
 
 

@@ -1,0 +1,138 @@
+/*
+ * cmd_acl.c - wharf public and wharf acl: the public folders and the access
+ * rights (RFC 4314) on any mailbox, in the store.
+ *
+ *   wharf public add NAME                         create a public folder (no rights yet)
+ *   wharf public list                             the public folders with their ACL
+ *   wharf public del NAME                         delete one and its messages
+ *   wharf acl get OWNER MAILBOX                   the ACL of a mailbox
+ *   wharf acl set OWNER MAILBOX IDENTIFIER RIGHTS replace an identifier's rights
+ *   wharf acl del OWNER MAILBOX IDENTIFIER        remove them
+ *
+ * OWNER is an account or #public; IDENTIFIER an account, "anyone", or
+ * either after "-" (negative rights); RIGHTS letters of "lrswipkxtea".
+ * IMAP users reach public folders as "Public Folders/NAME" (doc/imap.md).
+ * Must never: touch a mailbox's messages (del of a public folder excepted).
+ */
+#include "base/alloc.h"
+#include "cli/cli.h"
+#include "store/store.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: wharf public add|del NAME | list\n"
+                    "       wharf acl get OWNER MAILBOX\n"
+                    "       wharf acl set OWNER MAILBOX IDENTIFIER RIGHTS\n"
+                    "       wharf acl del OWNER MAILBOX IDENTIFIER\n");
+}
+
+/* Prints "IDENTIFIER RIGHTS" lines of a mailbox's ACL, each after indent. */
+static int acl_print(struct store *s, const char *owner, const char *mailbox, const char *indent)
+{
+    struct store_acl_entry *acl;
+    size_t n;
+    struct buf err = BUF_INIT;
+    if (store_acl_list(s, owner, mailbox, &acl, &n, &err) != 0) {
+        fprintf(stderr, "wharf acl: %s\n", buf_cstr(&err));
+        buf_free(&err);
+        return EX_NOINPUT;
+    }
+    for (size_t i = 0; i < n; i++)
+        printf("%s%s %s\n", indent, acl[i].identifier, acl[i].rights);
+    store_acl_list_free(acl, n);
+    return 0;
+}
+
+/* Runs one store call and reports its error; the exit code. */
+static int done(int rc, struct buf *err, const char *what)
+{
+    if (rc != 0)
+        fprintf(stderr, "wharf %s: %s\n", what, buf_cstr(err));
+    buf_free(err);
+    return rc != 0 ? EX_DATAERR : 0;
+}
+
+int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
+{
+    bool list = argc == 2 && strcmp(argv[1], "list") == 0;
+    bool add = argc == 3 && strcmp(argv[1], "add") == 0;
+    bool del = argc == 3 && strcmp(argv[1], "del") == 0;
+    if (!list && !add && !del) {
+        usage();
+        return EX_USAGE;
+    }
+    struct store *s = cli_store_open(ctx->cfg);
+    if (s == NULL)
+        return EX_TEMPFAIL;
+    struct buf err = BUF_INIT;
+    int code = 0;
+    if (add) {
+        code = done(store_mailbox_create(s, STORE_PUBLIC_OWNER, argv[2], NULL, &err), &err,
+                    "public");
+    } else if (del) {
+        code = done(store_mailbox_delete(s, STORE_PUBLIC_OWNER, argv[2], &err), &err, "public");
+    } else {
+        struct store_mailbox *l;
+        size_t n;
+        if (store_mailbox_list(s, STORE_PUBLIC_OWNER, &l, &n, &err) != 0) {
+            code = done(-1, &err, "public");
+        } else {
+            for (size_t i = 0; i < n && code == 0; i++) {
+                printf("%s\t%llu messages\n", l[i].name, (unsigned long long)l[i].messages);
+                code = acl_print(s, STORE_PUBLIC_OWNER, l[i].name, "\t");
+            }
+            store_mailbox_list_free(l, n);
+            buf_free(&err);
+        }
+    }
+    store_close(s);
+    return code;
+}
+
+int cmd_acl(struct cli_ctx *ctx, int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : "";
+    int want = strcmp(sub, "get") == 0 ? 4 : strcmp(sub, "set") == 0 ? 6
+             : strcmp(sub, "del") == 0 ? 5 : -1;
+    if (argc != want) {
+        usage();
+        return EX_USAGE;
+    }
+    int code = 0;
+    struct store *s = cli_store_open(ctx->cfg); /* first: it drops privileges */
+    if (s == NULL)
+        return EX_TEMPFAIL;
+    char *owner = cli_account_name(ctx->cfg, argv[2], &code);
+    if (owner == NULL) {
+        store_close(s);
+        return code;
+    }
+    const char *mailbox = argv[3];
+    if (want == 4) {
+        code = acl_print(s, owner, mailbox, "");
+    } else {
+        /* Identifiers compare as IMAP's SETACL stores them: in lower case. */
+        char *id = xstrdup(argv[4]);
+        for (char *p = id; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        struct buf err = BUF_INIT;
+        if (strcmp(id, owner) == 0) {
+            fprintf(stderr, "wharf acl: the owner always has every right\n");
+            code = EX_DATAERR;
+        } else {
+            code = done(store_acl_set(s, owner, mailbox, id, want == 6 ? argv[5] : "", &err),
+                        &err, "acl");
+        }
+        buf_free(&err);
+        free(id);
+    }
+    store_close(s);
+    free(owner);
+    return code;
+}
