@@ -17,6 +17,8 @@
 #include "base/alloc.h"
 #include "store/store.h"
 
+#include <sqlite3.h>
+
 #define ALICE "alice@example.test"
 #define BOB "bob@example.test"
 
@@ -310,6 +312,47 @@ static void test_changes_since(void **state)
     store_mailbox_free(&mb);
     buf_free(&err);
     store_close(s);
+}
+
+/* A database of schema 1 (no counters) gets them right when it is opened: migration 1 -> 2. */
+static void test_counters_migrate(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct store *s = dir_store(dir);
+    struct buf err = BUF_INIT;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(put(s, ALICE, NULL, "Subject: x\r\n\r\nbody\r\n", NULL, 0, 0, NULL),
+                         STORE_OK);
+    uint32_t two = 2;
+    assert_int_equal(store_message_flags(s, ALICE, "INBOX", &two, 1, STORE_FLAGS_ADD,
+                                         STORE_FLAG_SEEN, NULL, 0, NULL, &err), 0);
+    store_close(s);
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER messages_count_insert;"
+                                  "DROP TRIGGER messages_count_delete;"
+                                  "DROP TRIGGER messages_count_seen;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_messages;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
+                                  "PRAGMA user_version = 1;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    buf_free(&path);
+    s = dir_store(dir);
+    struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.messages, 3);
+    assert_int_equal(mb.unseen, 2);
+    assert_int_equal(mb.bytes, 3 * 20);
+    store_mailbox_free(&mb);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
 }
 
 static void test_reopen_and_recreate(void **state)
@@ -775,6 +818,7 @@ int main(void)
         cmocka_unit_test(test_default_folders),
         cmocka_unit_test(test_uid_modseq_rules),
         cmocka_unit_test(test_changes_since),
+        cmocka_unit_test(test_counters_migrate),
         cmocka_unit_test(test_reopen_and_recreate),
         cmocka_unit_test(test_single_instance_and_bytes),
         cmocka_unit_test(test_quota),
