@@ -130,7 +130,8 @@ bool imap_mailbox_decode(struct imap_session *s, struct slice name, struct buf *
 void imap_view_free(struct imap_view *v);
 /*
  * Brings the view up to date with the store (what changed since
- * view.synced_modseq: the caller decides when; between commands only when view.dirty) and says what changed:
+ * view.synced_modseq: the caller decides when; between commands only when
+ * view.dirty) and says what changed:
  * EXPUNGE (only when allow_expunge; else nothing is done while expunges are
  * pending), FETCH FLAGS (except for quiet_uid ... sorted), EXISTS.
  */
