@@ -21,6 +21,13 @@ parses only what it must, so its own cost stays small next to the server's).
       the server's process tree, then PROBES deliveries (DELIVER is
       wharf:SOCKET or lmtp:SOCKET) to the users in turn, timing from the start
       of the delivery to the "* N EXISTS" on every idle connection of that user.
+  imapload.py sync HOST PORT USER PASS ROUNDS DELIVER PID
+      On a big INBOX (Wharf only; DELIVER is its deliver.sock): SELECT INBOX,
+      NOOP, STATUS (MESSAGES UNSEEN SIZE), NOOP after another session changed one old message's flags, and
+      the time from the start of a delivery to the "* N EXISTS" on a second
+      connection in IDLE; ROUNDS timed rounds of each after one warm-up; and
+      how much the summed Pss of the server (under PID) grew with the three
+      sessions selected.
   imapload.py summary < OUTPUT
       Medians of the rounds and Wharf/Dovecot ratios from the lines above
       (prefixed "wharf   " or "dovecot ").
@@ -169,6 +176,59 @@ async def timed(host, port, user, password, rounds, command, mode):
             print(f"{mode} round={r} messages={exists} seconds={dt:.4f} bytes={len(out)}{hits}")
 
 
+async def sync(host, port, user, password, rounds, deliver, pid):
+    pid = int(pid)
+    base = pss_kb(pid)[0]
+    c = await Imap.login(host, port, user, password)
+    other = await Imap.login(host, port, user, password)
+    idler = await Imap.login(host, port, user, password)
+    await other.cmd("SELECT INBOX")
+    await c.cmd("SELECT INBOX")
+    sel = await idler.cmd("SELECT INBOX")
+    exists = int(re.search(rb"\* (\d+) EXISTS", sel).group(1))
+    print(f"sync memory messages={exists} sessions=3 pss_kb={pss_kb(pid)[0] - base}")
+    idler.w.write(b"I1 IDLE\r\n")
+    await idler.r.readline()  # "+ idling"
+
+    async def one(what, fn):
+        for r in range(rounds + 1):
+            t0 = time.monotonic()
+            await fn(r)
+            dt = time.monotonic() - t0
+            if r:
+                print(f"sync {what} round={r} messages={exists} seconds={dt:.4f}")
+
+    await one("select", lambda r: c.cmd("SELECT INBOX"))
+    await one("noop", lambda r: c.cmd("NOOP"))
+    await one("status", lambda r: other.cmd("STATUS INBOX (MESSAGES UNSEEN SIZE)"))
+
+    async def flagged_noop(r):
+        await other.cmd(f"STORE 1 {'+' if r % 2 == 0 else '-'}FLAGS (\\Flagged)")
+        await asyncio.sleep(0.05)  # the change's event reaches c's worker (not timed)
+        t0 = time.monotonic()
+        out = await c.cmd("NOOP")
+        if b" FETCH " not in out:
+            raise RuntimeError(f"sync: no FETCH after a flag change: {out[-200:]!r}")
+        return time.monotonic() - t0
+
+    for r in range(rounds + 1):
+        dt = await flagged_noop(r)
+        if r:
+            print(f"sync noop_after_flag round={r} messages={exists} seconds={dt:.4f}")
+    for r in range(rounds + 1):
+        t0 = time.monotonic()
+        await wharf_deliver(deliver, user, message(10_000_000 + r, 2048))
+        while not (line := await idler.r.readline()).endswith(b" EXISTS\r\n"):
+            if not line:
+                raise ConnectionError("server closed")
+        dt = time.monotonic() - t0
+        if r:
+            print(f"sync exists round={r} messages={exists} seconds={dt:.4f}")
+    idler.w.write(b"DONE\r\n")
+    for conn in (c, other, idler):
+        conn.w.close()
+
+
 async def append(host, port, user, password, count, size, window):
     c = await Imap.login(host, port, user, password)
     sem = asyncio.Semaphore(window)
@@ -309,13 +369,18 @@ async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid
 
 
 def summary(lines):
-    runs, idle = {}, {}
+    runs, idle, syncs = {}, {}, {}
     for line in lines:
         f = line.split()
         if len(f) < 3 or f[0] not in ("wharf", "dovecot"):
             continue
         kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
-        if f[1] in ("fetch", "search"):
+        if f[1] == "sync" and f[2] == "memory":
+            print(f"summary: wharf 3 sessions selected on {kv['messages']} messages: Pss grew by "
+                  f"{int(kv['pss_kb']) / 1024:.1f} MB")
+        elif f[1] == "sync":
+            syncs.setdefault((f[2], kv["messages"]), []).append(float(kv["seconds"]))
+        elif f[1] in ("fetch", "search"):
             runs.setdefault((f[1], kv["messages"]), {}).setdefault(f[0], []).append(float(kv["seconds"]))
         elif f[1] == "append":
             runs.setdefault(("append", kv["messages"]), {})[f[0]] = [float(kv["rate"].rstrip("/s"))]
@@ -323,6 +388,12 @@ def summary(lines):
             idle[f[0]] = {"n": kv["connections"]}
         elif f[1] == "idle" and f[0] in idle:
             idle[f[0]].update(kv)
+    for (what, n), v in syncs.items():
+        v.sort()
+        print(f"summary: wharf {what:<16} {n:>7} messages: median {v[(len(v) - 1) // 2] * 1000:8.2f} ms"
+              f"  max {v[-1] * 1000:8.2f} ms  ({len(v)} rounds)")
+    if syncs:
+        return
     print("summary: operation                  wharf   dovecot   wharf speed-up")
     for (op, n), v in runs.items():
         w, d = sorted(v.get("wharf", [0])), sorted(v.get("dovecot", [0]))
@@ -351,6 +422,8 @@ def main():
         asyncio.run(append(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), int(a[7])))
     elif mode == "idle":
         asyncio.run(idle(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), int(a[7]), a[8], a[9]))
+    elif mode == "sync":
+        asyncio.run(sync(a[1], int(a[2]), a[3], a[4], int(a[5]), a[6], a[7]))
     elif mode == "summary":
         summary(sys.stdin)
     else:

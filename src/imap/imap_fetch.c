@@ -194,7 +194,7 @@ struct loaded {
     struct mime_message mime;
 };
 
-static int load(struct imap_session *s, const struct store_message *m, struct loaded *l,
+static int load(struct imap_session *s, const struct imap_msg *m, struct loaded *l,
                 bool parse)
 {
     if (!l->have_data) {
@@ -228,7 +228,7 @@ static void literal_write(struct buf *out, struct slice data)
  * ENVELOPE or BODYSTRUCTURE from the store's cache (c: this message's entry of
  * the listing made for this FETCH, or NULL), else computed and cached.
  */
-static int cached_structure(struct imap_session *s, const struct store_message *m,
+static int cached_structure(struct imap_session *s, const struct imap_msg *m,
                             struct store_message *c, struct loaded *l, bool envelope,
                             struct buf *out)
 {
@@ -258,7 +258,7 @@ static int cached_structure(struct imap_session *s, const struct store_message *
     return 0;
 }
 
-static int section_write(struct imap_session *s, struct store_message *m, struct loaded *l,
+static int section_write(struct imap_session *s, struct imap_msg *m, struct loaded *l,
                          const struct fetch_item *it, struct buf *out)
 {
     if (load(s, m, l, true) != 0)
@@ -312,7 +312,7 @@ static int section_write(struct imap_session *s, struct store_message *m, struct
 }
 
 /* BINARY[spec]<origin> and BINARY.SIZE[spec]; -2 for an unknown transfer encoding. */
-static int binary_write(struct imap_session *s, struct store_message *m, struct loaded *l,
+static int binary_write(struct imap_session *s, struct imap_msg *m, struct loaded *l,
                         const struct fetch_item *it, struct buf *out)
 {
     if (load(s, m, l, true) != 0)
@@ -361,7 +361,7 @@ static void set_seen(struct imap_session *s, const size_t *idx, size_t k)
             log_error("user=<%s>: set \\Seen: %s", s->account, buf_cstr(&err));
         } else {
             for (size_t i = 0, u = 0; i < k && u < nu; i++) {
-                struct store_message *m = &s->view.msgs[idx[i]];
+                struct imap_msg *m = &s->view.msgs[idx[i]];
                 if (m->uid != uids[u])
                     continue;
                 if (res[u].outcome == STORE_FLAGS_CHANGED) {
@@ -483,7 +483,7 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
     }
     bool failed = false, unknown_cte = false;
     for (size_t i = 0; i < k && !failed; i++) {
-        struct store_message *m = &s->view.msgs[idx[i]];
+        struct imap_msg *m = &s->view.msgs[idx[i]];
         while (ci < n_cache && cache[ci].uid < m->uid)
             ci++;
         struct store_message *c = ci < n_cache && cache[ci].uid == m->uid ? &cache[ci] : NULL;

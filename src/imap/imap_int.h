@@ -53,6 +53,20 @@ enum imap_wait {
     IMAP_WAIT_TLS,   /* STARTTLS answered, handshake pending */
 };
 
+/*
+ * One message of a view: what the commands read without going to the store
+ * (40 bytes; the store's row also has the body hash and the MIME cache).
+ * keywords is never NULL; "" is shared (imap_view frees the others).
+ */
+struct imap_msg {
+    uint32_t uid;
+    unsigned flags; /* enum store_flag bits */
+    uint64_t modseq;
+    int64_t internaldate;
+    uint64_t size;
+    char *keywords; /* space-separated */
+};
+
 /* The selected mailbox as this session knows it: message i has MSN i + 1. */
 struct imap_view {
     char *owner;     /* whose mailbox: the session's account, another one, or STORE_PUBLIC_OWNER */
@@ -63,7 +77,8 @@ struct imap_view {
     uint32_t uidvalidity;
     uint32_t uidnext;
     uint64_t highestmodseq;
-    struct store_message *msgs;
+    uint64_t synced_modseq; /* the store's HIGHESTMODSEQ the view is in step with */
+    struct imap_msg *msgs;
     size_t n;
     uint32_t *saved; /* SEARCHRES "$" (RFC 5182): UIDs, ascending; reset with the view */
     size_t n_saved;
@@ -114,8 +129,9 @@ char *imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a);
 bool imap_mailbox_decode(struct imap_session *s, struct slice name, struct buf *out);
 void imap_view_free(struct imap_view *v);
 /*
- * Brings the view up to date with the store (a full listing: the caller
- * decides when; between commands only when view.dirty) and says what changed:
+ * Brings the view up to date with the store (what changed since
+ * view.synced_modseq: the caller decides when; between commands only when
+ * view.dirty) and says what changed:
  * EXPUNGE (only when allow_expunge; else nothing is done while expunges are
  * pending), FETCH FLAGS (except for quiet_uid ... sorted), EXISTS.
  */

@@ -113,14 +113,41 @@ void imap_flags_write(struct buf *out, unsigned flags, const char *keywords)
     buf_append_byte(out, ')');
 }
 
-/* The view keeps what every command needs; the MIME cache is read by FETCH when asked for. */
-static void view_compact(struct store_message *list, size_t n)
+static char no_keywords[] = ""; /* shared by every view message without keywords */
+
+/* Takes the keywords of a store row (the row keeps NULL). */
+static char *keywords_take(struct store_message *m)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].envelope);
-        free(list[i].bodystructure);
-        list[i].envelope = list[i].bodystructure = NULL;
-    }
+    char *k = m->keywords;
+    m->keywords = NULL;
+    if (k[0] != '\0')
+        return k;
+    free(k);
+    return no_keywords;
+}
+
+static void keywords_free(char *k)
+{
+    if (k != no_keywords)
+        free(k);
+}
+
+/* A view entry from a store row (its keywords move over). */
+static struct imap_msg view_msg(struct store_message *m)
+{
+    return (struct imap_msg){.uid = m->uid, .flags = m->flags, .modseq = m->modseq,
+                             .internaldate = m->internaldate, .size = m->size,
+                             .keywords = keywords_take(m)};
+}
+
+/* Appends the store rows list[from..n) to the view. */
+static void view_append(struct imap_view *v, struct store_message *list, size_t from, size_t n)
+{
+    if (from >= n)
+        return;
+    v->msgs = xreallocarray(v->msgs, v->n + (n - from), sizeof(*v->msgs));
+    for (size_t i = from; i < n; i++)
+        v->msgs[v->n++] = view_msg(&list[i]);
 }
 
 void imap_view_free(struct imap_view *v)
@@ -128,7 +155,9 @@ void imap_view_free(struct imap_view *v)
     free(v->owner);
     free(v->name);
     free(v->saved);
-    store_message_list_free(v->msgs, v->n);
+    for (size_t i = 0; i < v->n; i++)
+        keywords_free(v->msgs[i].keywords);
+    free(v->msgs);
     memset(v, 0, sizeof(*v));
 }
 
@@ -165,101 +194,144 @@ static void saved_prune(struct imap_view *v)
     v->n_saved = k;
 }
 
+/* Index of uid in the view, or v->n when it is not there. */
+static size_t view_find(const struct imap_view *v, uint32_t uid)
+{
+    size_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->msgs[mid].uid == uid)
+            return mid;
+        if (v->msgs[mid].uid < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return v->n;
+}
+
+/*
+ * The view indexes the store's changes expunge (ascending) into *gone_r; all
+ * of them when the mailbox was deleted and created again (another
+ * UIDVALIDITY: every message of the view went).
+ */
+static size_t view_gone(const struct imap_view *v, const struct store_changes *c, bool reset,
+                        size_t **gone_r)
+{
+    size_t *gone = xcalloc(reset ? v->n + 1 : c->n_expunged + 1, sizeof(*gone));
+    size_t k = 0;
+    for (size_t i = 0; reset && i < v->n; i++)
+        gone[k++] = i;
+    for (size_t i = 0; !reset && i < c->n_expunged; i++) {
+        size_t at = view_find(v, c->expunged[i]);
+        if (at < v->n)
+            gone[k++] = at; /* ascending: both lists are in UID order */
+    }
+    *gone_r = gone;
+    return k;
+}
+
 void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *quiet_uids,
                     size_t n_quiet)
 {
     struct imap_view *v = &s->view;
-    struct store_message *list = NULL;
-    size_t n = 0;
+    struct store_changes c;
     struct buf err = BUF_INIT;
-    /*
-     * QRESYNC wants the mailbox's HIGHESTMODSEQ after an EXPUNGE (RFC 7162
-     * 3.2.10), expunges included; read before the listing, it covers nothing
-     * the listing does not show.
-     */
-    uint64_t before = 0;
-    struct store_mailbox mb;
-    if (s->qresync && allow_expunge &&
-        store_mailbox_get(s->srv->store, v->owner, v->name, &mb, &err) == 0) {
-        before = mb.highestmodseq;
-        store_mailbox_free(&mb);
+    /* One snapshot: the changes past the view's MODSEQ and the mailbox's HIGHESTMODSEQ. */
+    int rc = store_message_changes(s->srv->store, v->owner, v->name, v->synced_modseq, &c, &err);
+    bool reset = rc == 0 && c.uidvalidity != v->uidvalidity;
+    if (reset) {
+        store_changes_free(&c);
+        rc = store_message_changes(s->srv->store, v->owner, v->name, 0, &c, &err);
     }
-    buf_reset(&err);
-    if (store_message_list(s->srv->store, v->owner, v->name, 1, &list, &n, &err) != 0) {
-        log_error("user=<%s>: cannot list %s: %s", s->account, v->name, buf_cstr(&err));
+    if (rc != 0) {
+        log_error("user=<%s>: cannot sync %s: %s", s->account, v->name, buf_cstr(&err));
         buf_free(&err);
         return;
     }
     buf_free(&err);
-    view_compact(list, n);
-    /* Both lists are in UID order: one merge finds expunges and flag changes. */
-    size_t i = 0, j = 0, expunged = 0;
-    for (; i < v->n; i++) {
-        while (j < n && list[j].uid < v->msgs[i].uid)
-            j++; /* cannot happen: new messages have larger UIDs */
-        if (j == n || list[j].uid != v->msgs[i].uid)
-            expunged++;
-        else
-            j++;
-    }
-    if (expunged > 0 && !allow_expunge) {
-        store_message_list_free(list, n);
+    size_t *gone;
+    size_t removed = view_gone(v, &c, reset, &gone);
+    if (removed > 0 && !allow_expunge) {
+        free(gone);
+        store_changes_free(&c);
         return; /* still dirty */
     }
     v->dirty = false;
-    /* QRESYNC (RFC 7162 3.2.10): one VANISHED, before the FETCHes numbered after it. */
-    uint32_t *vanished = s->qresync && expunged ? xcalloc(expunged, sizeof(*vanished)) : NULL;
-    struct buf out = BUF_INIT;
-    size_t removed = 0;
-    j = 0;
-    for (i = 0; i < v->n; i++) {
-        const struct store_message *old = &v->msgs[i];
-        while (j < n && list[j].uid < old->uid)
-            j++;
-        if (j == n || list[j].uid != old->uid) {
-            if (vanished)
-                vanished[removed] = old->uid;
-            else
-                buf_printf(&out, "* %zu EXPUNGE\r\n", i - removed + 1);
-            removed++;
+    /*
+     * EXPUNGEs and FETCHes in UID order, each numbered after the EXPUNGEs
+     * before it; QRESYNC (RFC 7162 3.2.10): one VANISHED, before the FETCHes.
+     */
+    struct buf out = BUF_INIT, vanished = BUF_INIT;
+    uint32_t last = v->n && !reset ? v->msgs[v->n - 1].uid : 0;
+    size_t g = 0, k = 0;
+    for (; k < c.n && c.msgs[k].uid <= last; k++) {
+        struct store_message *cur = &c.msgs[k];
+        size_t at = view_find(v, cur->uid);
+        if (at == v->n)
+            continue; /* cannot happen: new messages have larger UIDs */
+        for (; g < removed && gone[g] < at; g++)
+            if (!s->qresync)
+                buf_printf(&out, "* %zu EXPUNGE\r\n", gone[g] - g + 1);
+        if (g < removed && gone[g] == at)
             continue;
-        }
-        const struct store_message *cur = &list[j++];
+        struct imap_msg *old = &v->msgs[at];
         if ((cur->flags != old->flags || strcmp(cur->keywords, old->keywords) != 0) &&
             !uid_in(quiet_uids, n_quiet, cur->uid)) {
-            buf_printf(&out, "* %zu FETCH (UID %u FLAGS ", i - removed + 1, cur->uid);
+            buf_printf(&out, "* %zu FETCH (UID %u FLAGS ", at - g + 1, cur->uid);
             imap_flags_write(&out, cur->flags, cur->keywords);
             if (s->condstore)
                 buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)cur->modseq);
             buf_append_cstr(&out, ")\r\n");
         }
+        keywords_free(old->keywords);
+        *old = view_msg(cur);
     }
-    if (vanished) {
-        struct buf head = BUF_INIT;
-        buf_append_cstr(&head, "* VANISHED ");
-        imap_seqset_write(&head, vanished, removed);
-        buf_append_cstr(&head, "\r\n");
-        buf_append(&head, out.data, out.len);
-        buf_free(&out);
-        out = head;
-        free(vanished);
+    for (; g < removed; g++)
+        if (!s->qresync)
+            buf_printf(&out, "* %zu EXPUNGE\r\n", gone[g] - g + 1);
+    if (s->qresync && removed > 0) {
+        uint32_t *uids = xcalloc(removed, sizeof(*uids));
+        for (size_t i = 0; i < removed; i++)
+            uids[i] = v->msgs[gone[i]].uid;
+        buf_append_cstr(&vanished, "* VANISHED ");
+        imap_seqset_write(&vanished, uids, removed);
+        buf_append_cstr(&vanished, "\r\n");
+        free(uids);
     }
-    if (n != v->n - removed)
-        buf_printf(&out, "* %zu EXISTS\r\n", n);
-    store_message_list_free(v->msgs, v->n);
-    v->msgs = list;
+    /* Drop the expunged entries, then take the new messages (their keywords move over). */
+    size_t n = 0;
+    for (size_t i = 0, j = 0; i < v->n; i++) {
+        if (j < removed && gone[j] == i) {
+            j++;
+            keywords_free(v->msgs[i].keywords);
+        } else
+            v->msgs[n++] = v->msgs[i];
+    }
+    free(gone);
     v->n = n;
+    view_append(v, c.msgs, k, c.n);
+    if (v->n != n)
+        buf_printf(&out, "* %zu EXISTS\r\n", v->n);
     if (removed > 0)
         saved_prune(v);
-    if (n > 0 && list[n - 1].uid >= v->uidnext)
-        v->uidnext = list[n - 1].uid + 1;
-    if (before > v->highestmodseq)
-        v->highestmodseq = before;
-    for (size_t k = 0; k < n; k++)
-        if (list[k].modseq > v->highestmodseq)
-            v->highestmodseq = list[k].modseq;
+    if (reset)
+        v->uidvalidity = c.uidvalidity;
+    if (v->n > 0 && v->msgs[v->n - 1].uid >= v->uidnext)
+        v->uidnext = v->msgs[v->n - 1].uid + 1;
+    /* QRESYNC wants the mailbox's HIGHESTMODSEQ after an EXPUNGE (RFC 7162 3.2.10), expunges included. */
+    if (s->qresync && allow_expunge && c.highestmodseq > v->highestmodseq)
+        v->highestmodseq = c.highestmodseq;
+    for (size_t i = 0; i < c.n; i++)
+        if (c.msgs[i].modseq > v->highestmodseq)
+            v->highestmodseq = c.msgs[i].modseq;
+    v->synced_modseq = c.highestmodseq;
+    store_changes_free(&c);
+    if (vanished.len > 0)
+        net_conn_write(s->conn, vanished.data, vanished.len);
     if (out.len > 0)
         net_conn_write(s->conn, out.data, out.len);
+    buf_free(&vanished);
     buf_free(&out);
 }
 
@@ -353,7 +425,8 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
         return;
     }
     struct imap_view *v = &s->view;
-    if (store_message_list(s->srv->store, ref.owner, ref.name, 1, &v->msgs, &v->n, &err) != 0) {
+    struct store_changes all;
+    if (store_message_changes(s->srv->store, ref.owner, ref.name, 0, &all, &err) != 0) {
         imap_store_error(s, tag, "select", &err);
         store_mailbox_free(&mb);
         imap_mbref_free(&ref);
@@ -362,7 +435,9 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
         free(name);
         return;
     }
-    view_compact(v->msgs, v->n);
+    view_append(v, all.msgs, 0, all.n); /* the light listing: what every command needs */
+    v->synced_modseq = all.highestmodseq;
+    store_changes_free(&all);
     v->owner = ref.owner;
     v->name = ref.name;
     v->rights = ref.rights;
@@ -747,22 +822,22 @@ void imap_cmd_unsubscribe(struct imap_session *s, struct slice tag, bool uid,
 static void count_deleted(struct imap_session *s, const char *name, uint64_t *n_r,
                           uint64_t *bytes_r)
 {
-    struct store_message *list = NULL;
-    size_t n = 0;
+    struct store_changes all;
     struct buf err = BUF_INIT;
     struct imap_mbref ref;
     *n_r = *bytes_r = 0;
+    memset(&all, 0, sizeof(all));
     if (imap_mbref_resolve(s, name, &ref) == 0 && ref.name != NULL &&
-        store_message_list(s->srv->store, ref.owner, ref.name, 1, &list, &n, &err) != 0)
+        store_message_changes(s->srv->store, ref.owner, ref.name, 0, &all, &err) != 0)
         log_error("user=<%s>: cannot list %s: %s", s->account, name, buf_cstr(&err));
     imap_mbref_free(&ref);
-    for (size_t i = 0; i < n; i++) {
-        if (list[i].flags & STORE_FLAG_DELETED) {
+    for (size_t i = 0; i < all.n; i++) {
+        if (all.msgs[i].flags & STORE_FLAG_DELETED) {
             (*n_r)++;
-            *bytes_r += list[i].size;
+            *bytes_r += all.msgs[i].size;
         }
     }
-    store_message_list_free(list, n);
+    store_changes_free(&all);
     buf_free(&err);
 }
 

@@ -196,7 +196,7 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
     bool changed = false;
     size_t n_ok = 0; /* uids[] keeps, in order, those the STORE applied to */
     for (size_t i = 0; i < k; i++) {
-        struct store_message *m = &s->view.msgs[idx[i]];
+        struct imap_msg *m = &s->view.msgs[idx[i]];
         if (res[i].outcome == STORE_FLAGS_MODIFIED_SINCE) {
             buf_printf(&modified, "%s%u", modified.len ? "," : "", uid ? m->uid : (uint32_t)idx[i] + 1);
         } else if (res[i].outcome == STORE_FLAGS_CHANGED || res[i].outcome == STORE_FLAGS_UNCHANGED) {
@@ -214,7 +214,7 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
     if (!silent || s->condstore) {
         struct buf out = BUF_INIT;
         for (size_t i = 0; i < s->view.n; i++) {
-            const struct store_message *m = &s->view.msgs[i];
+            const struct imap_msg *m = &s->view.msgs[i];
             if (!bsearch(&m->uid, uids, n_ok, sizeof(*uids), cmp_u32))
                 continue;
             buf_printf(&out, "* %zu FETCH (", i + 1);
@@ -375,7 +375,7 @@ void imap_cmd_expunge(struct imap_session *s, struct slice tag, bool uid,
     uint32_t *uids = xcalloc(k ? k : 1, sizeof(*uids));
     size_t nu = 0;
     for (size_t i = 0; i < k; i++) {
-        const struct store_message *m = &s->view.msgs[idx ? idx[i] : i];
+        const struct imap_msg *m = &s->view.msgs[idx ? idx[i] : i];
         if (m->flags & STORE_FLAG_DELETED)
             uids[nu++] = m->uid;
     }

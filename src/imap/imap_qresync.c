@@ -127,7 +127,7 @@ int imap_qresync_select(struct imap_session *s, const struct imap_qresync *q, st
         return -1;
     uint32_t star = v->n ? v->msgs[v->n - 1].uid : 0;
     for (size_t i = 0; i < v->n; i++) {
-        const struct store_message *m = &v->msgs[i];
+        const struct imap_msg *m = &v->msgs[i];
         if (m->modseq <= q->modseq || (known && !imap_seqset_contains(known, m->uid, star)))
             continue;
         buf_printf(out, "* %zu FETCH (UID %u FLAGS ", i + 1, m->uid);

@@ -221,7 +221,7 @@ static bool parse_key(struct sparser *p, struct skey *k, unsigned depth)
 
 struct smsg {
     struct imap_session *s;
-    const struct store_message *m;
+    const struct imap_msg *m;
     uint32_t msn, star_msn, star_uid;
     bool loaded, failed;
     int sent; /* 0: not looked at; 1: sent_day is the Date: field's day; -1: none or invalid */
@@ -363,7 +363,7 @@ static bool keyword_has(const char *keywords, struct slice k)
 
 static bool eval(struct smsg *sm, const struct skey *k)
 {
-    const struct store_message *m = sm->m;
+    const struct imap_msg *m = sm->m;
     int64_t day = day_of(m->internaldate), sent;
     switch (k->kind) {
     case S_AND:

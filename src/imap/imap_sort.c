@@ -157,7 +157,7 @@ static char *first_mailbox(const struct mime_message *msg, const char *field)
 
 int imap_sortinfo_load(struct imap_session *s, size_t idx, struct imap_sortinfo *info)
 {
-    const struct store_message *m = &s->view.msgs[idx];
+    const struct imap_msg *m = &s->view.msgs[idx];
     memset(info, 0, sizeof(*info));
     info->idx = idx;
     info->arrival = info->date = m->internaldate;

@@ -183,6 +183,26 @@ int store_message_copy_to(struct store *s, const char *owner, const char *mailbo
 /* Expunges the given UIDs (missing ones are ignored), logging each in the expunge log. */
 int store_message_expunge(struct store *s, const char *owner, const char *mailbox,
                           const uint32_t *uids, size_t n, struct buf *err);
+/*
+ * What changed in a mailbox since MODSEQ since, read in one snapshot: the
+ * light listing a selected-mailbox view keeps (no body hash, no MIME cache).
+ * since 0: every message and no expunges (SELECT); else the messages whose
+ * MODSEQ is greater (appended or flags changed) and the UIDs expunged with a
+ * greater MODSEQ (the expunge log). A caller whose uidvalidity differs from
+ * the one returned is looking at another mailbox of the same name.
+ */
+struct store_changes {
+    uint32_t uidvalidity;
+    uint32_t uidnext;
+    uint64_t highestmodseq;     /* the mailbox's, in the same snapshot */
+    struct store_message *msgs; /* UID order; blob "", envelope and bodystructure NULL */
+    size_t n;
+    uint32_t *expunged; /* ascending */
+    size_t n_expunged;
+};
+int store_message_changes(struct store *s, const char *owner, const char *mailbox, uint64_t since,
+                          struct store_changes *c, struct buf *err);
+void store_changes_free(struct store_changes *c);
 /* UIDs expunged with MODSEQ > modseq (QRESYNC VANISHED, JMAP changes), ascending. */
 int store_expunged_since(struct store *s, const char *owner, const char *mailbox,
                          uint64_t modseq, uint32_t **uids_r, size_t *n_r, struct buf *err);

@@ -21,9 +21,7 @@ char *store_col_text(sqlite3_stmt *st, int i)
 static const char sql_list[] =
     "SELECT m.id, m.name, m.special_use, m.uidvalidity, m.uidnext, m.highestmodseq,"
     " EXISTS(SELECT 1 FROM subscriptions s WHERE s.owner = m.owner AND s.name = m.name),"
-    " (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = m.id),"
-    " (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = m.id AND (x.flags & 1) = 0),"
-    " (SELECT COALESCE(SUM(size), 0) FROM messages x WHERE x.mailbox_id = m.id)"
+    " m.n_messages, m.n_unseen, m.n_bytes" /* kept by triggers (store_schema.c) */
     " FROM mailboxes m WHERE m.owner = ?1 AND (?2 IS NULL OR m.name = ?2) ORDER BY m.name";
 
 static void fill_mailbox(sqlite3_stmt *st, struct store_mailbox *mb)

@@ -1,6 +1,6 @@
 /*
- * store_message.c - messages of the SQLite driver: list, read, flags,
- * copy, expunge and the expunge log.
+ * store_message.c - messages of the SQLite driver: list, changes since a
+ * MODSEQ, read, flags, copy, expunge and the expunge log.
  *
  * Every change takes a new MODSEQ from its mailbox (store_modseq_next) in
  * the same transaction as the change; an expunge writes the UID and that
@@ -43,6 +43,18 @@ bool store_keywords_ok(struct store *s, const char *k, struct buf *err)
     return true;
 }
 
+/* Columns 0-5 of a row: uid, modseq, flags, keywords, internaldate, size. */
+static void light_row(sqlite3_stmt *st, struct store_message *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->uid = (uint32_t)sqlite3_column_int64(st, 0);
+    m->modseq = (uint64_t)sqlite3_column_int64(st, 1);
+    m->flags = (unsigned)sqlite3_column_int(st, 2);
+    m->keywords = xstrdup((const char *)sqlite3_column_text(st, 3));
+    m->internaldate = sqlite3_column_int64(st, 4);
+    m->size = (uint64_t)sqlite3_column_int64(st, 5);
+}
+
 int store_message_list(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
                        struct store_message **list_r, size_t *n_r, struct buf *err)
 {
@@ -77,13 +89,7 @@ int store_message_list(struct store *s, const char *owner, const char *mailbox, 
             v = xreallocarray(v, cap, sizeof(*v));
         }
         struct store_message *m = &v[n++];
-        memset(m, 0, sizeof(*m));
-        m->uid = (uint32_t)sqlite3_column_int64(st, 0);
-        m->modseq = (uint64_t)sqlite3_column_int64(st, 1);
-        m->flags = (unsigned)sqlite3_column_int(st, 2);
-        m->keywords = xstrdup((const char *)sqlite3_column_text(st, 3));
-        m->internaldate = sqlite3_column_int64(st, 4);
-        m->size = (uint64_t)sqlite3_column_int64(st, 5);
+        light_row(st, m);
         const unsigned char *h = sqlite3_column_text(st, 6);
         if (h)
             memcpy(m->blob, h, strnlen((const char *)h, 64));
@@ -476,23 +482,17 @@ int store_message_expunge(struct store *s, const char *owner, const char *mailbo
     return store_commit(s, err);
 }
 
-int store_expunged_since(struct store *s, const char *owner, const char *mailbox,
-                         uint64_t modseq, uint32_t **uids_r, size_t *n_r, struct buf *err)
+/* The expunge log of a mailbox past modseq, ascending UIDs. */
+static int expunged_read(struct store *s, int64_t mbid, uint64_t modseq, uint32_t **uids_r,
+                         size_t *n_r, struct buf *err)
 {
     *uids_r = NULL;
     *n_r = 0;
-    struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
-    if (f != 0) {
-        if (f == 1)
-            buf_printf(err, "no mailbox %s", mailbox);
-        return -1;
-    }
     sqlite3_stmt *st = store_stmt(
         s, "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid", err);
     if (st == NULL)
         return -1;
-    sqlite3_bind_int64(st, 1, row.id);
+    sqlite3_bind_int64(st, 1, mbid);
     sqlite3_bind_int64(st, 2, (int64_t)modseq);
     uint32_t *v = NULL;
     size_t n = 0, cap = 0;
@@ -511,4 +511,96 @@ int store_expunged_since(struct store *s, const char *owner, const char *mailbox
     *uids_r = v;
     *n_r = n;
     return 0;
+}
+
+int store_expunged_since(struct store *s, const char *owner, const char *mailbox,
+                         uint64_t modseq, uint32_t **uids_r, size_t *n_r, struct buf *err)
+{
+    *uids_r = NULL;
+    *n_r = 0;
+    struct mbrow row;
+    int f = find_mb(s, owner, mailbox, &row, err);
+    if (f != 0) {
+        if (f == 1)
+            buf_printf(err, "no mailbox %s", mailbox);
+        return -1;
+    }
+    return expunged_read(s, row.id, modseq, uids_r, n_r, err);
+}
+
+static int uid_order(const void *a, const void *b)
+{
+    uint32_t x = ((const struct store_message *)a)->uid, y = ((const struct store_message *)b)->uid;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * since 0 walks the primary key (UID order); else the (mailbox_id, modseq)
+ * index gives the few changed rows, sorted here: the cost follows the
+ * changes, not the mailbox.
+ */
+static int changed_read(struct store *s, int64_t mbid, uint64_t since, struct store_changes *c,
+                        struct buf *err)
+{
+    sqlite3_stmt *st =
+        since == 0
+            ? store_stmt(s,
+                         "SELECT uid, modseq, flags, keywords, internaldate, size FROM messages"
+                         " WHERE mailbox_id = ? ORDER BY uid",
+                         err)
+            : store_stmt(s,
+                         "SELECT uid, modseq, flags, keywords, internaldate, size"
+                         " FROM messages INDEXED BY messages_modseq"
+                         " WHERE mailbox_id = ? AND modseq > ?",
+                         err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, mbid);
+    if (since != 0)
+        sqlite3_bind_int64(st, 2, (int64_t)since);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (c->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            c->msgs = xreallocarray(c->msgs, cap, sizeof(*c->msgs));
+        }
+        light_row(st, &c->msgs[c->n++]);
+    }
+    if (rc != SQLITE_DONE)
+        return store_db_error(s, "changes", err);
+    if (since != 0 && c->n > 1)
+        qsort(c->msgs, c->n, sizeof(*c->msgs), uid_order);
+    return 0;
+}
+
+int store_message_changes(struct store *s, const char *owner, const char *mailbox, uint64_t since,
+                          struct store_changes *c, struct buf *err)
+{
+    memset(c, 0, sizeof(*c));
+    if (store_begin(s, false, err) != 0)
+        return -1;
+    struct mbrow row;
+    int f = find_mb(s, owner, mailbox, &row, err);
+    if (f == 1)
+        buf_printf(err, "no mailbox %s", mailbox);
+    int rc = f == 0 ? changed_read(s, row.id, since, c, err) : -1;
+    if (rc == 0 && since != 0)
+        rc = expunged_read(s, row.id, since, &c->expunged, &c->n_expunged, err);
+    store_rollback(s);
+    if (rc != 0) {
+        store_changes_free(c);
+        return -1;
+    }
+    c->uidvalidity = row.uidvalidity;
+    c->uidnext = row.uidnext;
+    c->highestmodseq = row.highestmodseq;
+    return 0;
+}
+
+void store_changes_free(struct store_changes *c)
+{
+    store_message_list_free(c->msgs, c->n);
+    free(c->expunged);
+    memset(c, 0, sizeof(*c));
 }

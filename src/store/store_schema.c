@@ -61,6 +61,32 @@ static const char *const migrations[] = {
     "CREATE INDEX delivered_at ON delivered(at);"
     "INSERT INTO meta VALUES('segment_current', 0);"
     "INSERT INTO meta VALUES('uidvalidity_next', CAST(strftime('%s','now') AS INTEGER));",
+    /*
+     * 1 -> 2: STATUS and LIST-STATUS counts kept per mailbox by triggers, so
+     * that reading them costs one row, not three scans of the messages (a
+     * PostgreSQL driver keeps them the same way).
+     */
+    "ALTER TABLE mailboxes ADD COLUMN n_messages INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE mailboxes ADD COLUMN n_unseen INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE mailboxes ADD COLUMN n_bytes INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE mailboxes SET"
+    "  n_messages = (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = mailboxes.id),"
+    "  n_unseen = (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = mailboxes.id"
+    "              AND (x.flags & 1) = 0),"
+    "  n_bytes = (SELECT COALESCE(SUM(size), 0) FROM messages x"
+    "             WHERE x.mailbox_id = mailboxes.id);"
+    "CREATE TRIGGER messages_count_insert AFTER INSERT ON messages BEGIN"
+    "  UPDATE mailboxes SET n_messages = n_messages + 1,"
+    "    n_unseen = n_unseen + ((NEW.flags & 1) = 0), n_bytes = n_bytes + NEW.size"
+    "  WHERE id = NEW.mailbox_id; END;"
+    "CREATE TRIGGER messages_count_delete AFTER DELETE ON messages BEGIN"
+    "  UPDATE mailboxes SET n_messages = n_messages - 1,"
+    "    n_unseen = n_unseen - ((OLD.flags & 1) = 0), n_bytes = n_bytes - OLD.size"
+    "  WHERE id = OLD.mailbox_id; END;"
+    "CREATE TRIGGER messages_count_seen AFTER UPDATE OF flags ON messages"
+    "  WHEN (OLD.flags & 1) != (NEW.flags & 1) BEGIN"
+    "  UPDATE mailboxes SET n_unseen = n_unseen + ((NEW.flags & 1) = 0) - ((OLD.flags & 1) = 0)"
+    "  WHERE id = NEW.mailbox_id; END;",
 };
 
 size_t store_schema_count(void)

@@ -1,6 +1,6 @@
 /*
  * test_store.c - unit tests of the Information Store (SQLite driver + blob segments):
- * UID/MODSEQ rules, the expunge log, single-instance bodies and their refcounts under
+ * UID/MODSEQ rules, the expunge log, changes since a MODSEQ, STATUS counters, single-instance bodies and their refcounts under
  * two concurrent processes, crash injection around the commit, quotas, names, ACLs, GC.
  */
 #include <setjmp.h>
@@ -16,6 +16,8 @@
 
 #include "base/alloc.h"
 #include "store/store.h"
+
+#include <sqlite3.h>
 
 #define ALICE "alice@example.test"
 #define BOB "bob@example.test"
@@ -192,6 +194,165 @@ static void test_uid_modseq_rules(void **state)
     store_mailbox_free(&mb);
     buf_free(&err);
     store_close(s);
+}
+
+static struct store_changes changes(struct store *s, const char *name, uint64_t since)
+{
+    struct store_changes c;
+    struct buf err = BUF_INIT;
+    if (store_message_changes(s, ALICE, name, since, &c, &err) != 0)
+        fail_msg("changes: %s", buf_cstr(&err));
+    buf_free(&err);
+    return c;
+}
+
+/* What a selected view reads on every sync: changed rows and the expunge log past its MODSEQ. */
+static void test_changes_since(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(put(s, ALICE, NULL, "Subject: x\r\n\r\nbody\r\n", NULL, 0, 0, NULL),
+                         STORE_OK);
+    /* since 0: the light listing, every message in UID order, no MIME cache, no expunges. */
+    assert_int_equal(store_message_set_cache(s, ALICE, "INBOX", 2, "(env)", "(bs)", &err), 0);
+    struct store_changes c = changes(s, "INBOX", 0);
+    assert_int_equal(c.n, 5);
+    for (size_t i = 0; i < c.n; i++) {
+        assert_int_equal(c.msgs[i].uid, i + 1);
+        assert_null(c.msgs[i].envelope);
+        assert_null(c.msgs[i].bodystructure);
+        assert_int_equal(c.msgs[i].size, 20);
+    }
+    assert_int_equal(c.n_expunged, 0);
+    assert_int_equal(c.uidnext, 6);
+    uint64_t m0 = c.highestmodseq;
+    uint32_t uidvalidity = c.uidvalidity;
+    store_changes_free(&c);
+
+    /* Nothing changed: nothing to read. */
+    c = changes(s, "INBOX", m0);
+    assert_int_equal(c.n + c.n_expunged, 0);
+    assert_int_equal(c.highestmodseq, m0);
+    store_changes_free(&c);
+
+    /* A flag change on an old message, an expunge, a new message: the old
+     * message comes after the newer ones in MODSEQ order, before them in UID order. */
+    uint32_t four = 4, one = 1, three = 3;
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &three, 1, &err), 0);
+    assert_int_equal(put(s, ALICE, NULL, "new\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(store_message_flags(s, ALICE, "INBOX", &four, 1, STORE_FLAGS_ADD,
+                                         STORE_FLAG_SEEN, "$done", 0, NULL, &err), 0);
+    assert_int_equal(store_message_flags(s, ALICE, "INBOX", &one, 1, STORE_FLAGS_ADD,
+                                         STORE_FLAG_FLAGGED, NULL, 0, NULL, &err), 0);
+    c = changes(s, "INBOX", m0);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.msgs[0].uid, 1);
+    assert_int_equal(c.msgs[0].flags, STORE_FLAG_FLAGGED);
+    assert_int_equal(c.msgs[1].uid, 4);
+    assert_int_equal(c.msgs[1].flags, STORE_FLAG_SEEN);
+    assert_string_equal(c.msgs[1].keywords, "$done");
+    assert_int_equal(c.msgs[2].uid, 6);
+    assert_int_equal(c.n_expunged, 1);
+    assert_int_equal(c.expunged[0], 3);
+    assert_int_equal(c.highestmodseq, m0 + 4);
+    assert_true(c.msgs[0].modseq == c.highestmodseq);
+    uint64_t m1 = c.highestmodseq;
+    store_changes_free(&c);
+    /* From the middle: only what came after. */
+    c = changes(s, "INBOX", m0 + 2);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.n_expunged, 0);
+    store_changes_free(&c);
+    /* A message appended and expunged between two syncs shows only in the log. */
+    assert_int_equal(put(s, ALICE, NULL, "brief\r\n", NULL, 0, 0, NULL), STORE_OK);
+    uint32_t seven = 7;
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &seven, 1, &err), 0);
+    c = changes(s, "INBOX", m1);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(c.n_expunged, 1);
+    assert_int_equal(c.expunged[0], 7);
+    store_changes_free(&c);
+
+    /* STATUS counts follow appends, flag changes and expunges (kept by triggers). */
+    struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.messages, 5);
+    assert_int_equal(mb.unseen, 4);
+    assert_int_equal(mb.bytes, 4 * 20 + 5);
+    store_mailbox_free(&mb);
+    uint32_t copy[] = {1, 2};
+    assert_int_equal(store_message_copy(s, ALICE, "INBOX", copy, 2, "Archive", true, NULL, &err),
+                     0);
+    mb = get_mb(s, ALICE, "Archive");
+    assert_int_equal(mb.messages, 2);
+    assert_int_equal(mb.unseen, 2);
+    assert_int_equal(mb.bytes, 2 * 20);
+    store_mailbox_free(&mb);
+    mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.messages, 3);
+    assert_int_equal(mb.unseen, 2);
+    store_mailbox_free(&mb);
+
+    /* Deleted and created again: another UIDVALIDITY tells the caller its view is gone. */
+    assert_int_equal(store_mailbox_delete(s, ALICE, "Archive", &err), 0);
+    assert_int_equal(store_message_changes(s, ALICE, "Archive", 1, &c, &err), -1);
+    buf_reset(&err);
+    c = changes(s, "INBOX", 0);
+    store_changes_free(&c);
+    assert_int_equal(store_mailbox_create(s, ALICE, "Archive", NULL, &err), 0);
+    assert_int_equal(store_mailbox_delete(s, ALICE, "Drafts", &err), 0);
+    assert_int_equal(store_mailbox_create(s, ALICE, "Drafts", NULL, &err), 0);
+    c = changes(s, "Drafts", 0);
+    assert_int_not_equal(c.uidvalidity, uidvalidity);
+    assert_int_equal(c.n, 0);
+    store_changes_free(&c);
+    mb = get_mb(s, ALICE, "Archive");
+    assert_int_equal(mb.messages + mb.unseen + mb.bytes, 0);
+    store_mailbox_free(&mb);
+    buf_free(&err);
+    store_close(s);
+}
+
+/* A database of schema 1 (no counters) gets them right when it is opened: migration 1 -> 2. */
+static void test_counters_migrate(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct store *s = dir_store(dir);
+    struct buf err = BUF_INIT;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(put(s, ALICE, NULL, "Subject: x\r\n\r\nbody\r\n", NULL, 0, 0, NULL),
+                         STORE_OK);
+    uint32_t two = 2;
+    assert_int_equal(store_message_flags(s, ALICE, "INBOX", &two, 1, STORE_FLAGS_ADD,
+                                         STORE_FLAG_SEEN, NULL, 0, NULL, &err), 0);
+    store_close(s);
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER messages_count_insert;"
+                                  "DROP TRIGGER messages_count_delete;"
+                                  "DROP TRIGGER messages_count_seen;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_messages;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
+                                  "PRAGMA user_version = 1;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    buf_free(&path);
+    s = dir_store(dir);
+    struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.messages, 3);
+    assert_int_equal(mb.unseen, 2);
+    assert_int_equal(mb.bytes, 3 * 20);
+    store_mailbox_free(&mb);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
 }
 
 static void test_reopen_and_recreate(void **state)
@@ -656,6 +817,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_folders),
         cmocka_unit_test(test_uid_modseq_rules),
+        cmocka_unit_test(test_changes_since),
+        cmocka_unit_test(test_counters_migrate),
         cmocka_unit_test(test_reopen_and_recreate),
         cmocka_unit_test(test_single_instance_and_bytes),
         cmocka_unit_test(test_quota),
