@@ -478,11 +478,11 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
             first_unseen = i + 1;
     struct buf out = BUF_INIT;
     buf_printf(&out, "* FLAGS (%s)\r\n", IMAP_SYSTEM_FLAGS);
+    /* Read-only (EXAMINE, or no right to change anything): no flag can be
+     * changed, as in RFC 3501 6.3.2's example; else RFC 4314: what this user may change. */
     buf_append_cstr(&out, "* OK [PERMANENTFLAGS (");
-    if (v->readonly)
-        buf_append_cstr(&out, IMAP_SYSTEM_FLAGS);
-    else
-        imap_rights_flags_write(&out, v->rights); /* RFC 4314: what this user may change */
+    if (!v->readonly)
+        imap_rights_flags_write(&out, v->rights);
     buf_append_cstr(&out, ")] Flags permitted\r\n");
     buf_append(&out, list.data, list.len);
     buf_free(&list);

@@ -540,6 +540,7 @@ def test_state_rules(imap):
     assert line.startswith("c BAD")
     lines, line = r.cmd("d", "EXAMINE INBOX")
     assert line.startswith("d OK [READ-ONLY]")
+    assert "* OK [PERMANENTFLAGS ()] Flags permitted" in lines  # nothing may change
     _, line = r.cmd("e", "STORE 1:* +FLAGS (\\Seen)")
     assert line.startswith("e BAD") or line.startswith("e NO")
     _, line = r.cmd("f", "UNSELECT")
