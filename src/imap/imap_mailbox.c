@@ -383,6 +383,28 @@ static void deselect(struct imap_session *s)
     s->state = IMAP_AUTHENTICATED;
 }
 
+/*
+ * Resolves name and reads its mailbox row for a command that needs the `r`
+ * right (SELECT, EXAMINE, STATUS). 0: *ref_r and *mb_r filled; else the
+ * command has been answered (missing or not visible, no right, store error).
+ * *ref_r is always to be freed.
+ */
+static int mailbox_get_readable(struct imap_session *s, struct slice tag, const char *what,
+                                const char *name, struct imap_mbref *ref_r,
+                                struct store_mailbox *mb_r, struct buf *err)
+{
+    int r = imap_mbref_resolve(s, name, ref_r);
+    if (r == 0 && !imap_mbref_allowed(s, tag, ref_r, IMAP_RIGHT_R, MISSING))
+        return 2; /* answered */
+    if (r == 0)
+        r = store_mailbox_get(s->srv->store, ref_r->owner, ref_r->name, mb_r, err);
+    if (r == 1)
+        imap_printf(s, "%.*s NO " MISSING, TAGF(tag));
+    else if (r < 0)
+        imap_store_error(s, tag, what, err);
+    return r;
+}
+
 static void select_or_examine(struct imap_session *s, struct slice tag,
                               const struct imap_arg *args, size_t n, bool readonly)
 {
@@ -408,16 +430,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     struct store_mailbox mb;
     struct buf err = BUF_INIT;
     struct imap_mbref ref;
-    int r = imap_mbref_resolve(s, name, &ref);
-    if (r == 0 && !imap_mbref_allowed(s, tag, &ref, IMAP_RIGHT_R, MISSING))
-        r = 2; /* answered */
-    else if (r == 0)
-        r = store_mailbox_get(s->srv->store, ref.owner, ref.name, &mb, &err);
-    if (r != 0) {
-        if (r == 1)
-            imap_printf(s, "%.*s NO " MISSING, TAGF(tag));
-        else if (r < 0)
-            imap_store_error(s, tag, "select", &err);
+    if (mailbox_get_readable(s, tag, "select", name, &ref, &mb, &err) != 0) {
         imap_mbref_free(&ref);
         buf_free(&err);
         imap_qresync_free(&q);
@@ -898,19 +911,10 @@ void imap_cmd_status(struct imap_session *s, struct slice tag, bool uid,
     struct store_mailbox mb;
     struct buf err = BUF_INIT, out = BUF_INIT;
     struct imap_mbref ref;
-    int r = imap_mbref_resolve(s, name, &ref);
-    if (r == 0 && !imap_mbref_allowed(s, tag, &ref, IMAP_RIGHT_R, MISSING))
-        r = 2; /* answered */
-    else if (r == 0)
-        r = store_mailbox_get(s->srv->store, ref.owner, ref.name, &mb, &err);
+    int r = mailbox_get_readable(s, tag, "status", name, &ref, &mb, &err);
     imap_mbref_free(&ref);
-    if (r != 0) {
-        if (r == 1)
-            imap_printf(s, "%.*s NO " MISSING, TAGF(tag));
-        else if (r < 0)
-            imap_store_error(s, tag, "status", &err);
+    if (r != 0)
         goto done;
-    }
     const char *e = imap_status_write(s, &out, name, &args[1], &mb);
     if (e != NULL) {
         imap_bad(s, tag, e);
