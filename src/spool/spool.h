@@ -6,7 +6,8 @@
  * into place before the SMTP server answers 250: a file that exists under its
  * final name is complete. The mta reads it, delivers, and removes it only
  * after the delivery is durable. Layout: DATA_DIRECTORY/spool/ (the smtp
- * workers write, the mta reads). Queue ids are unique, sortable by arrival,
+ * workers write, the mta reads): tmp/, queue/, and corrupt/ for files the
+ * mta refused (damaged maildrop files, see maildrop.h). Queue ids are unique, sortable by arrival,
  * and safe as file names ([0-9A-Za-z] only).
  */
 #ifndef WHARF_SPOOL_SPOOL_H
@@ -118,6 +119,13 @@ bool spool_ctl_parse(const char *s, enum spool_ctl *c_r);
 /* Reads, changes and rewrites entry id durably. Only its writer may call this
  * (the mta while wharfd runs). */
 int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl c, struct buf *err);
+
+/* True when entry id is in the queue (complete, under its final name). */
+bool spool_exists(const struct wharf_config *cfg, const char *id);
+
+/* Moves file name of directory dirfd (a damaged maildrop file) to
+ * DATA/spool/corrupt/, where only the wharf user and root see it. */
+int spool_set_aside(const struct wharf_config *cfg, int dirfd, const char *name, struct buf *err);
 
 /* Removes a spool file (after every recipient is done). */
 int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err);

@@ -1,0 +1,204 @@
+/*
+ * mta_pickup.c - the pickup: maildrop files into the spool (see mta_pickup.h).
+ *
+ * Must never: remove a maildrop file before its spool entry is durable,
+ * believe a file about who wrote it, or let one bad file stop the others.
+ */
+#include "mta/mta_pickup.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct mta_pickup {
+    const struct wharf_config *cfg;
+    struct mta_queue *q;
+    struct maildrop_limits lim;
+    int dirfd; /* DATA/maildrop */
+    struct event *ev;
+    size_t waiting;
+};
+
+static void on_run(evutil_socket_t fd, short what, void *arg);
+
+struct mta_pickup *mta_pickup_new(struct event_base *base, const struct wharf_config *cfg,
+                                  struct mta_queue *q, struct buf *err)
+{
+    char *dir = maildrop_dir(cfg);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        buf_printf(err, "cannot open the maildrop %s: %s", dir, strerror(errno));
+        free(dir);
+        return NULL;
+    }
+    free(dir);
+    struct mta_pickup *p = xcalloc(1, sizeof(*p));
+    p->cfg = cfg;
+    p->q = q;
+    p->dirfd = fd;
+    maildrop_limits_from_config(&p->lim, cfg);
+    p->ev = evtimer_new(base, on_run, p);
+    return p;
+}
+
+/* Removes a picked-up file; its spool entry is durable already. */
+static void remove_file(struct mta_pickup *p, const char *name, const char *id)
+{
+    if (unlinkat(p->dirfd, name, 0) != 0 || fsync(p->dirfd) != 0)
+        log_error("%s: cannot remove maildrop file %s: %s (it is recognised at the next start)",
+                  id, name, strerror(errno));
+}
+
+static void set_aside(struct mta_pickup *p, const char *name, uid_t uid, const char *why)
+{
+    struct buf err = BUF_INIT;
+    if (spool_set_aside(p->cfg, p->dirfd, name, &err) == 0)
+        log_warning("maildrop file %s (uid %u): %s: moved to spool/corrupt", name, (unsigned)uid,
+                    why);
+    else
+        log_warning("maildrop file %s (uid %u): %s: %s", name, (unsigned)uid, why,
+                    buf_cstr(&err));
+    buf_free(&err);
+}
+
+/* The spool id of file name, or false when it is no file of ours. */
+static bool file_id(struct mta_pickup *p, const char *name, uid_t *uid_r, char id_r[32])
+{
+    struct stat st;
+    if (!maildrop_name_valid(name) || fstatat(p->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return false;
+    *uid_r = st.st_uid;
+    maildrop_spool_id(name, st.st_uid, id_r);
+    return true;
+}
+
+void mta_pickup_recover(struct mta_pickup *p)
+{
+    char **names;
+    size_t n;
+    struct buf err = BUF_INIT;
+    if (maildrop_list(p->dirfd, false, &names, &n, &err) != 0)
+        log_error("%s", buf_cstr(&err));
+    for (size_t i = 0; i < n; i++) {
+        char id[32];
+        uid_t uid;
+        if (file_id(p, names[i], &uid, id) && spool_exists(p->cfg, id)) {
+            log_info("%s: maildrop file %s was queued before a restart", id, names[i]);
+            remove_file(p, names[i], id);
+        }
+    }
+    maildrop_list_free(names, n);
+    buf_free(&err);
+}
+
+/* Returns false when the spool cannot be written (the rest waits for the next run). */
+static bool pickup_one(struct mta_pickup *p, const char *name)
+{
+    char id[32];
+    uid_t uid = (uid_t)-1;
+    if (!file_id(p, name, &uid, id)) {
+        struct stat st;
+        if (fstatat(p->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            set_aside(p, name, st.st_uid, "not a maildrop file name");
+        return true;
+    }
+    if (spool_exists(p->cfg, id)) { /* queued, then the mta stopped before the removal */
+        remove_file(p, name, id);
+        return true;
+    }
+    struct maildrop_entry e;
+    struct stat st;
+    struct buf err = BUF_INIT;
+    int r = maildrop_read(p->dirfd, name, &p->lim, &e, &st, &err);
+    if (r != 0) {
+        if (r < 0)
+            set_aside(p, name, uid, buf_cstr(&err));
+        buf_free(&err);
+        return true;
+    }
+    struct passwd *pw = getpwuid(st.st_uid);
+    time_t now = time(NULL);
+    const struct mta_pickup_origin o = {
+        .uid = st.st_uid,
+        .user = pw ? pw->pw_name : NULL,
+        .trusted = st.st_uid == 0 || st.st_uid == getuid(),
+        .arrival = st.st_ctime < now ? st.st_ctime : now,
+    };
+    struct spool_message sm;
+    bool sender_set;
+    const char *why;
+    bool ok = true;
+    if (mta_pickup_convert(p->cfg, id, &e, &o, &sm, &sender_set, &why) != MTA_PICKUP_OK) {
+        set_aside(p, name, st.st_uid, why);
+    } else if (spool_write(p->cfg, &sm, &err) != 0) {
+        log_error("%s: cannot queue maildrop file %s: %s (tried again later)", id, name,
+                  buf_cstr(&err));
+        ok = false;
+        spool_message_free(&sm);
+    } else {
+        remove_file(p, name, id);
+        /* Postfix's pickup and qmgr lines */
+        log_info("%s: uid=%u from=<%s>%s%s%s", id, (unsigned)st.st_uid, e.sender,
+                 sender_set ? " (sender set with -f by " : "",
+                 sender_set ? (o.user ? o.user : "an unnamed uid") : "", sender_set ? ")" : "");
+        log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", id, e.sender, sm.data.len,
+                 e.n_rcpts);
+        spool_message_free(&sm);
+        mta_queue_take(p->q, id);
+    }
+    maildrop_entry_free(&e);
+    buf_free(&err);
+    return ok;
+}
+
+/* One turn: up to MTA_PICKUP_PER_RUN files, then again at once or after the interval. */
+static void on_run(evutil_socket_t fd, short what, void *arg)
+{
+    struct mta_pickup *p = arg;
+    char **names;
+    size_t n, done = 0;
+    struct buf err = BUF_INIT;
+    if (maildrop_list(p->dirfd, true, &names, &n, &err) != 0)
+        log_error("%s", buf_cstr(&err));
+    buf_free(&err);
+    bool ok = true;
+    for (; done < n && done < MTA_PICKUP_PER_RUN && ok; done++)
+        ok = pickup_one(p, names[done]);
+    p->waiting = n - done;
+    maildrop_list_free(names, n);
+    int64_t ms = ok && p->waiting ? 0 : p->cfg->mta_pickup_interval;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(p->ev, &tv);
+    (void)fd;
+    (void)what;
+}
+
+void mta_pickup_start(struct mta_pickup *p)
+{
+    on_run(-1, 0, p);
+}
+
+void mta_pickup_stop(struct mta_pickup *p)
+{
+    evtimer_del(p->ev);
+}
+
+size_t mta_pickup_waiting(const struct mta_pickup *p)
+{
+    return p->waiting;
+}
+
+void mta_pickup_free(struct mta_pickup *p)
+{
+    if (p == NULL)
+        return;
+    event_free(p->ev);
+    close(p->dirfd);
+    free(p);
+}
