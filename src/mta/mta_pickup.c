@@ -16,6 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* What a user can leave that cannot be moved aside (a directory with files
+ * in it) is logged at most this often, not at every turn. */
+#define MTA_PICKUP_STUCK_LOG_S 3600
+
 struct mta_pickup {
     const struct wharf_config *cfg;
     struct mta_queue *q;
@@ -23,6 +27,15 @@ struct mta_pickup {
     int dirfd; /* DATA/maildrop */
     struct event *ev;
     size_t waiting;
+    size_t stuck;             /* entries of this turn that could not be moved */
+    time_t stuck_quiet_until; /* no warnings about them before */
+};
+
+/* What became of one entry of the maildrop. */
+enum pickup_result {
+    PICKUP_DONE,       /* queued, or moved aside */
+    PICKUP_STUCK,      /* could not be moved or removed: skipped, not counted */
+    PICKUP_SPOOL_DOWN, /* the spool cannot be written: the rest waits */
 };
 
 static void on_run(evutil_socket_t fd, short what, void *arg);
@@ -47,24 +60,40 @@ struct mta_pickup *mta_pickup_new(struct event_base *base, const struct wharf_co
     return p;
 }
 
-/* Removes a picked-up file; its spool entry is durable already. */
-static void remove_file(struct mta_pickup *p, const char *name, const char *id)
+/* Counts an entry that is stuck; true when it is time to say so. */
+static bool stuck(struct mta_pickup *p)
 {
-    if (unlinkat(p->dirfd, name, 0) != 0 || fsync(p->dirfd) != 0)
-        log_error("%s: cannot remove maildrop file %s: %s (it is recognised at the next start)",
-                  id, name, strerror(errno));
+    p->stuck++;
+    return time(NULL) >= p->stuck_quiet_until;
 }
 
-static void set_aside(struct mta_pickup *p, const char *name, uid_t uid, const char *why)
+/* Removes a picked-up file; its spool entry is durable already. */
+static enum pickup_result remove_file(struct mta_pickup *p, const char *name, const char *id)
+{
+    if (unlinkat(p->dirfd, name, 0) == 0 && fsync(p->dirfd) == 0)
+        return PICKUP_DONE;
+    if (stuck(p))
+        log_error("%s: cannot remove maildrop file %s: %s (it is recognised as queued)", id, name,
+                  strerror(errno));
+    return PICKUP_STUCK;
+}
+
+static enum pickup_result set_aside(struct mta_pickup *p, const char *name, uid_t uid,
+                                    const char *why)
 {
     struct buf err = BUF_INIT;
-    if (spool_set_aside(p->cfg, p->dirfd, name, &err) == 0)
+    enum pickup_result r = PICKUP_DONE;
+    if (spool_set_aside(p->cfg, p->dirfd, name, &err) == 0) {
         log_warning("maildrop file %s (uid %u): %s: moved to spool/corrupt", name, (unsigned)uid,
                     why);
-    else
-        log_warning("maildrop file %s (uid %u): %s: %s", name, (unsigned)uid, why,
-                    buf_cstr(&err));
+    } else {
+        r = PICKUP_STUCK;
+        if (stuck(p))
+            log_warning("maildrop file %s (uid %u): %s: %s", name, (unsigned)uid, why,
+                        buf_cstr(&err));
+    }
     buf_free(&err);
+    return r;
 }
 
 /* The spool id of file name, or false when it is no file of ours. */
@@ -97,30 +126,26 @@ void mta_pickup_recover(struct mta_pickup *p)
     buf_free(&err);
 }
 
-/* Returns false when the spool cannot be written (the rest waits for the next run). */
-static bool pickup_one(struct mta_pickup *p, const char *name)
+static enum pickup_result pickup_one(struct mta_pickup *p, const char *name)
 {
     char id[32];
     uid_t uid = (uid_t)-1;
     if (!file_id(p, name, &uid, id)) {
         struct stat st;
-        if (fstatat(p->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            set_aside(p, name, st.st_uid, "not a maildrop file name");
-        return true;
+        if (fstatat(p->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            return PICKUP_DONE; /* gone */
+        return set_aside(p, name, st.st_uid, "not a maildrop file name");
     }
-    if (spool_exists(p->cfg, id)) { /* queued, then the mta stopped before the removal */
-        remove_file(p, name, id);
-        return true;
-    }
+    if (spool_exists(p->cfg, id)) /* queued, then the mta stopped before the removal */
+        return remove_file(p, name, id);
     struct maildrop_entry e;
     struct stat st;
     struct buf err = BUF_INIT;
     int r = maildrop_read(p->dirfd, name, &p->lim, &e, &st, &err);
     if (r != 0) {
-        if (r < 0)
-            set_aside(p, name, uid, buf_cstr(&err));
+        enum pickup_result res = r < 0 ? set_aside(p, name, uid, buf_cstr(&err)) : PICKUP_DONE;
         buf_free(&err);
-        return true;
+        return res;
     }
     struct passwd *pw = getpwuid(st.st_uid);
     time_t now = time(NULL);
@@ -133,16 +158,16 @@ static bool pickup_one(struct mta_pickup *p, const char *name)
     struct spool_message sm;
     bool sender_set;
     const char *why;
-    bool ok = true;
+    enum pickup_result res = PICKUP_DONE;
     if (mta_pickup_convert(p->cfg, id, &e, &o, &sm, &sender_set, &why) != MTA_PICKUP_OK) {
-        set_aside(p, name, st.st_uid, why);
+        res = set_aside(p, name, st.st_uid, why);
     } else if (spool_write(p->cfg, &sm, &err) != 0) {
         log_error("%s: cannot queue maildrop file %s: %s (tried again later)", id, name,
                   buf_cstr(&err));
-        ok = false;
+        res = PICKUP_SPOOL_DOWN;
         spool_message_free(&sm);
     } else {
-        remove_file(p, name, id);
+        res = remove_file(p, name, id);
         /* Postfix's pickup and qmgr lines */
         log_info("%s: uid=%u from=<%s>%s%s%s", id, (unsigned)st.st_uid, e.sender,
                  sender_set ? " (sender set with -f by " : "",
@@ -154,25 +179,33 @@ static bool pickup_one(struct mta_pickup *p, const char *name)
     }
     maildrop_entry_free(&e);
     buf_free(&err);
-    return ok;
+    return res;
 }
 
-/* One turn: up to MTA_PICKUP_PER_RUN files, then again at once or after the interval. */
+/* One turn: up to MTA_PICKUP_PER_RUN files, then again at once (more are
+ * waiting) or after the interval. What is stuck is not counted: it must
+ * neither use up a turn nor make the next one come at once. */
 static void on_run(evutil_socket_t fd, short what, void *arg)
 {
     struct mta_pickup *p = arg;
     char **names;
-    size_t n, done = 0;
+    size_t n, i = 0, done = 0;
     struct buf err = BUF_INIT;
     if (maildrop_list(p->dirfd, true, &names, &n, &err) != 0)
         log_error("%s", buf_cstr(&err));
     buf_free(&err);
-    bool ok = true;
-    for (; done < n && done < MTA_PICKUP_PER_RUN && ok; done++)
-        ok = pickup_one(p, names[done]);
-    p->waiting = n - done;
+    enum pickup_result r = PICKUP_DONE;
+    for (; i < n && done < MTA_PICKUP_PER_RUN && r != PICKUP_SPOOL_DOWN; i++) {
+        r = pickup_one(p, names[i]);
+        done += r == PICKUP_DONE;
+    }
+    p->waiting = n - i;
     maildrop_list_free(names, n);
-    int64_t ms = ok && p->waiting ? 0 : p->cfg->mta_pickup_interval;
+    time_t now = time(NULL);
+    if (p->stuck && now >= p->stuck_quiet_until)
+        p->stuck_quiet_until = now + MTA_PICKUP_STUCK_LOG_S;
+    p->stuck = 0;
+    int64_t ms = r != PICKUP_SPOOL_DOWN && p->waiting ? 0 : p->cfg->mta_pickup_interval;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(p->ev, &tv);
     (void)fd;

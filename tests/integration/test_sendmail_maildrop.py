@@ -192,6 +192,27 @@ def test_malformed_files_are_set_aside_and_good_mail_flows(server):
     assert server.component("mta")["state"] == "running"
 
 
+def test_what_cannot_be_moved_aside_is_said_once_and_blocks_nothing(server):
+    """Directories of a user with a file in each: the mta may neither move
+    nor remove them. More of them than a turn takes, named to sort before
+    every maildrop file: they are logged once each (not at every turn) and
+    the good files after them still go through, turn after turn."""
+    script = ("for i in $(seq 70); do mkdir 00-stuck-$i && touch 00-stuck-$i/inside || exit 1; "
+              "done")
+    r = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                        "sh", "-c", script], cwd=maildrop(server), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    for i in range(3):  # each one a later turn of the pickup
+        drop_file(server, f"000000000000000000000{i:02X}", NOBODY, b"nobody@mail.example.test",
+                  [USER.encode()], f"Subject: turn {i}\r\n\r\nx\r\n".encode())
+        wait_until(lambda: inbox_count(server) == i + 1, 20, what=f"message {i}")
+    log = server.log()
+    for i in range(1, 71):
+        assert log.count(f"maildrop file 00-stuck-{i} (uid 65534)") == 1, i
+    assert server.component("mta")["processes"][0]["status"]["maildrop"] == 0
+    assert (maildrop(server) / "00-stuck-1").is_dir()
+
+
 def test_users_cannot_list_read_or_remove_each_others_files(server):
     server.stop()
     assert sendmail(server, USER, uid=NOBODY, input=b"Subject: private\n\nsecret\n").returncode == 0
