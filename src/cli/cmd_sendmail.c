@@ -4,14 +4,16 @@
  *
  * sendmail reads a message from stdin and submits it by speaking SMTP to the
  * local MX service (the first address of smtp_listen, loopback for "*"),
- * which trusts it as a client inside mynetworks: no setuid helper, no
- * world-writable queue, and the message takes exactly the path (limits,
- * smuggling checks, durable spool) any other message takes. If wharfd is not
- * running the message is not queued and sendmail exits EX_TEMPFAIL (75) so
- * cron and scripts see it. mailq reads the spool (root or the wharf user).
+ * which trusts it as a client inside mynetworks: the message takes exactly
+ * the path (limits, smuggling checks, durable spool) any other message
+ * takes. If wharfd is not running, the message goes durably into the
+ * maildrop (spool/maildrop.h) for the mta's pickup, after the checks the
+ * pickup will make; only if that fails too does sendmail exit EX_TEMPFAIL
+ * (75). mailq reads the spool and the maildrop (root or the wharf user).
  *
- * Must never: pass message or address text to a shell, or exit 0 before the
- * server said 250 to the end of data.
+ * Must never: pass message or address text to a shell, exit 0 before the
+ * server said 250 to the end of data or the maildrop file is durable, or
+ * put a message in the maildrop that the server may already have queued.
  */
 #include "base/alloc.h"
 #include "base/datadir.h"
