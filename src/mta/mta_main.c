@@ -55,9 +55,9 @@ static void on_status(void *arg, json_t *obj)
     json_object_set_new(obj, "connections", json_integer((json_int_t)mta_server_connections(m->server)));
     json_object_set_new(obj, "batches", json_integer((json_int_t)m->batch.n_batches));
     json_object_set_new(obj, "deliveries", json_integer((json_int_t)m->batch.n_jobs));
+    json_object_set_new(obj, "maildrop", json_integer((json_int_t)mta_pickup_waiting(m->pickup)));
     json_object_set_new(obj, "waiting_outbound", json_integer((json_int_t)mta_queue_deferred(m->queue)));
     json_object_set_new(obj, "sending", json_integer((json_int_t)mta_out_active(m->out)));
-    json_object_set_new(obj, "maildrop", json_integer((json_int_t)mta_pickup_waiting(m->pickup)));
 }
 
 static void out_spooled(void *arg, const char *id)
