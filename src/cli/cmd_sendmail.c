@@ -628,7 +628,7 @@ static int mailq_maildrop(const struct wharf_config *cfg, struct mailq_list *l, 
             l->n++;
         maildrop_entry_free(&e);
     }
-    maildrop_list_free(names, n);
+    spool_list_free(names, n);
     close(dirfd);
     return rc;
 }

@@ -122,7 +122,7 @@ void mta_pickup_recover(struct mta_pickup *p)
             remove_file(p, names[i], id);
         }
     }
-    maildrop_list_free(names, n);
+    spool_list_free(names, n);
     buf_free(&err);
 }
 
@@ -200,7 +200,7 @@ static void on_run(evutil_socket_t fd, short what, void *arg)
         done += r == PICKUP_DONE;
     }
     p->waiting = n - i;
-    maildrop_list_free(names, n);
+    spool_list_free(names, n);
     time_t now = time(NULL);
     if (p->stuck && now >= p->stuck_quiet_until)
         p->stuck_quiet_until = now + MTA_PICKUP_STUCK_LOG_S;

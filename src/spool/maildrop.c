@@ -346,13 +346,6 @@ int maildrop_list(int dirfd, bool junk, char ***names_r, size_t *n_r, struct buf
     return 0;
 }
 
-void maildrop_list_free(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
 void maildrop_entry_free(struct maildrop_entry *e)
 {
     free(e->sender);

@@ -102,10 +102,9 @@ int maildrop_read(int dirfd, const char *name, const struct maildrop_limits *lim
 /*
  * Lists the entries of the maildrop open as dirfd in name order: complete
  * files, and with junk also everything else but temporary files younger
- * than MAILDROP_TMP_MAX_AGE_S. Free with maildrop_list_free.
+ * than MAILDROP_TMP_MAX_AGE_S. Free with spool_list_free.
  */
 int maildrop_list(int dirfd, bool junk, char ***names_r, size_t *n_r, struct buf *err);
-void maildrop_list_free(char **names, size_t n);
 
 void maildrop_entry_free(struct maildrop_entry *e);
 

@@ -193,11 +193,11 @@ static void test_write_read_list(void **state)
     size_t n;
     assert_int_equal(maildrop_list(dfd, false, &names, &n, &err), 0);
     assert_int_equal(n, 2);
-    maildrop_list_free(names, n);
+    spool_list_free(names, n);
     assert_int_equal(maildrop_list(dfd, true, &names, &n, &err), 0);
     assert_int_equal(n, 3);
     assert_string_equal(names[2], "junkdir");
-    maildrop_list_free(names, n);
+    spool_list_free(names, n);
     /* not through a symbolic link, not a FIFO, not a file with two links */
     assert_int_equal(symlinkat(name, dfd, "0000000000000000000000A"), 0);
     assert_int_equal(maildrop_read(dfd, "0000000000000000000000A", &lim, &r, &st, &err), -1);
