@@ -147,6 +147,10 @@ static enum pickup_result pickup_one(struct mta_pickup *p, const char *name)
         buf_free(&err);
         return res;
     }
+    if (st.st_uid != uid) { /* replaced since the id was made: the next turn takes it */
+        maildrop_entry_free(&e);
+        return PICKUP_DONE;
+    }
     struct passwd *pw = getpwuid(st.st_uid);
     time_t now = time(NULL);
     const struct mta_pickup_origin o = {

@@ -56,7 +56,8 @@ struct mta_pickup_origin {
  * Checks e, then builds the spool entry id for it into sm_r: envelope from
  * e, "local" as client, BODY and SMTPUTF8 from the bytes, and the message
  * with a Received: line naming the uid, an X-Authentication-Warning: when
- * an untrusted user set a sender other than USER@myhostname, and Date: and
+ * an untrusted user set a sender other than USER@myhostname (sendmail's
+ * default, "nobody" for a uid without a name), and Date: and
  * Message-ID: when missing. Returns the verdict; sm_r is set only for OK.
  * *sender_set_r tells whether the sender is one the user chose.
  */

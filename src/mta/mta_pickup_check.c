@@ -109,8 +109,8 @@ enum mta_pickup_verdict mta_pickup_convert(const struct wharf_config *cfg, const
     char date[64], who[32];
     rfc5322_date(date, sizeof(date), o->arrival);
     snprintf(who, sizeof(who), "uid %u", (unsigned)o->uid);
-    if (o->user)
-        buf_printf(&own, "%s@%s", o->user, cfg->myhostname);
+    /* what sendmail sends without -f (a uid without a name: as "nobody") */
+    buf_printf(&own, "%s@%s", o->user ? o->user : "nobody", cfg->myhostname);
     *sender_set_r = strcmp(e->sender, buf_cstr(&own)) != 0;
     buf_free(&own);
     struct slice msg = buf_slice(&e->data);

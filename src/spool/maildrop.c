@@ -246,7 +246,9 @@ int maildrop_write(const struct wharf_config *cfg, const struct maildrop_entry *
     tmp[0] = '\0';
     step = "sync";
     if (sync_entry(dirfd, fd) != 0) {
-        unlinkat(dirfd, name_r, 0);
+        saved = errno;
+        unlinkat(dirfd, name_r, 0); /* not known to be durable: never reported as written */
+        errno = saved;
         goto fail;
     }
     close(fd);
