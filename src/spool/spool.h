@@ -106,6 +106,13 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
 int spool_read(const struct wharf_config *cfg, const char *id, struct spool_message *msg,
                struct buf *err);
 
+/* True when entry id is in the queue (complete, under its final name). */
+bool spool_exists(const struct wharf_config *cfg, const char *id);
+
+/* Moves file name of directory dirfd (a damaged maildrop file) to
+ * DATA/spool/corrupt/, where only the wharf user and root see it. */
+int spool_set_aside(const struct wharf_config *cfg, int dirfd, const char *name, struct buf *err);
+
 /* Records recipient states durably (after a delivery), so a restart never redelivers. */
 int spool_update_rcpts(const struct wharf_config *cfg, const struct spool_message *msg,
                        struct buf *err);
@@ -119,13 +126,6 @@ bool spool_ctl_parse(const char *s, enum spool_ctl *c_r);
 /* Reads, changes and rewrites entry id durably. Only its writer may call this
  * (the mta while wharfd runs). */
 int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl c, struct buf *err);
-
-/* True when entry id is in the queue (complete, under its final name). */
-bool spool_exists(const struct wharf_config *cfg, const char *id);
-
-/* Moves file name of directory dirfd (a damaged maildrop file) to
- * DATA/spool/corrupt/, where only the wharf user and root see it. */
-int spool_set_aside(const struct wharf_config *cfg, int dirfd, const char *name, struct buf *err);
 
 /* Removes a spool file (after every recipient is done). */
 int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err);
