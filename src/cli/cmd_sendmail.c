@@ -288,8 +288,8 @@ static int read_message(bool ignore_dots, bool extract, struct buf *msg, char **
  * Submits body (unstuffed, CRLF) to the server by SMTP. Returns 0 after the
  * 250 to the end of data, a sysexits code when the server refused or the
  * outcome is unknown, or SUBMIT_UNREACHED (with why) when the server could
- * not be reached or ended the session before the message was sent: then
- * nothing is queued and the maildrop may take it.
+ * not be reached or ended the session (lost, or 421) before the message was
+ * sent: then nothing is queued and the maildrop may take it.
  */
 static int submit_smtp(const struct wharf_config *cfg, const char *sender, char **rcpts,
                        size_t n_rcpts, const struct buf *body, bool eight_bit, struct buf *why)
@@ -318,7 +318,7 @@ static int submit_smtp(const struct wharf_config *cfg, const char *sender, char 
         goto fail;
     for (size_t r = 0; r < n_rcpts; r++) {
         code = command(&c, &text, "RCPT TO:<%s>", rcpts[r]);
-        if (code < 0)
+        if (code < 0 || code == 421)
             goto unreached;
         if (code != 250 && code != 251) {
             fprintf(stderr, "sendmail: %s: %s", rcpts[r], buf_cstr(&text));
@@ -354,12 +354,12 @@ static int submit_smtp(const struct wharf_config *cfg, const char *sender, char 
     rc = 0;
     goto quit;
 fail:
-    if (code >= 0) {
+    if (code >= 0 && code != 421) {
         fprintf(stderr, "sendmail: the mail server said: %s", buf_cstr(&text));
         rc = exit_for(code);
         goto quit;
     }
-unreached:
+unreached: /* lost, or 421: the server closes the session, nothing of it is queued */
     buf_printf(why, "the mail server ended the session%s%s", text.len ? ": " : "",
                buf_cstr(&text));
     while (why->len && (why->data[why->len - 1] == '\n' || why->data[why->len - 1] == '\r'))

@@ -14,6 +14,9 @@
   a message, and a file put back after its delivery is not delivered twice;
 - a file whose spool entry was already written (a crash before its removal)
   is recognised at the next start and queued once;
+- sendmail falls back to the maildrop only while nothing can have been
+  queued: no server, a 421 greeting or a 421 to DATA; a connection lost after
+  the end of the message is 75 and no second copy;
 - when the message cannot be written durably sendmail still exits 75.
 """
 import imaplib
@@ -22,8 +25,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
+import threading
 
 import pytest
 
@@ -312,3 +317,52 @@ def test_sendmail_that_cannot_write_durably_is_tempfail(server):
     assert r.returncode == 65 and b"bare <CR>" in r.stderr, r.stderr
     r = sendmail(server, "nodomain", uid=NOBODY)
     assert r.returncode == 67 and b"bad recipient address" in r.stderr, r.stderr
+
+
+def scripted_server(steps):
+    """A one-connection SMTP listener that says steps[0] as its greeting, then
+    answers each command line with the next step (after DATA's 354 it reads
+    the message to its final dot first); None closes without a word. Returns
+    its port."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+
+    def serve():
+        conn, _ = lsock.accept()
+        f = conn.makefile("rb")
+        in_data = False
+        for i, step in enumerate(steps):
+            if i > 0:
+                if in_data:
+                    while f.readline() not in (b".\r\n", b""):
+                        pass
+                elif not f.readline():
+                    break
+            if step is None:
+                break
+            conn.sendall(step.encode() + b"\r\n")
+            in_data = step.startswith("354")
+        f.close()
+        conn.close()
+        lsock.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return lsock.getsockname()[1]
+
+
+@pytest.mark.parametrize("steps,rc,dropped", [
+    (["421 4.3.2 mx Service shutting down"], 0, True),
+    (["220 mx", "250 mx", "250 ok", "250 ok", "421 4.3.2 going away"], 0, True),
+    (["220 mx", "250 mx", "250 ok", "250 ok", "354 go on", None], 75, False),
+    (["220 mx", "250 mx", "250 ok", "550 5.1.1 no such user"], 67, False),
+], ids=["421-greeting", "421-to-data", "lost-after-the-message", "refused"])
+def test_the_maildrop_takes_only_what_the_server_cannot_have(server, steps, rc, dropped):
+    server.stop()
+    port = scripted_server(steps)
+    r = subprocess.run([str(WHARF), "-c", str(server.conf), "-o", f"smtp_listen=127.0.0.1:{port}",
+                        "sendmail", USER], input=b"Subject: x\n\nx\n", capture_output=True,
+                       env=sanitizer_env(), timeout=60)
+    assert r.returncode == rc, r.stderr
+    assert len(maildrop_files(server)) == (1 if dropped else 0)
+    if rc == 75:
+        assert b"lost connection to the mail server after the message" in r.stderr
