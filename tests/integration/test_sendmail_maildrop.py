@@ -200,13 +200,16 @@ def test_malformed_files_are_set_aside_and_good_mail_flows(server):
 def test_what_cannot_be_moved_aside_is_said_once_and_blocks_nothing(server):
     """Directories of a user with a file in each: the mta may neither move
     nor remove them. More of them than a turn takes, named to sort before
-    every maildrop file: they are logged once each (not at every turn) and
-    the good files after them still go through, turn after turn."""
+    every maildrop file: they are logged once (not at every turn; again an
+    hour later) and the good files after them still go through, turn after
+    turn."""
+    server.stop()  # all of them there for the first turn, which says so for the hour
     script = ("for i in $(seq 70); do mkdir 00-stuck-$i && touch 00-stuck-$i/inside || exit 1; "
               "done")
     r = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
                         "sh", "-c", script], cwd=maildrop(server), capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
+    server.start()
     for i in range(3):  # each one a later turn of the pickup
         drop_file(server, f"000000000000000000000{i:02X}", NOBODY, b"nobody@mail.example.test",
                   [USER.encode()], f"Subject: turn {i}\r\n\r\nx\r\n".encode())
