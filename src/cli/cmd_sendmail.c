@@ -360,8 +360,7 @@ fail:
         goto quit;
     }
 unreached: /* lost, or 421: the server closes the session, nothing of it is queued */
-    buf_printf(why, "the mail server ended the session%s%s", text.len ? ": " : "",
-               buf_cstr(&text));
+    buf_printf(why, "the mail server ended the session%s%s", text.len ? ": " : "", buf_cstr(&text));
     while (why->len && (why->data[why->len - 1] == '\n' || why->data[why->len - 1] == '\r'))
         why->data[--why->len] = '\0';
     rc = SUBMIT_UNREACHED;
@@ -382,9 +381,11 @@ static int submit_maildrop(const struct wharf_config *cfg, const char *sender, c
                            size_t n_rcpts, const struct buf *body, struct buf *unreached)
 {
     struct buf err = BUF_INIT;
-    const struct maildrop_entry e = {
-        .uid = (uint32_t)getuid(), .sender = (char *)sender, .rcpts = rcpts, .n_rcpts = n_rcpts,
-        .data = *body};
+    const struct maildrop_entry e = {.uid = (uint32_t)getuid(),
+                                     .sender = (char *)sender,
+                                     .rcpts = rcpts,
+                                     .n_rcpts = n_rcpts,
+                                     .data = *body};
     const char *why;
     switch (mta_pickup_check(cfg, &e, &why)) {
     case MTA_PICKUP_OK:
@@ -491,8 +492,7 @@ int cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv)
         buf_printf(&sender, "%s@%s", pw ? pw->pw_name : "nobody", cfg->myhostname);
     if (!has_from) {
         if (fullname || (pw && !from && pw->pw_gecos && pw->pw_gecos[0]))
-            buf_printf(&body, "From: %s <%s>\r\n", fullname ? fullname : pw->pw_gecos,
-                       sender.data);
+            buf_printf(&body, "From: %s <%s>\r\n", fullname ? fullname : pw->pw_gecos, sender.data);
         else
             buf_printf(&body, "From: <%s>\r\n", sender.data);
     }
@@ -517,7 +517,7 @@ static void mailq_print(const struct spool_message *m, const char *queue_name, b
     if (json) {
         json_t *o = json_object(), *rc = json_array();
         json_object_set_new(o, "queue_name",
-                            json_string(queue_name       ? queue_name
+                            json_string(queue_name        ? queue_name
                                         : m->env.hold     ? "hold"
                                         : m->env.attempts ? "deferred"
                                                           : "active"));
@@ -623,8 +623,7 @@ static int mailq_maildrop(const struct wharf_config *cfg, struct mailq_list *l, 
         const struct mta_pickup_origin o = {
             .uid = st.st_uid, .user = pw ? pw->pw_name : NULL, .arrival = st.st_ctime};
         maildrop_spool_id(names[i], st.st_uid, id);
-        if (mta_pickup_convert(cfg, id, &e, &o, mailq_add(l), &sender_set, &why) ==
-            MTA_PICKUP_OK)
+        if (mta_pickup_convert(cfg, id, &e, &o, mailq_add(l), &sender_set, &why) == MTA_PICKUP_OK)
             l->n++;
         maildrop_entry_free(&e);
     }
@@ -677,8 +676,8 @@ int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv)
         spool_message_free(&l.v[i]);
     }
     if (!json && l.n > 0)
-        printf("-- %llu Kbytes in %zu Request%s.\n", (unsigned long long)(total + 1023) / 1024,
-               l.n, l.n == 1 ? "" : "s");
+        printf("-- %llu Kbytes in %zu Request%s.\n", (unsigned long long)(total + 1023) / 1024, l.n,
+               l.n == 1 ? "" : "s");
     free(l.v);
     buf_free(&err);
     return rc;

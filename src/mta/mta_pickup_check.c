@@ -116,8 +116,8 @@ enum mta_pickup_verdict mta_pickup_convert(const struct wharf_config *cfg, const
     struct slice msg = buf_slice(&e->data);
     buf_reserve(&data, msg.len + 512);
     /* Postfix's shape for a local submission: the uid, never a host */
-    buf_printf(&data, "Received: by %s (Wharf, from userid %u)\r\n\tid %s; %s\r\n",
-               cfg->myhostname, (unsigned)o->uid, id, date);
+    buf_printf(&data, "Received: by %s (Wharf, from userid %u)\r\n\tid %s; %s\r\n", cfg->myhostname,
+               (unsigned)o->uid, id, date);
     if (*sender_set_r && !o->trusted) /* as sendmail marks it */
         buf_printf(&data, "X-Authentication-Warning: %s: %s set sender to <%s> using -f\r\n",
                    cfg->myhostname, o->user ? o->user : who, e->sender);

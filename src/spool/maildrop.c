@@ -195,7 +195,8 @@ static int rename_fresh(int dirfd, const char *tmp, char name_r[32])
         spool_new_id(name_r);
         if (renameat2(dirfd, tmp, dirfd, name_r, RENAME_NOREPLACE) == 0)
             return 0;
-        if (errno == EINVAL || errno == ENOSYS) { /* no RENAME_NOREPLACE here: link does not replace */
+        if (errno == EINVAL ||
+            errno == ENOSYS) { /* no RENAME_NOREPLACE here: link does not replace */
             if (linkat(dirfd, tmp, dirfd, name_r, 0) == 0)
                 return unlinkat(dirfd, tmp, 0);
         }
@@ -206,8 +207,8 @@ static int rename_fresh(int dirfd, const char *tmp, char name_r[32])
     return -1;
 }
 
-int maildrop_write(const struct wharf_config *cfg, const struct maildrop_entry *e,
-                   char name_r[32], struct buf *err)
+int maildrop_write(const struct wharf_config *cfg, const struct maildrop_entry *e, char name_r[32],
+                   struct buf *err)
 {
     char *dir = maildrop_dir(cfg);
     int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -1;

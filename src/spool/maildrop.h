@@ -45,8 +45,8 @@
 #define MAILDROP_TMP_MAX_AGE_S (24 * 3600)
 
 struct maildrop_entry {
-    uint32_t uid;   /* the submitter's real uid */
-    char *sender;   /* "" for the null sender <> */
+    uint32_t uid; /* the submitter's real uid */
+    char *sender; /* "" for the null sender <> */
     char **rcpts;
     size_t n_rcpts;
     struct buf data; /* CRLF line ends, not dot-stuffed */
@@ -86,8 +86,8 @@ int maildrop_decode(const void *data, size_t len, const struct maildrop_limits *
  * puts its name into name_r. Returns 0 only when the file and its name are
  * on disk; -1 with err otherwise (nothing is left behind).
  */
-int maildrop_write(const struct wharf_config *cfg, const struct maildrop_entry *e,
-                   char name_r[32], struct buf *err);
+int maildrop_write(const struct wharf_config *cfg, const struct maildrop_entry *e, char name_r[32],
+                   struct buf *err);
 
 /*
  * Reads file name of the maildrop open as dirfd, the way the pickup must:

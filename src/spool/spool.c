@@ -364,8 +364,7 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
         case 'P':
             if (n != 8 || (type == 'P' && !v2))
                 goto bad;
-            *(type == 'W' ? &e->arrival : &e->next_attempt) =
-                (int64_t)record_get_u64(v.ptr);
+            *(type == 'W' ? &e->arrival : &e->next_attempt) = (int64_t)record_get_u64(v.ptr);
             break;
         case 'K':
             if (n != 4 || !v2)

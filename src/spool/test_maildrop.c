@@ -85,7 +85,10 @@ static size_t make(unsigned char *out, const char *recs)
     n = 8;
     for (const char *t = recs; *t; t++) {
         out[n++] = (unsigned char)*t;
-        const char *v = *t == 'U' ? "\0\0\0\0" : *t == 'S' || *t == 'R' ? "a@b" : *t == 'M' ? "hi\r\n" : "";
+        const char *v = *t == 'U'                ? "\0\0\0\0"
+                        : *t == 'S' || *t == 'R' ? "a@b"
+                        : *t == 'M'              ? "hi\r\n"
+                                                 : "";
         size_t l = *t == 'U' ? 4 : strlen(v);
         out[n++] = 0, out[n++] = 0, out[n++] = 0, out[n++] = (unsigned char)l;
         memcpy(out + n, v, l);
@@ -103,17 +106,17 @@ static void test_damage(void **state)
     assert_int_equal(maildrop_decode(f, n, &lim, &r, &why), 0);
     maildrop_entry_free(&r);
     static const char *const bad[] = {
-        "SURMZ",   /* out of order */
-        "USMZ",    /* no recipient */
-        "UUSRMZ",  /* repeated */
-        "USSRMZ",  /* repeated */
-        "USRMRZ",  /* recipient after the message */
-        "USRMMZ",  /* two messages */
+        "SURMZ",    /* out of order */
+        "USMZ",     /* no recipient */
+        "UUSRMZ",   /* repeated */
+        "USSRMZ",   /* repeated */
+        "USRMRZ",   /* recipient after the message */
+        "USRMMZ",   /* two messages */
         "USRRRRMZ", /* more recipients than the limit */
-        "USRM",    /* no end */
-        "USRMZZ",  /* after the end */
-        "USRXMZ",  /* unknown record */
-        "USRZ",    /* no message */
+        "USRM",     /* no end */
+        "USRMZZ",   /* after the end */
+        "USRXMZ",   /* unknown record */
+        "USRZ",     /* no message */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         n = make(f, bad[i]);
