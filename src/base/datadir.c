@@ -48,6 +48,7 @@ static int create_user(const char *name, struct buf *err)
     return -1;
 }
 
+/* Creates path (or takes it as it is) with owner uid:gid (when chown_it) and exactly mode. */
 static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it,
                     struct buf *err)
 {
@@ -63,6 +64,15 @@ static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool ch
     if (chown_it && (st.st_uid != uid || st.st_gid != gid) && chown(path, uid, gid) != 0) {
         buf_printf(err, "cannot chown %s: %s", path, strerror(errno));
         return -1;
+    }
+    /* mkdir drops the setgid bit and obeys the umask, chown clears setgid;
+     * a folder someone else owns (not as root) is left as it is */
+    bool mine = chown_it || st.st_uid == geteuid();
+    if (mine && ((st.st_mode & 07777) != mode || st.st_uid != uid || st.st_gid != gid)) {
+        if (chmod(path, mode) != 0) {
+            buf_printf(err, "cannot chmod %s: %s", path, strerror(errno));
+            return -1;
+        }
     }
     return 0;
 }
@@ -88,10 +98,11 @@ int datadir_prepare(const struct wharf_config *cfg, struct buf *err)
         bool wharf_owned;
     } dirs[] = {
         {"run", 0750, true},   {"store", 0700, true}, {"directory", 0700, true},
-        {"spool", 0700, true}, {"tls", 0700, false},
+        {"spool", 0700, true}, {"tls", 0700, false},  {"maildrop", DATADIR_MAILDROP_MODE, true},
     };
-    /* DATA itself: root-owned, group wharf so the components can enter it. */
-    if (make_dir(cfg->data_directory, 0750, root ? 0 : uid, gid, root, err) != 0)
+    /* DATA itself: root-owned, group wharf so the components can enter it,
+     * and others only to reach the maildrop (they cannot list DATA). */
+    if (make_dir(cfg->data_directory, 0751, root ? 0 : uid, gid, root, err) != 0)
         return -1;
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         char *p = config_data_path(cfg, dirs[i].sub);

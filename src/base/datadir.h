@@ -1,12 +1,14 @@
 /*
  * datadir.h - the layout of DATA_DIRECTORY and who owns what in it.
  *
- *   DATA/            root:wharf 0750
+ *   DATA/            root:wharf 0751 (others may only pass through, to the maildrop)
  *   DATA/run/        wharf 0750   control.sock (root), auth.sock, deliver.sock, pid file
  *   DATA/store/      wharf 0700   the Information Store (metadata and blobs)
  *   DATA/directory/  wharf 0700   the embedded directory (accounts, hashes)
  *   DATA/spool/      wharf 0700   the mail queue
  *   DATA/tls/        root  0700   certificate and key (read before privileges drop)
+ *   DATA/maildrop/   wharf 3733   `wharf sendmail` while wharfd is down (spool/maildrop.h):
+ *                                 any user creates, nobody else lists, reads or removes
  *
  * Every process that writes under DATA calls datadir_prepare() first (as
  * root it creates the wharf user if missing and fixes ownership) and then
@@ -26,6 +28,9 @@
  * Creates the folders above (and the wharf user when running as root and it
  * is missing). Returns 0, or -1 with err.
  */
+/* Sticky, setgid (files get group wharf), rwx for wharf, -wx for everyone else. */
+#define DATADIR_MAILDROP_MODE 03733
+
 int datadir_prepare(const struct wharf_config *cfg, struct buf *err);
 
 /* uid/gid of cfg->wharf_user; false if there is no such user. */

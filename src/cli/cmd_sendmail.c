@@ -4,21 +4,27 @@
  *
  * sendmail reads a message from stdin and submits it by speaking SMTP to the
  * local MX service (the first address of smtp_listen, loopback for "*"),
- * which trusts it as a client inside mynetworks: no setuid helper, no
- * world-writable queue, and the message takes exactly the path (limits,
- * smuggling checks, durable spool) any other message takes. If wharfd is not
- * running the message is not queued and sendmail exits EX_TEMPFAIL (75) so
- * cron and scripts see it. mailq reads the spool (root or the wharf user).
+ * which trusts it as a client inside mynetworks: the message takes exactly
+ * the path (limits, smuggling checks, durable spool) any other message
+ * takes. If wharfd is not running, the message goes durably into the
+ * maildrop (spool/maildrop.h) for the mta's pickup, after the checks the
+ * pickup will make; only if that fails too does sendmail exit EX_TEMPFAIL
+ * (75). mailq reads the spool and the maildrop (root or the wharf user).
  *
- * Must never: pass message or address text to a shell, or exit 0 before the
- * server said 250 to the end of data.
+ * Must never: pass message or address text to a shell, exit 0 before the
+ * server said 250 to the end of data or the maildrop file is durable, or
+ * put a message in the maildrop that the server may already have queued.
  */
 #include "base/alloc.h"
+#include "base/datadir.h"
 #include "cli/cli.h"
+#include "mta/mta_pickup.h"
+#include "spool/maildrop.h"
 #include "spool/spool.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <netdb.h>
 #include <poll.h>
@@ -28,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,15 +50,16 @@ struct smtp_client {
     size_t rlen;
 };
 
-static int client_connect(const struct wharf_config *cfg)
+/* Connects to the local MX service; -1 with why when it cannot be reached. */
+static int client_connect(const struct wharf_config *cfg, struct buf *why)
 {
     if (cfg->smtp_listen.n == 0) {
-        fprintf(stderr, "sendmail: smtp_listen is off: nowhere to submit\n");
+        buf_printf(why, "smtp_listen is off: nowhere to submit");
         return -1;
     }
     struct listen_addr la;
     if (!config_parse_listen_addr(cfg->smtp_listen.v[0], &la)) {
-        fprintf(stderr, "sendmail: cannot parse smtp_listen '%s'\n", cfg->smtp_listen.v[0]);
+        buf_printf(why, "cannot parse smtp_listen '%s'", cfg->smtp_listen.v[0]);
         return -1;
     }
     const char *host = la.host[0] ? la.host : "127.0.0.1";
@@ -63,13 +71,13 @@ static int client_connect(const struct wharf_config *cfg)
     snprintf(port, sizeof(port), "%u", la.port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai;
     if (getaddrinfo(host, port, &hints, &ai) != 0) {
-        fprintf(stderr, "sendmail: bad address %s\n", host);
+        buf_printf(why, "bad address %s", host);
         return -1;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        fprintf(stderr, "sendmail: cannot connect to the mail server at %s port %s: %s\n", host,
-                port, strerror(errno));
+        buf_printf(why, "cannot connect to the mail server at %s port %s: %s", host, port,
+                   strerror(errno));
         if (fd >= 0)
             close(fd);
         fd = -1;
@@ -273,6 +281,134 @@ static int read_message(bool ignore_dots, bool extract, struct buf *msg, char **
     return 0;
 }
 
+/* submit_smtp's answer when nothing was handed over: the server is not there. */
+#define SUBMIT_UNREACHED (-1)
+
+/*
+ * Submits body (unstuffed, CRLF) to the server by SMTP. Returns 0 after the
+ * 250 to the end of data, a sysexits code when the server refused or the
+ * outcome is unknown, or SUBMIT_UNREACHED (with why) when the server could
+ * not be reached or ended the session (lost, or 421) before the message was
+ * sent: then nothing is queued and the maildrop may take it.
+ */
+static int submit_smtp(const struct wharf_config *cfg, const char *sender, char **rcpts,
+                       size_t n_rcpts, const struct buf *body, bool eight_bit, struct buf *why)
+{
+    int fd = client_connect(cfg, why);
+    if (fd < 0)
+        return SUBMIT_UNREACHED;
+    bool utf8 = false;
+    for (const char *p = sender; *p; p++)
+        utf8 |= (unsigned char)*p >= 0x80;
+    for (size_t r = 0; r < n_rcpts; r++)
+        for (const char *p = rcpts[r]; *p; p++)
+            utf8 |= (unsigned char)*p >= 0x80;
+    struct buf text = BUF_INIT;
+    struct smtp_client c = {.fd = fd};
+    int rc;
+    int code = read_reply(&c, &text);
+    if (code != 220)
+        goto unreached; /* not running, or shutting down (421) */
+    code = command(&c, &text, "EHLO localhost");
+    if (code != 250)
+        goto fail;
+    code = command(&c, &text, "MAIL FROM:<%s>%s%s", sender, eight_bit ? " BODY=8BITMIME" : "",
+                   utf8 ? " SMTPUTF8" : "");
+    if (code != 250)
+        goto fail;
+    for (size_t r = 0; r < n_rcpts; r++) {
+        code = command(&c, &text, "RCPT TO:<%s>", rcpts[r]);
+        if (code < 0 || code == 421)
+            goto unreached;
+        if (code != 250 && code != 251) {
+            fprintf(stderr, "sendmail: %s: %s", rcpts[r], buf_cstr(&text));
+            rc = code >= 500 ? EX_NOUSER : EX_TEMPFAIL;
+            goto quit;
+        }
+    }
+    code = command(&c, &text, "DATA");
+    if (code != 354)
+        goto fail;
+    /* Dot-stuffing (RFC 5321 4.5.2). */
+    struct buf out = BUF_INIT;
+    const char *p = body->data, *end = body->data + body->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        if (*p == '.')
+            buf_append_byte(&out, '.');
+        buf_append(&out, p, l);
+        p += l;
+    }
+    buf_append(&out, ".\r\n", 3);
+    code = send_all(fd, out.data, out.len) != 0 ? -1 : read_reply(&c, &text);
+    buf_free(&out);
+    if (code != 250) {
+        if (code < 0) /* the message may or may not be queued: never twice */
+            fprintf(stderr, "sendmail: lost connection to the mail server after the message\n");
+        else
+            fprintf(stderr, "sendmail: the mail server said: %s", buf_cstr(&text));
+        rc = exit_for(code);
+        goto quit;
+    }
+    rc = 0;
+    goto quit;
+fail:
+    if (code >= 0 && code != 421) {
+        fprintf(stderr, "sendmail: the mail server said: %s", buf_cstr(&text));
+        rc = exit_for(code);
+        goto quit;
+    }
+unreached: /* lost, or 421: the server closes the session, nothing of it is queued */
+    buf_printf(why, "the mail server ended the session%s%s", text.len ? ": " : "", buf_cstr(&text));
+    while (why->len && (why->data[why->len - 1] == '\n' || why->data[why->len - 1] == '\r'))
+        why->data[--why->len] = '\0';
+    rc = SUBMIT_UNREACHED;
+quit:
+    if (code >= 0)
+        command(&c, &text, "QUIT");
+    close(fd);
+    buf_free(&text);
+    return rc;
+}
+
+/*
+ * The server is not there: the message goes into the maildrop, for the
+ * mta's pickup. Checked first as the pickup will check it, so what it
+ * would refuse is refused now, to the user.
+ */
+static int submit_maildrop(const struct wharf_config *cfg, const char *sender, char **rcpts,
+                           size_t n_rcpts, const struct buf *body, struct buf *unreached)
+{
+    struct buf err = BUF_INIT;
+    const struct maildrop_entry e = {.uid = (uint32_t)getuid(),
+                                     .sender = (char *)sender,
+                                     .rcpts = rcpts,
+                                     .n_rcpts = n_rcpts,
+                                     .data = *body};
+    const char *why;
+    switch (mta_pickup_check(cfg, &e, &why)) {
+    case MTA_PICKUP_OK:
+        break;
+    case MTA_PICKUP_BAD_ADDRESS:
+        fprintf(stderr, "sendmail: %s\n", why);
+        return EX_NOUSER;
+    case MTA_PICKUP_BAD_MESSAGE:
+        fprintf(stderr, "sendmail: %s\n", why);
+        return EX_DATAERR;
+    }
+    char name[32];
+    /* root may be first to touch DATA: make it as wharfd would */
+    int rc = geteuid() == 0 ? datadir_prepare(cfg, &err) : 0;
+    if (rc == 0)
+        rc = maildrop_write(cfg, &e, name, &err);
+    if (rc != 0)
+        fprintf(stderr, "sendmail: %s, and the message cannot be queued locally: %s\n",
+                buf_cstr(unreached), buf_cstr(&err));
+    buf_free(&err);
+    return rc == 0 ? 0 : EX_TEMPFAIL;
+}
+
 int cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv)
 {
     const struct wharf_config *cfg = ctx->cfg;
@@ -317,24 +453,29 @@ int cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "sendmail: bad sender address\n");
         return EX_USAGE;
     }
-    int fd = client_connect(cfg);
-    if (fd < 0)
-        return EX_TEMPFAIL;
-    if (smtp_stdio) {
-        int rc = relay_stdio(fd);
-        close(fd);
+    struct buf why = BUF_INIT;
+    if (smtp_stdio) { /* no maildrop for a caller who speaks SMTP: it hears the refusal */
+        int fd = client_connect(cfg, &why);
+        int rc = fd < 0 ? EX_TEMPFAIL : relay_stdio(fd);
+        if (fd < 0)
+            fprintf(stderr, "sendmail: %s\n", buf_cstr(&why));
+        else
+            close(fd);
+        buf_free(&why);
         return rc;
     }
     for (; i < argc; i++) {
         if (strpbrk(argv[i], "<>\r\n ") != NULL) {
             fprintf(stderr, "sendmail: bad recipient address %s\n", argv[i]);
-            close(fd);
+            for (size_t r = 0; r < n_rcpts; r++)
+                free(rcpts[r]);
+            free(rcpts);
             return EX_USAGE;
         }
         rcpts = xreallocarray(rcpts, n_rcpts + 1, sizeof(char *));
         rcpts[n_rcpts++] = xstrdup(argv[i]);
     }
-    struct buf msg = BUF_INIT, text = BUF_INIT, sender = BUF_INIT;
+    struct buf msg = BUF_INIT, sender = BUF_INIT, body = BUF_INIT;
     bool has_from = false, eight_bit = false;
     int rc = read_message(ignore_dots, extract, &msg, &rcpts, &n_rcpts, &has_from, &eight_bit);
     if (rc != 0)
@@ -349,79 +490,145 @@ int cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv)
         buf_append_cstr(&sender, from);
     else
         buf_printf(&sender, "%s@%s", pw ? pw->pw_name : "nobody", cfg->myhostname);
-    bool utf8 = false;
-    for (size_t k = 0; k < sender.len; k++)
-        utf8 |= (unsigned char)sender.data[k] >= 0x80;
-    for (size_t r = 0; r < n_rcpts; r++)
-        for (const char *p = rcpts[r]; *p; p++)
-            utf8 |= (unsigned char)*p >= 0x80;
-
-    struct smtp_client c = {.fd = fd};
-    int code = read_reply(&c, &text);
-    if (code != 220)
-        goto fail;
-    code = command(&c, &text, "EHLO localhost");
-    if (code != 250)
-        goto fail;
-    code = command(&c, &text, "MAIL FROM:<%s>%s%s", sender.data, eight_bit ? " BODY=8BITMIME" : "",
-                   utf8 ? " SMTPUTF8" : "");
-    if (code != 250)
-        goto fail;
-    for (size_t r = 0; r < n_rcpts; r++) {
-        code = command(&c, &text, "RCPT TO:<%s>", rcpts[r]);
-        if (code != 250 && code != 251) {
-            fprintf(stderr, "sendmail: %s: %s", rcpts[r], buf_cstr(&text));
-            rc = code >= 500 ? EX_NOUSER : EX_TEMPFAIL;
-            goto quit;
-        }
-    }
-    code = command(&c, &text, "DATA");
-    if (code != 354)
-        goto fail;
-    struct buf out = BUF_INIT;
     if (!has_from) {
         if (fullname || (pw && !from && pw->pw_gecos && pw->pw_gecos[0]))
-            buf_printf(&out, "From: %s <%s>\r\n", fullname ? fullname : pw->pw_gecos, sender.data);
+            buf_printf(&body, "From: %s <%s>\r\n", fullname ? fullname : pw->pw_gecos, sender.data);
         else
-            buf_printf(&out, "From: <%s>\r\n", sender.data);
+            buf_printf(&body, "From: <%s>\r\n", sender.data);
     }
-    /* Dot-stuffing (RFC 5321 4.5.2). */
-    const char *p = msg.data, *end = msg.data + msg.len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-        if (*p == '.')
-            buf_append_byte(&out, '.');
-        buf_append(&out, p, l);
-        p += l;
-    }
-    buf_append(&out, ".\r\n", 3);
-    if (send_all(fd, out.data, out.len) != 0)
-        code = -1;
-    else
-        code = read_reply(&c, &text);
-    buf_free(&out);
-    if (code != 250)
-        goto fail;
-    rc = 0;
-    goto quit;
-fail:
-    if (code < 0)
-        fprintf(stderr, "sendmail: lost connection to the mail server\n");
-    else
-        fprintf(stderr, "sendmail: the mail server said: %s", buf_cstr(&text));
-    rc = exit_for(code);
-quit:
-    if (code >= 0)
-        command(&c, &text, "QUIT");
+    buf_append_slice(&body, buf_slice(&msg));
+    rc = submit_smtp(cfg, sender.data, rcpts, n_rcpts, &body, eight_bit, &why);
+    if (rc == SUBMIT_UNREACHED)
+        rc = submit_maildrop(cfg, sender.data, rcpts, n_rcpts, &body, &why);
 out:
-    close(fd);
     for (size_t r = 0; r < n_rcpts; r++)
         free(rcpts[r]);
     free(rcpts);
     buf_free(&msg);
-    buf_free(&text);
+    buf_free(&body);
+    buf_free(&why);
     buf_free(&sender);
+    return rc;
+}
+
+/* One entry of mailq: queue_name NULL for a spool entry (active, deferred or hold). */
+static void mailq_print(const struct spool_message *m, const char *queue_name, bool json)
+{
+    if (json) {
+        json_t *o = json_object(), *rc = json_array();
+        json_object_set_new(o, "queue_name",
+                            json_string(queue_name        ? queue_name
+                                        : m->env.hold     ? "hold"
+                                        : m->env.attempts ? "deferred"
+                                                          : "active"));
+        json_object_set_new(o, "queue_id", json_string(m->env.id));
+        json_object_set_new(o, "arrival_time", json_integer(m->env.arrival));
+        json_object_set_new(o, "message_size", json_integer((json_int_t)m->data.len));
+        json_object_set_new(o, "sender", json_string(m->env.sender));
+        json_object_set_new(o, "client", json_string(m->env.client ? m->env.client : ""));
+        json_object_set_new(o, "body",
+                            json_string(m->env.body == SPOOL_BODY_7BIT       ? "7BIT"
+                                        : m->env.body == SPOOL_BODY_8BITMIME ? "8BITMIME"
+                                                                             : "BINARYMIME"));
+        json_object_set_new(o, "smtputf8", json_boolean(m->env.smtputf8));
+        if (m->env.dsn_envid)
+            json_object_set_new(o, "dsn_envid", json_string(m->env.dsn_envid));
+        json_object_set_new(o, "dsn_ret", json_string(m->env.dsn_ret_hdrs ? "HDRS" : "FULL"));
+        if (m->env.attempts) {
+            json_object_set_new(o, "attempts", json_integer(m->env.attempts));
+            json_object_set_new(o, "next_attempt", json_integer(m->env.next_attempt / 1000));
+        }
+        if (m->env.last_reason)
+            json_object_set_new(o, "delay_reason", json_string(m->env.last_reason));
+        for (size_t r = 0; r < m->env.n_rcpts; r++) {
+            const struct spool_rcpt *rp = &m->env.rcpts[r];
+            json_t *ro = json_object();
+            json_object_set_new(ro, "address", json_string(rp->address));
+            json_object_set_new(ro, "state", json_string(spool_rcpt_state_name(rp->state)));
+            if (rp->orcpt)
+                json_object_set_new(ro, "orcpt", json_string(rp->orcpt));
+            if (rp->notify)
+                json_object_set_new(ro, "notify", json_integer(rp->notify));
+            json_array_append_new(rc, ro);
+        }
+        json_object_set_new(o, "recipients", rc);
+        char *s = json_dumps(o, JSON_COMPACT);
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    char date[32];
+    time_t t = (time_t)m->env.arrival;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(date, sizeof(date), "%a %b %e %H:%M:%S", &tm);
+    /* Postfix marks a held entry with '!' after its id */
+    char idm[40];
+    snprintf(idm, sizeof(idm), "%s%s", m->env.id, m->env.hold ? "!" : "");
+    printf("%-11s %8zu %20s  %s\n", idm, m->data.len, date,
+           m->env.sender[0] ? m->env.sender : "MAILER-DAEMON");
+    if (queue_name) /* the maildrop */
+        printf("(waiting in the maildrop for the mail server)\n");
+    else if (m->env.last_reason) /* Postfix: why a deferred message waits */
+        printf("(%s)\n", m->env.last_reason);
+    for (size_t r = 0; r < m->env.n_rcpts; r++) {
+        if (m->env.rcpts[r].state == SPOOL_RCPT_PENDING)
+            printf("%41s %s\n", "", m->env.rcpts[r].address);
+    }
+    printf("\n");
+}
+
+/* What mailq shows: spool entries, then maildrop files. */
+struct mailq_list {
+    struct spool_message *v;
+    size_t n, n_spool; /* v[n_spool..n) come from the maildrop */
+};
+
+static struct spool_message *mailq_add(struct mailq_list *l)
+{
+    l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+    return &l->v[l->n];
+}
+
+/* The maildrop's files as the spool entries the pickup will make of them. */
+static int mailq_maildrop(const struct wharf_config *cfg, struct mailq_list *l, struct buf *err)
+{
+    char *dir = maildrop_dir(cfg);
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        int rc = errno == ENOENT ? 0 : -1; /* wharfd never ran: no maildrop yet */
+        buf_printf(err, "cannot open %s: %s", dir, strerror(errno));
+        free(dir);
+        return rc;
+    }
+    free(dir);
+    char **names;
+    size_t n;
+    struct maildrop_limits lim;
+    maildrop_limits_from_config(&lim, cfg);
+    int rc = maildrop_list(dirfd, false, &names, &n, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct maildrop_entry e;
+        struct stat st;
+        bool sender_set;
+        const char *why;
+        char id[32];
+        struct buf skip = BUF_INIT;
+        int r = maildrop_read(dirfd, names[i], &lim, &e, &st, &skip);
+        buf_free(&skip);
+        if (r != 0)
+            continue; /* picked up meanwhile, or damaged (the mta reports it) */
+        struct passwd *pw = getpwuid(st.st_uid);
+        const struct mta_pickup_origin o = {
+            .uid = st.st_uid, .user = pw ? pw->pw_name : NULL, .arrival = st.st_ctime};
+        maildrop_spool_id(names[i], st.st_uid, id);
+        if (mta_pickup_convert(cfg, id, &e, &o, mailq_add(l), &sender_set, &why) == MTA_PICKUP_OK)
+            l->n++;
+        maildrop_entry_free(&e);
+    }
+    spool_list_free(names, n);
+    close(dirfd);
     return rc;
 }
 
@@ -444,84 +651,34 @@ int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv)
         buf_free(&err);
         return errno == EACCES ? EX_NOPERM : EX_IOERR;
     }
-    if (n == 0 && !json)
+    struct mailq_list l = {0};
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(&err);
+        if (spool_read(ctx->cfg, ids[i], mailq_add(&l), &err) == 0)
+            l.n++; /* else delivered and removed meanwhile, or damaged (the mta reports it) */
+    }
+    spool_list_free(ids, n);
+    l.n_spool = l.n;
+    buf_reset(&err);
+    int rc = 0;
+    if (mailq_maildrop(ctx->cfg, &l, &err) != 0) {
+        fprintf(stderr, "mailq: %s\n", buf_cstr(&err));
+        rc = EX_NOPERM;
+    }
+    uint64_t total = 0;
+    if (l.n == 0 && !json)
         printf("Mail queue is empty\n");
     else if (!json)
         printf("-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------\n");
-    uint64_t total = 0;
-    size_t shown = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct spool_message m;
-        buf_reset(&err);
-        if (spool_read(ctx->cfg, ids[i], &m, &err) != 0)
-            continue; /* delivered and removed meanwhile, or damaged (the mta reports it) */
-        shown++;
-        total += m.data.len;
-        if (json) {
-            json_t *o = json_object(), *rc = json_array();
-            json_object_set_new(o, "queue_name", json_string(m.env.hold       ? "hold"
-                                                               : m.env.attempts ? "deferred"
-                                                                                : "active"));
-            json_object_set_new(o, "queue_id", json_string(m.env.id));
-            json_object_set_new(o, "arrival_time", json_integer(m.env.arrival));
-            json_object_set_new(o, "message_size", json_integer((json_int_t)m.data.len));
-            json_object_set_new(o, "sender", json_string(m.env.sender));
-            json_object_set_new(o, "client", json_string(m.env.client ? m.env.client : ""));
-            json_object_set_new(o, "body",
-                                json_string(m.env.body == SPOOL_BODY_7BIT       ? "7BIT"
-                                            : m.env.body == SPOOL_BODY_8BITMIME ? "8BITMIME"
-                                                                                : "BINARYMIME"));
-            json_object_set_new(o, "smtputf8", json_boolean(m.env.smtputf8));
-            if (m.env.dsn_envid)
-                json_object_set_new(o, "dsn_envid", json_string(m.env.dsn_envid));
-            json_object_set_new(o, "dsn_ret", json_string(m.env.dsn_ret_hdrs ? "HDRS" : "FULL"));
-            if (m.env.attempts) {
-                json_object_set_new(o, "attempts", json_integer(m.env.attempts));
-                json_object_set_new(o, "next_attempt", json_integer(m.env.next_attempt / 1000));
-            }
-            if (m.env.last_reason)
-                json_object_set_new(o, "delay_reason", json_string(m.env.last_reason));
-            for (size_t r = 0; r < m.env.n_rcpts; r++) {
-                const struct spool_rcpt *rp = &m.env.rcpts[r];
-                json_t *ro = json_object();
-                json_object_set_new(ro, "address", json_string(rp->address));
-                json_object_set_new(ro, "state", json_string(spool_rcpt_state_name(rp->state)));
-                if (rp->orcpt)
-                    json_object_set_new(ro, "orcpt", json_string(rp->orcpt));
-                if (rp->notify)
-                    json_object_set_new(ro, "notify", json_integer(rp->notify));
-                json_array_append_new(rc, ro);
-            }
-            json_object_set_new(o, "recipients", rc);
-            char *s = json_dumps(o, JSON_COMPACT);
-            printf("%s\n", s);
-            free(s);
-            json_decref(o);
-        } else {
-            char date[32];
-            time_t t = (time_t)m.env.arrival;
-            struct tm tm;
-            localtime_r(&t, &tm);
-            strftime(date, sizeof(date), "%a %b %e %H:%M:%S", &tm);
-            /* Postfix marks a held entry with '!' after its id */
-            char idm[40];
-            snprintf(idm, sizeof(idm), "%s%s", m.env.id, m.env.hold ? "!" : "");
-            printf("%-11s %8zu %20s  %s\n", idm, m.data.len, date,
-                   m.env.sender[0] ? m.env.sender : "MAILER-DAEMON");
-            if (m.env.last_reason) /* Postfix: why a deferred message waits */
-                printf("(%s)\n", m.env.last_reason);
-            for (size_t r = 0; r < m.env.n_rcpts; r++) {
-                if (m.env.rcpts[r].state == SPOOL_RCPT_PENDING)
-                    printf("%41s %s\n", "", m.env.rcpts[r].address);
-            }
-            printf("\n");
-        }
-        spool_message_free(&m);
+    for (size_t i = 0; i < l.n; i++) {
+        mailq_print(&l.v[i], i < l.n_spool ? NULL : "maildrop", json);
+        total += l.v[i].data.len;
+        spool_message_free(&l.v[i]);
     }
-    if (!json && shown > 0)
-        printf("-- %llu Kbytes in %zu Request%s.\n", (unsigned long long)(total + 1023) / 1024,
-               shown, shown == 1 ? "" : "s");
-    spool_list_free(ids, n);
+    if (!json && l.n > 0)
+        printf("-- %llu Kbytes in %zu Request%s.\n", (unsigned long long)(total + 1023) / 1024, l.n,
+               l.n == 1 ? "" : "s");
+    free(l.v);
     buf_free(&err);
-    return 0;
+    return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * mta_main.c - the mta process: event loop, control channel, store and
- * directory handles, the delivery batch, deliver.sock, spool pickup and
- * outbound delivery (mta_out.h).
+ * directory handles, the delivery batch, deliver.sock, spool pickup, the
+ * maildrop's pickup (mta_pickup.h) and outbound delivery (mta_out.h).
  *
  * Singleton: the only process that writes the store on the delivery path
  * while wharfd runs, so concurrent deliveries share one fsync. Never
@@ -16,6 +16,7 @@
 #include "mta/mta_batch.h"
 #include "mta/mta_ctl.h"
 #include "mta/mta_out.h"
+#include "mta/mta_pickup.h"
 #include "mta/mta_queue.h"
 #include "mta/mta_server.h"
 #include "spool/spool.h"
@@ -34,6 +35,7 @@ struct mta {
     struct mta_server *server;
     struct mta_queue *queue;
     struct mta_out *out;
+    struct mta_pickup *pickup;
     struct event *scan_ev;
     bool stopping;
 };
@@ -53,6 +55,7 @@ static void on_status(void *arg, json_t *obj)
     json_object_set_new(obj, "connections", json_integer((json_int_t)mta_server_connections(m->server)));
     json_object_set_new(obj, "batches", json_integer((json_int_t)m->batch.n_batches));
     json_object_set_new(obj, "deliveries", json_integer((json_int_t)m->batch.n_jobs));
+    json_object_set_new(obj, "maildrop", json_integer((json_int_t)mta_pickup_waiting(m->pickup)));
     json_object_set_new(obj, "waiting_outbound", json_integer((json_int_t)mta_queue_deferred(m->queue)));
     json_object_set_new(obj, "sending", json_integer((json_int_t)mta_out_active(m->out)));
     json_object_set_new(obj, "outbound_sessions",
@@ -92,6 +95,7 @@ static void on_shutdown(void *arg, int64_t deadline_ms)
     const struct mta_queue_outbound hook = {NULL, hook_bounce, m};
     mta_queue_set_outbound(m->queue, &hook);
     mta_server_stop_accepting(m->server);
+    mta_pickup_stop(m->pickup);
     mta_batch_flush(&m->batch); /* answer everyone who is waiting */
     struct timeval tv = {0, 100 * 1000}; /* let the replies leave */
     event_base_loopexit(m->base, &tv);
@@ -209,6 +213,12 @@ int mta_main(struct component_ctx *ctx)
         log_fatal(EX_CONFIG, "outbound delivery: %s", buf_cstr(&err));
     const struct mta_queue_outbound hook = {hook_deliver, hook_bounce, &m};
     mta_queue_set_outbound(m.queue, &hook);
+    m.pickup = mta_pickup_new(m.base, m.cfg, m.queue, &err);
+    if (m.pickup == NULL)
+        log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
+    /* before the spool scan: an entry a crash left in both places is queued once */
+    mta_pickup_recover(m.pickup);
+    mta_pickup_start(m.pickup);
     m.scan_ev = evtimer_new(m.base, on_scan, &m);
     struct timeval now = {0, 0};
     evtimer_add(m.scan_ev, &now); /* the scan at start, once the loop runs */
@@ -224,6 +234,7 @@ int mta_main(struct component_ctx *ctx)
     const struct mta_queue_outbound none = {0};
     mta_queue_set_outbound(m.queue, &none); /* m.out goes away now */
     mta_out_free(m.out);
+    mta_pickup_free(m.pickup);
     mta_queue_free(m.queue);
     mta_batch_free(&m.batch);
     event_free(m.scan_ev);

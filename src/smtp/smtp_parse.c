@@ -8,6 +8,7 @@
 #include "smtp/smtp_parse.h"
 
 #include <string.h>
+#include <strings.h>
 
 static const struct {
     const char *name;
@@ -29,8 +30,7 @@ static bool is_alnum(unsigned char c)
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-/* Checks "local@domain" (or "postmaster"); sets *utf8 when bytes >= 0x80 appear. */
-static bool address_valid(struct slice a, bool *utf8)
+bool smtp_address_valid(struct slice a, bool *utf8)
 {
     *utf8 = false;
     if (a.len == 0 || a.len > SMTP_MAX_PATH)
@@ -124,7 +124,7 @@ static enum smtp_parse_result parse_path(struct slice arg, const char *prefix, s
         path = slice_make(colon + 1, path.len - (size_t)(colon + 1 - path.ptr));
     }
     cmd->path = path;
-    if (path.len > 0 && !address_valid(path, &cmd->path_utf8)) {
+    if (path.len > 0 && !smtp_address_valid(path, &cmd->path_utf8)) {
         *why_r = "5.1.3 Bad address syntax";
         return SMTP_PARSE_SYNTAX;
     }
@@ -262,6 +262,23 @@ enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd, c
     default:
         return SMTP_PARSE_OK;
     }
+}
+
+bool smtp_header_present(struct slice msg, const char *name)
+{
+    size_t nl = strlen(name);
+    const char *p = msg.ptr, *end = msg.ptr + msg.len;
+    while (p < end) {
+        if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+            return false; /* end of the header section */
+        if ((size_t)(end - p) > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':')
+            return true;
+        const char *nlp = memchr(p, '\n', (size_t)(end - p));
+        if (nlp == NULL)
+            break;
+        p = nlp + 1;
+    }
+    return false;
 }
 
 static int hexval(char c)

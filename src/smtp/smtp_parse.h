@@ -68,6 +68,13 @@ enum smtp_parse_result {
 /* Parses one command line (without its CRLF). Slices point into line. */
 enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd, const char **why_r);
 
+/* Checks "local@domain" (or "postmaster"), at most SMTP_MAX_PATH bytes; sets
+ * *utf8 when bytes >= 0x80 appear. */
+bool smtp_address_valid(struct slice a, bool *utf8);
+
+/* True when the header section of msg (CRLF line ends) has a field name. */
+bool smtp_header_present(struct slice msg, const char *name);
+
 /* Decodes RFC 3461 xtext ("+2B" escapes) into out; false if malformed. */
 bool smtp_xtext_decode(struct slice in, struct buf *out);
 

@@ -200,23 +200,6 @@ static void after_transaction(struct smtp_session *s, bool message_ended)
 
 /* ---- the message: trace headers and the spool ---- */
 
-static bool header_present(const struct buf *msg, const char *name)
-{
-    size_t nl = strlen(name);
-    const char *p = msg->data, *end = msg->data + msg->len;
-    while (p < end) {
-        if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
-            return false; /* end of the header section */
-        if ((size_t)(end - p) > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':')
-            return true;
-        const char *nlp = memchr(p, '\n', (size_t)(end - p));
-        if (nlp == NULL)
-            break;
-        p = nlp + 1;
-    }
-    return false;
-}
-
 static void rfc5322_date(char *out, size_t n, time_t t)
 {
     struct tm tm;
@@ -242,9 +225,9 @@ static void build_prefix(struct smtp_session *s, struct buf *out, time_t now)
         buf_printf(out, "\r\n\tfor <%s>", s->rcpts[0].address);
     buf_printf(out, "; %s\r\n", date);
     if (is_submission(s) || s->auth_user) {
-        if (!header_present(&s->data, "Message-ID"))
+        if (!smtp_header_present(buf_slice(&s->data), "Message-ID"))
             buf_printf(out, "Message-ID: <%s@%s>\r\n", s->id, cfg->myhostname);
-        if (!header_present(&s->data, "Date"))
+        if (!smtp_header_present(buf_slice(&s->data), "Date"))
             buf_printf(out, "Date: %s\r\n", date);
     }
 }

@@ -22,6 +22,7 @@
 #include "spool/spool.h"
 
 #include "base/alloc.h"
+#include "spool/record.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -89,8 +90,8 @@ static void spool_clean_tmp(const struct wharf_config *cfg)
 
 int spool_init(const struct wharf_config *cfg, struct buf *err)
 {
-    const char *subs[] = {"", "tmp", "queue"};
-    for (size_t i = 0; i < 3; i++) {
+    const char *subs[] = {"", "tmp", "queue", "corrupt"};
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         char *p = spool_path(cfg, subs[i], NULL);
         if (mkdir(p, 0700) != 0 && errno != EEXIST) {
             buf_printf(err, "cannot create %s: %s", p, strerror(errno));
@@ -112,89 +113,38 @@ void spool_new_id(char id[32])
              (long)getpid() & 0xFFFFFF, counter++ & 0xFFF);
 }
 
-static void put_rec(struct buf *b, char type, const void *p, size_t len)
-{
-    buf_append_byte(b, type);
-    buf_append_u32(b, (uint32_t)len);
-    buf_append(b, p, len);
-}
-
-static void put_str(struct buf *b, char type, const char *s)
-{
-    if (s)
-        put_rec(b, type, s, strlen(s));
-}
-
-static void put_u8(struct buf *b, char type, uint8_t v)
-{
-    put_rec(b, type, &v, 1);
-}
-
 /* Everything but the message data (which goes in its own iovec, never copied). */
 static void spool_encode_envelope(const struct spool_message *msg, struct buf *b)
 {
     const struct spool_envelope *e = &msg->env;
     buf_append(b, SPOOL_MAGIC, 4);
     buf_append_u32(b, SPOOL_VERSION);
-    put_str(b, 'I', e->id);
-    put_str(b, 'S', e->sender ? e->sender : "");
+    record_put_str(b, 'I', e->id);
+    record_put_str(b, 'S', e->sender ? e->sender : "");
     for (size_t i = 0; i < e->n_rcpts; i++) {
         const struct spool_rcpt *r = &e->rcpts[i];
-        put_str(b, 'R', r->address);
-        put_str(b, 'O', r->orcpt);
-        struct buf n = BUF_INIT;
-        buf_append_u32(&n, r->notify);
-        put_rec(b, 'N', n.data, n.len);
-        buf_free(&n);
-        put_u8(b, 'X', (uint8_t)r->state);
+        record_put_str(b, 'R', r->address);
+        record_put_str(b, 'O', r->orcpt);
+        record_put_u32(b, 'N', r->notify);
+        record_put_u8(b, 'X', (uint8_t)r->state);
         if (r->account)
-            put_str(b, 'F', r->folder ? r->folder : "");
+            record_put_str(b, 'F', r->folder ? r->folder : "");
     }
-    put_u8(b, 'B', (uint8_t)e->body);
-    put_u8(b, 'U', e->smtputf8);
-    put_u8(b, 'T', e->dsn_ret_hdrs);
-    put_str(b, 'E', e->dsn_envid);
-    put_str(b, 'A', e->auth_user);
-    put_str(b, 'C', e->client);
-    put_str(b, 'H', e->helo);
-    struct buf w = BUF_INIT;
-    buf_append_u64(&w, (uint64_t)e->arrival);
-    put_rec(b, 'W', w.data, w.len);
-    buf_reset(&w);
-    buf_append_u64(&w, (uint64_t)e->next_attempt);
-    put_rec(b, 'P', w.data, w.len);
-    buf_reset(&w);
-    buf_append_u32(&w, e->attempts);
-    put_rec(b, 'K', w.data, w.len);
-    buf_free(&w);
-    put_str(b, 'L', e->last_reason);
-    put_u8(b, 'D', e->warned);
-    put_u8(b, 'G', e->hold);
+    record_put_u8(b, 'B', (uint8_t)e->body);
+    record_put_u8(b, 'U', e->smtputf8);
+    record_put_u8(b, 'T', e->dsn_ret_hdrs);
+    record_put_str(b, 'E', e->dsn_envid);
+    record_put_str(b, 'A', e->auth_user);
+    record_put_str(b, 'C', e->client);
+    record_put_str(b, 'H', e->helo);
+    record_put_u64(b, 'W', (uint64_t)e->arrival);
+    record_put_u64(b, 'P', (uint64_t)e->next_attempt);
+    record_put_u32(b, 'K', e->attempts);
+    record_put_str(b, 'L', e->last_reason);
+    record_put_u8(b, 'D', e->warned);
+    record_put_u8(b, 'G', e->hold);
     buf_append_byte(b, 'M');
     buf_append_u32(b, (uint32_t)msg->data.len);
-}
-
-static int write_all(int fd, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        ssize_t w = writev(fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        size_t left = (size_t)w;
-        while (n > 0 && left >= iov->iov_len) {
-            left -= iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + left;
-            iov->iov_len -= left;
-        }
-    }
-    return 0;
 }
 
 /* Writes the temporary file; fsyncs it when sync is true. */
@@ -217,7 +167,7 @@ static int spool_write_tmp(const struct wharf_config *cfg, const struct spool_me
     static const char tail[5] = {'Z', 0, 0, 0, 0};
     struct iovec iov[3] = {
         {head.data, head.len}, {msg->data.data, msg->data.len}, {(void *)tail, sizeof(tail)}};
-    int rc = write_all(fd, iov, 3);
+    int rc = record_write_all(fd, iov, 3);
     if (rc == 0 && sync)
         rc = fdatasync(fd);
     if (rc != 0)
@@ -320,60 +270,35 @@ static int read_file(const char *path, struct buf *out, struct buf *err)
         buf_printf(err, "open %s: %s", path, strerror(errno));
         return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > SPOOL_MAX_FILE) {
-        buf_printf(err, "%s: unreadable or too large", path);
-        close(fd);
-        return -1;
-    }
-    buf_reserve(out, (size_t)st.st_size);
-    for (;;) {
-        buf_reserve(out, 65536);
-        ssize_t r = read(fd, out->data + out->len, out->cap - out->len - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            buf_printf(err, "read %s: %s", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        out->len += (size_t)r;
-        out->data[out->len] = '\0';
-    }
+    int rc = record_read_fd(fd, SPOOL_MAX_FILE, out, err);
+    if (rc != 0)
+        buf_printf(err, " (%s)", path);
     close(fd);
-    return 0;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    return rc;
 }
 
 int spool_decode(const void *data, size_t len, struct spool_message *msg, struct buf *err)
 {
-    const unsigned char *p = data, *end = p + len;
     memset(msg, 0, sizeof(*msg));
     buf_init(&msg->data);
-    if (len < 8 || memcmp(p, SPOOL_MAGIC, 4) != 0 || get_u32(p + 4) < SPOOL_VERSION_MIN ||
-        get_u32(p + 4) > SPOOL_VERSION)
+    uint32_t version = len >= 8 ? record_get_u32((const char *)data + 4) : 0;
+    if (len < 8 || memcmp(data, SPOOL_MAGIC, 4) != 0 || version < SPOOL_VERSION_MIN ||
+        version > SPOOL_VERSION)
         goto bad;
-    bool v2 = get_u32(p + 4) >= 2, v3 = get_u32(p + 4) >= 3;
-    p += 8;
+    bool v2 = version >= 2, v3 = version >= 3;
+    struct record_reader rd = record_reader_make((const char *)data + 8, len - 8);
     struct spool_envelope *e = &msg->env;
     struct spool_rcpt *last = NULL;
     bool done = false;
-    while (p < end && !done) {
-        if (end - p < 5)
+    while (!done) {
+        char type;
+        struct slice v;
+        int more = record_next(&rd, &type, &v);
+        if (more < 0)
             goto bad;
-        char type = (char)p[0];
-        size_t n = get_u32(p + 1);
-        p += 5;
-        if ((size_t)(end - p) < n)
-            goto bad;
-        struct slice v = slice_make(p, n);
-        p += n;
+        if (more == 0)
+            break;
+        size_t n = v.len;
         switch (type) {
         case 'I':
             if (n == 0 || n >= sizeof(e->id))
@@ -398,7 +323,7 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
         case 'N':
             if (last == NULL || n != 4)
                 goto bad;
-            last->notify = get_u32((const unsigned char *)v.ptr);
+            last->notify = record_get_u32(v.ptr);
             break;
         case 'X':
             if (last == NULL || n != 1 ||
@@ -439,14 +364,12 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
         case 'P':
             if (n != 8 || (type == 'P' && !v2))
                 goto bad;
-            *(type == 'W' ? &e->arrival : &e->next_attempt) =
-                (int64_t)((uint64_t)get_u32((const unsigned char *)v.ptr) << 32 |
-                          get_u32((const unsigned char *)v.ptr + 4));
+            *(type == 'W' ? &e->arrival : &e->next_attempt) = (int64_t)record_get_u64(v.ptr);
             break;
         case 'K':
             if (n != 4 || !v2)
                 goto bad;
-            e->attempts = get_u32((const unsigned char *)v.ptr);
+            e->attempts = record_get_u32(v.ptr);
             break;
         case 'L':
             if (!v2)
@@ -471,7 +394,7 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
             goto bad;
         }
     }
-    if (!done || p != end || e->id[0] == '\0' || e->sender == NULL)
+    if (!done || rd.p != rd.end || e->id[0] == '\0' || e->sender == NULL)
         goto bad;
     return 0;
 bad:
@@ -538,6 +461,32 @@ int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl
     }
     int rc = spool_write(cfg, &m, err);
     spool_message_free(&m);
+    return rc;
+}
+
+bool spool_exists(const struct wharf_config *cfg, const char *id)
+{
+    if (!spool_id_valid(id))
+        return false;
+    char *path = spool_path(cfg, "queue", id);
+    struct stat st;
+    bool yes = lstat(path, &st) == 0;
+    free(path);
+    return yes;
+}
+
+int spool_set_aside(const struct wharf_config *cfg, int dirfd, const char *name, struct buf *err)
+{
+    char *dir = spool_path(cfg, "corrupt", NULL);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = fd < 0 ? -1 : renameat(dirfd, name, fd, name);
+    if (rc != 0)
+        buf_printf(err, "cannot move %s to %s: %s", name, dir, strerror(errno));
+    else
+        rc = fsync(fd);
+    if (fd >= 0)
+        close(fd);
+    free(dir);
     return rc;
 }
 

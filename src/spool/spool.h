@@ -6,7 +6,8 @@
  * into place before the SMTP server answers 250: a file that exists under its
  * final name is complete. The mta reads it, delivers, and removes it only
  * after the delivery is durable. Layout: DATA_DIRECTORY/spool/ (the smtp
- * workers write, the mta reads). Queue ids are unique, sortable by arrival,
+ * workers write, the mta reads): tmp/, queue/, and corrupt/ for files the
+ * mta refused (damaged maildrop files, see maildrop.h). Queue ids are unique, sortable by arrival,
  * and safe as file names ([0-9A-Za-z] only).
  */
 #ifndef WHARF_SPOOL_SPOOL_H
@@ -104,6 +105,13 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
 /* Reads a spool file; -1 with err for a missing or damaged file. */
 int spool_read(const struct wharf_config *cfg, const char *id, struct spool_message *msg,
                struct buf *err);
+
+/* True when entry id is in the queue (complete, under its final name). */
+bool spool_exists(const struct wharf_config *cfg, const char *id);
+
+/* Moves file name of directory dirfd (a damaged maildrop file) to
+ * DATA/spool/corrupt/, where only the wharf user and root see it. */
+int spool_set_aside(const struct wharf_config *cfg, int dirfd, const char *name, struct buf *err);
 
 /* Records recipient states durably (after a delivery), so a restart never redelivers. */
 int spool_update_rcpts(const struct wharf_config *cfg, const struct spool_message *msg,
