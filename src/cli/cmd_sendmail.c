@@ -182,7 +182,18 @@ static int relay_stdio(int fd)
     }
 }
 
-/* Collects addresses from a To/Cc/Bcc field value: <a@b> or bare a@b, comma separated. */
+/* Appends "@myhostname" to an address without a domain. */
+static void qualify(const struct wharf_config *cfg, char **addr)
+{
+    if (strchr(*addr, '@') != NULL)
+        return;
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s@%s", *addr, cfg->myhostname);
+    free(*addr);
+    *addr = buf_steal(&b, NULL);
+}
+
+/* Collects addresses from a To/Cc/Bcc field value: <a@b>, bare a@b or a bare local part, comma separated. */
 static void extract_addresses(const char *v, char ***list, size_t *n)
 {
     const char *p = v;
@@ -210,7 +221,11 @@ static void extract_addresses(const char *v, char ***list, size_t *n)
             if (paren)
                 item = slice_trim(slice_make(item.ptr, (size_t)(paren - item.ptr)));
         }
-        if (item.len > 0 && memchr(item.ptr, '@', item.len)) {
+        /* a@b, or a bare local part ("To: root"), qualified later; not a group ("x:;") */
+        bool plain = item.len > 0;
+        for (size_t k = 0; k < item.len && plain; k++)
+            plain = strchr(" \t:;\"", item.ptr[k]) == NULL;
+        if (plain) {
             *list = xreallocarray(*list, *n + 1, sizeof(char *));
             (*list)[(*n)++] = slice_strdup(item);
         }
@@ -485,10 +500,15 @@ int cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv)
         rc = EX_USAGE;
         goto out;
     }
+    /* Postfix's append_at_myorigin: a bare local part (cron's MAILTO=root) is this host's. */
+    for (size_t r = 0; r < n_rcpts; r++)
+        qualify(cfg, &rcpts[r]);
     struct passwd *pw = getpwuid(getuid());
-    if (from)
+    if (from) {
         buf_append_cstr(&sender, from);
-    else
+        if (from[0] != '\0' && strchr(from, '@') == NULL)
+            buf_printf(&sender, "@%s", cfg->myhostname);
+    } else
         buf_printf(&sender, "%s@%s", pw ? pw->pw_name : "nobody", cfg->myhostname);
     if (!has_from) {
         if (fullname || (pw && !from && pw->pw_gecos && pw->pw_gecos[0]))

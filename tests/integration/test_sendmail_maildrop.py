@@ -318,7 +318,7 @@ def test_sendmail_that_cannot_write_durably_is_tempfail(server):
     # a message the pickup would refuse is refused now, not set aside later
     r = sendmail(server, USER, uid=NOBODY, input=b"Subject: x\n\nbare\rCR\n")
     assert r.returncode == 65 and b"bare <CR>" in r.stderr, r.stderr
-    r = sendmail(server, "nodomain", uid=NOBODY)
+    r = sendmail(server, "nodomain@", uid=NOBODY)
     assert r.returncode == 67 and b"bad recipient address" in r.stderr, r.stderr
 
 

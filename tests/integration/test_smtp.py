@@ -19,10 +19,14 @@ LOCAL_USERS = ["bob@example.test", "carol@example.test", "dave@example.test"]
 
 
 def start(wharf_factory, **extra):
+    closed = free_port()
     settings = {"mynetworks": "192.0.2.0/24",  # loopback is NOT trusted: relay tests mean it
                 # hermetic: the mta sends the remote domain to a closed port, so its
-                # mail is deferred and stays queued for the envelope checks below
-                "transport_routes": f"elsewhere.example=[127.0.0.1]:{free_port()} none"}
+                # mail is deferred and stays queued for the envelope checks below;
+                # mail.example.test, the server's own host name but not one of its
+                # domains, is where sendmail's bare addresses go
+                "transport_routes": f"elsewhere.example=[127.0.0.1]:{closed} none, "
+                                    f"mail.example.test=[127.0.0.1]:{closed} none"}
     settings.update({k: str(v) for k, v in extra.items()})
     s = wharf_factory(enable=SMTP_SERVICES, extra=settings).start(wait=False)
     wait_smtp_ready(s)
@@ -433,6 +437,13 @@ def test_sendmail_command_for_cron(relay_server):
     r = server.wharf("sendmail", "bob@example.test", input=b"Subject: x\n\nbody\n.\nlost\n")
     assert r.returncode == 0
     assert server.wharf("sendmail", input=b"x\n", check=False).returncode == 64
+    # Bare local parts (cron's MAILTO=root, -f cron) are this host's, as Postfix's
+    # append_at_myorigin; -t takes them from the header too.
+    server.wharf("sendmail", "-f", "cron", "root", input=b"Subject: bare\n\nx\n")
+    server.wharf("sendmail", "-t", "-f", "cron2", input=b"To: root (Cron Daemon)\nSubject: bare -t\n\nx\n")
+    for who in ("cron", "cron2"):
+        [entry] = [m for m in mailq(server) if m["sender"] == f"{who}@mail.example.test"]
+        assert [x["address"] for x in entry["recipients"]] == ["root@mail.example.test"]
     # A refused recipient is EX_NOUSER (67).
     if server.has_directory:
         r = server.wharf("sendmail", "nobody@example.test", input=b"x\n", check=False)
