@@ -66,7 +66,8 @@ bool srs_forward(const struct srs *s, const char *sender, time_t now, struct buf
 {
     buf_reset(out);
     const char *at = strrchr(sender, '@');
-    if (at == NULL || at == sender || at[1] == '\0')
+    /* a domain never holds '=': one that did would not split back the same way */
+    if (at == NULL || at == sender || at[1] == '\0' || strchr(at, '=') != NULL)
         return false;
     char *local = xstrndup(sender, (size_t)(at - sender));
     const char *host = at + 1;

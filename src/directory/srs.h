@@ -55,8 +55,8 @@ enum srs_status {
 /*
  * The rewritten form of sender (local@domain) into *out (reset first), at
  * time now: SRS0 for a plain address, SRS1 for an SRS0 or SRS1 one. Returns
- * false (out empty) when sender has no '@', is empty, or the result would be
- * longer than SRS_ADDRESS_MAX.
+ * false (out empty) when sender has no '@', is empty, has an '=' in its
+ * domain, or the result would be longer than SRS_ADDRESS_MAX.
  */
 bool srs_forward(const struct srs *s, const char *sender, time_t now, struct buf *out);
 

@@ -168,6 +168,7 @@ static void test_malformed_and_not_srs(void **state)
     assert_false(srs_forward(&postsrsd, "foo", T0, &out));
     assert_false(srs_forward(&postsrsd, "", T0, &out));
     assert_false(srs_forward(&postsrsd, "@x.test", T0, &out));
+    assert_false(srs_forward(&postsrsd, "a@cmd = x.test", T0, &out)); /* found by fuzz_srs */
     assert_false(srs_forward(&postsrsd, "SRS1=abcd@x.test", T0, &out));
     assert_int_equal(out.len, 0);
     buf_free(&out);
