@@ -181,30 +181,24 @@ static int resolve_srs(struct directory *d, const char *address, struct director
     struct srs s;
     if (srs_params(d, &s, err) != 0)
         return -1;
-    struct buf orig = BUF_INIT;
-    char *cur = xstrdup(address);
-    enum srs_status st = SRS_NOT_SRS;
-    for (int hop = 0; hop < 2; hop++) {
-        const char *at = strrchr(cur, '@');
-        if (hop > 0 && (at == NULL || !is_srs_domain(d, at + 1)))
-            break;
-        enum srs_status h = srs_reverse(&s, cur, time(NULL), &orig);
-        if (hop > 0 && h == SRS_NOT_SRS)
-            break;
-        st = h;
-        if (st != SRS_OK)
-            break;
-        free(cur);
-        cur = buf_steal(&orig, NULL);
+    time_t now = time(NULL);
+    struct buf orig = BUF_INIT, again = BUF_INIT;
+    enum srs_status st = srs_reverse(&s, address, now, &orig);
+    if (st == SRS_OK && is_srs_domain(d, strrchr(orig.data, '@') + 1)) {
+        enum srs_status st2 = srs_reverse(&s, orig.data, now, &again);
+        if (st2 != SRS_NOT_SRS) {
+            st = st2;
+            buf_reset(&orig);
+            buf_append(&orig, again.data, again.len);
+        }
     }
-    buf_free(&orig);
+    buf_free(&again);
     if (st == SRS_OK) {
         r->kind = DIRECTORY_LOCAL;
         r->remote = xcalloc(1, sizeof(*r->remote));
-        r->remote[r->n_remote++] = cur;
-        return 0;
+        r->remote[r->n_remote++] = buf_steal(&orig, NULL);
     }
-    free(cur);
+    buf_free(&orig);
     return st == SRS_NOT_SRS ? 1 : 0; /* forged, expired, malformed: NO_SUCH_USER */
 }
 
