@@ -202,8 +202,7 @@ static int resolve_srs(struct directory *d, const char *address, struct director
     return st == SRS_NOT_SRS ? 1 : 0; /* forged, expired, malformed: NO_SUCH_USER */
 }
 
-int directory_srs_forward(struct directory *d, const char *sender, struct buf *out,
-                          struct buf *err)
+int directory_srs_forward(struct directory *d, const char *sender, struct buf *out, struct buf *err)
 {
     const char *at = strrchr(sender, '@');
     if (!*d->cfg->srs_domain || at == NULL || is_srs_domain(d, at + 1) ||

@@ -31,7 +31,8 @@ static bool is_sep(char c)
 }
 
 /* base64(HMAC-SHA1(secret, lower-cased fields)), cut to SRS_HASH_LEN. */
-static void srs_hash(const struct srs *s, const char *const *field, size_t n, char out[SRS_HASH_LEN + 1])
+static void srs_hash(const struct srs *s, const char *const *field, size_t n,
+                     char out[SRS_HASH_LEN + 1])
 {
     struct buf data = BUF_INIT;
     for (size_t i = 0; i < n; i++) {
@@ -40,8 +41,8 @@ static void srs_hash(const struct srs *s, const char *const *field, size_t n, ch
     }
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned mac_len = 0;
-    HMAC(EVP_sha1(), s->secret, (int)s->secret_len, (const unsigned char *)data.data, data.len,
-         mac, &mac_len);
+    HMAC(EVP_sha1(), s->secret, (int)s->secret_len, (const unsigned char *)data.data, data.len, mac,
+         &mac_len);
     buf_free(&data);
     unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
     EVP_EncodeBlock(b64, mac, (int)mac_len);

@@ -40,7 +40,7 @@
 struct srs {
     const char *secret; /* HMAC key, secret_len bytes */
     size_t secret_len;
-    const char *domain;    /* SRSDOMAIN, the domain of the addresses made */
+    const char *domain;     /* SRSDOMAIN, the domain of the addresses made */
     long long max_age_days; /* an address older than this is refused */
 };
 
@@ -66,8 +66,7 @@ bool srs_forward(const struct srs *s, const char *sender, time_t now, struct buf
  * stands for: the original sender for SRS0, the SRS0 address at the first
  * forwarder for SRS1.
  */
-enum srs_status srs_reverse(const struct srs *s, const char *address, time_t now,
-                            struct buf *out);
+enum srs_status srs_reverse(const struct srs *s, const char *address, time_t now, struct buf *out);
 
 /* A word for logs: "forged", "expired" ... */
 const char *srs_status_name(enum srs_status st);

@@ -72,8 +72,12 @@ static int teardown(void **state)
     struct fixture *f = *state;
     directory_close(f->d);
     struct buf b = BUF_INIT;
-    const char *files[] = {"directory/directory.db", "directory/directory.db-wal",
-                           "directory/directory.db-shm", "directory/srs.key", "directory", ""};
+    const char *files[] = {"directory/directory.db",
+                           "directory/directory.db-wal",
+                           "directory/directory.db-shm",
+                           "directory/srs.key",
+                           "directory",
+                           ""};
     for (size_t i = 0; i < 6; i++) {
         buf_reset(&b);
         buf_printf(&b, "%s/%s", f->dir, files[i]);

@@ -57,8 +57,8 @@ static void test_postsrsd_vectors(void **state)
 static void test_round_trip(void **state)
 {
     (void)state;
-    const char *senders[] = {"alice@sender.example", "Alice.Smith@Sender.Example",
-                             "a=b+c-d@x.test", "\"odd\"@y.test"};
+    const char *senders[] = {"alice@sender.example", "Alice.Smith@Sender.Example", "a=b+c-d@x.test",
+                             "\"odd\"@y.test"};
     for (size_t i = 0; i < sizeof(senders) / sizeof(*senders); i++) {
         struct buf fwd = BUF_INIT;
         assert_true(srs_forward(&postsrsd, senders[i], T0, &fwd));
@@ -135,8 +135,7 @@ static void test_forged(void **state)
     assert_reverse(&postsrsd, "SRS1=chaJ=otherdomain.com==opaque+string@example.com", T0,
                    SRS_BAD_HASH, NULL);
     const struct srs other = {"tops3cr3T", 9, "example.com", 21};
-    assert_reverse(&other, "SRS0=vmyz=2W=otherdomain.com=test@example.com", T0, SRS_BAD_HASH,
-                   NULL);
+    assert_reverse(&other, "SRS0=vmyz=2W=otherdomain.com=test@example.com", T0, SRS_BAD_HASH, NULL);
 }
 
 static void test_malformed_and_not_srs(void **state)
