@@ -79,6 +79,19 @@ int directory_resolve(struct directory *d, const char *address, struct directory
                       struct buf *err);
 void directory_result_free(struct directory_result *r);
 
+/*
+ * The Sender Rewriting Scheme (directory/srs.h), on when srs_domain is set.
+ * directory_resolve answers an SRS0/SRS1 address at srs_domain itself: a
+ * valid one is LOCAL with one remote target (the address it stands for), a
+ * forged, expired or malformed one NO_SUCH_USER. This one makes the SRS
+ * sender for a message relayed to another domain: 1 with the address in
+ * *out, 0 when sender stays as it is (SRS off, the null sender, a sender in
+ * our domains, srs_domain or srs_exclude_domains, too long), -1 with err when
+ * the secret (DATA/directory/srs.key, made at first use) cannot be read.
+ */
+int directory_srs_forward(struct directory *d, const char *sender, struct buf *out,
+                          struct buf *err);
+
 /* True when domain is one of ours (mydomains or the domain table). */
 bool directory_is_local_domain(struct directory *d, const char *domain);
 

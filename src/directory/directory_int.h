@@ -17,6 +17,7 @@ struct directory {
     const struct wharf_config *cfg;
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT__COUNT]; /* prepared once, for the hot lookups */
+    struct buf srs_secret;            /* read at the first SRS address (srs.key), else empty */
 };
 
 /* Lookups for resolve: 1 yes, 0 no, -1 database error (message in err). */

@@ -9,9 +9,13 @@
  */
 #include "directory/directory_int.h"
 #include "base/alloc.h"
+#include "base/datadir.h"
+#include "directory/srs.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 struct expand {
     struct directory *d;
@@ -140,6 +144,77 @@ static int expand(struct expand *e, const char *addr, long long depth)
     return r;
 }
 
+static bool is_srs_domain(const struct directory *d, const char *domain)
+{
+    return *d->cfg->srs_domain && strcasecmp(domain, d->cfg->srs_domain) == 0;
+}
+
+/* The SRS parameters, the secret read (or made) at the first use. */
+static int srs_params(struct directory *d, struct srs *s, struct buf *err)
+{
+    if (d->srs_secret.len == 0) {
+        char *path = config_data_path(d->cfg, "directory/srs.key");
+        uid_t uid = 0;
+        gid_t gid = 0;
+        datadir_wharf_ids(d->cfg, &uid, &gid);
+        int rc = srs_key_load(path, uid, gid, &d->srs_secret, err);
+        free(path);
+        if (rc != 0)
+            return -1;
+    }
+    *s = (struct srs){.secret = d->srs_secret.data,
+                      .secret_len = d->srs_secret.len,
+                      .domain = d->cfg->srs_domain,
+                      .max_age_days = d->cfg->srs_max_age / (86400 * 1000)};
+    return 0;
+}
+
+/*
+ * An address at srs_domain: 1 when it is no SRS address (resolve it as any
+ * other), 0 when r holds the answer, -1 on error. An SRS1 address that
+ * leads to an SRS0 one at srs_domain (two forwards through this server) is
+ * reversed once more.
+ */
+static int resolve_srs(struct directory *d, const char *address, struct directory_result *r,
+                       struct buf *err)
+{
+    struct srs s;
+    if (srs_params(d, &s, err) != 0)
+        return -1;
+    time_t now = time(NULL);
+    struct buf orig = BUF_INIT, again = BUF_INIT;
+    enum srs_status st = srs_reverse(&s, address, now, &orig);
+    if (st == SRS_OK && is_srs_domain(d, strrchr(orig.data, '@') + 1)) {
+        enum srs_status st2 = srs_reverse(&s, orig.data, now, &again);
+        if (st2 != SRS_NOT_SRS) {
+            st = st2;
+            buf_reset(&orig);
+            buf_append(&orig, again.data, again.len);
+        }
+    }
+    buf_free(&again);
+    if (st == SRS_OK) {
+        r->kind = DIRECTORY_LOCAL;
+        r->remote = xcalloc(1, sizeof(*r->remote));
+        r->remote[r->n_remote++] = buf_steal(&orig, NULL);
+    }
+    buf_free(&orig);
+    return st == SRS_NOT_SRS ? 1 : 0; /* forged, expired, malformed: NO_SUCH_USER */
+}
+
+int directory_srs_forward(struct directory *d, const char *sender, struct buf *out, struct buf *err)
+{
+    const char *at = strrchr(sender, '@');
+    if (!*d->cfg->srs_domain || at == NULL || is_srs_domain(d, at + 1) ||
+        strlist_contains_nocase(&d->cfg->srs_exclude_domains, at + 1) ||
+        directory_is_local_domain(d, at + 1))
+        return 0;
+    struct srs s;
+    if (srs_params(d, &s, err) != 0)
+        return -1;
+    return srs_forward(&s, sender, time(NULL), out) ? 1 : 0;
+}
+
 int directory_resolve(struct directory *d, const char *address, struct directory_result *r,
                       struct buf *err)
 {
@@ -147,6 +222,11 @@ int directory_resolve(struct directory *d, const char *address, struct directory
     const char *at = strrchr(address, '@');
     if (at == NULL)
         return 0;
+    if (is_srs_domain(d, at + 1)) {
+        int rc = resolve_srs(d, address, r, err);
+        if (rc <= 0)
+            return rc;
+    }
     if (!directory_is_local_domain(d, at + 1)) {
         r->kind = DIRECTORY_NOT_LOCAL;
         return 0;

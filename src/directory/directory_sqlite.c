@@ -118,6 +118,7 @@ struct directory *directory_open(const struct wharf_config *cfg, struct buf *err
 {
     struct directory *d = xcalloc(1, sizeof(*d));
     d->cfg = cfg;
+    buf_init(&d->srs_secret);
     char *path = config_data_path(cfg, "directory/directory.db");
     int rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
@@ -154,6 +155,7 @@ void directory_close(struct directory *d)
     for (int i = 0; i < STMT__COUNT; i++)
         sqlite3_finalize(d->stmt[i]);
     sqlite3_close(d->db);
+    buf_free(&d->srs_secret);
     free(d);
 }
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,17 +57,31 @@ static int setup_shallow(void **state)
     return setup_with(state, "directory_alias_max_depth = 3\ndirectory_alias_max_targets = 4\n");
 }
 
+static int setup_srs(void **state)
+{
+    return setup_with(state, "srs_domain = Example.org\nsrs_exclude_domains = friend.test\n");
+}
+
+static int setup_srs_apart(void **state)
+{
+    return setup_with(state, "srs_domain = bounces.test\n");
+}
+
 static int teardown(void **state)
 {
     struct fixture *f = *state;
     directory_close(f->d);
     struct buf b = BUF_INIT;
-    const char *files[] = {"directory/directory.db", "directory/directory.db-wal",
-                           "directory/directory.db-shm", "directory", ""};
-    for (size_t i = 0; i < 5; i++) {
+    const char *files[] = {"directory/directory.db",
+                           "directory/directory.db-wal",
+                           "directory/directory.db-shm",
+                           "directory/srs.key",
+                           "directory",
+                           ""};
+    for (size_t i = 0; i < 6; i++) {
         buf_reset(&b);
         buf_printf(&b, "%s/%s", f->dir, files[i]);
-        if (remove(b.data) != 0 && i >= 3)
+        if (remove(b.data) != 0 && i >= 4)
             fail_msg("cannot remove %s", b.data);
     }
     buf_free(&b);
@@ -328,6 +343,78 @@ static void test_reopen_keeps_schema(void **state)
     buf_free(&err);
 }
 
+/* The SRS sender of from, or "" when it is kept. */
+static char *srs_forward_of(struct fixture *f, const char *from)
+{
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    int rc = directory_srs_forward(f->d, from, &out, &err);
+    assert_int_equal(rc, out.len > 0 ? 1 : 0);
+    buf_free(&err);
+    return buf_steal(&out, NULL);
+}
+
+static void test_srs(void **state)
+{
+    struct fixture *f = *state;
+    user(f, "bob@example.org");
+    char *srs = srs_forward_of(f, "alice@sender.test");
+    assert_true(strncmp(srs, "SRS0=", 5) == 0);
+    assert_non_null(strstr(srs, "=sender.test=alice@Example.org"));
+    assert_resolves(f, srs, "local:alice@sender.test!");
+    for (char *p = srs; *p; p++) /* the whole address in lower case: still valid */
+        *p = (char)tolower((unsigned char)*p);
+    assert_resolves(f, srs, "local:alice@sender.test!");
+    srs[5] = srs[5] == 'a' ? 'b' : 'a'; /* forged */
+    assert_resolves(f, srs, "no-such-user:");
+    assert_resolves(f, "SRS0=abcd@example.org", "no-such-user:");
+    assert_resolves(f, "bob@example.org", "local:bob@example.org");
+    assert_resolves(f, "nobody@example.org", "no-such-user:");
+    free(srs);
+    /* kept: our domains, srs_domain itself, excluded domains, the null sender */
+    const char *kept[] = {"bob@example.org", "x@EXAMPLE.ORG", "x@friend.test", "", "foo"};
+    for (size_t i = 0; i < sizeof(kept) / sizeof(*kept); i++) {
+        srs = srs_forward_of(f, kept[i]);
+        assert_string_equal(srs, "");
+        free(srs);
+    }
+    /* a foreign SRS0 sender becomes SRS1, whose bounce goes to that forwarder */
+    srs = srs_forward_of(f, "SRS0=abcd=2W=x.test=y@other.test");
+    assert_true(strncmp(srs, "SRS1=", 5) == 0);
+    assert_resolves(f, srs, "local:SRS0=abcd=2W=x.test=y@other.test!");
+    free(srs);
+    /* back through this server: an SRS1 made elsewhere of our SRS0 -> our SRS0 -> the sender */
+    char *once = srs_forward_of(f, "carol@far.test");
+    struct buf foreign = BUF_INIT;
+    buf_printf(&foreign, "SRS1=XXXX=Example.org=%.*s@b.test", (int)(strrchr(once, '@') - once - 4),
+               once + 4);
+    srs = srs_forward_of(f, foreign.data);
+    assert_true(strncmp(srs, "SRS1=", 5) == 0);
+    assert_resolves(f, srs, "local:carol@far.test!");
+    free(srs);
+    free(once);
+    buf_free(&foreign);
+    struct stat st;
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/directory/srs.key", f->dir);
+    assert_int_equal(stat(path.data, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    buf_free(&path);
+}
+
+static void test_srs_domain_apart(void **state)
+{
+    struct fixture *f = *state;
+    char *srs = srs_forward_of(f, "alice@sender.test");
+    assert_non_null(strstr(srs, "@bounces.test"));
+    assert_resolves(f, srs, "local:alice@sender.test!");
+    assert_resolves(f, "bob@bounces.test", "not-local:");
+    assert_resolves(f, "SRS0=abcd=2W=x.test=y@bounces.test", "no-such-user:");
+    free(srs);
+    srs = srs_forward_of(f, "a@example.org"); /* ours: kept */
+    assert_string_equal(srs, "");
+    free(srs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +428,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_depth_and_fanout, setup_shallow, teardown),
         cmocka_unit_test_setup_teardown(test_quota_and_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_srs, setup_srs, teardown),
+        cmocka_unit_test_setup_teardown(test_srs_domain_apart, setup_srs_apart, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,10 +74,26 @@ static void out_done(void *arg, const char *id, int64_t next_attempt_ms)
     mta_queue_outbound_done(m->queue, id, next_attempt_ms);
 }
 
+/* The SRS sender of a message relayed to another domain (doc/mta-out.md), or NULL. */
+static char *srs_sender(struct mta *m, const struct spool_envelope *env)
+{
+    struct buf srs = BUF_INIT, err = BUF_INIT;
+    int rc = directory_srs_forward(m->dir, env->sender, &srs, &err);
+    if (rc < 0)
+        log_warning("%s: SRS: %s: the sender is sent unchanged", env->id, buf_cstr(&err));
+    else if (rc > 0)
+        log_info("%s: from=<%s>, srs=<%s>", env->id, env->sender, srs.data);
+    buf_free(&err);
+    if (rc > 0)
+        return buf_steal(&srs, NULL);
+    buf_free(&srs);
+    return NULL;
+}
+
 static void hook_deliver(void *arg, struct spool_message *sm, const bool *remote)
 {
     struct mta *m = arg;
-    mta_out_deliver(m->out, sm, remote);
+    mta_out_deliver(m->out, sm, remote, srs_sender(m, &sm->env));
 }
 
 static void hook_bounce(void *arg, const struct spool_message *sm, const bool *failed,

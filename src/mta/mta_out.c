@@ -62,6 +62,7 @@ struct out_domain {
 struct out_msg {
     struct mta_out *o;
     struct spool_message *sm;
+    char *sender; /* the envelope sender sent: the SRS one, or sm's */
     struct out_rcpt *r;
     size_t n;
     struct out_domain *d;
@@ -244,7 +245,7 @@ static void domain_try(struct out_domain *d)
             .result = d->crcpts[i].result};
     }
     d->txn = (struct smtp_client_txn){
-        .sender = env->sender,
+        .sender = m->sender ? m->sender : env->sender,
         .data = buf_slice(&m->sm->data),
         .body = client_body(env->body),
         .smtputf8 = env->smtputf8,
@@ -316,11 +317,13 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
     msg_finish(arg);
 }
 
-void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote)
+void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote,
+                     char *sender)
 {
     struct out_msg *m = xcalloc(1, sizeof(*m));
     m->o = o;
     m->sm = sm;
+    m->sender = sender;
     m->t_deliver = now_ms();
     const struct spool_envelope *env = &sm->env;
     m->r = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*m->r));
@@ -503,6 +506,7 @@ static void msg_free(struct out_msg *m)
     }
     free(m->d);
     free(m->r);
+    free(m->sender);
     spool_message_free(m->sm);
     free(m->sm);
     free(m);

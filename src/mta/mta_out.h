@@ -38,9 +38,12 @@ struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *
 /*
  * Delivers the recipients i of sm with remote[i] true (their state must be
  * PENDING). Takes sm (allocated with malloc; its data without Return-Path)
- * and frees it; done is always called later, from the event loop.
+ * and frees it; done is always called later, from the event loop. sender,
+ * when not NULL, is the MAIL FROM sent instead of sm's (its SRS form; taken
+ * and freed): reports still go to sm's own sender.
  */
-void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote);
+void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote,
+                     char *sender);
 
 /*
  * Spools a report (bounce) for recipients of sm that failed here, with
