@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -40,15 +41,32 @@ struct conntab_shm {
     struct conntab_row rows[];
 };
 
+/*
+ * Sizes and names are copied out of the mapping once: every worker can write
+ * to it, and wharfd (root) must never size a loop or read a string by what a
+ * worker may have scribbled there.
+ */
 struct conntab {
     int fd;
     size_t size;
+    unsigned n_slots, n_services;
+    char services[CONNTAB_MAX_SERVICES][CONNTAB_SERVICE_NAME_MAX];
     struct conntab_shm *shm;
 };
 
 static size_t shm_size(unsigned n_slots)
 {
     return sizeof(struct conntab_shm) + (size_t)n_slots * sizeof(struct conntab_row);
+}
+
+/* Takes the sizes and names of the header into private memory. */
+static void copy_header(struct conntab *t)
+{
+    t->n_slots = t->shm->n_slots;
+    t->n_services = t->shm->n_services;
+    memcpy(t->services, t->shm->services, sizeof(t->services));
+    for (unsigned i = 0; i < CONNTAB_MAX_SERVICES; i++)
+        t->services[i][CONNTAB_SERVICE_NAME_MAX - 1] = '\0';
 }
 
 static struct conntab *map_fd(int fd, size_t size, struct buf *err)
@@ -73,15 +91,18 @@ struct conntab *conntab_create(unsigned n_slots, const char *const *services, si
                    n_services);
         return NULL;
     }
-    int fd = memfd_create("wharf-conntab", MFD_CLOEXEC);
+    int fd = memfd_create("wharf-conntab", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) {
         buf_printf(err, "connection table: memfd_create: %s", strerror(errno));
         return NULL;
     }
     size_t size = shm_size(n_slots);
     struct conntab *t = NULL;
+    /* Sealed at its size: a worker that shrank it would make wharfd fault (SIGBUS). */
     if (ftruncate(fd, (off_t)size) != 0)
         buf_printf(err, "connection table: ftruncate: %s", strerror(errno));
+    else if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+        buf_printf(err, "connection table: sealing: %s", strerror(errno));
     else
         t = map_fd(fd, size, err);
     if (t == NULL) {
@@ -100,6 +121,7 @@ struct conntab *conntab_create(unsigned n_slots, const char *const *services, si
         }
         memcpy(t->shm->services[i], services[i], strlen(services[i]) + 1);
     }
+    copy_header(t);
     return t;
 }
 
@@ -113,10 +135,10 @@ struct conntab *conntab_attach(int fd, unsigned slot, struct buf *err)
     struct conntab *t = map_fd(fd, (size_t)st.st_size, err);
     if (t == NULL)
         return NULL;
-    const struct conntab_shm *h = t->shm;
-    if (h->magic != CONNTAB_MAGIC || h->version != CONNTAB_VERSION ||
-        h->n_slots > CONNTAB_MAX_SLOTS || h->n_services > CONNTAB_MAX_SERVICES ||
-        shm_size(h->n_slots) != t->size || slot >= h->n_slots) {
+    copy_header(t);
+    if (t->shm->magic != CONNTAB_MAGIC || t->shm->version != CONNTAB_VERSION ||
+        t->n_slots > CONNTAB_MAX_SLOTS || t->n_services > CONNTAB_MAX_SERVICES ||
+        shm_size(t->n_slots) != t->size || slot >= t->n_slots) {
         buf_printf(err, "connection table: fd %d has a bad header or no slot %u", fd, slot);
         munmap(t->shm, t->size); /* the fd stays the caller's */
         free(t);
@@ -141,8 +163,8 @@ int conntab_fd(const struct conntab *t)
 
 int conntab_service(const struct conntab *t, const char *name)
 {
-    for (uint32_t i = 0; i < t->shm->n_services; i++) {
-        if (strncmp(t->shm->services[i], name, CONNTAB_SERVICE_NAME_MAX) == 0)
+    for (unsigned i = 0; i < t->n_services; i++) {
+        if (strcmp(t->services[i], name) == 0)
             return (int)i;
     }
     return -1;
@@ -150,12 +172,12 @@ int conntab_service(const struct conntab *t, const char *name)
 
 size_t conntab_n_services(const struct conntab *t)
 {
-    return t->shm->n_services;
+    return t->n_services;
 }
 
 const char *conntab_service_name(const struct conntab *t, size_t i)
 {
-    return t->shm->services[i];
+    return t->services[i];
 }
 
 /* ---- slots (supervisor) ---- */
@@ -173,7 +195,7 @@ static void row_zero(struct conntab_row *r)
 
 int conntab_slot_claim(struct conntab *t)
 {
-    for (uint32_t s = 0; s < t->shm->n_slots; s++) {
+    for (unsigned s = 0; s < t->n_slots; s++) {
         struct conntab_row *r = &t->shm->rows[s];
         if (atomic_load(&r->in_use) == 0) {
             row_zero(r);
@@ -292,7 +314,7 @@ static void cell_add(struct conntab_row *r, int c, int d)
 unsigned conntab_service_total(const struct conntab *t, unsigned service)
 {
     unsigned n = 0;
-    for (uint32_t s = 0; s < t->shm->n_slots; s++) {
+    for (unsigned s = 0; s < t->n_slots; s++) {
         const struct conntab_row *r = &t->shm->rows[s];
         if (atomic_load_explicit(&r->in_use, memory_order_acquire))
             n += atomic_load_explicit(&r->services[service], memory_order_acquire);
@@ -303,7 +325,7 @@ unsigned conntab_service_total(const struct conntab *t, unsigned service)
 unsigned conntab_key_total(const struct conntab *t, uint64_t key)
 {
     unsigned n = 0;
-    for (uint32_t s = 0; s < t->shm->n_slots; s++) {
+    for (unsigned s = 0; s < t->n_slots; s++) {
         const struct conntab_row *r = &t->shm->rows[s];
         if (!atomic_load_explicit(&r->in_use, memory_order_acquire))
             continue;

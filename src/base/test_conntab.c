@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static const char *const names[] = {"smtp", "imap"};
@@ -150,6 +151,23 @@ static void test_attach(void **state)
     conntab_free(t);
 }
 
+/* wharfd (root) survives a worker that scribbles on the header or tries to shrink the table. */
+static void test_hostile_worker(void **state)
+{
+    struct conntab *t = table(2);
+    int fd = conntab_fd(t);
+    assert_int_equal(ftruncate(fd, 0), -1);
+    unsigned char *raw = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(raw != MAP_FAILED);
+    memset(raw + 8, 0xff, 8 + CONNTAB_MAX_SERVICES * CONNTAB_SERVICE_NAME_MAX); /* sizes, names */
+    munmap(raw, 4096);
+    assert_int_equal(conntab_service_total(t, 1), 0);
+    assert_string_equal(conntab_service_name(t, 1), "imap");
+    assert_int_equal(conntab_service(t, "imap"), 1);
+    assert_true(conntab_slot_claim(t) >= 0);
+    conntab_free(t);
+}
+
 static uint64_t key_of(int family, const char *text)
 {
     struct sockaddr_storage ss = {0};
@@ -181,10 +199,11 @@ static void test_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_services),   cmocka_unit_test(test_counts_over_slots),
-        cmocka_unit_test(test_service_limit), cmocka_unit_test(test_collisions),
-        cmocka_unit_test(test_full),       cmocka_unit_test(test_slot_reset),
-        cmocka_unit_test(test_attach),     cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_services),       cmocka_unit_test(test_counts_over_slots),
+        cmocka_unit_test(test_service_limit),  cmocka_unit_test(test_collisions),
+        cmocka_unit_test(test_full),           cmocka_unit_test(test_slot_reset),
+        cmocka_unit_test(test_attach),         cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_hostile_worker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
