@@ -343,7 +343,9 @@ enum conntab_verdict conntab_acquire(struct conntab *t, unsigned slot, unsigned 
     struct conntab_row *r = &t->shm->rows[slot];
     *hold_r = (struct conntab_hold){.service = -1, .cell = -1};
     /* Count first, then look: the sum then includes everyone who got in before us. */
-    atomic_fetch_add_explicit(&r->services[service], 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&r->services[service], 1, memory_order_relaxed);
+    /* Our add is visible before we read the others' (store-load order, both sides). */
+    atomic_thread_fence(memory_order_seq_cst);
     if (max && conntab_service_total(t, service) > max) {
         atomic_fetch_sub_explicit(&r->services[service], 1, memory_order_release);
         return CONNTAB_TOO_MANY;
