@@ -10,8 +10,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *const names[] = {"smtp", "imap"};
@@ -151,6 +153,46 @@ static void test_attach(void **state)
     conntab_free(t);
 }
 
+/*
+ * Two processes race for one place thousands of times: whoever holds it must
+ * always find itself alone (the check-after-add never admits past the limit).
+ */
+static void test_race(void **state)
+{
+    struct conntab *t = table(4);
+    int slots[2] = {conntab_slot_claim(t), conntab_slot_claim(t)};
+    /* Holders by the test's own count (the table's sums may include a rival's try). */
+    _Atomic int *holders =
+        mmap(NULL, sizeof(*holders), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(holders != MAP_FAILED);
+    pid_t pids[2];
+    for (int i = 0; i < 2; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            int bad = 0;
+            for (int n = 0; n < 50000; n++) {
+                struct conntab_hold h;
+                if (conntab_acquire(t, (unsigned)slots[i], 0, 77, 0, 1, &h) == CONNTAB_OK) {
+                    bad += atomic_fetch_add(holders, 1) != 0;
+                    atomic_fetch_sub(holders, 1);
+                    conntab_release(t, (unsigned)slots[i], &h);
+                }
+            }
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        int st;
+        assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    assert_int_equal(conntab_key_total(t, 77), 0);
+    assert_int_equal(conntab_service_total(t, 0), 0);
+    munmap((void *)holders, sizeof(*holders));
+    conntab_free(t);
+}
+
 /* wharfd (root) survives a worker that scribbles on the header or tries to shrink the table. */
 static void test_hostile_worker(void **state)
 {
@@ -203,7 +245,7 @@ int main(void)
         cmocka_unit_test(test_service_limit),  cmocka_unit_test(test_collisions),
         cmocka_unit_test(test_full),           cmocka_unit_test(test_slot_reset),
         cmocka_unit_test(test_attach),         cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_hostile_worker),
+        cmocka_unit_test(test_hostile_worker), cmocka_unit_test(test_race),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
