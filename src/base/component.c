@@ -41,7 +41,7 @@ bool component_connection_limits(const struct component_ctx *ctx, const char *se
     if (!limit_option(ctx->cfg, service, "_max_connections", &max) ||
         !limit_option(ctx->cfg, service, "_max_connections_per_ip", &per_ip))
         return false;
-    unsigned n = ctx->n_workers ? ctx->n_workers : 1;
+    unsigned n = ctx->conntab == NULL && ctx->n_workers ? ctx->n_workers : 1;
     *max_r = (unsigned)((max + n - 1) / n);
     *per_ip_r = (unsigned)per_ip;
     return true;

@@ -8,6 +8,9 @@
  * and fds 4.. the listening sockets of the component's services, named in the
  * environment variable WHARF_LISTENERS as "service=fd,service=fd", and umask
  * 077 (files a component creates are private to the wharf user).
+ * When wharfd shares its connection-count table (base/conntab.h) with the
+ * process, WHARF_CONNTAB is "FD/SLOT": the table's memfd (after the listeners)
+ * and the row this process writes.
  * The child reads the configuration itself, then drops privileges
  * (component_drop_privileges) before touching any input from the network.
  *
@@ -20,6 +23,7 @@
 #define WHARF_BASE_COMPONENT_H
 
 #include "base/config.h"
+#include "base/conntab.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +31,7 @@
 #define COMPONENT_CONTROL_FD 3
 #define COMPONENT_FIRST_LISTENER_FD 4
 #define COMPONENT_LISTENERS_ENV "WHARF_LISTENERS"
+#define COMPONENT_CONNTAB_ENV "WHARF_CONNTAB"
 
 struct component_listener {
     const char *service; /* "smtp", "submission", ... (see supervisor/services.c) */
@@ -41,6 +46,8 @@ struct component_ctx {
     int control_fd; /* IPC frames to and from the supervisor */
     size_t n_listeners;
     struct component_listener *listeners;
+    struct conntab *conntab; /* shared connection counts, or NULL: count in this process */
+    unsigned conntab_slot;   /* this process's row in it */
 };
 
 struct component_ctx;
@@ -64,8 +71,10 @@ int component_listener_fd(const struct component_ctx *ctx, const char *service);
 
 /*
  * The connection limits of one of this process's services ("smtp", "imaps"):
- * its share of <service>_max_connections (divided by the number of workers,
- * rounded up) and <service>_max_connections_per_ip (counted per process).
+ * <service>_max_connections and <service>_max_connections_per_ip, counted over
+ * every worker through ctx->conntab. Without a table (a process started
+ * alone), each worker takes its share of max_connections (divided by the
+ * number of workers, rounded up) and counts per address by itself.
  * Returns false for a service without limits.
  */
 bool component_connection_limits(const struct component_ctx *ctx, const char *service,

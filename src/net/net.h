@@ -56,8 +56,9 @@ struct net_proto {
 };
 
 struct net_service_limits {
-    unsigned max_conns;            /* per worker process; 0 = unlimited */
-    unsigned max_conns_per_client; /* per client address per worker; 0 = unlimited */
+    /* Over every worker when wharfd shares its connection table, else per process. */
+    unsigned max_conns;            /* 0 = unlimited */
+    unsigned max_conns_per_client; /* per client address (IPv6: per /64); 0 = unlimited */
     int64_t idle_timeout_ms;       /* initial read timeout; net_conn_set_timeout changes it */
     /* Reply sent, then close, when a limit refuses a connection (e.g. "421 4.7.0 ...\r\n"). */
     const char *refuse_line;

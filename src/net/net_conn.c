@@ -49,6 +49,7 @@ struct net_conn {
     bool bev_owns_fd;
     struct sockaddr_storage sa;
     char addr[INET6_ADDRSTRLEN];
+    struct conntab_hold hold; /* its place in the shared connection counts */
     struct event *kick;
     void *link; /* our entry in the worker's list */
     int64_t timeout_ms;
@@ -87,7 +88,7 @@ static void conn_free_now(struct net_conn *c)
         event_free(c->zflush);
     }
     net_worker_link_remove(c->w, c->link);
-    net_worker_conn_gone(c->w, c->svc, c->addr);
+    net_worker_conn_gone(c->w, c->svc, c->addr, &c->hold);
     free(c);
 }
 
@@ -320,11 +321,13 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int fd,
-                              const struct sockaddr *sa, socklen_t salen)
+                              const struct sockaddr *sa, socklen_t salen,
+                              const struct conntab_hold *hold)
 {
     struct net_conn *c = xcalloc(1, sizeof(*c));
     c->w = w;
     c->svc = svc;
+    c->hold = *hold;
     c->fd = fd;
     memcpy(&c->sa, sa, salen < sizeof(c->sa) ? salen : sizeof(c->sa));
     net_addr_format(sa, c->addr, sizeof(c->addr));

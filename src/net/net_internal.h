@@ -4,6 +4,7 @@
 #ifndef WHARF_NET_NET_INTERNAL_H
 #define WHARF_NET_NET_INTERNAL_H
 
+#include "base/conntab.h"
 #include "net/net.h"
 
 #include <event2/bufferevent.h>
@@ -17,14 +18,16 @@ SSL_CTX *net_tls_ctx_new(const struct wharf_config *cfg, struct buf *err);
 
 /* The worker side of a connection's life. */
 struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int fd,
-                              const struct sockaddr *sa, socklen_t salen);
+                              const struct sockaddr *sa, socklen_t salen,
+                              const struct conntab_hold *hold);
 void net_conn_drain(struct net_conn *c);
 /* Bytes zlib holds for c's DEFLATE stage; 0 when c is not compressed. */
 size_t net_conn_compress_memory(const struct net_conn *c);
 void net_conn_abort(struct net_conn *c);
 
 /* Called by net_conn when a connection is freed. */
-void net_worker_conn_gone(struct net_worker *w, struct net_service *svc, const char *addr);
+void net_worker_conn_gone(struct net_worker *w, struct net_service *svc, const char *addr,
+                          const struct conntab_hold *hold);
 SSL_CTX *net_worker_tls(struct net_worker *w);
 const struct net_proto *net_service_proto(const struct net_service *svc, void **arg_r);
 const char *net_service_name(const struct net_service *svc);

@@ -1,6 +1,8 @@
 /*
  * net_worker.c - the runtime of a protocol worker process: event base,
- * listeners on the fds wharfd passed, connection accounting and limits,
+ * listeners on the fds wharfd passed, connection accounting and limits
+ * (over every worker through the shared table of base/conntab.h when wharfd
+ * passed one, in this process alone otherwise),
  * the control channel (status, shutdown, events) and graceful drain.
  *
  * Must never: bind a socket (wharfd does), keep accepting once a shutdown
@@ -43,6 +45,8 @@ struct net_service {
     struct net_service_limits lim;
     char *refuse_line;
     struct evconnlistener *listener;
+    int tab_service;  /* index in the shared connection table, -1: count here */
+    bool tab_full;    /* the table's cells were full: said once until there is room */
     size_t n_conns;
     struct addr_count *by_addr[NET_ADDR_BUCKETS];
 };
@@ -166,9 +170,14 @@ void net_worker_link_remove(struct net_worker *w, void *handle)
         event_base_loopexit(w->base, NULL);
 }
 
-void net_worker_conn_gone(struct net_worker *w, struct net_service *svc, const char *addr)
+void net_worker_conn_gone(struct net_worker *w, struct net_service *svc, const char *addr,
+                          const struct conntab_hold *hold)
 {
     svc->n_conns--;
+    if (svc->tab_service >= 0) {
+        conntab_release(w->ctx->conntab, w->ctx->conntab_slot, hold);
+        return;
+    }
     struct addr_count **pp = addr_find(svc, addr);
     if (*pp && --(*pp)->n == 0) {
         struct addr_count *dead = *pp;
@@ -188,6 +197,49 @@ static void refuse(struct net_service *svc, evutil_socket_t fd, const char *why,
     close(fd);
 }
 
+/* Counts a connection in this process alone; NULL when admitted, else why not. */
+static const char *admit_here(struct net_service *svc, const char *addr)
+{
+    if (svc->lim.max_conns && svc->n_conns >= svc->lim.max_conns)
+        return "too many connections";
+    struct addr_count **pp = addr_find(svc, addr);
+    if (svc->lim.max_conns_per_client && *pp && (*pp)->n >= svc->lim.max_conns_per_client)
+        return "too many connections from this address";
+    if (*pp == NULL) {
+        *pp = xcalloc(1, sizeof(**pp));
+        snprintf((*pp)->addr, sizeof((*pp)->addr), "%s", addr);
+    }
+    (*pp)->n++;
+    return NULL;
+}
+
+/* Counts a connection in the table shared by every worker; NULL when admitted. */
+static const char *admit_shared(struct net_service *svc, const struct sockaddr *sa,
+                                const char *addr, struct conntab_hold *hold_r)
+{
+    struct component_ctx *ctx = svc->w->ctx;
+    uint64_t key = conntab_key((unsigned)svc->tab_service, sa);
+    switch (conntab_acquire(ctx->conntab, ctx->conntab_slot, (unsigned)svc->tab_service, key,
+                            svc->lim.max_conns, svc->lim.max_conns_per_client, hold_r)) {
+    case CONNTAB_TOO_MANY:
+        return "too many connections";
+    case CONNTAB_TOO_MANY_ADDR:
+        return "too many connections from this address";
+    case CONNTAB_OK_UNTRACKED:
+        /* Fail open: max_connections still bounds the whole service. */
+        if (!svc->tab_full)
+            log_warning("%s: connection table full (%d addresses in this worker); per-address "
+                        "limit not enforced for unknown[%s] and others until there is room",
+                        svc->name, CONNTAB_ADDRS_PER_SLOT, addr);
+        svc->tab_full = true;
+        return NULL;
+    case CONNTAB_OK:
+        svc->tab_full = false;
+        return NULL;
+    }
+    return NULL;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
@@ -199,20 +251,13 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         close(fd);
         return;
     }
-    if (svc->lim.max_conns && svc->n_conns >= svc->lim.max_conns) {
-        refuse(svc, fd, "too many connections", addr);
+    struct conntab_hold hold = {.service = -1, .cell = -1};
+    const char *why = svc->tab_service >= 0 ? admit_shared(svc, sa, addr, &hold)
+                                            : admit_here(svc, addr);
+    if (why != NULL) {
+        refuse(svc, fd, why, addr);
         return;
     }
-    struct addr_count **pp = addr_find(svc, addr);
-    if (svc->lim.max_conns_per_client && *pp && (*pp)->n >= svc->lim.max_conns_per_client) {
-        refuse(svc, fd, "too many connections from this address", addr);
-        return;
-    }
-    if (*pp == NULL) {
-        *pp = xcalloc(1, sizeof(**pp));
-        snprintf((*pp)->addr, sizeof((*pp)->addr), "%s", addr);
-    }
-    (*pp)->n++;
     svc->n_conns++;
     evutil_make_socket_nonblocking(fd);
     evutil_make_socket_closeonexec(fd);
@@ -225,7 +270,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    net_conn_new(w, svc, fd, sa, (socklen_t)salen);
+    net_conn_new(w, svc, fd, sa, (socklen_t)salen, &hold);
 }
 
 bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mode tls,
@@ -249,6 +294,7 @@ bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mo
     svc->arg = proto_arg;
     svc->lim = *limits;
     svc->refuse_line = limits->refuse_line ? xstrdup(limits->refuse_line) : NULL;
+    svc->tab_service = w->ctx->conntab ? conntab_service(w->ctx->conntab, service) : -1;
     evutil_make_socket_nonblocking(fd);
     svc->listener = evconnlistener_new(w->base, accept_cb, svc, LEV_OPT_CLOSE_ON_FREE, 0, fd);
     if (svc->listener == NULL)

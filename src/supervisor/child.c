@@ -35,6 +35,24 @@ static void parse_listeners(struct component_ctx *ctx)
     free(copy);
 }
 
+/* Maps the shared connection table named by WHARF_CONNTAB ("FD/SLOT"); without it, count alone. */
+static void attach_conntab(struct component_ctx *ctx)
+{
+    const char *env = getenv(COMPONENT_CONNTAB_ENV);
+    int fd;
+    unsigned slot;
+    if (env == NULL || *env == '\0')
+        return;
+    if (sscanf(env, "%d/%u", &fd, &slot) != 2 || fd < 0)
+        log_fatal(EX_SOFTWARE, "bad %s '%s'", COMPONENT_CONNTAB_ENV, env);
+    struct buf err = BUF_INIT;
+    ctx->conntab = conntab_attach(fd, slot, &err);
+    if (ctx->conntab == NULL)
+        log_error("%s; connection limits are counted by this process alone", buf_cstr(&err));
+    ctx->conntab_slot = slot;
+    buf_free(&err);
+}
+
 void child_run(int argc, char **argv)
 {
     const char *name = NULL, *config_path = NULL;
@@ -95,6 +113,7 @@ void child_run(int argc, char **argv)
         .control_fd = COMPONENT_CONTROL_FD,
     };
     parse_listeners(&ctx);
+    attach_conntab(&ctx);
     int rc = def->main(&ctx);
     exit(rc);
 }

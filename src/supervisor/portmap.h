@@ -15,7 +15,8 @@
 /*
  * One JSON object per row: exchange_name, component, service, port, protocol,
  * tls, direction, address, state, why, and for inbound rows max_connections
- * and max_connections_per_ip. live is the bound listener set and
+ * and max_connections_per_ip (wharfd adds "connections", the current total
+ * over all workers, to live inbound rows). live is the bound listener set and
  * states maps component name to its state (from wharfd); both NULL for a
  * configuration-only map. Row states: "listening", "failed" (bound, but its
  * component is not running), "disabled", "not built yet", "not running"

@@ -32,12 +32,19 @@
 #define KILL_GRACE_MS 1000
 /* The first restart delay; it doubles up to restart_backoff_max. */
 #define RESTART_BACKOFF_MIN_MS 1000
+/*
+ * Rows of the connection table per process of the first generation: room for
+ * the current generation and up to three reloads' generations still draining.
+ */
+#define CONNTAB_SLOTS_PER_PROC 4
+#define CONNTAB_MIN_SLOTS 64
 
 struct proc {
     struct sup *sup;
     const struct component_def *def;
     unsigned index, n;
     unsigned generation;
+    int slot; /* its row in s->conntab, -1: none (counts alone) */
     pid_t pid; /* 0: not running */
     struct ipc_channel *ch;
     bool hello;
@@ -135,6 +142,26 @@ static const char *component_state(const struct sup *s, const struct component_d
     return restarting ? "restarting" : starting ? "starting" : "running";
 }
 
+/*
+ * Current connections per inbound service, over every worker and generation:
+ * "connections_by_service" in the status, "connections" in each port row.
+ */
+static void conntab_status(const struct conntab *t, json_t *root, json_t *ports)
+{
+    json_t *by = json_object();
+    for (size_t i = 0; i < conntab_n_services(t); i++)
+        json_object_set_new(by, conntab_service_name(t, i),
+                            json_integer(conntab_service_total(t, (unsigned)i)));
+    size_t i;
+    json_t *row;
+    json_array_foreach(ports, i, row) {
+        json_t *n = json_object_get(by, json_string_value(json_object_get(row, "service")));
+        if (n && json_object_get(row, "max_connections"))
+            json_object_set(row, "connections", n);
+    }
+    json_object_set_new(root, "connections_by_service", by);
+}
+
 static json_t *status_build(struct sup *s)
 {
     int64_t now = monotonic_ms();
@@ -182,7 +209,10 @@ static json_t *status_build(struct sup *s)
         json_array_append_new(comps, o);
     }
     json_object_set_new(root, "components", comps);
-    json_object_set_new(root, "ports", portmap_json(s->cfg, &s->listeners, states));
+    json_t *ports = portmap_json(s->cfg, &s->listeners, states);
+    if (s->conntab)
+        conntab_status(s->conntab, root, ports);
+    json_object_set_new(root, "ports", ports);
     json_decref(states);
     return root;
 }
@@ -349,6 +379,7 @@ static void child_exec(struct proc *p, int ctl_fd)
     int *srcs = xcalloc(n + 1, sizeof(int));
     /* Move sources above the target range first so that dup2 never clobbers one. */
     int ctl = fcntl(ctl_fd, F_DUPFD_CLOEXEC, 100);
+    int tab = p->slot >= 0 ? fcntl(conntab_fd(s->conntab), F_DUPFD_CLOEXEC, 100) : -1;
     for (size_t i = 0; i < n; i++)
         srcs[i] = s->listeners.v[i].service->component == p->def
                       ? fcntl(s->listeners.v[i].fd, F_DUPFD_CLOEXEC, 100)
@@ -366,6 +397,12 @@ static void child_exec(struct proc *p, int ctl_fd)
         next++;
     }
     setenv(COMPONENT_LISTENERS_ENV, buf_cstr(&env), 1);
+    unsetenv(COMPONENT_CONNTAB_ENV);
+    if (tab >= 0 && dup2(tab, next) >= 0) {
+        buf_reset(&env);
+        buf_printf(&env, "%d/%d", next, p->slot);
+        setenv(COMPONENT_CONNTAB_ENV, buf_cstr(&env), 1);
+    }
     if (s->foreground)
         setenv("WHARF_LOG_STDERR", "1", 1);
     else
@@ -466,6 +503,15 @@ static void proc_retire(struct proc *p, int64_t deadline_ms)
     evtimer_add(p->kill_ev, &tv);
 }
 
+static bool serves_inbound(const struct component_def *d)
+{
+    for (size_t i = 0; i < n_services; i++) {
+        if (services[i].component == d && services[i].direction == SERVICE_INBOUND)
+            return true;
+    }
+    return false;
+}
+
 static struct proc *proc_new(struct sup *s, const struct component_def *d, unsigned index,
                              unsigned n)
 {
@@ -475,6 +521,14 @@ static struct proc *proc_new(struct sup *s, const struct component_def *d, unsig
     p->index = index;
     p->n = n;
     p->generation = s->generation;
+    p->slot = -1;
+    if (s->conntab && serves_inbound(d)) {
+        p->slot = conntab_slot_claim(s->conntab);
+        if (p->slot < 0)
+            log_warning("%s (worker %u/%u): the connection table is full; this process counts "
+                        "its connection limits alone",
+                        d->name, index + 1, n);
+    }
     p->backoff_ms = RESTART_BACKOFF_MIN_MS;
     p->restart_ev = evtimer_new(s->base, proc_restart_cb, p);
     p->kill_ev = evtimer_new(s->base, proc_kill_cb, p);
@@ -493,6 +547,8 @@ static void proc_remove(struct proc *p)
             break;
         }
     }
+    if (p->slot >= 0)
+        conntab_slot_release(s->conntab, (unsigned)p->slot);
     ipc_channel_free(p->ch);
     event_free(p->restart_ev);
     event_free(p->kill_ev);
@@ -533,6 +589,9 @@ static void proc_exited(struct proc *p, int status)
     ipc_channel_free(p->ch);
     p->ch = NULL;
     evtimer_del(p->kill_ev);
+    /* Its connections died with it: the places they held are free at once. */
+    if (p->slot >= 0)
+        conntab_slot_clear(s->conntab, (unsigned)p->slot);
     if (p->retiring || s->stopping) {
         log_info("%s (worker %u/%u, pid %ld) stopped: %s", p->def->name, p->index + 1, p->n,
                  (long)pid, why);
@@ -691,6 +750,30 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
 }
 
+/* Creates the connection table the workers share; without one, each counts alone. */
+static void conntab_open(struct sup *s)
+{
+    const char *names[CONNTAB_MAX_SERVICES];
+    size_t n = 0;
+    unsigned procs = 0;
+    for (size_t i = 0; i < n_services && n < CONNTAB_MAX_SERVICES; i++) {
+        if (services[i].direction == SERVICE_INBOUND)
+            names[n++] = services[i].name;
+    }
+    for (size_t c = 0; c < n_components; c++) {
+        if (serves_inbound(components[c]))
+            procs += component_worker_count(s->cfg, components[c]);
+    }
+    unsigned slots = procs * CONNTAB_SLOTS_PER_PROC;
+    slots = slots < CONNTAB_MIN_SLOTS ? CONNTAB_MIN_SLOTS : slots;
+    slots = slots > CONNTAB_MAX_SLOTS ? CONNTAB_MAX_SLOTS : slots;
+    struct buf err = BUF_INIT;
+    s->conntab = conntab_create(slots, names, n, &err);
+    if (s->conntab == NULL)
+        log_error("%s; each worker counts its connection limits alone", buf_cstr(&err));
+    buf_free(&err);
+}
+
 int sup_run(struct sup *s)
 {
     s->started_ms = monotonic_ms();
@@ -701,6 +784,7 @@ int sup_run(struct sup *s)
         evs[i] = evsignal_new(s->base, sigs[i], on_signal, s);
         evsignal_add(evs[i], NULL);
     }
+    conntab_open(s);
     generation_start(s);
     /* A child that died before the handler was in place would go unnoticed. */
     reap(s);
@@ -712,6 +796,8 @@ int sup_run(struct sup *s)
     while (s->n_procs)
         proc_remove(s->procs[0]);
     free(s->procs);
+    conntab_free(s->conntab);
+    s->conntab = NULL;
     log_info("stopped");
     return 0;
 }

@@ -41,6 +41,7 @@ struct sup {
     uint64_t status_seq;
     struct status_query *queries;
     struct ctlsock *ctl; /* the control socket and its clients */
+    struct conntab *conntab; /* connection counts shared with the workers (base/conntab.h) */
 };
 
 /* Starts one generation of processes and runs until SIGTERM/SIGINT has drained them. */
