@@ -6,6 +6,7 @@
 #include "mta/mta_queue.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "mta/idset.h"
 #include "mta/mta_expand.h"
 #include "spool/spool.h"
 
@@ -21,11 +22,6 @@ struct qjob {
     struct buf data_rp;      /* with Return-Path: what local mailboxes get */
     size_t *map; /* job recipient i -> spool recipient map[i] */
     struct local_rcpt *rcpts;
-};
-
-struct idset {
-    char **v;
-    size_t n, cap;
 };
 
 struct wait {
@@ -60,41 +56,6 @@ static int64_t now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static bool idset_has(const struct idset *s, const char *id)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->v[i], id) == 0)
-            return true;
-    return false;
-}
-
-static void idset_add(struct idset *s, const char *id)
-{
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 16;
-        s->v = xreallocarray(s->v, s->cap, sizeof(*s->v));
-    }
-    s->v[s->n++] = xstrdup(id);
-}
-
-static void idset_del(struct idset *s, const char *id)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->v[i], id) == 0) {
-            free(s->v[i]);
-            s->v[i] = s->v[--s->n];
-            return;
-        }
-    }
-}
-
-static void idset_free(struct idset *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-}
-
 static void wake_arm(struct mta_queue *q)
 {
     if (q->n_waits == 0) {
@@ -127,19 +88,21 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct mta_queue *q = arg;
     int64_t now = now_ms();
-    struct idset due = {0};
+    char **due = xcalloc(q->n_waits ? q->n_waits : 1, sizeof(*due));
+    size_t n_due = 0;
     for (size_t i = 0; i < q->n_waits;) {
         if (q->waits[i].due <= now) {
-            idset_add(&due, q->waits[i].id);
             idset_del(&q->deferred, q->waits[i].id);
-            free(q->waits[i].id);
+            due[n_due++] = q->waits[i].id;
             q->waits[i] = q->waits[--q->n_waits];
         } else
             i++;
     }
-    for (size_t i = 0; i < due.n; i++)
-        mta_queue_take(q, due.v[i]);
-    idset_free(&due);
+    for (size_t i = 0; i < n_due; i++) {
+        mta_queue_take(q, due[i]);
+        free(due[i]);
+    }
+    free(due);
     wake_arm(q);
 }
 
