@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "mta/idset.h"
 #include "mta/mta_expand.h"
+#include "mta/mta_remove.h"
 #include "spool/spool.h"
 
 #include <event2/event.h>
@@ -44,6 +45,7 @@ struct mta_queue {
     struct pending_ctl *ctl; /* `wharf queue` actions waiting for an attempt to end */
     size_t n_ctl;
     struct mta_queue_outbound out;
+    struct mta_remove *rm; /* NULL: finished entries are removed in place */
     struct wait *waits; /* deferred entries with a next attempt time */
     size_t n_waits, cap_waits;
     struct event *wake_ev; /* at the earliest due time */
@@ -118,6 +120,11 @@ struct mta_queue *mta_queue_new(const struct wharf_config *cfg, struct mta_batch
 void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out)
 {
     q->out = *out;
+}
+
+void mta_queue_set_remove(struct mta_queue *q, struct mta_remove *rm)
+{
+    q->rm = rm;
 }
 
 static void wait_del(struct mta_queue *q, const char *id)
@@ -258,7 +265,9 @@ static void qjob_done(struct mta_job *job)
         if (remote[i] && q->out.deliver)
             outbound = true;
     }
-    if (!pending) {
+    if (!pending && q->rm != NULL)
+        mta_remove_submit(q->rm, id);
+    else if (!pending) {
         if (spool_remove(q->cfg, id, &err) == 0)
             log_info("%s: removed", id);
         else
@@ -291,7 +300,8 @@ static void qjob_done(struct mta_job *job)
 
 void mta_queue_take(struct mta_queue *q, const char *id)
 {
-    if (idset_has(&q->busy, id) || idset_has(&q->deferred, id))
+    if (idset_has(&q->busy, id) || idset_has(&q->deferred, id) ||
+        (q->rm != NULL && mta_remove_pending(q->rm, id))) /* finished, its file not yet gone */
         return;
     struct qjob *j = xcalloc(1, sizeof(*j));
     struct buf err = BUF_INIT;

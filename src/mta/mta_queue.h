@@ -40,6 +40,9 @@ struct mta_queue_outbound {
     void *arg;
 };
 void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out);
+/* Finished entries are then removed in rm's thread (see mta_remove.h). */
+struct mta_remove;
+void mta_queue_set_remove(struct mta_queue *q, struct mta_remove *rm);
 /* The outbound attempt for id is over; next_attempt_ms > 0 is when to try again. */
 void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_attempt_ms);
 
