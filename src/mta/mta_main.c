@@ -18,6 +18,7 @@
 #include "mta/mta_out.h"
 #include "mta/mta_pickup.h"
 #include "mta/mta_queue.h"
+#include "mta/mta_remove.h"
 #include "mta/mta_server.h"
 #include "spool/spool.h"
 
@@ -229,6 +230,11 @@ int mta_main(struct component_ctx *ctx)
         log_fatal(EX_CONFIG, "outbound delivery: %s", buf_cstr(&err));
     const struct mta_queue_outbound hook = {hook_deliver, hook_bounce, &m};
     mta_queue_set_outbound(m.queue, &hook);
+    struct mta_remove *rm = mta_remove_new(m.base, m.cfg, &err);
+    if (rm == NULL)
+        log_fatal(EX_OSERR, "spool removal thread: %s", buf_cstr(&err));
+    mta_queue_set_remove(m.queue, rm);
+    mta_out_set_remove(m.out, rm);
     m.pickup = mta_pickup_new(m.base, m.cfg, m.queue, &err);
     if (m.pickup == NULL)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
@@ -253,6 +259,7 @@ int mta_main(struct component_ctx *ctx)
     mta_pickup_free(m.pickup);
     mta_queue_free(m.queue);
     mta_batch_free(&m.batch);
+    mta_remove_free(rm); /* after everything that may finish an entry */
     event_free(m.scan_ev);
     control_close(m.ctrl);
     event_base_free(m.base);

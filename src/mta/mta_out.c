@@ -15,6 +15,7 @@
 #include "mta/dsn.h"
 #include "mta/mta_expand.h"
 #include "mta/mta_conn.h"
+#include "mta/mta_remove.h"
 #include "mta/nexthop.h"
 #include "mta/retry.h"
 #include "smtp/smtp_client.h"
@@ -82,6 +83,7 @@ struct mta_out {
     mta_out_spooled_fn *spooled;
     mta_out_done_fn *done;
     void *arg;
+    struct mta_remove *rm; /* removes finished entries off the loop */
     struct out_msg *msgs;
     size_t active;
 };
@@ -623,10 +625,7 @@ static void msg_finish(struct out_msg *m)
         pending |= env->rcpts[i].state == SPOOL_RCPT_PENDING;
     struct buf err = BUF_INIT;
     if (!pending) {
-        if (spool_remove(o->cfg, env->id, &err) == 0)
-            log_info("%s: removed", env->id);
-        else
-            log_error("%s: cannot remove from the spool: %s", env->id, buf_cstr(&err));
+        mta_remove_submit(o->rm, env->id); /* in its thread, logs "removed" */
     } else if (spool_update_rcpts(o->cfg, m->sm, &err) != 0)
         log_error("%s: cannot record outbound results in the spool: %s", env->id,
                   buf_cstr(&err));
@@ -675,4 +674,9 @@ void mta_out_free(struct mta_out *o)
     }
     free(o->auth_user);
     free(o);
+}
+
+void mta_out_set_remove(struct mta_out *o, struct mta_remove *rm)
+{
+    o->rm = rm;
 }

@@ -63,4 +63,8 @@ size_t mta_out_sessions(const struct mta_out *o);
 /* Cancels attempts in progress (their recipients stay PENDING) and frees. */
 void mta_out_free(struct mta_out *o);
 
+/* Finished entries are removed in rm's thread (required before the first delivery). */
+struct mta_remove;
+void mta_out_set_remove(struct mta_out *o, struct mta_remove *rm);
+
 #endif

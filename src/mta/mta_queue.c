@@ -6,7 +6,9 @@
 #include "mta/mta_queue.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "mta/idset.h"
 #include "mta/mta_expand.h"
+#include "mta/mta_remove.h"
 #include "spool/spool.h"
 
 #include <event2/event.h>
@@ -21,11 +23,6 @@ struct qjob {
     struct buf data_rp;      /* with Return-Path: what local mailboxes get */
     size_t *map; /* job recipient i -> spool recipient map[i] */
     struct local_rcpt *rcpts;
-};
-
-struct idset {
-    char **v;
-    size_t n, cap;
 };
 
 struct wait {
@@ -48,6 +45,7 @@ struct mta_queue {
     struct pending_ctl *ctl; /* `wharf queue` actions waiting for an attempt to end */
     size_t n_ctl;
     struct mta_queue_outbound out;
+    struct mta_remove *rm; /* NULL: finished entries are removed in place */
     struct wait *waits; /* deferred entries with a next attempt time */
     size_t n_waits, cap_waits;
     struct event *wake_ev; /* at the earliest due time */
@@ -58,41 +56,6 @@ static int64_t now_ms(void)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static bool idset_has(const struct idset *s, const char *id)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->v[i], id) == 0)
-            return true;
-    return false;
-}
-
-static void idset_add(struct idset *s, const char *id)
-{
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 16;
-        s->v = xreallocarray(s->v, s->cap, sizeof(*s->v));
-    }
-    s->v[s->n++] = xstrdup(id);
-}
-
-static void idset_del(struct idset *s, const char *id)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->v[i], id) == 0) {
-            free(s->v[i]);
-            s->v[i] = s->v[--s->n];
-            return;
-        }
-    }
-}
-
-static void idset_free(struct idset *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
 }
 
 static void wake_arm(struct mta_queue *q)
@@ -127,19 +90,21 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct mta_queue *q = arg;
     int64_t now = now_ms();
-    struct idset due = {0};
+    char **due = xcalloc(q->n_waits ? q->n_waits : 1, sizeof(*due));
+    size_t n_due = 0;
     for (size_t i = 0; i < q->n_waits;) {
         if (q->waits[i].due <= now) {
-            idset_add(&due, q->waits[i].id);
             idset_del(&q->deferred, q->waits[i].id);
-            free(q->waits[i].id);
+            due[n_due++] = q->waits[i].id;
             q->waits[i] = q->waits[--q->n_waits];
         } else
             i++;
     }
-    for (size_t i = 0; i < due.n; i++)
-        mta_queue_take(q, due.v[i]);
-    idset_free(&due);
+    for (size_t i = 0; i < n_due; i++) {
+        mta_queue_take(q, due[i]);
+        free(due[i]);
+    }
+    free(due);
     wake_arm(q);
 }
 
@@ -155,6 +120,11 @@ struct mta_queue *mta_queue_new(const struct wharf_config *cfg, struct mta_batch
 void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out)
 {
     q->out = *out;
+}
+
+void mta_queue_set_remove(struct mta_queue *q, struct mta_remove *rm)
+{
+    q->rm = rm;
 }
 
 static void wait_del(struct mta_queue *q, const char *id)
@@ -295,7 +265,9 @@ static void qjob_done(struct mta_job *job)
         if (remote[i] && q->out.deliver)
             outbound = true;
     }
-    if (!pending) {
+    if (!pending && q->rm != NULL)
+        mta_remove_submit(q->rm, id);
+    else if (!pending) {
         if (spool_remove(q->cfg, id, &err) == 0)
             log_info("%s: removed", id);
         else
@@ -328,7 +300,8 @@ static void qjob_done(struct mta_job *job)
 
 void mta_queue_take(struct mta_queue *q, const char *id)
 {
-    if (idset_has(&q->busy, id) || idset_has(&q->deferred, id))
+    if (idset_has(&q->busy, id) || idset_has(&q->deferred, id) ||
+        (q->rm != NULL && mta_remove_pending(q->rm, id))) /* finished, its file not yet gone */
         return;
     struct qjob *j = xcalloc(1, sizeof(*j));
     struct buf err = BUF_INIT;

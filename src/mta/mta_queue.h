@@ -7,8 +7,9 @@
  * domains are first replaced by their expansion, written to the spool
  * before anything is delivered (mta_expand.h). After the batch's commit returned,
  * delivered recipients are marked SPOOL_RCPT_DELIVERED (unknown local users
- * SPOOL_RCPT_FAILED) with spool_update_rcpts, and the file is removed with
- * spool_remove once no recipient is pending. Recipients in other domains are
+ * SPOOL_RCPT_FAILED) with spool_update_rcpts, and the file is removed once
+ * no recipient is pending (in mta_remove.h's thread when one is set; until
+ * then the entry is not taken again). Recipients in other domains are
  * handed to the outbound hook (mta_out.h) when one is set, else they stay
  * pending; either way they are never dropped. An entry whose outbound
  * attempt was deferred waits for its next attempt time (kept in the spool,
@@ -40,6 +41,9 @@ struct mta_queue_outbound {
     void *arg;
 };
 void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out);
+/* Finished entries are then removed in rm's thread (see mta_remove.h). */
+struct mta_remove;
+void mta_queue_set_remove(struct mta_queue *q, struct mta_remove *rm);
 /* The outbound attempt for id is over; next_attempt_ms > 0 is when to try again. */
 void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_attempt_ms);
 
