@@ -124,7 +124,7 @@ def log_has(server, needle, timeout=10):
 
 
 def wait_smtp_ready(server):
-    """Ready when every SMTP listener greets (the smtp worker is serving)."""
+    """Ready when every SMTP listener greets and wharfd reports every component running."""
     def greets():
         if server.proc.poll() is not None:
             raise AssertionError(f"wharfd exited with {server.proc.returncode}:\n{server.log()}")
@@ -140,3 +140,6 @@ def wait_smtp_ready(server):
                 r.close()
         return True
     wait_until(greets, 30, what="the smtp listeners to greet")
+    # ... and every other component, auth included: a login before the auth
+    # process listens is answered 454 (seen on a loaded machine)
+    server.wait_ready()

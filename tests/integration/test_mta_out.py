@@ -49,6 +49,8 @@ def start(server):
     for svc in ("smtp", "submission"):
         wait_until(lambda: server.proc.poll() is None and greets(server.host, server.ports[svc]),
                    30, what=f"{svc} greeting")
+    # ... and the auth process too: a login before it listens is a 454 (seen under load)
+    server.wait_ready()
     return server
 
 
