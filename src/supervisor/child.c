@@ -11,6 +11,7 @@
 #include "supervisor/services.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,26 @@ static void attach_conntab(struct component_ctx *ctx)
         log_error("%s; connection limits are counted by this process alone", buf_cstr(&err));
     ctx->conntab_slot = slot;
     buf_free(&err);
+}
+
+/* Fixed so that glibc's dynamic thresholds never take over (see tune_malloc). */
+#define CHILD_MMAP_THRESHOLD (256 * 1024)
+#define CHILD_TRIM_THRESHOLD (1024 * 1024)
+
+/*
+ * Long-lived processes that now and then hold a large temporary buffer (a
+ * SELECT of 100,000 messages, a big FETCH answer, a spool batch) must give its
+ * memory back. glibc raises its mmap and trim thresholds after the first
+ * large mmap'd block is freed (up to 32 MiB and twice that), so from then on
+ * such buffers come from the heap and stay there. Fixed thresholds keep large
+ * blocks in mmap (unmapped when freed) and trim the heap's free top.
+ */
+static void tune_malloc(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, CHILD_MMAP_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, CHILD_TRIM_THRESHOLD);
+#endif
 }
 
 void child_run(int argc, char **argv)
@@ -114,6 +135,7 @@ void child_run(int argc, char **argv)
     };
     parse_listeners(&ctx);
     attach_conntab(&ctx);
+    tune_malloc();
     int rc = def->main(&ctx);
     exit(rc);
 }
