@@ -4,6 +4,7 @@
  * NOTIFY, duplicates, loops, the depth limit, the entry limit, and that an expanded entry
  * survives a spool round trip and is never expanded twice.
  */
+#include "base/testdir.h"
 #include "base/alloc.h"
 #include "directory/directory.h"
 #include "mta/mta_expand.h"
@@ -187,13 +188,8 @@ static void test_entry_limit(void **state)
 int main(void)
 {
     struct buf err = BUF_INIT, text = BUF_INIT;
-    assert_non_null(mkdtemp(dir));
-    buf_printf(&text, "data_directory = %s\n", dir);
-    config_init(&cfg);
-    if (config_load_string(&cfg, "test", text.data, &err) != 0 ||
-        config_finalize(&cfg, &err) != 0 || spool_init(&cfg, &err) != 0)
+    if (testdir_open(&cfg, dir) != 0 || spool_init(&cfg, &err) != 0)
         return 1;
-    buf_reset(&text);
     buf_printf(&text, "%s/directory", dir);
     if (mkdir(text.data, 0700) != 0 || (d = directory_open(&cfg, &err)) == NULL)
         return 1;
@@ -220,11 +216,8 @@ int main(void)
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     directory_close(d);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (testdir_close(&cfg, dir) != 0)
         rc = 1;
-    config_free(&cfg);
     buf_free(&err);
     buf_free(&text);
     return rc;

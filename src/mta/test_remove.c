@@ -3,6 +3,7 @@
  * file is gone, the loop learns of it, and shutdown finishes what was
  * submitted. Against a real spool in a temporary directory.
  */
+#include "base/testdir.h"
 #include "base/alloc.h"
 #include "mta/mta_remove.h"
 #include "spool/spool.h"
@@ -80,21 +81,16 @@ static void test_pending_until_removed(void **state)
 int main(void)
 {
     struct buf err = BUF_INIT;
-    assert_non_null(mkdtemp(dir));
-    config_init(&cfg);
-    config_set(&cfg, "data_directory", dir, "test", &err);
-    config_finalize(&cfg, &err);
+    if (testdir_open(&cfg, dir) != 0)
+        return 1;
     if (spool_init(&cfg, &err) != 0)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pending_until_removed),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (testdir_close(&cfg, dir) != 0)
         rc = 1;
-    config_free(&cfg);
     buf_free(&err);
     return rc;
 }

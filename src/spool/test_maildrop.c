@@ -3,6 +3,7 @@
  * every truncation and every kind of damage refused, the careful read
  * (links, FIFOs, a uid that is not the owner), names and spool ids.
  */
+#include "base/testdir.h"
 #include "base/alloc.h"
 #include "spool/maildrop.h"
 #include "spool/spool.h"
@@ -238,10 +239,8 @@ static void test_write_read_list(void **state)
 int main(void)
 {
     struct buf err = BUF_INIT;
-    assert_non_null(mkdtemp(dir));
-    config_init(&cfg);
-    config_set(&cfg, "data_directory", dir, "test", &err);
-    config_finalize(&cfg, &err);
+    if (testdir_open(&cfg, dir) != 0)
+        return 1;
     char *md = maildrop_dir(&cfg);
     if (spool_init(&cfg, &err) != 0 || mkdir(md, 0700) != 0)
         return 1;
@@ -253,11 +252,8 @@ int main(void)
         cmocka_unit_test(test_write_read_list),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (testdir_close(&cfg, dir) != 0)
         rc = 1;
-    config_free(&cfg);
     buf_free(&err);
     return rc;
 }

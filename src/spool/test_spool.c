@@ -1,6 +1,7 @@
 /*
  * test_spool.c - unit tests of the spool file format: round trip, damage detection.
  */
+#include "base/testdir.h"
 #include "base/alloc.h"
 #include "spool/spool.h"
 
@@ -242,10 +243,8 @@ static void test_batch_and_damage(void **state)
 int main(void)
 {
     struct buf err = BUF_INIT;
-    assert_non_null(mkdtemp(dir));
-    config_init(&cfg);
-    config_set(&cfg, "data_directory", dir, "test", &err);
-    config_finalize(&cfg, &err);
+    if (testdir_open(&cfg, dir) != 0)
+        return 1;
     if (spool_init(&cfg, &err) != 0)
         return 1;
     const struct CMUnitTest tests[] = {
@@ -255,11 +254,8 @@ int main(void)
         cmocka_unit_test(test_expansion_and_v2),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (testdir_close(&cfg, dir) != 0)
         rc = 1;
-    config_free(&cfg);
     buf_free(&err);
     return rc;
 }
