@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -236,10 +237,12 @@ uint64_t conntab_key(unsigned service, const struct sockaddr *sa)
     size_t len = 0;
     if (sa->sa_family == AF_INET) {
         fam = 4;
-        addr = &((const struct sockaddr_in *)sa)->sin_addr;
+        /* by offset: a struct sockaddr * carries no promise of sockaddr_in alignment */
+        addr = (const unsigned char *)sa + offsetof(struct sockaddr_in, sin_addr);
         len = 4;
     } else if (sa->sa_family == AF_INET6) {
-        const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        const unsigned char *a =
+            (const unsigned char *)sa + offsetof(struct sockaddr_in6, sin6_addr);
         if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
             fam = 4;
             addr = a + 12;
