@@ -166,7 +166,7 @@ def test_rate_limit_per_address_and_fail2ban_line(wharf_factory):
     attacker = "198.51.100.7"
     for _ in range(3):
         assert check(sock, "alice@example.test", "guess", rip=attacker)[0] == AUTH_FAILED
-    # Now even the right password is refused from that address...
+    # The address is banned: now even the right password is refused from it...
     assert check(sock, "alice@example.test", "right horse", rip=attacker)[0] == AUTH_RATELIMIT
     assert check(sock, "ghost@example.test", "guess", rip=attacker)[0] == AUTH_RATELIMIT
     # ...but not from another one.
@@ -178,19 +178,31 @@ def test_rate_limit_per_address_and_fail2ban_line(wharf_factory):
     rx = fail2ban_re()
     hosts = [m.group("host") for m in map(rx.search, lines()) if m]
     assert hosts.count(attacker) >= 5
-    assert any("reason=ratelimit" in l for l in lines())
+    assert any("reason=banned" in l for l in lines())
+    assert f"auth: banned rip={attacker}" in server.log()
     assert any(f"user=<alice@example.test> rip={attacker} reason=wrong password" in l
                for l in lines())
 
 
 def test_rate_limit_per_account_also_for_unknown_names(wharf_factory):
+    """The account limit counts (account, address) pairs: a name sprayed from many
+    addresses is refused from new addresses, never from its owner's usual one."""
     server, sock = start(wharf_factory, auth_ratelimit_ip_failures=100,
                          auth_ratelimit_user_failures=2)
+    usual = "192.0.2.50"
+    assert check(sock, "alice@example.test", "right horse", rip=usual)[0] == AUTH_OK
     for user in ("alice@example.test", "ghost@example.test"):
-        for i in range(2):
-            assert check(sock, user, "guess", rip=f"192.0.2.{i + 1}")[0] == AUTH_FAILED
-        # From a fresh address, the name is now locked: the same for both names.
+        # Many failures from one address are that address's business, not the account's.
+        for _ in range(3):
+            assert check(sock, user, "guess", rip="192.0.2.1")[0] == AUTH_FAILED
+        assert check(sock, user, "guess", rip="192.0.2.98")[0] == AUTH_FAILED
+        # Two addresses failed: from a fresh one, the name is now refused: the same for both.
         assert check(sock, user, "right horse", rip="192.0.2.99")[0] == AUTH_RATELIMIT
+    # The owner's usual address still logs in at once; the failing address is not banned.
+    assert check(sock, "alice@example.test", "right horse", rip=usual) == \
+        (AUTH_OK, "alice@example.test")
+    assert "reason=account-ratelimit" in server.log()
+    assert "auth: banned" not in server.log()
 
 
 def test_failure_delay_grows_and_does_not_block_others(wharf_factory):

@@ -18,8 +18,9 @@ PER_IP = 4
 
 
 def start(wharf_factory, **extra):
+    # 127.0.0.1 must not be in mynetworks: trusted networks have no per-address limit.
     settings = {"workers": "3", "pop3_max_connections_per_ip": str(PER_IP),
-                "pop3_max_connections": "100"}
+                "pop3_max_connections": "100", "mynetworks": "192.0.2.0/24"}
     settings.update(extra)
     return wharf_factory(enable={"pop3"}, extra=settings).start()
 
