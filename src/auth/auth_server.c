@@ -74,9 +74,9 @@ struct job {
     struct conn *conn;
     uint64_t id;
     char *service, *username, *password, *rip, *user_key;
-    char *rip_key; /* the address as counted and banned (IPv6: its /64) */
-    bool exempt;   /* rip is in mynetworks or exempt_networks */
-    bool banned;   /* refused because rip_key is banned: not counted again */
+    char *rip_key;        /* the address as counted and banned (IPv6: its /64) */
+    bool exempt;          /* rip is in mynetworks or exempt_networks */
+    bool banned;          /* refused because rip_key is banned: not counted again */
     char *account, *hash; /* hash: the account's, or the dummy */
     bool known, secure, ok;
     enum auth_result result;
@@ -460,9 +460,8 @@ static void handle_request(struct conn *c, const struct auth_wire_request *w)
         job_finish(j);
         return;
     }
-    if (!j->exempt &&
-        ratelimit_count(srv->rl_user, j->user_key, now) >=
-            (unsigned)cfg->auth_ratelimit_user_failures) {
+    if (!j->exempt && ratelimit_count(srv->rl_user, j->user_key, now) >=
+                          (unsigned)cfg->auth_ratelimit_user_failures) {
         struct buf pair = BUF_INIT;
         buf_printf(&pair, "%s\n%s", j->user_key, j->rip_key);
         bool usual = ratelimit_count(srv->known, pair.data, now) > 0;
@@ -552,8 +551,7 @@ static json_t *admin_answer(struct auth_server *srv, json_t *req)
         bool was = ratelimit_count(srv->bans, key, now) > 0;
         ratelimit_reset(srv->bans, key);
         ratelimit_reset(srv->rl_ip, key); /* a fresh start, not one failure from a new ban */
-        log_info("auth: %s rip=%s (wharf auth unban)", was ? "unbanned" : "not banned, reset",
-                 key);
+        log_info("auth: %s rip=%s (wharf auth unban)", was ? "unbanned" : "not banned, reset", key);
         json_t *r = json_pack("{s:b, s:s, s:b}", "ok", 1, "address", key, "was_banned", was);
         free(key);
         return r;
@@ -768,8 +766,7 @@ int auth_main(struct component_ctx *ctx)
     srv->rl_ip = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
     srv->rl_user = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
     srv->rl_pair = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
-    srv->known =
-        ratelimit_new(cfg->auth_known_address_time, (size_t)cfg->auth_ratelimit_entries);
+    srv->known = ratelimit_new(cfg->auth_known_address_time, (size_t)cfg->auth_ratelimit_entries);
     srv->bans = ratelimit_new(cfg->auth_ban_time, (size_t)cfg->auth_ratelimit_entries);
     srv->base = event_base_new();
     if (srv->base == NULL)

@@ -57,13 +57,13 @@ struct net_conn {
     bool bev_owns_fd;
     struct sockaddr_storage sa;
     char addr[INET6_ADDRSTRLEN];
-    struct conntab_hold hold; /* its place in the shared connection counts */
+    struct conntab_hold hold;         /* its place in the shared connection counts */
     int64_t accepted_ms, progress_ms; /* CLOCK_MONOTONIC; progress: input last consumed */
     int64_t login_timeout_ms;
-    struct event *guard;  /* the command and login timeouts */
-    bool logged_in;       /* net_conn_login: no login timeout, never evicted */
-    uint64_t login_key;   /* (family, user, address), 0 before login */
-    int login_cell;       /* its cell in the shared table, -1: none */
+    struct event *guard; /* the command and login timeouts */
+    bool logged_in;      /* net_conn_login: no login timeout, never evicted */
+    uint64_t login_key;  /* (family, user, address), 0 before login */
+    int login_cell;      /* its cell in the shared table, -1: none */
     struct event *kick;
     void *link; /* our entry in the worker's list */
     int64_t timeout_ms;

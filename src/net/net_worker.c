@@ -274,8 +274,8 @@ static const char *admit_shared(struct net_service *svc, const struct sockaddr *
     return NULL;
 }
 
-static bool same_client(const struct net_service *svc, const struct sockaddr *a,
-                        const char *a_text, const struct net_conn *c)
+static bool same_client(const struct net_service *svc, const struct sockaddr *a, const char *a_text,
+                        const struct net_conn *c)
 {
     if (svc->tab_service >= 0)
         return conntab_key((unsigned)svc->tab_service, a) ==
@@ -309,8 +309,7 @@ static bool evict_idlest(struct net_service *svc, const struct sockaddr *sa, con
 
 static bool addr_exempt(const struct wharf_config *cfg, const char *addr)
 {
-    return net_addr_in_networks(addr, (const char *const *)cfg->mynetworks.v,
-                                cfg->mynetworks.n) ||
+    return net_addr_in_networks(addr, (const char *const *)cfg->mynetworks.v, cfg->mynetworks.n) ||
            net_addr_in_networks(addr, (const char *const *)cfg->exempt_networks.v,
                                 cfg->exempt_networks.n);
 }

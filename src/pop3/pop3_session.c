@@ -126,8 +126,9 @@ static void auth_done(void *arg, enum auth_result result, const char *account)
         /* IN-USE (RFC 2449): the credentials are right, the maildrop is busy. */
         if (!net_conn_login(s->conn, "pop3", account,
                             (unsigned)s->srv->cfg->pop3_max_userip_connections))
-            reply(s, "-ERR [IN-USE] Too many connections of this user from this address "
-                     "(pop3_max_userip_connections=%lld)",
+            reply(s,
+                  "-ERR [IN-USE] Too many connections of this user from this address "
+                  "(pop3_max_userip_connections=%lld)",
                   s->srv->cfg->pop3_max_userip_connections);
         else
             login_done(s, account);
