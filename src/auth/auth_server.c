@@ -385,27 +385,28 @@ static char *client_addr(struct slice s)
  */
 static char *addr_key(const char *addr)
 {
-    unsigned char a[sizeof(struct in6_addr)];
+    struct in6_addr a6;
+    struct in_addr a4;
     char text[INET6_ADDRSTRLEN];
     size_t n = strlen(addr);
     if (n > 3 && strcmp(addr + n - 3, "/64") == 0) { /* a key given back by `wharf auth bans` */
         char *bare = xstrndup(addr, n - 3);
-        int ok = inet_pton(AF_INET6, bare, a);
+        int ok = inet_pton(AF_INET6, bare, &a6);
         free(bare);
         if (ok != 1)
             return NULL;
-    } else if (inet_pton(AF_INET, addr, a) == 1) {
-        inet_ntop(AF_INET, a, text, sizeof(text));
+    } else if (inet_pton(AF_INET, addr, &a4) == 1) {
+        inet_ntop(AF_INET, &a4, text, sizeof(text));
         return xstrdup(text);
-    } else if (inet_pton(AF_INET6, addr, a) != 1) {
+    } else if (inet_pton(AF_INET6, addr, &a6) != 1) {
         return NULL;
     }
-    if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a)) {
-        inet_ntop(AF_INET, a + 12, text, sizeof(text));
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+        inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof(text));
         return xstrdup(text);
     }
-    memset(a + 8, 0, 8);
-    inet_ntop(AF_INET6, a, text, sizeof(text));
+    memset(&a6.s6_addr[8], 0, 8);
+    inet_ntop(AF_INET6, &a6, text, sizeof(text));
     struct buf key = BUF_INIT;
     buf_printf(&key, "%s/64", text);
     return buf_steal(&key, NULL);
