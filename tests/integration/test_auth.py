@@ -3,6 +3,7 @@
 Requests are written by hand from the frame spec (authwire.py); the accounts
 are made with the wharf command.
 """
+import json
 import os
 import poplib
 import re
@@ -182,6 +183,23 @@ def test_rate_limit_per_address_and_fail2ban_line(wharf_factory):
     assert f"auth: banned rip={attacker}" in server.log()
     assert any(f"user=<alice@example.test> rip={attacker} reason=wrong password" in l
                for l in lines())
+
+
+def test_ipv6_ban_takes_the_whole_64_and_is_lifted_by_any_address_in_it(wharf_factory):
+    server, sock = start(wharf_factory, auth_ratelimit_ip_failures=3)
+    for i in (1, 2, 3):  # three addresses of one customer's /64
+        assert check(sock, "alice@example.test", "guess", rip=f"2001:db8:1:2::{i}")[0] == \
+            AUTH_FAILED
+    assert check(sock, "alice@example.test", "right horse",
+                 rip="2001:db8:1:2:ffff::9")[0] == AUTH_RATELIMIT
+    assert check(sock, "alice@example.test", "right horse",
+                 rip="2001:db8:1:3::1")[0] == AUTH_OK  # the next /64 is someone else
+    bans = json.loads(server.wharf("auth", "bans", "--json").stdout)["bans"]
+    assert [b["address"] for b in bans] == ["2001:db8:1:2::/64"]
+    out = server.wharf("auth", "unban", "2001:db8:1:2::77").stdout.decode()
+    assert "2001:db8:1:2::/64: ban lifted" in out
+    assert check(sock, "alice@example.test", "right horse",
+                 rip="2001:db8:1:2::1")[0] == AUTH_OK
 
 
 def test_rate_limit_per_account_also_for_unknown_names(wharf_factory):
