@@ -162,6 +162,24 @@ def test_sixty_connections_from_one_address_and_the_userip_limit(wharf_factory):
         c.logout()
 
 
+def test_trusted_networks_are_not_held_to_the_per_address_limit(wharf_factory):
+    server = wharf_factory(enable={"pop3"}, extra={
+        **STRANGERS, "exempt_networks": "127.0.0.4/32", "pop3_max_connections_per_ip": "2",
+        "connection_evict_idle": "1h"}).start()
+
+    def greet(src):
+        s = socket.create_connection(("127.0.0.1", server.ports["pop3"]), 20,
+                                     source_address=(src, 0))
+        return s, s.makefile("rb").readline().decode()
+    held = {src: [greet(src) for _ in range(3)] for src in ("127.0.0.1", "127.0.0.4", "127.0.0.2")}
+    for src in ("127.0.0.1", "127.0.0.4"):  # mynetworks, exempt_networks
+        assert all(g.startswith("+OK") for _, g in held[src]), held[src]
+    assert [g[:4] for _, g in held["127.0.0.2"]] == ["+OK ", "+OK ", "-ERR"]
+    for conns in held.values():
+        for s, _ in conns:
+            s.close()
+
+
 # ---- slowloris ----------------------------------------------------------------------------
 
 TRICKLE = {"smtp": b"EHLO trickle.example", "pop3": b"USER alice@example.test",
