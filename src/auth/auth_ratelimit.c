@@ -104,7 +104,8 @@ unsigned ratelimit_count(struct ratelimit *rl, const char *key, int64_t now_ms)
     return e->count;
 }
 
-unsigned ratelimit_fail(struct ratelimit *rl, const char *key, int64_t now_ms)
+/* The entry of key, made (making room when full) if it is not there. */
+static struct entry *get(struct ratelimit *rl, const char *key, int64_t now_ms)
 {
     struct entry **pp = find(rl, key);
     if (*pp == NULL) {
@@ -119,7 +120,12 @@ unsigned ratelimit_fail(struct ratelimit *rl, const char *key, int64_t now_ms)
         *pp = e;
         rl->n++;
     }
-    struct entry *e = *pp;
+    return *pp;
+}
+
+unsigned ratelimit_fail(struct ratelimit *rl, const char *key, int64_t now_ms)
+{
+    struct entry *e = get(rl, key, now_ms);
     if (now_ms - e->start_ms >= rl->window_ms) {
         e->start_ms = now_ms;
         e->count = 0;
@@ -139,4 +145,28 @@ void ratelimit_reset(struct ratelimit *rl, const char *key)
 size_t ratelimit_size(const struct ratelimit *rl)
 {
     return rl->n;
+}
+
+void ratelimit_set(struct ratelimit *rl, const char *key, unsigned count, int64_t now_ms)
+{
+    struct entry *e = get(rl, key, now_ms);
+    e->start_ms = now_ms;
+    e->count = count;
+}
+
+void ratelimit_foreach(struct ratelimit *rl, int64_t now_ms,
+                       void (*fn)(void *arg, const char *key, unsigned count, int64_t start_ms),
+                       void *arg)
+{
+    for (size_t i = 0; i < rl->n_buckets; i++) {
+        for (struct entry *e = rl->buckets[i]; e; e = e->next) {
+            if (now_ms - e->start_ms < rl->window_ms)
+                fn(arg, e->key, e->count, e->start_ms);
+        }
+    }
+}
+
+int64_t ratelimit_window(const struct ratelimit *rl)
+{
+    return rl->window_ms;
 }

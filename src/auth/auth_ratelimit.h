@@ -22,6 +22,13 @@ unsigned ratelimit_count(struct ratelimit *rl, const char *key, int64_t now_ms);
 unsigned ratelimit_fail(struct ratelimit *rl, const char *key, int64_t now_ms);
 /* Forgets key (after a successful login). */
 void ratelimit_reset(struct ratelimit *rl, const char *key);
+/* Starts a new window for key at now_ms holding count (a ban, a remembered login). */
+void ratelimit_set(struct ratelimit *rl, const char *key, unsigned count, int64_t now_ms);
+/* Calls fn for every key whose window is still open at now_ms (any order). */
+void ratelimit_foreach(struct ratelimit *rl, int64_t now_ms,
+                       void (*fn)(void *arg, const char *key, unsigned count, int64_t start_ms),
+                       void *arg);
+int64_t ratelimit_window(const struct ratelimit *rl);
 size_t ratelimit_size(const struct ratelimit *rl);
 
 #endif

@@ -7,9 +7,23 @@
  * of milliseconds each, so that one check never holds up the other clients.
  * A finished check comes back to the loop through a pipe. Failed logins are
  * answered late (auth_fail_delay, doubling per failure from that address),
- * counted per client address and per account name, and logged in one line
- * fail2ban can match:
+ * and logged in one line fail2ban can match:
  *     auth failed: service=smtp user=<name> rip=192.0.2.1 reason=...
+ *
+ * Throttling never refuses the right password from a clean address
+ * (doc/accounts.md, "Failed logins, bans and limits"):
+ *   - per client address (IPv6: per /64): failures in auth_ratelimit_window
+ *     make the delay grow; auth_ratelimit_ip_failures of them ban that
+ *     address alone for auth_ban_time (every login from it is refused);
+ *   - per account: the (account, address) pairs that failed are counted; when
+ *     auth_ratelimit_user_failures addresses failed for one account, its
+ *     failures get the longest delay and logins to it are refused from
+ *     addresses it has not logged in from within auth_known_address_time,
+ *     while its usual addresses log in as ever;
+ *   - mynetworks and exempt_networks are never banned nor account-limited.
+ * `wharf auth bans` and `wharf auth unban ADDR` reach the ban table with
+ * IPC_AUTH_ADMIN_REQUEST frames on the same socket, accepted only from root
+ * or this process's own user (SO_PEERCRED).
  * An unknown user costs the same hash check as a wrong password (against a
  * dummy yescrypt hash) and gets the same reply after the same delay.
  *
@@ -28,6 +42,7 @@
 #include "ipc/control.h"
 #include "ipc/channel.h"
 #include "ipc/frame.h"
+#include "net/net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +59,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Longest user name written to a log line; the rest is cut with "...". */
@@ -58,6 +74,9 @@ struct job {
     struct conn *conn;
     uint64_t id;
     char *service, *username, *password, *rip, *user_key;
+    char *rip_key;        /* the address as counted and banned (IPv6: its /64) */
+    bool exempt;          /* rip is in mynetworks or exempt_networks */
+    bool banned;          /* refused because rip_key is banned: not counted again */
     char *account, *hash; /* hash: the account's, or the dummy */
     bool known, secure, ok;
     enum auth_result result;
@@ -70,6 +89,7 @@ struct conn {
     struct bufferevent *bev;
     unsigned refs; /* the connection itself, plus each job still running */
     bool dead;
+    bool admin; /* the peer is root or our own user: may list and lift bans */
     struct conn *prev, *next;
 };
 
@@ -78,7 +98,13 @@ struct auth_server {
     struct event_base *base;
     struct directory *dir;
     char *dummy_hash;
-    struct ratelimit *rl_ip, *rl_user;
+    /*
+     * rl_ip: failures per address key; rl_pair: per "account\naddress";
+     * rl_user: per account, the addresses (pairs) that failed; known: pairs
+     * that logged in (window auth_known_address_time); bans: banned address
+     * keys (window auth_ban_time, count: the failures that banned it).
+     */
+    struct ratelimit *rl_ip, *rl_user, *rl_pair, *known, *bans;
     struct evconnlistener *listener;
     char *sock_path;
     struct conn *conns;
@@ -154,6 +180,7 @@ static void job_free(struct job *j)
     free(j->username);
     wipe_free(j->password);
     free(j->rip);
+    free(j->rip_key);
     free(j->user_key);
     free(j->account);
     free(j->hash);
@@ -211,8 +238,12 @@ static void job_finish(struct job *j)
     const struct wharf_config *cfg = srv->cfg;
     struct buf user = BUF_INIT;
     log_safe(&user, j->username);
+    struct buf pair = BUF_INIT;
+    buf_printf(&pair, "%s\n%s", j->user_key, j->rip_key);
     if (j->result == AUTH_OK) {
-        ratelimit_reset(srv->rl_user, j->user_key);
+        /* The address is now a usual one of the account: a spray never locks it out. */
+        ratelimit_reset(srv->rl_pair, pair.data);
+        ratelimit_set(srv->known, pair.data, 1, monotonic_ms());
         log_info("auth ok: service=%s user=<%s> rip=%s account=%s%s", j->service, user.data, j->rip,
                  j->account, j->secure ? "" : " tls=no");
         job_send(j);
@@ -224,15 +255,34 @@ static void job_finish(struct job *j)
         job_free(j);
     } else {
         int64_t now = monotonic_ms();
-        unsigned n = ratelimit_fail(srv->rl_ip, j->rip, now);
-        ratelimit_fail(srv->rl_user, j->user_key, now);
+        /* A banned address's attempts are not counted again: the ban says it all. */
+        unsigned n = j->banned ? UINT32_MAX : ratelimit_fail(srv->rl_ip, j->rip_key, now);
+        unsigned spread = 0;
+        if (j->result == AUTH_FAILED) {
+            spread = ratelimit_count(srv->rl_user, j->user_key, now);
+            if (ratelimit_fail(srv->rl_pair, pair.data, now) == 1) /* a new address failed */
+                spread = ratelimit_fail(srv->rl_user, j->user_key, now);
+        }
         log_info("auth failed: service=%s user=<%s> rip=%s reason=%s", j->service, user.data,
                  j->rip, j->reason);
+        if (!j->banned && !j->exempt && n >= (unsigned)cfg->auth_ratelimit_ip_failures) {
+            ratelimit_set(srv->bans, j->rip_key, n, now);
+            ratelimit_reset(srv->rl_ip, j->rip_key);
+            log_warning("auth: banned rip=%s for %llds after %u failed logins (auth_ratelimit_ip_"
+                        "failures); lift with: wharf auth unban %s",
+                        j->rip_key, (long long)(cfg->auth_ban_time / 1000), n, j->rip_key);
+        }
         if (j->conn->dead) { /* nobody is left to hear the late answer */
             job_free(j);
             buf_free(&user);
+            buf_free(&pair);
             return;
         }
+        /* Grows with the failures from this address, or with those spread over an account. */
+        if (spread >= (unsigned)cfg->auth_ratelimit_user_failures)
+            n = UINT32_MAX;
+        else if (spread > n)
+            n = spread;
         int64_t delay = cfg->auth_fail_delay;
         for (unsigned k = 1; k < n && delay > 0 && delay < cfg->auth_fail_delay_max; k++)
             delay *= 2;
@@ -247,6 +297,7 @@ static void job_finish(struct job *j)
         srv->waiting = j;
     }
     buf_free(&user);
+    buf_free(&pair);
 }
 
 /* ---- the crypt pool ---- */
@@ -326,6 +377,48 @@ static char *client_addr(struct slice s)
     return xstrdup("unknown");
 }
 
+/*
+ * The key an address is counted and banned under: IPv4 (and v4-mapped IPv6)
+ * as the address, IPv6 as its /64 ("2001:db8:1:2::/64"), since one customer
+ * holds the whole /64 and could otherwise walk past a ban. NULL if addr is
+ * neither.
+ */
+static char *addr_key(const char *addr)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    char text[INET6_ADDRSTRLEN];
+    size_t n = strlen(addr);
+    if (n > 3 && strcmp(addr + n - 3, "/64") == 0) { /* a key given back by `wharf auth bans` */
+        char *bare = xstrndup(addr, n - 3);
+        int ok = inet_pton(AF_INET6, bare, &a6);
+        free(bare);
+        if (ok != 1)
+            return NULL;
+    } else if (inet_pton(AF_INET, addr, &a4) == 1) {
+        inet_ntop(AF_INET, &a4, text, sizeof(text));
+        return xstrdup(text);
+    } else if (inet_pton(AF_INET6, addr, &a6) != 1) {
+        return NULL;
+    }
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+        inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof(text));
+        return xstrdup(text);
+    }
+    memset(&a6.s6_addr[8], 0, 8);
+    inet_ntop(AF_INET6, &a6, text, sizeof(text));
+    struct buf key = BUF_INIT;
+    buf_printf(&key, "%s/64", text);
+    return buf_steal(&key, NULL);
+}
+
+static bool addr_exempt(const struct wharf_config *cfg, const char *rip)
+{
+    return net_addr_in_networks(rip, (const char *const *)cfg->mynetworks.v, cfg->mynetworks.n) ||
+           net_addr_in_networks(rip, (const char *const *)cfg->exempt_networks.v,
+                                cfg->exempt_networks.n);
+}
+
 static void handle_request(struct conn *c, const struct auth_wire_request *w)
 {
     struct auth_server *srv = c->srv;
@@ -344,6 +437,10 @@ static void handle_request(struct conn *c, const struct auth_wire_request *w)
     j->username = slice_strdup(w->username);
     j->password = slice_strdup(w->password);
     j->rip = client_addr(w->client_addr);
+    j->rip_key = addr_key(j->rip);
+    if (j->rip_key == NULL)
+        j->rip_key = xstrdup(j->rip);
+    j->exempt = addr_exempt(cfg, j->rip);
     j->secure = (w->flags & AUTH_FLAG_SECURE) != 0;
     j->user_key = directory_normalize_address(j->username, false);
     if (j->user_key == NULL)
@@ -357,13 +454,25 @@ static void handle_request(struct conn *c, const struct auth_wire_request *w)
         return;
     }
     int64_t now = monotonic_ms();
-    if (ratelimit_count(srv->rl_ip, j->rip, now) >= (unsigned)cfg->auth_ratelimit_ip_failures ||
-        ratelimit_count(srv->rl_user, j->user_key, now) >=
-            (unsigned)cfg->auth_ratelimit_user_failures) {
+    if (!j->exempt && ratelimit_count(srv->bans, j->rip_key, now) > 0) {
         j->result = AUTH_RATELIMIT;
-        j->reason = "ratelimit";
+        j->reason = "banned";
+        j->banned = true;
         job_finish(j);
         return;
+    }
+    if (!j->exempt && ratelimit_count(srv->rl_user, j->user_key, now) >=
+                          (unsigned)cfg->auth_ratelimit_user_failures) {
+        struct buf pair = BUF_INIT;
+        buf_printf(&pair, "%s\n%s", j->user_key, j->rip_key);
+        bool usual = ratelimit_count(srv->known, pair.data, now) > 0;
+        buf_free(&pair);
+        if (!usual) {
+            j->result = AUTH_RATELIMIT;
+            j->reason = "account-ratelimit";
+            job_finish(j);
+            return;
+        }
     }
     if (!slice_eq_cstr_nocase(w->mechanism, "PLAIN") &&
         !slice_eq_cstr_nocase(w->mechanism, "LOGIN")) {
@@ -405,6 +514,75 @@ static void handle_request(struct conn *c, const struct auth_wire_request *w)
         job_finish(j);
 }
 
+/* ---- administration: `wharf auth bans`, `wharf auth unban` ---- */
+
+struct ban_list {
+    json_t *arr;
+    int64_t now, ban_ms;
+    time_t wall;
+};
+
+static void ban_add(void *arg, const char *key, unsigned count, int64_t start_ms)
+{
+    struct ban_list *l = arg;
+    json_array_append_new(
+        l->arr, json_pack("{s:s, s:i, s:I, s:I}", "address", key, "failures", (int)count, "since",
+                          (json_int_t)(l->wall - (l->now - start_ms) / 1000), "expires_in",
+                          (json_int_t)((start_ms + l->ban_ms - l->now + 999) / 1000)));
+}
+
+static json_t *admin_answer(struct auth_server *srv, json_t *req)
+{
+    const struct wharf_config *cfg = srv->cfg;
+    const char *cmd = json_string_value(json_object_get(req, "cmd"));
+    int64_t now = monotonic_ms();
+    if (cmd && strcmp(cmd, "bans") == 0) {
+        struct ban_list l = {json_array(), now, cfg->auth_ban_time, time(NULL)};
+        ratelimit_foreach(srv->bans, now, ban_add, &l);
+        return json_pack("{s:b, s:o, s:i, s:I, s:I}", "ok", 1, "bans", l.arr, "ban_after",
+                         (int)cfg->auth_ratelimit_ip_failures, "window",
+                         (json_int_t)(cfg->auth_ratelimit_window / 1000), "ban_time",
+                         (json_int_t)(cfg->auth_ban_time / 1000));
+    }
+    if (cmd && strcmp(cmd, "unban") == 0) {
+        const char *addr = json_string_value(json_object_get(req, "address"));
+        char *key = addr ? addr_key(addr) : NULL;
+        if (key == NULL)
+            return json_pack("{s:b, s:s}", "ok", 0, "error", "not an IPv4 or IPv6 address");
+        bool was = ratelimit_count(srv->bans, key, now) > 0;
+        ratelimit_reset(srv->bans, key);
+        ratelimit_reset(srv->rl_ip, key); /* a fresh start, not one failure from a new ban */
+        log_info("auth: %s rip=%s (wharf auth unban)", was ? "unbanned" : "not banned, reset", key);
+        json_t *r = json_pack("{s:b, s:s, s:b}", "ok", 1, "address", key, "was_banned", was);
+        free(key);
+        return r;
+    }
+    return json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command");
+}
+
+static void handle_admin(struct conn *c, const struct ipc_frame *f)
+{
+    json_t *reply;
+    if (!c->admin) {
+        log_warning("auth: administration request from a peer that is neither root nor our "
+                    "user; refused");
+        reply = json_pack("{s:b, s:s}", "ok", 0, "error", "permission denied");
+    } else {
+        json_error_t jerr;
+        json_t *req = json_loadb(f->payload, f->len, 0, &jerr);
+        reply = json_is_object(req) ? admin_answer(c->srv, req)
+                                    : json_pack("{s:b, s:s}", "ok", 0, "error", "not JSON");
+        json_decref(req);
+    }
+    char *text = json_dumps(reply, JSON_COMPACT);
+    struct buf frame = BUF_INIT;
+    ipc_frame_encode(&frame, IPC_AUTH_ADMIN_REPLY, text, strlen(text));
+    bufferevent_write(c->bev, frame.data, frame.len);
+    buf_free(&frame);
+    free(text);
+    json_decref(reply);
+}
+
 static void conn_read(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
@@ -419,13 +597,18 @@ static void conn_read(struct bufferevent *bev, void *arg)
             return;
         const char *why = NULL;
         struct auth_wire_request w;
-        if (r == IPC_PARSE_ERROR)
+        if (r == IPC_PARSE_ERROR) {
             why = "oversized frame or non-zero flags";
-        else if (f.type != IPC_AUTH_REQUEST)
+        } else if (f.type == IPC_AUTH_ADMIN_REQUEST) {
+            handle_admin(c, &f);
+            evbuffer_drain(in, used);
+            continue;
+        } else if (f.type != IPC_AUTH_REQUEST) {
             why = "unexpected frame type";
-        else
+        } else {
             auth_proto_get_request(f.payload, f.len, (size_t)srv->cfg->auth_max_credential_length,
                                    &w, &why);
+        }
         if (why != NULL) {
             log_warning("auth: closing client connection: %s (type %u)", why,
                         r == IPC_PARSE_OK ? f.type : 0);
@@ -461,6 +644,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     struct conn *c = xcalloc(1, sizeof(*c));
     c->srv = srv;
     c->refs = 1;
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    c->admin = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 &&
+               (cred.uid == 0 || cred.uid == geteuid());
     c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
     /* Never buffer more than one largest frame ahead. */
@@ -503,7 +690,9 @@ static void status_cb(void *arg, json_t *obj)
     json_object_set_new(obj, "requests_held", json_integer((json_int_t)srv->pending));
     json_object_set_new(
         obj, "ratelimit_entries",
-        json_integer((json_int_t)(ratelimit_size(srv->rl_ip) + ratelimit_size(srv->rl_user))));
+        json_integer((json_int_t)(ratelimit_size(srv->rl_ip) + ratelimit_size(srv->rl_user) +
+                                  ratelimit_size(srv->rl_pair) + ratelimit_size(srv->known))));
+    json_object_set_new(obj, "bans", json_integer((json_int_t)ratelimit_size(srv->bans)));
 }
 
 static void stop(struct auth_server *srv)
@@ -577,6 +766,9 @@ int auth_main(struct component_ctx *ctx)
     make_dummy_hash(srv);
     srv->rl_ip = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
     srv->rl_user = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
+    srv->rl_pair = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
+    srv->known = ratelimit_new(cfg->auth_known_address_time, (size_t)cfg->auth_ratelimit_entries);
+    srv->bans = ratelimit_new(cfg->auth_ban_time, (size_t)cfg->auth_ratelimit_entries);
     srv->base = event_base_new();
     if (srv->base == NULL)
         log_fatal(EX_OSERR, "event_base_new failed");
@@ -620,6 +812,9 @@ int auth_main(struct component_ctx *ctx)
     directory_close(srv->dir);
     ratelimit_free(srv->rl_ip);
     ratelimit_free(srv->rl_user);
+    ratelimit_free(srv->rl_pair);
+    ratelimit_free(srv->known);
+    ratelimit_free(srv->bans);
     free(srv->dummy_hash);
     free(srv->sock_path);
     free(srv->threads);

@@ -43,11 +43,44 @@ static void test_cap(void **state)
     ratelimit_free(rl);
 }
 
+struct seen {
+    unsigned n, count;
+};
+
+static void count_cb(void *arg, const char *key, unsigned count, int64_t start_ms)
+{
+    struct seen *s = arg;
+    s->n++;
+    s->count += count;
+}
+
+/* Bans: set with a count, listed while their window runs, gone after. */
+static void test_set_and_list(void **state)
+{
+    struct ratelimit *rl = ratelimit_new(1000, 100);
+    ratelimit_set(rl, "192.0.2.1", 50, 0);
+    ratelimit_set(rl, "2001:db8::/64", 60, 500);
+    assert_int_equal(ratelimit_count(rl, "192.0.2.1", 999), 50);
+    struct seen s = {0, 0};
+    ratelimit_foreach(rl, 999, count_cb, &s);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.count, 110);
+    s = (struct seen){0, 0};
+    ratelimit_foreach(rl, 1000, count_cb, &s); /* the first one's window is over */
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.count, 60);
+    ratelimit_set(rl, "192.0.2.1", 1, 1200); /* a fresh window */
+    assert_int_equal(ratelimit_count(rl, "192.0.2.1", 2100), 1);
+    assert_int_equal(ratelimit_window(rl), 1000);
+    ratelimit_free(rl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_set_and_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -228,10 +228,10 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-uint64_t conntab_key(unsigned service, const struct sockaddr *sa)
+/* Hashes the address part of a key onto h. */
+static uint64_t key_addr(uint64_t h, const struct sockaddr *sa)
 {
     static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    uint64_t h = fnv1a(UINT64_C(14695981039346656037), &service, sizeof(service));
     unsigned char fam = 0;
     const void *addr = NULL;
     size_t len = 0;
@@ -255,7 +255,21 @@ uint64_t conntab_key(unsigned service, const struct sockaddr *sa)
     }
     h = fnv1a(h, &fam, 1);
     h = fnv1a(h, addr, len);
-    uint64_t key = h >> COUNT_BITS;
+    return h;
+}
+
+uint64_t conntab_key(unsigned service, const struct sockaddr *sa)
+{
+    uint64_t h = fnv1a(UINT64_C(14695981039346656037), &service, sizeof(service));
+    uint64_t key = key_addr(h, sa) >> COUNT_BITS;
+    return key ? key : 1;
+}
+
+uint64_t conntab_key_named(const char *name, const struct sockaddr *sa)
+{
+    /* A different basis from conntab_key's: a name never hashes like a service number. */
+    uint64_t h = fnv1a(UINT64_C(0x9e3779b97f4a7c15), name, strlen(name) + 1);
+    uint64_t key = key_addr(h, sa) >> COUNT_BITS;
     return key ? key : 1;
 }
 
@@ -377,4 +391,28 @@ void conntab_release(struct conntab *t, unsigned slot, const struct conntab_hold
     if (hold->cell >= 0)
         cell_add(r, hold->cell, -1);
     atomic_fetch_sub_explicit(&r->services[hold->service], 1, memory_order_release);
+}
+
+enum conntab_verdict conntab_acquire_key(struct conntab *t, unsigned slot, uint64_t key,
+                                         unsigned max, int *cell_r)
+{
+    struct conntab_row *r = &t->shm->rows[slot];
+    *cell_r = -1;
+    int c = row_take(r, key);
+    if (c < 0)
+        return CONNTAB_OK_UNTRACKED;
+    cell_add(r, c, +1);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (max && conntab_key_total(t, key) > max) {
+        cell_add(r, c, -1);
+        return CONNTAB_TOO_MANY_ADDR;
+    }
+    *cell_r = c;
+    return CONNTAB_OK;
+}
+
+void conntab_release_key(struct conntab *t, unsigned slot, int cell)
+{
+    if (cell >= 0)
+        cell_add(&t->shm->rows[slot], cell, -1);
 }

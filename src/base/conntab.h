@@ -107,6 +107,22 @@ enum conntab_verdict conntab_acquire(struct conntab *t, unsigned slot, unsigned 
 /* Worker: gives back what conntab_acquire counted. */
 void conntab_release(struct conntab *t, unsigned slot, const struct conntab_hold *hold);
 
+/*
+ * After login: the key of (name, client address), name being e.g.
+ * "imap\nalice@example.com", for per-(user, address) limits (Dovecot's
+ * mail_max_userip_connections). The address part as in conntab_key. Never 0.
+ */
+uint64_t conntab_key_named(const char *name, const struct sockaddr *sa);
+/*
+ * Worker: counts one more on key alone (no service total) against max (0: no
+ * limit). CONNTAB_OK with *cell_r >= 0 to give back with conntab_release_key;
+ * CONNTAB_OK_UNTRACKED (fail open, *cell_r -1) when the row is full;
+ * CONNTAB_TOO_MANY_ADDR when key is at max (nothing counted).
+ */
+enum conntab_verdict conntab_acquire_key(struct conntab *t, unsigned slot, uint64_t key,
+                                         unsigned max, int *cell_r);
+void conntab_release_key(struct conntab *t, unsigned slot, int cell);
+
 /* Totals over all rows: of a service, and of a key. */
 unsigned conntab_service_total(const struct conntab *t, unsigned service);
 unsigned conntab_key_total(const struct conntab *t, uint64_t key);

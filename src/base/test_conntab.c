@@ -238,6 +238,34 @@ static void test_keys(void **state)
     assert_int_not_equal(key_of(AF_INET, "0.0.0.0"), 0);
 }
 
+/* Per-(user, address) counts after login: over every slot, no service total touched. */
+static void test_named_keys(void **state)
+{
+    struct conntab *t = table(4);
+    int a = conntab_slot_claim(t), b = conntab_slot_claim(t);
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000201)};
+    struct sockaddr_in other = in;
+    other.sin_addr.s_addr = htonl(0xc0000202);
+    uint64_t alice = conntab_key_named("imap\nalice@example.com", (struct sockaddr *)&in);
+    assert_int_not_equal(alice, conntab_key_named("imap\nbob@example.com", (struct sockaddr *)&in));
+    assert_int_not_equal(alice,
+                         conntab_key_named("imap\nalice@example.com", (struct sockaddr *)&other));
+    assert_int_not_equal(alice,
+                         conntab_key_named("pop3\nalice@example.com", (struct sockaddr *)&in));
+    int cell[3];
+    assert_int_equal(conntab_acquire_key(t, a, alice, 2, &cell[0]), CONNTAB_OK);
+    assert_int_equal(conntab_acquire_key(t, b, alice, 2, &cell[1]), CONNTAB_OK);
+    assert_int_equal(conntab_acquire_key(t, a, alice, 2, &cell[2]), CONNTAB_TOO_MANY_ADDR);
+    assert_int_equal(conntab_key_total(t, alice), 2);
+    assert_int_equal(conntab_service_total(t, 0) + conntab_service_total(t, 1), 0);
+    conntab_release_key(t, b, cell[1]);
+    assert_int_equal(conntab_acquire_key(t, a, alice, 2, &cell[2]), CONNTAB_OK);
+    conntab_release_key(t, a, cell[0]);
+    conntab_release_key(t, a, cell[2]);
+    assert_int_equal(conntab_key_total(t, alice), 0);
+    conntab_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_full),           cmocka_unit_test(test_slot_reset),
         cmocka_unit_test(test_attach),         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_hostile_worker), cmocka_unit_test(test_race),
+        cmocka_unit_test(test_named_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,6 +36,7 @@ static const struct {
     {"sendmail", cmd_sendmail, "[-t] [-i] [-f FROM] RCPT...: submit a message"},
     {"mailq", cmd_mailq, "list the mail queue [--json]"},
     {"queue", cmd_queue, "list|show|flush|hold|release|delete|requeue: queue control"},
+    {"auth", cmd_auth, "bans [--json] | unban ADDRESS: login bans of client addresses"},
 };
 
 int cli_not_built(const char *what)

@@ -11,7 +11,13 @@
 
 #include <sqlite3.h>
 
-enum directory_stmt { STMT_DOMAIN_GET, STMT_ACCOUNT_GET, STMT_ALIAS_TARGETS, STMT__COUNT };
+enum directory_stmt {
+    STMT_DOMAIN_GET,
+    STMT_ACCOUNT_GET,
+    STMT_ALIAS_TARGETS,
+    STMT_FIRST_ACCOUNT,
+    STMT__COUNT
+};
 
 struct directory {
     const struct wharf_config *cfg;
@@ -23,6 +29,8 @@ struct directory {
 /* Lookups for resolve: 1 yes, 0 no, -1 database error (message in err). */
 int directory_db_domain_exists(struct directory *d, const char *domain, struct buf *err);
 int directory_db_account_exists(struct directory *d, const char *address, struct buf *err);
+/* The first account created on this server into out: 1, 0 when there is none, -1. */
+int directory_db_first_account(struct directory *d, struct buf *out, struct buf *err);
 /* Appends each target of the alias to *v (n_r updated); returns count, or -1. */
 int directory_db_alias_targets(struct directory *d, const char *address, char ***v, size_t *n_r,
                                struct buf *err);

@@ -2,6 +2,12 @@
  * directory_resolve.c - who is this recipient? Alias expansion with loop
  * detection and bounded depth and fan-out, catch-alls and +detail.
  *
+ * postmaster@ every local domain (RFC 5321 4.5.1: it MUST be accepted) and,
+ * when abuse_address is set, abuse@ every local domain (RFC 2142) reach the
+ * address named by postmaster_address / abuse_address, or for postmaster the
+ * first account created, whenever no alias or account of that name exists:
+ * here, so that smtp RCPT and the mta's delivery always agree.
+ *
  * Works only through the driver's lookups (directory_int.h), so the LDAP
  * driver will share it. It must never expand without bound: the depth and
  * the number of targets are limited by options, and an address met again on
@@ -86,6 +92,42 @@ static int expand_alias(struct expand *e, const char *alias, long long depth)
     return r;
 }
 
+/*
+ * postmaster@ and abuse@ a local domain that is neither an alias nor an
+ * account: 1 when handled (targets added), 0 when addr is no such role
+ * address (or there is nobody to give it to), -1 on error.
+ */
+static int role_address(struct expand *e, const char *addr, long long depth)
+{
+    const char *at = strrchr(addr, '@');
+    size_t local = (size_t)(at - addr);
+    const char *target;
+    if (local == 10 && strncasecmp(addr, "postmaster", 10) == 0)
+        target = e->d->cfg->postmaster_address;
+    else if (local == 5 && strncasecmp(addr, "abuse", 5) == 0 && *e->d->cfg->abuse_address)
+        target = e->d->cfg->abuse_address;
+    else
+        return 0;
+    struct buf first = BUF_INIT;
+    if (*target == '\0') { /* the default: the first account created */
+        int r = directory_db_first_account(e->d, &first, e->err);
+        if (r <= 0) {
+            buf_free(&first);
+            return r;
+        }
+        target = first.data;
+    }
+    char *norm = directory_normalize_address(target, false);
+    int r = 0;
+    if (norm != NULL) {
+        size_t before = e->r->n_targets + e->r->n_remote;
+        r = expand(e, norm, depth + 1) != 0 ? -1 : e->r->n_targets + e->r->n_remote > before;
+    }
+    free(norm);
+    buf_free(&first);
+    return r;
+}
+
 /* The lookup order of directory.h for one local address. */
 static int lookup(struct expand *e, const char *addr, long long depth)
 {
@@ -115,6 +157,9 @@ static int lookup(struct expand *e, const char *addr, long long depth)
         if (r != 0)
             return r < 0 ? -1 : 0;
     }
+    r = role_address(e, addr, depth);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
     r = expand_alias(e, at, depth); /* the catch-all "@domain" */
     return r < 0 ? -1 : 0;
 }

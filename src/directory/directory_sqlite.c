@@ -47,6 +47,8 @@ static const char *const stmt_sql[STMT__COUNT] = {
     [STMT_ACCOUNT_GET] = ("SELECT name, password, quota_bytes, quota_messages FROM accounts "
                           "WHERE name = ?1"),
     [STMT_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE address = ?1 ORDER BY target",
+    [STMT_FIRST_ACCOUNT] = ("SELECT name FROM accounts WHERE home_server IS NULL "
+                            "ORDER BY created, rowid LIMIT 1"),
 };
 
 static enum directory_status db_error(struct directory *d, struct buf *err, const char *what)
@@ -215,6 +217,19 @@ int directory_db_account_exists(struct directory *d, const char *address, struct
     int r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
     if (r < 0)
         db_error(d, err, "account lookup");
+    sqlite3_reset(st);
+    return r;
+}
+
+int directory_db_first_account(struct directory *d, struct buf *out, struct buf *err)
+{
+    sqlite3_stmt *st = d->stmt[STMT_FIRST_ACCOUNT];
+    int rc = sqlite3_step(st);
+    int r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (r > 0)
+        buf_append_cstr(out, (const char *)sqlite3_column_text(st, 0));
+    if (r < 0)
+        db_error(d, err, "first account lookup");
     sqlite3_reset(st);
     return r;
 }

@@ -23,6 +23,7 @@ int imap_main(struct component_ctx *ctx)
     net_worker_on_event(w, imap_server_event, &srv);
     struct net_service_limits limits = {
         .idle_timeout_ms = cfg->imap_idle_timeout,
+        .login_timeout_ms = cfg->imap_login_timeout,
         .refuse_line = "* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
     };
     /* Connection limits come from the services table (<service>_max_connections). */

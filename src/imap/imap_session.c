@@ -133,6 +133,14 @@ static void auth_done(void *arg, enum auth_result result, const char *account)
     const char *tag = s->tag;
     switch (result) {
     case AUTH_OK: {
+        if (!net_conn_login(s->conn, "imap", account,
+                            (unsigned)s->srv->cfg->imap_max_userip_connections)) {
+            imap_printf(s,
+                        "%s NO [LIMIT] Too many connections of this user from this address "
+                        "(imap_max_userip_connections=%lld); close one and try again",
+                        tag, s->srv->cfg->imap_max_userip_connections);
+            break;
+        }
         s->account = xstrdup(account);
         s->state = IMAP_AUTHENTICATED;
         s->reader.max_literal = s->srv->cfg->imap_max_literal_size;

@@ -37,6 +37,8 @@ enum ipc_type {
     /* worker <-> auth (200..299) */
     IPC_AUTH_REQUEST = 200,
     IPC_AUTH_REPLY = 201,
+    IPC_AUTH_ADMIN_REQUEST = 202, /* wharf auth -> auth: JSON {"cmd": "bans"|"unban", ...} */
+    IPC_AUTH_ADMIN_REPLY = 203,   /* JSON {"ok": true, ...} or {"ok": false, "error": "..."} */
     /* deliver / mta (300..399) */
     IPC_DELIVER_REQUEST = 300,
     IPC_DELIVER_REPLY = 301,

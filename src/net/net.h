@@ -59,7 +59,15 @@ struct net_service_limits {
     /* Over every worker when wharfd shares its connection table, else per process. */
     unsigned max_conns;            /* 0 = unlimited */
     unsigned max_conns_per_client; /* per client address (IPv6: per /64); 0 = unlimited */
-    int64_t idle_timeout_ms;       /* initial read timeout; net_conn_set_timeout changes it */
+    /*
+     * Initial command timeout; net_conn_set_timeout changes it. It counts from
+     * the last time the protocol consumed input (a whole command line, a
+     * chunk of a literal or of message data), not from the last byte: a
+     * client trickling one byte at a time is cut as one that sends nothing.
+     */
+    int64_t idle_timeout_ms;
+    /* Time from accept until net_conn_login, 0 = none (a client that never logs in). */
+    int64_t login_timeout_ms;
     /* Reply sent, then close, when a limit refuses a connection (e.g. "421 4.7.0 ...\r\n"). */
     const char *refuse_line;
 };
@@ -133,8 +141,20 @@ void net_conn_printf(struct net_conn *c, const char *fmt, ...)
 void net_conn_vreply(struct net_conn *c, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
-/* Read timeout from now on (0: none). */
+/* Command timeout from now on (0: none); see net_service_limits.idle_timeout_ms. */
 void net_conn_set_timeout(struct net_conn *c, int64_t ms);
+
+/*
+ * The client logged in as user. From now on the connection is no longer
+ * "pre-login": the login timeout stops and it is never evicted to admit a new
+ * client. Counts the connection per (family, user, client address) over every
+ * worker (family: "imap" for 143 and 993 together, "pop3", "smtp") and refuses
+ * (returns false, nothing changed) when max_per_user_addr connections of that
+ * user from that address are logged in already (0: no limit). The count is
+ * given back when the connection closes.
+ */
+bool net_conn_login(struct net_conn *c, const char *family, const char *user,
+                    unsigned max_per_user_addr);
 
 /*
  * Stops reading (while an asynchronous step runs: an auth check, a spool

@@ -3,6 +3,13 @@
  * bounded line reader, STARTTLS, the DEFLATE stage above the transport
  * (net_compress.c), pause/resume, timeouts and closing.
  *
+ * Timeouts (slowloris): besides the bufferevent's byte timeouts, a guard
+ * timer cuts a connection whose protocol has consumed nothing for its command
+ * timeout (bytes that never make a whole line are no progress) and one that
+ * has not logged in within the service's login timeout. While the server
+ * itself holds the connection (paused for an auth check, output not yet
+ * read by the client) the command clock does not run.
+ *
  * A connection is freed only from the event loop, never inside a protocol
  * callback, so a protocol may call net_conn_close() anywhere. Must never:
  * feed bytes that arrived before a STARTTLS handshake to the protocol after
@@ -14,6 +21,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "ipc/control.h"
 
 #include <arpa/inet.h>
 #include <event2/bufferevent_ssl.h>
@@ -49,7 +57,13 @@ struct net_conn {
     bool bev_owns_fd;
     struct sockaddr_storage sa;
     char addr[INET6_ADDRSTRLEN];
-    struct conntab_hold hold; /* its place in the shared connection counts */
+    struct conntab_hold hold;         /* its place in the shared connection counts */
+    int64_t accepted_ms, progress_ms; /* CLOCK_MONOTONIC; progress: input last consumed */
+    int64_t login_timeout_ms;
+    struct event *guard; /* the command and login timeouts */
+    bool logged_in;      /* net_conn_login: no login timeout, never evicted */
+    uint64_t login_key;  /* (family, user, address), 0 before login */
+    int login_cell;      /* its cell in the shared table, -1: none */
     struct event *kick;
     void *link; /* our entry in the worker's list */
     int64_t timeout_ms;
@@ -82,6 +96,9 @@ static void conn_free_now(struct net_conn *c)
     if (!c->bev_owns_fd && c->fd >= 0)
         close(c->fd);
     event_free(c->kick);
+    event_free(c->guard);
+    if (c->login_key)
+        net_worker_login_gone(c->w, c->login_cell);
     if (c->z) {
         net_compress_free(c->z);
         evbuffer_free(c->zin);
@@ -102,6 +119,65 @@ static void conn_kill(struct net_conn *c)
         conn_schedule(c);
     else
         conn_free_now(c);
+}
+
+static bool conn_reading(const struct net_conn *c);
+
+/* Arms the guard for the nearer of the command and login deadlines. */
+static void conn_guard_arm(struct net_conn *c)
+{
+    int64_t at = INT64_MAX;
+    if (c->timeout_ms > 0)
+        at = c->progress_ms + c->timeout_ms;
+    if (!c->logged_in && c->login_timeout_ms > 0 && c->accepted_ms + c->login_timeout_ms < at)
+        at = c->accepted_ms + c->login_timeout_ms;
+    if (at == INT64_MAX) {
+        evtimer_del(c->guard);
+        return;
+    }
+    int64_t left = at - monotonic_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
+    evtimer_add(c->guard, &tv);
+}
+
+static void conn_progress(struct net_conn *c)
+{
+    c->progress_ms = monotonic_ms();
+}
+
+/* The protocol's goodbye, then close (flushing it). */
+static void conn_time_out(struct net_conn *c, const char *why)
+{
+    log_info("%s: %s for unknown[%s]; disconnecting", net_service_name(c->svc), why, c->addr);
+    c->in_callback++;
+    if (c->opened && !c->closing && c->proto->timeout)
+        c->proto->timeout(c->session);
+    net_conn_close(c, true);
+    c->in_callback--;
+    if (c->dead)
+        conn_free_now(c);
+}
+
+static void conn_guard_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_conn *c = arg;
+    (void)fd, (void)what;
+    if (c->dead || c->closing)
+        return;
+    int64_t now = monotonic_ms();
+    if (c->opened && !conn_reading(c) && !c->starttls_pending)
+        c->progress_ms = now; /* we hold it (auth check, unread output): not its fault */
+    if (!c->logged_in && c->login_timeout_ms > 0 && now >= c->accepted_ms + c->login_timeout_ms) {
+        conn_time_out(c, "no login within the login timeout");
+        return;
+    }
+    if (c->timeout_ms > 0 && now >= c->progress_ms + c->timeout_ms) {
+        conn_time_out(c, "no complete command within the command timeout");
+        return;
+    }
+    conn_guard_arm(c);
 }
 
 static void conn_apply_timeout(struct net_conn *c)
@@ -185,6 +261,8 @@ static void conn_call_readable(struct net_conn *c)
         if (n == 0 || n == left)
             break;
         c->proto->readable(c->session);
+        if (evbuffer_get_length(conn_in(c)) < n)
+            conn_progress(c);
         if (c->z == NULL)
             break;
         /*
@@ -333,6 +411,11 @@ struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int
     net_addr_format(sa, c->addr, sizeof(c->addr));
     c->kick = event_new(net_worker_base(w), -1, 0, conn_kick_cb, c);
     c->timeout_ms = net_service_idle_ms(svc);
+    c->login_timeout_ms = net_service_login_ms(svc);
+    c->accepted_ms = c->progress_ms = monotonic_ms();
+    c->login_cell = -1;
+    c->guard = evtimer_new(net_worker_base(w), conn_guard_cb, c);
+    conn_guard_arm(c);
     c->link = net_worker_link_add(w, c);
     void *arg;
     c->proto = net_service_proto(svc, &arg);
@@ -521,11 +604,66 @@ void net_conn_set_timeout(struct net_conn *c, int64_t ms)
         return;
     c->timeout_ms = ms;
     conn_apply_timeout(c);
+    conn_guard_arm(c);
+}
+
+bool net_conn_login(struct net_conn *c, const char *family, const char *user,
+                    unsigned max_per_user_addr)
+{
+    if (c->logged_in)
+        return true;
+    struct buf name = BUF_INIT;
+    buf_printf(&name, "%s\n%s", family, user);
+    uint64_t key = conntab_key_named(name.data, (const struct sockaddr *)&c->sa);
+    buf_free(&name);
+    if (!net_worker_login_admit(c->w, key, max_per_user_addr, &c->login_cell)) {
+        log_warning("%s: refusing login of %s from unknown[%s]: %u connections of this user "
+                    "from this address already",
+                    net_service_name(c->svc), user, c->addr, max_per_user_addr);
+        return false;
+    }
+    c->login_key = key;
+    c->logged_in = true;
+    conn_guard_arm(c);
+    return true;
+}
+
+uint64_t net_conn_login_key(const struct net_conn *c)
+{
+    return c->login_key;
+}
+
+bool net_conn_evictable(const struct net_conn *c, int64_t *progress_r)
+{
+    *progress_r = c->progress_ms;
+    return !c->logged_in && !c->dead && !c->closing;
+}
+
+struct net_service *net_conn_svc(const struct net_conn *c)
+{
+    return c->svc;
+}
+
+void net_conn_evict(struct net_conn *c, const char *newcomer)
+{
+    log_warning("%s: evicting unknown[%s], idle for %llds before login, to admit unknown[%s] "
+                "(service or address full)",
+                net_service_name(c->svc), c->addr,
+                (long long)((monotonic_ms() - c->progress_ms) / 1000), newcomer);
+    c->in_callback++;
+    if (c->opened && c->proto->timeout)
+        c->proto->timeout(c->session);
+    c->in_callback--;
+    /* Best effort for the goodbye: the place is needed now, not after a flush. */
+    if (c->bev && !c->tls && c->z == NULL)
+        evbuffer_write(bufferevent_get_output(c->bev), c->fd);
+    conn_kill(c);
 }
 
 void net_conn_pause(struct net_conn *c)
 {
     c->paused = true;
+    conn_progress(c);
     if (c->bev)
         bufferevent_disable(c->bev, EV_READ);
 }
@@ -535,6 +673,7 @@ void net_conn_resume(struct net_conn *c)
     if (!c->paused || c->dead)
         return;
     c->paused = false;
+    conn_progress(c);
     if (c->bev && !c->closing && !c->out_blocked)
         bufferevent_enable(c->bev, EV_READ);
     conn_schedule(c); /* bytes already buffered raise no new read event */

@@ -33,6 +33,15 @@ const struct net_proto *net_service_proto(const struct net_service *svc, void **
 const char *net_service_name(const struct net_service *svc);
 enum net_tls_mode net_service_tls(const struct net_service *svc);
 int64_t net_service_idle_ms(const struct net_service *svc);
+int64_t net_service_login_ms(const struct net_service *svc);
+/* Eviction (net_worker.c picks, net_conn.c evicts). */
+bool net_conn_evictable(const struct net_conn *c, int64_t *progress_r);
+struct net_service *net_conn_svc(const struct net_conn *c);
+void net_conn_evict(struct net_conn *c, const char *newcomer);
+uint64_t net_conn_login_key(const struct net_conn *c);
+/* Per-(user, address) counts after login: admit (false: over max) and give back. */
+bool net_worker_login_admit(struct net_worker *w, uint64_t key, unsigned max, int *cell_r);
+void net_worker_login_gone(struct net_worker *w, int cell);
 /* The worker's list of live connections: add returns the handle remove takes. */
 void *net_worker_link_add(struct net_worker *w, struct net_conn *c);
 void net_worker_link_remove(struct net_worker *w, void *handle);

@@ -5,6 +5,13 @@
  * passed one, in this process alone otherwise),
  * the control channel (status, shutdown, events) and graceful drain.
  *
+ * Clients in mynetworks and exempt_networks are counted but never held to
+ * the per-address limit. When a service or an address is full, the
+ * connection of this worker that has made no progress for longest (and at
+ * least connection_evict_idle) and has not logged in is closed to admit the
+ * newcomer: slow clients (slowloris) cannot keep a normal one out. Each
+ * worker evicts among its own connections only.
+ *
  * Must never: bind a socket (wharfd does), keep accepting once a shutdown
  * was asked for, or outlive the drain deadline.
  */
@@ -133,6 +140,30 @@ int64_t net_service_idle_ms(const struct net_service *svc)
     return svc->lim.idle_timeout_ms;
 }
 
+int64_t net_service_login_ms(const struct net_service *svc)
+{
+    return svc->lim.login_timeout_ms;
+}
+
+bool net_worker_login_admit(struct net_worker *w, uint64_t key, unsigned max, int *cell_r)
+{
+    *cell_r = -1;
+    if (w->ctx->conntab)
+        return conntab_acquire_key(w->ctx->conntab, w->ctx->conntab_slot, key, max, cell_r) !=
+               CONNTAB_TOO_MANY_ADDR;
+    /* No shared table (a worker run alone): count this process's own sessions. */
+    unsigned n = 0;
+    for (const struct conn_node *c = w->conns; c; c = c->next)
+        n += net_conn_login_key(c->c) == key;
+    return max == 0 || n < max;
+}
+
+void net_worker_login_gone(struct net_worker *w, int cell)
+{
+    if (w->ctx->conntab && cell >= 0)
+        conntab_release_key(w->ctx->conntab, w->ctx->conntab_slot, cell);
+}
+
 size_t net_worker_connections(const struct net_worker *w)
 {
     return w->n_conns;
@@ -197,14 +228,17 @@ static void refuse(struct net_service *svc, evutil_socket_t fd, const char *why,
     close(fd);
 }
 
+static const char WHY_FULL[] = "too many connections";
+static const char WHY_ADDR_FULL[] = "too many connections from this address";
+
 /* Counts a connection in this process alone; NULL when admitted, else why not. */
-static const char *admit_here(struct net_service *svc, const char *addr)
+static const char *admit_here(struct net_service *svc, const char *addr, unsigned per_addr)
 {
     if (svc->lim.max_conns && svc->n_conns >= svc->lim.max_conns)
-        return "too many connections";
+        return WHY_FULL;
     struct addr_count **pp = addr_find(svc, addr);
-    if (svc->lim.max_conns_per_client && *pp && (*pp)->n >= svc->lim.max_conns_per_client)
-        return "too many connections from this address";
+    if (per_addr && *pp && (*pp)->n >= per_addr)
+        return WHY_ADDR_FULL;
     if (*pp == NULL) {
         *pp = xcalloc(1, sizeof(**pp));
         snprintf((*pp)->addr, sizeof((*pp)->addr), "%s", addr);
@@ -215,16 +249,16 @@ static const char *admit_here(struct net_service *svc, const char *addr)
 
 /* Counts a connection in the table shared by every worker; NULL when admitted. */
 static const char *admit_shared(struct net_service *svc, const struct sockaddr *sa,
-                                const char *addr, struct conntab_hold *hold_r)
+                                const char *addr, unsigned per_addr, struct conntab_hold *hold_r)
 {
     struct component_ctx *ctx = svc->w->ctx;
     uint64_t key = conntab_key((unsigned)svc->tab_service, sa);
     switch (conntab_acquire(ctx->conntab, ctx->conntab_slot, (unsigned)svc->tab_service, key,
-                            svc->lim.max_conns, svc->lim.max_conns_per_client, hold_r)) {
+                            svc->lim.max_conns, per_addr, hold_r)) {
     case CONNTAB_TOO_MANY:
-        return "too many connections";
+        return WHY_FULL;
     case CONNTAB_TOO_MANY_ADDR:
-        return "too many connections from this address";
+        return WHY_ADDR_FULL;
     case CONNTAB_OK_UNTRACKED:
         /* Fail open: max_connections still bounds the whole service. */
         if (!svc->tab_full)
@@ -240,6 +274,46 @@ static const char *admit_shared(struct net_service *svc, const struct sockaddr *
     return NULL;
 }
 
+static bool same_client(const struct net_service *svc, const struct sockaddr *a, const char *a_text,
+                        const struct net_conn *c)
+{
+    if (svc->tab_service >= 0)
+        return conntab_key((unsigned)svc->tab_service, a) ==
+               conntab_key((unsigned)svc->tab_service, net_conn_sockaddr(c));
+    return strcmp(a_text, net_conn_addr(c)) == 0;
+}
+
+/*
+ * The service (or, when same_addr, the address) is full: closes this worker's
+ * pre-login connection of it that has made no progress for longest, if that
+ * is at least connection_evict_idle. True when one was closed.
+ */
+static bool evict_idlest(struct net_service *svc, const struct sockaddr *sa, const char *addr,
+                         bool same_addr)
+{
+    struct net_conn *victim = NULL;
+    int64_t oldest = INT64_MAX, p;
+    for (const struct conn_node *n = svc->w->conns; n; n = n->next) {
+        if (net_conn_svc(n->c) != svc || !net_conn_evictable(n->c, &p) || p >= oldest)
+            continue;
+        if (same_addr && !same_client(svc, sa, addr, n->c))
+            continue;
+        victim = n->c;
+        oldest = p;
+    }
+    if (victim == NULL || now_ms() - oldest < svc->w->cfg->connection_evict_idle)
+        return false;
+    net_conn_evict(victim, addr);
+    return true;
+}
+
+static bool addr_exempt(const struct wharf_config *cfg, const char *addr)
+{
+    return net_addr_in_networks(addr, (const char *const *)cfg->mynetworks.v, cfg->mynetworks.n) ||
+           net_addr_in_networks(addr, (const char *const *)cfg->exempt_networks.v,
+                                cfg->exempt_networks.n);
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
@@ -252,8 +326,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     struct conntab_hold hold = {.service = -1, .cell = -1};
-    const char *why = svc->tab_service >= 0 ? admit_shared(svc, sa, addr, &hold)
-                                            : admit_here(svc, addr);
+    /* Trusted networks are counted, never held to the per-address limit. */
+    unsigned per_addr = addr_exempt(w->cfg, addr) ? 0 : svc->lim.max_conns_per_client;
+    const char *why = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        why = svc->tab_service >= 0 ? admit_shared(svc, sa, addr, per_addr, &hold)
+                                    : admit_here(svc, addr, per_addr);
+        if (why == NULL || attempt > 0 || !evict_idlest(svc, sa, addr, why == WHY_ADDR_FULL))
+            break;
+    }
     if (why != NULL) {
         refuse(svc, fd, why, addr);
         return;

@@ -24,6 +24,7 @@ int pop3_main(struct component_ctx *ctx)
     srv.auth = auth_client_new(net_worker_base(w), cfg);
     struct net_service_limits limits = {
         .idle_timeout_ms = cfg->pop3_idle_timeout,
+        .login_timeout_ms = cfg->pop3_login_timeout,
         .refuse_line = "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
     };
     /* Connection limits come from the services table (<service>_max_connections). */

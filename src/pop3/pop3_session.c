@@ -123,7 +123,15 @@ static void auth_done(void *arg, enum auth_result result, const char *account)
     s->state = POP3_AUTHORIZATION;
     switch (result) {
     case AUTH_OK:
-        login_done(s, account);
+        /* IN-USE (RFC 2449): the credentials are right, the maildrop is busy. */
+        if (!net_conn_login(s->conn, "pop3", account,
+                            (unsigned)s->srv->cfg->pop3_max_userip_connections))
+            reply(s,
+                  "-ERR [IN-USE] Too many connections of this user from this address "
+                  "(pop3_max_userip_connections=%lld)",
+                  s->srv->cfg->pop3_max_userip_connections);
+        else
+            login_done(s, account);
         break;
     case AUTH_FAILED:
         reply(s, "-ERR [AUTH] Authentication failed");

@@ -406,6 +406,7 @@ static void auth_result_cb(void *arg, enum auth_result result, const char *accou
     s->auth_pending = false;
     s->auth_handle = NULL;
     if (result == AUTH_OK) {
+        net_conn_login(s->c, "smtp", account, 0); /* no longer evicted as an idle stranger */
         s->auth_user = xstrdup(account);
         log_info("%s: sasl_method=%s, sasl_username=%s", s->client, s->auth_mech, account);
         auth_finish_reply(s, 235);

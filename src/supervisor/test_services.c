@@ -144,7 +144,7 @@ static void test_portmap_config_only(void **state)
     portmap_format_table(rows, &out);
     assert_non_null(strstr(out.data, "EXCHANGE"));
     assert_non_null(strstr(out.data, "[::1]:2525"));
-    assert_non_null(strstr(out.data, "7, 20/ip"));
+    assert_non_null(strstr(out.data, "7, 50/ip")); /* smtp_max_connections_per_ip */
     buf_free(&out);
     json_decref(rows);
     config_free(&cfg);

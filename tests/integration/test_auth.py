@@ -3,6 +3,7 @@
 Requests are written by hand from the frame spec (authwire.py); the accounts
 are made with the wharf command.
 """
+import json
 import os
 import poplib
 import re
@@ -166,7 +167,7 @@ def test_rate_limit_per_address_and_fail2ban_line(wharf_factory):
     attacker = "198.51.100.7"
     for _ in range(3):
         assert check(sock, "alice@example.test", "guess", rip=attacker)[0] == AUTH_FAILED
-    # Now even the right password is refused from that address...
+    # The address is banned: now even the right password is refused from it...
     assert check(sock, "alice@example.test", "right horse", rip=attacker)[0] == AUTH_RATELIMIT
     assert check(sock, "ghost@example.test", "guess", rip=attacker)[0] == AUTH_RATELIMIT
     # ...but not from another one.
@@ -178,19 +179,48 @@ def test_rate_limit_per_address_and_fail2ban_line(wharf_factory):
     rx = fail2ban_re()
     hosts = [m.group("host") for m in map(rx.search, lines()) if m]
     assert hosts.count(attacker) >= 5
-    assert any("reason=ratelimit" in l for l in lines())
+    assert any("reason=banned" in l for l in lines())
+    assert f"auth: banned rip={attacker}" in server.log()
     assert any(f"user=<alice@example.test> rip={attacker} reason=wrong password" in l
                for l in lines())
 
 
+def test_ipv6_ban_takes_the_whole_64_and_is_lifted_by_any_address_in_it(wharf_factory):
+    server, sock = start(wharf_factory, auth_ratelimit_ip_failures=3)
+    for i in (1, 2, 3):  # three addresses of one customer's /64
+        assert check(sock, "alice@example.test", "guess", rip=f"2001:db8:1:2::{i}")[0] == \
+            AUTH_FAILED
+    assert check(sock, "alice@example.test", "right horse",
+                 rip="2001:db8:1:2:ffff::9")[0] == AUTH_RATELIMIT
+    assert check(sock, "alice@example.test", "right horse",
+                 rip="2001:db8:1:3::1")[0] == AUTH_OK  # the next /64 is someone else
+    bans = json.loads(server.wharf("auth", "bans", "--json").stdout)["bans"]
+    assert [b["address"] for b in bans] == ["2001:db8:1:2::/64"]
+    out = server.wharf("auth", "unban", "2001:db8:1:2::77").stdout.decode()
+    assert "2001:db8:1:2::/64: ban lifted" in out
+    assert check(sock, "alice@example.test", "right horse",
+                 rip="2001:db8:1:2::1")[0] == AUTH_OK
+
+
 def test_rate_limit_per_account_also_for_unknown_names(wharf_factory):
+    """The account limit counts (account, address) pairs: a name sprayed from many
+    addresses is refused from new addresses, never from its owner's usual one."""
     server, sock = start(wharf_factory, auth_ratelimit_ip_failures=100,
                          auth_ratelimit_user_failures=2)
+    usual = "192.0.2.50"
+    assert check(sock, "alice@example.test", "right horse", rip=usual)[0] == AUTH_OK
     for user in ("alice@example.test", "ghost@example.test"):
-        for i in range(2):
-            assert check(sock, user, "guess", rip=f"192.0.2.{i + 1}")[0] == AUTH_FAILED
-        # From a fresh address, the name is now locked: the same for both names.
+        # Many failures from one address are that address's business, not the account's.
+        for _ in range(3):
+            assert check(sock, user, "guess", rip="192.0.2.1")[0] == AUTH_FAILED
+        assert check(sock, user, "guess", rip="192.0.2.98")[0] == AUTH_FAILED
+        # Two addresses failed: from a fresh one, the name is now refused: the same for both.
         assert check(sock, user, "right horse", rip="192.0.2.99")[0] == AUTH_RATELIMIT
+    # The owner's usual address still logs in at once; the failing address is not banned.
+    assert check(sock, "alice@example.test", "right horse", rip=usual) == \
+        (AUTH_OK, "alice@example.test")
+    assert "reason=account-ratelimit" in server.log()
+    assert "auth: banned" not in server.log()
 
 
 def test_failure_delay_grows_and_does_not_block_others(wharf_factory):

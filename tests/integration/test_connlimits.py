@@ -18,8 +18,12 @@ PER_IP = 4
 
 
 def start(wharf_factory, **extra):
+    # 127.0.0.1 must not be in mynetworks: trusted networks have no per-address limit.
     settings = {"workers": "3", "pop3_max_connections_per_ip": str(PER_IP),
-                "pop3_max_connections": "100"}
+                "pop3_max_connections": "100", "mynetworks": "192.0.2.0/24",
+                # The held sessions are idle before login: never evicted here, however slow
+                # the machine (eviction is test_abuse.py's business).
+                "connection_evict_idle": "1h"}
     settings.update(extra)
     return wharf_factory(enable={"pop3"}, extra=settings).start()
 

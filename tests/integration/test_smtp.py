@@ -323,7 +323,7 @@ def test_line_too_long_and_too_many_errors(wharf_factory):
 
 
 def test_connections_per_client_limited(wharf_factory):
-    s = start(wharf_factory, smtp_max_connections_per_ip=2)
+    s = start(wharf_factory, smtp_max_connections_per_ip=2, connection_evict_idle="1h")
     a, b = Raw(s.ports["smtp"]), Raw(s.ports["smtp"])
     assert a.reply()[0] == 220 and b.reply()[0] == 220
     c = Raw(s.ports["smtp"])
