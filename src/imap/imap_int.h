@@ -23,6 +23,7 @@
 #define IMAP_SYSTEM_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 
 struct imap_session;
+struct imap_context;
 
 /* printf arguments for a tag slice: "%.*s". */
 #define TAGF(tag) (int)(tag).len, (tag).ptr
@@ -82,6 +83,7 @@ struct imap_view {
     size_t n;
     uint32_t *saved; /* SEARCHRES "$" (RFC 5182): UIDs, ascending; reset with the view */
     size_t n_saved;
+    struct imap_context *contexts; /* RFC 5267 update contexts (imap_context.c); end with the view */
 };
 
 struct imap_session {

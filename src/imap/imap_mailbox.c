@@ -8,6 +8,7 @@
  */
 #include "base/alloc.h"
 #include "base/log.h"
+#include "imap/imap_context.h"
 #include "imap/imap_int.h"
 #include "imap/imap_utf7.h"
 #include "mime/mime.h"
@@ -152,6 +153,7 @@ static void view_append(struct imap_view *v, struct store_message *list, size_t 
 
 void imap_view_free(struct imap_view *v)
 {
+    imap_context_free_all(v);
     free(v->owner);
     free(v->name);
     free(v->saved);
@@ -255,9 +257,18 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     if (removed > 0 && !allow_expunge) {
         free(gone);
         store_changes_free(&c);
+        struct buf upd = BUF_INIT; /* our own STOREs are in the view already */
+        imap_context_refresh(s, &upd);
+        if (upd.len > 0)
+            net_conn_write(s->conn, upd.data, upd.len);
+        buf_free(&upd);
         return; /* still dirty */
     }
     v->dirty = false;
+    /* RFC 5267 4.3.4: REMOVEFROM before the EXPUNGEs, numbered as the client sees them now */
+    struct buf removefrom = BUF_INIT;
+    if (removed > 0)
+        imap_context_expunging(s, gone, removed, &removefrom);
     /*
      * EXPUNGEs and FETCHes in UID order, each numbered after the EXPUNGEs
      * before it; QRESYNC (RFC 7162 3.2.10): one VANISHED, before the FETCHes.
@@ -327,6 +338,10 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
             v->highestmodseq = c.msgs[i].modseq;
     v->synced_modseq = c.highestmodseq;
     store_changes_free(&c);
+    imap_context_refresh(s, &out); /* ADDTO after EXISTS (RFC 5267 4.3.3) */
+    if (removefrom.len > 0)
+        net_conn_write(s->conn, removefrom.data, removefrom.len);
+    buf_free(&removefrom);
     if (vanished.len > 0)
         net_conn_write(s->conn, vanished.data, vanished.len);
     if (out.len > 0)

@@ -3,7 +3,7 @@
  * flags (SEEN, UNSEEN, FLAGGED, ...), KEYWORD, UID, sequence sets, FROM, TO,
  * CC, BCC, SUBJECT, HEADER, BODY, TEXT, BEFORE, ON, SINCE, SENTBEFORE,
  * SENTON, SENTSINCE, LARGER, SMALLER, MODSEQ, NOT, OR, parenthesized groups
- * and "$"; RETURN (MIN MAX ALL COUNT SAVE) (RFC 4731, RFC 5182). IMAP4rev2
+ * and "$"; RETURN options (RFC 4731, RFC 5182, RFC 5267: imap_context.c). IMAP4rev2
  * sessions always get ESEARCH. Messages are read (and MIME-parsed) only
  * when a key needs their content.
  * Must never: recurse deeper than the parser's list depth allows (NOT and OR
@@ -11,6 +11,7 @@
  */
 #include "base/alloc.h"
 #include "base/log.h"
+#include "imap/imap_context.h"
 #include "imap/imap_int.h"
 #include "mime/mime.h"
 
@@ -430,58 +431,6 @@ static bool uses_modseq(const struct skey *k)
     return false;
 }
 
-enum search_return {
-    RET_MIN = 1 << 0,
-    RET_MAX = 1 << 1,
-    RET_ALL = 1 << 2,
-    RET_COUNT = 1 << 3,
-    RET_SAVE = 1 << 4, /* RFC 5182 */
-};
-
-/* RFC 4731: RETURN (MIN MAX ALL COUNT SAVE); () means ALL. false when invalid. */
-static bool parse_return(const struct imap_arg *a, unsigned *ret_r)
-{
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } opts[] = {{"MIN", RET_MIN},     {"MAX", RET_MAX},   {"ALL", RET_ALL},
-                {"COUNT", RET_COUNT}, {"SAVE", RET_SAVE}};
-    *ret_r = 0;
-    if (a->type != IMAP_ARG_LIST)
-        return false;
-    for (size_t i = 0; i < a->n_list; i++) {
-        unsigned bit = 0;
-        for (size_t j = 0; j < sizeof(opts) / sizeof(opts[0]); j++)
-            if (imap_arg_is_atom(&a->list[i], opts[j].name))
-                bit = opts[j].bit;
-        if (bit == 0)
-            return false;
-        *ret_r |= bit;
-    }
-    if (*ret_r == 0)
-        *ret_r = RET_ALL;
-    return true;
-}
-
-static void esearch_write(struct buf *out, struct slice tag, bool uid, unsigned ret,
-                          const uint32_t *v, size_t n, uint64_t modseq)
-{
-    buf_printf(out, "* ESEARCH (TAG \"%.*s\")%s", TAGF(tag), uid ? " UID" : "");
-    if ((ret & RET_MIN) && n > 0)
-        buf_printf(out, " MIN %u", v[0]);
-    if ((ret & RET_MAX) && n > 0)
-        buf_printf(out, " MAX %u", v[n - 1]);
-    if ((ret & RET_ALL) && n > 0) {
-        buf_append_cstr(out, " ALL ");
-        imap_seqset_write(out, v, n);
-    }
-    if (ret & RET_COUNT)
-        buf_printf(out, " COUNT %zu", n);
-    if (modseq > 0 && n > 0)
-        buf_printf(out, " MODSEQ %llu", (unsigned long long)modseq);
-    buf_append_cstr(out, "\r\n");
-}
-
 const char *imap_search_eval(struct imap_session *s, const struct imap_arg *args, size_t n,
                              bool **match_r, bool *modseq_r)
 {
@@ -530,27 +479,30 @@ static void saved_set(struct imap_view *v, unsigned ret, const size_t *idx, size
     free(v->saved);
     v->saved = xcalloc(n ? n : 1, sizeof(*v->saved));
     v->n_saved = 0;
-    bool ends_only = (ret & (RET_MIN | RET_MAX)) && !(ret & (RET_ALL | RET_COUNT));
+    bool ends_only = (ret & (IMAP_RET_MIN | IMAP_RET_MAX)) &&
+                     !(ret & (IMAP_RET_ALL | IMAP_RET_COUNT | IMAP_RET_PARTIAL));
     for (size_t i = 0; i < n; i++)
-        if (!ends_only || (i == 0 && (ret & RET_MIN)) || (i == n - 1 && (ret & RET_MAX)))
+        if (!ends_only || (i == 0 && (ret & IMAP_RET_MIN)) || (i == n - 1 && (ret & IMAP_RET_MAX)))
             v->saved[v->n_saved++] = v->msgs[idx[i]].uid;
 }
 
 void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
-    unsigned ret = 0;
+    struct imap_return r = {0};
     if (n >= 2 && imap_arg_is_atom(&args[0], "RETURN")) {
-        if (!parse_return(&args[1], &ret)) {
-            imap_bad(s, tag, "Invalid RETURN options (MIN MAX ALL COUNT SAVE are supported)");
+        const char *e = imap_return_parse(s, tag, &args[1], false, &r);
+        if (e != NULL) {
+            imap_bad(s, tag, e);
             return;
         }
         args += 2;
         n -= 2;
     }
+    unsigned ret = r.opts;
     if (n >= 2 && imap_arg_is_atom(&args[0], "CHARSET")) {
         if (!imap_search_charset(s, tag, &args[1])) {
-            if (ret & RET_SAVE) /* a SAVE that ends in NO empties "$" */
+            if (ret & IMAP_RET_SAVE) /* a SAVE that ends in NO empties "$" */
                 saved_set(&s->view, ret, NULL, 0);
             return;
         }
@@ -580,13 +532,13 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
         }
     }
     free(match);
-    if (ret & RET_SAVE)
+    if (ret & IMAP_RET_SAVE)
         saved_set(v, ret, idx, n_hits);
-    free(idx);
     if (ret == 0 && s->rev2)
-        ret = RET_ALL; /* RFC 9051 6.4.4: IMAP4rev2 answers ESEARCH, never SEARCH */
-    if (ret & ~RET_SAVE) {
-        esearch_write(&out, tag, uid, ret, hits, n_hits, modseq ? highest : 0);
+        r.opts = ret = IMAP_RET_ALL; /* RFC 9051 6.4.4: IMAP4rev2 answers ESEARCH, never SEARCH */
+    if (ret & ~(unsigned)IMAP_RET_SAVE) {
+        imap_esearch_write(&out, tag, uid, &r, hits, n_hits, modseq ? highest : 0);
+        imap_context_search_done(s, tag, uid, &r, args, n, idx, n_hits, &out);
     } else if (ret == 0) {
         buf_append_cstr(&out, "* SEARCH");
         for (size_t i = 0; i < n_hits; i++)
@@ -595,6 +547,7 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
             buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)highest);
         buf_append_cstr(&out, "\r\n");
     } /* SAVE alone: no ESEARCH (RFC 5182 2.4) */
+    free(idx);
     free(hits);
     buf_printf(&out, "%.*s OK %sSEARCH completed\r\n", TAGF(tag), uid ? "UID " : "");
     net_conn_write(s->conn, out.data, out.len);

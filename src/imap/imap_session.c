@@ -13,6 +13,7 @@
 #include "auth/sasl.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "imap/imap_context.h"
 #include "imap/imap_int.h"
 #include "imap/imap_session.h"
 #include "ipc/frame.h"
@@ -70,6 +71,8 @@ static void capability_write(struct imap_session *s, struct buf *b)
                        "SEARCHRES LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND SORT "
                        "THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
                        "ACL RIGHTS=texk");
+    /* issue 19 part 2: RFC 5267, RFC 5957 */
+    buf_append_cstr(b, " ESORT CONTEXT=SEARCH CONTEXT=SORT SORT=DISPLAY");
     if (s->state == IMAP_NOT_AUTHENTICATED) {
         if (net_conn_can_starttls(s->conn))
             buf_append_cstr(b, " STARTTLS");
@@ -413,6 +416,7 @@ static const struct command_def commands[] = {
     {"SEARCH", imap_cmd_search, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"SORT", imap_cmd_sort, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"THREAD", imap_cmd_thread, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"CANCELUPDATE", imap_cmd_cancelupdate, IMAP_SELECTED, IMAP_LOGOUT, 0},
     {"COMPRESS", imap_cmd_compress, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"GETQUOTA", imap_cmd_getquota, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"GETQUOTAROOT", imap_cmd_getquotaroot, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
