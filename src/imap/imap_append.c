@@ -2,18 +2,23 @@
  * imap_append.c - APPEND with MULTIAPPEND (RFC 3502): one or more messages,
  * each with optional flags and date-time, stored all or none, answered with
  * one APPENDUID (RFC 4315) holding every new UID. A message may come as a
- * literal8 (~{n}, RFC 3516 BINARY).
+ * literal8 (~{n}, RFC 3516 BINARY), or as CATENATE (RFC 4469) parts: TEXT
+ * literals and URLs (RFC 5092, imap_url.c) of messages or parts in
+ * mailboxes the session may read, put together before anything is stored.
  *
  * All messages go to the store in one store_deliver call (one transaction).
  * The store keeps a status per message, so when some are refused (over
  * quota) the ones it kept are expunged again before the NO: the client sees
  * all or none (their UIDs are used up and appear in the expunge log).
- * Must never: append to a mailbox that does not exist (TRYCREATE), or answer
- * OK when a message was not stored.
+ * Must never: append to a mailbox that does not exist (TRYCREATE), answer
+ * OK when a message was not stored, or let a URL read a mailbox the session
+ * has no "r" right on.
  */
 #include "base/alloc.h"
 #include "base/log.h"
 #include "imap/imap_int.h"
+#include "imap/imap_url.h"
+#include "mime/mime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +31,24 @@ struct append_msg {
     struct buf keywords;
     int64_t date;
     struct slice data;
+    const struct imap_arg *catenate; /* CATENATE's list of parts, or NULL */
+    struct buf built;                /* the CATENATE message */
 };
+
+/* "(TEXT literal / URL url ...)": the syntax only (URLs are read later). */
+static bool catenate_valid(const struct imap_arg *a)
+{
+    if (a->type != IMAP_ARG_LIST || a->n_list == 0 || a->n_list % 2 != 0)
+        return false;
+    for (size_t i = 0; i < a->n_list; i += 2) {
+        const struct imap_arg *v = &a->list[i + 1];
+        struct slice url;
+        if (imap_arg_is_atom(&a->list[i], "TEXT") ? v->type != IMAP_ARG_STRING
+            : !imap_arg_is_atom(&a->list[i], "URL") || !imap_arg_astring(v, &url))
+            return false;
+    }
+    return true;
+}
 
 /* [flags] [date-time] message, repeated; NULL or the BAD text. */
 static const char *append_parse(struct imap_session *s, const struct imap_arg *args, size_t n,
@@ -44,10 +66,17 @@ static const char *append_parse(struct imap_session *s, const struct imap_arg *a
         }
         /* a quoted string followed by the message is the date-time */
         if (i + 1 < n && args[i].type == IMAP_ARG_STRING && !args[i].literal &&
-            args[i + 1].type == IMAP_ARG_STRING) {
+            (args[i + 1].type == IMAP_ARG_STRING || imap_arg_is_atom(&args[i + 1], "CATENATE"))) {
             if (!imap_date_time_parse(args[i].str, &m->date))
                 return "Invalid date-time";
             i++;
+        }
+        if (i < n && imap_arg_is_atom(&args[i], "CATENATE")) {
+            if (i + 1 == n || !catenate_valid(&args[i + 1]))
+                return "Usage: CATENATE (TEXT literal / URL url ...)";
+            m->catenate = &args[i + 1];
+            i += 2;
+            continue;
         }
         if (i == n || args[i].type != IMAP_ARG_STRING)
             return "Usage: APPEND mailbox [(flags)] [date-time] message ...";
@@ -88,6 +117,123 @@ static void append_rights_apply(struct append_msg *m, unsigned rights)
     }
 }
 
+/*
+ * Appends what an IMAP URL names to out: 0; 1 when it names nothing this
+ * session may read (a bad URL, another server, no "r" right, a wrong
+ * UIDVALIDITY, no such message or part); -1 on store trouble (logged).
+ */
+static int url_fetch(struct imap_session *s, struct slice text, struct buf *out)
+{
+    struct imap_url u;
+    struct imap_mbref ref = {0};
+    struct buf data = BUF_INIT, err = BUF_INIT;
+    int r = 1;
+    if (!imap_url_parse(text, s->srv->greeting_host, s->account, &u))
+        goto done;
+    if (imap_mbref_resolve(s, u.mailbox, &ref) != 0) {
+        r = -1;
+        goto done;
+    }
+    if (ref.name == NULL || !ref.exists || !(ref.rights & IMAP_RIGHT_R))
+        goto done;
+    if (u.uidvalidity != 0) {
+        struct store_mailbox mb;
+        int g = store_mailbox_get(s->srv->store, ref.owner, ref.name, &mb, &err);
+        if (g < 0)
+            r = -1;
+        if (g != 0)
+            goto done;
+        bool same = mb.uidvalidity == u.uidvalidity;
+        store_mailbox_free(&mb);
+        if (!same)
+            goto done;
+    }
+    int rr = store_message_read(s->srv->store, ref.owner, ref.name, u.uid, &data, &err);
+    if (rr != 0) {
+        r = rr < 0 ? -1 : 1;
+        goto done;
+    }
+    struct slice part = buf_slice(&data);
+    struct mime_message msg;
+    struct mime_section sec;
+    buf_init(&sec.built);
+    bool parsed = u.section != NULL;
+    if (parsed) {
+        struct mime_limits lim;
+        mime_limits_from_config(&lim, s->srv->cfg);
+        mime_parse(&msg, buf_slice(&data), &lim);
+        switch (mime_section_locate(&msg, slice_from_cstr(u.section), &sec)) {
+        case MIME_SECTION_RANGE:
+            part = slice_make(data.data + sec.start, sec.len);
+            break;
+        case MIME_SECTION_BUILT:
+            part = buf_slice(&sec.built);
+            break;
+        default:
+            part.ptr = NULL; /* no such part, or not a section */
+            break;
+        }
+    }
+    if (part.ptr != NULL) {
+        if (u.partial) { /* RFC 5092 ;PARTIAL=offset[.length] */
+            uint64_t off = u.offset < part.len ? u.offset : part.len;
+            uint64_t len = part.len - off;
+            if (u.length != 0 && u.length < len)
+                len = u.length;
+            part = slice_make(part.ptr + off, (size_t)len);
+        }
+        buf_append_slice(out, part);
+        r = 0;
+    }
+    buf_free(&sec.built);
+    if (parsed)
+        mime_message_free(&msg);
+done:
+    if (r < 0)
+        log_error("user=<%s>: CATENATE URL: %s", s->account, buf_cstr(&err));
+    imap_url_free(&u);
+    imap_mbref_free(&ref);
+    buf_free(&data);
+    buf_free(&err);
+    return r;
+}
+
+/* Puts a CATENATE message together into m->built; false when a NO was sent. */
+static bool catenate_build(struct imap_session *s, struct slice tag, struct append_msg *m)
+{
+    const struct imap_arg *l = m->catenate->list;
+    uint64_t max = s->srv->cfg->imap_max_literal_size;
+    for (size_t i = 0; i < m->catenate->n_list; i += 2) {
+        struct slice v;
+        imap_arg_astring(&l[i + 1], &v);
+        if (imap_arg_is_atom(&l[i], "TEXT")) {
+            buf_append_slice(&m->built, v);
+        } else {
+            int r = url_fetch(s, v, &m->built);
+            if (r < 0) {
+                imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
+                return false;
+            }
+            if (r > 0) { /* RFC 4469 5: url-resp-text is TEXT-CHARs but "]" */
+                struct buf u = BUF_INIT;
+                for (size_t k = 0; k < v.len && k < 1024; k++)
+                    if ((unsigned char)v.ptr[k] >= 0x20 && v.ptr[k] != ']' && v.ptr[k] != 0x7f)
+                        buf_append_byte(&u, v.ptr[k]);
+                imap_printf(s, "%.*s NO [BADURL %s] Invalid or unreadable URL", TAGF(tag),
+                            u.len ? buf_cstr(&u) : "-");
+                buf_free(&u);
+                return false;
+            }
+        }
+        if (m->built.len > max) {
+            imap_printf(s, "%.*s NO [TOOBIG] Message too large", TAGF(tag));
+            return false;
+        }
+    }
+    m->data = buf_slice(&m->built);
+    return true;
+}
+
 void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
@@ -95,8 +241,10 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
     char *name = n >= 2 ? imap_mailbox_arg(s, &args[0]) : NULL;
     size_t cap = n < IMAP_MAX_APPEND_MESSAGES ? n : IMAP_MAX_APPEND_MESSAGES;
     struct append_msg *msgs = xcalloc(cap ? cap : 1, sizeof(*msgs));
-    for (size_t i = 0; i < cap; i++)
+    for (size_t i = 0; i < cap; i++) {
         buf_init(&msgs[i].keywords);
+        buf_init(&msgs[i].built);
+    }
     size_t k = 0;
     struct store_target *t = NULL;
     struct store_delivery *d = NULL;
@@ -109,7 +257,7 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
         goto done;
     }
     for (size_t i = 0; i < k; i++) {
-        if (msgs[i].data.len == 0) {
+        if (msgs[i].data.len == 0 && msgs[i].catenate == NULL) {
             imap_printf(s, "%.*s NO Empty message", TAGF(tag));
             goto done;
         }
@@ -120,6 +268,20 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
     }
     if (!imap_mbref_allowed(s, tag, &ref, IMAP_RIGHT_I, "[TRYCREATE] Mailbox does not exist"))
         goto done;
+    for (size_t i = 0; i < k; i++) {
+        if (msgs[i].catenate == NULL)
+            continue;
+        if (!ref.exists) { /* before any URL is looked at (RFC 4469 5) */
+            imap_printf(s, "%.*s NO [TRYCREATE] Mailbox does not exist", TAGF(tag));
+            goto done;
+        }
+        if (!catenate_build(s, tag, &msgs[i]))
+            goto done;
+        if (msgs[i].data.len == 0) {
+            imap_printf(s, "%.*s NO Empty message", TAGF(tag));
+            goto done;
+        }
+    }
     for (size_t i = 0; i < k; i++)
         append_rights_apply(&msgs[i], ref.rights);
     uint64_t qb, qm;
@@ -178,8 +340,10 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
         break;
     }
 done:
-    for (size_t i = 0; i < cap; i++)
+    for (size_t i = 0; i < cap; i++) {
         buf_free(&msgs[i].keywords);
+        buf_free(&msgs[i].built);
+    }
     free(msgs);
     free(t);
     free(d);

@@ -71,8 +71,8 @@ static void capability_write(struct imap_session *s, struct buf *b)
                        "SEARCHRES LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND SORT "
                        "THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
                        "ACL RIGHTS=texk");
-    /* issue 19 part 2: RFC 5267, RFC 5957 */
-    buf_append_cstr(b, " ESORT CONTEXT=SEARCH CONTEXT=SORT SORT=DISPLAY");
+    /* RFC 5267, RFC 5957, RFC 4469 */
+    buf_append_cstr(b, " ESORT CONTEXT=SEARCH CONTEXT=SORT SORT=DISPLAY CATENATE");
     if (s->state == IMAP_NOT_AUTHENTICATED) {
         if (net_conn_can_starttls(s->conn))
             buf_append_cstr(b, " STARTTLS");
