@@ -24,6 +24,7 @@
 
 struct imap_session;
 struct imap_context;
+struct imap_notify;
 
 /* printf arguments for a tag slice: "%.*s". */
 #define TAGF(tag) (int)(tag).len, (tag).ptr
@@ -102,6 +103,7 @@ struct imap_session {
     bool qresync;    /* QRESYNC enabled (RFC 7162 3.2): VANISHED instead of EXPUNGE */
     bool rev2;       /* IMAP4rev2 enabled (RFC 9051): ESEARCH, UTF-8 names, no RECENT */
     const char *name_error; /* why imap_mailbox_arg refused a name; imap_bad says it */
+    struct imap_notify *notify; /* NOTIFY in effect (RFC 5465, imap_notify.c); NULL: never used */
     struct imap_view view;
 };
 

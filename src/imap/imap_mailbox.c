@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "imap/imap_context.h"
 #include "imap/imap_int.h"
+#include "imap/imap_notify.h"
 #include "imap/imap_utf7.h"
 #include "mime/mime.h"
 
@@ -694,8 +695,10 @@ void imap_cmd_create(struct imap_session *s, struct slice tag, bool uid,
     else if ((ref.own && create_parents(s, ref.name, &err) != 0) ||
              store_mailbox_create(s->srv->store, ref.owner, ref.name, NULL, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
-    else
+    else {
+        imap_notify_list_changed(s, IMAP_LIST_CREATED, ref.owner, ref.name, NULL);
         imap_printf(s, "%.*s OK CREATE completed", TAGF(tag));
+    }
     imap_mbref_free(&ref);
     buf_free(&err);
     free(name);
@@ -727,6 +730,7 @@ void imap_cmd_delete(struct imap_session *s, struct slice tag, bool uid,
             strcmp(s->view.name, ref.name) == 0)
             deselect(s);
         imap_mailbox_changed(s, ref.owner, ref.name);
+        imap_notify_list_changed(s, IMAP_LIST_DELETED, ref.owner, ref.name, NULL);
         imap_printf(s, "%.*s OK DELETE completed", TAGF(tag));
     }
     imap_mbref_free(&ref);
@@ -806,8 +810,10 @@ void imap_cmd_rename(struct imap_session *s, struct slice tag, bool uid,
     else if ((a.own && create_parents(s, b.name, &err) != 0) ||
              store_mailbox_rename(s->srv->store, a.owner, a.name, b.name, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
-    else
+    else {
+        imap_notify_list_changed(s, IMAP_LIST_RENAMED, a.owner, b.name, a.name);
         imap_printf(s, "%.*s OK RENAME completed", TAGF(tag));
+    }
     imap_mbref_free(&a);
     imap_mbref_free(&b);
     buf_free(&err);
@@ -824,8 +830,11 @@ static void subscribe(struct imap_session *s, struct slice tag, const struct ima
         imap_bad(s, tag, on ? "Usage: SUBSCRIBE mailbox" : "Usage: UNSUBSCRIBE mailbox");
     else if (store_subscribe(s->srv->store, s->account, name, on, &err) != 0)
         imap_store_error(s, tag, "subscribe", &err);
-    else
+    else {
+        imap_notify_list_changed(s, on ? IMAP_LIST_SUBSCRIBED : IMAP_LIST_UNSUBSCRIBED, s->account,
+                                 name, NULL);
         imap_printf(s, "%.*s OK %s completed", TAGF(tag), on ? "SUBSCRIBE" : "UNSUBSCRIBE");
+    }
     buf_free(&err);
     free(name);
 }
