@@ -3,7 +3,8 @@
  * flags (SEEN, UNSEEN, FLAGGED, ...), KEYWORD, UID, sequence sets, FROM, TO,
  * CC, BCC, SUBJECT, HEADER, BODY, TEXT, BEFORE, ON, SINCE, SENTBEFORE,
  * SENTON, SENTSINCE, LARGER, SMALLER, MODSEQ, NOT, OR, parenthesized groups
- * and "$"; RETURN options (RFC 4731, RFC 5182, RFC 5267: imap_context.c). IMAP4rev2
+ * and "$"; RETURN (MIN MAX ALL COUNT SAVE) (RFC 4731, RFC 5182; PARTIAL,
+ * UPDATE and CONTEXT of RFC 5267 and the ESEARCH response: imap_context.c). IMAP4rev2
  * sessions always get ESEARCH. Messages are read (and MIME-parsed) only
  * when a key needs their content.
  * Must never: recurse deeper than the parser's list depth allows (NOT and OR
@@ -431,6 +432,15 @@ static bool uses_modseq(const struct skey *k)
     return false;
 }
 
+/* The RETURN options (parsed and answered by imap_context.c) by their short names here. */
+enum search_return {
+    RET_MIN = IMAP_RET_MIN,
+    RET_MAX = IMAP_RET_MAX,
+    RET_ALL = IMAP_RET_ALL,
+    RET_COUNT = IMAP_RET_COUNT,
+    RET_SAVE = IMAP_RET_SAVE, /* RFC 5182 */
+};
+
 const char *imap_search_eval(struct imap_session *s, const struct imap_arg *args, size_t n,
                              bool **match_r, bool *modseq_r)
 {
@@ -479,10 +489,9 @@ static void saved_set(struct imap_view *v, unsigned ret, const size_t *idx, size
     free(v->saved);
     v->saved = xcalloc(n ? n : 1, sizeof(*v->saved));
     v->n_saved = 0;
-    bool ends_only = (ret & (IMAP_RET_MIN | IMAP_RET_MAX)) &&
-                     !(ret & (IMAP_RET_ALL | IMAP_RET_COUNT | IMAP_RET_PARTIAL));
+    bool ends_only = (ret & (RET_MIN | RET_MAX)) && !(ret & (RET_ALL | RET_COUNT));
     for (size_t i = 0; i < n; i++)
-        if (!ends_only || (i == 0 && (ret & IMAP_RET_MIN)) || (i == n - 1 && (ret & IMAP_RET_MAX)))
+        if (!ends_only || (i == 0 && (ret & RET_MIN)) || (i == n - 1 && (ret & RET_MAX)))
             v->saved[v->n_saved++] = v->msgs[idx[i]].uid;
 }
 
@@ -502,7 +511,7 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
     unsigned ret = r.opts;
     if (n >= 2 && imap_arg_is_atom(&args[0], "CHARSET")) {
         if (!imap_search_charset(s, tag, &args[1])) {
-            if (ret & IMAP_RET_SAVE) /* a SAVE that ends in NO empties "$" */
+            if (ret & RET_SAVE) /* a SAVE that ends in NO empties "$" */
                 saved_set(&s->view, ret, NULL, 0);
             return;
         }
@@ -532,13 +541,14 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
         }
     }
     free(match);
-    if (ret & IMAP_RET_SAVE)
+    if (ret & RET_SAVE)
         saved_set(v, ret, idx, n_hits);
+    imap_context_search_done(s, tag, uid, &r, args, n, idx, n_hits, &out); /* UPDATE */
+    free(idx);
     if (ret == 0 && s->rev2)
-        r.opts = ret = IMAP_RET_ALL; /* RFC 9051 6.4.4: IMAP4rev2 answers ESEARCH, never SEARCH */
-    if (ret & ~(unsigned)IMAP_RET_SAVE) {
+        r.opts = ret = RET_ALL; /* RFC 9051 6.4.4: IMAP4rev2 answers ESEARCH, never SEARCH */
+    if (ret & ~RET_SAVE) {
         imap_esearch_write(&out, tag, uid, &r, hits, n_hits, modseq ? highest : 0);
-        imap_context_search_done(s, tag, uid, &r, args, n, idx, n_hits, &out);
     } else if (ret == 0) {
         buf_append_cstr(&out, "* SEARCH");
         for (size_t i = 0; i < n_hits; i++)
@@ -547,7 +557,6 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
             buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)highest);
         buf_append_cstr(&out, "\r\n");
     } /* SAVE alone: no ESEARCH (RFC 5182 2.4) */
-    free(idx);
     free(hits);
     buf_printf(&out, "%.*s OK %sSEARCH completed\r\n", TAGF(tag), uid ? "UID " : "");
     net_conn_write(s->conn, out.data, out.len);

@@ -302,6 +302,8 @@ static int sort_cmp(const void *pa, const void *pb)
     for (size_t i = 0; i < sort_n_keys; i++) {
         int c = 0;
         switch (sort_keys[i].key) {
+        case K_DISPLAYFROM: c = strcasecmp(a->display_from, b->display_from); break;
+        case K_DISPLAYTO: c = strcasecmp(a->display_to, b->display_to); break;
         case K_ARRIVAL: c = cmp_i64(a->arrival, b->arrival); break;
         case K_DATE: c = cmp_i64(a->date, b->date); break;
         case K_SIZE: c = a->size < b->size ? -1 : a->size > b->size; break;
@@ -309,8 +311,6 @@ static int sort_cmp(const void *pa, const void *pb)
         case K_FROM: c = strcasecmp(a->from, b->from); break;
         case K_TO: c = strcasecmp(a->to, b->to); break;
         case K_SUBJECT: c = strcasecmp(a->subject, b->subject); break;
-        case K_DISPLAYFROM: c = strcasecmp(a->display_from, b->display_from); break;
-        case K_DISPLAYTO: c = strcasecmp(a->display_to, b->display_to); break;
         }
         if (c != 0)
             return sort_keys[i].reverse ? -c : c;
