@@ -82,6 +82,7 @@ def test_catenate_imaptest_cases(imap):
         b' URL "/INBOX/;uid=1/;section=1" TEXT ' + lit(b"\r\nsuffix\r\n"),
         b'URL "/INBOX/;uid=2/;partial=100000.1" TEXT ' + lit(b"Hdr: foo\r\n\r\nbody7\r\n"),
         b'URL "/INBOX/;uid=2/;partial=6.4"',
+        b'URL "imap://alice%40example.test@MAIL.example.test:993/INBOX/;UID=1/;SECTION=TEXT"',
     ]
     for i, p in enumerate(parts):
         _, ok = send(r, f"a{i}", b"APPEND box2 CATENATE (" + p + b")")
@@ -92,7 +93,8 @@ def test_catenate_imaptest_cases(imap):
             b"Lookslike: header\r\n\r\nAnother body\r\nbody4\r\n",
             b"From: new@example.com\r\nSubject: test header\r\n\r\nHello world body\r\n\r\nsuffix\r\n",
             b"Hdr: foo\r\n\r\nbody7\r\n",
-            b"foo2"]
+            b"foo2",
+            b"Hello world body\r\n"]
     for i, w in enumerate(want):
         assert body(r, f"f{i}", i + 1) == w
 
@@ -109,6 +111,7 @@ def test_catenate_refusals_store_nothing(imap):
         "/Nowhere/;UID=1",                                   # no such mailbox
         f"/Other Users/{OTHER}/INBOX/;UID=1".replace(" ", "%20"),  # no right on bob's INBOX
         "imap://elsewhere.example/INBOX/;UID=1",             # another server
+        "imap://bob%40example.test@mail.example.test/INBOX/;UID=1",  # another user's URL
         "/INBOX/;UID=1/;urlauth=anonymous",                  # URLAUTH is not offered
         "INBOX/;UID=1",                                      # not an absolute path
     ]

@@ -155,3 +155,32 @@ def test_notify_woken_by_smtp_delivery(wharf_factory):
     assert r.line() == "* 2 EXISTS"
     _, ok = r.cmd("z", "NOOP")
     assert ok.startswith("z OK")
+
+
+def test_notify_overflow_when_client_stops_reading(imap):
+    """RFC 5465 5.8: a session whose output backs up gets NOTIFICATIONOVERFLOW and no more events.
+
+    The test server runs one imap worker, so the second session's APPEND has
+    been announced to the first session by the time its OK arrives."""
+    big = b"From: a@example.test\r\nSubject: big\r\n\r\n" + (b"x" * 78 + b"\r\n") * 200_000  # 16 MB
+    other = login(imap)
+    other.create("box2")
+    other.append("INBOX", None, None, big)
+    r = session(imap.ports["imaps"])
+    _, ok = r.cmd("n", "NOTIFY SET (PERSONAL (MessageNew MessageExpunge))")
+    assert ok.startswith("n OK")
+    r.cmd("s", "EXAMINE INBOX")
+    r.send(b"f FETCH 1 BODY.PEEK[]\r\n")
+    head = r.line()  # the server has written the whole answer; the client reads no further
+    size = int(re.search(r"\{(\d+)\}$", head).group(1))
+    assert size == len(big)
+    other.append("box2", None, None, MSG)  # more than the kernel buffers hold is still queued
+    other.append("box2", None, None, MSG)  # after the overflow: nothing
+    data = r.f.read(size)
+    assert data == big
+    assert r.line() == ")"
+    assert r.line().startswith("f OK")
+    assert r.line().startswith("* OK [NOTIFICATIONOVERFLOW]")
+    lines, ok = r.cmd("z", "NOOP")
+    assert lines == [] and ok.startswith("z OK")  # no STATUS for box2 any more
+    other.logout()
