@@ -1,7 +1,8 @@
 /*
  * imap_notify.c - NOTIFY (RFC 5465): NOTIFY SET [STATUS] with SELECTED,
  * SELECTED-DELAYED, PERSONAL, INBOXES, SUBSCRIBED, SUBTREE and MAILBOXES;
- * the events MessageNew (with UID, FLAGS, MODSEQ for the selected mailbox),
+ * the events MessageNew (with UID, FLAGS, MODSEQ, INTERNALDATE, RFC822.SIZE
+ * for the selected mailbox: what the view holds, no message is read),
  * MessageExpunge, FlagChange, MailboxName and SubscriptionChange; NOTIFY
  * NONE and NOTIFICATIONOVERFLOW.
  *
@@ -67,7 +68,8 @@ struct notify_known {
 struct imap_notify {
     bool has_selected, delayed;
     unsigned selected_events;
-    bool fetch_uid, fetch_flags, fetch_modseq; /* MessageNew (...) for the selected mailbox */
+    /* MessageNew (...) for the selected mailbox: what the view holds */
+    bool fetch_uid, fetch_flags, fetch_modseq, fetch_date, fetch_size;
     struct notify_group *groups;
     size_t n_groups;
     struct notify_known *known;
@@ -127,8 +129,12 @@ static const char *parse_events(struct imap_notify *n, const struct imap_arg *a,
                         n->fetch_flags = true;
                     else if (imap_arg_is_atom(&f->list[k], "MODSEQ"))
                         n->fetch_modseq = true;
+                    else if (imap_arg_is_atom(&f->list[k], "INTERNALDATE"))
+                        n->fetch_date = true;
+                    else if (imap_arg_is_atom(&f->list[k], "RFC822.SIZE"))
+                        n->fetch_size = true;
                     else
-                        return "Only UID, FLAGS and MODSEQ may follow MessageNew";
+                        return "MessageNew takes UID, FLAGS, MODSEQ, INTERNALDATE, RFC822.SIZE";
                 }
             }
         } else if (imap_arg_is_atom(e, "MessageExpunge")) {
@@ -446,7 +452,7 @@ bool imap_notify_selected_changed(struct imap_session *s)
     uint32_t last = v->n ? v->msgs[v->n - 1].uid : 0;
     bool expunge = s->wait == IMAP_WAIT_IDLE || (!n->delayed && (n->selected_events & EV_EXPUNGE));
     imap_view_sync(s, expunge, NULL, 0);
-    if (!(n->fetch_uid || n->fetch_flags || n->fetch_modseq))
+    if (!(n->fetch_uid || n->fetch_flags || n->fetch_modseq || n->fetch_date || n->fetch_size))
         return true;
     struct buf out = BUF_INIT; /* RFC 5465 5.2: FETCH after EXISTS for the new messages */
     for (size_t i = 0; i < v->n; i++) {
@@ -460,6 +466,13 @@ bool imap_notify_selected_changed(struct imap_session *s)
         }
         if (n->fetch_modseq)
             buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)m->modseq);
+        if (n->fetch_date) {
+            buf_append_cstr(&out, " INTERNALDATE \"");
+            imap_date_time_write(&out, m->internaldate);
+            buf_append_byte(&out, '"');
+        }
+        if (n->fetch_size)
+            buf_printf(&out, " RFC822.SIZE %llu", (unsigned long long)m->size);
         buf_append_cstr(&out, ")\r\n");
     }
     if (out.len > 0)

@@ -58,6 +58,7 @@ def test_notify_errors(imap):
                              "NOTIFY SET (SELECTED (MailboxName))",  # message events only
                              "NOTIFY SET (SELECTED NONE) (SELECTED-DELAYED NONE)",
                              "NOTIFY SET (PERSONAL (MessageNew (UID)))",  # fetch-att: selected only
+                             "NOTIFY SET (SELECTED (MessageNew (BODY[]) MessageExpunge))",
                              "NOTIFY SET (SUBTREE (MessageNew))", "NOTIFY SET (ELSEWHERE NONE)",
                              "NOTIFY BOGUS"]):
         _, ok = r.cmd(f"x{i}", bad)
@@ -70,7 +71,7 @@ def test_notify_selected_and_other_mailbox_from_second_session(imap):
     r = session(imap.ports["imaps"])
     r.cmd("k", "CREATE Other")
     r.cmd("s", "SELECT INBOX")
-    lines, ok = r.cmd("n", "NOTIFY SET (SELECTED (MessageNew (UID FLAGS) MessageExpunge)) "
+    lines, ok = r.cmd("n", "NOTIFY SET (SELECTED (MessageNew (UID FLAGS RFC822.SIZE) MessageExpunge)) "
                            "(SUBTREE Other (MessageNew MessageExpunge FlagChange))")
     assert ok.startswith("n OK"), ok
     r.sock.settimeout(10)  # bounds the failure case only
@@ -78,7 +79,7 @@ def test_notify_selected_and_other_mailbox_from_second_session(imap):
     # a new message in the selected mailbox: EXISTS and the asked-for FETCH, no command sent
     other.append("INBOX", r"(\Flagged)", None, MSG)
     assert r.line() == "* 1 EXISTS"
-    assert r.line() == "* 1 FETCH (UID 1 FLAGS (\\Flagged))"
+    assert r.line() == f"* 1 FETCH (UID 1 FLAGS (\\Flagged) RFC822.SIZE {len(MSG)})"
     # a new message in another watched mailbox: STATUS with what changed
     other.append("Other", None, None, MSG)
     name, items = status_items(r.line())
