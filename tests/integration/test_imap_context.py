@@ -16,6 +16,14 @@ def msg(n, frm="x@example.test", to="alice@example.test", subject=None, date=Non
             f"Message-ID: <c{n}@example.test>\r\n\r\nbody {n}\r\n").encode()
 
 
+def nxt(r):
+    """The next line, without what IMAP4rev1's \\Recent adds (a RECENT line, the flag)."""
+    while True:
+        ln = r.line()
+        if not re.fullmatch(r"\* \d+ RECENT", ln):
+            return ln.replace(" \\Recent", "").replace("\\Recent ", "").replace("(\\Recent)", "()")
+
+
 def session(imap):
     r = Raw(imap.ports["imaps"], tls=True)
     r.login()
@@ -101,6 +109,7 @@ def test_search_update_from_own_and_other_session(imap):
     r.send(b"e APPEND INBOX (\\Seen) {%d+}\r\n" % len(data) + data + b"\r\n")
     lines, ok = r.until("e")
     assert ok.startswith("e OK")
+    lines = [ln for ln in lines if not ln.endswith(" RECENT")]  # IMAP4rev1 \\Recent
     assert lines == ["* 3 EXISTS", '* ESEARCH (TAG "u1") ADDTO (0 3)']
 
     # another session's change reaches this one in IDLE, by the event alone
@@ -109,13 +118,13 @@ def test_search_update_from_own_and_other_session(imap):
     r.send(b"i IDLE\r\n")
     assert r.line().startswith("+ ")
     other.store("1", "+FLAGS", "(\\Seen)")
-    assert r.line() == "* 1 FETCH (UID 1 FLAGS (\\Seen))"
-    assert r.line() == '* ESEARCH (TAG "u1") ADDTO (0 1)'
+    assert nxt(r) == "* 1 FETCH (UID 1 FLAGS (\\Seen))"
+    assert nxt(r) == '* ESEARCH (TAG "u1") ADDTO (0 1)'
     # a delivery that matches
     deliver(imap, msg(10))
-    assert r.line() == "* 4 EXISTS"  # not seen: no ADDTO
+    assert nxt(r) == "* 4 EXISTS"  # not seen: no ADDTO
     other.store("4", "+FLAGS", "(\\Seen)")
-    got = [r.line() for _ in range(2)]
+    got = [nxt(r) for _ in range(2)]
     assert got == ["* 4 FETCH (UID 7 FLAGS (\\Seen))", '* ESEARCH (TAG "u1") ADDTO (0 4)']
     r.send(b"DONE\r\n")
     _, ok = r.until("i")

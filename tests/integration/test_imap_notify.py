@@ -9,6 +9,14 @@ import smtplib
 from test_imap import MSG, OTHER, PASSWORD, USER, Raw, imap, login  # noqa: F401 (imap is a fixture)
 
 
+def nxt(r):
+    """The next line, without what IMAP4rev1's \\Recent adds (a RECENT line, the flag)."""
+    while True:
+        ln = r.line()
+        if not re.fullmatch(r"\* \d+ RECENT", ln):
+            return ln.replace(" \\Recent", "").replace("\\Recent ", "").replace("(\\Recent)", "()")
+
+
 def session(port):
     r = Raw(port, tls=True)
     r.login()
@@ -78,8 +86,8 @@ def test_notify_selected_and_other_mailbox_from_second_session(imap):
     other = login(imap)
     # a new message in the selected mailbox: EXISTS and the asked-for FETCH, no command sent
     other.append("INBOX", r"(\Flagged)", None, MSG)
-    assert r.line() == "* 1 EXISTS"
-    assert r.line() == f"* 1 FETCH (UID 1 FLAGS (\\Flagged) RFC822.SIZE {len(MSG)})"
+    assert nxt(r) == "* 1 EXISTS"
+    assert nxt(r) == f"* 1 FETCH (UID 1 FLAGS (\\Flagged) RFC822.SIZE {len(MSG)})"
     # a new message in another watched mailbox: STATUS with what changed
     other.append("Other", None, None, MSG)
     name, items = status_items(r.line())
@@ -98,9 +106,9 @@ def test_notify_selected_and_other_mailbox_from_second_session(imap):
     other.select("INBOX")
     other.store("1", "+FLAGS", r"(\Deleted)")
     other.expunge()
-    line = r.line()
+    line = nxt(r)
     if line.startswith("* 1 FETCH"):  # an unsolicited FETCH is always allowed (RFC 3501 7)
-        line = r.line()
+        line = nxt(r)
     assert line == "* 1 EXPUNGE"
     # the session still works, and NOTIFY NONE stops the pushes
     _, ok = r.cmd("z", "NOTIFY NONE")
@@ -153,7 +161,7 @@ def test_notify_woken_by_smtp_delivery(wharf_factory):
     r.cmd("t", "SELECT INBOX")
     with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as smtp:
         smtp.sendmail("bob@example.test", [USER], MSG)
-    assert r.line() == "* 2 EXISTS"
+    assert nxt(r) == "* 2 EXISTS"
     _, ok = r.cmd("z", "NOOP")
     assert ok.startswith("z OK")
 
