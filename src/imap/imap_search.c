@@ -3,8 +3,7 @@
  * flags (SEEN, UNSEEN, FLAGGED, ...), KEYWORD, UID, sequence sets, FROM, TO,
  * CC, BCC, SUBJECT, HEADER, BODY, TEXT, BEFORE, ON, SINCE, SENTBEFORE,
  * SENTON, SENTSINCE, LARGER, SMALLER, MODSEQ, NOT, OR, parenthesized groups
- * and "$"; RETURN (MIN MAX ALL COUNT SAVE) (RFC 4731, RFC 5182; PARTIAL,
- * UPDATE and CONTEXT of RFC 5267 and the ESEARCH response: imap_context.c). IMAP4rev2
+ * and "$"; RETURN (MIN MAX ALL COUNT SAVE) (RFC 4731, RFC 5182). IMAP4rev2
  * sessions always get ESEARCH. Messages are read (and MIME-parsed) only
  * when a key needs their content.
  * Must never: recurse deeper than the parser's list depth allows (NOT and OR
@@ -432,9 +431,8 @@ static bool uses_modseq(const struct skey *k)
     return false;
 }
 
-/* The RETURN options (parsed and answered by imap_context.c) by their short names here. */
 enum search_return {
-    RET_MIN = IMAP_RET_MIN,
+    RET_MIN = IMAP_RET_MIN, /* RETURN options: imap_context.c parses and answers them */
     RET_MAX = IMAP_RET_MAX,
     RET_ALL = IMAP_RET_ALL,
     RET_COUNT = IMAP_RET_COUNT,
