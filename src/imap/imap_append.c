@@ -17,8 +17,6 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "imap/imap_int.h"
-#include "imap/imap_url.h"
-#include "mime/mime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +28,8 @@ struct append_msg {
     unsigned flags;
     struct buf keywords;
     int64_t date;
-    struct slice data;
     const struct imap_arg *catenate; /* CATENATE's list of parts, or NULL */
-    struct buf built;                /* the CATENATE message */
+    struct slice data;
 };
 
 /* "(TEXT literal / URL url ...)": the syntax only (URLs are read later). */
@@ -117,89 +114,9 @@ static void append_rights_apply(struct append_msg *m, unsigned rights)
     }
 }
 
-/*
- * Appends what an IMAP URL names to out: 0; 1 when it names nothing this
- * session may read (a bad URL, another server, no "r" right, a wrong
- * UIDVALIDITY, no such message or part); -1 on store trouble (logged).
- */
-static int url_fetch(struct imap_session *s, struct slice text, struct buf *out)
-{
-    struct imap_url u;
-    struct imap_mbref ref = {0};
-    struct buf data = BUF_INIT, err = BUF_INIT;
-    int r = 1;
-    if (!imap_url_parse(text, s->srv->greeting_host, s->account, &u))
-        goto done;
-    if (imap_mbref_resolve(s, u.mailbox, &ref) != 0) {
-        r = -1;
-        goto done;
-    }
-    if (ref.name == NULL || !ref.exists || !(ref.rights & IMAP_RIGHT_R))
-        goto done;
-    if (u.uidvalidity != 0) {
-        struct store_mailbox mb;
-        int g = store_mailbox_get(s->srv->store, ref.owner, ref.name, &mb, &err);
-        if (g < 0)
-            r = -1;
-        if (g != 0)
-            goto done;
-        bool same = mb.uidvalidity == u.uidvalidity;
-        store_mailbox_free(&mb);
-        if (!same)
-            goto done;
-    }
-    int rr = store_message_read(s->srv->store, ref.owner, ref.name, u.uid, &data, &err);
-    if (rr != 0) {
-        r = rr < 0 ? -1 : 1;
-        goto done;
-    }
-    struct slice part = buf_slice(&data);
-    struct mime_message msg;
-    struct mime_section sec;
-    buf_init(&sec.built);
-    bool parsed = u.section != NULL;
-    if (parsed) {
-        struct mime_limits lim;
-        mime_limits_from_config(&lim, s->srv->cfg);
-        mime_parse(&msg, buf_slice(&data), &lim);
-        switch (mime_section_locate(&msg, slice_from_cstr(u.section), &sec)) {
-        case MIME_SECTION_RANGE:
-            part = slice_make(data.data + sec.start, sec.len);
-            break;
-        case MIME_SECTION_BUILT:
-            part = buf_slice(&sec.built);
-            break;
-        default:
-            part.ptr = NULL; /* no such part, or not a section */
-            break;
-        }
-    }
-    if (part.ptr != NULL) {
-        if (u.partial) { /* RFC 5092 ;PARTIAL=offset[.length] */
-            uint64_t off = u.offset < part.len ? u.offset : part.len;
-            uint64_t len = part.len - off;
-            if (u.length != 0 && u.length < len)
-                len = u.length;
-            part = slice_make(part.ptr + off, (size_t)len);
-        }
-        buf_append_slice(out, part);
-        r = 0;
-    }
-    buf_free(&sec.built);
-    if (parsed)
-        mime_message_free(&msg);
-done:
-    if (r < 0)
-        log_error("user=<%s>: CATENATE URL: %s", s->account, buf_cstr(&err));
-    imap_url_free(&u);
-    imap_mbref_free(&ref);
-    buf_free(&data);
-    buf_free(&err);
-    return r;
-}
-
-/* Puts a CATENATE message together into m->built; false when a NO was sent. */
-static bool catenate_build(struct imap_session *s, struct slice tag, struct append_msg *m)
+/* Puts a CATENATE message together into built (m->data); false when a NO was sent. */
+static bool catenate_build(struct imap_session *s, struct slice tag, struct append_msg *m,
+                           struct buf *built)
 {
     const struct imap_arg *l = m->catenate->list;
     uint64_t max = s->srv->cfg->imap_max_literal_size;
@@ -207,9 +124,9 @@ static bool catenate_build(struct imap_session *s, struct slice tag, struct appe
         struct slice v;
         imap_arg_astring(&l[i + 1], &v);
         if (imap_arg_is_atom(&l[i], "TEXT")) {
-            buf_append_slice(&m->built, v);
+            buf_append_slice(built, v);
         } else {
-            int r = url_fetch(s, v, &m->built);
+            int r = imap_url_fetch(s, v, built);
             if (r < 0) {
                 imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
                 return false;
@@ -225,12 +142,12 @@ static bool catenate_build(struct imap_session *s, struct slice tag, struct appe
                 return false;
             }
         }
-        if (m->built.len > max) {
+        if (built->len > max) {
             imap_printf(s, "%.*s NO [TOOBIG] Message too large", TAGF(tag));
             return false;
         }
     }
-    m->data = buf_slice(&m->built);
+    m->data = buf_slice(built);
     return true;
 }
 
@@ -241,15 +158,14 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
     char *name = n >= 2 ? imap_mailbox_arg(s, &args[0]) : NULL;
     size_t cap = n < IMAP_MAX_APPEND_MESSAGES ? n : IMAP_MAX_APPEND_MESSAGES;
     struct append_msg *msgs = xcalloc(cap ? cap : 1, sizeof(*msgs));
-    for (size_t i = 0; i < cap; i++) {
+    for (size_t i = 0; i < cap; i++)
         buf_init(&msgs[i].keywords);
-        buf_init(&msgs[i].built);
-    }
     size_t k = 0;
     struct store_target *t = NULL;
     struct store_delivery *d = NULL;
     struct buf err = BUF_INIT;
     struct imap_mbref ref = {0};
+    struct buf *built = NULL; /* CATENATE messages (RFC 4469), one per message */
     const char *bad = name == NULL ? "Usage: APPEND mailbox [(flags)] [date-time] message ..."
                                    : append_parse(s, args + 1, n - 1, msgs, &k);
     if (bad != NULL) {
@@ -275,7 +191,12 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
             imap_printf(s, "%.*s NO [TRYCREATE] Mailbox does not exist", TAGF(tag));
             goto done;
         }
-        if (!catenate_build(s, tag, &msgs[i]))
+        if (built == NULL) {
+            built = xcalloc(k, sizeof(*built));
+            for (size_t j = 0; j < k; j++)
+                buf_init(&built[j]);
+        }
+        if (!catenate_build(s, tag, &msgs[i], &built[i]))
             goto done;
         if (msgs[i].data.len == 0) {
             imap_printf(s, "%.*s NO Empty message", TAGF(tag));
@@ -340,13 +261,14 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
         break;
     }
 done:
-    for (size_t i = 0; i < cap; i++) {
+    for (size_t i = 0; i < cap; i++)
         buf_free(&msgs[i].keywords);
-        buf_free(&msgs[i].built);
-    }
     free(msgs);
     free(t);
     free(d);
+    for (size_t i = 0; built != NULL && i < k; i++)
+        buf_free(&built[i]);
+    free(built);
     free(name);
     imap_mbref_free(&ref);
     buf_free(&err);
