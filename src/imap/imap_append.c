@@ -2,14 +2,17 @@
  * imap_append.c - APPEND with MULTIAPPEND (RFC 3502): one or more messages,
  * each with optional flags and date-time, stored all or none, answered with
  * one APPENDUID (RFC 4315) holding every new UID. A message may come as a
- * literal8 (~{n}, RFC 3516 BINARY).
+ * literal8 (~{n}, RFC 3516 BINARY), or as CATENATE (RFC 4469) parts: TEXT
+ * literals and URLs (RFC 5092, imap_url.c) of messages or parts in
+ * mailboxes the session may read, put together before anything is stored.
  *
  * All messages go to the store in one store_deliver call (one transaction).
  * The store keeps a status per message, so when some are refused (over
  * quota) the ones it kept are expunged again before the NO: the client sees
  * all or none (their UIDs are used up and appear in the expunge log).
- * Must never: append to a mailbox that does not exist (TRYCREATE), or answer
- * OK when a message was not stored.
+ * Must never: append to a mailbox that does not exist (TRYCREATE), answer
+ * OK when a message was not stored, or let a URL read a mailbox the session
+ * has no "r" right on.
  */
 #include "base/alloc.h"
 #include "base/log.h"
@@ -25,8 +28,24 @@ struct append_msg {
     unsigned flags;
     struct buf keywords;
     int64_t date;
+    const struct imap_arg *catenate; /* CATENATE's list of parts, or NULL */
     struct slice data;
 };
+
+/* "(TEXT literal / URL url ...)": the syntax only (URLs are read later). */
+static bool catenate_valid(const struct imap_arg *a)
+{
+    if (a->type != IMAP_ARG_LIST || a->n_list == 0 || a->n_list % 2 != 0)
+        return false;
+    for (size_t i = 0; i < a->n_list; i += 2) {
+        const struct imap_arg *v = &a->list[i + 1];
+        struct slice url;
+        if (imap_arg_is_atom(&a->list[i], "TEXT") ? v->type != IMAP_ARG_STRING
+            : !imap_arg_is_atom(&a->list[i], "URL") || !imap_arg_astring(v, &url))
+            return false;
+    }
+    return true;
+}
 
 /* [flags] [date-time] message, repeated; NULL or the BAD text. */
 static const char *append_parse(struct imap_session *s, const struct imap_arg *args, size_t n,
@@ -44,10 +63,17 @@ static const char *append_parse(struct imap_session *s, const struct imap_arg *a
         }
         /* a quoted string followed by the message is the date-time */
         if (i + 1 < n && args[i].type == IMAP_ARG_STRING && !args[i].literal &&
-            args[i + 1].type == IMAP_ARG_STRING) {
+            (args[i + 1].type == IMAP_ARG_STRING || imap_arg_is_atom(&args[i + 1], "CATENATE"))) {
             if (!imap_date_time_parse(args[i].str, &m->date))
                 return "Invalid date-time";
             i++;
+        }
+        if (i < n && imap_arg_is_atom(&args[i], "CATENATE")) {
+            if (i + 1 == n || !catenate_valid(&args[i + 1]))
+                return "Usage: CATENATE (TEXT literal / URL url ...)";
+            m->catenate = &args[i + 1];
+            i += 2;
+            continue;
         }
         if (i == n || args[i].type != IMAP_ARG_STRING)
             return "Usage: APPEND mailbox [(flags)] [date-time] message ...";
@@ -88,6 +114,43 @@ static void append_rights_apply(struct append_msg *m, unsigned rights)
     }
 }
 
+/* Puts a CATENATE message together into built (m->data); false when a NO was sent. */
+static bool catenate_build(struct imap_session *s, struct slice tag, struct append_msg *m,
+                           struct buf *built)
+{
+    const struct imap_arg *l = m->catenate->list;
+    uint64_t max = s->srv->cfg->imap_max_literal_size;
+    for (size_t i = 0; i < m->catenate->n_list; i += 2) {
+        struct slice v;
+        imap_arg_astring(&l[i + 1], &v);
+        if (imap_arg_is_atom(&l[i], "TEXT")) {
+            buf_append_slice(built, v);
+        } else {
+            int r = imap_url_fetch(s, v, built);
+            if (r < 0) {
+                imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
+                return false;
+            }
+            if (r > 0) { /* RFC 4469 5: url-resp-text is TEXT-CHARs but "]" */
+                struct buf u = BUF_INIT;
+                for (size_t k = 0; k < v.len && k < 1024; k++)
+                    if ((unsigned char)v.ptr[k] >= 0x20 && v.ptr[k] != ']' && v.ptr[k] != 0x7f)
+                        buf_append_byte(&u, v.ptr[k]);
+                imap_printf(s, "%.*s NO [BADURL %s] Invalid or unreadable URL", TAGF(tag),
+                            u.len ? buf_cstr(&u) : "-");
+                buf_free(&u);
+                return false;
+            }
+        }
+        if (built->len > max) {
+            imap_printf(s, "%.*s NO [TOOBIG] Message too large", TAGF(tag));
+            return false;
+        }
+    }
+    m->data = buf_slice(built);
+    return true;
+}
+
 void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
@@ -102,6 +165,7 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
     struct store_delivery *d = NULL;
     struct buf err = BUF_INIT;
     struct imap_mbref ref = {0};
+    struct buf *built = NULL; /* CATENATE messages (RFC 4469), one per message */
     const char *bad = name == NULL ? "Usage: APPEND mailbox [(flags)] [date-time] message ..."
                                    : append_parse(s, args + 1, n - 1, msgs, &k);
     if (bad != NULL) {
@@ -109,7 +173,7 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
         goto done;
     }
     for (size_t i = 0; i < k; i++) {
-        if (msgs[i].data.len == 0) {
+        if (msgs[i].data.len == 0 && msgs[i].catenate == NULL) {
             imap_printf(s, "%.*s NO Empty message", TAGF(tag));
             goto done;
         }
@@ -120,6 +184,25 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
     }
     if (!imap_mbref_allowed(s, tag, &ref, IMAP_RIGHT_I, "[TRYCREATE] Mailbox does not exist"))
         goto done;
+    for (size_t i = 0; i < k; i++) {
+        if (msgs[i].catenate == NULL)
+            continue;
+        if (!ref.exists) { /* before any URL is looked at (RFC 4469 5) */
+            imap_printf(s, "%.*s NO [TRYCREATE] Mailbox does not exist", TAGF(tag));
+            goto done;
+        }
+        if (built == NULL) {
+            built = xcalloc(k, sizeof(*built));
+            for (size_t j = 0; j < k; j++)
+                buf_init(&built[j]);
+        }
+        if (!catenate_build(s, tag, &msgs[i], &built[i]))
+            goto done;
+        if (msgs[i].data.len == 0) {
+            imap_printf(s, "%.*s NO Empty message", TAGF(tag));
+            goto done;
+        }
+    }
     for (size_t i = 0; i < k; i++)
         append_rights_apply(&msgs[i], ref.rights);
     uint64_t qb, qm;
@@ -183,6 +266,9 @@ done:
     free(msgs);
     free(t);
     free(d);
+    for (size_t i = 0; built != NULL && i < k; i++)
+        buf_free(&built[i]);
+    free(built);
     free(name);
     imap_mbref_free(&ref);
     buf_free(&err);

@@ -23,6 +23,8 @@
 #define IMAP_SYSTEM_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 
 struct imap_session;
+struct imap_context;
+struct imap_notify;
 
 /* printf arguments for a tag slice: "%.*s". */
 #define TAGF(tag) (int)(tag).len, (tag).ptr
@@ -74,6 +76,7 @@ struct imap_view {
     unsigned rights; /* the session's rights on it when selected (IMAP_RIGHT_*) */
     bool readonly;
     bool dirty; /* a mailbox-changed event came since the last complete sync */
+    struct imap_context *contexts; /* RFC 5267 update contexts (imap_context.c); end with the view */
     uint32_t uidvalidity;
     uint32_t uidnext;
     uint64_t highestmodseq;
@@ -100,6 +103,7 @@ struct imap_session {
     bool qresync;    /* QRESYNC enabled (RFC 7162 3.2): VANISHED instead of EXPUNGE */
     bool rev2;       /* IMAP4rev2 enabled (RFC 9051): ESEARCH, UTF-8 names, no RECENT */
     const char *name_error; /* why imap_mailbox_arg refused a name; imap_bad says it */
+    struct imap_notify *notify; /* NOTIFY in effect (RFC 5465, imap_notify.c); NULL: never used */
     struct imap_view view;
 };
 
@@ -151,6 +155,15 @@ void imap_flags_write(struct buf *out, unsigned flags, const char *keywords);
 /* ---- messages (imap_fetch.c, imap_message.c, imap_search.c) ---- */
 imap_handler imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_expunge,
     imap_cmd_append, imap_cmd_search, imap_cmd_sort, imap_cmd_thread;
+
+/* ---- IMAP URLs (imap_url.c) ---- */
+/*
+ * Appends what an IMAP URL (RFC 5092) names to out: 0; 1 when it names
+ * nothing this session may read (a bad URL, another server or user, no "r"
+ * right, a wrong UIDVALIDITY, no such message or part); -1 on store trouble
+ * (logged).
+ */
+int imap_url_fetch(struct imap_session *s, struct slice url, struct buf *out);
 
 /* ---- COMPRESS=DEFLATE (imap_compress.c) ---- */
 imap_handler imap_cmd_compress;

@@ -8,7 +8,9 @@
  */
 #include "base/alloc.h"
 #include "base/log.h"
+#include "imap/imap_context.h"
 #include "imap/imap_int.h"
+#include "imap/imap_notify.h"
 #include "imap/imap_utf7.h"
 #include "mime/mime.h"
 
@@ -152,6 +154,7 @@ static void view_append(struct imap_view *v, struct store_message *list, size_t 
 
 void imap_view_free(struct imap_view *v)
 {
+    imap_context_free_all(v);
     free(v->owner);
     free(v->name);
     free(v->saved);
@@ -255,9 +258,18 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     if (removed > 0 && !allow_expunge) {
         free(gone);
         store_changes_free(&c);
+        struct buf upd = BUF_INIT; /* our own STOREs are in the view already */
+        imap_context_refresh(s, &upd);
+        if (upd.len > 0)
+            net_conn_write(s->conn, upd.data, upd.len);
+        buf_free(&upd);
         return; /* still dirty */
     }
     v->dirty = false;
+    /* RFC 5267 4.3.4: REMOVEFROM before the EXPUNGEs, numbered as the client sees them now */
+    struct buf removefrom = BUF_INIT;
+    if (removed > 0)
+        imap_context_expunging(s, gone, removed, &removefrom);
     /*
      * EXPUNGEs and FETCHes in UID order, each numbered after the EXPUNGEs
      * before it; QRESYNC (RFC 7162 3.2.10): one VANISHED, before the FETCHes.
@@ -327,6 +339,10 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
             v->highestmodseq = c.msgs[i].modseq;
     v->synced_modseq = c.highestmodseq;
     store_changes_free(&c);
+    imap_context_refresh(s, &out); /* ADDTO after EXISTS (RFC 5267 4.3.3) */
+    if (removefrom.len > 0)
+        net_conn_write(s->conn, removefrom.data, removefrom.len);
+    buf_free(&removefrom);
     if (vanished.len > 0)
         net_conn_write(s->conn, vanished.data, vanished.len);
     if (out.len > 0)
@@ -679,8 +695,10 @@ void imap_cmd_create(struct imap_session *s, struct slice tag, bool uid,
     else if ((ref.own && create_parents(s, ref.name, &err) != 0) ||
              store_mailbox_create(s->srv->store, ref.owner, ref.name, NULL, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
-    else
+    else {
+        imap_notify_list_changed(s, IMAP_LIST_CREATED, ref.owner, ref.name, NULL);
         imap_printf(s, "%.*s OK CREATE completed", TAGF(tag));
+    }
     imap_mbref_free(&ref);
     buf_free(&err);
     free(name);
@@ -712,6 +730,7 @@ void imap_cmd_delete(struct imap_session *s, struct slice tag, bool uid,
             strcmp(s->view.name, ref.name) == 0)
             deselect(s);
         imap_mailbox_changed(s, ref.owner, ref.name);
+        imap_notify_list_changed(s, IMAP_LIST_DELETED, ref.owner, ref.name, NULL);
         imap_printf(s, "%.*s OK DELETE completed", TAGF(tag));
     }
     imap_mbref_free(&ref);
@@ -791,8 +810,10 @@ void imap_cmd_rename(struct imap_session *s, struct slice tag, bool uid,
     else if ((a.own && create_parents(s, b.name, &err) != 0) ||
              store_mailbox_rename(s->srv->store, a.owner, a.name, b.name, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
-    else
+    else {
+        imap_notify_list_changed(s, IMAP_LIST_RENAMED, a.owner, b.name, a.name);
         imap_printf(s, "%.*s OK RENAME completed", TAGF(tag));
+    }
     imap_mbref_free(&a);
     imap_mbref_free(&b);
     buf_free(&err);
@@ -809,8 +830,11 @@ static void subscribe(struct imap_session *s, struct slice tag, const struct ima
         imap_bad(s, tag, on ? "Usage: SUBSCRIBE mailbox" : "Usage: UNSUBSCRIBE mailbox");
     else if (store_subscribe(s->srv->store, s->account, name, on, &err) != 0)
         imap_store_error(s, tag, "subscribe", &err);
-    else
+    else {
+        imap_notify_list_changed(s, on ? IMAP_LIST_SUBSCRIBED : IMAP_LIST_UNSUBSCRIBED, s->account,
+                                 name, NULL);
         imap_printf(s, "%.*s OK %s completed", TAGF(tag), on ? "SUBSCRIBE" : "UNSUBSCRIBE");
+    }
     buf_free(&err);
     free(name);
 }

@@ -11,6 +11,7 @@
  */
 #include "base/alloc.h"
 #include "base/log.h"
+#include "imap/imap_context.h"
 #include "imap/imap_int.h"
 #include "mime/mime.h"
 
@@ -431,56 +432,12 @@ static bool uses_modseq(const struct skey *k)
 }
 
 enum search_return {
-    RET_MIN = 1 << 0,
-    RET_MAX = 1 << 1,
-    RET_ALL = 1 << 2,
-    RET_COUNT = 1 << 3,
-    RET_SAVE = 1 << 4, /* RFC 5182 */
+    RET_MIN = IMAP_RET_MIN, /* RETURN options: imap_context.c parses and answers them */
+    RET_MAX = IMAP_RET_MAX,
+    RET_ALL = IMAP_RET_ALL,
+    RET_COUNT = IMAP_RET_COUNT,
+    RET_SAVE = IMAP_RET_SAVE, /* RFC 5182 */
 };
-
-/* RFC 4731: RETURN (MIN MAX ALL COUNT SAVE); () means ALL. false when invalid. */
-static bool parse_return(const struct imap_arg *a, unsigned *ret_r)
-{
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } opts[] = {{"MIN", RET_MIN},     {"MAX", RET_MAX},   {"ALL", RET_ALL},
-                {"COUNT", RET_COUNT}, {"SAVE", RET_SAVE}};
-    *ret_r = 0;
-    if (a->type != IMAP_ARG_LIST)
-        return false;
-    for (size_t i = 0; i < a->n_list; i++) {
-        unsigned bit = 0;
-        for (size_t j = 0; j < sizeof(opts) / sizeof(opts[0]); j++)
-            if (imap_arg_is_atom(&a->list[i], opts[j].name))
-                bit = opts[j].bit;
-        if (bit == 0)
-            return false;
-        *ret_r |= bit;
-    }
-    if (*ret_r == 0)
-        *ret_r = RET_ALL;
-    return true;
-}
-
-static void esearch_write(struct buf *out, struct slice tag, bool uid, unsigned ret,
-                          const uint32_t *v, size_t n, uint64_t modseq)
-{
-    buf_printf(out, "* ESEARCH (TAG \"%.*s\")%s", TAGF(tag), uid ? " UID" : "");
-    if ((ret & RET_MIN) && n > 0)
-        buf_printf(out, " MIN %u", v[0]);
-    if ((ret & RET_MAX) && n > 0)
-        buf_printf(out, " MAX %u", v[n - 1]);
-    if ((ret & RET_ALL) && n > 0) {
-        buf_append_cstr(out, " ALL ");
-        imap_seqset_write(out, v, n);
-    }
-    if (ret & RET_COUNT)
-        buf_printf(out, " COUNT %zu", n);
-    if (modseq > 0 && n > 0)
-        buf_printf(out, " MODSEQ %llu", (unsigned long long)modseq);
-    buf_append_cstr(out, "\r\n");
-}
 
 const char *imap_search_eval(struct imap_session *s, const struct imap_arg *args, size_t n,
                              bool **match_r, bool *modseq_r)
@@ -539,15 +496,17 @@ static void saved_set(struct imap_view *v, unsigned ret, const size_t *idx, size
 void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
                      const struct imap_arg *args, size_t n)
 {
-    unsigned ret = 0;
+    struct imap_return r = {0};
     if (n >= 2 && imap_arg_is_atom(&args[0], "RETURN")) {
-        if (!parse_return(&args[1], &ret)) {
-            imap_bad(s, tag, "Invalid RETURN options (MIN MAX ALL COUNT SAVE are supported)");
+        const char *e = imap_return_parse(s, tag, &args[1], false, &r);
+        if (e != NULL) {
+            imap_bad(s, tag, e);
             return;
         }
         args += 2;
         n -= 2;
     }
+    unsigned ret = r.opts;
     if (n >= 2 && imap_arg_is_atom(&args[0], "CHARSET")) {
         if (!imap_search_charset(s, tag, &args[1])) {
             if (ret & RET_SAVE) /* a SAVE that ends in NO empties "$" */
@@ -582,11 +541,12 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
     free(match);
     if (ret & RET_SAVE)
         saved_set(v, ret, idx, n_hits);
+    imap_context_search_done(s, tag, uid, &r, args, n, idx, n_hits, &out); /* UPDATE */
     free(idx);
     if (ret == 0 && s->rev2)
-        ret = RET_ALL; /* RFC 9051 6.4.4: IMAP4rev2 answers ESEARCH, never SEARCH */
+        r.opts = ret = RET_ALL; /* RFC 9051 6.4.4: IMAP4rev2 answers ESEARCH, never SEARCH */
     if (ret & ~RET_SAVE) {
-        esearch_write(&out, tag, uid, ret, hits, n_hits, modseq ? highest : 0);
+        imap_esearch_write(&out, tag, uid, &r, hits, n_hits, modseq ? highest : 0);
     } else if (ret == 0) {
         buf_append_cstr(&out, "* SEARCH");
         for (size_t i = 0; i < n_hits; i++)

@@ -13,7 +13,9 @@
 #include "auth/sasl.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "imap/imap_context.h"
 #include "imap/imap_int.h"
+#include "imap/imap_notify.h"
 #include "imap/imap_session.h"
 #include "ipc/frame.h"
 
@@ -70,6 +72,8 @@ static void capability_write(struct imap_session *s, struct buf *b)
                        "SEARCHRES LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND SORT "
                        "THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
                        "ACL RIGHTS=texk");
+    /* RFC 5267, RFC 5957, RFC 4469 */
+    buf_append_cstr(b, " ESORT CONTEXT=SEARCH CONTEXT=SORT SORT=DISPLAY CATENATE NOTIFY");
     if (s->state == IMAP_NOT_AUTHENTICATED) {
         if (net_conn_can_starttls(s->conn))
             buf_append_cstr(b, " STARTTLS");
@@ -89,11 +93,15 @@ static void wake_sessions(struct imap_server *srv, const char *owner, const char
                           const struct imap_session *except)
 {
     for (struct imap_session *s = srv->sessions; s != NULL; s = s->next) {
-        if (s == except || s->state != IMAP_SELECTED || strcmp(s->view.owner, owner) != 0 ||
-            strcmp(s->view.name, mailbox) != 0)
+        if (s == except)
             continue;
+        if (s->state != IMAP_SELECTED || strcmp(s->view.owner, owner) != 0 ||
+            strcmp(s->view.name, mailbox) != 0) {
+            imap_notify_mailbox_changed(s, owner, mailbox); /* NOTIFY: another mailbox */
+            continue;
+        }
         s->view.dirty = true;
-        if (s->wait == IMAP_WAIT_IDLE)
+        if (!imap_notify_selected_changed(s) && s->wait == IMAP_WAIT_IDLE)
             imap_view_sync(s, true, NULL, 0);
     }
 }
@@ -111,6 +119,10 @@ void imap_mailbox_changed(struct imap_session *s, const char *owner, const char 
 void imap_server_event(void *arg, const char *name, struct slice payload)
 {
     struct imap_server *srv = arg;
+    if (strcmp(name, IPC_EVENT_MAILBOX_LIST) == 0) {
+        imap_notify_list_event(srv, payload);
+        return;
+    }
     if (strcmp(name, IPC_EVENT_MAILBOX_CHANGED) != 0)
         return;
     const char *tab = memchr(payload.ptr, '\t', payload.len);
@@ -421,6 +433,8 @@ static const struct command_def commands[] = {
     {"SEARCH", imap_cmd_search, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"SORT", imap_cmd_sort, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
     {"THREAD", imap_cmd_thread, IMAP_SELECTED, IMAP_LOGOUT, CMD_UID},
+    {"CANCELUPDATE", imap_cmd_cancelupdate, IMAP_SELECTED, IMAP_LOGOUT, 0},
+    {"NOTIFY", imap_cmd_notify, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"COMPRESS", imap_cmd_compress, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"GETQUOTA", imap_cmd_getquota, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"GETQUOTAROOT", imap_cmd_getquotaroot, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
@@ -659,6 +673,7 @@ static void imap_closed(void *arg)
     if (s->account)
         log_info("disconnect: user=<%s>, rip=%s", s->account, net_conn_addr(s->conn));
     imap_view_free(&s->view);
+    imap_notify_free(s);
     imap_reader_free(&s->reader);
     explicit_bzero(s->line.data, s->line.len);
     buf_free(&s->line);

@@ -1,7 +1,8 @@
 /*
  * imap_sort.c - SORT and UID SORT (RFC 5256): the keys ARRIVAL, CC, DATE,
- * FROM, SIZE, SUBJECT, TO with REVERSE, over the messages a SEARCH selects,
- * ties in sequence-number order; and what SORT and THREAD share: the
+ * FROM, SIZE, SUBJECT, TO, DISPLAYFROM, DISPLAYTO (RFC 5957) with REVERSE,
+ * over the messages a SEARCH selects, ties in sequence-number order; RETURN
+ * options (ESORT, CONTEXT=SORT) are answered by imap_context.c; and what SORT and THREAD share: the
  * per-message header facts (imap_sortinfo_load) and the base subject
  * (imap_base_subject, RFC 5256 section 2.1).
  * Must never: compare with anything but i;ascii-casemap (ASCII letters
@@ -9,6 +10,7 @@
  */
 #include "base/alloc.h"
 #include "base/log.h"
+#include "imap/imap_context.h"
 #include "imap/imap_int.h"
 #include "imap/imap_sort.h"
 #include "mime/mime.h"
@@ -16,9 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* Sort keys in one SORT: more would only repeat one (each key counts once). */
-#define IMAP_MAX_SORT_KEYS 16
 
 static bool is_wsp(char c)
 {
@@ -155,6 +154,36 @@ static char *first_mailbox(const struct mime_message *msg, const char *field)
     return r ? r : xstrdup("");
 }
 
+/*
+ * RFC 5957 2: the first address's display name (encoded words decoded),
+ * else its addr-spec; a group's name for a group. "" when none.
+ */
+static char *first_display(const struct mime_message *msg, const char *field)
+{
+    const struct mime_field *f = mime_part_field(msg, msg->root, field);
+    if (f == NULL)
+        return xstrdup("");
+    struct mime_address_list list;
+    mime_address_parse(mime_field_value(msg, f), &list);
+    struct buf b = BUF_INIT;
+    if (list.n > 0) {
+        const struct mime_address *a = &list.v[0];
+        if (a->name.ptr != NULL && a->name.len > 0)
+            mime_decode_words(a->name, &b);
+        else if (a->mailbox.ptr != NULL) {
+            buf_append_slice(&b, a->mailbox);
+            if (a->host.ptr != NULL && a->host.len > 0) {
+                buf_append_byte(&b, '@');
+                buf_append_slice(&b, a->host);
+            }
+        }
+    }
+    mime_address_list_free(&list);
+    char *r = xstrdup(buf_cstr(&b));
+    buf_free(&b);
+    return r;
+}
+
 int imap_sortinfo_load(struct imap_session *s, size_t idx, struct imap_sortinfo *info)
 {
     const struct imap_msg *m = &s->view.msgs[idx];
@@ -188,6 +217,8 @@ int imap_sortinfo_load(struct imap_session *s, size_t idx, struct imap_sortinfo 
     info->from = first_mailbox(&msg, "From");
     info->to = first_mailbox(&msg, "To");
     info->cc = first_mailbox(&msg, "Cc");
+    info->display_from = first_display(&msg, "From");
+    info->display_to = first_display(&msg, "To");
     const char *idf[] = {"Message-ID", "References", "In-Reply-To"};
     char **dst[] = {&info->message_id, &info->references, &info->in_reply_to};
     for (size_t i = 0; i < 3; i++) {
@@ -210,6 +241,8 @@ void imap_sortinfo_free(struct imap_sortinfo *v, size_t n)
         free(v[i].from);
         free(v[i].to);
         free(v[i].cc);
+        free(v[i].display_from);
+        free(v[i].display_to);
         free(v[i].message_id);
         free(v[i].references);
         free(v[i].in_reply_to);
@@ -255,13 +288,6 @@ int imap_sortinfo_select(struct imap_session *s, struct slice tag, const struct 
 
 /* ---- SORT ---- */
 
-enum sort_key { K_ARRIVAL, K_CC, K_DATE, K_FROM, K_SIZE, K_SUBJECT, K_TO };
-
-struct sort_spec {
-    enum sort_key key;
-    bool reverse;
-};
-
 static const struct sort_spec *sort_keys;
 static size_t sort_n_keys;
 
@@ -276,6 +302,8 @@ static int sort_cmp(const void *pa, const void *pb)
     for (size_t i = 0; i < sort_n_keys; i++) {
         int c = 0;
         switch (sort_keys[i].key) {
+        case K_DISPLAYFROM: c = strcasecmp(a->display_from, b->display_from); break;
+        case K_DISPLAYTO: c = strcasecmp(a->display_to, b->display_to); break;
         case K_ARRIVAL: c = cmp_i64(a->arrival, b->arrival); break;
         case K_DATE: c = cmp_i64(a->date, b->date); break;
         case K_SIZE: c = a->size < b->size ? -1 : a->size > b->size; break;
@@ -290,16 +318,31 @@ static int sort_cmp(const void *pa, const void *pb)
     return a->idx < b->idx ? -1 : a->idx > b->idx; /* RFC 5256: ties by sequence number */
 }
 
+void imap_sort_apply(const struct imap_sort_keys *keys, struct imap_sortinfo *v, size_t n)
+{
+    sort_keys = keys->v; /* qsort has no context argument; one command runs at a time */
+    sort_n_keys = keys->n;
+    if (n > 1)
+        qsort(v, n, sizeof(*v), sort_cmp);
+}
+
 void imap_cmd_sort(struct imap_session *s, struct slice tag, bool uid,
                    const struct imap_arg *args, size_t n)
 {
-    static const char *names[] = {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO"};
-    struct sort_spec keys[IMAP_MAX_SORT_KEYS];
-    size_t nk = 0;
+    static const char *names[] = {"ARRIVAL", "CC",          "DATE",     "FROM", "SIZE",
+                                  "SUBJECT", "TO",          "DISPLAYFROM", "DISPLAYTO"};
+    struct imap_sort_keys keys = {.n = 0};
     bool reverse = false;
-    const char *e = n < 1 || args[0].type != IMAP_ARG_LIST || args[0].n_list == 0
-                        ? "Usage: SORT (keys) charset criteria"
-                        : NULL;
+    /* ESORT, CONTEXT=SORT (RFC 5267): SORT RETURN (options) (keys) charset criteria */
+    struct imap_return ret;
+    bool extended = n >= 2 && imap_arg_is_atom(&args[0], "RETURN");
+    const char *e = extended ? imap_return_parse(s, tag, &args[1], true, &ret) : NULL;
+    if (extended) {
+        args += 2;
+        n -= 2;
+    }
+    if (e == NULL && (n < 1 || args[0].type != IMAP_ARG_LIST || args[0].n_list == 0))
+        e = "Usage: SORT [RETURN (options)] (keys) charset criteria";
     for (size_t i = 0; e == NULL && i < args[0].n_list; i++) {
         const struct imap_arg *a = &args[0].list[i];
         if (imap_arg_is_atom(a, "REVERSE")) {
@@ -312,13 +355,13 @@ void imap_cmd_sort(struct imap_session *s, struct slice tag, bool uid,
             k++;
         if (k == sizeof(names) / sizeof(names[0]))
             e = "Unknown sort key";
-        else if (nk == IMAP_MAX_SORT_KEYS)
+        else if (keys.n == IMAP_MAX_SORT_KEYS)
             e = "Too many sort keys";
         else
-            keys[nk++] = (struct sort_spec){.key = (enum sort_key)k, .reverse = reverse};
+            keys.v[keys.n++] = (struct sort_spec){.key = (enum sort_key)k, .reverse = reverse};
         reverse = false;
     }
-    if (e == NULL && (reverse || nk == 0))
+    if (e == NULL && (reverse || keys.n == 0))
         e = "REVERSE must precede a sort key";
     if (e != NULL) {
         imap_bad(s, tag, e);
@@ -328,10 +371,11 @@ void imap_cmd_sort(struct imap_session *s, struct slice tag, bool uid,
     size_t nv;
     if (imap_sortinfo_select(s, tag, args + 1, n - 1, &v, &nv) != 0)
         return;
-    sort_keys = keys; /* qsort has no context argument; one command runs at a time */
-    sort_n_keys = nk;
-    if (nv > 1)
-        qsort(v, nv, sizeof(*v), sort_cmp);
+    imap_sort_apply(&keys, v, nv);
+    if (extended) { /* ESEARCH, maybe an update context (which takes v) */
+        imap_context_sort_done(s, tag, uid, &ret, &keys, args + 2, n - 2, v, nv);
+        return;
+    }
     struct buf out = BUF_INIT;
     buf_append_cstr(&out, "* SORT");
     for (size_t i = 0; i < nv; i++)

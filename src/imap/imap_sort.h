@@ -16,8 +16,28 @@ struct imap_sortinfo {
     bool reply;       /* the base subject came from a reply or forward */
     char *subject;    /* base subject (RFC 5256 2.1) */
     char *from, *to, *cc; /* first address's mailbox, "" when none */
+    char *display_from, *display_to; /* RFC 5957: first address's display name, else addr-spec */
     char *message_id, *references, *in_reply_to; /* unfolded field values, "" when none */
 };
+
+/* Sort keys in one SORT: more would only repeat one (each key counts once). */
+#define IMAP_MAX_SORT_KEYS 16
+
+enum sort_key { K_ARRIVAL, K_CC, K_DATE, K_FROM, K_SIZE, K_SUBJECT, K_TO, K_DISPLAYFROM, K_DISPLAYTO };
+
+struct sort_spec {
+    enum sort_key key;
+    bool reverse;
+};
+
+/* The sort program of one SORT command (a CONTEXT=SORT update context keeps it). */
+struct imap_sort_keys {
+    struct sort_spec v[IMAP_MAX_SORT_KEYS];
+    size_t n;
+};
+
+/* Sorts v into the order keys ask for, ties in sequence-number (view index) order. */
+void imap_sort_apply(const struct imap_sort_keys *keys, struct imap_sortinfo *v, size_t n);
 
 /*
  * The base subject of a raw Subject value into out (reset first): encoded

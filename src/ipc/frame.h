@@ -46,6 +46,8 @@ enum ipc_type {
 
 /* Well-known event names carried in IPC_EVENT frames. */
 #define IPC_EVENT_MAILBOX_CHANGED "mailbox-changed" /* payload: "user\tmailbox" */
+/* payload: "user\tkind\tmailbox\told name" (kind c/d/r/s/u: created, deleted, renamed, (un)subscribed) */
+#define IPC_EVENT_MAILBOX_LIST "mailbox-list"
 #define IPC_EVENT_SPOOL_NEW "spool-new"             /* payload: queue id */
 
 struct ipc_frame {

@@ -135,6 +135,8 @@ enum net_line_result {
 enum net_line_result net_conn_read_line(struct net_conn *c, size_t max, struct buf *line_r);
 
 void net_conn_write(struct net_conn *c, const void *data, size_t len);
+/* The peer is not reading: output is above the high-water mark (reading is paused meanwhile). */
+bool net_conn_output_blocked(const struct net_conn *c);
 void net_conn_printf(struct net_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* One protocol reply line: fmt formatted, then CRLF (the shape of SMTP, POP3, IMAP). */

@@ -560,6 +560,11 @@ static void conn_zflush_cb(evutil_socket_t fd, short what, void *arg)
     evtimer_add(c->zflush, &tv);
 }
 
+bool net_conn_output_blocked(const struct net_conn *c)
+{
+    return c->out_blocked;
+}
+
 void net_conn_write(struct net_conn *c, const void *data, size_t len)
 {
     if (c->dead || c->bev == NULL)
