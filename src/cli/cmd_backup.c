@@ -170,6 +170,9 @@ static int sqlite_copy(const char *src, const char *dst)
             int f = sqlite3_backup_finish(b);
             if (rc == SQLITE_DONE)
                 rc = f;
+            /* a self-contained file: no -wal/-shm beside it (the store turns WAL on again) */
+            if (rc == SQLITE_OK)
+                rc = sqlite3_exec(d, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
         }
     }
     if (rc != SQLITE_OK)

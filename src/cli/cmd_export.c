@@ -237,12 +237,20 @@ static int export_maildir(struct store *s, const char *owner, const char *root)
                 buf_append_byte(&dir, *p == '/' ? '.' : *p == '.' ? '_' : *p);
         }
         rc = export_maildir_folder(s, owner, &l[i], dir.data, &count, &bytes);
-        if (l[i].subscribed) {
-            for (const char *p = l[i].name; *p; p++)
-                buf_append_byte(&subs, *p == '/' ? '.' : *p);
-            buf_append_byte(&subs, '\n');
-        }
     }
+    /* Subscriptions may name folders that do not exist (RFC 3501 LSUB) */
+    char **names = NULL;
+    size_t n_names = 0;
+    if (rc == 0 && store_subscriptions(s, owner, &names, &n_names, &err) != 0) {
+        fprintf(stderr, "wharf export: %s\n", buf_cstr(&err));
+        rc = -1;
+    }
+    for (size_t i = 0; i < n_names; i++) {
+        for (const char *p = names[i]; *p; p++)
+            buf_append_byte(&subs, *p == '/' ? '.' : *p);
+        buf_append_byte(&subs, '\n');
+    }
+    store_names_free(names, n_names);
     if (rc == 0) {
         buf_reset(&dir);
         buf_printf(&dir, "%s/subscriptions", root);

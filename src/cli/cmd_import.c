@@ -345,7 +345,8 @@ static int maildir_folder(struct import_batch *b, const char *path, const char *
                 path);
         u.uidvalidity = u.nextuid = 0;
     }
-    qsort(u.v, u.n, sizeof(*u.v), cmp_uid_entry);
+    if (u.n)
+        qsort(u.v, u.n, sizeof(*u.v), cmp_uid_entry);
     struct keywords kw = {0};
     each_line(dirfd, "dovecot-keywords", keywords_line, &kw);
 
@@ -353,7 +354,8 @@ static int maildir_folder(struct import_batch *b, const char *path, const char *
     size_t n = 0, cap = 0;
     list_dir(path, "cur", &v, &n, &cap, &u);
     list_dir(path, "new", &v, &n, &cap, &u);
-    qsort(v, n, sizeof(*v), cmp_md_msg);
+    if (n)
+        qsort(v, n, sizeof(*v), cmp_md_msg);
     /* Messages the uidlist does not name get the UIDs after its next UID, in name
      * order: the same numbering on every run, which is what makes a rerun resume. */
     uint32_t next = u.nextuid ? u.nextuid : 1;
@@ -483,7 +485,8 @@ static int import_maildir(struct import_batch *b, const char *path)
     }
     if (d)
         closedir(d);
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
     struct buf mailbox = BUF_INIT, sub = BUF_INIT;
     for (size_t i = 0; i < n; i++) {
         buf_reset(&sub);
