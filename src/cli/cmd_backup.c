@@ -437,13 +437,18 @@ int cmd_backup(struct cli_ctx *ctx, int argc, char **argv)
     for (size_t i = 0; i < 4 && rc == 0; i++) {
         path_join(&b, dir, spool_dirs[i][0]);
         if (spool_dirs[i][1] == NULL) {
-            if (mkdir(b.data, 0700) != 0)
+            if (mkdir(b.data, 0700) != 0) {
+                /* as root: the wharf user must be able to reach DIR */
+                fprintf(stderr, "wharf backup: %s: %s\n", b.data, strerror(errno));
                 rc = EX_IOERR;
+            }
             continue;
         }
         path_join(&a, data, spool_dirs[i][1]);
-        if (copy_dir(a.data, b.data, 0700, &t) != 0)
+        if (copy_dir(a.data, b.data, 0700, &t) != 0) {
+            fprintf(stderr, "wharf backup: %s: %s\n", a.data, strerror(errno));
             rc = EX_IOERR;
+        }
     }
     if (rc == 0) {
         path_join(&a, data, "directory/directory.db");
