@@ -358,7 +358,10 @@ static int maildir_folder(struct import_batch *b, const char *path, const char *
         qsort(v, n, sizeof(*v), cmp_md_msg);
     /* Messages the uidlist does not name get the UIDs after its next UID, in name
      * order: the same numbering on every run, which is what makes a rerun resume. */
-    uint32_t next = u.nextuid ? u.nextuid : 1;
+    uint32_t next = u.nextuid ? u.nextuid : 1; /* Dovecot may not have rewritten it */
+    for (size_t i = 0; i < u.n; i++)
+        if (u.v[i].uid >= next && u.v[i].uid < UINT32_MAX)
+            next = u.v[i].uid + 1;
     for (size_t i = 0; i < n; i++) {
         if (v[i].uid >= next)
             next = v[i].uid + 1;
