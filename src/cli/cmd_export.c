@@ -303,6 +303,27 @@ static int export_mbox(struct store *s, const char *owner, const char *file, con
         buf_free(&err);
         return EX_TEMPFAIL;
     }
+    struct store_mailbox mb;
+    if (store_mailbox_get(s, owner, mailbox, &mb, &err) != 0) {
+        fprintf(stderr, "wharf export: %s: %s\n", mailbox,
+                err.len ? buf_cstr(&err) : "no such folder");
+        store_message_list_free(msgs, n);
+        buf_free(&err);
+        return EX_NOINPUT;
+    }
+    /* Dovecot's mbox UID headers: X-IMAPbase (UIDVALIDITY, UIDNEXT, the folder's
+     * keywords) on the first message and X-UID on each, so it serves the same UIDs */
+    struct buf imapbase = BUF_INIT;
+    buf_printf(&imapbase, "X-IMAPbase: %" PRIu32 " %010" PRIu32, mb.uidvalidity, mb.uidnext);
+    struct kwtab kw = {0};
+    for (size_t i = 0; i < n; i++)
+        keyword_mask(&kw, msgs[i].keywords);
+    for (unsigned i = 0; i < kw.n; i++) {
+        buf_printf(&imapbase, " %s", kw.names[i]);
+        free(kw.names[i]);
+    }
+    buf_append_byte(&imapbase, '\n');
+    store_mailbox_free(&mb);
     int fd = strcmp(file, "-") == 0 ? 1 : open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     int rc = fd < 0 ? -1 : 0;
     if (fd < 0)
@@ -328,12 +349,17 @@ static int export_mbox(struct store *s, const char *owner, const char *file, con
             struct slice line = slice_make(lf.data + p, end - p);
             if (header && line.len == 0) {
                 /* our flags replace any the message carried in */
+                if (count == 0)
+                    buf_append_slice(&out, buf_slice(&imapbase));
+                buf_printf(&out, "X-UID: %" PRIu32 "\n", msgs[i].uid);
                 mailfmt_mbox_status_format(&out, msgs[i].flags);
                 if (msgs[i].keywords && *msgs[i].keywords)
                     buf_printf(&out, "X-Keywords: %s\n", msgs[i].keywords);
                 header = false;
             } else if (header && (mailfmt_mbox_status_header(line) ||
-                                  slice_startswith_nocase(line, "X-Keywords:"))) {
+                                  slice_startswith_nocase(line, "X-Keywords:") ||
+                                  slice_startswith_nocase(line, "X-UID:") ||
+                                  slice_startswith_nocase(line, "X-IMAPbase:"))) {
                 p = end + 1;
                 continue;
             } else if (!header && mailfmt_mbox_quoted(line))
@@ -343,6 +369,9 @@ static int export_mbox(struct store *s, const char *owner, const char *file, con
             p = end + 1;
         }
         if (header) { /* a message without a body */
+            if (count == 0)
+                buf_append_slice(&out, buf_slice(&imapbase));
+            buf_printf(&out, "X-UID: %" PRIu32 "\n", msgs[i].uid);
             mailfmt_mbox_status_format(&out, msgs[i].flags);
             buf_append_byte(&out, '\n');
         }
@@ -362,6 +391,7 @@ static int export_mbox(struct store *s, const char *owner, const char *file, con
         printf("exported %s %s: %" PRIu64 " messages (%.1f MB) to %s\n", owner, mailbox, count,
                (double)bytes / 1e6, file);
     store_message_list_free(msgs, n);
+    buf_free(&imapbase);
     buf_free(&err);
     buf_free(&data);
     buf_free(&lf);

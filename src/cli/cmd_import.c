@@ -533,6 +533,10 @@ struct mbox_msg {
     struct slice status, xstatus; /* into status_buf */
     struct buf status_buf, xstatus_buf, keywords;
     int64_t date;
+    uint32_t uid;                /* X-UID, 0 when none */
+    uint32_t base_uv, base_next; /* X-IMAPbase of the first message */
+    bool keep_uids;              /* the folder took the source's UIDVALIDITY */
+    uint32_t uidnext, last_uid;
     bool in_header;
     bool pending_blank; /* an empty line held back: it may precede the next separator */
 };
@@ -541,7 +545,36 @@ static int mbox_emit(struct import_batch *b, const char *mailbox, struct mbox_ms
 {
     unsigned flags =
         mailfmt_mbox_status_flags(buf_slice(&m->status_buf), buf_slice(&m->xstatus_buf));
-    int rc = import_batch_add(b, mailbox, &m->data, flags, buf_cstr(&m->keywords), m->date, 0);
+    if (m->base_uv != 0) { /* the first message names the folder's UIDVALIDITY */
+        struct buf err = BUF_INIT;
+        m->keep_uids =
+            store_mailbox_set_uids(b->store, b->owner, mailbox, NULL, m->base_uv, 1, &err) == 0;
+        struct store_mailbox mb;
+        if (m->keep_uids && store_mailbox_get(b->store, b->owner, mailbox, &mb, &err) == 0) {
+            m->uidnext = mb.uidnext;
+            store_mailbox_free(&mb);
+        } else
+            m->keep_uids = false;
+        if (!m->keep_uids)
+            fprintf(stderr, "wharf import: %s: %s; importing with new UIDs\n", mailbox,
+                    buf_cstr(&err));
+        buf_free(&err);
+        m->base_uv = 0;
+    }
+    uint32_t uid = 0;
+    if (m->keep_uids && m->uid != 0) {
+        if (m->uid < m->uidnext) { /* imported by an earlier run */
+            b->skipped++;
+            buf_reset(&m->data);
+            buf_reset(&m->status_buf);
+            buf_reset(&m->xstatus_buf);
+            buf_reset(&m->keywords);
+            return 0;
+        }
+        if (m->uid > m->last_uid)
+            uid = m->last_uid = m->uid; /* out of order: the next UID instead */
+    }
+    int rc = import_batch_add(b, mailbox, &m->data, flags, buf_cstr(&m->keywords), m->date, uid);
     buf_reset(&m->status_buf);
     buf_reset(&m->xstatus_buf);
     buf_reset(&m->keywords);
@@ -567,7 +600,7 @@ static int import_mbox(struct import_batch *b, const char *file, const char *mai
     b->what = mailbox;
     b->folders++;
     struct mbox_msg m = {.data = BUF_INIT};
-    bool have = false, prev_blank = true, too_big = false;
+    bool have = false, prev_blank = true, too_big = false, first = true;
     int rc = 0;
     char *line = NULL;
     size_t cap = 0;
@@ -583,6 +616,8 @@ static int import_mbox(struct import_batch *b, const char *file, const char *mai
         if (prev_blank && mailfmt_mbox_from_parse(body, &sender, &date)) {
             if (have && !too_big)
                 rc = mbox_emit(b, mailbox, &m);
+            first = !have;
+            m.uid = 0;
             buf_reset(&m.data);
             m.date = date;
             m.in_header = true;
@@ -612,9 +647,27 @@ static int import_mbox(struct import_batch *b, const char *file, const char *mai
                 continue;
             }
             if ((v = header_value(body, "X-Keywords")).ptr) {
+                if (m.keywords.len)
+                    buf_append_byte(&m.keywords, ' ');
                 buf_append_slice(&m.keywords, v);
                 continue;
             }
+            uint32_t uv, next;
+            if ((v = header_value(body, "X-IMAPbase")).ptr) {
+                if (first && mailfmt_mbox_imapbase(v, &uv, &next)) {
+                    m.base_uv = uv;
+                    m.base_next = next;
+                }
+                continue;
+            }
+            if ((v = header_value(body, "X-UID")).ptr) {
+                if (!mailfmt_mbox_uid(v, &m.uid))
+                    m.uid = 0;
+                continue;
+            }
+            /* mutt's mbox bookkeeping: wrong once line ends become CRLF */
+            if (header_value(body, "Content-Length").ptr)
+                continue;
         } else if (body.len == 0 && nl) {
             m.pending_blank = true; /* the separator's blank line, unless more follows */
             continue;
@@ -641,6 +694,13 @@ static int import_mbox(struct import_batch *b, const char *file, const char *mai
         rc = mbox_emit(b, mailbox, &m);
     if (rc == 0)
         rc = import_batch_flush(b);
+    if (rc == 0 && m.keep_uids && m.base_next > 1) {
+        struct buf e = BUF_INIT;
+        rc = store_mailbox_set_uids(b->store, b->owner, mailbox, NULL, 0, m.base_next, &e);
+        if (rc != 0)
+            fprintf(stderr, "wharf import: %s: %s\n", mailbox, buf_cstr(&e));
+        buf_free(&e);
+    }
     free(line);
     buf_free(&m.data);
     buf_free(&m.status_buf);

@@ -61,6 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct slice base, name;
     unsigned idx;
     mailfmt_uidlist_header(in, &a, &b);
+    mailfmt_mbox_imapbase(in, &a, &b);
+    mailfmt_mbox_uid(in, &a);
     mailfmt_uidlist_record(in, &a, &base);
     if (mailfmt_keywords_line(in, &idx, &name) && idx >= MAILFMT_KEYWORDS_MAX)
         abort();

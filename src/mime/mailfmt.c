@@ -319,6 +319,19 @@ static bool u32(struct slice s, uint32_t *v_r)
     return true;
 }
 
+bool mailfmt_mbox_imapbase(struct slice value, uint32_t *uidvalidity_r, uint32_t *uidnext_r)
+{
+    struct slice rest = value;
+    return u32(next_token(&rest), uidvalidity_r) && u32(next_token(&rest), uidnext_r) &&
+           *uidvalidity_r != 0;
+}
+
+bool mailfmt_mbox_uid(struct slice value, uint32_t *uid_r)
+{
+    struct slice rest = value;
+    return u32(next_token(&rest), uid_r) && *uid_r != 0 && next_token(&rest).len == 0;
+}
+
 bool mailfmt_uidlist_header(struct slice line, uint32_t *uidvalidity_r, uint32_t *nextuid_r)
 {
     *uidvalidity_r = *nextuid_r = 0;

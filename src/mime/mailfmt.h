@@ -57,6 +57,14 @@ void mailfmt_mbox_status_format(struct buf *out, unsigned flags);
 /* A header line that mailfmt_mbox_status_format writes (Status:, X-Status:, case-insensitive). */
 bool mailfmt_mbox_status_header(struct slice line);
 
+/*
+ * Dovecot's and UW-IMAP's mbox UID headers: "X-IMAPbase: UIDVALIDITY UIDNEXT
+ * [KEYWORD...]" (first message) and "X-UID: UID". Values without the header
+ * name; false when malformed.
+ */
+bool mailfmt_mbox_imapbase(struct slice value, uint32_t *uidvalidity_r, uint32_t *uidnext_r);
+bool mailfmt_mbox_uid(struct slice value, uint32_t *uid_r);
+
 /* ---- Maildir ---- */
 
 struct mailfmt_maildir_name {

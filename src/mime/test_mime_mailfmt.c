@@ -71,6 +71,14 @@ static void test_mbox_status(void **state)
     assert_string_equal(buf_cstr(&b), "Status: RO\nX-Status: F\n");
     assert_true(mailfmt_mbox_status_header(S("x-status: A")));
     assert_false(mailfmt_mbox_status_header(S("Subject: Status:")));
+    uint32_t uv, next, uid;
+    assert_true(mailfmt_mbox_imapbase(S("1733400000 0000000012 $Todo Junk"), &uv, &next));
+    assert_int_equal(uv, 1733400000);
+    assert_int_equal(next, 12);
+    assert_false(mailfmt_mbox_imapbase(S("x 12"), &uv, &next));
+    assert_true(mailfmt_mbox_uid(S("7"), &uid));
+    assert_int_equal(uid, 7);
+    assert_false(mailfmt_mbox_uid(S("7 8"), &uid));
     buf_free(&b);
 }
 

@@ -218,7 +218,9 @@ def test_mutt_mbox_imported_and_export_read_by_dovecot(wharf, tmp_path):
     rc.write_text(MUTTRC.format(record=record))
     bodies = []
     for i in range(3):
-        text = f"hello {i}\nFrom the start of a line\n>From already quoted\n\nlast line {i}\n"
+        # (a body line ">From" cannot be told from a quoted "From" in mutt's mboxo;
+        # the mboxrd round trip below covers it)
+        text = f"hello {i}\nFrom the start of a line\n\nlast line {i}\n"
         bodies.append(text)
         (tmp_path / "body").write_text(text)
         r = subprocess.run([mutt, "-n", "-F", str(rc), "-s", f"mutt message {i}", "--",
@@ -237,12 +239,13 @@ def test_mutt_mbox_imported_and_export_read_by_dovecot(wharf, tmp_path):
     assert len(got) == 3
     for (uid, flags, raw), text in zip(got, bodies):
         assert raw.endswith(text.replace("\n", "\r\n").encode()), raw  # ">From " unquoted
-        assert b"Status:" not in raw
+        assert b"Status:" not in raw and b"Content-Length:" not in raw
         assert b"Subject: mutt message %d" % (uid - 1) in raw
     # export: Dovecot's mbox driver reads it with the same messages and flags
     c.select("Sent")
     c.uid("STORE", "1", "+FLAGS", "(\\Seen \\Answered)")
     c.uid("STORE", "2", "+FLAGS", "(\\Flagged $Todo)")
+    c.append("Sent", "(\\Seen)", None, b"Subject: rd\r\n\r\nFrom x\r\n>From y\r\n>>From z\r\n")
     want = snapshot(c, ["Sent"])["Sent"][1]
     c.logout()
     mbox_dir = wharf.base / "mboxes"
@@ -258,7 +261,20 @@ def test_mutt_mbox_imported_and_export_read_by_dovecot(wharf, tmp_path):
         m.logout()
     finally:
         dv.stop()
-    assert [(f, b) for _, f, b in got] == [(f, b) for _, f, b in want]
+    # Dovecot's mbox driver shows mboxrd's quoting as is (it does not unquote '>From ')
+    unquote = lambda b: re.sub(rb"(?m)^>(>*From )", rb"\1", b)
+    assert [(u, f, unquote(b)) for u, f, b in got] == want  # X-UID: the same UIDs
+    # mboxrd: what export writes, import reads back byte for byte (">From" lines too)
+    shutil.copy(mbox_dir / "inbox", wharf.base / "again.mbox")
+    (wharf.base / "again.mbox").chmod(0o644)
+    wharf.wharf("import", "mbox", USER, str(wharf.base / "again.mbox"), "Again")
+    c = wharf_imap(wharf, USER)
+    again = snapshot(c, ["Again"])
+    c.logout()
+    assert again["Again"][1] == want
+    # a rerun finds every X-UID below UIDNEXT: nothing twice
+    out = wharf.wharf("import", "mbox", USER, str(wharf.base / "again.mbox"), "Again").stdout
+    assert b"0 messages" in out and b"4 already there" in out, out
 
 
 def doveadm_pw(scheme, password):
