@@ -252,12 +252,11 @@ bool imapc_parse_fetch(const struct imapc_resp *r, struct imapc_fetch *f)
             if (!imapc_parse_date(s, &f->internaldate))
                 f->internaldate = 0;
         } else if (slice_eq_cstr_nocase(key, "BODY[]") || slice_eq_cstr_nocase(key, "RFC822")) {
-            if (!string(&c, &tmp, &s, &nil))
-                break;
-            if (s.ptr == tmp.data) /* a quoted body: only literals point outside tmp */
+            /* a message body comes as a literal (a quoted string cannot hold CRLF) */
+            if (peek(&c) != '{' || !string(&c, &tmp, &s, &nil))
                 break;
             f->body = s;
-            f->has_body = !nil;
+            f->has_body = true;
         } else if (!skip_value(&c, &tmp, 0))
             break;
     }
