@@ -328,6 +328,36 @@ static void list_dir(const char *path, const char *sub, struct md_msg **v, size_
     closedir(d);
 }
 
+/* Finds the file of a message by its unique part in cur/ or new/ (its name now). */
+static int find_by_base(const char *path, const char *base, struct md_msg *m)
+{
+    static const char *const subs[] = {"cur", "new"};
+    struct buf p = BUF_INIT;
+    int rc = -1;
+    for (int i = 0; i < 2 && rc != 0; i++) {
+        buf_reset(&p);
+        buf_printf(&p, "%s/%s", path, subs[i]);
+        DIR *d = opendir(p.data);
+        struct dirent *e;
+        while (d && rc != 0 && (e = readdir(d)) != NULL) {
+            struct mailfmt_maildir_name mn;
+            if (mailfmt_maildir_name_parse(slice_from_cstr(e->d_name), &mn) &&
+                slice_eq(mn.base, slice_from_cstr(base))) {
+                free(m->dir);
+                free(m->name);
+                m->dir = xstrdup(subs[i]);
+                m->name = xstrdup(e->d_name);
+                rc = 0;
+            }
+        }
+        if (d)
+            closedir(d);
+    }
+    buf_free(&p);
+    errno = ENOENT;
+    return rc;
+}
+
 /* Imports one Maildir folder (PATH itself for INBOX). */
 static int maildir_folder(struct import_batch *b, const char *path, const char *mailbox)
 {
@@ -391,6 +421,23 @@ static int maildir_folder(struct import_batch *b, const char *path, const char *
             b->skipped++;
             continue;
         }
+        struct buf p = BUF_INIT;
+        buf_printf(&p, "%s/%s", v[i].dir, v[i].name);
+        int64_t mtime = 0;
+        int r = read_file(dirfd, p.data, &data, &mtime);
+        if (r != 0 && errno == ENOENT && find_by_base(path, v[i].base, &v[i]) == 0) {
+            /* a running server moved it (new/ -> cur/) or renamed it (flags) meanwhile */
+            buf_reset(&p);
+            buf_printf(&p, "%s/%s", v[i].dir, v[i].name);
+            r = read_file(dirfd, p.data, &data, &mtime);
+        }
+        if (r != 0) {
+            fprintf(stderr, "wharf import: %s/%s: %s\n", path, p.data, strerror(errno));
+            b->failed++;
+            buf_free(&p);
+            continue;
+        }
+        buf_free(&p);
         struct mailfmt_maildir_name mn;
         mailfmt_maildir_name_parse(slice_from_cstr(v[i].name), &mn);
         buf_reset(&keywords);
@@ -400,17 +447,6 @@ static int maildir_folder(struct import_batch *b, const char *path, const char *
                     buf_append_byte(&keywords, ' ');
                 buf_append_cstr(&keywords, kw.names[k]);
             }
-        struct buf p = BUF_INIT;
-        buf_printf(&p, "%s/%s", v[i].dir, v[i].name);
-        int64_t mtime = 0;
-        if (read_file(dirfd, p.data, &data, &mtime) != 0) {
-            /* moved between cur/ and new/ or expunged by a running server meanwhile */
-            fprintf(stderr, "wharf import: %s/%s: %s\n", path, p.data, strerror(errno));
-            b->failed++;
-            buf_free(&p);
-            continue;
-        }
-        buf_free(&p);
         rc = import_batch_add(b, mb.name, &data, mn.flags, buf_cstr(&keywords), mtime,
                               keep_uids ? v[i].uid : 0);
     }
