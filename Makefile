@@ -10,7 +10,8 @@ DEPS_BUILD := meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev
               libunistring-dev
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
               clang libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib isync \
-              fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl
+              fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
+              dovecot-imapd mutt
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 PYTHON     := /usr/bin/python3

@@ -32,6 +32,10 @@ int cmd_queue(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_public(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_acl(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_auth(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_import(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_export(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_backup(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_restore(struct cli_ctx *ctx, int argc, char **argv);
 
 struct store;
 /* The store, opened as the wharf user (cmd_mailbox.c); NULL after printing why. */

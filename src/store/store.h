@@ -102,6 +102,17 @@ void store_mailbox_free(struct store_mailbox *mb);
 /* special_use may be NULL. Fails if the name is taken or invalid. */
 int store_mailbox_create(struct store *s, const char *owner, const char *name,
                          const char *special_use, struct buf *err);
+/*
+ * Imports (wharf import): gives the mailbox (created if missing, with
+ * special_use) the source server's UIDVALIDITY and raises its UIDNEXT to at
+ * least uidnext, so that clients that synced against the old server keep
+ * their UIDs. The UIDVALIDITY may change only while the mailbox has never held
+ * a message (UIDNEXT 1): a mailbox with messages under another UIDVALIDITY is
+ * refused, never renumbered. uidvalidity 0 keeps the current one.
+ */
+int store_mailbox_set_uids(struct store *s, const char *owner, const char *name,
+                           const char *special_use, uint32_t uidvalidity, uint32_t uidnext,
+                           struct buf *err);
 /* Deletes the mailbox and its messages (not INBOX). */
 int store_mailbox_delete(struct store *s, const char *owner, const char *name, struct buf *err);
 /* Renames (and its children); keeps UIDVALIDITY. Renaming INBOX is refused. */
@@ -222,6 +233,9 @@ struct store_target {
     const char *mailbox; /* NULL: INBOX; a missing folder also means INBOX ... */
     bool must_exist;     /* ... unless this is set (IMAP APPEND): then STORE_NO_MAILBOX */
     uint64_t quota_bytes, quota_messages; /* 0: unlimited (from directory_quota) */
+    uint32_t want_uid; /* 0: the next UID; else (imports keeping a source's UIDs) this UID,
+                          which must be >= UIDNEXT (the batch fails otherwise); UIDNEXT
+                          becomes want_uid + 1 */
     /* results */
     enum store_status status;
     uint32_t uid;

@@ -152,15 +152,25 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
         t->status = STORE_OVER_QUOTA;
         return 0;
     }
+    uint32_t uid = row.uidnext;
+    if (t->want_uid != 0) {
+        if (t->want_uid < row.uidnext || t->want_uid == UINT32_MAX) {
+            buf_printf(err, "store: UID %u is below UIDNEXT %u of %s", t->want_uid, row.uidnext,
+                       t->stored_in);
+            return -1;
+        }
+        uid = t->want_uid;
+    }
     uint64_t modseq;
     if (blob_ref(s, d->data, hex, seg, err) != 0 || store_modseq_next(s, row.id, &modseq, err) != 0)
         return -1;
     sqlite3_stmt *st =
-        store_stmt(s, "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? AND uidnext = ?", err);
+        store_stmt(s, "UPDATE mailboxes SET uidnext = ?3 + 1 WHERE id = ?1 AND uidnext = ?2", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, row.id);
     sqlite3_bind_int64(st, 2, row.uidnext);
+    sqlite3_bind_int64(st, 3, uid);
     if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(s->db) != 1)
         return store_db_error(s, "uidnext", err);
     st = store_stmt(s,
@@ -170,7 +180,7 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, row.id);
-    sqlite3_bind_int64(st, 2, row.uidnext);
+    sqlite3_bind_int64(st, 2, uid);
     sqlite3_bind_int64(st, 3, (int64_t)modseq);
     sqlite3_bind_int(st, 4, (int)(d->flags & 0x1f));
     sqlite3_bind_text(st, 5, d->keywords ? d->keywords : "", -1, SQLITE_STATIC);
@@ -191,7 +201,7 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
         if (sqlite3_step(st) != SQLITE_DONE)
             return store_db_error(s, "dedupe", err);
     }
-    t->uid = row.uidnext;
+    t->uid = uid;
     t->uidvalidity = row.uidvalidity;
     t->status = STORE_OK;
     return 0;

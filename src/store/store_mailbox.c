@@ -152,6 +152,49 @@ int store_mailbox_create(struct store *s, const char *owner, const char *name,
     return rc;
 }
 
+int store_mailbox_set_uids(struct store *s, const char *owner, const char *name,
+                           const char *special_use, uint32_t uidvalidity, uint32_t uidnext,
+                           struct buf *err)
+{
+    struct buf canon = BUF_INIT;
+    if (store_name_check(s, name, &canon, err) != 0) {
+        buf_free(&canon);
+        return -1;
+    }
+    int rc = -1;
+    if (store_begin(s, true, err) != 0)
+        goto out;
+    struct mbrow row;
+    int f = store_account_ensure(s, owner, err) == 0 ? store_mailbox_find(s, owner, canon.data, &row, err) : -1;
+    if (f == 1 && store_mailbox_insert(s, owner, canon.data, special_use, err) == 0)
+        f = store_mailbox_find(s, owner, canon.data, &row, err);
+    if (f != 0)
+        goto rollback;
+    if (uidvalidity != 0 && uidvalidity != row.uidvalidity && row.uidnext != 1) {
+        buf_printf(err, "%s already holds messages under UIDVALIDITY %u (the source has %u)",
+                   canon.data, row.uidvalidity, uidvalidity);
+        goto rollback;
+    }
+    sqlite3_stmt *st = store_stmt(
+        s, "UPDATE mailboxes SET uidvalidity = ?2, uidnext = max(uidnext, ?3) WHERE id = ?1", err);
+    if (st == NULL)
+        goto rollback;
+    sqlite3_bind_int64(st, 1, row.id);
+    sqlite3_bind_int64(st, 2, uidvalidity ? uidvalidity : row.uidvalidity);
+    sqlite3_bind_int64(st, 3, uidnext);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        store_db_error(s, "set uids", err);
+        goto rollback;
+    }
+    rc = store_commit(s, err);
+    goto out;
+rollback:
+    store_rollback(s);
+out:
+    buf_free(&canon);
+    return rc;
+}
+
 /* Deletes one mailbox row and everything hanging on it (in a write transaction). */
 static int delete_mailbox_row(struct store *s, const char *owner, int64_t id, struct buf *err)
 {

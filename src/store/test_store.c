@@ -812,6 +812,51 @@ static void test_names_and_acl(void **state)
     store_close(s);
 }
 
+/* Imports keep the source's UIDVALIDITY and UIDs; a mailbox with messages is never renumbered. */
+static void test_import_keeps_uids(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    assert_int_equal(store_mailbox_set_uids(s, ALICE, "Old/Work", NULL, 1234567, 10, &err), 0);
+    struct store_mailbox mb;
+    assert_int_equal(store_mailbox_get(s, ALICE, "Old/Work", &mb, &err), 0);
+    assert_int_equal(mb.uidvalidity, 1234567);
+    assert_int_equal(mb.uidnext, 10);
+    store_mailbox_free(&mb);
+    struct store_target t = {.owner = ALICE, .mailbox = "Old/Work", .must_exist = true,
+                             .want_uid = 42};
+    struct store_delivery d = {.data = slice_from_cstr("Subject: a\r\n\r\nx\r\n"),
+                               .flags = STORE_FLAG_SEEN, .keywords = "$Junk",
+                               .targets = &t, .n_targets = 1};
+    assert_int_equal(store_deliver(s, &d, 1, &err), 0);
+    assert_int_equal(t.status, STORE_OK);
+    assert_int_equal(t.uid, 42);
+    assert_int_equal(t.uidvalidity, 1234567);
+    /* below UIDNEXT: refused, nothing stored */
+    t.want_uid = 41;
+    assert_int_equal(store_deliver(s, &d, 1, &err), -1);
+    buf_reset(&err);
+    t.want_uid = 0;
+    assert_int_equal(store_deliver(s, &d, 1, &err), 0);
+    assert_int_equal(t.uid, 43);
+    /* UIDNEXT only grows; another UIDVALIDITY is refused once messages exist */
+    assert_int_equal(store_mailbox_set_uids(s, ALICE, "Old/Work", NULL, 1234567, 5, &err), 0);
+    assert_int_equal(store_mailbox_get(s, ALICE, "Old/Work", &mb, &err), 0);
+    assert_int_equal(mb.uidnext, 44);
+    assert_int_equal(mb.messages, 2);
+    store_mailbox_free(&mb);
+    assert_int_equal(store_mailbox_set_uids(s, ALICE, "Old/Work", NULL, 99, 0, &err), -1);
+    buf_reset(&err);
+    /* the lazily created INBOX takes the source's UIDVALIDITY while empty */
+    assert_int_equal(store_mailbox_set_uids(s, ALICE, "INBOX", NULL, 777, 3, &err), 0);
+    assert_int_equal(store_mailbox_get(s, ALICE, "INBOX", &mb, &err), 0);
+    assert_int_equal(mb.uidvalidity, 777);
+    store_mailbox_free(&mb);
+    buf_free(&err);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -829,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_gc_keeps_live_bodies),
         cmocka_unit_test(test_names_and_acl),
         cmocka_unit_test(test_acl_rights_and_shares),
+        cmocka_unit_test(test_import_keeps_uids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
