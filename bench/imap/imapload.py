@@ -434,7 +434,9 @@ def summary(lines):
             idle[cur] = {"n": kv["connections"]}
         elif f[1] == "idle" and idle:
             key = [k for k in idle if k[0] == f[0]][-1:]
-            if key:
+            if key and f[2] == "accepted_ms":
+                idle[key[0]].update({"acc_" + k: v for k, v in kv.items()})
+            elif key:
                 idle[key[0]].update(kv)
     for (what, n), v in syncs.items():
         v.sort()
@@ -454,7 +456,8 @@ def summary(lines):
             print(f"summary: {name + ' ' + n:<24} {wm:7.3f}s {dm:8.3f}s   {dm / wm if wm else 0:5.2f}x  (median of {len(w)})")
     for (server, tls, via), v in idle.items():
         print(f"summary: {server} {v['n']} IDLE{' over TLS' if tls else ''}, delivery by {via}: Pss {int(v.get('pss_kb', 0)) / 1024:.1f} MB, "
-              f"delivery to EXISTS p50 {v.get('p50', '?')} ms p99 {v.get('p99', '?')} ms")
+              f"delivery to EXISTS p50 {v.get('p50', '?')} ms p99 {v.get('p99', '?')} ms"
+              + (f" (its reply p50 {v['acc_p50']} ms p99 {v['acc_p99']} ms)" if "acc_p50" in v else ""))
 
 
 def main():
