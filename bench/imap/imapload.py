@@ -10,16 +10,20 @@ parses only what it must, so its own cost stays small next to the server's).
   imapload.py fetch HOST PORT USER PASS ROUNDS
       UID FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE) on INBOX: one
       warm-up round, then ROUNDS timed; prints the seconds of each.
+      The warm-up round is also printed (fetch_cold): run right after the
+      messages were delivered, it is the first, cold ENVELOPE fetch.
   imapload.py search HOST PORT USER PASS ROUNDS
       SEARCH TEXT zanzibar on INBOX, the same way.
+  imapload.py searchfrom HOST PORT USER PASS ROUNDS
+      SEARCH FROM s5@bench.test (one sender in 97, a header search), the same way.
   imapload.py append HOST PORT USER PASS COUNT SIZE WINDOW
       APPENDs COUNT messages to INBOX, WINDOW in flight (LITERAL+); prints
       messages/s.
-  imapload.py idle HOST PORT USERFMT PASS USERS CONNS PROBES DELIVER PIDFILE|PID
-      CONNS connections (user i % USERS), each LOGIN, SELECT INBOX, IDLE,
+  imapload.py idle HOST PORT USERFMT PASS USERS CONNS PROBES DELIVER PIDFILE|PID [tls]
+      CONNS connections (user i % USERS; over TLS with "tls"), each LOGIN, SELECT INBOX, IDLE,
       from source addresses 127.0.0.2.. (ephemeral ports); then the summed PSS of
       the server's process tree, then PROBES deliveries (DELIVER is
-      wharf:SOCKET or lmtp:SOCKET) to the users in turn, timing from the start
+      wharf:SOCKET, lmtp:SOCKET or smtp:HOST:PORT) to the users in turn, timing from the start
       of the delivery to the "* N EXISTS" on every idle connection of that user.
   imapload.py sync HOST PORT USER PASS ROUNDS DELIVER PID
       On a big INBOX (Wharf only; DELIVER is its deliver.sock): SELECT INBOX,
@@ -100,6 +104,38 @@ async def lmtp_deliver(path, user, msg):
     w.close()
 
 
+async def smtp_deliver(addr, user, msg):
+    host, port = addr.rsplit(":", 1)
+    r, w = await asyncio.open_connection(host, int(port))
+
+    async def reply():
+        while True:
+            line = await r.readline()
+            if not line.startswith((b"2", b"3")):
+                raise RuntimeError(f"smtp: {line!r}")
+            if line[3:4] != b"-":
+                return
+    await reply()
+    for cmd in (b"EHLO load.test", b"MAIL FROM:<load@load.test>", f"RCPT TO:<{user}>".encode(), b"DATA"):
+        w.write(cmd + b"\r\n")
+        await reply()
+    w.write(msg.replace(b"\r\n.", b"\r\n..") + b"\r\n.\r\n")
+    await reply()
+    w.write(b"QUIT\r\n")
+    w.close()
+
+
+DELIVER = {"wharf": wharf_deliver, "lmtp": lmtp_deliver, "smtp": smtp_deliver}
+
+
+def tls_client():
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 async def fill(deliver, user, maildir, count, size, parallel):
     if maildir != "-":
         for sub in ("new", "cur", "tmp"):
@@ -127,8 +163,9 @@ class Imap:
         self.r, self.w, self.n = r, w, 0
 
     @classmethod
-    async def login(cls, host, port, user, password, local=None):
-        r, w = await asyncio.open_connection(host, port, local_addr=(local, 0) if local else None, limit=1 << 24)
+    async def login(cls, host, port, user, password, local=None, tls=None):
+        r, w = await asyncio.open_connection(host, port, local_addr=(local, 0) if local else None,
+                                             limit=1 << 24, ssl=tls)
         c = cls(r, w)
         await r.readline()
         ok = await c.cmd(f'LOGIN "{user}" "{password}"')
@@ -168,9 +205,11 @@ async def timed(host, port, user, password, rounds, command, mode):
         dt = time.monotonic() - t0
         if not out.rstrip().split(b"\r\n")[-1].split(b" ")[1] == b"OK":
             raise RuntimeError(f"{mode}: {out[-300:]!r}")
+        if r == 0 and mode == "fetch":
+            print(f"fetch_cold round=0 messages={exists} seconds={dt:.4f} bytes={len(out)}")
         if r:
             hits = ""
-            if mode == "search":
+            if mode in ("search", "searchfrom"):
                 n = len(out.split(b"* SEARCH")[1].split(b"\r\n")[0].split())
                 hits = f" hits={n}"
             print(f"{mode} round={r} messages={exists} seconds={dt:.4f} bytes={len(out)}{hits}")
@@ -296,8 +335,9 @@ def pss_kb(root):
     return total, n, parts
 
 
-async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid):
+async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid, tls=False):
     kind, path = deliver.split(":", 1)
+    tls = tls_client() if tls else None
     waiting = {}     # user -> list of futures for the current probe
     by_user = {}
     sem = asyncio.Semaphore(100)
@@ -309,7 +349,7 @@ async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid
         for attempt in range(20):
             async with sem:
                 try:
-                    c = await Imap.login(host, port, user, password, local)
+                    c = await Imap.login(host, port, user, password, local, tls)
                     await c.cmd("SELECT INBOX")
                     c.w.write(b"I IDLE\r\n")
                     line = await c.r.readline()
@@ -338,19 +378,21 @@ async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid
         for t in tasks:
             if t.done() and t.exception():
                 raise t.exception()
-    print(f"idle connections={conns} users={users} up_in={time.monotonic() - t0:.1f}s")
+    print(f"idle connections={conns} users={users} tls={int(tls is not None)} via={kind}"
+          f" up_in={time.monotonic() - t0:.1f}s")
     await asyncio.sleep(5)   # let the servers settle (Dovecot hibernates idle sessions)
     root = int(open(pid).read()) if not pid.isdigit() else int(pid)
     kb, nproc, parts = pss_kb(root)
     print(f"idle pss_kb={kb} processes={nproc} (" + ", ".join(f"{k} {v}" for k, v in sorted(parts.items())) + ")")
-    lat = []
+    lat, acc = [], []
     for p in range(probes):
         user = userfmt % (p % users)
         futs = [asyncio.get_running_loop().create_future() for _ in by_user[user]]
         waiting[user] = futs
         msg = message(2000000 + p, 2048)
         s = time.monotonic()
-        await (wharf_deliver if kind == "wharf" else lmtp_deliver)(path, user, msg)
+        await DELIVER[kind](path, user, msg)
+        acc.append(time.monotonic() - s)  # accepted (the 250 after DATA, or the reply frame)
         try:
             times = await asyncio.wait_for(asyncio.gather(*futs), 10)
             lat += [t - s for t in times]
@@ -362,6 +404,9 @@ async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid
     lat.sort()
     pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
     print(f"idle exists_ms p50={pct(0.5):.1f} p99={pct(0.99):.1f} max={lat[-1] * 1000:.1f} samples={len(lat)}")
+    acc.sort()
+    print(f"idle accepted_ms p50={acc[len(acc) // 2] * 1000:.1f} p99={acc[min(len(acc) - 1, int(0.99 * len(acc)))] * 1000:.1f}"
+          f" max={acc[-1] * 1000:.1f} (the delivery's own reply)")
     still = sum(1 for t in tasks if not t.done())
     print(f"idle still_connected={still}")
     for t in tasks:
@@ -380,14 +425,19 @@ def summary(lines):
                   f"{int(kv['pss_kb']) / 1024:.1f} MB")
         elif f[1] == "sync":
             syncs.setdefault((f[2], kv["messages"]), []).append(float(kv["seconds"]))
-        elif f[1] in ("fetch", "search"):
+        elif f[1] in ("fetch", "search", "searchfrom", "fetch_cold"):
             runs.setdefault((f[1], kv["messages"]), {}).setdefault(f[0], []).append(float(kv["seconds"]))
         elif f[1] == "append":
             runs.setdefault(("append", kv["messages"]), {})[f[0]] = [float(kv["rate"].rstrip("/s"))]
         elif f[1] == "idle" and "connections" in kv:
-            idle[f[0]] = {"n": kv["connections"]}
-        elif f[1] == "idle" and f[0] in idle:
-            idle[f[0]].update(kv)
+            cur = (f[0], kv.get("tls", "0") == "1", kv.get("via", "?"))
+            idle[cur] = {"n": kv["connections"]}
+        elif f[1] == "idle" and idle:
+            key = [k for k in idle if k[0] == f[0]][-1:]
+            if key and f[2] == "accepted_ms":
+                idle[key[0]].update({"acc_" + k: v for k, v in kv.items()})
+            elif key:
+                idle[key[0]].update(kv)
     for (what, n), v in syncs.items():
         v.sort()
         print(f"summary: wharf {what:<16} {n:>7} messages: median {v[(len(v) - 1) // 2] * 1000:8.2f} ms"
@@ -401,11 +451,13 @@ def summary(lines):
         if op == "append":
             print(f"summary: {'APPEND ' + n:<24} {wm:6.0f}/s {dm:7.0f}/s   {wm / dm if dm else 0:5.2f}x")
         else:
-            name = "UID FETCH" if op == "fetch" else "SEARCH TEXT"
+            name = {"fetch": "UID FETCH", "fetch_cold": "cold FETCH", "search": "SEARCH TEXT",
+                    "searchfrom": "SEARCH FROM"}[op]
             print(f"summary: {name + ' ' + n:<24} {wm:7.3f}s {dm:8.3f}s   {dm / wm if wm else 0:5.2f}x  (median of {len(w)})")
-    for server, v in idle.items():
-        print(f"summary: {server} {v['n']} IDLE: Pss {int(v.get('pss_kb', 0)) / 1024:.1f} MB, "
-              f"delivery to EXISTS p50 {v.get('p50', '?')} ms p99 {v.get('p99', '?')} ms")
+    for (server, tls, via), v in idle.items():
+        print(f"summary: {server} {v['n']} IDLE{' over TLS' if tls else ''}, delivery by {via}: Pss {int(v.get('pss_kb', 0)) / 1024:.1f} MB, "
+              f"delivery to EXISTS p50 {v.get('p50', '?')} ms p99 {v.get('p99', '?')} ms"
+              + (f" (its reply p50 {v['acc_p50']} ms p99 {v['acc_p99']} ms)" if "acc_p50" in v else ""))
 
 
 def main():
@@ -418,10 +470,13 @@ def main():
                           "UID FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)", mode))
     elif mode == "search":
         asyncio.run(timed(a[1], int(a[2]), a[3], a[4], int(a[5]), "SEARCH TEXT zanzibar", mode))
+    elif mode == "searchfrom":
+        asyncio.run(timed(a[1], int(a[2]), a[3], a[4], int(a[5]), "SEARCH FROM s5@bench.test", mode))
     elif mode == "append":
         asyncio.run(append(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), int(a[7])))
     elif mode == "idle":
-        asyncio.run(idle(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), int(a[7]), a[8], a[9]))
+        asyncio.run(idle(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), int(a[7]), a[8], a[9],
+                         len(a) > 10 and a[10] == "tls"))
     elif mode == "sync":
         asyncio.run(sync(a[1], int(a[2]), a[3], a[4], int(a[5]), a[6], a[7]))
     elif mode == "summary":

@@ -38,7 +38,17 @@ struct imap_server {
     struct directory *dir; /* quotas; NULL until opened (imap_quota_limits) */
     const char *greeting_host;
     struct imap_session *sessions; /* every open session, for mailbox-changed events */
+    struct imap_changes_memo *memo; /* set while one event wakes sessions (imap_store_changes) */
 };
+
+/*
+ * store_message_changes for the session's selected mailbox. While one
+ * mailbox-changed event wakes the IDLE sessions of a mailbox, those that
+ * synced to the same MODSEQ share one store read (a copy each) instead of
+ * one read per session.
+ */
+int imap_store_changes(struct imap_session *s, uint64_t since, struct store_changes *c,
+                       struct buf *err);
 
 enum imap_state {
     IMAP_NOT_AUTHENTICATED,

@@ -241,7 +241,7 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     struct store_changes c;
     struct buf err = BUF_INIT;
     /* One snapshot: the changes past the view's MODSEQ and the mailbox's HIGHESTMODSEQ. */
-    int rc = store_message_changes(s->srv->store, v->owner, v->name, v->synced_modseq, &c, &err);
+    int rc = imap_store_changes(s, v->synced_modseq, &c, &err);
     bool reset = rc == 0 && c.uidvalidity != v->uidvalidity;
     if (reset) {
         store_changes_free(&c);

@@ -4,8 +4,10 @@
  * CC, BCC, SUBJECT, HEADER, BODY, TEXT, BEFORE, ON, SINCE, SENTBEFORE,
  * SENTON, SENTSINCE, LARGER, SMALLER, MODSEQ, NOT, OR, parenthesized groups
  * and "$"; RETURN (MIN MAX ALL COUNT SAVE) (RFC 4731, RFC 5182). IMAP4rev2
- * sessions always get ESEARCH. Messages are read (and MIME-parsed) only
- * when a key needs their content.
+ * sessions always get ESEARCH. Header keys (FROM, TO, CC, BCC, SUBJECT,
+ * HEADER of the fields the record holds) and SENT* read the search records
+ * the store wrote at delivery (mime_cache.c); messages are read (and
+ * MIME-parsed) only when a key needs more of their content.
  * Must never: recurse deeper than the parser's list depth allows (NOT and OR
  * chains are bounded by IMAP_MAX_SEARCH_DEPTH).
  */
@@ -229,6 +231,8 @@ struct smsg {
     int64_t sent_day;
     struct buf data;
     struct mime_message mime;
+    struct slice rec; /* the search record (the store's, or built here); ptr NULL: none yet */
+    struct buf built; /* a record built here, for a message stored before records */
 };
 
 static char ascii_fold(char c, bool upper)
@@ -295,8 +299,38 @@ static bool smsg_load(struct smsg *sm)
     return sm->loaded;
 }
 
+/* The message's search record: the store's, else built from the message (an
+ * older message; imap_search_eval writes it back). */
+static bool smsg_record(struct smsg *sm, struct slice *rest_r)
+{
+    if (sm->rec.ptr == NULL || !mime_cache_record_valid(sm->rec)) {
+        if (!smsg_load(sm))
+            return false;
+        buf_reset(&sm->built);
+        mime_cache_record(&sm->built, &sm->mime, sm->mime.root);
+        sm->rec = buf_slice(&sm->built);
+    }
+    *rest_r = slice_make(sm->rec.ptr + 1, sm->rec.len - 1);
+    return true;
+}
+
+/*
+ * RFC 3501 6.4.4 / RFC 9051 6.4.4: a case-insensitive substring of the field
+ * (unfolded, encoded-words decoded). Address fields also match on their
+ * addresses with comments removed, as Dovecot does ("From: <a (c)@ (c) d>"
+ * matches "a@d"). The fields the search record holds are read from it.
+ */
 static bool header_match(struct smsg *sm, struct slice name, struct slice value)
 {
+    struct slice rest, n, v;
+    if (mime_cache_covers(name)) {
+        if (!smsg_record(sm, &rest))
+            return false;
+        while (mime_cache_record_next(&rest, &n, &v))
+            if (slice_eq_nocase(n, name) && contains_nocase(v, value))
+                return true;
+        return false;
+    }
     if (!smsg_load(sm))
         return false;
     const struct mime_part *root = sm->mime.root;
@@ -323,9 +357,12 @@ static bool sent_day(struct smsg *sm, int64_t *day_r)
     if (sm->sent == 0) {
         sm->sent = -1;
         int64_t t, zone;
-        const struct mime_field *f =
-            smsg_load(sm) ? mime_part_field_last(&sm->mime, sm->mime.root, "Date") : NULL;
-        if (f != NULL && imap_rfc5322_date_zone_parse(mime_field_value(&sm->mime, f), &t, &zone)) {
+        struct slice rest, n, v, date = {NULL, 0};
+        if (smsg_record(sm, &rest)) /* the last Date: field, as ENVELOPE takes it */
+            while (mime_cache_record_next(&rest, &n, &v))
+                if (slice_eq_cstr_nocase(n, "date"))
+                    date = v;
+        if (date.ptr != NULL && imap_rfc5322_date_zone_parse(date, &t, &zone)) {
             sm->sent_day = day_of(t + zone);
             sm->sent = 1;
         }
@@ -431,6 +468,18 @@ static bool uses_modseq(const struct skey *k)
     return false;
 }
 
+/* Whether some key reads the search record (header fields it holds, SENT*). */
+static bool uses_record(const struct skey *k)
+{
+    if ((k->kind == S_HEADER && mime_cache_covers(k->a)) || k->kind == S_SENTBEFORE ||
+        k->kind == S_SENTON || k->kind == S_SENTSINCE)
+        return true;
+    for (size_t i = 0; i < k->n_sub; i++)
+        if (uses_record(&k->sub[i]))
+            return true;
+    return false;
+}
+
 enum search_return {
     RET_MIN = IMAP_RET_MIN, /* RETURN options: imap_context.c parses and answers them */
     RET_MAX = IMAP_RET_MAX,
@@ -453,15 +502,57 @@ const char *imap_search_eval(struct imap_session *s, const struct imap_arg *args
     if (modseq_r != NULL)
         *modseq_r = uses_modseq(&root);
     bool *match = xcalloc(v->n ? v->n : 1, sizeof(*match));
+    /* Header keys read the search records: one statement for the mailbox. */
+    struct store_records recs = {0};
+    struct buf fill_data = BUF_INIT;
+    uint32_t *fill_uids = NULL;
+    size_t *fill_off = NULL, n_fill = 0, ri = 0;
+    if (v->n > 0 && uses_record(&root)) {
+        struct buf err = BUF_INIT;
+        if (store_message_records(s->srv->store, v->owner, v->name, v->msgs[0].uid, &recs,
+                                  &err) != 0)
+            log_warning("user=<%s>: search records: %s", s->account, buf_cstr(&err));
+        buf_free(&err);
+        fill_uids = xcalloc(v->n, sizeof(*fill_uids));
+        fill_off = xcalloc(v->n + 1, sizeof(*fill_off));
+    }
     for (size_t i = 0; i < v->n; i++) {
         struct smsg sm = {.s = s, .m = &v->msgs[i], .msn = (uint32_t)(i + 1),
                           .star_msn = (uint32_t)v->n, .star_uid = v->msgs[v->n - 1].uid};
         buf_init(&sm.data);
+        buf_init(&sm.built);
+        while (ri < recs.n && recs.v[ri].uid < sm.m->uid)
+            ri++;
+        bool stored = ri < recs.n && recs.v[ri].uid == sm.m->uid;
+        if (stored)
+            sm.rec = store_record_get(&recs, ri);
         match[i] = eval(&sm, &root);
+        if (stored && sm.built.len > 0) { /* an older message: keep what was built */
+            fill_uids[n_fill] = sm.m->uid;
+            fill_off[n_fill++] = fill_data.len;
+            buf_append_slice(&fill_data, buf_slice(&sm.built));
+        }
         if (sm.loaded)
             mime_message_free(&sm.mime);
         buf_free(&sm.data);
+        buf_free(&sm.built);
     }
+    if (n_fill > 0) {
+        struct slice *fill = xcalloc(n_fill, sizeof(*fill));
+        fill_off[n_fill] = fill_data.len;
+        for (size_t i = 0; i < n_fill; i++)
+            fill[i] = slice_make(fill_data.data + fill_off[i], fill_off[i + 1] - fill_off[i]);
+        struct buf err = BUF_INIT;
+        if (store_message_set_records(s->srv->store, v->owner, v->name, fill_uids, fill, n_fill,
+                                      &err) < 0)
+            log_warning("user=<%s>: search records: %s", s->account, buf_cstr(&err));
+        buf_free(&err);
+        free(fill);
+    }
+    free(fill_uids);
+    free(fill_off);
+    buf_free(&fill_data);
+    store_records_free(&recs);
     skey_free(&root);
     *match_r = match;
     return NULL;

@@ -236,6 +236,31 @@ void mime_imap_envelope(struct buf *out, const struct mime_message *msg, const s
 void mime_imap_bodystructure(struct buf *out, const struct mime_message *msg,
                              const struct mime_part *p, bool extended);
 
+/* ---- what the store keeps per message (mime_cache.c) ---- */
+
+/* Parsed once at delivery or APPEND, so that FETCH ENVELOPE/BODYSTRUCTURE
+ * and the header searches never parse the message again. */
+struct mime_cache {
+    struct buf envelope;      /* mime_imap_envelope of the root */
+    struct buf bodystructure; /* mime_imap_bodystructure, extended */
+    struct buf record;        /* the search record (mime_cache_record) */
+};
+/* Fills c (initialised here) from the message data; limits NULL: defaults. */
+void mime_cache_build(struct slice data, const struct mime_limits *limits, struct mime_cache *c);
+void mime_cache_free(struct mime_cache *c);
+/* The search record of the header of part p: every From, Sender, Reply-To,
+ * To, Cc, Bcc, Subject, Date, Message-ID and In-Reply-To field, in order,
+ * unfolded and RFC 2047-decoded, names lower-case; each address field once
+ * more as its parsed addresses without comments ("Name <l@d>, ..."). */
+void mime_cache_record(struct buf *rec, const struct mime_message *msg, const struct mime_part *p);
+/* Whether the record holds every field of this name (else: read the message). */
+bool mime_cache_covers(struct slice name);
+/* A record this version writes and reads. */
+bool mime_cache_record_valid(struct slice rec);
+/* Iteration: rest starts as the record minus its version byte; false at the
+ * end or where the record is cut short. */
+bool mime_cache_record_next(struct slice *rest, struct slice *name_r, struct slice *value_r);
+
 /* ---- sections (mime_section.c) ---- */
 
 enum mime_section_result {

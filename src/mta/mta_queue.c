@@ -305,8 +305,14 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         return;
     struct qjob *j = xcalloc(1, sizeof(*j));
     struct buf err = BUF_INIT;
-    if (spool_read(q->cfg, id, &j->sm, &err) != 0) {
-        log_error("%s: cannot read spool entry: %s", id, buf_cstr(&err));
+    int rc = spool_read(q->cfg, id, &j->sm, &err);
+    if (rc != 0) {
+        /* gone: finished and removed between a listing (the scan) or an
+         * announcement (spool-new, a late one) and now; normal, not an error */
+        if (rc > 0)
+            log_debug("%s: no longer in the spool", id);
+        else
+            log_error("%s: cannot read spool entry: %s", id, buf_cstr(&err));
         buf_free(&err);
         free(j);
         return;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "mta/mta_queue.h"
 #include "spool/spool.h"
 
@@ -32,6 +33,14 @@ int spool_read(const struct wharf_config *cfg, const char *id, struct spool_mess
                struct buf *err)
 {
     memset(msg, 0, sizeof(*msg));
+    if (strcmp(id, "GONE") == 0) { /* finished and removed since it was announced */
+        buf_printf(err, "open queue/GONE: No such file or directory");
+        return 1;
+    }
+    if (strcmp(id, "DAMAGED") == 0) {
+        buf_printf(err, "queue/DAMAGED: damaged");
+        return -1;
+    }
     snprintf(msg->env.id, sizeof(msg->env.id), "%s", id);
     msg->env.rcpts = xcalloc(n_rcpts, sizeof(*msg->env.rcpts));
     msg->env.n_rcpts = n_rcpts;
@@ -211,10 +220,63 @@ static void test_crash_between_commit_and_spool_update(void **state)
     waitpid(pid, NULL, 0);
 }
 
+/* What the mta logs while fn runs (stderr captured in a file). */
+static char *captured_log(void (*fn)(struct mta_queue *), struct mta_queue *q)
+{
+    char path[] = "/tmp/wharf-test-queue-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    fn(q);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    off_t len = lseek(fd, 0, SEEK_END);
+    char *s = xcalloc(1, (size_t)len + 1);
+    assert_int_equal(pread(fd, s, (size_t)len, 0), len);
+    close(fd);
+    return s;
+}
+
+static void take_gone(struct mta_queue *q)
+{
+    mta_queue_take(q, "GONE");
+}
+
+static void take_damaged(struct mta_queue *q)
+{
+    mta_queue_take(q, "DAMAGED");
+}
+
+/* A spool-new announcement (or a scan's listing) that arrives after the
+ * entry was delivered and removed is normal: no "error:" line. A damaged
+ * entry still is one. */
+static void test_take_after_removal_is_no_error(void **state)
+{
+    (void)state;
+    log_init("mta", LOG_TO_STDERR);
+    struct event_base *base = event_base_new();
+    event_base_priority_init(base, 3);
+    struct mta_batch b;
+    mta_batch_init(&b, base, 16, NULL, NULL, NULL, NULL);
+    struct mta_queue *q = mta_queue_new(NULL, &b);
+    char *gone = captured_log(take_gone, q);
+    assert_null(strstr(gone, "error:"));
+    char *damaged = captured_log(take_damaged, q);
+    assert_non_null(strstr(damaged, "error: DAMAGED: cannot read spool entry"));
+    free(gone);
+    free(damaged);
+    mta_queue_free(q);
+    mta_batch_free(&b);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crash_between_commit_and_spool_update),
+        cmocka_unit_test(test_take_after_removal_is_no_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

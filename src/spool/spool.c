@@ -263,12 +263,14 @@ int spool_update_rcpts(const struct wharf_config *cfg, const struct spool_messag
     return spool_write(cfg, msg, err);
 }
 
+/* 1 (with err) when path does not exist, -1 for other failures. */
 static int read_file(const char *path, struct buf *out, struct buf *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        buf_printf(err, "open %s: %s", path, strerror(errno));
-        return -1;
+        int e = errno;
+        buf_printf(err, "open %s: %s", path, strerror(e));
+        return e == ENOENT ? 1 : -1;
     }
     int rc = record_read_fd(fd, SPOOL_MAX_FILE, out, err);
     if (rc != 0)

@@ -102,7 +102,9 @@ int spool_write_batch(const struct wharf_config *cfg, const struct spool_message
 /* Decodes a spool file's bytes (exposed for tests and tools); -1 if damaged. */
 int spool_decode(const void *data, size_t len, struct spool_message *msg, struct buf *err);
 
-/* Reads a spool file; -1 with err for a missing or damaged file. */
+/* Reads a spool file; 1 with err when there is no entry id (never was, or
+ * finished and removed since it was listed or announced: no error), -1 with
+ * err for one that cannot be read or is damaged. */
 int spool_read(const struct wharf_config *cfg, const char *id, struct spool_message *msg,
                struct buf *err);
 

@@ -69,6 +69,9 @@ static void test_roundtrip(void **state)
     assert_int_equal(n, 1);
     spool_list_free(ids, n);
     assert_int_equal(spool_remove(&cfg, m.env.id, &err), 0);
+    /* gone (finished and removed since it was listed): 1, not a failure */
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 1);
+    spool_message_free(&r);
     spool_message_free(&m);
     buf_free(&err);
 }

@@ -135,7 +135,7 @@ struct store_message {
     int64_t internaldate; /* unix seconds */
     uint64_t size;        /* bytes as stored (CRLF line ends) */
     char blob[65];        /* hex SHA-256 */
-    char *envelope;       /* cached by the MIME layer, NULL until then */
+    char *envelope;       /* from the MIME layer, at delivery (NULL: an older message) */
     char *bodystructure;  /* idem */
 };
 
@@ -178,6 +178,32 @@ int store_message_flags(struct store *s, const char *owner, const char *mailbox,
 /* Fills the MIME cache columns (no MODSEQ change: not a change a client sees). */
 int store_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                             const char *envelope, const char *bodystructure, struct buf *err);
+/*
+ * Search records (src/mime's mime_cache_record: the searchable header fields,
+ * decoded), written at delivery and APPEND. One statement reads those of the
+ * messages with uid >= uid_min, in UID order; a message stored before
+ * records existed has none (present false) until store_message_set_records
+ * gives it one.
+ */
+struct store_record {
+    uint32_t uid;
+    bool present;
+    size_t off, len; /* in data */
+};
+struct store_records {
+    struct store_record *v;
+    size_t n;
+    struct buf data;
+};
+int store_message_records(struct store *s, const char *owner, const char *mailbox,
+                          uint32_t uid_min, struct store_records *r, struct buf *err);
+/* Record i as a slice of r->data (ptr NULL when absent). */
+struct slice store_record_get(const struct store_records *r, size_t i);
+void store_records_free(struct store_records *r);
+/* Writes the records of n messages in one transaction (no MODSEQ change). */
+int store_message_set_records(struct store *s, const char *owner, const char *mailbox,
+                              const uint32_t *uids, const struct slice *recs, size_t n,
+                              struct buf *err);
 /*
  * COPY (move = false) or MOVE (move = true, RFC 6851) of the given UIDs to
  * dest, same owner, in ONE transaction; bodies are shared, not copied.

@@ -15,6 +15,7 @@
  */
 #include "store/store_int.h"
 #include "base/alloc.h"
+#include "mime/mime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +107,8 @@ static int over_quota(struct store *s, const struct store_target *t, size_t size
 }
 
 static int deliver_target(struct store *s, struct store_delivery *d, struct store_target *t,
-                          const char *hex, int64_t seg, int64_t now, struct buf *err)
+                          const char *hex, struct mime_cache *c, int64_t seg, int64_t now,
+                          struct buf *err)
 {
     t->status = STORE_FAILED;
     t->uid = 0;
@@ -175,7 +177,8 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
         return store_db_error(s, "uidnext", err);
     st = store_stmt(s,
                     "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internaldate,"
-                    " size, blob) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+                    " size, blob, envelope, bodystructure, search)"
+                    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     err);
     if (st == NULL)
         return -1;
@@ -187,6 +190,9 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
     sqlite3_bind_int64(st, 6, d->internaldate ? d->internaldate : now);
     sqlite3_bind_int64(st, 7, (int64_t)d->data.len);
     sqlite3_bind_text(st, 8, hex, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, buf_cstr(&c->envelope), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, buf_cstr(&c->bodystructure), -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 11, c->record.data, (int)c->record.len, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         return store_db_error(s, "insert message", err);
     if (store_quota_add(s, t->owner, (int64_t)d->data.len, 1, err) != 0)
@@ -211,6 +217,12 @@ int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct bu
 {
     int64_t now = (int64_t)time(NULL);
     int64_t seg;
+    /* parsed once, outside the write lock: ENVELOPE, BODYSTRUCTURE and the
+     * search record are never computed again for these messages */
+    struct mime_cache *cache = xcalloc(n ? n : 1, sizeof(*cache));
+    for (size_t i = 0; i < n; i++)
+        mime_cache_build(d[i].data, NULL, &cache[i]);
+    int rc = -1;
     if (store_begin(s, true, err) != 0)
         goto failed;
     if (current_segment(s, &seg, err) != 0)
@@ -221,7 +233,7 @@ int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct bu
         char hex[BLOB_HASH_HEX];
         blob_hash_hex(d[i].data, hex);
         for (size_t k = 0; k < d[i].n_targets; k++)
-            if (deliver_target(s, &d[i], &d[i].targets[k], hex, seg, now, err) != 0)
+            if (deliver_target(s, &d[i], &d[i].targets[k], hex, &cache[i], seg, now, err) != 0)
                 goto rollback;
     }
     if (blob_sync(&s->blobs, err) != 0)
@@ -230,7 +242,8 @@ int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct bu
     if (store_commit(s, err) != 0)
         goto failed;
     store_fault_point("committed");
-    return 0;
+    rc = 0;
+    goto done;
 rollback:
     store_rollback(s);
 failed:
@@ -238,5 +251,9 @@ failed:
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < d[i].n_targets; k++)
             d[i].targets[k].status = STORE_FAILED;
-    return -1;
+done:
+    for (size_t i = 0; i < n; i++)
+        mime_cache_free(&cache[i]);
+    free(cache);
+    return rc;
 }

@@ -386,9 +386,9 @@ static int copy_one(struct store *s, const char *owner, int64_t from, uint32_t u
     int r = store_modseq_next(s, to, &modseq, err);
     if (r == 0 && (st = store_stmt(s,
                                    "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords,"
-                                   " internaldate, size, blob, envelope, bodystructure)"
+                                   " internaldate, size, blob, envelope, bodystructure, search)"
                                    " SELECT ?, ?, ?, flags, keywords, internaldate, size, blob,"
-                                   " envelope, bodystructure FROM messages"
+                                   " envelope, bodystructure, search FROM messages"
                                    " WHERE mailbox_id = ? AND uid = ?",
                                    err)) != NULL) {
         sqlite3_bind_int64(st, 1, to);

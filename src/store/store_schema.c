@@ -87,6 +87,14 @@ static const char *const migrations[] = {
     "  WHEN (OLD.flags & 1) != (NEW.flags & 1) BEGIN"
     "  UPDATE mailboxes SET n_unseen = n_unseen + ((NEW.flags & 1) = 0) - ((OLD.flags & 1) = 0)"
     "  WHERE id = NEW.mailbox_id; END;",
+    /*
+     * 2 -> 3: the search record (mime_cache_record: the searchable header
+     * fields, decoded), written with ENVELOPE and BODYSTRUCTURE at delivery
+     * and APPEND, so that header searches and the first FETCH ENVELOPE never
+     * parse the messages. Rows of older stores stay NULL and are filled the
+     * first time a search needs them.
+     */
+    "ALTER TABLE messages ADD COLUMN search BLOB;",
 };
 
 size_t store_schema_count(void)

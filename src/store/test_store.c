@@ -339,6 +339,7 @@ static void test_counters_migrate(void **state)
                                   "ALTER TABLE mailboxes DROP COLUMN n_messages;"
                                   "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
                                   "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
+                                  "ALTER TABLE messages DROP COLUMN search;"
                                   "PRAGMA user_version = 1;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -350,6 +351,70 @@ static void test_counters_migrate(void **state)
     assert_int_equal(mb.unseen, 2);
     assert_int_equal(mb.bytes, 3 * 20);
     store_mailbox_free(&mb);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
+}
+
+/* Version 2 -> 3: messages stored before search records have none until
+ * they are given one; messages delivered after carry theirs (and ENVELOPE). */
+static void test_search_records_migrate(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct store *s = dir_store(dir);
+    struct buf err = BUF_INIT;
+    assert_int_equal(put(s, ALICE, NULL, "From: Old <old@example.test>\r\n\r\nbody\r\n", NULL,
+                         0, 0, NULL),
+                     STORE_OK);
+    store_close(s);
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE messages DROP COLUMN search;"
+                                  "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
+                                  "PRAGMA user_version = 2;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    buf_free(&path);
+    s = dir_store(dir);
+    assert_int_equal(put(s, ALICE, NULL, "From: New <new@example.test>\r\n\r\nbody\r\n", NULL,
+                         0, 0, NULL),
+                     STORE_OK);
+    struct store_records r;
+    assert_int_equal(store_message_records(s, ALICE, "INBOX", 1, &r, &err), 0);
+    assert_int_equal(r.n, 2);
+    assert_false(r.v[0].present);
+    assert_null(store_record_get(&r, 0).ptr);
+    assert_true(r.v[1].present);
+    struct slice rec = store_record_get(&r, 1);
+    assert_non_null(memmem(rec.ptr, rec.len, "new@example.test", 16));
+    store_records_free(&r);
+    struct store_message *ml;
+    size_t nl;
+    assert_int_equal(store_message_list(s, ALICE, "INBOX", 1, &ml, &nl, &err), 0);
+    assert_null(ml[0].envelope);
+    assert_non_null(strstr(ml[1].envelope, "\"new\" \"example.test\""));
+    store_message_list_free(ml, nl);
+    /* the first search fills the old one in */
+    uint32_t one = 1;
+    struct slice fill = SLICE_LIT("\001x");
+    assert_int_equal(store_message_set_records(s, ALICE, "INBOX", &one, &fill, 1, &err), 0);
+    assert_int_equal(store_message_records(s, ALICE, "INBOX", 1, &r, &err), 0);
+    assert_true(r.v[0].present);
+    assert_int_equal(store_record_get(&r, 0).len, 2);
+    store_records_free(&r);
+    /* a copy carries the record */
+    uint32_t two = 2, copied = 0;
+    assert_int_equal(store_message_copy(s, ALICE, "INBOX", &two, 1, "Archive", false, &copied, &err),
+                     0);
+    assert_int_equal(store_message_records(s, ALICE, "Archive", 1, &r, &err), 0);
+    assert_int_equal(r.n, 1);
+    assert_true(r.v[0].present);
+    store_records_free(&r);
     buf_free(&err);
     store_close(s);
     rm_dir(dir);
@@ -773,7 +838,9 @@ static void test_names_and_acl(void **state)
     assert_int_equal(nl, 1);
     assert_int_equal(ml[0].flags, STORE_FLAG_SEEN);
     assert_string_equal(ml[0].keywords, "$Sent");
-    assert_null(ml[0].envelope);
+    /* ENVELOPE and BODYSTRUCTURE were computed at delivery (APPEND) */
+    assert_string_equal(ml[0].envelope, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+    assert_non_null(ml[0].bodystructure);
     store_message_list_free(ml, nl);
     assert_int_equal(store_message_set_cache(s, ALICE, "Sent", 1, "(NIL)", "(\"text\")", &err), 0);
     assert_int_equal(store_message_list(s, ALICE, "Sent", 1, &ml, &nl, &err), 0);
@@ -864,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_uid_modseq_rules),
         cmocka_unit_test(test_changes_since),
         cmocka_unit_test(test_counters_migrate),
+        cmocka_unit_test(test_search_records_migrate),
         cmocka_unit_test(test_reopen_and_recreate),
         cmocka_unit_test(test_single_instance_and_bytes),
         cmocka_unit_test(test_quota),

@@ -1,0 +1,117 @@
+"""IMAP header searches from the search records written at delivery (issue 19).
+
+SEARCH FROM/TO/CC/BCC/SUBJECT/HEADER read the record the store keeps per
+message (decoded header fields, parsed once when the message arrived), and
+FETCH ENVELOPE the ENVELOPE stored with it. Address fields also match on their
+addresses with comments removed, as Dovecot (and imaptest's search-addresses
+script) expect. Clients: Python's imaplib against a real wharfd; messages
+arrive through `wharf deliver` and IMAP APPEND.
+"""
+import imaplib
+import sqlite3
+
+import pytest
+
+from conftest import tls_context
+
+USER = "alice@example.test"
+PASSWORD = "correct horse battery"
+
+# The From forms of imaptest's search-addresses script, and a few more.
+FROMS = [
+    b"user-from@domain.org",
+    b"<user-from@domain.org>",
+    b"Real Name <user-from@domain.org>",
+    b"<user-from (comment)@ (comment) domain.org>",
+    b"other@domain.org",
+    b"user-from@domain.org (Comment Name)",
+    b"=?utf-8?q?J=C3=B6rg_Sch=C3=B6n?= <user-from@domain.org>",
+]
+
+
+def msg(frm, subject=b"hello", extra=b""):
+    return (b"From: " + frm + b"\r\nTo: alice@example.test\r\nCc: Carol <carol@example.test>\r\n"
+            b"Subject: " + subject + b"\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n" + extra +
+            b"Message-ID: <m@example.test>\r\n\r\nbody\r\n")
+
+
+@pytest.fixture
+def imap(wharf_factory):
+    server = wharf_factory(enable={"imaps"}).start()
+    server.wharf("domain", "add", "example.test")
+    server.wharf("user", "add", USER, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    return server
+
+
+def login(server):
+    m = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
+                          timeout=20)
+    m.login(USER, PASSWORD)
+    return m
+
+
+def store_db(server):
+    return sqlite3.connect(str(server.data / "store" / "store.db"), timeout=10)
+
+
+def test_search_addresses_without_comments_and_by_name(imap):
+    for f in FROMS:
+        imap.wharf("deliver", USER, input=msg(f))
+    m = login(imap)
+    m.select("INBOX")
+    # the address with its comments removed, whatever form it came in
+    assert m.search(None, "FROM", "user-from@domain.org")[1] == [b"1 2 3 4 6 7"]
+    assert m.search(None, "FROM", "USER-FROM@DOMAIN.ORG")[1] == [b"1 2 3 4 6 7"]
+    assert m.search(None, "FROM", "domain.org")[1] == [b"1 2 3 4 5 6 7"]
+    # the display name, decoded (RFC 2047), and the raw field's comment text
+    assert m.search(None, "FROM", '"real name"')[1] == [b"3"]
+    assert m.search(None, "FROM", "comment")[1] == [b"4 6"]
+    m.literal = "Jörg".encode()
+    assert m.search("UTF-8", "FROM")[1] == [b"7"]
+    assert m.search(None, "FROM", "nobody")[1] == [b""]
+    assert m.search(None, "CC", "carol@example.test")[1] == [b"1 2 3 4 5 6 7"]
+    assert m.search(None, "TO", "alice")[1] == [b"1 2 3 4 5 6 7"]
+    assert m.search(None, "BCC", "alice")[1] == [b""]
+    assert m.search(None, "HEADER", "FROM", "user-from@domain.org")[1] == [b"1 2 3 4 6 7"]
+    assert m.search(None, "HEADER", "Message-ID", "m@example")[1] == [b"1 2 3 4 5 6 7"]
+    assert m.search(None, "SENTON", "27-Nov-2026")[1] == [b"1 2 3 4 5 6 7"]
+    m.logout()
+
+
+def test_records_and_envelope_written_at_delivery_and_append(imap):
+    imap.wharf("deliver", USER, input=msg(b"Bob <bob@example.test>", b"=?utf-8?q?caf=C3=A9?="))
+    m = login(imap)
+    assert m.append("INBOX", None, None, msg(b"dave@example.test", b"appended"))[0] == "OK"
+    db = store_db(imap)
+    rows = db.execute("SELECT uid, envelope IS NOT NULL, bodystructure IS NOT NULL,"
+                      " search IS NOT NULL FROM messages ORDER BY uid").fetchall()
+    db.close()
+    assert rows == [(1, 1, 1, 1), (2, 1, 1, 1)]
+    m.select("INBOX")
+    m.literal = "café".encode()
+    assert m.search("UTF-8", "SUBJECT")[1] == [b"1"]
+    assert m.search(None, "SUBJECT", "appended")[1] == [b"2"]
+    typ, data = m.fetch("1:*", "(ENVELOPE)")
+    assert typ == "OK"
+    text = b" ".join(d if isinstance(d, bytes) else b"".join(d) for d in data)
+    assert b'"bob" "example.test"' in text and b'"dave" "example.test"' in text
+    m.logout()
+
+
+def test_older_messages_without_records_are_searched_and_given_one(imap):
+    """A store migrated from before search records: the first search reads
+    the messages, answers the same, and writes their records."""
+    for f in FROMS:
+        imap.wharf("deliver", USER, input=msg(f))
+    db = store_db(imap)
+    db.execute("UPDATE messages SET search = NULL, envelope = NULL, bodystructure = NULL")
+    db.commit()
+    m = login(imap)
+    m.select("INBOX")
+    assert m.search(None, "FROM", "user-from@domain.org")[1] == [b"1 2 3 4 6 7"]
+    assert db.execute("SELECT COUNT(*) FROM messages WHERE search IS NULL").fetchone() == (0,)
+    db.close()
+    assert m.search(None, "FROM", "user-from@domain.org")[1] == [b"1 2 3 4 6 7"]
+    typ, data = m.fetch("4", "(ENVELOPE)")
+    assert typ == "OK" and b'"user-from" "domain.org"' in data[0]
+    m.logout()
