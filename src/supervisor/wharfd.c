@@ -48,14 +48,31 @@ static void __attribute__((noreturn)) die(int code, const char *msg)
     exit(code);
 }
 
-/* Detaches from the terminal; the caller's exit status says start-up went well. */
+/*
+ * Detaches from the terminal. The parent waits until the daemon says it is
+ * up (daemon_ready: the pid file is written), so that whoever started wharfd
+ * (a script, an init system) finds the pid file when the command returns.
+ */
+static int ready_fd = -1;
+
 static void daemonize(void)
 {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        die(EX_OSERR, "pipe failed");
     pid_t pid = fork();
     if (pid < 0)
         die(EX_OSERR, "fork failed");
-    if (pid > 0)
-        _exit(0);
+    if (pid > 0) {
+        close(p[1]);
+        char c;
+        ssize_t n;
+        while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+            ;
+        _exit(n == 1 ? 0 : EX_OSERR);
+    }
+    close(p[0]);
+    ready_fd = p[1];
     setsid();
     pid = fork();
     if (pid < 0)
@@ -69,6 +86,17 @@ static void daemonize(void)
         dup2(fd, STDERR_FILENO);
         close(fd);
     }
+}
+
+/* Lets the parent of daemonize() exit 0. */
+static void daemon_ready(void)
+{
+    if (ready_fd < 0)
+        return;
+    ssize_t n = write(ready_fd, "1", 1);
+    (void)n;
+    close(ready_fd);
+    ready_fd = -1;
 }
 
 static int write_pid_file(const char *path)
@@ -212,6 +240,7 @@ int main(int argc, char **argv)
     }
     if (write_pid_file(cfg->pid_file) != 0)
         log_warning("cannot write pid file %s: %s", cfg->pid_file, strerror(errno));
+    daemon_ready();
     log_info("wharfd %s starting, data in %s", WHARF_VERSION, cfg->data_directory);
     component_title_set("wharfd", "wharfd: supervisor");
 
