@@ -71,6 +71,8 @@ void component_drop_privileges(const struct wharf_config *cfg)
 static char *title_area;
 static size_t title_cap;
 static char **title_argv; /* the heap copy of argv, kept reachable */
+static char **title_env;  /* the copied strings, reachable even after unsetenv drops one */
+static char **title_environ; /* the array environ pointed to, reachable after setenv replaces it */
 static char title_base[96];
 static size_t title_conns = (size_t)-1;
 
@@ -89,12 +91,13 @@ void component_title_init(int argc, char ***argv_r)
     while (environ[n_env] != NULL)
         n_env++;
     char **env = xcalloc(n_env + 1, sizeof(char *));
+    title_env = xcalloc(n_env + 1, sizeof(char *));
     for (size_t i = 0; i < n_env; i++) {
         if (environ[i] == end)
             end = environ[i] + strlen(environ[i]) + 1;
-        env[i] = xstrdup(environ[i]);
+        env[i] = title_env[i] = xstrdup(environ[i]);
     }
-    environ = env;
+    environ = title_environ = env;
     title_argv = xcalloc((size_t)argc + 1, sizeof(char *));
     for (int i = 0; i < argc; i++)
         title_argv[i] = xstrdup(argv[i]);
