@@ -14,7 +14,7 @@ DEPS_DEB   := debhelper dpkg-dev fakeroot lintian
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
               clang libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib isync \
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
-              $(DEPS_DEB) systemd iproute2
+              $(DEPS_DEB) systemd iproute2 adduser
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 # make install / make deb: an optimized build for PREFIX, with Debian's
