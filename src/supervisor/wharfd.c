@@ -35,7 +35,8 @@ static void usage(void)
     fprintf(stderr, "usage: wharfd [-f|-D] [-c FILE] [-o name=value ...]\n"
                     "  -f   stay in the foreground and log to stderr\n"
                     "  -D   stay in the foreground and log to syslog (systemd)\n"
-                    "  -c   configuration file (default: embedded defaults)\n"
+                    "  -c   configuration file (default: /etc/wharf/wharf.conf for an\n"
+                    "       installed wharfd, else the embedded defaults)\n"
                     "  -o   override one option\n");
     exit(EX_USAGE);
 }
