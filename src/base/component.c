@@ -73,6 +73,7 @@ static size_t title_cap;
 static char **title_argv; /* the heap copy of argv, kept reachable */
 static char **title_env;  /* the copied strings, reachable even after unsetenv drops one */
 static char **title_environ; /* the array environ pointed to, reachable after setenv replaces it */
+static size_t title_len = (size_t)-1; /* of the title shown; -1: the area still holds argv */
 static char title_base[96];
 static size_t title_conns = (size_t)-1;
 
@@ -119,9 +120,13 @@ void component_title_set(const char *comm, const char *fmt, ...)
         prctl(PR_SET_NAME, (unsigned long)comm, 0, 0, 0);
     if (title_area == NULL || title_cap < 2)
         return;
-    size_t len = (size_t)n < title_cap - 1 ? (size_t)n : title_cap - 1;
+    size_t len = (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1;
+    len = len < title_cap - 1 ? len : title_cap - 1;
     memcpy(title_area, text, len);
-    memset(title_area + len, 0, title_cap - len);
+    /* clear what the previous title (or, the first time, argv and environ) left */
+    size_t old = title_len == (size_t)-1 ? title_cap - 1 : title_len;
+    memset(title_area + len, 0, (old > len ? old - len : 0) + 1);
+    title_len = len;
 }
 
 void component_title_start(const struct component_ctx *ctx, bool workers)
