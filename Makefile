@@ -3,22 +3,33 @@
 #   make test   install what is missing, build with ASan+UBSan, run every test
 #
 # Both install Debian 12 packages with apt-get when they are missing (as root,
-# or through sudo). Other targets: build, deps, fuzz, bench, format, clean.
+# or through sudo). Other targets: build, deps, fuzz, bench, format, clean,
+# install (DESTDIR, PREFIX, SENDMAIL_LINKS=1) and deb (see doc/install.md).
 
 DEPS_BUILD := meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev \
               libsqlite3-dev libjansson-dev libcrypt-dev zlib1g-dev openssl libunbound-dev \
               libunistring-dev
+# `make deb` and its test: Debian's packaging tools.
+DEPS_DEB   := debhelper dpkg-dev fakeroot lintian
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
               clang libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib isync \
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
-              dovecot-imapd mutt
+              dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser
 BUILD      ?= build
 BUILD_SAN  ?= build-san
+# make install / make deb: an optimized build for PREFIX, with Debian's
+# hardening flags when dpkg-buildflags is there (make deb reuses it).
+BUILD_INSTALL ?= build-install
+PREFIX     ?= /usr
+DESTDIR    ?=
+SENDMAIL_LINKS ?= 0
+DEB_OUT    ?= build-deb
 PYTHON     := /usr/bin/python3
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUN_ARGS   ?=
 
-.PHONY: run test build build-san deps deps-test unit integration fuzz fuzz-smoke bench format clean
+.PHONY: run test build build-san deps deps-test deps-deb unit integration fuzz fuzz-smoke bench \
+        format clean install deb
 
 run: deps build
 	$(BUILD)/src/supervisor/wharfd -f $(RUN_ARGS)
@@ -31,6 +42,9 @@ deps:
 deps-test:
 	@sh tools/install-deps.sh $(DEPS_TEST)
 
+deps-deb:
+	@sh tools/install-deps.sh $(DEPS_BUILD) $(DEPS_DEB)
+
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) --buildtype=debugoptimized
 
@@ -42,6 +56,40 @@ build: $(BUILD)/build.ninja
 
 build-san: $(BUILD_SAN)/build.ninja
 	ninja -C $(BUILD_SAN)
+
+$(BUILD_INSTALL)/build.ninja:
+	if command -v dpkg-buildflags >/dev/null; then eval "$$(DEB_BUILD_MAINT_OPTIONS=hardening=+all \
+	    dpkg-buildflags --export=sh)"; fi; \
+	meson setup $(BUILD_INSTALL) --buildtype=plain -Doptimization=2 -Dwerror=false \
+	    -Dtests=disabled --prefix=$(PREFIX)
+
+# Builds only what is installed (not the tests), then installs it; an
+# existing /etc/wharf/wharf.conf is kept (dist/install-config.sh).
+install: deps $(BUILD_INSTALL)/build.ninja
+	meson configure $(BUILD_INSTALL) -Dprefix=$(PREFIX) \
+	    -Dsendmail_links=$(if $(filter 1 yes true,$(SENDMAIL_LINKS)),true,false)
+	ninja -C $(BUILD_INSTALL) $(INSTALL_TARGETS)
+	DESTDIR=$(if $(DESTDIR),$(abspath $(DESTDIR))) meson install -C $(BUILD_INSTALL) --no-rebuild \
+	    --quiet
+
+INSTALL_TARGETS = src/supervisor/wharfd src/cli/wharf src/cli/wharf-admin dist/wharf.conf
+
+# wharf_VERSION_ARCH.deb and wharf-sendmail_VERSION_all.deb in $(DEB_OUT)/,
+# built by dpkg-buildpackage from a copy of the tree (its outputs go to the
+# parent folder). It reuses $(BUILD_INSTALL) (set DEB_REUSE_BUILD= to have
+# debian/rules configure and build from scratch), then runs lintian.
+DEB_REUSE_BUILD ?= 1
+deb: deps-deb $(BUILD_INSTALL)/build.ninja
+	meson configure $(BUILD_INSTALL) -Dprefix=/usr -Dsendmail_links=false
+	ninja -C $(BUILD_INSTALL) $(INSTALL_TARGETS)
+	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
+	tar -c --exclude-vcs --exclude='./build*' --exclude='./$(DEB_OUT)' --exclude=./var . \
+	    | tar -x -C $(DEB_OUT)/src
+	cd $(DEB_OUT)/src && DEB_BUILD_OPTIONS=nocheck \
+	    WHARF_BUILD_DIR=$(if $(DEB_REUSE_BUILD),$(abspath $(BUILD_INSTALL))) \
+	    dpkg-buildpackage -b -us -uc --no-sign
+	rm -rf $(DEB_OUT)/src
+	lintian --fail-on error $(DEB_OUT)/*.changes
 
 unit: build-san
 	meson test -C $(BUILD_SAN) --print-errorlogs
@@ -78,4 +126,4 @@ format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz
+	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz $(BUILD_INSTALL) $(DEB_OUT)

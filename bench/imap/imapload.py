@@ -323,7 +323,8 @@ def pss_kb(root):
     for p in tree_pids(root):
         try:
             argv = open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")
-            name = argv[2].decode() if b"--component" in argv[1:2] else os.path.basename(argv[0].decode().split()[0])
+            comm = open(f"/proc/{p}/comm").read().strip()  # Wharf: "wharf-imap" (wharfd(8))
+            name = comm[6:] if comm.startswith("wharf-") else os.path.basename(argv[0].decode().split()[0])
             for line in open(f"/proc/{p}/smaps_rollup"):
                 if line.startswith("Pss:"):
                     kb = int(line.split()[1])

@@ -86,4 +86,24 @@ bool component_connection_limits(const struct component_ctx *ctx, const char *se
  */
 void component_drop_privileges(const struct wharf_config *cfg);
 
+/*
+ * Process titles, so that ps, top and systemd-cgls tell the processes apart
+ * (as Postfix's "smtpd" and Dovecot's "imap-login" do):
+ *     wharfd: supervisor
+ *     wharf: smtp worker 1/2 [12 conns]
+ *     wharf: mta
+ * component_title_init must run first thing in main: it moves argv and the
+ * environment to the heap (returning the new argv) so that the original
+ * argv area can be overwritten. component_title_set writes the title there
+ * (ps, /proc/PID/cmdline) and sets the short name top shows
+ * (prctl PR_SET_NAME, 15 bytes: "wharf-smtp").
+ */
+void component_title_init(int argc, char ***argv_r);
+void component_title_set(const char *comm, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* "wharf: NAME worker I/N" (workers) or "wharf: NAME" (a singleton). */
+void component_title_start(const struct component_ctx *ctx, bool workers);
+/* Appends " [N conns]" to the title component_title_start set. Cheap: no syscall. */
+void component_title_connections(size_t n);
+
 #endif

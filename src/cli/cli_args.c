@@ -3,6 +3,7 @@
  */
 #include "cli/cli_args.h"
 #include "base/alloc.h"
+#include "base/installdirs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,8 @@ int cli_args_parse(struct cli_args *a, int argc, char **argv, int first)
     }
     if (a->config_path == NULL)
         a->config_path = getenv("WHARF_CONFIG");
+    if (a->config_path == NULL)
+        a->config_path = installdirs_default_config();
     return i;
 }
 

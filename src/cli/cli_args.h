@@ -10,7 +10,8 @@
 #include <stddef.h>
 
 struct cli_args {
-    const char *config_path; /* -c, else $WHARF_CONFIG, else NULL: embedded defaults */
+    const char *config_path; /* -c, else $WHARF_CONFIG, else the installed
+                              * wharf.conf (base/installdirs.h), else NULL: defaults */
     char **assignments;      /* -o name=value, in order */
     size_t n_assignments;
 };

@@ -183,6 +183,7 @@ void *net_worker_link_add(struct net_worker *w, struct net_conn *c)
         w->conns->prev = n;
     w->conns = n;
     w->n_conns++;
+    component_title_connections(w->n_conns);
     return n;
 }
 
@@ -197,6 +198,7 @@ void net_worker_link_remove(struct net_worker *w, void *handle)
         n->next->prev = n->prev;
     free(n);
     w->n_conns--;
+    component_title_connections(w->n_conns);
     if (w->draining && w->n_conns == 0)
         event_base_loopexit(w->base, NULL);
 }

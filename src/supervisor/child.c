@@ -136,6 +136,7 @@ void child_run(int argc, char **argv)
     parse_listeners(&ctx);
     attach_conntab(&ctx);
     tune_malloc();
+    component_title_start(&ctx, def->kind == COMPONENT_WORKERS);
     int rc = def->main(&ctx);
     exit(rc);
 }

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "ipc/control.h"
 #include "supervisor/portmap.h"
+#include "supervisor/sdnotify.h"
 #include "supervisor/services.h"
 #include "supervisor/tlsgen.h"
 
@@ -644,7 +645,21 @@ static bool same_str(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+static int sup_reload_config(struct sup *s, struct buf *err);
+
+/* systemd hears RELOADING=1, then READY=1 whether the new configuration took or not. */
 int sup_reload(struct sup *s, struct buf *err)
+{
+    if (!s->stopping)
+        sdnotify_reloading();
+    int r = sup_reload_config(s, err);
+    if (!s->stopping)
+        sdnotify("READY=1\nSTATUS=%s generation %u, %zu processes",
+                 r == 0 ? "running" : "reload failed, kept", s->generation, s->n_procs);
+    return r;
+}
+
+static int sup_reload_config(struct sup *s, struct buf *err)
 {
     if (s->stopping) {
         buf_printf(err, "wharfd is stopping");
@@ -712,6 +727,9 @@ static void sup_stop(struct sup *s, const char *why)
     if (s->stopping)
         return;
     s->stopping = true;
+    sdnotify("STOPPING=1\nSTATUS=stopping: sessions finish within %llds",
+             (long long)(s->cfg->shutdown_timeout / 1000));
+    sdnotify_watchdog_stop();
     log_info("%s: stopping; sessions may finish within %lldms", why,
              (long long)s->cfg->shutdown_timeout);
     listeners_close_all(&s->listeners);
@@ -788,7 +806,12 @@ int sup_run(struct sup *s)
     generation_start(s);
     /* A child that died before the handler was in place would go unnoticed. */
     reap(s);
+    /* Every listener is bound, so clients are queued from here on. */
+    sdnotify("READY=1\nMAINPID=%ld\nSTATUS=running generation %u, %zu processes",
+             (long)getpid(), s->generation, s->n_procs);
+    sdnotify_watchdog_start(s->base);
     event_base_dispatch(s->base);
+    sdnotify_watchdog_stop();
     for (size_t i = 0; i < 4; i++)
         event_free(evs[i]);
     while (s->queries)

@@ -11,9 +11,11 @@
  */
 #include "base/alloc.h"
 #include "base/datadir.h"
+#include "base/installdirs.h"
 #include "base/log.h"
 #include "supervisor/child.h"
 #include "supervisor/portmap.h"
+#include "supervisor/sdnotify.h"
 #include "supervisor/services.h"
 #include "supervisor/supervise.h"
 #include "supervisor/tlsgen.h"
@@ -30,9 +32,11 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: wharfd [-f] [-c FILE] [-o name=value ...]\n"
+    fprintf(stderr, "usage: wharfd [-f|-D] [-c FILE] [-o name=value ...]\n"
                     "  -f   stay in the foreground and log to stderr\n"
-                    "  -c   configuration file (default: embedded defaults)\n"
+                    "  -D   stay in the foreground and log to syslog (systemd)\n"
+                    "  -c   configuration file (default: /etc/wharf/wharf.conf for an\n"
+                    "       installed wharfd, else the embedded defaults)\n"
                     "  -o   override one option\n");
     exit(EX_USAGE);
 }
@@ -45,14 +49,31 @@ static void __attribute__((noreturn)) die(int code, const char *msg)
     exit(code);
 }
 
-/* Detaches from the terminal; the caller's exit status says start-up went well. */
+/*
+ * Detaches from the terminal. The parent waits until the daemon says it is
+ * up (daemon_ready: the pid file is written), so that whoever started wharfd
+ * (a script, an init system) finds the pid file when the command returns.
+ */
+static int ready_fd = -1;
+
 static void daemonize(void)
 {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        die(EX_OSERR, "pipe failed");
     pid_t pid = fork();
     if (pid < 0)
         die(EX_OSERR, "fork failed");
-    if (pid > 0)
-        _exit(0);
+    if (pid > 0) {
+        close(p[1]);
+        char c;
+        ssize_t n;
+        while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+            ;
+        _exit(n == 1 ? 0 : EX_OSERR);
+    }
+    close(p[0]);
+    ready_fd = p[1];
     setsid();
     pid = fork();
     if (pid < 0)
@@ -68,6 +89,17 @@ static void daemonize(void)
     }
 }
 
+/* Lets the parent of daemonize() exit 0. */
+static void daemon_ready(void)
+{
+    if (ready_fd < 0)
+        return;
+    ssize_t n = write(ready_fd, "1", 1);
+    (void)n;
+    close(ready_fd);
+    ready_fd = -1;
+}
+
 static int write_pid_file(const char *path)
 {
     char tmp[4200], text[32];
@@ -79,6 +111,33 @@ static int write_pid_file(const char *path)
     bool ok = write(fd, text, (size_t)n) == n;
     ok = close(fd) == 0 && ok;
     return ok && rename(tmp, path) == 0 ? 0 : -1;
+}
+
+/*
+ * The folder of the pid file and the control socket, when they live outside
+ * DATA/run (an installed wharf.conf puts them in /run/wharf, a tmpfs that
+ * starts empty at boot): created root-owned, group wharf_user, mode 0750, so
+ * that members of the group can reach the control socket.
+ */
+static int run_dir_prepare(const struct wharf_config *cfg, const char *file, struct buf *err)
+{
+    char *dir = xstrdup(file);
+    char *slash = strrchr(dir, '/');
+    int r = 0;
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        if (mkdir(dir, 0750) == 0) {
+            uid_t uid;
+            gid_t gid;
+            if (geteuid() == 0 && datadir_wharf_ids(cfg, &uid, &gid) && chown(dir, 0, gid) != 0)
+                log_warning("cannot chown %s: %s", dir, strerror(errno));
+        } else if (errno != EEXIST) {
+            buf_printf(err, "cannot create %s: %s", dir, strerror(errno));
+            r = -1;
+        }
+    }
+    free(dir);
+    return r;
 }
 
 /* Prints the port map of what was just bound (the `make run` greeting). */
@@ -103,6 +162,7 @@ static void print_port_map(struct sup *s)
 
 int main(int argc, char **argv)
 {
+    component_title_init(argc, &argv);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--component") == 0)
             child_run(argc, argv);
@@ -111,12 +171,15 @@ int main(int argc, char **argv)
     char **assignments = xcalloc((size_t)argc, sizeof(char *));
     size_t n_assign = 0;
     const char *config_arg = NULL;
-    bool foreground = false;
+    bool foreground = false, no_detach = false;
     int c;
-    while ((c = getopt(argc, argv, "fc:o:h")) != -1) {
+    while ((c = getopt(argc, argv, "fDc:o:h")) != -1) {
         switch (c) {
         case 'f':
             foreground = true;
+            break;
+        case 'D':
+            no_detach = true;
             break;
         case 'c':
             config_arg = optarg;
@@ -130,6 +193,9 @@ int main(int argc, char **argv)
     }
     if (optind != argc)
         usage();
+    if (config_arg == NULL)
+        config_arg = installdirs_default_config();
+    sdnotify_init();
     log_init("wharfd", foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG);
     struct wharf_config *cfg = xcalloc(1, sizeof(*cfg));
     struct buf err = BUF_INIT;
@@ -154,6 +220,9 @@ int main(int argc, char **argv)
         die(EX_CANTCREAT, buf_cstr(&err));
     if (tlsgen_ensure(cfg, &err) != 0)
         die(EX_CONFIG, buf_cstr(&err));
+    if (run_dir_prepare(cfg, cfg->pid_file, &err) != 0 ||
+        run_dir_prepare(cfg, cfg->control_socket, &err) != 0)
+        die(EX_CANTCREAT, buf_cstr(&err));
     sup.base = event_base_new();
     if (sup.base == NULL)
         die(EX_OSERR, "cannot create the event loop");
@@ -165,14 +234,16 @@ int main(int argc, char **argv)
     }
     if (foreground) {
         print_port_map(&sup);
-    } else {
+    } else if (!no_detach) {
         daemonize();
         if (event_reinit(sup.base) != 0)
             log_fatal(EX_OSERR, "cannot re-initialise the event loop after fork");
     }
     if (write_pid_file(cfg->pid_file) != 0)
         log_warning("cannot write pid file %s: %s", cfg->pid_file, strerror(errno));
+    daemon_ready();
     log_info("wharfd %s starting, data in %s", WHARF_VERSION, cfg->data_directory);
+    component_title_set("wharfd", "wharfd: supervisor");
 
     int rc = sup_run(&sup);
 

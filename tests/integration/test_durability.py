@@ -87,11 +87,11 @@ def test_acknowledged_mail_survives_sigkill(wharf_factory):
                     ppid = int(f.read().rsplit(")", 1)[1].split()[1])
                 if ppid != server.proc.pid:
                     continue
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    argv = f.read().split(b"\0")
+                with open(f"/proc/{d}/comm") as f:
+                    comm = f.read().strip()  # the component's name for top (wharfd(8))
             except (OSError, ValueError, IndexError):
                 continue
-            if b"--component" in argv and argv[argv.index(b"--component") + 1] in (b"smtp", b"mta"):
+            if comm in ("wharf-smtp", "wharf-mta"):
                 out.append(int(d))
         return out
 
