@@ -92,11 +92,12 @@ static int move_segment(struct store *s, int64_t seg, int64_t dst, struct buf *e
 /* Drops the references the expunge log held longer than expunge_hold (in a write transaction). */
 static int release_held(struct store *s, struct buf *err)
 {
+    int64_t cutoff = (int64_t)time(NULL) - s->opt.expunge_hold;
     sqlite3_stmt *st = store_stmt(
-        s, "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ? RETURNING blob", err);
+        s, "SELECT blob FROM expunged WHERE blob IS NOT NULL AND at <= ?", err);
     if (st == NULL)
         return -1;
-    sqlite3_bind_int64(st, 1, (int64_t)time(NULL) - s->opt.expunge_hold);
+    sqlite3_bind_int64(st, 1, cutoff);
     char **hashes = NULL;
     size_t n = 0;
     int rc;
@@ -106,6 +107,17 @@ static int release_held(struct store *s, struct buf *err)
     }
     sqlite3_reset(st);
     int result = rc == SQLITE_DONE ? 0 : store_db_error(s, "gc", err);
+    if (result == 0 && n > 0) {
+        st = store_stmt(s, "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?",
+                        err);
+        if (st == NULL)
+            result = -1;
+        else {
+            sqlite3_bind_int64(st, 1, cutoff);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                result = store_db_error(s, "gc", err);
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         if (result == 0)
             result = store_blob_unref(s, hashes[i], err);
