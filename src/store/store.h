@@ -147,7 +147,9 @@ struct store_message {
 int store_message_list(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
                        struct store_message **list_r, size_t *n_r, struct buf *err);
 void store_message_list_free(struct store_message *list, size_t n);
-/* The raw message into out (reset first); returns 1 when there is no such UID. */
+/* The raw message into out (reset first); returns 1 when there is no such UID.
+ * An expunged UID still reads while the expunge log holds its body
+ * (store_options.expunge_hold): a view may not have been told yet. */
 int store_message_read(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                        struct buf *out, struct buf *err);
 enum store_flags_op {
