@@ -2,6 +2,7 @@
 
 Raw sockets (from test_imap) for the exact responses, imaplib where it suffices.
 """
+import base64
 import re
 
 from test_imap import MSG, MSG2, Raw, deliver, imap, login  # noqa: F401 (imap is a fixture)
@@ -246,17 +247,26 @@ def test_binary_fetch(imap):
                      ("v", "BINARY[0]"), ("t", "BINARY[1.]")):
         _, ok = r.cmd(tag, f"FETCH 1 ({bad})")
         assert ok.startswith(f"{tag} BAD"), (bad, ok)
-    # APPEND with a literal8 holding NUL bytes, read back byte for byte
+    # APPEND with a literal8 holding NUL bytes: stored in base64 (RFC 3516 4.3),
+    # since no BODY[] literal may carry NUL (RFC 3501 4.3); BINARY[1] gives the bytes back
     raw = b"Subject: nul\r\n\r\na\x00b\r\n"
     r.send(b"a APPEND INBOX ~{%d+}\r\n" % len(raw) + raw + b"\r\n")
     _, ok = r.until("a")
     assert ok.startswith("a OK [APPENDUID"), ok
     r.send(b"f UID FETCH * (BODY.PEEK[])\r\n")
     head = r.line()
-    assert head.endswith("{%d}" % len(raw))
-    assert r.f.read(len(raw)) == raw
+    n = int(re.search(r"\{(\d+)\}$", head).group(1))
+    stored = r.f.read(n)
+    assert stored == (b"Content-Transfer-Encoding: base64\r\nSubject: nul\r\n\r\n"
+                      + base64.b64encode(b"a\x00b\r\n") + b"\r\n"), stored
     _, ok = r.until("f")
     assert ok.startswith("f OK")
+    r.send(b"g UID FETCH * (BINARY.PEEK[1])\r\n")
+    head = r.line()
+    assert head.endswith("BINARY[1] ~{5}"), head
+    assert r.f.read(5) == b"a\x00b\r\n"
+    _, ok = r.until("g")
+    assert ok.startswith("g OK")
     r.close()
 
 
