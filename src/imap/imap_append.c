@@ -80,8 +80,8 @@ static void base64_lines(struct slice body, struct buf *out)
  * back to the bytes the client sent. false (out untouched): nothing to do.
  */
 /* Part p and its descendants, in document order; *done: data copied to out so far. */
-static void convert_part(const struct mime_message *msg, const struct mime_part *p,
-                         struct buf *out, size_t *done)
+static void convert_part(const struct mime_message *msg, const struct mime_part *p, struct buf *out,
+                         size_t *done)
 {
     for (const struct mime_part *c = p->children; c != NULL; c = c->next)
         convert_part(msg, c, out, done);

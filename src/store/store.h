@@ -112,8 +112,8 @@ void store_mailbox_free(struct store_mailbox *mb);
  * before; without, only looks. *first_r: the first UID not taken before this
  * call (the caller's recent messages are those from *first_r to upto).
  */
-int store_mailbox_recent_claim(struct store *s, const char *owner, const char *name,
-                               uint32_t upto, bool claim, uint32_t *first_r, struct buf *err);
+int store_mailbox_recent_claim(struct store *s, const char *owner, const char *name, uint32_t upto,
+                               bool claim, uint32_t *first_r, struct buf *err);
 /* special_use may be NULL. Fails if the name is taken or invalid. */
 int store_mailbox_create(struct store *s, const char *owner, const char *name,
                          const char *special_use, struct buf *err);

@@ -93,8 +93,8 @@ static int move_segment(struct store *s, int64_t seg, int64_t dst, struct buf *e
 static int release_held(struct store *s, struct buf *err)
 {
     int64_t cutoff = (int64_t)time(NULL) - s->opt.expunge_hold;
-    sqlite3_stmt *st = store_stmt(
-        s, "SELECT blob FROM expunged WHERE blob IS NOT NULL AND at <= ?", err);
+    sqlite3_stmt *st =
+        store_stmt(s, "SELECT blob FROM expunged WHERE blob IS NOT NULL AND at <= ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, cutoff);

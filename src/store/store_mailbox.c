@@ -42,8 +42,8 @@ static void fill_mailbox(sqlite3_stmt *st, struct store_mailbox *mb)
     mb->recent = (uint64_t)sqlite3_column_int64(st, 11);
 }
 
-int store_mailbox_recent_claim(struct store *s, const char *owner, const char *name,
-                               uint32_t upto, bool claim, uint32_t *first_r, struct buf *err)
+int store_mailbox_recent_claim(struct store *s, const char *owner, const char *name, uint32_t upto,
+                               bool claim, uint32_t *first_r, struct buf *err)
 {
     struct mbrow row;
     *first_r = UINT32_MAX;
@@ -231,8 +231,10 @@ static int delete_mailbox_row(struct store *s, const char *owner, int64_t id, st
     size_t n_messages = n;
     /* The bodies the expunge log still holds (store_options.expunge_hold) go too. */
     st = result != 0 ? NULL
-                     : store_stmt(s, "SELECT blob FROM expunged WHERE mailbox_id = ?"
-                                     " AND blob IS NOT NULL", err);
+                     : store_stmt(s,
+                                  "SELECT blob FROM expunged WHERE mailbox_id = ?"
+                                  " AND blob IS NOT NULL",
+                                  err);
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, id);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
