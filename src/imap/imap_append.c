@@ -17,7 +17,9 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "imap/imap_int.h"
+#include "mime/mime.h"
 
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +32,7 @@ struct append_msg {
     int64_t date;
     const struct imap_arg *catenate; /* CATENATE's list of parts, or NULL */
     struct slice data;
+    struct buf converted; /* data with binary parts in base64 (append_binary_convert) */
 };
 
 /* "(TEXT literal / URL url ...)": the syntax only (URLs are read later). */
@@ -81,6 +84,63 @@ static const char *append_parse(struct imap_session *s, const struct imap_arg *a
     }
     *n_r = k;
     return k > 0 ? NULL : "Usage: APPEND mailbox [(flags)] [date-time] message ...";
+}
+
+/* Appends body as base64 in lines of 76 characters (RFC 2045 6.8). */
+static void base64_lines(struct slice body, struct buf *out)
+{
+    unsigned char line[77];
+    for (size_t i = 0; i < body.len; i += 57) {
+        size_t n = body.len - i < 57 ? body.len - i : 57;
+        int k = EVP_EncodeBlock(line, (const unsigned char *)body.ptr + i, (int)n);
+        buf_append(out, line, (size_t)k);
+        buf_append_cstr(out, "\r\n");
+    }
+}
+
+/*
+ * RFC 3516 4.3: a message APPENDed as a literal8 may hold binary content,
+ * NUL bytes included, which no BODY[] literal may carry (RFC 3501 4.3). Each
+ * part whose body holds NUL is stored in base64 (its Content-Transfer-Encoding
+ * says so), as Dovecot does: BODY[] sends it as text and BINARY[] decodes it
+ * back to the bytes the client sent. false (out untouched): nothing to do.
+ */
+/* Part p and its descendants, in document order; *done: data copied to out so far. */
+static void convert_part(const struct mime_message *msg, const struct mime_part *p, struct buf *out,
+                         size_t *done)
+{
+    for (const struct mime_part *c = p->children; c != NULL; c = c->next)
+        convert_part(msg, c, out, done);
+    struct slice body = mime_part_body(msg, p);
+    if (p->children != NULL || body.len == 0 || memchr(body.ptr, '\0', body.len) == NULL)
+        return;
+    const char *data = msg->data.ptr;
+    const struct mime_field *f = mime_part_field(msg, p, "Content-Transfer-Encoding");
+    size_t at = f ? f->value_start : p->hdr_start;
+    buf_append(out, data + *done, at - *done);
+    if (f != NULL) {
+        buf_append_cstr(out, " base64");
+        *done = f->value_start + f->value_len;
+    } else {
+        buf_append_cstr(out, "Content-Transfer-Encoding: base64\r\n");
+        *done = at;
+    }
+    buf_append(out, data + *done, p->body_start - *done);
+    base64_lines(body, out);
+    *done = p->body_start + p->body_len;
+}
+
+static bool append_binary_convert(struct slice data, struct buf *out)
+{
+    if (memchr(data.ptr, '\0', data.len) == NULL)
+        return false;
+    struct mime_message msg;
+    mime_parse(&msg, data, NULL);
+    size_t done = 0;
+    convert_part(&msg, msg.root, out, &done);
+    buf_append(out, data.ptr + done, data.len - done);
+    mime_message_free(&msg);
+    return true;
 }
 
 /* Takes back what a refused batch stored (all or none, RFC 3502). */
@@ -158,8 +218,10 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
     char *name = n >= 2 ? imap_mailbox_arg(s, &args[0]) : NULL;
     size_t cap = n < IMAP_MAX_APPEND_MESSAGES ? n : IMAP_MAX_APPEND_MESSAGES;
     struct append_msg *msgs = xcalloc(cap ? cap : 1, sizeof(*msgs));
-    for (size_t i = 0; i < cap; i++)
+    for (size_t i = 0; i < cap; i++) {
         buf_init(&msgs[i].keywords);
+        buf_init(&msgs[i].converted);
+    }
     size_t k = 0;
     struct store_target *t = NULL;
     struct store_delivery *d = NULL;
@@ -177,6 +239,8 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
             imap_printf(s, "%.*s NO Empty message", TAGF(tag));
             goto done;
         }
+        if (append_binary_convert(msgs[i].data, &msgs[i].converted))
+            msgs[i].data = buf_slice(&msgs[i].converted);
     }
     if (imap_mbref_resolve(s, name, &ref) != 0) {
         imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
@@ -261,8 +325,10 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
         break;
     }
 done:
-    for (size_t i = 0; i < cap; i++)
+    for (size_t i = 0; i < cap; i++) {
         buf_free(&msgs[i].keywords);
+        buf_free(&msgs[i].converted);
+    }
     free(msgs);
     free(t);
     free(d);

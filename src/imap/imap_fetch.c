@@ -365,7 +365,7 @@ static void set_seen(struct imap_session *s, const size_t *idx, size_t k)
                 if (m->uid != uids[u])
                     continue;
                 if (res[u].outcome == STORE_FLAGS_CHANGED) {
-                    m->flags = res[u].flags;
+                    m->flags = res[u].flags | (m->flags & IMAP_MSG_RECENT);
                     m->modseq = res[u].modseq;
                 }
                 u++;
@@ -428,7 +428,7 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
     if (e == NULL && n == 3 && !fetch_has(&f, F_MODSEQ))
         fetch_add(&f, F_MODSEQ); /* RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ */
     if (e == NULL && fetch_has(&f, F_MODSEQ))
-        s->condstore = true;
+        imap_condstore_enable(s);
     if (e != NULL) {
         imap_bad(s, tag, e);
         free(f.v);
@@ -489,6 +489,8 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
         struct store_message *c = ci < n_cache && cache[ci].uid == m->uid ? &cache[ci] : NULL;
         struct loaded l = {0};
         buf_init(&l.data);
+        if (add_flags || fetch_has(&f, F_FLAGS))
+            imap_view_keywords_announce(s, m->keywords);
         buf_reset(&out);
         buf_printf(&out, "* %zu FETCH (", idx[i] + 1);
         size_t start = out.len;

@@ -79,6 +79,9 @@ struct imap_msg {
     char *keywords; /* space-separated */
 };
 
+/* In imap_msg.flags, never in the store: the session's \Recent (RFC 3501 2.3.2). */
+#define IMAP_MSG_RECENT (1u << 31)
+
 /* The selected mailbox as this session knows it: message i has MSN i + 1. */
 struct imap_view {
     char *owner;     /* whose mailbox: the session's account, another one, or STORE_PUBLIC_OWNER */
@@ -95,6 +98,11 @@ struct imap_view {
     size_t n;
     uint32_t *saved; /* SEARCHRES "$" (RFC 5182): UIDs, ascending; reset with the view */
     size_t n_saved;
+    /* Keywords this session was told of in FLAGS/PERMANENTFLAGS (RFC 3501 7.2.6):
+     * only grows while the mailbox is selected. */
+    char **kw;
+    size_t n_kw;
+    size_t n_recent; /* messages with IMAP_MSG_RECENT */
 };
 
 struct imap_session {
@@ -143,6 +151,11 @@ char *imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a);
 bool imap_mailbox_decode(struct imap_session *s, struct slice name, struct buf *out);
 void imap_view_free(struct imap_view *v);
 /*
+ * A CONDSTORE-enabling command (RFC 7162 3.1): turns CONDSTORE on; the first
+ * time while a mailbox is selected it sends "* OK [HIGHESTMODSEQ n]".
+ */
+void imap_condstore_enable(struct imap_session *s);
+/*
  * Brings the view up to date with the store (what changed since
  * view.synced_modseq: the caller decides when; between commands only when
  * view.dirty) and says what changed:
@@ -161,6 +174,12 @@ const char *imap_status_write(struct imap_session *s, struct buf *out, const cha
                               const struct imap_arg *items, const struct store_mailbox *mb);
 /* Appends "(\Seen keyword ...)". */
 void imap_flags_write(struct buf *out, unsigned flags, const char *keywords);
+/*
+ * Before a FETCH FLAGS response with keywords (space-separated): sends the
+ * untagged FLAGS and PERMANENTFLAGS again when one of them is new to the
+ * session (RFC 3501 7.2.6, RFC 9051 7.3.5), so no keyword is used unannounced.
+ */
+void imap_view_keywords_announce(struct imap_session *s, const char *keywords);
 
 /* ---- messages (imap_fetch.c, imap_message.c, imap_search.c) ---- */
 imap_handler imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_expunge,
@@ -272,8 +291,9 @@ int imap_ns_list_shared(struct imap_session *s, struct store_mailbox **mbs, size
 bool imap_rights_parse(struct slice text, unsigned *bits_r);
 /* Rights as letters ("" when none), with "c" and "d" when virtual_rights (RFC 4314 2.1.1). */
 void imap_rights_write(struct buf *out, unsigned bits, bool virtual_rights);
-/* The flags rights let a session change, for PERMANENTFLAGS ("\\*" with "w"). */
-void imap_rights_flags_write(struct buf *out, unsigned rights);
+/* The flags rights let a session change, for PERMANENTFLAGS ("\\*" with "w",
+ * after the n_kw keywords kw, which "w" also lets it change). */
+void imap_rights_flags_write(struct buf *out, unsigned rights, char *const *kw, size_t n_kw);
 imap_handler imap_cmd_setacl, imap_cmd_deleteacl, imap_cmd_getacl, imap_cmd_listrights,
     imap_cmd_myrights;
 

@@ -90,9 +90,10 @@ static const char *pattern_add(struct imap_session *s, struct list_req *q, struc
     buf_append_slice(&raw, pat);
     bool ok = imap_mailbox_decode(s, buf_slice(&raw), &p); /* names are matched in UTF-8 */
     buf_free(&raw);
-    if (!ok) {
+    if (!ok) { /* no mailbox has a name in that spelling: the pattern matches nothing */
         buf_free(&p);
-        return s->name_error;
+        s->name_error = NULL;
+        return NULL;
     }
     size_t wild = 0;
     for (size_t i = 0; i < p.len; i++)
@@ -416,13 +417,39 @@ void imap_cmd_lsub(struct imap_session *s, struct slice tag, bool uid,
         imap_store_error(s, tag, "lsub", &err);
         goto done;
     }
+    /* RFC 3501 6.3.9: a parent the pattern matches, of a subscribed name it
+     * does not, is listed \Noselect when not subscribed itself (once). */
+    char **parents = NULL;
+    size_t n_parents = 0;
     for (size_t i = 0; i < nn && !q.empty; i++) {
-        if (!matches(&q, names[i]))
+        if (matches(&q, names[i])) {
+            buf_printf(&out, "* LSUB () \"%c\" ", STORE_DELIMITER);
+            imap_mailbox_name_write(s, &out, names[i]);
+            buf_append(&out, "\r\n", 2);
             continue;
-        buf_printf(&out, "* LSUB () \"%c\" ", STORE_DELIMITER);
-        imap_mailbox_name_write(s, &out, names[i]);
-        buf_append(&out, "\r\n", 2);
+        }
+        for (char *d = strchr(names[i], STORE_DELIMITER); d != NULL;
+             d = strchr(d + 1, STORE_DELIMITER)) {
+            char *parent = xstrndup(names[i], (size_t)(d - names[i]));
+            bool seen = !matches(&q, parent);
+            for (size_t j = 0; j < nn && !seen; j++)
+                seen = strcmp(names[j], parent) == 0;
+            for (size_t j = 0; j < n_parents && !seen; j++)
+                seen = strcmp(parents[j], parent) == 0;
+            if (seen) {
+                free(parent);
+                continue;
+            }
+            buf_printf(&out, "* LSUB (\\Noselect) \"%c\" ", STORE_DELIMITER);
+            imap_mailbox_name_write(s, &out, parent);
+            buf_append(&out, "\r\n", 2);
+            parents = xreallocarray(parents, n_parents + 1, sizeof(*parents));
+            parents[n_parents++] = parent;
+        }
     }
+    for (size_t i = 0; i < n_parents; i++)
+        free(parents[i]);
+    free(parents);
     store_names_free(names, nn);
     buf_printf(&out, "%.*s OK LSUB completed\r\n", TAGF(tag));
     net_conn_write(s->conn, out.data, out.len);

@@ -100,6 +100,8 @@ void imap_flags_write(struct buf *out, unsigned flags, const char *keywords)
     };
     buf_append_byte(out, '(');
     size_t start = out->len;
+    if (flags & IMAP_MSG_RECENT)
+        buf_append_cstr(out, "\\Recent");
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (flags & names[i].bit) {
             if (out->len > start)
@@ -152,12 +154,97 @@ static void view_append(struct imap_view *v, struct store_message *list, size_t 
         v->msgs[v->n++] = view_msg(&list[i]);
 }
 
+/* Adds the keywords (space-separated) the view did not know yet; true when one was new. */
+static bool view_keywords_add(struct imap_view *v, const char *keywords)
+{
+    bool added = false;
+    for (const char *p = keywords; *p != '\0';) {
+        size_t len = strcspn(p, " ");
+        bool known = len == 0;
+        for (size_t i = 0; i < v->n_kw && !known; i++)
+            known = strncasecmp(v->kw[i], p, len) == 0 && v->kw[i][len] == '\0';
+        if (!known) {
+            v->kw = xreallocarray(v->kw, v->n_kw + 1, sizeof(*v->kw));
+            v->kw[v->n_kw++] = xstrndup(p, len);
+            added = true;
+        }
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+    return added;
+}
+
+/* "* FLAGS (...)" and "* OK [PERMANENTFLAGS (...)]" as this session knows the mailbox. */
+static void flags_lines_write(const struct imap_view *v, struct buf *out)
+{
+    buf_append_cstr(out, "* FLAGS (" IMAP_SYSTEM_FLAGS);
+    for (size_t i = 0; i < v->n_kw; i++) {
+        buf_append_byte(out, ' ');
+        buf_append_cstr(out, v->kw[i]);
+    }
+    /* Read-only (EXAMINE, or no right to change anything): no flag can be
+     * changed, as in RFC 3501 6.3.2's example; else RFC 4314: what this user may change. */
+    buf_append_cstr(out, ")\r\n* OK [PERMANENTFLAGS (");
+    if (!v->readonly)
+        imap_rights_flags_write(out, v->rights, v->kw, v->n_kw);
+    buf_append_cstr(out, ")] Flags permitted\r\n");
+}
+
+void imap_view_keywords_announce(struct imap_session *s, const char *keywords)
+{
+    if (keywords == NULL || !view_keywords_add(&s->view, keywords))
+        return;
+    struct buf out = BUF_INIT;
+    flags_lines_write(&s->view, &out);
+    net_conn_write(s->conn, out.data, out.len);
+    buf_free(&out);
+}
+
+/*
+ * RFC 3501 2.3.2 \Recent for the view's messages from index from on: an
+ * IMAP4rev1 session with the mailbox selected read-write takes the ones no
+ * session took before (the first session told of a message gets it); a
+ * read-only one sees as recent those nobody took yet. IMAP4rev2 has none.
+ */
+static void view_recent_mark(struct imap_session *s, size_t from)
+{
+    struct imap_view *v = &s->view;
+    if (s->rev2 || from >= v->n)
+        return;
+    uint32_t first;
+    struct buf err = BUF_INIT;
+    if (store_mailbox_recent_claim(s->srv->store, v->owner, v->name, v->msgs[v->n - 1].uid,
+                                   !v->readonly, &first, &err) < 0)
+        log_warning("user=<%s>: recent %s: %s", s->account, v->name, buf_cstr(&err));
+    buf_free(&err);
+    for (size_t i = from; i < v->n; i++) {
+        if (v->msgs[i].uid >= first) {
+            v->msgs[i].flags |= IMAP_MSG_RECENT;
+            v->n_recent++;
+        }
+    }
+}
+
+void imap_condstore_enable(struct imap_session *s)
+{
+    if (s->condstore)
+        return;
+    s->condstore = true;
+    if (s->state == IMAP_SELECTED)
+        imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest",
+                    (unsigned long long)s->view.highestmodseq);
+}
+
 void imap_view_free(struct imap_view *v)
 {
     imap_context_free_all(v);
     free(v->owner);
     free(v->name);
     free(v->saved);
+    for (size_t i = 0; i < v->n_kw; i++)
+        free(v->kw[i]);
+    free(v->kw);
     for (size_t i = 0; i < v->n; i++)
         keywords_free(v->msgs[i].keywords);
     free(v->msgs);
@@ -288,16 +375,20 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
         if (g < removed && gone[g] == at)
             continue;
         struct imap_msg *old = &v->msgs[at];
-        if ((cur->flags != old->flags || strcmp(cur->keywords, old->keywords) != 0) &&
+        unsigned recent = old->flags & IMAP_MSG_RECENT;
+        if ((cur->flags != (old->flags & ~IMAP_MSG_RECENT) ||
+             strcmp(cur->keywords, old->keywords) != 0) &&
             !uid_in(quiet_uids, n_quiet, cur->uid)) {
+            imap_view_keywords_announce(s, cur->keywords); /* before out: written first */
             buf_printf(&out, "* %zu FETCH (UID %u FLAGS ", at - g + 1, cur->uid);
-            imap_flags_write(&out, cur->flags, cur->keywords);
+            imap_flags_write(&out, cur->flags | recent, cur->keywords);
             if (s->condstore)
                 buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)cur->modseq);
             buf_append_cstr(&out, ")\r\n");
         }
         keywords_free(old->keywords);
         *old = view_msg(cur);
+        old->flags |= recent;
     }
     for (; g < removed; g++)
         if (!s->qresync)
@@ -316,15 +407,21 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     for (size_t i = 0, j = 0; i < v->n; i++) {
         if (j < removed && gone[j] == i) {
             j++;
+            if (v->msgs[i].flags & IMAP_MSG_RECENT)
+                v->n_recent--;
             keywords_free(v->msgs[i].keywords);
         } else
             v->msgs[n++] = v->msgs[i];
     }
     free(gone);
     v->n = n;
+    size_t recent_before = v->n_recent;
     view_append(v, c.msgs, k, c.n);
+    view_recent_mark(s, n);
     if (v->n != n)
         buf_printf(&out, "* %zu EXISTS\r\n", v->n);
+    if (!s->rev2 && (v->n != n || v->n_recent != recent_before))
+        buf_printf(&out, "* %zu RECENT\r\n", v->n_recent);
     if (removed > 0)
         saved_prune(v);
     if (reset)
@@ -473,6 +570,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     /* RFC 4314 5.2: READ-ONLY without any right to change the mailbox. */
     v->readonly = readonly || !(ref.rights & (IMAP_RIGHT_I | IMAP_RIGHT_E | IMAP_RIGHT_S |
                                               IMAP_RIGHT_W | IMAP_RIGHT_T));
+    view_recent_mark(s, 0);
     v->uidvalidity = mb.uidvalidity;
     v->uidnext = mb.uidnext;
     v->highestmodseq = mb.highestmodseq;
@@ -506,17 +604,16 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
         if (!(v->msgs[i].flags & STORE_FLAG_SEEN))
             first_unseen = i + 1;
     struct buf out = BUF_INIT;
-    buf_printf(&out, "* FLAGS (%s)\r\n", IMAP_SYSTEM_FLAGS);
-    /* Read-only (EXAMINE, or no right to change anything): no flag can be
-     * changed, as in RFC 3501 6.3.2's example; else RFC 4314: what this user may change. */
-    buf_append_cstr(&out, "* OK [PERMANENTFLAGS (");
-    if (!v->readonly)
-        imap_rights_flags_write(&out, v->rights);
-    buf_append_cstr(&out, ")] Flags permitted\r\n");
+    for (size_t i = 0; i < v->n; i++) /* every keyword a message of the mailbox has */
+        if (v->msgs[i].keywords[0] != '\0')
+            view_keywords_add(v, v->msgs[i].keywords);
+    flags_lines_write(v, &out);
     buf_append(&out, list.data, list.len);
     buf_free(&list);
     /* RECENT and UNSEEN are gone from IMAP4rev2 (RFC 9051 Appendix E 11, 12). */
-    buf_printf(&out, "* %zu EXISTS\r\n%s", v->n, s->rev2 ? "" : "* 0 RECENT\r\n");
+    buf_printf(&out, "* %zu EXISTS\r\n", v->n);
+    if (!s->rev2)
+        buf_printf(&out, "* %zu RECENT\r\n", v->n_recent);
     if (first_unseen && !s->rev2)
         buf_printf(&out, "* OK [UNSEEN %zu] First unseen\r\n", first_unseen);
     buf_printf(&out, "* OK [UIDVALIDITY %u] UIDs valid\r\n", v->uidvalidity);
@@ -904,9 +1001,9 @@ const char *imap_status_write(struct imap_session *s, struct buf *out, const cha
             v = mb->bytes;
         else if (imap_arg_is_atom(a, "HIGHESTMODSEQ")) {
             v = mb->highestmodseq;
-            s->condstore = true;
+            imap_condstore_enable(s);
         } else if (imap_arg_is_atom(a, "RECENT"))
-            v = 0;
+            v = mb->recent; /* nobody took them yet (RFC 3501 2.3.2, view_recent_mark) */
         else if (imap_arg_is_atom(a, "DELETED") || imap_arg_is_atom(a, "DELETED-STORAGE")) {
             if (!counted && mb->id != 0) /* id 0: only checking the items */
                 count_deleted(s, name, &deleted, &deleted_bytes);

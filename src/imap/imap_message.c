@@ -179,7 +179,7 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
         return;
     }
     if (mod != NULL)
-        s->condstore = true;
+        imap_condstore_enable(s);
     uint32_t *uids = uids_of(s, idx, k);
     struct store_flags_result *res = xcalloc(k ? k : 1, sizeof(*res));
     struct buf err = BUF_INIT, modified = BUF_INIT;
@@ -202,7 +202,7 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
         } else if (res[i].outcome == STORE_FLAGS_CHANGED || res[i].outcome == STORE_FLAGS_UNCHANGED) {
             changed = changed || res[i].outcome == STORE_FLAGS_CHANGED;
             uids[n_ok++] = m->uid;
-            m->flags = res[i].flags;
+            m->flags = res[i].flags | (m->flags & IMAP_MSG_RECENT);
             m->modseq = res[i].modseq;
         }
     }
@@ -217,6 +217,8 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
             const struct imap_msg *m = &s->view.msgs[i];
             if (!bsearch(&m->uid, uids, n_ok, sizeof(*uids), cmp_u32))
                 continue;
+            if (!silent) /* written before out */
+                imap_view_keywords_announce(s, m->keywords);
             buf_printf(&out, "* %zu FETCH (", i + 1);
             if (uid)
                 buf_printf(&out, "UID %u ", m->uid);

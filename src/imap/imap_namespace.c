@@ -55,7 +55,7 @@ void imap_rights_write(struct buf *out, unsigned bits, bool virtual_rights)
         buf_append_cstr(out, "\"\"");
 }
 
-void imap_rights_flags_write(struct buf *out, unsigned rights)
+void imap_rights_flags_write(struct buf *out, unsigned rights, char *const *kw, size_t n_kw)
 {
     static const struct {
         const char *flag;
@@ -66,6 +66,13 @@ void imap_rights_flags_write(struct buf *out, unsigned rights)
     };
     size_t start = out->len;
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        if (strcmp(v[i].flag, "\\*") == 0 && (rights & IMAP_RIGHT_W)) {
+            for (size_t j = 0; j < n_kw; j++) {
+                if (out->len > start)
+                    buf_append_byte(out, ' ');
+                buf_append_cstr(out, kw[j]);
+            }
+        }
         if (rights & v[i].right) {
             if (out->len > start)
                 buf_append_byte(out, ' ');

@@ -279,13 +279,30 @@ static bool parse_literal(struct parser *ps, struct imap_arg *a)
     return true;
 }
 
+/*
+ * The atom so far names a fetch attribute with a section (RFC 3501 fetch-att,
+ * RFC 3516): only there does "[" open a section that may hold spaces and
+ * parentheses. Anywhere else "[" is an ASTRING-CHAR like any other (a
+ * mailbox may be called "a[b").
+ */
+static bool section_name(const char *start, const char *p)
+{
+    static const char *const names[] = {"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK",
+                                        "BINARY.SIZE"};
+    struct slice w = slice_make(start, (size_t)(p - start));
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (slice_eq_cstr_nocase(w, names[i]))
+            return true;
+    return false;
+}
+
 /* An atom, with BODY[...] sections (which may hold spaces and parentheses) kept whole. */
 static bool parse_atom(struct parser *ps, struct imap_arg *a)
 {
     char *start = ps->p;
     while (ps->p < ps->end) {
         unsigned char c = (unsigned char)*ps->p;
-        if (c == '[') {
+        if (c == '[' && section_name(start, ps->p)) {
             char *close = memchr(ps->p, ']', (size_t)(ps->end - ps->p));
             if (close == NULL)
                 return fail(ps, "Missing ']'");

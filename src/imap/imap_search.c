@@ -104,8 +104,8 @@ static bool parse_key(struct sparser *p, struct skey *k, unsigned depth)
         {"DELETED", S_FLAG_SET, STORE_FLAG_DELETED},    {"UNDELETED", S_FLAG_UNSET, STORE_FLAG_DELETED},
         {"ANSWERED", S_FLAG_SET, STORE_FLAG_ANSWERED},  {"UNANSWERED", S_FLAG_UNSET, STORE_FLAG_ANSWERED},
         {"DRAFT", S_FLAG_SET, STORE_FLAG_DRAFT},        {"UNDRAFT", S_FLAG_UNSET, STORE_FLAG_DRAFT},
-        /* \Recent is never set here: NEW is empty, OLD is everything. */
-        {"OLD", S_ALL, 0},
+        /* \Recent: IMAP4rev1 sessions only (view_recent_mark); NEW is below. */
+        {"RECENT", S_FLAG_SET, IMAP_MSG_RECENT},        {"OLD", S_FLAG_UNSET, IMAP_MSG_RECENT},
     };
     static const char *const headers[] = {"FROM", "TO", "CC", "BCC", "SUBJECT"};
     memset(k, 0, sizeof(*k));
@@ -128,11 +128,14 @@ static bool parse_key(struct sparser *p, struct skey *k, unsigned depth)
             return true;
         }
     }
-    if (slice_eq_cstr_nocase(w, "NEW") || slice_eq_cstr_nocase(w, "RECENT")) {
-        k->kind = S_NOT; /* NOT ALL */
-        k->sub = xcalloc(1, sizeof(*k->sub));
-        k->n_sub = 1;
-        k->sub[0].kind = S_ALL;
+    if (slice_eq_cstr_nocase(w, "NEW")) { /* RECENT UNSEEN */
+        k->kind = S_AND;
+        k->sub = xcalloc(2, sizeof(*k->sub));
+        k->n_sub = 2;
+        k->sub[0].kind = S_FLAG_SET;
+        k->sub[0].flag = IMAP_MSG_RECENT;
+        k->sub[1].kind = S_FLAG_UNSET;
+        k->sub[1].flag = STORE_FLAG_SEEN;
         return true;
     }
     for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
@@ -617,7 +620,7 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
     struct buf out = BUF_INIT;
     uint64_t highest = 0;
     if (modseq)
-        s->condstore = true;
+        imap_condstore_enable(s);
     uint32_t *hits = xcalloc(v->n ? v->n : 1, sizeof(*hits));
     size_t *idx = xcalloc(v->n ? v->n : 1, sizeof(*idx));
     size_t n_hits = 0;
@@ -630,6 +633,13 @@ void imap_cmd_search(struct imap_session *s, struct slice tag, bool uid,
         }
     }
     free(match);
+    /* RFC 7162 3.1.5: with MIN/MAX alone, the MODSEQ of the messages returned. */
+    if ((ret & (RET_MIN | RET_MAX)) && !(ret & (RET_ALL | RET_COUNT)) && n_hits > 0) {
+        uint64_t lo = v->msgs[idx[0]].modseq, hi = v->msgs[idx[n_hits - 1]].modseq;
+        highest = (ret & RET_MIN) ? lo : 0;
+        if ((ret & RET_MAX) && hi > highest)
+            highest = hi;
+    }
     if (ret & RET_SAVE)
         saved_set(v, ret, idx, n_hits);
     imap_context_search_done(s, tag, uid, &r, args, n, idx, n_hits, &out); /* UPDATE */

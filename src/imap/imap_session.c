@@ -43,9 +43,12 @@ static void logout_now(struct imap_session *s)
 
 void imap_bad(struct imap_session *s, struct slice tag, const char *text)
 {
-    if (s->name_error != NULL) { /* a mailbox name's encoding says more than the usage */
-        text = s->name_error;
+    if (s->name_error != NULL) {
+        /* A well-formed astring that no mailbox can be named (its encoding):
+         * NO, as Dovecot answers, not a syntax error that ends strict clients. */
+        imap_printf(s, "%.*s NO [CANNOT] %s", (int)tag.len, tag.ptr, s->name_error);
         s->name_error = NULL;
+        return;
     }
     imap_printf(s, "%.*s BAD %s", (int)tag.len, tag.ptr, text);
     if (++s->errors >= (unsigned)s->srv->cfg->imap_max_errors) {

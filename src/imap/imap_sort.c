@@ -15,6 +15,7 @@
 #include "imap/imap_sort.h"
 #include "mime/mime.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -138,7 +139,11 @@ bool imap_base_subject(struct slice subject, struct buf *out)
     return reply;
 }
 
-/* The first address's mailbox (local part) of a field, "" when none. */
+/*
+ * The first address's mailbox (local part) of a field, "" when none: the
+ * addr-mailbox of the field's first ENVELOPE address, so a group's name when
+ * the field starts with a group (RFC 5256 3, RFC 3501 7.4.2).
+ */
 static char *first_mailbox(const struct mime_message *msg, const char *field)
 {
     const struct mime_field *f = mime_part_field(msg, msg->root, field);
@@ -148,7 +153,7 @@ static char *first_mailbox(const struct mime_message *msg, const char *field)
     mime_address_parse(mime_field_value(msg, f), &list);
     char *r = NULL;
     for (size_t i = 0; i < list.n && r == NULL; i++)
-        if (list.v[i].mailbox.ptr != NULL && list.v[i].host.ptr != NULL)
+        if (list.v[i].mailbox.ptr != NULL)
             r = slice_strdup(list.v[i].mailbox);
     mime_address_list_free(&list);
     return r ? r : xstrdup("");
@@ -296,6 +301,16 @@ static int cmp_i64(int64_t a, int64_t b)
     return a < b ? -1 : a > b;
 }
 
+/* i;ascii-casemap (RFC 4790 9.2): a-z compare as A-Z, so "_" sorts after "C". */
+static int casemap_cmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int ca = toupper((unsigned char)*a), cb = toupper((unsigned char)*b);
+        if (ca != cb || ca == 0)
+            return ca - cb;
+    }
+}
+
 static int sort_cmp(const void *pa, const void *pb)
 {
     const struct imap_sortinfo *a = pa, *b = pb;
@@ -307,10 +322,10 @@ static int sort_cmp(const void *pa, const void *pb)
         case K_ARRIVAL: c = cmp_i64(a->arrival, b->arrival); break;
         case K_DATE: c = cmp_i64(a->date, b->date); break;
         case K_SIZE: c = a->size < b->size ? -1 : a->size > b->size; break;
-        case K_CC: c = strcasecmp(a->cc, b->cc); break;
-        case K_FROM: c = strcasecmp(a->from, b->from); break;
-        case K_TO: c = strcasecmp(a->to, b->to); break;
-        case K_SUBJECT: c = strcasecmp(a->subject, b->subject); break;
+        case K_CC: c = casemap_cmp(a->cc, b->cc); break;
+        case K_FROM: c = casemap_cmp(a->from, b->from); break;
+        case K_TO: c = casemap_cmp(a->to, b->to); break;
+        case K_SUBJECT: c = casemap_cmp(a->subject, b->subject); break;
         }
         if (c != 0)
             return sort_keys[i].reverse ? -c : c;

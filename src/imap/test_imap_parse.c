@@ -189,6 +189,17 @@ static void test_arguments(void **state)
     assert_true(imap_arg_is_atom(&c.args[2], "~y"));
     imap_command_free(&c);
 
+    /* "[" is an ASTRING-CHAR (RFC 3501 9); only a fetch attribute opens a section */
+    char t4[] = "a LIST \"\" a[b c]d [x (BINARY.SIZE[1] body[TEXT]<0.5>)";
+    c = parse_ok(t4);
+    assert_int_equal(c.n_args, 5);
+    assert_true(imap_arg_is_atom(&c.args[1], "a[b"));
+    assert_true(imap_arg_is_atom(&c.args[2], "c]d"));
+    assert_true(imap_arg_is_atom(&c.args[3], "[x"));
+    assert_true(imap_arg_is_atom(&c.args[4].list[0], "BINARY.SIZE[1]"));
+    assert_true(imap_arg_is_atom(&c.args[4].list[1], "body[TEXT]<0.5>"));
+    imap_command_free(&c);
+
     char t2[] = "x LIST \"\" ()";
     c = parse_ok(t2);
     assert_int_equal(c.n_args, 2);
@@ -210,6 +221,7 @@ static void test_bad_arguments(void **state)
     assert_string_equal(parse_err("a"), "Invalid tag");
     assert_string_equal(parse_err("a N@OP"), "Invalid command name");
     assert_string_equal(parse_err("a NOOP {5}\r\nab"), "Literal shorter than announced");
+    assert_string_equal(parse_err("a FETCH 1 BODY.PEEK[HEADER"), "Missing ']'");
     assert_string_equal(parse_err("a NOOP ((((((((((((((((((x))))))))))))))))))"),
                         "Lists nested too deeply");
     /* the tag is known even when the rest is malformed */

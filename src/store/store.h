@@ -62,7 +62,12 @@ struct store_options {
     size_t mailbox_name_max; /* <= STORE_MAILBOX_NAME_MAX */
     size_t mailbox_depth_max;
     size_t keywords_max; /* <= STORE_KEYWORDS_MAX */
+    /* Seconds an expunged body stays readable (store_message_read) for the
+     * sessions not yet told of the expunge (RFC 2180 4.1.1); 0: dropped at once. */
+    int64_t expunge_hold;
 };
+/* The default expunge_hold: longer than any session goes without a NOOP or IDLE in practice. */
+#define STORE_EXPUNGE_HOLD 3600
 
 /* Opens DATA_DIRECTORY/store (created if needed), migrating the schema. */
 struct store *store_open(const struct wharf_config *cfg, struct buf *err);
@@ -85,6 +90,8 @@ struct store_mailbox {
     uint64_t messages; /* counts, for STATUS and `wharf mailbox` */
     uint64_t unseen;
     uint64_t bytes;
+    uint32_t recent_uid; /* RFC 3501 \Recent: the first UID no session has claimed */
+    uint64_t recent;     /* messages from recent_uid on (STATUS RECENT) */
 };
 
 /*
@@ -99,6 +106,14 @@ void store_mailbox_list_free(struct store_mailbox *list, size_t n);
 int store_mailbox_get(struct store *s, const char *owner, const char *name,
                       struct store_mailbox *mb, struct buf *err);
 void store_mailbox_free(struct store_mailbox *mb);
+/*
+ * RFC 3501 2.3.2 \Recent, "the first session to be notified": with claim,
+ * takes for the caller every message up to UID upto that no session took
+ * before; without, only looks. *first_r: the first UID not taken before this
+ * call (the caller's recent messages are those from *first_r to upto).
+ */
+int store_mailbox_recent_claim(struct store *s, const char *owner, const char *name, uint32_t upto,
+                               bool claim, uint32_t *first_r, struct buf *err);
 /* special_use may be NULL. Fails if the name is taken or invalid. */
 int store_mailbox_create(struct store *s, const char *owner, const char *name,
                          const char *special_use, struct buf *err);
@@ -143,7 +158,9 @@ struct store_message {
 int store_message_list(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
                        struct store_message **list_r, size_t *n_r, struct buf *err);
 void store_message_list_free(struct store_message *list, size_t n);
-/* The raw message into out (reset first); returns 1 when there is no such UID. */
+/* The raw message into out (reset first); returns 1 when there is no such UID.
+ * An expunged UID still reads while the expunge log holds its body
+ * (store_options.expunge_hold): a view may not have been told yet. */
 int store_message_read(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                        struct buf *out, struct buf *err);
 enum store_flags_op {

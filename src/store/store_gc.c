@@ -3,7 +3,8 @@
  * exactly-once records (SQLite driver).
  *
  * A segment byte is live when a blobs row names it. Dead bytes come from
- * expunged bodies (their row went at refcount zero) and from crashes between
+ * expunged bodies (their row went at refcount zero, once the expunge log
+ * stopped holding them: release_held) and from crashes between
  * a blob append and its commit. store_gc rolls the current segment over
  * when it holds dead bytes, rewrites the live bodies of segments that are at
  * least half dead into the current segment (fdatasync, then commit), and
@@ -88,12 +89,52 @@ static int move_segment(struct store *s, int64_t seg, int64_t dst, struct buf *e
     return result;
 }
 
+/* Drops the references the expunge log held longer than expunge_hold (in a write transaction). */
+static int release_held(struct store *s, struct buf *err)
+{
+    int64_t cutoff = (int64_t)time(NULL) - s->opt.expunge_hold;
+    sqlite3_stmt *st =
+        store_stmt(s, "SELECT blob FROM expunged WHERE blob IS NOT NULL AND at <= ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, cutoff);
+    char **hashes = NULL;
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        hashes = xreallocarray(hashes, n + 1, sizeof(*hashes));
+        hashes[n++] = store_col_text(st, 0);
+    }
+    sqlite3_reset(st);
+    int result = rc == SQLITE_DONE ? 0 : store_db_error(s, "gc", err);
+    if (result == 0 && n > 0) {
+        st = store_stmt(s, "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?",
+                        err);
+        if (st == NULL)
+            result = -1;
+        else {
+            sqlite3_bind_int64(st, 1, cutoff);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                result = store_db_error(s, "gc", err);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (result == 0)
+            result = store_blob_unref(s, hashes[i], err);
+        free(hashes[i]);
+    }
+    free(hashes);
+    return result;
+}
+
 int store_gc(struct store *s, struct buf *err)
 {
     int64_t *segs = NULL;
     size_t n = 0;
     if (store_begin(s, true, err) != 0)
         return -1;
+    if (release_held(s, err) != 0)
+        goto rollback;
     int64_t cur = store_meta_get(s, "segment_current", err);
     if (cur < 0 || blob_segments(&s->blobs, &segs, &n, err) != 0)
         goto rollback;

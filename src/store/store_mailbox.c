@@ -21,7 +21,9 @@ char *store_col_text(sqlite3_stmt *st, int i)
 static const char sql_list[] =
     "SELECT m.id, m.name, m.special_use, m.uidvalidity, m.uidnext, m.highestmodseq,"
     " EXISTS(SELECT 1 FROM subscriptions s WHERE s.owner = m.owner AND s.name = m.name),"
-    " m.n_messages, m.n_unseen, m.n_bytes" /* kept by triggers (store_schema.c) */
+    " m.n_messages, m.n_unseen, m.n_bytes," /* kept by triggers (store_schema.c) */
+    " m.recent_uid, (SELECT COUNT(*) FROM messages r WHERE r.mailbox_id = m.id"
+    "  AND r.uid >= m.recent_uid)"
     " FROM mailboxes m WHERE m.owner = ?1 AND (?2 IS NULL OR m.name = ?2) ORDER BY m.name";
 
 static void fill_mailbox(sqlite3_stmt *st, struct store_mailbox *mb)
@@ -36,6 +38,59 @@ static void fill_mailbox(sqlite3_stmt *st, struct store_mailbox *mb)
     mb->messages = (uint64_t)sqlite3_column_int64(st, 7);
     mb->unseen = (uint64_t)sqlite3_column_int64(st, 8);
     mb->bytes = (uint64_t)sqlite3_column_int64(st, 9);
+    mb->recent_uid = (uint32_t)sqlite3_column_int64(st, 10);
+    mb->recent = (uint64_t)sqlite3_column_int64(st, 11);
+}
+
+int store_mailbox_recent_claim(struct store *s, const char *owner, const char *name, uint32_t upto,
+                               bool claim, uint32_t *first_r, struct buf *err)
+{
+    struct mbrow row;
+    *first_r = UINT32_MAX;
+    /* A look first: most calls find nothing to take and need no write transaction. */
+    for (int write = 0; write < 2; write++) {
+        if (write && store_begin(s, true, err) != 0)
+            return -1;
+        int r = store_mailbox_find(s, owner, name, &row, err);
+        sqlite3_stmt *st =
+            r != 0 ? NULL : store_stmt(s, "SELECT recent_uid FROM mailboxes WHERE id = ?", err);
+        if (st == NULL) {
+            if (write)
+                store_rollback(s);
+            return r > 0 ? 1 : -1;
+        }
+        sqlite3_bind_int64(st, 1, row.id);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            store_db_error(s, "recent", err);
+            sqlite3_reset(st);
+            if (write)
+                store_rollback(s);
+            return -1;
+        }
+        *first_r = (uint32_t)sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (!claim || *first_r > upto) {
+            if (write)
+                store_rollback(s);
+            return 0;
+        }
+        if (!write)
+            continue;
+        st = store_stmt(s, "UPDATE mailboxes SET recent_uid = ? WHERE id = ?", err);
+        if (st == NULL) {
+            store_rollback(s);
+            return -1;
+        }
+        sqlite3_bind_int64(st, 1, (int64_t)upto + 1);
+        sqlite3_bind_int64(st, 2, row.id);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            store_db_error(s, "recent", err);
+            store_rollback(s);
+            return -1;
+        }
+        return store_commit(s, err);
+    }
+    return 0;
 }
 
 /* Creates the account's default folders if this is its first use (a short write transaction). */
@@ -216,6 +271,25 @@ static int delete_mailbox_row(struct store *s, const char *owner, int64_t id, st
         bytes += sqlite3_column_int64(st, 1);
     }
     int result = rc == SQLITE_DONE ? 0 : store_db_error(s, "delete mailbox", err);
+    size_t n_messages = n;
+    /* The bodies the expunge log still holds (store_options.expunge_hold) go too. */
+    st = result != 0 ? NULL
+                     : store_stmt(s,
+                                  "SELECT blob FROM expunged WHERE mailbox_id = ?"
+                                  " AND blob IS NOT NULL",
+                                  err);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, id);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                hashes = xreallocarray(hashes, cap, sizeof(*hashes));
+            }
+            hashes[n++] = store_col_text(st, 0);
+        }
+        result = rc == SQLITE_DONE ? 0 : store_db_error(s, "delete mailbox", err);
+    } else
+        result = -1;
     /* Rows first (they refer to the blobs), then the references they held. */
     static const char *const sqls[] = {
         "DELETE FROM messages WHERE mailbox_id = ?",
@@ -239,8 +313,8 @@ static int delete_mailbox_row(struct store *s, const char *owner, int64_t id, st
         free(hashes[i]);
     }
     free(hashes);
-    if (result == 0 && n > 0)
-        result = store_quota_add(s, owner, -bytes, -(int64_t)n, err);
+    if (result == 0 && n_messages > 0)
+        result = store_quota_add(s, owner, -bytes, -(int64_t)n_messages, err);
     return result;
 }
 

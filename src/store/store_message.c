@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Finds a mailbox by any spelling of its name: 0, 1 (missing) or -1. */
 static int find_mb(struct store *s, const char *owner, const char *name, struct mbrow *row,
@@ -137,8 +138,22 @@ int store_message_read(struct store *s, const char *owner, const char *mailbox, 
         sqlite3_bind_int64(st, 1, row.id);
         sqlite3_bind_int64(st, 2, uid);
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-            return 1;
+        if (rc == SQLITE_DONE) {
+            /* Expunged: its body is still held for the sessions not yet told (expunge_one). */
+            st = store_stmt(s,
+                            "SELECT b.segment, b.offset, b.size FROM expunged e"
+                            " JOIN blobs b ON b.hash = e.blob WHERE e.mailbox_id = ? AND e.uid = ?",
+                            err);
+            if (st == NULL)
+                return -1;
+            sqlite3_bind_int64(st, 1, row.id);
+            sqlite3_bind_int64(st, 2, uid);
+            rc = sqlite3_step(st);
+            if (rc == SQLITE_DONE) {
+                sqlite3_reset(st);
+                return 1;
+            }
+        }
         if (rc != SQLITE_ROW)
             return store_db_error(s, "read message", err);
         int64_t seg = sqlite3_column_int64(st, 0);
@@ -344,22 +359,33 @@ static int expunge_one(struct store *s, const char *owner, int64_t mbid, uint32_
     int64_t size = sqlite3_column_int64(st, 1);
     sqlite3_reset(st);
     uint64_t modseq;
+    bool hold = s->opt.expunge_hold > 0;
     int r = store_modseq_next(s, mbid, &modseq, err);
-    if (r == 0)
+    if (r == 0 && !hold)
         r = store_blob_unref(s, hash, err);
-    free(hash);
     if (r == 0)
         r = store_quota_add(s, owner, -size, -1, err);
-    if (r != 0)
+    /* The log row keeps the body's reference (hold) until store_gc drops it. */
+    st = r != 0 ? NULL
+                : store_stmt(s,
+                             "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq, blob, at)"
+                             " VALUES(?, ?, ?, ?, ?)",
+                             err);
+    if (st == NULL) {
+        free(hash);
         return -1;
-    st = store_stmt(
-        s, "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) VALUES(?, ?, ?)", err);
-    if (st == NULL)
-        return -1;
+    }
     sqlite3_bind_int64(st, 1, mbid);
     sqlite3_bind_int64(st, 2, uid);
     sqlite3_bind_int64(st, 3, (int64_t)modseq);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "expunge log", err);
+    if (hold) {
+        sqlite3_bind_text(st, 4, hash, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, (int64_t)time(NULL));
+    }
+    r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "expunge log", err);
+    sqlite3_reset(st);
+    free(hash);
+    return r;
 }
 
 /* Copies one message to mailbox to with UID new_uid (in the caller's write transaction). */
@@ -439,10 +465,9 @@ int store_message_copy_to(struct store *s, const char *owner, const char *mailbo
         store_rollback(s);
         return -1;
     }
-    if (from.id == to.id && move) {
-        store_rollback(s);
-        return 0; /* moving into the same mailbox changes nothing */
-    }
+    /* MOVE into the same mailbox: RFC 6851 3.3 defines MOVE as COPY, then
+     * expunging the sources; so, as in
+     * Dovecot, each message gets a new UID. */
     uint32_t next = to.uidnext;
     for (size_t i = 0; i < n; i++) {
         bool found;

@@ -95,6 +95,18 @@ static const char *const migrations[] = {
      * first time a search needs them.
      */
     "ALTER TABLE messages ADD COLUMN search BLOB;",
+    /*
+     * 3 -> 4 (IMAP, issue 19): recent_uid, the first UID no session has
+     * claimed as \Recent yet (RFC 3501 2.3.2; what exists now counts as
+     * seen). An expunged message keeps its body's reference in the expunge
+     * log (blob, at) for STORE_EXPUNGE_HOLD seconds, so that sessions not yet
+     * told of the expunge can still read it (RFC 2180 4.1.1); store_gc drops it.
+     */
+    "ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;"
+    "UPDATE mailboxes SET recent_uid = uidnext;"
+    "ALTER TABLE expunged ADD COLUMN blob TEXT;"
+    "ALTER TABLE expunged ADD COLUMN at INTEGER;"
+    "CREATE INDEX expunged_held ON expunged(at) WHERE blob IS NOT NULL;",
 };
 
 size_t store_schema_count(void)

@@ -189,6 +189,7 @@ static void default_options(struct store_options *o)
     o->mailbox_name_max = STORE_MAILBOX_NAME_MAX;
     o->mailbox_depth_max = STORE_MAILBOX_DEPTH_MAX;
     o->keywords_max = STORE_KEYWORDS_MAX;
+    o->expunge_hold = STORE_EXPUNGE_HOLD;
 }
 
 struct store *store_open_dir(const char *dir, const struct store_options *opt, struct buf *err)
@@ -245,6 +246,7 @@ struct store *store_open_temporary(struct buf *err)
     struct store_options o;
     default_options(&o);
     o.fsync = false;
+    o.expunge_hold = 0;
     struct store *s = open_common(dir.data, ":memory:", &o, true, err);
     buf_free(&dir);
     return s;

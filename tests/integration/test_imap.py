@@ -150,7 +150,8 @@ def test_select_and_fetch_byte_exact(imap):
     typ, data = m.fetch("1", "(RFC822.SIZE UID FLAGS INTERNALDATE BODY.PEEK[])")
     assert data[0][1] == MSG
     head = data[0][0].decode()
-    assert f"RFC822.SIZE {len(MSG)}" in head and "UID 1" in head and "FLAGS ()" in head
+    # the first session to see a message gets \Recent (RFC 3501 2.3.2)
+    assert f"RFC822.SIZE {len(MSG)}" in head and "UID 1" in head and "FLAGS (\\Recent)" in head
     assert re.search(r'INTERNALDATE "\d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d \+0000"', head)
     header, text = MSG.split(b"\r\n\r\n", 1)
     assert m.fetch("1", "(BODY.PEEK[HEADER])")[1][0][1] == header + b"\r\n\r\n"
@@ -402,6 +403,7 @@ def test_idle_woken_by_delivery(imap):
     delivered = time.monotonic()
     assert r.line() == "* 2 EXISTS"
     assert time.monotonic() - delivered < 1.0
+    assert r.line() == "* 2 RECENT"  # this session was the first told of both
     # a flag change by another session comes as FETCH
     other = login(imap)
     other.select("INBOX")

@@ -202,10 +202,12 @@ def test_live_update_reaches_the_other_users_idle(imap):
     t0 = time.monotonic()
     assert r.line() == "* 3 EXISTS"
     assert time.monotonic() - t0 < 1.0
+    assert r.line() == "* 3 RECENT"  # bob's is the only session on Team: it takes them
     imap.wharf("deliver", "-m", "Team", ALICE, input=MSG)  # the mta's path (deliver.sock)
     t0 = time.monotonic()
     assert r.line() == "* 4 EXISTS"
     assert time.monotonic() - t0 < 1.0
+    assert r.line() == "* 4 RECENT"
     ok(a.select("Team"))
     ok(a.store("1", "+FLAGS", "(\\Deleted)"))
     assert "\\Deleted" in r.line()

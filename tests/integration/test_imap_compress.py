@@ -187,6 +187,7 @@ def test_idle_push_is_compressed_and_flushed(imap):
     # Readable at once: the push was flushed out of zlib, not left for later output.
     assert r.line() == "* 2 EXISTS"
     assert time.monotonic() - delivered < 1.0
+    assert r.line() == "* 2 RECENT"
     assert r.z.wire_in > wire
     r.send(b"DONE\r\n")
     assert r.line().startswith("i OK")
@@ -217,6 +218,7 @@ def test_idle_push_after_the_compressor_was_released(imap):
     deliver(imap, MSG)
     r.sock.settimeout(5)
     assert r.line() == "* 2 EXISTS"
+    assert r.line() == "* 2 RECENT"
     r.send(b"DONE\r\n")
     assert r.line().startswith("i OK")
     _, ok = r.cmd("n", "NOOP")
