@@ -31,6 +31,7 @@ int cmd_mailq(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_queue(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_public(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_acl(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_dkim(struct cli_ctx *ctx, int argc, char **argv);
 
 struct store;
 /* The store, opened as the wharf user (cmd_mailbox.c); NULL after printing why. */
