@@ -125,32 +125,6 @@ fail:
     return false;
 }
 
-bool nexthop_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, struct buf *name_r)
-{
-    if (len < 3)
-        return false;
-    *pref_r = (rd[0] << 8) | rd[1];
-    size_t i = 2;
-    buf_reset(name_r);
-    while (i < len) {
-        size_t l = rd[i++];
-        if (l == 0)
-            return i == len && name_r->len <= 253;
-        if (l > 63 || i + l > len)
-            return false; /* compression pointers never appear in libunbound's rdata */
-        if (name_r->len > 0)
-            buf_append_byte(name_r, '.');
-        for (size_t k = 0; k < l; k++) {
-            unsigned char c = rd[i + k];
-            if (c <= ' ' || c >= 0x7f || c == '.')
-                return false;
-        }
-        buf_append(name_r, rd + i, l);
-        i += l;
-    }
-    return false;
-}
-
 /* ---- MX rules (RFC 5321 5.1) ---- */
 
 static int cmp_pref(const void *a, const void *b)
@@ -549,7 +523,7 @@ static void on_mx(void *arg, int err, struct ub_result *ur)
     struct buf name = BUF_INIT;
     for (int i = 0; ur->data[i] != NULL && n < 64; i++) {
         int pref;
-        if (!nexthop_mx_rdata_parse((const unsigned char *)ur->data[i], (size_t)ur->len[i], &pref,
+        if (!dns_mx_rdata_parse((const unsigned char *)ur->data[i], (size_t)ur->len[i], &pref,
                                     &name))
             continue;
         if (name.len == 0) {

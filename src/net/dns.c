@@ -80,15 +80,36 @@ void dns_cancel(struct dns_resolver *r, int id)
     ub_cancel(r->ub, id);
 }
 
-bool dns_txt_join(const unsigned char *rd, size_t len, struct buf *out)
+bool dns_name_parse(const unsigned char *rd, size_t len, size_t *used_r, struct buf *name_r)
 {
     size_t i = 0;
+    buf_reset(name_r);
     while (i < len) {
-        size_t n = rd[i++];
-        if (n > len - i)
-            return false;
-        buf_append(out, rd + i, n);
-        i += n;
+        size_t l = rd[i++];
+        if (l == 0) {
+            *used_r = i;
+            return name_r->len <= 253;
+        }
+        if (l > 63 || i + l > len)
+            return false; /* compression pointers never appear in libunbound's rdata */
+        if (name_r->len > 0)
+            buf_append_byte(name_r, '.');
+        for (size_t k = 0; k < l; k++) {
+            unsigned char c = rd[i + k];
+            if (c <= ' ' || c >= 0x7f || c == '.')
+                return false;
+        }
+        buf_append(name_r, rd + i, l);
+        i += l;
     }
-    return true;
+    return false;
+}
+
+bool dns_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, struct buf *name_r)
+{
+    if (len < 3)
+        return false;
+    *pref_r = (rd[0] << 8) | rd[1];
+    size_t used;
+    return dns_name_parse(rd + 2, len - 2, &used, name_r) && used == len - 2;
 }

@@ -34,8 +34,13 @@ int dns_query(struct dns_resolver *r, const char *name, int rrtype, ub_callback_
               int *err_r);
 void dns_cancel(struct dns_resolver *r, int id);
 
-/* Appends the character-strings of one TXT rdata, joined (RFC 7208 3.3,
- * RFC 6376 3.6.2.2); false when the rdata is malformed. */
-bool dns_txt_join(const unsigned char *rd, size_t len, struct buf *out);
+/* Parses a domain name in rdata (uncompressed, as libunbound returns it)
+ * into a dotted name without the final dot ("" for the root); *used_r is
+ * how many octets it took. False if malformed or not printable. */
+bool dns_name_parse(const unsigned char *rd, size_t len, size_t *used_r, struct buf *name_r);
+
+/* Parses an MX record's rdata into pref and its host name ("" for the root:
+ * a null MX, RFC 7505). False if malformed or followed by trailing bytes. */
+bool dns_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, struct buf *name_r);
 
 #endif
