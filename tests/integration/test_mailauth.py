@@ -193,3 +193,208 @@ def test_sendmail_from_mynetworks_is_signed(wharf_factory, dns, sink):
     w.wharf("sendmail", "-i", "carol@peer.test", input=MSG)
     got = wait_until(lambda: sink.messages or None, 30, what="the relayed message")[0]
     assert dkim_verifies(got, 0, dns) and dkim_verifies(got, 1, dns)
+
+
+# ------------------------------------------------------------ checks on inbound mail
+
+def pyspf_dnslookup(server):
+    """pyspf's DNSLookup over the test's DNS server (pyspf queries it itself)."""
+    import dnslib
+    import spf
+
+    def lookup(name, qtype, tcpfallback=True, timeout=30):
+        q = dnslib.DNSRecord.question(name.rstrip("."), qtype)
+        a = dnslib.DNSRecord.parse(q.send("127.0.0.1", server.port, tcp=True, timeout=5))
+        if a.header.rcode == dnslib.RCODE.SERVFAIL:
+            raise spf.TempError("DNS SERVFAIL")
+        out = []
+        for rr in a.rr:
+            t = dnslib.QTYPE[rr.rtype]
+            if t != qtype:
+                continue
+            if t in ("A", "AAAA"):
+                out.append(((name, t), str(rr.rdata)))
+            elif t == "MX":
+                out.append(((name, t), (rr.rdata.preference, str(rr.rdata.label).rstrip("."))))
+            elif t == "PTR":
+                out.append(((name, t), str(rr.rdata.label).rstrip(".")))
+            elif t == "TXT":
+                out.append(((name, t), list(rr.rdata.data)))
+        return out
+    return lookup
+
+
+def start_receiver(factory, dns, extra=None):
+    """b.test on port 25, checking mail from 127.0.0.1 as a stranger's."""
+    settings = {"myhostname": "mail.b.test", "mydomains": "b.test", "dns_resolver": dns.resolver,
+                "mynetworks": "192.0.2.0/24"}
+    settings.update(extra or {})
+    w = factory("b", host="127.0.0.1", enable={"smtp"}, extra=settings)
+    w.start()
+    if not add_user(w, "bob@b.test", PW):
+        pytest.skip("directory not built")
+    return w
+
+
+def inbox(server, user):
+    import json
+    r = server.wharf("mailbox", "stats", user, "--json", check=False)
+    n = json.loads(r.stdout)["messages"] if r.returncode == 0 else 0
+    return [server.wharf("mailbox", "show", user, "INBOX", str(i + 1)).stdout for i in range(n)]
+
+
+def authres(message):
+    """The unfolded Authentication-Results fields of a message, in order."""
+    head = message.split(b"\r\n\r\n", 1)[0].decode()
+    unfolded = re.sub(r"\r\n[ \t]+", " ", head)
+    return [l.split(":", 1)[1].strip() for l in unfolded.split("\r\n")
+            if l.lower().startswith("authentication-results:")]
+
+
+def deliver(server, sender, body, n_before):
+    with smtplib.SMTP(server.host, server.ports["smtp"], timeout=30) as c:
+        c.ehlo("mx.sender.test")
+        code, _ = c.mail(sender)
+        assert code == 250
+        assert c.rcpt("bob@b.test")[0] == 250
+        code, text = c.data(body)
+    if code != 250:
+        return code, text
+    got = wait_until(lambda: (lambda m: m if len(m) > n_before else None)(inbox(server, "bob@b.test")),
+                     30, what="delivery")
+    return code, got[-1]
+
+
+def keypair(tmp, kind):
+    """A private key file and its DKIM record text, made with openssl."""
+    import base64
+    import subprocess
+    key = tmp / f"{kind}.pem"
+    if kind == "rsa":
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                        "-out", str(key)], check=True, capture_output=True)
+    else:
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ED25519", "-out", str(key)],
+                       check=True, capture_output=True)
+    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True).stdout
+    if kind == "rsa":
+        return key, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    # dkimpy reads an Ed25519 private key as the base64 of its 32-byte seed
+    seed = subprocess.run(["openssl", "pkey", "-in", str(key), "-outform", "DER"],
+                          check=True, capture_output=True).stdout[-32:]
+    key.write_bytes(base64.b64encode(seed))
+    return key, "v=DKIM1; k=ed25519; p=" + base64.b64encode(der[-32:]).decode()
+
+
+INBOUND = (b"From: Sam <sam@sender.test>\r\nTo: bob@b.test\r\nSubject: inbound\r\n"
+           b"Date: Sat, 05 Dec 2026 10:00:00 +0000\r\nMessage-ID: <in1@sender.test>\r\n\r\n"
+           b"Hello  Bob\t\r\n\r\n")
+
+
+def test_dkimpy_signed_mail_verifies_and_one_authentication_results(wharf_factory, dns, tmp_path):
+    import subprocess
+    pytest.importorskip("dkim")
+    dns.zone[("sender.test", "TXT")] = ["v=spf1 ip4:127.0.0.1 -all"]
+    dns.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=reject"]
+    signed = INBOUND
+    for kind, sel in (("rsa", "r1"), ("ed25519", "e1")):
+        key, rec = keypair(tmp_path, kind)
+        dns.zone[(f"{sel}._domainkey.sender.test", "TXT")] = [rec]
+        p = subprocess.run(["/usr/bin/dkimsign", "--signalg", f"{kind}-sha256", "--bcanon", "simple",
+                            sel, "sender.test", str(key)], input=signed, capture_output=True, check=True)
+        signed = p.stdout.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    # a forged result claiming our authserv-id, and one of someone else's
+    forged = (b"Authentication-Results: mail.b.test; dkim=pass; spf=pass; dmarc=pass\r\n"
+              b"Authentication-Results: other.example; spf=neutral\r\n") + signed
+    w = start_receiver(wharf_factory, dns)
+    code, got = deliver(w, "sam@sender.test", forged, 0)
+    assert code == 250, got
+    ar = authres(got)
+    assert len(ar) == 2 and ar[1].startswith("other.example;"), ar
+    mine = ar[0]
+    assert mine.startswith("mail.b.test;")
+    assert "dkim=pass header.d=sender.test header.s=e1 header.a=ed25519-sha256" in mine, mine
+    assert "dkim=pass header.d=sender.test header.s=r1 header.a=rsa-sha256" in mine, mine
+    assert "spf=pass smtp.mailfrom=sam@sender.test" in mine
+    assert "dmarc=pass (p=reject dis=none) header.from=sender.test" in mine
+    # the DNS went where it should: keys, SPF and DMARC were all asked for
+    asked = {n for n, _ in dns.queries}
+    assert {"e1._domainkey.sender.test", "r1._domainkey.sender.test", "sender.test",
+            "_dmarc.sender.test"} <= asked
+    # altered in transit: both fail, and DMARC (aligned SPF still passes) passes
+    code, got = deliver(w, "sam@sender.test", signed.replace(b"Hello", b"Hullo"), 1)
+    mine = authres(got)[0]
+    assert mine.count("dkim=fail (body hash did not verify)") == 2, mine
+
+
+def test_dmarc_reject_is_a_550_and_nothing_is_delivered(wharf_factory, dns):
+    dns.zone[("sender.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
+    dns.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=reject"]
+    dns.zone[("quiet.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
+    dns.zone[("_dmarc.quiet.test", "TXT")] = ["v=DMARC1; p=none"]
+    w = start_receiver(wharf_factory, dns)
+    code, text = deliver(w, "sam@sender.test", INBOUND, 0)
+    assert code == 550 and b"5.7.1" in text, (code, text)
+    assert re.search(r"reject: dmarc=fail \(p=reject\) header.from=sender.test from", w.log())
+    # p=none: delivered, annotated
+    code, got = deliver(w, "sam@quiet.test", INBOUND.replace(b"sender.test", b"quiet.test"), 0)
+    assert code == 250
+    assert "dmarc=fail (p=none dis=none) header.from=quiet.test" in authres(got)[0]
+    assert "spf=fail" in authres(got)[0]
+    # dmarc_action=annotate: even p=reject only annotates
+    w.stop()
+    w.settings["dmarc_action"] = "annotate"
+    w.write_config()
+    w.start()
+    code, got = deliver(w, "sam@sender.test", INBOUND, 1)
+    assert code == 250 and "dmarc=fail (p=reject dis=reject)" in authres(got)[0]
+
+
+SPF_CASES = {
+    # domain: record (RFC 7208 appendix A zone and section 4.6.4 limits)
+    "pass.test": "v=spf1 ip4:127.0.0.0/8 -all",
+    "fail.test": "v=spf1 ip4:192.0.2.0/24 -all",
+    "soft.test": "v=spf1 ~all",
+    "neutral.test": "v=spf1 ?all",
+    "a.test": "v=spf1 a -all",
+    "mx.test": "v=spf1 mx -all",
+    "inc.test": "v=spf1 include:pass.test -all",
+    "loop1.test": "v=spf1 include:loop2.test -all",
+    "loop2.test": "v=spf1 include:loop1.test -all",
+    "voids.test": "v=spf1 a:n1.test a:n2.test a:n3.test +all",
+    "twovoids.test": "v=spf1 a:n1.test a:n2.test ip4:127.0.0.1 -all",
+    "macro.test": "v=spf1 exists:%{ir}.%{l1r-}.lists.%{d} -all",
+    "syntax.test": "v=spf1 ip4:127.0.0.1/33 -all",
+    "redirect.test": "v=spf1 redirect=pass.test",
+    "broken.test": None,  # SERVFAIL
+}
+
+
+def test_spf_results_agree_with_pyspf(wharf_factory, dns):
+    spf = pytest.importorskip("spf")
+    for d, rec in SPF_CASES.items():
+        if rec is not None:
+            dns.zone[(d, "TXT")] = [rec]
+    dns.zone[("a.test", "A")] = ["127.0.0.1"]
+    dns.zone[("mx.test", "MX")] = [(10, "mail.mx.test")]
+    dns.zone[("mail.mx.test", "A")] = ["127.0.0.9"]
+    dns.zone[("1.0.0.127.sam.lists.macro.test", "A")] = ["127.0.0.2"]
+    dns.servfail.add("broken.test")
+    spf.DNSLookup = pyspf_dnslookup(dns)
+    w = start_receiver(wharf_factory, dns)
+    expected = {"pass.test": "pass", "fail.test": "fail", "soft.test": "softfail",
+                "neutral.test": "neutral", "a.test": "pass", "mx.test": "fail",
+                "inc.test": "pass", "loop1.test": "permerror", "voids.test": "permerror",
+                "twovoids.test": "pass", "macro.test": "pass", "syntax.test": "permerror",
+                "redirect.test": "pass", "broken.test": "temperror", "none.test": "none"}
+    n = 0
+    for d, want in expected.items():
+        sender = f"sam-x@{d}"
+        theirs = spf.check2(i="127.0.0.1", s=sender, h="mx.sender.test")[0]
+        assert theirs == want, (d, theirs)
+        code, got = deliver(w, sender, INBOUND.replace(b"sender.test", d.encode()), n)
+        assert code == 250, (d, got)
+        n += 1
+        mine = authres(got)[0]
+        assert f"spf={want} " in mine or f"spf={want};" in mine, (d, mine)
