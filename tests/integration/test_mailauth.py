@@ -227,7 +227,7 @@ def pyspf_dnslookup(server):
 def start_receiver(factory, dns, extra=None):
     """b.test on port 25, checking mail from 127.0.0.1 as a stranger's."""
     settings = {"myhostname": "mail.b.test", "mydomains": "b.test", "dns_resolver": dns.resolver,
-                "mynetworks": "192.0.2.0/24"}
+                "mynetworks": "192.0.2.0/24", "mailauth_checks": "yes"}
     settings.update(extra or {})
     w = factory("b", host="127.0.0.1", enable={"smtp"}, extra=settings)
     w.start()
@@ -398,3 +398,40 @@ def test_spf_results_agree_with_pyspf(wharf_factory, dns):
         n += 1
         mine = authres(got)[0]
         assert f"spf={want} " in mine or f"spf={want};" in mine, (d, mine)
+
+
+def test_wharf_to_wharf_arrives_with_dkim_spf_dmarc_pass(wharf_factory, dns):
+    """The issue's "done when": a user of a.test writes through Wharf A, which
+    signs and relays to Wharf B (b.test); B checks and delivers with
+    dkim=pass spf=pass dmarc=pass."""
+    b = wharf_factory("b", host="127.0.0.3", enable={"smtp"},
+                      extra={"myhostname": "mail.b.test", "mydomains": "b.test",
+                             "dns_resolver": dns.resolver, "mynetworks": "192.0.2.0/24",
+                             "mailauth_checks": "yes"})
+    a = wharf_factory("a", host="127.0.0.2", enable={"smtp", "submission"},
+                      extra={"myhostname": "mail.a.test", "mydomains": "a.test",
+                             "dns_resolver": dns.resolver, "mta_retry_min": "1s",
+                             "transport_routes": f"b.test=[127.0.0.3]:{b.ports['smtp']} may"})
+    b.start()
+    a.start()
+    if not add_user(a, "alice@a.test", PW) or not add_user(b, "bob@b.test", PW):
+        pytest.skip("directory not built")
+    assert publish(dns, a.wharf("dkim", "keygen", "a.test").stdout.decode()) == 2
+    dns.zone[("a.test", "TXT")] = ["v=spf1 ip4:127.0.0.0/8 -all"]
+    dns.zone[("_dmarc.a.test", "TXT")] = ["v=DMARC1; p=reject; adkim=s; aspf=s"]
+    submit(a, "alice@a.test", ["bob@b.test"],
+           b"From: Alice <alice@a.test>\r\nTo: bob@b.test\r\nSubject: across\r\n\r\nhello b\r\n")
+    got = wait_until(lambda: inbox(b, "bob@b.test") or None, 60, what="delivery on b")[0]
+    ar = authres(got)
+    assert len(ar) == 1, ar
+    mine = ar[0]
+    assert mine.startswith("mail.b.test;")
+    assert len(re.findall(r"dkim=pass header\.d=a\.test ", mine)) == 2, mine
+    assert "header.a=ed25519-sha256" in mine and "header.a=rsa-sha256" in mine
+    assert "spf=pass smtp.mailfrom=alice@a.test" in mine, mine
+    assert "dmarc=pass (p=reject dis=none) header.from=a.test" in mine, mine
+    # the field sits on top, above B's Received
+    head = got.split(b"\r\n\r\n", 1)[0]
+    assert head.startswith(b"Authentication-Results: mail.b.test;") or \
+        head.split(b"\r\n")[0].startswith(b"Return-Path") and \
+        head.split(b"\r\n")[1].startswith(b"Authentication-Results: mail.b.test;"), head[:300]
