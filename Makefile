@@ -11,7 +11,7 @@ DEPS_BUILD := meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
               clang libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib isync \
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
-              python3-dkim python3-spf
+              python3-dkim python3-spf opendkim-tools
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 PYTHON     := /usr/bin/python3

@@ -576,9 +576,7 @@ static int mechanism(struct ctx *c, const struct term *t, const char *domain, in
     int rc = 0;
     *err = SPF_PERMERROR;
     if (t->mech != M_ALL && t->mech != M_IP4 && t->mech != M_IP6) {
-        if (t->mech != M_EXISTS && !count_lookup(c))
-            return -1;
-        if (t->mech == M_EXISTS && !count_lookup(c))
+        if (!count_lookup(c)) /* include, a, mx, ptr, exists (4.6.4) */
             return -1;
         if (t->has_arg) {
             if (!expand_domain(c, t->arg, domain, &target)) {

@@ -252,8 +252,9 @@ static void commit_done(void *arg, bool ok)
     after_transaction(s, true);
 }
 
-/* Hands the message to the spool; header (the checks' fields) goes on top. */
-static void message_commit(struct smtp_session *s, struct slice header)
+/* Hands the message to the spool; header (the checks' fields) goes on top,
+ * junk: local recipients get it in their Junk folder. */
+static void message_commit(struct smtp_session *s, struct slice header, bool junk)
 {
     struct spool_message *m = xcalloc(1, sizeof(*m));
     time_t now = time(NULL);
@@ -271,6 +272,7 @@ static void message_commit(struct smtp_session *s, struct slice header)
     e->client = xstrdup(s->client);
     e->helo = s->helo ? xstrdup(s->helo) : NULL;
     e->arrival = (int64_t)now;
+    e->junk = junk;
     buf_init(&m->data);
     buf_append_slice(&m->data, header);
     build_prefix(s, &m->data, now);
@@ -308,15 +310,16 @@ static void checks_done(void *arg, const struct smtp_check_result *r)
             after_transaction(s, true);
         return;
     }
-    if (r->verdict == SMTP_VERDICT_QUARANTINE)
+    bool junk = r->verdict == SMTP_VERDICT_QUARANTINE;
+    if (junk)
         log_info("%s: quarantine: %s", s->id, r->log);
-    message_commit(s, buf_slice(&r->header));
+    message_commit(s, buf_slice(&r->header), junk);
 }
 
 static void message_finish(struct smtp_session *s)
 {
     if (!checks_apply(s)) {
-        message_commit(s, slice_from_cstr(""));
+        message_commit(s, slice_from_cstr(""), false);
         return;
     }
     const char *addr = net_conn_addr(s->c);

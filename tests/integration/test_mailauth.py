@@ -435,3 +435,60 @@ def test_wharf_to_wharf_arrives_with_dkim_spf_dmarc_pass(wharf_factory, dns):
     assert head.startswith(b"Authentication-Results: mail.b.test;") or \
         head.split(b"\r\n")[0].startswith(b"Return-Path") and \
         head.split(b"\r\n")[1].startswith(b"Authentication-Results: mail.b.test;"), head[:300]
+
+
+def folder_counts(server, user):
+    import json
+    r = server.wharf("mailbox", "list", user, "--json")
+    return {f["name"]: f["messages"] for f in json.loads(r.stdout)["folders"]}
+
+
+def test_dmarc_quarantine_delivers_to_junk(wharf_factory, dns):
+    dns.zone[("sender.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
+    dns.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=quarantine"]
+    w = start_receiver(wharf_factory, dns)
+    with smtplib.SMTP(w.host, w.ports["smtp"], timeout=30) as c:
+        c.ehlo("mx.sender.test")
+        assert c.sendmail("sam@sender.test", ["bob@b.test"], INBOUND) == {}
+    try:
+        counts = wait_until(lambda: (lambda f: f if f.get("Junk") else None)(
+            folder_counts(w, "bob@b.test")), 30, what="delivery to Junk")
+    except AssertionError:
+        raise AssertionError(f"{folder_counts(w, 'bob@b.test')}\n{w.log()}")
+    assert counts.get("INBOX", 0) == 0, counts
+    got = w.wharf("mailbox", "show", "bob@b.test", "Junk", "1").stdout
+    assert "dmarc=fail (p=quarantine dis=quarantine) header.from=sender.test" in authres(got)[0]
+    assert re.search(r": quarantine: dmarc=fail \(p=quarantine\) header.from=sender.test", w.log())
+
+
+def test_opendkim_signed_mail(wharf_factory, dns, tmp_path):
+    """OpenDKIM's library (opendkim-testmsg, Debian's opendkim-tools) signs with
+    rsa-sha1 and relaxed/simple, and nothing else: Wharf parses its signature
+    and, as RFC 8301 requires, never counts an RSA-SHA1 signature as a pass,
+    so it cannot rescue a message that fails DMARC."""
+    import shutil
+    import subprocess
+    tool = shutil.which("opendkim-testmsg") or "/usr/sbin/opendkim-testmsg"
+    if not os.path.exists(tool):
+        pytest.skip("opendkim-tools not installed")
+    key, rec = keypair(tmp_path, "rsa")
+    dns.zone[("od1._domainkey.sender.test", "TXT")] = [rec]
+    dns.zone[("sender.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
+    dns.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=reject"]
+    dns.zone[("ok.test", "TXT")] = ["v=spf1 ip4:127.0.0.1 -all"]
+    dns.zone[("od1._domainkey.ok.test", "TXT")] = [rec]
+    w = start_receiver(wharf_factory, dns)
+    for domain in ("sender.test", "ok.test"):
+        body = INBOUND.replace(b"sender.test", domain.encode())
+        p = subprocess.run([tool, "-C", "-d", domain, "-s", "od1", "-k", str(key)],
+                           input=body, capture_output=True, check=True)
+        signed = p.stdout.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        assert signed.startswith(b"DKIM-Signature: v=1; a=rsa-sha1; c=relaxed/simple; d=" +
+                                 domain.encode()), signed[:200]
+        code, got = deliver(w, f"sam@{domain}", signed, 0)
+        if domain == "sender.test":  # SPF fails and the SHA-1 signature does not count
+            assert code == 550 and b"5.7.1" in got, (code, got)
+        else:
+            mine = authres(got)[0]
+            assert "dkim=neutral (unsupported algorithm)" in mine, mine
+            assert "spf=pass" in mine and "dmarc=none" in mine, mine
