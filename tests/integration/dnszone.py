@@ -8,8 +8,8 @@ The zone is a dict {(name, TYPE): [values]} that a test may change while the
 server runs: A/AAAA take an address, MX a (preference, host) pair, TXT a str
 (split into 255-byte character-strings) or a list of str (one character-string
 each), CNAME a host. Names in `servfail` answer SERVFAIL (a temporary
-error); names with no record of any type answer NXDOMAIN, others NOERROR with
-no answer (NODATA). Every query is recorded in `queries` as (name, TYPE).
+error), names in `drop` are never answered (a timeout); names with no record
+of any type answer NXDOMAIN, others NOERROR with no answer (NODATA). Every query is recorded in `queries` as (name, TYPE).
 """
 import socket
 import socketserver
@@ -19,10 +19,11 @@ import pytest
 
 
 class DnsServer:
-    def __init__(self, zone=None, servfail=(), extra_names=()):
+    def __init__(self, zone=None, servfail=(), extra_names=(), drop=()):
         import dnslib  # noqa: F401 -- python3-dnslib (DEPS_TEST)
         self.zone = dict(zone or {})
         self.servfail = set(servfail)
+        self.drop = set(drop)  # names never answered (a server that times out)
         self.extra_names = set(extra_names)
         self.queries = []
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -41,7 +42,8 @@ class DnsServer:
                             return
                         data += chunk
                     a = server.answer(data, tcp=True)
-                    self.request.sendall(len(a).to_bytes(2, "big") + a)
+                    if a is not None:
+                        self.request.sendall(len(a).to_bytes(2, "big") + a)
                 except OSError:
                     pass
 
@@ -68,6 +70,8 @@ class DnsServer:
         name = str(q.q.qname).rstrip(".").lower()
         qtype = dnslib.QTYPE[q.q.qtype]
         self.queries.append((name, qtype))
+        if name in self.drop:
+            return None
         a = q.reply()
         a.header.aa = 1
         if name in self.servfail:
@@ -113,7 +117,9 @@ class DnsServer:
             except OSError:
                 return
             try:
-                self.udp.sendto(self.answer(data), peer)
+                a = self.answer(data)
+                if a is not None:
+                    self.udp.sendto(a, peer)
             except Exception:  # a malformed query: no answer, like a real server
                 pass
 

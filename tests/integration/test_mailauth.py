@@ -492,3 +492,19 @@ def test_opendkim_signed_mail(wharf_factory, dns, tmp_path):
             mine = authres(got)[0]
             assert "dkim=neutral (unsupported algorithm)" in mine, mine
             assert "spf=pass" in mine and "dmarc=none" in mine, mine
+
+
+def test_dns_that_never_answers_delays_by_the_timeout_only(wharf_factory, dns):
+    """A DNS server that drops the questions: after mailauth_dns_timeout the
+    missing answers count as temporary errors and the message is accepted
+    (never refused for a DNS problem)."""
+    import time
+    dns.drop.update({"slow.test", "_dmarc.slow.test"})
+    w = start_receiver(wharf_factory, dns, {"mailauth_dns_timeout": "2s"})
+    t0 = time.monotonic()
+    code, got = deliver(w, "sam@slow.test", INBOUND.replace(b"sender.test", b"slow.test"), 0)
+    assert code == 250, got
+    assert time.monotonic() - t0 < 30
+    mine = authres(got)[0]
+    assert "spf=temperror" in mine and "dmarc=temperror" in mine, mine
+    assert "did not come in time" in w.log()
