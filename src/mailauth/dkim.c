@@ -123,7 +123,10 @@ static bool domain_is_within(struct slice sub, struct slice dom)
            slice_eq_nocase(slice_make(sub.ptr + sub.len - dom.len, dom.len), dom);
 }
 
-bool dkim_sig_parse(struct slice value, struct dkim_sig *sig, const char **why_r)
+/* arc: an ARC-Message-Signature (RFC 8617 4.1.2): no v=, i= is the
+ * instance, From need not be signed, ARC-Seal must not be. */
+static bool sig_parse(struct slice value, struct dkim_sig *sig, bool arc, unsigned *instance_r,
+                      const char **why_r)
 {
     struct dkim_tag tags[DKIM_TAGS_MAX];
     size_t n;
@@ -134,7 +137,7 @@ bool dkim_sig_parse(struct slice value, struct dkim_sig *sig, const char **why_r
         return false;
     }
     struct slice v, a, c, h;
-    if (!dkim_tag_get(tags, n, "v", &v) || !slice_eq(v, slice_from_cstr("1"))) {
+    if (!arc && (!dkim_tag_get(tags, n, "v", &v) || !slice_eq(v, slice_from_cstr("1")))) {
         *why_r = "unknown version";
         return false;
     }
@@ -206,16 +209,27 @@ bool dkim_sig_parse(struct slice value, struct dkim_sig *sig, const char **why_r
         }
         if (slice_eq_cstr_nocase(name, "from"))
             from = true;
+        if (arc && slice_eq_cstr_nocase(name, "arc-seal")) {
+            *why_r = "ARC-Seal signed by a message signature";
+            return false;
+        }
         sig->h[sig->n_h++] = name;
         i = end + 1;
         if (colon == NULL)
             break;
     }
-    if (!from) {
+    if (!from && !arc) {
         *why_r = "From not signed";
         return false;
     }
-    if (dkim_tag_get(tags, n, "i", &sig->i)) {
+    if (arc) {
+        uint64_t inst;
+        if (!dkim_tag_get(tags, n, "i", &v) || !parse_u64(v, &inst) || inst < 1 || inst > 50) {
+            *why_r = "bad instance";
+            return false;
+        }
+        *instance_r = (unsigned)inst;
+    } else if (dkim_tag_get(tags, n, "i", &sig->i)) {
         const char *at = memchr(sig->i.ptr, '@', sig->i.len);
         struct slice idom = at ? slice_make(at + 1, sig->i.len - (size_t)(at + 1 - sig->i.ptr))
                                : slice_make(NULL, 0);
@@ -248,6 +262,17 @@ bool dkim_sig_parse(struct slice value, struct dkim_sig *sig, const char **why_r
         sig->x = (int64_t)u;
     }
     return true;
+}
+
+bool dkim_sig_parse(struct slice value, struct dkim_sig *sig, const char **why_r)
+{
+    return sig_parse(value, sig, false, NULL, why_r);
+}
+
+bool dkim_ams_parse(struct slice value, struct dkim_sig *sig, unsigned *instance_r,
+                    const char **why_r)
+{
+    return sig_parse(value, sig, true, instance_r, why_r);
 }
 
 /* ---- key records ---- */
@@ -543,7 +568,7 @@ static void hash_fields(const struct dkim_msg *m, const struct slice *h, size_t 
 }
 
 /* value with the b= tag's value (and white space around it) removed. */
-static void strip_b(struct slice value, struct buf *out)
+void dkim_strip_b(struct slice value, struct buf *out)
 {
     size_t i = 0;
     while (i <= value.len) {
@@ -581,6 +606,26 @@ static void signed_data(enum dkim_alg alg, struct buf *hdr, unsigned char hash[3
         *p_r = hdr->data;
         *n_r = hdr->len;
     }
+}
+
+bool dkim_verify_data(enum dkim_alg alg, struct slice b64, struct buf *data, EVP_PKEY *key)
+{
+    int id = EVP_PKEY_get_base_id(key);
+    if ((alg == DKIM_ED25519_SHA256) != (id == EVP_PKEY_ED25519))
+        return false;
+    struct buf b = BUF_INIT;
+    decode_b64(b64, &b);
+    unsigned char hash[32];
+    const void *sp;
+    size_t sn;
+    signed_data(alg, data, hash, &sp, &sn);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx != NULL && b.len > 0 &&
+              EVP_DigestVerifyInit(ctx, NULL, alg_md(alg), NULL, key) == 1 &&
+              EVP_DigestVerify(ctx, (const unsigned char *)b.data, b.len, sp, sn) == 1;
+    EVP_MD_CTX_free(ctx);
+    buf_free(&b);
+    return ok;
 }
 
 /* ---- signing ---- */
@@ -731,7 +776,7 @@ enum dkim_result dkim_verify(const struct dkim_msg *m, const struct dkim_field *
     struct buf data = BUF_INIT;
     hash_fields(m, sig->h, sig->n_h, sig->hdr_relaxed, &data);
     struct buf stripped = BUF_INIT;
-    strip_b(sig_field->value, &stripped);
+    dkim_strip_b(sig_field->value, &stripped);
     if (sig->hdr_relaxed)
         dkim_canon_header_relaxed(sig_field->name, buf_slice(&stripped), false, &data);
     else {
@@ -740,18 +785,7 @@ enum dkim_result dkim_verify(const struct dkim_msg *m, const struct dkim_field *
         buf_append_slice(&data, buf_slice(&stripped));
     }
     buf_free(&stripped);
-    struct buf b = BUF_INIT;
-    decode_b64(sig->b_b64, &b);
-    unsigned char hash[32];
-    const void *sp;
-    size_t sn;
-    signed_data(sig->alg, &data, hash, &sp, &sn);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = ctx != NULL && b.len > 0 &&
-              EVP_DigestVerifyInit(ctx, NULL, alg_md(sig->alg), NULL, key) == 1 &&
-              EVP_DigestVerify(ctx, (const unsigned char *)b.data, b.len, sp, sn) == 1;
-    EVP_MD_CTX_free(ctx);
-    buf_free(&b);
+    bool ok = dkim_verify_data(sig->alg, sig->b_b64, &data, key);
     buf_free(&data);
     if (!ok) {
         *why_r = "signature did not verify";

@@ -68,6 +68,11 @@ struct dkim_sig {
  */
 bool dkim_sig_parse(struct slice value, struct dkim_sig *sig_r, const char **why_r);
 
+/* An ARC-Message-Signature (RFC 8617 4.1.2): the same tags as DKIM without
+ * v=, with i= its instance (1..50). */
+bool dkim_ams_parse(struct slice value, struct dkim_sig *sig, unsigned *instance_r,
+                    const char **why_r);
+
 /* A key record (RFC 6376 3.6.1) turned into a public key; false with why. */
 bool dkim_key_record_parse(struct slice txt, enum dkim_alg alg, EVP_PKEY **key_r,
                            const char **why_r);
@@ -142,6 +147,13 @@ const char *dkim_result_name(enum dkim_result r);
 enum dkim_result dkim_verify(const struct dkim_msg *m, const struct dkim_field *sig_field,
                              const struct dkim_sig *sig, EVP_PKEY *key, int64_t now,
                              const char **why_r);
+
+/* Appends value with the b= tag's value removed (what a signature covers). */
+void dkim_strip_b(struct slice value, struct buf *out);
+
+/* True when b64 is alg's signature by key over data (the canonical header
+ * bytes a signature covers). */
+bool dkim_verify_data(enum dkim_alg alg, struct slice b64, struct buf *data, EVP_PKEY *key);
 
 /* Base64 of n bytes (no line breaks), appended. */
 void dkim_base64(const unsigned char *p, size_t n, struct buf *out);

@@ -119,6 +119,7 @@ void mailauth_check(const struct mailauth_input *in, const struct psl *psl, stru
     bool need = false;
     check_dkim(in, &m, dns, res, &need);
     from_domain(&m, res->from_domain, sizeof(res->from_domain));
+    arc_check(&m, dns, in->now, &res->arc);
     dkim_msg_free(&m);
 
     struct spf_input si = {.helo = in->helo, .sender = in->sender, .receiver = in->receiver};
@@ -139,7 +140,7 @@ void mailauth_check(const struct mailauth_input *in, const struct psl *psl, stru
         if (res->dkim[i].result == DKIM_PASS && di.n_dkim_pass < DMARC_DKIM_MAX)
             di.dkim_pass[di.n_dkim_pass++] = res->dkim[i].d;
     dmarc_check(&di, psl, dns, &res->dmarc);
-    res->done = !need && res->spf.done && res->dmarc.done;
+    res->done = !need && res->spf.done && res->dmarc.done && res->arc.done;
 }
 
 /* A value as is when it is a pvalue (RFC 8601 2.2: a token, or
@@ -208,6 +209,14 @@ void mailauth_ar_header(const struct mailauth_input *in, const struct mailauth_r
     } else {
         buf_append_cstr(out, " smtp.helo=");
         ar_value(in->helo ? in->helo : "", out);
+    }
+    buf_printf(out, ";\r\n\tarc=%s", arc_result_name(res->arc.result));
+    if (res->arc.result == ARC_PASS) {
+        char c[32];
+        snprintf(c, sizeof(c), "i=%u", res->arc.instances);
+        ar_comment(c, out);
+    } else {
+        ar_comment(res->arc.reason, out);
     }
     buf_printf(out, ";\r\n\tdmarc=%s", dmarc_result_name(res->dmarc.result));
     if (res->dmarc.have_record) {

@@ -15,6 +15,7 @@
 #define WHARF_MAILAUTH_MAILAUTH_H
 
 #include "base/buf.h"
+#include "mailauth/arc.h"
 #include "mailauth/authdns.h"
 #include "mailauth/dkim.h"
 #include "mailauth/dmarc.h"
@@ -45,7 +46,8 @@ struct mailauth_result {
     size_t n_dkim;
     struct spf_outcome spf;
     struct dmarc_outcome dmarc;
-    char from_domain[254]; /* "" when there is not exactly one From: address */
+    struct arc_outcome arc; /* verified only; reported, not acted on */
+    char from_domain[254];  /* "" when there is not exactly one From: address */
 };
 
 void mailauth_check(const struct mailauth_input *in, const struct psl *psl, struct authdns *dns,

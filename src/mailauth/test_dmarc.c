@@ -154,6 +154,7 @@ static void test_whole_check_and_header(void **state)
     assert_string_equal(buf_cstr(&ar),
                         "Authentication-Results: mx.test;\r\n\tdkim=none;\r\n"
                         "\tspf=fail smtp.mailfrom=joe@example.com;\r\n"
+                        "\tarc=none;\r\n"
                         "\tdmarc=fail (p=reject dis=reject) header.from=example.com\r\n");
     struct buf out = BUF_INIT;
     assert_int_equal(mailauth_strip_ours(in.message, "mx.test", &out), 2);

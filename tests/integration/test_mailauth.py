@@ -508,3 +508,24 @@ def test_dns_that_never_answers_delays_by_the_timeout_only(wharf_factory, dns):
     mine = authres(got)[0]
     assert "spf=temperror" in mine and "dmarc=temperror" in mine, mine
     assert "did not come in time" in w.log()
+
+
+def test_arc_chain_from_dkimpy_verifies(wharf_factory, dns, tmp_path):
+    """A forwarder's ARC set made by dkimpy (arcsign) verifies: arc=pass;
+    the message changed after sealing fails."""
+    import subprocess
+    pytest.importorskip("dkim")
+    key, rec = keypair(tmp_path, "rsa")
+    dns.zone[("arc1._domainkey.fwd.test", "TXT")] = [rec]
+    dns.zone[("sender.test", "TXT")] = ["v=spf1 ip4:127.0.0.1 -all"]
+    msg = b"Authentication-Results: mx.fwd.test; spf=pass smtp.mailfrom=sam@sender.test\r\n" + INBOUND
+    p = subprocess.run(["/usr/bin/arcsign", "arc1", "fwd.test", str(key), "mx.fwd.test"],
+                       input=msg, capture_output=True, check=True)
+    sealed = p.stdout.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    assert sealed.count(b"ARC-Seal:") == 1, sealed[:300]
+    w = start_receiver(wharf_factory, dns)
+    code, got = deliver(w, "sam@sender.test", sealed, 0)
+    assert code == 250, got
+    assert "arc=pass (i=1)" in authres(got)[0], authres(got)
+    code, got = deliver(w, "sam@sender.test", sealed.replace(b"Hello", b"Hullo"), 1)
+    assert "arc=fail (ARC-Message-Signature did not verify)" in authres(got)[0], authres(got)
