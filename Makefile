@@ -8,13 +8,14 @@
 
 DEPS_BUILD := meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev \
               libsqlite3-dev libjansson-dev libcrypt-dev zlib1g-dev openssl libunbound-dev \
-              libunistring-dev
+              libunistring-dev publicsuffix
 # `make deb` and its test: Debian's packaging tools.
 DEPS_DEB   := debhelper dpkg-dev fakeroot lintian
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
               clang libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib isync \
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
-              dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser
+              dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \
+              python3-dkim python3-spf opendkim-tools
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 # make install / make deb: an optimized build for PREFIX, with Debian's

@@ -36,6 +36,7 @@ int cmd_import(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_export(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_backup(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_restore(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_dkim(struct cli_ctx *ctx, int argc, char **argv);
 
 struct store;
 /* The store, opened as the wharf user (cmd_mailbox.c); NULL after printing why. */

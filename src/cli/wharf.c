@@ -32,6 +32,7 @@ static const struct {
     {"mailbox", cmd_mailbox, "list|stats USER: a user's folders"},
     {"public", cmd_public, "add|list|del NAME: public folders"},
     {"acl", cmd_acl, "get|set|del OWNER MAILBOX [IDENTIFIER [RIGHTS]]: access rights (RFC 4314)"},
+    {"dkim", cmd_dkim, "keygen|activate|records DOMAIN: DKIM signing keys and their DNS records"},
     {"deliver", cmd_deliver, "USER < MESSAGE: local delivery into INBOX"},
     {"sendmail", cmd_sendmail, "[-t] [-i] [-f FROM] RCPT...: submit a message"},
     {"mailq", cmd_mailq, "list the mail queue [--json]"},

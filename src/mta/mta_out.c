@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "mta/dsn.h"
+#include "mta/mta_dkim.h"
 #include "mta/mta_expand.h"
 #include "mta/mta_conn.h"
 #include "mta/mta_remove.h"
@@ -69,6 +70,7 @@ struct out_msg {
     struct out_domain *d;
     size_t nd, domains_left;
     int64_t t_deliver; /* unix ms when the attempt began (delays=a ends) */
+    struct buf dkim;   /* DKIM-Signature fields sent before the message (mta_dkim.h) */
     struct out_msg *prev, *next;
 };
 
@@ -249,6 +251,7 @@ static void domain_try(struct out_domain *d)
     d->txn = (struct smtp_client_txn){
         .sender = m->sender ? m->sender : env->sender,
         .data = buf_slice(&m->sm->data),
+        .prefix = buf_slice(&m->dkim),
         .body = client_body(env->body),
         .smtputf8 = env->smtputf8,
         .ret_hdrs = env->dsn_ret_hdrs,
@@ -328,6 +331,12 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
     m->sender = sender;
     m->t_deliver = now_ms();
     const struct spool_envelope *env = &sm->env;
+    buf_init(&m->dkim);
+    for (size_t i = 0; i < env->n_rcpts; i++)
+        if (remote[i] && env->rcpts[i].state == SPOOL_RCPT_PENDING) {
+            mta_dkim_sign(o->cfg, sm, &m->dkim); /* once for every domain of this attempt */
+            break;
+        }
     m->r = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*m->r));
     m->d = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*m->d));
     for (size_t i = 0; i < env->n_rcpts; i++) {
@@ -508,6 +517,7 @@ static void msg_free(struct out_msg *m)
     }
     free(m->d);
     free(m->r);
+    buf_free(&m->dkim);
     free(m->sender);
     spool_message_free(m->sm);
     free(m->sm);

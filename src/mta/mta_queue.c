@@ -370,6 +370,8 @@ void mta_queue_take(struct mta_queue *q, const char *id)
     }
     j->job = (struct mta_job){
         .msg = {.queue_id = j->sm.env.id, .data = buf_slice(&j->data_rp),
+                /* quarantined on arrival by a check (doc/mail-auth.md) */
+                .folder = j->sm.env.junk ? "Junk" : NULL,
                 .arrival = j->sm.env.arrival, .rcpts = j->rcpts, .n_rcpts = k},
         .done = qjob_done,
         .arg = j,

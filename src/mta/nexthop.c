@@ -7,6 +7,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "net/dns.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unbound.h>
 
 #define RR_A 1
 #define RR_MX 15
@@ -122,32 +122,6 @@ bool nexthop_routes_parse(const struct strlist *words, struct nexthop_route **ro
     return true;
 fail:
     nexthop_routes_free(routes, n);
-    return false;
-}
-
-bool nexthop_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, struct buf *name_r)
-{
-    if (len < 3)
-        return false;
-    *pref_r = (rd[0] << 8) | rd[1];
-    size_t i = 2;
-    buf_reset(name_r);
-    while (i < len) {
-        size_t l = rd[i++];
-        if (l == 0)
-            return i == len && name_r->len <= 253;
-        if (l > 63 || i + l > len)
-            return false; /* compression pointers never appear in libunbound's rdata */
-        if (name_r->len > 0)
-            buf_append_byte(name_r, '.');
-        for (size_t k = 0; k < l; k++) {
-            unsigned char c = rd[i + k];
-            if (c <= ' ' || c >= 0x7f || c == '.')
-                return false;
-        }
-        buf_append(name_r, rd + i, l);
-        i += l;
-    }
     return false;
 }
 
@@ -269,8 +243,7 @@ struct lookup;
 
 struct nexthop_resolver {
     struct event_base *base;
-    struct ub_ctx *ub;
-    struct event *ub_ev;
+    struct dns_resolver *dns;
     struct nexthop_route *routes;
     size_t n_routes;
     struct nexthop_dest relay;
@@ -301,12 +274,6 @@ struct query {
     struct lookup *lk;
     size_t host; /* index in lk->res.hosts; SIZE_MAX for the MX query */
 };
-
-static void on_ub_fd(evutil_socket_t fd, short what, void *arg)
-{
-    struct nexthop_resolver *r = arg;
-    ub_process(r->ub);
-}
 
 struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
                                               const struct wharf_config *cfg, struct buf *err)
@@ -341,29 +308,9 @@ struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
         r->has_relay = true;
         r->relay_auth = cfg->relayhost_auth_file != NULL && cfg->relayhost_auth_file[0] != '\0';
     }
-    r->ub = ub_ctx_create();
-    if (r->ub == NULL) {
-        buf_printf(err, "cannot create the DNS resolver");
+    r->dns = dns_resolver_new(base, cfg->dns_resolver, err);
+    if (r->dns == NULL)
         goto fail;
-    }
-    /* order matters: zone_add finalises the context */
-    int rc = ub_ctx_async(r->ub, 1);
-    if (rc == UB_NOERROR && cfg->dns_resolver != NULL && cfg->dns_resolver[0] != '\0') {
-        rc = ub_ctx_set_fwd(r->ub, cfg->dns_resolver);
-        /* the configured resolver answers for every name, the RFC 6761 test
-         * domain included (libunbound would answer NXDOMAIN for it itself) */
-        if (rc == UB_NOERROR)
-            rc = ub_ctx_zone_add(r->ub, "test.", "transparent");
-    } else if (rc == UB_NOERROR) {
-        rc = ub_ctx_resolvconf(r->ub, NULL);
-    }
-    if (rc != UB_NOERROR) {
-        buf_printf(err, "DNS resolver setup (dns_resolver \"%s\"): %s",
-                   cfg->dns_resolver ? cfg->dns_resolver : "", ub_strerror(rc));
-        goto fail;
-    }
-    r->ub_ev = event_new(base, ub_fd(r->ub), EV_READ | EV_PERSIST, on_ub_fd, r);
-    event_add(r->ub_ev, NULL);
     return r;
 fail:
     nexthop_resolver_free(r);
@@ -391,10 +338,7 @@ void nexthop_resolver_free(struct nexthop_resolver *r)
 {
     if (r == NULL)
         return;
-    if (r->ub_ev)
-        event_free(r->ub_ev);
-    if (r->ub)
-        ub_ctx_delete(r->ub); /* cancels the queries in flight */
+    dns_resolver_free(r->dns); /* cancels the queries in flight */
     while (r->lookups)
         lookup_free(r->lookups);
     nexthop_routes_free(r->routes, r->n_routes);
@@ -525,8 +469,8 @@ static void query_addrs(struct lookup *lk)
         for (int t = 0; t < 2; t++) {
             struct query *q = xmalloc(sizeof(*q));
             *q = (struct query){lk, i};
-            if (ub_resolve_async(r->ub, lk->res.hosts[i].name, types[t], RR_CLASS_IN, q, on_addr,
-                                 NULL) != 0) {
+            int err;
+            if (dns_query(r->dns, lk->res.hosts[i].name, types[t], on_addr, q, &err) < 0) {
                 free(q);
                 lk->temp_error = true;
                 lk->pending--;
@@ -579,7 +523,7 @@ static void on_mx(void *arg, int err, struct ub_result *ur)
     struct buf name = BUF_INIT;
     for (int i = 0; ur->data[i] != NULL && n < 64; i++) {
         int pref;
-        if (!nexthop_mx_rdata_parse((const unsigned char *)ur->data[i], (size_t)ur->len[i], &pref,
+        if (!dns_mx_rdata_parse((const unsigned char *)ur->data[i], (size_t)ur->len[i], &pref,
                                     &name))
             continue;
         if (name.len == 0) {
@@ -666,8 +610,8 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
     }
     struct query *q = xmalloc(sizeof(*q));
     *q = (struct query){lk, SIZE_MAX};
-    int rc = ub_resolve_async(r->ub, mx_of, RR_MX, RR_CLASS_IN, q, on_mx, NULL);
-    if (rc != 0) {
+    int rc = 0;
+    if (dns_query(r->dns, mx_of, RR_MX, on_mx, q, &rc) < 0) {
         free(q);
         fail(lk, NEXTHOP_TEMPFAIL, "4.4.3", ub_strerror(rc));
     }

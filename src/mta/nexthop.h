@@ -102,11 +102,6 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
  * reason in err (never the file's content). */
 bool nexthop_relay_auth_load(const char *path, char **user_r, char **pass_r, struct buf *err);
 
-/* Parses an MX record's rdata (uncompressed, as libunbound returns it) into
- * pref and a dotted name without the final dot ("" for the root: null MX).
- * False if malformed. */
-bool nexthop_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, struct buf *name_r);
-
 /* Sorts hosts by preference and shuffles each run of equal preference
  * (RFC 5321 5.1: spreads the load over equal MX hosts). */
 void nexthop_mx_order(struct nexthop_host *hosts, size_t n);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mta/nexthop.h"
+#include "net/dns.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -85,20 +86,20 @@ static void test_mx_rdata(void **state)
     struct buf name = BUF_INIT;
     int pref;
     const unsigned char mx[] = {0, 10, 2, 'm', 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0};
-    assert_true(nexthop_mx_rdata_parse(mx, sizeof(mx), &pref, &name));
+    assert_true(dns_mx_rdata_parse(mx, sizeof(mx), &pref, &name));
     assert_int_equal(pref, 10);
     assert_string_equal(name.data, "mx.example");
     const unsigned char null_mx[] = {0, 0, 0};
-    assert_true(nexthop_mx_rdata_parse(null_mx, sizeof(null_mx), &pref, &name));
+    assert_true(dns_mx_rdata_parse(null_mx, sizeof(null_mx), &pref, &name));
     assert_int_equal(name.len, 0);
     const unsigned char trunc[] = {0, 10, 5, 'm', 'x'};
-    assert_false(nexthop_mx_rdata_parse(trunc, sizeof(trunc), &pref, &name));
+    assert_false(dns_mx_rdata_parse(trunc, sizeof(trunc), &pref, &name));
     const unsigned char ptr[] = {0, 10, 0xc0, 12};
-    assert_false(nexthop_mx_rdata_parse(ptr, sizeof(ptr), &pref, &name));
+    assert_false(dns_mx_rdata_parse(ptr, sizeof(ptr), &pref, &name));
     const unsigned char trailing[] = {0, 10, 1, 'a', 0, 'x'};
-    assert_false(nexthop_mx_rdata_parse(trailing, sizeof(trailing), &pref, &name));
+    assert_false(dns_mx_rdata_parse(trailing, sizeof(trailing), &pref, &name));
     const unsigned char ctl[] = {0, 10, 2, 'a', '\n', 0};
-    assert_false(nexthop_mx_rdata_parse(ctl, sizeof(ctl), &pref, &name));
+    assert_false(dns_mx_rdata_parse(ctl, sizeof(ctl), &pref, &name));
     buf_free(&name);
 }
 

@@ -296,9 +296,11 @@ static void send_data_or_bdat(struct smtp_client *c)
     struct smtp_client_txn *t = c->txn_head;
     if (c->caps.chunking) {
         struct buf cmd = BUF_INIT;
-        buf_printf(&cmd, "BDAT %zu LAST\r\n", t->data.len);
+        buf_printf(&cmd, "BDAT %zu LAST\r\n", t->prefix.len + t->data.len);
         bufferevent_write(c->bev, cmd.data, cmd.len);
         buf_free(&cmd);
+        if (t->prefix.len > 0)
+            bufferevent_write(c->bev, t->prefix.ptr, t->prefix.len);
         bufferevent_write(c->bev, t->data.ptr, t->data.len);
         expect(c, EXP_BDAT, 0);
         if (c->exp_n == 1)
@@ -308,10 +310,9 @@ static void send_data_or_bdat(struct smtp_client *c)
     }
 }
 
-/* The message, dot-stuffed, then the final dot (RFC 5321 4.5.2). */
-static void send_body(struct smtp_client *c, struct slice d)
+/* Dot-stuffs d onto out; d starts at the beginning of a line. */
+static void send_stuffed(struct evbuffer *out, struct slice d)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t start = 0;
     for (size_t i = 0; i < d.len; i++) {
         if (d.ptr[i] == '.' && (i == 0 || d.ptr[i - 1] == '\n')) {
@@ -321,6 +322,14 @@ static void send_body(struct smtp_client *c, struct slice d)
         }
     }
     evbuffer_add(out, d.ptr + start, d.len - start);
+}
+
+/* The prefix and the message, dot-stuffed, then the final dot (RFC 5321 4.5.2). */
+static void send_body(struct smtp_client *c, struct slice prefix, struct slice d)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    send_stuffed(out, prefix);
+    send_stuffed(out, d);
     if (d.len > 0 && (d.len < 2 || d.ptr[d.len - 2] != '\r' || d.ptr[d.len - 1] != '\n'))
         evbuffer_add(out, "\r\n", 2);
     evbuffer_add(out, ".\r\n", 3);
@@ -400,9 +409,10 @@ static void txn_start(struct smtp_client *c)
     } else if (!address_ok(t->sender)) {
         local.code = 553, snprintf(local.enh, sizeof(local.enh), "5.1.7");
         buf_append_cstr(&local.text, "bad sender address syntax");
-    } else if (c->caps.size > 0 && t->data.len > c->caps.size) {
+    } else if (c->caps.size > 0 && t->prefix.len + t->data.len > c->caps.size) {
         local.code = 552, snprintf(local.enh, sizeof(local.enh), "5.3.4");
-        buf_printf(&local.text, "message size %zu exceeds the server's limit %llu", t->data.len,
+        buf_printf(&local.text, "message size %zu exceeds the server's limit %llu",
+                   t->prefix.len + t->data.len,
                    (unsigned long long)c->caps.size);
     } else if (t->smtputf8 && !c->caps.smtputf8) {
         local.code = 553, snprintf(local.enh, sizeof(local.enh), "5.6.7");
@@ -421,7 +431,7 @@ static void txn_start(struct smtp_client *c)
 
     struct buf params = BUF_INIT;
     if (c->caps.size_ext)
-        buf_printf(&params, " SIZE=%zu", t->data.len);
+        buf_printf(&params, " SIZE=%zu", t->prefix.len + t->data.len);
     if (t->body == SMTP_CLIENT_8BITMIME && c->caps.eightbitmime)
         buf_append_cstr(&params, " BODY=8BITMIME");
     else if (t->body == SMTP_CLIENT_BINARYMIME)
@@ -692,7 +702,7 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
                 bufferevent_write(c->bev, ".\r\n", 3);
                 expect(c, EXP_DATA_END, 1);
             } else {
-                send_body(c, t->data);
+                send_body(c, t->prefix, t->data);
                 expect(c, EXP_DATA_END, 0);
             }
             set_read_timeout(c, c->p.data_done_timeout, "end of data");

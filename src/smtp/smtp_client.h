@@ -78,6 +78,8 @@ enum smtp_client_body { SMTP_CLIENT_7BIT, SMTP_CLIENT_8BITMIME, SMTP_CLIENT_BINA
 struct smtp_client_txn {
     const char *sender; /* "" for <> */
     struct slice data;  /* the message, CRLF line ends; must live until the callback */
+    struct slice prefix; /* header fields sent before data (a DKIM signature), or empty;
+                          * whole CRLF-ended lines, lives as long as data */
     enum smtp_client_body body;
     bool smtputf8;
     bool ret_hdrs, ret_full; /* RET= (neither: not given) */

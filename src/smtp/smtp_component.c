@@ -57,6 +57,9 @@ static int smtp_main(struct component_ctx *ctx)
     srv.policy = smtp_policy_new(cfg);
     srv.commit = smtp_commit_new(net_worker_base(w), cfg, cfg->smtp_spool_group_commit);
     srv.auth = auth_client_new(net_worker_base(w), cfg);
+    srv.checks = smtp_checks_new(net_worker_base(w), cfg, &err);
+    if (srv.checks == NULL)
+        log_fatal(EX_CONFIG, "%s", buf_cstr(&err));
     static const struct {
         const char *name;
         enum smtp_service_kind kind;
@@ -91,6 +94,7 @@ static int smtp_main(struct component_ctx *ctx)
              served);
     int rc = net_worker_run(w);
     smtp_commit_free(srv.commit);
+    smtp_checks_free(srv.checks);
     auth_client_free(srv.auth);
     smtp_policy_free(srv.policy);
     net_worker_free(w);

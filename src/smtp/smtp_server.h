@@ -6,6 +6,7 @@
 #define WHARF_SMTP_SMTP_SERVER_H
 
 #include "net/net.h"
+#include "smtp/smtp_checks.h"
 #include "smtp/smtp_commit.h"
 #include "smtp/smtp_parse.h"
 #include "smtp/smtp_policy.h"
@@ -21,6 +22,7 @@ struct smtp_server {
     const struct wharf_config *cfg;
     struct smtp_policy *policy;
     struct smtp_commit *commit;
+    struct smtp_checks *checks; /* after end of data, before the answer (port 25) */
     struct auth_client *auth;
     struct smtp_data_limits limits;
     uint64_t sessions, queued, rejected;

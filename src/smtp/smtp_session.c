@@ -16,6 +16,7 @@
 #include "auth/sasl.h"
 #include "ipc/frame.h"
 #include "auth/auth_client.h"
+#include "mailauth/mailauth.h"
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -83,6 +84,7 @@ struct smtp_session {
     uint64_t bdat_left;
     bool bdat_last, bdat_discard, bdat_used;
     struct smtp_commit_job *job;
+    struct smtp_check_job *check; /* the checks after end of data run (smtp_checks.h) */
     char *queued_log; /* "from=<..>, size=N, nrcpt=N", logged once durable */
     /* Session. */
     struct buf line;
@@ -250,7 +252,9 @@ static void commit_done(void *arg, bool ok)
     after_transaction(s, true);
 }
 
-static void message_finish(struct smtp_session *s)
+/* Hands the message to the spool; header (the checks' fields) goes on top,
+ * junk: local recipients get it in their Junk folder. */
+static void message_commit(struct smtp_session *s, struct slice header, bool junk)
 {
     struct spool_message *m = xcalloc(1, sizeof(*m));
     time_t now = time(NULL);
@@ -268,9 +272,12 @@ static void message_finish(struct smtp_session *s)
     e->client = xstrdup(s->client);
     e->helo = s->helo ? xstrdup(s->helo) : NULL;
     e->arrival = (int64_t)now;
+    e->junk = junk;
     buf_init(&m->data);
+    buf_append_slice(&m->data, header);
     build_prefix(s, &m->data, now);
-    buf_append(&m->data, s->data.data, s->data.len);
+    /* Authentication-Results under our authserv-id come from us only (RFC 8601 5) */
+    mailauth_strip_ours(buf_slice(&s->data), smtp_checks_authserv_id(s->srv->checks), &m->data);
     buf_reset(&s->line);
     buf_printf(&s->line, "from=<%s>, size=%zu, nrcpt=%zu", e->sender, m->data.len, e->n_rcpts);
     s->queued_log = buf_steal(&s->line, NULL);
@@ -281,6 +288,51 @@ static void message_finish(struct smtp_session *s)
     sess_set_state(s, ST_WAIT);
     net_conn_pause(s->c);
     s->job = smtp_commit_submit(s->srv->commit, m, commit_done, s);
+}
+
+/* Mail from another server (port 25, neither authenticated nor trusted by
+ * mynetworks) goes through the checks before it is answered. */
+static bool checks_apply(struct smtp_session *s)
+{
+    return s->srv->cfg->mailauth_checks && !is_submission(s) && !may_relay(s);
+}
+
+static void checks_done(void *arg, const struct smtp_check_result *r)
+{
+    struct smtp_session *s = arg;
+    s->check = NULL;
+    if (r->verdict == SMTP_VERDICT_REJECT) {
+        s->srv->rejected++;
+        log_info("%s: reject: %s from %s: %s", s->id, r->log, s->client, r->reply);
+        reply_error(s, "%s", r->reply);
+        txn_reset(s);
+        if (s->state != ST_CLOSING)
+            after_transaction(s, true);
+        return;
+    }
+    bool junk = r->verdict == SMTP_VERDICT_QUARANTINE;
+    if (junk)
+        log_info("%s: quarantine: %s", s->id, r->log);
+    message_commit(s, buf_slice(&r->header), junk);
+}
+
+static void message_finish(struct smtp_session *s)
+{
+    if (!checks_apply(s)) {
+        message_commit(s, slice_from_cstr(""), false);
+        return;
+    }
+    const char *addr = net_conn_addr(s->c);
+    struct smtp_check_msg m = {
+        .id = s->id,
+        .client_ip = addr,
+        .helo = s->helo,
+        .sender = s->sender,
+        .message = buf_slice(&s->data),
+    };
+    sess_set_state(s, ST_WAIT);
+    net_conn_pause(s->c);
+    s->check = smtp_checks_run(s->srv->checks, &m, checks_done, s);
 }
 
 /* The scanner refused the message: say why, forget the transaction. */
@@ -1111,6 +1163,7 @@ static void sess_closed(void *arg)
     buf_free(&b);
     if (s->job)
         smtp_commit_cancel(s->job);
+    smtp_checks_cancel(s->check);
     if (s->auth_handle)
         auth_client_cancel(s->srv->auth, s->auth_handle);
     event_free(s->delay_ev);

@@ -138,6 +138,8 @@ static void spool_encode_envelope(const struct spool_message *msg, struct buf *b
     record_put_str(b, 'C', e->client);
     record_put_str(b, 'H', e->helo);
     record_put_u64(b, 'W', (uint64_t)e->arrival);
+    if (e->junk)
+        record_put_u8(b, 'J', 1);
     record_put_u64(b, 'P', (uint64_t)e->next_attempt);
     record_put_u32(b, 'K', e->attempts);
     record_put_str(b, 'L', e->last_reason);
@@ -384,6 +386,11 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
             if (n != 1 || !v2)
                 goto bad;
             *(type == 'D' ? &e->warned : &e->hold) = v.ptr[0] != 0;
+            break;
+        case 'J':
+            if (n != 1 || !v3)
+                goto bad;
+            e->junk = v.ptr[0] != 0;
             break;
         case 'M':
             buf_reset(&msg->data);

@@ -70,6 +70,8 @@ struct spool_envelope {
     char *last_reason;    /* why the last attempt was deferred, or NULL */
     bool warned;          /* a delay DSN was sent */
     bool hold;            /* on hold (`wharf queue hold`): not delivered until released */
+    bool junk; /* a check on arrival said quarantine: local recipients get it in their Junk
+                  folder (record 'J', written only when set) */
 };
 
 struct spool_message {

@@ -128,6 +128,9 @@ class WharfServer:
             "mydomains": "example.test",
             "workers": "1",
             "shutdown_timeout": "10s",
+            # SPF/DKIM/DMARC checks ask DNS: only tests with a local DNS
+            # server (dnszone.py) turn them on, nothing touches live DNS
+            "mailauth_checks": "no",
         }
         for service, opt in LISTEN_OPTIONS.items():
             if enable is None or service in enable:

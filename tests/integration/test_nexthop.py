@@ -1,6 +1,6 @@
 """The next hop (src/mta/nexthop.c) driven by its test tool
 (build/src/mta/nexthop_tool) against a DNS server in this file (dnslib, from
-Debian's python3-dnslib) on a free loopback port, named by dns_resolver:
+Debian's python3-dnslib, tests/integration/dnszone.py) on a free loopback port, named by dns_resolver:
 nothing here touches live DNS.
 
 - MX records in preference order, each host's A and AAAA addresses;
@@ -12,13 +12,12 @@ nothing here touches live DNS.
   smtp_listen) and those ranked below are skipped; this server as the best
   MX is a mail loop (5.4.6).
 """
-import socket
 import subprocess
-import threading
 
 import pytest
 
 from conftest import BUILD, sanitizer_env
+from dnszone import DnsServer
 
 TOOL = BUILD / "src" / "mta" / "nexthop_tool"
 
@@ -37,45 +36,14 @@ ZONE = {
     ("backup.test", "MX"): [(30, "mx2.mx.test"), (10, "mx1.mx.test"), (20, "me.backup.test")],
     ("me.backup.test", "A"): ["127.0.0.21"],
 }
-EXISTING = {name for name, _ in ZONE} | {"ghost.noaddr.test", "broken.test"}
 
 
 @pytest.fixture
 def dns():
-    dnslib = pytest.importorskip("dnslib")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    queries = []
-
-    def serve():
-        while True:
-            try:
-                data, peer = sock.recvfrom(4096)
-            except OSError:
-                return
-            q = dnslib.DNSRecord.parse(data)
-            name = str(q.q.qname).rstrip(".").lower()
-            qtype = dnslib.QTYPE[q.q.qtype]
-            queries.append((name, qtype))
-            a = q.reply()
-            if name == "broken.test":
-                a.header.rcode = dnslib.RCODE.SERVFAIL
-            elif name not in EXISTING:
-                a.header.rcode = dnslib.RCODE.NXDOMAIN
-            for v in ZONE.get((name, qtype), []):
-                if qtype == "MX":
-                    rd = dnslib.MX(v[1], v[0])
-                elif qtype == "A":
-                    rd = dnslib.A(v)
-                else:
-                    rd = dnslib.AAAA(v)
-                a.add_answer(dnslib.RR(name, q.q.qtype, rdata=rd, ttl=60))
-            sock.sendto(a.pack(), peer)
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield f"127.0.0.1@{sock.getsockname()[1]}", queries
-    sock.close()
+    pytest.importorskip("dnslib")
+    s = DnsServer(ZONE, servfail={"broken.test"}, extra_names={"ghost.noaddr.test"})
+    yield s.resolver, s.queries
+    s.close()
 
 
 def hop(resolver, *domains, opts=()):

@@ -1,0 +1,46 @@
+/*
+ * dns.h - the one DNS kit: a libunbound context whose file descriptor sits
+ * on the caller's libevent loop, so every lookup is asynchronous.
+ *
+ * Used by the mta's next hop (MX, A, AAAA) and by the smtp workers' checks
+ * on inbound mail (SPF, DKIM keys, DMARC: TXT and friends). Queries go to
+ * dns_resolver when it is set (the tests' local authoritative server, the RFC
+ * 6761 "test." names included), else to /etc/resolv.conf's servers.
+ *
+ * Must never block the loop: no synchronous ub_resolve anywhere, and a
+ * callback always comes later from the loop, never from inside a call here.
+ */
+#ifndef WHARF_NET_DNS_H
+#define WHARF_NET_DNS_H
+
+#include "base/buf.h"
+
+#include <stdbool.h>
+#include <unbound.h>
+
+struct event_base;
+struct dns_resolver;
+
+/* server: "ADDR" or "ADDR@PORT", or NULL/"" for resolv.conf. NULL with a
+ * reason in err on failure. */
+struct dns_resolver *dns_resolver_new(struct event_base *base, const char *server, struct buf *err);
+/* Cancels the queries in flight (their callbacks are never called). */
+void dns_resolver_free(struct dns_resolver *r);
+
+/* Starts a query; cb(arg, err, result) later from the loop (free result
+ * with ub_resolve_free). Returns the query id for dns_cancel, or -1 with
+ * the libunbound error in *err_r. */
+int dns_query(struct dns_resolver *r, const char *name, int rrtype, ub_callback_type cb, void *arg,
+              int *err_r);
+void dns_cancel(struct dns_resolver *r, int id);
+
+/* Parses a domain name in rdata (uncompressed, as libunbound returns it)
+ * into a dotted name without the final dot ("" for the root); *used_r is
+ * how many octets it took. False if malformed or not printable. */
+bool dns_name_parse(const unsigned char *rd, size_t len, size_t *used_r, struct buf *name_r);
+
+/* Parses an MX record's rdata into pref and its host name ("" for the root:
+ * a null MX, RFC 7505). False if malformed or followed by trailing bytes. */
+bool dns_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, struct buf *name_r);
+
+#endif
