@@ -150,6 +150,23 @@ static void set_result(struct smtp_client_result *r, int code, const char *enh, 
     r->local = local;
 }
 
+/* The TLS policy of the connection to h: under dane and dane-only what the
+ * host's TLSA records ask (nexthop left out the hosts dane-only cannot use),
+ * else the configured policy. */
+static enum smtp_tls_policy host_policy(const struct out_domain *d, const struct nexthop_host *h)
+{
+    if (d->tls != SMTP_TLS_DANE && d->tls != SMTP_TLS_DANE_ONLY)
+        return d->tls;
+    switch (h->dane) {
+    case NEXTHOP_DANE_VERIFY:
+        return SMTP_TLS_DANE;
+    case NEXTHOP_DANE_ENCRYPT:
+        return SMTP_TLS_REQUIRE;
+    default:
+        return SMTP_TLS_MAY;
+    }
+}
+
 static void on_done(struct mta_conn_req *req)
 {
     struct out_domain *d = req->arg;
@@ -172,8 +189,8 @@ static void on_done(struct mta_conn_req *req)
         r->conn_use = req->conn_use;
     }
     /* Postfix: a failed TLS handshake under `may` is retried in clear text */
-    bool plain = again && e->local && strcmp(e->enh, "4.7.5") == 0 && d->tls == SMTP_TLS_MAY &&
-                 !d->plain;
+    bool plain = again && e->local && strcmp(e->enh, "4.7.5") == 0 &&
+                 host_policy(d, h) == SMTP_TLS_MAY && !d->plain;
     if (again)
         log_info("%s: %s: %d %s %.*s (trying %s)", m->sm->env.id, buf_cstr(&d->relay), e->code,
                  e->enh, (int)e->text.len, e->text.data ? e->text.data : "",
@@ -226,9 +243,11 @@ static void domain_try(struct out_domain *d)
                h->addr_lens[d->addr]);
     struct smtp_client_params p = {
         .helo_name = cfg->myhostname,
-        .tls = d->plain ? SMTP_TLS_NONE : d->tls,
+        .tls = d->plain ? SMTP_TLS_NONE : host_policy(d, h),
         .tls_ctx = m->o->tls_ctx,
         .tls_servername = h->name,
+        .tlsa = h->tlsa,
+        .tlsa_len = h->tlsa_len,
         .auth_user = d->relay_auth ? m->o->auth_user : NULL,
         .auth_pass = d->relay_auth ? m->o->auth_pass : NULL,
         .connect_timeout = cfg->mta_smtp_connect_timeout,
@@ -285,8 +304,9 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
     d->relay_auth = res->relay_auth;
     d->n_hosts = res->n_hosts;
     for (size_t i = 0; i < res->n_hosts; i++) {
-        d->hosts[i] = res->hosts[i];
-        d->hosts[i].name = xstrdup(res->hosts[i].name ? res->hosts[i].name : domain);
+        nexthop_host_copy(&d->hosts[i], &res->hosts[i]);
+        if (d->hosts[i].name == NULL)
+            d->hosts[i].name = xstrdup(domain);
     }
     /* a next hop without any address: deferred, never bounced (nexthop.h) */
     for (size_t i = 0; i < d->n; i++) {
@@ -504,7 +524,7 @@ static void msg_free(struct out_msg *m)
         for (size_t i = 0; i < d->n; i++)
             smtp_client_result_clear(&d->crcpts[i].result);
         for (size_t i = 0; i < d->n_hosts; i++)
-            free(d->hosts[i].name);
+            nexthop_host_clear(&d->hosts[i]);
         free(d->crcpts);
         free(d->ri);
         free(d->domain);

@@ -10,6 +10,11 @@
  * Lookups are asynchronous (libunbound, its fd on the mta's event loop) and
  * go to dns_resolver when set, so tests never touch live DNS.
  *
+ * Under the dane and dane-only policies, with a DNSSEC trust anchor
+ * (dns_trust_anchor_file), it also looks up each host's TLSA records
+ * (RFC 7672 2.2) when the MX answer and the host's addresses are
+ * DNSSEC-secure, and says per host what DANE asks of the connection.
+ *
  * It never connects, never caches beyond libunbound's own cache, and must
  * never report a permanent failure for a temporary DNS problem.
  */
@@ -57,6 +62,16 @@ bool nexthop_routes_parse(const struct strlist *words, struct nexthop_route **ro
                           struct buf *err);
 void nexthop_routes_free(struct nexthop_route *routes, size_t n);
 
+/* What DANE asks of the connection to one host (RFC 7672 2.2). */
+enum nexthop_dane {
+    NEXTHOP_DANE_NONE,    /* no secure TLSA records: the policy's fallback */
+    NEXTHOP_DANE_VERIFY,  /* usable TLSA records: TLS authenticated by them */
+    NEXTHOP_DANE_ENCRYPT, /* TLSA records, none usable: TLS, unauthenticated */
+};
+
+/* Most TLSA bytes kept per host (a few digests, or one full certificate). */
+#define NEXTHOP_TLSA_MAX 4096
+
 /* The answer: hosts in the order to try them, each with its addresses. */
 struct nexthop_host {
     char *name; /* for logs (relay=name[addr]:port) and TLS verification */
@@ -64,7 +79,17 @@ struct nexthop_host {
     size_t n_addrs;
     struct sockaddr_storage addrs[NEXTHOP_ADDRS_MAX];
     socklen_t addr_lens[NEXTHOP_ADDRS_MAX];
+    enum nexthop_dane dane;
+    unsigned char *tlsa; /* [u16 length][rdata]... (smtp_client_params.tlsa), owned */
+    size_t tlsa_len;
+    /* DNSSEC state of the host's address answers, while resolving */
+    bool addr_secure, addr_insecure;
 };
+
+/* Frees what a host owns (name, TLSA records) and zeroes those fields. */
+void nexthop_host_clear(struct nexthop_host *h);
+/* A deep copy of h into *to. */
+void nexthop_host_copy(struct nexthop_host *to, const struct nexthop_host *h);
 
 enum nexthop_status {
     NEXTHOP_OK,
@@ -85,7 +110,8 @@ struct nexthop_result {
 struct nexthop_resolver;
 
 /* Creates the resolver from the config (routes, relayhost, dns_resolver,
- * mta_smtp_tls_policy); NULL with a reason in err on a bad option. */
+ * dns_trust_anchor_file, mta_smtp_tls_policy); NULL with a reason in err on
+ * a bad option. */
 struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
                                               const struct wharf_config *cfg, struct buf *err);
 void nexthop_resolver_free(struct nexthop_resolver *r);
@@ -101,6 +127,11 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
  * colons). The caller frees both and should wipe the password. False with a
  * reason in err (never the file's content). */
 bool nexthop_relay_auth_load(const char *path, char **user_r, char **pass_r, struct buf *err);
+
+/* Classifies one TLSA rdata (usage selector mtype data): usable for SMTP
+ * when DANE-TA(2) or DANE-EE(3), selector 0/1, matching type 0/1/2 with a
+ * digest of the right size (RFC 7672 3.1, RFC 6698 2.1). */
+bool nexthop_tlsa_usable(const unsigned char *rd, size_t len);
 
 /* Sorts hosts by preference and shuffles each run of equal preference
  * (RFC 5321 5.1: spreads the load over equal MX hosts). */
