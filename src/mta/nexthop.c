@@ -7,6 +7,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "mta/mta_sts.h"
 #include "net/dns.h"
 
 #include <arpa/inet.h>
@@ -23,6 +24,7 @@
 #define RR_MX 15
 #define RR_AAAA 28
 #define RR_TLSA 52
+#define RR_TXT 16
 #define RR_CLASS_IN 1
 
 /* ---- parsing the configuration ---- */
@@ -281,6 +283,7 @@ struct nexthop_resolver {
     struct nexthop_dest relay;
     bool has_relay, relay_auth;
     bool dnssec; /* a trust anchor is loaded: answers can be secure */
+    bool sts;    /* mta_sts: look up _mta-sts TXT records */
     uint16_t port; /* mta_smtp_port */
     enum smtp_tls_policy tls;
     struct lookup *lookups; /* in flight, for free */
@@ -301,7 +304,8 @@ struct lookup {
     bool by_mx;      /* MX rules apply: hosts from the domain's MX (or implicit MX) */
     bool dane;       /* the policy asks for TLSA records and DNSSEC is on */
     bool mx_secure;  /* the host names came from a DNSSEC-secure answer (or the config) */
-    bool tlsa_asked;
+    bool txt_pending;   /* the _mta-sts TXT answer is still to come */
+    bool finish_wanted; /* finish() waits for it */
     struct nexthop_result res;
     struct event *done_ev;
 };
@@ -319,6 +323,7 @@ struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
     r->base = base;
     r->self.hostname = cfg->myhostname;
     r->port = (uint16_t)cfg->mta_smtp_port;
+    r->sts = cfg->mta_sts;
     r->self.listen = &cfg->smtp_listen;
     r->self.local = r->local;
     struct ifaddrs *ifa;
@@ -419,6 +424,10 @@ static void tlsa_lookup(struct lookup *lk);
 static void finish(struct lookup *lk)
 {
     struct nexthop_result *res = &lk->res;
+    if (lk->txt_pending) {
+        lk->finish_wanted = true;
+        return;
+    }
     if (res->status == NEXTHOP_OK && lk->by_mx) {
         bool self;
         res->n_hosts = nexthop_mx_cut_self(res->hosts, res->n_hosts, &lk->r->self, &self);
@@ -704,6 +713,47 @@ static void on_mx(void *arg, int err, struct ub_result *ur)
     query_addrs(lk);
 }
 
+/* RFC 8461 3.1: exactly one TXT record that starts with v=STSv1, and a
+ * valid one, or no policy to look for. */
+static void on_sts_txt(void *arg, int err, struct ub_result *ur)
+{
+    struct lookup *lk = arg;
+    int n = 0;
+    char id[MTA_STS_ID_MAX + 1] = "";
+    bool valid = false;
+    if (err == 0 && ur != NULL && ur->rcode == 0 && ur->havedata)
+        for (int i = 0; ur->data[i] != NULL; i++) {
+            /* rdata: character-strings, each a length byte; a record's text
+             * is their concatenation (RFC 7208 3.3 does the same) */
+            char txt[1024];
+            size_t tl = 0, len = (size_t)ur->len[i];
+            const unsigned char *rd = (const unsigned char *)ur->data[i];
+            for (size_t k = 0; k < len;) {
+                size_t sl = rd[k++];
+                if (k + sl > len || tl + sl >= sizeof(txt))
+                    break;
+                memcpy(txt + tl, rd + k, sl);
+                tl += sl;
+                k += sl;
+            }
+            bool is_sts;
+            char one[MTA_STS_ID_MAX + 1];
+            bool ok = mta_sts_txt_parse(txt, tl, &is_sts, one);
+            if (is_sts) {
+                n++;
+                valid = ok;
+                memcpy(id, one, sizeof(id));
+            }
+        }
+    if (n == 1 && valid)
+        snprintf(lk->res.sts_id, sizeof(lk->res.sts_id), "%s", id);
+    if (ur)
+        ub_resolve_free(ur);
+    lk->txt_pending = false;
+    if (lk->finish_wanted)
+        finish(lk);
+}
+
 static const struct nexthop_route *route_find(const struct nexthop_resolver *r, const char *domain)
 {
     for (size_t i = 0; i < r->n_routes; i++) {
@@ -718,14 +768,15 @@ static const struct nexthop_route *route_find(const struct nexthop_resolver *r, 
     return NULL;
 }
 
-void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *cb, void *arg)
+static struct lookup *lookup_new(struct nexthop_resolver *r, const char *name, uint16_t port,
+                                 nexthop_cb *cb, void *arg)
 {
     struct lookup *lk = xcalloc(1, sizeof(*lk));
     lk->r = r;
-    lk->domain = xstrdup(domain);
+    lk->domain = xstrdup(name);
     lk->cb = cb;
     lk->arg = arg;
-    lk->port = r->port;
+    lk->port = port;
     buf_init(&lk->res.reason);
     lk->res.tls = r->tls;
     lk->mx_secure = true; /* a configured name; an MX answer sets it */
@@ -734,6 +785,12 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
     if (r->lookups)
         r->lookups->prev = lk;
     r->lookups = lk;
+    return lk;
+}
+
+void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *cb, void *arg)
+{
+    struct lookup *lk = lookup_new(r, domain, r->port, cb, arg);
 
     const struct nexthop_route *route = route_find(r, domain);
     const struct nexthop_dest *dest = route ? &route->dest : r->has_relay ? &r->relay : NULL;
@@ -772,6 +829,14 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
         mx_of = dest->host;
     } else {
         lk->by_mx = true;
+        lk->res.sts_applies = r->sts;
+        if (r->sts) {
+            struct buf name = BUF_INIT;
+            buf_printf(&name, "_mta-sts.%s", domain);
+            int err;
+            lk->txt_pending = dns_query(r->dns, buf_cstr(&name), RR_TXT, on_sts_txt, lk, &err) >= 0;
+            buf_free(&name);
+        }
     }
     struct query *q = xmalloc(sizeof(*q));
     *q = (struct query){lk, SIZE_MAX};
@@ -780,6 +845,14 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
         free(q);
         fail(lk, NEXTHOP_TEMPFAIL, "4.4.3", ub_strerror(rc));
     }
+}
+
+void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, nexthop_cb *cb,
+                   void *arg)
+{
+    struct lookup *lk = lookup_new(r, host, port, cb, arg);
+    add_host(lk, host, 0);
+    query_addrs(lk);
 }
 
 /* A credentials line is short; a bigger file is a mistake, not credentials. */

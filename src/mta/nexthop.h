@@ -103,6 +103,11 @@ struct nexthop_result {
     struct buf reason; /* text for logs and DSNs */
     enum smtp_tls_policy tls;
     bool relay_auth; /* the relayhost: AUTH with the configured credentials */
+    /* MTA-STS (RFC 8461 3.1): the id of the domain's one valid STSv1 TXT
+     * record at _mta-sts.DOMAIN, "" when there is none (asked for MX-routed
+     * domains when mta_sts is on; see mta_sts.h for the policy itself) */
+    char sts_id[33];
+    bool sts_applies; /* an MX-routed domain with mta_sts on (routes and the relayhost are the admin's choice) */
     size_t n_hosts;
     struct nexthop_host hosts[NEXTHOP_HOSTS_MAX];
 };
@@ -122,6 +127,11 @@ typedef void nexthop_cb(const char *domain, const struct nexthop_result *res, vo
 /* Looks up the next hop for domain; cb is always called later from the event
  * loop (never from inside this call). */
 void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *cb, void *arg);
+
+/* Looks up the addresses of host (as a route "[host]:port" would): one
+ * host in the result, no MX, no TLSA. cb is always called later. */
+void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, nexthop_cb *cb,
+                   void *arg);
 
 /* Reads relayhost_auth_file: one line "USER:PASSWORD" (the password may hold
  * colons). The caller frees both and should wipe the password. False with a

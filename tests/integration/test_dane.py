@@ -17,12 +17,12 @@ peer (aiosmtpd with STARTTLS and a certificate this test makes):
 """
 import shutil
 import subprocess
-import threading
 
 import pytest
 
-from conftest import BUILD, free_port, sanitizer_env, wait_until
+from conftest import BUILD, sanitizer_env, wait_until
 from dnssec_zone import SignedZones, cert_sha256, spki_sha256
+from tls_peer import TlsPeer, make_certs
 from test_mta_out import PW, log_lines, make_server, start, submit
 from smtp_helpers import add_user
 
@@ -30,60 +30,10 @@ TOOL = BUILD / "src" / "mta" / "nexthop_tool"
 WRONG = "ab" * 32
 
 
-def make_certs(d):
-    """A CA and a leaf for mx-ee/mx-ta/mx-wrong.dane.test (not mx-tabad),
-    the leaf's chain file holding the CA too (DANE-TA needs it sent)."""
-    def ossl(*a):
-        subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
-    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Test DANE CA",
-         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=keyCertSign")
-    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=mx-ee.dane.test")
-    (d / "ext.cnf").write_text(
-        "subjectAltName=DNS:mx-ee.dane.test,DNS:mx-ta.dane.test,DNS:mx-wrong.dane.test,"
-        "DNS:mx.plain.test\n")
-    ossl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-         "-CAcreateserial", "-out", "leaf.pem", "-days", "2", "-extfile", "ext.cnf")
-    (d / "chain.pem").write_text((d / "leaf.pem").read_text() + (d / "ca.pem").read_text())
-    return d / "chain.pem", d / "leaf.key", d / "leaf.pem", d / "ca.pem"
-
-
-class TlsPeer:
-    """An aiosmtpd server offering STARTTLS with the test certificate; it
-    records each message with whether it came over TLS."""
-
-    def __init__(self, chain, key):
-        controller_mod = pytest.importorskip("aiosmtpd.controller")
-        import ssl
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(str(chain), str(key))
-        self.got = []  # (recipients, over TLS)
-        self.lock = threading.Lock()
-        peer = self
-
-        class Handler:
-            async def handle_DATA(self, server, session, envelope):
-                with peer.lock:
-                    peer.got.append((list(envelope.rcpt_tos), session.ssl is not None))
-                return "250 2.0.0 queued"
-
-        self.port = free_port()
-        self.controller = controller_mod.Controller(Handler(), hostname="127.0.0.1",
-                                                    port=self.port, tls_context=ctx)
-        self.controller.start()
-
-    def rcpts(self):
-        with self.lock:
-            return {r: tls for rs, tls in self.got for r in rs}
-
-    def stop(self):
-        self.controller.stop()
-
-
 @pytest.fixture
 def zones(tmp_path):
-    chain, key, leaf, ca = make_certs(tmp_path)
+    chain, key, leaf, ca = make_certs(tmp_path, ["mx-ee.dane.test", "mx-ta.dane.test",
+                                                 "mx-wrong.dane.test", "mx.plain.test"])
     peer = TlsPeer(chain, key)
     port = peer.port
     ee, ta = spki_sha256(leaf), cert_sha256(ca)
