@@ -25,7 +25,6 @@
 #define RR_AAAA 28
 #define RR_TLSA 52
 #define RR_TXT 16
-#define RR_CLASS_IN 1
 
 /* ---- parsing the configuration ---- */
 

@@ -1,4 +1,6 @@
-"""A DNSSEC-signed test zone served by a real authoritative server: NSD from
+"""DNSSEC test zones (dnszone.py's dnslib server is the plain one; this one
+exists because DNSSEC needs real signatures and a real authoritative server):
+a DNSSEC-signed test zone served by NSD from
 Debian, on a free loopback port, with zones signed by ldns-signzone (Debian's
 ldnsutils). Wharf's resolver is pointed at it with dns_resolver and trusts
 the signed zones' keys through dns_trust_anchor_file, so DNSSEC validation
