@@ -33,6 +33,7 @@ struct mta_conn_dest {
     struct mta_conn_pool *pool;
     char *key; /* address, port, TLS policy, server name, AUTH */
     char *servername;
+    unsigned char *tlsa; /* the params' DANE records, owned */
     struct smtp_client_params p;
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -237,6 +238,7 @@ static void dest_free(struct mta_conn_dest *d)
         d->next->prev = d->prev;
     free(d->key);
     free(d->servername);
+    free(d->tlsa);
     free(d);
 }
 
@@ -331,8 +333,13 @@ static void dest_key(struct buf *key, const struct smtp_client_params *p,
     if (getnameinfo(addr, addrlen, host, sizeof(host), serv, sizeof(serv),
                     NI_NUMERICHOST | NI_NUMERICSERV) != 0)
         snprintf(host, sizeof(host), "?"), snprintf(serv, sizeof(serv), "?");
-    buf_printf(key, "[%s]:%s %d %s %d", host, serv, (int)p->tls,
-               p->tls_servername ? p->tls_servername : "", p->auth_user != NULL);
+    /* sessions are shared only under the same TLSA records (FNV-1a of them) */
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < p->tlsa_len; i++)
+        h = (h ^ p->tlsa[i]) * 16777619u;
+    buf_printf(key, "[%s]:%s %d %s %d %zu:%08x", host, serv, (int)p->tls,
+               p->tls_servername ? p->tls_servername : "", p->auth_user != NULL, p->tlsa_len,
+               (unsigned)h);
 }
 
 void mta_conn_submit(struct mta_conn_pool *pool, struct mta_conn_req *r,
@@ -351,6 +358,8 @@ void mta_conn_submit(struct mta_conn_pool *pool, struct mta_conn_req *r,
         d->p = *p;
         d->servername = p->tls_servername ? xstrdup(p->tls_servername) : NULL;
         d->p.tls_servername = d->servername;
+        d->tlsa = p->tlsa_len ? xmemdup(p->tlsa, p->tlsa_len) : NULL;
+        d->p.tlsa = d->tlsa;
         memcpy(&d->addr, addr, addrlen < sizeof(d->addr) ? addrlen : sizeof(d->addr));
         d->addrlen = addrlen;
         d->next = pool->dests;

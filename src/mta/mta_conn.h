@@ -58,7 +58,7 @@ struct mta_conn_req {
 struct mta_conn_pool *mta_conn_pool_new(struct event_base *base, const struct wharf_config *cfg);
 
 /* Queues r for the server at addr with the session parameters p. p is
- * copied with tls_servername; its other pointers (helo name, TLS context,
+ * copied with tls_servername and tlsa; its other pointers (helo name, TLS context,
  * credentials) must outlive the pool. r and r->txn must live until r->done
  * is called, which is always later, from the event loop. */
 void mta_conn_submit(struct mta_conn_pool *pool, struct mta_conn_req *r,

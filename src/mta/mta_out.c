@@ -17,6 +17,7 @@
 #include "mta/mta_expand.h"
 #include "mta/mta_conn.h"
 #include "mta/mta_remove.h"
+#include "mta/mta_sts.h"
 #include "mta/nexthop.h"
 #include "mta/retry.h"
 #include "smtp/smtp_client.h"
@@ -50,6 +51,7 @@ struct out_domain {
     size_t n;
     enum smtp_tls_policy tls;
     bool relay_auth;
+    bool sts_enforce; /* the domain's MTA-STS policy is in enforce mode */
     size_t n_hosts, host, addr;
     struct nexthop_host hosts[NEXTHOP_HOSTS_MAX];
     struct mta_conn_req req; /* the attempt at the current address */
@@ -78,6 +80,7 @@ struct mta_out {
     struct event_base *base;
     const struct wharf_config *cfg;
     struct nexthop_resolver *resolver;
+    struct mta_sts *sts; /* NULL when mta_sts is off */
     struct mta_conn_pool *pool;
     SSL_CTX *tls_ctx;
     char *auth_user, *auth_pass;
@@ -116,6 +119,8 @@ struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *
     o->tls_ctx = smtp_client_tls_ctx_new(ca, err);
     if (o->tls_ctx == NULL)
         goto fail;
+    if (cfg->mta_sts && (o->sts = mta_sts_new(base, cfg, o->resolver, o->tls_ctx, err)) == NULL)
+        goto fail;
     if (cfg->relayhost_auth_file[0] &&
         !nexthop_relay_auth_load(cfg->relayhost_auth_file, &o->auth_user, &o->auth_pass, err))
         goto fail;
@@ -150,6 +155,23 @@ static void set_result(struct smtp_client_result *r, int code, const char *enh, 
     r->local = local;
 }
 
+/* The TLS policy of the connection to h: what the host's TLSA records ask
+ * under dane and dane-only (nexthop left out the hosts dane-only cannot
+ * use); else a certificate valid for the MX name under an enforced MTA-STS
+ * policy (DANE wins over MTA-STS, RFC 8461 2); else the configured policy,
+ * with dane falling back to may. */
+static enum smtp_tls_policy host_policy(const struct out_domain *d, const struct nexthop_host *h)
+{
+    bool dane = d->tls == SMTP_TLS_DANE || d->tls == SMTP_TLS_DANE_ONLY;
+    if (dane && h->dane == NEXTHOP_DANE_VERIFY)
+        return SMTP_TLS_DANE;
+    if (dane && h->dane == NEXTHOP_DANE_ENCRYPT)
+        return SMTP_TLS_REQUIRE;
+    if (d->sts_enforce)
+        return SMTP_TLS_VERIFY;
+    return dane ? SMTP_TLS_MAY : d->tls;
+}
+
 static void on_done(struct mta_conn_req *req)
 {
     struct out_domain *d = req->arg;
@@ -172,8 +194,8 @@ static void on_done(struct mta_conn_req *req)
         r->conn_use = req->conn_use;
     }
     /* Postfix: a failed TLS handshake under `may` is retried in clear text */
-    bool plain = again && e->local && strcmp(e->enh, "4.7.5") == 0 && d->tls == SMTP_TLS_MAY &&
-                 !d->plain;
+    bool plain = again && e->local && strcmp(e->enh, "4.7.5") == 0 &&
+                 host_policy(d, h) == SMTP_TLS_MAY && !d->plain;
     if (again)
         log_info("%s: %s: %d %s %.*s (trying %s)", m->sm->env.id, buf_cstr(&d->relay), e->code,
                  e->enh, (int)e->text.len, e->text.data ? e->text.data : "",
@@ -226,9 +248,11 @@ static void domain_try(struct out_domain *d)
                h->addr_lens[d->addr]);
     struct smtp_client_params p = {
         .helo_name = cfg->myhostname,
-        .tls = d->plain ? SMTP_TLS_NONE : d->tls,
+        .tls = d->plain ? SMTP_TLS_NONE : host_policy(d, h),
         .tls_ctx = m->o->tls_ctx,
         .tls_servername = h->name,
+        .tlsa = h->tlsa,
+        .tlsa_len = h->tlsa_len,
         .auth_user = d->relay_auth ? m->o->auth_user : NULL,
         .auth_pass = d->relay_auth ? m->o->auth_pass : NULL,
         .connect_timeout = cfg->mta_smtp_connect_timeout,
@@ -266,6 +290,38 @@ static void domain_try(struct out_domain *d)
                     h->addr_lens[d->addr]);
 }
 
+/* Applies the domain's MTA-STS policy (RFC 8461 4.2) to its MX hosts. */
+static void on_sts(const char *domain, const struct mta_sts_policy *p, void *arg)
+{
+    struct out_domain *d = arg;
+    struct out_msg *m = d->m;
+    if (p != NULL && p->mode != MTA_STS_NONE) {
+        size_t k = 0;
+        for (size_t i = 0; i < d->n_hosts; i++) {
+            struct nexthop_host *h = &d->hosts[i];
+            if (mta_sts_mx_match(p, h->name)) {
+                d->hosts[k++] = *h;
+                continue;
+            }
+            log_warning("%s: mta-sts %s: MX host %s is not in the policy of %s%s",
+                        m->sm->env.id, mta_sts_mode_name(p->mode), h->name, domain,
+                        p->mode == MTA_STS_ENFORCE ? ": not used" : "");
+            if (p->mode == MTA_STS_ENFORCE)
+                nexthop_host_clear(h);
+            else
+                d->hosts[k++] = *h;
+        }
+        d->n_hosts = k;
+        d->sts_enforce = p->mode == MTA_STS_ENFORCE;
+        if (k == 0)
+            for (size_t i = 0; i < d->n; i++)
+                set_result(&m->r[d->ri[i]].res, 451, "4.7.5",
+                           slice_from_cstr("no MX host matches the domain's MTA-STS policy"),
+                           true);
+    }
+    domain_try(d);
+}
+
 static void on_hop(const char *domain, const struct nexthop_result *res, void *arg)
 {
     struct out_domain *d = arg;
@@ -285,8 +341,9 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
     d->relay_auth = res->relay_auth;
     d->n_hosts = res->n_hosts;
     for (size_t i = 0; i < res->n_hosts; i++) {
-        d->hosts[i] = res->hosts[i];
-        d->hosts[i].name = xstrdup(res->hosts[i].name ? res->hosts[i].name : domain);
+        nexthop_host_copy(&d->hosts[i], &res->hosts[i]);
+        if (d->hosts[i].name == NULL)
+            d->hosts[i].name = xstrdup(domain);
     }
     /* a next hop without any address: deferred, never bounced (nexthop.h) */
     for (size_t i = 0; i < d->n; i++) {
@@ -295,7 +352,10 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
         free(r->relay);
         r->relay = xstrdup("none");
     }
-    domain_try(d);
+    if (m->o->sts != NULL && res->sts_applies)
+        mta_sts_get(m->o->sts, domain, res->sts_id[0] ? res->sts_id : NULL, on_sts, d);
+    else
+        domain_try(d);
 }
 
 /* ---- the whole message ---- */
@@ -504,7 +564,7 @@ static void msg_free(struct out_msg *m)
         for (size_t i = 0; i < d->n; i++)
             smtp_client_result_clear(&d->crcpts[i].result);
         for (size_t i = 0; i < d->n_hosts; i++)
-            free(d->hosts[i].name);
+            nexthop_host_clear(&d->hosts[i]);
         free(d->crcpts);
         free(d->ri);
         free(d->domain);
@@ -676,6 +736,7 @@ void mta_out_free(struct mta_out *o)
         o->msgs = m->next;
         msg_free(m);
     }
+    mta_sts_free(o->sts);
     if (o->tls_ctx)
         SSL_CTX_free(o->tls_ctx);
     if (o->auth_pass) {

@@ -7,6 +7,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "mta/mta_sts.h"
 #include "net/dns.h"
 
 #include <arpa/inet.h>
@@ -22,7 +23,8 @@
 #define RR_A 1
 #define RR_MX 15
 #define RR_AAAA 28
-#define RR_CLASS_IN 1
+#define RR_TLSA 52
+#define RR_TXT 16
 
 /* ---- parsing the configuration ---- */
 
@@ -123,6 +125,39 @@ bool nexthop_routes_parse(const struct strlist *words, struct nexthop_route **ro
 fail:
     nexthop_routes_free(routes, n);
     return false;
+}
+
+void nexthop_host_clear(struct nexthop_host *h)
+{
+    free(h->name);
+    free(h->tlsa);
+    h->name = NULL;
+    h->tlsa = NULL;
+    h->tlsa_len = 0;
+}
+
+void nexthop_host_copy(struct nexthop_host *to, const struct nexthop_host *h)
+{
+    *to = *h;
+    to->name = h->name ? xstrdup(h->name) : NULL;
+    to->tlsa = h->tlsa ? xmemdup(h->tlsa, h->tlsa_len) : NULL;
+}
+
+bool nexthop_tlsa_usable(const unsigned char *rd, size_t len)
+{
+    if (len < 4 || (rd[0] != 2 && rd[0] != 3) || rd[1] > 1)
+        return false;
+    size_t dl = len - 3;
+    switch (rd[2]) {
+    case 0: /* the full certificate or key */
+        return true;
+    case 1: /* SHA2-256 */
+        return dl == 32;
+    case 2: /* SHA2-512 */
+        return dl == 64;
+    default:
+        return false;
+    }
 }
 
 /* ---- MX rules (RFC 5321 5.1) ---- */
@@ -227,10 +262,8 @@ size_t nexthop_mx_cut_self(struct nexthop_host *hosts, size_t n, const struct ne
     size_t keep = 0;
     while (keep < s && hosts[keep].pref < hosts[s].pref)
         keep++;
-    for (size_t i = keep; i < n; i++) {
-        free(hosts[i].name);
-        hosts[i].name = NULL;
-    }
+    for (size_t i = keep; i < n; i++)
+        nexthop_host_clear(&hosts[i]);
     return keep;
 }
 
@@ -248,6 +281,9 @@ struct nexthop_resolver {
     size_t n_routes;
     struct nexthop_dest relay;
     bool has_relay, relay_auth;
+    bool dnssec; /* a trust anchor is loaded: answers can be secure */
+    bool sts;    /* mta_sts: look up _mta-sts TXT records */
+    uint16_t port; /* mta_smtp_port */
     enum smtp_tls_policy tls;
     struct lookup *lookups; /* in flight, for free */
     struct nexthop_self self;
@@ -265,6 +301,10 @@ struct lookup {
     bool temp_error;
     bool configured; /* a route or the relayhost: its name failing is our config's fault */
     bool by_mx;      /* MX rules apply: hosts from the domain's MX (or implicit MX) */
+    bool dane;       /* the policy asks for TLSA records and DNSSEC is on */
+    bool mx_secure;  /* the host names came from a DNSSEC-secure answer (or the config) */
+    bool txt_pending;   /* the _mta-sts TXT answer is still to come */
+    bool finish_wanted; /* finish() waits for it */
     struct nexthop_result res;
     struct event *done_ev;
 };
@@ -281,6 +321,8 @@ struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
     struct nexthop_resolver *r = xcalloc(1, sizeof(*r));
     r->base = base;
     r->self.hostname = cfg->myhostname;
+    r->port = (uint16_t)cfg->mta_smtp_port;
+    r->sts = cfg->mta_sts;
     r->self.listen = &cfg->smtp_listen;
     r->self.local = r->local;
     struct ifaddrs *ifa;
@@ -300,6 +342,14 @@ struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
     }
     if (!nexthop_routes_parse(&cfg->transport_routes, &r->routes, &r->n_routes, err))
         goto fail;
+    bool trust = cfg->dns_trust_anchor_file != NULL && cfg->dns_trust_anchor_file[0] != '\0';
+    bool dane_only = r->tls == SMTP_TLS_DANE_ONLY;
+    for (size_t i = 0; i < r->n_routes; i++)
+        dane_only |= r->routes[i].dest.tls == SMTP_TLS_DANE_ONLY;
+    if (dane_only && !trust) {
+        buf_printf(err, "the dane-only TLS policy needs dns_trust_anchor_file (DNSSEC)");
+        goto fail;
+    }
     if (cfg->relayhost != NULL && cfg->relayhost[0] != '\0') {
         if (!nexthop_dest_parse(cfg->relayhost, &r->relay)) {
             buf_printf(err, "relayhost: bad value \"%s\"", cfg->relayhost);
@@ -308,9 +358,11 @@ struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
         r->has_relay = true;
         r->relay_auth = cfg->relayhost_auth_file != NULL && cfg->relayhost_auth_file[0] != '\0';
     }
-    r->dns = dns_resolver_new(base, cfg->dns_resolver, err);
+    r->dns = dns_resolver_new(base, cfg->dns_resolver, trust ? cfg->dns_trust_anchor_file : NULL,
+                              err);
     if (r->dns == NULL)
         goto fail;
+    r->dnssec = trust;
     return r;
 fail:
     nexthop_resolver_free(r);
@@ -327,7 +379,7 @@ static void lookup_free(struct lookup *lk)
     if (lk->next)
         lk->next->prev = lk->prev;
     for (size_t i = 0; i < lk->res.n_hosts; i++)
-        free(lk->res.hosts[i].name);
+        nexthop_host_clear(&lk->res.hosts[i]);
     buf_free(&lk->res.reason);
     event_free(lk->done_ev);
     free(lk->domain);
@@ -366,9 +418,15 @@ static void host_order_addrs(struct nexthop_host *h)
     *h = sorted;
 }
 
+static void tlsa_lookup(struct lookup *lk);
+
 static void finish(struct lookup *lk)
 {
     struct nexthop_result *res = &lk->res;
+    if (lk->txt_pending) {
+        lk->finish_wanted = true;
+        return;
+    }
     if (res->status == NEXTHOP_OK && lk->by_mx) {
         bool self;
         res->n_hosts = nexthop_mx_cut_self(res->hosts, res->n_hosts, &lk->r->self, &self);
@@ -387,7 +445,7 @@ static void finish(struct lookup *lk)
             if (res->hosts[i].n_addrs > 0)
                 res->hosts[k++] = res->hosts[i];
             else
-                free(res->hosts[i].name);
+                nexthop_host_clear(&res->hosts[i]);
         }
         res->n_hosts = k;
         if (k == 0) {
@@ -403,8 +461,105 @@ static void finish(struct lookup *lk)
         snprintf(res->enh, sizeof(res->enh), "4.4.3");
         buf_append_cstr(&res->reason, " (configured next hop)");
     }
+    if (res->status == NEXTHOP_OK && lk->dane) {
+        tlsa_lookup(lk);
+        return;
+    }
     struct timeval now = {0, 0};
     event_add(lk->done_ev, &now);
+}
+
+/* ---- DANE (RFC 7672 2.2): TLSA records of each host ---- */
+
+/* A host whose TLSA lookup failed (bogus, SERVFAIL) is not used; under
+ * dane-only neither is one without secure TLSA records. */
+static void dane_settle(struct lookup *lk)
+{
+    struct nexthop_result *res = &lk->res;
+    size_t k = 0, failed = 0;
+    for (size_t i = 0; i < res->n_hosts; i++) {
+        struct nexthop_host *h = &res->hosts[i];
+        bool drop = h->addr_insecure; /* reused below as "TLSA lookup failed" */
+        if (!drop && res->tls == SMTP_TLS_DANE_ONLY && h->dane == NEXTHOP_DANE_NONE)
+            drop = true;
+        if (drop) {
+            log_warning("%s: not using %s: %s", lk->domain, h->name,
+                        h->addr_insecure ? "its TLSA lookup failed (DNSSEC bogus or DNS failure)"
+                                         : "no DNSSEC-secure TLSA records (dane-only)");
+            nexthop_host_clear(h);
+            failed++;
+        } else {
+            res->hosts[k++] = *h;
+        }
+    }
+    res->n_hosts = k;
+    if (k == 0) {
+        res->status = NEXTHOP_TEMPFAIL;
+        snprintf(res->enh, sizeof(res->enh), "4.7.5");
+        buf_printf(&res->reason, "%s: no mail exchanger usable under DANE (%zu without valid TLSA)",
+                   lk->domain, failed);
+    }
+    struct timeval now = {0, 0};
+    event_add(lk->done_ev, &now);
+}
+
+static void on_tlsa(void *arg, int err, struct ub_result *ur)
+{
+    struct query *q = arg;
+    struct lookup *lk = q->lk;
+    struct nexthop_host *h = &lk->res.hosts[q->host];
+    free(q);
+    /* after the address phase addr_insecure is false for every host asked
+     * (only secure ones are); from here it means "TLSA lookup failed" */
+    if (err != 0 || ur == NULL || ur->bogus || (ur->rcode != 0 && ur->rcode != 3)) {
+        h->addr_insecure = true;
+    } else if (ur->secure && ur->havedata) {
+        struct buf b = BUF_INIT;
+        bool usable = false;
+        for (int i = 0; ur->data[i] != NULL; i++) {
+            size_t len = (size_t)ur->len[i];
+            if (len > 0xffff || b.len + 2 + len > NEXTHOP_TLSA_MAX)
+                break;
+            unsigned char l2[2] = {(unsigned char)(len >> 8), (unsigned char)len};
+            buf_append(&b, l2, 2);
+            buf_append(&b, ur->data[i], len);
+            usable |= nexthop_tlsa_usable((const unsigned char *)ur->data[i], len);
+        }
+        h->dane = usable ? NEXTHOP_DANE_VERIFY : NEXTHOP_DANE_ENCRYPT;
+        h->tlsa_len = b.len;
+        h->tlsa = (unsigned char *)buf_steal(&b, NULL);
+    }
+    /* insecure, or a secure "none": no DANE for this host */
+    if (ur)
+        ub_resolve_free(ur);
+    if (--lk->pending == 0)
+        dane_settle(lk);
+}
+
+static void tlsa_lookup(struct lookup *lk)
+{
+    lk->dane = false; /* finish() may run once more: do this once */
+    lk->pending = 1;  /* held until all are sent */
+    for (size_t i = 0; i < lk->res.n_hosts; i++) {
+        struct nexthop_host *h = &lk->res.hosts[i];
+        bool secure = lk->mx_secure && h->addr_secure && !h->addr_insecure;
+        h->addr_insecure = false;
+        if (!secure)
+            continue;
+        char qname[300];
+        snprintf(qname, sizeof(qname), "_%u._tcp.%s", (unsigned)lk->port, h->name);
+        struct query *q = xmalloc(sizeof(*q));
+        *q = (struct query){lk, i};
+        lk->pending++;
+        int err;
+        if (dns_query(lk->r->dns, qname, RR_TLSA, on_tlsa, q, &err) < 0) {
+            free(q);
+            h->addr_insecure = true;
+            lk->pending--;
+        }
+    }
+    if (--lk->pending == 0)
+        dane_settle(lk);
 }
 
 static void fail(struct lookup *lk, enum nexthop_status st, const char *enh, const char *why)
@@ -413,7 +568,7 @@ static void fail(struct lookup *lk, enum nexthop_status st, const char *enh, con
     snprintf(lk->res.enh, sizeof(lk->res.enh), "%s", enh);
     buf_printf(&lk->res.reason, "%s: %s", lk->domain, why);
     for (size_t i = 0; i < lk->res.n_hosts; i++)
-        free(lk->res.hosts[i].name);
+        nexthop_host_clear(&lk->res.hosts[i]);
     lk->res.n_hosts = 0;
     finish(lk);
 }
@@ -447,13 +602,18 @@ static void on_addr(void *arg, int err, struct ub_result *ur)
     free(q);
     if (err != 0 || ur == NULL || (ur->rcode != 0 && ur->rcode != 3))
         lk->temp_error = true; /* SERVFAIL and the like; NXDOMAIN (3) is just "none" */
-    else if (ur->havedata)
+    else if (ur->havedata) {
+        if (ur->secure)
+            h->addr_secure = true;
+        else
+            h->addr_insecure = true;
         for (int i = 0; ur->data[i] != NULL; i++) {
             if (ur->qtype == RR_A && ur->len[i] == 4)
                 add_addr(h, AF_INET, ur->data[i], lk->port);
             else if (ur->qtype == RR_AAAA && ur->len[i] == 16)
                 add_addr(h, AF_INET6, ur->data[i], lk->port);
         }
+    }
     if (ur)
         ub_resolve_free(ur);
     if (--lk->pending == 0)
@@ -509,6 +669,9 @@ static void on_mx(void *arg, int err, struct ub_result *ur)
         fail(lk, NEXTHOP_PERMFAIL, "5.1.2", "domain not found");
         return;
     }
+    /* the host names are as trustworthy as this answer (a configured [host]
+     * never gets here: its name is trusted as written, RFC 7672 2.2.2) */
+    lk->mx_secure = ur->secure;
     if (!ur->havedata) {
         /* no MX: the domain itself is the implicit MX (RFC 5321 5.1) */
         add_host(lk, qname, 0);
@@ -549,6 +712,47 @@ static void on_mx(void *arg, int err, struct ub_result *ur)
     query_addrs(lk);
 }
 
+/* RFC 8461 3.1: exactly one TXT record that starts with v=STSv1, and a
+ * valid one, or no policy to look for. */
+static void on_sts_txt(void *arg, int err, struct ub_result *ur)
+{
+    struct lookup *lk = arg;
+    int n = 0;
+    char id[MTA_STS_ID_MAX + 1] = "";
+    bool valid = false;
+    if (err == 0 && ur != NULL && ur->rcode == 0 && ur->havedata)
+        for (int i = 0; ur->data[i] != NULL; i++) {
+            /* rdata: character-strings, each a length byte; a record's text
+             * is their concatenation (RFC 7208 3.3 does the same) */
+            char txt[1024];
+            size_t tl = 0, len = (size_t)ur->len[i];
+            const unsigned char *rd = (const unsigned char *)ur->data[i];
+            for (size_t k = 0; k < len;) {
+                size_t sl = rd[k++];
+                if (k + sl > len || tl + sl >= sizeof(txt))
+                    break;
+                memcpy(txt + tl, rd + k, sl);
+                tl += sl;
+                k += sl;
+            }
+            bool is_sts;
+            char one[MTA_STS_ID_MAX + 1];
+            bool ok = mta_sts_txt_parse(txt, tl, &is_sts, one);
+            if (is_sts) {
+                n++;
+                valid = ok;
+                memcpy(id, one, sizeof(id));
+            }
+        }
+    if (n == 1 && valid)
+        snprintf(lk->res.sts_id, sizeof(lk->res.sts_id), "%s", id);
+    if (ur)
+        ub_resolve_free(ur);
+    lk->txt_pending = false;
+    if (lk->finish_wanted)
+        finish(lk);
+}
+
 static const struct nexthop_route *route_find(const struct nexthop_resolver *r, const char *domain)
 {
     for (size_t i = 0; i < r->n_routes; i++) {
@@ -563,25 +767,36 @@ static const struct nexthop_route *route_find(const struct nexthop_resolver *r, 
     return NULL;
 }
 
-void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *cb, void *arg)
+static struct lookup *lookup_new(struct nexthop_resolver *r, const char *name, uint16_t port,
+                                 nexthop_cb *cb, void *arg)
 {
     struct lookup *lk = xcalloc(1, sizeof(*lk));
     lk->r = r;
-    lk->domain = xstrdup(domain);
+    lk->domain = xstrdup(name);
     lk->cb = cb;
     lk->arg = arg;
-    lk->port = 25;
+    lk->port = port;
     buf_init(&lk->res.reason);
     lk->res.tls = r->tls;
+    lk->mx_secure = true; /* a configured name; an MX answer sets it */
     lk->done_ev = event_new(r->base, -1, 0, lookup_done, lk);
     lk->next = r->lookups;
     if (r->lookups)
         r->lookups->prev = lk;
     r->lookups = lk;
+    return lk;
+}
+
+void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *cb, void *arg)
+{
+    struct lookup *lk = lookup_new(r, domain, r->port, cb, arg);
 
     const struct nexthop_route *route = route_find(r, domain);
     const struct nexthop_dest *dest = route ? &route->dest : r->has_relay ? &r->relay : NULL;
     const char *mx_of = domain;
+    enum smtp_tls_policy pol = dest != NULL && dest->policy_set ? dest->tls : r->tls;
+    lk->dane = r->dnssec && (pol == SMTP_TLS_DANE || pol == SMTP_TLS_DANE_ONLY) &&
+               (dest == NULL || !dest->is_literal);
     if (dest != NULL) {
         lk->configured = true;
         lk->port = dest->port;
@@ -589,6 +804,12 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
             lk->res.tls = dest->tls;
         lk->res.relay_auth = route == NULL && r->relay_auth;
         if (dest->is_literal) {
+            /* no name to look TLSA records up for */
+            if (lk->res.tls == SMTP_TLS_DANE_ONLY) {
+                fail(lk, NEXTHOP_TEMPFAIL, "4.7.5",
+                     "an address literal cannot be authenticated by DANE (dane-only)");
+                return;
+            }
             add_host(lk, dest->host, 0);
             unsigned char a[16];
             struct nexthop_host *h = &lk->res.hosts[0];
@@ -607,6 +828,14 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
         mx_of = dest->host;
     } else {
         lk->by_mx = true;
+        lk->res.sts_applies = r->sts;
+        if (r->sts) {
+            struct buf name = BUF_INIT;
+            buf_printf(&name, "_mta-sts.%s", domain);
+            int err;
+            lk->txt_pending = dns_query(r->dns, buf_cstr(&name), RR_TXT, on_sts_txt, lk, &err) >= 0;
+            buf_free(&name);
+        }
     }
     struct query *q = xmalloc(sizeof(*q));
     *q = (struct query){lk, SIZE_MAX};
@@ -615,6 +844,14 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
         free(q);
         fail(lk, NEXTHOP_TEMPFAIL, "4.4.3", ub_strerror(rc));
     }
+}
+
+void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, nexthop_cb *cb,
+                   void *arg)
+{
+    struct lookup *lk = lookup_new(r, host, port, cb, arg);
+    add_host(lk, host, 0);
+    query_addrs(lk);
 }
 
 /* A credentials line is short; a bigger file is a mistake, not credentials. */

@@ -10,6 +10,11 @@
  * Lookups are asynchronous (libunbound, its fd on the mta's event loop) and
  * go to dns_resolver when set, so tests never touch live DNS.
  *
+ * Under the dane and dane-only policies, with a DNSSEC trust anchor
+ * (dns_trust_anchor_file), it also looks up each host's TLSA records
+ * (RFC 7672 2.2) when the MX answer and the host's addresses are
+ * DNSSEC-secure, and says per host what DANE asks of the connection.
+ *
  * It never connects, never caches beyond libunbound's own cache, and must
  * never report a permanent failure for a temporary DNS problem.
  */
@@ -57,6 +62,16 @@ bool nexthop_routes_parse(const struct strlist *words, struct nexthop_route **ro
                           struct buf *err);
 void nexthop_routes_free(struct nexthop_route *routes, size_t n);
 
+/* What DANE asks of the connection to one host (RFC 7672 2.2). */
+enum nexthop_dane {
+    NEXTHOP_DANE_NONE,    /* no secure TLSA records: the policy's fallback */
+    NEXTHOP_DANE_VERIFY,  /* usable TLSA records: TLS authenticated by them */
+    NEXTHOP_DANE_ENCRYPT, /* TLSA records, none usable: TLS, unauthenticated */
+};
+
+/* Most TLSA bytes kept per host (a few digests, or one full certificate). */
+#define NEXTHOP_TLSA_MAX 4096
+
 /* The answer: hosts in the order to try them, each with its addresses. */
 struct nexthop_host {
     char *name; /* for logs (relay=name[addr]:port) and TLS verification */
@@ -64,7 +79,17 @@ struct nexthop_host {
     size_t n_addrs;
     struct sockaddr_storage addrs[NEXTHOP_ADDRS_MAX];
     socklen_t addr_lens[NEXTHOP_ADDRS_MAX];
+    enum nexthop_dane dane;
+    unsigned char *tlsa; /* [u16 length][rdata]... (smtp_client_params.tlsa), owned */
+    size_t tlsa_len;
+    /* DNSSEC state of the host's address answers, while resolving */
+    bool addr_secure, addr_insecure;
 };
+
+/* Frees what a host owns (name, TLSA records) and zeroes those fields. */
+void nexthop_host_clear(struct nexthop_host *h);
+/* A deep copy of h into *to. */
+void nexthop_host_copy(struct nexthop_host *to, const struct nexthop_host *h);
 
 enum nexthop_status {
     NEXTHOP_OK,
@@ -78,6 +103,11 @@ struct nexthop_result {
     struct buf reason; /* text for logs and DSNs */
     enum smtp_tls_policy tls;
     bool relay_auth; /* the relayhost: AUTH with the configured credentials */
+    /* MTA-STS (RFC 8461 3.1): the id of the domain's one valid STSv1 TXT
+     * record at _mta-sts.DOMAIN, "" when there is none (asked for MX-routed
+     * domains when mta_sts is on; see mta_sts.h for the policy itself) */
+    char sts_id[33];
+    bool sts_applies; /* an MX-routed domain with mta_sts on (routes and the relayhost are the admin's choice) */
     size_t n_hosts;
     struct nexthop_host hosts[NEXTHOP_HOSTS_MAX];
 };
@@ -85,7 +115,8 @@ struct nexthop_result {
 struct nexthop_resolver;
 
 /* Creates the resolver from the config (routes, relayhost, dns_resolver,
- * mta_smtp_tls_policy); NULL with a reason in err on a bad option. */
+ * dns_trust_anchor_file, mta_smtp_tls_policy); NULL with a reason in err on
+ * a bad option. */
 struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
                                               const struct wharf_config *cfg, struct buf *err);
 void nexthop_resolver_free(struct nexthop_resolver *r);
@@ -97,10 +128,20 @@ typedef void nexthop_cb(const char *domain, const struct nexthop_result *res, vo
  * loop (never from inside this call). */
 void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *cb, void *arg);
 
+/* Looks up the addresses of host (as a route "[host]:port" would): one
+ * host in the result, no MX, no TLSA. cb is always called later. */
+void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, nexthop_cb *cb,
+                   void *arg);
+
 /* Reads relayhost_auth_file: one line "USER:PASSWORD" (the password may hold
  * colons). The caller frees both and should wipe the password. False with a
  * reason in err (never the file's content). */
 bool nexthop_relay_auth_load(const char *path, char **user_r, char **pass_r, struct buf *err);
+
+/* Classifies one TLSA rdata (usage selector mtype data): usable for SMTP
+ * when DANE-TA(2) or DANE-EE(3), selector 0/1, matching type 0/1/2 with a
+ * digest of the right size (RFC 7672 3.1, RFC 6698 2.1). */
+bool nexthop_tlsa_usable(const unsigned char *rd, size_t len);
 
 /* Sorts hosts by preference and shuffles each run of equal preference
  * (RFC 5321 5.1: spreads the load over equal MX hosts). */

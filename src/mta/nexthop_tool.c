@@ -5,7 +5,7 @@
  *
  * usage: nexthop_tool [-o name=value]... DOMAIN...
  * output per domain: "DOMAIN ok|tempfail|permfail ENH tls=P auth=A REASON",
- * then "  host NAME PREF ADDR PORT" per address.
+ * then "  host NAME PREF ADDR PORT dane=none|verify|encrypt" per address.
  */
 #include "base/config.h"
 #include "mta/nexthop.h"
@@ -22,7 +22,8 @@ static struct event_base *base;
 static void on_hop(const char *domain, const struct nexthop_result *res, void *arg)
 {
     static const char *const st[] = {"ok", "tempfail", "permfail"};
-    static const char *const pol[] = {"none", "may", "require", "verify"};
+    static const char *const pol[] = {"none", "may", "require", "verify", "dane", "dane-only"};
+    static const char *const dane[] = {"none", "verify", "encrypt"};
     printf("%s %s %s tls=%s auth=%d %s\n", domain, st[res->status], res->enh[0] ? res->enh : "-",
            pol[res->tls], res->relay_auth, res->reason.data ? res->reason.data : "");
     for (size_t i = 0; i < res->n_hosts; i++) {
@@ -39,7 +40,7 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
                 inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
                 port = ntohs(s6->sin6_port);
             }
-            printf("  host %s %d %s %d\n", h->name, h->pref, a, port);
+            printf("  host %s %d %s %d dane=%s\n", h->name, h->pref, a, port, dane[h->dane]);
         }
     }
     if (--pending == 0)

@@ -103,6 +103,32 @@ static void test_mx_rdata(void **state)
     buf_free(&name);
 }
 
+/* RFC 7672 3.1: only DANE-TA(2) and DANE-EE(3), known selectors, and
+ * digests of their algorithm's size are usable for SMTP. */
+static void test_tlsa_usable(void **state)
+{
+    (void)state;
+    unsigned char rd[3 + 64] = {3, 1, 1};
+    assert_true(nexthop_tlsa_usable(rd, 3 + 32));
+    assert_false(nexthop_tlsa_usable(rd, 3 + 31)); /* short SHA-256 */
+    rd[2] = 2;
+    assert_true(nexthop_tlsa_usable(rd, 3 + 64));
+    assert_false(nexthop_tlsa_usable(rd, 3 + 32));
+    rd[2] = 0;
+    assert_true(nexthop_tlsa_usable(rd, 3 + 40)); /* full key: any size */
+    rd[0] = 2, rd[1] = 0, rd[2] = 1;
+    assert_true(nexthop_tlsa_usable(rd, 3 + 32));
+    rd[0] = 1; /* PKIX-EE: meaningless for MX hosts */
+    assert_false(nexthop_tlsa_usable(rd, 3 + 32));
+    rd[0] = 0;
+    assert_false(nexthop_tlsa_usable(rd, 3 + 32));
+    rd[0] = 3, rd[1] = 2; /* unknown selector */
+    assert_false(nexthop_tlsa_usable(rd, 3 + 32));
+    rd[1] = 1, rd[2] = 3; /* unknown matching type */
+    assert_false(nexthop_tlsa_usable(rd, 3 + 32));
+    assert_false(nexthop_tlsa_usable(rd, 3));
+}
+
 static void test_relay_auth_file(void **state)
 {
     (void)state;
@@ -250,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_dest),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_mx_rdata),
+        cmocka_unit_test(test_tlsa_usable),
         cmocka_unit_test(test_relay_auth_file),
         cmocka_unit_test(test_mx_order_shuffles_equal_preferences),
         cmocka_unit_test(test_mx_self_by_name_and_address),

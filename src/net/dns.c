@@ -22,7 +22,8 @@ static void on_fd(evutil_socket_t fd, short what, void *arg)
     ub_process(r->ub);
 }
 
-struct dns_resolver *dns_resolver_new(struct event_base *base, const char *server, struct buf *err)
+struct dns_resolver *dns_resolver_new(struct event_base *base, const char *server,
+                                      const char *trust_anchors, struct buf *err)
 {
     struct dns_resolver *r = xcalloc(1, sizeof(*r));
     r->ub = ub_ctx_create();
@@ -33,6 +34,8 @@ struct dns_resolver *dns_resolver_new(struct event_base *base, const char *serve
     }
     /* order matters: zone_add finalises the context */
     int rc = ub_ctx_async(r->ub, 1);
+    if (rc == UB_NOERROR && trust_anchors != NULL && trust_anchors[0] != '\0')
+        rc = ub_ctx_add_ta_file(r->ub, trust_anchors);
     if (rc == UB_NOERROR && server != NULL && server[0] != '\0') {
         rc = ub_ctx_set_fwd(r->ub, server);
         /* the configured resolver answers for every name, the RFC 6761 test
@@ -43,8 +46,8 @@ struct dns_resolver *dns_resolver_new(struct event_base *base, const char *serve
         rc = ub_ctx_resolvconf(r->ub, NULL);
     }
     if (rc != UB_NOERROR) {
-        buf_printf(err, "DNS resolver setup (dns_resolver \"%s\"): %s", server ? server : "",
-                   ub_strerror(rc));
+        buf_printf(err, "DNS resolver setup (dns_resolver \"%s\", trust anchors \"%s\"): %s",
+                   server ? server : "", trust_anchors ? trust_anchors : "", ub_strerror(rc));
         dns_resolver_free(r);
         return NULL;
     }

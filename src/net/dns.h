@@ -21,9 +21,13 @@
 struct event_base;
 struct dns_resolver;
 
-/* server: "ADDR" or "ADDR@PORT", or NULL/"" for resolv.conf. NULL with a
- * reason in err on failure. */
-struct dns_resolver *dns_resolver_new(struct event_base *base, const char *server, struct buf *err);
+/* server: "ADDR" or "ADDR@PORT", or NULL/"" for resolv.conf. trust_anchors:
+ * a file of DNSSEC trust anchors (DS or DNSKEY lines, unbound's format) to
+ * validate answers with, so that ub_result's secure and bogus mean
+ * something (DANE needs it), or NULL/"" for none. NULL with a reason in err
+ * on failure. */
+struct dns_resolver *dns_resolver_new(struct event_base *base, const char *server,
+                                      const char *trust_anchors, struct buf *err);
 /* Cancels the queries in flight (their callbacks are never called). */
 void dns_resolver_free(struct dns_resolver *r);
 

@@ -90,7 +90,7 @@ struct smtp_checks *smtp_checks_new(struct event_base *base, const struct wharf_
     c->psl = psl_load(cfg->public_suffix_list, err);
     if (c->psl == NULL)
         goto fail;
-    c->dns = dns_resolver_new(base, cfg->dns_resolver, err);
+    c->dns = dns_resolver_new(base, cfg->dns_resolver, NULL, err);
     if (c->dns == NULL)
         goto fail;
     return c;

@@ -81,8 +81,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg);
 
 bool smtp_tls_policy_parse(const char *s, enum smtp_tls_policy *p_r)
 {
-    static const char *const names[] = {"none", "may", "require", "verify"};
-    for (int i = 0; i < 4; i++)
+    static const char *const names[] = {"none", "may", "require", "verify", "dane", "dane-only"};
+    for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
         if (s != NULL && strcasecmp(s, names[i]) == 0) {
             *p_r = (enum smtp_tls_policy)i;
             return true;
@@ -99,6 +99,11 @@ struct ssl_ctx_st *smtp_client_tls_ctx_new(const char *ca_file, struct buf *err)
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_default_verify_paths(ctx);
+    if (SSL_CTX_dane_enable(ctx) <= 0) {
+        buf_printf(err, "SSL_CTX_dane_enable failed");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     if (ca_file != NULL && ca_file[0] != '\0' &&
         SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
         buf_printf(err, "cannot load CA file %s", ca_file);
@@ -489,15 +494,45 @@ static void send_ehlo(struct smtp_client *c)
     send_cmd(c, EXP_EHLO, 0, "EHLO %s", c->p.helo_name);
 }
 
+/* Arms DANE on ssl with the usable records of tlsa (RFC 7672 3.1: DANE-TA(2)
+ * and DANE-EE(3) only; PKIX usages mean nothing for SMTP). The reference
+ * identifier for DANE-TA is the TLSA base domain, the MX host name here
+ * (we follow no CNAME for it). False when no record is usable. */
+static bool dane_arm(SSL *ssl, const char *name, const unsigned char *tlsa, size_t len)
+{
+    if (SSL_dane_enable(ssl, name) <= 0)
+        return false;
+    /* DANE-EE binds the key itself: no name or validity period checks (3.1.1) */
+    SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    int usable = 0;
+    for (size_t i = 0; i + 2 <= len;) {
+        size_t rl = ((size_t)tlsa[i] << 8) | tlsa[i + 1];
+        const unsigned char *rd = tlsa + i + 2;
+        i += 2 + rl;
+        if (rl < 4 || i > len || (rd[0] != 2 && rd[0] != 3))
+            continue;
+        if (SSL_dane_tlsa_add(ssl, rd[0], rd[1], rd[2], rd + 3, rl - 3) > 0)
+            usable++;
+    }
+    return usable > 0;
+}
+
 static bool start_tls(struct smtp_client *c)
 {
     bool have_name = c->p.tls_servername != NULL && c->p.tls_servername[0] != '\0';
-    if (c->p.tls == SMTP_TLS_VERIFY && !have_name)
+    if ((c->p.tls == SMTP_TLS_VERIFY || c->p.tls == SMTP_TLS_DANE) && !have_name)
         return false; /* verify without a name to check would accept any valid certificate */
     SSL *ssl = SSL_new(c->p.tls_ctx);
     if (ssl == NULL)
         return false;
-    if (have_name) {
+    if (c->p.tls == SMTP_TLS_DANE) {
+        SSL_set_tlsext_host_name(ssl, c->p.tls_servername);
+        if (!dane_arm(ssl, c->p.tls_servername, c->p.tlsa, c->p.tlsa_len)) {
+            SSL_free(ssl);
+            return false;
+        }
+    } else if (have_name) {
         SSL_set_tlsext_host_name(ssl, c->p.tls_servername);
         if (c->p.tls == SMTP_TLS_VERIFY) {
             SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -772,9 +807,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         }
         if (c->stage == ST_TLS_HANDSHAKE) {
             SSL *ssl = bufferevent_openssl_get_ssl(bev);
-            if (c->p.tls == SMTP_TLS_VERIFY && SSL_get_verify_result(ssl) != X509_V_OK) {
-                session_fail(c, "4.7.5", "server certificate not verified: %s",
+            if ((c->p.tls == SMTP_TLS_VERIFY || c->p.tls == SMTP_TLS_DANE) &&
+                SSL_get_verify_result(ssl) != X509_V_OK) {
+                session_fail(c, "4.7.5", "server certificate not verified%s: %s",
+                             c->p.tls == SMTP_TLS_DANE ? " by its TLSA records" : "",
                              X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+                return;
+            }
+            if (c->p.tls == SMTP_TLS_DANE && SSL_get0_dane_authority(ssl, NULL, NULL) < 0) {
+                session_fail(c, "4.7.5", "no TLSA record matches the server's certificate");
                 return;
             }
             c->tls_active = true;

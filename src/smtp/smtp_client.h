@@ -36,9 +36,15 @@ enum smtp_tls_policy {
     SMTP_TLS_MAY,     /* STARTTLS when offered; go on in clear text when not */
     SMTP_TLS_REQUIRE, /* fail (4.7.4) without TLS; any certificate */
     SMTP_TLS_VERIFY,  /* TLS with a certificate valid for tls_servername */
+    /* DANE (RFC 7672). For the client: TLS authenticated by the host's
+     * DNSSEC-validated TLSA records (params.tlsa). As a configured policy:
+     * that where the next hop publishes usable TLSA records, `may` where it
+     * securely has none (dane) or never without them (dane-only). */
+    SMTP_TLS_DANE,
+    SMTP_TLS_DANE_ONLY,
 };
 
-/* "none", "may", "require", "verify"; false if unknown. */
+/* "none", "may", "require", "verify", "dane", "dane-only"; false if unknown. */
 bool smtp_tls_policy_parse(const char *s, enum smtp_tls_policy *p_r);
 
 /* A client TLS context: default CA paths plus ca_file (may be NULL), TLS 1.2+.
@@ -49,7 +55,13 @@ struct smtp_client_params {
     const char *helo_name; /* our host name */
     enum smtp_tls_policy tls;
     struct ssl_ctx_st *tls_ctx; /* required unless tls == SMTP_TLS_NONE; not owned */
-    const char *tls_servername; /* SNI and, for VERIFY, the name checked */
+    const char *tls_servername; /* SNI and, for VERIFY and DANE, the name checked */
+    /* DANE: TLSA records as [u16 length][rdata: usage selector mtype data]...,
+     * from DNSSEC-validated answers. With tls == SMTP_TLS_DANE, the handshake
+     * succeeds only when one usable record matches the server's chain
+     * (DANE-EE without name or expiry checks, DANE-TA with name checks). */
+    const unsigned char *tlsa;
+    size_t tlsa_len;
     const char *auth_user;      /* AUTH to a smarthost when non-NULL (needs TLS) */
     const char *auth_pass;
     /* timeouts, milliseconds (RFC 5321 4.5.3.2); 0 picks the RFC's value */

@@ -57,13 +57,14 @@ def hop(resolver, *domains, opts=()):
     out, res, cur = p.stdout.decode().splitlines(), {}, None
     for l in out:
         if l.startswith("  host "):
-            _, name, pref, addr, port = l.split()
+            _, name, pref, addr, port, dane = l.split()
             res[cur]["hosts"].append((name, int(pref), addr, int(port)))
+            res[cur]["dane"][name] = dane.split("=", 1)[1]
         else:
             f = l.split(" ", 5)
             cur = f[0]
             res[cur] = {"status": f[1], "enh": f[2], "tls": f[3], "auth": f[4], "reason": f[5],
-                        "hosts": []}
+                        "hosts": [], "dane": {}}
     return res
 
 
@@ -74,7 +75,9 @@ def test_mx_preference_order_and_addresses(dns):
     assert r["mx.test"]["hosts"] == [("mx1.mx.test", 10, "127.0.0.11", 25),
                                      ("mx1.mx.test", 10, "::1", 25),
                                      ("mx2.mx.test", 20, "127.0.0.12", 25)]
-    assert r["mx.test"]["tls"] == "tls=may"
+    # DANE by default, which without a DNSSEC trust anchor finds nothing secure
+    assert r["mx.test"]["tls"] == "tls=dane"
+    assert set(r["mx.test"]["dane"].values()) == {"none"}
     # no MX: the domain itself
     assert r["plain.test"]["hosts"] == [("plain.test", 0, "127.0.0.13", 25)]
 
