@@ -7,7 +7,7 @@
 
 DEPS_BUILD := meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev \
               libsqlite3-dev libjansson-dev libcrypt-dev zlib1g-dev openssl libunbound-dev \
-              libunistring-dev
+              libunistring-dev libseccomp-dev
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
               clang libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib isync \
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl

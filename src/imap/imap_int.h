@@ -7,7 +7,7 @@
 #define WHARF_IMAP_IMAP_INT_H
 
 #include "auth/auth_client.h"
-#include "directory/directory.h"
+#include "directory/directory_client.h"
 #include "imap/imap_parse.h"
 #include "net/net.h"
 #include "store/store.h"
@@ -33,7 +33,7 @@ struct imap_server {
     const struct wharf_config *cfg;
     struct store *store;
     struct auth_client *auth;
-    struct directory *dir; /* quotas; NULL until opened (imap_quota_limits) */
+    struct directory_client *dir; /* quotas, from the directory process */
     const char *greeting_host;
     struct imap_session *sessions; /* every open session, for mailbox-changed events */
 };

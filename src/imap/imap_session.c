@@ -139,6 +139,11 @@ static void auth_done(void *arg, enum auth_result result, const char *account)
         s->errors = 0;
         log_info("login: user=<%s>, rip=%s, %s", account, net_conn_addr(s->conn),
                  net_conn_is_tls(s->conn) ? "TLS" : "plaintext");
+        { /* the quota APPEND will need, asked now without waiting */
+            struct directory_answer a;
+            directory_client_peek(s->srv->dir, DIRECTORY_Q_ACCOUNT, account, &a);
+            directory_answer_free(&a);
+        }
         struct buf b = BUF_INIT;
         capability_write(s, &b);
         imap_printf(s, "%s OK [CAPABILITY %s] Logged in", tag, buf_cstr(&b));

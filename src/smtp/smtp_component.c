@@ -54,7 +54,7 @@ static int smtp_main(struct component_ctx *ctx)
     if (spool_init(cfg, &err) != 0)
         log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
     buf_free(&err);
-    srv.policy = smtp_policy_new(cfg);
+    srv.policy = smtp_policy_new(net_worker_base(w), cfg);
     srv.commit = smtp_commit_new(net_worker_base(w), cfg, cfg->smtp_spool_group_commit);
     srv.auth = auth_client_new(net_worker_base(w), cfg);
     static const struct {
@@ -97,10 +97,13 @@ static int smtp_main(struct component_ctx *ctx)
     return rc;
 }
 
+static const char *const smtp_sandbox_data[] = {"spool", NULL};
+
 const struct component_def smtp_component = {
     .name = "smtp",
     .exchange_name = "SMTP",
     .kind = COMPONENT_WORKERS,
     .main = smtp_main,
     .job = "receive mail: MX on 25, submission with AUTH on 587 and 465",
+    .sandbox_data = smtp_sandbox_data, /* the queue it writes accepted mail to */
 };
