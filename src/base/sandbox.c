@@ -70,13 +70,14 @@ static int apply_seccomp(void)
         r = add_rule(f, SCMP_ACT_ERRNO(EPERM), refuse[i], 0, NULL);
     /* Sockets: unix (IPC), IPv4 and IPv6 only. Families 0..AF_INET6 are
      * listed one by one; everything above (netlink, packet, ...) at once. */
-    struct scmp_arg_cmp above = SCMP_A0(SCMP_CMP_GT, AF_INET6);
+    struct scmp_arg_cmp above = {.arg = 0, .op = SCMP_CMP_GT, .datum_a = AF_INET6, .datum_b = 0};
     if (r == 0)
         r = add_rule(f, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1, &above);
     for (int fam = 0; r == 0 && fam < AF_INET6; fam++) {
         if (fam == AF_UNIX || fam == AF_INET)
             continue;
-        struct scmp_arg_cmp eq = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam);
+        struct scmp_arg_cmp eq = {
+            .arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)fam, .datum_b = 0};
         r = add_rule(f, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1, &eq);
     }
     if (r == 0)

@@ -406,11 +406,10 @@ void directory_client_cancel(struct directory_client *c, void *handle)
     pending_free(p);
 }
 
-void directory_client_stats(const struct directory_client *c, size_t *outstanding_r,
-                            size_t *cached_r, uint64_t *hits_r, uint64_t *misses_r)
+void directory_client_status(const struct directory_client *c, json_t *obj)
 {
-    *outstanding_r = c->n_pending;
-    *cached_r = c->n_cached;
-    *hits_r = c->hits;
-    *misses_r = c->misses;
+    json_object_set_new(obj, "directory_outstanding", json_integer((json_int_t)c->n_pending));
+    json_object_set_new(obj, "directory_cached", json_integer((json_int_t)c->n_cached));
+    json_object_set_new(obj, "directory_cache_hits", json_integer((json_int_t)c->hits));
+    json_object_set_new(obj, "directory_cache_misses", json_integer((json_int_t)c->misses));
 }

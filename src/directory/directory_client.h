@@ -26,6 +26,7 @@
 #include "directory/directory_proto.h"
 
 #include <event2/event.h>
+#include <jansson.h>
 
 struct directory_client;
 
@@ -54,8 +55,8 @@ void directory_client_cancel(struct directory_client *c, void *handle);
 int directory_client_peek(struct directory_client *c, enum directory_query q, const char *key,
                           struct directory_answer *a);
 
-/* Live figures for status: outstanding lookups, cached answers, hits, misses. */
-void directory_client_stats(const struct directory_client *c, size_t *outstanding_r,
-                            size_t *cached_r, uint64_t *hits_r, uint64_t *misses_r);
+/* Live figures for a worker's status: directory_outstanding, directory_cached,
+ * directory_cache_hits and directory_cache_misses. */
+void directory_client_status(const struct directory_client *c, json_t *obj);
 
 #endif

@@ -24,6 +24,7 @@ static void smtp_status(void *arg, json_t *obj)
     json_object_set_new(obj, "queued", json_integer((json_int_t)srv->queued));
     json_object_set_new(obj, "rejected", json_integer((json_int_t)srv->rejected));
     json_object_set_new(obj, "spool_batches", json_integer((json_int_t)batches));
+    smtp_policy_status(srv->policy, obj);
 }
 
 static int smtp_main(struct component_ctx *ctx)

@@ -113,3 +113,8 @@ void smtp_policy_cancel(struct smtp_policy *p, void *handle)
     directory_client_cancel(p->dir, r->handle);
     req_free(r);
 }
+
+void smtp_policy_status(const struct smtp_policy *p, json_t *obj)
+{
+    directory_client_status(p->dir, obj);
+}

@@ -15,6 +15,7 @@
 #include "base/config.h"
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <stdbool.h>
 
 struct smtp_policy;
@@ -41,5 +42,7 @@ void *smtp_policy_rcpt(struct smtp_policy *p, const char *address, bool may_rela
 void *smtp_policy_sender_owned(struct smtp_policy *p, const char *sender, const char *account,
                                smtp_sender_cb cb, void *arg);
 void smtp_policy_cancel(struct smtp_policy *p, void *handle);
+/* The directory client's figures, for the worker's status. */
+void smtp_policy_status(const struct smtp_policy *p, json_t *obj);
 
 #endif

@@ -160,16 +160,31 @@ def test_rcpt_checks_go_through_the_directory_process(wharf_factory):
         assert c.rcpt("nobody@example.test")[0] == 550
         assert c.rcpt("alice@example.test")[0] == 250
     st = server.component("directory")["processes"][0]["status"]
-    assert st["lookups"] >= 2
-    # With the directory process gone, recipients get 451, never 550.
-    server.wharf("user", "add", "bob@example.test", "--password-stdin", input=b"pw pw pw\n")
+    assert st["lookups"] == 2
+    smtp = server.component("smtp")["processes"][0]["status"]
+    assert smtp["directory_cache_hits"] == 2 and smtp["directory_cache_misses"] == 2
+
+
+def test_negative_answers_expire_and_a_silent_directory_means_451(wharf_factory):
+    server = start(wharf_factory, directory_client_negative_ttl="1s",
+                   directory_client_timeout="2s")
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as c:
+        c.ehlo()
+        c.mail("someone@remote.test")
+        assert c.rcpt("carol@example.test")[0] == 550
+        server.wharf("user", "add", "carol@example.test", "--password-stdin", input=b"pw pw\n")
+        # The "no such user" answer is cached for directory_client_negative_ttl, no longer.
+        wait_until(lambda: c.rcpt("carol@example.test")[0] == 250, timeout=20,
+                   what="the negative answer to expire")
+    # With the directory process silent, recipients get 451, never 550.
     pid = worker_pids(server, "directory")[0]
     os.kill(pid, 19)  # SIGSTOP: it cannot answer
     try:
         with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as c:
             c.ehlo()
             c.mail("someone@remote.test")
-            code = c.rcpt("carol@example.test")[0]
+            code = c.rcpt("dave@example.test")[0]
     finally:
         os.kill(pid, 18)  # SIGCONT
     assert code == 451
+    assert "no answer from the directory process within 2000ms" in server.log()
