@@ -95,6 +95,7 @@ struct imap_session {
     char *tag;       /* of the command waiting (AUTHENTICATE, IDLE) */
     char *account;
     void *auth_handle;
+    void *dir_handle; /* the account's quota asked at login, before the OK */
     unsigned errors; /* malformed commands in a row */
     bool condstore;  /* CONDSTORE enabled (RFC 7162 3.1): MODSEQ in FETCH responses */
     bool qresync;    /* QRESYNC enabled (RFC 7162 3.2): VANISHED instead of EXPUNGE */
