@@ -59,6 +59,7 @@ struct dserver {
     uint64_t answered, tempfails;
     struct control *control;
     struct event *sigterm;
+    bool draining; /* shut down: answer the workers still connected, then exit */
 };
 
 static void dconn_close(struct dconn *c)
@@ -73,6 +74,8 @@ static void dconn_close(struct dconn *c)
         c->next->prev = c->prev;
     srv->n_conns--;
     free(c);
+    if (srv->draining && srv->n_conns == 0)
+        event_base_loopexit(srv->base, NULL);
 }
 
 /* Fills a from the directory; a->status TEMPFAIL when it cannot say. */
@@ -265,7 +268,19 @@ static void stop(struct dserver *srv)
 
 static void shutdown_cb(void *arg, int64_t deadline_ms)
 {
-    stop(arg); /* answers are immediate: nothing to drain */
+    /* Workers finishing their sessions still need answers (a RCPT during the
+     * drain): serve them until they are gone or the deadline passes. The
+     * socket's name is left alone: a new generation may have bound it already. */
+    struct dserver *srv = arg;
+    if (srv->listener) {
+        evconnlistener_free(srv->listener);
+        srv->listener = NULL;
+    }
+    srv->draining = true;
+    int64_t left = deadline_ms - monotonic_ms();
+    struct timeval tv = {left > 0 ? (time_t)(left / 1000) : 0,
+                         left > 0 ? (suseconds_t)(left % 1000) * 1000 : 0};
+    event_base_loopexit(srv->base, srv->n_conns ? &tv : NULL);
 }
 
 static void on_sigterm(evutil_socket_t fd, short what, void *arg)
