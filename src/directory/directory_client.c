@@ -52,6 +52,7 @@ struct directory_client {
     const struct wharf_config *cfg;
     char *path;
     struct bufferevent *bev; /* NULL while not connected */
+    struct event *retry;     /* reconnects while not connected (see directory_client_new) */
     uint64_t next_id;
     struct pending *head;
     size_t n_pending;
@@ -184,10 +185,17 @@ static void pending_answer_soon(struct pending *p, const struct directory_answer
     evtimer_add(p->timer, &now);
 }
 
+static void retry_soon(struct directory_client *c)
+{
+    struct timeval tv = {1, 0};
+    evtimer_add(c->retry, &tv);
+}
+
 static void disconnect(struct directory_client *c, const char *why)
 {
     if (c->bev == NULL)
         return;
+    retry_soon(c);
     if (c->head)
         log_warning("directory client: %s; lookups in flight answered tempfail", why);
     bufferevent_free(c->bev);
@@ -254,7 +262,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         disconnect(c, "the directory process closed the connection");
 }
 
-static int connect_now(struct directory_client *c)
+static int connect_now(struct directory_client *c, bool quiet)
 {
     if (c->bev)
         return 0;
@@ -267,7 +275,8 @@ static int connect_now(struct directory_client *c)
     if (fd < 0)
         return -1;
     if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-        log_warning("directory client: cannot connect to %s: %s", c->path, strerror(errno));
+        if (!quiet)
+            log_warning("directory client: cannot connect to %s: %s", c->path, strerror(errno));
         close(fd);
         return -1;
     }
@@ -278,6 +287,16 @@ static int connect_now(struct directory_client *c)
     return 0;
 }
 
+/* Keeps a connection open while the worker lives, so that a directory
+ * process told to stop knows it still has a worker to serve: it drains
+ * until every connection is closed (directory_server.c). */
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct directory_client *c = arg;
+    if (connect_now(c, true) != 0)
+        retry_soon(c);
+}
+
 struct directory_client *directory_client_new(struct event_base *base,
                                               const struct wharf_config *cfg)
 {
@@ -285,6 +304,9 @@ struct directory_client *directory_client_new(struct event_base *base,
     c->base = base;
     c->cfg = cfg;
     c->path = config_data_path(cfg, "run/directory.sock");
+    c->retry = evtimer_new(base, on_retry, c);
+    if (connect_now(c, true) != 0)
+        retry_soon(c);
     if (cfg->directory_client_cache_entries > 0) {
         size_t want = (size_t)cfg->directory_client_cache_entries / 2;
         c->n_buckets = 64;
@@ -301,6 +323,7 @@ void directory_client_free(struct directory_client *c)
         return;
     if (c->bev)
         bufferevent_free(c->bev);
+    event_free(c->retry);
     while (c->head) {
         struct pending *p = c->head;
         pending_unlink(c, p);
@@ -355,7 +378,7 @@ void *directory_client_lookup(struct directory_client *c, enum directory_query q
         pending_answer_soon(p, NULL);
         return p;
     }
-    if (connect_now(c) != 0) {
+    if (connect_now(c, false) != 0) {
         pending_answer_soon(p, NULL);
         return p;
     }

@@ -269,8 +269,9 @@ static void stop(struct dserver *srv)
 static void shutdown_cb(void *arg, int64_t deadline_ms)
 {
     /* Workers finishing their sessions still need answers (a RCPT during the
-     * drain): serve them until they are gone or the deadline passes. The
-     * socket's name is left alone: a new generation may have bound it already. */
+     * drain): every worker keeps a connection open while it lives, so serve
+     * until they are all gone or the deadline passes. The socket's name is
+     * left alone: a new generation may have bound it already. */
     struct dserver *srv = arg;
     if (srv->listener) {
         evconnlistener_free(srv->listener);

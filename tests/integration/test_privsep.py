@@ -168,14 +168,16 @@ def test_rcpt_checks_go_through_the_directory_process(wharf_factory):
 def test_negative_answers_expire_and_a_silent_directory_means_451(wharf_factory):
     server = start(wharf_factory, directory_client_negative_ttl="1s",
                    directory_client_timeout="2s")
-    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as c:
-        c.ehlo()
-        c.mail("someone@remote.test")
-        assert c.rcpt("carol@example.test")[0] == 550
-        server.wharf("user", "add", "carol@example.test", "--password-stdin", input=b"pw pw\n")
-        # The "no such user" answer is cached for directory_client_negative_ttl, no longer.
-        wait_until(lambda: c.rcpt("carol@example.test")[0] == 250, timeout=20,
-                   what="the negative answer to expire")
+    def rcpt(address):
+        with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as c:
+            c.ehlo()
+            c.mail("someone@remote.test")
+            return c.rcpt(address)[0]
+    assert rcpt("carol@example.test") == 550
+    server.wharf("user", "add", "carol@example.test", "--password-stdin", input=b"pw pw\n")
+    # The "no such user" answer is cached for directory_client_negative_ttl, no longer.
+    wait_until(lambda: rcpt("carol@example.test") == 250, timeout=20, interval=0.2,
+               what="the negative answer to expire")
     # With the directory process silent, recipients get 451, never 550.
     pid = worker_pids(server, "directory")[0]
     os.kill(pid, 19)  # SIGSTOP: it cannot answer
