@@ -27,6 +27,10 @@
  * An unknown user costs the same hash check as a wrong password (against a
  * dummy yescrypt hash) and gets the same reply after the same delay.
  *
+ * It runs as its own user (auth_user), the only one that can open the
+ * credential database (DATA/auth/credentials.db); it creates auth.sock as
+ * root first, for the wharf user's processes, then drops to that user.
+ *
  * It must never: send a hash or say whether an account exists, log a
  * password, guess at a malformed frame (the connection is closed and logged),
  * or grow without bound (connections, queue and rate-limit table are capped).
@@ -673,13 +677,35 @@ static int listen_socket(struct auth_server *srv)
     if (fd < 0)
         log_fatal(EX_OSERR, "socket: %s", strerror(errno));
     unlink(srv->sock_path);
-    /* 0600: only the wharf user's processes (every component) may connect. */
+    /* 0600 and the wharf user's: only its processes (every worker) may connect. */
     mode_t old = umask(0177);
     int r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
     umask(old);
     if (r != 0 || listen(fd, 128) != 0)
         log_fatal(EX_CANTCREAT, "cannot listen on %s: %s", srv->sock_path, strerror(errno));
+    uid_t uid;
+    gid_t gid;
+    if (geteuid() == 0 &&
+        (!datadir_wharf_ids(srv->cfg, &uid, &gid) || chown(srv->sock_path, uid, gid) != 0))
+        log_fatal(EX_CANTCREAT, "cannot give %s to %s: %s", srv->sock_path, srv->cfg->wharf_user,
+                  strerror(errno));
     return fd;
+}
+
+/* Hashes kept in directory.db by an older Wharf move to the credential database. */
+static void move_old_hashes(const struct wharf_config *cfg)
+{
+    char *path = config_data_path(cfg, "directory/directory.db");
+    bool exists = access(path, F_OK) == 0;
+    free(path);
+    if (!exists)
+        return;
+    struct buf err = BUF_INIT;
+    struct directory *d = directory_open(cfg, &err);
+    if (d == NULL || directory_attach_credentials(d, &err) != 0)
+        log_error("cannot move password hashes out of directory.db: %s", buf_cstr(&err));
+    directory_close(d);
+    buf_free(&err);
 }
 
 static void status_cb(void *arg, json_t *obj)
@@ -757,10 +783,16 @@ int auth_main(struct component_ctx *ctx)
     struct buf err = BUF_INIT;
     if (datadir_prepare(cfg, &err) != 0)
         log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
-    component_drop_privileges(cfg);
     umask(077);
+    /* Still root (under wharfd): move hashes an older directory.db holds, and
+     * make the socket the wharf user's; then become the auth user, the only
+     * one that can read the credentials (doc/architecture.md). */
+    move_old_hashes(cfg);
+    srv->sock_path = config_data_path(cfg, "run/auth.sock");
+    int fd = listen_socket(srv);
+    component_drop_privileges_to(cfg->auth_user);
     signal(SIGPIPE, SIG_IGN);
-    srv->dir = directory_open(cfg, &err);
+    srv->dir = directory_open_credentials(cfg, &err);
     if (srv->dir == NULL)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
     make_dummy_hash(srv);
@@ -788,8 +820,6 @@ int auth_main(struct component_ctx *ctx)
             log_fatal(EX_OSERR, "cannot start crypt threads");
     }
 
-    srv->sock_path = config_data_path(cfg, "run/auth.sock");
-    int fd = listen_socket(srv);
     srv->listener = evconnlistener_new(srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, -1, fd);
     struct control_callbacks cb = {.status = status_cb, .shutdown = shutdown_cb, .arg = srv};
     srv->control = control_open(srv->base, ctx, &cb);

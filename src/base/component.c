@@ -52,15 +52,20 @@ bool component_connection_limits(const struct component_ctx *ctx, const char *se
 
 void component_drop_privileges(const struct wharf_config *cfg)
 {
+    component_drop_privileges_to(cfg->wharf_user);
+}
+
+void component_drop_privileges_to(const char *user)
+{
     if (geteuid() != 0)
         return;
-    struct passwd *pw = getpwnam(cfg->wharf_user);
+    struct passwd *pw = getpwnam(user);
     if (pw == NULL)
-        log_fatal(EX_NOUSER, "user '%s' (wharf_user) does not exist", cfg->wharf_user);
+        log_fatal(EX_NOUSER, "user '%s' does not exist", user);
     if (pw->pw_uid == 0)
-        log_fatal(EX_CONFIG, "wharf_user '%s' must not be root", cfg->wharf_user);
+        log_fatal(EX_CONFIG, "user '%s' must not be root", user);
     if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-        log_fatal(EX_OSERR, "cannot switch to user '%s': %s", cfg->wharf_user, strerror(errno));
+        log_fatal(EX_OSERR, "cannot switch to user '%s': %s", user, strerror(errno));
     if (setuid(0) == 0)
         log_panic("privileges were not dropped");
     /* setuid clears the dumpable flag; keep cores for crash reports. */

@@ -38,8 +38,11 @@ struct component_listener {
     int fd;
 };
 
+struct component_def;
+
 struct component_ctx {
     const char *name;
+    const struct component_def *def; /* NULL in unit tests */
     unsigned worker_index; /* 0 .. n_workers-1 */
     unsigned n_workers;
     const struct wharf_config *cfg;
@@ -64,6 +67,10 @@ struct component_def {
     enum component_kind kind;
     component_main_fn main;    /* NULL: not built yet */
     const char *job;           /* one line for `wharf ports` and `wharf status` */
+    /* Network workers: the DATA_DIRECTORY folders the worker reads and writes
+     * once confined (base/sandbox.h), NULL-terminated; every other file under
+     * DATA is out of its reach. */
+    const char *const *sandbox_data;
 };
 
 /* Finds the fd passed for a service, or -1. */
@@ -85,6 +92,8 @@ bool component_connection_limits(const struct component_ctx *ctx, const char *se
  * on failure); a no-op for an unprivileged process.
  */
 void component_drop_privileges(const struct wharf_config *cfg);
+/* The same to another user: the auth process runs as cfg->auth_user. */
+void component_drop_privileges_to(const char *user);
 
 /*
  * Process titles, so that ps, top and systemd-cgls tell the processes apart

@@ -15,14 +15,24 @@
 
 extern char **environ;
 
-bool datadir_wharf_ids(const struct wharf_config *cfg, uid_t *uid_r, gid_t *gid_r)
+static bool user_ids(const char *name, uid_t *uid_r, gid_t *gid_r)
 {
-    struct passwd *pw = getpwnam(cfg->wharf_user);
+    struct passwd *pw = getpwnam(name);
     if (pw == NULL)
         return false;
     *uid_r = pw->pw_uid;
     *gid_r = pw->pw_gid;
     return true;
+}
+
+bool datadir_wharf_ids(const struct wharf_config *cfg, uid_t *uid_r, gid_t *gid_r)
+{
+    return user_ids(cfg->wharf_user, uid_r, gid_r);
+}
+
+bool datadir_auth_ids(const struct wharf_config *cfg, uid_t *uid_r, gid_t *gid_r)
+{
+    return user_ids(cfg->auth_user, uid_r, gid_r);
 }
 
 /* Runs useradd with an argv (never a shell). */
@@ -41,7 +51,8 @@ static int create_user(const char *name, struct buf *err)
         int status;
         if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
             return 0;
-        buf_printf(err, "useradd %s failed; create the user by hand or set wharf_user", name);
+        buf_printf(err, "useradd %s failed; create the user by hand or set wharf_user/auth_user",
+                   name);
         return -1;
     }
     buf_printf(err, "user '%s' does not exist and useradd is not available; create it", name);
@@ -77,19 +88,38 @@ static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool ch
     return 0;
 }
 
+/* The ids of user name, created (useradd) when missing. */
+static int ensure_user(const char *name, uid_t *uid_r, gid_t *gid_r, struct buf *err)
+{
+    if (user_ids(name, uid_r, gid_r))
+        return 0;
+    if (create_user(name, err) != 0)
+        return -1;
+    if (!user_ids(name, uid_r, gid_r)) {
+        buf_printf(err, "user '%s' still missing after useradd", name);
+        return -1;
+    }
+    return 0;
+}
+
 int datadir_prepare(const struct wharf_config *cfg, struct buf *err)
 {
     bool root = geteuid() == 0;
-    uid_t uid = geteuid();
-    gid_t gid = getegid();
+    uid_t uid = geteuid(), auth_uid = uid;
+    gid_t gid = getegid(), auth_gid = gid;
     if (root) {
-        if (!datadir_wharf_ids(cfg, &uid, &gid)) {
-            if (create_user(cfg->wharf_user, err) != 0)
-                return -1;
-            if (!datadir_wharf_ids(cfg, &uid, &gid)) {
-                buf_printf(err, "user '%s' still missing after useradd", cfg->wharf_user);
-                return -1;
-            }
+        if (strcmp(cfg->wharf_user, cfg->auth_user) == 0) {
+            buf_printf(err, "auth_user must differ from wharf_user ('%s'): the workers must not "
+                            "be able to read the password hashes",
+                       cfg->wharf_user);
+            return -1;
+        }
+        if (ensure_user(cfg->wharf_user, &uid, &gid, err) != 0 ||
+            ensure_user(cfg->auth_user, &auth_uid, &auth_gid, err) != 0)
+            return -1;
+        if (uid == 0 || auth_uid == 0 || uid == auth_uid) {
+            buf_printf(err, "wharf_user and auth_user must be two distinct users, neither root");
+            return -1;
         }
     }
     static const struct {
@@ -114,5 +144,11 @@ int datadir_prepare(const struct wharf_config *cfg, struct buf *err)
         if (r != 0)
             return -1;
     }
+    /* The credentials: the auth user's alone (and root's). */
+    char *auth = config_data_path(cfg, "auth");
+    int r = make_dir(auth, 0700, auth_uid, auth_gid, root, err);
+    free(auth);
+    if (r != 0)
+        return -1;
     return 0;
 }

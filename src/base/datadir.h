@@ -4,7 +4,10 @@
  *   DATA/            root:wharf 0751 (others may only pass through, to the maildrop)
  *   DATA/run/        wharf 0750   control.sock (root), auth.sock, deliver.sock, pid file
  *   DATA/store/      wharf 0700   the Information Store (metadata and blobs)
- *   DATA/directory/  wharf 0700   the embedded directory (accounts, hashes)
+ *   DATA/directory/  wharf 0700   the embedded directory (domains, accounts, aliases, quotas;
+ *                                 no hashes): the directory process and the mta open it
+ *   DATA/auth/       auth  0700   credentials.db, the password hashes: only the auth
+ *                                 process (user auth_user) and root open it
  *   DATA/spool/      wharf 0700   the mail queue
  *   DATA/tls/        root  0700   certificate and key (read before privileges drop)
  *   DATA/dkim/       wharf 0700   DKIM signing keys, read by the mta only (mailauth/dkim_keys.h)
@@ -26,8 +29,8 @@
 #include <sys/types.h>
 
 /*
- * Creates the folders above (and the wharf user when running as root and it
- * is missing). Returns 0, or -1 with err.
+ * Creates the folders above (and the wharf and auth users when running as
+ * root and they are missing). Returns 0, or -1 with err.
  */
 /* Sticky, setgid (files get group wharf), rwx for wharf, -wx for everyone else. */
 #define DATADIR_MAILDROP_MODE 03733
@@ -36,5 +39,7 @@ int datadir_prepare(const struct wharf_config *cfg, struct buf *err);
 
 /* uid/gid of cfg->wharf_user; false if there is no such user. */
 bool datadir_wharf_ids(const struct wharf_config *cfg, uid_t *uid_r, gid_t *gid_r);
+/* uid/gid of cfg->auth_user; false if there is no such user. */
+bool datadir_auth_ids(const struct wharf_config *cfg, uid_t *uid_r, gid_t *gid_r);
 
 #endif

@@ -11,8 +11,9 @@
  *   wharf alias list [DOMAIN] [--json]   wharf alias del ADDRESS [TARGET...]
  *
  * Works on the directory database directly (wharfd need not run). As root it
- * prepares DATA and drops to the wharf user before opening the database, so
- * no root-owned file appears there. A password never comes from the command
+ * prepares DATA, opens directory.db and the credential database (the auth
+ * user's, DATA/auth/credentials.db) and then drops to the wharf user; the
+ * files are created with their owners, so no root-owned file appears there. A password never comes from the command
  * line (it would show in ps and shell history) and is never printed.
  */
 #include "auth/password.h"
@@ -67,9 +68,15 @@ static struct directory *open_directory(struct cli_ctx *ctx)
         buf_free(&err);
         return NULL;
     }
-    component_drop_privileges(ctx->cfg);
-    umask(077); /* the database holds password hashes */
+    umask(077); /* the credential database holds password hashes */
+    /* Both databases are opened before privileges drop: the credentials
+     * belong to the auth user, and the wharf user cannot open them. */
     struct directory *d = directory_open(ctx->cfg, &err);
+    if (d != NULL && directory_attach_credentials(d, &err) != 0) {
+        directory_close(d);
+        d = NULL;
+    }
+    component_drop_privileges(ctx->cfg);
     if (d == NULL)
         fprintf(stderr, "wharf: %s\n", buf_cstr(&err));
     buf_free(&err);

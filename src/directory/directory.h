@@ -27,6 +27,9 @@
 
 extern const struct component_def directory_component;
 
+/* The directory process (directory_server.c): serves DATA_DIRECTORY/run/directory.sock. */
+int directory_main(struct component_ctx *ctx);
+
 struct directory;
 
 enum directory_resolve_kind {
@@ -51,8 +54,27 @@ struct directory_result {
                   (dropped there); with no target at all, the recipient is a pure loop */
 };
 
-/* Opens (creating and migrating if needed) the directory. NULL with err on failure. */
+/*
+ * Opens (creating and migrating if needed) the directory. NULL with err on
+ * failure. This handle has no password hashes: they live in
+ * DATA/auth/credentials.db, which only the auth user (and root) can open.
+ * Network workers never call this: they ask the directory process
+ * (directory/directory_client.h).
+ */
 struct directory *directory_open(const struct wharf_config *cfg, struct buf *err);
+/*
+ * For the auth process: a handle on the credential database alone. Only
+ * directory_account_hash may be called on it.
+ */
+struct directory *directory_open_credentials(const struct wharf_config *cfg, struct buf *err);
+/*
+ * For the wharf command (and the auth process at start, as root): attaches
+ * the credential database to a directory handle, so that account_add,
+ * set_hash, del and list handle passwords, and moves any hash an older Wharf
+ * left in directory.db into it. As root, call it before dropping privileges.
+ * Returns 0, or -1 with err.
+ */
+int directory_attach_credentials(struct directory *d, struct buf *err);
 void directory_close(struct directory *d);
 
 /*
@@ -95,6 +117,13 @@ int directory_srs_forward(struct directory *d, const char *sender, struct buf *o
 /* True when domain is one of ours (mydomains or the domain table). */
 bool directory_is_local_domain(struct directory *d, const char *domain);
 
+/*
+ * Quota (0: unlimited) and home server ("" : this one) of an account.
+ * 1 found, 0 no such account, -1 with err on database trouble.
+ */
+int directory_account_info(struct directory *d, const char *account, uint64_t *bytes_r,
+                           uint64_t *messages_r, struct buf *home_r, struct buf *err);
+
 /* Quota of an account in bytes and messages; 0 means unlimited. -1 if no such account. */
 int directory_quota(struct directory *d, const char *account, uint64_t *bytes_r,
                     uint64_t *messages_r);
@@ -127,7 +156,8 @@ struct directory_account {
     bool has_password;
 };
 
-/* hash: a crypt(3) string made by the caller (auth/password.h). */
+/* hash: a crypt(3) string made by the caller (auth/password.h), or NULL; a
+ * hash needs the credential database attached (directory_attach_credentials). */
 enum directory_status directory_account_add(struct directory *d, const char *address,
                                             const char *hash, uint64_t quota_bytes,
                                             uint64_t quota_messages, struct buf *err);
@@ -144,9 +174,9 @@ enum directory_status directory_account_list(struct directory *d, const char *do
                                                         const struct directory_account *a),
                                              void *arg, struct buf *err);
 /*
- * For the auth process only: the canonical name and password hash of the
- * account named by username (local@domain). NOT_FOUND when there is no such
- * account or it has no password.
+ * For the auth process only (directory_open_credentials): the canonical name
+ * and password hash of the account named by username (local@domain).
+ * NOT_FOUND when there is no such account or it has no password.
  */
 enum directory_status directory_account_hash(struct directory *d, const char *username,
                                              struct buf *account_r, struct buf *hash_r,

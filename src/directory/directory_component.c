@@ -7,6 +7,6 @@ const struct component_def directory_component = {
     .name = "directory",
     .exchange_name = "Active Directory Connector",
     .kind = COMPONENT_SINGLETON,
-    .main = NULL, /* not built yet */
-    .job = "accounts and home servers from LDAP",
+    .main = directory_main,
+    .job = "directory lookups for the workers (recipients, aliases, quotas, home servers)",
 };

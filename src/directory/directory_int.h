@@ -24,6 +24,8 @@ struct directory {
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT__COUNT]; /* prepared once, for the hot lookups */
     struct buf srs_secret;            /* read at the first SRS address (srs.key), else empty */
+    const char *cred_table; /* "cred.credentials" (attached), "main.credentials", or NULL */
+    bool cred_only;         /* the handle of the auth process: credentials.db alone */
 };
 
 /* Lookups for resolve: 1 yes, 0 no, -1 database error (message in err). */

@@ -6,14 +6,24 @@
  * version), and every read and write of domains, accounts and aliases. SQL
  * only through prepared statements with bound parameters; never a string
  * built from input. It must never log a password hash.
+ *
+ * The password hashes are not in directory.db: they live in
+ * DATA_DIRECTORY/auth/credentials.db (table credentials: account, hash),
+ * which only the auth user and root can open (doc/architecture.md). The auth
+ * process opens that file alone (directory_open_credentials); the wharf
+ * command attaches it to its directory handle (directory_attach_credentials).
  */
 #include "directory/directory_int.h"
 #include "base/alloc.h"
+#include "base/datadir.h"
 #include "base/log.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* How long a writer (the wharf command) may wait for another one. */
 #define DIRECTORY_BUSY_TIMEOUT_MS 5000
@@ -68,6 +78,10 @@ static int exec_sql(struct directory *d, const char *sql, struct buf *err)
     return 0;
 }
 
+static sqlite3_stmt *prepare(struct directory *d, const char *sql, struct buf *err);
+static void bind_text(sqlite3_stmt *st, int i, const char *s);
+static int step_done(sqlite3_stmt *st);
+
 static int user_version(struct directory *d, int *v_r, struct buf *err)
 {
     sqlite3_stmt *st;
@@ -116,12 +130,145 @@ fail:
     return -1;
 }
 
+/*
+ * As root, creates the database file with its future owner (the wharf user,
+ * or the auth user for the credentials) before SQLite opens it: SQLite run
+ * by root gives the -wal and -shm files the owner of the database file, so
+ * no root-owned file is left where an unprivileged process must write.
+ */
+static int precreate(const struct wharf_config *cfg, const char *path, bool auth,
+                     struct buf *err)
+{
+    if (geteuid() != 0)
+        return 0;
+    uid_t uid;
+    gid_t gid;
+    /* No such user: a process that did not prepare DATA (a unit test) keeps the file. */
+    if (!(auth ? datadir_auth_ids(cfg, &uid, &gid) : datadir_wharf_ids(cfg, &uid, &gid))) {
+        uid = 0;
+        gid = 0;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        buf_printf(err, "directory: cannot create %s: %m", path);
+        return -1;
+    }
+    struct stat st;
+    int r = fstat(fd, &st);
+    if (r == 0 && st.st_uid == 0)
+        r = fchown(fd, uid, gid);
+    if (r == 0 && (st.st_mode & 077) != 0)
+        r = fchmod(fd, 0600);
+    if (r != 0)
+        buf_printf(err, "directory: cannot give %s to its owner: %m", path);
+    close(fd);
+    return r;
+}
+
+#define CRED_TABLE_SQL                                                                             \
+    "CREATE TABLE IF NOT EXISTS %s.credentials ("                                                  \
+    "  account TEXT PRIMARY KEY NOT NULL," /* local@domain, as in directory.db */                  \
+    "  hash TEXT NOT NULL);"               /* crypt(3) string */
+
+struct directory *directory_open_credentials(const struct wharf_config *cfg, struct buf *err)
+{
+    struct directory *d = xcalloc(1, sizeof(*d));
+    d->cfg = cfg;
+    buf_init(&d->srs_secret);
+    d->cred_only = true;
+    char *path = config_data_path(cfg, "auth/credentials.db");
+    int rc = precreate(cfg, path, true, err) != 0
+                 ? SQLITE_CANTOPEN
+                 : sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        if (err->len == 0)
+            buf_printf(err, "directory: cannot open %s: %s", path,
+                       d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
+        free(path);
+        directory_close(d);
+        return NULL;
+    }
+    free(path);
+    sqlite3_busy_timeout(d->db, DIRECTORY_BUSY_TIMEOUT_MS);
+    struct buf sql = BUF_INIT;
+    buf_printf(&sql, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; " CRED_TABLE_SQL,
+               "main");
+    int r = exec_sql(d, sql.data, err);
+    buf_free(&sql);
+    if (r != 0) {
+        directory_close(d);
+        return NULL;
+    }
+    d->cred_table = "main.credentials";
+    return d;
+}
+
+int directory_attach_credentials(struct directory *d, struct buf *err)
+{
+    if (d->cred_table != NULL)
+        return 0;
+    char *path = config_data_path(d->cfg, "auth/credentials.db");
+    if (precreate(d->cfg, path, true, err) != 0) {
+        free(path);
+        return -1;
+    }
+    sqlite3_stmt *st = prepare(d, "ATTACH DATABASE ?1 AS cred", err);
+    if (st == NULL) {
+        free(path);
+        return -1;
+    }
+    bind_text(st, 1, path);
+    free(path);
+    int rc = step_done(st);
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        db_error(d, err, "cannot attach the credential database");
+        return -1;
+    }
+    struct buf sql = BUF_INIT;
+    buf_printf(&sql, "PRAGMA cred.journal_mode = WAL; PRAGMA cred.synchronous = FULL; " CRED_TABLE_SQL,
+               "cred");
+    rc = exec_sql(d, sql.data, err);
+    buf_free(&sql);
+    if (rc != 0)
+        return -1;
+    d->cred_table = "cred.credentials";
+    /* Hashes an older Wharf kept in directory.db move out, and their bytes are
+     * overwritten (secure_delete) and checkpointed out of the WAL. */
+    if (exec_sql(d,
+                 "BEGIN IMMEDIATE;"
+                 "INSERT OR REPLACE INTO cred.credentials (account, hash)"
+                 "  SELECT name, password FROM main.accounts WHERE password IS NOT NULL;",
+                 err) != 0)
+        return -1;
+    int moved = sqlite3_changes(d->db);
+    if (exec_sql(d,
+                 "PRAGMA main.secure_delete = ON;"
+                 "UPDATE main.accounts SET password = NULL WHERE password IS NOT NULL;"
+                 "COMMIT;",
+                 err) != 0) {
+        sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (moved > 0) {
+        sqlite3_exec(d->db, "VACUUM main; PRAGMA main.wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
+        log_info("directory: moved %d password hashes from directory.db to auth/credentials.db",
+                 moved);
+    }
+    return 0;
+}
+
 struct directory *directory_open(const struct wharf_config *cfg, struct buf *err)
 {
     struct directory *d = xcalloc(1, sizeof(*d));
     d->cfg = cfg;
     buf_init(&d->srs_secret);
     char *path = config_data_path(cfg, "directory/directory.db");
+    if (precreate(cfg, path, false, err) != 0) {
+        free(path);
+        directory_close(d);
+        return NULL;
+    }
     int rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         buf_printf(err, "directory: cannot open %s: %s", path,
@@ -270,6 +417,36 @@ bool directory_is_local_domain(struct directory *d, const char *domain)
     return local;
 }
 
+int directory_account_info(struct directory *d, const char *account, uint64_t *bytes_r,
+                           uint64_t *messages_r, struct buf *home_r, struct buf *err)
+{
+    char *norm = directory_normalize_address(account, false);
+    if (norm == NULL)
+        return 0;
+    sqlite3_stmt *st = prepare(
+        d, "SELECT quota_bytes, quota_messages, home_server FROM accounts WHERE name = ?1", err);
+    if (st == NULL) {
+        free(norm);
+        return -1;
+    }
+    bind_text(st, 1, norm);
+    free(norm);
+    int rc = sqlite3_step(st), r = 0;
+    buf_reset(home_r);
+    if (rc == SQLITE_ROW) {
+        *bytes_r = (uint64_t)sqlite3_column_int64(st, 0);
+        *messages_r = (uint64_t)sqlite3_column_int64(st, 1);
+        if (sqlite3_column_type(st, 2) == SQLITE_TEXT)
+            buf_append_cstr(home_r, (const char *)sqlite3_column_text(st, 2));
+        r = 1;
+    } else if (rc != SQLITE_DONE) {
+        db_error(d, err, "account lookup");
+        r = -1;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
 int directory_quota(struct directory *d, const char *account, uint64_t *bytes_r,
                     uint64_t *messages_r)
 {
@@ -284,6 +461,39 @@ int directory_quota(struct directory *d, const char *account, uint64_t *bytes_r,
     return r;
 }
 
+/* A statement on the credentials table: head, its schema-qualified name, tail. */
+static sqlite3_stmt *cred_prepare(struct directory *d, const char *head, const char *tail,
+                                  struct buf *err)
+{
+    if (d->cred_table == NULL) {
+        buf_printf(err, "directory: the password hashes are in the credential database, which "
+                        "this process does not open");
+        return NULL;
+    }
+    struct buf q = BUF_INIT;
+    buf_printf(&q, "%s%s%s", head, d->cred_table, tail);
+    sqlite3_stmt *st = prepare(d, q.data, err);
+    buf_free(&q);
+    return st;
+}
+
+/* Sets (hash) or removes (hash NULL) the password hash of a canonical account name. */
+static enum directory_status cred_set(struct directory *d, const char *account, const char *hash,
+                                      struct buf *err)
+{
+    sqlite3_stmt *st =
+        hash ? cred_prepare(d, "INSERT OR REPLACE INTO ", " (account, hash) VALUES (?1, ?2)", err)
+             : cred_prepare(d, "DELETE FROM ", " WHERE account = ?1", err);
+    if (st == NULL)
+        return DIRECTORY_ERR_DB;
+    bind_text(st, 1, account);
+    if (hash)
+        bind_text(st, 2, hash);
+    enum directory_status s = step_done(st) == 0 ? DIRECTORY_OK : db_error(d, err, "credentials");
+    sqlite3_finalize(st);
+    return s;
+}
+
 enum directory_status directory_account_hash(struct directory *d, const char *username,
                                              struct buf *account_r, struct buf *hash_r,
                                              struct buf *err)
@@ -291,20 +501,25 @@ enum directory_status directory_account_hash(struct directory *d, const char *us
     char *name = directory_normalize_address(username, false);
     if (name == NULL)
         return DIRECTORY_ERR_NOT_FOUND;
-    sqlite3_stmt *st = cached(d, STMT_ACCOUNT_GET, name);
+    sqlite3_stmt *st = cred_prepare(d, "SELECT account, hash FROM ", " WHERE account = ?1", err);
+    if (st == NULL) {
+        free(name);
+        return DIRECTORY_ERR_DB;
+    }
+    bind_text(st, 1, name);
     free(name);
     enum directory_status s = DIRECTORY_ERR_NOT_FOUND;
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 1) == SQLITE_TEXT) {
+    if (rc == SQLITE_ROW) {
         buf_reset(account_r);
         buf_append_cstr(account_r, (const char *)sqlite3_column_text(st, 0));
         buf_reset(hash_r);
         buf_append_cstr(hash_r, (const char *)sqlite3_column_text(st, 1));
         s = DIRECTORY_OK;
-    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    } else if (rc != SQLITE_DONE) {
         s = db_error(d, err, "account lookup");
     }
-    sqlite3_reset(st);
+    sqlite3_finalize(st);
     return s;
 }
 
@@ -427,17 +642,25 @@ static enum directory_status local_address(struct directory *d, const char *addr
     return DIRECTORY_OK;
 }
 
+static enum directory_status account_change(struct directory *d, const char *address,
+                                            const char *sql, const char *text, const uint64_t *n1,
+                                            const uint64_t *n2, struct buf *err);
+
 enum directory_status directory_account_add(struct directory *d, const char *address,
                                             const char *hash, uint64_t quota_bytes,
                                             uint64_t quota_messages, struct buf *err)
 {
     char *norm;
+    if (hash != NULL && d->cred_table == NULL) {
+        buf_printf(err, "directory: the credential database is not open");
+        return DIRECTORY_ERR_DB;
+    }
     enum directory_status s = local_address(d, address, false, &norm, err);
     if (s != DIRECTORY_OK)
         return s;
     sqlite3_stmt *st = prepare(d,
                                "INSERT INTO accounts (name, domain, password, quota_bytes, "
-                               "quota_messages, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                               "quota_messages, created) VALUES (?1, ?2, NULL, ?4, ?5, ?6)",
                                err);
     if (st == NULL) {
         free(norm);
@@ -445,7 +668,6 @@ enum directory_status directory_account_add(struct directory *d, const char *add
     }
     bind_text(st, 1, norm);
     bind_text(st, 2, strrchr(norm, '@') + 1);
-    bind_text(st, 3, hash);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)quota_bytes);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)quota_messages);
     sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
@@ -457,6 +679,12 @@ enum directory_status directory_account_add(struct directory *d, const char *add
         s = db_error(d, err, "account add");
     }
     sqlite3_finalize(st);
+    if (s == DIRECTORY_OK && hash != NULL && (s = cred_set(d, norm, hash, err)) != DIRECTORY_OK) {
+        /* no account without the password it was added with */
+        struct buf ignored = BUF_INIT;
+        account_change(d, norm, "DELETE FROM accounts WHERE name = ?1", NULL, NULL, NULL, &ignored);
+        buf_free(&ignored);
+    }
     free(norm);
     return s;
 }
@@ -498,15 +726,31 @@ static enum directory_status account_change(struct directory *d, const char *add
 enum directory_status directory_account_del(struct directory *d, const char *address,
                                             struct buf *err)
 {
-    return account_change(d, address, "DELETE FROM accounts WHERE name = ?1", NULL, NULL, NULL,
-                          err);
+    enum directory_status s =
+        account_change(d, address, "DELETE FROM accounts WHERE name = ?1", NULL, NULL, NULL, err);
+    char *norm = directory_normalize_address(address, false);
+    if (s == DIRECTORY_OK && d->cred_table != NULL)
+        s = cred_set(d, norm, NULL, err);
+    free(norm);
+    return s;
 }
 
 enum directory_status directory_account_set_hash(struct directory *d, const char *address,
                                                  const char *hash, struct buf *err)
 {
-    return account_change(d, address, "UPDATE accounts SET password = ?2 WHERE name = ?1", hash,
-                          NULL, NULL, err);
+    if (d->cred_table == NULL) {
+        buf_printf(err, "directory: the credential database is not open");
+        return DIRECTORY_ERR_DB;
+    }
+    /* The account must exist: a no-op update tells. */
+    enum directory_status s = account_change(
+        d, address, "UPDATE accounts SET password = NULL WHERE name = ?1", NULL, NULL, NULL, err);
+    if (s != DIRECTORY_OK)
+        return s;
+    char *norm = directory_normalize_address(address, false);
+    s = cred_set(d, norm, hash, err);
+    free(norm);
+    return s;
 }
 
 enum directory_status directory_account_set_quota(struct directory *d, const char *address,
@@ -544,11 +788,18 @@ enum directory_status directory_account_list(struct directory *d, const char *do
                                              void *arg, struct buf *err)
 {
     sqlite3_stmt *st;
-    enum directory_status ps = prepare_domain_list(
-        d, domain,
-        "SELECT name, quota_bytes, quota_messages, password IS NOT NULL "
-        "FROM accounts WHERE ?1 IS NULL OR domain = ?1 ORDER BY name",
-        &st, err);
+    struct buf sql = BUF_INIT;
+    if (d->cred_table != NULL)
+        buf_printf(&sql,
+                   "SELECT name, quota_bytes, quota_messages, "
+                   "EXISTS (SELECT 1 FROM %s c WHERE c.account = accounts.name) "
+                   "FROM accounts WHERE ?1 IS NULL OR domain = ?1 ORDER BY name",
+                   d->cred_table);
+    else
+        buf_append_cstr(&sql, "SELECT name, quota_bytes, quota_messages, password IS NOT NULL "
+                              "FROM accounts WHERE ?1 IS NULL OR domain = ?1 ORDER BY name");
+    enum directory_status ps = prepare_domain_list(d, domain, sql.data, &st, err);
+    buf_free(&sql);
     if (ps != DIRECTORY_OK)
         return ps;
     int rc;

@@ -37,8 +37,12 @@ static int setup_with(void **state, const char *extra)
     assert_int_equal(config_finalize(&f->cfg, &err), 0);
     buf_printf(&sub, "%s/directory", f->dir);
     assert_int_equal(mkdir(sub.data, 0700), 0);
+    buf_reset(&sub);
+    buf_printf(&sub, "%s/auth", f->dir);
+    assert_int_equal(mkdir(sub.data, 0700), 0);
     f->d = directory_open(&f->cfg, &err);
     assert_non_null(f->d);
+    assert_int_equal(directory_attach_credentials(f->d, &err), 0);
     assert_int_equal(directory_domain_add(f->d, "Example.ORG", &err), DIRECTORY_OK);
     buf_free(&text);
     buf_free(&err);
@@ -72,16 +76,15 @@ static int teardown(void **state)
     struct fixture *f = *state;
     directory_close(f->d);
     struct buf b = BUF_INIT;
-    const char *files[] = {"directory/directory.db",
-                           "directory/directory.db-wal",
-                           "directory/directory.db-shm",
-                           "directory/srs.key",
-                           "directory",
-                           ""};
-    for (size_t i = 0; i < 6; i++) {
+    const char *files[] = {"directory/directory.db",     "directory/directory.db-wal",
+                           "directory/directory.db-shm", "directory/srs.key",
+                           "auth/credentials.db",        "auth/credentials.db-wal",
+                           "auth/credentials.db-shm",    "directory",
+                           "auth",                       ""};
+    for (size_t i = 0; i < 10; i++) {
         buf_reset(&b);
         buf_printf(&b, "%s/%s", f->dir, files[i]);
-        if (remove(b.data) != 0 && i >= 4)
+        if (remove(b.data) != 0 && i >= 7)
             fail_msg("cannot remove %s", b.data);
     }
     buf_free(&b);
@@ -326,6 +329,24 @@ static void test_quota_and_hash(void **state)
                      DIRECTORY_ERR_NOT_FOUND);
     assert_int_equal(directory_account_set_hash(f->d, "bob@example.org", "$y$", &err),
                      DIRECTORY_ERR_NOT_FOUND);
+    /* The hashes are not in directory.db: a handle without the credentials has none... */
+    struct directory *plain = directory_open(&f->cfg, &err);
+    assert_non_null(plain);
+    assert_int_equal(directory_account_hash(plain, "alice@example.org", &acct, &hash, &err),
+                     DIRECTORY_ERR_DB);
+    assert_int_equal(directory_account_set_hash(plain, "alice@example.org", "$y$x", &err),
+                     DIRECTORY_ERR_DB);
+    directory_close(plain);
+    /* ...and the auth process's handle, on the credentials alone, has them. */
+    struct directory *cred = directory_open_credentials(&f->cfg, &err);
+    assert_non_null(cred);
+    assert_int_equal(directory_account_hash(cred, "alice@example.org", &acct, &hash, &err),
+                     DIRECTORY_OK);
+    assert_string_equal(hash.data, "$y$new");
+    assert_int_equal(directory_account_del(f->d, "alice@example.org", &err), DIRECTORY_OK);
+    assert_int_equal(directory_account_hash(cred, "alice@example.org", &acct, &hash, &err),
+                     DIRECTORY_ERR_NOT_FOUND);
+    directory_close(cred);
     buf_free(&err);
     buf_free(&acct);
     buf_free(&hash);

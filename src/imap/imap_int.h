@@ -7,7 +7,7 @@
 #define WHARF_IMAP_IMAP_INT_H
 
 #include "auth/auth_client.h"
-#include "directory/directory.h"
+#include "directory/directory_client.h"
 #include "imap/imap_parse.h"
 #include "net/net.h"
 #include "store/store.h"
@@ -35,7 +35,7 @@ struct imap_server {
     const struct wharf_config *cfg;
     struct store *store;
     struct auth_client *auth;
-    struct directory *dir; /* quotas; NULL until opened (imap_quota_limits) */
+    struct directory_client *dir; /* quotas, from the directory process */
     const char *greeting_host;
     struct imap_session *sessions; /* every open session, for mailbox-changed events */
     struct imap_changes_memo *memo; /* set while one event wakes sessions (imap_store_changes) */
@@ -116,6 +116,7 @@ struct imap_session {
     char *tag;       /* of the command waiting (AUTHENTICATE, IDLE) */
     char *account;
     void *auth_handle;
+    void *dir_handle; /* the account's quota asked at login, before the OK */
     unsigned errors; /* malformed commands in a row */
     bool condstore;  /* CONDSTORE enabled (RFC 7162 3.1): MODSEQ in FETCH responses */
     bool qresync;    /* QRESYNC enabled (RFC 7162 3.2): VANISHED instead of EXPUNGE */

@@ -5,6 +5,7 @@
 #include "imap/imap.h"
 #include "imap/imap_int.h"
 #include "imap/imap_session.h"
+#include "directory/directory_client.h"
 
 #include <sysexits.h>
 
@@ -20,6 +21,7 @@ int imap_main(struct component_ctx *ctx)
     if (srv.store == NULL)
         log_fatal(EX_TEMPFAIL, "cannot open the store: %s", buf_cstr(&err));
     srv.auth = auth_client_new(net_worker_base(w), cfg);
+    srv.dir = directory_client_new(net_worker_base(w), cfg);
     net_worker_on_event(w, imap_server_event, &srv);
     struct net_service_limits limits = {
         .idle_timeout_ms = cfg->imap_idle_timeout,
@@ -33,8 +35,7 @@ int imap_main(struct component_ctx *ctx)
     net_worker_serve(w, "imaps", NET_TLS_IMPLICIT, &imap_proto, &srv, &limits);
     int rc = net_worker_run(w);
     auth_client_free(srv.auth);
-    if (srv.dir != NULL)
-        directory_close(srv.dir);
+    directory_client_free(srv.dir);
     store_close(srv.store);
     net_worker_free(w);
     buf_free(&err);

@@ -1,14 +1,15 @@
 /*
  * imap_quota.c - QUOTA (RFC 9208): GETQUOTAROOT and GETQUOTA with the
  * resources STORAGE (KiB) and MESSAGE, over one quota root "" per account:
- * limits from the directory (directory_quota), usage from the store
+ * limits from the directory process (directory_client_peek: the worker's
+ * cache, filled at login and refreshed in the background), usage from the store
  * (store_quota_usage). Also the limits APPEND passes to the store: those of
  * the target mailbox's owner (a shared mailbox: its owner's; public folders:
  * none). SETQUOTA is not offered (no QUOTASET): quotas are the administrator's.
  * Must never: report another account's quota, or apply any but the target owner's.
  */
 #include "base/log.h"
-#include "directory/directory.h"
+#include "directory/directory_client.h"
 #include "imap/imap_int.h"
 
 #include <stdlib.h>
@@ -22,20 +23,21 @@ int imap_quota_limits(struct imap_session *s, const char *owner, uint64_t *bytes
         *bytes_r = *messages_r = 0;
         return 0;
     }
-    if (srv->dir == NULL) { /* opened lazily, again after a failure */
-        struct buf err = BUF_INIT;
-        srv->dir = directory_open(srv->cfg, &err);
-        if (srv->dir == NULL)
-            log_error("directory unavailable (no quotas known): %s", buf_cstr(&err));
-        buf_free(&err);
-        if (srv->dir == NULL)
-            return -1;
-    }
-    if (directory_quota(srv->dir, owner, bytes_r, messages_r) != 0) {
+    /* Never waits: the last answer known, even expired (a refresh is then under way). */
+    struct directory_answer a;
+    int fresh = directory_client_peek(srv->dir, DIRECTORY_Q_ACCOUNT, owner, &a);
+    int r = -1;
+    if (fresh < 0)
+        log_info("user=<%s>: quota not known yet, asked the directory", owner);
+    else if (a.status != DIRECTORY_LOOKUP_OK || a.kind != DIRECTORY_LOCAL)
         log_warning("user=<%s>: no quota in the directory (account gone?)", owner);
-        return -1;
+    else {
+        *bytes_r = a.quota_bytes;
+        *messages_r = a.quota_messages;
+        r = 0;
     }
-    return 0;
+    directory_answer_free(&a);
+    return r;
 }
 
 /* "* QUOTA "" (STORAGE used limit MESSAGE used limit)" with the limited resources only. */

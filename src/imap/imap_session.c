@@ -188,6 +188,21 @@ void imap_server_event(void *arg, const char *name, struct slice payload)
 
 /* ---- login ---- */
 
+/* The account's quota is in the worker's cache (or could not be had): the OK. */
+static void login_ready(void *arg, const struct directory_answer *a)
+{
+    struct imap_session *s = arg;
+    s->dir_handle = NULL;
+    s->wait = IMAP_WAIT_NONE;
+    struct buf b = BUF_INIT;
+    capability_write(s, &b);
+    imap_printf(s, "%s OK [CAPABILITY %s] Logged in", s->tag, buf_cstr(&b));
+    buf_free(&b);
+    free(s->tag);
+    s->tag = NULL;
+    net_conn_resume(s->conn);
+}
+
 static void auth_done(void *arg, enum auth_result result, const char *account)
 {
     struct imap_session *s = arg;
@@ -210,11 +225,12 @@ static void auth_done(void *arg, enum auth_result result, const char *account)
         s->errors = 0;
         log_info("login: user=<%s>, rip=%s, %s", account, net_conn_addr(s->conn),
                  net_conn_is_tls(s->conn) ? "TLS" : "plaintext");
-        struct buf b = BUF_INIT;
-        capability_write(s, &b);
-        imap_printf(s, "%s OK [CAPABILITY %s] Logged in", tag, buf_cstr(&b));
-        buf_free(&b);
-        break;
+        /* Ask the directory for the account's quota (APPEND and GETQUOTA use it
+         * without waiting) before the OK: the session stays paused until then. */
+        s->wait = IMAP_WAIT_AUTH;
+        s->dir_handle =
+            directory_client_lookup(s->srv->dir, DIRECTORY_Q_ACCOUNT, account, login_ready, s);
+        return;
     }
     case AUTH_FAILED:
         imap_printf(s, "%s NO [AUTHENTICATIONFAILED] Authentication failed", tag);
@@ -715,6 +731,8 @@ static void imap_closed(void *arg)
     struct imap_session *s = arg;
     if (s->auth_handle)
         auth_client_cancel(s->srv->auth, s->auth_handle);
+    if (s->dir_handle)
+        directory_client_cancel(s->srv->dir, s->dir_handle);
     if (s->prev)
         s->prev->next = s->next;
     else

@@ -42,6 +42,9 @@ enum ipc_type {
     /* deliver / mta (300..399) */
     IPC_DELIVER_REQUEST = 300,
     IPC_DELIVER_REPLY = 301,
+    /* worker <-> directory (400..499): directory/directory_proto.h */
+    IPC_DIRECTORY_LOOKUP = 400,
+    IPC_DIRECTORY_ANSWER = 401,
 };
 
 /* Well-known event names carried in IPC_EVENT frames. */
@@ -49,6 +52,8 @@ enum ipc_type {
 /* payload: "user\tkind\tmailbox\told name" (kind c/d/r/s/u: created, deleted, renamed, (un)subscribed) */
 #define IPC_EVENT_MAILBOX_LIST "mailbox-list"
 #define IPC_EVENT_SPOOL_NEW "spool-new"             /* payload: queue id */
+/* Test suites only (option test_hooks): payload "COMPONENT ACTION", see base/sandbox.h. */
+#define IPC_EVENT_TEST_HOOK "wharf-test-hook"
 
 struct ipc_frame {
     uint16_t type;

@@ -20,7 +20,9 @@
 #include "base/alloc.h"
 #include "base/datadir.h"
 #include "base/log.h"
+#include "base/sandbox.h"
 #include "ipc/control.h"
+#include "ipc/frame.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -455,6 +457,16 @@ static void control_shutdown_cb(void *arg, int64_t deadline_ms)
 static void control_event_cb(void *arg, const char *name, struct slice payload)
 {
     struct net_worker *w = arg;
+    if (strcmp(name, IPC_EVENT_TEST_HOOK) == 0) { /* test_hooks only: "COMPONENT ACTION" */
+        size_t n = strlen(w->ctx->name);
+        if (payload.len > n + 1 && memcmp(payload.ptr, w->ctx->name, n) == 0 &&
+            payload.ptr[n] == ' ') {
+            char *action = xstrndup(payload.ptr + n + 1, payload.len - n - 1);
+            sandbox_test_hook(w->cfg, w->ctx->name, action);
+            free(action);
+        }
+        return;
+    }
     if (w->event_fn)
         w->event_fn(w->event_arg, name, payload);
 }
@@ -489,6 +501,11 @@ struct net_worker *net_worker_new(struct component_ctx *ctx)
         .arg = w,
     };
     w->control = control_open(w->base, ctx, &cb);
+    /* The skeleton of every network worker: from here on, no exec, no
+     * ptrace, and only the files the component names (base/sandbox.h). */
+    static const char *const none[] = {NULL};
+    sandbox_enter(ctx->cfg, ctx->name,
+                  ctx->def && ctx->def->sandbox_data ? ctx->def->sandbox_data : none);
     return w;
 }
 

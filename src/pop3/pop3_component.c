@@ -5,10 +5,13 @@
 
 int pop3_main(struct component_ctx *ctx);
 
+static const char *const pop3_sandbox_data[] = {"store", "run/pop3", NULL};
+
 const struct component_def pop3_component = {
     .name = "pop3",
     .exchange_name = "POP3",
     .kind = COMPONENT_WORKERS,
     .main = pop3_main,
     .job = "mailbox download over POP3",
+    .sandbox_data = pop3_sandbox_data, /* the store, and the maildrop locks */
 };

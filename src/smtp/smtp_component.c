@@ -24,6 +24,7 @@ static void smtp_status(void *arg, json_t *obj)
     json_object_set_new(obj, "queued", json_integer((json_int_t)srv->queued));
     json_object_set_new(obj, "rejected", json_integer((json_int_t)srv->rejected));
     json_object_set_new(obj, "spool_batches", json_integer((json_int_t)batches));
+    smtp_policy_status(srv->policy, obj);
 }
 
 static int smtp_main(struct component_ctx *ctx)
@@ -54,7 +55,7 @@ static int smtp_main(struct component_ctx *ctx)
     if (spool_init(cfg, &err) != 0)
         log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
     buf_free(&err);
-    srv.policy = smtp_policy_new(cfg);
+    srv.policy = smtp_policy_new(net_worker_base(w), cfg);
     srv.commit = smtp_commit_new(net_worker_base(w), cfg, cfg->smtp_spool_group_commit);
     srv.auth = auth_client_new(net_worker_base(w), cfg);
     srv.checks = smtp_checks_new(net_worker_base(w), cfg, &err);
@@ -101,10 +102,13 @@ static int smtp_main(struct component_ctx *ctx)
     return rc;
 }
 
+static const char *const smtp_sandbox_data[] = {"spool", NULL};
+
 const struct component_def smtp_component = {
     .name = "smtp",
     .exchange_name = "SMTP",
     .kind = COMPONENT_WORKERS,
     .main = smtp_main,
     .job = "receive mail: MX on 25, submission with AUTH on 587 and 465",
+    .sandbox_data = smtp_sandbox_data, /* the queue it writes accepted mail to */
 };

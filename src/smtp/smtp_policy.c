@@ -1,14 +1,14 @@
 /*
  * smtp_policy.c - recipient, relay and sender decisions (see smtp_policy.h).
  *
- * Uses the directory (directory/directory.h); when it cannot be opened or
- * read, recipients get a temporary failure (451), never a rejection.
+ * Asks the directory process (directory/directory_client.h); when it cannot
+ * answer, recipients get a temporary failure (451), never a rejection.
  */
 #include "smtp/smtp_policy.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
-#include "directory/directory.h"
+#include "directory/directory_client.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,73 +16,105 @@
 
 struct smtp_policy {
     const struct wharf_config *cfg;
-    struct directory *dir;
+    struct directory_client *dir;
 };
 
-struct smtp_policy *smtp_policy_new(const struct wharf_config *cfg)
+struct policy_req {
+    struct smtp_policy *p;
+    void *handle;
+    bool may_relay;
+    char *account; /* sender checks: the authenticated account */
+    smtp_rcpt_cb rcpt_cb;
+    smtp_sender_cb sender_cb;
+    void *arg;
+};
+
+struct smtp_policy *smtp_policy_new(struct event_base *base, const struct wharf_config *cfg)
 {
     struct smtp_policy *p = xcalloc(1, sizeof(*p));
     p->cfg = cfg;
-    struct buf err = BUF_INIT;
-    p->dir = directory_open(cfg, &err);
-    if (p->dir == NULL)
-        log_error("directory unavailable (recipients get 451 until it is): %s", buf_cstr(&err));
-    buf_free(&err);
+    p->dir = directory_client_new(base, cfg);
     return p;
 }
 
 void smtp_policy_free(struct smtp_policy *p)
 {
-    if (p->dir)
-        directory_close(p->dir);
+    directory_client_free(p->dir);
     free(p);
 }
 
-enum smtp_rcpt_verdict smtp_policy_rcpt(struct smtp_policy *p, const char *address, bool may_relay)
+static void req_free(struct policy_req *r)
 {
-    if (p->dir == NULL) {
-        struct buf err = BUF_INIT;
-        p->dir = directory_open(p->cfg, &err);
-        buf_free(&err);
-        if (p->dir == NULL)
-            return SMTP_RCPT_TEMPFAIL;
-    }
-    struct directory_result r = {0};
-    struct buf err = BUF_INIT;
-    int rc = directory_resolve(p->dir, address, &r, &err);
-    if (rc != 0) {
-        log_warning("directory lookup of <%s> failed: %s", address, buf_cstr(&err));
-        buf_free(&err);
-        return SMTP_RCPT_TEMPFAIL;
-    }
-    buf_free(&err);
-    enum directory_resolve_kind kind = r.kind;
-    bool loop = r.loop;
-    directory_result_free(&r);
-    if (kind == DIRECTORY_LOCAL)
-        return SMTP_RCPT_LOCAL;
-    if (kind == DIRECTORY_NO_SUCH_USER)
-        return loop ? SMTP_RCPT_LOOP : SMTP_RCPT_NO_SUCH_USER;
-    return may_relay ? SMTP_RCPT_RELAY : SMTP_RCPT_RELAY_DENIED;
+    free(r->account);
+    free(r);
 }
 
-int smtp_policy_sender_owned(struct smtp_policy *p, const char *sender, const char *account)
+static void rcpt_answer(void *arg, const struct directory_answer *a)
 {
-    if (sender[0] == '\0' || strcasecmp(sender, account) == 0)
-        return 1;
-    if (p->dir == NULL)
-        return -1;
-    struct directory_result r = {0};
-    struct buf err = BUF_INIT;
-    int rc = directory_resolve(p->dir, sender, &r, &err);
-    buf_free(&err);
-    if (rc != 0)
-        return -1;
+    struct policy_req *r = arg;
+    enum smtp_rcpt_verdict v;
+    if (a->status != DIRECTORY_LOOKUP_OK)
+        v = SMTP_RCPT_TEMPFAIL;
+    else if (a->kind == DIRECTORY_LOCAL)
+        v = SMTP_RCPT_LOCAL;
+    else if (a->kind == DIRECTORY_NO_SUCH_USER)
+        v = a->loop ? SMTP_RCPT_LOOP : SMTP_RCPT_NO_SUCH_USER;
+    else
+        v = r->may_relay ? SMTP_RCPT_RELAY : SMTP_RCPT_RELAY_DENIED;
+    smtp_rcpt_cb cb = r->rcpt_cb;
+    void *cb_arg = r->arg;
+    req_free(r);
+    cb(cb_arg, v);
+}
+
+void *smtp_policy_rcpt(struct smtp_policy *p, const char *address, bool may_relay, smtp_rcpt_cb cb,
+                       void *arg)
+{
+    struct policy_req *r = xcalloc(1, sizeof(*r));
+    r->p = p;
+    r->may_relay = may_relay;
+    r->rcpt_cb = cb;
+    r->arg = arg;
+    r->handle = directory_client_lookup(p->dir, DIRECTORY_Q_RECIPIENT, address, rcpt_answer, r);
+    return r;
+}
+
+static void sender_answer(void *arg, const struct directory_answer *a)
+{
+    struct policy_req *r = arg;
     int owned = 0;
-    for (size_t i = 0; r.kind == DIRECTORY_LOCAL && i < r.n_targets; i++) {
-        if (strcasecmp(r.targets[i].account, account) == 0)
+    if (a->status != DIRECTORY_LOOKUP_OK)
+        owned = -1;
+    for (size_t i = 0; owned == 0 && a->kind == DIRECTORY_LOCAL && i < a->n_targets; i++) {
+        if (strcasecmp(a->accounts[i], r->account) == 0)
             owned = 1;
     }
-    directory_result_free(&r);
-    return owned;
+    smtp_sender_cb cb = r->sender_cb;
+    void *cb_arg = r->arg;
+    req_free(r);
+    cb(cb_arg, owned);
+}
+
+void *smtp_policy_sender_owned(struct smtp_policy *p, const char *sender, const char *account,
+                               smtp_sender_cb cb, void *arg)
+{
+    struct policy_req *r = xcalloc(1, sizeof(*r));
+    r->p = p;
+    r->account = xstrdup(account);
+    r->sender_cb = cb;
+    r->arg = arg;
+    r->handle = directory_client_lookup(p->dir, DIRECTORY_Q_RECIPIENT, sender, sender_answer, r);
+    return r;
+}
+
+void smtp_policy_cancel(struct smtp_policy *p, void *handle)
+{
+    struct policy_req *r = handle;
+    directory_client_cancel(p->dir, r->handle);
+    req_free(r);
+}
+
+void smtp_policy_status(const struct smtp_policy *p, json_t *obj)
+{
+    directory_client_status(p->dir, obj);
 }

@@ -2,6 +2,10 @@
  * smtp_policy.h - who may send what to whom: recipient lookup in the
  * directory, relay permission, and the submission sender check.
  *
+ * Lookups go to the directory process over IPC (directory/directory_client.h),
+ * never to its database: each call starts one and its verdict comes back
+ * through the callback, from the event loop, never from inside the call.
+ *
  * Must never: let an unauthenticated client outside mynetworks relay, or turn
  * a temporary lookup failure into a permanent rejection.
  */
@@ -10,6 +14,8 @@
 
 #include "base/config.h"
 
+#include <event2/event.h>
+#include <jansson.h>
 #include <stdbool.h>
 
 struct smtp_policy;
@@ -23,12 +29,20 @@ enum smtp_rcpt_verdict {
     SMTP_RCPT_TEMPFAIL,     /* 451 4.3.0 */
 };
 
-struct smtp_policy *smtp_policy_new(const struct wharf_config *cfg);
+struct smtp_policy *smtp_policy_new(struct event_base *base, const struct wharf_config *cfg);
 void smtp_policy_free(struct smtp_policy *p);
 
-enum smtp_rcpt_verdict smtp_policy_rcpt(struct smtp_policy *p, const char *address, bool may_relay);
-
+typedef void (*smtp_rcpt_cb)(void *arg, enum smtp_rcpt_verdict v);
 /* 1: account may use sender; 0: it may not; -1: temporary failure. */
-int smtp_policy_sender_owned(struct smtp_policy *p, const char *sender, const char *account);
+typedef void (*smtp_sender_cb)(void *arg, int owned);
+
+/* Each returns a handle for smtp_policy_cancel (then the callback is never called). */
+void *smtp_policy_rcpt(struct smtp_policy *p, const char *address, bool may_relay, smtp_rcpt_cb cb,
+                       void *arg);
+void *smtp_policy_sender_owned(struct smtp_policy *p, const char *sender, const char *account,
+                               smtp_sender_cb cb, void *arg);
+void smtp_policy_cancel(struct smtp_policy *p, void *handle);
+/* The directory client's figures, for the worker's status. */
+void smtp_policy_status(const struct smtp_policy *p, json_t *obj);
 
 #endif

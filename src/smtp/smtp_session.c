@@ -68,6 +68,12 @@ struct smtp_session {
     char *auth_login_name;
     bool auth_pending;
     void *auth_handle;
+    void *lookup; /* a directory lookup in flight (smtp_policy), the session waits */
+    /* MAIL or RCPT waiting for its directory answer */
+    struct spool_rcpt pend_rcpt;
+    char *pend_sender, *pend_envid;
+    enum spool_body pend_body;
+    bool pend_utf8, pend_ret_hdrs;
     struct event *delay_ev;
     /* The transaction. */
     bool have_mail;
@@ -619,6 +625,44 @@ static const char *param_value(const struct smtp_param *p, struct buf *tmp)
     return buf_cstr(tmp);
 }
 
+static void mail_accept(struct smtp_session *s, char *sender, char *envid, enum spool_body body,
+                        bool utf8, bool ret_hdrs)
+{
+    s->have_mail = true;
+    s->sender = sender;
+    s->body = body;
+    s->smtputf8 = utf8;
+    s->ret_hdrs = ret_hdrs;
+    s->envid = envid;
+    s->cnt_ok[CNT_MAIL]++;
+    reply(s, "250 2.1.0 Ok");
+}
+
+/* The directory's answer to the submission sender check of MAIL. */
+static void mail_checked(void *arg, int owned)
+{
+    struct smtp_session *s = arg;
+    s->lookup = NULL;
+    char *sender = s->pend_sender, *envid = s->pend_envid;
+    s->pend_sender = s->pend_envid = NULL;
+    if (owned > 0) {
+        mail_accept(s, sender, envid, s->pend_body, s->pend_utf8, s->pend_ret_hdrs);
+    } else {
+        if (owned < 0) {
+            reply_error(s, "451 4.3.0 Temporary lookup failure");
+        } else {
+            log_info("NOQUEUE: reject: MAIL from %s: 553 5.7.1 <%s>: Sender address rejected: "
+                     "not owned by user %s; proto=ESMTP helo=<%s>",
+                     s->client, sender, s->auth_user, s->helo);
+            reply_error(s, "553 5.7.1 Sender address rejected: not owned by the authenticated user");
+        }
+        free(sender);
+        free(envid);
+    }
+    if (s->state == ST_WAIT)
+        after_transaction(s, false);
+}
+
 static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     const struct wharf_config *cfg = s->srv->cfg;
@@ -686,31 +730,26 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
     if (err == NULL && cmd->path_utf8 && !utf8)
         err = "553 5.6.7 Must declare SMTPUTF8 to send an internationalized address";
     char *sender = slice_strdup(cmd->path);
-    if (err == NULL && s->auth_user && cfg->smtp_sender_login_match) {
-        int owned = smtp_policy_sender_owned(s->srv->policy, sender, s->auth_user);
-        if (owned < 0)
-            err = "451 4.3.0 Temporary lookup failure";
-        else if (owned == 0) {
-            log_info("NOQUEUE: reject: MAIL from %s: 553 5.7.1 <%s>: Sender address rejected: "
-                     "not owned by user %s; proto=ESMTP helo=<%s>",
-                     s->client, sender, s->auth_user, s->helo);
-            err = "553 5.7.1 Sender address rejected: not owned by the authenticated user";
-        }
-    }
     if (err) {
         free(envid);
         free(sender);
         reply_error(s, "%s", err);
         return;
     }
-    s->have_mail = true;
-    s->sender = sender;
-    s->body = body;
-    s->smtputf8 = utf8;
-    s->ret_hdrs = ret_hdrs;
-    s->envid = envid;
-    s->cnt_ok[CNT_MAIL]++;
-    reply(s, "250 2.1.0 Ok");
+    if (s->auth_user && cfg->smtp_sender_login_match && sender[0] != '\0' &&
+        strcasecmp(sender, s->auth_user) != 0) {
+        /* Which accounts the sender address leads to: ask the directory, and wait. */
+        s->pend_sender = sender;
+        s->pend_envid = envid;
+        s->pend_body = body;
+        s->pend_utf8 = utf8;
+        s->pend_ret_hdrs = ret_hdrs;
+        sess_set_state(s, ST_WAIT);
+        net_conn_pause(s->c);
+        s->lookup = smtp_policy_sender_owned(s->srv->policy, sender, s->auth_user, mail_checked, s);
+        return;
+    }
+    mail_accept(s, sender, envid, body, utf8, ret_hdrs);
 }
 
 static bool parse_notify(struct slice v, unsigned *out)
@@ -743,6 +782,8 @@ static void log_reject_rcpt(struct smtp_session *s, const char *rcpt, const char
              s->id[0] ? s->id : "NOQUEUE", s->client, what, s->sender, rcpt,
              s->esmtp ? "ESMTP" : "SMTP", s->helo);
 }
+
+static void rcpt_checked(void *arg, enum smtp_rcpt_verdict verdict);
 
 static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
@@ -790,9 +831,24 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
                    cfg->mydomains.n ? cfg->mydomains.v[0] : cfg->myhostname);
     else
         buf_append_slice(&addr, cmd->path);
-    const char *a = buf_cstr(&addr);
+    /* Ask the directory, and wait for its answer (rcpt_checked). */
+    s->pend_rcpt = (struct spool_rcpt){.address = buf_steal(&addr, NULL), .orcpt = orcpt,
+                                       .notify = notify};
+    sess_set_state(s, ST_WAIT);
+    net_conn_pause(s->c);
+    s->lookup = smtp_policy_rcpt(s->srv->policy, s->pend_rcpt.address, may_relay(s), rcpt_checked, s);
+}
+
+/* The directory's verdict on the recipient of RCPT. */
+static void rcpt_checked(void *arg, enum smtp_rcpt_verdict verdict)
+{
+    struct smtp_session *s = arg;
+    s->lookup = NULL;
+    struct spool_rcpt r = s->pend_rcpt;
+    memset(&s->pend_rcpt, 0, sizeof(s->pend_rcpt));
+    const char *a = r.address;
     struct buf why = BUF_INIT;
-    switch (smtp_policy_rcpt(s->srv->policy, a, may_relay(s))) {
+    switch (verdict) {
     case SMTP_RCPT_LOCAL:
     case SMTP_RCPT_RELAY:
         break;
@@ -833,15 +889,16 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
             log_info("%s: client=%s", s->id, s->client);
     }
     s->rcpts = xreallocarray(s->rcpts, s->n_rcpts + 1, sizeof(*s->rcpts));
-    s->rcpts[s->n_rcpts++] =
-        (struct spool_rcpt){.address = buf_steal(&addr, NULL), .orcpt = orcpt, .notify = notify};
-    orcpt = NULL;
+    s->rcpts[s->n_rcpts++] = r;
+    r.address = r.orcpt = NULL;
     s->cnt_ok[CNT_RCPT]++;
     reply(s, "250 2.1.5 Ok");
 out:
-    free(orcpt);
-    buf_free(&addr);
+    free(r.address);
+    free(r.orcpt);
     buf_free(&why);
+    if (s->state == ST_WAIT)
+        after_transaction(s, false);
 }
 
 static void data_begin(struct smtp_session *s, bool bdat)
@@ -1166,6 +1223,12 @@ static void sess_closed(void *arg)
     smtp_checks_cancel(s->check);
     if (s->auth_handle)
         auth_client_cancel(s->srv->auth, s->auth_handle);
+    if (s->lookup)
+        smtp_policy_cancel(s->srv->policy, s->lookup);
+    free(s->pend_rcpt.address);
+    free(s->pend_rcpt.orcpt);
+    free(s->pend_sender);
+    free(s->pend_envid);
     event_free(s->delay_ev);
     txn_reset(s);
     free(s->helo);

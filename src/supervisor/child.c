@@ -128,6 +128,7 @@ void child_run(int argc, char **argv)
 
     struct component_ctx ctx = {
         .name = def->name,
+        .def = def,
         .worker_index = worker,
         .n_workers = n_workers,
         .cfg = cfg,
