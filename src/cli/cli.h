@@ -38,6 +38,11 @@ int cmd_backup(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_restore(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_dkim(struct cli_ctx *ctx, int argc, char **argv);
 
+struct directory;
+/* The directory with its credentials attached, opened as root before
+ * privileges drop (cmd_accounts.c); NULL after printing why. */
+struct directory *cli_directory_open(struct cli_ctx *ctx);
+
 struct store;
 /* The store, opened as the wharf user (cmd_mailbox.c); NULL after printing why. */
 struct store *cli_store_open(const struct wharf_config *cfg);

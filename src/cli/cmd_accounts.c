@@ -60,7 +60,7 @@ static int report(enum directory_status s, struct buf *err)
     return exit_code(s);
 }
 
-static struct directory *open_directory(struct cli_ctx *ctx)
+struct directory *cli_directory_open(struct cli_ctx *ctx)
 {
     struct buf err = BUF_INIT;
     if (datadir_prepare(ctx->cfg, &err) != 0) {
@@ -286,7 +286,7 @@ int cmd_domain(struct cli_ctx *ctx, int argc, char **argv)
         return usage(u);
     if (!list && strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0)
         return usage(u);
-    struct directory *d = open_directory(ctx);
+    struct directory *d = cli_directory_open(ctx);
     if (d == NULL)
         return EX_IOERR;
     struct buf err = BUF_INIT;
@@ -458,7 +458,7 @@ int cmd_user(struct cli_ctx *ctx, int argc, char **argv)
 {
     if (argc < 2)
         return usage("wharf user add|list|del|passwd|quota|import-hash ...");
-    struct directory *d = open_directory(ctx);
+    struct directory *d = cli_directory_open(ctx);
     if (d == NULL)
         return EX_IOERR;
     int rc = user_cmd(d, ctx, argc, argv);
@@ -506,7 +506,7 @@ int cmd_alias(struct cli_ctx *ctx, int argc, char **argv)
          list = strcmp(sub, "list") == 0;
     if ((add && argc < 4) || (del && argc < 3) || (list && argc > 3) || !(add || del || list))
         return usage(u);
-    struct directory *d = open_directory(ctx);
+    struct directory *d = cli_directory_open(ctx);
     if (d == NULL)
         return EX_IOERR;
     struct buf err = BUF_INIT;

@@ -792,18 +792,10 @@ static int import_passwd_file(struct cli_ctx *ctx, const char *file)
         return EX_NOINPUT;
     }
     struct buf err = BUF_INIT;
-    if (datadir_prepare(ctx->cfg, &err) != 0) {
-        fprintf(stderr, "wharf import: %s\n", buf_cstr(&err));
-        buf_free(&err);
-        fclose(f);
-        return EX_TEMPFAIL;
-    }
-    component_drop_privileges(ctx->cfg);
-    umask(077); /* the directory holds password hashes */
-    struct directory *d = directory_open(ctx->cfg, &err);
+    /* the hashes go to the credentials, which only root (before the drop)
+     * and the auth user can open */
+    struct directory *d = cli_directory_open(ctx);
     if (d == NULL) {
-        fprintf(stderr, "wharf import: %s\n", buf_cstr(&err));
-        buf_free(&err);
         fclose(f);
         return EX_TEMPFAIL;
     }
