@@ -46,7 +46,10 @@ struct buf {
  * and pointer arithmetic. The first append allocates.
  */
 extern char buf_empty[1];
-#define BUF_INIT {buf_empty, 0, 0}
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        buf_empty, 0, 0                                                                            \
+    }
 
 void buf_init(struct buf *b);
 void buf_free(struct buf *b);

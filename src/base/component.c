@@ -75,8 +75,8 @@ void component_drop_privileges_to(const char *user)
 /* The argv area (and the environment strings right after it) the kernel shows as cmdline. */
 static char *title_area;
 static size_t title_cap;
-static char **title_argv; /* the heap copy of argv, kept reachable */
-static char **title_env;  /* the copied strings, reachable even after unsetenv drops one */
+static char **title_argv;    /* the heap copy of argv, kept reachable */
+static char **title_env;     /* the copied strings, reachable even after unsetenv drops one */
 static char **title_environ; /* the array environ pointed to, reachable after setenv replaces it */
 static size_t title_len = (size_t)-1; /* of the title shown; -1: the area still holds argv */
 static char title_base[96];

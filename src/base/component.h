@@ -43,7 +43,7 @@ struct component_def;
 struct component_ctx {
     const char *name;
     const struct component_def *def; /* NULL in unit tests */
-    unsigned worker_index; /* 0 .. n_workers-1 */
+    unsigned worker_index;           /* 0 .. n_workers-1 */
     unsigned n_workers;
     const struct wharf_config *cfg;
     int control_fd; /* IPC frames to and from the supervisor */
@@ -65,8 +65,8 @@ struct component_def {
     const char *name;          /* "smtp" */
     const char *exchange_name; /* "SMTP", "Information Store", ... */
     enum component_kind kind;
-    component_main_fn main;    /* NULL: not built yet */
-    const char *job;           /* one line for `wharf ports` and `wharf status` */
+    component_main_fn main; /* NULL: not built yet */
+    const char *job;        /* one line for `wharf ports` and `wharf status` */
     /* Network workers: the DATA_DIRECTORY folders the worker reads and writes
      * once confined (base/sandbox.h), NULL-terminated; every other file under
      * DATA is out of its reach. */

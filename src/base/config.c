@@ -270,8 +270,8 @@ static void value_free(struct wharf_config *cfg, const struct config_option *opt
 }
 
 /* Parses value into the option's field; on failure leaves the field as it was. */
-static int value_set(struct wharf_config *cfg, const struct config_option *opt,
-                     const char *value, struct buf *err)
+static int value_set(struct wharf_config *cfg, const struct config_option *opt, const char *value,
+                     struct buf *err)
 {
     void *f = field(cfg, opt);
     switch (opt->type) {
@@ -301,13 +301,12 @@ static int value_set(struct wharf_config *cfg, const struct config_option *opt,
     case CONFIG_SIZE: {
         uint64_t v;
         if (!config_parse_size(value, &v)) {
-            buf_printf(err, "%s: '%s' is not a size (for example 512k, 10M, 1G)", opt->name,
-                       value);
+            buf_printf(err, "%s: '%s' is not a size (for example 512k, 10M, 1G)", opt->name, value);
             return -1;
         }
         if (v < (uint64_t)opt->min || v > (uint64_t)opt->max) {
-            buf_printf(err, "%s: %s is out of range (%lld..%lld bytes)", opt->name, value,
-                       opt->min, opt->max);
+            buf_printf(err, "%s: %s is out of range (%lld..%lld bytes)", opt->name, value, opt->min,
+                       opt->max);
             return -1;
         }
         *(uint64_t *)f = v;
@@ -494,8 +493,8 @@ int config_load_string(struct wharf_config *cfg, const char *origin, const char 
 
         if (continuation) {
             if (!have_logical) {
-                buf_printf(err, "%s:%u: continuation line without a parameter before it",
-                           origin, lineno);
+                buf_printf(err, "%s:%u: continuation line without a parameter before it", origin,
+                           lineno);
                 r = -1;
                 break;
             }
@@ -655,8 +654,8 @@ static int check_listen_conflicts(const struct wharf_config *cfg, struct buf *er
                         continue;
                     const char *where = cfg->origin[j] ? cfg->origin[j] : cfg->origin[i];
                     buf_printf(err, "%s%s%s: %s conflicts with %s in %s; give each its own port",
-                               where ? where : "", where ? ": " : "", oj->name, lj->v[b],
-                               li->v[a], oi->name);
+                               where ? where : "", where ? ": " : "", oj->name, lj->v[b], li->v[a],
+                               oi->name);
                     return -1;
                 }
             }

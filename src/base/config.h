@@ -95,8 +95,8 @@ int config_load_string(struct wharf_config *cfg, const char *origin, const char 
                        struct buf *err);
 
 /* Sets one option from its text form; origin names where it came from. */
-int config_set(struct wharf_config *cfg, const char *name, const char *value,
-               const char *origin, struct buf *err);
+int config_set(struct wharf_config *cfg, const char *name, const char *value, const char *origin,
+               struct buf *err);
 
 /* Parses "name=value" (from -o). */
 int config_set_assignment(struct wharf_config *cfg, const char *assignment, struct buf *err);

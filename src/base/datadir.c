@@ -42,9 +42,9 @@ static int create_user(const char *name, struct buf *err)
     for (size_t i = 0; i < 2; i++) {
         if (access(paths[i], X_OK) != 0)
             continue;
-        char *argv[] = {(char *)paths[i], "--system",   "--user-group", "--no-create-home",
-                        "--home-dir",     "/nonexistent", "--shell",    "/usr/sbin/nologin",
-                        (char *)name,     NULL};
+        char *argv[] = {
+            (char *)paths[i], "--system", "--user-group",      "--no-create-home", "--home-dir",
+            "/nonexistent",   "--shell",  "/usr/sbin/nologin", (char *)name,       NULL};
         pid_t pid;
         if (posix_spawn(&pid, paths[i], NULL, NULL, argv, environ) != 0)
             break;
@@ -109,8 +109,9 @@ int datadir_prepare(const struct wharf_config *cfg, struct buf *err)
     gid_t gid = getegid(), auth_gid = gid;
     if (root) {
         if (strcmp(cfg->wharf_user, cfg->auth_user) == 0) {
-            buf_printf(err, "auth_user must differ from wharf_user ('%s'): the workers must not "
-                            "be able to read the password hashes",
+            buf_printf(err,
+                       "auth_user must differ from wharf_user ('%s'): the workers must not "
+                       "be able to read the password hashes",
                        cfg->wharf_user);
             return -1;
         }
@@ -127,10 +128,9 @@ int datadir_prepare(const struct wharf_config *cfg, struct buf *err)
         mode_t mode;
         bool wharf_owned;
     } dirs[] = {
-        {"run", 0750, true},   {"store", 0700, true}, {"directory", 0700, true},
-        {"spool", 0700, true}, {"tls", 0700, false},  {"maildrop", DATADIR_MAILDROP_MODE, true},
-        {"dkim", 0700, true},
-        {"mta-sts", 0700, true}, /* the mta's cache of MTA-STS policies */
+        {"run", 0750, true},   {"store", 0700, true},   {"directory", 0700, true},
+        {"spool", 0700, true}, {"tls", 0700, false},    {"maildrop", DATADIR_MAILDROP_MODE, true},
+        {"dkim", 0700, true},  {"mta-sts", 0700, true}, /* the mta's cache of MTA-STS policies */
     };
     /* DATA itself: root-owned, group wharf so the components can enter it,
      * and others only to reach the maildrop (they cannot list DATA). */

@@ -48,7 +48,7 @@ enum log_target log_get_target(void)
 }
 
 __attribute__((format(printf, 3, 0))) static void log_write(int prio, const char *level,
-                                                           const char *fmt, va_list ap)
+                                                            const char *fmt, va_list ap)
 {
     int saved = errno;
     char msg[2048];
@@ -73,8 +73,8 @@ __attribute__((format(printf, 3, 0))) static void log_write(int prio, const char
             snprintf(log_host, sizeof(log_host), "localhost");
         /* One write() per line so lines from many processes never interleave. */
         char line[2400];
-        int n = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s%s\n", stamp, log_host,
-                         log_ident, (long)getpid(), level ? level : "", level ? ": " : "", msg);
+        int n = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s%s\n", stamp, log_host, log_ident,
+                         (long)getpid(), level ? level : "", level ? ": " : "", msg);
         if (n > (int)sizeof(line) - 1)
             n = (int)sizeof(line) - 1;
         ssize_t w = write(STDERR_FILENO, line, (size_t)n);

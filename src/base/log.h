@@ -36,8 +36,7 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_fatal(int exit_code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
+void log_fatal(int exit_code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 void log_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

@@ -13,8 +13,8 @@
  * Works on the directory database directly (wharfd need not run). As root it
  * prepares DATA, opens directory.db and the credential database (the auth
  * user's, DATA/auth/credentials.db) and then drops to the wharf user; the
- * files are created with their owners, so no root-owned file appears there. A password never comes from the command
- * line (it would show in ps and shell history) and is never printed.
+ * files are created with their owners, so no root-owned file appears there. A password never comes
+ * from the command line (it would show in ps and shell history) and is never printed.
  */
 #include "auth/password.h"
 #include "base/alloc.h"

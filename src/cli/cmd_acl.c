@@ -73,8 +73,8 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
     struct buf err = BUF_INIT;
     int code = 0;
     if (add) {
-        code = done(store_mailbox_create(s, STORE_PUBLIC_OWNER, argv[2], NULL, &err), &err,
-                    "public");
+        code =
+            done(store_mailbox_create(s, STORE_PUBLIC_OWNER, argv[2], NULL, &err), &err, "public");
     } else if (del) {
         code = done(store_mailbox_delete(s, STORE_PUBLIC_OWNER, argv[2], &err), &err, "public");
     } else {
@@ -98,8 +98,10 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
 int cmd_acl(struct cli_ctx *ctx, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : "";
-    int want = strcmp(sub, "get") == 0 ? 4 : strcmp(sub, "set") == 0 ? 6
-             : strcmp(sub, "del") == 0 ? 5 : -1;
+    int want = strcmp(sub, "get") == 0   ? 4
+               : strcmp(sub, "set") == 0 ? 6
+               : strcmp(sub, "del") == 0 ? 5
+                                         : -1;
     if (argc != want) {
         usage();
         return EX_USAGE;
@@ -126,8 +128,8 @@ int cmd_acl(struct cli_ctx *ctx, int argc, char **argv)
             fprintf(stderr, "wharf acl: the owner always has every right\n");
             code = EX_DATAERR;
         } else {
-            code = done(store_acl_set(s, owner, mailbox, id, want == 6 ? argv[5] : "", &err),
-                        &err, "acl");
+            code = done(store_acl_set(s, owner, mailbox, id, want == 6 ? argv[5] : "", &err), &err,
+                        "acl");
         }
         buf_free(&err);
         free(id);

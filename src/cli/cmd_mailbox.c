@@ -90,7 +90,8 @@ static int do_list(struct store *s, const char *user, bool json, bool stats)
                                     l[i].special_use ? json_string(l[i].special_use) : json_null());
                 json_object_set_new(f, "uidvalidity", json_integer(l[i].uidvalidity));
                 json_object_set_new(f, "uidnext", json_integer(l[i].uidnext));
-                json_object_set_new(f, "highestmodseq", json_integer((json_int_t)l[i].highestmodseq));
+                json_object_set_new(f, "highestmodseq",
+                                    json_integer((json_int_t)l[i].highestmodseq));
                 json_object_set_new(f, "messages", json_integer((json_int_t)l[i].messages));
                 json_object_set_new(f, "unseen", json_integer((json_int_t)l[i].unseen));
                 json_object_set_new(f, "bytes", json_integer((json_int_t)l[i].bytes));
@@ -220,8 +221,8 @@ int cmd_mailbox(struct cli_ctx *ctx, int argc, char **argv)
         return EX_USAGE;
     }
     const char *sub = args[0];
-    bool needs_user = strcmp(sub, "list") == 0 || strcmp(sub, "stats") == 0 ||
-                      strcmp(sub, "show") == 0;
+    bool needs_user =
+        strcmp(sub, "list") == 0 || strcmp(sub, "stats") == 0 || strcmp(sub, "show") == 0;
     if ((needs_user && n != (strcmp(sub, "show") == 0 ? 4 : 2)) ||
         (!needs_user && (n != 1 || (strcmp(sub, "blobs") != 0 && strcmp(sub, "gc") != 0)))) {
         usage();

@@ -54,7 +54,10 @@ static int queue_show(struct cli_ctx *ctx, const char *id, bool body)
            m.data.len, e->sender, e->client ? e->client : "");
     if (e->auth_user)
         printf("auth_user: %s\n", e->auth_user);
-    printf("state: %s\nattempts: %u\n", e->hold ? "hold" : e->attempts ? "deferred" : "active",
+    printf("state: %s\nattempts: %u\n",
+           e->hold       ? "hold"
+           : e->attempts ? "deferred"
+                         : "active",
            e->attempts);
     if (e->next_attempt) {
         t = (time_t)(e->next_attempt / 1000);

@@ -193,7 +193,8 @@ static void qualify(const struct wharf_config *cfg, char **addr)
     *addr = buf_steal(&b, NULL);
 }
 
-/* Collects addresses from a To/Cc/Bcc field value: <a@b>, bare a@b or a bare local part, comma separated. */
+/* Collects addresses from a To/Cc/Bcc field value: <a@b>, bare a@b or a bare local part, comma
+ * separated. */
 static void extract_addresses(const char *v, char ***list, size_t *n)
 {
     const char *p = v;

@@ -24,7 +24,8 @@ static const struct {
 } commands[] = {
     {"ports", cmd_ports, "which component uses which port and why [--json|--nft|--check]"},
     {"status", cmd_status, "components, pids, uptime, restarts, connections [--json]"},
-    {"config", cmd_config, "dump [--all] | doc | man | example: effective configuration, reference"},
+    {"config", cmd_config,
+     "dump [--all] | doc | man | example: effective configuration, reference"},
     {"reload", cmd_reload, "reread the configuration and certificates (like SIGHUP)"},
     {"domain", cmd_domain, "add|list|del DOMAIN: local domains"},
     {"user", cmd_user, "add|list|del|passwd|quota USER: accounts"},

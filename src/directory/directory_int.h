@@ -23,7 +23,7 @@ struct directory {
     const struct wharf_config *cfg;
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT__COUNT]; /* prepared once, for the hot lookups */
-    struct buf srs_secret;            /* read at the first SRS address (srs.key), else empty */
+    struct buf srs_secret;           /* read at the first SRS address (srs.key), else empty */
     const char *cred_table; /* "cred.credentials" (attached), "main.credentials", or NULL */
     bool cred_only;         /* the handle of the auth process: credentials.db alone */
 };

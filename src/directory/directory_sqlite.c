@@ -136,8 +136,7 @@ fail:
  * by root gives the -wal and -shm files the owner of the database file, so
  * no root-owned file is left where an unprivileged process must write.
  */
-static int precreate(const struct wharf_config *cfg, const char *path, bool auth,
-                     struct buf *err)
+static int precreate(const struct wharf_config *cfg, const char *path, bool auth, struct buf *err)
 {
     if (geteuid() != 0)
         return 0;
@@ -226,7 +225,8 @@ int directory_attach_credentials(struct directory *d, struct buf *err)
         return -1;
     }
     struct buf sql = BUF_INIT;
-    buf_printf(&sql, "PRAGMA cred.journal_mode = WAL; PRAGMA cred.synchronous = FULL; " CRED_TABLE_SQL,
+    buf_printf(&sql,
+               "PRAGMA cred.journal_mode = WAL; PRAGMA cred.synchronous = FULL; " CRED_TABLE_SQL,
                "cred");
     rc = exec_sql(d, sql.data, err);
     buf_free(&sql);
@@ -917,11 +917,11 @@ enum directory_status directory_alias_list(struct directory *d, const char *doma
                                            void *arg, struct buf *err)
 {
     sqlite3_stmt *st;
-    enum directory_status ps = prepare_domain_list(
-        d, domain,
-        "SELECT address, target FROM aliases "
-        "WHERE ?1 IS NULL OR domain = ?1 ORDER BY address, target",
-        &st, err);
+    enum directory_status ps =
+        prepare_domain_list(d, domain,
+                            "SELECT address, target FROM aliases "
+                            "WHERE ?1 IS NULL OR domain = ?1 ORDER BY address, target",
+                            &st, err);
     if (ps != DIRECTORY_OK)
         return ps;
     int rc;

@@ -76,11 +76,16 @@ static int teardown(void **state)
     struct fixture *f = *state;
     directory_close(f->d);
     struct buf b = BUF_INIT;
-    const char *files[] = {"directory/directory.db",     "directory/directory.db-wal",
-                           "directory/directory.db-shm", "directory/srs.key",
-                           "auth/credentials.db",        "auth/credentials.db-wal",
-                           "auth/credentials.db-shm",    "directory",
-                           "auth",                       ""};
+    const char *files[] = {"directory/directory.db",
+                           "directory/directory.db-wal",
+                           "directory/directory.db-shm",
+                           "directory/srs.key",
+                           "auth/credentials.db",
+                           "auth/credentials.db-wal",
+                           "auth/credentials.db-shm",
+                           "directory",
+                           "auth",
+                           ""};
     for (size_t i = 0; i < 10; i++) {
         buf_reset(&b);
         buf_printf(&b, "%s/%s", f->dir, files[i]);

@@ -238,8 +238,8 @@ void imap_cmd_myrights(struct imap_session *s, struct slice tag, bool uid,
     struct imap_mbref r;
     if (acl_mailbox(s, tag, &args[0], 0, &r)) {
         /* RFC 4314 4: any of l r i k x a. */
-        const unsigned any = IMAP_RIGHT_L | IMAP_RIGHT_R | IMAP_RIGHT_I | IMAP_RIGHT_K |
-                             IMAP_RIGHT_X | IMAP_RIGHT_A;
+        const unsigned any =
+            IMAP_RIGHT_L | IMAP_RIGHT_R | IMAP_RIGHT_I | IMAP_RIGHT_K | IMAP_RIGHT_X | IMAP_RIGHT_A;
         if (!(r.rights & any)) {
             imap_printf(s, "%.*s NO %s", TAGF(tag), missing);
         } else {

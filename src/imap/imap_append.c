@@ -43,8 +43,9 @@ static bool catenate_valid(const struct imap_arg *a)
     for (size_t i = 0; i < a->n_list; i += 2) {
         const struct imap_arg *v = &a->list[i + 1];
         struct slice url;
-        if (imap_arg_is_atom(&a->list[i], "TEXT") ? v->type != IMAP_ARG_STRING
-            : !imap_arg_is_atom(&a->list[i], "URL") || !imap_arg_astring(v, &url))
+        if (imap_arg_is_atom(&a->list[i], "TEXT")
+                ? v->type != IMAP_ARG_STRING
+                : !imap_arg_is_atom(&a->list[i], "URL") || !imap_arg_astring(v, &url))
             return false;
     }
     return true;
@@ -156,7 +157,8 @@ static void append_undo(struct imap_session *s, const char *owner, const char *m
     if (k > 0 && store_message_expunge(s->srv->store, owner, mailbox, uids, k, &err) != 0)
         log_error("user=<%s>: cannot take back a refused APPEND: %s", s->account, buf_cstr(&err));
     else if (k > 0)
-        imap_mailbox_changed(s, owner, mailbox); /* a session that saw them in between learns they went */
+        imap_mailbox_changed(s, owner,
+                             mailbox); /* a session that saw them in between learns they went */
     buf_free(&err);
     free(uids);
 }
@@ -277,8 +279,11 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
     t = xcalloc(k, sizeof(*t));
     d = xcalloc(k, sizeof(*d));
     for (size_t i = 0; i < k; i++) {
-        t[i] = (struct store_target){.owner = ref.owner, .mailbox = ref.name, .must_exist = true,
-                                     .quota_bytes = qb, .quota_messages = qm};
+        t[i] = (struct store_target){.owner = ref.owner,
+                                     .mailbox = ref.name,
+                                     .must_exist = true,
+                                     .quota_bytes = qb,
+                                     .quota_messages = qm};
         d[i] = (struct store_delivery){
             .data = msgs[i].data,
             .internaldate = msgs[i].date,

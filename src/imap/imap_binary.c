@@ -62,8 +62,7 @@ static const struct mime_part *part_find(const struct mime_message *msg, struct 
         else if (cur->kind == MIME_MESSAGE)
             cur = cur->children == NULL ? NULL : message_part(cur->children, n);
         else /* a leaf inside a multipart is its own part 1 */
-            cur = n == 1 && cur->parent != NULL && cur->parent->kind == MIME_MULTIPART ? cur
-                                                                                       : NULL;
+            cur = n == 1 && cur->parent != NULL && cur->parent->kind == MIME_MULTIPART ? cur : NULL;
         numbered = true;
     }
     return cur;

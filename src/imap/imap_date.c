@@ -169,7 +169,8 @@ bool imap_rfc5322_date_zone_parse(struct slice s, int64_t *t_r, int64_t *zone_r)
         if (!digits(&p, end, 2, 2, &zh) || !digits(&p, end, 2, 2, &zm) || zm > 59)
             return false;
         zone = (int64_t)(zh * 3600 + zm * 60) * (minus ? -1 : 1);
-    } /* obsolete zone names (GMT, EST, ...) are taken as UTC, as RFC 5322 4.3 allows for unknown ones */
+    } /* obsolete zone names (GMT, EST, ...) are taken as UTC, as RFC 5322 4.3 allows for unknown
+         ones */
     *t_r = days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss - zone;
     *zone_r = zone;
     return true;

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 enum fetch_kind {
     F_FLAGS,
     F_INTERNALDATE,
@@ -72,7 +71,8 @@ static const char *parse_section(struct fetch *f, struct slice item)
 {
     const char *lb = memchr(item.ptr, '[', item.len);
     struct slice name = slice_make(item.ptr, (size_t)(lb - item.ptr));
-    bool peek = slice_eq_cstr_nocase(name, "BODY.PEEK") || slice_eq_cstr_nocase(name, "BINARY.PEEK");
+    bool peek =
+        slice_eq_cstr_nocase(name, "BODY.PEEK") || slice_eq_cstr_nocase(name, "BINARY.PEEK");
     enum fetch_kind kind = F_SECTION;
     if (slice_eq_cstr_nocase(name, "BINARY") || slice_eq_cstr_nocase(name, "BINARY.PEEK"))
         kind = F_BINARY;
@@ -194,12 +194,12 @@ struct loaded {
     struct mime_message mime;
 };
 
-static int load(struct imap_session *s, const struct imap_msg *m, struct loaded *l,
-                bool parse)
+static int load(struct imap_session *s, const struct imap_msg *m, struct loaded *l, bool parse)
 {
     if (!l->have_data) {
         struct buf err = BUF_INIT;
-        int r = store_message_read(s->srv->store, s->view.owner, s->view.name, m->uid, &l->data, &err);
+        int r =
+            store_message_read(s->srv->store, s->view.owner, s->view.name, m->uid, &l->data, &err);
         if (r != 0) {
             if (r < 0)
                 log_error("user=<%s>: read uid %u: %s", s->account, m->uid, buf_cstr(&err));
@@ -302,8 +302,7 @@ static int section_write(struct imap_session *s, struct imap_msg *m, struct load
             data = SLICE_LIT("");
         else {
             size_t left = data.len - (size_t)it->origin;
-            data = slice_make(data.ptr + it->origin,
-                              it->length < left ? (size_t)it->length : left);
+            data = slice_make(data.ptr + it->origin, it->length < left ? (size_t)it->length : left);
         }
     }
     literal_write(out, data);
@@ -334,9 +333,9 @@ static int binary_write(struct imap_session *s, struct imap_msg *m, struct loade
         if (it->origin >= d.len)
             d = SLICE_LIT("");
         else
-            d = slice_make(d.ptr + it->origin,
-                           it->length < d.len - it->origin ? (size_t)it->length
-                                                           : d.len - (size_t)it->origin);
+            d = slice_make(d.ptr + it->origin, it->length < d.len - it->origin
+                                                   ? (size_t)it->length
+                                                   : d.len - (size_t)it->origin);
     }
     /* RFC 3516 4.2: content with NUL goes as a literal8. */
     buf_append_cstr(out, d.len > 0 && memchr(d.ptr, 0, d.len) != NULL ? " ~" : " ");
@@ -388,8 +387,8 @@ static const char *fetch_modifiers(struct imap_session *s, bool uid, const struc
         const struct imap_arg *m = &a->list[i];
         if (imap_arg_is_atom(m, "CHANGEDSINCE") && *changedsince_r == 0 && i + 1 < a->n_list) {
             const struct imap_arg *v = &a->list[++i];
-            if (v->type != IMAP_ARG_ATOM ||
-                !imap_parse_number(v->str, INT64_MAX, changedsince_r) || *changedsince_r == 0)
+            if (v->type != IMAP_ARG_ATOM || !imap_parse_number(v->str, INT64_MAX, changedsince_r) ||
+                *changedsince_r == 0)
                 return "Invalid CHANGEDSINCE value";
         } else if (imap_arg_is_atom(m, "VANISHED") && !*vanished_r) {
             if (!uid || !s->qresync)
@@ -412,8 +411,8 @@ static bool saved_seqset(const struct imap_view *v, struct imap_seqset *set)
     return true;
 }
 
-void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid,
-                    const struct imap_arg *args, size_t n)
+void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid, const struct imap_arg *args,
+                    size_t n)
 {
     struct fetch f = {0};
     const char *e = NULL;

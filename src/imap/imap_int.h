@@ -37,7 +37,7 @@ struct imap_server {
     struct auth_client *auth;
     struct directory_client *dir; /* quotas, from the directory process */
     const char *greeting_host;
-    struct imap_session *sessions; /* every open session, for mailbox-changed events */
+    struct imap_session *sessions;  /* every open session, for mailbox-changed events */
     struct imap_changes_memo *memo; /* set while one event wakes sessions (imap_store_changes) */
 };
 
@@ -59,10 +59,10 @@ enum imap_state {
 
 enum imap_wait {
     IMAP_WAIT_NONE,
-    IMAP_WAIT_SASL,  /* sent "+ " for AUTHENTICATE, a response line comes next */
-    IMAP_WAIT_AUTH,  /* the auth process is checking credentials (reading paused) */
-    IMAP_WAIT_IDLE,  /* in IDLE until "DONE" */
-    IMAP_WAIT_TLS,   /* STARTTLS answered, handshake pending */
+    IMAP_WAIT_SASL, /* sent "+ " for AUTHENTICATE, a response line comes next */
+    IMAP_WAIT_AUTH, /* the auth process is checking credentials (reading paused) */
+    IMAP_WAIT_IDLE, /* in IDLE until "DONE" */
+    IMAP_WAIT_TLS,  /* STARTTLS answered, handshake pending */
 };
 
 /*
@@ -89,7 +89,8 @@ struct imap_view {
     unsigned rights; /* the session's rights on it when selected (IMAP_RIGHT_*) */
     bool readonly;
     bool dirty; /* a mailbox-changed event came since the last complete sync */
-    struct imap_context *contexts; /* RFC 5267 update contexts (imap_context.c); end with the view */
+    struct imap_context
+        *contexts; /* RFC 5267 update contexts (imap_context.c); end with the view */
     uint32_t uidvalidity;
     uint32_t uidnext;
     uint64_t highestmodseq;
@@ -116,23 +117,25 @@ struct imap_session {
     char *tag;       /* of the command waiting (AUTHENTICATE, IDLE) */
     char *account;
     void *auth_handle;
-    void *dir_handle; /* the account's quota asked at login, before the OK */
-    unsigned errors; /* malformed commands in a row */
-    bool condstore;  /* CONDSTORE enabled (RFC 7162 3.1): MODSEQ in FETCH responses */
-    bool qresync;    /* QRESYNC enabled (RFC 7162 3.2): VANISHED instead of EXPUNGE */
-    bool rev2;       /* IMAP4rev2 enabled (RFC 9051): ESEARCH, UTF-8 names, no RECENT */
-    const char *name_error; /* why imap_mailbox_arg refused a name; imap_bad says it */
+    void *dir_handle;           /* the account's quota asked at login, before the OK */
+    unsigned errors;            /* malformed commands in a row */
+    bool condstore;             /* CONDSTORE enabled (RFC 7162 3.1): MODSEQ in FETCH responses */
+    bool qresync;               /* QRESYNC enabled (RFC 7162 3.2): VANISHED instead of EXPUNGE */
+    bool rev2;                  /* IMAP4rev2 enabled (RFC 9051): ESEARCH, UTF-8 names, no RECENT */
+    const char *name_error;     /* why imap_mailbox_arg refused a name; imap_bad says it */
     struct imap_notify *notify; /* NOTIFY in effect (RFC 5465, imap_notify.c); NULL: never used */
     struct imap_view view;
 };
 
 /* ---- replies (imap_session.c) ---- */
-void imap_printf(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imap_printf(struct imap_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* "<tag> BAD <text>"; counts towards imap_max_errors. */
 void imap_bad(struct imap_session *s, struct slice tag, const char *text);
 /* "<tag> NO [SERVERBUG] ..." after logging a store error. */
 void imap_store_error(struct imap_session *s, struct slice tag, const char *what, struct buf *err);
-/* Tell every session (here and, through the bus, in other processes) that owner's mailbox changed. */
+/* Tell every session (here and, through the bus, in other processes) that owner's mailbox changed.
+ */
 void imap_mailbox_changed(struct imap_session *s, const char *owner, const char *mailbox);
 
 /* ---- mailboxes (imap_mailbox.c) ---- */
@@ -200,7 +203,8 @@ imap_handler imap_cmd_compress;
 
 /* ---- QUOTA (imap_quota.c) ---- */
 imap_handler imap_cmd_getquota, imap_cmd_getquotaroot;
-/* owner's limits from the directory (0: unlimited; public folders have none); -1 when unknown (logged). */
+/* owner's limits from the directory (0: unlimited; public folders have none); -1 when unknown
+ * (logged). */
 int imap_quota_limits(struct imap_session *s, const char *owner, uint64_t *bytes_r,
                       uint64_t *messages_r);
 /*
@@ -241,7 +245,7 @@ size_t imap_keywords_max(const struct imap_session *s);
 /* ---- namespaces and rights (imap_namespace.c), ACL commands (imap_acl.c) ---- */
 #define IMAP_NS_OTHER "Other Users"     /* + "/" + account + "/" + mailbox */
 #define IMAP_NS_PUBLIC "Public Folders" /* + "/" + public folder */
-#define IMAP_RIGHTS "lrswipkxtea"        /* RFC 4314, bit i is IMAP_RIGHTS[i] */
+#define IMAP_RIGHTS "lrswipkxtea"       /* RFC 4314, bit i is IMAP_RIGHTS[i] */
 enum imap_right {
     IMAP_RIGHT_L = 1u << 0,  /* lookup: LIST, and knowing that it exists */
     IMAP_RIGHT_R = 1u << 1,  /* read: SELECT, EXAMINE, STATUS, FETCH */
@@ -317,8 +321,8 @@ void imap_qresync_free(struct imap_qresync *q);
 /* After the select responses: VANISHED (EARLIER) and FETCH of what changed since q->modseq. */
 int imap_qresync_select(struct imap_session *s, const struct imap_qresync *q, struct buf *out);
 /* "* VANISHED (EARLIER) uids" of the UIDs expunged since modseq (within the set, if any). */
-int imap_vanished_earlier(struct imap_session *s, uint64_t modseq,
-                          const struct imap_seqset *within, struct buf *out);
+int imap_vanished_earlier(struct imap_session *s, uint64_t modseq, const struct imap_seqset *within,
+                          struct buf *out);
 
 /* ---- BINARY (imap_binary.c) ---- */
 enum imap_binary_result {

@@ -54,7 +54,7 @@ static bool pattern_match(const char *pat, const char *name, bool nocase)
 }
 
 struct list_req {
-    bool extended;   /* selection or return options, or several patterns, were used */
+    bool extended; /* selection or return options, or several patterns, were used */
     bool sel_subscribed, sel_special_use, recursive;
     bool ret_subscribed;
     const struct imap_arg *status; /* RETURN (STATUS (...)): the item list */
@@ -211,9 +211,9 @@ struct entry {
     char *name;
     const struct store_mailbox *mb; /* NULL: the mailbox does not exist */
     bool subscribed;
-    bool children;    /* an existing mailbox below it */
-    bool selected;    /* meets the selection criteria */
-    bool childinfo;   /* a descendant that meets them does not match the patterns */
+    bool children;  /* an existing mailbox below it */
+    bool selected;  /* meets the selection criteria */
+    bool childinfo; /* a descendant that meets them does not match the patterns */
 };
 
 static int entry_cmp(const void *a, const void *b)
@@ -335,12 +335,13 @@ static void entry_write(struct imap_session *s, const struct list_req *q, const 
     }
     buf_append(out, "\r\n", 2);
     /* RFC 5819: STATUS right after the LIST of a selectable mailbox. */
-    if (q->status != NULL && e->mb != NULL && e->mb->uidvalidity != 0) /* 0: no "r" (imap_namespace.c) */
+    if (q->status != NULL && e->mb != NULL &&
+        e->mb->uidvalidity != 0) /* 0: no "r" (imap_namespace.c) */
         (void)imap_status_write(s, out, e->name, q->status, e->mb);
 }
 
-void imap_cmd_list(struct imap_session *s, struct slice tag, bool uid,
-                   const struct imap_arg *args, size_t n)
+void imap_cmd_list(struct imap_session *s, struct slice tag, bool uid, const struct imap_arg *args,
+                   size_t n)
 {
     (void)uid;
     struct list_req q = {0};
@@ -400,8 +401,8 @@ done:
     buf_free(&out);
 }
 
-void imap_cmd_lsub(struct imap_session *s, struct slice tag, bool uid,
-                   const struct imap_arg *args, size_t n)
+void imap_cmd_lsub(struct imap_session *s, struct slice tag, bool uid, const struct imap_arg *args,
+                   size_t n)
 {
     (void)uid;
     struct list_req q = {0};

@@ -139,8 +139,11 @@ static void keywords_free(char *k)
 /* A view entry from a store row (its keywords move over). */
 static struct imap_msg view_msg(struct store_message *m)
 {
-    return (struct imap_msg){.uid = m->uid, .flags = m->flags, .modseq = m->modseq,
-                             .internaldate = m->internaldate, .size = m->size,
+    return (struct imap_msg){.uid = m->uid,
+                             .flags = m->flags,
+                             .modseq = m->modseq,
+                             .internaldate = m->internaldate,
+                             .size = m->size,
                              .keywords = keywords_take(m)};
 }
 
@@ -428,7 +431,8 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
         v->uidvalidity = c.uidvalidity;
     if (v->n > 0 && v->msgs[v->n - 1].uid >= v->uidnext)
         v->uidnext = v->msgs[v->n - 1].uid + 1;
-    /* QRESYNC wants the mailbox's HIGHESTMODSEQ after an EXPUNGE (RFC 7162 3.2.10), expunges included. */
+    /* QRESYNC wants the mailbox's HIGHESTMODSEQ after an EXPUNGE (RFC 7162 3.2.10), expunges
+     * included. */
     if (s->qresync && allow_expunge && c.highestmodseq > v->highestmodseq)
         v->highestmodseq = c.highestmodseq;
     for (size_t i = 0; i < c.n; i++)
@@ -518,8 +522,8 @@ static int mailbox_get_readable(struct imap_session *s, struct slice tag, const 
     return r;
 }
 
-static void select_or_examine(struct imap_session *s, struct slice tag,
-                              const struct imap_arg *args, size_t n, bool readonly)
+static void select_or_examine(struct imap_session *s, struct slice tag, const struct imap_arg *args,
+                              size_t n, bool readonly)
 {
     bool condstore = false;
     struct imap_qresync q = {0};
@@ -528,8 +532,10 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
         e = imap_select_params(s, &args[1], &condstore, &q);
     char *name = (n == 1 || n == 2) && e == NULL ? imap_mailbox_arg(s, &args[0]) : NULL;
     if (name == NULL) {
-        imap_bad(s, tag, e ? e : readonly ? "Usage: EXAMINE mailbox [(CONDSTORE | QRESYNC (...))]"
-                                        : "Usage: SELECT mailbox [(CONDSTORE | QRESYNC (...))]");
+        imap_bad(s, tag,
+                 e          ? e
+                 : readonly ? "Usage: EXAMINE mailbox [(CONDSTORE | QRESYNC (...))]"
+                            : "Usage: SELECT mailbox [(CONDSTORE | QRESYNC (...))]");
         imap_qresync_free(&q);
         return;
     }
@@ -568,8 +574,9 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
     v->name = ref.name;
     v->rights = ref.rights;
     /* RFC 4314 5.2: READ-ONLY without any right to change the mailbox. */
-    v->readonly = readonly || !(ref.rights & (IMAP_RIGHT_I | IMAP_RIGHT_E | IMAP_RIGHT_S |
-                                              IMAP_RIGHT_W | IMAP_RIGHT_T));
+    v->readonly =
+        readonly ||
+        !(ref.rights & (IMAP_RIGHT_I | IMAP_RIGHT_E | IMAP_RIGHT_S | IMAP_RIGHT_W | IMAP_RIGHT_T));
     view_recent_mark(s, 0);
     v->uidvalidity = mb.uidvalidity;
     v->uidnext = mb.uidnext;
@@ -618,8 +625,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag,
         buf_printf(&out, "* OK [UNSEEN %zu] First unseen\r\n", first_unseen);
     buf_printf(&out, "* OK [UIDVALIDITY %u] UIDs valid\r\n", v->uidvalidity);
     buf_printf(&out, "* OK [UIDNEXT %u] Predicted next UID\r\n", v->uidnext);
-    buf_printf(&out, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
-               (unsigned long long)v->highestmodseq);
+    buf_printf(&out, "* OK [HIGHESTMODSEQ %llu] Highest\r\n", (unsigned long long)v->highestmodseq);
     buf_append(&out, resync.data, resync.len);
     buf_free(&resync);
     buf_printf(&out, "%.*s OK [%s] %s completed\r\n", TAGF(tag),
@@ -643,13 +649,14 @@ void imap_cmd_examine(struct imap_session *s, struct slice tag, bool uid,
     select_or_examine(s, tag, args, n, true);
 }
 
-void imap_cmd_close(struct imap_session *s, struct slice tag, bool uid,
-                    const struct imap_arg *args, size_t n)
+void imap_cmd_close(struct imap_session *s, struct slice tag, bool uid, const struct imap_arg *args,
+                    size_t n)
 {
     (void)uid, (void)args, (void)n;
     struct imap_view *v = &s->view;
     if (!v->readonly && (v->rights & IMAP_RIGHT_E)) {
-        /* CLOSE expunges silently (no EXPUNGE responses); without "e" it only closes (RFC 4314 4). */
+        /* CLOSE expunges silently (no EXPUNGE responses); without "e" it only closes (RFC 4314 4).
+         */
         uint32_t *uids = xcalloc(v->n ? v->n : 1, sizeof(*uids));
         size_t k = 0;
         for (size_t i = 0; i < v->n; i++)
@@ -677,8 +684,8 @@ void imap_cmd_unselect(struct imap_session *s, struct slice tag, bool uid,
     imap_printf(s, "%.*s OK UNSELECT completed", TAGF(tag));
 }
 
-void imap_cmd_check(struct imap_session *s, struct slice tag, bool uid,
-                    const struct imap_arg *args, size_t n)
+void imap_cmd_check(struct imap_session *s, struct slice tag, bool uid, const struct imap_arg *args,
+                    size_t n)
 {
     (void)uid, (void)args, (void)n;
     imap_view_sync(s, true, NULL, 0);
@@ -761,8 +768,10 @@ static bool create_allowed(struct imap_session *s, struct slice tag, const struc
         return false;
     if (rights & IMAP_RIGHT_K)
         return true;
-    imap_printf(s, "%.*s NO [NOPERM] Permission denied (creating here needs the right \"k\" on "
-                "an existing parent; public folders are made with wharf public add)", TAGF(tag));
+    imap_printf(s,
+                "%.*s NO [NOPERM] Permission denied (creating here needs the right \"k\" on "
+                "an existing parent; public folders are made with wharf public add)",
+                TAGF(tag));
     return false;
 }
 
@@ -861,8 +870,8 @@ static void rename_inbox(struct imap_session *s, struct slice tag, char *to)
     uint32_t *uids = xcalloc(n ? n : 1, sizeof(*uids));
     for (size_t i = 0; i < n; i++)
         uids[i] = list[i].uid;
-    if (n > 0 && store_message_copy(s->srv->store, s->account, STORE_INBOX, uids, n, to, true,
-                                    NULL, &err) != 0) {
+    if (n > 0 && store_message_copy(s->srv->store, s->account, STORE_INBOX, uids, n, to, true, NULL,
+                                    &err) != 0) {
         imap_store_error(s, tag, "rename INBOX", &err);
     } else {
         if (n > 0) {

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static bool keyword_valid(struct slice k)
 {
     if (k.len == 0)
@@ -116,14 +115,16 @@ static bool store_rights_apply(struct imap_session *s, struct slice tag, enum st
         if (!asked || *flags != 0 || keywords->len > 0)
             return true;
     }
-    imap_printf(s, "%.*s NO [NOPERM] Permission denied (\\Seen needs the right \"s\", \\Deleted "
-                "\"t\", other flags \"w\"; FLAGS all three)", TAGF(tag));
+    imap_printf(s,
+                "%.*s NO [NOPERM] Permission denied (\\Seen needs the right \"s\", \\Deleted "
+                "\"t\", other flags \"w\"; FLAGS all three)",
+                TAGF(tag));
     buf_free(keywords);
     return false;
 }
 
-void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
-                    const struct imap_arg *args, size_t n)
+void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid, const struct imap_arg *args,
+                    size_t n)
 {
     /* STORE set [(UNCHANGEDSINCE modseq)] item flags (RFC 7162 3.1.3) */
     const struct imap_arg *set = &args[0], *mod = NULL;
@@ -133,15 +134,15 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
         n--;
     }
     uint64_t unchangedsince = 0;
-    if (mod != NULL &&
-        (mod->n_list != 2 || !imap_arg_is_atom(&mod->list[0], "UNCHANGEDSINCE") ||
-         mod->list[1].type != IMAP_ARG_ATOM ||
-         !imap_parse_number(mod->list[1].str, INT64_MAX, &unchangedsince))) {
+    if (mod != NULL && (mod->n_list != 2 || !imap_arg_is_atom(&mod->list[0], "UNCHANGEDSINCE") ||
+                        mod->list[1].type != IMAP_ARG_ATOM ||
+                        !imap_parse_number(mod->list[1].str, INT64_MAX, &unchangedsince))) {
         imap_bad(s, tag, "Invalid STORE modifier (only UNCHANGEDSINCE is supported)");
         return;
     }
     if (n < 3 || set->type != IMAP_ARG_ATOM || args[1].type != IMAP_ARG_ATOM) {
-        imap_bad(s, tag, "Usage: STORE sequence-set [(UNCHANGEDSINCE n)] [+|-]FLAGS[.SILENT] (flags)");
+        imap_bad(s, tag,
+                 "Usage: STORE sequence-set [(UNCHANGEDSINCE n)] [+|-]FLAGS[.SILENT] (flags)");
         return;
     }
     struct slice item = args[1].str;
@@ -159,7 +160,8 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
     struct buf keywords = BUF_INIT;
     for (size_t i = 2; i < n; i++) {
         unsigned f;
-        if ((n > 3 && args[i].type == IMAP_ARG_LIST) || !imap_flags_parse(&args[i], imap_keywords_max(s), &f, &keywords)) {
+        if ((n > 3 && args[i].type == IMAP_ARG_LIST) ||
+            !imap_flags_parse(&args[i], imap_keywords_max(s), &f, &keywords)) {
             imap_bad(s, tag, "Invalid flags");
             buf_free(&keywords);
             return;
@@ -187,9 +189,9 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
         /* Every message has a MODSEQ above 0: nothing may change. */
         for (size_t i = 0; i < k; i++)
             res[i].outcome = STORE_FLAGS_MODIFIED_SINCE;
-    } else if (k > 0 && store_message_flags(s->srv->store, s->view.owner, s->view.name, uids, k, op,
-                                            flags, buf_cstr(&keywords), unchangedsince, res,
-                                            &err) != 0) {
+    } else if (k > 0 &&
+               store_message_flags(s->srv->store, s->view.owner, s->view.name, uids, k, op, flags,
+                                   buf_cstr(&keywords), unchangedsince, res, &err) != 0) {
         imap_store_error(s, tag, "store", &err);
         goto done;
     }
@@ -198,8 +200,10 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
     for (size_t i = 0; i < k; i++) {
         struct imap_msg *m = &s->view.msgs[idx[i]];
         if (res[i].outcome == STORE_FLAGS_MODIFIED_SINCE) {
-            buf_printf(&modified, "%s%u", modified.len ? "," : "", uid ? m->uid : (uint32_t)idx[i] + 1);
-        } else if (res[i].outcome == STORE_FLAGS_CHANGED || res[i].outcome == STORE_FLAGS_UNCHANGED) {
+            buf_printf(&modified, "%s%u", modified.len ? "," : "",
+                       uid ? m->uid : (uint32_t)idx[i] + 1);
+        } else if (res[i].outcome == STORE_FLAGS_CHANGED ||
+                   res[i].outcome == STORE_FLAGS_UNCHANGED) {
             changed = changed || res[i].outcome == STORE_FLAGS_CHANGED;
             uids[n_ok++] = m->uid;
             m->flags = res[i].flags | (m->flags & IMAP_MSG_RECENT);
@@ -227,7 +231,8 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid,
                 imap_flags_write(&out, m->flags, m->keywords);
             }
             if (s->condstore)
-                buf_printf(&out, "%sMODSEQ (%llu)", silent ? "" : " ", (unsigned long long)m->modseq);
+                buf_printf(&out, "%sMODSEQ (%llu)", silent ? "" : " ",
+                           (unsigned long long)m->modseq);
             buf_append_cstr(&out, ")\r\n");
         }
         net_conn_write(s->conn, out.data, out.len);
@@ -264,7 +269,8 @@ static void copy_or_move(struct imap_session *s, struct slice tag, bool uid,
 {
     char *dest = n == 2 && args[0].type == IMAP_ARG_ATOM ? imap_mailbox_arg(s, &args[1]) : NULL;
     if (dest == NULL) {
-        imap_bad(s, tag, move ? "Usage: MOVE sequence-set mailbox" : "Usage: COPY sequence-set mailbox");
+        imap_bad(s, tag,
+                 move ? "Usage: MOVE sequence-set mailbox" : "Usage: COPY sequence-set mailbox");
         return;
     }
     if (move && s->view.readonly) {
@@ -274,8 +280,10 @@ static void copy_or_move(struct imap_session *s, struct slice tag, bool uid,
     }
     /* RFC 6851 4.3 with RFC 4314: MOVE takes "t" and "e" on the source. */
     if (move && (s->view.rights & (IMAP_RIGHT_T | IMAP_RIGHT_E)) != (IMAP_RIGHT_T | IMAP_RIGHT_E)) {
-        imap_printf(s, "%.*s NO [NOPERM] Permission denied (MOVE needs the rights \"t\" and \"e\" "
-                    "here)", TAGF(tag));
+        imap_printf(s,
+                    "%.*s NO [NOPERM] Permission denied (MOVE needs the rights \"t\" and \"e\" "
+                    "here)",
+                    TAGF(tag));
         free(dest);
         return;
     }
@@ -285,7 +293,8 @@ static void copy_or_move(struct imap_session *s, struct slice tag, bool uid,
     if (!ok)
         imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
     size_t *idx, k;
-    if (!ok || !imap_mbref_allowed(s, tag, &to, IMAP_RIGHT_I, "[TRYCREATE] Mailbox does not exist") ||
+    if (!ok ||
+        !imap_mbref_allowed(s, tag, &to, IMAP_RIGHT_I, "[TRYCREATE] Mailbox does not exist") ||
         !imap_view_select(s, tag, args[0].str, uid, &idx, &k)) {
         imap_mbref_free(&to);
         return;
@@ -343,14 +352,14 @@ done:
     imap_mbref_free(&to);
 }
 
-void imap_cmd_copy(struct imap_session *s, struct slice tag, bool uid,
-                   const struct imap_arg *args, size_t n)
+void imap_cmd_copy(struct imap_session *s, struct slice tag, bool uid, const struct imap_arg *args,
+                   size_t n)
 {
     copy_or_move(s, tag, uid, args, n, false);
 }
 
-void imap_cmd_move(struct imap_session *s, struct slice tag, bool uid,
-                   const struct imap_arg *args, size_t n)
+void imap_cmd_move(struct imap_session *s, struct slice tag, bool uid, const struct imap_arg *args,
+                   size_t n)
 {
     copy_or_move(s, tag, uid, args, n, true);
 }

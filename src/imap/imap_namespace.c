@@ -146,8 +146,8 @@ bool imap_mbref_allowed(struct imap_session *s, struct slice tag, const struct i
     if (r->name != NULL && (r->rights & IMAP_RIGHT_L)) {
         struct buf text = BUF_INIT;
         imap_rights_write(&text, need & ~r->rights, false);
-        imap_printf(s, "%.*s NO [NOPERM] Permission denied (you lack the right \"%s\")",
-                    TAGF(tag), buf_cstr(&text));
+        imap_printf(s, "%.*s NO [NOPERM] Permission denied (you lack the right \"%s\")", TAGF(tag),
+                    buf_cstr(&text));
         buf_free(&text);
     } else {
         /* Exactly what a missing mailbox gets: nothing tells that it exists. */

@@ -174,8 +174,8 @@ static bool is_ctl(unsigned char c)
 /* tag = 1*<any ASTRING-CHAR except "+"> */
 static bool is_tag_char(unsigned char c)
 {
-    return !is_ctl(c) && c != ' ' && c != '(' && c != ')' && c != '{' && c != '%' &&
-           c != '*' && c != '"' && c != '\\' && c != '+' && c < 0x80;
+    return !is_ctl(c) && c != ' ' && c != '(' && c != ')' && c != '{' && c != '%' && c != '*' &&
+           c != '"' && c != '\\' && c != '+' && c < 0x80;
 }
 
 static size_t tag_len(const char *p, const char *end)
@@ -318,7 +318,7 @@ static bool parse_atom(struct parser *ps, struct imap_arg *a)
     }
     if (ps->p == start)
         return fail(ps, ps->p < ps->end && *ps->p == ')' ? "Unexpected ')'"
-                                                          : "Invalid character in argument");
+                                                         : "Invalid character in argument");
     a->type = IMAP_ARG_ATOM;
     a->str = slice_make(start, (size_t)(ps->p - start));
     return true;
@@ -373,12 +373,12 @@ static bool parse_args(struct parser *ps, unsigned depth, struct imap_arg **v, s
             return true;
         if (!first) {
             if (*ps->p != ' ')
-                return fail(ps, *ps->p == ')' ? "Unexpected ')'" : "Missing space between arguments");
+                return fail(ps,
+                            *ps->p == ')' ? "Unexpected ')'" : "Missing space between arguments");
             ps->p++;
             if (ps->p == ps->end || *ps->p == ' ' || (depth > 0 && *ps->p == ')'))
                 return fail(ps, "Extra space");
-        }
-        else if (*ps->p == ' ')
+        } else if (*ps->p == ' ')
             return fail(ps, "Extra space");
         first = false;
         struct imap_arg *a = push(ps, v, n, &cap);

@@ -26,28 +26,28 @@
 
 /* Named limits (the options imap_max_line_length and imap_max_literal_size in
  * options.def set the reader's; these bound the argument tree). */
-#define IMAP_MAX_DEPTH 16     /* nesting of parenthesized lists */
-#define IMAP_MAX_ARGS 100000  /* argument nodes in one command, lists included */
-#define IMAP_MAX_TAG 64       /* bytes of a tag */
-#define IMAP_MAX_LITERALS 64  /* literals in one command */
+#define IMAP_MAX_DEPTH 16    /* nesting of parenthesized lists */
+#define IMAP_MAX_ARGS 100000 /* argument nodes in one command, lists included */
+#define IMAP_MAX_TAG 64      /* bytes of a tag */
+#define IMAP_MAX_LITERALS 64 /* literals in one command */
 
 /* ---- stage 1: the reader ---- */
 
 enum imap_read_result {
-    IMAP_READ_NEED_MORE,   /* everything given was consumed; feed more */
-    IMAP_READ_COMMAND,     /* a complete command is in imap_reader_command() */
-    IMAP_READ_CONTINUE,    /* a synchronizing literal was accepted: send "+ ..." now */
+    IMAP_READ_NEED_MORE,       /* everything given was consumed; feed more */
+    IMAP_READ_COMMAND,         /* a complete command is in imap_reader_command() */
+    IMAP_READ_CONTINUE,        /* a synchronizing literal was accepted: send "+ ..." now */
     IMAP_READ_LINE_TOO_LONG,   /* the command is dropped; the rest of its line is skipped */
     IMAP_READ_LITERAL_TOO_BIG, /* {n} over the limit: command dropped, nothing to skip */
     IMAP_READ_LITERAL_FATAL,   /* {n+} over the limit (or too many literals): BAD, then close */
 };
 
 struct imap_reader {
-    struct buf cmd;      /* the command so far, wire form */
-    size_t line_start;   /* offset in cmd of the line being read */
+    struct buf cmd;        /* the command so far, wire form */
+    size_t line_start;     /* offset in cmd of the line being read */
     uint64_t literal_left; /* bytes of the current literal still to come */
-    unsigned literals;   /* literals in this command */
-    int state;           /* private */
+    unsigned literals;     /* literals in this command */
+    int state;             /* private */
     size_t max_line;
     uint64_t max_literal;
 };
@@ -82,9 +82,9 @@ enum imap_arg_type {
 
 struct imap_arg {
     enum imap_arg_type type;
-    bool literal;       /* a STRING that came as {n} (or ~{n}) */
-    bool literal8;      /* it came as ~{n} (RFC 3516) */
-    struct slice str;   /* ATOM and STRING: points into the command buffer */
+    bool literal;          /* a STRING that came as {n} (or ~{n}) */
+    bool literal8;         /* it came as ~{n} (RFC 3516) */
+    struct slice str;      /* ATOM and STRING: points into the command buffer */
     struct imap_arg *list; /* LIST: children */
     size_t n_list;
 };

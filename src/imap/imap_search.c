@@ -24,9 +24,29 @@
 #define IMAP_MAX_SEARCH_DEPTH 64
 
 enum skind {
-    S_AND, S_NOT, S_OR, S_ALL, S_FLAG_SET, S_FLAG_UNSET, S_KEYWORD, S_UNKEYWORD, S_UID, S_SEQ,
-    S_HEADER, S_BODY, S_TEXT, S_BEFORE, S_ON, S_SINCE, S_LARGER, S_SMALLER, S_MODSEQ,
-    S_SAVED, S_SENTBEFORE, S_SENTON, S_SENTSINCE,
+    S_AND,
+    S_NOT,
+    S_OR,
+    S_ALL,
+    S_FLAG_SET,
+    S_FLAG_UNSET,
+    S_KEYWORD,
+    S_UNKEYWORD,
+    S_UID,
+    S_SEQ,
+    S_HEADER,
+    S_BODY,
+    S_TEXT,
+    S_BEFORE,
+    S_ON,
+    S_SINCE,
+    S_LARGER,
+    S_SMALLER,
+    S_MODSEQ,
+    S_SAVED,
+    S_SENTBEFORE,
+    S_SENTON,
+    S_SENTSINCE,
 };
 
 struct skey {
@@ -99,13 +119,19 @@ static bool parse_key(struct sparser *p, struct skey *k, unsigned depth)
         unsigned flag;
     } simple[] = {
         {"ALL", S_ALL, 0},
-        {"SEEN", S_FLAG_SET, STORE_FLAG_SEEN},          {"UNSEEN", S_FLAG_UNSET, STORE_FLAG_SEEN},
-        {"FLAGGED", S_FLAG_SET, STORE_FLAG_FLAGGED},    {"UNFLAGGED", S_FLAG_UNSET, STORE_FLAG_FLAGGED},
-        {"DELETED", S_FLAG_SET, STORE_FLAG_DELETED},    {"UNDELETED", S_FLAG_UNSET, STORE_FLAG_DELETED},
-        {"ANSWERED", S_FLAG_SET, STORE_FLAG_ANSWERED},  {"UNANSWERED", S_FLAG_UNSET, STORE_FLAG_ANSWERED},
-        {"DRAFT", S_FLAG_SET, STORE_FLAG_DRAFT},        {"UNDRAFT", S_FLAG_UNSET, STORE_FLAG_DRAFT},
+        {"SEEN", S_FLAG_SET, STORE_FLAG_SEEN},
+        {"UNSEEN", S_FLAG_UNSET, STORE_FLAG_SEEN},
+        {"FLAGGED", S_FLAG_SET, STORE_FLAG_FLAGGED},
+        {"UNFLAGGED", S_FLAG_UNSET, STORE_FLAG_FLAGGED},
+        {"DELETED", S_FLAG_SET, STORE_FLAG_DELETED},
+        {"UNDELETED", S_FLAG_UNSET, STORE_FLAG_DELETED},
+        {"ANSWERED", S_FLAG_SET, STORE_FLAG_ANSWERED},
+        {"UNANSWERED", S_FLAG_UNSET, STORE_FLAG_ANSWERED},
+        {"DRAFT", S_FLAG_SET, STORE_FLAG_DRAFT},
+        {"UNDRAFT", S_FLAG_UNSET, STORE_FLAG_DRAFT},
         /* \Recent: IMAP4rev1 sessions only (view_recent_mark); NEW is below. */
-        {"RECENT", S_FLAG_SET, IMAP_MSG_RECENT},        {"OLD", S_FLAG_UNSET, IMAP_MSG_RECENT},
+        {"RECENT", S_FLAG_SET, IMAP_MSG_RECENT},
+        {"OLD", S_FLAG_UNSET, IMAP_MSG_RECENT},
     };
     static const char *const headers[] = {"FROM", "TO", "CC", "BCC", "SUBJECT"};
     memset(k, 0, sizeof(*k));
@@ -435,8 +461,9 @@ static bool eval(struct smsg *sm, const struct skey *k)
     case S_BODY:
         return smsg_load(sm) && body_match(sm, sm->mime.root, k->a);
     case S_TEXT:
-        return smsg_load(sm) && (contains_nocase(mime_part_header(&sm->mime, sm->mime.root), k->a) ||
-                                 body_match(sm, sm->mime.root, k->a));
+        return smsg_load(sm) &&
+               (contains_nocase(mime_part_header(&sm->mime, sm->mime.root), k->a) ||
+                body_match(sm, sm->mime.root, k->a));
     case S_BEFORE:
         return day < k->date;
     case S_ON:
@@ -512,16 +539,19 @@ const char *imap_search_eval(struct imap_session *s, const struct imap_arg *args
     size_t *fill_off = NULL, n_fill = 0, ri = 0;
     if (v->n > 0 && uses_record(&root)) {
         struct buf err = BUF_INIT;
-        if (store_message_records(s->srv->store, v->owner, v->name, v->msgs[0].uid, &recs,
-                                  &err) != 0)
+        if (store_message_records(s->srv->store, v->owner, v->name, v->msgs[0].uid, &recs, &err) !=
+            0)
             log_warning("user=<%s>: search records: %s", s->account, buf_cstr(&err));
         buf_free(&err);
         fill_uids = xcalloc(v->n, sizeof(*fill_uids));
         fill_off = xcalloc(v->n + 1, sizeof(*fill_off));
     }
     for (size_t i = 0; i < v->n; i++) {
-        struct smsg sm = {.s = s, .m = &v->msgs[i], .msn = (uint32_t)(i + 1),
-                          .star_msn = (uint32_t)v->n, .star_uid = v->msgs[v->n - 1].uid};
+        struct smsg sm = {.s = s,
+                          .m = &v->msgs[i],
+                          .msn = (uint32_t)(i + 1),
+                          .star_msn = (uint32_t)v->n,
+                          .star_uid = v->msgs[v->n - 1].uid};
         buf_init(&sm.data);
         buf_init(&sm.built);
         while (ri < recs.n && recs.v[ri].uid < sm.m->uid)

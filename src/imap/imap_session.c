@@ -70,11 +70,12 @@ static bool plaintext_allowed(struct imap_session *s)
 
 static void capability_write(struct imap_session *s, struct buf *b)
 {
-    buf_append_cstr(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS "
-                       "MOVE UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE QRESYNC ESEARCH "
-                       "SEARCHRES LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND SORT "
-                       "THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
-                       "ACL RIGHTS=texk");
+    buf_append_cstr(
+        b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS "
+           "MOVE UNSELECT CHILDREN SPECIAL-USE STATUS=SIZE CONDSTORE QRESYNC ESEARCH "
+           "SEARCHRES LIST-EXTENDED LIST-STATUS BINARY MULTIAPPEND SORT "
+           "THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
+           "ACL RIGHTS=texk");
     /* RFC 5267, RFC 5957, RFC 4469 */
     buf_append_cstr(b, " ESORT CONTEXT=SEARCH CONTEXT=SORT SORT=DISPLAY CATENATE NOTIFY");
     if (s->state == IMAP_NOT_AUTHENTICATED) {
@@ -106,7 +107,8 @@ static void changes_copy(struct store_changes *dst, const struct store_changes *
     for (size_t i = 0; i < src->n; i++) {
         dst->msgs[i] = src->msgs[i];
         dst->msgs[i].keywords = xstrdup(src->msgs[i].keywords);
-        dst->msgs[i].envelope = dst->msgs[i].bodystructure = NULL; /* never in a listing of changes */
+        dst->msgs[i].envelope = dst->msgs[i].bodystructure =
+            NULL; /* never in a listing of changes */
     }
     dst->expunged = xcalloc(src->n_expunged ? src->n_expunged : 1, sizeof(*dst->expunged));
     if (src->n_expunged > 0)
@@ -295,8 +297,10 @@ static void cmd_authenticate(struct imap_session *s, struct slice tag, bool uid,
         return;
     }
     if (!plaintext_allowed(s)) {
-        imap_printf(s, "%.*s NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
-                       "non-secure connections; use STARTTLS first", (int)tag.len, tag.ptr);
+        imap_printf(s,
+                    "%.*s NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+                    "non-secure connections; use STARTTLS first",
+                    (int)tag.len, tag.ptr);
         return;
     }
     if (!slice_eq_cstr_nocase(args[0].str, "PLAIN")) {
@@ -328,8 +332,10 @@ static void cmd_login(struct imap_session *s, struct slice tag, bool uid,
         return;
     }
     if (!plaintext_allowed(s)) {
-        imap_printf(s, "%.*s NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
-                       "non-secure connections; use STARTTLS first", (int)tag.len, tag.ptr);
+        imap_printf(s,
+                    "%.*s NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+                    "non-secure connections; use STARTTLS first",
+                    (int)tag.len, tag.ptr);
         return;
     }
     if (user.len > IMAP_MAX_CREDENTIAL || pass.len > IMAP_MAX_CREDENTIAL ||
@@ -350,8 +356,9 @@ static void cmd_starttls(struct imap_session *s, struct slice tag, bool uid,
 {
     (void)uid, (void)args, (void)n;
     if (!net_conn_can_starttls(s->conn)) {
-        imap_bad(s, tag, net_conn_is_tls(s->conn) ? "Already using TLS"
-                                                  : "STARTTLS is not available on this port");
+        imap_bad(s, tag,
+                 net_conn_is_tls(s->conn) ? "Already using TLS"
+                                          : "STARTTLS is not available on this port");
         return;
     }
     imap_printf(s, "%.*s OK Begin TLS negotiation now", (int)tag.len, tag.ptr);
@@ -393,8 +400,8 @@ static void cmd_logout(struct imap_session *s, struct slice tag, bool uid,
     logout_now(s);
 }
 
-static void cmd_id(struct imap_session *s, struct slice tag, bool uid,
-                   const struct imap_arg *args, size_t n)
+static void cmd_id(struct imap_session *s, struct slice tag, bool uid, const struct imap_arg *args,
+                   size_t n)
 {
     (void)uid;
     if (n != 1 || (args[0].type != IMAP_ARG_LIST && !imap_arg_is_atom(&args[0], "NIL"))) {
@@ -464,8 +471,8 @@ enum cmd_flags {
 struct command_def {
     const char *name;
     imap_handler *fn;
-    enum imap_state min_state; /* NOT_AUTHENTICATED: any; AUTHENTICATED: after login */
-    enum imap_state only_state;/* != IMAP_LOGOUT: exactly this state */
+    enum imap_state min_state;  /* NOT_AUTHENTICATED: any; AUTHENTICATED: after login */
+    enum imap_state only_state; /* != IMAP_LOGOUT: exactly this state */
     unsigned flags;
 };
 
@@ -544,8 +551,9 @@ static void run_command(struct imap_session *s, struct imap_command *c)
         return;
     }
     if (s->state < def->min_state) {
-        imap_bad(s, c->tag, def->min_state == IMAP_SELECTED ? "No mailbox selected"
-                                                            : "Not allowed before login");
+        imap_bad(s, c->tag,
+                 def->min_state == IMAP_SELECTED ? "No mailbox selected"
+                                                 : "Not allowed before login");
         return;
     }
     if (def->only_state != IMAP_LOGOUT && s->state != def->only_state) {

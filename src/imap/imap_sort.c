@@ -317,15 +317,33 @@ static int sort_cmp(const void *pa, const void *pb)
     for (size_t i = 0; i < sort_n_keys; i++) {
         int c = 0;
         switch (sort_keys[i].key) {
-        case K_DISPLAYFROM: c = strcasecmp(a->display_from, b->display_from); break;
-        case K_DISPLAYTO: c = strcasecmp(a->display_to, b->display_to); break;
-        case K_ARRIVAL: c = cmp_i64(a->arrival, b->arrival); break;
-        case K_DATE: c = cmp_i64(a->date, b->date); break;
-        case K_SIZE: c = a->size < b->size ? -1 : a->size > b->size; break;
-        case K_CC: c = casemap_cmp(a->cc, b->cc); break;
-        case K_FROM: c = casemap_cmp(a->from, b->from); break;
-        case K_TO: c = casemap_cmp(a->to, b->to); break;
-        case K_SUBJECT: c = casemap_cmp(a->subject, b->subject); break;
+        case K_DISPLAYFROM:
+            c = strcasecmp(a->display_from, b->display_from);
+            break;
+        case K_DISPLAYTO:
+            c = strcasecmp(a->display_to, b->display_to);
+            break;
+        case K_ARRIVAL:
+            c = cmp_i64(a->arrival, b->arrival);
+            break;
+        case K_DATE:
+            c = cmp_i64(a->date, b->date);
+            break;
+        case K_SIZE:
+            c = a->size < b->size ? -1 : a->size > b->size;
+            break;
+        case K_CC:
+            c = casemap_cmp(a->cc, b->cc);
+            break;
+        case K_FROM:
+            c = casemap_cmp(a->from, b->from);
+            break;
+        case K_TO:
+            c = casemap_cmp(a->to, b->to);
+            break;
+        case K_SUBJECT:
+            c = casemap_cmp(a->subject, b->subject);
+            break;
         }
         if (c != 0)
             return sort_keys[i].reverse ? -c : c;
@@ -341,11 +359,11 @@ void imap_sort_apply(const struct imap_sort_keys *keys, struct imap_sortinfo *v,
         qsort(v, n, sizeof(*v), sort_cmp);
 }
 
-void imap_cmd_sort(struct imap_session *s, struct slice tag, bool uid,
-                   const struct imap_arg *args, size_t n)
+void imap_cmd_sort(struct imap_session *s, struct slice tag, bool uid, const struct imap_arg *args,
+                   size_t n)
 {
-    static const char *names[] = {"ARRIVAL", "CC",          "DATE",     "FROM", "SIZE",
-                                  "SUBJECT", "TO",          "DISPLAYFROM", "DISPLAYTO"};
+    static const char *names[] = {"ARRIVAL", "CC", "DATE",        "FROM",     "SIZE",
+                                  "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO"};
     struct imap_sort_keys keys = {.n = 0};
     bool reverse = false;
     /* ESORT, CONTEXT=SORT (RFC 5267): SORT RETURN (options) (keys) charset criteria */

@@ -9,13 +9,13 @@
 #include "imap/imap_int.h"
 
 struct imap_sortinfo {
-    size_t idx;       /* view index (MSN - 1) */
-    int64_t arrival;  /* INTERNALDATE */
-    int64_t date;     /* Date: in UTC, INTERNALDATE when missing or invalid */
+    size_t idx;      /* view index (MSN - 1) */
+    int64_t arrival; /* INTERNALDATE */
+    int64_t date;    /* Date: in UTC, INTERNALDATE when missing or invalid */
     uint64_t size;
-    bool reply;       /* the base subject came from a reply or forward */
-    char *subject;    /* base subject (RFC 5256 2.1) */
-    char *from, *to, *cc; /* first address's mailbox, "" when none */
+    bool reply;                      /* the base subject came from a reply or forward */
+    char *subject;                   /* base subject (RFC 5256 2.1) */
+    char *from, *to, *cc;            /* first address's mailbox, "" when none */
     char *display_from, *display_to; /* RFC 5957: first address's display name, else addr-spec */
     char *message_id, *references, *in_reply_to; /* unfolded field values, "" when none */
 };
@@ -23,7 +23,17 @@ struct imap_sortinfo {
 /* Sort keys in one SORT: more would only repeat one (each key counts once). */
 #define IMAP_MAX_SORT_KEYS 16
 
-enum sort_key { K_ARRIVAL, K_CC, K_DATE, K_FROM, K_SIZE, K_SUBJECT, K_TO, K_DISPLAYFROM, K_DISPLAYTO };
+enum sort_key {
+    K_ARRIVAL,
+    K_CC,
+    K_DATE,
+    K_FROM,
+    K_SIZE,
+    K_SUBJECT,
+    K_TO,
+    K_DISPLAYFROM,
+    K_DISPLAYTO
+};
 
 struct sort_spec {
     enum sort_key key;

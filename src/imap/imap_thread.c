@@ -124,7 +124,8 @@ static bool link_ok(const struct tree *t, int p, int c)
     return true;
 }
 
-/* Nodes deeper than IMAP_MAX_THREAD_DEPTH below the root move up to it (breadth first, no recursion). */
+/* Nodes deeper than IMAP_MAX_THREAD_DEPTH below the root move up to it (breadth first, no
+ * recursion). */
 static void depth_cut(struct tree *t, int root)
 {
     int *queue = xcalloc(t->n, sizeof(*queue));
@@ -164,7 +165,8 @@ static int id_node(struct tree *t, struct smap *ids, const char *id)
     return n;
 }
 
-/* The msg-ids "<...>" of a field value, normalized (quotes, backslashes and white space dropped). */
+/* The msg-ids "<...>" of a field value, normalized (quotes, backslashes and white space dropped).
+ */
 static size_t msgids_parse(const char *s, char **out, size_t max)
 {
     size_t n = 0;
@@ -406,10 +408,10 @@ static void thread_references(struct tree *t, const struct imap_sortinfo *v, siz
         if (t->v[i].parent < 0)
             kid_add(t, root, (int)i);
     depth_cut(t, root);
-    prune(t, root, true); /* (3) */
+    prune(t, root, true);                        /* (3) */
     sort_all(t, t->v[root].kids, t->v[root].nk); /* (4) */
-    merge_subjects(t, root);                       /* (5) */
-    sort_all(t, t->v[root].kids, t->v[root].nk);  /* (6) */
+    merge_subjects(t, root);                     /* (5) */
+    sort_all(t, t->v[root].kids, t->v[root].nk); /* (6) */
 }
 
 static int subject_cmp(const void *pa, const void *pb)

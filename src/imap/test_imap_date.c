@@ -43,12 +43,13 @@ static void test_parse(void **state)
     assert_int_equal(t, 837596665);
     assert_true(imap_date_time_parse(SLICE_LIT(" 5-Jan-2025 10:11:12 +0100"), &t));
     assert_int_equal(t, 1736068272);
-    const char *bad[] = {"", "32-Jan-2020", "29-Feb-2023", "1-Foo-2020", "1-Jan-20",
-                         "1-Jan-2020x", "1 Jan 2020", "001-Jan-2020"};
+    const char *bad[] = {"",         "32-Jan-2020", "29-Feb-2023", "1-Foo-2020",
+                         "1-Jan-20", "1-Jan-2020x", "1 Jan 2020",  "001-Jan-2020"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(imap_date_parse(slice_from_cstr(bad[i]), &t));
-    const char *bad_dt[] = {"17-Jul-1996 24:00:00 +0000", "17-Jul-1996 02:44:25", "17-Jul-1996 02:44 +0000",
-                            "17-Jul-1996 02:44:25 0700", "17-Jul-1996 02:44:25 +07000"};
+    const char *bad_dt[] = {"17-Jul-1996 24:00:00 +0000", "17-Jul-1996 02:44:25",
+                            "17-Jul-1996 02:44 +0000", "17-Jul-1996 02:44:25 0700",
+                            "17-Jul-1996 02:44:25 +07000"};
     for (size_t i = 0; i < sizeof(bad_dt) / sizeof(bad_dt[0]); i++)
         assert_false(imap_date_time_parse(slice_from_cstr(bad_dt[i]), &t));
 }
@@ -64,12 +65,17 @@ static void test_rfc5322(void **state)
     assert_true(imap_rfc5322_date_parse(SLICE_LIT("Sun, 5 Jan 25 09:11:00 GMT"), &t));
     assert_int_equal(t, 1736068260);
     int64_t zone; /* SENTON's day is the local one: 17 Jul 1996 02:44:25, not 09:44:25 UTC */
-    assert_true(imap_rfc5322_date_zone_parse(SLICE_LIT("Wed, 17 Jul 1996 02:44:25 -0700"), &t,
-                                             &zone));
+    assert_true(
+        imap_rfc5322_date_zone_parse(SLICE_LIT("Wed, 17 Jul 1996 02:44:25 -0700"), &t, &zone));
     assert_int_equal(zone, -7 * 3600);
     assert_int_equal(t + zone, 837596665 - 7 * 3600);
-    const char *bad[] = {"", "Wed,", "32 Jan 2020 00:00 +0000", "1 Foo 2020 00:00", "1 Jan 2020",
-                         "1 Jan 2020 24:00", "1 Jan 2020 10:00 +1"};
+    const char *bad[] = {"",
+                         "Wed,",
+                         "32 Jan 2020 00:00 +0000",
+                         "1 Foo 2020 00:00",
+                         "1 Jan 2020",
+                         "1 Jan 2020 24:00",
+                         "1 Jan 2020 10:00 +1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(imap_rfc5322_date_parse(slice_from_cstr(bad[i]), &t));
 }

@@ -162,7 +162,8 @@ static const char *parse_err(const char *text)
 static void test_arguments(void **state)
 {
     (void)state;
-    char t1[] = "A001 FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.10>) \"q \\\"x\\\\\" {3}\r\nabc NIL";
+    char t1[] = "A001 FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.10>) \"q \\\"x\\\\\" "
+                "{3}\r\nabc NIL";
     struct imap_command c = parse_ok(t1);
     assert_true(slice_eq(c.tag, SLICE_LIT("A001")));
     assert_true(slice_eq_cstr_nocase(c.name, "fetch"));
@@ -170,7 +171,8 @@ static void test_arguments(void **state)
     assert_int_equal(c.args[0].type, IMAP_ARG_ATOM);
     assert_int_equal(c.args[1].type, IMAP_ARG_LIST);
     assert_int_equal(c.args[1].n_list, 2);
-    assert_true(slice_eq(c.args[1].list[1].str, SLICE_LIT("BODY.PEEK[HEADER.FIELDS (From To)]<0.10>")));
+    assert_true(
+        slice_eq(c.args[1].list[1].str, SLICE_LIT("BODY.PEEK[HEADER.FIELDS (From To)]<0.10>")));
     assert_int_equal(c.args[2].type, IMAP_ARG_STRING);
     assert_true(slice_eq(c.args[2].str, SLICE_LIT("q \"x\\")));
     assert_true(c.args[3].literal);

@@ -103,7 +103,7 @@ static void test_net_unicode(void **state)
     assert_false(imap_name_net_unicode(SLICE_LIT("a\tb")));
     assert_false(imap_name_net_unicode(SLICE_LIT("a\x7f")));
     assert_false(imap_name_net_unicode(SLICE_LIT("a\xc2\x85"))); /* C1 NEL */
-    assert_false(imap_name_net_unicode(SLICE_LIT("caf\xe9")));    /* Latin-1, not UTF-8 */
+    assert_false(imap_name_net_unicode(SLICE_LIT("caf\xe9")));   /* Latin-1, not UTF-8 */
 }
 
 int main(void)

@@ -26,14 +26,14 @@
 
 enum ipc_type {
     /* supervisor <-> component (1..99) */
-    IPC_HELLO = 1,           /* component -> supervisor: str component, u64 pid */
-    IPC_STATUS_REQUEST = 2,  /* supervisor -> component: empty */
-    IPC_STATUS = 3,          /* component -> supervisor: JSON object (connections, ...) */
-    IPC_SHUTDOWN = 4,        /* supervisor -> component: u64 deadline_ms; stop accepting, drain */
-    IPC_EVENT = 5,           /* either way: str event name, str payload; relayed to all others */
+    IPC_HELLO = 1,          /* component -> supervisor: str component, u64 pid */
+    IPC_STATUS_REQUEST = 2, /* supervisor -> component: empty */
+    IPC_STATUS = 3,         /* component -> supervisor: JSON object (connections, ...) */
+    IPC_SHUTDOWN = 4,       /* supervisor -> component: u64 deadline_ms; stop accepting, drain */
+    IPC_EVENT = 5,          /* either way: str event name, str payload; relayed to all others */
     /* wharf command <-> supervisor over the control socket (100..199) */
-    IPC_CTL_REQUEST = 100,   /* JSON {"cmd": "...", ...} */
-    IPC_CTL_REPLY = 101,     /* JSON {"ok": true, ...} or {"ok": false, "error": "..."} */
+    IPC_CTL_REQUEST = 100, /* JSON {"cmd": "...", ...} */
+    IPC_CTL_REPLY = 101,   /* JSON {"ok": true, ...} or {"ok": false, "error": "..."} */
     /* worker <-> auth (200..299) */
     IPC_AUTH_REQUEST = 200,
     IPC_AUTH_REPLY = 201,
@@ -49,9 +49,10 @@ enum ipc_type {
 
 /* Well-known event names carried in IPC_EVENT frames. */
 #define IPC_EVENT_MAILBOX_CHANGED "mailbox-changed" /* payload: "user\tmailbox" */
-/* payload: "user\tkind\tmailbox\told name" (kind c/d/r/s/u: created, deleted, renamed, (un)subscribed) */
+/* payload: "user\tkind\tmailbox\told name" (kind c/d/r/s/u: created, deleted, renamed,
+ * (un)subscribed) */
 #define IPC_EVENT_MAILBOX_LIST "mailbox-list"
-#define IPC_EVENT_SPOOL_NEW "spool-new"             /* payload: queue id */
+#define IPC_EVENT_SPOOL_NEW "spool-new" /* payload: queue id */
 /* Test suites only (option test_hooks): payload "COMPONENT ACTION", see base/sandbox.h. */
 #define IPC_EVENT_TEST_HOOK "wharf-test-hook"
 

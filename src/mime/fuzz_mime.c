@@ -17,9 +17,9 @@ static void check_part(const struct mime_message *msg, const struct mime_part *p
 {
     if (p->hdr_start + p->hdr_len != p->body_start || p->body_start + p->body_len > msg->data.len)
         abort();
-    if (p->parent != NULL && (p->hdr_start < p->parent->body_start ||
-                              p->body_start + p->body_len >
-                                  p->parent->body_start + p->parent->body_len))
+    if (p->parent != NULL &&
+        (p->hdr_start < p->parent->body_start ||
+         p->body_start + p->body_len > p->parent->body_start + p->parent->body_len))
         abort();
     const struct mime_field *cte = mime_part_field(msg, p, "Content-Transfer-Encoding");
     buf_reset(tmp);
@@ -35,8 +35,19 @@ static void check_part(const struct mime_message *msg, const struct mime_part *p
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const specs[] = {
-        "", "TEXT", "HEADER", "1", "1.MIME", "2", "1.1", "1.2.HEADER", "2.TEXT", "3.1.MIME",
-        "HEADER.FIELDS (From Subject)", "1.HEADER.FIELDS.NOT (To)", "2.1.1.2",
+        "",
+        "TEXT",
+        "HEADER",
+        "1",
+        "1.MIME",
+        "2",
+        "1.1",
+        "1.2.HEADER",
+        "2.TEXT",
+        "3.1.MIME",
+        "HEADER.FIELDS (From Subject)",
+        "1.HEADER.FIELDS.NOT (To)",
+        "2.1.1.2",
     };
     struct mime_message msg;
     struct mime_limits lim;

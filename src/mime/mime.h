@@ -37,11 +37,11 @@ struct mime_limits {
 
 /* Flags on struct mime_message: what the parser had to repair or cut. */
 enum {
-    MIME_MSG_DEPTH_LIMIT = 1 << 0,   /* a part nested too deep was kept as a leaf */
-    MIME_MSG_PARTS_LIMIT = 1 << 1,   /* part limit hit: the rest is one body */
-    MIME_MSG_FIELDS_LIMIT = 1 << 2,  /* some header fields were not indexed */
-    MIME_MSG_UNTERMINATED = 1 << 3,  /* a multipart had no close delimiter */
-    MIME_MSG_NO_BOUNDARY = 1 << 4,   /* multipart/ without a usable boundary */
+    MIME_MSG_DEPTH_LIMIT = 1 << 0,  /* a part nested too deep was kept as a leaf */
+    MIME_MSG_PARTS_LIMIT = 1 << 1,  /* part limit hit: the rest is one body */
+    MIME_MSG_FIELDS_LIMIT = 1 << 2, /* some header fields were not indexed */
+    MIME_MSG_UNTERMINATED = 1 << 3, /* a multipart had no close delimiter */
+    MIME_MSG_NO_BOUNDARY = 1 << 4,  /* multipart/ without a usable boundary */
 };
 
 enum mime_kind {
@@ -60,8 +60,8 @@ struct mime_field {
 
 struct mime_part {
     struct mime_part *parent;
-    struct mime_part *children; /* first child */
-    struct mime_part *next;     /* next sibling */
+    struct mime_part *children;   /* first child */
+    struct mime_part *next;       /* next sibling */
     struct mime_part *last_child; /* private to the parser */
     unsigned nchildren;
     unsigned depth; /* root = 0 */

@@ -44,8 +44,18 @@ static const struct span NIL_SPAN = {NIL_OFF, 0};
 static bool is_special(char c)
 {
     switch (c) {
-    case '(': case ')': case '<': case '>': case '[': case ']':
-    case ':': case ';': case '@': case '\\': case ',': case '"':
+    case '(':
+    case ')':
+    case '<':
+    case '>':
+    case '[':
+    case ']':
+    case ':':
+    case ';':
+    case '@':
+    case '\\':
+    case ',':
+    case '"':
         return true;
     default:
         return false;

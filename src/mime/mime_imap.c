@@ -130,8 +130,8 @@ static void field_nstring(struct buf *out, const struct mime_message *msg,
 
 /* An ENVELOPE text field (its last occurrence): the value with white space
  * made readable. */
-static void field_human(struct buf *out, const struct mime_message *msg,
-                        const struct mime_part *p, const char *name)
+static void field_human(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
+                        const char *name)
 {
     const struct mime_field *f = mime_part_field_last(msg, p, name);
     if (f == NULL) {
@@ -149,8 +149,8 @@ static void field_human(struct buf *out, const struct mime_message *msg,
 /* Appends the addresses of every field called name (a message may repeat
  * To: or Cc:, and Dovecot shows them all as one list); false (nothing
  * appended) when there is no address. */
-static bool address_list(struct buf *out, const struct mime_message *msg,
-                         const struct mime_part *p, const char *name)
+static bool address_list(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
+                         const char *name)
 {
     size_t n = strlen(name), total = 0;
     for (size_t k = 0; k < p->field_count; k++) {
@@ -242,7 +242,8 @@ static void params_list(struct buf *out, const struct mime_params *params, bool 
         mime_imap_string(out, params->v[i].value);
     }
     if (!charset)
-        buf_append_cstr(out, params->n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
+        buf_append_cstr(out,
+                        params->n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
     buf_append_byte(out, ')');
 }
 

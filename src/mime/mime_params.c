@@ -56,9 +56,24 @@ static bool is_attr_char(unsigned char c)
     if (c <= ' ' || c >= 127)
         return false;
     switch (c) {
-    case '(': case ')': case '<': case '>': case '@': case ',': case ';': case ':':
-    case '\\': case '"': case '/': case '[': case ']': case '?': case '=':
-    case '*': case '\'': case '%':
+    case '(':
+    case ')':
+    case '<':
+    case '>':
+    case '@':
+    case ',':
+    case ';':
+    case ':':
+    case '\\':
+    case '"':
+    case '/':
+    case '[':
+    case ']':
+    case '?':
+    case '=':
+    case '*':
+    case '\'':
+    case '%':
         return false;
     default:
         return true;

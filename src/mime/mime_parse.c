@@ -152,8 +152,7 @@ static void field_add(struct parser *ps, size_t start, size_t name_len, size_t v
         msg->fields_cap = msg->fields_cap == 0 ? 16 : msg->fields_cap * 2;
         msg->fields = xreallocarray(msg->fields, msg->fields_cap, sizeof(*msg->fields));
     }
-    msg->fields[msg->nfields++] =
-        (struct mime_field){start, name_len, value_start, value_len};
+    msg->fields[msg->nfields++] = (struct mime_field){start, name_len, value_start, value_len};
 }
 
 /* Reads the header of p, which starts at ps->pos; leaves pos at the body. */
@@ -184,7 +183,8 @@ static void header_parse(struct parser *ps, struct mime_part *p)
             open = false;
             if (colon != NULL) {
                 size_t name_end = (size_t)(colon - ps->d);
-                while (name_end > pos && (ps->d[name_end - 1] == ' ' || ps->d[name_end - 1] == '\t'))
+                while (name_end > pos &&
+                       (ps->d[name_end - 1] == ' ' || ps->d[name_end - 1] == '\t'))
                     name_end--;
                 if (name_end > pos) {
                     size_t before = ps->msg->nfields;
@@ -210,8 +210,21 @@ static bool is_token_char(unsigned char c)
     if (c <= ' ' || c >= 127)
         return false;
     switch (c) {
-    case '(': case ')': case '<': case '>': case '@': case ',': case ';': case ':':
-    case '\\': case '"': case '/': case '[': case ']': case '?': case '=':
+    case '(':
+    case ')':
+    case '<':
+    case '>':
+    case '@':
+    case ',':
+    case ';':
+    case ':':
+    case '\\':
+    case '"':
+    case '/':
+    case '[':
+    case ']':
+    case '?':
+    case '=':
         return false;
     default:
         return true;
@@ -295,8 +308,8 @@ static struct mime_part *part_classify(struct parser *ps, struct mime_part *p)
         mime_params_free(&params);
         return NULL;
     }
-    if (slice_eq_cstr_nocase(p->type, "message") &&
-        (slice_eq_cstr_nocase(p->subtype, "rfc822") || slice_eq_cstr_nocase(p->subtype, "global"))) {
+    if (slice_eq_cstr_nocase(p->type, "message") && (slice_eq_cstr_nocase(p->subtype, "rfc822") ||
+                                                     slice_eq_cstr_nocase(p->subtype, "global"))) {
         p->kind = MIME_MESSAGE;
         if (p->depth + 1 > ps->lim.max_depth) {
             ps->msg->flags |= MIME_MSG_DEPTH_LIMIT;

@@ -96,8 +96,7 @@ static bool name_listed(struct slice name, const struct slice *names, size_t nna
  * count too (a line without a colon is a field named by the whole line, as
  * in Dovecot). The subset always ends with an empty line. */
 static void header_subset(const struct mime_message *msg, const struct mime_part *p,
-                          const struct slice *names, size_t nnames, bool not,
-                          struct buf *out)
+                          const struct slice *names, size_t nnames, bool not, struct buf *out)
 {
     const char *s = msg->data.ptr + p->hdr_start;
     size_t n = p->hdr_len, i = 0;
@@ -117,7 +116,7 @@ static void header_subset(const struct mime_message *msg, const struct mime_part
             size_t ne = colon == NULL ? cend : (size_t)(colon - s);
             while (ne > i && (s[ne - 1] == ' ' || s[ne - 1] == '\t'))
                 ne--;
-            take = name_listed(slice_make(s + i, ne - i), names, nnames) != not;
+            take = name_listed(slice_make(s + i, ne - i), names, nnames) != not ;
         }
         if (take) {
             buf_append(out, s + i, cend - i);
@@ -165,8 +164,8 @@ enum mime_section_result mime_section_locate(const struct mime_message *msg, str
             next = cur->children == NULL ? NULL : message_part(cur->children, n);
         else
             /* a leaf inside a multipart is its own part 1, as in Dovecot */
-            next = n == 1 && cur->parent != NULL && cur->parent->kind == MIME_MULTIPART ? cur
-                                                                                       : NULL;
+            next =
+                n == 1 && cur->parent != NULL && cur->parent->kind == MIME_MULTIPART ? cur : NULL;
         if (next == NULL) {
             /* still check the syntax of the rest before answering */
             while (s.len > 0 && ((s.ptr[0] >= '0' && s.ptr[0] <= '9') || s.ptr[0] == '.')) {

@@ -25,32 +25,39 @@ struct addr_case {
 };
 
 static const struct addr_case cases[] = {
-        {"Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>",
-         "((\"Pete\" NIL \"pete\" \"silly.test\"))"}, /* as Dovecot */
-        {"A Group(Some people)\n     :Chris Jones <c@(Chris's host.)public.example>,\n         joe@example.org,\n  John <jdoe@one.test> (my dear friend); (the end of the group)",
-         "((NIL NIL \"A Group\" NIL)(\"Chris Jones\" NIL \"c\" \"public.example\")(NIL NIL \"joe\" \"example.org\")(\"John\" NIL \"jdoe\" \"one.test\")(NIL NIL NIL NIL))"}, /* as Dovecot */
-        {"\"Mary Smith: Personal Account\" <smith@home.example>",
-         "((\"Mary Smith: Personal Account\" NIL \"smith\" \"home.example\"))"}, /* as Dovecot */
-        {"Mary Smith <@node.test,@x.test:mary@example.net>",
-         "((\"Mary Smith\" \"@node.test,@x.test\" \"mary\" \"example.net\"))"}, /* as Dovecot */
-        {"Joe Q. Public <john.q.public@example.com>, Who? <one@y.test>",
-         "((\"Joe Q. Public\" NIL \"john.q.public\" \"example.com\")(\"Who?\" NIL \"one\" \"y.test\"))"}, /* as Dovecot */
-        {"<boss@nil.test>, \"Giant; \\\"Big\\\" Box\" <sysservices@example.net>",
-         "((NIL NIL \"boss\" \"nil.test\")({16}\r\nGiant; \"Big\" Box NIL \"sysservices\" \"example.net\"))"}, /* as Dovecot */
-        {"John Doe <jdoe@machine(comment).  example>",
-         "((\"John Doe\" NIL \"jdoe\" \"machine.example\"))"}, /* as Dovecot */
-        {"Undisclosed recipients:;",
-         "((NIL NIL \"Undisclosed recipients\" NIL)(NIL NIL NIL NIL))"}, /* as Dovecot */
-        {"john . doe @ example . com",
-         "((NIL NIL \"john . doe\" \"example.com\"))"}, /* Dovecot differs, see top */
-        {"a@b, , ,c@d,",
-         "((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\"))"}, /* Dovecot differs, see top */
-        {"\"\" <x@y>",
-         "((NIL NIL \"x\" \"y\"))"}, /* as Dovecot */
-        {"J\xc3""\xb6""rg <j@x.test>",
-         "(({5}\r\nJ\xc3""\xb6""rg NIL \"j\" \"x.test\"))"}, /* as Dovecot */
-        {"g1: a@b; g2: ; c@d",
-         "((NIL NIL \"g1\" NIL)(NIL NIL \"a\" \"b\")(NIL NIL NIL NIL)(NIL NIL \"g2\" NIL)(NIL NIL NIL NIL)(NIL NIL \"c\" \"d\"))"}, /* Dovecot differs, see top */
+    {"Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>",
+     "((\"Pete\" NIL \"pete\" \"silly.test\"))"}, /* as Dovecot */
+    {"A Group(Some people)\n     :Chris Jones <c@(Chris's host.)public.example>,\n         "
+     "joe@example.org,\n  John <jdoe@one.test> (my dear friend); (the end of the group)",
+     "((NIL NIL \"A Group\" NIL)(\"Chris Jones\" NIL \"c\" \"public.example\")(NIL NIL \"joe\" "
+     "\"example.org\")(\"John\" NIL \"jdoe\" \"one.test\")(NIL NIL NIL NIL))"}, /* as Dovecot */
+    {"\"Mary Smith: Personal Account\" <smith@home.example>",
+     "((\"Mary Smith: Personal Account\" NIL \"smith\" \"home.example\"))"}, /* as Dovecot */
+    {"Mary Smith <@node.test,@x.test:mary@example.net>",
+     "((\"Mary Smith\" \"@node.test,@x.test\" \"mary\" \"example.net\"))"}, /* as Dovecot */
+    {"Joe Q. Public <john.q.public@example.com>, Who? <one@y.test>",
+     "((\"Joe Q. Public\" NIL \"john.q.public\" \"example.com\")(\"Who?\" NIL \"one\" "
+     "\"y.test\"))"}, /* as Dovecot */
+    {"<boss@nil.test>, \"Giant; \\\"Big\\\" Box\" <sysservices@example.net>",
+     "((NIL NIL \"boss\" \"nil.test\")({16}\r\nGiant; \"Big\" Box NIL \"sysservices\" "
+     "\"example.net\"))"}, /* as Dovecot */
+    {"John Doe <jdoe@machine(comment).  example>",
+     "((\"John Doe\" NIL \"jdoe\" \"machine.example\"))"}, /* as Dovecot */
+    {"Undisclosed recipients:;",
+     "((NIL NIL \"Undisclosed recipients\" NIL)(NIL NIL NIL NIL))"}, /* as Dovecot */
+    {"john . doe @ example . com",
+     "((NIL NIL \"john . doe\" \"example.com\"))"},                   /* Dovecot differs, see top */
+    {"a@b, , ,c@d,", "((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\"))"}, /* Dovecot differs, see top */
+    {"\"\" <x@y>", "((NIL NIL \"x\" \"y\"))"},                        /* as Dovecot */
+    {"J\xc3"
+     "\xb6"
+     "rg <j@x.test>",
+     "(({5}\r\nJ\xc3"
+     "\xb6"
+     "rg NIL \"j\" \"x.test\"))"}, /* as Dovecot */
+    {"g1: a@b; g2: ; c@d",
+     "((NIL NIL \"g1\" NIL)(NIL NIL \"a\" \"b\")(NIL NIL NIL NIL)(NIL NIL \"g2\" NIL)(NIL NIL NIL "
+     "NIL)(NIL NIL \"c\" \"d\"))"}, /* Dovecot differs, see top */
 };
 
 static void test_envelope_addresses(void **state)

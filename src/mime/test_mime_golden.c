@@ -3,11 +3,10 @@
  * directory compared byte for byte with NAME.envelope / NAME.bodystructure,
  * which Dovecot 2.3.19 produced (doveadm fetch imap.envelope
  * imap.bodystructure), and the sections in NAME.sections ("SPEC\nLEN\nBYTES\n"
- * per spec) with what Dovecot's IMAP server sent for BODY.PEEK[SPEC]. The messages (tests/fuzz/corpus/mime_dovecot/) were
- * generated with CPython's email package: nested message/rfc822, multipart
- * alternative and mixed, QP and base64, eight charsets, RFC 2231 file names,
- * LF and CRLF line ends.
- * usage: test_mime_golden DIR
+ * per spec) with what Dovecot's IMAP server sent for BODY.PEEK[SPEC]. The messages
+ * (tests/fuzz/corpus/mime_dovecot/) were generated with CPython's email package: nested
+ * message/rfc822, multipart alternative and mixed, QP and base64, eight charsets, RFC 2231 file
+ * names, LF and CRLF line ends. usage: test_mime_golden DIR
  */
 #include "mime/mime.h"
 

@@ -41,8 +41,8 @@ static void test_encoded_words(void **state)
     check_words("=?UTF-8?B?QWxpY2Ugw4VrZXJtYW4=?= <a@b>", "Alice \xc3\x85kerman <a@b>");
     /* ISO-8859-1 and windows-1252 (curly quotes are not in Latin-1) */
     check_words("=?ISO-8859-1?Q?caf=E9?=", "caf\xc3\xa9");
-    check_words("=?windows-1252?Q?Fran=E7ois_=93Frank=94?=",
-                "Fran\xc3\xa7ois \xe2\x80\x9c" "Frank\xe2\x80\x9d");
+    check_words("=?windows-1252?Q?Fran=E7ois_=93Frank=94?=", "Fran\xc3\xa7ois \xe2\x80\x9c"
+                                                             "Frank\xe2\x80\x9d");
     /* a UTF-8 character split across two words is joined before conversion */
     check_words("=?utf-8?B?w6k=?= =?utf-8?B?w6k=?=", "\xc3\xa9\xc3\xa9");
     check_words("=?utf-8?Q?=C3?= =?utf-8?Q?=A9?=", "\xc3\xa9");
@@ -59,7 +59,9 @@ static void test_encoded_words(void **state)
     check_words("=?utf-8//TRANSLIT?Q?a?=", "=?utf-8//TRANSLIT?Q?a?=");
     /* unterminated and empty words */
     check_words("=?utf-8?q?abc", "=?utf-8?q?abc");
-    check_words("=?utf-8?q?" "?=", "");
+    check_words("=?utf-8?q?"
+                "?=",
+                "");
     check_words("==?=?", "==?=?");
     check_words("", "");
     /* plain 8-bit text outside words passes through */
@@ -101,12 +103,12 @@ static void test_params(void **state)
                                 " name*1*=%20lundi.pdf; x=1";
     check_params(c2231, MIME_PARAMS_DECODE, "application/pdf",
                  (const char *const[]){"x", "1", "name", "R\xc3\xa9union du lundi.pdf", NULL});
-    check_params(c2231, MIME_PARAMS_JOIN, "application/pdf",
-                 (const char *const[]){"x", "1", "name*", "UTF-8''R%C3%A9union%20du%20lundi.pdf",
-                                       NULL});
+    check_params(
+        c2231, MIME_PARAMS_JOIN, "application/pdf",
+        (const char *const[]){"x", "1", "name*", "UTF-8''R%C3%A9union%20du%20lundi.pdf", NULL});
     /* ISO-8859-1 with language, sections out of order, a plain duplicate */
-    check_params("a; title*1*=%E9; title*0*=iso-8859-1'fr'caf; title=plain", MIME_PARAMS_DECODE, "a",
-                 (const char *const[]){"title", "caf\xc3\xa9", NULL});
+    check_params("a; title*1*=%E9; title*0*=iso-8859-1'fr'caf; title=plain", MIME_PARAMS_DECODE,
+                 "a", (const char *const[]){"title", "caf\xc3\xa9", NULL});
     /* unencoded continuations join without a charset */
     check_params("image/gif; name*0=\"a b\"; name*1=.gif", MIME_PARAMS_JOIN, "image/gif",
                  (const char *const[]){"name", "a b.gif", NULL});
@@ -170,8 +172,8 @@ static void test_base64(void **state)
     check_b64("SGVsbG8sIHdvcmxkIQ==", "Hello, world!", 13);
     check_b64("SGVs\r\nbG8s IHdv\tcmxk\r\nIQ==\r\n", "Hello, world!", 13);
     check_b64("SG!!Vs*bG8\x80\xff", "Hello", 5); /* garbage skipped */
-    check_b64("SGk=SGk=", "HiHi", 4);           /* concatenated blocks */
-    check_b64("SGVsbA", "Hell", 4);               /* missing padding */
+    check_b64("SGk=SGk=", "HiHi", 4);            /* concatenated blocks */
+    check_b64("SGVsbA", "Hell", 4);              /* missing padding */
     check_b64("S", "", 0);
     check_b64("AAEC/w==", "\x00\x01\x02\xff", 4);
 }
@@ -241,14 +243,10 @@ static void test_part_text(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unfold),
-        cmocka_unit_test(test_encoded_words),
-        cmocka_unit_test(test_params),
-        cmocka_unit_test(test_params_bounded),
-        cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_qp),
-        cmocka_unit_test(test_cte_and_charset),
-        cmocka_unit_test(test_part_text),
+        cmocka_unit_test(test_unfold),          cmocka_unit_test(test_encoded_words),
+        cmocka_unit_test(test_params),          cmocka_unit_test(test_params_bounded),
+        cmocka_unit_test(test_base64),          cmocka_unit_test(test_qp),
+        cmocka_unit_test(test_cte_and_charset), cmocka_unit_test(test_part_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,12 +63,30 @@ static void test_sample_d(void **state)
  * "message" "rfc822". Expected strings from Dovecot 2.3.19. */
 static void test_repeated_fields(void **state)
 {
-    static const char rep[] = "To: a@b\nCc: c@d\nCC: e@f (E)\nSubject: first\nSubject: second\nContent-Type: multipart/signed; micalg*=us-ascii''pgp-md5;\n\tprotocol*=us-ascii''application%2Fpgp-signature;\n\tboundary=x\n\n--x\nContent-Type: MESSAGE/RFC822\n\nSubject: in\n\nb\n--x--\n";
-    check_forms(rep, strlen(rep), "(NIL \"second\" NIL NIL NIL ((NIL NIL \"a\" \"b\")) ((NIL NIL \"c\" \"d\")(\"E\" NIL \"e\" \"f\")) NIL NIL NIL)",
-                "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 16 (NIL \"in\" NIL NIL NIL NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0 NIL NIL NIL NIL) 2 NIL NIL NIL NIL) \"signed\" (\"boundary\" \"x\" \"micalg*\" \"us-ascii''pgp-md5\" \"protocol*\" \"us-ascii''application%2Fpgp-signature\") NIL NIL NIL)");
-    static const char dup[] = "Content-Type: text/html\nContent-Type: image/gif\nContent-ID: <1>\nContent-ID: <2>\nContent-Transfer-Encoding: base64\nContent-Transfer-Encoding: 8bit\nContent-Disposition: inline\nContent-Disposition: attachment\nDate: d1\nDate: d2\nMessage-ID: <m1>\nMessage-ID: <m2>\nFrom: a@b\nFrom: c@d\n\nx";
-    check_forms(dup, strlen(dup), "(\"d2\" NIL ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) NIL NIL NIL NIL \"<m2>\")",
-                "(\"text\" \"html\" (\"charset\" \"us-ascii\") \"<1>\" NIL \"base64\" 1 0 NIL (\"attachment\" NIL) NIL NIL)");
+    static const char rep[] =
+        "To: a@b\nCc: c@d\nCC: e@f (E)\nSubject: first\nSubject: second\nContent-Type: "
+        "multipart/signed; "
+        "micalg*=us-ascii''pgp-md5;\n\tprotocol*=us-ascii''application%2Fpgp-signature;"
+        "\n\tboundary=x\n\n--x\nContent-Type: MESSAGE/RFC822\n\nSubject: in\n\nb\n--x--\n";
+    check_forms(
+        rep, strlen(rep),
+        "(NIL \"second\" NIL NIL NIL ((NIL NIL \"a\" \"b\")) ((NIL NIL \"c\" \"d\")(\"E\" NIL "
+        "\"e\" \"f\")) NIL NIL NIL)",
+        "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 16 (NIL \"in\" NIL NIL NIL NIL NIL NIL NIL "
+        "NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0 NIL NIL NIL NIL) "
+        "2 NIL NIL NIL NIL) \"signed\" (\"boundary\" \"x\" \"micalg*\" \"us-ascii''pgp-md5\" "
+        "\"protocol*\" \"us-ascii''application%2Fpgp-signature\") NIL NIL NIL)");
+    static const char dup[] =
+        "Content-Type: text/html\nContent-Type: image/gif\nContent-ID: <1>\nContent-ID: "
+        "<2>\nContent-Transfer-Encoding: base64\nContent-Transfer-Encoding: "
+        "8bit\nContent-Disposition: inline\nContent-Disposition: attachment\nDate: d1\nDate: "
+        "d2\nMessage-ID: <m1>\nMessage-ID: <m2>\nFrom: a@b\nFrom: c@d\n\nx";
+    check_forms(
+        dup, strlen(dup),
+        "(\"d2\" NIL ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) ((NIL NIL \"a\" \"b\")(NIL NIL "
+        "\"c\" \"d\")) ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) NIL NIL NIL NIL \"<m2>\")",
+        "(\"text\" \"html\" (\"charset\" \"us-ascii\") \"<1>\" NIL \"base64\" 1 0 NIL "
+        "(\"attachment\" NIL) NIL NIL)");
 }
 
 static void test_body_non_extended(void **state)
@@ -98,8 +116,9 @@ static void test_edge_forms(void **state)
 {
     /* no header at all; multipart without boundary (an empty text part
      * keeps the grammar); Content-Language list; RFC 2231 without charset */
-    check_forms("\r\nx", 3, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
-                "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0 NIL NIL NIL NIL)");
+    check_forms(
+        "\r\nx", 3, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+        "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0 NIL NIL NIL NIL)");
     static const char nob[] = "Content-Type: multipart/mixed\r\nContent-Language: en, de\r\n\r\nx";
     check_forms(nob, strlen(nob), "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
                 "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL "
@@ -109,8 +128,9 @@ static void test_edge_forms(void **state)
                 "(\"image\" \"gif\" (\"name\" \"a b.gif\") NIL NIL \"7bit\" 0 NIL NIL NIL NIL)");
     /* a message/rfc822 part cut by the depth limit still has the msg form */
     struct mime_limits lim = {.max_depth = 1, .max_parts = 10, .max_fields = 10};
-    static const char deep[] = "Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n"
-                               "Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\ny\r\n--z--\r\n";
+    static const char deep[] =
+        "Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n"
+        "Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\ny\r\n--z--\r\n";
     struct mime_message m;
     struct buf out = BUF_INIT;
     buf_init(&out);
@@ -147,8 +167,9 @@ static void test_imap_string(void **state)
     mime_imap_string_human(&out, SLICE_LIT(" \r\n "));
     buf_append_byte(&out, ' ');
     mime_imap_string_human(&out, slice_make("q\"\0", 3));
-    assert_string_equal(buf_cstr(&out), "\"plain text\" \"q\\\"x\" {5}\r\ncaf\xc3\xa9 {2}\r\nab NIL \"\" "
-                                        "{7}\r\nRe: a b \"Re: plain\" \"\" {3}\r\nq\"\x80");
+    assert_string_equal(buf_cstr(&out),
+                        "\"plain text\" \"q\\\"x\" {5}\r\ncaf\xc3\xa9 {2}\r\nab NIL \"\" "
+                        "{7}\r\nRe: a b \"Re: plain\" \"\" {3}\r\nq\"\x80");
     buf_free(&out);
 }
 
@@ -193,7 +214,8 @@ static void test_sections_b(void **state)
         {"1", MIME_SECTION_RANGE, "See b\xe9low.\n"},
         {"1.MIME", MIME_SECTION_RANGE,
          "Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\n"},
-        {"2.MIME", MIME_SECTION_RANGE, "Content-Type: message/rfc822\nContent-Disposition: inline\n\n"},
+        {"2.MIME", MIME_SECTION_RANGE,
+         "Content-Type: message/rfc822\nContent-Disposition: inline\n\n"},
         {"2.1", MIME_SECTION_RANGE, "Lunch at noon?"},
         {"2.2.MIME", MIME_SECTION_RANGE, "Content-Type: text/html\n\n"},
         {"2.TEXT", MIME_SECTION_RANGE,

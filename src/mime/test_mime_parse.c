@@ -70,8 +70,9 @@ static void check_sample_a(const char *data, size_t len)
     assert_int_equal(alt->kind, MIME_MULTIPART);
     assert_slice(alt->subtype, "alternative");
     assert_header(&m, alt, "Content-Type: multipart/alternative;\n boundary=\"=_inner_2\"\n\n");
-    assert_header(&m, plain, "Content-Type: text/plain; charset=UTF-8; format=flowed\n"
-                             "Content-Transfer-Encoding: quoted-printable\n\n");
+    assert_header(&m, plain,
+                  "Content-Type: text/plain; charset=UTF-8; format=flowed\n"
+                  "Content-Transfer-Encoding: quoted-printable\n\n");
     assert_body(&m, plain, "Bonjour =C3=A0 tous,\nvoici l'ordre du jour.=20\nAlice\n");
     assert_int_equal(plain->body_lines, 3);
     assert_int_equal(mime_part_body_size_crlf(plain), 56);
@@ -247,9 +248,10 @@ static void test_no_boundary_and_digest(void **state)
     assert_int_equal(m.root->nchildren, 0);
     mime_message_free(&m);
 
-    mime_parse(&m,
-               SLICE_LIT("Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: in\n\nx\n--d--\n"),
-               NULL);
+    mime_parse(
+        &m,
+        SLICE_LIT("Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: in\n\nx\n--d--\n"),
+        NULL);
     const struct mime_part *c = child(m.root, 1);
     assert_int_equal(c->kind, MIME_MESSAGE);
     assert_slice(c->type, "message");

@@ -75,7 +75,8 @@ static const char SAMPLE_B[] =
     "Content-Type: text/plain; charset=iso-8859-1\n"
     "Content-Transfer-Encoding: 8bit\n"
     "\n"
-    "See b\xe9""low.\n"
+    "See b\xe9"
+    "low.\n"
     "\n"
     "--b1\n"
     "Content-Type: message/rfc822\n"
@@ -101,40 +102,66 @@ static const char SAMPLE_B[] =
     "\n"
     "--b1--\n";
 
-static const char SAMPLE_D[] =
-    "From: broken@example.com\n"
-    "Subject: truncated\n"
-    "Content-Type: multipart/mixed; boundary=zz\n"
-    "\n"
-    "--zz\n"
-    "Content-Type: text/plain\n"
-    "\n"
-    "first part\n"
-    "--zz\n"
-    "Content-Type: multipart/related; boundary=yy\n"
-    "\n"
-    "--yy\n"
-    "Content-Type: text/html\n"
-    "\n"
-    "<p>never closed\n"
-    "--zz\n"
-    "Content-Type: image/png; name=\"a.png\"\n"
-    "Content-Transfer-Encoding: base64\n"
-    "\n"
-    "iVBORw0KGgo=\n";
+static const char SAMPLE_D[] = "From: broken@example.com\n"
+                               "Subject: truncated\n"
+                               "Content-Type: multipart/mixed; boundary=zz\n"
+                               "\n"
+                               "--zz\n"
+                               "Content-Type: text/plain\n"
+                               "\n"
+                               "first part\n"
+                               "--zz\n"
+                               "Content-Type: multipart/related; boundary=yy\n"
+                               "\n"
+                               "--yy\n"
+                               "Content-Type: text/html\n"
+                               "\n"
+                               "<p>never closed\n"
+                               "--zz\n"
+                               "Content-Type: image/png; name=\"a.png\"\n"
+                               "Content-Transfer-Encoding: base64\n"
+                               "\n"
+                               "iVBORw0KGgo=\n";
 
 static const char A_BODYSTRUCTURE[] =
-    "(((\"text\" \"plain\" (\"charset\" \"UTF-8\" \"format\" \"flowed\") NIL NIL \"quoted-printable\" 56 3 NIL NIL NIL NIL)(\"text\" \"html\" (\"charset\" \"UTF-8\") NIL NIL \"7bit\" 42 1 NIL NIL NIL NIL) \"alternative\" (\"boundary\" \"=_inner_2\") NIL NIL NIL)(\"application\" \"pdf\" (\"name*\" \"UTF-8''R%C3%A9union%20du%20lundi.pdf\") \"<att1@example.org>\" \"=?ISO-8859-1?Q?R=E9union?=\" \"base64\" 12 NIL (\"attachment\" (\"size\" \"12\" \"filename*\" \"UTF-8''R%C3%A9union%20du%20lundi.pdf\")) NIL NIL) \"mixed\" (\"boundary\" \"=_outer_1\") NIL NIL NIL)";
+    "(((\"text\" \"plain\" (\"charset\" \"UTF-8\" \"format\" \"flowed\") NIL NIL "
+    "\"quoted-printable\" 56 3 NIL NIL NIL NIL)(\"text\" \"html\" (\"charset\" \"UTF-8\") NIL NIL "
+    "\"7bit\" 42 1 NIL NIL NIL NIL) \"alternative\" (\"boundary\" \"=_inner_2\") NIL NIL "
+    "NIL)(\"application\" \"pdf\" (\"name*\" \"UTF-8''R%C3%A9union%20du%20lundi.pdf\") "
+    "\"<att1@example.org>\" \"=?ISO-8859-1?Q?R=E9union?=\" \"base64\" 12 NIL (\"attachment\" "
+    "(\"size\" \"12\" \"filename*\" \"UTF-8''R%C3%A9union%20du%20lundi.pdf\")) NIL NIL) \"mixed\" "
+    "(\"boundary\" \"=_outer_1\") NIL NIL NIL)";
 static const char A_ENVELOPE[] =
-    "(\"Tue, 12 Mar 2024 10:15:00 +0100\" {70}\r\n=?UTF-8?Q?R=C3=A9union_du_lundi?= =?UTF-8?Q?_=E2=80=94_ordre?= du jour ((\"=?UTF-8?B?QWxpY2Ugw4VrZXJtYW4=?=\" NIL \"alice\" \"example.org\")) ((\"=?UTF-8?B?QWxpY2Ugw4VrZXJtYW4=?=\" NIL \"alice\" \"example.org\")) ((\"=?UTF-8?B?QWxpY2Ugw4VrZXJtYW4=?=\" NIL \"alice\" \"example.org\")) ((\"Bob\" NIL \"bob\" \"example.net\")(\"Carol, C.\" NIL \"carol\" \"example.net\")) ((NIL NIL \"team\" NIL)(NIL NIL \"dave\" \"example.net\")(NIL NIL \"erin\" \"example.net\")(NIL NIL NIL NIL)) NIL \"<prev@example.net>\" \"<20240312091500.12345@example.org>\")";
+    "(\"Tue, 12 Mar 2024 10:15:00 +0100\" {70}\r\n=?UTF-8?Q?R=C3=A9union_du_lundi?= "
+    "=?UTF-8?Q?_=E2=80=94_ordre?= du jour ((\"=?UTF-8?B?QWxpY2Ugw4VrZXJtYW4=?=\" NIL \"alice\" "
+    "\"example.org\")) ((\"=?UTF-8?B?QWxpY2Ugw4VrZXJtYW4=?=\" NIL \"alice\" \"example.org\")) "
+    "((\"=?UTF-8?B?QWxpY2Ugw4VrZXJtYW4=?=\" NIL \"alice\" \"example.org\")) ((\"Bob\" NIL \"bob\" "
+    "\"example.net\")(\"Carol, C.\" NIL \"carol\" \"example.net\")) ((NIL NIL \"team\" NIL)(NIL "
+    "NIL \"dave\" \"example.net\")(NIL NIL \"erin\" \"example.net\")(NIL NIL NIL NIL)) NIL "
+    "\"<prev@example.net>\" \"<20240312091500.12345@example.org>\")";
 static const char B_BODYSTRUCTURE[] =
-    "((\"text\" \"plain\" (\"charset\" \"iso-8859-1\") NIL NIL \"8bit\" 12 1 NIL NIL NIL NIL)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 338 (\"Tue, 12 Mar 2024 12:00:00 +0000\" \"Lunch?\" ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Frank\" NIL \"frank\" \"example.com\")) NIL NIL NIL \"<inner@example.org>\") ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 14 0 NIL NIL NIL NIL)(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 21 0 NIL NIL NIL NIL) \"alternative\" (\"boundary\" \"b2\") NIL NIL NIL) 17 NIL (\"inline\" NIL) NIL NIL) \"mixed\" (\"boundary\" \"b1\") NIL NIL NIL)";
+    "((\"text\" \"plain\" (\"charset\" \"iso-8859-1\") NIL NIL \"8bit\" 12 1 NIL NIL NIL "
+    "NIL)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 338 (\"Tue, 12 Mar 2024 12:00:00 +0000\" "
+    "\"Lunch?\" ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Alice\" NIL \"alice\" "
+    "\"example.org\")) ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Frank\" NIL \"frank\" "
+    "\"example.com\")) NIL NIL NIL \"<inner@example.org>\") ((\"text\" \"plain\" (\"charset\" "
+    "\"us-ascii\") NIL NIL \"7bit\" 14 0 NIL NIL NIL NIL)(\"text\" \"html\" (\"charset\" "
+    "\"us-ascii\") NIL NIL \"7bit\" 21 0 NIL NIL NIL NIL) \"alternative\" (\"boundary\" \"b2\") "
+    "NIL NIL NIL) 17 NIL (\"inline\" NIL) NIL NIL) \"mixed\" (\"boundary\" \"b1\") NIL NIL NIL)";
 static const char B_ENVELOPE[] =
-    "(\"Wed, 13 Mar 2024 08:00:00 -0500\" \"=?ISO-8859-1?Q?Fwd:_caf=E9?=\" ((\"=?windows-1252?Q?Fran=E7ois_=93Frank=94?=\" NIL \"frank\" \"example.com\")) ((\"=?windows-1252?Q?Fran=E7ois_=93Frank=94?=\" NIL \"frank\" \"example.com\")) ((\"=?windows-1252?Q?Fran=E7ois_=93Frank=94?=\" NIL \"frank\" \"example.com\")) ((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) NIL NIL NIL \"<fwd@example.com>\")";
+    "(\"Wed, 13 Mar 2024 08:00:00 -0500\" \"=?ISO-8859-1?Q?Fwd:_caf=E9?=\" "
+    "((\"=?windows-1252?Q?Fran=E7ois_=93Frank=94?=\" NIL \"frank\" \"example.com\")) "
+    "((\"=?windows-1252?Q?Fran=E7ois_=93Frank=94?=\" NIL \"frank\" \"example.com\")) "
+    "((\"=?windows-1252?Q?Fran=E7ois_=93Frank=94?=\" NIL \"frank\" \"example.com\")) ((NIL NIL "
+    "\"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) NIL NIL NIL \"<fwd@example.com>\")";
 static const char D_BODYSTRUCTURE[] =
-    "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0 NIL NIL NIL NIL)((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 15 0 NIL NIL NIL NIL) \"related\" (\"boundary\" \"yy\") NIL NIL NIL)(\"image\" \"png\" (\"name\" \"a.png\") NIL NIL \"base64\" 14 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"zz\") NIL NIL NIL)";
+    "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0 NIL NIL NIL "
+    "NIL)((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 15 0 NIL NIL NIL NIL) "
+    "\"related\" (\"boundary\" \"yy\") NIL NIL NIL)(\"image\" \"png\" (\"name\" \"a.png\") NIL NIL "
+    "\"base64\" 14 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"zz\") NIL NIL NIL)";
 static const char D_ENVELOPE[] =
-    "(NIL \"truncated\" ((NIL NIL \"broken\" \"example.com\")) ((NIL NIL \"broken\" \"example.com\")) ((NIL NIL \"broken\" \"example.com\")) NIL NIL NIL NIL NIL)";
+    "(NIL \"truncated\" ((NIL NIL \"broken\" \"example.com\")) ((NIL NIL \"broken\" "
+    "\"example.com\")) ((NIL NIL \"broken\" \"example.com\")) NIL NIL NIL NIL NIL)";
 
 /* The sample with every LF made CRLF (caller frees). */
 static inline char *sample_crlf(const char *lf, size_t *len_r)

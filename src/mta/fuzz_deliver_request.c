@@ -20,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct slice user, folder, msg;
     if (lda_decode_request(f.payload, f.len, &user, &folder, &msg) != 0)
         return 0;
-    if (user.ptr + user.len > (const char *)data + size || msg.ptr + msg.len > (const char *)data + size)
+    if (user.ptr + user.len > (const char *)data + size ||
+        msg.ptr + msg.len > (const char *)data + size)
         __builtin_trap();
     struct buf out = BUF_INIT;
     lda_crlf(msg, &out);

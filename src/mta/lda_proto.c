@@ -82,4 +82,3 @@ int lda_status_code(enum local_status st)
     }
     return EX_TEMPFAIL;
 }
-

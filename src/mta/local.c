@@ -131,14 +131,16 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
             r->n_remote = dr->n_remote;
             if (dr->n_targets == 0) {
                 r->status = LOCAL_NOT_LOCAL;
-                buf_printf(&r->detail, "forwarded to %zu address(es) in other domains", dr->n_remote);
+                buf_printf(&r->detail, "forwarded to %zu address(es) in other domains",
+                           dr->n_remote);
                 continue;
             }
             /* Unless a target says otherwise below. */
             r->status = dr->n_remote ? LOCAL_FORWARDS_PENDING : LOCAL_DELIVERED;
             buf_append_cstr(&r->detail, "delivered to mailbox");
             if (dr->n_remote)
-                buf_printf(&r->detail, "; %zu forward(s) to other domains wait for outbound delivery",
+                buf_printf(&r->detail,
+                           "; %zu forward(s) to other domains wait for outbound delivery",
                            dr->n_remote);
             dl[i].targets = xreallocarray(dl[i].targets, dl[i].n_targets + dr->n_targets,
                                           sizeof(*dl[i].targets));

@@ -22,11 +22,11 @@
 #include <stdint.h>
 
 enum local_status {
-    LOCAL_DELIVERED, /* in every target mailbox (or already was: exactly once) */
-    LOCAL_NOT_LOCAL, /* another domain: stays queued for outbound delivery */
-    LOCAL_NO_USER,   /* our domain, nobody there: permanent (5.1.1) */
-    LOCAL_LOOP,      /* our domain, but its aliases only lead back to themselves (5.4.6) */
-    LOCAL_TEMPFAIL,  /* directory or store trouble, quota: try again later (4.x.x) */
+    LOCAL_DELIVERED,        /* in every target mailbox (or already was: exactly once) */
+    LOCAL_NOT_LOCAL,        /* another domain: stays queued for outbound delivery */
+    LOCAL_NO_USER,          /* our domain, nobody there: permanent (5.1.1) */
+    LOCAL_LOOP,             /* our domain, but its aliases only lead back to themselves (5.4.6) */
+    LOCAL_TEMPFAIL,         /* directory or store trouble, quota: try again later (4.x.x) */
     LOCAL_FORWARDS_PENDING, /* its local targets are delivered (exactly once), but an alias
                                also forwards to other domains: `wharf deliver` does not relay;
                                the mta expands such aliases first (mta_expand.h) */
@@ -39,9 +39,9 @@ struct local_rcpt {
     const char *folder;  /* with account: its +detail folder, or NULL */
     const char *orig_to; /* the alias it came from, for the log's orig_to=; or NULL */
     enum local_status status;
-    struct buf detail;   /* "delivered to mailbox", or why not (for logs and replies) */
-    size_t n_local;      /* local accounts it reached */
-    size_t n_remote;     /* forwards to other domains (directory_result.remote) */
+    struct buf detail; /* "delivered to mailbox", or why not (for logs and replies) */
+    size_t n_local;    /* local accounts it reached */
+    size_t n_remote;   /* forwards to other domains (directory_result.remote) */
 };
 
 struct local_message {

@@ -1,5 +1,6 @@
 /*
- * mta.h - the mta component (Message Transfer Agent): queue, categorize, route, deliver, retry, bounce.
+ * mta.h - the mta component (Message Transfer Agent): queue, categorize, route, deliver, retry,
+ * bounce.
  */
 #ifndef WHARF_MTA_MTA_H
 #define WHARF_MTA_MTA_H

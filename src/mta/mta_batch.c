@@ -18,8 +18,12 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 void mta_batch_init(struct mta_batch *b, struct event_base *base, size_t max, struct store *s,
                     struct directory *d, local_changed_fn changed, void *changed_arg)
 {
-    *b = (struct mta_batch){.base = base, .store = s, .dir = d, .changed = changed,
-                            .changed_arg = changed_arg, .max = max ? max : 1};
+    *b = (struct mta_batch){.base = base,
+                            .store = s,
+                            .dir = d,
+                            .changed = changed,
+                            .changed_arg = changed_arg,
+                            .max = max ? max : 1};
     b->tail = &b->head;
     b->idle_ev = event_new(base, -1, 0, on_idle, b);
     event_priority_set(b->idle_ev, PRIO_IDLE);

@@ -75,8 +75,8 @@ static void keyset_free(struct keyset *s)
     free(s->slot);
 }
 
-static void add_rcpt(struct spool_envelope *e, struct keyset *ks, size_t orig,
-                     const char *address, bool account, const char *folder)
+static void add_rcpt(struct spool_envelope *e, struct keyset *ks, size_t orig, const char *address,
+                     bool account, const char *folder)
 {
     if (!keyset_add(ks, rcpt_key(address, account, folder)))
         return;
@@ -101,7 +101,7 @@ size_t mta_expand(struct directory *d, struct spool_message *sm)
 {
     struct spool_envelope *e = &sm->env;
     size_t expanded = 0, n = e->n_rcpts; /* recipients added below are final: not visited */
-    struct keyset ks = {NULL}; /* made at the first expansion: most entries need none */
+    struct keyset ks = {NULL};           /* made at the first expansion: most entries need none */
     struct buf err = BUF_INIT;
     for (size_t i = 0; i < n; i++) {
         if (e->rcpts[i].state != SPOOL_RCPT_PENDING || e->rcpts[i].account)

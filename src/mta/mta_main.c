@@ -53,11 +53,13 @@ static void on_mailbox_changed(void *arg, const char *account, const char *mailb
 static void on_status(void *arg, json_t *obj)
 {
     struct mta *m = arg;
-    json_object_set_new(obj, "connections", json_integer((json_int_t)mta_server_connections(m->server)));
+    json_object_set_new(obj, "connections",
+                        json_integer((json_int_t)mta_server_connections(m->server)));
     json_object_set_new(obj, "batches", json_integer((json_int_t)m->batch.n_batches));
     json_object_set_new(obj, "deliveries", json_integer((json_int_t)m->batch.n_jobs));
     json_object_set_new(obj, "maildrop", json_integer((json_int_t)mta_pickup_waiting(m->pickup)));
-    json_object_set_new(obj, "waiting_outbound", json_integer((json_int_t)mta_queue_deferred(m->queue)));
+    json_object_set_new(obj, "waiting_outbound",
+                        json_integer((json_int_t)mta_queue_deferred(m->queue)));
     json_object_set_new(obj, "sending", json_integer((json_int_t)mta_out_active(m->out)));
     json_object_set_new(obj, "outbound_sessions",
                         json_integer((json_int_t)mta_out_sessions(m->out)));
@@ -113,7 +115,7 @@ static void on_shutdown(void *arg, int64_t deadline_ms)
     mta_queue_set_outbound(m->queue, &hook);
     mta_server_stop_accepting(m->server);
     mta_pickup_stop(m->pickup);
-    mta_batch_flush(&m->batch); /* answer everyone who is waiting */
+    mta_batch_flush(&m->batch);          /* answer everyone who is waiting */
     struct timeval tv = {0, 100 * 1000}; /* let the replies leave */
     event_base_loopexit(m->base, &tv);
 }
@@ -192,7 +194,8 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
         store_gc(m->store, &err) != 0)
         log_warning("store maintenance: %s", buf_cstr(&err));
     buf_free(&err);
-    struct timeval tv = {m->cfg->mta_scan_interval / 1000, (m->cfg->mta_scan_interval % 1000) * 1000};
+    struct timeval tv = {m->cfg->mta_scan_interval / 1000,
+                         (m->cfg->mta_scan_interval % 1000) * 1000};
     evtimer_add(m->scan_ev, &tv);
 }
 

@@ -268,9 +268,10 @@ static void domain_try(struct out_domain *d)
     for (size_t i = 0; i < d->n; i++) {
         const struct spool_rcpt *sr = &env->rcpts[m->r[d->ri[i]].idx];
         smtp_client_result_clear(&d->crcpts[i].result);
-        d->crcpts[i] = (struct smtp_client_rcpt){
-            .address = sr->address, .orcpt = sr->orcpt, .notify = sr->notify,
-            .result = d->crcpts[i].result};
+        d->crcpts[i] = (struct smtp_client_rcpt){.address = sr->address,
+                                                 .orcpt = sr->orcpt,
+                                                 .notify = sr->notify,
+                                                 .result = d->crcpts[i].result};
     }
     d->txn = (struct smtp_client_txn){
         .sender = m->sender ? m->sender : env->sender,
@@ -303,8 +304,8 @@ static void on_sts(const char *domain, const struct mta_sts_policy *p, void *arg
                 d->hosts[k++] = *h;
                 continue;
             }
-            log_warning("%s: mta-sts %s: MX host %s is not in the policy of %s%s",
-                        m->sm->env.id, mta_sts_mode_name(p->mode), h->name, domain,
+            log_warning("%s: mta-sts %s: MX host %s is not in the policy of %s%s", m->sm->env.id,
+                        mta_sts_mode_name(p->mode), h->name, domain,
                         p->mode == MTA_STS_ENFORCE ? ": not used" : "");
             if (p->mode == MTA_STS_ENFORCE)
                 nexthop_host_clear(h);
@@ -316,8 +317,7 @@ static void on_sts(const char *domain, const struct mta_sts_policy *p, void *arg
         if (k == 0)
             for (size_t i = 0; i < d->n; i++)
                 set_result(&m->r[d->ri[i]].res, 451, "4.7.5",
-                           slice_from_cstr("no MX host matches the domain's MTA-STS policy"),
-                           true);
+                           slice_from_cstr("no MX host matches the domain's MTA-STS policy"), true);
     }
     domain_try(d);
 }
@@ -382,8 +382,7 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
     msg_finish(arg);
 }
 
-void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote,
-                     char *sender)
+void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote, char *sender)
 {
     struct out_msg *m = xcalloc(1, sizeof(*m));
     m->o = o;
@@ -469,8 +468,8 @@ static void report_spool(struct mta_out *o, const struct spool_message *sm,
     d.env.sender = (char *)"";
     d.env.rcpts = &to;
     d.env.n_rcpts = 1;
-    d.env.body = env->body == SPOOL_BODY_7BIT && !env->smtputf8 ? SPOOL_BODY_7BIT
-                                                                : SPOOL_BODY_8BITMIME;
+    d.env.body =
+        env->body == SPOOL_BODY_7BIT && !env->smtputf8 ? SPOOL_BODY_7BIT : SPOOL_BODY_8BITMIME;
     d.env.smtputf8 = env->smtputf8;
     d.env.client = (char *)"local";
     d.env.arrival = now / 1000;
@@ -546,8 +545,8 @@ static void delays_text(const struct out_msg *m, const struct out_domain *d, str
     int64_t end = q->t_assign ? q->t_end : d->t_done;
     int64_t b = q->t_assign ? q->t_assign - q->t_submit : 0;
     int64_t start = q->t_start ? q->t_start : end;
-    const int64_t parts[4] = {m->t_deliver - m->sm->env.arrival * 1000, b,
-                              start - m->t_deliver - b, end - start};
+    const int64_t parts[4] = {m->t_deliver - m->sm->env.arrival * 1000, b, start - m->t_deliver - b,
+                              end - start};
     buf_reset(out);
     for (int i = 0; i < 4; i++) {
         if (i > 0)
@@ -617,7 +616,7 @@ static void msg_finish(struct out_msg *m)
     struct dsn_rcpt *fail = xcalloc(m->n ? m->n : 1, sizeof(*fail));
     struct dsn_rcpt *delay_r = xcalloc(m->n ? m->n : 1, sizeof(*delay_r));
     struct dsn_rcpt *relayed = xcalloc(m->n ? m->n : 1, sizeof(*relayed));
-    char (*codes)[16] = xcalloc(m->n ? m->n : 1, sizeof(*codes));
+    char(*codes)[16] = xcalloc(m->n ? m->n : 1, sizeof(*codes));
     struct buf *diags = xcalloc(m->n ? m->n : 1, sizeof(*diags));
     size_t nf = 0, nd = 0, nr = 0;
     bool warn = any_deferred && !expired &&
@@ -697,8 +696,7 @@ static void msg_finish(struct out_msg *m)
     if (!pending) {
         mta_remove_submit(o->rm, env->id); /* in its thread, logs "removed" */
     } else if (spool_update_rcpts(o->cfg, m->sm, &err) != 0)
-        log_error("%s: cannot record outbound results in the spool: %s", env->id,
-                  buf_cstr(&err));
+        log_error("%s: cannot record outbound results in the spool: %s", env->id, buf_cstr(&err));
     buf_free(&err);
     for (size_t i = 0; i < m->n; i++)
         buf_free(&diags[i]);

@@ -21,7 +21,7 @@ struct qjob {
     struct mta_queue *q;
     struct spool_message sm; /* data as spooled: what goes to other servers */
     struct buf data_rp;      /* with Return-Path: what local mailboxes get */
-    size_t *map; /* job recipient i -> spool recipient map[i] */
+    size_t *map;             /* job recipient i -> spool recipient map[i] */
     struct local_rcpt *rcpts;
 };
 
@@ -39,14 +39,14 @@ struct pending_ctl {
 struct mta_queue {
     const struct wharf_config *cfg;
     struct mta_batch *batch;
-    struct idset busy;     /* in the open batch */
-    struct idset deferred; /* in outbound delivery, waiting for a retry, or forwards only */
-    struct idset sending;  /* in an outbound attempt right now */
+    struct idset busy;       /* in the open batch */
+    struct idset deferred;   /* in outbound delivery, waiting for a retry, or forwards only */
+    struct idset sending;    /* in an outbound attempt right now */
     struct pending_ctl *ctl; /* `wharf queue` actions waiting for an attempt to end */
     size_t n_ctl;
     struct mta_queue_outbound out;
     struct mta_remove *rm; /* NULL: finished entries are removed in place */
-    struct wait *waits; /* deferred entries with a next attempt time */
+    struct wait *waits;    /* deferred entries with a next attempt time */
     size_t n_waits, cap_waits;
     struct event *wake_ev; /* at the earliest due time */
 };
@@ -369,10 +369,13 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         j->map[k++] = i;
     }
     j->job = (struct mta_job){
-        .msg = {.queue_id = j->sm.env.id, .data = buf_slice(&j->data_rp),
+        .msg = {.queue_id = j->sm.env.id,
+                .data = buf_slice(&j->data_rp),
                 /* quarantined on arrival by a check (doc/mail-auth.md) */
                 .folder = j->sm.env.junk ? "Junk" : NULL,
-                .arrival = j->sm.env.arrival, .rcpts = j->rcpts, .n_rcpts = k},
+                .arrival = j->sm.env.arrival,
+                .rcpts = j->rcpts,
+                .n_rcpts = k},
         .done = qjob_done,
         .arg = j,
     };

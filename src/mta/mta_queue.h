@@ -36,8 +36,8 @@ struct mta_queue *mta_queue_new(const struct wharf_config *cfg, struct mta_batch
  */
 struct mta_queue_outbound {
     void (*deliver)(void *arg, struct spool_message *sm, const bool *remote);
-    void (*bounce)(void *arg, const struct spool_message *sm, const bool *failed,
-                   char *const *diag, const char *const *enh);
+    void (*bounce)(void *arg, const struct spool_message *sm, const bool *failed, char *const *diag,
+                   const char *const *enh);
     void *arg;
 };
 void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out);

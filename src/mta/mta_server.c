@@ -181,8 +181,7 @@ struct mta_server *mta_server_start(struct event_base *base, const struct wharf_
     memcpy(sa.sun_path, path, strlen(path) + 1);
     unlink(path); /* a stale socket of a previous mta; we are the only mta (singleton) */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        chmod(path, 0660) != 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0660) != 0) {
         buf_printf(err, "cannot bind %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);

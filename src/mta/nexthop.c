@@ -281,8 +281,8 @@ struct nexthop_resolver {
     size_t n_routes;
     struct nexthop_dest relay;
     bool has_relay, relay_auth;
-    bool dnssec; /* a trust anchor is loaded: answers can be secure */
-    bool sts;    /* mta_sts: look up _mta-sts TXT records */
+    bool dnssec;   /* a trust anchor is loaded: answers can be secure */
+    bool sts;      /* mta_sts: look up _mta-sts TXT records */
     uint16_t port; /* mta_smtp_port */
     enum smtp_tls_policy tls;
     struct lookup *lookups; /* in flight, for free */
@@ -299,10 +299,10 @@ struct lookup {
     uint16_t port;
     int pending;
     bool temp_error;
-    bool configured; /* a route or the relayhost: its name failing is our config's fault */
-    bool by_mx;      /* MX rules apply: hosts from the domain's MX (or implicit MX) */
-    bool dane;       /* the policy asks for TLSA records and DNSSEC is on */
-    bool mx_secure;  /* the host names came from a DNSSEC-secure answer (or the config) */
+    bool configured;    /* a route or the relayhost: its name failing is our config's fault */
+    bool by_mx;         /* MX rules apply: hosts from the domain's MX (or implicit MX) */
+    bool dane;          /* the policy asks for TLSA records and DNSSEC is on */
+    bool mx_secure;     /* the host names came from a DNSSEC-secure answer (or the config) */
     bool txt_pending;   /* the _mta-sts TXT answer is still to come */
     bool finish_wanted; /* finish() waits for it */
     struct nexthop_result res;
@@ -358,8 +358,8 @@ struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
         r->has_relay = true;
         r->relay_auth = cfg->relayhost_auth_file != NULL && cfg->relayhost_auth_file[0] != '\0';
     }
-    r->dns = dns_resolver_new(base, cfg->dns_resolver, trust ? cfg->dns_trust_anchor_file : NULL,
-                              err);
+    r->dns =
+        dns_resolver_new(base, cfg->dns_resolver, trust ? cfg->dns_trust_anchor_file : NULL, err);
     if (r->dns == NULL)
         goto fail;
     r->dnssec = trust;
@@ -687,7 +687,7 @@ static void on_mx(void *arg, int err, struct ub_result *ur)
     for (int i = 0; ur->data[i] != NULL && n < 64; i++) {
         int pref;
         if (!dns_mx_rdata_parse((const unsigned char *)ur->data[i], (size_t)ur->len[i], &pref,
-                                    &name))
+                                &name))
             continue;
         if (name.len == 0) {
             null_mx = true;

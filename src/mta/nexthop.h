@@ -107,7 +107,8 @@ struct nexthop_result {
      * record at _mta-sts.DOMAIN, "" when there is none (asked for MX-routed
      * domains when mta_sts is on; see mta_sts.h for the policy itself) */
     char sts_id[33];
-    bool sts_applies; /* an MX-routed domain with mta_sts on (routes and the relayhost are the admin's choice) */
+    bool sts_applies; /* an MX-routed domain with mta_sts on (routes and the relayhost are the
+                         admin's choice) */
     size_t n_hosts;
     struct nexthop_host hosts[NEXTHOP_HOSTS_MAX];
 };

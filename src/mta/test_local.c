@@ -58,8 +58,8 @@ int directory_resolve(struct directory *d, const char *address, struct directory
         r->loop = true;
     } else if (strcmp(address, "alice+Lists@example.test") == 0)
         add_target(r, "alice@example.test", "Lists");
-    else if (strcmp(address, "alice@example.test") == 0 || strcmp(address, "bob@example.test") == 0 ||
-             strcmp(address, "carol@example.test") == 0)
+    else if (strcmp(address, "alice@example.test") == 0 ||
+             strcmp(address, "bob@example.test") == 0 || strcmp(address, "carol@example.test") == 0)
         add_target(r, address, NULL);
     else
         r->kind = DIRECTORY_NO_SUCH_USER;
@@ -125,8 +125,11 @@ static void deliver(struct store *s, const char *qid, const char *folder, const 
     struct local_rcpt r[8];
     for (size_t i = 0; i < n; i++)
         local_rcpt_init(&r[i], addrs[i]);
-    struct local_message m = {.queue_id = qid, .data = SLICE_LIT("Subject: t\r\n\r\nhi\r\n"),
-                              .folder = folder, .rcpts = r, .n_rcpts = n};
+    struct local_message m = {.queue_id = qid,
+                              .data = SLICE_LIT("Subject: t\r\n\r\nhi\r\n"),
+                              .folder = folder,
+                              .rcpts = r,
+                              .n_rcpts = n};
     local_deliver(s, NULL, &m, 1, on_changed, NULL);
     for (size_t i = 0; i < n; i++) {
         st[i] = r[i].status;
@@ -222,8 +225,10 @@ static void test_expanded_accounts_and_loops(void **state)
     r[0].account = r[1].account = true;
     r[0].folder = "Lists";
     r[0].orig_to = "fwd@example.test";
-    struct local_message m = {.queue_id = "QID5", .data = SLICE_LIT("Subject: t\r\n\r\nhi\r\n"),
-                              .rcpts = r, .n_rcpts = 4};
+    struct local_message m = {.queue_id = "QID5",
+                              .data = SLICE_LIT("Subject: t\r\n\r\nhi\r\n"),
+                              .rcpts = r,
+                              .n_rcpts = 4};
     local_deliver(s, NULL, &m, 1, NULL, NULL);
     assert_int_equal(r[0].status, LOCAL_DELIVERED); /* into its folder, no resolution */
     assert_int_equal(count(s, "alice@example.test", "Lists"), 1);
@@ -259,12 +264,9 @@ static void test_crlf(void **state)
     struct {
         const char *in, *out;
     } cases[] = {
-        {"a\nb\n", "a\r\nb\r\n"},
-        {"a\r\nb\r\n", "a\r\nb\r\n"},
-        {"\n\n", "\r\n\r\n"},
-        {"mixed\r\nlf\nlone\rcr", "mixed\r\nlf\r\nlone\rcr"},
-        {"no newline", "no newline"},
-        {"", ""},
+        {"a\nb\n", "a\r\nb\r\n"},     {"a\r\nb\r\n", "a\r\nb\r\n"},
+        {"\n\n", "\r\n\r\n"},         {"mixed\r\nlf\nlone\rcr", "mixed\r\nlf\r\nlone\rcr"},
+        {"no newline", "no newline"}, {"", ""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct buf out = BUF_INIT;

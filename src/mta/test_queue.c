@@ -206,7 +206,7 @@ static void test_crash_between_commit_and_spool_update(void **state)
     assert_int_equal(n_updates, 1);
 
     /* Once only local recipients remained done, the entry goes. */
-    n_rcpts = 1; /* the remote recipient went elsewhere (outbound, later) */
+    n_rcpts = 1;                    /* the remote recipient went elsewhere (outbound, later) */
     states[0] = SPOOL_RCPT_PENDING; /* even a lost update is safe */
     run_queue_once();
     assert_int_equal(inbox_count("alice@example.test"), 1);

@@ -43,11 +43,11 @@
 
 struct net_compress {
     z_stream d, i;
-    bool deflating;   /* d is initialised (released when quiet) */
-    bool pending;     /* written since the last flush */
+    bool deflating;    /* d is initialised (released when quiet) */
+    bool pending;      /* written since the last flush */
     bool inflate_full; /* the last inflate step filled its buffer: zlib may hold more */
-    bool ended;       /* the peer's stream ended (a final block) */
-    size_t mem;       /* bytes zlib holds through z_alloc */
+    bool ended;        /* the peer's stream ended (a final block) */
+    size_t mem;        /* bytes zlib holds through z_alloc */
 };
 
 /* zlib's allocations, counted: each carries its size in front. */

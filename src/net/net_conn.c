@@ -74,8 +74,8 @@ struct net_conn {
     int tls_bits;
     /* The DEFLATE stage, from net_conn_start_compress on (all NULL before). */
     struct net_compress *z;
-    struct evbuffer *zin;  /* inflated bytes: what the protocol reads */
-    struct event *zflush;  /* flushes after a batch of output; releases when quiet */
+    struct evbuffer *zin; /* inflated bytes: what the protocol reads */
+    struct event *zflush; /* flushes after a batch of output; releases when quiet */
 };
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);

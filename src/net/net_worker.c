@@ -54,8 +54,8 @@ struct net_service {
     struct net_service_limits lim;
     char *refuse_line;
     struct evconnlistener *listener;
-    int tab_service;  /* index in the shared connection table, -1: count here */
-    bool tab_full;    /* the table's cells were full: said once until there is room */
+    int tab_service; /* index in the shared connection table, -1: count here */
+    bool tab_full;   /* the table's cells were full: said once until there is room */
     size_t n_conns;
     struct addr_count *by_addr[NET_ADDR_BUCKETS];
 };

@@ -23,8 +23,9 @@ static unsigned char *sample(size_t len)
     size_t i = 0;
     for (unsigned n = 0; i < len; n++) {
         char line[128];
-        int k = snprintf(line, sizeof(line), "* %u FETCH (UID %u FLAGS (\\Seen) RFC822.SIZE %u)\r\n",
-                         n + 1, n * 7 + 100, (n * 2654435761u) % 100000);
+        int k =
+            snprintf(line, sizeof(line), "* %u FETCH (UID %u FLAGS (\\Seen) RFC822.SIZE %u)\r\n",
+                     n + 1, n * 7 + 100, (n * 2654435761u) % 100000);
         for (int j = 0; j < k && i < len; j++)
             p[i++] = (unsigned char)line[j];
     }
@@ -267,7 +268,8 @@ static void test_memory(void **state)
     net_compress_release(a);
     size_t quiet = net_compress_memory(a);
     print_message("zlib memory: new %zu, decompressor after use %zu, compressor in use "
-                  "%zu, released %zu bytes\n", fresh, inflating, both, quiet);
+                  "%zu, released %zu bytes\n",
+                  fresh, inflating, both, quiet);
     assert_true(fresh < 10 * 1024);
     assert_true(inflating < 48 * 1024);
     assert_true(both < 180 * 1024);

@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < cmd.n_args; i++) {
             uint32_t n;
             /* Every argument lies inside the line. */
-            if (cmd.args[i].ptr < line.ptr || cmd.args[i].ptr + cmd.args[i].len > line.ptr + line.len)
+            if (cmd.args[i].ptr < line.ptr ||
+                cmd.args[i].ptr + cmd.args[i].len > line.ptr + line.len)
                 __builtin_trap();
             (void)pop3_parse_number(cmd.args[i], UINT32_MAX, &n);
         }

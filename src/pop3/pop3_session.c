@@ -48,7 +48,8 @@ struct pop3_session {
     unsigned retr, retr_bytes_k, top;
 };
 
-static void reply(struct pop3_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct pop3_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void reply(struct pop3_session *s, const char *fmt, ...)
 {
@@ -92,8 +93,7 @@ static void send_capa(struct pop3_session *s)
 static void login_done(struct pop3_session *s, const char *account)
 {
     struct buf err = BUF_INIT;
-    enum pop3_open_result r =
-        pop3_maildrop_open(&s->md, s->srv->store, s->srv->cfg, account, &err);
+    enum pop3_open_result r = pop3_maildrop_open(&s->md, s->srv->store, s->srv->cfg, account, &err);
     if (r == POP3_OPEN_IN_USE) {
         log_info("login: user=<%s>, rip=%s: maildrop in use", account, net_conn_addr(s->conn));
         reply(s, "-ERR [IN-USE] Mailbox is locked by another POP3 session");
@@ -227,8 +227,7 @@ static void cmd_retr_or_top(struct pop3_session *s, const struct pop3_command *c
     int r = store_message_read(s->srv->store, s->md.account, STORE_INBOX, m->uid, &data, &err);
     if (r != 0) {
         if (r < 0)
-            log_error("user=<%s>: cannot read uid %u: %s", s->md.account, m->uid,
-                      buf_cstr(&err));
+            log_error("user=<%s>: cannot read uid %u: %s", s->md.account, m->uid, buf_cstr(&err));
         reply(s, r < 0 ? "-ERR [SYS/TEMP] Cannot read the message now, try again later"
                        : "-ERR Message was expunged by another session");
         buf_free(&data);

@@ -1,5 +1,6 @@
 /*
- * routing.h - the routing component (Routing Engine): link-state routing between the servers of an organization.
+ * routing.h - the routing component (Routing Engine): link-state routing between the servers of an
+ * organization.
  */
 #ifndef WHARF_ROUTING_ROUTING_H
 #define WHARF_ROUTING_ROUTING_H

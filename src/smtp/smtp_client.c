@@ -417,8 +417,7 @@ static void txn_start(struct smtp_client *c)
     } else if (c->caps.size > 0 && t->prefix.len + t->data.len > c->caps.size) {
         local.code = 552, snprintf(local.enh, sizeof(local.enh), "5.3.4");
         buf_printf(&local.text, "message size %zu exceeds the server's limit %llu",
-                   t->prefix.len + t->data.len,
-                   (unsigned long long)c->caps.size);
+                   t->prefix.len + t->data.len, (unsigned long long)c->caps.size);
     } else if (t->smtputf8 && !c->caps.smtputf8) {
         local.code = 553, snprintf(local.enh, sizeof(local.enh), "5.6.7");
         buf_append_cstr(&local.text, "the server does not support SMTPUTF8");

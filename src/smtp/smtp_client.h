@@ -62,7 +62,7 @@ struct smtp_client_params {
      * (DANE-EE without name or expiry checks, DANE-TA with name checks). */
     const unsigned char *tlsa;
     size_t tlsa_len;
-    const char *auth_user;      /* AUTH to a smarthost when non-NULL (needs TLS) */
+    const char *auth_user; /* AUTH to a smarthost when non-NULL (needs TLS) */
     const char *auth_pass;
     /* timeouts, milliseconds (RFC 5321 4.5.3.2); 0 picks the RFC's value */
     int64_t connect_timeout, greeting_timeout, command_timeout, data_init_timeout,
@@ -88,8 +88,8 @@ struct smtp_client_rcpt {
 enum smtp_client_body { SMTP_CLIENT_7BIT, SMTP_CLIENT_8BITMIME, SMTP_CLIENT_BINARYMIME };
 
 struct smtp_client_txn {
-    const char *sender; /* "" for <> */
-    struct slice data;  /* the message, CRLF line ends; must live until the callback */
+    const char *sender;  /* "" for <> */
+    struct slice data;   /* the message, CRLF line ends; must live until the callback */
     struct slice prefix; /* header fields sent before data (a DKIM signature), or empty;
                           * whole CRLF-ended lines, lives as long as data */
     enum smtp_client_body body;

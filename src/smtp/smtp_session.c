@@ -91,7 +91,7 @@ struct smtp_session {
     bool bdat_last, bdat_discard, bdat_used;
     struct smtp_commit_job *job;
     struct smtp_check_job *check; /* the checks after end of data run (smtp_checks.h) */
-    char *queued_log; /* "from=<..>, size=N, nrcpt=N", logged once durable */
+    char *queued_log;             /* "from=<..>, size=N, nrcpt=N", logged once durable */
     /* Session. */
     struct buf line;
     unsigned errors;
@@ -654,7 +654,8 @@ static void mail_checked(void *arg, int owned)
             log_info("NOQUEUE: reject: MAIL from %s: 553 5.7.1 <%s>: Sender address rejected: "
                      "not owned by user %s; proto=ESMTP helo=<%s>",
                      s->client, sender, s->auth_user, s->helo);
-            reply_error(s, "553 5.7.1 Sender address rejected: not owned by the authenticated user");
+            reply_error(s,
+                        "553 5.7.1 Sender address rejected: not owned by the authenticated user");
         }
         free(sender);
         free(envid);
@@ -832,11 +833,12 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
     else
         buf_append_slice(&addr, cmd->path);
     /* Ask the directory, and wait for its answer (rcpt_checked). */
-    s->pend_rcpt = (struct spool_rcpt){.address = buf_steal(&addr, NULL), .orcpt = orcpt,
-                                       .notify = notify};
+    s->pend_rcpt =
+        (struct spool_rcpt){.address = buf_steal(&addr, NULL), .orcpt = orcpt, .notify = notify};
     sess_set_state(s, ST_WAIT);
     net_conn_pause(s->c);
-    s->lookup = smtp_policy_rcpt(s->srv->policy, s->pend_rcpt.address, may_relay(s), rcpt_checked, s);
+    s->lookup =
+        smtp_policy_rcpt(s->srv->policy, s->pend_rcpt.address, may_relay(s), rcpt_checked, s);
 }
 
 /* The directory's verdict on the recipient of RCPT. */

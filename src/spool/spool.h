@@ -129,7 +129,8 @@ enum spool_ctl { SPOOL_CTL_FLUSH, SPOOL_CTL_HOLD, SPOOL_CTL_RELEASE, SPOOL_CTL_R
 bool spool_ctl_parse(const char *s, enum spool_ctl *c_r);
 /* Reads, changes and rewrites entry id durably. Only its writer may call this
  * (the mta while wharfd runs). */
-int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl c, struct buf *err);
+int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl c,
+                  struct buf *err);
 
 /*
  * Removes a spool file after every recipient is done, without syncing the

@@ -119,14 +119,9 @@ static void test_retry_state_and_v1(void **state)
     spool_message_free(&m);
     /* a hand-made version 1 file: I, S, R, X, W, M, Z */
     static const unsigned char v1[] = {
-        'W', 'S', 'P', 'L', 0, 0, 0, 1,
-        'I', 0, 0, 0, 2, 'A', 'B',
-        'S', 0, 0, 0, 0,
-        'R', 0, 0, 0, 3, 'a', '@', 'b',
-        'X', 0, 0, 0, 1, 0,
-        'W', 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 42,
-        'M', 0, 0, 0, 2, 'h', 'i',
-        'Z', 0, 0, 0, 0};
+        'W', 'S', 'P', 'L', 0, 0,   0,   1,   'I', 0, 0, 0, 2,   'A', 'B', 'S', 0, 0, 0, 0,
+        'R', 0,   0,   0,   3, 'a', '@', 'b', 'X', 0, 0, 0, 1,   0,   'W', 0,   0, 0, 8, 0,
+        0,   0,   0,   0,   0, 0,   42,  'M', 0,   0, 0, 2, 'h', 'i', 'Z', 0,   0, 0, 0};
     assert_int_equal(spool_decode(v1, sizeof(v1), &r, &err), 0);
     assert_string_equal(r.env.id, "AB");
     assert_int_equal(r.env.arrival, 42);
@@ -172,17 +167,12 @@ static void test_expansion_and_v2(void **state)
     assert_int_equal(spool_remove(&cfg, m.env.id, &err), 0);
     spool_message_free(&m);
     /* a hand-made version 2 file: I, S, R, X, W, P, K, M, Z */
-    unsigned char v2[] = {
-        'W', 'S', 'P', 'L', 0, 0, 0, 2,
-        'I', 0, 0, 0, 2, 'A', 'B',
-        'S', 0, 0, 0, 0,
-        'R', 0, 0, 0, 3, 'a', '@', 'b',
-        'X', 0, 0, 0, 1, 1,
-        'W', 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 42,
-        'P', 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7,
-        'K', 0, 0, 0, 4, 0, 0, 0, 2,
-        'M', 0, 0, 0, 2, 'h', 'i',
-        'Z', 0, 0, 0, 0};
+    unsigned char v2[] = {'W', 'S', 'P', 'L', 0,   0,   0,   2, 'I', 0, 0, 0,   2,   'A',
+                          'B', 'S', 0,   0,   0,   0,   'R', 0, 0,   0, 3, 'a', '@', 'b',
+                          'X', 0,   0,   0,   1,   1,   'W', 0, 0,   0, 8, 0,   0,   0,
+                          0,   0,   0,   0,   42,  'P', 0,   0, 0,   8, 0, 0,   0,   0,
+                          0,   0,   0,   7,   'K', 0,   0,   0, 4,   0, 0, 0,   2,   'M',
+                          0,   0,   0,   2,   'h', 'i', 'Z', 0, 0,   0, 0};
     assert_int_equal(spool_decode(v2, sizeof(v2), &r, &err), 0);
     assert_int_equal(r.env.rcpts[0].state, SPOOL_RCPT_DELIVERED);
     assert_false(r.env.rcpts[0].account);

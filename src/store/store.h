@@ -134,8 +134,7 @@ int store_mailbox_delete(struct store *s, const char *owner, const char *name, s
 int store_mailbox_rename(struct store *s, const char *owner, const char *from, const char *to,
                          struct buf *err);
 /* Subscriptions may name mailboxes that do not exist (RFC 3501 LSUB). */
-int store_subscribe(struct store *s, const char *owner, const char *name, bool on,
-                    struct buf *err);
+int store_subscribe(struct store *s, const char *owner, const char *name, bool on, struct buf *err);
 int store_subscriptions(struct store *s, const char *owner, char ***names_r, size_t *n_r,
                         struct buf *err);
 void store_names_free(char **names, size_t n);
@@ -212,8 +211,8 @@ struct store_records {
     size_t n;
     struct buf data;
 };
-int store_message_records(struct store *s, const char *owner, const char *mailbox,
-                          uint32_t uid_min, struct store_records *r, struct buf *err);
+int store_message_records(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
+                          struct store_records *r, struct buf *err);
 /* Record i as a slice of r->data (ptr NULL when absent). */
 struct slice store_record_get(const struct store_records *r, size_t i);
 void store_records_free(struct store_records *r);
@@ -232,8 +231,8 @@ int store_message_copy(struct store *s, const char *owner, const char *mailbox,
                        uint32_t *new_uids_r, struct buf *err);
 /* The same into dest_owner's mailbox dest (shared folders: the quota charged is dest_owner's). */
 int store_message_copy_to(struct store *s, const char *owner, const char *mailbox,
-                          const uint32_t *uids, size_t n, const char *dest_owner,
-                          const char *dest, bool move, uint32_t *new_uids_r, struct buf *err);
+                          const uint32_t *uids, size_t n, const char *dest_owner, const char *dest,
+                          bool move, uint32_t *new_uids_r, struct buf *err);
 /* Expunges the given UIDs (missing ones are ignored), logging each in the expunge log. */
 int store_message_expunge(struct store *s, const char *owner, const char *mailbox,
                           const uint32_t *uids, size_t n, struct buf *err);
@@ -258,8 +257,8 @@ int store_message_changes(struct store *s, const char *owner, const char *mailbo
                           struct store_changes *c, struct buf *err);
 void store_changes_free(struct store_changes *c);
 /* UIDs expunged with MODSEQ > modseq (QRESYNC VANISHED, JMAP changes), ascending. */
-int store_expunged_since(struct store *s, const char *owner, const char *mailbox,
-                         uint64_t modseq, uint32_t **uids_r, size_t *n_r, struct buf *err);
+int store_expunged_since(struct store *s, const char *owner, const char *mailbox, uint64_t modseq,
+                         uint32_t **uids_r, size_t *n_r, struct buf *err);
 
 /* ---- delivery and append ---- */
 
@@ -287,11 +286,12 @@ struct store_target {
 };
 
 struct store_delivery {
-    struct slice data;      /* the message, stored byte for byte */
-    int64_t internaldate;   /* 0: now */
-    unsigned flags;         /* initial flags (APPEND); 0 for delivery */
-    const char *keywords;   /* NULL: none */
-    const char *dedupe_id;  /* spool queue id: (dedupe_id, owner) is delivered once; NULL: no check */
+    struct slice data;    /* the message, stored byte for byte */
+    int64_t internaldate; /* 0: now */
+    unsigned flags;       /* initial flags (APPEND); 0 for delivery */
+    const char *keywords; /* NULL: none */
+    const char
+        *dedupe_id; /* spool queue id: (dedupe_id, owner) is delivered once; NULL: no check */
     struct store_target *targets;
     size_t n_targets;
 };

@@ -68,9 +68,10 @@ int store_acl_set(struct store *s, const char *owner, const char *mailbox, const
     if (acl_mailbox(s, owner, mailbox, &id, err) != 0)
         return -1;
     sqlite3_stmt *st = store_stmt(
-        s, canon[0] ? "INSERT INTO acl(mailbox_id, identifier, rights) VALUES(?1, ?2, ?3)"
-                      " ON CONFLICT(mailbox_id, identifier) DO UPDATE SET rights = excluded.rights"
-                    : "DELETE FROM acl WHERE mailbox_id = ?1 AND identifier = ?2",
+        s,
+        canon[0] ? "INSERT INTO acl(mailbox_id, identifier, rights) VALUES(?1, ?2, ?3)"
+                   " ON CONFLICT(mailbox_id, identifier) DO UPDATE SET rights = excluded.rights"
+                 : "DELETE FROM acl WHERE mailbox_id = ?1 AND identifier = ?2",
         err);
     if (st == NULL)
         return -1;
@@ -152,8 +153,7 @@ void store_acl_list_free(struct store_acl_entry *list, size_t n)
 #define ACL_MATCH "a.identifier IN (?1, 'anyone', '-' || ?1, '-anyone')"
 
 /* Adds one row's rights to the granted (pos) or taken (neg) set. */
-static void rights_add(struct buf *pos, struct buf *neg, const char *identifier,
-                       const char *rights)
+static void rights_add(struct buf *pos, struct buf *neg, const char *identifier, const char *rights)
 {
     buf_append_cstr(identifier[0] == '-' ? neg : pos, rights);
 }
@@ -222,12 +222,12 @@ int store_acl_shared(struct store *s, const char *user, struct store_acl_share *
 {
     *list_r = NULL;
     *n_r = 0;
-    sqlite3_stmt *st = store_stmt(
-        s,
-        "SELECT m.id, m.owner, m.name, a.identifier, a.rights FROM acl a"
-        " JOIN mailboxes m ON m.id = a.mailbox_id WHERE m.owner <> ?1 AND " ACL_MATCH
-        " ORDER BY m.owner, m.name, m.id",
-        err);
+    sqlite3_stmt *st =
+        store_stmt(s,
+                   "SELECT m.id, m.owner, m.name, a.identifier, a.rights FROM acl a"
+                   " JOIN mailboxes m ON m.id = a.mailbox_id WHERE m.owner <> ?1 AND " ACL_MATCH
+                   " ORDER BY m.owner, m.name, m.id",
+                   err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);

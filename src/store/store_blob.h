@@ -21,12 +21,12 @@
 #define BLOB_HASH_HEX 65
 
 struct blob_dir {
-    char *path;      /* DIR/blobs */
+    char *path; /* DIR/blobs */
     bool fsync;
-    int fd;          /* open segment for appends, or -1 */
-    int64_t fd_seg;  /* its number */
-    bool dirty;      /* appended since the last sync */
-    bool dir_dirty;  /* a segment file was created since the last sync */
+    int fd;         /* open segment for appends, or -1 */
+    int64_t fd_seg; /* its number */
+    bool dirty;     /* appended since the last sync */
+    bool dir_dirty; /* a segment file was created since the last sync */
 };
 
 int blob_dir_open(struct blob_dir *b, const char *store_dir, bool fsync, struct buf *err);

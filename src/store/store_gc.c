@@ -26,8 +26,8 @@ struct seg_use {
 
 static int segment_live(struct store *s, int64_t seg, uint64_t *live_r, struct buf *err)
 {
-    sqlite3_stmt *st = store_stmt(
-        s, "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM blobs WHERE segment = ?", err);
+    sqlite3_stmt *st =
+        store_stmt(s, "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM blobs WHERE segment = ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, seg);
@@ -42,8 +42,7 @@ static int segment_live(struct store *s, int64_t seg, uint64_t *live_r, struct b
 /* Moves every live body of seg to segment dst (rows updated in this transaction). */
 static int move_segment(struct store *s, int64_t seg, int64_t dst, struct buf *err)
 {
-    sqlite3_stmt *st =
-        store_stmt(s, "SELECT hash, offset, size FROM blobs WHERE segment = ?", err);
+    sqlite3_stmt *st = store_stmt(s, "SELECT hash, offset, size FROM blobs WHERE segment = ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, seg);
@@ -190,8 +189,7 @@ rollback:
 int store_blob_stats(struct store *s, struct store_blob_stats *out, struct buf *err)
 {
     memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st =
-        store_stmt(s, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs", err);
+    sqlite3_stmt *st = store_stmt(s, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs", err);
     if (st == NULL)
         return -1;
     if (sqlite3_step(st) != SQLITE_ROW)

@@ -220,7 +220,9 @@ int store_mailbox_set_uids(struct store *s, const char *owner, const char *name,
     if (store_begin(s, true, err) != 0)
         goto out;
     struct mbrow row;
-    int f = store_account_ensure(s, owner, err) == 0 ? store_mailbox_find(s, owner, canon.data, &row, err) : -1;
+    int f = store_account_ensure(s, owner, err) == 0
+                ? store_mailbox_find(s, owner, canon.data, &row, err)
+                : -1;
     if (f == 1 && store_mailbox_insert(s, owner, canon.data, special_use, err) == 0)
         f = store_mailbox_find(s, owner, canon.data, &row, err);
     if (f != 0)
@@ -253,8 +255,7 @@ out:
 /* Deletes one mailbox row and everything hanging on it (in a write transaction). */
 static int delete_mailbox_row(struct store *s, const char *owner, int64_t id, struct buf *err)
 {
-    sqlite3_stmt *st = store_stmt(
-        s, "SELECT blob, size FROM messages WHERE mailbox_id = ?", err);
+    sqlite3_stmt *st = store_stmt(s, "SELECT blob, size FROM messages WHERE mailbox_id = ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, id);
@@ -368,10 +369,11 @@ int store_mailbox_rename(struct store *s, const char *owner, const char *from, c
     }
     /* The mailbox and its children: name = from, or name starting with "from/". */
     buf_printf(&prefix, "%s%c", a.data, STORE_DELIMITER);
-    sqlite3_stmt *st = store_stmt(
-        s, "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)"
-           " WHERE owner = ?1 AND (name = ?2 OR substr(name, 1, length(?4)) = ?4)",
-        err);
+    sqlite3_stmt *st =
+        store_stmt(s,
+                   "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)"
+                   " WHERE owner = ?1 AND (name = ?2 OR substr(name, 1, length(?4)) = ?4)",
+                   err);
     if (st == NULL) {
         store_rollback(s);
         goto out;
@@ -403,10 +405,11 @@ int store_subscribe(struct store *s, const char *owner, const char *name, bool o
         buf_free(&canon);
         return -1;
     }
-    sqlite3_stmt *st = store_stmt(
-        s, on ? "INSERT OR IGNORE INTO subscriptions(owner, name) VALUES(?, ?)"
-              : "DELETE FROM subscriptions WHERE owner = ? AND name = ?",
-        err);
+    sqlite3_stmt *st =
+        store_stmt(s,
+                   on ? "INSERT OR IGNORE INTO subscriptions(owner, name) VALUES(?, ?)"
+                      : "DELETE FROM subscriptions WHERE owner = ? AND name = ?",
+                   err);
     int rc = -1;
     if (st) {
         sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);

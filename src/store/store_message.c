@@ -71,10 +71,11 @@ int store_message_list(struct store *s, const char *owner, const char *mailbox, 
             buf_printf(err, "no mailbox %s", mailbox);
         return -1;
     }
-    sqlite3_stmt *st = store_stmt(
-        s, "SELECT uid, modseq, flags, keywords, internaldate, size, blob, envelope,"
-           " bodystructure FROM messages WHERE mailbox_id = ? AND uid >= ? ORDER BY uid",
-        err);
+    sqlite3_stmt *st =
+        store_stmt(s,
+                   "SELECT uid, modseq, flags, keywords, internaldate, size, blob, envelope,"
+                   " bodystructure FROM messages WHERE mailbox_id = ? AND uid >= ? ORDER BY uid",
+                   err);
     if (st == NULL) {
         store_rollback(s);
         return -1;
@@ -130,8 +131,9 @@ int store_message_read(struct store *s, const char *owner, const char *mailbox, 
         if (f != 0)
             return f;
         sqlite3_stmt *st = store_stmt(
-            s, "SELECT b.segment, b.offset, b.size FROM messages m JOIN blobs b ON b.hash = m.blob"
-               " WHERE m.mailbox_id = ? AND m.uid = ?",
+            s,
+            "SELECT b.segment, b.offset, b.size FROM messages m JOIN blobs b ON b.hash = m.blob"
+            " WHERE m.mailbox_id = ? AND m.uid = ?",
             err);
         if (st == NULL)
             return -1;
@@ -450,8 +452,8 @@ int store_message_copy(struct store *s, const char *owner, const char *mailbox,
 }
 
 int store_message_copy_to(struct store *s, const char *owner, const char *mailbox,
-                          const uint32_t *uids, size_t n, const char *dest_owner,
-                          const char *dest, bool move, uint32_t *new_uids_r, struct buf *err)
+                          const uint32_t *uids, size_t n, const char *dest_owner, const char *dest,
+                          bool move, uint32_t *new_uids_r, struct buf *err)
 {
     if (store_begin(s, true, err) != 0)
         return -1;
@@ -538,8 +540,8 @@ static int expunged_read(struct store *s, int64_t mbid, uint64_t modseq, uint32_
     return 0;
 }
 
-int store_expunged_since(struct store *s, const char *owner, const char *mailbox,
-                         uint64_t modseq, uint32_t **uids_r, size_t *n_r, struct buf *err)
+int store_expunged_since(struct store *s, const char *owner, const char *mailbox, uint64_t modseq,
+                         uint32_t **uids_r, size_t *n_r, struct buf *err)
 {
     *uids_r = NULL;
     *n_r = 0;

@@ -153,8 +153,8 @@ static int migrate(struct store *s, struct buf *err)
     }
 }
 
-static struct store *open_common(const char *dir, const char *dbpath, const struct store_options *opt,
-                                 bool temporary, struct buf *err)
+static struct store *open_common(const char *dir, const char *dbpath,
+                                 const struct store_options *opt, bool temporary, struct buf *err)
 {
     struct store *s = xcalloc(1, sizeof(*s));
     s->dir = xstrdup(dir);
@@ -172,8 +172,8 @@ static struct store *open_common(const char *dir, const char *dbpath, const stru
     /* WAL: readers never block the writer. synchronous=FULL: the WAL is fsync'd at every
      * commit, so a commit that returned is durable (the bodies were synced before it). */
     if (store_exec(s, "PRAGMA journal_mode = WAL", err) != 0 ||
-        store_exec(s, opt->fsync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF",
-                   err) != 0 ||
+        store_exec(s, opt->fsync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF", err) !=
+            0 ||
         store_exec(s, "PRAGMA foreign_keys = ON", err) != 0 || migrate(s, err) != 0 ||
         blob_dir_open(&s->blobs, dir, opt->fsync, err) != 0) {
         store_close(s);
@@ -333,8 +333,8 @@ int store_name_check(struct store *s, const char *name, struct buf *out, struct 
 static const struct {
     const char *name, *special_use;
 } default_folders[] = {
-    {"INBOX", NULL},         {"Drafts", "\\Drafts"}, {"Sent", "\\Sent"},
-    {"Trash", "\\Trash"},    {"Junk", "\\Junk"},     {"Archive", "\\Archive"},
+    {"INBOX", NULL},      {"Drafts", "\\Drafts"}, {"Sent", "\\Sent"},
+    {"Trash", "\\Trash"}, {"Junk", "\\Junk"},     {"Archive", "\\Archive"},
 };
 
 int store_mailbox_insert(struct store *s, const char *owner, const char *name,
@@ -348,8 +348,9 @@ int store_mailbox_insert(struct store *s, const char *owner, const char *name,
     if (store_meta_set(s, "uidvalidity_next", uv + 1, err) != 0)
         return -1;
     sqlite3_stmt *st = store_stmt(
-        s, "INSERT INTO mailboxes(owner, name, special_use, uidvalidity, uidnext, highestmodseq)"
-           " VALUES(?, ?, ?, ?, 1, 1)",
+        s,
+        "INSERT INTO mailboxes(owner, name, special_use, uidvalidity, uidnext, highestmodseq)"
+        " VALUES(?, ?, ?, ?, 1, 1)",
         err);
     if (st == NULL)
         return -1;
@@ -455,8 +456,9 @@ int store_quota_add(struct store *s, const char *owner, int64_t bytes, int64_t m
                     struct buf *err)
 {
     sqlite3_stmt *st = store_stmt(
-        s, "INSERT INTO quota(owner, bytes, messages) VALUES(?, ?, ?) ON CONFLICT(owner)"
-           " DO UPDATE SET bytes = bytes + excluded.bytes, messages = messages + excluded.messages",
+        s,
+        "INSERT INTO quota(owner, bytes, messages) VALUES(?, ?, ?) ON CONFLICT(owner)"
+        " DO UPDATE SET bytes = bytes + excluded.bytes, messages = messages + excluded.messages",
         err);
     if (st == NULL)
         return -1;

@@ -1,7 +1,8 @@
 /*
  * test_store.c - unit tests of the Information Store (SQLite driver + blob segments):
- * UID/MODSEQ rules, the expunge log, changes since a MODSEQ, STATUS counters, single-instance bodies and their refcounts under
- * two concurrent processes, crash injection around the commit, quotas, names, ACLs, GC.
+ * UID/MODSEQ rules, the expunge log, changes since a MODSEQ, STATUS counters, single-instance
+ * bodies and their refcounts under two concurrent processes, crash injection around the commit,
+ * quotas, names, ACLs, GC.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -63,13 +64,13 @@ static struct store *dir_store(const char *dir)
 
 /* Delivers one message to one target; returns the target's status, uid in *uid_r. */
 static enum store_status put(struct store *s, const char *owner, const char *mailbox,
-                             const char *body, const char *dedupe, uint64_t qbytes,
-                             uint64_t qmsgs, uint32_t *uid_r)
+                             const char *body, const char *dedupe, uint64_t qbytes, uint64_t qmsgs,
+                             uint32_t *uid_r)
 {
-    struct store_target t = {.owner = owner, .mailbox = mailbox, .quota_bytes = qbytes,
-                             .quota_messages = qmsgs};
-    struct store_delivery d = {.data = slice_from_cstr(body), .dedupe_id = dedupe,
-                               .targets = &t, .n_targets = 1};
+    struct store_target t = {
+        .owner = owner, .mailbox = mailbox, .quota_bytes = qbytes, .quota_messages = qmsgs};
+    struct store_delivery d = {
+        .data = slice_from_cstr(body), .dedupe_id = dedupe, .targets = &t, .n_targets = 1};
     struct buf err = BUF_INIT;
     int rc = store_deliver(s, &d, 1, &err);
     if (rc != 0)
@@ -166,24 +167,28 @@ static void test_uid_modseq_rules(void **state)
     uint32_t u1[] = {1, 99};
     struct store_flags_result r[2];
     assert_int_equal(store_message_flags(s, ALICE, "INBOX", u1, 2, STORE_FLAGS_ADD, STORE_FLAG_SEEN,
-                                         "$Label1 work", 0, r, &err), 0);
+                                         "$Label1 work", 0, r, &err),
+                     0);
     assert_int_equal(r[0].outcome, STORE_FLAGS_CHANGED);
     assert_int_equal(r[1].outcome, STORE_FLAGS_NO_UID);
     uint64_t ms1 = r[0].modseq;
     assert_true(ms1 > last_modseq);
     /* Nothing to change: MODSEQ kept. */
     assert_int_equal(store_message_flags(s, ALICE, "INBOX", u1, 1, STORE_FLAGS_ADD, STORE_FLAG_SEEN,
-                                         "WORK", 0, r, &err), 0);
+                                         "WORK", 0, r, &err),
+                     0);
     assert_int_equal(r[0].outcome, STORE_FLAGS_UNCHANGED);
     assert_int_equal(r[0].modseq, ms1);
-    assert_int_equal(store_message_flags(s, ALICE, "INBOX", u1, 1, STORE_FLAGS_REMOVE, 0, "$label1",
-                                         0, r, &err), 0);
+    assert_int_equal(
+        store_message_flags(s, ALICE, "INBOX", u1, 1, STORE_FLAGS_REMOVE, 0, "$label1", 0, r, &err),
+        0);
     assert_int_equal(r[0].outcome, STORE_FLAGS_CHANGED);
     uint64_t ms2 = r[0].modseq;
     assert_true(ms2 > ms1);
     assert_int_equal(r[0].flags, STORE_FLAG_SEEN);
     assert_int_equal(store_message_flags(s, ALICE, "INBOX", u1, 1, STORE_FLAGS_REPLACE,
-                                         STORE_FLAG_FLAGGED, NULL, ms1, r, &err), 0);
+                                         STORE_FLAG_FLAGGED, NULL, ms1, r, &err),
+                     0);
     assert_int_equal(r[0].outcome, STORE_FLAGS_MODIFIED_SINCE);
     assert_int_equal(store_message_list(s, ALICE, "INBOX", 1, &m, &n, &err), 0);
     assert_string_equal(m[0].keywords, "work");
@@ -243,9 +248,11 @@ static void test_changes_since(void **state)
     assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &three, 1, &err), 0);
     assert_int_equal(put(s, ALICE, NULL, "new\r\n", NULL, 0, 0, NULL), STORE_OK);
     assert_int_equal(store_message_flags(s, ALICE, "INBOX", &four, 1, STORE_FLAGS_ADD,
-                                         STORE_FLAG_SEEN, "$done", 0, NULL, &err), 0);
+                                         STORE_FLAG_SEEN, "$done", 0, NULL, &err),
+                     0);
     assert_int_equal(store_message_flags(s, ALICE, "INBOX", &one, 1, STORE_FLAGS_ADD,
-                                         STORE_FLAG_FLAGGED, NULL, 0, NULL, &err), 0);
+                                         STORE_FLAG_FLAGGED, NULL, 0, NULL, &err),
+                     0);
     c = changes(s, "INBOX", m0);
     assert_int_equal(c.n, 3);
     assert_int_equal(c.msgs[0].uid, 1);
@@ -326,7 +333,8 @@ static void test_counters_migrate(void **state)
                          STORE_OK);
     uint32_t two = 2;
     assert_int_equal(store_message_flags(s, ALICE, "INBOX", &two, 1, STORE_FLAGS_ADD,
-                                         STORE_FLAG_SEEN, NULL, 0, NULL, &err), 0);
+                                         STORE_FLAG_SEEN, NULL, 0, NULL, &err),
+                     0);
     store_close(s);
     struct buf path = BUF_INIT;
     buf_printf(&path, "%s/store.db", dir);
@@ -372,9 +380,9 @@ static void test_search_records_migrate(void **state)
     char *dir = make_dir();
     struct store *s = dir_store(dir);
     struct buf err = BUF_INIT;
-    assert_int_equal(put(s, ALICE, NULL, "From: Old <old@example.test>\r\n\r\nbody\r\n", NULL,
-                         0, 0, NULL),
-                     STORE_OK);
+    assert_int_equal(
+        put(s, ALICE, NULL, "From: Old <old@example.test>\r\n\r\nbody\r\n", NULL, 0, 0, NULL),
+        STORE_OK);
     store_close(s);
     struct buf path = BUF_INIT;
     buf_printf(&path, "%s/store.db", dir);
@@ -394,9 +402,9 @@ static void test_search_records_migrate(void **state)
     sqlite3_close(db);
     buf_free(&path);
     s = dir_store(dir);
-    assert_int_equal(put(s, ALICE, NULL, "From: New <new@example.test>\r\n\r\nbody\r\n", NULL,
-                         0, 0, NULL),
-                     STORE_OK);
+    assert_int_equal(
+        put(s, ALICE, NULL, "From: New <new@example.test>\r\n\r\nbody\r\n", NULL, 0, 0, NULL),
+        STORE_OK);
     struct store_records r;
     assert_int_equal(store_message_records(s, ALICE, "INBOX", 1, &r, &err), 0);
     assert_int_equal(r.n, 2);
@@ -422,8 +430,8 @@ static void test_search_records_migrate(void **state)
     store_records_free(&r);
     /* a copy carries the record */
     uint32_t two = 2, copied = 0;
-    assert_int_equal(store_message_copy(s, ALICE, "INBOX", &two, 1, "Archive", false, &copied, &err),
-                     0);
+    assert_int_equal(
+        store_message_copy(s, ALICE, "INBOX", &two, 1, "Archive", false, &copied, &err), 0);
     assert_int_equal(store_message_records(s, ALICE, "Archive", 1, &r, &err), 0);
     assert_int_equal(r.n, 1);
     assert_true(r.v[0].present);
@@ -494,8 +502,8 @@ static void test_single_instance_and_bytes(void **state)
     struct buf err = BUF_INIT;
     static const char body[] = "From: a@b\r\nSubject: hi\r\n\r\nline\r\n\0binary\r\n";
     struct slice data = {body, sizeof(body) - 1};
-    struct store_target t[3] = {{.owner = ALICE}, {.owner = BOB}, {.owner = "carol@example.test",
-                                                                   .mailbox = "Archive"}};
+    struct store_target t[3] = {
+        {.owner = ALICE}, {.owner = BOB}, {.owner = "carol@example.test", .mailbox = "Archive"}};
     struct store_delivery d = {.data = data, .targets = t, .n_targets = 3};
     assert_int_equal(store_deliver(s, &d, 1, &err), 0);
     for (int i = 0; i < 3; i++)
@@ -610,8 +618,8 @@ static void test_concurrent_processes(void **state)
                 else
                     snprintf(body, sizeof(body), "proc %d msg %d\r\n", k, i);
                 struct store_target t[2] = {{.owner = ALICE}, {.owner = BOB}};
-                struct store_delivery d = {.data = slice_from_cstr(body), .targets = t,
-                                           .n_targets = 2};
+                struct store_delivery d = {
+                    .data = slice_from_cstr(body), .targets = t, .n_targets = 2};
                 struct buf err = BUF_INIT;
                 if (store_deliver(c, &d, 1, &err) != 0 || t[0].status != STORE_OK)
                     _exit(1);
@@ -661,10 +669,12 @@ static void test_concurrent_processes(void **state)
     assert_int_equal(st.blobs, PER_PROC / 2 * 3);
     store_close(s);
     /* Once the hold is over, gc drops them and the refcounts reach zero. */
-    struct store_options o = {.segment_size = 64ull << 20, .fsync = false,
+    struct store_options o = {.segment_size = 64ull << 20,
+                              .fsync = false,
                               .mailbox_name_max = STORE_MAILBOX_NAME_MAX,
                               .mailbox_depth_max = STORE_MAILBOX_DEPTH_MAX,
-                              .keywords_max = STORE_KEYWORDS_MAX, .expunge_hold = 0};
+                              .keywords_max = STORE_KEYWORDS_MAX,
+                              .expunge_hold = 0};
     s = store_open_dir(dir, &o, &err);
     assert_non_null(s);
     assert_int_equal(store_gc(s, &err), 0);
@@ -716,7 +726,7 @@ static void test_crash_between_blob_and_commit(void **state)
     store_mailbox_free(&mb);
     struct store_blob_stats st;
     assert_int_equal(store_blob_stats(s, &st, &err), 0);
-    assert_int_equal(st.blobs, 0); /* ... and no dangling reference */
+    assert_int_equal(st.blobs, 0);     /* ... and no dangling reference */
     assert_true(st.segment_bytes > 0); /* the orphaned body */
     assert_int_equal(store_gc(s, &err), 0);
     assert_int_equal(store_blob_stats(s, &st, &err), 0);
@@ -753,8 +763,11 @@ static void test_crash_after_commit(void **state)
 static void test_gc_keeps_live_bodies(void **state)
 {
     char *dir = make_dir();
-    struct store_options o = {.segment_size = 4096, .fsync = false, .mailbox_name_max = 1024,
-                              .mailbox_depth_max = 32, .keywords_max = 64};
+    struct store_options o = {.segment_size = 4096,
+                              .fsync = false,
+                              .mailbox_name_max = 1024,
+                              .mailbox_depth_max = 32,
+                              .keywords_max = 64};
     struct buf err = BUF_INIT;
     struct store *s = store_open_dir(dir, &o, &err);
     assert_non_null(s);
@@ -787,7 +800,8 @@ static void test_gc_keeps_live_bodies(void **state)
     rm_dir(dir);
 }
 
-/* Effective rights (negative identifiers), the shares of a user, and COPY into another owner's mailbox. */
+/* Effective rights (negative identifiers), the shares of a user, and COPY into another owner's
+ * mailbox. */
 static void test_acl_rights_and_shares(void **state)
 {
     (void)state;
@@ -825,7 +839,8 @@ static void test_acl_rights_and_shares(void **state)
     assert_int_equal(t.status, STORE_OK);
     assert_int_equal(store_mailbox_create(s, BOB, "Kept", NULL, &err), 0);
     uint32_t uid = t.uid, new_uid = 0;
-    assert_int_equal(store_message_copy_to(s, ALICE, "Team", &uid, 1, BOB, "Kept", false, &new_uid, &err), 0);
+    assert_int_equal(
+        store_message_copy_to(s, ALICE, "Team", &uid, 1, BOB, "Kept", false, &new_uid, &err), 0);
     assert_int_equal(new_uid, 1);
     uint64_t bytes, msgs;
     assert_int_equal(store_quota_usage(s, BOB, &bytes, &msgs, &err), 0);
@@ -855,8 +870,11 @@ static void test_names_and_acl(void **state)
     assert_string_equal(t.stored_in, "INBOX");
     /* IMAP APPEND into a missing mailbox: refused (TRYCREATE), nothing stored. */
     struct store_target ta = {.owner = ALICE, .mailbox = "nosuch", .must_exist = true};
-    struct store_delivery da = {.data = SLICE_LIT("y\r\n"), .flags = STORE_FLAG_SEEN,
-                                .keywords = "$Sent", .targets = &ta, .n_targets = 1};
+    struct store_delivery da = {.data = SLICE_LIT("y\r\n"),
+                                .flags = STORE_FLAG_SEEN,
+                                .keywords = "$Sent",
+                                .targets = &ta,
+                                .n_targets = 1};
     assert_int_equal(store_deliver(s, &da, 1, &err), 0);
     assert_int_equal(ta.status, STORE_NO_MAILBOX);
     ta.mailbox = "Sent";
@@ -880,7 +898,8 @@ static void test_names_and_acl(void **state)
     assert_int_equal(store_deliver(s, &da, 1, &err), -1);
     /* Public folders and ACLs. */
     assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "Announcements", NULL, &err), 0);
-    assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "Announcements", "anyone", "rl", &err), 0);
+    assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "Announcements", "anyone", "rl", &err),
+                     0);
     assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "Announcements", BOB, "ilrswa", &err), 0);
     assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "Announcements", BOB, "lz", &err), -1);
     struct buf rights = BUF_INIT;
@@ -921,11 +940,13 @@ static void test_import_keeps_uids(void **state)
     assert_int_equal(mb.uidvalidity, 1234567);
     assert_int_equal(mb.uidnext, 10);
     store_mailbox_free(&mb);
-    struct store_target t = {.owner = ALICE, .mailbox = "Old/Work", .must_exist = true,
-                             .want_uid = 42};
+    struct store_target t = {
+        .owner = ALICE, .mailbox = "Old/Work", .must_exist = true, .want_uid = 42};
     struct store_delivery d = {.data = slice_from_cstr("Subject: a\r\n\r\nx\r\n"),
-                               .flags = STORE_FLAG_SEEN, .keywords = "$Junk",
-                               .targets = &t, .n_targets = 1};
+                               .flags = STORE_FLAG_SEEN,
+                               .keywords = "$Junk",
+                               .targets = &t,
+                               .n_targets = 1};
     assert_int_equal(store_deliver(s, &d, 1, &err), 0);
     assert_int_equal(t.status, STORE_OK);
     assert_int_equal(t.uid, 42);

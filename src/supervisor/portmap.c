@@ -88,13 +88,13 @@ json_t *portmap_json(const struct wharf_config *cfg, const struct listener_set *
 
 void portmap_format_table(json_t *rows, struct buf *out)
 {
-    static const char *const head[] = {"EXCHANGE", "COMPONENT", "SERVICE", "PORT",
+    static const char *const head[] = {"EXCHANGE", "COMPONENT", "SERVICE",   "PORT",
                                        "PROTOCOL", "TLS",       "DIRECTION", "ADDRESS",
                                        "LIMIT",    "CONNS",     "STATE"};
     /* CONNS: "connections", which wharfd adds to live rows only. */
-    static const char *const key[] = {"exchange_name", "component", "service",     "port",
-                                      "protocol",      "tls",       "direction",   "address",
-                                      NULL,            "connections", "state"};
+    static const char *const key[] = {
+        "exchange_name", "component", "service", "port",        "protocol", "tls",
+        "direction",     "address",   NULL,      "connections", "state"};
     enum { NCOL = sizeof(head) / sizeof(head[0]) };
     size_t width[NCOL];
     for (size_t c = 0; c < NCOL; c++)

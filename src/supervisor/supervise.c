@@ -45,7 +45,7 @@ struct proc {
     const struct component_def *def;
     unsigned index, n;
     unsigned generation;
-    int slot; /* its row in s->conntab, -1: none (counts alone) */
+    int slot;  /* its row in s->conntab, -1: none (counts alone) */
     pid_t pid; /* 0: not running */
     struct ipc_channel *ch;
     bool hello;
@@ -155,7 +155,8 @@ static void conntab_status(const struct conntab *t, json_t *root, json_t *ports)
                             json_integer(conntab_service_total(t, (unsigned)i)));
     size_t i;
     json_t *row;
-    json_array_foreach(ports, i, row) {
+    json_array_foreach(ports, i, row)
+    {
         json_t *n = json_object_get(by, json_string_value(json_object_get(row, "service")));
         if (n && json_object_get(row, "max_connections"))
             json_object_set(row, "connections", n);
@@ -807,8 +808,8 @@ int sup_run(struct sup *s)
     /* A child that died before the handler was in place would go unnoticed. */
     reap(s);
     /* Every listener is bound, so clients are queued from here on. */
-    sdnotify("READY=1\nMAINPID=%ld\nSTATUS=running generation %u, %zu processes",
-             (long)getpid(), s->generation, s->n_procs);
+    sdnotify("READY=1\nMAINPID=%ld\nSTATUS=running generation %u, %zu processes", (long)getpid(),
+             s->generation, s->n_procs);
     sdnotify_watchdog_start(s->base);
     event_base_dispatch(s->base);
     sdnotify_watchdog_stop();

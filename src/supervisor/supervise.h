@@ -40,7 +40,7 @@ struct sup {
     int64_t started_ms;
     uint64_t status_seq;
     struct status_query *queries;
-    struct ctlsock *ctl; /* the control socket and its clients */
+    struct ctlsock *ctl;     /* the control socket and its clients */
     struct conntab *conntab; /* connection counts shared with the workers (base/conntab.h) */
 };
 
