@@ -12,7 +12,7 @@ DEPS_BUILD := meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev
 # `make deb` and its test: Debian's packaging tools.
 DEPS_DEB   := debhelper dpkg-dev fakeroot lintian
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
-              clang libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib isync \
+              clang clang-format libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib isync \
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
               dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \
               python3-dkim python3-spf opendkim-tools \
@@ -125,7 +125,7 @@ bench:
 	@echo "see bench/README.md: each bench/NAME/run script compares Wharf with a peer"
 
 format:
-	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c')
+	find src tests -name '*.[ch]' -print0 | xargs -0 clang-format -i
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz $(BUILD_INSTALL) $(DEB_OUT)
