@@ -133,7 +133,7 @@ static void convert_part(const struct mime_message *msg, const struct mime_part 
 
 static bool append_binary_convert(struct slice data, struct buf *out)
 {
-    if (memchr(data.ptr, '\0', data.len) == NULL)
+    if (data.len == 0 || memchr(data.ptr, '\0', data.len) == NULL)
         return false;
     struct mime_message msg;
     mime_parse(&msg, data, NULL);
@@ -241,8 +241,6 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
             imap_printf(s, "%.*s NO Empty message", TAGF(tag));
             goto done;
         }
-        if (append_binary_convert(msgs[i].data, &msgs[i].converted))
-            msgs[i].data = buf_slice(&msgs[i].converted);
     }
     if (imap_mbref_resolve(s, name, &ref) != 0) {
         imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", TAGF(tag));
@@ -269,6 +267,10 @@ void imap_cmd_append(struct imap_session *s, struct slice tag, bool uid,
             goto done;
         }
     }
+    /* binary parts in base64, CATENATE's TEXT parts included */
+    for (size_t i = 0; i < k; i++)
+        if (append_binary_convert(msgs[i].data, &msgs[i].converted))
+            msgs[i].data = buf_slice(&msgs[i].converted);
     for (size_t i = 0; i < k; i++)
         append_rights_apply(&msgs[i], ref.rights);
     uint64_t qb, qm;
