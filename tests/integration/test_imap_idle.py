@@ -37,10 +37,12 @@ class Raw(LineClient):
         return lines
 
     def next_update(self):
-        """The next untagged line that is not a FLAGS/PERMANENTFLAGS announcement."""
+        """The next untagged line that is not a FLAGS/PERMANENTFLAGS announcement
+        or an IMAP4rev1 RECENT count (sent with each EXISTS)."""
         while True:
             ln = self.line()
-            if not ln.startswith(("* FLAGS", "* OK [PERMANENTFLAGS")):
+            if not ln.startswith(("* FLAGS", "* OK [PERMANENTFLAGS")) and \
+                    not (ln.startswith("* ") and ln.endswith(" RECENT")):
                 return ln
 
 
