@@ -16,6 +16,7 @@
 #include "base/alloc.h"
 #include "cli/cli.h"
 #include "mime/mailfmt.h"
+#include "mime/mutf7.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -70,6 +71,19 @@ static int mkdir_p(const char *path)
     }
     buf_free(&p);
     return rc;
+}
+
+/* A store name as Dovecot keeps it on disk: modified UTF-7, '/' as '.',
+ * a '.' inside a level as dot. */
+static void disk_name(const char *name, char dot, struct buf *out)
+{
+    struct buf enc = BUF_INIT;
+    struct slice n = slice_from_cstr(name);
+    if (mutf7_encode(n, &enc))
+        n = buf_slice(&enc);
+    for (size_t i = 0; i < n.len; i++)
+        buf_append_byte(out, n.ptr[i] == '/' ? '.' : n.ptr[i] == '.' ? dot : n.ptr[i]);
+    buf_free(&enc);
 }
 
 /* Keyword names of a folder, in first-seen order (at most 26: Maildir's letters). */
@@ -231,10 +245,10 @@ static int export_maildir(struct store *s, const char *owner, const char *root)
         if (strcmp(l[i].name, STORE_INBOX) == 0)
             buf_append_cstr(&dir, root);
         else {
-            /* Maildir++: "A/B" is ROOT/.A.B; a '.' inside a level cannot be kept */
+            /* Maildir++: "A/B" is ROOT/.A.B in modified UTF-7, as Dovecot
+             * keeps it; a '.' inside a level cannot be kept */
             buf_printf(&dir, "%s/.", root);
-            for (const char *p = l[i].name; *p; p++)
-                buf_append_byte(&dir, *p == '/' ? '.' : *p == '.' ? '_' : *p);
+            disk_name(l[i].name, '_', &dir);
         }
         rc = export_maildir_folder(s, owner, &l[i], dir.data, &count, &bytes);
     }
@@ -246,8 +260,7 @@ static int export_maildir(struct store *s, const char *owner, const char *root)
         rc = -1;
     }
     for (size_t i = 0; i < n_names; i++) {
-        for (const char *p = names[i]; *p; p++)
-            buf_append_byte(&subs, *p == '/' ? '.' : *p);
+        disk_name(names[i], '.', &subs);
         buf_append_byte(&subs, '\n');
     }
     store_names_free(names, n_names);

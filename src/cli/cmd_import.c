@@ -489,15 +489,15 @@ static void subscription_line(void *arg, struct slice line, size_t n)
     }
     if (line.len == 0 || line.len > STORE_MAILBOX_NAME_MAX)
         return;
-    char *name = slice_strdup(line);
-    for (char *p = name; *p; p++)
-        if (*p == (c->v2 ? '\t' : '.'))
-            *p = '/';
+    struct buf name = BUF_INIT;
+    for (size_t i = 0; i < line.len; i++)
+        buf_append_byte(&name, line.ptr[i] == (c->v2 ? '\t' : '.') ? '/' : line.ptr[i]);
+    mailfmt_name_decode(&name);
     struct buf err = BUF_INIT;
-    if (store_subscribe(c->b->store, c->b->owner, name, true, &err) != 0)
-        fprintf(stderr, "wharf import: subscription %s: %s\n", name, buf_cstr(&err));
+    if (store_subscribe(c->b->store, c->b->owner, buf_cstr(&name), true, &err) != 0)
+        fprintf(stderr, "wharf import: subscription %s: %s\n", buf_cstr(&name), buf_cstr(&err));
     buf_free(&err);
-    free(name);
+    buf_free(&name);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -18,6 +18,7 @@
  */
 #include "base/alloc.h"
 #include "cli/imapc_parse.h"
+#include "mime/mutf7.h"
 #include "cli/import.h"
 
 #include <errno.h>
@@ -314,7 +315,13 @@ static char *local_name(struct slice remote, char delim)
 {
     if (slice_eq_cstr_nocase(remote, "INBOX"))
         return xstrdup(STORE_INBOX);
+    /* an IMAP4rev1 server's names are modified UTF-7 (RFC 3501 5.1.3); one
+     * that is not strictly so is kept as sent */
+    struct buf utf8 = BUF_INIT;
+    if (mutf7_decode(remote, &utf8))
+        remote = buf_slice(&utf8);
     char *s = slice_strdup(remote);
+    buf_free(&utf8);
     for (char *p = s; *p; p++)
         if (delim && *p == delim)
             *p = '/';

@@ -12,7 +12,7 @@
 #include "base/alloc.h"
 #include "imap/imap_int.h"
 #include "imap/imap_sort.h"
-#include "imap/imap_utf7.h"
+#include "mime/mutf7.h"
 
 #include <strings.h>
 
@@ -26,20 +26,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check_utf7(struct slice s)
 {
     struct buf a = BUF_INIT, b = BUF_INIT;
-    if (imap_utf7_decode(s, &a)) {
-        if (!imap_utf8_valid(buf_slice(&a)) || !imap_utf7_encode(buf_slice(&a), &b) ||
+    if (mutf7_decode(s, &a)) {
+        if (!mutf7_utf8_valid(buf_slice(&a)) || !mutf7_encode(buf_slice(&a), &b) ||
             !slice_eq(buf_slice(&b), s))
             __builtin_trap();
     }
     buf_reset(&a);
     buf_reset(&b);
-    if (imap_utf7_encode(s, &a)) {
-        if (!imap_utf7_decode(buf_slice(&a), &b) || !slice_eq(buf_slice(&b), s))
+    if (mutf7_encode(s, &a)) {
+        if (!mutf7_decode(buf_slice(&a), &b) || !slice_eq(buf_slice(&b), s))
             __builtin_trap();
     }
     buf_free(&a);
     buf_free(&b);
-    if (imap_name_net_unicode(s) && !imap_utf8_valid(s))
+    if (mutf7_net_unicode(s) && !mutf7_utf8_valid(s))
         __builtin_trap();
 }
 

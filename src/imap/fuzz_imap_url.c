@@ -6,7 +6,7 @@
  */
 #include "base/alloc.h"
 #include "imap/imap_url.h"
-#include "imap/imap_utf7.h"
+#include "mime/mutf7.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *copy = xmemdup(data, size ? size : 1);
     struct imap_url u;
     if (imap_url_parse(slice_make(copy, size), "mail.example.test", "alice@example.test", &u)) {
-        if (u.uid == 0 || u.mailbox == NULL || !imap_utf8_valid(slice_from_cstr(u.mailbox)))
+        if (u.uid == 0 || u.mailbox == NULL || !mutf7_utf8_valid(slice_from_cstr(u.mailbox)))
             __builtin_trap();
         no_controls(u.mailbox);
         if (u.section != NULL)

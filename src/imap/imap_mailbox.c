@@ -11,7 +11,7 @@
 #include "imap/imap_context.h"
 #include "imap/imap_int.h"
 #include "imap/imap_notify.h"
-#include "imap/imap_utf7.h"
+#include "mime/mutf7.h"
 #include "mime/mime.h"
 
 #include <stdlib.h>
@@ -25,7 +25,7 @@
 bool imap_mailbox_decode(struct imap_session *s, struct slice name, struct buf *out)
 {
     size_t start = out->len;
-    if (s->rev2 ? !imap_utf8_valid(name) : !imap_utf7_decode(name, out)) {
+    if (s->rev2 ? !mutf7_utf8_valid(name) : !mutf7_decode(name, out)) {
         s->name_error = s->rev2 ? "Mailbox name is not valid UTF-8"
                                 : "Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)";
         return false;
@@ -33,7 +33,7 @@ bool imap_mailbox_decode(struct imap_session *s, struct slice name, struct buf *
     if (s->rev2)
         buf_append_slice(out, name);
     /* One spelling per name in the store, whichever revision made it. */
-    if (!imap_name_net_unicode(slice_make(out->data + start, out->len - start))) {
+    if (!mutf7_net_unicode(slice_make(out->data + start, out->len - start))) {
         s->name_error = "Mailbox name is not Net-Unicode (RFC 9051 5.1: NFC, no controls)";
         return false;
     }
@@ -65,7 +65,7 @@ char *imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a)
 void imap_mailbox_name_write(const struct imap_session *s, struct buf *out, const char *name)
 {
     struct buf utf7 = BUF_INIT;
-    if (!s->rev2 && imap_utf7_encode(slice_from_cstr(name), &utf7))
+    if (!s->rev2 && mutf7_encode(slice_from_cstr(name), &utf7))
         name = buf_cstr(&utf7);
     bool atom = name[0] != '\0' && strcasecmp(name, "NIL") != 0, quoted = s->rev2;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
@@ -74,7 +74,7 @@ void imap_mailbox_name_write(const struct imap_session *s, struct buf *out, cons
     }
     if (atom) {
         buf_append_cstr(out, name);
-    } else if (quoted && imap_utf8_valid(slice_from_cstr(name))) {
+    } else if (quoted && mutf7_utf8_valid(slice_from_cstr(name))) {
         buf_append_byte(out, '"');
         for (const char *p = name; *p; p++) {
             if (*p == '"' || *p == '\\')

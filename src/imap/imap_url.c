@@ -13,7 +13,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "imap/imap_int.h"
-#include "imap/imap_utf7.h"
+#include "mime/mutf7.h"
 #include "mime/mime.h"
 
 #include <ctype.h>
@@ -162,7 +162,7 @@ bool imap_url_parse(struct slice url, const char *host, const char *account, str
         mend--;
     }
     u->mailbox = decode(p, mend);
-    if (u->mailbox == NULL || !imap_utf8_valid(slice_from_cstr(u->mailbox)))
+    if (u->mailbox == NULL || !mutf7_utf8_valid(slice_from_cstr(u->mailbox)))
         goto bad;
     if (!word(&q, end, ";UID=") || !number(&q, end, UINT32_MAX, &n) || n == 0)
         goto bad;

@@ -7,6 +7,7 @@
  * (a refusal is a return value, never a crash). Fuzzed by fuzz_mailfmt.c.
  */
 #include "mime/mailfmt.h"
+#include "mime/mutf7.h"
 
 #include <string.h>
 #include <time.h>
@@ -424,5 +425,18 @@ bool mailfmt_maildir_folder(struct slice dirname, char sep, struct buf *out)
     }
     if (level_empty)
         return false;
+    mailfmt_name_decode(out);
     return true;
+}
+
+void mailfmt_name_decode(struct buf *name)
+{
+    if (name->len == 0 || memchr(name->data, '&', name->len) == NULL)
+        return;
+    struct buf utf8 = BUF_INIT;
+    if (mutf7_decode(buf_slice(name), &utf8)) { /* strict: '/' stays the levels' own */
+        buf_reset(name);
+        buf_append_slice(name, buf_slice(&utf8));
+    }
+    buf_free(&utf8);
 }

@@ -95,9 +95,17 @@ bool mailfmt_uidlist_record(struct slice line, uint32_t *uid_r, struct slice *ba
 /* dovecot-keywords: "INDEX NAME" with INDEX < MAILFMT_KEYWORDS_MAX. */
 bool mailfmt_keywords_line(struct slice line, unsigned *index_r, struct slice *name_r);
 /*
- * A Maildir++ folder ".A.B" as a store name "A/B" into out (reset first);
- * false for names that are not folders ("..", "", names with an empty level).
+ * A Maildir++ folder ".A.B" as a store name "A/B" into out (reset first),
+ * decoded from modified UTF-7 as Dovecot and Courier write it
+ * (".Entw&APw-rfe" is "Entwürfe"; a name that is not strict modified UTF-7
+ * is kept as written); false for names that are not folders ("..", "",
+ * names with an empty level).
  */
 bool mailfmt_maildir_folder(struct slice dirname, char sep, struct buf *out);
+/* A folder name as Dovecot and Courier keep it on disk (Maildir++ folders,
+ * the subscriptions file), decoded in place from modified UTF-7 when it is
+ * strict modified UTF-7, else left as written. Export writes the other way
+ * with mutf7_encode. */
+void mailfmt_name_decode(struct buf *name);
 
 #endif

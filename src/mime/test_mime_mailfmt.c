@@ -107,6 +107,14 @@ static void test_maildir_name(void **state)
     assert_false(mailfmt_maildir_folder(S(".."), '.', &b));
     assert_false(mailfmt_maildir_folder(S(".a..b"), '.', &b));
     assert_false(mailfmt_maildir_folder(S("cur"), '.', &b));
+    /* Dovecot's and Courier's modified UTF-7 names; '&' alone is kept */
+    assert_true(mailfmt_maildir_folder(S(".Entw&APw-rfe.Q&AOQ-"), '.', &b));
+    assert_string_equal(buf_cstr(&b), "Entw\xc3\xbc"
+                                      "rfe/Q\xc3\xa4");
+    assert_true(mailfmt_maildir_folder(S(".A&-B"), '.', &b));
+    assert_string_equal(buf_cstr(&b), "A&B");
+    assert_true(mailfmt_maildir_folder(S(".Tom&Jerry"), '.', &b));
+    assert_string_equal(buf_cstr(&b), "Tom&Jerry"); /* not modified UTF-7: as written */
     buf_free(&b);
 }
 

@@ -198,6 +198,42 @@ def test_import_imap_from_a_running_dovecot(wharf, dovecot_account, tmp_path):
     c.logout()
 
 
+def test_folder_names_beyond_ascii_both_ways(wharf, dovecot_account):
+    """Dovecot keeps "Entwürfe" on disk and on the wire in modified UTF-7
+    (".Entw&APw-rfe"): every import reads it as the UTF-8 name the store
+    keeps, and the export writes it back so Dovecot serves the same folder."""
+    dv = dovecot_account
+    name = "Entw&APw-rfe"  # "Entwürfe" in modified UTF-7 (RFC 3501 5.1.3)
+    m = dv.imap(USER)
+    assert m.create(name)[0] == "OK"
+    m.subscribe(name)
+    m.select("INBOX")
+    m.uid("COPY", "1", name)
+    m.logout()
+    assert (dv.maildir(USER) / f".{name}").is_dir()
+    wharf.wharf("import", "maildir", USER, str(dv.maildir(USER)))
+    listed = wharf.wharf("mailbox", "list", USER).stdout.decode()
+    assert "Entwürfe" in listed and name not in listed, listed
+    c = wharf_imap(wharf, USER)  # an IMAP4rev1 client sees it in modified UTF-7 again
+    assert c.select(name, readonly=True) == ("OK", [b"1"])
+    assert any(name.encode() in s for s in c.lsub()[1])
+    c.logout()
+    # the other way: exported for dave, served by Dovecot under the same name
+    wharf.wharf("export", "maildir", USER, str(dv.maildir("dave@example.test")))
+    d = dv.imap("dave@example.test")
+    assert d.select(name, readonly=True) == ("OK", [b"1"])
+    assert any(name.encode() in s for s in d.lsub()[1])
+    d.logout()
+    # and from a live server over IMAP, into a second account
+    wharf.wharf("user", "add", "erin@example.test", "--password-stdin", input=b"pw-erin\n")
+    pwfile = wharf.base / "dovecot-password"
+    pwfile.write_text(DPW + "\n")
+    pwfile.chmod(0o644)
+    wharf.wharf("import", "imap", "erin@example.test", "--host", "127.0.0.1", "--port",
+                str(dv.port), "--user", USER, "--password-file", str(pwfile), timeout=120)
+    assert "Entwürfe" in wharf.wharf("mailbox", "list", "erin@example.test").stdout.decode()
+
+
 MUTTRC = """set record="{record}"
 set mbox_type=mbox
 set sendmail="/bin/true"

@@ -1,15 +1,15 @@
 /*
- * imap_utf7.c - modified UTF-7 (RFC 3501 5.1.3) for the mailbox names of
+ * mutf7.c - modified UTF-7 (RFC 3501 5.1.3) for the mailbox names of
  * IMAP4rev1 sessions: printable US-ASCII stands for itself ("&" is "&-"),
  * anything else is UTF-16 in modified BASE64 ("," for "/", no padding)
  * between "&" and "-". The store keeps names in UTF-8; imap_mailbox.c
  * decodes every name a rev1 client sends and encodes every name it is sent.
- * imap_name_net_unicode is RFC 9051 5.1's rule for the UTF-8 itself (NFC
+ * mutf7_net_unicode is RFC 9051 5.1's rule for the UTF-8 itself (NFC
  * from libunistring).
  * Must never: accept a name with two spellings (the decoder is strict, see
- * imap_utf7.h), or write a byte past the buffer it was given.
+ * mutf7.h), or write a byte past the buffer it was given.
  */
-#include "imap/imap_utf7.h"
+#include "mime/mutf7.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -87,7 +87,7 @@ static void utf8_append(struct buf *out, uint32_t cp)
     buf_append(out, b, n);
 }
 
-bool imap_utf8_valid(struct slice in)
+bool mutf7_utf8_valid(struct slice in)
 {
     const unsigned char *p = (const unsigned char *)in.ptr;
     uint32_t cp;
@@ -97,7 +97,7 @@ bool imap_utf8_valid(struct slice in)
     return true;
 }
 
-bool imap_name_net_unicode(struct slice in)
+bool mutf7_net_unicode(struct slice in)
 {
     const unsigned char *p = (const unsigned char *)in.ptr;
     uint32_t cp;
@@ -114,7 +114,7 @@ bool imap_name_net_unicode(struct slice in)
     return same;
 }
 
-bool imap_utf7_encode(struct slice in, struct buf *out)
+bool mutf7_encode(struct slice in, struct buf *out)
 {
     const unsigned char *p = (const unsigned char *)in.ptr;
     size_t start = out->len, i = 0;
@@ -206,7 +206,7 @@ static bool decode_shift(const unsigned char *p, size_t len, size_t *pos, struct
     return true;
 }
 
-bool imap_utf7_decode(struct slice in, struct buf *out)
+bool mutf7_decode(struct slice in, struct buf *out)
 {
     const unsigned char *p = (const unsigned char *)in.ptr;
     size_t start = out->len, i = 0;

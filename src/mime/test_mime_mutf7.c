@@ -1,5 +1,5 @@
 /*
- * test_imap_utf7.c - modified UTF-7 mailbox names (RFC 3501 5.1.3): the
+ * test_mime_mutf7.c - modified UTF-7 mailbox names (RFC 3501 5.1.3): the
  * RFC's examples, round trips, and the strictness that gives each mailbox
  * one spelling on the wire.
  */
@@ -8,15 +8,15 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "imap/imap_utf7.h"
+#include "mime/mutf7.h"
 
 static void roundtrip(const char *utf8, const char *utf7)
 {
     struct buf b = BUF_INIT;
-    assert_true(imap_utf7_encode(slice_from_cstr(utf8), &b));
+    assert_true(mutf7_encode(slice_from_cstr(utf8), &b));
     assert_string_equal(buf_cstr(&b), utf7);
     buf_reset(&b);
-    assert_true(imap_utf7_decode(slice_from_cstr(utf7), &b));
+    assert_true(mutf7_decode(slice_from_cstr(utf7), &b));
     assert_string_equal(buf_cstr(&b), utf8);
     buf_free(&b);
 }
@@ -42,7 +42,7 @@ static void bad_utf7(const char *in)
 {
     struct buf b = BUF_INIT;
     buf_append_cstr(&b, "keep");
-    assert_false(imap_utf7_decode(slice_from_cstr(in), &b));
+    assert_false(mutf7_decode(slice_from_cstr(in), &b));
     assert_string_equal(buf_cstr(&b), "keep"); /* out left as it was */
     buf_free(&b);
 }
@@ -66,7 +66,7 @@ static void test_invalid(void **state)
     bad_utf7("Entw\xc3\xbcrfe"); /* 8-bit bytes are not modified UTF-7 */
     bad_utf7("a\tb");            /* a control character sent as itself */
     struct buf b = BUF_INIT;
-    assert_true(imap_utf7_decode(SLICE_LIT("&-&AOQ-"), &b)); /* "&-" is not a shift */
+    assert_true(mutf7_decode(SLICE_LIT("&-&AOQ-"), &b)); /* "&-" is not a shift */
     assert_string_equal(buf_cstr(&b), "&\xc3\xa4");
     buf_free(&b);
 }
@@ -85,25 +85,25 @@ static void test_utf8(void **state)
     };
     struct buf b = BUF_INIT;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_false(imap_utf8_valid(slice_from_cstr(bad[i])));
-        assert_false(imap_utf7_encode(slice_from_cstr(bad[i]), &b));
+        assert_false(mutf7_utf8_valid(slice_from_cstr(bad[i])));
+        assert_false(mutf7_encode(slice_from_cstr(bad[i]), &b));
         assert_int_equal(b.len, 0);
     }
-    assert_true(imap_utf8_valid(SLICE_LIT("Entw\xc3\xbcrfe \xf0\x9f\x98\x81")));
+    assert_true(mutf7_utf8_valid(SLICE_LIT("Entw\xc3\xbcrfe \xf0\x9f\x98\x81")));
     buf_free(&b);
 }
 
 static void test_net_unicode(void **state)
 {
     (void)state;
-    assert_true(imap_name_net_unicode(SLICE_LIT("")));
-    assert_true(imap_name_net_unicode(SLICE_LIT("Entw\xc3\xbcrfe/\xe6\x97\xa5 \xf0\x9f\x98\x81")));
-    assert_false(imap_name_net_unicode(SLICE_LIT("Entwu\xcc\x88rfe"))); /* NFD: u + U+0308 */
-    assert_false(imap_name_net_unicode(SLICE_LIT("\xe2\x84\xab")));     /* U+212B -> U+00C5 */
-    assert_false(imap_name_net_unicode(SLICE_LIT("a\tb")));
-    assert_false(imap_name_net_unicode(SLICE_LIT("a\x7f")));
-    assert_false(imap_name_net_unicode(SLICE_LIT("a\xc2\x85"))); /* C1 NEL */
-    assert_false(imap_name_net_unicode(SLICE_LIT("caf\xe9")));   /* Latin-1, not UTF-8 */
+    assert_true(mutf7_net_unicode(SLICE_LIT("")));
+    assert_true(mutf7_net_unicode(SLICE_LIT("Entw\xc3\xbcrfe/\xe6\x97\xa5 \xf0\x9f\x98\x81")));
+    assert_false(mutf7_net_unicode(SLICE_LIT("Entwu\xcc\x88rfe"))); /* NFD: u + U+0308 */
+    assert_false(mutf7_net_unicode(SLICE_LIT("\xe2\x84\xab")));     /* U+212B -> U+00C5 */
+    assert_false(mutf7_net_unicode(SLICE_LIT("a\tb")));
+    assert_false(mutf7_net_unicode(SLICE_LIT("a\x7f")));
+    assert_false(mutf7_net_unicode(SLICE_LIT("a\xc2\x85"))); /* C1 NEL */
+    assert_false(mutf7_net_unicode(SLICE_LIT("caf\xe9")));   /* Latin-1, not UTF-8 */
 }
 
 int main(void)
