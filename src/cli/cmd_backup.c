@@ -8,8 +8,9 @@
  * What a backup holds: tls/ and the configuration file (when readable: run
  * as root for the key), spool/queue and maildrop (acknowledged mail not yet
  * delivered), directory/directory.db and store/store.db (SQLite's online
- * backup API: one read snapshot each, writers go on), store/blobs/ (the
- * segment files), and MANIFEST.
+ * backup API: one read snapshot each, writers go on), auth/credentials.db
+ * (the password hashes: copied as root and kept root's), dkim/ (the DKIM
+ * keys), store/blobs/ (the segment files), and MANIFEST.
  *
  * Consistency, from the store's durability order (doc/store.md):
  *   - The spool is copied BEFORE the store snapshot. The mta removes a spool
@@ -149,6 +150,31 @@ static int copy_dir(const char *from, const char *to, mode_t mode, struct totals
 }
 
 /* SQLite's online backup of one database (a single read snapshot) into dst (created). */
+/* A folder of folders, one level deep (DATA/dkim/DOMAIN/), each as copy_dir
+ * copies it; a missing folder is empty. */
+static int copy_dirs(const char *from, const char *to, struct totals *t)
+{
+    DIR *d = opendir(from);
+    if (d == NULL)
+        return errno == ENOENT ? 0 : -1;
+    int rc = mkdir(to, 0700) != 0 && errno != EEXIST ? -1 : 0;
+    struct buf a = BUF_INIT, b = BUF_INIT;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISDIR(st.st_mode))
+            continue;
+        path_join(&a, from, e->d_name);
+        path_join(&b, to, e->d_name);
+        rc = copy_dir(a.data, b.data, 0700, t);
+    }
+    closedir(d);
+    buf_free(&a);
+    buf_free(&b);
+    return rc;
+}
+
 static int sqlite_copy(const char *src, const char *dst)
 {
     sqlite3 *s = NULL, *d = NULL;
@@ -428,6 +454,21 @@ int cmd_backup(struct cli_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "wharf backup: chown %s: %s\n", dir, strerror(errno));
         rc = EX_IOERR;
     }
+    /* The password hashes first, while still root: only the auth user and
+     * root can read DATA/auth, and the copy stays root's (mode 0600 in a
+     * 0700 folder), so the wharf user cannot read them in the backup either. */
+    if (rc == 0) {
+        path_join(&a, data, "auth/credentials.db");
+        path_join(&b, dir, "auth");
+        if (access(a.data, F_OK) == 0) {
+            mkdir(b.data, 0700);
+            buf_append_cstr(&b, "/credentials.db");
+            mode_t old = umask(077);
+            if (sqlite_copy(a.data, b.data) != 0)
+                rc = EX_IOERR;
+            umask(old);
+        }
+    }
     component_drop_privileges(ctx->cfg); /* the databases are opened as their owner */
     /* The spool before the store snapshot (see the header comment). */
     static const char *const spool_dirs[][2] = {{"spool", NULL},
@@ -449,6 +490,13 @@ int cmd_backup(struct cli_ctx *ctx, int argc, char **argv)
             fprintf(stderr, "wharf backup: %s: %s\n", a.data, strerror(errno));
             rc = EX_IOERR;
         }
+    }
+    /* the DKIM keys, as their owner (the mta reads them as the wharf user) */
+    path_join(&a, data, "dkim");
+    path_join(&b, dir, "dkim");
+    if (rc == 0 && copy_dirs(a.data, b.data, &t) != 0) {
+        fprintf(stderr, "wharf backup: %s: %s\n", a.data, strerror(errno));
+        rc = EX_IOERR;
     }
     if (rc == 0) {
         path_join(&a, data, "directory/directory.db");
@@ -532,6 +580,20 @@ int cmd_restore(struct cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (rc == 0) {
+        /* the password hashes, as root, given to the auth user (DATA/auth) */
+        path_join(&a, dir, "auth/credentials.db");
+        path_join(&b, data, "auth/credentials.db");
+        uid_t uid = geteuid();
+        gid_t gid = getegid();
+        int c = copy_file(a.data, b.data, &t);
+        if (c < 0 || (c == 0 && ((geteuid() == 0 && datadir_auth_ids(ctx->cfg, &uid, &gid) &&
+                                  chown(b.data, uid, gid) != 0) ||
+                                 chmod(b.data, 0600) != 0))) {
+            fprintf(stderr, "wharf restore: %s: %s\n", b.data, strerror(errno));
+            rc = EX_IOERR;
+        }
+    }
+    if (rc == 0) {
         component_drop_privileges(ctx->cfg);
         static const char *const dirs[] = {"store/blobs", "spool/queue", "spool/corrupt",
                                            "maildrop"};
@@ -544,6 +606,12 @@ int cmd_restore(struct cli_ctx *ctx, int argc, char **argv)
                 fprintf(stderr, "wharf restore: %s: %s\n", b.data, strerror(errno));
                 rc = EX_IOERR;
             }
+        }
+        path_join(&a, dir, "dkim");
+        path_join(&b, data, "dkim");
+        if (rc == 0 && copy_dirs(a.data, b.data, &t) != 0) {
+            fprintf(stderr, "wharf restore: %s: %s\n", b.data, strerror(errno));
+            rc = EX_IOERR;
         }
         /* The databases last: a restore cut short leaves no store.db, so it can be rerun. */
         for (size_t i = 0; i < 2 && rc == 0; i++) {

@@ -74,6 +74,7 @@ def test_backup_under_load_restores_every_acknowledged_message(wharf_factory):
     wait_until(lambda: len([e for e in mailq(w) if e.get("queue_name") == "deferred"]) == 3, 30,
                what="three deferred queue entries")
     queued = sorted(e["queue_id"] for e in mailq(w))
+    keys = w.wharf("dkim", "keygen", "example.test").stdout  # DKIM keys are in a backup too
 
     acked = []  # (subject, monotonic time of the 250)
     stop = threading.Event()
@@ -125,6 +126,12 @@ def test_backup_under_load_restores_every_acknowledged_message(wharf_factory):
     assert set(restored) <= set(live)
     # the queue came back: the deferred entries with their queue ids
     assert sorted(e["queue_id"] for e in mailq(r)) == queued
+    # logins work (the hashes are in the backup, readable only by the auth user
+    # after the restore), and the same DKIM key signs
+    assert oct((r.base / "var" / "auth" / "credentials.db").stat().st_mode & 0o777) == "0o600"
+    assert r.wharf("dkim", "records", "example.test").stdout == w.wharf(
+        "dkim", "records", "example.test").stdout
+    assert keys
     r.check_sanitizers()
 
 
