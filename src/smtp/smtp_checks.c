@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "mailauth/mailauth.h"
 #include "net/dns.h"
+#include "smtp/smtp_milter.h"
 
 #include <event2/event.h>
 #include <openssl/rand.h>
@@ -30,6 +31,7 @@ struct smtp_checks {
     struct psl *psl;
     const char *authserv_id;
     enum action spf, dkim, dmarc;
+    struct smtp_milters *milters;
 };
 
 struct query {
@@ -41,7 +43,11 @@ struct query {
 struct smtp_check_job {
     struct smtp_checks *c;
     struct mailauth_input in;
-    char *id, *client_ip, *helo, *sender;
+    struct smtp_check_msg msg; /* its strings are the job's copies */
+    char *id, *client_ip, *helo, *sender, *auth_user, *service;
+    char **rcpts;
+    struct smtp_check_result r;
+    struct smtp_milter_job *milter;
     struct authdns dns;
     struct mailauth_result res;
     struct query **q; /* in flight */
@@ -85,6 +91,9 @@ struct smtp_checks *smtp_checks_new(struct event_base *base, const struct wharf_
         buf_printf(err, "dmarc_action must be honour, quarantine or annotate");
         goto fail;
     }
+    c->milters = smtp_milters_new(base, cfg, err);
+    if (c->milters == NULL)
+        goto fail;
     if (!cfg->mailauth_checks)
         return c;
     c->psl = psl_load(cfg->public_suffix_list, err);
@@ -105,7 +114,13 @@ void smtp_checks_free(struct smtp_checks *c)
         return;
     dns_resolver_free(c->dns);
     psl_free(c->psl);
+    smtp_milters_free(c->milters);
     free(c);
+}
+
+bool smtp_checks_wanted(const struct smtp_checks *c, const char *service, bool mailauth)
+{
+    return (mailauth && c->cfg->mailauth_checks) || smtp_milters_apply(c->milters, service);
 }
 
 const char *smtp_checks_authserv_id(const struct smtp_checks *c)
@@ -115,6 +130,9 @@ const char *smtp_checks_authserv_id(const struct smtp_checks *c)
 
 static void job_free(struct smtp_check_job *j)
 {
+    smtp_milter_cancel(j->milter);
+    buf_free(&j->r.header);
+    buf_free(&j->r.message);
     for (size_t i = 0; i < j->n_q; i++) {
         dns_cancel(j->c->dns, j->q[i]->id);
         free(j->q[i]);
@@ -129,6 +147,11 @@ static void job_free(struct smtp_check_job *j)
     free(j->client_ip);
     free(j->helo);
     free(j->sender);
+    free(j->auth_user);
+    free(j->service);
+    for (size_t i = 0; i < j->msg.n_rcpts; i++)
+        free(j->rcpts[i]);
+    free(j->rcpts);
     free(j);
 }
 
@@ -195,19 +218,35 @@ static void decide(struct smtp_check_job *j, struct smtp_check_result *r)
     }
 }
 
+static void report(struct smtp_check_job *j)
+{
+    j->milter = NULL;
+    j->cb(j->arg, &j->r);
+    job_free(j);
+}
+
+static void milter_done(void *arg, struct smtp_check_result *res)
+{
+    (void)res; /* j->r */
+    report(arg);
+}
+
+/* Mail authentication is over (or was not wanted): its verdict, then the
+ * milters unless it is a refusal already. */
 static void finish(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct smtp_check_job *j = arg;
-    struct smtp_check_result r = {0};
-    buf_init(&r.header);
-    mailauth_ar_header(&j->in, &j->res, j->c->authserv_id, &r.header);
-    decide(j, &r);
-    smtp_checks_cb *cb = j->cb;
-    void *cb_arg = j->arg;
-    job_free(j);
-    cb(cb_arg, &r);
-    buf_free(&r.header);
+    if (j->msg.mailauth) {
+        mailauth_ar_header(&j->in, &j->res, j->c->authserv_id, &j->r.header);
+        decide(j, &j->r);
+    }
+    if (j->r.verdict == SMTP_VERDICT_REJECT || !smtp_milters_apply(j->c->milters, j->service)) {
+        report(j);
+        return;
+    }
+    j->milter =
+        smtp_milter_run(j->c->milters, &j->msg, buf_slice(&j->r.header), &j->r, milter_done, j);
 }
 
 static void on_answer(void *arg, int err, struct ub_result *ur);
@@ -314,6 +353,25 @@ struct smtp_check_job *smtp_checks_run(struct smtp_checks *c, const struct smtp_
     j->client_ip = xstrdup(m->client_ip);
     j->helo = xstrdup(m->helo ? m->helo : "");
     j->sender = xstrdup(m->sender ? m->sender : "");
+    j->auth_user = m->auth_user ? xstrdup(m->auth_user) : NULL;
+    j->service = xstrdup(m->service ? m->service : "smtp");
+    j->rcpts = xcalloc(m->n_rcpts + 1, sizeof(*j->rcpts));
+    for (size_t i = 0; i < m->n_rcpts; i++)
+        j->rcpts[i] = xstrdup(m->rcpts[i]);
+    j->msg = (struct smtp_check_msg){
+        .id = j->id,
+        .client_ip = j->client_ip,
+        .helo = j->helo,
+        .sender = j->sender,
+        .auth_user = j->auth_user,
+        .service = j->service,
+        .rcpts = (const char *const *)j->rcpts,
+        .n_rcpts = m->n_rcpts,
+        .mailauth = m->mailauth && c->cfg->mailauth_checks,
+        .message = m->message,
+    };
+    buf_init(&j->r.header);
+    buf_init(&j->r.message);
     unsigned char rnd = 0;
     RAND_bytes(&rnd, 1);
     j->in = (struct mailauth_input){
@@ -328,6 +386,10 @@ struct smtp_check_job *smtp_checks_run(struct smtp_checks *c, const struct smtp_
     authdns_init(&j->dns);
     j->done_ev = event_new(c->base, -1, 0, finish, j);
     j->timer = event_new(c->base, -1, 0, on_timeout, j);
+    if (!j->msg.mailauth) {
+        event_active(j->done_ev, EV_TIMEOUT, 0);
+        return j;
+    }
     struct timeval tv = {(time_t)(c->cfg->mailauth_dns_timeout / 1000),
                          (suseconds_t)(c->cfg->mailauth_dns_timeout % 1000) * 1000};
     event_add(j->timer, &tv);

@@ -5,11 +5,11 @@
  * the spool write starts only when the checks are over.
  *
  * Stages run in order, each asynchronous on the worker's event loop, none
- * ever blocking it: today mail authentication (SPF, DKIM, DMARC through
+ * ever blocking it: mail authentication (SPF, DKIM, DMARC through
  * src/mailauth and the DNS kit src/net/dns.h), which yields the
- * Authentication-Results field. A milter stage belongs after it (it then
- * sees that field and may add its own or reject); a DNSBL check belongs at
- * connect time, before the greeting (smtp_checks_connect, a no-op today).
+ * Authentication-Results field, then the milters (smtp_milter.h), which see
+ * that field and may add their own, change fields, quarantine or reject.
+ * A DNSBL check belongs at connect time, before the greeting.
  *
  * Must never hold a message past mailauth_dns_timeout, nor turn a DNS
  * failure into a permanent refusal.
@@ -42,9 +42,11 @@ enum smtp_verdict {
 
 struct smtp_check_result {
     enum smtp_verdict verdict;
-    char reply[512];   /* "550 5.7.1 ..." for REJECT */
-    char log[512];     /* why, for the log line */
-    struct buf header; /* fields to put on top of the message */
+    char reply[512];    /* "550 5.7.1 ..." or "451 4.7.1 ..." for REJECT */
+    char log[512];      /* why, for the log line */
+    struct buf header;  /* fields to put on top of the message */
+    bool replaced;      /* a milter changed a field: message replaces the data */
+    struct buf message; /* the callback may take it (swap and leave it empty) */
 };
 
 struct smtp_check_msg {
@@ -52,12 +54,21 @@ struct smtp_check_msg {
     const char *client_ip;
     const char *helo;
     const char *sender;
+    const char *auth_user;    /* NULL when not authenticated */
+    const char *service;      /* the listener: "smtp", "submission", "submissions" */
+    const char *const *rcpts; /* n_rcpts addresses */
+    size_t n_rcpts;
+    bool mailauth;        /* run SPF, DKIM, DMARC (mail from another server) */
     struct slice message; /* must live until the callback */
 };
 
+/* True when a message of this listener has any check to go through
+ * (mailauth: it comes from another server and mailauth_checks is on). */
+bool smtp_checks_wanted(const struct smtp_checks *c, const char *service, bool mailauth);
+
 /* The result is the callback's only until it returns. Always called
  * later from the loop, never from inside smtp_checks_run. */
-typedef void smtp_checks_cb(void *arg, const struct smtp_check_result *res);
+typedef void smtp_checks_cb(void *arg, struct smtp_check_result *res);
 
 struct smtp_check_job *smtp_checks_run(struct smtp_checks *c, const struct smtp_check_msg *m,
                                        smtp_checks_cb *cb, void *arg);

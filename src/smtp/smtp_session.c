@@ -297,16 +297,29 @@ static void message_commit(struct smtp_session *s, struct slice header, bool jun
 }
 
 /* Mail from another server (port 25, neither authenticated nor trusted by
- * mynetworks) goes through the checks before it is answered. */
-static bool checks_apply(struct smtp_session *s)
+ * mynetworks) goes through mail authentication before it is answered. */
+static bool mailauth_applies(struct smtp_session *s)
 {
-    return s->srv->cfg->mailauth_checks && !is_submission(s) && !may_relay(s);
+    return !is_submission(s) && !may_relay(s);
 }
 
-static void checks_done(void *arg, const struct smtp_check_result *r)
+static const char *service_name(const struct smtp_session *s)
+{
+    return s->kind == SMTP_SERVICE_MX           ? "smtp"
+           : s->kind == SMTP_SERVICE_SUBMISSION ? "submission"
+                                                : "submissions";
+}
+
+static void checks_done(void *arg, struct smtp_check_result *r)
 {
     struct smtp_session *s = arg;
     s->check = NULL;
+    if (r->replaced) { /* a milter changed a field: its copy is the message now */
+        struct buf t = s->data;
+        s->data = r->message;
+        r->message = t;
+        r->replaced = false;
+    }
     if (r->verdict == SMTP_VERDICT_REJECT) {
         s->srv->rejected++;
         log_info("%s: reject: %s from %s: %s", s->id, r->log, s->client, r->reply);
@@ -324,21 +337,30 @@ static void checks_done(void *arg, const struct smtp_check_result *r)
 
 static void message_finish(struct smtp_session *s)
 {
-    if (!checks_apply(s)) {
+    bool mailauth = mailauth_applies(s);
+    if (!smtp_checks_wanted(s->srv->checks, service_name(s), mailauth)) {
         message_commit(s, slice_from_cstr(""), false);
         return;
     }
-    const char *addr = net_conn_addr(s->c);
+    const char **rcpts = xcalloc(s->n_rcpts + 1, sizeof(*rcpts));
+    for (size_t i = 0; i < s->n_rcpts; i++)
+        rcpts[i] = s->rcpts[i].address;
     struct smtp_check_msg m = {
         .id = s->id,
-        .client_ip = addr,
+        .client_ip = net_conn_addr(s->c),
         .helo = s->helo,
         .sender = s->sender,
+        .auth_user = s->auth_user,
+        .service = service_name(s),
+        .rcpts = rcpts,
+        .n_rcpts = s->n_rcpts,
+        .mailauth = mailauth,
         .message = buf_slice(&s->data),
     };
     sess_set_state(s, ST_WAIT);
     net_conn_pause(s->c);
     s->check = smtp_checks_run(s->srv->checks, &m, checks_done, s);
+    free(rcpts);
 }
 
 /* The scanner refused the message: say why, forget the transaction. */
