@@ -547,19 +547,6 @@ static bool count_void(struct ctx *c, const struct authdns_answer *a)
     return true;
 }
 
-static void reverse_name(const struct spf_ip *ip, struct buf *out)
-{
-    if (ip->family == AF_INET) {
-        buf_printf(out, "%u.%u.%u.%u.in-addr.arpa", ip->addr[3], ip->addr[2], ip->addr[1],
-                   ip->addr[0]);
-        return;
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--)
-        buf_printf(out, "%c.%c.", hex[ip->addr[i] & 15], hex[ip->addr[i] >> 4]);
-    buf_append_cstr(out, "ip6.arpa");
-}
-
 static bool name_within(const char *name, const char *dom)
 {
     size_t n = strlen(name), d = strlen(dom);
@@ -689,7 +676,7 @@ static int mechanism(struct ctx *c, const struct term *t, const char *domain, in
     }
     case M_PTR: {
         struct buf rev = BUF_INIT;
-        reverse_name(&c->in->ip, &rev);
+        dns_reverse_name(c->in->ip.family, c->in->ip.addr, NULL, &rev);
         const struct authdns_answer *a = lookup(c, buf_cstr(&rev), AUTHDNS_PTR);
         buf_free(&rev);
         if (a == NULL) {

@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 
 #include <event2/event.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 
 struct dns_resolver {
@@ -115,4 +116,17 @@ bool dns_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, struct
     *pref_r = (rd[0] << 8) | rd[1];
     size_t used;
     return dns_name_parse(rd + 2, len - 2, &used, name_r) && used == len - 2;
+}
+
+void dns_reverse_name(int family, const uint8_t *addr, const char *zone, struct buf *out)
+{
+    if (family == AF_INET) {
+        buf_printf(out, "%u.%u.%u.%u.%s", addr[3], addr[2], addr[1], addr[0],
+                   zone ? zone : "in-addr.arpa");
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--)
+        buf_printf(out, "%c.%c.", hex[addr[i] & 15], hex[addr[i] >> 4]);
+    buf_append_cstr(out, zone ? zone : "ip6.arpa");
 }

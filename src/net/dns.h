@@ -16,6 +16,7 @@
 #include "base/buf.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <unbound.h>
 
 struct event_base;
@@ -46,5 +47,10 @@ bool dns_name_parse(const unsigned char *rd, size_t len, size_t *used_r, struct 
 /* Parses an MX record's rdata into pref and its host name ("" for the root:
  * a null MX, RFC 7505). False if malformed or followed by trailing bytes. */
 bool dns_mx_rdata_parse(const unsigned char *rd, size_t len, int *pref_r, struct buf *name_r);
+
+/* The name under which an address is looked up in a reverse zone: the
+ * octets (IPv4, family AF_INET, 4 bytes) or nibbles (IPv6, 16 bytes)
+ * reversed, then zone; zone NULL: in-addr.arpa or ip6.arpa. */
+void dns_reverse_name(int family, const uint8_t *addr, const char *zone, struct buf *out);
 
 #endif

@@ -12,9 +12,12 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "mailauth/mailauth.h"
+#include "mailauth/spf.h"
 #include "net/dns.h"
+#include "net/net.h"
 #include "smtp/smtp_milter.h"
 
+#include <arpa/inet.h>
 #include <event2/event.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -32,6 +35,16 @@ struct smtp_checks {
     const char *authserv_id;
     enum action spf, dkim, dmarc;
     struct smtp_milters *milters;
+    struct list_zone *zones; /* dnswl_zones, then dnsbl_zones */
+    size_t n_zones;
+};
+
+/* One entry of dnsbl_zones or dnswl_zones. */
+struct list_zone {
+    char *zone;
+    bool allow;      /* from dnswl_zones */
+    bool any;        /* no =ADDRESS: any listing code counts */
+    uint8_t want[4]; /* the =ADDRESS */
 };
 
 struct query {
@@ -72,6 +85,32 @@ static bool action_parse(const char *s, bool honour_ok, enum action *a)
     return true;
 }
 
+static bool zones_parse(struct smtp_checks *c, const struct strlist *l, bool allow, struct buf *err)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        c->zones = xreallocarray(c->zones, c->n_zones + 1, sizeof(*c->zones));
+        struct list_zone *z = &c->zones[c->n_zones++];
+        memset(z, 0, sizeof(*z));
+        z->allow = allow;
+        z->zone = xstrdup(l->v[i]);
+        char *eq = strchr(z->zone, '=');
+        z->any = eq == NULL;
+        if (eq != NULL) {
+            *eq = '\0';
+            if (inet_pton(AF_INET, eq + 1, z->want) != 1) {
+                buf_printf(err, "%s: %s is not an IPv4 address",
+                           allow ? "dnswl_zones" : "dnsbl_zones", eq + 1);
+                return false;
+            }
+        }
+        if (z->zone[0] == '\0' || strlen(z->zone) > 180) {
+            buf_printf(err, "%s: bad zone %s", allow ? "dnswl_zones" : "dnsbl_zones", l->v[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
 struct smtp_checks *smtp_checks_new(struct event_base *base, const struct wharf_config *cfg,
                                     struct buf *err)
 {
@@ -94,14 +133,19 @@ struct smtp_checks *smtp_checks_new(struct event_base *base, const struct wharf_
     c->milters = smtp_milters_new(base, cfg, err);
     if (c->milters == NULL)
         goto fail;
-    if (!cfg->mailauth_checks)
-        return c;
-    c->psl = psl_load(cfg->public_suffix_list, err);
-    if (c->psl == NULL)
+    if (!zones_parse(c, &cfg->dnswl_zones, true, err) ||
+        !zones_parse(c, &cfg->dnsbl_zones, false, err))
         goto fail;
-    c->dns = dns_resolver_new(base, cfg->dns_resolver, NULL, err);
-    if (c->dns == NULL)
-        goto fail;
+    if (cfg->mailauth_checks) {
+        c->psl = psl_load(cfg->public_suffix_list, err);
+        if (c->psl == NULL)
+            goto fail;
+    }
+    if (cfg->mailauth_checks || c->n_zones > 0) {
+        c->dns = dns_resolver_new(base, cfg->dns_resolver, NULL, err);
+        if (c->dns == NULL)
+            goto fail;
+    }
     return c;
 fail:
     smtp_checks_free(c);
@@ -115,6 +159,9 @@ void smtp_checks_free(struct smtp_checks *c)
     dns_resolver_free(c->dns);
     psl_free(c->psl);
     smtp_milters_free(c->milters);
+    for (size_t i = 0; i < c->n_zones; i++)
+        free(c->zones[i].zone);
+    free(c->zones);
     free(c);
 }
 
@@ -394,5 +441,150 @@ struct smtp_check_job *smtp_checks_run(struct smtp_checks *c, const struct smtp_
                          (suseconds_t)(c->cfg->mailauth_dns_timeout % 1000) * 1000};
     event_add(j->timer, &tv);
     step(j); /* a result at once still comes through done_ev, from the loop */
+    return j;
+}
+
+/* ---- at connect: DNS block and allow lists ---- */
+
+struct connect_query {
+    struct smtp_connect_job *j;
+    size_t zone;
+    int id;
+};
+
+struct smtp_connect_job {
+    struct smtp_checks *c;
+    struct connect_query **q; /* per zone: the query in flight, or NULL */
+    bool *listed;             /* per zone: answered, and listed */
+    size_t pending;           /* queries in flight */
+    struct event *timer, *done_ev;
+    smtp_connect_cb *cb;
+    void *arg;
+    char ip[64];
+};
+
+bool smtp_checks_connect_wanted(const struct smtp_checks *c, const char *client_ip)
+{
+    const struct strlist *my = &c->cfg->mynetworks, *ex = &c->cfg->exempt_networks;
+    return c->n_zones > 0 && c->dns != NULL &&
+           !net_addr_in_networks(client_ip, (const char *const *)my->v, my->n) &&
+           !net_addr_in_networks(client_ip, (const char *const *)ex->v, ex->n);
+}
+
+/* An allow list that lists the client wins; else the first block list that does. */
+static const char *connect_verdict(const struct smtp_connect_job *j)
+{
+    for (size_t i = 0; i < j->c->n_zones; i++)
+        if (j->listed[i] && j->c->zones[i].allow)
+            return NULL;
+    for (size_t i = 0; i < j->c->n_zones; i++)
+        if (j->listed[i] && !j->c->zones[i].allow)
+            return j->c->zones[i].zone;
+    return NULL;
+}
+
+void smtp_checks_connect_cancel(struct smtp_connect_job *j)
+{
+    if (j == NULL)
+        return;
+    for (size_t i = 0; i < j->c->n_zones; i++)
+        if (j->q[i] != NULL) {
+            dns_cancel(j->c->dns, j->q[i]->id);
+            free(j->q[i]);
+        }
+    event_free(j->timer);
+    event_free(j->done_ev);
+    free(j->q);
+    free(j->listed);
+    free(j);
+}
+
+static void connect_finish(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct smtp_connect_job *j = arg;
+    if (what & EV_TIMEOUT && j->pending > 0)
+        log_info("%s: the DNS lists did not all answer in time", j->ip);
+    const char *listed = connect_verdict(j);
+    smtp_connect_cb *cb = j->cb;
+    void *cb_arg = j->arg;
+    char zone[200] = "";
+    if (listed != NULL)
+        snprintf(zone, sizeof(zone), "%s", listed);
+    smtp_checks_connect_cancel(j);
+    cb(cb_arg, listed ? zone : NULL);
+}
+
+/* Is this answer of a list a listing? RFC 5782 2.1: 127.0.0.0/8; the
+ * well-known lists answer 127.255.255.0/24 for their own errors. */
+static bool is_listing(const struct list_zone *z, const struct ub_result *ur)
+{
+    if (ur == NULL || !ur->havedata)
+        return false;
+    for (int i = 0; ur->data[i] != NULL; i++) {
+        const uint8_t *a = (const uint8_t *)ur->data[i];
+        if (ur->len[i] != 4)
+            continue;
+        if (z->any ? (a[0] == 127 && !(a[1] == 255 && a[2] == 255)) : memcmp(a, z->want, 4) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void on_list_answer(void *arg, int err, struct ub_result *ur)
+{
+    struct connect_query *q = arg;
+    struct smtp_connect_job *j = q->j;
+    size_t zi = q->zone;
+    free(q);
+    j->q[zi] = NULL;
+    j->pending--;
+    j->listed[zi] = err == 0 && is_listing(&j->c->zones[zi], ur);
+    if (ur != NULL)
+        ub_resolve_free(ur);
+    if (j->pending == 0 || (j->listed[zi] && j->c->zones[zi].allow)) {
+        event_del(j->timer);
+        event_active(j->done_ev, 0, 0);
+    }
+}
+
+struct smtp_connect_job *smtp_checks_connect(struct smtp_checks *c, const char *client_ip,
+                                             smtp_connect_cb *cb, void *arg)
+{
+    struct smtp_connect_job *j = xcalloc(1, sizeof(*j));
+    j->c = c;
+    j->cb = cb;
+    j->arg = arg;
+    snprintf(j->ip, sizeof(j->ip), "%s", client_ip);
+    j->q = xcalloc(c->n_zones, sizeof(*j->q));
+    j->listed = xcalloc(c->n_zones, sizeof(*j->listed));
+    j->timer = event_new(c->base, -1, 0, connect_finish, j);
+    j->done_ev = event_new(c->base, -1, 0, connect_finish, j);
+    struct spf_ip ip;
+    bool parsed = spf_ip_parse(client_ip, &ip);
+    struct buf name = BUF_INIT;
+    for (size_t i = 0; i < c->n_zones && parsed; i++) {
+        buf_reset(&name);
+        dns_reverse_name(ip.family, ip.addr, c->zones[i].zone, &name);
+        struct connect_query *q = xcalloc(1, sizeof(*q));
+        q->j = j;
+        q->zone = i;
+        int rc = 0;
+        q->id = dns_query(c->dns, buf_cstr(&name), 1 /* A */, on_list_answer, q, &rc);
+        if (q->id < 0) {
+            free(q);
+            continue;
+        }
+        j->q[i] = q;
+        j->pending++;
+    }
+    buf_free(&name);
+    if (j->pending == 0) {
+        event_active(j->done_ev, 0, 0);
+    } else {
+        int64_t ms = c->cfg->dnsbl_timeout;
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+        event_add(j->timer, &tv);
+    }
     return j;
 }

@@ -9,7 +9,8 @@
  * src/mailauth and the DNS kit src/net/dns.h), which yields the
  * Authentication-Results field, then the milters (smtp_milter.h), which see
  * that field and may add their own, change fields, quarantine or reject.
- * A DNSBL check belongs at connect time, before the greeting.
+ * Before the greeting, the client's address may be looked up in DNS block
+ * and allow lists (smtp_checks_connect).
  *
  * Must never hold a message past mailauth_dns_timeout, nor turn a DNS
  * failure into a permanent refusal.
@@ -74,5 +75,19 @@ struct smtp_check_job *smtp_checks_run(struct smtp_checks *c, const struct smtp_
                                        smtp_checks_cb *cb, void *arg);
 /* The callback is not called after this. */
 void smtp_checks_cancel(struct smtp_check_job *j);
+
+/* ---- at connect: DNS block and allow lists (dnsbl_zones, dnswl_zones) ---- */
+
+struct smtp_connect_job;
+/* True when a client at this address is to be looked up (lists configured,
+ * the address neither in mynetworks nor exempt_networks). */
+bool smtp_checks_connect_wanted(const struct smtp_checks *c, const char *client_ip);
+/* listed: the block list zone that lists the client, NULL when none does
+ * (or an allow list does). Always called later from the loop. */
+typedef void smtp_connect_cb(void *arg, const char *listed);
+struct smtp_connect_job *smtp_checks_connect(struct smtp_checks *c, const char *client_ip,
+                                             smtp_connect_cb *cb, void *arg);
+/* The callback is not called after this. */
+void smtp_checks_connect_cancel(struct smtp_connect_job *j);
 
 #endif

@@ -90,8 +90,10 @@ struct smtp_session {
     uint64_t bdat_left;
     bool bdat_last, bdat_discard, bdat_used;
     struct smtp_commit_job *job;
-    struct smtp_check_job *check; /* the checks after end of data run (smtp_checks.h) */
-    char *queued_log;             /* "from=<..>, size=N, nrcpt=N", logged once durable */
+    struct smtp_check_job *check;       /* the checks after end of data run (smtp_checks.h) */
+    struct smtp_connect_job *listcheck; /* the DNS lists are asked before the greeting */
+    bool blocked;                       /* listed: 554 greeting, 503 to all but QUIT */
+    char *queued_log;                   /* "from=<..>, size=N, nrcpt=N", logged once durable */
     /* Session. */
     struct buf line;
     unsigned errors;
@@ -1038,6 +1040,10 @@ static void sess_command(struct smtp_session *s, struct slice line)
     }
     s->cnt_all[cnt]++;
     s->last_cmd = cmd.name;
+    if (s->blocked && cmd.verb != SMTP_QUIT) { /* RFC 5321 3.1, after a 554 greeting */
+        reply_error(s, "503 5.5.1 Error: bad sequence of commands (this client is blocked)");
+        return;
+    }
     if (r == SMTP_PARSE_UNKNOWN) {
         reply_error(s, "502 5.5.2 Error: command not recognized");
         return;
@@ -1177,6 +1183,24 @@ static void sess_readable(void *arg)
     }
 }
 
+/* The DNS lists have answered: the greeting, or a 554 for a listed client. */
+static void sess_listed(void *arg, const char *zone)
+{
+    struct smtp_session *s = arg;
+    s->listcheck = NULL;
+    sess_set_state(s, ST_GREET);
+    if (zone != NULL) {
+        s->blocked = true;
+        s->srv->rejected++;
+        log_info("reject: connect from %s: client blocked using %s", s->client, zone);
+        reply(s, "554 5.7.1 Service unavailable; client [%s] blocked using %s", net_conn_addr(s->c),
+              zone);
+    } else {
+        reply(s, "220 %s ESMTP Wharf", s->srv->cfg->myhostname);
+    }
+    net_conn_resume(s->c);
+}
+
 static void *sess_open(struct net_conn *c, void *arg)
 {
     struct smtp_service *svc = arg;
@@ -1189,6 +1213,13 @@ static void *sess_open(struct net_conn *c, void *arg)
     s->delay_ev = evtimer_new(net_worker_base(s->srv->w), auth_delay_cb, s);
     s->srv->sessions++;
     log_info("connect from %s", s->client);
+    if (s->kind == SMTP_SERVICE_MX &&
+        smtp_checks_connect_wanted(s->srv->checks, net_conn_addr(c))) {
+        sess_set_state(s, ST_WAIT);
+        net_conn_pause(c);
+        s->listcheck = smtp_checks_connect(s->srv->checks, net_conn_addr(c), sess_listed, s);
+        return s;
+    }
     sess_set_state(s, ST_GREET);
     reply(s, "220 %s ESMTP Wharf", s->srv->cfg->myhostname);
     return s;
@@ -1245,6 +1276,7 @@ static void sess_closed(void *arg)
     if (s->job)
         smtp_commit_cancel(s->job);
     smtp_checks_cancel(s->check);
+    smtp_checks_connect_cancel(s->listcheck);
     if (s->auth_handle)
         auth_client_cancel(s->srv->auth, s->auth_handle);
     if (s->lookup)
