@@ -166,7 +166,9 @@ def inbox(w, user="bob@b.test"):
 
 
 def header(msg, name):
-    head = msg.split(b"\r\n\r\n", 1)[0].decode()
+    """The unfolded values of the header fields called name."""
+    import re
+    head = re.sub(r"\r\n[ \t]+", " ", msg.split(b"\r\n\r\n", 1)[0].decode())
     return [l.split(":", 1)[1].strip() for l in head.split("\r\n")
             if l.lower().startswith(name.lower() + ":")]
 
@@ -259,3 +261,90 @@ def test_a_milter_that_never_answers_times_out(wharf_factory):
             s.close()
         lsock.close()
 
+
+
+class OpenDkim:
+    """Debian's opendkim in verify mode as a milter; the keys it looks up
+    come from TestDNSData (no DNS at all), the records `wharf dkim keygen`
+    printed."""
+
+    def __init__(self, records):
+        self.dir = tempfile.mkdtemp(prefix="wharf-opendkim-", dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        self.port = free_port()
+        with open(os.path.join(self.dir, "dns"), "w") as f:
+            for name, txt in records.items():
+                f.write(f"{name} {txt}\n")
+        conf = os.path.join(self.dir, "opendkim.conf")
+        with open(conf, "w") as f:
+            f.write(f"Syslog no\nMode v\nSocket inet:{self.port}@127.0.0.1\n"
+                    f"AuthservID opendkim.b.test\nTestDNSData file:{self.dir}/dns\n"
+                    f"PidFile {self.dir}/pid\nAlwaysAddARHeader yes\n"
+                    + ("UserID opendkim\n" if os.geteuid() == 0 and _user_exists("opendkim")
+                       else ""))
+        self.proc = subprocess.Popen(["/usr/sbin/opendkim", "-f", "-x", conf],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(self._listening, 60, what="opendkim's milter port")
+        if self.proc.poll() is not None:
+            raise AssertionError("opendkim exited: " + self.proc.stderr.read().decode())
+
+    _listening = Rspamd._listening
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def keygen_records(output):
+    """{name: TXT} from the records `wharf dkim keygen` prints."""
+    import re
+    out = {}
+    for line in output.splitlines():
+        m = re.match(r'^(\S+)\. IN TXT \((.*)\)', line)
+        if m:
+            out[m.group(1).lower()] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+    return out
+
+
+def test_opendkim_verifies_what_wharf_signs(wharf_factory):
+    """Wharf A signs (Ed25519 and RSA) and relays to Wharf B, whose milter is
+    OpenDKIM: OpenDKIM's own verifier must pass the RSA signature (and the
+    Ed25519 one: OpenDKIM 2.11 knows RFC 8463)."""
+    if not os.path.exists("/usr/sbin/opendkim"):
+        pytest.skip("opendkim not installed (make deps-test installs it)")
+    b = wharf_factory("b", host="127.0.0.3", enable={"smtp"},
+                      extra={"myhostname": "mail.b.test", "mydomains": "b.test",
+                             "mailauth_checks": "no", "mynetworks": "192.0.2.0/24"})
+    a = wharf_factory("a", host="127.0.0.2", enable={"smtp", "submission"},
+                      extra={"myhostname": "mail.a.test", "mydomains": "a.test",
+                             "mta_retry_min": "1s", "mailauth_checks": "no",
+                             "transport_routes": f"b.test=[127.0.0.3]:{b.ports['smtp']} may"})
+    a.start()
+    if not add_user(a, "alice@a.test", PW):
+        pytest.skip("directory not built")
+    records = keygen_records(a.wharf("dkim", "keygen", "a.test").stdout.decode())
+    assert len(records) == 2, records
+    od = OpenDkim(records)
+    try:
+        b.settings["milters"] = f"inet:127.0.0.1:{od.port}"
+        b.write_config()
+        b.start()
+        assert add_user(b, "bob@b.test", PW)
+        with smtplib.SMTP(a.host, a.ports["submission"], timeout=30) as c:
+            c.starttls(context=tls_context())
+            c.login("alice@a.test", PW)
+            c.sendmail("alice@a.test", ["bob@b.test"],
+                       b"From: Alice <alice@a.test>\r\nTo: bob@b.test\r\nSubject: to opendkim\r\n"
+                       b"\r\nHello Bob,  checked  by OpenDKIM.\r\n")
+        got = wait_until(lambda: inbox(b) or None, 60, what="delivery on b")[0]
+        ar = " ".join(header(got, "Authentication-Results"))
+        assert ar.startswith("opendkim.b.test;"), got[:1500]
+        assert "dkim=pass" in ar and "header.a=rsa-sha256" in ar, ar
+        assert "dkim=fail" not in ar, ar
+    finally:
+        od.stop()
