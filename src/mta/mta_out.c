@@ -20,6 +20,7 @@
 #include "mta/mta_sts.h"
 #include "mta/nexthop.h"
 #include "mta/retry.h"
+#include "net/net_tls_client.h"
 #include "smtp/smtp_client.h"
 
 #include <event2/event.h>
@@ -116,7 +117,7 @@ struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *
         goto fail;
     o->pool = mta_conn_pool_new(base, cfg);
     const char *ca = cfg->mta_smtp_tls_ca_file[0] ? cfg->mta_smtp_tls_ca_file : NULL;
-    o->tls_ctx = smtp_client_tls_ctx_new(ca, err);
+    o->tls_ctx = net_tls_client_ctx_new(ca, err);
     if (o->tls_ctx == NULL)
         goto fail;
     if (cfg->mta_sts && (o->sts = mta_sts_new(base, cfg, o->resolver, o->tls_ctx, err)) == NULL)
