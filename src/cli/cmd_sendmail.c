@@ -2,14 +2,15 @@
  * cmd_sendmail.c - `wharf sendmail` (also when invoked as `sendmail`) and
  * `wharf mailq` (also `mailq`, `sendmail -bp`).
  *
- * sendmail reads a message from stdin and submits it by speaking SMTP to the
- * local MX service (the first address of smtp_listen, loopback for "*"),
- * which trusts it as a client inside mynetworks: the message takes exactly
- * the path (limits, smuggling checks, durable spool) any other message
- * takes. If wharfd is not running, the message goes durably into the
- * maildrop (spool/maildrop.h) for the mta's pickup, after the checks the
- * pickup will make; only if that fails too does sendmail exit EX_TEMPFAIL
- * (75). mailq reads the spool and the maildrop (root or the wharf user).
+ * sendmail reads a message from stdin and submits it by speaking SMTP, through
+ * the mta's SMTP client (smtp/smtp_client.h), to the local MX service (the
+ * first address of smtp_listen, loopback for "*"), which trusts it as a
+ * client inside mynetworks: the message takes exactly the path (limits,
+ * smuggling checks, durable spool) any other message takes. If wharfd is
+ * not running, the message goes durably into the maildrop (spool/maildrop.h)
+ * for the mta's pickup, after the checks the pickup will make; only if that
+ * fails too does sendmail exit EX_TEMPFAIL (75). mailq reads the spool and
+ * the maildrop (root or the wharf user).
  *
  * Must never: pass message or address text to a shell, exit 0 before the
  * server said 250 to the end of data or the maildrop file is durable, or
@@ -44,6 +45,7 @@
 
 /* Largest message sendmail reads from stdin before refusing (the server has its own limit). */
 #define SENDMAIL_MAX_INPUT (1024ull * 1024 * 1024)
+
 /* Connects to the local MX service; -1 with why when it cannot be reached. */
 static int client_connect(const struct wharf_config *cfg, struct buf *why)
 {

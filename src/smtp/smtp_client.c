@@ -96,8 +96,8 @@ void smtp_client_result_clear(struct smtp_client_result *r)
     memset(r, 0, sizeof(*r));
 }
 
-static void result_set(struct smtp_client_result *r, int code, const char *enh, struct slice text,
-                       bool local)
+void smtp_client_result_set(struct smtp_client_result *r, int code, const char *enh,
+                            struct slice text, bool local)
 {
     r->code = code;
     snprintf(r->enh, sizeof(r->enh), "%s", enh ? enh : "");
@@ -110,7 +110,7 @@ static void result_set(struct smtp_client_result *r, int code, const char *enh, 
 static void result_from_reply(struct smtp_client_result *r, const struct smtp_reply *rep,
                               enum smtp_client_cmd cmd)
 {
-    result_set(r, rep->code, rep->enh, buf_slice(&rep->text), false);
+    smtp_client_result_set(r, rep->code, rep->enh, buf_slice(&rep->text), false);
     r->cmd = cmd;
 }
 
@@ -174,7 +174,7 @@ static void fail_txn_rcpts(struct smtp_client_txn *t, const struct smtp_client_r
         struct smtp_client_result *rr = &t->rcpts[i].result;
         /* a recipient with a permanent or temporary RCPT refusal keeps it */
         if (all || rr->code == 0 || (rr->code >= 200 && rr->code < 300)) {
-            result_set(rr, r->code, r->enh, buf_slice(&r->text), r->local);
+            smtp_client_result_set(rr, r->code, r->enh, buf_slice(&r->text), r->local);
             rr->cmd = r->cmd;
         }
     }
@@ -202,8 +202,9 @@ static void txn_abandon(struct smtp_client *c)
     for (size_t i = 0; i < t->n_rcpts; i++) {
         struct smtp_client_result *rr = &t->rcpts[i].result;
         if (rr->code == 0 || (rr->code >= 200 && rr->code < 300))
-            result_set(rr, 451, "4.5.3",
-                       SLICE_LIT("not sent: another recipient was refused (all or none)"), true);
+            smtp_client_result_set(
+                rr, 451, "4.5.3",
+                SLICE_LIT("not sent: another recipient was refused (all or none)"), true);
     }
     txn_finish(c);
 }
@@ -412,8 +413,8 @@ static void txn_start(struct smtp_client *c)
     for (size_t i = 0; i < t->n_rcpts; i++) {
         smtp_client_result_clear(&t->rcpts[i].result);
         if (!address_ok(t->rcpts[i].address)) {
-            result_set(&t->rcpts[i].result, 553, "5.1.3", SLICE_LIT("bad recipient address syntax"),
-                       true);
+            smtp_client_result_set(&t->rcpts[i].result, 553, "5.1.3",
+                                   SLICE_LIT("bad recipient address syntax"), true);
             t->rcpts[i].result.cmd = SMTP_CLIENT_CMD_RCPT;
         } else
             n_ok++;

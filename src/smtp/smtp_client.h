@@ -165,5 +165,9 @@ const struct smtp_caps *smtp_client_caps(const struct smtp_client *c);
 bool smtp_client_tls_active(const struct smtp_client *c);
 /* Releases a result's text (for reuse of a transaction). */
 void smtp_client_result_clear(struct smtp_client_result *r);
+/* Sets a result (cmd NONE): the caller's own results (no route, policy) read
+ * as the client's do. */
+void smtp_client_result_set(struct smtp_client_result *r, int code, const char *enh,
+                            struct slice text, bool local);
 
 #endif
