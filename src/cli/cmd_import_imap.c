@@ -19,6 +19,7 @@
 #include "base/alloc.h"
 #include "cli/imapc_parse.h"
 #include "mime/mutf7.h"
+#include "net/net_tls_client.h"
 #include "cli/import.h"
 
 #include <errno.h>
@@ -259,19 +260,19 @@ static int tcp_connect(const char *host, const char *port)
 
 static int start_tls(struct imapc *c, const char *host, bool insecure)
 {
-    c->ctx = SSL_CTX_new(TLS_client_method());
-    if (c->ctx == NULL)
+    struct buf err = BUF_INIT;
+    const struct net_tls_client_peer peer = {
+        .name = host, .verify = insecure ? NET_TLS_VERIFY_NONE : NET_TLS_VERIFY_NAME};
+    c->ctx = net_tls_client_ctx_new(NULL, &err);
+    if (c->ctx != NULL)
+        c->ssl = net_tls_client_ssl_new(c->ctx, &peer, &err);
+    if (c->ssl == NULL) {
+        fprintf(stderr, "wharf import imap: TLS with %s: %s\n", host, buf_cstr(&err));
+        buf_free(&err);
         return -1;
-    SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
-    if (!insecure) {
-        SSL_CTX_set_default_verify_paths(c->ctx);
-        SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
     }
-    c->ssl = SSL_new(c->ctx);
+    buf_free(&err);
     SSL_set_fd(c->ssl, c->fd);
-    SSL_set_tlsext_host_name(c->ssl, host);
-    if (!insecure)
-        SSL_set1_host(c->ssl, host);
     if (SSL_connect(c->ssl) != 1) {
         char e[256];
         ERR_error_string_n(ERR_get_error(), e, sizeof(e));

@@ -2,14 +2,15 @@
  * cmd_sendmail.c - `wharf sendmail` (also when invoked as `sendmail`) and
  * `wharf mailq` (also `mailq`, `sendmail -bp`).
  *
- * sendmail reads a message from stdin and submits it by speaking SMTP to the
- * local MX service (the first address of smtp_listen, loopback for "*"),
- * which trusts it as a client inside mynetworks: the message takes exactly
- * the path (limits, smuggling checks, durable spool) any other message
- * takes. If wharfd is not running, the message goes durably into the
- * maildrop (spool/maildrop.h) for the mta's pickup, after the checks the
- * pickup will make; only if that fails too does sendmail exit EX_TEMPFAIL
- * (75). mailq reads the spool and the maildrop (root or the wharf user).
+ * sendmail reads a message from stdin and submits it by speaking SMTP, through
+ * the mta's SMTP client (smtp/smtp_client.h), to the local MX service (the
+ * first address of smtp_listen, loopback for "*"), which trusts it as a
+ * client inside mynetworks: the message takes exactly the path (limits,
+ * smuggling checks, durable spool) any other message takes. If wharfd is
+ * not running, the message goes durably into the maildrop (spool/maildrop.h)
+ * for the mta's pickup, after the checks the pickup will make; only if that
+ * fails too does sendmail exit EX_TEMPFAIL (75). mailq reads the spool and
+ * the maildrop (root or the wharf user).
  *
  * Must never: pass message or address text to a shell, exit 0 before the
  * server said 250 to the end of data or the maildrop file is durable, or
@@ -19,16 +20,19 @@
 #include "base/datadir.h"
 #include "cli/cli.h"
 #include "mta/mta_pickup.h"
+#include "smtp/smtp_client.h"
 #include "spool/maildrop.h"
 #include "spool/spool.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +45,6 @@
 
 /* Largest message sendmail reads from stdin before refusing (the server has its own limit). */
 #define SENDMAIL_MAX_INPUT (1024ull * 1024 * 1024)
-/* Longest SMTP reply line read from the server. */
-#define SENDMAIL_MAX_REPLY 4096
-
-struct smtp_client {
-    int fd;
-    char rbuf[8192];
-    size_t rlen;
-};
 
 /* Connects to the local MX service; -1 with why when it cannot be reached. */
 static int client_connect(const struct wharf_config *cfg, struct buf *why)
@@ -99,50 +95,6 @@ static int send_all(int fd, const void *p, size_t n)
         n -= (size_t)w;
     }
     return 0;
-}
-
-/* Reads one (possibly multi-line) reply; returns its code, -1 on a lost connection. */
-static int read_reply(struct smtp_client *c, struct buf *text)
-{
-    buf_reset(text);
-    for (;;) {
-        char *nl = memchr(c->rbuf, '\n', c->rlen);
-        if (nl == NULL) {
-            if (c->rlen == sizeof(c->rbuf))
-                return -1;
-            ssize_t r = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, 0);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                return -1;
-            c->rlen += (size_t)r;
-            continue;
-        }
-        size_t len = (size_t)(nl - c->rbuf) + 1;
-        if (text->len < SENDMAIL_MAX_REPLY)
-            buf_append(text, c->rbuf, len);
-        bool more = len >= 4 && c->rbuf[3] == '-';
-        int code = len >= 3 ? atoi(c->rbuf) : -1;
-        memmove(c->rbuf, c->rbuf + len, c->rlen - len);
-        c->rlen -= len;
-        if (!more)
-            return code;
-    }
-}
-
-static int command(struct smtp_client *c, struct buf *text, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int command(struct smtp_client *c, struct buf *text, const char *fmt, ...)
-{
-    struct buf b = BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    buf_append(&b, "\r\n", 2);
-    int rc = send_all(c->fd, b.data, b.len);
-    buf_free(&b);
-    return rc == 0 ? read_reply(c, text) : -1;
 }
 
 static int exit_for(int code)
@@ -300,9 +252,73 @@ static int read_message(bool ignore_dots, bool extract, struct buf *msg, char **
 /* submit_smtp's answer when nothing was handed over: the server is not there. */
 #define SUBMIT_UNREACHED (-1)
 
+static void submit_txn_done(struct smtp_client *c, struct smtp_client_txn *t, void *arg)
+{
+    (void)c, (void)t, (void)arg; /* the results are read once the session is over */
+}
+
+static void submit_session_done(struct smtp_client *c, void *arg)
+{
+    (void)c;
+    event_base_loopexit(arg, NULL);
+}
+
+/* "CODE ENH TEXT" of a result, for the user. */
+static void result_text(const struct smtp_client_result *r, struct buf *out)
+{
+    if (!r->local)
+        buf_printf(out, "%d %s%s", r->code, r->enh, r->enh[0] ? " " : "");
+    buf_append_slice(out, buf_slice(&r->text));
+}
+
 /*
- * Submits body (unstuffed, CRLF) to the server by SMTP. Returns 0 after the
- * 250 to the end of data, a sysexits code when the server refused or the
+ * What the transaction's results mean for sendmail. The first refused
+ * recipient decides, as if the RCPTs had been sent one by one; without one,
+ * the first failure of the transaction. A failure before the message went
+ * out that says the session ended (421, lost, not greeted) means the server
+ * has nothing: SUBMIT_UNREACHED.
+ */
+static int submit_outcome(const struct smtp_client_txn *t, struct buf *why)
+{
+    const struct smtp_client_rcpt *bad = NULL;
+    for (size_t i = 0; i < t->n_rcpts && bad == NULL; i++)
+        if (t->rcpts[i].result.cmd == SMTP_CLIENT_CMD_RCPT &&
+            (t->rcpts[i].result.code < 200 || t->rcpts[i].result.code >= 300))
+            bad = &t->rcpts[i];
+    for (size_t i = 0; i < t->n_rcpts && bad == NULL; i++)
+        if (t->rcpts[i].result.code < 200 || t->rcpts[i].result.code >= 300)
+            bad = &t->rcpts[i];
+    if (bad == NULL && t->data_sent)
+        return 0; /* the server said 250 to the end of data */
+    struct buf text = BUF_INIT;
+    int rc;
+    const struct smtp_client_result *r = bad ? &bad->result : NULL;
+    if (r != NULL)
+        result_text(r, &text);
+    if (r == NULL || (!t->data_sent && (r->code == 421 || r->cmd == SMTP_CLIENT_CMD_GREETING ||
+                                        (r->local && r->code / 100 == 4)))) {
+        /* lost, not greeted, or 421: the server closes the session, nothing of it is queued */
+        buf_printf(why, "the mail server ended the session%s%s", text.len ? ": " : "",
+                   buf_cstr(&text));
+        rc = SUBMIT_UNREACHED;
+    } else if (r->local && t->data_sent) { /* queued or not: never twice */
+        fprintf(stderr, "sendmail: lost connection to the mail server after the message\n");
+        rc = EX_TEMPFAIL;
+    } else if (r->cmd == SMTP_CLIENT_CMD_RCPT) {
+        fprintf(stderr, "sendmail: %s: %s\n", bad->address, buf_cstr(&text));
+        rc = r->code >= 500 ? EX_NOUSER : EX_TEMPFAIL;
+    } else {
+        fprintf(stderr, "sendmail: the mail server said: %s\n", buf_cstr(&text));
+        rc = exit_for(r->code);
+    }
+    buf_free(&text);
+    return rc;
+}
+
+/*
+ * Submits body (unstuffed, CRLF) to the server through the SMTP client
+ * (smtp/smtp_client.h, the mta's), on a loop of its own. Returns 0 after
+ * the 250 to the end of data, a sysexits code when the server refused or the
  * outcome is unknown, or SUBMIT_UNREACHED (with why) when the server could
  * not be reached or ended the session (lost, or 421) before the message was
  * sent: then nothing is queued and the maildrop may take it.
@@ -319,72 +335,36 @@ static int submit_smtp(const struct wharf_config *cfg, const char *sender, char 
     for (size_t r = 0; r < n_rcpts; r++)
         for (const char *p = rcpts[r]; *p; p++)
             utf8 |= (unsigned char)*p >= 0x80;
-    struct buf text = BUF_INIT;
-    struct smtp_client c = {.fd = fd};
-    int rc;
-    int code = read_reply(&c, &text);
-    if (code != 220)
-        goto unreached; /* not running, or shutting down (421) */
-    code = command(&c, &text, "EHLO localhost");
-    if (code != 250)
-        goto fail;
-    code = command(&c, &text, "MAIL FROM:<%s>%s%s", sender, eight_bit ? " BODY=8BITMIME" : "",
-                   utf8 ? " SMTPUTF8" : "");
-    if (code != 250)
-        goto fail;
-    for (size_t r = 0; r < n_rcpts; r++) {
-        code = command(&c, &text, "RCPT TO:<%s>", rcpts[r]);
-        if (code < 0 || code == 421)
-            goto unreached;
-        if (code != 250 && code != 251) {
-            fprintf(stderr, "sendmail: %s: %s", rcpts[r], buf_cstr(&text));
-            rc = code >= 500 ? EX_NOUSER : EX_TEMPFAIL;
-            goto quit;
-        }
+    signal(SIGPIPE, SIG_IGN); /* a server that goes away is an answer, not a signal */
+    struct event_base *base = event_base_new();
+    if (base == NULL) {
+        close(fd);
+        buf_printf(why, "cannot make an event loop");
+        return SUBMIT_UNREACHED;
     }
-    code = command(&c, &text, "DATA");
-    if (code != 354)
-        goto fail;
-    /* Dot-stuffing (RFC 5321 4.5.2). */
-    struct buf out = BUF_INIT;
-    const char *p = body->data, *end = body->data + body->len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-        if (*p == '.')
-            buf_append_byte(&out, '.');
-        buf_append(&out, p, l);
-        p += l;
-    }
-    buf_append(&out, ".\r\n", 3);
-    code = send_all(fd, out.data, out.len) != 0 ? -1 : read_reply(&c, &text);
-    buf_free(&out);
-    if (code != 250) {
-        if (code < 0) /* the message may or may not be queued: never twice */
-            fprintf(stderr, "sendmail: lost connection to the mail server after the message\n");
-        else
-            fprintf(stderr, "sendmail: the mail server said: %s", buf_cstr(&text));
-        rc = exit_for(code);
-        goto quit;
-    }
-    rc = 0;
-    goto quit;
-fail:
-    if (code >= 0 && code != 421) {
-        fprintf(stderr, "sendmail: the mail server said: %s", buf_cstr(&text));
-        rc = exit_for(code);
-        goto quit;
-    }
-unreached: /* lost, or 421: the server closes the session, nothing of it is queued */
-    buf_printf(why, "the mail server ended the session%s%s", text.len ? ": " : "", buf_cstr(&text));
-    while (why->len && (why->data[why->len - 1] == '\n' || why->data[why->len - 1] == '\r'))
-        why->data[--why->len] = '\0';
-    rc = SUBMIT_UNREACHED;
-quit:
-    if (code >= 0)
-        command(&c, &text, "QUIT");
-    close(fd);
-    buf_free(&text);
+    /* the local MX service trusts loopback clients inside mynetworks: no TLS, no AUTH */
+    const struct smtp_client_params p = {.helo_name = "localhost", .tls = SMTP_TLS_NONE};
+    struct smtp_client *c = smtp_client_new(base, &p, submit_txn_done, submit_session_done, base);
+    struct smtp_client_rcpt *cr = xcalloc(n_rcpts, sizeof(*cr));
+    for (size_t r = 0; r < n_rcpts; r++)
+        cr[r].address = rcpts[r];
+    struct smtp_client_txn t = {.sender = sender,
+                                .data = buf_slice(body),
+                                .body = eight_bit ? SMTP_CLIENT_8BITMIME : SMTP_CLIENT_7BIT,
+                                .smtputf8 = utf8,
+                                .rcpts = cr,
+                                .n_rcpts = n_rcpts,
+                                .all_or_none = true};
+    smtp_client_attach_fd(c, fd);
+    smtp_client_send(c, &t);
+    smtp_client_quit(c);
+    event_base_dispatch(base);
+    int rc = submit_outcome(&t, why);
+    smtp_client_free(c);
+    for (size_t r = 0; r < n_rcpts; r++)
+        smtp_client_result_clear(&cr[r].result);
+    free(cr);
+    event_base_free(base);
     return rc;
 }
 

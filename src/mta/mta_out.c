@@ -20,6 +20,7 @@
 #include "mta/mta_sts.h"
 #include "mta/nexthop.h"
 #include "mta/retry.h"
+#include "net/net_tls_client.h"
 #include "smtp/smtp_client.h"
 
 #include <event2/event.h>
@@ -116,7 +117,7 @@ struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *
         goto fail;
     o->pool = mta_conn_pool_new(base, cfg);
     const char *ca = cfg->mta_smtp_tls_ca_file[0] ? cfg->mta_smtp_tls_ca_file : NULL;
-    o->tls_ctx = smtp_client_tls_ctx_new(ca, err);
+    o->tls_ctx = net_tls_client_ctx_new(ca, err);
     if (o->tls_ctx == NULL)
         goto fail;
     if (cfg->mta_sts && (o->sts = mta_sts_new(base, cfg, o->resolver, o->tls_ctx, err)) == NULL)
@@ -144,16 +145,6 @@ size_t mta_out_sessions(const struct mta_out *o)
 
 static void domain_done(struct out_domain *d);
 static void domain_try(struct out_domain *d);
-
-static void set_result(struct smtp_client_result *r, int code, const char *enh, struct slice text,
-                       bool local)
-{
-    r->code = code;
-    snprintf(r->enh, sizeof(r->enh), "%s", enh ? enh : "");
-    buf_reset(&r->text);
-    buf_append_slice(&r->text, text);
-    r->local = local;
-}
 
 /* The TLS policy of the connection to h: what the host's TLSA records ask
  * under dane and dane-only (nexthop left out the hosts dane-only cannot
@@ -183,9 +174,9 @@ static void on_done(struct mta_conn_req *req)
         struct out_rcpt *r = &m->r[d->ri[i]];
         const struct smtp_client_result *cr = &d->crcpts[i].result;
         if (cr->code == 0) /* cannot happen: every recipient gets a result */
-            set_result(&r->res, 451, "4.3.0", slice_from_cstr("no result"), true);
+            smtp_client_result_set(&r->res, 451, "4.3.0", slice_from_cstr("no result"), true);
         else
-            set_result(&r->res, cr->code, cr->enh, buf_slice(&cr->text), cr->local);
+            smtp_client_result_set(&r->res, cr->code, cr->enh, buf_slice(&cr->text), cr->local);
         free(r->relay);
         r->relay = xstrdup(buf_cstr(&d->relay));
         free(r->host);
@@ -316,8 +307,9 @@ static void on_sts(const char *domain, const struct mta_sts_policy *p, void *arg
         d->sts_enforce = p->mode == MTA_STS_ENFORCE;
         if (k == 0)
             for (size_t i = 0; i < d->n; i++)
-                set_result(&m->r[d->ri[i]].res, 451, "4.7.5",
-                           slice_from_cstr("no MX host matches the domain's MTA-STS policy"), true);
+                smtp_client_result_set(
+                    &m->r[d->ri[i]].res, 451, "4.7.5",
+                    slice_from_cstr("no MX host matches the domain's MTA-STS policy"), true);
     }
     domain_try(d);
 }
@@ -330,7 +322,8 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
         bool perm = res->status == NEXTHOP_PERMFAIL;
         for (size_t i = 0; i < d->n; i++) {
             struct out_rcpt *r = &m->r[d->ri[i]];
-            set_result(&r->res, perm ? 550 : 451, res->enh, buf_slice(&res->reason), true);
+            smtp_client_result_set(&r->res, perm ? 550 : 451, res->enh, buf_slice(&res->reason),
+                                   true);
             free(r->relay);
             r->relay = xstrdup("none");
         }
@@ -348,7 +341,8 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
     /* a next hop without any address: deferred, never bounced (nexthop.h) */
     for (size_t i = 0; i < d->n; i++) {
         struct out_rcpt *r = &m->r[d->ri[i]];
-        set_result(&r->res, 451, "4.4.1", slice_from_cstr("no address to connect to"), true);
+        smtp_client_result_set(&r->res, 451, "4.4.1", slice_from_cstr("no address to connect to"),
+                               true);
         free(r->relay);
         r->relay = xstrdup("none");
     }

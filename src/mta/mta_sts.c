@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "mta/nexthop.h"
+#include "net/net_tls_client.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -22,7 +23,6 @@
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,16 +458,16 @@ static void on_addrs(const char *host, const struct nexthop_result *res, void *a
         fetch_failed(e, false, "no address for the policy host");
         return;
     }
-    SSL *ssl = SSL_new(s->ctx);
+    /* the policy host's certificate must be valid for its name (3.3) */
+    const struct net_tls_client_peer peer = {.name = host, .verify = NET_TLS_VERIFY_NAME};
+    struct buf why = BUF_INIT;
+    SSL *ssl = net_tls_client_ssl_new(s->ctx, &peer, &why);
     if (ssl == NULL) {
-        fetch_failed(e, false, "SSL_new failed");
+        fetch_failed(e, false, buf_cstr(&why));
+        buf_free(&why);
         return;
     }
-    /* the policy host's certificate must be valid for its name (3.3) */
-    SSL_set_tlsext_host_name(ssl, host);
-    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    SSL_set1_host(ssl, host);
-    SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+    buf_free(&why);
     struct bufferevent *bev =
         bufferevent_openssl_socket_new(s->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);

@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "net/net_tls_client.h"
 #include "spool/spool.h"
 
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <string.h>
 
 enum exp_kind {
@@ -90,48 +90,42 @@ bool smtp_tls_policy_parse(const char *s, enum smtp_tls_policy *p_r)
     return false;
 }
 
-struct ssl_ctx_st *smtp_client_tls_ctx_new(const char *ca_file, struct buf *err)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL) {
-        buf_printf(err, "SSL_CTX_new failed");
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_default_verify_paths(ctx);
-    if (SSL_CTX_dane_enable(ctx) <= 0) {
-        buf_printf(err, "SSL_CTX_dane_enable failed");
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    if (ca_file != NULL && ca_file[0] != '\0' &&
-        SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
-        buf_printf(err, "cannot load CA file %s", ca_file);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
 void smtp_client_result_clear(struct smtp_client_result *r)
 {
     buf_free(&r->text);
     memset(r, 0, sizeof(*r));
 }
 
-static void result_set(struct smtp_client_result *r, int code, const char *enh, struct slice text,
-                       bool local)
+void smtp_client_result_set(struct smtp_client_result *r, int code, const char *enh,
+                            struct slice text, bool local)
 {
     r->code = code;
     snprintf(r->enh, sizeof(r->enh), "%s", enh ? enh : "");
     buf_reset(&r->text);
     buf_append_slice(&r->text, text);
     r->local = local;
+    r->cmd = SMTP_CLIENT_CMD_NONE;
 }
 
-static void result_from_reply(struct smtp_client_result *r, const struct smtp_reply *rep)
+static void result_from_reply(struct smtp_client_result *r, const struct smtp_reply *rep,
+                              enum smtp_client_cmd cmd)
 {
-    result_set(r, rep->code, rep->enh, buf_slice(&rep->text), false);
+    smtp_client_result_set(r, rep->code, rep->enh, buf_slice(&rep->text), false);
+    r->cmd = cmd;
+}
+
+/* The command an expected reply answers. */
+static enum smtp_client_cmd exp_cmd(enum exp_kind k)
+{
+    static const enum smtp_client_cmd cmds[] = {
+        [EXP_GREETING] = SMTP_CLIENT_CMD_GREETING, [EXP_EHLO] = SMTP_CLIENT_CMD_HELLO,
+        [EXP_HELO] = SMTP_CLIENT_CMD_HELLO,        [EXP_STARTTLS] = SMTP_CLIENT_CMD_STARTTLS,
+        [EXP_AUTH] = SMTP_CLIENT_CMD_AUTH,         [EXP_MAIL] = SMTP_CLIENT_CMD_MAIL,
+        [EXP_RCPT] = SMTP_CLIENT_CMD_RCPT,         [EXP_DATA] = SMTP_CLIENT_CMD_DATA,
+        [EXP_DATA_END] = SMTP_CLIENT_CMD_DATA,     [EXP_BDAT] = SMTP_CLIENT_CMD_DATA,
+        [EXP_RSET] = SMTP_CLIENT_CMD_RSET,         [EXP_QUIT] = SMTP_CLIENT_CMD_QUIT,
+    };
+    return cmds[k];
 }
 
 /* ---- timeouts and output ---- */
@@ -179,8 +173,10 @@ static void fail_txn_rcpts(struct smtp_client_txn *t, const struct smtp_client_r
     for (size_t i = 0; i < t->n_rcpts; i++) {
         struct smtp_client_result *rr = &t->rcpts[i].result;
         /* a recipient with a permanent or temporary RCPT refusal keeps it */
-        if (all || rr->code == 0 || (rr->code >= 200 && rr->code < 300))
-            result_set(rr, r->code, r->enh, buf_slice(&r->text), r->local);
+        if (all || rr->code == 0 || (rr->code >= 200 && rr->code < 300)) {
+            smtp_client_result_set(rr, r->code, r->enh, buf_slice(&r->text), r->local);
+            rr->cmd = r->cmd;
+        }
     }
 }
 
@@ -196,6 +192,21 @@ static void txn_finish(struct smtp_client *c)
     c->in_callback = true;
     c->txn_cb(c, t, c->arg);
     c->in_callback = false;
+}
+
+/* An all-or-none transaction with a refused recipient: the message is not
+ * sent; the accepted recipients say so. */
+static void txn_abandon(struct smtp_client *c)
+{
+    struct smtp_client_txn *t = c->txn_head;
+    for (size_t i = 0; i < t->n_rcpts; i++) {
+        struct smtp_client_result *rr = &t->rcpts[i].result;
+        if (rr->code == 0 || (rr->code >= 200 && rr->code < 300))
+            smtp_client_result_set(
+                rr, 451, "4.5.3",
+                SLICE_LIT("not sent: another recipient was refused (all or none)"), true);
+    }
+    txn_finish(c);
 }
 
 static void done_deferred(evutil_socket_t fd, short what, void *arg)
@@ -253,10 +264,11 @@ static void session_fail(struct smtp_client *c, const char *enh, const char *fmt
 }
 
 /* A server reply ended the session (bad greeting, 421, failed EHLO...). */
-static void session_fail_reply(struct smtp_client *c, const struct smtp_reply *r)
+static void session_fail_reply(struct smtp_client *c, const struct smtp_reply *r,
+                               enum smtp_client_cmd cmd)
 {
     if (c->error.code == 0)
-        result_from_reply(&c->error, r);
+        result_from_reply(&c->error, r, cmd);
     session_end(c);
 }
 
@@ -307,6 +319,7 @@ static void send_data_or_bdat(struct smtp_client *c)
         if (t->prefix.len > 0)
             bufferevent_write(c->bev, t->prefix.ptr, t->prefix.len);
         bufferevent_write(c->bev, t->data.ptr, t->data.len);
+        t->data_sent = true;
         expect(c, EXP_BDAT, 0);
         if (c->exp_n == 1)
             set_read_timeout(c, c->p.data_done_timeout, "end of data");
@@ -366,7 +379,7 @@ static void pipeline_rcpts(struct smtp_client *c)
             c->last_rcpt_sent = i;
         }
     }
-    if (c->rcpt_next == t->n_rcpts)
+    if (c->rcpt_next == t->n_rcpts && !t->all_or_none)
         send_data_or_bdat(c);
 }
 
@@ -395,19 +408,26 @@ static void txn_start(struct smtp_client *c)
     c->rcpt_next = 0;
     c->n_accepted = 0;
     t->peer_dsn = c->caps.dsn;
+    t->data_sent = false;
     size_t n_ok = 0;
     for (size_t i = 0; i < t->n_rcpts; i++) {
         smtp_client_result_clear(&t->rcpts[i].result);
-        if (!address_ok(t->rcpts[i].address))
-            result_set(&t->rcpts[i].result, 553, "5.1.3", SLICE_LIT("bad recipient address syntax"),
-                       true);
-        else
+        if (!address_ok(t->rcpts[i].address)) {
+            smtp_client_result_set(&t->rcpts[i].result, 553, "5.1.3",
+                                   SLICE_LIT("bad recipient address syntax"), true);
+            t->rcpts[i].result.cmd = SMTP_CLIENT_CMD_RCPT;
+        } else
             n_ok++;
     }
 
     /* what the server cannot take fails here, before MAIL */
-    struct smtp_client_result local = {.local = true};
+    struct smtp_client_result local = {.local = true, .cmd = SMTP_CLIENT_CMD_MAIL};
     buf_init(&local.text);
+    if (t->all_or_none && n_ok > 0 && n_ok < t->n_rcpts) {
+        buf_free(&local.text);
+        txn_abandon(c);
+        return;
+    }
     if (n_ok == 0) {
         local.code = 554, snprintf(local.enh, sizeof(local.enh), "5.5.1");
         buf_append_cstr(&local.text, "no valid recipients");
@@ -461,17 +481,23 @@ static void after_rcpts(struct smtp_client *c)
 {
     struct smtp_client_txn *t = c->txn_head;
     if (pipelining(c)) {
-        if (c->rcpt_next < t->n_rcpts)
+        if (c->rcpt_next < t->n_rcpts) {
             pipeline_rcpts(c); /* the next group; DATA/BDAT follow the last one */
+            return;
+        }
+        if (!t->all_or_none)
+            return; /* DATA/BDAT went with the last group */
+    } else if (send_next_rcpt(c)) {
         return;
     }
-    if (send_next_rcpt(c))
-        return;
-    if (c->n_accepted > 0 && !c->mail_failed) {
+    if (c->n_accepted > 0 && !c->mail_failed && (!t->all_or_none || c->n_accepted == t->n_rcpts)) {
         send_data_or_bdat(c);
     } else {
         send_cmd(c, EXP_RSET, 0, "RSET");
-        txn_finish(c);
+        if (t->all_or_none)
+            txn_abandon(c);
+        else
+            txn_finish(c);
     }
 }
 
@@ -482,7 +508,7 @@ static void txn_data_result(struct smtp_client *c, const struct smtp_reply *r)
     for (size_t i = 0; i < t->n_rcpts; i++) {
         struct smtp_client_result *rr = &t->rcpts[i].result;
         if (rr->code >= 200 && rr->code < 300)
-            result_from_reply(rr, r);
+            result_from_reply(rr, r, SMTP_CLIENT_CMD_DATA);
     }
 }
 
@@ -493,52 +519,24 @@ static void send_ehlo(struct smtp_client *c)
     send_cmd(c, EXP_EHLO, 0, "EHLO %s", c->p.helo_name);
 }
 
-/* Arms DANE on ssl with the usable records of tlsa (RFC 7672 3.1: DANE-TA(2)
- * and DANE-EE(3) only; PKIX usages mean nothing for SMTP). The reference
- * identifier for DANE-TA is the TLSA base domain, the MX host name here
- * (we follow no CNAME for it). False when no record is usable. */
-static bool dane_arm(SSL *ssl, const char *name, const unsigned char *tlsa, size_t len)
+/* What the policy asks of the server's certificate. */
+static enum net_tls_verify tls_verify(const struct smtp_client *c)
 {
-    if (SSL_dane_enable(ssl, name) <= 0)
-        return false;
-    /* DANE-EE binds the key itself: no name or validity period checks (3.1.1) */
-    SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
-    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    int usable = 0;
-    for (size_t i = 0; i + 2 <= len;) {
-        size_t rl = ((size_t)tlsa[i] << 8) | tlsa[i + 1];
-        const unsigned char *rd = tlsa + i + 2;
-        i += 2 + rl;
-        if (rl < 4 || i > len || (rd[0] != 2 && rd[0] != 3))
-            continue;
-        if (SSL_dane_tlsa_add(ssl, rd[0], rd[1], rd[2], rd + 3, rl - 3) > 0)
-            usable++;
-    }
-    return usable > 0;
+    return c->p.tls == SMTP_TLS_VERIFY ? NET_TLS_VERIFY_NAME
+           : c->p.tls == SMTP_TLS_DANE ? NET_TLS_VERIFY_DANE
+                                       : NET_TLS_VERIFY_NONE;
 }
 
-static bool start_tls(struct smtp_client *c)
+/* STARTTLS said 220: the handshake starts; false with the reason in why. */
+static bool start_tls(struct smtp_client *c, struct buf *why)
 {
-    bool have_name = c->p.tls_servername != NULL && c->p.tls_servername[0] != '\0';
-    if ((c->p.tls == SMTP_TLS_VERIFY || c->p.tls == SMTP_TLS_DANE) && !have_name)
-        return false; /* verify without a name to check would accept any valid certificate */
-    SSL *ssl = SSL_new(c->p.tls_ctx);
+    const struct net_tls_client_peer peer = {.name = c->p.tls_servername,
+                                             .verify = tls_verify(c),
+                                             .tlsa = c->p.tlsa,
+                                             .tlsa_len = c->p.tlsa_len};
+    SSL *ssl = net_tls_client_ssl_new(c->p.tls_ctx, &peer, why);
     if (ssl == NULL)
         return false;
-    if (c->p.tls == SMTP_TLS_DANE) {
-        SSL_set_tlsext_host_name(ssl, c->p.tls_servername);
-        if (!dane_arm(ssl, c->p.tls_servername, c->p.tlsa, c->p.tlsa_len)) {
-            SSL_free(ssl);
-            return false;
-        }
-    } else if (have_name) {
-        SSL_set_tlsext_host_name(ssl, c->p.tls_servername);
-        if (c->p.tls == SMTP_TLS_VERIFY) {
-            SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-            SSL_set1_host(ssl, c->p.tls_servername);
-        }
-    }
-    SSL_set_verify(ssl, c->p.tls == SMTP_TLS_VERIFY ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     /* the STARTTLS wall: nothing read before the handshake counts */
     struct evbuffer *in = bufferevent_get_input(c->bev);
     evbuffer_drain(in, evbuffer_get_length(in));
@@ -547,6 +545,7 @@ static bool start_tls(struct smtp_client *c)
         c->base, c->bev, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
     if (tls == NULL) {
         SSL_free(ssl);
+        buf_printf(why, "cannot make the TLS connection");
         return false;
     }
     bufferevent_set_timeouts(c->bev, NULL, NULL);
@@ -645,15 +644,16 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
     c->exp_head = (c->exp_head + 1) % SMTP_CLIENT_EXP_MAX;
     c->exp_n--;
     bool ok = r->code >= 200 && r->code < 300;
+    enum smtp_client_cmd cmd = exp_cmd(e.kind);
     if (r->code == 421 && e.kind != EXP_QUIT) {
-        session_fail_reply(c, r);
+        session_fail_reply(c, r, cmd);
         return;
     }
     struct smtp_client_txn *t = c->txn_head;
     switch (e.kind) {
     case EXP_GREETING:
         if (r->code != 220) {
-            session_fail_reply(c, r);
+            session_fail_reply(c, r, cmd);
             return;
         }
         send_ehlo(c);
@@ -665,12 +665,12 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
         } else if (!c->tls_active && c->p.tls < SMTP_TLS_REQUIRE && r->code >= 500) {
             send_cmd(c, EXP_HELO, 0, "HELO %s", c->p.helo_name);
         } else {
-            session_fail_reply(c, r);
+            session_fail_reply(c, r, cmd);
         }
         break;
     case EXP_HELO:
         if (!ok) {
-            session_fail_reply(c, r);
+            session_fail_reply(c, r, cmd);
             return;
         }
         memset(&c->caps, 0, sizeof(c->caps));
@@ -678,11 +678,12 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
         break;
     case EXP_STARTTLS:
         if (r->code == 220) {
-            if (!start_tls(c))
-                session_fail(c, "4.7.5", "cannot start TLS%s",
-                             c->p.tls == SMTP_TLS_VERIFY ? " (verify needs tls_servername)" : "");
+            struct buf why = BUF_INIT;
+            if (!start_tls(c, &why))
+                session_fail(c, "4.7.5", "cannot start TLS: %s", buf_cstr(&why));
+            buf_free(&why);
         } else if (c->p.tls >= SMTP_TLS_REQUIRE) {
-            session_fail_reply(c, r);
+            session_fail_reply(c, r, cmd);
         } else {
             c->caps.starttls = false; /* go on in clear text */
             after_hello(c);
@@ -704,14 +705,14 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
             expect(c, EXP_AUTH, 0);
             set_read_timeout(c, c->p.command_timeout, "AUTH");
         } else {
-            session_fail_reply(c, r);
+            session_fail_reply(c, r, cmd);
         }
         break;
     case EXP_MAIL:
         if (!ok) {
             c->mail_failed = true;
             for (size_t i = 0; i < t->n_rcpts; i++)
-                result_from_reply(&t->rcpts[i].result, r);
+                result_from_reply(&t->rcpts[i].result, r, cmd);
         }
         if (!pipelining(c)) {
             if (!ok)
@@ -722,7 +723,7 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
         break;
     case EXP_RCPT:
         if (!c->mail_failed) {
-            result_from_reply(&t->rcpts[e.index].result, r);
+            result_from_reply(&t->rcpts[e.index].result, r, cmd);
             if (ok)
                 c->n_accepted++;
         }
@@ -737,6 +738,7 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
                 expect(c, EXP_DATA_END, 1);
             } else {
                 send_body(c, t->prefix, t->data);
+                t->data_sent = true;
                 expect(c, EXP_DATA_END, 0);
             }
             set_read_timeout(c, c->p.data_done_timeout, "end of data");
@@ -805,18 +807,13 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             return;
         }
         if (c->stage == ST_TLS_HANDSHAKE) {
-            SSL *ssl = bufferevent_openssl_get_ssl(bev);
-            if ((c->p.tls == SMTP_TLS_VERIFY || c->p.tls == SMTP_TLS_DANE) &&
-                SSL_get_verify_result(ssl) != X509_V_OK) {
-                session_fail(c, "4.7.5", "server certificate not verified%s: %s",
-                             c->p.tls == SMTP_TLS_DANE ? " by its TLSA records" : "",
-                             X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+            struct buf why = BUF_INIT;
+            if (!net_tls_client_check(bufferevent_openssl_get_ssl(bev), tls_verify(c), &why)) {
+                session_fail(c, "4.7.5", "%s", buf_cstr(&why));
+                buf_free(&why);
                 return;
             }
-            if (c->p.tls == SMTP_TLS_DANE && SSL_get0_dane_authority(ssl, NULL, NULL) < 0) {
-                session_fail(c, "4.7.5", "no TLSA record matches the server's certificate");
-                return;
-            }
+            buf_free(&why);
             c->tls_active = true;
             c->stage = ST_SESSION;
             send_ehlo(c);

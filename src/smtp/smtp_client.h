@@ -10,12 +10,14 @@
  * pipelines MAIL/RCPT/DATA when PIPELINING is offered. Every result, per
  * recipient, comes back through the transaction callback: the server's code,
  * enhanced status and text, or a locally made 4xx (connection lost,
- * timeout, TLS required) marked `local`.
+ * timeout, TLS required) marked `local`. The mta drives it on its event
+ * loop; `wharf sendmail` on a loop of its own, for one transaction.
  *
  * It never decides about retries, bounces or the queue, never resolves names
- * (see mta/nexthop.h) and never reads files other than the CA file; it
- * must never send AUTH credentials in clear text, nor treat anything the
- * server sent before the TLS handshake as said after it.
+ * (see mta/nexthop.h) and never reads files (the TLS context is the
+ * caller's, net/net_tls_client.h); it must never send AUTH credentials in
+ * clear text, nor treat anything the server sent before the TLS handshake as
+ * said after it.
  */
 #ifndef WHARF_SMTP_SMTP_CLIENT_H
 #define WHARF_SMTP_SMTP_CLIENT_H
@@ -47,14 +49,11 @@ enum smtp_tls_policy {
 /* "none", "may", "require", "verify", "dane", "dane-only"; false if unknown. */
 bool smtp_tls_policy_parse(const char *s, enum smtp_tls_policy *p_r);
 
-/* A client TLS context: default CA paths plus ca_file (may be NULL), TLS 1.2+.
- * NULL with a reason in err on failure. Free with SSL_CTX_free. */
-struct ssl_ctx_st *smtp_client_tls_ctx_new(const char *ca_file, struct buf *err);
-
 struct smtp_client_params {
     const char *helo_name; /* our host name */
     enum smtp_tls_policy tls;
-    struct ssl_ctx_st *tls_ctx; /* required unless tls == SMTP_TLS_NONE; not owned */
+    struct ssl_ctx_st *tls_ctx; /* required unless tls == SMTP_TLS_NONE; not owned
+                                 * (net_tls_client_ctx_new) */
     const char *tls_servername; /* SNI and, for VERIFY and DANE, the name checked */
     /* DANE: TLSA records as [u16 length][rdata: usage selector mtype data]...,
      * from DNSSEC-validated answers. With tls == SMTP_TLS_DANE, the handshake
@@ -70,12 +69,29 @@ struct smtp_client_params {
     size_t reply_line_max, reply_lines_max; /* 0: defaults */
 };
 
+/* The command a result answers (Postfix's "in reply to ... command"); a
+ * local refusal names the command it stands in for (a bad recipient address:
+ * RCPT; a message over the server's SIZE: MAIL). */
+enum smtp_client_cmd {
+    SMTP_CLIENT_CMD_NONE, /* none: made locally (lost connection, timeout, TLS policy) */
+    SMTP_CLIENT_CMD_GREETING,
+    SMTP_CLIENT_CMD_HELLO, /* EHLO or HELO */
+    SMTP_CLIENT_CMD_STARTTLS,
+    SMTP_CLIENT_CMD_AUTH,
+    SMTP_CLIENT_CMD_MAIL,
+    SMTP_CLIENT_CMD_RCPT,
+    SMTP_CLIENT_CMD_DATA, /* DATA, the end of data, or BDAT */
+    SMTP_CLIENT_CMD_RSET,
+    SMTP_CLIENT_CMD_QUIT,
+};
+
 /* One result: the server's reply, or a locally made one. */
 struct smtp_client_result {
     int code;     /* 0: no result yet */
     char enh[16]; /* "5.1.1" or "" */
     struct buf text;
     bool local; /* made by us (timeout, lost connection, TLS policy), not the server */
+    enum smtp_client_cmd cmd; /* what it answers */
 };
 
 struct smtp_client_rcpt {
@@ -99,9 +115,15 @@ struct smtp_client_txn {
     struct smtp_client_rcpt *rcpts;
     size_t n_rcpts;
     void *arg; /* for the caller */
+    /* Every recipient or none (wharf sendmail: one answer for the whole
+     * message): DATA waits for the RCPT replies and is sent only when all
+     * were accepted; else RSET, and the accepted recipients get a local
+     * result (cmd NONE) that says the message was not sent. */
+    bool all_or_none;
     /* filled by the client: */
     bool peer_dsn;      /* the server took NOTIFY/ORCPT (else a SUCCESS notify becomes "relayed") */
     bool tls;           /* the transaction went over TLS */
+    bool data_sent;     /* the message went out: the server may have it whatever happens next */
     int64_t started_ms; /* unix ms when MAIL (or a local refusal) began it: the
                          * session was ready (Postfix's delays= c/d split) */
     /* private */
@@ -143,5 +165,9 @@ const struct smtp_caps *smtp_client_caps(const struct smtp_client *c);
 bool smtp_client_tls_active(const struct smtp_client *c);
 /* Releases a result's text (for reuse of a transaction). */
 void smtp_client_result_clear(struct smtp_client_result *r);
+/* Sets a result (cmd NONE): the caller's own results (no route, policy) read
+ * as the client's do. */
+void smtp_client_result_set(struct smtp_client_result *r, int code, const char *enh,
+                            struct slice text, bool local);
 
 #endif

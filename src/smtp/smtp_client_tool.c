@@ -14,6 +14,7 @@
  */
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "net/net_tls_client.h"
 #include "smtp/smtp_client.h"
 #include "spool/spool.h"
 
@@ -144,7 +145,7 @@ int main(int argc, char **argv)
 
     struct buf err = BUF_INIT;
     if (p.tls != SMTP_TLS_NONE) {
-        p.tls_ctx = smtp_client_tls_ctx_new(ca, &err);
+        p.tls_ctx = net_tls_client_ctx_new(ca, &err);
         if (p.tls_ctx == NULL) {
             fprintf(stderr, "%s\n", buf_cstr(&err));
             return 70;

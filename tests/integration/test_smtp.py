@@ -448,6 +448,12 @@ def test_sendmail_command_for_cron(relay_server):
     if server.has_directory:
         r = server.wharf("sendmail", "nobody@example.test", input=b"x\n", check=False)
         assert r.returncode == 67, r.stderr
+        # All or none: with one recipient refused, the others get nothing either
+        # (the mta's SMTP client pipelines, so DATA must wait for every RCPT reply).
+        r = server.wharf("sendmail", "-f", "allornone@example.test", REMOTE,
+                         "nobody@example.test", input=b"Subject: x\n\nx\n", check=False)
+        assert r.returncode == 67 and b"nobody@example.test" in r.stderr, r.stderr
+        assert not [m for m in mailq(server) if m["sender"] == "allornone@example.test"]
 
 
 def test_shutdown_lets_the_session_finish_its_message_then_says_421(server):
