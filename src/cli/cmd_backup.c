@@ -8,9 +8,10 @@
  * What a backup holds: tls/ and the configuration file (when readable: run
  * as root for the key), spool/queue and maildrop (acknowledged mail not yet
  * delivered), directory/directory.db and store/store.db (SQLite's online
- * backup API: one read snapshot each, writers go on), auth/credentials.db
- * (the password hashes: copied as root and kept root's), dkim/ (the DKIM
- * keys), store/blobs/ (the segment files), and MANIFEST.
+ * backup API: one read snapshot each, writers go on; the directory's part by
+ * its driver, directory_backup), auth/credentials.db (the password hashes:
+ * copied as root and kept root's), dkim/ (the DKIM keys), store/blobs/ (the
+ * segment files), and MANIFEST.
  *
  * Consistency, from the store's durability order (doc/store.md):
  *   - The spool is copied BEFORE the store snapshot. The mta removes a spool

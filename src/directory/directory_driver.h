@@ -15,6 +15,13 @@
  * directory_open has no access to them until attach_credentials, and the
  * auth process's handle (open_credentials) has nothing else.
  *
+ * The ops are synchronous: the directory process (directory_server.c) and
+ * the mta call them, never a network worker (those ask the directory process
+ * over IPC). An LDAP driver answers them from its cache, refreshed on the
+ * directory process's event loop, and a password it checks by LDAP bind
+ * needs one more op (verify user, password) beside credentials_get: the
+ * table grows then, with the auth process as its one caller.
+ *
  * Never include this outside src/directory/: other components use directory.h.
  */
 #ifndef WHARF_DIRECTORY_DIRECTORY_DRIVER_H
