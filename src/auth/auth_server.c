@@ -692,19 +692,12 @@ static int listen_socket(struct auth_server *srv)
     return fd;
 }
 
-/* Hashes kept in directory.db by an older Wharf move to the credential database. */
+/* Hashes kept with the accounts by an older Wharf move to the credential database. */
 static void move_old_hashes(const struct wharf_config *cfg)
 {
-    char *path = config_data_path(cfg, "directory/directory.db");
-    bool exists = access(path, F_OK) == 0;
-    free(path);
-    if (!exists)
-        return;
     struct buf err = BUF_INIT;
-    struct directory *d = directory_open(cfg, &err);
-    if (d == NULL || directory_attach_credentials(d, &err) != 0)
-        log_error("cannot move password hashes out of directory.db: %s", buf_cstr(&err));
-    directory_close(d);
+    if (directory_upgrade_credentials(cfg, &err) != 0)
+        log_error("cannot move password hashes out of the directory: %s", buf_cstr(&err));
     buf_free(&err);
 }
 

@@ -8,9 +8,10 @@
  * What a backup holds: tls/ and the configuration file (when readable: run
  * as root for the key), spool/queue and maildrop (acknowledged mail not yet
  * delivered), directory/directory.db and store/store.db (SQLite's online
- * backup API: one read snapshot each, writers go on), auth/credentials.db
- * (the password hashes: copied as root and kept root's), dkim/ (the DKIM
- * keys), store/blobs/ (the segment files), and MANIFEST.
+ * backup API: one read snapshot each, writers go on; the directory's part by
+ * its driver, directory_backup), auth/credentials.db (the password hashes:
+ * copied as root and kept root's), dkim/ (the DKIM keys), store/blobs/ (the
+ * segment files), and MANIFEST.
  *
  * Consistency, from the store's durability order (doc/store.md):
  *   - The spool is copied BEFORE the store snapshot. The mta removes a spool
@@ -37,6 +38,7 @@
 #include "base/component.h"
 #include "base/datadir.h"
 #include "cli/cli.h"
+#include "directory/directory.h"
 #include "ipc/control.h"
 
 #include <dirent.h>
@@ -458,16 +460,12 @@ int cmd_backup(struct cli_ctx *ctx, int argc, char **argv)
      * root can read DATA/auth, and the copy stays root's (mode 0600 in a
      * 0700 folder), so the wharf user cannot read them in the backup either. */
     if (rc == 0) {
-        path_join(&a, data, "auth/credentials.db");
-        path_join(&b, dir, "auth");
-        if (access(a.data, F_OK) == 0) {
-            mkdir(b.data, 0700);
-            buf_append_cstr(&b, "/credentials.db");
-            mode_t old = umask(077);
-            if (sqlite_copy(a.data, b.data) != 0)
-                rc = EX_IOERR;
-            umask(old);
+        mode_t old = umask(077);
+        if (directory_backup(ctx->cfg, DIRECTORY_PART_CREDENTIALS, dir, &err) != 0) {
+            fprintf(stderr, "wharf backup: %s\n", buf_cstr(&err));
+            rc = EX_IOERR;
         }
+        umask(old);
     }
     component_drop_privileges(ctx->cfg); /* the databases are opened as their owner */
     /* The spool before the store snapshot (see the header comment). */
@@ -498,13 +496,9 @@ int cmd_backup(struct cli_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "wharf backup: %s: %s\n", a.data, strerror(errno));
         rc = EX_IOERR;
     }
-    if (rc == 0) {
-        path_join(&a, data, "directory/directory.db");
-        path_join(&b, dir, "directory");
-        mkdir(b.data, 0700);
-        buf_append_cstr(&b, "/directory.db");
-        if (access(a.data, F_OK) == 0 && sqlite_copy(a.data, b.data) != 0)
-            rc = EX_IOERR;
+    if (rc == 0 && directory_backup(ctx->cfg, DIRECTORY_PART_ACCOUNTS, dir, &err) != 0) {
+        fprintf(stderr, "wharf backup: %s\n", buf_cstr(&err));
+        rc = EX_IOERR;
     }
     if (rc == 0 && backup_store(data, dir, prev, &t) != 0)
         rc = EX_IOERR;

@@ -2,8 +2,9 @@
  * directory.h - the directory (Active Directory Connector): domains,
  * accounts, aliases, quotas and which server is each mailbox's home.
  *
- * Embedded driver: SQLite at DATA_DIRECTORY/directory/directory.db (an LDAP
- * driver follows, behind the same functions). The directory answers "who is
+ * The functions below are the same for every driver (directory_driver.h):
+ * the option directory_driver chooses one, "sqlite" (DATA_DIRECTORY/
+ * directory/directory.db) today, LDAP next. The directory answers "who is
  * this address?"; it never stores mail (that is the store's job) and it never
  * gives a password hash to anyone but the auth process (and the wharf command
  * that sets it).
@@ -62,6 +63,8 @@ struct directory_result {
  * (directory/directory_client.h).
  */
 struct directory *directory_open(const struct wharf_config *cfg, struct buf *err);
+/* The name of the driver of a handle ("sqlite"). */
+const char *directory_driver_name(const struct directory *d);
 /*
  * For the auth process: a handle on the credential database alone. Only
  * directory_account_hash may be called on it.
@@ -76,6 +79,26 @@ struct directory *directory_open_credentials(const struct wharf_config *cfg, str
  */
 int directory_attach_credentials(struct directory *d, struct buf *err);
 void directory_close(struct directory *d);
+/*
+ * For the auth process at start, as root: moves password hashes an older
+ * Wharf kept with the accounts into the credential database (a no-op when
+ * there are none). Returns 0, or -1 with err.
+ */
+int directory_upgrade_credentials(const struct wharf_config *cfg, struct buf *err);
+
+/* The two parts of the directory's data, which have different owners. */
+enum directory_part {
+    DIRECTORY_PART_ACCOUNTS,    /* domains, accounts, aliases (the wharf user's) */
+    DIRECTORY_PART_CREDENTIALS, /* the password hashes (the auth user's; copy as root) */
+};
+/*
+ * For wharf backup: writes a consistent copy of one part into the folder dir
+ * (made by the caller), taken while the directory is in use; the copy is
+ * made with the caller's umask. A part the driver does not keep (an LDAP
+ * tree is backed up with LDAP's tools) is skipped. 0, or -1 with err.
+ */
+int directory_backup(const struct wharf_config *cfg, enum directory_part part, const char *dir,
+                     struct buf *err);
 
 /*
  * Resolves an envelope recipient: mydomains and the domain table, aliases
@@ -154,6 +177,7 @@ struct directory_account {
     const char *name;                     /* local@domain */
     uint64_t quota_bytes, quota_messages; /* 0: unlimited */
     bool has_password;
+    const char *home; /* home server of the mailbox; "": this one */
 };
 
 /* hash: a crypt(3) string made by the caller (auth/password.h), or NULL; a

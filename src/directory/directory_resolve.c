@@ -8,12 +8,12 @@
  * first account created, whenever no alias or account of that name exists:
  * here, so that smtp RCPT and the mta's delivery always agree.
  *
- * Works only through the driver's lookups (directory_int.h), so the LDAP
- * driver will share it. It must never expand without bound: the depth and
+ * Works only through the driver table's lookups (directory_driver.h), so
+ * the LDAP driver shares it. It must never expand without bound: the depth and
  * the number of targets are limited by options, and an address met again on
  * its own expansion path stops there.
  */
-#include "directory/directory_int.h"
+#include "directory/directory_driver.h"
 #include "base/alloc.h"
 #include "base/datadir.h"
 #include "directory/srs.h"
@@ -77,12 +77,19 @@ static void free_strv(char **v, size_t n)
 
 static int expand(struct expand *e, const char *addr, long long depth);
 
+/* 1 when address is an account, 0 if not, -1 on error. */
+static int account_exists(struct directory *d, const char *address, struct buf *err)
+{
+    uint64_t bytes, messages;
+    return d->drv->account_get(d, address, &bytes, &messages, NULL, err);
+}
+
 /* Expands every target of an alias; 1 when the alias exists, 0 if not, -1 on error. */
 static int expand_alias(struct expand *e, const char *alias, long long depth)
 {
     char **v = NULL;
     size_t n = 0;
-    int found = directory_db_alias_targets(e->d, alias, &v, &n, e->err);
+    int found = e->d->drv->alias_targets(e->d, alias, &v, &n, e->err);
     int r = found > 0 ? 1 : found;
     for (size_t i = 0; i < n && r > 0; i++) {
         if (expand(e, v[i], depth + 1) != 0)
@@ -110,7 +117,7 @@ static int role_address(struct expand *e, const char *addr, long long depth)
         return 0;
     struct buf first = BUF_INIT;
     if (*target == '\0') { /* the default: the first account created */
-        int r = directory_db_first_account(e->d, &first, e->err);
+        int r = e->d->drv->first_account(e->d, &first, e->err);
         if (r <= 0) {
             buf_free(&first);
             return r;
@@ -134,7 +141,7 @@ static int lookup(struct expand *e, const char *addr, long long depth)
     int r = expand_alias(e, addr, depth);
     if (r != 0)
         return r < 0 ? -1 : 0;
-    r = directory_db_account_exists(e->d, addr, e->err);
+    r = account_exists(e->d, addr, e->err);
     if (r != 0)
         return r < 0 ? -1 : add_target(e, addr, NULL, false);
 
@@ -148,7 +155,7 @@ static int lookup(struct expand *e, const char *addr, long long depth)
         char *detail = xstrndup(addr + cut + 1, (size_t)(at - addr) - cut - 1);
         r = expand_alias(e, base.data, depth);
         if (r == 0) {
-            r = directory_db_account_exists(e->d, base.data, e->err);
+            r = account_exists(e->d, base.data, e->err);
             if (r > 0)
                 r = add_target(e, base.data, detail, false) == 0 ? 1 : -1;
         }
@@ -172,7 +179,7 @@ static int expand(struct expand *e, const char *addr, long long depth)
     for (size_t i = 0; i < e->path_n; i++) {
         if (strcmp(e->path[i], addr) == 0) {
             /* A loop, or "a -> a, b": stop here; deliver if it is an account. */
-            int r = directory_db_account_exists(e->d, addr, e->err);
+            int r = account_exists(e->d, addr, e->err);
             e->r->loop |= r == 0;
             return r < 0 ? -1 : r > 0 ? add_target(e, addr, NULL, false) : 0;
         }

@@ -1,24 +1,27 @@
 /*
- * directory_sqlite.c - the embedded directory driver: SQLite at
+ * directory_sqlite.c - the embedded directory driver ("sqlite", the
+ * directory_driver table of directory_driver.h): SQLite at
  * DATA_DIRECTORY/directory/directory.db.
  *
  * Holds the schema and its migrations (PRAGMA user_version is the schema
  * version), and every read and write of domains, accounts and aliases. SQL
  * only through prepared statements with bound parameters; never a string
- * built from input. It must never log a password hash.
+ * built from input. It must never log a password hash, and it is the only
+ * file of the directory that may name a sqlite3 type or function.
  *
  * The password hashes are not in directory.db: they live in
  * DATA_DIRECTORY/auth/credentials.db (table credentials: account, hash),
  * which only the auth user and root can open (doc/architecture.md). The auth
- * process opens that file alone (directory_open_credentials); the wharf
- * command attaches it to its directory handle (directory_attach_credentials).
+ * process opens that file alone (open_credentials); the wharf command
+ * attaches it to its directory handle (attach_credentials).
  */
-#include "directory/directory_int.h"
+#include "directory/directory_driver.h"
 #include "base/alloc.h"
 #include "base/datadir.h"
 #include "base/log.h"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +30,8 @@
 
 /* How long a writer (the wharf command) may wait for another one. */
 #define DIRECTORY_BUSY_TIMEOUT_MS 5000
+/* How long wharf backup waits for a writer to let it read. */
+#define DIRECTORY_BACKUP_BUSY_MS 30000
 
 /* Schema migrations: migrations[i] takes the schema from version i to i+1. */
 static const char *const migrations[] = {
@@ -52,59 +57,178 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
+enum directory_stmt {
+    STMT_DOMAIN_GET,
+    STMT_ACCOUNT_GET,
+    STMT_ALIAS_TARGETS,
+    STMT_FIRST_ACCOUNT,
+    STMT__COUNT
+};
+
 static const char *const stmt_sql[STMT__COUNT] = {
     [STMT_DOMAIN_GET] = "SELECT 1 FROM domains WHERE name = ?1",
-    [STMT_ACCOUNT_GET] = ("SELECT name, password, quota_bytes, quota_messages FROM accounts "
+    [STMT_ACCOUNT_GET] = ("SELECT quota_bytes, quota_messages, home_server FROM accounts "
                           "WHERE name = ?1"),
     [STMT_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE address = ?1 ORDER BY target",
     [STMT_FIRST_ACCOUNT] = ("SELECT name FROM accounts WHERE home_server IS NULL "
                             "ORDER BY created, rowid LIMIT 1"),
 };
 
-static enum directory_status db_error(struct directory *d, struct buf *err, const char *what)
+/* The driver's state behind struct directory. */
+struct sqlite_dir {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[STMT__COUNT]; /* prepared once, for the hot lookups */
+    const char *cred_table; /* "cred.credentials" (attached), "main.credentials", or NULL */
+};
+
+static struct sqlite_dir *db_of(struct directory *d)
 {
-    buf_printf(err, "directory: %s: %s", what, sqlite3_errmsg(d->db));
+    return d->priv;
+}
+
+static enum directory_status db_error(struct sqlite_dir *s, struct buf *err, const char *what)
+{
+    buf_printf(err, "directory: %s: %s", what, sqlite3_errmsg(s->db));
     return DIRECTORY_ERR_DB;
 }
 
-static int exec_sql(struct directory *d, const char *sql, struct buf *err)
+static int exec_sql(struct sqlite_dir *s, const char *sql, struct buf *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(d->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        buf_printf(err, "directory: %s", msg ? msg : sqlite3_errmsg(d->db));
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        buf_printf(err, "directory: %s", msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         return -1;
     }
     return 0;
 }
 
-static sqlite3_stmt *prepare(struct directory *d, const char *sql, struct buf *err);
-static void bind_text(sqlite3_stmt *st, int i, const char *s);
-static int step_done(sqlite3_stmt *st);
+/* ---- one statement: bind, step, read rows ---- */
 
-static int user_version(struct directory *d, int *v_r, struct buf *err)
+/* A value bound to ?1, ?2, ...: text (NULL binds NULL) or an integer. */
+struct val {
+    const char *text;
+    sqlite3_int64 n;
+    bool is_int;
+};
+#define TXT(s) ((struct val){.text = (s)})
+#define NUM(x) ((struct val){.n = (sqlite3_int64)(x), .is_int = true})
+/* The values of a statement and their count, as two arguments. */
+#define VALS(...)                                                                                  \
+    (const struct val[]){__VA_ARGS__},                                                             \
+        (int)(sizeof((const struct val[]){__VA_ARGS__}) / sizeof(struct val))
+
+static void bind_vals(sqlite3_stmt *st, const struct val *v, int n)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
-        db_error(d, err, "user_version");
-        return -1;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    for (int i = 0; i < n; i++) {
+        if (v[i].is_int)
+            sqlite3_bind_int64(st, i + 1, v[i].n);
+        else if (v[i].text != NULL)
+            sqlite3_bind_text(st, i + 1, v[i].text, -1, SQLITE_TRANSIENT);
     }
-    int rc = sqlite3_step(st);
-    *v_r = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW) {
-        db_error(d, err, "user_version");
-        return -1;
-    }
-    return 0;
 }
 
-static int migrate(struct directory *d, struct buf *err)
+static sqlite3_stmt *prepare(struct sqlite_dir *s, const char *sql, const struct val *v, int n,
+                             struct buf *err)
 {
-    if (exec_sql(d, "BEGIN IMMEDIATE", err) != 0)
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_error(s, err, "prepare");
+        return NULL;
+    }
+    bind_vals(st, v, n);
+    return st;
+}
+
+/*
+ * Runs a statement that returns no rows. 0 with *changes_r (may be NULL)
+ * the rows it changed, SQLITE_CONSTRAINT (err untouched), or -1 with err.
+ */
+static int run(struct sqlite_dir *s, const char *sql, const struct val *v, int n, int *changes_r,
+               struct buf *err, const char *what)
+{
+    sqlite3_stmt *st = prepare(s, sql, v, n, err);
+    if (st == NULL)
         return -1;
-    int v;
-    if (user_version(d, &v, err) != 0)
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE && changes_r != NULL)
+        *changes_r = sqlite3_changes(s->db);
+    if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT)
+        db_error(s, err, what);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : rc == SQLITE_CONSTRAINT ? SQLITE_CONSTRAINT : -1;
+}
+
+typedef void row_fn(void *arg, sqlite3_stmt *st);
+
+/* Steps st to its end, calling row (may be NULL) on each row: the row count, or -1 with err. */
+static int rows(struct sqlite_dir *s, sqlite3_stmt *st, row_fn *row, void *arg, struct buf *err,
+                const char *what)
+{
+    int count = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (row)
+            row(arg, st);
+        count++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        db_error(s, err, what);
+        return -1;
+    }
+    return count;
+}
+
+/* A query with bound values, its rows given to row: the row count, or -1 with err. */
+static int query(struct sqlite_dir *s, const char *sql, const struct val *v, int n, row_fn *row,
+                 void *arg, struct buf *err, const char *what)
+{
+    sqlite3_stmt *st = prepare(s, sql, v, n, err);
+    if (st == NULL)
+        return -1;
+    int r = rows(s, st, row, arg, err, what);
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* One of the statements prepared at open, with ?1 = key (may be NULL: no value). */
+static int cached(struct sqlite_dir *s, enum directory_stmt which, const char *key, row_fn *row,
+                  void *arg, struct buf *err, const char *what)
+{
+    sqlite3_stmt *st = s->stmt[which];
+    const struct val v = TXT(key);
+    bind_vals(st, &v, 1);
+    return rows(s, st, row, arg, err, what);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    return t ? t : "";
+}
+
+static void row_text(void *arg, sqlite3_stmt *st)
+{
+    struct buf *out = arg;
+    buf_reset(out);
+    buf_append_cstr(out, col_text(st, 0));
+}
+
+/* ---- schema ---- */
+
+static void row_int(void *arg, sqlite3_stmt *st)
+{
+    *(int *)arg = sqlite3_column_int(st, 0);
+}
+
+static int migrate(struct sqlite_dir *s, struct buf *err)
+{
+    if (exec_sql(s, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    int v = 0;
+    if (query(s, "PRAGMA user_version", NULL, 0, row_int, &v, err, "user_version") != 1)
         goto fail;
     if (v > SCHEMA_VERSION) {
         buf_printf(err,
@@ -114,19 +238,19 @@ static int migrate(struct directory *d, struct buf *err)
         goto fail;
     }
     for (; v < SCHEMA_VERSION; v++) {
-        if (exec_sql(d, migrations[v], err) != 0)
+        if (exec_sql(s, migrations[v], err) != 0)
             goto fail;
         struct buf sql = BUF_INIT; /* an integer we chose, not input */
         buf_printf(&sql, "PRAGMA user_version = %d", v + 1);
-        int r = exec_sql(d, sql.data, err);
+        int r = exec_sql(s, sql.data, err);
         buf_free(&sql);
         if (r != 0)
             goto fail;
         log_info("directory: schema migrated to version %d", v + 1);
     }
-    return exec_sql(d, "COMMIT", err);
+    return exec_sql(s, "COMMIT", err);
 fail:
-    sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
 
@@ -164,770 +288,512 @@ static int precreate(const struct wharf_config *cfg, const char *path, bool auth
     return r;
 }
 
+/* Creates (as its owner) and opens one database file of DATA. */
+static int open_file(struct directory *d, const char *relative, bool auth, struct buf *err)
+{
+    struct sqlite_dir *s = xcalloc(1, sizeof(*s));
+    d->priv = s;
+    char *path = config_data_path(d->cfg, relative);
+    int rc = precreate(d->cfg, path, auth, err) != 0
+                 ? SQLITE_CANTOPEN
+                 : sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK && err->len == 0)
+        buf_printf(err, "directory: cannot open %s: %s", path,
+                   s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    free(path);
+    if (rc != SQLITE_OK)
+        return -1;
+    sqlite3_busy_timeout(s->db, DIRECTORY_BUSY_TIMEOUT_MS);
+    return 0;
+}
+
 #define CRED_TABLE_SQL                                                                             \
     "CREATE TABLE IF NOT EXISTS %s.credentials ("                                                  \
     "  account TEXT PRIMARY KEY NOT NULL," /* local@domain, as in directory.db */                  \
     "  hash TEXT NOT NULL);"               /* crypt(3) string */
 
-struct directory *directory_open_credentials(const struct wharf_config *cfg, struct buf *err)
+/* WAL and FULL for the credential database under schema name, and its table. */
+static int cred_schema(struct sqlite_dir *s, const char *schema, struct buf *err)
 {
-    struct directory *d = xcalloc(1, sizeof(*d));
-    d->cfg = cfg;
-    buf_init(&d->srs_secret);
-    d->cred_only = true;
-    char *path = config_data_path(cfg, "auth/credentials.db");
-    int rc = precreate(cfg, path, true, err) != 0
-                 ? SQLITE_CANTOPEN
-                 : sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (rc != SQLITE_OK) {
-        if (err->len == 0)
-            buf_printf(err, "directory: cannot open %s: %s", path,
-                       d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
-        free(path);
-        directory_close(d);
-        return NULL;
-    }
-    free(path);
-    sqlite3_busy_timeout(d->db, DIRECTORY_BUSY_TIMEOUT_MS);
-    struct buf sql = BUF_INIT;
-    buf_printf(&sql, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; " CRED_TABLE_SQL,
-               "main");
-    int r = exec_sql(d, sql.data, err);
+    struct buf sql = BUF_INIT; /* a schema name we chose, not input */
+    buf_printf(&sql, "PRAGMA %s.journal_mode = WAL; PRAGMA %s.synchronous = FULL; " CRED_TABLE_SQL,
+               schema, schema, schema);
+    int r = exec_sql(s, sql.data, err);
     buf_free(&sql);
-    if (r != 0) {
-        directory_close(d);
-        return NULL;
-    }
-    d->cred_table = "main.credentials";
-    return d;
+    return r;
 }
 
-int directory_attach_credentials(struct directory *d, struct buf *err)
+static int sqlite_open_credentials(struct directory *d, struct buf *err)
 {
-    if (d->cred_table != NULL)
-        return 0;
+    if (open_file(d, "auth/credentials.db", true, err) != 0 ||
+        cred_schema(db_of(d), "main", err) != 0)
+        return -1;
+    db_of(d)->cred_table = "main.credentials";
+    return 0;
+}
+
+static int sqlite_attach_credentials(struct directory *d, struct buf *err)
+{
+    struct sqlite_dir *s = db_of(d);
     char *path = config_data_path(d->cfg, "auth/credentials.db");
-    if (precreate(d->cfg, path, true, err) != 0) {
-        free(path);
-        return -1;
-    }
-    sqlite3_stmt *st = prepare(d, "ATTACH DATABASE ?1 AS cred", err);
-    if (st == NULL) {
-        free(path);
-        return -1;
-    }
-    bind_text(st, 1, path);
+    int rc = precreate(d->cfg, path, true, err);
+    if (rc == 0 && run(s, "ATTACH DATABASE ?1 AS cred", VALS(TXT(path)), NULL, err,
+                       "cannot attach the credential database") != 0)
+        rc = -1;
     free(path);
-    int rc = step_done(st);
-    sqlite3_finalize(st);
-    if (rc != 0) {
-        db_error(d, err, "cannot attach the credential database");
+    if (rc != 0 || cred_schema(s, "cred", err) != 0)
         return -1;
-    }
-    struct buf sql = BUF_INIT;
-    buf_printf(&sql,
-               "PRAGMA cred.journal_mode = WAL; PRAGMA cred.synchronous = FULL; " CRED_TABLE_SQL,
-               "cred");
-    rc = exec_sql(d, sql.data, err);
-    buf_free(&sql);
-    if (rc != 0)
-        return -1;
-    d->cred_table = "cred.credentials";
+    s->cred_table = "cred.credentials";
     /* Hashes an older Wharf kept in directory.db move out, and their bytes are
      * overwritten (secure_delete) and checkpointed out of the WAL. */
-    if (exec_sql(d,
+    if (exec_sql(s,
                  "BEGIN IMMEDIATE;"
                  "INSERT OR REPLACE INTO cred.credentials (account, hash)"
                  "  SELECT name, password FROM main.accounts WHERE password IS NOT NULL;",
                  err) != 0)
         return -1;
-    int moved = sqlite3_changes(d->db);
-    if (exec_sql(d,
+    int moved = sqlite3_changes(s->db);
+    if (exec_sql(s,
                  "PRAGMA main.secure_delete = ON;"
                  "UPDATE main.accounts SET password = NULL WHERE password IS NOT NULL;"
                  "COMMIT;",
                  err) != 0) {
-        sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
     if (moved > 0) {
-        sqlite3_exec(d->db, "VACUUM main; PRAGMA main.wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "VACUUM main; PRAGMA main.wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
         log_info("directory: moved %d password hashes from directory.db to auth/credentials.db",
                  moved);
     }
     return 0;
 }
 
-struct directory *directory_open(const struct wharf_config *cfg, struct buf *err)
+static int sqlite_open(struct directory *d, struct buf *err)
 {
-    struct directory *d = xcalloc(1, sizeof(*d));
-    d->cfg = cfg;
-    buf_init(&d->srs_secret);
-    char *path = config_data_path(cfg, "directory/directory.db");
-    if (precreate(cfg, path, false, err) != 0) {
-        free(path);
-        directory_close(d);
-        return NULL;
-    }
-    int rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (rc != SQLITE_OK) {
-        buf_printf(err, "directory: cannot open %s: %s", path,
-                   d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
-        free(path);
-        directory_close(d);
-        return NULL;
-    }
-    free(path);
-    sqlite3_busy_timeout(d->db, DIRECTORY_BUSY_TIMEOUT_MS);
+    if (open_file(d, "directory/directory.db", false, err) != 0)
+        return -1;
+    struct sqlite_dir *s = db_of(d);
     /* WAL: the auth process reads while the wharf command writes. FULL: an
      * account change is on disk when the command says so. */
-    if (exec_sql(d, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", err) != 0 ||
-        migrate(d, err) != 0) {
-        directory_close(d);
-        return NULL;
-    }
+    if (exec_sql(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", err) != 0 ||
+        migrate(s, err) != 0)
+        return -1;
     for (int i = 0; i < STMT__COUNT; i++) {
-        if (sqlite3_prepare_v3(d->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &d->stmt[i],
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
                                NULL) != SQLITE_OK) {
-            db_error(d, err, "prepare");
-            directory_close(d);
-            return NULL;
+            db_error(s, err, "prepare");
+            return -1;
         }
     }
-    return d;
+    return 0;
 }
 
-void directory_close(struct directory *d)
+/* Hashes an older Wharf kept in directory.db: attaching the credentials moves them. */
+static int sqlite_upgrade_credentials(const struct wharf_config *cfg, struct buf *err)
 {
-    if (d == NULL)
+    char *path = config_data_path(cfg, "directory/directory.db");
+    bool exists = access(path, F_OK) == 0;
+    free(path);
+    if (!exists)
+        return 0;
+    struct directory *d = directory_open(cfg, err);
+    int r = d != NULL ? directory_attach_credentials(d, err) : -1;
+    directory_close(d);
+    return r;
+}
+
+static void sqlite_close(struct directory *d)
+{
+    struct sqlite_dir *s = db_of(d);
+    if (s == NULL)
         return;
     for (int i = 0; i < STMT__COUNT; i++)
-        sqlite3_finalize(d->stmt[i]);
-    sqlite3_close(d->db);
-    buf_free(&d->srs_secret);
-    free(d);
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->db);
+    free(s);
+    d->priv = NULL;
 }
 
-/* ---- small helpers around one statement ---- */
+/* ---- lookups ---- */
 
-static sqlite3_stmt *prepare(struct directory *d, const char *sql, struct buf *err)
+static int sqlite_domain_exists(struct directory *d, const char *domain, struct buf *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_error(d, err, "prepare");
-        return NULL;
+    int n = cached(db_of(d), STMT_DOMAIN_GET, domain, NULL, NULL, err, "domain lookup");
+    return n < 0 ? -1 : n > 0;
+}
+
+struct account_row {
+    uint64_t *bytes_r, *messages_r;
+    struct buf *home_r;
+};
+
+static void row_account(void *arg, sqlite3_stmt *st)
+{
+    struct account_row *a = arg;
+    *a->bytes_r = (uint64_t)sqlite3_column_int64(st, 0);
+    *a->messages_r = (uint64_t)sqlite3_column_int64(st, 1);
+    if (a->home_r != NULL) {
+        buf_reset(a->home_r);
+        buf_append_cstr(a->home_r, col_text(st, 2));
     }
-    return st;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+static int sqlite_account_get(struct directory *d, const char *account, uint64_t *bytes_r,
+                              uint64_t *messages_r, struct buf *home_r, struct buf *err)
 {
-    if (s == NULL)
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    struct account_row a = {bytes_r, messages_r, home_r};
+    int n = cached(db_of(d), STMT_ACCOUNT_GET, account, row_account, &a, err, "account lookup");
+    return n < 0 ? -1 : n > 0;
 }
 
-static sqlite3_stmt *cached(struct directory *d, enum directory_stmt which, const char *arg)
+struct strv {
+    char ***v;
+    size_t *n_r;
+};
+
+static void row_strv(void *arg, sqlite3_stmt *st)
 {
-    sqlite3_stmt *st = d->stmt[which];
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    bind_text(st, 1, arg);
-    return st;
+    struct strv *a = arg;
+    *a->v = xreallocarray(*a->v, *a->n_r + 1, sizeof(char *));
+    (*a->v)[(*a->n_r)++] = xstrdup(col_text(st, 0));
 }
 
-/* Steps a statement that returns no rows; 0 or an sqlite error code. */
-static int step_done(sqlite3_stmt *st)
+static int sqlite_alias_targets(struct directory *d, const char *address, char ***v, size_t *n_r,
+                                struct buf *err)
 {
-    int rc = sqlite3_step(st);
-    return rc == SQLITE_DONE ? 0 : rc;
+    struct strv a = {v, n_r};
+    return cached(db_of(d), STMT_ALIAS_TARGETS, address, row_strv, &a, err, "alias lookup");
 }
 
-/* ---- lookups used by resolve ---- */
-
-int directory_db_domain_exists(struct directory *d, const char *domain, struct buf *err)
+static int sqlite_first_account(struct directory *d, struct buf *out, struct buf *err)
 {
-    sqlite3_stmt *st = cached(d, STMT_DOMAIN_GET, domain);
-    int rc = sqlite3_step(st);
-    int r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-    if (r < 0)
-        db_error(d, err, "domain lookup");
-    sqlite3_reset(st);
-    return r;
+    int n = cached(db_of(d), STMT_FIRST_ACCOUNT, NULL, row_text, out, err, "first account lookup");
+    return n < 0 ? -1 : n > 0;
 }
 
-int directory_db_account_exists(struct directory *d, const char *address, struct buf *err)
-{
-    sqlite3_stmt *st = cached(d, STMT_ACCOUNT_GET, address);
-    int rc = sqlite3_step(st);
-    int r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-    if (r < 0)
-        db_error(d, err, "account lookup");
-    sqlite3_reset(st);
-    return r;
-}
+/* ---- enumeration ---- */
 
-int directory_db_first_account(struct directory *d, struct buf *out, struct buf *err)
-{
-    sqlite3_stmt *st = d->stmt[STMT_FIRST_ACCOUNT];
-    int rc = sqlite3_step(st);
-    int r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-    if (r > 0)
-        buf_append_cstr(out, (const char *)sqlite3_column_text(st, 0));
-    if (r < 0)
-        db_error(d, err, "first account lookup");
-    sqlite3_reset(st);
-    return r;
-}
+struct list_cb {
+    void (*domain)(void *arg, const char *domain);
+    void (*account)(void *arg, const struct directory_account *a);
+    void (*alias)(void *arg, const char *address, const char *target);
+    void *arg;
+};
 
-int directory_db_alias_targets(struct directory *d, const char *address, char ***v, size_t *n_r,
-                               struct buf *err)
+static void row_list(void *arg, sqlite3_stmt *st)
 {
-    sqlite3_stmt *st = cached(d, STMT_ALIAS_TARGETS, address);
-    int count = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *v = xreallocarray(*v, *n_r + 1, sizeof(char *));
-        (*v)[(*n_r)++] = xstrdup((const char *)sqlite3_column_text(st, 0));
-        count++;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        db_error(d, err, "alias lookup");
-        return -1;
-    }
-    return count;
-}
-
-bool directory_is_local_domain(struct directory *d, const char *domain)
-{
-    char *norm = directory_normalize_domain(domain);
-    if (norm == NULL)
-        return false;
-    bool local = strlist_contains_nocase(&d->cfg->mydomains, norm);
-    if (!local) {
-        struct buf err = BUF_INIT;
-        int r = directory_db_domain_exists(d, norm, &err);
-        if (r < 0)
-            log_error("%s", buf_cstr(&err));
-        local = r == 1;
-        buf_free(&err);
-    }
-    free(norm);
-    return local;
-}
-
-int directory_account_info(struct directory *d, const char *account, uint64_t *bytes_r,
-                           uint64_t *messages_r, struct buf *home_r, struct buf *err)
-{
-    char *norm = directory_normalize_address(account, false);
-    if (norm == NULL)
-        return 0;
-    sqlite3_stmt *st = prepare(
-        d, "SELECT quota_bytes, quota_messages, home_server FROM accounts WHERE name = ?1", err);
-    if (st == NULL) {
-        free(norm);
-        return -1;
-    }
-    bind_text(st, 1, norm);
-    free(norm);
-    int rc = sqlite3_step(st), r = 0;
-    buf_reset(home_r);
-    if (rc == SQLITE_ROW) {
-        *bytes_r = (uint64_t)sqlite3_column_int64(st, 0);
-        *messages_r = (uint64_t)sqlite3_column_int64(st, 1);
-        if (sqlite3_column_type(st, 2) == SQLITE_TEXT)
-            buf_append_cstr(home_r, (const char *)sqlite3_column_text(st, 2));
-        r = 1;
-    } else if (rc != SQLITE_DONE) {
-        db_error(d, err, "account lookup");
-        r = -1;
-    }
-    sqlite3_finalize(st);
-    return r;
-}
-
-int directory_quota(struct directory *d, const char *account, uint64_t *bytes_r,
-                    uint64_t *messages_r)
-{
-    sqlite3_stmt *st = cached(d, STMT_ACCOUNT_GET, account);
-    int r = -1;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *bytes_r = (uint64_t)sqlite3_column_int64(st, 2);
-        *messages_r = (uint64_t)sqlite3_column_int64(st, 3);
-        r = 0;
-    }
-    sqlite3_reset(st);
-    return r;
-}
-
-/* A statement on the credentials table: head, its schema-qualified name, tail. */
-static sqlite3_stmt *cred_prepare(struct directory *d, const char *head, const char *tail,
-                                  struct buf *err)
-{
-    if (d->cred_table == NULL) {
-        buf_printf(err, "directory: the password hashes are in the credential database, which "
-                        "this process does not open");
-        return NULL;
-    }
-    struct buf q = BUF_INIT;
-    buf_printf(&q, "%s%s%s", head, d->cred_table, tail);
-    sqlite3_stmt *st = prepare(d, q.data, err);
-    buf_free(&q);
-    return st;
-}
-
-/* Sets (hash) or removes (hash NULL) the password hash of a canonical account name. */
-static enum directory_status cred_set(struct directory *d, const char *account, const char *hash,
-                                      struct buf *err)
-{
-    sqlite3_stmt *st =
-        hash ? cred_prepare(d, "INSERT OR REPLACE INTO ", " (account, hash) VALUES (?1, ?2)", err)
-             : cred_prepare(d, "DELETE FROM ", " WHERE account = ?1", err);
-    if (st == NULL)
-        return DIRECTORY_ERR_DB;
-    bind_text(st, 1, account);
-    if (hash)
-        bind_text(st, 2, hash);
-    enum directory_status s = step_done(st) == 0 ? DIRECTORY_OK : db_error(d, err, "credentials");
-    sqlite3_finalize(st);
-    return s;
-}
-
-enum directory_status directory_account_hash(struct directory *d, const char *username,
-                                             struct buf *account_r, struct buf *hash_r,
-                                             struct buf *err)
-{
-    char *name = directory_normalize_address(username, false);
-    if (name == NULL)
-        return DIRECTORY_ERR_NOT_FOUND;
-    sqlite3_stmt *st = cred_prepare(d, "SELECT account, hash FROM ", " WHERE account = ?1", err);
-    if (st == NULL) {
-        free(name);
-        return DIRECTORY_ERR_DB;
-    }
-    bind_text(st, 1, name);
-    free(name);
-    enum directory_status s = DIRECTORY_ERR_NOT_FOUND;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        buf_reset(account_r);
-        buf_append_cstr(account_r, (const char *)sqlite3_column_text(st, 0));
-        buf_reset(hash_r);
-        buf_append_cstr(hash_r, (const char *)sqlite3_column_text(st, 1));
-        s = DIRECTORY_OK;
-    } else if (rc != SQLITE_DONE) {
-        s = db_error(d, err, "account lookup");
-    }
-    sqlite3_finalize(st);
-    return s;
-}
-
-/* ---- domains ---- */
-
-enum directory_status directory_domain_add(struct directory *d, const char *domain, struct buf *err)
-{
-    char *norm = directory_normalize_domain(domain);
-    if (norm == NULL) {
-        buf_printf(err, "'%s' is not a valid domain name", domain);
-        return DIRECTORY_ERR_INVALID;
-    }
-    enum directory_status s = DIRECTORY_OK;
-    sqlite3_stmt *st = prepare(d, "INSERT INTO domains (name, created) VALUES (?1, ?2)", err);
-    if (st == NULL) {
-        free(norm);
-        return DIRECTORY_ERR_DB;
-    }
-    bind_text(st, 1, norm);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
-    int rc = step_done(st);
-    if (rc == SQLITE_CONSTRAINT) {
-        buf_printf(err, "domain %s already exists", norm);
-        s = DIRECTORY_ERR_EXISTS;
-    } else if (rc != 0) {
-        s = db_error(d, err, "domain add");
-    }
-    sqlite3_finalize(st);
-    free(norm);
-    return s;
-}
-
-/* Counts rows of "SELECT count(*) ... WHERE x = ?1"; -1 on error. */
-static long long count_rows(struct directory *d, const char *sql, const char *arg, struct buf *err)
-{
-    sqlite3_stmt *st = prepare(d, sql, err);
-    if (st == NULL)
-        return -1;
-    bind_text(st, 1, arg);
-    long long n = -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    else
-        db_error(d, err, "count");
-    sqlite3_finalize(st);
-    return n;
-}
-
-enum directory_status directory_domain_del(struct directory *d, const char *domain, struct buf *err)
-{
-    char *norm = directory_normalize_domain(domain);
-    if (norm == NULL) {
-        buf_printf(err, "'%s' is not a valid domain name", domain);
-        return DIRECTORY_ERR_INVALID;
-    }
-    enum directory_status s = DIRECTORY_OK;
-    long long users = count_rows(d, "SELECT count(*) FROM accounts WHERE domain = ?1", norm, err);
-    long long aliases =
-        users < 0 ? -1 : count_rows(d, "SELECT count(*) FROM aliases WHERE domain = ?1", norm, err);
-    if (users < 0 || aliases < 0) {
-        s = DIRECTORY_ERR_DB;
-    } else if (users + aliases > 0) {
-        buf_printf(err,
-                   "domain %s still has %lld accounts and %lld alias entries; delete them first",
-                   norm, users, aliases);
-        s = DIRECTORY_ERR_IN_USE;
+    struct list_cb *l = arg;
+    if (l->domain) {
+        l->domain(l->arg, col_text(st, 0));
+    } else if (l->alias) {
+        l->alias(l->arg, col_text(st, 0), col_text(st, 1));
     } else {
-        sqlite3_stmt *st = prepare(d, "DELETE FROM domains WHERE name = ?1", err);
-        if (st == NULL) {
-            s = DIRECTORY_ERR_DB;
-        } else {
-            bind_text(st, 1, norm);
-            if (step_done(st) != 0)
-                s = db_error(d, err, "domain del");
-            else if (sqlite3_changes(d->db) == 0) {
-                buf_printf(err, "no such domain: %s", norm);
-                s = DIRECTORY_ERR_NOT_FOUND;
-            }
-            sqlite3_finalize(st);
-        }
-    }
-    free(norm);
-    return s;
-}
-
-enum directory_status directory_domain_list(struct directory *d,
-                                            void (*fn)(void *arg, const char *domain), void *arg,
-                                            struct buf *err)
-{
-    sqlite3_stmt *st = prepare(d, "SELECT name FROM domains ORDER BY name", err);
-    if (st == NULL)
-        return DIRECTORY_ERR_DB;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        fn(arg, (const char *)sqlite3_column_text(st, 0));
-    enum directory_status s = rc == SQLITE_DONE ? DIRECTORY_OK : db_error(d, err, "domain list");
-    sqlite3_finalize(st);
-    return s;
-}
-
-/* ---- accounts ---- */
-
-/* Normalizes address into *norm_r and checks that its domain is ours. */
-static enum directory_status local_address(struct directory *d, const char *address,
-                                           bool allow_catchall, char **norm_r, struct buf *err)
-{
-    char *norm = directory_normalize_address(address, allow_catchall);
-    if (norm == NULL) {
-        buf_printf(err, "'%s' is not a valid address (local@domain%s)", address,
-                   allow_catchall ? " or @domain" : "");
-        return DIRECTORY_ERR_INVALID;
-    }
-    const char *domain = strrchr(norm, '@') + 1;
-    if (!directory_is_local_domain(d, domain)) {
-        buf_printf(err, "unknown domain %s (add it with: wharf domain add %s)", domain, domain);
-        free(norm);
-        return DIRECTORY_ERR_UNKNOWN_DOMAIN;
-    }
-    *norm_r = norm;
-    return DIRECTORY_OK;
-}
-
-static enum directory_status account_change(struct directory *d, const char *address,
-                                            const char *sql, const char *text, const uint64_t *n1,
-                                            const uint64_t *n2, struct buf *err);
-
-enum directory_status directory_account_add(struct directory *d, const char *address,
-                                            const char *hash, uint64_t quota_bytes,
-                                            uint64_t quota_messages, struct buf *err)
-{
-    char *norm;
-    if (hash != NULL && d->cred_table == NULL) {
-        buf_printf(err, "directory: the credential database is not open");
-        return DIRECTORY_ERR_DB;
-    }
-    enum directory_status s = local_address(d, address, false, &norm, err);
-    if (s != DIRECTORY_OK)
-        return s;
-    sqlite3_stmt *st = prepare(d,
-                               "INSERT INTO accounts (name, domain, password, quota_bytes, "
-                               "quota_messages, created) VALUES (?1, ?2, NULL, ?4, ?5, ?6)",
-                               err);
-    if (st == NULL) {
-        free(norm);
-        return DIRECTORY_ERR_DB;
-    }
-    bind_text(st, 1, norm);
-    bind_text(st, 2, strrchr(norm, '@') + 1);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)quota_bytes);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)quota_messages);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
-    int rc = step_done(st);
-    if (rc == SQLITE_CONSTRAINT) {
-        buf_printf(err, "account %s already exists", norm);
-        s = DIRECTORY_ERR_EXISTS;
-    } else if (rc != 0) {
-        s = db_error(d, err, "account add");
-    }
-    sqlite3_finalize(st);
-    if (s == DIRECTORY_OK && hash != NULL && (s = cred_set(d, norm, hash, err)) != DIRECTORY_OK) {
-        /* no account without the password it was added with */
-        struct buf ignored = BUF_INIT;
-        account_change(d, norm, "DELETE FROM accounts WHERE name = ?1", NULL, NULL, NULL, &ignored);
-        buf_free(&ignored);
-    }
-    free(norm);
-    return s;
-}
-
-/* Runs an UPDATE/DELETE on one account (?1 = name, then two optional values). */
-static enum directory_status account_change(struct directory *d, const char *address,
-                                            const char *sql, const char *text, const uint64_t *n1,
-                                            const uint64_t *n2, struct buf *err)
-{
-    char *norm = directory_normalize_address(address, false);
-    if (norm == NULL) {
-        buf_printf(err, "'%s' is not a valid address (local@domain)", address);
-        return DIRECTORY_ERR_INVALID;
-    }
-    sqlite3_stmt *st = prepare(d, sql, err);
-    if (st == NULL) {
-        free(norm);
-        return DIRECTORY_ERR_DB;
-    }
-    enum directory_status s = DIRECTORY_OK;
-    bind_text(st, 1, norm);
-    if (text)
-        bind_text(st, 2, text);
-    if (n1) {
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)*n1);
-        sqlite3_bind_int64(st, 3, (sqlite3_int64)*n2);
-    }
-    if (step_done(st) != 0)
-        s = db_error(d, err, "account change");
-    else if (sqlite3_changes(d->db) == 0) {
-        buf_printf(err, "no such account: %s", norm);
-        s = DIRECTORY_ERR_NOT_FOUND;
-    }
-    sqlite3_finalize(st);
-    free(norm);
-    return s;
-}
-
-enum directory_status directory_account_del(struct directory *d, const char *address,
-                                            struct buf *err)
-{
-    enum directory_status s =
-        account_change(d, address, "DELETE FROM accounts WHERE name = ?1", NULL, NULL, NULL, err);
-    char *norm = directory_normalize_address(address, false);
-    if (s == DIRECTORY_OK && d->cred_table != NULL)
-        s = cred_set(d, norm, NULL, err);
-    free(norm);
-    return s;
-}
-
-enum directory_status directory_account_set_hash(struct directory *d, const char *address,
-                                                 const char *hash, struct buf *err)
-{
-    if (d->cred_table == NULL) {
-        buf_printf(err, "directory: the credential database is not open");
-        return DIRECTORY_ERR_DB;
-    }
-    /* The account must exist: a no-op update tells. */
-    enum directory_status s = account_change(
-        d, address, "UPDATE accounts SET password = NULL WHERE name = ?1", NULL, NULL, NULL, err);
-    if (s != DIRECTORY_OK)
-        return s;
-    char *norm = directory_normalize_address(address, false);
-    s = cred_set(d, norm, hash, err);
-    free(norm);
-    return s;
-}
-
-enum directory_status directory_account_set_quota(struct directory *d, const char *address,
-                                                  uint64_t quota_bytes, uint64_t quota_messages,
-                                                  struct buf *err)
-{
-    return account_change(
-        d, address, "UPDATE accounts SET quota_bytes = ?2, quota_messages = ?3 WHERE name = ?1",
-        NULL, &quota_bytes, &quota_messages, err);
-}
-
-/*
- * Prepares a listing whose ?1 is an optional domain filter (NULL: every
- * domain), normalized and bound. Returns OK with *st_r to step and finalize.
- */
-static enum directory_status prepare_domain_list(struct directory *d, const char *domain,
-                                                 const char *sql, sqlite3_stmt **st_r,
-                                                 struct buf *err)
-{
-    char *norm = NULL;
-    if (domain != NULL && (norm = directory_normalize_domain(domain)) == NULL) {
-        buf_printf(err, "'%s' is not a valid domain name", domain);
-        return DIRECTORY_ERR_INVALID;
-    }
-    *st_r = prepare(d, sql, err);
-    if (*st_r != NULL)
-        bind_text(*st_r, 1, norm); /* SQLITE_TRANSIENT: sqlite keeps its own copy */
-    free(norm);
-    return *st_r != NULL ? DIRECTORY_OK : DIRECTORY_ERR_DB;
-}
-
-enum directory_status directory_account_list(struct directory *d, const char *domain,
-                                             void (*fn)(void *arg,
-                                                        const struct directory_account *a),
-                                             void *arg, struct buf *err)
-{
-    sqlite3_stmt *st;
-    struct buf sql = BUF_INIT;
-    if (d->cred_table != NULL)
-        buf_printf(&sql,
-                   "SELECT name, quota_bytes, quota_messages, "
-                   "EXISTS (SELECT 1 FROM %s c WHERE c.account = accounts.name) "
-                   "FROM accounts WHERE ?1 IS NULL OR domain = ?1 ORDER BY name",
-                   d->cred_table);
-    else
-        buf_append_cstr(&sql, "SELECT name, quota_bytes, quota_messages, password IS NOT NULL "
-                              "FROM accounts WHERE ?1 IS NULL OR domain = ?1 ORDER BY name");
-    enum directory_status ps = prepare_domain_list(d, domain, sql.data, &st, err);
-    buf_free(&sql);
-    if (ps != DIRECTORY_OK)
-        return ps;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct directory_account a = {
-            .name = (const char *)sqlite3_column_text(st, 0),
+            .name = col_text(st, 0),
             .quota_bytes = (uint64_t)sqlite3_column_int64(st, 1),
             .quota_messages = (uint64_t)sqlite3_column_int64(st, 2),
             .has_password = sqlite3_column_int(st, 3) != 0,
+            .home = col_text(st, 4),
         };
-        fn(arg, &a);
+        l->account(l->arg, &a);
     }
-    enum directory_status s = rc == SQLITE_DONE ? DIRECTORY_OK : db_error(d, err, "account list");
-    sqlite3_finalize(st);
+}
+
+static enum directory_status list(struct directory *d, const char *sql, const char *domain,
+                                  struct list_cb *l, struct buf *err, const char *what)
+{
+    const struct val v = TXT(domain); /* NULL: every domain */
+    return query(db_of(d), sql, &v, 1, row_list, l, err, what) < 0 ? DIRECTORY_ERR_DB
+                                                                   : DIRECTORY_OK;
+}
+
+static enum directory_status sqlite_domain_list(struct directory *d,
+                                                void (*fn)(void *arg, const char *domain),
+                                                void *arg, struct buf *err)
+{
+    struct list_cb l = {.domain = fn, .arg = arg};
+    return list(d, "SELECT name FROM domains ORDER BY name", NULL, &l, err, "domain list");
+}
+
+static enum directory_status sqlite_account_list(struct directory *d, const char *domain,
+                                                 void (*fn)(void *arg,
+                                                            const struct directory_account *a),
+                                                 void *arg, struct buf *err)
+{
+    const char *cred = db_of(d)->cred_table;
+    struct buf sql = BUF_INIT; /* a table name we chose, not input */
+    buf_printf(&sql,
+               "SELECT name, quota_bytes, quota_messages, %s%s%s, home_server "
+               "FROM accounts WHERE ?1 IS NULL OR domain = ?1 ORDER BY name",
+               cred ? "EXISTS (SELECT 1 FROM " : "password IS NOT NULL", cred ? cred : "",
+               cred ? " c WHERE c.account = accounts.name)" : "");
+    struct list_cb l = {.account = fn, .arg = arg};
+    enum directory_status s = list(d, sql.data, domain, &l, err, "account list");
+    buf_free(&sql);
     return s;
 }
 
-/* ---- aliases ---- */
-
-enum directory_status directory_alias_add(struct directory *d, const char *address,
-                                          char *const *targets, size_t n_targets, struct buf *err)
+static enum directory_status sqlite_alias_list(struct directory *d, const char *domain,
+                                               void (*fn)(void *arg, const char *address,
+                                                          const char *target),
+                                               void *arg, struct buf *err)
 {
-    char *norm;
-    enum directory_status s = local_address(d, address, true, &norm, err);
-    if (s != DIRECTORY_OK)
-        return s;
-    if (n_targets == 0) {
-        buf_printf(err, "alias %s needs at least one target", norm);
-        free(norm);
-        return DIRECTORY_ERR_INVALID;
-    }
-    char **ntargets = xcalloc(n_targets, sizeof(char *));
-    for (size_t i = 0; i < n_targets && s == DIRECTORY_OK; i++) {
-        ntargets[i] = directory_normalize_address(targets[i], false);
-        if (ntargets[i] == NULL) {
-            buf_printf(err, "target '%s' is not a valid address (local@domain)", targets[i]);
-            s = DIRECTORY_ERR_INVALID;
-        }
-    }
-    sqlite3_stmt *st = NULL;
-    if (s == DIRECTORY_OK &&
-        (st = prepare(d,
-                      "INSERT OR IGNORE INTO aliases (address, domain, target) "
-                      "VALUES (?1, ?2, ?3)",
-                      err)) == NULL)
-        s = DIRECTORY_ERR_DB;
-    if (s == DIRECTORY_OK && exec_sql(d, "BEGIN IMMEDIATE", err) != 0)
-        s = DIRECTORY_ERR_DB;
-    for (size_t i = 0; i < n_targets && s == DIRECTORY_OK; i++) {
-        sqlite3_reset(st);
-        bind_text(st, 1, norm);
-        bind_text(st, 2, strrchr(norm, '@') + 1);
-        bind_text(st, 3, ntargets[i]);
-        if (step_done(st) != 0)
-            s = db_error(d, err, "alias add");
-    }
-    if (s == DIRECTORY_OK && exec_sql(d, "COMMIT", err) != 0)
-        s = DIRECTORY_ERR_DB;
-    if (s == DIRECTORY_ERR_DB)
-        sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_finalize(st);
-    for (size_t i = 0; i < n_targets; i++)
-        free(ntargets[i]);
-    free(ntargets);
-    free(norm);
-    return s;
+    struct list_cb l = {.alias = fn, .arg = arg};
+    return list(d,
+                "SELECT address, target FROM aliases "
+                "WHERE ?1 IS NULL OR domain = ?1 ORDER BY address, target",
+                domain, &l, err, "alias list");
 }
 
-enum directory_status directory_alias_del(struct directory *d, const char *address,
-                                          char *const *targets, size_t n_targets, struct buf *err)
+static void row_int64(void *arg, sqlite3_stmt *st)
 {
-    char *norm = directory_normalize_address(address, true);
-    if (norm == NULL) {
-        buf_printf(err, "'%s' is not a valid address (local@domain or @domain)", address);
-        return DIRECTORY_ERR_INVALID;
-    }
-    sqlite3_stmt *st = prepare(d,
-                               "DELETE FROM aliases WHERE address = ?1 AND "
-                               "(?2 IS NULL OR target = ?2)",
-                               err);
-    if (st == NULL) {
-        free(norm);
+    *(long long *)arg = sqlite3_column_int64(st, 0);
+}
+
+static int sqlite_domain_usage(struct directory *d, const char *domain, long long *accounts_r,
+                               long long *aliases_r, struct buf *err)
+{
+    struct sqlite_dir *s = db_of(d);
+    return query(s, "SELECT count(*) FROM accounts WHERE domain = ?1", VALS(TXT(domain)), row_int64,
+                 accounts_r, err, "count") == 1 &&
+                   query(s, "SELECT count(*) FROM aliases WHERE domain = ?1", VALS(TXT(domain)),
+                         row_int64, aliases_r, err, "count") == 1
+               ? 0
+               : -1;
+}
+
+/* ---- administration ---- */
+
+/*
+ * The status of a change of one row (run's result): EXISTS on a constraint,
+ * NOT_FOUND when nothing changed and that matters.
+ */
+static enum directory_status change_status(int rc, int changes, bool need_change)
+{
+    if (rc == SQLITE_CONSTRAINT)
+        return DIRECTORY_ERR_EXISTS;
+    if (rc != 0)
         return DIRECTORY_ERR_DB;
-    }
-    enum directory_status s = DIRECTORY_OK;
-    int changes = 0;
-    for (size_t i = 0; i < (n_targets ? n_targets : 1) && s == DIRECTORY_OK; i++) {
-        char *t = NULL;
-        if (n_targets && (t = directory_normalize_address(targets[i], false)) == NULL) {
-            buf_printf(err, "target '%s' is not a valid address", targets[i]);
-            s = DIRECTORY_ERR_INVALID;
-            break;
-        }
-        sqlite3_reset(st);
-        bind_text(st, 1, norm);
-        bind_text(st, 2, t);
-        if (step_done(st) != 0)
-            s = db_error(d, err, "alias del");
-        else
-            changes += sqlite3_changes(d->db);
-        free(t);
-    }
-    if (s == DIRECTORY_OK && changes == 0) {
-        buf_printf(err, "no such alias%s: %s", n_targets ? " target" : "", norm);
-        s = DIRECTORY_ERR_NOT_FOUND;
-    }
-    sqlite3_finalize(st);
-    free(norm);
-    return s;
+    return need_change && changes == 0 ? DIRECTORY_ERR_NOT_FOUND : DIRECTORY_OK;
 }
 
-enum directory_status directory_alias_list(struct directory *d, const char *domain,
-                                           void (*fn)(void *arg, const char *address,
-                                                      const char *target),
-                                           void *arg, struct buf *err)
+static enum directory_status sqlite_domain_add(struct directory *d, const char *domain,
+                                               struct buf *err)
 {
-    sqlite3_stmt *st;
-    enum directory_status ps =
-        prepare_domain_list(d, domain,
-                            "SELECT address, target FROM aliases "
-                            "WHERE ?1 IS NULL OR domain = ?1 ORDER BY address, target",
-                            &st, err);
-    if (ps != DIRECTORY_OK)
-        return ps;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        fn(arg, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
-    enum directory_status s = rc == SQLITE_DONE ? DIRECTORY_OK : db_error(d, err, "alias list");
-    sqlite3_finalize(st);
-    return s;
+    int rc = run(db_of(d), "INSERT INTO domains (name, created) VALUES (?1, ?2)",
+                 VALS(TXT(domain), NUM(time(NULL))), NULL, err, "domain add");
+    return change_status(rc, 0, false);
 }
+
+static enum directory_status sqlite_domain_del(struct directory *d, const char *domain,
+                                               struct buf *err)
+{
+    int changes = 0;
+    int rc = run(db_of(d), "DELETE FROM domains WHERE name = ?1", VALS(TXT(domain)), &changes, err,
+                 "domain del");
+    return change_status(rc, changes, true);
+}
+
+static enum directory_status sqlite_account_add(struct directory *d, const char *account,
+                                                uint64_t quota_bytes, uint64_t quota_messages,
+                                                struct buf *err)
+{
+    int rc = run(db_of(d),
+                 "INSERT INTO accounts (name, domain, password, quota_bytes, quota_messages, "
+                 "created) VALUES (?1, ?2, NULL, ?3, ?4, ?5)",
+                 VALS(TXT(account), TXT(strrchr(account, '@') + 1), NUM(quota_bytes),
+                      NUM(quota_messages), NUM(time(NULL))),
+                 NULL, err, "account add");
+    return change_status(rc, 0, false);
+}
+
+static enum directory_status sqlite_account_del(struct directory *d, const char *account,
+                                                struct buf *err)
+{
+    int changes = 0;
+    int rc = run(db_of(d), "DELETE FROM accounts WHERE name = ?1", VALS(TXT(account)), &changes,
+                 err, "account change");
+    return change_status(rc, changes, true);
+}
+
+static enum directory_status sqlite_account_set_quota(struct directory *d, const char *account,
+                                                      uint64_t quota_bytes, uint64_t quota_messages,
+                                                      struct buf *err)
+{
+    int changes = 0;
+    int rc = run(
+        db_of(d), "UPDATE accounts SET quota_bytes = ?2, quota_messages = ?3 WHERE name = ?1",
+        VALS(TXT(account), NUM(quota_bytes), NUM(quota_messages)), &changes, err, "account change");
+    return change_status(rc, changes, true);
+}
+
+static enum directory_status sqlite_alias_add(struct directory *d, const char *address,
+                                              char *const *targets, size_t n_targets,
+                                              struct buf *err)
+{
+    struct sqlite_dir *s = db_of(d);
+    if (exec_sql(s, "BEGIN IMMEDIATE", err) != 0)
+        return DIRECTORY_ERR_DB;
+    enum directory_status st = DIRECTORY_OK;
+    for (size_t i = 0; i < n_targets && st == DIRECTORY_OK; i++) {
+        if (run(s, "INSERT OR IGNORE INTO aliases (address, domain, target) VALUES (?1, ?2, ?3)",
+                VALS(TXT(address), TXT(strrchr(address, '@') + 1), TXT(targets[i])), NULL, err,
+                "alias add") != 0)
+            st = DIRECTORY_ERR_DB;
+    }
+    if (st == DIRECTORY_OK && exec_sql(s, "COMMIT", err) != 0)
+        st = DIRECTORY_ERR_DB;
+    if (st != DIRECTORY_OK)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
+static long long sqlite_alias_del(struct directory *d, const char *address, char *const *targets,
+                                  size_t n_targets, struct buf *err)
+{
+    long long total = 0;
+    for (size_t i = 0; i < (n_targets ? n_targets : 1); i++) {
+        int changes = 0;
+        if (run(db_of(d), "DELETE FROM aliases WHERE address = ?1 AND (?2 IS NULL OR target = ?2)",
+                VALS(TXT(address), TXT(n_targets ? targets[i] : NULL)), &changes, err,
+                "alias del") != 0)
+            return -1;
+        total += changes;
+    }
+    return total;
+}
+
+/* ---- credentials ---- */
+
+/* A statement on the credentials table: head, its schema-qualified name, tail. */
+static void cred_sql(struct directory *d, struct buf *sql, const char *head, const char *tail)
+{
+    buf_printf(sql, "%s%s%s", head, db_of(d)->cred_table, tail);
+}
+
+struct cred_row {
+    struct buf *account_r, *hash_r;
+};
+
+static void row_cred(void *arg, sqlite3_stmt *st)
+{
+    struct cred_row *c = arg;
+    buf_reset(c->account_r);
+    buf_append_cstr(c->account_r, col_text(st, 0));
+    buf_reset(c->hash_r);
+    buf_append_cstr(c->hash_r, col_text(st, 1));
+}
+
+static enum directory_status sqlite_credentials_get(struct directory *d, const char *account,
+                                                    struct buf *account_r, struct buf *hash_r,
+                                                    struct buf *err)
+{
+    struct buf sql = BUF_INIT;
+    cred_sql(d, &sql, "SELECT account, hash FROM ", " WHERE account = ?1");
+    struct cred_row c = {account_r, hash_r};
+    int n = query(db_of(d), sql.data, VALS(TXT(account)), row_cred, &c, err, "account lookup");
+    buf_free(&sql);
+    return n < 0 ? DIRECTORY_ERR_DB : n == 0 ? DIRECTORY_ERR_NOT_FOUND : DIRECTORY_OK;
+}
+
+static enum directory_status sqlite_credentials_set(struct directory *d, const char *account,
+                                                    const char *hash, struct buf *err)
+{
+    struct buf sql = BUF_INIT;
+    if (hash)
+        cred_sql(d, &sql, "INSERT OR REPLACE INTO ", " (account, hash) VALUES (?1, ?2)");
+    else
+        cred_sql(d, &sql, "DELETE FROM ", " WHERE account = ?1");
+    int rc = run(db_of(d), sql.data, VALS(TXT(account), TXT(hash)), NULL, err, "credentials");
+    buf_free(&sql);
+    return rc == 0 ? DIRECTORY_OK : DIRECTORY_ERR_DB;
+}
+
+/* ---- backup ---- */
+
+/* SQLite's online backup of src into the new file dst: one read snapshot, writers go on. */
+static int online_copy(const char *src, const char *dst, struct buf *err)
+{
+    sqlite3 *s = NULL, *d = NULL;
+    int rc = sqlite3_open_v2(src, &s, SQLITE_OPEN_READWRITE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_open_v2(dst, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(s, DIRECTORY_BACKUP_BUSY_MS);
+        sqlite3_backup *b = sqlite3_backup_init(d, "main", s, "main");
+        if (b == NULL)
+            rc = sqlite3_errcode(d);
+        else {
+            /* -1: every page in one step, so one snapshot of the source */
+            do {
+                rc = sqlite3_backup_step(b, -1);
+                if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+                    sqlite3_sleep(50);
+            } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+            int f = sqlite3_backup_finish(b);
+            if (rc == SQLITE_DONE)
+                rc = f;
+            /* a self-contained file: no -wal/-shm beside it (open turns WAL on again) */
+            if (rc == SQLITE_OK)
+                rc = sqlite3_exec(d, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+        }
+    }
+    if (rc != SQLITE_OK)
+        buf_printf(err, "%s: %s", src,
+                   d && sqlite3_errcode(d) != SQLITE_OK ? sqlite3_errmsg(d)
+                   : s                                  ? sqlite3_errmsg(s)
+                                                        : sqlite3_errstr(rc));
+    sqlite3_close(s);
+    sqlite3_close(d);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* The backup keeps the layout of DATA: auth/credentials.db, directory/directory.db. */
+static int sqlite_backup(const struct wharf_config *cfg, enum directory_part part, const char *dir,
+                         struct buf *err)
+{
+    const char *folder = part == DIRECTORY_PART_CREDENTIALS ? "auth" : "directory";
+    const char *file = part == DIRECTORY_PART_CREDENTIALS ? "credentials.db" : "directory.db";
+    struct buf rel = BUF_INIT, out = BUF_INIT;
+    buf_printf(&rel, "%s/%s", folder, file);
+    char *src = config_data_path(cfg, rel.data);
+    int rc = 0;
+    if (access(src, F_OK) == 0) {
+        buf_printf(&out, "%s/%s", dir, folder);
+        mkdir(out.data, 0700);
+        buf_printf(&out, "/%s", file);
+        rc = online_copy(src, out.data, err);
+    }
+    free(src);
+    buf_free(&rel);
+    buf_free(&out);
+    return rc;
+}
+
+const struct directory_driver directory_sqlite_driver = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .open_credentials = sqlite_open_credentials,
+    .attach_credentials = sqlite_attach_credentials,
+    .upgrade_credentials = sqlite_upgrade_credentials,
+    .close = sqlite_close,
+    .domain_exists = sqlite_domain_exists,
+    .account_get = sqlite_account_get,
+    .alias_targets = sqlite_alias_targets,
+    .first_account = sqlite_first_account,
+    .domain_list = sqlite_domain_list,
+    .account_list = sqlite_account_list,
+    .alias_list = sqlite_alias_list,
+    .domain_usage = sqlite_domain_usage,
+    .domain_add = sqlite_domain_add,
+    .domain_del = sqlite_domain_del,
+    .account_add = sqlite_account_add,
+    .account_del = sqlite_account_del,
+    .account_set_quota = sqlite_account_set_quota,
+    .alias_add = sqlite_alias_add,
+    .alias_del = sqlite_alias_del,
+    .credentials_get = sqlite_credentials_get,
+    .credentials_set = sqlite_credentials_set,
+    .backup = sqlite_backup,
+};

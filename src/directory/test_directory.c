@@ -1,7 +1,9 @@
 /*
- * test_directory.c - unit tests for the embedded directory: names, domain
- * case, aliases (loops, depth, fan-out, duplicates, catch-all), +detail,
- * quotas. Each test gets a fresh database in a temporary directory.
+ * test_directory.c - unit tests for the directory and its SQLite driver:
+ * names, domain case, aliases (loops, depth, fan-out, duplicates,
+ * catch-all), +detail, quotas, the driver option, the administration's
+ * checks and messages, backup. Each test gets a fresh database in a
+ * temporary directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -71,10 +73,9 @@ static int setup_srs_apart(void **state)
     return setup_with(state, "srs_domain = bounces.test\n");
 }
 
-static int teardown(void **state)
+/* Removes what a directory leaves in a data directory, and the folder. */
+static void remove_data(const char *dir)
 {
-    struct fixture *f = *state;
-    directory_close(f->d);
     struct buf b = BUF_INIT;
     const char *files[] = {"directory/directory.db",
                            "directory/directory.db-wal",
@@ -88,11 +89,18 @@ static int teardown(void **state)
                            ""};
     for (size_t i = 0; i < 10; i++) {
         buf_reset(&b);
-        buf_printf(&b, "%s/%s", f->dir, files[i]);
+        buf_printf(&b, "%s/%s", dir, files[i]);
         if (remove(b.data) != 0 && i >= 7)
             fail_msg("cannot remove %s", b.data);
     }
     buf_free(&b);
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    directory_close(f->d);
+    remove_data(f->dir);
     config_free(&f->cfg);
     free(f);
     return 0;
@@ -441,6 +449,148 @@ static void test_srs_domain_apart(void **state)
     free(srs);
 }
 
+/* The driver table: the option names the driver, an unknown one is refused. */
+static void test_driver_option(void **state)
+{
+    struct fixture *f = *state;
+    assert_string_equal(directory_driver_name(f->d), "sqlite");
+    struct wharf_config cfg;
+    struct buf text = BUF_INIT, err = BUF_INIT;
+    buf_printf(&text, "data_directory = %s\ndirectory_driver = nosuch\n", f->dir);
+    config_init(&cfg);
+    assert_int_equal(config_load_string(&cfg, "test", text.data, &err), 0);
+    assert_int_equal(config_finalize(&cfg, &err), 0);
+    assert_null(directory_open(&cfg, &err));
+    assert_non_null(strstr(buf_cstr(&err), "directory_driver"));
+    buf_reset(&err);
+    assert_null(directory_open_credentials(&cfg, &err));
+    assert_int_equal(directory_backup(&cfg, DIRECTORY_PART_ACCOUNTS, f->dir, &err), -1);
+    config_free(&cfg);
+    buf_free(&text);
+    buf_free(&err);
+}
+
+struct listed {
+    struct buf text;
+};
+
+static void list_account(void *arg, const struct directory_account *a)
+{
+    struct listed *l = arg;
+    buf_printf(&l->text, "%s %llu %llu %d [%s];", a->name, (unsigned long long)a->quota_bytes,
+               (unsigned long long)a->quota_messages, a->has_password, a->home);
+}
+
+static void list_alias(void *arg, const char *address, const char *target)
+{
+    struct listed *l = arg;
+    buf_printf(&l->text, "%s>%s;", address, target);
+}
+
+static void list_domain(void *arg, const char *domain)
+{
+    struct listed *l = arg;
+    buf_printf(&l->text, "%s;", domain);
+}
+
+/* What the generic code words and checks before the driver sees a name. */
+static void test_admin(void **state)
+{
+    struct fixture *f = *state;
+    struct buf err = BUF_INIT;
+    struct listed l = {BUF_INIT};
+    assert_int_equal(directory_domain_add(f->d, "EXAMPLE.org", &err), DIRECTORY_ERR_EXISTS);
+    assert_non_null(strstr(buf_cstr(&err), "domain example.org already exists"));
+    buf_reset(&err);
+    assert_int_equal(directory_domain_add(f->d, "bad..domain", &err), DIRECTORY_ERR_INVALID);
+    assert_int_equal(directory_domain_add(f->d, "other.test", &err), DIRECTORY_OK);
+    assert_int_equal(directory_domain_list(f->d, list_domain, &l, &err), DIRECTORY_OK);
+    assert_string_equal(buf_cstr(&l.text), "example.org;other.test;");
+    assert_int_equal(directory_account_add(f->d, "bob@nowhere.test", NULL, 0, 0, &err),
+                     DIRECTORY_ERR_UNKNOWN_DOMAIN);
+    user(f, "bob@example.org");
+    assert_int_equal(directory_account_add(f->d, "carol@Example.org", NULL, 7, 3, &err),
+                     DIRECTORY_OK);
+    buf_reset(&err);
+    assert_int_equal(directory_account_add(f->d, "bob@EXAMPLE.org", NULL, 0, 0, &err),
+                     DIRECTORY_ERR_EXISTS);
+    assert_string_equal(buf_cstr(&err), "account bob@example.org already exists");
+    buf_reset(&l.text);
+    assert_int_equal(directory_account_list(f->d, "Example.ORG", list_account, &l, &err),
+                     DIRECTORY_OK);
+    assert_string_equal(buf_cstr(&l.text), "bob@example.org 0 0 1 [];carol@example.org 7 3 0 [];");
+    assert_int_equal(directory_account_list(f->d, "-bad", list_account, &l, &err),
+                     DIRECTORY_ERR_INVALID);
+    alias(f, "all@example.org", "bob@example.org", "carol@example.org");
+    buf_reset(&err);
+    assert_int_equal(directory_domain_del(f->d, "example.org", &err), DIRECTORY_ERR_IN_USE);
+    assert_non_null(strstr(buf_cstr(&err), "2 accounts and 2 alias entries"));
+    char *t[] = {"nobody@example.org", "not an address"};
+    buf_reset(&err);
+    assert_int_equal(directory_alias_del(f->d, "all@example.org", t, 1, &err),
+                     DIRECTORY_ERR_NOT_FOUND);
+    assert_string_equal(buf_cstr(&err), "no such alias target: all@example.org");
+    assert_int_equal(directory_alias_del(f->d, "all@example.org", t + 1, 1, &err),
+                     DIRECTORY_ERR_INVALID);
+    t[0] = "Carol@EXAMPLE.org"; /* the local part is kept as given: no such target */
+    assert_int_equal(directory_alias_del(f->d, "all@example.org", t, 1, &err),
+                     DIRECTORY_ERR_NOT_FOUND);
+    t[0] = "carol@EXAMPLE.org";
+    assert_int_equal(directory_alias_del(f->d, "all@example.org", t, 1, &err), DIRECTORY_OK);
+    buf_reset(&l.text);
+    assert_int_equal(directory_alias_list(f->d, NULL, list_alias, &l, &err), DIRECTORY_OK);
+    assert_string_equal(buf_cstr(&l.text), "all@example.org>bob@example.org;");
+    assert_int_equal(directory_alias_del(f->d, "all@example.org", NULL, 0, &err), DIRECTORY_OK);
+    assert_int_equal(directory_account_del(f->d, "bob@example.org", &err), DIRECTORY_OK);
+    buf_reset(&err);
+    assert_int_equal(directory_account_del(f->d, "bob@example.org", &err), DIRECTORY_ERR_NOT_FOUND);
+    assert_string_equal(buf_cstr(&err), "no such account: bob@example.org");
+    assert_int_equal(directory_account_set_quota(f->d, "bob@example.org", 1, 1, &err),
+                     DIRECTORY_ERR_NOT_FOUND);
+    assert_int_equal(directory_account_del(f->d, "carol@example.org", &err), DIRECTORY_OK);
+    assert_int_equal(directory_domain_del(f->d, "example.org", &err), DIRECTORY_OK);
+    buf_reset(&err);
+    assert_int_equal(directory_domain_del(f->d, "example.org", &err), DIRECTORY_ERR_NOT_FOUND);
+    assert_string_equal(buf_cstr(&err), "no such domain: example.org");
+    buf_free(&l.text);
+    buf_free(&err);
+}
+
+/* directory_backup: a copy with the layout of DATA, which opens as a directory of its own. */
+static void test_backup(void **state)
+{
+    struct fixture *f = *state;
+    user(f, "alice@example.org");
+    struct buf dir = BUF_INIT, err = BUF_INIT, text = BUF_INIT, acct = BUF_INIT, hash = BUF_INIT;
+    buf_printf(&dir, "%s/backup", f->dir);
+    assert_int_equal(mkdir(dir.data, 0700), 0);
+    assert_int_equal(directory_backup(&f->cfg, DIRECTORY_PART_CREDENTIALS, dir.data, &err), 0);
+    assert_int_equal(directory_backup(&f->cfg, DIRECTORY_PART_ACCOUNTS, dir.data, &err), 0);
+    struct wharf_config cfg;
+    buf_printf(&text, "data_directory = %s\nmydomains = config.test\n", dir.data);
+    config_init(&cfg);
+    assert_int_equal(config_load_string(&cfg, "test", text.data, &err), 0);
+    assert_int_equal(config_finalize(&cfg, &err), 0);
+    struct directory *copy = directory_open_credentials(&cfg, &err);
+    assert_non_null(copy);
+    assert_int_equal(directory_account_hash(copy, "alice@example.org", &acct, &hash, &err),
+                     DIRECTORY_OK);
+    assert_string_equal(hash.data, "$y$x");
+    directory_close(copy);
+    copy = directory_open(&cfg, &err);
+    assert_non_null(copy);
+    uint64_t b, m;
+    assert_int_equal(directory_quota(copy, "alice@example.org", &b, &m), 0);
+    directory_close(copy);
+    remove_data(dir.data);
+    config_free(&cfg);
+    buf_free(&dir);
+    buf_free(&err);
+    buf_free(&text);
+    buf_free(&acct);
+    buf_free(&hash);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +606,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_srs, setup_srs, teardown),
         cmocka_unit_test_setup_teardown(test_srs_domain_apart, setup_srs_apart, teardown),
+        cmocka_unit_test_setup_teardown(test_driver_option, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

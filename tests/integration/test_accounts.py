@@ -137,3 +137,15 @@ def test_password_prompt_on_a_terminal(wharf_server):
                                       [b"one", b"two"])
     assert rc == EX_DATAERR and b"do not match" in err
     assert check(sock, "tty@example.test", "typed secret")[0] == AUTH_OK
+
+
+def test_directory_driver_option(wharf_factory):
+    """directory_driver chooses the directory's driver; an unknown one is refused, never ignored."""
+    server = wharf_factory()  # the wharf command alone: wharfd need not run
+    w = server.wharf
+    assert w("-o", "directory_driver=sqlite", "domain", "add", "example.org").returncode == 0
+    r = w("-o", "directory_driver=ldapx", "domain", "list", check=False)
+    assert r.returncode != 0
+    assert b"directory_driver: unknown driver 'ldapx'" in r.stderr
+    assert b"example.org" not in r.stdout
+    assert b"example.org" in w("domain", "list").stdout  # the default: sqlite
