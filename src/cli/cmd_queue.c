@@ -67,6 +67,8 @@ static int queue_show(struct cli_ctx *ctx, const char *id, bool body)
     }
     if (e->last_reason)
         printf("reason: %s\n", e->last_reason);
+    if (e->last_tls)
+        printf("tls_policy: %s\n", e->last_tls);
     for (size_t i = 0; i < e->n_rcpts; i++)
         printf("recipient: <%s> %s%s%s\n", e->rcpts[i].address,
                spool_rcpt_state_name(e->rcpts[i].state), e->rcpts[i].orcpt ? " orcpt=" : "",

@@ -40,6 +40,7 @@ struct out_rcpt {
     char *relay;       /* "name[addr]:port", or "none" */
     unsigned conn_use; /* > 1: the transaction went over a reused session */
     char *host;        /* remote MTA name for the DSN, or NULL */
+    char *tls;         /* the TLS policy that applied (policy_text), or NULL */
     bool peer_dsn;     /* the peer took NOTIFY/ORCPT */
 };
 
@@ -59,7 +60,8 @@ struct out_domain {
     struct smtp_client_txn txn;
     struct smtp_client_rcpt *crcpts;
     struct buf relay;
-    bool plain; /* this address again without TLS: its handshake failed under `may` */
+    struct buf tls_text; /* policy_text of the current attempt */
+    bool plain;          /* this address again without TLS: its handshake failed under `may` */
     bool finished;
     int64_t t_done; /* unix ms */
 };
@@ -163,6 +165,29 @@ static enum smtp_tls_policy host_policy(const struct out_domain *d, const struct
     return dane ? SMTP_TLS_MAY : d->tls;
 }
 
+/* What the queue and the log say of the TLS policy that applied to h. */
+static const char *const policy_names[] = {"none", "may", "require", "verify", "dane", "dane-only"};
+
+static void policy_text(const struct out_domain *d, const struct nexthop_host *h, struct buf *out)
+{
+    const char *const *names = policy_names;
+    enum smtp_tls_policy p = host_policy(d, h);
+    bool dane = d->tls == SMTP_TLS_DANE || d->tls == SMTP_TLS_DANE_ONLY;
+    buf_reset(out);
+    if (d->plain)
+        buf_printf(out, "may, again without TLS after a failed handshake");
+    else if (p == SMTP_TLS_DANE)
+        buf_printf(out, "%s, TLSA of %s", names[d->tls], h->name);
+    else if (dane && h->dane == NEXTHOP_DANE_ENCRYPT)
+        buf_printf(out, "%s, TLSA of %s unusable: encrypt", names[d->tls], h->name);
+    else if (d->sts_enforce)
+        buf_printf(out, "mta-sts enforce, certificate for %s", h->name);
+    else if (dane)
+        buf_printf(out, "%s, no TLSA: may", names[d->tls]);
+    else
+        buf_printf(out, "%s", names[p]);
+}
+
 static void on_done(struct mta_conn_req *req)
 {
     struct out_domain *d = req->arg;
@@ -181,6 +206,8 @@ static void on_done(struct mta_conn_req *req)
         r->relay = xstrdup(buf_cstr(&d->relay));
         free(r->host);
         r->host = xstrdup(h->name);
+        free(r->tls);
+        r->tls = xstrdup(buf_cstr(&d->tls_text));
         r->peer_dsn = d->txn.peer_dsn;
         r->conn_use = req->conn_use;
     }
@@ -237,6 +264,7 @@ static void domain_try(struct out_domain *d)
     const struct nexthop_host *h = &d->hosts[d->host];
     relay_name(&d->relay, h->name, (const struct sockaddr *)&h->addrs[d->addr],
                h->addr_lens[d->addr]);
+    policy_text(d, h, &d->tls_text);
     struct smtp_client_params p = {
         .helo_name = cfg->myhostname,
         .tls = d->plain ? SMTP_TLS_NONE : host_policy(d, h),
@@ -562,11 +590,13 @@ static void msg_free(struct out_msg *m)
         free(d->ri);
         free(d->domain);
         buf_free(&d->relay);
+        buf_free(&d->tls_text);
     }
     for (size_t i = 0; i < m->n; i++) {
         smtp_client_result_clear(&m->r[i].res);
         free(m->r[i].relay);
         free(m->r[i].host);
+        free(m->r[i].tls);
     }
     free(m->d);
     free(m->r);
@@ -606,6 +636,14 @@ static void msg_finish(struct out_msg *m)
         }
         free(env->last_reason);
         env->last_reason = buf_steal(&reason, NULL);
+        struct buf tls = BUF_INIT;
+        for (size_t i = 0; i < m->nd; i++) /* no host tried: the domain's policy */
+            buf_printf(&tls, "%s%s: %s", tls.len ? "; " : "", m->d[i].domain,
+                       m->d[i].tls_text.len ? buf_cstr(&m->d[i].tls_text)
+                                            : policy_names[m->d[i].tls]);
+        free(env->last_tls);
+        env->last_tls = tls.len ? buf_steal(&tls, NULL) : NULL;
+        buf_free(&tls);
     }
     struct dsn_rcpt *fail = xcalloc(m->n ? m->n : 1, sizeof(*fail));
     struct dsn_rcpt *delay_r = xcalloc(m->n ? m->n : 1, sizeof(*delay_r));

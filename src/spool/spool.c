@@ -143,6 +143,8 @@ static void spool_encode_envelope(const struct spool_message *msg, struct buf *b
     record_put_u64(b, 'P', (uint64_t)e->next_attempt);
     record_put_u32(b, 'K', e->attempts);
     record_put_str(b, 'L', e->last_reason);
+    if (e->last_tls)
+        record_put_str(b, 'Q', e->last_tls);
     record_put_u8(b, 'D', e->warned);
     record_put_u8(b, 'G', e->hold);
     buf_append_byte(b, 'M');
@@ -376,10 +378,11 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
             e->attempts = record_get_u32(v.ptr);
             break;
         case 'L':
+        case 'Q':
             if (!v2)
                 goto bad;
-            free(e->last_reason);
-            e->last_reason = slice_strdup(v);
+            free(*(type == 'L' ? &e->last_reason : &e->last_tls));
+            *(type == 'L' ? &e->last_reason : &e->last_tls) = slice_strdup(v);
             break;
         case 'D':
         case 'G':
@@ -460,6 +463,8 @@ int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl
         e->warned = false;
         free(e->last_reason);
         e->last_reason = NULL;
+        free(e->last_tls);
+        e->last_tls = NULL;
         /* fall through */
     case SPOOL_CTL_RELEASE:
         e->hold = c == SPOOL_CTL_REQUEUE ? e->hold : false;
@@ -572,6 +577,7 @@ void spool_message_free(struct spool_message *msg)
     free(e->client);
     free(e->helo);
     free(e->last_reason);
+    free(e->last_tls);
     buf_free(&msg->data);
     memset(e, 0, sizeof(*e));
 }

@@ -68,6 +68,7 @@ struct spool_envelope {
     int64_t next_attempt; /* unix ms of the next outbound attempt; 0: at once */
     uint32_t attempts;    /* outbound attempts that failed temporarily */
     char *last_reason;    /* why the last attempt was deferred, or NULL */
+    char *last_tls;       /* "DOMAIN: POLICY; ..." of the last attempt, or NULL (record 'Q') */
     bool warned;          /* a delay DSN was sent */
     bool hold;            /* on hold (`wharf queue hold`): not delivered until released */
     bool junk; /* a check on arrival said quarantine: local recipients get it in their Junk

@@ -15,6 +15,7 @@ peer (aiosmtpd with STARTTLS and a certificate this test makes):
   with a certificate for another name, are deferred with 4.7.5 and the
   peer never sees the message; an unsigned zone's TLSA records are ignored.
 """
+import re
 import shutil
 import subprocess
 
@@ -128,3 +129,11 @@ def test_delivery_is_authenticated_by_tlsa_records(zones, wharf_factory):
     assert log_lines(w, r"to=<u@wrong\.dane\.test>, .*(TLSA|certificate)")
     assert log_lines(w, r"to=<u@tabad\.dane\.test>, .*certificate not verified")
     assert set(peer.rcpts()) == set(good)  # nothing reached the peer for the bad ones
+    # `wharf queue show` says which TLS policy held each deferred message back
+    import json
+    shown = [w.wharf("queue", "show", json.loads(l)["queue_id"]).stdout.decode()
+             for l in w.wharf("queue", "list", "--json").stdout.splitlines() if l.strip()]
+    policies = [l for s in shown for l in s.splitlines() if l.startswith("tls_policy: ")]
+    assert len(policies) == len(bad), shown
+    assert any(re.match(r"tls_policy: wrong\.dane\.test: dane, TLSA of \S+", p)
+               for p in policies), policies
