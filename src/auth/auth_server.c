@@ -5,7 +5,7 @@
  * One libevent loop owns the socket, the directory and the rate limits; a
  * small pool of threads (auth_threads) runs the hash checks, which cost tens
  * of milliseconds each, so that one check never holds up the other clients.
- * A finished check comes back to the loop through a pipe. Failed logins are
+ * A finished check comes back to the loop through base/offload.h. Failed logins are
  * answered late (auth_fail_delay, doubling per failure from that address),
  * and logged in one line fail2ban can match:
  *     auth failed: service=smtp user=<name> rip=192.0.2.1 reason=...
@@ -42,26 +42,21 @@
 #include "base/alloc.h"
 #include "base/datadir.h"
 #include "base/log.h"
+#include "base/offload.h"
 #include "directory/directory.h"
 #include "ipc/control.h"
 #include "ipc/channel.h"
 #include "ipc/frame.h"
+#include "ipc/service.h"
 #include "net/net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/listener.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,13 +64,11 @@
 /* Longest user name written to a log line; the rest is cut with "...". */
 #define AUTH_LOG_USER_MAX 100
 
-struct conn;
-
 struct job {
-    struct job *next;          /* in the crypt queue */
+    struct offload_job oj;     /* in the crypt pool */
     struct job *wprev, *wnext; /* in the list of answers waiting for their delay */
     struct auth_server *srv;
-    struct conn *conn;
+    struct ipc_conn *conn; /* held while the job lives */
     uint64_t id;
     char *service, *username, *password, *rip, *user_key;
     char *rip_key;        /* the address as counted and banned (IPv6: its /64) */
@@ -86,15 +79,6 @@ struct job {
     enum auth_result result;
     const char *reason;
     struct event *timer;
-};
-
-struct conn {
-    struct auth_server *srv;
-    struct bufferevent *bev;
-    unsigned refs; /* the connection itself, plus each job still running */
-    bool dead;
-    bool admin; /* the peer is root or our own user: may list and lift bans */
-    struct conn *prev, *next;
 };
 
 struct auth_server {
@@ -109,62 +93,15 @@ struct auth_server {
      * keys (window auth_ban_time, count: the failures that banned it).
      */
     struct ratelimit *rl_ip, *rl_user, *rl_pair, *known, *bans;
-    struct evconnlistener *listener;
+    struct ipc_service *service; /* auth.sock */
     char *sock_path;
-    struct conn *conns;
-    size_t n_conns;
     struct control *control;
     struct event *sigterm;
-    /* crypt pool */
-    pthread_t *threads;
-    size_t n_threads;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct job *q_head, *q_tail;
+    struct offload *crypt; /* the hash checks, off the loop */
     struct job *waiting;
-    size_t q_len, in_flight;
     size_t pending; /* every job alive: queued, checking or waiting out a delay */
-    bool stopping;
-    int done_pipe[2];
-    struct event *done_ev;
+    bool stopping;  /* checks finishing now are nobody's: freed unanswered */
 };
-
-/* ---- connections ---- */
-
-static void conn_unref(struct conn *c)
-{
-    if (--c->refs == 0)
-        free(c);
-}
-
-static void job_free(struct job *j);
-static void waiting_remove(struct job *j);
-
-static void conn_close(struct conn *c)
-{
-    if (c->dead)
-        return;
-    c->dead = true;
-    bufferevent_free(c->bev);
-    c->bev = NULL;
-    struct auth_server *srv = c->srv;
-    /* Its failures were counted already; nobody is left to hear the late answers. */
-    for (struct job *j = srv->waiting, *next; j; j = next) {
-        next = j->wnext;
-        if (j->conn == c) {
-            waiting_remove(j);
-            job_free(j);
-        }
-    }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    srv->n_conns--;
-    conn_unref(c);
-}
 
 /* ---- jobs ---- */
 
@@ -188,7 +125,7 @@ static void job_free(struct job *j)
     free(j->user_key);
     free(j->account);
     free(j->hash);
-    conn_unref(j->conn);
+    ipc_conn_release(j->conn);
     j->srv->pending--;
     free(j);
 }
@@ -207,14 +144,10 @@ static void log_safe(struct buf *out, const char *s)
 
 static void job_send(struct job *j)
 {
-    if (j->conn->dead)
-        return;
-    struct buf payload = BUF_INIT, frame = BUF_INIT;
+    struct buf payload = BUF_INIT;
     auth_proto_put_reply(&payload, j->id, j->result, j->result == AUTH_OK ? j->account : "");
-    ipc_frame_encode(&frame, IPC_AUTH_REPLY, payload.data, payload.len);
-    bufferevent_write(j->conn->bev, frame.data, frame.len);
+    ipc_conn_send(j->conn, IPC_AUTH_REPLY, payload.data, payload.len);
     buf_free(&payload);
-    buf_free(&frame);
 }
 
 static void waiting_remove(struct job *j)
@@ -276,7 +209,7 @@ static void job_finish(struct job *j)
                         "failures); lift with: wharf auth unban %s",
                         j->rip_key, (long long)(cfg->auth_ban_time / 1000), n, j->rip_key);
         }
-        if (j->conn->dead) { /* nobody is left to hear the late answer */
+        if (!ipc_conn_is_open(j->conn)) { /* nobody is left to hear the late answer */
             job_free(j);
             buf_free(&user);
             buf_free(&pair);
@@ -306,67 +239,30 @@ static void job_finish(struct job *j)
 
 /* ---- the crypt pool ---- */
 
-static void *crypt_thread(void *arg)
+/* In a crypt thread: the hash check, and the password forgotten. */
+static void crypt_run(void *arg, struct offload_job *oj)
 {
-    struct auth_server *srv = arg;
-    for (;;) {
-        pthread_mutex_lock(&srv->mu);
-        while (srv->q_head == NULL && !srv->stopping)
-            pthread_cond_wait(&srv->cv, &srv->mu);
-        if (srv->q_head == NULL) {
-            pthread_mutex_unlock(&srv->mu);
-            return NULL;
-        }
-        struct job *j = srv->q_head;
-        srv->q_head = j->next;
-        if (srv->q_head == NULL)
-            srv->q_tail = NULL;
-        srv->q_len--;
-        pthread_mutex_unlock(&srv->mu);
-
-        j->ok = password_verify(j->password, j->hash);
-        wipe_free(j->password);
-        j->password = NULL;
-        /* A pointer is far below PIPE_BUF: the write is atomic. */
-        while (write(srv->done_pipe[1], &j, sizeof(j)) < 0 && errno == EINTR)
-            ;
-    }
+    struct job *j = OFFLOAD_CONTAINER(oj, struct job, oj);
+    j->ok = password_verify(j->password, j->hash);
+    wipe_free(j->password);
+    j->password = NULL;
 }
 
-static void crypt_done(evutil_socket_t fd, short what, void *arg)
+static void crypt_done(void *arg, struct offload_job *oj)
 {
     struct auth_server *srv = arg;
-    struct job *j;
-    ssize_t n;
-    while ((n = read(fd, &j, sizeof(j))) == (ssize_t)sizeof(j)) {
-        srv->in_flight--;
-        if (j->ok && j->known) {
-            j->result = AUTH_OK;
-        } else {
-            j->result = AUTH_FAILED;
-            j->reason = j->known ? "wrong password" : "unknown user";
-        }
-        job_finish(j);
+    struct job *j = OFFLOAD_CONTAINER(oj, struct job, oj);
+    if (srv->stopping) {
+        job_free(j);
+        return;
     }
-}
-
-static bool enqueue(struct auth_server *srv, struct job *j)
-{
-    pthread_mutex_lock(&srv->mu);
-    bool ok = srv->q_len < (size_t)srv->cfg->auth_queue_max;
-    if (ok) {
-        j->next = NULL;
-        if (srv->q_tail)
-            srv->q_tail->next = j;
-        else
-            srv->q_head = j;
-        srv->q_tail = j;
-        srv->q_len++;
-        srv->in_flight++;
-        pthread_cond_signal(&srv->cv);
+    if (j->ok && j->known) {
+        j->result = AUTH_OK;
+    } else {
+        j->result = AUTH_FAILED;
+        j->reason = j->known ? "wrong password" : "unknown user";
     }
-    pthread_mutex_unlock(&srv->mu);
-    return ok;
+    job_finish(j);
 }
 
 /* ---- requests ---- */
@@ -423,14 +319,14 @@ static bool addr_exempt(const struct wharf_config *cfg, const char *rip)
                                 cfg->exempt_networks.n);
 }
 
-static void handle_request(struct conn *c, const struct auth_wire_request *w)
+static void handle_request(struct auth_server *srv, struct ipc_conn *c,
+                           const struct auth_wire_request *w)
 {
-    struct auth_server *srv = c->srv;
     const struct wharf_config *cfg = srv->cfg;
     struct job *j = xcalloc(1, sizeof(*j));
     j->srv = srv;
     j->conn = c;
-    c->refs++;
+    ipc_conn_hold(c);
     srv->pending++;
     j->id = w->id;
     j->service = w->service.len ? slice_strdup(w->service) : xstrdup("unknown");
@@ -510,7 +406,7 @@ static void handle_request(struct conn *c, const struct auth_wire_request *w)
     buf_free(&account);
     buf_free(&hash);
     buf_free(&err);
-    if (j->result != AUTH_TEMPFAIL && !enqueue(srv, j)) {
+    if (j->result != AUTH_TEMPFAIL && !offload_submit(srv->crypt, &j->oj)) {
         j->result = AUTH_TEMPFAIL;
         j->reason = "too many checks queued (auth_queue_max)";
     }
@@ -564,133 +460,62 @@ static json_t *admin_answer(struct auth_server *srv, json_t *req)
     return json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command");
 }
 
-static void handle_admin(struct conn *c, const struct ipc_frame *f)
+static const char *on_admin(void *arg, struct ipc_conn *c, const struct ipc_frame *f)
 {
+    struct auth_server *srv = arg;
     json_t *reply;
-    if (!c->admin) {
+    /* Only root or our own user may list and lift bans. */
+    uid_t uid = ipc_conn_peer_uid(c);
+    if (uid != 0 && uid != geteuid()) {
         log_warning("auth: administration request from a peer that is neither root nor our "
                     "user; refused");
         reply = json_pack("{s:b, s:s}", "ok", 0, "error", "permission denied");
     } else {
         json_error_t jerr;
         json_t *req = json_loadb(f->payload, f->len, 0, &jerr);
-        reply = json_is_object(req) ? admin_answer(c->srv, req)
+        reply = json_is_object(req) ? admin_answer(srv, req)
                                     : json_pack("{s:b, s:s}", "ok", 0, "error", "not JSON");
         json_decref(req);
     }
     char *text = json_dumps(reply, JSON_COMPACT);
-    struct buf frame = BUF_INIT;
-    ipc_frame_encode(&frame, IPC_AUTH_ADMIN_REPLY, text, strlen(text));
-    bufferevent_write(c->bev, frame.data, frame.len);
-    buf_free(&frame);
+    ipc_conn_send(c, IPC_AUTH_ADMIN_REPLY, text, strlen(text));
     free(text);
     json_decref(reply);
+    return NULL;
 }
 
-static void conn_read(struct bufferevent *bev, void *arg)
-{
-    struct conn *c = arg;
-    struct auth_server *srv = c->srv;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    for (;;) {
-        struct ipc_frame f;
-        size_t used;
-        enum ipc_parse_result r =
-            ipc_evbuffer_frame(in, (size_t)srv->cfg->auth_max_request, &f, &used);
-        if (r == IPC_PARSE_NEED_MORE)
-            return;
-        const char *why = NULL;
-        struct auth_wire_request w;
-        if (r == IPC_PARSE_ERROR) {
-            why = "oversized frame or non-zero flags";
-        } else if (f.type == IPC_AUTH_ADMIN_REQUEST) {
-            handle_admin(c, &f);
-            evbuffer_drain(in, used);
-            continue;
-        } else if (f.type != IPC_AUTH_REQUEST) {
-            why = "unexpected frame type";
-        } else {
-            auth_proto_get_request(f.payload, f.len, (size_t)srv->cfg->auth_max_credential_length,
-                                   &w, &why);
-        }
-        if (why != NULL) {
-            log_warning("auth: closing client connection: %s (type %u)", why,
-                        r == IPC_PARSE_OK ? f.type : 0);
-            conn_close(c);
-            return;
-        }
-        handle_request(c, &w);
-        evbuffer_drain(in, used);
-    }
-}
-
-static void conn_event(struct bufferevent *bev, short what, void *arg)
-{
-    struct conn *c = arg;
-    if (what & BEV_EVENT_EOF) {
-        if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-            log_warning("auth: client closed the connection inside a frame (short frame)");
-        conn_close(c);
-    } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        conn_close(c);
-    }
-}
-
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int socklen, void *arg)
+static const char *on_request(void *arg, struct ipc_conn *c, const struct ipc_frame *f)
 {
     struct auth_server *srv = arg;
-    if (srv->n_conns >= (size_t)srv->cfg->auth_max_clients) {
-        log_warning("auth: %zu connections (auth_max_clients); refusing one", srv->n_conns);
-        close(fd);
-        return;
-    }
-    struct conn *c = xcalloc(1, sizeof(*c));
-    c->srv = srv;
-    c->refs = 1;
-    struct ucred cred;
-    socklen_t clen = sizeof(cred);
-    c->admin = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 &&
-               (cred.uid == 0 || cred.uid == geteuid());
-    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
-    /* Never buffer more than one largest frame ahead. */
-    bufferevent_setwatermark(c->bev, EV_READ, 0,
-                             (size_t)srv->cfg->auth_max_request + IPC_HEADER_SIZE);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    c->next = srv->conns;
-    if (c->next)
-        c->next->prev = c;
-    srv->conns = c;
-    srv->n_conns++;
+    const char *why = NULL;
+    struct auth_wire_request w;
+    if (auth_proto_get_request(f->payload, f->len, (size_t)srv->cfg->auth_max_credential_length, &w,
+                               &why) != 0)
+        return why;
+    handle_request(srv, c, &w);
+    return NULL;
 }
+
+static void on_conn_close(void *arg, struct ipc_conn *c)
+{
+    struct auth_server *srv = arg;
+    /* Its failures were counted already; nobody is left to hear the late answers. */
+    for (struct job *j = srv->waiting, *next; j; j = next) {
+        next = j->wnext;
+        if (j->conn == c) {
+            waiting_remove(j);
+            job_free(j);
+        }
+    }
+}
+
+static const struct ipc_route auth_routes[] = {
+    {IPC_AUTH_REQUEST, on_request},
+    {IPC_AUTH_ADMIN_REQUEST, on_admin},
+    {0, NULL},
+};
 
 /* ---- start, status, stop ---- */
-
-static int listen_socket(struct auth_server *srv)
-{
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(srv->sock_path) >= sizeof(sun.sun_path))
-        log_fatal(EX_CONFIG, "auth socket path too long: %s", srv->sock_path);
-    memcpy(sun.sun_path, srv->sock_path, strlen(srv->sock_path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        log_fatal(EX_OSERR, "socket: %s", strerror(errno));
-    unlink(srv->sock_path);
-    /* 0600 and the wharf user's: only its processes (every worker) may connect. */
-    mode_t old = umask(0177);
-    int r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-    umask(old);
-    if (r != 0 || listen(fd, 128) != 0)
-        log_fatal(EX_CANTCREAT, "cannot listen on %s: %s", srv->sock_path, strerror(errno));
-    uid_t uid;
-    gid_t gid;
-    if (geteuid() == 0 &&
-        (!datadir_wharf_ids(srv->cfg, &uid, &gid) || chown(srv->sock_path, uid, gid) != 0))
-        log_fatal(EX_CANTCREAT, "cannot give %s to %s: %s", srv->sock_path, srv->cfg->wharf_user,
-                  strerror(errno));
-    return fd;
-}
 
 /* Hashes kept with the accounts by an older Wharf move to the credential database. */
 static void move_old_hashes(const struct wharf_config *cfg)
@@ -704,8 +529,10 @@ static void move_old_hashes(const struct wharf_config *cfg)
 static void status_cb(void *arg, json_t *obj)
 {
     struct auth_server *srv = arg;
-    json_object_set_new(obj, "connections", json_integer((json_int_t)srv->n_conns));
-    json_object_set_new(obj, "checks_in_flight", json_integer((json_int_t)srv->in_flight));
+    json_object_set_new(obj, "connections",
+                        json_integer((json_int_t)ipc_service_connections(srv->service)));
+    json_object_set_new(obj, "checks_in_flight",
+                        json_integer((json_int_t)offload_in_flight(srv->crypt)));
     json_object_set_new(obj, "requests_held", json_integer((json_int_t)srv->pending));
     json_object_set_new(
         obj, "ratelimit_entries",
@@ -716,11 +543,8 @@ static void status_cb(void *arg, json_t *obj)
 
 static void stop(struct auth_server *srv)
 {
-    if (srv->listener) {
-        evconnlistener_free(srv->listener);
-        srv->listener = NULL;
-        unlink(srv->sock_path);
-    }
+    if (srv->service)
+        ipc_service_unlisten(srv->service, true);
     event_base_loopexit(srv->base, NULL);
 }
 
@@ -753,16 +577,12 @@ static void make_dummy_hash(struct auth_server *srv)
 
 static void drain_jobs(struct auth_server *srv)
 {
-    pthread_mutex_lock(&srv->mu);
+    /* The checks still queued or running finish, unanswered, and every job
+     * left waiting out its delay goes too. */
     srv->stopping = true;
-    pthread_cond_broadcast(&srv->cv);
-    pthread_mutex_unlock(&srv->mu);
-    for (size_t i = 0; i < srv->n_threads; i++)
-        pthread_join(srv->threads[i], NULL);
-    /* Every job left is either finished in the pipe or waiting on its timer. */
+    offload_free(srv->crypt);
+    srv->crypt = NULL;
     struct job *j;
-    while (read(srv->done_pipe[0], &j, sizeof(j)) == (ssize_t)sizeof(j))
-        job_free(j);
     while ((j = srv->waiting) != NULL) {
         waiting_remove(j);
         job_free(j);
@@ -782,7 +602,10 @@ int auth_main(struct component_ctx *ctx)
      * one that can read the credentials (doc/architecture.md). */
     move_old_hashes(cfg);
     srv->sock_path = config_data_path(cfg, "run/auth.sock");
-    int fd = listen_socket(srv);
+    /* 0600 and the wharf user's: only its processes (every worker) may connect. */
+    int fd = ipc_service_listen(srv->sock_path, 0600, cfg, &err);
+    if (fd < 0)
+        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
     component_drop_privileges_to(cfg->auth_user);
     signal(SIGPIPE, SIG_IGN);
     srv->dir = directory_open_credentials(cfg, &err);
@@ -798,40 +621,44 @@ int auth_main(struct component_ctx *ctx)
     if (srv->base == NULL)
         log_fatal(EX_OSERR, "event_base_new failed");
 
-    if (pipe2(srv->done_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        log_fatal(EX_OSERR, "pipe: %s", strerror(errno));
-    /* The writers (crypt threads) block when the pipe is full rather than lose a job. */
-    fcntl(srv->done_pipe[1], F_SETFL, 0);
-    srv->done_ev = event_new(srv->base, srv->done_pipe[0], EV_READ | EV_PERSIST, crypt_done, srv);
-    event_add(srv->done_ev, NULL);
-    pthread_mutex_init(&srv->mu, NULL);
-    pthread_cond_init(&srv->cv, NULL);
-    srv->n_threads = (size_t)cfg->auth_threads;
-    srv->threads = xcalloc(srv->n_threads, sizeof(pthread_t));
-    for (size_t i = 0; i < srv->n_threads; i++) {
-        if (pthread_create(&srv->threads[i], NULL, crypt_thread, srv) != 0)
-            log_fatal(EX_OSERR, "cannot start crypt threads");
-    }
+    struct offload_params op = {
+        .name = "crypt",
+        .threads = (size_t)cfg->auth_threads,
+        .max_queued = (size_t)cfg->auth_queue_max,
+        .run = crypt_run,
+        .done = crypt_done,
+        .arg = srv,
+    };
+    srv->crypt = offload_new(srv->base, &op, &err);
+    if (srv->crypt == NULL)
+        log_fatal(EX_OSERR, "%s", buf_cstr(&err));
 
-    srv->listener = evconnlistener_new(srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    struct ipc_service_params sp = {
+        .name = "auth",
+        .path = srv->sock_path,
+        .routes = auth_routes,
+        .max_frame = (size_t)cfg->auth_max_request,
+        .max_conns = (size_t)cfg->auth_max_clients,
+        .max_conns_option = "auth_max_clients",
+        .on_close = on_conn_close,
+        .arg = srv,
+    };
+    srv->service = ipc_service_new(srv->base, fd, &sp);
     struct control_callbacks cb = {.status = status_cb, .shutdown = shutdown_cb, .arg = srv};
     srv->control = control_open(srv->base, ctx, &cb);
     srv->sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
     event_add(srv->sigterm, NULL);
-    log_info("auth: listening on %s with %zu crypt threads", srv->sock_path, srv->n_threads);
+    log_info("auth: listening on %s with %zu crypt threads", srv->sock_path, op.threads);
 
     event_base_dispatch(srv->base);
 
     log_info("auth: stopping");
     stop(srv);
-    while (srv->conns)
-        conn_close(srv->conns);
+    ipc_service_free(srv->service);
+    srv->service = NULL;
     drain_jobs(srv);
-    event_free(srv->done_ev);
     event_free(srv->sigterm);
     control_close(srv->control);
-    close(srv->done_pipe[0]);
-    close(srv->done_pipe[1]);
     directory_close(srv->dir);
     ratelimit_free(srv->rl_ip);
     ratelimit_free(srv->rl_user);
@@ -840,9 +667,6 @@ int auth_main(struct component_ctx *ctx)
     ratelimit_free(srv->bans);
     free(srv->dummy_hash);
     free(srv->sock_path);
-    free(srv->threads);
-    pthread_mutex_destroy(&srv->mu);
-    pthread_cond_destroy(&srv->cv);
     event_base_free(srv->base);
     buf_free(&err);
     return EX_OK;

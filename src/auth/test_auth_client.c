@@ -13,37 +13,20 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/listener.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "auth/auth_client.h"
 #include "auth/auth_proto.h"
 #include "base/alloc.h"
 #include "ipc/frame.h"
-
-struct peer {
-    struct event_base *base;
-    struct evconnlistener *l;
-    struct bufferevent *conns[8];
-    size_t n_conns;
-    unsigned accepted;
-    struct buf held; /* a reply held back until the next request ("fail" waits for one more) */
-    struct bufferevent *held_bev;
-};
+#include "ipc/testpeer.h"
 
 struct fixture {
-    char dir[64];
-    struct wharf_config cfg;
-    struct event_base *base;
-    struct peer peer;
+    struct testpeer peer;
+    struct buf held; /* a reply held back until the next request ("fail" waits for one more) */
+    struct bufferevent *held_bev;
     struct auth_client *client;
 };
 
@@ -63,119 +46,61 @@ static void on_answer(void *arg, enum auth_result r, const char *account)
 
 static void peer_reply(struct bufferevent *bev, uint64_t id, enum auth_result r, const char *acct)
 {
-    struct buf p = BUF_INIT, f = BUF_INIT;
+    struct buf p = BUF_INIT;
     auth_proto_put_reply(&p, id, r, acct);
-    ipc_frame_encode(&f, IPC_AUTH_REPLY, p.data, p.len);
-    bufferevent_write(bev, f.data, f.len);
+    testpeer_send(bev, IPC_AUTH_REPLY, p.data, p.len);
     buf_free(&p);
-    buf_free(&f);
 }
 
-static void peer_drop(struct peer *pe, struct bufferevent *bev)
+static void peer_dropped(void *arg, struct bufferevent *bev)
 {
-    for (size_t i = 0; i < pe->n_conns; i++) {
-        if (pe->conns[i] == bev) {
-            pe->conns[i] = pe->conns[--pe->n_conns];
-            break;
-        }
-    }
-    if (pe->held_bev == bev)
-        pe->held_bev = NULL;
-    bufferevent_free(bev);
+    struct fixture *f = arg;
+    if (f->held_bev == bev)
+        f->held_bev = NULL;
 }
 
-static void peer_read(struct bufferevent *bev, void *arg)
+static void peer_frame(void *arg, struct bufferevent *bev, const struct ipc_frame *fr)
 {
-    struct peer *pe = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    for (;;) {
-        size_t len = evbuffer_get_length(in);
-        const unsigned char *data = evbuffer_pullup(in, (ev_ssize_t)len);
-        struct ipc_frame f;
-        size_t used;
-        if (len < IPC_HEADER_SIZE || ipc_frame_parse(data, len, 65536, &f, &used) != IPC_PARSE_OK)
-            return;
-        struct auth_wire_request w;
-        const char *why;
-        assert_int_equal(f.type, IPC_AUTH_REQUEST);
-        assert_int_equal(auth_proto_get_request(f.payload, f.len, 1024, &w, &why), 0);
-        char *user = slice_strdup(w.username);
-        uint64_t id = w.id;
-        evbuffer_drain(in, used);
-        if (pe->held_bev == bev) { /* the held "fail" goes after this request's answer */
-            if (strcmp(user, "ok") == 0)
-                peer_reply(bev, id, AUTH_OK, "ok@example.org");
-            bufferevent_write(bev, pe->held.data, pe->held.len);
-            pe->held_bev = NULL;
-            free(user);
-            continue;
-        }
-        if (strcmp(user, "ok") == 0) {
+    struct fixture *f = arg;
+    struct auth_wire_request w;
+    const char *why;
+    assert_int_equal(fr->type, IPC_AUTH_REQUEST);
+    assert_int_equal(auth_proto_get_request(fr->payload, fr->len, 1024, &w, &why), 0);
+    char *user = slice_strdup(w.username);
+    uint64_t id = w.id;
+    if (f->held_bev == bev) { /* the held "fail" goes after this request's answer */
+        if (strcmp(user, "ok") == 0)
             peer_reply(bev, id, AUTH_OK, "ok@example.org");
-        } else if (strcmp(user, "fail") == 0) {
-            struct buf p = BUF_INIT;
-            buf_reset(&pe->held);
-            auth_proto_put_reply(&p, id, AUTH_FAILED, "");
-            ipc_frame_encode(&pe->held, IPC_AUTH_REPLY, p.data, p.len);
-            buf_free(&p);
-            pe->held_bev = bev;
-        } else if (strcmp(user, "close") == 0) {
-            free(user);
-            peer_drop(pe, bev);
-            return;
-        } else if (strcmp(user, "garbage") == 0) {
-            bufferevent_write(bev, "\0\0\0\4\0\1\0\0xxxx", 12); /* a HELLO, not a reply */
-        }                                                       /* "silent": nothing */
-        free(user);
-    }
-}
-
-static void peer_event(struct bufferevent *bev, short what, void *arg)
-{
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        peer_drop(arg, bev);
-}
-
-static void peer_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int n,
-                        void *arg)
-{
-    struct peer *pe = arg;
-    struct bufferevent *bev = bufferevent_socket_new(pe->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_setcb(bev, peer_read, NULL, peer_event, pe);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
-    assert_true(pe->n_conns < 8);
-    pe->conns[pe->n_conns++] = bev;
-    pe->accepted++;
+        bufferevent_write(bev, f->held.data, f->held.len);
+        f->held_bev = NULL;
+    } else if (strcmp(user, "ok") == 0) {
+        peer_reply(bev, id, AUTH_OK, "ok@example.org");
+    } else if (strcmp(user, "fail") == 0) {
+        struct buf p = BUF_INIT;
+        buf_reset(&f->held);
+        auth_proto_put_reply(&p, id, AUTH_FAILED, "");
+        ipc_frame_encode(&f->held, IPC_AUTH_REPLY, p.data, p.len);
+        buf_free(&p);
+        f->held_bev = bev;
+    } else if (strcmp(user, "close") == 0) {
+        testpeer_drop(&f->peer, bev);
+    } else if (strcmp(user, "garbage") == 0) {
+        bufferevent_write(bev, "\0\0\0\4\0\1\0\0xxxx", 12); /* a HELLO, not a reply */
+    }                                                       /* "silent": nothing */
+    free(user);
 }
 
 static void peer_listen(struct fixture *f)
 {
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/run/auth.sock", f->dir);
-    f->peer.base = f->base;
-    f->peer.l = evconnlistener_new_bind(f->base, peer_accept, &f->peer,
-                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
-                                        (struct sockaddr *)&sun, sizeof(sun));
-    assert_non_null(f->peer.l);
+    testpeer_listen(&f->peer, "auth.sock", peer_frame, f);
+    f->peer.on_drop = peer_dropped;
 }
 
 static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/wharf-authcl-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    struct buf path = BUF_INIT, text = BUF_INIT, err = BUF_INIT;
-    buf_printf(&path, "%s/run", f->dir);
-    assert_int_equal(mkdir(path.data, 0700), 0);
-    buf_printf(&text, "data_directory = %s\nauth_client_timeout = 1s\n", f->dir);
-    config_init(&f->cfg);
-    assert_int_equal(config_load_string(&f->cfg, "test", text.data, &err), 0);
-    assert_int_equal(config_finalize(&f->cfg, &err), 0);
-    f->base = event_base_new();
-    f->client = auth_client_new(f->base, &f->cfg);
-    buf_free(&path);
-    buf_free(&text);
-    buf_free(&err);
+    testpeer_setup(&f->peer, "auth_client_timeout = 1s\n");
+    f->client = auth_client_new(f->peer.base, &f->peer.cfg);
     *state = f;
     return 0;
 }
@@ -184,21 +109,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     auth_client_free(f->client);
-    while (f->peer.n_conns)
-        peer_drop(&f->peer, f->peer.conns[0]);
-    if (f->peer.l)
-        evconnlistener_free(f->peer.l);
-    buf_free(&f->peer.held);
-    event_base_free(f->base);
-    struct buf p = BUF_INIT;
-    buf_printf(&p, "%s/run/auth.sock", f->dir);
-    unlink(p.data);
-    buf_reset(&p);
-    buf_printf(&p, "%s/run", f->dir);
-    rmdir(p.data);
-    rmdir(f->dir);
-    buf_free(&p);
-    config_free(&f->cfg);
+    testpeer_teardown(&f->peer);
+    buf_free(&f->held);
     free(f);
     return 0;
 }
@@ -215,19 +127,26 @@ static void *ask(struct fixture *f, const char *user, struct answer *a)
     return auth_client_check(f->client, &req, on_answer, a);
 }
 
+struct answers {
+    struct answer *a;
+    size_t n;
+};
+
+static bool all_answered(void *ctx)
+{
+    struct answers *w = ctx;
+    for (size_t k = 0; k < w->n; k++) {
+        if (w->a[k].calls == 0)
+            return false;
+    }
+    return true;
+}
+
 /* Runs the loop until every answer has come or 5 s have passed. */
 static void run_until(struct fixture *f, struct answer *a, size_t n)
 {
-    for (int i = 0; i < 500; i++) {
-        size_t done = 0;
-        for (size_t k = 0; k < n; k++)
-            done += a[k].calls > 0;
-        if (done == n)
-            return;
-        struct timeval tick = {0, 10000};
-        event_base_loopexit(f->base, &tick);
-        event_base_dispatch(f->base);
-    }
+    struct answers w = {a, n};
+    testpeer_run_until(&f->peer, all_answered, &w);
 }
 
 static void test_answers_out_of_order(void **state)
@@ -307,9 +226,7 @@ static void test_cancel(void **state)
     auth_client_cancel(f->client, h);
     run_until(f, &a[1], 1);
     /* Let the cancelled one's reply arrive too. */
-    struct timeval tick = {0, 100000};
-    event_base_loopexit(f->base, &tick);
-    event_base_dispatch(f->base);
+    testpeer_run_for(&f->peer, 100);
     assert_int_equal(a[0].calls, 0);
     assert_int_equal(a[1].calls, 1);
     assert_int_equal(a[1].result, AUTH_OK);

@@ -23,17 +23,12 @@
 #include "ipc/channel.h"
 #include "ipc/control.h"
 #include "ipc/frame.h"
+#include "ipc/service.h"
 
-#include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/listener.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -42,41 +37,17 @@
 /* Past this much unsent output, a client's further lookups wait until it reads. */
 #define DIRECTORY_SERVER_MAX_OUTPUT (4u << 20)
 
-struct dconn {
-    struct dserver *srv;
-    struct bufferevent *bev;
-    struct dconn *prev, *next;
-};
-
 struct dserver {
     const struct wharf_config *cfg;
     struct event_base *base;
     struct directory *dir;
-    struct evconnlistener *listener;
+    struct ipc_service *service; /* directory.sock */
     char *sock_path;
-    struct dconn *conns;
-    size_t n_conns;
     uint64_t answered, tempfails;
     struct control *control;
     struct event *sigterm;
     bool draining; /* shut down: answer the workers still connected, then exit */
 };
-
-static void dconn_close(struct dconn *c)
-{
-    struct dserver *srv = c->srv;
-    bufferevent_free(c->bev);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    srv->n_conns--;
-    free(c);
-    if (srv->draining && srv->n_conns == 0)
-        event_base_loopexit(srv->base, NULL);
-}
 
 /* Fills a from the directory; a->status TEMPFAIL when it cannot say. */
 static void lookup(struct dserver *srv, enum directory_query q, const char *key,
@@ -131,138 +102,55 @@ static void lookup(struct dserver *srv, enum directory_query q, const char *key,
     }
 }
 
-static void dconn_read(struct bufferevent *bev, void *arg);
-
-static void dconn_write(struct bufferevent *bev, void *arg)
-{
-    /* The output drained below the mark: go on with lookups held back. */
-    bufferevent_setcb(bev, dconn_read, NULL, NULL, arg);
-    bufferevent_enable(bev, EV_READ);
-    dconn_read(bev, arg);
-}
-
-static void dconn_event(struct bufferevent *bev, short what, void *arg);
-
-static void dconn_read(struct bufferevent *bev, void *arg)
-{
-    struct dconn *c = arg;
-    struct dserver *srv = c->srv;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    for (;;) {
-        if (evbuffer_get_length(bufferevent_get_output(bev)) > DIRECTORY_SERVER_MAX_OUTPUT) {
-            bufferevent_disable(bev, EV_READ);
-            bufferevent_setwatermark(bev, EV_WRITE, DIRECTORY_SERVER_MAX_OUTPUT / 2, 0);
-            bufferevent_setcb(bev, dconn_read, dconn_write, dconn_event, c);
-            return;
-        }
-        struct ipc_frame f;
-        size_t used;
-        enum ipc_parse_result r = ipc_evbuffer_frame(in, DIRECTORY_SERVER_MAX_REQUEST, &f, &used);
-        if (r == IPC_PARSE_NEED_MORE)
-            return;
-        const char *why = NULL;
-        uint64_t id = 0;
-        enum directory_query q = DIRECTORY_Q_RECIPIENT;
-        struct slice key = {0};
-        if (r == IPC_PARSE_ERROR)
-            why = "oversized frame or non-zero flags";
-        else if (f.type != IPC_DIRECTORY_LOOKUP)
-            why = "unexpected frame type";
-        else
-            directory_proto_get_lookup(f.payload, f.len, &id, &q, &key, &why);
-        if (why != NULL) {
-            log_warning("directory: closing client connection: %s (type %u)", why,
-                        r == IPC_PARSE_OK ? f.type : 0);
-            dconn_close(c);
-            return;
-        }
-        char *k = slice_strdup(key);
-        evbuffer_drain(in, used);
-        struct directory_answer a = {0};
-        lookup(srv, q, k, &a);
-        free(k);
-        srv->answered++;
-        if (a.status != DIRECTORY_LOOKUP_OK)
-            srv->tempfails++;
-        struct buf payload = BUF_INIT, frame = BUF_INIT;
-        directory_proto_put_answer(&payload, id, &a);
-        ipc_frame_encode(&frame, IPC_DIRECTORY_ANSWER, payload.data, payload.len);
-        bufferevent_write(bev, frame.data, frame.len);
-        buf_free(&payload);
-        buf_free(&frame);
-        directory_answer_free(&a);
-    }
-}
-
-static void dconn_event(struct bufferevent *bev, short what, void *arg)
-{
-    struct dconn *c = arg;
-    if (what & BEV_EVENT_EOF) {
-        if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-            log_warning("directory: client closed the connection inside a frame (short frame)");
-        dconn_close(c);
-    } else if (what & BEV_EVENT_ERROR) {
-        dconn_close(c);
-    }
-}
-
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int socklen, void *arg)
+static const char *on_lookup(void *arg, struct ipc_conn *c, const struct ipc_frame *f)
 {
     struct dserver *srv = arg;
-    if (srv->n_conns >= (size_t)srv->cfg->directory_max_clients) {
-        log_warning("directory: %zu connections (directory_max_clients); refusing one",
-                    srv->n_conns);
-        close(fd);
-        return;
-    }
-    struct dconn *c = xcalloc(1, sizeof(*c));
-    c->srv = srv;
-    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_setcb(c->bev, dconn_read, NULL, dconn_event, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, DIRECTORY_SERVER_MAX_REQUEST + IPC_HEADER_SIZE);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    c->next = srv->conns;
-    if (c->next)
-        c->next->prev = c;
-    srv->conns = c;
-    srv->n_conns++;
+    const char *why = NULL;
+    uint64_t id = 0;
+    enum directory_query q = DIRECTORY_Q_RECIPIENT;
+    struct slice key = {0};
+    if (directory_proto_get_lookup(f->payload, f->len, &id, &q, &key, &why) != 0)
+        return why;
+    char *k = slice_strdup(key);
+    struct directory_answer a = {0};
+    lookup(srv, q, k, &a);
+    free(k);
+    srv->answered++;
+    if (a.status != DIRECTORY_LOOKUP_OK)
+        srv->tempfails++;
+    struct buf payload = BUF_INIT;
+    directory_proto_put_answer(&payload, id, &a);
+    ipc_conn_send(c, IPC_DIRECTORY_ANSWER, payload.data, payload.len);
+    buf_free(&payload);
+    directory_answer_free(&a);
+    return NULL;
 }
 
-static int listen_socket(struct dserver *srv)
+static void on_conn_close(void *arg, struct ipc_conn *c)
 {
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(srv->sock_path) >= sizeof(sun.sun_path))
-        log_fatal(EX_CONFIG, "directory socket path too long: %s", srv->sock_path);
-    memcpy(sun.sun_path, srv->sock_path, strlen(srv->sock_path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        log_fatal(EX_OSERR, "socket: %s", strerror(errno));
-    unlink(srv->sock_path);
-    /* 0600: only the wharf user's processes (the workers) may connect. */
-    mode_t old = umask(0177);
-    int r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-    umask(old);
-    if (r != 0 || listen(fd, 128) != 0)
-        log_fatal(EX_CANTCREAT, "cannot listen on %s: %s", srv->sock_path, strerror(errno));
-    return fd;
+    struct dserver *srv = arg;
+    if (srv->draining && ipc_service_connections(srv->service) == 0)
+        event_base_loopexit(srv->base, NULL);
 }
+
+static const struct ipc_route directory_routes[] = {
+    {IPC_DIRECTORY_LOOKUP, on_lookup},
+    {0, NULL},
+};
 
 static void status_cb(void *arg, json_t *obj)
 {
     struct dserver *srv = arg;
-    json_object_set_new(obj, "connections", json_integer((json_int_t)srv->n_conns));
+    json_object_set_new(obj, "connections",
+                        json_integer((json_int_t)ipc_service_connections(srv->service)));
     json_object_set_new(obj, "lookups", json_integer((json_int_t)srv->answered));
     json_object_set_new(obj, "tempfails", json_integer((json_int_t)srv->tempfails));
 }
 
 static void stop(struct dserver *srv)
 {
-    if (srv->listener) {
-        evconnlistener_free(srv->listener);
-        srv->listener = NULL;
-        unlink(srv->sock_path);
-    }
+    if (srv->service)
+        ipc_service_unlisten(srv->service, true);
     event_base_loopexit(srv->base, NULL);
 }
 
@@ -273,15 +161,12 @@ static void shutdown_cb(void *arg, int64_t deadline_ms)
      * until they are all gone or the deadline passes. The socket's name is
      * left alone: a new generation may have bound it already. */
     struct dserver *srv = arg;
-    if (srv->listener) {
-        evconnlistener_free(srv->listener);
-        srv->listener = NULL;
-    }
+    ipc_service_unlisten(srv->service, false);
     srv->draining = true;
     int64_t left = deadline_ms - monotonic_ms();
     struct timeval tv = {left > 0 ? (time_t)(left / 1000) : 0,
                          left > 0 ? (suseconds_t)(left % 1000) * 1000 : 0};
-    event_base_loopexit(srv->base, srv->n_conns ? &tv : NULL);
+    event_base_loopexit(srv->base, ipc_service_connections(srv->service) ? &tv : NULL);
 }
 
 static void on_sigterm(evutil_socket_t fd, short what, void *arg)
@@ -306,8 +191,22 @@ int directory_main(struct component_ctx *ctx)
     if (srv->base == NULL)
         log_fatal(EX_OSERR, "event_base_new failed");
     srv->sock_path = config_data_path(cfg, "run/directory.sock");
-    int fd = listen_socket(srv);
-    srv->listener = evconnlistener_new(srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    /* 0600: only the wharf user's processes (the workers) may connect. */
+    int fd = ipc_service_listen(srv->sock_path, 0600, NULL, &err);
+    if (fd < 0)
+        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
+    struct ipc_service_params sp = {
+        .name = "directory",
+        .path = srv->sock_path,
+        .routes = directory_routes,
+        .max_frame = DIRECTORY_SERVER_MAX_REQUEST,
+        .max_conns = (size_t)cfg->directory_max_clients,
+        .max_conns_option = "directory_max_clients",
+        .max_output = DIRECTORY_SERVER_MAX_OUTPUT,
+        .on_close = on_conn_close,
+        .arg = srv,
+    };
+    srv->service = ipc_service_new(srv->base, fd, &sp);
     struct control_callbacks cb = {.status = status_cb, .shutdown = shutdown_cb, .arg = srv};
     srv->control = control_open(srv->base, ctx, &cb);
     srv->sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
@@ -318,8 +217,9 @@ int directory_main(struct component_ctx *ctx)
 
     log_info("directory: stopping");
     stop(srv);
-    while (srv->conns)
-        dconn_close(srv->conns);
+    srv->draining = false;
+    ipc_service_free(srv->service);
+    srv->service = NULL;
     event_free(srv->sigterm);
     control_close(srv->control);
     directory_close(srv->dir);

@@ -12,28 +12,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/listener.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "base/alloc.h"
 #include "directory/directory_client.h"
-#include "ipc/channel.h"
 #include "ipc/frame.h"
+#include "ipc/testpeer.h"
 
 struct fixture {
-    char dir[64];
-    struct wharf_config cfg;
-    struct event_base *base;
-    struct evconnlistener *l;
-    struct bufferevent *conn;
+    struct testpeer peer;
     unsigned requests; /* lookups the peer received */
     struct directory_client *client;
 };
@@ -54,77 +43,42 @@ static void on_answer(void *arg, const struct directory_answer *a)
     snprintf(r->target, sizeof(r->target), "%s", a->n_targets ? a->accounts[0] : "");
 }
 
-static void peer_read(struct bufferevent *bev, void *arg)
+static void peer_frame(void *arg, struct bufferevent *bev, const struct ipc_frame *fr)
 {
     struct fixture *f = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    struct ipc_frame fr;
-    size_t used;
-    while (ipc_evbuffer_frame(in, 4096, &fr, &used) == IPC_PARSE_OK) {
-        uint64_t id;
-        enum directory_query q;
-        struct slice key;
-        const char *why;
-        assert_int_equal(fr.type, IPC_DIRECTORY_LOOKUP);
-        assert_int_equal(directory_proto_get_lookup(fr.payload, fr.len, &id, &q, &key, &why), 0);
-        char *k = slice_strdup(key);
-        evbuffer_drain(in, used);
-        f->requests++;
-        if (strcmp(k, "silent@x") != 0) {
-            struct directory_answer a = {0};
-            char *folder = (char *)"";
-            a.kind = strcmp(k, "nobody@x") == 0 ? DIRECTORY_NO_SUCH_USER : DIRECTORY_LOCAL;
-            if (a.kind == DIRECTORY_LOCAL) {
-                a.n_targets = 1;
-                a.accounts = &k;
-                a.folders = &folder;
-            }
-            struct buf p = BUF_INIT, out = BUF_INIT;
-            directory_proto_put_answer(&p, id, &a);
-            ipc_frame_encode(&out, IPC_DIRECTORY_ANSWER, p.data, p.len);
-            bufferevent_write(bev, out.data, out.len);
-            buf_free(&p);
-            buf_free(&out);
+    uint64_t id;
+    enum directory_query q;
+    struct slice key;
+    const char *why;
+    assert_int_equal(fr->type, IPC_DIRECTORY_LOOKUP);
+    assert_int_equal(directory_proto_get_lookup(fr->payload, fr->len, &id, &q, &key, &why), 0);
+    char *k = slice_strdup(key);
+    f->requests++;
+    if (strcmp(k, "silent@x") != 0) {
+        struct directory_answer a = {0};
+        char *folder = (char *)"";
+        a.kind = strcmp(k, "nobody@x") == 0 ? DIRECTORY_NO_SUCH_USER : DIRECTORY_LOCAL;
+        if (a.kind == DIRECTORY_LOCAL) {
+            a.n_targets = 1;
+            a.accounts = &k;
+            a.folders = &folder;
         }
-        free(k);
+        struct buf p = BUF_INIT;
+        directory_proto_put_answer(&p, id, &a);
+        testpeer_send(bev, IPC_DIRECTORY_ANSWER, p.data, p.len);
+        buf_free(&p);
     }
-}
-
-static void peer_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                        int socklen, void *arg)
-{
-    struct fixture *f = arg;
-    assert_null(f->conn);
-    f->conn = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_setcb(f->conn, peer_read, NULL, NULL, f);
-    bufferevent_enable(f->conn, EV_READ | EV_WRITE);
+    free(k);
 }
 
 static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/wharf-dircl-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    struct buf path = BUF_INIT, text = BUF_INIT, err = BUF_INIT;
-    buf_printf(&path, "%s/run", f->dir);
-    assert_int_equal(mkdir(path.data, 0700), 0);
-    buf_printf(&text,
-               "data_directory = %s\ndirectory_client_timeout = 200ms\n"
-               "directory_client_queue_max = 2\ndirectory_client_negative_ttl = 1h\n",
-               f->dir);
-    config_init(&f->cfg);
-    assert_int_equal(config_load_string(&f->cfg, "test", text.data, &err), 0);
-    assert_int_equal(config_finalize(&f->cfg, &err), 0);
-    f->base = event_base_new();
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/run/directory.sock", f->dir);
-    f->l = evconnlistener_new_bind(f->base, peer_accept, f, LEV_OPT_CLOSE_ON_FREE, 16,
-                                   (struct sockaddr *)&sun, sizeof(sun));
-    assert_non_null(f->l);
-    f->client = directory_client_new(f->base, &f->cfg);
-    buf_free(&path);
-    buf_free(&text);
-    buf_free(&err);
+    testpeer_setup(&f->peer,
+                   "directory_client_timeout = 200ms\n"
+                   "directory_client_queue_max = 2\ndirectory_client_negative_ttl = 1h\n");
+    testpeer_listen(&f->peer, "directory.sock", peer_frame, f);
+    f->client = directory_client_new(f->peer.base, &f->peer.cfg);
     *state = f;
     return 0;
 }
@@ -133,35 +87,32 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     directory_client_free(f->client);
-    if (f->conn)
-        bufferevent_free(f->conn);
-    evconnlistener_free(f->l);
-    event_base_free(f->base);
-    struct buf p = BUF_INIT;
-    buf_printf(&p, "%s/run/directory.sock", f->dir);
-    unlink(p.data);
-    buf_reset(&p);
-    buf_printf(&p, "%s/run", f->dir);
-    rmdir(p.data);
-    rmdir(f->dir);
-    buf_free(&p);
-    config_free(&f->cfg);
+    testpeer_teardown(&f->peer);
     free(f);
     return 0;
+}
+
+struct answers {
+    struct answer *a;
+    size_t n;
+};
+
+static bool all_answered(void *ctx)
+{
+    struct answers *w = ctx;
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->a[i].calls == 0)
+            return false;
+    }
+    return true;
 }
 
 /* Runs the loop until every answer has its call. */
 static void run_until(struct fixture *f, struct answer *a, size_t n)
 {
-    for (int spins = 0; spins < 1000; spins++) {
-        size_t done = 0;
-        for (size_t i = 0; i < n; i++)
-            done += a[i].calls > 0;
-        if (done == n)
-            return;
-        event_base_loop(f->base, EVLOOP_ONCE);
-    }
-    fail_msg("answers did not come");
+    struct answers w = {a, n};
+    if (!testpeer_run_until(&f->peer, all_answered, &w))
+        fail_msg("answers did not come");
 }
 
 static void test_answers_are_cached(void **state)
@@ -224,8 +175,8 @@ static void test_peek_and_cancel(void **state)
     directory_client_lookup(f->client, DIRECTORY_Q_ACCOUNT, "carol@x", on_answer, &a);
     run_until(f, &a, 1);
     while (f->requests < 2)
-        event_base_loop(f->base, EVLOOP_ONCE);
-    event_base_loop(f->base, EVLOOP_NONBLOCK);
+        event_base_loop(f->peer.base, EVLOOP_ONCE);
+    event_base_loop(f->peer.base, EVLOOP_NONBLOCK);
     assert_int_equal(gone.calls, 0);
     assert_int_equal(directory_client_peek(f->client, DIRECTORY_Q_ACCOUNT, "carol@x", &got), 1);
     assert_int_equal(got.kind, DIRECTORY_LOCAL);

@@ -23,7 +23,22 @@ struct ipc_channel {
     bool dead;     /* freed while busy: destroyed when the last callback returns */
     bool closed;   /* on_close already called */
     bool closing;  /* close_after_flush pending */
+    bool paused;   /* the user stopped reading (ipc_channel_set_reading) */
+    bool out_full; /* more than max_output unsent: frames wait until the peer reads */
+    size_t max_output;
+    const char *error; /* why the peer's side was refused, for the log */
 };
+
+/* Reads while neither the user nor a full output holds the channel back. */
+static void channel_update_reading(struct ipc_channel *ch)
+{
+    if (ch->closed || ch->closing)
+        return;
+    if (ch->paused || ch->out_full)
+        bufferevent_disable(ch->bev, EV_READ);
+    else
+        bufferevent_enable(ch->bev, EV_READ);
+}
 
 static void channel_destroy(struct ipc_channel *ch)
 {
@@ -77,14 +92,24 @@ enum ipc_parse_result ipc_evbuffer_frame(struct evbuffer *in, size_t max_payload
 static bool channel_drain(struct ipc_channel *ch)
 {
     struct evbuffer *in = bufferevent_get_input(ch->bev);
-    while (!ch->closed && !ch->closing) {
+    while (!ch->closed && !ch->closing && !ch->paused) {
+        if (ch->max_output > 0 &&
+            evbuffer_get_length(bufferevent_get_output(ch->bev)) > ch->max_output) {
+            /* The peer does not read its answers: ask no more until it has read half. */
+            ch->out_full = true;
+            bufferevent_setwatermark(ch->bev, EV_WRITE, ch->max_output / 2, 0);
+            channel_update_reading(ch);
+            return false;
+        }
         struct ipc_frame f;
         size_t used;
         enum ipc_parse_result r = ipc_evbuffer_frame(in, ch->max_payload, &f, &used);
         if (r == IPC_PARSE_NEED_MORE)
             return false;
-        if (r != IPC_PARSE_OK)
+        if (r != IPC_PARSE_OK) {
+            ch->error = "oversized frame or non-zero flags";
             return channel_fail(ch);
+        }
         ch->busy++;
         ch->on_frame(ch->arg, &f);
         if (channel_release(ch))
@@ -102,18 +127,31 @@ static void channel_read_cb(struct bufferevent *bev, void *arg)
 static void channel_write_cb(struct bufferevent *bev, void *arg)
 {
     struct ipc_channel *ch = arg;
-    if (ch->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (ch->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
         channel_fail(ch);
+        return;
+    }
+    if (ch->out_full && evbuffer_get_length(bufferevent_get_output(bev)) <= ch->max_output / 2) {
+        ch->out_full = false;
+        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        channel_update_reading(ch);
+        channel_drain(ch); /* frames held back meanwhile */
+    }
 }
 
 static void channel_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct ipc_channel *ch = arg;
-    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
         return;
     /* Frames that arrived before the EOF are handled first. */
-    if (!(what & BEV_EVENT_ERROR) && channel_drain(ch))
-        return;
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+        if (channel_drain(ch))
+            return;
+        if (!ch->closed && !ch->paused && !ch->out_full &&
+            evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+            ch->error = "the peer closed the connection inside a frame (short frame)";
+    }
     channel_fail(ch);
 }
 
@@ -131,6 +169,8 @@ struct ipc_channel *ipc_channel_new(struct event_base *base, int fd, size_t max_
     ch->on_close = on_close;
     ch->arg = arg;
     bufferevent_setcb(ch->bev, channel_read_cb, channel_write_cb, channel_event_cb, ch);
+    /* Never buffer more than one largest frame ahead. */
+    bufferevent_setwatermark(ch->bev, EV_READ, 0, max_payload + IPC_HEADER_SIZE);
     bufferevent_enable(ch->bev, EV_READ | EV_WRITE);
     return ch;
 }
@@ -139,10 +179,19 @@ void ipc_channel_send(struct ipc_channel *ch, uint16_t type, const void *payload
 {
     if (ch->closed || ch->closing)
         return;
-    struct buf b = BUF_INIT;
-    ipc_frame_encode(&b, type, payload, len);
-    bufferevent_write(ch->bev, b.data, b.len);
-    buf_free(&b);
+    /* Header and payload go straight to the socket's buffer: no copy of the
+     * payload (a password, a message) is left behind in ours. */
+    unsigned char hdr[IPC_HEADER_SIZE] = {(unsigned char)(len >> 24),
+                                          (unsigned char)(len >> 16),
+                                          (unsigned char)(len >> 8),
+                                          (unsigned char)len,
+                                          (unsigned char)(type >> 8),
+                                          (unsigned char)type,
+                                          0,
+                                          0};
+    bufferevent_write(ch->bev, hdr, sizeof(hdr));
+    if (len > 0)
+        bufferevent_write(ch->bev, payload, len);
 }
 
 void ipc_channel_close_after_flush(struct ipc_channel *ch)
@@ -169,4 +218,33 @@ void ipc_channel_free(struct ipc_channel *ch)
 int ipc_channel_fd(const struct ipc_channel *ch)
 {
     return (int)bufferevent_getfd(ch->bev);
+}
+
+const char *ipc_channel_error(const struct ipc_channel *ch)
+{
+    return ch->error;
+}
+
+void ipc_channel_set_reading(struct ipc_channel *ch, bool on)
+{
+    if (ch->paused == !on)
+        return;
+    ch->paused = !on;
+    channel_update_reading(ch);
+    if (on) {
+        ch->busy++;
+        channel_drain(ch); /* frames that came in while paused */
+        channel_release(ch);
+    }
+}
+
+void ipc_channel_set_max_output(struct ipc_channel *ch, size_t max)
+{
+    ch->max_output = max;
+}
+
+void ipc_channel_set_timeout(struct ipc_channel *ch, int secs)
+{
+    struct timeval tv = {secs, 0};
+    bufferevent_set_timeouts(ch->bev, secs > 0 ? &tv : NULL, secs > 0 ? &tv : NULL);
 }

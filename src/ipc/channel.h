@@ -5,8 +5,10 @@
  * whole frames (ipc/frame.h) handed to a callback. Used by the component side
  * of the control protocol (control.c) and by wharfd for every child and every
  * control-socket client. It never interprets a frame: that is its user's job.
- * A malformed or oversized frame, EOF or a socket error ends the channel with
- * one call of the close callback.
+ * A malformed or oversized frame, EOF, a socket error or a timeout ends the
+ * channel with one call of the close callback. It never buffers more than one
+ * largest frame of input ahead. The unix-socket servers and clients build on
+ * it through ipc/service.h and ipc/client.h.
  */
 #ifndef WHARF_IPC_CHANNEL_H
 #define WHARF_IPC_CHANNEL_H
@@ -14,6 +16,7 @@
 #include "ipc/frame.h"
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +38,27 @@ void ipc_channel_close_after_flush(struct ipc_channel *ch);
 /* Closes the socket and frees the channel; safe inside its own callbacks. */
 void ipc_channel_free(struct ipc_channel *ch);
 int ipc_channel_fd(const struct ipc_channel *ch);
+
+/*
+ * Why the channel ended when the peer broke the framing (an oversized or
+ * malformed frame, or EOF inside a frame), for the log; NULL after a clean
+ * EOF, a socket error, a timeout or a local close.
+ */
+const char *ipc_channel_error(const struct ipc_channel *ch);
+/*
+ * Stops (false) or resumes (true) handing frames over, for a peer that may
+ * have one request in progress at a time. Resuming hands over the frames
+ * that arrived meanwhile from inside this call.
+ */
+void ipc_channel_set_reading(struct ipc_channel *ch, bool on);
+/*
+ * Past max bytes of unsent output (0: no limit), further frames wait until
+ * the peer has read half of it: a peer that never reads cannot make us
+ * buffer answers without bound.
+ */
+void ipc_channel_set_max_output(struct ipc_channel *ch, size_t max);
+/* Ends the channel when a read or a pending write makes no progress for secs (0: never). */
+void ipc_channel_set_timeout(struct ipc_channel *ch, int secs);
 
 /*
  * Looks for one complete frame at the start of a libevent input buffer, for

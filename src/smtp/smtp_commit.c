@@ -1,47 +1,67 @@
 /*
- * smtp_commit.c - group commit of spool files (see smtp_commit.h).
+ * smtp_commit.c - group commit of spool files (see smtp_commit.h), on the
+ * worker-thread kit (base/offload.h).
  *
  * Threads: the event loop submits and receives results; one writer thread
- * does the blocking I/O. They share only the two job lists under the mutex,
- * and the loop is woken through a pipe. Must never: touch a session from the
- * writer thread.
+ * does the blocking I/O of every message queued at once. Must never: touch a
+ * session from the writer thread.
  */
 #include "smtp/smtp_commit.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/offload.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 struct smtp_commit_job {
-    struct smtp_commit_job *next;
+    struct offload_job oj;
     struct spool_message *msg;
     bool ok, cancelled;
+    bool first; /* the first of the batch it was written in */
     smtp_commit_cb cb;
     void *arg;
 };
 
 struct smtp_commit {
     const struct wharf_config *cfg;
-    bool threaded;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct smtp_commit_job *todo, **todo_tail; /* loop -> writer */
-    struct smtp_commit_job *done, **done_tail; /* writer -> loop */
-    bool stop;
-    int wake[2];
-    struct event *wake_ev;
+    struct offload *writer;
     uint64_t batches, messages;
 };
 
-static void job_finish(struct smtp_commit_job *j)
+/* In the writer thread (or in submit, unthreaded): one sync for the whole list. */
+static void write_batch(void *arg, struct offload_job *list)
 {
+    struct smtp_commit *c = arg;
+    size_t n = 0;
+    for (struct offload_job *j = list; j; j = j->next)
+        n++;
+    const struct spool_message **msgs = xcalloc(n, sizeof(*msgs));
+    bool *ok = xcalloc(n, sizeof(bool));
+    size_t i = 0;
+    for (struct offload_job *j = list; j; j = j->next)
+        msgs[i++] = OFFLOAD_CONTAINER(j, struct smtp_commit_job, oj)->msg;
+    struct buf err = BUF_INIT;
+    if (spool_write_batch(c->cfg, msgs, n, ok, &err) != 0 || err.len)
+        log_error("spool write failed: %s", buf_cstr(&err));
+    buf_free(&err);
+    i = 0;
+    for (struct offload_job *j = list; j; j = j->next) {
+        struct smtp_commit_job *cj = OFFLOAD_CONTAINER(j, struct smtp_commit_job, oj);
+        cj->ok = ok[i++];
+        cj->first = j == list;
+    }
+    free(msgs);
+    free(ok);
+}
+
+/* In the loop: the message is durable (or failed); tell its session. */
+static void job_finish(void *arg, struct offload_job *oj)
+{
+    struct smtp_commit *c = arg;
+    struct smtp_commit_job *j = OFFLOAD_CONTAINER(oj, struct smtp_commit_job, oj);
+    c->batches += j->first;
+    c->messages += j->ok;
     if (!j->cancelled)
         j->cb(j->arg, j->ok);
     spool_message_free(j->msg);
@@ -49,113 +69,30 @@ static void job_finish(struct smtp_commit_job *j)
     free(j);
 }
 
-static void write_batch(struct smtp_commit *c, struct smtp_commit_job *list)
-{
-    size_t n = 0;
-    for (struct smtp_commit_job *j = list; j; j = j->next)
-        n++;
-    const struct spool_message **msgs = xcalloc(n, sizeof(*msgs));
-    bool *ok = xcalloc(n, sizeof(bool));
-    size_t i = 0;
-    for (struct smtp_commit_job *j = list; j; j = j->next)
-        msgs[i++] = j->msg;
-    struct buf err = BUF_INIT;
-    if (spool_write_batch(c->cfg, msgs, n, ok, &err) != 0 || err.len)
-        log_error("spool write failed: %s", buf_cstr(&err));
-    buf_free(&err);
-    i = 0;
-    for (struct smtp_commit_job *j = list; j; j = j->next)
-        j->ok = ok[i++];
-    free(msgs);
-    free(ok);
-}
-
-static void *writer_main(void *arg)
-{
-    struct smtp_commit *c = arg;
-    pthread_mutex_lock(&c->mu);
-    for (;;) {
-        while (c->todo == NULL && !c->stop)
-            pthread_cond_wait(&c->cv, &c->mu);
-        if (c->todo == NULL && c->stop)
-            break;
-        struct smtp_commit_job *batch = c->todo;
-        c->todo = NULL;
-        c->todo_tail = &c->todo;
-        pthread_mutex_unlock(&c->mu);
-        write_batch(c, batch);
-        pthread_mutex_lock(&c->mu);
-        *c->done_tail = batch;
-        while (*c->done_tail)
-            c->done_tail = &(*c->done_tail)->next;
-        ssize_t w = write(c->wake[1], "x", 1);
-        (void)w;
-    }
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
-}
-
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct smtp_commit *c = arg;
-    char tmp[256];
-    while (fd >= 0 && read(fd, tmp, sizeof(tmp)) > 0)
-        ;
-    pthread_mutex_lock(&c->mu);
-    struct smtp_commit_job *list = c->done;
-    c->done = NULL;
-    c->done_tail = &c->done;
-    pthread_mutex_unlock(&c->mu);
-    if (list)
-        c->batches++;
-    while (list) {
-        struct smtp_commit_job *next = list->next;
-        c->messages += list->ok;
-        job_finish(list);
-        list = next;
-    }
-}
-
 struct smtp_commit *smtp_commit_new(struct event_base *base, const struct wharf_config *cfg,
                                     bool threaded)
 {
     struct smtp_commit *c = xcalloc(1, sizeof(*c));
     c->cfg = cfg;
-    c->threaded = threaded;
-    c->todo_tail = &c->todo;
-    c->done_tail = &c->done;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
-    if (!threaded) {
-        c->wake[0] = c->wake[1] = -1;
-        c->wake_ev = event_new(base, -1, 0, wake_cb, c);
-        return c;
-    }
-    if (pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0)
-        log_fatal(70, "pipe: %s", strerror(errno));
-    c->wake_ev = event_new(base, c->wake[0], EV_READ | EV_PERSIST, wake_cb, c);
-    event_add(c->wake_ev, NULL);
-    if (pthread_create(&c->thread, NULL, writer_main, c) != 0)
-        log_fatal(71, "cannot start the spool writer thread");
+    struct offload_params p = {
+        .name = "spool writer",
+        .threads = threaded ? 1 : 0,
+        .batch = true,
+        .run = write_batch,
+        .done = job_finish,
+        .arg = c,
+    };
+    struct buf err = BUF_INIT;
+    c->writer = offload_new(base, &p, &err);
+    if (c->writer == NULL)
+        log_fatal(71, "%s", buf_cstr(&err));
+    buf_free(&err);
     return c;
 }
 
 void smtp_commit_free(struct smtp_commit *c)
 {
-    if (c->threaded) {
-        pthread_mutex_lock(&c->mu);
-        c->stop = true;
-        pthread_cond_signal(&c->cv);
-        pthread_mutex_unlock(&c->mu);
-        pthread_join(c->thread, NULL);
-        close(c->wake[1]);
-    }
-    wake_cb(c->wake[0], EV_READ, c); /* finish what was written last */
-    event_free(c->wake_ev);
-    if (c->wake[0] >= 0)
-        close(c->wake[0]);
-    pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cv);
+    offload_free(c->writer); /* finishes what was submitted */
     free(c);
 }
 
@@ -166,19 +103,7 @@ struct smtp_commit_job *smtp_commit_submit(struct smtp_commit *c, struct spool_m
     j->msg = msg;
     j->cb = cb;
     j->arg = arg;
-    if (!c->threaded) {
-        /* Written and synced now; the callback still runs from the loop, never inside submit. */
-        write_batch(c, j);
-        *c->done_tail = j;
-        c->done_tail = &j->next;
-        event_active(c->wake_ev, EV_READ, 0);
-        return j;
-    }
-    pthread_mutex_lock(&c->mu);
-    *c->todo_tail = j;
-    c->todo_tail = &j->next;
-    pthread_cond_signal(&c->cv);
-    pthread_mutex_unlock(&c->mu);
+    offload_submit(c->writer, &j->oj); /* unbounded: the sessions are */
     return j;
 }
 
