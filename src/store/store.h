@@ -3,9 +3,11 @@
  * log, quotas usage, public folders and ACLs, over content-addressed blobs.
  *
  * This header is the driver boundary: callers (mta, imap, pop3, http, the
- * wharf command) see only these functions and plain structs. The SQLite (WAL)
- * driver is store_sqlite.c; a PostgreSQL driver implements the same
- * functions. The store is keyed by account name strings ("alice@example.org");
+ * wharf command) see only these functions and plain structs. store.c
+ * dispatches each call to the driver the store_driver option names, through
+ * the table in store_driver.h: the SQLite (WAL) driver is src/store/sqlite/,
+ * and a PostgreSQL driver fills the same table. Nothing here names a type of
+ * a database library. The store is keyed by account name strings ("alice@example.org");
  * accounts live in the directory, and the store never reads password data.
  *
  * Rules the store keeps (and tests pin):
@@ -69,9 +71,10 @@ struct store_options {
 /* The default expunge_hold: longer than any session goes without a NOOP or IDLE in practice. */
 #define STORE_EXPUNGE_HOLD 3600
 
-/* Opens DATA_DIRECTORY/store (created if needed), migrating the schema. */
+/* Opens DATA_DIRECTORY/store (created if needed) with the store_driver option's driver,
+ * migrating the schema. */
 struct store *store_open(const struct wharf_config *cfg, struct buf *err);
-/* Opens a store in dir (metadata store.db and blobs/); NULL opt: defaults. */
+/* Opens a store of the default driver (sqlite) in dir; NULL opt: defaults. */
 struct store *store_open_dir(const char *dir, const struct store_options *opt, struct buf *err);
 /* An in-memory store over a temporary blob folder, removed by store_close (unit tests). */
 struct store *store_open_temporary(struct buf *err);
@@ -138,6 +141,15 @@ int store_subscribe(struct store *s, const char *owner, const char *name, bool o
 int store_subscriptions(struct store *s, const char *owner, char ***names_r, size_t *n_r,
                         struct buf *err);
 void store_names_free(char **names, size_t n);
+
+/*
+ * The account's change state (JMAP's state and /changes, the http push): a
+ * counter that grows in the same transaction as every change to any mailbox
+ * of owner that a client can see (a message delivered, appended, copied,
+ * flagged or expunged; a mailbox created, renamed, deleted or (un)subscribed).
+ * Two equal reads mean nothing changed in between. 0 for an account never seen.
+ */
+int store_account_state(struct store *s, const char *owner, uint64_t *state_r, struct buf *err);
 
 /* ---- messages ---- */
 
@@ -363,6 +375,20 @@ int store_gc(struct store *s, struct buf *err);
 
 /* Forgets dedupe records older than max_age_seconds (their spool files are long gone). */
 int store_dedupe_expire(struct store *s, int64_t max_age_seconds, struct buf *err);
+
+struct store_backup_stats {
+    uint64_t files, bytes;         /* copied */
+    uint64_t linked, linked_bytes; /* hard-linked from the previous backup */
+};
+/*
+ * wharf backup: a consistent copy of the store of DATA_DIRECTORY (the
+ * store_driver option's driver) into the new folder dest/store, taken while
+ * wharfd goes on writing: one snapshot of the metadata, then the bodies it
+ * names. prev (may be NULL): an earlier backup folder whose unchanged body
+ * files are hard-linked instead of copied. Messages go to stderr as well as err.
+ */
+int store_backup(const struct wharf_config *cfg, const char *dest, const char *prev,
+                 struct store_backup_stats *st, struct buf *err);
 
 /*
  * Test hook: called at named points of store_deliver ("blob-synced": bodies
