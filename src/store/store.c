@@ -269,6 +269,20 @@ int store_message_copy(struct store *s, const char *owner, const char *mailbox,
 
 /* ---- dispatch ---- */
 
+int store_mailbox_resolve(struct store *s, const char *owner, const char *name, int64_t *id_r,
+                          struct buf *err)
+{
+    return s->drv->mailbox_resolve(s, owner, name, id_r, err);
+}
+
+/* For the forms that take a name: a missing mailbox goes on as id 0, which the
+ * driver answers as it answers a mailbox gone meanwhile; only an invalid name fails here. */
+static int resolve(struct store *s, const char *owner, const char *name, int64_t *id_r,
+                   struct buf *err)
+{
+    return store_mailbox_resolve(s, owner, name, id_r, err) < 0 ? -1 : 0;
+}
+
 int store_mailbox_list(struct store *s, const char *owner, struct store_mailbox **list_r,
                        size_t *n_r, struct buf *err)
 {
@@ -322,16 +336,43 @@ int store_subscriptions(struct store *s, const char *owner, char ***names_r, siz
     return s->drv->subscriptions(s, owner, names_r, n_r, err);
 }
 
+int store_message_list_id(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                          struct store_message **list_r, size_t *n_r, struct buf *err)
+{
+    return s->drv->message_list(s, owner, mailbox_id, uid_min, list_r, n_r, err);
+}
+
 int store_message_list(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
                        struct store_message **list_r, size_t *n_r, struct buf *err)
 {
-    return s->drv->message_list(s, owner, mailbox, uid_min, list_r, n_r, err);
+    int64_t mailbox_id;
+    if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
+        return -1;
+    return store_message_list_id(s, owner, mailbox_id, uid_min, list_r, n_r, err);
+}
+
+int store_message_read_id(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                          struct buf *out, struct buf *err)
+{
+    return s->drv->message_read(s, owner, mailbox_id, uid, out, err);
 }
 
 int store_message_read(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                        struct buf *out, struct buf *err)
 {
-    return s->drv->message_read(s, owner, mailbox, uid, out, err);
+    int64_t mailbox_id;
+    if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
+        return -1;
+    return store_message_read_id(s, owner, mailbox_id, uid, out, err);
+}
+
+int store_message_flags_id(struct store *s, const char *owner, int64_t mailbox_id,
+                           const uint32_t *uids, size_t n, enum store_flags_op op, unsigned flags,
+                           const char *keywords, uint64_t unchangedsince,
+                           struct store_flags_result *results, struct buf *err)
+{
+    return s->drv->message_flags(s, owner, mailbox_id, uids, n, op, flags, keywords, unchangedsince,
+                                 results, err);
 }
 
 int store_message_flags(struct store *s, const char *owner, const char *mailbox,
@@ -339,53 +380,125 @@ int store_message_flags(struct store *s, const char *owner, const char *mailbox,
                         const char *keywords, uint64_t unchangedsince,
                         struct store_flags_result *results, struct buf *err)
 {
-    return s->drv->message_flags(s, owner, mailbox, uids, n, op, flags, keywords, unchangedsince,
-                                 results, err);
+    int64_t mailbox_id;
+    if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
+        return -1;
+    return store_message_flags_id(s, owner, mailbox_id, uids, n, op, flags, keywords,
+                                  unchangedsince, results, err);
+}
+
+int store_message_set_cache_id(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                               const char *envelope, const char *bodystructure, struct buf *err)
+{
+    return s->drv->message_set_cache(s, owner, mailbox_id, uid, envelope, bodystructure, err);
 }
 
 int store_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                             const char *envelope, const char *bodystructure, struct buf *err)
 {
-    return s->drv->message_set_cache(s, owner, mailbox, uid, envelope, bodystructure, err);
+    int64_t mailbox_id;
+    if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
+        return -1;
+    return store_message_set_cache_id(s, owner, mailbox_id, uid, envelope, bodystructure, err);
+}
+
+int store_message_records_id(struct store *s, const char *owner, int64_t mailbox_id,
+                             uint32_t uid_min, struct store_records *r, struct buf *err)
+{
+    return s->drv->message_records(s, owner, mailbox_id, uid_min, r, err);
 }
 
 int store_message_records(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
                           struct store_records *r, struct buf *err)
 {
-    return s->drv->message_records(s, owner, mailbox, uid_min, r, err);
+    int64_t mailbox_id;
+    if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
+        return -1;
+    return store_message_records_id(s, owner, mailbox_id, uid_min, r, err);
+}
+
+int store_message_set_records_id(struct store *s, const char *owner, int64_t mailbox_id,
+                                 const uint32_t *uids, const struct slice *recs, size_t n,
+                                 struct buf *err)
+{
+    return s->drv->message_set_records(s, owner, mailbox_id, uids, recs, n, err);
 }
 
 int store_message_set_records(struct store *s, const char *owner, const char *mailbox,
                               const uint32_t *uids, const struct slice *recs, size_t n,
                               struct buf *err)
 {
-    return s->drv->message_set_records(s, owner, mailbox, uids, recs, n, err);
+    int64_t mailbox_id;
+    if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
+        return -1;
+    return store_message_set_records_id(s, owner, mailbox_id, uids, recs, n, err);
+}
+
+int store_message_copy_to_id(struct store *s, const char *owner, int64_t mailbox_id,
+                             const uint32_t *uids, size_t n, const char *dest_owner,
+                             int64_t dest_id, bool move, uint32_t *new_uids_r, struct buf *err)
+{
+    return s->drv->message_copy_to(s, owner, mailbox_id, uids, n, dest_owner, dest_id, move,
+                                   new_uids_r, err);
 }
 
 int store_message_copy_to(struct store *s, const char *owner, const char *mailbox,
                           const uint32_t *uids, size_t n, const char *dest_owner, const char *dest,
                           bool move, uint32_t *new_uids_r, struct buf *err)
 {
-    return s->drv->message_copy_to(s, owner, mailbox, uids, n, dest_owner, dest, move, new_uids_r,
-                                   err);
+    int64_t mailbox_id;
+    if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
+        return -1;
+    int64_t dest_id;
+    if (resolve(s, dest_owner, dest, &dest_id, err) < 0)
+        return -1;
+    return store_message_copy_to_id(s, owner, mailbox_id, uids, n, dest_owner, dest_id, move,
+                                    new_uids_r, err);
+}
+
+int store_message_expunge_id(struct store *s, const char *owner, int64_t mailbox_id,
+                             const uint32_t *uids, size_t n, struct buf *err)
+{
+    return s->drv->message_expunge(s, owner, mailbox_id, uids, n, err);
 }
 
 int store_message_expunge(struct store *s, const char *owner, const char *mailbox,
                           const uint32_t *uids, size_t n, struct buf *err)
 {
-    return s->drv->message_expunge(s, owner, mailbox, uids, n, err);
+    int64_t mailbox_id;
+    if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
+        return -1;
+    return store_message_expunge_id(s, owner, mailbox_id, uids, n, err);
+}
+
+int store_message_changes_id(struct store *s, const char *owner, int64_t mailbox_id, uint64_t since,
+                             struct store_changes *c, struct buf *err)
+{
+    return s->drv->message_changes(s, owner, mailbox_id, since, c, err);
 }
 
 int store_message_changes(struct store *s, const char *owner, const char *mailbox, uint64_t since,
                           struct store_changes *c, struct buf *err)
 {
-    return s->drv->message_changes(s, owner, mailbox, since, c, err);
+    int64_t mailbox_id;
+    if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
+        return -1;
+    return store_message_changes_id(s, owner, mailbox_id, since, c, err);
+}
+
+int store_expunged_since_id(struct store *s, const char *owner, int64_t mailbox_id, uint64_t modseq,
+                            uint32_t **uids_r, size_t *n_r, struct buf *err)
+{
+    return s->drv->expunged_since(s, owner, mailbox_id, modseq, uids_r, n_r, err);
 }
 
 int store_expunged_since(struct store *s, const char *owner, const char *mailbox, uint64_t modseq,
                          uint32_t **uids_r, size_t *n_r, struct buf *err)
 {
-    return s->drv->expunged_since(s, owner, mailbox, modseq, uids_r, n_r, err);
+    int64_t mailbox_id;
+    if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
+        return -1;
+    return store_expunged_since_id(s, owner, mailbox_id, modseq, uids_r, n_r, err);
 }
 
 int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err)

@@ -151,6 +151,17 @@ void store_names_free(char **names, size_t n);
  */
 int store_account_state(struct store *s, const char *owner, uint64_t *state_r, struct buf *err);
 
+/*
+ * Resolves owner's mailbox name once to its id (store_mailbox.id); the _id
+ * forms of the message calls below take it and keep addressing that mailbox
+ * whatever its name becomes (one deleted meanwhile is "no such mailbox"; one
+ * created again under the name has another id). The forms that take a name
+ * resolve it at each call. Returns 1 (*id_r 0) when there is no such
+ * mailbox, -1 when the name is not valid.
+ */
+int store_mailbox_resolve(struct store *s, const char *owner, const char *name, int64_t *id_r,
+                          struct buf *err);
+
 /* ---- messages ---- */
 
 struct store_message {
@@ -168,12 +179,16 @@ struct store_message {
 /* Messages with uid >= uid_min in UID order. */
 int store_message_list(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
                        struct store_message **list_r, size_t *n_r, struct buf *err);
+int store_message_list_id(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                          struct store_message **list_r, size_t *n_r, struct buf *err);
 void store_message_list_free(struct store_message *list, size_t n);
 /* The raw message into out (reset first); returns 1 when there is no such UID.
  * An expunged UID still reads while the expunge log holds its body
  * (store_options.expunge_hold): a view may not have been told yet. */
 int store_message_read(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                        struct buf *out, struct buf *err);
+int store_message_read_id(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                          struct buf *out, struct buf *err);
 enum store_flags_op {
     STORE_FLAGS_REPLACE, /* FLAGS */
     STORE_FLAGS_ADD,     /* +FLAGS */
@@ -203,9 +218,15 @@ int store_message_flags(struct store *s, const char *owner, const char *mailbox,
                         const uint32_t *uids, size_t n, enum store_flags_op op, unsigned flags,
                         const char *keywords, uint64_t unchangedsince,
                         struct store_flags_result *results, struct buf *err);
+int store_message_flags_id(struct store *s, const char *owner, int64_t mailbox_id,
+                           const uint32_t *uids, size_t n, enum store_flags_op op, unsigned flags,
+                           const char *keywords, uint64_t unchangedsince,
+                           struct store_flags_result *results, struct buf *err);
 /* Fills the MIME cache columns (no MODSEQ change: not a change a client sees). */
 int store_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                             const char *envelope, const char *bodystructure, struct buf *err);
+int store_message_set_cache_id(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                               const char *envelope, const char *bodystructure, struct buf *err);
 /*
  * Search records (src/mime's mime_cache_record: the searchable header fields,
  * decoded), written at delivery and APPEND. One statement reads those of the
@@ -225,6 +246,8 @@ struct store_records {
 };
 int store_message_records(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
                           struct store_records *r, struct buf *err);
+int store_message_records_id(struct store *s, const char *owner, int64_t mailbox_id,
+                             uint32_t uid_min, struct store_records *r, struct buf *err);
 /* Record i as a slice of r->data (ptr NULL when absent). */
 struct slice store_record_get(const struct store_records *r, size_t i);
 void store_records_free(struct store_records *r);
@@ -232,6 +255,9 @@ void store_records_free(struct store_records *r);
 int store_message_set_records(struct store *s, const char *owner, const char *mailbox,
                               const uint32_t *uids, const struct slice *recs, size_t n,
                               struct buf *err);
+int store_message_set_records_id(struct store *s, const char *owner, int64_t mailbox_id,
+                                 const uint32_t *uids, const struct slice *recs, size_t n,
+                                 struct buf *err);
 /*
  * COPY (move = false) or MOVE (move = true, RFC 6851) of the given UIDs to
  * dest, same owner, in ONE transaction; bodies are shared, not copied.
@@ -245,9 +271,14 @@ int store_message_copy(struct store *s, const char *owner, const char *mailbox,
 int store_message_copy_to(struct store *s, const char *owner, const char *mailbox,
                           const uint32_t *uids, size_t n, const char *dest_owner, const char *dest,
                           bool move, uint32_t *new_uids_r, struct buf *err);
+int store_message_copy_to_id(struct store *s, const char *owner, int64_t mailbox_id,
+                             const uint32_t *uids, size_t n, const char *dest_owner,
+                             int64_t dest_id, bool move, uint32_t *new_uids_r, struct buf *err);
 /* Expunges the given UIDs (missing ones are ignored), logging each in the expunge log. */
 int store_message_expunge(struct store *s, const char *owner, const char *mailbox,
                           const uint32_t *uids, size_t n, struct buf *err);
+int store_message_expunge_id(struct store *s, const char *owner, int64_t mailbox_id,
+                             const uint32_t *uids, size_t n, struct buf *err);
 /*
  * What changed in a mailbox since MODSEQ since, read in one snapshot: the
  * light listing a selected-mailbox view keeps (no body hash, no MIME cache).
@@ -267,10 +298,14 @@ struct store_changes {
 };
 int store_message_changes(struct store *s, const char *owner, const char *mailbox, uint64_t since,
                           struct store_changes *c, struct buf *err);
+int store_message_changes_id(struct store *s, const char *owner, int64_t mailbox_id, uint64_t since,
+                             struct store_changes *c, struct buf *err);
 void store_changes_free(struct store_changes *c);
 /* UIDs expunged with MODSEQ > modseq (QRESYNC VANISHED, JMAP changes), ascending. */
 int store_expunged_since(struct store *s, const char *owner, const char *mailbox, uint64_t modseq,
                          uint32_t **uids_r, size_t *n_r, struct buf *err);
+int store_expunged_since_id(struct store *s, const char *owner, int64_t mailbox_id, uint64_t modseq,
+                            uint32_t **uids_r, size_t *n_r, struct buf *err);
 
 /* ---- delivery and append ---- */
 

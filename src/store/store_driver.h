@@ -29,6 +29,8 @@ struct store_driver {
                   struct store_backup_stats *st, struct buf *err);
 
     /* mailboxes */
+    int (*mailbox_resolve)(struct store *s, const char *owner, const char *name, int64_t *id_r,
+                           struct buf *err);
     int (*mailbox_list)(struct store *s, const char *owner, struct store_mailbox **list_r,
                         size_t *n_r, struct buf *err);
     int (*mailbox_get)(struct store *s, const char *owner, const char *mailbox,
@@ -49,30 +51,31 @@ struct store_driver {
                          struct buf *err);
     int (*account_state)(struct store *s, const char *owner, uint64_t *state_r, struct buf *err);
 
-    /* messages */
-    int (*message_list)(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
+    /* messages: the mailbox by the id mailbox_resolve gave (a mailbox of owner; one
+     * that is gone, or id 0, is "no such mailbox" as a missing name was) */
+    int (*message_list)(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
                         struct store_message **list_r, size_t *n_r, struct buf *err);
-    int (*message_read)(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
+    int (*message_read)(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
                         struct buf *out, struct buf *err);
-    int (*message_flags)(struct store *s, const char *owner, const char *mailbox,
+    int (*message_flags)(struct store *s, const char *owner, int64_t mailbox_id,
                          const uint32_t *uids, size_t n, enum store_flags_op op, unsigned flags,
                          const char *keywords, uint64_t unchangedsince,
                          struct store_flags_result *results, struct buf *err);
-    int (*message_set_cache)(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
+    int (*message_set_cache)(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
                              const char *envelope, const char *bodystructure, struct buf *err);
-    int (*message_records)(struct store *s, const char *owner, const char *mailbox,
-                           uint32_t uid_min, struct store_records *r, struct buf *err);
-    int (*message_set_records)(struct store *s, const char *owner, const char *mailbox,
+    int (*message_records)(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                           struct store_records *r, struct buf *err);
+    int (*message_set_records)(struct store *s, const char *owner, int64_t mailbox_id,
                                const uint32_t *uids, const struct slice *recs, size_t n,
                                struct buf *err);
-    int (*message_copy_to)(struct store *s, const char *owner, const char *mailbox,
-                           const uint32_t *uids, size_t n, const char *dest_owner, const char *dest,
+    int (*message_copy_to)(struct store *s, const char *owner, int64_t mailbox_id,
+                           const uint32_t *uids, size_t n, const char *dest_owner, int64_t dest_id,
                            bool move, uint32_t *new_uids_r, struct buf *err);
-    int (*message_expunge)(struct store *s, const char *owner, const char *mailbox,
+    int (*message_expunge)(struct store *s, const char *owner, int64_t mailbox_id,
                            const uint32_t *uids, size_t n, struct buf *err);
-    int (*message_changes)(struct store *s, const char *owner, const char *mailbox, uint64_t since,
+    int (*message_changes)(struct store *s, const char *owner, int64_t mailbox_id, uint64_t since,
                            struct store_changes *c, struct buf *err);
-    int (*expunged_since)(struct store *s, const char *owner, const char *mailbox, uint64_t modseq,
+    int (*expunged_since)(struct store *s, const char *owner, int64_t mailbox_id, uint64_t modseq,
                           uint32_t **uids_r, size_t *n_r, struct buf *err);
     int (*deliver)(struct store *s, struct store_delivery *d, size_t n, struct buf *err);
 

@@ -354,6 +354,7 @@ static void test_counters_migrate(void **state)
                                   "DROP TRIGGER state_subscribe;"
                                   "DROP TRIGGER state_unsubscribe;"
                                   "DROP TABLE account_state;"
+                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
                                   "DROP INDEX expunged_held;"
                                   "ALTER TABLE expunged DROP COLUMN blob;"
                                   "ALTER TABLE expunged DROP COLUMN at;"
@@ -404,6 +405,7 @@ static void test_search_records_migrate(void **state)
                                   "DROP TRIGGER state_subscribe;"
                                   "DROP TRIGGER state_unsubscribe;"
                                   "DROP TABLE account_state;"
+                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
                                   "DROP INDEX expunged_held;"
                                   "ALTER TABLE expunged DROP COLUMN blob;"
                                   "ALTER TABLE expunged DROP COLUMN at;"
@@ -1083,6 +1085,7 @@ static void test_account_state_migrate(void **state)
                                   "DROP TRIGGER state_subscribe;"
                                   "DROP TRIGGER state_unsubscribe;"
                                   "DROP TABLE account_state;"
+                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
                                   "PRAGMA user_version = 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1095,6 +1098,56 @@ static void test_account_state_migrate(void **state)
     assert_true(state_of(s, ALICE) > v);
     store_close(s);
     rm_dir(dir);
+}
+
+/* A mailbox resolved once is addressed by its id, whatever its name becomes. */
+static void test_mailbox_ids(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT, out = BUF_INIT;
+    int64_t id = 0, id2 = 0;
+    assert_int_equal(store_mailbox_create(s, ALICE, "Work", NULL, &err), 0);
+    assert_int_equal(store_mailbox_resolve(s, ALICE, "Work", &id, &err), 0);
+    assert_true(id > 0);
+    assert_int_equal(store_mailbox_resolve(s, ALICE, "Nowhere", &id2, &err), 1);
+    assert_int_equal(id2, 0);
+    assert_int_equal(store_mailbox_resolve(s, ALICE, "a//b", &id2, &err), -1);
+    assert_int_equal(store_mailbox_resolve(s, BOB, "Work", &id2, &err), 1);
+    uint32_t uid;
+    assert_int_equal(put(s, ALICE, "Work", "Subject: w\r\n\r\nbody\r\n", NULL, 0, 0, &uid),
+                     STORE_OK);
+    assert_int_equal(store_message_read_id(s, ALICE, id, uid, &out, &err), 0);
+    assert_string_equal(buf_cstr(&out), "Subject: w\r\n\r\nbody\r\n");
+    /* another owner cannot reach it by its id */
+    struct store_message *l;
+    size_t n;
+    buf_reset(&err);
+    assert_int_equal(store_message_list_id(s, BOB, id, 1, &l, &n, &err), -1);
+    /* renamed: the id still reaches it, the old name no longer does */
+    assert_int_equal(store_mailbox_rename(s, ALICE, "Work", "Old", &err), 0);
+    assert_int_equal(store_message_list_id(s, ALICE, id, 1, &l, &n, &err), 0);
+    assert_int_equal(n, 1);
+    store_message_list_free(l, n);
+    buf_reset(&err);
+    assert_int_equal(store_message_list(s, ALICE, "Work", 1, &l, &n, &err), -1);
+    /* deleted and created again: the old id is gone, the new mailbox has another */
+    assert_int_equal(store_mailbox_delete(s, ALICE, "Old", &err), 0);
+    assert_int_equal(store_mailbox_create(s, ALICE, "Old", NULL, &err), 0);
+    assert_int_equal(store_mailbox_resolve(s, ALICE, "Old", &id2, &err), 0);
+    assert_int_not_equal(id2, id);
+    buf_reset(&err);
+    assert_int_equal(store_message_expunge_id(s, ALICE, id, &uid, 1, &err), -1);
+    assert_int_equal(store_message_list_id(s, ALICE, id2, 1, &l, &n, &err), 0);
+    assert_int_equal(n, 0);
+    store_message_list_free(l, n);
+    /* the id of a mailbox is what store_mailbox_get reports */
+    struct store_mailbox mb = get_mb(s, ALICE, "Old");
+    assert_int_equal(mb.id, id2);
+    store_mailbox_free(&mb);
+    buf_free(&out);
+    buf_free(&err);
+    store_close(s);
 }
 
 /* A store_driver the build does not have is refused with a clear message. */
@@ -1134,6 +1187,7 @@ int main(void)
         cmocka_unit_test(test_account_state),
         cmocka_unit_test(test_account_state_migrate),
         cmocka_unit_test(test_unknown_driver),
+        cmocka_unit_test(test_mailbox_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

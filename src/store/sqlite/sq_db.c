@@ -270,10 +270,15 @@ int sq_mailbox_insert(struct store *s, const char *owner, const char *name, cons
         uv = 1; /* wrapped after 4 billion creations: still never equal to a live one's */
     if (sq_meta_set(s, "uidvalidity_next", uv + 1, err) != 0)
         return -1;
+    /* Mailbox ids are never reused (store_mailbox_resolve): SQLite would give a
+     * deleted last row's id again. */
+    int64_t id = sq_meta_get(s, "mailbox_id_next", err);
+    if (id < 0 || sq_meta_set(s, "mailbox_id_next", id + 1, err) != 0)
+        return -1;
     sqlite3_stmt *st = sq_stmt(
         s,
-        "INSERT INTO mailboxes(owner, name, special_use, uidvalidity, uidnext, highestmodseq)"
-        " VALUES(?, ?, ?, ?, 1, 1)",
+        "INSERT INTO mailboxes(owner, name, special_use, uidvalidity, uidnext, highestmodseq, id)"
+        " VALUES(?, ?, ?, ?, 1, 1, ?)",
         err);
     if (st == NULL)
         return -1;
@@ -282,6 +287,7 @@ int sq_mailbox_insert(struct store *s, const char *owner, const char *name, cons
     if (special_use)
         sqlite3_bind_text(st, 3, special_use, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, uv);
+    sqlite3_bind_int64(st, 5, id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_CONSTRAINT) {
         buf_printf(err, "mailbox %s already exists", name);
@@ -318,17 +324,9 @@ int sq_account_ensure(struct store *s, const char *owner, struct buf *err)
     return 0;
 }
 
-int sq_mailbox_find(struct store *s, const char *owner, const char *name, struct mbrow *r,
-                    struct buf *err)
+/* Steps a SELECT id, uidvalidity, uidnext, highestmodseq of one mailbox into r. */
+static int mbrow_step(struct store *s, sqlite3_stmt *st, struct mbrow *r, struct buf *err)
 {
-    sqlite3_stmt *st = sq_stmt(s,
-                               "SELECT id, uidvalidity, uidnext, highestmodseq FROM mailboxes"
-                               " WHERE owner = ? AND name = ?",
-                               err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
         return 1;
@@ -340,6 +338,47 @@ int sq_mailbox_find(struct store *s, const char *owner, const char *name, struct
     r->highestmodseq = (uint64_t)sqlite3_column_int64(st, 3);
     sqlite3_reset(st);
     return 0;
+}
+
+int sq_mailbox_find(struct store *s, const char *owner, const char *name, struct mbrow *r,
+                    struct buf *err)
+{
+    sqlite3_stmt *st = sq_stmt(s,
+                               "SELECT id, uidvalidity, uidnext, highestmodseq FROM mailboxes"
+                               " WHERE owner = ? AND name = ?",
+                               err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    return mbrow_step(s, st, r, err);
+}
+
+int sq_mailbox_find_id(struct store *s, const char *owner, int64_t id, struct mbrow *r,
+                       struct buf *err)
+{
+    sqlite3_stmt *st = sq_stmt(s,
+                               "SELECT id, uidvalidity, uidnext, highestmodseq FROM mailboxes"
+                               " WHERE id = ? AND owner = ?",
+                               err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+    return mbrow_step(s, st, r, err);
+}
+
+int sq_mailbox_resolve(struct store *s, const char *owner, const char *name, int64_t *id_r,
+                       struct buf *err)
+{
+    struct buf canon = BUF_INIT;
+    struct mbrow row;
+    int rc = store_name_check(s, name, &canon, err);
+    if (rc == 0)
+        rc = sq_mailbox_find(s, owner, canon.data, &row, err);
+    buf_free(&canon);
+    *id_r = rc == 0 ? row.id : 0;
+    return rc;
 }
 
 int sq_modseq_next(struct store *s, int64_t mailbox_id, uint64_t *modseq_r, struct buf *err)
@@ -434,6 +473,7 @@ const struct store_driver store_sqlite_driver = {
     .open_temporary = sq_open_temporary,
     .close = sq_close,
     .backup = sq_backup,
+    .mailbox_resolve = sq_mailbox_resolve,
     .mailbox_list = sq_mailbox_list,
     .mailbox_get = sq_mailbox_get,
     .mailbox_recent_claim = sq_mailbox_recent_claim,

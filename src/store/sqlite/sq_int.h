@@ -58,6 +58,9 @@ int sq_mailbox_insert(struct store *s, const char *owner, const char *name, cons
 /* 0 found, 1 missing, -1 error. name must be canonical. */
 int sq_mailbox_find(struct store *s, const char *owner, const char *name, struct mbrow *r,
                     struct buf *err);
+/* The same by id (0 found, 1 missing: gone, another owner's, or id 0). */
+int sq_mailbox_find_id(struct store *s, const char *owner, int64_t id, struct mbrow *r,
+                       struct buf *err);
 /* A text column as an owned string (NULL for SQL NULL). */
 char *sq_col_text(sqlite3_stmt *st, int i);
 /* Takes the next MODSEQ of a mailbox (in a write transaction). */
@@ -70,6 +73,8 @@ int sq_quota_add(struct store *s, const char *owner, int64_t bytes, int64_t mess
 /* The driver's ops (store_sqlite_driver in sq_db.c). */
 int sq_backup(const char *dir, const char *dest, const char *prev, struct store_backup_stats *st,
               struct buf *err);
+int sq_mailbox_resolve(struct store *s, const char *owner, const char *name, int64_t *id_r,
+                       struct buf *err);
 int sq_mailbox_list(struct store *s, const char *owner, struct store_mailbox **list_r, size_t *n_r,
                     struct buf *err);
 int sq_mailbox_get(struct store *s, const char *owner, const char *mailbox,
@@ -88,28 +93,28 @@ int sq_subscribe(struct store *s, const char *owner, const char *name, bool on, 
 int sq_subscriptions(struct store *s, const char *owner, char ***names_r, size_t *n_r,
                      struct buf *err);
 int sq_account_state(struct store *s, const char *owner, uint64_t *state_r, struct buf *err);
-int sq_message_list(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
+int sq_message_list(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
                     struct store_message **list_r, size_t *n_r, struct buf *err);
-int sq_message_read(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
+int sq_message_read(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
                     struct buf *out, struct buf *err);
-int sq_message_flags(struct store *s, const char *owner, const char *mailbox, const uint32_t *uids,
+int sq_message_flags(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
                      size_t n, enum store_flags_op op, unsigned flags, const char *keywords,
                      uint64_t unchangedsince, struct store_flags_result *results, struct buf *err);
-int sq_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
+int sq_message_set_cache(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
                          const char *envelope, const char *bodystructure, struct buf *err);
-int sq_message_records(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
+int sq_message_records(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
                        struct store_records *r, struct buf *err);
-int sq_message_set_records(struct store *s, const char *owner, const char *mailbox,
+int sq_message_set_records(struct store *s, const char *owner, int64_t mailbox_id,
                            const uint32_t *uids, const struct slice *recs, size_t n,
                            struct buf *err);
-int sq_message_copy_to(struct store *s, const char *owner, const char *mailbox,
-                       const uint32_t *uids, size_t n, const char *dest_owner, const char *dest,
-                       bool move, uint32_t *new_uids_r, struct buf *err);
-int sq_message_expunge(struct store *s, const char *owner, const char *mailbox,
-                       const uint32_t *uids, size_t n, struct buf *err);
-int sq_message_changes(struct store *s, const char *owner, const char *mailbox, uint64_t since,
+int sq_message_copy_to(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
+                       size_t n, const char *dest_owner, int64_t dest_id, bool move,
+                       uint32_t *new_uids_r, struct buf *err);
+int sq_message_expunge(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
+                       size_t n, struct buf *err);
+int sq_message_changes(struct store *s, const char *owner, int64_t mailbox_id, uint64_t since,
                        struct store_changes *c, struct buf *err);
-int sq_expunged_since(struct store *s, const char *owner, const char *mailbox, uint64_t modseq,
+int sq_expunged_since(struct store *s, const char *owner, int64_t mailbox_id, uint64_t modseq,
                       uint32_t **uids_r, size_t *n_r, struct buf *err);
 int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err);
 int sq_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,

@@ -16,17 +16,6 @@
 #include <time.h>
 
 /* Finds a mailbox by any spelling of its name: 0, 1 (missing) or -1. */
-static int find_mb(struct store *s, const char *owner, const char *name, struct mbrow *row,
-                   struct buf *err)
-{
-    struct buf canon = BUF_INIT;
-    int rc = store_name_check(s, name, &canon, err);
-    if (rc == 0)
-        rc = sq_mailbox_find(s, owner, canon.data, row, err);
-    buf_free(&canon);
-    return rc;
-}
-
 /* Columns 0-5 of a row: uid, modseq, flags, keywords, internaldate, size. */
 static void light_row(sqlite3_stmt *st, struct store_message *m)
 {
@@ -39,7 +28,7 @@ static void light_row(sqlite3_stmt *st, struct store_message *m)
     m->size = (uint64_t)sqlite3_column_int64(st, 5);
 }
 
-int sq_message_list(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
+int sq_message_list(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
                     struct store_message **list_r, size_t *n_r, struct buf *err)
 {
     *list_r = NULL;
@@ -47,11 +36,11 @@ int sq_message_list(struct store *s, const char *owner, const char *mailbox, uin
     if (sq_begin(s, false, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
         sq_rollback(s);
         if (f == 1)
-            buf_printf(err, "no mailbox %s", mailbox);
+            buf_append_cstr(err, "no such mailbox");
         return -1;
     }
     sqlite3_stmt *st =
@@ -94,13 +83,13 @@ int sq_message_list(struct store *s, const char *owner, const char *mailbox, uin
     return 0;
 }
 
-int sq_message_read(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
+int sq_message_read(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
                     struct buf *out, struct buf *err)
 {
     /* Two tries: sq_gc may move the body between our lookup and our open(). */
     for (int attempt = 0; attempt < 2; attempt++) {
         struct mbrow row;
-        int f = find_mb(s, owner, mailbox, &row, err);
+        int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
         if (f != 0)
             return f;
         sqlite3_stmt *st = sq_stmt(
@@ -260,17 +249,17 @@ static int flags_one(struct store *s, int64_t mbid, uint32_t uid, enum store_fla
     return 0;
 }
 
-int sq_message_flags(struct store *s, const char *owner, const char *mailbox, const uint32_t *uids,
+int sq_message_flags(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
                      size_t n, enum store_flags_op op, unsigned flags, const char *keywords,
                      uint64_t unchangedsince, struct store_flags_result *results, struct buf *err)
 {
     if (!store_keywords_ok(s, keywords, err) || sq_begin(s, true, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
         if (f == 1)
-            buf_printf(err, "no mailbox %s", mailbox);
+            buf_append_cstr(err, "no such mailbox");
         sq_rollback(s);
         return -1;
     }
@@ -290,11 +279,11 @@ int sq_message_flags(struct store *s, const char *owner, const char *mailbox, co
     return sq_commit(s, err);
 }
 
-int sq_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
+int sq_message_set_cache(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
                          const char *envelope, const char *bodystructure, struct buf *err)
 {
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0)
         return f;
     sqlite3_stmt *st = sq_stmt(s,
@@ -416,16 +405,16 @@ static int copy_one(struct store *s, const char *owner, int64_t from, uint32_t u
     return r;
 }
 
-int sq_message_copy_to(struct store *s, const char *owner, const char *mailbox,
-                       const uint32_t *uids, size_t n, const char *dest_owner, const char *dest,
-                       bool move, uint32_t *new_uids_r, struct buf *err)
+int sq_message_copy_to(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
+                       size_t n, const char *dest_owner, int64_t dest_id, bool move,
+                       uint32_t *new_uids_r, struct buf *err)
 {
     if (sq_begin(s, true, err) != 0)
         return -1;
     struct mbrow from, to;
-    int f = find_mb(s, owner, mailbox, &from, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &from, err);
     if (f == 0)
-        f = find_mb(s, dest_owner, dest, &to, err);
+        f = sq_mailbox_find_id(s, dest_owner, dest_id, &to, err);
     if (f != 0) {
         if (f == 1)
             buf_append_cstr(err, "no such mailbox");
@@ -451,16 +440,16 @@ int sq_message_copy_to(struct store *s, const char *owner, const char *mailbox,
     return sq_commit(s, err);
 }
 
-int sq_message_expunge(struct store *s, const char *owner, const char *mailbox,
-                       const uint32_t *uids, size_t n, struct buf *err)
+int sq_message_expunge(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
+                       size_t n, struct buf *err)
 {
     if (sq_begin(s, true, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
         if (f == 1)
-            buf_printf(err, "no mailbox %s", mailbox);
+            buf_append_cstr(err, "no such mailbox");
         sq_rollback(s);
         return -1;
     }
@@ -505,16 +494,16 @@ static int expunged_read(struct store *s, int64_t mbid, uint64_t modseq, uint32_
     return 0;
 }
 
-int sq_expunged_since(struct store *s, const char *owner, const char *mailbox, uint64_t modseq,
+int sq_expunged_since(struct store *s, const char *owner, int64_t mailbox_id, uint64_t modseq,
                       uint32_t **uids_r, size_t *n_r, struct buf *err)
 {
     *uids_r = NULL;
     *n_r = 0;
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
         if (f == 1)
-            buf_printf(err, "no mailbox %s", mailbox);
+            buf_append_cstr(err, "no such mailbox");
         return -1;
     }
     return expunged_read(s, row.id, modseq, uids_r, n_r, err);
@@ -565,16 +554,16 @@ static int changed_read(struct store *s, int64_t mbid, uint64_t since, struct st
     return 0;
 }
 
-int sq_message_changes(struct store *s, const char *owner, const char *mailbox, uint64_t since,
+int sq_message_changes(struct store *s, const char *owner, int64_t mailbox_id, uint64_t since,
                        struct store_changes *c, struct buf *err)
 {
     memset(c, 0, sizeof(*c));
     if (sq_begin(s, false, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f == 1)
-        buf_printf(err, "no mailbox %s", mailbox);
+        buf_append_cstr(err, "no such mailbox");
     int rc = f == 0 ? changed_read(s, row.id, since, c, err) : -1;
     if (rc == 0 && since != 0)
         rc = expunged_read(s, row.id, since, &c->expunged, &c->n_expunged, err);

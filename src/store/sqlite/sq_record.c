@@ -12,18 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int find_mailbox(struct store *s, const char *owner, const char *name, struct mbrow *row,
-                        struct buf *err)
-{
-    struct buf canon = BUF_INIT;
-    int rc = store_name_check(s, name, &canon, err);
-    if (rc == 0)
-        rc = sq_mailbox_find(s, owner, canon.data, row, err);
-    buf_free(&canon);
-    return rc;
-}
-
-int sq_message_records(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
+int sq_message_records(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
                        struct store_records *r, struct buf *err)
 {
     memset(r, 0, sizeof(*r));
@@ -31,11 +20,11 @@ int sq_message_records(struct store *s, const char *owner, const char *mailbox, 
     if (sq_begin(s, false, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mailbox(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
         sq_rollback(s);
         if (f == 1)
-            buf_printf(err, "no mailbox %s", mailbox);
+            buf_append_cstr(err, "no such mailbox");
         return -1;
     }
     sqlite3_stmt *st = sq_stmt(
@@ -73,7 +62,7 @@ int sq_message_records(struct store *s, const char *owner, const char *mailbox, 
     return 0;
 }
 
-int sq_message_set_records(struct store *s, const char *owner, const char *mailbox,
+int sq_message_set_records(struct store *s, const char *owner, int64_t mailbox_id,
                            const uint32_t *uids, const struct slice *recs, size_t n,
                            struct buf *err)
 {
@@ -82,7 +71,7 @@ int sq_message_set_records(struct store *s, const char *owner, const char *mailb
     if (sq_begin(s, true, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mailbox(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
         sq_rollback(s);
         return f; /* 1: the mailbox went meanwhile */

@@ -115,9 +115,12 @@ static const char *const migrations[] = {
      * flagged or expunged (each takes the mailbox's next MODSEQ or UIDNEXT), a
      * subscription. Caches (search records, the MIME columns) and \Recent
      * claims are not changes a client sees and leave it alone.
+     * Mailbox ids, which callers now keep (store_mailbox_resolve), are never
+     * reused from here on: mailbox_id_next hands them out.
      */
     "CREATE TABLE account_state(owner TEXT PRIMARY KEY, state INTEGER NOT NULL) WITHOUT ROWID;"
     "INSERT INTO account_state SELECT owner, 1 FROM mailboxes GROUP BY owner;"
+    "INSERT INTO meta SELECT 'mailbox_id_next', COALESCE(MAX(id), 0) + 1 FROM mailboxes;"
     "CREATE TRIGGER state_mailbox_insert AFTER INSERT ON mailboxes BEGIN"
     "  INSERT OR IGNORE INTO account_state VALUES(NEW.owner, 0);"
     "  UPDATE account_state SET state = state + 1 WHERE owner = NEW.owner; END;"
