@@ -420,7 +420,7 @@ struct store_backup_stats {
  * store_driver option's driver) into the new folder dest/store, taken while
  * wharfd goes on writing: one snapshot of the metadata, then the bodies it
  * names. prev (may be NULL): an earlier backup folder whose unchanged body
- * files are hard-linked instead of copied. Messages go to stderr as well as err.
+ * files are hard-linked instead of copied.
  */
 int store_backup(const struct wharf_config *cfg, const char *dest, const char *prev,
                  struct store_backup_stats *st, struct buf *err);
