@@ -5,6 +5,7 @@
 #include "base/alloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -151,4 +152,38 @@ int datadir_prepare(const struct wharf_config *cfg, struct buf *err)
     if (r != 0)
         return -1;
     return 0;
+}
+
+int datadir_copy_fd(int in, uint64_t len, const char *path, mode_t mode)
+{
+    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (out < 0)
+        return -1;
+    off_t off = 0;
+    char buf[65536];
+    while ((uint64_t)off < len) {
+        size_t want = (size_t)(len - (uint64_t)off) > sizeof(buf) ? sizeof(buf)
+                                                                  : (size_t)(len - (uint64_t)off);
+        ssize_t r = pread(in, buf, want, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = EIO; /* shorter than it was a moment ago: not for a segment */
+            close(out);
+            return -1;
+        }
+        for (ssize_t w = 0; w < r;) {
+            ssize_t k = write(out, buf + w, (size_t)(r - w));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) {
+                close(out);
+                return -1;
+            }
+            w += k;
+        }
+        off += r;
+    }
+    return close(out);
 }

@@ -26,6 +26,7 @@
 #include "base/config.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -42,4 +43,11 @@ bool datadir_wharf_ids(const struct wharf_config *cfg, uid_t *uid_r, gid_t *gid_
 /* uid/gid of cfg->auth_user; false if there is no such user. */
 bool datadir_auth_ids(const struct wharf_config *cfg, uid_t *uid_r, gid_t *gid_r);
 
+/*
+ * Copies the first len bytes of the open file in (read from offset 0, its
+ * own position untouched) into a new file path (never an existing one) with
+ * mode; a file shorter than len is an error (EIO). Backups of data files
+ * (wharf backup, the store driver's segments). 0, or -1 with errno.
+ */
+int datadir_copy_fd(int in, uint64_t len, const char *path, mode_t mode);
 #endif

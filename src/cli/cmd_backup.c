@@ -20,17 +20,9 @@
  *     the copy reaches it, or already committed before the snapshot. Both
  *     copies may hold it: on restore the mta's exactly-once record (queue id,
  *     account) in the snapshot makes the redelivery a no-op.
- *   - The segments are copied AFTER the snapshot: a committed row names bytes
- *     that were fdatasync'd before its commit, and segments only grow, so the
- *     files hold at least what the snapshot refers to. The one thing that
- *     removes bytes is store_gc unlinking a compacted segment; the segment
- *     files are therefore opened BEFORE the snapshot (an unlinked file stays
- *     readable through its fd), and the copy checks every (segment, offset +
- *     size) the snapshot names against what it copied, retrying if a segment
- *     made and compacted within the snapshot window escaped it.
- *   - Incremental: segment files are append-only and never renamed or reused
- *     (their numbers only grow); a segment with the same name and size in
- *     PREV is hard-linked instead of copied.
+ *   - The store itself (metadata snapshot, then the segments it names;
+ *     incremental: unchanged segments hard-linked from PREV) is copied by
+ *     its driver: store_backup (src/store/sqlite/sq_backup.c says how).
  * Never writes under the live data directory during a backup; restore never
  * overwrites a store or directory that exists, nor runs beside a live wharfd.
  */
@@ -40,12 +32,12 @@
 #include "cli/cli.h"
 #include "directory/directory.h"
 #include "ipc/control.h"
+#include "store/store.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +47,6 @@
 #include <unistd.h>
 
 #define BACKUP_FORMAT "wharf-backup 1"
-/* Retries of the store snapshot when a segment escaped it (see above). */
-#define BACKUP_SNAPSHOT_TRIES 5
 
 struct totals {
     uint64_t files, bytes, linked, linked_bytes;
@@ -68,41 +58,6 @@ static void path_join(struct buf *out, const char *a, const char *b)
     buf_printf(out, "%s/%s", a, b);
 }
 
-/* Copies len bytes (from offset 0) of in into a new file path. */
-static int copy_fd_to(int in, uint64_t len, const char *path, mode_t mode)
-{
-    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (out < 0)
-        return -1;
-    off_t off = 0;
-    char buf[65536];
-    while ((uint64_t)off < len) {
-        size_t want = (size_t)(len - (uint64_t)off) > sizeof(buf) ? sizeof(buf)
-                                                                  : (size_t)(len - (uint64_t)off);
-        ssize_t r = pread(in, buf, want, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r == 0)
-                errno = EIO; /* shorter than it was a moment ago: not for a segment */
-            close(out);
-            return -1;
-        }
-        for (ssize_t w = 0; w < r;) {
-            ssize_t k = write(out, buf + w, (size_t)(r - w));
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                close(out);
-                return -1;
-            }
-            w += k;
-        }
-        off += r;
-    }
-    return close(out);
-}
-
 /* Copies a file if it (still) exists: 0 copied, 1 gone, -1 error. */
 static int copy_file(const char *from, const char *to, struct totals *t)
 {
@@ -112,7 +67,7 @@ static int copy_file(const char *from, const char *to, struct totals *t)
     struct stat st;
     int rc = -1;
     if (fstat(in, &st) == 0 && S_ISREG(st.st_mode) &&
-        copy_fd_to(in, (uint64_t)st.st_size, to, st.st_mode & 0777) == 0) {
+        datadir_copy_fd(in, (uint64_t)st.st_size, to, st.st_mode & 0777) == 0) {
         rc = 0;
         t->files++;
         t->bytes += (uint64_t)st.st_size;
@@ -174,213 +129,6 @@ static int copy_dirs(const char *from, const char *to, struct totals *t)
     closedir(d);
     buf_free(&a);
     buf_free(&b);
-    return rc;
-}
-
-static int sqlite_copy(const char *src, const char *dst)
-{
-    sqlite3 *s = NULL, *d = NULL;
-    int rc = sqlite3_open_v2(src, &s, SQLITE_OPEN_READWRITE, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_open_v2(dst, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(s, 30000);
-        sqlite3_backup *b = sqlite3_backup_init(d, "main", s, "main");
-        if (b == NULL)
-            rc = sqlite3_errcode(d);
-        else {
-            /* -1: every page in one step, so one snapshot of the source */
-            do {
-                rc = sqlite3_backup_step(b, -1);
-                if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-                    sqlite3_sleep(50);
-            } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
-            int f = sqlite3_backup_finish(b);
-            if (rc == SQLITE_DONE)
-                rc = f;
-            /* a self-contained file: no -wal/-shm beside it (the store turns WAL on again) */
-            if (rc == SQLITE_OK)
-                rc = sqlite3_exec(d, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
-        }
-    }
-    if (rc != SQLITE_OK)
-        fprintf(stderr, "wharf: %s: %s\n", src,
-                d && sqlite3_errcode(d) != SQLITE_OK ? sqlite3_errmsg(d)
-                : s                                  ? sqlite3_errmsg(s)
-                                                     : sqlite3_errstr(rc));
-    sqlite3_close(s);
-    sqlite3_close(d);
-    return rc == SQLITE_OK ? 0 : -1;
-}
-
-/* ---- the store's segments ---- */
-
-struct seg {
-    char name[32];
-    int fd;
-    uint64_t size;
-};
-
-struct segs {
-    struct seg *v;
-    size_t n, cap;
-};
-
-static struct seg *seg_find(struct segs *s, const char *name)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->v[i].name, name) == 0)
-            return &s->v[i];
-    return NULL;
-}
-
-/* Opens every segment file of blobs not opened yet. */
-static int segs_open(struct segs *s, const char *blobs)
-{
-    DIR *d = opendir(blobs);
-    if (d == NULL)
-        return errno == ENOENT ? 0 : -1;
-    struct buf p = BUF_INIT;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(s->v[0].name) ||
-            seg_find(s, e->d_name))
-            continue;
-        path_join(&p, blobs, e->d_name);
-        int fd = open(p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-            continue; /* unlinked by gc meanwhile: the snapshot check decides */
-        if (s->n == s->cap) {
-            s->cap = s->cap ? s->cap * 2 : 16;
-            s->v = xreallocarray(s->v, s->cap, sizeof(*s->v));
-        }
-        struct seg *g = &s->v[s->n++];
-        memcpy(g->name, e->d_name, strlen(e->d_name) + 1); /* length checked above */
-        g->fd = fd;
-        g->size = 0;
-    }
-    closedir(d);
-    buf_free(&p);
-    return 0;
-}
-
-static void segs_close(struct segs *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        close(s->v[i].fd);
-    free(s->v);
-    memset(s, 0, sizeof(*s));
-}
-
-/*
- * Every (segment, end of body) the snapshot db refers to is within what we
- * hold open. Records each segment's size to copy (its size now: at least the
- * snapshot's bytes). Returns 0, 1 when a segment escaped, -1 on error.
- */
-static int segs_check(struct segs *s, const char *db)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        struct stat st;
-        if (fstat(s->v[i].fd, &st) != 0)
-            return -1;
-        s->v[i].size = (uint64_t)st.st_size;
-    }
-    sqlite3 *d = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
-    if (sqlite3_open_v2(db, &d, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(d, "SELECT segment, max(offset + size) FROM blobs GROUP BY segment", -1,
-                           &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "wharf: %s: %s\n", db, sqlite3_errmsg(d));
-        goto out;
-    }
-    int r;
-    rc = 0;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        char name[32];
-        snprintf(name, sizeof(name), "%016" PRIx64, (uint64_t)sqlite3_column_int64(st, 0));
-        struct seg *g = seg_find(s, name);
-        if (g == NULL || g->size < (uint64_t)sqlite3_column_int64(st, 1)) {
-            rc = 1;
-            break;
-        }
-    }
-    if (rc == 0 && r != SQLITE_DONE) {
-        fprintf(stderr, "wharf: %s: %s\n", db, sqlite3_errmsg(d));
-        rc = -1;
-    }
-out:
-    sqlite3_finalize(st);
-    sqlite3_close(d);
-    return rc;
-}
-
-static int backup_store(const char *data, const char *dir, const char *prev, struct totals *t)
-{
-    struct buf blobs = BUF_INIT, db = BUF_INIT, out = BUF_INIT, p = BUF_INIT;
-    buf_printf(&blobs, "%s/store/blobs", data);
-    path_join(&out, dir, "store");
-    if (mkdir(out.data, 0700) != 0) {
-        fprintf(stderr, "wharf: %s: %s\n", out.data, strerror(errno));
-        buf_free(&blobs);
-        buf_free(&out);
-        return -1;
-    }
-    buf_printf(&out, "/store.db");
-    struct segs segs = {0};
-    int rc = -1;
-    for (int tries = 0; tries < BACKUP_SNAPSHOT_TRIES; tries++) {
-        unlink(out.data);
-        buf_reset(&db);
-        buf_printf(&db, "%s/store/store.db", data);
-        if (segs_open(&segs, blobs.data) != 0 || sqlite_copy(db.data, out.data) != 0 ||
-            segs_open(&segs, blobs.data) != 0)
-            goto done;
-        rc = segs_check(&segs, out.data);
-        if (rc <= 0)
-            break;
-        segs_close(&segs); /* a segment escaped: take a new snapshot */
-        rc = -1;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "wharf: no consistent store snapshot after %d tries\n",
-                BACKUP_SNAPSHOT_TRIES);
-        rc = -1;
-        goto done;
-    }
-    path_join(&out, dir, "store/blobs");
-    if (mkdir(out.data, 0700) != 0) {
-        rc = -1;
-        goto done;
-    }
-    for (size_t i = 0; i < segs.n && rc == 0; i++) {
-        path_join(&out, dir, "store/blobs");
-        buf_printf(&out, "/%s", segs.v[i].name);
-        if (prev) {
-            buf_reset(&p);
-            buf_printf(&p, "%s/store/blobs/%s", prev, segs.v[i].name);
-            struct stat st;
-            if (stat(p.data, &st) == 0 && (uint64_t)st.st_size == segs.v[i].size &&
-                link(p.data, out.data) == 0) {
-                t->linked++;
-                t->linked_bytes += segs.v[i].size;
-                continue;
-            }
-        }
-        if (copy_fd_to(segs.v[i].fd, segs.v[i].size, out.data, 0600) != 0) {
-            fprintf(stderr, "wharf: %s: %s\n", out.data, strerror(errno));
-            rc = -1;
-        } else {
-            t->files++;
-            t->bytes += segs.v[i].size;
-        }
-    }
-done:
-    segs_close(&segs);
-    buf_free(&blobs);
-    buf_free(&db);
-    buf_free(&out);
-    buf_free(&p);
     return rc;
 }
 
@@ -500,8 +248,18 @@ int cmd_backup(struct cli_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "wharf backup: %s\n", buf_cstr(&err));
         rc = EX_IOERR;
     }
-    if (rc == 0 && backup_store(data, dir, prev, &t) != 0)
-        rc = EX_IOERR;
+    if (rc == 0) {
+        struct store_backup_stats st = {0};
+        buf_reset(&err);
+        if (store_backup(ctx->cfg, dir, prev, &st, &err) != 0) {
+            fprintf(stderr, "wharf backup: %s\n", buf_cstr(&err));
+            rc = EX_IOERR;
+        }
+        t.files += st.files;
+        t.bytes += st.bytes;
+        t.linked += st.linked;
+        t.linked_bytes += st.linked_bytes;
+    }
     if (rc == 0) {
         path_join(&b, dir, "MANIFEST");
         FILE *f = fopen(b.data, "we");

@@ -138,13 +138,13 @@ static int export_maildir_folder(struct store *s, const char *owner, const struc
             goto out;
         }
     }
-    if (store_message_list(s, owner, mb->name, 1, &msgs, &n, &err) != 0) {
+    if (store_message_list_id(s, owner, mb->id, 1, &msgs, &n, &err) != 0) {
         fprintf(stderr, "wharf export: %s: %s\n", mb->name, buf_cstr(&err));
         goto out;
     }
     buf_printf(&uidlist, "3 V%" PRIu32 " N%" PRIu32 "\n", mb->uidvalidity, mb->uidnext);
     for (size_t i = 0; i < n; i++) {
-        int r = store_message_read(s, owner, mb->name, msgs[i].uid, &data, &err);
+        int r = store_message_read_id(s, owner, mb->id, msgs[i].uid, &data, &err);
         if (r == 1)
             continue; /* expunged meanwhile */
         if (r != 0) {
@@ -336,6 +336,7 @@ static int export_mbox(struct store *s, const char *owner, const char *file, con
         free(kw.names[i]);
     }
     buf_append_byte(&imapbase, '\n');
+    int64_t id = mb.id;
     store_mailbox_free(&mb);
     int fd = strcmp(file, "-") == 0 ? 1 : open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     int rc = fd < 0 ? -1 : 0;
@@ -343,7 +344,7 @@ static int export_mbox(struct store *s, const char *owner, const char *file, con
         fprintf(stderr, "wharf export: %s: %s\n", file, strerror(errno));
     uint64_t count = 0, bytes = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        int r = store_message_read(s, owner, mailbox, msgs[i].uid, &data, &err);
+        int r = store_message_read_id(s, owner, id, msgs[i].uid, &data, &err);
         if (r == 1)
             continue;
         if (r != 0) {

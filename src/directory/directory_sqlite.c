@@ -18,6 +18,7 @@
 #include "directory/directory_driver.h"
 #include "base/alloc.h"
 #include "base/datadir.h"
+#include "base/sqlite_snapshot.h"
 #include "base/log.h"
 
 #include <fcntl.h>
@@ -712,43 +713,6 @@ static enum directory_status sqlite_credentials_set(struct directory *d, const c
 
 /* ---- backup ---- */
 
-/* SQLite's online backup of src into the new file dst: one read snapshot, writers go on. */
-static int online_copy(const char *src, const char *dst, struct buf *err)
-{
-    sqlite3 *s = NULL, *d = NULL;
-    int rc = sqlite3_open_v2(src, &s, SQLITE_OPEN_READWRITE, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_open_v2(dst, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(s, DIRECTORY_BACKUP_BUSY_MS);
-        sqlite3_backup *b = sqlite3_backup_init(d, "main", s, "main");
-        if (b == NULL)
-            rc = sqlite3_errcode(d);
-        else {
-            /* -1: every page in one step, so one snapshot of the source */
-            do {
-                rc = sqlite3_backup_step(b, -1);
-                if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-                    sqlite3_sleep(50);
-            } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
-            int f = sqlite3_backup_finish(b);
-            if (rc == SQLITE_DONE)
-                rc = f;
-            /* a self-contained file: no -wal/-shm beside it (open turns WAL on again) */
-            if (rc == SQLITE_OK)
-                rc = sqlite3_exec(d, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
-        }
-    }
-    if (rc != SQLITE_OK)
-        buf_printf(err, "%s: %s", src,
-                   d && sqlite3_errcode(d) != SQLITE_OK ? sqlite3_errmsg(d)
-                   : s                                  ? sqlite3_errmsg(s)
-                                                        : sqlite3_errstr(rc));
-    sqlite3_close(s);
-    sqlite3_close(d);
-    return rc == SQLITE_OK ? 0 : -1;
-}
-
 /* The backup keeps the layout of DATA: auth/credentials.db, directory/directory.db. */
 static int sqlite_backup(const struct wharf_config *cfg, enum directory_part part, const char *dir,
                          struct buf *err)
@@ -763,7 +727,7 @@ static int sqlite_backup(const struct wharf_config *cfg, enum directory_part par
         buf_printf(&out, "%s/%s", dir, folder);
         mkdir(out.data, 0700);
         buf_printf(&out, "/%s", file);
-        rc = online_copy(src, out.data, err);
+        rc = sqlite_snapshot(src, out.data, DIRECTORY_BACKUP_BUSY_MS, err);
     }
     free(src);
     buf_free(&rel);

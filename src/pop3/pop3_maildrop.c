@@ -81,11 +81,12 @@ enum pop3_open_result pop3_maildrop_open(struct pop3_maildrop *md, struct store 
     }
     store_mailbox_list_free(all, n_all);
     md->uidvalidity = mb.uidvalidity;
+    md->inbox_id = mb.id;
     store_mailbox_free(&mb);
 
     struct store_message *list = NULL;
     size_t n = 0;
-    if (store_message_list(store, account, STORE_INBOX, 1, &list, &n, err) != 0) {
+    if (store_message_list_id(store, account, md->inbox_id, 1, &list, &n, err) != 0) {
         pop3_maildrop_close(md);
         return POP3_OPEN_TEMP;
     }
@@ -147,7 +148,7 @@ int pop3_maildrop_commit(struct pop3_maildrop *md, struct store *store, size_t *
     }
     int r = 0;
     if (n > 0)
-        r = store_message_expunge(store, md->account, STORE_INBOX, uids, n, err);
+        r = store_message_expunge_id(store, md->account, md->inbox_id, uids, n, err);
     free(uids);
     *deleted_r = r == 0 ? n : 0;
     return r;

@@ -28,6 +28,7 @@ struct pop3_maildrop {
     char *account;
     int lock_fd;
     uint32_t uidvalidity;
+    int64_t inbox_id; /* the store's INBOX, resolved at open: later calls take the id */
     struct pop3_msg *msgs;
     size_t n;
 };

@@ -224,7 +224,8 @@ static void cmd_retr_or_top(struct pop3_session *s, const struct pop3_command *c
         return;
     }
     struct buf data = BUF_INIT, err = BUF_INIT;
-    int r = store_message_read(s->srv->store, s->md.account, STORE_INBOX, m->uid, &data, &err);
+    int r =
+        store_message_read_id(s->srv->store, s->md.account, s->md.inbox_id, m->uid, &data, &err);
     if (r != 0) {
         if (r < 0)
             log_error("user=<%s>: cannot read uid %u: %s", s->md.account, m->uid, buf_cstr(&err));

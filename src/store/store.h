@@ -3,9 +3,11 @@
  * log, quotas usage, public folders and ACLs, over content-addressed blobs.
  *
  * This header is the driver boundary: callers (mta, imap, pop3, http, the
- * wharf command) see only these functions and plain structs. The SQLite (WAL)
- * driver is store_sqlite.c; a PostgreSQL driver implements the same
- * functions. The store is keyed by account name strings ("alice@example.org");
+ * wharf command) see only these functions and plain structs. store.c
+ * dispatches each call to the driver the store_driver option names, through
+ * the table in store_driver.h: the SQLite (WAL) driver is src/store/sqlite/,
+ * and a PostgreSQL driver fills the same table. Nothing here names a type of
+ * a database library. The store is keyed by account name strings ("alice@example.org");
  * accounts live in the directory, and the store never reads password data.
  *
  * Rules the store keeps (and tests pin):
@@ -69,9 +71,10 @@ struct store_options {
 /* The default expunge_hold: longer than any session goes without a NOOP or IDLE in practice. */
 #define STORE_EXPUNGE_HOLD 3600
 
-/* Opens DATA_DIRECTORY/store (created if needed), migrating the schema. */
+/* Opens DATA_DIRECTORY/store (created if needed) with the store_driver option's driver,
+ * migrating the schema. */
 struct store *store_open(const struct wharf_config *cfg, struct buf *err);
-/* Opens a store in dir (metadata store.db and blobs/); NULL opt: defaults. */
+/* Opens a store of the default driver (sqlite) in dir; NULL opt: defaults. */
 struct store *store_open_dir(const char *dir, const struct store_options *opt, struct buf *err);
 /* An in-memory store over a temporary blob folder, removed by store_close (unit tests). */
 struct store *store_open_temporary(struct buf *err);
@@ -139,6 +142,26 @@ int store_subscriptions(struct store *s, const char *owner, char ***names_r, siz
                         struct buf *err);
 void store_names_free(char **names, size_t n);
 
+/*
+ * The account's change state (JMAP's state and /changes, the http push): a
+ * counter that grows in the same transaction as every change to any mailbox
+ * of owner that a client can see (a message delivered, appended, copied,
+ * flagged or expunged; a mailbox created, renamed, deleted or (un)subscribed).
+ * Two equal reads mean nothing changed in between. 0 for an account never seen.
+ */
+int store_account_state(struct store *s, const char *owner, uint64_t *state_r, struct buf *err);
+
+/*
+ * Resolves owner's mailbox name once to its id (store_mailbox.id); the _id
+ * forms of the message calls below take it and keep addressing that mailbox
+ * whatever its name becomes (one deleted meanwhile is "no such mailbox"; one
+ * created again under the name has another id). The forms that take a name
+ * resolve it at each call. Returns 1 (*id_r 0) when there is no such
+ * mailbox, -1 when the name is not valid.
+ */
+int store_mailbox_resolve(struct store *s, const char *owner, const char *name, int64_t *id_r,
+                          struct buf *err);
+
 /* ---- messages ---- */
 
 struct store_message {
@@ -156,12 +179,16 @@ struct store_message {
 /* Messages with uid >= uid_min in UID order. */
 int store_message_list(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
                        struct store_message **list_r, size_t *n_r, struct buf *err);
+int store_message_list_id(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                          struct store_message **list_r, size_t *n_r, struct buf *err);
 void store_message_list_free(struct store_message *list, size_t n);
 /* The raw message into out (reset first); returns 1 when there is no such UID.
  * An expunged UID still reads while the expunge log holds its body
  * (store_options.expunge_hold): a view may not have been told yet. */
 int store_message_read(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                        struct buf *out, struct buf *err);
+int store_message_read_id(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                          struct buf *out, struct buf *err);
 enum store_flags_op {
     STORE_FLAGS_REPLACE, /* FLAGS */
     STORE_FLAGS_ADD,     /* +FLAGS */
@@ -191,9 +218,15 @@ int store_message_flags(struct store *s, const char *owner, const char *mailbox,
                         const uint32_t *uids, size_t n, enum store_flags_op op, unsigned flags,
                         const char *keywords, uint64_t unchangedsince,
                         struct store_flags_result *results, struct buf *err);
+int store_message_flags_id(struct store *s, const char *owner, int64_t mailbox_id,
+                           const uint32_t *uids, size_t n, enum store_flags_op op, unsigned flags,
+                           const char *keywords, uint64_t unchangedsince,
+                           struct store_flags_result *results, struct buf *err);
 /* Fills the MIME cache columns (no MODSEQ change: not a change a client sees). */
 int store_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
                             const char *envelope, const char *bodystructure, struct buf *err);
+int store_message_set_cache_id(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                               const char *envelope, const char *bodystructure, struct buf *err);
 /*
  * Search records (src/mime's mime_cache_record: the searchable header fields,
  * decoded), written at delivery and APPEND. One statement reads those of the
@@ -213,6 +246,8 @@ struct store_records {
 };
 int store_message_records(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
                           struct store_records *r, struct buf *err);
+int store_message_records_id(struct store *s, const char *owner, int64_t mailbox_id,
+                             uint32_t uid_min, struct store_records *r, struct buf *err);
 /* Record i as a slice of r->data (ptr NULL when absent). */
 struct slice store_record_get(const struct store_records *r, size_t i);
 void store_records_free(struct store_records *r);
@@ -220,6 +255,9 @@ void store_records_free(struct store_records *r);
 int store_message_set_records(struct store *s, const char *owner, const char *mailbox,
                               const uint32_t *uids, const struct slice *recs, size_t n,
                               struct buf *err);
+int store_message_set_records_id(struct store *s, const char *owner, int64_t mailbox_id,
+                                 const uint32_t *uids, const struct slice *recs, size_t n,
+                                 struct buf *err);
 /*
  * COPY (move = false) or MOVE (move = true, RFC 6851) of the given UIDs to
  * dest, same owner, in ONE transaction; bodies are shared, not copied.
@@ -233,9 +271,14 @@ int store_message_copy(struct store *s, const char *owner, const char *mailbox,
 int store_message_copy_to(struct store *s, const char *owner, const char *mailbox,
                           const uint32_t *uids, size_t n, const char *dest_owner, const char *dest,
                           bool move, uint32_t *new_uids_r, struct buf *err);
+int store_message_copy_to_id(struct store *s, const char *owner, int64_t mailbox_id,
+                             const uint32_t *uids, size_t n, const char *dest_owner,
+                             int64_t dest_id, bool move, uint32_t *new_uids_r, struct buf *err);
 /* Expunges the given UIDs (missing ones are ignored), logging each in the expunge log. */
 int store_message_expunge(struct store *s, const char *owner, const char *mailbox,
                           const uint32_t *uids, size_t n, struct buf *err);
+int store_message_expunge_id(struct store *s, const char *owner, int64_t mailbox_id,
+                             const uint32_t *uids, size_t n, struct buf *err);
 /*
  * What changed in a mailbox since MODSEQ since, read in one snapshot: the
  * light listing a selected-mailbox view keeps (no body hash, no MIME cache).
@@ -255,10 +298,14 @@ struct store_changes {
 };
 int store_message_changes(struct store *s, const char *owner, const char *mailbox, uint64_t since,
                           struct store_changes *c, struct buf *err);
+int store_message_changes_id(struct store *s, const char *owner, int64_t mailbox_id, uint64_t since,
+                             struct store_changes *c, struct buf *err);
 void store_changes_free(struct store_changes *c);
 /* UIDs expunged with MODSEQ > modseq (QRESYNC VANISHED, JMAP changes), ascending. */
 int store_expunged_since(struct store *s, const char *owner, const char *mailbox, uint64_t modseq,
                          uint32_t **uids_r, size_t *n_r, struct buf *err);
+int store_expunged_since_id(struct store *s, const char *owner, int64_t mailbox_id, uint64_t modseq,
+                            uint32_t **uids_r, size_t *n_r, struct buf *err);
 
 /* ---- delivery and append ---- */
 
@@ -363,6 +410,20 @@ int store_gc(struct store *s, struct buf *err);
 
 /* Forgets dedupe records older than max_age_seconds (their spool files are long gone). */
 int store_dedupe_expire(struct store *s, int64_t max_age_seconds, struct buf *err);
+
+struct store_backup_stats {
+    uint64_t files, bytes;         /* copied */
+    uint64_t linked, linked_bytes; /* hard-linked from the previous backup */
+};
+/*
+ * wharf backup: a consistent copy of the store of DATA_DIRECTORY (the
+ * store_driver option's driver) into the new folder dest/store, taken while
+ * wharfd goes on writing: one snapshot of the metadata, then the bodies it
+ * names. prev (may be NULL): an earlier backup folder whose unchanged body
+ * files are hard-linked instead of copied.
+ */
+int store_backup(const struct wharf_config *cfg, const char *dest, const char *prev,
+                 struct store_backup_stats *st, struct buf *err);
 
 /*
  * Test hook: called at named points of store_deliver ("blob-synced": bodies

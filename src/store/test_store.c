@@ -347,7 +347,14 @@ static void test_counters_migrate(void **state)
                                   "ALTER TABLE mailboxes DROP COLUMN n_messages;"
                                   "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
                                   "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
-                                  /* and what versions 3 and 4 added */
+                                  /* and what versions 3, 4 and 5 added */
+                                  "DROP TRIGGER state_mailbox_insert;"
+                                  "DROP TRIGGER state_mailbox_update;"
+                                  "DROP TRIGGER state_mailbox_delete;"
+                                  "DROP TRIGGER state_subscribe;"
+                                  "DROP TRIGGER state_unsubscribe;"
+                                  "DROP TABLE account_state;"
+                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
                                   "DROP INDEX expunged_held;"
                                   "ALTER TABLE expunged DROP COLUMN blob;"
                                   "ALTER TABLE expunged DROP COLUMN at;"
@@ -391,7 +398,14 @@ static void test_search_records_migrate(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
-                                  /* and what version 4 added */
+                                  /* and what versions 4 and 5 added */
+                                  "DROP TRIGGER state_mailbox_insert;"
+                                  "DROP TRIGGER state_mailbox_update;"
+                                  "DROP TRIGGER state_mailbox_delete;"
+                                  "DROP TRIGGER state_subscribe;"
+                                  "DROP TRIGGER state_unsubscribe;"
+                                  "DROP TABLE account_state;"
+                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
                                   "DROP INDEX expunged_held;"
                                   "ALTER TABLE expunged DROP COLUMN blob;"
                                   "ALTER TABLE expunged DROP COLUMN at;"
@@ -975,6 +989,182 @@ static void test_import_keeps_uids(void **state)
     store_close(s);
 }
 
+static uint64_t state_of(struct store *s, const char *owner)
+{
+    uint64_t v = 0;
+    struct buf err = BUF_INIT;
+    if (store_account_state(s, owner, &v, &err) != 0)
+        fail_msg("account state: %s", buf_cstr(&err));
+    buf_free(&err);
+    return v;
+}
+
+/* The account-wide change state grows with every change a client sees, in
+ * any mailbox of the account, and only then (issue 12: JMAP state, push). */
+static void test_account_state(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    assert_int_equal(state_of(s, ALICE), 0);
+    uint32_t uid;
+    assert_int_equal(put(s, ALICE, NULL, "Subject: x\r\n\r\nbody\r\n", NULL, 0, 0, &uid), STORE_OK);
+    uint64_t v = state_of(s, ALICE);
+    assert_true(v > 0);
+    assert_int_equal(state_of(s, BOB), 0);
+    /* not changes: a look, a \Recent claim, the caches */
+    struct store_mailbox *l;
+    size_t n;
+    assert_int_equal(store_mailbox_list(s, ALICE, &l, &n, &err), 0);
+    store_mailbox_list_free(l, n);
+    uint32_t first;
+    assert_int_equal(store_mailbox_recent_claim(s, ALICE, "INBOX", uid, true, &first, &err), 0);
+    assert_int_equal(store_message_set_cache(s, ALICE, "INBOX", uid, "env", "bs", &err), 0);
+    struct slice rec = slice_from_cstr("record");
+    assert_int_equal(store_message_set_records(s, ALICE, "INBOX", &uid, &rec, 1, &err), 0);
+    assert_int_equal(state_of(s, ALICE), v);
+    /* a flag change that changes nothing is not a change either */
+    assert_int_equal(store_message_flags(s, ALICE, "INBOX", &uid, 1, STORE_FLAGS_REMOVE,
+                                         STORE_FLAG_SEEN, NULL, 0, NULL, &err),
+                     0);
+    assert_int_equal(state_of(s, ALICE), v);
+    /* each kind of change moves it on */
+    assert_int_equal(store_message_flags(s, ALICE, "INBOX", &uid, 1, STORE_FLAGS_ADD,
+                                         STORE_FLAG_SEEN, NULL, 0, NULL, &err),
+                     0);
+    assert_true(state_of(s, ALICE) > v);
+    v = state_of(s, ALICE);
+    uint32_t copied;
+    assert_int_equal(
+        store_message_copy(s, ALICE, "INBOX", &uid, 1, "Archive", false, &copied, &err), 0);
+    assert_true(state_of(s, ALICE) > v);
+    v = state_of(s, ALICE);
+    assert_int_equal(store_message_expunge(s, ALICE, "Archive", &copied, 1, &err), 0);
+    assert_true(state_of(s, ALICE) > v);
+    v = state_of(s, ALICE);
+    assert_int_equal(store_mailbox_create(s, ALICE, "Lists", NULL, &err), 0);
+    assert_true(state_of(s, ALICE) > v);
+    v = state_of(s, ALICE);
+    assert_int_equal(store_mailbox_rename(s, ALICE, "Lists", "Lists2", &err), 0);
+    assert_true(state_of(s, ALICE) > v);
+    v = state_of(s, ALICE);
+    assert_int_equal(store_subscribe(s, ALICE, "Lists2", true, &err), 0);
+    assert_true(state_of(s, ALICE) > v);
+    v = state_of(s, ALICE);
+    assert_int_equal(store_mailbox_delete(s, ALICE, "Lists2", &err), 0);
+    assert_true(state_of(s, ALICE) > v);
+    v = state_of(s, ALICE);
+    /* another account's changes leave it alone */
+    assert_int_equal(put(s, BOB, NULL, "Subject: y\r\n\r\nbody\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(state_of(s, ALICE), v);
+    assert_true(state_of(s, BOB) > 0);
+    /* a delivery refused (over quota) changed nothing */
+    assert_int_equal(put(s, ALICE, NULL, "Subject: z\r\n\r\nbody\r\n", NULL, 1, 0, NULL),
+                     STORE_OVER_QUOTA);
+    assert_int_equal(state_of(s, ALICE), v);
+    buf_free(&err);
+    store_close(s);
+}
+
+/* Version 4 -> 5: an existing account starts with a state, and it moves on. */
+static void test_account_state_migrate(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct store *s = dir_store(dir);
+    assert_int_equal(put(s, ALICE, NULL, "Subject: x\r\n\r\nbody\r\n", NULL, 0, 0, NULL), STORE_OK);
+    store_close(s);
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER state_mailbox_insert;"
+                                  "DROP TRIGGER state_mailbox_update;"
+                                  "DROP TRIGGER state_mailbox_delete;"
+                                  "DROP TRIGGER state_subscribe;"
+                                  "DROP TRIGGER state_unsubscribe;"
+                                  "DROP TABLE account_state;"
+                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                                  "PRAGMA user_version = 4;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    buf_free(&path);
+    s = dir_store(dir);
+    uint64_t v = state_of(s, ALICE);
+    assert_true(v > 0);
+    assert_int_equal(put(s, ALICE, NULL, "Subject: y\r\n\r\nbody\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_true(state_of(s, ALICE) > v);
+    store_close(s);
+    rm_dir(dir);
+}
+
+/* A mailbox resolved once is addressed by its id, whatever its name becomes. */
+static void test_mailbox_ids(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT, out = BUF_INIT;
+    int64_t id = 0, id2 = 0;
+    assert_int_equal(store_mailbox_create(s, ALICE, "Work", NULL, &err), 0);
+    assert_int_equal(store_mailbox_resolve(s, ALICE, "Work", &id, &err), 0);
+    assert_true(id > 0);
+    assert_int_equal(store_mailbox_resolve(s, ALICE, "Nowhere", &id2, &err), 1);
+    assert_int_equal(id2, 0);
+    assert_int_equal(store_mailbox_resolve(s, ALICE, "a//b", &id2, &err), -1);
+    assert_int_equal(store_mailbox_resolve(s, BOB, "Work", &id2, &err), 1);
+    uint32_t uid;
+    assert_int_equal(put(s, ALICE, "Work", "Subject: w\r\n\r\nbody\r\n", NULL, 0, 0, &uid),
+                     STORE_OK);
+    assert_int_equal(store_message_read_id(s, ALICE, id, uid, &out, &err), 0);
+    assert_string_equal(buf_cstr(&out), "Subject: w\r\n\r\nbody\r\n");
+    /* another owner cannot reach it by its id */
+    struct store_message *l;
+    size_t n;
+    buf_reset(&err);
+    assert_int_equal(store_message_list_id(s, BOB, id, 1, &l, &n, &err), -1);
+    /* renamed: the id still reaches it, the old name no longer does */
+    assert_int_equal(store_mailbox_rename(s, ALICE, "Work", "Old", &err), 0);
+    assert_int_equal(store_message_list_id(s, ALICE, id, 1, &l, &n, &err), 0);
+    assert_int_equal(n, 1);
+    store_message_list_free(l, n);
+    buf_reset(&err);
+    assert_int_equal(store_message_list(s, ALICE, "Work", 1, &l, &n, &err), -1);
+    /* deleted and created again: the old id is gone, the new mailbox has another */
+    assert_int_equal(store_mailbox_delete(s, ALICE, "Old", &err), 0);
+    assert_int_equal(store_mailbox_create(s, ALICE, "Old", NULL, &err), 0);
+    assert_int_equal(store_mailbox_resolve(s, ALICE, "Old", &id2, &err), 0);
+    assert_int_not_equal(id2, id);
+    buf_reset(&err);
+    assert_int_equal(store_message_expunge_id(s, ALICE, id, &uid, 1, &err), -1);
+    assert_int_equal(store_message_list_id(s, ALICE, id2, 1, &l, &n, &err), 0);
+    assert_int_equal(n, 0);
+    store_message_list_free(l, n);
+    /* the id of a mailbox is what store_mailbox_get reports */
+    struct store_mailbox mb = get_mb(s, ALICE, "Old");
+    assert_int_equal(mb.id, id2);
+    store_mailbox_free(&mb);
+    buf_free(&out);
+    buf_free(&err);
+    store_close(s);
+}
+
+/* A store_driver the build does not have is refused with a clear message. */
+static void test_unknown_driver(void **state)
+{
+    (void)state;
+    struct wharf_config cfg;
+    config_init(&cfg);
+    free(cfg.store_driver);
+    cfg.store_driver = xstrdup("nosuch");
+    struct buf err = BUF_INIT;
+    assert_null(store_open(&cfg, &err));
+    assert_non_null(strstr(buf_cstr(&err), "'nosuch' is not a store driver"));
+    buf_free(&err);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -994,6 +1184,10 @@ int main(void)
         cmocka_unit_test(test_names_and_acl),
         cmocka_unit_test(test_acl_rights_and_shares),
         cmocka_unit_test(test_import_keeps_uids),
+        cmocka_unit_test(test_account_state),
+        cmocka_unit_test(test_account_state_migrate),
+        cmocka_unit_test(test_unknown_driver),
+        cmocka_unit_test(test_mailbox_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

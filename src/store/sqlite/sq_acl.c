@@ -10,7 +10,7 @@
  * Must never: enforce anything (the protocol layers do), or grant rights
  * from any row but those four identifiers.
  */
-#include "store/store_int.h"
+#include "store/sqlite/sq_int.h"
 #include "base/alloc.h"
 
 #include <stdlib.h>
@@ -28,7 +28,7 @@ static int acl_mailbox(struct store *s, const char *owner, const char *mailbox, 
     int rc = store_name_check(s, mailbox, &canon, err) == 0 ? 0 : 1;
     if (rc == 0) {
         struct mbrow row;
-        rc = store_mailbox_find(s, owner, canon.data, &row, err);
+        rc = sq_mailbox_find(s, owner, canon.data, &row, err);
         if (rc == 1)
             buf_printf(err, "no mailbox %s", canon.data);
         else if (rc == 0)
@@ -48,8 +48,8 @@ static void rights_canon(const char *set, char out[sizeof(ACL_RIGHTS)])
     out[n] = '\0';
 }
 
-int store_acl_set(struct store *s, const char *owner, const char *mailbox, const char *identifier,
-                  const char *rights, struct buf *err)
+int sq_acl_set(struct store *s, const char *owner, const char *mailbox, const char *identifier,
+               const char *rights, struct buf *err)
 {
     size_t ilen = strlen(identifier);
     if (ilen == 0 || ilen > ACL_IDENTIFIER_MAX || strcmp(identifier, "-") == 0) {
@@ -67,7 +67,7 @@ int store_acl_set(struct store *s, const char *owner, const char *mailbox, const
     int64_t id;
     if (acl_mailbox(s, owner, mailbox, &id, err) != 0)
         return -1;
-    sqlite3_stmt *st = store_stmt(
+    sqlite3_stmt *st = sq_stmt(
         s,
         canon[0] ? "INSERT INTO acl(mailbox_id, identifier, rights) VALUES(?1, ?2, ?3)"
                    " ON CONFLICT(mailbox_id, identifier) DO UPDATE SET rights = excluded.rights"
@@ -79,18 +79,18 @@ int store_acl_set(struct store *s, const char *owner, const char *mailbox, const
     sqlite3_bind_text(st, 2, identifier, -1, SQLITE_STATIC);
     if (canon[0])
         sqlite3_bind_text(st, 3, canon, -1, SQLITE_STATIC);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "acl", err);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "acl", err);
 }
 
-int store_acl_get(struct store *s, const char *owner, const char *mailbox, const char *identifier,
-                  struct buf *rights_r, struct buf *err)
+int sq_acl_get(struct store *s, const char *owner, const char *mailbox, const char *identifier,
+               struct buf *rights_r, struct buf *err)
 {
     int64_t id;
     buf_reset(rights_r);
     if (acl_mailbox(s, owner, mailbox, &id, err) != 0)
         return -1;
     sqlite3_stmt *st =
-        store_stmt(s, "SELECT rights FROM acl WHERE mailbox_id = ? AND identifier = ?", err);
+        sq_stmt(s, "SELECT rights FROM acl WHERE mailbox_id = ? AND identifier = ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, id);
@@ -101,18 +101,18 @@ int store_acl_get(struct store *s, const char *owner, const char *mailbox, const
         sqlite3_reset(st);
         return 0;
     }
-    return rc == SQLITE_DONE ? 0 : store_db_error(s, "acl", err);
+    return rc == SQLITE_DONE ? 0 : sq_db_error(s, "acl", err);
 }
 
-int store_acl_list(struct store *s, const char *owner, const char *mailbox,
-                   struct store_acl_entry **list_r, size_t *n_r, struct buf *err)
+int sq_acl_list(struct store *s, const char *owner, const char *mailbox,
+                struct store_acl_entry **list_r, size_t *n_r, struct buf *err)
 {
     int64_t id;
     *list_r = NULL;
     *n_r = 0;
     if (acl_mailbox(s, owner, mailbox, &id, err) != 0)
         return -1;
-    sqlite3_stmt *st = store_stmt(
+    sqlite3_stmt *st = sq_stmt(
         s, "SELECT identifier, rights FROM acl WHERE mailbox_id = ? ORDER BY identifier", err);
     if (st == NULL)
         return -1;
@@ -125,26 +125,17 @@ int store_acl_list(struct store *s, const char *owner, const char *mailbox,
             cap = cap ? cap * 2 : 4;
             v = xreallocarray(v, cap, sizeof(*v));
         }
-        v[n].identifier = store_col_text(st, 0);
-        v[n].rights = store_col_text(st, 1);
+        v[n].identifier = sq_col_text(st, 0);
+        v[n].rights = sq_col_text(st, 1);
         n++;
     }
     if (rc != SQLITE_DONE) {
         store_acl_list_free(v, n);
-        return store_db_error(s, "acl", err);
+        return sq_db_error(s, "acl", err);
     }
     *list_r = v;
     *n_r = n;
     return 0;
-}
-
-void store_acl_list_free(struct store_acl_entry *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].identifier);
-        free(list[i].rights);
-    }
-    free(list);
 }
 
 /* ---- effective rights ---- */
@@ -170,8 +161,8 @@ static void rights_effective(struct buf *pos, struct buf *neg, struct buf *out)
     buf_cstr(out);
 }
 
-int store_acl_rights(struct store *s, const char *owner, const char *mailbox, const char *user,
-                     struct buf *rights_r, struct buf *err)
+int sq_acl_rights(struct store *s, const char *owner, const char *mailbox, const char *user,
+                  struct buf *rights_r, struct buf *err)
 {
     int64_t id;
     buf_reset(rights_r);
@@ -182,7 +173,7 @@ int store_acl_rights(struct store *s, const char *owner, const char *mailbox, co
         buf_append_cstr(rights_r, ACL_RIGHTS);
         return 0;
     }
-    sqlite3_stmt *st = store_stmt(
+    sqlite3_stmt *st = sq_stmt(
         s, "SELECT a.identifier, a.rights FROM acl a WHERE a.mailbox_id = ?2 AND " ACL_MATCH, err);
     if (st == NULL)
         return -1;
@@ -196,7 +187,7 @@ int store_acl_rights(struct store *s, const char *owner, const char *mailbox, co
         rights_effective(&pos, &neg, rights_r);
     buf_free(&pos);
     buf_free(&neg);
-    return rc == SQLITE_DONE ? 0 : store_db_error(s, "acl", err);
+    return rc == SQLITE_DONE ? 0 : sq_db_error(s, "acl", err);
 }
 
 /* Closes the share being gathered: kept only when some right is left. */
@@ -217,17 +208,17 @@ static void share_close(struct store_acl_share *v, size_t *n, struct buf *pos, s
     buf_reset(neg);
 }
 
-int store_acl_shared(struct store *s, const char *user, struct store_acl_share **list_r,
-                     size_t *n_r, struct buf *err)
+int sq_acl_shared(struct store *s, const char *user, struct store_acl_share **list_r, size_t *n_r,
+                  struct buf *err)
 {
     *list_r = NULL;
     *n_r = 0;
     sqlite3_stmt *st =
-        store_stmt(s,
-                   "SELECT m.id, m.owner, m.name, a.identifier, a.rights FROM acl a"
-                   " JOIN mailboxes m ON m.id = a.mailbox_id WHERE m.owner <> ?1 AND " ACL_MATCH
-                   " ORDER BY m.owner, m.name, m.id",
-                   err);
+        sq_stmt(s,
+                "SELECT m.id, m.owner, m.name, a.identifier, a.rights FROM acl a"
+                " JOIN mailboxes m ON m.id = a.mailbox_id WHERE m.owner <> ?1 AND " ACL_MATCH
+                " ORDER BY m.owner, m.name, m.id",
+                err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
@@ -245,8 +236,8 @@ int store_acl_shared(struct store *s, const char *user, struct store_acl_share *
                 cap = cap ? cap * 2 : 8;
                 v = xreallocarray(v, cap, sizeof(*v));
             }
-            v[n] = (struct store_acl_share){.owner = store_col_text(st, 1),
-                                            .mailbox = store_col_text(st, 2)};
+            v[n] = (struct store_acl_share){.owner = sq_col_text(st, 1),
+                                            .mailbox = sq_col_text(st, 2)};
             cur = id;
         }
         rights_add(&pos, &neg, (const char *)sqlite3_column_text(st, 3),
@@ -258,19 +249,9 @@ int store_acl_shared(struct store *s, const char *user, struct store_acl_share *
     buf_free(&neg);
     if (rc != SQLITE_DONE) {
         store_acl_shared_free(v, n);
-        return store_db_error(s, "acl", err);
+        return sq_db_error(s, "acl", err);
     }
     *list_r = v;
     *n_r = n;
     return 0;
-}
-
-void store_acl_shared_free(struct store_acl_share *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].owner);
-        free(list[i].mailbox);
-        free(list[i].rights);
-    }
-    free(list);
 }

@@ -2,12 +2,12 @@
  * store_message.c - messages of the SQLite driver: list, changes since a
  * MODSEQ, read, flags, copy, expunge and the expunge log.
  *
- * Every change takes a new MODSEQ from its mailbox (store_modseq_next) in
+ * Every change takes a new MODSEQ from its mailbox (sq_modseq_next) in
  * the same transaction as the change; an expunge writes the UID and that
  * MODSEQ to the expunge log before the row goes. Bodies are read from blob
  * segments, never modified.
  */
-#include "store/store_int.h"
+#include "store/sqlite/sq_int.h"
 #include "base/alloc.h"
 
 #include <errno.h>
@@ -16,34 +16,6 @@
 #include <time.h>
 
 /* Finds a mailbox by any spelling of its name: 0, 1 (missing) or -1. */
-static int find_mb(struct store *s, const char *owner, const char *name, struct mbrow *row,
-                   struct buf *err)
-{
-    struct buf canon = BUF_INIT;
-    int rc = store_name_check(s, name, &canon, err);
-    if (rc == 0)
-        rc = store_mailbox_find(s, owner, canon.data, row, err);
-    buf_free(&canon);
-    return rc;
-}
-
-bool store_keywords_ok(struct store *s, const char *k, struct buf *err)
-{
-    if (k == NULL)
-        return true;
-    if (strlen(k) > s->opt.keywords_max) {
-        buf_printf(err, "keywords longer than %zu bytes", s->opt.keywords_max);
-        return false;
-    }
-    for (const unsigned char *p = (const unsigned char *)k; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            buf_append_cstr(err, "keywords contain a control character");
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Columns 0-5 of a row: uid, modseq, flags, keywords, internaldate, size. */
 static void light_row(sqlite3_stmt *st, struct store_message *m)
 {
@@ -56,28 +28,28 @@ static void light_row(sqlite3_stmt *st, struct store_message *m)
     m->size = (uint64_t)sqlite3_column_int64(st, 5);
 }
 
-int store_message_list(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
-                       struct store_message **list_r, size_t *n_r, struct buf *err)
+int sq_message_list(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                    struct store_message **list_r, size_t *n_r, struct buf *err)
 {
     *list_r = NULL;
     *n_r = 0;
-    if (store_begin(s, false, err) != 0)
+    if (sq_begin(s, false, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
-        store_rollback(s);
+        sq_rollback(s);
         if (f == 1)
-            buf_printf(err, "no mailbox %s", mailbox);
+            buf_append_cstr(err, "no such mailbox");
         return -1;
     }
     sqlite3_stmt *st =
-        store_stmt(s,
-                   "SELECT uid, modseq, flags, keywords, internaldate, size, blob, envelope,"
-                   " bodystructure FROM messages WHERE mailbox_id = ? AND uid >= ? ORDER BY uid",
-                   err);
+        sq_stmt(s,
+                "SELECT uid, modseq, flags, keywords, internaldate, size, blob, envelope,"
+                " bodystructure FROM messages WHERE mailbox_id = ? AND uid >= ? ORDER BY uid",
+                err);
     if (st == NULL) {
-        store_rollback(s);
+        sq_rollback(s);
         return -1;
     }
     sqlite3_bind_int64(st, 1, row.id);
@@ -100,7 +72,7 @@ int store_message_list(struct store *s, const char *owner, const char *mailbox, 
         const unsigned char *b = sqlite3_column_text(st, 8);
         m->bodystructure = b ? xstrdup((const char *)b) : NULL;
     }
-    store_rollback(s);
+    sq_rollback(s);
     if (rc != SQLITE_DONE) {
         store_message_list_free(v, n);
         buf_printf(err, "store: list messages failed");
@@ -111,26 +83,16 @@ int store_message_list(struct store *s, const char *owner, const char *mailbox, 
     return 0;
 }
 
-void store_message_list_free(struct store_message *list, size_t n)
+int sq_message_read(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                    struct buf *out, struct buf *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].keywords);
-        free(list[i].envelope);
-        free(list[i].bodystructure);
-    }
-    free(list);
-}
-
-int store_message_read(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
-                       struct buf *out, struct buf *err)
-{
-    /* Two tries: store_gc may move the body between our lookup and our open(). */
+    /* Two tries: sq_gc may move the body between our lookup and our open(). */
     for (int attempt = 0; attempt < 2; attempt++) {
         struct mbrow row;
-        int f = find_mb(s, owner, mailbox, &row, err);
+        int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
         if (f != 0)
             return f;
-        sqlite3_stmt *st = store_stmt(
+        sqlite3_stmt *st = sq_stmt(
             s,
             "SELECT b.segment, b.offset, b.size FROM messages m JOIN blobs b ON b.hash = m.blob"
             " WHERE m.mailbox_id = ? AND m.uid = ?",
@@ -142,10 +104,10 @@ int store_message_read(struct store *s, const char *owner, const char *mailbox, 
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) {
             /* Expunged: its body is still held for the sessions not yet told (expunge_one). */
-            st = store_stmt(s,
-                            "SELECT b.segment, b.offset, b.size FROM expunged e"
-                            " JOIN blobs b ON b.hash = e.blob WHERE e.mailbox_id = ? AND e.uid = ?",
-                            err);
+            st = sq_stmt(s,
+                         "SELECT b.segment, b.offset, b.size FROM expunged e"
+                         " JOIN blobs b ON b.hash = e.blob WHERE e.mailbox_id = ? AND e.uid = ?",
+                         err);
             if (st == NULL)
                 return -1;
             sqlite3_bind_int64(st, 1, row.id);
@@ -157,13 +119,13 @@ int store_message_read(struct store *s, const char *owner, const char *mailbox, 
             }
         }
         if (rc != SQLITE_ROW)
-            return store_db_error(s, "read message", err);
+            return sq_db_error(s, "read message", err);
         int64_t seg = sqlite3_column_int64(st, 0);
         uint64_t off = (uint64_t)sqlite3_column_int64(st, 1);
         uint64_t size = (uint64_t)sqlite3_column_int64(st, 2);
         sqlite3_reset(st);
         struct buf e = BUF_INIT;
-        if (blob_read(&s->blobs, seg, off, size, out, &e) == 0) {
+        if (blob_read(&sq(s)->blobs, seg, off, size, out, &e) == 0) {
             buf_free(&e);
             return 0;
         }
@@ -240,7 +202,7 @@ static int flags_one(struct store *s, int64_t mbid, uint32_t uid, enum store_fla
                      unsigned flags, const char *keywords, uint64_t unchangedsince,
                      struct store_flags_result *res, struct buf *kw, struct buf *err)
 {
-    sqlite3_stmt *st = store_stmt(
+    sqlite3_stmt *st = sq_stmt(
         s, "SELECT modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND uid = ?", err);
     if (st == NULL)
         return -1;
@@ -252,7 +214,7 @@ static int flags_one(struct store *s, int64_t mbid, uint32_t uid, enum store_fla
         return 0;
     }
     if (rc != SQLITE_ROW)
-        return store_db_error(s, "flags", err);
+        return sq_db_error(s, "flags", err);
     uint64_t modseq = (uint64_t)sqlite3_column_int64(st, 0);
     unsigned cur = (unsigned)sqlite3_column_int(st, 1);
     char *cur_kw = xstrdup((const char *)sqlite3_column_text(st, 2));
@@ -268,12 +230,12 @@ static int flags_one(struct store *s, int64_t mbid, uint32_t uid, enum store_fla
     }
     if (same)
         return 0;
-    if (store_modseq_next(s, mbid, &modseq, err) != 0)
+    if (sq_modseq_next(s, mbid, &modseq, err) != 0)
         return -1;
-    st = store_stmt(s,
-                    "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
-                    " WHERE mailbox_id = ? AND uid = ?",
-                    err);
+    st = sq_stmt(s,
+                 "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
+                 " WHERE mailbox_id = ? AND uid = ?",
+                 err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int(st, 1, (int)nf);
@@ -282,24 +244,23 @@ static int flags_one(struct store *s, int64_t mbid, uint32_t uid, enum store_fla
     sqlite3_bind_int64(st, 4, mbid);
     sqlite3_bind_int64(st, 5, uid);
     if (sqlite3_step(st) != SQLITE_DONE)
-        return store_db_error(s, "flags", err);
+        return sq_db_error(s, "flags", err);
     *res = (struct store_flags_result){STORE_FLAGS_CHANGED, modseq, nf};
     return 0;
 }
 
-int store_message_flags(struct store *s, const char *owner, const char *mailbox,
-                        const uint32_t *uids, size_t n, enum store_flags_op op, unsigned flags,
-                        const char *keywords, uint64_t unchangedsince,
-                        struct store_flags_result *results, struct buf *err)
+int sq_message_flags(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
+                     size_t n, enum store_flags_op op, unsigned flags, const char *keywords,
+                     uint64_t unchangedsince, struct store_flags_result *results, struct buf *err)
 {
-    if (!store_keywords_ok(s, keywords, err) || store_begin(s, true, err) != 0)
+    if (!store_keywords_ok(s, keywords, err) || sq_begin(s, true, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
         if (f == 1)
-            buf_printf(err, "no mailbox %s", mailbox);
-        store_rollback(s);
+            buf_append_cstr(err, "no such mailbox");
+        sq_rollback(s);
         return -1;
     }
     struct buf kw = BUF_INIT;
@@ -312,23 +273,23 @@ int store_message_flags(struct store *s, const char *owner, const char *mailbox,
     }
     buf_free(&kw);
     if (rc != 0) {
-        store_rollback(s);
+        sq_rollback(s);
         return -1;
     }
-    return store_commit(s, err);
+    return sq_commit(s, err);
 }
 
-int store_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
-                            const char *envelope, const char *bodystructure, struct buf *err)
+int sq_message_set_cache(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                         const char *envelope, const char *bodystructure, struct buf *err)
 {
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0)
         return f;
-    sqlite3_stmt *st = store_stmt(s,
-                                  "UPDATE messages SET envelope = ?, bodystructure = ?"
-                                  " WHERE mailbox_id = ? AND uid = ?",
-                                  err);
+    sqlite3_stmt *st = sq_stmt(s,
+                               "UPDATE messages SET envelope = ?, bodystructure = ?"
+                               " WHERE mailbox_id = ? AND uid = ?",
+                               err);
     if (st == NULL)
         return -1;
     if (envelope)
@@ -337,7 +298,7 @@ int store_message_set_cache(struct store *s, const char *owner, const char *mail
         sqlite3_bind_text(st, 2, bodystructure, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, row.id);
     sqlite3_bind_int64(st, 4, uid);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "cache", err);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "cache", err);
 }
 
 /* Expunges one message (in the caller's write transaction); *found_r false if absent. */
@@ -345,7 +306,7 @@ static int expunge_one(struct store *s, const char *owner, int64_t mbid, uint32_
                        bool *found_r, struct buf *err)
 {
     *found_r = false;
-    sqlite3_stmt *st = store_stmt(
+    sqlite3_stmt *st = sq_stmt(
         s, "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING blob, size", err);
     if (st == NULL)
         return -1;
@@ -355,24 +316,24 @@ static int expunge_one(struct store *s, const char *owner, int64_t mbid, uint32_
     if (rc == SQLITE_DONE)
         return 0;
     if (rc != SQLITE_ROW)
-        return store_db_error(s, "expunge", err);
+        return sq_db_error(s, "expunge", err);
     *found_r = true;
     char *hash = xstrdup((const char *)sqlite3_column_text(st, 0));
     int64_t size = sqlite3_column_int64(st, 1);
     sqlite3_reset(st);
     uint64_t modseq;
     bool hold = s->opt.expunge_hold > 0;
-    int r = store_modseq_next(s, mbid, &modseq, err);
+    int r = sq_modseq_next(s, mbid, &modseq, err);
     if (r == 0 && !hold)
-        r = store_blob_unref(s, hash, err);
+        r = sq_blob_unref(s, hash, err);
     if (r == 0)
-        r = store_quota_add(s, owner, -size, -1, err);
-    /* The log row keeps the body's reference (hold) until store_gc drops it. */
+        r = sq_quota_add(s, owner, -size, -1, err);
+    /* The log row keeps the body's reference (hold) until sq_gc drops it. */
     st = r != 0 ? NULL
-                : store_stmt(s,
-                             "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq, blob, at)"
-                             " VALUES(?, ?, ?, ?, ?)",
-                             err);
+                : sq_stmt(s,
+                          "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq, blob, at)"
+                          " VALUES(?, ?, ?, ?, ?)",
+                          err);
     if (st == NULL) {
         free(hash);
         return -1;
@@ -384,7 +345,7 @@ static int expunge_one(struct store *s, const char *owner, int64_t mbid, uint32_
         sqlite3_bind_text(st, 4, hash, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 5, (int64_t)time(NULL));
     }
-    r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "expunge log", err);
+    r = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "expunge log", err);
     sqlite3_reset(st);
     free(hash);
     return r;
@@ -396,7 +357,7 @@ static int copy_one(struct store *s, const char *owner, int64_t from, uint32_t u
 {
     *found_r = false;
     sqlite3_stmt *st =
-        store_stmt(s, "SELECT blob, size FROM messages WHERE mailbox_id = ? AND uid = ?", err);
+        sq_stmt(s, "SELECT blob, size FROM messages WHERE mailbox_id = ? AND uid = ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, from);
@@ -405,66 +366,59 @@ static int copy_one(struct store *s, const char *owner, int64_t from, uint32_t u
     if (rc == SQLITE_DONE)
         return 0;
     if (rc != SQLITE_ROW)
-        return store_db_error(s, "copy", err);
+        return sq_db_error(s, "copy", err);
     *found_r = true;
     char *hash = xstrdup((const char *)sqlite3_column_text(st, 0));
     int64_t size = sqlite3_column_int64(st, 1);
     sqlite3_reset(st);
     uint64_t modseq;
-    int r = store_modseq_next(s, to, &modseq, err);
-    if (r == 0 && (st = store_stmt(s,
-                                   "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords,"
-                                   " internaldate, size, blob, envelope, bodystructure, search)"
-                                   " SELECT ?, ?, ?, flags, keywords, internaldate, size, blob,"
-                                   " envelope, bodystructure, search FROM messages"
-                                   " WHERE mailbox_id = ? AND uid = ?",
-                                   err)) != NULL) {
+    int r = sq_modseq_next(s, to, &modseq, err);
+    if (r == 0 && (st = sq_stmt(s,
+                                "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords,"
+                                " internaldate, size, blob, envelope, bodystructure, search)"
+                                " SELECT ?, ?, ?, flags, keywords, internaldate, size, blob,"
+                                " envelope, bodystructure, search FROM messages"
+                                " WHERE mailbox_id = ? AND uid = ?",
+                                err)) != NULL) {
         sqlite3_bind_int64(st, 1, to);
         sqlite3_bind_int64(st, 2, new_uid);
         sqlite3_bind_int64(st, 3, (int64_t)modseq);
         sqlite3_bind_int64(st, 4, from);
         sqlite3_bind_int64(st, 5, uid);
-        r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "copy", err);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "copy", err);
     } else
         r = -1;
-    if (r == 0 && (st = store_stmt(s, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?", err))) {
+    if (r == 0 && (st = sq_stmt(s, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?", err))) {
         sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-        r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "copy", err);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "copy", err);
     } else if (r == 0)
         r = -1;
-    if (r == 0 && (st = store_stmt(s, "UPDATE mailboxes SET uidnext = ? WHERE id = ?", err))) {
+    if (r == 0 && (st = sq_stmt(s, "UPDATE mailboxes SET uidnext = ? WHERE id = ?", err))) {
         sqlite3_bind_int64(st, 1, (int64_t)new_uid + 1);
         sqlite3_bind_int64(st, 2, to);
-        r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "copy", err);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "copy", err);
     } else if (r == 0)
         r = -1;
     free(hash);
     if (r == 0)
-        r = store_quota_add(s, owner, size, 1, err);
+        r = sq_quota_add(s, owner, size, 1, err);
     return r;
 }
 
-int store_message_copy(struct store *s, const char *owner, const char *mailbox,
-                       const uint32_t *uids, size_t n, const char *dest, bool move,
+int sq_message_copy_to(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
+                       size_t n, const char *dest_owner, int64_t dest_id, bool move,
                        uint32_t *new_uids_r, struct buf *err)
 {
-    return store_message_copy_to(s, owner, mailbox, uids, n, owner, dest, move, new_uids_r, err);
-}
-
-int store_message_copy_to(struct store *s, const char *owner, const char *mailbox,
-                          const uint32_t *uids, size_t n, const char *dest_owner, const char *dest,
-                          bool move, uint32_t *new_uids_r, struct buf *err)
-{
-    if (store_begin(s, true, err) != 0)
+    if (sq_begin(s, true, err) != 0)
         return -1;
     struct mbrow from, to;
-    int f = find_mb(s, owner, mailbox, &from, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &from, err);
     if (f == 0)
-        f = find_mb(s, dest_owner, dest, &to, err);
+        f = sq_mailbox_find_id(s, dest_owner, dest_id, &to, err);
     if (f != 0) {
         if (f == 1)
             buf_append_cstr(err, "no such mailbox");
-        store_rollback(s);
+        sq_rollback(s);
         return -1;
     }
     /* MOVE into the same mailbox: RFC 6851 3.3 defines MOVE as COPY, then
@@ -475,7 +429,7 @@ int store_message_copy_to(struct store *s, const char *owner, const char *mailbo
         bool found;
         if (copy_one(s, dest_owner, from.id, uids[i], to.id, next, &found, err) != 0 ||
             (found && move && expunge_one(s, owner, from.id, uids[i], &found, err) != 0)) {
-            store_rollback(s);
+            sq_rollback(s);
             return -1;
         }
         if (new_uids_r)
@@ -483,30 +437,30 @@ int store_message_copy_to(struct store *s, const char *owner, const char *mailbo
         if (found)
             next++;
     }
-    return store_commit(s, err);
+    return sq_commit(s, err);
 }
 
-int store_message_expunge(struct store *s, const char *owner, const char *mailbox,
-                          const uint32_t *uids, size_t n, struct buf *err)
+int sq_message_expunge(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
+                       size_t n, struct buf *err)
 {
-    if (store_begin(s, true, err) != 0)
+    if (sq_begin(s, true, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
         if (f == 1)
-            buf_printf(err, "no mailbox %s", mailbox);
-        store_rollback(s);
+            buf_append_cstr(err, "no such mailbox");
+        sq_rollback(s);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         bool found;
         if (expunge_one(s, owner, row.id, uids[i], &found, err) != 0) {
-            store_rollback(s);
+            sq_rollback(s);
             return -1;
         }
     }
-    return store_commit(s, err);
+    return sq_commit(s, err);
 }
 
 /* The expunge log of a mailbox past modseq, ascending UIDs. */
@@ -515,7 +469,7 @@ static int expunged_read(struct store *s, int64_t mbid, uint64_t modseq, uint32_
 {
     *uids_r = NULL;
     *n_r = 0;
-    sqlite3_stmt *st = store_stmt(
+    sqlite3_stmt *st = sq_stmt(
         s, "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid", err);
     if (st == NULL)
         return -1;
@@ -533,23 +487,23 @@ static int expunged_read(struct store *s, int64_t mbid, uint64_t modseq, uint32_
     }
     if (rc != SQLITE_DONE) {
         free(v);
-        return store_db_error(s, "expunge log", err);
+        return sq_db_error(s, "expunge log", err);
     }
     *uids_r = v;
     *n_r = n;
     return 0;
 }
 
-int store_expunged_since(struct store *s, const char *owner, const char *mailbox, uint64_t modseq,
-                         uint32_t **uids_r, size_t *n_r, struct buf *err)
+int sq_expunged_since(struct store *s, const char *owner, int64_t mailbox_id, uint64_t modseq,
+                      uint32_t **uids_r, size_t *n_r, struct buf *err)
 {
     *uids_r = NULL;
     *n_r = 0;
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
         if (f == 1)
-            buf_printf(err, "no mailbox %s", mailbox);
+            buf_append_cstr(err, "no such mailbox");
         return -1;
     }
     return expunged_read(s, row.id, modseq, uids_r, n_r, err);
@@ -570,16 +524,15 @@ static int changed_read(struct store *s, int64_t mbid, uint64_t since, struct st
                         struct buf *err)
 {
     sqlite3_stmt *st =
-        since == 0
-            ? store_stmt(s,
-                         "SELECT uid, modseq, flags, keywords, internaldate, size FROM messages"
-                         " WHERE mailbox_id = ? ORDER BY uid",
-                         err)
-            : store_stmt(s,
-                         "SELECT uid, modseq, flags, keywords, internaldate, size"
-                         " FROM messages INDEXED BY messages_modseq"
-                         " WHERE mailbox_id = ? AND modseq > ?",
-                         err);
+        since == 0 ? sq_stmt(s,
+                             "SELECT uid, modseq, flags, keywords, internaldate, size FROM messages"
+                             " WHERE mailbox_id = ? ORDER BY uid",
+                             err)
+                   : sq_stmt(s,
+                             "SELECT uid, modseq, flags, keywords, internaldate, size"
+                             " FROM messages INDEXED BY messages_modseq"
+                             " WHERE mailbox_id = ? AND modseq > ?",
+                             err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, mbid);
@@ -595,26 +548,26 @@ static int changed_read(struct store *s, int64_t mbid, uint64_t since, struct st
         light_row(st, &c->msgs[c->n++]);
     }
     if (rc != SQLITE_DONE)
-        return store_db_error(s, "changes", err);
+        return sq_db_error(s, "changes", err);
     if (since != 0 && c->n > 1)
         qsort(c->msgs, c->n, sizeof(*c->msgs), uid_order);
     return 0;
 }
 
-int store_message_changes(struct store *s, const char *owner, const char *mailbox, uint64_t since,
-                          struct store_changes *c, struct buf *err)
+int sq_message_changes(struct store *s, const char *owner, int64_t mailbox_id, uint64_t since,
+                       struct store_changes *c, struct buf *err)
 {
     memset(c, 0, sizeof(*c));
-    if (store_begin(s, false, err) != 0)
+    if (sq_begin(s, false, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mb(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f == 1)
-        buf_printf(err, "no mailbox %s", mailbox);
+        buf_append_cstr(err, "no such mailbox");
     int rc = f == 0 ? changed_read(s, row.id, since, c, err) : -1;
     if (rc == 0 && since != 0)
         rc = expunged_read(s, row.id, since, &c->expunged, &c->n_expunged, err);
-    store_rollback(s);
+    sq_rollback(s);
     if (rc != 0) {
         store_changes_free(c);
         return -1;
@@ -623,11 +576,4 @@ int store_message_changes(struct store *s, const char *owner, const char *mailbo
     c->uidnext = row.uidnext;
     c->highestmodseq = row.highestmodseq;
     return 0;
-}
-
-void store_changes_free(struct store_changes *c)
-{
-    store_message_list_free(c->msgs, c->n);
-    free(c->expunged);
-    memset(c, 0, sizeof(*c));
 }

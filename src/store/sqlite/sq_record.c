@@ -1,47 +1,36 @@
 /*
  * store_record.c - the search records of the SQLite driver (see
- * store_message_records in store.h): read for a whole mailbox in one
+ * sq_message_records in store.h): read for a whole mailbox in one
  * statement, and written for messages stored before records existed.
  * The record's bytes are the MIME layer's (mime_cache_record); this file
  * never looks inside them. Must never: change a MODSEQ (a record is not a
  * change a client sees).
  */
-#include "store/store_int.h"
+#include "store/sqlite/sq_int.h"
 #include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static int find_mailbox(struct store *s, const char *owner, const char *name, struct mbrow *row,
-                        struct buf *err)
-{
-    struct buf canon = BUF_INIT;
-    int rc = store_name_check(s, name, &canon, err);
-    if (rc == 0)
-        rc = store_mailbox_find(s, owner, canon.data, row, err);
-    buf_free(&canon);
-    return rc;
-}
-
-int store_message_records(struct store *s, const char *owner, const char *mailbox, uint32_t uid_min,
-                          struct store_records *r, struct buf *err)
+int sq_message_records(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                       struct store_records *r, struct buf *err)
 {
     memset(r, 0, sizeof(*r));
     buf_init(&r->data);
-    if (store_begin(s, false, err) != 0)
+    if (sq_begin(s, false, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mailbox(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
-        store_rollback(s);
+        sq_rollback(s);
         if (f == 1)
-            buf_printf(err, "no mailbox %s", mailbox);
+            buf_append_cstr(err, "no such mailbox");
         return -1;
     }
-    sqlite3_stmt *st = store_stmt(
+    sqlite3_stmt *st = sq_stmt(
         s, "SELECT uid, search FROM messages WHERE mailbox_id = ? AND uid >= ? ORDER BY uid", err);
     if (st == NULL) {
-        store_rollback(s);
+        sq_rollback(s);
         return -1;
     }
     sqlite3_bind_int64(st, 1, row.id);
@@ -64,7 +53,7 @@ int store_message_records(struct store *s, const char *owner, const char *mailbo
             buf_append(&r->data, b, e->len);
         }
     }
-    store_rollback(s);
+    sq_rollback(s);
     if (rc != SQLITE_DONE) {
         store_records_free(r);
         buf_printf(err, "store: list search records failed");
@@ -73,49 +62,35 @@ int store_message_records(struct store *s, const char *owner, const char *mailbo
     return 0;
 }
 
-struct slice store_record_get(const struct store_records *r, size_t i)
-{
-    if (!r->v[i].present)
-        return slice_make(NULL, 0);
-    return slice_make(r->data.data + r->v[i].off, r->v[i].len);
-}
-
-void store_records_free(struct store_records *r)
-{
-    free(r->v);
-    buf_free(&r->data);
-    memset(r, 0, sizeof(*r));
-}
-
-int store_message_set_records(struct store *s, const char *owner, const char *mailbox,
-                              const uint32_t *uids, const struct slice *recs, size_t n,
-                              struct buf *err)
+int sq_message_set_records(struct store *s, const char *owner, int64_t mailbox_id,
+                           const uint32_t *uids, const struct slice *recs, size_t n,
+                           struct buf *err)
 {
     if (n == 0)
         return 0;
-    if (store_begin(s, true, err) != 0)
+    if (sq_begin(s, true, err) != 0)
         return -1;
     struct mbrow row;
-    int f = find_mailbox(s, owner, mailbox, &row, err);
+    int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0) {
-        store_rollback(s);
+        sq_rollback(s);
         return f; /* 1: the mailbox went meanwhile */
     }
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *st =
-            store_stmt(s, "UPDATE messages SET search = ? WHERE mailbox_id = ? AND uid = ?", err);
+            sq_stmt(s, "UPDATE messages SET search = ? WHERE mailbox_id = ? AND uid = ?", err);
         if (st == NULL) {
-            store_rollback(s);
+            sq_rollback(s);
             return -1;
         }
         sqlite3_bind_blob(st, 1, recs[i].ptr, (int)recs[i].len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, row.id);
         sqlite3_bind_int64(st, 3, uids[i]);
         if (sqlite3_step(st) != SQLITE_DONE) {
-            store_db_error(s, "search record", err);
-            store_rollback(s);
+            sq_db_error(s, "search record", err);
+            sq_rollback(s);
             return -1;
         }
     }
-    return store_commit(s, err);
+    return sq_commit(s, err);
 }

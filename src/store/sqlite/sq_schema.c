@@ -1,11 +1,11 @@
 /*
- * store_schema.c - the store's SQLite schema and its migrations.
+ * sq_schema.c - the SQLite store driver's schema and its migrations.
  *
  * PRAGMA user_version is the schema version; migrations[i] brings a
  * database from version i to i + 1, each in its own transaction. Never edit
  * a released migration: add the next one.
  */
-#include "store/store_schema.h"
+#include "store/sqlite/sq_schema.h"
 
 #include <stddef.h>
 
@@ -100,21 +100,49 @@ static const char *const migrations[] = {
      * claimed as \Recent yet (RFC 3501 2.3.2; what exists now counts as
      * seen). An expunged message keeps its body's reference in the expunge
      * log (blob, at) for STORE_EXPUNGE_HOLD seconds, so that sessions not yet
-     * told of the expunge can still read it (RFC 2180 4.1.1); store_gc drops it.
+     * told of the expunge can still read it (RFC 2180 4.1.1); sq_gc drops it.
      */
     "ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;"
     "UPDATE mailboxes SET recent_uid = uidnext;"
     "ALTER TABLE expunged ADD COLUMN blob TEXT;"
     "ALTER TABLE expunged ADD COLUMN at INTEGER;"
     "CREATE INDEX expunged_held ON expunged(at) WHERE blob IS NOT NULL;",
+    /*
+     * 4 -> 5 (issue 12): the account-wide change state (store_account_state),
+     * for JMAP's state and /changes and the http push. Triggers bump it in the
+     * same transaction as every change to a mailbox of the account: a mailbox
+     * created, deleted, renamed or renumbered, a message appended, copied,
+     * flagged or expunged (each takes the mailbox's next MODSEQ or UIDNEXT), a
+     * subscription. Caches (search records, the MIME columns) and \Recent
+     * claims are not changes a client sees and leave it alone.
+     * Mailbox ids, which callers now keep (store_mailbox_resolve), are never
+     * reused from here on: mailbox_id_next hands them out.
+     */
+    "CREATE TABLE account_state(owner TEXT PRIMARY KEY, state INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO account_state SELECT owner, 1 FROM mailboxes GROUP BY owner;"
+    "INSERT INTO meta SELECT 'mailbox_id_next', COALESCE(MAX(id), 0) + 1 FROM mailboxes;"
+    "CREATE TRIGGER state_mailbox_insert AFTER INSERT ON mailboxes BEGIN"
+    "  INSERT OR IGNORE INTO account_state VALUES(NEW.owner, 0);"
+    "  UPDATE account_state SET state = state + 1 WHERE owner = NEW.owner; END;"
+    "CREATE TRIGGER state_mailbox_update"
+    "  AFTER UPDATE OF name, special_use, uidvalidity, uidnext, highestmodseq ON mailboxes BEGIN"
+    "  INSERT OR IGNORE INTO account_state VALUES(NEW.owner, 0);"
+    "  UPDATE account_state SET state = state + 1 WHERE owner = NEW.owner; END;"
+    "CREATE TRIGGER state_mailbox_delete AFTER DELETE ON mailboxes BEGIN"
+    "  UPDATE account_state SET state = state + 1 WHERE owner = OLD.owner; END;"
+    "CREATE TRIGGER state_subscribe AFTER INSERT ON subscriptions BEGIN"
+    "  INSERT OR IGNORE INTO account_state VALUES(NEW.owner, 0);"
+    "  UPDATE account_state SET state = state + 1 WHERE owner = NEW.owner; END;"
+    "CREATE TRIGGER state_unsubscribe AFTER DELETE ON subscriptions BEGIN"
+    "  UPDATE account_state SET state = state + 1 WHERE owner = OLD.owner; END;",
 };
 
-size_t store_schema_count(void)
+size_t sq_schema_count(void)
 {
     return sizeof(migrations) / sizeof(migrations[0]);
 }
 
-const char *store_schema_migration(size_t from_version)
+const char *sq_schema_migration(size_t from_version)
 {
-    return from_version < store_schema_count() ? migrations[from_version] : NULL;
+    return from_version < sq_schema_count() ? migrations[from_version] : NULL;
 }

@@ -1,19 +1,19 @@
 /*
- * store_deliver.c - group-committed delivery, blob garbage collection and
+ * sq_deliver.c - group-committed delivery, blob garbage collection and
  * the exactly-once records of the SQLite driver.
  *
- * store_deliver() is the one write path for new messages. Order, inside one
+ * sq_deliver() is the one write path for new messages. Order, inside one
  * BEGIN IMMEDIATE (the write lock, which also serialises segment appends
  * between processes):
  *   1. each distinct new body is appended to the current segment once;
  *   2. rows: blob (refs), message (UID = uidnext, new MODSEQ), quota, dedupe;
  *   3. ONE fdatasync of the segment (blob_sync)      <- "blob-synced"
  *   4. COMMIT (SQLite fsyncs the WAL once)            <- "committed"
- * A crash before 4 leaves bodies no row names (reclaimed by store_gc) and no
+ * A crash before 4 leaves bodies no row names (reclaimed by sq_gc) and no
  * message; a crash after 4 leaves a complete message. Never refers to a body
  * that is not yet durable.
  */
-#include "store/store_int.h"
+#include "store/sqlite/sq_int.h"
 #include "base/alloc.h"
 #include "mime/mime.h"
 
@@ -21,28 +21,15 @@
 #include <string.h>
 #include <time.h>
 
-static void (*fault_hook)(const char *point);
-
-void store_set_fault_hook(void (*hook)(const char *point))
-{
-    fault_hook = hook;
-}
-
-void store_fault_point(const char *point)
-{
-    if (fault_hook)
-        fault_hook(point);
-}
-
 /* The segment to append to, rolled over when full (in the write transaction). */
 static int current_segment(struct store *s, int64_t *seg_r, struct buf *err)
 {
-    int64_t seg = store_meta_get(s, "segment_current", err);
+    int64_t seg = sq_meta_get(s, "segment_current", err);
     if (seg < 0)
         return -1;
-    if (blob_segment_size(&s->blobs, seg) >= s->opt.segment_size) {
+    if (blob_segment_size(&sq(s)->blobs, seg) >= s->opt.segment_size) {
         seg++;
-        if (store_meta_set(s, "segment_current", seg, err) != 0)
+        if (sq_meta_set(s, "segment_current", seg, err) != 0)
             return -1;
     }
     *seg_r = seg;
@@ -52,8 +39,7 @@ static int current_segment(struct store *s, int64_t *seg_r, struct buf *err)
 /* 1 when (dedupe_id, owner) was delivered already. */
 static int dedupe_seen(struct store *s, const char *id, const char *owner, struct buf *err)
 {
-    sqlite3_stmt *st =
-        store_stmt(s, "SELECT 1 FROM delivered WHERE dedupe_id = ? AND owner = ?", err);
+    sqlite3_stmt *st = sq_stmt(s, "SELECT 1 FROM delivered WHERE dedupe_id = ? AND owner = ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -62,33 +48,33 @@ static int dedupe_seen(struct store *s, const char *id, const char *owner, struc
     sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         return 1;
-    return rc == SQLITE_DONE ? 0 : store_db_error(s, "dedupe", err);
+    return rc == SQLITE_DONE ? 0 : sq_db_error(s, "dedupe", err);
 }
 
 /* Makes sure the body is in a segment and has a row; adds one reference. */
 static int blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg,
                     struct buf *err)
 {
-    sqlite3_stmt *st = store_stmt(s, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?", err);
+    sqlite3_stmt *st = sq_stmt(s, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
-        return store_db_error(s, "blob", err);
-    if (sqlite3_changes(s->db) == 1)
+        return sq_db_error(s, "blob", err);
+    if (sqlite3_changes(sq(s)->db) == 1)
         return 0;
     uint64_t off;
-    if (blob_append(&s->blobs, seg, data, hex, &off, err) != 0)
+    if (blob_append(&sq(s)->blobs, seg, data, hex, &off, err) != 0)
         return -1;
-    st = store_stmt(s, "INSERT INTO blobs(hash, segment, offset, size, refs) VALUES(?, ?, ?, ?, 1)",
-                    err);
+    st = sq_stmt(s, "INSERT INTO blobs(hash, segment, offset, size, refs) VALUES(?, ?, ?, ?, 1)",
+                 err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, seg);
     sqlite3_bind_int64(st, 3, (int64_t)off);
     sqlite3_bind_int64(st, 4, (int64_t)data.len);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "blob", err);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "blob", err);
 }
 
 static int over_quota(struct store *s, const struct store_target *t, size_t size, int *over_r,
@@ -98,7 +84,7 @@ static int over_quota(struct store *s, const struct store_target *t, size_t size
     if (t->quota_bytes == 0 && t->quota_messages == 0)
         return 0;
     uint64_t bytes, messages;
-    if (store_quota_usage(s, t->owner, &bytes, &messages, err) != 0)
+    if (sq_quota_usage(s, t->owner, &bytes, &messages, err) != 0)
         return -1;
     if ((t->quota_bytes && bytes + size > t->quota_bytes) ||
         (t->quota_messages && messages + 1 > t->quota_messages))
@@ -122,14 +108,14 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
             return 0;
         }
     }
-    if (store_account_ensure(s, t->owner, err) != 0)
+    if (sq_account_ensure(s, t->owner, err) != 0)
         return -1;
     struct mbrow row;
     int f = 1;
     struct buf canon = BUF_INIT;
     struct buf ignored = BUF_INIT;
     if (t->mailbox && store_name_check(s, t->mailbox, &canon, &ignored) == 0)
-        f = store_mailbox_find(s, t->owner, canon.data, &row, err);
+        f = sq_mailbox_find(s, t->owner, canon.data, &row, err);
     buf_free(&canon);
     buf_free(&ignored);
     if (f < 0)
@@ -140,7 +126,7 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
     }
     t->stored_in = f == 0 ? t->mailbox : STORE_INBOX;
     if (f == 1) {
-        f = store_mailbox_find(s, t->owner, STORE_INBOX, &row, err);
+        f = sq_mailbox_find(s, t->owner, STORE_INBOX, &row, err);
         if (f != 0) {
             if (f == 1)
                 buf_printf(err, "store: %s has no INBOX", t->owner);
@@ -164,22 +150,22 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
         uid = t->want_uid;
     }
     uint64_t modseq;
-    if (blob_ref(s, d->data, hex, seg, err) != 0 || store_modseq_next(s, row.id, &modseq, err) != 0)
+    if (blob_ref(s, d->data, hex, seg, err) != 0 || sq_modseq_next(s, row.id, &modseq, err) != 0)
         return -1;
     sqlite3_stmt *st =
-        store_stmt(s, "UPDATE mailboxes SET uidnext = ?3 + 1 WHERE id = ?1 AND uidnext = ?2", err);
+        sq_stmt(s, "UPDATE mailboxes SET uidnext = ?3 + 1 WHERE id = ?1 AND uidnext = ?2", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, row.id);
     sqlite3_bind_int64(st, 2, row.uidnext);
     sqlite3_bind_int64(st, 3, uid);
-    if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(s->db) != 1)
-        return store_db_error(s, "uidnext", err);
-    st = store_stmt(s,
-                    "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internaldate,"
-                    " size, blob, envelope, bodystructure, search)"
-                    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    err);
+    if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(sq(s)->db) != 1)
+        return sq_db_error(s, "uidnext", err);
+    st = sq_stmt(s,
+                 "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internaldate,"
+                 " size, blob, envelope, bodystructure, search)"
+                 " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, row.id);
@@ -194,18 +180,18 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
     sqlite3_bind_text(st, 10, buf_cstr(&c->bodystructure), -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 11, c->record.data, (int)c->record.len, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
-        return store_db_error(s, "insert message", err);
-    if (store_quota_add(s, t->owner, (int64_t)d->data.len, 1, err) != 0)
+        return sq_db_error(s, "insert message", err);
+    if (sq_quota_add(s, t->owner, (int64_t)d->data.len, 1, err) != 0)
         return -1;
     if (d->dedupe_id) {
-        st = store_stmt(s, "INSERT INTO delivered(dedupe_id, owner, at) VALUES(?, ?, ?)", err);
+        st = sq_stmt(s, "INSERT INTO delivered(dedupe_id, owner, at) VALUES(?, ?, ?)", err);
         if (st == NULL)
             return -1;
         sqlite3_bind_text(st, 1, d->dedupe_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, t->owner, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now);
         if (sqlite3_step(st) != SQLITE_DONE)
-            return store_db_error(s, "dedupe", err);
+            return sq_db_error(s, "dedupe", err);
     }
     t->uid = uid;
     t->uidvalidity = row.uidvalidity;
@@ -213,7 +199,7 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
     return 0;
 }
 
-int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err)
+int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err)
 {
     int64_t now = (int64_t)time(NULL);
     int64_t seg;
@@ -223,7 +209,7 @@ int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct bu
     for (size_t i = 0; i < n; i++)
         mime_cache_build(d[i].data, NULL, &cache[i]);
     int rc = -1;
-    if (store_begin(s, true, err) != 0)
+    if (sq_begin(s, true, err) != 0)
         goto failed;
     if (current_segment(s, &seg, err) != 0)
         goto rollback;
@@ -236,18 +222,18 @@ int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct bu
             if (deliver_target(s, &d[i], &d[i].targets[k], hex, &cache[i], seg, now, err) != 0)
                 goto rollback;
     }
-    if (blob_sync(&s->blobs, err) != 0)
+    if (blob_sync(&sq(s)->blobs, err) != 0)
         goto rollback;
     store_fault_point("blob-synced");
-    if (store_commit(s, err) != 0)
+    if (sq_commit(s, err) != 0)
         goto failed;
     store_fault_point("committed");
     rc = 0;
     goto done;
 rollback:
-    store_rollback(s);
+    sq_rollback(s);
 failed:
-    blob_release(&s->blobs); /* what was appended is dead space now, for store_gc */
+    blob_release(&sq(s)->blobs); /* what was appended is dead space now, for sq_gc */
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < d[i].n_targets; k++)
             d[i].targets[k].status = STORE_FAILED;

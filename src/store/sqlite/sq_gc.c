@@ -1,17 +1,17 @@
 /*
- * store_gc.c - reclaiming blob space, statistics, and expiry of the
+ * sq_gc.c - reclaiming blob space, statistics, and expiry of the
  * exactly-once records (SQLite driver).
  *
  * A segment byte is live when a blobs row names it. Dead bytes come from
  * expunged bodies (their row went at refcount zero, once the expunge log
  * stopped holding them: release_held) and from crashes between
- * a blob append and its commit. store_gc rolls the current segment over
+ * a blob append and its commit. sq_gc rolls the current segment over
  * when it holds dead bytes, rewrites the live bodies of segments that are at
  * least half dead into the current segment (fdatasync, then commit), and
  * unlinks segments with nothing live only after that commit. Never unlinks a
  * segment a committed row still names.
  */
-#include "store/store_int.h"
+#include "store/sqlite/sq_int.h"
 #include "base/alloc.h"
 
 #include <stdlib.h>
@@ -27,12 +27,12 @@ struct seg_use {
 static int segment_live(struct store *s, int64_t seg, uint64_t *live_r, struct buf *err)
 {
     sqlite3_stmt *st =
-        store_stmt(s, "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM blobs WHERE segment = ?", err);
+        sq_stmt(s, "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM blobs WHERE segment = ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, seg);
     if (sqlite3_step(st) != SQLITE_ROW)
-        return store_db_error(s, "gc", err);
+        return sq_db_error(s, "gc", err);
     *live_r = (uint64_t)sqlite3_column_int64(st, 0) +
               (uint64_t)sqlite3_column_int64(st, 1) * BLOB_HEADER_SIZE;
     sqlite3_reset(st);
@@ -42,7 +42,7 @@ static int segment_live(struct store *s, int64_t seg, uint64_t *live_r, struct b
 /* Moves every live body of seg to segment dst (rows updated in this transaction). */
 static int move_segment(struct store *s, int64_t seg, int64_t dst, struct buf *err)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT hash, offset, size FROM blobs WHERE segment = ?", err);
+    sqlite3_stmt *st = sq_stmt(s, "SELECT hash, offset, size FROM blobs WHERE segment = ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, seg);
@@ -63,16 +63,16 @@ static int move_segment(struct store *s, int64_t seg, int64_t dst, struct buf *e
         v[n].size = (uint64_t)sqlite3_column_int64(st, 2);
         n++;
     }
-    int result = rc == SQLITE_DONE ? 0 : store_db_error(s, "gc", err);
+    int result = rc == SQLITE_DONE ? 0 : sq_db_error(s, "gc", err);
     struct buf body = BUF_INIT;
     for (size_t i = 0; i < n && result == 0; i++) {
         uint64_t off;
-        result = blob_read(&s->blobs, seg, v[i].off, v[i].size, &body, err);
+        result = blob_read(&sq(s)->blobs, seg, v[i].off, v[i].size, &body, err);
         if (result == 0)
-            result = blob_append(&s->blobs, dst, buf_slice(&body), v[i].hash, &off, err);
+            result = blob_append(&sq(s)->blobs, dst, buf_slice(&body), v[i].hash, &off, err);
         if (result != 0)
             break;
-        st = store_stmt(s, "UPDATE blobs SET segment = ?, offset = ? WHERE hash = ?", err);
+        st = sq_stmt(s, "UPDATE blobs SET segment = ?, offset = ? WHERE hash = ?", err);
         if (st == NULL) {
             result = -1;
             break;
@@ -81,7 +81,7 @@ static int move_segment(struct store *s, int64_t seg, int64_t dst, struct buf *e
         sqlite3_bind_int64(st, 2, (int64_t)off);
         sqlite3_bind_text(st, 3, v[i].hash, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
-            result = store_db_error(s, "gc", err);
+            result = sq_db_error(s, "gc", err);
     }
     buf_free(&body);
     free(v);
@@ -93,7 +93,7 @@ static int release_held(struct store *s, struct buf *err)
 {
     int64_t cutoff = (int64_t)time(NULL) - s->opt.expunge_hold;
     sqlite3_stmt *st =
-        store_stmt(s, "SELECT blob FROM expunged WHERE blob IS NOT NULL AND at <= ?", err);
+        sq_stmt(s, "SELECT blob FROM expunged WHERE blob IS NOT NULL AND at <= ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, cutoff);
@@ -102,46 +102,45 @@ static int release_held(struct store *s, struct buf *err)
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         hashes = xreallocarray(hashes, n + 1, sizeof(*hashes));
-        hashes[n++] = store_col_text(st, 0);
+        hashes[n++] = sq_col_text(st, 0);
     }
     sqlite3_reset(st);
-    int result = rc == SQLITE_DONE ? 0 : store_db_error(s, "gc", err);
+    int result = rc == SQLITE_DONE ? 0 : sq_db_error(s, "gc", err);
     if (result == 0 && n > 0) {
-        st = store_stmt(s, "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?",
-                        err);
+        st = sq_stmt(s, "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?", err);
         if (st == NULL)
             result = -1;
         else {
             sqlite3_bind_int64(st, 1, cutoff);
             if (sqlite3_step(st) != SQLITE_DONE)
-                result = store_db_error(s, "gc", err);
+                result = sq_db_error(s, "gc", err);
         }
     }
     for (size_t i = 0; i < n; i++) {
         if (result == 0)
-            result = store_blob_unref(s, hashes[i], err);
+            result = sq_blob_unref(s, hashes[i], err);
         free(hashes[i]);
     }
     free(hashes);
     return result;
 }
 
-int store_gc(struct store *s, struct buf *err)
+int sq_gc(struct store *s, struct buf *err)
 {
     int64_t *segs = NULL;
     size_t n = 0;
-    if (store_begin(s, true, err) != 0)
+    if (sq_begin(s, true, err) != 0)
         return -1;
     if (release_held(s, err) != 0)
         goto rollback;
-    int64_t cur = store_meta_get(s, "segment_current", err);
-    if (cur < 0 || blob_segments(&s->blobs, &segs, &n, err) != 0)
+    int64_t cur = sq_meta_get(s, "segment_current", err);
+    if (cur < 0 || blob_segments(&sq(s)->blobs, &segs, &n, err) != 0)
         goto rollback;
     struct seg_use *use = xcalloc(n ? n : 1, sizeof(*use));
     size_t n_dead = 0;
     bool roll = false;
     for (size_t i = 0; i < n; i++) {
-        struct seg_use u = {segs[i], 0, blob_segment_size(&s->blobs, segs[i])};
+        struct seg_use u = {segs[i], 0, blob_segment_size(&sq(s)->blobs, segs[i])};
         if (segment_live(s, segs[i], &u.live, err) != 0) {
             free(use);
             goto rollback;
@@ -159,7 +158,7 @@ int store_gc(struct store *s, struct buf *err)
             if (segs[i] > max)
                 max = segs[i];
         cur = max + 1;
-        if (store_meta_set(s, "segment_current", cur, err) != 0) {
+        if (sq_meta_set(s, "segment_current", cur, err) != 0) {
             free(use);
             goto rollback;
         }
@@ -170,49 +169,49 @@ int store_gc(struct store *s, struct buf *err)
             goto rollback;
         }
     }
-    if (blob_sync(&s->blobs, err) != 0 || store_commit(s, err) != 0) {
+    if (blob_sync(&sq(s)->blobs, err) != 0 || sq_commit(s, err) != 0) {
         free(use);
         goto rollback;
     }
     for (size_t i = 0; i < n_dead; i++)
-        blob_segment_remove(&s->blobs, use[i].seg);
+        blob_segment_remove(&sq(s)->blobs, use[i].seg);
     free(use);
     free(segs);
     return 0;
 rollback:
-    store_rollback(s);
-    blob_release(&s->blobs);
+    sq_rollback(s);
+    blob_release(&sq(s)->blobs);
     free(segs);
     return -1;
 }
 
-int store_blob_stats(struct store *s, struct store_blob_stats *out, struct buf *err)
+int sq_blob_stats(struct store *s, struct store_blob_stats *out, struct buf *err)
 {
     memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st = store_stmt(s, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs", err);
+    sqlite3_stmt *st = sq_stmt(s, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs", err);
     if (st == NULL)
         return -1;
     if (sqlite3_step(st) != SQLITE_ROW)
-        return store_db_error(s, "stats", err);
+        return sq_db_error(s, "stats", err);
     out->blobs = (uint64_t)sqlite3_column_int64(st, 0);
     out->blob_bytes = (uint64_t)sqlite3_column_int64(st, 1);
     sqlite3_reset(st);
     int64_t *segs;
     size_t n;
-    if (blob_segments(&s->blobs, &segs, &n, err) != 0)
+    if (blob_segments(&sq(s)->blobs, &segs, &n, err) != 0)
         return -1;
     out->segments = n;
     for (size_t i = 0; i < n; i++)
-        out->segment_bytes += blob_segment_size(&s->blobs, segs[i]);
+        out->segment_bytes += blob_segment_size(&sq(s)->blobs, segs[i]);
     free(segs);
     return 0;
 }
 
-int store_dedupe_expire(struct store *s, int64_t max_age_seconds, struct buf *err)
+int sq_dedupe_expire(struct store *s, int64_t max_age_seconds, struct buf *err)
 {
-    sqlite3_stmt *st = store_stmt(s, "DELETE FROM delivered WHERE at < ?", err);
+    sqlite3_stmt *st = sq_stmt(s, "DELETE FROM delivered WHERE at < ?", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, (int64_t)time(NULL) - max_age_seconds);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : store_db_error(s, "dedupe expiry", err);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "dedupe expiry", err);
 }

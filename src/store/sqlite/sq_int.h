@@ -1,0 +1,136 @@
+/*
+ * sq_int.h - what the SQLite store driver's files share (never included
+ * outside src/store/sqlite). sq_ names everything of this driver; the
+ * driver's ops (store_sqlite_driver, sq_db.c) have the contracts of the
+ * store.h functions of the same name. Only the files of this folder may call
+ * sqlite3_* (a meson test reads the objects' symbol tables).
+ */
+#ifndef WHARF_STORE_SQ_INT_H
+#define WHARF_STORE_SQ_INT_H
+
+#include "store/store_blob.h"
+#include "store/store_driver.h"
+
+#include <sqlite3.h>
+
+#define STORE_STMT_CACHE 64
+
+struct sq_store {
+    struct store base; /* first: a struct store * of this driver is a struct sq_store * */
+    sqlite3 *db;
+    struct blob_dir blobs;
+    char *dir;
+    bool temporary; /* remove dir on close */
+    struct {
+        const char *sql; /* identity: the literal's address */
+        sqlite3_stmt *st;
+    } stmts[STORE_STMT_CACHE];
+    size_t n_stmts;
+};
+
+static inline struct sq_store *sq(struct store *s)
+{
+    return (struct sq_store *)s;
+}
+
+struct mbrow {
+    int64_t id;
+    uint32_t uidvalidity, uidnext;
+    uint64_t highestmodseq;
+};
+
+/* A cached prepared statement, reset and unbound. NULL with err on failure. */
+sqlite3_stmt *sq_stmt(struct store *s, const char *sql, struct buf *err);
+/* Appends "what: sqlite message" to err; returns -1. */
+int sq_db_error(struct store *s, const char *what, struct buf *err);
+int sq_exec(struct store *s, const char *sql, struct buf *err);
+int sq_begin(struct store *s, bool write, struct buf *err);
+int sq_commit(struct store *s, struct buf *err);
+void sq_rollback(struct store *s);
+int64_t sq_meta_get(struct store *s, const char *key, struct buf *err);
+int sq_meta_set(struct store *s, const char *key, int64_t value, struct buf *err);
+
+/* In a write transaction: creates the account's default folders on first use. */
+int sq_account_ensure(struct store *s, const char *owner, struct buf *err);
+/* Inserts a mailbox row with a fresh UIDVALIDITY (in a write transaction). */
+int sq_mailbox_insert(struct store *s, const char *owner, const char *name, const char *special_use,
+                      struct buf *err);
+/* 0 found, 1 missing, -1 error. name must be canonical. */
+int sq_mailbox_find(struct store *s, const char *owner, const char *name, struct mbrow *r,
+                    struct buf *err);
+/* The same by id (0 found, 1 missing: gone, another owner's, or id 0). */
+int sq_mailbox_find_id(struct store *s, const char *owner, int64_t id, struct mbrow *r,
+                       struct buf *err);
+/* A text column as an owned string (NULL for SQL NULL). */
+char *sq_col_text(sqlite3_stmt *st, int i);
+/* Takes the next MODSEQ of a mailbox (in a write transaction). */
+int sq_modseq_next(struct store *s, int64_t mailbox_id, uint64_t *modseq_r, struct buf *err);
+/* Drops one reference to a blob, deleting its row at zero. */
+int sq_blob_unref(struct store *s, const char *hash, struct buf *err);
+int sq_quota_add(struct store *s, const char *owner, int64_t bytes, int64_t messages,
+                 struct buf *err);
+
+/* The driver's ops (store_sqlite_driver in sq_db.c). */
+int sq_backup(const char *dir, const char *dest, const char *prev, struct store_backup_stats *st,
+              struct buf *err);
+int sq_mailbox_resolve(struct store *s, const char *owner, const char *name, int64_t *id_r,
+                       struct buf *err);
+int sq_mailbox_list(struct store *s, const char *owner, struct store_mailbox **list_r, size_t *n_r,
+                    struct buf *err);
+int sq_mailbox_get(struct store *s, const char *owner, const char *mailbox,
+                   struct store_mailbox *mb, struct buf *err);
+int sq_mailbox_recent_claim(struct store *s, const char *owner, const char *mailbox, uint32_t upto,
+                            bool claim, uint32_t *first_r, struct buf *err);
+int sq_mailbox_create(struct store *s, const char *owner, const char *name, const char *special_use,
+                      struct buf *err);
+int sq_mailbox_set_uids(struct store *s, const char *owner, const char *name,
+                        const char *special_use, uint32_t uidvalidity, uint32_t uidnext,
+                        struct buf *err);
+int sq_mailbox_delete(struct store *s, const char *owner, const char *name, struct buf *err);
+int sq_mailbox_rename(struct store *s, const char *owner, const char *from, const char *to,
+                      struct buf *err);
+int sq_subscribe(struct store *s, const char *owner, const char *name, bool on, struct buf *err);
+int sq_subscriptions(struct store *s, const char *owner, char ***names_r, size_t *n_r,
+                     struct buf *err);
+int sq_account_state(struct store *s, const char *owner, uint64_t *state_r, struct buf *err);
+int sq_message_list(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                    struct store_message **list_r, size_t *n_r, struct buf *err);
+int sq_message_read(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                    struct buf *out, struct buf *err);
+int sq_message_flags(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
+                     size_t n, enum store_flags_op op, unsigned flags, const char *keywords,
+                     uint64_t unchangedsince, struct store_flags_result *results, struct buf *err);
+int sq_message_set_cache(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                         const char *envelope, const char *bodystructure, struct buf *err);
+int sq_message_records(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                       struct store_records *r, struct buf *err);
+int sq_message_set_records(struct store *s, const char *owner, int64_t mailbox_id,
+                           const uint32_t *uids, const struct slice *recs, size_t n,
+                           struct buf *err);
+int sq_message_copy_to(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
+                       size_t n, const char *dest_owner, int64_t dest_id, bool move,
+                       uint32_t *new_uids_r, struct buf *err);
+int sq_message_expunge(struct store *s, const char *owner, int64_t mailbox_id, const uint32_t *uids,
+                       size_t n, struct buf *err);
+int sq_message_changes(struct store *s, const char *owner, int64_t mailbox_id, uint64_t since,
+                       struct store_changes *c, struct buf *err);
+int sq_expunged_since(struct store *s, const char *owner, int64_t mailbox_id, uint64_t modseq,
+                      uint32_t **uids_r, size_t *n_r, struct buf *err);
+int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err);
+int sq_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
+                   struct buf *err);
+int sq_acl_set(struct store *s, const char *owner, const char *mailbox, const char *identifier,
+               const char *rights, struct buf *err);
+int sq_acl_get(struct store *s, const char *owner, const char *mailbox, const char *identifier,
+               struct buf *rights_r, struct buf *err);
+int sq_acl_list(struct store *s, const char *owner, const char *mailbox,
+                struct store_acl_entry **list_r, size_t *n_r, struct buf *err);
+int sq_acl_rights(struct store *s, const char *owner, const char *mailbox, const char *user,
+                  struct buf *rights_r, struct buf *err);
+int sq_acl_shared(struct store *s, const char *user, struct store_acl_share **list_r, size_t *n_r,
+                  struct buf *err);
+int sq_blob_stats(struct store *s, struct store_blob_stats *st, struct buf *err);
+int sq_gc(struct store *s, struct buf *err);
+int sq_dedupe_expire(struct store *s, int64_t max_age_seconds, struct buf *err);
+
+#endif

@@ -1,0 +1,14 @@
+/*
+ * sq_schema.h - schema migrations of the SQLite store driver (internal).
+ */
+#ifndef WHARF_STORE_SQ_SCHEMA_H
+#define WHARF_STORE_SQ_SCHEMA_H
+
+#include <stddef.h>
+
+/* The schema version a fully migrated database has. */
+size_t sq_schema_count(void);
+/* SQL that migrates from from_version to from_version + 1, or NULL. */
+const char *sq_schema_migration(size_t from_version);
+
+#endif

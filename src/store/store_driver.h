@@ -1,0 +1,116 @@
+/*
+ * store_driver.h - the table a store driver fills, and what every driver
+ * shares (src/store and its drivers only; callers include store/store.h).
+ *
+ * store.c dispatches each public store_* call through s->drv. A driver
+ * (sqlite/ today, PostgreSQL next) defines its own state as a struct whose
+ * first member is struct store, and keeps every type of its database library
+ * inside its own folder: nothing here, in store.h or in any header outside a
+ * driver may name one (a meson test reads the objects' symbol tables).
+ *
+ * Each op has the contract of the store.h function of the same name.
+ */
+#ifndef WHARF_STORE_DRIVER_H
+#define WHARF_STORE_DRIVER_H
+
+#include "store/store.h"
+
+struct store_driver {
+    const char *name; /* the value of the store_driver option */
+    /* Opens the store in dir (created if needed), migrating its schema. */
+    struct store *(*open)(const char *dir, const struct store_options *opt, struct buf *err);
+    /* A throw-away store in the fresh folder dir, removed by close (unit tests). */
+    struct store *(*open_temporary)(const char *dir, const struct store_options *opt,
+                                    struct buf *err);
+    void (*close)(struct store *s);
+    /* A consistent copy of the store in dir into dest (see store_backup); no open store:
+     * the server goes on writing while it runs. */
+    int (*backup)(const char *dir, const char *dest, const char *prev,
+                  struct store_backup_stats *st, struct buf *err);
+
+    /* mailboxes */
+    int (*mailbox_resolve)(struct store *s, const char *owner, const char *name, int64_t *id_r,
+                           struct buf *err);
+    int (*mailbox_list)(struct store *s, const char *owner, struct store_mailbox **list_r,
+                        size_t *n_r, struct buf *err);
+    int (*mailbox_get)(struct store *s, const char *owner, const char *mailbox,
+                       struct store_mailbox *mb, struct buf *err);
+    int (*mailbox_recent_claim)(struct store *s, const char *owner, const char *mailbox,
+                                uint32_t upto, bool claim, uint32_t *first_r, struct buf *err);
+    int (*mailbox_create)(struct store *s, const char *owner, const char *name,
+                          const char *special_use, struct buf *err);
+    int (*mailbox_set_uids)(struct store *s, const char *owner, const char *name,
+                            const char *special_use, uint32_t uidvalidity, uint32_t uidnext,
+                            struct buf *err);
+    int (*mailbox_delete)(struct store *s, const char *owner, const char *name, struct buf *err);
+    int (*mailbox_rename)(struct store *s, const char *owner, const char *from, const char *to,
+                          struct buf *err);
+    int (*subscribe)(struct store *s, const char *owner, const char *name, bool on,
+                     struct buf *err);
+    int (*subscriptions)(struct store *s, const char *owner, char ***names_r, size_t *n_r,
+                         struct buf *err);
+    int (*account_state)(struct store *s, const char *owner, uint64_t *state_r, struct buf *err);
+
+    /* messages: the mailbox by the id mailbox_resolve gave (a mailbox of owner; one
+     * that is gone, or id 0, is "no such mailbox" as a missing name was) */
+    int (*message_list)(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                        struct store_message **list_r, size_t *n_r, struct buf *err);
+    int (*message_read)(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                        struct buf *out, struct buf *err);
+    int (*message_flags)(struct store *s, const char *owner, int64_t mailbox_id,
+                         const uint32_t *uids, size_t n, enum store_flags_op op, unsigned flags,
+                         const char *keywords, uint64_t unchangedsince,
+                         struct store_flags_result *results, struct buf *err);
+    int (*message_set_cache)(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
+                             const char *envelope, const char *bodystructure, struct buf *err);
+    int (*message_records)(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                           struct store_records *r, struct buf *err);
+    int (*message_set_records)(struct store *s, const char *owner, int64_t mailbox_id,
+                               const uint32_t *uids, const struct slice *recs, size_t n,
+                               struct buf *err);
+    int (*message_copy_to)(struct store *s, const char *owner, int64_t mailbox_id,
+                           const uint32_t *uids, size_t n, const char *dest_owner, int64_t dest_id,
+                           bool move, uint32_t *new_uids_r, struct buf *err);
+    int (*message_expunge)(struct store *s, const char *owner, int64_t mailbox_id,
+                           const uint32_t *uids, size_t n, struct buf *err);
+    int (*message_changes)(struct store *s, const char *owner, int64_t mailbox_id, uint64_t since,
+                           struct store_changes *c, struct buf *err);
+    int (*expunged_since)(struct store *s, const char *owner, int64_t mailbox_id, uint64_t modseq,
+                          uint32_t **uids_r, size_t *n_r, struct buf *err);
+    int (*deliver)(struct store *s, struct store_delivery *d, size_t n, struct buf *err);
+
+    /* quotas and ACLs */
+    int (*quota_usage)(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
+                       struct buf *err);
+    int (*acl_set)(struct store *s, const char *owner, const char *mailbox, const char *identifier,
+                   const char *rights, struct buf *err);
+    int (*acl_get)(struct store *s, const char *owner, const char *mailbox, const char *identifier,
+                   struct buf *rights_r, struct buf *err);
+    int (*acl_list)(struct store *s, const char *owner, const char *mailbox,
+                    struct store_acl_entry **list_r, size_t *n_r, struct buf *err);
+    int (*acl_rights)(struct store *s, const char *owner, const char *mailbox, const char *user,
+                      struct buf *rights_r, struct buf *err);
+    int (*acl_shared)(struct store *s, const char *user, struct store_acl_share **list_r,
+                      size_t *n_r, struct buf *err);
+
+    /* maintenance */
+    int (*blob_stats)(struct store *s, struct store_blob_stats *st, struct buf *err);
+    int (*gc)(struct store *s, struct buf *err);
+    int (*dedupe_expire)(struct store *s, int64_t max_age_seconds, struct buf *err);
+};
+
+/* What every driver's state begins with. */
+struct store {
+    const struct store_driver *drv;
+    struct store_options opt;
+};
+
+/* The drivers this build has. */
+extern const struct store_driver store_sqlite_driver;
+
+/* Canonical form of a mailbox name ("inbox/x" -> "INBOX/x") into out; -1 if invalid. */
+int store_name_check(struct store *s, const char *name, struct buf *out, struct buf *err);
+/* Keywords: at most opt.keywords_max bytes, no control characters (NULL is fine). */
+bool store_keywords_ok(struct store *s, const char *keywords, struct buf *err);
+
+#endif
