@@ -43,7 +43,7 @@
 #include "base/datadir.h"
 #include "base/log.h"
 #include "directory/directory.h"
-#include "ipc/control.h"
+#include "ipc/component_loop.h"
 #include "ipc/channel.h"
 #include "ipc/frame.h"
 #include "net/net.h"
@@ -113,8 +113,8 @@ struct auth_server {
     char *sock_path;
     struct conn *conns;
     size_t n_conns;
-    struct control *control;
-    struct event *sigterm;
+    struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
+    int listen_fd;               /* bound as root, before the skeleton drops it */
     /* crypt pool */
     pthread_t *threads;
     size_t n_threads;
@@ -737,9 +737,15 @@ static void shutdown_cb(void *arg, int64_t deadline_ms)
     stop(arg);
 }
 
-static void on_sigterm(evutil_socket_t fd, short what, void *arg)
+/* Still root (under wharfd): move hashes an older directory.db holds, and
+ * make the socket the wharf user's; then the skeleton becomes the auth user,
+ * the only one that can read the credentials (doc/architecture.md). */
+static void as_root(void *arg)
 {
-    stop(arg);
+    struct auth_server *srv = arg;
+    move_old_hashes(srv->cfg);
+    srv->sock_path = config_data_path(srv->cfg, "run/auth.sock");
+    srv->listen_fd = listen_socket(srv);
 }
 
 static void make_dummy_hash(struct auth_server *srv)
@@ -780,18 +786,14 @@ int auth_main(struct component_ctx *ctx)
 {
     struct auth_server srv_s = {.cfg = ctx->cfg}, *srv = &srv_s;
     const struct wharf_config *cfg = ctx->cfg;
+    const struct component_hooks hooks = {.as_root = as_root,
+                                          .run_as = cfg->auth_user,
+                                          .status = status_cb,
+                                          .shutdown = shutdown_cb,
+                                          .arg = srv};
+    srv->loop = component_loop_start(ctx, &hooks);
+    srv->base = srv->loop->base;
     struct buf err = BUF_INIT;
-    if (datadir_prepare(cfg, &err) != 0)
-        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
-    umask(077);
-    /* Still root (under wharfd): move hashes an older directory.db holds, and
-     * make the socket the wharf user's; then become the auth user, the only
-     * one that can read the credentials (doc/architecture.md). */
-    move_old_hashes(cfg);
-    srv->sock_path = config_data_path(cfg, "run/auth.sock");
-    int fd = listen_socket(srv);
-    component_drop_privileges_to(cfg->auth_user);
-    signal(SIGPIPE, SIG_IGN);
     srv->dir = directory_open_credentials(cfg, &err);
     if (srv->dir == NULL)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
@@ -801,10 +803,6 @@ int auth_main(struct component_ctx *ctx)
     srv->rl_pair = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
     srv->known = ratelimit_new(cfg->auth_known_address_time, (size_t)cfg->auth_ratelimit_entries);
     srv->bans = ratelimit_new(cfg->auth_ban_time, (size_t)cfg->auth_ratelimit_entries);
-    srv->base = event_base_new();
-    if (srv->base == NULL)
-        log_fatal(EX_OSERR, "event_base_new failed");
-
     if (pipe2(srv->done_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         log_fatal(EX_OSERR, "pipe: %s", strerror(errno));
     /* The writers (crypt threads) block when the pipe is full rather than lose a job. */
@@ -820,14 +818,11 @@ int auth_main(struct component_ctx *ctx)
             log_fatal(EX_OSERR, "cannot start crypt threads");
     }
 
-    srv->listener = evconnlistener_new(srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-    struct control_callbacks cb = {.status = status_cb, .shutdown = shutdown_cb, .arg = srv};
-    srv->control = control_open(srv->base, ctx, &cb);
-    srv->sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
-    event_add(srv->sigterm, NULL);
+    srv->listener =
+        evconnlistener_new(srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, -1, srv->listen_fd);
     log_info("auth: listening on %s with %zu crypt threads", srv->sock_path, srv->n_threads);
 
-    event_base_dispatch(srv->base);
+    component_loop_run(srv->loop);
 
     log_info("auth: stopping");
     stop(srv);
@@ -835,8 +830,6 @@ int auth_main(struct component_ctx *ctx)
         conn_close(srv->conns);
     drain_jobs(srv);
     event_free(srv->done_ev);
-    event_free(srv->sigterm);
-    control_close(srv->control);
     close(srv->done_pipe[0]);
     close(srv->done_pipe[1]);
     directory_close(srv->dir);
@@ -850,7 +843,7 @@ int auth_main(struct component_ctx *ctx)
     free(srv->threads);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
-    event_base_free(srv->base);
+    component_loop_free(srv->loop);
     buf_free(&err);
     return EX_OK;
 }

@@ -21,7 +21,7 @@
 #include "directory/directory.h"
 #include "directory/directory_proto.h"
 #include "ipc/channel.h"
-#include "ipc/control.h"
+#include "ipc/component_loop.h"
 #include "ipc/frame.h"
 
 #include <errno.h>
@@ -57,9 +57,8 @@ struct dserver {
     struct dconn *conns;
     size_t n_conns;
     uint64_t answered, tempfails;
-    struct control *control;
-    struct event *sigterm;
-    bool draining; /* shut down: answer the workers still connected, then exit */
+    struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
+    bool draining;               /* shut down: answer the workers still connected, then exit */
 };
 
 static void dconn_close(struct dconn *c)
@@ -284,47 +283,31 @@ static void shutdown_cb(void *arg, int64_t deadline_ms)
     event_base_loopexit(srv->base, srv->n_conns ? &tv : NULL);
 }
 
-static void on_sigterm(evutil_socket_t fd, short what, void *arg)
-{
-    stop(arg);
-}
-
 int directory_main(struct component_ctx *ctx)
 {
     struct dserver srv_s = {.cfg = ctx->cfg}, *srv = &srv_s;
     const struct wharf_config *cfg = ctx->cfg;
+    const struct component_hooks hooks = {.status = status_cb, .shutdown = shutdown_cb, .arg = srv};
+    srv->loop = component_loop_start(ctx, &hooks);
+    srv->base = srv->loop->base;
     struct buf err = BUF_INIT;
-    if (datadir_prepare(cfg, &err) != 0)
-        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
-    component_drop_privileges(cfg);
-    umask(077);
-    signal(SIGPIPE, SIG_IGN);
     srv->dir = directory_open(cfg, &err);
     if (srv->dir == NULL)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
-    srv->base = event_base_new();
-    if (srv->base == NULL)
-        log_fatal(EX_OSERR, "event_base_new failed");
     srv->sock_path = config_data_path(cfg, "run/directory.sock");
     int fd = listen_socket(srv);
     srv->listener = evconnlistener_new(srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-    struct control_callbacks cb = {.status = status_cb, .shutdown = shutdown_cb, .arg = srv};
-    srv->control = control_open(srv->base, ctx, &cb);
-    srv->sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
-    event_add(srv->sigterm, NULL);
     log_info("directory: listening on %s", srv->sock_path);
 
-    event_base_dispatch(srv->base);
+    component_loop_run(srv->loop);
 
     log_info("directory: stopping");
     stop(srv);
     while (srv->conns)
         dconn_close(srv->conns);
-    event_free(srv->sigterm);
-    control_close(srv->control);
     directory_close(srv->dir);
     free(srv->sock_path);
-    event_base_free(srv->base);
+    component_loop_free(srv->loop);
     buf_free(&err);
     return EX_OK;
 }
