@@ -302,12 +302,16 @@ void sup_relay_event(struct sup *s, const struct proc *from, const void *payload
         log_warning("%s: malformed event dropped: %s", who, why);
         return;
     }
+    size_t relayed = 0;
     for (size_t i = 0; i < s->n_procs; i++) {
         struct proc *p = s->procs[i];
         if (p != from && p->pid != 0 && p->ch != NULL && p->hello &&
-            ipc_subscriptions_match(&p->subs, &ev))
+            ipc_subscriptions_match(&p->subs, &ev)) {
             ipc_channel_send(p->ch, IPC_EVENT, payload, len);
+            relayed++;
+        }
     }
+    log_debug("%s: %s event relayed to %zu processes", who, ipc_event_type_name(ev.type), relayed);
     ipc_event_clear(&ev);
 }
 
