@@ -44,7 +44,7 @@
 #include "base/log.h"
 #include "base/offload.h"
 #include "directory/directory.h"
-#include "ipc/control.h"
+#include "ipc/component_loop.h"
 #include "ipc/channel.h"
 #include "ipc/frame.h"
 #include "ipc/service.h"
@@ -95,9 +95,9 @@ struct auth_server {
     struct ratelimit *rl_ip, *rl_user, *rl_pair, *known, *bans;
     struct ipc_service *service; /* auth.sock */
     char *sock_path;
-    struct control *control;
-    struct event *sigterm;
-    struct offload *crypt; /* the hash checks, off the loop */
+    struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
+    int listen_fd;               /* bound as root, before the skeleton drops it */
+    struct offload *crypt;       /* the hash checks, off the loop */
     struct job *waiting;
     size_t pending; /* every job alive: queued, checking or waiting out a delay */
     bool stopping;  /* checks finishing now are nobody's: freed unanswered */
@@ -554,9 +554,20 @@ static void shutdown_cb(void *arg, int64_t deadline_ms)
     stop(arg);
 }
 
-static void on_sigterm(evutil_socket_t fd, short what, void *arg)
+/* Still root (under wharfd): move hashes an older directory.db holds, and
+ * make the socket the wharf user's; then the skeleton becomes the auth user,
+ * the only one that can read the credentials (doc/architecture.md). */
+static void as_root(void *arg)
 {
-    stop(arg);
+    struct auth_server *srv = arg;
+    move_old_hashes(srv->cfg);
+    srv->sock_path = config_data_path(srv->cfg, "run/auth.sock");
+    /* 0600 and the wharf user's: only its processes (every worker) may connect. */
+    struct buf err = BUF_INIT;
+    srv->listen_fd = ipc_service_listen(srv->sock_path, 0600, srv->cfg, &err);
+    if (srv->listen_fd < 0)
+        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
+    buf_free(&err);
 }
 
 static void make_dummy_hash(struct auth_server *srv)
@@ -593,21 +604,14 @@ int auth_main(struct component_ctx *ctx)
 {
     struct auth_server srv_s = {.cfg = ctx->cfg}, *srv = &srv_s;
     const struct wharf_config *cfg = ctx->cfg;
+    const struct component_hooks hooks = {.as_root = as_root,
+                                          .run_as = cfg->auth_user,
+                                          .status = status_cb,
+                                          .shutdown = shutdown_cb,
+                                          .arg = srv};
+    srv->loop = component_loop_start(ctx, &hooks);
+    srv->base = srv->loop->base;
     struct buf err = BUF_INIT;
-    if (datadir_prepare(cfg, &err) != 0)
-        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
-    umask(077);
-    /* Still root (under wharfd): move hashes an older directory.db holds, and
-     * make the socket the wharf user's; then become the auth user, the only
-     * one that can read the credentials (doc/architecture.md). */
-    move_old_hashes(cfg);
-    srv->sock_path = config_data_path(cfg, "run/auth.sock");
-    /* 0600 and the wharf user's: only its processes (every worker) may connect. */
-    int fd = ipc_service_listen(srv->sock_path, 0600, cfg, &err);
-    if (fd < 0)
-        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
-    component_drop_privileges_to(cfg->auth_user);
-    signal(SIGPIPE, SIG_IGN);
     srv->dir = directory_open_credentials(cfg, &err);
     if (srv->dir == NULL)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
@@ -617,10 +621,6 @@ int auth_main(struct component_ctx *ctx)
     srv->rl_pair = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
     srv->known = ratelimit_new(cfg->auth_known_address_time, (size_t)cfg->auth_ratelimit_entries);
     srv->bans = ratelimit_new(cfg->auth_ban_time, (size_t)cfg->auth_ratelimit_entries);
-    srv->base = event_base_new();
-    if (srv->base == NULL)
-        log_fatal(EX_OSERR, "event_base_new failed");
-
     struct offload_params op = {
         .name = "crypt",
         .threads = (size_t)cfg->auth_threads,
@@ -643,22 +643,16 @@ int auth_main(struct component_ctx *ctx)
         .on_close = on_conn_close,
         .arg = srv,
     };
-    srv->service = ipc_service_new(srv->base, fd, &sp);
-    struct control_callbacks cb = {.status = status_cb, .shutdown = shutdown_cb, .arg = srv};
-    srv->control = control_open(srv->base, ctx, &cb);
-    srv->sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
-    event_add(srv->sigterm, NULL);
+    srv->service = ipc_service_new(srv->base, srv->listen_fd, &sp);
     log_info("auth: listening on %s with %zu crypt threads", srv->sock_path, op.threads);
 
-    event_base_dispatch(srv->base);
+    component_loop_run(srv->loop);
 
     log_info("auth: stopping");
     stop(srv);
     ipc_service_free(srv->service);
     srv->service = NULL;
     drain_jobs(srv);
-    event_free(srv->sigterm);
-    control_close(srv->control);
     directory_close(srv->dir);
     ratelimit_free(srv->rl_ip);
     ratelimit_free(srv->rl_user);
@@ -667,7 +661,7 @@ int auth_main(struct component_ctx *ctx)
     ratelimit_free(srv->bans);
     free(srv->dummy_hash);
     free(srv->sock_path);
-    event_base_free(srv->base);
+    component_loop_free(srv->loop);
     buf_free(&err);
     return EX_OK;
 }

@@ -1,9 +1,10 @@
 /*
  * sandbox.h - what a network worker may still do once it has started.
  *
- * The component skeleton (net_worker_new) calls sandbox_enter for every
- * worker kind, after privileges are dropped and before the first byte from
- * the network is read. It applies, for the rest of the process's life:
+ * The component skeleton (ipc/component_loop.h, asked by net_worker_new)
+ * calls sandbox_enter for every network worker kind, after privileges are
+ * dropped and before the first byte from the network is read. It applies,
+ * for the rest of the process's life:
  *   - a seccomp filter (libseccomp): execve, execveat, ptrace and
  *     process_vm_readv/writev kill the process (ptrace stays allowed in
  *     sanitizer builds, whose leak checker needs it); mount, unshare, bpf,

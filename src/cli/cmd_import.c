@@ -48,10 +48,9 @@ static double elapsed(const struct timespec *since)
 
 void import_notify(const struct wharf_config *cfg, const char *owner, const char *mailbox)
 {
-    struct buf p = BUF_INIT;
-    buf_printf(&p, "%s\t%s", owner, mailbox);
-    control_notify(cfg, IPC_EVENT_MAILBOX_CHANGED, p.data, p.len);
-    buf_free(&p);
+    struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                           .u.mailbox_changed = {.owner = owner, .mailbox = mailbox}};
+    control_notify(cfg, &ev);
 }
 
 void import_batch_init(struct import_batch *b, struct store *s, const struct wharf_config *cfg,

@@ -3,7 +3,7 @@
  * look at and steer the mail queue (Postfix: mailq, postcat -q, postqueue -f,
  * postsuper -h/-H/-d/-r).
  *
- * While wharfd runs, changes are asked of the mta over the bus (mta_ctl.h),
+ * While wharfd runs, changes are asked of the mta over the bus (IPC_EVENT_QUEUE_CTL, ipc/event.h),
  * because the mta is the only writer of queue entries; they happen
  * asynchronously, a moment later. When wharfd is stopped, the spool is changed
  * here directly (the files keep their owner). Never writes an entry while the
@@ -14,7 +14,7 @@
 
 #include "base/buf.h"
 #include "ipc/control.h"
-#include "mta/mta_ctl.h"
+#include "ipc/event.h"
 #include "spool/spool.h"
 
 #include <errno.h>
@@ -115,7 +115,7 @@ static int queue_act(struct cli_ctx *ctx, const char *action, int n, char **ids)
         return usage();
     int status = 0;
     for (int i = 0; i < n; i++) {
-        bool all = strcmp(ids[i], MTA_CTL_ALL) == 0;
+        bool all = strcmp(ids[i], "ALL") == 0;
         struct spool_message m; /* the id must name an entry (spool_read checks its syntax) */
         struct buf err = BUF_INIT;
         if (!all && spool_read(ctx->cfg, ids[i], &m, &err) != 0) {
@@ -127,9 +127,11 @@ static int queue_act(struct cli_ctx *ctx, const char *action, int n, char **ids)
         if (!all)
             spool_message_free(&m);
         buf_free(&err);
-        struct buf p = BUF_INIT;
-        buf_printf(&p, "%s %s", action, ids[i]);
-        if (control_notify(ctx->cfg, MTA_EVENT_QUEUE_CTL, p.data, p.len) == 0)
+        struct ipc_event ev = {
+            .type = IPC_EVENT_QUEUE_CTL,
+            .u.queue_ctl = {.action = del ? IPC_QUEUE_DELETE : (enum ipc_queue_action)c,
+                            .queue_id = all ? NULL : ids[i]}};
+        if (control_notify(ctx->cfg, &ev) == 0)
             printf("%s: %s requested\n", ids[i], action);
         else if (all) {
             char **list;
@@ -148,7 +150,6 @@ static int queue_act(struct cli_ctx *ctx, const char *action, int n, char **ids)
             status = EX_IOERR;
         else
             printf("%s: %s done\n", ids[i], action);
-        buf_free(&p);
     }
     return status;
 }

@@ -21,7 +21,7 @@
 #include "directory/directory.h"
 #include "directory/directory_proto.h"
 #include "ipc/channel.h"
-#include "ipc/control.h"
+#include "ipc/component_loop.h"
 #include "ipc/frame.h"
 #include "ipc/service.h"
 
@@ -44,9 +44,8 @@ struct dserver {
     struct ipc_service *service; /* directory.sock */
     char *sock_path;
     uint64_t answered, tempfails;
-    struct control *control;
-    struct event *sigterm;
-    bool draining; /* shut down: answer the workers still connected, then exit */
+    struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
+    bool draining;               /* shut down: answer the workers still connected, then exit */
 };
 
 /* Fills a from the directory; a->status TEMPFAIL when it cannot say. */
@@ -169,27 +168,17 @@ static void shutdown_cb(void *arg, int64_t deadline_ms)
     event_base_loopexit(srv->base, ipc_service_connections(srv->service) ? &tv : NULL);
 }
 
-static void on_sigterm(evutil_socket_t fd, short what, void *arg)
-{
-    stop(arg);
-}
-
 int directory_main(struct component_ctx *ctx)
 {
     struct dserver srv_s = {.cfg = ctx->cfg}, *srv = &srv_s;
     const struct wharf_config *cfg = ctx->cfg;
+    const struct component_hooks hooks = {.status = status_cb, .shutdown = shutdown_cb, .arg = srv};
+    srv->loop = component_loop_start(ctx, &hooks);
+    srv->base = srv->loop->base;
     struct buf err = BUF_INIT;
-    if (datadir_prepare(cfg, &err) != 0)
-        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
-    component_drop_privileges(cfg);
-    umask(077);
-    signal(SIGPIPE, SIG_IGN);
     srv->dir = directory_open(cfg, &err);
     if (srv->dir == NULL)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
-    srv->base = event_base_new();
-    if (srv->base == NULL)
-        log_fatal(EX_OSERR, "event_base_new failed");
     srv->sock_path = config_data_path(cfg, "run/directory.sock");
     /* 0600: only the wharf user's processes (the workers) may connect. */
     int fd = ipc_service_listen(srv->sock_path, 0600, NULL, &err);
@@ -207,24 +196,18 @@ int directory_main(struct component_ctx *ctx)
         .arg = srv,
     };
     srv->service = ipc_service_new(srv->base, fd, &sp);
-    struct control_callbacks cb = {.status = status_cb, .shutdown = shutdown_cb, .arg = srv};
-    srv->control = control_open(srv->base, ctx, &cb);
-    srv->sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
-    event_add(srv->sigterm, NULL);
     log_info("directory: listening on %s", srv->sock_path);
 
-    event_base_dispatch(srv->base);
+    component_loop_run(srv->loop);
 
     log_info("directory: stopping");
     stop(srv);
     srv->draining = false;
     ipc_service_free(srv->service);
     srv->service = NULL;
-    event_free(srv->sigterm);
-    control_close(srv->control);
     directory_close(srv->dir);
     free(srv->sock_path);
-    event_base_free(srv->base);
+    component_loop_free(srv->loop);
     buf_free(&err);
     return EX_OK;
 }

@@ -802,7 +802,7 @@ void imap_cmd_create(struct imap_session *s, struct slice tag, bool uid,
              store_mailbox_create(s->srv->store, ref.owner, ref.name, NULL, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
     else {
-        imap_notify_list_changed(s, IMAP_LIST_CREATED, ref.owner, ref.name, NULL);
+        imap_notify_list_changed(s, IPC_LIST_CREATED, ref.owner, ref.name, NULL);
         imap_printf(s, "%.*s OK CREATE completed", TAGF(tag));
     }
     imap_mbref_free(&ref);
@@ -836,7 +836,7 @@ void imap_cmd_delete(struct imap_session *s, struct slice tag, bool uid,
             strcmp(s->view.name, ref.name) == 0)
             deselect(s);
         imap_mailbox_changed(s, ref.owner, ref.name);
-        imap_notify_list_changed(s, IMAP_LIST_DELETED, ref.owner, ref.name, NULL);
+        imap_notify_list_changed(s, IPC_LIST_DELETED, ref.owner, ref.name, NULL);
         imap_printf(s, "%.*s OK DELETE completed", TAGF(tag));
     }
     imap_mbref_free(&ref);
@@ -917,7 +917,7 @@ void imap_cmd_rename(struct imap_session *s, struct slice tag, bool uid,
              store_mailbox_rename(s->srv->store, a.owner, a.name, b.name, &err) != 0)
         imap_printf(s, "%.*s NO [CANNOT] %s", TAGF(tag), buf_cstr(&err));
     else {
-        imap_notify_list_changed(s, IMAP_LIST_RENAMED, a.owner, b.name, a.name);
+        imap_notify_list_changed(s, IPC_LIST_RENAMED, a.owner, b.name, a.name);
         imap_printf(s, "%.*s OK RENAME completed", TAGF(tag));
     }
     imap_mbref_free(&a);
@@ -937,7 +937,7 @@ static void subscribe(struct imap_session *s, struct slice tag, const struct ima
     else if (store_subscribe(s->srv->store, s->account, name, on, &err) != 0)
         imap_store_error(s, tag, "subscribe", &err);
     else {
-        imap_notify_list_changed(s, on ? IMAP_LIST_SUBSCRIBED : IMAP_LIST_UNSUBSCRIBED, s->account,
+        imap_notify_list_changed(s, on ? IPC_LIST_SUBSCRIBED : IPC_LIST_UNSUBSCRIBED, s->account,
                                  name, NULL);
         imap_printf(s, "%.*s OK %s completed", TAGF(tag), on ? "SUBSCRIBE" : "UNSUBSCRIBE");
     }

@@ -553,6 +553,10 @@ done:
 
 /* ---- mailbox names and subscriptions ---- */
 
+/* The kind letters of list_event, by enum ipc_mailbox_list_change: created, deleted,
+ * renamed, subscribed, unsubscribed. */
+static const char list_kinds[] = {'c', 'd', 'r', 's', 'u'};
+
 /* What one mailbox-list event means to one session: a LIST response, or nothing. */
 static void list_event(struct imap_session *s, const char *owner, char kind, const char *name,
                        const char *old)
@@ -596,40 +600,23 @@ static void list_event(struct imap_session *s, const char *owner, char kind, con
     free(old_name);
 }
 
-void imap_notify_list_changed(struct imap_session *s, enum imap_list_change change,
+void imap_notify_list_changed(struct imap_session *s, enum ipc_mailbox_list_change change,
                               const char *owner, const char *name, const char *old)
 {
-    static const char kinds[] = {'c', 'd', 'r', 's', 'u'};
-    char kind = kinds[change];
-    struct buf ev = BUF_INIT;
-    buf_printf(&ev, "%s\t%c\t%s\t%s", owner, kind, name, old ? old : "");
-    net_worker_publish(s->srv->worker, IPC_EVENT_MAILBOX_LIST, ev.data, ev.len);
-    buf_free(&ev);
+    char kind = list_kinds[change];
+    struct ipc_event ev = {
+        .type = IPC_EVENT_MAILBOX_LIST,
+        .u.mailbox_list = {.owner = owner, .change = change, .name = name, .old_name = old}};
+    net_worker_publish(s->srv->worker, &ev);
     /* The bus relays to the other processes only; the session itself is not told (RFC 5465 5). */
     for (struct imap_session *o = s->srv->sessions; o != NULL; o = o->next)
         if (o != s)
             list_event(o, owner, kind, name, old);
 }
 
-void imap_notify_list_event(struct imap_server *srv, struct slice payload)
+void imap_notify_list_event(struct imap_server *srv, const struct ipc_event_mailbox_list *ev)
 {
-    char *p = slice_strdup(payload);
-    char *f[4] = {0};
-    char *q = p;
-    for (size_t i = 0; i < 4; i++) {
-        f[i] = q;
-        char *tab = i < 3 ? strchr(q, '\t') : NULL;
-        if (i < 3 && tab == NULL) {
-            free(p);
-            return;
-        }
-        if (tab != NULL) {
-            *tab = '\0';
-            q = tab + 1;
-        }
-    }
-    if (strlen(f[1]) == 1 && strchr("cdrsu", f[1][0]) != NULL)
-        for (struct imap_session *o = srv->sessions; o != NULL; o = o->next)
-            list_event(o, f[0], f[1][0], f[2], f[3]);
-    free(p);
+    char kind = list_kinds[ev->change];
+    for (struct imap_session *o = srv->sessions; o != NULL; o = o->next)
+        list_event(o, ev->owner, kind, ev->name, ev->old_name);
 }

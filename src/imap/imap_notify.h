@@ -8,14 +8,6 @@
 
 #include "imap/imap_int.h"
 
-enum imap_list_change {
-    IMAP_LIST_CREATED,
-    IMAP_LIST_DELETED,
-    IMAP_LIST_RENAMED,
-    IMAP_LIST_SUBSCRIBED,
-    IMAP_LIST_UNSUBSCRIBED,
-};
-
 /* NOTIFY SET [STATUS] (mailboxes events) ... / NOTIFY NONE. */
 imap_handler imap_cmd_notify;
 void imap_notify_free(struct imap_session *s);
@@ -32,9 +24,9 @@ void imap_notify_mailbox_changed(struct imap_session *s, const char *owner, cons
  * unsubscribed owner's mailbox name: the other sessions here and, through
  * the bus, in other processes hear of it (MailboxName, SubscriptionChange).
  */
-void imap_notify_list_changed(struct imap_session *s, enum imap_list_change change,
+void imap_notify_list_changed(struct imap_session *s, enum ipc_mailbox_list_change change,
                               const char *owner, const char *name, const char *old);
 /* An IPC_EVENT_MAILBOX_LIST from the bus. */
-void imap_notify_list_event(struct imap_server *srv, struct slice payload);
+void imap_notify_list_event(struct imap_server *srv, const struct ipc_event_mailbox_list *ev);
 
 #endif

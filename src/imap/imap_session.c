@@ -161,31 +161,20 @@ static void wake_sessions(struct imap_server *srv, const char *owner, const char
 
 void imap_mailbox_changed(struct imap_session *s, const char *owner, const char *mailbox)
 {
-    struct buf ev = BUF_INIT;
-    buf_printf(&ev, "%s\t%s", owner, mailbox);
-    net_worker_publish(s->srv->worker, IPC_EVENT_MAILBOX_CHANGED, ev.data, ev.len);
-    buf_free(&ev);
+    struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                           .u.mailbox_changed = {.owner = owner, .mailbox = mailbox}};
+    net_worker_publish(s->srv->worker, &ev);
     /* The bus relays to the other processes only. */
     wake_sessions(s->srv, owner, mailbox, s);
 }
 
-void imap_server_event(void *arg, const char *name, struct slice payload)
+void imap_server_event(void *arg, const struct ipc_event *ev)
 {
     struct imap_server *srv = arg;
-    if (strcmp(name, IPC_EVENT_MAILBOX_LIST) == 0) {
-        imap_notify_list_event(srv, payload);
-        return;
-    }
-    if (strcmp(name, IPC_EVENT_MAILBOX_CHANGED) != 0)
-        return;
-    const char *tab = memchr(payload.ptr, '\t', payload.len);
-    if (tab == NULL)
-        return;
-    char *account = xstrndup(payload.ptr, (size_t)(tab - payload.ptr));
-    char *mailbox = xstrndup(tab + 1, payload.len - (size_t)(tab + 1 - payload.ptr));
-    wake_sessions(srv, account, mailbox, NULL);
-    free(account);
-    free(mailbox);
+    if (ev->type == IPC_EVENT_MAILBOX_LIST)
+        imap_notify_list_event(srv, &ev->u.mailbox_list);
+    else if (ev->type == IPC_EVENT_MAILBOX_CHANGED)
+        wake_sessions(srv, ev->u.mailbox_changed.owner, ev->u.mailbox_changed.mailbox, NULL);
 }
 
 /* ---- login ---- */

@@ -13,6 +13,6 @@ struct imap_server;
 extern const struct net_proto imap_proto;
 
 /* The worker's event-bus callback (IPC_EVENT_MAILBOX_CHANGED wakes IDLE sessions). */
-void imap_server_event(void *arg, const char *name, struct slice payload);
+void imap_server_event(void *arg, const struct ipc_event *ev);
 
 #endif

@@ -82,18 +82,16 @@ static void control_on_frame(void *arg, const struct ipc_frame *f)
         break;
     }
     case IPC_EVENT: {
-        struct slice name = ipc_get_bytes(&r);
-        struct slice payload = ipc_get_bytes(&r);
-        if (!ipc_reader_done(&r)) {
-            log_error("malformed event frame from wharfd");
+        struct ipc_event ev;
+        const char *why;
+        if (ipc_event_decode(f->payload, f->len, &ev, &why) != 0) {
+            log_error("malformed event frame from wharfd: %s", why);
             break;
         }
         c->events_received++;
-        if (c->cb.event) {
-            char *n = slice_strdup(name);
-            c->cb.event(c->cb.arg, n, payload);
-            free(n);
-        }
+        if (c->cb.event)
+            c->cb.event(c->cb.arg, &ev);
+        ipc_event_clear(&ev);
         break;
     }
     default:
@@ -143,18 +141,23 @@ struct control *control_open(struct event_base *base, const struct component_ctx
     return c;
 }
 
-static void event_payload(struct buf *b, const char *name, const void *payload, size_t len)
-{
-    ipc_put_str(b, name);
-    ipc_put_bytes(b, payload, len);
-}
-
-void control_publish(struct control *c, const char *name, const void *payload, size_t len)
+void control_subscribe(struct control *c, enum ipc_event_type type, enum ipc_subscribe_op op,
+                       const char *owner)
 {
     if (c->ch == NULL)
         return;
     struct buf b = BUF_INIT;
-    event_payload(&b, name, payload, len);
+    ipc_subscribe_encode(&b, type, op, owner);
+    ipc_channel_send(c->ch, IPC_SUBSCRIBE, b.data, b.len);
+    buf_free(&b);
+}
+
+void control_publish(struct control *c, const struct ipc_event *ev)
+{
+    if (c->ch == NULL)
+        return;
+    struct buf b = BUF_INIT;
+    ipc_event_encode(&b, ev);
     ipc_channel_send(c->ch, IPC_EVENT, b.data, b.len);
     buf_free(&b);
     c->events_published++;
@@ -176,14 +179,13 @@ int control_connect(const struct wharf_config *cfg)
     return ipc_connect(cfg->control_socket);
 }
 
-int control_notify(const struct wharf_config *cfg, const char *name, const void *payload,
-                   size_t len)
+int control_notify(const struct wharf_config *cfg, const struct ipc_event *ev)
 {
     int fd = control_connect(cfg);
     if (fd < 0)
         return -1;
     struct buf b = BUF_INIT;
-    event_payload(&b, name, payload, len);
+    ipc_event_encode(&b, ev);
     int r = ipc_send(fd, IPC_EVENT, b.data, b.len);
     buf_free(&b);
     close(fd);

@@ -11,9 +11,11 @@
  *   - wharfd says IPC_SHUTDOWN(deadline): stop accepting, let sessions finish
  *     until the deadline, then exit 0 (used for SIGTERM and for the old
  *     generation of workers on SIGHUP);
- *   - either side sends IPC_EVENT(name, payload): wharfd relays an event from
- *     one component to every other component process (the bus that carries
- *     "mailbox changed" to IMAP IDLE sessions).
+ *   - the component says IPC_SUBSCRIBE for each event type it wants
+ *     (control_subscribe), for every owner or for some accounts only;
+ *   - either side sends IPC_EVENT (a typed event, ipc/event.h): wharfd relays
+ *     an event from one component to every other process subscribed to it
+ *     (the bus that carries "mailbox changed" to IMAP IDLE sessions).
  * If wharfd goes away (EOF on fd 3), the component shuts down at once: it
  * must never outlive its supervisor.
  */
@@ -22,6 +24,7 @@
 
 #include "base/buf.h"
 #include "base/component.h"
+#include "ipc/event.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -40,16 +43,26 @@ struct control_callbacks {
      * loop is left at once.
      */
     void (*shutdown)(void *arg, int64_t deadline_ms);
-    /* An event published by another process. May be NULL. */
-    void (*event)(void *arg, const char *name, struct slice payload);
+    /*
+     * An event published by another process, of a type this one subscribed
+     * to (already decoded strictly; ev is valid only during the call). May be NULL.
+     */
+    void (*event)(void *arg, const struct ipc_event *ev);
     void *arg;
 };
 
 /* Starts reading fd 3 on base and says hello. Never returns NULL. */
 struct control *control_open(struct event_base *base, const struct component_ctx *ctx,
                              const struct control_callbacks *cb);
-/* Publishes an event on the bus (delivered to every other component process). */
-void control_publish(struct control *c, const char *name, const void *payload, size_t len);
+/*
+ * Tells wharfd which events to relay to this process: op IPC_SUBSCRIBE_ALL
+ * (every owner), IPC_SUBSCRIBE_OWNER / IPC_UNSUBSCRIBE_OWNER (owner's events
+ * only) or IPC_SUBSCRIBE_NONE (none of type). owner is NULL unless op names one.
+ */
+void control_subscribe(struct control *c, enum ipc_event_type type, enum ipc_subscribe_op op,
+                       const char *owner);
+/* Publishes an event on the bus (delivered to every other process subscribed to it). */
+void control_publish(struct control *c, const struct ipc_event *ev);
 void control_close(struct control *c);
 
 /*
@@ -58,15 +71,14 @@ void control_close(struct control *c);
  * Returns 0, or -1 when wharfd is not running (not an error for the caller:
  * nobody is listening for the event then).
  */
-int control_notify(const struct wharf_config *cfg, const char *name, const void *payload,
-                   size_t len);
+int control_notify(const struct wharf_config *cfg, const struct ipc_event *ev);
 
 /*
  * Connects to wharfd's control socket (cfg->control_socket). Returns the fd,
  * or -1 with errno (ENOENT or ECONNREFUSED: wharfd is not running). Requests
  * are IPC_CTL_REQUEST frames ({"cmd": "status"} or {"cmd": "reload"}),
- * answered by one IPC_CTL_REPLY; an IPC_EVENT frame is relayed to every
- * component process and not answered.
+ * answered by one IPC_CTL_REPLY; an IPC_EVENT frame is relayed to the
+ * component processes subscribed to it and not answered.
  */
 int control_connect(const struct wharf_config *cfg);
 

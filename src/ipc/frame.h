@@ -30,7 +30,8 @@ enum ipc_type {
     IPC_STATUS_REQUEST = 2, /* supervisor -> component: empty */
     IPC_STATUS = 3,         /* component -> supervisor: JSON object (connections, ...) */
     IPC_SHUTDOWN = 4,       /* supervisor -> component: u64 deadline_ms; stop accepting, drain */
-    IPC_EVENT = 5,          /* either way: str event name, str payload; relayed to all others */
+    IPC_EVENT = 5,          /* either way: a typed event (ipc/event.h); relayed to subscribers */
+    IPC_SUBSCRIBE = 6,      /* component -> supervisor: which events it wants (ipc/event.h) */
     /* wharf command <-> supervisor over the control socket (100..199) */
     IPC_CTL_REQUEST = 100, /* JSON {"cmd": "...", ...} */
     IPC_CTL_REPLY = 101,   /* JSON {"ok": true, ...} or {"ok": false, "error": "..."} */
@@ -46,15 +47,6 @@ enum ipc_type {
     IPC_DIRECTORY_LOOKUP = 400,
     IPC_DIRECTORY_ANSWER = 401,
 };
-
-/* Well-known event names carried in IPC_EVENT frames. */
-#define IPC_EVENT_MAILBOX_CHANGED "mailbox-changed" /* payload: "user\tmailbox" */
-/* payload: "user\tkind\tmailbox\told name" (kind c/d/r/s/u: created, deleted, renamed,
- * (un)subscribed) */
-#define IPC_EVENT_MAILBOX_LIST "mailbox-list"
-#define IPC_EVENT_SPOOL_NEW "spool-new" /* payload: queue id */
-/* Test suites only (option test_hooks): payload "COMPONENT ACTION", see base/sandbox.h. */
-#define IPC_EVENT_TEST_HOOK "wharf-test-hook"
 
 struct ipc_frame {
     uint16_t type;

@@ -36,11 +36,12 @@ static void cb_shutdown(void *arg, int64_t deadline)
     s->shutdowns++;
 }
 
-static void cb_event(void *arg, const char *name, struct slice payload)
+static void cb_event(void *arg, const struct ipc_event *ev)
 {
     struct seen *s = arg;
-    snprintf(s->event, sizeof(s->event), "%s", name);
-    snprintf(s->payload, sizeof(s->payload), "%.*s", (int)payload.len, payload.ptr);
+    assert_int_equal(ev->type, IPC_EVENT_MAILBOX_CHANGED);
+    snprintf(s->event, sizeof(s->event), "%s", ev->u.mailbox_changed.owner);
+    snprintf(s->payload, sizeof(s->payload), "%s", ev->u.mailbox_changed.mailbox);
     s->events++;
 }
 
@@ -87,9 +88,29 @@ static void test_control_protocol(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "worker")), 1);
     json_decref(j);
 
+    /* SUBSCRIBE out: the type, for every owner. */
+    control_subscribe(c, IPC_EVENT_MAILBOX_CHANGED, IPC_SUBSCRIBE_ALL, NULL);
+    spin(base);
+    assert_int_equal(ipc_recv(sv[1], 1 << 20, &type, &in), 0);
+    assert_int_equal(type, IPC_SUBSCRIBE);
+    struct ipc_subscriptions subs = {0};
+    const char *why;
+    assert_int_equal(ipc_subscriptions_apply(&subs, in.data, in.len, &why), 0);
+    assert_int_equal(subs.all, UINT64_C(1) << IPC_EVENT_MAILBOX_CHANGED);
+    ipc_subscriptions_free(&subs);
+
+    /* A malformed EVENT is dropped, not delivered. */
+    ipc_put_u64(&out, IPC_EVENT_MAILBOX_CHANGED);
+    ipc_put_str(&out, "alice");
+    assert_int_equal(ipc_send(sv[1], IPC_EVENT, out.data, out.len), 0);
+    spin(base);
+    assert_int_equal(seen.events, 0);
+
     /* EVENT in, delivered one byte at a time, and EVENT out. */
-    ipc_put_str(&out, IPC_EVENT_MAILBOX_CHANGED);
-    ipc_put_str(&out, "alice\tINBOX");
+    buf_reset(&out);
+    struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                           .u.mailbox_changed = {.owner = "alice", .mailbox = "INBOX"}};
+    ipc_event_encode(&out, &ev);
     struct buf wire = BUF_INIT;
     ipc_frame_encode(&wire, IPC_EVENT, out.data, out.len);
     for (size_t i = 0; i < wire.len; i++) {
@@ -97,16 +118,18 @@ static void test_control_protocol(void **state)
         spin(base);
         assert_int_equal(seen.events, i + 1 == wire.len ? 1 : 0);
     }
-    assert_string_equal(seen.event, IPC_EVENT_MAILBOX_CHANGED);
-    assert_string_equal(seen.payload, "alice\tINBOX");
-    control_publish(c, IPC_EVENT_SPOOL_NEW, "Q123", 4);
+    assert_string_equal(seen.event, "alice");
+    assert_string_equal(seen.payload, "INBOX");
+    ev = (struct ipc_event){.type = IPC_EVENT_SPOOL_NEW, .u.spool_new.queue_id = "Q123"};
+    control_publish(c, &ev);
     assert_int_equal(ipc_send(sv[1], IPC_STATUS_REQUEST, NULL, 0), 0);
     spin(base);
     assert_int_equal(ipc_recv(sv[1], 1 << 20, &type, &in), 0);
     assert_int_equal(type, IPC_EVENT);
-    ipc_reader_init(&r, in.data, in.len);
-    assert_true(slice_eq(ipc_get_bytes(&r), SLICE_LIT(IPC_EVENT_SPOOL_NEW)));
-    assert_true(slice_eq(ipc_get_bytes(&r), SLICE_LIT("Q123")));
+    assert_int_equal(ipc_event_decode(in.data, in.len, &ev, &why), 0);
+    assert_int_equal(ev.type, IPC_EVENT_SPOOL_NEW);
+    assert_string_equal(ev.u.spool_new.queue_id, "Q123");
+    ipc_event_clear(&ev);
     assert_int_equal(ipc_recv(sv[1], 1 << 20, &type, &in), 0);
     assert_int_equal(type, IPC_STATUS);
     j = json_loadb(in.data, in.len, 0, NULL);

@@ -24,10 +24,9 @@ struct notify_ctx {
 static void notify_changed(void *arg, const char *account, const char *mailbox)
 {
     struct notify_ctx *n = arg;
-    struct buf p = BUF_INIT;
-    buf_printf(&p, "%s\t%s", account, mailbox);
-    control_notify(n->cfg, IPC_EVENT_MAILBOX_CHANGED, p.data, p.len);
-    buf_free(&p);
+    struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                           .u.mailbox_changed = {.owner = account, .mailbox = mailbox}};
+    control_notify(n->cfg, &ev);
 }
 
 static int in_process(const struct wharf_config *cfg, const char *user, const char *folder,

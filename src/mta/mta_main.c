@@ -1,5 +1,5 @@
 /*
- * mta_main.c - the mta process: event loop, control channel, store and
+ * mta_main.c - the mta process (on the component skeleton, ipc/component_loop.h): store and
  * directory handles, the delivery batch, deliver.sock, spool pickup, the
  * maildrop's pickup (mta_pickup.h) and outbound delivery (mta_out.h).
  *
@@ -9,12 +9,10 @@
  */
 #include "mta/mta.h"
 #include "base/alloc.h"
-#include "base/datadir.h"
 #include "base/log.h"
-#include "ipc/control.h"
+#include "ipc/component_loop.h"
 #include "ipc/frame.h"
 #include "mta/mta_batch.h"
-#include "mta/mta_ctl.h"
 #include "mta/mta_out.h"
 #include "mta/mta_pickup.h"
 #include "mta/mta_queue.h"
@@ -44,10 +42,9 @@ struct mta {
 static void on_mailbox_changed(void *arg, const char *account, const char *mailbox)
 {
     struct mta *m = arg;
-    struct buf p = BUF_INIT;
-    buf_printf(&p, "%s\t%s", account, mailbox);
-    control_publish(m->ctrl, IPC_EVENT_MAILBOX_CHANGED, p.data, p.len);
-    buf_free(&p);
+    struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                           .u.mailbox_changed = {.owner = account, .mailbox = mailbox}};
+    control_publish(m->ctrl, &ev);
 }
 
 static void on_status(void *arg, json_t *obj)
@@ -109,6 +106,8 @@ static void hook_bounce(void *arg, const struct spool_message *sm, const bool *f
 static void on_shutdown(void *arg, int64_t deadline_ms)
 {
     struct mta *m = arg;
+    if (m->stopping)
+        return; /* a signal and wharfd's request: one drain */
     m->stopping = true;
     /* no new outbound attempt (it would be cut short); bounces still go to the spool */
     const struct mta_queue_outbound hook = {NULL, hook_bounce, m};
@@ -120,67 +119,29 @@ static void on_shutdown(void *arg, int64_t deadline_ms)
     event_base_loopexit(m->base, &tv);
 }
 
-static bool queue_id_ok(struct slice id)
+_Static_assert((int)IPC_QUEUE_FLUSH == (int)SPOOL_CTL_FLUSH &&
+                   (int)IPC_QUEUE_HOLD == (int)SPOOL_CTL_HOLD &&
+                   (int)IPC_QUEUE_RELEASE == (int)SPOOL_CTL_RELEASE &&
+                   (int)IPC_QUEUE_REQUEUE == (int)SPOOL_CTL_REQUEUE,
+               "ipc_queue_action mirrors spool_ctl");
+
+/* `wharf queue` (the event's queue id is checked by the decoder, ipc/event.c). */
+static void on_queue_ctl(struct mta *m, const struct ipc_event_queue_ctl *q)
 {
-    if (id.len == 0 || id.len >= 32)
-        return false;
-    for (size_t i = 0; i < id.len; i++) {
-        char c = id.ptr[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
-            return false;
-    }
-    return true;
+    bool del = q->action == IPC_QUEUE_DELETE;
+    enum spool_ctl c = del ? SPOOL_CTL_FLUSH : (enum spool_ctl)q->action;
+    mta_queue_control(m->queue, q->queue_id, del, c);
 }
 
-/* "ACTION ID|ALL" from `wharf queue` (mta_ctl.h). */
-static void on_queue_ctl(struct mta *m, struct slice payload)
-{
-    const char *sp = memchr(payload.ptr, ' ', payload.len);
-    if (sp == NULL)
-        goto bad;
-    char action[16];
-    size_t alen = (size_t)(sp - payload.ptr);
-    struct slice id = slice_make(sp + 1, payload.len - alen - 1);
-    if (alen >= sizeof(action))
-        goto bad;
-    memcpy(action, payload.ptr, alen);
-    action[alen] = '\0';
-    bool del = strcmp(action, "delete") == 0;
-    enum spool_ctl c = SPOOL_CTL_FLUSH;
-    if (!del && !spool_ctl_parse(action, &c))
-        goto bad;
-    if (id.len == strlen(MTA_CTL_ALL) && memcmp(id.ptr, MTA_CTL_ALL, id.len) == 0) {
-        mta_queue_control(m->queue, NULL, del, c);
-        return;
-    }
-    if (!queue_id_ok(id))
-        goto bad;
-    char *s = slice_strdup(id);
-    mta_queue_control(m->queue, s, del, c);
-    free(s);
-    return;
-bad:
-    log_warning("queue-ctl event with a bad payload ignored");
-}
-
-static void on_event(void *arg, const char *name, struct slice payload)
+static void on_event(void *arg, const struct ipc_event *ev)
 {
     struct mta *m = arg;
     if (m->stopping)
         return;
-    if (strcmp(name, MTA_EVENT_QUEUE_CTL) == 0) {
-        on_queue_ctl(m, payload);
-        return;
-    }
-    if (strcmp(name, IPC_EVENT_SPOOL_NEW) != 0)
-        return;
-    if (!queue_id_ok(payload)) {
-        log_warning("spool-new event with a bad queue id ignored");
-        return;
-    }
-    char *id = slice_strdup(payload);
-    mta_queue_take(m->queue, id);
-    free(id);
+    if (ev->type == IPC_EVENT_QUEUE_CTL)
+        on_queue_ctl(m, &ev->u.queue_ctl);
+    else if (ev->type == IPC_EVENT_SPOOL_NEW)
+        mta_queue_take(m->queue, ev->u.spool_new.queue_id);
 }
 
 static void on_scan(evutil_socket_t fd, short what, void *arg)
@@ -202,10 +163,17 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
 int mta_main(struct component_ctx *ctx)
 {
     struct mta m = {.cfg = ctx->cfg};
+    const struct component_hooks hooks = {.priorities = 3,
+                                          .status = on_status,
+                                          .shutdown = on_shutdown,
+                                          .event = on_event,
+                                          .arg = &m};
+    struct component_loop *loop = component_loop_start(ctx, &hooks);
+    m.base = loop->base;
+    m.ctrl = loop->control;
+    control_subscribe(m.ctrl, IPC_EVENT_SPOOL_NEW, IPC_SUBSCRIBE_ALL, NULL);
+    control_subscribe(m.ctrl, IPC_EVENT_QUEUE_CTL, IPC_SUBSCRIBE_ALL, NULL);
     struct buf err = BUF_INIT;
-    if (datadir_prepare(m.cfg, &err) != 0)
-        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
-    component_drop_privileges(m.cfg);
     if (spool_init(m.cfg, &err) != 0)
         log_fatal(EX_UNAVAILABLE, "spool: %s", buf_cstr(&err));
     m.store = store_open(m.cfg, &err);
@@ -214,14 +182,6 @@ int mta_main(struct component_ctx *ctx)
     m.dir = directory_open(m.cfg, &err);
     if (m.dir == NULL)
         log_fatal(EX_UNAVAILABLE, "directory: %s", buf_cstr(&err));
-    m.base = event_base_new();
-    if (m.base == NULL || event_base_priority_init(m.base, 3) != 0)
-        log_fatal(EX_OSERR, "cannot create the event loop");
-    static const struct control_callbacks cb = {
-        .status = on_status, .shutdown = on_shutdown, .event = on_event};
-    struct control_callbacks cbs = cb;
-    cbs.arg = &m;
-    m.ctrl = control_open(m.base, ctx, &cbs);
     mta_batch_init(&m.batch, m.base, (size_t)m.cfg->mta_batch_max, m.store, m.dir,
                    on_mailbox_changed, &m);
     m.server = mta_server_start(m.base, m.cfg, &m.batch, &err);
@@ -249,7 +209,7 @@ int mta_main(struct component_ctx *ctx)
     evtimer_add(m.scan_ev, &now); /* the scan at start, once the loop runs */
     log_info("ready: deliver.sock, batches of up to %lld", (long long)m.cfg->mta_batch_max);
 
-    event_base_dispatch(m.base);
+    component_loop_run(loop);
 
     /* a flush may spool bounces, which add jobs: flush until quiet (bounded:
      * a bounce never causes another one) */
@@ -264,8 +224,7 @@ int mta_main(struct component_ctx *ctx)
     mta_batch_free(&m.batch);
     mta_remove_free(rm); /* after everything that may finish an entry */
     event_free(m.scan_ev);
-    control_close(m.ctrl);
-    event_base_free(m.base);
+    component_loop_free(loop);
     directory_close(m.dir);
     store_close(m.store);
     buf_free(&err);

@@ -50,7 +50,7 @@ void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_a
 /* Picks up one entry by queue id (ignored if already in the batch or waiting for outbound). */
 void mta_queue_take(struct mta_queue *q, const char *id);
 /*
- * `wharf queue` actions (mta_ctl.h) on entry id, or every entry when id is
+ * `wharf queue` actions (IPC_EVENT_QUEUE_CTL, ipc/event.h) on entry id, or every entry when id is
  * NULL: delete (when action_delete) or spool_control(c). An entry in the
  * batch or in an outbound attempt is changed when that ends. Entries made due
  * are taken at once; held entries are skipped until released.

@@ -19,6 +19,7 @@
 
 #include "base/buf.h"
 #include "base/component.h"
+#include "ipc/event.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -75,16 +76,20 @@ struct net_service_limits {
 /* ---- worker runtime ---- */
 
 /*
- * Prepares DATA_DIRECTORY (datadir_prepare), creates the event base, loads
- * the TLS context (the key is read now, as root), drops privileges to
- * wharf_user, and opens the control channel. Everything the protocol opens
- * after this runs as the unprivileged user.
+ * The network worker on the component skeleton (ipc/component_loop.h): loads
+ * the TLS context (the key is read as root), then the skeleton prepares
+ * DATA_DIRECTORY, drops privileges to wharf_user, makes the event loop,
+ * opens the control channel, turns SIGTERM/SIGINT into a drain and enters
+ * the sandbox. Everything the protocol opens after this runs as the
+ * unprivileged, confined user.
  */
 struct net_worker *net_worker_new(struct component_ctx *ctx);
 struct event_base *net_worker_base(struct net_worker *w);
 const struct wharf_config *net_worker_config(struct net_worker *w);
 /*
- * Serves the inherited listener named service with proto. Returns false (and
+ * Serves the inherited listener named service with proto, with the
+ * connection limits of the services table (component_connection_limits) in
+ * place of limits' max_conns and max_conns_per_client. Returns false (and
  * logs) when this process was not given that listener (service disabled).
  */
 bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mode tls,
@@ -92,11 +97,17 @@ bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mo
                       const struct net_service_limits *limits);
 /* Extra figures for `wharf status` (connections is always added). */
 void net_worker_set_status(struct net_worker *w, void (*fn)(void *arg, json_t *obj), void *arg);
-/* Event bus (IPC_EVENT) subscription; one callback per worker. */
-void net_worker_on_event(struct net_worker *w,
-                         void (*fn)(void *arg, const char *name, struct slice payload), void *arg);
-/* Publishes an event on the bus (IPC_EVENT, relayed by wharfd to every other process). */
-void net_worker_publish(struct net_worker *w, const char *name, const void *payload, size_t len);
+/*
+ * Event bus (ipc/event.h): the callback for the events this worker
+ * subscribed to (one callback per worker), the subscriptions themselves
+ * (control_subscribe), and publishing (relayed by wharfd to the other
+ * processes subscribed to the event).
+ */
+void net_worker_on_event(struct net_worker *w, void (*fn)(void *arg, const struct ipc_event *ev),
+                         void *arg);
+void net_worker_subscribe(struct net_worker *w, enum ipc_event_type type, enum ipc_subscribe_op op,
+                          const char *owner);
+void net_worker_publish(struct net_worker *w, const struct ipc_event *ev);
 /* True once a shutdown was asked for. */
 bool net_worker_draining(const struct net_worker *w);
 /* Runs the loop until drained, then closes what is left; returns the exit code. */

@@ -18,10 +18,9 @@
 #include "net/net_internal.h"
 
 #include "base/alloc.h"
-#include "base/datadir.h"
 #include "base/log.h"
 #include "base/sandbox.h"
-#include "ipc/control.h"
+#include "ipc/component_loop.h"
 #include "ipc/frame.h"
 
 #include <arpa/inet.h>
@@ -75,11 +74,12 @@ struct net_worker {
     struct conn_node *conns; /* every live connection */
     size_t n_conns;
     bool draining;
-    struct event *deadline, *sig_term, *sig_int;
+    struct event *deadline;
+    struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
     struct control *control;
     void (*status_fn)(void *arg, json_t *obj);
     void *status_arg;
-    void (*event_fn)(void *arg, const char *name, struct slice payload);
+    void (*event_fn)(void *arg, const struct ipc_event *ev);
     void *event_arg;
 };
 
@@ -378,6 +378,9 @@ bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mo
     svc->proto = proto;
     svc->arg = proto_arg;
     svc->lim = *limits;
+    /* The services table's limits (<service>_max_connections, ..._per_ip) over the caller's. */
+    component_connection_limits(w->ctx, service, &svc->lim.max_conns,
+                                &svc->lim.max_conns_per_client);
     svc->refuse_line = limits->refuse_line ? xstrdup(limits->refuse_line) : NULL;
     svc->tab_service = w->ctx->conntab ? conntab_service(w->ctx->conntab, service) : -1;
     evutil_make_socket_nonblocking(fd);
@@ -424,12 +427,6 @@ static void worker_shutdown(struct net_worker *w, int64_t deadline_ms)
         event_base_loopexit(w->base, NULL);
 }
 
-static void signal_cb(evutil_socket_t sig, short what, void *arg)
-{
-    struct net_worker *w = arg;
-    worker_shutdown(w, now_ms() + w->cfg->shutdown_timeout);
-}
-
 static void control_status_cb(void *arg, json_t *obj)
 {
     struct net_worker *w = arg;
@@ -454,21 +451,27 @@ static void control_shutdown_cb(void *arg, int64_t deadline_ms)
     worker_shutdown(arg, deadline_ms);
 }
 
-static void control_event_cb(void *arg, const char *name, struct slice payload)
+static void control_event_cb(void *arg, const struct ipc_event *ev)
 {
     struct net_worker *w = arg;
-    if (strcmp(name, IPC_EVENT_TEST_HOOK) == 0) { /* test_hooks only: "COMPONENT ACTION" */
-        size_t n = strlen(w->ctx->name);
-        if (payload.len > n + 1 && memcmp(payload.ptr, w->ctx->name, n) == 0 &&
-            payload.ptr[n] == ' ') {
-            char *action = xstrndup(payload.ptr + n + 1, payload.len - n - 1);
-            sandbox_test_hook(w->cfg, w->ctx->name, action);
-            free(action);
-        }
+    if (ev->type == IPC_EVENT_TEST_HOOK) { /* test_hooks only */
+        if (strcmp(ev->u.test_hook.component, w->ctx->name) == 0)
+            sandbox_test_hook(w->cfg, w->ctx->name, ev->u.test_hook.action);
         return;
     }
     if (w->event_fn)
-        w->event_fn(w->event_arg, name, payload);
+        w->event_fn(w->event_arg, ev);
+}
+
+/* Still root under wharfd: the TLS key is read; nothing else needs root. */
+static void tls_as_root(void *arg)
+{
+    struct net_worker *w = arg;
+    struct buf err = BUF_INIT;
+    w->tls = net_tls_ctx_new(w->cfg, &err);
+    if (w->tls == NULL)
+        log_error("TLS disabled: %s", buf_cstr(&err));
+    buf_free(&err);
 }
 
 struct net_worker *net_worker_new(struct component_ctx *ctx)
@@ -476,36 +479,20 @@ struct net_worker *net_worker_new(struct component_ctx *ctx)
     struct net_worker *w = xcalloc(1, sizeof(*w));
     w->ctx = ctx;
     w->cfg = ctx->cfg;
-    w->base = event_base_new();
-    if (w->base == NULL)
-        log_fatal(EX_OSERR, "cannot create an event base");
-    signal(SIGPIPE, SIG_IGN);
-    struct buf err = BUF_INIT;
-    if (datadir_prepare(ctx->cfg, &err) != 0)
-        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
-    buf_reset(&err);
-    w->tls = net_tls_ctx_new(ctx->cfg, &err);
-    if (w->tls == NULL)
-        log_error("TLS disabled: %s", buf_cstr(&err));
-    buf_free(&err);
-    /* The key is read; nothing else needs root. */
-    component_drop_privileges(ctx->cfg);
-    w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
-    w->sig_int = evsignal_new(w->base, SIGINT, signal_cb, w);
-    evsignal_add(w->sig_term, NULL);
-    evsignal_add(w->sig_int, NULL);
-    struct control_callbacks cb = {
+    /* The skeleton of every network worker confines it once started (base/sandbox.h). */
+    const struct component_hooks hooks = {
+        .as_root = tls_as_root,
+        .sandbox = true,
         .status = control_status_cb,
         .shutdown = control_shutdown_cb,
         .event = control_event_cb,
         .arg = w,
     };
-    w->control = control_open(w->base, ctx, &cb);
-    /* The skeleton of every network worker: from here on, no exec, no
-     * ptrace, and only the files the component names (base/sandbox.h). */
-    static const char *const none[] = {NULL};
-    sandbox_enter(ctx->cfg, ctx->name,
-                  ctx->def && ctx->def->sandbox_data ? ctx->def->sandbox_data : none);
+    w->loop = component_loop_start(ctx, &hooks);
+    w->base = w->loop->base;
+    w->control = w->loop->control;
+    if (ctx->cfg->test_hooks)
+        control_subscribe(w->control, IPC_EVENT_TEST_HOOK, IPC_SUBSCRIBE_ALL, NULL);
     return w;
 }
 
@@ -515,22 +502,29 @@ void net_worker_set_status(struct net_worker *w, void (*fn)(void *arg, json_t *o
     w->status_arg = arg;
 }
 
-void net_worker_on_event(struct net_worker *w,
-                         void (*fn)(void *arg, const char *name, struct slice payload), void *arg)
+void net_worker_on_event(struct net_worker *w, void (*fn)(void *arg, const struct ipc_event *ev),
+                         void *arg)
 {
     w->event_fn = fn;
     w->event_arg = arg;
 }
 
-void net_worker_publish(struct net_worker *w, const char *name, const void *payload, size_t len)
+void net_worker_subscribe(struct net_worker *w, enum ipc_event_type type, enum ipc_subscribe_op op,
+                          const char *owner)
 {
     if (w->control)
-        control_publish(w->control, name, payload, len);
+        control_subscribe(w->control, type, op, owner);
+}
+
+void net_worker_publish(struct net_worker *w, const struct ipc_event *ev)
+{
+    if (w->control)
+        control_publish(w->control, ev);
 }
 
 int net_worker_run(struct net_worker *w)
 {
-    event_base_dispatch(w->base);
+    component_loop_run(w->loop);
     while (w->conns)
         net_conn_abort(w->conns->c);
     return 0;
@@ -554,13 +548,9 @@ void net_worker_free(struct net_worker *w)
         free(svc);
     }
     free(w->svcs);
-    if (w->control)
-        control_close(w->control);
     if (w->deadline)
         event_free(w->deadline);
-    event_free(w->sig_term);
-    event_free(w->sig_int);
     SSL_CTX_free(w->tls);
-    event_base_free(w->base);
+    component_loop_free(w->loop);
     free(w);
 }

@@ -325,10 +325,10 @@ static void quit(struct pop3_session *s)
             reply(s, "-ERR [SYS/TEMP] Could not delete the messages; nothing was deleted");
         } else {
             if (deleted > 0) {
-                struct buf ev = BUF_INIT;
-                buf_printf(&ev, "%s\t%s", s->md.account, STORE_INBOX);
-                net_worker_publish(s->srv->worker, IPC_EVENT_MAILBOX_CHANGED, ev.data, ev.len);
-                buf_free(&ev);
+                struct ipc_event ev = {
+                    .type = IPC_EVENT_MAILBOX_CHANGED,
+                    .u.mailbox_changed = {.owner = s->md.account, .mailbox = STORE_INBOX}};
+                net_worker_publish(s->srv->worker, &ev);
             }
             reply(s, "+OK Logging out, %zu messages deleted", deleted);
         }

@@ -82,8 +82,6 @@ static int smtp_main(struct component_ctx *ctx)
     size_t served = 0;
     for (size_t i = 0; i < 3; i++) {
         service[i] = (struct smtp_service){.srv = &srv, .kind = svcs[i].kind};
-        /* Connection limits come from the services table (<service>_max_connections). */
-        component_connection_limits(ctx, svcs[i].name, &lim.max_conns, &lim.max_conns_per_client);
         if (net_worker_serve(w, svcs[i].name, svcs[i].tls, &smtp_session_proto, &service[i], &lim))
             served++;
     }

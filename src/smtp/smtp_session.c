@@ -249,7 +249,8 @@ static void commit_done(void *arg, bool ok)
     if (ok) {
         s->srv->queued++;
         log_info("%s: %s (queue active)", s->id, s->queued_log);
-        net_worker_publish(s->srv->w, IPC_EVENT_SPOOL_NEW, s->id, strlen(s->id));
+        struct ipc_event ev = {.type = IPC_EVENT_SPOOL_NEW, .u.spool_new.queue_id = s->id};
+        net_worker_publish(s->srv->w, &ev);
         reply(s, "250 2.0.0 Ok: queued as %s", s->id);
     } else {
         reply(s, "451 4.3.0 Error: queue file write error");

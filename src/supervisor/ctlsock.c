@@ -4,8 +4,8 @@
  *
  * The socket (DATA/run/control.sock) is mode 0660, group of wharf_user. It
  * answers IPC_CTL_REQUEST frames carrying JSON {"cmd": "status"|"reload"}
- * with one IPC_CTL_REPLY each, and relays IPC_EVENT frames to every
- * component. Must never block: a client that stops reading only fills its
+ * with one IPC_CTL_REPLY each, and relays IPC_EVENT frames (ipc/event.h) to
+ * the components subscribed to them. Must never block: a client that stops reading only fills its
  * own buffer.
  */
 #include "base/alloc.h"
@@ -95,14 +95,7 @@ static void ctl_on_frame(void *arg, const struct ipc_frame *f)
     if (f->type == IPC_CTL_REQUEST) {
         ctl_request(c, f);
     } else if (f->type == IPC_EVENT) {
-        struct ipc_reader r;
-        ipc_reader_init(&r, f->payload, f->len);
-        ipc_get_bytes(&r);
-        ipc_get_bytes(&r);
-        if (ipc_reader_done(&r))
-            sup_relay_event(c->sup, NULL, f->payload, f->len);
-        else
-            log_warning("control socket: malformed event dropped");
+        sup_relay_event(c->sup, NULL, f->payload, f->len, "control socket");
     } else {
         ctl_reply_error(c, "unexpected frame type");
     }

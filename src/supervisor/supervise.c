@@ -58,6 +58,7 @@ struct proc {
     json_t *status;
     uint64_t status_seq;
     char last_exit[160];
+    struct ipc_subscriptions subs; /* the events it asked for (ipc/event.h) */
 };
 
 struct status_query {
@@ -292,13 +293,26 @@ void sup_status_cancel(struct sup *s, struct status_query *q)
 
 /* ---- the bus ---- */
 
-void sup_relay_event(struct sup *s, const struct proc *from, const void *payload, size_t len)
+void sup_relay_event(struct sup *s, const struct proc *from, const void *payload, size_t len,
+                     const char *who)
 {
+    struct ipc_event ev;
+    const char *why;
+    if (ipc_event_decode(payload, len, &ev, &why) != 0) {
+        log_warning("%s: malformed event dropped: %s", who, why);
+        return;
+    }
+    size_t relayed = 0;
     for (size_t i = 0; i < s->n_procs; i++) {
         struct proc *p = s->procs[i];
-        if (p != from && p->pid != 0 && p->ch != NULL && p->hello)
+        if (p != from && p->pid != 0 && p->ch != NULL && p->hello &&
+            ipc_subscriptions_match(&p->subs, &ev)) {
             ipc_channel_send(p->ch, IPC_EVENT, payload, len);
+            relayed++;
+        }
     }
+    log_debug("%s: %s event relayed to %zu processes", who, ipc_event_type_name(ev.type), relayed);
+    ipc_event_clear(&ev);
 }
 
 /* ---- one child's control channel ---- */
@@ -339,14 +353,14 @@ static void proc_on_frame(void *arg, const struct ipc_frame *f)
         queries_check(p->sup);
         break;
     }
-    case IPC_EVENT: {
-        ipc_get_bytes(&r);
-        ipc_get_bytes(&r);
-        if (!ipc_reader_done(&r)) {
-            log_warning("%s (pid %ld): malformed event dropped", p->def->name, (long)p->pid);
-            break;
-        }
-        sup_relay_event(p->sup, p, f->payload, f->len);
+    case IPC_EVENT:
+        sup_relay_event(p->sup, p, f->payload, f->len, p->def->name);
+        break;
+    case IPC_SUBSCRIBE: {
+        const char *why;
+        if (ipc_subscriptions_apply(&p->subs, f->payload, f->len, &why) != 0)
+            log_warning("%s (pid %ld): malformed subscription ignored: %s", p->def->name,
+                        (long)p->pid, why);
         break;
     }
     default:
@@ -467,6 +481,7 @@ static void proc_start(struct proc *p)
     close(sv[1]);
     p->pid = pid;
     p->hello = false;
+    ipc_subscriptions_free(&p->subs); /* a new process asks anew */
     p->started_ms = monotonic_ms();
     json_decref(p->status);
     p->status = NULL;
@@ -555,6 +570,7 @@ static void proc_remove(struct proc *p)
     event_free(p->restart_ev);
     event_free(p->kill_ev);
     json_decref(p->status);
+    ipc_subscriptions_free(&p->subs);
     free(p);
 }
 

@@ -54,8 +54,13 @@ int sup_run(struct sup *s);
  */
 int sup_reload(struct sup *s, struct buf *err);
 
-/* Relays an IPC_EVENT payload to every component process except from (may be NULL). */
-void sup_relay_event(struct sup *s, const struct proc *from, const void *payload, size_t len);
+/*
+ * Decodes an IPC_EVENT payload strictly (a malformed one is logged with who
+ * sent it and dropped) and relays it to every component process subscribed
+ * to it, except from (may be NULL).
+ */
+void sup_relay_event(struct sup *s, const struct proc *from, const void *payload, size_t len,
+                     const char *who);
 
 /*
  * Asks every process for its status and calls done with the whole status

@@ -46,12 +46,17 @@ def can_open_as(uid, gid, path):
     return r.returncode == 0
 
 
+EVENT_TEST_HOOK = 5  # src/ipc/event.h
+
+
 def send_test_hook(server, payload):
-    """Publishes the test-only event on the bus, through wharfd's control socket."""
+    """Publishes the test-only event ("COMPONENT ACTION") on the bus, through
+    wharfd's control socket."""
     def field(s):
         b = s.encode()
         return struct.pack(">I", len(b)) + b
-    body = field("wharf-test-hook") + field(payload)
+    component, action = payload.split(" ", 1)
+    body = struct.pack(">Q", EVENT_TEST_HOOK) + field(component) + field(action)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(str(server.data / "run" / "control.sock"))
         s.sendall(struct.pack(">IHH", len(body), IPC_EVENT, 0) + body)

@@ -304,27 +304,44 @@ def field(data):
     return struct.pack(">I", len(data)) + data
 
 
-def test_event_from_control_socket_reaches_every_process(wharf_factory):
+def u64(v):
+    return struct.pack(">Q", v)
+
+
+EVENT_MAILBOX_CHANGED = 1  # src/ipc/event.h
+
+
+def mailbox_changed(owner, mailbox):
+    return u64(EVENT_MAILBOX_CHANGED) + field(owner) + field(mailbox) + u64(0)
+
+
+def test_event_from_control_socket_reaches_its_subscribers_only(wharf_factory):
     server = wharf_factory(extra={"workers": "2"}).start()
-    procs = [p for c in server.status()["components"] for p in c["processes"]]
-    if not procs:
-        pytest.skip("no component is built yet")
+    procs = [(c["name"], p) for c in server.status()["components"] for p in c["processes"]]
+    if not any(name == "imap" for name, _ in procs):
+        pytest.skip("no imap component is built yet")
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(str(server.data / "run" / "control.sock"))
-        s.sendall(frame(5, field(b"mailbox-changed")))  # malformed: no payload field
-        s.sendall(frame(5, field(b"mailbox-changed") + field(b"alice\tINBOX")))
+        s.sendall(frame(5, mailbox_changed(b"alice", b"INBOX")[:-8]))  # malformed: truncated
+        s.sendall(frame(5, field(b"mailbox-changed") + field(b"alice\tINBOX")))  # the old text
+        s.sendall(frame(5, mailbox_changed(b"alice", b"INBOX")))
         s.sendall(frame(100, b'{"cmd": "status"}'))  # answered after the events went out
         s.settimeout(10)
         assert s.recv(8)
 
     def delivered():
         st = server.status()
-        counts = [p["status"]["events_received"]
-                  for c in st["components"] for p in c["processes"] if "status" in p]
-        return counts if len(counts) == len(procs) and all(n >= 1 for n in counts) else None
-    counts = wait_until(delivered, what="every process to receive the event")
-    assert counts == [1] * len(procs)  # the malformed frame was dropped, not relayed
-    assert "malformed event dropped" in server.log()
+        counts = {(c["name"], p["pid"]): p["status"]["events_received"]
+                  for c in st["components"] for p in c["processes"] if "status" in p}
+        imap = [n for (name, _), n in counts.items() if name == "imap"]
+        return counts if len(counts) == len(procs) and all(n >= 1 for n in imap) else None
+    counts = wait_until(delivered, what="every imap worker to receive the event")
+    # The imap workers subscribed to mailbox-changed; nobody else gets it, and the
+    # malformed frames were dropped, not relayed.
+    assert {key: n for key, n in counts.items() if key[0] == "imap"} == \
+        {key: 1 for key in counts if key[0] == "imap"}
+    assert all(n == 0 for key, n in counts.items() if key[0] != "imap"), counts
+    assert server.log().count("malformed event dropped") == 2
 
 
 # ---- supervision --------------------------------------------------------------
