@@ -1,0 +1,161 @@
+/*
+ * test_login.c - unit tests for the SASL exchange of the login kit
+ * (auth_login.h, struct auth_sasl): PLAIN with and without an initial
+ * response, LOGIN's two prompts, cancel, malformed responses, mechanisms
+ * not on offer, and the mechanism list the protocols advertise.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "auth/auth_login.h"
+
+static struct slice b64(const void *raw, size_t len, struct buf *tmp)
+{
+    buf_reset(tmp);
+    sasl_base64_encode(raw, len, tmp);
+    return buf_slice(tmp);
+}
+
+#define B64(lit) b64(lit, sizeof(lit) - 1, &tmp)
+
+static void test_plain_initial_response(void **state)
+{
+    (void)state;
+    struct auth_sasl x;
+    struct auth_sasl_out o;
+    struct buf tmp = BUF_INIT;
+    auth_sasl_init(&x, AUTH_MECH_PLAIN, 255);
+    auth_sasl_out_init(&o);
+    assert_int_equal(auth_sasl_start(&x, SLICE_LIT("plain"), B64("\0tim\0secret"), &o),
+                     AUTH_SASL_CHECK);
+    assert_string_equal(x.mech, "PLAIN");
+    assert_string_equal(buf_cstr(&o.creds.authzid), "");
+    assert_string_equal(buf_cstr(&o.creds.authcid), "tim");
+    assert_string_equal(buf_cstr(&o.creds.passwd), "secret");
+    assert_false(x.want_line);
+    auth_sasl_out_free(&o);
+    auth_sasl_free(&x);
+    buf_free(&tmp);
+}
+
+static void test_plain_challenge(void **state)
+{
+    (void)state;
+    struct auth_sasl x;
+    struct auth_sasl_out o;
+    struct buf tmp = BUF_INIT;
+    auth_sasl_init(&x, AUTH_MECH_PLAIN, 255);
+    auth_sasl_out_init(&o);
+    assert_int_equal(auth_sasl_start(&x, SLICE_LIT("PLAIN"), SLICE_NULL, &o), AUTH_SASL_CHALLENGE);
+    assert_string_equal(o.challenge, "");
+    assert_true(x.want_line);
+    assert_int_equal(auth_sasl_step(&x, B64("zid\0tim\0pw"), &o), AUTH_SASL_CHECK);
+    assert_string_equal(buf_cstr(&o.creds.authzid), "zid");
+    assert_string_equal(buf_cstr(&o.creds.authcid), "tim");
+    assert_string_equal(buf_cstr(&o.creds.passwd), "pw");
+    /* a line nobody asked for */
+    assert_int_equal(auth_sasl_step(&x, B64("\0a\0b"), &o), AUTH_SASL_REFUSED);
+    auth_sasl_out_free(&o);
+    auth_sasl_free(&x);
+    buf_free(&tmp);
+}
+
+static void test_login_two_prompts(void **state)
+{
+    (void)state;
+    struct auth_sasl x;
+    struct auth_sasl_out o;
+    struct buf tmp = BUF_INIT;
+    auth_sasl_init(&x, AUTH_MECH_PLAIN | AUTH_MECH_LOGIN, 255);
+    auth_sasl_out_init(&o);
+    assert_int_equal(auth_sasl_start(&x, SLICE_LIT("LOGIN"), SLICE_NULL, &o), AUTH_SASL_CHALLENGE);
+    assert_string_equal(o.challenge, SASL_LOGIN_PROMPT_USER);
+    assert_int_equal(auth_sasl_step(&x, B64("tim"), &o), AUTH_SASL_CHALLENGE);
+    assert_string_equal(o.challenge, SASL_LOGIN_PROMPT_PASS);
+    assert_int_equal(auth_sasl_step(&x, B64("secret"), &o), AUTH_SASL_CHECK);
+    assert_string_equal(x.mech, "LOGIN");
+    assert_string_equal(buf_cstr(&o.creds.authcid), "tim");
+    assert_string_equal(buf_cstr(&o.creds.passwd), "secret");
+    assert_false(x.have_user);
+    auth_sasl_out_free(&o);
+
+    /* the user name as initial response (RFC 4954 allows it) */
+    auth_sasl_out_init(&o);
+    assert_int_equal(auth_sasl_start(&x, SLICE_LIT("login"), B64("ann"), &o), AUTH_SASL_CHALLENGE);
+    assert_string_equal(o.challenge, SASL_LOGIN_PROMPT_PASS);
+    assert_int_equal(auth_sasl_step(&x, B64("pw"), &o), AUTH_SASL_CHECK);
+    assert_string_equal(buf_cstr(&o.creds.authcid), "ann");
+    auth_sasl_out_free(&o);
+    auth_sasl_free(&x);
+    buf_free(&tmp);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    struct auth_sasl x;
+    struct auth_sasl_out o;
+    struct buf tmp = BUF_INIT;
+    auth_sasl_init(&x, AUTH_MECH_PLAIN, 8);
+    auth_sasl_out_init(&o);
+    /* LOGIN is not on offer here, nor CRAM-MD5 anywhere */
+    assert_int_equal(auth_sasl_start(&x, SLICE_LIT("LOGIN"), SLICE_NULL, &o),
+                     AUTH_SASL_UNSUPPORTED);
+    assert_int_equal(auth_sasl_start(&x, SLICE_LIT("CRAM-MD5"), SLICE_NULL, &o),
+                     AUTH_SASL_UNSUPPORTED);
+    assert_int_equal(auth_sasl_start(&x, SLICE_LIT("PLAIN"), SLICE_NULL, &o), AUTH_SASL_CHALLENGE);
+    assert_int_equal(auth_sasl_step(&x, SLICE_LIT("*"), &o), AUTH_SASL_REFUSED);
+    assert_int_equal(o.status, SASL_CANCEL);
+    assert_false(x.want_line);
+    assert_int_equal(auth_sasl_start(&x, SLICE_LIT("PLAIN"), SLICE_LIT("!!!!"), &o),
+                     AUTH_SASL_REFUSED);
+    assert_int_equal(o.status, SASL_BAD_BASE64);
+    /* a field over max_field is refused, not truncated */
+    assert_int_equal(auth_sasl_start(&x, SLICE_LIT("PLAIN"), B64("\0tim\0longpassword"), &o),
+                     AUTH_SASL_REFUSED);
+    assert_int_equal(o.status, SASL_TOO_LONG);
+    auth_sasl_out_free(&o);
+    auth_sasl_free(&x);
+
+    auth_sasl_init(&x, AUTH_MECH_LOGIN, 255);
+    auth_sasl_out_init(&o);
+    assert_int_equal(auth_sasl_start(&x, SLICE_LIT("LOGIN"), SLICE_NULL, &o), AUTH_SASL_CHALLENGE);
+    assert_int_equal(auth_sasl_step(&x, B64("tim"), &o), AUTH_SASL_CHALLENGE);
+    assert_int_equal(auth_sasl_step(&x, SLICE_LIT("*"), &o), AUTH_SASL_REFUSED);
+    assert_int_equal(o.status, SASL_CANCEL);
+    assert_false(x.have_user); /* the user name is forgotten */
+    auth_sasl_out_free(&o);
+    auth_sasl_free(&x);
+    buf_free(&tmp);
+}
+
+static void test_mechanism_list(void **state)
+{
+    (void)state;
+    struct auth_sasl x;
+    struct buf b = BUF_INIT;
+    auth_sasl_init(&x, AUTH_MECH_PLAIN | AUTH_MECH_LOGIN, 255);
+    auth_sasl_mechanisms(&x, " ", &b);
+    assert_string_equal(buf_cstr(&b), " PLAIN LOGIN");
+    buf_reset(&b);
+    auth_sasl_free(&x);
+    auth_sasl_init(&x, AUTH_MECH_PLAIN, 255);
+    auth_sasl_mechanisms(&x, " AUTH=", &b);
+    assert_string_equal(buf_cstr(&b), " AUTH=PLAIN");
+    buf_free(&b);
+    auth_sasl_free(&x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_initial_response), cmocka_unit_test(test_plain_challenge),
+        cmocka_unit_test(test_login_two_prompts),      cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_mechanism_list),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
