@@ -19,6 +19,7 @@
 #include "base/datadir.h"
 #include "cli/cli.h"
 #include "mta/mta_pickup.h"
+#include "net/dotstuff.h"
 #include "spool/maildrop.h"
 #include "spool/spool.h"
 
@@ -345,18 +346,8 @@ static int submit_smtp(const struct wharf_config *cfg, const char *sender, char 
     code = command(&c, &text, "DATA");
     if (code != 354)
         goto fail;
-    /* Dot-stuffing (RFC 5321 4.5.2). */
     struct buf out = BUF_INIT;
-    const char *p = body->data, *end = body->data + body->len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-        if (*p == '.')
-            buf_append_byte(&out, '.');
-        buf_append(&out, p, l);
-        p += l;
-    }
-    buf_append(&out, ".\r\n", 3);
+    dotstuff_message_buf(buf_slice(body), &out); /* RFC 5321 4.5.2 */
     code = send_all(fd, out.data, out.len) != 0 ? -1 : read_reply(&c, &text);
     buf_free(&out);
     if (code != 250) {
