@@ -22,6 +22,13 @@ static struct slice b64(const void *raw, size_t len, struct buf *tmp)
 
 #define B64(lit) b64(lit, sizeof(lit) - 1, &tmp)
 
+static void expect_creds(struct auth_sasl_out *o, const char *zid, const char *cid, const char *pw)
+{
+    assert_string_equal(buf_cstr(&o->creds.authzid), zid);
+    assert_string_equal(buf_cstr(&o->creds.authcid), cid);
+    assert_string_equal(buf_cstr(&o->creds.passwd), pw);
+}
+
 static void test_plain_initial_response(void **state)
 {
     (void)state;
@@ -33,9 +40,7 @@ static void test_plain_initial_response(void **state)
     assert_int_equal(auth_sasl_start(&x, SLICE_LIT("plain"), B64("\0tim\0secret"), &o),
                      AUTH_SASL_CHECK);
     assert_string_equal(x.mech, "PLAIN");
-    assert_string_equal(buf_cstr(&o.creds.authzid), "");
-    assert_string_equal(buf_cstr(&o.creds.authcid), "tim");
-    assert_string_equal(buf_cstr(&o.creds.passwd), "secret");
+    expect_creds(&o, "", "tim", "secret");
     assert_false(x.want_line);
     auth_sasl_out_free(&o);
     auth_sasl_free(&x);
@@ -54,9 +59,7 @@ static void test_plain_challenge(void **state)
     assert_string_equal(o.challenge, "");
     assert_true(x.want_line);
     assert_int_equal(auth_sasl_step(&x, B64("zid\0tim\0pw"), &o), AUTH_SASL_CHECK);
-    assert_string_equal(buf_cstr(&o.creds.authzid), "zid");
-    assert_string_equal(buf_cstr(&o.creds.authcid), "tim");
-    assert_string_equal(buf_cstr(&o.creds.passwd), "pw");
+    expect_creds(&o, "zid", "tim", "pw");
     /* a line nobody asked for */
     assert_int_equal(auth_sasl_step(&x, B64("\0a\0b"), &o), AUTH_SASL_REFUSED);
     auth_sasl_out_free(&o);
@@ -78,8 +81,7 @@ static void test_login_two_prompts(void **state)
     assert_string_equal(o.challenge, SASL_LOGIN_PROMPT_PASS);
     assert_int_equal(auth_sasl_step(&x, B64("secret"), &o), AUTH_SASL_CHECK);
     assert_string_equal(x.mech, "LOGIN");
-    assert_string_equal(buf_cstr(&o.creds.authcid), "tim");
-    assert_string_equal(buf_cstr(&o.creds.passwd), "secret");
+    expect_creds(&o, "", "tim", "secret");
     assert_false(x.have_user);
     auth_sasl_out_free(&o);
 
