@@ -6,19 +6,16 @@
 #ifndef WHARF_IMAP_IMAP_INT_H
 #define WHARF_IMAP_IMAP_INT_H
 
-#include "auth/auth_client.h"
+#include "auth/auth_login.h"
 #include "directory/directory_client.h"
 #include "imap/imap_parse.h"
+#include "net/lineproto.h"
 #include "net/net.h"
 #include "store/store.h"
 
-/* Longest user name or password passed on to the auth process. */
-#define IMAP_MAX_CREDENTIAL 1024
 /* Largest literal before login (a user name or password): an unauthenticated
  * client never makes us buffer imap_max_literal_size bytes. */
 #define IMAP_MAX_PREAUTH_LITERAL 4096
-/* A SASL response line (after "+ ") may be longer than a command line. */
-#define IMAP_MAX_SASL_LINE 8192
 /* Flags as one FLAGS list; the store keeps keywords as a space-separated string. */
 #define IMAP_SYSTEM_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 
@@ -116,9 +113,9 @@ struct imap_session {
     struct buf line; /* SASL responses and IDLE's DONE */
     char *tag;       /* of the command waiting (AUTHENTICATE, IDLE) */
     char *account;
-    void *auth_handle;
+    struct auth_login *login;   /* the login kit (auth_login.h) */
     void *dir_handle;           /* the account's quota asked at login, before the OK */
-    unsigned errors;            /* malformed commands in a row */
+    struct line_session ls;     /* replies, malformed commands in a row (lineproto.h) */
     bool condstore;             /* CONDSTORE enabled (RFC 7162 3.1): MODSEQ in FETCH responses */
     bool qresync;               /* QRESYNC enabled (RFC 7162 3.2): VANISHED instead of EXPUNGE */
     bool rev2;                  /* IMAP4rev2 enabled (RFC 9051): ESEARCH, UTF-8 names, no RECENT */

@@ -10,7 +10,6 @@
  * run plaintext bytes received before STARTTLS under TLS, or let a session
  * name another account's mailboxes (only s->account is ever passed to the store).
  */
-#include "auth/sasl.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "imap/imap_context.h"
@@ -25,20 +24,24 @@
 
 void imap_printf(struct imap_session *s, const char *fmt, ...)
 {
-    struct buf b = BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
+    line_vreply(&s->ls, fmt, ap);
     va_end(ap);
-    buf_append(&b, "\r\n", 2);
-    net_conn_write(s->conn, b.data, b.len);
-    buf_free(&b);
 }
 
 static void logout_now(struct imap_session *s)
 {
     s->state = IMAP_LOGOUT;
-    net_conn_close(s->conn, true);
+    line_close(&s->ls);
+}
+
+/* imap_max_errors malformed commands in a row (line_session's too_many). */
+static void too_many_errors(void *arg)
+{
+    struct imap_session *s = arg;
+    imap_printf(s, "* BYE Too many invalid commands");
+    s->state = IMAP_LOGOUT;
 }
 
 void imap_bad(struct imap_session *s, struct slice tag, const char *text)
@@ -50,22 +53,13 @@ void imap_bad(struct imap_session *s, struct slice tag, const char *text)
         s->name_error = NULL;
         return;
     }
-    imap_printf(s, "%.*s BAD %s", (int)tag.len, tag.ptr, text);
-    if (++s->errors >= (unsigned)s->srv->cfg->imap_max_errors) {
-        imap_printf(s, "* BYE Too many invalid commands");
-        logout_now(s);
-    }
+    line_error(&s->ls, "%.*s BAD %s", (int)tag.len, tag.ptr, text);
 }
 
 void imap_store_error(struct imap_session *s, struct slice tag, const char *what, struct buf *err)
 {
     log_error("user=<%s>: %s: %s", s->account ? s->account : "", what, buf_cstr(err));
     imap_printf(s, "%.*s NO [SERVERBUG] Internal error, try again later", (int)tag.len, tag.ptr);
-}
-
-static bool plaintext_allowed(struct imap_session *s)
-{
-    return net_conn_is_tls(s->conn) || s->srv->cfg->imap_plaintext_auth;
 }
 
 static void capability_write(struct imap_session *s, struct buf *b)
@@ -81,8 +75,8 @@ static void capability_write(struct imap_session *s, struct buf *b)
     if (s->state == IMAP_NOT_AUTHENTICATED) {
         if (net_conn_can_starttls(s->conn))
             buf_append_cstr(b, " STARTTLS");
-        if (plaintext_allowed(s))
-            buf_append_cstr(b, " AUTH=PLAIN");
+        if (auth_login_allowed(s->login))
+            auth_login_mechanisms(s->login, " AUTH=", b);
         else
             buf_append_cstr(b, " LOGINDISABLED");
     } else {
@@ -194,26 +188,18 @@ static void login_ready(void *arg, const struct directory_answer *a)
     net_conn_resume(s->conn);
 }
 
-static void auth_done(void *arg, enum auth_result result, const char *account)
+static void auth_done(void *arg, const struct auth_login_result *r)
 {
     struct imap_session *s = arg;
-    s->auth_handle = NULL;
     s->wait = IMAP_WAIT_NONE;
     const char *tag = s->tag;
-    switch (result) {
-    case AUTH_OK: {
-        if (!net_conn_login(s->conn, "imap", account,
-                            (unsigned)s->srv->cfg->imap_max_userip_connections)) {
-            imap_printf(s,
-                        "%s NO [LIMIT] Too many connections of this user from this address "
-                        "(imap_max_userip_connections=%lld); close one and try again",
-                        tag, s->srv->cfg->imap_max_userip_connections);
-            break;
-        }
+    switch (r->status) {
+    case AUTH_LOGIN_OK: {
+        const char *account = r->account;
         s->account = xstrdup(account);
         s->state = IMAP_AUTHENTICATED;
         s->reader.max_literal = s->srv->cfg->imap_max_literal_size;
-        s->errors = 0;
+        s->ls.errors = 0;
         log_info("login: user=<%s>, rip=%s, %s", account, net_conn_addr(s->conn),
                  net_conn_is_tls(s->conn) ? "TLS" : "plaintext");
         /* Ask the directory for the account's quota (APPEND and GETQUOTA use it
@@ -223,58 +209,65 @@ static void auth_done(void *arg, enum auth_result result, const char *account)
             directory_client_lookup(s->srv->dir, DIRECTORY_Q_ACCOUNT, account, login_ready, s);
         return;
     }
-    case AUTH_FAILED:
+    case AUTH_LOGIN_USER_ADDR_FULL:
+        imap_printf(s,
+                    "%s NO [LIMIT] Too many connections of this user from this address "
+                    "(imap_max_userip_connections=%lld); close one and try again",
+                    tag, s->srv->cfg->imap_max_userip_connections);
+        break;
+    case AUTH_LOGIN_FAILED:
         imap_printf(s, "%s NO [AUTHENTICATIONFAILED] Authentication failed", tag);
         break;
-    case AUTH_RATELIMIT:
+    case AUTH_LOGIN_RATELIMIT:
         imap_printf(s, "%s NO [UNAVAILABLE] Too many failed logins, try again later", tag);
         break;
-    case AUTH_TEMPFAIL:
+    case AUTH_LOGIN_TEMPFAIL:
         imap_printf(s, "%s NO [UNAVAILABLE] Authentication is not available now, try again later",
                     tag);
         break;
+    case AUTH_LOGIN_CANCELLED:
+        imap_printf(s, "%s BAD Authentication cancelled", tag);
+        break;
+    case AUTH_LOGIN_MALFORMED: {
+        struct buf t = BUF_INIT;
+        buf_printf(&t, "Invalid PLAIN response: %s", sasl_status_text(r->sasl));
+        imap_bad(s, slice_from_cstr(tag), buf_cstr(&t));
+        buf_free(&t);
+        break;
+    }
     }
     free(s->tag);
     s->tag = NULL;
     net_conn_resume(s->conn);
 }
 
-static void start_auth(struct imap_session *s, struct slice tag, const char *authzid,
-                       const char *user, const char *pass)
+/* Keeps the tag of the login under way (tag may point into s->tag). */
+static void login_tag(struct imap_session *s, struct slice tag)
 {
-    struct auth_request req = {
-        .service = "imap",
-        .mechanism = "PLAIN",
-        .authzid = authzid,
-        .username = user,
-        .password = pass,
-        .client_addr = net_conn_addr(s->conn),
-        .secure = net_conn_is_tls(s->conn),
-    };
-    char *t = slice_strdup(tag); /* tag may point into s->tag */
+    char *t = slice_strdup(tag);
     free(s->tag);
     s->tag = t;
-    s->wait = IMAP_WAIT_AUTH;
-    net_conn_pause(s->conn);
-    s->auth_handle = auth_client_check(s->srv->auth, &req, auth_done, s);
 }
 
-static void sasl_plain_response(struct imap_session *s, struct slice tag, struct slice response)
+/* What the login kit asks next: a response line, or the wait for the auth process. */
+static void auth_step(struct imap_session *s, enum auth_login_step st)
 {
-    struct sasl_plain p;
-    sasl_plain_init(&p);
-    enum sasl_status st = sasl_plain_decode(response, IMAP_MAX_CREDENTIAL, &p);
-    if (st == SASL_CANCEL) {
-        imap_printf(s, "%.*s BAD Authentication cancelled", (int)tag.len, tag.ptr);
-    } else if (st != SASL_OK) {
-        struct buf t = BUF_INIT;
-        buf_printf(&t, "Invalid PLAIN response: %s", sasl_status_text(st));
-        imap_bad(s, tag, buf_cstr(&t));
-        buf_free(&t);
-    } else {
-        start_auth(s, tag, buf_cstr(&p.authzid), buf_cstr(&p.authcid), buf_cstr(&p.passwd));
-    }
-    sasl_plain_free(&p);
+    if (st == AUTH_LOGIN_CHALLENGED)
+        s->wait = IMAP_WAIT_SASL;
+    else if (st == AUTH_LOGIN_CHECKING)
+        s->wait = IMAP_WAIT_AUTH;
+}
+
+/* No login in plaintext unless imap_plaintext_auth: says so. */
+static bool login_refused(struct imap_session *s, struct slice tag)
+{
+    if (auth_login_allowed(s->login))
+        return false;
+    imap_printf(s,
+                "%.*s NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+                "non-secure connections; use STARTTLS first",
+                (int)tag.len, tag.ptr);
+    return true;
 }
 
 static void cmd_authenticate(struct imap_session *s, struct slice tag, bool uid,
@@ -285,30 +278,19 @@ static void cmd_authenticate(struct imap_session *s, struct slice tag, bool uid,
         imap_bad(s, tag, "Usage: AUTHENTICATE mechanism [initial-response]");
         return;
     }
-    if (!plaintext_allowed(s)) {
-        imap_printf(s,
-                    "%.*s NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
-                    "non-secure connections; use STARTTLS first",
-                    (int)tag.len, tag.ptr);
+    if (login_refused(s, tag))
         return;
-    }
-    if (!slice_eq_cstr_nocase(args[0].str, "PLAIN")) {
+    if (!auth_login_offers(s->login, args[0].str)) {
         imap_printf(s, "%.*s NO [CANNOT] Unsupported authentication mechanism", (int)tag.len,
                     tag.ptr);
         return;
     }
-    if (n == 2) { /* SASL-IR (RFC 4959) */
-        if (args[1].type != IMAP_ARG_ATOM) {
-            imap_bad(s, tag, "Invalid initial response");
-            return;
-        }
-        sasl_plain_response(s, tag, args[1].str);
+    if (n == 2 && args[1].type != IMAP_ARG_ATOM) { /* SASL-IR (RFC 4959) */
+        imap_bad(s, tag, "Invalid initial response");
         return;
     }
-    free(s->tag);
-    s->tag = slice_strdup(tag);
-    s->wait = IMAP_WAIT_SASL;
-    imap_printf(s, "+ ");
+    login_tag(s, tag);
+    auth_step(s, auth_login_begin(s->login, args[0].str, n == 2 ? args[1].str : SLICE_NULL));
 }
 
 static void cmd_login(struct imap_session *s, struct slice tag, bool uid,
@@ -320,41 +302,29 @@ static void cmd_login(struct imap_session *s, struct slice tag, bool uid,
         imap_bad(s, tag, "Usage: LOGIN user password");
         return;
     }
-    if (!plaintext_allowed(s)) {
-        imap_printf(s,
-                    "%.*s NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
-                    "non-secure connections; use STARTTLS first",
-                    (int)tag.len, tag.ptr);
+    if (login_refused(s, tag))
         return;
-    }
-    if (user.len > IMAP_MAX_CREDENTIAL || pass.len > IMAP_MAX_CREDENTIAL ||
-        memchr(user.ptr, '\0', user.len) || memchr(pass.ptr, '\0', pass.len)) {
-        imap_printf(s, "%.*s NO [AUTHENTICATIONFAILED] Authentication failed", (int)tag.len,
-                    tag.ptr);
-        return;
-    }
-    char *u = slice_strdup(user), *p = slice_strdup(pass);
-    start_auth(s, tag, "", u, p);
-    explicit_bzero(p, pass.len);
-    free(u);
-    free(p);
+    login_tag(s, tag);
+    auth_step(s, auth_login_password(s->login, user, pass));
 }
 
 static void cmd_starttls(struct imap_session *s, struct slice tag, bool uid,
                          const struct imap_arg *args, size_t n)
 {
     (void)uid, (void)args, (void)n;
-    if (!net_conn_can_starttls(s->conn)) {
-        imap_bad(s, tag,
-                 net_conn_is_tls(s->conn) ? "Already using TLS"
-                                          : "STARTTLS is not available on this port");
+    switch (line_starttls(&s->ls, "%.*s OK Begin TLS negotiation now", (int)tag.len, tag.ptr)) {
+    case LINE_STARTTLS_ACTIVE:
+        imap_bad(s, tag, "Already using TLS");
         return;
-    }
-    imap_printf(s, "%.*s OK Begin TLS negotiation now", (int)tag.len, tag.ptr);
-    s->wait = IMAP_WAIT_TLS;
-    if (!net_conn_starttls(s->conn)) {
-        log_error("STARTTLS offered without a TLS context");
-        logout_now(s);
+    case LINE_STARTTLS_UNAVAILABLE:
+        imap_bad(s, tag, "STARTTLS is not available on this port");
+        return;
+    case LINE_STARTTLS_FAILED:
+        s->state = IMAP_LOGOUT;
+        return;
+    case LINE_STARTTLS_STARTED:
+        s->wait = IMAP_WAIT_TLS;
+        return;
     }
 }
 
@@ -549,7 +519,7 @@ static void run_command(struct imap_session *s, struct imap_command *c)
         imap_bad(s, c->tag, "Not allowed in this state");
         return;
     }
-    s->errors = 0;
+    s->ls.errors = 0;
     s->name_error = NULL;
     /*
      * New messages and flag changes are told before the command runs when an
@@ -602,11 +572,7 @@ static void handle_wait_line(struct imap_session *s, struct slice line)
     struct slice tag = slice_from_cstr(s->tag);
     if (s->wait == IMAP_WAIT_SASL) {
         s->wait = IMAP_WAIT_NONE;
-        sasl_plain_response(s, tag, line);
-        if (s->wait != IMAP_WAIT_AUTH) {
-            free(s->tag);
-            s->tag = NULL;
-        }
+        auth_step(s, auth_login_line(s->login, line));
         return;
     }
     /* IMAP_WAIT_IDLE */
@@ -634,10 +600,11 @@ static void imap_readable(void *arg)
             return;
         }
         if (s->wait != IMAP_WAIT_NONE) {
-            enum net_line_result r = net_conn_read_line(s->conn, IMAP_MAX_SASL_LINE, &s->line);
+            enum net_line_result r = net_conn_read_line(s->conn, AUTH_LOGIN_MAX_RESPONSE, &s->line);
             if (r == NET_LINE_NEED_MORE)
                 return;
             if (r == NET_LINE_TOO_LONG) {
+                auth_login_abort(s->login);
                 s->wait = IMAP_WAIT_NONE;
                 imap_bad(s, slice_from_cstr(s->tag), "Line too long");
                 free(s->tag);
@@ -681,8 +648,18 @@ static void *imap_open(struct net_conn *c, void *proto_arg)
     s->conn = c;
     s->state = IMAP_NOT_AUTHENTICATED;
     const struct wharf_config *cfg = s->srv->cfg;
+    line_session_init(&s->ls, c, (unsigned)cfg->imap_max_errors, too_many_errors, s);
     imap_reader_init(&s->reader, (size_t)cfg->imap_max_line_length, IMAP_MAX_PREAUTH_LITERAL);
     buf_init(&s->line);
+    struct auth_login_params lp = {
+        .service = "imap",
+        .continuation = "+ ",
+        .mechs = AUTH_MECH_PLAIN,
+        .plaintext = cfg->imap_plaintext_auth,
+        .max_credential = (size_t)cfg->auth_max_credential_length,
+        .max_per_user_addr = (unsigned)cfg->imap_max_userip_connections,
+    };
+    s->login = auth_login_new(s->srv->auth, c, &lp, auth_done, s);
     s->next = s->srv->sessions;
     if (s->next)
         s->next->prev = s;
@@ -726,8 +703,7 @@ static void imap_drain(void *arg)
 static void imap_closed(void *arg)
 {
     struct imap_session *s = arg;
-    if (s->auth_handle)
-        auth_client_cancel(s->srv->auth, s->auth_handle);
+    auth_login_free(s->login);
     if (s->dir_handle)
         directory_client_cancel(s->srv->dir, s->dir_handle);
     if (s->prev)

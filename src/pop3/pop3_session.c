@@ -11,20 +11,17 @@
  * the TRANSACTION state.
  */
 #include "pop3/pop3_session.h"
-#include "auth/sasl.h"
+#include "auth/auth_login.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "ipc/frame.h"
+#include "net/dotstuff.h"
+#include "net/lineproto.h"
 #include "pop3/pop3_maildrop.h"
 #include "pop3/pop3_parse.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* A SASL response line (after "+ ") may be longer than a command (RFC 5034). */
-#define POP3_MAX_SASL_LINE 8192
-/* Longest user name or password we pass on to the auth process. */
-#define POP3_MAX_CREDENTIAL 1024
 
 enum pop3_state {
     POP3_AUTHORIZATION,
@@ -40,8 +37,8 @@ struct pop3_session {
     enum pop3_state state;
     struct buf line;
     char *user; /* from USER, before PASS */
-    void *auth_handle;
-    unsigned errors;
+    struct auth_login *login;
+    struct line_session ls; /* replies, the error count, STLS (lineproto.h) */
     struct pop3_maildrop md;
     bool have_maildrop;
     /* Counters for the disconnect log line. */
@@ -55,23 +52,22 @@ static void reply(struct pop3_session *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    net_conn_vreply(s->conn, fmt, ap);
+    line_vreply(&s->ls, fmt, ap);
     va_end(ap);
 }
 
+/* "-ERR text", counted towards pop3_max_errors. */
 static void error_reply(struct pop3_session *s, const char *text)
 {
-    reply(s, "-ERR %s", text);
-    if (++s->errors >= (unsigned)s->srv->cfg->pop3_max_errors) {
-        reply(s, "-ERR Too many errors, closing connection");
-        s->state = POP3_CLOSING;
-        net_conn_close(s->conn, true);
-    }
+    line_error(&s->ls, "-ERR %s", text);
 }
 
-static bool plaintext_allowed(struct pop3_session *s)
+/* pop3_max_errors reached (line_session's too_many). */
+static void too_many_errors(void *arg)
 {
-    return net_conn_is_tls(s->conn) || s->srv->cfg->pop3_plaintext_auth;
+    struct pop3_session *s = arg;
+    reply(s, "-ERR Too many errors, closing connection");
+    s->state = POP3_CLOSING;
 }
 
 static void send_capa(struct pop3_session *s)
@@ -82,8 +78,11 @@ static void send_capa(struct pop3_session *s)
     if (s->state == POP3_AUTHORIZATION) {
         if (net_conn_can_starttls(s->conn))
             buf_append_cstr(&b, "STLS\r\n");
-        if (plaintext_allowed(s))
-            buf_append_cstr(&b, "USER\r\nSASL PLAIN\r\n");
+        if (auth_login_allowed(s->login)) {
+            buf_append_cstr(&b, "USER\r\nSASL");
+            auth_login_mechanisms(s->login, " ", &b);
+            buf_append_cstr(&b, "\r\n");
+        }
     }
     buf_append_cstr(&b, "IMPLEMENTATION Wharf\r\n.\r\n");
     net_conn_write(s->conn, b.data, b.len);
@@ -116,98 +115,101 @@ static void login_done(struct pop3_session *s, const char *account)
     buf_free(&err);
 }
 
-static void auth_done(void *arg, enum auth_result result, const char *account)
+static void auth_done(void *arg, const struct auth_login_result *r)
 {
     struct pop3_session *s = arg;
-    s->auth_handle = NULL;
     s->state = POP3_AUTHORIZATION;
-    switch (result) {
-    case AUTH_OK:
+    switch (r->status) {
+    case AUTH_LOGIN_OK:
+        login_done(s, r->account);
+        break;
+    case AUTH_LOGIN_USER_ADDR_FULL:
         /* IN-USE (RFC 2449): the credentials are right, the maildrop is busy. */
-        if (!net_conn_login(s->conn, "pop3", account,
-                            (unsigned)s->srv->cfg->pop3_max_userip_connections))
-            reply(s,
-                  "-ERR [IN-USE] Too many connections of this user from this address "
-                  "(pop3_max_userip_connections=%lld)",
-                  s->srv->cfg->pop3_max_userip_connections);
-        else
-            login_done(s, account);
+        reply(s,
+              "-ERR [IN-USE] Too many connections of this user from this address "
+              "(pop3_max_userip_connections=%lld)",
+              s->srv->cfg->pop3_max_userip_connections);
         break;
-    case AUTH_FAILED:
+    case AUTH_LOGIN_FAILED:
         reply(s, "-ERR [AUTH] Authentication failed");
-        s->errors++;
+        s->ls.errors++;
         break;
-    case AUTH_RATELIMIT:
+    case AUTH_LOGIN_RATELIMIT:
         reply(s, "-ERR [AUTH] Too many failed logins, try again later");
         break;
-    case AUTH_TEMPFAIL:
+    case AUTH_LOGIN_TEMPFAIL:
         reply(s, "-ERR [SYS/TEMP] Authentication is not available now, try again later");
         break;
+    case AUTH_LOGIN_CANCELLED:
+        reply(s, "-ERR Authentication cancelled");
+        return;
+    case AUTH_LOGIN_MALFORMED: {
+        struct buf t = BUF_INIT;
+        buf_printf(&t, "[AUTH] Invalid PLAIN response: %s", sasl_status_text(r->sasl));
+        error_reply(s, buf_cstr(&t));
+        buf_free(&t);
+        return;
+    }
     }
     free(s->user);
     s->user = NULL;
     net_conn_resume(s->conn);
 }
 
-static void start_auth(struct pop3_session *s, const char *mech, const char *authzid,
-                       const char *user, const char *pass)
+/* What the login kit asks next: a response line, or the wait for the auth process. */
+static void auth_step(struct pop3_session *s, enum auth_login_step st)
 {
-    struct auth_request req = {
-        .service = "pop3",
-        .mechanism = mech,
-        .authzid = authzid,
-        .username = user,
-        .password = pass,
-        .client_addr = net_conn_addr(s->conn),
-        .secure = net_conn_is_tls(s->conn),
-    };
-    s->state = POP3_AUTH_CHECK;
-    net_conn_pause(s->conn);
-    s->auth_handle = auth_client_check(s->srv->auth, &req, auth_done, s);
-}
-
-static void sasl_plain_response(struct pop3_session *s, struct slice response)
-{
-    struct sasl_plain p;
-    sasl_plain_init(&p);
-    enum sasl_status st = sasl_plain_decode(response, POP3_MAX_CREDENTIAL, &p);
-    if (st == SASL_CANCEL) {
-        s->state = POP3_AUTHORIZATION;
-        reply(s, "-ERR Authentication cancelled");
-    } else if (st != SASL_OK) {
-        s->state = POP3_AUTHORIZATION;
-        struct buf t = BUF_INIT;
-        buf_printf(&t, "[AUTH] Invalid PLAIN response: %s", sasl_status_text(st));
-        error_reply(s, buf_cstr(&t));
-        buf_free(&t);
-    } else {
-        start_auth(s, "PLAIN", buf_cstr(&p.authzid), buf_cstr(&p.authcid), buf_cstr(&p.passwd));
-    }
-    sasl_plain_free(&p);
+    if (st == AUTH_LOGIN_CHALLENGED)
+        s->state = POP3_AUTH_PLAIN_WAIT;
+    else if (st == AUTH_LOGIN_CHECKING)
+        s->state = POP3_AUTH_CHECK;
 }
 
 static void cmd_auth(struct pop3_session *s, const struct pop3_command *c)
 {
     if (c->n_args == 0) {
         /* Widely used to list mechanisms (before RFC 5034's CAPA SASL). */
-        reply(s, plaintext_allowed(s) ? "+OK\r\nPLAIN\r\n." : "+OK\r\n.");
+        struct buf b = BUF_INIT;
+        buf_append_cstr(&b, "+OK");
+        if (auth_login_allowed(s->login))
+            auth_login_mechanisms(s->login, "\r\n", &b);
+        buf_append_cstr(&b, "\r\n.");
+        reply(s, "%s", buf_cstr(&b));
+        buf_free(&b);
         return;
     }
-    if (!plaintext_allowed(s)) {
+    if (!auth_login_allowed(s->login)) {
         error_reply(s, "[AUTH] Plaintext authentication disallowed on non-secure connections; "
                        "use STLS first");
         return;
     }
-    if (!slice_eq_cstr_nocase(c->args[0], "PLAIN")) {
+    enum auth_login_step st =
+        auth_login_begin(s->login, c->args[0], c->n_args == 2 ? c->args[1] : SLICE_NULL);
+    if (st == AUTH_LOGIN_UNSUPPORTED) {
         error_reply(s, "Unsupported authentication mechanism");
         return;
     }
-    if (c->n_args == 2) {
-        sasl_plain_response(s, c->args[1]);
-        return;
+    auth_step(s, st);
+}
+
+/* How much of message TOP sends: the header, the blank line, then `lines` body lines. */
+static size_t top_length(struct slice m, uint32_t lines)
+{
+    const char *p = m.ptr, *end = m.ptr + m.len;
+    bool in_body = false;
+    uint32_t body_lines = 0;
+    while (p < end) {
+        if (in_body && body_lines >= lines)
+            break;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = nl ? nl + 1 : end;
+        if (in_body)
+            body_lines++;
+        else if ((line_end - p == 2 && p[0] == '\r') || (line_end - p == 1 && p[0] == '\n'))
+            in_body = true;
+        p = line_end;
     }
-    s->state = POP3_AUTH_PLAIN_WAIT;
-    reply(s, "+ ");
+    return (size_t)(p - m.ptr);
 }
 
 static void cmd_retr_or_top(struct pop3_session *s, const struct pop3_command *c, bool top)
@@ -241,27 +243,13 @@ static void cmd_retr_or_top(struct pop3_session *s, const struct pop3_command *c
         buf_append_cstr(&out, "+OK\r\n");
     else
         buf_printf(&out, "+OK %llu octets\r\n", (unsigned long long)m->size);
-    /* Dot-stuff line by line; TOP stops after the header and `lines` body lines. */
-    const char *p = data.data, *end = data.data + data.len;
-    bool in_body = false;
-    uint32_t body_lines = 0;
-    while (p < end) {
-        if (top && in_body && body_lines >= lines)
-            break;
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = nl ? nl + 1 : end;
-        if (*p == '.')
-            buf_append_byte(&out, '.');
-        buf_append(&out, p, (size_t)(line_end - p));
-        if (in_body)
-            body_lines++;
-        else if ((line_end - p == 2 && p[0] == '\r') || (line_end - p == 1 && p[0] == '\n'))
-            in_body = true;
-        p = line_end;
-    }
-    if (out.len > 0 && out.data[out.len - 1] != '\n')
-        buf_append(&out, "\r\n", 2);
-    buf_append(&out, ".\r\n", 3);
+    /* TOP stops after the header and `lines` body lines. */
+    size_t len = data.len;
+    if (top)
+        len = top_length(buf_slice(&data), lines);
+    struct dotstuff st = DOTSTUFF_INIT;
+    dotstuff_buf(&st, slice_make(data.data, len), &out);
+    dotstuff_end_buf(&st, &out);
     net_conn_write(s->conn, out.data, out.len);
     if (top)
         s->top++;
@@ -337,19 +325,19 @@ static void quit(struct pop3_session *s)
         reply(s, "+OK Logging out");
     }
     s->state = POP3_CLOSING;
-    net_conn_close(s->conn, true);
+    line_close(&s->ls);
 }
 
 static void cmd_authorization(struct pop3_session *s, const struct pop3_command *c)
 {
     switch (c->cmd) {
     case POP3_CMD_USER:
-        if (!plaintext_allowed(s)) {
+        if (!auth_login_allowed(s->login)) {
             error_reply(s, "[AUTH] Plaintext authentication disallowed on non-secure "
                            "connections; use STLS first");
             return;
         }
-        if (c->args[0].len > POP3_MAX_CREDENTIAL) {
+        if (c->args[0].len > (size_t)s->srv->cfg->auth_max_credential_length) {
             error_reply(s, "User name too long");
             return;
         }
@@ -362,10 +350,7 @@ static void cmd_authorization(struct pop3_session *s, const struct pop3_command 
             error_reply(s, "USER first");
             return;
         }
-        char *pass = slice_strdup(c->args[0]);
-        start_auth(s, "PLAIN", "", s->user, pass);
-        explicit_bzero(pass, strlen(pass));
-        free(pass);
+        auth_step(s, auth_login_password(s->login, slice_from_cstr(s->user), c->args[0]));
         return;
     }
     case POP3_CMD_AUTH:
@@ -375,14 +360,19 @@ static void cmd_authorization(struct pop3_session *s, const struct pop3_command 
         error_reply(s, "APOP is not enabled on this server");
         return;
     case POP3_CMD_STLS:
-        if (!net_conn_can_starttls(s->conn)) {
-            error_reply(s, net_conn_is_tls(s->conn) ? "Already using TLS"
-                                                    : "STLS is not available on this port");
+        switch (line_starttls(&s->ls, "+OK Begin TLS negotiation now")) {
+        case LINE_STARTTLS_ACTIVE:
+            error_reply(s, "Already using TLS");
+            return;
+        case LINE_STARTTLS_UNAVAILABLE:
+            error_reply(s, "STLS is not available on this port");
+            return;
+        case LINE_STARTTLS_FAILED:
+            s->state = POP3_CLOSING;
+            return;
+        case LINE_STARTTLS_STARTED:
             return;
         }
-        reply(s, "+OK Begin TLS negotiation now");
-        if (!net_conn_starttls(s->conn))
-            log_error("STLS offered without a TLS context");
         return;
     default:
         error_reply(s, "Not allowed before login");
@@ -438,7 +428,8 @@ static void cmd_transaction(struct pop3_session *s, const struct pop3_command *c
 static void handle_line(struct pop3_session *s, struct slice line)
 {
     if (s->state == POP3_AUTH_PLAIN_WAIT) {
-        sasl_plain_response(s, line);
+        s->state = POP3_AUTHORIZATION;
+        auth_step(s, auth_login_line(s->login, line));
         return;
     }
     struct pop3_command c;
@@ -473,13 +464,15 @@ static void pop3_readable(void *arg)
 {
     struct pop3_session *s = arg;
     while (s->state != POP3_CLOSING && s->state != POP3_AUTH_CHECK) {
-        size_t max = s->state == POP3_AUTH_PLAIN_WAIT ? POP3_MAX_SASL_LINE : POP3_MAX_LINE;
+        size_t max = s->state == POP3_AUTH_PLAIN_WAIT ? AUTH_LOGIN_MAX_RESPONSE : POP3_MAX_LINE;
         enum net_line_result r = net_conn_read_line(s->conn, max, &s->line);
         if (r == NET_LINE_NEED_MORE)
             return;
         if (r == NET_LINE_TOO_LONG) {
-            if (s->state == POP3_AUTH_PLAIN_WAIT)
+            if (s->state == POP3_AUTH_PLAIN_WAIT) {
+                auth_login_abort(s->login);
                 s->state = POP3_AUTHORIZATION;
+            }
             error_reply(s, "Command line too long");
             continue;
         }
@@ -496,6 +489,17 @@ static void *pop3_open(struct net_conn *c, void *proto_arg)
     s->conn = c;
     s->state = POP3_AUTHORIZATION;
     buf_init(&s->line);
+    const struct wharf_config *cfg = s->srv->cfg;
+    line_session_init(&s->ls, c, (unsigned)cfg->pop3_max_errors, too_many_errors, s);
+    struct auth_login_params lp = {
+        .service = "pop3",
+        .continuation = "+ ",
+        .mechs = AUTH_MECH_PLAIN,
+        .plaintext = cfg->pop3_plaintext_auth,
+        .max_credential = (size_t)cfg->auth_max_credential_length,
+        .max_per_user_addr = (unsigned)cfg->pop3_max_userip_connections,
+    };
+    s->login = auth_login_new(s->srv->auth, c, &lp, auth_done, s);
     reply(s, "+OK %s POP3 server ready", s->srv->greeting_host);
     return s;
 }
@@ -522,15 +526,14 @@ static void pop3_drain(void *arg)
     if (s->state == POP3_AUTHORIZATION) {
         reply(s, "-ERR [SYS/TEMP] Server shutting down");
         s->state = POP3_CLOSING;
-        net_conn_close(s->conn, true);
+        line_close(&s->ls);
     }
 }
 
 static void pop3_closed(void *arg)
 {
     struct pop3_session *s = arg;
-    if (s->auth_handle)
-        auth_client_cancel(s->srv->auth, s->auth_handle);
+    auth_login_free(s->login);
     if (s->have_maildrop) {
         log_info("disconnect: user=<%s>, rip=%s, top=%u, retr=%u/%uk", s->md.account,
                  net_conn_addr(s->conn), s->top, s->retr, s->retr_bytes_k);

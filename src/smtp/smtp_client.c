@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "net/dotstuff.h"
 #include "net/net_tls_client.h"
 #include "spool/spool.h"
 
@@ -328,29 +329,14 @@ static void send_data_or_bdat(struct smtp_client *c)
     }
 }
 
-/* Dot-stuffs d onto out; d starts at the beginning of a line. */
-static void send_stuffed(struct evbuffer *out, struct slice d)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < d.len; i++) {
-        if (d.ptr[i] == '.' && (i == 0 || d.ptr[i - 1] == '\n')) {
-            evbuffer_add(out, d.ptr + start, i - start);
-            evbuffer_add(out, ".", 1);
-            start = i;
-        }
-    }
-    evbuffer_add(out, d.ptr + start, d.len - start);
-}
-
 /* The prefix and the message, dot-stuffed, then the final dot (RFC 5321 4.5.2). */
 static void send_body(struct smtp_client *c, struct slice prefix, struct slice d)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    send_stuffed(out, prefix);
-    send_stuffed(out, d);
-    if (d.len > 0 && (d.len < 2 || d.ptr[d.len - 2] != '\r' || d.ptr[d.len - 1] != '\n'))
-        evbuffer_add(out, "\r\n", 2);
-    evbuffer_add(out, ".\r\n", 3);
+    struct dotstuff st = DOTSTUFF_INIT;
+    dotstuff_evbuffer(&st, prefix, out);
+    dotstuff_evbuffer(&st, d, out);
+    dotstuff_end_evbuffer(&st, out);
 }
 
 /* An address that could break the command line (CR, LF, other controls, <>)

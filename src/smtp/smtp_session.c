@@ -13,10 +13,10 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
-#include "auth/sasl.h"
+#include "auth/auth_login.h"
 #include "ipc/frame.h"
-#include "auth/auth_client.h"
 #include "mailauth/mailauth.h"
+#include "net/lineproto.h"
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -65,16 +65,13 @@ struct smtp_session {
     bool esmtp;
     char *auth_user;
     const char *auth_mech;
-    char *auth_login_name;
-    bool auth_pending;
-    void *auth_handle;
+    struct auth_login *login;
     void *lookup; /* a directory lookup in flight (smtp_policy), the session waits */
     /* MAIL or RCPT waiting for its directory answer */
     struct spool_rcpt pend_rcpt;
     char *pend_sender, *pend_envid;
     enum spool_body pend_body;
     bool pend_utf8, pend_ret_hdrs;
-    struct event *delay_ev;
     /* The transaction. */
     bool have_mail;
     char *sender;
@@ -96,7 +93,7 @@ struct smtp_session {
     char *queued_log;                   /* "from=<..>, size=N, nrcpt=N", logged once durable */
     /* Session. */
     struct buf line;
-    unsigned errors;
+    struct line_session ls; /* replies, the error count, STARTTLS (lineproto.h) */
     bool drain_pending;
     const char *last_cmd;
     unsigned cnt_ok[CNT__N], cnt_all[CNT__N];
@@ -112,14 +109,23 @@ static void reply(struct smtp_session *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    net_conn_vreply(s->c, fmt, ap);
+    line_vreply(&s->ls, fmt, ap);
     va_end(ap);
 }
 
 static void sess_close(struct smtp_session *s)
 {
     s->state = ST_CLOSING;
-    net_conn_close(s->c, true);
+    line_close(&s->ls);
+}
+
+/* smtp_max_errors reached (line_session's too_many). */
+static void too_many_errors(void *arg)
+{
+    struct smtp_session *s = arg;
+    log_info("too many errors after %s from %s", s->last_cmd ? s->last_cmd : "CONNECT", s->client);
+    reply(s, "421 4.7.0 %s Error: too many errors", s->srv->cfg->myhostname);
+    s->state = ST_CLOSING;
 }
 
 /* An error reply that counts towards smtp_max_errors. */
@@ -127,20 +133,11 @@ static void reply_error(struct smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void reply_error(struct smtp_session *s, const char *fmt, ...)
 {
-    struct buf b = BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
+    line_vreply(&s->ls, fmt, ap);
     va_end(ap);
-    buf_append(&b, "\r\n", 2);
-    net_conn_write(s->c, b.data, b.len);
-    buf_free(&b);
-    if (++s->errors >= (unsigned)s->srv->cfg->smtp_max_errors) {
-        log_info("too many errors after %s from %s", s->last_cmd ? s->last_cmd : "CONNECT",
-                 s->client);
-        reply(s, "421 4.7.0 %s Error: too many errors", s->srv->cfg->myhostname);
-        sess_close(s);
-    }
+    line_count_error(&s->ls);
 }
 
 /* ---- transaction state ---- */
@@ -185,11 +182,6 @@ static bool may_relay(struct smtp_session *s)
 static bool is_submission(const struct smtp_session *s)
 {
     return s->kind != SMTP_SERVICE_MX;
-}
-
-static bool auth_offered(const struct smtp_session *s)
-{
-    return net_conn_is_tls(s->c) || s->srv->cfg->smtp_auth_plaintext;
 }
 
 /*
@@ -461,116 +453,52 @@ static bool feed_bdat(struct smtp_session *s)
     return true;
 }
 
-/* ---- AUTH ---- */
+/* ---- AUTH (the login kit, auth_login.h) ---- */
 
-static void auth_finish_reply(struct smtp_session *s, int code)
+static void auth_done(void *arg, const struct auth_login_result *r)
 {
-    if (code == 235) {
+    struct smtp_session *s = arg;
+    switch (r->status) {
+    case AUTH_LOGIN_OK:
+    case AUTH_LOGIN_USER_ADDR_FULL: /* no per-(user, address) limit for smtp */
+        s->auth_user = xstrdup(r->account);
+        s->auth_mech = r->mechanism;
+        log_info("%s: sasl_method=%s, sasl_username=%s", s->client, r->mechanism, r->account);
         reply(s, "235 2.7.0 Authentication successful");
-    } else if (code == 535) {
+        break;
+    case AUTH_LOGIN_FAILED:
+        log_warning("%s: SASL %s authentication failed: authentication failure", s->client,
+                    r->mechanism);
         reply_error(s, "535 5.7.8 Error: authentication failed");
-    } else {
-        s->errors++;
+        break;
+    case AUTH_LOGIN_RATELIMIT:
+    case AUTH_LOGIN_TEMPFAIL:
+        if (r->status == AUTH_LOGIN_RATELIMIT)
+            log_warning("%s: SASL %s authentication refused: too many failures", s->client,
+                        r->mechanism);
+        s->ls.errors++;
         reply(s, "454 4.7.0 Temporary authentication failure");
+        break;
+    case AUTH_LOGIN_CANCELLED:
+        sess_set_state(s, ST_READY);
+        reply_error(s, "501 5.0.0 Error: authentication aborted");
+        break;
+    case AUTH_LOGIN_MALFORMED:
+        sess_set_state(s, ST_READY);
+        reply_error(s, "501 5.5.2 Error: %s", sasl_status_text(r->sasl));
+        break;
     }
     if (s->state != ST_CLOSING)
         after_transaction(s, false);
 }
 
-static void auth_delay_cb(evutil_socket_t fd, short what, void *arg)
+/* What the kit asks next: a response line, or the wait for the auth process. */
+static void auth_step(struct smtp_session *s, enum auth_login_step st)
 {
-    struct smtp_session *s = arg;
-    auth_finish_reply(s, 535);
-}
-
-static void auth_result_cb(void *arg, enum auth_result result, const char *account)
-{
-    struct smtp_session *s = arg;
-    s->auth_pending = false;
-    s->auth_handle = NULL;
-    if (result == AUTH_OK) {
-        net_conn_login(s->c, "smtp", account, 0); /* no longer evicted as an idle stranger */
-        s->auth_user = xstrdup(account);
-        log_info("%s: sasl_method=%s, sasl_username=%s", s->client, s->auth_mech, account);
-        auth_finish_reply(s, 235);
-    } else if (result == AUTH_FAILED) {
-        log_warning("%s: SASL %s authentication failed: authentication failure", s->client,
-                    s->auth_mech);
-        int64_t ms = s->srv->cfg->smtp_auth_failure_delay;
-        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-        evtimer_add(s->delay_ev, &tv);
-    } else {
-        if (result == AUTH_RATELIMIT)
-            log_warning("%s: SASL %s authentication refused: too many failures", s->client,
-                        s->auth_mech);
-        auth_finish_reply(s, 454);
-    }
-}
-
-static void auth_check(struct smtp_session *s, const char *authzid, const char *user,
-                       const char *pass)
-{
-    sess_set_state(s, ST_WAIT);
-    net_conn_pause(s->c);
-    struct auth_request req = {
-        .service = "smtp",
-        .mechanism = s->auth_mech,
-        .authzid = authzid,
-        .username = user,
-        .password = pass,
-        .client_addr = net_conn_addr(s->c),
-        .secure = net_conn_is_tls(s->c),
-    };
-    s->auth_pending = true;
-    void *h = auth_client_check(s->srv->auth, &req, auth_result_cb, s);
-    if (s->auth_pending) /* the callback may already have run */
-        s->auth_handle = h;
-}
-
-static void auth_decode_failed(struct smtp_session *s, enum sasl_status st)
-{
-    free(s->auth_login_name);
-    s->auth_login_name = NULL;
-    sess_set_state(s, ST_READY);
-    if (st == SASL_CANCEL)
-        reply_error(s, "501 5.0.0 Error: authentication aborted");
-    else
-        reply_error(s, "501 5.5.2 Error: %s", sasl_status_text(st));
-}
-
-/* One SASL response line (or the initial response) for the current mechanism. */
-static void auth_line(struct smtp_session *s, struct slice line)
-{
-    size_t max = (size_t)s->srv->cfg->auth_max_credential_length;
-    if (strcmp(s->auth_mech, "PLAIN") == 0) {
-        struct sasl_plain p;
-        sasl_plain_init(&p);
-        enum sasl_status st = sasl_plain_decode(line, max, &p);
-        if (st == SASL_OK)
-            auth_check(s, buf_cstr(&p.authzid), buf_cstr(&p.authcid), buf_cstr(&p.passwd));
-        else
-            auth_decode_failed(s, st);
-        sasl_plain_free(&p);
-        return;
-    }
-    struct buf raw = BUF_INIT;
-    enum sasl_status st = sasl_login_decode(line, max, &raw);
-    if (st != SASL_OK) {
-        buf_free(&raw);
-        auth_decode_failed(s, st);
-        return;
-    }
-    if (s->auth_login_name == NULL) {
-        s->auth_login_name = buf_steal(&raw, NULL);
-        reply(s, "334 " SASL_LOGIN_PROMPT_PASS);
-        return;
-    }
-    char *name = s->auth_login_name;
-    s->auth_login_name = NULL;
-    auth_check(s, "", name, buf_cstr(&raw));
-    OPENSSL_cleanse(raw.data, raw.len);
-    buf_free(&raw);
-    free(name);
+    if (st == AUTH_LOGIN_CHALLENGED)
+        sess_set_state(s, ST_AUTH);
+    else if (st == AUTH_LOGIN_CHECKING)
+        sess_set_state(s, ST_WAIT);
 }
 
 static void cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
@@ -587,7 +515,7 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
         reply_error(s, "503 5.5.1 Error: MAIL transaction in progress");
         return;
     }
-    if (!auth_offered(s)) {
+    if (!auth_login_allowed(s->login)) {
         reply_error(s, "538 5.7.11 Encryption required for requested authentication "
                        "mechanism");
         return;
@@ -599,21 +527,13 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
     struct slice mech = slice_make(a.ptr, sp);
     struct slice ir =
         sp < a.len ? slice_trim(slice_make(a.ptr + sp + 1, a.len - sp - 1)) : SLICE_NULL;
-    if (slice_eq_cstr_nocase(mech, "PLAIN"))
-        s->auth_mech = "PLAIN";
-    else if (slice_eq_cstr_nocase(mech, "LOGIN"))
-        s->auth_mech = "LOGIN";
-    else {
+    enum auth_login_step st = auth_login_begin(s->login, mech, ir);
+    if (st == AUTH_LOGIN_UNSUPPORTED) {
         reply_error(s, "504 5.5.4 Error: unsupported authentication mechanism");
         return;
     }
     s->cnt_ok[CNT_AUTH]++;
-    sess_set_state(s, ST_AUTH);
-    if (ir.ptr == NULL) {
-        reply(s, strcmp(s->auth_mech, "PLAIN") == 0 ? "334 " : "334 " SASL_LOGIN_PROMPT_USER);
-        return;
-    }
-    auth_line(s, ir);
+    auth_step(s, st);
 }
 
 /* ---- commands ---- */
@@ -635,8 +555,11 @@ static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
                (unsigned long long)cfg->smtp_max_message_size);
     if (net_conn_can_starttls(s->c))
         buf_printf(&b, "250-STARTTLS\r\n");
-    if (auth_offered(s))
-        buf_printf(&b, "250-AUTH PLAIN LOGIN\r\n");
+    if (auth_login_allowed(s->login)) {
+        buf_append_cstr(&b, "250-AUTH");
+        auth_login_mechanisms(s->login, " ", &b);
+        buf_append_cstr(&b, "\r\n");
+    }
     buf_printf(&b, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-BINARYMIME\r\n"
                    "250-CHUNKING\r\n250-DSN\r\n250-SMTPUTF8\r\n250 HELP\r\n");
     net_conn_write(s->c, b.data, b.len);
@@ -979,18 +902,21 @@ static void cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 static void cmd_starttls(struct smtp_session *s)
 {
-    if (net_conn_is_tls(s->c)) {
+    switch (line_starttls(&s->ls, "220 2.0.0 Ready to start TLS")) {
+    case LINE_STARTTLS_ACTIVE:
         reply_error(s, "554 5.5.1 Error: TLS already active");
         return;
-    }
-    if (!net_conn_can_starttls(s->c)) {
+    case LINE_STARTTLS_UNAVAILABLE:
         reply_error(s, "502 5.5.1 Error: command not implemented");
         return;
+    case LINE_STARTTLS_FAILED:
+        s->state = ST_CLOSING;
+        return;
+    case LINE_STARTTLS_STARTED:
+        s->cnt_ok[CNT_STARTTLS]++;
+        sess_set_state(s, ST_TLS);
+        return;
     }
-    s->cnt_ok[CNT_STARTTLS]++;
-    reply(s, "220 2.0.0 Ready to start TLS");
-    sess_set_state(s, ST_TLS);
-    net_conn_starttls(s->c);
 }
 
 static void sess_command(struct smtp_session *s, struct slice line)
@@ -1170,13 +1096,15 @@ static void sess_readable(void *arg)
         if (r == NET_LINE_NEED_MORE)
             return;
         if (r == NET_LINE_TOO_LONG) {
-            if (s->state == ST_AUTH)
+            if (s->state == ST_AUTH) {
+                auth_login_abort(s->login);
                 sess_set_state(s, ST_READY);
+            }
             reply_error(s, "500 5.5.2 Error: line too long");
             continue;
         }
         if (s->state == ST_AUTH) {
-            auth_line(s, buf_slice(&s->line));
+            auth_step(s, auth_login_line(s->login, buf_slice(&s->line)));
             OPENSSL_cleanse(s->line.data, s->line.len);
         } else {
             sess_command(s, buf_slice(&s->line));
@@ -1210,8 +1138,19 @@ static void *sess_open(struct net_conn *c, void *arg)
     s->kind = svc->kind;
     s->c = c;
     buf_init(&s->line);
+    line_session_init(&s->ls, c, (unsigned)s->srv->cfg->smtp_max_errors, too_many_errors, s);
     snprintf(s->client, sizeof(s->client), "%s[%s]", net_conn_host(c), net_conn_addr(c));
-    s->delay_ev = evtimer_new(net_worker_base(s->srv->w), auth_delay_cb, s);
+    const struct wharf_config *cfg = s->srv->cfg;
+    struct auth_login_params lp = {
+        .service = "smtp",
+        .continuation = "334 ",
+        .mechs = AUTH_MECH_PLAIN | AUTH_MECH_LOGIN,
+        .plaintext = cfg->smtp_auth_plaintext,
+        .max_credential = (size_t)cfg->auth_max_credential_length,
+        .failure_delay_ms = cfg->smtp_auth_failure_delay,
+        .base = net_worker_base(s->srv->w),
+    };
+    s->login = auth_login_new(s->srv->auth, c, &lp, auth_done, s);
     s->srv->sessions++;
     log_info("connect from %s", s->client);
     if (s->kind == SMTP_SERVICE_MX &&
@@ -1278,19 +1217,16 @@ static void sess_closed(void *arg)
         smtp_commit_cancel(s->job);
     smtp_checks_cancel(s->check);
     smtp_checks_connect_cancel(s->listcheck);
-    if (s->auth_handle)
-        auth_client_cancel(s->srv->auth, s->auth_handle);
+    auth_login_free(s->login);
     if (s->lookup)
         smtp_policy_cancel(s->srv->policy, s->lookup);
     free(s->pend_rcpt.address);
     free(s->pend_rcpt.orcpt);
     free(s->pend_sender);
     free(s->pend_envid);
-    event_free(s->delay_ev);
     txn_reset(s);
     free(s->helo);
     free(s->auth_user);
-    free(s->auth_login_name);
     free(s->queued_log);
     buf_free(&s->line);
     free(s);
