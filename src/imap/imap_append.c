@@ -15,11 +15,11 @@
  * has no "r" right on.
  */
 #include "base/alloc.h"
+#include "base/base64.h"
 #include "base/log.h"
 #include "imap/imap_int.h"
 #include "mime/mime.h"
 
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,18 +87,6 @@ static const char *append_parse(struct imap_session *s, const struct imap_arg *a
     return k > 0 ? NULL : "Usage: APPEND mailbox [(flags)] [date-time] message ...";
 }
 
-/* Appends body as base64 in lines of 76 characters (RFC 2045 6.8). */
-static void base64_lines(struct slice body, struct buf *out)
-{
-    unsigned char line[77];
-    for (size_t i = 0; i < body.len; i += 57) {
-        size_t n = body.len - i < 57 ? body.len - i : 57;
-        int k = EVP_EncodeBlock(line, (const unsigned char *)body.ptr + i, (int)n);
-        buf_append(out, line, (size_t)k);
-        buf_append_cstr(out, "\r\n");
-    }
-}
-
 /*
  * RFC 3516 4.3: a message APPENDed as a literal8 may hold binary content,
  * NUL bytes included, which no BODY[] literal may carry (RFC 3501 4.3). Each
@@ -127,7 +115,7 @@ static void convert_part(const struct mime_message *msg, const struct mime_part 
         *done = at;
     }
     buf_append(out, data + *done, p->body_start - *done);
-    base64_lines(body, out);
+    base64_encode_lines(body.ptr, body.len, 76, "\r\n", out); /* RFC 2045 6.8 */
     *done = p->body_start + p->body_len;
 }
 
