@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "base/component.h"
 #include "base/datadir.h"
+#include "base/fdio.h"
 #include "cli/cli.h"
 #include "cli/import.h"
 #include "directory/directory.h"
@@ -173,23 +174,11 @@ static int read_file(int dirfd, const char *name, struct buf *out, int64_t *mtim
     }
     *mtime_r = (int64_t)st.st_mtime;
     buf_reserve(out, (size_t)st.st_size + 1);
-    for (;;) {
-        buf_reserve(out, 65536);
-        ssize_t r = read(fd, out->data + out->len, out->cap - out->len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            close(fd);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        out->len += (size_t)r;
-        if (out->len > IMPORT_MESSAGE_MAX) {
-            close(fd);
-            errno = EFBIG;
-            return -1;
-        }
+    if (fd_read_all(fd, IMPORT_MESSAGE_MAX, out) != 0) {
+        int e = errno; /* EFBIG: grew past the limit while we read */
+        close(fd);
+        errno = e;
+        return -1;
     }
     close(fd);
     return 0;

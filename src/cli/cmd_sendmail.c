@@ -17,6 +17,7 @@
  */
 #include "base/alloc.h"
 #include "base/datadir.h"
+#include "base/fdio.h"
 #include "cli/cli.h"
 #include "mta/mta_pickup.h"
 #include "spool/maildrop.h"
@@ -86,21 +87,6 @@ static int client_connect(const struct wharf_config *cfg, struct buf *why)
     return fd;
 }
 
-static int send_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Reads one (possibly multi-line) reply; returns its code, -1 on a lost connection. */
 static int read_reply(struct smtp_client *c, struct buf *text)
 {
@@ -140,7 +126,7 @@ static int command(struct smtp_client *c, struct buf *text, const char *fmt, ...
     buf_vprintf(&b, fmt, ap);
     va_end(ap);
     buf_append(&b, "\r\n", 2);
-    int rc = send_all(c->fd, b.data, b.len);
+    int rc = fd_send_all(c->fd, b.data, b.len);
     buf_free(&b);
     return rc == 0 ? read_reply(c, text) : -1;
 }
@@ -168,7 +154,7 @@ static int relay_stdio(int fd)
             if (r <= 0) {
                 shutdown(fd, SHUT_WR);
                 p[0].fd = -1;
-            } else if (send_all(fd, tmp, (size_t)r) != 0) {
+            } else if (fd_send_all(fd, tmp, (size_t)r) != 0) {
                 return EX_IOERR;
             }
         }
@@ -357,7 +343,7 @@ static int submit_smtp(const struct wharf_config *cfg, const char *sender, char 
         p += l;
     }
     buf_append(&out, ".\r\n", 3);
-    code = send_all(fd, out.data, out.len) != 0 ? -1 : read_reply(&c, &text);
+    code = fd_send_all(fd, out.data, out.len) != 0 ? -1 : read_reply(&c, &text);
     buf_free(&out);
     if (code != 250) {
         if (code < 0) /* the message may or may not be queued: never twice */
