@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "imap/imap_int.h"
 #include "mime/mime.h"
+#include "base/date.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,7 @@ static const char *append_parse(struct imap_session *s, const struct imap_arg *a
         /* a quoted string followed by the message is the date-time */
         if (i + 1 < n && args[i].type == IMAP_ARG_STRING && !args[i].literal &&
             (args[i + 1].type == IMAP_ARG_STRING || imap_arg_is_atom(&args[i + 1], "CATENATE"))) {
-            if (!imap_date_time_parse(args[i].str, &m->date))
+            if (!date_imap_parse(args[i].str, &m->date))
                 return "Invalid date-time";
             i++;
         }
