@@ -1,78 +1,26 @@
 /*
- * sasl.c - strict base64 and the PLAIN and LOGIN SASL mechanisms.
+ * sasl.c - the PLAIN and LOGIN SASL mechanisms (base64 from base/base64.h).
  *
  * Every field is bounded before anything is copied; nothing is ever
  * truncated to fit. Must never log what it decodes.
  */
 #include "auth/sasl.h"
+#include "base/base64.h"
 
 #include <string.h>
 
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64val(unsigned char c)
+/* Strict base64 of a response, at most max_out bytes, appended to out. */
+static enum sasl_status sasl_base64(struct slice in, size_t max_out, struct buf *out)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-enum sasl_status sasl_base64_decode(struct slice in, size_t max_out, struct buf *out)
-{
-    if (in.len % 4 != 0)
-        return SASL_BAD_BASE64;
-    if (in.len / 4 * 3 > max_out + 2)
+    switch (base64_decode(in, max_out, out)) {
+    case BASE64_OK:
+        return SASL_OK;
+    case BASE64_TOO_LONG:
         return SASL_TOO_LONG;
-    const unsigned char *p = (const unsigned char *)in.ptr;
-    size_t start = out->len;
-    for (size_t i = 0; i < in.len; i += 4) {
-        bool last = i + 4 == in.len;
-        int v[4];
-        size_t pad = 0;
-        for (size_t k = 0; k < 4; k++) {
-            if (p[i + k] == '=' && last && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad > 0) /* data after padding */
-                return SASL_BAD_BASE64;
-            v[k] = b64val(p[i + k]);
-            if (v[k] < 0)
-                return SASL_BAD_BASE64;
-        }
-        uint32_t n =
-            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        char bytes[3] = {(char)(n >> 16), (char)(n >> 8), (char)n};
-        buf_append(out, bytes, 3 - pad);
+    case BASE64_BAD:
+        break;
     }
-    if (out->len - start > max_out)
-        return SASL_TOO_LONG;
-    return SASL_OK;
-}
-
-void sasl_base64_encode(const void *data, size_t len, struct buf *out)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t n = (uint32_t)p[i] << 16;
-        if (i + 1 < len)
-            n |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < len)
-            n |= p[i + 2];
-        buf_append_byte(out, b64chars[(n >> 18) & 63]);
-        buf_append_byte(out, b64chars[(n >> 12) & 63]);
-        buf_append_byte(out, i + 1 < len ? b64chars[(n >> 6) & 63] : '=');
-        buf_append_byte(out, i + 2 < len ? b64chars[n & 63] : '=');
-    }
+    return SASL_BAD_BASE64;
 }
 
 /* Valid UTF-8 (RFC 3629: no overlongs, no surrogates, at most U+10FFFF), no NUL. */
@@ -154,7 +102,7 @@ enum sasl_status sasl_plain_decode(struct slice line, size_t max_field, struct s
     struct buf raw;
     buf_init(&raw); /* never NULL, even when nothing is decoded */
     /* Three fields and two NULs. */
-    enum sasl_status s = sasl_base64_decode(line, 3 * max_field + 2, &raw);
+    enum sasl_status s = sasl_base64(line, 3 * max_field + 2, &raw);
     if (s != SASL_OK)
         goto done;
     const char *p = raw.data, *end = raw.data + raw.len;
@@ -191,7 +139,7 @@ enum sasl_status sasl_login_decode(struct slice line, size_t max_field, struct b
     buf_wipe(out);
     if (is_cancel(line))
         return SASL_CANCEL;
-    enum sasl_status s = sasl_base64_decode(line, max_field, out);
+    enum sasl_status s = sasl_base64(line, max_field, out);
     if (s == SASL_OK && (out->len == 0 || !utf8_safe((unsigned char *)out->data, out->len)))
         s = SASL_MALFORMED;
     if (s != SASL_OK)

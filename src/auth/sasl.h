@@ -27,10 +27,6 @@ enum sasl_status {
     SASL_TOO_LONG,   /* a field longer than the limit (auth_max_credential_length) */
 };
 
-/* Strict RFC 4648 base64 (no white space, padding required). Appends to out. */
-enum sasl_status sasl_base64_decode(struct slice in, size_t max_out, struct buf *out);
-void sasl_base64_encode(const void *p, size_t len, struct buf *out);
-
 struct sasl_plain {
     struct buf authzid; /* "" when absent */
     struct buf authcid; /* the user name */

@@ -13,11 +13,12 @@
 #include <string.h>
 
 #include "auth/auth_login.h"
+#include "base/base64.h"
 
 static struct slice b64(const void *raw, size_t len, struct buf *tmp)
 {
     buf_reset(tmp);
-    sasl_base64_encode(raw, len, tmp);
+    base64_encode(raw, len, tmp);
     return buf_slice(tmp);
 }
 

@@ -2,6 +2,7 @@
  * datadir.c - creating DATA_DIRECTORY's folders with the right owners.
  */
 #include "base/datadir.h"
+#include "base/fdio.h"
 #include "base/alloc.h"
 
 #include <errno.h>
@@ -164,26 +165,12 @@ int datadir_copy_fd(int in, uint64_t len, const char *path, mode_t mode)
     while ((uint64_t)off < len) {
         size_t want = (size_t)(len - (uint64_t)off) > sizeof(buf) ? sizeof(buf)
                                                                   : (size_t)(len - (uint64_t)off);
-        ssize_t r = pread(in, buf, want, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r == 0)
-                errno = EIO; /* shorter than it was a moment ago: not for a segment */
+        /* shorter than it was a moment ago (EIO): not for a segment */
+        if (fd_pread_exact(in, buf, want, off) != 0 || fd_write_all(out, buf, want) != 0) {
             close(out);
             return -1;
         }
-        for (ssize_t w = 0; w < r;) {
-            ssize_t k = write(out, buf + w, (size_t)(r - w));
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                close(out);
-                return -1;
-            }
-            w += k;
-        }
-        off += r;
+        off += (off_t)want;
     }
     return close(out);
 }

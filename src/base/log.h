@@ -39,4 +39,14 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_fatal(int exit_code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 void log_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/*
+ * WHARF_ASSERT(cond): a condition only a bug in Wharf can make false. When it
+ * is false, logs "assertion failed: FILE:LINE: cond" through log_panic and
+ * aborts. Active in every build (never compiled out like assert() under
+ * NDEBUG), so cond is always evaluated. Never for input from outside: bad
+ * input gets a protocol error and the server goes on.
+ */
+#define WHARF_ASSERT(cond)                                                                         \
+    ((cond) ? (void)0 : log_panic("assertion failed: %s:%d: %s", __FILE__, __LINE__, #cond))
+
 #endif

@@ -14,6 +14,7 @@
  * come from mime/mailfmt.h, the same code import reads them with.
  */
 #include "base/alloc.h"
+#include "base/fdio.h"
 #include "cli/cli.h"
 #include "mime/mailfmt.h"
 #include "mime/mutf7.h"
@@ -39,20 +40,6 @@ static void to_lf(struct slice in, struct buf *out)
             continue;
         buf_append_byte(out, in.ptr[i]);
     }
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 static int mkdir_p(const char *path)
@@ -161,7 +148,7 @@ static int export_maildir_folder(struct store *s, const char *owner, const struc
         buf_reset(&path);
         buf_printf(&path, "%s/cur/%s", dir, name.data);
         int fd = open(path.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || write_all(fd, lf.data, lf.len) != 0) {
+        if (fd < 0 || fd_write_all(fd, lf.data, lf.len) != 0) {
             fprintf(stderr, "wharf export: %s: %s\n", path.data, strerror(errno));
             if (fd >= 0)
                 close(fd);
@@ -190,7 +177,7 @@ static int export_maildir_folder(struct store *s, const char *owner, const struc
         buf_reset(&path);
         buf_printf(&path, "%s/%s", dir, side[i].file);
         int fd = open(path.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0 || write_all(fd, side[i].text->data, side[i].text->len) != 0) {
+        if (fd < 0 || fd_write_all(fd, side[i].text->data, side[i].text->len) != 0) {
             fprintf(stderr, "wharf export: %s: %s\n", path.data, strerror(errno));
             if (fd >= 0)
                 close(fd);
@@ -268,7 +255,7 @@ static int export_maildir(struct store *s, const char *owner, const char *root)
         buf_reset(&dir);
         buf_printf(&dir, "%s/subscriptions", root);
         int fd = open(dir.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0 || write_all(fd, subs.data ? subs.data : "", subs.len) != 0)
+        if (fd < 0 || fd_write_all(fd, subs.data ? subs.data : "", subs.len) != 0)
             rc = -1;
         if (fd >= 0)
             close(fd);
@@ -390,7 +377,7 @@ static int export_mbox(struct store *s, const char *owner, const char *file, con
             buf_append_byte(&out, '\n');
         }
         buf_append_byte(&out, '\n'); /* the blank line before the next "From " */
-        if (write_all(fd, out.data, out.len) != 0) {
+        if (fd_write_all(fd, out.data, out.len) != 0) {
             fprintf(stderr, "wharf export: %s: %s\n", file, strerror(errno));
             rc = -1;
         }

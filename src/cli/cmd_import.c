@@ -16,8 +16,10 @@
  */
 #include "auth/password.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/component.h"
 #include "base/datadir.h"
+#include "base/fdio.h"
 #include "cli/cli.h"
 #include "cli/import.h"
 #include "directory/directory.h"
@@ -39,11 +41,9 @@
 
 /* ---- the batch ---- */
 
-static double elapsed(const struct timespec *since)
+static double elapsed(int64_t since_us)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+    return (double)(monotonic_us() - since_us) / 1e6;
 }
 
 void import_notify(const struct wharf_config *cfg, const char *owner, const char *mailbox)
@@ -61,8 +61,8 @@ void import_batch_init(struct import_batch *b, struct store *s, const struct wha
     b->cfg = cfg;
     b->owner = owner;
     b->what = "";
-    clock_gettime(CLOCK_MONOTONIC, &b->start);
-    b->last_progress = b->start;
+    b->start_us = monotonic_us();
+    b->last_progress_us = b->start_us;
 }
 
 static void item_clear(struct import_item *it)
@@ -116,9 +116,9 @@ int import_batch_flush(struct import_batch *b)
         item_clear(&b->items[i]);
     b->n = 0;
     b->bytes = 0;
-    if (rc == 0 && elapsed(&b->last_progress) >= 1.0) {
-        clock_gettime(CLOCK_MONOTONIC, &b->last_progress);
-        double s = elapsed(&b->start);
+    if (rc == 0 && elapsed(b->last_progress_us) >= 1.0) {
+        b->last_progress_us = monotonic_us();
+        double s = elapsed(b->start_us);
         fprintf(stderr, "wharf import: %s: %" PRIu64 " messages, %.1f MB, %.0f msg/s\n", b->what,
                 b->imported, (double)b->imported_bytes / 1e6,
                 s > 0 ? (double)b->imported / s : 0.0);
@@ -147,7 +147,7 @@ int import_batch_add(struct import_batch *b, const char *mailbox, struct buf *da
 
 void import_batch_finish(struct import_batch *b, const char *kind)
 {
-    double s = elapsed(&b->start);
+    double s = elapsed(b->start_us);
     printf("imported %s for %s: %" PRIu64 " messages (%.1f MB) in %" PRIu64 " folders, %" PRIu64
            " already there, %" PRIu64 " failed, %.1f s, %.0f msg/s, %.1f MB/s\n",
            kind, b->owner, b->imported, (double)b->imported_bytes / 1e6, b->folders, b->skipped,
@@ -173,23 +173,11 @@ static int read_file(int dirfd, const char *name, struct buf *out, int64_t *mtim
     }
     *mtime_r = (int64_t)st.st_mtime;
     buf_reserve(out, (size_t)st.st_size + 1);
-    for (;;) {
-        buf_reserve(out, 65536);
-        ssize_t r = read(fd, out->data + out->len, out->cap - out->len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            close(fd);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        out->len += (size_t)r;
-        if (out->len > IMPORT_MESSAGE_MAX) {
-            close(fd);
-            errno = EFBIG;
-            return -1;
-        }
+    if (fd_read_all(fd, IMPORT_MESSAGE_MAX, out) != 0) {
+        int e = errno; /* EFBIG: grew past the limit while we read */
+        close(fd);
+        errno = e;
+        return -1;
     }
     close(fd);
     return 0;

@@ -18,6 +18,7 @@
  */
 #include "base/alloc.h"
 #include "base/datadir.h"
+#include "base/fdio.h"
 #include "cli/cli.h"
 #include "mta/mta_pickup.h"
 #include "smtp/smtp_client.h"
@@ -82,21 +83,6 @@ static int client_connect(const struct wharf_config *cfg, struct buf *why)
     return fd;
 }
 
-static int send_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int exit_for(int code)
 {
     if (code < 0 || (code >= 400 && code < 500))
@@ -120,7 +106,7 @@ static int relay_stdio(int fd)
             if (r <= 0) {
                 shutdown(fd, SHUT_WR);
                 p[0].fd = -1;
-            } else if (send_all(fd, tmp, (size_t)r) != 0) {
+            } else if (fd_send_all(fd, tmp, (size_t)r) != 0) {
                 return EX_IOERR;
             }
         }

@@ -12,6 +12,7 @@
  * anything outside src/base, src/ipc/frame.c and src/mta/lda_client.c.
  */
 #include "base/alloc.h"
+#include "base/fdio.h"
 #include "cli/cli_args.h"
 #include "mta/lda.h"
 
@@ -54,16 +55,9 @@ static int stdin_from(struct slice msg)
     int fd = memfd_create("wharf-deliver", MFD_CLOEXEC);
     if (fd < 0)
         return -1;
-    size_t off = 0;
-    while (off < msg.len) {
-        ssize_t n = write(fd, msg.ptr + off, msg.len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            close(fd);
-            return -1;
-        }
-        off += (size_t)n;
+    if (fd_write_all(fd, msg.ptr, msg.len) != 0) {
+        close(fd);
+        return -1;
     }
     int r = lseek(fd, 0, SEEK_SET) == 0 && dup2(fd, STDIN_FILENO) == STDIN_FILENO ? 0 : -1;
     close(fd);

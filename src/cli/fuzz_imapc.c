@@ -6,6 +6,7 @@
  * Must never write to the input.
  */
 #include "cli/imapc_parse.h"
+#include "base/date.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,6 +46,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct slice text;
     imapc_parse_tagged(&r, "W1", &text);
     int64_t t;
-    imapc_parse_date(r.text, &t);
+    date_imap_parse(r.text, &t);
     return 0;
 }

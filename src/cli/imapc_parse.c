@@ -7,6 +7,8 @@
  */
 #include "cli/imapc_parse.h"
 
+#include "base/date.h"
+
 #include <string.h>
 
 /* Nesting a FETCH may carry (BODYSTRUCTURE); deeper is refused. */
@@ -249,7 +251,7 @@ bool imapc_parse_fetch(const struct imapc_resp *r, struct imapc_fetch *f)
         } else if (slice_eq_cstr_nocase(key, "INTERNALDATE")) {
             if (!string(&c, &tmp, &s, &nil))
                 break;
-            if (!imapc_parse_date(s, &f->internaldate))
+            if (!date_imap_parse(s, &f->internaldate))
                 f->internaldate = 0;
         } else if (slice_eq_cstr_nocase(key, "BODY[]") || slice_eq_cstr_nocase(key, "RFC822")) {
             /* a message body comes as a literal (a quoted string cannot hold CRLF) */
@@ -355,64 +357,4 @@ int imapc_parse_tagged(const struct imapc_resp *r, const char *tag, struct slice
     if (slice_startswith_nocase(rest, "NO") || slice_startswith_nocase(rest, "BAD"))
         return 0;
     return -1;
-}
-
-bool imapc_parse_date(struct slice s, int64_t *t_r)
-{
-    /* dd-Mon-yyyy hh:mm:ss +zzzz (day may be " d") */
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    size_t i = 0;
-    if (s.len > 0 && s.ptr[0] == ' ')
-        i++;
-    int v[7] = {0};
-    /* day */
-    size_t start = i;
-    while (i < s.len && i - start < 2 && s.ptr[i] >= '0' && s.ptr[i] <= '9')
-        v[0] = v[0] * 10 + (s.ptr[i++] - '0');
-    if (i == start || i >= s.len || s.ptr[i] != '-')
-        return false;
-    i++;
-    if (s.len - i < 3)
-        return false;
-    int mon = -1;
-    for (int m = 0; m < 12; m++)
-        if (strncasecmp(s.ptr + i, months + 3 * m, 3) == 0)
-            mon = m;
-    if (mon < 0)
-        return false;
-    i += 3;
-    /* "-yyyy hh:mm:ss +zzzz" */
-    static const char shape[] = "-9999 99:99:99 +9999";
-    if (s.len - i != sizeof(shape) - 1)
-        return false;
-    int field = 1, sign = 1;
-    for (size_t k = 0; k < sizeof(shape) - 1; k++) {
-        char want = shape[k], ch = s.ptr[i + k];
-        if (want == '9') {
-            if (ch < '0' || ch > '9')
-                return false;
-            v[field] = v[field] * 10 + (ch - '0');
-        } else if (want == '+') {
-            if (ch != '+' && ch != '-')
-                return false;
-            sign = ch == '-' ? -1 : 1;
-        } else if (ch != want)
-            return false;
-        else if (k > 0)
-            field++; /* ' ' and ':' end a field */
-    }
-    /* v[1] year, v[2] hour, v[3] min, v[4] sec, v[5] zone hhmm */
-    int year = v[1], hour = v[2], min = v[3], sec = v[4], zone = v[5];
-    if (v[0] < 1 || v[0] > 31 || hour > 23 || min > 59 || sec > 60 || year < 1970 ||
-        zone % 100 > 59)
-        return false;
-    int64_t y = year, m = mon + 1, d = v[0];
-    y -= m <= 2;
-    int64_t era = y / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-    int64_t off = (int64_t)sign * ((zone / 100) * 3600 + (zone % 100) * 60);
-    *t_r = days * 86400 + hour * 3600 + min * 60 + sec - off;
-    return true;
 }

@@ -57,7 +57,4 @@ bool imapc_parse_code_number(const struct imapc_resp *r, const char *name, uint3
  */
 int imapc_parse_tagged(const struct imapc_resp *r, const char *tag, struct slice *text_r);
 
-/* "05-Dec-2026 10:24:16 +0000" as unix seconds; false when malformed. */
-bool imapc_parse_date(struct slice s, int64_t *t_r);
-
 #endif

@@ -48,8 +48,8 @@ struct import_batch {
     size_t bytes;
     /* totals for progress and the summary */
     uint64_t imported, skipped, failed, imported_bytes, folders;
-    struct timespec start, last_progress;
-    const char *what; /* current folder, for progress lines */
+    int64_t start_us, last_progress_us; /* monotonic_us() */
+    const char *what;                   /* current folder, for progress lines */
 };
 
 void import_batch_init(struct import_batch *b, struct store *s, const struct wharf_config *cfg,

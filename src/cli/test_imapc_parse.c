@@ -79,11 +79,6 @@ static void test_list_and_codes(void **state)
     assert_int_equal(imapc_parse_tagged(&r, "W30", &t), -1);
     r = R("W3 OK done", NULL);
     assert_int_equal(imapc_parse_tagged(&r, "W3", &t), 1);
-    int64_t when;
-    assert_true(imapc_parse_date(slice_from_cstr(" 5-Dec-2026 10:24:16 +0000"), &when));
-    assert_int_equal(when, 1796466256);
-    assert_false(imapc_parse_date(slice_from_cstr("5-Foo-2026 10:24:16 +0000"), &when));
-    assert_false(imapc_parse_date(slice_from_cstr("05-Dec-2026 10:24:16"), &when));
 }
 
 int main(void)

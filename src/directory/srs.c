@@ -8,6 +8,7 @@
  */
 #include "directory/srs.h"
 #include "base/alloc.h"
+#include "base/base64.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -44,10 +45,11 @@ static void srs_hash(const struct srs *s, const char *const *field, size_t n,
     HMAC(EVP_sha1(), s->secret, (int)s->secret_len, (const unsigned char *)data.data, data.len, mac,
          &mac_len);
     buf_free(&data);
-    unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-    EVP_EncodeBlock(b64, mac, (int)mac_len);
-    memcpy(out, b64, SRS_HASH_LEN);
+    struct buf b64 = BUF_INIT;
+    base64_encode(mac, mac_len, &b64);
+    memcpy(out, b64.data, SRS_HASH_LEN);
     out[SRS_HASH_LEN] = '\0';
+    buf_free(&b64);
 }
 
 static bool hash_ok(const struct srs *s, const char *given, size_t given_len,

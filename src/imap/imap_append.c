@@ -15,11 +15,12 @@
  * has no "r" right on.
  */
 #include "base/alloc.h"
+#include "base/base64.h"
 #include "base/log.h"
 #include "imap/imap_int.h"
 #include "mime/mime.h"
+#include "base/date.h"
 
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,7 +69,7 @@ static const char *append_parse(struct imap_session *s, const struct imap_arg *a
         /* a quoted string followed by the message is the date-time */
         if (i + 1 < n && args[i].type == IMAP_ARG_STRING && !args[i].literal &&
             (args[i + 1].type == IMAP_ARG_STRING || imap_arg_is_atom(&args[i + 1], "CATENATE"))) {
-            if (!imap_date_time_parse(args[i].str, &m->date))
+            if (!date_imap_parse(args[i].str, &m->date))
                 return "Invalid date-time";
             i++;
         }
@@ -85,18 +86,6 @@ static const char *append_parse(struct imap_session *s, const struct imap_arg *a
     }
     *n_r = k;
     return k > 0 ? NULL : "Usage: APPEND mailbox [(flags)] [date-time] message ...";
-}
-
-/* Appends body as base64 in lines of 76 characters (RFC 2045 6.8). */
-static void base64_lines(struct slice body, struct buf *out)
-{
-    unsigned char line[77];
-    for (size_t i = 0; i < body.len; i += 57) {
-        size_t n = body.len - i < 57 ? body.len - i : 57;
-        int k = EVP_EncodeBlock(line, (const unsigned char *)body.ptr + i, (int)n);
-        buf_append(out, line, (size_t)k);
-        buf_append_cstr(out, "\r\n");
-    }
 }
 
 /*
@@ -127,7 +116,7 @@ static void convert_part(const struct mime_message *msg, const struct mime_part 
         *done = at;
     }
     buf_append(out, data + *done, p->body_start - *done);
-    base64_lines(body, out);
+    base64_encode_lines(body.ptr, body.len, 76, "\r\n", out); /* RFC 2045 6.8 */
     *done = p->body_start + p->body_len;
 }
 

@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "imap/imap_int.h"
 #include "mime/mime.h"
+#include "base/date.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -512,7 +513,7 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid, const st
                 break;
             case F_INTERNALDATE:
                 buf_append_cstr(&out, "INTERNALDATE \"");
-                imap_date_time_write(&out, m->internaldate);
+                date_imap_append(m->internaldate, &out);
                 buf_append_byte(&out, '"');
                 break;
             case F_RFC822_SIZE:

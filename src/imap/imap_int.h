@@ -222,16 +222,6 @@ const char *imap_search_eval(struct imap_session *s, const struct imap_arg *args
                              bool **match_r, bool *modseq_r);
 /* A CHARSET argument we know (UTF-8, US-ASCII); else NO [BADCHARSET] is sent. */
 bool imap_search_charset(struct imap_session *s, struct slice tag, const struct imap_arg *a);
-/* "DD-Mon-YYYY HH:MM:SS +0000" of a unix time. */
-void imap_date_time_write(struct buf *out, int64_t t);
-/* Parses date ("1-Feb-1994") into unix time at 00:00 UTC. */
-bool imap_date_parse(struct slice s, int64_t *t_r);
-/* Parses date-time ("17-Jul-1996 02:44:25 -0700"). */
-bool imap_date_time_parse(struct slice s, int64_t *t_r);
-/* Parses an RFC 5322 Date field ("Fri, 27 Nov 2026 10:00:00 +0100") into unix time (UTC). */
-bool imap_rfc5322_date_parse(struct slice s, int64_t *t_r);
-/* The same, also giving the field's zone offset in seconds (local time = *t_r + *zone_r). */
-bool imap_rfc5322_date_zone_parse(struct slice s, int64_t *t_r, int64_t *zone_r);
 /* Parses a flag list "(\Seen foo)" into system flags + keywords (at most
  * keywords_max bytes, the store's limit); false when invalid. */
 bool imap_flags_parse(const struct imap_arg *a, size_t keywords_max, unsigned *flags_r,

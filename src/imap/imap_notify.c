@@ -22,6 +22,7 @@
  * IMAP_NOTIFY_MAX_MAILBOXES mailboxes.
  */
 #include "imap/imap_notify.h"
+#include "base/date.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -468,7 +469,7 @@ bool imap_notify_selected_changed(struct imap_session *s)
             buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)m->modseq);
         if (n->fetch_date) {
             buf_append_cstr(&out, " INTERNALDATE \"");
-            imap_date_time_write(&out, m->internaldate);
+            date_imap_append(m->internaldate, &out);
             buf_append_byte(&out, '"');
         }
         if (n->fetch_size)

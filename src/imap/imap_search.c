@@ -16,6 +16,7 @@
 #include "imap/imap_context.h"
 #include "imap/imap_int.h"
 #include "mime/mime.h"
+#include "base/date.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -196,7 +197,7 @@ static bool parse_key(struct sparser *p, struct skey *k, unsigned depth)
         struct slice d;
         if (!next_string(p, &d))
             return false;
-        return imap_date_parse(d, &k->date) || sfail(p, "Invalid date");
+        return date_imap_day_parse(d, &k->date) || sfail(p, "Invalid date");
     }
     if (slice_eq_cstr_nocase(w, "LARGER") || slice_eq_cstr_nocase(w, "SMALLER")) {
         k->kind = slice_eq_cstr_nocase(w, "LARGER") ? S_LARGER : S_SMALLER;
@@ -391,7 +392,7 @@ static bool sent_day(struct smsg *sm, int64_t *day_r)
             while (mime_cache_record_next(&rest, &n, &v))
                 if (slice_eq_cstr_nocase(n, "date"))
                     date = v;
-        if (date.ptr != NULL && imap_rfc5322_date_zone_parse(date, &t, &zone)) {
+        if (date.ptr != NULL && date_rfc5322_parse(date, &t, &zone)) {
             sm->sent_day = day_of(t + zone);
             sm->sent = 1;
         }

@@ -14,6 +14,7 @@
 #include "imap/imap_int.h"
 #include "imap/imap_sort.h"
 #include "mime/mime.h"
+#include "base/date.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -212,7 +213,7 @@ int imap_sortinfo_load(struct imap_session *s, size_t idx, struct imap_sortinfo 
     mime_parse(&msg, buf_slice(&data), &lim);
     const struct mime_field *f = mime_part_field_last(&msg, msg.root, "Date");
     int64_t t;
-    if (f != NULL && imap_rfc5322_date_parse(mime_field_value(&msg, f), &t))
+    if (f != NULL && date_rfc5322_parse(mime_field_value(&msg, f), &t, NULL))
         info->date = t;
     struct buf b = BUF_INIT;
     f = mime_part_field_last(&msg, msg.root, "Subject");

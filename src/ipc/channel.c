@@ -7,6 +7,7 @@
  */
 #include "ipc/channel.h"
 #include "base/alloc.h"
+#include "base/log.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -162,8 +163,7 @@ struct ipc_channel *ipc_channel_new(struct event_base *base, int fd, size_t max_
     struct ipc_channel *ch = xcalloc(1, sizeof(*ch));
     evutil_make_socket_nonblocking(fd);
     ch->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (ch->bev == NULL)
-        abort();
+    WHARF_ASSERT(ch->bev != NULL);
     ch->max_payload = max_payload;
     ch->on_frame = on_frame;
     ch->on_close = on_close;

@@ -31,13 +31,6 @@ struct control {
     uint64_t events_received, events_published;
 };
 
-int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void control_begin_shutdown(struct control *c, int64_t deadline_ms)
 {
     if (c->cb.shutdown)

@@ -23,6 +23,7 @@
 #define WHARF_IPC_CONTROL_H
 
 #include "base/buf.h"
+#include "base/clock.h" /* deadlines are monotonic_ms() values */
 #include "base/component.h"
 #include "ipc/event.h"
 
@@ -81,8 +82,5 @@ int control_notify(const struct wharf_config *cfg, const struct ipc_event *ev);
  * component processes subscribed to it and not answered.
  */
 int control_connect(const struct wharf_config *cfg);
-
-/* CLOCK_MONOTONIC in milliseconds, the clock of every deadline in Wharf. */
-int64_t monotonic_ms(void);
 
 #endif

@@ -3,6 +3,8 @@
  */
 #include "ipc/frame.h"
 
+#include "base/fdio.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -46,42 +48,11 @@ enum ipc_parse_result ipc_frame_parse(const void *data, size_t len, size_t max_p
     return IPC_PARSE_OK;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == ENOTSOCK)
-            n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int read_all(int fd, char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int ipc_send(int fd, uint16_t type, const void *payload, size_t len)
 {
     struct buf b = BUF_INIT;
     ipc_frame_encode(&b, type, payload, len);
-    int r = write_all(fd, b.data, b.len);
+    int r = fd_send_all(fd, b.data, b.len);
     buf_free(&b);
     return r;
 }
@@ -89,14 +60,14 @@ int ipc_send(int fd, uint16_t type, const void *payload, size_t len)
 int ipc_recv(int fd, size_t max_payload, uint16_t *type_r, struct buf *payload)
 {
     unsigned char hdr[IPC_HEADER_SIZE];
-    if (read_all(fd, (char *)hdr, sizeof(hdr)) != 0)
+    if (fd_read_exact(fd, hdr, sizeof(hdr)) != 0)
         return -1;
     uint32_t plen = get_u32(hdr);
     if (plen > max_payload || get_u16(hdr + 6) != 0)
         return -1;
     buf_reset(payload);
     buf_reserve(payload, plen);
-    if (read_all(fd, payload->data, plen) != 0)
+    if (fd_read_exact(fd, payload->data, plen) != 0)
         return -1;
     payload->len = plen;
     payload->data[plen] = '\0';

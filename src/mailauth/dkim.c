@@ -8,6 +8,8 @@
 #include "mailauth/dkim.h"
 
 #include "base/alloc.h"
+#include "base/base64.h"
+#include "base/log.h"
 #include "mime/mime.h"
 
 #include <openssl/rsa.h>
@@ -277,11 +279,6 @@ bool dkim_ams_parse(struct slice value, struct dkim_sig *sig, unsigned *instance
 
 /* ---- key records ---- */
 
-static void decode_b64(struct slice in, struct buf *out)
-{
-    mime_decode_base64(in, out); /* skips FWS and anything outside the alphabet */
-}
-
 bool dkim_key_record_parse(struct slice txt, enum dkim_alg alg, EVP_PKEY **key_r,
                            const char **why_r)
 {
@@ -332,7 +329,7 @@ bool dkim_key_record_parse(struct slice txt, enum dkim_alg alg, EVP_PKEY **key_r
         return false;
     }
     struct buf der = BUF_INIT;
-    decode_b64(p, &der);
+    base64_decode_lenient(p, &der);
     if (der.len == 0) {
         buf_free(&der);
         *why_r = "key revoked";
@@ -480,8 +477,7 @@ void dkim_body_hash(struct slice body, bool relaxed, int64_t limit, unsigned cha
                     uint64_t *len_r)
 {
     struct body_sink s = {.md = EVP_MD_CTX_new(), .left = limit};
-    if (s.md == NULL)
-        abort();
+    WHARF_ASSERT(s.md != NULL);
     EVP_DigestInit_ex(s.md, EVP_sha256(), NULL);
     size_t empty = 0; /* empty lines held back: trailing ones are dropped */
     size_t i = 0;
@@ -529,15 +525,6 @@ void dkim_body_hash(struct slice body, bool relaxed, int64_t limit, unsigned cha
     EVP_MD_CTX_free(s.md);
     if (len_r)
         *len_r = s.total;
-}
-
-void dkim_base64(const unsigned char *p, size_t n, struct buf *out)
-{
-    size_t need = (n + 2) / 3 * 4 + 1;
-    buf_reserve(out, need);
-    int k = EVP_EncodeBlock((unsigned char *)out->data + out->len, p, (int)n);
-    out->len += (size_t)k;
-    out->data[out->len] = '\0';
 }
 
 /* ---- the signed header data ---- */
@@ -614,7 +601,7 @@ bool dkim_verify_data(enum dkim_alg alg, struct slice b64, struct buf *data, EVP
     if ((alg == DKIM_ED25519_SHA256) != (id == EVP_PKEY_ED25519))
         return false;
     struct buf b = BUF_INIT;
-    decode_b64(b64, &b);
+    base64_decode_lenient(b64, &b);
     unsigned char hash[32];
     const void *sp;
     size_t sn;
@@ -694,7 +681,7 @@ bool dkim_sign(const struct dkim_msg *m, const char *d, const struct dkim_signer
         col += h[j].len;
     }
     buf_append_cstr(&field, ";\r\n\tbh=");
-    dkim_base64(bh, sizeof(bh), &field);
+    base64_encode(bh, sizeof(bh), &field);
     buf_append_cstr(&field, ";\r\n\tb=");
 
     struct buf data = BUF_INIT;
@@ -724,7 +711,7 @@ bool dkim_sign(const struct dkim_msg *m, const char *d, const struct dkim_signer
         return false;
     }
     struct buf b64 = BUF_INIT;
-    dkim_base64(sig, siglen, &b64);
+    base64_encode(sig, siglen, &b64);
     buf_append_slice(out, buf_slice(&field));
     for (size_t i = 0; i < b64.len; i += 72) {
         if (i > 0)
@@ -761,7 +748,7 @@ enum dkim_result dkim_verify(const struct dkim_msg *m, const struct dkim_field *
                    sig->has_l ? (sig->l > INT64_MAX ? INT64_MAX : (int64_t)sig->l) : -1, bh,
                    &total);
     struct buf want = BUF_INIT;
-    decode_b64(sig->bh_b64, &want);
+    base64_decode_lenient(sig->bh_b64, &want);
     bool bh_ok = want.len == 32 && CRYPTO_memcmp(want.data, bh, 32) == 0;
     buf_free(&want);
     if (!bh_ok) {

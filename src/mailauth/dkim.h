@@ -155,7 +155,4 @@ void dkim_strip_b(struct slice value, struct buf *out);
  * bytes a signature covers). */
 bool dkim_verify_data(enum dkim_alg alg, struct slice b64, struct buf *data, EVP_PKEY *key);
 
-/* Base64 of n bytes (no line breaks), appended. */
-void dkim_base64(const unsigned char *p, size_t n, struct buf *out);
-
 #endif

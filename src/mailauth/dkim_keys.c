@@ -8,6 +8,7 @@
 #include "mailauth/dkim_keys.h"
 
 #include "base/alloc.h"
+#include "base/base64.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -128,7 +129,7 @@ bool dkim_key_record(EVP_PKEY *key, struct buf *out)
         if (EVP_PKEY_get_raw_public_key(key, raw, &rawlen) != 1)
             return false;
         buf_append_cstr(out, "v=DKIM1; k=ed25519; p=");
-        dkim_base64(raw, rawlen, out);
+        base64_encode(raw, rawlen, out);
         return true;
     }
     unsigned char *der = NULL;
@@ -136,7 +137,7 @@ bool dkim_key_record(EVP_PKEY *key, struct buf *out)
     if (len <= 0)
         return false;
     buf_append_cstr(out, "v=DKIM1; k=rsa; p=");
-    dkim_base64(der, (size_t)len, out);
+    base64_encode(der, (size_t)len, out);
     OPENSSL_free(der);
     return true;
 }

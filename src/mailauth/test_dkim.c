@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "mailauth/dkim.h"
+#include "base/base64.h"
 
 #include <openssl/x509.h>
 #include <stdlib.h>
@@ -108,7 +109,7 @@ static void hash_b64(const char *body, bool relaxed, char *out)
     unsigned char h[32];
     dkim_body_hash(slice_from_cstr(body), relaxed, -1, h, NULL);
     struct buf b = BUF_INIT;
-    dkim_base64(h, 32, &b);
+    base64_encode(h, 32, &b);
     strcpy(out, buf_cstr(&b));
     buf_free(&b);
 }
@@ -198,12 +199,12 @@ static void round_trip(EVP_PKEY *k)
     if (EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519) {
         EVP_PKEY_get_raw_public_key(k, raw, &rl);
         buf_append_cstr(&rec, "v=DKIM1; k=ed25519; p=");
-        dkim_base64(raw, rl, &rec);
+        base64_encode(raw, rl, &rec);
     } else {
         unsigned char *der = NULL;
         int len = i2d_PUBKEY(k, &der);
         buf_append_cstr(&rec, "v=DKIM1; p=");
-        dkim_base64(der, (size_t)len, &rec);
+        base64_encode(der, (size_t)len, &rec);
         OPENSSL_free(der);
     }
     buf_append_cstr(&signed_msg, msg);

@@ -9,6 +9,8 @@
 #include "mime/mailfmt.h"
 #include "mime/mutf7.h"
 
+#include "base/date.h"
+
 #include <string.h>
 #include <time.h>
 
@@ -46,29 +48,14 @@ static int64_t number(struct slice s)
     return v;
 }
 
-static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-static const char wdays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-
 static int month_index(struct slice t)
 {
     if (t.len != 3)
         return -1;
     for (int i = 0; i < 12; i++)
-        if (slice_eq_cstr_nocase(t, months[i]))
+        if (slice_eq_cstr_nocase(t, date_months[i]))
             return i;
     return -1;
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
 }
 
 /* "hh:mm[:ss]" into seconds of the day; -1 if not that. */
@@ -106,7 +93,7 @@ bool mailfmt_mbox_from_parse(struct slice line, struct slice *sender_r, int64_t 
     struct slice tok = next_token(&rest);
     bool weekday = false;
     for (int i = 0; i < 7 && tok.len == 3; i++)
-        weekday |= slice_eq_cstr_nocase(tok, wdays[i]);
+        weekday |= slice_eq_cstr_nocase(tok, date_wdays[i]);
     if (weekday)
         rest = save;
     else
@@ -141,7 +128,7 @@ bool mailfmt_mbox_from_parse(struct slice line, struct slice *sender_r, int64_t 
         }
     }
     if (mon >= 0 && day > 0 && secs >= 0 && year > 0)
-        *date_r = days_from_civil(year, mon + 1, day) * 86400 + secs;
+        *date_r = date_days_from_civil(year, (unsigned)mon + 1, (unsigned)day) * 86400 + secs;
     return true;
 }
 
@@ -163,8 +150,9 @@ void mailfmt_mbox_from_format(struct buf *out, struct slice sender, int64_t date
         gmtime_r(&t, &tm);
     }
     /* asctime's form in the C locale, whatever the process's locale is. */
-    buf_printf(out, " %s %s %2d %02d:%02d:%02d %d\n", wdays[tm.tm_wday], months[tm.tm_mon],
-               tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_year + 1900);
+    buf_printf(out, " %s %s %2d %02d:%02d:%02d %d\n", date_wdays[tm.tm_wday],
+               date_months[tm.tm_mon], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+               tm.tm_year + 1900);
 }
 
 bool mailfmt_mbox_quoted(struct slice line)

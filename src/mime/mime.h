@@ -174,9 +174,7 @@ struct slice mime_params_get(const struct mime_params *params, const char *name)
 
 /* ---- decoders (mime_decode.c) ---- */
 
-/* Base64: ignores every byte outside the alphabet, stops at the first '='
- * group end; a trailing partial quantum is decoded as far as it goes. */
-void mime_decode_base64(struct slice in, struct buf *out);
+/* Base64 bodies and encoded words: base64_decode_lenient (base/base64.h). */
 /* Quoted-printable: soft breaks removed, =XX decoded, a malformed '=' kept
  * literally, trailing white space before a line break dropped. */
 void mime_decode_qp(struct slice in, struct buf *out);

@@ -10,47 +10,11 @@
 #include "mime/mime.h"
 #include "mime/mime_chars.h"
 
+#include "base/base64.h"
+
 #include <errno.h>
 #include <iconv.h>
 #include <string.h>
-
-static const signed char b64_table[256] = {
-    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
-    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
-    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
-    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
-    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
-    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
-    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
-}; /* value + 1; 0 = not in the alphabet */
-
-void mime_decode_base64(struct slice in, struct buf *out)
-{
-    unsigned long acc = 0;
-    unsigned bits = 0;
-    buf_reserve(out, in.len / 4 * 3 + 3);
-    for (size_t i = 0; i < in.len; i++) {
-        unsigned char c = (unsigned char)in.ptr[i];
-        if (c == '=') {
-            /* padding ends this quantum; a new one may follow (concatenated
-             * base64 blocks); leftover bits are dropped */
-            acc = 0;
-            bits = 0;
-            continue;
-        }
-        int v = b64_table[c] - 1;
-        if (v < 0)
-            continue;
-        acc = (acc << 6) | (unsigned long)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf_append_byte(out, (char)((acc >> bits) & 0xff));
-            acc &= (1UL << bits) - 1;
-        }
-    }
-}
 
 void mime_decode_qp(struct slice in, struct buf *out)
 {
@@ -94,7 +58,7 @@ bool mime_decode_cte(struct slice cte, struct slice in, struct buf *out)
 {
     struct slice t = slice_trim(cte);
     if (slice_eq_cstr_nocase(t, "base64")) {
-        mime_decode_base64(in, out);
+        base64_decode_lenient(in, out);
         return true;
     }
     if (slice_eq_cstr_nocase(t, "quoted-printable")) {

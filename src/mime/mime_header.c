@@ -10,6 +10,7 @@
 #include "mime/mime_chars.h"
 
 #include "base/alloc.h"
+#include "base/base64.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +111,7 @@ static bool eword_parse(struct slice s, size_t i, struct eword *w)
 static void eword_decode(const struct eword *w, struct buf *out)
 {
     if (w->enc == 'B') {
-        mime_decode_base64(w->text, out);
+        base64_decode_lenient(w->text, out);
         return;
     }
     const char *t = w->text.ptr;

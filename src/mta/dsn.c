@@ -6,6 +6,8 @@
  */
 #include "mta/dsn.h"
 
+#include "base/date.h"
+
 #include "spool/spool.h"
 
 #include <stdio.h>
@@ -35,21 +37,6 @@ bool dsn_wanted(const char *sender, unsigned notify, enum dsn_action action)
         return (notify & SPOOL_NOTIFY_SUCCESS) != 0;
     }
     return false;
-}
-
-void dsn_format_date(int64_t unix_seconds, struct buf *out)
-{
-    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t t = (time_t)unix_seconds;
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL) {
-        t = 0;
-        gmtime_r(&t, &tm);
-    }
-    buf_printf(out, "%s, %d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
-               months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* Appends s with controls (and DEL) turned into spaces, cut at DSN_FIELD_MAX. */
@@ -137,7 +124,7 @@ int dsn_build(const struct dsn_report *r, struct buf *out)
     buf_append_cstr(out, ">\r\nTo: <");
     append_clean(out, r->sender);
     buf_printf(out, ">\r\nSubject: %s\r\nDate: ", subject);
-    dsn_format_date(r->now, out);
+    date_rfc5322_append(r->now, out);
     buf_printf(out, "\r\nMessage-ID: <%s.%lld.dsn@", r->queue_id, (long long)r->now);
     append_clean(out, r->reporting_mta);
     buf_printf(out,
@@ -185,7 +172,7 @@ int dsn_build(const struct dsn_report *r, struct buf *out)
         append_clean(out, r->envid);
     }
     buf_append_cstr(out, "\r\nArrival-Date: ");
-    dsn_format_date(r->arrival, out);
+    date_rfc5322_append(r->arrival, out);
     buf_append_cstr(out, "\r\n");
     for (size_t i = 0; i < r->n_rcpts; i++) {
         const struct dsn_rcpt *rc = &r->rcpts[i];
@@ -209,11 +196,11 @@ int dsn_build(const struct dsn_report *r, struct buf *out)
         }
         if (rc->last_attempt != 0) {
             buf_append_cstr(out, "\r\nLast-Attempt-Date: ");
-            dsn_format_date(rc->last_attempt, out);
+            date_rfc5322_append(rc->last_attempt, out);
         }
         if (rc->action == DSN_ACTION_DELAYED && rc->will_retry_until != 0) {
             buf_append_cstr(out, "\r\nWill-Retry-Until: ");
-            dsn_format_date(rc->will_retry_until, out);
+            date_rfc5322_append(rc->will_retry_until, out);
         }
         buf_append_cstr(out, "\r\n");
     }

@@ -65,7 +65,4 @@ bool dsn_wanted(const char *sender, unsigned notify, enum dsn_action action);
  * recipient r->sender, body 8BITMIME when the original was. */
 int dsn_build(const struct dsn_report *r, struct buf *out);
 
-/* "Fri, 27 Nov 2026 22:56:27 +0000" (RFC 5322 date, UTC, locale-independent). */
-void dsn_format_date(int64_t unix_seconds, struct buf *out);
-
 #endif

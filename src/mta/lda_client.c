@@ -7,6 +7,7 @@
  * bounded deliveries through `wharf deliver` to ~300/s on two cores.
  */
 #include "base/alloc.h"
+#include "base/fdio.h"
 #include "ipc/frame.h"
 #include "mta/lda.h"
 
@@ -38,34 +39,15 @@ static int parse_args(int argc, char **argv, const char **user_r, const char **f
     return 0;
 }
 
-static int read_all(int fd, uint64_t max, struct buf *out)
-{
-    for (;;) {
-        buf_reserve(out, 65536);
-        ssize_t n = read(fd, out->data + out->len, out->cap - out->len - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        out->len += (size_t)n;
-        out->data[out->len] = '\0';
-        if (out->len > max)
-            return 1;
-    }
-    return 0;
-}
-
 static int read_message(const struct wharf_config *cfg, struct buf *msg)
 {
     struct buf raw = BUF_INIT;
-    int r = read_all(STDIN_FILENO, cfg->mta_deliver_message_max, &raw);
-    if (r != 0) {
+    if (fd_read_all(STDIN_FILENO, cfg->mta_deliver_message_max, &raw) != 0) {
+        bool big = errno == EFBIG;
         fprintf(stderr, "wharf deliver: %s\n",
-                r > 0 ? "message larger than mta_deliver_message_max" : strerror(errno));
+                big ? "message larger than mta_deliver_message_max" : strerror(errno));
         buf_free(&raw);
-        return r > 0 ? EX_DATAERR : EX_IOERR;
+        return big ? EX_DATAERR : EX_IOERR;
     }
     lda_crlf(buf_slice(&raw), msg);
     buf_free(&raw);

@@ -10,6 +10,7 @@
 #include "mta/mta_conn.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 
 #include <event2/event.h>
@@ -53,13 +54,6 @@ struct mta_conn_pool {
     struct event *fin_ev;
     bool freeing;
 };
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void req_push(struct mta_conn_req **head, struct mta_conn_req **tail, struct mta_conn_req *r)
 {
@@ -127,7 +121,7 @@ static void dest_kick(struct mta_conn_dest *d);
 
 static void finish(struct mta_conn_pool *pool, struct mta_conn_req *r)
 {
-    r->t_end = now_ms();
+    r->t_end = wallclock_ms();
     req_push(&pool->fin_head, &pool->fin_tail, r);
     event_active(pool->fin_ev, 0, 0);
 }
@@ -139,7 +133,7 @@ static void conn_assign(struct conn *k, struct mta_conn_req *r)
     k->idle = false;
     k->req = r;
     r->conn_use = (unsigned)++k->n_txns;
-    r->t_assign = now_ms();
+    r->t_assign = wallclock_ms();
     r->txn->started_ms = 0;
     smtp_client_send(k->c, r->txn);
     if (k->n_txns >= k->dest->pool->reuse_limit) {
@@ -368,7 +362,7 @@ void mta_conn_submit(struct mta_conn_pool *pool, struct mta_conn_req *r,
         pool->dests = d;
     }
     buf_free(&key);
-    r->t_submit = now_ms();
+    r->t_submit = wallclock_ms();
     r->t_assign = r->t_start = r->t_end = 0;
     r->conn_use = 0;
     r->retried = false;

@@ -11,6 +11,7 @@
 #include "mta/mta_out.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "mta/dsn.h"
 #include "mta/mta_dkim.h"
@@ -95,13 +96,6 @@ struct mta_out {
     struct out_msg *msgs;
     size_t active;
 };
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *cfg,
                             mta_out_spooled_fn *spooled, mta_out_done_fn *done, void *arg,
@@ -387,7 +381,7 @@ static void msg_finish(struct out_msg *m);
 static void domain_done(struct out_domain *d)
 {
     d->finished = true;
-    d->t_done = now_ms();
+    d->t_done = wallclock_ms();
     if (--d->m->domains_left == 0)
         msg_finish(d->m);
 }
@@ -410,7 +404,7 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
     m->o = o;
     m->sm = sm;
     m->sender = sender;
-    m->t_deliver = now_ms();
+    m->t_deliver = wallclock_ms();
     const struct spool_envelope *env = &sm->env;
     buf_init(&m->dkim);
     for (size_t i = 0; i < env->n_rcpts; i++)
@@ -511,7 +505,7 @@ void mta_out_bounce_local(struct mta_out *o, const struct spool_message *sm, con
     const struct spool_envelope *env = &sm->env;
     struct dsn_rcpt *dr = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*dr));
     size_t n = 0;
-    int64_t now = now_ms();
+    int64_t now = wallclock_ms();
     for (size_t i = 0; i < env->n_rcpts; i++) {
         if (!failed[i] || !dsn_wanted(env->sender, env->rcpts[i].notify, DSN_ACTION_FAILED))
             continue;
@@ -611,7 +605,7 @@ static void msg_finish(struct out_msg *m)
 {
     struct mta_out *o = m->o;
     struct spool_envelope *env = &m->sm->env;
-    int64_t now = now_ms();
+    int64_t now = wallclock_ms();
     long long delay = now / 1000 - env->arrival;
     enum outcome *oc = xcalloc(m->n ? m->n : 1, sizeof(*oc));
     bool any_deferred = false;

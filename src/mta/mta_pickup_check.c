@@ -10,6 +10,7 @@
 #include "mta/mta_pickup.h"
 
 #include "base/alloc.h"
+#include "base/date.h"
 #include "smtp/smtp_parse.h"
 
 #include <stdio.h>
@@ -88,13 +89,6 @@ enum mta_pickup_verdict mta_pickup_check(const struct wharf_config *cfg,
     return v;
 }
 
-static void rfc5322_date(char *out, size_t n, time_t t)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, n, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-}
-
 enum mta_pickup_verdict mta_pickup_convert(const struct wharf_config *cfg, const char *id,
                                            const struct maildrop_entry *e,
                                            const struct mta_pickup_origin *o,
@@ -107,7 +101,7 @@ enum mta_pickup_verdict mta_pickup_convert(const struct wharf_config *cfg, const
         return v;
     struct buf data = BUF_INIT, own = BUF_INIT;
     char date[64], who[32];
-    rfc5322_date(date, sizeof(date), o->arrival);
+    date_rfc5322_format(o->arrival, date, sizeof(date));
     snprintf(who, sizeof(who), "uid %u", (unsigned)o->uid);
     /* what sendmail sends without -f (a uid without a name: as "nobody") */
     buf_printf(&own, "%s@%s", o->user ? o->user : "nobody", cfg->myhostname);

@@ -5,6 +5,7 @@
  */
 #include "mta/mta_queue.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "mta/idset.h"
 #include "mta/mta_expand.h"
@@ -51,13 +52,6 @@ struct mta_queue {
     struct event *wake_ev; /* at the earliest due time */
 };
 
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 static void wake_arm(struct mta_queue *q)
 {
     if (q->n_waits == 0) {
@@ -68,7 +62,7 @@ static void wake_arm(struct mta_queue *q)
     for (size_t i = 1; i < q->n_waits; i++)
         if (q->waits[i].due < due)
             due = q->waits[i].due;
-    int64_t d = due - now_ms();
+    int64_t d = due - wallclock_ms();
     if (d < 0)
         d = 0;
     struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000};
@@ -89,7 +83,7 @@ static void wait_add(struct mta_queue *q, const char *id, int64_t due)
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct mta_queue *q = arg;
-    int64_t now = now_ms();
+    int64_t now = wallclock_ms();
     char **due = xcalloc(q->n_waits ? q->n_waits : 1, sizeof(*due));
     size_t n_due = 0;
     for (size_t i = 0; i < q->n_waits;) {
@@ -323,9 +317,9 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         free(j);
         return;
     }
-    if (j->sm.env.next_attempt > now_ms()) { /* a deferred entry, read at start */
+    if (j->sm.env.next_attempt > wallclock_ms()) { /* a deferred entry, read at start */
         log_info("%s: deferred, next attempt in %llds", id,
-                 (long long)((j->sm.env.next_attempt - now_ms()) / 1000));
+                 (long long)((j->sm.env.next_attempt - wallclock_ms()) / 1000));
         idset_add(&q->deferred, id);
         wait_add(q, id, j->sm.env.next_attempt);
         spool_message_free(&j->sm);

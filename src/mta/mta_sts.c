@@ -7,6 +7,7 @@
 #include "mta/mta_sts.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "mta/nexthop.h"
 #include "net/net_tls_client.h"
@@ -249,16 +250,9 @@ struct mta_sts {
     struct entry *entries;
 };
 
-static int64_t now_s(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec;
-}
-
 static bool fresh(const struct entry *e)
 {
-    return e->have && e->pol.fetched + e->pol.max_age > now_s();
+    return e->have && e->pol.fetched + e->pol.max_age > wallclock_ms() / 1000;
 }
 
 /* A cache file: "id\nfetched\n" then the policy body as fetched. */
@@ -430,7 +424,7 @@ static void on_response(struct evhttp_request *req, void *arg)
     struct buf err = BUF_INIT;
     if (len <= MTA_STS_BODY_MAX && mta_sts_policy_parse(body, len, &p, &err)) {
         snprintf(p.id, sizeof(p.id), "%s", e->want_id);
-        p.fetched = now_s();
+        p.fetched = wallclock_ms() / 1000;
         e->pol = p;
         e->have = true;
         entry_save(e, body, len);

@@ -9,6 +9,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "net/net_cert.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,33 +38,11 @@ static void ssl_errors(struct buf *err)
 static int tls_generate(const struct wharf_config *cfg, const char *cert, const char *key,
                         struct buf *err)
 {
-    EVP_PKEY *pk = EVP_EC_gen("P-256");
-    X509 *x = X509_new();
+    EVP_PKEY *pk = net_cert_keygen(err);
+    X509 *x = pk ? net_cert_selfsigned(pk, cfg->myhostname, 3650, err) : NULL;
     int rc = -1;
     FILE *f = NULL;
-    if (pk == NULL || x == NULL)
-        goto out;
-    X509_set_version(x, 2);
-    unsigned char serial[16];
-    FILE *ur = fopen("/dev/urandom", "rb");
-    if (ur == NULL || fread(serial, 1, sizeof(serial), ur) != sizeof(serial)) {
-        if (ur)
-            fclose(ur);
-        goto out;
-    }
-    fclose(ur);
-    serial[0] &= 0x7f;
-    BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
-    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
-    BN_free(bn);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3650L * 86400);
-    X509_set_pubkey(x, pk);
-    X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cfg->myhostname,
-                               -1, -1, 0);
-    X509_set_issuer_name(x, name);
-    if (X509_sign(x, pk, EVP_sha256()) == 0)
+    if (x == NULL)
         goto out;
     struct buf tmp = BUF_INIT;
     buf_printf(&tmp, "%s.%ld", key, (long)getpid());

@@ -18,6 +18,7 @@
 #include "net/net_internal.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/sandbox.h"
 #include "ipc/component_loop.h"
@@ -82,13 +83,6 @@ struct net_worker {
     void (*event_fn)(void *arg, const struct ipc_event *ev);
     void *event_arg;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static unsigned addr_hash(const char *s)
 {
@@ -305,7 +299,7 @@ static bool evict_idlest(struct net_service *svc, const struct sockaddr *sa, con
         victim = n->c;
         oldest = p;
     }
-    if (victim == NULL || now_ms() - oldest < svc->w->cfg->connection_evict_idle)
+    if (victim == NULL || monotonic_ms() - oldest < svc->w->cfg->connection_evict_idle)
         return false;
     net_conn_evict(victim, addr);
     return true;
@@ -412,7 +406,7 @@ static void worker_shutdown(struct net_worker *w, int64_t deadline_ms)
             w->svcs[i]->listener = NULL;
         }
     }
-    int64_t left = deadline_ms - now_ms();
+    int64_t left = deadline_ms - monotonic_ms();
     if (left < 0)
         left = 0;
     struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};

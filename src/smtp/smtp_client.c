@@ -10,6 +10,7 @@
 #include "smtp/smtp_client.h"
 
 #include "base/alloc.h"
+#include "base/base64.h"
 #include "base/log.h"
 #include "net/dotstuff.h"
 #include "net/net_tls_client.h"
@@ -544,15 +545,6 @@ static bool start_tls(struct smtp_client *c, struct buf *why)
     return true;
 }
 
-static void base64(struct buf *out, const void *p, size_t n)
-{
-    size_t start = out->len;
-    buf_reserve(out, 4 * ((n + 2) / 3) + 1);
-    int k = EVP_EncodeBlock((unsigned char *)out->data + start, p, (int)n);
-    out->len = start + (size_t)k;
-    out->data[out->len] = '\0';
-}
-
 static void send_auth(struct smtp_client *c)
 {
     struct buf b = BUF_INIT;
@@ -562,7 +554,7 @@ static void send_auth(struct smtp_client *c)
         buf_append_cstr(&raw, c->p.auth_user);
         buf_append_byte(&raw, '\0');
         buf_append_cstr(&raw, c->p.auth_pass);
-        base64(&b, raw.data, raw.len);
+        base64_encode(raw.data, raw.len, &b);
         explicit_bzero(raw.data, raw.len);
         buf_free(&raw);
         c->auth_step = 2;
@@ -682,7 +674,7 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
         } else if (r->code == 334 && c->auth_step < 2) {
             struct buf b = BUF_INIT;
             const char *v = c->auth_step == 0 ? c->p.auth_user : c->p.auth_pass;
-            base64(&b, v, strlen(v));
+            base64_encode(v, strlen(v), &b);
             buf_append_cstr(&b, "\r\n");
             c->auth_step++;
             bufferevent_write(c->bev, b.data, b.len);

@@ -12,6 +12,7 @@
 #include "smtp/smtp_server.h"
 
 #include "base/alloc.h"
+#include "base/date.h"
 #include "base/log.h"
 #include "auth/auth_login.h"
 #include "ipc/frame.h"
@@ -202,18 +203,11 @@ static void after_transaction(struct smtp_session *s, bool message_ended)
 
 /* ---- the message: trace headers and the spool ---- */
 
-static void rfc5322_date(char *out, size_t n, time_t t)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, n, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-}
-
 static void build_prefix(struct smtp_session *s, struct buf *out, time_t now)
 {
     const struct wharf_config *cfg = s->srv->cfg;
     char date[64];
-    rfc5322_date(date, sizeof(date), now);
+    date_rfc5322_format(now, date, sizeof(date));
     const char *proto = s->esmtp ? "ESMTP" : "SMTP";
     const char *addr = net_conn_addr(s->c);
     buf_printf(out, "Received: from %s (%s [%s%s])\r\n", s->helo ? s->helo : "unknown",

@@ -9,6 +9,7 @@
 #include "spool/maildrop.h"
 
 #include "base/alloc.h"
+#include "base/fdio.h"
 #include "spool/record.h"
 #include "spool/spool.h"
 
@@ -235,7 +236,7 @@ int maildrop_write(const struct wharf_config *cfg, const struct maildrop_entry *
     struct iovec iov[3] = {{head.data, head.len},
                            {e->data.data, e->data.len},
                            {(void *)maildrop_tail, sizeof(maildrop_tail)}};
-    int rc = fchmod(fd, 0640) == 0 && record_write_all(fd, iov, 3) == 0 ? fsync(fd) : -1;
+    int rc = fchmod(fd, 0640) == 0 && fd_writev_all(fd, iov, 3) == 0 ? fsync(fd) : -1;
     int saved = errno;
     buf_free(&head);
     errno = saved;

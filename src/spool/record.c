@@ -3,6 +3,8 @@
  */
 #include "spool/record.h"
 
+#include "base/fdio.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,29 +69,6 @@ int record_next(struct record_reader *r, char *type_r, struct slice *value_r)
     return 1;
 }
 
-int record_write_all(int fd, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        ssize_t w = writev(fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        size_t left = (size_t)w;
-        while (n > 0 && left >= iov->iov_len) {
-            left -= iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + left;
-            iov->iov_len -= left;
-        }
-    }
-    return 0;
-}
-
 int record_read_fd(int fd, uint64_t max, struct buf *out, struct buf *err)
 {
     struct stat st;
@@ -98,22 +77,11 @@ int record_read_fd(int fd, uint64_t max, struct buf *out, struct buf *err)
         return -1;
     }
     buf_reserve(out, (size_t)st.st_size);
-    for (;;) {
-        buf_reserve(out, 65536);
-        ssize_t r = read(fd, out->data + out->len, out->cap - out->len - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            buf_printf(err, "read: %s", strerror(errno));
-            return -1;
-        }
-        if (r == 0)
-            return 0;
-        out->len += (size_t)r;
-        out->data[out->len] = '\0';
-        if (out->len > max) { /* it grew while we read */
-            buf_printf(err, "larger than %llu bytes", (unsigned long long)max);
-            return -1;
-        }
-    }
+    if (fd_read_all(fd, (size_t)max, out) == 0)
+        return 0;
+    if (errno == EFBIG) /* it grew while we read */
+        buf_printf(err, "larger than %llu bytes", (unsigned long long)max);
+    else
+        buf_printf(err, "read: %s", strerror(errno));
+    return -1;
 }

@@ -40,9 +40,6 @@ static inline struct record_reader record_reader_make(const void *data, size_t l
  * 0: the input is used up; -1: a truncated record (the file is damaged). */
 int record_next(struct record_reader *r, char *type_r, struct slice *value_r);
 
-/* Writes every byte of iov[0..n) to fd (short writes and EINTR are retried);
- * -1 with errno. iov is used up. */
-int record_write_all(int fd, struct iovec *iov, int n);
 /* Reads the whole of fd into out; -1 with err when reading fails or the file
  * is larger than max (never allocates more than max). */
 int record_read_fd(int fd, uint64_t max, struct buf *out, struct buf *err);

@@ -22,6 +22,7 @@
 #include "spool/spool.h"
 
 #include "base/alloc.h"
+#include "base/fdio.h"
 #include "spool/record.h"
 
 #include <dirent.h>
@@ -171,7 +172,7 @@ static int spool_write_tmp(const struct wharf_config *cfg, const struct spool_me
     static const char tail[5] = {'Z', 0, 0, 0, 0};
     struct iovec iov[3] = {
         {head.data, head.len}, {msg->data.data, msg->data.len}, {(void *)tail, sizeof(tail)}};
-    int rc = record_write_all(fd, iov, 3);
+    int rc = fd_writev_all(fd, iov, 3);
     if (rc == 0 && sync)
         rc = fdatasync(fd);
     if (rc != 0)

@@ -7,6 +7,7 @@
  */
 #include "store/store_blob.h"
 #include "base/alloc.h"
+#include "base/fdio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -134,17 +135,9 @@ int blob_append(struct blob_dir *b, int64_t seg, struct slice data, const char *
     for (int i = 0; i < 2 && rc == 0; i++) {
         const char *p = parts[i].p;
         size_t n = parts[i].n;
-        while (n > 0) {
-            ssize_t w = write(b->fd, p, n);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                buf_printf(err, "write blob segment: %s", strerror(errno));
-                rc = -1;
-                break;
-            }
-            p += w;
-            n -= (size_t)w;
+        if (fd_write_all(b->fd, p, n) != 0) {
+            buf_printf(err, "write blob segment: %s", strerror(errno));
+            rc = -1;
         }
     }
     buf_free(&rec);
@@ -200,18 +193,11 @@ int blob_read(struct blob_dir *b, int64_t seg, uint64_t offset, uint64_t len, st
     free(path);
     buf_reset(out);
     buf_reserve(out, (size_t)len);
-    uint64_t done = 0;
-    while (done < len) {
-        ssize_t r = pread(fd, out->data + done, (size_t)(len - done), (off_t)(offset + done));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            buf_printf(err, "blob segment %016" PRIx64 " is short", (uint64_t)seg);
-            close(fd);
-            errno = EIO;
-            return -1;
-        }
-        done += (uint64_t)r;
+    if (fd_pread_exact(fd, out->data, (size_t)len, (off_t)offset) != 0) {
+        buf_printf(err, "blob segment %016" PRIx64 " is short", (uint64_t)seg);
+        close(fd);
+        errno = EIO;
+        return -1;
     }
     close(fd);
     out->len = (size_t)len;

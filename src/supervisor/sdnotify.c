@@ -9,6 +9,7 @@
  */
 #include "supervisor/sdnotify.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -78,10 +79,8 @@ void sdnotify(const char *fmt, ...)
 
 void sdnotify_reloading(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     sdnotify("RELOADING=1\nSTATUS=reloading the configuration\nMONOTONIC_USEC=%lld",
-             (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000);
+             (long long)monotonic_us());
 }
 
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)

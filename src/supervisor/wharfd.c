@@ -11,6 +11,7 @@
  */
 #include "base/alloc.h"
 #include "base/datadir.h"
+#include "base/fdio.h"
 #include "base/installdirs.h"
 #include "base/log.h"
 #include "supervisor/child.h"
@@ -67,10 +68,7 @@ static void daemonize(void)
     if (pid > 0) {
         close(p[1]);
         char c;
-        ssize_t n;
-        while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
-            ;
-        _exit(n == 1 ? 0 : EX_OSERR);
+        _exit(fd_read_exact(p[0], &c, 1) == 0 ? 0 : EX_OSERR);
     }
     close(p[0]);
     ready_fd = p[1];

@@ -1,17 +1,19 @@
 /*
- * imap_date.c - IMAP date and date-time (RFC 9051 section 9: date,
- * date-time), written and parsed without the C library's locale or time zone.
- * Must never: accept an out-of-range field (a day 32, an hour 24).
+ * date.c - calendar arithmetic, RFC 5322 dates and IMAP dates (see date.h).
+ * Must never depend on the locale or the TZ environment, nor accept an
+ * out-of-range field (a day 32, an hour 24).
  */
-#include "imap/imap_int.h"
+#include "base/date.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
-static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+const char date_months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+const char date_wdays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t date_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -21,7 +23,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void date_civil_from_days(int64_t z, int64_t *y_r, unsigned *m_r, unsigned *d_r)
 {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -29,19 +31,46 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+    *d_r = doy - (153 * mp + 2) / 5 + 1;
+    *m_r = mp < 10 ? mp + 3 : mp - 9;
+    *y_r = (int64_t)yoe + era * 400 + (*m_r <= 2);
 }
 
-void imap_date_time_write(struct buf *out, int64_t t)
+/* Unix time into days since 1970-01-01 and seconds into that day (0-86399). */
+static void split(int64_t t, int64_t *days_r, int64_t *secs_r)
 {
-    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-    int64_t secs = t - days * 86400;
+    *days_r = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    *secs_r = t - *days_r * 86400;
+}
+
+void date_rfc5322_format(int64_t t, char *out, size_t n)
+{
+    int64_t days, secs;
+    split(t, &days, &secs);
     int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    buf_printf(out, "%02u-%s-%04lld %02d:%02d:%02d +0000", d, months[m - 1], (long long)y,
+    date_civil_from_days(days, &y, &m, &d);
+    int wday = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
+    snprintf(out, n, "%s, %02u %s %04lld %02d:%02d:%02d +0000", date_wdays[wday], d,
+             date_months[m - 1], (long long)y, (int)(secs / 3600), (int)(secs / 60 % 60),
+             (int)(secs % 60));
+}
+
+void date_rfc5322_append(int64_t t, struct buf *out)
+{
+    char s[DATE_RFC5322_SIZE];
+    date_rfc5322_format(t, s, sizeof(s));
+    buf_append_cstr(out, s);
+}
+
+void date_imap_append(int64_t t, struct buf *out)
+{
+    int64_t days, secs;
+    split(t, &days, &secs);
+    int64_t y;
+    unsigned m, d;
+    date_civil_from_days(days, &y, &m, &d);
+    buf_printf(out, "%02u-%s-%04lld %02d:%02d:%02d +0000", d, date_months[m - 1], (long long)y,
                (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
 }
 
@@ -74,18 +103,18 @@ static bool parse_date(const char **p, const char *end, int64_t *days_r)
         return false;
     (*p)++;
     for (unsigned i = 0; i < 12 && m == 0; i++)
-        if (strncasecmp(*p, months[i], 3) == 0)
+        if (strncasecmp(*p, date_months[i], 3) == 0)
             m = i + 1;
     if (m == 0 || (*p)[3] != '-')
         return false;
     *p += 4;
     if (!digits(p, end, 4, 4, &y) || y < 1900 || d < 1 || d > days_in_month(y, m))
         return false;
-    *days_r = days_from_civil(y, m, d);
+    *days_r = date_days_from_civil(y, m, d);
     return true;
 }
 
-bool imap_date_parse(struct slice s, int64_t *t_r)
+bool date_imap_day_parse(struct slice s, int64_t *t_r)
 {
     const char *p = s.ptr, *end = s.ptr + s.len;
     int64_t days;
@@ -95,7 +124,7 @@ bool imap_date_parse(struct slice s, int64_t *t_r)
     return true;
 }
 
-bool imap_date_time_parse(struct slice s, int64_t *t_r)
+bool date_imap_parse(struct slice s, int64_t *t_r)
 {
     const char *p = s.ptr, *end = s.ptr + s.len;
     int64_t days;
@@ -120,13 +149,7 @@ static void skip_cfws(const char **p, const char *end)
         (*p)++;
 }
 
-bool imap_rfc5322_date_parse(struct slice s, int64_t *t_r)
-{
-    int64_t zone;
-    return imap_rfc5322_date_zone_parse(s, t_r, &zone);
-}
-
-bool imap_rfc5322_date_zone_parse(struct slice s, int64_t *t_r, int64_t *zone_r)
+bool date_rfc5322_parse(struct slice s, int64_t *t_r, int64_t *zone_r)
 {
     const char *p = s.ptr, *end = s.ptr + s.len;
     skip_cfws(&p, end);
@@ -140,7 +163,7 @@ bool imap_rfc5322_date_zone_parse(struct slice s, int64_t *t_r, int64_t *zone_r)
         return false;
     skip_cfws(&p, end);
     for (unsigned i = 0; i < 12 && m == 0 && end - p >= 3; i++)
-        if (strncasecmp(p, months[i], 3) == 0)
+        if (strncasecmp(p, date_months[i], 3) == 0)
             m = i + 1;
     if (m == 0)
         return false;
@@ -171,7 +194,8 @@ bool imap_rfc5322_date_zone_parse(struct slice s, int64_t *t_r, int64_t *zone_r)
         zone = (int64_t)(zh * 3600 + zm * 60) * (minus ? -1 : 1);
     } /* obsolete zone names (GMT, EST, ...) are taken as UTC, as RFC 5322 4.3 allows for unknown
          ones */
-    *t_r = days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss - zone;
-    *zone_r = zone;
+    *t_r = date_days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss - zone;
+    if (zone_r != NULL)
+        *zone_r = zone;
     return true;
 }
