@@ -79,10 +79,15 @@ static int smtp_main(struct component_ctx *ctx)
     buf_printf(&refuse, "421 4.7.0 %s Error: too many connections from your address\r\n",
                cfg->myhostname);
     lim.refuse_line = buf_cstr(&refuse);
+    /* submission and smtps are for users, who log in: a client that does not
+     * within submission_login_timeout holds a slot for nothing (slowloris) */
+    struct net_service_limits sub_lim = lim;
+    sub_lim.login_timeout_ms = cfg->submission_login_timeout;
     size_t served = 0;
     for (size_t i = 0; i < 3; i++) {
         service[i] = (struct smtp_service){.srv = &srv, .kind = svcs[i].kind};
-        if (net_worker_serve(w, svcs[i].name, svcs[i].tls, &smtp_session_proto, &service[i], &lim))
+        if (net_worker_serve(w, svcs[i].name, svcs[i].tls, &smtp_session_proto, &service[i],
+                             svcs[i].kind == SMTP_SERVICE_MX ? &lim : &sub_lim))
             served++;
     }
     buf_free(&refuse);

@@ -262,6 +262,33 @@ def test_slow_clients_do_not_starve_normal_ones(wharf_factory):
     assert "no login within the login timeout" in log  # imap, pop3
 
 
+def test_submission_client_that_never_logs_in_is_cut(wharf_factory):
+    """A submission client that keeps talking (NOOP after NOOP) but never
+    logs in holds a slot for nothing: submission_login_timeout closes it with
+    421; on port 25, where nobody logs in, the same client may go on."""
+    server = wharf_factory(enable={"smtp", "submission"},
+                           extra={"submission_login_timeout": "2s"}).start()
+
+    def noop_until_cut(port, limit):
+        c = smtplib.SMTP("127.0.0.1", port, timeout=10)
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < limit:
+                code, _ = c.noop()
+                if code == 421:
+                    return time.monotonic() - t0
+                time.sleep(0.2)  # the client's own pace, not a wait for the server
+        except smtplib.SMTPServerDisconnected:
+            return time.monotonic() - t0
+        c.quit()
+        return None
+
+    cut = noop_until_cut(server.ports["submission"], 20)
+    assert cut is not None and 1.5 <= cut < 10, cut
+    assert "no login within the login timeout" in server.log()
+    assert noop_until_cut(server.ports["smtp"], 4) is None  # port 25: never cut for that
+
+
 # ---- postmaster ---------------------------------------------------------------------------
 
 def inbox_subjects(server, user):
