@@ -184,7 +184,10 @@ static void set_verdict(struct smtp_milter_job *j, enum smtp_verdict v, const ch
     r->verdict = v;
     if (reply != NULL)
         snprintf(r->reply, sizeof(r->reply), "%s", reply);
-    snprintf(r->log, sizeof(r->log), "milter %s: %s", j->m->addr[j->cur].spec, why);
+    struct buf b = BUF_INIT; /* the log line, cut to its field */
+    buf_printf(&b, "milter %s: %s", j->m->addr[j->cur].spec, why);
+    snprintf(r->log, sizeof(r->log), "%.*s", (int)sizeof(r->log) - 1, buf_cstr(&b));
+    buf_free(&b);
     j->finished = true;
 }
 
