@@ -114,218 +114,152 @@ void mime_imap_nstring(struct buf *out, struct slice s)
         mime_imap_string(out, s);
 }
 
-/* The unfolded value of the first field name of p as an nstring. */
-static void field_nstring(struct buf *out, const struct mime_message *msg,
-                          const struct mime_part *p, const char *name, struct buf *tmp)
+/* An ENVELOPE text field: the value with white space made readable. */
+static void human_nstring(struct buf *out, struct slice s)
 {
-    const struct mime_field *f = mime_part_field(msg, p, name);
-    if (f == NULL) {
+    if (s.ptr == NULL)
         buf_append_cstr(out, "NIL");
-        return;
-    }
-    buf_reset(tmp);
-    mime_unfold(mime_field_value(msg, f), tmp);
-    mime_imap_string(out, buf_slice(tmp));
+    else
+        mime_imap_string_human(out, s);
 }
 
-/* An ENVELOPE text field (its last occurrence): the value with white space
- * made readable. */
-static void field_human(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                        const char *name)
+/* An address list; false (nothing appended) when there is no address. */
+static bool address_list(struct buf *out, const struct mime_address *v, size_t n)
 {
-    const struct mime_field *f = mime_part_field_last(msg, p, name);
-    if (f == NULL) {
-        buf_append_cstr(out, "NIL");
-        return;
-    }
-    struct slice v = mime_field_value(msg, f);
-    while (v.len > 0 && (v.ptr[0] == ' ' || v.ptr[0] == '\t')) {
-        v.ptr++;
-        v.len--;
-    }
-    mime_imap_string_human(out, v);
-}
-
-/* Appends the addresses of every field called name (a message may repeat
- * To: or Cc:, and Dovecot shows them all as one list); false (nothing
- * appended) when there is no address. */
-static bool address_list(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                         const char *name)
-{
-    size_t n = strlen(name), total = 0;
-    for (size_t k = 0; k < p->field_count; k++) {
-        const struct mime_field *f = &msg->fields[p->field_first + k];
-        if (f->name_len != n || !slice_eq_cstr_nocase(mime_field_name(msg, f), name))
-            continue;
-        struct mime_address_list list;
-        mime_address_parse(mime_field_value(msg, f), &list);
-        for (size_t i = 0; i < list.n && total < MIME_MAX_ADDRESSES; i++, total++) {
-            const struct mime_address *a = &list.v[i];
-            buf_append_cstr(out, total == 0 ? "((" : "(");
-            if (a->name.ptr == NULL)
-                buf_append_cstr(out, "NIL");
-            else
-                mime_imap_string_human(out, a->name);
-            buf_append_byte(out, ' ');
-            mime_imap_nstring(out, a->adl);
-            buf_append_byte(out, ' ');
-            mime_imap_nstring(out, a->mailbox);
-            buf_append_byte(out, ' ');
-            mime_imap_nstring(out, a->host);
-            buf_append_byte(out, ')');
-        }
-        mime_address_list_free(&list);
-    }
-    if (total > 0)
+    for (size_t i = 0; i < n; i++) {
+        const struct mime_address *a = &v[i];
+        buf_append_cstr(out, i == 0 ? "((" : "(");
+        human_nstring(out, a->name);
+        buf_append_byte(out, ' ');
+        mime_imap_nstring(out, a->adl);
+        buf_append_byte(out, ' ');
+        mime_imap_nstring(out, a->mailbox);
+        buf_append_byte(out, ' ');
+        mime_imap_nstring(out, a->host);
         buf_append_byte(out, ')');
-    return total > 0;
+    }
+    if (n > 0)
+        buf_append_byte(out, ')');
+    return n > 0;
 }
 
-void mime_imap_envelope(struct buf *out, const struct mime_message *msg, const struct mime_part *p)
+static void envelope_write(struct buf *out, const struct mime_struct_envelope *e)
 {
-    struct buf tmp = BUF_INIT;
-    buf_init(&tmp);
+    if (e == NULL) {
+        buf_append_cstr(out, EMPTY_ENVELOPE);
+        return;
+    }
     buf_append_byte(out, '(');
-    field_human(out, msg, p, "Date");
+    human_nstring(out, e->date);
     buf_append_byte(out, ' ');
-    field_human(out, msg, p, "Subject");
-    /* from, then sender and reply-to defaulting to from */
-    buf_append_byte(out, ' ');
-    size_t from_at = out->len;
-    bool has_from = address_list(out, msg, p, "From");
-    size_t from_len = out->len - from_at;
-    if (!has_from)
-        buf_append_cstr(out, "NIL");
-    static const char *const dflt[] = {"Sender", "Reply-To"};
-    for (size_t k = 0; k < 2; k++) {
+    human_nstring(out, e->subject);
+    /* from, then sender and reply-to defaulting to from (RFC 3501 7.4.2) */
+    static const enum mime_struct_addr order[] = {MIME_ADDR_FROM,     MIME_ADDR_SENDER,
+                                                  MIME_ADDR_REPLY_TO, MIME_ADDR_TO,
+                                                  MIME_ADDR_CC,       MIME_ADDR_BCC};
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        enum mime_struct_addr a = order[k];
         buf_append_byte(out, ' ');
-        if (address_list(out, msg, p, dflt[k]))
+        if (address_list(out, e->addr[a], e->naddr[a]))
             continue;
-        if (has_from) {
-            /* copy the from list: out may move, so go through tmp */
-            buf_reset(&tmp);
-            buf_append(&tmp, out->data + from_at, from_len);
-            buf_append_slice(out, buf_slice(&tmp));
-        } else {
-            buf_append_cstr(out, "NIL");
-        }
-    }
-    static const char *const lists[] = {"To", "Cc", "Bcc"};
-    for (size_t k = 0; k < 3; k++) {
-        buf_append_byte(out, ' ');
-        if (!address_list(out, msg, p, lists[k]))
+        if ((a != MIME_ADDR_SENDER && a != MIME_ADDR_REPLY_TO) ||
+            !address_list(out, e->addr[MIME_ADDR_FROM], e->naddr[MIME_ADDR_FROM]))
             buf_append_cstr(out, "NIL");
     }
     buf_append_byte(out, ' ');
-    field_human(out, msg, p, "In-Reply-To");
+    human_nstring(out, e->in_reply_to);
     buf_append_byte(out, ' ');
-    field_human(out, msg, p, "Message-ID");
+    human_nstring(out, e->message_id);
     buf_append_byte(out, ')');
-    buf_free(&tmp);
+}
+
+void mime_imap_struct_envelope(struct buf *out, const struct mime_struct *st, size_t part)
+{
+    envelope_write(out, part < st->nparts ? st->parts[part].env : NULL);
 }
 
 /* body-fld-param; text parts always show a charset (us-ascii by default,
  * RFC 2045 section 5.2), appended last as Dovecot does. */
-static void params_list(struct buf *out, const struct mime_params *params, bool text)
+static void params_list(struct buf *out, const struct mime_param *v, size_t n, bool text)
 {
-    bool charset = !text || mime_params_get(params, "charset").ptr != NULL;
-    if (params->n == 0 && charset) {
+    bool charset = !text;
+    for (size_t i = 0; i < n && !charset; i++)
+        charset = slice_eq_cstr_nocase(v[i].name, "charset");
+    if (n == 0 && charset) {
         buf_append_cstr(out, "NIL");
         return;
     }
     buf_append_byte(out, '(');
-    for (size_t i = 0; i < params->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (i > 0)
             buf_append_byte(out, ' ');
-        mime_imap_string(out, params->v[i].name);
+        mime_imap_string(out, v[i].name);
         buf_append_byte(out, ' ');
-        mime_imap_string(out, params->v[i].value);
+        mime_imap_string(out, v[i].value);
     }
     if (!charset)
-        buf_append_cstr(out,
-                        params->n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
+        buf_append_cstr(out, n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
     buf_append_byte(out, ')');
 }
 
 /* body-fld-dsp SP body-fld-lang SP body-fld-loc */
-static void ext_common(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                       struct buf *tmp)
+static void ext_common(struct buf *out, const struct mime_struct_part *p)
 {
-    const struct mime_field *f = mime_part_field_last(msg, p, "Content-Disposition");
-    struct mime_params params;
-    struct slice v;
-    if (f != NULL) {
-        mime_params_parse(mime_field_value(msg, f), MIME_PARAMS_JOIN, &v, &params);
-        if (v.len > 0) {
-            buf_append_byte(out, '(');
-            mime_imap_string(out, v);
-            buf_append_byte(out, ' ');
-            params_list(out, &params, false);
-            buf_append_byte(out, ')');
-        } else {
-            buf_append_cstr(out, "NIL");
-        }
-        mime_params_free(&params);
+    if (p->disposition.ptr != NULL) {
+        buf_append_byte(out, '(');
+        mime_imap_string(out, p->disposition);
+        buf_append_byte(out, ' ');
+        params_list(out, p->disp_params, p->ndisp_params, false);
+        buf_append_byte(out, ')');
     } else {
         buf_append_cstr(out, "NIL");
     }
 
     buf_append_byte(out, ' ');
-    f = mime_part_field(msg, p, "Content-Language");
     size_t nlang = 0;
-    if (f != NULL) {
-        buf_reset(tmp);
-        mime_unfold(mime_field_value(msg, f), tmp);
-        struct slice s = buf_slice(tmp);
-        size_t i = 0;
-        while (i < s.len && nlang < MIME_MAX_PARAMS) {
-            while (i < s.len && (s.ptr[i] == ',' || s.ptr[i] == ' ' || s.ptr[i] == '\t'))
-                i++;
-            size_t j = i;
-            while (j < s.len && s.ptr[j] != ',' && s.ptr[j] != ' ' && s.ptr[j] != '\t')
-                j++;
-            if (j > i) {
-                buf_append_cstr(out, nlang++ == 0 ? "(" : " ");
-                mime_imap_string(out, slice_make(s.ptr + i, j - i));
-            }
-            i = j;
+    struct slice s = p->language;
+    size_t i = 0;
+    while (i < s.len && nlang < MIME_MAX_PARAMS) {
+        while (i < s.len && (s.ptr[i] == ',' || s.ptr[i] == ' ' || s.ptr[i] == '\t'))
+            i++;
+        size_t j = i;
+        while (j < s.len && s.ptr[j] != ',' && s.ptr[j] != ' ' && s.ptr[j] != '\t')
+            j++;
+        if (j > i) {
+            buf_append_cstr(out, nlang++ == 0 ? "(" : " ");
+            mime_imap_string(out, slice_make(s.ptr + i, j - i));
         }
+        i = j;
     }
     buf_append_cstr(out, nlang > 0 ? ")" : "NIL");
     buf_append_byte(out, ' ');
-    field_nstring(out, msg, p, "Content-Location", tmp);
+    mime_imap_nstring(out, p->location);
 }
 
-static void body_write(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                       bool ext, struct buf *tmp);
+static void body_write(struct buf *out, const struct mime_struct *st, size_t i, bool ext);
 
-static void body_multipart(struct buf *out, const struct mime_message *msg,
-                           const struct mime_part *p, bool ext, struct buf *tmp)
+static void body_multipart(struct buf *out, const struct mime_struct *st, size_t i, bool ext)
 {
+    const struct mime_struct_part *p = &st->parts[i];
     buf_append_byte(out, '(');
-    if (p->children == NULL)
+    if (p->first_child == MIME_STRUCT_NONE)
         buf_append_cstr(out, ext ? EMPTY_BODY " NIL NIL NIL NIL)" : EMPTY_BODY ")");
-    for (const struct mime_part *c = p->children; c != NULL; c = c->next)
-        body_write(out, msg, c, ext, tmp);
+    for (size_t c = p->first_child; c != MIME_STRUCT_NONE; c = st->parts[c].next)
+        body_write(out, st, c, ext);
     buf_append_byte(out, ' ');
     mime_imap_string(out, p->subtype);
     if (ext) {
-        struct mime_params params;
-        struct slice v;
         buf_append_byte(out, ' ');
-        mime_params_parse(mime_field_value(msg, mime_part_field(msg, p, "Content-Type")),
-                          MIME_PARAMS_JOIN, &v, &params);
-        params_list(out, &params, false);
-        mime_params_free(&params);
+        params_list(out, p->params, p->nparams, false);
         buf_append_byte(out, ' ');
-        ext_common(out, msg, p, tmp);
+        ext_common(out, p);
     }
     buf_append_byte(out, ')');
 }
 
-static void body_single(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                        bool ext, struct buf *tmp)
+static void body_single(struct buf *out, const struct mime_struct *st, size_t i, bool ext)
 {
+    const struct mime_struct_part *p = &st->parts[i];
     bool text = slice_eq_cstr_nocase(p->type, "text");
     buf_append_byte(out, '(');
     if (p->kind == MIME_MESSAGE) {
@@ -338,34 +272,21 @@ static void body_single(struct buf *out, const struct mime_message *msg, const s
         mime_imap_string(out, p->subtype);
     }
     buf_append_byte(out, ' ');
-    struct mime_params params = {0};
-    struct slice v;
-    if (p->has_ctype)
-        mime_params_parse(mime_field_value(msg, mime_part_field(msg, p, "Content-Type")),
-                          MIME_PARAMS_JOIN, &v, &params);
-    params_list(out, &params, text);
-    if (p->has_ctype)
-        mime_params_free(&params);
+    params_list(out, p->params, p->has_ctype ? p->nparams : 0, text);
     buf_append_byte(out, ' ');
-    field_nstring(out, msg, p, "Content-ID", tmp);
+    mime_imap_nstring(out, p->id);
     buf_append_byte(out, ' ');
-    field_nstring(out, msg, p, "Content-Description", tmp);
+    mime_imap_nstring(out, p->description);
     buf_append_byte(out, ' ');
-    const struct mime_field *cte = mime_part_field(msg, p, "Content-Transfer-Encoding");
-    buf_reset(tmp);
-    if (cte != NULL)
-        mime_unfold(mime_field_value(msg, cte), tmp);
-    mime_imap_string(out, tmp->len > 0 ? buf_slice(tmp) : SLICE_LIT("7bit"));
-    buf_printf(out, " %zu", mime_part_body_size_crlf(p));
+    mime_imap_string(out, p->encoding.len > 0 ? p->encoding : SLICE_LIT("7bit"));
+    buf_printf(out, " %zu", p->body_len + p->body_bare_lf);
     if (p->kind == MIME_MESSAGE) {
+        size_t c = p->first_child;
         buf_append_byte(out, ' ');
-        if (p->children != NULL)
-            mime_imap_envelope(out, msg, p->children);
-        else
-            buf_append_cstr(out, EMPTY_ENVELOPE);
+        envelope_write(out, c != MIME_STRUCT_NONE ? st->parts[c].env : NULL);
         buf_append_byte(out, ' ');
-        if (p->children != NULL)
-            body_write(out, msg, p->children, ext, tmp);
+        if (c != MIME_STRUCT_NONE)
+            body_write(out, st, c, ext);
         else
             buf_append_cstr(out, ext ? EMPTY_BODY " NIL NIL NIL NIL)" : EMPTY_BODY ")");
         buf_printf(out, " %zu", p->body_lines);
@@ -374,28 +295,61 @@ static void body_single(struct buf *out, const struct mime_message *msg, const s
     }
     if (ext) {
         buf_append_byte(out, ' ');
-        field_nstring(out, msg, p, "Content-MD5", tmp);
+        mime_imap_nstring(out, p->md5);
         buf_append_byte(out, ' ');
-        ext_common(out, msg, p, tmp);
+        ext_common(out, p);
     }
     buf_append_byte(out, ')');
 }
 
-/* Recursion follows the tree, whose depth the parser bounded. */
-static void body_write(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                       bool ext, struct buf *tmp)
+/* Recursion follows the tree, whose depth the parser or the decoder bounded. */
+static void body_write(struct buf *out, const struct mime_struct *st, size_t i, bool ext)
 {
-    if (p->kind == MIME_MULTIPART)
-        body_multipart(out, msg, p, ext, tmp);
+    if (st->parts[i].kind == MIME_MULTIPART)
+        body_multipart(out, st, i, ext);
     else
-        body_single(out, msg, p, ext, tmp);
+        body_single(out, st, i, ext);
+}
+
+void mime_imap_struct_bodystructure(struct buf *out, const struct mime_struct *st, size_t part,
+                                    bool extended)
+{
+    if (part >= st->nparts)
+        buf_append_cstr(out, extended ? EMPTY_BODY " NIL NIL NIL NIL)" : EMPTY_BODY ")");
+    else
+        body_write(out, st, part, extended);
+}
+
+/* Index of p in st (both of msg, preorder). */
+static size_t part_index(const struct mime_message *msg, const struct mime_part *p)
+{
+    size_t i = 0;
+    for (const struct mime_part *q = msg->root; q != NULL && q != p; i++) {
+        if (q->children != NULL) {
+            q = q->children;
+            continue;
+        }
+        while (q != NULL && q->next == NULL)
+            q = q->parent;
+        if (q != NULL)
+            q = q->next;
+    }
+    return i;
+}
+
+void mime_imap_envelope(struct buf *out, const struct mime_message *msg, const struct mime_part *p)
+{
+    struct mime_struct st;
+    mime_struct_from_message(&st, msg);
+    mime_imap_struct_envelope(out, &st, part_index(msg, p));
+    mime_struct_free(&st);
 }
 
 void mime_imap_bodystructure(struct buf *out, const struct mime_message *msg,
                              const struct mime_part *p, bool extended)
 {
-    struct buf tmp = BUF_INIT;
-    buf_init(&tmp);
-    body_write(out, msg, p, extended, &tmp);
-    buf_free(&tmp);
+    struct mime_struct st;
+    mime_struct_from_message(&st, msg);
+    mime_imap_struct_bodystructure(out, &st, part_index(msg, p), extended);
+    mime_struct_free(&st);
 }
