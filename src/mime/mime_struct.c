@@ -152,12 +152,10 @@ static void put_part(struct buf *out, const struct mime_message *msg, const stru
     buf_append_byte(out, (char)((p->has_ctype ? FLAG_CTYPE : 0) | (env ? FLAG_ENV : 0)));
     if (p->parent != NULL)
         put_varint(out, parent_delta);
-    put_varint(out, p->hdr_start);
-    put_varint(out, p->hdr_len);
-    put_varint(out, p->body_len);
-    put_varint(out, p->hdr_bare_lf);
-    put_varint(out, p->body_bare_lf);
-    put_varint(out, p->body_lines);
+    const size_t sizes[] = {p->hdr_start,   p->hdr_len,      p->body_len,
+                            p->hdr_bare_lf, p->body_bare_lf, p->body_lines};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
+        put_varint(out, sizes[k]);
     put_str(out, p->type);
     put_str(out, p->subtype);
 
@@ -396,15 +394,14 @@ static void get_part(struct reader *r, size_t i, bool link)
         r->ok = false;
         return;
     }
-    p->hdr_start = get_size(r);
-    p->hdr_len = get_size(r);
-    p->body_len = get_size(r);
-    p->hdr_bare_lf = get_size(r);
-    p->body_bare_lf = get_size(r);
-    p->body_lines = get_size(r);
+    size_t *const sizes[] = {&p->hdr_start,   &p->hdr_len,      &p->body_len,
+                             &p->hdr_bare_lf, &p->body_bare_lf, &p->body_lines};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
+        *sizes[k] = get_size(r);
     p->body_start = p->hdr_start + p->hdr_len; /* both below SIZE_MAX / 2 */
     if (p->hdr_bare_lf > p->hdr_len || p->body_bare_lf > p->body_len ||
-        p->body_lines > p->body_len || p->body_len > SIZE_MAX / 2 - p->body_start)
+        p->body_lines > p->body_len || p->body_start > SIZE_MAX / 2 ||
+        p->body_len > SIZE_MAX / 2 - p->body_start)
         r->ok = false;
     p->type = get_str(r);
     p->subtype = get_str(r);
@@ -414,12 +411,10 @@ static void get_part(struct reader *r, size_t i, bool link)
     p->ndisp_params = 0;
     if (p->disposition.ptr != NULL)
         p->disp_params = get_params(r, &p->ndisp_params);
-    p->id = get_nstr(r);
-    p->description = get_nstr(r);
-    p->encoding = get_nstr(r);
-    p->md5 = get_nstr(r);
-    p->language = get_nstr(r);
-    p->location = get_nstr(r);
+    struct slice *const unfolded[] = {&p->id,  &p->description, &p->encoding,
+                                      &p->md5, &p->language,    &p->location};
+    for (size_t k = 0; k < sizeof(unfolded) / sizeof(unfolded[0]); k++)
+        *unfolded[k] = get_nstr(r);
     p->env = (flags & FLAG_ENV) ? get_envelope(r) : NULL;
 }
 

@@ -26,6 +26,19 @@ static void encode(const char *data, size_t len, struct buf *blob)
     mime_message_free(&m);
 }
 
+/* st renders as Dovecot's ENVELOPE and BODYSTRUCTURE. */
+static void check_render(const struct mime_struct *st, const char *env, const char *bs)
+{
+    struct buf out = BUF_INIT;
+    buf_init(&out);
+    mime_imap_struct_envelope(&out, st, 0);
+    assert_string_equal(buf_cstr(&out), env);
+    buf_reset(&out);
+    mime_imap_struct_bodystructure(&out, st, 0, true);
+    assert_string_equal(buf_cstr(&out), bs);
+    buf_free(&out);
+}
+
 static bool slice_is(struct slice s, const char *want)
 {
     return s.ptr != NULL && slice_eq(s, slice_from_cstr(want));
@@ -91,14 +104,7 @@ static void test_sample_a_fields(void **state)
     struct slice body = slice_make(s + st.parts[plain].body_start, st.parts[plain].body_len);
     assert_true(body.len > 8 && memcmp(body.ptr, "Bonjour ", 8) == 0);
     /* and IMAP renders what Dovecot says */
-    struct buf out = BUF_INIT;
-    buf_init(&out);
-    mime_imap_struct_envelope(&out, &st, 0);
-    assert_string_equal(buf_cstr(&out), A_ENVELOPE);
-    buf_reset(&out);
-    mime_imap_struct_bodystructure(&out, &st, 0, true);
-    assert_string_equal(buf_cstr(&out), A_BODYSTRUCTURE);
-    buf_free(&out);
+    check_render(&st, A_ENVELOPE, A_BODYSTRUCTURE);
     mime_struct_free(&st);
     buf_free(&blob);
     free(s);
@@ -110,18 +116,12 @@ static void test_samples_render_as_dovecot(void **state)
     const char *const samples[][3] = {{SAMPLE_B, B_ENVELOPE, B_BODYSTRUCTURE},
                                       {SAMPLE_D, D_ENVELOPE, D_BODYSTRUCTURE}};
     for (size_t i = 0; i < 2; i++) {
-        struct buf blob, out = BUF_INIT;
-        buf_init(&out);
+        struct buf blob;
         encode(samples[i][0], strlen(samples[i][0]), &blob);
         struct mime_struct st;
         assert_true(mime_struct_decode(buf_slice(&blob), &st));
-        mime_imap_struct_envelope(&out, &st, 0);
-        assert_string_equal(buf_cstr(&out), samples[i][1]);
-        buf_reset(&out);
-        mime_imap_struct_bodystructure(&out, &st, 0, true);
-        assert_string_equal(buf_cstr(&out), samples[i][2]);
+        check_render(&st, samples[i][1], samples[i][2]);
         mime_struct_free(&st);
-        buf_free(&out);
         buf_free(&blob);
     }
 }
@@ -230,41 +230,35 @@ static void test_bad_trees_refused(void **state)
     assert_false(mime_struct_decode(slice_make(lfs, sizeof(lfs) - 1), &st));
 }
 
-/* A chain of message/rfc822 parts deeper than MIME_STRUCT_MAX_DEPTH. */
+/* A blob of n message/rfc822 parts, each the child of the one before. */
+static void chain(struct buf *b, size_t n)
+{
+    static const char part[] = OFFS PART_REST ENV;
+    buf_init(b);
+    buf_append(b, "\0WS\1", 4);
+    buf_append_byte(b, (char)(0x80 | (n & 0x7f)));
+    buf_append_byte(b, (char)(n >> 7));
+    for (size_t i = 0; i < n; i++) {
+        buf_append_byte(b, MIME_MESSAGE);
+        buf_append_byte(b, 2);
+        if (i > 0)
+            buf_append_byte(b, 1);
+        buf_append(b, part, sizeof(part) - 1);
+    }
+}
+
+/* Deeper than MIME_STRUCT_MAX_DEPTH is refused; the deepest allowed renders. */
 static void test_depth_bounded(void **state)
 {
     (void)state;
-    struct buf b = BUF_INIT;
-    buf_init(&b);
-    size_t n = MIME_STRUCT_MAX_DEPTH + 2;
-    buf_append(&b, "\0WS\1", 4);
-    buf_append_byte(&b, (char)(0x80 | (n & 0x7f)));
-    buf_append_byte(&b, (char)(n >> 7));
-    static const char part[] = OFFS PART_REST ENV;
-    for (size_t i = 0; i < n; i++) {
-        buf_append_byte(&b, MIME_MESSAGE);
-        buf_append_byte(&b, 2);
-        if (i > 0)
-            buf_append_byte(&b, 1);
-        buf_append(&b, part, sizeof(part) - 1);
-    }
+    struct buf b;
     struct mime_struct st;
+    chain(&b, MIME_STRUCT_MAX_DEPTH + 2);
     assert_false(mime_struct_decode(buf_slice(&b), &st));
-    /* one level less decodes, and renders */
-    struct buf c = BUF_INIT;
-    buf_init(&c);
-    n--;
-    buf_append(&c, "\0WS\1", 4);
-    buf_append_byte(&c, (char)(0x80 | (n & 0x7f)));
-    buf_append_byte(&c, (char)(n >> 7));
-    for (size_t i = 0; i < n; i++) {
-        buf_append_byte(&c, MIME_MESSAGE);
-        buf_append_byte(&c, 2);
-        if (i > 0)
-            buf_append_byte(&c, 1);
-        buf_append(&c, part, sizeof(part) - 1);
-    }
-    assert_true(mime_struct_decode(buf_slice(&c), &st));
+    buf_free(&b);
+    size_t n = MIME_STRUCT_MAX_DEPTH + 1;
+    chain(&b, n);
+    assert_true(mime_struct_decode(buf_slice(&b), &st));
     assert_int_equal(st.parts[n - 1].depth, MIME_STRUCT_MAX_DEPTH);
     struct buf out = BUF_INIT;
     buf_init(&out);
@@ -273,7 +267,6 @@ static void test_depth_bounded(void **state)
     buf_free(&out);
     mime_struct_free(&st);
     buf_free(&b);
-    buf_free(&c);
 }
 
 int main(void)
