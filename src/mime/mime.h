@@ -267,7 +267,7 @@ struct mime_struct_part {
 struct mime_struct {
     struct mime_struct_part *parts; /* preorder; parts[0] is the root */
     size_t nparts;
-    /* private: storage of the arrays the parts point to */
+    /* private: the arrays the parts point to (in the block parts heads) */
     struct mime_param *param_pool;
     struct mime_address *addr_pool;
     struct mime_struct_envelope *env_pool;

@@ -19,40 +19,78 @@
 #define EMPTY_ENVELOPE "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
 #define EMPTY_BODY "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0"
 
+/* FETCH renders these for every message: bytes go straight into out after
+ * one buf_reserve per string, not one buf_append per byte. */
+static inline void put_byte(struct buf *out, char c)
+{
+    if (out->len + 1 < out->cap) {
+        out->data[out->len++] = c;
+        out->data[out->len] = '\0';
+    } else {
+        buf_append_byte(out, c);
+    }
+}
+#define put_lit(out, s) buf_append((out), (s), sizeof(s) - 1)
+
+/* "{n}\r\n" */
+static char *literal_head(struct buf *out, size_t n, size_t room)
+{
+    buf_printf(out, "{%zu}\r\n", n);
+    buf_reserve(out, room);
+    return out->data + out->len;
+}
+
+static void put_end(struct buf *out, char *w)
+{
+    out->len = (size_t)(w - out->data);
+    out->data[out->len] = '\0';
+}
+
+/* Bytes that go into a quoted string as they are: printable ASCII but '"'
+ * and '\\' (space included; mime_imap_string_human treats space apart). */
+static bool plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 void mime_imap_string(struct buf *out, struct slice s)
 {
     bool quoted = s.len <= QUOTED_MAX;
-    size_t nuls = 0;
+    size_t nuls = 0, escapes = 0;
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
+        if (plain_byte(c))
+            continue;
         if (c == 0)
             nuls++;
         if ((c < 0x20 && c != '\t') || c >= 0x7f)
             quoted = false;
+        escapes += c == '"' || c == '\\';
     }
     if (quoted) {
-        buf_append_byte(out, '"');
-        size_t run = 0;
-        for (size_t i = 0; i < s.len; i++) {
-            if (s.ptr[i] == '"' || s.ptr[i] == '\\') {
-                buf_append(out, s.ptr + run, i - run);
-                buf_append_byte(out, '\\');
-                run = i;
+        buf_reserve(out, s.len + escapes + 2);
+        char *w = out->data + out->len;
+        *w++ = '"';
+        if (escapes == 0) {
+            memcpy(w, s.ptr, s.len);
+            w += s.len;
+        } else {
+            for (size_t i = 0; i < s.len; i++) {
+                if (s.ptr[i] == '"' || s.ptr[i] == '\\')
+                    *w++ = '\\';
+                *w++ = s.ptr[i];
             }
         }
-        buf_append(out, s.ptr + run, s.len - run);
-        buf_append_byte(out, '"');
+        *w++ = '"';
+        put_end(out, w);
         return;
     }
     /* A literal may not hold NUL (RFC 3501 CHAR8): those bytes are dropped. */
-    buf_printf(out, "{%zu}\r\n", s.len - nuls);
-    if (nuls == 0) {
-        buf_append_slice(out, s);
-        return;
-    }
+    char *w = literal_head(out, s.len - nuls, s.len - nuls);
     for (size_t i = 0; i < s.len; i++)
         if (s.ptr[i] != '\0')
-            buf_append_byte(out, s.ptr[i]);
+            *w++ = s.ptr[i];
+    put_end(out, w);
 }
 
 void mime_imap_string_human(struct buf *out, struct slice s)
@@ -63,6 +101,11 @@ void mime_imap_string_human(struct buf *out, struct slice s)
      * text can go as it is in a quoted string */
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
+        if (c != ' ' && plain_byte(c)) {
+            lwsp = false;
+            outlen++;
+            continue;
+        }
         if (mime_is_lwsp((char)c)) {
             if (c != ' ' || lwsp)
                 plain = false;
@@ -81,35 +124,39 @@ void mime_imap_string_human(struct buf *out, struct slice s)
         outlen--; /* trailing space */
     }
     if (plain) {
-        buf_append_byte(out, '"');
-        buf_append_slice(out, s);
-        buf_append_byte(out, '"');
+        buf_reserve(out, n + 2);
+        char *w = out->data + out->len;
+        *w++ = '"';
+        memcpy(w, s.ptr, n);
+        w += n;
+        *w++ = '"';
+        put_end(out, w);
         return;
     }
     if (outlen == 0) {
-        buf_append_cstr(out, "\"\"");
+        put_lit(out, "\"\"");
         return;
     }
-    buf_printf(out, "{%zu}\r\n", outlen);
-    size_t start = out->len;
+    char *w = literal_head(out, outlen, outlen), *end = w + outlen;
     lwsp = true;
-    for (i = 0; i < n && out->len - start < outlen; i++) {
+    for (i = 0; i < n && w < end; i++) {
         char c = s.ptr[i];
         if (mime_is_lwsp(c)) {
             if (!lwsp)
-                buf_append_byte(out, ' ');
+                *w++ = ' ';
             lwsp = true;
             continue;
         }
-        buf_append_byte(out, c == '\0' ? (char)0x80 : c);
+        *w++ = c == '\0' ? (char)0x80 : c;
         lwsp = false;
     }
+    put_end(out, w);
 }
 
 void mime_imap_nstring(struct buf *out, struct slice s)
 {
     if (s.ptr == NULL)
-        buf_append_cstr(out, "NIL");
+        put_lit(out, "NIL");
     else
         mime_imap_string(out, s);
 }
@@ -118,7 +165,7 @@ void mime_imap_nstring(struct buf *out, struct slice s)
 static void human_nstring(struct buf *out, struct slice s)
 {
     if (s.ptr == NULL)
-        buf_append_cstr(out, "NIL");
+        put_lit(out, "NIL");
     else
         mime_imap_string_human(out, s);
 }
@@ -128,18 +175,20 @@ static bool address_list(struct buf *out, const struct mime_address *v, size_t n
 {
     for (size_t i = 0; i < n; i++) {
         const struct mime_address *a = &v[i];
-        buf_append_cstr(out, i == 0 ? "((" : "(");
+        if (i == 0)
+            put_byte(out, '(');
+        put_byte(out, '(');
         human_nstring(out, a->name);
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         mime_imap_nstring(out, a->adl);
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         mime_imap_nstring(out, a->mailbox);
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         mime_imap_nstring(out, a->host);
-        buf_append_byte(out, ')');
+        put_byte(out, ')');
     }
     if (n > 0)
-        buf_append_byte(out, ')');
+        put_byte(out, ')');
     return n > 0;
 }
 
@@ -149,9 +198,9 @@ static void envelope_write(struct buf *out, const struct mime_struct_envelope *e
         buf_append_cstr(out, EMPTY_ENVELOPE);
         return;
     }
-    buf_append_byte(out, '(');
+    put_byte(out, '(');
     human_nstring(out, e->date);
-    buf_append_byte(out, ' ');
+    put_byte(out, ' ');
     human_nstring(out, e->subject);
     /* from, then sender and reply-to defaulting to from (RFC 3501 7.4.2) */
     static const enum mime_struct_addr order[] = {MIME_ADDR_FROM,     MIME_ADDR_SENDER,
@@ -159,18 +208,18 @@ static void envelope_write(struct buf *out, const struct mime_struct_envelope *e
                                                   MIME_ADDR_CC,       MIME_ADDR_BCC};
     for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
         enum mime_struct_addr a = order[k];
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         if (address_list(out, e->addr[a], e->naddr[a]))
             continue;
         if ((a != MIME_ADDR_SENDER && a != MIME_ADDR_REPLY_TO) ||
             !address_list(out, e->addr[MIME_ADDR_FROM], e->naddr[MIME_ADDR_FROM]))
-            buf_append_cstr(out, "NIL");
+            put_lit(out, "NIL");
     }
-    buf_append_byte(out, ' ');
+    put_byte(out, ' ');
     human_nstring(out, e->in_reply_to);
-    buf_append_byte(out, ' ');
+    put_byte(out, ' ');
     human_nstring(out, e->message_id);
-    buf_append_byte(out, ')');
+    put_byte(out, ')');
 }
 
 void mime_imap_struct_envelope(struct buf *out, const struct mime_struct *st, size_t part)
@@ -186,36 +235,36 @@ static void params_list(struct buf *out, const struct mime_param *v, size_t n, b
     for (size_t i = 0; i < n && !charset; i++)
         charset = slice_eq_cstr_nocase(v[i].name, "charset");
     if (n == 0 && charset) {
-        buf_append_cstr(out, "NIL");
+        put_lit(out, "NIL");
         return;
     }
-    buf_append_byte(out, '(');
+    put_byte(out, '(');
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            buf_append_byte(out, ' ');
+            put_byte(out, ' ');
         mime_imap_string(out, v[i].name);
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         mime_imap_string(out, v[i].value);
     }
     if (!charset)
         buf_append_cstr(out, n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
-    buf_append_byte(out, ')');
+    put_byte(out, ')');
 }
 
 /* body-fld-dsp SP body-fld-lang SP body-fld-loc */
 static void ext_common(struct buf *out, const struct mime_struct_part *p)
 {
     if (p->disposition.ptr != NULL) {
-        buf_append_byte(out, '(');
+        put_byte(out, '(');
         mime_imap_string(out, p->disposition);
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         params_list(out, p->disp_params, p->ndisp_params, false);
-        buf_append_byte(out, ')');
+        put_byte(out, ')');
     } else {
-        buf_append_cstr(out, "NIL");
+        put_lit(out, "NIL");
     }
 
-    buf_append_byte(out, ' ');
+    put_byte(out, ' ');
     size_t nlang = 0;
     struct slice s = p->language;
     size_t i = 0;
@@ -232,7 +281,7 @@ static void ext_common(struct buf *out, const struct mime_struct_part *p)
         i = j;
     }
     buf_append_cstr(out, nlang > 0 ? ")" : "NIL");
-    buf_append_byte(out, ' ');
+    put_byte(out, ' ');
     mime_imap_nstring(out, p->location);
 }
 
@@ -241,50 +290,50 @@ static void body_write(struct buf *out, const struct mime_struct *st, size_t i, 
 static void body_multipart(struct buf *out, const struct mime_struct *st, size_t i, bool ext)
 {
     const struct mime_struct_part *p = &st->parts[i];
-    buf_append_byte(out, '(');
+    put_byte(out, '(');
     if (p->first_child == MIME_STRUCT_NONE)
         buf_append_cstr(out, ext ? EMPTY_BODY " NIL NIL NIL NIL)" : EMPTY_BODY ")");
     for (size_t c = p->first_child; c != MIME_STRUCT_NONE; c = st->parts[c].next)
         body_write(out, st, c, ext);
-    buf_append_byte(out, ' ');
+    put_byte(out, ' ');
     mime_imap_string(out, p->subtype);
     if (ext) {
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         params_list(out, p->params, p->nparams, false);
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         ext_common(out, p);
     }
-    buf_append_byte(out, ')');
+    put_byte(out, ')');
 }
 
 static void body_single(struct buf *out, const struct mime_struct *st, size_t i, bool ext)
 {
     const struct mime_struct_part *p = &st->parts[i];
     bool text = slice_eq_cstr_nocase(p->type, "text");
-    buf_append_byte(out, '(');
+    put_byte(out, '(');
     if (p->kind == MIME_MESSAGE) {
         /* media-message, spelt as Dovecot does whatever the header says */
         buf_append_cstr(out, slice_eq_cstr_nocase(p->subtype, "global") ? "\"message\" \"global\""
                                                                         : "\"message\" \"rfc822\"");
     } else {
         mime_imap_string(out, p->type);
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         mime_imap_string(out, p->subtype);
     }
-    buf_append_byte(out, ' ');
+    put_byte(out, ' ');
     params_list(out, p->params, p->has_ctype ? p->nparams : 0, text);
-    buf_append_byte(out, ' ');
+    put_byte(out, ' ');
     mime_imap_nstring(out, p->id);
-    buf_append_byte(out, ' ');
+    put_byte(out, ' ');
     mime_imap_nstring(out, p->description);
-    buf_append_byte(out, ' ');
+    put_byte(out, ' ');
     mime_imap_string(out, p->encoding.len > 0 ? p->encoding : SLICE_LIT("7bit"));
     buf_printf(out, " %zu", p->body_len + p->body_bare_lf);
     if (p->kind == MIME_MESSAGE) {
         size_t c = p->first_child;
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         envelope_write(out, c != MIME_STRUCT_NONE ? st->parts[c].env : NULL);
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         if (c != MIME_STRUCT_NONE)
             body_write(out, st, c, ext);
         else
@@ -294,12 +343,12 @@ static void body_single(struct buf *out, const struct mime_struct *st, size_t i,
         buf_printf(out, " %zu", p->body_lines);
     }
     if (ext) {
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         mime_imap_nstring(out, p->md5);
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         ext_common(out, p);
     }
-    buf_append_byte(out, ')');
+    put_byte(out, ')');
 }
 
 /* Recursion follows the tree, whose depth the parser or the decoder bounded. */

@@ -353,6 +353,10 @@ static void get_part(struct reader *r, size_t i, bool link)
 {
     struct mime_struct *st = r->st;
     struct mime_struct_part *p = &st->parts[i];
+    if (link) {
+        p->first_child = p->next = MIME_STRUCT_NONE;
+        p->nchildren = 0;
+    }
     unsigned char kind = get_byte(r), flags = get_byte(r);
     if (kind > MIME_MESSAGE || (flags & ~(FLAG_CTYPE | FLAG_ENV)) != 0) {
         r->ok = false;
@@ -377,7 +381,6 @@ static void get_part(struct reader *r, size_t i, bool link)
             }
             p->parent = parent;
             p->depth = pp->depth + 1;
-            p->first_child = p->next = MIME_STRUCT_NONE;
             if (pp->first_child == MIME_STRUCT_NONE)
                 pp->first_child = i;
             else
@@ -387,7 +390,7 @@ static void get_part(struct reader *r, size_t i, bool link)
         }
         env_wanted = pp->kind == MIME_MESSAGE;
     } else if (link) {
-        p->parent = p->first_child = p->next = MIME_STRUCT_NONE;
+        p->parent = MIME_STRUCT_NONE;
         p->depth = 0;
     }
     if (((flags & FLAG_ENV) != 0) != env_wanted) {
@@ -432,6 +435,31 @@ static bool get_all(struct reader *r, struct slice blob, bool link)
     return r->ok && r->n == 0;
 }
 
+/* Blobs up to this size are read in one pass into pools sized for the most
+ * the length allows (a few kB); longer ones are counted first. FETCH reads
+ * one blob per message: one allocation and one pass keep it cheap. */
+#define ONE_PASS_MAX 1024
+
+/* One allocation: parts, the linking scratch, then the pools. */
+static void *block_alloc(void *old, size_t nparts, size_t nparams, size_t naddr, size_t nenv)
+{
+    size_t size = nparts * (sizeof(struct mime_struct_part) + sizeof(size_t)) +
+                  nparams * sizeof(struct mime_param) + naddr * sizeof(struct mime_address) +
+                  nenv * sizeof(struct mime_struct_envelope);
+    return xrealloc(old, size); /* all counts are bounded by the blob's length */
+}
+
+static void block_layout(struct mime_struct *st, struct reader *r, bool pools)
+{
+    char *b = (char *)st->parts;
+    r->last_child = (size_t *)(b + st->nparts * sizeof(struct mime_struct_part));
+    if (!pools)
+        return;
+    st->env_pool = (struct mime_struct_envelope *)(r->last_child + st->nparts);
+    st->addr_pool = (struct mime_address *)(st->env_pool + r->nenv);
+    st->param_pool = (struct mime_param *)(st->addr_pool + r->naddr);
+}
+
 bool mime_struct_decode(struct slice blob, struct mime_struct *st_r)
 {
     static const struct buf empty = BUF_INIT;
@@ -447,19 +475,24 @@ bool mime_struct_decode(struct slice blob, struct mime_struct *st_r)
     if (!r.ok || n == 0 || n > r.n / 16) /* a part takes 16 bytes at least */
         return false;
     st_r->nparts = n;
-    st_r->parts = xcalloc(n, sizeof(*st_r->parts));
-    /* pass 1 checks everything, links the tree and counts; pass 2 fills */
-    r.last_child = xcalloc(n, sizeof(*r.last_child));
-    bool ok = get_all(&r, blob, true);
-    free(r.last_child);
-    if (!ok) {
-        mime_struct_free(st_r);
-        return false;
+    bool one_pass = blob.len <= ONE_PASS_MAX;
+    if (one_pass) {
+        /* a parameter takes 3 bytes at least, an address 4, an envelope a part */
+        r.nparams = r.n / 3;
+        r.naddr = r.n / 4;
+        r.nenv = n;
     }
-    st_r->param_pool = xcalloc(r.nparams ? r.nparams : 1, sizeof(*st_r->param_pool));
-    st_r->addr_pool = xcalloc(r.naddr ? r.naddr : 1, sizeof(*st_r->addr_pool));
-    st_r->env_pool = xcalloc(r.nenv ? r.nenv : 1, sizeof(*st_r->env_pool));
-    if (!get_all(&r, blob, false)) { /* cannot be: same bytes */
+    st_r->parts = block_alloc(NULL, n, r.nparams, r.naddr, r.nenv);
+    block_layout(st_r, &r, one_pass);
+    /* pass 1 checks everything, links the tree and counts (and fills, when
+     * the pools are there); pass 2 fills */
+    bool ok = get_all(&r, blob, true);
+    if (ok && !one_pass) {
+        st_r->parts = block_alloc(st_r->parts, n, r.nparams, r.naddr, r.nenv);
+        block_layout(st_r, &r, true);
+        ok = get_all(&r, blob, false); /* cannot fail: the same bytes */
+    }
+    if (!ok) {
         mime_struct_free(st_r);
         return false;
     }
@@ -479,10 +512,7 @@ void mime_struct_from_message(struct mime_struct *st_r, const struct mime_messag
 
 void mime_struct_free(struct mime_struct *st)
 {
-    free(st->parts);
-    free(st->param_pool);
-    free(st->addr_pool);
-    free(st->env_pool);
+    free(st->parts); /* and the pools, in the same block */
     buf_free(&st->own);
     struct buf own = st->own; /* empty again */
     memset(st, 0, sizeof(*st));
