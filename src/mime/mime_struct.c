@@ -451,13 +451,13 @@ static void *block_alloc(void *old, size_t nparts, size_t nparams, size_t naddr,
 
 static void block_layout(struct mime_struct *st, struct reader *r, bool pools)
 {
-    char *b = (char *)st->parts;
-    r->last_child = (size_t *)(b + st->nparts * sizeof(struct mime_struct_part));
+    /* every element type is 8-byte aligned: each array starts aligned */
+    r->last_child = (size_t *)(void *)(st->parts + st->nparts);
     if (!pools)
         return;
-    st->env_pool = (struct mime_struct_envelope *)(r->last_child + st->nparts);
-    st->addr_pool = (struct mime_address *)(st->env_pool + r->nenv);
-    st->param_pool = (struct mime_param *)(st->addr_pool + r->naddr);
+    st->env_pool = (struct mime_struct_envelope *)(void *)(r->last_child + st->nparts);
+    st->addr_pool = (struct mime_address *)(void *)(st->env_pool + r->nenv);
+    st->param_pool = (struct mime_param *)(void *)(st->addr_pool + r->naddr);
 }
 
 bool mime_struct_decode(struct slice blob, struct mime_struct *st_r)
