@@ -39,6 +39,14 @@ static void check_render(const struct mime_struct *st, const char *env, const ch
     buf_free(&out);
 }
 
+/* SAMPLE_A in CRLF form (the caller frees it) and its blob. */
+static char *sample_a_blob(struct buf *blob, size_t *n_r)
+{
+    char *s = sample_crlf(SAMPLE_A, n_r);
+    encode(s, *n_r, blob);
+    return s;
+}
+
 static bool slice_is(struct slice s, const char *want)
 {
     return s.ptr != NULL && slice_eq(s, slice_from_cstr(want));
@@ -48,9 +56,8 @@ static void test_sample_a_fields(void **state)
 {
     (void)state;
     size_t n;
-    char *s = sample_crlf(SAMPLE_A, &n);
     struct buf blob;
-    encode(s, n, &blob);
+    char *s = sample_a_blob(&blob, &n);
     struct mime_struct st;
     assert_true(mime_struct_decode(buf_slice(&blob), &st));
     assert_int_equal(st.nparts, 5);
@@ -132,9 +139,8 @@ static void test_decoder_is_strict(void **state)
 {
     (void)state;
     size_t n;
-    char *s = sample_crlf(SAMPLE_A, &n);
     struct buf blob;
-    encode(s, n, &blob);
+    char *s = sample_a_blob(&blob, &n);
     struct mime_struct st;
     for (size_t len = 0; len < blob.len; len++) {
         char *cut = xmalloc(len ? len : 1); /* exact size: ASan sees any overread */
