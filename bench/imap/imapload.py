@@ -10,7 +10,8 @@ parses only what it must, so its own cost stays small next to the server's).
   imapload.py fetch HOST PORT USER PASS ROUNDS
       UID FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE) on INBOX: one
       warm-up round, then ROUNDS timed; prints the seconds of each.
-      The warm-up round is also printed (fetch_cold): run right after the
+      FETCH_ITEMS in the environment replaces the items (e.g. to add
+      BODYSTRUCTURE). The warm-up round is also printed (fetch_cold): run right after the
       messages were delivered, it is the first, cold ENVELOPE fetch.
   imapload.py search HOST PORT USER PASS ROUNDS
       SEARCH TEXT zanzibar on INBOX, the same way.
@@ -468,7 +469,8 @@ def main():
         asyncio.run(fill(a[1], a[2], a[3], int(a[4]), int(a[5]), int(a[6])))
     elif mode == "fetch":
         asyncio.run(timed(a[1], int(a[2]), a[3], a[4], int(a[5]),
-                          "UID FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)", mode))
+                          "UID FETCH 1:* (%s)" % os.environ.get(
+                              "FETCH_ITEMS", "FLAGS INTERNALDATE RFC822.SIZE ENVELOPE"), mode))
     elif mode == "search":
         asyncio.run(timed(a[1], int(a[2]), a[3], a[4], int(a[5]), "SEARCH TEXT zanzibar", mode))
     elif mode == "searchfrom":

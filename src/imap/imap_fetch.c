@@ -3,8 +3,9 @@
  * ENVELOPE, BODY, BODYSTRUCTURE, BODY[section]<partial>, BODY.PEEK[...],
  * RFC822, RFC822.HEADER, RFC822.TEXT, BINARY[section]<partial>, BINARY.PEEK,
  * BINARY.SIZE (RFC 3516), and the macros ALL, FAST, FULL.
- * ENVELOPE and BODYSTRUCTURE come from the store's MIME cache when it holds
- * them, else from src/mime, and are then written to the cache.
+ * ENVELOPE, BODY and BODYSTRUCTURE are rendered from the parsed structure
+ * the store keeps (src/mime's mime_struct); a message whose cache is missing
+ * or of another version is parsed, and its structure written to the cache.
  * Must never: set \Seen in a mailbox opened with EXAMINE, or send a section
  * outside the message.
  */
@@ -190,9 +191,10 @@ static const char *parse_items(struct fetch *f, const struct imap_arg *a)
 
 /* One message's bytes and structure, read when first needed. */
 struct loaded {
-    bool have_data, parsed;
+    bool have_data, parsed, have_struct;
     struct buf data;
     struct mime_message mime;
+    struct mime_struct st; /* from the cache or from mime */
 };
 
 static int load(struct imap_session *s, const struct imap_msg *m, struct loaded *l, bool parse)
@@ -226,35 +228,28 @@ static void literal_write(struct buf *out, struct slice data)
 }
 
 /*
- * ENVELOPE or BODYSTRUCTURE from the store's cache (c: this message's entry of
- * the listing made for this FETCH, or NULL), else computed and cached.
+ * The parsed structure (for ENVELOPE, BODY, BODYSTRUCTURE) from the store's
+ * cache (c: this message's entry of the listing made for this FETCH, or
+ * NULL) when it decodes, else from the message, then written to the cache.
  */
-static int cached_structure(struct imap_session *s, const struct imap_msg *m,
-                            struct store_message *c, struct loaded *l, bool envelope,
-                            struct buf *out)
+static int structure(struct imap_session *s, const struct imap_msg *m,
+                     const struct store_message *c, struct loaded *l)
 {
-    const char *have = c == NULL ? NULL : envelope ? c->envelope : c->bodystructure;
-    if (have != NULL) {
-        buf_append_cstr(out, have);
+    if (l->have_struct)
+        return 0;
+    if (c != NULL && c->structure != NULL &&
+        mime_struct_decode(slice_make(c->structure, c->structure_len), &l->st)) {
+        l->have_struct = true;
         return 0;
     }
     if (load(s, m, l, true) != 0)
         return -1;
-    struct buf env = BUF_INIT, bs = BUF_INIT, err = BUF_INIT;
-    mime_imap_envelope(&env, &l->mime, l->mime.root);
-    mime_imap_bodystructure(&bs, &l->mime, l->mime.root, true);
-    if (store_message_set_cache(s->srv->store, s->view.owner, s->view.name, m->uid, buf_cstr(&env),
-                                buf_cstr(&bs), &err) != 0)
+    mime_struct_from_message(&l->st, &l->mime);
+    l->have_struct = true;
+    struct buf err = BUF_INIT;
+    if (store_message_set_cache(s->srv->store, s->view.owner, s->view.name, m->uid,
+                                buf_slice(&l->st.own), &err) != 0)
         log_warning("user=<%s>: cannot cache uid %u: %s", s->account, m->uid, buf_cstr(&err));
-    if (c != NULL) { /* for the other item of the same message */
-        free(c->envelope);
-        free(c->bodystructure);
-        c->envelope = xstrdup(buf_cstr(&env));
-        c->bodystructure = xstrdup(buf_cstr(&bs));
-    }
-    buf_append_slice(out, buf_slice(envelope ? &env : &bs));
-    buf_free(&env);
-    buf_free(&bs);
     buf_free(&err);
     return 0;
 }
@@ -474,7 +469,8 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid, const st
     /* The view keeps no MIME cache (memory per session): one listing serves this FETCH. */
     struct store_message *cache = NULL;
     size_t n_cache = 0, ci = 0;
-    if (k > 0 && (fetch_has(&f, F_ENVELOPE) || fetch_has(&f, F_BODYSTRUCTURE))) {
+    if (k > 0 &&
+        (fetch_has(&f, F_ENVELOPE) || fetch_has(&f, F_BODYSTRUCTURE) || fetch_has(&f, F_BODY))) {
         struct buf err = BUF_INIT;
         if (store_message_list(s->srv->store, s->view.owner, s->view.name, s->view.msgs[idx[0]].uid,
                                &cache, &n_cache, &err) != 0)
@@ -527,17 +523,16 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid, const st
                 break;
             case F_ENVELOPE:
                 buf_append_cstr(&out, "ENVELOPE ");
-                failed = cached_structure(s, m, c, &l, true, &out) != 0;
+                failed = structure(s, m, c, &l) != 0;
+                if (!failed)
+                    mime_imap_struct_envelope(&out, &l.st, 0);
                 break;
             case F_BODYSTRUCTURE:
-                buf_append_cstr(&out, "BODYSTRUCTURE ");
-                failed = cached_structure(s, m, c, &l, false, &out) != 0;
-                break;
             case F_BODY:
-                buf_append_cstr(&out, "BODY ");
-                failed = load(s, m, &l, true) != 0;
+                buf_append_cstr(&out, it->kind == F_BODY ? "BODY " : "BODYSTRUCTURE ");
+                failed = structure(s, m, c, &l) != 0;
                 if (!failed)
-                    mime_imap_bodystructure(&out, &l.mime, l.mime.root, false);
+                    mime_imap_struct_bodystructure(&out, &l.st, 0, it->kind == F_BODYSTRUCTURE);
                 break;
             case F_BINARY:
             case F_BINARY_SIZE: {
@@ -556,6 +551,8 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid, const st
             net_conn_write(s->conn, out.data, out.len);
         if (l.parsed)
             mime_message_free(&l.mime);
+        if (l.have_struct)
+            mime_struct_free(&l.st);
         buf_free(&l.data);
     }
     if (unknown_cte)

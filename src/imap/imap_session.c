@@ -101,8 +101,7 @@ static void changes_copy(struct store_changes *dst, const struct store_changes *
     for (size_t i = 0; i < src->n; i++) {
         dst->msgs[i] = src->msgs[i];
         dst->msgs[i].keywords = xstrdup(src->msgs[i].keywords);
-        dst->msgs[i].envelope = dst->msgs[i].bodystructure =
-            NULL; /* never in a listing of changes */
+        dst->msgs[i].structure = NULL; /* never in a listing of changes */
     }
     dst->expunged = xcalloc(src->n_expunged ? src->n_expunged : 1, sizeof(*dst->expunged));
     if (src->n_expunged > 0)

@@ -212,6 +212,80 @@ struct mime_address_list {
 void mime_address_parse(struct slice raw, struct mime_address_list *list_r);
 void mime_address_list_free(struct mime_address_list *list);
 
+/* ---- the parsed structure, serialized (mime_struct.c) ---- */
+
+/*
+ * What a parse yields that FETCH, JMAP Email/get, NNTP OVER and webmail need
+ * without the message: the tree of parts with offsets, sizes and line
+ * counts, each part's Content-* fields and the envelope fields of the
+ * message and of every message/rfc822 part. Values are kept as the message
+ * says them (protocol-neutral): header values unfolded (Content-*) or raw
+ * (envelope fields: folding kept, leading white space gone), addresses parsed
+ * but not decoded, parameters as MIME_PARAMS_JOIN gives them (RFC 2231
+ * values still charset'lang'%XX, names "name*"). Each protocol renders
+ * (IMAP: mime_imap_struct_*) or decodes (mime_decode_words) them itself.
+ * A NIL value has ptr NULL; an empty one a non-NULL ptr and len 0.
+ */
+enum mime_struct_addr {
+    MIME_ADDR_FROM,
+    MIME_ADDR_SENDER,
+    MIME_ADDR_REPLY_TO,
+    MIME_ADDR_TO,
+    MIME_ADDR_CC,
+    MIME_ADDR_BCC,
+    MIME_ADDR_COUNT,
+};
+struct mime_struct_envelope {
+    /* the last field of each name (RFC 5322 allows one; Dovecot takes the last) */
+    struct slice date, subject, in_reply_to, message_id;
+    /* every field of each name, their addresses in order (at most
+     * MIME_MAX_ADDRESSES a name); group markers as in struct mime_address */
+    struct mime_address *addr[MIME_ADDR_COUNT];
+    size_t naddr[MIME_ADDR_COUNT];
+};
+#define MIME_STRUCT_NONE ((size_t)-1)
+struct mime_struct_part {
+    enum mime_kind kind;
+    bool has_ctype;
+    unsigned depth;                   /* root = 0 */
+    size_t parent, first_child, next; /* indexes; MIME_STRUCT_NONE when none */
+    size_t nchildren;
+    /* as in struct mime_part */
+    size_t hdr_start, hdr_len, body_start, body_len, hdr_bare_lf, body_bare_lf, body_lines;
+    struct slice type, subtype; /* as in struct mime_part */
+    struct mime_param *params;  /* of the first Content-Type (when has_ctype) */
+    size_t nparams;
+    struct slice disposition;       /* Content-Disposition's value (last field); NIL: none */
+    struct mime_param *disp_params; /* its parameters */
+    size_t ndisp_params;
+    /* the first field of each, unfolded; NIL when absent */
+    struct slice id, description, encoding, md5, language, location;
+    struct mime_struct_envelope *env; /* the root and message/rfc822 children; else NULL */
+};
+struct mime_struct {
+    struct mime_struct_part *parts; /* preorder; parts[0] is the root */
+    size_t nparts;
+    /* private: the arrays the parts point to (in the block parts heads) */
+    struct mime_param *param_pool;
+    struct mime_address *addr_pool;
+    struct mime_struct_envelope *env_pool;
+    struct buf own; /* the blob, when mime_struct_from_message made it */
+};
+/* Deepest part a blob may hold (the bound of the mime_max_depth option). */
+#define MIME_STRUCT_MAX_DEPTH 256
+/* Appends the serialized structure of msg: a version tag, then the parts
+ * (format in mime_struct.c). */
+void mime_struct_encode(struct buf *out, const struct mime_message *msg);
+/* Reads a blob that mime_struct_encode wrote; st_r's slices point into blob,
+ * which the caller keeps alive. Strict: false (st_r left empty) for another
+ * version (older stores kept IMAP text here: re-parse the message), a blob
+ * cut short, trailing bytes, or anything out of place; never reads outside
+ * blob, and recursion over a decoded tree is bounded by MIME_STRUCT_MAX_DEPTH. */
+bool mime_struct_decode(struct slice blob, struct mime_struct *st_r);
+/* The structure of a parsed message (its own copy: msg may go after). */
+void mime_struct_from_message(struct mime_struct *st_r, const struct mime_message *msg);
+void mime_struct_free(struct mime_struct *st);
+
 /* ---- IMAP wire forms (mime_imap.c) ---- */
 
 /* Appends s as an IMAP string: quoted (with \\ escapes) when it is at most
@@ -226,22 +300,25 @@ void mime_imap_string(struct buf *out, struct slice s);
 void mime_imap_string_human(struct buf *out, struct slice s);
 /* Like mime_imap_string, but NIL when s.ptr is NULL. */
 void mime_imap_nstring(struct buf *out, struct slice s);
-/* ENVELOPE of the message whose header is part p (the root, or the child of
- * a message/rfc822 part), with the parentheses. */
+/* ENVELOPE of part `part` of st (the root, or the child of a message/rfc822
+ * part: one with env), with the parentheses. */
+void mime_imap_struct_envelope(struct buf *out, const struct mime_struct *st, size_t part);
+/* BODY (extended false) or BODYSTRUCTURE (extended true) of part `part` of st
+ * (usually 0, the root), with the parentheses. */
+void mime_imap_struct_bodystructure(struct buf *out, const struct mime_struct *st, size_t part,
+                                    bool extended);
+/* The same from a parsed message (through mime_struct_from_message). */
 void mime_imap_envelope(struct buf *out, const struct mime_message *msg, const struct mime_part *p);
-/* BODY (extended false) or BODYSTRUCTURE (extended true) of part p (usually
- * msg->root), with the parentheses. */
 void mime_imap_bodystructure(struct buf *out, const struct mime_message *msg,
                              const struct mime_part *p, bool extended);
 
 /* ---- what the store keeps per message (mime_cache.c) ---- */
 
-/* Parsed once at delivery or APPEND, so that FETCH ENVELOPE/BODYSTRUCTURE
+/* Parsed once at delivery or APPEND, so that FETCH ENVELOPE/BODY/BODYSTRUCTURE
  * and the header searches never parse the message again. */
 struct mime_cache {
-    struct buf envelope;      /* mime_imap_envelope of the root */
-    struct buf bodystructure; /* mime_imap_bodystructure, extended */
-    struct buf record;        /* the search record (mime_cache_record) */
+    struct buf structure; /* mime_struct_encode of the message */
+    struct buf record;    /* the search record (mime_cache_record) */
 };
 /* Fills c (initialised here) from the message data; limits NULL: defaults. */
 void mime_cache_build(struct slice data, const struct mime_limits *limits, struct mime_cache *c);

@@ -1,8 +1,9 @@
 /*
  * mime_cache.c - what a message's MIME structure yields once, at delivery or
- * APPEND, for the store to keep beside the message: the IMAP ENVELOPE and
- * BODYSTRUCTURE texts and the search record (the searchable header fields,
- * unfolded and RFC 2047-decoded, see mime.h).
+ * APPEND, for the store to keep beside the message: the serialized parse
+ * (mime_struct.c, from which each protocol renders its own forms) and the
+ * search record (the searchable header fields, unfolded and RFC 2047-decoded,
+ * see mime.h).
  *
  * The record is length-prefixed binary: a version byte, then entries of
  * name length (1 byte), lower-case name, value length (4 bytes, little
@@ -140,18 +141,15 @@ void mime_cache_build(struct slice data, const struct mime_limits *limits, struc
 {
     struct mime_message msg;
     mime_parse(&msg, data, limits);
-    buf_init(&c->envelope);
-    buf_init(&c->bodystructure);
+    buf_init(&c->structure);
     buf_init(&c->record);
-    mime_imap_envelope(&c->envelope, &msg, msg.root);
-    mime_imap_bodystructure(&c->bodystructure, &msg, msg.root, true);
+    mime_struct_encode(&c->structure, &msg);
     mime_cache_record(&c->record, &msg, msg.root);
     mime_message_free(&msg);
 }
 
 void mime_cache_free(struct mime_cache *c)
 {
-    buf_free(&c->envelope);
-    buf_free(&c->bodystructure);
+    buf_free(&c->structure);
     buf_free(&c->record);
 }

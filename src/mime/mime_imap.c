@@ -19,40 +19,78 @@
 #define EMPTY_ENVELOPE "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
 #define EMPTY_BODY "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0"
 
+/* FETCH renders these for every message: bytes go straight into out after
+ * one buf_reserve per string, not one buf_append per byte. */
+static inline void put_byte(struct buf *out, char c)
+{
+    if (out->len + 1 < out->cap) {
+        out->data[out->len++] = c;
+        out->data[out->len] = '\0';
+    } else {
+        buf_append_byte(out, c);
+    }
+}
+#define put_lit(out, s) buf_append((out), (s), sizeof(s) - 1)
+
+/* "{n}\r\n" */
+static char *literal_head(struct buf *out, size_t n, size_t room)
+{
+    buf_printf(out, "{%zu}\r\n", n);
+    buf_reserve(out, room);
+    return out->data + out->len;
+}
+
+static void put_end(struct buf *out, char *w)
+{
+    out->len = (size_t)(w - out->data);
+    out->data[out->len] = '\0';
+}
+
+/* Bytes that go into a quoted string as they are: printable ASCII but '"'
+ * and '\\' (space included; mime_imap_string_human treats space apart). */
+static bool plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 void mime_imap_string(struct buf *out, struct slice s)
 {
     bool quoted = s.len <= QUOTED_MAX;
-    size_t nuls = 0;
+    size_t nuls = 0, escapes = 0;
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
+        if (plain_byte(c))
+            continue;
         if (c == 0)
             nuls++;
         if ((c < 0x20 && c != '\t') || c >= 0x7f)
             quoted = false;
+        escapes += c == '"' || c == '\\';
     }
     if (quoted) {
-        buf_append_byte(out, '"');
-        size_t run = 0;
-        for (size_t i = 0; i < s.len; i++) {
-            if (s.ptr[i] == '"' || s.ptr[i] == '\\') {
-                buf_append(out, s.ptr + run, i - run);
-                buf_append_byte(out, '\\');
-                run = i;
+        buf_reserve(out, s.len + escapes + 2);
+        char *w = out->data + out->len;
+        *w++ = '"';
+        if (escapes == 0) {
+            memcpy(w, s.ptr, s.len);
+            w += s.len;
+        } else {
+            for (size_t i = 0; i < s.len; i++) {
+                if (s.ptr[i] == '"' || s.ptr[i] == '\\')
+                    *w++ = '\\';
+                *w++ = s.ptr[i];
             }
         }
-        buf_append(out, s.ptr + run, s.len - run);
-        buf_append_byte(out, '"');
+        *w++ = '"';
+        put_end(out, w);
         return;
     }
     /* A literal may not hold NUL (RFC 3501 CHAR8): those bytes are dropped. */
-    buf_printf(out, "{%zu}\r\n", s.len - nuls);
-    if (nuls == 0) {
-        buf_append_slice(out, s);
-        return;
-    }
+    char *w = literal_head(out, s.len - nuls, s.len - nuls);
     for (size_t i = 0; i < s.len; i++)
         if (s.ptr[i] != '\0')
-            buf_append_byte(out, s.ptr[i]);
+            *w++ = s.ptr[i];
+    put_end(out, w);
 }
 
 void mime_imap_string_human(struct buf *out, struct slice s)
@@ -63,6 +101,11 @@ void mime_imap_string_human(struct buf *out, struct slice s)
      * text can go as it is in a quoted string */
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
+        if (c != ' ' && plain_byte(c)) {
+            lwsp = false;
+            outlen++;
+            continue;
+        }
         if (mime_is_lwsp((char)c)) {
             if (c != ' ' || lwsp)
                 plain = false;
@@ -81,291 +124,218 @@ void mime_imap_string_human(struct buf *out, struct slice s)
         outlen--; /* trailing space */
     }
     if (plain) {
-        buf_append_byte(out, '"');
-        buf_append_slice(out, s);
-        buf_append_byte(out, '"');
+        buf_reserve(out, n + 2);
+        char *w = out->data + out->len;
+        *w++ = '"';
+        memcpy(w, s.ptr, n);
+        w += n;
+        *w++ = '"';
+        put_end(out, w);
         return;
     }
     if (outlen == 0) {
-        buf_append_cstr(out, "\"\"");
+        put_lit(out, "\"\"");
         return;
     }
-    buf_printf(out, "{%zu}\r\n", outlen);
-    size_t start = out->len;
+    char *w = literal_head(out, outlen, outlen), *end = w + outlen;
     lwsp = true;
-    for (i = 0; i < n && out->len - start < outlen; i++) {
+    for (i = 0; i < n && w < end; i++) {
         char c = s.ptr[i];
         if (mime_is_lwsp(c)) {
             if (!lwsp)
-                buf_append_byte(out, ' ');
+                *w++ = ' ';
             lwsp = true;
             continue;
         }
-        buf_append_byte(out, c == '\0' ? (char)0x80 : c);
+        *w++ = c == '\0' ? (char)0x80 : c;
         lwsp = false;
     }
+    put_end(out, w);
 }
 
 void mime_imap_nstring(struct buf *out, struct slice s)
 {
     if (s.ptr == NULL)
-        buf_append_cstr(out, "NIL");
+        put_lit(out, "NIL");
     else
         mime_imap_string(out, s);
 }
 
-/* The unfolded value of the first field name of p as an nstring. */
-static void field_nstring(struct buf *out, const struct mime_message *msg,
-                          const struct mime_part *p, const char *name, struct buf *tmp)
+/* An ENVELOPE text field: the value with white space made readable. */
+static void human_nstring(struct buf *out, struct slice s)
 {
-    const struct mime_field *f = mime_part_field(msg, p, name);
-    if (f == NULL) {
-        buf_append_cstr(out, "NIL");
+    if (s.ptr == NULL)
+        put_lit(out, "NIL");
+    else
+        mime_imap_string_human(out, s);
+}
+
+/* An address list; false (nothing appended) when there is no address. */
+static bool address_list(struct buf *out, const struct mime_address *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct mime_address *a = &v[i];
+        if (i == 0)
+            put_byte(out, '(');
+        put_byte(out, '(');
+        human_nstring(out, a->name);
+        put_byte(out, ' ');
+        mime_imap_nstring(out, a->adl);
+        put_byte(out, ' ');
+        mime_imap_nstring(out, a->mailbox);
+        put_byte(out, ' ');
+        mime_imap_nstring(out, a->host);
+        put_byte(out, ')');
+    }
+    if (n > 0)
+        put_byte(out, ')');
+    return n > 0;
+}
+
+static void envelope_write(struct buf *out, const struct mime_struct_envelope *e)
+{
+    if (e == NULL) {
+        buf_append_cstr(out, EMPTY_ENVELOPE);
         return;
     }
-    buf_reset(tmp);
-    mime_unfold(mime_field_value(msg, f), tmp);
-    mime_imap_string(out, buf_slice(tmp));
-}
-
-/* An ENVELOPE text field (its last occurrence): the value with white space
- * made readable. */
-static void field_human(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                        const char *name)
-{
-    const struct mime_field *f = mime_part_field_last(msg, p, name);
-    if (f == NULL) {
-        buf_append_cstr(out, "NIL");
-        return;
-    }
-    struct slice v = mime_field_value(msg, f);
-    while (v.len > 0 && (v.ptr[0] == ' ' || v.ptr[0] == '\t')) {
-        v.ptr++;
-        v.len--;
-    }
-    mime_imap_string_human(out, v);
-}
-
-/* Appends the addresses of every field called name (a message may repeat
- * To: or Cc:, and Dovecot shows them all as one list); false (nothing
- * appended) when there is no address. */
-static bool address_list(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                         const char *name)
-{
-    size_t n = strlen(name), total = 0;
-    for (size_t k = 0; k < p->field_count; k++) {
-        const struct mime_field *f = &msg->fields[p->field_first + k];
-        if (f->name_len != n || !slice_eq_cstr_nocase(mime_field_name(msg, f), name))
+    put_byte(out, '(');
+    human_nstring(out, e->date);
+    put_byte(out, ' ');
+    human_nstring(out, e->subject);
+    /* from, then sender and reply-to defaulting to from (RFC 3501 7.4.2) */
+    static const enum mime_struct_addr order[] = {MIME_ADDR_FROM,     MIME_ADDR_SENDER,
+                                                  MIME_ADDR_REPLY_TO, MIME_ADDR_TO,
+                                                  MIME_ADDR_CC,       MIME_ADDR_BCC};
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        enum mime_struct_addr a = order[k];
+        put_byte(out, ' ');
+        if (address_list(out, e->addr[a], e->naddr[a]))
             continue;
-        struct mime_address_list list;
-        mime_address_parse(mime_field_value(msg, f), &list);
-        for (size_t i = 0; i < list.n && total < MIME_MAX_ADDRESSES; i++, total++) {
-            const struct mime_address *a = &list.v[i];
-            buf_append_cstr(out, total == 0 ? "((" : "(");
-            if (a->name.ptr == NULL)
-                buf_append_cstr(out, "NIL");
-            else
-                mime_imap_string_human(out, a->name);
-            buf_append_byte(out, ' ');
-            mime_imap_nstring(out, a->adl);
-            buf_append_byte(out, ' ');
-            mime_imap_nstring(out, a->mailbox);
-            buf_append_byte(out, ' ');
-            mime_imap_nstring(out, a->host);
-            buf_append_byte(out, ')');
-        }
-        mime_address_list_free(&list);
+        if ((a != MIME_ADDR_SENDER && a != MIME_ADDR_REPLY_TO) ||
+            !address_list(out, e->addr[MIME_ADDR_FROM], e->naddr[MIME_ADDR_FROM]))
+            put_lit(out, "NIL");
     }
-    if (total > 0)
-        buf_append_byte(out, ')');
-    return total > 0;
+    put_byte(out, ' ');
+    human_nstring(out, e->in_reply_to);
+    put_byte(out, ' ');
+    human_nstring(out, e->message_id);
+    put_byte(out, ')');
 }
 
-void mime_imap_envelope(struct buf *out, const struct mime_message *msg, const struct mime_part *p)
+void mime_imap_struct_envelope(struct buf *out, const struct mime_struct *st, size_t part)
 {
-    struct buf tmp = BUF_INIT;
-    buf_init(&tmp);
-    buf_append_byte(out, '(');
-    field_human(out, msg, p, "Date");
-    buf_append_byte(out, ' ');
-    field_human(out, msg, p, "Subject");
-    /* from, then sender and reply-to defaulting to from */
-    buf_append_byte(out, ' ');
-    size_t from_at = out->len;
-    bool has_from = address_list(out, msg, p, "From");
-    size_t from_len = out->len - from_at;
-    if (!has_from)
-        buf_append_cstr(out, "NIL");
-    static const char *const dflt[] = {"Sender", "Reply-To"};
-    for (size_t k = 0; k < 2; k++) {
-        buf_append_byte(out, ' ');
-        if (address_list(out, msg, p, dflt[k]))
-            continue;
-        if (has_from) {
-            /* copy the from list: out may move, so go through tmp */
-            buf_reset(&tmp);
-            buf_append(&tmp, out->data + from_at, from_len);
-            buf_append_slice(out, buf_slice(&tmp));
-        } else {
-            buf_append_cstr(out, "NIL");
-        }
-    }
-    static const char *const lists[] = {"To", "Cc", "Bcc"};
-    for (size_t k = 0; k < 3; k++) {
-        buf_append_byte(out, ' ');
-        if (!address_list(out, msg, p, lists[k]))
-            buf_append_cstr(out, "NIL");
-    }
-    buf_append_byte(out, ' ');
-    field_human(out, msg, p, "In-Reply-To");
-    buf_append_byte(out, ' ');
-    field_human(out, msg, p, "Message-ID");
-    buf_append_byte(out, ')');
-    buf_free(&tmp);
+    envelope_write(out, part < st->nparts ? st->parts[part].env : NULL);
 }
 
 /* body-fld-param; text parts always show a charset (us-ascii by default,
  * RFC 2045 section 5.2), appended last as Dovecot does. */
-static void params_list(struct buf *out, const struct mime_params *params, bool text)
+static void params_list(struct buf *out, const struct mime_param *v, size_t n, bool text)
 {
-    bool charset = !text || mime_params_get(params, "charset").ptr != NULL;
-    if (params->n == 0 && charset) {
-        buf_append_cstr(out, "NIL");
+    bool charset = !text;
+    for (size_t i = 0; i < n && !charset; i++)
+        charset = slice_eq_cstr_nocase(v[i].name, "charset");
+    if (n == 0 && charset) {
+        put_lit(out, "NIL");
         return;
     }
-    buf_append_byte(out, '(');
-    for (size_t i = 0; i < params->n; i++) {
+    put_byte(out, '(');
+    for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            buf_append_byte(out, ' ');
-        mime_imap_string(out, params->v[i].name);
-        buf_append_byte(out, ' ');
-        mime_imap_string(out, params->v[i].value);
+            put_byte(out, ' ');
+        mime_imap_string(out, v[i].name);
+        put_byte(out, ' ');
+        mime_imap_string(out, v[i].value);
     }
     if (!charset)
-        buf_append_cstr(out,
-                        params->n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
-    buf_append_byte(out, ')');
+        buf_append_cstr(out, n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
+    put_byte(out, ')');
 }
 
 /* body-fld-dsp SP body-fld-lang SP body-fld-loc */
-static void ext_common(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                       struct buf *tmp)
+static void ext_common(struct buf *out, const struct mime_struct_part *p)
 {
-    const struct mime_field *f = mime_part_field_last(msg, p, "Content-Disposition");
-    struct mime_params params;
-    struct slice v;
-    if (f != NULL) {
-        mime_params_parse(mime_field_value(msg, f), MIME_PARAMS_JOIN, &v, &params);
-        if (v.len > 0) {
-            buf_append_byte(out, '(');
-            mime_imap_string(out, v);
-            buf_append_byte(out, ' ');
-            params_list(out, &params, false);
-            buf_append_byte(out, ')');
-        } else {
-            buf_append_cstr(out, "NIL");
-        }
-        mime_params_free(&params);
+    if (p->disposition.ptr != NULL) {
+        put_byte(out, '(');
+        mime_imap_string(out, p->disposition);
+        put_byte(out, ' ');
+        params_list(out, p->disp_params, p->ndisp_params, false);
+        put_byte(out, ')');
     } else {
-        buf_append_cstr(out, "NIL");
+        put_lit(out, "NIL");
     }
 
-    buf_append_byte(out, ' ');
-    f = mime_part_field(msg, p, "Content-Language");
+    put_byte(out, ' ');
     size_t nlang = 0;
-    if (f != NULL) {
-        buf_reset(tmp);
-        mime_unfold(mime_field_value(msg, f), tmp);
-        struct slice s = buf_slice(tmp);
-        size_t i = 0;
-        while (i < s.len && nlang < MIME_MAX_PARAMS) {
-            while (i < s.len && (s.ptr[i] == ',' || s.ptr[i] == ' ' || s.ptr[i] == '\t'))
-                i++;
-            size_t j = i;
-            while (j < s.len && s.ptr[j] != ',' && s.ptr[j] != ' ' && s.ptr[j] != '\t')
-                j++;
-            if (j > i) {
-                buf_append_cstr(out, nlang++ == 0 ? "(" : " ");
-                mime_imap_string(out, slice_make(s.ptr + i, j - i));
-            }
-            i = j;
+    struct slice s = p->language;
+    size_t i = 0;
+    while (i < s.len && nlang < MIME_MAX_PARAMS) {
+        while (i < s.len && (s.ptr[i] == ',' || s.ptr[i] == ' ' || s.ptr[i] == '\t'))
+            i++;
+        size_t j = i;
+        while (j < s.len && s.ptr[j] != ',' && s.ptr[j] != ' ' && s.ptr[j] != '\t')
+            j++;
+        if (j > i) {
+            buf_append_cstr(out, nlang++ == 0 ? "(" : " ");
+            mime_imap_string(out, slice_make(s.ptr + i, j - i));
         }
+        i = j;
     }
     buf_append_cstr(out, nlang > 0 ? ")" : "NIL");
-    buf_append_byte(out, ' ');
-    field_nstring(out, msg, p, "Content-Location", tmp);
+    put_byte(out, ' ');
+    mime_imap_nstring(out, p->location);
 }
 
-static void body_write(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                       bool ext, struct buf *tmp);
+static void body_write(struct buf *out, const struct mime_struct *st, size_t i, bool ext);
 
-static void body_multipart(struct buf *out, const struct mime_message *msg,
-                           const struct mime_part *p, bool ext, struct buf *tmp)
+static void body_multipart(struct buf *out, const struct mime_struct *st, size_t i, bool ext)
 {
-    buf_append_byte(out, '(');
-    if (p->children == NULL)
+    const struct mime_struct_part *p = &st->parts[i];
+    put_byte(out, '(');
+    if (p->first_child == MIME_STRUCT_NONE)
         buf_append_cstr(out, ext ? EMPTY_BODY " NIL NIL NIL NIL)" : EMPTY_BODY ")");
-    for (const struct mime_part *c = p->children; c != NULL; c = c->next)
-        body_write(out, msg, c, ext, tmp);
-    buf_append_byte(out, ' ');
+    for (size_t c = p->first_child; c != MIME_STRUCT_NONE; c = st->parts[c].next)
+        body_write(out, st, c, ext);
+    put_byte(out, ' ');
     mime_imap_string(out, p->subtype);
     if (ext) {
-        struct mime_params params;
-        struct slice v;
-        buf_append_byte(out, ' ');
-        mime_params_parse(mime_field_value(msg, mime_part_field(msg, p, "Content-Type")),
-                          MIME_PARAMS_JOIN, &v, &params);
-        params_list(out, &params, false);
-        mime_params_free(&params);
-        buf_append_byte(out, ' ');
-        ext_common(out, msg, p, tmp);
+        put_byte(out, ' ');
+        params_list(out, p->params, p->nparams, false);
+        put_byte(out, ' ');
+        ext_common(out, p);
     }
-    buf_append_byte(out, ')');
+    put_byte(out, ')');
 }
 
-static void body_single(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                        bool ext, struct buf *tmp)
+static void body_single(struct buf *out, const struct mime_struct *st, size_t i, bool ext)
 {
+    const struct mime_struct_part *p = &st->parts[i];
     bool text = slice_eq_cstr_nocase(p->type, "text");
-    buf_append_byte(out, '(');
+    put_byte(out, '(');
     if (p->kind == MIME_MESSAGE) {
         /* media-message, spelt as Dovecot does whatever the header says */
         buf_append_cstr(out, slice_eq_cstr_nocase(p->subtype, "global") ? "\"message\" \"global\""
                                                                         : "\"message\" \"rfc822\"");
     } else {
         mime_imap_string(out, p->type);
-        buf_append_byte(out, ' ');
+        put_byte(out, ' ');
         mime_imap_string(out, p->subtype);
     }
-    buf_append_byte(out, ' ');
-    struct mime_params params = {0};
-    struct slice v;
-    if (p->has_ctype)
-        mime_params_parse(mime_field_value(msg, mime_part_field(msg, p, "Content-Type")),
-                          MIME_PARAMS_JOIN, &v, &params);
-    params_list(out, &params, text);
-    if (p->has_ctype)
-        mime_params_free(&params);
-    buf_append_byte(out, ' ');
-    field_nstring(out, msg, p, "Content-ID", tmp);
-    buf_append_byte(out, ' ');
-    field_nstring(out, msg, p, "Content-Description", tmp);
-    buf_append_byte(out, ' ');
-    const struct mime_field *cte = mime_part_field(msg, p, "Content-Transfer-Encoding");
-    buf_reset(tmp);
-    if (cte != NULL)
-        mime_unfold(mime_field_value(msg, cte), tmp);
-    mime_imap_string(out, tmp->len > 0 ? buf_slice(tmp) : SLICE_LIT("7bit"));
-    buf_printf(out, " %zu", mime_part_body_size_crlf(p));
+    put_byte(out, ' ');
+    params_list(out, p->params, p->has_ctype ? p->nparams : 0, text);
+    put_byte(out, ' ');
+    mime_imap_nstring(out, p->id);
+    put_byte(out, ' ');
+    mime_imap_nstring(out, p->description);
+    put_byte(out, ' ');
+    mime_imap_string(out, p->encoding.len > 0 ? p->encoding : SLICE_LIT("7bit"));
+    buf_printf(out, " %zu", p->body_len + p->body_bare_lf);
     if (p->kind == MIME_MESSAGE) {
-        buf_append_byte(out, ' ');
-        if (p->children != NULL)
-            mime_imap_envelope(out, msg, p->children);
-        else
-            buf_append_cstr(out, EMPTY_ENVELOPE);
-        buf_append_byte(out, ' ');
-        if (p->children != NULL)
-            body_write(out, msg, p->children, ext, tmp);
+        size_t c = p->first_child;
+        put_byte(out, ' ');
+        envelope_write(out, c != MIME_STRUCT_NONE ? st->parts[c].env : NULL);
+        put_byte(out, ' ');
+        if (c != MIME_STRUCT_NONE)
+            body_write(out, st, c, ext);
         else
             buf_append_cstr(out, ext ? EMPTY_BODY " NIL NIL NIL NIL)" : EMPTY_BODY ")");
         buf_printf(out, " %zu", p->body_lines);
@@ -373,29 +343,62 @@ static void body_single(struct buf *out, const struct mime_message *msg, const s
         buf_printf(out, " %zu", p->body_lines);
     }
     if (ext) {
-        buf_append_byte(out, ' ');
-        field_nstring(out, msg, p, "Content-MD5", tmp);
-        buf_append_byte(out, ' ');
-        ext_common(out, msg, p, tmp);
+        put_byte(out, ' ');
+        mime_imap_nstring(out, p->md5);
+        put_byte(out, ' ');
+        ext_common(out, p);
     }
-    buf_append_byte(out, ')');
+    put_byte(out, ')');
 }
 
-/* Recursion follows the tree, whose depth the parser bounded. */
-static void body_write(struct buf *out, const struct mime_message *msg, const struct mime_part *p,
-                       bool ext, struct buf *tmp)
+/* Recursion follows the tree, whose depth the parser or the decoder bounded. */
+static void body_write(struct buf *out, const struct mime_struct *st, size_t i, bool ext)
 {
-    if (p->kind == MIME_MULTIPART)
-        body_multipart(out, msg, p, ext, tmp);
+    if (st->parts[i].kind == MIME_MULTIPART)
+        body_multipart(out, st, i, ext);
     else
-        body_single(out, msg, p, ext, tmp);
+        body_single(out, st, i, ext);
+}
+
+void mime_imap_struct_bodystructure(struct buf *out, const struct mime_struct *st, size_t part,
+                                    bool extended)
+{
+    if (part >= st->nparts)
+        buf_append_cstr(out, extended ? EMPTY_BODY " NIL NIL NIL NIL)" : EMPTY_BODY ")");
+    else
+        body_write(out, st, part, extended);
+}
+
+/* Index of p in st (both of msg, preorder). */
+static size_t part_index(const struct mime_message *msg, const struct mime_part *p)
+{
+    size_t i = 0;
+    for (const struct mime_part *q = msg->root; q != NULL && q != p; i++) {
+        if (q->children != NULL) {
+            q = q->children;
+            continue;
+        }
+        while (q != NULL && q->next == NULL)
+            q = q->parent;
+        if (q != NULL)
+            q = q->next;
+    }
+    return i;
+}
+
+void mime_imap_envelope(struct buf *out, const struct mime_message *msg, const struct mime_part *p)
+{
+    struct mime_struct st;
+    mime_struct_from_message(&st, msg);
+    mime_imap_struct_envelope(out, &st, part_index(msg, p));
+    mime_struct_free(&st);
 }
 
 void mime_imap_bodystructure(struct buf *out, const struct mime_message *msg,
                              const struct mime_part *p, bool extended)
 {
-    struct buf tmp = BUF_INIT;
-    buf_init(&tmp);
-    body_write(out, msg, p, extended, &tmp);
-    buf_free(&tmp);
+    struct mime_struct st;
+    mime_struct_from_message(&st, msg);
+    mime_imap_struct_bodystructure(out, &st, part_index(msg, p), extended);
+    mime_struct_free(&st);
 }

@@ -184,8 +184,7 @@ void store_message_list_free(struct store_message *list, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(list[i].keywords);
-        free(list[i].envelope);
-        free(list[i].bodystructure);
+        free(list[i].structure);
     }
     free(list);
 }
@@ -388,18 +387,18 @@ int store_message_flags(struct store *s, const char *owner, const char *mailbox,
 }
 
 int store_message_set_cache_id(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
-                               const char *envelope, const char *bodystructure, struct buf *err)
+                               struct slice structure, struct buf *err)
 {
-    return s->drv->message_set_cache(s, owner, mailbox_id, uid, envelope, bodystructure, err);
+    return s->drv->message_set_cache(s, owner, mailbox_id, uid, structure, err);
 }
 
 int store_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
-                            const char *envelope, const char *bodystructure, struct buf *err)
+                            struct slice structure, struct buf *err)
 {
     int64_t mailbox_id;
     if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
         return -1;
-    return store_message_set_cache_id(s, owner, mailbox_id, uid, envelope, bodystructure, err);
+    return store_message_set_cache_id(s, owner, mailbox_id, uid, structure, err);
 }
 
 int store_message_records_id(struct store *s, const char *owner, int64_t mailbox_id,

@@ -172,8 +172,11 @@ struct store_message {
     int64_t internaldate; /* unix seconds */
     uint64_t size;        /* bytes as stored (CRLF line ends) */
     char blob[65];        /* hex SHA-256 */
-    char *envelope;       /* from the MIME layer, at delivery (NULL: an older message) */
-    char *bodystructure;  /* idem */
+    /* the MIME layer's parsed structure (mime_struct_encode), written at
+     * delivery; NULL: none. Bytes of another version (older stores kept IMAP
+     * text) are refused by mime_struct_decode: parse and set_cache again. */
+    unsigned char *structure;
+    size_t structure_len;
 };
 
 /* Messages with uid >= uid_min in UID order. */
@@ -222,11 +225,12 @@ int store_message_flags_id(struct store *s, const char *owner, int64_t mailbox_i
                            const uint32_t *uids, size_t n, enum store_flags_op op, unsigned flags,
                            const char *keywords, uint64_t unchangedsince,
                            struct store_flags_result *results, struct buf *err);
-/* Fills the MIME cache columns (no MODSEQ change: not a change a client sees). */
+/* Replaces the MIME cache (struct store_message.structure) of a message (no
+ * MODSEQ change: not a change a client sees). */
 int store_message_set_cache(struct store *s, const char *owner, const char *mailbox, uint32_t uid,
-                            const char *envelope, const char *bodystructure, struct buf *err);
+                            struct slice structure, struct buf *err);
 int store_message_set_cache_id(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
-                               const char *envelope, const char *bodystructure, struct buf *err);
+                               struct slice structure, struct buf *err);
 /*
  * Search records (src/mime's mime_cache_record: the searchable header fields,
  * decoded), written at delivery and APPEND. One statement reads those of the
@@ -291,7 +295,7 @@ struct store_changes {
     uint32_t uidvalidity;
     uint32_t uidnext;
     uint64_t highestmodseq;     /* the mailbox's, in the same snapshot */
-    struct store_message *msgs; /* UID order; blob "", envelope and bodystructure NULL */
+    struct store_message *msgs; /* UID order; blob "", structure NULL */
     size_t n;
     uint32_t *expunged; /* ascending */
     size_t n_expunged;

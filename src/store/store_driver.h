@@ -62,7 +62,7 @@ struct store_driver {
                          const char *keywords, uint64_t unchangedsince,
                          struct store_flags_result *results, struct buf *err);
     int (*message_set_cache)(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
-                             const char *envelope, const char *bodystructure, struct buf *err);
+                             struct slice structure, struct buf *err);
     int (*message_records)(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
                            struct store_records *r, struct buf *err);
     int (*message_set_records)(struct store *s, const char *owner, int64_t mailbox_id,

@@ -176,8 +176,8 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
     sqlite3_bind_int64(st, 6, d->internaldate ? d->internaldate : now);
     sqlite3_bind_int64(st, 7, (int64_t)d->data.len);
     sqlite3_bind_text(st, 8, hex, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, buf_cstr(&c->envelope), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, buf_cstr(&c->bodystructure), -1, SQLITE_STATIC);
+    sqlite3_bind_null(st, 9); /* IMAP text of older versions */
+    sqlite3_bind_blob(st, 10, c->structure.data, (int)c->structure.len, SQLITE_STATIC);
     sqlite3_bind_blob(st, 11, c->record.data, (int)c->record.len, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         return sq_db_error(s, "insert message", err);

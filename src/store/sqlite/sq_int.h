@@ -101,7 +101,7 @@ int sq_message_flags(struct store *s, const char *owner, int64_t mailbox_id, con
                      size_t n, enum store_flags_op op, unsigned flags, const char *keywords,
                      uint64_t unchangedsince, struct store_flags_result *results, struct buf *err);
 int sq_message_set_cache(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
-                         const char *envelope, const char *bodystructure, struct buf *err);
+                         struct slice structure, struct buf *err);
 int sq_message_records(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
                        struct store_records *r, struct buf *err);
 int sq_message_set_records(struct store *s, const char *owner, int64_t mailbox_id,

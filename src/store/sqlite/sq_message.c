@@ -45,7 +45,7 @@ int sq_message_list(struct store *s, const char *owner, int64_t mailbox_id, uint
     }
     sqlite3_stmt *st =
         sq_stmt(s,
-                "SELECT uid, modseq, flags, keywords, internaldate, size, blob, envelope,"
+                "SELECT uid, modseq, flags, keywords, internaldate, size, blob,"
                 " bodystructure FROM messages WHERE mailbox_id = ? AND uid >= ? ORDER BY uid",
                 err);
     if (st == NULL) {
@@ -67,10 +67,17 @@ int sq_message_list(struct store *s, const char *owner, int64_t mailbox_id, uint
         const unsigned char *h = sqlite3_column_text(st, 6);
         if (h)
             memcpy(m->blob, h, strnlen((const char *)h, 64));
-        const unsigned char *e = sqlite3_column_text(st, 7);
-        m->envelope = e ? xstrdup((const char *)e) : NULL;
-        const unsigned char *b = sqlite3_column_text(st, 8);
-        m->bodystructure = b ? xstrdup((const char *)b) : NULL;
+        /* the MIME cache (mime_struct_encode); IMAP text from older versions
+         * comes back too and is refused by the decoder, then rewritten */
+        m->structure = NULL;
+        m->structure_len = 0;
+        if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
+            const void *b = sqlite3_column_blob(st, 7);
+            m->structure_len = (size_t)sqlite3_column_bytes(st, 7);
+            m->structure = xmalloc(m->structure_len ? m->structure_len : 1);
+            if (m->structure_len > 0)
+                memcpy(m->structure, b, m->structure_len);
+        }
     }
     sq_rollback(s);
     if (rc != SQLITE_DONE) {
@@ -280,24 +287,21 @@ int sq_message_flags(struct store *s, const char *owner, int64_t mailbox_id, con
 }
 
 int sq_message_set_cache(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid,
-                         const char *envelope, const char *bodystructure, struct buf *err)
+                         struct slice structure, struct buf *err)
 {
     struct mbrow row;
     int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
     if (f != 0)
         return f;
     sqlite3_stmt *st = sq_stmt(s,
-                               "UPDATE messages SET envelope = ?, bodystructure = ?"
+                               "UPDATE messages SET envelope = NULL, bodystructure = ?"
                                " WHERE mailbox_id = ? AND uid = ?",
                                err);
     if (st == NULL)
         return -1;
-    if (envelope)
-        sqlite3_bind_text(st, 1, envelope, -1, SQLITE_STATIC);
-    if (bodystructure)
-        sqlite3_bind_text(st, 2, bodystructure, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, row.id);
-    sqlite3_bind_int64(st, 4, uid);
+    sqlite3_bind_blob(st, 1, structure.ptr, (int)structure.len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, row.id);
+    sqlite3_bind_int64(st, 3, uid);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "cache", err);
 }
 
