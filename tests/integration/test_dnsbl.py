@@ -8,23 +8,15 @@ a list that never answers, submission and mynetworks clients never block.
 import smtplib
 
 import pytest
-from dnszone import DnsServer
+from dnszone import dns_server  # noqa: F401 (the fixture)
 from smtp_helpers import add_user
 
 ME = "1.0.0.127"  # 127.0.0.1 reversed
 
 
-@pytest.fixture
-def dns():
-    pytest.importorskip("dnslib")
-    s = DnsServer()
-    yield s
-    s.close()
-
-
-def start(factory, dns, extra):
+def start(factory, dns_server, extra):
     settings = {"myhostname": "mail.b.test", "mydomains": "b.test",
-                "dns_resolver": dns.resolver, "mynetworks": "192.0.2.0/24",
+                "dns_resolver": dns_server.resolver, "mynetworks": "192.0.2.0/24",
                 "mailauth_checks": "no"}
     settings.update(extra)
     w = factory("b", host="127.0.0.1", enable={"smtp", "submission"}, extra=settings)
@@ -38,9 +30,9 @@ def greet(w, port="smtp"):
     return c, code, text
 
 
-def test_listed_client_gets_554_then_503_until_quit(wharf_factory, dns):
-    dns.zone[(f"{ME}.bl.test", "A")] = ["127.0.0.2"]
-    w = start(wharf_factory, dns, {"dnsbl_zones": "bl.test"})
+def test_listed_client_gets_554_then_503_until_quit(wharf_factory, dns_server):
+    dns_server.zone[(f"{ME}.bl.test", "A")] = ["127.0.0.2"]
+    w = start(wharf_factory, dns_server, {"dnsbl_zones": "bl.test"})
     c, code, text = greet(w)
     assert code == 554 and b"5.7.1" in text and b"blocked using bl.test" in text, (code, text)
     for cmd in ("EHLO client.example", "MAIL FROM:<a@sender.test>", "NOOP"):
@@ -55,11 +47,11 @@ def test_listed_client_gets_554_then_503_until_quit(wharf_factory, dns):
     c.quit()
 
 
-def test_allow_list_wins_and_error_codes_do_not_block(wharf_factory, dns):
-    dns.zone[(f"{ME}.bl.test", "A")] = ["127.0.0.2"]
-    dns.zone[(f"{ME}.wl.test", "A")] = ["127.0.10.3"]
-    dns.zone[(f"{ME}.err.test", "A")] = ["127.255.255.254"]  # "you may not query us"
-    w = start(wharf_factory, dns, {"dnsbl_zones": "bl.test err.test", "dnswl_zones": "wl.test"})
+def test_allow_list_wins_and_error_codes_do_not_block(wharf_factory, dns_server):
+    dns_server.zone[(f"{ME}.bl.test", "A")] = ["127.0.0.2"]
+    dns_server.zone[(f"{ME}.wl.test", "A")] = ["127.0.10.3"]
+    dns_server.zone[(f"{ME}.err.test", "A")] = ["127.255.255.254"]  # "you may not query us"
+    w = start(wharf_factory, dns_server, {"dnsbl_zones": "bl.test err.test", "dnswl_zones": "wl.test"})
     if not add_user(w, "bob@b.test", "pw-secret"):
         pytest.skip("directory not built")
     c, code, text = greet(w)
@@ -68,7 +60,7 @@ def test_allow_list_wins_and_error_codes_do_not_block(wharf_factory, dns):
     assert c.sendmail("a@sender.test", ["bob@b.test"], b"Subject: hi\r\n\r\nhi\r\n") == {}
     c.quit()
     w2 = wharf_factory("b2", host="127.0.0.1", enable={"smtp"},
-                       extra={"myhostname": "mail.b.test", "dns_resolver": dns.resolver,
+                       extra={"myhostname": "mail.b.test", "dns_resolver": dns_server.resolver,
                               "mynetworks": "192.0.2.0/24", "mailauth_checks": "no",
                               "dnsbl_zones": "err.test"})
     w2.start()
@@ -77,15 +69,15 @@ def test_allow_list_wins_and_error_codes_do_not_block(wharf_factory, dns):
     c.quit()
 
 
-def test_zone_with_an_address_counts_that_answer_only(wharf_factory, dns):
-    dns.zone[(f"{ME}.multi.test", "A")] = ["127.0.0.2"]
-    dns.zone[(f"{ME}.other.test", "A")] = ["127.0.0.2", "127.0.0.4"]
-    w = start(wharf_factory, dns, {"dnsbl_zones": "multi.test=127.0.0.4"})
+def test_zone_with_an_address_counts_that_answer_only(wharf_factory, dns_server):
+    dns_server.zone[(f"{ME}.multi.test", "A")] = ["127.0.0.2"]
+    dns_server.zone[(f"{ME}.other.test", "A")] = ["127.0.0.2", "127.0.0.4"]
+    w = start(wharf_factory, dns_server, {"dnsbl_zones": "multi.test=127.0.0.4"})
     c, code, _ = greet(w)
     assert code == 220
     c.quit()
     w2 = wharf_factory("b2", host="127.0.0.1", enable={"smtp"},
-                       extra={"myhostname": "mail.b.test", "dns_resolver": dns.resolver,
+                       extra={"myhostname": "mail.b.test", "dns_resolver": dns_server.resolver,
                               "mynetworks": "192.0.2.0/24", "mailauth_checks": "no",
                               "dnsbl_zones": "multi.test=127.0.0.4 other.test=127.0.0.4"})
     w2.start()
@@ -94,19 +86,19 @@ def test_zone_with_an_address_counts_that_answer_only(wharf_factory, dns):
     c.close()
 
 
-def test_a_list_that_never_answers_does_not_block(wharf_factory, dns):
-    dns.drop.add(f"{ME}.slow.test")
-    w = start(wharf_factory, dns, {"dnsbl_zones": "slow.test", "dnsbl_timeout": "1s"})
+def test_a_list_that_never_answers_does_not_block(wharf_factory, dns_server):
+    dns_server.drop.add(f"{ME}.slow.test")
+    w = start(wharf_factory, dns_server, {"dnsbl_zones": "slow.test", "dnsbl_timeout": "1s"})
     c, code, text = greet(w)
     assert code == 220, (code, text)
     c.quit()
     assert "did not all answer in time" in w.log()
 
 
-def test_mynetworks_clients_are_not_looked_up(wharf_factory, dns):
-    dns.zone[(f"{ME}.bl.test", "A")] = ["127.0.0.2"]
-    w = start(wharf_factory, dns, {"dnsbl_zones": "bl.test", "mynetworks": "127.0.0.0/8"})
+def test_mynetworks_clients_are_not_looked_up(wharf_factory, dns_server):
+    dns_server.zone[(f"{ME}.bl.test", "A")] = ["127.0.0.2"]
+    w = start(wharf_factory, dns_server, {"dnsbl_zones": "bl.test", "mynetworks": "127.0.0.0/8"})
     c, code, _ = greet(w)
     assert code == 220
     c.quit()
-    assert (f"{ME}.bl.test", "A") not in dns.queries
+    assert (f"{ME}.bl.test", "A") not in dns_server.queries

@@ -16,7 +16,7 @@ import threading
 import pytest
 
 from conftest import free_port, wait_until
-from dnszone import DnsServer
+from dnszone import dns_server  # noqa: F401 (the fixture)
 from smtp_helpers import add_user, tls_context
 
 PW = "pw-secret"
@@ -38,23 +38,23 @@ def local_dnsfunc(server):
     return lookup
 
 
-def dkim_verifies(message, idx, dns):
+def dkim_verifies(message, idx, dns_server):
     """dkimpy's verdict on signature idx (it raises on some failures)."""
     import dkim
     try:
-        return dkim.DKIM(message).verify(idx=idx, dnsfunc=local_dnsfunc(dns))
+        return dkim.DKIM(message).verify(idx=idx, dnsfunc=local_dnsfunc(dns_server))
     except dkim.DKIMException:
         return False
 
 
-def publish(dns, keygen_output):
+def publish(dns_server, keygen_output):
     """Puts the TXT records printed by `wharf dkim keygen` into the zone."""
     n = 0
     for line in keygen_output.splitlines():
         m = re.match(r'^(\S+)\. IN TXT \((.*)\)', line)
         if m:
             txt = "".join(re.findall(r'"([^"]*)"', m.group(2)))
-            dns.zone[(m.group(1).lower(), "TXT")] = [txt]
+            dns_server.zone[(m.group(1).lower(), "TXT")] = [txt]
             n += 1
     return n
 
@@ -88,17 +88,9 @@ def sink():
     s.stop()
 
 
-@pytest.fixture
-def dns():
-    pytest.importorskip("dnslib")
-    s = DnsServer()
-    yield s
-    s.close()
-
-
-def start_signer(factory, dns, sink, extra=None):
+def start_signer(factory, dns_server, sink, extra=None):
     settings = {"myhostname": "mail.a.test", "mydomains": "a.test",
-                "dns_resolver": dns.resolver, "mta_retry_min": "1s",
+                "dns_resolver": dns_server.resolver, "mta_retry_min": "1s",
                 "transport_routes": f"peer.test=[127.0.0.1]:{sink.port} none"}
     settings.update(extra or {})
     w = factory("a", host="127.0.0.1", enable={"smtp", "submission"}, extra=settings)
@@ -122,8 +114,8 @@ MSG = (b"From: Alice <alice@a.test>\r\nTo: carol@peer.test\r\nSubject: signed\r\
        b"Hello Carol,  with  spaces\t \r\n\r\n.a line with a dot\r\n\r\n\r\n")
 
 
-def test_keygen_prints_records_and_keeps_keys_private(wharf_factory, dns, sink):
-    w = start_signer(wharf_factory, dns, sink)
+def test_keygen_prints_records_and_keeps_keys_private(wharf_factory, dns_server, sink):
+    w = start_signer(wharf_factory, dns_server, sink)
     out = w.wharf("dkim", "keygen", "A.test", "--selector", "s1").stdout.decode()
     assert re.search(r'^s1-ed25519\._domainkey\.a\.test\. IN TXT \( "v=DKIM1; k=ed25519; p=[A-Za-z0-9+/]{43}=" \)$',
                      out, re.M), out
@@ -153,29 +145,29 @@ def test_keygen_prints_records_and_keeps_keys_private(wharf_factory, dns, sink):
         ["s2-ed25519", "s2-rsa"]
 
 
-def test_submitted_mail_is_signed_twice_and_dkimpy_verifies(wharf_factory, dns, sink):
+def test_submitted_mail_is_signed_twice_and_dkimpy_verifies(wharf_factory, dns_server, sink):
     dkim = pytest.importorskip("dkim")
-    w = start_signer(wharf_factory, dns, sink)
-    assert publish(dns, w.wharf("dkim", "keygen", "a.test", "--selector", "s1").stdout.decode()) == 2
+    w = start_signer(wharf_factory, dns_server, sink)
+    assert publish(dns_server, w.wharf("dkim", "keygen", "a.test", "--selector", "s1").stdout.decode()) == 2
     submit(w, "alice@a.test", ["carol@peer.test"], MSG)
     got = wait_until(lambda: sink.messages or None, 30, what="the relayed message")[0]
     sigs = re.findall(rb"^DKIM-Signature:", got, re.M)
     assert len(sigs) == 2, got
     assert b"a=ed25519-sha256" in got and b"a=rsa-sha256" in got
     for idx in (0, 1):
-        assert dkim_verifies(got, idx, dns), f"signature {idx} does not verify:\n{got!r}"
+        assert dkim_verifies(got, idx, dns_server), f"signature {idx} does not verify:\n{got!r}"
     # the body as received is the body as submitted: dot-stuffing undone, nothing lost
     assert got.endswith(b"\r\n\r\n.a line with a dot\r\n\r\n\r\n")
     # a change in transit breaks both signatures (the test can fail)
     tampered = got.replace(b"Hello Carol", b"Hello Carl")
-    assert not dkim_verifies(tampered, 0, dns)
-    assert not dkim_verifies(tampered, 1, dns)
+    assert not dkim_verifies(tampered, 0, dns_server)
+    assert not dkim_verifies(tampered, 1, dns_server)
 
 
-def test_only_our_own_mail_is_signed(wharf_factory, dns, sink):
+def test_only_our_own_mail_is_signed(wharf_factory, dns_server, sink):
     # mail from a client outside mynetworks on port 25 is not ours to sign,
     # nor is a From domain without keys
-    w = start_signer(wharf_factory, dns, sink, {"mynetworks": "192.0.2.0/24"})
+    w = start_signer(wharf_factory, dns_server, sink, {"mynetworks": "192.0.2.0/24"})
     w.wharf("dkim", "keygen", "a.test", "--selector", "s1")
     with smtplib.SMTP(w.host, w.ports["smtp"], timeout=20) as c:
         # a local recipient (port 25 does not relay for strangers)
@@ -186,13 +178,13 @@ def test_only_our_own_mail_is_signed(wharf_factory, dns, sink):
     assert b"alice@other.test" in got
 
 
-def test_sendmail_from_mynetworks_is_signed(wharf_factory, dns, sink):
+def test_sendmail_from_mynetworks_is_signed(wharf_factory, dns_server, sink):
     dkim = pytest.importorskip("dkim")
-    w = start_signer(wharf_factory, dns, sink)
-    publish(dns, w.wharf("dkim", "keygen", "a.test", "--selector", "s1").stdout.decode())
+    w = start_signer(wharf_factory, dns_server, sink)
+    publish(dns_server, w.wharf("dkim", "keygen", "a.test", "--selector", "s1").stdout.decode())
     w.wharf("sendmail", "-i", "carol@peer.test", input=MSG)
     got = wait_until(lambda: sink.messages or None, 30, what="the relayed message")[0]
-    assert dkim_verifies(got, 0, dns) and dkim_verifies(got, 1, dns)
+    assert dkim_verifies(got, 0, dns_server) and dkim_verifies(got, 1, dns_server)
 
 
 # ------------------------------------------------------------ checks on inbound mail
@@ -224,9 +216,9 @@ def pyspf_dnslookup(server):
     return lookup
 
 
-def start_receiver(factory, dns, extra=None):
+def start_receiver(factory, dns_server, extra=None):
     """b.test on port 25, checking mail from 127.0.0.1 as a stranger's."""
-    settings = {"myhostname": "mail.b.test", "mydomains": "b.test", "dns_resolver": dns.resolver,
+    settings = {"myhostname": "mail.b.test", "mydomains": "b.test", "dns_resolver": dns_server.resolver,
                 "mynetworks": "192.0.2.0/24", "mailauth_checks": "yes"}
     settings.update(extra or {})
     w = factory("b", host="127.0.0.1", enable={"smtp"}, extra=settings)
@@ -292,22 +284,22 @@ INBOUND = (b"From: Sam <sam@sender.test>\r\nTo: bob@b.test\r\nSubject: inbound\r
            b"Hello  Bob\t\r\n\r\n")
 
 
-def test_dkimpy_signed_mail_verifies_and_one_authentication_results(wharf_factory, dns, tmp_path):
+def test_dkimpy_signed_mail_verifies_and_one_authentication_results(wharf_factory, dns_server, tmp_path):
     import subprocess
     pytest.importorskip("dkim")
-    dns.zone[("sender.test", "TXT")] = ["v=spf1 ip4:127.0.0.1 -all"]
-    dns.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=reject"]
+    dns_server.zone[("sender.test", "TXT")] = ["v=spf1 ip4:127.0.0.1 -all"]
+    dns_server.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=reject"]
     signed = INBOUND
     for kind, sel in (("rsa", "r1"), ("ed25519", "e1")):
         key, rec = keypair(tmp_path, kind)
-        dns.zone[(f"{sel}._domainkey.sender.test", "TXT")] = [rec]
+        dns_server.zone[(f"{sel}._domainkey.sender.test", "TXT")] = [rec]
         p = subprocess.run(["/usr/bin/dkimsign", "--signalg", f"{kind}-sha256", "--bcanon", "simple",
                             sel, "sender.test", str(key)], input=signed, capture_output=True, check=True)
         signed = p.stdout.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     # a forged result claiming our authserv-id, and one of someone else's
     forged = (b"Authentication-Results: mail.b.test; dkim=pass; spf=pass; dmarc=pass\r\n"
               b"Authentication-Results: other.example; spf=neutral\r\n") + signed
-    w = start_receiver(wharf_factory, dns)
+    w = start_receiver(wharf_factory, dns_server)
     code, got = deliver(w, "sam@sender.test", forged, 0)
     assert code == 250, got
     ar = authres(got)
@@ -319,7 +311,7 @@ def test_dkimpy_signed_mail_verifies_and_one_authentication_results(wharf_factor
     assert "spf=pass smtp.mailfrom=sam@sender.test" in mine
     assert "dmarc=pass (p=reject dis=none) header.from=sender.test" in mine
     # the DNS went where it should: keys, SPF and DMARC were all asked for
-    asked = {n for n, _ in dns.queries}
+    asked = {n for n, _ in dns_server.queries}
     assert {"e1._domainkey.sender.test", "r1._domainkey.sender.test", "sender.test",
             "_dmarc.sender.test"} <= asked
     # altered in transit: both fail, and DMARC (aligned SPF still passes) passes
@@ -328,12 +320,12 @@ def test_dkimpy_signed_mail_verifies_and_one_authentication_results(wharf_factor
     assert mine.count("dkim=fail (body hash did not verify)") == 2, mine
 
 
-def test_dmarc_reject_is_a_550_and_nothing_is_delivered(wharf_factory, dns):
-    dns.zone[("sender.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
-    dns.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=reject"]
-    dns.zone[("quiet.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
-    dns.zone[("_dmarc.quiet.test", "TXT")] = ["v=DMARC1; p=none"]
-    w = start_receiver(wharf_factory, dns)
+def test_dmarc_reject_is_a_550_and_nothing_is_delivered(wharf_factory, dns_server):
+    dns_server.zone[("sender.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
+    dns_server.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=reject"]
+    dns_server.zone[("quiet.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
+    dns_server.zone[("_dmarc.quiet.test", "TXT")] = ["v=DMARC1; p=none"]
+    w = start_receiver(wharf_factory, dns_server)
     code, text = deliver(w, "sam@sender.test", INBOUND, 0)
     assert code == 550 and b"5.7.1" in text, (code, text)
     assert re.search(r"reject: dmarc=fail \(p=reject\) header.from=sender.test from", w.log())
@@ -371,18 +363,18 @@ SPF_CASES = {
 }
 
 
-def test_spf_results_agree_with_pyspf(wharf_factory, dns):
+def test_spf_results_agree_with_pyspf(wharf_factory, dns_server):
     spf = pytest.importorskip("spf")
     for d, rec in SPF_CASES.items():
         if rec is not None:
-            dns.zone[(d, "TXT")] = [rec]
-    dns.zone[("a.test", "A")] = ["127.0.0.1"]
-    dns.zone[("mx.test", "MX")] = [(10, "mail.mx.test")]
-    dns.zone[("mail.mx.test", "A")] = ["127.0.0.9"]
-    dns.zone[("1.0.0.127.sam.lists.macro.test", "A")] = ["127.0.0.2"]
-    dns.servfail.add("broken.test")
-    spf.DNSLookup = pyspf_dnslookup(dns)
-    w = start_receiver(wharf_factory, dns)
+            dns_server.zone[(d, "TXT")] = [rec]
+    dns_server.zone[("a.test", "A")] = ["127.0.0.1"]
+    dns_server.zone[("mx.test", "MX")] = [(10, "mail.mx.test")]
+    dns_server.zone[("mail.mx.test", "A")] = ["127.0.0.9"]
+    dns_server.zone[("1.0.0.127.sam.lists.macro.test", "A")] = ["127.0.0.2"]
+    dns_server.servfail.add("broken.test")
+    spf.DNSLookup = pyspf_dnslookup(dns_server)
+    w = start_receiver(wharf_factory, dns_server)
     expected = {"pass.test": "pass", "fail.test": "fail", "soft.test": "softfail",
                 "neutral.test": "neutral", "a.test": "pass", "mx.test": "fail",
                 "inc.test": "pass", "loop1.test": "permerror", "voids.test": "permerror",
@@ -400,25 +392,25 @@ def test_spf_results_agree_with_pyspf(wharf_factory, dns):
         assert f"spf={want} " in mine or f"spf={want};" in mine, (d, mine)
 
 
-def test_wharf_to_wharf_arrives_with_dkim_spf_dmarc_pass(wharf_factory, dns):
+def test_wharf_to_wharf_arrives_with_dkim_spf_dmarc_pass(wharf_factory, dns_server):
     """The issue's "done when": a user of a.test writes through Wharf A, which
     signs and relays to Wharf B (b.test); B checks and delivers with
     dkim=pass spf=pass dmarc=pass."""
     b = wharf_factory("b", host="127.0.0.3", enable={"smtp"},
                       extra={"myhostname": "mail.b.test", "mydomains": "b.test",
-                             "dns_resolver": dns.resolver, "mynetworks": "192.0.2.0/24",
+                             "dns_resolver": dns_server.resolver, "mynetworks": "192.0.2.0/24",
                              "mailauth_checks": "yes"})
     a = wharf_factory("a", host="127.0.0.2", enable={"smtp", "submission"},
                       extra={"myhostname": "mail.a.test", "mydomains": "a.test",
-                             "dns_resolver": dns.resolver, "mta_retry_min": "1s",
+                             "dns_resolver": dns_server.resolver, "mta_retry_min": "1s",
                              "transport_routes": f"b.test=[127.0.0.3]:{b.ports['smtp']} may"})
     b.start()
     a.start()
     if not add_user(a, "alice@a.test", PW) or not add_user(b, "bob@b.test", PW):
         pytest.skip("directory not built")
-    assert publish(dns, a.wharf("dkim", "keygen", "a.test").stdout.decode()) == 2
-    dns.zone[("a.test", "TXT")] = ["v=spf1 ip4:127.0.0.0/8 -all"]
-    dns.zone[("_dmarc.a.test", "TXT")] = ["v=DMARC1; p=reject; adkim=s; aspf=s"]
+    assert publish(dns_server, a.wharf("dkim", "keygen", "a.test").stdout.decode()) == 2
+    dns_server.zone[("a.test", "TXT")] = ["v=spf1 ip4:127.0.0.0/8 -all"]
+    dns_server.zone[("_dmarc.a.test", "TXT")] = ["v=DMARC1; p=reject; adkim=s; aspf=s"]
     submit(a, "alice@a.test", ["bob@b.test"],
            b"From: Alice <alice@a.test>\r\nTo: bob@b.test\r\nSubject: across\r\n\r\nhello b\r\n")
     got = wait_until(lambda: inbox(b, "bob@b.test") or None, 60, what="delivery on b")[0]
@@ -443,10 +435,10 @@ def folder_counts(server, user):
     return {f["name"]: f["messages"] for f in json.loads(r.stdout)["folders"]}
 
 
-def test_dmarc_quarantine_delivers_to_junk(wharf_factory, dns):
-    dns.zone[("sender.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
-    dns.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=quarantine"]
-    w = start_receiver(wharf_factory, dns)
+def test_dmarc_quarantine_delivers_to_junk(wharf_factory, dns_server):
+    dns_server.zone[("sender.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
+    dns_server.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=quarantine"]
+    w = start_receiver(wharf_factory, dns_server)
     with smtplib.SMTP(w.host, w.ports["smtp"], timeout=30) as c:
         c.ehlo("mx.sender.test")
         assert c.sendmail("sam@sender.test", ["bob@b.test"], INBOUND) == {}
@@ -461,7 +453,7 @@ def test_dmarc_quarantine_delivers_to_junk(wharf_factory, dns):
     assert re.search(r": quarantine: dmarc=fail \(p=quarantine\) header.from=sender.test", w.log())
 
 
-def test_opendkim_signed_mail(wharf_factory, dns, tmp_path):
+def test_opendkim_signed_mail(wharf_factory, dns_server, tmp_path):
     """OpenDKIM's library (opendkim-testmsg, Debian's opendkim-tools) signs with
     rsa-sha1 and relaxed/simple, and nothing else: Wharf parses its signature
     and, as RFC 8301 requires, never counts an RSA-SHA1 signature as a pass,
@@ -472,12 +464,12 @@ def test_opendkim_signed_mail(wharf_factory, dns, tmp_path):
     if not os.path.exists(tool):
         pytest.skip("opendkim-tools not installed")
     key, rec = keypair(tmp_path, "rsa")
-    dns.zone[("od1._domainkey.sender.test", "TXT")] = [rec]
-    dns.zone[("sender.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
-    dns.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=reject"]
-    dns.zone[("ok.test", "TXT")] = ["v=spf1 ip4:127.0.0.1 -all"]
-    dns.zone[("od1._domainkey.ok.test", "TXT")] = [rec]
-    w = start_receiver(wharf_factory, dns)
+    dns_server.zone[("od1._domainkey.sender.test", "TXT")] = [rec]
+    dns_server.zone[("sender.test", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
+    dns_server.zone[("_dmarc.sender.test", "TXT")] = ["v=DMARC1; p=reject"]
+    dns_server.zone[("ok.test", "TXT")] = ["v=spf1 ip4:127.0.0.1 -all"]
+    dns_server.zone[("od1._domainkey.ok.test", "TXT")] = [rec]
+    w = start_receiver(wharf_factory, dns_server)
     for domain in ("sender.test", "ok.test"):
         body = INBOUND.replace(b"sender.test", domain.encode())
         p = subprocess.run([tool, "-C", "-d", domain, "-s", "od1", "-k", str(key)],
@@ -494,13 +486,13 @@ def test_opendkim_signed_mail(wharf_factory, dns, tmp_path):
             assert "spf=pass" in mine and "dmarc=none" in mine, mine
 
 
-def test_dns_that_never_answers_delays_by_the_timeout_only(wharf_factory, dns):
+def test_dns_that_never_answers_delays_by_the_timeout_only(wharf_factory, dns_server):
     """A DNS server that drops the questions: after mailauth_dns_timeout the
     missing answers count as temporary errors and the message is accepted
     (never refused for a DNS problem)."""
     import time
-    dns.drop.update({"slow.test", "_dmarc.slow.test"})
-    w = start_receiver(wharf_factory, dns, {"mailauth_dns_timeout": "2s"})
+    dns_server.drop.update({"slow.test", "_dmarc.slow.test"})
+    w = start_receiver(wharf_factory, dns_server, {"mailauth_dns_timeout": "2s"})
     t0 = time.monotonic()
     code, got = deliver(w, "sam@slow.test", INBOUND.replace(b"sender.test", b"slow.test"), 0)
     assert code == 250, got
@@ -510,20 +502,20 @@ def test_dns_that_never_answers_delays_by_the_timeout_only(wharf_factory, dns):
     assert "did not come in time" in w.log()
 
 
-def test_arc_chain_from_dkimpy_verifies(wharf_factory, dns, tmp_path):
+def test_arc_chain_from_dkimpy_verifies(wharf_factory, dns_server, tmp_path):
     """A forwarder's ARC set made by dkimpy (arcsign) verifies: arc=pass;
     the message changed after sealing fails."""
     import subprocess
     pytest.importorskip("dkim")
     key, rec = keypair(tmp_path, "rsa")
-    dns.zone[("arc1._domainkey.fwd.test", "TXT")] = [rec]
-    dns.zone[("sender.test", "TXT")] = ["v=spf1 ip4:127.0.0.1 -all"]
+    dns_server.zone[("arc1._domainkey.fwd.test", "TXT")] = [rec]
+    dns_server.zone[("sender.test", "TXT")] = ["v=spf1 ip4:127.0.0.1 -all"]
     msg = b"Authentication-Results: mx.fwd.test; spf=pass smtp.mailfrom=sam@sender.test\r\n" + INBOUND
     p = subprocess.run(["/usr/bin/arcsign", "arc1", "fwd.test", str(key), "mx.fwd.test"],
                        input=msg, capture_output=True, check=True)
     sealed = p.stdout.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     assert sealed.count(b"ARC-Seal:") == 1, sealed[:300]
-    w = start_receiver(wharf_factory, dns)
+    w = start_receiver(wharf_factory, dns_server)
     code, got = deliver(w, "sam@sender.test", sealed, 0)
     assert code == 250, got
     assert "arc=pass (i=1)" in authres(got)[0], authres(got)

@@ -263,10 +263,10 @@ def test_a_milter_that_never_answers_times_out(wharf_factory):
 
 
 
-class OpenDkim:
+class OpenDkim(Rspamd):
     """Debian's opendkim in verify mode as a milter; the keys it looks up
     come from TestDNSData (no DNS at all), the records `wharf dkim keygen`
-    printed."""
+    printed. Waited for and stopped as rspamd is."""
 
     def __init__(self, records):
         self.dir = tempfile.mkdtemp(prefix="wharf-opendkim-", dir="/tmp")
@@ -288,16 +288,6 @@ class OpenDkim:
         if self.proc.poll() is not None:
             raise AssertionError("opendkim exited: " + self.proc.stderr.read().decode())
 
-    _listening = Rspamd._listening
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def keygen_records(output):
