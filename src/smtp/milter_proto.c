@@ -15,13 +15,13 @@ void milter_packet(struct buf *out, char cmd, const void *data, size_t len)
 }
 
 /* A packet of NUL-terminated strings, after the byte lead (0: none). */
-static void packet_strings(struct buf *out, char cmd, char lead, va_list ap)
+static void packet_strings(struct buf *out, int cmd, int lead, va_list ap)
 {
     size_t at = out->len;
     buf_append_u32(out, 0);
-    buf_append_byte(out, cmd);
+    buf_append_byte(out, (char)cmd);
     if (lead != 0)
-        buf_append_byte(out, lead);
+        buf_append_byte(out, (char)lead);
     for (const char *s = va_arg(ap, const char *); s != NULL; s = va_arg(ap, const char *))
         buf_append(out, s, strlen(s) + 1);
     uint32_t len = (uint32_t)(out->len - at - 4);
@@ -30,7 +30,7 @@ static void packet_strings(struct buf *out, char cmd, char lead, va_list ap)
     p[2] = (unsigned char)(len >> 8), p[3] = (unsigned char)len;
 }
 
-void milter_packet_strings(struct buf *out, char cmd, ...)
+void milter_packet_strings(struct buf *out, int cmd, ...)
 {
     va_list ap;
     va_start(ap, cmd);
@@ -38,7 +38,7 @@ void milter_packet_strings(struct buf *out, char cmd, ...)
     va_end(ap);
 }
 
-void milter_packet_macros(struct buf *out, char stage, ...)
+void milter_packet_macros(struct buf *out, int stage, ...)
 {
     va_list ap;
     va_start(ap, stage);

@@ -95,10 +95,10 @@ enum {
 void milter_packet(struct buf *out, char cmd, const void *data, size_t len);
 /* Appends a packet whose data is the NUL-terminated strings given, ended by
  * a NULL (each string is written with its NUL). */
-void milter_packet_strings(struct buf *out, char cmd, ...);
+void milter_packet_strings(struct buf *out, int cmd, ...);
 /* Appends the macros (name, value, name, value..., NULL) of a stage: the
  * command letter they go with (C, H, M, R, E...). */
-void milter_packet_macros(struct buf *out, char stage, ...);
+void milter_packet_macros(struct buf *out, int stage, ...);
 
 enum milter_take { MILTER_TAKE_MORE, MILTER_TAKE_OK, MILTER_TAKE_BAD };
 /* One whole packet from the start of in (not consumed): its command, its
