@@ -64,7 +64,7 @@ struct smtp_milter_job {
     struct smtp_check_result *res;
     smtp_milter_cb *cb;
     void *arg;
-    struct slice fields;  /* the checks' own fields */
+    struct buf fields;    /* a copy of the checks' own fields: res->header grows */
     struct dkim_msg view; /* the message as the filters see it (work if replaced) */
     struct buf work;      /* the changed message, once a field is changed */
     size_t cur;           /* which filter */
@@ -700,6 +700,7 @@ static void job_free(struct smtp_milter_job *j)
     event_free(j->done_ev);
     dkim_msg_free(&j->view);
     dkim_msg_free(&j->ff);
+    buf_free(&j->fields);
     buf_free(&j->in);
     free(j);
 }
@@ -731,10 +732,11 @@ struct smtp_milter_job *smtp_milter_run(struct smtp_milters *m, const struct smt
     j->res = res;
     j->cb = cb;
     j->arg = arg;
-    j->fields = fields;
+    buf_init(&j->fields);
+    buf_append_slice(&j->fields, fields);
     buf_init(&j->work);
     buf_init(&j->in);
-    dkim_msg_init(&j->ff, fields);
+    dkim_msg_init(&j->ff, buf_slice(&j->fields)); /* never into res->header, which grows */
     dkim_msg_init(&j->view, msg->message);
     j->timer = event_new(m->base, -1, 0, on_timeout, j);
     /* the first connection is made from the loop too: the callback never

@@ -195,6 +195,20 @@ def test_rspamd_adds_its_header_and_rejects_gtube(wharf_factory, rspamd):
     assert "milter inet:127.0.0.1:" in w.log()
 
 
+def test_two_milters_in_a_row(wharf_factory, rspamd):
+    """Each filter in turn: the second is shown the message as the checks
+    left it and changes the field the first added, so one X-Spam remains;
+    a refusal by either refuses the message."""
+    spec = f"inet:127.0.0.1:{rspamd.port}"
+    w = start(wharf_factory, f"{spec} {spec}")
+    code, text = send(w, message("wharf-spammy twice"))
+    assert code == 250, (code, text)
+    got = wait_until(lambda: inbox(w) or None, 30, what="delivery")[0]
+    assert header(got, "X-Spam") == ["Yes"], got[:900]
+    code, text = send(w, message("gtube twice", f"{GTUBE}\r\n"))
+    assert 500 <= code < 600, (code, text)
+
+
 def test_submission_goes_through_the_milter_when_named(wharf_factory, rspamd):
     w = start(wharf_factory, f"inet:127.0.0.1:{rspamd.port}",
               {"milter_services": "smtp submission"})
