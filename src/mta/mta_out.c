@@ -160,26 +160,23 @@ static enum smtp_tls_policy host_policy(const struct out_domain *d, const struct
 }
 
 /* What the queue and the log say of the TLS policy that applied to h. */
-static const char *const policy_names[] = {"none", "may", "require", "verify", "dane", "dane-only"};
-
 static void policy_text(const struct out_domain *d, const struct nexthop_host *h, struct buf *out)
 {
-    const char *const *names = policy_names;
     enum smtp_tls_policy p = host_policy(d, h);
     bool dane = d->tls == SMTP_TLS_DANE || d->tls == SMTP_TLS_DANE_ONLY;
     buf_reset(out);
     if (d->plain)
         buf_printf(out, "may, again without TLS after a failed handshake");
     else if (p == SMTP_TLS_DANE)
-        buf_printf(out, "%s, TLSA of %s", names[d->tls], h->name);
+        buf_printf(out, "%s, TLSA of %s", smtp_tls_policy_name(d->tls), h->name);
     else if (dane && h->dane == NEXTHOP_DANE_ENCRYPT)
-        buf_printf(out, "%s, TLSA of %s unusable: encrypt", names[d->tls], h->name);
+        buf_printf(out, "%s, TLSA of %s unusable: encrypt", smtp_tls_policy_name(d->tls), h->name);
     else if (d->sts_enforce)
         buf_printf(out, "mta-sts enforce, certificate for %s", h->name);
     else if (dane)
-        buf_printf(out, "%s, no TLSA: may", names[d->tls]);
+        buf_printf(out, "%s, no TLSA: may", smtp_tls_policy_name(d->tls));
     else
-        buf_printf(out, "%s", names[p]);
+        buf_printf(out, "%s", smtp_tls_policy_name(p));
 }
 
 static void on_done(struct mta_conn_req *req)
@@ -634,7 +631,7 @@ static void msg_finish(struct out_msg *m)
         for (size_t i = 0; i < m->nd; i++) /* no host tried: the domain's policy */
             buf_printf(&tls, "%s%s: %s", tls.len ? "; " : "", m->d[i].domain,
                        m->d[i].tls_text.len ? buf_cstr(&m->d[i].tls_text)
-                                            : policy_names[m->d[i].tls]);
+                                            : smtp_tls_policy_name(m->d[i].tls));
         free(env->last_tls);
         env->last_tls = tls.len ? buf_steal(&tls, NULL) : NULL;
         buf_free(&tls);

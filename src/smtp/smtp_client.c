@@ -81,11 +81,19 @@ static void advance(struct smtp_client *c);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 
+static const char *const tls_policy_names[] = {"none",   "may",  "require",
+                                               "verify", "dane", "dane-only"};
+
+const char *smtp_tls_policy_name(enum smtp_tls_policy p)
+{
+    return (size_t)p < sizeof(tls_policy_names) / sizeof(tls_policy_names[0]) ? tls_policy_names[p]
+                                                                              : "?";
+}
+
 bool smtp_tls_policy_parse(const char *s, enum smtp_tls_policy *p_r)
 {
-    static const char *const names[] = {"none", "may", "require", "verify", "dane", "dane-only"};
-    for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
-        if (s != NULL && strcasecmp(s, names[i]) == 0) {
+    for (size_t i = 0; s != NULL && i < sizeof(tls_policy_names) / sizeof(tls_policy_names[0]); i++)
+        if (strcasecmp(s, tls_policy_names[i]) == 0) {
             *p_r = (enum smtp_tls_policy)i;
             return true;
         }

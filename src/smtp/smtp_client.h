@@ -48,6 +48,8 @@ enum smtp_tls_policy {
 
 /* "none", "may", "require", "verify", "dane", "dane-only"; false if unknown. */
 bool smtp_tls_policy_parse(const char *s, enum smtp_tls_policy *p_r);
+/* The option's name of a policy ("dane-only"...). */
+const char *smtp_tls_policy_name(enum smtp_tls_policy p);
 
 struct smtp_client_params {
     const char *helo_name; /* our host name */

@@ -427,6 +427,19 @@ static void view_reset(struct smtp_milter_job *j)
     j->n_hdr = j->ff.n_fields + j->view.n_fields;
 }
 
+/* "name: value" CRLF, the filter's LF line breaks (Sendmail's form) as CRLF. */
+static void field_line(struct buf *out, struct slice name, struct slice value)
+{
+    buf_append_slice(out, name);
+    buf_append_cstr(out, ": ");
+    for (size_t i = 0; i < value.len; i++) {
+        if (value.ptr[i] == '\n' && (i == 0 || value.ptr[i - 1] != '\r'))
+            buf_append_byte(out, '\r');
+        buf_append_byte(out, value.ptr[i]);
+    }
+    buf_append_cstr(out, "\r\n");
+}
+
 /* CHGHEADER: the index-th field named name (from 1) gets value, or goes
  * when value is empty; a missing one with a value is added. */
 static void change_field(struct smtp_milter_job *j, uint32_t index, struct slice name,
@@ -450,16 +463,8 @@ static void change_field(struct smtp_milter_job *j, uint32_t index, struct slice
             after++;
         if (after < end && *after == '\n')
             after++;
-        if (value.len > 0) {
-            buf_append_slice(&out, hit->name);
-            buf_append_cstr(&out, ": ");
-            for (size_t i = 0; i < value.len; i++) {
-                if (value.ptr[i] == '\n' && (i == 0 || value.ptr[i - 1] != '\r'))
-                    buf_append_byte(&out, '\r');
-                buf_append_byte(&out, value.ptr[i]);
-            }
-            buf_append_cstr(&out, "\r\n");
-        }
+        if (value.len > 0)
+            field_line(&out, hit->name, value);
         buf_append(&out, after, (size_t)(end - after));
     } else {
         buf_append(&out, cur.ptr, cur.len);
@@ -467,10 +472,7 @@ static void change_field(struct smtp_milter_job *j, uint32_t index, struct slice
             /* RFC 5322 header fields go on top: the field is added like ADDHEADER */
             struct buf top;
             buf_init(&top);
-            buf_append_slice(&top, name);
-            buf_append_cstr(&top, ": ");
-            buf_append_slice(&top, value);
-            buf_append_cstr(&top, "\r\n");
+            field_line(&top, name, value);
             buf_append_slice(&top, buf_slice(&out));
             buf_free(&out);
             out = top;
@@ -486,15 +488,7 @@ static void change_field(struct smtp_milter_job *j, uint32_t index, struct slice
 /* ADDHEADER and INSHEADER: on top, with the checks' own fields. */
 static void add_field(struct smtp_milter_job *j, struct slice name, struct slice value)
 {
-    struct buf *h = &j->res->header;
-    buf_append_slice(h, name);
-    buf_append_cstr(h, ": ");
-    for (size_t i = 0; i < value.len; i++) {
-        if (value.ptr[i] == '\n' && (i == 0 || value.ptr[i - 1] != '\r'))
-            buf_append_byte(h, '\r');
-        buf_append_byte(h, value.ptr[i]);
-    }
-    buf_append_cstr(h, "\r\n");
+    field_line(&j->res->header, name, value);
 }
 
 /* REPLYCODE text: its first line, as one final line of reply. */
