@@ -8,6 +8,7 @@
  * (paused), or call done() twice for one attempt.
  */
 #include "auth/auth_login.h"
+#include "base/clock.h"
 
 #include "base/alloc.h"
 #include "net/net.h"
@@ -173,7 +174,7 @@ static void checked(void *arg, enum auth_result result, const char *account)
     case AUTH_FAILED:
         if (l->p.failure_delay_ms > 0 && l->delay != NULL) {
             int64_t ms = l->p.failure_delay_ms;
-            struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+            struct timeval tv = clock_timeval_ms(ms);
             evtimer_add(l->delay, &tv);
             return;
         }

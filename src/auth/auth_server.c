@@ -36,6 +36,7 @@
  * or grow without bound (connections, queue and rate-limit table are capped).
  */
 #include "auth/auth.h"
+#include "base/clock.h"
 #include "auth/auth_proto.h"
 #include "auth/auth_ratelimit.h"
 #include "auth/password.h"
@@ -225,7 +226,7 @@ static void job_finish(struct job *j)
             delay *= 2;
         if (delay > cfg->auth_fail_delay_max)
             delay = cfg->auth_fail_delay_max;
-        struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+        struct timeval tv = clock_timeval_ms(delay);
         j->timer = evtimer_new(srv->base, job_delayed_reply, j);
         evtimer_add(j->timer, &tv);
         j->wnext = srv->waiting;

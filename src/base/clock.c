@@ -27,3 +27,11 @@ int64_t wallclock_ms(void)
 {
     return read_us(CLOCK_REALTIME) / 1000;
 }
+
+struct timeval clock_timeval_ms(int64_t ms)
+{
+    if (ms < 0)
+        ms = 0;
+    return (struct timeval){.tv_sec = (time_t)(ms / 1000),
+                            .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+}

@@ -11,6 +11,7 @@
 #define WHARF_BASE_CLOCK_H
 
 #include <stdint.h>
+#include <sys/time.h>
 
 /* CLOCK_MONOTONIC in milliseconds, the clock of every deadline in Wharf. */
 int64_t monotonic_ms(void);
@@ -18,5 +19,9 @@ int64_t monotonic_ms(void);
 int64_t monotonic_us(void);
 /* CLOCK_REALTIME in milliseconds since the epoch (due times in the spool). */
 int64_t wallclock_ms(void);
+
+/* A duration in milliseconds as the struct timeval libevent and setsockopt
+ * take; a negative duration is zero (a deadline already past fires now). */
+struct timeval clock_timeval_ms(int64_t ms);
 
 #endif

@@ -38,11 +38,23 @@ static void test_wallclock(void **state)
     assert_true(ms / 1000 <= (int64_t)after);
 }
 
+static void test_timeval(void **state)
+{
+    (void)state;
+    struct timeval tv = clock_timeval_ms(2500);
+    assert_int_equal(tv.tv_sec, 2);
+    assert_int_equal(tv.tv_usec, 500000);
+    tv = clock_timeval_ms(-20);
+    assert_int_equal(tv.tv_sec, 0);
+    assert_int_equal(tv.tv_usec, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_monotonic),
         cmocka_unit_test(test_wallclock),
+        cmocka_unit_test(test_timeval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
  * and frame sizes are capped; answers are written as they are made).
  */
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/datadir.h"
 #include "base/log.h"
 #include "directory/directory.h"
@@ -163,8 +164,7 @@ static void shutdown_cb(void *arg, int64_t deadline_ms)
     ipc_service_unlisten(srv->service, false);
     srv->draining = true;
     int64_t left = deadline_ms - monotonic_ms();
-    struct timeval tv = {left > 0 ? (time_t)(left / 1000) : 0,
-                         left > 0 ? (suseconds_t)(left % 1000) * 1000 : 0};
+    struct timeval tv = clock_timeval_ms(left);
     event_base_loopexit(srv->base, ipc_service_connections(srv->service) ? &tv : NULL);
 }
 

@@ -6,6 +6,7 @@
  * request, nor twice for one request.
  */
 #include "ipc/client.h"
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "ipc/channel.h"
@@ -240,8 +241,7 @@ void ipc_client_send(struct ipc_client *c, struct ipc_request *r, uint16_t type,
         return;
     }
     ipc_channel_send(c->ch, type, payload, len);
-    struct timeval tv = {(time_t)(c->p.timeout_ms / 1000),
-                         (suseconds_t)(c->p.timeout_ms % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(c->p.timeout_ms);
     evtimer_add(r->timer, &tv);
 }
 

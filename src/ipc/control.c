@@ -6,6 +6,7 @@
  * wharfd. Must never block the component's event loop.
  */
 #include "ipc/control.h"
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "ipc/channel.h"
@@ -108,7 +109,7 @@ static void control_on_close(void *arg)
     c->ch = NULL;
     log_warning("wharfd went away; shutting down");
     /* Never outlive the supervisor: cut sessions now, and leave the loop regardless soon. */
-    struct timeval tv = {CONTROL_ORPHAN_GRACE_MS / 1000, (CONTROL_ORPHAN_GRACE_MS % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(CONTROL_ORPHAN_GRACE_MS);
     c->orphan_timer = evtimer_new(c->base, control_orphan_timeout, c);
     evtimer_add(c->orphan_timer, &tv);
     control_begin_shutdown(c, monotonic_ms());

@@ -3,6 +3,7 @@
  * (testpeer.h). Aborts the test on any setup failure.
  */
 #include "ipc/testpeer.h"
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/testdir.h"
 #include "ipc/channel.h"
@@ -136,7 +137,7 @@ bool testpeer_run_until(struct testpeer *p, bool (*done)(void *ctx), void *ctx)
 
 void testpeer_run_for(struct testpeer *p, int ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(ms);
     event_base_loopexit(p->base, &tv);
     event_base_dispatch(p->base);
 }

@@ -173,8 +173,7 @@ static void conn_idle(struct conn *k)
         return;
     }
     k->idle = true;
-    struct timeval tv = {(time_t)(pool->idle_ms / 1000),
-                         (suseconds_t)(pool->idle_ms % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(pool->idle_ms);
     evtimer_add(k->idle_ev, &tv);
 }
 

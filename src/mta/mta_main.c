@@ -8,6 +8,7 @@
  * outlives wharfd (control.h) and never runs as root.
  */
 #include "mta/mta.h"
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "ipc/component_loop.h"
@@ -155,8 +156,7 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
         store_gc(m->store, &err) != 0)
         log_warning("store maintenance: %s", buf_cstr(&err));
     buf_free(&err);
-    struct timeval tv = {m->cfg->mta_scan_interval / 1000,
-                         (m->cfg->mta_scan_interval % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(m->cfg->mta_scan_interval);
     evtimer_add(m->scan_ev, &tv);
 }
 

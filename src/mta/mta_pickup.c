@@ -5,6 +5,7 @@
  * believe a file about who wrote it, or let one bad file stop the others.
  */
 #include "mta/mta_pickup.h"
+#include "base/clock.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -210,7 +211,7 @@ static void on_run(evutil_socket_t fd, short what, void *arg)
         p->stuck_quiet_until = now + MTA_PICKUP_STUCK_LOG_S;
     p->stuck = 0;
     int64_t ms = r != PICKUP_SPOOL_DOWN && p->waiting ? 0 : p->cfg->mta_pickup_interval;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(ms);
     evtimer_add(p->ev, &tv);
     (void)fd;
     (void)what;

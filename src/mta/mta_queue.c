@@ -65,7 +65,7 @@ static void wake_arm(struct mta_queue *q)
     int64_t d = due - wallclock_ms();
     if (d < 0)
         d = 0;
-    struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(d);
     evtimer_add(q->wake_ev, &tv);
 }
 

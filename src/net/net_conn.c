@@ -17,6 +17,7 @@
  * the event loop.
  */
 #include "net/net_compress.h"
+#include "base/clock.h"
 #include "net/net_internal.h"
 
 #include "base/alloc.h"
@@ -138,7 +139,7 @@ static void conn_guard_arm(struct net_conn *c)
     int64_t left = at - monotonic_ms();
     if (left < 0)
         left = 0;
-    struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(left);
     evtimer_add(c->guard, &tv);
 }
 
@@ -185,8 +186,7 @@ static void conn_apply_timeout(struct net_conn *c)
     if (c->bev == NULL)
         return;
     if (c->timeout_ms > 0) {
-        struct timeval tv = {.tv_sec = c->timeout_ms / 1000,
-                             .tv_usec = (c->timeout_ms % 1000) * 1000};
+        struct timeval tv = clock_timeval_ms(c->timeout_ms);
         bufferevent_set_timeouts(c->bev, &tv, &tv);
     } else {
         bufferevent_set_timeouts(c->bev, NULL, NULL);
@@ -555,8 +555,7 @@ static void conn_zflush_cb(evutil_socket_t fd, short what, void *arg)
     }
     net_compress_flush(c->z, bufferevent_get_output(c->bev));
     conn_check_output(c);
-    struct timeval tv = {.tv_sec = NET_COMPRESS_QUIET_MS / 1000,
-                         .tv_usec = (NET_COMPRESS_QUIET_MS % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(NET_COMPRESS_QUIET_MS);
     evtimer_add(c->zflush, &tv);
 }
 

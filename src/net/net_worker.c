@@ -409,7 +409,7 @@ static void worker_shutdown(struct net_worker *w, int64_t deadline_ms)
     int64_t left = deadline_ms - monotonic_ms();
     if (left < 0)
         left = 0;
-    struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(left);
     w->deadline = evtimer_new(w->base, deadline_cb, w);
     evtimer_add(w->deadline, &tv);
     /* A drain callback may free its own connection (never another): step first. */

@@ -8,6 +8,7 @@
  * query in flight), and never call back from inside smtp_checks_run.
  */
 #include "smtp/smtp_checks.h"
+#include "base/clock.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -437,8 +438,7 @@ struct smtp_check_job *smtp_checks_run(struct smtp_checks *c, const struct smtp_
         event_active(j->done_ev, EV_TIMEOUT, 0);
         return j;
     }
-    struct timeval tv = {(time_t)(c->cfg->mailauth_dns_timeout / 1000),
-                         (suseconds_t)(c->cfg->mailauth_dns_timeout % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(c->cfg->mailauth_dns_timeout);
     event_add(j->timer, &tv);
     step(j); /* a result at once still comes through done_ev, from the loop */
     return j;
@@ -583,7 +583,7 @@ struct smtp_connect_job *smtp_checks_connect(struct smtp_checks *c, const char *
         event_active(j->done_ev, 0, 0);
     } else {
         int64_t ms = c->cfg->dnsbl_timeout;
-        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+        struct timeval tv = clock_timeval_ms(ms);
         event_add(j->timer, &tv);
     }
     return j;

@@ -8,6 +8,7 @@
  * keeps input read before the TLS handshake (the STARTTLS wall).
  */
 #include "smtp/smtp_client.h"
+#include "base/clock.h"
 
 #include "base/alloc.h"
 #include "base/base64.h"
@@ -142,8 +143,8 @@ static enum smtp_client_cmd exp_cmd(enum exp_kind k)
 
 static void set_read_timeout(struct smtp_client *c, int64_t ms, const char *what)
 {
-    struct timeval rt = {ms / 1000, (ms % 1000) * 1000};
-    struct timeval wt = {c->p.data_block_timeout / 1000, (c->p.data_block_timeout % 1000) * 1000};
+    struct timeval rt = clock_timeval_ms(ms);
+    struct timeval wt = clock_timeval_ms(c->p.data_block_timeout);
     bufferevent_set_timeouts(c->bev, &rt, &wt);
     c->waiting_for = what;
 }
@@ -876,7 +877,7 @@ void smtp_client_connect(struct smtp_client *c, const struct sockaddr *addr, soc
 {
     setup_bev(c, -1);
     c->stage = ST_CONNECTING;
-    struct timeval t = {c->p.connect_timeout / 1000, (c->p.connect_timeout % 1000) * 1000};
+    struct timeval t = clock_timeval_ms(c->p.connect_timeout);
     bufferevent_set_timeouts(c->bev, &t, &t);
     if (bufferevent_socket_connect(c->bev, addr, (int)len) < 0)
         session_fail(c, "4.4.1", "connect failed: %s", strerror(errno));

@@ -7,6 +7,7 @@
  * accept a modification it was not offered.
  */
 #include "smtp/smtp_milter.h"
+#include "base/clock.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -413,7 +414,7 @@ static void run(struct smtp_milter_job *j)
 static void restart_timer(struct smtp_milter_job *j)
 {
     int64_t ms = j->m->cfg->milter_timeout;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = clock_timeval_ms(ms);
     event_add(j->timer, &tv);
 }
 

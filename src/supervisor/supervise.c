@@ -7,6 +7,7 @@
  * sends garbage loses its channel, not the supervisor.
  */
 #include "supervisor/supervise.h"
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "ipc/control.h"
@@ -71,14 +72,6 @@ struct status_query {
 };
 
 static void proc_start(struct proc *p);
-
-static void tv_from_ms(struct timeval *tv, int64_t ms)
-{
-    if (ms < 0)
-        ms = 0;
-    tv->tv_sec = ms / 1000;
-    tv->tv_usec = (ms % 1000) * 1000;
-}
 
 static bool proc_is_current(const struct proc *p)
 {
@@ -273,8 +266,7 @@ struct status_query *sup_status_query(struct sup *s, sup_status_fn done, void *a
     }
     /* Completion is only ever signalled from the loop, never inside this call. */
     q->timer = evtimer_new(s->base, query_timeout, q);
-    struct timeval tv;
-    tv_from_ms(&tv, asked ? STATUS_REPLY_TIMEOUT_MS : 0);
+    struct timeval tv = clock_timeval_ms(asked ? STATUS_REPLY_TIMEOUT_MS : 0);
     evtimer_add(q->timer, &tv);
     return q;
 }
@@ -452,8 +444,7 @@ static void proc_restart_cb(evutil_socket_t fd, short what, void *arg)
 
 static void proc_schedule_restart(struct proc *p, int64_t delay_ms)
 {
-    struct timeval tv;
-    tv_from_ms(&tv, delay_ms);
+    struct timeval tv = clock_timeval_ms(delay_ms);
     evtimer_add(p->restart_ev, &tv);
 }
 
@@ -515,8 +506,7 @@ static void proc_retire(struct proc *p, int64_t deadline_ms)
     } else {
         kill(p->pid, SIGTERM);
     }
-    struct timeval tv;
-    tv_from_ms(&tv, deadline_ms - monotonic_ms() + KILL_GRACE_MS);
+    struct timeval tv = clock_timeval_ms(deadline_ms - monotonic_ms() + KILL_GRACE_MS);
     evtimer_add(p->kill_ev, &tv);
 }
 
