@@ -46,7 +46,6 @@ struct fetch_item {
 struct fetch {
     struct fetch_item *v;
     size_t n, cap;
-    bool need_data; /* some item needs the message bytes */
     bool sets_seen;
 };
 
@@ -104,7 +103,6 @@ static const char *parse_section(struct fetch *f, struct slice item)
     if (kind != F_SECTION) {
         if (!imap_binary_spec_valid(it->spec) || (kind == F_BINARY_SIZE && it->partial))
             return "Invalid binary section";
-        f->need_data = true;
         f->sets_seen = f->sets_seen || (kind == F_BINARY && !peek);
         return NULL;
     }
@@ -117,7 +115,6 @@ static const char *parse_section(struct fetch *f, struct slice item)
     buf_free(&sec.built);
     if (r == MIME_SECTION_BAD)
         return "Invalid section";
-    f->need_data = true;
     if (!peek)
         f->sets_seen = true;
     return NULL;
@@ -146,16 +143,14 @@ static const char *parse_item(struct fetch *f, const struct imap_arg *a)
         fetch_add(f, F_BODYSTRUCTURE);
     else if (slice_eq_cstr_nocase(s, "BODY")) {
         fetch_add(f, F_BODY);
-        f->need_data = true;
     } else if (slice_eq_cstr_nocase(s, "RFC822")) {
         fetch_add(f, F_RFC822);
-        f->need_data = f->sets_seen = true;
+        f->sets_seen = true;
     } else if (slice_eq_cstr_nocase(s, "RFC822.HEADER")) {
         fetch_add(f, F_RFC822_HEADER);
-        f->need_data = true;
     } else if (slice_eq_cstr_nocase(s, "RFC822.TEXT")) {
         fetch_add(f, F_RFC822_TEXT);
-        f->need_data = f->sets_seen = true;
+        f->sets_seen = true;
     } else
         return "Unknown FETCH item";
     return NULL;
@@ -173,7 +168,6 @@ static const char *parse_items(struct fetch *f, const struct imap_arg *a)
                 fetch_add(f, F_ENVELOPE);
             if (full) {
                 fetch_add(f, F_BODY);
-                f->need_data = true;
             }
             return NULL;
         }
