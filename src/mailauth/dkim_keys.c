@@ -6,6 +6,7 @@
  * anyone but its owner, and never build a path from an unchecked name.
  */
 #include "mailauth/dkim_keys.h"
+#include "net/net_cert.h"
 
 #include "base/alloc.h"
 #include "base/base64.h"
@@ -152,30 +153,6 @@ static void zone_line(const char *sel, const char *domain, struct slice txt, boo
     buf_printf(out, " )%s\n", active ? " ; active" : "");
 }
 
-static int write_key(const char *path, EVP_PKEY *k, struct buf *err)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        buf_printf(err, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        close(fd);
-        buf_printf(err, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    bool ok = PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) == 1;
-    ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok) {
-        buf_printf(err, "%s: cannot write the key", path);
-        unlink(path);
-        return -1;
-    }
-    return 0;
-}
-
 static int make_dirs(const struct wharf_config *cfg, const char *domain, struct buf *dir,
                      struct buf *err)
 {
@@ -242,7 +219,7 @@ int dkim_keygen(const struct wharf_config *cfg, const char *domain, const char *
         struct buf sel = BUF_INIT, path = BUF_INIT, txt = BUF_INIT;
         buf_printf(&sel, "%s-%s", prefix, kinds[i]);
         buf_printf(&path, "%s/%s.key", buf_cstr(&dir), buf_cstr(&sel));
-        rc = write_key(buf_cstr(&path), k, err);
+        rc = net_cert_write_pem(buf_cstr(&path), 0600, k, NULL, false, err);
         if (rc == 0 && dkim_key_record(k, &txt))
             zone_line(buf_cstr(&sel), domain, buf_slice(&txt), false, records);
         EVP_PKEY_free(k);

@@ -1,7 +1,7 @@
 /*
  * net_cert.c - self-signed certificate generation with the OpenSSL 3 API
- * (see net_cert.h). Must never write a file, log, or leave a half-built
- * certificate to its caller.
+ * and the PEM file writer (see net_cert.h). Must never log, or leave a
+ * half-built certificate or file to its caller.
  */
 #include "net/net_cert.h"
 
@@ -9,7 +9,13 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/pem.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 static void ssl_error(struct buf *err, const char *what)
 {
@@ -72,4 +78,35 @@ X509 *net_cert_selfsigned(EVP_PKEY *key, const char *hostname, int valid_days, s
         return NULL;
     }
     return x;
+}
+
+int net_cert_write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, bool replace,
+                       struct buf *err)
+{
+    struct buf tmp = BUF_INIT;
+    buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
+    unlink(buf_cstr(&tmp)); /* a leftover of a crashed earlier attempt */
+    int fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL) {
+        buf_printf(err, "cannot create %s: %s", buf_cstr(&tmp), strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        buf_free(&tmp);
+        return -1;
+    }
+    bool ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1
+                  : PEM_write_X509(f, cert) == 1;
+    ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok)
+        buf_printf(err, "cannot write %s", path);
+    else if (replace ? rename(buf_cstr(&tmp), path) != 0 : link(buf_cstr(&tmp), path) != 0) {
+        buf_printf(err, "cannot create %s: %s", path, strerror(errno));
+        ok = false;
+    }
+    if (!ok || !replace)
+        unlink(buf_cstr(&tmp));
+    buf_free(&tmp);
+    return ok ? 0 : -1;
 }

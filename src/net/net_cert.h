@@ -4,8 +4,9 @@
  * subjectAltName (RFC 6125: clients match that, not the CN).
  *
  * Used for the stop-gap certificate made when none is configured (by wharfd
- * at first start and by a worker that finds none). Must never write files or
- * log: the callers own the key's file and its mode.
+ * at first start and by a worker that finds none), and the one writer of a
+ * PEM key or certificate file (those, and DKIM's keys). Must never log: the
+ * callers say what they made.
  */
 #ifndef WHARF_NET_NET_CERT_H
 #define WHARF_NET_NET_CERT_H
@@ -13,6 +14,8 @@
 #include "base/buf.h"
 
 #include <openssl/evp.h>
+#include <stdbool.h>
+#include <sys/types.h>
 #include <openssl/x509.h>
 
 /* A new EC P-256 key, or NULL with the reason appended to err. */
@@ -25,5 +28,15 @@ EVP_PKEY *net_cert_keygen(struct buf *err);
  * serverAuth. NULL with the reason appended to err.
  */
 X509 *net_cert_selfsigned(EVP_PKEY *key, const char *hostname, int valid_days, struct buf *err);
+
+/*
+ * Writes key (when not NULL) or else cert to path as PEM, with mode, durably:
+ * a temporary file beside it is written and fsynced, then renamed over path
+ * (replace) or linked to it only if path does not exist yet (!replace, so a
+ * key is never overwritten). Readers never see a half-written file. -1 with
+ * the reason appended to err.
+ */
+int net_cert_write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, bool replace,
+                       struct buf *err);
 
 #endif

@@ -40,40 +40,14 @@ static int tls_generate(const struct wharf_config *cfg, const char *cert, const 
 {
     EVP_PKEY *pk = net_cert_keygen(err);
     X509 *x = pk ? net_cert_selfsigned(pk, cfg->myhostname, 3650, err) : NULL;
-    int rc = -1;
-    FILE *f = NULL;
-    if (x == NULL)
-        goto out;
-    struct buf tmp = BUF_INIT;
-    buf_printf(&tmp, "%s.%ld", key, (long)getpid());
-    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    bool ok = f && PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) && fflush(f) == 0 &&
-              fsync(fileno(f)) == 0;
-    if (f)
-        fclose(f);
-    f = NULL;
-    ok = ok && rename(tmp.data, key) == 0;
-    buf_reset(&tmp);
-    buf_printf(&tmp, "%s.%ld", cert, (long)getpid());
-    if (ok) {
-        f = fopen(tmp.data, "w");
-        ok = f && PEM_write_X509(f, x) && fflush(f) == 0 && fsync(fileno(f)) == 0;
-        if (f)
-            fclose(f);
-        f = NULL;
-        ok = ok && rename(tmp.data, cert) == 0;
-    }
-    buf_free(&tmp);
-    if (ok) {
+    int rc = x != NULL && net_cert_write_pem(key, 0600, pk, NULL, true, err) == 0 &&
+                     net_cert_write_pem(cert, 0644, NULL, x, true, err) == 0
+                 ? 0
+                 : -1;
+    if (rc == 0)
         log_info("generated a self-signed certificate for %s in %s", cfg->myhostname, cert);
-        rc = 0;
-    }
-out:
-    if (rc != 0) {
-        buf_printf(err, "cannot generate a self-signed certificate: %s", strerror(errno));
-        ssl_errors(err);
-    }
+    else
+        buf_printf(err, " (while generating a self-signed certificate)");
     X509_free(x);
     EVP_PKEY_free(pk);
     return rc;

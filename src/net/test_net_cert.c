@@ -8,8 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "net/net_cert.h"
 
@@ -47,10 +53,55 @@ static void test_selfsigned(void **state)
     buf_free(&err);
 }
 
+/* Files in dir, for the "no temporary file left" check. */
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_write_pem(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/wharf-cert-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/key.pem", dir);
+    struct buf err = BUF_INIT;
+    EVP_PKEY *k = net_cert_keygen(&err);
+    assert_non_null(k);
+    assert_int_equal(net_cert_write_pem(path, 0600, k, NULL, false, &err), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* Never overwritten unless asked; no temporary file left either way. */
+    assert_int_equal(net_cert_write_pem(path, 0600, k, NULL, false, &err), -1);
+    assert_non_null(strstr(buf_cstr(&err), "File exists"));
+    assert_int_equal(net_cert_write_pem(path, 0600, k, NULL, true, &err), 0);
+    assert_int_equal(count_files(dir), 1);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    EVP_PKEY *back = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(back);
+    assert_int_equal(EVP_PKEY_eq(k, back), 1);
+    EVP_PKEY_free(back);
+    EVP_PKEY_free(k);
+    buf_free(&err);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_selfsigned),
+        cmocka_unit_test(test_write_pem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,29 +22,6 @@
 /* A self-signed certificate is a stop-gap; ten years keeps it from expiring under a test box. */
 #define TLSGEN_VALID_DAYS 3650
 
-static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, struct buf *err)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) {
-        buf_printf(err, "cannot create %s: %s", path, strerror(errno));
-        return -1;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        close(fd);
-        buf_printf(err, "cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
-    int ok =
-        key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
-    if (fclose(f) != 0 || !ok) {
-        unlink(path);
-        buf_printf(err, "cannot write %s", path);
-        return -1;
-    }
-    return 0;
-}
-
 int tlsgen_ensure(const struct wharf_config *cfg, struct buf *err)
 {
     bool have_cert = access(cfg->tls_cert_file, F_OK) == 0;
@@ -66,8 +43,8 @@ int tlsgen_ensure(const struct wharf_config *cfg, struct buf *err)
         return -1;
     X509 *cert = net_cert_selfsigned(key, cfg->myhostname, TLSGEN_VALID_DAYS, err);
     int r = -1;
-    if (cert != NULL && write_pem(cfg->tls_key_file, 0600, key, NULL, err) == 0) {
-        if (write_pem(cfg->tls_cert_file, 0644, NULL, cert, err) == 0)
+    if (cert != NULL && net_cert_write_pem(cfg->tls_key_file, 0600, key, NULL, false, err) == 0) {
+        if (net_cert_write_pem(cfg->tls_cert_file, 0644, NULL, cert, false, err) == 0)
             r = 0;
         else
             unlink(cfg->tls_key_file);
