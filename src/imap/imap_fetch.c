@@ -196,7 +196,7 @@ static int load(struct imap_session *s, const struct imap_msg *m, struct loaded 
     if (!l->have_data) {
         struct buf err = BUF_INIT;
         int r =
-            store_message_read(s->srv->store, s->view.owner, s->view.name, m->uid, &l->data, &err);
+            store_message_read_id(s->srv->store, s->view.owner, s->view.id, m->uid, &l->data, &err);
         if (r != 0) {
             if (r < 0)
                 log_error("user=<%s>: read uid %u: %s", s->account, m->uid, buf_cstr(&err));
@@ -241,8 +241,8 @@ static int structure(struct imap_session *s, const struct imap_msg *m,
     mime_struct_from_message(&l->st, &l->mime);
     l->have_struct = true;
     struct buf err = BUF_INIT;
-    if (store_message_set_cache(s->srv->store, s->view.owner, s->view.name, m->uid,
-                                buf_slice(&l->st.own), &err) != 0)
+    if (store_message_set_cache_id(s->srv->store, s->view.owner, s->view.id, m->uid,
+                                   buf_slice(&l->st.own), &err) != 0)
         log_warning("user=<%s>: cannot cache uid %u: %s", s->account, m->uid, buf_cstr(&err));
     buf_free(&err);
     return 0;
@@ -345,8 +345,8 @@ static void set_seen(struct imap_session *s, const size_t *idx, size_t k)
     if (nu > 0) {
         struct store_flags_result *res = xcalloc(nu, sizeof(*res));
         struct buf err = BUF_INIT;
-        if (store_message_flags(s->srv->store, s->view.owner, s->view.name, uids, nu,
-                                STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, res, &err) != 0) {
+        if (store_message_flags_id(s->srv->store, s->view.owner, s->view.id, uids, nu,
+                                   STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, res, &err) != 0) {
             log_error("user=<%s>: set \\Seen: %s", s->account, buf_cstr(&err));
         } else {
             for (size_t i = 0, u = 0; i < k && u < nu; i++) {
@@ -466,8 +466,8 @@ void imap_cmd_fetch(struct imap_session *s, struct slice tag, bool uid, const st
     if (k > 0 &&
         (fetch_has(&f, F_ENVELOPE) || fetch_has(&f, F_BODYSTRUCTURE) || fetch_has(&f, F_BODY))) {
         struct buf err = BUF_INIT;
-        if (store_message_list(s->srv->store, s->view.owner, s->view.name, s->view.msgs[idx[0]].uid,
-                               &cache, &n_cache, &err) != 0)
+        if (store_message_list_id(s->srv->store, s->view.owner, s->view.id,
+                                  s->view.msgs[idx[0]].uid, &cache, &n_cache, &err) != 0)
             log_warning("user=<%s>: MIME cache: %s", s->account, buf_cstr(&err));
         buf_free(&err);
     }

@@ -81,8 +81,13 @@ struct imap_msg {
 
 /* The selected mailbox as this session knows it: message i has MSN i + 1. */
 struct imap_view {
-    char *owner;     /* whose mailbox: the session's account, another one, or STORE_PUBLIC_OWNER */
-    char *name;      /* the store's name of it (not the IMAP name: see imap_namespace.c) */
+    char *owner; /* whose mailbox: the session's account, another one, or STORE_PUBLIC_OWNER */
+    char *name;  /* the store's name of it (not the IMAP name: see imap_namespace.c) */
+    /* The store's id of it, resolved once at SELECT: every store call on the
+     * selected mailbox uses it, so another session's RENAME does not cut this
+     * session off (it goes on with the same mailbox, as Dovecot's do) and a
+     * DELETE makes its calls fail as "no such mailbox". */
+    int64_t id;
     unsigned rights; /* the session's rights on it when selected (IMAP_RIGHT_*) */
     bool readonly;
     bool dirty; /* a mailbox-changed event came since the last complete sync */
@@ -163,6 +168,10 @@ void imap_condstore_enable(struct imap_session *s);
  * EXPUNGE (only when allow_expunge; else nothing is done while expunges are
  * pending), FETCH FLAGS (except for quiet_uid ... sorted), EXISTS.
  */
+/* A RENAME of owner's mailbox old (and its children) to name: the selected
+ * view follows it, so its events and logs carry the new name. */
+void imap_view_renamed(struct imap_session *s, const char *owner, const char *name,
+                       const char *old);
 void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *quiet_uids,
                     size_t n_quiet);
 /* A mailbox name (UTF-8; modified UTF-7 to IMAP4rev1): an atom when it can be, else a string. */

@@ -324,6 +324,19 @@ static size_t view_gone(const struct imap_view *v, const struct store_changes *c
     return k;
 }
 
+void imap_view_renamed(struct imap_session *s, const char *owner, const char *name, const char *old)
+{
+    struct imap_view *v = &s->view;
+    size_t n = strlen(old);
+    if (v->name == NULL || strcmp(v->owner, owner) != 0 || strncmp(v->name, old, n) != 0 ||
+        (v->name[n] != '\0' && v->name[n] != STORE_DELIMITER))
+        return;
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s%s", name, v->name + n);
+    free(v->name);
+    v->name = buf_steal(&b, NULL);
+}
+
 void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *quiet_uids,
                     size_t n_quiet)
 {
@@ -335,7 +348,7 @@ void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *
     bool reset = rc == 0 && c.uidvalidity != v->uidvalidity;
     if (reset) {
         store_changes_free(&c);
-        rc = store_message_changes(s->srv->store, v->owner, v->name, 0, &c, &err);
+        rc = store_message_changes_id(s->srv->store, v->owner, v->id, 0, &c, &err);
     }
     if (rc != 0) {
         log_error("user=<%s>: cannot sync %s: %s", s->account, v->name, buf_cstr(&err));
@@ -558,7 +571,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag, const st
     }
     struct imap_view *v = &s->view;
     struct store_changes all;
-    if (store_message_changes(s->srv->store, ref.owner, ref.name, 0, &all, &err) != 0) {
+    if (store_message_changes_id(s->srv->store, ref.owner, mb.id, 0, &all, &err) != 0) {
         imap_store_error(s, tag, "select", &err);
         store_mailbox_free(&mb);
         imap_mbref_free(&ref);
@@ -572,6 +585,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag, const st
     store_changes_free(&all);
     v->owner = ref.owner;
     v->name = ref.name;
+    v->id = mb.id;
     v->rights = ref.rights;
     /* RFC 4314 5.2: READ-ONLY without any right to change the mailbox. */
     v->readonly =
@@ -664,7 +678,7 @@ void imap_cmd_close(struct imap_session *s, struct slice tag, bool uid, const st
                 uids[k++] = v->msgs[i].uid;
         struct buf err = BUF_INIT;
         if (k > 0) {
-            if (store_message_expunge(s->srv->store, v->owner, v->name, uids, k, &err) != 0)
+            if (store_message_expunge_id(s->srv->store, v->owner, v->id, uids, k, &err) != 0)
                 log_error("user=<%s>: CLOSE expunge: %s", s->account, buf_cstr(&err));
             else
                 imap_mailbox_changed(s, v->owner, v->name);

@@ -190,8 +190,8 @@ void imap_cmd_store(struct imap_session *s, struct slice tag, bool uid, const st
         for (size_t i = 0; i < k; i++)
             res[i].outcome = STORE_FLAGS_MODIFIED_SINCE;
     } else if (k > 0 &&
-               store_message_flags(s->srv->store, s->view.owner, s->view.name, uids, k, op, flags,
-                                   buf_cstr(&keywords), unchangedsince, res, &err) != 0) {
+               store_message_flags_id(s->srv->store, s->view.owner, s->view.id, uids, k, op, flags,
+                                      buf_cstr(&keywords), unchangedsince, res, &err) != 0) {
         imap_store_error(s, tag, "store", &err);
         goto done;
     }
@@ -313,8 +313,8 @@ static void copy_or_move(struct imap_session *s, struct slice tag, bool uid,
     }
     uint32_t validity = mb.uidvalidity;
     store_mailbox_free(&mb);
-    if (k > 0 && store_message_copy_to(s->srv->store, s->view.owner, s->view.name, uids, k,
-                                       to.owner, to.name, move, new_uids, &err) != 0) {
+    if (k > 0 && store_message_copy_to_id(s->srv->store, s->view.owner, s->view.id, uids, k,
+                                          to.owner, mb.id, move, new_uids, &err) != 0) {
         imap_store_error(s, tag, move ? "move" : "copy", &err);
         goto done;
     }
@@ -392,7 +392,7 @@ void imap_cmd_expunge(struct imap_session *s, struct slice tag, bool uid,
     }
     struct buf err = BUF_INIT;
     if (nu > 0 &&
-        store_message_expunge(s->srv->store, s->view.owner, s->view.name, uids, nu, &err) != 0) {
+        store_message_expunge_id(s->srv->store, s->view.owner, s->view.id, uids, nu, &err) != 0) {
         imap_store_error(s, tag, "expunge", &err);
     } else {
         if (nu > 0)

@@ -610,14 +610,20 @@ void imap_notify_list_changed(struct imap_session *s, enum ipc_mailbox_list_chan
         .u.mailbox_list = {.owner = owner, .change = change, .name = name, .old_name = old}};
     net_worker_publish(s->srv->worker, &ev);
     /* The bus relays to the other processes only; the session itself is not told (RFC 5465 5). */
-    for (struct imap_session *o = s->srv->sessions; o != NULL; o = o->next)
+    for (struct imap_session *o = s->srv->sessions; o != NULL; o = o->next) {
+        if (change == IPC_LIST_RENAMED)
+            imap_view_renamed(o, owner, name, old);
         if (o != s)
             list_event(o, owner, kind, name, old);
+    }
 }
 
 void imap_notify_list_event(struct imap_server *srv, const struct ipc_event_mailbox_list *ev)
 {
     char kind = list_kinds[ev->change];
-    for (struct imap_session *o = srv->sessions; o != NULL; o = o->next)
+    for (struct imap_session *o = srv->sessions; o != NULL; o = o->next) {
+        if (ev->change == IPC_LIST_RENAMED)
+            imap_view_renamed(o, ev->owner, ev->name, ev->old_name);
         list_event(o, ev->owner, kind, ev->name, ev->old_name);
+    }
 }

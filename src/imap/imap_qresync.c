@@ -94,8 +94,8 @@ int imap_vanished_earlier(struct imap_session *s, uint64_t modseq, const struct 
     uint32_t *uids = NULL;
     size_t n = 0;
     struct buf err = BUF_INIT;
-    if (store_expunged_since(s->srv->store, s->view.owner, s->view.name, modseq, &uids, &n, &err) !=
-        0) {
+    if (store_expunged_since_id(s->srv->store, s->view.owner, s->view.id, modseq, &uids, &n,
+                                &err) != 0) {
         log_error("user=<%s>: expunge log of %s: %s", s->account, s->view.name, buf_cstr(&err));
         buf_free(&err);
         return -1;

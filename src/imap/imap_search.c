@@ -315,8 +315,8 @@ static bool smsg_load(struct smsg *sm)
 {
     if (!sm->loaded && !sm->failed) {
         struct buf err = BUF_INIT;
-        if (store_message_read(sm->s->srv->store, sm->s->view.owner, sm->s->view.name, sm->m->uid,
-                               &sm->data, &err) != 0) {
+        if (store_message_read_id(sm->s->srv->store, sm->s->view.owner, sm->s->view.id, sm->m->uid,
+                                  &sm->data, &err) != 0) {
             sm->failed = true;
         } else {
             struct mime_limits lim;
@@ -540,7 +540,7 @@ const char *imap_search_eval(struct imap_session *s, const struct imap_arg *args
     size_t *fill_off = NULL, n_fill = 0, ri = 0;
     if (v->n > 0 && uses_record(&root)) {
         struct buf err = BUF_INIT;
-        if (store_message_records(s->srv->store, v->owner, v->name, v->msgs[0].uid, &recs, &err) !=
+        if (store_message_records_id(s->srv->store, v->owner, v->id, v->msgs[0].uid, &recs, &err) !=
             0)
             log_warning("user=<%s>: search records: %s", s->account, buf_cstr(&err));
         buf_free(&err);
@@ -577,8 +577,8 @@ const char *imap_search_eval(struct imap_session *s, const struct imap_arg *args
         for (size_t i = 0; i < n_fill; i++)
             fill[i] = slice_make(fill_data.data + fill_off[i], fill_off[i + 1] - fill_off[i]);
         struct buf err = BUF_INIT;
-        if (store_message_set_records(s->srv->store, v->owner, v->name, fill_uids, fill, n_fill,
-                                      &err) < 0)
+        if (store_message_set_records_id(s->srv->store, v->owner, v->id, fill_uids, fill, n_fill,
+                                         &err) < 0)
             log_warning("user=<%s>: search records: %s", s->account, buf_cstr(&err));
         buf_free(&err);
         free(fill);

@@ -118,7 +118,7 @@ int imap_store_changes(struct imap_session *s, uint64_t since, struct store_chan
         changes_copy(c, &m->c);
         return 0;
     }
-    int rc = store_message_changes(s->srv->store, v->owner, v->name, since, c, err);
+    int rc = store_message_changes_id(s->srv->store, v->owner, v->id, since, c, err);
     if (rc == 0 && same && !m->have) {
         changes_copy(&m->c, c);
         m->since = since;

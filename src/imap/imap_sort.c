@@ -198,7 +198,7 @@ int imap_sortinfo_load(struct imap_session *s, size_t idx, struct imap_sortinfo 
     info->arrival = info->date = m->internaldate;
     info->size = m->size;
     struct buf data = BUF_INIT, err = BUF_INIT;
-    int r = store_message_read(s->srv->store, s->view.owner, s->view.name, m->uid, &data, &err);
+    int r = store_message_read_id(s->srv->store, s->view.owner, s->view.id, m->uid, &data, &err);
     if (r != 0) {
         if (r < 0)
             log_error("user=<%s>: read uid %u: %s", s->account, m->uid, buf_cstr(&err));

@@ -260,6 +260,41 @@ def test_copy_move_append_expunge(imap):
     m.logout()
 
 
+def test_selected_mailbox_renamed_by_another_session(imap):
+    """The selected mailbox is held by its id: another session's RENAME does not
+    cut this one off; it goes on reading and writing the same messages, its
+    changes reach a session that selected the new name, and a DELETE makes its
+    commands fail cleanly rather than reach another mailbox."""
+    a, b = login(imap), login(imap)
+    assert a.create("Work")[0] == "OK"
+    assert a.append("Work", None, None, MSG)[0] == "OK"
+    assert a.select("Work") == ("OK", [b"1"])
+    assert b.rename("Work", "Play")[0] == "OK"
+    assert b.create("Work")[0] == "OK"  # a new mailbox under the old name
+    assert b.append("Work", None, None, MSG2)[0] == "OK"
+    typ, data = a.fetch("1", "(BODY.PEEK[])")
+    assert typ == "OK" and data[0][1] == MSG
+    assert a.store("1", "+FLAGS", r"(\Flagged)")[0] == "OK"
+    b.select("Play")
+    typ, data = b.fetch("1", "(FLAGS)")
+    assert b"\\Flagged" in data[0]
+    assert b.append("Play", None, None, MSG2)[0] == "OK"
+    a.untagged_responses.pop("EXISTS", None)  # SELECT's
+    typ, _ = a.noop()
+    assert a.untagged_responses.pop("EXISTS", None) == [b"2"]
+    assert a.fetch("2", "(BODY.PEEK[])")[1][0][1] == MSG2
+    b.select("Work")
+    typ, data = b.fetch("1", "(FLAGS)")
+    assert b"\\Flagged" not in data[0]  # a's STORE went to Play, never to the new Work
+    b.close()
+    assert b.delete("Play")[0] == "OK"
+    typ, data = a.fetch("1", "(BODY.PEEK[])")
+    assert typ in ("NO", "OK") and (typ == "NO" or data == [None] or data[0] is None), (typ, data)
+    assert a.select("Work") == ("OK", [b"1"])
+    a.logout()
+    b.logout()
+
+
 def test_mailbox_commands(imap):
     m = login(imap)
     typ, data = m.list()
