@@ -155,6 +155,28 @@ int datadir_prepare(const struct wharf_config *cfg, struct buf *err)
     return 0;
 }
 
+int datadir_copy_file(const char *from, const char *to, uint64_t *bytes_r)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (in < 0)
+        return errno == ENOENT ? 1 : -1;
+    struct stat st;
+    int rc = -1;
+    if (fstat(in, &st) != 0)
+        ; /* errno set */
+    else if (!S_ISREG(st.st_mode))
+        errno = EINVAL;
+    else if (datadir_copy_fd(in, (uint64_t)st.st_size, to, st.st_mode & 0777) == 0) {
+        rc = 0;
+        if (bytes_r)
+            *bytes_r = (uint64_t)st.st_size;
+    }
+    int saved = errno;
+    close(in);
+    errno = saved;
+    return rc;
+}
+
 int datadir_copy_fd(int in, uint64_t len, const char *path, mode_t mode)
 {
     int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);

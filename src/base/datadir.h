@@ -50,4 +50,10 @@ bool datadir_auth_ids(const struct wharf_config *cfg, uid_t *uid_r, gid_t *gid_r
  * (wharf backup, the store driver's segments). 0, or -1 with errno.
  */
 int datadir_copy_fd(int in, uint64_t len, const char *path, mode_t mode);
+/*
+ * Copies the regular file from into a new file to (never an existing one),
+ * keeping its mode; *bytes_r (may be NULL) gets its size. 0 copied, 1 when
+ * from does not exist (gone meanwhile, or never made), -1 with errno.
+ */
+int datadir_copy_file(const char *from, const char *to, uint64_t *bytes_r);
 #endif

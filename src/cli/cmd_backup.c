@@ -25,6 +25,8 @@
  *     its driver: store_backup (src/store/sqlite/sq_backup.c says how).
  * Never writes under the live data directory during a backup; restore never
  * overwrites a store or directory that exists, nor runs beside a live wharfd.
+ * The store and the directory put back their own files, as their drivers
+ * took them (store_restore, directory_restore).
  */
 #include "base/alloc.h"
 #include "base/component.h"
@@ -61,18 +63,12 @@ static void path_join(struct buf *out, const char *a, const char *b)
 /* Copies a file if it (still) exists: 0 copied, 1 gone, -1 error. */
 static int copy_file(const char *from, const char *to, struct totals *t)
 {
-    int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (in < 0)
-        return errno == ENOENT ? 1 : -1;
-    struct stat st;
-    int rc = -1;
-    if (fstat(in, &st) == 0 && S_ISREG(st.st_mode) &&
-        datadir_copy_fd(in, (uint64_t)st.st_size, to, st.st_mode & 0777) == 0) {
-        rc = 0;
+    uint64_t bytes = 0;
+    int rc = datadir_copy_file(from, to, &bytes);
+    if (rc == 0) {
         t->files++;
-        t->bytes += (uint64_t)st.st_size;
+        t->bytes += bytes;
     }
-    close(in);
     return rc;
 }
 
@@ -106,7 +102,6 @@ static int copy_dir(const char *from, const char *to, mode_t mode, struct totals
     return rc;
 }
 
-/* SQLite's online backup of one database (a single read snapshot) into dst (created). */
 /* A folder of folders, one level deep (DATA/dkim/DOMAIN/), each as copy_dir
  * copies it; a missing folder is empty. */
 static int copy_dirs(const char *from, const char *to, struct totals *t)
@@ -310,14 +305,13 @@ int cmd_restore(struct cli_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "wharf restore: wharfd is running on %s; stop it first\n", data);
         rc = EX_TEMPFAIL;
     }
-    static const char *const live[] = {"store/store.db", "directory/directory.db"};
-    for (size_t i = 0; i < 2 && rc == 0; i++) {
-        path_join(&a, data, live[i]);
-        if (access(a.data, F_OK) == 0) {
-            fprintf(stderr, "wharf restore: %s exists; restore only into a fresh data directory\n",
-                    a.data);
-            rc = EX_CANTCREAT;
-        }
+    if (rc == 0 &&
+        (store_present(ctx->cfg) || directory_present(ctx->cfg, DIRECTORY_PART_ACCOUNTS))) {
+        fprintf(stderr,
+                "wharf restore: %s holds a store or accounts; restore only into a fresh data "
+                "directory\n",
+                data);
+        rc = EX_CANTCREAT;
     }
     struct totals t = {0};
     if (rc == 0) {
@@ -333,25 +327,15 @@ int cmd_restore(struct cli_ctx *ctx, int argc, char **argv)
     }
     if (rc == 0) {
         /* the password hashes, as root, given to the auth user (DATA/auth) */
-        path_join(&a, dir, "auth/credentials.db");
-        path_join(&b, data, "auth/credentials.db");
-        uid_t uid = geteuid();
-        gid_t gid = getegid();
-        int c = copy_file(a.data, b.data, &t);
-        if (c < 0 || (c == 0 && ((geteuid() == 0 && datadir_auth_ids(ctx->cfg, &uid, &gid) &&
-                                  chown(b.data, uid, gid) != 0) ||
-                                 chmod(b.data, 0600) != 0))) {
-            fprintf(stderr, "wharf restore: %s: %s\n", b.data, strerror(errno));
+        if (directory_restore(ctx->cfg, DIRECTORY_PART_CREDENTIALS, dir, &err) != 0) {
+            fprintf(stderr, "wharf restore: %s\n", buf_cstr(&err));
             rc = EX_IOERR;
         }
     }
     if (rc == 0) {
         component_drop_privileges(ctx->cfg);
-        static const char *const dirs[] = {"store/blobs", "spool/queue", "spool/corrupt",
-                                           "maildrop"};
-        path_join(&b, data, "store/blobs");
-        mkdir(b.data, 0700);
-        for (size_t i = 0; i < 4 && rc == 0; i++) {
+        static const char *const dirs[] = {"spool/queue", "spool/corrupt", "maildrop"};
+        for (size_t i = 0; i < 3 && rc == 0; i++) {
             path_join(&a, dir, dirs[i]);
             path_join(&b, data, dirs[i]);
             if (copy_dir(a.data, b.data, 0700, &t) != 0) {
@@ -365,15 +349,16 @@ int cmd_restore(struct cli_ctx *ctx, int argc, char **argv)
             fprintf(stderr, "wharf restore: %s: %s\n", b.data, strerror(errno));
             rc = EX_IOERR;
         }
-        /* The databases last: a restore cut short leaves no store.db, so it can be rerun. */
-        for (size_t i = 0; i < 2 && rc == 0; i++) {
-            path_join(&a, dir, live[i]);
-            path_join(&b, data, live[i]);
-            if (copy_file(a.data, b.data, &t) < 0) {
-                fprintf(stderr, "wharf restore: %s: %s\n", b.data, strerror(errno));
-                rc = EX_IOERR;
-            }
+        /* The accounts, then the store by its driver (its metadata last): a
+         * restore cut short leaves no store, so it can be rerun. */
+        struct store_backup_stats st = {0};
+        if (rc == 0 && (directory_restore(ctx->cfg, DIRECTORY_PART_ACCOUNTS, dir, &err) != 0 ||
+                        store_restore(ctx->cfg, dir, &st, &err) != 0)) {
+            fprintf(stderr, "wharf restore: %s\n", buf_cstr(&err));
+            rc = EX_IOERR;
         }
+        t.files += st.files;
+        t.bytes += st.bytes;
         if (rc == 0 && sync_tree(data) != 0)
             rc = EX_IOERR;
     }

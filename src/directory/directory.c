@@ -101,6 +101,28 @@ int directory_backup(const struct wharf_config *cfg, enum directory_part part, c
     return drv->backup ? drv->backup(cfg, part, dir, err) : 0;
 }
 
+bool directory_present(const struct wharf_config *cfg, enum directory_part part)
+{
+    struct buf err = BUF_INIT;
+    const struct directory_driver *drv = find_driver(cfg, &err);
+    buf_free(&err);
+    return drv != NULL && drv->present != NULL && drv->present(cfg, part);
+}
+
+int directory_restore(const struct wharf_config *cfg, enum directory_part part, const char *dir,
+                      struct buf *err)
+{
+    const struct directory_driver *drv = find_driver(cfg, err);
+    if (drv == NULL)
+        return -1;
+    if (drv->present && drv->present(cfg, part)) {
+        buf_printf(err, "the %s exist already; restore only into a fresh data directory",
+                   part == DIRECTORY_PART_CREDENTIALS ? "credentials" : "accounts");
+        return -1;
+    }
+    return drv->restore ? drv->restore(cfg, part, dir, err) : 0;
+}
+
 /* An operation the driver does not offer. */
 static enum directory_status unsupported(struct directory *d, const char *what, struct buf *err)
 {

@@ -99,6 +99,16 @@ enum directory_part {
  */
 int directory_backup(const struct wharf_config *cfg, enum directory_part part, const char *dir,
                      struct buf *err);
+/* Whether DATA_DIRECTORY holds that part already (wharf restore never overwrites it). */
+bool directory_present(const struct wharf_config *cfg, enum directory_part part);
+/*
+ * For wharf restore: one part of the backup folder dir (as directory_backup
+ * wrote it) into DATA_DIRECTORY, which does not hold it. The credentials are
+ * made readable by the auth user only (given to that user when run as
+ * root). A part the backup does not hold is left absent. 0, or -1 with err.
+ */
+int directory_restore(const struct wharf_config *cfg, enum directory_part part, const char *dir,
+                      struct buf *err);
 
 /*
  * Resolves an envelope recipient: mydomains and the domain table, aliases

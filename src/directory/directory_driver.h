@@ -121,6 +121,10 @@ struct directory_driver {
     /* ---- backup (wharf backup): a consistent copy of one part into dir. Optional. ---- */
     int (*backup)(const struct wharf_config *cfg, enum directory_part part, const char *dir,
                   struct buf *err);
+    /* ---- restore (wharf restore): see directory_restore. Optional, with backup. ---- */
+    bool (*present)(const struct wharf_config *cfg, enum directory_part part);
+    int (*restore)(const struct wharf_config *cfg, enum directory_part part, const char *dir,
+                   struct buf *err);
 };
 
 extern const struct directory_driver directory_sqlite_driver;

@@ -21,6 +21,7 @@
 #include "base/sqlite_snapshot.h"
 #include "base/log.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -714,25 +715,62 @@ static enum directory_status sqlite_credentials_set(struct directory *d, const c
 /* ---- backup ---- */
 
 /* The backup keeps the layout of DATA: auth/credentials.db, directory/directory.db. */
+static const char *part_folder(enum directory_part part)
+{
+    return part == DIRECTORY_PART_CREDENTIALS ? "auth" : "directory";
+}
+
+static const char *part_file(enum directory_part part)
+{
+    return part == DIRECTORY_PART_CREDENTIALS ? "auth/credentials.db" : "directory/directory.db";
+}
+
 static int sqlite_backup(const struct wharf_config *cfg, enum directory_part part, const char *dir,
                          struct buf *err)
 {
-    const char *folder = part == DIRECTORY_PART_CREDENTIALS ? "auth" : "directory";
-    const char *file = part == DIRECTORY_PART_CREDENTIALS ? "credentials.db" : "directory.db";
-    struct buf rel = BUF_INIT, out = BUF_INIT;
-    buf_printf(&rel, "%s/%s", folder, file);
-    char *src = config_data_path(cfg, rel.data);
+    const char *folder = part_folder(part);
+    struct buf out = BUF_INIT;
+    char *src = config_data_path(cfg, part_file(part));
     int rc = 0;
     if (access(src, F_OK) == 0) {
         buf_printf(&out, "%s/%s", dir, folder);
         mkdir(out.data, 0700);
-        buf_printf(&out, "/%s", file);
+        buf_reset(&out);
+        buf_printf(&out, "%s/%s", dir, part_file(part));
         rc = sqlite_snapshot(src, out.data, DIRECTORY_BACKUP_BUSY_MS, err);
     }
     free(src);
-    buf_free(&rel);
     buf_free(&out);
     return rc;
+}
+
+static bool sqlite_present(const struct wharf_config *cfg, enum directory_part part)
+{
+    char *path = config_data_path(cfg, part_file(part));
+    bool r = access(path, F_OK) == 0;
+    free(path);
+    return r;
+}
+
+/* The file back where backup took it; the credentials are the auth user's, mode 0600. */
+static int sqlite_restore(const struct wharf_config *cfg, enum directory_part part, const char *dir,
+                          struct buf *err)
+{
+    struct buf from = BUF_INIT;
+    buf_printf(&from, "%s/%s", dir, part_file(part));
+    char *to = config_data_path(cfg, part_file(part));
+    int r = datadir_copy_file(from.data, to, NULL);
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (r == 0 && part == DIRECTORY_PART_CREDENTIALS &&
+        ((geteuid() == 0 && datadir_auth_ids(cfg, &uid, &gid) && chown(to, uid, gid) != 0) ||
+         chmod(to, 0600) != 0))
+        r = -1;
+    if (r < 0)
+        buf_printf(err, "%s: %s", to, strerror(errno));
+    free(to);
+    buf_free(&from);
+    return r < 0 ? -1 : 0;
 }
 
 const struct directory_driver directory_sqlite_driver = {
@@ -760,4 +798,6 @@ const struct directory_driver directory_sqlite_driver = {
     .credentials_get = sqlite_credentials_get,
     .credentials_set = sqlite_credentials_set,
     .backup = sqlite_backup,
+    .present = sqlite_present,
+    .restore = sqlite_restore,
 };

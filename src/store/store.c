@@ -115,6 +115,33 @@ int store_backup(const struct wharf_config *cfg, const char *dest, const char *p
     return rc;
 }
 
+bool store_present(const struct wharf_config *cfg)
+{
+    struct buf err = BUF_INIT;
+    const struct store_driver *drv = driver_find(cfg->store_driver, &err);
+    buf_free(&err);
+    char *dir = config_data_path(cfg, "store");
+    bool r = drv != NULL && drv->present(dir);
+    free(dir);
+    return r;
+}
+
+int store_restore(const struct wharf_config *cfg, const char *from, struct store_backup_stats *st,
+                  struct buf *err)
+{
+    const struct store_driver *drv = driver_find(cfg->store_driver, err);
+    if (drv == NULL)
+        return -1;
+    char *dir = config_data_path(cfg, "store");
+    int rc = -1;
+    if (drv->present(dir))
+        buf_printf(err, "%s holds a store already; restore only into a fresh data directory", dir);
+    else
+        rc = drv->restore(from, dir, st, err);
+    free(dir);
+    return rc;
+}
+
 int store_account_state(struct store *s, const char *owner, uint64_t *state_r, struct buf *err)
 {
     return s->drv->account_state(s, owner, state_r, err);

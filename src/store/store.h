@@ -428,6 +428,16 @@ struct store_backup_stats {
  */
 int store_backup(const struct wharf_config *cfg, const char *dest, const char *prev,
                  struct store_backup_stats *st, struct buf *err);
+/* Whether DATA_DIRECTORY holds a store of the configured driver. */
+bool store_present(const struct wharf_config *cfg);
+/*
+ * wharf restore: the store of the backup folder from (store_backup's dest)
+ * into DATA_DIRECTORY, which holds none (store_present false). The bodies go
+ * first and the metadata last, so a restore cut short holds no store and can
+ * be run again.
+ */
+int store_restore(const struct wharf_config *cfg, const char *from, struct store_backup_stats *st,
+                  struct buf *err);
 
 /*
  * Test hook: called at named points of store_deliver ("blob-synced": bodies

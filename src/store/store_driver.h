@@ -27,6 +27,12 @@ struct store_driver {
      * the server goes on writing while it runs. */
     int (*backup)(const char *dir, const char *dest, const char *prev,
                   struct store_backup_stats *st, struct buf *err);
+    /* Whether dir holds a store (wharf restore never overwrites one). */
+    bool (*present)(const char *dir);
+    /* The store of the backup folder from (as backup wrote it) into dir, which holds
+     * none; no open store. See store_restore. */
+    int (*restore)(const char *from, const char *dir, struct store_backup_stats *st,
+                   struct buf *err);
 
     /* mailboxes */
     int (*mailbox_resolve)(struct store *s, const char *owner, const char *name, int64_t *id_r,

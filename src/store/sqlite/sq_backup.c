@@ -15,6 +15,10 @@
  * window escaped it. Incremental: segment files are append-only and never
  * renamed or reused; one with the same name and size in PREV is hard-linked.
  * Never writes under the live store.
+ *
+ * Restore (wharf restore, into a data directory without a store): the
+ * segments first, store.db last, so a restore cut short leaves no store.db
+ * and can be run again.
  */
 #include "store/sqlite/sq_int.h"
 #include "base/alloc.h"
@@ -207,5 +211,73 @@ done:
     buf_free(&db);
     buf_free(&out);
     buf_free(&p);
+    return rc;
+}
+
+/* ---- restore ---- */
+
+bool sq_present(const char *dir)
+{
+    struct buf db = BUF_INIT;
+    buf_printf(&db, "%s/store.db", dir);
+    bool r = access(db.data, F_OK) == 0;
+    buf_free(&db);
+    return r;
+}
+
+/* One file of the backup into the store folder, counted. */
+static int restore_file(const char *from, const char *to, struct store_backup_stats *st,
+                        struct buf *err)
+{
+    uint64_t bytes = 0;
+    int r = datadir_copy_file(from, to, &bytes);
+    if (r < 0) {
+        buf_printf(err, "%s: %s", to, strerror(errno));
+        return -1;
+    }
+    if (r == 1) {
+        buf_printf(err, "%s: missing from the backup", from);
+        return -1;
+    }
+    st->files++;
+    st->bytes += bytes;
+    return 0;
+}
+
+int sq_restore(const char *from, const char *dir, struct store_backup_stats *st, struct buf *err)
+{
+    struct buf a = BUF_INIT, b = BUF_INIT;
+    buf_printf(&a, "%s/store/blobs", from);
+    buf_printf(&b, "%s/blobs", dir);
+    int rc = 0;
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||
+        (mkdir(b.data, 0700) != 0 && errno != EEXIST)) {
+        buf_printf(err, "%s: %s", b.data, strerror(errno));
+        rc = -1;
+    }
+    DIR *d = rc == 0 ? opendir(a.data) : NULL;
+    if (rc == 0 && d == NULL && errno != ENOENT) {
+        buf_printf(err, "%s: %s", a.data, strerror(errno));
+        rc = -1;
+    }
+    for (struct dirent *e; d != NULL && rc == 0 && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        buf_reset(&a);
+        buf_reset(&b);
+        buf_printf(&a, "%s/store/blobs/%s", from, e->d_name);
+        buf_printf(&b, "%s/blobs/%s", dir, e->d_name);
+        rc = restore_file(a.data, b.data, st, err);
+    }
+    if (d)
+        closedir(d);
+    buf_reset(&a);
+    buf_reset(&b);
+    buf_printf(&a, "%s/store/store.db", from);
+    buf_printf(&b, "%s/store.db", dir);
+    if (rc == 0)
+        rc = restore_file(a.data, b.data, st, err);
+    buf_free(&a);
+    buf_free(&b);
     return rc;
 }

@@ -73,6 +73,8 @@ int sq_quota_add(struct store *s, const char *owner, int64_t bytes, int64_t mess
 /* The driver's ops (store_sqlite_driver in sq_db.c). */
 int sq_backup(const char *dir, const char *dest, const char *prev, struct store_backup_stats *st,
               struct buf *err);
+bool sq_present(const char *dir);
+int sq_restore(const char *from, const char *dir, struct store_backup_stats *st, struct buf *err);
 int sq_mailbox_resolve(struct store *s, const char *owner, const char *name, int64_t *id_r,
                        struct buf *err);
 int sq_mailbox_list(struct store *s, const char *owner, struct store_mailbox **list_r, size_t *n_r,
