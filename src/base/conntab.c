@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #define CONNTAB_MAGIC 0x57434e54u /* "WCNT" */
-#define CONNTAB_VERSION 1u
+#define CONNTAB_VERSION 2u
 #define COUNT_BITS 24
 #define COUNT_MASK ((UINT64_C(1) << COUNT_BITS) - 1)
 #define KEY_BITS (64 - COUNT_BITS)
@@ -32,9 +32,12 @@
 struct conntab_row {
     _Atomic uint32_t in_use;
     _Atomic uint32_t services[CONNTAB_MAX_SERVICES];
-    uint32_t pad[15]; /* cells start on their own cache line */
+    uint32_t pad0;
+    _Atomic int64_t idlest[CONNTAB_MAX_SERVICES]; /* conntab_set_idlest; 0: none */
+    uint32_t pad[14];                             /* cells start on their own cache line */
     _Atomic uint64_t cells[CONNTAB_ADDRS_PER_SLOT];
 };
+_Static_assert(offsetof(struct conntab_row, cells) % 64 == 0, "cells on a cache line");
 
 struct conntab_shm {
     uint32_t magic, version, n_slots, n_services;
@@ -185,8 +188,10 @@ const char *conntab_service_name(const struct conntab *t, size_t i)
 
 static void row_zero(struct conntab_row *r)
 {
-    for (size_t i = 0; i < CONNTAB_MAX_SERVICES; i++)
+    for (size_t i = 0; i < CONNTAB_MAX_SERVICES; i++) {
         atomic_store_explicit(&r->services[i], 0, memory_order_relaxed);
+        atomic_store_explicit(&r->idlest[i], 0, memory_order_relaxed);
+    }
     for (size_t i = 0; i < CONNTAB_ADDRS_PER_SLOT; i++) {
         if (atomic_load_explicit(&r->cells[i], memory_order_relaxed) != 0)
             atomic_store_explicit(&r->cells[i], 0, memory_order_relaxed);
@@ -415,4 +420,31 @@ void conntab_release_key(struct conntab *t, unsigned slot, int cell)
 {
     if (cell >= 0)
         cell_add(&t->shm->rows[slot], cell, -1);
+}
+
+/* ---- the idlest stranger of each row ---- */
+
+void conntab_set_idlest(struct conntab *t, unsigned slot, unsigned service, int64_t stamp)
+{
+    atomic_store_explicit(&t->shm->rows[slot].idlest[service], stamp, memory_order_relaxed);
+}
+
+int conntab_idlest_elsewhere(const struct conntab *t, unsigned slot, unsigned service,
+                             int64_t before, int64_t *stamp_r)
+{
+    int best = -1;
+    int64_t oldest = before + 1;
+    for (unsigned i = 0; i < t->n_slots; i++) {
+        const struct conntab_row *r = &t->shm->rows[i];
+        if (i == slot || !atomic_load_explicit(&r->in_use, memory_order_relaxed))
+            continue;
+        int64_t s = atomic_load_explicit(&r->idlest[service], memory_order_relaxed);
+        if (s > 0 && s < oldest) {
+            best = (int)i;
+            oldest = s;
+        }
+    }
+    if (best >= 0)
+        *stamp_r = oldest;
+    return best;
 }

@@ -123,6 +123,18 @@ enum conntab_verdict conntab_acquire_key(struct conntab *t, unsigned slot, uint6
                                          unsigned max, int *cell_r);
 void conntab_release_key(struct conntab *t, unsigned slot, int cell);
 
+/*
+ * Eviction across workers. Each worker publishes, per service, the progress
+ * stamp (monotonic_ms: CLOCK_MONOTONIC is one clock for every process) of its
+ * pre-login connection that has made no progress for longest, or 0 for none;
+ * a full worker with no idle stranger of its own finds the row holding the
+ * oldest one, at most `before`, and asks that worker (over the bus) to close
+ * it. -1 when no other row has one; else the slot, with *stamp_r.
+ */
+void conntab_set_idlest(struct conntab *t, unsigned slot, unsigned service, int64_t stamp);
+int conntab_idlest_elsewhere(const struct conntab *t, unsigned slot, unsigned service,
+                             int64_t before, int64_t *stamp_r);
+
 /* Totals over all rows: of a service, and of a key. */
 unsigned conntab_service_total(const struct conntab *t, unsigned service);
 unsigned conntab_key_total(const struct conntab *t, uint64_t key);

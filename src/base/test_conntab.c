@@ -136,6 +136,29 @@ static void test_slot_reset(void **state)
     conntab_free(t);
 }
 
+/* The oldest idle stranger of another row, never this row's, never a cleared row's. */
+static void test_idlest_elsewhere(void **state)
+{
+    struct conntab *t = table(4);
+    int a = conntab_slot_claim(t), b = conntab_slot_claim(t), c = conntab_slot_claim(t);
+    int64_t stamp = 0;
+    assert_int_equal(conntab_idlest_elsewhere(t, a, 1, 1000, &stamp), -1);
+    conntab_set_idlest(t, a, 1, 100);
+    conntab_set_idlest(t, b, 1, 500);
+    conntab_set_idlest(t, c, 1, 300);
+    conntab_set_idlest(t, c, 0, 50); /* another service */
+    assert_int_equal(conntab_idlest_elsewhere(t, a, 1, 1000, &stamp), c);
+    assert_int_equal(stamp, 300);
+    assert_int_equal(conntab_idlest_elsewhere(t, c, 1, 1000, &stamp), a);
+    /* Not idle long enough: none. */
+    assert_int_equal(conntab_idlest_elsewhere(t, a, 1, 299, &stamp), -1);
+    conntab_slot_clear(t, c);
+    assert_int_equal(conntab_idlest_elsewhere(t, a, 1, 1000, &stamp), b);
+    conntab_set_idlest(t, b, 1, 0); /* b has none left */
+    assert_int_equal(conntab_idlest_elsewhere(t, a, 1, 1000, &stamp), -1);
+    conntab_free(t);
+}
+
 /* Two mappings of one memfd see each other's counts (as wharfd and a worker do). */
 static void test_attach(void **state)
 {
@@ -274,7 +297,7 @@ int main(void)
         cmocka_unit_test(test_full),           cmocka_unit_test(test_slot_reset),
         cmocka_unit_test(test_attach),         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_hostile_worker), cmocka_unit_test(test_race),
-        cmocka_unit_test(test_named_keys),
+        cmocka_unit_test(test_named_keys),     cmocka_unit_test(test_idlest_elsewhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

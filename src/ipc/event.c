@@ -20,6 +20,7 @@ static const char *const type_names[] = {
     [IPC_EVENT_SPOOL_NEW] = "spool-new",
     [IPC_EVENT_QUEUE_CTL] = "queue-ctl",
     [IPC_EVENT_TEST_HOOK] = "test-hook",
+    [IPC_EVENT_EVICT_IDLE] = "evict-idle",
 };
 
 const char *ipc_event_type_name(enum ipc_event_type type)
@@ -76,6 +77,11 @@ void ipc_event_encode(struct buf *out, const struct ipc_event *ev)
     case IPC_EVENT_TEST_HOOK:
         ipc_put_str(out, ev->u.test_hook.component);
         ipc_put_str(out, ev->u.test_hook.action);
+        break;
+    case IPC_EVENT_EVICT_IDLE:
+        ipc_put_str(out, ev->u.evict_idle.service);
+        ipc_put_u64(out, ev->u.evict_idle.slot);
+        ipc_put_str(out, ev->u.evict_idle.client);
         break;
     case IPC_EVENT_NONE:
         break;
@@ -203,6 +209,20 @@ static const char *decode_fields(struct ipc_reader *r, struct ipc_event *ev, str
             return "bad component or action";
         want(st, component, &ev->u.test_hook.component);
         want(st, action, &ev->u.test_hook.action);
+        return NULL;
+    }
+    case IPC_EVENT_EVICT_IDLE: {
+        struct ipc_event_evict_idle *e = &ev->u.evict_idle;
+        struct slice service = ipc_get_bytes(r);
+        e->slot = ipc_get_u64(r);
+        struct slice client = ipc_get_bytes(r);
+        if (r->failed)
+            return "short or truncated fields";
+        if (!text_ok(service, IPC_EVENT_WORD_MAX, false) ||
+            !text_ok(client, IPC_EVENT_WORD_MAX, false))
+            return "bad service or client";
+        want(st, service, &e->service);
+        want(st, client, &e->client);
         return NULL;
     }
     case IPC_EVENT_NONE:

@@ -36,8 +36,9 @@ enum ipc_event_type {
     IPC_EVENT_SPOOL_NEW = 3,       /* a new queue entry is on disk (smtp -> mta) */
     IPC_EVENT_QUEUE_CTL = 4,       /* `wharf queue` asks the mta to act on entries */
     IPC_EVENT_TEST_HOOK = 5,       /* test suites only (option test_hooks), base/sandbox.h */
+    IPC_EVENT_EVICT_IDLE = 6,      /* a full service asks one worker to evict an idle stranger */
 };
-#define IPC_EVENT_TYPE_MAX IPC_EVENT_TEST_HOOK
+#define IPC_EVENT_TYPE_MAX IPC_EVENT_EVICT_IDLE
 
 /* Field caps of the decoder (the store's own caps are the same or lower). */
 #define IPC_EVENT_OWNER_MAX 1024   /* bytes of an account name */
@@ -95,6 +96,18 @@ struct ipc_event_test_hook {
     const char *action;
 };
 
+/*
+ * The service is full and the publishing worker has no idle stranger of its
+ * own: the worker of conntab slot `slot` (base/conntab.h), which published the
+ * idlest pre-login connection of the service, is asked to close it. `client`
+ * is the newcomer's address, for the log line.
+ */
+struct ipc_event_evict_idle {
+    const char *service;
+    uint64_t slot;
+    const char *client;
+};
+
 struct ipc_event {
     enum ipc_event_type type;
     union {
@@ -103,6 +116,7 @@ struct ipc_event {
         struct ipc_event_spool_new spool_new;
         struct ipc_event_queue_ctl queue_ctl;
         struct ipc_event_test_hook test_hook;
+        struct ipc_event_evict_idle evict_idle;
     } u;
     char *owned_; /* ipc_event_decode's copy of the strings; NULL for an event built by hand */
 };

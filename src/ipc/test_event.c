@@ -76,6 +76,14 @@ static void test_roundtrip(void **state)
     assert_string_equal(out.u.test_hook.component, "imap");
     assert_string_equal(out.u.test_hook.action, "exec");
     ipc_event_clear(&out);
+
+    ev = (struct ipc_event){.type = IPC_EVENT_EVICT_IDLE, .u.evict_idle = {"pop3", 7, "192.0.2.1"}};
+    roundtrip(&ev, &out);
+    assert_string_equal(out.u.evict_idle.service, "pop3");
+    assert_int_equal(out.u.evict_idle.slot, 7);
+    assert_string_equal(out.u.evict_idle.client, "192.0.2.1");
+    assert_null(ipc_event_owner(&out));
+    ipc_event_clear(&out);
 }
 
 static int decode_raw(struct buf *b)

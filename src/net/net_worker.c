@@ -9,8 +9,13 @@
  * the per-address limit. When a service or an address is full, the
  * connection of this worker that has made no progress for longest (and at
  * least connection_evict_idle) and has not logged in is closed to admit the
- * newcomer: slow clients (slowloris) cannot keep a normal one out. Each
- * worker evicts among its own connections only.
+ * newcomer: slow clients (slowloris) cannot keep a normal one out. A full
+ * service whose newcomer lands on a worker with no such stranger asks the
+ * worker that has the idlest one (each publishes its idlest stamp in the
+ * shared table every second) to close it, over the bus, and admits the
+ * newcomer at once, one over the limit until that close; it asks once per
+ * published stamp, so the excess is at most one per worker. A full address
+ * evicts among this worker's connections of that address only.
  *
  * Must never: bind a socket (wharfd does), keep accepting once a shutdown
  * was asked for, or outlive the drain deadline.
@@ -56,6 +61,10 @@ struct net_service {
     struct evconnlistener *listener;
     int tab_service; /* index in the shared connection table, -1: count here */
     bool tab_full;   /* the table's cells were full: said once until there is room */
+    /* The other worker's idlest stranger last asked for (its slot and stamp): asked once. */
+    int asked_slot;
+    int64_t asked_stamp;
+    int64_t idlest; /* publish_idlest's scratch */
     size_t n_conns;
     struct addr_count *by_addr[NET_ADDR_BUCKETS];
 };
@@ -76,6 +85,7 @@ struct net_worker {
     size_t n_conns;
     bool draining;
     struct event *deadline;
+    struct event *idlest_ev;     /* publish_idlest, every second, with a shared table */
     struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
     struct control *control;
     void (*status_fn)(void *arg, json_t *obj);
@@ -246,13 +256,15 @@ static const char *admit_here(struct net_service *svc, const char *addr, unsigne
 }
 
 /* Counts a connection in the table shared by every worker; NULL when admitted. */
+/* over: admitted past the service's total (another worker was asked to evict). */
 static const char *admit_shared(struct net_service *svc, const struct sockaddr *sa,
-                                const char *addr, unsigned per_addr, struct conntab_hold *hold_r)
+                                const char *addr, unsigned per_addr, bool over,
+                                struct conntab_hold *hold_r)
 {
     struct component_ctx *ctx = svc->w->ctx;
     uint64_t key = conntab_key((unsigned)svc->tab_service, sa);
     switch (conntab_acquire(ctx->conntab, ctx->conntab_slot, (unsigned)svc->tab_service, key,
-                            svc->lim.max_conns, per_addr, hold_r)) {
+                            over ? 0 : svc->lim.max_conns, per_addr, hold_r)) {
     case CONNTAB_TOO_MANY:
         return WHY_FULL;
     case CONNTAB_TOO_MANY_ADDR:
@@ -305,6 +317,65 @@ static bool evict_idlest(struct net_service *svc, const struct sockaddr *sa, con
     return true;
 }
 
+/*
+ * The service is full and this worker has no stranger idle long enough: asks
+ * the worker whose published idlest stranger is oldest (and old enough) to
+ * close it. True when asked: the caller admits the newcomer over the limit.
+ */
+static bool evict_elsewhere(struct net_service *svc, const char *addr)
+{
+    struct component_ctx *ctx = svc->w->ctx;
+    int64_t stamp = 0;
+    int slot =
+        conntab_idlest_elsewhere(ctx->conntab, ctx->conntab_slot, (unsigned)svc->tab_service,
+                                 monotonic_ms() - svc->w->cfg->connection_evict_idle, &stamp);
+    if (slot < 0 || (slot == svc->asked_slot && stamp == svc->asked_stamp))
+        return false;
+    svc->asked_slot = slot;
+    svc->asked_stamp = stamp;
+    struct ipc_event ev = {.type = IPC_EVENT_EVICT_IDLE,
+                           .u.evict_idle = {svc->name, (uint64_t)slot, addr}};
+    net_worker_publish(svc->w, &ev);
+    return true;
+}
+
+/* Publishes, per service, the progress stamp of this worker's idlest stranger (0: none). */
+static void publish_idlest(struct net_worker *w)
+{
+    for (size_t i = 0; i < w->n_svcs; i++)
+        w->svcs[i]->idlest = INT64_MAX;
+    int64_t p;
+    for (const struct conn_node *n = w->conns; n; n = n->next) {
+        struct net_service *svc = net_conn_svc(n->c);
+        if (net_conn_evictable(n->c, &p) && p < svc->idlest)
+            svc->idlest = p;
+    }
+    for (size_t i = 0; i < w->n_svcs; i++) {
+        struct net_service *svc = w->svcs[i];
+        if (svc->tab_service >= 0)
+            conntab_set_idlest(w->ctx->conntab, w->ctx->conntab_slot, (unsigned)svc->tab_service,
+                               svc->idlest == INT64_MAX ? 0 : svc->idlest);
+    }
+}
+
+static void idlest_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    publish_idlest(arg);
+}
+
+/* Another worker asks this one to close its idlest stranger of a service. */
+static void evict_asked(struct net_worker *w, const struct ipc_event_evict_idle *e)
+{
+    if (w->ctx->conntab == NULL || e->slot != w->ctx->conntab_slot)
+        return;
+    for (size_t i = 0; i < w->n_svcs; i++)
+        if (strcmp(w->svcs[i]->name, e->service) == 0)
+            evict_idlest(w->svcs[i], NULL, e->client, false);
+    publish_idlest(w);
+}
+
 static bool addr_exempt(const struct wharf_config *cfg, const char *addr)
 {
     return net_addr_in_networks(addr, (const char *const *)cfg->mynetworks.v, cfg->mynetworks.n) ||
@@ -327,11 +398,17 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     /* Trusted networks are counted, never held to the per-address limit. */
     unsigned per_addr = addr_exempt(w->cfg, addr) ? 0 : svc->lim.max_conns_per_client;
     const char *why = NULL;
+    bool over = false;
     for (int attempt = 0; attempt < 2; attempt++) {
-        why = svc->tab_service >= 0 ? admit_shared(svc, sa, addr, per_addr, &hold)
+        why = svc->tab_service >= 0 ? admit_shared(svc, sa, addr, per_addr, over, &hold)
                                     : admit_here(svc, addr, per_addr);
-        if (why == NULL || attempt > 0 || !evict_idlest(svc, sa, addr, why == WHY_ADDR_FULL))
+        if (why == NULL || attempt > 0)
             break;
+        if (evict_idlest(svc, sa, addr, why == WHY_ADDR_FULL))
+            continue;
+        if (why != WHY_FULL || svc->tab_service < 0 || !evict_elsewhere(svc, addr))
+            break;
+        over = true;
     }
     if (why != NULL) {
         refuse(svc, fd, why, addr);
@@ -377,6 +454,7 @@ bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mo
                                 &svc->lim.max_conns_per_client);
     svc->refuse_line = limits->refuse_line ? xstrdup(limits->refuse_line) : NULL;
     svc->tab_service = w->ctx->conntab ? conntab_service(w->ctx->conntab, service) : -1;
+    svc->asked_slot = -1;
     evutil_make_socket_nonblocking(fd);
     svc->listener = evconnlistener_new(w->base, accept_cb, svc, LEV_OPT_CLOSE_ON_FREE, 0, fd);
     if (svc->listener == NULL)
@@ -448,6 +526,10 @@ static void control_shutdown_cb(void *arg, int64_t deadline_ms)
 static void control_event_cb(void *arg, const struct ipc_event *ev)
 {
     struct net_worker *w = arg;
+    if (ev->type == IPC_EVENT_EVICT_IDLE) {
+        evict_asked(w, &ev->u.evict_idle);
+        return;
+    }
     if (ev->type == IPC_EVENT_TEST_HOOK) { /* test_hooks only */
         if (strcmp(ev->u.test_hook.component, w->ctx->name) == 0)
             sandbox_test_hook(w->cfg, w->ctx->name, ev->u.test_hook.action);
@@ -487,6 +569,12 @@ struct net_worker *net_worker_new(struct component_ctx *ctx)
     w->control = w->loop->control;
     if (ctx->cfg->test_hooks)
         control_subscribe(w->control, IPC_EVENT_TEST_HOOK, IPC_SUBSCRIBE_ALL, NULL);
+    if (ctx->conntab) {
+        control_subscribe(w->control, IPC_EVENT_EVICT_IDLE, IPC_SUBSCRIBE_ALL, NULL);
+        w->idlest_ev = event_new(w->base, -1, EV_PERSIST, idlest_cb, w);
+        struct timeval tv = clock_timeval_ms(1000);
+        event_add(w->idlest_ev, &tv);
+    }
     return w;
 }
 
@@ -544,6 +632,8 @@ void net_worker_free(struct net_worker *w)
     free(w->svcs);
     if (w->deadline)
         event_free(w->deadline);
+    if (w->idlest_ev)
+        event_free(w->idlest_ev);
     SSL_CTX_free(w->tls);
     component_loop_free(w->loop);
     free(w);

@@ -8,6 +8,7 @@ that the limit is seen to hold across processes, not by luck of scheduling.
 """
 import os
 import poplib
+import select
 import signal
 
 from conftest import LineClient, tls_context, wait_until
@@ -124,6 +125,47 @@ def test_service_limit_holds_over_all_workers(wharf_factory):
     assert "too many connections from this address" not in server.log()
     for x in held:
         quit(x)
+
+
+def closed_by_server(c):
+    """True once the server has closed c (read to the end); never blocks."""
+    if not select.select([c.sock], [], [], 0)[0]:
+        return False
+    while True:
+        if c.line() == "":
+            return True
+
+
+def test_full_service_evicts_an_idle_stranger_held_by_another_worker(wharf_factory):
+    # Every place is held by worker a's strangers; a newcomer accepted by b (which holds
+    # none) is admitted at once, and a closes its idlest stranger when asked over the bus.
+    server = start(wharf_factory, pop3_max_connections="4", pop3_max_connections_per_ip="10",
+                   connection_evict_idle="1s")
+    a, b, c = pids = workers(server)
+    idle = [on_worker(pids, a, lambda: pop3(server)) for _ in range(4)]
+    assert all(admitted(x) for x in idle)
+
+    def newcomer_on_b():
+        # a is stopped meanwhile: it can only close a stranger after b admitted this one.
+        x = on_worker(pids, b, lambda: pop3(server))
+        if admitted(x):
+            return x
+        assert refused(x)  # until a's strangers have been idle for connection_evict_idle
+        x.close()
+        return None
+    newcomer = wait_until(newcomer_on_b, timeout=30, interval=0.2,
+                          what="a newcomer on b to be admitted")
+    evicted = wait_until(lambda: [x for x in idle if closed_by_server(x)],
+                         what="a to close one of its strangers")
+    assert len(evicted) == 1
+    wait_until(lambda: pop3_total(server) == 4, what="the count back at the limit")
+    log = server.log()
+    assert "evicting unknown[127.0.0.1], idle for" in log
+    assert not [x for x in idle if x not in evicted and closed_by_server(x)]
+    quit(newcomer)
+    for x in idle:
+        if x not in evicted:
+            quit(x)
 
 
 def test_killed_worker_gives_its_places_back(wharf_factory):
