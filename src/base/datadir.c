@@ -177,6 +177,18 @@ int datadir_copy_file(const char *from, const char *to, uint64_t *bytes_r)
     return rc;
 }
 
+int datadir_syncfs(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = syncfs(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
 int datadir_copy_fd(int in, uint64_t len, const char *path, mode_t mode)
 {
     int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);

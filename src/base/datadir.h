@@ -56,4 +56,7 @@ int datadir_copy_fd(int in, uint64_t len, const char *path, mode_t mode);
  * from does not exist (gone meanwhile, or never made), -1 with errno.
  */
 int datadir_copy_file(const char *from, const char *to, uint64_t *bytes_r);
+/* Makes everything written under path's file system durable (syncfs): the end of
+ * a backup, restore or export. 0, or -1 with errno. */
+int datadir_syncfs(const char *path);
 #endif

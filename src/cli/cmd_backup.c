@@ -141,16 +141,6 @@ static bool dir_empty_or_missing(const char *path)
     return empty;
 }
 
-static int sync_tree(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = syncfs(fd);
-    close(fd);
-    return rc;
-}
-
 int cmd_backup(struct cli_ctx *ctx, int argc, char **argv)
 {
     const char *prev = NULL;
@@ -264,7 +254,7 @@ int cmd_backup(struct cli_ctx *ctx, int argc, char **argv)
             fclose(f) != 0)
             rc = EX_IOERR;
     }
-    if (rc == 0 && sync_tree(dir) != 0)
+    if (rc == 0 && datadir_syncfs(dir) != 0)
         rc = EX_IOERR;
     if (rc == 0)
         printf("backup %s: %" PRIu64 " files copied (%.1f MB), %" PRIu64
@@ -359,7 +349,7 @@ int cmd_restore(struct cli_ctx *ctx, int argc, char **argv)
         }
         t.files += st.files;
         t.bytes += st.bytes;
-        if (rc == 0 && sync_tree(data) != 0)
+        if (rc == 0 && datadir_syncfs(data) != 0)
             rc = EX_IOERR;
     }
     if (rc == 0) {

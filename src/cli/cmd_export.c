@@ -14,6 +14,7 @@
  * come from mime/mailfmt.h, the same code import reads them with.
  */
 #include "base/alloc.h"
+#include "base/datadir.h"
 #include "base/fdio.h"
 #include "cli/cli.h"
 #include "mime/mailfmt.h"
@@ -199,16 +200,6 @@ out:
     return rc;
 }
 
-static int sync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = syncfs(fd);
-    close(fd);
-    return rc;
-}
-
 static int export_maildir(struct store *s, const char *owner, const char *root)
 {
     struct store_mailbox *l = NULL;
@@ -260,7 +251,7 @@ static int export_maildir(struct store *s, const char *owner, const char *root)
         if (fd >= 0)
             close(fd);
     }
-    if (rc == 0 && sync_path(root) != 0)
+    if (rc == 0 && datadir_syncfs(root) != 0)
         rc = -1;
     if (rc == 0)
         printf("exported %s: %" PRIu64 " messages (%.1f MB) in %zu folders to %s\n", owner, count,
