@@ -71,6 +71,10 @@ struct component_def {
      * once confined (base/sandbox.h), NULL-terminated; every other file under
      * DATA is out of its reach. */
     const char *const *sandbox_data;
+    /* The options only this component reads, checked as its main would at
+     * start but without starting anything (wharfd before it starts or takes a
+     * reloaded configuration, `wharf config check`). NULL: none to check. */
+    int (*check_config)(const struct wharf_config *cfg, struct buf *err);
 };
 
 /* Finds the fd passed for a service, or -1. */

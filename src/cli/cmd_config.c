@@ -11,6 +11,7 @@
  * makes the installed /etc/wharf/wharf.conf this way). None ever changes a
  * file.
  */
+#include "supervisor/services.h"
 #include "base/alloc.h"
 #include "cli/cli.h"
 
@@ -75,7 +76,9 @@ static void config_doc(void)
         "\n"
         "An unknown name or a bad value stops `wharfd` and `wharf` with `file:line: message`\n"
         "and exit code 78 (EX_CONFIG); on SIGHUP the running configuration is kept.\n"
-        "`wharf config dump` prints the effective values (`--all` includes the defaults).\n"
+        "`wharf config dump` prints the effective values (`--all` includes the defaults); "
+        "`wharf config check` also checks the values a component reads itself (milters, DNS "
+        "lists...), as wharfd does before it starts and before a reload.\n"
         "\n"
         "Value types: **bool** yes/no (true/false, on/off, 1/0); **integer**; **size** in bytes\n"
         "with k, M, G (powers of 1024); **duration** with ms, s, m, h, d (a bare number is\n"
@@ -295,6 +298,17 @@ int cmd_config(struct cli_ctx *ctx, int argc, char **argv)
         config_dump(ctx->cfg, argc == 3);
         return 0;
     }
-    fprintf(stderr, "usage: wharf config dump [--all]\n       wharf config doc | man | example\n");
+    if (argc == 2 && strcmp(argv[1], "check") == 0) {
+        struct buf err = BUF_INIT;
+        int r = services_check_config(ctx->cfg, &err);
+        if (r == 0)
+            printf("configuration OK\n");
+        else
+            fprintf(stderr, "wharf config check: %s\n", buf_cstr(&err));
+        buf_free(&err);
+        return r == 0 ? 0 : EX_CONFIG;
+    }
+    fprintf(stderr,
+            "usage: wharf config dump [--all]\n       wharf config check | doc | man | example\n");
     return EX_USAGE;
 }

@@ -11,6 +11,9 @@
 #include "base/log.h"
 #include "smtp/smtp_server.h"
 #include "auth/auth_client.h"
+#include "smtp/smtp_checks.h"
+
+#include <event2/event.h>
 
 #include <string.h>
 #include <sysexits.h>
@@ -105,6 +108,21 @@ static int smtp_main(struct component_ctx *ctx)
     return rc;
 }
 
+/* The checks' options (actions, milters, DNS lists, the public suffix list), parsed
+ * by building the checks once on a loop that never runs. */
+static int smtp_check_config(const struct wharf_config *cfg, struct buf *err)
+{
+    struct event_base *base = event_base_new();
+    if (base == NULL) {
+        buf_printf(err, "cannot create an event loop");
+        return -1;
+    }
+    struct smtp_checks *c = smtp_checks_new(base, cfg, err);
+    smtp_checks_free(c);
+    event_base_free(base);
+    return c != NULL ? 0 : -1;
+}
+
 static const char *const smtp_sandbox_data[] = {"spool", NULL};
 
 const struct component_def smtp_component = {
@@ -114,4 +132,5 @@ const struct component_def smtp_component = {
     .main = smtp_main,
     .job = "receive mail: MX on 25, submission with AUTH on 587 and 465",
     .sandbox_data = smtp_sandbox_data, /* the queue it writes accepted mail to */
+    .check_config = smtp_check_config,
 };

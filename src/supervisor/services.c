@@ -158,3 +158,20 @@ unsigned component_worker_count(const struct wharf_config *cfg, const struct com
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
 }
+
+int services_check_config(const struct wharf_config *cfg, struct buf *err)
+{
+    for (size_t i = 0; i < n_components; i++) {
+        const struct component_def *c = components[i];
+        if (!component_enabled(cfg, c) || c->check_config == NULL)
+            continue;
+        struct buf why = BUF_INIT;
+        int r = c->check_config(cfg, &why);
+        if (r != 0)
+            buf_printf(err, "%s: %s", c->name, buf_cstr(&why));
+        buf_free(&why);
+        if (r != 0)
+            return -1;
+    }
+    return 0;
+}

@@ -64,6 +64,8 @@ bool component_has_listeners(const struct wharf_config *cfg, const struct compon
  * service or at least one of them is on.
  */
 bool component_enabled(const struct wharf_config *cfg, const struct component_def *c);
+/* Each enabled component's check_config; 0, or -1 with "COMPONENT: why" in err. */
+int services_check_config(const struct wharf_config *cfg, struct buf *err);
 /* Number of processes to run for a component. */
 unsigned component_worker_count(const struct wharf_config *cfg, const struct component_def *c);
 

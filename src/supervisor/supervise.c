@@ -693,6 +693,8 @@ static int sup_reload_config(struct sup *s, struct buf *err)
         }
     }
     if (r == 0)
+        r = services_check_config(cfg, err);
+    if (r == 0)
         r = tlsgen_ensure(cfg, err);
     struct listener_set fresh = {0};
     if (r == 0)

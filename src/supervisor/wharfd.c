@@ -197,7 +197,8 @@ int main(int argc, char **argv)
     log_init("wharfd", foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG);
     struct wharf_config *cfg = xcalloc(1, sizeof(*cfg));
     struct buf err = BUF_INIT;
-    if (config_read(cfg, config_arg, assignments, n_assign, &err) != 0)
+    if (config_read(cfg, config_arg, assignments, n_assign, &err) != 0 ||
+        services_check_config(cfg, &err) != 0)
         die(EX_CONFIG, buf_cstr(&err));
     log_set_debug(cfg->log_debug);
 

@@ -398,6 +398,30 @@ def test_sighup_applies_setting_and_keeps_connections(wharf_factory):
     assert server.stop() == 0
 
 
+def test_component_options_are_checked_before_start_and_reload(wharf_factory):
+    # Values only the smtp worker reads (milters, DNS lists) are refused by wharfd
+    # itself, by `wharf config check` and by a reload, not by a worker that then
+    # crashes in a loop.
+    server = wharf_factory(enable={"smtp"})
+    good = server.conf.read_text()
+    assert run([WHARF, "-c", server.conf, "config", "check"]).returncode == 0
+    server.conf.write_text(good + "milters = tcp:127.0.0.1\n")
+    r = run([WHARFD, "-f", "-c", server.conf])
+    assert r.returncode == EX_CONFIG, r.stderr
+    assert "smtp: milters: tcp:127.0.0.1 is not inet:ADDRESS:PORT nor unix:/PATH" in r.stderr
+    r = run([WHARF, "-c", server.conf, "config", "check"])
+    assert r.returncode == EX_CONFIG and "milters: tcp:127.0.0.1" in r.stderr
+    server.conf.write_text(good)
+    server.start()
+    server.conf.write_text(good + "dnsbl_zones = zen.example=127.0.0\n")
+    server.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reload failed" in server.log(), what="the reload error in the log")
+    assert "smtp: dnsbl_zones: 127.0.0 is not an IPv4 address" in server.log()
+    assert server.proc.poll() is None and server.status()["generation"] == 0
+    server.conf.write_text(good)
+    assert server.stop() == 0
+
+
 def test_sighup_with_bad_config_keeps_running(wharf_factory):
     server = wharf_factory().start()
     good = server.conf.read_text()
