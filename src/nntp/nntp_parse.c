@@ -13,7 +13,7 @@ struct cmd_def {
     unsigned min, max; /* argument words */
 };
 
-/* RFC 3977, 4643, 4644; XOVER and XHDR as INN and RFC 2980 have them. */
+/* RFC 3977, 4643, 4644, 8054; XOVER and XHDR as INN and RFC 2980 have them. */
 static const struct cmd_def cmds[] = {
     {"ARTICLE", NNTP_CMD_ARTICLE, 0, 1},
     {"AUTHINFO", NNTP_CMD_AUTHINFO, 1, 3},
@@ -38,6 +38,7 @@ static const struct cmd_def cmds[] = {
     {"STARTTLS", NNTP_CMD_STARTTLS, 0, 0},
     {"STAT", NNTP_CMD_STAT, 0, 1},
     {"CHECK", NNTP_CMD_CHECK, 1, 1},
+    {"COMPRESS", NNTP_CMD_COMPRESS, 1, 1},
     {"TAKETHIS", NNTP_CMD_TAKETHIS, 1, 1},
     {"XHDR", NNTP_CMD_XHDR, 1, 2},
     {"XOVER", NNTP_CMD_XOVER, 0, 1},

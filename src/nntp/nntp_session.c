@@ -156,6 +156,8 @@ static void cmd_capabilities(struct nntp_session *s)
     buf_append_cstr(b, "LIST ACTIVE NEWSGROUPS OVERVIEW.FMT HEADERS ACTIVE.TIMES DISTRIB.PATS\r\n");
     if (net_conn_can_starttls(s->conn) && s->account == NULL)
         buf_append_cstr(b, "STARTTLS\r\n");
+    if (!net_conn_is_compressed(s->conn))
+        buf_append_cstr(b, "COMPRESS DEFLATE\r\n");
     if (s->account == NULL && auth_login_allowed(s->login)) {
         buf_append_cstr(b, "AUTHINFO USER SASL\r\nSASL");
         auth_login_mechanisms(s->login, " ", b);
@@ -1113,8 +1115,27 @@ static bool feed_article(struct nntp_session *s)
 
 /* ---- dispatch ---- */
 
+/* RFC 8054: DEFLATE both ways from the byte after the 206 line on. */
+static void cmd_compress(struct nntp_session *s, const struct nntp_command *c)
+{
+    if (!slice_eq_cstr_nocase(c->args[0], "DEFLATE")) {
+        error_reply(s, "503 Compression algorithm not supported");
+        return;
+    }
+    if (net_conn_is_compressed(s->conn)) {
+        error_reply(s, "502 Compression already active");
+        return;
+    }
+    reply(s, "206 Compression active");
+    net_conn_start_compress(s->conn); /* not compressing yet, no STARTTLS pending */
+}
+
 static void cmd_starttls(struct nntp_session *s)
 {
+    if (net_conn_is_compressed(s->conn)) {
+        error_reply(s, "502 STARTTLS is not allowed under compression");
+        return;
+    }
     if (s->account) {
         error_reply(s, "502 Already authenticated");
         return;
@@ -1173,6 +1194,9 @@ static void handle_line(struct nntp_session *s, struct slice line)
         break;
     case NNTP_CMD_STARTTLS:
         cmd_starttls(s);
+        break;
+    case NNTP_CMD_COMPRESS:
+        cmd_compress(s, &c);
         break;
     case NNTP_CMD_AUTHINFO:
         cmd_authinfo(s, &c);

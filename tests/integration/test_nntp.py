@@ -9,6 +9,7 @@ import base64
 import imaplib
 import subprocess
 import warnings
+import zlib
 
 import pytest
 
@@ -308,4 +309,21 @@ def test_feed_commands_need_a_configured_peer(news):
     r.send(b"TAKETHIS <x@peer.test>\r\n" + peer_article("<x@peer.test>") + b".\r\n")
     assert r.line().startswith("439 ")
     assert r.cmd("DATE").startswith("111")
+    r.close()
+
+
+def test_compress_deflate(news):
+    """RFC 8054: after 206 both directions are raw DEFLATE; replies flushed per batch."""
+    r = Raw(news.ports["nntps"], tls=True)
+    assert r.cmd("COMPRESS GZIP").startswith("503")
+    assert r.cmd("COMPRESS DEFLATE").startswith("206")
+    comp = zlib.compressobj(wbits=-15)
+    dec = zlib.decompressobj(wbits=-15)
+    r.sock.sendall(comp.compress(b"GROUP comp.wharf.dev\r\nCOMPRESS DEFLATE\r\n") +
+                   comp.flush(zlib.Z_SYNC_FLUSH))
+    got = b""
+    while got.count(b"\r\n") < 2:
+        got += dec.decompress(r.sock.recv(4096))
+    lines = got.decode().split("\r\n")
+    assert lines[0].startswith("211 0 ") and lines[1].startswith("502")
     r.close()
