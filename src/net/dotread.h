@@ -57,6 +57,11 @@ void dotread_init(struct dotread *s, const struct dotread_limits *lim, bool coun
 enum dotread_result dotread_feed(struct dotread *s, const char *p, size_t n, size_t *consumed_r);
 /* After the last counted chunk: a pending CR at the very end counts as bare. */
 void dotread_finish(struct dotread *s);
+/* Feeds what in holds (a connection's input) and drains what was taken: all
+ * of it unless DONE, when the bytes after the end stay (dotread_evbuffer.c,
+ * in the network library: libevent). */
+struct evbuffer;
+enum dotread_result dotread_feed_evbuffer(struct dotread *r, struct evbuffer *in);
 /* True when the message must be refused (any verdict above). */
 bool dotread_failed(const struct dotread *s);
 

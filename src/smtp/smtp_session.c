@@ -387,20 +387,10 @@ static void data_end(struct smtp_session *s)
 /* Feeds buffered bytes to the scanner; false when more are needed. */
 static bool feed_data(struct smtp_session *s)
 {
-    struct evbuffer *in = net_conn_input(s->c);
-    struct evbuffer_iovec v[16];
-    int n = evbuffer_peek(in, -1, NULL, v, 16);
-    size_t used = 0;
-    bool done = false;
-    for (int i = 0; i < n && i < 16 && !done; i++) {
-        size_t took;
-        done = dotread_feed(&s->sc, v[i].iov_base, v[i].iov_len, &took) == DOTREAD_DONE;
-        used += took;
-    }
-    evbuffer_drain(in, used);
-    if (done)
-        data_end(s);
-    return done || evbuffer_get_length(in) > 0;
+    if (dotread_feed_evbuffer(&s->sc, net_conn_input(s->c)) != DOTREAD_DONE)
+        return false;
+    data_end(s);
+    return true;
 }
 
 static void bdat_chunk_end(struct smtp_session *s)
