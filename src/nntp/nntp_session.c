@@ -57,6 +57,12 @@ struct nntp_session {
     enum nntp_cmd reading; /* POST, IHAVE or TAKETHIS: what the article is for */
     char *offered;         /* IHAVE/TAKETHIS: the message-id offered */
     struct dotread rd;     /* POST */
+    /* The selected group's articles, kept while its UIDNEXT and HIGHESTMODSEQ stay. */
+    struct nntp_listing cache;
+    int64_t cache_id;
+    uint64_t cache_modseq;
+    uint32_t cache_uidnext;
+    bool cache_ok;
     struct buf article_in; /* the article being read */
 };
 
@@ -294,8 +300,41 @@ static void active_line(struct nntp_session *s, const struct nntp_group *g, bool
     buf_free(&err);
 }
 
+/* The articles of g now. The listing is kept while the folder's id, UIDNEXT and
+ * HIGHESTMODSEQ stay (an append, flag change or expunge moves one of them): one
+ * row read per command instead of the whole listing. NULL: replied 403. */
+static const struct nntp_listing *listing_of(struct nntp_session *s, const struct nntp_group *g)
+{
+    struct store_mailbox mb;
+    struct buf err = BUF_INIT;
+    int rc = store_mailbox_get(s->srv->store, STORE_PUBLIC_OWNER, g->mailbox, &mb, &err);
+    if (rc == 1)
+        buf_printf(&err, "public folder %s is gone", g->mailbox);
+    if (rc == 0) {
+        if (!s->cache_ok || s->cache_id != mb.id || s->cache_modseq != mb.highestmodseq ||
+            s->cache_uidnext != mb.uidnext) {
+            nntp_listing_free(&s->cache);
+            s->cache_ok = false;
+            /* Read after the stamp: at least as new as it, so never stale for long. */
+            rc = nntp_listing_load(s->srv->store, g, &s->cache, &err);
+            s->cache_ok = rc == 0;
+            s->cache_id = mb.id;
+            s->cache_modseq = mb.highestmodseq;
+            s->cache_uidnext = mb.uidnext;
+        }
+        store_mailbox_free(&mb);
+    }
+    if (rc != 0) {
+        temp_error(s, "listing", &err);
+        buf_free(&err);
+        return NULL;
+    }
+    buf_free(&err);
+    return &s->cache;
+}
+
 /* GROUP and LISTGROUP: selects g after checking the right to read it; false: replied. */
-static bool select_group(struct nntp_session *s, struct slice name, struct nntp_listing *l)
+static bool select_group(struct nntp_session *s, struct slice name, const struct nntp_listing **l)
 {
     if (!load_groups(s))
         return false;
@@ -308,16 +347,11 @@ static bool select_group(struct nntp_session *s, struct slice name, struct nntp_
             reply(s, "411 No such newsgroup");
         return false;
     }
-    struct buf err = BUF_INIT;
-    if (nntp_listing_load(s->srv->store, g, l, &err) != 0) {
-        temp_error(s, "listing", &err);
-        buf_free(&err);
+    if ((*l = listing_of(s, g)) == NULL)
         return false;
-    }
-    buf_free(&err);
     free(s->group);
     s->group = xstrdup(g->name);
-    s->article = l->n ? l->num[0] : 0;
+    s->article = (*l)->n ? (*l)->num[0] : 0;
     return true;
 }
 
@@ -329,34 +363,26 @@ static void group_status(struct nntp_session *s, const struct nntp_listing *l, c
 
 static void cmd_group(struct nntp_session *s, const struct nntp_command *c)
 {
-    struct nntp_listing l;
+    const struct nntp_listing *l;
     if (!select_group(s, c->args[0], &l))
         return;
-    group_status(s, &l, "");
-    nntp_listing_free(&l);
+    group_status(s, l, "");
 }
 
 /* The current group's listing, or a 412 reply. */
-static const struct nntp_group *group_listing(struct nntp_session *s, struct nntp_listing *l)
+static const struct nntp_group *group_listing(struct nntp_session *s, const struct nntp_listing **l)
 {
     const struct nntp_group *g = current_group(s);
     if (g == NULL) {
         reply(s, "412 No newsgroup selected");
         return NULL;
     }
-    struct buf err = BUF_INIT;
-    if (nntp_listing_load(s->srv->store, g, l, &err) != 0) {
-        temp_error(s, "listing", &err);
-        buf_free(&err);
-        return NULL;
-    }
-    buf_free(&err);
-    return g;
+    return (*l = listing_of(s, g)) != NULL ? g : NULL;
 }
 
 static void cmd_listgroup(struct nntp_session *s, const struct nntp_command *c)
 {
-    struct nntp_listing l;
+    const struct nntp_listing *l;
     uint32_t lo = 1, hi = UINT32_MAX;
     if (c->n_args == 2 && !nntp_parse_range(c->args[1], &lo, &hi)) {
         error_reply(s, "501 Bad range");
@@ -368,14 +394,13 @@ static void cmd_listgroup(struct nntp_session *s, const struct nntp_command *c)
     } else if (group_listing(s, &l) == NULL) {
         return;
     } else {
-        s->article = l.n ? l.num[0] : 0;
+        s->article = l->n ? l->num[0] : 0;
     }
-    group_status(s, &l, " list follows");
-    for (size_t i = 0; i < l.n; i++)
-        if (l.num[i] >= lo && l.num[i] <= hi)
-            buf_printf(&s->out, "%u\r\n", l.num[i]);
+    group_status(s, l, " list follows");
+    for (size_t i = 0; i < l->n; i++)
+        if (l->num[i] >= lo && l->num[i] <= hi)
+            buf_printf(&s->out, "%u\r\n", l->num[i]);
     buf_append_cstr(&s->out, ".\r\n");
-    nntp_listing_free(&l);
 }
 
 static void cmd_list(struct nntp_session *s, const struct nntp_command *c)
@@ -562,14 +587,12 @@ static bool find_article(struct nntp_session *s, const struct nntp_command *c, s
         f->reply_num = f->num;
     }
     /* Only articles the listing shows (an expunged one may still be readable in the store). */
-    struct nntp_listing l;
-    if (nntp_listing_load(s->srv->store, f->g, &l, &err) != 0) {
-        temp_error(s, "listing", &err);
+    const struct nntp_listing *l = listing_of(s, f->g);
+    if (l == NULL) {
         buf_free(&err);
         return false;
     }
-    bool listed = nntp_listing_find(&l, f->num) >= 0;
-    nntp_listing_free(&l);
+    bool listed = nntp_listing_find(l, f->num) >= 0;
     int rc = listed ? store_message_read_id(s->srv->store, STORE_PUBLIC_OWNER, f->g->id, f->num,
                                             &f->data, &err)
                     : 1;
@@ -636,32 +659,29 @@ static void cmd_article(struct nntp_session *s, const struct nntp_command *c)
 
 static void cmd_next_last(struct nntp_session *s, bool next)
 {
-    struct nntp_listing l;
+    const struct nntp_listing *l;
     const struct nntp_group *g = group_listing(s, &l);
     if (g == NULL)
         return;
     if (s->article == 0) {
         reply(s, "420 Current article number is invalid");
-        nntp_listing_free(&l);
         return;
     }
     long pick = -1;
-    for (size_t i = 0; i < l.n; i++) {
-        if (next && l.num[i] > s->article) {
+    for (size_t i = 0; i < l->n; i++) {
+        if (next && l->num[i] > s->article) {
             pick = (long)i;
             break;
         }
-        if (!next && l.num[i] < s->article)
+        if (!next && l->num[i] < s->article)
             pick = (long)i;
     }
     if (pick < 0) {
         reply(s,
               next ? "421 No next article in this group" : "422 No previous article in this group");
-        nntp_listing_free(&l);
         return;
     }
-    s->article = l.num[pick];
-    nntp_listing_free(&l);
+    s->article = l->num[pick];
     struct nntp_command c = {.cmd = NNTP_CMD_STAT};
     cmd_article(s, &c);
 }
@@ -766,7 +786,7 @@ static void cmd_over_hdr(struct nntp_session *s, const struct nntp_command *c, s
         }
         lo = hi = s->article;
     }
-    struct nntp_listing l;
+    const struct nntp_listing *l;
     const struct nntp_group *g = group_listing(s, &l);
     if (g == NULL)
         return;
@@ -774,11 +794,11 @@ static void cmd_over_hdr(struct nntp_session *s, const struct nntp_command *c, s
     buf_append_cstr(&s->out, ok);
     bool any = false;
     struct buf data = BUF_INIT, err = BUF_INIT;
-    for (size_t i = 0; i < l.n; i++) {
-        if (l.num[i] < lo || l.num[i] > hi)
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->num[i] < lo || l->num[i] > hi)
             continue;
         int rc =
-            store_message_read_id(s->srv->store, STORE_PUBLIC_OWNER, g->id, l.num[i], &data, &err);
+            store_message_read_id(s->srv->store, STORE_PUBLIC_OWNER, g->id, l->num[i], &data, &err);
         if (rc < 0) {
             temp_error(s, "read", &err);
             goto out;
@@ -787,9 +807,9 @@ static void cmd_over_hdr(struct nntp_session *s, const struct nntp_command *c, s
             continue;
         any = true;
         if (field.ptr == NULL) {
-            over_line(&s->out, l.num[i], buf_slice(&data));
+            over_line(&s->out, l->num[i], buf_slice(&data));
         } else {
-            buf_printf(&s->out, "%u ", l.num[i]);
+            buf_printf(&s->out, "%u ", l->num[i]);
             item_out(&s->out, buf_slice(&data), field);
             buf_append_cstr(&s->out, "\r\n");
         }
@@ -803,7 +823,6 @@ static void cmd_over_hdr(struct nntp_session *s, const struct nntp_command *c, s
 out:
     buf_free(&data);
     buf_free(&err);
-    nntp_listing_free(&l);
 }
 
 /* ---- POST ---- */
@@ -1092,27 +1111,6 @@ out:
     buf_free(&err);
 }
 
-/* Feeds buffered bytes to the dot reader; true when the article ended. */
-static bool feed_article(struct nntp_session *s)
-{
-    struct evbuffer *in = net_conn_input(s->conn);
-    while (evbuffer_get_length(in) > 0) {
-        struct evbuffer_iovec v[16];
-        int n = evbuffer_peek(in, -1, NULL, v, 16);
-        size_t used = 0;
-        bool done = false;
-        for (int i = 0; i < n && i < 16 && !done; i++) {
-            size_t took;
-            done = dotread_feed(&s->rd, v[i].iov_base, v[i].iov_len, &took) == DOTREAD_DONE;
-            used += took;
-        }
-        evbuffer_drain(in, used);
-        if (done)
-            return true;
-    }
-    return false;
-}
-
 /* ---- dispatch ---- */
 
 /* RFC 8054: DEFLATE both ways from the byte after the 206 line on. */
@@ -1253,7 +1251,7 @@ static void nntp_readable(void *arg)
     struct nntp_session *s = arg;
     while (s->state != NNTP_CLOSING && s->state != NNTP_AUTH_CHECK) {
         if (s->state == NNTP_POSTING) {
-            if (!feed_article(s))
+            if (dotread_feed_evbuffer(&s->rd, net_conn_input(s->conn)) != DOTREAD_DONE)
                 return;
             article_finish(s);
             continue;
@@ -1337,6 +1335,7 @@ static void nntp_closed(void *arg)
     free(s->account);
     free(s->group);
     free(s->offered);
+    nntp_listing_free(&s->cache);
     nntp_groups_free(&s->groups);
     explicit_bzero(s->line.data, s->line.len);
     buf_free(&s->line);

@@ -7,13 +7,15 @@ The groups are public folders made with `wharf public add ... --newsgroups`.
 """
 import base64
 import imaplib
+import os
+import signal
 import subprocess
 import warnings
 import zlib
 
 import pytest
 
-from conftest import LineClient, tls_context
+from conftest import LineClient, tls_context, wait_until
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -327,3 +329,21 @@ def test_compress_deflate(news):
     lines = got.decode().split("\r\n")
     assert lines[0].startswith("211 0 ") and lines[1].startswith("502")
     r.close()
+
+
+def test_an_article_acknowledged_survives_the_worker_killed(news):
+    """240 comes after the store commit: a worker killed right after it loses nothing."""
+    r = Raw(news.ports["nntps"], tls=True)
+    assert r.cmd("AUTHINFO USER " + ALICE).startswith("381")
+    assert r.cmd("AUTHINFO PASS " + PASSWORD).startswith("281")
+    pid = news.component("nntp")["processes"][0]["pid"]
+    r.send(b"POST\r\n" + article(msgid="<durable@example.test>") + b".\r\n")
+    assert r.line().startswith("340") and r.line().startswith("240")
+    os.kill(pid, signal.SIGKILL)
+    r.close()
+    wait_until(lambda: (lambda p: p["state"] == "running" and p["pid"] != pid)(
+        news.component("nntp")["processes"][0]), 30, what="the supervisor to restart nntp")
+    n = wait_until(lambda: reader(news), 20, what="nntp to listen again")
+    n.group("comp.wharf.dev")
+    assert n.stat("<durable@example.test>")[2] == "<durable@example.test>"
+    n.quit()
