@@ -632,7 +632,8 @@ static void cmd_article(struct nntp_session *s, const struct nntp_command *c)
     struct found f;
     if (!find_article(s, c, 0, &f))
         return;
-    if (f.reply_num && s->group && strcmp(s->group, f.g->name) == 0)
+    /* RFC 3977 6.2.1.2: a number moves the current article, a message-id never does. */
+    if (c->n_args == 1 && c->args[0].ptr[0] != '<')
         s->article = f.num;
     struct slice a = buf_slice(&f.data);
     struct slice id = nntp_header_field(a, "Message-ID");

@@ -158,6 +158,8 @@ def test_post_then_read_every_way(news):
     assert a.xhdr("subject", "<second@example.test>")[1] == ["<second@example.test> second"]
     r = Raw(news.ports["nntps"], tls=True)
     assert r.cmd("GROUP comp.wharf.dev").startswith("211 2 1 2 ")
+    assert r.cmd("STAT <second@example.test>").startswith("223 2 <second@example.test>")
+    assert r.cmd("STAT").startswith("223 1 ")  # a message-id does not move the current article
     assert r.cmd("HDR Subject 1-").startswith("225") and r.multiline() == ["1 hello", "2 second"]
     assert r.cmd("HDR :lines <second@example.test>").startswith("225")
     assert r.multiline() == ["0 1"]
