@@ -2,7 +2,10 @@
  * cmd_acl.c - wharf public and wharf acl: the public folders and the access
  * rights (RFC 4314) on any mailbox, in the store.
  *
- *   wharf public add NAME                         create a public folder (no rights yet)
+ *   wharf public add NAME [--newsgroups HIER]     create a public folder (no rights yet);
+ *                                                 with HIER its subfolders are the
+ *                                                 newsgroups HIER.* over NNTP (doc/nntp.md)
+ *   wharf public newsgroups NAME HIER|""          anchor (or no longer) a hierarchy there
  *   wharf public list                             the public folders with their ACL
  *   wharf public del NAME                         delete one and its messages
  *   wharf acl get OWNER MAILBOX                   the ACL of a mailbox
@@ -26,7 +29,8 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: wharf public add|del NAME | list\n"
+    fprintf(stderr, "usage: wharf public add NAME [--newsgroups HIERARCHY] | del NAME | list\n"
+                    "       wharf public newsgroups NAME HIERARCHY|''\n"
                     "       wharf acl get OWNER MAILBOX\n"
                     "       wharf acl set OWNER MAILBOX IDENTIFIER RIGHTS\n"
                     "       wharf acl del OWNER MAILBOX IDENTIFIER\n");
@@ -61,9 +65,12 @@ static int done(int rc, struct buf *err, const char *what)
 int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool list = argc == 2 && strcmp(argv[1], "list") == 0;
-    bool add = argc == 3 && strcmp(argv[1], "add") == 0;
+    bool add = (argc == 3 || (argc == 5 && strcmp(argv[3], "--newsgroups") == 0)) &&
+               strcmp(argv[1], "add") == 0;
     bool del = argc == 3 && strcmp(argv[1], "del") == 0;
-    if (!list && !add && !del) {
+    bool news = argc == 4 && strcmp(argv[1], "newsgroups") == 0;
+    const char *hierarchy = news ? argv[3] : add && argc == 5 ? argv[4] : NULL;
+    if (!list && !add && !del && !news) {
         usage();
         return EX_USAGE;
     }
@@ -72,9 +79,16 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
         return EX_TEMPFAIL;
     struct buf err = BUF_INIT;
     int code = 0;
-    if (add) {
-        code =
-            done(store_mailbox_create(s, STORE_PUBLIC_OWNER, argv[2], NULL, &err), &err, "public");
+    if (add || news) {
+        if (add)
+            code = done(store_mailbox_create(s, STORE_PUBLIC_OWNER, argv[2], NULL, &err), &err,
+                        "public");
+        if (code == 0 && hierarchy) {
+            code = done(store_newsgroup_anchor_set(s, argv[2], hierarchy, &err), &err, "public");
+            if (code != 0 && add) /* all or nothing: the folder goes again */
+                store_mailbox_delete(s, STORE_PUBLIC_OWNER, argv[2], &err);
+            buf_free(&err);
+        }
     } else if (del) {
         code = done(store_mailbox_delete(s, STORE_PUBLIC_OWNER, argv[2], &err), &err, "public");
     } else {
@@ -83,11 +97,20 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
         if (store_mailbox_list(s, STORE_PUBLIC_OWNER, &l, &n, &err) != 0) {
             code = done(-1, &err, "public");
         } else {
+            struct store_newsgroup_anchor *an = NULL;
+            size_t nan = 0;
+            if (store_newsgroup_anchors(s, &an, &nan, &err) != 0)
+                code = done(-1, &err, "public");
             for (size_t i = 0; i < n && code == 0; i++) {
-                printf("%s\t%llu messages\n", l[i].name, (unsigned long long)l[i].messages);
+                printf("%s\t%llu messages", l[i].name, (unsigned long long)l[i].messages);
+                for (size_t k = 0; k < nan; k++)
+                    if (strcmp(an[k].mailbox, l[i].name) == 0)
+                        printf("\tnewsgroups %s.*", an[k].hierarchy);
+                printf("\n");
                 code = acl_print(s, STORE_PUBLIC_OWNER, l[i].name, "\t");
             }
             store_mailbox_list_free(l, n);
+            store_newsgroup_anchors_free(an, nan);
             buf_free(&err);
         }
     }

@@ -31,7 +31,7 @@ static const struct {
     {"user", cmd_user, "add|list|del|passwd|quota USER: accounts"},
     {"alias", cmd_alias, "add|list|del ADDRESS TARGET...: aliases and catch-alls"},
     {"mailbox", cmd_mailbox, "list|stats USER: a user's folders"},
-    {"public", cmd_public, "add|list|del NAME: public folders"},
+    {"public", cmd_public, "add|list|del|newsgroups NAME: public folders (and newsgroups)"},
     {"acl", cmd_acl, "get|set|del OWNER MAILBOX [IDENTIFIER [RIGHTS]]: access rights (RFC 4314)"},
     {"dkim", cmd_dkim, "keygen|activate|records DOMAIN: DKIM signing keys and their DNS records"},
     {"deliver", cmd_deliver, "USER < MESSAGE: local delivery into INBOX"},

@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "base/date.h"
+#include "net/dotread.h"
 #include "smtp/smtp_parse.h"
 
 #include <stdio.h>
@@ -54,19 +55,19 @@ static enum mta_pickup_verdict check_addresses(const struct wharf_config *cfg,
 static enum mta_pickup_verdict scan_message(const struct wharf_config *cfg, struct slice data,
                                             struct buf *out, const char **why_r)
 {
-    const struct smtp_data_limits lim = {
+    const struct dotread_limits lim = {
         .max_size = (uint64_t)cfg->smtp_max_message_size,
         .max_line = (size_t)cfg->smtp_max_data_line_length,
         .max_header = (size_t)cfg->smtp_max_header_size,
-        .newline = strcmp(cfg->smtp_bare_newline, "normalize") == 0 ? SMTP_NEWLINE_NORMALIZE
-                                                                    : SMTP_NEWLINE_REJECT,
+        .newline = strcmp(cfg->smtp_bare_newline, "normalize") == 0 ? DOTREAD_NEWLINE_NORMALIZE
+                                                                    : DOTREAD_NEWLINE_REJECT,
     };
-    struct smtp_scanner sc;
+    struct dotread sc;
     size_t used;
-    smtp_scanner_init(&sc, &lim, true, false, out);
-    smtp_scanner_feed(&sc, data.ptr, data.len, &used);
-    smtp_scanner_finish(&sc);
-    if (!smtp_scanner_failed(&sc))
+    dotread_init(&sc, &lim, true, false, out);
+    dotread_feed(&sc, data.ptr, data.len, &used);
+    dotread_finish(&sc);
+    if (!dotread_failed(&sc))
         return MTA_PICKUP_OK;
     *why_r = sc.oversize        ? "message too large"
              : sc.bare_lf       ? "bare <LF> in the message"

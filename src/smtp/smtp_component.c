@@ -33,11 +33,11 @@ static void smtp_status(void *arg, json_t *obj)
 static int smtp_main(struct component_ctx *ctx)
 {
     const struct wharf_config *cfg = ctx->cfg;
-    enum smtp_newline_mode nl;
+    enum dotread_newline nl;
     if (strcmp(cfg->smtp_bare_newline, "reject") == 0)
-        nl = SMTP_NEWLINE_REJECT;
+        nl = DOTREAD_NEWLINE_REJECT;
     else if (strcmp(cfg->smtp_bare_newline, "normalize") == 0)
-        nl = SMTP_NEWLINE_NORMALIZE;
+        nl = DOTREAD_NEWLINE_NORMALIZE;
     else
         log_fatal(EX_CONFIG, "smtp_bare_newline must be reject or normalize, not '%s'",
                   cfg->smtp_bare_newline);

@@ -1,12 +1,12 @@
 /*
  * smtp_parse.h - the SMTP server's parsers: one command line into a struct
- * smtp_cmd, and the resumable DATA/BDAT scanner (end detection,
- * dot-unstuffing, bare CR / bare LF detection, size and line limits).
+ * smtp_cmd, addresses, xtext. The DATA/BDAT reader is the shared
+ * dot-terminated reader, src/net/dotread.h.
  *
- * Both are pure functions of their input: no I/O, no allocation beyond the
- * output buffer, so they are unit tested byte-at-a-time and fuzzed.
- * Must never: end DATA on anything but <CRLF>.<CRLF>, store more than the
- * size limit, or read outside the bytes handed in.
+ * Pure functions of their input: no I/O, no allocation beyond the output
+ * buffer, so they are unit tested and fuzzed.
+ * Must never: accept an address with control characters or read outside
+ * the bytes handed in.
  */
 #ifndef WHARF_SMTP_SMTP_PARSE_H
 #define WHARF_SMTP_SMTP_PARSE_H
@@ -77,49 +77,5 @@ bool smtp_header_present(struct slice msg, const char *name);
 
 /* Decodes RFC 3461 xtext ("+2B" escapes) into out; false if malformed. */
 bool smtp_xtext_decode(struct slice in, struct buf *out);
-
-/* ---- the DATA / BDAT scanner ---- */
-
-enum smtp_newline_mode {
-    SMTP_NEWLINE_REJECT,    /* a bare CR or LF makes the message refused */
-    SMTP_NEWLINE_NORMALIZE, /* bare CR or LF become CRLF; the end is still only CRLF.CRLF */
-};
-
-struct smtp_data_limits {
-    uint64_t max_size; /* bytes stored; beyond: oversize, the rest is discarded */
-    size_t max_line;   /* bytes per line, without CRLF */
-    size_t max_header; /* bytes of the header section */
-    enum smtp_newline_mode newline;
-};
-
-struct smtp_scanner {
-    struct smtp_data_limits lim;
-    bool bdat;   /* length-counted chunks: no dots, no end marker */
-    bool binary; /* BODY=BINARYMIME: bytes are taken as they are */
-    int state;
-    bool crlf_start; /* the current line began after a real CRLF */
-    uint64_t size;   /* bytes stored (or that would have been) */
-    size_t line_len;
-    size_t header_len;
-    bool in_header;
-    /* Verdicts, sticky until reset. */
-    bool bare_lf, bare_cr, oversize, line_too_long, header_too_big;
-    struct buf *out;
-};
-
-enum smtp_scan_result {
-    SMTP_SCAN_NEED_MORE,
-    SMTP_SCAN_DONE, /* <CRLF>.<CRLF> seen (DATA only); *consumed_r ends after it */
-};
-
-void smtp_scanner_init(struct smtp_scanner *s, const struct smtp_data_limits *lim, bool bdat,
-                       bool binary, struct buf *out);
-/* Feeds bytes; *consumed_r is how many were taken (all, unless DONE). */
-enum smtp_scan_result smtp_scanner_feed(struct smtp_scanner *s, const char *p, size_t n,
-                                        size_t *consumed_r);
-/* After the last BDAT chunk: a pending CR at the very end counts as bare. */
-void smtp_scanner_finish(struct smtp_scanner *s);
-/* True when the message must be refused (any verdict above). */
-bool smtp_scanner_failed(const struct smtp_scanner *s);
 
 #endif

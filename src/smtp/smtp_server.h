@@ -8,6 +8,7 @@
 #include "net/net.h"
 #include "smtp/smtp_checks.h"
 #include "smtp/smtp_commit.h"
+#include "net/dotread.h"
 #include "smtp/smtp_parse.h"
 #include "smtp/smtp_policy.h"
 
@@ -24,7 +25,7 @@ struct smtp_server {
     struct smtp_commit *commit;
     struct smtp_checks *checks; /* after end of data, before the answer (port 25) */
     struct auth_client *auth;
-    struct smtp_data_limits limits;
+    struct dotread_limits limits;
     uint64_t sessions, queued, rejected;
 };
 

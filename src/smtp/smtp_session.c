@@ -84,7 +84,7 @@ struct smtp_session {
     char id[32];
     /* Message data. */
     struct buf data;
-    struct smtp_scanner sc;
+    struct dotread sc;
     uint64_t bdat_left;
     bool bdat_last, bdat_discard, bdat_used;
     struct smtp_commit_job *job;
@@ -355,7 +355,7 @@ static void message_finish(struct smtp_session *s)
 /* The scanner refused the message: say why, forget the transaction. */
 static void message_refused(struct smtp_session *s)
 {
-    const struct smtp_scanner *sc = &s->sc;
+    const struct dotread *sc = &s->sc;
     const char *id = s->id[0] ? s->id : "NOQUEUE";
     s->srv->rejected++;
     if (sc->bare_lf || sc->bare_cr) {
@@ -378,7 +378,7 @@ static void message_refused(struct smtp_session *s)
 
 static void data_end(struct smtp_session *s)
 {
-    if (smtp_scanner_failed(&s->sc))
+    if (dotread_failed(&s->sc))
         message_refused(s);
     else
         message_finish(s);
@@ -387,20 +387,10 @@ static void data_end(struct smtp_session *s)
 /* Feeds buffered bytes to the scanner; false when more are needed. */
 static bool feed_data(struct smtp_session *s)
 {
-    struct evbuffer *in = net_conn_input(s->c);
-    struct evbuffer_iovec v[16];
-    int n = evbuffer_peek(in, -1, NULL, v, 16);
-    size_t used = 0;
-    bool done = false;
-    for (int i = 0; i < n && i < 16 && !done; i++) {
-        size_t took;
-        done = smtp_scanner_feed(&s->sc, v[i].iov_base, v[i].iov_len, &took) == SMTP_SCAN_DONE;
-        used += took;
-    }
-    evbuffer_drain(in, used);
-    if (done)
-        data_end(s);
-    return done || evbuffer_get_length(in) > 0;
+    if (dotread_feed_evbuffer(&s->sc, net_conn_input(s->c)) != DOTREAD_DONE)
+        return false;
+    data_end(s);
+    return true;
 }
 
 static void bdat_chunk_end(struct smtp_session *s)
@@ -413,8 +403,8 @@ static void bdat_chunk_end(struct smtp_session *s)
         return;
     }
     if (s->bdat_last)
-        smtp_scanner_finish(&s->sc);
-    if (smtp_scanner_failed(&s->sc)) {
+        dotread_finish(&s->sc);
+    if (dotread_failed(&s->sc)) {
         message_refused(s);
         return;
     }
@@ -436,7 +426,7 @@ static bool feed_bdat(struct smtp_session *s)
         size_t take = v.iov_len < s->bdat_left ? v.iov_len : (size_t)s->bdat_left;
         if (!s->bdat_discard) {
             size_t took;
-            smtp_scanner_feed(&s->sc, v.iov_base, take, &took);
+            dotread_feed(&s->sc, v.iov_base, take, &took);
         }
         evbuffer_drain(in, take);
         s->bdat_left -= take;
@@ -849,8 +839,7 @@ static void data_begin(struct smtp_session *s, bool bdat)
 {
     buf_free(&s->data);
     buf_init(&s->data);
-    smtp_scanner_init(&s->sc, &s->srv->limits, bdat, bdat && s->body == SPOOL_BODY_BINARYMIME,
-                      &s->data);
+    dotread_init(&s->sc, &s->srv->limits, bdat, bdat && s->body == SPOOL_BODY_BINARYMIME, &s->data);
 }
 
 static void cmd_data(struct smtp_session *s)

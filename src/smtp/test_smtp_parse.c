@@ -1,6 +1,6 @@
 /*
- * test_smtp_parse.c - unit tests of the SMTP command parser and the DATA
- * scanner, every scanner case fed whole and one byte at a time.
+ * test_smtp_parse.c - unit tests of the SMTP command parser and decoders
+ * (the DATA reader's are src/net/test_dotread.c).
  */
 #include "smtp/smtp_parse.h"
 
@@ -66,117 +66,11 @@ static void test_decoders(void **state)
     buf_free(&b);
 }
 
-struct scan_case {
-    const char *in;
-    size_t in_len;
-    bool done;
-    size_t consumed;
-    const char *out; /* NULL: refused */
-    enum smtp_newline_mode mode;
-};
-
-static void run_case(const struct scan_case *tc, bool bytewise)
-{
-    struct smtp_data_limits lim = {
-        .max_size = 1000, .max_line = 100, .max_header = 500, .newline = tc->mode};
-    struct buf out = BUF_INIT;
-    struct smtp_scanner sc;
-    smtp_scanner_init(&sc, &lim, false, false, &out);
-    size_t used = 0, took;
-    enum smtp_scan_result r = SMTP_SCAN_NEED_MORE;
-    if (bytewise) {
-        for (size_t i = 0; i < tc->in_len && r != SMTP_SCAN_DONE; i++) {
-            r = smtp_scanner_feed(&sc, tc->in + i, 1, &took);
-            used += took;
-        }
-    } else {
-        r = smtp_scanner_feed(&sc, tc->in, tc->in_len, &used);
-    }
-    assert_int_equal(r == SMTP_SCAN_DONE, tc->done);
-    if (tc->done)
-        assert_int_equal(used, tc->consumed);
-    if (tc->out) {
-        assert_false(smtp_scanner_failed(&sc));
-        assert_int_equal(out.len, strlen(tc->out));
-        assert_memory_equal(out.data, tc->out, out.len);
-    } else {
-        assert_true(smtp_scanner_failed(&sc));
-    }
-    buf_free(&out);
-}
-
-#define S(x) x, sizeof(x) - 1
-
-static void test_scanner(void **state)
-{
-    const struct scan_case cases[] = {
-        {S("a\r\n.\r\n"), true, 6, "a\r\n", SMTP_NEWLINE_REJECT},
-        {S(".\r\n"), true, 3, "", SMTP_NEWLINE_REJECT},
-        {S("a\r\n..b\r\n.\r\nQUIT\r\n"), true, 11, "a\r\n.b\r\n", SMTP_NEWLINE_REJECT},
-        {S("a\r\n.x\r\n"), false, 0, "a\r\nx\r\n", SMTP_NEWLINE_REJECT},
-        /* The smuggling family: none of these ends the data, all are refused. */
-        {S("a\n.\nMAIL FROM:<x@y>\r\n.\r\n"), true, 24, NULL, SMTP_NEWLINE_REJECT},
-        {S("a\r.\rRCPT\r\n.\r\n"), true, 13, NULL, SMTP_NEWLINE_REJECT},
-        {S("a\r\n.\nRCPT\r\n.\r\n"), true, 14, NULL, SMTP_NEWLINE_REJECT},
-        {S("a\n.\r\nRCPT\r\n.\r\n"), true, 14, NULL, SMTP_NEWLINE_REJECT},
-        {S("a\n.\n"), false, 0, NULL, SMTP_NEWLINE_REJECT},
-        {S("a\r\n.\n"), false, 0, NULL, SMTP_NEWLINE_REJECT},
-        {S("a\n.\r\n"), false, 0, NULL, SMTP_NEWLINE_REJECT},
-        /* Normalize: bare ends become CRLF, the end is still only CRLF.CRLF. */
-        {S("a\nb\r\n.\r\n"), true, 8, "a\r\nb\r\n", SMTP_NEWLINE_NORMALIZE},
-        {S("a\n.\r\nb\r\n.\r\n"), true, 11, "a\r\n.\r\nb\r\n", SMTP_NEWLINE_NORMALIZE},
-        {S("a\r\n.\nb\r\n.\r\n"), true, 11, "a\r\n.\r\nb\r\n", SMTP_NEWLINE_NORMALIZE},
-        {S("a\rb\r\n.\r\n"), true, 8, "a\r\nb\r\n", SMTP_NEWLINE_NORMALIZE},
-        /* Header section and line limits. */
-        {S("x: 0123456789012345678901234567890123456789012345678901234567890123456789"
-           "01234567890123456789012345678901234567890\r\n\r\nb\r\n.\r\n"),
-         true, 124, NULL, SMTP_NEWLINE_REJECT},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        run_case(&cases[i], false);
-        run_case(&cases[i], true);
-    }
-}
-
-static void test_size_limit(void **state)
-{
-    struct smtp_data_limits lim = {.max_size = 10, .newline = SMTP_NEWLINE_REJECT};
-    struct buf out = BUF_INIT;
-    struct smtp_scanner sc;
-    smtp_scanner_init(&sc, &lim, false, false, &out);
-    size_t took;
-    const char *msg = "0123456789abcdef\r\n.\r\n";
-    assert_int_equal(smtp_scanner_feed(&sc, msg, strlen(msg), &took), SMTP_SCAN_DONE);
-    assert_true(sc.oversize);
-    assert_true(out.len <= 10); /* never stored beyond the limit */
-    buf_free(&out);
-}
-
-static void test_bdat(void **state)
-{
-    struct smtp_data_limits lim = {.max_size = 100, .newline = SMTP_NEWLINE_REJECT};
-    struct buf out = BUF_INIT;
-    struct smtp_scanner sc;
-    smtp_scanner_init(&sc, &lim, true, false, &out);
-    size_t took;
-    const char *msg = "a\r\n.\r\n..b\r\n";
-    assert_int_equal(smtp_scanner_feed(&sc, msg, strlen(msg), &took), SMTP_SCAN_NEED_MORE);
-    smtp_scanner_finish(&sc);
-    assert_false(smtp_scanner_failed(&sc));
-    assert_int_equal(out.len, strlen(msg)); /* no dot handling in BDAT */
-    smtp_scanner_init(&sc, &lim, true, false, &out);
-    assert_int_equal(smtp_scanner_feed(&sc, "x\r", 2, &took), SMTP_SCAN_NEED_MORE);
-    smtp_scanner_finish(&sc);
-    assert_true(sc.bare_cr);
-    buf_free(&out);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_commands), cmocka_unit_test(test_decoders),
-        cmocka_unit_test(test_scanner),  cmocka_unit_test(test_size_limit),
-        cmocka_unit_test(test_bdat),
+        cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_decoders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -237,6 +237,27 @@ void store_records_free(struct store_records *r)
     memset(r, 0, sizeof(*r));
 }
 
+void store_newsgroup_anchors_free(struct store_newsgroup_anchor *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].mailbox);
+        free(list[i].hierarchy);
+    }
+    free(list);
+}
+
+int store_newsgroup_anchor_set(struct store *s, const char *mailbox, const char *hierarchy,
+                               struct buf *err)
+{
+    return s->drv->newsgroup_anchor_set(s, mailbox, hierarchy, err);
+}
+
+int store_newsgroup_anchors(struct store *s, struct store_newsgroup_anchor **list_r, size_t *n_r,
+                            struct buf *err)
+{
+    return s->drv->newsgroup_anchors(s, list_r, n_r, err);
+}
+
 void store_acl_list_free(struct store_acl_entry *list, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -395,6 +395,27 @@ int store_acl_shared(struct store *s, const char *user, struct store_acl_share *
                      size_t *n_r, struct buf *err);
 void store_acl_shared_free(struct store_acl_share *list, size_t n);
 
+/* ---- newsgroup hierarchies (NNTP) ---- */
+
+/*
+ * A public folder may anchor a newsgroup hierarchy: its subfolders are the
+ * groups under that name (public folder "News" anchoring "comp.wharf" makes
+ * "News/dev" the group "comp.wharf.dev"). hierarchy "" removes the anchor;
+ * a hierarchy another folder anchors is refused. Fails when the public
+ * folder does not exist.
+ */
+int store_newsgroup_anchor_set(struct store *s, const char *mailbox, const char *hierarchy,
+                               struct buf *err);
+struct store_newsgroup_anchor {
+    char *mailbox;   /* the public folder */
+    char *hierarchy; /* "comp.wharf" */
+    int64_t created; /* unix seconds the anchor was set */
+};
+/* Every anchor, ordered by hierarchy (folders deleted since are left out). */
+int store_newsgroup_anchors(struct store *s, struct store_newsgroup_anchor **list_r, size_t *n_r,
+                            struct buf *err);
+void store_newsgroup_anchors_free(struct store_newsgroup_anchor *list, size_t n);
+
 /* ---- maintenance and statistics ---- */
 
 struct store_blob_stats {

@@ -98,6 +98,10 @@ struct store_driver {
                       struct buf *rights_r, struct buf *err);
     int (*acl_shared)(struct store *s, const char *user, struct store_acl_share **list_r,
                       size_t *n_r, struct buf *err);
+    int (*newsgroup_anchor_set)(struct store *s, const char *mailbox, const char *hierarchy,
+                                struct buf *err);
+    int (*newsgroup_anchors)(struct store *s, struct store_newsgroup_anchor **list_r, size_t *n_r,
+                             struct buf *err);
 
     /* maintenance */
     int (*blob_stats)(struct store *s, struct store_blob_stats *st, struct buf *err);

@@ -375,6 +375,8 @@ static void test_counters_migrate(void **state)
                                   "ALTER TABLE expunged DROP COLUMN at;"
                                   "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
                                   "ALTER TABLE messages DROP COLUMN search;"
+                                  "DROP TRIGGER newsgroups_mailbox_delete;"
+                                  "DROP TABLE newsgroups;"
                                   "PRAGMA user_version = 1;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -425,6 +427,8 @@ static void test_search_records_migrate(void **state)
                                   "ALTER TABLE expunged DROP COLUMN blob;"
                                   "ALTER TABLE expunged DROP COLUMN at;"
                                   "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
+                                  "DROP TRIGGER newsgroups_mailbox_delete;"
+                                  "DROP TABLE newsgroups;"
                                   "PRAGMA user_version = 2;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1021,6 +1025,40 @@ static uint64_t state_of(struct store *s, const char *owner)
 
 /* The account-wide change state grows with every change a client sees, in
  * any mailbox of the account, and only then (issue 12: JMAP state, push). */
+/* Public folders anchoring newsgroup hierarchies (NNTP). */
+static void test_newsgroup_anchors(void **state)
+{
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News", NULL, &err), 0);
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "Other", NULL, &err), 0);
+    assert_int_equal(store_newsgroup_anchor_set(s, "Missing", "comp.x", &err), -1);
+    buf_reset(&err);
+    assert_int_equal(store_newsgroup_anchor_set(s, "News", "comp..x", &err), -1);
+    buf_reset(&err);
+    assert_int_equal(store_newsgroup_anchor_set(s, "News", "comp.wharf", &err), 0);
+    assert_int_equal(store_newsgroup_anchor_set(s, "Other", "comp.wharf", &err), -1);
+    buf_reset(&err);
+    struct store_newsgroup_anchor *an;
+    size_t n;
+    assert_int_equal(store_newsgroup_anchors(s, &an, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(an[0].mailbox, "News");
+    assert_string_equal(an[0].hierarchy, "comp.wharf");
+    store_newsgroup_anchors_free(an, n);
+    assert_int_equal(store_mailbox_delete(s, STORE_PUBLIC_OWNER, "News", &err), 0);
+    assert_int_equal(store_newsgroup_anchors(s, &an, &n, &err), 0);
+    assert_int_equal(n, 0); /* a deleted folder anchors nothing */
+    store_newsgroup_anchors_free(an, n);
+    assert_int_equal(store_newsgroup_anchor_set(s, "Other", "comp.wharf", &err), 0);
+    assert_int_equal(store_newsgroup_anchor_set(s, "Other", "", &err), 0);
+    assert_int_equal(store_newsgroup_anchors(s, &an, &n, &err), 0);
+    assert_int_equal(n, 0);
+    store_newsgroup_anchors_free(an, n);
+    buf_free(&err);
+    store_close(s);
+}
+
 static void test_account_state(void **state)
 {
     (void)state;
@@ -1106,6 +1144,8 @@ static void test_account_state_migrate(void **state)
                                   "DROP TRIGGER state_unsubscribe;"
                                   "DROP TABLE account_state;"
                                   "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                                  "DROP TRIGGER newsgroups_mailbox_delete;"
+                                  "DROP TABLE newsgroups;"
                                   "PRAGMA user_version = 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1205,6 +1245,7 @@ int main(void)
         cmocka_unit_test(test_acl_rights_and_shares),
         cmocka_unit_test(test_import_keeps_uids),
         cmocka_unit_test(test_account_state),
+        cmocka_unit_test(test_newsgroup_anchors),
         cmocka_unit_test(test_account_state_migrate),
         cmocka_unit_test(test_unknown_driver),
         cmocka_unit_test(test_mailbox_ids),

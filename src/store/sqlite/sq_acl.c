@@ -255,3 +255,88 @@ int sq_acl_shared(struct store *s, const char *user, struct store_acl_share **li
     *n_r = n;
     return 0;
 }
+
+/* ---- newsgroup hierarchies: public folders that anchor one (NNTP) ---- */
+
+#define NEWSGROUP_HIERARCHY_MAX 200
+
+/* "comp.wharf": components of letters, digits, "+", "-", "_", joined by dots. */
+static bool hierarchy_valid(const char *h)
+{
+    size_t n = strlen(h);
+    if (n == 0 || n > NEWSGROUP_HIERARCHY_MAX || h[0] == '.' || h[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = h[i];
+        if (c == '.' && h[i + 1] == '.')
+            return false;
+        if (!(c == '.' || c == '+' || c == '-' || c == '_' || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            return false;
+    }
+    return true;
+}
+
+int sq_newsgroup_anchor_set(struct store *s, const char *mailbox, const char *hierarchy,
+                            struct buf *err)
+{
+    if (hierarchy[0] && !hierarchy_valid(hierarchy)) {
+        buf_printf(err, "bad newsgroup hierarchy name \"%s\"", hierarchy);
+        return -1;
+    }
+    int64_t id;
+    if (acl_mailbox(s, STORE_PUBLIC_OWNER, mailbox, &id, err) != 0)
+        return -1;
+    sqlite3_stmt *st = sq_stmt(
+        s,
+        hierarchy[0] ? "INSERT INTO newsgroups(mailbox_id, hierarchy, created)"
+                       " VALUES(?1, ?2, strftime('%s', 'now'))"
+                       " ON CONFLICT(mailbox_id) DO UPDATE SET hierarchy = excluded.hierarchy"
+                     : "DELETE FROM newsgroups WHERE mailbox_id = ?1",
+        err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    if (hierarchy[0])
+        sqlite3_bind_text(st, 2, hierarchy, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        sqlite3_reset(st);
+        buf_printf(err, "another public folder anchors %s", hierarchy);
+        return -1;
+    }
+    return rc == SQLITE_DONE ? 0 : sq_db_error(s, "newsgroups", err);
+}
+
+int sq_newsgroup_anchors(struct store *s, struct store_newsgroup_anchor **list_r, size_t *n_r,
+                         struct buf *err)
+{
+    *list_r = NULL;
+    *n_r = 0;
+    sqlite3_stmt *st = sq_stmt(s,
+                               "SELECT m.name, n.hierarchy, n.created FROM newsgroups n"
+                               " JOIN mailboxes m ON m.id = n.mailbox_id ORDER BY n.hierarchy",
+                               err);
+    if (st == NULL)
+        return -1;
+    struct store_newsgroup_anchor *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4;
+            v = xreallocarray(v, cap, sizeof(*v));
+        }
+        v[n].mailbox = sq_col_text(st, 0);
+        v[n].hierarchy = sq_col_text(st, 1);
+        v[n].created = sqlite3_column_int64(st, 2);
+        n++;
+    }
+    if (rc != SQLITE_DONE) {
+        store_newsgroup_anchors_free(v, n);
+        return sq_db_error(s, "newsgroups", err);
+    }
+    *list_r = v;
+    *n_r = n;
+    return 0;
+}

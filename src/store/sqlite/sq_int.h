@@ -121,6 +121,10 @@ int sq_expunged_since(struct store *s, const char *owner, int64_t mailbox_id, ui
 int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err);
 int sq_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                    struct buf *err);
+int sq_newsgroup_anchor_set(struct store *s, const char *mailbox, const char *hierarchy,
+                            struct buf *err);
+int sq_newsgroup_anchors(struct store *s, struct store_newsgroup_anchor **list_r, size_t *n_r,
+                         struct buf *err);
 int sq_acl_set(struct store *s, const char *owner, const char *mailbox, const char *identifier,
                const char *rights, struct buf *err);
 int sq_acl_get(struct store *s, const char *owner, const char *mailbox, const char *identifier,

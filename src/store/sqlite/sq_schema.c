@@ -135,6 +135,15 @@ static const char *const migrations[] = {
     "  UPDATE account_state SET state = state + 1 WHERE owner = NEW.owner; END;"
     "CREATE TRIGGER state_unsubscribe AFTER DELETE ON subscriptions BEGIN"
     "  UPDATE account_state SET state = state + 1 WHERE owner = OLD.owner; END;",
+    /*
+     * 5 -> 6 (issue 15): public folders that anchor a newsgroup hierarchy
+     * (NNTP). Keyed by the folder's id, which is never reused (a rename
+     * keeps the anchor); a deleted folder's row goes with it.
+     */
+    "CREATE TABLE newsgroups(mailbox_id INTEGER PRIMARY KEY, hierarchy TEXT NOT NULL UNIQUE,"
+    " created INTEGER NOT NULL);"
+    "CREATE TRIGGER newsgroups_mailbox_delete AFTER DELETE ON mailboxes BEGIN"
+    "  DELETE FROM newsgroups WHERE mailbox_id = OLD.id; END;",
 };
 
 size_t sq_schema_count(void)

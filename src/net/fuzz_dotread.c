@@ -1,32 +1,33 @@
 /*
- * fuzz_smtp_data.c - libFuzzer target: the DATA/BDAT scanner. The first byte
+ * fuzz_dotread.c - libFuzzer target: the dot-terminated reader (SMTP DATA and
+ * BDAT, NNTP POST). The first byte
  * picks the mode and a split point; the rest is fed in two pieces and again
  * one byte at a time, and both runs must agree (resumability), the output
  * must never exceed the size limit, and in reject mode a message that passes
  * has CRLF line ends only.
  */
-#include "smtp/smtp_parse.h"
+#include "net/dotread.h"
 
 #include <stdint.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static enum smtp_scan_result run(const struct smtp_data_limits *lim, bool bdat, const char *p,
-                                 size_t n, size_t split, struct buf *out, size_t *used_r,
-                                 struct smtp_scanner *sc)
+static enum dotread_result run(const struct dotread_limits *lim, bool counted, const char *p,
+                               size_t n, size_t split, struct buf *out, size_t *used_r,
+                               struct dotread *sc)
 {
-    smtp_scanner_init(sc, lim, bdat, false, out);
+    dotread_init(sc, lim, counted, false, out);
     size_t used = 0, took;
-    enum smtp_scan_result r = SMTP_SCAN_NEED_MORE;
+    enum dotread_result r = DOTREAD_NEED_MORE;
     if (split > n)
         split = n;
     if (split) {
-        r = smtp_scanner_feed(sc, p, split, &took);
+        r = dotread_feed(sc, p, split, &took);
         used += took;
     }
-    if (r != SMTP_SCAN_DONE && n > split) {
-        r = smtp_scanner_feed(sc, p + split, n - split, &took);
+    if (r != DOTREAD_DONE && n > split) {
+        r = dotread_feed(sc, p + split, n - split, &took);
         used += took;
     }
     *used_r = used;
@@ -40,32 +41,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t mode = data[0];
     const char *p = (const char *)data + 1;
     size_t n = size - 1;
-    struct smtp_data_limits lim = {
+    struct dotread_limits lim = {
         .max_size = (mode & 4) ? 64 : 1 << 20,
         .max_line = (mode & 8) ? 16 : 0,
         .max_header = (mode & 16) ? 32 : 0,
-        .newline = (mode & 1) ? SMTP_NEWLINE_NORMALIZE : SMTP_NEWLINE_REJECT,
+        .newline = (mode & 1) ? DOTREAD_NEWLINE_NORMALIZE : DOTREAD_NEWLINE_REJECT,
     };
-    bool bdat = mode & 2;
+    bool counted = mode & 2;
     struct buf a = BUF_INIT, b = BUF_INIT;
-    struct smtp_scanner sa, sb;
+    struct dotread sa, sb;
     size_t ua, ub = 0, took;
-    enum smtp_scan_result ra = run(&lim, bdat, p, n, (size_t)(mode >> 5) * n / 8, &a, &ua, &sa);
-    smtp_scanner_init(&sb, &lim, bdat, false, &b);
-    enum smtp_scan_result rb = SMTP_SCAN_NEED_MORE;
-    for (size_t i = 0; i < n && rb != SMTP_SCAN_DONE; i++) {
-        rb = smtp_scanner_feed(&sb, p + i, 1, &took);
+    enum dotread_result ra = run(&lim, counted, p, n, (size_t)(mode >> 5) * n / 8, &a, &ua, &sa);
+    dotread_init(&sb, &lim, counted, false, &b);
+    enum dotread_result rb = DOTREAD_NEED_MORE;
+    for (size_t i = 0; i < n && rb != DOTREAD_DONE; i++) {
+        rb = dotread_feed(&sb, p + i, 1, &took);
         ub += took;
     }
-    if (ra != rb || ua != ub || smtp_scanner_failed(&sa) != smtp_scanner_failed(&sb))
+    if (ra != rb || ua != ub || dotread_failed(&sa) != dotread_failed(&sb))
         __builtin_trap();
     /* What a refused message left in the buffer is thrown away; only accepted output must agree. */
-    if (!smtp_scanner_failed(&sa) &&
-        (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0)))
+    if (!dotread_failed(&sa) && (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0)))
         __builtin_trap();
     if (a.len > lim.max_size)
         __builtin_trap();
-    if (!smtp_scanner_failed(&sa)) {
+    if (!dotread_failed(&sa)) {
         for (size_t i = 0; i < a.len; i++) {
             if (a.data[i] == '\n' && (i == 0 || a.data[i - 1] != '\r'))
                 __builtin_trap();

@@ -1,0 +1,48 @@
+/*
+ * nntp_article.h - the checks a news server makes on an article offered by
+ * POST (RFC 5536, RFC 5537 3.5): the header section well formed, From,
+ * Newsgroups and Subject present once, a valid Message-ID when there is
+ * one, no Injection-Info or Injection-Date from a poster (peers' articles
+ * carry them: transit); the newsgroups
+ * list split into names; header fields read by name.
+ *
+ * Pure functions of the bytes given (CRLF line ends, as the dot reader
+ * leaves them), fuzzed by fuzz_nntp_article.c.
+ * Must never: read outside the article, or pass an article whose header
+ * a reader could split differently (a field without a colon, a bare CR).
+ */
+#ifndef WHARF_NNTP_NNTP_ARTICLE_H
+#define WHARF_NNTP_NNTP_ARTICLE_H
+
+#include "base/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* RFC 3977 3.1 and RFC 5536 3.1.4: a newsgroup name is at most this long here. */
+#define NNTP_GROUP_NAME_MAX 200
+
+struct nntp_article_info {
+    size_t header_len; /* bytes of the header section, without the blank line */
+    bool has_body;     /* a blank line ends the header (else the article is all header) */
+    /* raw values, without the leading and trailing white space (ptr NULL: absent) */
+    struct slice from, newsgroups, subject, message_id, date, path;
+};
+
+/* Checks article; false with *why_r the text of the 441 reply. transit: an
+ * article offered by a peer (IHAVE, TAKETHIS): Message-ID, Date and Path are
+ * required too, and the Injection fields another server added are kept. */
+bool nntp_article_check(struct slice article, bool transit, struct nntp_article_info *info,
+                        const char **why_r);
+
+/* The value of the first field called name (any case) in header (raw, folded as it is,
+ * trimmed); ptr NULL when absent. */
+struct slice nntp_header_field(struct slice header, const char *name);
+
+/* The next name of a Newsgroups value (names separated by "," and white space);
+ * false at the end. *rest starts as the whole value. */
+bool nntp_newsgroups_next(struct slice *rest, struct slice *name_r);
+/* RFC 5536 3.1.4: components of letters, digits, "+", "-", "_", joined by dots. */
+bool nntp_group_name_valid(struct slice name);
+
+#endif

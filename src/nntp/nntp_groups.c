@@ -1,0 +1,201 @@
+/*
+ * nntp_groups.c - newsgroups as public folders; see nntp_groups.h.
+ * Must never: name SQLite (the store API only), or map a folder to a group
+ * name that is not a valid one.
+ */
+#include "nntp/nntp_groups.h"
+#include "base/alloc.h"
+#include "mime/mime.h"
+#include "nntp/nntp_article.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int group_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct nntp_group *)a)->name, ((const struct nntp_group *)b)->name);
+}
+
+int nntp_groups_load(struct store *st, struct nntp_groups *g, struct buf *err)
+{
+    memset(g, 0, sizeof(*g));
+    struct store_newsgroup_anchor *an;
+    size_t nan;
+    if (store_newsgroup_anchors(st, &an, &nan, err) != 0)
+        return -1;
+    struct store_mailbox *mb = NULL;
+    size_t nmb = 0;
+    if (nan > 0 && store_mailbox_list(st, STORE_PUBLIC_OWNER, &mb, &nmb, err) != 0) {
+        store_newsgroup_anchors_free(an, nan);
+        return -1;
+    }
+    size_t cap = 0;
+    struct buf name = BUF_INIT;
+    for (size_t i = 0; i < nmb; i++) {
+        for (size_t k = 0; k < nan; k++) {
+            size_t al = strlen(an[k].mailbox);
+            if (strncmp(mb[i].name, an[k].mailbox, al) != 0 || mb[i].name[al] != STORE_DELIMITER ||
+                mb[i].name[al + 1] == '\0')
+                continue;
+            buf_reset(&name);
+            buf_printf(&name, "%s.%s", an[k].hierarchy, mb[i].name + al + 1);
+            for (size_t c = 0; c < name.len; c++)
+                if (name.data[c] == STORE_DELIMITER)
+                    name.data[c] = '.';
+            if (!nntp_group_name_valid(buf_slice(&name)))
+                continue; /* a folder name a newsreader could not ask for */
+            if (g->n == cap) {
+                cap = cap ? cap * 2 : 8;
+                g->v = xreallocarray(g->v, cap, sizeof(*g->v));
+            }
+            g->v[g->n++] = (struct nntp_group){.name = xstrdup(buf_cstr(&name)),
+                                               .mailbox = xstrdup(mb[i].name),
+                                               .id = mb[i].id,
+                                               .created = an[k].created,
+                                               .count = mb[i].messages};
+        }
+    }
+    buf_free(&name);
+    store_mailbox_list_free(mb, nmb);
+    store_newsgroup_anchors_free(an, nan);
+    if (g->n > 1)
+        qsort(g->v, g->n, sizeof(*g->v), group_cmp);
+    return 0;
+}
+
+void nntp_groups_free(struct nntp_groups *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        free(g->v[i].name);
+        free(g->v[i].mailbox);
+    }
+    free(g->v);
+    memset(g, 0, sizeof(*g));
+}
+
+const struct nntp_group *nntp_groups_find(const struct nntp_groups *g, struct slice name)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strlen(g->v[i].name) == name.len && memcmp(g->v[i].name, name.ptr, name.len) == 0)
+            return &g->v[i];
+    return NULL;
+}
+
+int nntp_group_rights(struct store *st, const struct nntp_group *grp, const char *user,
+                      struct nntp_rights *r, struct buf *err)
+{
+    struct buf rights = BUF_INIT;
+    /* "" is no identifier the store keeps: only "anyone"'s rights apply. */
+    int rc = store_acl_rights(st, STORE_PUBLIC_OWNER, grp->mailbox, user ? user : "", &rights, err);
+    const char *t = buf_cstr(&rights);
+    r->list = rc == 0 && strchr(t, 'l') != NULL;
+    r->read = rc == 0 && strchr(t, 'r') != NULL;
+    r->post = rc == 0 && (strchr(t, 'p') != NULL || strchr(t, 'i') != NULL);
+    buf_free(&rights);
+    return rc < 0 ? -1 : 0;
+}
+
+int nntp_listing_load(struct store *st, const struct nntp_group *grp, struct nntp_listing *l,
+                      struct buf *err)
+{
+    memset(l, 0, sizeof(*l));
+    struct store_changes c;
+    if (store_message_changes_id(st, STORE_PUBLIC_OWNER, grp->id, 0, &c, err) != 0)
+        return -1;
+    l->num = xcalloc(c.n ? c.n : 1, sizeof(*l->num));
+    l->size = xcalloc(c.n ? c.n : 1, sizeof(*l->size));
+    l->date = xcalloc(c.n ? c.n : 1, sizeof(*l->date));
+    for (size_t i = 0; i < c.n; i++) {
+        l->num[i] = c.msgs[i].uid;
+        l->size[i] = c.msgs[i].size;
+        l->date[i] = c.msgs[i].internaldate;
+    }
+    l->n = c.n;
+    store_changes_free(&c);
+    return 0;
+}
+
+void nntp_listing_free(struct nntp_listing *l)
+{
+    free(l->num);
+    free(l->size);
+    free(l->date);
+    memset(l, 0, sizeof(*l));
+}
+
+long nntp_listing_find(const struct nntp_listing *l, uint32_t num)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->num[mid] == num)
+            return (long)mid;
+        if (l->num[mid] < num)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+int nntp_group_msgids(struct store *st, const struct nntp_group *grp, uint32_t from,
+                      bool (*cb)(void *arg, uint32_t num, struct slice msgid), void *arg,
+                      struct buf *err)
+{
+    struct store_records r;
+    if (store_message_records_id(st, STORE_PUBLIC_OWNER, grp->id, from, &r, err) != 0)
+        return -1;
+    for (size_t i = 0; i < r.n; i++) {
+        struct slice rec = store_record_get(&r, i);
+        if (rec.ptr == NULL || !mime_cache_record_valid(rec))
+            continue;
+        struct slice rest = slice_make(rec.ptr + 1, rec.len - 1), name, value;
+        while (mime_cache_record_next(&rest, &name, &value)) {
+            if (slice_eq_cstr_nocase(name, "message-id")) {
+                if (!cb(arg, r.v[i].uid, slice_trim(value))) {
+                    store_records_free(&r);
+                    return 0;
+                }
+                break;
+            }
+        }
+    }
+    store_records_free(&r);
+    return 0;
+}
+
+struct find_ctx {
+    struct slice want;
+    uint32_t num;
+    bool found;
+};
+
+static bool find_cb(void *arg, uint32_t num, struct slice msgid)
+{
+    struct find_ctx *f = arg;
+    if (slice_eq(msgid, f->want)) {
+        f->num = num;
+        f->found = true;
+        return false;
+    }
+    return true;
+}
+
+int nntp_groups_find_msgid(struct store *st, const struct nntp_groups *g, struct slice msgid,
+                           bool (*ok)(void *arg, const struct nntp_group *grp), void *arg,
+                           size_t *group_r, uint32_t *num_r, struct buf *err)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        if (ok && !ok(arg, &g->v[i]))
+            continue;
+        struct find_ctx f = {.want = msgid};
+        if (nntp_group_msgids(st, &g->v[i], 1, find_cb, &f, err) != 0)
+            return -1;
+        if (f.found) {
+            *group_r = i;
+            *num_r = f.num;
+            return 0;
+        }
+    }
+    return 1;
+}

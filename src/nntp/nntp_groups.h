@@ -1,0 +1,70 @@
+/*
+ * nntp_groups.h - newsgroups as public folders: the public folders that
+ * anchor a hierarchy (store_newsgroup_anchors) and their subfolders, named
+ * as groups ("News" anchoring "comp.wharf": "News/dev" is "comp.wharf.dev"),
+ * a group's numbers (its UIDs), rights from its ACL, and the search for an
+ * article by Message-ID (the store's search records).
+ *
+ * Everything goes through the store API (ids, records); never SQL.
+ * Must never: show a group or an article to a user whose ACL rights on
+ * the folder do not allow it.
+ */
+#ifndef WHARF_NNTP_NNTP_GROUPS_H
+#define WHARF_NNTP_NNTP_GROUPS_H
+
+#include "base/buf.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nntp_group {
+    char *name;      /* "comp.wharf.dev" */
+    char *mailbox;   /* the public folder, "News/dev" */
+    int64_t id;      /* its store id */
+    int64_t created; /* when the hierarchy was anchored (NEWGROUPS, ACTIVE.TIMES) */
+    uint64_t count;  /* messages, from the folder list */
+};
+
+struct nntp_groups {
+    struct nntp_group *v; /* ordered by name */
+    size_t n;
+};
+
+/* Reads the anchors and public folders now. */
+int nntp_groups_load(struct store *st, struct nntp_groups *g, struct buf *err);
+void nntp_groups_free(struct nntp_groups *g);
+const struct nntp_group *nntp_groups_find(const struct nntp_groups *g, struct slice name);
+
+/* A user's rights on a group (user NULL: anonymous, "anyone"'s rights). */
+struct nntp_rights {
+    bool list, read, post;
+};
+int nntp_group_rights(struct store *st, const struct nntp_group *grp, const char *user,
+                      struct nntp_rights *r, struct buf *err);
+
+/* A group's articles now: numbers (UIDs, ascending) with their sizes. */
+struct nntp_listing {
+    uint32_t *num;
+    uint64_t *size;
+    int64_t *date; /* internal date (arrival) */
+    size_t n;
+};
+int nntp_listing_load(struct store *st, const struct nntp_group *grp, struct nntp_listing *l,
+                      struct buf *err);
+void nntp_listing_free(struct nntp_listing *l);
+/* The index of number in l, or -1. */
+long nntp_listing_find(const struct nntp_listing *l, uint32_t num);
+
+/* The Message-ID (from the store's search record) of each article of grp with
+ * number >= from, by callback; a stop from cb ends the walk. */
+int nntp_group_msgids(struct store *st, const struct nntp_group *grp, uint32_t from,
+                      bool (*cb)(void *arg, uint32_t num, struct slice msgid), void *arg,
+                      struct buf *err);
+/* Looks msgid up in the groups for which ok(grp) (NULL: all): returns 0 with the group
+ * index and number, 1 when not found. */
+int nntp_groups_find_msgid(struct store *st, const struct nntp_groups *g, struct slice msgid,
+                           bool (*ok)(void *arg, const struct nntp_group *grp), void *arg,
+                           size_t *group_r, uint32_t *num_r, struct buf *err);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * test_nntp_parse.c - unit tests of the NNTP command parser, its argument
+ * forms (ranges, message-ids, wildmats, dates) and the article header checks.
+ */
+#include "nntp/nntp_article.h"
+#include "nntp/nntp_parse.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static enum nntp_parse_result parse(const char *line, struct nntp_command *c)
+{
+    const char *why;
+    return nntp_parse_command(slice_from_cstr(line), c, &why);
+}
+
+static void test_commands(void **state)
+{
+    struct nntp_command c;
+    assert_int_equal(parse("group comp.wharf.dev", &c), NNTP_PARSE_OK);
+    assert_int_equal(c.cmd, NNTP_CMD_GROUP);
+    assert_true(slice_eq(c.args[0], SLICE_LIT("comp.wharf.dev")));
+    assert_int_equal(parse("GROUP", &c), NNTP_PARSE_SYNTAX);
+    assert_int_equal(parse("GROUP a b", &c), NNTP_PARSE_SYNTAX);
+    assert_int_equal(parse("XYZZY", &c), NNTP_PARSE_UNKNOWN);
+    assert_int_equal(parse("", &c), NNTP_PARSE_UNKNOWN);
+    assert_int_equal(parse("  \t ", &c), NNTP_PARSE_UNKNOWN);
+    assert_int_equal(parse("AUTHINFO SASL PLAIN AGFsaWNlAHB3", &c), NNTP_PARSE_OK);
+    assert_int_equal(c.n_args, 3);
+    assert_int_equal(parse("AUTHINFO PASS correct horse  battery ", &c), NNTP_PARSE_OK);
+    assert_int_equal(c.n_args, 2);
+    assert_true(slice_eq(c.args[1], SLICE_LIT("correct horse  battery")));
+    assert_int_equal(parse("NEWNEWS * 20261205 000000 GMT", &c), NNTP_PARSE_OK);
+    assert_int_equal(parse("LIST ACTIVE a b c", &c), NNTP_PARSE_SYNTAX);
+    assert_int_equal(parse("ARTICLE\x01", &c), NNTP_PARSE_SYNTAX);
+    assert_int_equal(parse("xover 1-5", &c), NNTP_PARSE_OK);
+    assert_int_equal(c.cmd, NNTP_CMD_XOVER);
+}
+
+static void test_forms(void **state)
+{
+    uint32_t lo, hi;
+    assert_true(nntp_parse_range(SLICE_LIT("5"), &lo, &hi));
+    assert_true(lo == 5 && hi == 5);
+    assert_true(nntp_parse_range(SLICE_LIT("5-"), &lo, &hi));
+    assert_true(lo == 5 && hi == UINT32_MAX);
+    assert_true(nntp_parse_range(SLICE_LIT("5-9"), &lo, &hi));
+    assert_true(lo == 5 && hi == 9);
+    assert_false(nntp_parse_range(SLICE_LIT("-9"), &lo, &hi));
+    assert_false(nntp_parse_range(SLICE_LIT("99999999999"), &lo, &hi));
+    assert_false(nntp_parse_range(SLICE_LIT("1-2-3"), &lo, &hi));
+    assert_true(nntp_msgid_valid(SLICE_LIT("<a@b>")));
+    assert_false(nntp_msgid_valid(SLICE_LIT("<a>b>")));
+    assert_false(nntp_msgid_valid(SLICE_LIT("<a b>")));
+    assert_false(nntp_msgid_valid(SLICE_LIT("a@b")));
+    assert_true(nntp_wildmat(SLICE_LIT("comp.*,!comp.x.*"), SLICE_LIT("comp.wharf")));
+    assert_false(nntp_wildmat(SLICE_LIT("comp.*,!comp.x.*"), SLICE_LIT("comp.x.y")));
+    assert_true(nntp_wildmat(SLICE_LIT("c?mp.*"), SLICE_LIT("comp.a")));
+    assert_false(nntp_wildmat(SLICE_LIT("comp"), SLICE_LIT("comp.a")));
+    assert_true(nntp_wildmat_valid(SLICE_LIT("a*,!b")));
+    assert_false(nntp_wildmat_valid(SLICE_LIT("a,,b")));
+    assert_false(nntp_wildmat_valid(SLICE_LIT("!")));
+    int64_t t;
+    assert_true(nntp_parse_datetime(SLICE_LIT("19700102"), SLICE_LIT("000001"), 0, &t));
+    assert_int_equal(t, 86401);
+    /* "yy": the century that puts the date nearest before now (2026). */
+    assert_true(nntp_parse_datetime(SLICE_LIT("261201"), SLICE_LIT("000000"), 1796428800, &t));
+    assert_true(nntp_parse_datetime(SLICE_LIT("20261201"), SLICE_LIT("000000"), 0, &t + 0));
+    int64_t t2;
+    assert_true(nntp_parse_datetime(SLICE_LIT("20261201"), SLICE_LIT("000000"), 0, &t2));
+    assert_int_equal(t, t2);
+    assert_false(nntp_parse_datetime(SLICE_LIT("20261301"), SLICE_LIT("000000"), 0, &t));
+    assert_false(nntp_parse_datetime(SLICE_LIT("2026121"), SLICE_LIT("000000"), 0, &t));
+}
+
+static bool check(const char *a, const char **why)
+{
+    struct nntp_article_info info;
+    return nntp_article_check(slice_from_cstr(a), false, &info, why);
+}
+
+static void test_article(void **state)
+{
+    const char *why;
+    struct nntp_article_info info;
+    const char *ok = "From: a@b\r\nNewsgroups: comp.wharf.dev, comp.wharf.misc\r\n"
+                     "Subject: hi\r\n there\r\n\r\nbody\r\n";
+    assert_true(nntp_article_check(slice_from_cstr(ok), false, &info, &why));
+    assert_false(nntp_article_check(slice_from_cstr(ok), true, &info, &why)); /* no Path... */
+    assert_true(info.has_body);
+    assert_null(info.message_id.ptr);
+    assert_true(slice_eq(info.from, SLICE_LIT("a@b")));
+    struct slice rest = info.newsgroups, g;
+    assert_true(nntp_newsgroups_next(&rest, &g));
+    assert_true(slice_eq(g, SLICE_LIT("comp.wharf.dev")));
+    assert_true(nntp_newsgroups_next(&rest, &g));
+    assert_true(slice_eq(g, SLICE_LIT("comp.wharf.misc")));
+    assert_false(nntp_newsgroups_next(&rest, &g));
+    assert_false(check("From: a@b\r\nSubject: x\r\n\r\nb\r\n", &why)); /* no Newsgroups */
+    assert_false(check("From: a@b\r\nFrom: c@d\r\nNewsgroups: a\r\nSubject: x\r\n\r\n", &why));
+    assert_false(check("From: a@b\r\nNewsgroups: a..b\r\nSubject: x\r\n\r\n", &why));
+    assert_false(check("From: a@b\r\nNewsgroups: a\r\nSubject: x\r\nMessage-ID: x\r\n\r\n", &why));
+    assert_false(
+        check("From: a@b\r\nNewsgroups: a\r\nSubject: x\r\nInjection-Info: h\r\n\r\n", &why));
+    assert_false(check("From a@b\r\nNewsgroups: a\r\nSubject: x\r\n\r\n", &why));
+    assert_false(check("From: a@b\nNewsgroups: a\r\nSubject: x\r\n\r\n", &why));
+    assert_true(check("From: a@b\r\nNewsgroups: a\r\nSubject: x\r\nMessage-ID: <1@b>\r\n", &why));
+    const char *peer = "Path: a!b\r\nFrom: a@b\r\nNewsgroups: x\r\nSubject: s\r\n"
+                       "Message-ID: <p@b>\r\nDate: Sat, 5 Dec 2026 10:00:00 +0000\r\n"
+                       "Injection-Info: a.example\r\n\r\nbody\r\n";
+    assert_true(nntp_article_check(slice_from_cstr(peer), true, &info, &why));
+    assert_false(nntp_article_check(slice_from_cstr(peer), false, &info, &why));
+    struct slice h = SLICE_LIT("Subject: one\r\n two\r\nFrom: x\r\n");
+    assert_true(slice_eq(nntp_header_field(h, "from"), SLICE_LIT("x")));
+    assert_true(slice_eq(nntp_header_field(h, "Subject"), SLICE_LIT("one\r\n two")));
+    assert_null(nntp_header_field(h, "Date").ptr);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_forms),
+        cmocka_unit_test(test_article),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

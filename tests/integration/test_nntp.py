@@ -1,0 +1,351 @@
+"""NNTP on 119 (STARTTLS) and 563 (implicit TLS): public folders as newsgroups.
+
+Clients: Python's nntplib (Debian's 3.11), `openssl s_client -starttls nntp`,
+imaplib for the same articles seen over IMAP, and raw sockets for what the
+libraries will not send (bare-LF dots inside POST, pipelining, bad input).
+The groups are public folders made with `wharf public add ... --newsgroups`.
+"""
+import base64
+import imaplib
+import os
+import signal
+import subprocess
+import warnings
+import zlib
+
+import pytest
+
+from conftest import LineClient, tls_context, wait_until
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import nntplib
+
+ALICE = "alice@example.test"
+BOB = "bob@example.test"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def news(wharf_factory):
+    server = wharf_factory(enable={"nntp", "nntps", "imap", "imaps"}).start()
+    server.wharf("domain", "add", "example.test")
+    for u in (ALICE, BOB):
+        server.wharf("user", "add", u, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    server.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
+    server.wharf("public", "add", "News/dev")
+    server.wharf("public", "add", "News/misc")
+    server.wharf("public", "add", "Private")  # not under the anchor: no group
+    # dev: everyone reads, alice posts; misc: alice only
+    server.wharf("acl", "set", "#public", "News/dev", "anyone", "lr")
+    server.wharf("acl", "set", "#public", "News/dev", ALICE, "lrip")
+    server.wharf("acl", "set", "#public", "News/misc", ALICE, "lrip")
+    server.wharf("acl", "set", "#public", "Private", "anyone", "lr")
+    return server
+
+
+def reader(server, login=None, implicit=False):
+    if implicit:
+        n = nntplib.NNTP_SSL("127.0.0.1", server.ports["nntps"], ssl_context=tls_context(),
+                             timeout=20)
+    else:
+        n = nntplib.NNTP("127.0.0.1", server.ports["nntp"], timeout=20)
+    if login:
+        if not implicit:
+            n.starttls(context=tls_context())
+        n.login(login, PASSWORD)
+    return n
+
+
+def article(groups="comp.wharf.dev", subject="hello", msgid=None, body="first post\r\n"):
+    head = f"From: Alice <{ALICE}>\r\nNewsgroups: {groups}\r\nSubject: {subject}\r\n"
+    if msgid:
+        head += f"Message-ID: {msgid}\r\n"
+    return (head + "\r\n" + body).encode()
+
+
+class Raw(LineClient):
+    def cmd(self, text):
+        self.send(text.encode() + b"\r\n")
+        return self.line()
+
+    def multiline(self):
+        lines = []
+        while True:
+            ln = self.line()
+            if ln == ".":
+                return lines
+            lines.append(ln)
+
+
+def test_capabilities_date_help_mode_quit(news):
+    n = reader(news)
+    caps = n.getcapabilities()
+    assert caps["VERSION"] == ["2"] and "READER" in caps and "STARTTLS" in caps
+    assert "OVER" in caps and "HDR" in caps and "POST" in caps
+    assert "AUTHINFO" not in caps  # no passwords in clear on 119
+    assert n.date()[1].year >= 2024
+    assert "ARTICLE" in "".join(n.help()[1])
+    n.starttls(context=tls_context())
+    caps = n.getcapabilities()
+    assert "STARTTLS" not in caps and caps["AUTHINFO"] == ["USER", "SASL"]
+    assert caps["SASL"] == ["PLAIN"]
+    assert n.quit().startswith("205")
+    r = Raw(news.ports["nntp"])
+    assert r.greeting.startswith("200 ")
+    assert r.cmd("MODE READER").startswith("200 ")
+    assert r.cmd("XYZZY").startswith("500 ")
+    assert r.cmd("GROUP").startswith("501 ")
+    assert r.cmd("A" * 600).startswith("501 ")  # too long; the session goes on
+    assert r.cmd("DATE").startswith("111 ")
+    assert r.cmd("AUTHINFO USER alice").startswith("483 ")
+    assert r.cmd("QUIT").startswith("205 ")
+    r.close()
+
+
+def test_anonymous_reading_follows_the_acl(news):
+    n = reader(news)
+    names = [g.group for g in n.list()[1]]
+    assert names == ["comp.wharf.dev"]  # misc is alice's, Private is no group
+    resp, count, first, last, name = n.group("comp.wharf.dev")
+    assert (count, name) == (0, "comp.wharf.dev")
+    with pytest.raises(nntplib.NNTPTemporaryError) as e:
+        n.group("comp.wharf.misc")
+    assert str(e.value).startswith("480")
+    with pytest.raises(nntplib.NNTPTemporaryError) as e:
+        n.group("comp.wharf.nothing")
+    assert str(e.value).startswith("411")
+    with pytest.raises(nntplib.NNTPTemporaryError) as e:
+        n.post(article())  # anyone may read dev, not post
+    assert str(e.value).startswith("441")
+    n.quit()
+
+
+def test_post_then_read_every_way(news):
+    a = reader(news, login=ALICE)
+    assert a.post(article(body="line one\r\n.dotted\r\n")).startswith("240")
+    a.post(article(subject="second", msgid="<second@example.test>"))
+    resp, count, first, last, name = a.group("comp.wharf.dev")
+    assert (count, first, last) == (2, 1, 2)
+    resp, info = a.article(1)
+    text = b"\r\n".join(info.lines)
+    assert b"Subject: hello" in text and b".dotted" in text and b"line one" in text
+    assert b"Path: mail.example.test!not-for-mail" in text
+    assert b"Injection-Info: mail.example.test" in text and b"Date: " in text
+    msgid = [ln for ln in info.lines if ln.lower().startswith(b"message-id:")][0].split(b" ", 1)[1]
+    assert info.message_id == msgid.decode()
+    assert a.head(2)[1].lines[-1] != b""
+    assert a.body("<second@example.test>")[1].lines == [b"first post"]
+    assert a.stat()[1:] == (2, "<second@example.test>")  # HEAD 2 made 2 the current one
+    assert a.stat(1)[1:] == (1, info.message_id)
+    assert a.next()[1:] == (2, "<second@example.test>")
+    assert a.last()[1:] == (1, info.message_id)
+    with pytest.raises(nntplib.NNTPTemporaryError) as e:
+        a.last()
+    assert str(e.value).startswith("422")
+    with pytest.raises(nntplib.NNTPTemporaryError) as e:
+        a.article(99)
+    assert str(e.value).startswith("423")
+    with pytest.raises(nntplib.NNTPTemporaryError) as e:
+        a.article("<nobody@example.test>")
+    assert str(e.value).startswith("430")
+    over = a.over((1, 2))[1]
+    assert [o[0] for o in over] == [1, 2]
+    assert over[1][1]["subject"] == "second" and over[1][1]["message-id"] == "<second@example.test>"
+    assert int(over[0][1][":lines"]) == 2
+    assert a.xover(1, 2)[1][0][1]["from"] == f"Alice <{ALICE}>"
+    assert a.xhdr("subject", "1-")[1] == [("1", "hello"), ("2", "second")]
+    assert a.xhdr("subject", "<second@example.test>")[1] == ["<second@example.test> second"]
+    r = Raw(news.ports["nntps"], tls=True)
+    assert r.cmd("GROUP comp.wharf.dev").startswith("211 2 1 2 ")
+    assert r.cmd("STAT <second@example.test>").startswith("223 2 <second@example.test>")
+    assert r.cmd("STAT").startswith("223 1 ")  # a message-id does not move the current article
+    assert r.cmd("HDR Subject 1-").startswith("225") and r.multiline() == ["1 hello", "2 second"]
+    assert r.cmd("HDR :lines <second@example.test>").startswith("225")
+    assert r.multiline() == ["0 1"]
+    assert r.cmd("HDR :bytes").startswith("225") and r.multiline()[0].startswith("1 ")
+    assert r.cmd("OVER 5-9").startswith("423")
+    assert r.cmd("LISTGROUP comp.wharf.dev 2-").startswith("211 2 1 2 comp.wharf.dev")
+    assert r.multiline() == ["2"]
+    assert r.cmd("LIST OVERVIEW.FMT").startswith("215")
+    assert r.multiline()[:2] == ["Subject:", "From:"]
+    assert r.cmd("LIST HEADERS").startswith("215") and ":" in r.multiline()
+    assert r.cmd("LIST ACTIVE.TIMES comp.*").startswith("215")
+    assert [ln.split()[0] for ln in r.multiline()] == ["comp.wharf.dev"]
+    assert r.cmd("LIST NEWSGROUPS").startswith("215")
+    assert r.multiline()[0].startswith("comp.wharf.dev\t")
+    assert r.cmd("LIST DISTRIB.PATS").startswith("215") and r.multiline() == []
+    assert r.cmd("NEWGROUPS 19700101 000000 GMT").startswith("231")
+    assert [ln.split()[0] for ln in r.multiline()] == ["comp.wharf.dev"]
+    assert r.cmd("NEWGROUPS 20991231 000000 GMT").startswith("231") and r.multiline() == []
+    assert r.cmd("NEWNEWS comp.wharf.* 19700101 000000 GMT").startswith("230")
+    assert sorted(r.multiline()) == sorted([info.message_id, "<second@example.test>"])
+    assert r.cmd("LIST ACTIVE").startswith("215")
+    assert r.multiline() == ["comp.wharf.dev 2 1 n"]  # anonymous: no posting to dev
+    r.close()
+    a.quit()
+    # The same articles over IMAP, in the public folder.
+    m = imaplib.IMAP4("127.0.0.1", news.ports["imap"])
+    m.starttls(ssl_context=tls_context())
+    m.login(BOB, PASSWORD)
+    assert m.select('"Public Folders/News/dev"', readonly=True)[1] == [b"2"]
+    typ, data = m.fetch("2", "(BODY.PEEK[HEADER.FIELDS (SUBJECT MESSAGE-ID)])")
+    assert b"Subject: second" in data[0][1] and b"<second@example.test>" in data[0][1]
+    m.logout()
+
+
+def test_imap_append_is_read_over_nntp(news):
+    m = imaplib.IMAP4("127.0.0.1", news.ports["imap"])
+    m.starttls(ssl_context=tls_context())
+    m.login(ALICE, PASSWORD)
+    msg = b"From: a@example.test\r\nSubject: from imap\r\nMessage-ID: <imap1@x>\r\n\r\nhi\r\n"
+    assert m.append('"Public Folders/News/dev"', None, None, msg)[0] == "OK"
+    m.logout()
+    n = reader(news)
+    n.group("comp.wharf.dev")
+    assert n.article("<imap1@x>")[1].lines[-1] == b"hi"
+    n.quit()
+
+
+def test_crosspost_and_duplicate(news):
+    a = reader(news, login=ALICE, implicit=True)
+    a.post(article(groups="comp.wharf.dev,comp.wharf.misc", msgid="<x1@example.test>"))
+    for g in ("comp.wharf.dev", "comp.wharf.misc"):
+        assert a.group(g)[1] == 1
+        assert a.stat(1)[2] == "<x1@example.test>"
+    with pytest.raises(nntplib.NNTPTemporaryError) as e:
+        a.post(article(msgid="<x1@example.test>"))
+    assert str(e.value).startswith("441") and "Duplicate" in str(e.value)
+    for bad, why in [(b"From: a@b\r\nSubject: x\r\n\r\nb\r\n", "required"),
+                     (article(groups="comp.wharf.none"), "No such newsgroup"),
+                     (article(groups="comp.wharf.dev,Private"), "No such newsgroup")]:
+        with pytest.raises(nntplib.NNTPTemporaryError) as e:
+            a.post(bad)
+        assert str(e.value).startswith("441") and why in str(e.value)
+    assert a.group("comp.wharf.dev")[1] == 1  # nothing more was stored
+    a.quit()
+
+
+def test_bare_lf_dot_does_not_end_a_post(news):
+    r = Raw(news.ports["nntps"], tls=True)
+    assert r.cmd("AUTHINFO USER " + ALICE).startswith("381")
+    assert r.cmd("AUTHINFO PASS " + PASSWORD).startswith("281")
+    assert r.cmd("POST").startswith("340")
+    # "\n.\n" and "\r\n.\n" are no end: what follows is still the article, not commands.
+    r.send(article()[:-2] + b"\n.\nGROUP comp.wharf.misc\r\n\r\n.\nQUIT\r\nmore\r\n.\r\n")
+    assert r.line().startswith("441 ")  # bare LF: refused, whole
+    assert r.cmd("DATE").startswith("111 ")  # the session read on past the real end only
+    assert r.cmd("GROUP comp.wharf.dev").startswith("211 0 ")
+    # Pipelined after a clean post, in one segment.
+    r.send(b"POST\r\n" + article(body="a\r\n..b\r\n") + b".\r\nSTAT 1\r\n")
+    assert r.line().startswith("340") and r.line().startswith("240")
+    assert r.line().startswith("223 1 <")
+    r.close()
+
+
+def test_sasl_plain_and_openssl_starttls(news):
+    r = Raw(news.ports["nntps"], tls=True)
+    bad = base64.b64encode(f"\0{ALICE}\0wrong".encode()).decode()
+    assert r.cmd("AUTHINFO SASL PLAIN " + bad).startswith("481")
+    assert r.cmd("AUTHINFO SASL PLAIN").startswith("383")
+    good = base64.b64encode(f"\0{ALICE}\0{PASSWORD}".encode()).decode()
+    assert r.cmd(good).startswith("281")
+    assert r.cmd("AUTHINFO USER x").startswith("502")
+    assert r.cmd("GROUP comp.wharf.misc").startswith("211 0 ")
+    r.close()
+    p = subprocess.run(["openssl", "s_client", "-quiet", "-starttls", "nntp", "-connect",
+                        f"127.0.0.1:{news.ports['nntp']}"], input=b"CAPABILITIES\r\nQUIT\r\n",
+                       capture_output=True, timeout=30)
+    out = p.stdout.decode(errors="replace")
+    assert "VERSION 2" in out and "AUTHINFO USER SASL" in out and "205" in out
+
+
+def peer_article(msgid, groups="comp.wharf.dev,alt.elsewhere", body="from a peer\r\n"):
+    return (f"Path: news.peer.test!poster\r\nFrom: p@peer.test\r\nNewsgroups: {groups}\r\n"
+            f"Subject: fed\r\nMessage-ID: {msgid}\r\nDate: Sat, 5 Dec 2026 10:00:00 +0000\r\n"
+            f"Injection-Info: news.peer.test; posting-host=\"192.0.2.1\"\r\n\r\n{body}").encode()
+
+
+def test_feed_ihave_and_streaming_from_a_peer(wharf_factory):
+    server = wharf_factory(enable={"nntp"}, extra={"nntp_feed_peers": "127.0.0.1/32"}).start()
+    server.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
+    server.wharf("public", "add", "News/dev")
+    server.wharf("acl", "set", "#public", "News/dev", "anyone", "lr")
+    r = Raw(server.ports["nntp"])
+    assert r.cmd("CAPABILITIES").startswith("101")
+    caps = r.multiline()
+    assert "IHAVE" in caps and "STREAMING" in caps
+    assert r.cmd("IHAVE <f1@peer.test>").startswith("335")
+    r.send(peer_article("<f1@peer.test>") + b".\r\n")
+    assert r.line().startswith("235")
+    assert r.cmd("IHAVE <f1@peer.test>").startswith("435")  # the history: offered twice
+    assert r.cmd("IHAVE <bad@peer.test>").startswith("335")
+    r.send(peer_article("<other@peer.test>") + b".\r\n")  # not the one offered
+    assert r.line().startswith("437")
+    assert r.cmd("MODE STREAM").startswith("203")
+    # Streaming: CHECKs and TAKETHIS pipelined in one write, answered in order.
+    r.send(b"CHECK <f1@peer.test>\r\nCHECK <f2@peer.test>\r\nTAKETHIS <f2@peer.test>\r\n" +
+           peer_article("<f2@peer.test>", body="a\r\n.\nQUIT\r\n") +
+           b".\r\nTAKETHIS <f3@peer.test>\r\n" + peer_article("<f3@peer.test>") +
+           b".\r\nTAKETHIS <f3@peer.test>\r\n" + peer_article("<f3@peer.test>") +
+           b".\r\nTAKETHIS <f4@peer.test>\r\n" + peer_article("<f4@peer.test>", groups="alt.x") +
+           b".\r\n")
+    assert r.line() == "438 <f1@peer.test>"
+    assert r.line() == "238 <f2@peer.test>"
+    assert r.line().startswith("439 <f2@peer.test>")  # bare LF inside: refused whole
+    assert r.line().startswith("239 <f3@peer.test>")
+    assert r.line().startswith("439 <f3@peer.test>")  # a duplicate
+    assert r.line().startswith("439 <f4@peer.test>")  # no group carried here
+    assert r.cmd("GROUP comp.wharf.dev").startswith("211 2 1 2 ")
+    assert r.cmd("HEAD 1").startswith("221 1 <f1@peer.test>")
+    head = r.multiline()
+    assert "Path: mail.example.test!news.peer.test!poster" in head
+    assert sum(ln.startswith("Injection-Info:") for ln in head) == 1  # the peer's, kept
+    r.close()
+
+
+def test_feed_commands_need_a_configured_peer(news):
+    r = Raw(news.ports["nntp"])
+    assert r.cmd("IHAVE <x@peer.test>").startswith("502")
+    assert r.cmd("CHECK <x@peer.test>").startswith("502")
+    assert r.cmd("MODE STREAM").startswith("501")
+    # TAKETHIS: the article that follows is read and refused, never run as commands.
+    r.send(b"TAKETHIS <x@peer.test>\r\n" + peer_article("<x@peer.test>") + b".\r\n")
+    assert r.line().startswith("439 ")
+    assert r.cmd("DATE").startswith("111")
+    r.close()
+
+
+def test_compress_deflate(news):
+    """RFC 8054: after 206 both directions are raw DEFLATE; replies flushed per batch."""
+    r = Raw(news.ports["nntps"], tls=True)
+    assert r.cmd("COMPRESS GZIP").startswith("503")
+    assert r.cmd("COMPRESS DEFLATE").startswith("206")
+    comp = zlib.compressobj(wbits=-15)
+    dec = zlib.decompressobj(wbits=-15)
+    r.sock.sendall(comp.compress(b"GROUP comp.wharf.dev\r\nCOMPRESS DEFLATE\r\n") +
+                   comp.flush(zlib.Z_SYNC_FLUSH))
+    got = b""
+    while got.count(b"\r\n") < 2:
+        got += dec.decompress(r.sock.recv(4096))
+    lines = got.decode().split("\r\n")
+    assert lines[0].startswith("211 0 ") and lines[1].startswith("502")
+    r.close()
+
+
+def test_an_article_acknowledged_survives_the_worker_killed(news):
+    """240 comes after the store commit: a worker killed right after it loses nothing."""
+    r = Raw(news.ports["nntps"], tls=True)
+    assert r.cmd("AUTHINFO USER " + ALICE).startswith("381")
+    assert r.cmd("AUTHINFO PASS " + PASSWORD).startswith("281")
+    pid = news.component("nntp")["processes"][0]["pid"]
+    r.send(b"POST\r\n" + article(msgid="<durable@example.test>") + b".\r\n")
+    assert r.line().startswith("340") and r.line().startswith("240")
+    os.kill(pid, signal.SIGKILL)
+    r.close()
+    wait_until(lambda: (lambda p: p["state"] == "running" and p["pid"] != pid)(
+        news.component("nntp")["processes"][0]), 30, what="the supervisor to restart nntp")
+    n = wait_until(lambda: reader(news), 20, what="nntp to listen again")
+    n.group("comp.wharf.dev")
+    assert n.stat("<durable@example.test>")[2] == "<durable@example.test>"
+    n.quit()
