@@ -38,6 +38,7 @@ int cmd_backup(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_restore(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_dkim(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_org(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_routes(struct cli_ctx *ctx, int argc, char **argv);
 
 struct directory;
 /* The directory with its credentials attached, opened as root before

@@ -98,9 +98,10 @@ static int write_text(const struct wharf_config *cfg, const char *name, const ch
     return rc == 0 ? EX_OK : EX_CANTCREAT;
 }
 
-static int write_self(const struct wharf_config *cfg, const char *server, json_t *peers)
+static int write_self(const struct wharf_config *cfg, const char *org, const char *server,
+                      json_t *peers)
 {
-    json_t *self = json_pack("{s:s, s:o}", "server", server, "peers", peers);
+    json_t *self = json_pack("{s:s, s:s, s:o}", "org", org, "server", server, "peers", peers);
     char *text = json_dumps(self, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(self);
     int rc = write_text(cfg, "self.json", text);
@@ -172,7 +173,7 @@ static int cmd_create(struct cli_ctx *ctx, int argc, char **argv)
         strcat(hex, "\n");
         rc = write_text(ctx->cfg, "org.key", hex);
         if (rc == EX_OK)
-            rc = write_self(ctx->cfg, opt(&o, "server"), json_array());
+            rc = write_self(ctx->cfg, argv[2], opt(&o, "server"), json_array());
         if (rc == EX_OK)
             rc = save_config(ctx->cfg, conf, key);
         if (rc == EX_OK)
@@ -210,7 +211,7 @@ static int cmd_join(struct cli_ctx *ctx, int argc, char **argv)
     strcat(hex, "\n");
     int rc = write_text(ctx->cfg, "org.key", hex);
     if (rc == EX_OK)
-        rc = write_self(ctx->cfg, server, peers);
+        rc = write_self(ctx->cfg, argv[2], server, peers);
     else
         json_decref(peers);
     if (rc == EX_OK)

@@ -43,6 +43,7 @@ static const struct {
     {"export", cmd_export, "maildir|mbox USER PATH: a user's mail for Dovecot or mutt"},
     {"backup", cmd_backup, "DIR [--incremental PREV]: a consistent copy while wharfd runs"},
     {"org", cmd_org, "create|join|group|server|connector|show|key: the organization (routing)"},
+    {"routes", cmd_routes, "[--json|--explain ADDRESS]: the organization's routes (routing)"},
     {"restore", cmd_restore, "DIR: a backup into a fresh data directory"},
 };
 

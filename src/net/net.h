@@ -201,6 +201,15 @@ bool net_conn_is_compressed(const struct net_conn *c);
 /* Closes after pending output is sent (flush) or at once. closed() follows, later. */
 void net_conn_close(struct net_conn *c, bool flush);
 
+/*
+ * The server TLS context of the configured certificate (a self-signed pair in
+ * DATA/tls when none is configured), for a process that accepts TLS outside
+ * the worker runtime: the routing engine on 691. Call it as root (the key is
+ * root's). NULL with err. Free with SSL_CTX_free.
+ */
+struct ssl_ctx_st;
+struct ssl_ctx_st *net_tls_server_ctx_new(const struct wharf_config *cfg, struct buf *err);
+
 /* ---- addresses ---- */
 
 /* True when addr (textual IP) is inside one of the networks ("10.0.0.0/8", "[::1]/128"). */

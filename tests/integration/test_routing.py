@@ -53,3 +53,121 @@ def test_org_config_cli(wharf_factory):
     path.write_text(path.read_text().replace('"cost":1', '"cost":2'))
     r = w.wharf("org", "show", check=False)
     assert r.returncode != 0 and b"MAC" in r.stderr
+
+
+# ---- several servers -------------------------------------------------------
+
+TIMERS = {"routing_test_timers": "yes"}
+
+
+def routes(w):
+    r = w.wharf("routes", "--json", check=False)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def route_to(st, dest):
+    return next((x for x in st["routes"] if x["dest"] == dest), None) if st else None
+
+
+def addr(w):
+    return f"{w.host}:{w.ports['routing']}"
+
+
+def make_org(wharf_factory, layout, connectors):
+    """layout: [(server, group, host)]; connectors: [(name, from, to, cost, source, target)].
+
+    The first server creates the organization and the whole configuration;
+    the others join with the org key and get it over 691.
+    """
+    servers = {}
+    for name, group, host in layout:
+        servers[name] = wharf_factory(name, host=host, enable=["routing"], extra=dict(TIMERS))
+    first, g0, _ = layout[0]
+    w0 = servers[first]
+    out = w0.wharf("org", "create", "acme", "--server", first, "--group", g0,
+                   "--address", addr(w0)).stdout.decode()
+    key = out.split()[-1]
+    groups = {g0}
+    for name, group, _ in layout[1:]:
+        if group not in groups:
+            w0.wharf("org", "group", "add", group)
+            groups.add(group)
+        w0.wharf("org", "server", "add", name, "--group", group, "--address", addr(servers[name]))
+    for c in connectors:
+        name, frm, to, cost, source, target = c
+        w0.wharf("org", "connector", "add", name, "--from", frm, "--to", to, "--cost", str(cost),
+                 "--source", source, "--target", target)
+    for name, group, _ in layout[1:]:
+        servers[name].wharf("org", "join", "acme", "--key", key, "--server", name,
+                            "--peer", addr(w0))
+    for w in servers.values():
+        w.start()
+    return servers, key
+
+
+def converged(servers, check=None):
+    """Every server has the same digest (and check(name, state) holds for each)."""
+    def ok():
+        sts = {n: routes(w) for n, w in servers.items()}
+        if any(st is None for st in sts.values()):
+            return None
+        if len({st["digest"] for st in sts.values()}) != 1:
+            return None
+        if check and not all(check(n, st) for n, st in sts.items()):
+            return None
+        return sts
+    return ok
+
+
+# A line of four groups with a cheap and a dear way between A and D:
+#   A -ab(1)- B -bd(1)- D       and       A -ac(2)- C -cd(2)- D
+LAYOUT = [("a1", "rg-a", "127.0.0.2"), ("b1", "rg-b", "127.0.0.3"),
+          ("c1", "rg-c", "127.0.0.4"), ("d1", "rg-d", "127.0.0.5")]
+CONNECTORS = [("ab", "rg-a", "rg-b", 1, "a1", "b1"), ("ba", "rg-b", "rg-a", 1, "b1", "a1"),
+              ("bd", "rg-b", "rg-d", 1, "b1", "d1"), ("db", "rg-d", "rg-b", 1, "d1", "b1"),
+              ("ac", "rg-a", "rg-c", 2, "a1", "c1"), ("ca", "rg-c", "rg-a", 2, "c1", "a1"),
+              ("cd", "rg-c", "rg-d", 2, "c1", "d1"), ("dc", "rg-d", "rg-c", 2, "d1", "c1")]
+
+
+def path_is(server, dest, path):
+    def check(name, st):
+        if name != server:
+            return True
+        r = route_to(st, dest)
+        return r is not None and r.get("reachable") and r["path"] == path
+    return check
+
+
+def test_converge_reroute_restart(wharf_factory):
+    servers, _ = make_org(wharf_factory, LAYOUT, CONNECTORS)
+    a1, b1 = servers["a1"], servers["b1"]
+    # convergence: one digest everywhere, the cheap path A-B-D, the same config on all
+    sts = wait_until(converged(servers, path_is("a1", "rg-d", ["ab", "bd"])), 20,
+                     what="convergence on A-B-D")
+    assert {st["config_serial"] for st in sts.values()} == {sts["a1"]["config_serial"]}
+    r = route_to(sts["a1"], "rg-d")
+    assert r["cost"] == 2 and r["next_hop"] == "b1"
+    assert route_to(sts["d1"], "rg-a")["path"] == ["db", "ba"]
+    assert {p["name"] for p in sts["a1"]["peers"]} == {"b1", "c1"}
+    # a configuration change made on one server reaches all of them
+    servers["c1"].wharf("org", "connector", "add", "cx", "--from", "rg-c", "--to", "rg-b",
+                        "--cost", "7", "--source", "c1", "--target", "b1")
+    serial = sts["c1"]["config_serial"] + 1
+    wait_until(converged(servers, lambda n, st: st["config_serial"] == serial), 20,
+               what="the new configuration everywhere")
+    for w in servers.values():
+        assert any(c["name"] == "cx" for c in org_show(w)["config"]["connectors"])
+    # b1 SIGKILLed: its connectors go DOWN and A reaches D over C
+    b1.kill_all()
+    others = {n: w for n, w in servers.items() if n != "b1"}
+    sts = wait_until(converged(others, path_is("a1", "rg-d", ["ac", "cd"])), 10,
+                     what="reroute over C after b1 died")
+    conns = {c["name"]: c["state"] for c in sts["a1"]["connectors"]}
+    assert conns["ab"] == "DOWN" and conns["ac"] == "UP"
+    assert route_to(sts["a1"], "rg-b")["reachable"] is False
+    assert "routing: connector ab DOWN" in servers["a1"].log()
+    # b1 comes back on its saved table; ab returns only after the up-hold (damping)
+    b1.start()
+    sts = wait_until(converged(servers, path_is("a1", "rg-d", ["ab", "bd"])), 20,
+                     what="A-B-D again after b1 came back")
+    a1.check_sanitizers()
