@@ -171,3 +171,130 @@ def test_converge_reroute_restart(wharf_factory):
     sts = wait_until(converged(servers, path_is("a1", "rg-d", ["ab", "bd"])), 20,
                      what="A-B-D again after b1 came back")
     a1.check_sanitizers()
+
+
+# ---- bad input on 691 -------------------------------------------------------
+
+import os
+import socket
+import ssl
+import struct
+
+from conftest import tls_context
+
+HELLO, AUTH, UPDATE, ERROR = 600, 601, 602, 607
+
+
+def frame(t, payload=b""):
+    return struct.pack(">IHH", len(payload), t, 0) + payload
+
+
+def field(b):
+    b = b.encode() if isinstance(b, str) else b
+    return struct.pack(">I", len(b)) + b
+
+
+def read_frames(sock, until_type=ERROR, timeout=10):
+    """Frames until one of until_type or the connection closes: [(type, payload)]."""
+    sock.settimeout(timeout)
+    data, frames = b"", []
+    while True:
+        while len(data) >= 8:
+            n, t, _ = struct.unpack(">IHH", data[:8])
+            if len(data) < 8 + n:
+                break
+            frames.append((t, data[8:8 + n]))
+            data = data[8 + n:]
+            if t == until_type:
+                return frames
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionError, ssl.SSLError):
+            chunk = b""
+        if not chunk:
+            return frames
+        data += chunk
+
+
+def closed(sock, timeout=10):
+    """True when the server closes the connection within timeout."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except (ConnectionError, ssl.SSLError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def tls_to(w):
+    raw = socket.create_connection((w.host, w.ports["routing"]), timeout=10)
+    return tls_context().wrap_socket(raw)
+
+
+def error_code(frames):
+    t, p = frames[-1]
+    assert t == ERROR, frames
+    n = struct.unpack(">I", p[:4])[0]
+    return p[4:4 + n].decode()
+
+
+def test_bad_input_on_691(wharf_factory):
+    layout = LAYOUT[:2]
+    servers, key = make_org(wharf_factory, layout, CONNECTORS[:2])
+    a1 = servers["a1"]
+    sts = wait_until(converged(servers, path_is("a1", "rg-b", ["ab"])), 20, what="convergence")
+    before = {p["name"]: p["since"] for p in sts["a1"]["peers"]}
+    assert before.keys() == {"b1"}
+    # the routing row of `wharf ports` is live: listening, TLS from the first byte
+    pm = a1.port_map()
+    row = next(r for r in pm["ports"] if r["service"] == "routing")
+    assert pm["live"] and row["state"] == "listening" and row["tls"] == "implicit"
+    assert a1.component("routing")["state"] == "running"
+
+    # plaintext on 691: the TLS handshake fails and the server closes
+    s = socket.create_connection((a1.host, a1.ports["routing"]), timeout=10)
+    s.sendall(b"EHLO plain.test\r\n")
+    assert closed(s)
+    s.close()
+    # an oversized frame header: ERROR BAD_FRAME and a close
+    s = tls_to(a1)
+    s.sendall(struct.pack(">IHH", 10 * 1024 * 1024, HELLO, 0))
+    assert error_code(read_frames(s)) == "BAD_FRAME"
+    assert closed(s)
+    s.close()
+    # a short frame that never completes: closed when the handshake time runs out
+    s = tls_to(a1)
+    s.sendall(frame(HELLO, field("acme"))[:6])
+    assert closed(s)
+    s.close()
+    # a frame of another type before HELLO, and a HELLO with a field short
+    for bad in (frame(UPDATE, field("[]")), frame(HELLO, field("acme") + field("zz"))):
+        s = tls_to(a1)
+        s.sendall(bad)
+        assert error_code(read_frames(s)) == "BAD_FRAME"
+        s.close()
+    # another organization
+    s = tls_to(a1)
+    s.sendall(frame(HELLO, field("other") + field("zz9") + field(os.urandom(32)) + field(b"")[:0]
+                    + struct.pack(">Q", 0)))
+    assert error_code(read_frames(s)) == "WRONG_ORG"
+    s.close()
+    # the right organization without its key: the proof does not verify
+    s = tls_to(a1)
+    s.sendall(frame(HELLO, field("acme") + field("zz9") + field(os.urandom(32))
+                    + struct.pack(">Q", 0)))
+    s.sendall(frame(AUTH, field(os.urandom(32))))
+    frames = read_frames(s)
+    assert frames[0][0] == HELLO and error_code(frames) == "AUTH_FAILED"
+    assert closed(s)
+    s.close()
+    # the real peering was never disturbed, and a1 logged each refusal
+    st = routes(a1)
+    assert {p["name"]: p["since"] for p in st["peers"]} == before
+    assert st["digest"] == routes(servers["b1"])["digest"]
+    log = a1.log()
+    for code in ("BAD_FRAME", "WRONG_ORG", "AUTH_FAILED", "TLS handshake failed"):
+        assert code in log, code
