@@ -36,6 +36,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -531,12 +532,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 {
     struct routing *r = arg;
     (void)l;
-    (void)len;
-    char addr[INET6_ADDRSTRLEN] = "?";
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof(addr));
+    char addr[NI_MAXHOST] = "?";
+    if (getnameinfo(sa, (socklen_t)len, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
+        snprintf(addr, sizeof(addr), "?");
     if ((long long)r->n_peers >= r->max_conns || r->have_key == false) {
         log_warning("routing: connection from %s refused: %s", addr,
                     r->have_key ? "routing_max_connections reached" : "not in an organization");

@@ -298,3 +298,132 @@ def test_bad_input_on_691(wharf_factory):
     log = a1.log()
     for code in ("BAD_FRAME", "WRONG_ORG", "AUTH_FAILED", "TLS handshake failed"):
         assert code in log, code
+
+
+# ---- an authenticated peer of our own ----------------------------------------
+
+import hashlib
+import hmac
+import tempfile
+
+ACK, KEEPALIVE = 603, 604
+
+
+def hkdf_expand_label(h, secret, label, context, length):
+    info = struct.pack(">H", length) + bytes([len(b"tls13 " + label)]) + b"tls13 " + label \
+        + bytes([len(context)]) + context
+    out, t, i = b"", b"", 1
+    while len(out) < length:
+        t = hmac.new(secret, t + info + bytes([i]), h).digest()
+        out += t
+        i += 1
+    return out[:length]
+
+
+def tls13_exporter(keylog, cipher, label, length):
+    """RFC 8446 7.5 from the EXPORTER_SECRET Python's keylog wrote (no context)."""
+    h = hashlib.sha384 if cipher.endswith("SHA384") else hashlib.sha256
+    line = [ln for ln in open(keylog).read().splitlines() if ln.startswith("EXPORTER_SECRET")][-1]
+    secret = bytes.fromhex(line.split()[2])
+    derived = hkdf_expand_label(h, secret, label, h(b"").digest(), h().digest_size)
+    return hkdf_expand_label(h, derived, b"exporter", h(b"").digest(), length)
+
+
+class AuthPeer:
+    """A peer on 691 that knows the org key: HELLO, AUTH, then raw frames."""
+
+    def __init__(self, w, key_hex, name, org="acme"):
+        keylog = tempfile.mktemp(prefix="wharf-keylog-")
+        ctx = tls_context()
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.keylog_filename = keylog
+        raw = socket.create_connection((w.host, w.ports["routing"]), timeout=10)
+        self.s = ctx.wrap_socket(raw)
+        self.buf = b""
+        nonce = os.urandom(32)
+        self.s.sendall(frame(HELLO, field(org) + field(name) + field(nonce)
+                             + struct.pack(">Q", 0)))
+        t, p = self.frame()
+        assert t == HELLO, (t, p)
+        n = struct.unpack(">I", p[:4])[0]
+        off = 4 + n
+        n2 = struct.unpack(">I", p[off:off + 4])[0]
+        server = p[off + 4:off + 4 + n2]
+        off += 4 + n2 + 4
+        server_nonce = p[off:off + 32]
+        ekm = tls13_exporter(keylog, self.s.cipher()[0], b"EXPORTER-wharf-ls", 32)
+        os.unlink(keylog)
+        msg = b"wharf-ls v1\0" + ekm + nonce + server_nonce + name.encode() + b"\0" \
+            + server + b"\0" + b"C"
+        mac = hmac.new(bytes.fromhex(key_hex), msg, hashlib.sha256).digest()
+        self.s.sendall(frame(AUTH, field(mac)))
+        t, p = self.frame()
+        assert t == AUTH, (t, p)
+
+    def frame(self, timeout=10):
+        self.s.settimeout(timeout)
+        while True:
+            if len(self.buf) >= 8:
+                n, t, _ = struct.unpack(">IHH", self.buf[:8])
+                if len(self.buf) >= 8 + n:
+                    p = self.buf[8:8 + n]
+                    self.buf = self.buf[8 + n:]
+                    return t, p
+            chunk = self.s.recv(65536)
+            if not chunk:
+                return None, b""
+            self.buf += chunk
+
+    def updates(self, want, timeout=10):
+        """UPDATE records received (ACKing each) until want(records) holds."""
+        got = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            t, p = self.frame(deadline - time.monotonic())
+            assert t is not None, "the server closed the peering"
+            if t == UPDATE:
+                recs = json.loads(p[4:])
+                for r in recs:
+                    self.s.sendall(frame(ACK, field(r["group"]) + struct.pack(">Q", r["seq"])))
+                got += recs
+                if want(got):
+                    return got
+        raise AssertionError(f"no such UPDATE: {got}")
+
+    def send(self, t, payload):
+        self.s.sendall(frame(t, payload))
+
+
+import time
+
+
+def test_authenticated_peer_replay(wharf_factory):
+    """A peer with the key replays an old record: not installed, our copy comes back."""
+    servers, key = make_org(wharf_factory, LAYOUT[:2], CONNECTORS[:2])
+    a1, b1 = servers["a1"], servers["b1"]
+    # x1, a server of rg-a (so a1 keeps the peering), played by this test
+    serial = org_show(a1)["config"]["serial"] + 1
+    a1.wharf("org", "server", "add", "x1", "--group", "rg-a", "--address", "127.0.0.9:9")
+    sts = wait_until(converged(servers, lambda n, st: st["config_serial"] == serial), 20,
+                     what="convergence")
+    before = {p["name"]: p["since"] for p in sts["a1"]["peers"]}
+    rb = sts["a1"]["records"]["rg-b"]
+    assert rb["seq"] >= 2
+    x = AuthPeer(a1, key, "x1")
+    recs = x.updates(lambda got: any(r["group"] == "rg-b" for r in got))
+    current = next(r for r in recs if r["group"] == "rg-b")
+    # replay an older copy of rg-b's record
+    old = dict(current, seq=1, members=[], connectors=[])
+    x.send(UPDATE, field(json.dumps([old])))
+    back = x.updates(lambda got: any(r["group"] == "rg-b" and r["seq"] == current["seq"]
+                                     for r in got))
+    assert back
+    # a record of rg-b not from its master (b1) is refused
+    forged = dict(current, originator="x1", seq=current["seq"] + 100)
+    x.send(UPDATE, field(json.dumps([forged])))
+    wait_until(lambda: "is not its master" in a1.log(), 10, what="the forged record refused")
+    st = wait_until(converged(servers), 10, what="one digest")["a1"]
+    assert st["records"]["rg-b"]["seq"] == current["seq"]
+    assert {p["name"]: p["since"] for p in st["peers"] if p["name"] != "x1"} == before
+    assert "x1" in {p["name"] for p in st["peers"]}
+    x.s.close()
