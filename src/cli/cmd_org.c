@@ -4,7 +4,7 @@
  *   wharf org create NAME --server S --group G --address HOST:PORT
  *   wharf org join NAME --key HEX --server S --peer HOST:PORT [--peer ...]
  *   wharf org group add G
- *   wharf org server add S --group G --address HOST:PORT
+ *   wharf org server add S --group G --address HOST:PORT [--smtp HOST:PORT]
  *   wharf org connector add C --from G --cost N --source S[,S] (--to G --target S[,S]
  *                                | --space PATTERN --smarthost HOST:PORT) [--disabled]
  *   wharf org connector enable|disable C
@@ -34,7 +34,7 @@ static int usage(void)
             "usage: wharf org create NAME --server S --group G --address HOST:PORT\n"
             "       wharf org join NAME --key HEX --server S --peer HOST:PORT [--peer ...]\n"
             "       wharf org group add G\n"
-            "       wharf org server add S --group G --address HOST:PORT\n"
+            "       wharf org server add S --group G --address HOST:PORT [--smtp HOST:PORT]\n"
             "       wharf org connector add C --from G --cost N --source S[,S]\n"
             "             (--to G --target S[,S] | --space PATTERN --smarthost HOST:PORT) "
             "[--disabled]\n"
@@ -244,6 +244,8 @@ static int change(json_t *conf, int argc, char **argv, struct buf *err)
     } else if (strcmp(kind, "server") == 0 && opt(&o, "group") && opt(&o, "address")) {
         item = json_pack("{s:s, s:s, s:s}", "name", name, "group", opt(&o, "group"), "address",
                          opt(&o, "address"));
+        if (opt(&o, "smtp"))
+            json_object_set_new(item, "smtp", json_string(opt(&o, "smtp")));
         kind = "servers";
     } else if (strcmp(kind, "connector") == 0 && opt(&o, "from") && opt(&o, "cost")) {
         char *end;

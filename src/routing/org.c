@@ -293,7 +293,7 @@ bool org_config_validate(const json_t *cfg, struct buf *err)
 {
     static const char *const top[] = {"org", "serial", "groups", "servers", "connectors", NULL};
     static const char *const gkeys[] = {"name", NULL};
-    static const char *const skeys[] = {"name", "group", "address", NULL};
+    static const char *const skeys[] = {"name", "group", "address", "smtp", NULL};
     static const char *const ckeys[] = {"name", "from",   "to",     "space",   "smarthost",
                                         "cost", "source", "target", "enabled", NULL};
     if (!json_is_object(cfg)) {
@@ -327,6 +327,11 @@ bool org_config_validate(const json_t *cfg, struct buf *err)
         }
         if (!json_is_string(a) || !hostport_ok(json_string_value(a))) {
             buf_printf(err, "server %s: 'address' must be HOST:PORT", name);
+            return false;
+        }
+        const json_t *smtp = json_object_get(o, "smtp");
+        if (smtp && (!json_is_string(smtp) || !hostport_ok(json_string_value(smtp)))) {
+            buf_printf(err, "server %s: 'smtp' must be HOST:PORT", name);
             return false;
         }
     }

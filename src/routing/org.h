@@ -11,7 +11,8 @@
  *     org          name of the organization
  *     serial       u64 >= 1, one more at every change
  *     groups       [{"name"}]   a group's master candidates are its servers in order
- *     servers      [{"name", "group", "address": "HOST:PORT" of its 691 listener}]
+ *     servers      [{"name", "group", "address": "HOST:PORT" of its 691 listener,
+ *                    "smtp": "HOST:PORT" where the others relay mail to it (optional)}]
  *     connectors   [{"name", "from", "cost": 1..100, "enabled", "source": [servers of from],
  *                    and either "to" + "target": [servers of to]
  *                    or "space": "*.partner.test" + "smarthost": "HOST:PORT"}]

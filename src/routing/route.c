@@ -299,10 +299,14 @@ static json_t *space_route(const json_t *cfg, const json_t *records, const char 
     const char *hop = org_list_has(json_object_get(c, "source"), self)
                           ? json_string_value(json_object_get(c, "smarthost"))
                           : next_hop(cfg, records, self, path);
-    return json_pack("{s:O, s:s, s:O, s:I, s:I, s:o, s:s?}", "dest", json_object_get(c, "space"),
-                     "kind", "space", "connector", json_object_get(c, "name"), "cost",
-                     (json_int_t)cost, "hops", (json_int_t)json_array_size(path), "path", path,
-                     "next_hop", hop);
+    bool bridgehead = org_list_has(json_object_get(c, "source"), self);
+    const json_t *srv = bridgehead || hop == NULL ? NULL : org_find(cfg, "servers", hop);
+    const json_t *smtp =
+        bridgehead ? json_object_get(c, "smarthost") : json_object_get(srv, "smtp");
+    return json_pack(
+        "{s:O, s:s, s:O, s:I, s:I, s:o, s:s?, s:O?}", "dest", json_object_get(c, "space"), "kind",
+        "space", "connector", json_object_get(c, "name"), "cost", (json_int_t)cost, "hops",
+        (json_int_t)json_array_size(path), "path", path, "next_hop", hop, "smtp", smtp);
 }
 
 json_t *route_table(const json_t *cfg, const json_t *records, const char *self)

@@ -73,7 +73,8 @@ def addr(w):
     return f"{w.host}:{w.ports['routing']}"
 
 
-def make_org(wharf_factory, layout, connectors):
+def make_org(wharf_factory, layout, connectors, enable=("routing",), extra=None,
+             spaces=()):
     """layout: [(server, group, host)]; connectors: [(name, from, to, cost, source, target)].
 
     The first server creates the organization and the whole configuration;
@@ -81,22 +82,28 @@ def make_org(wharf_factory, layout, connectors):
     """
     servers = {}
     for name, group, host in layout:
-        servers[name] = wharf_factory(name, host=host, enable=["routing"], extra=dict(TIMERS))
+        servers[name] = wharf_factory(name, host=host, enable=list(enable),
+                                      extra=dict(TIMERS, **(extra or {})))
     first, g0, _ = layout[0]
     w0 = servers[first]
     out = w0.wharf("org", "create", "acme", "--server", first, "--group", g0,
                    "--address", addr(w0)).stdout.decode()
     key = out.split()[-1]
     groups = {g0}
-    for name, group, _ in layout[1:]:
+    for name, group, host in layout[1:]:
         if group not in groups:
             w0.wharf("org", "group", "add", group)
             groups.add(group)
-        w0.wharf("org", "server", "add", name, "--group", group, "--address", addr(servers[name]))
+        smtp = ["--smtp", f"{host}:{servers[name].ports['smtp']}"] if "smtp" in enable else []
+        w0.wharf("org", "server", "add", name, "--group", group, "--address", addr(servers[name]),
+                 *smtp)
     for c in connectors:
         name, frm, to, cost, source, target = c
         w0.wharf("org", "connector", "add", name, "--from", frm, "--to", to, "--cost", str(cost),
                  "--source", source, "--target", target)
+    for name, frm, pattern, cost, source, smarthost in spaces:
+        w0.wharf("org", "connector", "add", name, "--from", frm, "--space", pattern,
+                 "--smarthost", smarthost, "--cost", str(cost), "--source", source)
     for name, group, _ in layout[1:]:
         servers[name].wharf("org", "join", "acme", "--key", key, "--server", name,
                             "--peer", addr(w0))
@@ -427,3 +434,55 @@ def test_authenticated_peer_replay(wharf_factory):
     assert {p["name"]: p["since"] for p in st["peers"] if p["name"] != "x1"} == before
     assert "x1" in {p["name"] for p in st["peers"]}
     x.s.close()
+
+
+# ---- the mta uses the organization's routes ------------------------------------
+
+import smtplib
+
+
+@pytest.fixture
+def sink():
+    pytest.importorskip("aiosmtpd.controller")
+    from test_mailauth import Sink
+    s = Sink()
+    yield s
+    s.stop()
+
+
+def relay(w, rcpt, msgid):
+    body = (f"From: alice@example.test\r\nTo: {rcpt}\r\nSubject: routed\r\n"
+            f"Message-ID: <{msgid}>\r\n\r\nover the organization\r\n")
+    with smtplib.SMTP(w.host, w.ports["smtp"], timeout=20) as c:
+        c.ehlo("client.example")
+        assert c.sendmail("alice@example.test", [rcpt], body) == {}
+
+
+def test_mta_routes_address_space(wharf_factory, sink):
+    """Mail for *.partner.test leaves a1 for b1 (bridgehead) and b1's smart host; with b1
+    dead it waits in a1's queue (no bounce) and goes once the connector is back."""
+    servers, _ = make_org(
+        wharf_factory, LAYOUT[:2], CONNECTORS[:2], enable=("routing", "smtp"),
+        extra={"mta_retry_min": "1s", "mta_retry_max": "2s"},
+        spaces=[("ps", "rg-b", "*.partner.test", 1, "b1", f"127.0.0.1:{sink.port}")])
+    a1, b1 = servers["a1"], servers["b1"]
+    wait_until(converged(servers, path_is("a1", "*.partner.test", ["ab", "ps"])), 20,
+               what="a route to the address space")
+    relay(a1, "bob@host.partner.test", "one@routing.test")
+    wait_until(lambda: any(b"one@routing.test" in m for m in sink.messages), 30,
+               what="the message at the smart host")
+    msg = next(m for m in sink.messages if b"one@routing.test" in m)
+    assert msg.count(b"Received:") >= 2  # through a1 and b1
+    # b1 dies: the address space is unreachable from a1, mail waits there
+    b1.kill_all()
+    wait_until(lambda: route_to(routes(a1), "*.partner.test").get("reachable") is False, 10,
+               what="the address space unreachable")
+    relay(a1, "carol@host.partner.test", "two@routing.test")
+    wait_until(lambda: b"no usable route in the organization" in a1.wharf("mailq").stdout, 20,
+               what="the message waiting in a1's queue")
+    assert not any(b"two@routing.test" in m for m in sink.messages)
+    # b1 returns; after the up-hold the connector is used again and the message goes
+    b1.start()
+    wait_until(lambda: any(b"two@routing.test" in m for m in sink.messages), 40,
+               what="the waiting message delivered")
+    assert sum(b"two@routing.test" in m for m in sink.messages) == 1
