@@ -75,19 +75,6 @@ static const char *opt(const struct opts *o, const char *name)
     return NULL;
 }
 
-static int prepare(struct cli_ctx *ctx)
-{
-    struct buf err = BUF_INIT;
-    if (datadir_prepare(ctx->cfg, &err) != 0) {
-        fprintf(stderr, "wharf: %s\n", buf_cstr(&err));
-        buf_free(&err);
-        return EX_CANTCREAT;
-    }
-    component_drop_privileges(ctx->cfg);
-    umask(077);
-    return 0;
-}
-
 static int write_text(const struct wharf_config *cfg, const char *name, const char *text)
 {
     char *path = org_path(cfg, name);
@@ -313,7 +300,7 @@ int cmd_org(struct cli_ctx *ctx, int argc, char **argv)
 {
     if (argc < 2)
         return usage();
-    int rc = prepare(ctx);
+    int rc = cli_as_wharf_user(ctx);
     if (rc != 0)
         return rc;
     if (strcmp(argv[1], "create") == 0)

@@ -95,13 +95,10 @@ int cmd_routes(struct cli_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "usage: wharf routes [--json | --explain ADDRESS]\n");
         return EX_USAGE;
     }
+    int rc = cli_as_wharf_user(ctx);
+    if (rc != 0)
+        return rc;
     struct buf err = BUF_INIT;
-    if (datadir_prepare(ctx->cfg, &err) != 0) {
-        fprintf(stderr, "wharf: %s\n", buf_cstr(&err));
-        buf_free(&err);
-        return EX_CANTCREAT;
-    }
-    component_drop_privileges(ctx->cfg);
     char *path = org_path(ctx->cfg, "state.json");
     json_error_t jerr;
     json_t *st = json_load_file(path, 0, &jerr);
@@ -112,7 +109,6 @@ int cmd_routes(struct cli_ctx *ctx, int argc, char **argv)
         buf_free(&err);
         return EX_UNAVAILABLE;
     }
-    int rc = EX_OK;
     if (as_json) {
         cli_print_json(st);
     } else if (explain) {

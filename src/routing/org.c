@@ -9,6 +9,7 @@
 
 #include "base/alloc.h"
 #include "base/fdio.h"
+#include "base/hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,23 +34,12 @@ void org_hex(const unsigned char *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool org_unhex(const char *hex, unsigned char *out, size_t n)
 {
     if (strlen(hex) != 2 * n)
         return false;
     for (size_t i = 0; i < n; i++) {
-        int h = hexval(hex[2 * i]), l = hexval(hex[2 * i + 1]);
+        int h = hex_value(hex[2 * i]), l = hex_value(hex[2 * i + 1]);
         if (h < 0 || l < 0)
             return false;
         out[i] = (unsigned char)(h << 4 | l);

@@ -217,6 +217,19 @@ static void spf_free(struct spf *s)
 }
 
 /* The server mail leaves this one for, along path (connector names) from self's group. */
+/* The first bridgehead of list that its group's record shows up, else the first one. */
+static const char *live_bridgehead(const json_t *records, const char *group, const json_t *list)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach((json_t *)list, i, s)
+    {
+        if (is_member(records, group, json_string_value(s)))
+            return json_string_value(s);
+    }
+    return json_string_value(json_array_get(list, 0));
+}
+
 static const char *next_hop(const json_t *cfg, const json_t *records, const char *self,
                             const json_t *path)
 {
@@ -224,27 +237,10 @@ static const char *next_hop(const json_t *cfg, const json_t *records, const char
     if (c0 == NULL)
         return NULL;
     const json_t *src = json_object_get(c0, "source");
-    if (org_list_has(src, self)) {
-        const json_t *tg = json_object_get(c0, "target");
-        const char *to = json_string_value(json_object_get(c0, "to"));
-        size_t i;
-        json_t *t;
-        json_array_foreach((json_t *)tg, i, t)
-        {
-            if (is_member(records, to, json_string_value(t)))
-                return json_string_value(t);
-        }
-        return json_string_value(json_array_get(tg, 0));
-    }
-    const char *from = json_string_value(json_object_get(c0, "from"));
-    size_t i;
-    json_t *s;
-    json_array_foreach((json_t *)src, i, s)
-    {
-        if (is_member(records, from, json_string_value(s)))
-            return json_string_value(s);
-    }
-    return json_string_value(json_array_get(src, 0));
+    if (org_list_has(src, self))
+        return live_bridgehead(records, json_string_value(json_object_get(c0, "to")),
+                               json_object_get(c0, "target"));
+    return live_bridgehead(records, json_string_value(json_object_get(c0, "from")), src);
 }
 
 /* The best usable connector for an address-space pattern, or NULL; why lines into out. */

@@ -173,14 +173,20 @@ static bool peer_full(const struct peer *p)
     return p && p->authed && !p->closing;
 }
 
-static void send_records(struct peer *p, json_t *list)
+/* One frame of type carrying v as compact JSON. */
+static void send_json(struct peer *p, uint16_t type, const json_t *v)
 {
-    char *text = json_dumps(list, JSON_COMPACT);
+    char *text = json_dumps(v, JSON_COMPACT);
     struct buf f = BUF_INIT;
-    routing_put_str(&f, ROUTING_UPDATE, text);
+    routing_put_str(&f, type, text);
     peer_send(p, &f);
     buf_free(&f);
     free(text);
+}
+
+static void send_records(struct peer *p, json_t *list)
+{
+    send_json(p, ROUTING_UPDATE, list);
     size_t i;
     json_t *rec;
     json_array_foreach(list, i, rec)
@@ -190,15 +196,26 @@ static void send_records(struct peer *p, json_t *list)
     p->retx_ms = monotonic_ms();
 }
 
+/* Sends every record of recs (group -> record), if any, as one UPDATE. */
+static void send_all(struct peer *p, json_t *recs)
+{
+    if (json_object_size(recs) == 0)
+        return;
+    json_t *list = json_array();
+    const char *g;
+    json_t *rec;
+    json_object_foreach(recs, g, rec)
+    {
+        json_array_append(list, rec);
+    }
+    send_records(p, list);
+    json_decref(list);
+}
+
 static void send_config(struct routing *r, struct peer *p)
 {
     json_t *o = json_pack("{s:O, s:s}", "config", r->oc.cfg, "mac", r->oc.mac);
-    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    struct buf f = BUF_INIT;
-    routing_put_str(&f, ROUTING_CONFIG, text);
-    peer_send(p, &f);
-    buf_free(&f);
-    free(text);
+    send_json(p, ROUTING_CONFIG, o);
     json_decref(o);
 }
 
@@ -326,23 +343,15 @@ static void peer_became_full(struct routing *r, struct peer *p)
         peer_free(dup, "replaced by a newer connection");
     p->authed = true;
     p->full_ms = monotonic_ms();
+    if (p->outbound)
+        json_object_del(r->dialled, p->addr);
     p->full_wall_ms = wallclock_ms();
     r->stale = false;
     log_info("routing: peer %s (%s) FULL, %s", p->name, p->addr,
              p->outbound ? "outbound" : "inbound");
     if (r->oc.cfg)
         send_config(r, p);
-    if (json_object_size(r->records) > 0) {
-        json_t *list = json_array();
-        const char *g;
-        json_t *rec;
-        json_object_foreach(r->records, g, rec)
-        {
-            json_array_append(list, rec);
-        }
-        send_records(p, list);
-        json_decref(list);
-    }
+    send_all(p, r->records);
     json_decref(r->last_report);
     r->last_report = NULL; /* report again to the master */
 }
@@ -581,11 +590,17 @@ static bool parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t
 
 static void dial(struct routing *r, const char *addr, const char *want)
 {
+    /* back-off: reconnect, doubled after each attempt up to a minute; reset once FULL */
     int64_t now = monotonic_ms();
-    json_t *next = json_object_get(r->dialled, addr);
-    if (next && json_integer_value(next) > now)
+    json_t *d = json_object_get(r->dialled, addr);
+    if (d && json_integer_value(json_object_get(d, "next")) > now)
         return;
-    json_object_set_new(r->dialled, addr, json_integer(now + r->t.reconnect));
+    int64_t delay = d ? json_integer_value(json_object_get(d, "delay")) * 2 : r->t.reconnect;
+    if (delay > 60000)
+        delay = 60000;
+    json_object_set_new(
+        r->dialled, addr,
+        json_pack("{s:I, s:I}", "next", (json_int_t)(now + delay), "delay", (json_int_t)delay));
     struct sockaddr_storage ss;
     socklen_t len;
     struct buf err = BUF_INIT;
@@ -790,12 +805,7 @@ static void report(struct routing *r, const char *master)
         json_decref(live);
         return;
     }
-    char *text = json_dumps(live, JSON_COMPACT);
-    struct buf f = BUF_INIT;
-    routing_put_str(&f, ROUTING_REPORT, text);
-    peer_send(mp, &f);
-    buf_free(&f);
-    free(text);
+    send_json(mp, ROUTING_REPORT, live);
     json_decref(r->last_report);
     r->last_report = live;
 }
@@ -929,17 +939,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
                 peer_send(p, &f);
                 buf_free(&f);
             }
-            if (json_object_size(p->unacked) > 0 && now - p->retx_ms >= r->t.retransmit) {
-                json_t *list = json_array();
-                const char *g;
-                json_t *rec;
-                json_object_foreach(p->unacked, g, rec)
-                {
-                    json_array_append(list, rec);
-                }
-                send_records(p, list);
-                json_decref(list);
-            }
+            if (now - p->retx_ms >= r->t.retransmit)
+                send_all(p, p->unacked);
         }
     }
     if (r->have_key)

@@ -6,11 +6,20 @@ authenticated with the org key, flood link state and the configuration, and
 compute least-cost routes that `wharf routes --json` shows. Every wait polls
 that output against a deadline; nothing sleeps to synchronise.
 """
+import hashlib
+import hmac
 import json
+import os
+import smtplib
+import socket
+import ssl
+import struct
+import tempfile
+import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import tls_context, wait_until
 
 
 def org_show(w):
@@ -164,6 +173,20 @@ def test_converge_reroute_restart(wharf_factory):
                what="the new configuration everywhere")
     for w in servers.values():
         assert any(c["name"] == "cx" for c in org_show(w)["config"]["connectors"])
+    # an administrator disables bd (on d1): A reaches D over C; enabled again, bd is used
+    # after it has been up for the up-hold (2 s with the test timers), not at once
+    servers["d1"].wharf("org", "connector", "disable", "bd")
+    sts = wait_until(converged(servers, path_is("a1", "rg-d", ["ac", "cd"])), 10,
+                     what="reroute over C after bd was disabled")
+    assert {c["name"]: c["state"] for c in sts["a1"]["connectors"]}["bd"] == "ADMIN_DOWN"
+    servers["d1"].wharf("org", "connector", "enable", "bd")
+    t0 = time.monotonic()
+    wait_until(converged(servers, path_is("a1", "rg-d", ["ab", "bd"])), 15,
+               what="A-B-D again after bd was enabled")
+    assert time.monotonic() - t0 >= 1.5, "bd was used again before its up-hold"
+    assert "routing: connector bd UP (was ADMIN_DOWN)" in b1.log()
+    text = a1.wharf("routes").stdout.decode()
+    assert "rg-d" in text and "CONNECTOR" in text and "b1" in text
     # b1 SIGKILLed: its connectors go DOWN and A reaches D over C
     b1.kill_all()
     others = {n: w for n, w in servers.items() if n != "b1"}
@@ -182,12 +205,6 @@ def test_converge_reroute_restart(wharf_factory):
 
 # ---- bad input on 691 -------------------------------------------------------
 
-import os
-import socket
-import ssl
-import struct
-
-from conftest import tls_context
 
 HELLO, AUTH, UPDATE, ERROR = 600, 601, 602, 607
 
@@ -309,9 +326,6 @@ def test_bad_input_on_691(wharf_factory):
 
 # ---- an authenticated peer of our own ----------------------------------------
 
-import hashlib
-import hmac
-import tempfile
 
 ACK, KEEPALIVE = 603, 604
 
@@ -401,9 +415,6 @@ class AuthPeer:
         self.s.sendall(frame(t, payload))
 
 
-import time
-
-
 def test_authenticated_peer_replay(wharf_factory):
     """A peer with the key replays an old record: not installed, our copy comes back."""
     servers, key = make_org(wharf_factory, LAYOUT[:2], CONNECTORS[:2])
@@ -438,16 +449,8 @@ def test_authenticated_peer_replay(wharf_factory):
 
 # ---- the mta uses the organization's routes ------------------------------------
 
-import smtplib
 
-
-@pytest.fixture
-def sink():
-    pytest.importorskip("aiosmtpd.controller")
-    from test_mailauth import Sink
-    s = Sink()
-    yield s
-    s.stop()
+from test_mailauth import sink  # noqa: F401 (the aiosmtpd smart host fixture)
 
 
 def relay(w, rcpt, msgid):
