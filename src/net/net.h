@@ -214,5 +214,7 @@ struct ssl_ctx_st *net_tls_server_ctx_new(const struct wharf_config *cfg, struct
 
 /* True when addr (textual IP) is inside one of the networks ("10.0.0.0/8", "[::1]/128"). */
 bool net_addr_in_networks(const char *addr, const char *const *networks, size_t n);
+/* True when addr is in mynetworks or exempt_networks: never held to per-address limits. */
+bool net_addr_exempt(const struct wharf_config *cfg, const char *addr);
 
 #endif

@@ -86,6 +86,7 @@ struct routing {
     struct peer *peers;
     size_t n_peers;
     long long max_conns;
+    size_t per_ip;   /* inbound connections from one address, 0: no limit */
     json_t *dialled; /* HOST:PORT -> next attempt (monotonic ms) */
     json_t *damp;    /* connector -> {pub, since, up_since, ever_up} */
     json_t *last_report;
@@ -544,9 +545,16 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     char addr[NI_MAXHOST] = "?";
     if (getnameinfo(sa, (socklen_t)len, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
         snprintf(addr, sizeof(addr), "?");
-    if ((long long)r->n_peers >= r->max_conns || r->have_key == false) {
-        log_warning("routing: connection from %s refused: %s", addr,
-                    r->have_key ? "routing_max_connections reached" : "not in an organization");
+    size_t from_addr = 0;
+    for (struct peer *p = r->peers; p; p = p->next)
+        from_addr += !p->outbound && strcmp(p->addr, addr) == 0;
+    const char *refuse = !r->have_key                            ? "not in an organization"
+                         : (long long)r->n_peers >= r->max_conns ? "routing_max_connections reached"
+                         : r->per_ip && from_addr >= r->per_ip && !net_addr_exempt(r->cfg, addr)
+                             ? "routing_max_connections_per_ip reached"
+                             : NULL;
+    if (refuse) {
+        log_warning("routing: connection from %s refused: %s", addr, refuse);
         evutil_closesocket(fd);
         return;
     }
@@ -1017,6 +1025,7 @@ static int routing_main(struct component_ctx *ctx)
     unsigned max_conns = 0, per_ip = 0;
     component_connection_limits(ctx, "routing", &max_conns, &per_ip);
     r.max_conns = max_conns ? max_conns : 64;
+    r.per_ip = per_ip;
     r.have_key = org_key_load(r.cfg, r.key, &err);
     r.self = org_self_load(r.cfg, &err);
     r.me = r.self ? json_string_value(json_object_get(r.self, "server")) : NULL;

@@ -517,3 +517,35 @@ def test_mta_routes_address_space(wharf_factory, sink):
     wait_until(lambda: any(b"two@routing.test" in m for m in sink.messages), 40,
                what="the waiting message delivered")
     assert sum(b"two@routing.test" in m for m in sink.messages) == 1
+
+
+def test_connection_limit_per_address(wharf_factory):
+    """routing_max_connections_per_ip holds for addresses outside mynetworks."""
+    w = wharf_factory("a", host="127.0.0.2", enable=["routing"],
+                      extra=dict(TIMERS, mynetworks="192.0.2.0/24",
+                                 routing_max_connections_per_ip="2"))
+    w.wharf("org", "create", "acme", "--server", "a1", "--group", "rg-a", "--address", addr(w))
+    w.start()
+    held = [tls_to(w), tls_to(w)]
+    try:
+        s = tls_to(w)
+        s.settimeout(0.8)  # well inside the 1 s given to authenticate
+        refused = s.recv(1) == b""
+        s.close()
+    except socket.timeout:
+        refused = False
+    except (ssl.SSLError, ConnectionError):
+        refused = True
+    assert refused, "a third connection from one address was admitted"
+    wait_until(lambda: "routing_max_connections_per_ip reached" in w.log(), 10,
+               what="the refusal logged")
+    for s in held:
+        s.close()
+
+    def admitted():
+        s = tls_to(w)
+        s.sendall(frame(HELLO, field("acme") + field("zz9") + field(os.urandom(32)) + bytes(8)))
+        t = read_frames(s, until_type=HELLO)
+        s.close()
+        return t and t[0][0] == HELLO
+    wait_until(admitted, 10, what="a connection admitted once the others closed")
