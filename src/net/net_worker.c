@@ -305,6 +305,13 @@ static bool evict_idlest(struct net_service *svc, const struct sockaddr *sa, con
     return true;
 }
 
+static bool addr_exempt(const struct wharf_config *cfg, const char *addr)
+{
+    return net_addr_in_networks(addr, (const char *const *)cfg->mynetworks.v, cfg->mynetworks.n) ||
+           net_addr_in_networks(addr, (const char *const *)cfg->exempt_networks.v,
+                                cfg->exempt_networks.n);
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
@@ -318,7 +325,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     struct conntab_hold hold = {.service = -1, .cell = -1};
     /* Trusted networks are counted, never held to the per-address limit. */
-    unsigned per_addr = net_addr_exempt(w->cfg, addr) ? 0 : svc->lim.max_conns_per_client;
+    unsigned per_addr = addr_exempt(w->cfg, addr) ? 0 : svc->lim.max_conns_per_client;
     const char *why = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
         why = svc->tab_service >= 0 ? admit_shared(svc, sa, addr, per_addr, &hold)
