@@ -11,6 +11,7 @@
  *   DATA/spool/      wharf 0700   the mail queue
  *   DATA/tls/        root  0700   certificate and key (read before privileges drop)
  *   DATA/dkim/       wharf 0700   DKIM signing keys, read by the mta only (mailauth/dkim_keys.h)
+ *   DATA/routing/    wharf 0700   the organization: key, configuration, link state (org.h)
  *   DATA/maildrop/   wharf 3733   `wharf sendmail` while wharfd is down (spool/maildrop.h):
  *                                 any user creates, nobody else lists, reads or removes
  *

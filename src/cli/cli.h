@@ -37,6 +37,12 @@ int cmd_export(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_backup(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_restore(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_dkim(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_org(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_routes(struct cli_ctx *ctx, int argc, char **argv);
+
+/* Prepares DATA, then becomes the wharf user with umask 077 (files the server's own);
+ * 0, or a sysexits code after printing why. */
+int cli_as_wharf_user(struct cli_ctx *ctx);
 
 struct directory;
 /* The directory with its credentials attached, opened as root before

@@ -29,7 +29,7 @@ static int usage(void)
     return EX_USAGE;
 }
 
-static int prepare(struct cli_ctx *ctx)
+int cli_as_wharf_user(struct cli_ctx *ctx)
 {
     struct buf err = BUF_INIT;
     if (datadir_prepare(ctx->cfg, &err) != 0) {
@@ -38,7 +38,7 @@ static int prepare(struct cli_ctx *ctx)
         return EX_CANTCREAT;
     }
     component_drop_privileges(ctx->cfg);
-    umask(077); /* private keys */
+    umask(077); /* private keys, files of the server only */
     return 0;
 }
 
@@ -73,7 +73,7 @@ int cmd_dkim(struct cli_ctx *ctx, int argc, char **argv)
             return usage();
         }
         lower(prefix);
-        if ((rc = prepare(ctx)) != 0)
+        if ((rc = cli_as_wharf_user(ctx)) != 0)
             return rc;
         bool activated;
         if (dkim_keygen(ctx->cfg, domain, prefix, &out, &activated, &err) != 0) {
@@ -93,7 +93,7 @@ int cmd_dkim(struct cli_ctx *ctx, int argc, char **argv)
         }
     } else if (strcmp(sub, "activate") == 0 && argc == 4) {
         lower(argv[3]);
-        if ((rc = prepare(ctx)) != 0)
+        if ((rc = cli_as_wharf_user(ctx)) != 0)
             return rc;
         if (dkim_activate(ctx->cfg, domain, argv[3], &err) != 0) {
             fprintf(stderr, "wharf: %s\n", buf_cstr(&err));
@@ -103,7 +103,7 @@ int cmd_dkim(struct cli_ctx *ctx, int argc, char **argv)
             rc = EX_OK;
         }
     } else if (strcmp(sub, "records") == 0 && argc == 3) {
-        if ((rc = prepare(ctx)) != 0)
+        if ((rc = cli_as_wharf_user(ctx)) != 0)
             return rc;
         if (dkim_records(ctx->cfg, domain, &out, &err) != 0) {
             fputs(buf_cstr(&out), stdout);

@@ -42,6 +42,8 @@ static const struct {
     {"import", cmd_import, "maildir|mbox|imap|passwd-file ...: mail and accounts from elsewhere"},
     {"export", cmd_export, "maildir|mbox USER PATH: a user's mail for Dovecot or mutt"},
     {"backup", cmd_backup, "DIR [--incremental PREV]: a consistent copy while wharfd runs"},
+    {"org", cmd_org, "create|join|group|server|connector|show|key: the organization (routing)"},
+    {"routes", cmd_routes, "[--json|--explain ADDRESS]: the organization's routes (routing)"},
     {"restore", cmd_restore, "DIR: a backup into a fresh data directory"},
 };
 

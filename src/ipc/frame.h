@@ -46,6 +46,7 @@ enum ipc_type {
     /* worker <-> directory (400..499): directory/directory_proto.h */
     IPC_DIRECTORY_LOOKUP = 400,
     IPC_DIRECTORY_ANSWER = 401,
+    /* routing peers on 691, inside TLS (600..699): routing/routing_proto.h */
 };
 
 struct ipc_frame {

@@ -5,6 +5,8 @@
 #ifndef WHARF_MIME_CHARS_H
 #define WHARF_MIME_CHARS_H
 
+#include "base/hex.h"
+
 #include <stdbool.h>
 
 /* White space including line breaks (folded header values). */
@@ -16,13 +18,7 @@ static inline bool mime_is_lwsp(char c)
 /* Value of a hex digit, -1 if c is not one. */
 static inline int mime_hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return hex_value(c);
 }
 
 #endif

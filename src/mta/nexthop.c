@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <event2/event.h>
 #include <ifaddrs.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define RR_A 1
 #define RR_MX 15
@@ -286,6 +288,11 @@ struct nexthop_resolver {
     uint16_t port; /* mta_smtp_port */
     enum smtp_tls_policy tls;
     struct lookup *lookups; /* in flight, for free */
+    /* The organization's routes (doc/routing.md): the routing process's table, re-read when
+     * the file changes. */
+    char *org_path;
+    json_t *org_routes;
+    struct stat org_st;
     struct nexthop_self self;
     struct sockaddr_storage local[NEXTHOP_LOCAL_ADDRS_MAX];
 };
@@ -307,6 +314,7 @@ struct lookup {
     bool finish_wanted; /* finish() waits for it */
     struct nexthop_result res;
     struct event *done_ev;
+    struct nexthop_dest org_dest; /* the organization's next hop, when it routes the domain */
 };
 
 /* A query's context: which lookup and which host it is for. */
@@ -324,6 +332,7 @@ struct nexthop_resolver *nexthop_resolver_new(struct event_base *base,
     r->port = (uint16_t)cfg->mta_smtp_port;
     r->sts = cfg->mta_sts;
     r->self.listen = &cfg->smtp_listen;
+    r->org_path = config_data_path(cfg, "routing/state.json");
     r->self.local = r->local;
     struct ifaddrs *ifa;
     if (getifaddrs(&ifa) == 0) {
@@ -381,6 +390,7 @@ static void lookup_free(struct lookup *lk)
     for (size_t i = 0; i < lk->res.n_hosts; i++)
         nexthop_host_clear(&lk->res.hosts[i]);
     buf_free(&lk->res.reason);
+    nexthop_dest_free(&lk->org_dest);
     event_free(lk->done_ev);
     free(lk->domain);
     free(lk);
@@ -395,6 +405,8 @@ void nexthop_resolver_free(struct nexthop_resolver *r)
         lookup_free(r->lookups);
     nexthop_routes_free(r->routes, r->n_routes);
     nexthop_dest_free(&r->relay);
+    json_decref(r->org_routes);
+    free(r->org_path);
     free(r);
 }
 
@@ -787,12 +799,83 @@ static struct lookup *lookup_new(struct nexthop_resolver *r, const char *name, u
     return lk;
 }
 
+/* How specific an address space is for domain: -1 no match ("*", "*.x": x and below, "x"). */
+static int org_space_match(const char *pattern, const char *domain)
+{
+    if (strcmp(pattern, "*") == 0)
+        return 0;
+    bool sub = strncmp(pattern, "*.", 2) == 0;
+    const char *base = sub ? pattern + 2 : pattern;
+    size_t bl = strlen(base), dl = strlen(domain);
+    if (strcasecmp(domain, base) == 0)
+        return sub ? (int)bl + 1 : 100000;
+    if (sub && dl > bl && domain[dl - bl - 1] == '.' && strcasecmp(domain + dl - bl, base) == 0)
+        return (int)bl + 1;
+    return -1;
+}
+
+/*
+ * The organization's route for domain: 1 with lk->org_dest (the next hop's SMTP address, or
+ * the connector's smart host when this server is its bridgehead), -1 when the most specific
+ * address space matching it has no usable connector (mail waits), 0 when the organization
+ * does not route it (no file, no match: the rules below apply).
+ */
+static int org_route(struct nexthop_resolver *r, struct lookup *lk, const char *domain)
+{
+    struct stat st;
+    if (stat(r->org_path, &st) != 0) {
+        json_decref(r->org_routes);
+        r->org_routes = NULL;
+        return 0;
+    }
+    if (st.st_ino != r->org_st.st_ino || st.st_size != r->org_st.st_size ||
+        st.st_mtim.tv_sec != r->org_st.st_mtim.tv_sec ||
+        st.st_mtim.tv_nsec != r->org_st.st_mtim.tv_nsec) {
+        json_t *state = json_load_file(r->org_path, 0, NULL);
+        json_decref(r->org_routes);
+        r->org_routes = json_incref(json_object_get(state, "routes"));
+        json_decref(state);
+        r->org_st = st;
+    }
+    const json_t *best = NULL;
+    int best_spec = -1;
+    size_t i;
+    json_t *rt;
+    json_array_foreach(r->org_routes, i, rt)
+    {
+        const char *kind = json_string_value(json_object_get(rt, "kind"));
+        const char *pat = json_string_value(json_object_get(rt, "dest"));
+        int spec = kind && pat && strcmp(kind, "space") == 0 ? org_space_match(pat, domain) : -1;
+        if (spec > best_spec) {
+            best_spec = spec;
+            best = rt;
+        }
+    }
+    if (best == NULL)
+        return 0;
+    const char *smtp = json_string_value(json_object_get(best, "smtp"));
+    if (!json_is_true(json_object_get(best, "reachable")) || smtp == NULL ||
+        !nexthop_dest_parse(smtp, &lk->org_dest))
+        return -1;
+    return 1;
+}
+
 void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *cb, void *arg)
 {
     struct lookup *lk = lookup_new(r, domain, r->port, cb, arg);
 
-    const struct nexthop_route *route = route_find(r, domain);
-    const struct nexthop_dest *dest = route ? &route->dest : r->has_relay ? &r->relay : NULL;
+    int org = org_route(r, lk, domain);
+    if (org < 0) {
+        fail(lk, NEXTHOP_TEMPFAIL, "4.4.0",
+             "no usable route in the organization (its connectors for this address space are "
+             "down); the message waits");
+        return;
+    }
+    const struct nexthop_route *route = org > 0 ? NULL : route_find(r, domain);
+    const struct nexthop_dest *dest = org > 0        ? &lk->org_dest
+                                      : route        ? &route->dest
+                                      : r->has_relay ? &r->relay
+                                                     : NULL;
     const char *mx_of = domain;
     enum smtp_tls_policy pol = dest != NULL && dest->policy_set ? dest->tls : r->tls;
     lk->dane = r->dnssec && (pol == SMTP_TLS_DANE || pol == SMTP_TLS_DANE_ONLY) &&

@@ -1,7 +1,9 @@
 /*
  * nexthop.h - where the mta sends mail for a remote domain: the next hop.
  *
- * In order: a per-domain route (transport_routes), the smarthost (relayhost),
+ * In order: the organization's route for an address space (DATA/routing/state.json,
+ * doc/routing.md: the next server or the connector's smart host; none usable: a temporary
+ * failure, the message waits), a per-domain route (transport_routes), the smarthost (relayhost),
  * else DNS: MX records by preference, hosts of equal preference in random
  * order, this server and every MX ranked below it left out (RFC 5321 5.1),
  * the domain's own A/AAAA when it has no MX (the implicit MX). A null MX

@@ -201,9 +201,20 @@ bool net_conn_is_compressed(const struct net_conn *c);
 /* Closes after pending output is sent (flush) or at once. closed() follows, later. */
 void net_conn_close(struct net_conn *c, bool flush);
 
+/*
+ * The server TLS context of the configured certificate (a self-signed pair in
+ * DATA/tls when none is configured), for a process that accepts TLS outside
+ * the worker runtime: the routing engine on 691. Call it as root (the key is
+ * root's). NULL with err. Free with SSL_CTX_free.
+ */
+struct ssl_ctx_st;
+struct ssl_ctx_st *net_tls_server_ctx_new(const struct wharf_config *cfg, struct buf *err);
+
 /* ---- addresses ---- */
 
 /* True when addr (textual IP) is inside one of the networks ("10.0.0.0/8", "[::1]/128"). */
 bool net_addr_in_networks(const char *addr, const char *const *networks, size_t n);
+/* True when addr is in mynetworks or exempt_networks: never held to per-address limits. */
+bool net_addr_exempt(const struct wharf_config *cfg, const char *addr);
 
 #endif

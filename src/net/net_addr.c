@@ -80,3 +80,10 @@ void net_addr_format(const struct sockaddr *sa, char *out, size_t len)
         inet_ntop(AF_INET, &s4.sin_addr, out, (socklen_t)len);
     }
 }
+
+bool net_addr_exempt(const struct wharf_config *cfg, const char *addr)
+{
+    return net_addr_in_networks(addr, (const char *const *)cfg->mynetworks.v, cfg->mynetworks.n) ||
+           net_addr_in_networks(addr, (const char *const *)cfg->exempt_networks.v,
+                                cfg->exempt_networks.n);
+}

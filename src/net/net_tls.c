@@ -112,3 +112,8 @@ out:
     free(key);
     return ctx;
 }
+
+SSL_CTX *net_tls_server_ctx_new(const struct wharf_config *cfg, struct buf *err)
+{
+    return net_tls_ctx_new(cfg, err);
+}

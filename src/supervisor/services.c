@@ -53,7 +53,7 @@ const struct service_def services[] = {
      "redirects browsers to HTTPS"},
     {"https", &http_component, "HTTP", 443, SERVICE_TLS_IMPLICIT, IN(https),
      "webmail, JMAP, admin API and /metrics"},
-    {"routing", &routing_component, "Wharf link state", 691, SERVICE_TLS_PLAIN, IN(routing),
+    {"routing", &routing_component, "Wharf link state", 691, SERVICE_TLS_IMPLICIT, IN(routing),
      "link-state routing with the other servers of your organization only"},
     {"smtp-out", &mta_component, "SMTP", 25, SERVICE_TLS_STARTTLS, OUT,
      "delivery to other mail servers (opportunistic STARTTLS)"},

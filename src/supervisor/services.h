@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 enum service_tls {
-    SERVICE_TLS_PLAIN,    /* no TLS on this port (routing between servers, HTTP redirect) */
+    SERVICE_TLS_PLAIN,    /* no TLS on this port (HTTP redirect) */
     SERVICE_TLS_STARTTLS, /* plaintext greeting, upgrade with STARTTLS/STLS */
     SERVICE_TLS_IMPLICIT, /* TLS from the first byte */
 };
