@@ -177,7 +177,7 @@ int directory_main(struct component_ctx *ctx)
     srv->base = srv->loop->base;
     struct buf err = BUF_INIT;
     srv->dir = directory_open(cfg, &err);
-    if (srv->dir == NULL)
+    if (srv->dir == NULL || directory_attach_loop(srv->dir, srv->base, &err) != 0)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
     srv->sock_path = config_data_path(cfg, "run/directory.sock");
     /* 0600: only the wharf user's processes (the workers) may connect. */

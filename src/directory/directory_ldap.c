@@ -1,0 +1,785 @@
+/*
+ * directory_ldap.c - the LDAP directory driver ("ldap", the directory_driver
+ * table of directory_driver.h): accounts, their addresses, quotas and home
+ * servers, and distribution groups read from an LDAP tree (OpenLDAP's
+ * inetOrgPerson or Active Directory, options ldap_* in options.def).
+ *
+ * How it works (doc/directory.md):
+ *   - The directory process (directory_attach_loop) reads the whole tree
+ *     every ldap_sync_interval: asynchronous searches (ldap_search_ext, their
+ *     msgids) whose replies are read when libevent says the connection's fd
+ *     is readable; the connection itself (connect, StartTLS, bind) is made
+ *     with ldap_timeout as its bound. Each entry goes through ldap_map_entry
+ *     (ldap_map.c); groups become alias entries to their members' addresses.
+ *   - The result is written as a new SQLite mirror, DATA/directory/ldap.db
+ *     (the SQLite driver's schema; each account's DN where that driver keeps
+ *     hashes), renamed into place when it differs from the last one. Every
+ *     lookup of every process (the directory process, the mta, the wharf
+ *     command) reads the mirror through the SQLite driver's ops, reopened
+ *     when the file changes: nobody but the directory process talks to the
+ *     LDAP servers to look things up, and a lookup never waits on the network.
+ *   - When no server answers, the last mirror stays: mail keeps flowing with
+ *     the tree as it was, and one log line says it is served stale (one more
+ *     when a server answers again). Before the first successful read there
+ *     is no mirror and lookups fail temporarily (4xx), never 5.1.1.
+ *   - Passwords: the auth process binds as the account's DN (verify, from
+ *     its crypt threads, one short connection per check).
+ *
+ * It must never: write to the tree, log a password, block a network worker
+ * (they ask the directory process), or let a refresh that failed half-way
+ * replace a good mirror. It is the only file that names a libldap type.
+ */
+#include "directory/directory_driver.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/fdio.h"
+#include "base/log.h"
+#include "directory/ldap_map.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <lber.h>
+#include <ldap.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MIRROR "directory/ldap.db"
+#define MIRROR_NEW "directory/ldap.db.new"
+/* Most entries one search may return: a bound on the directory process's memory. */
+#define LDAP_MAX_ENTRIES 1000000
+
+/* The option values after the profile (ldap_profile) filled the empty ones. */
+struct ldap_settings {
+    const char *user_filter, *group_filter;
+    const char *const *aliases;
+    size_t n_aliases;
+    struct ldap_map_names names;
+    char **attrs; /* every attribute asked for, NULL-terminated */
+};
+
+struct records {
+    struct ldap_record *v;
+    size_t n, cap;
+};
+
+/* The refresh: only in the directory process. */
+struct ldap_sync {
+    struct directory *d;
+    struct event_base *base;
+    LDAP *ld;
+    struct event *io, *timer;
+    int msg_users, msg_groups; /* -1: done (or not started) */
+    bool failed;               /* this round failed: the mirror is left as it is */
+    struct records users, groups;
+    size_t refused;         /* entries without an address this round */
+    bool down;              /* the last round failed (logged once) */
+    char *bind_password;    /* from ldap_bind_password_file, read as root */
+    unsigned char last[32]; /* digest of the mirror written last */
+    bool have_last;
+    int64_t round_started;
+};
+
+struct ldap_dir {
+    struct ldap_settings set;
+    struct directory mirror; /* the SQLite driver's handle on ldap.db (priv NULL: closed) */
+    dev_t dev;
+    ino_t ino;
+    struct ldap_sync *sync;
+};
+
+static struct ldap_dir *ldir(struct directory *d)
+{
+    return d->priv;
+}
+
+/* ---- settings ---- */
+
+static const char *or_default(const char *value, const char *dflt)
+{
+    return value != NULL && value[0] != '\0' ? value : dflt;
+}
+
+static int settings_init(struct ldap_settings *s, const struct wharf_config *cfg, struct buf *err)
+{
+    static const char *const openldap_aliases[] = {"mailLocalAddress"};
+    static const char *const ad_aliases[] = {"proxyAddresses"};
+    bool ad = strcmp(cfg->ldap_profile, "ad") == 0;
+    if (!ad && strcmp(cfg->ldap_profile, "openldap") != 0) {
+        buf_printf(err, "ldap_profile: unknown profile '%s' (known: openldap, ad)",
+                   cfg->ldap_profile);
+        return -1;
+    }
+    s->user_filter =
+        or_default(cfg->ldap_user_filter,
+                   ad ? "(&(objectClass=user)(mail=*))" : "(&(objectClass=inetOrgPerson)(mail=*))");
+    s->group_filter = or_default(cfg->ldap_group_filter, ad ? "(&(objectClass=group)(mail=*))"
+                                                            : "(objectClass=groupOfNames)");
+    if (strcmp(s->group_filter, "none") == 0)
+        s->group_filter = NULL;
+    if (cfg->ldap_alias_attributes.n > 0) {
+        s->aliases = (const char *const *)cfg->ldap_alias_attributes.v;
+        s->n_aliases = cfg->ldap_alias_attributes.n;
+    } else {
+        s->aliases = ad ? ad_aliases : openldap_aliases;
+        s->n_aliases = 1;
+    }
+    s->names = (struct ldap_map_names){
+        .mail = cfg->ldap_mail_attribute,
+        .aliases = s->aliases,
+        .n_aliases = s->n_aliases,
+        .quota_bytes = cfg->ldap_quota_attribute,
+        .quota_messages = cfg->ldap_quota_messages_attribute,
+        .home = or_default(cfg->ldap_home_attribute, ad ? "" : "mailHost"),
+        .member = cfg->ldap_member_attribute,
+        .member_of = or_default(cfg->ldap_member_of_attribute, ad ? "memberOf" : ""),
+    };
+    const char *one[] = {s->names.mail, s->names.quota_bytes, s->names.quota_messages,
+                         s->names.home, s->names.member,      s->names.member_of};
+    s->attrs = xcalloc(sizeof(one) / sizeof(one[0]) + s->n_aliases + 1, sizeof(char *));
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+        if (one[i] != NULL && one[i][0] != '\0')
+            s->attrs[n++] = xstrdup(one[i]);
+    }
+    for (size_t i = 0; i < s->n_aliases; i++)
+        s->attrs[n++] = xstrdup(s->aliases[i]);
+    return 0;
+}
+
+static void settings_free(struct ldap_settings *s)
+{
+    for (size_t i = 0; s->attrs != NULL && s->attrs[i] != NULL; i++)
+        free(s->attrs[i]);
+    free(s->attrs);
+}
+
+/* ---- connections ---- */
+
+/* The URIs as libldap takes them: space-separated, tried in order (failover). */
+static char *uri_list(const struct wharf_config *cfg)
+{
+    struct buf b = BUF_INIT;
+    for (size_t i = 0; i < cfg->ldap_uris.n; i++)
+        buf_printf(&b, "%s%s", i ? " " : "", cfg->ldap_uris.v[i]);
+    return buf_steal(&b, NULL);
+}
+
+/*
+ * A connection to the first server of ldap_uris that answers, TLS checked
+ * (LDAPS, or StartTLS when ldap_starttls), bound as dn (NULL: anonymous).
+ * Returns the handle, or NULL with err; *bad_password_r when the server said
+ * the credentials are wrong (then the other servers are not asked).
+ */
+static LDAP *server_connect(const struct wharf_config *cfg, const char *dn, const char *password,
+                            bool *bad_password_r, struct buf *err)
+{
+    *bad_password_r = false;
+    if (cfg->ldap_uris.n == 0) {
+        buf_printf(err, "ldap: ldap_uris is empty");
+        return NULL;
+    }
+    char *uris = uri_list(cfg);
+    LDAP *ld = NULL;
+    int rc = ldap_initialize(&ld, uris);
+    free(uris);
+    if (rc != LDAP_SUCCESS) {
+        buf_printf(err, "ldap: ldap_uris: %s", ldap_err2string(rc));
+        return NULL;
+    }
+    int version = LDAP_VERSION3, hard = LDAP_OPT_X_TLS_HARD, zero = 0;
+    struct timeval tv = {(time_t)(cfg->ldap_timeout / 1000),
+                         (suseconds_t)(cfg->ldap_timeout % 1000) * 1000};
+    ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
+    ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+    ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
+    ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+    ldap_set_option(ld, LDAP_OPT_RESTART, LDAP_OPT_ON);
+    ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &hard);
+    if (cfg->ldap_tls_ca_file[0] != '\0')
+        ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, cfg->ldap_tls_ca_file);
+    ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+    if (cfg->ldap_starttls) {
+        rc = ldap_start_tls_s(ld, NULL, NULL);
+        if (rc != LDAP_SUCCESS) {
+            buf_printf(err, "ldap: StartTLS: %s", ldap_err2string(rc));
+            ldap_unbind_ext_s(ld, NULL, NULL);
+            return NULL;
+        }
+    }
+    struct berval cred = {password ? strlen(password) : 0, (char *)(password ? password : "")};
+    rc = ldap_sasl_bind_s(ld, dn ? dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+    if (rc != LDAP_SUCCESS) {
+        *bad_password_r = rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INAPPROPRIATE_AUTH ||
+                          rc == LDAP_UNWILLING_TO_PERFORM;
+        buf_printf(err, "ldap: bind%s%s: %s", dn ? " as " : "", dn ? dn : "", ldap_err2string(rc));
+        ldap_unbind_ext_s(ld, NULL, NULL);
+        return NULL;
+    }
+    return ld;
+}
+
+/* ---- the mirror (every process) ---- */
+
+static void mirror_close(struct ldap_dir *l)
+{
+    if (l->mirror.priv != NULL)
+        directory_sqlite_driver.close(&l->mirror);
+}
+
+/* Opens the mirror as it is on disk now (again when it was replaced). 0, or -1 with err. */
+static int mirror_fresh(struct directory *d, struct buf *err)
+{
+    struct ldap_dir *l = ldir(d);
+    char *path = config_data_path(d->cfg, MIRROR);
+    struct stat st;
+    int r = stat(path, &st);
+    free(path);
+    if (r != 0) {
+        mirror_close(l);
+        buf_printf(err, "ldap: the directory has not been read from LDAP yet (%s: %s)", MIRROR,
+                   strerror(errno));
+        return -1;
+    }
+    if (l->mirror.priv != NULL && st.st_dev == l->dev && st.st_ino == l->ino)
+        return 0;
+    mirror_close(l);
+    l->mirror.cfg = d->cfg;
+    if (directory_sqlite_open_mirror(&l->mirror, MIRROR, false, err) != 0) {
+        mirror_close(l);
+        return -1;
+    }
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+    return 0;
+}
+
+/* ---- reading the tree (the directory process) ---- */
+
+static void records_free(struct records *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        ldap_record_free(&rs->v[i]);
+    free(rs->v);
+    memset(rs, 0, sizeof(*rs));
+}
+
+/* A DN as compared: lower case, no spaces around ',', '=' and '+'. */
+static char *dn_key(const char *dn)
+{
+    struct buf b = BUF_INIT;
+    for (const char *p = dn; *p; p++) {
+        if (*p == ' ' && (b.len == 0 || strchr(",=+", b.data[b.len - 1]) || strchr(",=+ ", p[1])))
+            continue;
+        buf_append_byte(&b, (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p));
+    }
+    if (b.len == 0)
+        buf_append_cstr(&b, "");
+    return buf_steal(&b, NULL);
+}
+
+/* Maps one entry of a search result into rs; entries without an address are counted. */
+static void take_entry(struct ldap_sync *sy, LDAPMessage *msg, bool group)
+{
+    struct ldap_dir *l = ldir(sy->d);
+    struct records *rs = group ? &sy->groups : &sy->users;
+    if (rs->n >= LDAP_MAX_ENTRIES) {
+        sy->failed = true;
+        return;
+    }
+    char *dn = ldap_get_dn(sy->ld, msg);
+    struct ldap_map_attr attrs[64];
+    size_t n = 0;
+    BerElement *ber = NULL;
+    for (char *a = ldap_first_attribute(sy->ld, msg, &ber); a != NULL;
+         a = ldap_next_attribute(sy->ld, msg, ber)) {
+        struct berval **bv = ldap_get_values_len(sy->ld, msg, a);
+        size_t nv = bv ? (size_t)ldap_count_values_len(bv) : 0;
+        if (n < sizeof(attrs) / sizeof(attrs[0])) {
+            char **v = xcalloc(nv + 1, sizeof(char *));
+            for (size_t i = 0; i < nv; i++)
+                v[i] = xstrndup(bv[i]->bv_val, bv[i]->bv_len);
+            attrs[n++] = (struct ldap_map_attr){xstrdup(a), (const char *const *)v, nv};
+        }
+        ldap_value_free_len(bv);
+        ldap_memfree(a);
+    }
+    if (ber != NULL)
+        ber_free(ber, 0);
+    struct ldap_map_entry e = {dn, attrs, n};
+    struct ldap_record r;
+    struct buf err = BUF_INIT;
+    if (ldap_map_entry(&l->set.names, &e, group, &r, &err) == 0) {
+        if (rs->n == rs->cap) {
+            rs->cap = rs->cap ? rs->cap * 2 : 64;
+            rs->v = xreallocarray(rs->v, rs->cap, sizeof(*rs->v));
+        }
+        rs->v[rs->n++] = r;
+    } else {
+        sy->refused++;
+        log_debug("ldap: entry skipped: %s", buf_cstr(&err));
+    }
+    buf_free(&err);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < attrs[i].n_values; k++)
+            free((char *)attrs[i].values[k]);
+        free((void *)attrs[i].values);
+        free((char *)attrs[i].name);
+    }
+    ldap_memfree(dn);
+}
+
+/* The address a member DN stands for (an account's, or a nested group's), or NULL. */
+static const char *member_address(struct ldap_sync *sy, const char *member)
+{
+    char *key = dn_key(member);
+    const char *found = NULL;
+    const struct records *sets[] = {&sy->users, &sy->groups};
+    for (size_t s = 0; s < 2 && found == NULL; s++) {
+        for (size_t i = 0; i < sets[s]->n && found == NULL; i++) {
+            char *k = dn_key(sets[s]->v[i].dn);
+            if (strcmp(k, key) == 0)
+                found = sets[s]->v[i].address;
+            free(k);
+        }
+    }
+    free(key);
+    return found;
+}
+
+/* The domain of an address, added once. */
+static void add_domain(struct directory *m, const char *address, EVP_MD_CTX *md)
+{
+    const char *domain = strrchr(address, '@') + 1;
+    struct buf err = BUF_INIT;
+    if (directory_sqlite_driver.domain_add(m, domain, &err) == DIRECTORY_OK)
+        EVP_DigestUpdate(md, domain, strlen(domain) + 1);
+    buf_free(&err);
+}
+
+static void add_alias(struct directory *m, const char *address, const char *target, EVP_MD_CTX *md)
+{
+    struct buf err = BUF_INIT;
+    char *t = (char *)target;
+    add_domain(m, address, md);
+    if (directory_sqlite_driver.alias_add(m, address, &t, 1, &err) == DIRECTORY_OK) {
+        EVP_DigestUpdate(md, address, strlen(address) + 1);
+        EVP_DigestUpdate(md, target, strlen(target) + 1);
+    }
+    buf_free(&err);
+}
+
+/* Writes the records read this round into m (a new, empty mirror); its digest into out. */
+static int mirror_fill(struct ldap_sync *sy, struct directory *m, unsigned char out[32],
+                       struct buf *err)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    int rc = 0; /* no journal, no sync: the file is synced once, before its rename */
+    for (size_t i = 0; rc == 0 && i < sy->users.n; i++) {
+        const struct ldap_record *r = &sy->users.v[i];
+        add_domain(m, r->address, md);
+        if (directory_sqlite_driver.account_add(m, r->address, r->quota_bytes, r->quota_messages,
+                                                err) != DIRECTORY_OK) {
+            buf_reset(err); /* the same address twice: the first entry keeps it */
+            log_warning("ldap: %s: the address %s is another entry's already", r->dn, r->address);
+            continue;
+        }
+        char line[64];
+        snprintf(line, sizeof(line), "%llu %llu", (unsigned long long)r->quota_bytes,
+                 (unsigned long long)r->quota_messages);
+        EVP_DigestUpdate(md, r->address, strlen(r->address) + 1);
+        EVP_DigestUpdate(md, line, strlen(line) + 1);
+        EVP_DigestUpdate(md, r->home, strlen(r->home) + 1);
+        EVP_DigestUpdate(md, r->dn, strlen(r->dn) + 1);
+        if ((r->home[0] != '\0' &&
+             directory_sqlite_mirror_home(m, r->address, r->home, err) != 0) ||
+            directory_sqlite_driver.credentials_set(m, r->address, r->dn, err) != DIRECTORY_OK)
+            rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < sy->users.n; i++) {
+        const struct ldap_record *r = &sy->users.v[i];
+        for (size_t k = 0; k < r->n_aliases; k++)
+            add_alias(m, r->aliases[k], r->address, md);
+        for (size_t k = 0; k < r->n_members; k++) { /* memberOf: the groups it is in */
+            const char *group = member_address(sy, r->members[k]);
+            if (group != NULL)
+                add_alias(m, group, r->address, md);
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < sy->groups.n; i++) {
+        const struct ldap_record *g = &sy->groups.v[i];
+        for (size_t k = 0; k < g->n_aliases; k++)
+            add_alias(m, g->aliases[k], g->address, md);
+        for (size_t k = 0; k < g->n_members; k++) {
+            const char *target = member_address(sy, g->members[k]);
+            if (target != NULL && strcmp(target, g->address) != 0)
+                add_alias(m, g->address, target, md);
+        }
+    }
+    unsigned len = 32;
+    EVP_DigestFinal_ex(md, out, &len);
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+/* The round read everything: a new mirror, unless it is the one in place. */
+static void round_done(struct ldap_sync *sy)
+{
+    struct directory *d = sy->d;
+    struct directory m = {.cfg = d->cfg, .drv = &directory_sqlite_driver};
+    struct buf err = BUF_INIT;
+    char *tmp = config_data_path(d->cfg, MIRROR_NEW), *path = config_data_path(d->cfg, MIRROR);
+    unlink(tmp);
+    unsigned char digest[32];
+    int rc = directory_sqlite_open_mirror(&m, MIRROR_NEW, true, &err);
+    if (rc == 0)
+        rc = mirror_fill(sy, &m, digest, &err);
+    if (m.priv != NULL)
+        directory_sqlite_driver.close(&m);
+    bool same =
+        rc == 0 && sy->have_last && memcmp(digest, sy->last, 32) == 0 && access(path, F_OK) == 0;
+    if (rc == 0 && !same) {
+        int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) != 0 || rename(tmp, path) != 0) {
+            buf_printf(&err, "ldap: cannot put %s in place: %s", MIRROR, strerror(errno));
+            rc = -1;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    unlink(tmp);
+    if (rc != 0) {
+        log_error("%s", buf_cstr(&err));
+    } else {
+        if (sy->down || !same)
+            log_info("ldap: directory %s: %zu accounts, %zu groups%s (%zu entries without an "
+                     "address skipped)",
+                     sy->down ? "read again, fresh" : "read", sy->users.n, sy->groups.n,
+                     same ? ", unchanged" : "", sy->refused);
+        memcpy(sy->last, digest, 32);
+        sy->have_last = true;
+        sy->down = false;
+    }
+    free(tmp);
+    free(path);
+    buf_free(&err);
+}
+
+static void round_end(struct ldap_sync *sy, const char *why)
+{
+    if (sy->io != NULL) {
+        event_free(sy->io);
+        sy->io = NULL;
+    }
+    if (why == NULL && !sy->failed) {
+        round_done(sy);
+    } else {
+        if (sy->ld != NULL) {
+            ldap_unbind_ext_s(sy->ld, NULL, NULL);
+            sy->ld = NULL;
+        }
+        if (!sy->down) {
+            char *path = config_data_path(sy->d->cfg, MIRROR);
+            bool have = access(path, F_OK) == 0;
+            free(path);
+            log_warning("ldap: no LDAP server answers (%s): %s", why ? why : "too many entries",
+                        have ? "serving the directory as last read, stale, until one does"
+                             : "lookups fail temporarily until one does");
+        }
+        sy->down = true;
+    }
+    sy->msg_users = sy->msg_groups = -1;
+    records_free(&sy->users);
+    records_free(&sy->groups);
+    struct timeval tv = {(time_t)(sy->d->cfg->ldap_sync_interval / 1000),
+                         (suseconds_t)(sy->d->cfg->ldap_sync_interval % 1000) * 1000};
+    evtimer_add(sy->timer, &tv);
+}
+
+/* The connection has something to read: every message it holds now. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct ldap_sync *sy = arg;
+    (void)fd;
+    if ((what & EV_TIMEOUT) != 0) {
+        ldap_abandon_ext(sy->ld, sy->msg_users, NULL, NULL);
+        round_end(sy, "a search took longer than ldap_timeout");
+        return;
+    }
+    for (;;) {
+        struct timeval zero = {0, 0};
+        LDAPMessage *msg = NULL;
+        int type = ldap_result(sy->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero, &msg);
+        if (type == 0)
+            return; /* nothing more for now */
+        if (type < 0) {
+            int code = LDAP_OTHER;
+            ldap_get_option(sy->ld, LDAP_OPT_RESULT_CODE, &code);
+            char why[160];
+            snprintf(why, sizeof(why), "reading a search: %s", ldap_err2string(code));
+            round_end(sy, why);
+            return;
+        }
+        int id = ldap_msgid(msg);
+        bool group = id == sy->msg_groups;
+        if (type == LDAP_RES_SEARCH_ENTRY) {
+            take_entry(sy, msg, group);
+        } else if (type == LDAP_RES_SEARCH_RESULT) {
+            int code = LDAP_OTHER;
+            ldap_parse_result(sy->ld, msg, &code, NULL, NULL, NULL, NULL, 0);
+            if (code != LDAP_SUCCESS) {
+                char why[160];
+                snprintf(why, sizeof(why), "search: %s", ldap_err2string(code));
+                ldap_msgfree(msg);
+                round_end(sy, why);
+                return;
+            }
+            if (group)
+                sy->msg_groups = -1;
+            else if (id == sy->msg_users)
+                sy->msg_users = -1;
+        }
+        ldap_msgfree(msg);
+        if (sy->msg_users < 0 && sy->msg_groups < 0) {
+            round_end(sy, NULL);
+            return;
+        }
+    }
+}
+
+static int search(struct ldap_sync *sy, const char *filter, int *msgid_r)
+{
+    struct ldap_dir *l = ldir(sy->d);
+    struct timeval tv = {(time_t)(sy->d->cfg->ldap_timeout / 1000), 0};
+    return ldap_search_ext(sy->ld, sy->d->cfg->ldap_base_dn, LDAP_SCOPE_SUBTREE, filter,
+                           l->set.attrs, 0, NULL, NULL, tv.tv_sec > 0 ? &tv : NULL, LDAP_NO_LIMIT,
+                           msgid_r);
+}
+
+/* Every ldap_sync_interval: (re)connect when needed and start the two searches. */
+static void on_round(evutil_socket_t fd, short what, void *arg)
+{
+    struct ldap_sync *sy = arg;
+    const struct wharf_config *cfg = sy->d->cfg;
+    (void)fd;
+    (void)what;
+    struct buf err = BUF_INIT;
+    bool bad = false;
+    sy->failed = false;
+    sy->refused = 0;
+    sy->round_started = monotonic_ms();
+    if (sy->ld == NULL)
+        sy->ld = server_connect(cfg, cfg->ldap_bind_dn[0] ? cfg->ldap_bind_dn : NULL,
+                                sy->bind_password, &bad, &err);
+    int rc = sy->ld == NULL ? -1 : search(sy, ldir(sy->d)->set.user_filter, &sy->msg_users);
+    if (rc == LDAP_SUCCESS && ldir(sy->d)->set.group_filter != NULL)
+        rc = search(sy, ldir(sy->d)->set.group_filter, &sy->msg_groups);
+    int sock = -1;
+    if (rc == LDAP_SUCCESS && ldap_get_option(sy->ld, LDAP_OPT_DESC, &sock) != LDAP_OPT_SUCCESS)
+        rc = -1;
+    if (rc != LDAP_SUCCESS) {
+        if (err.len == 0)
+            buf_printf(&err, "ldap: search: %s", ldap_err2string(rc == -1 ? LDAP_SERVER_DOWN : rc));
+        round_end(sy, buf_cstr(&err));
+        buf_free(&err);
+        return;
+    }
+    sy->io = event_new(sy->base, sock, EV_READ | EV_PERSIST, on_readable, sy);
+    struct timeval tv = {(time_t)(cfg->ldap_timeout / 1000),
+                         (suseconds_t)(cfg->ldap_timeout % 1000) * 1000};
+    event_add(sy->io, &tv);
+    on_readable(sock, 0, sy); /* libldap may hold replies already read */
+    buf_free(&err);
+}
+
+static char *read_bind_password(const struct wharf_config *cfg, struct buf *err)
+{
+    if (cfg->ldap_bind_password_file[0] == '\0')
+        return NULL;
+    int fd = open(cfg->ldap_bind_password_file, O_RDONLY | O_CLOEXEC);
+    struct buf b = BUF_INIT;
+    if (fd < 0 || fd_read_all(fd, 4096, &b) != 0) {
+        buf_printf(err, "ldap_bind_password_file: cannot read %s: %s", cfg->ldap_bind_password_file,
+                   strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        buf_free(&b);
+        return NULL;
+    }
+    close(fd);
+    while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+        b.len--;
+    buf_append_cstr(&b, "");
+    return buf_steal(&b, NULL);
+}
+
+static int ldap_attach_loop(struct directory *d, struct event_base *base, struct buf *err)
+{
+    struct ldap_dir *l = ldir(d);
+    struct ldap_sync *sy = xcalloc(1, sizeof(*sy));
+    sy->d = d;
+    sy->base = base;
+    sy->msg_users = sy->msg_groups = -1;
+    if (d->cfg->ldap_bind_password_file[0] != '\0' &&
+        (sy->bind_password = read_bind_password(d->cfg, err)) == NULL) {
+        free(sy);
+        return -1;
+    }
+    sy->timer = evtimer_new(base, on_round, sy);
+    l->sync = sy;
+    event_active(sy->timer, EV_TIMEOUT, 0); /* the first round at once */
+    return 0;
+}
+
+static void sync_free(struct ldap_sync *sy)
+{
+    if (sy == NULL)
+        return;
+    if (sy->io)
+        event_free(sy->io);
+    event_free(sy->timer);
+    if (sy->ld)
+        ldap_unbind_ext_s(sy->ld, NULL, NULL);
+    records_free(&sy->users);
+    records_free(&sy->groups);
+    if (sy->bind_password) {
+        explicit_bzero(sy->bind_password, strlen(sy->bind_password));
+        free(sy->bind_password);
+    }
+    free(sy);
+}
+
+/* ---- the driver's ops ---- */
+
+static int ldap_open(struct directory *d, struct buf *err)
+{
+    struct ldap_dir *l = xcalloc(1, sizeof(*l));
+    d->priv = l;
+    return settings_init(&l->set, d->cfg, err);
+}
+
+static int ldap_attach_credentials(struct directory *d, struct buf *err)
+{
+    (void)d;
+    (void)err;
+    return 0; /* no hashes: passwords are checked by bind */
+}
+
+static void ldap_close(struct directory *d)
+{
+    struct ldap_dir *l = ldir(d);
+    if (l == NULL)
+        return;
+    sync_free(l->sync);
+    mirror_close(l);
+    settings_free(&l->set);
+    free(l);
+    d->priv = NULL;
+}
+
+static int ldap_verify(struct directory *d, const char *dn, const char *password, struct buf *err)
+{
+    bool bad = false;
+    LDAP *ld = server_connect(d->cfg, dn, password, &bad, err);
+    if (ld != NULL)
+        ldap_unbind_ext_s(ld, NULL, NULL);
+    return ld != NULL ? 1 : bad ? 0 : -1;
+}
+
+/* The lookups: the SQLite driver's, on the mirror as it is now. */
+#define M(d) (&ldir(d)->mirror)
+
+static int ldap_domain_exists(struct directory *d, const char *domain, struct buf *err)
+{
+    return mirror_fresh(d, err) ? -1 : directory_sqlite_driver.domain_exists(M(d), domain, err);
+}
+
+static int ldap_account_get(struct directory *d, const char *account, uint64_t *bytes_r,
+                            uint64_t *messages_r, struct buf *home_r, struct buf *err)
+{
+    return mirror_fresh(d, err) ? -1
+                                : directory_sqlite_driver.account_get(M(d), account, bytes_r,
+                                                                      messages_r, home_r, err);
+}
+
+static int ldap_alias_targets(struct directory *d, const char *address, char ***v, size_t *n_r,
+                              struct buf *err)
+{
+    return mirror_fresh(d, err) ? -1
+                                : directory_sqlite_driver.alias_targets(M(d), address, v, n_r, err);
+}
+
+static int ldap_first_account(struct directory *d, struct buf *out, struct buf *err)
+{
+    return mirror_fresh(d, err) ? -1 : directory_sqlite_driver.first_account(M(d), out, err);
+}
+
+static enum directory_status ldap_domain_list(struct directory *d,
+                                              void (*fn)(void *arg, const char *domain), void *arg,
+                                              struct buf *err)
+{
+    return mirror_fresh(d, err) ? DIRECTORY_ERR_DB
+                                : directory_sqlite_driver.domain_list(M(d), fn, arg, err);
+}
+
+static enum directory_status ldap_account_list(struct directory *d, const char *domain,
+                                               void (*fn)(void *arg,
+                                                          const struct directory_account *a),
+                                               void *arg, struct buf *err)
+{
+    return mirror_fresh(d, err) ? DIRECTORY_ERR_DB
+                                : directory_sqlite_driver.account_list(M(d), domain, fn, arg, err);
+}
+
+static enum directory_status ldap_alias_list(struct directory *d, const char *domain,
+                                             void (*fn)(void *arg, const char *address,
+                                                        const char *target),
+                                             void *arg, struct buf *err)
+{
+    return mirror_fresh(d, err) ? DIRECTORY_ERR_DB
+                                : directory_sqlite_driver.alias_list(M(d), domain, fn, arg, err);
+}
+
+static int ldap_domain_usage(struct directory *d, const char *domain, long long *accounts_r,
+                             long long *aliases_r, struct buf *err)
+{
+    return mirror_fresh(d, err)
+               ? -1
+               : directory_sqlite_driver.domain_usage(M(d), domain, accounts_r, aliases_r, err);
+}
+
+/* The account's DN (directory_login_dn), in hash_r. */
+static enum directory_status ldap_credentials_get(struct directory *d, const char *account,
+                                                  struct buf *account_r, struct buf *hash_r,
+                                                  struct buf *err)
+{
+    return mirror_fresh(d, err)
+               ? DIRECTORY_ERR_DB
+               : directory_sqlite_driver.credentials_get(M(d), account, account_r, hash_r, err);
+}
+
+const struct directory_driver directory_ldap_driver = {
+    .name = "ldap",
+    .open = ldap_open,
+    .open_credentials = ldap_open,
+    .attach_credentials = ldap_attach_credentials,
+    .close = ldap_close,
+    .domain_exists = ldap_domain_exists,
+    .account_get = ldap_account_get,
+    .alias_targets = ldap_alias_targets,
+    .first_account = ldap_first_account,
+    .domain_list = ldap_domain_list,
+    .account_list = ldap_account_list,
+    .alias_list = ldap_alias_list,
+    .domain_usage = ldap_domain_usage,
+    .credentials_get = ldap_credentials_get,
+    .attach_loop = ldap_attach_loop,
+    .verify = ldap_verify,
+};

@@ -1,0 +1,193 @@
+"""The LDAP directory driver against a real OpenLDAP slapd from Debian.
+
+Each test starts slapd on a free loopback port with its own data directory
+(slapd.conf, mdb backend, the tree loaded with slapadd) and a wharfd with
+directory_driver = ldap reading it every second. Changes to the tree are
+made with ldapadd/ldapdelete while both run; every wait polls (ldapsearch
+until slapd answers, SMTP RCPT until wharf sees a change), never sleeps.
+
+- accounts, an alias (mailLocalAddress) and a group (groupOfNames) are
+  expanded on SMTP delivery; an address nobody has gets 550 5.1.1;
+- a user added in LDAP receives mail within the sync interval, a user
+  removed stops receiving;
+- `wharf user list` lists the accounts with their source.
+"""
+import json
+import pwd
+import shutil
+import smtplib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, wait_until
+from smtp_helpers import wait_smtp_ready
+
+SLAPD = "/usr/sbin/slapd"
+BASE = "dc=example,dc=test"
+ADMIN = f"cn=admin,{BASE}"
+ADMIN_PW = "admin-secret"
+
+pytestmark = pytest.mark.skipif(not Path(SLAPD).exists(), reason="slapd not installed")
+
+
+def person(uid, mail, password, extra=""):
+    return (f"dn: uid={uid},ou=people,{BASE}\n"
+            "objectClass: inetOrgPerson\nobjectClass: inetLocalMailRecipient\n"
+            f"uid: {uid}\ncn: {uid}\nsn: {uid}\nmail: {mail}\nuserPassword: {password}\n{extra}\n")
+
+
+TREE = (f"dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"
+        f"dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n"
+        f"dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n"
+        + person("alice", "alice@example.test", "alice pw",
+                 "mailLocalAddress: ali@example.test\nmailLocalAddress: a.smith@example.test\n")
+        + person("bob", "bob@example.test", "bob pw")
+        + f"dn: cn=team,ou=groups,{BASE}\nobjectClass: groupOfNames\n"
+        "objectClass: inetLocalMailRecipient\ncn: team\nmailLocalAddress: team@example.test\n"
+        f"member: uid=alice,ou=people,{BASE}\nmember: uid=bob, ou=people, {BASE}\n\n")
+
+
+class Slapd:
+    """OpenLDAP's slapd on a loopback port, with its own config and database."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.port = free_port()
+        self.uri = f"ldap://127.0.0.1:{self.port}"
+        self.proc = None
+        db = base / "db"
+        db.mkdir(parents=True)
+        self.conf = base / "slapd.conf"
+        self.conf.write_text(
+            "".join(f"include /etc/ldap/schema/{s}.schema\n"
+                    for s in ("core", "cosine", "inetorgperson", "misc"))
+            + f"pidfile {base}/slapd.pid\nargsfile {base}/slapd.args\n"
+            "modulepath /usr/lib/ldap\nmoduleload back_mdb\n"
+            f'database mdb\nmaxsize 104857600\nsuffix "{BASE}"\nrootdn "{ADMIN}"\n'
+            f"rootpw {ADMIN_PW}\ndirectory {db}\nindex objectClass eq\n"
+            # users bind with their own password; nobody reads another's
+            "access to attrs=userPassword by self write by anonymous auth by * none\n"
+            "access to * by * read\n")
+        ldif = base / "tree.ldif"
+        ldif.write_text(TREE)
+        subprocess.run(["slapadd", "-f", str(self.conf), "-l", str(ldif)], check=True,
+                       capture_output=True)
+
+    def start(self):
+        self.log = open(self.base / "slapd.log", "ab")
+        self.proc = subprocess.Popen([SLAPD, "-f", str(self.conf), "-h", self.uri + "/", "-d", "0"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.search("(uid=alice)").returncode == 0, 20,
+                   what="slapd to answer ldapsearch")
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+            self.log.close()
+
+    def search(self, filt):
+        return subprocess.run(["ldapsearch", "-x", "-H", self.uri, "-b", BASE, "-LLL", filt],
+                              capture_output=True, timeout=10)
+
+    def modify(self, tool, text):
+        subprocess.run([tool, "-x", "-H", self.uri, "-D", ADMIN, "-w", ADMIN_PW],
+                       input=text.encode(), check=True, capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def slapd(tmp_path):
+    s = Slapd(tmp_path / "slapd").start()
+    yield s
+    s.stop()
+
+
+def start_wharf(wharf_factory, slapd, **extra):
+    settings = {
+        "directory_driver": "ldap",
+        "ldap_uris": slapd.uri,
+        "ldap_base_dn": BASE,
+        "ldap_bind_dn": ADMIN,
+        "ldap_sync_interval": "1s",
+        "ldap_timeout": "2s",
+        "directory_client_cache_ttl": "0",
+        "directory_client_negative_ttl": "0",
+        "auth_fail_delay": "0",
+        "auth_fail_delay_max": "0",
+    }
+    settings.update(extra)
+    server = wharf_factory(enable={"smtp", "submission", "imap", "pop3"}, extra=settings)
+    # The search password: readable by the directory process's user alone.
+    pw = server.base / "ldap-bind.pw"
+    pw.write_text(ADMIN_PW + "\n")
+    pw.chmod(0o600)
+    user = pwd.getpwnam(server.settings.get("wharf_user", "wharf"))
+    shutil.chown(pw, user.pw_uid, user.pw_gid)
+    server.settings["ldap_bind_password_file"] = str(pw)
+    server.write_config()
+    server.start(wait=False)
+    wait_smtp_ready(server)
+    wait_until(lambda: rcpt(server, "alice@example.test") == 250, 20,
+               what="wharf to read the tree")
+    return server
+
+
+def rcpt(server, address):
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as c:
+        c.ehlo("client.example")
+        c.mail("sender@example.org")
+        return c.rcpt(address)[0]
+
+
+def send(server, rcpts, subject):
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as c:
+        c.ehlo("client.example")
+        c.mail("sender@example.org")
+        for r in rcpts:
+            code, text = c.rcpt(r)
+            assert code == 250, (r, code, text)
+        assert c.data(f"Subject: {subject}\r\n\r\nhello\r\n".encode())[0] == 250
+
+
+def inbox(server, user):
+    r = server.wharf("mailbox", "stats", user, "--json", check=False)
+    return json.loads(r.stdout)["messages"] if r.returncode == 0 else 0
+
+
+def test_accounts_aliases_and_groups_from_ldap(wharf_factory, slapd):
+    server = start_wharf(wharf_factory, slapd)
+    assert rcpt(server, "nobody@example.test") == 550
+    send(server, ["alice@example.test"], "direct")
+    send(server, ["ali@example.test"], "alias")
+    send(server, ["team@example.test"], "group")
+    wait_until(lambda: inbox(server, "alice@example.test") == 3, 15, what="alice's three")
+    wait_until(lambda: inbox(server, "bob@example.test") == 1, 15, what="bob's group copy")
+    out = server.wharf("user", "list").stdout.decode()
+    assert "alice@example.test" in out and "bob@example.test" in out
+    aliases = server.wharf("alias", "list").stdout.decode()
+    assert "team@example.test" in aliases and "a.smith@example.test" in aliases
+    # The tree is LDAP's: the wharf command cannot change it.
+    r = server.wharf("user", "add", "eve@example.test", "--password-stdin", input=b"pw\n",
+                     check=False)
+    assert r.returncode != 0 and b"ldap" in r.stderr
+
+
+def test_added_user_receives_and_removed_user_is_refused(wharf_factory, slapd):
+    server = start_wharf(wharf_factory, slapd)
+    assert rcpt(server, "carol@example.test") == 550
+    slapd.modify("ldapadd", person("carol", "carol@example.test", "carol pw"))
+    # Seen within the sync interval (1s here): polled, with room for a busy machine.
+    wait_until(lambda: rcpt(server, "carol@example.test") == 250, 15, what="carol to exist")
+    send(server, ["carol@example.test"], "welcome")
+    wait_until(lambda: inbox(server, "carol@example.test") == 1, 15, what="carol's mail")
+    slapd.modify("ldapdelete", f"uid=bob,ou=people,{BASE}\n")
+    wait_until(lambda: rcpt(server, "bob@example.test") == 550, 15, what="bob to be gone")
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as c:
+        c.ehlo("client.example")
+        c.mail("sender@example.org")
+        code, text = c.rcpt("bob@example.test")
+        assert code == 550 and b"5.1.1" in text
+    assert "ldap: directory read" in server.log()
