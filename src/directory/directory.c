@@ -113,6 +113,14 @@ bool directory_checks_passwords(const struct directory *d)
     return d->drv->verify != NULL;
 }
 
+bool directory_config_checks_passwords(const struct wharf_config *cfg)
+{
+    struct buf err = BUF_INIT;
+    const struct directory_driver *drv = find_driver(cfg, &err);
+    buf_free(&err);
+    return drv != NULL && drv->verify != NULL;
+}
+
 int directory_verify_password(struct directory *d, const char *dn, const char *password,
                               struct buf *err)
 {

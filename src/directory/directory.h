@@ -74,6 +74,8 @@ struct event_base;
 int directory_attach_loop(struct directory *d, struct event_base *base, struct buf *err);
 /* True when the directory checks passwords itself (LDAP bind) instead of hashes. */
 bool directory_checks_passwords(const struct directory *d);
+/* The same from the configuration, before any handle is open. */
+bool directory_config_checks_passwords(const struct wharf_config *cfg);
 /*
  * With such a directory, the canonical account and the DN a login name binds
  * as (the directory process answers it to the auth process). NOT_FOUND when

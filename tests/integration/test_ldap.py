@@ -10,8 +10,13 @@ until slapd answers, SMTP RCPT until wharf sees a change), never sleeps.
   expanded on SMTP delivery; an address nobody has gets 550 5.1.1;
 - a user added in LDAP receives mail within the sync interval, a user
   removed stops receiving;
+- IMAP LOGIN and SMTP AUTH (PLAIN and LOGIN) are checked by LDAP bind as
+  the user's DN; a wrong password and an unknown user are refused;
+- slapd stopped: a user who logged in before still can, deliveries go on,
+  and the log says the directory is served stale; slapd back: fresh again;
 - `wharf user list` lists the accounts with their source.
 """
+import imaplib
 import json
 import pwd
 import shutil
@@ -117,6 +122,8 @@ def start_wharf(wharf_factory, slapd, **extra):
         "directory_client_negative_ttl": "0",
         "auth_fail_delay": "0",
         "auth_fail_delay_max": "0",
+        "smtp_auth_plaintext": "yes",
+        "imap_plaintext_auth": "yes",
     }
     settings.update(extra)
     server = wharf_factory(enable={"smtp", "submission", "imap", "pop3"}, extra=settings)
@@ -191,3 +198,61 @@ def test_added_user_receives_and_removed_user_is_refused(wharf_factory, slapd):
         code, text = c.rcpt("bob@example.test")
         assert code == 550 and b"5.1.1" in text
     assert "ldap: directory read" in server.log()
+
+
+def imap_login(server, user, password):
+    with imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=20) as c:
+        try:
+            c.login(user, password)
+        except imaplib.IMAP4.error:
+            return False
+        c.logout()
+        return True
+
+
+def smtp_auth(server, user, password, mech):
+    with smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=20) as c:
+        c.ehlo("client.example")
+        c.user, c.password = user, password
+        code, _ = c.auth(mech, getattr(c, "auth_" + mech.lower()), initial_response_ok=True)
+        return code
+
+
+def test_logins_are_checked_by_ldap_bind(wharf_factory, slapd):
+    server = start_wharf(wharf_factory, slapd)
+    assert imap_login(server, "alice@example.test", "alice pw")
+    assert not imap_login(server, "alice@example.test", "bob pw")
+    assert not imap_login(server, "nobody@example.test", "alice pw")
+    assert smtp_auth(server, "bob@example.test", "bob pw", "PLAIN") == 235
+    assert smtp_auth(server, "bob@example.test", "bob pw", "LOGIN") == 235
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        smtp_auth(server, "bob@example.test", "alice pw", "PLAIN")
+    # A password changed in LDAP is the one that works at once.
+    slapd.modify("ldapmodify", f"dn: uid=bob,ou=people,{BASE}\nchangetype: modify\n"
+                 "replace: userPassword\nuserPassword: new bob pw\n")
+    assert imap_login(server, "bob@example.test", "new bob pw")
+    assert not imap_login(server, "bob@example.test", "bob pw")
+    log = server.log()
+    assert "auth ok: service=imap user=<alice@example.test>" in log
+    assert "alice pw" not in log and "bob pw" not in log, "a password reached the log"
+
+
+def test_ldap_down_serves_stale_then_fresh(wharf_factory, slapd):
+    server = start_wharf(wharf_factory, slapd)
+    assert imap_login(server, "alice@example.test", "alice pw")
+    slapd.stop()
+    # Every further round fails; the directory is served as last read.
+    wait_until(lambda: "serving the directory as last read, stale" in server.log(), 20,
+               what="the log to say the directory is stale")
+    assert imap_login(server, "alice@example.test", "alice pw")
+    assert not imap_login(server, "alice@example.test", "wrong pw")
+    assert not imap_login(server, "bob@example.test", "bob pw")  # never logged in: not cached
+    assert "checked against their last password (stale)" in server.log()
+    send(server, ["team@example.test"], "during the outage")
+    wait_until(lambda: inbox(server, "alice@example.test") == 1, 15, what="alice's mail")
+    wait_until(lambda: inbox(server, "bob@example.test") == 1, 15, what="bob's mail")
+    assert rcpt(server, "nobody@example.test") == 550
+    slapd.start()
+    wait_until(lambda: "ldap: directory read again, fresh" in server.log(), 20,
+               what="the directory to be fresh again")
+    assert imap_login(server, "bob@example.test", "bob pw")
