@@ -54,21 +54,45 @@ TREE = (f"dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: exam
         f"member: uid=alice,ou=people,{BASE}\nmember: uid=bob, ou=people, {BASE}\n\n")
 
 
-class Slapd:
-    """OpenLDAP's slapd on a loopback port, with its own config and database."""
+def make_ca(base: Path, name):
+    """A CA and, signed by it, a certificate for 127.0.0.1 (PEM files in base)."""
+    def ossl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=base)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name} CA",
+         "-keyout", f"{name}-ca.key", "-out", f"{name}-ca.pem")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+         "-keyout", f"{name}.key", "-out", f"{name}.csr")
+    (base / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{name}-ca.pem", "-CAkey", f"{name}-ca.key",
+         "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+    return base / f"{name}-ca.pem"
 
-    def __init__(self, base: Path):
+
+class Slapd:
+    """OpenLDAP's slapd on a loopback port, with its own config and database
+    (tls: also LDAPS on a second port, and StartTLS, with a certificate of its own CA)."""
+
+    def __init__(self, base: Path, tls=False):
         self.base = base
         self.port = free_port()
         self.uri = f"ldap://127.0.0.1:{self.port}"
+        self.listen = self.uri + "/"
         self.proc = None
+        tls_conf = ""
+        if tls:
+            base.mkdir(parents=True)
+            self.ca = make_ca(base, "slapd")
+            self.ldaps_uri = f"ldaps://127.0.0.1:{free_port()}"
+            self.listen += " " + self.ldaps_uri + "/"
+            tls_conf = (f"TLSCACertificateFile {self.ca}\nTLSCertificateFile {base}/slapd.pem\n"
+                        f"TLSCertificateKeyFile {base}/slapd.key\n")
         db = base / "db"
-        db.mkdir(parents=True)
+        db.mkdir(parents=True, exist_ok=True)
         self.conf = base / "slapd.conf"
         self.conf.write_text(
             "".join(f"include /etc/ldap/schema/{s}.schema\n"
                     for s in ("core", "cosine", "inetorgperson", "misc"))
-            + f"pidfile {base}/slapd.pid\nargsfile {base}/slapd.args\n"
+            + tls_conf + f"pidfile {base}/slapd.pid\nargsfile {base}/slapd.args\n"
             "modulepath /usr/lib/ldap\nmoduleload back_mdb\n"
             f'database mdb\nmaxsize 104857600\nsuffix "{BASE}"\nrootdn "{ADMIN}"\n'
             f"rootpw {ADMIN_PW}\ndirectory {db}\nindex objectClass eq\n"
@@ -82,7 +106,7 @@ class Slapd:
 
     def start(self):
         self.log = open(self.base / "slapd.log", "ab")
-        self.proc = subprocess.Popen([SLAPD, "-f", str(self.conf), "-h", self.uri + "/", "-d", "0"],
+        self.proc = subprocess.Popen([SLAPD, "-f", str(self.conf), "-h", self.listen, "-d", "0"],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(lambda: self.search("(uid=alice)").returncode == 0, 20,
                    what="slapd to answer ldapsearch")
@@ -110,7 +134,7 @@ def slapd(tmp_path):
     s.stop()
 
 
-def start_wharf(wharf_factory, slapd, **extra):
+def start_wharf(wharf_factory, slapd, name="w", read=True, **extra):
     settings = {
         "directory_driver": "ldap",
         "ldap_uris": slapd.uri,
@@ -126,7 +150,7 @@ def start_wharf(wharf_factory, slapd, **extra):
         "imap_plaintext_auth": "yes",
     }
     settings.update(extra)
-    server = wharf_factory(enable={"smtp", "submission", "imap", "pop3"}, extra=settings)
+    server = wharf_factory(name, enable={"smtp", "submission", "imap", "pop3"}, extra=settings)
     # The search password: readable by the directory process's user alone.
     pw = server.base / "ldap-bind.pw"
     pw.write_text(ADMIN_PW + "\n")
@@ -134,11 +158,21 @@ def start_wharf(wharf_factory, slapd, **extra):
     user = pwd.getpwnam(server.settings.get("wharf_user", "wharf"))
     shutil.chown(pw, user.pw_uid, user.pw_gid)
     server.settings["ldap_bind_password_file"] = str(pw)
+    if "ldap_tls_ca_file" in extra:  # where the directory and auth users can read it
+        ca = server.base / "ldap-ca.pem"
+        shutil.copy(extra["ldap_tls_ca_file"], ca)
+        ca.chmod(0o644)
+        server.settings["ldap_tls_ca_file"] = str(ca)
     server.write_config()
     server.start(wait=False)
     wait_smtp_ready(server)
-    wait_until(lambda: rcpt(server, "alice@example.test") == 250, 20,
-               what="wharf to read the tree")
+    if read:
+        try:
+            wait_until(lambda: rcpt(server, "alice@example.test") == 250, 20,
+                       what="wharf to read the tree")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n" + "\n".join(
+                line for line in server.log().splitlines() if "ldap" in line)) from None
     return server
 
 
@@ -256,3 +290,29 @@ def test_ldap_down_serves_stale_then_fresh(wharf_factory, slapd):
     wait_until(lambda: "ldap: directory read again, fresh" in server.log(), 20,
                what="the directory to be fresh again")
     assert imap_login(server, "bob@example.test", "bob pw")
+
+
+def test_ldaps_and_starttls_check_the_certificate_and_fail_over(wharf_factory, tmp_path):
+    slapd = Slapd(tmp_path / "slapd", tls=True).start()
+    try:
+        # The first server does not answer: the second one (LDAPS) is used,
+        # for the searches and for the binds of the logins.
+        dead = f"ldaps://127.0.0.1:{free_port()}"
+        server = start_wharf(wharf_factory, slapd, ldap_uris=f"{dead} {slapd.ldaps_uri}",
+                             ldap_tls_ca_file=str(slapd.ca))
+        assert imap_login(server, "alice@example.test", "alice pw")
+        # StartTLS on the plain port, the certificate checked the same way.
+        starttls = start_wharf(wharf_factory, slapd, "starttls", ldap_starttls="yes",
+                               ldap_tls_ca_file=str(slapd.ca))
+        assert imap_login(starttls, "bob@example.test", "bob pw")
+        # A certificate signed by another CA is refused: nothing is read, and a
+        # recipient is deferred (4xx), never refused for good.
+        other_dir = tmp_path / "other"
+        other_dir.mkdir()
+        other = make_ca(other_dir, "other")
+        bad = start_wharf(wharf_factory, slapd, "bad", read=False, ldap_uris=slapd.ldaps_uri,
+                          ldap_tls_ca_file=str(other))
+        wait_until(lambda: "no LDAP server answers" in bad.log(), 20, what="the TLS failure")
+        assert rcpt(bad, "alice@example.test") // 100 == 4
+    finally:
+        slapd.stop()
