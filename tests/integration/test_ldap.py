@@ -43,12 +43,26 @@ def person(uid, mail, password, extra=""):
             f"uid: {uid}\ncn: {uid}\nsn: {uid}\nmail: {mail}\nuserPassword: {password}\n{extra}\n")
 
 
+# A small schema of our own for quotas (doc/directory.md ships the same).
+SCHEMA = """attributetype ( 1.3.6.1.4.1.32473.17.1.1 NAME 'wharfQuota'
+  DESC 'mailbox quota in bytes (k, M, G suffixes)'
+  EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.32473.17.1.2 NAME 'wharfQuotaMessages'
+  DESC 'mailbox quota in messages'
+  EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+objectclass ( 1.3.6.1.4.1.32473.17.2.1 NAME 'wharfMailbox' SUP top AUXILIARY
+  MAY ( wharfQuota $ wharfQuotaMessages ) )
+"""
+
 TREE = (f"dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"
         f"dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n"
         f"dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n"
         + person("alice", "alice@example.test", "alice pw",
                  "mailLocalAddress: ali@example.test\nmailLocalAddress: a.smith@example.test\n")
         + person("bob", "bob@example.test", "bob pw")
+        + person("dave", "dave@example.test", "dave pw",
+                 "objectClass: wharfMailbox\nwharfQuota: 200M\nwharfQuotaMessages: 5000\n"
+                 "mailHost: mail2.example.test\n")
         + f"dn: cn=team,ou=groups,{BASE}\nobjectClass: groupOfNames\n"
         "objectClass: inetLocalMailRecipient\ncn: team\nmailLocalAddress: team@example.test\n"
         f"member: uid=alice,ou=people,{BASE}\nmember: uid=bob, ou=people, {BASE}\n\n")
@@ -89,9 +103,11 @@ class Slapd:
         db = base / "db"
         db.mkdir(parents=True, exist_ok=True)
         self.conf = base / "slapd.conf"
+        (base / "wharf.schema").write_text(SCHEMA)
         self.conf.write_text(
             "".join(f"include /etc/ldap/schema/{s}.schema\n"
                     for s in ("core", "cosine", "inetorgperson", "misc"))
+            + f"include {base}/wharf.schema\n"
             + tls_conf + f"pidfile {base}/slapd.pid\nargsfile {base}/slapd.args\n"
             "modulepath /usr/lib/ldap\nmoduleload back_mdb\n"
             f'database mdb\nmaxsize 104857600\nsuffix "{BASE}"\nrootdn "{ADMIN}"\n'
@@ -141,6 +157,8 @@ def start_wharf(wharf_factory, slapd, name="w", read=True, **extra):
         "ldap_base_dn": BASE,
         "ldap_bind_dn": ADMIN,
         "ldap_sync_interval": "1s",
+        "ldap_quota_attribute": "wharfQuota",
+        "ldap_quota_messages_attribute": "wharfQuotaMessages",
         "ldap_timeout": "2s",
         "directory_client_cache_ttl": "0",
         "directory_client_negative_ttl": "0",
@@ -207,7 +225,17 @@ def test_accounts_aliases_and_groups_from_ldap(wharf_factory, slapd):
     wait_until(lambda: inbox(server, "alice@example.test") == 3, 15, what="alice's three")
     wait_until(lambda: inbox(server, "bob@example.test") == 1, 15, what="bob's group copy")
     out = server.wharf("user", "list").stdout.decode()
-    assert "alice@example.test" in out and "bob@example.test" in out
+    assert "alice@example.test" in out and "bob@example.test" in out and " ldap " in out
+    users = {u["account"]: u for u in json.loads(server.wharf("user", "list", "--json").stdout)}
+    assert users["alice@example.test"]["source"] == "ldap"
+    dave = users["dave@example.test"]
+    assert (dave["quota_bytes"], dave["quota_messages"]) == (200 << 20, 5000)
+    assert dave["home"] == "mail2.example.test" and users["alice@example.test"]["home"] == ""
+    # The outbound LDAP row is live, towards the configured server; LDAPS is not used.
+    rows = {r["service"]: r for r in server.port_map()["ports"]}
+    assert rows["ldap"]["address"] == f"127.0.0.1:{slapd.port}"
+    assert rows["ldap"]["state"] == "running"
+    assert rows["ldaps"]["state"] == "not configured"
     aliases = server.wharf("alias", "list").stdout.decode()
     assert "team@example.test" in aliases and "a.smith@example.test" in aliases
     # The tree is LDAP's: the wharf command cannot change it.
