@@ -139,9 +139,11 @@ static int settings_init(struct ldap_settings *s, const struct wharf_config *cfg
         .home = or_default(cfg->ldap_home_attribute, ad ? "" : "mailHost"),
         .member = cfg->ldap_member_attribute,
         .member_of = or_default(cfg->ldap_member_of_attribute, ad ? "memberOf" : ""),
+        .login = or_default(cfg->ldap_login_attribute, ad ? "userPrincipalName" : ""),
     };
     const char *one[] = {s->names.mail, s->names.quota_bytes, s->names.quota_messages,
-                         s->names.home, s->names.member,      s->names.member_of};
+                         s->names.home, s->names.member,      s->names.member_of,
+                         s->names.login};
     s->attrs = xcalloc(sizeof(one) / sizeof(one[0]) + s->n_aliases + 1, sizeof(char *));
     size_t n = 0;
     for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
@@ -398,10 +400,19 @@ static int mirror_fill(struct ldap_sync *sy, struct directory *m, unsigned char 
         EVP_DigestUpdate(md, line, strlen(line) + 1);
         EVP_DigestUpdate(md, r->home, strlen(r->home) + 1);
         EVP_DigestUpdate(md, r->dn, strlen(r->dn) + 1);
+        /* Who logs in as what: "account\nDN" under the address and the other login. */
+        struct buf login = BUF_INIT;
+        buf_printf(&login, "%s\n%s", r->address, r->dn);
         if ((r->home[0] != '\0' &&
              directory_sqlite_mirror_home(m, r->address, r->home, err) != 0) ||
-            directory_sqlite_driver.credentials_set(m, r->address, r->dn, err) != DIRECTORY_OK)
+            directory_sqlite_driver.credentials_set(m, r->address, login.data, err) !=
+                DIRECTORY_OK ||
+            (r->login != NULL &&
+             directory_sqlite_driver.credentials_set(m, r->login, login.data, err) != DIRECTORY_OK))
             rc = -1;
+        if (r->login != NULL)
+            EVP_DigestUpdate(md, r->login, strlen(r->login) + 1);
+        buf_free(&login);
     }
     for (size_t i = 0; rc == 0 && i < sy->users.n; i++) {
         const struct ldap_record *r = &sy->users.v[i];
@@ -755,14 +766,27 @@ static int ldap_domain_usage(struct directory *d, const char *domain, long long 
                : directory_sqlite_driver.domain_usage(M(d), domain, accounts_r, aliases_r, err);
 }
 
-/* The account's DN (directory_login_dn), in hash_r. */
-static enum directory_status ldap_credentials_get(struct directory *d, const char *account,
+/* The account a login name stands for and its DN (directory_login_dn), in hash_r. */
+static enum directory_status ldap_credentials_get(struct directory *d, const char *login,
                                                   struct buf *account_r, struct buf *hash_r,
                                                   struct buf *err)
 {
-    return mirror_fresh(d, err)
-               ? DIRECTORY_ERR_DB
-               : directory_sqlite_driver.credentials_get(M(d), account, account_r, hash_r, err);
+    struct buf row = BUF_INIT;
+    enum directory_status s =
+        mirror_fresh(d, err)
+            ? DIRECTORY_ERR_DB
+            : directory_sqlite_driver.credentials_get(M(d), login, account_r, &row, err);
+    const char *nl = s == DIRECTORY_OK ? strchr(buf_cstr(&row), '\n') : NULL;
+    if (nl != NULL) {
+        buf_reset(account_r);
+        buf_append(account_r, row.data, (size_t)(nl - row.data));
+        buf_reset(hash_r);
+        buf_append_cstr(hash_r, nl + 1);
+    } else if (s == DIRECTORY_OK) {
+        s = DIRECTORY_ERR_NOT_FOUND;
+    }
+    buf_free(&row);
+    return s;
 }
 
 const struct directory_driver directory_ldap_driver = {

@@ -39,8 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char *const openldap_aliases[] = {"mailLocalAddress"};
     static const char *const ad_aliases[] = {"proxyAddresses", "userPrincipalName"};
     static const struct ldap_map_names profiles[] = {
-        {"mail", openldap_aliases, 1, "mailQuota", "mailQuotaMessages", "mailHost", "member", ""},
-        {"mail", ad_aliases, 2, "", "", "msExchHomeServerName", "member", "memberOf"},
+        {"mail", openldap_aliases, 1, "mailQuota", "mailQuotaMessages", "mailHost", "member", "",
+         ""},
+        {"mail", ad_aliases, 2, "", "", "msExchHomeServerName", "member", "memberOf",
+         "userPrincipalName"},
     };
     char *text = xstrndup((const char *)data, size); /* stops at a NUL */
     bool group = text[0] == '#';

@@ -114,6 +114,14 @@ int ldap_map_entry(const struct ldap_map_names *names, const struct ldap_map_ent
         r->quota_bytes = size_of(attr_of(e, names->quota_bytes));
         r->quota_messages = size_of(attr_of(e, names->quota_messages));
     }
+    const struct ldap_map_attr *login = group ? NULL : attr_of(e, names->login);
+    if (login != NULL && login->n_values > 0 && login->values[0] != NULL) {
+        r->login = directory_normalize_address(login->values[0], false);
+        if (r->login != NULL && strcmp(r->login, r->address) == 0) {
+            free(r->login);
+            r->login = NULL;
+        }
+    }
     const struct ldap_map_attr *m = attr_of(e, group ? names->member : names->member_of);
     for (size_t i = 0; m != NULL && i < m->n_values; i++) {
         if (m->values[i] != NULL && m->values[i][0] != '\0')
@@ -130,6 +138,7 @@ void ldap_record_free(struct ldap_record *r)
         free(r->aliases[i]);
     free(r->aliases);
     free(r->home);
+    free(r->login);
     for (size_t i = 0; i < r->n_members; i++)
         free(r->members[i]);
     free(r->members);

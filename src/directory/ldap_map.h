@@ -43,6 +43,7 @@ struct ldap_map_names {
     const char *home;      /* home server of the mailbox */
     const char *member;    /* on a group: the DNs of its members */
     const char *member_of; /* on an account: the DNs of its groups (AD) */
+    const char *login;     /* on an account: another name it logs in with (AD's UPN) */
 };
 
 struct ldap_record {
@@ -54,6 +55,7 @@ struct ldap_record {
     char *home;     /* "" : this server */
     char **members; /* a group's member DNs, or an account's group DNs (member_of) */
     size_t n_members;
+    char *login;    /* the other login name, normalized, or NULL */
     size_t skipped; /* values that were not addresses */
 };
 

@@ -20,9 +20,10 @@
 
 static const char *const openldap_aliases[] = {"mailLocalAddress"};
 static const struct ldap_map_names openldap = {
-    "mail", openldap_aliases, 1, "mailQuota", "mailQuotaMessages", "mailHost", "member", ""};
+    "mail", openldap_aliases, 1, "mailQuota", "mailQuotaMessages", "mailHost", "member", "", ""};
 static const char *const ad_aliases[] = {"proxyAddresses"};
-static const struct ldap_map_names ad = {"mail", ad_aliases, 1, "", "", "", "member", "memberOf"};
+static const struct ldap_map_names ad = {"mail",     ad_aliases,         1, "", "", "", "member",
+                                         "memberOf", "userPrincipalName"};
 
 static void test_openldap_account(void **state)
 {
@@ -59,8 +60,9 @@ static void test_ad_account(void **state)
         {"proxyAddresses", VALS("X500:/o=corp/cn=bob", "smtp:robert@corp.example",
                                 "SMTP:bob@corp.example", "sip:bob@corp.example")},
         {"memberOf", VALS("CN=All,OU=Groups,DC=corp,DC=example", "")},
+        {"userPrincipalName", VALS("bob.jones@CORP.example")},
     };
-    struct ldap_map_entry e = {"CN=Bob,OU=Users,DC=corp,DC=example", attrs, 2};
+    struct ldap_map_entry e = {"CN=Bob,OU=Users,DC=corp,DC=example", attrs, 3};
     struct ldap_record r;
     struct buf err = BUF_INIT;
     assert_int_equal(ldap_map_entry(&ad, &e, false, &r, &err), 0);
@@ -72,6 +74,7 @@ static void test_ad_account(void **state)
     assert_int_equal(r.quota_bytes, 0);
     assert_int_equal(r.n_members, 1);
     assert_string_equal(r.members[0], "CN=All,OU=Groups,DC=corp,DC=example");
+    assert_string_equal(r.login, "bob.jones@corp.example");
     ldap_record_free(&r);
     buf_free(&err);
 }

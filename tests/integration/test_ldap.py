@@ -281,8 +281,11 @@ def smtp_auth(server, user, password, mech):
 
 
 def test_logins_are_checked_by_ldap_bind(wharf_factory, slapd):
-    server = start_wharf(wharf_factory, slapd)
+    # Another login name (AD's userPrincipalName; here the first mailLocalAddress).
+    server = start_wharf(wharf_factory, slapd, ldap_login_attribute="mailLocalAddress")
     assert imap_login(server, "alice@example.test", "alice pw")
+    assert imap_login(server, "ali@example.test", "alice pw")
+    assert "user=<ali@example.test> rip=127.0.0.1 account=alice@example.test" in server.log()
     assert not imap_login(server, "alice@example.test", "bob pw")
     assert not imap_login(server, "nobody@example.test", "alice pw")
     assert smtp_auth(server, "bob@example.test", "bob pw", "PLAIN") == 235
