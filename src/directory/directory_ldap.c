@@ -23,7 +23,7 @@
  *     when a server answers again). Before the first successful read there
  *     is no mirror and lookups fail temporarily (4xx), never 5.1.1.
  *   - Passwords: the auth process binds as the account's DN (verify, from
- *     its crypt threads, one short connection per check).
+ *     its crypt threads, on a small pool of connections that rebind).
  *
  * It must never: write to the tree, log a password, block a network worker
  * (they ask the directory process), or let a refresh that failed half-way
@@ -42,6 +42,7 @@
 #include <lber.h>
 #include <ldap.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,8 +87,14 @@ struct ldap_sync {
     int64_t round_started;
 };
 
+/* Idle bind connections the auth process keeps (one per crypt thread is plenty). */
+#define LDAP_BIND_POOL 8
+
 struct ldap_dir {
     struct ldap_settings set;
+    pthread_mutex_t pool_lock;
+    LDAP *idle[LDAP_BIND_POOL];
+    size_t n_idle;
     struct directory mirror; /* the SQLite driver's handle on ldap.db (priv NULL: closed) */
     dev_t dev;
     ino_t ino;
@@ -175,14 +182,11 @@ static char *uri_list(const struct wharf_config *cfg)
 
 /*
  * A connection to the first server of ldap_uris that answers, TLS checked
- * (LDAPS, or StartTLS when ldap_starttls), bound as dn (NULL: anonymous).
- * Returns the handle, or NULL with err; *bad_password_r when the server said
- * the credentials are wrong (then the other servers are not asked).
+ * (LDAPS, or StartTLS when ldap_starttls), not bound yet (an ldap:// one
+ * without StartTLS connects at its first operation). NULL with err.
  */
-static LDAP *server_connect(const struct wharf_config *cfg, const char *dn, const char *password,
-                            bool *bad_password_r, struct buf *err)
+static LDAP *server_open(const struct wharf_config *cfg, struct buf *err)
 {
-    *bad_password_r = false;
     if (cfg->ldap_uris.n == 0) {
         buf_printf(err, "ldap: ldap_uris is empty");
         return NULL;
@@ -215,14 +219,33 @@ static LDAP *server_connect(const struct wharf_config *cfg, const char *dn, cons
             return NULL;
         }
     }
+    return ld;
+}
+
+/* Binds ld as dn (NULL: anonymous). 0, or -1 with err and *bad_password_r when
+ * the server said the credentials are wrong (a server that answered). */
+static int server_bind(LDAP *ld, const char *dn, const char *password, bool *bad_password_r,
+                       struct buf *err)
+{
     struct berval cred = {password ? strlen(password) : 0, (char *)(password ? password : "")};
-    rc = ldap_sasl_bind_s(ld, dn ? dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
-    if (rc != LDAP_SUCCESS) {
-        *bad_password_r = rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INAPPROPRIATE_AUTH ||
-                          rc == LDAP_UNWILLING_TO_PERFORM;
-        buf_printf(err, "ldap: bind%s%s: %s", dn ? " as " : "", dn ? dn : "", ldap_err2string(rc));
+    int rc = ldap_sasl_bind_s(ld, dn ? dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+    *bad_password_r = rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INAPPROPRIATE_AUTH ||
+                      rc == LDAP_UNWILLING_TO_PERFORM;
+    if (rc == LDAP_SUCCESS)
+        return 0;
+    buf_printf(err, "ldap: bind%s%s: %s", dn ? " as " : "", dn ? dn : "", ldap_err2string(rc));
+    return -1;
+}
+
+/* server_open and server_bind: the search connection of the directory process. */
+static LDAP *server_connect(const struct wharf_config *cfg, const char *dn, const char *password,
+                            struct buf *err)
+{
+    bool bad;
+    LDAP *ld = server_open(cfg, err);
+    if (ld != NULL && server_bind(ld, dn, password, &bad, err) != 0) {
         ldap_unbind_ext_s(ld, NULL, NULL);
-        return NULL;
+        ld = NULL;
     }
     return ld;
 }
@@ -582,13 +605,12 @@ static void on_round(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct buf err = BUF_INIT;
-    bool bad = false;
     sy->failed = false;
     sy->refused = 0;
     sy->round_started = monotonic_ms();
     if (sy->ld == NULL)
         sy->ld = server_connect(cfg, cfg->ldap_bind_dn[0] ? cfg->ldap_bind_dn : NULL,
-                                sy->bind_password, &bad, &err);
+                                sy->bind_password, &err);
     int rc = sy->ld == NULL ? -1 : search(sy, ldir(sy->d)->set.user_filter, &sy->msg_users);
     if (rc == LDAP_SUCCESS && ldir(sy->d)->set.group_filter != NULL)
         rc = search(sy, ldir(sy->d)->set.group_filter, &sy->msg_groups);
@@ -673,6 +695,7 @@ static int ldap_open(struct directory *d, struct buf *err)
 {
     struct ldap_dir *l = xcalloc(1, sizeof(*l));
     d->priv = l;
+    pthread_mutex_init(&l->pool_lock, NULL);
     return settings_init(&l->set, d->cfg, err);
 }
 
@@ -690,18 +713,60 @@ static void ldap_close(struct directory *d)
         return;
     sync_free(l->sync);
     mirror_close(l);
+    while (l->n_idle > 0)
+        ldap_unbind_ext_s(l->idle[--l->n_idle], NULL, NULL);
+    pthread_mutex_destroy(&l->pool_lock);
     settings_free(&l->set);
     free(l);
     d->priv = NULL;
 }
 
-static int ldap_verify(struct directory *d, const char *dn, const char *password, struct buf *err)
+/* ---- the auth process's pool of bind connections ---- */
+
+static LDAP *pool_take(struct ldap_dir *l)
 {
-    bool bad = false;
-    LDAP *ld = server_connect(d->cfg, dn, password, &bad, err);
+    pthread_mutex_lock(&l->pool_lock);
+    LDAP *ld = l->n_idle > 0 ? l->idle[--l->n_idle] : NULL;
+    pthread_mutex_unlock(&l->pool_lock);
+    return ld;
+}
+
+static void pool_put(struct ldap_dir *l, LDAP *ld)
+{
+    pthread_mutex_lock(&l->pool_lock);
+    if (l->n_idle < LDAP_BIND_POOL) {
+        l->idle[l->n_idle++] = ld;
+        ld = NULL;
+    }
+    pthread_mutex_unlock(&l->pool_lock);
     if (ld != NULL)
         ldap_unbind_ext_s(ld, NULL, NULL);
-    return ld != NULL ? 1 : bad ? 0 : -1;
+}
+
+/*
+ * From the auth process's crypt threads: binds as dn on a connection of the
+ * pool (each one rebinds as the next user), else a new one. A pooled
+ * connection that fails otherwise than on the password may be one the server
+ * closed: one more try on a new connection, which fails over along ldap_uris.
+ */
+static int ldap_verify(struct directory *d, const char *dn, const char *password, struct buf *err)
+{
+    struct ldap_dir *l = ldir(d);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        LDAP *ld = attempt == 0 ? pool_take(l) : NULL;
+        bool pooled = ld != NULL, bad = false;
+        if (ld == NULL && (ld = server_open(d->cfg, err)) == NULL)
+            return -1;
+        buf_reset(err);
+        if (server_bind(ld, dn, password, &bad, err) == 0 || bad) {
+            pool_put(l, ld);
+            return bad ? 0 : 1;
+        }
+        ldap_unbind_ext_s(ld, NULL, NULL);
+        if (!pooled)
+            break;
+    }
+    return -1;
 }
 
 /* The lookups: the SQLite driver's, on the mirror as it is now. */

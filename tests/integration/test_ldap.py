@@ -321,6 +321,11 @@ def test_ldap_down_serves_stale_then_fresh(wharf_factory, slapd):
     wait_until(lambda: "ldap: directory read again, fresh" in server.log(), 20,
                what="the directory to be fresh again")
     assert imap_login(server, "bob@example.test", "bob pw")
+    # The auth process keeps its bind connection; slapd restarted under it, the
+    # next login (of a user never cached) is checked on a new connection.
+    slapd.stop()
+    slapd.start()
+    assert imap_login(server, "dave@example.test", "dave pw")
 
 
 def test_ldaps_and_starttls_check_the_certificate_and_fail_over(wharf_factory, tmp_path):
