@@ -81,6 +81,7 @@ struct ldap_sync {
     struct records users, groups;
     size_t refused;         /* entries without an address this round */
     bool down;              /* the last round failed (logged once) */
+    bool reused;            /* this round runs on the last round's connection */
     char *bind_password;    /* from ldap_bind_password_file, read as root */
     unsigned char last[32]; /* digest of the mirror written last */
     bool have_last;
@@ -519,6 +520,15 @@ static void round_end(struct ldap_sync *sy, const char *why)
             ldap_unbind_ext_s(sy->ld, NULL, NULL);
             sy->ld = NULL;
         }
+        if (why != NULL && sy->reused) {
+            /* The connection kept from the last round may have died with its
+             * server: a new one now, which fails over along ldap_uris. */
+            sy->msg_users = sy->msg_groups = -1;
+            records_free(&sy->users);
+            records_free(&sy->groups);
+            event_active(sy->timer, EV_TIMEOUT, 0);
+            return;
+        }
         if (!sy->down) {
             char *path = config_data_path(sy->d->cfg, MIRROR);
             bool have = access(path, F_OK) == 0;
@@ -608,6 +618,7 @@ static void on_round(evutil_socket_t fd, short what, void *arg)
     sy->failed = false;
     sy->refused = 0;
     sy->round_started = monotonic_ms();
+    sy->reused = sy->ld != NULL;
     if (sy->ld == NULL)
         sy->ld = server_connect(cfg, cfg->ldap_bind_dn[0] ? cfg->ldap_bind_dn : NULL,
                                 sy->bind_password, &err);

@@ -352,3 +352,20 @@ def test_ldaps_and_starttls_check_the_certificate_and_fail_over(wharf_factory, t
         assert rcpt(bad, "alice@example.test") // 100 == 4
     finally:
         slapd.stop()
+
+
+def test_a_server_that_dies_fails_over_to_the_next(wharf_factory, slapd, tmp_path):
+    second = Slapd(tmp_path / "second").start()
+    try:
+        server = start_wharf(wharf_factory, slapd, ldap_uris=f"{slapd.uri} {second.uri}")
+        assert imap_login(server, "alice@example.test", "alice pw")
+        slapd.stop()
+        # Only the second server knows carol: seen there, without an outage.
+        second.modify("ldapadd", person("carol", "carol@example.test", "carol pw"))
+        wait_until(lambda: rcpt(server, "carol@example.test") == 250, 15, what="carol via the second")
+        assert imap_login(server, "carol@example.test", "carol pw")
+        assert imap_login(server, "alice@example.test", "alice pw")
+        log = server.log()
+        assert "no LDAP server answers" not in log and "(stale)" not in log
+    finally:
+        second.stop()
