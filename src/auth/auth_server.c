@@ -400,8 +400,10 @@ static void login_answer(void *arg, const struct directory_answer *a)
         j->account = xstrdup(a->accounts[0]);
         j->dn = xstrdup(a->dn);
         j->cached = login_cache_get(srv->logins, j->account);
-    } else { /* an unknown user costs the same hash check as a wrong password */
-        j->hash = xstrdup(srv->dummy_hash);
+    } else {
+        /* An unknown user costs what a wrong password costs: a bind, as a DN
+         * nobody has (the driver's), which the server refuses the same way. */
+        j->dn = xstrdup("");
     }
     submit(j);
 }
@@ -430,7 +432,7 @@ static void crypt_done(void *arg, struct offload_job *oj)
         job_free(j);
         return;
     }
-    if (j->new_hash != NULL)
+    if (j->new_hash != NULL && j->known)
         login_cache_put(srv->logins, j->account, j->new_hash);
     if (j->unavailable) {
         j->result = AUTH_TEMPFAIL;

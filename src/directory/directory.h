@@ -85,8 +85,9 @@ enum directory_status directory_login_dn(struct directory *d, const char *userna
                                          struct buf *account_r, struct buf *dn_r, struct buf *err);
 /*
  * For the auth process's crypt threads (a handle of their own, or a
- * thread-safe driver): checks password by binding as dn. 1 right, 0 wrong,
- * -1 no server could say (err).
+ * thread-safe driver): checks password by binding as dn ("": a DN nobody
+ * has, for an unknown user, so that it costs what a wrong password costs).
+ * 1 right, 0 wrong, -1 no server could say (err).
  */
 int directory_verify_password(struct directory *d, const char *dn, const char *password,
                               struct buf *err);

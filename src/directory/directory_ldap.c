@@ -763,21 +763,30 @@ static void pool_put(struct ldap_dir *l, LDAP *ld)
 static int ldap_verify(struct directory *d, const char *dn, const char *password, struct buf *err)
 {
     struct ldap_dir *l = ldir(d);
+    struct buf nobody = BUF_INIT;
+    if (dn[0] == '\0') { /* an unknown user: the bind of a DN that is not in the tree */
+        buf_printf(&nobody, "cn=wharf-no-such-user%s%s", d->cfg->ldap_base_dn[0] ? "," : "",
+                   d->cfg->ldap_base_dn);
+        dn = nobody.data;
+    }
+    int r = -1;
     for (int attempt = 0; attempt < 2; attempt++) {
         LDAP *ld = attempt == 0 ? pool_take(l) : NULL;
         bool pooled = ld != NULL, bad = false;
         if (ld == NULL && (ld = server_open(d->cfg, err)) == NULL)
-            return -1;
+            break;
         buf_reset(err);
         if (server_bind(ld, dn, password, &bad, err) == 0 || bad) {
             pool_put(l, ld);
-            return bad ? 0 : 1;
+            r = bad ? 0 : 1;
+            break;
         }
         ldap_unbind_ext_s(ld, NULL, NULL);
         if (!pooled)
             break;
     }
-    return -1;
+    buf_free(&nobody);
+    return r;
 }
 
 /* The lookups: the SQLite driver's, on the mirror as it is now. */

@@ -299,6 +299,8 @@ def test_logins_are_checked_by_ldap_bind(wharf_factory, slapd):
     assert not imap_login(server, "bob@example.test", "bob pw")
     log = server.log()
     assert "auth ok: service=imap user=<alice@example.test>" in log
+    assert "user=<nobody@example.test> rip=127.0.0.1 reason=unknown user" in log
+    assert "user=<alice@example.test> rip=127.0.0.1 reason=wrong password" in log
     assert "alice pw" not in log and "bob pw" not in log, "a password reached the log"
 
 
