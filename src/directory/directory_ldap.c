@@ -79,11 +79,12 @@ struct ldap_sync {
     int msg_users, msg_groups; /* -1: done (or not started) */
     bool failed;               /* this round failed: the mirror is left as it is */
     struct records users, groups;
-    size_t refused;         /* entries without an address this round */
-    bool down;              /* the last round failed (logged once) */
-    bool reused;            /* this round runs on the last round's connection */
-    char *bind_password;    /* from ldap_bind_password_file, read as root */
-    unsigned char last[32]; /* digest of the mirror written last */
+    size_t refused; /* entries without an address this round */
+    bool down;      /* the last round failed (logged once) */
+    bool reused;    /* this round runs on the last round's connection */
+    struct berval *cookie_users, *cookie_groups; /* paged results: the next page */
+    char *bind_password;                         /* from ldap_bind_password_file, read as root */
+    unsigned char last[32];                      /* digest of the mirror written last */
     bool have_last;
     int64_t round_started;
 };
@@ -296,6 +297,15 @@ static void records_free(struct records *rs)
     memset(rs, 0, sizeof(*rs));
 }
 
+static void cookies_free(struct ldap_sync *sy)
+{
+    if (sy->cookie_users != NULL)
+        ber_bvfree(sy->cookie_users);
+    if (sy->cookie_groups != NULL)
+        ber_bvfree(sy->cookie_groups);
+    sy->cookie_users = sy->cookie_groups = NULL;
+}
+
 /* A DN as compared: lower case, no spaces around ',', '=' and '+'. */
 static char *dn_key(const char *dn)
 {
@@ -361,22 +371,48 @@ static void take_entry(struct ldap_sync *sy, LDAPMessage *msg, bool group)
     ldap_memfree(dn);
 }
 
-/* The address a member DN stands for (an account's, or a nested group's), or NULL. */
-static const char *member_address(struct ldap_sync *sy, const char *member)
+/* Every entry read this round by DN (dn_key), sorted: members are found by bsearch. */
+struct dn_entry {
+    char *key;
+    const char *address;
+};
+
+struct dn_index {
+    struct dn_entry *v;
+    size_t n;
+};
+
+static int dn_entry_cmp(const void *a, const void *b)
 {
-    char *key = dn_key(member);
-    const char *found = NULL;
+    return strcmp(((const struct dn_entry *)a)->key, ((const struct dn_entry *)b)->key);
+}
+
+static void dn_index_build(struct dn_index *ix, const struct ldap_sync *sy)
+{
+    ix->n = 0;
+    ix->v = xcalloc(sy->users.n + sy->groups.n + 1, sizeof(*ix->v));
     const struct records *sets[] = {&sy->users, &sy->groups};
-    for (size_t s = 0; s < 2 && found == NULL; s++) {
-        for (size_t i = 0; i < sets[s]->n && found == NULL; i++) {
-            char *k = dn_key(sets[s]->v[i].dn);
-            if (strcmp(k, key) == 0)
-                found = sets[s]->v[i].address;
-            free(k);
-        }
+    for (size_t s = 0; s < 2; s++) {
+        for (size_t i = 0; i < sets[s]->n; i++)
+            ix->v[ix->n++] = (struct dn_entry){dn_key(sets[s]->v[i].dn), sets[s]->v[i].address};
     }
-    free(key);
-    return found;
+    qsort(ix->v, ix->n, sizeof(*ix->v), dn_entry_cmp);
+}
+
+static void dn_index_free(struct dn_index *ix)
+{
+    for (size_t i = 0; i < ix->n; i++)
+        free(ix->v[i].key);
+    free(ix->v);
+}
+
+/* The address a member DN stands for (an account's, or a nested group's), or NULL. */
+static const char *member_address(const struct dn_index *ix, const char *member)
+{
+    struct dn_entry want = {dn_key(member), NULL};
+    const struct dn_entry *e = bsearch(&want, ix->v, ix->n, sizeof(*ix->v), dn_entry_cmp);
+    free(want.key);
+    return e != NULL ? e->address : NULL;
 }
 
 /* The domain of an address, added once. */
@@ -408,6 +444,8 @@ static int mirror_fill(struct ldap_sync *sy, struct directory *m, unsigned char 
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     int rc = 0; /* no journal, no sync: the file is synced once, before its rename */
+    struct dn_index ix;
+    dn_index_build(&ix, sy);
     for (size_t i = 0; rc == 0 && i < sy->users.n; i++) {
         const struct ldap_record *r = &sy->users.v[i];
         add_domain(m, r->address, md);
@@ -443,7 +481,7 @@ static int mirror_fill(struct ldap_sync *sy, struct directory *m, unsigned char 
         for (size_t k = 0; k < r->n_aliases; k++)
             add_alias(m, r->aliases[k], r->address, md);
         for (size_t k = 0; k < r->n_members; k++) { /* memberOf: the groups it is in */
-            const char *group = member_address(sy, r->members[k]);
+            const char *group = member_address(&ix, r->members[k]);
             if (group != NULL)
                 add_alias(m, group, r->address, md);
         }
@@ -453,11 +491,12 @@ static int mirror_fill(struct ldap_sync *sy, struct directory *m, unsigned char 
         for (size_t k = 0; k < g->n_aliases; k++)
             add_alias(m, g->aliases[k], g->address, md);
         for (size_t k = 0; k < g->n_members; k++) {
-            const char *target = member_address(sy, g->members[k]);
+            const char *target = member_address(&ix, g->members[k]);
             if (target != NULL && strcmp(target, g->address) != 0)
                 add_alias(m, g->address, target, md);
         }
     }
+    dn_index_free(&ix);
     unsigned len = 32;
     EVP_DigestFinal_ex(md, out, &len);
     EVP_MD_CTX_free(md);
@@ -526,6 +565,7 @@ static void round_end(struct ldap_sync *sy, const char *why)
             sy->msg_users = sy->msg_groups = -1;
             records_free(&sy->users);
             records_free(&sy->groups);
+            cookies_free(sy);
             event_active(sy->timer, EV_TIMEOUT, 0);
             return;
         }
@@ -542,9 +582,53 @@ static void round_end(struct ldap_sync *sy, const char *why)
     sy->msg_users = sy->msg_groups = -1;
     records_free(&sy->users);
     records_free(&sy->groups);
+    cookies_free(sy);
     struct timeval tv = {(time_t)(sy->d->cfg->ldap_sync_interval / 1000),
                          (suseconds_t)(sy->d->cfg->ldap_sync_interval % 1000) * 1000};
     evtimer_add(sy->timer, &tv);
+}
+
+/*
+ * Starts (or goes on with: the cookie of the last page) the search of the
+ * accounts or of the groups, in pages of ldap_page_size (RFC 2696: AD answers
+ * at most 1000 entries otherwise, OpenLDAP its sizelimit).
+ */
+static int search(struct ldap_sync *sy, bool group)
+{
+    struct ldap_dir *l = ldir(sy->d);
+    struct timeval tv = {(time_t)(sy->d->cfg->ldap_timeout / 1000), 0};
+    LDAPControl *page = NULL, *ctrls[2] = {NULL, NULL};
+    struct berval **cookie = group ? &sy->cookie_groups : &sy->cookie_users;
+    int rc = LDAP_SUCCESS;
+    if (sy->d->cfg->ldap_page_size > 0)
+        rc = ldap_create_page_control(sy->ld, (ber_int_t)sy->d->cfg->ldap_page_size, *cookie, 0,
+                                      &page);
+    ctrls[0] = page;
+    if (rc == LDAP_SUCCESS)
+        rc = ldap_search_ext(sy->ld, sy->d->cfg->ldap_base_dn, LDAP_SCOPE_SUBTREE,
+                             group ? l->set.group_filter : l->set.user_filter, l->set.attrs, 0,
+                             ctrls, NULL, tv.tv_sec > 0 ? &tv : NULL, LDAP_NO_LIMIT,
+                             group ? &sy->msg_groups : &sy->msg_users);
+    if (page != NULL)
+        ldap_control_free(page);
+    return rc;
+}
+
+/* The cookie of the next page in a search's result, or none (the last page). */
+static void take_cookie(struct ldap_sync *sy, LDAPControl **ctrls, bool group)
+{
+    struct berval **cookie = group ? &sy->cookie_groups : &sy->cookie_users;
+    if (*cookie != NULL)
+        ber_bvfree(*cookie);
+    *cookie = NULL;
+    LDAPControl *pc = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, ctrls, NULL);
+    struct berval c = {0, NULL};
+    ber_int_t count = 0;
+    if (pc != NULL && ldap_parse_pageresponse_control(sy->ld, pc, &count, &c) == LDAP_SUCCESS &&
+        c.bv_len > 0)
+        *cookie = ber_bvdup(&c);
+    if (c.bv_val != NULL)
+        ldap_memfree(c.bv_val);
 }
 
 /* The connection has something to read: every message it holds now. */
@@ -577,7 +661,23 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             take_entry(sy, msg, group);
         } else if (type == LDAP_RES_SEARCH_RESULT) {
             int code = LDAP_OTHER;
-            ldap_parse_result(sy->ld, msg, &code, NULL, NULL, NULL, NULL, 0);
+            LDAPControl **ctrls = NULL;
+            ldap_parse_result(sy->ld, msg, &code, NULL, NULL, NULL, &ctrls, 0);
+            if (code == LDAP_SUCCESS)
+                take_cookie(sy, ctrls, group);
+            ldap_controls_free(ctrls);
+            bool more =
+                code == LDAP_SUCCESS && (group ? sy->cookie_groups : sy->cookie_users) != NULL;
+            if (group)
+                sy->msg_groups = -1;
+            else
+                sy->msg_users = -1;
+            /* The next page; after the accounts, the groups (one paged search at a
+             * time per connection: OpenLDAP refuses a second one). */
+            if (code == LDAP_SUCCESS && more)
+                code = search(sy, group);
+            else if (code == LDAP_SUCCESS && !group && ldir(sy->d)->set.group_filter != NULL)
+                code = search(sy, true);
             if (code != LDAP_SUCCESS) {
                 char why[160];
                 snprintf(why, sizeof(why), "search: %s", ldap_err2string(code));
@@ -585,10 +685,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
                 round_end(sy, why);
                 return;
             }
-            if (group)
-                sy->msg_groups = -1;
-            else if (id == sy->msg_users)
-                sy->msg_users = -1;
         }
         ldap_msgfree(msg);
         if (sy->msg_users < 0 && sy->msg_groups < 0) {
@@ -596,15 +692,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             return;
         }
     }
-}
-
-static int search(struct ldap_sync *sy, const char *filter, int *msgid_r)
-{
-    struct ldap_dir *l = ldir(sy->d);
-    struct timeval tv = {(time_t)(sy->d->cfg->ldap_timeout / 1000), 0};
-    return ldap_search_ext(sy->ld, sy->d->cfg->ldap_base_dn, LDAP_SCOPE_SUBTREE, filter,
-                           l->set.attrs, 0, NULL, NULL, tv.tv_sec > 0 ? &tv : NULL, LDAP_NO_LIMIT,
-                           msgid_r);
 }
 
 /* Every ldap_sync_interval: (re)connect when needed and start the two searches. */
@@ -622,9 +709,7 @@ static void on_round(evutil_socket_t fd, short what, void *arg)
     if (sy->ld == NULL)
         sy->ld = server_connect(cfg, cfg->ldap_bind_dn[0] ? cfg->ldap_bind_dn : NULL,
                                 sy->bind_password, &err);
-    int rc = sy->ld == NULL ? -1 : search(sy, ldir(sy->d)->set.user_filter, &sy->msg_users);
-    if (rc == LDAP_SUCCESS && ldir(sy->d)->set.group_filter != NULL)
-        rc = search(sy, ldir(sy->d)->set.group_filter, &sy->msg_groups);
+    int rc = sy->ld == NULL ? -1 : search(sy, false); /* then the groups (on_readable) */
     int sock = -1;
     if (rc == LDAP_SUCCESS && ldap_get_option(sy->ld, LDAP_OPT_DESC, &sock) != LDAP_OPT_SUCCESS)
         rc = -1;
@@ -693,6 +778,7 @@ static void sync_free(struct ldap_sync *sy)
         ldap_unbind_ext_s(sy->ld, NULL, NULL);
     records_free(&sy->users);
     records_free(&sy->groups);
+    cookies_free(sy);
     if (sy->bind_password) {
         explicit_bzero(sy->bind_password, strlen(sy->bind_password));
         free(sy->bind_password);

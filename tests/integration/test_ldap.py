@@ -15,6 +15,9 @@ until slapd answers, SMTP RCPT until wharf sees a change), never sleeps.
 - slapd stopped: a user who logged in before still can, deliveries go on,
   and the log says the directory is served stale; slapd back: fresh again;
 - `wharf user list` lists the accounts with their source.
+
+Wharf searches as an account slapd answers 2 entries at a time: every read
+goes through paged results (RFC 2696).
 """
 import imaplib
 import json
@@ -33,6 +36,10 @@ SLAPD = "/usr/sbin/slapd"
 BASE = "dc=example,dc=test"
 ADMIN = f"cn=admin,{BASE}"
 ADMIN_PW = "admin-secret"
+# Wharf's search account: slapd gives it at most 2 entries per search and per
+# page, so every read of the tree needs paged results (as AD's 1000 would).
+SERVICE = f"cn=wharf,{BASE}"
+SERVICE_PW = "wharf-secret"
 
 pytestmark = pytest.mark.skipif(not Path(SLAPD).exists(), reason="slapd not installed")
 
@@ -55,6 +62,7 @@ objectclass ( 1.3.6.1.4.1.32473.17.2.1 NAME 'wharfMailbox' SUP top AUXILIARY
 """
 
 TREE = (f"dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"
+        f"dn: {SERVICE}\nobjectClass: person\ncn: wharf\nsn: wharf\nuserPassword: {SERVICE_PW}\n\n"
         f"dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n"
         f"dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n"
         + person("alice", "alice@example.test", "alice pw",
@@ -112,6 +120,8 @@ class Slapd:
             "modulepath /usr/lib/ldap\nmoduleload back_mdb\n"
             f'database mdb\nmaxsize 104857600\nsuffix "{BASE}"\nrootdn "{ADMIN}"\n'
             f"rootpw {ADMIN_PW}\ndirectory {db}\nindex objectClass eq\n"
+            f'limits dn.exact="{SERVICE}" size.soft=2 size.hard=2 size.pr=2 '
+            "size.prtotal=unlimited\n"
             # users bind with their own password; nobody reads another's
             "access to attrs=userPassword by self write by anonymous auth by * none\n"
             "access to * by * read\n")
@@ -155,7 +165,8 @@ def start_wharf(wharf_factory, slapd, name="w", read=True, **extra):
         "directory_driver": "ldap",
         "ldap_uris": slapd.uri,
         "ldap_base_dn": BASE,
-        "ldap_bind_dn": ADMIN,
+        "ldap_bind_dn": SERVICE,
+        "ldap_page_size": "2",
         "ldap_sync_interval": "1s",
         "ldap_quota_attribute": "wharfQuota",
         "ldap_quota_messages_attribute": "wharfQuotaMessages",
@@ -171,7 +182,7 @@ def start_wharf(wharf_factory, slapd, name="w", read=True, **extra):
     server = wharf_factory(name, enable={"smtp", "submission", "imap", "pop3"}, extra=settings)
     # The search password: readable by the directory process's user alone.
     pw = server.base / "ldap-bind.pw"
-    pw.write_text(ADMIN_PW + "\n")
+    pw.write_text(SERVICE_PW + "\n")
     pw.chmod(0o600)
     user = pwd.getpwnam(server.settings.get("wharf_user", "wharf"))
     shutil.chown(pw, user.pw_uid, user.pw_gid)
