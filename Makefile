@@ -8,7 +8,7 @@
 
 DEPS_BUILD := meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev \
               libsqlite3-dev libjansson-dev libcrypt-dev zlib1g-dev openssl libunbound-dev \
-              libunistring-dev publicsuffix libseccomp-dev
+              libunistring-dev publicsuffix libseccomp-dev libldap-dev
 # `make deb` and its test: Debian's packaging tools.
 DEPS_DEB   := debhelper dpkg-dev fakeroot lintian
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
@@ -16,7 +16,7 @@ DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
               dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \
               python3-dkim python3-spf opendkim-tools rspamd \
-              nsd ldnsutils
+              nsd ldnsutils slapd ldap-utils
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 # make install / make deb: an optimized build for PREFIX, with Debian's

@@ -45,6 +45,7 @@
 #include "base/log.h"
 #include "base/offload.h"
 #include "directory/directory.h"
+#include "directory/directory_client.h"
 #include "ipc/component_loop.h"
 #include "ipc/channel.h"
 #include "ipc/frame.h"
@@ -77,6 +78,12 @@ struct job {
     bool banned;          /* refused because rip_key is banned: not counted again */
     char *account, *hash; /* hash: the account's, or the dummy */
     bool known, secure, ok;
+    /* A directory that checks passwords (LDAP): the DN to bind as, the hash of the
+     * password of the account's last login (NULL: none within ldap_login_cache_ttl),
+     * the new one to keep, and what the bind said. */
+    char *dn, *cached, *new_hash;
+    void *lookup; /* the LOGIN question to the directory process, while asked */
+    bool stale, unavailable;
     enum auth_result result;
     const char *reason;
     struct event *timer;
@@ -100,8 +107,11 @@ struct auth_server {
     int listen_fd;               /* bound as root, before the skeleton drops it */
     struct offload *crypt;       /* the hash checks, off the loop */
     struct job *waiting;
-    size_t pending; /* every job alive: queued, checking or waiting out a delay */
-    bool stopping;  /* checks finishing now are nobody's: freed unanswered */
+    struct directory_client *dclient; /* LOGIN questions, when the directory binds */
+    struct login_cache *logins;       /* the hashes of LDAP logins, for an outage */
+    bool stale_logged;                /* "served stale" said for this outage */
+    size_t pending;                   /* every job alive: queued, checking or waiting out a delay */
+    bool stopping;                    /* checks finishing now are nobody's: freed unanswered */
 };
 
 /* ---- jobs ---- */
@@ -118,6 +128,11 @@ static void job_free(struct job *j)
 {
     if (j->timer)
         event_free(j->timer);
+    if (j->lookup)
+        directory_client_cancel(j->srv->dclient, j->lookup);
+    free(j->dn);
+    free(j->cached);
+    wipe_free(j->new_hash);
     free(j->service);
     free(j->username);
     wipe_free(j->password);
@@ -238,13 +253,174 @@ static void job_finish(struct job *j)
     buf_free(&pair);
 }
 
+/* ---- a directory that checks passwords by LDAP bind ---- */
+
+/*
+ * The hashes (yescrypt, password.h) of the passwords LDAP last accepted, per
+ * account, kept in this process's memory only, for ldap_login_cache_ttl: while
+ * no LDAP server answers, a user who logged in lately still can. Bounded by
+ * auth_ratelimit_entries; the oldest entry goes first.
+ */
+struct login_entry {
+    struct login_entry *next;
+    char *account, *hash;
+    int64_t at;
+};
+
+struct login_cache {
+    struct login_entry *head; /* newest first */
+    size_t n, max;
+    int64_t ttl; /* used on the loop only: the crypt threads get copies */
+};
+
+static struct login_cache *login_cache_new(size_t max, int64_t ttl)
+{
+    struct login_cache *c = xcalloc(1, sizeof(*c));
+    c->max = max;
+    c->ttl = ttl;
+    return c;
+}
+
+static void login_entry_free(struct login_entry *e)
+{
+    free(e->account);
+    wipe_free(e->hash);
+    free(e);
+}
+
+/* Unlinks and frees the entry of account (and every one past the cap or the TTL). */
+static void login_cache_trim(struct login_cache *c, const char *account, int64_t now)
+{
+    size_t kept = 0;
+    for (struct login_entry **p = &c->head; *p != NULL;) {
+        struct login_entry *e = *p;
+        if ((account != NULL && strcmp(e->account, account) == 0) || now - e->at > c->ttl ||
+            kept >= c->max) {
+            *p = e->next;
+            login_entry_free(e);
+            c->n--;
+        } else {
+            kept++;
+            p = &e->next;
+        }
+    }
+}
+
+static void login_cache_put(struct login_cache *c, const char *account, const char *hash)
+{
+    if (c->ttl <= 0 || c->max == 0)
+        return;
+    int64_t now = monotonic_ms();
+    login_cache_trim(c, account, now);
+    struct login_entry *e = xcalloc(1, sizeof(*e));
+    e->account = xstrdup(account);
+    e->hash = xstrdup(hash);
+    e->at = now;
+    e->next = c->head;
+    c->head = e;
+    c->n++;
+}
+
+/* A copy of the hash of account's last LDAP login within the TTL, or NULL. */
+static char *login_cache_get(struct login_cache *c, const char *account)
+{
+    login_cache_trim(c, NULL, monotonic_ms());
+    for (struct login_entry *e = c->head; e != NULL; e = e->next) {
+        if (strcmp(e->account, account) == 0)
+            return xstrdup(e->hash);
+    }
+    return NULL;
+}
+
+static void login_cache_free(struct login_cache *c)
+{
+    if (c == NULL)
+        return;
+    while (c->head != NULL) {
+        struct login_entry *e = c->head;
+        c->head = e->next;
+        login_entry_free(e);
+    }
+    free(c);
+}
+
+/* In a crypt thread: the bind, and the hash kept for an outage. */
+static void bind_check(struct auth_server *srv, struct job *j)
+{
+    struct buf err = BUF_INIT, hash = BUF_INIT;
+    int r = directory_verify_password(srv->dir, j->dn, j->password, &err);
+    if (r == 1) {
+        j->ok = true;
+        /* The same password as last time keeps its hash: one yescrypt per login. */
+        if ((j->cached == NULL || !password_verify(j->password, j->cached)) &&
+            srv->cfg->ldap_login_cache_ttl > 0 && password_hash(j->password, &hash, &err) == 0)
+            j->new_hash = buf_steal(&hash, NULL);
+    } else if (r < 0 && j->cached != NULL) {
+        j->ok = password_verify(j->password, j->cached);
+        j->stale = true;
+    } else if (r < 0) {
+        j->unavailable = true;
+    }
+    buf_free(&err);
+    buf_free(&hash);
+}
+
+static void waiting_add(struct job *j)
+{
+    j->wprev = NULL;
+    j->wnext = j->srv->waiting;
+    if (j->wnext)
+        j->wnext->wprev = j;
+    j->srv->waiting = j;
+}
+
+/* To the crypt pool; a full queue is a temporary failure. */
+static void submit(struct job *j)
+{
+    if (j->result != AUTH_TEMPFAIL && !offload_submit(j->srv->crypt, &j->oj)) {
+        j->result = AUTH_TEMPFAIL;
+        j->reason = "too many checks queued (auth_queue_max)";
+    }
+    if (j->result == AUTH_TEMPFAIL)
+        job_finish(j);
+}
+
+/* The directory process's answer to LOGIN: the account and its DN, or nobody. */
+static void login_answer(void *arg, const struct directory_answer *a)
+{
+    struct job *j = arg;
+    struct auth_server *srv = j->srv;
+    j->lookup = NULL;
+    waiting_remove(j);
+    if (a->status != DIRECTORY_LOOKUP_OK) {
+        j->result = AUTH_TEMPFAIL;
+        j->reason = "directory unavailable";
+    } else if (a->kind == DIRECTORY_LOCAL && a->n_targets == 1 && a->dn != NULL &&
+               a->dn[0] != '\0') {
+        j->known = true;
+        j->account = xstrdup(a->accounts[0]);
+        j->dn = xstrdup(a->dn);
+        j->cached = login_cache_get(srv->logins, j->account);
+    } else {
+        /* An unknown user costs what a wrong password costs: a bind, as a DN
+         * nobody has (the driver's), which the server refuses the same way. */
+        j->dn = xstrdup("");
+    }
+    submit(j);
+}
+
 /* ---- the crypt pool ---- */
 
 /* In a crypt thread: the hash check, and the password forgotten. */
 static void crypt_run(void *arg, struct offload_job *oj)
 {
+    struct auth_server *srv = arg;
     struct job *j = OFFLOAD_CONTAINER(oj, struct job, oj);
-    j->ok = password_verify(j->password, j->hash);
+    if (j->dn != NULL) {
+        bind_check(srv, j);
+    } else {
+        j->ok = password_verify(j->password, j->hash);
+    }
     wipe_free(j->password);
     j->password = NULL;
 }
@@ -257,8 +433,19 @@ static void crypt_done(void *arg, struct offload_job *oj)
         job_free(j);
         return;
     }
-    if (j->ok && j->known) {
+    if (j->new_hash != NULL && j->known)
+        login_cache_put(srv->logins, j->account, j->new_hash);
+    if (j->unavailable) {
+        j->result = AUTH_TEMPFAIL;
+        j->reason = "no LDAP server answers";
+    } else if (j->ok && j->known) {
         j->result = AUTH_OK;
+        if (j->stale && !srv->stale_logged)
+            log_warning("auth: no LDAP server answers: logins of users who logged in within "
+                        "ldap_login_cache_ttl are checked against their last password (stale) "
+                        "until one does (first: %s)",
+                        j->account);
+        srv->stale_logged = j->stale;
     } else {
         j->result = AUTH_FAILED;
         j->reason = j->known ? "wrong password" : "unknown user";
@@ -391,6 +578,12 @@ static void handle_request(struct auth_server *srv, struct ipc_conn *c,
         job_finish(j);
         return;
     }
+    if (srv->dclient != NULL) { /* the directory binds: ask it for the DN first */
+        waiting_add(j);
+        j->lookup =
+            directory_client_lookup(srv->dclient, DIRECTORY_Q_LOGIN, j->username, login_answer, j);
+        return;
+    }
     struct buf account = BUF_INIT, hash = BUF_INIT, err = BUF_INIT;
     enum directory_status s = directory_account_hash(srv->dir, j->username, &account, &hash, &err);
     if (s == DIRECTORY_OK) {
@@ -407,12 +600,7 @@ static void handle_request(struct auth_server *srv, struct ipc_conn *c,
     buf_free(&account);
     buf_free(&hash);
     buf_free(&err);
-    if (j->result != AUTH_TEMPFAIL && !offload_submit(srv->crypt, &j->oj)) {
-        j->result = AUTH_TEMPFAIL;
-        j->reason = "too many checks queued (auth_queue_max)";
-    }
-    if (j->result == AUTH_TEMPFAIL)
-        job_finish(j);
+    submit(j);
 }
 
 /* ---- administration: `wharf auth bans`, `wharf auth unban` ---- */
@@ -633,6 +821,12 @@ int auth_main(struct component_ctx *ctx)
     srv->crypt = offload_new(srv->base, &op, &err);
     if (srv->crypt == NULL)
         log_fatal(EX_OSERR, "%s", buf_cstr(&err));
+    if (directory_checks_passwords(srv->dir)) {
+        /* The directory process made this socket ours (auth/directory.sock). */
+        srv->dclient = directory_client_new_at(srv->base, cfg, "auth/directory.sock");
+        srv->logins =
+            login_cache_new((size_t)cfg->auth_ratelimit_entries, cfg->ldap_login_cache_ttl);
+    }
 
     struct ipc_service_params sp = {
         .name = "auth",
@@ -654,6 +848,8 @@ int auth_main(struct component_ctx *ctx)
     ipc_service_free(srv->service);
     srv->service = NULL;
     drain_jobs(srv);
+    directory_client_free(srv->dclient);
+    login_cache_free(srv->logins);
     directory_close(srv->dir);
     ratelimit_free(srv->rl_ip);
     ratelimit_free(srv->rl_user);

@@ -250,6 +250,7 @@ struct list_out {
     json_t *json; /* array, or NULL for text */
     struct cli_ctx *ctx;
     size_t n;
+    const char *source; /* where the entries come from: the driver's name (sqlite, ldap) */
 };
 
 static void print_domain(void *arg, const char *domain)
@@ -321,20 +322,24 @@ static void print_account(void *arg, const struct directory_account *a)
 {
     struct list_out *o = arg;
     if (o->json) {
-        json_array_append_new(o->json, json_pack("{s:s, s:I, s:I, s:b}", "account", a->name,
-                                                 "quota_bytes", (json_int_t)a->quota_bytes,
-                                                 "quota_messages", (json_int_t)a->quota_messages,
-                                                 "password", a->has_password));
+        json_array_append_new(o->json,
+                              json_pack("{s:s, s:I, s:I, s:b, s:s, s:s}", "account", a->name,
+                                        "quota_bytes", (json_int_t)a->quota_bytes, "quota_messages",
+                                        (json_int_t)a->quota_messages, "password", a->has_password,
+                                        "source", o->source, "home", a->home ? a->home : ""));
         return;
     }
-    struct buf q = BUF_INIT;
+    struct buf q = BUF_INIT, m = BUF_INIT;
     format_size(a->quota_bytes, &q);
-    if (o->n == 0)
-        printf("%-40s %-10s %s\n", "ACCOUNT", "QUOTA", "MESSAGES");
     if (a->quota_messages)
-        printf("%-40s %-10s %llu\n", a->name, q.data, (unsigned long long)a->quota_messages);
+        buf_printf(&m, "%llu", (unsigned long long)a->quota_messages);
     else
-        printf("%-40s %-10s unlimited\n", a->name, q.data);
+        buf_append_cstr(&m, "unlimited");
+    if (o->n == 0)
+        printf("%-40s %-10s %-10s %-7s %s\n", "ACCOUNT", "QUOTA", "MESSAGES", "SOURCE", "HOME");
+    printf("%-40s %-10s %-10s %-7s %s\n", a->name, q.data, m.data, o->source,
+           a->home && a->home[0] ? a->home : "-");
+    buf_free(&m);
     buf_free(&q);
     o->n++;
 }
@@ -388,7 +393,8 @@ static int user_cmd(struct directory *d, struct cli_ctx *ctx, int argc, char **a
         bool json = take_flag(&argc, argv, "--json");
         if (argc > 3)
             return usage("wharf user list [DOMAIN] [--json]");
-        struct list_out o = {.json = json ? json_array() : NULL};
+        struct list_out o = {.json = json ? json_array() : NULL,
+                             .source = directory_driver_name(d)};
         enum directory_status s =
             directory_account_list(d, argc == 3 ? argv[2] : NULL, print_account, &o, &err);
         if (s == DIRECTORY_OK)

@@ -18,6 +18,7 @@
 
 static const struct directory_driver *const drivers[] = {
     &directory_sqlite_driver,
+    &directory_ldap_driver,
 };
 
 static const struct directory_driver *find_driver(const struct wharf_config *cfg, struct buf *err)
@@ -26,7 +27,8 @@ static const struct directory_driver *find_driver(const struct wharf_config *cfg
         if (strcmp(drivers[i]->name, cfg->directory_driver) == 0)
             return drivers[i];
     }
-    buf_printf(err, "directory_driver: unknown driver '%s' (known: sqlite)", cfg->directory_driver);
+    buf_printf(err, "directory_driver: unknown driver '%s' (known: sqlite, ldap)",
+               cfg->directory_driver);
     return NULL;
 }
 
@@ -121,6 +123,44 @@ int directory_restore(const struct wharf_config *cfg, enum directory_part part, 
         return -1;
     }
     return drv->restore ? drv->restore(cfg, part, dir, err) : 0;
+}
+
+int directory_attach_loop(struct directory *d, struct event_base *base, struct buf *err)
+{
+    return d->drv->attach_loop ? d->drv->attach_loop(d, base, err) : 0;
+}
+
+bool directory_checks_passwords(const struct directory *d)
+{
+    return d->drv->verify != NULL;
+}
+
+bool directory_config_checks_passwords(const struct wharf_config *cfg)
+{
+    struct buf err = BUF_INIT;
+    const struct directory_driver *drv = find_driver(cfg, &err);
+    buf_free(&err);
+    return drv != NULL && drv->verify != NULL;
+}
+
+int directory_verify_password(struct directory *d, const char *dn, const char *password,
+                              struct buf *err)
+{
+    WHARF_ASSERT(d->drv->verify != NULL);
+    return d->drv->verify(d, dn, password, err);
+}
+
+enum directory_status directory_login_dn(struct directory *d, const char *username,
+                                         struct buf *account_r, struct buf *dn_r, struct buf *err)
+{
+    char *name = directory_normalize_address(username, false);
+    if (name == NULL || d->drv->verify == NULL) {
+        free(name);
+        return DIRECTORY_ERR_NOT_FOUND;
+    }
+    enum directory_status s = d->drv->credentials_get(d, name, account_r, dn_r, err);
+    free(name);
+    return s;
 }
 
 /* An operation the driver does not offer. */

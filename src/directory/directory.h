@@ -66,6 +66,32 @@ struct directory *directory_open(const struct wharf_config *cfg, struct buf *err
 /* The name of the driver of a handle ("sqlite"). */
 const char *directory_driver_name(const struct directory *d);
 /*
+ * For the directory process: hands the driver its event loop, on which a
+ * driver that reads a remote directory (LDAP) keeps its copy fresh. 0, or -1
+ * with err. Nothing to do for SQLite.
+ */
+struct event_base;
+int directory_attach_loop(struct directory *d, struct event_base *base, struct buf *err);
+/* True when the directory checks passwords itself (LDAP bind) instead of hashes. */
+bool directory_checks_passwords(const struct directory *d);
+/* The same from the configuration, before any handle is open. */
+bool directory_config_checks_passwords(const struct wharf_config *cfg);
+/*
+ * With such a directory, the canonical account and the DN a login name binds
+ * as (the directory process answers it to the auth process). NOT_FOUND when
+ * there is none, or the directory keeps hashes.
+ */
+enum directory_status directory_login_dn(struct directory *d, const char *username,
+                                         struct buf *account_r, struct buf *dn_r, struct buf *err);
+/*
+ * For the auth process's crypt threads (a handle of their own, or a
+ * thread-safe driver): checks password by binding as dn ("": a DN nobody
+ * has, for an unknown user, so that it costs what a wrong password costs).
+ * 1 right, 0 wrong, -1 no server could say (err).
+ */
+int directory_verify_password(struct directory *d, const char *dn, const char *password,
+                              struct buf *err);
+/*
  * For the auth process: a handle on the credential database alone. Only
  * directory_account_hash may be called on it.
  */

@@ -55,6 +55,7 @@ static void answer_copy(struct directory_answer *dst, const struct directory_ans
 {
     *dst = *src;
     dst->home = xstrdup(src->home ? src->home : "");
+    dst->dn = xstrdup(src->dn ? src->dn : "");
     dst->accounts = xcalloc(src->n_targets ? src->n_targets : 1, sizeof(char *));
     dst->folders = xcalloc(src->n_targets ? src->n_targets : 1, sizeof(char *));
     for (size_t i = 0; i < src->n_targets; i++) {
@@ -178,9 +179,15 @@ static int pending_done(void *arg, enum ipc_client_status st, const struct ipc_f
 struct directory_client *directory_client_new(struct event_base *base,
                                               const struct wharf_config *cfg)
 {
+    return directory_client_new_at(base, cfg, "run/directory.sock");
+}
+
+struct directory_client *directory_client_new_at(struct event_base *base,
+                                                 const struct wharf_config *cfg, const char *socket)
+{
     struct directory_client *c = xcalloc(1, sizeof(*c));
     c->cfg = cfg;
-    char *path = config_data_path(cfg, "run/directory.sock");
+    char *path = config_data_path(cfg, socket);
     struct ipc_client_params p = {
         .name = "directory client",
         .peer = "the directory process",

@@ -36,6 +36,11 @@ typedef void (*directory_client_cb)(void *arg, const struct directory_answer *a)
 /* Connects lazily, reconnects after errors. Never returns NULL. */
 struct directory_client *directory_client_new(struct event_base *base,
                                               const struct wharf_config *cfg);
+/* The same on another socket of the directory process, relative to DATA: the
+ * auth process asks LOGIN queries on run/directory-auth.sock. */
+struct directory_client *directory_client_new_at(struct event_base *base,
+                                                 const struct wharf_config *cfg,
+                                                 const char *socket);
 void directory_client_free(struct directory_client *c);
 
 /* Starts one lookup; returns a handle for directory_client_cancel (then cb is never called). */

@@ -29,6 +29,8 @@
 
 #include "directory/directory.h"
 
+struct event_base;
+
 struct directory_driver;
 
 struct directory {
@@ -125,8 +127,29 @@ struct directory_driver {
     bool (*present)(const struct wharf_config *cfg, enum directory_part part);
     int (*restore)(const struct wharf_config *cfg, enum directory_part part, const char *dir,
                    struct buf *err);
+
+    /* ---- for a driver that checks passwords itself (LDAP bind). Optional. ---- */
+    /* Refreshes on the directory process's event loop (directory_attach_loop). */
+    int (*attach_loop)(struct directory *d, struct event_base *base, struct buf *err);
+    /* In the auth process, from a crypt thread: 1 the password is right, 0 wrong, -1
+     * nobody could say (err). dn: the account's (from the directory process). */
+    int (*verify)(struct directory *d, const char *dn, const char *password, struct buf *err);
 };
 
 extern const struct directory_driver directory_sqlite_driver;
+extern const struct directory_driver directory_ldap_driver;
+
+/*
+ * The SQLite driver's files for the LDAP driver's mirror of the tree
+ * (DATA/directory/ldap.db): the same schema, each account's DN where the
+ * SQLite driver keeps hashes (main.credentials). create: a new file to fill
+ * (no journal, no sync: the caller syncs it and renames it into place),
+ * else read-only. d->cfg
+ * must be set; d->priv is the SQLite driver's and is closed by its close op.
+ */
+int directory_sqlite_open_mirror(struct directory *d, const char *relative, bool create,
+                                 struct buf *err);
+int directory_sqlite_mirror_home(struct directory *d, const char *account, const char *home,
+                                 struct buf *err);
 
 #endif

@@ -12,6 +12,7 @@
 void directory_answer_free(struct directory_answer *a)
 {
     free(a->home);
+    free(a->dn);
     for (size_t i = 0; i < a->n_targets; i++) {
         free(a->accounts[i]);
         free(a->folders[i]);
@@ -49,7 +50,7 @@ int directory_proto_get_lookup(const void *payload, size_t len, uint64_t *id_r,
         *why_r = rd.failed ? "short or truncated fields" : "trailing bytes";
         return -1;
     }
-    if (q != DIRECTORY_Q_RECIPIENT && q != DIRECTORY_Q_ACCOUNT) {
+    if (q != DIRECTORY_Q_RECIPIENT && q != DIRECTORY_Q_ACCOUNT && q != DIRECTORY_Q_LOGIN) {
         *why_r = "unknown query";
         return -1;
     }
@@ -70,6 +71,7 @@ void directory_proto_put_answer(struct buf *payload, uint64_t id, const struct d
     ipc_put_u64(payload, a->quota_bytes);
     ipc_put_u64(payload, a->quota_messages);
     ipc_put_str(payload, a->home ? a->home : "");
+    ipc_put_str(payload, a->dn ? a->dn : "");
     ipc_put_u64(payload, a->n_targets);
     for (size_t i = 0; i < a->n_targets; i++) {
         ipc_put_str(payload, a->accounts[i]);
@@ -121,6 +123,7 @@ int directory_proto_get_answer(const void *payload, size_t len, uint64_t *id_r,
     a->kind = (enum directory_resolve_kind)kind;
     a->loop = (flags & DIRECTORY_FLAG_LOOP) != 0;
     a->home = get_text(&rd);
+    a->dn = get_text(&rd);
     size_t n = get_count(&rd, 8); /* two strings of at least 4 bytes each */
     if (rd.failed)
         return -1;

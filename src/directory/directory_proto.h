@@ -7,7 +7,7 @@
  *   IPC_DIRECTORY_LOOKUP: u64 id, u64 query (enum directory_query), str key
  *   IPC_DIRECTORY_ANSWER: u64 id, u64 status (enum directory_lookup_status),
  *                         u64 kind (enum directory_resolve_kind), u64 flags,
- *                         u64 quota_bytes, u64 quota_messages, str home,
+ *                         u64 quota_bytes, u64 quota_messages, str home, str dn,
  *                         u64 n_targets, n_targets x (str account, str folder),
  *                         u64 n_remote, n_remote x str address
  *
@@ -17,8 +17,10 @@
  * DIRECTORY_FLAG_LOOP (directory_result.loop). home is the account's home
  * server ("" for this one); quota_* and home are those of the account for
  * an ACCOUNT query (kind LOCAL, one target: the account), 0 and "" for a
- * RECIPIENT query. status TEMPFAIL: the directory could not answer (the
- * worker answers 4xx); every other field is then zero or empty.
+ * RECIPIENT query. dn: for a LOGIN query (a login name, asked by the auth
+ * process of a directory that checks passwords by LDAP bind), the DN to bind
+ * as, with the canonical account as the one target; "" otherwise. status TEMPFAIL: the directory
+ * could not answer (the worker answers 4xx); every other field is then zero or empty.
  *
  * Decoding refuses any frame with a string too long or holding a NUL, a
  * value out of its range, unknown flags, more entries than the payload
@@ -40,6 +42,7 @@
 enum directory_query {
     DIRECTORY_Q_RECIPIENT = 1, /* resolve an envelope recipient (directory_resolve) */
     DIRECTORY_Q_ACCOUNT = 2,   /* quota and home server of an account */
+    DIRECTORY_Q_LOGIN = 3,     /* the account and DN a login binds as (LDAP) */
 };
 
 enum directory_lookup_status {
@@ -54,6 +57,7 @@ struct directory_answer {
     bool loop;
     uint64_t quota_bytes, quota_messages; /* 0: unlimited */
     char *home;                           /* "" : this server */
+    char *dn;                             /* LOGIN: the DN to bind as; else "" */
     size_t n_targets;
     char **accounts, **folders; /* folders[i] "" : INBOX */
     size_t n_remote;

@@ -26,6 +26,7 @@
 #include "ipc/frame.h"
 #include "ipc/service.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,11 @@ struct dserver {
     struct directory *dir;
     struct ipc_service *service; /* directory.sock */
     char *sock_path;
+    /* DATA/auth/directory.sock: the auth process's LOGIN questions, when the
+     * directory checks passwords by LDAP bind (made as root, the auth user's). */
+    struct ipc_service *auth_service;
+    int auth_fd;
+    char *auth_path;
     uint64_t answered, tempfails;
     struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
     bool draining;               /* shut down: answer the workers still connected, then exit */
@@ -54,7 +60,26 @@ static void lookup(struct dserver *srv, enum directory_query q, const char *key,
                    struct directory_answer *a)
 {
     struct buf err = BUF_INIT;
-    if (q == DIRECTORY_Q_RECIPIENT) {
+    if (q == DIRECTORY_Q_LOGIN) {
+        struct buf account = BUF_INIT, dn = BUF_INIT;
+        enum directory_status s = directory_login_dn(srv->dir, key, &account, &dn, &err);
+        if (s == DIRECTORY_OK) {
+            a->kind = DIRECTORY_LOCAL;
+            a->n_targets = 1;
+            a->accounts = xcalloc(1, sizeof(char *));
+            a->folders = xcalloc(1, sizeof(char *));
+            a->accounts[0] = buf_steal(&account, NULL);
+            a->folders[0] = xstrdup("");
+            a->dn = buf_steal(&dn, NULL);
+        } else if (s == DIRECTORY_ERR_NOT_FOUND) {
+            a->kind = DIRECTORY_NO_SUCH_USER;
+        } else {
+            log_warning("directory lookup of login <%s> failed: %s", key, buf_cstr(&err));
+            a->status = DIRECTORY_LOOKUP_TEMPFAIL;
+        }
+        buf_free(&account);
+        buf_free(&dn);
+    } else if (q == DIRECTORY_Q_RECIPIENT) {
         struct directory_result r = {0};
         if (directory_resolve(srv->dir, key, &r, &err) != 0) {
             log_warning("directory lookup of <%s> failed: %s", key, buf_cstr(&err));
@@ -102,15 +127,18 @@ static void lookup(struct dserver *srv, enum directory_query q, const char *key,
     }
 }
 
-static const char *on_lookup(void *arg, struct ipc_conn *c, const struct ipc_frame *f)
+/* A lookup frame; LOGIN (a DN for the auth process) only on the auth socket. */
+static const char *answer(struct dserver *srv, struct ipc_conn *c, const struct ipc_frame *f,
+                          bool login)
 {
-    struct dserver *srv = arg;
     const char *why = NULL;
     uint64_t id = 0;
     enum directory_query q = DIRECTORY_Q_RECIPIENT;
     struct slice key = {0};
     if (directory_proto_get_lookup(f->payload, f->len, &id, &q, &key, &why) != 0)
         return why;
+    if ((q == DIRECTORY_Q_LOGIN) != login)
+        return login ? "only LOGIN is asked here" : "LOGIN is the auth process's question";
     char *k = slice_strdup(key);
     struct directory_answer a = {0};
     lookup(srv, q, k, &a);
@@ -126,6 +154,16 @@ static const char *on_lookup(void *arg, struct ipc_conn *c, const struct ipc_fra
     return NULL;
 }
 
+static const char *on_lookup(void *arg, struct ipc_conn *c, const struct ipc_frame *f)
+{
+    return answer(arg, c, f, false);
+}
+
+static const char *on_login(void *arg, struct ipc_conn *c, const struct ipc_frame *f)
+{
+    return answer(arg, c, f, true);
+}
+
 static void on_conn_close(void *arg, struct ipc_conn *c)
 {
     struct dserver *srv = arg;
@@ -137,6 +175,34 @@ static const struct ipc_route directory_routes[] = {
     {IPC_DIRECTORY_LOOKUP, on_lookup},
     {0, NULL},
 };
+
+static const struct ipc_route login_routes[] = {
+    {IPC_DIRECTORY_LOOKUP, on_login},
+    {0, NULL},
+};
+
+/* Still root (under wharfd): the auth process's socket, in its own folder. */
+static void as_root(void *arg)
+{
+    struct dserver *srv = arg;
+    srv->auth_fd = -1;
+    if (!directory_config_checks_passwords(srv->cfg))
+        return;
+    char *path = srv->auth_path = config_data_path(srv->cfg, "auth/directory.sock");
+    struct buf err = BUF_INIT;
+    uid_t uid;
+    gid_t gid;
+    srv->auth_fd = ipc_service_listen(path, 0600, NULL, &err);
+    if (srv->auth_fd >= 0 && geteuid() == 0 &&
+        (!datadir_auth_ids(srv->cfg, &uid, &gid) || chown(path, uid, gid) != 0)) {
+        buf_printf(&err, "cannot give %s to %s: %s", path, srv->cfg->auth_user, strerror(errno));
+        close(srv->auth_fd);
+        srv->auth_fd = -1;
+    }
+    if (srv->auth_fd < 0)
+        log_fatal(EX_CANTCREAT, "%s", buf_cstr(&err));
+    buf_free(&err);
+}
 
 static void status_cb(void *arg, json_t *obj)
 {
@@ -172,12 +238,13 @@ int directory_main(struct component_ctx *ctx)
 {
     struct dserver srv_s = {.cfg = ctx->cfg}, *srv = &srv_s;
     const struct wharf_config *cfg = ctx->cfg;
-    const struct component_hooks hooks = {.status = status_cb, .shutdown = shutdown_cb, .arg = srv};
+    const struct component_hooks hooks = {
+        .as_root = as_root, .status = status_cb, .shutdown = shutdown_cb, .arg = srv};
     srv->loop = component_loop_start(ctx, &hooks);
     srv->base = srv->loop->base;
     struct buf err = BUF_INIT;
     srv->dir = directory_open(cfg, &err);
-    if (srv->dir == NULL)
+    if (srv->dir == NULL || directory_attach_loop(srv->dir, srv->base, &err) != 0)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
     srv->sock_path = config_data_path(cfg, "run/directory.sock");
     /* 0600: only the wharf user's processes (the workers) may connect. */
@@ -197,6 +264,13 @@ int directory_main(struct component_ctx *ctx)
     };
     srv->service = ipc_service_new(srv->base, fd, &sp);
     log_info("directory: listening on %s", srv->sock_path);
+    if (srv->auth_fd >= 0) {
+        sp.name = "directory (auth)";
+        sp.path = srv->auth_path;
+        sp.routes = login_routes;
+        sp.max_conns = 16; /* the auth process holds one */
+        srv->auth_service = ipc_service_new(srv->base, srv->auth_fd, &sp);
+    }
 
     component_loop_run(srv->loop);
 
@@ -205,6 +279,9 @@ int directory_main(struct component_ctx *ctx)
     srv->draining = false;
     ipc_service_free(srv->service);
     srv->service = NULL;
+    if (srv->auth_service)
+        ipc_service_free(srv->auth_service);
+    free(srv->auth_path);
     directory_close(srv->dir);
     free(srv->sock_path);
     component_loop_free(srv->loop);

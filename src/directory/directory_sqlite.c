@@ -371,6 +371,8 @@ static int sqlite_attach_credentials(struct directory *d, struct buf *err)
     return 0;
 }
 
+static int prepare_lookups(struct sqlite_dir *s, struct buf *err);
+
 static int sqlite_open(struct directory *d, struct buf *err)
 {
     if (open_file(d, "directory/directory.db", false, err) != 0)
@@ -381,6 +383,13 @@ static int sqlite_open(struct directory *d, struct buf *err)
     if (exec_sql(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", err) != 0 ||
         migrate(s, err) != 0)
         return -1;
+    return prepare_lookups(s, err);
+}
+
+/* ---- the LDAP driver's mirror (directory_ldap.c, directory_driver.h) ---- */
+
+static int prepare_lookups(struct sqlite_dir *s, struct buf *err)
+{
     for (int i = 0; i < STMT__COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
                                NULL) != SQLITE_OK) {
@@ -389,6 +398,47 @@ static int sqlite_open(struct directory *d, struct buf *err)
         }
     }
     return 0;
+}
+
+int directory_sqlite_open_mirror(struct directory *d, const char *relative, bool create,
+                                 struct buf *err)
+{
+    if (create) {
+        /* A new file, written once and renamed into place: no journal to keep
+         * (a crash leaves a .new file the next write replaces). */
+        if (open_file(d, relative, false, err) != 0 ||
+            exec_sql(db_of(d), "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;", err) != 0 ||
+            migrate(db_of(d), err) != 0)
+            return -1;
+    } else {
+        struct sqlite_dir *s = xcalloc(1, sizeof(*s));
+        d->priv = s;
+        char *path = config_data_path(d->cfg, relative);
+        int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY, NULL);
+        if (rc != SQLITE_OK)
+            buf_printf(err, "directory: cannot open %s: %s", path,
+                       s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        free(path);
+        if (rc != SQLITE_OK)
+            return -1;
+    }
+    struct sqlite_dir *s = db_of(d);
+    /* The DN of each account, where the SQLite driver keeps hashes. */
+    if ((create && exec_sql(s,
+                            "CREATE TABLE IF NOT EXISTS main.credentials (account TEXT PRIMARY "
+                            "KEY NOT NULL, hash TEXT NOT NULL);",
+                            err) != 0) ||
+        prepare_lookups(s, err) != 0)
+        return -1;
+    s->cred_table = "main.credentials";
+    return 0;
+}
+
+int directory_sqlite_mirror_home(struct directory *d, const char *account, const char *home,
+                                 struct buf *err)
+{
+    return run(db_of(d), "UPDATE accounts SET home_server = ?2 WHERE name = ?1",
+               VALS(TXT(account), TXT(home)), NULL, err, "home server");
 }
 
 /* Hashes an older Wharf kept in directory.db: attaching the credentials moves them. */

@@ -56,10 +56,15 @@ json_t *portmap_json(const struct wharf_config *cfg, const struct listener_set *
         const struct service_def *s = &services[i];
         bool built = s->component->main != NULL;
         if (s->direction == SERVICE_OUTBOUND) {
-            const char *st = !built ? "not built yet"
-                             : live ? component_state_of(states, s->component)
-                                    : "not running";
-            json_array_append_new(rows, row_new(cfg, s, s->port, "-", st));
+            struct buf targets = BUF_INIT;
+            bool used = service_outbound_used(cfg, s, &targets);
+            const char *st = !built  ? "not built yet"
+                             : !used ? "not configured"
+                             : live  ? component_state_of(states, s->component)
+                                     : "not running";
+            json_array_append_new(rows,
+                                  row_new(cfg, s, s->port, targets.len ? targets.data : "-", st));
+            buf_free(&targets);
             continue;
         }
         const struct strlist *addrs = service_listen(cfg, s);

@@ -5,6 +5,7 @@
  * base/options.def for inbound ports, and a line in doc/ports.md.
  */
 #include "supervisor/services.h"
+#include "base/buf.h"
 
 #include "auth/auth.h"
 #include "directory/directory.h"
@@ -17,6 +18,7 @@
 #include "smtp/smtp.h"
 
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 const struct component_def *const components[] = {
@@ -65,6 +67,23 @@ const struct service_def services[] = {
      "reads the directory over implicit TLS"},
 };
 const size_t n_services = sizeof(services) / sizeof(services[0]);
+
+/* The ldap and ldaps rows: with directory_driver = ldap, the ldap_uris of the row's scheme. */
+bool service_outbound_used(const struct wharf_config *cfg, const struct service_def *s,
+                           struct buf *targets)
+{
+    if (s->component != &directory_component)
+        return true;
+    if (strcmp(cfg->directory_driver, "ldap") != 0)
+        return false;
+    size_t scheme = strlen(s->name);
+    for (size_t i = 0; i < cfg->ldap_uris.n; i++) {
+        const char *u = cfg->ldap_uris.v[i];
+        if (strncasecmp(u, s->name, scheme) == 0 && strncmp(u + scheme, "://", 3) == 0)
+            buf_printf(targets, "%s%s", targets->len ? " " : "", u + scheme + 3);
+    }
+    return targets->len > 0;
+}
 
 const struct component_def *component_find(const char *name)
 {

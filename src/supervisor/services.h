@@ -12,6 +12,7 @@
 #define WHARF_SUPERVISOR_SERVICES_H
 
 #include "base/component.h"
+#include "base/buf.h"
 #include "base/config.h"
 
 #include <stdint.h>
@@ -50,6 +51,10 @@ extern const size_t n_components;
 const struct component_def *component_find(const char *name);
 const struct service_def *service_find(const char *name);
 const char *service_tls_name(enum service_tls tls);
+/* Whether an outbound row is used under cfg (the LDAP rows: only with the LDAP
+ * directory), and the servers it reaches ("host:port ...") appended to targets. */
+bool service_outbound_used(const struct wharf_config *cfg, const struct service_def *s,
+                           struct buf *targets);
 const char *service_direction_name(enum service_direction d);
 /* The configured listen addresses of an inbound service (empty list when off). */
 const struct strlist *service_listen(const struct wharf_config *cfg, const struct service_def *s);

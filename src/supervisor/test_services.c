@@ -118,6 +118,24 @@ static json_t *find_row(json_t *rows, const char *service)
     return NULL;
 }
 
+static void test_portmap_ldap_rows(void **state)
+{
+    struct wharf_config cfg;
+    struct buf err = BUF_INIT;
+    char *a[] = {"directory_driver=ldap",
+                 "ldap_uris=ldaps://dc1.example:636 ldaps://dc2.example:3269"};
+    assert_int_equal(config_read(&cfg, NULL, a, 2, &err), 0);
+    json_t *rows = portmap_json(&cfg, NULL, NULL);
+    json_t *ldaps = find_row(rows, "ldaps"), *ldap = find_row(rows, "ldap");
+    assert_string_equal(json_string_value(json_object_get(ldaps, "address")),
+                        "dc1.example:636 dc2.example:3269");
+    assert_string_equal(json_string_value(json_object_get(ldaps, "state")), "not running");
+    assert_string_equal(json_string_value(json_object_get(ldap, "state")), "not configured");
+    json_decref(rows);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
 static void test_portmap_config_only(void **state)
 {
     struct wharf_config cfg;
@@ -140,6 +158,9 @@ static void test_portmap_config_only(void **state)
     json_t *ldap = find_row(rows, "ldap");
     assert_string_equal(json_string_value(json_object_get(ldap, "direction")), "outbound");
     assert_null(json_object_get(ldap, "max_connections"));
+    /* The LDAP rows are used only with the LDAP directory. */
+    assert_string_equal(json_string_value(json_object_get(ldap, "state")), "not configured");
+    assert_string_equal(json_string_value(json_object_get(ldap, "address")), "-");
     struct buf out = BUF_INIT;
     portmap_format_table(rows, &out);
     assert_non_null(strstr(out.data, "EXCHANGE"));
@@ -174,7 +195,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_unique),        cmocka_unit_test(test_rows_complete),
         cmocka_unit_test(test_inbound_options),     cmocka_unit_test(test_default_ports),
-        cmocka_unit_test(test_portmap_config_only), cmocka_unit_test(test_component_enabled),
+        cmocka_unit_test(test_portmap_config_only), cmocka_unit_test(test_portmap_ldap_rows),
+        cmocka_unit_test(test_component_enabled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,384 @@
+"""The LDAP directory driver against a real OpenLDAP slapd from Debian.
+
+Each test starts slapd on a free loopback port with its own data directory
+(slapd.conf, mdb backend, the tree loaded with slapadd) and a wharfd with
+directory_driver = ldap reading it every second. Changes to the tree are
+made with ldapadd/ldapdelete while both run; every wait polls (ldapsearch
+until slapd answers, SMTP RCPT until wharf sees a change), never sleeps.
+
+- accounts, an alias (mailLocalAddress) and a group (groupOfNames) are
+  expanded on SMTP delivery; an address nobody has gets 550 5.1.1;
+- a user added in LDAP receives mail within the sync interval, a user
+  removed stops receiving;
+- IMAP LOGIN and SMTP AUTH (PLAIN and LOGIN) are checked by LDAP bind as
+  the user's DN; a wrong password and an unknown user are refused;
+- slapd stopped: a user who logged in before still can, deliveries go on,
+  and the log says the directory is served stale; slapd back: fresh again;
+- `wharf user list` lists the accounts with their source.
+
+Wharf searches as an account slapd answers 2 entries at a time: every read
+goes through paged results (RFC 2696).
+"""
+import imaplib
+import json
+import pwd
+import shutil
+import smtplib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, wait_until
+from smtp_helpers import wait_smtp_ready
+
+SLAPD = "/usr/sbin/slapd"
+BASE = "dc=example,dc=test"
+ADMIN = f"cn=admin,{BASE}"
+ADMIN_PW = "admin-secret"
+# Wharf's search account: slapd gives it at most 2 entries per search and per
+# page, so every read of the tree needs paged results (as AD's 1000 would).
+SERVICE = f"cn=wharf,{BASE}"
+SERVICE_PW = "wharf-secret"
+
+pytestmark = pytest.mark.skipif(not Path(SLAPD).exists(), reason="slapd not installed")
+
+
+def person(uid, mail, password, extra=""):
+    return (f"dn: uid={uid},ou=people,{BASE}\n"
+            "objectClass: inetOrgPerson\nobjectClass: inetLocalMailRecipient\n"
+            f"uid: {uid}\ncn: {uid}\nsn: {uid}\nmail: {mail}\nuserPassword: {password}\n{extra}\n")
+
+
+# A small schema of our own for quotas (doc/directory.md ships the same).
+SCHEMA = """attributetype ( 1.3.6.1.4.1.32473.17.1.1 NAME 'wharfQuota'
+  DESC 'mailbox quota in bytes (k, M, G suffixes)'
+  EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.32473.17.1.2 NAME 'wharfQuotaMessages'
+  DESC 'mailbox quota in messages'
+  EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+objectclass ( 1.3.6.1.4.1.32473.17.2.1 NAME 'wharfMailbox' SUP top AUXILIARY
+  MAY ( wharfQuota $ wharfQuotaMessages ) )
+"""
+
+TREE = (f"dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"
+        f"dn: {SERVICE}\nobjectClass: person\ncn: wharf\nsn: wharf\nuserPassword: {SERVICE_PW}\n\n"
+        f"dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n"
+        f"dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n"
+        + person("alice", "alice@example.test", "alice pw",
+                 "mailLocalAddress: ali@example.test\nmailLocalAddress: a.smith@example.test\n")
+        + person("bob", "bob@example.test", "bob pw")
+        + person("dave", "dave@example.test", "dave pw",
+                 "objectClass: wharfMailbox\nwharfQuota: 200M\nwharfQuotaMessages: 5000\n"
+                 "mailHost: mail2.example.test\n")
+        + f"dn: cn=team,ou=groups,{BASE}\nobjectClass: groupOfNames\n"
+        "objectClass: inetLocalMailRecipient\ncn: team\nmailLocalAddress: team@example.test\n"
+        f"member: uid=alice,ou=people,{BASE}\nmember: uid=bob, ou=people, {BASE}\n\n")
+
+
+def make_ca(base: Path, name):
+    """A CA and, signed by it, a certificate for 127.0.0.1 (PEM files in base)."""
+    def ossl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=base)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name} CA",
+         "-keyout", f"{name}-ca.key", "-out", f"{name}-ca.pem")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+         "-keyout", f"{name}.key", "-out", f"{name}.csr")
+    (base / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{name}-ca.pem", "-CAkey", f"{name}-ca.key",
+         "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+    return base / f"{name}-ca.pem"
+
+
+class Slapd:
+    """OpenLDAP's slapd on a loopback port, with its own config and database
+    (tls: also LDAPS on a second port, and StartTLS, with a certificate of its own CA)."""
+
+    def __init__(self, base: Path, tls=False):
+        self.base = base
+        self.port = free_port()
+        self.uri = f"ldap://127.0.0.1:{self.port}"
+        self.listen = self.uri + "/"
+        self.proc = None
+        tls_conf = ""
+        if tls:
+            base.mkdir(parents=True)
+            self.ca = make_ca(base, "slapd")
+            self.ldaps_uri = f"ldaps://127.0.0.1:{free_port()}"
+            self.listen += " " + self.ldaps_uri + "/"
+            tls_conf = (f"TLSCACertificateFile {self.ca}\nTLSCertificateFile {base}/slapd.pem\n"
+                        f"TLSCertificateKeyFile {base}/slapd.key\n")
+        db = base / "db"
+        db.mkdir(parents=True, exist_ok=True)
+        self.conf = base / "slapd.conf"
+        (base / "wharf.schema").write_text(SCHEMA)
+        self.conf.write_text(
+            "".join(f"include /etc/ldap/schema/{s}.schema\n"
+                    for s in ("core", "cosine", "inetorgperson", "misc"))
+            + f"include {base}/wharf.schema\n"
+            + tls_conf + f"pidfile {base}/slapd.pid\nargsfile {base}/slapd.args\n"
+            "modulepath /usr/lib/ldap\nmoduleload back_mdb\n"
+            f'database mdb\nmaxsize 104857600\nsuffix "{BASE}"\nrootdn "{ADMIN}"\n'
+            f"rootpw {ADMIN_PW}\ndirectory {db}\nindex objectClass eq\n"
+            f'limits dn.exact="{SERVICE}" size.soft=2 size.hard=2 size.pr=2 '
+            "size.prtotal=unlimited\n"
+            # users bind with their own password; nobody reads another's
+            "access to attrs=userPassword by self write by anonymous auth by * none\n"
+            "access to * by * read\n")
+        ldif = base / "tree.ldif"
+        ldif.write_text(TREE)
+        subprocess.run(["slapadd", "-f", str(self.conf), "-l", str(ldif)], check=True,
+                       capture_output=True)
+
+    def start(self):
+        self.log = open(self.base / "slapd.log", "ab")
+        self.proc = subprocess.Popen([SLAPD, "-f", str(self.conf), "-h", self.listen, "-d", "0"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.search("(uid=alice)").returncode == 0, 20,
+                   what="slapd to answer ldapsearch")
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+            self.log.close()
+
+    def search(self, filt):
+        return subprocess.run(["ldapsearch", "-x", "-H", self.uri, "-b", BASE, "-LLL", filt],
+                              capture_output=True, timeout=10)
+
+    def modify(self, tool, text):
+        subprocess.run([tool, "-x", "-H", self.uri, "-D", ADMIN, "-w", ADMIN_PW],
+                       input=text.encode(), check=True, capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def slapd(tmp_path):
+    s = Slapd(tmp_path / "slapd").start()
+    yield s
+    s.stop()
+
+
+def start_wharf(wharf_factory, slapd, name="w", read=True, **extra):
+    settings = {
+        "directory_driver": "ldap",
+        "ldap_uris": slapd.uri,
+        "ldap_base_dn": BASE,
+        "ldap_bind_dn": SERVICE,
+        "ldap_page_size": "2",
+        "ldap_sync_interval": "1s",
+        "ldap_quota_attribute": "wharfQuota",
+        "ldap_quota_messages_attribute": "wharfQuotaMessages",
+        "ldap_timeout": "2s",
+        "directory_client_cache_ttl": "0",
+        "directory_client_negative_ttl": "0",
+        "auth_fail_delay": "0",
+        "auth_fail_delay_max": "0",
+        "smtp_auth_plaintext": "yes",
+        "imap_plaintext_auth": "yes",
+    }
+    settings.update(extra)
+    server = wharf_factory(name, enable={"smtp", "submission", "imap", "pop3"}, extra=settings)
+    # The search password: readable by the directory process's user alone.
+    pw = server.base / "ldap-bind.pw"
+    pw.write_text(SERVICE_PW + "\n")
+    pw.chmod(0o600)
+    user = pwd.getpwnam(server.settings.get("wharf_user", "wharf"))
+    shutil.chown(pw, user.pw_uid, user.pw_gid)
+    server.settings["ldap_bind_password_file"] = str(pw)
+    if "ldap_tls_ca_file" in extra:  # where the directory and auth users can read it
+        ca = server.base / "ldap-ca.pem"
+        shutil.copy(extra["ldap_tls_ca_file"], ca)
+        ca.chmod(0o644)
+        server.settings["ldap_tls_ca_file"] = str(ca)
+    server.write_config()
+    server.start(wait=False)
+    wait_smtp_ready(server)
+    if read:
+        try:
+            wait_until(lambda: rcpt(server, "alice@example.test") == 250, 20,
+                       what="wharf to read the tree")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n" + "\n".join(
+                line for line in server.log().splitlines() if "ldap" in line)) from None
+    return server
+
+
+def rcpt(server, address):
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as c:
+        c.ehlo("client.example")
+        c.mail("sender@example.org")
+        return c.rcpt(address)[0]
+
+
+def send(server, rcpts, subject):
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as c:
+        c.ehlo("client.example")
+        c.mail("sender@example.org")
+        for r in rcpts:
+            code, text = c.rcpt(r)
+            assert code == 250, (r, code, text)
+        assert c.data(f"Subject: {subject}\r\n\r\nhello\r\n".encode())[0] == 250
+
+
+def inbox(server, user):
+    r = server.wharf("mailbox", "stats", user, "--json", check=False)
+    return json.loads(r.stdout)["messages"] if r.returncode == 0 else 0
+
+
+def test_accounts_aliases_and_groups_from_ldap(wharf_factory, slapd):
+    server = start_wharf(wharf_factory, slapd)
+    assert rcpt(server, "nobody@example.test") == 550
+    send(server, ["alice@example.test"], "direct")
+    send(server, ["ali@example.test"], "alias")
+    send(server, ["team@example.test"], "group")
+    wait_until(lambda: inbox(server, "alice@example.test") == 3, 15, what="alice's three")
+    wait_until(lambda: inbox(server, "bob@example.test") == 1, 15, what="bob's group copy")
+    out = server.wharf("user", "list").stdout.decode()
+    assert "alice@example.test" in out and "bob@example.test" in out and " ldap " in out
+    users = {u["account"]: u for u in json.loads(server.wharf("user", "list", "--json").stdout)}
+    assert users["alice@example.test"]["source"] == "ldap"
+    dave = users["dave@example.test"]
+    assert (dave["quota_bytes"], dave["quota_messages"]) == (200 << 20, 5000)
+    assert dave["home"] == "mail2.example.test" and users["alice@example.test"]["home"] == ""
+    # The outbound LDAP row is live, towards the configured server; LDAPS is not used.
+    rows = {r["service"]: r for r in server.port_map()["ports"]}
+    assert rows["ldap"]["address"] == f"127.0.0.1:{slapd.port}"
+    assert rows["ldap"]["state"] == "running"
+    assert rows["ldaps"]["state"] == "not configured"
+    aliases = server.wharf("alias", "list").stdout.decode()
+    assert "team@example.test" in aliases and "a.smith@example.test" in aliases
+    # The tree is LDAP's: the wharf command cannot change it.
+    r = server.wharf("user", "add", "eve@example.test", "--password-stdin", input=b"pw\n",
+                     check=False)
+    assert r.returncode != 0 and b"ldap" in r.stderr
+
+
+def test_added_user_receives_and_removed_user_is_refused(wharf_factory, slapd):
+    server = start_wharf(wharf_factory, slapd)
+    assert rcpt(server, "carol@example.test") == 550
+    slapd.modify("ldapadd", person("carol", "carol@example.test", "carol pw"))
+    # Seen within the sync interval (1s here): polled, with room for a busy machine.
+    wait_until(lambda: rcpt(server, "carol@example.test") == 250, 15, what="carol to exist")
+    send(server, ["carol@example.test"], "welcome")
+    wait_until(lambda: inbox(server, "carol@example.test") == 1, 15, what="carol's mail")
+    slapd.modify("ldapdelete", f"uid=bob,ou=people,{BASE}\n")
+    wait_until(lambda: rcpt(server, "bob@example.test") == 550, 15, what="bob to be gone")
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as c:
+        c.ehlo("client.example")
+        c.mail("sender@example.org")
+        code, text = c.rcpt("bob@example.test")
+        assert code == 550 and b"5.1.1" in text
+    assert "ldap: directory read" in server.log()
+
+
+def imap_login(server, user, password):
+    with imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=20) as c:
+        try:
+            c.login(user, password)
+        except imaplib.IMAP4.error:
+            return False
+        c.logout()
+        return True
+
+
+def smtp_auth(server, user, password, mech):
+    with smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=20) as c:
+        c.ehlo("client.example")
+        c.user, c.password = user, password
+        code, _ = c.auth(mech, getattr(c, "auth_" + mech.lower()), initial_response_ok=True)
+        return code
+
+
+def test_logins_are_checked_by_ldap_bind(wharf_factory, slapd):
+    # Another login name (AD's userPrincipalName; here the first mailLocalAddress).
+    server = start_wharf(wharf_factory, slapd, ldap_login_attribute="mailLocalAddress")
+    assert imap_login(server, "alice@example.test", "alice pw")
+    assert imap_login(server, "ali@example.test", "alice pw")
+    assert "user=<ali@example.test> rip=127.0.0.1 account=alice@example.test" in server.log()
+    assert not imap_login(server, "alice@example.test", "bob pw")
+    assert not imap_login(server, "nobody@example.test", "alice pw")
+    assert smtp_auth(server, "bob@example.test", "bob pw", "PLAIN") == 235
+    assert smtp_auth(server, "bob@example.test", "bob pw", "LOGIN") == 235
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        smtp_auth(server, "bob@example.test", "alice pw", "PLAIN")
+    # A password changed in LDAP is the one that works at once.
+    slapd.modify("ldapmodify", f"dn: uid=bob,ou=people,{BASE}\nchangetype: modify\n"
+                 "replace: userPassword\nuserPassword: new bob pw\n")
+    assert imap_login(server, "bob@example.test", "new bob pw")
+    assert not imap_login(server, "bob@example.test", "bob pw")
+    log = server.log()
+    assert "auth ok: service=imap user=<alice@example.test>" in log
+    assert "user=<nobody@example.test> rip=127.0.0.1 reason=unknown user" in log
+    assert "user=<alice@example.test> rip=127.0.0.1 reason=wrong password" in log
+    assert "alice pw" not in log and "bob pw" not in log, "a password reached the log"
+
+
+def test_ldap_down_serves_stale_then_fresh(wharf_factory, slapd):
+    server = start_wharf(wharf_factory, slapd)
+    assert imap_login(server, "alice@example.test", "alice pw")
+    slapd.stop()
+    # Every further round fails; the directory is served as last read.
+    wait_until(lambda: "serving the directory as last read, stale" in server.log(), 20,
+               what="the log to say the directory is stale")
+    assert imap_login(server, "alice@example.test", "alice pw")
+    assert not imap_login(server, "alice@example.test", "wrong pw")
+    assert not imap_login(server, "bob@example.test", "bob pw")  # never logged in: not cached
+    assert "checked against their last password (stale)" in server.log()
+    send(server, ["team@example.test"], "during the outage")
+    wait_until(lambda: inbox(server, "alice@example.test") == 1, 15, what="alice's mail")
+    wait_until(lambda: inbox(server, "bob@example.test") == 1, 15, what="bob's mail")
+    assert rcpt(server, "nobody@example.test") == 550
+    slapd.start()
+    wait_until(lambda: "ldap: directory read again, fresh" in server.log(), 20,
+               what="the directory to be fresh again")
+    assert imap_login(server, "bob@example.test", "bob pw")
+    # The auth process keeps its bind connection; slapd restarted under it, the
+    # next login (of a user never cached) is checked on a new connection.
+    slapd.stop()
+    slapd.start()
+    assert imap_login(server, "dave@example.test", "dave pw")
+
+
+def test_ldaps_and_starttls_check_the_certificate_and_fail_over(wharf_factory, tmp_path):
+    slapd = Slapd(tmp_path / "slapd", tls=True).start()
+    try:
+        # The first server does not answer: the second one (LDAPS) is used,
+        # for the searches and for the binds of the logins.
+        dead = f"ldaps://127.0.0.1:{free_port()}"
+        server = start_wharf(wharf_factory, slapd, ldap_uris=f"{dead} {slapd.ldaps_uri}",
+                             ldap_tls_ca_file=str(slapd.ca))
+        assert imap_login(server, "alice@example.test", "alice pw")
+        # StartTLS on the plain port, the certificate checked the same way.
+        starttls = start_wharf(wharf_factory, slapd, "starttls", ldap_starttls="yes",
+                               ldap_tls_ca_file=str(slapd.ca))
+        assert imap_login(starttls, "bob@example.test", "bob pw")
+        # A certificate signed by another CA is refused: nothing is read, and a
+        # recipient is deferred (4xx), never refused for good.
+        other_dir = tmp_path / "other"
+        other_dir.mkdir()
+        other = make_ca(other_dir, "other")
+        bad = start_wharf(wharf_factory, slapd, "bad", read=False, ldap_uris=slapd.ldaps_uri,
+                          ldap_tls_ca_file=str(other))
+        wait_until(lambda: "no LDAP server answers" in bad.log(), 20, what="the TLS failure")
+        assert rcpt(bad, "alice@example.test") // 100 == 4
+    finally:
+        slapd.stop()
+
+
+def test_a_server_that_dies_fails_over_to_the_next(wharf_factory, slapd, tmp_path):
+    second = Slapd(tmp_path / "second").start()
+    try:
+        server = start_wharf(wharf_factory, slapd, ldap_uris=f"{slapd.uri} {second.uri}")
+        assert imap_login(server, "alice@example.test", "alice pw")
+        slapd.stop()
+        # Only the second server knows carol: seen there, without an outage.
+        second.modify("ldapadd", person("carol", "carol@example.test", "carol pw"))
+        wait_until(lambda: rcpt(server, "carol@example.test") == 250, 15, what="carol via the second")
+        assert imap_login(server, "carol@example.test", "carol pw")
+        assert imap_login(server, "alice@example.test", "alice pw")
+        log = server.log()
+        assert "no LDAP server answers" not in log and "(stale)" not in log
+    finally:
+        second.stop()
