@@ -500,13 +500,6 @@ static char *addr_key(const char *addr)
     return buf_steal(&key, NULL);
 }
 
-static bool addr_exempt(const struct wharf_config *cfg, const char *rip)
-{
-    return net_addr_in_networks(rip, (const char *const *)cfg->mynetworks.v, cfg->mynetworks.n) ||
-           net_addr_in_networks(rip, (const char *const *)cfg->exempt_networks.v,
-                                cfg->exempt_networks.n);
-}
-
 static void handle_request(struct auth_server *srv, struct ipc_conn *c,
                            const struct auth_wire_request *w)
 {
@@ -528,7 +521,7 @@ static void handle_request(struct auth_server *srv, struct ipc_conn *c,
     j->rip_key = addr_key(j->rip);
     if (j->rip_key == NULL)
         j->rip_key = xstrdup(j->rip);
-    j->exempt = addr_exempt(cfg, j->rip);
+    j->exempt = net_addr_exempt(cfg, j->rip);
     j->secure = (w->flags & AUTH_FLAG_SECURE) != 0;
     j->user_key = directory_normalize_address(j->username, false);
     if (j->user_key == NULL)

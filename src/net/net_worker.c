@@ -376,13 +376,6 @@ static void evict_asked(struct net_worker *w, const struct ipc_event_evict_idle 
     publish_idlest(w);
 }
 
-static bool addr_exempt(const struct wharf_config *cfg, const char *addr)
-{
-    return net_addr_in_networks(addr, (const char *const *)cfg->mynetworks.v, cfg->mynetworks.n) ||
-           net_addr_in_networks(addr, (const char *const *)cfg->exempt_networks.v,
-                                cfg->exempt_networks.n);
-}
-
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
@@ -396,7 +389,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     struct conntab_hold hold = {.service = -1, .cell = -1};
     /* Trusted networks are counted, never held to the per-address limit. */
-    unsigned per_addr = addr_exempt(w->cfg, addr) ? 0 : svc->lim.max_conns_per_client;
+    unsigned per_addr = net_addr_exempt(w->cfg, addr) ? 0 : svc->lim.max_conns_per_client;
     const char *why = NULL;
     bool over = false;
     for (int attempt = 0; attempt < 2; attempt++) {

@@ -465,10 +465,7 @@ struct smtp_connect_job {
 
 bool smtp_checks_connect_wanted(const struct smtp_checks *c, const char *client_ip)
 {
-    const struct strlist *my = &c->cfg->mynetworks, *ex = &c->cfg->exempt_networks;
-    return c->n_zones > 0 && c->dns != NULL &&
-           !net_addr_in_networks(client_ip, (const char *const *)my->v, my->n) &&
-           !net_addr_in_networks(client_ip, (const char *const *)ex->v, ex->n);
+    return c->n_zones > 0 && c->dns != NULL && !net_addr_exempt(c->cfg, client_ip);
 }
 
 /* An allow list that lists the client wins; else the first block list that does. */
