@@ -83,6 +83,7 @@ struct job {
 
 struct auth_server {
     const struct wharf_config *cfg;
+    uint64_t n_ok, n_failed, n_tempfail; /* verdicts since start (status, /metrics) */
     struct event_base *base;
     struct directory *dir;
     char *dummy_hash;
@@ -178,6 +179,7 @@ static void job_finish(struct job *j)
     struct buf pair = BUF_INIT;
     buf_printf(&pair, "%s\n%s", j->user_key, j->rip_key);
     if (j->result == AUTH_OK) {
+        srv->n_ok++;
         /* The address is now a usual one of the account: a spray never locks it out. */
         ratelimit_reset(srv->rl_pair, pair.data);
         ratelimit_set(srv->known, pair.data, 1, monotonic_ms());
@@ -186,11 +188,13 @@ static void job_finish(struct job *j)
         job_send(j);
         job_free(j);
     } else if (j->result == AUTH_TEMPFAIL) {
+        srv->n_tempfail++;
         log_warning("auth tempfail: service=%s user=<%s> rip=%s reason=%s", j->service, user.data,
                     j->rip, j->reason);
         job_send(j);
         job_free(j);
     } else {
+        srv->n_failed++; /* wrong credentials and rate-limit refusals */
         int64_t now = monotonic_ms();
         /* A banned address's attempts are not counted again: the ban says it all. */
         unsigned n = j->banned ? UINT32_MAX : ratelimit_fail(srv->rl_ip, j->rip_key, now);
@@ -539,6 +543,9 @@ static void status_cb(void *arg, json_t *obj)
         json_integer((json_int_t)(ratelimit_size(srv->rl_ip) + ratelimit_size(srv->rl_user) +
                                   ratelimit_size(srv->rl_pair) + ratelimit_size(srv->known))));
     json_object_set_new(obj, "bans", json_integer((json_int_t)ratelimit_size(srv->bans)));
+    json_object_set_new(obj, "logins_ok", json_integer((json_int_t)srv->n_ok));
+    json_object_set_new(obj, "logins_failed", json_integer((json_int_t)srv->n_failed));
+    json_object_set_new(obj, "logins_tempfail", json_integer((json_int_t)srv->n_tempfail));
 }
 
 static void stop(struct auth_server *srv)

@@ -6,7 +6,9 @@
  */
 #include "http/http_server.h"
 
+#include "http/http_metrics.h"
+
 void http_routes_init(struct http_server *srv)
 {
-    (void)srv;
+    http_metrics_init(srv);
 }

@@ -381,3 +381,49 @@ def test_wharf_ports_shows_http_live(web):
     rows = [ln.split() for ln in out.splitlines() if " http " in ln or " https " in ln]
     assert sorted(r[4] for r in rows) == ["http", "https"], out
     assert all(r[-1] in ("listening", "running") for r in rows), out
+
+
+# ---- /metrics ----
+
+def metric(text, name):
+    for ln in text.splitlines():
+        if ln.startswith(name + " "):
+            return int(ln.split()[1])
+    raise AssertionError(f"{name} not in:\n{text}")
+
+
+def test_metrics(web):
+    c = https(web)
+    c.request("GET", "/_test/whoami", headers={"Authorization": basic(USER, "wrong")})
+    assert c.getresponse().read() and True
+    c.request("GET", "/metrics")
+    r = c.getresponse()
+    body = r.read().decode()
+    assert r.status == 200, body
+    assert r.getheader("Content-Type").startswith("text/plain; version=0.0.4")
+    assert "# TYPE wharf_connections gauge" in body
+    assert metric(body, "wharf_up") == 1
+    assert metric(body, 'wharf_component_running{component="http"}') == 1
+    assert metric(body, 'wharf_component_running{component="smtp"}') == 0  # disabled here
+    assert metric(body, 'wharf_connections{service="https"}') >= 1  # this very connection
+    assert metric(body, 'wharf_auth_logins_total{result="failed"}') >= 1
+    assert metric(body, 'wharf_queue_messages{state="deferred"}') == 0
+    c.request("GET", "/_test/whoami", headers={"Authorization": basic(USER, PASSWORD)})
+    c.getresponse().read()
+    c.request("GET", "/metrics")
+    body = c.getresponse().read().decode()
+    assert metric(body, 'wharf_auth_logins_total{result="ok"}') >= 1
+    c.close()
+    # Every line is a comment or "name{labels} integer": what Prometheus parses.
+    import re
+    for ln in body.splitlines():
+        assert ln.startswith("# ") or re.fullmatch(r'[a-z_]+(\{[a-z]+="[a-z0-9-]+"\})? -?\d+', ln), ln
+
+
+def test_metrics_only_for_metrics_networks(wharf_factory):
+    server = wharf_factory(enable={"https"},
+                           extra={"http_metrics_networks": "192.0.2.0/24"}).start()
+    out = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                          f"https://127.0.0.1:{server.ports['https']}/metrics"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == "403"
