@@ -6,9 +6,11 @@
  */
 #include "http/http_server.h"
 
+#include "http/http_autoconfig.h"
 #include "http/http_metrics.h"
 
 void http_routes_init(struct http_server *srv)
 {
     http_metrics_init(srv);
+    http_autoconfig_init(srv);
 }

@@ -427,3 +427,78 @@ def test_metrics_only_for_metrics_networks(wharf_factory):
                           f"https://127.0.0.1:{server.ports['https']}/metrics"],
                          capture_output=True, text=True, check=True).stdout
     assert out == "403"
+
+
+# ---- client autoconfiguration ----
+
+@pytest.fixture
+def auto(wharf_factory):
+    # imaps and submission on, imap, pop3, pop3s and smtps off: only those two may appear.
+    return wharf_factory(enable={"https", "imaps", "submission"}).start()
+
+
+def test_thunderbird_autoconfig(auto):
+    import xml.etree.ElementTree as ET
+    c = https(auto)
+    c.request("GET", "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=bob%40example.test")
+    r = c.getresponse()
+    assert r.status == 200 and r.getheader("Content-Type").startswith("application/xml")
+    root = ET.fromstring(r.read())
+    prov = root.find("emailProvider")
+    assert prov.get("id") == "example.test" and prov.findtext("domain") == "example.test"
+    ins = prov.findall("incomingServer")
+    outs = prov.findall("outgoingServer")
+    assert [(s.get("type"), s.findtext("hostname"), int(s.findtext("port")), s.findtext("socketType"))
+            for s in ins] == [("imap", "mail.example.test", auto.ports["imaps"], "SSL")]
+    assert [(s.get("type"), int(s.findtext("port")), s.findtext("socketType")) for s in outs] == \
+        [("smtp", auto.ports["submission"], "STARTTLS")]
+    assert ins[0].findtext("username") == "%EMAILADDRESS%"
+    # Host autoconfig.DOMAIN, as Thunderbird asks it.
+    c.request("GET", "/mail/config-v1.1.xml", headers={"Host": "autoconfig.example.test"})
+    r = c.getresponse()
+    assert r.status == 200
+    assert ET.fromstring(r.read()).find("emailProvider").get("id") == "example.test"
+    # Markup in the address is refused, never echoed.
+    c.request("GET", "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=%3Cx%3E%40a.b")
+    r = c.getresponse()
+    assert r.status == 400 and b"<x>" not in r.read()
+    c.close()
+
+
+def test_autodiscover_pox(auto):
+    import xml.etree.ElementTree as ET
+    body = ("<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover xmlns=\"http://schemas."
+            "microsoft.com/exchange/autodiscover/outlook/requestschema/2006\"><Request>"
+            "<EMailAddress>bob@example.test</EMailAddress><AcceptableResponseSchema>http://"
+            "schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+            "</AcceptableResponseSchema></Request></Autodiscover>")
+    out = subprocess.run(["curl", "-sk", "-H", "Content-Type: text/xml", "--data-binary", body,
+                          f"https://127.0.0.1:{auto.ports['https']}/autodiscover/autodiscover.xml"],
+                         capture_output=True, check=True).stdout
+    ns = {"a": "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"}
+    root = ET.fromstring(out)
+    protos = root.findall(".//a:Protocol", ns)
+    got = [(p.findtext("a:Type", namespaces=ns), int(p.findtext("a:Port", namespaces=ns)),
+            p.findtext("a:Encryption", namespaces=ns), p.findtext("a:LoginName", namespaces=ns))
+           for p in protos]
+    assert got == [("IMAP", auto.ports["imaps"], "SSL", "bob@example.test"),
+                   ("SMTP", auto.ports["submission"], "TLS", "bob@example.test")]
+
+
+def test_apple_mobileconfig(auto):
+    import plistlib
+    c = https(auto)
+    c.request("GET", "/apple/mobileconfig?emailaddress=bob%40example.test")
+    r = c.getresponse()
+    assert r.status == 200
+    assert r.getheader("Content-Type") == "application/x-apple-aspen-config"
+    p = plistlib.loads(r.read())
+    acct = p["PayloadContent"][0]
+    assert p["PayloadType"] == "Configuration"
+    assert acct["PayloadType"] == "com.apple.mail.managed"
+    assert acct["EmailAccountType"] == "EmailTypeIMAP"
+    assert acct["IncomingMailServerHostName"] == "mail.example.test"
+    assert acct["IncomingMailServerPortNumber"] == auto.ports["imaps"]
+    assert acct["OutgoingMailServerPortNumber"] == auto.ports["submission"]
+    assert acct["IncomingMailServerUsername"] == "bob@example.test"
+    c.close()
