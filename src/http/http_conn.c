@@ -18,11 +18,15 @@
 #include "base/date.h"
 #include "base/log.h"
 #include "http/http_server.h"
+#include "net/net_compress.h"
 
 #include <event2/buffer.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* Smaller bodies are sent as they are: gzip's header and trailer eat the gain. */
+#define HTTP_GZIP_MIN 256
 
 enum conn_state {
     ST_HEAD,    /* reading a request head */
@@ -49,6 +53,8 @@ struct http_response {
     struct buf headers; /* "Name: value\r\n"... */
     struct buf body;
     bool deferred, streaming, done, head_only, chunked;
+    bool compressible; /* its Content-Type is text-like (gzip pays off) */
+    bool encoded;      /* the handler set its own Content-Encoding */
     void (*on_close)(void *arg);
     void *on_close_arg;
 };
@@ -169,6 +175,56 @@ void http_response_status(struct http_response *res, int status)
     res->status = status;
 }
 
+/* Text-like media types: what gzip shrinks (not images, archives, octet streams). */
+static bool compressible_type(const char *type)
+{
+    static const char *const text[] = {"text/", "application/json", "application/xml",
+                                       "application/javascript", "image/svg+xml"};
+    for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++) {
+        if (strncasecmp(type, text[i], strlen(text[i])) == 0)
+            return true;
+    }
+    const char *semi = strchr(type, ';');
+    size_t n = semi ? (size_t)(semi - type) : strlen(type);
+    return (n > 5 && strncasecmp(type + n - 5, "+json", 5) == 0) ||
+           (n > 4 && strncasecmp(type + n - 4, "+xml", 4) == 0);
+}
+
+/* Accept-Encoding (RFC 9110 12.5.3) names gzip (or *) with a q above 0. */
+static bool accepts_gzip(const char *ae)
+{
+    if (ae == NULL)
+        return false;
+    bool yes = false;
+    while (*ae) {
+        size_t n = strcspn(ae, ",");
+        struct slice item = slice_trim(slice_make(ae, n));
+        const char *semi = memchr(item.ptr, ';', item.len);
+        struct slice coding =
+            slice_trim(slice_make(item.ptr, semi ? (size_t)(semi - item.ptr) : item.len));
+        bool zero = false;
+        if (semi) {
+            struct slice param =
+                slice_trim(slice_make(semi + 1, item.len - (size_t)(semi + 1 - item.ptr)));
+            if (slice_startswith_nocase(param, "q=")) {
+                zero = true; /* "q=0", "q=0.", "q=0.000" */
+                for (size_t i = 2; i < param.len; i++) {
+                    if (param.ptr[i] != '0' && param.ptr[i] != '.')
+                        zero = false;
+                }
+            }
+        }
+        if (slice_eq_cstr_nocase(coding, "gzip") || slice_eq_cstr_nocase(coding, "x-gzip"))
+            return !zero;
+        if (slice_eq_cstr_nocase(coding, "*"))
+            yes = !zero;
+        ae += n;
+        if (*ae == ',')
+            ae++;
+    }
+    return yes;
+}
+
 static bool header_safe(const char *s)
 {
     return strpbrk(s, "\r\n") == NULL;
@@ -180,6 +236,10 @@ void http_response_header(struct http_response *res, const char *name, const cha
         log_error("http: refusing a response header with CR or LF (%s)", name);
         return;
     }
+    if (strcasecmp(name, "Content-Type") == 0)
+        res->compressible = compressible_type(value);
+    else if (strcasecmp(name, "Content-Encoding") == 0)
+        res->encoded = true;
     buf_printf(&res->headers, "%s: %s\r\n", name, value);
 }
 
@@ -255,6 +315,20 @@ static void send_response(struct http_response *res)
     struct http_conn *hc = res->conn;
     struct buf framing = BUF_INIT;
     bool no_body = res->status == 204 || res->status == 304 || res->status < 200;
+    /* gzip when it pays and the client takes it (RFC 9110 8.4); Vary either way. */
+    if (!no_body && res->compressible && !res->encoded) {
+        buf_append_cstr(&framing, "Vary: Accept-Encoding\r\n");
+        struct buf z = BUF_INIT;
+        if (res->body.len >= HTTP_GZIP_MIN && hc->req != NULL &&
+            accepts_gzip(http_request_header(hc->req, "Accept-Encoding")) &&
+            net_gzip(res->body.data, res->body.len, &z) && z.len < res->body.len) {
+            buf_free(&res->body);
+            res->body = z;
+            buf_append_cstr(&framing, "Content-Encoding: gzip\r\n");
+        } else {
+            buf_free(&z);
+        }
+    }
     if (!no_body)
         buf_printf(&framing, "Content-Length: %zu\r\n", res->body.len);
     write_head(hc, res, framing.data);

@@ -502,3 +502,37 @@ def test_apple_mobileconfig(auto):
     assert acct["OutgoingMailServerPortNumber"] == auto.ports["submission"]
     assert acct["IncomingMailServerUsername"] == "bob@example.test"
     c.close()
+
+
+# ---- gzip ----
+
+def test_gzip_when_accepted(web):
+    import gzip
+    payload = b"compressible text, again and again. " * 400
+    url = f"https://127.0.0.1:{web.ports['https']}/_test/echo"
+    # curl --compressed asks for it and decodes it.
+    proc = subprocess.run(["curl", "-sk", "--compressed", "-D", "-", "--data-binary", "@-", url],
+                          input=payload, capture_output=True, check=True)
+    head, _, body = proc.stdout.partition(b"\r\n\r\n")
+    assert b"\r\ncontent-encoding: gzip" in head.lower() and body.endswith(payload)
+    assert b"\r\nvary: accept-encoding" in head.lower()
+    c = https(web)
+    for ae, want in (("gzip", True), ("br, gzip;q=0.5", True), ("*", True), ("gzip;q=0", False),
+                     ("identity", False), (None, False), ("gzip;q=0.000, *", False)):
+        headers = {"Accept-Encoding": ae} if ae else {}
+        c.putrequest("POST", "/_test/echo", skip_accept_encoding=True)
+        for k, v in headers.items():
+            c.putheader(k, v)
+        c.putheader("Content-Length", str(len(payload)))
+        c.endheaders(payload)
+        r = c.getresponse()
+        raw = r.read()
+        assert (r.getheader("Content-Encoding") == "gzip") == want, ae
+        got = gzip.decompress(raw) if want else raw
+        assert got.endswith(payload) and int(r.getheader("Content-Length")) == len(raw)
+    # Small bodies are not worth it.
+    c.request("GET", "/_test/echo", headers={"Accept-Encoding": "gzip"})
+    r = c.getresponse()
+    r.read()
+    assert r.getheader("Content-Encoding") is None
+    c.close()
