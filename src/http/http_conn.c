@@ -438,7 +438,8 @@ static void run_handler(struct http_conn *hc)
 }
 
 static const char *const www_authenticate =
-    "WWW-Authenticate: Basic realm=\"Wharf\", charset=\"UTF-8\"\r\n";
+    "WWW-Authenticate: Basic realm=\"Wharf\", charset=\"UTF-8\"\r\n"
+    "WWW-Authenticate: Bearer realm=\"Wharf\"\r\n";
 
 static void auth_done(void *arg, const struct auth_login_result *r)
 {
@@ -450,7 +451,10 @@ static void auth_done(void *arg, const struct auth_login_result *r)
     case AUTH_LOGIN_OK:
         free(hc->auth_header);
         free(hc->user);
-        hc->auth_header = xstrdup(http_request_header(hc->req, "Authorization"));
+        /* Basic credentials are remembered for the connection; a token is checked each time
+         * (so that a revocation holds at once). */
+        const char *authz = http_request_header(hc->req, "Authorization");
+        hc->auth_header = strncasecmp(authz, "Bearer ", 7) == 0 ? NULL : xstrdup(authz);
         hc->user = xstrdup(r->account);
         log_info("http: login: user=<%s>, rip=%s", hc->user, net_conn_addr(hc->c));
         run_handler(hc);
@@ -478,12 +482,22 @@ static void authenticate(struct http_conn *hc)
         respond_error(hc, 403, NULL, false);
         return;
     }
-    if (authz == NULL || strncasecmp(authz, "Basic ", 6) != 0) {
+    bool bearer = authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0;
+    if (authz == NULL || (!bearer && strncasecmp(authz, "Basic ", 6) != 0)) {
         respond_error(hc, 401, www_authenticate, false);
         return;
     }
     if (hc->auth_header != NULL && strcmp(authz, hc->auth_header) == 0) {
         run_handler(hc); /* the credentials this connection logged in with */
+        return;
+    }
+    if (bearer) {
+        /* An app password (RFC 6750 b64token): `wharf token add`. */
+        const char *t = authz + 7;
+        while (*t == ' ')
+            t++;
+        hc->state = ST_AUTH;
+        auth_login_token(hc->login, slice_from_cstr(t));
         return;
     }
     struct buf dec = BUF_INIT;
