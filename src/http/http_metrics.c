@@ -94,29 +94,36 @@ void http_metrics_render(json_t *status, struct buf *out)
         buf_printf(out, "wharf_connections{service=\"%s\"} %lld\n", svc,
                    (long long)(json_is_integer(n) ? json_integer_value(n) : 0));
     }
-    family(out, "wharf_queue_messages", "gauge",
-           "Messages the mta holds: maildrop (waiting for pickup), deferred (waiting for a "
-           "retry), sending (on the wire now).");
-    buf_printf(out, "wharf_queue_messages{state=\"maildrop\"} %lld\n",
-               (long long)sum_status(status, "mta", "maildrop"));
-    buf_printf(out, "wharf_queue_messages{state=\"deferred\"} %lld\n",
-               (long long)sum_status(status, "mta", "waiting_outbound"));
-    buf_printf(out, "wharf_queue_messages{state=\"sending\"} %lld\n",
-               (long long)sum_status(status, "mta", "sending"));
-    family(out, "wharf_mta_outbound_sessions", "gauge", "Open outbound SMTP sessions.");
-    buf_printf(out, "wharf_mta_outbound_sessions %lld\n",
-               (long long)sum_status(status, "mta", "outbound_sessions"));
-    family(out, "wharf_auth_logins_total", "counter",
-           "Credential checks by the auth process since it started, by verdict (failed "
-           "includes rate-limit refusals).");
-    buf_printf(out, "wharf_auth_logins_total{result=\"ok\"} %lld\n",
-               (long long)sum_status(status, "auth", "logins_ok"));
-    buf_printf(out, "wharf_auth_logins_total{result=\"failed\"} %lld\n",
-               (long long)sum_status(status, "auth", "logins_failed"));
-    buf_printf(out, "wharf_auth_logins_total{result=\"tempfail\"} %lld\n",
-               (long long)sum_status(status, "auth", "logins_tempfail"));
-    family(out, "wharf_auth_bans", "gauge", "Client addresses banned now for failed logins.");
-    buf_printf(out, "wharf_auth_bans %lld\n", (long long)sum_status(status, "auth", "bans"));
+    /* The figures of one component's status, as families (NULL label: one plain sample). */
+    static const struct {
+        const char *name, *type, *help, *label, *value, *component, *key;
+    } figures[] = {
+        {"wharf_queue_messages", "gauge",
+         "Messages the mta holds: maildrop (waiting for pickup), deferred (waiting for a retry), "
+         "sending (on the wire now).",
+         "state", "maildrop", "mta", "maildrop"},
+        {"wharf_queue_messages", NULL, NULL, "state", "deferred", "mta", "waiting_outbound"},
+        {"wharf_queue_messages", NULL, NULL, "state", "sending", "mta", "sending"},
+        {"wharf_mta_outbound_sessions", "gauge", "Open outbound SMTP sessions.", NULL, NULL, "mta",
+         "outbound_sessions"},
+        {"wharf_auth_logins_total", "counter",
+         "Credential checks by the auth process since it started, by verdict (failed includes "
+         "rate-limit refusals).",
+         "result", "ok", "auth", "logins_ok"},
+        {"wharf_auth_logins_total", NULL, NULL, "result", "failed", "auth", "logins_failed"},
+        {"wharf_auth_logins_total", NULL, NULL, "result", "tempfail", "auth", "logins_tempfail"},
+        {"wharf_auth_bans", "gauge", "Client addresses banned now for failed logins.", NULL, NULL,
+         "auth", "bans"},
+    };
+    for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++) {
+        if (figures[i].type != NULL)
+            family(out, figures[i].name, figures[i].type, figures[i].help);
+        buf_append_cstr(out, figures[i].name);
+        if (figures[i].label != NULL)
+            buf_printf(out, "{%s=\"%s\"}", figures[i].label, figures[i].value);
+        buf_printf(out, " %lld\n",
+                   (long long)sum_status(status, figures[i].component, figures[i].key));
+    }
 }
 
 static void metrics_gone(void *arg)
