@@ -282,6 +282,8 @@ static void write_head(struct http_conn *hc, struct http_response *res, const ch
         buf_append_cstr(&h, framing);
     if (hc->close_after)
         buf_append_cstr(&h, "Connection: close\r\n");
+    else if (hc->req != NULL && hc->req->head.minor == 0)
+        buf_append_cstr(&h, "Connection: keep-alive\r\n"); /* HTTP/1.0 closes unless told */
     buf_append_cstr(&h, "\r\n");
     net_conn_write(hc->c, h.data, h.len);
     buf_free(&h);
