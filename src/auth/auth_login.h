@@ -153,5 +153,10 @@ void auth_login_abort(struct auth_login *l);
  */
 enum auth_login_step auth_login_password(struct auth_login *l, struct slice user,
                                          struct slice pass);
+/*
+ * An app password (HTTP Bearer, `wharf token add`), checked as mechanism
+ * BEARER: the auth process finds the account from the token itself.
+ */
+enum auth_login_step auth_login_token(struct auth_login *l, struct slice token);
 
 #endif

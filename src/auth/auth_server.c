@@ -39,6 +39,7 @@
 #include "base/clock.h"
 #include "auth/auth_proto.h"
 #include "auth/auth_ratelimit.h"
+#include "auth/auth_tokens.h"
 #include "auth/password.h"
 #include "base/alloc.h"
 #include "base/datadir.h"
@@ -91,8 +92,10 @@ struct job {
 
 struct auth_server {
     const struct wharf_config *cfg;
+    uint64_t n_ok, n_failed, n_tempfail; /* verdicts since start (status, /metrics) */
     struct event_base *base;
     struct directory *dir;
+    struct auth_tokens *tokens; /* app passwords for Bearer (DATA/auth/tokens) */
     char *dummy_hash;
     /*
      * rl_ip: failures per address key; rl_pair: per "account\naddress";
@@ -194,6 +197,7 @@ static void job_finish(struct job *j)
     struct buf pair = BUF_INIT;
     buf_printf(&pair, "%s\n%s", j->user_key, j->rip_key);
     if (j->result == AUTH_OK) {
+        srv->n_ok++;
         /* The address is now a usual one of the account: a spray never locks it out. */
         ratelimit_reset(srv->rl_pair, pair.data);
         ratelimit_set(srv->known, pair.data, 1, monotonic_ms());
@@ -202,11 +206,13 @@ static void job_finish(struct job *j)
         job_send(j);
         job_free(j);
     } else if (j->result == AUTH_TEMPFAIL) {
+        srv->n_tempfail++;
         log_warning("auth tempfail: service=%s user=<%s> rip=%s reason=%s", j->service, user.data,
                     j->rip, j->reason);
         job_send(j);
         job_free(j);
     } else {
+        srv->n_failed++; /* wrong credentials and rate-limit refusals */
         int64_t now = monotonic_ms();
         /* A banned address's attempts are not counted again: the ban says it all. */
         unsigned n = j->banned ? UINT32_MAX : ratelimit_fail(srv->rl_ip, j->rip_key, now);
@@ -555,6 +561,31 @@ static void handle_request(struct auth_server *srv, struct ipc_conn *c,
             return;
         }
     }
+    if (slice_eq_cstr_nocase(w->mechanism, "BEARER")) {
+        /* An app password (auth_tokens.h): one hash, no crypt pool; the account must still exist.
+         */
+        const char *acct = auth_tokens_check(srv->tokens, j->password);
+        struct buf account = BUF_INIT, hash = BUF_INIT, err = BUF_INIT;
+        enum directory_status s =
+            acct ? directory_account_hash(srv->dir, acct, &account, &hash, &err)
+                 : DIRECTORY_ERR_NOT_FOUND;
+        if (s == DIRECTORY_OK) {
+            j->result = AUTH_OK;
+            j->account = buf_steal(&account, NULL);
+        } else if (s == DIRECTORY_ERR_NOT_FOUND) {
+            j->reason = acct ? "token of a deleted account" : "unknown token";
+        } else {
+            log_error("%s", buf_cstr(&err));
+            j->result = AUTH_TEMPFAIL;
+            j->reason = "directory unavailable";
+        }
+        explicit_bzero(hash.data, hash.len);
+        buf_free(&account);
+        buf_free(&hash);
+        buf_free(&err);
+        job_finish(j);
+        return;
+    }
     if (!slice_eq_cstr_nocase(w->mechanism, "PLAIN") &&
         !slice_eq_cstr_nocase(w->mechanism, "LOGIN")) {
         j->reason = "unsupported mechanism";
@@ -613,6 +644,56 @@ static void ban_add(void *arg, const char *key, unsigned count, int64_t start_ms
                           (json_int_t)((start_ms + l->ban_ms - l->now + 999) / 1000)));
 }
 
+/* `wharf token add|list|revoke`: the app passwords (auth_tokens.h). */
+static json_t *admin_token(struct auth_server *srv, const char *what, json_t *req)
+{
+    const char *user = json_string_value(json_object_get(req, "user"));
+    const char *id = json_string_value(json_object_get(req, "id"));
+    struct buf account = BUF_INIT, hash = BUF_INIT, err = BUF_INIT, token = BUF_INIT;
+    json_t *r = NULL;
+    if (user != NULL) {
+        /* The canonical account, which must exist. */
+        enum directory_status s = directory_account_hash(srv->dir, user, &account, &hash, &err);
+        explicit_bzero(hash.data, hash.len);
+        if (s != DIRECTORY_OK)
+            r = json_pack("{s:b, s:s}", "ok", 0, "error",
+                          s == DIRECTORY_ERR_NOT_FOUND ? "no such account" : buf_cstr(&err));
+    }
+    if (r != NULL) {
+    } else if (strcmp(what, "add") == 0 && user != NULL) {
+        if (auth_tokens_add(srv->tokens, account.data, &token, &err) != 0) {
+            r = json_pack("{s:b, s:s}", "ok", 0, "error", buf_cstr(&err));
+        } else {
+            char tid[17];
+            auth_tokens_id(token.data, tid);
+            log_info("auth: token %s made for %s (wharf token add)", tid, account.data);
+            r = json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "token", token.data, "id", tid,
+                          "account", account.data);
+        }
+    } else if (strcmp(what, "list") == 0) {
+        r = json_pack("{s:b, s:o}", "ok", 1, "tokens",
+                      auth_tokens_list(srv->tokens, user ? account.data : NULL));
+    } else if (strcmp(what, "revoke") == 0 && id != NULL) {
+        int n = auth_tokens_revoke(srv->tokens, id, &err);
+        if (n < 0)
+            r = json_pack("{s:b, s:s}", "ok", 0, "error", buf_cstr(&err));
+        else if (n == 0)
+            r = json_pack("{s:b, s:s}", "ok", 0, "error", "no such token");
+        else
+            r = json_pack("{s:b, s:s}", "ok", 1, "revoked", id);
+        if (n > 0)
+            log_info("auth: token %s revoked (wharf token revoke)", id);
+    } else {
+        r = json_pack("{s:b, s:s}", "ok", 0, "error", "token-add needs user, token-revoke id");
+    }
+    explicit_bzero(token.data, token.len);
+    buf_free(&token);
+    buf_free(&account);
+    buf_free(&hash);
+    buf_free(&err);
+    return r;
+}
+
 static json_t *admin_answer(struct auth_server *srv, json_t *req)
 {
     const struct wharf_config *cfg = srv->cfg;
@@ -639,6 +720,8 @@ static json_t *admin_answer(struct auth_server *srv, json_t *req)
         free(key);
         return r;
     }
+    if (cmd && strncmp(cmd, "token-", 6) == 0)
+        return admin_token(srv, cmd + 6, req);
     return json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command");
 }
 
@@ -721,6 +804,9 @@ static void status_cb(void *arg, json_t *obj)
         json_integer((json_int_t)(ratelimit_size(srv->rl_ip) + ratelimit_size(srv->rl_user) +
                                   ratelimit_size(srv->rl_pair) + ratelimit_size(srv->known))));
     json_object_set_new(obj, "bans", json_integer((json_int_t)ratelimit_size(srv->bans)));
+    json_object_set_new(obj, "logins_ok", json_integer((json_int_t)srv->n_ok));
+    json_object_set_new(obj, "logins_failed", json_integer((json_int_t)srv->n_failed));
+    json_object_set_new(obj, "logins_tempfail", json_integer((json_int_t)srv->n_tempfail));
 }
 
 static void stop(struct auth_server *srv)
@@ -798,6 +884,11 @@ int auth_main(struct component_ctx *ctx)
     if (srv->dir == NULL)
         log_fatal(EX_UNAVAILABLE, "%s", buf_cstr(&err));
     make_dummy_hash(srv);
+    char *tokens_path = config_data_path(cfg, "auth/tokens");
+    srv->tokens = auth_tokens_open(tokens_path, &err);
+    free(tokens_path);
+    if (srv->tokens == NULL)
+        log_fatal(EX_DATAERR, "%s", buf_cstr(&err));
     srv->rl_ip = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
     srv->rl_user = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
     srv->rl_pair = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);
@@ -844,6 +935,7 @@ int auth_main(struct component_ctx *ctx)
     directory_client_free(srv->dclient);
     login_cache_free(srv->logins);
     directory_close(srv->dir);
+    auth_tokens_free(srv->tokens);
     ratelimit_free(srv->rl_ip);
     ratelimit_free(srv->rl_user);
     ratelimit_free(srv->rl_pair);

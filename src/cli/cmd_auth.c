@@ -1,12 +1,15 @@
 /*
  * cmd_auth.c - `wharf auth bans [--json]` and `wharf auth unban ADDRESS`:
- * the auth process's address bans, read and lifted while wharfd runs.
+ * the auth process's address bans, read and lifted while wharfd runs; and
+ * `wharf token add|list|revoke`: app passwords for HTTP Bearer, which only
+ * the auth process stores (hashed).
  *
  * Asks the auth process itself over DATA_DIRECTORY/run/auth.sock with one
  * IPC_AUTH_ADMIN_REQUEST frame (JSON) and prints its IPC_AUTH_ADMIN_REPLY:
  * the bans live in that process's memory, nowhere else. The auth process
  * answers such frames only to root or its own user. Must never: send or print
- * anything about passwords or accounts, or guess at a malformed reply.
+ * anything about passwords (a new token is printed once, then only its id), or
+ * guess at a malformed reply.
  */
 #include "base/alloc.h"
 #include "base/config.h"
@@ -139,4 +142,81 @@ int cmd_auth(struct cli_ctx *ctx, int argc, char **argv)
         return auth_unban(ctx, argv[2]);
     usage();
     return EX_USAGE;
+}
+
+/* ---- wharf token: app passwords for HTTP Bearer (auth/auth_tokens.h) ---- */
+
+static void token_usage(void)
+{
+    fprintf(stderr, "usage: wharf token add USER\n"
+                    "       wharf token list [USER] [--json]\n"
+                    "       wharf token revoke ID\n");
+}
+
+static int token_request(struct cli_ctx *ctx, json_t *req, json_t **reply_r)
+{
+    int code = 0;
+    *reply_r = auth_admin(ctx->cfg, req, &code);
+    json_decref(req);
+    return *reply_r ? EX_OK : code;
+}
+
+int cmd_token(struct cli_ctx *ctx, int argc, char **argv)
+{
+    json_t *r = NULL;
+    int code;
+    if (argc == 3 && strcmp(argv[1], "add") == 0) {
+        code = token_request(ctx, json_pack("{s:s, s:s}", "cmd", "token-add", "user", argv[2]), &r);
+        if (r == NULL)
+            return code;
+        /* The secret is shown this once: only its hash is kept. */
+        printf("%s\n", json_string_value(json_object_get(r, "token")));
+        fprintf(stderr,
+                "token %s for %s: use it as \"Authorization: Bearer TOKEN\"; it is not "
+                "shown again (revoke with: wharf token revoke %s)\n",
+                json_string_value(json_object_get(r, "id")),
+                json_string_value(json_object_get(r, "account")),
+                json_string_value(json_object_get(r, "id")));
+    } else if (argc >= 2 && argc <= 4 && strcmp(argv[1], "list") == 0) {
+        bool as_json = strcmp(argv[argc - 1], "--json") == 0;
+        const char *user = argc - as_json == 3 ? argv[2] : NULL;
+        if (argc - as_json > 3 || (user && strcmp(user, "--json") == 0)) {
+            token_usage();
+            return EX_USAGE;
+        }
+        json_t *req = json_pack("{s:s}", "cmd", "token-list");
+        if (user)
+            json_object_set_new(req, "user", json_string(user));
+        code = token_request(ctx, req, &r);
+        if (r == NULL)
+            return code;
+        if (as_json) {
+            cli_print_json(json_object_get(r, "tokens"));
+        } else {
+            printf("%-16s  %-20s  %s\n", "ID", "CREATED (UTC)", "ACCOUNT");
+            size_t i;
+            json_t *t;
+            json_array_foreach(json_object_get(r, "tokens"), i, t)
+            {
+                time_t when = (time_t)json_integer_value(json_object_get(t, "created"));
+                struct tm tm;
+                char s[32];
+                gmtime_r(&when, &tm);
+                strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S", &tm);
+                printf("%-16s  %-20s  %s\n", json_string_value(json_object_get(t, "id")), s,
+                       json_string_value(json_object_get(t, "account")));
+            }
+        }
+    } else if (argc == 3 && strcmp(argv[1], "revoke") == 0) {
+        code =
+            token_request(ctx, json_pack("{s:s, s:s}", "cmd", "token-revoke", "id", argv[2]), &r);
+        if (r == NULL)
+            return code;
+        printf("token %s revoked\n", argv[2]);
+    } else {
+        token_usage();
+        return EX_USAGE;
+    }
+    json_decref(r);
+    return EX_OK;
 }

@@ -39,6 +39,7 @@ static const struct {
     {"mailq", cmd_mailq, "list the mail queue [--json]"},
     {"queue", cmd_queue, "list|show|flush|hold|release|delete|requeue: queue control"},
     {"auth", cmd_auth, "bans [--json] | unban ADDRESS: login bans of client addresses"},
+    {"token", cmd_token, "add USER | list [USER] [--json] | revoke ID: app passwords (Bearer)"},
     {"import", cmd_import, "maildir|mbox|imap|passwd-file ...: mail and accounts from elsewhere"},
     {"export", cmd_export, "maildir|mbox USER PATH: a user's mail for Dovecot or mutt"},
     {"backup", cmd_backup, "DIR [--incremental PREV]: a consistent copy while wharfd runs"},

@@ -30,7 +30,80 @@ struct control {
     unsigned worker, n_workers;
     struct event *orphan_timer;
     uint64_t events_received, events_published;
+    struct status_wait *waits; /* control_status_all requests */
+    uint64_t next_wait;
 };
+
+struct status_wait {
+    struct status_wait *next;
+    uint64_t id;
+    control_status_all_fn fn;
+    void *arg;
+};
+
+/* Takes the wait with id out of the list (NULL when it is not there). */
+static struct status_wait *wait_take(struct control *c, uint64_t id)
+{
+    for (struct status_wait **pp = &c->waits; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            struct status_wait *w = *pp;
+            *pp = w->next;
+            return w;
+        }
+    }
+    return NULL;
+}
+
+static void status_all_reply(struct control *c, struct ipc_reader *r)
+{
+    uint64_t id = ipc_get_u64(r);
+    struct slice text = ipc_get_bytes(r);
+    if (!ipc_reader_done(r)) {
+        log_error("malformed status frame from wharfd");
+        return;
+    }
+    struct status_wait *w = wait_take(c, id);
+    if (w == NULL)
+        return; /* cancelled meanwhile */
+    json_error_t jerr;
+    json_t *j = json_loadb(text.ptr, text.len, 0, &jerr);
+    w->fn(w->arg, json_is_object(j) ? j : NULL);
+    json_decref(j);
+    free(w);
+}
+
+/* wharfd is gone: every wait hears NULL. */
+static void status_all_fail(struct control *c)
+{
+    while (c->waits) {
+        struct status_wait *w = c->waits;
+        c->waits = w->next;
+        w->fn(w->arg, NULL);
+        free(w);
+    }
+}
+
+uint64_t control_status_all(struct control *c, control_status_all_fn fn, void *arg)
+{
+    struct status_wait *w = xcalloc(1, sizeof(*w));
+    w->id = ++c->next_wait;
+    w->fn = fn;
+    w->arg = arg;
+    w->next = c->waits;
+    c->waits = w;
+    if (c->ch != NULL) {
+        struct buf b = BUF_INIT;
+        ipc_put_u64(&b, w->id);
+        ipc_channel_send(c->ch, IPC_STATUS_ALL_REQUEST, b.data, b.len);
+        buf_free(&b);
+    }
+    return w->id;
+}
+
+void control_status_all_cancel(struct control *c, uint64_t handle)
+{
+    free(wait_take(c, handle));
+}
 
 static void control_begin_shutdown(struct control *c, int64_t deadline_ms)
 {
@@ -88,6 +161,9 @@ static void control_on_frame(void *arg, const struct ipc_frame *f)
         ipc_event_clear(&ev);
         break;
     }
+    case IPC_STATUS_ALL:
+        status_all_reply(c, &r);
+        break;
     default:
         log_warning("unexpected frame type %u from wharfd", f->type);
         break;
@@ -108,6 +184,7 @@ static void control_on_close(void *arg)
     ipc_channel_free(c->ch);
     c->ch = NULL;
     log_warning("wharfd went away; shutting down");
+    status_all_fail(c);
     /* Never outlive the supervisor: cut sessions now, and leave the loop regardless soon. */
     struct timeval tv = clock_timeval_ms(CONTROL_ORPHAN_GRACE_MS);
     c->orphan_timer = evtimer_new(c->base, control_orphan_timeout, c);
@@ -164,6 +241,11 @@ void control_close(struct control *c)
     ipc_channel_free(c->ch);
     if (c->orphan_timer)
         event_free(c->orphan_timer);
+    while (c->waits) {
+        struct status_wait *w = c->waits;
+        c->waits = w->next;
+        free(w);
+    }
     free(c->name);
     free(c);
 }

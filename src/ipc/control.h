@@ -64,6 +64,16 @@ void control_subscribe(struct control *c, enum ipc_event_type type, enum ipc_sub
                        const char *owner);
 /* Publishes an event on the bus (delivered to every other process subscribed to it). */
 void control_publish(struct control *c, const struct ipc_event *ev);
+
+/*
+ * Asks wharfd for the whole server's status (what `wharf status --json`
+ * prints: every component's figures, connections per service, the ports);
+ * fn gets it later from the loop, or NULL when wharfd went away. Returns a
+ * handle for control_status_all_cancel (the asker went away first).
+ */
+typedef void (*control_status_all_fn)(void *arg, json_t *status);
+uint64_t control_status_all(struct control *c, control_status_all_fn fn, void *arg);
+void control_status_all_cancel(struct control *c, uint64_t handle);
 void control_close(struct control *c);
 
 /*

@@ -32,6 +32,8 @@ enum ipc_type {
     IPC_SHUTDOWN = 4,       /* supervisor -> component: u64 deadline_ms; stop accepting, drain */
     IPC_EVENT = 5,          /* either way: a typed event (ipc/event.h); relayed to subscribers */
     IPC_SUBSCRIBE = 6,      /* component -> supervisor: which events it wants (ipc/event.h) */
+    IPC_STATUS_ALL_REQUEST = 7, /* component -> supervisor: u64 id (http's /metrics) */
+    IPC_STATUS_ALL = 8,         /* supervisor -> component: u64 id, str `wharf status --json` */
     /* wharf command <-> supervisor over the control socket (100..199) */
     IPC_CTL_REQUEST = 100, /* JSON {"cmd": "...", ...} */
     IPC_CTL_REPLY = 101,   /* JSON {"ok": true, ...} or {"ok": false, "error": "..."} */

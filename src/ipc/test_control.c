@@ -45,6 +45,21 @@ static void cb_event(void *arg, const struct ipc_event *ev)
     s->events++;
 }
 
+struct status_seen {
+    int calls, nulls;
+    json_int_t uptime;
+};
+
+static void cb_status_all(void *arg, json_t *status)
+{
+    struct status_seen *s = arg;
+    s->calls++;
+    if (status == NULL)
+        s->nulls++;
+    else
+        s->uptime = json_integer_value(json_object_get(status, "uptime"));
+}
+
 /* Runs the loop until nothing is left to do right now. */
 static void spin(struct event_base *base)
 {
@@ -137,6 +152,33 @@ static void test_control_protocol(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "events_published")), 1);
     json_decref(j);
 
+    /* STATUS_ALL: asked with an id, answered with it; a cancelled one is dropped. */
+    struct status_seen ss = {0};
+    uint64_t h1 = control_status_all(c, cb_status_all, &ss);
+    uint64_t h2 = control_status_all(c, cb_status_all, &ss);
+    assert_int_not_equal(h1, h2);
+    control_status_all_cancel(c, h2);
+    spin(base);
+    uint64_t ids[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ipc_recv(sv[1], 1 << 20, &type, &in), 0);
+        assert_int_equal(type, IPC_STATUS_ALL_REQUEST);
+        ipc_reader_init(&r, in.data, in.len);
+        ids[i] = ipc_get_u64(&r);
+        assert_true(ipc_reader_done(&r));
+    }
+    for (int i = 1; i >= 0; i--) {
+        buf_reset(&out);
+        ipc_put_u64(&out, ids[i]);
+        ipc_put_str(&out, "{\"uptime\": 7}");
+        assert_int_equal(ipc_send(sv[1], IPC_STATUS_ALL, out.data, out.len), 0);
+    }
+    spin(base);
+    assert_int_equal(ss.calls, 1);
+    assert_int_equal(ss.uptime, 7);
+    /* One still waiting when wharfd goes away hears NULL. */
+    control_status_all(c, cb_status_all, &ss);
+
     /* SHUTDOWN carries the deadline. */
     buf_reset(&out);
     ipc_put_u64(&out, 123456);
@@ -151,6 +193,8 @@ static void test_control_protocol(void **state)
     spin(base);
     assert_int_equal(seen.shutdowns, 2);
     assert_true(seen.deadline >= before && seen.deadline <= monotonic_ms());
+    assert_int_equal(ss.calls, 2);
+    assert_int_equal(ss.nulls, 1);
 
     control_close(c);
     event_base_free(base);

@@ -108,6 +108,8 @@ void net_worker_on_event(struct net_worker *w, void (*fn)(void *arg, const struc
 void net_worker_subscribe(struct net_worker *w, enum ipc_event_type type, enum ipc_subscribe_op op,
                           const char *owner);
 void net_worker_publish(struct net_worker *w, const struct ipc_event *ev);
+/* The control channel to wharfd (ipc/control.h: control_status_all). */
+struct control *net_worker_control(struct net_worker *w);
 /* True once a shutdown was asked for. */
 bool net_worker_draining(const struct net_worker *w);
 /* Runs the loop until drained, then closes what is left; returns the exit code. */

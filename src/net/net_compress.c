@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <stdalign.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -93,6 +94,32 @@ void net_compress_free(struct net_compress *z)
         deflateEnd(&z->d);
     inflateEnd(&z->i);
     free(z);
+}
+
+bool net_gzip(const void *data, size_t len, struct buf *out)
+{
+    if (len > UINT32_MAX)
+        return false;
+    z_stream s;
+    memset(&s, 0, sizeof(s));
+    /* windowBits 15 + 16: a gzip header and trailer around the deflate stream. */
+    if (deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return false;
+    size_t start = out->len;
+    size_t bound = deflateBound(&s, (uLong)len);
+    buf_reserve(out, bound);
+    s.next_in = (Bytef *)(uintptr_t)data;
+    s.avail_in = (uInt)len;
+    s.next_out = (Bytef *)out->data + start;
+    s.avail_out = (uInt)bound;
+    int r = deflate(&s, Z_FINISH);
+    size_t made = bound - s.avail_out;
+    deflateEnd(&s);
+    if (r != Z_STREAM_END)
+        return false;
+    out->len = start + made;
+    out->data[out->len] = '\0';
+    return true;
 }
 
 size_t net_compress_memory(const struct net_compress *z)

@@ -11,6 +11,8 @@
 #ifndef WHARF_NET_NET_COMPRESS_H
 #define WHARF_NET_NET_COMPRESS_H
 
+#include "base/buf.h"
+
 #include <event2/buffer.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,5 +52,11 @@ bool net_compress_read(struct net_compress *z, struct evbuffer *in, struct evbuf
 
 /* Bytes zlib holds for this stage now (compressor and decompressor). */
 size_t net_compress_memory(const struct net_compress *z);
+
+/*
+ * One whole buffer in gzip framing (RFC 1952), for HTTP's Content-Encoding:
+ * gzip, appended to out. False (out unchanged) when zlib fails.
+ */
+bool net_gzip(const void *data, size_t len, struct buf *out);
 
 #endif

@@ -571,6 +571,11 @@ struct net_worker *net_worker_new(struct component_ctx *ctx)
     return w;
 }
 
+struct control *net_worker_control(struct net_worker *w)
+{
+    return w->control;
+}
+
 void net_worker_set_status(struct net_worker *w, void (*fn)(void *arg, json_t *obj), void *arg)
 {
     w->status_fn = fn;

@@ -252,6 +252,40 @@ static void test_final_block_alone_is_accepted(void **state)
 }
 
 /* The figures of doc/imap.md: printed, and held to their bounds. */
+/* net_gzip: a gzip member zlib's own gzip reader (windowBits 31) takes back whole. */
+static void test_gzip(void **state)
+{
+    (void)state;
+    struct buf src = BUF_INIT, z = BUF_INIT;
+    for (int i = 0; i < 5000; i++)
+        buf_printf(&src, "line %d of a text body\n", i);
+    buf_append_cstr(&z, "kept");
+    assert_true(net_gzip(src.data, src.len, &z));
+    assert_memory_equal(z.data, "kept", 4);
+    assert_true(z.len - 4 < src.len / 4);
+    assert_int_equal((unsigned char)z.data[4], 0x1f); /* gzip magic */
+    assert_int_equal((unsigned char)z.data[5], 0x8b);
+    z_stream s;
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(inflateInit2(&s, 31), Z_OK);
+    char *back = malloc(src.len + 16);
+    s.next_in = (Bytef *)z.data + 4;
+    s.avail_in = (uInt)(z.len - 4);
+    s.next_out = (Bytef *)back;
+    s.avail_out = (uInt)(src.len + 16);
+    assert_int_equal(inflate(&s, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(s.total_out, src.len);
+    assert_memory_equal(back, src.data, src.len);
+    inflateEnd(&s);
+    free(back);
+    /* Empty input is a valid (tiny) member too. */
+    buf_reset(&z);
+    assert_true(net_gzip("", 0, &z));
+    assert_true(z.len >= 20);
+    buf_free(&src);
+    buf_free(&z);
+}
+
 static void test_memory(void **state)
 {
     (void)state;
@@ -287,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_write_flush_decodes_at_once),
         cmocka_unit_test(test_read_one_byte_at_a_time),
         cmocka_unit_test(test_round_trip_large),
+        cmocka_unit_test(test_gzip),
         cmocka_unit_test(test_zip_bomb_is_inflated_in_bounded_steps),
         cmocka_unit_test(test_corrupt_input),
         cmocka_unit_test(test_final_block_alone_is_accepted),

@@ -60,6 +60,10 @@ struct proc {
     uint64_t status_seq;
     char last_exit[160];
     struct ipc_subscriptions subs; /* the events it asked for (ipc/event.h) */
+    /* IPC_STATUS_ALL_REQUEST: the query under way and the ids that wait for it. */
+    struct status_query *all_query;
+    uint64_t *all_ids;
+    size_t n_all_ids;
 };
 
 struct status_query {
@@ -309,6 +313,49 @@ void sup_relay_event(struct sup *s, const struct proc *from, const void *payload
 
 /* ---- one child's control channel ---- */
 
+/* The whole status (what `wharf status --json` prints) for every id the process asked with. */
+static void proc_status_all_done(void *arg, json_t *status)
+{
+    struct proc *p = arg;
+    p->all_query = NULL;
+    char *text = json_dumps(status, JSON_COMPACT);
+    for (size_t i = 0; p->ch != NULL && i < p->n_all_ids; i++) {
+        struct buf b = BUF_INIT;
+        ipc_put_u64(&b, p->all_ids[i]);
+        ipc_put_str(&b, text);
+        ipc_channel_send(p->ch, IPC_STATUS_ALL, b.data, b.len);
+        buf_free(&b);
+    }
+    free(text);
+    free(p->all_ids);
+    p->all_ids = NULL;
+    p->n_all_ids = 0;
+}
+
+static void proc_status_all_request(struct proc *p, struct ipc_reader *r)
+{
+    uint64_t id = ipc_get_u64(r);
+    if (!ipc_reader_done(r) || p->n_all_ids >= 64) {
+        log_warning("%s (pid %ld): malformed or too many status requests", p->def->name,
+                    (long)p->pid);
+        return;
+    }
+    p->all_ids = xreallocarray(p->all_ids, p->n_all_ids + 1, sizeof(*p->all_ids));
+    p->all_ids[p->n_all_ids++] = id;
+    if (p->all_query == NULL)
+        p->all_query = sup_status_query(p->sup, proc_status_all_done, p);
+}
+
+static void proc_status_all_forget(struct proc *p)
+{
+    if (p->all_query)
+        sup_status_cancel(p->sup, p->all_query);
+    p->all_query = NULL;
+    free(p->all_ids);
+    p->all_ids = NULL;
+    p->n_all_ids = 0;
+}
+
 static void proc_on_frame(void *arg, const struct ipc_frame *f)
 {
     struct proc *p = arg;
@@ -348,6 +395,9 @@ static void proc_on_frame(void *arg, const struct ipc_frame *f)
     case IPC_EVENT:
         sup_relay_event(p->sup, p, f->payload, f->len, p->def->name);
         break;
+    case IPC_STATUS_ALL_REQUEST:
+        proc_status_all_request(p, &r);
+        break;
     case IPC_SUBSCRIBE: {
         const char *why;
         if (ipc_subscriptions_apply(&p->subs, f->payload, f->len, &why) != 0)
@@ -366,6 +416,7 @@ static void proc_on_close(void *arg)
     struct proc *p = arg;
     ipc_channel_free(p->ch);
     p->ch = NULL;
+    proc_status_all_forget(p);
     queries_check(p->sup);
 }
 
@@ -561,6 +612,7 @@ static void proc_remove(struct proc *p)
     event_free(p->kill_ev);
     json_decref(p->status);
     ipc_subscriptions_free(&p->subs);
+    proc_status_all_forget(p);
     free(p);
 }
 
