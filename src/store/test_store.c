@@ -24,6 +24,17 @@
 #define ALICE "alice@example.test"
 #define BOB "bob@example.test"
 
+/* What version 6 (JMAP) added, for the tests that take a store back to an older version. */
+#define UNDO_VERSION_6                                                                             \
+    "DROP TRIGGER jmap_mailbox_insert; DROP TRIGGER jmap_mailbox_update;"                          \
+    "DROP TRIGGER jmap_mailbox_delete; DROP TRIGGER jmap_subscribe;"                               \
+    "DROP TRIGGER jmap_unsubscribe; DROP TRIGGER jmap_message_insert;"                             \
+    "DROP TRIGGER jmap_message_update; DROP TRIGGER jmap_message_delete;"                          \
+    "DROP TABLE mailboxes_gone; DROP TABLE emails_gone; DROP TABLE uploads;"                       \
+    "DROP INDEX messages_blob; DROP INDEX messages_state;"                                         \
+    "ALTER TABLE mailboxes DROP COLUMN state; ALTER TABLE mailboxes DROP COLUMN created_state;"    \
+    "ALTER TABLE messages DROP COLUMN state; ALTER TABLE messages DROP COLUMN created_state;"
+
 static struct store *tmp_store(void)
 {
     struct buf err = BUF_INIT;
@@ -356,26 +367,26 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  "DROP TRIGGER messages_count_insert;"
-                                  "DROP TRIGGER messages_count_delete;"
-                                  "DROP TRIGGER messages_count_seen;"
-                                  "ALTER TABLE mailboxes DROP COLUMN n_messages;"
-                                  "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
-                                  "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
-                                  /* and what versions 3, 4 and 5 added */
-                                  "DROP TRIGGER state_mailbox_insert;"
-                                  "DROP TRIGGER state_mailbox_update;"
-                                  "DROP TRIGGER state_mailbox_delete;"
-                                  "DROP TRIGGER state_subscribe;"
-                                  "DROP TRIGGER state_unsubscribe;"
-                                  "DROP TABLE account_state;"
-                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-                                  "DROP INDEX expunged_held;"
-                                  "ALTER TABLE expunged DROP COLUMN blob;"
-                                  "ALTER TABLE expunged DROP COLUMN at;"
-                                  "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
-                                  "ALTER TABLE messages DROP COLUMN search;"
-                                  "PRAGMA user_version = 1;",
+                                  UNDO_VERSION_6 "DROP TRIGGER messages_count_insert;"
+                                                 "DROP TRIGGER messages_count_delete;"
+                                                 "DROP TRIGGER messages_count_seen;"
+                                                 "ALTER TABLE mailboxes DROP COLUMN n_messages;"
+                                                 "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
+                                                 "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
+                                                 /* and what versions 3, 4 and 5 added */
+                                                 "DROP TRIGGER state_mailbox_insert;"
+                                                 "DROP TRIGGER state_mailbox_update;"
+                                                 "DROP TRIGGER state_mailbox_delete;"
+                                                 "DROP TRIGGER state_subscribe;"
+                                                 "DROP TRIGGER state_unsubscribe;"
+                                                 "DROP TABLE account_state;"
+                                                 "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                                                 "DROP INDEX expunged_held;"
+                                                 "ALTER TABLE expunged DROP COLUMN blob;"
+                                                 "ALTER TABLE expunged DROP COLUMN at;"
+                                                 "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
+                                                 "ALTER TABLE messages DROP COLUMN search;"
+                                                 "PRAGMA user_version = 1;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -411,6 +422,7 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  UNDO_VERSION_6
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
                                   /* and what versions 4 and 5 added */
@@ -1099,14 +1111,14 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  "DROP TRIGGER state_mailbox_insert;"
-                                  "DROP TRIGGER state_mailbox_update;"
-                                  "DROP TRIGGER state_mailbox_delete;"
-                                  "DROP TRIGGER state_subscribe;"
-                                  "DROP TRIGGER state_unsubscribe;"
-                                  "DROP TABLE account_state;"
-                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-                                  "PRAGMA user_version = 4;",
+                                  UNDO_VERSION_6 "DROP TRIGGER state_mailbox_insert;"
+                                                 "DROP TRIGGER state_mailbox_update;"
+                                                 "DROP TRIGGER state_mailbox_delete;"
+                                                 "DROP TRIGGER state_subscribe;"
+                                                 "DROP TRIGGER state_unsubscribe;"
+                                                 "DROP TABLE account_state;"
+                                                 "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                                                 "PRAGMA user_version = 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);

@@ -131,7 +131,7 @@ int sq_gc(struct store *s, struct buf *err)
     size_t n = 0;
     if (sq_begin(s, true, err) != 0)
         return -1;
-    if (release_held(s, err) != 0)
+    if (release_held(s, err) != 0 || sq_uploads_expire(s, err) != 0)
         goto rollback;
     int64_t cur = sq_meta_get(s, "segment_current", err);
     if (cur < 0 || blob_segments(&sq(s)->blobs, &segs, &n, err) != 0)

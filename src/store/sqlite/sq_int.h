@@ -117,6 +117,21 @@ int sq_message_changes(struct store *s, const char *owner, int64_t mailbox_id, u
 int sq_expunged_since(struct store *s, const char *owner, int64_t mailbox_id, uint64_t modseq,
                       uint32_t **uids_r, size_t *n_r, struct buf *err);
 int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err);
+int sq_account_messages(struct store *s, const char *owner, const char *blob, uint64_t since,
+                        bool with_structure, struct store_account_message **list_r, size_t *n_r,
+                        struct buf *err);
+int sq_account_gone(struct store *s, const char *owner, uint64_t since,
+                    struct store_account_gone *g, struct buf *err);
+int sq_upload(struct store *s, const char *owner, struct slice data, char hash_r[65],
+              struct buf *err);
+int sq_account_blob_read(struct store *s, const char *owner, const char *hash, struct buf *out,
+                         struct buf *err);
+/* Makes sure the body is in a segment and has a row; adds one reference (write transaction). */
+int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg, struct buf *err);
+/* The segment to append to, rolled over when full (write transaction). */
+int sq_current_segment(struct store *s, int64_t *seg_r, struct buf *err);
+/* Drops uploads older than STORE_UPLOAD_HOLD and their references (write transaction). */
+int sq_uploads_expire(struct store *s, struct buf *err);
 int sq_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                    struct buf *err);
 int sq_acl_set(struct store *s, const char *owner, const char *mailbox, const char *identifier,
