@@ -15,6 +15,7 @@
 #define WHARF_HTTP_JMAP_H
 
 #include "base/buf.h"
+#include "ipc/event.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -59,6 +60,10 @@ struct jmap {
      * (NULL: the user name alone, when it is an address) */
     int (*addresses)(void *ctx, const char *user, char ***list_r, size_t *n_r);
     void *addresses_ctx;
+    /* Tells the other processes (IMAP IDLE, push) of each change a method
+     * made: mailbox changed or mailbox list events; NULL: nobody to tell. */
+    void (*publish)(void *ctx, const struct ipc_event *ev);
+    void *publish_ctx;
 };
 
 /* The account id JMAP shows for user (its name in hex after 'a': Ids allow no '@'). */

@@ -316,6 +316,44 @@ bool jmap_set_args(struct jmap_req *r, json_t *args, json_t **create_r, json_t *
     return true;
 }
 
+void jmap_publish_changed(struct jmap_req *r, int64_t mailbox_id, const char *name)
+{
+    if (r->j->publish == NULL)
+        return;
+    struct buf err = BUF_INIT;
+    struct store_mailbox *v = NULL;
+    size_t n = 0;
+    if (name == NULL) {
+        v = jmap_mailboxes(r, &n, &err);
+        const struct store_mailbox *mb = v ? jmap_mailbox_find(v, n, mailbox_id) : NULL;
+        name = mb ? mb->name : NULL;
+    }
+    uint64_t st = 0;
+    if (name && store_account_state(r->j->store, r->user, &st, &err) == 0) {
+        struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                               .u.mailbox_changed = {r->user, name, st}};
+        r->j->publish(r->j->publish_ctx, &ev);
+    }
+    if (v)
+        store_mailbox_list_free(v, n);
+    buf_free(&err);
+}
+
+void jmap_publish_list(struct jmap_req *r, enum ipc_mailbox_list_change change, const char *name,
+                       const char *old_name)
+{
+    if (r->j->publish == NULL)
+        return;
+    struct buf err = BUF_INIT;
+    uint64_t st = 0;
+    if (store_account_state(r->j->store, r->user, &st, &err) == 0) {
+        struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_LIST,
+                               .u.mailbox_list = {r->user, change, name, old_name, st}};
+        r->j->publish(r->j->publish_ctx, &ev);
+    }
+    buf_free(&err);
+}
+
 static int change_order(const void *a, const void *b)
 {
     uint64_t x = ((const struct jmap_change *)a)->state, y = ((const struct jmap_change *)b)->state;

@@ -102,6 +102,9 @@ int jmap_email_store(struct jmap_req *r, struct slice data, json_t *mailbox_ids,
                 rc = 1;
             }
         }
+        for (size_t i = 0; i < n; i++)
+            if (t[i].status == STORE_OK)
+                jmap_publish_changed(r, 0, names[i]);
     }
     store_body_id(data, hash_r);
     free(t);
@@ -499,6 +502,7 @@ static int expunge_copies(struct jmap_req *r, const struct store_account_message
         if (store_message_expunge_id(r->j->store, r->user, c[i].mailbox_id, &c[i].m.uid, 1, err) !=
             0)
             return -1;
+        jmap_publish_changed(r, c[i].mailbox_id, NULL);
     }
     return 0;
 }
@@ -603,6 +607,7 @@ static json_t *email_update(struct jmap_req *r, const char *hash, json_t *patch)
             e = jmap_server_fail("flags", &err);
             goto out;
         }
+        jmap_publish_changed(r, c[i].mailbox_id, NULL);
     }
     if (mb_changed) {
         json_object_foreach(boxes, k, v)
@@ -618,6 +623,8 @@ static json_t *email_update(struct jmap_req *r, const char *hash, json_t *patch)
                 e = jmap_server_fail("copy", &err);
                 goto out;
             }
+            if (!have)
+                jmap_publish_changed(r, id, NULL);
         }
         for (size_t i = 0; i < n; i++) {
             char id[32];

@@ -89,6 +89,12 @@ bool jmap_set_args(struct jmap_req *r, json_t *args, json_t **create_r, json_t *
                    json_t **destroy_r, json_t **err_r);
 void jmap_state_string(uint64_t st, char out[32]);
 
+/* Publishes a mailbox-changed event for the mailbox id (name looked up
+ * when NULL) or a mailbox-list event, with the account state after it. */
+void jmap_publish_changed(struct jmap_req *r, int64_t mailbox_id, const char *name);
+void jmap_publish_list(struct jmap_req *r, enum ipc_mailbox_list_change change, const char *name,
+                       const char *old_name);
+
 /* serverFail with the store's message (logged). */
 json_t *jmap_server_fail(const char *what, struct buf *err);
 

@@ -400,6 +400,9 @@ static json_t *mailbox_create(struct jmap_req *r, const char *cid, json_t *o, js
         e = jmap_server_fail("mailbox create", &err);
         goto out;
     }
+    jmap_publish_list(r, IPC_LIST_CREATED, name.data, NULL);
+    if (json_is_true(sub))
+        jmap_publish_list(r, IPC_LIST_SUBSCRIBED, name.data, NULL);
     char sid[32];
     jmap_mailbox_id(id, sid);
     jmap_created(r, cid, sid);
@@ -472,12 +475,17 @@ static json_t *mailbox_update(struct jmap_req *r, int64_t id, json_t *o)
                                err.len ? buf_cstr(&err) : "INBOX keeps its name", "name");
             goto out;
         }
+        if (strcmp(name.data, mb->name) != 0)
+            jmap_publish_list(r, IPC_LIST_RENAMED, name.data, mb->name);
     } else
         buf_append_cstr(&name, mb->name);
     json_t *sub = json_object_get(o, "isSubscribed");
     if (sub && json_is_boolean(sub) && json_is_true(sub) != mb->subscribed &&
         store_subscribe(r->j->store, r->user, name.data, json_is_true(sub), &err) != 0)
         e = jmap_server_fail("subscribe", &err);
+    else if (sub && json_is_boolean(sub) && json_is_true(sub) != mb->subscribed)
+        jmap_publish_list(r, json_is_true(sub) ? IPC_LIST_SUBSCRIBED : IPC_LIST_UNSUBSCRIBED,
+                          name.data, NULL);
 out:
     if (v)
         store_mailbox_list_free(v, n);
@@ -517,6 +525,8 @@ static json_t *mailbox_destroy(struct jmap_req *r, int64_t id, bool remove_email
     }
     if (store_mailbox_delete(r->j->store, r->user, mb->name, &err) != 0)
         e = jmap_server_fail("mailbox delete", &err);
+    else
+        jmap_publish_list(r, IPC_LIST_DELETED, mb->name, NULL);
 out:
     if (v)
         store_mailbox_list_free(v, n);

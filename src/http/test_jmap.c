@@ -33,7 +33,22 @@ struct fixture {
     char *from;
     size_t n_rcpts;
     struct buf data;
+    /* what was published on the bus */
+    size_t n_changed, n_list;
+    char last_mailbox[64];
 };
+
+static void publish(void *ctx, const struct ipc_event *ev)
+{
+    struct fixture *f = ctx;
+    if (ev->type == IPC_EVENT_MAILBOX_CHANGED) {
+        f->n_changed++;
+        assert_string_equal(ev->u.mailbox_changed.owner, ALICE);
+        assert_true(ev->u.mailbox_changed.account_state > 0);
+        snprintf(f->last_mailbox, sizeof(f->last_mailbox), "%s", ev->u.mailbox_changed.mailbox);
+    } else if (ev->type == IPC_EVENT_MAILBOX_LIST)
+        f->n_list++;
+}
 
 static bool sender_ok(void *ctx, const char *user, const char *from)
 {
@@ -69,6 +84,8 @@ static int setup(void **state)
     submit.ctx = f;
     f->j.submit = &submit;
     f->j.hostname = "mx.example.test";
+    f->j.publish = publish;
+    f->j.publish_ctx = f;
     *state = f;
     return 0;
 }
@@ -249,6 +266,7 @@ static void test_mailboxes(void **state)
                 "[\"Mailbox/get\", {\"accountId\": \"ACCOUNT\", \"ids\": [\"#c\"]}, \"g\"]]}");
     json_t *s = resp(o, 0, "Mailbox/set");
     assert_non_null(str(s, "created/p/id"));
+    assert_int_equal(f->n_list, 2); /* IMAP LIST-STATUS and NOTIFY sessions hear of both */
     assert_string_equal(str(s, "notCreated/bad/type"), "invalidProperties");
     g = resp(o, 1, "Mailbox/get");
     assert_string_equal(str(g, "list/0/name"), "Wharf");
@@ -414,9 +432,13 @@ static void test_emails(void **state)
                "[\"Email/query\", {\"accountId\": \"ACCOUNT\", \"filter\": {\"hasKeyword\": "
                "\"$seen\"}}, \"k\"]]}",
                plain_id, archive, plain_id, st2);
+    f->n_changed = 0;
     o = call(f, b.data);
     json_t *s = resp(o, 0, "Email/set");
     assert_non_null(json_object_get(json_object_get(s, "updated"), plain_id));
+    /* flags in INBOX, the copy to Archive, the expunge in INBOX: each told */
+    assert_int_equal(f->n_changed, 3);
+    assert_string_equal(f->last_mailbox, "INBOX");
     assert_string_equal(
         str(s, "notUpdated/e0000000000000000000000000000000000000000000000000000000000000000/type"),
         "notFound");
