@@ -15,6 +15,9 @@
 
 #include "base/alloc.h"
 #include "http/jmap.h"
+#include "http/jmap_push.h"
+
+#include <event2/event.h>
 
 #define ALICE "alice@example.test"
 #define BOB "bob@example.test"
@@ -590,6 +593,78 @@ static void test_create_import_submit(void **state)
     free(drafts);
 }
 
+struct sink {
+    struct buf got;
+    int ended;
+};
+
+static void sink_write(void *ctx, const char *data, size_t len)
+{
+    buf_append(&((struct sink *)ctx)->got, data, len);
+}
+
+static void sink_end(void *ctx)
+{
+    ((struct sink *)ctx)->ended++;
+}
+
+static const struct jmap_push_io sink_io = {sink_write, sink_end};
+
+static void test_push(void **state)
+{
+    struct fixture *f = *state;
+    struct event_base *base = event_base_new();
+    struct jmap_push *p = jmap_push_new(base, &f->j, 0);
+    struct sink a = {BUF_INIT, 0}, b = {BUF_INIT, 0}, bob = {BUF_INIT, 0};
+    struct buf err = BUF_INIT;
+    assert_null(jmap_push_open(p, ALICE, "*", "sometimes", "0", NULL, &sink_io, &a, &err));
+    assert_null(jmap_push_open(p, ALICE, "*", "no", "x", NULL, &sink_io, &a, &err));
+    struct jmap_push_stream *sa =
+        jmap_push_open(p, ALICE, "Email", "no", "0", NULL, &sink_io, &a, &err);
+    assert_non_null(sa);
+    /* the current state at once: the stream listens from here */
+    assert_non_null(strstr(a.got.data, "event: state\nid: "));
+    assert_non_null(jmap_push_open(p, ALICE, "Mailbox", "state", "0", NULL, &sink_io, &b, &err));
+    assert_int_equal(b.got.len, 0);
+    assert_non_null(jmap_push_open(p, BOB, "*", "no", "0", NULL, &sink_io, &bob, &err));
+    size_t bob_len = bob.got.len;
+    assert_int_equal(jmap_push_streams(p), 3);
+    /* a delivery as the mta makes it, then two events: one state event each stream */
+    deliver(f, ALICE, NULL, msg_plain);
+    uint64_t st;
+    assert_int_equal(store_account_state(f->s, ALICE, &st, &err), 0);
+    struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                           .u.mailbox_changed = {ALICE, "INBOX", st}};
+    buf_reset(&a.got);
+    jmap_push_event(p, &ev);
+    jmap_push_event(p, &ev);
+    event_base_loop(base, EVLOOP_ONCE);
+    char want[64];
+    snprintf(want, sizeof(want), "id: %llu\n", (unsigned long long)st);
+    assert_non_null(strstr(a.got.data, want));
+    assert_non_null(strstr(a.got.data, "\"Email\":"));
+    assert_null(strstr(a.got.data, "\"Mailbox\":"));
+    assert_null(strstr(strstr(a.got.data, want) + 1, "event: state")); /* coalesced: one */
+    /* closeafter=state: told and ended; bob heard nothing */
+    assert_non_null(strstr(b.got.data, "\"Mailbox\":"));
+    assert_int_equal(b.ended, 1);
+    assert_int_equal(bob.got.len, bob_len);
+    assert_int_equal(jmap_push_streams(p), 2);
+    /* Last-Event-ID behind the state: the missed change at once */
+    struct sink c = {BUF_INIT, 0};
+    assert_null(jmap_push_open(p, ALICE, "*", "state", "0", "1", &sink_io, &c, &err));
+    assert_int_equal(c.ended, 1);
+    assert_non_null(strstr(c.got.data, want));
+    jmap_push_close(sa);
+    jmap_push_free(p);
+    event_base_free(base);
+    buf_free(&a.got);
+    buf_free(&b.got);
+    buf_free(&c.got);
+    buf_free(&bob.got);
+    buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -599,6 +674,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mailboxes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_import_submit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_push, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
