@@ -39,13 +39,14 @@ void jmap_limits_from_config(struct jmap_limits *l, const struct wharf_config *c
 
 /* How EmailSubmission/set hands a message over to the queue (the same path
  * and sender rules as SMTP submission); NULL: EmailSubmission is refused
- * with forbidden. Returns 0, or -1 with a reason in err (the submission
- * gets notCreated forbiddenFrom when rcpt_from_ok said no, serverFail else). */
+ * with forbidden. */
 struct jmap_submit {
     /* Whether user may send as the envelope sender from (the submission
-     * rule of smtp: the user's own addresses and aliases). */
-    bool (*sender_ok)(void *ctx, const char *user, const char *from);
-    /* Queues data from envelope sender from to the n recipients; id_r gets the queue id. */
+     * rule of smtp: the directory resolves from to user): 1 yes, 0 no
+     * (forbiddenFrom), -1 not known yet (serverFail: try again). */
+    int (*sender_ok)(void *ctx, const char *user, const char *from);
+    /* Queues data from envelope sender from to the n recipients, durably;
+     * id_r gets the queue id. 0, or -1 with err. */
     int (*enqueue)(void *ctx, const char *user, const char *from, const char *const *rcpts,
                    size_t n, struct slice data, struct buf *id_r, struct buf *err);
     void *ctx;

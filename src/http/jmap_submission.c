@@ -145,6 +145,7 @@ static json_t *submission_create(struct jmap_req *r, const char *cid, json_t *o,
     size_t i;
     json_t *x;
     bool bad = false;
+    int owned = 0;
     json_array_foreach(rcpts, i, x)
     {
         rv[i] = json_string_value(x);
@@ -152,8 +153,10 @@ static json_t *submission_create(struct jmap_req *r, const char *cid, json_t *o,
     }
     if (bad)
         e = jmap_set_error("invalidRecipients", "a recipient is not an address", NULL);
-    else if (!sub->sender_ok(sub->ctx, r->user, from))
+    else if ((owned = sub->sender_ok(sub->ctx, r->user, from)) == 0)
         e = jmap_set_error("forbiddenFrom", "the user may not send from this address", NULL);
+    else if (owned < 0)
+        e = jmap_error("serverFail", "the sender check is not done yet: try again");
     else if (sub->enqueue(sub->ctx, r->user, from, rv, json_array_size(rcpts), buf_slice(&sent),
                           &qid, &err) != 0)
         e = jmap_server_fail("enqueue", &err);

@@ -53,7 +53,7 @@ static void publish(void *ctx, const struct ipc_event *ev)
         f->n_list++;
 }
 
-static bool sender_ok(void *ctx, const char *user, const char *from)
+static int sender_ok(void *ctx, const char *user, const char *from)
 {
     return strcmp(user, from) == 0;
 }
