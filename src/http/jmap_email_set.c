@@ -61,6 +61,10 @@ int jmap_email_store(struct jmap_req *r, struct slice data, json_t *mailbox_ids,
 {
     struct buf err = BUF_INIT, kw = BUF_INIT;
     unsigned flags = 0;
+    if (data.len > r->j->limits.max_size_upload) {
+        *err_r = jmap_set_error("tooLarge", "the message is larger than maxSizeUpload", NULL);
+        return 1;
+    }
     if (keywords && !json_is_null(keywords) && !jmap_keywords_to_flags(keywords, &flags, &kw)) {
         *err_r = jmap_set_error("invalidProperties", "bad keywords", "keywords");
         buf_free(&kw);

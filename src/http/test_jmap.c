@@ -492,6 +492,12 @@ static void test_create_import_submit(void **state)
     jmap_upload(&f->j, ALICE, account(), "image/png", slice_from_cstr("12345"), &up, &status);
     assert_int_equal(status, 413);
     json_decref(up);
+    /* a message over the size limit is tooLarge, not stored */
+    json_t *tl = call(f, "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+                         "[\"Email/set\", {\"accountId\": \"ACCOUNT\", \"create\": {\"big\": {"
+                         "\"mailboxIds\": {\"m1\": true}, \"subject\": \"too long\"}}}, \"s\"]]}");
+    assert_string_equal(str(resp(tl, 0, "Email/set"), "notCreated/big/type"), "tooLarge");
+    json_decref(tl);
     f->j.limits.max_size_upload = 50u << 20;
     json_t *mbq = call(f, "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
                           "[\"Mailbox/query\", {\"accountId\": \"ACCOUNT\", \"filter\": "
