@@ -56,16 +56,22 @@ struct jmap_push {
     struct event_base *base;
     struct jmap *j;
     unsigned coalesce_ms;
+    void (*watch)(void *ctx, const char *owner, bool on);
+    void *watch_ctx;
     struct push_account *accounts;
     size_t n_streams;
 };
 
-struct jmap_push *jmap_push_new(struct event_base *base, struct jmap *j, unsigned coalesce_ms)
+struct jmap_push *jmap_push_new(struct event_base *base, struct jmap *j, unsigned coalesce_ms,
+                                void (*watch)(void *ctx, const char *owner, bool on),
+                                void *watch_ctx)
 {
     struct jmap_push *p = xcalloc(1, sizeof(*p));
     p->base = base;
     p->j = j;
     p->coalesce_ms = coalesce_ms;
+    p->watch = watch;
+    p->watch_ctx = watch_ctx;
     return p;
 }
 
@@ -167,6 +173,8 @@ static void stream_remove(struct jmap_push_stream *s)
                 break;
             }
         }
+        if (p->watch)
+            p->watch(p->watch_ctx, a->owner, false);
         account_free(a);
     }
 }
@@ -240,26 +248,36 @@ static bool types_parse(const char *s, unsigned *mask_r)
     return true;
 }
 
-struct jmap_push_stream *jmap_push_open(struct jmap_push *p, const char *user, const char *types,
-                                        const char *closeafter, const char *ping,
-                                        const char *last_event_id, const struct jmap_push_io *io,
-                                        void *ctx, struct buf *err)
+bool jmap_push_args_ok(const char *types, const char *closeafter, const char *ping, struct buf *err)
 {
     unsigned mask;
     char *end = NULL;
     unsigned long ping_s = ping ? strtoul(ping, &end, 10) : 0;
     if (types == NULL || !types_parse(types, &mask)) {
         buf_append_cstr(err, "types must be * or a comma-separated list of type names");
-        return NULL;
+        return false;
     }
     if (closeafter == NULL || (strcmp(closeafter, "state") != 0 && strcmp(closeafter, "no") != 0)) {
         buf_append_cstr(err, "closeafter must be state or no");
-        return NULL;
+        return false;
     }
-    if (ping == NULL || *ping == '\0' || *end != '\0' || ping_s > 86400) {
+    if (ping == NULL || *ping < '0' || *ping > '9' || *end != '\0' || ping_s > 86400) {
         buf_append_cstr(err, "ping must be a number of seconds");
-        return NULL;
+        return false;
     }
+    return true;
+}
+
+struct jmap_push_stream *jmap_push_open(struct jmap_push *p, const char *user, const char *types,
+                                        const char *closeafter, const char *ping,
+                                        const char *last_event_id, const struct jmap_push_io *io,
+                                        void *ctx, struct buf *err)
+{
+    if (!jmap_push_args_ok(types, closeafter, ping, err))
+        return NULL;
+    unsigned mask;
+    types_parse(types, &mask);
+    unsigned long ping_s = strtoul(ping, NULL, 10);
     /* RFC 8620 7.3: no minimum above 30 s, no maximum below 300 s */
     if (ping_s > 0 && ping_s < JMAP_PUSH_PING_MIN)
         ping_s = JMAP_PUSH_PING_MIN;
@@ -275,6 +293,8 @@ struct jmap_push_stream *jmap_push_open(struct jmap_push *p, const char *user, c
         a->flush = evtimer_new(p->base, account_flush, a);
         a->next = p->accounts;
         p->accounts = a;
+        if (p->watch)
+            p->watch(p->watch_ctx, user, true);
     }
     struct jmap_push_stream *s = xcalloc(1, sizeof(*s));
     s->acct = a;

@@ -30,7 +30,16 @@ struct jmap_push_io {
     void (*end)(void *ctx);
 };
 
-struct jmap_push *jmap_push_new(struct event_base *base, struct jmap *j, unsigned coalesce_ms);
+/* watch (may be NULL) is told when the worker's first stream of an account
+ * opens (on true) and its last one goes (false): the worker subscribes to
+ * that account's bus events only while it has streams for it. */
+struct jmap_push *jmap_push_new(struct event_base *base, struct jmap *j, unsigned coalesce_ms,
+                                void (*watch)(void *ctx, const char *owner, bool on),
+                                void *watch_ctx);
+/* Checks the event source query's arguments (what jmap_push_open refuses)
+ * before the caller starts the response; false with err. */
+bool jmap_push_args_ok(const char *types, const char *closeafter, const char *ping,
+                       struct buf *err);
 void jmap_push_free(struct jmap_push *p);
 /*
  * Opens a stream of user for the event source query (types, closeafter,

@@ -616,11 +616,18 @@ static void sink_end(void *ctx)
 
 static const struct jmap_push_io sink_io = {sink_write, sink_end};
 
+/* How many accounts the worker would be subscribed to. */
+static void watch(void *ctx, const char *owner, bool on)
+{
+    *(int *)ctx += on ? 1 : -1;
+}
+
 static void test_push(void **state)
 {
     struct fixture *f = *state;
     struct event_base *base = event_base_new();
-    struct jmap_push *p = jmap_push_new(base, &f->j, 0);
+    int watching = 0;
+    struct jmap_push *p = jmap_push_new(base, &f->j, 0, watch, &watching);
     struct sink a = {BUF_INIT, 0}, b = {BUF_INIT, 0}, bob = {BUF_INIT, 0};
     struct buf err = BUF_INIT;
     assert_null(jmap_push_open(p, ALICE, "*", "sometimes", "0", NULL, &sink_io, &a, &err));
@@ -635,6 +642,7 @@ static void test_push(void **state)
     assert_non_null(jmap_push_open(p, BOB, "*", "no", "0", NULL, &sink_io, &bob, &err));
     size_t bob_len = bob.got.len;
     assert_int_equal(jmap_push_streams(p), 3);
+    assert_int_equal(watching, 2);
     /* a delivery as the mta makes it, then two events: one state event each stream */
     deliver(f, ALICE, NULL, msg_plain);
     uint64_t st;
@@ -662,6 +670,7 @@ static void test_push(void **state)
     assert_int_equal(c.ended, 1);
     assert_non_null(strstr(c.got.data, want));
     jmap_push_close(sa);
+    assert_int_equal(watching, 1); /* bob's stream is still open */
     jmap_push_free(p);
     event_base_free(base);
     buf_free(&a.got);
