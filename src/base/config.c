@@ -683,6 +683,7 @@ int config_finalize(struct wharf_config *cfg, struct buf *err)
     default_path(cfg, &cfg->control_socket, "run/control.sock");
     default_path(cfg, &cfg->tls_cert_file, "tls/cert.pem");
     default_path(cfg, &cfg->tls_key_file, "tls/key.pem");
+    default_path(cfg, &cfg->http_acme_dir, "acme-challenge");
 
     if (cfg->myhostname[0] == '\0') {
         char host[256];

@@ -130,9 +130,15 @@ int datadir_prepare(const struct wharf_config *cfg, struct buf *err)
         mode_t mode;
         bool wharf_owned;
     } dirs[] = {
-        {"run", 0750, true},   {"store", 0700, true},   {"directory", 0700, true},
-        {"spool", 0700, true}, {"tls", 0700, false},    {"maildrop", DATADIR_MAILDROP_MODE, true},
-        {"dkim", 0700, true},  {"mta-sts", 0700, true}, /* the mta's cache of MTA-STS policies */
+        {"run", 0750, true},
+        {"store", 0700, true},
+        {"directory", 0700, true},
+        {"spool", 0700, true},
+        {"tls", 0700, false},
+        {"maildrop", DATADIR_MAILDROP_MODE, true},
+        {"dkim", 0700, true},
+        {"mta-sts", 0700, true},        /* the mta's cache of MTA-STS policies */
+        {"acme-challenge", 0755, true}, /* ACME http-01 files, read by http on port 80 */
     };
     /* DATA itself: root-owned, group wharf so the components can enter it,
      * and others only to reach the maildrop (they cannot list DATA). */

@@ -63,6 +63,16 @@ void date_rfc5322_append(int64_t t, struct buf *out)
     buf_append_cstr(out, s);
 }
 
+void date_http_append(int64_t t, struct buf *out)
+{
+    char s[DATE_RFC5322_SIZE];
+    date_rfc5322_format(t, s, sizeof(s));
+    /* The same fixed-width shape, with "GMT" in place of "+0000". */
+    size_t n = strlen(s);
+    buf_append(out, s, n - 5);
+    buf_append_cstr(out, "GMT");
+}
+
 void date_imap_append(int64_t t, struct buf *out)
 {
     int64_t days, secs;

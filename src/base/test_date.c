@@ -29,6 +29,9 @@ static void test_known(void **state)
     buf_append_cstr(&b, "Date: ");
     date_rfc5322_append(1800000000, &b);
     assert_string_equal(b.data, "Date: Fri, 15 Jan 2027 08:00:00 +0000");
+    buf_reset(&b);
+    date_http_append(784111777, &b); /* RFC 9110 5.6.7's example */
+    assert_string_equal(b.data, "Sun, 06 Nov 1994 08:49:37 GMT");
     buf_free(&b);
 }
 

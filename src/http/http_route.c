@@ -1,0 +1,100 @@
+/*
+ * http_route.c - the route table of one http worker (see http_route.h):
+ * registration and the longest-prefix lookup.
+ *
+ * Must never: match a prefix in the middle of a path segment ("/jmap" is
+ * not "/jmapx").
+ */
+#include "http/http_server.h"
+
+#include "base/alloc.h"
+#include "http/http_route.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct http_route {
+    char *method; /* NULL: any */
+    char *prefix;
+    unsigned flags;
+    http_handler_fn fn;
+    void *arg;
+};
+
+static struct http_route *routes;
+static size_t n_routes;
+
+void http_route_add(const char *method, const char *path_prefix, unsigned flags, http_handler_fn fn,
+                    void *arg)
+{
+    routes = xreallocarray(routes, n_routes + 1, sizeof(*routes));
+    routes[n_routes++] = (struct http_route){
+        .method = method ? xstrdup(method) : NULL,
+        .prefix = xstrdup(path_prefix),
+        .flags = flags,
+        .fn = fn,
+        .arg = arg,
+    };
+}
+
+void http_route_clear(void)
+{
+    for (size_t i = 0; i < n_routes; i++) {
+        free(routes[i].method);
+        free(routes[i].prefix);
+    }
+    free(routes);
+    routes = NULL;
+    n_routes = 0;
+}
+
+static bool prefix_matches(const char *prefix, const char *path)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(prefix, path, n) != 0)
+        return false;
+    return path[n] == '\0' || path[n] == '/' || (n > 0 && prefix[n - 1] == '/');
+}
+
+bool http_route_find(const char *method, const char *path, http_handler_fn *fn_r, void **arg_r,
+                     unsigned *flags_r, struct buf *allow_r)
+{
+    const struct http_route *best = NULL;
+    size_t best_len = 0;
+    bool any = false;
+    /* A GET route answers HEAD too. */
+    const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    for (size_t i = 0; i < n_routes; i++) {
+        const struct http_route *r = &routes[i];
+        if (!prefix_matches(r->prefix, path))
+            continue;
+        size_t len = strlen(r->prefix);
+        if (r->method != NULL && strcmp(r->method, method) != 0 && strcmp(r->method, m) != 0) {
+            any = true;
+            continue;
+        }
+        if (best == NULL || len > best_len) {
+            best = r;
+            best_len = len;
+        }
+    }
+    if (best != NULL) {
+        *fn_r = best->fn;
+        *arg_r = best->arg;
+        *flags_r = best->flags;
+        return true;
+    }
+    if (any && allow_r != NULL) {
+        /* 405's Allow: the methods of the routes that match the path. */
+        for (size_t i = 0; i < n_routes; i++) {
+            if (!prefix_matches(routes[i].prefix, path) || routes[i].method == NULL)
+                continue;
+            if (allow_r->len > 0)
+                buf_append_cstr(allow_r, ", ");
+            buf_append_cstr(allow_r, routes[i].method);
+            if (strcmp(routes[i].method, "GET") == 0)
+                buf_append_cstr(allow_r, ", HEAD");
+        }
+    }
+    return false;
+}

@@ -1,0 +1,105 @@
+/*
+ * http_route.h - what the rest of Wharf's web side (JMAP, the admin API,
+ * /metrics, autoconfiguration) registers with the http worker, and the
+ * request and response a handler sees.
+ *
+ * A handler is registered for a method and a path prefix at worker start
+ * (http_routes_init in http_routes.c, the one place that names them all).
+ * For each request on 443 the longest matching prefix wins; a path that
+ * matches but not with this method gets 405. HTTP_ROUTE_AUTH routes see a
+ * logged-in user (HTTP Basic over TLS, checked by the auth process) or the
+ * client gets 401 and the handler never runs.
+ *
+ * Three ways to answer:
+ *   - at once: set status, headers and body, and return; the response is
+ *     sent when the handler returns;
+ *   - later: http_response_defer(res) before returning, then
+ *     http_response_finish(res) from any callback (an IPC reply, a timer);
+ *   - streaming: http_response_stream_start(res) (sends the head with
+ *     Transfer-Encoding: chunked), then http_response_stream_write() any
+ *     number of times from callbacks, then http_response_stream_end(res).
+ * For the last two, register http_response_on_close(): when the client goes
+ * away (or the worker drains a stream), fn is called once and req and res
+ * are freed right after it returns -- never touch them again.
+ *
+ * Requests on one connection are answered in order: while one is deferred
+ * or streaming, the next pipelined request waits.
+ *
+ * Must never: be called from another thread; keep req or res past
+ * http_response_finish, http_response_stream_end or the on_close callback.
+ */
+#ifndef WHARF_HTTP_HTTP_ROUTE_H
+#define WHARF_HTTP_HTTP_ROUTE_H
+
+#include "base/buf.h"
+#include "base/config.h"
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct http_request;
+struct http_response;
+struct http_server;
+
+typedef void (*http_handler_fn)(struct http_request *req, struct http_response *res, void *arg);
+
+enum http_route_flags {
+    HTTP_ROUTE_AUTH = 1 << 0, /* needs a logged-in user (401 with WWW-Authenticate otherwise) */
+};
+
+/*
+ * Registers fn for method ("GET", "POST", ...; NULL: any method) on every
+ * path equal to path_prefix or below it ("/jmap" matches "/jmap" and
+ * "/jmap/upload/x", not "/jmapx"; a prefix ending in '/' matches anything
+ * after it). A GET route also answers HEAD (the body is not sent).
+ */
+void http_route_add(const char *method, const char *path_prefix, unsigned flags, http_handler_fn fn,
+                    void *arg);
+/* Forgets every route (worker exit, tests). */
+void http_route_clear(void);
+
+/* ---- the request ---- */
+
+const char *http_request_method(const struct http_request *req); /* "GET" */
+const char *http_request_path(const struct http_request *req);   /* "/jmap/api", still %-encoded */
+const char *http_request_query(const struct http_request *req);  /* after '?', "" when none */
+/* The first field called name (any case), NUL-terminated; NULL when absent. */
+const char *http_request_header(const struct http_request *req, const char *name);
+const char *http_request_host(const struct http_request *req); /* Host, "" when none */
+/* The body, whole (Content-Length or chunked, decoded); len 0 when none. */
+struct slice http_request_body(const struct http_request *req);
+const char *http_request_remote_addr(const struct http_request *req); /* "192.0.2.1" */
+bool http_request_is_tls(const struct http_request *req);
+/* The account logged in for this request (canonical name), NULL when none. */
+const char *http_request_user(const struct http_request *req);
+/* The worker's server: configuration, event loop, bus (http_server.h). */
+struct http_server *http_request_server(const struct http_request *req);
+
+/* ---- the response ---- */
+
+void http_response_status(struct http_response *res, int status); /* default 200 */
+/* Adds a header field (no CR or LF in either; the caller's own, never framing fields). */
+void http_response_header(struct http_response *res, const char *name, const char *value);
+void http_response_content_type(struct http_response *res, const char *type);
+/* The body, appended to by the handler (sent with Content-Length). */
+struct buf *http_response_body(struct http_response *res);
+/* Status, a text/plain body "text\n", in one call (errors). */
+void http_response_text(struct http_response *res, int status, const char *text);
+
+/* Answer later: the handler returns without an answer, finish sends it. */
+void http_response_defer(struct http_response *res);
+void http_response_finish(struct http_response *res);
+
+/* Streaming (chunked): sends status and headers now (no body buffer). */
+void http_response_stream_start(struct http_response *res);
+void http_response_stream_write(struct http_response *res, const void *data, size_t len);
+/* The client reads slower than we write: hold off until it catches up. */
+bool http_response_stream_blocked(const struct http_response *res);
+/* The last chunk; the connection goes on with the next request. */
+void http_response_stream_end(struct http_response *res);
+
+/* For deferred and streaming responses: called once if the connection ends first. */
+void http_response_on_close(struct http_response *res, void (*fn)(void *arg), void *arg);
+
+#endif
