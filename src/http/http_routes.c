@@ -5,8 +5,9 @@
  * Must never: do more than register (no I/O, no blocking work).
  */
 #include "http/http_server.h"
+#include "http/jmap_http.h"
 
 void http_routes_init(struct http_server *srv)
 {
-    (void)srv;
+    jmap_routes_init(srv); /* /.well-known/jmap, /jmap/... (doc/jmap.md) */
 }
