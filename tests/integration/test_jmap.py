@@ -319,3 +319,26 @@ def test_eventsource_state_change_on_smtp_delivery(server):
     # bad arguments: 400
     r2, _ = j.request("GET", "/jmap/eventsource/?types=*&closeafter=maybe&ping=0")
     assert r2.status == 400
+
+
+JAM = os.path.join(os.path.dirname(__file__), "..", "jmap-client")
+
+
+def test_jmap_jam_client(server):
+    """npm jmap-jam (pinned in tests/jmap-client/package-lock.json; `make deps-test`
+    installs it) runs its own requests under node:test."""
+    if not os.path.isdir(os.path.join(JAM, "node_modules", "jmap-jam")):
+        pytest.fail("jmap-jam is not installed: run `make deps-test` "
+                    "(npm ci in tests/jmap-client)")
+    env = dict(os.environ)
+    env.update({
+        "WHARF_JMAP_URL": f"https://127.0.0.1:{server.ports['https']}/.well-known/jmap",
+        "WHARF_USER": USER, "WHARF_PASSWORD": PASSWORD,
+        # the test server's certificate is self-signed
+        "NODE_TLS_REJECT_UNAUTHORIZED": "0",
+    })
+    r = subprocess.run(["node", "--test", "jam.test.mjs"], cwd=JAM, env=env,
+                       capture_output=True, timeout=120)
+    out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+    assert r.returncode == 0, out
+    assert "# pass 4" in out, out
