@@ -354,6 +354,77 @@ void jmap_publish_list(struct jmap_req *r, enum ipc_mailbox_list_change change, 
     buf_free(&err);
 }
 
+json_t *jmap_set_response(struct jmap_req *r, uint64_t old)
+{
+    uint64_t now;
+    json_t *ignored = NULL;
+    if (!jmap_state_now(r, &now, &ignored)) {
+        json_decref(ignored);
+        now = old;
+    }
+    char os[32], ns[32];
+    jmap_state_string(old, os);
+    jmap_state_string(now, ns);
+    return json_pack("{s:s, s:s, s:s}", "accountId", r->account_id.data, "oldState", os, "newState",
+                     ns);
+}
+
+json_t *jmap_set_run(struct jmap_req *r, json_t *args, const struct jmap_set_ops *ops,
+                     json_t **err_r)
+{
+    json_t *create, *update, *destroy;
+    uint64_t old;
+    if (!jmap_check_account(r, args, err_r) ||
+        !jmap_set_args(r, args, &create, &update, &destroy, err_r) ||
+        !jmap_state_now(r, &old, err_r))
+        return NULL;
+    json_t *created = json_object(), *not_created = json_object(), *updated = json_object(),
+           *not_updated = json_object(), *destroyed = json_array(), *not_destroyed = json_object();
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (create)
+        json_object_foreach(create, k, x)
+        {
+            json_t *e = ops->create ? ops->create(r, k, x, created)
+                                    : jmap_set_error("forbidden", NULL, NULL);
+            if (e)
+                json_object_set_new(not_created, k, e);
+        }
+    if (update)
+        json_object_foreach(update, k, x)
+        {
+            const char *id = jmap_resolve_id(r, k);
+            json_t *e = id == NULL    ? jmap_set_error("notFound", NULL, NULL)
+                        : ops->update ? ops->update(r, id, x)
+                                      : jmap_set_error("forbidden", NULL, NULL);
+            if (e)
+                json_object_set_new(not_updated, k, e);
+            else
+                json_object_set_new(updated, k, json_null());
+        }
+    if (destroy)
+        json_array_foreach(destroy, i, x)
+        {
+            const char *id = jmap_resolve_id(r, json_string_value(x));
+            json_t *e = id == NULL     ? jmap_set_error("notFound", NULL, NULL)
+                        : ops->destroy ? ops->destroy(r, id, args)
+                                       : jmap_set_error("forbidden", NULL, NULL);
+            if (e)
+                json_object_set_new(not_destroyed, json_string_value(x), e);
+            else
+                json_array_append(destroyed, x);
+        }
+    json_t *res = jmap_set_response(r, old);
+    json_object_set_new(res, "created", created);
+    json_object_set_new(res, "notCreated", not_created);
+    json_object_set_new(res, "updated", updated);
+    json_object_set_new(res, "notUpdated", not_updated);
+    json_object_set_new(res, "destroyed", destroyed);
+    json_object_set_new(res, "notDestroyed", not_destroyed);
+    return res;
+}
+
 static int change_order(const void *a, const void *b)
 {
     uint64_t x = ((const struct jmap_change *)a)->state, y = ((const struct jmap_change *)b)->state;

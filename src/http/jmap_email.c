@@ -820,58 +820,58 @@ static bool props_known(json_t *props, json_t **err_r)
     return true;
 }
 
+/* The ids of every Email of the account (Email/get without ids), or NULL with err. */
+static json_t *all_email_ids(struct jmap_req *r, struct buf *err)
+{
+    struct store_account_message *all;
+    size_t n;
+    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &all, &n, err) != 0)
+        return NULL;
+    json_t *ids = json_array(), *seen = json_object();
+    for (size_t i = 0; i < n; i++) {
+        char id[70];
+        snprintf(id, sizeof(id), "e%s", all[i].m.blob);
+        if (json_object_get(seen, id) == NULL) {
+            json_object_set_new(seen, id, json_true());
+            json_array_append_new(ids, json_string(id));
+        }
+    }
+    json_decref(seen);
+    store_account_messages_free(all, n);
+    return ids;
+}
+
 json_t *jmap_email_get(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     json_t *ids, *props;
     if (!jmap_check_account(r, args, err_r) || !jmap_get_ids(r, args, &ids, err_r) ||
         !jmap_get_properties(args, &props, err_r) || !props_known(props, err_r))
         return NULL;
-    json_t *own_props = NULL;
+    json_t *own_props = NULL, *own_ids = NULL, *res = NULL, *list = json_array(),
+           *not_found = json_array();
     if (props == NULL) {
         own_props = json_array();
         for (size_t k = 0; k < sizeof(default_props) / sizeof(default_props[0]); k++)
             json_array_append_new(own_props, json_string(default_props[k]));
         props = own_props;
     }
+    struct buf err = BUF_INIT;
     json_t *state = jmap_state(r);
     if (state == NULL) {
-        json_decref(own_props);
         *err_r = jmap_error("serverFail", "account state");
-        return NULL;
+        goto out;
     }
-    json_t *list = json_array(), *not_found = json_array();
-    struct buf err = BUF_INIT;
-    struct store_account_message *all = NULL;
-    size_t n_all = 0;
     if (ids == NULL) {
         /* every Email: at most maxObjectsInGet of them */
-        if (store_account_messages(r->j->store, r->user, NULL, 0, false, &all, &n_all, &err) != 0)
-            goto fail;
-        ids = json_array();
-        json_t *seen = json_object();
-        for (size_t i = 0; i < n_all; i++) {
-            char id[70];
-            snprintf(id, sizeof(id), "e%s", all[i].m.blob);
-            if (json_object_get(seen, id) == NULL) {
-                json_object_set_new(seen, id, json_true());
-                json_array_append_new(ids, json_string(id));
-            }
+        if ((ids = own_ids = all_email_ids(r, &err)) == NULL) {
+            *err_r = jmap_server_fail("email get", &err);
+            goto out;
         }
-        json_decref(seen);
-        store_account_messages_free(all, n_all);
-        all = NULL;
         if (json_array_size(ids) > r->j->limits.max_objects_in_get) {
-            json_decref(ids);
-            json_decref(list);
-            json_decref(not_found);
-            json_decref(state);
-            json_decref(own_props);
-            buf_free(&err);
             *err_r = jmap_error("requestTooLarge", "more Emails than maxObjectsInGet: give ids");
-            return NULL;
+            goto out;
         }
-    } else
-        json_incref(ids);
+    }
     size_t i;
     json_t *id;
     json_array_foreach(ids, i, id)
@@ -885,42 +885,28 @@ json_t *jmap_email_get(struct jmap_req *r, json_t *args, json_t **err_r)
             continue;
         }
         if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) != 0) {
-            json_decref(ids);
-            goto fail;
+            *err_r = jmap_server_fail("email get", &err);
+            goto out;
         }
+        json_t *o = n ? jmap_email_object(r, c, n, props, args, err_r) : NULL;
+        store_account_messages_free(c, n);
         if (n == 0)
             json_array_append(not_found, id);
-        else {
-            json_t *e = NULL;
-            json_t *o = jmap_email_object(r, c, n, props, args, &e);
-            if (o == NULL) {
-                store_account_messages_free(c, n);
-                json_decref(ids);
-                json_decref(list);
-                json_decref(not_found);
-                json_decref(state);
-                json_decref(own_props);
-                buf_free(&err);
-                *err_r = e;
-                return NULL;
-            }
+        else if (o == NULL)
+            goto out;
+        else
             json_array_append_new(list, o);
-        }
-        store_account_messages_free(c, n);
     }
-    json_decref(ids);
-    json_decref(own_props);
-    buf_free(&err);
-    return json_pack("{s:s, s:o, s:o, s:o}", "accountId", r->account_id.data, "state", state,
-                     "list", list, "notFound", not_found);
-fail:
+    res = json_pack("{s:s, s:O, s:O, s:O}", "accountId", r->account_id.data, "state", state, "list",
+                    list, "notFound", not_found);
+out:
+    json_decref(own_ids);
+    json_decref(state);
     json_decref(list);
     json_decref(not_found);
-    json_decref(state);
     json_decref(own_props);
-    *err_r = jmap_server_fail("email get", &err);
     buf_free(&err);
-    return NULL;
+    return res;
 }
 
 json_t *jmap_email_parse(struct jmap_req *r, json_t *args, json_t **err_r)

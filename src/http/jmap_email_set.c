@@ -666,78 +666,24 @@ static json_t *email_destroy(struct jmap_req *r, const char *hash)
     return e;
 }
 
-static json_t *set_result(struct jmap_req *r, uint64_t old, json_t *created, json_t *not_created,
-                          json_t *updated, json_t *not_updated, json_t *destroyed,
-                          json_t *not_destroyed)
+static json_t *email_update_id(struct jmap_req *r, const char *id, json_t *patch)
 {
-    uint64_t now;
-    json_t *ignored = NULL;
-    if (!jmap_state_now(r, &now, &ignored)) {
-        json_decref(ignored);
-        now = old;
-    }
-    char os[32], ns[32];
-    jmap_state_string(old, os);
-    jmap_state_string(now, ns);
-    json_t *res =
-        json_pack("{s:s, s:s, s:s, s:o, s:o}", "accountId", r->account_id.data, "oldState", os,
-                  "newState", ns, "created", created, "notCreated", not_created);
-    if (updated) {
-        json_object_set_new(res, "updated", updated);
-        json_object_set_new(res, "notUpdated", not_updated);
-        json_object_set_new(res, "destroyed", destroyed);
-        json_object_set_new(res, "notDestroyed", not_destroyed);
-    }
-    return res;
+    char hash[65];
+    return jmap_email_id_parse(id, hash) ? email_update(r, hash, patch)
+                                         : jmap_set_error("notFound", NULL, NULL);
+}
+
+static json_t *email_destroy_id(struct jmap_req *r, const char *id, json_t *args)
+{
+    char hash[65];
+    return jmap_email_id_parse(id, hash) ? email_destroy(r, hash)
+                                         : jmap_set_error("notFound", NULL, NULL);
 }
 
 json_t *jmap_email_set(struct jmap_req *r, json_t *args, json_t **err_r)
 {
-    json_t *create, *update, *destroy;
-    uint64_t old;
-    if (!jmap_check_account(r, args, err_r) ||
-        !jmap_set_args(r, args, &create, &update, &destroy, err_r) ||
-        !jmap_state_now(r, &old, err_r))
-        return NULL;
-    json_t *created = json_object(), *not_created = json_object(), *updated = json_object(),
-           *not_updated = json_object(), *destroyed = json_array(), *not_destroyed = json_object();
-    const char *k;
-    json_t *x;
-    size_t i;
-    if (create)
-        json_object_foreach(create, k, x)
-        {
-            json_t *e = email_create(r, k, x, created);
-            if (e)
-                json_object_set_new(not_created, k, e);
-        }
-    if (update)
-        json_object_foreach(update, k, x)
-        {
-            char hash[65];
-            const char *id = jmap_resolve_id(r, k);
-            json_t *e = id && jmap_email_id_parse(id, hash)
-                            ? email_update(r, hash, x)
-                            : jmap_set_error("notFound", NULL, NULL);
-            if (e)
-                json_object_set_new(not_updated, k, e);
-            else
-                json_object_set_new(updated, k, json_null());
-        }
-    if (destroy)
-        json_array_foreach(destroy, i, x)
-        {
-            char hash[65];
-            const char *id = jmap_resolve_id(r, json_string_value(x));
-            json_t *e = id && jmap_email_id_parse(id, hash)
-                            ? email_destroy(r, hash)
-                            : jmap_set_error("notFound", NULL, NULL);
-            if (e)
-                json_object_set_new(not_destroyed, json_string_value(x), e);
-            else
-                json_array_append(destroyed, x);
-        }
-    return set_result(r, old, created, not_created, updated, not_updated, destroyed, not_destroyed);
+    static const struct jmap_set_ops ops = {email_create, email_update_id, email_destroy_id};
+    return jmap_set_run(r, args, &ops, err_r);
 }
 
 json_t *jmap_email_import(struct jmap_req *r, json_t *args, json_t **err_r)
@@ -796,5 +742,8 @@ json_t *jmap_email_import(struct jmap_req *r, json_t *args, json_t **err_r)
         buf_free(&data);
         buf_free(&err);
     }
-    return set_result(r, old, created, not_created, NULL, NULL, NULL, NULL);
+    json_t *res = jmap_set_response(r, old);
+    json_object_set_new(res, "created", created);
+    json_object_set_new(res, "notCreated", not_created);
+    return res;
 }

@@ -33,6 +33,7 @@ struct jmap_req {
     json_t *created_ids; /* creation id -> id, over the whole request */
     json_t *responses;   /* methodResponses so far (back-references) */
     json_t *extra;       /* responses a method adds after its own (implicit Email/set) */
+    json_t *submitted;   /* EmailSubmission/set: the Email id of each submission made */
     bool using_mail, using_submission;
 };
 
@@ -88,6 +89,21 @@ bool jmap_if_in_state(struct jmap_req *r, json_t *args, json_t **err_r);
 bool jmap_set_args(struct jmap_req *r, json_t *args, json_t **create_r, json_t **update_r,
                    json_t **destroy_r, json_t **err_r);
 void jmap_state_string(uint64_t st, char out[32]);
+
+/* One type's /set (RFC 8620 5.3): each op returns NULL on success or the SetError.
+ * create adds its object to created; update and destroy get the id with any
+ * creation reference resolved (NULL ops: that part is refused with forbidden). */
+struct jmap_set_ops {
+    json_t *(*create)(struct jmap_req *r, const char *cid, json_t *o, json_t *created);
+    json_t *(*update)(struct jmap_req *r, const char *id, json_t *patch);
+    json_t *(*destroy)(struct jmap_req *r, const char *id, json_t *args);
+};
+/* Checks the arguments, runs creates, then updates, then destroys, and
+ * answers with old and new state; NULL with *err_r for a method error. */
+json_t *jmap_set_run(struct jmap_req *r, json_t *args, const struct jmap_set_ops *ops,
+                     json_t **err_r);
+/* The /set response's states: oldState old, newState the account's state now. */
+json_t *jmap_set_response(struct jmap_req *r, uint64_t old);
 
 /* Publishes a mailbox-changed event for the mailbox id (name looked up
  * when NULL) or a mailbox-list event, with the account state after it. */

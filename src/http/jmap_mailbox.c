@@ -349,7 +349,7 @@ static int parent_arg(struct jmap_req *r, json_t *o, int64_t *parent_r)
     return *parent_r ? 1 : -1;
 }
 
-static json_t *mailbox_create(struct jmap_req *r, const char *cid, json_t *o, json_t **created)
+static json_t *mailbox_create(struct jmap_req *r, const char *cid, json_t *o, json_t *created)
 {
     struct buf err = BUF_INIT, name = BUF_INIT;
     size_t n;
@@ -406,7 +406,7 @@ static json_t *mailbox_create(struct jmap_req *r, const char *cid, json_t *o, js
     char sid[32];
     jmap_mailbox_id(id, sid);
     jmap_created(r, cid, sid);
-    json_object_set_new(*created, cid,
+    json_object_set_new(created, cid,
                         json_pack("{s:s, s:i, s:i, s:i, s:i, s:b}", "id", sid, "totalEmails", 0,
                                   "unreadEmails", 0, "totalThreads", 0, "unreadThreads", 0,
                                   "isSubscribed", json_is_true(sub)));
@@ -534,61 +534,21 @@ out:
     return e;
 }
 
+static json_t *mailbox_update_id(struct jmap_req *r, const char *id, json_t *patch)
+{
+    int64_t mid = jmap_mailbox_id_parse(id);
+    return mid ? mailbox_update(r, mid, patch) : jmap_set_error("notFound", NULL, NULL);
+}
+
+static json_t *mailbox_destroy_id(struct jmap_req *r, const char *id, json_t *args)
+{
+    int64_t mid = jmap_mailbox_id_parse(id);
+    bool remove = json_is_true(json_object_get(args, "onDestroyRemoveEmails"));
+    return mid ? mailbox_destroy(r, mid, remove) : jmap_set_error("notFound", NULL, NULL);
+}
+
 json_t *jmap_mailbox_set(struct jmap_req *r, json_t *args, json_t **err_r)
 {
-    json_t *create, *update, *destroy;
-    uint64_t old;
-    if (!jmap_check_account(r, args, err_r) ||
-        !jmap_set_args(r, args, &create, &update, &destroy, err_r) ||
-        !jmap_state_now(r, &old, err_r))
-        return NULL;
-    json_t *created = json_object(), *not_created = json_object(), *updated = json_object(),
-           *not_updated = json_object(), *destroyed = json_array(), *not_destroyed = json_object();
-    const char *k;
-    json_t *x;
-    size_t i;
-    if (create)
-        json_object_foreach(create, k, x)
-        {
-            json_t *e = mailbox_create(r, k, x, &created);
-            if (e)
-                json_object_set_new(not_created, k, e);
-        }
-    if (update)
-        json_object_foreach(update, k, x)
-        {
-            const char *id = jmap_resolve_id(r, k);
-            int64_t mid = id ? jmap_mailbox_id_parse(id) : 0;
-            json_t *e = mid ? mailbox_update(r, mid, x) : jmap_set_error("notFound", NULL, NULL);
-            if (e)
-                json_object_set_new(not_updated, k, e);
-            else
-                json_object_set_new(updated, k, json_null());
-        }
-    bool remove = json_is_true(json_object_get(args, "onDestroyRemoveEmails"));
-    if (destroy)
-        json_array_foreach(destroy, i, x)
-        {
-            const char *id = jmap_resolve_id(r, json_string_value(x));
-            int64_t mid = id ? jmap_mailbox_id_parse(id) : 0;
-            json_t *e =
-                mid ? mailbox_destroy(r, mid, remove) : jmap_set_error("notFound", NULL, NULL);
-            if (e)
-                json_object_set_new(not_destroyed, json_string_value(x), e);
-            else
-                json_array_append(destroyed, x);
-        }
-    uint64_t now;
-    json_t *ignored = NULL;
-    if (!jmap_state_now(r, &now, &ignored)) {
-        json_decref(ignored);
-        now = old;
-    }
-    char os[32], ns[32];
-    jmap_state_string(old, os);
-    jmap_state_string(now, ns);
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "accountId",
-                     r->account_id.data, "oldState", os, "newState", ns, "created", created,
-                     "notCreated", not_created, "updated", updated, "notUpdated", not_updated,
-                     "destroyed", destroyed, "notDestroyed", not_destroyed);
+    static const struct jmap_set_ops ops = {mailbox_create, mailbox_update_id, mailbox_destroy_id};
+    return jmap_set_run(r, args, &ops, err_r);
 }

@@ -67,9 +67,9 @@ static bool address_ok(const char *a)
     return at && at != a && at[1] && !strpbrk(a, " <>\r\n\t,\"");
 }
 
-static json_t *submission_create(struct jmap_req *r, const char *cid, json_t *o, json_t *created,
-                                 json_t *email_ids)
+static json_t *submission_create(struct jmap_req *r, const char *cid, json_t *o, json_t *created)
 {
+    json_t *email_ids = r->submitted;
     const struct jmap_submit *sub = r->j->submit;
     if (sub == NULL)
         return jmap_set_error("forbidden", "submission is not enabled here", NULL);
@@ -225,37 +225,22 @@ static void on_success(struct jmap_req *r, json_t *args, json_t *email_ids)
     json_decref(eargs);
 }
 
+/* queued submissions belong to the queue: nothing here to change or undo */
+static json_t *submission_gone(struct jmap_req *r, const char *id, json_t *x)
+{
+    return jmap_set_error("notFound", NULL, NULL);
+}
+
 json_t *jmap_submission_set(struct jmap_req *r, json_t *args, json_t **err_r)
 {
-    json_t *create, *update, *destroy;
-    if (!jmap_check_account(r, args, err_r) ||
-        !jmap_set_args(r, args, &create, &update, &destroy, err_r))
-        return NULL;
-    json_t *created = json_object(), *not_created = json_object(), *not_updated = json_object(),
-           *not_destroyed = json_object(), *email_ids = json_object();
-    const char *k;
-    json_t *x;
-    size_t i;
-    if (create)
-        json_object_foreach(create, k, x)
-        {
-            json_t *e = submission_create(r, k, x, created, email_ids);
-            if (e)
-                json_object_set_new(not_created, k, e);
-        }
-    /* queued submissions belong to the queue: nothing here to change or undo */
-    if (update)
-        json_object_foreach(update, k, x)
-            json_object_set_new(not_updated, k, jmap_set_error("notFound", NULL, NULL));
-    if (destroy)
-        json_array_foreach(destroy, i, x) json_object_set_new(
-            not_destroyed, json_string_value(x), jmap_set_error("notFound", NULL, NULL));
-    on_success(r, args, email_ids);
-    json_decref(email_ids);
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:{}, s:o, s:[], s:o}", "accountId",
-                     r->account_id.data, "oldState", "0", "newState", "0", "created", created,
-                     "notCreated", not_created, "updated", "notUpdated", not_updated, "destroyed",
-                     "notDestroyed", not_destroyed);
+    static const struct jmap_set_ops ops = {submission_create, submission_gone, submission_gone};
+    r->submitted = json_object();
+    json_t *res = jmap_set_run(r, args, &ops, err_r);
+    if (res)
+        on_success(r, args, r->submitted);
+    json_decref(r->submitted);
+    r->submitted = NULL;
+    return res;
 }
 
 json_t *jmap_submission_get(struct jmap_req *r, json_t *args, json_t **err_r)

@@ -354,6 +354,12 @@ static void test_emails(void **state)
     json_decref(o);
     deliver(f, ALICE, NULL, msg_plain);
     deliver(f, ALICE, NULL, msg_mixed);
+    /* no ids: every Email (two, under maxObjectsInGet) */
+    o = call(f,
+             "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+             "[\"Email/get\", {\"accountId\": \"ACCOUNT\", \"properties\": [\"size\"]}, \"g\"]]}");
+    assert_int_equal(json_array_size(json_object_get(resp(o, 0, "Email/get"), "list")), 2);
+    json_decref(o);
     struct buf b = BUF_INIT;
     buf_printf(
         &b,

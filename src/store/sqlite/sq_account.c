@@ -46,12 +46,7 @@ int sq_account_messages(struct store *s, const char *owner, const char *blob, ui
         struct store_account_message *a = &v[n++];
         memset(a, 0, sizeof(*a));
         struct store_message *m = &a->m;
-        m->uid = (uint32_t)sqlite3_column_int64(st, 0);
-        m->modseq = (uint64_t)sqlite3_column_int64(st, 1);
-        m->flags = (unsigned)sqlite3_column_int(st, 2);
-        m->keywords = xstrdup((const char *)sqlite3_column_text(st, 3));
-        m->internaldate = sqlite3_column_int64(st, 4);
-        m->size = (uint64_t)sqlite3_column_int64(st, 5);
+        sq_message_row(st, m);
         const unsigned char *h = sqlite3_column_text(st, 6);
         if (h)
             memcpy(m->blob, h, strnlen((const char *)h, 64));
@@ -171,27 +166,11 @@ rollback:
 
 int sq_uploads_expire(struct store *s, struct buf *err)
 {
-    int64_t cutoff = (int64_t)time(NULL) - STORE_UPLOAD_HOLD;
     sqlite3_stmt *st = sq_stmt(s, "DELETE FROM uploads WHERE at <= ? RETURNING hash", err);
     if (st == NULL)
         return -1;
-    sqlite3_bind_int64(st, 1, cutoff);
-    char **hashes = NULL;
-    size_t n = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        hashes = xreallocarray(hashes, n + 1, sizeof(*hashes));
-        hashes[n++] = sq_col_text(st, 0);
-    }
-    sqlite3_reset(st);
-    int result = rc == SQLITE_DONE ? 0 : sq_db_error(s, "uploads", err);
-    for (size_t i = 0; i < n; i++) {
-        if (result == 0)
-            result = sq_blob_unref(s, hashes[i], err);
-        free(hashes[i]);
-    }
-    free(hashes);
-    return result;
+    sqlite3_bind_int64(st, 1, (int64_t)time(NULL) - STORE_UPLOAD_HOLD);
+    return sq_unref_rows(s, st, "uploads", err);
 }
 
 int sq_account_blob_read(struct store *s, const char *owner, const char *hash, struct buf *out,

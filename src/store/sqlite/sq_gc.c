@@ -88,6 +88,26 @@ static int move_segment(struct store *s, int64_t seg, int64_t dst, struct buf *e
     return result;
 }
 
+int sq_unref_rows(struct store *s, sqlite3_stmt *st, const char *what, struct buf *err)
+{
+    char **hashes = NULL;
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        hashes = xreallocarray(hashes, n + 1, sizeof(*hashes));
+        hashes[n++] = sq_col_text(st, 0);
+    }
+    sqlite3_reset(st);
+    int result = rc == SQLITE_DONE ? 0 : sq_db_error(s, what, err);
+    for (size_t i = 0; i < n; i++) {
+        if (result == 0)
+            result = sq_blob_unref(s, hashes[i], err);
+        free(hashes[i]);
+    }
+    free(hashes);
+    return result;
+}
+
 /* Drops the references the expunge log held longer than expunge_hold (in a write transaction). */
 static int release_held(struct store *s, struct buf *err)
 {
@@ -97,32 +117,13 @@ static int release_held(struct store *s, struct buf *err)
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, cutoff);
-    char **hashes = NULL;
-    size_t n = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        hashes = xreallocarray(hashes, n + 1, sizeof(*hashes));
-        hashes[n++] = sq_col_text(st, 0);
-    }
-    sqlite3_reset(st);
-    int result = rc == SQLITE_DONE ? 0 : sq_db_error(s, "gc", err);
-    if (result == 0 && n > 0) {
-        st = sq_stmt(s, "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?", err);
-        if (st == NULL)
-            result = -1;
-        else {
-            sqlite3_bind_int64(st, 1, cutoff);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                result = sq_db_error(s, "gc", err);
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (result == 0)
-            result = sq_blob_unref(s, hashes[i], err);
-        free(hashes[i]);
-    }
-    free(hashes);
-    return result;
+    if (sq_unref_rows(s, st, "gc", err) != 0)
+        return -1;
+    st = sq_stmt(s, "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, cutoff);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "gc", err);
 }
 
 int sq_gc(struct store *s, struct buf *err)

@@ -63,6 +63,12 @@ int sq_mailbox_find_id(struct store *s, const char *owner, int64_t id, struct mb
                        struct buf *err);
 /* A text column as an owned string (NULL for SQL NULL). */
 char *sq_col_text(sqlite3_stmt *st, int i);
+/* Columns 0-5 of a message row (uid, modseq, flags, keywords, internaldate,
+ * size) into m, the rest of m zeroed. */
+void sq_message_row(sqlite3_stmt *st, struct store_message *m);
+/* Steps st (rows whose column 0 is a blob hash) to its end and drops one
+ * reference to each hash (in a write transaction). */
+int sq_unref_rows(struct store *s, sqlite3_stmt *st, const char *what, struct buf *err);
 /* Takes the next MODSEQ of a mailbox (in a write transaction). */
 int sq_modseq_next(struct store *s, int64_t mailbox_id, uint64_t *modseq_r, struct buf *err);
 /* Drops one reference to a blob, deleting its row at zero. */
