@@ -349,16 +349,43 @@ static int parent_arg(struct jmap_req *r, json_t *o, int64_t *parent_r)
     return *parent_r ? 1 : -1;
 }
 
+/* The mailboxes a /set works on, and the one it names (id 0: none). */
+struct mbset {
+    struct store_mailbox *v;
+    size_t n;
+    const struct store_mailbox *mb;
+};
+
+/* Loads them; NULL, or the SetError (serverFail, notFound). */
+static json_t *mbset_load(struct jmap_req *r, int64_t id, struct mbset *m)
+{
+    struct buf err = BUF_INIT;
+    json_t *e = NULL;
+    memset(m, 0, sizeof(*m));
+    m->v = jmap_mailboxes(r, &m->n, &err);
+    if (m->v == NULL)
+        e = jmap_server_fail("mailbox list", &err);
+    else if (id && (m->mb = jmap_mailbox_find(m->v, m->n, id)) == NULL)
+        e = jmap_set_error("notFound", NULL, NULL);
+    buf_free(&err);
+    return e;
+}
+
+static void mbset_free(struct mbset *m)
+{
+    if (m->v)
+        store_mailbox_list_free(m->v, m->n);
+}
+
 static json_t *mailbox_create(struct jmap_req *r, const char *cid, json_t *o, json_t *created)
 {
     struct buf err = BUF_INIT, name = BUF_INIT;
-    size_t n;
-    json_t *e = NULL;
-    struct store_mailbox *v = jmap_mailboxes(r, &n, &err);
-    if (v == NULL) {
-        e = jmap_server_fail("mailbox list", &err);
+    struct mbset m;
+    json_t *e = mbset_load(r, 0, &m);
+    struct store_mailbox *v = m.v;
+    size_t n = m.n;
+    if (e)
         goto out;
-    }
     json_t *jn = json_object_get(o, "name"), *role = json_object_get(o, "role"),
            *sub = json_object_get(o, "isSubscribed");
     const char *k;
@@ -411,8 +438,7 @@ static json_t *mailbox_create(struct jmap_req *r, const char *cid, json_t *o, js
                                   "unreadEmails", 0, "totalThreads", 0, "unreadThreads", 0,
                                   "isSubscribed", json_is_true(sub)));
 out:
-    if (v)
-        store_mailbox_list_free(v, n);
+    mbset_free(&m);
     buf_free(&err);
     buf_free(&name);
     return e;
@@ -421,18 +447,13 @@ out:
 static json_t *mailbox_update(struct jmap_req *r, int64_t id, json_t *o)
 {
     struct buf err = BUF_INIT, name = BUF_INIT;
-    size_t n;
-    json_t *e = NULL;
-    struct store_mailbox *v = jmap_mailboxes(r, &n, &err);
-    if (v == NULL) {
-        e = jmap_server_fail("mailbox list", &err);
+    struct mbset m;
+    json_t *e = mbset_load(r, id, &m);
+    struct store_mailbox *v = m.v;
+    size_t n = m.n;
+    const struct store_mailbox *mb = m.mb;
+    if (e)
         goto out;
-    }
-    const struct store_mailbox *mb = jmap_mailbox_find(v, n, id);
-    if (mb == NULL) {
-        e = jmap_set_error("notFound", NULL, NULL);
-        goto out;
-    }
     const char *k;
     json_t *x;
     json_object_foreach(o, k, x)
@@ -487,8 +508,7 @@ static json_t *mailbox_update(struct jmap_req *r, int64_t id, json_t *o)
         jmap_publish_list(r, json_is_true(sub) ? IPC_LIST_SUBSCRIBED : IPC_LIST_UNSUBSCRIBED,
                           name.data, NULL);
 out:
-    if (v)
-        store_mailbox_list_free(v, n);
+    mbset_free(&m);
     buf_free(&err);
     buf_free(&name);
     return e;
@@ -497,18 +517,13 @@ out:
 static json_t *mailbox_destroy(struct jmap_req *r, int64_t id, bool remove_emails)
 {
     struct buf err = BUF_INIT;
-    size_t n;
-    json_t *e = NULL;
-    struct store_mailbox *v = jmap_mailboxes(r, &n, &err);
-    if (v == NULL) {
-        e = jmap_server_fail("mailbox list", &err);
+    struct mbset m;
+    json_t *e = mbset_load(r, id, &m);
+    struct store_mailbox *v = m.v;
+    size_t n = m.n;
+    const struct store_mailbox *mb = m.mb;
+    if (e)
         goto out;
-    }
-    const struct store_mailbox *mb = jmap_mailbox_find(v, n, id);
-    if (mb == NULL) {
-        e = jmap_set_error("notFound", NULL, NULL);
-        goto out;
-    }
     if (strcmp(mb->name, STORE_INBOX) == 0) {
         e = jmap_set_error("forbidden", "INBOX cannot be destroyed", NULL);
         goto out;
@@ -528,8 +543,7 @@ static json_t *mailbox_destroy(struct jmap_req *r, int64_t id, bool remove_email
     else
         jmap_publish_list(r, IPC_LIST_DELETED, mb->name, NULL);
 out:
-    if (v)
-        store_mailbox_list_free(v, n);
+    mbset_free(&m);
     buf_free(&err);
     return e;
 }
