@@ -541,6 +541,7 @@ static const struct method {
     {"Email/queryChanges", JMAP_MAIL, jmap_email_query_changes},
     {"Email/set", JMAP_MAIL, jmap_email_set},
     {"Email/import", JMAP_MAIL, jmap_email_import},
+    {"Email/copy", JMAP_MAIL, jmap_email_copy},
     {"Email/parse", JMAP_MAIL, jmap_email_parse},
     {"Thread/get", JMAP_MAIL, jmap_thread_get},
     {"Thread/changes", JMAP_MAIL, jmap_thread_changes},

@@ -747,3 +747,19 @@ json_t *jmap_email_import(struct jmap_req *r, json_t *args, json_t **err_r)
     json_object_set_new(res, "notCreated", not_created);
     return res;
 }
+
+json_t *jmap_email_copy(struct jmap_req *r, json_t *args, json_t **err_r)
+{
+    json_t *from = json_object_get(args, "fromAccountId");
+    if (!jmap_check_account(r, args, err_r))
+        return NULL;
+    if (!json_is_string(from)) {
+        *err_r = jmap_invalid("fromAccountId must be a string");
+        return NULL;
+    }
+    /* RFC 8621 4.7 copies between two accounts; a user sees one account only */
+    *err_r = strcmp(json_string_value(from), r->account_id.data) == 0
+                 ? jmap_invalid("fromAccountId must differ from accountId: use Email/set")
+                 : jmap_error("fromAccountNotFound", NULL);
+    return NULL;
+}

@@ -133,6 +133,7 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_email_query_changes(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_email_set(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_email_import(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_email_copy(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_email_parse(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_thread_changes(struct jmap_req *r, json_t *args, json_t **err_r);

@@ -224,17 +224,20 @@ static void test_echo_and_method_errors(void **state)
     assert_string_equal(str(resp(o, 1, "error"), "type"), "unknownMethod");
     assert_string_equal(str(resp(o, 2, "error"), "type"), "unknownMethod");
     json_decref(o);
-    o = call(f, "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
-                "[\"Mailbox/get\", {\"accountId\": \"nobody\"}, \"a\"],"
-                "[\"Mailbox/get\", {\"accountId\": \"ACCOUNT\", \"ids\": 3}, \"b\"],"
-                "[\"Email/get\", {\"accountId\": \"ACCOUNT\", \"ids\": "
-                "[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\"]}, \"c\"],"
-                "[\"Mailbox/changes\", {\"accountId\": \"ACCOUNT\", \"sinceState\": \"x\"}, \"d\"]"
-                "]}");
+    o = call(f,
+             "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+             "[\"Mailbox/get\", {\"accountId\": \"nobody\"}, \"a\"],"
+             "[\"Mailbox/get\", {\"accountId\": \"ACCOUNT\", \"ids\": 3}, \"b\"],"
+             "[\"Email/get\", {\"accountId\": \"ACCOUNT\", \"ids\": "
+             "[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\"]}, \"c\"],"
+             "[\"Mailbox/changes\", {\"accountId\": \"ACCOUNT\", \"sinceState\": \"x\"}, \"d\"],"
+             "[\"Email/copy\", {\"accountId\": \"ACCOUNT\", \"fromAccountId\": \"other\"}, \"e\"]"
+             "]}");
     assert_string_equal(str(resp(o, 0, "error"), "type"), "accountNotFound");
     assert_string_equal(str(resp(o, 1, "error"), "type"), "invalidArguments");
     assert_string_equal(str(resp(o, 2, "error"), "type"), "requestTooLarge");
     assert_string_equal(str(resp(o, 3, "error"), "type"), "cannotCalculateChanges");
+    assert_string_equal(str(resp(o, 4, "error"), "type"), "fromAccountNotFound");
     json_decref(o);
 }
 
