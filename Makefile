@@ -17,6 +17,8 @@ DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
               dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \
               python3-dkim python3-spf opendkim-tools rspamd \
               nsd ldnsutils slapd ldap-utils
+# The independent JMAP client of tests/jmap-client (npm jmap-jam under node:test).
+DEPS_TEST  += nodejs npm
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 # make install / make deb: an optimized build for PREFIX, with Debian's
@@ -43,6 +45,7 @@ deps:
 
 deps-test:
 	@sh tools/install-deps.sh $(DEPS_TEST)
+	cd tests/jmap-client && npm ci --no-audit --no-fund
 
 deps-deb:
 	@sh tools/install-deps.sh $(DEPS_BUILD) $(DEPS_DEB)

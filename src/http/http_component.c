@@ -9,6 +9,7 @@
 #include "http/http.h"
 #include "http/http_server.h"
 #include "http/http_testroutes.h"
+#include "http/jmap_http.h"
 #include "store/store.h"
 
 #include <sysexits.h>
@@ -36,6 +37,7 @@ static int http_main(struct component_ctx *ctx)
     net_worker_serve(w, "http", NET_TLS_NONE, &http_proto, &srv, &limits);
     net_worker_serve(w, "https", NET_TLS_IMPLICIT, &http_proto, &srv, &limits);
     int rc = net_worker_run(w);
+    jmap_routes_free();
     auth_client_free(srv.auth);
     store_close(srv.store);
     http_server_free(&srv);
@@ -44,8 +46,10 @@ static int http_main(struct component_ctx *ctx)
     return rc;
 }
 
-/* The store (JMAP), the worker's temporary files, and ACME challenge files (read only in use). */
-static const char *const http_sandbox_data[] = {"run/http", "store", "acme-challenge", NULL};
+/* The store (JMAP), the worker's temporary files, ACME challenge files (read only in use),
+ * and the queue JMAP's EmailSubmission writes to. */
+static const char *const http_sandbox_data[] = {"run/http", "store", "acme-challenge", "spool",
+                                                NULL};
 
 const struct component_def http_component = {
     .name = "http",

@@ -5,6 +5,7 @@
  * Must never: do more than register (no I/O, no blocking work).
  */
 #include "http/http_server.h"
+#include "http/jmap_http.h"
 
 #include "http/http_autoconfig.h"
 #include "http/http_metrics.h"
@@ -13,4 +14,5 @@ void http_routes_init(struct http_server *srv)
 {
     http_metrics_init(srv);
     http_autoconfig_init(srv);
+    jmap_routes_init(srv); /* /.well-known/jmap, /jmap/... (doc/jmap.md) */
 }

@@ -336,6 +336,18 @@ bool mime_cache_record_valid(struct slice rec);
  * end or where the record is cut short. */
 bool mime_cache_record_next(struct slice *rest, struct slice *name_r, struct slice *value_r);
 
+/* ---- writing MIME (mime_compose.c) ---- */
+
+/* Appends UTF-8 text for a header field: as it is when it is printable
+ * ASCII, else as RFC 2047 "=?UTF-8?B?...?=" words (folded between words). */
+void mime_header_encode(struct slice text, struct buf *out);
+/* Whether a body needs a transfer encoding (8-bit bytes, NUL, bare CR or
+ * LF, lines over 998 octets). */
+bool mime_body_needs_encoding(struct slice body);
+/* Appends body in CRLF lines: as it is (7bit) or in base64 lines; returns
+ * the Content-Transfer-Encoding value it used. */
+const char *mime_body_encode(struct slice body, struct buf *out);
+
 /* ---- sections (mime_section.c) ---- */
 
 enum mime_section_result {

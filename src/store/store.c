@@ -10,6 +10,7 @@
  */
 #include "store/store_driver.h"
 #include "base/alloc.h"
+#include "store/store_blob.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -551,6 +552,54 @@ int store_expunged_since(struct store *s, const char *owner, const char *mailbox
 int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err)
 {
     return s->drv->deliver(s, d, n, err);
+}
+
+int store_account_messages(struct store *s, const char *owner, const char *blob, uint64_t since,
+                           bool with_structure, struct store_account_message **list_r, size_t *n_r,
+                           struct buf *err)
+{
+    return s->drv->account_messages(s, owner, blob, since, with_structure, list_r, n_r, err);
+}
+
+void store_account_messages_free(struct store_account_message *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].m.keywords);
+        free(list[i].m.structure);
+    }
+    free(list);
+}
+
+int store_account_gone(struct store *s, const char *owner, uint64_t since,
+                       struct store_account_gone *g, struct buf *err)
+{
+    return s->drv->account_gone(s, owner, since, g, err);
+}
+
+void store_account_gone_free(struct store_account_gone *g)
+{
+    free(g->mailboxes);
+    free(g->mailbox_states);
+    free(g->blobs);
+    free(g->blob_states);
+    memset(g, 0, sizeof(*g));
+}
+
+void store_body_id(struct slice data, char hex_r[65])
+{
+    blob_hash_hex(data, hex_r);
+}
+
+int store_upload(struct store *s, const char *owner, struct slice data, char hash_r[65],
+                 struct buf *err)
+{
+    return s->drv->upload(s, owner, data, hash_r, err);
+}
+
+int store_account_blob_read(struct store *s, const char *owner, const char *hash, struct buf *out,
+                            struct buf *err)
+{
+    return s->drv->account_blob_read(s, owner, hash, out, err);
 }
 
 int store_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,

@@ -93,8 +93,10 @@ struct store_mailbox {
     uint64_t messages; /* counts, for STATUS and `wharf mailbox` */
     uint64_t unseen;
     uint64_t bytes;
-    uint32_t recent_uid; /* RFC 3501 \Recent: the first UID no session has claimed */
-    uint64_t recent;     /* messages from recent_uid on (STATUS RECENT) */
+    uint32_t recent_uid;    /* RFC 3501 \Recent: the first UID no session has claimed */
+    uint64_t recent;        /* messages from recent_uid on (STATUS RECENT) */
+    uint64_t state;         /* the account state of its last change (JMAP Mailbox/changes) */
+    uint64_t created_state; /* the account state that created it */
 };
 
 /*
@@ -355,6 +357,59 @@ struct store_delivery {
  * when the batch could not be committed; nothing of it is then visible.
  */
 int store_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err);
+
+/* ---- the account as JMAP sees it ---- */
+
+/*
+ * JMAP (RFC 8621) names an Email by its body: the copies of one body (blob
+ * hash) in the mailboxes of an account are one Email whose mailboxIds are
+ * those mailboxes. These calls read across every mailbox of owner.
+ */
+struct store_account_message {
+    int64_t mailbox_id;
+    uint64_t state;         /* the account state of this copy's last change */
+    uint64_t created_state; /* the account state that created this copy */
+    struct store_message m; /* blob always; structure only when asked for */
+};
+/*
+ * Copies in every mailbox of owner, by mailbox id then UID: blob NULL: all,
+ * else only the copies of that body; only those changed after account state
+ * since (0: all); with_structure: m.structure filled.
+ */
+int store_account_messages(struct store *s, const char *owner, const char *blob, uint64_t since,
+                           bool with_structure, struct store_account_message **list_r, size_t *n_r,
+                           struct buf *err);
+void store_account_messages_free(struct store_account_message *list, size_t n);
+/* What went after account state since: mailbox ids deleted and bodies of
+ * which a copy was expunged or moved (the body may still have other copies). */
+struct store_account_gone {
+    int64_t *mailboxes;
+    uint64_t *mailbox_states; /* the account state each went at */
+    size_t n_mailboxes;
+    char (*blobs)[65];
+    uint64_t *blob_states;
+    size_t n_blobs;
+};
+int store_account_gone(struct store *s, const char *owner, uint64_t since,
+                       struct store_account_gone *g, struct buf *err);
+void store_account_gone_free(struct store_account_gone *g);
+
+/* The id the store gives a body: its SHA-256 in hex (store_message.blob). */
+void store_body_id(struct slice data, char hex_r[65]);
+
+/* Seconds an upload no message refers to is kept (RFC 8620 6.1: at least an hour). */
+#define STORE_UPLOAD_HOLD 3600
+/*
+ * Stores data as an upload of owner (durable when it returns); hash_r gets
+ * its hex SHA-256, the blob id. The same bytes uploaded again share the body
+ * and renew the hold; store_gc drops uploads older than STORE_UPLOAD_HOLD.
+ */
+int store_upload(struct store *s, const char *owner, struct slice data, char hash_r[65],
+                 struct buf *err);
+/* The body hash into out (reset first) when owner may read it: a copy in one of
+ * its mailboxes or one of its uploads. Returns 1 when not (or no such body). */
+int store_account_blob_read(struct store *s, const char *owner, const char *hash, struct buf *out,
+                            struct buf *err);
 
 /* ---- quotas, public folders, ACLs ---- */
 

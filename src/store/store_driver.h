@@ -85,6 +85,17 @@ struct store_driver {
                           uint32_t **uids_r, size_t *n_r, struct buf *err);
     int (*deliver)(struct store *s, struct store_delivery *d, size_t n, struct buf *err);
 
+    /* the account as JMAP sees it */
+    int (*account_messages)(struct store *s, const char *owner, const char *blob, uint64_t since,
+                            bool with_structure, struct store_account_message **list_r, size_t *n_r,
+                            struct buf *err);
+    int (*account_gone)(struct store *s, const char *owner, uint64_t since,
+                        struct store_account_gone *g, struct buf *err);
+    int (*upload)(struct store *s, const char *owner, struct slice data, char hash_r[65],
+                  struct buf *err);
+    int (*account_blob_read)(struct store *s, const char *owner, const char *hash, struct buf *out,
+                             struct buf *err);
+
     /* quotas and ACLs */
     int (*quota_usage)(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                        struct buf *err);

@@ -24,6 +24,17 @@
 #define ALICE "alice@example.test"
 #define BOB "bob@example.test"
 
+/* What version 7 (JMAP) added, for the tests that take a store back to an older version. */
+#define UNDO_VERSION_7                                                                             \
+    "DROP TRIGGER jmap_mailbox_insert; DROP TRIGGER jmap_mailbox_update;"                          \
+    "DROP TRIGGER jmap_mailbox_delete; DROP TRIGGER jmap_subscribe;"                               \
+    "DROP TRIGGER jmap_unsubscribe; DROP TRIGGER jmap_message_insert;"                             \
+    "DROP TRIGGER jmap_message_update; DROP TRIGGER jmap_message_delete;"                          \
+    "DROP TABLE mailboxes_gone; DROP TABLE emails_gone; DROP TABLE uploads;"                       \
+    "DROP INDEX messages_blob; DROP INDEX messages_state;"                                         \
+    "ALTER TABLE mailboxes DROP COLUMN state; ALTER TABLE mailboxes DROP COLUMN created_state;"    \
+    "ALTER TABLE messages DROP COLUMN state; ALTER TABLE messages DROP COLUMN created_state;"
+
 static struct store *tmp_store(void)
 {
     struct buf err = BUF_INIT;
@@ -356,28 +367,28 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  "DROP TRIGGER messages_count_insert;"
-                                  "DROP TRIGGER messages_count_delete;"
-                                  "DROP TRIGGER messages_count_seen;"
-                                  "ALTER TABLE mailboxes DROP COLUMN n_messages;"
-                                  "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
-                                  "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
-                                  /* and what versions 3, 4 and 5 added */
-                                  "DROP TRIGGER state_mailbox_insert;"
-                                  "DROP TRIGGER state_mailbox_update;"
-                                  "DROP TRIGGER state_mailbox_delete;"
-                                  "DROP TRIGGER state_subscribe;"
-                                  "DROP TRIGGER state_unsubscribe;"
-                                  "DROP TABLE account_state;"
-                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-                                  "DROP INDEX expunged_held;"
-                                  "ALTER TABLE expunged DROP COLUMN blob;"
-                                  "ALTER TABLE expunged DROP COLUMN at;"
-                                  "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
-                                  "ALTER TABLE messages DROP COLUMN search;"
-                                  "DROP TRIGGER newsgroups_mailbox_delete;"
-                                  "DROP TABLE newsgroups;"
-                                  "PRAGMA user_version = 1;",
+                                  UNDO_VERSION_7 "DROP TRIGGER messages_count_insert;"
+                                                 "DROP TRIGGER messages_count_delete;"
+                                                 "DROP TRIGGER messages_count_seen;"
+                                                 "ALTER TABLE mailboxes DROP COLUMN n_messages;"
+                                                 "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
+                                                 "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
+                                                 /* and what versions 3, 4 and 5 added */
+                                                 "DROP TRIGGER state_mailbox_insert;"
+                                                 "DROP TRIGGER state_mailbox_update;"
+                                                 "DROP TRIGGER state_mailbox_delete;"
+                                                 "DROP TRIGGER state_subscribe;"
+                                                 "DROP TRIGGER state_unsubscribe;"
+                                                 "DROP TABLE account_state;"
+                                                 "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                                                 "DROP INDEX expunged_held;"
+                                                 "ALTER TABLE expunged DROP COLUMN blob;"
+                                                 "ALTER TABLE expunged DROP COLUMN at;"
+                                                 "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
+                                                 "ALTER TABLE messages DROP COLUMN search;"
+                                                 "DROP TRIGGER newsgroups_mailbox_delete;"
+                                                 "DROP TABLE newsgroups;"
+                                                 "PRAGMA user_version = 1;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -413,6 +424,7 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  UNDO_VERSION_7
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
                                   /* and what versions 4 and 5 added */
@@ -1137,16 +1149,16 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  "DROP TRIGGER state_mailbox_insert;"
-                                  "DROP TRIGGER state_mailbox_update;"
-                                  "DROP TRIGGER state_mailbox_delete;"
-                                  "DROP TRIGGER state_subscribe;"
-                                  "DROP TRIGGER state_unsubscribe;"
-                                  "DROP TABLE account_state;"
-                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-                                  "DROP TRIGGER newsgroups_mailbox_delete;"
-                                  "DROP TABLE newsgroups;"
-                                  "PRAGMA user_version = 4;",
+                                  UNDO_VERSION_7 "DROP TRIGGER state_mailbox_insert;"
+                                                 "DROP TRIGGER state_mailbox_update;"
+                                                 "DROP TRIGGER state_mailbox_delete;"
+                                                 "DROP TRIGGER state_subscribe;"
+                                                 "DROP TRIGGER state_unsubscribe;"
+                                                 "DROP TABLE account_state;"
+                                                 "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                                                 "DROP TRIGGER newsgroups_mailbox_delete;"
+                                                 "DROP TABLE newsgroups;"
+                                                 "PRAGMA user_version = 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);

@@ -21,8 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-/* The segment to append to, rolled over when full (in the write transaction). */
-static int current_segment(struct store *s, int64_t *seg_r, struct buf *err)
+int sq_current_segment(struct store *s, int64_t *seg_r, struct buf *err)
 {
     int64_t seg = sq_meta_get(s, "segment_current", err);
     if (seg < 0)
@@ -51,9 +50,7 @@ static int dedupe_seen(struct store *s, const char *id, const char *owner, struc
     return rc == SQLITE_DONE ? 0 : sq_db_error(s, "dedupe", err);
 }
 
-/* Makes sure the body is in a segment and has a row; adds one reference. */
-static int blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg,
-                    struct buf *err)
+int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg, struct buf *err)
 {
     sqlite3_stmt *st = sq_stmt(s, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?", err);
     if (st == NULL)
@@ -150,7 +147,7 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
         uid = t->want_uid;
     }
     uint64_t modseq;
-    if (blob_ref(s, d->data, hex, seg, err) != 0 || sq_modseq_next(s, row.id, &modseq, err) != 0)
+    if (sq_blob_ref(s, d->data, hex, seg, err) != 0 || sq_modseq_next(s, row.id, &modseq, err) != 0)
         return -1;
     sqlite3_stmt *st =
         sq_stmt(s, "UPDATE mailboxes SET uidnext = ?3 + 1 WHERE id = ?1 AND uidnext = ?2", err);
@@ -211,7 +208,7 @@ int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *
     int rc = -1;
     if (sq_begin(s, true, err) != 0)
         goto failed;
-    if (current_segment(s, &seg, err) != 0)
+    if (sq_current_segment(s, &seg, err) != 0)
         goto rollback;
     for (size_t i = 0; i < n; i++) {
         if (!store_keywords_ok(s, d[i].keywords, err))

@@ -88,15 +88,8 @@ static int move_segment(struct store *s, int64_t seg, int64_t dst, struct buf *e
     return result;
 }
 
-/* Drops the references the expunge log held longer than expunge_hold (in a write transaction). */
-static int release_held(struct store *s, struct buf *err)
+int sq_unref_rows(struct store *s, sqlite3_stmt *st, const char *what, struct buf *err)
 {
-    int64_t cutoff = (int64_t)time(NULL) - s->opt.expunge_hold;
-    sqlite3_stmt *st =
-        sq_stmt(s, "SELECT blob FROM expunged WHERE blob IS NOT NULL AND at <= ?", err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, cutoff);
     char **hashes = NULL;
     size_t n = 0;
     int rc;
@@ -105,17 +98,7 @@ static int release_held(struct store *s, struct buf *err)
         hashes[n++] = sq_col_text(st, 0);
     }
     sqlite3_reset(st);
-    int result = rc == SQLITE_DONE ? 0 : sq_db_error(s, "gc", err);
-    if (result == 0 && n > 0) {
-        st = sq_stmt(s, "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?", err);
-        if (st == NULL)
-            result = -1;
-        else {
-            sqlite3_bind_int64(st, 1, cutoff);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                result = sq_db_error(s, "gc", err);
-        }
-    }
+    int result = rc == SQLITE_DONE ? 0 : sq_db_error(s, what, err);
     for (size_t i = 0; i < n; i++) {
         if (result == 0)
             result = sq_blob_unref(s, hashes[i], err);
@@ -125,13 +108,31 @@ static int release_held(struct store *s, struct buf *err)
     return result;
 }
 
+/* Drops the references the expunge log held longer than expunge_hold (in a write transaction). */
+static int release_held(struct store *s, struct buf *err)
+{
+    int64_t cutoff = (int64_t)time(NULL) - s->opt.expunge_hold;
+    sqlite3_stmt *st =
+        sq_stmt(s, "SELECT blob FROM expunged WHERE blob IS NOT NULL AND at <= ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, cutoff);
+    if (sq_unref_rows(s, st, "gc", err) != 0)
+        return -1;
+    st = sq_stmt(s, "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, cutoff);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "gc", err);
+}
+
 int sq_gc(struct store *s, struct buf *err)
 {
     int64_t *segs = NULL;
     size_t n = 0;
     if (sq_begin(s, true, err) != 0)
         return -1;
-    if (release_held(s, err) != 0)
+    if (release_held(s, err) != 0 || sq_uploads_expire(s, err) != 0)
         goto rollback;
     int64_t cur = sq_meta_get(s, "segment_current", err);
     if (cur < 0 || blob_segments(&sq(s)->blobs, &segs, &n, err) != 0)

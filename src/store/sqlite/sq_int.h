@@ -63,6 +63,12 @@ int sq_mailbox_find_id(struct store *s, const char *owner, int64_t id, struct mb
                        struct buf *err);
 /* A text column as an owned string (NULL for SQL NULL). */
 char *sq_col_text(sqlite3_stmt *st, int i);
+/* Columns 0-5 of a message row (uid, modseq, flags, keywords, internaldate,
+ * size) into m, the rest of m zeroed. */
+void sq_message_row(sqlite3_stmt *st, struct store_message *m);
+/* Steps st (rows whose column 0 is a blob hash) to its end and drops one
+ * reference to each hash (in a write transaction). */
+int sq_unref_rows(struct store *s, sqlite3_stmt *st, const char *what, struct buf *err);
 /* Takes the next MODSEQ of a mailbox (in a write transaction). */
 int sq_modseq_next(struct store *s, int64_t mailbox_id, uint64_t *modseq_r, struct buf *err);
 /* Drops one reference to a blob, deleting its row at zero. */
@@ -119,6 +125,21 @@ int sq_message_changes(struct store *s, const char *owner, int64_t mailbox_id, u
 int sq_expunged_since(struct store *s, const char *owner, int64_t mailbox_id, uint64_t modseq,
                       uint32_t **uids_r, size_t *n_r, struct buf *err);
 int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err);
+int sq_account_messages(struct store *s, const char *owner, const char *blob, uint64_t since,
+                        bool with_structure, struct store_account_message **list_r, size_t *n_r,
+                        struct buf *err);
+int sq_account_gone(struct store *s, const char *owner, uint64_t since,
+                    struct store_account_gone *g, struct buf *err);
+int sq_upload(struct store *s, const char *owner, struct slice data, char hash_r[65],
+              struct buf *err);
+int sq_account_blob_read(struct store *s, const char *owner, const char *hash, struct buf *out,
+                         struct buf *err);
+/* Makes sure the body is in a segment and has a row; adds one reference (write transaction). */
+int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg, struct buf *err);
+/* The segment to append to, rolled over when full (write transaction). */
+int sq_current_segment(struct store *s, int64_t *seg_r, struct buf *err);
+/* Drops uploads older than STORE_UPLOAD_HOLD and their references (write transaction). */
+int sq_uploads_expire(struct store *s, struct buf *err);
 int sq_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                    struct buf *err);
 int sq_newsgroup_anchor_set(struct store *s, const char *mailbox, const char *hierarchy,

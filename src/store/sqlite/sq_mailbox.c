@@ -23,7 +23,7 @@ static const char sql_list[] =
     " EXISTS(SELECT 1 FROM subscriptions s WHERE s.owner = m.owner AND s.name = m.name),"
     " m.n_messages, m.n_unseen, m.n_bytes," /* kept by triggers (store_schema.c) */
     " m.recent_uid, (SELECT COUNT(*) FROM messages r WHERE r.mailbox_id = m.id"
-    "  AND r.uid >= m.recent_uid)"
+    "  AND r.uid >= m.recent_uid), m.state, m.created_state"
     " FROM mailboxes m WHERE m.owner = ?1 AND (?2 IS NULL OR m.name = ?2) ORDER BY m.name";
 
 static void fill_mailbox(sqlite3_stmt *st, struct store_mailbox *mb)
@@ -40,6 +40,8 @@ static void fill_mailbox(sqlite3_stmt *st, struct store_mailbox *mb)
     mb->bytes = (uint64_t)sqlite3_column_int64(st, 9);
     mb->recent_uid = (uint32_t)sqlite3_column_int64(st, 10);
     mb->recent = (uint64_t)sqlite3_column_int64(st, 11);
+    mb->state = (uint64_t)sqlite3_column_int64(st, 12);
+    mb->created_state = (uint64_t)sqlite3_column_int64(st, 13);
 }
 
 int sq_mailbox_recent_claim(struct store *s, const char *owner, const char *name, uint32_t upto,

@@ -16,8 +16,7 @@
 #include <time.h>
 
 /* Finds a mailbox by any spelling of its name: 0, 1 (missing) or -1. */
-/* Columns 0-5 of a row: uid, modseq, flags, keywords, internaldate, size. */
-static void light_row(sqlite3_stmt *st, struct store_message *m)
+void sq_message_row(sqlite3_stmt *st, struct store_message *m)
 {
     memset(m, 0, sizeof(*m));
     m->uid = (uint32_t)sqlite3_column_int64(st, 0);
@@ -63,7 +62,7 @@ int sq_message_list(struct store *s, const char *owner, int64_t mailbox_id, uint
             v = xreallocarray(v, cap, sizeof(*v));
         }
         struct store_message *m = &v[n++];
-        light_row(st, m);
+        sq_message_row(st, m);
         const unsigned char *h = sqlite3_column_text(st, 6);
         if (h)
             memcpy(m->blob, h, strnlen((const char *)h, 64));
@@ -549,7 +548,7 @@ static int changed_read(struct store *s, int64_t mbid, uint64_t since, struct st
             cap = cap ? cap * 2 : 16;
             c->msgs = xreallocarray(c->msgs, cap, sizeof(*c->msgs));
         }
-        light_row(st, &c->msgs[c->n++]);
+        sq_message_row(st, &c->msgs[c->n++]);
     }
     if (rc != SQLITE_DONE)
         return sq_db_error(s, "changes", err);

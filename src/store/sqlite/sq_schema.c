@@ -144,6 +144,72 @@ static const char *const migrations[] = {
     " created INTEGER NOT NULL);"
     "CREATE TRIGGER newsgroups_mailbox_delete AFTER DELETE ON mailboxes BEGIN"
     "  DELETE FROM newsgroups WHERE mailbox_id = OLD.id; END;",
+    /*
+     * 6 -> 7 (issue 13, JMAP): which account state last changed each mailbox
+     * and message (state) and which one created it (created_state), and the
+     * mailboxes and bodies that went (mailboxes_gone, emails_gone), so that
+     * Mailbox/changes and Email/changes since a state cost the changes, not
+     * the account. Each trigger takes a fresh state of its own (the counter
+     * may grow by more than one a transaction), so the state it records is
+     * above any state read before the transaction and at most the one after.
+     * A JMAP Email is a body (blob hash) in the account; messages_blob finds
+     * its copies.
+     */
+    "ALTER TABLE mailboxes ADD COLUMN state INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE mailboxes ADD COLUMN created_state INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN state INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN created_state INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX messages_blob ON messages(blob);"
+    "CREATE INDEX messages_state ON messages(mailbox_id, state);"
+    "CREATE TABLE mailboxes_gone(owner TEXT NOT NULL, id INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL, PRIMARY KEY(owner, id)) WITHOUT ROWID;"
+    "CREATE TABLE emails_gone(owner TEXT NOT NULL, hash TEXT NOT NULL,"
+    "  state INTEGER NOT NULL, PRIMARY KEY(owner, hash)) WITHOUT ROWID;"
+    /* uploads (JMAP blob upload): each holds one reference to its body until it expires */
+    "CREATE TABLE uploads(owner TEXT NOT NULL, hash TEXT NOT NULL, at INTEGER NOT NULL,"
+    "  PRIMARY KEY(owner, hash)) WITHOUT ROWID;"
+    "CREATE INDEX uploads_at ON uploads(at);"
+    "CREATE TRIGGER jmap_mailbox_insert AFTER INSERT ON mailboxes BEGIN"
+    "  INSERT OR IGNORE INTO account_state VALUES(NEW.owner, 0);"
+    "  UPDATE account_state SET state = state + 1 WHERE owner = NEW.owner;"
+    "  UPDATE mailboxes SET state = (SELECT state FROM account_state WHERE owner = NEW.owner),"
+    "    created_state = (SELECT state FROM account_state WHERE owner = NEW.owner)"
+    "  WHERE id = NEW.id; END;"
+    "CREATE TRIGGER jmap_mailbox_update AFTER UPDATE OF name, special_use, uidvalidity,"
+    "  n_messages, n_unseen ON mailboxes BEGIN"
+    "  UPDATE account_state SET state = state + 1 WHERE owner = NEW.owner;"
+    "  UPDATE mailboxes SET state = (SELECT state FROM account_state WHERE owner = NEW.owner)"
+    "  WHERE id = NEW.id; END;"
+    "CREATE TRIGGER jmap_mailbox_delete AFTER DELETE ON mailboxes BEGIN"
+    "  UPDATE account_state SET state = state + 1 WHERE owner = OLD.owner;"
+    "  INSERT OR REPLACE INTO mailboxes_gone VALUES(OLD.owner, OLD.id,"
+    "    (SELECT state FROM account_state WHERE owner = OLD.owner)); END;"
+    "CREATE TRIGGER jmap_subscribe AFTER INSERT ON subscriptions BEGIN"
+    "  UPDATE mailboxes SET state = (SELECT state FROM account_state WHERE owner = NEW.owner)"
+    "  WHERE owner = NEW.owner AND name = NEW.name; END;"
+    "CREATE TRIGGER jmap_unsubscribe AFTER DELETE ON subscriptions BEGIN"
+    "  UPDATE mailboxes SET state = (SELECT state FROM account_state WHERE owner = OLD.owner)"
+    "  WHERE owner = OLD.owner AND name = OLD.name; END;"
+    "CREATE TRIGGER jmap_message_insert AFTER INSERT ON messages BEGIN"
+    "  UPDATE account_state SET state = state + 1"
+    "  WHERE owner = (SELECT owner FROM mailboxes WHERE id = NEW.mailbox_id);"
+    "  UPDATE messages SET state = (SELECT a.state FROM account_state a JOIN mailboxes b"
+    "    ON a.owner = b.owner WHERE b.id = NEW.mailbox_id),"
+    "    created_state = (SELECT a.state FROM account_state a JOIN mailboxes b"
+    "    ON a.owner = b.owner WHERE b.id = NEW.mailbox_id)"
+    "  WHERE mailbox_id = NEW.mailbox_id AND uid = NEW.uid; END;"
+    "CREATE TRIGGER jmap_message_update AFTER UPDATE OF flags, keywords ON messages BEGIN"
+    "  UPDATE account_state SET state = state + 1"
+    "  WHERE owner = (SELECT owner FROM mailboxes WHERE id = NEW.mailbox_id);"
+    "  UPDATE messages SET state = (SELECT a.state FROM account_state a JOIN mailboxes b"
+    "    ON a.owner = b.owner WHERE b.id = NEW.mailbox_id)"
+    "  WHERE mailbox_id = NEW.mailbox_id AND uid = NEW.uid; END;"
+    "CREATE TRIGGER jmap_message_delete AFTER DELETE ON messages BEGIN"
+    "  UPDATE account_state SET state = state + 1"
+    "  WHERE owner = (SELECT owner FROM mailboxes WHERE id = OLD.mailbox_id);"
+    "  INSERT OR REPLACE INTO emails_gone SELECT a.owner, OLD.blob, a.state"
+    "  FROM account_state a JOIN mailboxes b ON a.owner = b.owner WHERE b.id = OLD.mailbox_id;"
+    "  END;",
 };
 
 size_t sq_schema_count(void)

@@ -1,0 +1,102 @@
+/*
+ * jmap.h - the JMAP engine (RFC 8620 core, RFC 8621 mail), transport-free:
+ * the http worker hands it an authenticated user and a request body and
+ * writes back what it returns. The engine reads and writes the store through
+ * store.h only (an Email is a body of the account: store_account_messages)
+ * and knows nothing of sockets, TLS or HTTP framing.
+ *
+ * Every limit the session resource advertises (struct jmap_limits, from the
+ * jmap_* options) is enforced here, except the concurrency ones, which the
+ * caller counts (jmap_limits.max_concurrent_*). It never trusts a byte of
+ * the request: sizes are checked before parsing, and every method argument
+ * is checked for type before use (invalidArguments otherwise).
+ */
+#ifndef WHARF_HTTP_JMAP_H
+#define WHARF_HTTP_JMAP_H
+
+#include "base/buf.h"
+#include "ipc/event.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct wharf_config;
+
+struct jmap_limits {
+    size_t max_size_upload;
+    size_t max_concurrent_upload;
+    size_t max_size_request;
+    size_t max_concurrent_requests;
+    size_t max_calls_in_request;
+    size_t max_objects_in_get;
+    size_t max_objects_in_set;
+};
+/* The jmap_* options (cfg NULL: their defaults). */
+void jmap_limits_from_config(struct jmap_limits *l, const struct wharf_config *cfg);
+
+/* How EmailSubmission/set hands a message over to the queue (the same path
+ * and sender rules as SMTP submission); NULL: EmailSubmission is refused
+ * with forbidden. */
+struct jmap_submit {
+    /* Whether user may send as the envelope sender from (the submission
+     * rule of smtp: the directory resolves from to user): 1 yes, 0 no
+     * (forbiddenFrom), -1 not known yet (serverFail: try again). */
+    int (*sender_ok)(void *ctx, const char *user, const char *from);
+    /* Queues data from envelope sender from to the n recipients, durably;
+     * id_r gets the queue id. 0, or -1 with err. */
+    int (*enqueue)(void *ctx, const char *user, const char *from, const char *const *rcpts,
+                   size_t n, struct slice data, struct buf *id_r, struct buf *err);
+    void *ctx;
+};
+
+struct jmap {
+    struct store *store;
+    struct jmap_limits limits;
+    const struct jmap_submit *submit; /* may be NULL */
+    const char *hostname;             /* right side of the Message-IDs it makes */
+    /* the user's identities for Identity/get: the addresses it may send as
+     * (NULL: the user name alone, when it is an address) */
+    int (*addresses)(void *ctx, const char *user, char ***list_r, size_t *n_r);
+    void *addresses_ctx;
+    /* Tells the other processes (IMAP IDLE, push) of each change a method
+     * made: mailbox changed or mailbox list events; NULL: nobody to tell. */
+    void (*publish)(void *ctx, const struct ipc_event *ev);
+    void *publish_ctx;
+};
+
+/* The account id JMAP shows for user (its name in hex after 'a': Ids allow no '@'). */
+void jmap_account_id(const char *user, struct buf *out);
+
+/*
+ * The session resource (RFC 8620 2) of user: capabilities with every limit,
+ * the one personal account, and ABSOLUTE URLs built on base_url
+ * ("https://host:port", no trailing slash). 0, or -1 on store trouble.
+ */
+int jmap_session_json(struct jmap *j, const char *user, const char *base_url, json_t **out);
+
+/*
+ * One API request (RFC 8620 3.3) → the response object. *http_status: 200
+ * with *out the Response; or 400 with *out a problem details object
+ * (RFC 7807: notJSON, notRequest, unknownCapability, limit) — requestTooLarge
+ * is checked against len before parsing. Method errors are per call (200).
+ */
+void jmap_api(struct jmap *j, const char *user, const char *body, size_t len, json_t **out,
+              int *http_status);
+
+/* Upload (RFC 8620 6.1): the blob is stored for user; *out is the response
+ * object. *http_status 201, or 413 (too large) / 500 with a problem object. */
+void jmap_upload(struct jmap *j, const char *user, const char *account_id, const char *type,
+                 struct slice data, json_t **out, int *http_status);
+
+/* Download (RFC 8620 6.2) of blob_id into data: 200; 404 when user may not
+ * read it or it does not exist; 500 on store trouble. */
+int jmap_download(struct jmap *j, const char *user, const char *account_id, const char *blob_id,
+                  struct buf *data);
+
+/* The problem details object (RFC 7807) of a request-level error. */
+json_t *jmap_problem(const char *type_suffix, int status, const char *detail);
+
+#endif

@@ -1,0 +1,765 @@
+/*
+ * jmap_email_set.c - Email/set and Email/import (RFC 8621 4.6, 4.8): an
+ * Email composed from its JSON parts (and uploaded blobs), imported from a
+ * blob, its keywords and mailboxes changed on every copy, or destroyed.
+ *
+ * Writes go through store_deliver (new messages, one transaction for all
+ * the mailboxes of one Email), store_message_flags_id, store_message_copy_to_id
+ * and store_message_expunge_id only; the account state moves with each.
+ * Never composes a header with a bare CR or LF from client text, nor an
+ * address it could not parse back.
+ */
+#include "http/jmap_int.h"
+#include "base/alloc.h"
+#include "base/date.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* ---- storing ---- */
+
+/* The store names of the mailboxes in ids (an object id -> true); NULL and
+ * *bad_r on an unknown id or an empty set. */
+static char **mailbox_names(struct jmap_req *r, json_t *ids, size_t *n_r, bool *trouble_r,
+                            struct buf *err)
+{
+    *n_r = 0;
+    *trouble_r = false;
+    if (!json_is_object(ids) || json_object_size(ids) == 0)
+        return NULL;
+    size_t n;
+    struct store_mailbox *v = jmap_mailboxes(r, &n, err);
+    if (v == NULL) {
+        *trouble_r = true;
+        return NULL;
+    }
+    char **names = xcalloc(json_object_size(ids), sizeof(*names));
+    size_t k = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(ids, key, val)
+    {
+        const char *id = jmap_resolve_id(r, key);
+        const struct store_mailbox *mb =
+            id && json_is_true(val) ? jmap_mailbox_find(v, n, jmap_mailbox_id_parse(id)) : NULL;
+        if (mb == NULL) {
+            store_names_free(names, k);
+            store_mailbox_list_free(v, n);
+            return NULL;
+        }
+        names[k++] = xstrdup(mb->name);
+    }
+    store_mailbox_list_free(v, n);
+    *n_r = k;
+    return names;
+}
+
+int jmap_email_store(struct jmap_req *r, struct slice data, json_t *mailbox_ids, json_t *keywords,
+                     int64_t received_at, char hash_r[65], json_t **err_r)
+{
+    struct buf err = BUF_INIT, kw = BUF_INIT;
+    unsigned flags = 0;
+    if (data.len > r->j->limits.max_size_upload) {
+        *err_r = jmap_set_error("tooLarge", "the message is larger than maxSizeUpload", NULL);
+        return 1;
+    }
+    if (keywords && !json_is_null(keywords) && !jmap_keywords_to_flags(keywords, &flags, &kw)) {
+        *err_r = jmap_set_error("invalidProperties", "bad keywords", "keywords");
+        buf_free(&kw);
+        return 1;
+    }
+    size_t n;
+    bool trouble;
+    char **names = mailbox_names(r, mailbox_ids, &n, &trouble, &err);
+    if (names == NULL) {
+        *err_r = trouble ? jmap_server_fail("mailbox list", &err)
+                         : jmap_set_error("invalidProperties", "mailboxIds name no mailbox",
+                                          "mailboxIds");
+        buf_free(&err);
+        buf_free(&kw);
+        return trouble ? -1 : 1;
+    }
+    struct store_target *t = xcalloc(n, sizeof(*t));
+    for (size_t i = 0; i < n; i++)
+        t[i] = (struct store_target){.owner = r->user, .mailbox = names[i], .must_exist = true};
+    struct store_delivery d = {
+        .data = data,
+        .internaldate = received_at,
+        .flags = flags,
+        .keywords = kw.len ? kw.data : NULL,
+        .targets = t,
+        .n_targets = n,
+    };
+    int rc = 0;
+    if (store_deliver(r->j->store, &d, 1, &err) != 0) {
+        *err_r = jmap_server_fail("store", &err);
+        rc = -1;
+    } else {
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (t[i].status == STORE_OVER_QUOTA) {
+                *err_r = jmap_set_error("overQuota", NULL, NULL);
+                rc = 1;
+            } else if (t[i].status != STORE_OK) {
+                *err_r = jmap_set_error("invalidProperties", "no such mailbox", "mailboxIds");
+                rc = 1;
+            }
+        }
+        for (size_t i = 0; i < n; i++)
+            if (t[i].status == STORE_OK)
+                jmap_publish_changed(r, 0, names[i]);
+    }
+    store_body_id(data, hash_r);
+    free(t);
+    store_names_free(names, n);
+    buf_free(&err);
+    buf_free(&kw);
+    return rc;
+}
+
+/* ---- composing (create) ---- */
+
+static bool header_safe(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '\r' || *s == '\n' || *s == '\0')
+            return false;
+    return true;
+}
+
+/* "Name <a@b>, ..." of an EmailAddress[]; false when one is not usable. */
+static bool addresses_write(json_t *list, struct buf *out)
+{
+    if (!json_is_array(list))
+        return false;
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        const char *email = json_string_value(json_object_get(a, "email"));
+        json_t *jn = json_object_get(a, "name");
+        const char *name = json_string_value(jn);
+        if (email == NULL || !header_safe(email) || strchr(email, '@') == NULL ||
+            strpbrk(email, "<>, \t\"") || (jn && !json_is_null(jn) && name == NULL) ||
+            (name && !header_safe(name)))
+            return false;
+        if (i)
+            buf_append_cstr(out, ",\r\n ");
+        if (name && *name) {
+            bool special = strpbrk(name, "()<>[]:;@\\,.\"") != NULL;
+            size_t before = out->len;
+            mime_header_encode(slice_from_cstr(name), out);
+            bool encoded = out->len - before != strlen(name) ||
+                           memcmp(out->data + before, name, strlen(name)) != 0;
+            if (special && !encoded) {
+                out->len = before;
+                buf_append_byte(out, '"');
+                for (const char *p = name; *p; p++) {
+                    if (*p == '"' || *p == '\\')
+                        buf_append_byte(out, '\\');
+                    buf_append_byte(out, *p);
+                }
+                buf_append_byte(out, '"');
+            }
+            buf_append_byte(out, ' ');
+        }
+        buf_printf(out, "<%s>", email);
+    }
+    return true;
+}
+
+static bool ids_write(json_t *list, struct buf *out)
+{
+    if (!json_is_array(list))
+        return false;
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        const char *s = json_string_value(a);
+        if (s == NULL || !header_safe(s) || strpbrk(s, "<> \t"))
+            return false;
+        buf_printf(out, "%s<%s>", i ? " " : "", s);
+    }
+    return true;
+}
+
+/* One leaf of a body: its content into body (decoded), type, name, cid. */
+struct leaf {
+    struct buf body;
+    char *type, *name, *cid, *disposition;
+};
+
+static void leaf_free(struct leaf *l)
+{
+    buf_free(&l->body);
+    free(l->type);
+    free(l->name);
+    free(l->cid);
+    free(l->disposition);
+}
+
+/* Fills a leaf from an EmailBodyPart of the create: partId (a bodyValues
+ * key) or blobId (an upload or a part). NULL, or the SetError. */
+static json_t *leaf_load(struct jmap_req *r, json_t *part, json_t *values, const char *def_type,
+                         struct leaf *l)
+{
+    memset(l, 0, sizeof(*l));
+    json_t *pid = json_object_get(part, "partId"), *bid = json_object_get(part, "blobId"),
+           *type = json_object_get(part, "type"), *name = json_object_get(part, "name"),
+           *cid = json_object_get(part, "cid"), *disp = json_object_get(part, "disposition");
+    const char *t = json_is_string(type) ? json_string_value(type) : def_type;
+    if (t == NULL || !header_safe(t) || strchr(t, '/') == NULL || strpbrk(t, " ;\"") ||
+        (name && !json_is_null(name) &&
+         (!json_is_string(name) || !header_safe(json_string_value(name)))) ||
+        (cid && !json_is_null(cid) &&
+         (!json_is_string(cid) || !header_safe(json_string_value(cid)))) ||
+        (disp && !json_is_null(disp) &&
+         (!json_is_string(disp) || !header_safe(json_string_value(disp)) ||
+          strpbrk(json_string_value(disp), " ;\""))))
+        return jmap_set_error("invalidProperties", "bad part type, name, cid or disposition",
+                              "bodyStructure");
+    if (json_is_string(pid)) {
+        json_t *v = json_object_get(json_object_get(values, json_string_value(pid)), "value");
+        if (!json_is_string(v) || bid)
+            return jmap_set_error("invalidProperties", "partId names no bodyValue", "bodyValues");
+        buf_init(&l->body);
+        buf_append(&l->body, json_string_value(v), json_string_length(v));
+        if (strncmp(t, "text/", 5) != 0)
+            return jmap_set_error("invalidProperties", "a bodyValue part must be text",
+                                  "bodyStructure");
+    } else if (json_is_string(bid)) {
+        struct buf err = BUF_INIT;
+        buf_init(&l->body);
+        int rc = jmap_blob_read(r->j, r->user, json_string_value(bid), &l->body, &err);
+        buf_free(&err);
+        if (rc != 0)
+            return jmap_set_error("blobNotFound", NULL, NULL);
+    } else
+        return jmap_set_error("invalidProperties", "a part needs a partId or a blobId",
+                              "bodyStructure");
+    l->type = xstrdup(t);
+    l->name = json_is_string(name) ? xstrdup(json_string_value(name)) : NULL;
+    l->cid = json_is_string(cid) ? xstrdup(json_string_value(cid)) : NULL;
+    l->disposition = json_is_string(disp) ? xstrdup(json_string_value(disp)) : NULL;
+    return NULL;
+}
+
+static void leaf_write(const struct leaf *l, struct buf *out)
+{
+    buf_printf(out, "Content-Type: %s", l->type);
+    if (strncmp(l->type, "text/", 5) == 0)
+        buf_append_cstr(out, "; charset=utf-8");
+    if (l->name) {
+        buf_append_cstr(out, ";\r\n name=\"");
+        mime_header_encode(slice_from_cstr(l->name), out);
+        buf_append_byte(out, '"');
+    }
+    buf_append_cstr(out, "\r\n");
+    if (l->disposition || l->name) {
+        buf_printf(out, "Content-Disposition: %s", l->disposition ? l->disposition : "attachment");
+        if (l->name) {
+            buf_append_cstr(out, ";\r\n filename=\"");
+            mime_header_encode(slice_from_cstr(l->name), out);
+            buf_append_byte(out, '"');
+        }
+        buf_append_cstr(out, "\r\n");
+    }
+    if (l->cid)
+        buf_printf(out, "Content-ID: <%s>\r\n", l->cid);
+    struct buf body = BUF_INIT;
+    struct buf lines = BUF_INIT;
+    /* text from JSON has bare LFs: CRLF them before choosing an encoding */
+    if (strncmp(l->type, "text/", 5) == 0) {
+        for (size_t i = 0; i < l->body.len; i++) {
+            if (l->body.data[i] == '\n' && (i == 0 || l->body.data[i - 1] != '\r'))
+                buf_append_byte(&lines, '\r');
+            buf_append_byte(&lines, l->body.data[i]);
+        }
+    } else
+        buf_append_slice(&lines, buf_slice(&l->body));
+    const char *cte = mime_body_encode(buf_slice(&lines), &body);
+    buf_printf(out, "Content-Transfer-Encoding: %s\r\n\r\n", cte);
+    buf_append_slice(out, buf_slice(&body));
+    buf_free(&body);
+    buf_free(&lines);
+}
+
+static void boundary_make(char out[40])
+{
+    unsigned char rnd[12];
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        memset(rnd, 0x5a, sizeof(rnd));
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, "=_wharf_", 8);
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        out[8 + 2 * i] = hex[rnd[i] >> 4];
+        out[9 + 2 * i] = hex[rnd[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+/* The leaves of textBody, htmlBody and attachments, laid out as
+ * mixed(alternative(text, html), attachments...). */
+static json_t *body_write(struct jmap_req *r, json_t *o, struct buf *out)
+{
+    json_t *values = json_object_get(o, "bodyValues");
+    json_t *text = json_object_get(o, "textBody"), *html = json_object_get(o, "htmlBody"),
+           *att = json_object_get(o, "attachments"), *bs = json_object_get(o, "bodyStructure");
+    if ((text && !json_is_array(text)) || (html && !json_is_array(html)) ||
+        (att && !json_is_array(att)) || json_array_size(text) > 1 || json_array_size(html) > 1 ||
+        (values && !json_is_object(values)))
+        return jmap_set_error("invalidProperties", "textBody and htmlBody hold one part each",
+                              "textBody");
+    if (bs && (text || html || att))
+        return jmap_set_error("invalidProperties", "bodyStructure or the body lists, not both",
+                              "bodyStructure");
+    struct leaf body[2];
+    size_t nbody = 0;
+    struct leaf *atts = xcalloc(json_array_size(att) + 1, sizeof(*atts));
+    size_t natt = 0;
+    json_t *e = NULL;
+    if (bs && !json_is_object(bs))
+        e = jmap_set_error("invalidProperties", "bodyStructure must be an object", "bodyStructure");
+    else if (bs && json_object_get(bs, "subParts"))
+        e = jmap_set_error("invalidProperties",
+                           "give multipart bodies as textBody, htmlBody and "
+                           "attachments",
+                           "bodyStructure");
+    else if (bs)
+        e = leaf_load(r, bs, values, "text/plain", &body[nbody++]);
+    if (!e && json_array_size(text))
+        e = leaf_load(r, json_array_get(text, 0), values, "text/plain", &body[nbody++]);
+    if (!e && json_array_size(html))
+        e = leaf_load(r, json_array_get(html, 0), values, "text/html", &body[nbody++]);
+    size_t i;
+    json_t *a;
+    json_array_foreach(att, i, a)
+    {
+        if (e)
+            break;
+        e = leaf_load(r, a, values, "application/octet-stream", &atts[natt++]);
+    }
+    if (e == NULL) {
+        char outer[40], inner[40];
+        boundary_make(outer);
+        boundary_make(inner);
+        if (natt)
+            buf_printf(out, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n", outer,
+                       outer);
+        if (nbody == 2) {
+            buf_printf(out, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", inner);
+            for (size_t k = 0; k < 2; k++) {
+                buf_printf(out, "--%s\r\n", inner);
+                leaf_write(&body[k], out);
+            }
+            buf_printf(out, "--%s--\r\n", inner);
+        } else if (nbody == 1)
+            leaf_write(&body[0], out);
+        else
+            buf_append_cstr(out, "Content-Type: text/plain; charset=utf-8\r\n\r\n");
+        for (size_t k = 0; k < natt; k++) {
+            buf_printf(out, "--%s\r\n", outer);
+            leaf_write(&atts[k], out);
+        }
+        if (natt)
+            buf_printf(out, "--%s--\r\n", outer);
+    }
+    for (size_t k = 0; k < nbody; k++)
+        leaf_free(&body[k]);
+    for (size_t k = 0; k < natt; k++)
+        leaf_free(&atts[k]);
+    free(atts);
+    return e;
+}
+
+static const char *const create_props[] = {
+    "mailboxIds", "keywords",    "receivedAt", "from",          "to",
+    "cc",         "bcc",         "replyTo",    "sender",        "subject",
+    "sentAt",     "messageId",   "inReplyTo",  "references",    "textBody",
+    "htmlBody",   "attachments", "bodyValues", "bodyStructure",
+};
+
+/* The RFC 5322 message of an Email create into out; NULL or the SetError. */
+static json_t *compose(struct jmap_req *r, json_t *o, struct buf *out)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof(create_props) / sizeof(create_props[0]); i++)
+            ok = ok || strcmp(k, create_props[i]) == 0;
+        if (!ok)
+            return jmap_set_error("invalidProperties", "a property that cannot be set", k);
+    }
+    static const struct {
+        const char *prop, *field;
+    } addrs[] = {{"from", "From"}, {"sender", "Sender"}, {"replyTo", "Reply-To"},
+                 {"to", "To"},     {"cc", "Cc"},         {"bcc", "Bcc"}};
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        json_t *a = json_object_get(o, addrs[i].prop);
+        if (a == NULL || json_is_null(a))
+            continue;
+        buf_printf(out, "%s: ", addrs[i].field);
+        if (!addresses_write(a, out))
+            return jmap_set_error("invalidProperties", "not an EmailAddress list", addrs[i].prop);
+        buf_append_cstr(out, "\r\n");
+    }
+    json_t *subj = json_object_get(o, "subject");
+    if (subj && !json_is_null(subj)) {
+        if (!json_is_string(subj) || !header_safe(json_string_value(subj)))
+            return jmap_set_error("invalidProperties", "subject must be a line", "subject");
+        buf_append_cstr(out, "Subject: ");
+        mime_header_encode(slice_from_cstr(json_string_value(subj)), out);
+        buf_append_cstr(out, "\r\n");
+    }
+    json_t *sent = json_object_get(o, "sentAt");
+    int64_t t = (int64_t)time(NULL);
+    if (sent && !json_is_null(sent)) {
+        /* a Date with an offset: keep the instant */
+        const char *s = json_string_value(sent);
+        struct buf z = BUF_INIT;
+        bool ok = s && strlen(s) >= 20;
+        int64_t off = 0;
+        if (ok && s[strlen(s) - 1] != 'Z' && strlen(s) >= 25) {
+            const char *zp = s + strlen(s) - 6;
+            int hh = 0, mm = 0;
+            ok = (zp[0] == '+' || zp[0] == '-') && sscanf(zp + 1, "%2d:%2d", &hh, &mm) == 2;
+            off = (hh * 3600 + mm * 60) * (zp[0] == '-' ? -1 : 1);
+            buf_append(&z, s, (size_t)(zp - s));
+            buf_append_byte(&z, 'Z');
+        } else if (ok)
+            buf_append_cstr(&z, s);
+        ok = ok && jmap_utc_date_parse(z.data, &t);
+        buf_free(&z);
+        if (!ok)
+            return jmap_set_error("invalidProperties", "sentAt must be a Date", "sentAt");
+        t -= off;
+    }
+    buf_append_cstr(out, "Date: ");
+    date_rfc5322_append(t, out);
+    buf_append_cstr(out, "\r\n");
+    json_t *mid = json_object_get(o, "messageId");
+    if (mid && !json_is_null(mid)) {
+        buf_append_cstr(out, "Message-ID: ");
+        if (json_array_size(mid) != 1 || !ids_write(mid, out))
+            return jmap_set_error("invalidProperties", "messageId holds one id", "messageId");
+        buf_append_cstr(out, "\r\n");
+    } else {
+        char b[40];
+        boundary_make(b);
+        buf_printf(out, "Message-ID: <%s@%s>\r\n", b + 8,
+                   r->j->hostname && *r->j->hostname ? r->j->hostname : "localhost");
+    }
+    static const struct {
+        const char *prop, *field;
+    } refs[] = {{"inReplyTo", "In-Reply-To"}, {"references", "References"}};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *x = json_object_get(o, refs[i].prop);
+        if (x == NULL || json_is_null(x))
+            continue;
+        buf_printf(out, "%s: ", refs[i].field);
+        if (!ids_write(x, out))
+            return jmap_set_error("invalidProperties", "not a list of message ids", refs[i].prop);
+        buf_append_cstr(out, "\r\n");
+    }
+    buf_append_cstr(out, "MIME-Version: 1.0\r\n");
+    return body_write(r, o, out);
+}
+
+static json_t *email_create(struct jmap_req *r, const char *cid, json_t *o, json_t *created)
+{
+    struct buf msg = BUF_INIT;
+    json_t *e = compose(r, o, &msg);
+    int64_t received = 0;
+    json_t *ra = json_object_get(o, "receivedAt");
+    if (!e && ra && !json_is_null(ra) &&
+        (!json_is_string(ra) || !jmap_utc_date_parse(json_string_value(ra), &received)))
+        e = jmap_set_error("invalidProperties", "receivedAt must be a UTCDate", "receivedAt");
+    char hash[65];
+    if (!e && jmap_email_store(r, buf_slice(&msg), json_object_get(o, "mailboxIds"),
+                               json_object_get(o, "keywords"), received, hash, &e) == 0) {
+        char id[70], blob[70], thread[70];
+        snprintf(id, sizeof(id), "e%s", hash);
+        snprintf(blob, sizeof(blob), "b%s", hash);
+        snprintf(thread, sizeof(thread), "t%s", hash);
+        jmap_created(r, cid, id);
+        json_object_set_new(created, cid,
+                            json_pack("{s:s, s:s, s:s, s:I}", "id", id, "blobId", blob, "threadId",
+                                      thread, "size", (json_int_t)msg.len));
+    }
+    buf_free(&msg);
+    return e;
+}
+
+/* ---- update and destroy ---- */
+
+/* Expunges every copy in copies that lies in mailbox mb (all if mb 0). */
+static int expunge_copies(struct jmap_req *r, const struct store_account_message *c, size_t n,
+                          int64_t mb, struct buf *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (mb && c[i].mailbox_id != mb)
+            continue;
+        if (store_message_expunge_id(r->j->store, r->user, c[i].mailbox_id, &c[i].m.uid, 1, err) !=
+            0)
+            return -1;
+        jmap_publish_changed(r, c[i].mailbox_id, NULL);
+    }
+    return 0;
+}
+
+static json_t *email_update(struct jmap_req *r, const char *hash, json_t *patch)
+{
+    struct buf err = BUF_INIT, kw = BUF_INIT;
+    struct store_account_message *c = NULL;
+    size_t n = 0;
+    json_t *e = NULL, *keywords = NULL, *boxes = json_object();
+    if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) != 0) {
+        e = jmap_server_fail("email update", &err);
+        goto out;
+    }
+    if (n == 0) {
+        e = jmap_set_error("notFound", NULL, NULL);
+        goto out;
+    }
+    keywords = jmap_flags_to_keywords(c[0].m.flags, c[0].m.keywords);
+    bool kw_changed = false, mb_changed = false;
+    for (size_t i = 0; i < n; i++) {
+        char id[32];
+        jmap_mailbox_id(c[i].mailbox_id, id);
+        json_object_set_new(boxes, id, json_true());
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(patch, k, v)
+    {
+        if (strcmp(k, "keywords") == 0) {
+            json_decref(keywords);
+            keywords = json_is_object(v) ? json_deep_copy(v) : json_null();
+            kw_changed = true;
+        } else if (strncmp(k, "keywords/", 9) == 0) {
+            if (json_is_true(v))
+                json_object_set_new(keywords, k + 9, json_true());
+            else if (json_is_null(v))
+                json_object_del(keywords, k + 9);
+            else {
+                e = jmap_set_error("invalidPatch", NULL, k);
+                goto out;
+            }
+            kw_changed = true;
+        } else if (strcmp(k, "mailboxIds") == 0) {
+            json_decref(boxes);
+            boxes = json_object();
+            const char *mk;
+            json_t *mv;
+            if (!json_is_object(v)) {
+                e = jmap_set_error("invalidProperties", "mailboxIds must be an object", k);
+                goto out;
+            }
+            json_object_foreach(v, mk, mv)
+            {
+                const char *id = jmap_resolve_id(r, mk);
+                if (id == NULL || !json_is_true(mv)) {
+                    e = jmap_set_error("invalidProperties", "bad mailbox id", "mailboxIds");
+                    goto out;
+                }
+                json_object_set_new(boxes, id, json_true());
+            }
+            mb_changed = true;
+        } else if (strncmp(k, "mailboxIds/", 11) == 0) {
+            const char *id = jmap_resolve_id(r, k + 11);
+            if (id == NULL || !(json_is_true(v) || json_is_null(v))) {
+                e = jmap_set_error("invalidPatch", NULL, k);
+                goto out;
+            }
+            if (json_is_true(v))
+                json_object_set_new(boxes, id, json_true());
+            else
+                json_object_del(boxes, id);
+            mb_changed = true;
+        } else {
+            e = jmap_set_error("invalidProperties", "only keywords and mailboxIds can change", k);
+            goto out;
+        }
+    }
+    unsigned flags = 0;
+    if (kw_changed && !jmap_keywords_to_flags(keywords, &flags, &kw)) {
+        e = jmap_set_error("invalidProperties", "bad keywords", "keywords");
+        goto out;
+    }
+    size_t nmb = 0;
+    char **names = NULL;
+    if (mb_changed) {
+        bool trouble;
+        names = mailbox_names(r, boxes, &nmb, &trouble, &err);
+        if (names == NULL) {
+            e = trouble ? jmap_server_fail("mailbox list", &err)
+                        : jmap_set_error("invalidProperties", "mailboxIds name no mailbox",
+                                         "mailboxIds");
+            goto out;
+        }
+        store_names_free(names, nmb);
+    }
+    /* keywords first: copies made below take the new ones */
+    for (size_t i = 0; kw_changed && i < n; i++) {
+        if (store_message_flags_id(r->j->store, r->user, c[i].mailbox_id, &c[i].m.uid, 1,
+                                   STORE_FLAGS_REPLACE, flags, kw.data ? kw.data : "", 0, NULL,
+                                   &err) != 0) {
+            e = jmap_server_fail("flags", &err);
+            goto out;
+        }
+        jmap_publish_changed(r, c[i].mailbox_id, NULL);
+    }
+    if (mb_changed) {
+        json_object_foreach(boxes, k, v)
+        {
+            int64_t id = jmap_mailbox_id_parse(k);
+            bool have = false;
+            for (size_t i = 0; i < n; i++)
+                have = have || c[i].mailbox_id == id;
+            uint32_t new_uid;
+            if (!have &&
+                store_message_copy_to_id(r->j->store, r->user, c[0].mailbox_id, &c[0].m.uid, 1,
+                                         r->user, id, false, &new_uid, &err) != 0) {
+                e = jmap_server_fail("copy", &err);
+                goto out;
+            }
+            if (!have)
+                jmap_publish_changed(r, id, NULL);
+        }
+        for (size_t i = 0; i < n; i++) {
+            char id[32];
+            jmap_mailbox_id(c[i].mailbox_id, id);
+            if (json_object_get(boxes, id) == NULL &&
+                expunge_copies(r, &c[i], 1, c[i].mailbox_id, &err) != 0) {
+                e = jmap_server_fail("expunge", &err);
+                goto out;
+            }
+        }
+    }
+out:
+    store_account_messages_free(c, n);
+    json_decref(keywords);
+    json_decref(boxes);
+    buf_free(&err);
+    buf_free(&kw);
+    return e;
+}
+
+static json_t *email_destroy(struct jmap_req *r, const char *hash)
+{
+    struct buf err = BUF_INIT;
+    struct store_account_message *c = NULL;
+    size_t n = 0;
+    json_t *e = NULL;
+    if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) != 0)
+        e = jmap_server_fail("email destroy", &err);
+    else if (n == 0)
+        e = jmap_set_error("notFound", NULL, NULL);
+    else if (expunge_copies(r, c, n, 0, &err) != 0)
+        e = jmap_server_fail("expunge", &err);
+    store_account_messages_free(c, n);
+    buf_free(&err);
+    return e;
+}
+
+static json_t *email_update_id(struct jmap_req *r, const char *id, json_t *patch)
+{
+    char hash[65];
+    return jmap_email_id_parse(id, hash) ? email_update(r, hash, patch)
+                                         : jmap_set_error("notFound", NULL, NULL);
+}
+
+static json_t *email_destroy_id(struct jmap_req *r, const char *id, json_t *args)
+{
+    char hash[65];
+    return jmap_email_id_parse(id, hash) ? email_destroy(r, hash)
+                                         : jmap_set_error("notFound", NULL, NULL);
+}
+
+json_t *jmap_email_set(struct jmap_req *r, json_t *args, json_t **err_r)
+{
+    static const struct jmap_set_ops ops = {email_create, email_update_id, email_destroy_id};
+    return jmap_set_run(r, args, &ops, err_r);
+}
+
+json_t *jmap_email_import(struct jmap_req *r, json_t *args, json_t **err_r)
+{
+    uint64_t old;
+    json_t *emails = json_object_get(args, "emails");
+    if (!jmap_check_account(r, args, err_r))
+        return NULL;
+    if (!json_is_object(emails)) {
+        *err_r = jmap_invalid("emails must be an object");
+        return NULL;
+    }
+    if (json_object_size(emails) > r->j->limits.max_objects_in_set) {
+        *err_r = jmap_error("requestTooLarge", "more emails than maxObjectsInSet");
+        return NULL;
+    }
+    if (!jmap_if_in_state(r, args, err_r) || !jmap_state_now(r, &old, err_r))
+        return NULL;
+    json_t *created = json_object(), *not_created = json_object();
+    const char *k;
+    json_t *o;
+    json_object_foreach(emails, k, o)
+    {
+        json_t *bid = json_object_get(o, "blobId"), *ra = json_object_get(o, "receivedAt");
+        int64_t received = 0;
+        json_t *e = NULL;
+        struct buf data = BUF_INIT, err = BUF_INIT;
+        if (!json_is_object(o) || !json_is_string(bid))
+            e = jmap_set_error("invalidProperties", "blobId must be a string", "blobId");
+        else if (ra && !json_is_null(ra) &&
+                 (!json_is_string(ra) || !jmap_utc_date_parse(json_string_value(ra), &received)))
+            e = jmap_set_error("invalidProperties", "receivedAt must be a UTCDate", "receivedAt");
+        else {
+            const char *b = jmap_resolve_id(r, json_string_value(bid));
+            int rc = b ? jmap_blob_read(r->j, r->user, b, &data, &err) : 1;
+            if (rc < 0)
+                e = jmap_server_fail("blob", &err);
+            else if (rc > 0)
+                e = jmap_set_error("blobNotFound", NULL, NULL);
+        }
+        char hash[65];
+        if (e == NULL &&
+            jmap_email_store(r, buf_slice(&data), json_object_get(o, "mailboxIds"),
+                             json_object_get(o, "keywords"), received, hash, &e) == 0) {
+            char id[70], blob[70], thread[70];
+            snprintf(id, sizeof(id), "e%s", hash);
+            snprintf(blob, sizeof(blob), "b%s", hash);
+            snprintf(thread, sizeof(thread), "t%s", hash);
+            jmap_created(r, k, id);
+            json_object_set_new(created, k,
+                                json_pack("{s:s, s:s, s:s, s:I}", "id", id, "blobId", blob,
+                                          "threadId", thread, "size", (json_int_t)data.len));
+        }
+        if (e)
+            json_object_set_new(not_created, k, e);
+        buf_free(&data);
+        buf_free(&err);
+    }
+    json_t *res = jmap_set_response(r, old);
+    json_object_set_new(res, "created", created);
+    json_object_set_new(res, "notCreated", not_created);
+    return res;
+}
+
+json_t *jmap_email_copy(struct jmap_req *r, json_t *args, json_t **err_r)
+{
+    json_t *from = json_object_get(args, "fromAccountId");
+    if (!jmap_check_account(r, args, err_r))
+        return NULL;
+    if (!json_is_string(from)) {
+        *err_r = jmap_invalid("fromAccountId must be a string");
+        return NULL;
+    }
+    /* RFC 8621 4.7 copies between two accounts; a user sees one account only */
+    *err_r = strcmp(json_string_value(from), r->account_id.data) == 0
+                 ? jmap_invalid("fromAccountId must differ from accountId: use Email/set")
+                 : jmap_error("fromAccountNotFound", NULL);
+    return NULL;
+}

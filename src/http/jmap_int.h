@@ -1,0 +1,172 @@
+/*
+ * jmap_int.h - what the JMAP engine's files share (src/http/jmap_*.c only):
+ * the per-request context, the method table's shape, argument checks,
+ * ids and states.
+ *
+ * Ids: a Mailbox is "m" + its store id (store_mailbox.id, never reused); an
+ * Email is "e" + its body's SHA-256 hex (the copies of one body in the
+ * account are one Email); its Thread is "t" + the same; a blob is "b" + the
+ * body hash, a part of an Email "b" + hash + "." + part index. States are
+ * the store's account-wide change counter in decimal.
+ */
+#ifndef WHARF_HTTP_JMAP_INT_H
+#define WHARF_HTTP_JMAP_INT_H
+
+#include "http/jmap.h"
+#include "mime/mime.h"
+
+#define JMAP_CORE "urn:ietf:params:jmap:core"
+#define JMAP_MAIL "urn:ietf:params:jmap:mail"
+#define JMAP_SUBMISSION "urn:ietf:params:jmap:submission"
+#define JMAP_VACATION "urn:ietf:params:jmap:vacationresponse"
+
+/* The session resource changes only with the build and its options. */
+#define JMAP_SESSION_STATE "1"
+
+/* Longest Email/query result window a client may ask for at once. */
+#define JMAP_QUERY_LIMIT_MAX 5000
+
+struct jmap_req {
+    struct jmap *j;
+    const char *user;
+    struct buf account_id;
+    json_t *created_ids; /* creation id -> id, over the whole request */
+    json_t *responses;   /* methodResponses so far (back-references) */
+    json_t *extra;       /* responses a method adds after its own (implicit Email/set) */
+    json_t *submitted;   /* EmailSubmission/set: the Email id of each submission made */
+    bool using_mail, using_submission;
+};
+
+/* A method: the response arguments, or NULL with *err_r a method error. */
+typedef json_t *(*jmap_method_fn)(struct jmap_req *r, json_t *args, json_t **err_r);
+
+/* A method error object {type, description} (description may be NULL). */
+json_t *jmap_error(const char *type, const char *description);
+/* invalidArguments naming what is wrong. */
+json_t *jmap_invalid(const char *what);
+/* A SetError {type, description, properties?}. */
+json_t *jmap_set_error(const char *type, const char *description, const char *property);
+
+/* Checks accountId (accountNotFound else); returns false with *err_r. */
+bool jmap_check_account(struct jmap_req *r, json_t *args, json_t **err_r);
+/* "ids": NULL (absent or null: every object) or an array of strings of at most
+ * max_objects_in_get entries; false with *err_r (invalidArguments, requestTooLarge). */
+bool jmap_get_ids(struct jmap_req *r, json_t *args, json_t **ids_r, json_t **err_r);
+/* "properties": NULL (all) or an array of strings; false with *err_r. */
+bool jmap_get_properties(json_t *args, json_t **props_r, json_t **err_r);
+/* Whether prop is asked for (props NULL: all). */
+bool jmap_want(json_t *props, const char *prop);
+/* An id that may be a creation reference "#cid" (RFC 8620 5.3); NULL when unknown. */
+const char *jmap_resolve_id(struct jmap_req *r, const char *id);
+/* Records a creation id. */
+void jmap_created(struct jmap_req *r, const char *cid, const char *id);
+
+/* The account state as a string; NULL on store trouble. */
+json_t *jmap_state(struct jmap_req *r);
+/* A state string back to its number; false when it is not one of ours. */
+bool jmap_state_parse(const char *s, uint64_t *v_r);
+/* /changes arguments: sinceState and maxChanges; false with *err_r. */
+bool jmap_changes_args(json_t *args, uint64_t *since_r, size_t *max_r, json_t **err_r);
+
+/* /changes: one changed object (callers give each id once). */
+enum jmap_change_kind { JMAP_CREATED, JMAP_UPDATED, JMAP_DESTROYED };
+struct jmap_change {
+    char id[72];
+    uint64_t state;
+    enum jmap_change_kind kind;
+};
+/* The /changes response for the changes v (sorted here) found after since,
+ * cut at max (hasMoreChanges, newState the last state given); current: the
+ * account state read before the changes were. */
+json_t *jmap_changes_result(struct jmap_req *r, struct jmap_change *v, size_t n, uint64_t since,
+                            size_t max, uint64_t current);
+/* The account state as a number; false on store trouble (*err_r serverFail). */
+bool jmap_state_now(struct jmap_req *r, uint64_t *st_r, json_t **err_r);
+/* ifInState of a /set: false with *err_r stateMismatch when it is not current. */
+bool jmap_if_in_state(struct jmap_req *r, json_t *args, json_t **err_r);
+/* "create", "update", "destroy" of a /set checked for type and against
+ * maxObjectsInSet; false with *err_r. */
+bool jmap_set_args(struct jmap_req *r, json_t *args, json_t **create_r, json_t **update_r,
+                   json_t **destroy_r, json_t **err_r);
+void jmap_state_string(uint64_t st, char out[32]);
+
+/* One type's /set (RFC 8620 5.3): each op returns NULL on success or the SetError.
+ * create adds its object to created; update and destroy get the id with any
+ * creation reference resolved (NULL ops: that part is refused with forbidden). */
+struct jmap_set_ops {
+    json_t *(*create)(struct jmap_req *r, const char *cid, json_t *o, json_t *created);
+    json_t *(*update)(struct jmap_req *r, const char *id, json_t *patch);
+    json_t *(*destroy)(struct jmap_req *r, const char *id, json_t *args);
+};
+/* Checks the arguments, runs creates, then updates, then destroys, and
+ * answers with old and new state; NULL with *err_r for a method error. */
+json_t *jmap_set_run(struct jmap_req *r, json_t *args, const struct jmap_set_ops *ops,
+                     json_t **err_r);
+/* The /set response's states: oldState old, newState the account's state now. */
+json_t *jmap_set_response(struct jmap_req *r, uint64_t old);
+
+/* Publishes a mailbox-changed event for the mailbox id (name looked up
+ * when NULL) or a mailbox-list event, with the account state after it. */
+void jmap_publish_changed(struct jmap_req *r, int64_t mailbox_id, const char *name);
+void jmap_publish_list(struct jmap_req *r, enum ipc_mailbox_list_change change, const char *name,
+                       const char *old_name);
+
+/* serverFail with the store's message (logged). */
+json_t *jmap_server_fail(const char *what, struct buf *err);
+
+/* ---- ids ---- */
+/* "m123" -> 123; 0 when not a mailbox id. */
+int64_t jmap_mailbox_id_parse(const char *id);
+void jmap_mailbox_id(int64_t id, char out[32]);
+/* "e<64 hex>" -> the hash; false when not an email id. */
+bool jmap_email_id_parse(const char *id, char hash[65]);
+
+/* ---- methods (one file each) ---- */
+json_t *jmap_mailbox_get(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_mailbox_changes(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_mailbox_query(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_mailbox_query_changes(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_mailbox_set(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_email_get(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_email_changes(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_email_query_changes(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_email_set(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_email_import(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_email_copy(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_email_parse(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_thread_changes(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_identity_get(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_submission_set(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_submission_get(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_vacation_get(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_snippet_get(struct jmap_req *r, json_t *args, json_t **err_r);
+
+/* ---- what the Email files share ---- */
+/* The Email object of the copies of one body (n >= 1, same blob), with the
+ * properties asked for; body read only when a property needs it. */
+json_t *jmap_email_object(struct jmap_req *r, const struct store_account_message *copies, size_t n,
+                          json_t *props, json_t *args, json_t **err_r);
+/* The Email object of a message not in the store (Email/parse). */
+json_t *jmap_email_from_bytes(struct slice data, json_t *props, json_t *args);
+/* Reads blob id ("b<hash>" or "b<hash>.<part>") of user into out (decoded
+ * part); 1 when not found, -1 on store trouble. */
+int jmap_blob_read(struct jmap *j, const char *user, const char *blob_id, struct buf *out,
+                   struct buf *err);
+/* Stores data as the Email of r's user in the given mailboxes (ids) with
+ * keywords; hash_r its body. 0 ok; 1 over quota / no mailbox (*err_r set); -1 trouble. */
+int jmap_email_store(struct jmap_req *r, struct slice data, json_t *mailbox_ids, json_t *keywords,
+                     int64_t received_at, char hash_r[65], json_t **err_r);
+/* Keywords (JMAP object) to store flags and a space-separated keyword list. */
+bool jmap_keywords_to_flags(json_t *kw, unsigned *flags_r, struct buf *list);
+/* Store flags and keywords to a JMAP keywords object. */
+json_t *jmap_flags_to_keywords(unsigned flags, const char *keywords);
+/* The mailboxes of the user (id -> name): the list, or NULL on trouble (err). */
+struct store_mailbox *jmap_mailboxes(struct jmap_req *r, size_t *n_r, struct buf *err);
+const struct store_mailbox *jmap_mailbox_find(const struct store_mailbox *v, size_t n, int64_t id);
+/* UTC date-time "2024-01-02T03:04:05Z" and back. */
+void jmap_utc_date(int64_t t, struct buf *out);
+bool jmap_utc_date_parse(const char *s, int64_t *t_r);
+
+#endif

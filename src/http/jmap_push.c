@@ -1,0 +1,364 @@
+/*
+ * jmap_push.c - JMAP push over EventSource (RFC 8620 7.3), transport-free:
+ * the streams of one worker grouped by account, fed by the bus's mailbox
+ * events (the store's account state rides on them), coalesced per account
+ * for coalesce_ms, written as "state" events whose id is the account
+ * state, with "ping" events on idle streams.
+ *
+ * Never polls the store: an account is read only when an event came for it
+ * without its state. A stream costs one small struct and one timer (ping);
+ * the transport owns the bytes (jmap_push_io).
+ */
+#include "http/jmap_push.h"
+#include "base/alloc.h"
+#include "http/jmap_int.h"
+
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    T_MAILBOX = 1u << 0,
+    T_EMAIL = 1u << 1,
+    T_THREAD = 1u << 2,
+    T_DELIVERY = 1u << 3,
+    T_ALL = 0xf,
+};
+static const char *const type_names[] = {"Mailbox", "Email", "Thread", "EmailDelivery"};
+
+struct jmap_push_stream {
+    struct push_account *acct;
+    struct jmap_push_stream *next;
+    unsigned types;
+    bool close_after_state;
+    unsigned ping_s;
+    uint64_t sent_state; /* the last state this stream was told */
+    struct event *ping;  /* NULL when ping is 0 */
+    const struct jmap_push_io *io;
+    void *ctx;
+};
+
+/* The streams of one account in this worker, and what is pending for them. */
+struct push_account {
+    struct jmap_push *p;
+    struct push_account *next;
+    char *owner;
+    struct buf account_id;
+    struct jmap_push_stream *streams;
+    unsigned pending;   /* types changed since the last flush */
+    uint64_t state;     /* the newest state heard of */
+    bool state_unknown; /* an event came without one: ask the store at the flush */
+    struct event *flush;
+};
+
+struct jmap_push {
+    struct event_base *base;
+    struct jmap *j;
+    unsigned coalesce_ms;
+    void (*watch)(void *ctx, const char *owner, bool on);
+    void *watch_ctx;
+    struct push_account *accounts;
+    size_t n_streams;
+};
+
+struct jmap_push *jmap_push_new(struct event_base *base, struct jmap *j, unsigned coalesce_ms,
+                                void (*watch)(void *ctx, const char *owner, bool on),
+                                void *watch_ctx)
+{
+    struct jmap_push *p = xcalloc(1, sizeof(*p));
+    p->base = base;
+    p->j = j;
+    p->coalesce_ms = coalesce_ms;
+    p->watch = watch;
+    p->watch_ctx = watch_ctx;
+    return p;
+}
+
+static void account_free(struct push_account *a)
+{
+    event_free(a->flush);
+    free(a->owner);
+    buf_free(&a->account_id);
+    free(a);
+}
+
+void jmap_push_free(struct jmap_push *p)
+{
+    if (p == NULL)
+        return;
+    while (p->accounts) {
+        struct push_account *a = p->accounts;
+        while (a->streams) {
+            struct jmap_push_stream *s = a->streams;
+            a->streams = s->next;
+            if (s->ping)
+                event_free(s->ping);
+            free(s);
+        }
+        p->accounts = a->next;
+        account_free(a);
+    }
+    free(p);
+}
+
+size_t jmap_push_streams(const struct jmap_push *p)
+{
+    return p->n_streams;
+}
+
+static void ping_arm(struct jmap_push_stream *s)
+{
+    if (s->ping) {
+        struct timeval tv = {(time_t)s->ping_s, 0};
+        event_add(s->ping, &tv);
+    }
+}
+
+static void ping_fire(evutil_socket_t fd, short what, void *arg)
+{
+    struct jmap_push_stream *s = arg;
+    char line[64];
+    int n = snprintf(line, sizeof(line), "event: ping\ndata: {\"interval\":%u}\n\n", s->ping_s);
+    s->io->write(s->ctx, line, (size_t)n);
+    ping_arm(s);
+}
+
+/* Writes a state event of types (masked by the stream's) at state st; true
+ * when the stream must end now (closeafter=state). */
+static bool stream_send(struct jmap_push_stream *s, unsigned types, uint64_t st)
+{
+    unsigned t = types & s->types;
+    if (t == 0 || st <= s->sent_state)
+        return false;
+    char state[32];
+    jmap_state_string(st, state);
+    json_t *changed = json_object();
+    for (size_t i = 0; i < 4; i++)
+        if (t & (1u << i))
+            json_object_set_new(changed, type_names[i], json_string(state));
+    json_t *sc = json_pack("{s:s, s:{s:o}}", "@type", "StateChange", "changed",
+                           s->acct->account_id.data, changed);
+    char *data = json_dumps(sc, JSON_COMPACT);
+    struct buf out = BUF_INIT;
+    buf_printf(&out, "event: state\nid: %s\ndata: %s\n\n", state, data);
+    s->io->write(s->ctx, out.data, out.len);
+    buf_free(&out);
+    free(data);
+    json_decref(sc);
+    s->sent_state = st;
+    ping_arm(s);
+    return s->close_after_state;
+}
+
+/* Unlinks and frees a stream; its account goes with its last stream. */
+static void stream_remove(struct jmap_push_stream *s)
+{
+    struct push_account *a = s->acct;
+    struct jmap_push *p = a->p;
+    for (struct jmap_push_stream **pp = &a->streams; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    if (s->ping)
+        event_free(s->ping);
+    free(s);
+    p->n_streams--;
+    if (a->streams == NULL) {
+        for (struct push_account **pp = &p->accounts; *pp; pp = &(*pp)->next) {
+            if (*pp == a) {
+                *pp = a->next;
+                break;
+            }
+        }
+        if (p->watch)
+            p->watch(p->watch_ctx, a->owner, false);
+        account_free(a);
+    }
+}
+
+static uint64_t account_state(struct jmap_push *p, const char *owner)
+{
+    uint64_t st = 0;
+    struct buf err = BUF_INIT;
+    if (store_account_state(p->j->store, owner, &st, &err) != 0)
+        st = 0;
+    buf_free(&err);
+    return st;
+}
+
+static void account_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct push_account *a = arg;
+    unsigned types = a->pending;
+    uint64_t st = a->state_unknown || a->state == 0 ? account_state(a->p, a->owner) : a->state;
+    a->pending = 0;
+    a->state = 0;
+    a->state_unknown = false;
+    /* a stream that ends frees itself, and the account with its last one */
+    struct jmap_push_stream *s = a->streams;
+    while (s) {
+        struct jmap_push_stream *next = s->next;
+        bool last = next == NULL;
+        if (stream_send(s, types, st)) {
+            const struct jmap_push_io *io = s->io;
+            void *ctx = s->ctx;
+            stream_remove(s);
+            io->end(ctx);
+            if (last)
+                return; /* a may be gone */
+        }
+        s = next;
+    }
+}
+
+static struct push_account *account_find(struct jmap_push *p, const char *owner)
+{
+    for (struct push_account *a = p->accounts; a; a = a->next)
+        if (strcmp(a->owner, owner) == 0)
+            return a;
+    return NULL;
+}
+
+/* "Email,Mailbox" or "*" into a mask; false on an unknown or empty name. */
+static bool types_parse(const char *s, unsigned *mask_r)
+{
+    *mask_r = 0;
+    if (strcmp(s, "*") == 0) {
+        *mask_r = T_ALL;
+        return true;
+    }
+    while (*s) {
+        size_t len = strcspn(s, ",");
+        bool known = false;
+        for (size_t i = 0; i < 4; i++) {
+            if (strlen(type_names[i]) == len && strncmp(s, type_names[i], len) == 0) {
+                *mask_r |= 1u << i;
+                known = true;
+            }
+        }
+        /* types of capabilities this server lacks are never pushed (RFC 8620 7.3) */
+        (void)known;
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    return true;
+}
+
+bool jmap_push_args_ok(const char *types, const char *closeafter, const char *ping, struct buf *err)
+{
+    unsigned mask;
+    char *end = NULL;
+    unsigned long ping_s = ping ? strtoul(ping, &end, 10) : 0;
+    if (types == NULL || !types_parse(types, &mask)) {
+        buf_append_cstr(err, "types must be * or a comma-separated list of type names");
+        return false;
+    }
+    if (closeafter == NULL || (strcmp(closeafter, "state") != 0 && strcmp(closeafter, "no") != 0)) {
+        buf_append_cstr(err, "closeafter must be state or no");
+        return false;
+    }
+    if (ping == NULL || *ping < '0' || *ping > '9' || *end != '\0' || ping_s > 86400) {
+        buf_append_cstr(err, "ping must be a number of seconds");
+        return false;
+    }
+    return true;
+}
+
+struct jmap_push_stream *jmap_push_open(struct jmap_push *p, const char *user, const char *types,
+                                        const char *closeafter, const char *ping,
+                                        const char *last_event_id, const struct jmap_push_io *io,
+                                        void *ctx, struct buf *err)
+{
+    if (!jmap_push_args_ok(types, closeafter, ping, err))
+        return NULL;
+    unsigned mask;
+    types_parse(types, &mask);
+    unsigned long ping_s = strtoul(ping, NULL, 10);
+    /* RFC 8620 7.3: no minimum above 30 s, no maximum below 300 s */
+    if (ping_s > 0 && ping_s < JMAP_PUSH_PING_MIN)
+        ping_s = JMAP_PUSH_PING_MIN;
+    if (ping_s > JMAP_PUSH_PING_MAX)
+        ping_s = JMAP_PUSH_PING_MAX;
+    struct push_account *a = account_find(p, user);
+    if (a == NULL) {
+        a = xcalloc(1, sizeof(*a));
+        a->p = p;
+        a->owner = xstrdup(user);
+        buf_init(&a->account_id);
+        jmap_account_id(user, &a->account_id);
+        a->flush = evtimer_new(p->base, account_flush, a);
+        a->next = p->accounts;
+        p->accounts = a;
+        if (p->watch)
+            p->watch(p->watch_ctx, user, true);
+    }
+    struct jmap_push_stream *s = xcalloc(1, sizeof(*s));
+    s->acct = a;
+    s->types = mask;
+    s->close_after_state = strcmp(closeafter, "state") == 0;
+    s->ping_s = (unsigned)ping_s;
+    s->io = io;
+    s->ctx = ctx;
+    if (ping_s)
+        s->ping = evtimer_new(p->base, ping_fire, s);
+    s->next = a->streams;
+    a->streams = s;
+    p->n_streams++;
+    uint64_t seen = 0;
+    uint64_t now = account_state(p, user);
+    if (last_event_id && jmap_state_parse(last_event_id, &seen)) {
+        /* missed changes are told at once (RFC 8620 7.3) */
+        s->sent_state = seen;
+        if (now > seen && stream_send(s, T_ALL, now)) {
+            stream_remove(s);
+            io->end(ctx);
+            return NULL;
+        }
+    } else if (!s->close_after_state) {
+        /* where the client starts from: also says the stream is listening */
+        stream_send(s, T_ALL, now > 0 ? now : 1);
+    }
+    ping_arm(s);
+    return s;
+}
+
+void jmap_push_close(struct jmap_push_stream *s)
+{
+    if (s)
+        stream_remove(s);
+}
+
+void jmap_push_event(struct jmap_push *p, const struct ipc_event *ev)
+{
+    const char *owner;
+    unsigned types;
+    uint64_t st;
+    if (ev->type == IPC_EVENT_MAILBOX_CHANGED) {
+        owner = ev->u.mailbox_changed.owner;
+        st = ev->u.mailbox_changed.account_state;
+        types = T_ALL;
+    } else if (ev->type == IPC_EVENT_MAILBOX_LIST) {
+        owner = ev->u.mailbox_list.owner;
+        st = ev->u.mailbox_list.account_state;
+        types = T_MAILBOX;
+    } else
+        return;
+    struct push_account *a = owner ? account_find(p, owner) : NULL;
+    if (a == NULL)
+        return;
+    a->pending |= types;
+    /* 0: a publisher that does not know the state; the flush asks the store */
+    if (st == 0)
+        a->state_unknown = true;
+    else if (st > a->state)
+        a->state = st;
+    if (!evtimer_pending(a->flush, NULL)) {
+        struct timeval tv = {(time_t)(p->coalesce_ms / 1000),
+                             (suseconds_t)(p->coalesce_ms % 1000) * 1000};
+        evtimer_add(a->flush, &tv);
+    }
+}

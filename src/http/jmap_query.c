@@ -1,0 +1,558 @@
+/*
+ * jmap_query.c - Email/query, Email/queryChanges, Email/changes and
+ * Thread/changes (RFC 8621 4.4, 4.3, 3.2) over the account's copies.
+ *
+ * The copies of the account are grouped by body into Emails; a filter is
+ * checked on the metadata first, then on the search records the store keeps
+ * (decoded header fields), and reads a message only for body text. Never
+ * changes anything.
+ */
+#include "http/jmap_int.h"
+#include "base/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* One Email: a run of copies (same blob) in the sorted copy array. */
+struct email {
+    const struct store_account_message *c;
+    size_t n;
+};
+
+static int copy_order(const void *a, const void *b)
+{
+    const struct store_account_message *x = a, *y = b;
+    int c = strcmp(x->m.blob, y->m.blob);
+    if (c)
+        return c;
+    return x->mailbox_id < y->mailbox_id ? -1 : x->mailbox_id > y->mailbox_id;
+}
+
+/* Groups v (sorted here) into Emails. */
+static struct email *emails_group(struct store_account_message *v, size_t n, size_t *ne_r)
+{
+    qsort(v, n, sizeof(*v), copy_order);
+    struct email *e = xcalloc(n ? n : 1, sizeof(*e));
+    size_t ne = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ne && strcmp(e[ne - 1].c[0].m.blob, v[i].m.blob) == 0)
+            e[ne - 1].n++;
+        else
+            e[ne++] = (struct email){&v[i], 1};
+    }
+    *ne_r = ne;
+    return e;
+}
+
+/* ---- filters ---- */
+
+struct qctx {
+    struct jmap_req *r;
+    /* the search records of each mailbox, loaded when a header filter needs them */
+    struct {
+        int64_t mailbox_id;
+        struct store_records rec;
+    } * recs;
+    size_t nrecs;
+    struct buf scratch;
+    bool failed;
+};
+
+static bool has_keyword(const struct email *e, const char *kw)
+{
+    json_t *k = jmap_flags_to_keywords(e->c[0].m.flags, e->c[0].m.keywords);
+    bool has = json_object_get(k, kw) != NULL;
+    json_decref(k);
+    return has;
+}
+
+static bool in_mailbox(const struct email *e, int64_t id)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (e->c[i].mailbox_id == id)
+            return true;
+    return false;
+}
+
+/* The search record of the first copy of e into q->scratch. */
+static bool record_of(struct qctx *q, const struct email *e)
+{
+    const struct store_account_message *c = &e->c[0];
+    size_t k;
+    for (k = 0; k < q->nrecs; k++)
+        if (q->recs[k].mailbox_id == c->mailbox_id)
+            break;
+    if (k == q->nrecs) {
+        struct buf err = BUF_INIT;
+        q->recs = xreallocarray(q->recs, q->nrecs + 1, sizeof(*q->recs));
+        memset(&q->recs[k], 0, sizeof(q->recs[k]));
+        q->recs[k].mailbox_id = c->mailbox_id;
+        if (store_message_records_id(q->r->j->store, q->r->user, c->mailbox_id, 1, &q->recs[k].rec,
+                                     &err) != 0)
+            q->failed = true;
+        buf_free(&err);
+        q->nrecs++;
+    }
+    const struct store_records *rs = &q->recs[k].rec;
+    size_t lo = 0, hi = rs->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (rs->v[mid].uid < c->m.uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    buf_reset(&q->scratch);
+    if (lo < rs->n && rs->v[lo].uid == c->m.uid && rs->v[lo].present) {
+        buf_append_slice(&q->scratch, store_record_get(rs, lo));
+        return true;
+    }
+    /* no record yet: make one from the message */
+    struct buf data = BUF_INIT, err = BUF_INIT;
+    bool ok = store_message_read_id(q->r->j->store, q->r->user, c->mailbox_id, c->m.uid, &data,
+                                    &err) == 0;
+    if (ok) {
+        struct mime_message msg;
+        mime_parse(&msg, buf_slice(&data), NULL);
+        mime_cache_record(&q->scratch, &msg, msg.root);
+        mime_message_free(&msg);
+    }
+    buf_free(&data);
+    buf_free(&err);
+    return ok;
+}
+
+static bool contains(struct slice hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0)
+        return true;
+    for (size_t i = 0; i + n <= hay.len; i++)
+        if (strncasecmp(hay.ptr + i, needle, n) == 0)
+            return true;
+    return false;
+}
+
+/* Whether a header field of names (NULL-ended) in e's record holds text. */
+static bool header_has(struct qctx *q, const struct email *e, const char *const *names,
+                       const char *text)
+{
+    if (!record_of(q, e) || q->scratch.len == 0)
+        return false;
+    struct slice rest = slice_make(q->scratch.data + 1, q->scratch.len - 1), name, value;
+    while (mime_cache_record_next(&rest, &name, &value)) {
+        for (const char *const *n = names; *n; n++)
+            if (slice_eq_cstr_nocase(name, *n) && contains(value, text))
+                return true;
+    }
+    return false;
+}
+
+/* Whether the text of e's body parts holds text. */
+static bool body_has(struct qctx *q, const struct email *e, const char *text)
+{
+    const struct store_account_message *c = &e->c[0];
+    struct buf data = BUF_INIT, err = BUF_INIT, t = BUF_INIT;
+    bool found = false;
+    if (store_message_read_id(q->r->j->store, q->r->user, c->mailbox_id, c->m.uid, &data, &err) ==
+        0) {
+        struct mime_message msg;
+        mime_parse(&msg, buf_slice(&data), NULL);
+        for (const struct mime_part *p = msg.root; p && !found;) {
+            if (p->kind == MIME_LEAF && slice_eq_cstr_nocase(p->type, "text")) {
+                buf_reset(&t);
+                mime_part_text(&msg, p, &t);
+                found = contains(buf_slice(&t), text);
+            }
+            /* preorder walk */
+            if (p->children)
+                p = p->children;
+            else {
+                while (p && p->next == NULL)
+                    p = p->parent;
+                p = p ? p->next : NULL;
+            }
+        }
+        mime_message_free(&msg);
+    }
+    buf_free(&data);
+    buf_free(&err);
+    buf_free(&t);
+    return found;
+}
+
+static const char *const addr_names[][3] = {
+    {"from", NULL, NULL}, {"to", NULL, NULL},      {"cc", NULL, NULL},
+    {"bcc", NULL, NULL},  {"subject", NULL, NULL},
+};
+
+static bool condition(struct qctx *q, const struct email *e, json_t *f)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(f, k, v)
+    {
+        const char *s = json_string_value(v);
+        bool ok = true;
+        if (strcmp(k, "inMailbox") == 0) {
+            const char *id = jmap_resolve_id(q->r, s);
+            ok = id && in_mailbox(e, jmap_mailbox_id_parse(id));
+        } else if (strcmp(k, "inMailboxOtherThan") == 0) {
+            ok = false;
+            for (size_t i = 0; i < e->n && !ok; i++) {
+                bool listed = false;
+                size_t j;
+                json_t *x;
+                json_array_foreach(v, j, x)
+                {
+                    const char *id = jmap_resolve_id(q->r, json_string_value(x));
+                    listed = listed || (id && jmap_mailbox_id_parse(id) == e->c[i].mailbox_id);
+                }
+                ok = !listed;
+            }
+        } else if (strcmp(k, "before") == 0 || strcmp(k, "after") == 0) {
+            int64_t t = 0;
+            jmap_utc_date_parse(s, &t);
+            ok = k[0] == 'b' ? e->c[0].m.internaldate < t : e->c[0].m.internaldate >= t;
+        } else if (strcmp(k, "minSize") == 0)
+            ok = (json_int_t)e->c[0].m.size >= json_integer_value(v);
+        else if (strcmp(k, "maxSize") == 0)
+            ok = (json_int_t)e->c[0].m.size < json_integer_value(v);
+        else if (strcmp(k, "hasKeyword") == 0)
+            ok = has_keyword(e, s);
+        else if (strcmp(k, "notKeyword") == 0)
+            ok = !has_keyword(e, s);
+        else if (strcmp(k, "text") == 0) {
+            static const char *const all[] = {"from", "to", "cc", "bcc", "subject", NULL};
+            ok = header_has(q, e, all, s) || body_has(q, e, s);
+        } else if (strcmp(k, "body") == 0)
+            ok = body_has(q, e, s);
+        else {
+            for (size_t i = 0; i < sizeof(addr_names) / sizeof(addr_names[0]); i++)
+                if (strcmp(k, addr_names[i][0]) == 0)
+                    ok = header_has(q, e, addr_names[i], s);
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool matches(struct qctx *q, const struct email *e, json_t *f)
+{
+    json_t *op = json_object_get(f, "operator");
+    if (op == NULL)
+        return condition(q, e, f);
+    const char *o = json_string_value(op);
+    json_t *conds = json_object_get(f, "conditions");
+    size_t i;
+    json_t *c;
+    bool any = false, all = true;
+    json_array_foreach(conds, i, c)
+    {
+        bool m = matches(q, e, c);
+        any = any || m;
+        all = all && m;
+    }
+    if (strcmp(o, "AND") == 0)
+        return all;
+    if (strcmp(o, "OR") == 0)
+        return any;
+    return !any; /* NOT */
+}
+
+/* Checks a filter's shape; NULL when fine, else the error. */
+static json_t *filter_check(json_t *f, unsigned depth)
+{
+    if (depth > 16 || !json_is_object(f))
+        return jmap_error("unsupportedFilter", "a filter must be an object (at most 16 deep)");
+    json_t *op = json_object_get(f, "operator");
+    if (op) {
+        json_t *conds = json_object_get(f, "conditions");
+        const char *o = json_string_value(op);
+        if (o == NULL || (strcmp(o, "AND") && strcmp(o, "OR") && strcmp(o, "NOT")) ||
+            !json_is_array(conds) || json_object_size(f) != 2)
+            return jmap_error("unsupportedFilter", "bad FilterOperator");
+        size_t i;
+        json_t *c;
+        json_array_foreach(conds, i, c)
+        {
+            json_t *e = filter_check(c, depth + 1);
+            if (e)
+                return e;
+        }
+        return NULL;
+    }
+    static const char *const strs[] = {"inMailbox",  "before", "after",   "hasKeyword",
+                                       "notKeyword", "text",   "from",    "to",
+                                       "cc",         "bcc",    "subject", "body"};
+    const char *k;
+    json_t *v;
+    json_object_foreach(f, k, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+            if (strcmp(k, strs[i]) == 0)
+                ok = json_is_string(v);
+        if (strcmp(k, "minSize") == 0 || strcmp(k, "maxSize") == 0)
+            ok = json_is_integer(v);
+        if (strcmp(k, "inMailboxOtherThan") == 0) {
+            ok = json_is_array(v);
+            size_t i;
+            json_t *x;
+            json_array_foreach(v, i, x) ok = ok && json_is_string(x);
+        }
+        if (!ok)
+            return jmap_error("unsupportedFilter", k);
+        int64_t t;
+        if ((strcmp(k, "before") == 0 || strcmp(k, "after") == 0) &&
+            !jmap_utc_date_parse(json_string_value(v), &t))
+            return jmap_invalid("before and after are UTCDates");
+    }
+    return NULL;
+}
+
+/* ---- sort ---- */
+
+struct sort_keys {
+    struct {
+        enum { S_RECEIVED, S_SIZE } what;
+        bool asc;
+    } k[4];
+    size_t n;
+};
+
+static int email_order(const void *a, const void *b, void *arg)
+{
+    const struct email *x = a, *y = b;
+    const struct sort_keys *sk = arg;
+    for (size_t i = 0; i < sk->n; i++) {
+        int64_t u = sk->k[i].what == S_RECEIVED ? x->c[0].m.internaldate : (int64_t)x->c[0].m.size;
+        int64_t v = sk->k[i].what == S_RECEIVED ? y->c[0].m.internaldate : (int64_t)y->c[0].m.size;
+        if (u != v)
+            return (u < v ? -1 : 1) * (sk->k[i].asc ? 1 : -1);
+    }
+    /* ties: by id, so that pages of one query never overlap */
+    return strcmp(x->c[0].m.blob, y->c[0].m.blob);
+}
+
+static json_t *sort_parse(json_t *sort, struct sort_keys *sk)
+{
+    sk->n = 0;
+    if (sort == NULL || json_is_null(sort)) {
+        sk->k[sk->n].what = S_RECEIVED;
+        sk->k[sk->n++].asc = false;
+        return NULL;
+    }
+    if (!json_is_array(sort) || json_array_size(sort) > 4)
+        return jmap_invalid("sort must be an array of at most 4 Comparators");
+    size_t i;
+    json_t *c;
+    json_array_foreach(sort, i, c)
+    {
+        const char *p = json_string_value(json_object_get(c, "property"));
+        json_t *asc = json_object_get(c, "isAscending");
+        if (p == NULL)
+            return jmap_invalid("a Comparator needs a property");
+        sk->k[sk->n].asc = asc == NULL || json_is_true(asc);
+        if (strcmp(p, "receivedAt") == 0 || strcmp(p, "sentAt") == 0)
+            sk->k[sk->n].what = S_RECEIVED;
+        else if (strcmp(p, "size") == 0)
+            sk->k[sk->n].what = S_SIZE;
+        else
+            return jmap_error("unsupportedSort", p);
+        sk->n++;
+    }
+    return NULL;
+}
+
+json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
+{
+    if (!jmap_check_account(r, args, err_r))
+        return NULL;
+    json_t *filter = json_object_get(args, "filter");
+    if (filter && json_is_null(filter))
+        filter = NULL;
+    if (filter && (*err_r = filter_check(filter, 0)) != NULL)
+        return NULL;
+    struct sort_keys sk;
+    if ((*err_r = sort_parse(json_object_get(args, "sort"), &sk)) != NULL)
+        return NULL;
+    json_t *pos = json_object_get(args, "position"), *lim = json_object_get(args, "limit"),
+           *anchor = json_object_get(args, "anchor"), *aoff = json_object_get(args, "anchorOffset");
+    if ((pos && !json_is_integer(pos)) || (lim && !json_is_null(lim) && !json_is_integer(lim)) ||
+        (lim && json_is_integer(lim) && json_integer_value(lim) < 0) ||
+        (anchor && !json_is_null(anchor) && !json_is_string(anchor)) ||
+        (aoff && !json_is_integer(aoff))) {
+        *err_r = jmap_invalid("position, anchorOffset and limit are integers, anchor an id");
+        return NULL;
+    }
+    uint64_t st;
+    if (!jmap_state_now(r, &st, err_r))
+        return NULL;
+    struct buf err = BUF_INIT;
+    struct store_account_message *v;
+    size_t n;
+    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &v, &n, &err) != 0) {
+        *err_r = jmap_server_fail("email query", &err);
+        buf_free(&err);
+        return NULL;
+    }
+    buf_free(&err);
+    size_t ne;
+    struct email *e = emails_group(v, n, &ne);
+    struct qctx q = {.r = r};
+    size_t nm = 0;
+    for (size_t i = 0; i < ne; i++)
+        if (filter == NULL || matches(&q, &e[i], filter))
+            e[nm++] = e[i];
+    qsort_r(e, nm, sizeof(*e), email_order, &sk);
+    json_int_t total = (json_int_t)nm;
+    json_int_t p = pos ? json_integer_value(pos) : 0;
+    json_t *res = NULL;
+    if (anchor && json_is_string(anchor)) {
+        char hash[65];
+        json_int_t at = -1;
+        if (jmap_email_id_parse(json_string_value(anchor), hash))
+            for (size_t i = 0; i < nm && at < 0; i++)
+                if (strcmp(e[i].c[0].m.blob, hash) == 0)
+                    at = (json_int_t)i;
+        if (at < 0) {
+            *err_r = jmap_error("anchorNotFound", NULL);
+            goto out;
+        }
+        p = at + (aoff ? json_integer_value(aoff) : 0);
+        if (p < 0)
+            p = 0;
+    } else if (p < 0)
+        p = total + p < 0 ? 0 : total + p;
+    json_int_t l = lim && json_is_integer(lim) ? json_integer_value(lim) : JMAP_QUERY_LIMIT_MAX;
+    if (l > JMAP_QUERY_LIMIT_MAX)
+        l = JMAP_QUERY_LIMIT_MAX;
+    json_t *ids = json_array();
+    for (json_int_t i = p; i < total && i < p + l; i++) {
+        char id[70];
+        snprintf(id, sizeof(id), "e%s", e[i].c[0].m.blob);
+        json_array_append_new(ids, json_string(id));
+    }
+    char qs[32];
+    jmap_state_string(st, qs);
+    res = json_pack("{s:s, s:s, s:b, s:I, s:o}", "accountId", r->account_id.data, "queryState", qs,
+                    "canCalculateChanges", 0, "position", p > total ? total : p, "ids", ids);
+    if (json_is_true(json_object_get(args, "calculateTotal")))
+        json_object_set_new(res, "total", json_integer(total));
+    if (lim && json_is_integer(lim) && json_integer_value(lim) > JMAP_QUERY_LIMIT_MAX)
+        json_object_set_new(res, "limit", json_integer(JMAP_QUERY_LIMIT_MAX));
+    if (q.failed) {
+        json_decref(res);
+        *err_r = jmap_error("serverFail", "search records");
+        res = NULL;
+    }
+out:
+    for (size_t i = 0; i < q.nrecs; i++)
+        store_records_free(&q.recs[i].rec);
+    free(q.recs);
+    buf_free(&q.scratch);
+    free(e);
+    store_account_messages_free(v, n);
+    return res;
+}
+
+json_t *jmap_email_query_changes(struct jmap_req *r, json_t *args, json_t **err_r)
+{
+    if (jmap_check_account(r, args, err_r))
+        *err_r = jmap_error("cannotCalculateChanges", "query again");
+    return NULL;
+}
+
+/* Email/changes and Thread/changes: every Email is its own Thread. */
+static json_t *changes(struct jmap_req *r, json_t *args, json_t **err_r, char prefix)
+{
+    uint64_t since, current;
+    size_t max;
+    if (!jmap_check_account(r, args, err_r) || !jmap_changes_args(args, &since, &max, err_r) ||
+        !jmap_state_now(r, &current, err_r))
+        return NULL;
+    struct buf err = BUF_INIT;
+    struct store_account_message *v;
+    size_t n;
+    struct store_account_gone g;
+    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &v, &n, &err) != 0) {
+        *err_r = jmap_server_fail("email changes", &err);
+        buf_free(&err);
+        return NULL;
+    }
+    if (store_account_gone(r->j->store, r->user, since, &g, &err) != 0) {
+        store_account_messages_free(v, n);
+        *err_r = jmap_server_fail("email changes", &err);
+        buf_free(&err);
+        return NULL;
+    }
+    buf_free(&err);
+    size_t ne;
+    struct email *e = emails_group(v, n, &ne);
+    struct jmap_change *c = xcalloc(ne + g.n_blobs + 1, sizeof(*c));
+    size_t nc = 0;
+    for (size_t i = 0; i < ne; i++) {
+        uint64_t top = 0, created = UINT64_MAX;
+        for (size_t k = 0; k < e[i].n; k++) {
+            if (e[i].c[k].state > top)
+                top = e[i].c[k].state;
+            if (e[i].c[k].created_state < created)
+                created = e[i].c[k].created_state;
+        }
+        /* a copy that went (a move) changes the Email too, and says it was
+         * there before: a moved Email is updated, never created again */
+        bool moved = false;
+        for (size_t k = 0; k < g.n_blobs; k++) {
+            if (strcmp(g.blobs[k], e[i].c[0].m.blob) == 0) {
+                moved = true;
+                if (g.blob_states[k] > top)
+                    top = g.blob_states[k];
+            }
+        }
+        if (top <= since)
+            continue;
+        snprintf(c[nc].id, sizeof(c[nc].id), "%c%s", prefix, e[i].c[0].m.blob);
+        c[nc].state = top;
+        c[nc++].kind = created > since && !moved ? JMAP_CREATED : JMAP_UPDATED;
+    }
+    for (size_t k = 0; k < g.n_blobs; k++) {
+        bool present = false;
+        size_t lo = 0, hi = ne;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            int cmp = strcmp(e[mid].c[0].m.blob, g.blobs[k]);
+            if (cmp == 0) {
+                present = true;
+                break;
+            }
+            if (cmp < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (present)
+            continue;
+        snprintf(c[nc].id, sizeof(c[nc].id), "%c%s", prefix, g.blobs[k]);
+        c[nc].state = g.blob_states[k];
+        c[nc++].kind = JMAP_DESTROYED;
+    }
+    json_t *res = jmap_changes_result(r, c, nc, since, max, current);
+    free(c);
+    free(e);
+    store_account_gone_free(&g);
+    store_account_messages_free(v, n);
+    return res;
+}
+
+json_t *jmap_email_changes(struct jmap_req *r, json_t *args, json_t **err_r)
+{
+    return changes(r, args, err_r, 'e');
+}
+
+json_t *jmap_thread_changes(struct jmap_req *r, json_t *args, json_t **err_r)
+{
+    return changes(r, args, err_r, 't');
+}

@@ -1,0 +1,344 @@
+"""JMAP (RFC 8620, RFC 8621) over HTTPS against a real wharfd.
+
+Clients: Python's http.client (TLS, Basic auth) and curl for uploads.
+Mail also arrives by SMTP on port 25 (smtplib) and is read back over IMAP
+(imaplib), so that changes made beside JMAP show in JMAP and the other way.
+"""
+import base64
+import http.client
+import imaplib
+import json
+import os
+import smtplib
+import subprocess
+import time
+
+import pytest
+
+from conftest import tls_context, wait_until
+
+USER = "alice@example.test"
+OTHER = "bob@example.test"
+PASSWORD = "correct horse battery"
+MAIL = "urn:ietf:params:jmap:mail"
+SUBMISSION = "urn:ietf:params:jmap:submission"
+CORE = "urn:ietf:params:jmap:core"
+
+MSG = (b"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\n"
+       b"Subject: crane on Monday\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+       b"Message-ID: <crane@example.test>\r\n\r\n"
+       b"The crane arrives on Monday.\r\n")
+
+
+@pytest.fixture
+def server(wharf_factory):
+    s = wharf_factory(enable={"https", "smtp", "imaps"},
+                      extra={"http_auth_failure_delay": "0",
+                             "jmap_max_objects_in_get": "5",
+                             "jmap_max_size_request": "8k",
+                             "jmap_max_size_upload": "1M"}).start()
+    s.wharf("domain", "add", "example.test")
+    for user in (USER, OTHER):
+        s.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    return s
+
+
+def account_id(user):
+    return "a" + user.encode().hex()
+
+
+class Jmap:
+    """A JMAP client on http.client: one HTTPS connection, Basic auth."""
+
+    def __init__(self, server, user=USER, password=PASSWORD):
+        self.server = server
+        self.port = server.ports["https"]
+        self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.user = user
+        self.account = account_id(user)
+
+    def request(self, method, path, body=None, headers=None, auth=True):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=tls_context(),
+                                           timeout=20)
+        h = dict(headers or {})
+        if auth:
+            h["Authorization"] = self.auth
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return r, data
+
+    def session(self):
+        r, data = self.request("GET", "/.well-known/jmap")
+        assert r.status == 200, data
+        return json.loads(data)
+
+    def api(self, calls, using=(CORE, MAIL, SUBMISSION), status=200):
+        body = json.dumps({"using": list(using), "methodCalls": calls}).encode()
+        r, data = self.request("POST", "/jmap/api/", body,
+                               {"Content-Type": "application/json"})
+        assert r.status == status, data
+        return json.loads(data)
+
+    def call(self, name, args):
+        """One method call; returns its (name, arguments)."""
+        args = dict(args)
+        args.setdefault("accountId", self.account)
+        out = self.api([[name, args, "c"]])
+        n, a, _ = out["methodResponses"][0]
+        return n, a
+
+    def ok(self, name, args):
+        n, a = self.call(name, args)
+        assert n == name, a
+        return a
+
+    def mailbox(self, role):
+        q = self.ok("Mailbox/query", {"filter": {"role": role}})
+        return q["ids"][0]
+
+
+def test_session(server):
+    j = Jmap(server)
+    s = j.session()
+    base = f"https://127.0.0.1:{j.port}"
+    assert s["apiUrl"].startswith(base)
+    assert s["uploadUrl"].startswith(base) and "{accountId}" in s["uploadUrl"]
+    assert s["downloadUrl"].startswith(base) and "{blobId}" in s["downloadUrl"]
+    assert s["eventSourceUrl"].startswith(base)
+    core = s["capabilities"][CORE]
+    assert core["maxObjectsInGet"] == 5 and core["maxSizeRequest"] == 8192
+    assert s["primaryAccounts"][MAIL] == j.account
+    assert s["username"] == USER
+    # GET of the API URL is the session too
+    r, data = j.request("GET", "/jmap/api/")
+    assert r.status == 200 and json.loads(data)["apiUrl"] == s["apiUrl"]
+    # no credentials, or wrong ones: 401
+    r, _ = j.request("GET", "/.well-known/jmap", auth=False)
+    assert r.status == 401
+    r, _ = Jmap(server, password="wrong").request("GET", "/.well-known/jmap")
+    assert r.status == 401
+
+
+def test_request_level_errors(server):
+    j = Jmap(server)
+    r, data = j.request("POST", "/jmap/api/", b"{nope", {"Content-Type": "application/json"})
+    assert r.status == 400
+    assert json.loads(data)["type"] == "urn:ietf:params:jmap:error:notJSON"
+    out = j.api([], using=["urn:example:nothing"], status=400)
+    assert out["type"] == "urn:ietf:params:jmap:error:unknownCapability"
+    big = [["Core/echo", {"pad": "x" * 9000}, "c"]]
+    out = j.api(big, status=400)
+    assert out["type"] == "urn:ietf:params:jmap:error:limit"
+    assert out["limit"] == "maxSizeRequest"
+    r, data = j.request("POST", "/jmap/api/", b'{"using": 1}', {"Content-Type": "application/json"})
+    assert r.status == 400 and json.loads(data)["type"].endswith(":notRequest")
+
+
+def test_methods_and_errors(server):
+    j = Jmap(server)
+    # echo and an unknown method
+    out = j.api([["Core/echo", {"x": [1]}, "a"], ["Foo/bar", {}, "b"]])
+    assert out["methodResponses"][0] == ["Core/echo", {"x": [1]}, "a"]
+    assert out["methodResponses"][1][0] == "error"
+    assert out["methodResponses"][1][1]["type"] == "unknownMethod"
+    # invalidArguments
+    n, a = j.call("Mailbox/get", {"ids": "nope"})
+    assert n == "error" and a["type"] == "invalidArguments"
+    # requestTooLarge: more ids than maxObjectsInGet (5)
+    n, a = j.call("Email/get", {"ids": [f"e{i}" for i in range(6)]})
+    assert n == "error" and a["type"] == "requestTooLarge"
+    # stateMismatch
+    n, a = j.call("Mailbox/set", {"ifInState": "1", "create": {"x": {"name": "X"}}})
+    assert n == "error" and a["type"] == "stateMismatch"
+    # notFound in a /set
+    a = j.ok("Email/set", {"update": {"e" + "0" * 64: {"keywords": {}}}})
+    assert a["notUpdated"]["e" + "0" * 64]["type"] == "notFound"
+    # a one-part Email from bodyStructure
+    inbox = j.mailbox("inbox")
+    a = j.ok("Email/set", {"create": {"big": {
+        "mailboxIds": {inbox: True}, "subject": "big",
+        "bodyStructure": {"partId": "1", "type": "text/plain"},
+        "bodyValues": {"1": {"value": "y" * 10}}}}})
+    assert "big" in a["created"]
+    # Mailbox set, get, query, changes
+    st = j.ok("Mailbox/get", {"ids": []})["state"]
+    a = j.ok("Mailbox/set", {"create": {"p": {"name": "Projects"},
+                                        "c": {"name": "Wharf", "parentId": "#p"}}})
+    child = a["created"]["c"]["id"]
+    ch = j.ok("Mailbox/changes", {"sinceState": st})
+    assert sorted(ch["created"]) == sorted([a["created"]["p"]["id"], child])
+    g = j.ok("Mailbox/get", {"ids": [child], "properties": ["name", "parentId"]})
+    assert g["list"][0]["name"] == "Wharf"
+    n, e = j.call("Mailbox/set", {"destroy": [a["created"]["p"]["id"]]})
+    assert e["notDestroyed"][a["created"]["p"]["id"]]["type"] == "mailboxHasChild"
+
+
+def test_upload_download_byte_for_byte(server, tmp_path):
+    j = Jmap(server)
+    blob = os.urandom(300 * 1024) + b"\x00\r\n\xff"
+    f = tmp_path / "blob.bin"
+    f.write_bytes(blob)
+    url = f"https://127.0.0.1:{j.port}/jmap/upload/{j.account}/"
+    r = subprocess.run(["curl", "-sk", "-u", f"{USER}:{PASSWORD}", "-H",
+                        "Content-Type: application/octet-stream", "--data-binary", f"@{f}", url],
+                       capture_output=True, timeout=60, check=True)
+    up = json.loads(r.stdout)
+    assert up["size"] == len(blob) and up["accountId"] == j.account
+    r, data = j.request("GET", f"/jmap/download/{j.account}/{up['blobId']}/x.bin"
+                        "?type=application/octet-stream")
+    assert r.status == 200 and data == blob
+    # the same again: the same blob id (content-addressed)
+    r2 = subprocess.run(["curl", "-sk", "-u", f"{USER}:{PASSWORD}", "--data-binary", f"@{f}", url],
+                        capture_output=True, timeout=60, check=True)
+    assert json.loads(r2.stdout)["blobId"] == up["blobId"]
+    # another user cannot read it
+    b = Jmap(server, user=OTHER)
+    r, _ = b.request("GET", f"/jmap/download/{b.account}/{up['blobId']}/x.bin?type=x/y")
+    assert r.status == 404
+    # over maxSizeUpload (1M): refused
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"z" * (1024 * 1024 + 1))
+    r = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-u",
+                        f"{USER}:{PASSWORD}", "--data-binary", f"@{big}", url],
+                       capture_output=True, timeout=60, check=True)
+    assert r.stdout == b"413"
+
+
+def test_email_created_over_jmap_is_read_over_imap(server):
+    j = Jmap(server)
+    drafts = j.mailbox("drafts")
+    a = j.ok("Email/set", {"create": {"d": {
+        "mailboxIds": {drafts: True}, "keywords": {"$draft": True, "$seen": True},
+        "from": [{"name": "Alice", "email": USER}], "to": [{"email": OTHER}],
+        "subject": "plans for the wharf",
+        "textBody": [{"partId": "t", "type": "text/plain"}],
+        "bodyValues": {"t": {"value": "Meet at the crane.\n"}}}}})
+    assert "d" in a["created"], a
+    m = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
+                          timeout=20)
+    m.login(USER, PASSWORD)
+    m.select("Drafts")
+    typ, data = m.fetch("1", "(FLAGS BODY.PEEK[])")
+    assert typ == "OK"
+    raw = data[0][1]
+    assert b"Subject: plans for the wharf" in raw
+    assert b"Meet at the crane." in raw
+    assert b"\\Draft" in data[0][0] and b"\\Seen" in data[0][0]
+    # and the other way: a flag set over IMAP shows in JMAP
+    m.store("1", "+FLAGS", "\\Flagged")
+    m.logout()
+    g = j.ok("Email/get", {"ids": [a["created"]["d"]["id"]], "properties": ["keywords"]})
+    assert g["list"][0]["keywords"].get("$flagged") is True
+
+
+def test_smtp_delivery_shows_in_changes(server):
+    j = Jmap(server)
+    st = j.ok("Email/get", {"ids": []})["state"]
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as s:
+        s.sendmail("bob@example.test", [USER], MSG)
+
+    def created():
+        ch = j.ok("Email/changes", {"sinceState": st})
+        return ch["created"] or None
+    ids = wait_until(created, what="the SMTP delivery in Email/changes")
+    g = j.ok("Email/get", {"ids": ids, "properties": ["subject", "from", "preview"]})
+    assert g["list"][0]["subject"] == "crane on Monday"
+    assert g["list"][0]["from"][0]["email"] == "bob@example.test"
+    q = j.ok("Email/query", {"filter": {"text": "crane"}})
+    assert ids[0] in q["ids"]
+
+
+def test_submission_to_another_local_user(server):
+    j = Jmap(server)
+    sent = j.mailbox("sent")
+    out = j.api([
+        ["Email/set", {"accountId": j.account, "create": {"m": {
+            "mailboxIds": {sent: True}, "keywords": {"$seen": True},
+            "from": [{"email": USER}], "to": [{"email": OTHER}],
+            "subject": "from jmap to bob",
+            "textBody": [{"partId": "1"}], "bodyValues": {"1": {"value": "hi bob"}}}}}, "0"],
+        ["Identity/get", {"accountId": j.account}, "1"],
+        ["EmailSubmission/set", {"accountId": j.account, "create": {"s": {
+            "identityId": "i0", "emailId": "#m"}}}, "2"]])
+    sub = out["methodResponses"][2]
+    assert sub[0] == "EmailSubmission/set" and "s" in sub[1]["created"], sub
+    # forbiddenFrom: alice may not send as carol
+    out = j.api([
+        ["Email/set", {"accountId": j.account, "create": {"x": {
+            "mailboxIds": {sent: True}, "from": [{"email": "carol@example.test"}],
+            "to": [{"email": OTHER}], "subject": "forged"}}}, "0"],
+        ["EmailSubmission/set", {"accountId": j.account, "create": {"s": {
+            "identityId": "i0", "emailId": "#x"}}}, "1"]])
+    assert out["methodResponses"][1][1]["notCreated"]["s"]["type"] == "forbiddenFrom"
+    b = Jmap(server, user=OTHER)
+
+    def arrived():
+        q = b.ok("Email/query", {"filter": {"subject": "from jmap to bob"}})
+        return q["ids"] or None
+    ids = wait_until(arrived, what="the submission in bob's mailbox")
+    g = b.ok("Email/get", {"ids": ids, "properties": ["from"]})
+    assert g["list"][0]["from"][0]["email"] == USER
+    assert not b.ok("Email/query", {"filter": {"subject": "forged"}})["ids"]
+
+
+def test_eventsource_state_change_on_smtp_delivery(server):
+    j = Jmap(server)
+    conn = http.client.HTTPSConnection("127.0.0.1", j.port, context=tls_context(), timeout=20)
+    conn.request("GET", "/jmap/eventsource/?types=*&closeafter=no&ping=0",
+                 headers={"Authorization": j.auth, "Accept": "text/event-stream"})
+    r = conn.getresponse()
+    assert r.status == 200
+    assert r.getheader("Content-Type").startswith("text/event-stream")
+
+    def event():
+        lines = []
+        while True:
+            ln = r.readline()
+            assert ln, "stream closed"
+            if ln in (b"\n", b"\r\n"):
+                return lines
+            lines.append(ln.decode().rstrip("\r\n"))
+    first = event()
+    assert "event: state" in first
+    first_id = int(next(x for x in first if x.startswith("id: "))[4:])
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as s:
+        s.sendmail("bob@example.test", [USER], MSG)
+        sent_at = time.monotonic()
+    ev = event()
+    latency = time.monotonic() - sent_at
+    assert "event: state" in ev
+    data = json.loads(next(x for x in ev if x.startswith("data: "))[6:])
+    assert data["@type"] == "StateChange"
+    assert "Email" in data["changed"][j.account]
+    assert int(next(x for x in ev if x.startswith("id: "))[4:]) > first_id
+    # the mta delivers after the 250; the push follows the store commit
+    assert latency < 1.0, f"StateChange {latency * 1000:.0f} ms after the SMTP delivery"
+    conn.close()
+    # bad arguments: 400
+    r2, _ = j.request("GET", "/jmap/eventsource/?types=*&closeafter=maybe&ping=0")
+    assert r2.status == 400
+
+
+JAM = os.path.join(os.path.dirname(__file__), "..", "jmap-client")
+
+
+def test_jmap_jam_client(server):
+    """npm jmap-jam (pinned in tests/jmap-client/package-lock.json; `make deps-test`
+    installs it) runs its own requests under node:test."""
+    if not os.path.isdir(os.path.join(JAM, "node_modules", "jmap-jam")):
+        pytest.fail("jmap-jam is not installed: run `make deps-test` "
+                    "(npm ci in tests/jmap-client)")
+    env = dict(os.environ)
+    env.update({
+        "WHARF_JMAP_URL": f"https://127.0.0.1:{server.ports['https']}/.well-known/jmap",
+        "WHARF_USER": USER, "WHARF_PASSWORD": PASSWORD,
+        # the test server's certificate is self-signed
+        "NODE_TLS_REJECT_UNAUTHORIZED": "0",
+    })
+    r = subprocess.run(["node", "--test", "jam.test.mjs"], cwd=JAM, env=env,
+                       capture_output=True, timeout=120)
+    out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+    assert r.returncode == 0, out
+    assert "# pass 4" in out, out
