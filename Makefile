@@ -17,8 +17,6 @@ DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
               dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \
               python3-dkim python3-spf opendkim-tools rspamd \
               nsd ldnsutils slapd ldap-utils
-# The independent JMAP client of tests/jmap-client (npm jmap-jam under node:test).
-DEPS_TEST  += nodejs npm
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 # make install / make deb: an optimized build for PREFIX, with Debian's
@@ -43,8 +41,12 @@ test: deps-test build-san unit integration fuzz-smoke
 deps:
 	@sh tools/install-deps.sh $(DEPS_BUILD)
 
+# The independent JMAP client of tests/jmap-client (npm jmap-jam under node:test):
+# Debian's nodejs and npm, unless a node with its own npm is there already
+# (NodeSource's nodejs bundles npm and conflicts with Debian's npm package).
 deps-test:
 	@sh tools/install-deps.sh $(DEPS_TEST)
+	@command -v npm >/dev/null || sh tools/install-deps.sh nodejs npm
 	cd tests/jmap-client && npm ci --no-audit --no-fund
 
 deps-deb:
