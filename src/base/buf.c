@@ -57,6 +57,23 @@ struct slice slice_trim(struct slice s)
     return s;
 }
 
+bool slice_to_u64(struct slice s, uint64_t max, uint64_t *out)
+{
+    if (s.len == 0)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.ptr[i] < '0' || s.ptr[i] > '9')
+            return false;
+        uint64_t d = (uint64_t)(s.ptr[i] - '0');
+        if (v > (max - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
 char *slice_strdup(struct slice s)
 {
     char *p = xmalloc(s.len + 1);

@@ -31,6 +31,9 @@ bool slice_eq_nocase(struct slice a, struct slice b);
 bool slice_eq_cstr_nocase(struct slice a, const char *s);
 bool slice_startswith_nocase(struct slice s, const char *prefix);
 struct slice slice_trim(struct slice s);
+/* A protocol's decimal number: one or more ASCII digits and nothing else (no sign,
+ * no space), at most max. False on anything else, overflow included. */
+bool slice_to_u64(struct slice s, uint64_t max, uint64_t *out);
 /* Copies into a new NUL-terminated string (the caller frees). */
 char *slice_strdup(struct slice s);
 

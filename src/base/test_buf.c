@@ -58,6 +58,23 @@ static void test_integers(void **state)
     buf_free(&b);
 }
 
+static void test_numbers(void **state)
+{
+    (void)state;
+    uint64_t v = 7;
+    assert_true(slice_to_u64(SLICE_LIT("0"), 10, &v) && v == 0);
+    assert_true(slice_to_u64(SLICE_LIT("007"), 10, &v) && v == 7);
+    assert_true(slice_to_u64(SLICE_LIT("4294967295"), UINT32_MAX, &v) && v == UINT32_MAX);
+    assert_false(slice_to_u64(SLICE_LIT("4294967296"), UINT32_MAX, &v));
+    assert_true(slice_to_u64(SLICE_LIT("18446744073709551615"), UINT64_MAX, &v) && v == UINT64_MAX);
+    assert_false(slice_to_u64(SLICE_LIT("18446744073709551616"), UINT64_MAX, &v));
+    assert_false(slice_to_u64(SLICE_LIT("99999999999999999999999"), UINT64_MAX, &v));
+    assert_false(slice_to_u64(SLICE_LIT(""), 10, &v));
+    assert_false(slice_to_u64(SLICE_LIT("+1"), 10, &v));
+    assert_false(slice_to_u64(SLICE_LIT("1 "), 10, &v));
+    assert_false(slice_to_u64(SLICE_LIT("11"), 10, &v));
+}
+
 static void test_slices(void **state)
 {
     struct slice s = slice_trim(slice_from_cstr("  \tEHLO x\r\n"));
@@ -91,7 +108,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_nul), cmocka_unit_test(test_printf_grows),
         cmocka_unit_test(test_consume),        cmocka_unit_test(test_integers),
-        cmocka_unit_test(test_slices),
+        cmocka_unit_test(test_slices),         cmocka_unit_test(test_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,16 +66,7 @@ static struct slice atom(struct cursor *c)
 
 static bool number(struct slice s, uint64_t *v_r)
 {
-    if (s.len == 0 || s.len > 19)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        if (s.ptr[i] < '0' || s.ptr[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(s.ptr[i] - '0');
-    }
-    *v_r = v;
-    return true;
+    return slice_to_u64(s, UINT64_MAX, v_r);
 }
 
 /*

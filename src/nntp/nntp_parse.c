@@ -123,15 +123,8 @@ enum nntp_parse_result nntp_parse_command(struct slice line, struct nntp_command
 
 bool nntp_parse_number(struct slice s, uint32_t *out)
 {
-    if (s.len == 0 || s.len > 16)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        if (s.ptr[i] < '0' || s.ptr[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(s.ptr[i] - '0');
-    }
-    if (v > UINT32_MAX)
+    uint64_t v;
+    if (!slice_to_u64(s, UINT32_MAX, &v))
         return false;
     *out = (uint32_t)v;
     return true;

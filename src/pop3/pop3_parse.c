@@ -34,15 +34,8 @@ static bool is_vchar(unsigned char c)
 
 bool pop3_parse_number(struct slice s, uint32_t max, uint32_t *out)
 {
-    if (s.len == 0 || s.len > 10)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        if (s.ptr[i] < '0' || s.ptr[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(s.ptr[i] - '0');
-    }
-    if (v > max)
+    uint64_t v;
+    if (!slice_to_u64(s, max, &v))
         return false;
     *out = (uint32_t)v;
     return true;
