@@ -164,7 +164,10 @@ def test_converge_reroute_restart(wharf_factory):
     r = route_to(sts["a1"], "rg-d")
     assert r["cost"] == 2 and r["next_hop"] == "b1"
     assert route_to(sts["d1"], "rg-a")["path"] == ["db", "ba"]
-    assert {p["name"] for p in sts["a1"]["peers"]} == {"b1", "c1"}
+    # the seed peerings of `wharf org join` (every server dialled a1) end once the
+    # configuration is across; a1 then peers with its connectors' bridgeheads only
+    wait_until(lambda: {p["name"] for p in routes(a1)["peers"]} == {"b1", "c1"}, 20,
+               what="a1's seed peerings to end")
     # a configuration change made on one server reaches all of them
     servers["c1"].wharf("org", "connector", "add", "cx", "--from", "rg-c", "--to", "rg-b",
                         "--cost", "7", "--source", "c1", "--target", "b1")
