@@ -102,7 +102,7 @@ unit: build-san
 	meson test -C $(BUILD_SAN) --print-errorlogs
 
 integration: build-san
-	WHARF_BUILD=$(abspath $(BUILD_SAN)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	WHARF_BUILD=$(abspath $(BUILD_SAN)) $(PYTHON) -m pytest -q -p no:cacheprovider --durations=25 tests/integration
 
 build-fuzz/build.ninja:
 	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
