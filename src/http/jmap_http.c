@@ -12,6 +12,7 @@
  * logged-in user the route layer checked.
  */
 #include "http/jmap_http.h"
+#include "base/hex.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "http/jmap_push.h"
@@ -33,21 +34,14 @@ static struct jmap_http jh; /* one per worker process */
 
 /* ---- helpers ---- */
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* Appends s[0..len) %-decoded ('+' is a space in a query); false on a bad escape or NUL. */
 static bool pct_decode(const char *s, size_t len, bool query, struct buf *out)
 {
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c == '%') {
-            int a = i + 2 < len ? hexval(s[i + 1]) : -1, b = i + 2 < len ? hexval(s[i + 2]) : -1;
+            int a = i + 2 < len ? hex_value(s[i + 1]) : -1,
+                b = i + 2 < len ? hex_value(s[i + 2]) : -1;
             int h = a < 0 || b < 0 ? -1 : a * 16 + b;
             if (h <= 0)
                 return false;

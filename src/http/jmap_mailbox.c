@@ -377,6 +377,20 @@ static void mbset_free(struct mbset *m)
         store_mailbox_list_free(m->v, m->n);
 }
 
+/* invalidProperties for the first property of o a client may not set, or NULL. */
+static json_t *unsettable_property(json_t *o)
+{
+    const char *k;
+    json_t *x;
+    json_object_foreach(o, k, x)
+    {
+        if (strcmp(k, "name") && strcmp(k, "parentId") && strcmp(k, "role") &&
+            strcmp(k, "isSubscribed") && strcmp(k, "sortOrder"))
+            return jmap_set_error("invalidProperties", "a property that cannot be set", k);
+    }
+    return NULL;
+}
+
 static json_t *mailbox_create(struct jmap_req *r, const char *cid, json_t *o, json_t *created)
 {
     struct buf err = BUF_INIT, name = BUF_INIT;
@@ -388,16 +402,8 @@ static json_t *mailbox_create(struct jmap_req *r, const char *cid, json_t *o, js
         goto out;
     json_t *jn = json_object_get(o, "name"), *role = json_object_get(o, "role"),
            *sub = json_object_get(o, "isSubscribed");
-    const char *k;
-    json_t *x;
-    json_object_foreach(o, k, x)
-    {
-        if (strcmp(k, "name") && strcmp(k, "parentId") && strcmp(k, "role") &&
-            strcmp(k, "isSubscribed") && strcmp(k, "sortOrder")) {
-            e = jmap_set_error("invalidProperties", "a property that cannot be set", k);
-            goto out;
-        }
-    }
+    if ((e = unsettable_property(o)) != NULL)
+        goto out;
     int64_t parent;
     if (!json_is_string(jn)) {
         e = jmap_set_error("invalidProperties", "name must be a string", "name");
@@ -454,16 +460,8 @@ static json_t *mailbox_update(struct jmap_req *r, int64_t id, json_t *o)
     const struct store_mailbox *mb = m.mb;
     if (e)
         goto out;
-    const char *k;
-    json_t *x;
-    json_object_foreach(o, k, x)
-    {
-        if (strcmp(k, "name") && strcmp(k, "parentId") && strcmp(k, "isSubscribed") &&
-            strcmp(k, "sortOrder") && strcmp(k, "role")) {
-            e = jmap_set_error("invalidProperties", "a property that cannot be set", k);
-            goto out;
-        }
-    }
+    if ((e = unsettable_property(o)) != NULL)
+        goto out;
     json_t *role = json_object_get(o, "role");
     if (role) {
         const char *cur = mailbox_role(mb);

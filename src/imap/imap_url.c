@@ -9,6 +9,7 @@
  * has no "r" right on.
  */
 #include "imap/imap_url.h"
+#include "base/hex.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -27,13 +28,6 @@ static bool is_bchar(char c)
     return isalnum((unsigned char)c) || strchr("-._~!$'()*+,:@/&=%", c) != NULL;
 }
 
-static int hexval(char c)
-{
-    if (!isxdigit((unsigned char)c))
-        return -1;
-    return isdigit((unsigned char)c) ? c - '0' : tolower((unsigned char)c) - 'a' + 10;
-}
-
 /* Percent-decodes bchars [p, end) into a string; NULL when invalid or empty. */
 static char *decode(const char *p, const char *end)
 {
@@ -44,7 +38,7 @@ static char *decode(const char *p, const char *end)
             goto bad;
         if (c == '%') {
             int hi, lo;
-            if (end - p < 3 || (hi = hexval(p[1])) < 0 || (lo = hexval(p[2])) < 0)
+            if (end - p < 3 || (hi = hex_value(p[1])) < 0 || (lo = hex_value(p[2])) < 0)
                 goto bad;
             c = (char)(hi * 16 + lo);
             p += 2;

@@ -477,10 +477,7 @@ static void worker_shutdown(struct net_worker *w, int64_t deadline_ms)
             w->svcs[i]->listener = NULL;
         }
     }
-    int64_t left = deadline_ms - monotonic_ms();
-    if (left < 0)
-        left = 0;
-    struct timeval tv = clock_timeval_ms(left);
+    struct timeval tv = clock_timeval_ms(deadline_ms - monotonic_ms());
     w->deadline = evtimer_new(w->base, deadline_cb, w);
     evtimer_add(w->deadline, &tv);
     /* A drain callback may free its own connection (never another): step first. */
