@@ -16,7 +16,7 @@ DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
               dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \
               python3-dkim python3-spf opendkim-tools rspamd \
-              nsd ldnsutils slapd ldap-utils
+              nsd ldnsutils slapd ldap-utils python3-pytest-xdist
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 # make install / make deb: an optimized build for PREFIX, with Debian's
@@ -101,16 +101,23 @@ deb: deps-deb $(BUILD_INSTALL)/build.ninja
 unit: build-san
 	meson test -C $(BUILD_SAN) --print-errorlogs
 
+# Two test processes (pytest-xdist): most tests wait on a server, not on the
+# CPU. Each process hands out ports from its own block (conftest.free_port).
+TEST_JOBS ?= 2
 integration: build-san
-	WHARF_BUILD=$(abspath $(BUILD_SAN)) $(PYTHON) -m pytest -q -p no:cacheprovider --durations=25 tests/integration
+	WHARF_BUILD=$(abspath $(BUILD_SAN)) $(PYTHON) -m pytest -q -p no:cacheprovider --durations=25 \
+	    -n $(TEST_JOBS) tests/integration
 
 build-fuzz/build.ninja:
-	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
+	    -Db_lundef=false
 
-# libFuzzer builds of every fuzz target (clang); run one with
+# libFuzzer builds of every fuzz target (clang), and nothing else of the tree
+# (the programs and unit tests are built and run by build-san); run one with
 #   build-fuzz/src/smtp/fuzz_smtp_command -max_total_time=300 tests/fuzz/corpus/smtp_command
 fuzz: build-fuzz/build.ninja
-	ninja -C build-fuzz
+	ninja -C build-fuzz $$(ninja -C build-fuzz -t targets all | \
+	    sed -n 's|^\(src/[^:]*/fuzz_[^:/.]*\): .*|\1|p' | sort -u)
 
 # Part of `make test`: every target builds under clang and runs a fixed,
 # seeded number of mutations from its corpus (deterministic, so CI is too).

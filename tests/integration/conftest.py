@@ -43,22 +43,46 @@ def sanitizer_env():
     return env
 
 
-_handed_out = set()
+def _port_block():
+    """The ports this test process may hand out: a block of its own.
+
+    Ports are taken below the kernel's ephemeral range (which client sockets
+    and bind(port 0) draw from), so no connect() elsewhere can take one, and
+    under pytest-xdist (`make test` runs two processes) each worker gets its
+    own slice, so two workers never pick the same port however they race.
+    """
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    first, last = 10000, max(low, 12000)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    n = int(worker[2:]) if worker[2:].isdigit() else 0
+    size = (last - first) // max(count, 1)
+    start = first + n * size
+    # a different start each run, so a rerun does not meet the last run's sockets
+    return list(range(start, start + size)), os.getpid() % size
+
+
+_ports, _next_port = _port_block()
 
 
 def free_port(host="127.0.0.1"):
-    """A port nobody listens on, and never one this test run handed out before.
-
-    The kernel may give the same ephemeral port to two binds in a row once the
-    first socket is closed; two listeners of one server must never collide.
-    """
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
+    """A port nobody listens on, never handed out before in this test run,
+    and never one another test process of the run may hand out."""
+    global _next_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(len(_ports)):
+        port = _ports[_next_port % len(_ports)]
+        _next_port += 1
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no free port left in this test process's block")
 
 
 def tls_context():
