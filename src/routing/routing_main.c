@@ -96,7 +96,7 @@ struct routing {
 };
 
 static const struct timers timers_normal = {500, 5000, 20000, 5000, 600000, 5000};
-static const struct timers timers_test = {50, 100, 1000, 300, 2000, 100};
+static const struct timers timers_test = {50, 100, 5000, 300, 2000, 100};
 
 /* ---- peers: sending, closing ---- */
 

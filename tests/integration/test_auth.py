@@ -259,24 +259,22 @@ def test_password_change_and_imported_hashes(wharf_factory):
 
 
 def test_requests_held_are_bounded(wharf_factory):
-    server, sock = start(wharf_factory, auth_pending_max=16, auth_fail_delay="5s",
-                         auth_fail_delay_max="5s", auth_ratelimit_ip_failures=1000)
+    server, sock = start(wharf_factory, auth_pending_max=16, auth_fail_delay="60s",
+                         auth_fail_delay_max="60s", auth_ratelimit_ip_failures=1000)
     with connect(sock) as s:
         s.sendall(b"".join(request(i, "alice@example.test", "guess", rip=f"192.0.2.{i}")
                            for i in range(1, 21)))
-        # The first ones are held for their 5s delay; the rest are refused at once.
+        # The first ones are held for their 60s delay; the rest are refused at once.
         s.settimeout(4)
         early = [read_reply(s) for _ in range(3)]
     assert all(result == 2 for _, result, _ in early), early  # AUTH_TEMPFAIL
     assert all(rid > 16 for rid, _, _ in early), early
     wait_until(lambda: "auth_pending_max" in server.log(), what="the tempfail to be logged")
     # Held requests of a closed connection are dropped (once the server has seen it close),
-    # well before their 5s delays are over.
-    t0 = time.monotonic()
+    # long before their 60s delays are over: until then, a new request is refused.
     wait_until(lambda: check(sock, "alice@example.test", "right horse",
-                             rip="192.0.2.200")[0] == AUTH_OK, timeout=20,
+                             rip="192.0.2.200")[0] == AUTH_OK, timeout=30,
                what="the held requests of the closed connection to be dropped")
-    assert time.monotonic() - t0 < 4.5
 
 
 def test_real_clients_log_in_through_auth(wharf_factory):

@@ -445,6 +445,10 @@ class AuthPeer:
     def send(self, t, payload):
         self.s.sendall(frame(t, payload))
 
+    def keepalive(self):
+        self.send(KEEPALIVE, b"")
+        return True
+
 
 def test_authenticated_peer_replay(wharf_factory):
     """A peer with the key replays an old record: not installed, our copy comes back."""
@@ -470,8 +474,11 @@ def test_authenticated_peer_replay(wharf_factory):
     # a record of rg-b not from its master (b1) is refused
     forged = dict(current, originator="x1", seq=current["seq"] + 100)
     x.send(UPDATE, field(json.dumps([forged])))
-    wait_until(lambda: "is not its master" in a1.log(), 10, what="the forged record refused")
-    st = wait_until(converged(servers), 10, what="one digest")["a1"]
+    # x1 speaks only when spoken to: keep its peering alive while waiting
+    wait_until(lambda: x.keepalive() and "is not its master" in a1.log(), 10,
+               what="the forged record refused")
+    one_digest = converged(servers)
+    st = wait_until(lambda: x.keepalive() and one_digest(), 10, what="one digest")["a1"]
     assert st["records"]["rg-b"]["seq"] == current["seq"]
     assert {p["name"]: p["since"] for p in st["peers"] if p["name"] != "x1"} == before
     assert "x1" in {p["name"] for p in st["peers"]}
@@ -530,18 +537,17 @@ def test_connection_limit_per_address(wharf_factory):
     w.wharf("org", "create", "acme", "--server", "a1", "--group", "rg-a", "--address", addr(w))
     w.start()
     held = [tls_to(w), tls_to(w)]
+    # The third is closed (an admitted one would be too, once the dead timer ends
+    # its wait for authentication, but without the refusal in the log).
     try:
         s = tls_to(w)
-        s.settimeout(0.8)  # well inside the 1 s given to authenticate
-        refused = s.recv(1) == b""
+        s.settimeout(30)
+        assert s.recv(1) == b""
         s.close()
-    except socket.timeout:
-        refused = False
     except (ssl.SSLError, ConnectionError):
-        refused = True
-    assert refused, "a third connection from one address was admitted"
+        pass
     wait_until(lambda: "routing_max_connections_per_ip reached" in w.log(), 10,
-               what="the refusal logged")
+               what="the third connection refused for the limit")
     for s in held:
         s.close()
 

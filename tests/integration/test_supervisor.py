@@ -366,7 +366,8 @@ def test_killed_component_comes_back(wharf_factory):
 
 
 def test_sighup_applies_setting_and_keeps_connections(wharf_factory):
-    server = wharf_factory().start()
+    # the old generation drains for as long as the test needs it
+    server = wharf_factory(extra={"shutdown_timeout": "300s"}).start()
     component, service, port = served_service(server, busy=True)
     old_pids = pids_of(server, component)
     session = BUSY[service](port)
@@ -386,12 +387,14 @@ def test_sighup_applies_setting_and_keeps_connections(wharf_factory):
     assert row["address"] == f"127.0.0.1:{new_port}"
     assert row["max_connections"] == 7
     s, f = greet(new_port, service)
+    f.close()  # the file object holds the socket open too
     s.close()
     # The old generation stops accepting on the old address once told to drain.
     wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) != 0,
                what="the old listener to close")
     # The session opened before the reload is served by the old generation, still.
     assert still_works(session)
+    session[1].close()
     session[0].close()
     wait_until(lambda: not set(old_pids) & set(pids_of(server, component)),
                what="the old generation to leave")
