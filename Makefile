@@ -9,7 +9,7 @@
 DEPS_BUILD := meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev \
               libsqlite3-dev libjansson-dev libcrypt-dev zlib1g-dev openssl libunbound-dev \
               libunistring-dev publicsuffix libseccomp-dev libldap-dev \
-              libnghttp2-dev libbrotli-dev libzstd-dev
+              libnghttp2-dev libbrotli-dev libzstd-dev libwslay-dev
 # `make deb` and its test: Debian's packaging tools.
 DEPS_DEB   := debhelper dpkg-dev fakeroot lintian
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl zstd \

@@ -48,6 +48,7 @@ struct http_conn {
     struct http_request *req; /* HTTP/1.1: the exchange under way */
     struct http_response *res;
     struct http_h2 *h2; /* HTTP/2 (ALPN h2): the session, which owns its exchanges */
+    struct http_ws *ws; /* after a WebSocket upgrade: frames, no more requests */
     size_t scanned;     /* head bytes known to hold no LF yet */
     uint64_t body_left;
     struct http_chunked chunked;
@@ -80,6 +81,7 @@ void http_response_free(struct http_response *res)
 {
     if (res == NULL)
         return;
+    http_ws_free(res->upgrade); /* a handshake answered but never sent */
     buf_free(&res->headers);
     buf_free(&res->body);
     free(res);
@@ -373,6 +375,25 @@ static void send_response(struct http_response *res)
         res->done = true;
         http_h2_respond(res, &fields); /* the stream frees res when it closes */
         buf_free(&fields);
+        return;
+    }
+    if (res->upgrade != NULL && res->status == 101) {
+        /* RFC 6455: no body, and from here on the connection carries frames. */
+        write_head(hc, res, NULL);
+        buf_free(&framing);
+        res->done = true;
+        hc->ws = http_ws_start(res->upgrade, hc->c, hc->srv->limits.max_body);
+        res->upgrade = NULL;
+        http_request_free(hc->req);
+        http_response_free(hc->res);
+        hc->req = NULL;
+        hc->res = NULL;
+        hc->state = ST_DONE;
+        net_conn_set_timeout(hc->c, 0); /* an idle socket waits for pushes */
+        if (hc->in_process == 0) {
+            net_conn_pause(hc->c);
+            net_conn_resume(hc->c);
+        }
         return;
     }
     write_head(hc, res, framing.data);
@@ -816,6 +837,10 @@ static bool read_body(struct http_conn *hc)
 static void process(struct http_conn *hc)
 {
     for (;;) {
+        if (hc->ws != NULL) {
+            http_ws_readable(hc->ws);
+            return;
+        }
         if (hc->state == ST_DONE)
             return;
         if (hc->state == ST_HEAD) {
@@ -887,6 +912,8 @@ static void http_writable(void *arg)
     struct http_conn *hc = arg;
     if (hc->h2 != NULL)
         http_h2_writable(hc->h2);
+    else if (hc->ws != NULL)
+        http_ws_writable(hc->ws);
 }
 
 static void http_timeout(void *arg)
@@ -916,6 +943,10 @@ static void http_drain(void *arg)
         http_h2_goaway(hc->h2, false);
         return;
     }
+    if (hc->ws != NULL) {
+        http_ws_drain(hc->ws);
+        return;
+    }
     if (hc->state == ST_HEAD && evbuffer_get_length(net_conn_input(hc->c)) == 0) {
         net_conn_close(hc->c, true);
         return;
@@ -935,6 +966,7 @@ static void http_closed(void *arg)
         hc->res->on_close(hc->res->on_close_arg);
     if (hc->h2 != NULL)
         http_h2_free(hc->h2);
+    http_ws_free(hc->ws);
     auth_login_free(hc->login);
     http_request_free(hc->req);
     http_response_free(hc->res);

@@ -46,6 +46,7 @@ struct http_response {
     http_handler_fn fn;
     void *fn_arg;
     struct http_response *auth_next; /* waiting for the login kit (HTTP/2) */
+    struct http_ws *upgrade;         /* a WebSocket handshake answered: 101, then frames */
     void (*on_close)(void *arg);
     void *on_close_arg;
 };
@@ -89,5 +90,16 @@ void http_h2_stream_start(struct http_response *res, const struct buf *fields);
 void http_h2_stream_write(struct http_response *res, const void *data, size_t len);
 bool http_h2_stream_blocked(const struct http_response *res);
 void http_h2_stream_end(struct http_response *res);
+
+/* ---- WebSocket (http_ws.c) ---- */
+
+/* The connection switches to WebSocket framing once the 101 is written. */
+struct http_ws *http_ws_start(struct http_ws *ws, struct net_conn *c, uint64_t max_message);
+void http_ws_readable(struct http_ws *ws);
+void http_ws_writable(struct http_ws *ws);
+/* Drain: a close frame (1001), then the connection closes. */
+void http_ws_drain(struct http_ws *ws);
+/* Tells the handler (closed), frees. NULL is ignored. */
+void http_ws_free(struct http_ws *ws);
 
 #endif
