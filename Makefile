@@ -8,10 +8,11 @@
 
 DEPS_BUILD := meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev \
               libsqlite3-dev libjansson-dev libcrypt-dev zlib1g-dev openssl libunbound-dev \
-              libunistring-dev publicsuffix libseccomp-dev libldap-dev
+              libunistring-dev publicsuffix libseccomp-dev libldap-dev \
+              libnghttp2-dev libbrotli-dev libzstd-dev libwslay-dev
 # `make deb` and its test: Debian's packaging tools.
 DEPS_DEB   := debhelper dpkg-dev fakeroot lintian
-DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
+DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl zstd \
               clang clang-format libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib isync \
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
               dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \

@@ -1,23 +1,25 @@
 /*
- * http_conn.c - one HTTP/1.1 connection on the network kit (net_proto):
- * reading requests with the strict parser (keep-alive, pipelining, one
- * request at a time, in order), Basic authentication through the login
+ * http_conn.c - one HTTP connection on the network kit (net_proto):
+ * reading HTTP/1.1 requests with the strict parser (keep-alive, pipelining,
+ * one request at a time, in order), Basic authentication through the login
  * kit, dispatch to the routes, and the response side of http_route.h (at
- * once, deferred, streamed). Port 80 only redirects to https and serves
- * ACME http-01 challenges (http_plain.c's job, called from here).
+ * once, deferred, streamed). A TLS connection whose handshake chose h2 is
+ * handed to http_h2.c, which brings its streams back here as the same
+ * request and response objects (http_conn.h). Port 80 only redirects to
+ * https and serves ACME http-01 challenges (http_plain.c's job, called from
+ * here).
  *
  * Must never: answer a request whose framing the parser refused other than
  * with its 4xx and a close, read the next request before the current one is
  * answered, send a password anywhere but to the auth process, or touch a
  * connection after net_conn_close (closed() may free it at once).
  */
-#include "auth/auth_login.h"
+#include "http/http_conn.h"
 #include "base/alloc.h"
 #include "base/base64.h"
 #include "base/clock.h"
 #include "base/date.h"
 #include "base/log.h"
-#include "http/http_server.h"
 #include "net/net_compress.h"
 
 #include <event2/buffer.h>
@@ -25,8 +27,8 @@
 #include <string.h>
 #include <strings.h>
 
-/* Smaller bodies are sent as they are: gzip's header and trailer eat the gain. */
-#define HTTP_GZIP_MIN 256
+/* Smaller bodies are sent as they are: a coding's framing eats the gain. */
+#define HTTP_COMPRESS_MIN 256
 
 enum conn_state {
     ST_HEAD,    /* reading a request head */
@@ -36,44 +38,23 @@ enum conn_state {
     ST_DONE,    /* answered with close: nothing more is read */
 };
 
-struct http_request {
-    struct http_conn *conn;
-    struct http_head head;
-    struct buf raw;  /* the head's bytes; head's slices point here */
-    struct buf body; /* decoded */
-    char *method;    /* NUL-terminated copies */
-    char *path, *query, *host;
-    struct buf values; /* NUL-terminated field values handed out (offsets in vals) */
-    const char *user;  /* the connection's, after authentication */
-};
-
-struct http_response {
-    struct http_conn *conn;
-    int status;
-    struct buf headers; /* "Name: value\r\n"... */
-    struct buf body;
-    bool deferred, streaming, done, head_only, chunked;
-    bool compressible; /* its Content-Type is text-like (gzip pays off) */
-    bool encoded;      /* the handler set its own Content-Encoding */
-    void (*on_close)(void *arg);
-    void *on_close_arg;
-};
-
 struct http_conn {
     struct http_server *srv;
     struct net_conn *c;
     bool plain; /* port 80 */
     enum conn_state state;
-    bool close_after; /* the current exchange is the last one */
-    int in_process;   /* inside process(): it goes on by itself after an answer */
-    struct http_request *req;
+    bool close_after;         /* the current exchange is the last one */
+    int in_process;           /* inside process(): it goes on by itself after an answer */
+    struct http_request *req; /* HTTP/1.1: the exchange under way */
     struct http_response *res;
-    size_t scanned; /* head bytes known to hold no LF yet */
+    struct http_h2 *h2; /* HTTP/2 (ALPN h2): the session, which owns its exchanges */
+    struct http_ws *ws; /* after a WebSocket upgrade: frames, no more requests */
+    size_t scanned;     /* head bytes known to hold no LF yet */
     uint64_t body_left;
     struct http_chunked chunked;
-    http_handler_fn fn;
-    void *fn_arg;
     struct auth_login *login;
+    struct http_response *auth_res;   /* the exchange whose credentials are being checked */
+    struct http_response *auth_queue; /* HTTP/2: exchanges waiting for the login kit */
     char *auth_header; /* the Authorization value that logged in on this connection */
     char *user;
     unsigned requests;
@@ -81,7 +62,7 @@ struct http_conn {
 
 /* ---- requests ---- */
 
-static void request_free(struct http_request *req)
+void http_request_free(struct http_request *req)
 {
     if (req == NULL)
         return;
@@ -89,7 +70,6 @@ static void request_free(struct http_request *req)
     explicit_bzero(req->raw.data, req->raw.len); /* may hold credentials */
     buf_free(&req->raw);
     buf_free(&req->body);
-    buf_free(&req->values);
     free(req->method);
     free(req->path);
     free(req->query);
@@ -97,10 +77,11 @@ static void request_free(struct http_request *req)
     free(req);
 }
 
-static void response_free(struct http_response *res)
+void http_response_free(struct http_response *res)
 {
     if (res == NULL)
         return;
+    http_ws_free(res->upgrade); /* a handshake answered but never sent */
     buf_free(&res->headers);
     buf_free(&res->body);
     free(res);
@@ -175,7 +156,7 @@ void http_response_status(struct http_response *res, int status)
     res->status = status;
 }
 
-/* Text-like media types: what gzip shrinks (not images, archives, octet streams). */
+/* Text-like media types: what compression shrinks (not images, archives, octet streams). */
 static bool compressible_type(const char *type)
 {
     static const char *const text[] = {"text/", "application/json", "application/xml",
@@ -190,39 +171,74 @@ static bool compressible_type(const char *type)
            (n > 4 && strncasecmp(type + n - 4, "+xml", 4) == 0);
 }
 
-/* Accept-Encoding (RFC 9110 12.5.3) names gzip (or *) with a q above 0. */
-static bool accepts_gzip(const char *ae)
+/* A qvalue (RFC 9110 12.4.2) in thousandths; -1 when malformed. */
+static int qvalue(struct slice q)
 {
-    if (ae == NULL)
-        return false;
-    bool yes = false;
-    while (*ae) {
+    if (q.len == 0 || q.len > 5 || (q.ptr[0] != '0' && q.ptr[0] != '1') ||
+        (q.len > 1 && q.ptr[1] != '.'))
+        return -1;
+    int v = (q.ptr[0] - '0') * 1000;
+    for (size_t i = 2, scale = 100; i < q.len; i++, scale /= 10) {
+        if (q.ptr[i] < '0' || q.ptr[i] > '9')
+            return -1;
+        v += (q.ptr[i] - '0') * (int)scale;
+    }
+    return v > 1000 ? -1 : v;
+}
+
+/*
+ * The content coding for a response to a request with this Accept-Encoding
+ * (RFC 9110 12.5.3): the one with the highest q above 0 among those we have,
+ * a coding not named taking the q of "*"; on a tie our order (zstd, br,
+ * gzip: fastest for the same size first). Identity when none.
+ */
+static enum net_coding choose_coding(const char *ae)
+{
+    static const struct {
+        const char *name;
+        enum net_coding c;
+    } ours[] = {{"zstd", NET_CODING_ZSTD},
+                {"br", NET_CODING_BROTLI},
+                {"gzip", NET_CODING_GZIP},
+                {"x-gzip", NET_CODING_GZIP}};
+    enum { N = sizeof(ours) / sizeof(ours[0]) };
+    int q[N], star = -1;
+    for (size_t i = 0; i < N; i++)
+        q[i] = -1; /* not named */
+    while (ae != NULL && *ae) {
         size_t n = strcspn(ae, ",");
         struct slice item = slice_trim(slice_make(ae, n));
         const char *semi = memchr(item.ptr, ';', item.len);
         struct slice coding =
             slice_trim(slice_make(item.ptr, semi ? (size_t)(semi - item.ptr) : item.len));
-        bool zero = false;
+        int v = 1000;
         if (semi) {
             struct slice param =
                 slice_trim(slice_make(semi + 1, item.len - (size_t)(semi + 1 - item.ptr)));
-            if (slice_startswith_nocase(param, "q=")) {
-                zero = true; /* "q=0", "q=0.", "q=0.000" */
-                for (size_t i = 2; i < param.len; i++) {
-                    if (param.ptr[i] != '0' && param.ptr[i] != '.')
-                        zero = false;
-                }
-            }
+            if (slice_startswith_nocase(param, "q="))
+                v = qvalue(slice_make(param.ptr + 2, param.len - 2));
         }
-        if (slice_eq_cstr_nocase(coding, "gzip") || slice_eq_cstr_nocase(coding, "x-gzip"))
-            return !zero;
-        if (slice_eq_cstr_nocase(coding, "*"))
-            yes = !zero;
+        if (v >= 0) { /* a malformed q drops the item */
+            if (slice_eq_cstr_nocase(coding, "*"))
+                star = v;
+            for (size_t i = 0; i < N; i++)
+                if (slice_eq_cstr_nocase(coding, ours[i].name))
+                    q[i] = v;
+        }
         ae += n;
         if (*ae == ',')
             ae++;
     }
-    return yes;
+    enum net_coding best = NET_CODING_IDENTITY;
+    int best_q = 0;
+    for (size_t i = 0; i < N; i++) {
+        int v = q[i] >= 0 ? q[i] : star;
+        if (v > best_q) {
+            best = ours[i].c;
+            best_q = v;
+        }
+    }
+    return best;
 }
 
 static bool header_safe(const char *s)
@@ -262,24 +278,31 @@ void http_response_text(struct http_response *res, int status, const char *text)
     buf_append_byte(&res->body, '\n');
 }
 
-/* Status line, the fields every response has, then the handler's. */
+void http_response_fields(struct http_response *res, const char *framing, struct buf *h)
+{
+    struct http_conn *hc = res->conn;
+    buf_append_cstr(h, "Date: ");
+    date_http_append(wallclock_ms() / 1000, h);
+    buf_append_cstr(h, "\r\nServer: Wharf\r\n");
+    if (net_conn_is_tls(hc->c))
+        buf_printf(h, "Strict-Transport-Security: max-age=%lld\r\n",
+                   (long long)(hc->srv->cfg->http_hsts_max_age / 1000));
+    buf_append_cstr(h, "X-Content-Type-Options: nosniff\r\n"
+                       "Content-Security-Policy: frame-ancestors 'none'\r\n"
+                       "X-Frame-Options: DENY\r\n"
+                       "Referrer-Policy: no-referrer\r\n");
+    buf_append(h, res->headers.data, res->headers.len);
+    if (framing)
+        buf_append_cstr(h, framing);
+}
+
+/* HTTP/1.1: the status line, the fields, the connection's own. */
 static void write_head(struct http_conn *hc, struct http_response *res, const char *framing)
 {
     struct buf h = BUF_INIT;
     const char *text = http_status_text(res->status);
-    buf_printf(&h, "HTTP/1.1 %d %s\r\nDate: ", res->status, text[0] ? text : "Unknown");
-    date_http_append(wallclock_ms() / 1000, &h);
-    buf_append_cstr(&h, "\r\nServer: Wharf\r\n");
-    if (net_conn_is_tls(hc->c))
-        buf_printf(&h, "Strict-Transport-Security: max-age=%lld\r\n",
-                   (long long)(hc->srv->cfg->http_hsts_max_age / 1000));
-    buf_append_cstr(&h, "X-Content-Type-Options: nosniff\r\n"
-                        "Content-Security-Policy: frame-ancestors 'none'\r\n"
-                        "X-Frame-Options: DENY\r\n"
-                        "Referrer-Policy: no-referrer\r\n");
-    buf_append(&h, res->headers.data, res->headers.len);
-    if (framing)
-        buf_append_cstr(&h, framing);
+    buf_printf(&h, "HTTP/1.1 %d %s\r\n", res->status, text[0] ? text : "Unknown");
+    http_response_fields(res, framing, &h);
     if (hc->close_after)
         buf_append_cstr(&h, "Connection: close\r\n");
     else if (hc->req != NULL && hc->req->head.minor == 0)
@@ -294,8 +317,8 @@ static void process(struct http_conn *hc);
 /* The exchange is over: next request, or close. */
 static void exchange_done(struct http_conn *hc)
 {
-    request_free(hc->req);
-    response_free(hc->res);
+    http_request_free(hc->req);
+    http_response_free(hc->res);
     hc->req = NULL;
     hc->res = NULL;
     if (hc->close_after) {
@@ -312,27 +335,67 @@ static void exchange_done(struct http_conn *hc)
     }
 }
 
+static bool no_body_status(int status)
+{
+    return status == 204 || status == 304 || status < 200;
+}
+
+void http_response_encode(struct http_response *res, struct buf *framing)
+{
+    /* Compressed when it pays and the client takes it (RFC 9110 8.4); Vary either way. */
+    if (no_body_status(res->status) || !res->compressible || res->encoded)
+        return;
+    buf_append_cstr(framing, "Vary: Accept-Encoding\r\n");
+    if (res->body.len < HTTP_COMPRESS_MIN || res->req == NULL)
+        return;
+    enum net_coding c = choose_coding(http_request_header(res->req, "Accept-Encoding"));
+    struct buf z = BUF_INIT;
+    if (c != NET_CODING_IDENTITY && net_content_encode(c, res->body.data, res->body.len, &z) &&
+        z.len < res->body.len) {
+        buf_free(&res->body);
+        res->body = z;
+        buf_printf(framing, "Content-Encoding: %s\r\n", net_coding_name(c));
+    } else {
+        buf_free(&z);
+    }
+}
+
 static void send_response(struct http_response *res)
 {
     struct http_conn *hc = res->conn;
     struct buf framing = BUF_INIT;
-    bool no_body = res->status == 204 || res->status == 304 || res->status < 200;
-    /* gzip when it pays and the client takes it (RFC 9110 8.4); Vary either way. */
-    if (!no_body && res->compressible && !res->encoded) {
-        buf_append_cstr(&framing, "Vary: Accept-Encoding\r\n");
-        struct buf z = BUF_INIT;
-        if (res->body.len >= HTTP_GZIP_MIN && hc->req != NULL &&
-            accepts_gzip(http_request_header(hc->req, "Accept-Encoding")) &&
-            net_gzip(res->body.data, res->body.len, &z) && z.len < res->body.len) {
-            buf_free(&res->body);
-            res->body = z;
-            buf_append_cstr(&framing, "Content-Encoding: gzip\r\n");
-        } else {
-            buf_free(&z);
-        }
-    }
+    bool no_body = no_body_status(res->status);
+    http_response_encode(res, &framing);
     if (!no_body)
         buf_printf(&framing, "Content-Length: %zu\r\n", res->body.len);
+    if (res->h2 != NULL) {
+        struct buf fields = BUF_INIT;
+        http_response_fields(res, framing.data, &fields);
+        buf_free(&framing);
+        res->done = true;
+        http_h2_respond(res, &fields); /* the stream frees res when it closes */
+        buf_free(&fields);
+        return;
+    }
+    if (res->upgrade != NULL && res->status == 101) {
+        /* RFC 6455: no body, and from here on the connection carries frames. */
+        write_head(hc, res, NULL);
+        buf_free(&framing);
+        res->done = true;
+        hc->ws = http_ws_start(res->upgrade, hc->c, hc->srv->limits.max_body);
+        res->upgrade = NULL;
+        http_request_free(hc->req);
+        http_response_free(hc->res);
+        hc->req = NULL;
+        hc->res = NULL;
+        hc->state = ST_DONE;
+        net_conn_set_timeout(hc->c, 0); /* an idle socket waits for pushes */
+        if (hc->in_process == 0) {
+            net_conn_pause(hc->c);
+            net_conn_resume(hc->c);
+        }
+        return;
+    }
     write_head(hc, res, framing.data);
     buf_free(&framing);
     if (!no_body && !res->head_only && res->body.len > 0)
@@ -359,6 +422,13 @@ void http_response_stream_start(struct http_response *res)
     if (res->streaming || res->done)
         return;
     res->streaming = true;
+    if (res->h2 != NULL) {
+        struct buf fields = BUF_INIT;
+        http_response_fields(res, NULL, &fields);
+        http_h2_stream_start(res, &fields);
+        buf_free(&fields);
+        return;
+    }
     res->chunked = hc->req->head.minor == 1 && !res->head_only;
     if (!res->chunked)
         hc->close_after = true; /* HTTP/1.0 (or HEAD): the body ends with the connection */
@@ -369,6 +439,10 @@ void http_response_stream_write(struct http_response *res, const void *data, siz
 {
     if (!res->streaming || res->done || len == 0 || res->head_only)
         return;
+    if (res->h2 != NULL) {
+        http_h2_stream_write(res, data, len);
+        return;
+    }
     if (res->chunked)
         net_conn_printf(res->conn->c, "%zx\r\n", len);
     net_conn_write(res->conn->c, data, len);
@@ -378,6 +452,8 @@ void http_response_stream_write(struct http_response *res, const void *data, siz
 
 bool http_response_stream_blocked(const struct http_response *res)
 {
+    if (res->h2 != NULL)
+        return http_h2_stream_blocked(res);
     return net_conn_output_blocked(res->conn->c);
 }
 
@@ -386,9 +462,13 @@ void http_response_stream_end(struct http_response *res)
     if (!res->streaming || res->done)
         return;
     struct http_conn *hc = res->conn;
+    res->done = true;
+    if (res->h2 != NULL) {
+        http_h2_stream_end(res); /* the stream frees res when it closes */
+        return;
+    }
     if (res->chunked)
         net_conn_write(hc->c, "0\r\n\r\n", 5);
-    res->done = true;
     exchange_done(hc);
 }
 
@@ -400,42 +480,53 @@ void http_response_on_close(struct http_response *res, void (*fn)(void *arg), vo
 
 /* ---- errors before a handler ---- */
 
-static struct http_response *response_new(struct http_conn *hc)
+struct http_response *http_response_new(struct http_conn *hc, struct http_request *req)
 {
     struct http_response *res = xcalloc(1, sizeof(*res));
     res->conn = hc;
+    res->req = req;
+    res->h2 = req ? req->h2 : NULL;
     res->status = 200;
+    res->head_only = req != NULL && strcmp(req->method, "HEAD") == 0;
     return res;
 }
 
-/* Answers status with a short text (and extra header lines), then closes if close. */
-static void respond_error(struct http_conn *hc, int status, const char *extra, bool close)
+void http_exchange_error(struct http_response *res, int status, const char *extra)
 {
-    if (hc->res == NULL)
-        hc->res = response_new(hc);
-    struct http_response *res = hc->res;
-    if (hc->req && strcmp(hc->req->method, "HEAD") == 0)
-        res->head_only = true;
-    if (close)
-        hc->close_after = true;
     buf_reset(&res->headers);
+    res->compressible = res->encoded = false;
     if (extra)
         buf_append_cstr(&res->headers, extra);
     http_response_text(res, status, http_status_text(status));
     send_response(res);
 }
 
+/* HTTP/1.1: answers status with a short text (and extra header lines), then closes if close. */
+static void respond_error(struct http_conn *hc, int status, const char *extra, bool close)
+{
+    if (hc->res == NULL)
+        hc->res = http_response_new(hc, hc->req);
+    if (close)
+        hc->close_after = true;
+    http_exchange_error(hc->res, status, extra);
+}
+
 /* ---- dispatch ---- */
 
-static void run_handler(struct http_conn *hc)
+static void run_handler(struct http_response *res)
 {
-    struct http_response *res = hc->res;
-    hc->req->user = hc->user;
-    hc->state = ST_HANDLER;
-    /* A held request is not the client's delay: no command timeout meanwhile. */
-    net_conn_set_timeout(hc->c, 0);
-    hc->fn(hc->req, res, hc->fn_arg);
-    if (hc->res == res && !res->deferred && !res->streaming && !res->done)
+    struct http_conn *hc = res->conn;
+    struct http_request *req = res->req;
+    req->user = hc->user;
+    res->held = true;
+    if (res->h2 == NULL) {
+        hc->state = ST_HANDLER;
+        /* A held request is not the client's delay: no command timeout meanwhile. */
+        net_conn_set_timeout(hc->c, 0);
+    }
+    res->fn(req, res, res->fn_arg);
+    /* HTTP/1.1 frees an answered exchange at once; an HTTP/2 stream only from the loop. */
+    if ((res->h2 != NULL || hc->res == res) && !res->deferred && !res->streaming && !res->done)
         send_response(res);
 }
 
@@ -443,62 +534,95 @@ static const char *const www_authenticate =
     "WWW-Authenticate: Basic realm=\"Wharf\", charset=\"UTF-8\"\r\n"
     "WWW-Authenticate: Bearer realm=\"Wharf\"\r\n";
 
+static void authenticate(struct http_response *res);
+
+/* The login kit is free again: the next HTTP/2 exchange waiting for it. */
+static void auth_next(struct http_conn *hc)
+{
+    while (hc->auth_res == NULL && hc->auth_queue != NULL) {
+        struct http_response *res = hc->auth_queue;
+        hc->auth_queue = res->auth_next;
+        res->auth_next = NULL;
+        authenticate(res);
+    }
+}
+
 static void auth_done(void *arg, const struct auth_login_result *r)
 {
     struct http_conn *hc = arg;
-    hc->state = ST_BODY;
+    struct http_response *res = hc->auth_res;
+    hc->auth_res = NULL;
+    if (hc->h2 == NULL)
+        hc->state = ST_BODY;
     /* The kit paused the connection for the check; the loop resumes it later. */
     net_conn_resume(hc->c);
+    if (res == NULL) {
+        auth_next(hc); /* its stream went away meanwhile */
+        return;
+    }
     switch (r->status) {
     case AUTH_LOGIN_OK:
         free(hc->auth_header);
         free(hc->user);
         /* Basic credentials are remembered for the connection; a token is checked each time
          * (so that a revocation holds at once). */
-        const char *authz = http_request_header(hc->req, "Authorization");
+        const char *authz = http_request_header(res->req, "Authorization");
         hc->auth_header = strncasecmp(authz, "Bearer ", 7) == 0 ? NULL : xstrdup(authz);
         hc->user = xstrdup(r->account);
         log_info("http: login: user=<%s>, rip=%s", hc->user, net_conn_addr(hc->c));
-        run_handler(hc);
+        run_handler(res);
         break;
     case AUTH_LOGIN_USER_ADDR_FULL:
     case AUTH_LOGIN_RATELIMIT:
-        respond_error(hc, 429, "Retry-After: 60\r\n", false);
+        http_exchange_error(res, 429, "Retry-After: 60\r\n");
         break;
     case AUTH_LOGIN_TEMPFAIL:
-        respond_error(hc, 503, "Retry-After: 30\r\n", false);
+        http_exchange_error(res, 503, "Retry-After: 30\r\n");
         break;
     case AUTH_LOGIN_FAILED:
     case AUTH_LOGIN_CANCELLED:
     case AUTH_LOGIN_MALFORMED:
-        respond_error(hc, 401, www_authenticate, false);
+        http_exchange_error(res, 401, www_authenticate);
         break;
     }
+    if (hc->h2 != NULL)
+        auth_next(hc);
 }
 
 /* HTTP Basic (RFC 7617) over TLS only, checked by the auth process. */
-static void authenticate(struct http_conn *hc)
+static void authenticate(struct http_response *res)
 {
-    const char *authz = http_request_header(hc->req, "Authorization");
+    struct http_conn *hc = res->conn;
+    const char *authz = http_request_header(res->req, "Authorization");
     if (!net_conn_is_tls(hc->c)) {
-        respond_error(hc, 403, NULL, false);
+        http_exchange_error(res, 403, NULL);
         return;
     }
     bool bearer = authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0;
     if (authz == NULL || (!bearer && strncasecmp(authz, "Basic ", 6) != 0)) {
-        respond_error(hc, 401, www_authenticate, false);
+        http_exchange_error(res, 401, www_authenticate);
         return;
     }
     if (hc->auth_header != NULL && strcmp(authz, hc->auth_header) == 0) {
-        run_handler(hc); /* the credentials this connection logged in with */
+        run_handler(res); /* the credentials this connection logged in with */
         return;
     }
+    if (hc->auth_res != NULL) {
+        /* HTTP/2: one check at a time per connection; the others wait their turn. */
+        struct http_response **pp = &hc->auth_queue;
+        while (*pp)
+            pp = &(*pp)->auth_next;
+        *pp = res;
+        return;
+    }
+    if (hc->h2 == NULL)
+        hc->state = ST_AUTH;
+    hc->auth_res = res;
     if (bearer) {
         /* An app password (RFC 6750 b64token): `wharf token add`. */
         const char *t = authz + 7;
         while (*t == ' ')
             t++;
-        hc->state = ST_AUTH;
         auth_login_token(hc->login, slice_from_cstr(t));
         return;
     }
@@ -512,69 +636,105 @@ static void authenticate(struct http_conn *hc)
         (colon = memchr(dec.data, ':', dec.len)) == NULL) {
         explicit_bzero(dec.data, dec.len);
         buf_free(&dec);
-        respond_error(hc, 401, www_authenticate, false);
+        hc->auth_res = NULL;
+        if (hc->h2 == NULL)
+            hc->state = ST_BODY;
+        http_exchange_error(res, 401, www_authenticate);
         return;
     }
     struct slice user = slice_make(dec.data, (size_t)(colon - dec.data));
     struct slice pass = slice_make(colon + 1, dec.len - user.len - 1);
-    hc->state = ST_AUTH;
     enum auth_login_step st = auth_login_password(hc->login, user, pass);
     (void)st; /* CHECKING: auth_done follows; DONE: it has run */
     explicit_bzero(dec.data, dec.len);
     buf_free(&dec);
 }
 
-static void dispatch(struct http_conn *hc)
+void http_exchange_gone(struct http_response *res)
 {
-    struct http_request *req = hc->req;
-    hc->res = response_new(hc);
-    hc->res->head_only = strcmp(req->method, "HEAD") == 0;
+    struct http_conn *hc = res->conn;
+    if (hc->auth_res == res)
+        hc->auth_res = NULL; /* auth_done finds nobody and goes on with the queue */
+    for (struct http_response **pp = &hc->auth_queue; *pp; pp = &(*pp)->auth_next) {
+        if (*pp == res) {
+            *pp = res->auth_next;
+            break;
+        }
+    }
+    if (!res->done && res->on_close != NULL)
+        res->on_close(res->on_close_arg);
+}
+
+void http_exchange_start(struct http_request *req, struct http_response *res)
+{
+    struct http_conn *hc = res->conn;
     hc->requests++;
     if (hc->plain) {
-        http_plain_serve(hc->srv, req, hc->res);
-        send_response(hc->res);
+        http_plain_serve(hc->srv, req, res);
+        send_response(res);
         return;
     }
     struct buf allow = BUF_INIT;
     unsigned flags = 0;
-    if (!http_route_find(req->method, req->path, &hc->fn, &hc->fn_arg, &flags, &allow)) {
+    if (!http_route_find(req->method, req->path, &res->fn, &res->fn_arg, &flags, &allow)) {
         if (allow.len > 0) {
             struct buf extra = BUF_INIT;
             buf_printf(&extra, "Allow: %s\r\n", buf_cstr(&allow));
-            respond_error(hc, 405, extra.data, false);
+            http_exchange_error(res, 405, extra.data);
             buf_free(&extra);
         } else {
-            respond_error(hc, 404, NULL, false);
+            http_exchange_error(res, 404, NULL);
         }
         buf_free(&allow);
         return;
     }
     buf_free(&allow);
     if (flags & HTTP_ROUTE_AUTH)
-        authenticate(hc);
+        authenticate(res);
     else
-        run_handler(hc);
+        run_handler(res);
+}
+
+static void dispatch(struct http_conn *hc)
+{
+    hc->res = http_response_new(hc, hc->req);
+    http_exchange_start(hc->req, hc->res);
 }
 
 /* ---- reading ---- */
 
-static void request_from_head(struct http_conn *hc, const char *p, size_t len)
+struct http_request *http_request_new(struct http_conn *hc, const char *head, size_t len,
+                                      int *status_r, const char **why_r)
 {
     struct http_request *req = xcalloc(1, sizeof(*req));
     req->conn = hc;
-    buf_append(&req->raw, p, len);
+    buf_append(&req->raw, head, len);
     http_head_init(&req->head);
     size_t used;
-    int status;
-    const char *why;
-    /* Again on our own copy, so that the slices point into it (parsed fine once). */
+    /* On our own copy, so that the slices point into it. */
     enum http_parse_result r = http_parse_head(req->raw.data, req->raw.len, &hc->srv->limits,
-                                               &req->head, &used, &status, &why);
-    WHARF_ASSERT(r == HTTP_PARSE_OK);
+                                               &req->head, &used, status_r, why_r);
+    if (r != HTTP_PARSE_OK || used != len) {
+        if (r != HTTP_PARSE_ERROR) {
+            *status_r = 400;
+            *why_r = "incomplete head";
+        }
+        http_request_free(req);
+        return NULL;
+    }
     req->method = slice_strdup(req->head.method);
     req->path = slice_strdup(req->head.path);
     req->query = req->head.query.ptr ? slice_strdup(req->head.query) : xstrdup("");
     req->host = slice_strdup(req->head.host);
+    return req;
+}
+
+static void request_from_head(struct http_conn *hc, const char *p, size_t len)
+{
+    int status;
+    const char *why;
+    struct http_request *req = http_request_new(hc, p, len, &status, &why);
+    WHARF_ASSERT(req != NULL); /* parsed fine once already */
     hc->req = req;
     if (!req->head.keep_alive)
         hc->close_after = true;
@@ -677,6 +837,10 @@ static bool read_body(struct http_conn *hc)
 static void process(struct http_conn *hc)
 {
     for (;;) {
+        if (hc->ws != NULL) {
+            http_ws_readable(hc->ws);
+            return;
+        }
         if (hc->state == ST_DONE)
             return;
         if (hc->state == ST_HEAD) {
@@ -699,6 +863,9 @@ static void process(struct http_conn *hc)
     }
 }
 
+/* ALPN on 443: h2 first, then http/1.1 (RFC 9113 3.2, RFC 7301). */
+static const unsigned char http_alpn[] = "\x02h2\x08http/1.1";
+
 static void *http_open(struct net_conn *c, void *proto_arg)
 {
     struct http_conn *hc = xcalloc(1, sizeof(*hc));
@@ -718,12 +885,18 @@ static void *http_open(struct net_conn *c, void *proto_arg)
         .base = net_worker_base(net_conn_worker(c)),
     };
     hc->login = auth_login_new(hc->srv->auth, c, &lp, auth_done, hc);
+    if (strcmp(net_conn_alpn(c), "h2") == 0)
+        hc->h2 = http_h2_new(hc, c, hc->srv);
     return hc;
 }
 
 static void http_readable(void *arg)
 {
     struct http_conn *hc = arg;
+    if (hc->h2 != NULL) {
+        http_h2_readable(hc->h2);
+        return;
+    }
     hc->in_process++;
     process(hc);
     hc->in_process--;
@@ -734,9 +907,22 @@ static void http_tls_ready(void *arg)
     (void)arg; /* no STARTTLS in HTTP */
 }
 
+static void http_writable(void *arg)
+{
+    struct http_conn *hc = arg;
+    if (hc->h2 != NULL)
+        http_h2_writable(hc->h2);
+    else if (hc->ws != NULL)
+        http_ws_writable(hc->ws);
+}
+
 static void http_timeout(void *arg)
 {
     struct http_conn *hc = arg;
+    if (hc->h2 != NULL) {
+        http_h2_goaway(hc->h2, true);
+        return;
+    }
     /* A request begun and not finished gets 408; an idle keep-alive just closes. */
     if ((hc->state == ST_HEAD && evbuffer_get_length(net_conn_input(hc->c)) > 0) ||
         (hc->state == ST_BODY && hc->res == NULL)) {
@@ -753,6 +939,14 @@ static void http_timeout(void *arg)
 static void http_drain(void *arg)
 {
     struct http_conn *hc = arg;
+    if (hc->h2 != NULL) {
+        http_h2_goaway(hc->h2, false);
+        return;
+    }
+    if (hc->ws != NULL) {
+        http_ws_drain(hc->ws);
+        return;
+    }
     if (hc->state == ST_HEAD && evbuffer_get_length(net_conn_input(hc->c)) == 0) {
         net_conn_close(hc->c, true);
         return;
@@ -770,9 +964,12 @@ static void http_closed(void *arg)
     struct http_conn *hc = arg;
     if (hc->res != NULL && !hc->res->done && hc->res->on_close != NULL)
         hc->res->on_close(hc->res->on_close_arg);
+    if (hc->h2 != NULL)
+        http_h2_free(hc->h2);
+    http_ws_free(hc->ws);
     auth_login_free(hc->login);
-    request_free(hc->req);
-    response_free(hc->res);
+    http_request_free(hc->req);
+    http_response_free(hc->res);
     if (hc->auth_header)
         explicit_bzero(hc->auth_header, strlen(hc->auth_header));
     free(hc->auth_header);
@@ -787,4 +984,7 @@ const struct net_proto http_proto = {
     .timeout = http_timeout,
     .drain = http_drain,
     .closed = http_closed,
+    .writable = http_writable,
+    .alpn = http_alpn,
+    .alpn_len = sizeof(http_alpn) - 1,
 };

@@ -102,4 +102,25 @@ void http_response_stream_end(struct http_response *res);
 /* For deferred and streaming responses: called once if the connection ends first. */
 void http_response_on_close(struct http_response *res, void (*fn)(void *arg), void *arg);
 
+/* ---- WebSocket (RFC 6455), over HTTP/1.1 ---- */
+
+struct http_ws;
+struct http_ws_handler {
+    /* A whole text message (UTF-8 checked by the framing layer). */
+    void (*message)(void *arg, struct http_ws *ws, const char *data, size_t len);
+    /* The socket is gone (closed by either side, or the worker drains): forget ws. */
+    void (*closed)(void *arg);
+};
+/*
+ * Answers this GET with the RFC 6455 handshake when it is a valid upgrade
+ * offering subprotocol (Sec-WebSocket-Protocol): 101, and from then on the
+ * connection carries messages to h (text only, each at most http_max_body).
+ * False, with the answer set (400, or 426 for a version other than 13), when
+ * it is not; over HTTP/2 always false (426).
+ */
+bool http_response_websocket(struct http_request *req, struct http_response *res,
+                             const char *subprotocol, const struct http_ws_handler *h, void *arg);
+/* Queues a text message. */
+void http_ws_send(struct http_ws *ws, const char *data, size_t len);
+
 #endif

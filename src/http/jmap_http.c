@@ -1,7 +1,9 @@
 /*
  * jmap_http.c - JMAP on the http worker's routes (http_route.h): the session
  * at /.well-known/jmap and on GET of the API URL, the API, blob upload and
- * download, and the EventSource stream, over one engine per worker
+ * download, the EventSource stream and the WebSocket (RFC 8887, whose
+ * requests go to the same jmap_api and whose push is the same jmap_push),
+ * over one engine per worker
  * (struct jmap) with its queue hand-over (jmap_queue) and push (jmap_push).
  *
  * Only glue: every JMAP rule is in the engine. The bus events of an account
@@ -357,7 +359,7 @@ static void stream_end(void *ctx)
     http_response_stream_end(ctx);
 }
 
-static const struct jmap_push_io stream_io = {stream_write, stream_end};
+static const struct jmap_push_io stream_io = {stream_write, stream_end, false};
 
 static void stream_gone(void *arg)
 {
@@ -391,6 +393,110 @@ out:
     buf_free(&closeafter);
     buf_free(&ping);
     buf_free(&err);
+}
+
+/* ---- WebSocket (RFC 8887) ---- */
+
+/* One socket: its user (the request that upgraded is gone) and its push, if enabled. */
+struct ws_session {
+    struct http_ws *ws;
+    char *user;
+    struct jmap_push_stream *push;
+};
+
+static void ws_send_json(struct ws_session *w, json_t *o)
+{
+    char *text = json_dumps(o, JSON_COMPACT);
+    http_ws_send(w->ws, text, strlen(text));
+    free(text);
+    json_decref(o);
+}
+
+static void ws_push_write(void *ctx, const char *data, size_t len)
+{
+    struct ws_session *w = ctx;
+    http_ws_send(w->ws, data, len);
+}
+
+static void ws_push_end(void *ctx)
+{
+    struct ws_session *w = ctx;
+    w->push = NULL; /* closeafter is never state here */
+}
+
+static const struct jmap_push_io ws_push_io = {ws_push_write, ws_push_end, true};
+
+/* WebSocketPushEnable (RFC 8887 4.3.5): dataTypes (null: all) and pushState into a push. */
+static void ws_push_enable(struct ws_session *w, json_t *msg)
+{
+    json_t *dt = json_object_get(msg, "dataTypes");
+    struct buf types = BUF_INIT, err = BUF_INIT;
+    size_t i;
+    json_t *t;
+    if (dt == NULL || json_is_null(dt))
+        buf_append_cstr(&types, "*");
+    json_array_foreach(dt, i, t)
+    {
+        if (json_is_string(t))
+            buf_printf(&types, "%s%s", types.len ? "," : "", json_string_value(t));
+    }
+    jmap_push_close(w->push);
+    w->push =
+        jmap_push_open(jh.push, w->user, types.data, "no", "0",
+                       json_string_value(json_object_get(msg, "pushState")), &ws_push_io, w, &err);
+    buf_free(&types);
+    buf_free(&err);
+}
+
+static void ws_message(void *arg, struct http_ws *ws, const char *data, size_t len)
+{
+    struct ws_session *w = arg;
+    w->ws = ws;
+    json_t *msg = json_loadb(data, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(msg, "@type"));
+    json_t *id = json_object_get(msg, "id");
+    if (type != NULL && strcmp(type, "Request") == 0) {
+        /* answered as a POST to the API URL is (RFC 8887 4.3.3) */
+        json_t *out = NULL;
+        int status = 500;
+        jmap_api(&jh.j, w->user, data, len, &out, &status);
+        json_object_set_new(out, "@type", json_string(status == 200 ? "Response" : "RequestError"));
+        if (json_is_string(id))
+            json_object_set(out, "requestId", id);
+        ws_send_json(w, out);
+    } else if (type != NULL && strcmp(type, "WebSocketPushEnable") == 0) {
+        ws_push_enable(w, msg);
+    } else if (type != NULL && strcmp(type, "WebSocketPushDisable") == 0) {
+        jmap_push_close(w->push);
+        w->push = NULL;
+    } else {
+        json_t *e = jmap_problem("notRequest", 400, "not a JMAP WebSocket message");
+        json_object_set_new(e, "@type", json_string("RequestError"));
+        if (json_is_string(id))
+            json_object_set(e, "requestId", id);
+        ws_send_json(w, e);
+    }
+    json_decref(msg);
+}
+
+static void ws_closed(void *arg)
+{
+    struct ws_session *w = arg;
+    jmap_push_close(w->push);
+    free(w->user);
+    free(w);
+}
+
+static const struct http_ws_handler ws_handler = {ws_message, ws_closed};
+
+static void ws_route(struct http_request *req, struct http_response *res, void *arg)
+{
+    struct ws_session *w = xcalloc(1, sizeof(*w));
+    w->user = xstrdup(http_request_user(req));
+    if (!http_response_websocket(req, res, "jmap", &ws_handler, w)) {
+        free(w->user);
+        free(w);
+    }
 }
 
 /* ---- the bus ---- */
@@ -435,6 +541,7 @@ void jmap_routes_init(struct http_server *srv)
     http_route_add("POST", "/jmap/upload/", HTTP_ROUTE_AUTH, upload_route, NULL);
     http_route_add("GET", "/jmap/download/", HTTP_ROUTE_AUTH, download_route, NULL);
     http_route_add("GET", "/jmap/eventsource", HTTP_ROUTE_AUTH, eventsource_route, NULL);
+    http_route_add("GET", "/jmap/ws", HTTP_ROUTE_AUTH, ws_route, NULL);
 }
 
 void jmap_routes_free(void)

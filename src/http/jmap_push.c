@@ -1,5 +1,6 @@
 /*
- * jmap_push.c - JMAP push over EventSource (RFC 8620 7.3), transport-free:
+ * jmap_push.c - JMAP push over EventSource (RFC 8620 7.3) and WebSocket
+ * (RFC 8887, io->json), transport-free:
  * the streams of one worker grouped by account, fed by the bus's mailbox
  * events (the store's account state rides on them), coalesced per account
  * for coalesce_ms, written as "state" events whose id is the account
@@ -139,9 +140,14 @@ static bool stream_send(struct jmap_push_stream *s, unsigned types, uint64_t st)
             json_object_set_new(changed, type_names[i], json_string(state));
     json_t *sc = json_pack("{s:s, s:{s:o}}", "@type", "StateChange", "changed",
                            s->acct->account_id.data, changed);
+    if (s->io->json)
+        json_object_set_new(sc, "pushState", json_string(state));
     char *data = json_dumps(sc, JSON_COMPACT);
     struct buf out = BUF_INIT;
-    buf_printf(&out, "event: state\nid: %s\ndata: %s\n\n", state, data);
+    if (s->io->json)
+        buf_append_cstr(&out, data);
+    else
+        buf_printf(&out, "event: state\nid: %s\ndata: %s\n\n", state, data);
     s->io->write(s->ctx, out.data, out.len);
     buf_free(&out);
     free(data);

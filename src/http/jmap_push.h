@@ -1,7 +1,8 @@
 /*
- * jmap_push.h - JMAP EventSource push (RFC 8620 7.3) on a worker's event
- * loop, transport-free: the http worker opens a stream per GET of the event
- * source URL, hands every bus event it subscribed to (mailbox changed,
+ * jmap_push.h - JMAP push on a worker's event loop, transport-free:
+ * EventSource (RFC 8620 7.3) and WebSocket (RFC 8887) share it. The http
+ * worker opens a stream per GET of the event source URL or per
+ * WebSocketPushEnable, hands every bus event it subscribed to (mailbox changed,
  * mailbox list) to jmap_push_event, and writes what the stream's io gets.
  * Never polls: a stream hears of a change only through the bus.
  */
@@ -28,6 +29,9 @@ struct jmap_push_stream;
 struct jmap_push_io {
     void (*write)(void *ctx, const char *data, size_t len);
     void (*end)(void *ctx);
+    /* WebSocket (RFC 8887 4.3.5): each write is one StateChange object with its
+     * pushState, no EventSource framing (pings are the transport's). */
+    bool json;
 };
 
 /* watch (may be NULL) is told when the worker's first stream of an account

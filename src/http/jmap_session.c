@@ -8,6 +8,10 @@
  */
 #include "http/jmap_int.h"
 
+#include <string.h>
+
+#define JMAP_WEBSOCKET "urn:ietf:params:jmap:websocket"
+
 int jmap_session_json(struct jmap *j, const char *user, const char *base_url, json_t **out)
 {
     const struct jmap_limits *l = &j->limits;
@@ -53,6 +57,11 @@ int jmap_session_json(struct jmap *j, const char *user, const char *base_url, js
     buf_printf(&u, "%s/jmap/eventsource/?types={types}&closeafter={closeafter}&ping={ping}",
                base_url);
     json_object_set_new(s, "eventSourceUrl", json_string(u.data));
+    /* RFC 8887: the same host, over wss (the upgrade is on 443 like everything else) */
+    buf_reset(&u);
+    buf_printf(&u, "wss%s/jmap/ws/", base_url + strlen("https"));
+    json_object_set_new(caps, JMAP_WEBSOCKET,
+                        json_pack("{s:s, s:b}", "url", u.data, "supportsPush", 1));
     json_object_set_new(s, "state", json_string(JMAP_SESSION_STATE));
     buf_free(&u);
     buf_free(&id);

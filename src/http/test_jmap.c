@@ -623,7 +623,7 @@ static void sink_end(void *ctx)
     ((struct sink *)ctx)->ended++;
 }
 
-static const struct jmap_push_io sink_io = {sink_write, sink_end};
+static const struct jmap_push_io sink_io = {sink_write, sink_end, false};
 
 /* How many accounts the worker would be subscribed to. */
 static void watch(void *ctx, const char *owner, bool on)

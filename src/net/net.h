@@ -54,6 +54,19 @@ struct net_proto {
     void (*drain)(void *session);
     /* The connection is gone (peer closed, error, or net_conn_close). Free session. */
     void (*closed)(void *session);
+    /*
+     * Everything written so far has left (the output is empty), to go on with
+     * output the protocol held back while net_conn_output_blocked(). May be NULL.
+     */
+    void (*writable)(void *session);
+    /*
+     * The ALPN protocols (RFC 7301) this protocol speaks over TLS, in its order
+     * of preference, in the wire format ("\x02h2\x08http/1.1"); the handshake
+     * picks the first one the client offers too (net_conn_alpn). NULL, or no
+     * protocol in common: the handshake goes on without ALPN.
+     */
+    const unsigned char *alpn;
+    size_t alpn_len;
 };
 
 struct net_service_limits {
@@ -132,6 +145,8 @@ bool net_conn_can_starttls(const struct net_conn *c); /* STARTTLS service, not y
 const char *net_conn_tls_version(const struct net_conn *c);
 const char *net_conn_tls_cipher(const struct net_conn *c);
 int net_conn_tls_bits(const struct net_conn *c);
+/* The ALPN protocol the TLS handshake agreed on ("h2"), "" when none. */
+const char *net_conn_alpn(const struct net_conn *c);
 
 /* Bytes received and not consumed yet. Consume with evbuffer_drain/remove. */
 struct evbuffer *net_conn_input(struct net_conn *c);

@@ -59,4 +59,20 @@ size_t net_compress_memory(const struct net_compress *z);
  */
 bool net_gzip(const void *data, size_t len, struct buf *out);
 
+/* HTTP's content codings (RFC 9110 8.4.1) for whole response bodies. */
+enum net_coding {
+    NET_CODING_IDENTITY,
+    NET_CODING_GZIP,   /* zlib (net_gzip) */
+    NET_CODING_BROTLI, /* "br", RFC 7932: libbrotlienc, quality 5 */
+    NET_CODING_ZSTD,   /* "zstd", RFC 8878: libzstd, level 3 */
+};
+
+/* The coding's name in Content-Encoding ("gzip", "br", "zstd"; "identity"). */
+const char *net_coding_name(enum net_coding c);
+/*
+ * One whole buffer in coding c, appended to out. False (out unchanged) when
+ * the library fails, or for identity.
+ */
+bool net_content_encode(enum net_coding c, const void *data, size_t len, struct buf *out);
+
 #endif

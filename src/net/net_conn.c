@@ -72,6 +72,7 @@ struct net_conn {
     bool opened, tls, starttls_pending, closing, flush_close, dead, paused, skipping;
     bool out_blocked; /* output above NET_WRITE_HIGH_WATER: not reading */
     char tls_version[32], tls_cipher[96];
+    char alpn[32]; /* the ALPN protocol agreed on, "" when none */
     int tls_bits;
     /* The DEFLATE stage, from net_conn_start_compress on (all NULL before). */
     struct net_compress *z;
@@ -201,9 +202,35 @@ static void conn_setup_bev(struct net_conn *c)
     bufferevent_enable(c->bev, c->paused ? EV_WRITE : EV_READ | EV_WRITE);
 }
 
+/* The SSL's ex_data slot that leads net_conn_alpn_select to its connection. */
+static int conn_ssl_index(void)
+{
+    static int idx = -1;
+    if (idx < 0)
+        idx = SSL_get_ex_new_index(0, "net_conn", NULL, NULL, NULL);
+    return idx;
+}
+
+int net_conn_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                         const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)arg;
+    const struct net_conn *c = SSL_get_ex_data(ssl, conn_ssl_index());
+    if (c == NULL || c->proto->alpn == NULL)
+        return SSL_TLSEXT_ERR_NOACK;
+    unsigned char *sel = NULL;
+    /* The server's list first: its order of preference decides. */
+    if (SSL_select_next_proto(&sel, outlen, c->proto->alpn, (unsigned int)c->proto->alpn_len, in,
+                              inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK; /* nothing in common: on without ALPN (HTTP/1.1) */
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 static void conn_start_tls(struct net_conn *c)
 {
     SSL *ssl = SSL_new(net_worker_tls(c->w));
+    SSL_set_ex_data(ssl, conn_ssl_index(), c);
     c->bev = bufferevent_openssl_socket_new(net_worker_base(c->w), c->fd, ssl,
                                             BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     c->bev_owns_fd = true;
@@ -345,8 +372,17 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
             bufferevent_enable(bev, EV_READ);
         conn_schedule(c);
     }
-    if (c->starttls_pending && !c->tls)
+    if (c->starttls_pending && !c->tls) {
         conn_switch_to_tls(c);
+        return;
+    }
+    if (c->opened && !c->closing && c->proto->writable) {
+        c->in_callback++;
+        c->proto->writable(c->session);
+        c->in_callback--;
+        if (c->dead && c->in_callback == 0)
+            conn_free_now(c);
+    }
 }
 
 static void conn_note_tls(struct net_conn *c)
@@ -357,6 +393,13 @@ static void conn_note_tls(struct net_conn *c)
     const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
     snprintf(c->tls_cipher, sizeof(c->tls_cipher), "%s", ci ? SSL_CIPHER_get_name(ci) : "?");
     c->tls_bits = ci ? SSL_CIPHER_get_bits(ci, NULL) : 0;
+    const unsigned char *alpn = NULL;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+    if (alpn_len >= sizeof(c->alpn))
+        alpn_len = 0;
+    memcpy(c->alpn, alpn ? alpn : (const unsigned char *)"", alpn_len);
+    c->alpn[alpn_len] = '\0';
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -483,6 +526,11 @@ const char *net_conn_tls_cipher(const struct net_conn *c)
 int net_conn_tls_bits(const struct net_conn *c)
 {
     return c->tls ? c->tls_bits : 0;
+}
+
+const char *net_conn_alpn(const struct net_conn *c)
+{
+    return c->alpn;
 }
 
 struct evbuffer *net_conn_input(struct net_conn *c)

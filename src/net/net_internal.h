@@ -16,6 +16,10 @@ struct net_service;
 /* Builds the server TLS context (generating a self-signed pair if none is configured). */
 SSL_CTX *net_tls_ctx_new(const struct wharf_config *cfg, struct buf *err);
 
+/* The ALPN choice of the worker's TLS context (SSL_CTX_set_alpn_select_cb): the protocol's. */
+int net_conn_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                         const unsigned char *in, unsigned int inlen, void *arg);
+
 /* The worker side of a connection's life. */
 struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int fd,
                               const struct sockaddr *sa, socklen_t salen,

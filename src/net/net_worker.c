@@ -537,6 +537,8 @@ static void tls_as_root(void *arg)
     w->tls = net_tls_ctx_new(w->cfg, &err);
     if (w->tls == NULL)
         log_error("TLS disabled: %s", buf_cstr(&err));
+    else
+        SSL_CTX_set_alpn_select_cb(w->tls, net_conn_alpn_select, NULL);
     buf_free(&err);
 }
 

@@ -513,34 +513,53 @@ def test_apple_mobileconfig(auto):
     c.close()
 
 
-# ---- gzip ----
+# ---- compression (gzip, br, zstd) ----
 
-def test_gzip_when_accepted(web):
+def test_compression_by_accept_encoding(web):
     import gzip
     payload = b"compressible text, again and again. " * 400
     url = f"https://127.0.0.1:{web.ports['https']}/_test/echo"
-    # curl --compressed asks for it and decodes it.
-    proc = subprocess.run(["curl", "-sk", "--compressed", "-D", "-", "--data-binary", "@-", url],
-                          input=payload, capture_output=True, check=True)
-    head, _, body = proc.stdout.partition(b"\r\n\r\n")
-    assert b"\r\ncontent-encoding: gzip" in head.lower() and body.endswith(payload)
-    assert b"\r\nvary: accept-encoding" in head.lower()
+    # curl --compressed asks for gzip, br and zstd (zstd wins a tie) and decodes the answer,
+    # over HTTP/2 and HTTP/1.1; with the field given, curl asks for that and still decodes.
+    for version, ae, want in (("--http2", None, "zstd"), ("--http1.1", None, "zstd"),
+                              ("--http2", "br", "br"), ("--http1.1", "gzip", "gzip"),
+                              ("--http2", "zstd;q=0.1, gzip;q=0.2", "gzip")):
+        extra = ["-H", f"Accept-Encoding: {ae}"] if ae else []
+        proc = subprocess.run(["curl", "-sk", version, "--compressed", "-D", "-",
+                               "--data-binary", "@-"] + extra + [url],
+                              input=payload, capture_output=True, check=True)
+        head, _, body = proc.stdout.partition(b"\r\n\r\n")
+        assert f"\r\ncontent-encoding: {want}\r\n".encode() in head.lower(), (ae, head)
+        assert b"\r\nvary: accept-encoding" in head.lower()
+        assert body.endswith(payload) and body.startswith(b"method=POST\n"), ae
     c = https(web)
-    for ae, want in (("gzip", True), ("br, gzip;q=0.5", True), ("*", True), ("gzip;q=0", False),
-                     ("identity", False), (None, False), ("gzip;q=0.000, *", False)):
-        headers = {"Accept-Encoding": ae} if ae else {}
+    for ae, want in (("gzip", "gzip"), ("x-gzip", "gzip"), ("br, gzip;q=0.5", "br"),
+                     ("*", "zstd"), ("gzip;q=0", None), ("identity", None), (None, None),
+                     ("gzip;q=0.000, *", "zstd"), ("gzip, br;q=0.9, zstd;q=0.8", "gzip"),
+                     ("zstd;q=0.5, BR;Q=0.5", "zstd"), ("br;q=1.0, gzip;q=0.999", "br"),
+                     ("zstd;q=2", None), ("zstd;q=0.0001, gzip;q=x", None), ("deflate", None),
+                     ("*;q=0, br", "br"), ("br;q=0, *;q=0.5", "zstd")):
         c.putrequest("POST", "/_test/echo", skip_accept_encoding=True)
-        for k, v in headers.items():
-            c.putheader(k, v)
+        if ae:
+            c.putheader("Accept-Encoding", ae)
         c.putheader("Content-Length", str(len(payload)))
         c.endheaders(payload)
         r = c.getresponse()
         raw = r.read()
-        assert (r.getheader("Content-Encoding") == "gzip") == want, ae
-        got = gzip.decompress(raw) if want else raw
-        assert got.endswith(payload) and int(r.getheader("Content-Length")) == len(raw)
+        assert r.getheader("Content-Encoding") == want, ae
+        assert r.getheader("Vary") == "Accept-Encoding"
+        assert int(r.getheader("Content-Length")) == len(raw)
+        if want == "gzip":
+            raw = gzip.decompress(raw)
+        elif want == "zstd":
+            raw = subprocess.run(["zstd", "-dcq"], input=raw, capture_output=True,
+                                 check=True).stdout
+        elif want == "br":
+            assert len(raw) < len(payload) // 4  # decoded by curl above
+            continue
+        assert raw.endswith(payload)
     # Small bodies are not worth it.
-    c.request("GET", "/_test/echo", headers={"Accept-Encoding": "gzip"})
+    c.request("GET", "/_test/echo", headers={"Accept-Encoding": "gzip, br, zstd"})
     r = c.getresponse()
     r.read()
     assert r.getheader("Content-Encoding") is None

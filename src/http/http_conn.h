@@ -1,0 +1,105 @@
+/*
+ * http_conn.h - the connection layer's own header: the request and response
+ * objects of http_route.h, which both transports fill alike (HTTP/1.1 in
+ * http_conn.c, HTTP/2 in http_h2.c), and the calls between the two. A route
+ * never sees which transport carried its request.
+ *
+ * An HTTP/2 request is handed over as the HTTP/1.1 head it stands for
+ * (request line, Host from :authority, the fields, cookies joined) and read
+ * by the one request parser (http_parse.c), so that both transports refuse
+ * the same things with the same status and the same size limits.
+ *
+ * Must never: be included by a route (routes see http_route.h only).
+ */
+#ifndef WHARF_HTTP_HTTP_CONN_H
+#define WHARF_HTTP_HTTP_CONN_H
+
+#include "auth/auth_login.h"
+#include "http/http_server.h"
+
+struct http_conn;
+struct http_h2;
+struct http_h2_stream;
+
+struct http_request {
+    struct http_conn *conn;
+    struct http_h2_stream *h2; /* NULL: HTTP/1.1 */
+    struct http_head head;
+    struct buf raw;  /* the head's bytes; head's slices point here */
+    struct buf body; /* decoded */
+    char *method;    /* NUL-terminated copies */
+    char *path, *query, *host;
+    const char *user; /* the connection's, after authentication */
+};
+
+struct http_response {
+    struct http_conn *conn;
+    struct http_h2_stream *h2; /* NULL: HTTP/1.1 */
+    struct http_request *req;
+    int status;
+    struct buf headers; /* "Name: value\r\n"... */
+    struct buf body;
+    bool deferred, streaming, done, head_only, chunked;
+    bool compressible; /* its Content-Type is text-like (compression pays off) */
+    bool encoded;      /* the handler set its own Content-Encoding */
+    bool held;         /* a handler holds it (ran and did not answer at once) */
+    http_handler_fn fn;
+    void *fn_arg;
+    struct http_response *auth_next; /* waiting for the login kit (HTTP/2) */
+    struct http_ws *upgrade;         /* a WebSocket handshake answered: 101, then frames */
+    void (*on_close)(void *arg);
+    void *on_close_arg;
+};
+
+/*
+ * A request from its complete head (up to and including the empty line),
+ * parsed on a copy of its own. NULL with *status_r and *why_r when the
+ * parser refuses it.
+ */
+struct http_request *http_request_new(struct http_conn *hc, const char *head, size_t len,
+                                      int *status_r, const char **why_r);
+void http_request_free(struct http_request *req);
+struct http_response *http_response_new(struct http_conn *hc, struct http_request *req);
+void http_response_free(struct http_response *res);
+
+/* Routes a whole request (HTTP/2): 404/405, authentication, the handler. */
+void http_exchange_start(struct http_request *req, struct http_response *res);
+/* The stream of res is going away: out of the login kit's queue, on_close told. */
+void http_exchange_gone(struct http_response *res);
+/* Answers status with a short text (and extra "Name: value\r\n" lines). */
+void http_exchange_error(struct http_response *res, int status, const char *extra);
+/* The fields every response has, the handler's, then framing: "Name: value\r\n" lines. */
+void http_response_fields(struct http_response *res, const char *framing, struct buf *out);
+/* Compression when it pays and the client takes it; the framing lines it adds. */
+void http_response_encode(struct http_response *res, struct buf *framing);
+
+/* ---- HTTP/2 (http_h2.c) ---- */
+
+/* A session on a connection whose handshake chose h2: sends the server's SETTINGS. */
+struct http_h2 *http_h2_new(struct http_conn *hc, struct net_conn *c, struct http_server *srv);
+/* Ends every stream (on_close), frees the session. */
+void http_h2_free(struct http_h2 *h);
+void http_h2_readable(struct http_h2 *h);
+void http_h2_writable(struct http_h2 *h);
+/* Drain and timeout: GOAWAY, then close once the streams under way are answered. */
+void http_h2_goaway(struct http_h2 *h, bool now);
+
+/* The response side for a stream (res->h2 set): fields as http_response_fields made them. */
+void http_h2_respond(struct http_response *res, const struct buf *fields);
+void http_h2_stream_start(struct http_response *res, const struct buf *fields);
+void http_h2_stream_write(struct http_response *res, const void *data, size_t len);
+bool http_h2_stream_blocked(const struct http_response *res);
+void http_h2_stream_end(struct http_response *res);
+
+/* ---- WebSocket (http_ws.c) ---- */
+
+/* The connection switches to WebSocket framing once the 101 is written. */
+struct http_ws *http_ws_start(struct http_ws *ws, struct net_conn *c, uint64_t max_message);
+void http_ws_readable(struct http_ws *ws);
+void http_ws_writable(struct http_ws *ws);
+/* Drain: a close frame (1001), then the connection closes. */
+void http_ws_drain(struct http_ws *ws);
+/* Tells the handler (closed), frees. NULL is ignored. */
+void http_ws_free(struct http_ws *ws);
+
+#endif
