@@ -70,8 +70,53 @@ static void test_tokens(void **state)
     buf_free(&tok2);
 }
 
+/* Webmail sessions: the same table, a kind of their own, kept across a reload. */
+static void test_sessions(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/wharf-tokens-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/tokens", dir);
+    struct buf err = BUF_INIT, s = BUF_INIT, app = BUF_INIT;
+    struct auth_tokens *t = auth_tokens_open(path, &err);
+    auth_tokens_set_session_idle(t, 3600);
+    assert_int_equal(auth_tokens_add_session(t, "alice@example.test", &s, &err), 0);
+    assert_int_equal(auth_tokens_add(t, "alice@example.test", &app, &err), 0);
+    assert_true(auth_tokens_is_session(s.data));
+    assert_false(auth_tokens_is_session(app.data));
+    assert_string_equal(auth_tokens_check(t, s.data), "alice@example.test");
+    /* The kind is part of the token: a session's secret under the app prefix is refused. */
+    char *swapped = strdup(s.data);
+    memcpy(swapped, "wht_", 4);
+    assert_null(auth_tokens_check(t, swapped));
+    json_t *l = auth_tokens_list(t, NULL);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "kind")),
+                        "session");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 1), "kind")), "app");
+    json_decref(l);
+    auth_tokens_free(t);
+    t = auth_tokens_open(path, &err);
+    assert_non_null(t);
+    assert_string_equal(auth_tokens_check(t, s.data), "alice@example.test");
+    assert_null(auth_tokens_check(t, swapped));
+    char id[17];
+    auth_tokens_id(s.data, id);
+    assert_int_equal(auth_tokens_revoke(t, id, &err), 1);
+    assert_null(auth_tokens_check(t, s.data));
+    assert_string_equal(auth_tokens_check(t, app.data), "alice@example.test");
+    auth_tokens_free(t);
+    unlink(path);
+    rmdir(dir);
+    free(swapped);
+    buf_free(&err);
+    buf_free(&s);
+    buf_free(&app);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_tokens)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_tokens),
+                                       cmocka_unit_test(test_sessions)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
