@@ -16,7 +16,7 @@ DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl \
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
               dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \
               python3-dkim python3-spf opendkim-tools rspamd \
-              nsd ldnsutils slapd ldap-utils
+              nsd ldnsutils slapd ldap-utils chromium
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 # make install / make deb: an optimized build for PREFIX, with Debian's
@@ -30,11 +30,18 @@ PYTHON     := /usr/bin/python3
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUN_ARGS   ?=
 
-.PHONY: run test build build-san deps deps-test deps-deb unit integration fuzz fuzz-smoke bench \
+.PHONY: run test build build-san deps deps-test deps-deb webmail-deps unit integration fuzz fuzz-smoke bench \
         format clean install deb
 
-run: deps build
+run: deps build webmail-deps
 	$(BUILD)/src/supervisor/wharfd -f $(RUN_ARGS)
+
+# The webmail's one npm dependency (DOMPurify, pinned in its package-lock.json),
+# which wharfd serves from src/http/webmail/node_modules when run from the tree
+# (and meson installs as vendor/purify.js): Debian's npm, unless one is there.
+webmail-deps:
+	@command -v npm >/dev/null || sh tools/install-deps.sh nodejs npm
+	cd src/http/webmail && npm ci --no-audit --no-fund
 
 test: deps-test build-san unit integration fuzz-smoke
 
@@ -44,10 +51,11 @@ deps:
 # The independent JMAP client of tests/jmap-client (npm jmap-jam under node:test):
 # Debian's nodejs and npm, unless a node with its own npm is there already
 # (NodeSource's nodejs bundles npm and conflicts with Debian's npm package).
-deps-test:
+deps-test: webmail-deps
 	@sh tools/install-deps.sh $(DEPS_TEST)
 	@command -v npm >/dev/null || sh tools/install-deps.sh nodejs npm
 	cd tests/jmap-client && npm ci --no-audit --no-fund
+	cd tests/webmail && npm ci --no-audit --no-fund
 
 deps-deb:
 	@sh tools/install-deps.sh $(DEPS_BUILD) $(DEPS_DEB)

@@ -18,6 +18,7 @@
 #include "base/date.h"
 #include "base/log.h"
 #include "http/http_server.h"
+#include "http/webmail.h"
 #include "net/net_compress.h"
 
 #include <event2/buffer.h>
@@ -77,6 +78,8 @@ struct http_conn {
     char *auth_header; /* the Authorization value that logged in on this connection */
     char *user;
     unsigned requests;
+    http_session_fn session_fn; /* a webmail sign-in or sign-out at the auth process */
+    void *session_arg;
 };
 
 /* ---- requests ---- */
@@ -443,9 +446,59 @@ static const char *const www_authenticate =
     "WWW-Authenticate: Basic realm=\"Wharf\", charset=\"UTF-8\"\r\n"
     "WWW-Authenticate: Bearer realm=\"Wharf\"\r\n";
 
+/* The challenges of a 401; none for the webmail's own requests (a browser would prompt). */
+static const char *challenge(const struct http_conn *hc)
+{
+    return webmail_request(hc->req) ? NULL : www_authenticate;
+}
+
+/* The verdict of http_request_session_start/end, to the handler that asked. */
+static void session_done(struct http_conn *hc, const struct auth_login_result *r)
+{
+    http_session_fn fn = hc->session_fn;
+    hc->session_fn = NULL;
+    net_conn_resume(hc->c); /* the kit paused it for the check; the handler still holds it */
+    int status = r->status == AUTH_LOGIN_OK                                                    ? 200
+                 : r->status == AUTH_LOGIN_RATELIMIT || r->status == AUTH_LOGIN_USER_ADDR_FULL ? 429
+                 : r->status == AUTH_LOGIN_TEMPFAIL                                            ? 503
+                                                    : 401;
+    if (status == 200)
+        log_info("http: webmail %s: user=<%s>, rip=%s", r->session ? "sign-in" : "sign-out",
+                 r->account, net_conn_addr(hc->c));
+    fn(hc->req, hc->res, status, status == 200 ? r->account : NULL, r->session, hc->session_arg);
+}
+
+static void session_ask(struct http_request *req, http_session_fn fn, void *arg)
+{
+    struct http_conn *hc = req->conn;
+    WHARF_ASSERT(hc->session_fn == NULL && hc->state == ST_HANDLER);
+    hc->session_fn = fn;
+    hc->session_arg = arg;
+}
+
+void http_request_session_start(struct http_request *req, struct http_response *res,
+                                struct slice user, struct slice pass, http_session_fn fn, void *arg)
+{
+    (void)res;
+    session_ask(req, fn, arg);
+    (void)auth_login_session(req->conn->login, user, pass); /* session_done follows */
+}
+
+void http_request_session_end(struct http_request *req, struct http_response *res,
+                              struct slice token, http_session_fn fn, void *arg)
+{
+    (void)res;
+    session_ask(req, fn, arg);
+    (void)auth_login_end_session(req->conn->login, token);
+}
+
 static void auth_done(void *arg, const struct auth_login_result *r)
 {
     struct http_conn *hc = arg;
+    if (hc->session_fn != NULL) {
+        session_done(hc, r);
+        return;
+    }
     hc->state = ST_BODY;
     /* The kit paused the connection for the check; the loop resumes it later. */
     net_conn_resume(hc->c);
@@ -453,10 +506,11 @@ static void auth_done(void *arg, const struct auth_login_result *r)
     case AUTH_LOGIN_OK:
         free(hc->auth_header);
         free(hc->user);
-        /* Basic credentials are remembered for the connection; a token is checked each time
-         * (so that a revocation holds at once). */
+        /* Basic credentials are remembered for the connection; a token (or a webmail session
+         * cookie) is checked each time (so that a revocation holds at once). */
         const char *authz = http_request_header(hc->req, "Authorization");
-        hc->auth_header = strncasecmp(authz, "Bearer ", 7) == 0 ? NULL : xstrdup(authz);
+        hc->auth_header =
+            authz == NULL || strncasecmp(authz, "Bearer ", 7) == 0 ? NULL : xstrdup(authz);
         hc->user = xstrdup(r->account);
         log_info("http: login: user=<%s>, rip=%s", hc->user, net_conn_addr(hc->c));
         run_handler(hc);
@@ -471,7 +525,7 @@ static void auth_done(void *arg, const struct auth_login_result *r)
     case AUTH_LOGIN_FAILED:
     case AUTH_LOGIN_CANCELLED:
     case AUTH_LOGIN_MALFORMED:
-        respond_error(hc, 401, www_authenticate, false);
+        respond_error(hc, 401, challenge(hc), false);
         break;
     }
 }
@@ -484,9 +538,23 @@ static void authenticate(struct http_conn *hc)
         respond_error(hc, 403, NULL, false);
         return;
     }
+    struct slice cookie;
+    if (authz == NULL) { /* the webmail: a session cookie, and its CSRF token */
+        switch (webmail_cookie_token(hc->req, &cookie)) {
+        case WEBMAIL_COOKIE_OK:
+            hc->state = ST_AUTH;
+            auth_login_token(hc->login, cookie);
+            return;
+        case WEBMAIL_COOKIE_REFUSED:
+            respond_error(hc, 403, NULL, false);
+            return;
+        case WEBMAIL_COOKIE_NONE:
+            break;
+        }
+    }
     bool bearer = authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0;
     if (authz == NULL || (!bearer && strncasecmp(authz, "Basic ", 6) != 0)) {
-        respond_error(hc, 401, www_authenticate, false);
+        respond_error(hc, 401, challenge(hc), false);
         return;
     }
     if (hc->auth_header != NULL && strcmp(authz, hc->auth_header) == 0) {
@@ -512,7 +580,7 @@ static void authenticate(struct http_conn *hc)
         (colon = memchr(dec.data, ':', dec.len)) == NULL) {
         explicit_bzero(dec.data, dec.len);
         buf_free(&dec);
-        respond_error(hc, 401, www_authenticate, false);
+        respond_error(hc, 401, challenge(hc), false);
         return;
     }
     struct slice user = slice_make(dec.data, (size_t)(colon - dec.data));
