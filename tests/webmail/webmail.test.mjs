@@ -25,7 +25,11 @@ async function signIn(context, user, shot) {
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.errors = errors;
-  await page.goto(URL);
+  const loads = [];
+  page.on('requestfinished', (r) => loads.push(r.sizes()));
+  await page.goto(URL, { waitUntil: 'networkidle' });
+  // The first load (page, scripts, styles, DOMPurify, the session check) as sent: gzip on.
+  page.firstLoad = (await Promise.all(loads)).reduce((n, s) => n + s.responseBodySize + s.responseHeadersSize, 0);
   await page.getByLabel('Email address').fill(user);
   await page.getByLabel('Password').fill(env.WEBMAIL_PASSWORD);
   if (shot) await page.screenshot({ path: `${SHOTS}/signin.png` });
@@ -52,6 +56,11 @@ after(async () => {
 test('the webmail end to end', async (t) => {
   const alice = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
   const page = await signIn(alice, env.WEBMAIL_ALICE, true);
+
+  await t.test('the first page load is small', async () => {
+    console.log(`# first load: ${page.firstLoad} bytes`);
+    assert.ok(page.firstLoad > 10000 && page.firstLoad <= 300 * 1024, String(page.firstLoad));
+  });
 
   await t.test('signed in: the cookie is out of the page\'s reach, no password kept', async () => {
     assert.equal(await page.evaluate(() => document.cookie), '');

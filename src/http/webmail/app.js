@@ -159,16 +159,23 @@ function renderFolders() {
 
 async function selectMailbox(id) {
   st.current = id;
+  resetList();
   st.selected = null;
   $('list').scrollTop = 0;
   renderFolders();
   await reloadList();
 }
 
-async function reloadList() {
+// Forgets the loaded pages; answers to requests made before are dropped (st.gen).
+function resetList() {
+  st.gen = (st.gen || 0) + 1;
   st.emails = new Map();
   st.pages = new Set();
   st.ids = [];
+}
+
+async function reloadList() {
+  resetList();
   await fetchPage(0, true);
   renderRows();
 }
@@ -176,12 +183,12 @@ async function reloadList() {
 async function fetchPage(n, withTotal) {
   if (st.pages.has(n)) return;
   st.pages.add(n);
-  const mailbox = st.current;
+  const gen = st.gen;
   const r = await st.jmap.call([
-    ['Email/query', { filter: { inMailbox: mailbox }, sort: [{ property: 'receivedAt', isAscending: false }], position: n * PAGE, limit: PAGE, calculateTotal: !!withTotal }, 'q'],
+    ['Email/query', { filter: { inMailbox: st.current }, sort: [{ property: 'receivedAt', isAscending: false }], position: n * PAGE, limit: PAGE, calculateTotal: !!withTotal }, 'q'],
     ['Email/get', { '#ids': { resultOf: 'q', name: 'Email/query', path: '/ids' }, properties: LIST_PROPS }, 'g'],
   ]);
-  if (mailbox !== st.current) return;
+  if (gen !== st.gen) return;
   if (withTotal) st.total = r.q.total;
   r.q.ids.forEach((id, i) => { st.ids[r.q.position + i] = id; });
   for (const e of r.g.list) st.emails.set(e.id, e);
@@ -232,14 +239,23 @@ function row(e, i) {
 }
 
 // New mail, flags or moves by anyone: counts, the loaded pages, the open message.
+// One refresh at a time; a change during one asks for one more after it.
+let refreshing = null;
+let again = false;
 async function refresh() {
+  if (refreshing) { again = true; return refreshing; }
+  refreshing = (async () => {
+    do { again = false; await refreshOnce(); } while (again && st.jmap);
+  })();
+  try { await refreshing; } finally { refreshing = null; }
+}
+
+async function refreshOnce() {
   if (!st.jmap) return;
   await loadMailboxes();
-  const pages = [...st.pages];
-  st.pages = new Set();
-  st.emails = new Map();
-  st.ids = [];
-  for (const [k, p] of pages.sort((a, b) => a - b).entries()) await fetchPage(p, k === 0);
+  const pages = [...st.pages].sort((a, b) => a - b);
+  resetList();
+  for (const [k, p] of pages.entries()) await fetchPage(p, k === 0);
   if (!pages.length) await fetchPage(0, true);
   renderRows();
 }
@@ -310,6 +326,8 @@ async function setKeyword(e, kw, on) {
   await st.jmap.call([['Email/set', { update: { [e.id]: { [`keywords/${kw}`]: on ? true : null } } }, 's']]);
   e.keywords = { ...(e.keywords || {}) };
   if (on) e.keywords[kw] = true; else delete e.keywords[kw];
+  const listed = st.emails.get(e.id);
+  if (listed) { listed.keywords = e.keywords; renderRows(); }
   showFlag(e);
 }
 
