@@ -80,7 +80,7 @@ $(BUILD_INSTALL)/build.ninja:
 
 # Builds only what is installed (not the tests), then installs it; an
 # existing /etc/wharf/wharf.conf is kept (dist/install-config.sh).
-install: deps $(BUILD_INSTALL)/build.ninja
+install: deps webmail-deps $(BUILD_INSTALL)/build.ninja
 	meson configure $(BUILD_INSTALL) -Dprefix=$(PREFIX) \
 	    -Dsendmail_links=$(if $(filter 1 yes true,$(SENDMAIL_LINKS)),true,false)
 	ninja -C $(BUILD_INSTALL) $(INSTALL_TARGETS)
@@ -94,7 +94,7 @@ INSTALL_TARGETS = src/supervisor/wharfd src/cli/wharf src/cli/wharf-admin dist/w
 # parent folder). It reuses $(BUILD_INSTALL) (set DEB_REUSE_BUILD= to have
 # debian/rules configure and build from scratch), then runs lintian.
 DEB_REUSE_BUILD ?= 1
-deb: deps-deb $(BUILD_INSTALL)/build.ninja
+deb: deps-deb webmail-deps $(BUILD_INSTALL)/build.ninja
 	meson configure $(BUILD_INSTALL) -Dprefix=/usr -Dsendmail_links=false
 	ninja -C $(BUILD_INSTALL) $(INSTALL_TARGETS)
 	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src

@@ -246,6 +246,11 @@ json_t *auth_tokens_list(const struct auth_tokens *t, const char *account)
 
 const char *auth_tokens_check(struct auth_tokens *t, const char *token)
 {
+    return auth_tokens_check_at(t, token, (long long)time(NULL));
+}
+
+const char *auth_tokens_check_at(struct auth_tokens *t, const char *token, long long now)
+{
     char id[ID_LEN + 1];
     auth_tokens_id(token, id);
     if (id[0] == '\0')
@@ -260,7 +265,6 @@ const char *auth_tokens_check(struct auth_tokens *t, const char *token)
             tk->session != auth_tokens_is_session(token))
             return NULL;
         if (tk->session) {
-            long long now = (long long)time(NULL);
             if (t->session_idle > 0 && now - tk->last > t->session_idle) {
                 struct buf err = BUF_INIT;
                 (void)auth_tokens_revoke(t, id, &err); /* a failed save keeps it: refused anyway */

@@ -48,6 +48,8 @@ json_t *auth_tokens_list(const struct auth_tokens *t, const char *account);
  * an idle session: then it is revoked). A session's check is a use.
  */
 const char *auth_tokens_check(struct auth_tokens *t, const char *token);
+/* The same at wall-clock second now (the unit tests' clock). */
+const char *auth_tokens_check_at(struct auth_tokens *t, const char *token, long long now);
 /* token is a session token ("whs_"), well-formed or not. */
 bool auth_tokens_is_session(const char *token);
 /* The ID part of a well-formed token ("" otherwise), into out (17 bytes). */
