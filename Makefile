@@ -17,7 +17,7 @@ DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl zstd
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
               dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \
               python3-dkim python3-spf opendkim-tools rspamd \
-              nsd ldnsutils slapd ldap-utils python3-pytest-xdist
+              nsd ldnsutils slapd ldap-utils python3-pytest-xdist chromium
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 # make install / make deb: an optimized build for PREFIX, with Debian's
@@ -31,11 +31,18 @@ PYTHON     := /usr/bin/python3
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUN_ARGS   ?=
 
-.PHONY: run test build build-san deps deps-test deps-deb unit integration fuzz fuzz-smoke bench \
+.PHONY: run test build build-san deps deps-test deps-deb webmail-deps unit integration fuzz fuzz-smoke bench \
         format clean install deb
 
-run: deps build
+run: deps build webmail-deps
 	$(BUILD)/src/supervisor/wharfd -f $(RUN_ARGS)
+
+# The webmail's one npm dependency (DOMPurify, pinned in its package-lock.json),
+# which wharfd serves from src/http/webmail/node_modules when run from the tree
+# (and meson installs as vendor/purify.js): Debian's npm, unless one is there.
+webmail-deps:
+	@command -v npm >/dev/null || sh tools/install-deps.sh nodejs npm
+	cd src/http/webmail && npm ci --no-audit --no-fund
 
 test: deps-test build-san unit integration fuzz-smoke
 
@@ -45,10 +52,11 @@ deps:
 # The independent JMAP client of tests/jmap-client (npm jmap-jam under node:test):
 # Debian's nodejs and npm, unless a node with its own npm is there already
 # (NodeSource's nodejs bundles npm and conflicts with Debian's npm package).
-deps-test:
+deps-test: webmail-deps
 	@sh tools/install-deps.sh $(DEPS_TEST)
 	@command -v npm >/dev/null || sh tools/install-deps.sh nodejs npm
 	cd tests/jmap-client && npm ci --no-audit --no-fund
+	cd tests/webmail && npm ci --no-audit --no-fund
 
 deps-deb:
 	@sh tools/install-deps.sh $(DEPS_BUILD) $(DEPS_DEB)
@@ -73,7 +81,7 @@ $(BUILD_INSTALL)/build.ninja:
 
 # Builds only what is installed (not the tests), then installs it; an
 # existing /etc/wharf/wharf.conf is kept (dist/install-config.sh).
-install: deps $(BUILD_INSTALL)/build.ninja
+install: deps webmail-deps $(BUILD_INSTALL)/build.ninja
 	meson configure $(BUILD_INSTALL) -Dprefix=$(PREFIX) \
 	    -Dsendmail_links=$(if $(filter 1 yes true,$(SENDMAIL_LINKS)),true,false)
 	ninja -C $(BUILD_INSTALL) $(INSTALL_TARGETS)
@@ -87,7 +95,7 @@ INSTALL_TARGETS = src/supervisor/wharfd src/cli/wharf src/cli/wharf-admin dist/w
 # parent folder). It reuses $(BUILD_INSTALL) (set DEB_REUSE_BUILD= to have
 # debian/rules configure and build from scratch), then runs lintian.
 DEB_REUSE_BUILD ?= 1
-deb: deps-deb $(BUILD_INSTALL)/build.ninja
+deb: deps-deb webmail-deps $(BUILD_INSTALL)/build.ninja
 	meson configure $(BUILD_INSTALL) -Dprefix=/usr -Dsendmail_links=false
 	ninja -C $(BUILD_INSTALL) $(INSTALL_TARGETS)
 	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src

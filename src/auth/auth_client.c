@@ -39,20 +39,25 @@ static int check_done(void *arg, enum ipc_client_status st, const struct ipc_fra
 {
     struct check *k = arg;
     enum auth_result res = st == IPC_CLIENT_LOCAL ? k->early : AUTH_TEMPFAIL;
-    char *acct = NULL;
+    char *acct = NULL, *sess = NULL;
     if (st == IPC_CLIENT_REPLY) {
         uint64_t id;
-        struct slice account;
-        if (auth_proto_get_reply(reply->payload, reply->len, &id, &res, &account) != 0)
+        struct slice account, session;
+        if (auth_proto_get_reply(reply->payload, reply->len, &id, &res, &account, &session) != 0)
             return -1;
         if (res == AUTH_OK)
             acct = slice_strdup(account);
+        if (res == AUTH_OK && session.len > 0)
+            sess = slice_strdup(session);
     }
     auth_client_cb cb = k->cb;
     void *cb_arg = k->arg;
     free(k);
-    cb(cb_arg, res, acct);
+    cb(cb_arg, res, acct, sess);
     free(acct);
+    if (sess)
+        explicit_bzero(sess, strlen(sess));
+    free(sess);
     return 0;
 }
 

@@ -32,13 +32,17 @@ struct auth_request {
     const char *password;
     const char *client_addr; /* textual IP of the client */
     bool secure;             /* true when the session is under TLS */
+    bool session;            /* PLAIN: make a session token on success (webmail sign-in) */
+    bool end_session;        /* BEARER: revoke this session token on success (sign-out) */
 };
 
 /*
  * Result callback: account is the canonical account name on AUTH_OK, else
- * NULL. It is always called exactly once, possibly after a deliberate delay.
+ * NULL; session the token made for a request with session set (else NULL).
+ * It is always called exactly once, possibly after a deliberate delay.
  */
-typedef void (*auth_client_cb)(void *arg, enum auth_result result, const char *account);
+typedef void (*auth_client_cb)(void *arg, enum auth_result result, const char *account,
+                               const char *session);
 
 /* Connects lazily, reconnects after errors. Never returns NULL. */
 struct auth_client *auth_client_new(struct event_base *base, const struct wharf_config *cfg);

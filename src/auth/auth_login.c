@@ -138,16 +138,19 @@ struct auth_login {
     auth_login_done_fn done;
     void *arg;
     struct auth_sasl x;
-    const char *mech; /* of the check under way */
-    void *handle;     /* the check in flight */
-    bool pending;     /* set while the auth client has not answered */
-    bool finished;    /* done() ran for the attempt under way */
+    const char *mech;          /* of the check under way */
+    void *handle;              /* the check in flight */
+    bool pending;              /* set while the auth client has not answered */
+    bool finished;             /* done() ran for the attempt under way */
+    bool session, end_session; /* the check under way asks for (or ends) a session */
+    const char *token;         /* the session made by the check, while done() runs */
     struct event *delay;
 };
 
 static void finish(struct auth_login *l, enum auth_login_status st, const char *account)
 {
-    struct auth_login_result r = {.status = st, .account = account, .mechanism = l->mech};
+    struct auth_login_result r = {
+        .status = st, .account = account, .mechanism = l->mech, .session = l->token};
     l->finished = true;
     l->done(l->arg, &r);
 }
@@ -158,7 +161,7 @@ static void delay_cb(evutil_socket_t fd, short what, void *arg)
     finish(arg, AUTH_LOGIN_FAILED, NULL);
 }
 
-static void checked(void *arg, enum auth_result result, const char *account)
+static void checked(void *arg, enum auth_result result, const char *account, const char *session)
 {
     struct auth_login *l = arg;
     l->pending = false;
@@ -166,10 +169,13 @@ static void checked(void *arg, enum auth_result result, const char *account)
     switch (result) {
     case AUTH_OK:
         /* Logged in: no longer evicted as an idle stranger; counted per (user, address). */
-        if (!net_conn_login(l->c, l->p.service, account, l->p.max_per_user_addr))
+        if (!net_conn_login(l->c, l->p.service, account, l->p.max_per_user_addr)) {
             finish(l, AUTH_LOGIN_USER_ADDR_FULL, account);
-        else
+        } else {
+            l->token = session;
             finish(l, AUTH_LOGIN_OK, account);
+            l->token = NULL;
+        }
         return;
     case AUTH_FAILED:
         if (l->p.failure_delay_ms > 0 && l->delay != NULL) {
@@ -201,7 +207,10 @@ static enum auth_login_step check(struct auth_login *l, const char *mech, const 
         .password = pass,
         .client_addr = net_conn_addr(l->c),
         .secure = net_conn_is_tls(l->c),
+        .session = l->session,
+        .end_session = l->end_session,
     };
+    l->session = l->end_session = false;
     net_conn_pause(l->c);
     l->pending = true;
     l->finished = false;
@@ -328,6 +337,22 @@ enum auth_login_step auth_login_password(struct auth_login *l, struct slice user
     return st;
 }
 
+enum auth_login_step auth_login_session(struct auth_login *l, struct slice user, struct slice pass)
+{
+    l->session = true;
+    enum auth_login_step st = auth_login_password(l, user, pass);
+    l->session = false;
+    return st;
+}
+
+enum auth_login_step auth_login_end_session(struct auth_login *l, struct slice token)
+{
+    l->end_session = true;
+    enum auth_login_step st = auth_login_token(l, token);
+    l->end_session = false;
+    return st;
+}
+
 enum auth_login_step auth_login_token(struct auth_login *l, struct slice token)
 {
     auth_sasl_reset(&l->x);
@@ -339,7 +364,7 @@ enum auth_login_step auth_login_token(struct auth_login *l, struct slice token)
         return AUTH_LOGIN_DONE;
     }
     char *t = slice_strdup(token);
-    char *id = slice_strdup(slice_make(token.ptr, 20)); /* "wht_" and the 16-digit id */
+    char *id = slice_strdup(slice_make(token.ptr, 20)); /* "wht_"/"whs_" and the 16-digit id */
     enum auth_login_step st = check(l, "BEARER", "", id, t);
     explicit_bzero(t, token.len);
     free(t);

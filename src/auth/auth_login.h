@@ -100,6 +100,7 @@ struct auth_login_result {
     const char *account;   /* OK and USER_ADDR_FULL */
     const char *mechanism; /* "PLAIN" or "LOGIN" */
     enum sasl_status sasl; /* MALFORMED */
+    const char *session;   /* OK after auth_login_session: the new session token */
 };
 
 /* What the protocol does after a call. */
@@ -158,5 +159,12 @@ enum auth_login_step auth_login_password(struct auth_login *l, struct slice user
  * BEARER: the auth process finds the account from the token itself.
  */
 enum auth_login_step auth_login_token(struct auth_login *l, struct slice token);
+/*
+ * The webmail's sign-in and sign-out: auth_login_password that also has
+ * the auth process make a session token (result.session, "whs_..."), and
+ * auth_login_token that also revokes the session token it checks.
+ */
+enum auth_login_step auth_login_session(struct auth_login *l, struct slice user, struct slice pass);
+enum auth_login_step auth_login_end_session(struct auth_login *l, struct slice token);
 
 #endif

@@ -15,7 +15,9 @@ void auth_proto_put_request(struct buf *payload, uint64_t id, const struct auth_
     ipc_put_str(payload, req->username ? req->username : "");
     ipc_put_str(payload, req->password ? req->password : "");
     ipc_put_str(payload, req->client_addr ? req->client_addr : "");
-    ipc_put_u64(payload, req->secure ? AUTH_FLAG_SECURE : 0);
+    ipc_put_u64(payload, (req->secure ? AUTH_FLAG_SECURE : 0) |
+                             (req->session ? AUTH_FLAG_SESSION : 0) |
+                             (req->end_session ? AUTH_FLAG_END_SESSION : 0));
 }
 
 static bool field_ok(struct slice s, size_t max)
@@ -47,7 +49,7 @@ int auth_proto_get_request(const void *payload, size_t len, size_t max_credentia
         *why_r = "field too long or containing NUL";
         return -1;
     }
-    if ((r->flags & ~(uint64_t)AUTH_FLAG_SECURE) != 0) {
+    if ((r->flags & ~(uint64_t)AUTH_FLAGS_KNOWN) != 0) {
         *why_r = "unknown flags";
         return -1;
     }
@@ -55,22 +57,26 @@ int auth_proto_get_request(const void *payload, size_t len, size_t max_credentia
 }
 
 void auth_proto_put_reply(struct buf *payload, uint64_t id, enum auth_result result,
-                          const char *account)
+                          const char *account, const char *session)
 {
     ipc_put_u64(payload, id);
     ipc_put_u64(payload, (uint64_t)result);
     ipc_put_str(payload, account ? account : "");
+    ipc_put_str(payload, session ? session : "");
 }
 
 int auth_proto_get_reply(const void *payload, size_t len, uint64_t *id_r,
-                         enum auth_result *result_r, struct slice *account_r)
+                         enum auth_result *result_r, struct slice *account_r,
+                         struct slice *session_r)
 {
     struct ipc_reader rd;
     ipc_reader_init(&rd, payload, len);
     *id_r = ipc_get_u64(&rd);
     uint64_t res = ipc_get_u64(&rd);
     *account_r = ipc_get_bytes(&rd);
-    if (!ipc_reader_done(&rd) || res > AUTH_RATELIMIT || !field_ok(*account_r, 1024))
+    *session_r = ipc_get_bytes(&rd);
+    if (!ipc_reader_done(&rd) || res > AUTH_RATELIMIT || !field_ok(*account_r, 1024) ||
+        !field_ok(*session_r, 128))
         return -1;
     *result_r = (enum auth_result)res;
     return 0;

@@ -79,6 +79,8 @@ struct job {
     bool banned;          /* refused because rip_key is banned: not counted again */
     char *account, *hash; /* hash: the account's, or the dummy */
     bool known, secure, ok;
+    bool want_session, end_session; /* AUTH_FLAG_SESSION, AUTH_FLAG_END_SESSION */
+    char *session;                  /* the token made for want_session */
     /* A directory that checks passwords (LDAP): the DN to bind as, the hash of the
      * password of the account's last login (NULL: none within ldap_login_cache_ttl),
      * the new one to keep, and what the bind said. */
@@ -144,6 +146,7 @@ static void job_free(struct job *j)
     free(j->user_key);
     free(j->account);
     free(j->hash);
+    wipe_free(j->session);
     ipc_conn_release(j->conn);
     j->srv->pending--;
     free(j);
@@ -164,7 +167,8 @@ static void log_safe(struct buf *out, const char *s)
 static void job_send(struct job *j)
 {
     struct buf payload = BUF_INIT;
-    auth_proto_put_reply(&payload, j->id, j->result, j->result == AUTH_OK ? j->account : "");
+    auth_proto_put_reply(&payload, j->id, j->result, j->result == AUTH_OK ? j->account : "",
+                         j->result == AUTH_OK ? j->session : NULL);
     ipc_conn_send(j->conn, IPC_AUTH_REPLY, payload.data, payload.len);
     buf_free(&payload);
 }
@@ -196,6 +200,18 @@ static void job_finish(struct job *j)
     log_safe(&user, j->username);
     struct buf pair = BUF_INIT;
     buf_printf(&pair, "%s\n%s", j->user_key, j->rip_key);
+    if (j->result == AUTH_OK && j->want_session) { /* the webmail's sign-in */
+        struct buf tok = BUF_INIT, err = BUF_INIT;
+        if (auth_tokens_add_session(srv->tokens, j->account, &tok, &err) == 0) {
+            j->session = buf_steal(&tok, NULL);
+        } else {
+            log_error("auth: %s", buf_cstr(&err));
+            j->result = AUTH_TEMPFAIL;
+            j->reason = "cannot save the session";
+        }
+        buf_free(&tok);
+        buf_free(&err);
+    }
     if (j->result == AUTH_OK) {
         srv->n_ok++;
         /* The address is now a usual one of the account: a spray never locks it out. */
@@ -529,6 +545,8 @@ static void handle_request(struct auth_server *srv, struct ipc_conn *c,
         j->rip_key = xstrdup(j->rip);
     j->exempt = net_addr_exempt(cfg, j->rip);
     j->secure = (w->flags & AUTH_FLAG_SECURE) != 0;
+    j->want_session = (w->flags & AUTH_FLAG_SESSION) != 0;
+    j->end_session = (w->flags & AUTH_FLAG_END_SESSION) != 0;
     j->user_key = directory_normalize_address(j->username, false);
     if (j->user_key == NULL)
         j->user_key = xstrdup(j->username);
@@ -572,6 +590,16 @@ static void handle_request(struct auth_server *srv, struct ipc_conn *c,
         if (s == DIRECTORY_OK) {
             j->result = AUTH_OK;
             j->account = buf_steal(&account, NULL);
+            j->want_session = false; /* sessions come from passwords only */
+            if (j->end_session && auth_tokens_is_session(j->password)) { /* sign-out */
+                char id[17];
+                auth_tokens_id(j->password, id);
+                if (auth_tokens_revoke(srv->tokens, id, &err) < 0) {
+                    log_error("auth: %s", buf_cstr(&err));
+                    j->result = AUTH_TEMPFAIL;
+                    j->reason = "cannot save the sign-out";
+                }
+            }
         } else if (s == DIRECTORY_ERR_NOT_FOUND) {
             j->reason = acct ? "token of a deleted account" : "unknown token";
         } else {
@@ -887,6 +915,8 @@ int auth_main(struct component_ctx *ctx)
     char *tokens_path = config_data_path(cfg, "auth/tokens");
     srv->tokens = auth_tokens_open(tokens_path, &err);
     free(tokens_path);
+    if (srv->tokens != NULL)
+        auth_tokens_set_session_idle(srv->tokens, cfg->webmail_session_idle / 1000);
     if (srv->tokens == NULL)
         log_fatal(EX_DATAERR, "%s", buf_cstr(&err));
     srv->rl_ip = ratelimit_new(cfg->auth_ratelimit_window, (size_t)cfg->auth_ratelimit_entries);

@@ -1,7 +1,8 @@
 /*
  * auth_tokens.c - app passwords for Bearer authentication (see
  * auth_tokens.h). The table is small (a few per user) and lives in memory;
- * the file is one line per token: ID TAB ACCOUNT TAB SHA256-HEX TAB CREATED.
+ * the file is one line per token: ID TAB ACCOUNT TAB SHA256-HEX TAB CREATED,
+ * then TAB "session" for a session.
  *
  * Must never: store or log a secret, or compare hashes in variable time.
  */
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #define TOKEN_PREFIX "wht_"
+#define SESSION_PREFIX "whs_" /* the same length as TOKEN_PREFIX */
 #define ID_LEN 16
 #define SECRET_LEN 43 /* base64url of 32 bytes, unpadded */
 #define MAX_TOKENS 100000
@@ -32,12 +34,15 @@ struct token {
     char *account;
     unsigned char hash[SHA256_DIGEST_LENGTH];
     long long created;
+    bool session;
+    long long last; /* a session's last check (wall seconds, in memory only) */
 };
 
 struct auth_tokens {
     char *path;
     struct token *v;
     size_t n;
+    long long session_idle;
 };
 
 static void hash_token(const char *token, unsigned char out[SHA256_DIGEST_LENGTH])
@@ -60,8 +65,8 @@ void auth_tokens_id(const char *token, char out[17])
 {
     out[0] = '\0';
     size_t p = strlen(TOKEN_PREFIX);
-    if (strncmp(token, TOKEN_PREFIX, p) != 0 || strlen(token) != p + ID_LEN + 1 + SECRET_LEN ||
-        token[p + ID_LEN] != '_')
+    if ((strncmp(token, TOKEN_PREFIX, p) != 0 && !auth_tokens_is_session(token)) ||
+        strlen(token) != p + ID_LEN + 1 + SECRET_LEN || token[p + ID_LEN] != '_')
         return;
     for (size_t i = 0; i < ID_LEN; i++) {
         char c = token[p + i];
@@ -90,11 +95,11 @@ struct auth_tokens *auth_tokens_open(const char *path, struct buf *err)
         lineno++;
         line[strcspn(line, "\n")] = '\0';
         char *id = strtok(line, "\t"), *account = strtok(NULL, "\t"), *hex = strtok(NULL, "\t"),
-             *created = strtok(NULL, "\t");
+             *created = strtok(NULL, "\t"), *kind = strtok(NULL, "\t");
         struct token tk = {0};
         if (id == NULL || account == NULL || hex == NULL || created == NULL ||
             strlen(id) != ID_LEN || !hex_decode(hex, tk.hash, sizeof(tk.hash)) ||
-            t->n >= MAX_TOKENS) {
+            t->n >= MAX_TOKENS || (kind != NULL && strcmp(kind, "session") != 0)) {
             buf_printf(err, "%s line %u is not a token", path, lineno);
             fclose(f);
             auth_tokens_free(t);
@@ -103,6 +108,8 @@ struct auth_tokens *auth_tokens_open(const char *path, struct buf *err)
         memcpy(tk.id, id, ID_LEN + 1);
         tk.account = xstrdup(account);
         tk.created = atoll(created);
+        tk.session = kind != NULL;
+        tk.last = (long long)time(NULL);
         t->v = xreallocarray(t->v, t->n + 1, sizeof(*t->v));
         t->v[t->n++] = tk;
     }
@@ -129,7 +136,7 @@ static int save(const struct auth_tokens *t, struct buf *err)
         buf_printf(&text, "%s\t%s\t", t->v[i].id, t->v[i].account);
         for (size_t k = 0; k < sizeof(t->v[i].hash); k++)
             buf_printf(&text, "%02x", t->v[i].hash[k]);
-        buf_printf(&text, "\t%lld\n", t->v[i].created);
+        buf_printf(&text, "\t%lld%s\n", t->v[i].created, t->v[i].session ? "\tsession" : "");
     }
     buf_printf(&tmp, "%s.new", t->path);
     int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -148,8 +155,18 @@ static int save(const struct auth_tokens *t, struct buf *err)
     return r;
 }
 
-int auth_tokens_add(struct auth_tokens *t, const char *account, struct buf *token_r,
-                    struct buf *err)
+bool auth_tokens_is_session(const char *token)
+{
+    return strncmp(token, SESSION_PREFIX, strlen(SESSION_PREFIX)) == 0;
+}
+
+void auth_tokens_set_session_idle(struct auth_tokens *t, long long idle_s)
+{
+    t->session_idle = idle_s;
+}
+
+static int add(struct auth_tokens *t, const char *account, bool session, struct buf *token_r,
+               struct buf *err)
 {
     unsigned char idb[ID_LEN / 2], secret[32];
     if (t->n >= MAX_TOKENS || RAND_bytes(idb, sizeof(idb)) != 1 ||
@@ -163,7 +180,7 @@ int auth_tokens_add(struct auth_tokens *t, const char *account, struct buf *toke
     struct buf b64 = BUF_INIT;
     base64_encode(secret, sizeof(secret), &b64);
     OPENSSL_cleanse(secret, sizeof(secret));
-    buf_printf(token_r, TOKEN_PREFIX "%s_", tk.id);
+    buf_printf(token_r, "%s%s_", session ? SESSION_PREFIX : TOKEN_PREFIX, tk.id);
     for (size_t i = 0; i < b64.len && b64.data[i] != '='; i++) /* base64url, unpadded */
         buf_append_byte(token_r, b64.data[i] == '+' ? '-' : b64.data[i] == '/' ? '_' : b64.data[i]);
     OPENSSL_cleanse(b64.data, b64.len);
@@ -171,6 +188,8 @@ int auth_tokens_add(struct auth_tokens *t, const char *account, struct buf *toke
     hash_token(buf_cstr(token_r), tk.hash);
     tk.account = xstrdup(account);
     tk.created = (long long)time(NULL);
+    tk.session = session;
+    tk.last = tk.created;
     t->v = xreallocarray(t->v, t->n + 1, sizeof(*t->v));
     t->v[t->n++] = tk;
     if (save(t, err) != 0) {
@@ -178,6 +197,18 @@ int auth_tokens_add(struct auth_tokens *t, const char *account, struct buf *toke
         return -1;
     }
     return 0;
+}
+
+int auth_tokens_add(struct auth_tokens *t, const char *account, struct buf *token_r,
+                    struct buf *err)
+{
+    return add(t, account, false, token_r, err);
+}
+
+int auth_tokens_add_session(struct auth_tokens *t, const char *account, struct buf *token_r,
+                            struct buf *err)
+{
+    return add(t, account, true, token_r, err);
 }
 
 int auth_tokens_revoke(struct auth_tokens *t, const char *id, struct buf *err)
@@ -205,14 +236,20 @@ json_t *auth_tokens_list(const struct auth_tokens *t, const char *account)
     json_t *arr = json_array();
     for (size_t i = 0; i < t->n; i++) {
         if (account == NULL || strcmp(account, t->v[i].account) == 0)
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:I}", "id", t->v[i].id, "account",
-                                                 t->v[i].account, "created",
-                                                 (json_int_t)t->v[i].created));
+            json_array_append_new(arr,
+                                  json_pack("{s:s, s:s, s:I, s:s}", "id", t->v[i].id, "account",
+                                            t->v[i].account, "created", (json_int_t)t->v[i].created,
+                                            "kind", t->v[i].session ? "session" : "app"));
     }
     return arr;
 }
 
-const char *auth_tokens_check(const struct auth_tokens *t, const char *token)
+const char *auth_tokens_check(struct auth_tokens *t, const char *token)
+{
+    return auth_tokens_check_at(t, token, (long long)time(NULL));
+}
+
+const char *auth_tokens_check_at(struct auth_tokens *t, const char *token, long long now)
 {
     char id[ID_LEN + 1];
     auth_tokens_id(token, id);
@@ -221,8 +258,22 @@ const char *auth_tokens_check(const struct auth_tokens *t, const char *token)
     unsigned char h[SHA256_DIGEST_LENGTH];
     hash_token(token, h);
     for (size_t i = 0; i < t->n; i++) {
-        if (strcmp(t->v[i].id, id) == 0)
-            return CRYPTO_memcmp(h, t->v[i].hash, sizeof(h)) == 0 ? t->v[i].account : NULL;
+        if (strcmp(t->v[i].id, id) != 0)
+            continue;
+        struct token *tk = &t->v[i];
+        if (CRYPTO_memcmp(h, tk->hash, sizeof(h)) != 0 ||
+            tk->session != auth_tokens_is_session(token))
+            return NULL;
+        if (tk->session) {
+            if (t->session_idle > 0 && now - tk->last > t->session_idle) {
+                struct buf err = BUF_INIT;
+                (void)auth_tokens_revoke(t, id, &err); /* a failed save keeps it: refused anyway */
+                buf_free(&err);
+                return NULL;
+            }
+            tk->last = now;
+        }
+        return tk->account;
     }
     return NULL;
 }

@@ -9,6 +9,12 @@
  * stored. High-entropy secrets need no slow hash: one SHA-256 and a
  * constant-time comparison per check.
  *
+ * Sessions (the webmail's sign-in cookie) are tokens of a second kind in the
+ * same table: "whs_" ID "_" SECRET, made by the auth process itself after a
+ * password check (never by `wharf token add`), ended by sign-out or by
+ * idle_timeout seconds without a check (the last use is kept in memory; a
+ * restart counts from the restart).
+ *
  * Must never: keep or log a token's secret, or leave the file half-written
  * (a new version is written beside it and renamed over it).
  */
@@ -28,12 +34,24 @@ void auth_tokens_free(struct auth_tokens *t);
 /* Makes a token for account and saves the table; the token goes to token_r (shown once). */
 int auth_tokens_add(struct auth_tokens *t, const char *account, struct buf *token_r,
                     struct buf *err);
+/* A session token for account (auth_tokens_add's contract). */
+int auth_tokens_add_session(struct auth_tokens *t, const char *account, struct buf *token_r,
+                            struct buf *err);
+/* Sessions unused for more than idle_s seconds expire (0: never). */
+void auth_tokens_set_session_idle(struct auth_tokens *t, long long idle_s);
 /* 1: revoked and saved, 0: no such id, -1: cannot save (err). */
 int auth_tokens_revoke(struct auth_tokens *t, const char *id, struct buf *err);
-/* [{"id", "account", "created"}] of account (NULL: every account). */
+/* [{"id", "account", "created", "kind": "app"|"session"}] of account (NULL: every account). */
 json_t *auth_tokens_list(const struct auth_tokens *t, const char *account);
-/* The account of token, or NULL when it is none of ours (or malformed). */
-const char *auth_tokens_check(const struct auth_tokens *t, const char *token);
+/*
+ * The account of token, or NULL when it is none of ours (or malformed, or
+ * an idle session: then it is revoked). A session's check is a use.
+ */
+const char *auth_tokens_check(struct auth_tokens *t, const char *token);
+/* The same at wall-clock second now (the unit tests' clock). */
+const char *auth_tokens_check_at(struct auth_tokens *t, const char *token, long long now);
+/* token is a session token ("whs_"), well-formed or not. */
+bool auth_tokens_is_session(const char *token);
 /* The ID part of a well-formed token ("" otherwise), into out (17 bytes). */
 void auth_tokens_id(const char *token, char out[17]);
 

@@ -37,13 +37,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 !clean(w.mechanism, AUTH_PROTO_MAX_SERVICE) ||
                 !clean(w.authzid, FUZZ_MAX_CREDENTIAL) || !clean(w.username, FUZZ_MAX_CREDENTIAL) ||
                 !clean(w.password, FUZZ_MAX_CREDENTIAL) ||
-                !clean(w.client_addr, AUTH_PROTO_MAX_ADDR) || (w.flags & ~AUTH_FLAG_SECURE))
+                !clean(w.client_addr, AUTH_PROTO_MAX_ADDR) || (w.flags & ~AUTH_FLAGS_KNOWN))
                 __builtin_trap();
             char *f[6] = {slice_strdup(w.service),  slice_strdup(w.mechanism),
                           slice_strdup(w.authzid),  slice_strdup(w.username),
                           slice_strdup(w.password), slice_strdup(w.client_addr)};
-            struct auth_request req = {
-                f[0], f[1], f[2], f[3], f[4], f[5], (w.flags & AUTH_FLAG_SECURE) != 0};
+            struct auth_request req = {f[0],
+                                       f[1],
+                                       f[2],
+                                       f[3],
+                                       f[4],
+                                       f[5],
+                                       (w.flags & AUTH_FLAG_SECURE) != 0,
+                                       (w.flags & AUTH_FLAG_SESSION) != 0,
+                                       (w.flags & AUTH_FLAG_END_SESSION) != 0};
             auth_proto_put_request(&again, w.id, &req);
             for (size_t i = 0; i < 6; i++)
                 free(f[i]);
@@ -55,14 +62,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         uint64_t id;
         enum auth_result res;
-        struct slice account;
-        if (auth_proto_get_reply(p, n, &id, &res, &account) == 0) {
+        struct slice account, session;
+        if (auth_proto_get_reply(p, n, &id, &res, &account, &session) == 0) {
             if (res != AUTH_OK && res != AUTH_FAILED && res != AUTH_TEMPFAIL &&
                 res != AUTH_RATELIMIT)
                 __builtin_trap();
-            char *a = slice_strdup(account);
-            auth_proto_put_reply(&again, id, res, a);
+            char *a = slice_strdup(account), *se = slice_strdup(session);
+            auth_proto_put_reply(&again, id, res, a, se);
             free(a);
+            free(se);
             if (again.len != n || memcmp(again.data, p, n) != 0)
                 __builtin_trap();
         }

@@ -36,8 +36,9 @@ struct answer {
     char account[64];
 };
 
-static void on_answer(void *arg, enum auth_result r, const char *account)
+static void on_answer(void *arg, enum auth_result r, const char *account, const char *session)
 {
+    (void)session;
     struct answer *a = arg;
     a->calls++;
     a->result = r;
@@ -47,7 +48,7 @@ static void on_answer(void *arg, enum auth_result r, const char *account)
 static void peer_reply(struct bufferevent *bev, uint64_t id, enum auth_result r, const char *acct)
 {
     struct buf p = BUF_INIT;
-    auth_proto_put_reply(&p, id, r, acct);
+    auth_proto_put_reply(&p, id, r, acct, NULL);
     testpeer_send(bev, IPC_AUTH_REPLY, p.data, p.len);
     buf_free(&p);
 }
@@ -78,7 +79,7 @@ static void peer_frame(void *arg, struct bufferevent *bev, const struct ipc_fram
     } else if (strcmp(user, "fail") == 0) {
         struct buf p = BUF_INIT;
         buf_reset(&f->held);
-        auth_proto_put_reply(&p, id, AUTH_FAILED, "");
+        auth_proto_put_reply(&p, id, AUTH_FAILED, "", NULL);
         ipc_frame_encode(&f->held, IPC_AUTH_REPLY, p.data, p.len);
         buf_free(&p);
         f->held_bev = bev;

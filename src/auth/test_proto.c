@@ -72,7 +72,7 @@ static void test_request_limits(void **state)
     buf_reset(&b);
     r = req;
     auth_proto_put_request(&b, 1, &r);
-    b.data[b.len - 1] = 2;
+    b.data[b.len - 1] = 8; /* 1, 2 and 4 are SECURE, SESSION and END_SESSION */
     assert_int_equal(auth_proto_get_request(b.data, b.len, 255, &w, &why), -1);
     assert_string_equal(why, "unknown flags");
     buf_free(&b);
@@ -81,17 +81,18 @@ static void test_request_limits(void **state)
 static void test_reply(void **state)
 {
     struct buf b = BUF_INIT;
-    auth_proto_put_reply(&b, 7, AUTH_OK, "alice@example.org");
+    auth_proto_put_reply(&b, 7, AUTH_OK, "alice@example.org", "whs_0123456789abcdef_x");
     uint64_t id;
     enum auth_result res;
-    struct slice acct;
-    assert_int_equal(auth_proto_get_reply(b.data, b.len, &id, &res, &acct), 0);
+    struct slice acct, sess;
+    assert_int_equal(auth_proto_get_reply(b.data, b.len, &id, &res, &acct, &sess), 0);
     assert_int_equal(id, 7);
     assert_int_equal(res, AUTH_OK);
     assert_true(slice_eq(acct, SLICE_LIT("alice@example.org")));
+    assert_true(slice_eq(sess, SLICE_LIT("whs_0123456789abcdef_x")));
     buf_reset(&b);
-    auth_proto_put_reply(&b, 7, (enum auth_result)99, "");
-    assert_int_equal(auth_proto_get_reply(b.data, b.len, &id, &res, &acct), -1);
+    auth_proto_put_reply(&b, 7, (enum auth_result)99, "", NULL);
+    assert_int_equal(auth_proto_get_reply(b.data, b.len, &id, &res, &acct, &sess), -1);
     buf_free(&b);
 }
 

@@ -10,12 +10,14 @@
 #include "http/http_server.h"
 #include "http/http_testroutes.h"
 #include "http/jmap_http.h"
+#include "http/webmail.h"
 #include "store/store.h"
 
 #include <sysexits.h>
 
 static int http_main(struct component_ctx *ctx)
 {
+    webmail_load(ctx->cfg); /* before the sandbox: webmail_dir may be anywhere */
     struct net_worker *w = net_worker_new(ctx);
     const struct wharf_config *cfg = net_worker_config(w);
     struct buf err = BUF_INIT;
@@ -38,6 +40,7 @@ static int http_main(struct component_ctx *ctx)
     net_worker_serve(w, "https", NET_TLS_IMPLICIT, &http_proto, &srv, &limits);
     int rc = net_worker_run(w);
     jmap_routes_free();
+    webmail_routes_free();
     auth_client_free(srv.auth);
     store_close(srv.store);
     http_server_free(&srv);

@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "base/date.h"
 #include "base/log.h"
+#include "http/webmail.h"
 #include "net/net_compress.h"
 
 #include <event2/buffer.h>
@@ -82,6 +83,8 @@ void http_response_free(struct http_response *res)
     if (res == NULL)
         return;
     http_ws_free(res->upgrade); /* a handshake answered but never sent */
+    explicit_bzero(res->session_cred.data, res->session_cred.len);
+    buf_free(&res->session_cred);
     buf_free(&res->headers);
     buf_free(&res->body);
     free(res);
@@ -535,6 +538,22 @@ static const char *const www_authenticate =
     "WWW-Authenticate: Bearer realm=\"Wharf\"\r\n";
 
 static void authenticate(struct http_response *res);
+static void session_begin(struct http_response *res);
+
+/* The challenges of a 401; none for the webmail's own requests (a browser would prompt). */
+static const char *challenge(const struct http_response *res)
+{
+    return webmail_request(res->req) ? NULL : www_authenticate;
+}
+
+/* HTTP/2: one check at a time per connection; the others wait their turn. */
+static void auth_enqueue(struct http_conn *hc, struct http_response *res)
+{
+    struct http_response **pp = &hc->auth_queue;
+    while (*pp)
+        pp = &(*pp)->auth_next;
+    *pp = res;
+}
 
 /* The login kit is free again: the next HTTP/2 exchange waiting for it. */
 static void auth_next(struct http_conn *hc)
@@ -543,8 +562,79 @@ static void auth_next(struct http_conn *hc)
         struct http_response *res = hc->auth_queue;
         hc->auth_queue = res->auth_next;
         res->auth_next = NULL;
-        authenticate(res);
+        if (res->session_fn != NULL)
+            session_begin(res);
+        else
+            authenticate(res);
     }
+}
+
+/* The verdict of http_request_session_start/end, to the handler that asked. */
+static void session_done(struct http_response *res, const struct auth_login_result *r)
+{
+    struct http_conn *hc = res->conn;
+    http_session_fn fn = res->session_fn;
+    res->session_fn = NULL;
+    explicit_bzero(res->session_cred.data, res->session_cred.len);
+    buf_free(&res->session_cred);
+    int status = r->status == AUTH_LOGIN_OK                                                    ? 200
+                 : r->status == AUTH_LOGIN_RATELIMIT || r->status == AUTH_LOGIN_USER_ADDR_FULL ? 429
+                 : r->status == AUTH_LOGIN_TEMPFAIL                                            ? 503
+                                                    : 401;
+    if (status == 200)
+        log_info("http: webmail %s: user=<%s>, rip=%s", r->session ? "sign-in" : "sign-out",
+                 r->account, net_conn_addr(hc->c));
+    fn(res->req, res, status, status == 200 ? r->account : NULL, r->session, res->session_arg);
+}
+
+/* A sign-in (user NUL password) or sign-out (token) at the login kit, now that it is free. */
+static void session_begin(struct http_response *res)
+{
+    struct http_conn *hc = res->conn;
+    hc->auth_res = res; /* the handler holds the exchange: the connection state stays */
+    struct slice cred = slice_make(res->session_cred.data, res->session_cred.len);
+    if (res->session_end) {
+        (void)auth_login_end_session(hc->login, cred); /* auth_done follows */
+        return;
+    }
+    const char *nul = memchr(cred.ptr, '\0', cred.len);
+    WHARF_ASSERT(nul != NULL);
+    struct slice user = slice_make(cred.ptr, (size_t)(nul - cred.ptr));
+    (void)auth_login_session(hc->login, user,
+                             slice_make(nul + 1, cred.len - user.len - 1)); /* auth_done follows */
+}
+
+static void session_ask(struct http_response *res, bool end, struct slice a, struct slice b,
+                        http_session_fn fn, void *arg)
+{
+    struct http_conn *hc = res->conn;
+    WHARF_ASSERT(res->session_fn == NULL);
+    res->session_fn = fn;
+    res->session_arg = arg;
+    res->session_end = end;
+    buf_append_slice(&res->session_cred, a);
+    if (!end) {
+        buf_append_byte(&res->session_cred, '\0');
+        buf_append_slice(&res->session_cred, b);
+    }
+    if (hc->auth_res != NULL)
+        auth_enqueue(hc, res);
+    else
+        session_begin(res);
+}
+
+void http_request_session_start(struct http_request *req, struct http_response *res,
+                                struct slice user, struct slice pass, http_session_fn fn, void *arg)
+{
+    (void)req;
+    session_ask(res, false, user, pass, fn, arg);
+}
+
+void http_request_session_end(struct http_request *req, struct http_response *res,
+                              struct slice token, http_session_fn fn, void *arg)
+{
+    (void)req;
+    session_ask(res, true, token, slice_make(NULL, 0), fn, arg);
 }
 
 static void auth_done(void *arg, const struct auth_login_result *r)
@@ -552,10 +642,16 @@ static void auth_done(void *arg, const struct auth_login_result *r)
     struct http_conn *hc = arg;
     struct http_response *res = hc->auth_res;
     hc->auth_res = NULL;
-    if (hc->h2 == NULL)
-        hc->state = ST_BODY;
     /* The kit paused the connection for the check; the loop resumes it later. */
     net_conn_resume(hc->c);
+    if (res != NULL && res->session_fn != NULL) {
+        session_done(res, r);
+        if (hc->h2 != NULL)
+            auth_next(hc);
+        return;
+    }
+    if (hc->h2 == NULL)
+        hc->state = ST_BODY;
     if (res == NULL) {
         auth_next(hc); /* its stream went away meanwhile */
         return;
@@ -564,10 +660,11 @@ static void auth_done(void *arg, const struct auth_login_result *r)
     case AUTH_LOGIN_OK:
         free(hc->auth_header);
         free(hc->user);
-        /* Basic credentials are remembered for the connection; a token is checked each time
-         * (so that a revocation holds at once). */
+        /* Basic credentials are remembered for the connection; a token (or a webmail session
+         * cookie) is checked each time (so that a revocation holds at once). */
         const char *authz = http_request_header(res->req, "Authorization");
-        hc->auth_header = strncasecmp(authz, "Bearer ", 7) == 0 ? NULL : xstrdup(authz);
+        hc->auth_header =
+            authz == NULL || strncasecmp(authz, "Bearer ", 7) == 0 ? NULL : xstrdup(authz);
         hc->user = xstrdup(r->account);
         log_info("http: login: user=<%s>, rip=%s", hc->user, net_conn_addr(hc->c));
         run_handler(res);
@@ -582,14 +679,15 @@ static void auth_done(void *arg, const struct auth_login_result *r)
     case AUTH_LOGIN_FAILED:
     case AUTH_LOGIN_CANCELLED:
     case AUTH_LOGIN_MALFORMED:
-        http_exchange_error(res, 401, www_authenticate);
+        http_exchange_error(res, 401, challenge(res));
         break;
     }
     if (hc->h2 != NULL)
         auth_next(hc);
 }
 
-/* HTTP Basic (RFC 7617) over TLS only, checked by the auth process. */
+/* HTTP Basic (RFC 7617), a Bearer token or the webmail's session cookie, over TLS only,
+ * checked by the auth process. */
 static void authenticate(struct http_response *res)
 {
     struct http_conn *hc = res->conn;
@@ -598,26 +696,37 @@ static void authenticate(struct http_response *res)
         http_exchange_error(res, 403, NULL);
         return;
     }
+    struct slice cookie = slice_make(NULL, 0);
     bool bearer = authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0;
-    if (authz == NULL || (!bearer && strncasecmp(authz, "Basic ", 6) != 0)) {
-        http_exchange_error(res, 401, www_authenticate);
+    if (authz == NULL) { /* the webmail: a session cookie, and its CSRF token */
+        switch (webmail_cookie_token(res->req, &cookie)) {
+        case WEBMAIL_COOKIE_OK:
+            break;
+        case WEBMAIL_COOKIE_REFUSED:
+            http_exchange_error(res, 403, NULL);
+            return;
+        case WEBMAIL_COOKIE_NONE:
+            http_exchange_error(res, 401, challenge(res));
+            return;
+        }
+    } else if (!bearer && strncasecmp(authz, "Basic ", 6) != 0) {
+        http_exchange_error(res, 401, challenge(res));
         return;
-    }
-    if (hc->auth_header != NULL && strcmp(authz, hc->auth_header) == 0) {
+    } else if (hc->auth_header != NULL && strcmp(authz, hc->auth_header) == 0) {
         run_handler(res); /* the credentials this connection logged in with */
         return;
     }
     if (hc->auth_res != NULL) {
-        /* HTTP/2: one check at a time per connection; the others wait their turn. */
-        struct http_response **pp = &hc->auth_queue;
-        while (*pp)
-            pp = &(*pp)->auth_next;
-        *pp = res;
+        auth_enqueue(hc, res);
         return;
     }
     if (hc->h2 == NULL)
         hc->state = ST_AUTH;
     hc->auth_res = res;
+    if (authz == NULL) {
+        auth_login_token(hc->login, cookie);
+        return;
+    }
     if (bearer) {
         /* An app password (RFC 6750 b64token): `wharf token add`. */
         const char *t = authz + 7;
@@ -639,7 +748,7 @@ static void authenticate(struct http_response *res)
         hc->auth_res = NULL;
         if (hc->h2 == NULL)
             hc->state = ST_BODY;
-        http_exchange_error(res, 401, www_authenticate);
+        http_exchange_error(res, 401, challenge(res));
         return;
     }
     struct slice user = slice_make(dec.data, (size_t)(colon - dec.data));

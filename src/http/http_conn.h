@@ -46,7 +46,11 @@ struct http_response {
     http_handler_fn fn;
     void *fn_arg;
     struct http_response *auth_next; /* waiting for the login kit (HTTP/2) */
-    struct http_ws *upgrade;         /* a WebSocket handshake answered: 101, then frames */
+    http_session_fn session_fn;      /* a webmail sign-in or sign-out at the login kit */
+    void *session_arg;
+    struct buf session_cred; /* user NUL password, or the session token; wiped */
+    bool session_end;        /* a sign-out */
+    struct http_ws *upgrade; /* a WebSocket handshake answered: 101, then frames */
     void (*on_close)(void *arg);
     void *on_close_arg;
 };

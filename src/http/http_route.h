@@ -76,6 +76,24 @@ const char *http_request_user(const struct http_request *req);
 /* The worker's server: configuration, event loop, bus (http_server.h). */
 struct http_server *http_request_server(const struct http_request *req);
 
+/*
+ * The webmail's sign-in and sign-out (webmail_session.c), on the
+ * connection's own login kit so that a form's password is checked exactly
+ * as Basic's (rate limits, bans, failure delay): http_request_session_start
+ * checks user and password and has the auth process make a session token;
+ * http_request_session_end checks a session token and revokes it. Call
+ * from a handler that deferred res; fn runs once with the verdict: 200 (and
+ * account, and session for a start), 401, 429 or 503; then the handler
+ * finishes res.
+ */
+typedef void (*http_session_fn)(struct http_request *req, struct http_response *res, int status,
+                                const char *account, const char *session, void *arg);
+void http_request_session_start(struct http_request *req, struct http_response *res,
+                                struct slice user, struct slice pass, http_session_fn fn,
+                                void *arg);
+void http_request_session_end(struct http_request *req, struct http_response *res,
+                              struct slice token, http_session_fn fn, void *arg);
+
 /* ---- the response ---- */
 
 void http_response_status(struct http_response *res, int status); /* default 200 */

@@ -9,10 +9,12 @@
 
 #include "http/http_autoconfig.h"
 #include "http/http_metrics.h"
+#include "http/webmail.h"
 
 void http_routes_init(struct http_server *srv)
 {
     http_metrics_init(srv);
     http_autoconfig_init(srv);
-    jmap_routes_init(srv); /* /.well-known/jmap, /jmap/... (doc/jmap.md) */
+    jmap_routes_init(srv);    /* /.well-known/jmap, /jmap/... (doc/jmap.md) */
+    webmail_routes_init(srv); /* /, /webmail/... (doc/webmail.md) */
 }

@@ -32,7 +32,8 @@ static int copy_order(const void *a, const void *b)
 /* Groups v (sorted here) into Emails. */
 static struct email *emails_group(struct store_account_message *v, size_t n, size_t *ne_r)
 {
-    qsort(v, n, sizeof(*v), copy_order);
+    if (n > 1) /* v is NULL for an empty mailbox: qsort's argument must not be */
+        qsort(v, n, sizeof(*v), copy_order);
     struct email *e = xcalloc(n ? n : 1, sizeof(*e));
     size_t ne = 0;
     for (size_t i = 0; i < n; i++) {

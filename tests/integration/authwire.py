@@ -2,8 +2,10 @@
 
 IPC frame: u32 length, u16 type, u16 flags (0), payload (src/ipc/frame.h).
 IPC_AUTH_REQUEST (200): u64 id, str service, str mechanism, str authzid,
-str username, str password, str client_addr, u64 flags (1 = TLS).
-IPC_AUTH_REPLY (201): u64 id, u64 result, str account (src/auth/auth_proto.h).
+str username, str password, str client_addr, u64 flags (1 = TLS, 2 = make a
+webmail session, 4 = end the session checked).
+IPC_AUTH_REPLY (201): u64 id, u64 result, str account, str session
+(src/auth/auth_proto.h).
 A str is a u32 length and the bytes.
 """
 import socket
@@ -48,8 +50,9 @@ def read_reply(sock):
     assert ftype == IPC_AUTH_REPLY and flags == 0 and length < 4096
     payload = recv_exact(sock, length)
     rid, result, alen = struct.unpack(">QQI", payload[:20])
-    assert len(payload) == 20 + alen
-    return rid, result, payload[20:].decode()
+    (slen,) = struct.unpack(">I", payload[20 + alen:24 + alen])
+    assert len(payload) == 24 + alen + slen
+    return rid, result, payload[20:20 + alen].decode()
 
 
 def connect(path, timeout=30):

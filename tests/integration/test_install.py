@@ -88,6 +88,12 @@ def test_make_install_tree(destdir):
                            env=dict(os.environ, MANWIDTH="80")) if shutil.which("man") else None
         assert r is None or (r.returncode == 0 and not r.stderr.strip()), (page, r.stderr)
 
+    # the webmail's files, which wharfd serves by default when installed
+    assert (d / "usr/share/wharf/webmail/index.html").is_file()
+    assert (d / "usr/share/wharf/webmail/app.js").is_file()
+    assert (d / "usr/share/wharf/webmail/vendor/purify.js").is_file()  # make install: npm ci
+    assert not (d / "usr/share/wharf/webmail/node_modules").exists()
+
     # a second install keeps the admin's wharf.conf and puts the example beside it
     conf.write_text(text + "myhostname = mail.example.test\n")
     make("install", f"DESTDIR={destdir}")

@@ -1,0 +1,255 @@
+"""The webmail (doc/webmail.md) against a real wharfd.
+
+Server side with http.client: its files under /webmail/ with their
+headers, the form sign-in (a session cookie checked by the auth process),
+the CSRF defence, sign-out. Then the app itself in Debian's chromium,
+driven by npm playwright-core under node:test (tests/webmail, installed by
+`make deps-test`): mail delivered by smtplib, hostile HTML that must neither
+run nor load anything (a recording HTTP server on loopback counts every
+request), sending to a second user who sees it arrive live, sign-out.
+"""
+import http.client
+import http.server
+import json
+import os
+import shutil
+import smtplib
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, tls_context
+
+ALICE = "alice@example.test"
+BOB = "bob@example.test"
+PASSWORD = "correct horse battery"
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "src" / "http" / "webmail"
+BROWSER_TESTS = ROOT / "tests" / "webmail"
+
+
+@pytest.fixture
+def server(wharf_factory):
+    s = wharf_factory(enable={"https", "smtp"},
+                      extra={"http_auth_failure_delay": "0", "webmail_dir": str(APP)}).start()
+    s.wharf("domain", "add", "example.test")
+    for user in (ALICE, BOB):
+        s.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    return s
+
+
+def request(server, method, path, body=None, headers=None):
+    c = http.client.HTTPSConnection("127.0.0.1", server.ports["https"], context=tls_context(),
+                                    timeout=20)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r, data
+
+
+def origin(server):
+    return f"https://127.0.0.1:{server.ports['https']}"
+
+
+def sign_in(server, user=ALICE, password=PASSWORD):
+    body = json.dumps({"username": user, "password": password})
+    return request(server, "POST", "/webmail/session", body,
+                   {"Content-Type": "application/json", "Origin": origin(server),
+                    "Host": f"127.0.0.1:{server.ports['https']}"})
+
+
+def cookie_of(r):
+    v = r.getheader("Set-Cookie")
+    return v.split(";")[0]
+
+
+def test_app_files_and_their_headers(server):
+    r, data = request(server, "GET", "/webmail/")
+    assert r.status == 200 and b'<script type="module" src="app.js">' in data
+    csp = r.getheader("Content-Security-Policy")
+    assert "script-src 'self';" in csp and "unsafe-inline'; img" in csp  # styles only
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "object-src 'none'" in csp and "base-uri 'none'" in csp
+    assert r.getheader("X-Content-Type-Options") == "nosniff"
+    assert r.getheader("Content-Type") == "text/html; charset=utf-8"
+    assert r.getheader("Cache-Control") == "no-cache"
+    etag = r.getheader("ETag")
+    r, data = request(server, "GET", "/webmail/index.html", headers={"If-None-Match": etag})
+    assert r.status == 304 and data == b""
+    r, data = request(server, "GET", "/webmail/vendor/purify.js")
+    assert r.status == 200 and r.getheader("Content-Type").startswith("text/javascript")
+    assert b"DOMPurify" in data
+    for bad in ("/webmail/nothing.js", "/webmail/../wharf.conf", "/webmail/vendor/",
+                "/webmail/package.json", "/webmailx", "/webmail/node_modules/dompurify/package.json"):
+        r, _ = request(server, "GET", bad)
+        assert r.status in (400, 404), bad
+    r, _ = request(server, "GET", "/webmail")
+    assert r.status == 302 and r.getheader("Location") == "/webmail/"
+
+
+def test_sign_in_cookie_csrf_and_sign_out(server):
+    r, data = sign_in(server, password="wrong")
+    assert r.status == 401 and r.getheader("Set-Cookie") is None
+    assert r.getheader("WWW-Authenticate") is None  # a browser would prompt
+    # Login CSRF: another origin cannot sign the browser in.
+    r, _ = request(server, "POST", "/webmail/session",
+                   json.dumps({"username": ALICE, "password": PASSWORD}),
+                   {"Origin": "https://evil.example"})
+    assert r.status == 403 and r.getheader("Set-Cookie") is None
+
+    r, data = sign_in(server)
+    assert r.status == 200, data
+    set_cookie = r.getheader("Set-Cookie")
+    for attr in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):
+        assert attr in set_cookie
+    cookie = cookie_of(r)
+    token = cookie.split("=", 1)[1]
+    assert token.startswith("whs_") and len(token) > 60
+    body = json.loads(data)
+    assert body["account"] == ALICE and len(body["csrf"]) == 64
+    assert token not in data.decode()
+    # The auth process keeps a hash of it, as for `wharf token`; never the secret.
+    tokens = subprocess.run(["cat", str(server.data / "auth" / "tokens")], capture_output=True,
+                            text=True).stdout
+    assert "\tsession" in tokens and token.split("_")[2] not in tokens
+    listed = json.loads(server.wharf("token", "list", "--json").stdout)
+    assert [t["kind"] for t in listed] == ["session"]
+
+    csrf = body["csrf"]
+    good = {"Cookie": cookie, "X-Wharf-CSRF": csrf, "Origin": origin(server),
+            "Host": f"127.0.0.1:{server.ports['https']}", "Content-Type": "application/json"}
+    r, data = request(server, "GET", "/.well-known/jmap", headers={"Cookie": cookie})
+    assert r.status == 200 and json.loads(data)["username"] == ALICE
+    r, data = request(server, "GET", "/webmail/session", headers={"Cookie": cookie})
+    assert r.status == 200 and json.loads(data)["csrf"] == csrf
+    call = json.dumps({"using": ["urn:ietf:params:jmap:core"],
+                       "methodCalls": [["Core/echo", {"x": 1}, "0"]]})
+    r, _ = request(server, "POST", "/jmap/api/", call, good)
+    assert r.status == 200
+    # A state-changing request with the cookie but without the CSRF token, with a wrong one,
+    # or from another origin is refused before anything runs.
+    for drop, value in (("X-Wharf-CSRF", None), ("X-Wharf-CSRF", "0" * 64),
+                        ("Origin", None), ("Origin", "https://evil.example")):
+        h = dict(good)
+        if value is None:
+            del h[drop]
+        else:
+            h[drop] = value
+        r, _ = request(server, "POST", "/jmap/api/", call, h)
+        assert r.status == 403, (drop, value)
+
+    # Sign-out revokes the session at the auth process: the old cookie is refused after.
+    r, _ = request(server, "POST", "/webmail/signout", b"", good)
+    assert r.status == 204 and "Max-Age=0" in r.getheader("Set-Cookie")
+    r, _ = request(server, "GET", "/.well-known/jmap", headers={"Cookie": cookie})
+    assert r.status == 401 and r.getheader("WWW-Authenticate") is None
+    r, _ = request(server, "POST", "/jmap/api/", call, good)
+    assert r.status == 401
+    assert json.loads(server.wharf("token", "list", "--json").stdout) == []
+
+
+# ---- the app in a real browser ----
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Records the path of every request; GET /_log answers the list (JSON)."""
+    seen = []
+
+    def do_GET(self):
+        if self.path == "/_log":
+            body = json.dumps(Recorder.seen).encode()
+        else:
+            Recorder.seen.append(self.path)
+            body = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+def recorder(tmp):
+    """A loopback HTTPS server (a page on https would upgrade or block plain http images)."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(tmp / "rec.key"), "-out", str(tmp / "rec.crt")],
+                   check=True, capture_output=True)
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp / "rec.crt", tmp / "rec.key")
+    Recorder.seen = []
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Recorder)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"https://127.0.0.1:{srv.server_address[1]}"
+
+
+def hostile_html(rec):
+    return f"""<html><head><meta http-equiv="refresh" content="0;url={rec}/refresh">
+<link rel="stylesheet" href="{rec}/link.css"><base href="{rec}/base/">
+<style>body {{ background: url({rec}/style.png); }} @import url({rec}/import.css);</style>
+<script>parent.pwned = 1; new Image().src = "{rec}/script";</script></head>
+<body onload="parent.pwned = 2">
+<p>Figures attached, see <a href="https://example.invalid/report">the report</a>.</p>
+<img src="{rec}/img.png" alt="chart" onerror="parent.pwned = 3">
+<img srcset="{rec}/srcset.png 1x" alt="">
+<div style="background-image: url('{rec}/css.png')">styled</div>
+<a href="javascript:parent.pwned=4">click me</a>
+<form action="{rec}/form" method="post"><input name="password"><button>Log in</button></form>
+<svg><image href="{rec}/svg.png"/><script>parent.pwned = 5</script></svg>
+<iframe src="{rec}/frame"></iframe>
+<video poster="{rec}/poster.png"></video>
+<table background="{rec}/table.png"><tr><td>cell</td></tr></table>
+</body></html>"""
+
+
+def deliver(server, subject, body, subtype="plain"):
+    msg = (f"From: Bob <{BOB}>\r\nTo: {ALICE}\r\nSubject: {subject}\r\n"
+           f"Date: Sat, 05 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+           f"Content-Type: text/{subtype}; charset=utf-8\r\n\r\n{body}\r\n")
+    msg = msg.replace("\r\n", "\n").replace("\n", "\r\n")
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as s:
+        s.sendmail(BOB, [ALICE], msg.encode())
+
+
+def test_in_chromium(server, tmp_path):
+    """Sign in, read, hostile HTML, send to a second user who sees it live, sign out:
+    tests/webmail/webmail.test.mjs in Debian's chromium (playwright-core)."""
+    chromium = shutil.which("chromium")
+    if chromium is None or not (BROWSER_TESTS / "node_modules" / "playwright-core").is_dir():
+        pytest.fail("chromium or playwright-core is missing: run `make deps-test`")
+    if not (APP / "node_modules" / "dompurify").is_dir():
+        pytest.fail("DOMPurify is missing: run `make deps-test` (npm ci in src/http/webmail)")
+    srv, rec = recorder(tmp_path)
+    try:
+        deliver(server, "Quarterly figures", hostile_html(rec), "html")
+        deliver(server, "Site visit on Monday", "The crane arrives at 9.\r\nBring boots.")
+        shots = ROOT / "doc" / "webmail"
+        shots.mkdir(exist_ok=True)
+        env = dict(os.environ)
+        env.update({
+            "WEBMAIL_URL": f"{origin(server)}/webmail/",
+            "WEBMAIL_ALICE": ALICE, "WEBMAIL_BOB": BOB, "WEBMAIL_PASSWORD": PASSWORD,
+            "WEBMAIL_RECORDER": rec, "WEBMAIL_SHOTS": str(shots),
+            "WEBMAIL_CHROMIUM": chromium,
+            "WEBMAIL_COOKIE_FILE": str(tmp_path / "cookie"),
+            "NODE_TLS_REJECT_UNAUTHORIZED": "0",  # the recorder's own certificate
+        })
+        r = subprocess.run(["node", "--test", "--test-reporter=tap", "webmail.test.mjs"],
+                           cwd=BROWSER_TESTS, env=env, capture_output=True, timeout=300)
+        out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+        print(out)
+        assert r.returncode == 0, out
+        assert "# fail 0" in out, out
+    finally:
+        srv.shutdown()
+    # The cookie the browser held before sign-out is refused (another client, http.client).
+    cookie = (tmp_path / "cookie").read_text()
+    r, _ = request(server, "GET", "/.well-known/jmap", headers={"Cookie": cookie})
+    assert r.status == 401

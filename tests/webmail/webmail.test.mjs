@@ -1,0 +1,176 @@
+// webmail.test.mjs - Wharf's webmail in Debian's chromium, driven by
+// playwright-core under node:test. tests/integration/test_webmail.py starts
+// wharfd, delivers the messages by SMTP, runs a recording HTTP server on
+// loopback and then this file; the environment names them all. Screenshots
+// go to WEBMAIL_SHOTS (doc/webmail/), for doc/webmail.md.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const env = process.env;
+const URL = env.WEBMAIL_URL;
+const SHOTS = env.WEBMAIL_SHOTS;
+const RECORDER = env.WEBMAIL_RECORDER;
+let browser;
+
+async function recorded() {
+  const r = await fetch(`${RECORDER}/_log`);
+  return r.json();
+}
+
+async function signIn(context, user, shot) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.errors = errors;
+  const loads = [];
+  page.on('requestfinished', (r) => loads.push(r.sizes()));
+  await page.goto(URL, { waitUntil: 'networkidle' });
+  // The first load (page, scripts, styles, DOMPurify, the session check) as sent: gzip on.
+  page.firstLoad = (await Promise.all(loads)).reduce((n, s) => n + s.responseBodySize + s.responseHeadersSize, 0);
+  await page.getByLabel('Email address').fill(user);
+  await page.getByLabel('Password').fill(env.WEBMAIL_PASSWORD);
+  if (shot) await page.screenshot({ path: `${SHOTS}/signin.png` });
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#folder-list button').first().waitFor({ state: 'attached' });
+  return page;
+}
+
+function row(page, text) {
+  return page.locator('#list-rows .row', { hasText: text });
+}
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: env.WEBMAIL_CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+});
+
+test('the webmail end to end', async (t) => {
+  const alice = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+  const page = await signIn(alice, env.WEBMAIL_ALICE, true);
+
+  await t.test('the first page load is small', async () => {
+    console.log(`# first load: ${page.firstLoad} bytes`);
+    assert.ok(page.firstLoad > 10000 && page.firstLoad <= 300 * 1024, String(page.firstLoad));
+  });
+
+  await t.test('signed in: the cookie is out of the page\'s reach, no password kept', async () => {
+    assert.equal(await page.evaluate(() => document.cookie), '');
+    const kept = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+    assert.ok(!kept.includes(env.WEBMAIL_PASSWORD));
+    assert.equal(await page.getByLabel('Password').inputValue(), '');
+    const cookies = await alice.cookies();
+    const c = cookies.find((x) => x.name === 'wharf_session');
+    assert.ok(c && c.httpOnly && c.secure && c.sameSite === 'Strict');
+    writeFileSync(env.WEBMAIL_COOKIE_FILE, `${c.name}=${c.value}`);
+  });
+
+  await t.test('folders with unread counts, the list, a message delivered by SMTP', async () => {
+    await page.getByRole('button', { name: /^Inbox, 2 unread/ }).waitFor();
+    await page.getByRole('button', { name: /^Trash/ }).waitFor();
+    assert.match(await page.title(), /^\(2\) Wharf Mail$/);
+    const plain = row(page, 'Site visit on Monday');
+    await plain.waitFor();
+    assert.match(await plain.getAttribute('aria-label'), /^Unread, from Bob/);
+    await page.screenshot({ path: `${SHOTS}/inbox.png` });
+    await plain.click();
+    await page.locator('#r-text', { hasText: 'The crane arrives at 9.' }).waitFor();
+    await page.getByRole('button', { name: /^Inbox, 1 unread/ }).waitFor(); // marked read
+    assert.match(await page.title(), /^\(1\) Wharf Mail$/);
+    await page.screenshot({ path: `${SHOTS}/read.png` });
+  });
+
+  await t.test('hostile HTML: nothing runs, nothing remote loads until "Load images"', async () => {
+    await page.evaluate(() => { window.pwned = 0; });
+    await row(page, 'Quarterly figures').click();
+    const frameEl = page.locator('#r-html');
+    await frameEl.waitFor();
+    const frame = await (await frameEl.elementHandle()).contentFrame();
+    await frame.waitForLoadState('load');
+    await frame.locator('text=Figures attached').waitFor();
+    const html = await frame.content();
+    for (const bad of ['<script', 'onerror', 'onclick', 'javascript:', '<form', '<svg', '<input',
+      `${RECORDER}/img`, 'srcset', '<iframe', '<meta http-equiv="refresh"']) {
+      assert.ok(!html.toLowerCase().includes(bad.toLowerCase()), `${bad} is left in ${html}`);
+    }
+    const link = frame.locator('a', { hasText: 'the report' });
+    assert.equal(await link.getAttribute('target'), '_blank');
+    assert.match(await link.getAttribute('rel'), /noopener/);
+    assert.equal(await page.evaluate(() => window.pwned), 0);
+    // The frame has loaded (its load event waits for images): anything let through would be here.
+    assert.deepEqual(await recorded(), []);
+    await page.getByText('Remote images are blocked').waitFor();
+    await page.screenshot({ path: `${SHOTS}/html-blocked.png` });
+    await page.getByRole('button', { name: 'Load images' }).click();
+    const deadline = Date.now() + 10000;
+    let log = [];
+    while (Date.now() < deadline && !log.includes('/img.png')) log = await recorded();
+    assert.ok(log.includes('/img.png'), JSON.stringify(log));
+    assert.ok(!log.some((p) => p.startsWith('/form') || p.startsWith('/script')), JSON.stringify(log));
+    assert.equal(await page.evaluate(() => window.pwned), 0);
+    await page.screenshot({ path: `${SHOTS}/html-images.png` });
+  });
+
+  await t.test('compose and send: the other user sees it arrive live', async () => {
+    const bob = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 360, height: 740 } });
+    const bobPage = await signIn(bob, env.WEBMAIL_BOB, false);
+    assert.match(await bobPage.title(), /^Wharf Mail$/);
+    await page.getByRole('button', { name: 'New message' }).click();
+    const field = (name) => page.getByRole('textbox', { name, exact: true });
+    await field('To').fill(env.WEBMAIL_BOB);
+    await field('Subject').fill('Lunch on the site');
+    await field('Message').fill('Sandwiches at noon, by the crane.');
+    await page.screenshot({ path: `${SHOTS}/compose.png` });
+    const sent = Date.now();
+    await page.getByRole('button', { name: 'Send' }).click();
+    await Promise.race([page.locator('#composer').waitFor({ state: 'hidden' }),
+      page.locator('#c-error:not(:empty)').waitFor()]);
+    assert.equal(await page.locator('#c-error').textContent(), '');
+    await row(bobPage, 'Lunch on the site').waitFor({ timeout: 15000 }); // no reload: EventSource
+    const ms = Date.now() - sent;
+    console.log(`# live: sent to on screen in ${ms} ms`);
+    await bobPage.waitForFunction(() => document.title === '(1) Wharf Mail');
+    await bobPage.screenshot({ path: `${SHOTS}/phone-list.png` });
+    await row(bobPage, 'Lunch on the site').click();
+    await bobPage.locator('#r-text', { hasText: 'Sandwiches at noon' }).waitFor();
+    await bobPage.screenshot({ path: `${SHOTS}/phone-read.png` });
+    // Alice's copy is in her Sent folder.
+    await page.getByRole('button', { name: /^Sent/ }).click();
+    await row(page, 'Lunch on the site').waitFor();
+    assert.deepEqual(bobPage.errors.filter((e) => !/status of 401/.test(e)), []); // before sign-in
+    await bobPage.getByRole('button', { name: 'Folders' }).click();
+    await bobPage.getByRole('button', { name: /^Inbox/ }).waitFor();
+    await bobPage.screenshot({ path: `${SHOTS}/phone-folders.png` });
+    await bob.close();
+  });
+
+  await t.test('flag and delete to Trash', async () => {
+    await page.getByRole('button', { name: /^Inbox/ }).click();
+    await row(page, 'Site visit on Monday').click();
+    await page.getByRole('button', { name: 'Flag', exact: true }).click();
+    await page.getByRole('button', { name: 'Unflag' }).waitFor();
+    await page.locator('#list-rows .row[aria-label*="flagged"]', { hasText: 'Site visit' }).waitFor();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await row(page, 'Site visit on Monday').waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: /^Trash/ }).click();
+    await row(page, 'Site visit on Monday').waitFor();
+  });
+
+  await t.test('sign-out', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByText('Signed out.').waitFor();
+    await page.reload();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor(); // the cookie is gone
+    // Only refusals: CSP blocks in the sanitiser's inert document, the 401 of the ended session.
+    assert.deepEqual(page.errors.filter((e) => !/The action has been blocked|status of 401/.test(e)), []);
+  });
+  await alice.close();
+});
