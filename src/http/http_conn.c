@@ -78,13 +78,20 @@ void http_request_free(struct http_request *req)
     free(req);
 }
 
+/* The webmail's sign-in password or session token, gone from memory. */
+static void session_cred_free(struct http_response *res)
+{
+    if (res->session_cred.cap > 0)
+        explicit_bzero(res->session_cred.data, res->session_cred.len);
+    buf_free(&res->session_cred);
+}
+
 void http_response_free(struct http_response *res)
 {
     if (res == NULL)
         return;
     http_ws_free(res->upgrade); /* a handshake answered but never sent */
-    explicit_bzero(res->session_cred.data, res->session_cred.len);
-    buf_free(&res->session_cred);
+    session_cred_free(res);
     buf_free(&res->headers);
     buf_free(&res->body);
     free(res);
@@ -575,8 +582,7 @@ static void session_done(struct http_response *res, const struct auth_login_resu
     struct http_conn *hc = res->conn;
     http_session_fn fn = res->session_fn;
     res->session_fn = NULL;
-    explicit_bzero(res->session_cred.data, res->session_cred.len);
-    buf_free(&res->session_cred);
+    session_cred_free(res);
     int status = r->status == AUTH_LOGIN_OK                                                    ? 200
                  : r->status == AUTH_LOGIN_RATELIMIT || r->status == AUTH_LOGIN_USER_ADDR_FULL ? 429
                  : r->status == AUTH_LOGIN_TEMPFAIL                                            ? 503
