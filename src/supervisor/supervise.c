@@ -64,6 +64,14 @@ struct proc {
     struct status_query *all_query;
     uint64_t *all_ids;
     size_t n_all_ids;
+    struct proc_admin *admins; /* IPC_ADMIN_REQUEST: the requests under way */
+};
+
+struct proc_admin {
+    struct proc_admin *next;
+    struct proc *proc;
+    uint64_t id;
+    struct sup_admin_job *job;
 };
 
 struct status_query {
@@ -356,6 +364,66 @@ static void proc_status_all_forget(struct proc *p)
     p->n_all_ids = 0;
 }
 
+/* ---- the admin API: requests of the http worker, run by admin.c ---- */
+
+static void proc_admin_unlink(struct proc_admin *w)
+{
+    for (struct proc_admin **pp = &w->proc->admins; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+}
+
+static void proc_admin_done(void *arg, json_t *reply)
+{
+    struct proc_admin *w = arg;
+    struct proc *p = w->proc;
+    char *text = json_dumps(reply, JSON_COMPACT);
+    if (p->ch != NULL) {
+        struct buf b = BUF_INIT;
+        ipc_put_u64(&b, w->id);
+        ipc_put_str(&b, text);
+        ipc_channel_send(p->ch, IPC_ADMIN_REPLY, b.data, b.len);
+        buf_free(&b);
+    }
+    free(text);
+    proc_admin_unlink(w);
+    free(w);
+}
+
+static void proc_admin_request(struct proc *p, struct ipc_reader *r)
+{
+    uint64_t id = ipc_get_u64(r);
+    struct slice req = ipc_get_bytes(r);
+    /* Only the http worker serves /admin; any other asker is a bug or an intruder. */
+    if (!ipc_reader_done(r) || strcmp(p->def->name, "http") != 0) {
+        log_warning("%s (pid %ld): malformed or unexpected admin request refused", p->def->name,
+                    (long)p->pid);
+        return;
+    }
+    struct proc_admin *w = xcalloc(1, sizeof(*w));
+    w->proc = p;
+    w->id = id;
+    w->next = p->admins;
+    p->admins = w;
+    struct sup_admin_job *j = sup_admin_run(p->sup, req.ptr, req.len, proc_admin_done, w);
+    if (j != NULL) /* NULL: already answered (and w freed) */
+        w->job = j;
+}
+
+/* The asker is gone: the helpers finish their work, nobody hears the answers. */
+static void proc_admin_forget(struct proc *p)
+{
+    while (p->admins) {
+        struct proc_admin *w = p->admins;
+        p->admins = w->next;
+        sup_admin_cancel(w->job);
+        free(w);
+    }
+}
+
 static void proc_on_frame(void *arg, const struct ipc_frame *f)
 {
     struct proc *p = arg;
@@ -398,6 +466,9 @@ static void proc_on_frame(void *arg, const struct ipc_frame *f)
     case IPC_STATUS_ALL_REQUEST:
         proc_status_all_request(p, &r);
         break;
+    case IPC_ADMIN_REQUEST:
+        proc_admin_request(p, &r);
+        break;
     case IPC_SUBSCRIBE: {
         const char *why;
         if (ipc_subscriptions_apply(&p->subs, f->payload, f->len, &why) != 0)
@@ -417,6 +488,7 @@ static void proc_on_close(void *arg)
     ipc_channel_free(p->ch);
     p->ch = NULL;
     proc_status_all_forget(p);
+    proc_admin_forget(p);
     queries_check(p->sup);
 }
 
@@ -613,6 +685,7 @@ static void proc_remove(struct proc *p)
     json_decref(p->status);
     ipc_subscriptions_free(&p->subs);
     proc_status_all_forget(p);
+    proc_admin_forget(p);
     free(p);
 }
 
@@ -877,6 +950,7 @@ int sup_run(struct sup *s)
         event_free(evs[i]);
     while (s->queries)
         query_finish(s->queries);
+    sup_admin_stop_all(s);
     while (s->n_procs)
         proc_remove(s->procs[0]);
     free(s->procs);
