@@ -57,9 +57,10 @@ static json_t *path_segments(const char *path)
         const char *end = strchr(p, '/');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         struct buf b = BUF_INIT;
-        bool ok = len > 0 && http_pct_decode(p, len, false, &b);
-        if (ok)
-            json_array_append_new(segs, json_stringn(b.data, b.len));
+        /* json_stringn refuses what is not UTF-8: such a name is refused, never dropped. */
+        json_t *v =
+            len > 0 && http_pct_decode(p, len, false, &b) ? json_stringn(b.data, b.len) : NULL;
+        bool ok = v != NULL && json_array_append_new(segs, v) == 0;
         buf_free(&b);
         if (!ok || json_array_size(segs) > 8) {
             json_decref(segs);
@@ -83,7 +84,7 @@ static json_t *query_fields(const char *query)
         bool ok = http_pct_decode(p, klen, true, &k) &&
                   (eq == NULL || http_pct_decode(eq + 1, len - klen - 1, true, &v));
         if (ok && k.len > 0)
-            json_object_set_new(q, buf_cstr(&k), json_stringn(v.data, v.len));
+            ok = json_object_setn_new(q, k.data, k.len, json_stringn(v.data, v.len)) == 0;
         buf_free(&k);
         buf_free(&v);
         if (!ok) {
@@ -119,6 +120,35 @@ static void admin_done(void *arg, json_t *reply)
     http_response_finish(res);
 }
 
+json_t *http_admin_request(const char *user, const char *method, const char *path,
+                           const char *query, struct slice body, int *status_r, const char **why_r)
+{
+    *status_r = 400;
+    if (body.len > ADMIN_MAX_BODY) {
+        *status_r = 413;
+        *why_r = "request body too large";
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *jbody = body.len > 0 ? json_loadb(body.ptr, body.len, 0, &jerr) : NULL;
+    if (body.len > 0 && !json_is_object(jbody)) {
+        json_decref(jbody);
+        *why_r = "the body is not a JSON object";
+        return NULL;
+    }
+    json_t *segs = strncmp(path, "/admin", 6) == 0 ? path_segments(path) : NULL;
+    json_t *fields = query_fields(query);
+    if (segs == NULL || fields == NULL) {
+        json_decref(segs);
+        json_decref(fields);
+        json_decref(jbody);
+        *why_r = "malformed path or query";
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "user", user, "method", method, "path", segs,
+                     "query", fields, "body", jbody ? jbody : json_null());
+}
+
 static void admin(struct http_request *req, struct http_response *res, void *arg)
 {
     struct http_server *srv = arg;
@@ -127,29 +157,14 @@ static void admin(struct http_request *req, struct http_response *res, void *arg
         json_error(res, 403, "not an admin account (admin_accounts)");
         return;
     }
-    struct slice body = http_request_body(req);
-    if (body.len > ADMIN_MAX_BODY) {
-        json_error(res, 413, "request body too large");
+    int status;
+    const char *why;
+    json_t *r = http_admin_request(user, http_request_method(req), http_request_path(req),
+                                   http_request_query(req), http_request_body(req), &status, &why);
+    if (r == NULL) {
+        json_error(res, status, why);
         return;
     }
-    json_t *segs = path_segments(http_request_path(req));
-    json_t *query = query_fields(http_request_query(req));
-    json_t *jbody = NULL;
-    json_error_t jerr;
-    if (body.len > 0)
-        jbody = json_loadb(body.ptr, body.len, 0, &jerr);
-    if (segs == NULL || query == NULL || (body.len > 0 && !json_is_object(jbody))) {
-        json_decref(segs);
-        json_decref(query);
-        json_decref(jbody);
-        json_error(res, 400,
-                   body.len > 0 && !json_is_object(jbody) ? "the body is not a JSON object"
-                                                          : "malformed path or query");
-        return;
-    }
-    json_t *r =
-        json_pack("{s:s, s:s, s:o, s:o, s:o}", "user", user, "method", http_request_method(req),
-                  "path", segs, "query", query, "body", jbody ? jbody : json_null());
     char *text = json_dumps(r, JSON_COMPACT);
     json_decref(r);
     struct admin_wait *w = xcalloc(1, sizeof(*w));

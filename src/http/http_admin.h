@@ -9,8 +9,22 @@
 #ifndef WHARF_HTTP_HTTP_ADMIN_H
 #define WHARF_HTTP_HTTP_ADMIN_H
 
+#include "base/buf.h"
+
+#include <jansson.h>
+
 struct http_server;
 
 void http_admin_init(struct http_server *srv);
+
+/*
+ * The JSON request wharfd hands to `wharf api` (doc/admin-api.md): user,
+ * method, the %-decoded segments of path after "/admin", the query's
+ * fields and the body (a JSON object, or null). NULL with *status_r (400,
+ * 413) and *why_r when the path, the query or the body is malformed.
+ * Pure (fuzz_http_admin.c).
+ */
+json_t *http_admin_request(const char *user, const char *method, const char *path,
+                           const char *query, struct slice body, int *status_r, const char **why_r);
 
 #endif

@@ -234,6 +234,17 @@ def test_status_ports_tokens(srv):
     assert st == 200 and "users" in body
     st, body = api(srv, "GET", "/nothing")
     assert st == 404
+    for bad in ("/users/%FF", "/users//x", "/users?domain=%C3"):  # not UTF-8, empty name
+        st, body = api(srv, "GET", bad)
+        assert st == 400 and body["error"], bad
+    for bad in ("/users/%00x", "/users?domain=%zz"):  # the request parser's own 400 (http.md)
+        c = http.client.HTTPSConnection("127.0.0.1", srv.ports["https"], timeout=60,
+                                        context=tls_context())
+        c.request("GET", "/admin" + bad, headers={"Authorization": basic(ADMIN, ADMIN_PW)})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        assert r.status == 400, bad
     st, body = api(srv, "POST", "/status")
     assert st == 405
     # An admin's token is an admin's credential; revoked, it is nothing.
