@@ -286,6 +286,19 @@ static const char *seg_arg(struct api *a, size_t i)
     return s;
 }
 
+/* GET of a list: `wharf CMD list [FILTER] --json`, FILTER from the query's param; {key: [...]}. */
+static void list_filtered(struct api *a, const char *cmd, const char *param, const char *key)
+{
+    const char *f = json_string_value(json_object_get(a->query, param));
+    if (f && (f[0] == '-' || f[0] == '\0')) {
+        fail(a, 400, "a filter must not be empty or start with '-'");
+        return;
+    }
+    const char *args[] = {cmd, "list", f ? f : "--json", f ? "--json" : NULL, NULL};
+    if (command(a, args, NULL, OUT_JSON, 200))
+        a->answer = json_pack("{s:o}", key, a->answer);
+}
+
 /* ---- users and quotas ---- */
 
 /* The account's row of `wharf user list DOMAIN --json` into a->answer; 404 when none. */
@@ -361,12 +374,7 @@ static void users(struct api *a, const char *m)
     if (nseg(a) >= 2 && acct == NULL)
         return;
     if (nseg(a) == 1 && strcmp(m, "GET") == 0) {
-        const char *d = json_string_value(json_object_get(a->query, "domain"));
-        if (d && (d[0] == '-' || d[0] == '\0'))
-            return fail(a, 400, "bad domain");
-        const char *args[] = {"user", "list", d ? d : "--json", d ? "--json" : NULL, NULL};
-        if (command(a, args, NULL, OUT_JSON, 200))
-            a->answer = json_pack("{s:o}", "users", a->answer);
+        list_filtered(a, "user", "domain", "users");
     } else if (nseg(a) == 1 && strcmp(m, "POST") == 0) {
         const char *u = field(a, a->body, "account");
         const char *pw = u ? password_field(a) : NULL;
@@ -451,12 +459,7 @@ static void domains(struct api *a, const char *m)
 static void aliases(struct api *a, const char *m)
 {
     if (nseg(a) == 1 && strcmp(m, "GET") == 0) {
-        const char *d = json_string_value(json_object_get(a->query, "domain"));
-        if (d && (d[0] == '-' || d[0] == '\0'))
-            return fail(a, 400, "bad domain");
-        const char *args[] = {"alias", "list", d ? d : "--json", d ? "--json" : NULL, NULL};
-        if (command(a, args, NULL, OUT_JSON, 200))
-            a->answer = json_pack("{s:o}", "aliases", a->answer);
+        list_filtered(a, "alias", "domain", "aliases");
     } else if (nseg(a) == 1 && strcmp(m, "POST") == 0) {
         const char *addr = field(a, a->body, "address");
         json_t *t = json_object_get(a->body, "targets");
@@ -578,12 +581,7 @@ static void queue(struct api *a, const char *m)
 static void tokens(struct api *a, const char *m)
 {
     if (nseg(a) == 1 && strcmp(m, "GET") == 0) {
-        const char *u = json_string_value(json_object_get(a->query, "account"));
-        if (u && (u[0] == '-' || u[0] == '\0'))
-            return fail(a, 400, "bad account");
-        const char *args[] = {"token", "list", u ? u : "--json", u ? "--json" : NULL, NULL};
-        if (command(a, args, NULL, OUT_JSON, 200))
-            a->answer = json_pack("{s:o}", "tokens", a->answer);
+        list_filtered(a, "token", "account", "tokens");
     } else if (nseg(a) == 1 && strcmp(m, "POST") == 0) {
         const char *u = field(a, a->body, "account");
         struct run r;

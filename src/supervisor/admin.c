@@ -120,25 +120,13 @@ static void job_timeout(evutil_socket_t fd, short what, void *arg)
 /* The child: stdin the request, stdout the pipe back, then the wharf command. */
 static void job_exec(struct sup *s, const char *prog, int in_fd, int out_fd)
 {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        signal(sigs[i], SIG_DFL);
+    sup_child_signals();
     if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0)
         _exit(EX_OSERR);
     char **argv = xcalloc(6 + 2 * s->n_assignments, sizeof(char *));
     size_t a = 0;
     argv[a++] = "wharf-admin";
-    if (s->config_path) {
-        argv[a++] = "-c";
-        argv[a++] = (char *)s->config_path;
-    }
-    for (size_t i = 0; i < s->n_assignments; i++) {
-        argv[a++] = "-o";
-        argv[a++] = s->assignments[i];
-    }
+    a = sup_config_argv(s, argv, a);
     argv[a++] = "api";
     argv[a] = NULL;
     execv(prog, argv);

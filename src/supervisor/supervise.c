@@ -494,15 +494,33 @@ static void proc_on_close(void *arg)
 
 /* ---- starting and stopping processes ---- */
 
-static void child_exec(struct proc *p, int ctl_fd)
+void sup_child_signals(void)
 {
-    struct sup *s = p->sup;
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         signal(sigs[i], SIG_DFL);
+}
+
+size_t sup_config_argv(const struct sup *s, char **argv, size_t a)
+{
+    if (s->config_path) {
+        argv[a++] = "-c";
+        argv[a++] = (char *)s->config_path;
+    }
+    for (size_t i = 0; i < s->n_assignments; i++) {
+        argv[a++] = "-o";
+        argv[a++] = s->assignments[i];
+    }
+    return a;
+}
+
+static void child_exec(struct proc *p, int ctl_fd)
+{
+    struct sup *s = p->sup;
+    sup_child_signals();
     /* What a component writes under DATA (store, spool, directory) is the wharf user's alone. */
     umask(077);
     /* Lay out fds: 3 = control, 4.. = this component's listeners (base/component.h). */
@@ -547,14 +565,7 @@ static void child_exec(struct proc *p, int ctl_fd)
     argv[a++] = (char *)p->def->name;
     argv[a++] = "--worker";
     argv[a++] = worker;
-    if (s->config_path) {
-        argv[a++] = "-c";
-        argv[a++] = (char *)s->config_path;
-    }
-    for (size_t i = 0; i < s->n_assignments; i++) {
-        argv[a++] = "-o";
-        argv[a++] = s->assignments[i];
-    }
+    a = sup_config_argv(s, argv, a);
     argv[a] = NULL;
     execv(s->self_exe, argv);
     _exit(EX_OSERR);

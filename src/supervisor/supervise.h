@@ -73,6 +73,11 @@ typedef void (*sup_status_fn)(void *arg, json_t *status);
 struct status_query *sup_status_query(struct sup *s, sup_status_fn done, void *arg);
 void sup_status_cancel(struct sup *s, struct status_query *q);
 
+/* In a child wharfd forked, before exec: default signal dispositions, nothing blocked. */
+void sup_child_signals(void);
+/* Appends "-c CONFIG" and each "-o name=value" wharfd was given to argv at a; the new a. */
+size_t sup_config_argv(const struct sup *s, char **argv, size_t a);
+
 /*
  * The admin API (admin.c, doc/admin-api.md): runs request (JSON text) as
  * `wharf-admin api` in a child and calls done once with its answer
