@@ -72,6 +72,7 @@ struct proc_admin {
     struct proc *proc;
     uint64_t id;
     struct sup_admin_job *job;
+    char *what; /* "user=<U> METHOD /admin/PATH" for the log line */
 };
 
 struct status_query {
@@ -389,8 +390,35 @@ static void proc_admin_done(void *arg, json_t *reply)
         buf_free(&b);
     }
     free(text);
+    /* One line per change an admin made or tried, as the wharf command's own lines. */
+    log_info("admin api: %s: status %lld", w->what,
+             (long long)json_integer_value(json_object_get(reply, "status")));
     proc_admin_unlink(w);
+    free(w->what);
     free(w);
+}
+
+/* "user=<U> METHOD /admin/a/b" of a request, for the log (the JSON's strings, not trusted). */
+static char *admin_what(struct slice req)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(req.ptr, req.len, 0, &jerr);
+    const char *user = json_string_value(json_object_get(j, "user"));
+    const char *method = json_string_value(json_object_get(j, "method"));
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "user=<%s> %s /admin", user ? user : "?", method ? method : "?");
+    size_t i;
+    json_t *seg;
+    json_array_foreach(json_object_get(j, "path"), i, seg)
+    {
+        const char *s = json_string_value(seg);
+        buf_printf(&b, "/%s", s ? s : "?");
+    }
+    json_decref(j);
+    for (size_t k = 0; k < b.len; k++) /* one log line, whatever the names hold */
+        if ((unsigned char)b.data[k] < 0x20 || b.data[k] == 0x7f)
+            b.data[k] = '?';
+    return buf_steal(&b, NULL);
 }
 
 static void proc_admin_request(struct proc *p, struct ipc_reader *r)
@@ -406,6 +434,7 @@ static void proc_admin_request(struct proc *p, struct ipc_reader *r)
     struct proc_admin *w = xcalloc(1, sizeof(*w));
     w->proc = p;
     w->id = id;
+    w->what = admin_what(req);
     w->next = p->admins;
     p->admins = w;
     struct sup_admin_job *j = sup_admin_run(p->sup, req.ptr, req.len, proc_admin_done, w);
@@ -420,6 +449,7 @@ static void proc_admin_forget(struct proc *p)
         struct proc_admin *w = p->admins;
         p->admins = w->next;
         sup_admin_cancel(w->job);
+        free(w->what);
         free(w);
     }
 }

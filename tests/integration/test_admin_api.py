@@ -79,6 +79,7 @@ def test_domains(srv):
     st, body = api(srv, "POST", "/domains", {"domain": "other.test"})
     assert (st, body) == (201, {"domain": "other.test"})
     assert b"other.test" in srv.wharf("domain", "list").stdout  # the CLI sees it
+    assert f"admin api: user=<{ADMIN}> POST /admin/domains: status 201" in srv.log()
     st, body = api(srv, "POST", "/domains", {"domain": "other.test"})
     assert st == 409 and body["error"]
     st, body = api(srv, "POST", "/domains", {"domain": "not a domain!"})
