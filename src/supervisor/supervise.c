@@ -991,9 +991,9 @@ int sup_run(struct sup *s)
         event_free(evs[i]);
     while (s->queries)
         query_finish(s->queries);
-    sup_admin_stop_all(s);
     while (s->n_procs)
         proc_remove(s->procs[0]);
+    sup_admin_stop_all(s); /* after the processes: their waits cancel the jobs first */
     free(s->procs);
     conntab_free(s->conntab);
     s->conntab = NULL;
