@@ -17,4 +17,12 @@ const char *installdirs_config_file(void);
 /* The configuration an installed program reads by default, or NULL: embedded defaults. */
 const char *installdirs_default_config(void);
 
+/*
+ * The full wharf command (wharf-admin) into out: LIBEXECDIR/wharf/wharf-admin
+ * for an installed program, ../cli/wharf-admin beside it in a build tree
+ * (wharfd runs it for the admin API).
+ */
+struct buf;
+void installdirs_admin_program(struct buf *out);
+
 #endif

@@ -40,6 +40,9 @@ int cmd_restore(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_dkim(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_org(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_routes(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_api(struct cli_ctx *ctx, int argc, char **argv);
+/* The subcommand called name, NULL when none (the admin API runs them: cmd_api.c). */
+cli_cmd_fn cli_command(const char *name);
 
 /* Prepares DATA, then becomes the wharf user with umask 077 (files the server's own);
  * 0, or a sysexits code after printing why. */

@@ -29,15 +29,18 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: wharf public add NAME [--newsgroups HIERARCHY] | del NAME | list\n"
+    fprintf(stderr, "usage: wharf public add NAME [--newsgroups HIERARCHY] | del NAME | list "
+                    "[--json]\n"
                     "       wharf public newsgroups NAME HIERARCHY|''\n"
-                    "       wharf acl get OWNER MAILBOX\n"
+                    "       wharf acl get OWNER MAILBOX [--json]\n"
                     "       wharf acl set OWNER MAILBOX IDENTIFIER RIGHTS\n"
                     "       wharf acl del OWNER MAILBOX IDENTIFIER\n");
 }
 
-/* Prints "IDENTIFIER RIGHTS" lines of a mailbox's ACL, each after indent. */
-static int acl_print(struct store *s, const char *owner, const char *mailbox, const char *indent)
+/* Prints "IDENTIFIER RIGHTS" lines of a mailbox's ACL, each after indent; or, with json,
+ * adds {"identifier": rights} to it. */
+static int acl_print(struct store *s, const char *owner, const char *mailbox, const char *indent,
+                     json_t *json)
 {
     struct store_acl_entry *acl;
     size_t n;
@@ -47,8 +50,12 @@ static int acl_print(struct store *s, const char *owner, const char *mailbox, co
         buf_free(&err);
         return EX_NOINPUT;
     }
-    for (size_t i = 0; i < n; i++)
-        printf("%s%s %s\n", indent, acl[i].identifier, acl[i].rights);
+    for (size_t i = 0; i < n; i++) {
+        if (json)
+            json_object_set_new(json, acl[i].identifier, json_string(acl[i].rights));
+        else
+            printf("%s%s %s\n", indent, acl[i].identifier, acl[i].rights);
+    }
     store_acl_list_free(acl, n);
     return 0;
 }
@@ -62,8 +69,20 @@ static int done(int rc, struct buf *err, const char *what)
     return rc != 0 ? EX_DATAERR : 0;
 }
 
+/* With --json: [{"name", "messages", "newsgroups", "acl": {identifier: rights}}]. */
+static void public_json(json_t *arr, const struct store_mailbox *m, const char *hierarchy,
+                        json_t *acl)
+{
+    json_array_append_new(arr,
+                          json_pack("{s:s, s:I, s:s?, s:o}", "name", m->name, "messages",
+                                    (json_int_t)m->messages, "newsgroups", hierarchy, "acl", acl));
+}
+
 int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
 {
+    bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+    if (json)
+        argc--;
     bool list = argc == 2 && strcmp(argv[1], "list") == 0;
     bool add = (argc == 3 || (argc == 5 && strcmp(argv[3], "--newsgroups") == 0)) &&
                strcmp(argv[1], "add") == 0;
@@ -101,14 +120,26 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
             size_t nan = 0;
             if (store_newsgroup_anchors(s, &an, &nan, &err) != 0)
                 code = done(-1, &err, "public");
+            json_t *arr = json ? json_array() : NULL;
             for (size_t i = 0; i < n && code == 0; i++) {
-                printf("%s\t%llu messages", l[i].name, (unsigned long long)l[i].messages);
+                const char *anchor = NULL;
                 for (size_t k = 0; k < nan; k++)
                     if (strcmp(an[k].mailbox, l[i].name) == 0)
-                        printf("\tnewsgroups %s.*", an[k].hierarchy);
-                printf("\n");
-                code = acl_print(s, STORE_PUBLIC_OWNER, l[i].name, "\t");
+                        anchor = an[k].hierarchy;
+                json_t *acl = json ? json_object() : NULL;
+                if (!json) {
+                    printf("%s\t%llu messages", l[i].name, (unsigned long long)l[i].messages);
+                    if (anchor)
+                        printf("\tnewsgroups %s.*", anchor);
+                    printf("\n");
+                }
+                code = acl_print(s, STORE_PUBLIC_OWNER, l[i].name, "\t", acl);
+                if (json)
+                    public_json(arr, &l[i], anchor, acl);
             }
+            if (arr && code == 0)
+                cli_print_json(arr);
+            json_decref(arr);
             store_mailbox_list_free(l, n);
             store_newsgroup_anchors_free(an, nan);
             buf_free(&err);
@@ -121,6 +152,9 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
 int cmd_acl(struct cli_ctx *ctx, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : "";
+    bool json = argc == 5 && strcmp(sub, "get") == 0 && strcmp(argv[4], "--json") == 0;
+    if (json)
+        argc--;
     int want = strcmp(sub, "get") == 0   ? 4
                : strcmp(sub, "set") == 0 ? 6
                : strcmp(sub, "del") == 0 ? 5
@@ -140,7 +174,11 @@ int cmd_acl(struct cli_ctx *ctx, int argc, char **argv)
     }
     const char *mailbox = argv[3];
     if (want == 4) {
-        code = acl_print(s, owner, mailbox, "");
+        json_t *obj = json ? json_object() : NULL;
+        code = acl_print(s, owner, mailbox, "", obj);
+        if (obj && code == 0)
+            cli_print_json(obj);
+        json_decref(obj);
     } else {
         /* Identifiers compare as IMAP's SETACL stores them: in lower case. */
         char *id = xstrdup(argv[4]);

@@ -29,12 +29,34 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: wharf queue list [--json]\n"
-                    "       wharf queue show ID [--body]\n"
+                    "       wharf queue show ID [--body|--json]\n"
                     "       wharf queue flush|hold|release|delete|requeue ID...|ALL\n");
     return EX_USAGE;
 }
 
-static int queue_show(struct cli_ctx *ctx, const char *id, bool body)
+/* `queue show ID --json`: the envelope as one object (the admin API's GET /admin/queue/ID). */
+static void queue_show_json(const struct spool_message *m)
+{
+    const struct spool_envelope *e = &m->env;
+    json_t *rcpts = json_array();
+    for (size_t i = 0; i < e->n_rcpts; i++)
+        json_array_append_new(rcpts, json_pack("{s:s, s:s, s:s?}", "address", e->rcpts[i].address,
+                                               "state", spool_rcpt_state_name(e->rcpts[i].state),
+                                               "orcpt", e->rcpts[i].orcpt));
+    json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s?, s:s, s:i, s:I, s:s?, s:s?, s:o}",
+                          "queue_id", e->id, "arrival", (json_int_t)e->arrival, "size",
+                          (json_int_t)m->data.len, "sender", e->sender, "client",
+                          e->client ? e->client : "", "auth_user", e->auth_user, "state",
+                          e->hold       ? "hold"
+                          : e->attempts ? "deferred"
+                                        : "active",
+                          (int)e->attempts, "next_attempt", (json_int_t)(e->next_attempt / 1000),
+                          "reason", e->last_reason, "tls_policy", e->last_tls, "recipients", rcpts);
+    cli_print_json(o);
+    json_decref(o);
+}
+
+static int queue_show(struct cli_ctx *ctx, const char *id, bool body, bool json)
 {
     struct spool_message m;
     struct buf err = BUF_INIT;
@@ -44,6 +66,11 @@ static int queue_show(struct cli_ctx *ctx, const char *id, bool body)
         return EX_NOINPUT;
     }
     buf_free(&err);
+    if (json) {
+        queue_show_json(&m);
+        spool_message_free(&m);
+        return 0;
+    }
     const struct spool_envelope *e = &m.env;
     char date[64];
     time_t t = (time_t)e->arrival;
@@ -162,9 +189,10 @@ int cmd_queue(struct cli_ctx *ctx, int argc, char **argv)
     if (strcmp(sub, "list") == 0)
         return cmd_mailq(ctx, argc - 1, argv + 1);
     if (strcmp(sub, "show") == 0) {
-        if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "--body") != 0))
+        bool json = argc == 4 && strcmp(argv[3], "--json") == 0;
+        if (argc < 3 || argc > 4 || (argc == 4 && !json && strcmp(argv[3], "--body") != 0))
             return usage();
-        return queue_show(ctx, argv[2], argc == 4);
+        return queue_show(ctx, argv[2], argc == 4 && !json, json);
     }
     return queue_act(ctx, sub, argc - 2, argv + 2);
 }

@@ -46,7 +46,17 @@ static const struct {
     {"org", cmd_org, "create|join|group|server|connector|show|key: the organization (routing)"},
     {"routes", cmd_routes, "[--json|--explain ADDRESS]: the organization's routes (routing)"},
     {"restore", cmd_restore, "DIR: a backup into a fresh data directory"},
+    {"api", cmd_api, "< REQUEST.json: one admin API request, answered in JSON (doc/admin-api.md)"},
 };
+
+cli_cmd_fn cli_command(const char *name)
+{
+    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+        if (strcmp(commands[k].name, name) == 0)
+            return commands[k].fn;
+    }
+    return NULL;
+}
 
 int cli_not_built(const char *what)
 {
@@ -138,13 +148,8 @@ int main(int argc, char **argv)
         free(ctx.args.assignments);
         return EX_CONFIG;
     }
-    int rc = -1;
-    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
-        if (strcmp(commands[k].name, cmd) == 0) {
-            rc = commands[k].fn(&ctx, argc - i, argv + i);
-            break;
-        }
-    }
+    cli_cmd_fn fn = cli_command(cmd);
+    int rc = fn ? fn(&ctx, argc - i, argv + i) : -1;
     if (rc < 0) {
         fprintf(stderr, "wharf: unknown command '%s'\n", cmd);
         usage(stderr);

@@ -2,7 +2,8 @@
  * http_metrics.c - GET /metrics (see http_metrics.h). The figures are those
  * wharfd already gathers for `wharf status`: component states and restarts,
  * connections per service (the shared connection table), the mta's queue
- * figures, the auth process's verdict counts and bans.
+ * figures and delivery counters (mta_stats.h), the smtp workers' accepted
+ * messages, the auth process's verdict counts and bans.
  *
  * Must never: answer before wharfd did (a deferred response), or keep the
  * response after its client left (on_close cancels the wait).
@@ -70,6 +71,48 @@ static void per_component(struct buf *out, json_t *status, const char *name, con
     }
 }
 
+/* Bounds of a latency histogram the mta reports (mta_stats.h), at most this many. */
+#define METRICS_MAX_BUCKETS 32
+
+/* The mta's delivery latency (cumulative counts per bound, then +Inf) as a histogram. */
+static void latency_histogram(struct buf *out, json_t *status)
+{
+    json_t *bounds = NULL;
+    json_int_t le[METRICS_MAX_BUCKETS + 1] = {0}, sum = 0, count = 0;
+    size_t i, j, nb = 0;
+    json_t *c, *p;
+    json_array_foreach(json_object_get(status, "components"), i, c)
+    {
+        const char *comp = json_string_value(json_object_get(c, "name"));
+        if (comp == NULL || strcmp(comp, "mta") != 0)
+            continue;
+        json_array_foreach(json_object_get(c, "processes"), j, p)
+        {
+            json_t *h = json_object_get(json_object_get(p, "status"), "delivery_latency");
+            json_t *b = json_object_get(h, "bounds"), *arr = json_object_get(h, "le");
+            if (bounds == NULL && json_array_size(b) <= METRICS_MAX_BUCKETS) {
+                bounds = b;
+                nb = json_array_size(b);
+            }
+            if (bounds == NULL || !json_equal(b, bounds) || json_array_size(arr) != nb + 1)
+                continue;
+            for (size_t k = 0; k <= nb; k++)
+                le[k] += json_integer_value(json_array_get(arr, k));
+            sum += int_of(h, "sum");
+            count += int_of(h, "count");
+        }
+    }
+    family(out, "wharf_delivery_latency_seconds", "histogram",
+           "Time from arrival in the queue to delivery (local or relayed), per recipient; whole "
+           "seconds, as the log's delay=.");
+    for (size_t k = 0; k < nb; k++)
+        buf_printf(out, "wharf_delivery_latency_seconds_bucket{le=\"%lld\"} %lld\n",
+                   (long long)json_integer_value(json_array_get(bounds, k)), (long long)le[k]);
+    buf_printf(out, "wharf_delivery_latency_seconds_bucket{le=\"+Inf\"} %lld\n", (long long)le[nb]);
+    buf_printf(out, "wharf_delivery_latency_seconds_sum %lld\n", (long long)sum);
+    buf_printf(out, "wharf_delivery_latency_seconds_count %lld\n", (long long)count);
+}
+
 void http_metrics_render(json_t *status, struct buf *out)
 {
     family(out, "wharf_up", "gauge", "1 when wharfd answered.");
@@ -114,6 +157,19 @@ void http_metrics_render(json_t *status, struct buf *out)
         {"wharf_auth_logins_total", NULL, NULL, "result", "tempfail", "auth", "logins_tempfail"},
         {"wharf_auth_bans", "gauge", "Client addresses banned now for failed logins.", NULL, NULL,
          "auth", "bans"},
+        {"wharf_queue_oldest_age_seconds", "gauge",
+         "Age of the oldest message the mta holds (in delivery or deferred); 0 when none.", NULL,
+         NULL, "mta", "oldest_age"},
+        {"wharf_messages_received_total", "counter",
+         "Messages the smtp workers accepted into the queue (250 after DATA/BDAT) since they "
+         "started.",
+         NULL, NULL, "smtp", "queued"},
+        {"wharf_deliveries_total", "counter",
+         "Delivery verdicts per recipient since the mta started, as its status= log lines: "
+         "delivered (sent), deferred, bounced.",
+         "result", "delivered", "mta", "delivered"},
+        {"wharf_deliveries_total", NULL, NULL, "result", "deferred", "mta", "deferred"},
+        {"wharf_deliveries_total", NULL, NULL, "result", "bounced", "mta", "bounced"},
     };
     for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++) {
         if (figures[i].type != NULL)
@@ -124,6 +180,7 @@ void http_metrics_render(json_t *status, struct buf *out)
         buf_printf(out, " %lld\n",
                    (long long)sum_status(status, figures[i].component, figures[i].key));
     }
+    latency_histogram(out, status);
 }
 
 static void metrics_gone(void *arg)

@@ -8,6 +8,7 @@
 #include "http/http_server.h"
 
 #include "base/alloc.h"
+#include "base/hex.h"
 #include "http/http_route.h"
 
 #include <stdlib.h>
@@ -35,6 +36,24 @@ void http_route_add(const char *method, const char *path_prefix, unsigned flags,
         .fn = fn,
         .arg = arg,
     };
+}
+
+bool http_pct_decode(const char *s, size_t len, bool form, struct buf *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '%') {
+            buf_append_byte(out, form && s[i] == '+' ? ' ' : s[i]);
+            continue;
+        }
+        if (len - i < 3)
+            return false;
+        int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+        if (hi < 0 || lo < 0 || (hi | lo) == 0)
+            return false;
+        buf_append_byte(out, (char)(hi * 16 + lo));
+        i += 2;
+    }
+    return true;
 }
 
 void http_route_clear(void)

@@ -73,6 +73,11 @@ const char *http_request_remote_addr(const struct http_request *req); /* "192.0.
 bool http_request_is_tls(const struct http_request *req);
 /* The account logged in for this request (canonical name), NULL when none. */
 const char *http_request_user(const struct http_request *req);
+/*
+ * Appends s[0..len) %-decoded to out ('+' is a space when form is true: a
+ * query's value); false on a bad escape or an encoded NUL.
+ */
+bool http_pct_decode(const char *s, size_t len, bool form, struct buf *out);
 /* The worker's server: configuration, event loop, bus (http_server.h). */
 struct http_server *http_request_server(const struct http_request *req);
 

@@ -7,6 +7,7 @@
 #include "http/http_server.h"
 #include "http/jmap_http.h"
 
+#include "http/http_admin.h"
 #include "http/http_autoconfig.h"
 #include "http/http_metrics.h"
 #include "http/webmail.h"
@@ -15,6 +16,7 @@ void http_routes_init(struct http_server *srv)
 {
     http_metrics_init(srv);
     http_autoconfig_init(srv);
+    http_admin_init(srv);     /* /admin (doc/admin-api.md) */
     jmap_routes_init(srv);    /* /.well-known/jmap, /jmap/... (doc/jmap.md) */
     webmail_routes_init(srv); /* /, /webmail/... (doc/webmail.md) */
 }

@@ -83,7 +83,9 @@ static void status_all_fail(struct control *c)
     }
 }
 
-uint64_t control_status_all(struct control *c, control_status_all_fn fn, void *arg)
+/* Queues a wait for a reply of wharfd and sends the request (u64 id, then text if any). */
+static uint64_t wait_send(struct control *c, uint16_t type, const char *text,
+                          control_status_all_fn fn, void *arg)
 {
     struct status_wait *w = xcalloc(1, sizeof(*w));
     w->id = ++c->next_wait;
@@ -94,10 +96,22 @@ uint64_t control_status_all(struct control *c, control_status_all_fn fn, void *a
     if (c->ch != NULL) {
         struct buf b = BUF_INIT;
         ipc_put_u64(&b, w->id);
-        ipc_channel_send(c->ch, IPC_STATUS_ALL_REQUEST, b.data, b.len);
+        if (text != NULL)
+            ipc_put_str(&b, text);
+        ipc_channel_send(c->ch, type, b.data, b.len);
         buf_free(&b);
     }
     return w->id;
+}
+
+uint64_t control_status_all(struct control *c, control_status_all_fn fn, void *arg)
+{
+    return wait_send(c, IPC_STATUS_ALL_REQUEST, NULL, fn, arg);
+}
+
+uint64_t control_admin(struct control *c, const char *request, control_status_all_fn fn, void *arg)
+{
+    return wait_send(c, IPC_ADMIN_REQUEST, request, fn, arg);
 }
 
 void control_status_all_cancel(struct control *c, uint64_t handle)
@@ -162,6 +176,7 @@ static void control_on_frame(void *arg, const struct ipc_frame *f)
         break;
     }
     case IPC_STATUS_ALL:
+    case IPC_ADMIN_REPLY: /* the same shape: u64 id, a JSON object */
         status_all_reply(c, &r);
         break;
     default:

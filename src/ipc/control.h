@@ -74,6 +74,13 @@ void control_publish(struct control *c, const struct ipc_event *ev);
 typedef void (*control_status_all_fn)(void *arg, json_t *status);
 uint64_t control_status_all(struct control *c, control_status_all_fn fn, void *arg);
 void control_status_all_cancel(struct control *c, uint64_t handle);
+/*
+ * Sends one admin API request (JSON text: doc/admin-api.md) to wharfd, which
+ * runs it with the wharf command's code and answers {"status": N, "body": ...};
+ * fn gets that object later from the loop, or NULL when wharfd went away.
+ * Only the http component may ask. Cancel with control_status_all_cancel.
+ */
+uint64_t control_admin(struct control *c, const char *request, control_status_all_fn fn, void *arg);
 void control_close(struct control *c);
 
 /*

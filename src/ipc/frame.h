@@ -34,6 +34,8 @@ enum ipc_type {
     IPC_SUBSCRIBE = 6,      /* component -> supervisor: which events it wants (ipc/event.h) */
     IPC_STATUS_ALL_REQUEST = 7, /* component -> supervisor: u64 id (http's /metrics) */
     IPC_STATUS_ALL = 8,         /* supervisor -> component: u64 id, str `wharf status --json` */
+    IPC_ADMIN_REQUEST = 9,      /* http -> supervisor: u64 id, str JSON admin API request */
+    IPC_ADMIN_REPLY = 10, /* supervisor -> http: u64 id, str JSON {"status": N, "body": ...} */
     /* wharf command <-> supervisor over the control socket (100..199) */
     IPC_CTL_REQUEST = 100, /* JSON {"cmd": "...", ...} */
     IPC_CTL_REPLY = 101,   /* JSON {"ok": true, ...} or {"ok": false, "error": "..."} */

@@ -5,6 +5,7 @@
  * database); the store transaction then covers every message of the batch.
  * Never stores anything for a recipient the directory did not call local.
  */
+#include "mta/mta_stats.h"
 #include "mta/local.h"
 #include "base/alloc.h"
 #include "base/log.h"
@@ -39,24 +40,27 @@ static void log_rcpt(const struct local_message *m, const struct local_rcpt *r, 
     if (delay < 0)
         delay = 0;
     const char *dsn, *status;
+    enum mta_verdict v;
     switch (r->status) {
     case LOCAL_DELIVERED:
     case LOCAL_FORWARDS_PENDING:
-        dsn = "2.0.0", status = "sent";
+        dsn = "2.0.0", status = "sent", v = MTA_SENT;
         break;
     case LOCAL_TEMPFAIL:
-        dsn = "4.3.0", status = "deferred";
+        dsn = "4.3.0", status = "deferred", v = MTA_DEFERRED;
         break;
     case LOCAL_NO_USER:
-        dsn = "5.1.1", status = "bounced";
+        dsn = "5.1.1", status = "bounced", v = MTA_BOUNCED;
         break;
     case LOCAL_LOOP:
-        dsn = "5.4.6", status = "bounced"; /* RFC 3463: routing loop detected */
+        /* RFC 3463: routing loop detected */
+        dsn = "5.4.6", status = "bounced", v = MTA_BOUNCED;
         break;
     case LOCAL_NOT_LOCAL:
     default:
         return;
     }
+    mta_stats_count(v, delay);
     /* Postfix's shape; orig_to= names the alias an expanded recipient came from */
     log_info("%s: to=<%s>%s%s%s, relay=local, delay=%lld, dsn=%s, status=%s (%s)", id, r->address,
              r->orig_to ? ", orig_to=<" : "", r->orig_to ? r->orig_to : "", r->orig_to ? ">" : "",

@@ -7,6 +7,7 @@
  * while wharfd runs, so concurrent deliveries share one fsync. Never
  * outlives wharfd (control.h) and never runs as root.
  */
+#include "mta/mta_stats.h"
 #include "mta/mta.h"
 #include "base/clock.h"
 #include "base/alloc.h"
@@ -23,6 +24,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sysexits.h>
 
 struct mta {
@@ -61,6 +63,10 @@ static void on_status(void *arg, json_t *obj)
     json_object_set_new(obj, "sending", json_integer((json_int_t)mta_out_active(m->out)));
     json_object_set_new(obj, "outbound_sessions",
                         json_integer((json_int_t)mta_out_sessions(m->out)));
+    int64_t oldest = mta_queue_oldest(m->queue);
+    json_object_set_new(obj, "oldest_age",
+                        json_integer(oldest ? (json_int_t)(time(NULL) - oldest) : 0));
+    mta_stats_status(obj);
 }
 
 static void out_spooled(void *arg, const char *id)

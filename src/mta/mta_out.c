@@ -8,6 +8,7 @@
  * null-sender message, or update the spool entry before the DSN about it is
  * spooled.
  */
+#include "mta/mta_stats.h"
 #include "mta/mta_out.h"
 
 #include "base/alloc.h"
@@ -661,6 +662,10 @@ static void msg_finish(struct out_msg *m)
         const char *orig = mta_expand_orig_to(sr->orcpt);
         bool show_orig = orig != NULL && strcasecmp(orig, sr->address) != 0;
         static const char *const names[] = {"sent", "deferred", "bounced"};
+        mta_stats_count(oc[i] == OUT_SENT       ? MTA_SENT
+                        : oc[i] == OUT_DEFERRED ? MTA_DEFERRED
+                                                : MTA_BOUNCED,
+                        delay);
         log_info("%s: to=<%s>%s%s%s, relay=%s%s, delay=%lld, delays=%s, dsn=%s, status=%s (%s%s)",
                  env->id, sr->address, show_orig ? ", orig_to=<" : "", show_orig ? orig : "",
                  show_orig ? ">" : "", r->relay ? r->relay : "none", use, delay, buf_cstr(&delays),

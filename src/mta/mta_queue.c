@@ -393,6 +393,22 @@ void mta_queue_scan(struct mta_queue *q)
     spool_list_free(ids, n);
 }
 
+/* The oldest arrival among the ids of set (their first digits are the time, spool.h). */
+static int64_t oldest_of(const struct idset *set, int64_t oldest)
+{
+    for (size_t i = 0; i < set->cap; i++) {
+        int64_t t = set->slot[i][0] ? spool_id_arrival(set->slot[i]) : 0;
+        if (t > 0 && (oldest == 0 || t < oldest))
+            oldest = t;
+    }
+    return oldest;
+}
+
+int64_t mta_queue_oldest(const struct mta_queue *q)
+{
+    return oldest_of(&q->deferred, oldest_of(&q->busy, 0));
+}
+
 size_t mta_queue_deferred(const struct mta_queue *q)
 {
     return q->deferred.n;

@@ -61,6 +61,9 @@ void mta_queue_control(struct mta_queue *q, const char *id, bool action_delete, 
 void mta_queue_scan(struct mta_queue *q);
 /* Entries waiting for outbound delivery (for status). */
 size_t mta_queue_deferred(const struct mta_queue *q);
+/* The arrival (unix seconds) of the oldest entry the mta holds (in a batch or deferred); 0: none.
+ */
+int64_t mta_queue_oldest(const struct mta_queue *q);
 void mta_queue_free(struct mta_queue *q);
 
 #endif

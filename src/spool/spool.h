@@ -15,6 +15,7 @@
 
 #include "base/buf.h"
 #include "base/config.h"
+#include "base/hex.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -85,6 +86,18 @@ int spool_init(const struct wharf_config *cfg, struct buf *err);
 
 /* A new unique queue id into id (at least 32 bytes). */
 void spool_new_id(char id[32]);
+/* The arrival second a queue id of spool_new_id starts with (9 hex digits); 0 when malformed. */
+static inline int64_t spool_id_arrival(const char *id)
+{
+    int64_t t = 0;
+    for (int i = 0; i < 9; i++) {
+        int d = hex_value(id[i]);
+        if (d < 0)
+            return 0;
+        t = t * 16 + d;
+    }
+    return t;
+}
 
 /*
  * Writes a complete spool file durably (temporary name, fsync, rename,

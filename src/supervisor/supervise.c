@@ -64,6 +64,15 @@ struct proc {
     struct status_query *all_query;
     uint64_t *all_ids;
     size_t n_all_ids;
+    struct proc_admin *admins; /* IPC_ADMIN_REQUEST: the requests under way */
+};
+
+struct proc_admin {
+    struct proc_admin *next;
+    struct proc *proc;
+    uint64_t id;
+    struct sup_admin_job *job;
+    char *what; /* "user=<U> METHOD /admin/PATH" for the log line */
 };
 
 struct status_query {
@@ -356,6 +365,95 @@ static void proc_status_all_forget(struct proc *p)
     p->n_all_ids = 0;
 }
 
+/* ---- the admin API: requests of the http worker, run by admin.c ---- */
+
+static void proc_admin_unlink(struct proc_admin *w)
+{
+    for (struct proc_admin **pp = &w->proc->admins; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+}
+
+static void proc_admin_done(void *arg, json_t *reply)
+{
+    struct proc_admin *w = arg;
+    struct proc *p = w->proc;
+    char *text = json_dumps(reply, JSON_COMPACT);
+    if (p->ch != NULL) {
+        struct buf b = BUF_INIT;
+        ipc_put_u64(&b, w->id);
+        ipc_put_str(&b, text);
+        ipc_channel_send(p->ch, IPC_ADMIN_REPLY, b.data, b.len);
+        buf_free(&b);
+    }
+    free(text);
+    /* One line per change an admin made or tried, as the wharf command's own lines. */
+    log_info("admin api: %s: status %lld", w->what,
+             (long long)json_integer_value(json_object_get(reply, "status")));
+    proc_admin_unlink(w);
+    free(w->what);
+    free(w);
+}
+
+/* "user=<U> METHOD /admin/a/b" of a request, for the log (the JSON's strings, not trusted). */
+static char *admin_what(struct slice req)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(req.ptr, req.len, 0, &jerr);
+    const char *user = json_string_value(json_object_get(j, "user"));
+    const char *method = json_string_value(json_object_get(j, "method"));
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "user=<%s> %s /admin", user ? user : "?", method ? method : "?");
+    size_t i;
+    json_t *seg;
+    json_array_foreach(json_object_get(j, "path"), i, seg)
+    {
+        const char *s = json_string_value(seg);
+        buf_printf(&b, "/%s", s ? s : "?");
+    }
+    json_decref(j);
+    for (size_t k = 0; k < b.len; k++) /* one log line, whatever the names hold */
+        if ((unsigned char)b.data[k] < 0x20 || b.data[k] == 0x7f)
+            b.data[k] = '?';
+    return buf_steal(&b, NULL);
+}
+
+static void proc_admin_request(struct proc *p, struct ipc_reader *r)
+{
+    uint64_t id = ipc_get_u64(r);
+    struct slice req = ipc_get_bytes(r);
+    /* Only the http worker serves /admin; any other asker is a bug or an intruder. */
+    if (!ipc_reader_done(r) || strcmp(p->def->name, "http") != 0) {
+        log_warning("%s (pid %ld): malformed or unexpected admin request refused", p->def->name,
+                    (long)p->pid);
+        return;
+    }
+    struct proc_admin *w = xcalloc(1, sizeof(*w));
+    w->proc = p;
+    w->id = id;
+    w->what = admin_what(req);
+    w->next = p->admins;
+    p->admins = w;
+    struct sup_admin_job *j = sup_admin_run(p->sup, req.ptr, req.len, proc_admin_done, w);
+    if (j != NULL) /* NULL: already answered (and w freed) */
+        w->job = j;
+}
+
+/* The asker is gone: the helpers finish their work, nobody hears the answers. */
+static void proc_admin_forget(struct proc *p)
+{
+    while (p->admins) {
+        struct proc_admin *w = p->admins;
+        p->admins = w->next;
+        sup_admin_cancel(w->job);
+        free(w->what);
+        free(w);
+    }
+}
+
 static void proc_on_frame(void *arg, const struct ipc_frame *f)
 {
     struct proc *p = arg;
@@ -398,6 +496,9 @@ static void proc_on_frame(void *arg, const struct ipc_frame *f)
     case IPC_STATUS_ALL_REQUEST:
         proc_status_all_request(p, &r);
         break;
+    case IPC_ADMIN_REQUEST:
+        proc_admin_request(p, &r);
+        break;
     case IPC_SUBSCRIBE: {
         const char *why;
         if (ipc_subscriptions_apply(&p->subs, f->payload, f->len, &why) != 0)
@@ -417,20 +518,39 @@ static void proc_on_close(void *arg)
     ipc_channel_free(p->ch);
     p->ch = NULL;
     proc_status_all_forget(p);
+    proc_admin_forget(p);
     queries_check(p->sup);
 }
 
 /* ---- starting and stopping processes ---- */
 
-static void child_exec(struct proc *p, int ctl_fd)
+void sup_child_signals(void)
 {
-    struct sup *s = p->sup;
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         signal(sigs[i], SIG_DFL);
+}
+
+size_t sup_config_argv(const struct sup *s, char **argv, size_t a)
+{
+    if (s->config_path) {
+        argv[a++] = "-c";
+        argv[a++] = (char *)s->config_path;
+    }
+    for (size_t i = 0; i < s->n_assignments; i++) {
+        argv[a++] = "-o";
+        argv[a++] = s->assignments[i];
+    }
+    return a;
+}
+
+static void child_exec(struct proc *p, int ctl_fd)
+{
+    struct sup *s = p->sup;
+    sup_child_signals();
     /* What a component writes under DATA (store, spool, directory) is the wharf user's alone. */
     umask(077);
     /* Lay out fds: 3 = control, 4.. = this component's listeners (base/component.h). */
@@ -475,14 +595,7 @@ static void child_exec(struct proc *p, int ctl_fd)
     argv[a++] = (char *)p->def->name;
     argv[a++] = "--worker";
     argv[a++] = worker;
-    if (s->config_path) {
-        argv[a++] = "-c";
-        argv[a++] = (char *)s->config_path;
-    }
-    for (size_t i = 0; i < s->n_assignments; i++) {
-        argv[a++] = "-o";
-        argv[a++] = s->assignments[i];
-    }
+    a = sup_config_argv(s, argv, a);
     argv[a] = NULL;
     execv(s->self_exe, argv);
     _exit(EX_OSERR);
@@ -613,6 +726,7 @@ static void proc_remove(struct proc *p)
     json_decref(p->status);
     ipc_subscriptions_free(&p->subs);
     proc_status_all_forget(p);
+    proc_admin_forget(p);
     free(p);
 }
 
@@ -879,6 +993,7 @@ int sup_run(struct sup *s)
         query_finish(s->queries);
     while (s->n_procs)
         proc_remove(s->procs[0]);
+    sup_admin_stop_all(s); /* after the processes: their waits cancel the jobs first */
     free(s->procs);
     conntab_free(s->conntab);
     s->conntab = NULL;

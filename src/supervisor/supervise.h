@@ -22,6 +22,7 @@
 
 struct proc;
 struct status_query;
+struct sup_admin_job;
 
 struct sup {
     struct event_base *base;
@@ -42,6 +43,7 @@ struct sup {
     struct status_query *queries;
     struct ctlsock *ctl;     /* the control socket and its clients */
     struct conntab *conntab; /* connection counts shared with the workers (base/conntab.h) */
+    struct sup_admin_job *admin_jobs; /* admin API requests running (admin.c) */
 };
 
 /* Starts one generation of processes and runs until SIGTERM/SIGINT has drained them. */
@@ -70,6 +72,25 @@ void sup_relay_event(struct sup *s, const struct proc *from, const void *payload
 typedef void (*sup_status_fn)(void *arg, json_t *status);
 struct status_query *sup_status_query(struct sup *s, sup_status_fn done, void *arg);
 void sup_status_cancel(struct sup *s, struct status_query *q);
+
+/* In a child wharfd forked, before exec: default signal dispositions, nothing blocked. */
+void sup_child_signals(void);
+/* Appends "-c CONFIG" and each "-o name=value" wharfd was given to argv at a; the new a. */
+size_t sup_config_argv(const struct sup *s, char **argv, size_t a);
+
+/*
+ * The admin API (admin.c, doc/admin-api.md): runs request (JSON text) as
+ * `wharf-admin api` in a child and calls done once with its answer
+ * ({"status": N, "body": ...}), from the loop -- or at once, with an error
+ * answer, when it cannot start one (then NULL is returned).
+ */
+typedef void (*sup_admin_fn)(void *arg, json_t *reply);
+struct sup_admin_job *sup_admin_run(struct sup *s, const char *request, size_t len,
+                                    sup_admin_fn done, void *arg);
+/* done is never called; the helper finishes its work unheard. */
+void sup_admin_cancel(struct sup_admin_job *j);
+/* wharfd exits: forgets every job (the helpers finish on their own). */
+void sup_admin_stop_all(struct sup *s);
 
 /* Control socket (ctlsock.c). */
 int ctlsock_open(struct sup *s, struct buf *err);

@@ -426,7 +426,7 @@ def test_metrics(web):
     # Every line is a comment or "name{labels} integer": what Prometheus parses.
     import re
     for ln in body.splitlines():
-        assert ln.startswith("# ") or re.fullmatch(r'[a-z_]+(\{[a-z]+="[a-z0-9-]+"\})? -?\d+', ln), ln
+        assert ln.startswith("# ") or re.fullmatch(r'[a-z_]+(\{[a-z]+="(?:[a-z0-9-]+|\+Inf)"\})? -?\d+', ln), ln
 
 
 def test_metrics_only_for_metrics_networks(wharf_factory):
