@@ -550,6 +550,7 @@ static const struct method {
     {"EmailSubmission/get", JMAP_SUBMISSION, jmap_submission_get},
     {"EmailSubmission/set", JMAP_SUBMISSION, jmap_submission_set},
     {"VacationResponse/get", JMAP_VACATION, jmap_vacation_get},
+    {"VacationResponse/set", JMAP_VACATION, jmap_vacation_set},
 };
 
 static const char *const capabilities[] = {JMAP_CORE, JMAP_MAIL, JMAP_SUBMISSION, JMAP_VACATION};

@@ -141,6 +141,7 @@ json_t *jmap_identity_get(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_submission_set(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_submission_get(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_vacation_get(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_vacation_set(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_snippet_get(struct jmap_req *r, json_t *args, json_t **err_r);
 
 /* ---- what the Email files share ---- */

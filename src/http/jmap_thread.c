@@ -1,6 +1,6 @@
 /*
  * jmap_thread.c - the small read-only types: Thread/get (RFC 8621 3),
- * Identity/get (6), VacationResponse/get (8) and SearchSnippet/get (5).
+ * Identity/get (6) and SearchSnippet/get (5).
  *
  * Threads: every Email is a thread of its own ("t" + its body hash), which
  * RFC 8621 allows (the server decides what a thread is); never a thread id
@@ -94,33 +94,6 @@ json_t *jmap_identity_get(struct jmap_req *r, json_t *args, json_t **err_r)
         }
     }
     store_names_free(addrs, n);
-    return json_pack("{s:s, s:s, s:o, s:o}", "accountId", r->account_id.data, "state", "0", "list",
-                     list, "notFound", not_found);
-}
-
-json_t *jmap_vacation_get(struct jmap_req *r, json_t *args, json_t **err_r)
-{
-    json_t *ids, *props;
-    if (!jmap_check_account(r, args, err_r) || !jmap_get_ids(r, args, &ids, err_r) ||
-        !jmap_get_properties(args, &props, err_r))
-        return NULL;
-    json_t *list = json_array(), *not_found = json_array();
-    bool want = ids == NULL;
-    size_t k;
-    json_t *x;
-    if (ids)
-        json_array_foreach(ids, k, x)
-        {
-            if (strcmp(json_string_value(x), "singleton") == 0)
-                want = true;
-            else
-                json_array_append(not_found, x);
-        }
-    /* no vacation responder yet (Sieve, a later issue): always off */
-    if (want)
-        json_array_append_new(list, json_pack("{s:s, s:b, s:n, s:n, s:n, s:n, s:n}", "id",
-                                              "singleton", "isEnabled", 0, "fromDate", "toDate",
-                                              "subject", "textBody", "htmlBody"));
     return json_pack("{s:s, s:s, s:o, s:o}", "accountId", r->account_id.data, "state", "0", "list",
                      list, "notFound", not_found);
 }

@@ -347,6 +347,11 @@ bool mime_body_needs_encoding(struct slice body);
 /* Appends body in CRLF lines: as it is (7bit) or in base64 lines; returns
  * the Content-Transfer-Encoding value it used. */
 const char *mime_body_encode(struct slice body, struct buf *out);
+/* Appends "Content-Transfer-Encoding: X", the empty line and body encoded
+ * (mime_body_encode); text: its bare LFs become CRLF first (text from JSON). */
+void mime_body_write(struct slice body, bool text, struct buf *out);
+/* A fresh multipart boundary ("=_wharf_" and 24 random hex digits) into out. */
+void mime_boundary_make(char out[40]);
 
 /* ---- sections (mime_section.c) ---- */
 

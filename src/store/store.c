@@ -259,6 +259,33 @@ int store_newsgroup_anchors(struct store *s, struct store_newsgroup_anchor **lis
     return s->drv->newsgroup_anchors(s, list_r, n_r, err);
 }
 
+int store_vacation_get(struct store *s, const char *owner, struct store_vacation *v,
+                       struct buf *err)
+{
+    memset(v, 0, sizeof(*v));
+    return s->drv->vacation_get(s, owner, v, err);
+}
+
+int store_vacation_set(struct store *s, const char *owner, const struct store_vacation *v,
+                       struct buf *err)
+{
+    return s->drv->vacation_set(s, owner, v, err);
+}
+
+void store_vacation_free(struct store_vacation *v)
+{
+    free(v->subject);
+    free(v->text_body);
+    free(v->html_body);
+    memset(v, 0, sizeof(*v));
+}
+
+int store_vacation_claim(struct store *s, const char *owner, const char *sender, int64_t now,
+                         int64_t period, struct buf *err)
+{
+    return s->drv->vacation_claim(s, owner, sender, now, period, err);
+}
+
 void store_acl_list_free(struct store_acl_entry *list, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

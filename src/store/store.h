@@ -411,6 +411,36 @@ int store_upload(struct store *s, const char *owner, struct slice data, char has
 int store_account_blob_read(struct store *s, const char *owner, const char *hash, struct buf *out,
                             struct buf *err);
 
+/* ---- the vacation response (JMAP VacationResponse, RFC 8621 8) ---- */
+
+/*
+ * One per account; the mta sends the automatic reply it describes
+ * (src/mta/vacation.h). An account that never set one has it disabled.
+ */
+struct store_vacation {
+    bool enabled;
+    bool has_from, has_to;      /* without: no bound on that side */
+    int64_t from_date, to_date; /* unix seconds */
+    char *subject;              /* NULL: none (the reply says "Auto: " + the subject) */
+    char *text_body, *html_body;
+};
+int store_vacation_get(struct store *s, const char *owner, struct store_vacation *v,
+                       struct buf *err);
+/* Replaces owner's vacation response in one transaction: the account state
+ * grows (JMAP's VacationResponse state), and the senders already answered
+ * are forgotten (the new response goes to them too). */
+int store_vacation_set(struct store *s, const char *owner, const struct store_vacation *v,
+                       struct buf *err);
+void store_vacation_free(struct store_vacation *v);
+/*
+ * RFC 3834 2: whether owner's automatic reply may go to sender (compared as
+ * given: callers lowercase it) at unix time now. Returns 1 when sender got
+ * none after now - period seconds, and records now as its reply (durably,
+ * in the same statement: two deliveries never both get 1); 0 when it did.
+ */
+int store_vacation_claim(struct store *s, const char *owner, const char *sender, int64_t now,
+                         int64_t period, struct buf *err);
+
 /* ---- quotas, public folders, ACLs ---- */
 
 /* Current usage of an account (sum over its mailboxes). */

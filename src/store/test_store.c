@@ -24,6 +24,8 @@
 #define ALICE "alice@example.test"
 #define BOB "bob@example.test"
 
+/* What version 8 (the vacation response) added. */
+#define UNDO_VERSION_8 "DROP TABLE vacation; DROP TABLE vacation_sent;"
 /* What version 7 (JMAP) added, for the tests that take a store back to an older version. */
 #define UNDO_VERSION_7                                                                             \
     "DROP TRIGGER jmap_mailbox_insert; DROP TRIGGER jmap_mailbox_update;"                          \
@@ -367,28 +369,29 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_7 "DROP TRIGGER messages_count_insert;"
-                                                 "DROP TRIGGER messages_count_delete;"
-                                                 "DROP TRIGGER messages_count_seen;"
-                                                 "ALTER TABLE mailboxes DROP COLUMN n_messages;"
-                                                 "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
-                                                 "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
-                                                 /* and what versions 3, 4 and 5 added */
-                                                 "DROP TRIGGER state_mailbox_insert;"
-                                                 "DROP TRIGGER state_mailbox_update;"
-                                                 "DROP TRIGGER state_mailbox_delete;"
-                                                 "DROP TRIGGER state_subscribe;"
-                                                 "DROP TRIGGER state_unsubscribe;"
-                                                 "DROP TABLE account_state;"
-                                                 "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-                                                 "DROP INDEX expunged_held;"
-                                                 "ALTER TABLE expunged DROP COLUMN blob;"
-                                                 "ALTER TABLE expunged DROP COLUMN at;"
-                                                 "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
-                                                 "ALTER TABLE messages DROP COLUMN search;"
-                                                 "DROP TRIGGER newsgroups_mailbox_delete;"
-                                                 "DROP TABLE newsgroups;"
-                                                 "PRAGMA user_version = 1;",
+                                  UNDO_VERSION_8 UNDO_VERSION_7
+                                  "DROP TRIGGER messages_count_insert;"
+                                  "DROP TRIGGER messages_count_delete;"
+                                  "DROP TRIGGER messages_count_seen;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_messages;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
+                                  /* and what versions 3, 4 and 5 added */
+                                  "DROP TRIGGER state_mailbox_insert;"
+                                  "DROP TRIGGER state_mailbox_update;"
+                                  "DROP TRIGGER state_mailbox_delete;"
+                                  "DROP TRIGGER state_subscribe;"
+                                  "DROP TRIGGER state_unsubscribe;"
+                                  "DROP TABLE account_state;"
+                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                                  "DROP INDEX expunged_held;"
+                                  "ALTER TABLE expunged DROP COLUMN blob;"
+                                  "ALTER TABLE expunged DROP COLUMN at;"
+                                  "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
+                                  "ALTER TABLE messages DROP COLUMN search;"
+                                  "DROP TRIGGER newsgroups_mailbox_delete;"
+                                  "DROP TABLE newsgroups;"
+                                  "PRAGMA user_version = 1;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -424,7 +427,7 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_7
+                                  UNDO_VERSION_8 UNDO_VERSION_7
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
                                   /* and what versions 4 and 5 added */
@@ -1137,6 +1140,45 @@ static void test_account_state(void **state)
 }
 
 /* Version 4 -> 5: an existing account starts with a state, and it moves on. */
+static void test_vacation(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    struct store_vacation v;
+    assert_int_equal(store_vacation_get(s, ALICE, &v, &err), 0);
+    assert_false(v.enabled);
+    assert_null(v.subject);
+    uint64_t before = state_of(s, ALICE);
+    struct store_vacation w = {.enabled = true,
+                               .has_to = true,
+                               .to_date = 2000000000,
+                               .subject = (char *)"Away",
+                               .text_body = (char *)"back soon"};
+    assert_int_equal(store_vacation_set(s, ALICE, &w, &err), 0);
+    assert_true(state_of(s, ALICE) > before);
+    assert_int_equal(store_vacation_get(s, ALICE, &v, &err), 0);
+    assert_true(v.enabled && v.has_to && !v.has_from);
+    assert_int_equal(v.to_date, 2000000000);
+    assert_string_equal(v.subject, "Away");
+    assert_string_equal(v.text_body, "back soon");
+    assert_null(v.html_body);
+    store_vacation_free(&v);
+    /* one reply per sender per period */
+    assert_int_equal(store_vacation_claim(s, ALICE, "bob@x.test", 1000, 100, &err), 1);
+    assert_int_equal(store_vacation_claim(s, ALICE, "bob@x.test", 1050, 100, &err), 0);
+    assert_int_equal(store_vacation_claim(s, ALICE, "carol@x.test", 1050, 100, &err), 1);
+    assert_int_equal(store_vacation_claim(s, BOB, "bob@x.test", 1050, 100, &err), 1);
+    assert_int_equal(store_vacation_claim(s, ALICE, "bob@x.test", 1100, 100, &err), 1);
+    assert_int_equal(store_vacation_claim(s, ALICE, "bob@x.test", 1150, 100, &err), 0);
+    /* a new response goes to everyone again */
+    assert_int_equal(store_vacation_set(s, ALICE, &w, &err), 0);
+    assert_int_equal(store_vacation_claim(s, ALICE, "bob@x.test", 1150, 100, &err), 1);
+    assert_int_equal(store_vacation_claim(s, BOB, "bob@x.test", 1100, 100, &err), 0);
+    buf_free(&err);
+    store_close(s);
+}
+
 static void test_account_state_migrate(void **state)
 {
     (void)state;
@@ -1149,16 +1191,17 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_7 "DROP TRIGGER state_mailbox_insert;"
-                                                 "DROP TRIGGER state_mailbox_update;"
-                                                 "DROP TRIGGER state_mailbox_delete;"
-                                                 "DROP TRIGGER state_subscribe;"
-                                                 "DROP TRIGGER state_unsubscribe;"
-                                                 "DROP TABLE account_state;"
-                                                 "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-                                                 "DROP TRIGGER newsgroups_mailbox_delete;"
-                                                 "DROP TABLE newsgroups;"
-                                                 "PRAGMA user_version = 4;",
+                                  UNDO_VERSION_8 UNDO_VERSION_7
+                                  "DROP TRIGGER state_mailbox_insert;"
+                                  "DROP TRIGGER state_mailbox_update;"
+                                  "DROP TRIGGER state_mailbox_delete;"
+                                  "DROP TRIGGER state_subscribe;"
+                                  "DROP TRIGGER state_unsubscribe;"
+                                  "DROP TABLE account_state;"
+                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                                  "DROP TRIGGER newsgroups_mailbox_delete;"
+                                  "DROP TABLE newsgroups;"
+                                  "PRAGMA user_version = 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -1259,6 +1302,7 @@ int main(void)
         cmocka_unit_test(test_account_state),
         cmocka_unit_test(test_newsgroup_anchors),
         cmocka_unit_test(test_account_state_migrate),
+        cmocka_unit_test(test_vacation),
         cmocka_unit_test(test_unknown_driver),
         cmocka_unit_test(test_mailbox_ids),
     };

@@ -341,4 +341,76 @@ def test_jmap_jam_client(server):
                        capture_output=True, timeout=120)
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
     assert r.returncode == 0, out
-    assert "# pass 4" in out, out
+    assert "# pass 5" in out, out
+
+
+CAROL = "carol@example.test"
+VACATION = "urn:ietf:params:jmap:vacationresponse"
+
+
+def vacation_mail(sender, subject, extra=b""):
+    return (f"From: <{sender}>\r\nTo: Alice <{USER}>\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{subject.replace(' ', '.')}@example.test>\r\n").encode() + extra + \
+        b"\r\nAre you there?\r\n"
+
+
+def test_vacation_response_set_and_reply(server):
+    server.wharf("user", "add", CAROL, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    j = Jmap(server)
+    using = (CORE, MAIL, VACATION)
+
+    def vcall(name, args):
+        args = dict(args, accountId=j.account)
+        n, a, _ = j.api([[name, args, "v"]], using=using)["methodResponses"][0]
+        return n, a
+    n, g = vcall("VacationResponse/get", {"ids": ["singleton", "other"]})
+    assert n == "VacationResponse/get" and g["notFound"] == ["other"]
+    assert g["list"][0]["isEnabled"] is False and g["list"][0]["toDate"] is None
+    # the singleton is neither created nor destroyed; bad values are refused
+    n, s = vcall("VacationResponse/set", {
+        "create": {"x": {"isEnabled": True}}, "destroy": ["singleton"],
+        "update": {"singleton": {"isEnabled": "yes"}}})
+    assert s["notCreated"]["x"]["type"] == "singleton"
+    assert s["notDestroyed"]["singleton"]["type"] == "singleton"
+    assert s["notUpdated"]["singleton"]["type"] == "invalidProperties"
+    assert s["notUpdated"]["singleton"]["properties"] == ["isEnabled"]
+    n, s = vcall("VacationResponse/set", {"update": {"singleton": {"toDate": "tomorrow"}}})
+    assert s["notUpdated"]["singleton"]["properties"] == ["toDate"]
+    n, s = vcall("VacationResponse/set", {"update": {"singleton": {
+        "isEnabled": True, "fromDate": "2020-01-01T00:00:00Z", "toDate": "2999-01-01T00:00:00Z",
+        "subject": "Away until Monday", "textBody": "I read mail on Monday.\n",
+        "htmlBody": None}}})
+    assert s["updated"] == {"singleton": None}, s
+    assert s["newState"] != s["oldState"]
+    n, g = vcall("VacationResponse/get", {"properties": ["isEnabled", "toDate", "subject"]})
+    v = g["list"][0]
+    assert v == {"id": "singleton", "isEnabled": True, "toDate": "2999-01-01T00:00:00Z",
+                 "subject": "Away until Monday"}
+    assert g["state"] == s["newState"]
+
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as c:
+        c.sendmail(OTHER, [USER], vacation_mail(OTHER, "first question"))
+        c.sendmail(OTHER, [USER], vacation_mail(OTHER, "second question"))
+        c.sendmail(OTHER, [USER], vacation_mail(OTHER, "list news",
+                                                b"List-Id: <news.example.test>\r\n"))
+        c.sendmail(OTHER, [USER], vacation_mail(OTHER, "bulk news", b"Precedence: bulk\r\n"))
+        # carol writes last: her reply comes after any second one to bob would
+        c.sendmail(CAROL, [USER], vacation_mail(CAROL, "carol asks"))
+
+    def replies(client):
+        q = client.ok("Email/query", {"filter": {"subject": "Away until Monday"}})
+        return q["ids"]
+    b, c = Jmap(server, user=OTHER), Jmap(server, user=CAROL)
+    wait_until(lambda: replies(c), what="carol's vacation reply")
+    assert len(j.ok("Email/query", {})["ids"]) == 5
+    ids = replies(b)
+    assert len(ids) == 1, "one reply per sender and period, none to list or bulk mail"
+    g = b.ok("Email/get", {"ids": ids, "properties": [
+        "from", "to", "subject", "inReplyTo", "header:Auto-Submitted:asText",
+        "header:Return-Path:asText", "textBody", "bodyValues"], "fetchTextBodyValues": True})
+    e = g["list"][0]
+    assert e["from"][0]["email"] == USER and e["to"][0]["email"] == OTHER
+    assert e["header:Auto-Submitted:asText"] == "auto-replied"
+    assert e["header:Return-Path:asText"] == "<>"
+    assert e["inReplyTo"] == ["first.question@example.test"]
+    assert "I read mail on Monday." in e["bodyValues"][e["textBody"][0]["partId"]]["value"]

@@ -156,6 +156,11 @@ int sq_acl_rights(struct store *s, const char *owner, const char *mailbox, const
                   struct buf *rights_r, struct buf *err);
 int sq_acl_shared(struct store *s, const char *user, struct store_acl_share **list_r, size_t *n_r,
                   struct buf *err);
+int sq_vacation_get(struct store *s, const char *owner, struct store_vacation *v, struct buf *err);
+int sq_vacation_set(struct store *s, const char *owner, const struct store_vacation *v,
+                    struct buf *err);
+int sq_vacation_claim(struct store *s, const char *owner, const char *sender, int64_t now,
+                      int64_t period, struct buf *err);
 int sq_blob_stats(struct store *s, struct store_blob_stats *st, struct buf *err);
 int sq_gc(struct store *s, struct buf *err);
 int sq_dedupe_expire(struct store *s, int64_t max_age_seconds, struct buf *err);

@@ -210,6 +210,18 @@ static const char *const migrations[] = {
     "  INSERT OR REPLACE INTO emails_gone SELECT a.owner, OLD.blob, a.state"
     "  FROM account_state a JOIN mailboxes b ON a.owner = b.owner WHERE b.id = OLD.mailbox_id;"
     "  END;",
+    /*
+     * 7 -> 8 (issue 13, JMAP VacationResponse): the account's vacation
+     * response (RFC 8621 8; NULL dates: no bound) and the senders its
+     * automatic reply went to, and when (RFC 3834 2: one reply per sender per
+     * period), so that a restart of the mta does not answer them again.
+     * Self-contained: touches no other table.
+     */
+    "CREATE TABLE vacation(owner TEXT PRIMARY KEY, enabled INTEGER NOT NULL,"
+    "  from_date INTEGER, to_date INTEGER, subject TEXT, text_body TEXT, html_body TEXT)"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE vacation_sent(owner TEXT NOT NULL, sender TEXT NOT NULL, at INTEGER NOT NULL,"
+    "  PRIMARY KEY(owner, sender)) WITHOUT ROWID;",
 };
 
 size_t sq_schema_count(void)
