@@ -138,6 +138,10 @@ json_t *jmap_email_parse(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_thread_changes(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_identity_get(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_identity_changes(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_identity_set(struct jmap_req *r, json_t *args, json_t **err_r);
+/* The email of the user's identity id into email_r; false when there is no such identity. */
+bool jmap_identity_email(struct jmap_req *r, const char *id, struct buf *email_r);
 json_t *jmap_submission_set(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_submission_get(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_vacation_get(struct jmap_req *r, json_t *args, json_t **err_r);

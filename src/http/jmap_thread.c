@@ -1,11 +1,10 @@
 /*
  * jmap_thread.c - the small read-only types: Thread/get (RFC 8621 3),
- * Identity/get (6) and SearchSnippet/get (5).
+ * and SearchSnippet/get (5).
  *
  * Threads: every Email is a thread of its own ("t" + its body hash), which
  * RFC 8621 allows (the server decides what a thread is); never a thread id
- * another account could read. Identities are the addresses the submission
- * rules let the user send from.
+ * another account could read.
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
@@ -51,51 +50,6 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
     }
     return json_pack("{s:s, s:o, s:o, s:o}", "accountId", r->account_id.data, "state", state,
                      "list", list, "notFound", not_found);
-}
-
-json_t *jmap_identity_get(struct jmap_req *r, json_t *args, json_t **err_r)
-{
-    json_t *ids, *props;
-    if (!jmap_check_account(r, args, err_r) || !jmap_get_ids(r, args, &ids, err_r) ||
-        !jmap_get_properties(args, &props, err_r))
-        return NULL;
-    char **addrs = NULL;
-    size_t n = 0;
-    if (r->j->addresses == NULL || r->j->addresses(r->j->addresses_ctx, r->user, &addrs, &n) != 0) {
-        addrs = xcalloc(1, sizeof(*addrs));
-        addrs[0] = xstrdup(r->user);
-        n = 1;
-    }
-    json_t *list = json_array(), *not_found = json_array();
-    for (size_t i = 0; i < n; i++) {
-        char id[24];
-        snprintf(id, sizeof(id), "i%zu", i);
-        bool want = ids == NULL;
-        size_t k;
-        json_t *x;
-        if (ids)
-            json_array_foreach(ids, k, x) want = want || strcmp(json_string_value(x), id) == 0;
-        if (want)
-            json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:n, s:n, s:s, s:s, s:b}", "id",
-                                                  id, "name", "", "email", addrs[i], "replyTo",
-                                                  "bcc", "textSignature", "", "htmlSignature", "",
-                                                  "mayDelete", 0));
-    }
-    if (ids) {
-        size_t k;
-        json_t *x;
-        json_array_foreach(ids, k, x)
-        {
-            const char *s = json_string_value(x);
-            char *end;
-            unsigned long idx = s[0] == 'i' && s[1] ? strtoul(s + 1, &end, 10) : 0;
-            if (s[0] != 'i' || !s[1] || *end != '\0' || idx >= n)
-                json_array_append(not_found, x);
-        }
-    }
-    store_names_free(addrs, n);
-    return json_pack("{s:s, s:s, s:o, s:o}", "accountId", r->account_id.data, "state", "0", "list",
-                     list, "notFound", not_found);
 }
 
 json_t *jmap_snippet_get(struct jmap_req *r, json_t *args, json_t **err_r)

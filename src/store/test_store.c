@@ -24,8 +24,10 @@
 #define ALICE "alice@example.test"
 #define BOB "bob@example.test"
 
-/* What version 8 (the vacation response) added. */
-#define UNDO_VERSION_8 "DROP TABLE vacation; DROP TABLE vacation_sent;"
+/* What versions 8 (the vacation response) and 9 (identities) added. */
+#define UNDO_VERSION_8                                                                             \
+    "DROP TABLE vacation; DROP TABLE vacation_sent;"                                               \
+    "DROP TABLE identities; DROP TABLE identities_gone;"
 /* What version 7 (JMAP) added, for the tests that take a store back to an older version. */
 #define UNDO_VERSION_7                                                                             \
     "DROP TRIGGER jmap_mailbox_insert; DROP TRIGGER jmap_mailbox_update;"                          \
@@ -1179,6 +1181,65 @@ static void test_vacation(void **state)
     store_close(s);
 }
 
+static void test_identities(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    struct store_identity *l;
+    size_t n;
+    assert_int_equal(store_identity_list(s, ALICE, 0, &l, &n, &err), 0);
+    assert_int_equal(n, 0);
+    uint64_t s0 = state_of(s, ALICE);
+    struct store_identity a = {.email = (char *)ALICE, .name = (char *)"Alice", .bcc = NULL};
+    assert_int_equal(store_identity_put(s, ALICE, &a, &err), 0);
+    assert_true(a.id > 0);
+    uint64_t s1 = state_of(s, ALICE);
+    assert_true(s1 > s0);
+    struct store_identity b = {.email = (char *)"sales@example.test",
+                               .reply_to = (char *)"[{\"email\": \"x@y\"}]"};
+    assert_int_equal(store_identity_put(s, ALICE, &b, &err), 0);
+    assert_int_equal(store_identity_list(s, ALICE, 0, &l, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(l[0].name, "Alice");
+    assert_string_equal(l[1].text_signature, "");
+    assert_string_equal(l[1].reply_to, "[{\"email\": \"x@y\"}]");
+    assert_null(l[1].bcc);
+    store_identity_list_free(l, n);
+    /* changed after s1: only b; then a renamed */
+    assert_int_equal(store_identity_list(s, ALICE, s1, &l, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(l[0].id, b.id);
+    store_identity_list_free(l, n);
+    uint64_t s2 = state_of(s, ALICE);
+    a.name = (char *)"A. Liddell";
+    assert_int_equal(store_identity_put(s, ALICE, &a, &err), 0);
+    assert_int_equal(store_identity_list(s, ALICE, s2, &l, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(l[0].name, "A. Liddell");
+    assert_true(l[0].created_state <= s2 && l[0].state > s2);
+    store_identity_list_free(l, n);
+    /* another owner cannot touch it */
+    assert_int_equal(store_identity_put(s, BOB, &a, &err), 1);
+    assert_int_equal(store_identity_delete(s, BOB, a.id, &err), 1);
+    assert_int_equal(store_identity_delete(s, ALICE, a.id, &err), 0);
+    assert_int_equal(store_identity_delete(s, ALICE, a.id, &err), 1);
+    int64_t *ids;
+    uint64_t *states;
+    assert_int_equal(store_identity_gone(s, ALICE, s2, &ids, &states, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], a.id);
+    assert_true(states[0] > s2);
+    free(ids);
+    free(states);
+    /* ids are never reused */
+    struct store_identity c = {.email = (char *)ALICE};
+    assert_int_equal(store_identity_put(s, ALICE, &c, &err), 0);
+    assert_true(c.id > b.id);
+    buf_free(&err);
+    store_close(s);
+}
+
 static void test_account_state_migrate(void **state)
 {
     (void)state;
@@ -1303,6 +1364,7 @@ int main(void)
         cmocka_unit_test(test_newsgroup_anchors),
         cmocka_unit_test(test_account_state_migrate),
         cmocka_unit_test(test_vacation),
+        cmocka_unit_test(test_identities),
         cmocka_unit_test(test_unknown_driver),
         cmocka_unit_test(test_mailbox_ids),
     };

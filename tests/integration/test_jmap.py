@@ -414,3 +414,63 @@ def test_vacation_response_set_and_reply(server):
     assert e["header:Return-Path:asText"] == "<>"
     assert e["inReplyTo"] == ["first.question@example.test"]
     assert "I read mail on Monday." in e["bodyValues"][e["textBody"][0]["partId"]]["value"]
+
+
+def test_identity_set_changes_and_submission(server):
+    server.wharf("alias", "add", "sales@example.test", USER)
+    j = Jmap(server)
+    g = j.ok("Identity/get", {})
+    assert [(i["id"], i["email"], i["mayDelete"]) for i in g["list"]] == [("i0", USER, False)]
+    st = g["state"]
+    a = j.ok("Identity/set", {"create": {
+        "me": {"email": USER, "name": "Alice Liddell", "textSignature": "-- \nAlice",
+               "replyTo": [{"name": "Desk", "email": "desk@example.test"}]},
+        "sales": {"email": "sales@example.test", "name": "Sales"},
+        "forged": {"email": "carol@example.test"},
+        "bad": {"email": USER, "bcc": "nobody"},
+        "noemail": {"name": "x"}}})
+    me, sales = a["created"]["me"]["id"], a["created"]["sales"]["id"]
+    assert a["created"]["me"]["mayDelete"] is True
+    assert a["notCreated"]["forged"]["type"] == "forbiddenFrom"
+    assert a["notCreated"]["bad"]["properties"] == ["bcc"]
+    assert a["notCreated"]["noemail"]["properties"] == ["email"]
+    g = j.ok("Identity/get", {"ids": [me, "i0", "c999999"]})
+    assert g["notFound"] == ["c999999"]
+    got = {i["id"]: i for i in g["list"]}
+    assert got[me]["name"] == "Alice Liddell" and got[me]["textSignature"] == "-- \nAlice"
+    assert got[me]["replyTo"] == [{"name": "Desk", "email": "desk@example.test"}]
+    assert got[me]["bcc"] is None and got["i0"]["name"] == ""
+    ch = j.ok("Identity/changes", {"sinceState": st})
+    assert sorted(ch["created"]) == sorted([me, sales]) and not ch["updated"]
+    st = ch["newState"]
+    # update, immutable email, the fixed address identity, destroy
+    a = j.ok("Identity/set", {"update": {me: {"name": "A. Liddell"},
+                                         sales: {"email": "other@example.test"},
+                                         "i0": {"name": "x"}},
+                              "destroy": ["c999999"]})
+    assert me in a["updated"]
+    assert a["notUpdated"][sales]["properties"] == ["email"]
+    assert a["notUpdated"]["i0"]["type"] == "forbidden"
+    assert a["notDestroyed"]["c999999"]["type"] == "notFound"
+    ch = j.ok("Identity/changes", {"sinceState": st})
+    assert ch["updated"] == [me] and not ch["created"] and not ch["destroyed"]
+    # a submission must come from its identity's address
+    sent = j.mailbox("sent")
+
+    def submit(identity, frm):
+        out = j.api([
+            ["Email/set", {"accountId": j.account, "create": {"m": {
+                "mailboxIds": {sent: True}, "from": [{"email": frm}], "to": [{"email": OTHER}],
+                "subject": f"as {identity}"}}}, "0"],
+            ["EmailSubmission/set", {"accountId": j.account, "create": {"s": {
+                "identityId": identity, "emailId": "#m"}}}, "1"]])
+        return out["methodResponses"][1][1]
+    assert "s" in submit(sales, "sales@example.test")["created"]
+    assert submit(sales, USER)["notCreated"]["s"]["type"] == "forbiddenFrom"
+    assert submit("c999999", USER)["notCreated"]["s"]["type"] == "invalidProperties"
+    st = j.ok("Identity/get", {"ids": []})["state"]
+    a = j.ok("Identity/set", {"destroy": [sales]})
+    assert a["destroyed"] == [sales]
+    ch = j.ok("Identity/changes", {"sinceState": st})
+    assert ch["destroyed"] == [sales]
+    assert submit(sales, "sales@example.test")["notCreated"]["s"]["type"] == "invalidProperties"

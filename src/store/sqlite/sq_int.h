@@ -161,6 +161,12 @@ int sq_vacation_set(struct store *s, const char *owner, const struct store_vacat
                     struct buf *err);
 int sq_vacation_claim(struct store *s, const char *owner, const char *sender, int64_t now,
                       int64_t period, struct buf *err);
+int sq_identity_list(struct store *s, const char *owner, uint64_t since,
+                     struct store_identity **list_r, size_t *n_r, struct buf *err);
+int sq_identity_put(struct store *s, const char *owner, struct store_identity *v, struct buf *err);
+int sq_identity_delete(struct store *s, const char *owner, int64_t id, struct buf *err);
+int sq_identity_gone(struct store *s, const char *owner, uint64_t since, int64_t **ids_r,
+                     uint64_t **states_r, size_t *n_r, struct buf *err);
 int sq_blob_stats(struct store *s, struct store_blob_stats *st, struct buf *err);
 int sq_gc(struct store *s, struct buf *err);
 int sq_dedupe_expire(struct store *s, int64_t max_age_seconds, struct buf *err);

@@ -222,6 +222,21 @@ static const char *const migrations[] = {
     "  WITHOUT ROWID;"
     "CREATE TABLE vacation_sent(owner TEXT NOT NULL, sender TEXT NOT NULL, at INTEGER NOT NULL,"
     "  PRIMARY KEY(owner, sender)) WITHOUT ROWID;",
+    /*
+     * 8 -> 9 (issue 13, JMAP Identity/set): the identities an account made
+     * (RFC 8621 6; its directory addresses are identities without a row).
+     * Ids are never reused (AUTOINCREMENT). Each row records the account
+     * state of its last change and of its creation, and identities_gone the
+     * ones destroyed, for Identity/changes. Self-contained: reads
+     * account_state, changes no other table's shape.
+     */
+    "CREATE TABLE identities(id INTEGER PRIMARY KEY AUTOINCREMENT, owner TEXT NOT NULL,"
+    "  email TEXT NOT NULL, name TEXT NOT NULL, reply_to TEXT, bcc TEXT,"
+    "  text_signature TEXT NOT NULL, html_signature TEXT NOT NULL,"
+    "  state INTEGER NOT NULL, created_state INTEGER NOT NULL);"
+    "CREATE INDEX identities_owner ON identities(owner);"
+    "CREATE TABLE identities_gone(owner TEXT NOT NULL, id INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL, PRIMARY KEY(owner, id)) WITHOUT ROWID;",
 };
 
 size_t sq_schema_count(void)
