@@ -1,6 +1,5 @@
 /*
- * jmap_thread.c - the small read-only types: Thread/get (RFC 8621 3),
- * and SearchSnippet/get (5).
+ * jmap_thread.c - Thread/get (RFC 8621 3).
  *
  * Threads: every Email is a thread of its own ("t" + its body hash), which
  * RFC 8621 allows (the server decides what a thread is); never a thread id
@@ -50,42 +49,4 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
     }
     return json_pack("{s:s, s:o, s:o, s:o}", "accountId", r->account_id.data, "state", state,
                      "list", list, "notFound", not_found);
-}
-
-json_t *jmap_snippet_get(struct jmap_req *r, json_t *args, json_t **err_r)
-{
-    if (!jmap_check_account(r, args, err_r))
-        return NULL;
-    json_t *ids = json_object_get(args, "emailIds");
-    if (!json_is_array(ids)) {
-        *err_r = jmap_invalid("emailIds must be an array");
-        return NULL;
-    }
-    if (json_array_size(ids) > r->j->limits.max_objects_in_get) {
-        *err_r = jmap_error("requestTooLarge", "more emailIds than maxObjectsInGet");
-        return NULL;
-    }
-    json_t *list = json_array(), *not_found = json_array();
-    size_t i;
-    json_t *id;
-    json_array_foreach(ids, i, id)
-    {
-        char hash[65];
-        const char *s = json_string_value(id);
-        struct store_account_message *c = NULL;
-        size_t n = 0;
-        struct buf err = BUF_INIT;
-        if (s && jmap_email_id_parse(s, hash) &&
-            store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) == 0 &&
-            n > 0)
-            /* no highlighting yet: null says "nothing to highlight" (RFC 8621 5.1) */
-            json_array_append_new(list,
-                                  json_pack("{s:s, s:n, s:n}", "emailId", s, "subject", "preview"));
-        else
-            json_array_append(not_found, id);
-        store_account_messages_free(c, n);
-        buf_free(&err);
-    }
-    return json_pack("{s:s, s:o, s:o}", "accountId", r->account_id.data, "list", list, "notFound",
-                     not_found);
 }

@@ -474,3 +474,37 @@ def test_identity_set_changes_and_submission(server):
     ch = j.ok("Identity/changes", {"sinceState": st})
     assert ch["destroyed"] == [sales]
     assert submit(sales, "sales@example.test")["notCreated"]["s"]["type"] == "invalidProperties"
+
+
+def test_search_snippet_highlighting(server):
+    j = Jmap(server)
+    inbox = j.mailbox("inbox")
+    body = ("Minutes of the site meeting. " * 6 +
+            "The Crane arrives on Monday & needs <clearance>; the crane operator calls first.")
+    a = j.ok("Email/set", {"create": {
+        "m": {"mailboxIds": {inbox: True}, "subject": "crane & <scaffold> plan",
+              "textBody": [{"partId": "1"}], "bodyValues": {"1": {"value": body}}},
+        "o": {"mailboxIds": {inbox: True}, "subject": "lunch",
+              "textBody": [{"partId": "1"}], "bodyValues": {"1": {"value": "sandwiches"}}}}})
+    m, o = a["created"]["m"]["id"], a["created"]["o"]["id"]
+    q = j.ok("Email/query", {"filter": {"text": "crane"}})
+    assert q["ids"] == [m]
+    n, s = j.call("SearchSnippet/get", {"filter": {"text": "crane"}, "emailIds": [m, o, "e" + "0" * 64]})
+    assert n == "SearchSnippet/get", s
+    assert s["notFound"] == ["e" + "0" * 64]
+    got = {x["emailId"]: x for x in s["list"]}
+    assert got[m]["subject"] == "<mark>crane</mark> &amp; &lt;scaffold&gt; plan"
+    p = got[m]["preview"]
+    assert "<mark>Crane</mark> arrives on Monday &amp; needs &lt;clearance&gt;" in p
+    assert "the <mark>crane</mark> operator" in p
+    assert len(p.encode()) <= 255 and not p.startswith("Minutes")
+    assert got[o]["subject"] is None and got[o]["preview"] is None
+    # subject and body conditions highlight only their own part; NOT highlights nothing
+    n, s = j.call("SearchSnippet/get", {"filter": {"operator": "AND", "conditions": [
+        {"subject": "plan"}, {"body": "operator"},
+        {"operator": "NOT", "conditions": [{"text": "lunch"}]}]}, "emailIds": [m]})
+    x = s["list"][0]
+    assert x["subject"] == "crane &amp; &lt;scaffold&gt; <mark>plan</mark>"
+    assert "crane <mark>operator</mark> calls" in x["preview"] and "lunch" not in x["preview"]
+    n, s = j.call("SearchSnippet/get", {"emailIds": [m]})
+    assert s["list"][0]["subject"] is None and s["list"][0]["preview"] is None
