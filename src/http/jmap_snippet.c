@@ -63,28 +63,6 @@ static size_t term_at(struct slice text, size_t i, json_t *terms)
     return best;
 }
 
-static void escape_append(struct buf *out, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        switch (s[i]) {
-        case '&':
-            buf_append_cstr(out, "&amp;");
-            break;
-        case '<':
-            buf_append_cstr(out, "&lt;");
-            break;
-        case '>':
-            buf_append_cstr(out, "&gt;");
-            break;
-        case '"':
-            buf_append_cstr(out, "&quot;");
-            break;
-        default:
-            buf_append_byte(out, s[i]);
-        }
-    }
-}
-
 /*
  * text HTML-escaped with each term found in <mark>; with max, an extract
  * starting a little before the first match, at most max bytes of output.
@@ -110,13 +88,13 @@ static json_t *highlight(struct slice text, json_t *terms, size_t max)
         buf_reset(&unit);
         if (m) {
             buf_append_cstr(&unit, "<mark>");
-            escape_append(&unit, text.ptr + i, m);
+            buf_append_xml_escaped(&unit, slice_make(text.ptr + i, m));
             buf_append_cstr(&unit, "</mark>");
         } else {
             m = 1;
             while (i + m < text.len && ((unsigned char)text.ptr[i + m] & 0xc0) == 0x80)
                 m++;
-            escape_append(&unit, text.ptr + i, m);
+            buf_append_xml_escaped(&unit, slice_make(text.ptr + i, m));
         }
         if (max && out.len + unit.len > max)
             break;

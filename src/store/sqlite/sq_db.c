@@ -450,6 +450,36 @@ static int owner_ints(struct store *s, const char *sql, const char *what, const 
     return 0;
 }
 
+void sq_bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int sq_account_state_next(struct store *s, const char *owner, int64_t *state_r, struct buf *err)
+{
+    static const char *const steps[] = {
+        "INSERT OR IGNORE INTO account_state VALUES(?, 0)",
+        "UPDATE account_state SET state = state + 1 WHERE owner = ?",
+        "SELECT state FROM account_state WHERE owner = ?",
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        sqlite3_stmt *st = sq_stmt(s, steps[i], err);
+        if (st == NULL)
+            return -1;
+        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *state_r = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+            return sq_db_error(s, "account state", err);
+    }
+    return 0;
+}
+
 int sq_account_state(struct store *s, const char *owner, uint64_t *state_r, struct buf *err)
 {
     return owner_ints(s, "SELECT state FROM account_state WHERE owner = ?", "account state", owner,

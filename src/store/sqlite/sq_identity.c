@@ -52,43 +52,12 @@ int sq_identity_list(struct store *s, const char *owner, uint64_t since,
     return 0;
 }
 
-/* In a write transaction: the account's next state into *state_r. */
-static int state_next(struct store *s, const char *owner, int64_t *state_r, struct buf *err)
-{
-    static const char *const steps[] = {
-        "INSERT OR IGNORE INTO account_state VALUES(?, 0)",
-        "UPDATE account_state SET state = state + 1 WHERE owner = ?",
-        "SELECT state FROM account_state WHERE owner = ?",
-    };
-    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        sqlite3_stmt *st = sq_stmt(s, steps[i], err);
-        if (st == NULL)
-            return -1;
-        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            *state_r = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-            return sq_db_error(s, "account state", err);
-    }
-    return 0;
-}
-
-static void bind_nullable(sqlite3_stmt *st, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 int sq_identity_put(struct store *s, const char *owner, struct store_identity *v, struct buf *err)
 {
     int64_t state;
     if (sq_begin(s, true, err) != 0)
         return -1;
-    if (state_next(s, owner, &state, err) != 0)
+    if (sq_account_state_next(s, owner, &state, err) != 0)
         goto fail;
     sqlite3_stmt *st = sq_stmt(
         s,
@@ -105,8 +74,8 @@ int sq_identity_put(struct store *s, const char *owner, struct store_identity *v
         sqlite3_bind_int64(st, 2, v->id);
     sqlite3_bind_text(st, 3, v->email, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, v->name ? v->name : "", -1, SQLITE_STATIC);
-    bind_nullable(st, 5, v->reply_to);
-    bind_nullable(st, 6, v->bcc);
+    sq_bind_text_or_null(st, 5, v->reply_to);
+    sq_bind_text_or_null(st, 6, v->bcc);
     sqlite3_bind_text(st, 7, v->text_signature ? v->text_signature : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, v->html_signature ? v->html_signature : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 9, state);
@@ -149,7 +118,7 @@ int sq_identity_delete(struct store *s, const char *owner, int64_t id, struct bu
         sq_rollback(s);
         return 1;
     }
-    if (state_next(s, owner, &state, err) != 0)
+    if (sq_account_state_next(s, owner, &state, err) != 0)
         goto fail;
     st = sq_stmt(s, "INSERT OR REPLACE INTO identities_gone VALUES(?, ?, ?)", err);
     if (st == NULL)

@@ -61,6 +61,11 @@ int sq_mailbox_find(struct store *s, const char *owner, const char *name, struct
 /* The same by id (0 found, 1 missing: gone, another owner's, or id 0). */
 int sq_mailbox_find_id(struct store *s, const char *owner, int64_t id, struct mbrow *r,
                        struct buf *err);
+/* Binds s, or SQL NULL when s is NULL (static: s outlives the step). */
+void sq_bind_text_or_null(sqlite3_stmt *st, int i, const char *s);
+/* In a write transaction: takes owner's next account state into *state_r
+ * (for changes no trigger counts: vacation response, identities). */
+int sq_account_state_next(struct store *s, const char *owner, int64_t *state_r, struct buf *err);
 /* A text column as an owned string (NULL for SQL NULL). */
 char *sq_col_text(sqlite3_stmt *st, int i);
 /* Columns 0-5 of a message row (uid, modseq, flags, keywords, internaldate,

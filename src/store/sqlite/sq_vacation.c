@@ -39,17 +39,11 @@ int sq_vacation_get(struct store *s, const char *owner, struct store_vacation *v
     return 0;
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 int sq_vacation_set(struct store *s, const char *owner, const struct store_vacation *v,
                     struct buf *err)
 {
+    int64_t state;
+    int rc;
     if (sq_begin(s, true, err) != 0)
         return -1;
     sqlite3_stmt *st = sq_stmt(s,
@@ -64,29 +58,25 @@ int sq_vacation_set(struct store *s, const char *owner, const struct store_vacat
         sqlite3_bind_int64(st, 3, v->from_date);
     if (v->has_to)
         sqlite3_bind_int64(st, 4, v->to_date);
-    bind_text_or_null(st, 5, v->subject);
-    bind_text_or_null(st, 6, v->text_body);
-    bind_text_or_null(st, 7, v->html_body);
+    sq_bind_text_or_null(st, 5, v->subject);
+    sq_bind_text_or_null(st, 6, v->text_body);
+    sq_bind_text_or_null(st, 7, v->html_body);
     if (sqlite3_step(st) != SQLITE_DONE) {
         sq_db_error(s, "vacation", err);
         goto fail;
     }
-    static const char *const more[] = {
-        "DELETE FROM vacation_sent WHERE owner = ?",
-        "INSERT OR IGNORE INTO account_state VALUES(?, 0)",
-        "UPDATE account_state SET state = state + 1 WHERE owner = ?",
-    };
-    for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
-        st = sq_stmt(s, more[i], err);
-        if (st == NULL)
-            goto fail;
-        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            sq_db_error(s, "vacation", err);
-            goto fail;
-        }
-        sqlite3_reset(st);
+    st = sq_stmt(s, "DELETE FROM vacation_sent WHERE owner = ?", err);
+    if (st == NULL)
+        goto fail;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        sq_db_error(s, "vacation", err);
+        goto fail;
     }
+    if (sq_account_state_next(s, owner, &state, err) != 0)
+        goto fail;
     return sq_commit(s, err);
 fail:
     sq_rollback(s);
