@@ -133,6 +133,11 @@ const struct mime_field *mime_part_field(const struct mime_message *msg, const s
  * occurrence and Content-* from the first, as Dovecot does.) */
 const struct mime_field *mime_part_field_last(const struct mime_message *msg,
                                               const struct mime_part *p, const char *name);
+/* The msg-ids "<...>" of a field value (Message-ID, In-Reply-To,
+ * References), at most max, each normalized (quotes, backslashes and white
+ * space dropped; one without '@' skipped) and malloc'd into out; returns how
+ * many. */
+size_t mime_msgids_parse(struct slice value, char **out, size_t max);
 /* Appends the unfolded value (every CR and LF removed, leading and trailing
  * white space trimmed) to out. */
 void mime_unfold(struct slice raw, struct buf *out);

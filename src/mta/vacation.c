@@ -118,28 +118,24 @@ const char *vacation_refusal(const struct vacation_input *in)
     return why;
 }
 
-/* The message ids of a field value (each "<...>", at most 900 bytes), each on a
- * folded line after the n already written; returns how many there are now. */
-static size_t ids_append(struct slice value, size_t n, struct buf *out)
+/* Most message ids read from a field of the original (a reply's References carries one less of its
+ * own). */
+#define VACATION_REFS 32
+
+/* The ids of field name of the message, appended as " <id>", each on a folded line after
+ * the n already written (ids over 900 bytes left out); returns how many there are now. */
+static size_t ids_append(const struct mime_message *m, const char *name, size_t n, size_t max,
+                         struct buf *out)
 {
-    for (size_t i = 0; i < value.len;) {
-        const char *lt = memchr(value.ptr + i, '<', value.len - i);
-        if (lt == NULL)
-            break;
-        size_t at = (size_t)(lt - value.ptr);
-        const char *gt = memchr(lt, '>', value.len - at);
-        if (gt == NULL)
-            break;
-        size_t len = (size_t)(gt - lt) + 1;
-        bool ok = len > 2 && len <= 900;
-        for (size_t k = 1; ok && k + 1 < len; k++)
-            ok = lt[k] > ' ' && lt[k] < 0x7f && lt[k] != '<';
-        if (ok) {
-            buf_append_cstr(out, n ? "\r\n " : " ");
-            buf_append(out, lt, len);
+    const struct mime_field *f = mime_part_field_last(m, m->root, name);
+    char *ids[VACATION_REFS];
+    size_t k = f ? mime_msgids_parse(mime_field_value(m, f), ids, VACATION_REFS) : 0;
+    for (size_t i = 0; i < k; i++) {
+        if (i + max >= k && strlen(ids[i]) <= 900) {
+            buf_printf(out, "%s<%s>", n ? "\r\n " : " ", ids[i]);
             n++;
         }
-        i = at + len;
+        free(ids[i]);
     }
     return n;
 }
@@ -181,22 +177,17 @@ void vacation_reply_build(const struct vacation_input *in, const struct store_va
     buf_printf(out, "\r\nMessage-ID: <%s.vacation@%s>\r\n", b + 8,
                myhostname && *myhostname ? myhostname : "localhost");
     /* RFC 3834 3.1.5: In-Reply-To the original's id, References its own then that id */
-    const struct mime_field *mid = mime_part_field_last(&m, m.root, "Message-ID");
-    struct buf refs = BUF_INIT;
-    if (mid) {
-        struct buf id = BUF_INIT;
-        if (ids_append(mime_field_value(&m, mid), 0, &id) == 1)
-            buf_printf(out, "In-Reply-To:%s\r\n", buf_cstr(&id));
-        buf_free(&id);
-    }
-    const struct mime_field *rf = mime_part_field_last(&m, m.root, "References");
-    if (rf == NULL)
-        rf = mime_part_field_last(&m, m.root, "In-Reply-To");
-    size_t n = rf ? ids_append(mime_field_value(&m, rf), 0, &refs) : 0;
-    if (mid)
-        n = ids_append(mime_field_value(&m, mid), n, &refs);
+    struct buf id = BUF_INIT, refs = BUF_INIT;
+    if (ids_append(&m, "Message-ID", 0, 1, &id) == 1)
+        buf_printf(out, "In-Reply-To:%s\r\n", buf_cstr(&id));
+    size_t n = ids_append(&m, "References", 0, VACATION_REFS - 1, &refs);
+    if (n == 0)
+        n = ids_append(&m, "In-Reply-To", 0, 1, &refs);
+    if (id.len)
+        n = ids_append(&m, "Message-ID", n, 1, &refs);
     if (n)
         buf_printf(out, "References:%s\r\n", buf_cstr(&refs));
+    buf_free(&id);
     buf_free(&refs);
     buf_append_cstr(out, "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n");
     if (v->text_body && v->html_body) {
