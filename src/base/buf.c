@@ -152,6 +152,31 @@ void buf_append_byte(struct buf *b, char c)
     buf_append(b, &c, 1);
 }
 
+void buf_append_xml_escaped(struct buf *b, struct slice s)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        switch (s.ptr[i]) {
+        case '<':
+            buf_append_cstr(b, "&lt;");
+            break;
+        case '>':
+            buf_append_cstr(b, "&gt;");
+            break;
+        case '&':
+            buf_append_cstr(b, "&amp;");
+            break;
+        case '"':
+            buf_append_cstr(b, "&quot;");
+            break;
+        case '\'':
+            buf_append_cstr(b, "&apos;");
+            break;
+        default:
+            buf_append_byte(b, s.ptr[i]);
+        }
+    }
+}
+
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -63,6 +63,9 @@ void buf_append(struct buf *b, const void *p, size_t n);
 void buf_append_cstr(struct buf *b, const char *s);
 void buf_append_slice(struct buf *b, struct slice s);
 void buf_append_byte(struct buf *b, char c);
+/* Appends s with the five XML/HTML special characters (< > & " ') as entities
+ * (text and attribute values of XML and HTML). */
+void buf_append_xml_escaped(struct buf *b, struct slice s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Big-endian integer appends, for length-prefixed records. */

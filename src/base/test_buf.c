@@ -46,6 +46,15 @@ static void test_consume(void **state)
     buf_free(&b);
 }
 
+static void test_xml_escaped(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT;
+    buf_append_xml_escaped(&b, slice_from_cstr("a<b>&\"c'\xc3\xa9"));
+    assert_string_equal(buf_cstr(&b), "a&lt;b&gt;&amp;&quot;c&apos;\xc3\xa9");
+    buf_free(&b);
+}
+
 static void test_integers(void **state)
 {
     struct buf b = BUF_INIT;
@@ -108,7 +117,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_nul), cmocka_unit_test(test_printf_grows),
         cmocka_unit_test(test_consume),        cmocka_unit_test(test_integers),
-        cmocka_unit_test(test_slices),         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_xml_escaped),    cmocka_unit_test(test_slices),
+        cmocka_unit_test(test_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -118,27 +118,7 @@ static char *query_get(const char *query, const char *key)
 
 static void xml_escaped(struct buf *out, const char *s)
 {
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            buf_append_cstr(out, "&lt;");
-            break;
-        case '>':
-            buf_append_cstr(out, "&gt;");
-            break;
-        case '&':
-            buf_append_cstr(out, "&amp;");
-            break;
-        case '"':
-            buf_append_cstr(out, "&quot;");
-            break;
-        case '\'':
-            buf_append_cstr(out, "&apos;");
-            break;
-        default:
-            buf_append_byte(out, *s);
-        }
-    }
+    buf_append_xml_escaped(out, slice_from_cstr(s));
 }
 
 /* ---- Thunderbird ---- */

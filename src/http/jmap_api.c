@@ -547,9 +547,12 @@ static const struct method {
     {"Thread/changes", JMAP_MAIL, jmap_thread_changes},
     {"SearchSnippet/get", JMAP_MAIL, jmap_snippet_get},
     {"Identity/get", JMAP_SUBMISSION, jmap_identity_get},
+    {"Identity/changes", JMAP_SUBMISSION, jmap_identity_changes},
+    {"Identity/set", JMAP_SUBMISSION, jmap_identity_set},
     {"EmailSubmission/get", JMAP_SUBMISSION, jmap_submission_get},
     {"EmailSubmission/set", JMAP_SUBMISSION, jmap_submission_set},
     {"VacationResponse/get", JMAP_VACATION, jmap_vacation_get},
+    {"VacationResponse/set", JMAP_VACATION, jmap_vacation_set},
 };
 
 static const char *const capabilities[] = {JMAP_CORE, JMAP_MAIL, JMAP_SUBMISSION, JMAP_VACATION};

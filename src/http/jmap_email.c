@@ -568,28 +568,37 @@ static json_t *body_value(const struct mime_message *msg, const struct mime_part
     return o;
 }
 
-static json_t *preview(const struct mime_message *msg, const struct bodies *b)
+/* The text a preview and a search snippet show: the first text (or HTML,
+ * tags dropped) body part, white space runs as one space, trimmed. */
+static void body_text(const struct mime_message *msg, const struct bodies *b, struct buf *s)
 {
-    struct buf t = BUF_INIT, s = BUF_INIT;
+    struct buf t = BUF_INIT;
     const struct mime_part *p = b->ntext ? b->text[0] : b->nhtml ? b->html[0] : NULL;
     if (p) {
         mime_part_text(msg, p, &t);
         if (type_is(p, "text", "html"))
-            html_strip(buf_slice(&t), &s);
+            html_strip(buf_slice(&t), s);
         else {
             bool space = false;
             for (size_t i = 0; i < t.len; i++) {
                 char c = t.data[i];
                 bool ws = c == ' ' || c == '\n' || c == '\r' || c == '\t';
-                if (ws && (space || s.len == 0))
+                if (ws && (space || s->len == 0))
                     continue;
                 space = ws;
-                buf_append_byte(&s, ws ? ' ' : c);
+                buf_append_byte(s, ws ? ' ' : c);
             }
         }
     }
-    while (s.len && s.data[s.len - 1] == ' ')
-        s.data[--s.len] = '\0';
+    while (s->len && s->data[s->len - 1] == ' ')
+        s->data[--s->len] = '\0';
+    buf_free(&t);
+}
+
+static json_t *preview(const struct mime_message *msg, const struct bodies *b)
+{
+    struct buf s = BUF_INIT;
+    body_text(msg, b, &s);
     /* 256 characters, not bytes */
     size_t n = 0, chars = 0;
     while (n < s.len && chars < PREVIEW_CHARS) {
@@ -599,9 +608,27 @@ static json_t *preview(const struct mime_message *msg, const struct bodies *b)
         chars++;
     }
     json_t *j = json_stringn(s.data ? s.data : "", n);
-    buf_free(&t);
     buf_free(&s);
     return j ? j : json_string("");
+}
+
+void jmap_email_text(struct slice data, struct buf *subject, bool *has_subject, struct buf *body)
+{
+    struct mime_message msg;
+    mime_parse(&msg, data, NULL);
+    struct slice raw = last_raw(&msg, msg.root, "Subject");
+    *has_subject = raw.ptr != NULL;
+    if (raw.ptr) {
+        json_t *v = form_value(H_TEXT, raw);
+        if (json_is_string(v))
+            buf_append_cstr(subject, json_string_value(v));
+        json_decref(v);
+    }
+    struct bodies b = {0};
+    parse_structure(&msg, msg.root, "mixed", false, &b);
+    body_text(&msg, &b, body);
+    bodies_free(&b);
+    mime_message_free(&msg);
 }
 
 static json_t *part_list(const struct mime_message *msg, const struct parts *ps,

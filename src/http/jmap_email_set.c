@@ -15,7 +15,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 /* ---- storing ---- */
@@ -268,36 +267,7 @@ static void leaf_write(const struct leaf *l, struct buf *out)
     }
     if (l->cid)
         buf_printf(out, "Content-ID: <%s>\r\n", l->cid);
-    struct buf body = BUF_INIT;
-    struct buf lines = BUF_INIT;
-    /* text from JSON has bare LFs: CRLF them before choosing an encoding */
-    if (strncmp(l->type, "text/", 5) == 0) {
-        for (size_t i = 0; i < l->body.len; i++) {
-            if (l->body.data[i] == '\n' && (i == 0 || l->body.data[i - 1] != '\r'))
-                buf_append_byte(&lines, '\r');
-            buf_append_byte(&lines, l->body.data[i]);
-        }
-    } else
-        buf_append_slice(&lines, buf_slice(&l->body));
-    const char *cte = mime_body_encode(buf_slice(&lines), &body);
-    buf_printf(out, "Content-Transfer-Encoding: %s\r\n\r\n", cte);
-    buf_append_slice(out, buf_slice(&body));
-    buf_free(&body);
-    buf_free(&lines);
-}
-
-static void boundary_make(char out[40])
-{
-    unsigned char rnd[12];
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        memset(rnd, 0x5a, sizeof(rnd));
-    static const char hex[] = "0123456789abcdef";
-    memcpy(out, "=_wharf_", 8);
-    for (size_t i = 0; i < sizeof(rnd); i++) {
-        out[8 + 2 * i] = hex[rnd[i] >> 4];
-        out[9 + 2 * i] = hex[rnd[i] & 15];
-    }
-    out[32] = '\0';
+    mime_body_write(buf_slice(&l->body), strncmp(l->type, "text/", 5) == 0, out);
 }
 
 /* The leaves of textBody, htmlBody and attachments, laid out as
@@ -343,8 +313,8 @@ static json_t *body_write(struct jmap_req *r, json_t *o, struct buf *out)
     }
     if (e == NULL) {
         char outer[40], inner[40];
-        boundary_make(outer);
-        boundary_make(inner);
+        mime_boundary_make(outer);
+        mime_boundary_make(inner);
         if (natt)
             buf_printf(out, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n", outer,
                        outer);
@@ -449,7 +419,7 @@ static json_t *compose(struct jmap_req *r, json_t *o, struct buf *out)
         buf_append_cstr(out, "\r\n");
     } else {
         char b[40];
-        boundary_make(b);
+        mime_boundary_make(b);
         buf_printf(out, "Message-ID: <%s@%s>\r\n", b + 8,
                    r->j->hostname && *r->j->hostname ? r->j->hostname : "localhost");
     }

@@ -140,7 +140,8 @@ static void api_run(struct http_request *req, struct http_response *res)
 /*
  * EmailSubmission's sender rule asks the directory, which answers later: the
  * envelope senders a request's submissions will use (an envelope's mailFrom,
- * or the from/sender of an Email created in the same request) are looked up
+ * or the from/sender of an Email created in the same request; the email of
+ * an Identity created) are looked up
  * first, so that the engine finds them in the worker's cache. At most this
  * many addresses are looked up ahead; others find the cache cold and get a
  * serverFail to retry.
@@ -197,6 +198,10 @@ static json_t *senders_ahead(struct slice body, const char *user)
             } else if (strcmp(name, "Email/set") == 0) {
                 add_sender(addrs, json_object_get(o, "sender"));
                 add_sender(addrs, json_object_get(o, "from"));
+            } else if (strcmp(name, "Identity/set") == 0) {
+                json_t *email = json_object_get(o, "email");
+                if (json_is_string(email) && json_array_size(addrs) < SENDERS_AHEAD)
+                    json_array_append(addrs, email);
             }
         }
     }
@@ -241,7 +246,8 @@ static void api_route(struct http_request *req, struct http_response *res, void 
     struct slice body = http_request_body(req);
     json_t *addrs = NULL;
     if (body.len <= jh.j.limits.max_size_request &&
-        memmem(body.ptr, body.len, "EmailSubmission", 15))
+        (memmem(body.ptr, body.len, "EmailSubmission", 15) ||
+         memmem(body.ptr, body.len, "Identity/set", 12)))
         addrs = senders_ahead(body, http_request_user(req));
     size_t n = 0;
     struct api_wait *w = NULL;

@@ -138,14 +138,22 @@ json_t *jmap_email_parse(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_thread_changes(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_identity_get(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_identity_changes(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_identity_set(struct jmap_req *r, json_t *args, json_t **err_r);
+/* The email of the user's identity id into email_r; false when there is no such identity. */
+bool jmap_identity_email(struct jmap_req *r, const char *id, struct buf *email_r);
 json_t *jmap_submission_set(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_submission_get(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_vacation_get(struct jmap_req *r, json_t *args, json_t **err_r);
+json_t *jmap_vacation_set(struct jmap_req *r, json_t *args, json_t **err_r);
 json_t *jmap_snippet_get(struct jmap_req *r, json_t *args, json_t **err_r);
 
 /* ---- what the Email files share ---- */
 /* The Email object of the copies of one body (n >= 1, same blob), with the
  * properties asked for; body read only when a property needs it. */
+/* The decoded subject (*has_subject false: none) and the body text a preview
+ * starts with (white space collapsed) of a message, appended to the buffers. */
+void jmap_email_text(struct slice data, struct buf *subject, bool *has_subject, struct buf *body);
 json_t *jmap_email_object(struct jmap_req *r, const struct store_account_message *copies, size_t n,
                           json_t *props, json_t *args, json_t **err_r);
 /* The Email object of a message not in the store (Email/parse). */

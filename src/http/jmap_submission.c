@@ -2,7 +2,8 @@
  * jmap_submission.c - EmailSubmission/set and /get (RFC 8621 7): an Email
  * of the account handed to the queue through the caller's jmap_submit (the
  * spool and the mta, as SMTP submission does), after the same sender rule
- * (the envelope sender must be an address of the user), with its Bcc field
+ * (the envelope sender must be an address of the user, and the address of
+ * the Identity the submission names), with its Bcc field
  * removed; then the onSuccess* changes to the Email as an implicit Email/set.
  *
  * Submissions are final once queued (undoStatus "final"): the queue, not
@@ -81,7 +82,12 @@ static json_t *submission_create(struct jmap_req *r, const char *cid, json_t *o,
     json_t *iid = json_object_get(o, "identityId");
     if (!json_is_string(iid))
         return jmap_set_error("invalidProperties", "identityId must be a string", "identityId");
-    struct buf err = BUF_INIT, data = BUF_INIT, sent = BUF_INIT, qid = BUF_INIT;
+    struct buf err = BUF_INIT, data = BUF_INIT, sent = BUF_INIT, qid = BUF_INIT, ident = BUF_INIT;
+    const char *iids = jmap_resolve_id(r, json_string_value(iid));
+    if (iids == NULL || !jmap_identity_email(r, iids, &ident)) {
+        buf_free(&ident);
+        return jmap_set_error("invalidProperties", "identityId names no Identity", "identityId");
+    }
     json_t *e = NULL, *rcpts = json_array();
     char *from = NULL;
     struct store_account_message *c = NULL;
@@ -153,6 +159,8 @@ static json_t *submission_create(struct jmap_req *r, const char *cid, json_t *o,
     }
     if (bad)
         e = jmap_set_error("invalidRecipients", "a recipient is not an address", NULL);
+    else if (strcasecmp(from, buf_cstr(&ident)) != 0)
+        e = jmap_set_error("forbiddenFrom", "the sender is not the identity's address", NULL);
     else if ((owned = sub->sender_ok(sub->ctx, r->user, from)) == 0)
         e = jmap_set_error("forbiddenFrom", "the user may not send from this address", NULL);
     else if (owned < 0)
@@ -183,6 +191,7 @@ out:
     buf_free(&data);
     buf_free(&sent);
     buf_free(&qid);
+    buf_free(&ident);
     return e;
 }
 

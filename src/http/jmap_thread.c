@@ -1,11 +1,9 @@
 /*
- * jmap_thread.c - the small read-only types: Thread/get (RFC 8621 3),
- * Identity/get (6), VacationResponse/get (8) and SearchSnippet/get (5).
+ * jmap_thread.c - Thread/get (RFC 8621 3).
  *
  * Threads: every Email is a thread of its own ("t" + its body hash), which
  * RFC 8621 allows (the server decides what a thread is); never a thread id
- * another account could read. Identities are the addresses the submission
- * rules let the user send from.
+ * another account could read.
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
@@ -51,114 +49,4 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
     }
     return json_pack("{s:s, s:o, s:o, s:o}", "accountId", r->account_id.data, "state", state,
                      "list", list, "notFound", not_found);
-}
-
-json_t *jmap_identity_get(struct jmap_req *r, json_t *args, json_t **err_r)
-{
-    json_t *ids, *props;
-    if (!jmap_check_account(r, args, err_r) || !jmap_get_ids(r, args, &ids, err_r) ||
-        !jmap_get_properties(args, &props, err_r))
-        return NULL;
-    char **addrs = NULL;
-    size_t n = 0;
-    if (r->j->addresses == NULL || r->j->addresses(r->j->addresses_ctx, r->user, &addrs, &n) != 0) {
-        addrs = xcalloc(1, sizeof(*addrs));
-        addrs[0] = xstrdup(r->user);
-        n = 1;
-    }
-    json_t *list = json_array(), *not_found = json_array();
-    for (size_t i = 0; i < n; i++) {
-        char id[24];
-        snprintf(id, sizeof(id), "i%zu", i);
-        bool want = ids == NULL;
-        size_t k;
-        json_t *x;
-        if (ids)
-            json_array_foreach(ids, k, x) want = want || strcmp(json_string_value(x), id) == 0;
-        if (want)
-            json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:n, s:n, s:s, s:s, s:b}", "id",
-                                                  id, "name", "", "email", addrs[i], "replyTo",
-                                                  "bcc", "textSignature", "", "htmlSignature", "",
-                                                  "mayDelete", 0));
-    }
-    if (ids) {
-        size_t k;
-        json_t *x;
-        json_array_foreach(ids, k, x)
-        {
-            const char *s = json_string_value(x);
-            char *end;
-            unsigned long idx = s[0] == 'i' && s[1] ? strtoul(s + 1, &end, 10) : 0;
-            if (s[0] != 'i' || !s[1] || *end != '\0' || idx >= n)
-                json_array_append(not_found, x);
-        }
-    }
-    store_names_free(addrs, n);
-    return json_pack("{s:s, s:s, s:o, s:o}", "accountId", r->account_id.data, "state", "0", "list",
-                     list, "notFound", not_found);
-}
-
-json_t *jmap_vacation_get(struct jmap_req *r, json_t *args, json_t **err_r)
-{
-    json_t *ids, *props;
-    if (!jmap_check_account(r, args, err_r) || !jmap_get_ids(r, args, &ids, err_r) ||
-        !jmap_get_properties(args, &props, err_r))
-        return NULL;
-    json_t *list = json_array(), *not_found = json_array();
-    bool want = ids == NULL;
-    size_t k;
-    json_t *x;
-    if (ids)
-        json_array_foreach(ids, k, x)
-        {
-            if (strcmp(json_string_value(x), "singleton") == 0)
-                want = true;
-            else
-                json_array_append(not_found, x);
-        }
-    /* no vacation responder yet (Sieve, a later issue): always off */
-    if (want)
-        json_array_append_new(list, json_pack("{s:s, s:b, s:n, s:n, s:n, s:n, s:n}", "id",
-                                              "singleton", "isEnabled", 0, "fromDate", "toDate",
-                                              "subject", "textBody", "htmlBody"));
-    return json_pack("{s:s, s:s, s:o, s:o}", "accountId", r->account_id.data, "state", "0", "list",
-                     list, "notFound", not_found);
-}
-
-json_t *jmap_snippet_get(struct jmap_req *r, json_t *args, json_t **err_r)
-{
-    if (!jmap_check_account(r, args, err_r))
-        return NULL;
-    json_t *ids = json_object_get(args, "emailIds");
-    if (!json_is_array(ids)) {
-        *err_r = jmap_invalid("emailIds must be an array");
-        return NULL;
-    }
-    if (json_array_size(ids) > r->j->limits.max_objects_in_get) {
-        *err_r = jmap_error("requestTooLarge", "more emailIds than maxObjectsInGet");
-        return NULL;
-    }
-    json_t *list = json_array(), *not_found = json_array();
-    size_t i;
-    json_t *id;
-    json_array_foreach(ids, i, id)
-    {
-        char hash[65];
-        const char *s = json_string_value(id);
-        struct store_account_message *c = NULL;
-        size_t n = 0;
-        struct buf err = BUF_INIT;
-        if (s && jmap_email_id_parse(s, hash) &&
-            store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) == 0 &&
-            n > 0)
-            /* no highlighting yet: null says "nothing to highlight" (RFC 8621 5.1) */
-            json_array_append_new(list,
-                                  json_pack("{s:s, s:n, s:n}", "emailId", s, "subject", "preview"));
-        else
-            json_array_append(not_found, id);
-        store_account_messages_free(c, n);
-        buf_free(&err);
-    }
-    return json_pack("{s:s, s:o, s:o}", "accountId", r->account_id.data, "list", list, "notFound",
-                     not_found);
 }

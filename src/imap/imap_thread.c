@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "imap/imap_int.h"
 #include "imap/imap_sort.h"
+#include "mime/mime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -162,27 +163,6 @@ static int id_node(struct tree *t, struct smap *ids, const char *id)
     int n = node_new(t, -1);
     ids->keys[slot] = xstrdup(id);
     ids->vals[slot] = n;
-    return n;
-}
-
-/* The msg-ids "<...>" of a field value, normalized (quotes, backslashes and white space dropped).
- */
-static size_t msgids_parse(const char *s, char **out, size_t max)
-{
-    size_t n = 0;
-    while (n < max && (s = strchr(s, '<')) != NULL) {
-        const char *e = strchr(s, '>');
-        if (e == NULL)
-            break;
-        struct buf b = BUF_INIT;
-        for (const char *p = s + 1; p < e; p++)
-            if (*p != '"' && *p != '\\' && *p != ' ' && *p != '\t')
-                buf_append_byte(&b, *p);
-        if (b.len > 0 && memchr(b.data, '@', b.len) != NULL)
-            out[n++] = xstrdup(buf_cstr(&b));
-        buf_free(&b);
-        s = e + 1;
-    }
     return n;
 }
 
@@ -369,7 +349,7 @@ static void thread_references(struct tree *t, const struct imap_sortinfo *v, siz
         /* (1) the message's own node: a unique one when its ID is missing or taken */
         char *own[1];
         int me = -1;
-        if (msgids_parse(v[i].message_id, own, 1) == 1) {
+        if (mime_msgids_parse(slice_from_cstr(v[i].message_id), own, 1) == 1) {
             bool found;
             size_t slot = smap_slot(&ids, own[0], &found);
             if (!found) {
@@ -385,9 +365,9 @@ static void thread_references(struct tree *t, const struct imap_sortinfo *v, siz
         if (me < 0)
             me = node_new(t, (int)i);
         t->v[me].msg = (int)i;
-        size_t nr = msgids_parse(v[i].references, refs, IMAP_MAX_THREAD_REFS);
+        size_t nr = mime_msgids_parse(slice_from_cstr(v[i].references), refs, IMAP_MAX_THREAD_REFS);
         if (nr == 0)
-            nr = msgids_parse(v[i].in_reply_to, refs, 1);
+            nr = mime_msgids_parse(slice_from_cstr(v[i].in_reply_to), refs, 1);
         /* (1A) each reference the parent of the next, unless linked already or a loop */
         int prev = -1;
         for (size_t k = 0; k < nr; k++) {

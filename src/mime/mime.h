@@ -133,6 +133,11 @@ const struct mime_field *mime_part_field(const struct mime_message *msg, const s
  * occurrence and Content-* from the first, as Dovecot does.) */
 const struct mime_field *mime_part_field_last(const struct mime_message *msg,
                                               const struct mime_part *p, const char *name);
+/* The msg-ids "<...>" of a field value (Message-ID, In-Reply-To,
+ * References), at most max, each normalized (quotes, backslashes and white
+ * space dropped; one without '@' skipped) and malloc'd into out; returns how
+ * many. */
+size_t mime_msgids_parse(struct slice value, char **out, size_t max);
 /* Appends the unfolded value (every CR and LF removed, leading and trailing
  * white space trimmed) to out. */
 void mime_unfold(struct slice raw, struct buf *out);
@@ -347,6 +352,11 @@ bool mime_body_needs_encoding(struct slice body);
 /* Appends body in CRLF lines: as it is (7bit) or in base64 lines; returns
  * the Content-Transfer-Encoding value it used. */
 const char *mime_body_encode(struct slice body, struct buf *out);
+/* Appends "Content-Transfer-Encoding: X", the empty line and body encoded
+ * (mime_body_encode); text: its bare LFs become CRLF first (text from JSON). */
+void mime_body_write(struct slice body, bool text, struct buf *out);
+/* A fresh multipart boundary ("=_wharf_" and 24 random hex digits) into out. */
+void mime_boundary_make(char out[40]);
 
 /* ---- sections (mime_section.c) ---- */
 

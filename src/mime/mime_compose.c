@@ -1,7 +1,8 @@
 /*
  * mime_compose.c - writing MIME: header text as RFC 2047 encoded-words and
  * bodies in a transfer encoding that survives any hop (7bit or base64), for
- * the messages Wharf composes itself (JMAP Email/set create; the webmail next).
+ * the messages Wharf composes itself (JMAP Email/set create, the vacation
+ * reply; the webmail next).
  *
  * Never writes a line longer than RFC 5322's 998 octets, a bare CR or LF, or
  * an 8-bit byte: what it writes passes every SMTP server unchanged.
@@ -10,6 +11,7 @@
 #include "base/base64.h"
 
 #include <string.h>
+#include <sys/random.h>
 
 /* Bytes of UTF-8 text in one encoded-word: 45 bytes give 60 base64
  * characters, 72 with "=?UTF-8?B?" and "?=", under RFC 2047's 75. */
@@ -75,4 +77,36 @@ const char *mime_body_encode(struct slice body, struct buf *out)
     }
     base64_encode_lines(body.ptr, body.len, 76, "\r\n", out);
     return "base64";
+}
+
+void mime_body_write(struct slice body, bool text, struct buf *out)
+{
+    struct buf lines = BUF_INIT, enc = BUF_INIT;
+    if (text) {
+        for (size_t i = 0; i < body.len; i++) {
+            if (body.ptr[i] == '\n' && (i == 0 || body.ptr[i - 1] != '\r'))
+                buf_append_byte(&lines, '\r');
+            buf_append_byte(&lines, body.ptr[i]);
+        }
+    } else
+        buf_append_slice(&lines, body);
+    const char *cte = mime_body_encode(buf_slice(&lines), &enc);
+    buf_printf(out, "Content-Transfer-Encoding: %s\r\n\r\n", cte);
+    buf_append_slice(out, buf_slice(&enc));
+    buf_free(&enc);
+    buf_free(&lines);
+}
+
+void mime_boundary_make(char out[40])
+{
+    unsigned char rnd[12];
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        memset(rnd, 0x5a, sizeof(rnd));
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, "=_wharf_", 8);
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        out[8 + 2 * i] = hex[rnd[i] >> 4];
+        out[9 + 2 * i] = hex[rnd[i] & 15];
+    }
+    out[32] = '\0';
 }

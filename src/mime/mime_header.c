@@ -52,6 +52,26 @@ const struct mime_field *mime_part_field_last(const struct mime_message *msg,
     return NULL;
 }
 
+size_t mime_msgids_parse(struct slice value, char **out, size_t max)
+{
+    size_t n = 0;
+    const char *s = value.ptr, *end = value.ptr + value.len;
+    while (n < max && s < end && (s = memchr(s, '<', (size_t)(end - s))) != NULL) {
+        const char *e = memchr(s, '>', (size_t)(end - s));
+        if (e == NULL)
+            break;
+        struct buf b = BUF_INIT;
+        for (const char *p = s + 1; p < e; p++)
+            if (*p != '"' && *p != '\\' && *p != ' ' && *p != '\t')
+                buf_append_byte(&b, *p);
+        if (b.len > 0 && memchr(b.data, '@', b.len) != NULL)
+            out[n++] = buf_steal(&b, NULL);
+        buf_free(&b);
+        s = e + 1;
+    }
+    return n;
+}
+
 void mime_unfold(struct slice raw, struct buf *out)
 {
     size_t i = 0, n = raw.len;

@@ -172,6 +172,8 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
         for (size_t k = 0; k < dl[i].n_targets; k++) {
             struct store_target *t = &dl[i].targets[k];
             struct local_rcpt *r = &m[refs[i][k].msg].rcpts[refs[i][k].rcpt];
+            if (rc == 0 && t->status == STORE_OK && m[i].stored)
+                m[i].stored(m[i].stored_arg, &m[i], r->orig_to ? r->orig_to : r->address, t->owner);
             if (rc == 0 && (t->status == STORE_OK || t->status == STORE_DUPLICATE)) {
                 if (t->status == STORE_OK && changed &&
                     !(last_owner && strcmp(last_owner, t->owner) == 0 &&

@@ -44,11 +44,20 @@ struct local_rcpt {
     size_t n_remote;   /* forwards to other domains (directory_result.remote) */
 };
 
+struct local_message;
+/* Called after the commit for each account a message was stored for (not
+ * again for a redelivery the store recognised): rcpt, the envelope
+ * recipient (the alias, for one expanded by the mta) that led there. */
+typedef void (*local_stored_fn)(void *arg, const struct local_message *m, const char *rcpt,
+                                const char *account);
+
 struct local_message {
-    const char *queue_id; /* exactly-once key; NULL for none */
-    struct slice data;    /* the message as stored: CRLF line ends */
-    const char *folder;   /* `wharf deliver -m`: instead of the +detail folder; NULL */
-    int64_t arrival;      /* unix seconds, for delay= in the log; 0: now */
+    const char *queue_id;   /* exactly-once key; NULL for none */
+    local_stored_fn stored; /* NULL: none (the mta's automatic replies, mta_queue.c) */
+    void *stored_arg;
+    struct slice data;  /* the message as stored: CRLF line ends */
+    const char *folder; /* `wharf deliver -m`: instead of the +detail folder; NULL */
+    int64_t arrival;    /* unix seconds, for delay= in the log; 0: now */
     struct local_rcpt *rcpts;
     size_t n_rcpts;
 };

@@ -110,6 +110,13 @@ static void hook_bounce(void *arg, const struct spool_message *sm, const bool *f
     mta_out_bounce_local(m->out, sm, failed, diag, enh);
 }
 
+static void hook_notice(void *arg, const char *about, const char *to, struct slice data,
+                        const char *what)
+{
+    struct mta *m = arg;
+    mta_out_spool_notice(m->out, about, to, data, false, false, what);
+}
+
 static void on_shutdown(void *arg, int64_t deadline_ms)
 {
     struct mta *m = arg;
@@ -117,7 +124,7 @@ static void on_shutdown(void *arg, int64_t deadline_ms)
         return; /* a signal and wharfd's request: one drain */
     m->stopping = true;
     /* no new outbound attempt (it would be cut short); bounces still go to the spool */
-    const struct mta_queue_outbound hook = {NULL, hook_bounce, m};
+    const struct mta_queue_outbound hook = {NULL, hook_bounce, m, hook_notice};
     mta_queue_set_outbound(m->queue, &hook);
     mta_server_stop_accepting(m->server);
     mta_pickup_stop(m->pickup);
@@ -197,7 +204,7 @@ int mta_main(struct component_ctx *ctx)
     m.out = mta_out_new(m.base, m.cfg, out_spooled, out_done, &m, &err);
     if (m.out == NULL)
         log_fatal(EX_CONFIG, "outbound delivery: %s", buf_cstr(&err));
-    const struct mta_queue_outbound hook = {hook_deliver, hook_bounce, &m};
+    const struct mta_queue_outbound hook = {hook_deliver, hook_bounce, &m, hook_notice};
     mta_queue_set_outbound(m.queue, &hook);
     struct mta_remove *rm = mta_remove_new(m.base, m.cfg, &err);
     if (rm == NULL)

@@ -470,29 +470,35 @@ static void report_spool(struct mta_out *o, const struct spool_message *sm,
         .rcpts = dr,
         .n_rcpts = n,
     };
+    struct buf data = BUF_INIT;
+    if (n > 0 && dsn_build(&rep, &data) == 0) /* the null sender: never reported to */
+        mta_out_spool_notice(o, env->id, env->sender, buf_slice(&data),
+                             env->body != SPOOL_BODY_7BIT || env->smtputf8, env->smtputf8, what);
+    buf_free(&data);
+}
+
+void mta_out_spool_notice(struct mta_out *o, const char *about, const char *to, struct slice data,
+                          bool eight_bit, bool smtputf8, const char *what)
+{
     struct spool_message d;
     memset(&d, 0, sizeof(d));
     buf_init(&d.data);
-    if (n == 0 || dsn_build(&rep, &d.data) != 0) { /* the null sender: never reported to */
-        buf_free(&d.data);
-        return;
-    }
-    struct spool_rcpt to = {.address = env->sender, .notify = SPOOL_NOTIFY_NEVER};
+    buf_append_slice(&d.data, data);
+    struct spool_rcpt rcpt = {.address = (char *)to, .notify = SPOOL_NOTIFY_NEVER};
     spool_new_id(d.env.id);
     d.env.sender = (char *)"";
-    d.env.rcpts = &to;
+    d.env.rcpts = &rcpt;
     d.env.n_rcpts = 1;
-    d.env.body =
-        env->body == SPOOL_BODY_7BIT && !env->smtputf8 ? SPOOL_BODY_7BIT : SPOOL_BODY_8BITMIME;
-    d.env.smtputf8 = env->smtputf8;
+    d.env.body = eight_bit ? SPOOL_BODY_8BITMIME : SPOOL_BODY_7BIT;
+    d.env.smtputf8 = smtputf8;
     d.env.client = (char *)"local";
-    d.env.arrival = now / 1000;
+    d.env.arrival = wallclock_ms() / 1000;
     struct buf err = BUF_INIT;
     if (spool_write(o->cfg, &d, &err) == 0) {
-        log_info("%s: sender %s notification: %s", env->id, what, d.env.id);
+        log_info("%s: sender %s notification: %s", about, what, d.env.id);
         o->spooled(o->arg, d.env.id);
     } else
-        log_error("%s: cannot spool the %s notification: %s", env->id, what, buf_cstr(&err));
+        log_error("%s: cannot spool the %s notification: %s", about, what, buf_cstr(&err));
     buf_free(&err);
     buf_free(&d.data);
 }

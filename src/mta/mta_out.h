@@ -53,6 +53,16 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
 void mta_out_bounce_local(struct mta_out *o, const struct spool_message *sm, const bool *failed,
                           char *const *diag, const char *const *enh);
 
+/*
+ * Spools data, a message the mta composed, from the null sender to to (one
+ * recipient, NOTIFY=NEVER: never a report about a report) and hands it to
+ * the queue: the one way the mta sends mail of its own (bounces, delay
+ * notices, vacation replies). eight_bit, smtputf8: its body needs them.
+ * about: the queue id it is about, what: what it is (for the log).
+ */
+void mta_out_spool_notice(struct mta_out *o, const char *about, const char *to, struct slice data,
+                          bool eight_bit, bool smtputf8, const char *what);
+
 /* Entries in an outbound attempt right now (for status). */
 size_t mta_out_active(const struct mta_out *o);
 

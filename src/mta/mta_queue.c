@@ -10,12 +10,14 @@
 #include "mta/idset.h"
 #include "mta/mta_expand.h"
 #include "mta/mta_remove.h"
+#include "mta/vacation.h"
 #include "spool/spool.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 struct qjob {
     struct mta_job job;
@@ -24,6 +26,10 @@ struct qjob {
     struct buf data_rp;      /* with Return-Path: what local mailboxes get */
     size_t *map;             /* job recipient i -> spool recipient map[i] */
     struct local_rcpt *rcpts;
+    struct {
+        char *rcpt, *account;
+    } * stored; /* the accounts it was stored for (local_stored_fn), for vacation replies */
+    size_t n_stored;
 };
 
 struct wait {
@@ -201,6 +207,11 @@ void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_a
 
 static void qjob_free(struct qjob *j)
 {
+    for (size_t i = 0; i < j->n_stored; i++) {
+        free(j->stored[i].rcpt);
+        free(j->stored[i].account);
+    }
+    free(j->stored);
     for (size_t i = 0; i < j->job.msg.n_rcpts; i++)
         local_rcpt_free(&j->rcpts[i]);
     free(j->rcpts);
@@ -208,6 +219,45 @@ static void qjob_free(struct qjob *j)
     buf_free(&j->data_rp);
     spool_message_free(&j->sm);
     free(j);
+}
+
+static void qjob_stored(void *arg, const struct local_message *m, const char *rcpt,
+                        const char *account)
+{
+    struct qjob *j = arg;
+    j->stored = xreallocarray(j->stored, j->n_stored + 1, sizeof(*j->stored));
+    j->stored[j->n_stored].rcpt = xstrdup(rcpt);
+    j->stored[j->n_stored++].account = xstrdup(account);
+}
+
+/* The vacation replies of the accounts the entry reached (after the commit, as bounces). */
+static void qjob_vacation(struct qjob *j)
+{
+    struct mta_queue *q = j->q;
+    if (q->out.notice == NULL)
+        return;
+    struct buf reply = BUF_INIT, err = BUF_INIT;
+    for (size_t i = 0; i < j->n_stored; i++) {
+        struct vacation_input in = {.sender = j->sm.env.sender,
+                                    .rcpt = j->stored[i].rcpt,
+                                    .account = j->stored[i].account,
+                                    .data = buf_slice(&j->data_rp),
+                                    .now = (int64_t)time(NULL)};
+        const char *why;
+        buf_reset(&reply);
+        int rc = vacation_consider(q->batch->store, &in, q->cfg->vacation_period / 1000,
+                                   q->cfg->myhostname, &reply, &why, &err);
+        if (rc < 0)
+            log_warning("%s: vacation reply of %s: %s", j->sm.env.id, in.account, buf_cstr(&err));
+        else if (rc == 0 && why)
+            log_info("%s: no vacation reply of %s to <%s>: %s", j->sm.env.id, in.account,
+                     in.sender ? in.sender : "", why);
+        else if (rc == 1)
+            q->out.notice(q->out.arg, j->sm.env.id, in.sender, buf_slice(&reply), "vacation reply");
+        buf_reset(&err);
+    }
+    buf_free(&reply);
+    buf_free(&err);
 }
 
 static void qjob_done(struct mta_job *job)
@@ -251,6 +301,7 @@ static void qjob_done(struct mta_job *job)
     /* the bounce is spooled before the failure is recorded: never lost */
     if (any_failed && q->out.bounce)
         q->out.bounce(q->out.arg, &j->sm, failed, diag, enh);
+    qjob_vacation(j);
     struct buf err = BUF_INIT;
     bool pending = false, outbound = false;
     for (size_t i = 0; i < n; i++) {
@@ -368,6 +419,8 @@ void mta_queue_take(struct mta_queue *q, const char *id)
                 /* quarantined on arrival by a check (doc/mail-auth.md) */
                 .folder = j->sm.env.junk ? "Junk" : NULL,
                 .arrival = j->sm.env.arrival,
+                .stored = qjob_stored,
+                .stored_arg = j,
                 .rcpts = j->rcpts,
                 .n_rcpts = k},
         .done = qjob_done,

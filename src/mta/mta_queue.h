@@ -32,13 +32,19 @@ struct mta_queue *mta_queue_new(const struct wharf_config *cfg, struct mta_batch
  * the hook frees it) and remote[i] for each spool recipient to deliver to
  * another server; it must later call mta_queue_outbound_done. bounce gets
  * the entry and the recipients that failed here with a reason and an
- * enhanced status (NULL: none is reported). Without a hook, remote recipients simply stay queued.
+ * enhanced status (NULL: none is reported). After a delivery, an account
+ * whose vacation response is on answers through notice (mta/vacation.h). Without a hook, remote
+ * recipients simply stay queued.
  */
 struct mta_queue_outbound {
     void (*deliver)(void *arg, struct spool_message *sm, const bool *remote);
     void (*bounce)(void *arg, const struct spool_message *sm, const bool *failed, char *const *diag,
                    const char *const *enh);
     void *arg;
+    /* spools data (a 7-bit message the mta composed: the vacation reply) from the null
+     * sender to to; about: the queue id it answers, for the log. NULL: none is sent. */
+    void (*notice)(void *arg, const char *about, const char *to, struct slice data,
+                   const char *what);
 };
 void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out);
 /* Finished entries are then removed in rm's thread (see mta_remove.h). */

@@ -259,6 +259,69 @@ int store_newsgroup_anchors(struct store *s, struct store_newsgroup_anchor **lis
     return s->drv->newsgroup_anchors(s, list_r, n_r, err);
 }
 
+int store_vacation_get(struct store *s, const char *owner, struct store_vacation *v,
+                       struct buf *err)
+{
+    memset(v, 0, sizeof(*v));
+    return s->drv->vacation_get(s, owner, v, err);
+}
+
+int store_vacation_set(struct store *s, const char *owner, const struct store_vacation *v,
+                       struct buf *err)
+{
+    return s->drv->vacation_set(s, owner, v, err);
+}
+
+void store_vacation_free(struct store_vacation *v)
+{
+    free(v->subject);
+    free(v->text_body);
+    free(v->html_body);
+    memset(v, 0, sizeof(*v));
+}
+
+int store_vacation_claim(struct store *s, const char *owner, const char *sender, int64_t now,
+                         int64_t period, struct buf *err)
+{
+    return s->drv->vacation_claim(s, owner, sender, now, period, err);
+}
+
+int store_identity_list(struct store *s, const char *owner, uint64_t since,
+                        struct store_identity **list_r, size_t *n_r, struct buf *err)
+{
+    return s->drv->identity_list(s, owner, since, list_r, n_r, err);
+}
+
+void store_identity_list_free(struct store_identity *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].email);
+        free(list[i].name);
+        free(list[i].reply_to);
+        free(list[i].bcc);
+        free(list[i].text_signature);
+        free(list[i].html_signature);
+    }
+    free(list);
+}
+
+int store_identity_put(struct store *s, const char *owner, struct store_identity *v,
+                       struct buf *err)
+{
+    return s->drv->identity_put(s, owner, v, err);
+}
+
+int store_identity_delete(struct store *s, const char *owner, int64_t id, struct buf *err)
+{
+    return s->drv->identity_delete(s, owner, id, err);
+}
+
+int store_identity_gone(struct store *s, const char *owner, uint64_t since, int64_t **ids_r,
+                        uint64_t **states_r, size_t *n_r, struct buf *err)
+{
+    return s->drv->identity_gone(s, owner, since, ids_r, states_r, n_r, err);
+}
+
 void store_acl_list_free(struct store_acl_entry *list, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -411,6 +411,65 @@ int store_upload(struct store *s, const char *owner, struct slice data, char has
 int store_account_blob_read(struct store *s, const char *owner, const char *hash, struct buf *out,
                             struct buf *err);
 
+/* ---- the vacation response (JMAP VacationResponse, RFC 8621 8) ---- */
+
+/*
+ * One per account; the mta sends the automatic reply it describes
+ * (src/mta/vacation.h). An account that never set one has it disabled.
+ */
+struct store_vacation {
+    bool enabled;
+    bool has_from, has_to;      /* without: no bound on that side */
+    int64_t from_date, to_date; /* unix seconds */
+    char *subject;              /* NULL: none (the reply says "Auto: " + the subject) */
+    char *text_body, *html_body;
+};
+int store_vacation_get(struct store *s, const char *owner, struct store_vacation *v,
+                       struct buf *err);
+/* Replaces owner's vacation response in one transaction: the account state
+ * grows (JMAP's VacationResponse state), and the senders already answered
+ * are forgotten (the new response goes to them too). */
+int store_vacation_set(struct store *s, const char *owner, const struct store_vacation *v,
+                       struct buf *err);
+void store_vacation_free(struct store_vacation *v);
+/*
+ * RFC 3834 2: whether owner's automatic reply may go to sender (compared as
+ * given: callers lowercase it) at unix time now. Returns 1 when sender got
+ * none after now - period seconds, and records now as its reply (durably,
+ * in the same statement: two deliveries never both get 1); 0 when it did.
+ */
+int store_vacation_claim(struct store *s, const char *owner, const char *sender, int64_t now,
+                         int64_t period, struct buf *err);
+
+/* ---- identities (JMAP Identity, RFC 8621 6) ---- */
+
+/*
+ * The identities an account made (its directory addresses are identities
+ * the caller adds without a row). The store keeps the fields as given: the
+ * caller checks that the account may send from email.
+ */
+struct store_identity {
+    int64_t id; /* given by the store, never reused */
+    char *email, *name;
+    char *reply_to, *bcc; /* JMAP EmailAddress[] as JSON text (opaque here); NULL: none */
+    char *text_signature, *html_signature;
+    uint64_t state;         /* the account state of its last change */
+    uint64_t created_state; /* the account state that created it */
+};
+/* owner's identities changed after account state since (0: all), by id. */
+int store_identity_list(struct store *s, const char *owner, uint64_t since,
+                        struct store_identity **list_r, size_t *n_r, struct buf *err);
+void store_identity_list_free(struct store_identity *list, size_t n);
+/* Creates (v->id 0: v->id set) or replaces owner's identity v->id; the
+ * account state grows. Returns 1 when v->id is not one of owner's. */
+int store_identity_put(struct store *s, const char *owner, struct store_identity *v,
+                       struct buf *err);
+/* Deletes owner's identity id (the account state grows); 1 when there is none. */
+int store_identity_delete(struct store *s, const char *owner, int64_t id, struct buf *err);
+/* The identities of owner deleted after account state since: ids and the state each went at. */
+int store_identity_gone(struct store *s, const char *owner, uint64_t since, int64_t **ids_r,
+                        uint64_t **states_r, size_t *n_r, struct buf *err);
+
 /* ---- quotas, public folders, ACLs ---- */
 
 /* Current usage of an account (sum over its mailboxes). */

@@ -96,6 +96,23 @@ struct store_driver {
     int (*account_blob_read)(struct store *s, const char *owner, const char *hash, struct buf *out,
                              struct buf *err);
 
+    /* the vacation response */
+    int (*vacation_get)(struct store *s, const char *owner, struct store_vacation *v,
+                        struct buf *err);
+    int (*vacation_set)(struct store *s, const char *owner, const struct store_vacation *v,
+                        struct buf *err);
+    int (*vacation_claim)(struct store *s, const char *owner, const char *sender, int64_t now,
+                          int64_t period, struct buf *err);
+
+    /* identities */
+    int (*identity_list)(struct store *s, const char *owner, uint64_t since,
+                         struct store_identity **list_r, size_t *n_r, struct buf *err);
+    int (*identity_put)(struct store *s, const char *owner, struct store_identity *v,
+                        struct buf *err);
+    int (*identity_delete)(struct store *s, const char *owner, int64_t id, struct buf *err);
+    int (*identity_gone)(struct store *s, const char *owner, uint64_t since, int64_t **ids_r,
+                         uint64_t **states_r, size_t *n_r, struct buf *err);
+
     /* quotas and ACLs */
     int (*quota_usage)(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                        struct buf *err);

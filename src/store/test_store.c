@@ -24,6 +24,10 @@
 #define ALICE "alice@example.test"
 #define BOB "bob@example.test"
 
+/* What versions 8 (the vacation response) and 9 (identities) added. */
+#define UNDO_VERSION_8                                                                             \
+    "DROP TABLE vacation; DROP TABLE vacation_sent;"                                               \
+    "DROP TABLE identities; DROP TABLE identities_gone;"
 /* What version 7 (JMAP) added, for the tests that take a store back to an older version. */
 #define UNDO_VERSION_7                                                                             \
     "DROP TRIGGER jmap_mailbox_insert; DROP TRIGGER jmap_mailbox_update;"                          \
@@ -367,28 +371,29 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_7 "DROP TRIGGER messages_count_insert;"
-                                                 "DROP TRIGGER messages_count_delete;"
-                                                 "DROP TRIGGER messages_count_seen;"
-                                                 "ALTER TABLE mailboxes DROP COLUMN n_messages;"
-                                                 "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
-                                                 "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
-                                                 /* and what versions 3, 4 and 5 added */
-                                                 "DROP TRIGGER state_mailbox_insert;"
-                                                 "DROP TRIGGER state_mailbox_update;"
-                                                 "DROP TRIGGER state_mailbox_delete;"
-                                                 "DROP TRIGGER state_subscribe;"
-                                                 "DROP TRIGGER state_unsubscribe;"
-                                                 "DROP TABLE account_state;"
-                                                 "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-                                                 "DROP INDEX expunged_held;"
-                                                 "ALTER TABLE expunged DROP COLUMN blob;"
-                                                 "ALTER TABLE expunged DROP COLUMN at;"
-                                                 "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
-                                                 "ALTER TABLE messages DROP COLUMN search;"
-                                                 "DROP TRIGGER newsgroups_mailbox_delete;"
-                                                 "DROP TABLE newsgroups;"
-                                                 "PRAGMA user_version = 1;",
+                                  UNDO_VERSION_8 UNDO_VERSION_7
+                                  "DROP TRIGGER messages_count_insert;"
+                                  "DROP TRIGGER messages_count_delete;"
+                                  "DROP TRIGGER messages_count_seen;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_messages;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
+                                  "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
+                                  /* and what versions 3, 4 and 5 added */
+                                  "DROP TRIGGER state_mailbox_insert;"
+                                  "DROP TRIGGER state_mailbox_update;"
+                                  "DROP TRIGGER state_mailbox_delete;"
+                                  "DROP TRIGGER state_subscribe;"
+                                  "DROP TRIGGER state_unsubscribe;"
+                                  "DROP TABLE account_state;"
+                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                                  "DROP INDEX expunged_held;"
+                                  "ALTER TABLE expunged DROP COLUMN blob;"
+                                  "ALTER TABLE expunged DROP COLUMN at;"
+                                  "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
+                                  "ALTER TABLE messages DROP COLUMN search;"
+                                  "DROP TRIGGER newsgroups_mailbox_delete;"
+                                  "DROP TABLE newsgroups;"
+                                  "PRAGMA user_version = 1;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -424,7 +429,7 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_7
+                                  UNDO_VERSION_8 UNDO_VERSION_7
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
                                   /* and what versions 4 and 5 added */
@@ -1137,6 +1142,104 @@ static void test_account_state(void **state)
 }
 
 /* Version 4 -> 5: an existing account starts with a state, and it moves on. */
+static void test_vacation(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    struct store_vacation v;
+    assert_int_equal(store_vacation_get(s, ALICE, &v, &err), 0);
+    assert_false(v.enabled);
+    assert_null(v.subject);
+    uint64_t before = state_of(s, ALICE);
+    struct store_vacation w = {.enabled = true,
+                               .has_to = true,
+                               .to_date = 2000000000,
+                               .subject = (char *)"Away",
+                               .text_body = (char *)"back soon"};
+    assert_int_equal(store_vacation_set(s, ALICE, &w, &err), 0);
+    assert_true(state_of(s, ALICE) > before);
+    assert_int_equal(store_vacation_get(s, ALICE, &v, &err), 0);
+    assert_true(v.enabled && v.has_to && !v.has_from);
+    assert_int_equal(v.to_date, 2000000000);
+    assert_string_equal(v.subject, "Away");
+    assert_string_equal(v.text_body, "back soon");
+    assert_null(v.html_body);
+    store_vacation_free(&v);
+    /* one reply per sender per period */
+    assert_int_equal(store_vacation_claim(s, ALICE, "bob@x.test", 1000, 100, &err), 1);
+    assert_int_equal(store_vacation_claim(s, ALICE, "bob@x.test", 1050, 100, &err), 0);
+    assert_int_equal(store_vacation_claim(s, ALICE, "carol@x.test", 1050, 100, &err), 1);
+    assert_int_equal(store_vacation_claim(s, BOB, "bob@x.test", 1050, 100, &err), 1);
+    assert_int_equal(store_vacation_claim(s, ALICE, "bob@x.test", 1100, 100, &err), 1);
+    assert_int_equal(store_vacation_claim(s, ALICE, "bob@x.test", 1150, 100, &err), 0);
+    /* a new response goes to everyone again */
+    assert_int_equal(store_vacation_set(s, ALICE, &w, &err), 0);
+    assert_int_equal(store_vacation_claim(s, ALICE, "bob@x.test", 1150, 100, &err), 1);
+    assert_int_equal(store_vacation_claim(s, BOB, "bob@x.test", 1100, 100, &err), 0);
+    buf_free(&err);
+    store_close(s);
+}
+
+static void test_identities(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    struct store_identity *l;
+    size_t n;
+    assert_int_equal(store_identity_list(s, ALICE, 0, &l, &n, &err), 0);
+    assert_int_equal(n, 0);
+    uint64_t s0 = state_of(s, ALICE);
+    struct store_identity a = {.email = (char *)ALICE, .name = (char *)"Alice", .bcc = NULL};
+    assert_int_equal(store_identity_put(s, ALICE, &a, &err), 0);
+    assert_true(a.id > 0);
+    uint64_t s1 = state_of(s, ALICE);
+    assert_true(s1 > s0);
+    struct store_identity b = {.email = (char *)"sales@example.test",
+                               .reply_to = (char *)"[{\"email\": \"x@y\"}]"};
+    assert_int_equal(store_identity_put(s, ALICE, &b, &err), 0);
+    assert_int_equal(store_identity_list(s, ALICE, 0, &l, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(l[0].name, "Alice");
+    assert_string_equal(l[1].text_signature, "");
+    assert_string_equal(l[1].reply_to, "[{\"email\": \"x@y\"}]");
+    assert_null(l[1].bcc);
+    store_identity_list_free(l, n);
+    /* changed after s1: only b; then a renamed */
+    assert_int_equal(store_identity_list(s, ALICE, s1, &l, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(l[0].id, b.id);
+    store_identity_list_free(l, n);
+    uint64_t s2 = state_of(s, ALICE);
+    a.name = (char *)"A. Liddell";
+    assert_int_equal(store_identity_put(s, ALICE, &a, &err), 0);
+    assert_int_equal(store_identity_list(s, ALICE, s2, &l, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(l[0].name, "A. Liddell");
+    assert_true(l[0].created_state <= s2 && l[0].state > s2);
+    store_identity_list_free(l, n);
+    /* another owner cannot touch it */
+    assert_int_equal(store_identity_put(s, BOB, &a, &err), 1);
+    assert_int_equal(store_identity_delete(s, BOB, a.id, &err), 1);
+    assert_int_equal(store_identity_delete(s, ALICE, a.id, &err), 0);
+    assert_int_equal(store_identity_delete(s, ALICE, a.id, &err), 1);
+    int64_t *ids;
+    uint64_t *states;
+    assert_int_equal(store_identity_gone(s, ALICE, s2, &ids, &states, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], a.id);
+    assert_true(states[0] > s2);
+    free(ids);
+    free(states);
+    /* ids are never reused */
+    struct store_identity c = {.email = (char *)ALICE};
+    assert_int_equal(store_identity_put(s, ALICE, &c, &err), 0);
+    assert_true(c.id > b.id);
+    buf_free(&err);
+    store_close(s);
+}
+
 static void test_account_state_migrate(void **state)
 {
     (void)state;
@@ -1149,16 +1252,17 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_7 "DROP TRIGGER state_mailbox_insert;"
-                                                 "DROP TRIGGER state_mailbox_update;"
-                                                 "DROP TRIGGER state_mailbox_delete;"
-                                                 "DROP TRIGGER state_subscribe;"
-                                                 "DROP TRIGGER state_unsubscribe;"
-                                                 "DROP TABLE account_state;"
-                                                 "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-                                                 "DROP TRIGGER newsgroups_mailbox_delete;"
-                                                 "DROP TABLE newsgroups;"
-                                                 "PRAGMA user_version = 4;",
+                                  UNDO_VERSION_8 UNDO_VERSION_7
+                                  "DROP TRIGGER state_mailbox_insert;"
+                                  "DROP TRIGGER state_mailbox_update;"
+                                  "DROP TRIGGER state_mailbox_delete;"
+                                  "DROP TRIGGER state_subscribe;"
+                                  "DROP TRIGGER state_unsubscribe;"
+                                  "DROP TABLE account_state;"
+                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                                  "DROP TRIGGER newsgroups_mailbox_delete;"
+                                  "DROP TABLE newsgroups;"
+                                  "PRAGMA user_version = 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -1259,6 +1363,8 @@ int main(void)
         cmocka_unit_test(test_account_state),
         cmocka_unit_test(test_newsgroup_anchors),
         cmocka_unit_test(test_account_state_migrate),
+        cmocka_unit_test(test_vacation),
+        cmocka_unit_test(test_identities),
         cmocka_unit_test(test_unknown_driver),
         cmocka_unit_test(test_mailbox_ids),
     };

@@ -341,4 +341,170 @@ def test_jmap_jam_client(server):
                        capture_output=True, timeout=120)
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
     assert r.returncode == 0, out
-    assert "# pass 4" in out, out
+    assert "# pass 5" in out, out
+
+
+CAROL = "carol@example.test"
+VACATION = "urn:ietf:params:jmap:vacationresponse"
+
+
+def vacation_mail(sender, subject, extra=b""):
+    return (f"From: <{sender}>\r\nTo: Alice <{USER}>\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{subject.replace(' ', '.')}@example.test>\r\n").encode() + extra + \
+        b"\r\nAre you there?\r\n"
+
+
+def test_vacation_response_set_and_reply(server):
+    server.wharf("user", "add", CAROL, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    j = Jmap(server)
+    using = (CORE, MAIL, VACATION)
+
+    def vcall(name, args):
+        args = dict(args, accountId=j.account)
+        n, a, _ = j.api([[name, args, "v"]], using=using)["methodResponses"][0]
+        return n, a
+    n, g = vcall("VacationResponse/get", {"ids": ["singleton", "other"]})
+    assert n == "VacationResponse/get" and g["notFound"] == ["other"]
+    assert g["list"][0]["isEnabled"] is False and g["list"][0]["toDate"] is None
+    # the singleton is neither created nor destroyed; bad values are refused
+    n, s = vcall("VacationResponse/set", {
+        "create": {"x": {"isEnabled": True}}, "destroy": ["singleton"],
+        "update": {"singleton": {"isEnabled": "yes"}}})
+    assert s["notCreated"]["x"]["type"] == "singleton"
+    assert s["notDestroyed"]["singleton"]["type"] == "singleton"
+    assert s["notUpdated"]["singleton"]["type"] == "invalidProperties"
+    assert s["notUpdated"]["singleton"]["properties"] == ["isEnabled"]
+    n, s = vcall("VacationResponse/set", {"update": {"singleton": {"toDate": "tomorrow"}}})
+    assert s["notUpdated"]["singleton"]["properties"] == ["toDate"]
+    n, s = vcall("VacationResponse/set", {"update": {"singleton": {
+        "isEnabled": True, "fromDate": "2020-01-01T00:00:00Z", "toDate": "2999-01-01T00:00:00Z",
+        "subject": "Away until Monday", "textBody": "I read mail on Monday.\n",
+        "htmlBody": None}}})
+    assert s["updated"] == {"singleton": None}, s
+    assert s["newState"] != s["oldState"]
+    n, g = vcall("VacationResponse/get", {"properties": ["isEnabled", "toDate", "subject"]})
+    v = g["list"][0]
+    assert v == {"id": "singleton", "isEnabled": True, "toDate": "2999-01-01T00:00:00Z",
+                 "subject": "Away until Monday"}
+    assert g["state"] == s["newState"]
+
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as c:
+        c.sendmail(OTHER, [USER], vacation_mail(OTHER, "first question"))
+        c.sendmail(OTHER, [USER], vacation_mail(OTHER, "second question"))
+        c.sendmail(OTHER, [USER], vacation_mail(OTHER, "list news",
+                                                b"List-Id: <news.example.test>\r\n"))
+        c.sendmail(OTHER, [USER], vacation_mail(OTHER, "bulk news", b"Precedence: bulk\r\n"))
+        # carol writes last: her reply comes after any second one to bob would
+        c.sendmail(CAROL, [USER], vacation_mail(CAROL, "carol asks"))
+
+    def replies(client):
+        q = client.ok("Email/query", {"filter": {"subject": "Away until Monday"}})
+        return q["ids"]
+    b, c = Jmap(server, user=OTHER), Jmap(server, user=CAROL)
+    wait_until(lambda: replies(c), what="carol's vacation reply")
+    assert len(j.ok("Email/query", {})["ids"]) == 5
+    ids = replies(b)
+    assert len(ids) == 1, "one reply per sender and period, none to list or bulk mail"
+    g = b.ok("Email/get", {"ids": ids, "properties": [
+        "from", "to", "subject", "inReplyTo", "header:Auto-Submitted:asText",
+        "header:Return-Path:asText", "textBody", "bodyValues"], "fetchTextBodyValues": True})
+    e = g["list"][0]
+    assert e["from"][0]["email"] == USER and e["to"][0]["email"] == OTHER
+    assert e["header:Auto-Submitted:asText"] == "auto-replied"
+    assert e["header:Return-Path:asText"] == "<>"
+    assert e["inReplyTo"] == ["first.question@example.test"]
+    assert "I read mail on Monday." in e["bodyValues"][e["textBody"][0]["partId"]]["value"]
+
+
+def test_identity_set_changes_and_submission(server):
+    server.wharf("alias", "add", "sales@example.test", USER)
+    j = Jmap(server)
+    g = j.ok("Identity/get", {})
+    assert [(i["id"], i["email"], i["mayDelete"]) for i in g["list"]] == [("i0", USER, False)]
+    st = g["state"]
+    a = j.ok("Identity/set", {"create": {
+        "me": {"email": USER, "name": "Alice Liddell", "textSignature": "-- \nAlice",
+               "replyTo": [{"name": "Desk", "email": "desk@example.test"}]},
+        "sales": {"email": "sales@example.test", "name": "Sales"},
+        "forged": {"email": "carol@example.test"},
+        "bad": {"email": USER, "bcc": "nobody"},
+        "noemail": {"name": "x"}}})
+    me, sales = a["created"]["me"]["id"], a["created"]["sales"]["id"]
+    assert a["created"]["me"]["mayDelete"] is True
+    assert a["notCreated"]["forged"]["type"] == "forbiddenFrom"
+    assert a["notCreated"]["bad"]["properties"] == ["bcc"]
+    assert a["notCreated"]["noemail"]["properties"] == ["email"]
+    g = j.ok("Identity/get", {"ids": [me, "i0", "c999999"]})
+    assert g["notFound"] == ["c999999"]
+    got = {i["id"]: i for i in g["list"]}
+    assert got[me]["name"] == "Alice Liddell" and got[me]["textSignature"] == "-- \nAlice"
+    assert got[me]["replyTo"] == [{"name": "Desk", "email": "desk@example.test"}]
+    assert got[me]["bcc"] is None and got["i0"]["name"] == ""
+    ch = j.ok("Identity/changes", {"sinceState": st})
+    assert sorted(ch["created"]) == sorted([me, sales]) and not ch["updated"]
+    st = ch["newState"]
+    # update, immutable email, the fixed address identity, destroy
+    a = j.ok("Identity/set", {"update": {me: {"name": "A. Liddell"},
+                                         sales: {"email": "other@example.test"},
+                                         "i0": {"name": "x"}},
+                              "destroy": ["c999999"]})
+    assert me in a["updated"]
+    assert a["notUpdated"][sales]["properties"] == ["email"]
+    assert a["notUpdated"]["i0"]["type"] == "forbidden"
+    assert a["notDestroyed"]["c999999"]["type"] == "notFound"
+    ch = j.ok("Identity/changes", {"sinceState": st})
+    assert ch["updated"] == [me] and not ch["created"] and not ch["destroyed"]
+    # a submission must come from its identity's address
+    sent = j.mailbox("sent")
+
+    def submit(identity, frm):
+        out = j.api([
+            ["Email/set", {"accountId": j.account, "create": {"m": {
+                "mailboxIds": {sent: True}, "from": [{"email": frm}], "to": [{"email": OTHER}],
+                "subject": f"as {identity}"}}}, "0"],
+            ["EmailSubmission/set", {"accountId": j.account, "create": {"s": {
+                "identityId": identity, "emailId": "#m"}}}, "1"]])
+        return out["methodResponses"][1][1]
+    assert "s" in submit(sales, "sales@example.test")["created"]
+    assert submit(sales, USER)["notCreated"]["s"]["type"] == "forbiddenFrom"
+    assert submit("c999999", USER)["notCreated"]["s"]["type"] == "invalidProperties"
+    st = j.ok("Identity/get", {"ids": []})["state"]
+    a = j.ok("Identity/set", {"destroy": [sales]})
+    assert a["destroyed"] == [sales]
+    ch = j.ok("Identity/changes", {"sinceState": st})
+    assert ch["destroyed"] == [sales]
+    assert submit(sales, "sales@example.test")["notCreated"]["s"]["type"] == "invalidProperties"
+
+
+def test_search_snippet_highlighting(server):
+    j = Jmap(server)
+    inbox = j.mailbox("inbox")
+    body = ("Minutes of the site meeting. " * 6 +
+            "The Crane arrives on Monday & needs <clearance>; the crane operator calls first.")
+    a = j.ok("Email/set", {"create": {
+        "m": {"mailboxIds": {inbox: True}, "subject": "crane & <scaffold> plan",
+              "textBody": [{"partId": "1"}], "bodyValues": {"1": {"value": body}}},
+        "o": {"mailboxIds": {inbox: True}, "subject": "lunch",
+              "textBody": [{"partId": "1"}], "bodyValues": {"1": {"value": "sandwiches"}}}}})
+    m, o = a["created"]["m"]["id"], a["created"]["o"]["id"]
+    q = j.ok("Email/query", {"filter": {"text": "crane"}})
+    assert q["ids"] == [m]
+    n, s = j.call("SearchSnippet/get", {"filter": {"text": "crane"}, "emailIds": [m, o, "e" + "0" * 64]})
+    assert n == "SearchSnippet/get", s
+    assert s["notFound"] == ["e" + "0" * 64]
+    got = {x["emailId"]: x for x in s["list"]}
+    assert got[m]["subject"] == "<mark>crane</mark> &amp; &lt;scaffold&gt; plan"
+    p = got[m]["preview"]
+    assert "<mark>Crane</mark> arrives on Monday &amp; needs &lt;clearance&gt;" in p
+    assert "the <mark>crane</mark> operator" in p
+    assert len(p.encode()) <= 255 and not p.startswith("Minutes")
+    assert got[o]["subject"] is None and got[o]["preview"] is None
+    # subject and body conditions highlight only their own part; NOT highlights nothing
+    n, s = j.call("SearchSnippet/get", {"filter": {"operator": "AND", "conditions": [
+        {"subject": "plan"}, {"body": "operator"},
+        {"operator": "NOT", "conditions": [{"text": "lunch"}]}]}, "emailIds": [m]})
+    x = s["list"][0]
+    assert x["subject"] == "crane &amp; &lt;scaffold&gt; <mark>plan</mark>"
+    assert "crane <mark>operator</mark> calls" in x["preview"] and "lunch" not in x["preview"]
+    n, s = j.call("SearchSnippet/get", {"emailIds": [m]})
+    assert s["list"][0]["subject"] is None and s["list"][0]["preview"] is None

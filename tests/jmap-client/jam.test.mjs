@@ -84,3 +84,21 @@ test('a method error comes back as jam reports it', async () => {
   await assert.rejects(jam.api.Mailbox.get({ accountId, ids: 'nope' }),
     (e) => e.type === 'invalidArguments');
 });
+
+test('the vacation response set and read back', async () => {
+  const accountId = await jam.getPrimaryAccount();
+  const [set] = await jam.api.VacationResponse.set({
+    accountId,
+    update: { singleton: { isEnabled: true, subject: 'jam is away', textBody: 'back soon' } },
+  });
+  assert.deepEqual(set.updated, { singleton: null });
+  const [got] = await jam.api.VacationResponse.get({ accountId, ids: ['singleton'] });
+  assert.equal(got.list[0].isEnabled, true);
+  assert.equal(got.list[0].subject, 'jam is away');
+  assert.equal(got.list[0].textBody, 'back soon');
+  const [off] = await jam.api.VacationResponse.set({
+    accountId,
+    update: { singleton: { isEnabled: false } },
+  });
+  assert.deepEqual(off.updated, { singleton: null });
+});

@@ -450,6 +450,36 @@ static int owner_ints(struct store *s, const char *sql, const char *what, const 
     return 0;
 }
 
+void sq_bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int sq_account_state_next(struct store *s, const char *owner, int64_t *state_r, struct buf *err)
+{
+    static const char *const steps[] = {
+        "INSERT OR IGNORE INTO account_state VALUES(?, 0)",
+        "UPDATE account_state SET state = state + 1 WHERE owner = ?",
+        "SELECT state FROM account_state WHERE owner = ?",
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        sqlite3_stmt *st = sq_stmt(s, steps[i], err);
+        if (st == NULL)
+            return -1;
+        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *state_r = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+            return sq_db_error(s, "account state", err);
+    }
+    return 0;
+}
+
 int sq_account_state(struct store *s, const char *owner, uint64_t *state_r, struct buf *err)
 {
     return owner_ints(s, "SELECT state FROM account_state WHERE owner = ?", "account state", owner,
@@ -509,6 +539,13 @@ const struct store_driver store_sqlite_driver = {
     .acl_shared = sq_acl_shared,
     .newsgroup_anchor_set = sq_newsgroup_anchor_set,
     .newsgroup_anchors = sq_newsgroup_anchors,
+    .vacation_get = sq_vacation_get,
+    .vacation_set = sq_vacation_set,
+    .vacation_claim = sq_vacation_claim,
+    .identity_list = sq_identity_list,
+    .identity_put = sq_identity_put,
+    .identity_delete = sq_identity_delete,
+    .identity_gone = sq_identity_gone,
     .blob_stats = sq_blob_stats,
     .gc = sq_gc,
     .dedupe_expire = sq_dedupe_expire,

@@ -61,6 +61,11 @@ int sq_mailbox_find(struct store *s, const char *owner, const char *name, struct
 /* The same by id (0 found, 1 missing: gone, another owner's, or id 0). */
 int sq_mailbox_find_id(struct store *s, const char *owner, int64_t id, struct mbrow *r,
                        struct buf *err);
+/* Binds s, or SQL NULL when s is NULL (static: s outlives the step). */
+void sq_bind_text_or_null(sqlite3_stmt *st, int i, const char *s);
+/* In a write transaction: takes owner's next account state into *state_r
+ * (for changes no trigger counts: vacation response, identities). */
+int sq_account_state_next(struct store *s, const char *owner, int64_t *state_r, struct buf *err);
 /* A text column as an owned string (NULL for SQL NULL). */
 char *sq_col_text(sqlite3_stmt *st, int i);
 /* Columns 0-5 of a message row (uid, modseq, flags, keywords, internaldate,
@@ -156,6 +161,17 @@ int sq_acl_rights(struct store *s, const char *owner, const char *mailbox, const
                   struct buf *rights_r, struct buf *err);
 int sq_acl_shared(struct store *s, const char *user, struct store_acl_share **list_r, size_t *n_r,
                   struct buf *err);
+int sq_vacation_get(struct store *s, const char *owner, struct store_vacation *v, struct buf *err);
+int sq_vacation_set(struct store *s, const char *owner, const struct store_vacation *v,
+                    struct buf *err);
+int sq_vacation_claim(struct store *s, const char *owner, const char *sender, int64_t now,
+                      int64_t period, struct buf *err);
+int sq_identity_list(struct store *s, const char *owner, uint64_t since,
+                     struct store_identity **list_r, size_t *n_r, struct buf *err);
+int sq_identity_put(struct store *s, const char *owner, struct store_identity *v, struct buf *err);
+int sq_identity_delete(struct store *s, const char *owner, int64_t id, struct buf *err);
+int sq_identity_gone(struct store *s, const char *owner, uint64_t since, int64_t **ids_r,
+                     uint64_t **states_r, size_t *n_r, struct buf *err);
 int sq_blob_stats(struct store *s, struct store_blob_stats *st, struct buf *err);
 int sq_gc(struct store *s, struct buf *err);
 int sq_dedupe_expire(struct store *s, int64_t max_age_seconds, struct buf *err);

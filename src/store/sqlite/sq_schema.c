@@ -210,6 +210,33 @@ static const char *const migrations[] = {
     "  INSERT OR REPLACE INTO emails_gone SELECT a.owner, OLD.blob, a.state"
     "  FROM account_state a JOIN mailboxes b ON a.owner = b.owner WHERE b.id = OLD.mailbox_id;"
     "  END;",
+    /*
+     * 7 -> 8 (issue 13, JMAP VacationResponse): the account's vacation
+     * response (RFC 8621 8; NULL dates: no bound) and the senders its
+     * automatic reply went to, and when (RFC 3834 2: one reply per sender per
+     * period), so that a restart of the mta does not answer them again.
+     * Self-contained: touches no other table.
+     */
+    "CREATE TABLE vacation(owner TEXT PRIMARY KEY, enabled INTEGER NOT NULL,"
+    "  from_date INTEGER, to_date INTEGER, subject TEXT, text_body TEXT, html_body TEXT)"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE vacation_sent(owner TEXT NOT NULL, sender TEXT NOT NULL, at INTEGER NOT NULL,"
+    "  PRIMARY KEY(owner, sender)) WITHOUT ROWID;",
+    /*
+     * 8 -> 9 (issue 13, JMAP Identity/set): the identities an account made
+     * (RFC 8621 6; its directory addresses are identities without a row).
+     * Ids are never reused (AUTOINCREMENT). Each row records the account
+     * state of its last change and of its creation, and identities_gone the
+     * ones destroyed, for Identity/changes. Self-contained: reads
+     * account_state, changes no other table's shape.
+     */
+    "CREATE TABLE identities(id INTEGER PRIMARY KEY AUTOINCREMENT, owner TEXT NOT NULL,"
+    "  email TEXT NOT NULL, name TEXT NOT NULL, reply_to TEXT, bcc TEXT,"
+    "  text_signature TEXT NOT NULL, html_signature TEXT NOT NULL,"
+    "  state INTEGER NOT NULL, created_state INTEGER NOT NULL);"
+    "CREATE INDEX identities_owner ON identities(owner);"
+    "CREATE TABLE identities_gone(owner TEXT NOT NULL, id INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL, PRIMARY KEY(owner, id)) WITHOUT ROWID;",
 };
 
 size_t sq_schema_count(void)
