@@ -459,7 +459,7 @@ int sq_account_state(struct store *s, const char *owner, uint64_t *state_r, stru
 int sq_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                    struct buf *err)
 {
-    uint64_t v[2];
+    uint64_t v[2] = {0, 0}; /* gcc -O3 (release) cannot see owner_ints set them */
     int rc = owner_ints(s, "SELECT bytes, messages FROM quota WHERE owner = ?", "quota", owner, v,
                         2, err);
     *bytes_r = v[0];
