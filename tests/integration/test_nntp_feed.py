@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def pair(wharf_factory):
+def pair(wharf_factory, request):
     """A Wharf that feeds comp.wharf.* to INN and takes INN's feed, and that INN."""
     server = wharf_factory(enable={"nntp"}, extra={
         "nntp_feed_peers": "127.0.0.1/32",
@@ -35,6 +35,7 @@ def pair(wharf_factory):
         "nntp_feed_timeout": "5s",
     })
     inn = Inn(feed_to=server.ports["nntp"])
+    request.addfinalizer(inn.cleanup)  # also when a step below fails
     server.settings["nntp_feed_to"] = f"{INN_HOST}=nntp://127.0.0.1:{inn.port}/comp.wharf.*"
     server.write_config()
     server.start()
@@ -45,8 +46,7 @@ def pair(wharf_factory):
         server.wharf("public", "add", f"News/{g}")
         server.wharf("acl", "set", "#public", f"News/{g}", "anyone", "lrp")
     inn.start()
-    yield server, inn
-    inn.cleanup()
+    return server, inn
 
 
 def wharf_reader(server):
