@@ -49,11 +49,15 @@ test: deps-test build-san unit integration fuzz-smoke
 deps:
 	@sh tools/install-deps.sh $(DEPS_BUILD)
 
+# INN 2.7 (inn2), the news peer of test_nntp_feed.py and bench/nntp, comes
+# from tools/install-inn2.sh (deps-test): its post-installation script needs
+# care on a fresh machine (a domain in inn.conf, Postfix's main.cf).
 # The independent JMAP client of tests/jmap-client (npm jmap-jam under node:test):
 # Debian's nodejs and npm, unless a node with its own npm is there already
 # (NodeSource's nodejs bundles npm and conflicts with Debian's npm package).
 deps-test: webmail-deps
 	@sh tools/install-deps.sh $(DEPS_TEST)
+	@sh tools/install-inn2.sh
 	@command -v npm >/dev/null || sh tools/install-deps.sh nodejs npm
 	cd tests/jmap-client && npm ci --no-audit --no-fund
 	cd tests/webmail && npm ci --no-audit --no-fund

@@ -41,6 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n == 0)
             __builtin_trap();
     }
+    if (info.path.ptr)
+        (void)nntp_path_has(info.path, slice_make("wharf.example", 13));
     inside(a, nntp_header_field(slice_make(a.ptr, info.header_len), "Subject"));
     return 0;
 }

@@ -18,6 +18,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct slice line = slice_make(data, size);
     struct nntp_command c;
     const char *why;
+    /* the client side reads the same kind of lines: replies, and its peer entries */
+    int code;
+    struct slice text;
+    if (nntp_parse_reply(line, &code, &text) && (code < 100 || code > 599 || text.ptr < line.ptr ||
+                                                 text.ptr + text.len > line.ptr + line.len))
+        __builtin_trap();
+    struct nntp_peer_spec ps;
+    if (nntp_peer_spec_parse(line, &ps, &why)) {
+        if (ps.name.len == 0 || ps.addr.len == 0 || ps.addr.ptr + ps.addr.len > line.ptr + line.len)
+            __builtin_trap();
+        struct buf w = BUF_INIT;
+        nntp_peer_spec_wildmat(&ps, &w);
+        if (!nntp_wildmat_valid(buf_slice(&w)))
+            __builtin_trap();
+        buf_free(&w);
+    }
     if (nntp_parse_command(line, &c, &why) != NNTP_PARSE_OK)
         return 0;
     for (size_t i = 0; i < c.n_args; i++) {

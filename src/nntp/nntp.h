@@ -7,5 +7,7 @@
 #include "base/component.h"
 
 extern const struct component_def nntp_component;
+/* The outbound feeds (nntp_feed.c): one process for the server. */
+extern const struct component_def nntpfeed_component;
 
 #endif

@@ -181,3 +181,24 @@ bool nntp_article_check(struct slice a, bool transit, struct nntp_article_info *
     }
     return true;
 }
+
+bool nntp_path_has(struct slice path, struct slice name)
+{
+    size_t i = 0;
+    while (i < path.len) {
+        size_t end = i;
+        while (end < path.len && path.ptr[end] != '!')
+            end++;
+        size_t a = i, b = end;
+        while (a < b && (path.ptr[a] == ' ' || path.ptr[a] == '\t' || path.ptr[a] == '\r' ||
+                         path.ptr[a] == '\n'))
+            a++;
+        while (b > a && (path.ptr[b - 1] == ' ' || path.ptr[b - 1] == '\t' ||
+                         path.ptr[b - 1] == '\r' || path.ptr[b - 1] == '\n'))
+            b--;
+        if (b > a && slice_eq_nocase(slice_make(path.ptr + a, b - a), name))
+            return true;
+        i = end + 1;
+    }
+    return false;
+}

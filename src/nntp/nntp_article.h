@@ -45,4 +45,8 @@ bool nntp_newsgroups_next(struct slice *rest, struct slice *name_r);
 /* RFC 5536 3.1.4: components of letters, digits, "+", "-", "_", joined by dots. */
 bool nntp_group_name_valid(struct slice name);
 
+/* Whether name is one of the path identities of a Path value (entries split at
+ * "!", white space ignored, any case): the server it names has the article. */
+bool nntp_path_has(struct slice path, struct slice name);
+
 #endif

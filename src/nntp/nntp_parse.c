@@ -265,3 +265,95 @@ bool nntp_parse_datetime(struct slice date, struct slice time, int64_t now, int6
     *t_r = date_days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss;
     return true;
 }
+
+/* ---- the client side ---- */
+
+bool nntp_parse_reply(struct slice line, int *code_r, struct slice *text_r)
+{
+    if (line.len < 3 || (line.len > 3 && line.ptr[3] != ' '))
+        return false;
+    unsigned v;
+    if (!digits(line, 0, 3, &v) || v < 100 || v > 599)
+        return false;
+    *code_r = (int)v;
+    *text_r = line.len > 4 ? slice_make(line.ptr + 4, line.len - 4) : slice_make(line.ptr, 0);
+    return true;
+}
+
+static bool path_identity_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
+}
+
+bool nntp_peer_spec_parse(struct slice e, struct nntp_peer_spec *out, const char **why_r)
+{
+    memset(out, 0, sizeof(*out));
+    const char *eq = memchr(e.ptr, '=', e.len);
+    if (eq == NULL || eq == e.ptr) {
+        *why_r = "expected NAME=nntp://ADDRESS:PORT[/WILDMAT]";
+        return false;
+    }
+    out->name = slice_make(e.ptr, (size_t)(eq - e.ptr));
+    for (size_t i = 0; i < out->name.len; i++) {
+        if (!path_identity_char(out->name.ptr[i])) {
+            *why_r = "the peer's name (its Path entry) may hold letters, digits, '.', '-', '_'";
+            return false;
+        }
+    }
+    struct slice u = slice_make(eq + 1, e.len - out->name.len - 1);
+    if (slice_startswith_nocase(u, "nntp://")) {
+        u = slice_make(u.ptr + 7, u.len - 7);
+    } else if (slice_startswith_nocase(u, "nntps://")) {
+        out->tls = true;
+        u = slice_make(u.ptr + 8, u.len - 8);
+    } else {
+        *why_r = "the address must start with nntp:// or nntps://";
+        return false;
+    }
+    const char *slash = memchr(u.ptr, '/', u.len);
+    out->addr = slice_make(u.ptr, slash ? (size_t)(slash - u.ptr) : u.len);
+    if (slash)
+        out->groups = slice_make(slash + 1, u.len - out->addr.len - 1);
+    const char *colon = NULL;
+    for (size_t i = out->addr.len; i > 0; i--) {
+        if (out->addr.ptr[i - 1] == ':') {
+            colon = out->addr.ptr + i - 1;
+            break;
+        }
+        if (out->addr.ptr[i - 1] == ']')
+            break;
+    }
+    uint64_t port;
+    if (colon == NULL || colon == out->addr.ptr ||
+        !slice_to_u64(slice_make(colon + 1, (size_t)(out->addr.ptr + out->addr.len - colon - 1)),
+                      65535, &port) ||
+        port == 0) {
+        *why_r = "the address needs a port (ADDRESS:PORT)";
+        return false;
+    }
+    if (out->groups.len) {
+        char w[NNTP_MAX_LINE];
+        if (out->groups.len > sizeof(w) || memchr(out->groups.ptr, ',', out->groups.len)) {
+            *why_r = "bad group patterns (a wildmat with ';' between patterns)";
+            return false;
+        }
+        for (size_t i = 0; i < out->groups.len; i++)
+            w[i] = out->groups.ptr[i] == ';' ? ',' : out->groups.ptr[i];
+        if (!nntp_wildmat_valid(slice_make(w, out->groups.len))) {
+            *why_r = "bad group patterns (a wildmat with ';' between patterns)";
+            return false;
+        }
+    }
+    return true;
+}
+
+void nntp_peer_spec_wildmat(const struct nntp_peer_spec *p, struct buf *out)
+{
+    if (p->groups.len == 0) {
+        buf_append_cstr(out, "*");
+        return;
+    }
+    for (size_t i = 0; i < p->groups.len; i++)
+        buf_append_byte(out, p->groups.ptr[i] == ';' ? ',' : p->groups.ptr[i]);
+}

@@ -86,4 +86,23 @@ bool nntp_wildmat_valid(struct slice wildmat);
  * as unix seconds UTC; now: the current time, which picks the century of "yy". */
 bool nntp_parse_datetime(struct slice date, struct slice time, int64_t now, int64_t *t_r);
 
+/* ---- the client side (outbound feeds, nntp_feed.c) ---- */
+
+/* A reply line of a server: three digits, then nothing or a space and text. */
+bool nntp_parse_reply(struct slice line, int *code_r, struct slice *text_r);
+
+/* One entry of nntp_feed_to: "NAME=nntp://ADDRESS:PORT/WILDMAT" (nntps: implicit TLS).
+ * NAME is the peer's Path identity; ADDRESS an IPv4 address or a bracketed IPv6
+ * one; the wildmat's patterns are separated by ";" (a configuration list splits
+ * at commas), none: every group. Slices point into the entry. */
+struct nntp_peer_spec {
+    struct slice name;
+    struct slice addr; /* "192.0.2.7:119", "[::1]:119" */
+    bool tls;
+    struct slice groups; /* ";"-separated patterns, or empty */
+};
+bool nntp_peer_spec_parse(struct slice entry, struct nntp_peer_spec *out, const char **why_r);
+/* The groups of a spec as a wildmat ("*" when none), into out. */
+void nntp_peer_spec_wildmat(const struct nntp_peer_spec *p, struct buf *out);
+
 #endif

@@ -62,6 +62,7 @@ struct nntp_session {
     int64_t cache_id;
     uint64_t cache_modseq;
     uint32_t cache_uidnext;
+    uint64_t cache_state; /* the #public account state read before it */
     bool cache_ok;
     struct buf article_in; /* the article being read */
 };
@@ -307,6 +308,17 @@ static const struct nntp_listing *listing_of(struct nntp_session *s, const struc
 {
     struct store_mailbox mb;
     struct buf err = BUF_INIT;
+    /* Nothing public changed since the listing was read (one row; the folder's own
+     * row costs a count of its unclaimed \Recent messages, linear in a group that
+     * no IMAP session selects): keep it. Read before the listing, never newer. */
+    uint64_t state = 0;
+    if (store_account_state(s->srv->store, STORE_PUBLIC_OWNER, &state, &err) != 0)
+        state = 0;
+    if (s->cache_ok && s->cache_id == g->id && state != 0 && state == s->cache_state) {
+        buf_free(&err);
+        return &s->cache;
+    }
+    buf_reset(&err);
     int rc = store_mailbox_get(s->srv->store, STORE_PUBLIC_OWNER, g->mailbox, &mb, &err);
     if (rc == 1)
         buf_printf(&err, "public folder %s is gone", g->mailbox);
@@ -322,6 +334,7 @@ static const struct nntp_listing *listing_of(struct nntp_session *s, const struc
             s->cache_modseq = mb.highestmodseq;
             s->cache_uidnext = mb.uidnext;
         }
+        s->cache_state = state;
         store_mailbox_free(&mb);
     }
     if (rc != 0) {

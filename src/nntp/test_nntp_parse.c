@@ -120,12 +120,57 @@ static void test_article(void **state)
     assert_null(nntp_header_field(h, "Date").ptr);
 }
 
+static void test_client_side(void **state)
+{
+    (void)state;
+    int code;
+    struct slice text;
+    assert_true(nntp_parse_reply(SLICE_LIT("238 <a@b>"), &code, &text));
+    assert_int_equal(code, 238);
+    assert_true(slice_eq(text, SLICE_LIT("<a@b>")));
+    assert_true(nntp_parse_reply(SLICE_LIT("203"), &code, &text));
+    assert_int_equal(text.len, 0);
+    assert_false(nntp_parse_reply(SLICE_LIT("23 x"), &code, &text));
+    assert_false(nntp_parse_reply(SLICE_LIT("2388"), &code, &text));
+    assert_false(nntp_parse_reply(SLICE_LIT("099 x"), &code, &text));
+
+    struct nntp_peer_spec p;
+    const char *why;
+    struct buf w = BUF_INIT;
+    assert_true(nntp_peer_spec_parse(SLICE_LIT("news.example=nntp://127.0.0.1:119/comp.*;!comp.x"),
+                                     &p, &why));
+    assert_true(slice_eq(p.name, SLICE_LIT("news.example")));
+    assert_true(slice_eq(p.addr, SLICE_LIT("127.0.0.1:119")));
+    assert_false(p.tls);
+    nntp_peer_spec_wildmat(&p, &w);
+    assert_string_equal(buf_cstr(&w), "comp.*,!comp.x");
+    buf_reset(&w);
+    assert_true(nntp_peer_spec_parse(SLICE_LIT("a=nntps://[::1]:563"), &p, &why));
+    assert_true(p.tls);
+    assert_true(slice_eq(p.addr, SLICE_LIT("[::1]:563")));
+    nntp_peer_spec_wildmat(&p, &w);
+    assert_string_equal(buf_cstr(&w), "*");
+    buf_free(&w);
+    assert_false(nntp_peer_spec_parse(SLICE_LIT("nntp://127.0.0.1:119"), &p, &why));
+    assert_false(nntp_peer_spec_parse(SLICE_LIT("a!b=nntp://127.0.0.1:119"), &p, &why));
+    assert_false(nntp_peer_spec_parse(SLICE_LIT("a=http://127.0.0.1:119"), &p, &why));
+    assert_false(nntp_peer_spec_parse(SLICE_LIT("a=nntp://127.0.0.1"), &p, &why));
+    assert_false(nntp_peer_spec_parse(SLICE_LIT("a=nntp://[::1]"), &p, &why));
+    assert_false(nntp_peer_spec_parse(SLICE_LIT("a=nntp://1.2.3.4:119/a;;b"), &p, &why));
+
+    assert_true(nntp_path_has(SLICE_LIT("wharf.example!news.example!not-for-mail"),
+                              SLICE_LIT("NEWS.example")));
+    assert_true(nntp_path_has(SLICE_LIT("a!\r\n b!c"), SLICE_LIT("b")));
+    assert_false(nntp_path_has(SLICE_LIT("a!news.example.org!c"), SLICE_LIT("news.example")));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_forms),
         cmocka_unit_test(test_article),
+        cmocka_unit_test(test_client_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

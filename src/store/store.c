@@ -322,6 +322,44 @@ int store_identity_gone(struct store *s, const char *owner, uint64_t since, int6
     return s->drv->identity_gone(s, owner, since, ids_r, states_r, n_r, err);
 }
 
+int store_feed_cursor(struct store *s, const char *peer, int64_t mailbox_id, uint32_t *uid_r,
+                      struct buf *err)
+{
+    return s->drv->feed_cursor(s, peer, mailbox_id, uid_r, err);
+}
+
+int store_feed_enqueue(struct store *s, const char *peer, int64_t mailbox_id, uint32_t cursor,
+                       const struct store_feed_item *items, size_t n, struct buf *err)
+{
+    return s->drv->feed_enqueue(s, peer, mailbox_id, cursor, items, n, err);
+}
+
+int store_feed_pending(struct store *s, const char *peer, size_t max,
+                       struct store_feed_item **list_r, size_t *n_r, uint64_t *total_r,
+                       struct buf *err)
+{
+    return s->drv->feed_pending(s, peer, max, list_r, n_r, total_r, err);
+}
+
+void store_feed_items_free(struct store_feed_item *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i].msgid);
+    free(list);
+}
+
+int store_feed_done(struct store *s, const char *peer, char *const *msgids, size_t n,
+                    struct buf *err)
+{
+    return n == 0 ? 0 : s->drv->feed_done(s, peer, msgids, n, err);
+}
+
+int store_feed_retry(struct store *s, const char *peer, const char *msgid, int64_t due,
+                     struct buf *err)
+{
+    return s->drv->feed_retry(s, peer, msgid, due, err);
+}
+
 void store_acl_list_free(struct store_acl_entry *list, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -530,6 +530,43 @@ int store_newsgroup_anchors(struct store *s, struct store_newsgroup_anchor **lis
                             struct buf *err);
 void store_newsgroup_anchors_free(struct store_newsgroup_anchor *list, size_t n);
 
+/* ---- outbound news feeds (NNTP) ---- */
+
+/*
+ * A durable queue per feed peer (its Path name) of the articles it is to be
+ * offered, and a cursor per peer and fed public folder: the highest UID
+ * already looked at for it. store_feed_enqueue adds the entries and moves the
+ * cursor in one transaction, so an article committed to a folder is queued
+ * for a peer exactly once however the feeder crashes (it looks again from
+ * the cursor); an entry leaves the queue only by store_feed_done, once the
+ * peer has answered for it. An article queued twice for a peer (cross-posted
+ * to two fed folders) is one entry. A deleted folder takes its entries along.
+ */
+struct store_feed_item {
+    char *msgid;        /* "<...>" */
+    int64_t mailbox_id; /* where the article is read from */
+    uint32_t uid;
+    uint32_t attempts; /* answers that said "later" so far */
+    int64_t due;       /* unix milliseconds of the next try */
+};
+/* The cursor of peer for the folder (0 when none yet). */
+int store_feed_cursor(struct store *s, const char *peer, int64_t mailbox_id, uint32_t *uid_r,
+                      struct buf *err);
+/* Queues items (due now) and sets the cursor of peer for the folder to cursor. */
+int store_feed_enqueue(struct store *s, const char *peer, int64_t mailbox_id, uint32_t cursor,
+                       const struct store_feed_item *items, size_t n, struct buf *err);
+/* At most max entries of peer, the soonest due first; *total_r (may be NULL): all its entries. */
+int store_feed_pending(struct store *s, const char *peer, size_t max,
+                       struct store_feed_item **list_r, size_t *n_r, uint64_t *total_r,
+                       struct buf *err);
+void store_feed_items_free(struct store_feed_item *list, size_t n);
+/* Removes the entries of peer named by msgids (answered), in one transaction. */
+int store_feed_done(struct store *s, const char *peer, char *const *msgids, size_t n,
+                    struct buf *err);
+/* An entry to try again at due (attempts counted up). */
+int store_feed_retry(struct store *s, const char *peer, const char *msgid, int64_t due,
+                     struct buf *err);
+
 /* ---- maintenance and statistics ---- */
 
 struct store_blob_stats {

@@ -131,6 +131,19 @@ struct store_driver {
     int (*newsgroup_anchors)(struct store *s, struct store_newsgroup_anchor **list_r, size_t *n_r,
                              struct buf *err);
 
+    /* outbound news feeds */
+    int (*feed_cursor)(struct store *s, const char *peer, int64_t mailbox_id, uint32_t *uid_r,
+                       struct buf *err);
+    int (*feed_enqueue)(struct store *s, const char *peer, int64_t mailbox_id, uint32_t cursor,
+                        const struct store_feed_item *items, size_t n, struct buf *err);
+    int (*feed_pending)(struct store *s, const char *peer, size_t max,
+                        struct store_feed_item **list_r, size_t *n_r, uint64_t *total_r,
+                        struct buf *err);
+    int (*feed_done)(struct store *s, const char *peer, char *const *msgids, size_t n,
+                     struct buf *err);
+    int (*feed_retry)(struct store *s, const char *peer, const char *msgid, int64_t due,
+                      struct buf *err);
+
     /* maintenance */
     int (*blob_stats)(struct store *s, struct store_blob_stats *st, struct buf *err);
     int (*gc)(struct store *s, struct buf *err);

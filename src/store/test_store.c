@@ -39,6 +39,11 @@
     "ALTER TABLE mailboxes DROP COLUMN state; ALTER TABLE mailboxes DROP COLUMN created_state;"    \
     "ALTER TABLE messages DROP COLUMN state; ALTER TABLE messages DROP COLUMN created_state;"
 
+/* What version 10 (outbound news feeds) added. */
+#define UNDO_VERSION_10                                                                            \
+    "DROP TRIGGER nntp_feed_mailbox_delete; DROP TABLE nntp_feed_queue;"                           \
+    "DROP TABLE nntp_feed_cursor;"
+
 static struct store *tmp_store(void)
 {
     struct buf err = BUF_INIT;
@@ -371,7 +376,7 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER messages_count_insert;"
                                   "DROP TRIGGER messages_count_delete;"
                                   "DROP TRIGGER messages_count_seen;"
@@ -429,7 +434,7 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
                                   /* and what versions 4 and 5 added */
@@ -1252,7 +1257,7 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER state_mailbox_insert;"
                                   "DROP TRIGGER state_mailbox_update;"
                                   "DROP TRIGGER state_mailbox_delete;"
@@ -1341,6 +1346,57 @@ static void test_unknown_driver(void **state)
     config_free(&cfg);
 }
 
+/* The outbound feed queue: entries and cursor move together, answered ones leave,
+ * a retry counts up and waits, a deleted folder takes its entries along. */
+static void test_feed_queue(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News", NULL, &err), 0);
+    int64_t id;
+    assert_int_equal(store_mailbox_resolve(s, STORE_PUBLIC_OWNER, "News", &id, &err), 0);
+    uint32_t cur = 99;
+    assert_int_equal(store_feed_cursor(s, "peer", id, &cur, &err), 0);
+    assert_int_equal(cur, 0);
+    struct store_feed_item in[3] = {{.msgid = "<a@x>", .mailbox_id = id, .uid = 1, .due = 5},
+                                    {.msgid = "<b@x>", .mailbox_id = id, .uid = 2, .due = 5},
+                                    {.msgid = "<a@x>", .mailbox_id = id, .uid = 3, .due = 5}};
+    assert_int_equal(store_feed_enqueue(s, "peer", id, 3, in, 3, &err), 0);
+    assert_int_equal(store_feed_cursor(s, "peer", id, &cur, &err), 0);
+    assert_int_equal(cur, 3);
+    struct store_feed_item *v;
+    size_t n;
+    uint64_t total;
+    assert_int_equal(store_feed_pending(s, "peer", 10, &v, &n, &total, &err), 0);
+    assert_int_equal(n, 2); /* one entry per message-id */
+    assert_int_equal(total, 2);
+    assert_string_equal(v[0].msgid, "<a@x>");
+    assert_int_equal(v[0].uid, 1);
+    store_feed_items_free(v, n);
+    assert_int_equal(store_feed_pending(s, "other", 10, &v, &n, &total, &err), 0);
+    assert_int_equal(n, 0);
+    store_feed_items_free(v, n);
+    assert_int_equal(store_feed_retry(s, "peer", "<a@x>", 1000, &err), 0);
+    assert_int_equal(store_feed_pending(s, "peer", 10, &v, &n, NULL, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].msgid, "<b@x>"); /* the soonest due first */
+    assert_int_equal(v[1].attempts, 1);
+    assert_int_equal(v[1].due, 1000);
+    char *done[] = {v[0].msgid};
+    assert_int_equal(store_feed_done(s, "peer", done, 1, &err), 0);
+    store_feed_items_free(v, n);
+    assert_int_equal(store_feed_pending(s, "peer", 10, &v, &n, &total, &err), 0);
+    assert_int_equal(total, 1);
+    store_feed_items_free(v, n);
+    assert_int_equal(store_mailbox_delete(s, STORE_PUBLIC_OWNER, "News", &err), 0);
+    assert_int_equal(store_feed_pending(s, "peer", 10, &v, &n, &total, &err), 0);
+    assert_int_equal(total, 0);
+    store_feed_items_free(v, n);
+    buf_free(&err);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1367,6 +1423,7 @@ int main(void)
         cmocka_unit_test(test_identities),
         cmocka_unit_test(test_unknown_driver),
         cmocka_unit_test(test_mailbox_ids),
+        cmocka_unit_test(test_feed_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,7 @@
 
 const struct component_def *const components[] = {
     &auth_component, &mta_component,  &smtp_component,    &imap_component,      &pop3_component,
-    &nntp_component, &http_component, &routing_component, &directory_component,
+    &nntp_component, &http_component, &routing_component, &directory_component, &nntpfeed_component,
 };
 const size_t n_components = sizeof(components) / sizeof(components[0]);
 
@@ -59,8 +59,8 @@ const struct service_def services[] = {
      "link-state routing with the other servers of your organization only"},
     {"smtp-out", &mta_component, "SMTP", 25, SERVICE_TLS_STARTTLS, OUT,
      "delivery to other mail servers (opportunistic STARTTLS)"},
-    {"nntp-feed", &nntp_component, "NNTP", 119, SERVICE_TLS_STARTTLS, OUT,
-     "feeds to peer news servers"},
+    {"nntp-feed", &nntpfeed_component, "NNTP", 119, SERVICE_TLS_PLAIN, OUT,
+     "feeds to peer news servers (nntps:// peers: implicit TLS)"},
     {"ldap", &directory_component, "LDAP", 389, SERVICE_TLS_STARTTLS, OUT,
      "reads accounts and home servers from the directory"},
     {"ldaps", &directory_component, "LDAP", 636, SERVICE_TLS_IMPLICIT, OUT,
@@ -72,6 +72,14 @@ const size_t n_services = sizeof(services) / sizeof(services[0]);
 bool service_outbound_used(const struct wharf_config *cfg, const struct service_def *s,
                            struct buf *targets)
 {
+    if (s->component == &nntpfeed_component) {
+        for (size_t i = 0; i < cfg->nntp_feed_to.n; i++) {
+            const char *u = strstr(cfg->nntp_feed_to.v[i], "://");
+            buf_printf(targets, "%s%s", targets->len ? " " : "",
+                       u ? u + 3 : cfg->nntp_feed_to.v[i]);
+        }
+        return cfg->nntp_feed_to.n > 0;
+    }
     if (s->component != &directory_component)
         return true;
     if (strcmp(cfg->directory_driver, "ldap") != 0)
@@ -165,6 +173,8 @@ bool component_enabled(const struct wharf_config *cfg, const struct component_de
         if (services[i].component == c && services[i].direction == SERVICE_INBOUND)
             return component_has_listeners(cfg, c);
     }
+    if (c == &nntpfeed_component)
+        return cfg->nntp_feed_to.n > 0; /* only with feeds to push */
     return true; /* no inbound port of its own (auth, mta, directory): always runs */
 }
 

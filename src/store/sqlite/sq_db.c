@@ -489,7 +489,7 @@ int sq_account_state(struct store *s, const char *owner, uint64_t *state_r, stru
 int sq_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                    struct buf *err)
 {
-    uint64_t v[2];
+    uint64_t v[2] = {0, 0}; /* gcc -O3 (release) cannot see owner_ints set them */
     int rc = owner_ints(s, "SELECT bytes, messages FROM quota WHERE owner = ?", "quota", owner, v,
                         2, err);
     *bytes_r = v[0];
@@ -546,6 +546,11 @@ const struct store_driver store_sqlite_driver = {
     .identity_put = sq_identity_put,
     .identity_delete = sq_identity_delete,
     .identity_gone = sq_identity_gone,
+    .feed_cursor = sq_feed_cursor,
+    .feed_enqueue = sq_feed_enqueue,
+    .feed_pending = sq_feed_pending,
+    .feed_done = sq_feed_done,
+    .feed_retry = sq_feed_retry,
     .blob_stats = sq_blob_stats,
     .gc = sq_gc,
     .dedupe_expire = sq_dedupe_expire,

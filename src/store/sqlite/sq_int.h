@@ -147,6 +147,15 @@ int sq_current_segment(struct store *s, int64_t *seg_r, struct buf *err);
 int sq_uploads_expire(struct store *s, struct buf *err);
 int sq_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                    struct buf *err);
+int sq_feed_cursor(struct store *s, const char *peer, int64_t mailbox_id, uint32_t *uid_r,
+                   struct buf *err);
+int sq_feed_enqueue(struct store *s, const char *peer, int64_t mailbox_id, uint32_t cursor,
+                    const struct store_feed_item *items, size_t n, struct buf *err);
+int sq_feed_pending(struct store *s, const char *peer, size_t max, struct store_feed_item **list_r,
+                    size_t *n_r, uint64_t *total_r, struct buf *err);
+int sq_feed_done(struct store *s, const char *peer, char *const *msgids, size_t n, struct buf *err);
+int sq_feed_retry(struct store *s, const char *peer, const char *msgid, int64_t due,
+                  struct buf *err);
 int sq_newsgroup_anchor_set(struct store *s, const char *mailbox, const char *hierarchy,
                             struct buf *err);
 int sq_newsgroup_anchors(struct store *s, struct store_newsgroup_anchor **list_r, size_t *n_r,

@@ -237,6 +237,20 @@ static const char *const migrations[] = {
     "CREATE INDEX identities_owner ON identities(owner);"
     "CREATE TABLE identities_gone(owner TEXT NOT NULL, id INTEGER NOT NULL,"
     "  state INTEGER NOT NULL, PRIMARY KEY(owner, id)) WITHOUT ROWID;",
+    /*
+     * 9 -> 10 (issue 15, outbound NNTP feeds): the durable queue of articles
+     * each feed peer is to be offered, and per peer and fed folder the
+     * highest UID already queued (store_feed_*). One self-contained step.
+     */
+    "CREATE TABLE nntp_feed_queue(peer TEXT NOT NULL, msgid TEXT NOT NULL,"
+    "  mailbox_id INTEGER NOT NULL, uid INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    "  due INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(peer, msgid)) WITHOUT ROWID;"
+    "CREATE INDEX nntp_feed_queue_due ON nntp_feed_queue(peer, due);"
+    "CREATE TABLE nntp_feed_cursor(peer TEXT NOT NULL, mailbox_id INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL, PRIMARY KEY(peer, mailbox_id)) WITHOUT ROWID;"
+    "CREATE TRIGGER nntp_feed_mailbox_delete AFTER DELETE ON mailboxes BEGIN"
+    "  DELETE FROM nntp_feed_cursor WHERE mailbox_id = OLD.id;"
+    "  DELETE FROM nntp_feed_queue WHERE mailbox_id = OLD.id; END;",
 };
 
 size_t sq_schema_count(void)

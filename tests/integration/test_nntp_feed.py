@@ -1,0 +1,177 @@
+"""NNTP feeds between Wharf and INN 2.7 (Debian's inn2), both ways.
+
+The test starts its own innd (innpeer.py) on a free loopback port; innd starts
+innfeed for the feed to Wharf. Wharf feeds INN through its nntpfeed process
+(nntp_feed_to). Articles are read back with nntplib from each side (INN's
+reader is nnrpd, after MODE READER).
+"""
+import os
+import warnings
+
+import pytest
+
+from conftest import wait_until
+from innpeer import INN_HOST, INND, WHARF_HOST, Inn, holds
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import nntplib
+
+ALICE = "alice@example.test"
+PASSWORD = "correct horse battery"
+
+pytestmark = pytest.mark.skipif(
+    not INND.exists() or os.geteuid() != 0,
+    reason="needs Debian's inn2 (make deps-test) and root to run innd as the news user")
+
+
+@pytest.fixture
+def pair(wharf_factory, request):
+    """A Wharf that feeds comp.wharf.* to INN and takes INN's feed, and that INN."""
+    server = wharf_factory(enable={"nntp"}, extra={
+        "nntp_feed_peers": "127.0.0.1/32",
+        "nntp_feed_retry_min": "200ms",
+        "nntp_feed_retry_max": "1s",
+        "nntp_feed_timeout": "5s",
+    })
+    inn = Inn(feed_to=server.ports["nntp"])
+    request.addfinalizer(inn.cleanup)  # also when a step below fails
+    server.settings["nntp_feed_to"] = f"{INN_HOST}=nntp://127.0.0.1:{inn.port}/comp.wharf.*"
+    server.write_config()
+    server.start()
+    server.wharf("domain", "add", "example.test")
+    server.wharf("user", "add", ALICE, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    server.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
+    for g in ("dev", "misc"):
+        server.wharf("public", "add", f"News/{g}")
+        server.wharf("acl", "set", "#public", f"News/{g}", "anyone", "lrp")
+    inn.start()
+    return server, inn
+
+
+def wharf_reader(server):
+    return nntplib.NNTP("127.0.0.1", server.ports["nntp"], timeout=20)
+
+
+def post(n, msgid, subject="hello", group="comp.wharf.dev"):
+    n.post(f"From: Alice <{ALICE}>\r\nNewsgroups: {group}\r\nSubject: {subject}\r\n"
+           f"Message-ID: {msgid}\r\n\r\nbody of {subject}\r\n".encode())
+
+
+def wharf_has(server, msgid):
+    return holds(wharf_reader(server), msgid)
+
+
+def feed_status(server):
+    """The feeder's own figures (its status hook): peers, backlog, sent, ..."""
+    return server.component("nntpfeed")["processes"][0]["status"]
+
+
+def test_ports_row_is_live(pair):
+    server, inn = pair
+    row = next(r for r in server.port_map()["ports"] if r["service"] == "nntp-feed")
+    assert row["component"] == "nntpfeed" and row["direction"] == "outbound"
+    assert row["state"] == "running"
+    assert f"127.0.0.1:{inn.port}" in row["address"]
+
+
+def test_wharf_to_inn_and_inn_to_wharf_streaming(pair):
+    server, inn = pair
+    # Wharf -> INN: a POST to Wharf reaches INN once, by CHECK/TAKETHIS
+    n = wharf_reader(server)
+    post(n, "<w1@example.test>", "from wharf")
+    n.quit()
+    wait_until(lambda: inn.has("<w1@example.test>"), what="the article on INN")
+    wait_until(lambda: "streaming (CHECK/TAKETHIS)" in server.log(), what="streaming in the log")
+    r = inn.reader()
+    r.group("comp.wharf.dev")
+    _, info = r.article("<w1@example.test>")
+    head = b"\n".join(info.lines)
+    assert b"Subject: from wharf" in head
+    assert f"Path: {INN_HOST}!{WHARF_HOST}!".encode() in head
+    r.quit()
+
+    # INN -> Wharf: a POST to INN reaches Wharf through innfeed (streaming)
+    r = inn.reader()
+    post(r, "<i1@inn.test>", "from inn")
+    r.quit()
+    wait_until(lambda: wharf_has(server, "<i1@inn.test>"), what="INN's article on Wharf")
+    # each article once on each side, and nothing sent back where it came from
+    assert wait_until(lambda: inn.count("comp.wharf.dev") == 2, what="two articles on INN")
+    n = wharf_reader(server)
+    assert n.group("comp.wharf.dev")[1] == 2
+    n.quit()
+    st = wait_until(lambda: (lambda s: s if s["peers"][INN_HOST]["backlog"] == 0 else None)(
+        feed_status(server)), what="an empty backlog")
+    peer = st["peers"][INN_HOST]
+    assert peer["sent"] == 1 and peer["duplicates"] == 0 and peer["streaming"]
+
+
+def test_a_duplicate_offered_is_refused_once(pair):
+    server, inn = pair
+    # INN has <d1> already (posted there; comp.wharf.misc is not fed back to Wharf)
+    r = inn.reader()
+    post(r, "<d1@example.test>", "the first copy", group="comp.wharf.misc")
+    r.quit()
+    # Wharf gets its own article with the same id and offers it: INN says 438
+    n = wharf_reader(server)
+    post(n, "<d1@example.test>", "the second copy", group="comp.wharf.misc")
+    n.quit()
+    st = wait_until(lambda: (lambda s: s if s["peers"][INN_HOST]["duplicates"] == 1 else None)(
+        feed_status(server)), what="the duplicate refused")
+    assert st["peers"][INN_HOST]["backlog"] == 0 and st["peers"][INN_HOST]["sent"] == 0
+    r = inn.reader()
+    _, info = r.article("<d1@example.test>")
+    assert b"Subject: the first copy" in b"\n".join(info.lines)
+    assert r.group("comp.wharf.misc")[1] == 1
+    r.quit()
+    # and an article offered twice to Wharf by a peer is taken once (435/438 the second time)
+    n = wharf_reader(server)
+    post(n, "<d2@example.test>", "once")
+    n.quit()
+    wait_until(lambda: inn.has("<d2@example.test>"), what="<d2> on INN")
+    assert inn.count("comp.wharf.dev") == 1
+
+
+def test_backlog_survives_peer_down_and_kill_9(pair):
+    server, inn = pair
+    inn.stop()
+    n = wharf_reader(server)
+    ids = [f"<b{i}@example.test>" for i in range(3)]
+    for i, m in enumerate(ids):
+        post(n, m, f"backlog {i}")
+    n.quit()
+    wait_until(lambda: feed_status(server)["peers"][INN_HOST]["backlog"] == 3,
+               what="three articles queued")
+    # the whole server killed hard: the queue is in the store
+    server.kill_all()
+    server.start()
+    assert feed_status(server)["peers"][INN_HOST]["backlog"] == 3
+    inn.start()
+    wait_until(lambda: all(inn.has(m) for m in ids), timeout=30, what="the backlog on INN")
+    wait_until(lambda: feed_status(server)["peers"][INN_HOST]["backlog"] == 0,
+               what="the backlog emptied")
+    assert inn.count("comp.wharf.dev") == 3
+
+
+def test_ihave_when_the_peer_does_not_stream(wharf_factory):
+    server = wharf_factory(enable={"nntp"}, extra={
+        "nntp_feed_retry_min": "200ms", "nntp_feed_retry_max": "1s"})
+    inn = Inn(streaming=False)
+    try:
+        server.settings["nntp_feed_to"] = f"{INN_HOST}=nntp://127.0.0.1:{inn.port}/comp.wharf.*"
+        server.write_config()
+        server.start()
+        server.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
+        server.wharf("public", "add", "News/dev")
+        server.wharf("acl", "set", "#public", "News/dev", "anyone", "lrp")
+        inn.start()
+        n = wharf_reader(server)
+        post(n, "<h1@example.test>", "by ihave")
+        n.quit()
+        wait_until(lambda: inn.has("<h1@example.test>"), what="the article on INN")
+        wait_until(lambda: f"feed {INN_HOST}: connected to 127.0.0.1:{inn.port}, IHAVE"
+                   in server.log(), what="the IHAVE line in the log")
+        assert not feed_status(server)["peers"][INN_HOST]["streaming"]
+    finally:
+        inn.cleanup()
