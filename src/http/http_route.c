@@ -75,6 +75,12 @@ static bool prefix_matches(const char *prefix, const char *path)
     return path[n] == '\0' || path[n] == '/' || (n > 0 && prefix[n - 1] == '/');
 }
 
+static bool route_matches(const struct http_route *r, const char *path)
+{
+    return (r->flags & HTTP_ROUTE_EXACT) ? strcmp(r->prefix, path) == 0
+                                         : prefix_matches(r->prefix, path);
+}
+
 bool http_route_find(const char *method, const char *path, http_handler_fn *fn_r, void **arg_r,
                      unsigned *flags_r, struct buf *allow_r)
 {
@@ -85,7 +91,7 @@ bool http_route_find(const char *method, const char *path, http_handler_fn *fn_r
     const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
     for (size_t i = 0; i < n_routes; i++) {
         const struct http_route *r = &routes[i];
-        if (!prefix_matches(r->prefix, path))
+        if (!route_matches(r, path))
             continue;
         size_t len = strlen(r->prefix);
         if (r->method != NULL && strcmp(r->method, method) != 0 && strcmp(r->method, m) != 0) {
@@ -106,7 +112,7 @@ bool http_route_find(const char *method, const char *path, http_handler_fn *fn_r
     if (any && allow_r != NULL) {
         /* 405's Allow: the methods of the routes that match the path. */
         for (size_t i = 0; i < n_routes; i++) {
-            if (!prefix_matches(routes[i].prefix, path) || routes[i].method == NULL)
+            if (!route_matches(&routes[i], path) || routes[i].method == NULL)
                 continue;
             if (allow_r->len > 0)
                 buf_append_cstr(allow_r, ", ");

@@ -45,7 +45,8 @@ struct http_server;
 typedef void (*http_handler_fn)(struct http_request *req, struct http_response *res, void *arg);
 
 enum http_route_flags {
-    HTTP_ROUTE_AUTH = 1 << 0, /* needs a logged-in user (401 with WWW-Authenticate otherwise) */
+    HTTP_ROUTE_AUTH = 1 << 0,  /* needs a logged-in user (401 with WWW-Authenticate otherwise) */
+    HTTP_ROUTE_EXACT = 1 << 1, /* this path only, not a prefix (e.g. "/" for the site's root) */
 };
 
 /*

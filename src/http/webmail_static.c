@@ -175,7 +175,7 @@ static void to_app(struct http_request *req, struct http_response *res, void *ar
 {
     (void)arg;
     const char *p = http_request_path(req);
-    if (strcmp(p, "/webmail") != 0) {
+    if (strcmp(p, "/webmail") != 0 && strcmp(p, "/") != 0) {
         http_response_text(res, 404, "not found");
         return;
     }
@@ -188,6 +188,7 @@ void webmail_routes_init(struct http_server *srv)
     (void)srv;
     http_route_add("GET", "/webmail/", 0, serve, NULL);
     http_route_add("GET", "/webmail", 0, to_app, NULL);
+    http_route_add("GET", "/", HTTP_ROUTE_EXACT, to_app, NULL); /* the site's root: the webmail */
     webmail_session_routes_init();
 }
 

@@ -86,8 +86,14 @@ def test_app_files_and_their_headers(server):
                 "/webmail/package.json", "/webmailx", "/webmail/node_modules/dompurify/package.json"):
         r, _ = request(server, "GET", bad)
         assert r.status in (400, 404), bad
-    r, _ = request(server, "GET", "/webmail")
-    assert r.status == 302 and r.getheader("Location") == "/webmail/"
+    for entry in ("/webmail", "/"):  # https://HOST/ is the webmail
+        r, _ = request(server, "GET", entry)
+        assert r.status == 302 and r.getheader("Location") == "/webmail/", entry
+    # ... the root only: other paths are still unknown, other methods not allowed
+    r, _ = request(server, "GET", "/nothing-here")
+    assert r.status == 404
+    r, _ = request(server, "POST", "/", "x")
+    assert r.status == 405 and "GET" in r.getheader("Allow")
 
 
 def test_sign_in_cookie_csrf_and_sign_out(server):
