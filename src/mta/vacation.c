@@ -122,8 +122,18 @@ const char *vacation_refusal(const struct vacation_input *in)
  * own). */
 #define VACATION_REFS 32
 
+/* An id the reply can carry: printable US-ASCII only (the reply is 7-bit). */
+static bool id_printable(const char *id)
+{
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        if (*p < 0x21 || *p > 0x7e)
+            return false;
+    return true;
+}
+
 /* The ids of field name of the message, appended as " <id>", each on a folded line after
- * the n already written (ids over 900 bytes left out); returns how many there are now. */
+ * the n already written (ids over 900 bytes or not printable US-ASCII left out); returns how
+ * many there are now. */
 static size_t ids_append(const struct mime_message *m, const char *name, size_t n, size_t max,
                          struct buf *out)
 {
@@ -131,7 +141,7 @@ static size_t ids_append(const struct mime_message *m, const char *name, size_t 
     char *ids[VACATION_REFS];
     size_t k = f ? mime_msgids_parse(mime_field_value(m, f), ids, VACATION_REFS) : 0;
     for (size_t i = 0; i < k; i++) {
-        if (i + max >= k && strlen(ids[i]) <= 900) {
+        if (i + max >= k && strlen(ids[i]) <= 900 && id_printable(ids[i])) {
             buf_printf(out, "%s<%s>", n ? "\r\n " : " ", ids[i]);
             n++;
         }
