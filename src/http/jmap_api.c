@@ -206,8 +206,17 @@ bool jmap_state_parse(const char *s, uint64_t *v_r)
     return true;
 }
 
-bool jmap_changes_args(json_t *args, uint64_t *since_r, size_t *max_r, json_t **err_r)
+json_t *jmap_get_result(struct jmap_req *r, json_t *state, json_t *list, json_t *not_found)
 {
+    return json_pack("{s:s, s:o, s:o, s:o}", "accountId", r->account_id.data, "state", state,
+                     "list", list, "notFound", not_found);
+}
+
+bool jmap_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size_t *max_r,
+                       uint64_t *current_r, json_t **err_r)
+{
+    if (!jmap_check_account(r, args, err_r))
+        return false;
     json_t *s = json_object_get(args, "sinceState");
     if (!json_is_string(s)) {
         *err_r = jmap_invalid("sinceState must be a string");
@@ -226,7 +235,7 @@ bool jmap_changes_args(json_t *args, uint64_t *since_r, size_t *max_r, json_t **
         }
         *max_r = (size_t)json_integer_value(m);
     }
-    return true;
+    return jmap_state_now(r, current_r, err_r);
 }
 
 void jmap_state_string(uint64_t st, char out[32])

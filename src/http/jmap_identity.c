@@ -134,16 +134,14 @@ json_t *jmap_identity_get(struct jmap_req *r, json_t *args, json_t **err_r)
     json_decref(found);
     store_names_free(addrs, n);
     store_identity_list_free(made, n_made);
-    return json_pack("{s:s, s:o, s:o, s:o}", "accountId", r->account_id.data, "state", state,
-                     "list", list, "notFound", not_found);
+    return jmap_get_result(r, state, list, not_found);
 }
 
 json_t *jmap_identity_changes(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     uint64_t since, current;
     size_t max;
-    if (!jmap_check_account(r, args, err_r) || !jmap_changes_args(args, &since, &max, err_r) ||
-        !jmap_state_now(r, &current, err_r))
+    if (!jmap_changes_args(r, args, &since, &max, &current, err_r))
         return NULL;
     struct buf err = BUF_INIT;
     struct store_identity *v = NULL;

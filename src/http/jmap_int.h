@@ -65,8 +65,12 @@ void jmap_created(struct jmap_req *r, const char *cid, const char *id);
 json_t *jmap_state(struct jmap_req *r);
 /* A state string back to its number; false when it is not one of ours. */
 bool jmap_state_parse(const char *s, uint64_t *v_r);
-/* /changes arguments: sinceState and maxChanges; false with *err_r. */
-bool jmap_changes_args(json_t *args, uint64_t *since_r, size_t *max_r, json_t **err_r);
+/* A /changes call's start: the accountId checked, sinceState and maxChanges read, and the
+ * account state now (read before the changes are); false with *err_r. */
+bool jmap_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size_t *max_r,
+                       uint64_t *current_r, json_t **err_r);
+/* A /get response (takes state, list and not_found). */
+json_t *jmap_get_result(struct jmap_req *r, json_t *state, json_t *list, json_t *not_found);
 
 /* /changes: one changed object (callers give each id once). */
 enum jmap_change_kind { JMAP_CREATED, JMAP_UPDATED, JMAP_DESTROYED };

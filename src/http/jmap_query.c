@@ -472,8 +472,7 @@ static json_t *changes(struct jmap_req *r, json_t *args, json_t **err_r, char pr
 {
     uint64_t since, current;
     size_t max;
-    if (!jmap_check_account(r, args, err_r) || !jmap_changes_args(args, &since, &max, err_r) ||
-        !jmap_state_now(r, &current, err_r))
+    if (!jmap_changes_args(r, args, &since, &max, &current, err_r))
         return NULL;
     struct buf err = BUF_INIT;
     struct store_account_message *v;

@@ -47,6 +47,5 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
         store_account_messages_free(c, n);
         buf_free(&err);
     }
-    return json_pack("{s:s, s:o, s:o, s:o}", "accountId", r->account_id.data, "state", state,
-                     "list", list, "notFound", not_found);
+    return jmap_get_result(r, state, list, not_found);
 }

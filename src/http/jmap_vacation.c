@@ -85,8 +85,7 @@ json_t *jmap_vacation_get(struct jmap_req *r, json_t *args, json_t **err_r)
     if (want)
         json_array_append_new(list, vacation_object(&v, props));
     store_vacation_free(&v);
-    return json_pack("{s:s, s:o, s:o, s:o}", "accountId", r->account_id.data, "state", state,
-                     "list", list, "notFound", not_found);
+    return jmap_get_result(r, state, list, not_found);
 }
 
 /* A nullable string property of the patch into *dst (replaced). */
