@@ -14,7 +14,6 @@
  * logged-in user the route layer checked.
  */
 #include "http/jmap_http.h"
-#include "base/hex.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "http/jmap_push.h"
@@ -36,25 +35,6 @@ static struct jmap_http jh; /* one per worker process */
 
 /* ---- helpers ---- */
 
-/* Appends s[0..len) %-decoded ('+' is a space in a query); false on a bad escape or NUL. */
-static bool pct_decode(const char *s, size_t len, bool query, struct buf *out)
-{
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '%') {
-            int a = i + 2 < len ? hex_value(s[i + 1]) : -1,
-                b = i + 2 < len ? hex_value(s[i + 2]) : -1;
-            int h = a < 0 || b < 0 ? -1 : a * 16 + b;
-            if (h <= 0)
-                return false;
-            buf_append_byte(out, (char)h);
-            i += 2;
-        } else
-            buf_append_byte(out, query && c == '+' ? ' ' : c);
-    }
-    return true;
-}
-
 /* The value of name in a query string, decoded into out; false when absent or bad. */
 static bool query_param(const char *query, const char *name, struct buf *out)
 {
@@ -64,7 +44,7 @@ static bool query_param(const char *query, const char *name, struct buf *out)
         const char *amp = strchr(p, '&');
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
         if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
-            return pct_decode(p + nlen + 1, len - nlen - 1, true, out);
+            return http_pct_decode(p + nlen + 1, len - nlen - 1, true, out);
         p = amp ? amp + 1 : NULL;
     }
     return false;
@@ -85,7 +65,7 @@ static bool path_segment(const char *path, const char *prefix, size_t i, struct 
         p++;
     }
     size_t len = strcspn(p, "/");
-    return len > 0 && pct_decode(p, len, false, out);
+    return len > 0 && http_pct_decode(p, len, false, out);
 }
 
 static void send_json(struct http_response *res, int status, json_t *o)
