@@ -7,6 +7,7 @@ and talks to it with independent clients. Nothing here mocks Wharf.
 Readiness is a condition, never a sleep: `WharfServer.start()` waits until
 `wharf status --json` reports every built component running.
 """
+import gc
 import json
 import shutil
 import tempfile
@@ -130,9 +131,11 @@ def wait_until(predicate, timeout=20.0, interval=0.02, what="condition"):
             if value:
                 return value
         except Exception as exc:  # the condition may not be checkable yet
-            last_exc = exc
+            # Only its text: the exception's traceback would tie this frame, and the
+            # caller's with its open client sockets, into a cycle that outlives the test.
+            last_exc = repr(exc)
         time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}" + (f": {last_exc!r}" if last_exc else ""))
+    raise AssertionError(f"timed out waiting for {what}" + (f": {last_exc}" if last_exc else ""))
 
 
 class WharfServer:
@@ -263,6 +266,9 @@ def wharf_factory():
         return s
 
     yield make
+    # Client objects a test left behind close now, not at some later collection:
+    # an open session would hold every stop for shutdown_timeout.
+    gc.collect()
     for s in servers:
         s.stop()
         s.kill_all()
