@@ -277,6 +277,27 @@ def test_requests_held_are_bounded(wharf_factory):
                what="the held requests of the closed connection to be dropped")
 
 
+def test_answers_waiting_out_their_delay_are_dropped_when_the_connection_closes(wharf_factory):
+    """The other half of the bound: checks already done, answers held for their delay."""
+    server, sock = start(wharf_factory, auth_pending_max=16, auth_fail_delay="60s",
+                         auth_fail_delay_max="60s", auth_ratelimit_ip_failures=1000)
+    with connect(sock) as s:
+        s.sendall(b"".join(request(i, "alice@example.test", "guess", rip=f"192.0.2.{i}")
+                           for i in range(1, 17)))
+        # Every check is done (its failure logged); the 16 answers wait out 60s.
+        wait_until(lambda: all(f"rip=192.0.2.{i} reason=" in server.log() for i in range(1, 17)),
+                   what="the 16 failures to be checked and logged")
+        s.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            s.recv(1)  # nothing answered yet: they are held
+        assert check(sock, "alice@example.test", "right horse",
+                     rip="192.0.2.100")[0] == 2  # AUTH_TEMPFAIL: every place is taken
+    # Closing the connection frees the held places at once, not after 60s.
+    wait_until(lambda: check(sock, "alice@example.test", "right horse",
+                             rip="192.0.2.200")[0] == AUTH_OK, timeout=30,
+               what="the held answers of the closed connection to be dropped")
+
+
 def test_real_clients_log_in_through_auth(wharf_factory):
     """smtplib on submission (STARTTLS, AUTH) and poplib on pop3s ask this auth process."""
     server, sock = start(wharf_factory)
