@@ -20,8 +20,8 @@
 
 bool route_record_valid(const json_t *rec, struct buf *err)
 {
-    static const char *const keys[] = {"group",   "originator", "seq", "config_serial",
-                                       "members", "connectors", NULL};
+    static const char *const keys[] = {"group",         "originator", "term",       "seq",
+                                       "config_serial", "members",    "connectors", NULL};
     if (!json_is_object(rec)) {
         buf_append_cstr(err, "record: not an object");
         return false;
@@ -50,6 +50,12 @@ bool route_record_valid(const json_t *rec, struct buf *err)
                              "connectors are needed");
         return false;
     }
+    const json_t *term = json_object_get(rec, "term");
+    if (term != NULL && (!json_is_integer(term) || json_integer_value(term) < 0 ||
+                         json_integer_value(term) > UINT32_MAX)) {
+        buf_append_cstr(err, "record: term is a number from 0 to 2^32-1");
+        return false;
+    }
     size_t i;
     json_array_foreach((json_t *)m, i, v)
     {
@@ -73,8 +79,33 @@ bool route_record_valid(const json_t *rec, struct buf *err)
     return true;
 }
 
-bool route_record_newer(const json_t *a, const json_t *b)
+uint32_t route_record_term(const json_t *rec)
 {
+    return (uint32_t)json_integer_value(json_object_get(rec, "term"));
+}
+
+/* An originator's place among its group's master candidates; past the end when not one. */
+static size_t master_rank(const json_t *cfg, const json_t *rec)
+{
+    const char *g = json_string_value(json_object_get(rec, "group"));
+    const char *o = json_string_value(json_object_get(rec, "originator"));
+    const char *s;
+    size_t i = 0;
+    for (; cfg && g && o && (s = org_group_server(cfg, g, i)) != NULL; i++) {
+        if (strcmp(s, o) == 0)
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+bool route_record_newer(const json_t *cfg, const json_t *a, const json_t *b)
+{
+    uint32_t terma = route_record_term(a), termb = route_record_term(b);
+    if (terma != termb)
+        return terma > termb;
+    size_t ra = master_rank(cfg, a), rb = master_rank(cfg, b);
+    if (ra != rb)
+        return ra < rb;
     json_int_t sa = json_integer_value(json_object_get(a, "seq"));
     json_int_t sb = json_integer_value(json_object_get(b, "seq"));
     if (sa != sb)
@@ -317,9 +348,9 @@ json_t *route_table(const json_t *cfg, const json_t *records, const char *self)
     for (size_t i = 0; i < s.n; i++) {
         const json_t *rec = json_object_get(records, s.name[i]);
         json_array_append_new(
-            groups, json_pack("{s:s, s:s?, s:O?, s:I, s:O?, s:b}", "name", s.name[i], "master",
-                              org_group_server(cfg, s.name[i], 0), "originator",
-                              json_object_get(rec, "originator"), "seq",
+            groups, json_pack("{s:s, s:O?, s:I, s:I, s:O?, s:b}", "name", s.name[i], "master",
+                              json_object_get(rec, "originator"), "term",
+                              (json_int_t)route_record_term(rec), "seq",
                               (json_int_t)json_integer_value(json_object_get(rec, "seq")),
                               "members", json_object_get(rec, "members"), "record", rec != NULL));
         if (s.path[i] == NULL) {
@@ -465,8 +496,9 @@ void route_digest(const char *config_mac, const json_t *records, char out[65])
     buf_printf(&in, "%s\n", config_mac ? config_mac : "");
     for (size_t i = 0; i < n; i++) {
         const json_t *r = json_object_get(records, keys[i]);
-        buf_printf(&in, "%s %s %lld\n", keys[i],
+        buf_printf(&in, "%s %s %lu %lld\n", keys[i],
                    json_string_value(json_object_get(r, "originator")),
+                   (unsigned long)route_record_term(r),
                    (long long)json_integer_value(json_object_get(r, "seq")));
     }
     unsigned char md[EVP_MAX_MD_SIZE];

@@ -4,7 +4,7 @@
  *
  * A link-state record (one per routing group, originated by the group's
  * master, flooded by routing_main.c) is JSON:
- *     {"group", "originator", "seq": u64 >= 1, "config_serial",
+ *     {"group", "originator", "term": u32 (0 when absent), "seq": u64 >= 1, "config_serial",
  *      "members": [servers up], "connectors": [{"name", "state": "UP"|"DOWN"|"ADMIN_DOWN",
  *                                               "since": unix ms}]}
  *
@@ -30,8 +30,14 @@
 
 /* Checks a record's fields (unknown fields refused); false with err. */
 bool route_record_valid(const json_t *rec, struct buf *err);
-/* True when a is newer than b (seq, then the canonical text as the tie-break). */
-bool route_record_newer(const json_t *a, const json_t *b);
+/*
+ * True when a is newer than b, two records of one group: the higher master term; at equal
+ * terms, the originator ranked first in the group (cfg's server order; the other master steps
+ * down); from one originator, the higher seq; then the canonical text as the tie-break.
+ */
+bool route_record_newer(const json_t *cfg, const json_t *a, const json_t *b);
+/* A record's master term (0 for a record from before terms). */
+uint32_t route_record_term(const json_t *rec);
 
 /*
  * The table for server self: {"groups": [...], "connectors": [...], "routes": [...]}
@@ -43,7 +49,8 @@ json_t *route_table(const json_t *cfg, const json_t *records, const char *self);
 void route_explain(const json_t *cfg, const json_t *records, const char *self, const char *address,
                    struct buf *out);
 
-/* The organization's digest: SHA-256 hex over the config MAC and every record's (group, seq). */
+/* The organization's digest: SHA-256 hex over the config MAC and every record's
+ * (group, originator, term, seq). */
 void route_digest(const char *config_mac, const json_t *records, char out[65]);
 
 #endif

@@ -2,7 +2,8 @@
  * test_route.c - route computation (route.h) on a fixed organization:
  * least cost, the deterministic tie-break (cost, hops, connector names),
  * connectors DOWN or disabled leaving the graph, next hops, the most
- * specific address space without fallback, record checks and ordering,
+ * specific address space without fallback, record checks and ordering
+ * (terms of master failover),
  * and the digest.
  */
 #include <setjmp.h>
@@ -167,9 +168,9 @@ static void test_records(void **state)
     json_t *a = rec("rg-a", "a1", 3, "{\"name\":\"ab\",\"state\":\"UP\",\"since\":5}");
     json_t *b = rec("rg-a", "a1", 4, "");
     assert_true(route_record_valid(a, &err));
-    assert_true(route_record_newer(b, a));
-    assert_false(route_record_newer(a, b));
-    assert_false(route_record_newer(a, a));
+    assert_true(route_record_newer(NULL, b, a));
+    assert_false(route_record_newer(NULL, a, b));
+    assert_false(route_record_newer(NULL, a, a));
     json_t *bad = rec("rg-a", "a1", 3, "{\"name\":\"ab\",\"state\":\"MAYBE\",\"since\":5}");
     assert_false(route_record_valid(bad, &err));
     json_object_set_new(a, "extra", json_true());
@@ -187,6 +188,33 @@ static void test_records(void **state)
     buf_free(&err);
 }
 
+/* Master failover: a higher term wins whatever its seq; at one term the better-ranked master. */
+static void test_record_terms(void **state)
+{
+    (void)state;
+    struct buf err = BUF_INIT;
+    json_t *a1 = rec("rg-a", "a1", 90, ""), *a2 = rec("rg-a", "a2", 3, "");
+    json_object_set_new(a1, "term", json_integer(1));
+    json_object_set_new(a2, "term", json_integer(2));
+    assert_true(route_record_valid(a2, &err));
+    assert_true(route_record_newer(cfg, a2, a1)); /* a2 took over */
+    assert_false(route_record_newer(cfg, a1, a2));
+    json_object_set_new(a1, "term", json_integer(2)); /* two claims at one term: a1 ranks first */
+    assert_true(route_record_newer(cfg, a1, a2));
+    assert_false(route_record_newer(cfg, a2, a1));
+    json_t *old = rec("rg-a", "a2", 3, ""); /* from before terms: term 0 */
+    assert_true(route_record_newer(cfg, a2, old));
+    assert_int_equal(route_record_term(old), 0);
+    json_object_set_new(a2, "term", json_integer(-1));
+    assert_false(route_record_valid(a2, &err));
+    json_object_set_new(a2, "term", json_string("2"));
+    assert_false(route_record_valid(a2, &err));
+    json_decref(a1);
+    json_decref(a2);
+    json_decref(old);
+    buf_free(&err);
+}
+
 int main(void)
 {
     cfg = json_loads(cfg_text, 0, NULL);
@@ -199,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_tie_break_and_reroute),
         cmocka_unit_test(test_address_spaces),
         cmocka_unit_test(test_records),
+        cmocka_unit_test(test_record_terms),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     json_decref(cfg);
