@@ -47,11 +47,12 @@ static void print_table(const json_t *st)
            json_is_true(json_object_get(st, "stale")) ? "  STALE (not synced yet)" : "");
     size_t i;
     json_t *o;
-    printf("%-16s %-12s %-6s %s\n", "GROUP", "MASTER", "SEQ", "MEMBERS UP");
+    printf("%-16s %-12s %-5s %-6s %s\n", "GROUP", "MASTER", "TERM", "SEQ", "MEMBERS UP");
     json_array_foreach(json_object_get(st, "groups"), i, o)
     {
         char *m = json_dumps(json_object_get(o, "members"), JSON_COMPACT | JSON_ENCODE_ANY);
-        printf("%-16s %-12s %-6lld %s\n", str(o, "name"), str(o, "master"),
+        printf("%-16s %-12s %-5lld %-6lld %s\n", str(o, "name"), str(o, "master"),
+               (long long)json_integer_value(json_object_get(o, "term")),
                (long long)json_integer_value(json_object_get(o, "seq")), m ? m : "-");
         free(m);
     }

@@ -6,16 +6,21 @@
  * end of every connector it bridges (the lower server name dials), proves the
  * org key bound to each TLS session (routing_proto.h), replicates the
  * organization configuration (newest serial wins, org.h), and floods one
- * link-state record per routing group, originated by the group's master (its
- * first server) from its own peerings and its members' REPORTs, with
- * sequence numbers, acknowledgements and retransmission. Connectors going
+ * link-state record per routing group, originated by the group's master from
+ * its own peerings and its members' REPORTs, with sequence numbers,
+ * acknowledgements and retransmission. The master is the originator of the
+ * group's newest record; when it has not been a live peer for routing's hold
+ * time, the best-ranked live server of the group claims with a higher term
+ * (records of a higher term are newer; at equal terms the better-ranked
+ * originator wins, so after a partition one master remains). A server that
+ * comes back does not take the role back (no preemption). Connectors going
  * down are published at once; one coming back only after routing_up_hold
  * (damping). Records are saved (DATA/routing/lsdb.json) so a restarted
  * server routes on its last table; the routes (route.h) are written to
  * DATA/routing/state.json for `wharf routes`, one log line per change.
  *
  * Must never: act on a frame before the peer's AUTH verified, trust a record
- * from anyone but its group's master, or block the loop (everything here is
+ * from a server outside its group, or block the loop (everything here is
  * non-blocking; files are small and written by rename).
  */
 #include "routing/routing.h"
@@ -83,6 +88,9 @@ struct routing {
     struct stat org_st;
     json_t *records; /* group -> record */
     uint64_t my_seq;
+    uint32_t my_term;       /* the highest term this server originated in */
+    int64_t master_seen_ms; /* when its group's master was last this server or a live peer */
+    char *master_logged;    /* the master last named in the log */
     struct peer *peers;
     size_t n_peers;
     long long max_conns;
@@ -372,25 +380,23 @@ static void handle_update(struct routing *r, struct peer *p, json_t *list)
         routing_put_ack(&f, g, seq);
         peer_send(p, &f);
         buf_free(&f);
-        const char *master = org_group_server(r->oc.cfg, g, 0);
-        if (master == NULL || strcmp(master, orig) != 0) {
+        const char *og = org_server_group(r->oc.cfg, orig);
+        if (og == NULL || strcmp(og, g) != 0) {
             log_warning("routing: record of %s from %s refused: %s is not its master", g, p->name,
                         orig);
             continue;
         }
         json_t *ours = json_object_get(r->records, g);
-        if (strcmp(orig, r->me) == 0) {
-            if (ours == NULL || route_record_newer(rec, ours)) {
+        if (ours == NULL || route_record_newer(r->oc.cfg, rec, ours)) {
+            if (strcmp(orig, r->me) == 0) {
                 /* ours from before a restart: originate above it (RFC 2328 13.4) */
                 r->my_seq = seq;
-                json_object_del(r->records, g);
+                if (route_record_term(rec) > r->my_term)
+                    r->my_term = route_record_term(rec);
             }
-            continue;
-        }
-        if (ours == NULL || route_record_newer(rec, ours)) {
             install_record(r, rec);
             flood(r, rec, p);
-        } else if (route_record_newer(ours, rec)) {
+        } else if (route_record_newer(r->oc.cfg, ours, rec)) {
             json_t *back = json_pack("[O]", ours);
             send_records(p, back); /* an older copy: answer with ours */
             json_decref(back);
@@ -760,8 +766,18 @@ static void originate(struct routing *r, const char *group)
                                                "since", (json_int_t)since));
     }
     json_t *ours = json_object_get(r->records, group);
+    bool mine = ours && strcmp(json_string_value(json_object_get(ours, "originator")), r->me) == 0;
+    uint32_t term = mine ? route_record_term(ours) : 0;
+    if (!mine) { /* a claim: above every term seen in this group */
+        term =
+            (ours && route_record_term(ours) > r->my_term ? route_record_term(ours) : r->my_term) +
+            1;
+        r->my_term = term;
+        log_info("routing: %s claims the master role of %s, term %lu", r->me, group,
+                 (unsigned long)term);
+    }
     bool same =
-        ours && json_equal(json_object_get(ours, "members"), members) &&
+        mine && json_equal(json_object_get(ours, "members"), members) &&
         json_equal(json_object_get(ours, "connectors"), conns) &&
         (uint64_t)json_integer_value(json_object_get(ours, "config_serial")) == r->oc.serial;
     if (same) {
@@ -770,12 +786,13 @@ static void originate(struct routing *r, const char *group)
         return;
     }
     uint64_t seq = r->my_seq;
-    if (ours && (uint64_t)json_integer_value(json_object_get(ours, "seq")) > seq)
+    if (mine && (uint64_t)json_integer_value(json_object_get(ours, "seq")) > seq)
         seq = (uint64_t)json_integer_value(json_object_get(ours, "seq"));
     r->my_seq = seq + 1;
-    json_t *rec = json_pack("{s:s, s:s, s:I, s:I, s:o, s:o}", "group", group, "originator", r->me,
-                            "seq", (json_int_t)r->my_seq, "config_serial", (json_int_t)r->oc.serial,
-                            "members", members, "connectors", conns);
+    json_t *rec =
+        json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "group", group, "originator", r->me,
+                  "term", (json_int_t)term, "seq", (json_int_t)r->my_seq, "config_serial",
+                  (json_int_t)r->oc.serial, "members", members, "connectors", conns);
     /* one log line per connector state change */
     json_array_foreach(conns, i, c)
     {
@@ -796,6 +813,33 @@ static void originate(struct routing *r, const char *group)
     install_record(r, rec);
     flood(r, rec, NULL);
     json_decref(rec);
+}
+
+/*
+ * The master of this server's group: the originator of the group's newest record while it is
+ * this server or a live peer, and for routing's hold time after that; then the best-ranked live
+ * server of the group. NULL while there is none to follow yet (this server waits for the
+ * group's first record, unless it is the first candidate).
+ */
+static const char *group_master(struct routing *r, const char *group, int64_t now)
+{
+    const json_t *rec = json_object_get(r->records, group);
+    const char *orig = rec ? json_string_value(json_object_get(rec, "originator")) : NULL;
+    if (orig && member_live(r, orig)) {
+        r->master_seen_ms = now;
+        return orig;
+    }
+    const char *first = org_group_server(r->oc.cfg, group, 0);
+    if (orig == NULL && first && strcmp(first, r->me) == 0)
+        return r->me;
+    if (now - r->master_seen_ms < r->t.hold)
+        return orig;
+    const char *s;
+    for (size_t i = 0; (s = org_group_server(r->oc.cfg, group, i)) != NULL; i++) {
+        if (member_live(r, s))
+            return s;
+    }
+    return NULL;
 }
 
 /* A member tells its master which peers it has, when that changes. */
@@ -954,7 +998,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (r->have_key)
         dial_wanted(r);
     const char *group = r->oc.cfg ? org_server_group(r->oc.cfg, r->me) : NULL;
-    const char *master = group ? org_group_server(r->oc.cfg, group, 0) : NULL;
+    const char *master = group ? group_master(r, group, now) : NULL;
+    if (master && (r->master_logged == NULL || strcmp(master, r->master_logged) != 0)) {
+        log_info("routing: the master of %s is %s", group, master);
+        free(r->master_logged);
+        r->master_logged = xstrdup(master);
+    }
     if (master && strcmp(master, r->me) == 0)
         originate(r, group);
     else if (master)
@@ -998,8 +1047,11 @@ static void load_lsdb(struct routing *r)
         if (route_record_valid(rec, &err) &&
             strcmp(json_string_value(json_object_get(rec, "group")), g) == 0) {
             json_object_set(r->records, g, rec);
-            if (r->me && strcmp(json_string_value(json_object_get(rec, "originator")), r->me) == 0)
+            if (r->me &&
+                strcmp(json_string_value(json_object_get(rec, "originator")), r->me) == 0) {
                 r->my_seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
+                r->my_term = route_record_term(rec);
+            }
         }
         buf_free(&err);
     }
@@ -1015,6 +1067,7 @@ static int routing_main(struct component_ctx *ctx)
     r.records = json_object();
     r.dialled = json_object();
     r.damp = json_object();
+    r.master_seen_ms = monotonic_ms(); /* a restarted server gives its master time to appear */
     const struct component_hooks hooks = {.as_root = as_root, .status = on_status, .arg = &r};
     r.loop = component_loop_start(ctx, &hooks);
     r.base = r.loop->base;
@@ -1066,6 +1119,7 @@ static int routing_main(struct component_ctx *ctx)
     json_decref(r.last_report);
     json_decref(r.last_routes);
     free(r.last_state);
+    free(r.master_logged);
     component_loop_free(r.loop);
     return rc;
 }

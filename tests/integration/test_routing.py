@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import smtplib
 import socket
 import ssl
@@ -215,6 +216,54 @@ def test_converge_reroute_restart(wharf_factory):
     for g in ("rg-a", "rg-c", "rg-d"):
         assert st["records"][g]["seq"] == seqs[g]
     assert st["config_serial"] == sts["b1"]["config_serial"]
+
+
+def master_is(group, name, term):
+    """Every server checked sees name as group's master in term (and no other claim)."""
+    def check(_, st):
+        g = next((x for x in st["groups"] if x["name"] == group), None)
+        return g is not None and g["master"] == name and g["term"] == term
+    return check
+
+
+def test_master_failover_and_one_master_after_a_partition(wharf_factory):
+    """a1 (first of rg-a) is master; killed, a2 takes over with a higher term; a1 back does
+    not take the role back; a2 black-holed (SIGSTOP), a1 claims; a2 woken steps down."""
+    layout = [("a1", "rg-a", "127.0.0.2"), ("a2", "rg-a", "127.0.0.3"),
+              ("b1", "rg-b", "127.0.0.4")]
+    conns = [("ab", "rg-a", "rg-b", 1, "a1", "b1"), ("ba", "rg-b", "rg-a", 1, "b1", "a1"),
+             ("a2b", "rg-a", "rg-b", 5, "a2", "b1"), ("ba2", "rg-b", "rg-a", 5, "b1", "a2")]
+    servers, _ = make_org(wharf_factory, layout, conns)
+    a1, a2, b1 = servers["a1"], servers["a2"], servers["b1"]
+    wait_until(converged(servers, master_is("rg-a", "a1", 1)), 20, what="a1 master of rg-a")
+    # a1 killed: after the hold time a2, the best live candidate, claims with term 2; the
+    # record it floods says which connectors still work (ab has no live source any more)
+    a1.kill_all()
+    others = {"a2": a2, "b1": b1}
+    sts = wait_until(converged(others, master_is("rg-a", "a2", 2)), 30,
+                     what="a2 to take over rg-a")
+    assert next(g for g in sts["b1"]["groups"] if g["name"] == "rg-a")["members"] == ["a2"]
+    assert route_to(sts["b1"], "rg-a")["path"] == ["ba2"]
+    assert "routing: a2 claims the master role of rg-a, term 2" in a2.log()
+    # a1 back: it follows a2 (no preemption) and becomes a member of a2's record again
+    before = len(a1.log())
+    a1.start()
+    wait_until(converged(servers, lambda n, st: master_is("rg-a", "a2", 2)(n, st) and sorted(
+        next(g for g in st["groups"] if g["name"] == "rg-a")["members"]) == ["a1", "a2"]), 30,
+        what="a1 back as a member under master a2")
+    assert "claims the master role" not in a1.log()[before:]
+    # a2 black-holed: a1 claims with term 3; woken, a2 sees the higher term and steps down
+    os.killpg(a2.proc.pid, signal.SIGSTOP)
+    try:
+        wait_until(converged({"a1": a1, "b1": b1}, master_is("rg-a", "a1", 3)), 40,
+                   what="a1 to take over from the silent a2")
+    finally:
+        os.killpg(a2.proc.pid, signal.SIGCONT)
+    sts = wait_until(converged(servers, master_is("rg-a", "a1", 3)), 40,
+                     what="one master, a1, after the partition healed")
+    assert "routing: the master of rg-a is a1" in a2.log()
+    # only a1 originates rg-a's record from now on: every copy is its own
+    assert {st["records"]["rg-a"]["originator"] for st in sts.values()} == {"a1"}
 
 
 # ---- bad input on 691 -------------------------------------------------------
