@@ -264,21 +264,26 @@ enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd, c
     }
 }
 
-bool smtp_header_present(struct slice msg, const char *name)
+size_t smtp_header_count(struct slice msg, const char *name, size_t max)
 {
-    size_t nl = strlen(name);
+    size_t nl = strlen(name), n = 0;
     const char *p = msg.ptr, *end = msg.ptr + msg.len;
-    while (p < end) {
+    while (p < end && n < max) {
         if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
-            return false; /* end of the header section */
+            break; /* end of the header section */
         if ((size_t)(end - p) > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':')
-            return true;
+            n++;
         const char *nlp = memchr(p, '\n', (size_t)(end - p));
         if (nlp == NULL)
             break;
         p = nlp + 1;
     }
-    return false;
+    return n;
+}
+
+bool smtp_header_present(struct slice msg, const char *name)
+{
+    return smtp_header_count(msg, name, 1) > 0;
 }
 
 static int hexval(char c)

@@ -72,7 +72,9 @@ enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd, c
  * *utf8 when bytes >= 0x80 appear. */
 bool smtp_address_valid(struct slice a, bool *utf8);
 
-/* True when the header section of msg (CRLF line ends) has a field name. */
+/* How many fields name the header section of msg (CRLF line ends) has, counting up to max. */
+size_t smtp_header_count(struct slice msg, const char *name, size_t max);
+/* True when the header section of msg has a field name. */
 bool smtp_header_present(struct slice msg, const char *name);
 
 /* Decodes RFC 3461 xtext ("+2B" escapes) into out; false if malformed. */

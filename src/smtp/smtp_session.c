@@ -326,6 +326,19 @@ static void checks_done(void *arg, struct smtp_check_result *r)
 
 static void message_finish(struct smtp_session *s)
 {
+    /* Counted before our own Received: is added; one more would pass the limit. */
+    size_t max = (size_t)s->srv->cfg->smtp_max_hops;
+    size_t hops = smtp_header_count(buf_slice(&s->data), "Received", max);
+    if (hops >= max) {
+        s->srv->rejected++;
+        log_info("%s: reject: %zu or more Received: fields (smtp_max_hops) from %s; from=<%s>",
+                 s->id, hops, s->client, s->sender);
+        reply_error(s, "554 5.4.6 Error: too many hops (a mail loop?)");
+        txn_reset(s);
+        if (s->state != ST_CLOSING)
+            after_transaction(s, true);
+        return;
+    }
     bool mailauth = mailauth_applies(s);
     if (!smtp_checks_wanted(s->srv->checks, service_name(s), mailauth)) {
         message_commit(s, slice_from_cstr(""), false);

@@ -66,11 +66,25 @@ static void test_decoders(void **state)
     buf_free(&b);
 }
 
+/* Fields of the header section only, names case-insensitive, counted up to the limit. */
+static void test_header_count(void **state)
+{
+    (void)state;
+    struct slice m = slice_from_cstr("Received: a\r\n\tfolded: not a field\r\nreceived: b\r\n"
+                                     "Received-SPF: pass\r\nSubject: x\r\n\r\nReceived: body\r\n");
+    assert_int_equal(smtp_header_count(m, "Received", 100), 2);
+    assert_int_equal(smtp_header_count(m, "Received", 1), 1);
+    assert_int_equal(smtp_header_count(m, "Folded", 100), 0);
+    assert_true(smtp_header_present(m, "subject"));
+    assert_false(smtp_header_present(m, "Date"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_decoders),
+        cmocka_unit_test(test_header_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -307,6 +307,27 @@ def test_oversize_refused_by_size_and_while_reading(wharf_factory):
     assert spool_ids(s) == []
 
 
+def test_too_many_hops_is_a_loop(wharf_factory):
+    """RFC 5321 6.3: a message that has passed smtp_max_hops servers is refused, not relayed on."""
+    s = start(wharf_factory, smtp_max_hops=10)
+    hops = lambda n: "".join(f"Received: from hop{i}.example by hop{i + 1}.example; "
+                             f"Sat, 5 Dec 2026 10:00:00 +0000\r\n" for i in range(n))
+    with smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=10) as c:
+        c.ehlo("x")
+        c.mail("a@example.org")
+        c.rcpt("bob@example.test")
+        code, text = c.data((hops(10) + "Subject: loop\r\n\r\nround and round\r\n").encode())
+        assert code == 554 and b"5.4.6" in text
+        # the session goes on; one hop fewer passes, with this server's Received: the tenth
+        c.mail("a@example.org")
+        c.rcpt("bob@example.test")
+        code, text = c.data((hops(9) + "Subject: fine\r\n\r\nonce\r\n").encode())
+        assert code == 250, text
+    raw = message_bytes(s, queued_id(text.decode()))
+    assert raw.count(b"Received: ") == 10  # the spool entry: envelope, then the message
+    log_has(s, "reject: 10 or more Received: fields (smtp_max_hops)")
+
+
 def test_line_too_long_and_too_many_errors(wharf_factory):
     s = start(wharf_factory, smtp_max_errors=3)
     r = Raw(s.ports["smtp"])
