@@ -170,6 +170,29 @@ void http_metrics_render(json_t *status, struct buf *out)
          "result", "delivered", "mta", "delivered"},
         {"wharf_deliveries_total", NULL, NULL, "result", "deferred", "mta", "deferred"},
         {"wharf_deliveries_total", NULL, NULL, "result", "bounced", "mta", "bounced"},
+        {"wharf_routing_peers", "gauge",
+         "Servers of the organization this routing process has an authenticated peering with "
+         "on 691.",
+         NULL, NULL, "routing", "peers_full"},
+        {"wharf_routing_config_serial", "gauge",
+         "Serial of the organization configuration this server holds (equal everywhere once "
+         "replicated).",
+         NULL, NULL, "routing", "config_serial"},
+        {"wharf_routing_master", "gauge",
+         "1 while this server is the master of its routing group (originates its record).", NULL,
+         NULL, "routing", "master"},
+        {"wharf_routing_routes", "gauge",
+         "Destinations (groups, address spaces) in this server's routing table, by state.", "state",
+         "reachable", "routing", "routes_reachable"},
+        {"wharf_routing_routes", NULL, NULL, "state", "unreachable", "routing",
+         "routes_unreachable"},
+        {"wharf_routing_changes_total", "counter",
+         "Changes logged by the routing process since it started: a route, a connector's "
+         "published state (on a master), the group's master.",
+         "what", "route", "routing", "route_changes"},
+        {"wharf_routing_changes_total", NULL, NULL, "what", "connector", "routing",
+         "connector_changes"},
+        {"wharf_routing_changes_total", NULL, NULL, "what", "master", "routing", "master_changes"},
     };
     for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++) {
         if (figures[i].type != NULL)

@@ -91,6 +91,9 @@ struct routing {
     uint32_t my_term;       /* the highest term this server originated in */
     int64_t master_seen_ms; /* when its group's master was last this server or a live peer */
     char *master_logged;    /* the master last named in the log */
+    bool is_master;         /* this server originates its group's record now */
+    /* changes logged since start, for /metrics */
+    long long route_changes, connector_changes, master_changes;
     struct peer *peers;
     size_t n_peers;
     long long max_conns;
@@ -805,10 +808,12 @@ static void originate(struct routing *r, const char *group)
             if (strcmp(json_string_value(json_object_get(o, "name")), name) == 0)
                 before = json_string_value(json_object_get(o, "state"));
         }
-        if (strcmp(before, json_string_value(json_object_get(c, "state"))) != 0)
+        if (strcmp(before, json_string_value(json_object_get(c, "state"))) != 0) {
+            r->connector_changes++;
             log_info("routing: connector %s %s (was %s); %s seq %llu", name,
                      json_string_value(json_object_get(c, "state")), before, group,
                      (unsigned long long)r->my_seq);
+        }
     }
     install_record(r, rec);
     flood(r, rec, NULL);
@@ -903,8 +908,10 @@ static void write_state(struct routing *r)
             buf_append_cstr(&line, "unreachable");
         free(path);
         const char *before = json_string_value(json_object_get(r->last_routes, dest));
-        if (before == NULL || strcmp(before, buf_cstr(&line)) != 0)
+        if (before == NULL || strcmp(before, buf_cstr(&line)) != 0) {
+            r->route_changes++;
             log_info("routing: route to %s %s", dest, buf_cstr(&line));
+        }
         json_object_set_new(now, dest, json_string(buf_cstr(&line)));
         buf_free(&line);
     }
@@ -1001,10 +1008,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     const char *master = group ? group_master(r, group, now) : NULL;
     if (master && (r->master_logged == NULL || strcmp(master, r->master_logged) != 0)) {
         log_info("routing: the master of %s is %s", group, master);
+        r->master_changes += r->master_logged != NULL; /* the first is no change */
         free(r->master_logged);
         r->master_logged = xstrdup(master);
     }
-    if (master && strcmp(master, r->me) == 0)
+    r->is_master = master && strcmp(master, r->me) == 0;
+    if (r->is_master)
         originate(r, group);
     else if (master)
         report(r, master);
@@ -1032,6 +1041,20 @@ static void on_status(void *arg, json_t *obj)
     json_object_set_new(obj, "peers_full", json_integer((json_int_t)full));
     json_object_set_new(obj, "records", json_integer((json_int_t)json_object_size(r->records)));
     json_object_set_new(obj, "config_serial", json_integer((json_int_t)r->oc.serial));
+    json_object_set_new(obj, "master", json_integer(r->is_master));
+    size_t reachable = 0;
+    const char *dest;
+    json_t *line;
+    json_object_foreach(r->last_routes, dest, line)
+    {
+        reachable += strcmp(json_string_value(line), "unreachable") != 0;
+    }
+    json_object_set_new(obj, "routes_reachable", json_integer((json_int_t)reachable));
+    json_object_set_new(obj, "routes_unreachable",
+                        json_integer((json_int_t)(json_object_size(r->last_routes) - reachable)));
+    json_object_set_new(obj, "route_changes", json_integer(r->route_changes));
+    json_object_set_new(obj, "connector_changes", json_integer(r->connector_changes));
+    json_object_set_new(obj, "master_changes", json_integer(r->master_changes));
 }
 
 static void load_lsdb(struct routing *r)

@@ -88,7 +88,7 @@ def sample(samples, name, **labels):
 
 
 def scrape(server):
-    c = http.client.HTTPSConnection("127.0.0.1", server.ports["https"], timeout=20,
+    c = http.client.HTTPSConnection(server.host, server.ports["https"], timeout=20,
                                     context=tls_context())
     c.request("GET", "/metrics")
     r = c.getresponse()
@@ -131,6 +131,7 @@ def test_smtp_message_raises_received_and_delivered(srv):
     delivered = sample(before, "wharf_deliveries_total", result="delivered")
     latency = sample(before, "wharf_delivery_latency_seconds_count")
     assert sample(before, "wharf_queue_oldest_age_seconds") == 0
+    assert sample(before, "wharf_routing_master") == 0  # no organization: no routing figures
     with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as s:
         s.sendmail("someone@elsewhere.test", [USER],
                    b"From: someone@elsewhere.test\r\nSubject: count me\r\n\r\nhello\r\n")

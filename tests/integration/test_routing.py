@@ -21,6 +21,7 @@ import time
 import pytest
 
 from conftest import tls_context, wait_until
+from test_metrics import sample, scrape
 
 
 def org_show(w):
@@ -233,9 +234,11 @@ def test_master_failover_and_one_master_after_a_partition(wharf_factory):
               ("b1", "rg-b", "127.0.0.4")]
     conns = [("ab", "rg-a", "rg-b", 1, "a1", "b1"), ("ba", "rg-b", "rg-a", 1, "b1", "a1"),
              ("a2b", "rg-a", "rg-b", 5, "a2", "b1"), ("ba2", "rg-b", "rg-a", 5, "b1", "a2")]
-    servers, _ = make_org(wharf_factory, layout, conns)
+    servers, _ = make_org(wharf_factory, layout, conns, enable=("routing", "https"))
     a1, a2, b1 = servers["a1"], servers["a2"], servers["b1"]
     wait_until(converged(servers, master_is("rg-a", "a1", 1)), 20, what="a1 master of rg-a")
+    m = scrape(a2)
+    assert sample(m, "wharf_routing_master") == 0 and sample(m, "wharf_routing_peers") == 2
     # a1 killed: after the hold time a2, the best live candidate, claims with term 2; the
     # record it floods says which connectors still work (ab has no live source any more)
     a1.kill_all()
@@ -245,6 +248,10 @@ def test_master_failover_and_one_master_after_a_partition(wharf_factory):
     assert next(g for g in sts["b1"]["groups"] if g["name"] == "rg-a")["members"] == ["a2"]
     assert route_to(sts["b1"], "rg-a")["path"] == ["ba2"]
     assert "routing: a2 claims the master role of rg-a, term 2" in a2.log()
+    m = scrape(a2)
+    assert sample(m, "wharf_routing_master") == 1
+    assert sample(m, "wharf_routing_changes_total", what="master") == 1
+    assert sample(m, "wharf_routing_routes", state="reachable") == 2  # rg-a itself and rg-b
     # a1 back: it follows a2 (no preemption) and becomes a member of a2's record again
     before = len(a1.log())
     a1.start()
