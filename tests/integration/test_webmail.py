@@ -9,6 +9,7 @@ run nor load anything (a recording HTTP server on loopback counts every
 request), sending to a second user who sees it arrive live, sign-out.
 """
 import http.client
+import imaplib
 import http.server
 import json
 import os
@@ -32,7 +33,7 @@ BROWSER_TESTS = ROOT / "tests" / "webmail"
 
 @pytest.fixture
 def server(wharf_factory):
-    s = wharf_factory(enable={"https", "smtp"},
+    s = wharf_factory(enable={"https", "smtp", "imaps"},
                       extra={"http_auth_failure_delay": "0", "webmail_dir": str(APP)}).start()
     s.wharf("domain", "add", "example.test")
     for user in (ALICE, BOB):
@@ -256,6 +257,19 @@ def test_in_chromium(server, tmp_path):
         assert "# fail 0" in out, out
     finally:
         srv.shutdown()
+    # What the browser did is what an IMAP client sees: the dragged message in Archive only,
+    # the one marked junk then not junk (and then deleted) in Trash with $NotJunk.
+    with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
+                           timeout=20) as m:
+        m.login(ALICE, PASSWORD)
+        for box, subject, found in (("Archive", "Quarterly figures", True),
+                                    ("INBOX", "Quarterly figures", False),
+                                    ("Trash", "Site visit on Monday", True)):
+            m.select(box, readonly=True)
+            _, data = m.search(None, "SUBJECT", f'"{subject}"')
+            assert bool(data[0].split()) == found, (box, subject)
+        _, data = m.fetch(data[0].split()[0], "(FLAGS)")
+        assert b"$notjunk" in data[0].lower() and b"$junk" not in data[0].lower(), data
     # The cookie the browser held before sign-out is refused (another client, http.client).
     cookie = (tmp_path / "cookie").read_text()
     r, _ = request(server, "GET", "/.well-known/jmap", headers={"Cookie": cookie})

@@ -152,6 +152,43 @@ test('the webmail end to end', async (t) => {
     await bob.close();
   });
 
+  await t.test('search: words, from:/subject:, in the folder or everywhere', async () => {
+    await page.getByRole('button', { name: /^Inbox/ }).click();
+    const q = page.getByRole('searchbox', { name: 'Search mail' });
+    await q.fill('crane');
+    await q.press('Enter');
+    await page.getByText('Results for “crane” in Inbox').waitFor();
+    await row(page, 'Site visit on Monday').waitFor();
+    assert.equal(await row(page, 'Quarterly figures').count(), 0);
+    await page.screenshot({ path: `${SHOTS}/search.png` });
+    // Alice's own "Lunch on the site" is in Sent: only a search of every folder finds it.
+    await q.fill('subject:lunch');
+    await q.press('Enter');
+    await page.locator('#list-empty').waitFor(); // "No messages" in the Inbox
+    await page.getByRole('combobox', { name: 'Search in' }).selectOption('all');
+    await q.press('Enter');
+    await page.getByText('Results for “subject:lunch” in all folders').waitFor();
+    await row(page, 'Lunch on the site').waitFor();
+    assert.equal(await row(page, 'Site visit on Monday').count(), 0);
+    await page.getByRole('button', { name: 'Back to the folder' }).click();
+    await row(page, 'Quarterly figures').waitFor();
+  });
+
+  await t.test('drag a message onto a folder; Junk and Not junk', async () => {
+    await row(page, 'Quarterly figures').dragTo(page.getByRole('button', { name: /^Archive/ }));
+    await row(page, 'Quarterly figures').waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: /^Archive/ }).click();
+    await row(page, 'Quarterly figures').waitFor(); // test_webmail.py checks it over IMAP
+    await page.getByRole('button', { name: /^Inbox/ }).click();
+    await row(page, 'Site visit on Monday').click();
+    await page.getByRole('button', { name: 'Mark as junk' }).click();
+    await row(page, 'Site visit on Monday').waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: /^Junk/ }).click();
+    await row(page, 'Site visit on Monday').click();
+    await page.getByRole('button', { name: 'Not junk' }).click();
+    await row(page, 'Site visit on Monday').waitFor({ state: 'detached' });
+  });
+
   await t.test('flag and delete to Trash', async () => {
     await page.getByRole('button', { name: /^Inbox/ }).click();
     await row(page, 'Site visit on Monday').click();

@@ -145,6 +145,18 @@ function renderFolders() {
       }
       b.setAttribute('aria-label', `${m.name}${m.unreadEmails ? `, ${m.unreadEmails} unread` : ''}`);
       b.addEventListener('click', () => { $('app').classList.remove('show-folders'); guard(selectMailbox(m.id)); });
+      b.addEventListener('dragover', (ev) => {
+        if (!ev.dataTransfer.types.includes('application/x-wharf-email')) return;
+        ev.preventDefault();
+        b.classList.add('drop');
+      });
+      b.addEventListener('dragleave', () => b.classList.remove('drop'));
+      b.addEventListener('drop', (ev) => {
+        ev.preventDefault();
+        b.classList.remove('drop');
+        const id = ev.dataTransfer.getData('application/x-wharf-email');
+        if (id) guard(moveEmail(id, m.id));
+      });
       li.append(b);
       if (kids(m.id).length) { const sub = document.createElement('ul'); sub.setAttribute('role', 'group'); build(m.id, sub); li.append(sub); }
       into.append(li);
@@ -157,7 +169,51 @@ function renderFolders() {
 
 // ---- the message list: Email/query pages on demand, only the visible rows in the DOM ----
 
+// The list shows a folder, or a search (st.search: the JMAP filter) in it or everywhere.
+function listFilter() {
+  return st.search || { inMailbox: st.current };
+}
+
+// "from:ann to:bob subject:plan crane" -> a JMAP FilterOperator (RFC 8621 4.4.1); quotes keep spaces.
+function searchFilter(q, inMailbox) {
+  const conds = [];
+  const words = [];
+  for (const m of q.matchAll(/(?:(from|to|cc|subject|body):)?(?:"([^"]*)"|(\S+))/gi)) {
+    const value = m[2] !== undefined ? m[2] : m[3];
+    if (!value) continue;
+    if (m[1]) conds.push({ [m[1].toLowerCase()]: value });
+    else words.push(value);
+  }
+  if (words.length) conds.push({ text: words.join(' ') });
+  if (inMailbox) conds.push({ inMailbox });
+  return conds.length === 1 ? conds[0] : { operator: 'AND', conditions: conds };
+}
+
+async function search(ev) {
+  ev.preventDefault();
+  const q = $('q').value.trim();
+  if (!q) { clearSearch(); return; }
+  const all = $('q-scope').value === 'all';
+  st.search = searchFilter(q, all ? null : st.current);
+  const where = all ? 'all folders' : (st.mailboxes.find((m) => m.id === st.current) || {}).name;
+  text($('list-search-text'), `Results for “${q}” in ${where}`);
+  $('list-search').hidden = false;
+  closeReader();
+  $('list').scrollTop = 0;
+  await reloadList();
+}
+
+function clearSearch() {
+  st.search = null;
+  $('q').value = '';
+  $('list-search').hidden = true;
+  guard(reloadList());
+}
+
 async function selectMailbox(id) {
+  st.search = null;
+  $('q').value = '';
+  $('list-search').hidden = true;
   st.current = id;
   resetList();
   st.selected = null;
@@ -185,7 +241,7 @@ async function fetchPage(n, withTotal) {
   st.pages.add(n);
   const gen = st.gen;
   const r = await st.jmap.call([
-    ['Email/query', { filter: { inMailbox: st.current }, sort: [{ property: 'receivedAt', isAscending: false }], position: n * PAGE, limit: PAGE, calculateTotal: !!withTotal }, 'q'],
+    ['Email/query', { filter: listFilter(), sort: [{ property: 'receivedAt', isAscending: false }], position: n * PAGE, limit: PAGE, calculateTotal: !!withTotal }, 'q'],
     ['Email/get', { '#ids': { resultOf: 'q', name: 'Email/query', path: '/ids' }, properties: LIST_PROPS }, 'g'],
   ]);
   if (gen !== st.gen) return;
@@ -235,6 +291,11 @@ function row(e, i) {
   const p = document.createElement('div'); p.className = 'preview'; text(p, e.preview);
   d.append(l1, s, p);
   d.addEventListener('click', () => guard(openEmail(e.id)));
+  d.draggable = true; // onto a folder: moved there
+  d.addEventListener('dragstart', (ev) => {
+    ev.dataTransfer.setData('application/x-wharf-email', e.id);
+    ev.dataTransfer.effectAllowed = 'move';
+  });
   return d;
 }
 
@@ -282,6 +343,9 @@ async function openEmail(id) {
   $('r-date').setAttribute('datetime', e.receivedAt);
   text($('r-to'), addr(e.to));
   showFlag(e);
+  const inJunk = st.byRole.junk && e.mailboxIds[st.byRole.junk.id];
+  text($('junk'), inJunk ? 'Not junk' : 'Junk');
+  $('junk').setAttribute('aria-label', inJunk ? 'Not junk' : 'Mark as junk');
   showBody();
   const ul = $('r-attachments');
   ul.replaceChildren();
@@ -342,6 +406,24 @@ async function deleteOpen() {
   }
   closeReader();
   await refresh();
+}
+
+// Moves a message into one folder (out of every other): a drop on a folder, Junk, Not junk.
+async function moveEmail(id, mailboxId, keywords) {
+  const update = { mailboxIds: { [mailboxId]: true } };
+  for (const [k, on] of Object.entries(keywords || {})) update[`keywords/${k}`] = on ? true : null;
+  await st.jmap.call([['Email/set', { update: { [id]: update } }, 's']]);
+  if (st.open && st.open.id === id && !(st.search && !st.search.inMailbox)) closeReader();
+  await refresh();
+}
+
+// Junk, or "Not junk" when the message is in Junk: moved, with the keywords spam filters learn from.
+async function junkOpen() {
+  const e = st.open;
+  const junk = st.byRole.junk, inbox = st.byRole.inbox;
+  if (!e || !junk || !inbox) return;
+  if (e.mailboxIds[junk.id]) await moveEmail(e.id, inbox.id, { $junk: false, $notjunk: true });
+  else await moveEmail(e.id, junk.id, { $junk: true, $notjunk: false });
 }
 
 function closeReader() {
@@ -420,6 +502,9 @@ function wire() {
   $('flag').addEventListener('click', () => st.open && guard(setKeyword(st.open, '$flagged', !(st.open.keywords || {}).$flagged)));
   $('unread').addEventListener('click', () => st.open && guard(setKeyword(st.open, '$seen', false)));
   $('delete').addEventListener('click', () => guard(deleteOpen()));
+  $('junk').addEventListener('click', () => guard(junkOpen()));
+  $('search').addEventListener('submit', (ev) => guard(search(ev)));
+  $('q-clear').addEventListener('click', clearSearch);
   $('back').addEventListener('click', closeReader);
   $('menu').addEventListener('click', () => $('app').classList.toggle('show-folders'));
   $('load-images').addEventListener('click', () => { st.allowImages = true; showBody(); });
