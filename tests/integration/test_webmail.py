@@ -270,6 +270,10 @@ def test_in_chromium(server, tmp_path):
             assert bool(data[0].split()) == found, (box, subject)
         _, data = m.fetch(data[0].split()[0], "(FLAGS)")
         assert b"$notjunk" in data[0].lower() and b"$junk" not in data[0].lower(), data
+        # the folders made, renamed, moved and deleted in the browser
+        _, boxes = m.list()
+        names = {b.decode().rsplit(' "/" ', 1)[-1].strip('"') for b in boxes}
+        assert "Cranes" in names and not {"Projects", "Projects/Crane", "Crane"} & names, names
     # The cookie the browser held before sign-out is refused (another client, http.client).
     cookie = (tmp_path / "cookie").read_text()
     r, _ = request(server, "GET", "/.well-known/jmap", headers={"Cookie": cookie})

@@ -195,10 +195,39 @@ test('the webmail end to end', async (t) => {
     await page.getByRole('button', { name: 'Flag', exact: true }).click();
     await page.getByRole('button', { name: 'Unflag' }).waitFor();
     await page.locator('#list-rows .row[aria-label*="flagged"]', { hasText: 'Site visit' }).waitFor();
-    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
     await row(page, 'Site visit on Monday').waitFor({ state: 'detached' });
     await page.getByRole('button', { name: /^Trash/ }).click();
     await row(page, 'Site visit on Monday').waitFor();
+  });
+
+  await t.test('folders: create, create inside, rename and move, delete', async () => {
+    const dialog = page.locator('#folder-dialog');
+    const newFolder = async (name, inside) => {
+      await page.getByRole('button', { name: 'New folder' }).click();
+      await dialog.getByRole('textbox', { name: 'Name' }).fill(name);
+      if (inside) await dialog.getByRole('combobox', { name: 'Inside' }).selectOption({ label: inside });
+      await dialog.getByRole('button', { name: 'Save' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      await page.getByRole('button', { name: new RegExp(`^${name}`) }).waitFor();
+    };
+    // Inbox is a landmark: it cannot be renamed or deleted from here
+    await page.getByRole('button', { name: /^Inbox/ }).click();
+    assert.ok(await page.getByRole('button', { name: 'Rename folder' }).isDisabled());
+    await newFolder('Projects');
+    await newFolder('Crane', 'Projects');
+    await page.locator('#folder-list li li button', { hasText: 'Crane' }).waitFor(); // nested
+    await page.getByRole('button', { name: 'Rename folder' }).click();
+    await dialog.getByRole('textbox', { name: 'Name' }).fill('Cranes');
+    await dialog.getByRole('combobox', { name: 'Inside' }).selectOption({ label: '(top level)' });
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#folder-list > li > button', { hasText: 'Cranes' }).waitFor();
+    await page.screenshot({ path: `${SHOTS}/folders.png` });
+    await page.getByRole('button', { name: /^Projects/ }).click();
+    page.once('dialog', (d) => d.accept()); // "Delete “Projects”?"
+    await page.getByRole('button', { name: 'Delete folder' }).click();
+    await page.getByRole('button', { name: /^Projects/ }).waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: /^Inbox/, pressed: undefined }).waitFor();
   });
 
   await t.test('sign-out', async () => {

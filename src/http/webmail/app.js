@@ -163,8 +163,81 @@ function renderFolders() {
     }
   };
   build(null, ul);
+  showFolderActions();
   const inbox = st.byRole.inbox;
   document.title = inbox && inbox.unreadEmails ? `(${inbox.unreadEmails}) Wharf Mail` : 'Wharf Mail';
+}
+
+// ---- folder management: create, rename, move (a new parent), delete ----
+
+function currentFolder() {
+  return st.mailboxes.find((m) => m.id === st.current) || null;
+}
+
+// Folders with a role (Inbox, Sent, ...) are the client's and the server's landmarks: kept.
+function showFolderActions() {
+  const m = currentFolder();
+  $('f-rename').disabled = !m || !!m.role;
+  $('f-delete').disabled = !m || !!m.role;
+}
+
+function folderDialog(kind) {
+  const m = currentFolder();
+  st.folderEdit = kind === 'rename' ? m : null;
+  text($('f-title'), kind === 'rename' ? `Rename “${m.name}”` : 'New folder');
+  text($('f-error'), '');
+  $('f-name').value = kind === 'rename' ? m.name : '';
+  const sel = $('f-parent');
+  sel.replaceChildren();
+  const top = document.createElement('option');
+  top.value = '';
+  text(top, '(top level)');
+  sel.append(top);
+  // not inside itself or its own subfolders
+  const banned = new Set();
+  if (kind === 'rename') {
+    banned.add(m.id);
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const x of st.mailboxes) if (x.parentId && banned.has(x.parentId) && !banned.has(x.id)) { banned.add(x.id); grew = true; }
+    }
+  }
+  for (const x of st.mailboxes) {
+    if (banned.has(x.id)) continue;
+    const o = document.createElement('option');
+    o.value = x.id;
+    text(o, x.name);
+    sel.append(o);
+  }
+  sel.value = kind === 'rename' ? (m.parentId || '') : '';
+  $('folder-dialog').showModal();
+  $('f-name').focus();
+}
+
+async function saveFolder(ev) {
+  ev.preventDefault();
+  const props = { name: $('f-name').value.trim(), parentId: $('f-parent').value || null };
+  if (!props.name) return;
+  const m = st.folderEdit;
+  const r = await st.jmap.call([['Mailbox/set', m ? { update: { [m.id]: props } } : { create: { f: props } }, 's']]);
+  const err = m ? (r.s.notUpdated || {})[m.id] : (r.s.notCreated || {}).f;
+  if (err) { text($('f-error'), err.description || err.type); return; }
+  $('folder-dialog').close();
+  await loadMailboxes();
+  if (!m) await selectMailbox(r.s.created.f.id);
+}
+
+async function deleteFolder() {
+  const m = currentFolder();
+  if (!m || m.role) return;
+  const n = m.totalEmails || 0;
+  if (!window.confirm(n ? `Delete “${m.name}” and its ${n} message(s)?` : `Delete “${m.name}”?`)) return;
+  const r = await st.jmap.call([['Mailbox/set', { destroy: [m.id], onDestroyRemoveEmails: true }, 's']]);
+  const err = (r.s.notDestroyed || {})[m.id];
+  if (err) { window.alert(`Not deleted: ${err.description || err.type}`); return; }
+  await loadMailboxes();
+  await selectMailbox((st.byRole.inbox || st.mailboxes[0]).id);
 }
 
 // ---- the message list: Email/query pages on demand, only the visible rows in the DOM ----
@@ -505,6 +578,11 @@ function wire() {
   $('junk').addEventListener('click', () => guard(junkOpen()));
   $('search').addEventListener('submit', (ev) => guard(search(ev)));
   $('q-clear').addEventListener('click', clearSearch);
+  $('f-new').addEventListener('click', () => folderDialog('new'));
+  $('f-rename').addEventListener('click', () => folderDialog('rename'));
+  $('f-delete').addEventListener('click', () => guard(deleteFolder()));
+  $('f-form').addEventListener('submit', (ev) => guard(saveFolder(ev)));
+  $('f-cancel').addEventListener('click', () => $('folder-dialog').close());
   $('back').addEventListener('click', closeReader);
   $('menu').addEventListener('click', () => $('app').classList.toggle('show-folders'));
   $('load-images').addEventListener('click', () => { st.allowImages = true; showBody(); });
