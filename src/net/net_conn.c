@@ -407,7 +407,6 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     struct net_conn *c = arg;
     if (what & BEV_EVENT_CONNECTED) {
         conn_note_tls(c);
-        net_worker_tls_handshake_done(c->w);
         if (!c->opened) {
             conn_open(c);
         } else if (c->starttls_pending) {

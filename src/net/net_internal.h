@@ -33,8 +33,6 @@ void net_conn_abort(struct net_conn *c);
 void net_worker_conn_gone(struct net_worker *w, struct net_service *svc, const char *addr,
                           const struct conntab_hold *hold);
 SSL_CTX *net_worker_tls(struct net_worker *w);
-/* A TLS handshake finished: the worker trims its heap a while later (net_worker.c). */
-void net_worker_tls_handshake_done(struct net_worker *w);
 const struct net_proto *net_service_proto(const struct net_service *svc, void **arg_r);
 const char *net_service_name(const struct net_service *svc);
 enum net_tls_mode net_service_tls(const struct net_service *svc);

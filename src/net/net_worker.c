@@ -32,7 +32,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/listener.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,9 +85,7 @@ struct net_worker {
     size_t n_conns;
     bool draining;
     struct event *deadline;
-    struct event *idlest_ev; /* publish_idlest, every second, with a shared table */
-    struct event *trim_ev;   /* malloc_trim a while after TLS handshakes */
-    uint64_t heap_trims;
+    struct event *idlest_ev;     /* publish_idlest, every second, with a shared table */
     struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
     struct control *control;
     void (*status_fn)(void *arg, json_t *obj);
@@ -116,39 +113,6 @@ static struct addr_count **addr_find(struct net_service *svc, const char *addr)
 SSL_CTX *net_worker_tls(struct net_worker *w)
 {
     return w->tls;
-}
-
-/*
- * A TLS handshake allocates and frees far more than the connection keeps (key
- * shares, the handshake message buffer, certificate and transcript work), so
- * after a burst of them the heap is full of free holes between the objects of
- * established connections, which glibc keeps (its trim only gives back the
- * free top). malloc_trim(0) returns every whole free page inside the heap too:
- * measured with 1,000 IMAPS connections in IDLE, 1.3 MB of the worker's 19.3.
- * Once, NET_TRIM_DELAY_MS after the first handshake of a burst: never more
- * often, whatever the rate of new connections.
- */
-#define NET_TRIM_DELAY_MS 3000
-
-static void trim_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct net_worker *w = arg;
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-    w->heap_trims++;
-}
-
-void net_worker_tls_handshake_done(struct net_worker *w)
-{
-    if (w->trim_ev == NULL)
-        w->trim_ev = evtimer_new(w->base, trim_cb, w);
-    if (!evtimer_pending(w->trim_ev, NULL)) {
-        struct timeval tv = clock_timeval_ms(NET_TRIM_DELAY_MS);
-        evtimer_add(w->trim_ev, &tv);
-    }
 }
 
 struct event_base *net_worker_base(struct net_worker *w)
@@ -540,8 +504,6 @@ static void control_status_cb(void *arg, json_t *obj)
         json_object_set_new(obj, "compressed_connections", json_integer((json_int_t)compressed));
         json_object_set_new(obj, "compress_memory", json_integer((json_int_t)zmem));
     }
-    if (w->heap_trims > 0)
-        json_object_set_new(obj, "heap_trims", json_integer((json_int_t)w->heap_trims));
     if (w->status_fn)
         w->status_fn(w->status_arg, obj);
 }
@@ -669,8 +631,6 @@ void net_worker_free(struct net_worker *w)
         event_free(w->deadline);
     if (w->idlest_ev)
         event_free(w->idlest_ev);
-    if (w->trim_ev)
-        event_free(w->trim_ev);
     SSL_CTX_free(w->tls);
     component_loop_free(w->loop);
     free(w);
