@@ -27,7 +27,8 @@ parses only what it must, so its own cost stays small next to the server's).
       wharf:SOCKET, lmtp:SOCKET or smtp:HOST:PORT) to the users in turn, timing from the start
       of the delivery to the "* N EXISTS" on every idle connection of that user.
       IDLE_HOLD=SECONDS in the environment keeps the connections up that long
-      at the end (to profile the server with them).
+      at the end (to profile the server with them); TLS_MAX=1.2 caps the
+      client at TLS 1.2.
   imapload.py sync HOST PORT USER PASS ROUNDS DELIVER PID
       On a big INBOX (Wharf only; DELIVER is its deliver.sock): SELECT INBOX,
       NOOP, STATUS (MESSAGES UNSEEN SIZE), NOOP after another session changed one old message's flags, and
@@ -136,6 +137,8 @@ def tls_client():
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    if os.environ.get("TLS_MAX") == "1.2":  # TLS_MAX=1.2: measure TLS 1.2 connections
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     return ctx
 
 
