@@ -26,6 +26,9 @@ parses only what it must, so its own cost stays small next to the server's).
       the server's process tree, then PROBES deliveries (DELIVER is
       wharf:SOCKET, lmtp:SOCKET or smtp:HOST:PORT) to the users in turn, timing from the start
       of the delivery to the "* N EXISTS" on every idle connection of that user.
+      IDLE_HOLD=SECONDS in the environment keeps the connections up that long
+      at the end (to profile the server with them); TLS_MAX=1.2 caps the
+      client at TLS 1.2.
   imapload.py sync HOST PORT USER PASS ROUNDS DELIVER PID
       On a big INBOX (Wharf only; DELIVER is its deliver.sock): SELECT INBOX,
       NOOP, STATUS (MESSAGES UNSEEN SIZE), NOOP after another session changed one old message's flags, and
@@ -134,6 +137,8 @@ def tls_client():
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    if os.environ.get("TLS_MAX") == "1.2":  # TLS_MAX=1.2: measure TLS 1.2 connections
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     return ctx
 
 
@@ -410,7 +415,8 @@ async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid
     print(f"idle accepted_ms p50={acc[len(acc) // 2] * 1000:.1f} p99={acc[min(len(acc) - 1, int(0.99 * len(acc)))] * 1000:.1f}"
           f" max={acc[-1] * 1000:.1f} (the delivery's own reply)")
     still = sum(1 for t in tasks if not t.done())
-    print(f"idle still_connected={still}")
+    print(f"idle still_connected={still}", flush=True)
+    await asyncio.sleep(float(os.environ.get("IDLE_HOLD", "0")))  # time to profile the server
     for t in tasks:
         t.cancel()
 

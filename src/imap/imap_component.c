@@ -10,7 +10,16 @@
 #include "imap/imap_int.h"
 #include "imap/imap_session.h"
 
+#include <jansson.h>
 #include <sysexits.h>
+
+/* `wharf status`: how many sessions the mailbox-changed events looked at. */
+static void imap_status(void *arg, json_t *obj)
+{
+    const struct imap_server *srv = arg;
+    json_object_set_new(obj, "mailbox_events", json_integer((json_int_t)srv->changed_events));
+    json_object_set_new(obj, "mailbox_event_visits", json_integer((json_int_t)srv->changed_visits));
+}
 
 static int imap_main(struct component_ctx *ctx)
 {
@@ -24,6 +33,7 @@ static int imap_main(struct component_ctx *ctx)
     srv.auth = auth_client_new(net_worker_base(w), cfg);
     srv.dir = directory_client_new(net_worker_base(w), cfg);
     net_worker_on_event(w, imap_server_event, &srv);
+    net_worker_set_status(w, imap_status, &srv);
     net_worker_subscribe(w, IPC_EVENT_MAILBOX_CHANGED, IPC_SUBSCRIBE_ALL, NULL);
     net_worker_subscribe(w, IPC_EVENT_MAILBOX_LIST, IPC_SUBSCRIBE_ALL, NULL);
     struct net_service_limits limits = {

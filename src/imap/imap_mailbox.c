@@ -333,8 +333,12 @@ void imap_view_renamed(struct imap_session *s, const char *owner, const char *na
         return;
     struct buf b = BUF_INIT;
     buf_printf(&b, "%s%s", name, v->name + n);
+    bool linked = s->sel != NULL;
+    imap_selected_unlink(s); /* the index is keyed by the name */
     free(v->name);
     v->name = buf_steal(&b, NULL);
+    if (linked)
+        imap_selected_link(s);
 }
 
 void imap_view_sync(struct imap_session *s, bool allow_expunge, const uint32_t *quiet_uids,
@@ -509,6 +513,7 @@ bool imap_view_select(struct imap_session *s, struct slice tag, struct slice set
 
 static void deselect(struct imap_session *s)
 {
+    imap_selected_unlink(s);
     imap_view_free(&s->view);
     s->state = IMAP_AUTHENTICATED;
 }
@@ -608,6 +613,7 @@ static void select_or_examine(struct imap_session *s, struct slice tag, const st
     free(name);
     store_mailbox_free(&mb);
     s->state = IMAP_SELECTED;
+    imap_selected_link(s);
     struct buf resync = BUF_INIT;
     if (imap_qresync_select(s, &q, &resync) != 0) {
         /* Without the expunge log the client would believe nothing vanished. */

@@ -98,7 +98,7 @@ static void notify_free(struct imap_notify *n)
 void imap_notify_free(struct imap_session *s)
 {
     notify_free(s->notify);
-    s->notify = NULL;
+    imap_notify_track(s, NULL);
 }
 
 /* ---- NOTIFY SET / NONE ---- */
@@ -375,7 +375,7 @@ void imap_cmd_notify(struct imap_session *s, struct slice tag, bool uid,
     (void)uid;
     if (n == 1 && imap_arg_is_atom(&args[0], "NONE")) {
         imap_notify_free(s);
-        s->notify = xcalloc(1, sizeof(*s->notify)); /* set, watching nothing */
+        imap_notify_track(s, xcalloc(1, sizeof(*s->notify))); /* set, watching nothing */
         imap_printf(s, "%.*s OK NOTIFY completed", TAGF(tag));
         return;
     }
@@ -418,7 +418,7 @@ void imap_cmd_notify(struct imap_session *s, struct slice tag, bool uid,
         return;
     }
     imap_notify_free(s);
-    s->notify = nt;
+    imap_notify_track(s, nt);
     /* RFC 5465 3.1: an implicit NOOP */
     if (s->state == IMAP_SELECTED)
         imap_view_sync(s, true, NULL, 0);
@@ -436,7 +436,7 @@ static bool overflowed(struct imap_session *s)
     if (!net_conn_output_blocked(s->conn))
         return false;
     imap_notify_free(s);
-    s->notify = xcalloc(1, sizeof(*s->notify)); /* as if NOTIFY NONE */
+    imap_notify_track(s, xcalloc(1, sizeof(*s->notify))); /* as if NOTIFY NONE */
     imap_printf(s, "* OK [NOTIFICATIONOVERFLOW] Notifications stopped, the client is not reading");
     return true;
 }

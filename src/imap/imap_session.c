@@ -18,6 +18,7 @@
 #include "imap/imap_session.h"
 #include "ipc/frame.h"
 
+#include <search.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,21 +129,106 @@ int imap_store_changes(struct imap_session *s, uint64_t since, struct store_chan
 }
 
 /* owner: whose mailbox changed (a session may have another owner's selected). */
+/* The sessions that have one mailbox selected: a node of srv->selected. */
+struct imap_selected {
+    char *owner, *name; /* the key: the store's names */
+    struct imap_session *head;
+};
+
+static int selected_cmp(const void *a, const void *b)
+{
+    const struct imap_selected *x = a, *y = b;
+    int c = strcmp(x->owner, y->owner);
+    return c != 0 ? c : strcmp(x->name, y->name);
+}
+
+void imap_selected_link(struct imap_session *s)
+{
+    if (s->sel != NULL || s->state != IMAP_SELECTED || s->view.name == NULL)
+        return;
+    struct imap_selected key = {.owner = s->view.owner, .name = s->view.name};
+    struct imap_selected **found = tsearch(&key, &s->srv->selected, selected_cmp);
+    if (found == NULL)
+        log_panic("out of memory indexing a selected mailbox");
+    if (*found == &key) { /* a new node: make it one of its own */
+        struct imap_selected *n = xcalloc(1, sizeof(*n));
+        n->owner = xstrdup(key.owner);
+        n->name = xstrdup(key.name);
+        *found = n;
+    }
+    struct imap_selected *n = *found;
+    s->sel = n;
+    s->sel_prev = NULL;
+    s->sel_next = n->head;
+    if (n->head)
+        n->head->sel_prev = s;
+    n->head = s;
+}
+
+void imap_selected_unlink(struct imap_session *s)
+{
+    struct imap_selected *n = s->sel;
+    if (n == NULL)
+        return;
+    if (s->sel_prev)
+        s->sel_prev->sel_next = s->sel_next;
+    else
+        n->head = s->sel_next;
+    if (s->sel_next)
+        s->sel_next->sel_prev = s->sel_prev;
+    s->sel = NULL;
+    s->sel_prev = s->sel_next = NULL;
+    if (n->head == NULL) {
+        tdelete(n, &s->srv->selected, selected_cmp);
+        free(n->owner);
+        free(n->name);
+        free(n);
+    }
+}
+
+void imap_notify_track(struct imap_session *s, struct imap_notify *n)
+{
+    struct imap_server *srv = s->srv;
+    bool linked = s->notify != NULL;
+    s->notify = n;
+    if (linked && n == NULL) {
+        if (s->ntf_prev)
+            s->ntf_prev->ntf_next = s->ntf_next;
+        else
+            srv->notifying = s->ntf_next;
+        if (s->ntf_next)
+            s->ntf_next->ntf_prev = s->ntf_prev;
+        s->ntf_prev = s->ntf_next = NULL;
+    } else if (!linked && n != NULL) {
+        s->ntf_prev = NULL;
+        s->ntf_next = srv->notifying;
+        if (srv->notifying)
+            srv->notifying->ntf_prev = s;
+        srv->notifying = s;
+    }
+}
+
+/*
+ * A mailbox changed: the sessions that have it selected sync (those in IDLE
+ * at once, the others at their next command), those with NOTIFY hear of it.
+ * Nobody else is looked at.
+ */
 static void wake_sessions(struct imap_server *srv, const char *owner, const char *mailbox,
                           const struct imap_session *except)
 {
+    srv->changed_events++;
+    struct imap_selected key = {.owner = (char *)owner, .name = (char *)mailbox};
+    struct imap_selected **found = tfind(&key, &srv->selected, selected_cmp);
     /* 10,000 IDLE connections over 100 users: 100 sessions woken per delivery,
      * which read the store once, not 100 times */
     struct imap_changes_memo memo = {.owner = owner, .name = mailbox};
     srv->memo = &memo;
-    for (struct imap_session *s = srv->sessions; s != NULL; s = s->next) {
+    struct imap_session *next;
+    for (struct imap_session *s = found ? (*found)->head : NULL; s != NULL; s = next) {
+        next = s->sel_next;
+        srv->changed_visits++;
         if (s == except)
             continue;
-        if (s->state != IMAP_SELECTED || strcmp(s->view.owner, owner) != 0 ||
-            strcmp(s->view.name, mailbox) != 0) {
-            imap_notify_mailbox_changed(s, owner, mailbox); /* NOTIFY: another mailbox */
-            continue;
-        }
         s->view.dirty = true;
         if (!imap_notify_selected_changed(s) && s->wait == IMAP_WAIT_IDLE)
             imap_view_sync(s, true, NULL, 0);
@@ -150,6 +236,12 @@ static void wake_sessions(struct imap_server *srv, const char *owner, const char
     srv->memo = NULL;
     if (memo.have)
         store_changes_free(&memo.c);
+    for (struct imap_session *s = srv->notifying; s != NULL; s = next) {
+        next = s->ntf_next;
+        srv->changed_visits++;
+        if (s != except)
+            imap_notify_mailbox_changed(s, owner, mailbox); /* NOTIFY: another mailbox */
+    }
 }
 
 void imap_mailbox_changed(struct imap_session *s, const char *owner, const char *mailbox)
@@ -713,6 +805,7 @@ static void imap_closed(void *arg)
         s->next->prev = s->prev;
     if (s->account)
         log_info("disconnect: user=<%s>, rip=%s", s->account, net_conn_addr(s->conn));
+    imap_selected_unlink(s);
     imap_view_free(&s->view);
     imap_notify_free(s);
     imap_reader_free(&s->reader);

@@ -78,3 +78,54 @@ def test_every_idle_session_of_a_mailbox_gets_its_updates(wharf_factory):
     assert elsewhere.line().startswith("i OK")
     for r in idlers + [elsewhere]:
         r.close()
+
+
+def imap_event_counters(server):
+    procs = server.component("imap")["processes"]
+    return (sum(p["status"]["mailbox_events"] for p in procs),
+            sum(p["status"]["mailbox_event_visits"] for p in procs))
+
+
+def test_a_delivery_looks_only_at_the_sessions_of_its_mailbox(wharf_factory):
+    """The fan-out of a mailbox-changed event is proportional to the sessions
+    that have that mailbox selected (and those with NOTIFY), not to every
+    connection of the worker: with 10,000 IDLE connections a delivery must not
+    walk them all. Pinned through the worker's status counters."""
+    server = wharf_factory(enable={"imaps"}).start()
+    server.wharf("domain", "add", "example.test")
+    other = "bob@example.test"
+    for u in (USER, other):
+        server.wharf("user", "add", u, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    idlers = [Raw(server.ports["imaps"], tls=True) for _ in range(2)]
+    for r in idlers:
+        assert "* 0 EXISTS" in r.idle("INBOX")
+    elsewhere = Raw(server.ports["imaps"], tls=True)
+    assert "* 0 EXISTS" in elsewhere.idle("Archive")
+    bystanders = []
+    for _ in range(3):  # another account's sessions on its INBOX
+        b = Raw(server.ports["imaps"], tls=True)
+        _, ok = b.cmd("l", f'LOGIN "{other}" "{PASSWORD}"')
+        assert ok.startswith("l OK"), ok
+        _, ok = b.cmd("s", "SELECT INBOX")
+        assert ok.startswith("s OK"), ok
+        bystanders.append(b)
+    unselected = Raw(server.ports["imaps"], tls=True)
+    _, ok = unselected.cmd("l", f'LOGIN "{USER}" "{PASSWORD}"')
+    assert ok.startswith("l OK"), ok
+    events0, visits0 = imap_event_counters(server)
+    server.wharf("deliver", USER, input=MSG)
+    for r in idlers:
+        assert r.next_update() == "* 1 EXISTS"
+    events, visits = imap_event_counters(server)
+    events, visits = events - events0, visits - visits0
+    assert events >= 1
+    # each event looked at the two sessions with alice's INBOX selected, not at
+    # all seven sessions of the worker
+    assert 2 <= visits <= 2 * events, (events, visits)
+    for b in bystanders:
+        _, ok = b.cmd("n", "NOOP")
+        assert ok.startswith("n OK"), ok
+    elsewhere.send(b"DONE\r\n")
+    assert elsewhere.line().startswith("i OK")
+    for r in idlers + [elsewhere, unselected] + bystanders:
+        r.close()
