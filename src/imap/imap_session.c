@@ -128,7 +128,6 @@ int imap_store_changes(struct imap_session *s, uint64_t since, struct store_chan
     return rc;
 }
 
-/* owner: whose mailbox changed (a session may have another owner's selected). */
 /* The sessions that have one mailbox selected: a node of srv->selected. */
 struct imap_selected {
     char *owner, *name; /* the key: the store's names */
@@ -209,9 +208,10 @@ void imap_notify_track(struct imap_session *s, struct imap_notify *n)
 }
 
 /*
- * A mailbox changed: the sessions that have it selected sync (those in IDLE
- * at once, the others at their next command), those with NOTIFY hear of it.
- * Nobody else is looked at.
+ * A mailbox changed (owner: whose; a session may have another owner's
+ * selected): the sessions that have it selected sync (those in IDLE at once,
+ * the others at their next command), those with NOTIFY hear of it. Nobody
+ * else is looked at.
  */
 static void wake_sessions(struct imap_server *srv, const char *owner, const char *mailbox,
                           const struct imap_session *except)
