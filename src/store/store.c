@@ -566,6 +566,12 @@ int store_message_records(struct store *s, const char *owner, const char *mailbo
     return store_message_records_id(s, owner, mailbox_id, uid_min, r, err);
 }
 
+int store_msgid_find(struct store *s, const char *owner, struct slice msgid,
+                     struct store_msgid_hit **list_r, size_t *n_r, struct buf *err)
+{
+    return s->drv->msgid_find(s, owner, msgid, list_r, n_r, err);
+}
+
 int store_message_set_records_id(struct store *s, const char *owner, int64_t mailbox_id,
                                  const uint32_t *uids, const struct slice *recs, size_t n,
                                  struct buf *err)

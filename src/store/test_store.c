@@ -43,6 +43,8 @@
 #define UNDO_VERSION_10                                                                            \
     "DROP TRIGGER nntp_feed_mailbox_delete; DROP TABLE nntp_feed_queue;"                           \
     "DROP TABLE nntp_feed_cursor;"
+/* What version 11 (the Message-ID index) added. */
+#define UNDO_VERSION_11 "DROP INDEX messages_msgid; ALTER TABLE messages DROP COLUMN msgid;"
 
 static struct store *tmp_store(void)
 {
@@ -376,7 +378,7 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER messages_count_insert;"
                                   "DROP TRIGGER messages_count_delete;"
                                   "DROP TRIGGER messages_count_seen;"
@@ -434,7 +436,7 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
                                   /* and what versions 4 and 5 added */
@@ -1257,7 +1259,7 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER state_mailbox_insert;"
                                   "DROP TRIGGER state_mailbox_update;"
                                   "DROP TRIGGER state_mailbox_delete;"
@@ -1397,6 +1399,86 @@ static void test_feed_queue(void **state)
     store_close(s);
 }
 
+static size_t msgid_hits(struct store *s, const char *owner, const char *msgid,
+                         struct store_msgid_hit *first)
+{
+    struct buf err = BUF_INIT;
+    struct store_msgid_hit *v;
+    size_t n;
+    assert_int_equal(store_msgid_find(s, owner, slice_from_cstr(msgid), &v, &n, &err), 0);
+    if (n && first)
+        *first = v[0];
+    free(v);
+    buf_free(&err);
+    return n;
+}
+
+/* A news history: Message-IDs found by index; unique_msgid refuses one held, even
+ * earlier in the same batch, and a cross-post is one message. */
+static void test_msgid_index(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct store *s = dir_store(dir);
+    struct buf err = BUF_INIT;
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News", NULL, &err), 0);
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News/a", NULL, &err), 0);
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News/b", NULL, &err), 0);
+    const char *m1 = "Message-ID:  <m1@x>\r\nSubject: one\r\n\r\nbody\r\n";
+    const char *m2 = "Message-ID: <m2@x>\r\nSubject: two\r\n\r\nbody\r\n";
+    const char *m2b = "Message-ID: <m2@x>\r\nSubject: two again\r\n\r\nother\r\n";
+    assert_int_equal(put(s, STORE_PUBLIC_OWNER, "News/a", m1, NULL, 0, 0, NULL), STORE_OK);
+    struct store_msgid_hit h;
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m1@x>", &h), 1);
+    assert_int_equal(h.uid, 1);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<none@x>", NULL), 0);
+    assert_int_equal(msgid_hits(s, ALICE, "<m1@x>", NULL), 0); /* per account */
+    /* one batch: m1 again (held), m2 cross-posted, m2 again (earlier in the batch) */
+    struct store_target t[5];
+    memset(t, 0, sizeof(t));
+    for (size_t k = 0; k < 5; k++) {
+        t[k].owner = STORE_PUBLIC_OWNER;
+        t[k].mailbox = k % 2 ? "News/b" : "News/a";
+        t[k].must_exist = true;
+    }
+    struct store_delivery d[3] = {
+        {.data = slice_from_cstr(m1), .targets = &t[0], .n_targets = 1, .unique_msgid = true},
+        {.data = slice_from_cstr(m2), .targets = &t[1], .n_targets = 2, .unique_msgid = true},
+        {.data = slice_from_cstr(m2b), .targets = &t[3], .n_targets = 2, .unique_msgid = true}};
+    assert_int_equal(store_deliver(s, d, 3, &err), 0);
+    assert_int_equal(t[0].status, STORE_DUPLICATE);
+    assert_int_equal(t[1].status, STORE_OK);
+    assert_int_equal(t[2].status, STORE_OK);
+    assert_int_equal(t[3].status, STORE_DUPLICATE);
+    assert_int_equal(t[4].status, STORE_DUPLICATE);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m2@x>", NULL), 2);
+    /* without unique_msgid (mail) the same id is stored again */
+    assert_int_equal(put(s, STORE_PUBLIC_OWNER, "News/a", m1, NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m1@x>", NULL), 2);
+    /* a copy keeps its id */
+    uint32_t one = 1, copied;
+    assert_int_equal(store_message_copy(s, STORE_PUBLIC_OWNER, "News/a", &one, 1, "News/b", false,
+                                        &copied, &err),
+                     0);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m1@x>", NULL), 3);
+    store_close(s);
+    /* a store of version 10: the ids come from the search records */
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, UNDO_VERSION_11 "PRAGMA user_version = 10;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    buf_free(&path);
+    s = dir_store(dir);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m1@x>", NULL), 3);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m2@x>", &h), 2);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1424,6 +1506,7 @@ int main(void)
         cmocka_unit_test(test_unknown_driver),
         cmocka_unit_test(test_mailbox_ids),
         cmocka_unit_test(test_feed_queue),
+        cmocka_unit_test(test_msgid_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -251,6 +251,19 @@ static const char *const migrations[] = {
     "CREATE TRIGGER nntp_feed_mailbox_delete AFTER DELETE ON mailboxes BEGIN"
     "  DELETE FROM nntp_feed_cursor WHERE mailbox_id = OLD.id;"
     "  DELETE FROM nntp_feed_queue WHERE mailbox_id = OLD.id; END;",
+    /*
+     * 10 -> 11 (issue 15, NNTP history): each message's Message-ID (its
+     * search record's first one, trimmed; NULL: none, or no record yet),
+     * indexed, so that a news server's history lookup (store_msgid_find,
+     * store_delivery.unique_msgid) is an index probe, not a walk of every
+     * article. The rows there are filled from their records by
+     * wharf_record_msgid(), a function the driver registers before it
+     * migrates; delivery, copy and a record written later set it. One
+     * self-contained step: a column and an index of messages.
+     */
+    "ALTER TABLE messages ADD COLUMN msgid TEXT;"
+    "UPDATE messages SET msgid = wharf_record_msgid(search) WHERE search IS NOT NULL;"
+    "CREATE INDEX messages_msgid ON messages(msgid) WHERE msgid IS NOT NULL;",
 };
 
 size_t sq_schema_count(void)
