@@ -354,6 +354,16 @@ int store_feed_done(struct store *s, const char *peer, char *const *msgids, size
     return n == 0 ? 0 : s->drv->feed_done(s, peer, msgids, n, err);
 }
 
+int store_pull_since(struct store *s, const char *peer, int64_t *since_r, struct buf *err)
+{
+    return s->drv->pull_since(s, peer, since_r, err);
+}
+
+int store_pull_set(struct store *s, const char *peer, int64_t since, struct buf *err)
+{
+    return s->drv->pull_set(s, peer, since, err);
+}
+
 int store_feed_retry(struct store *s, const char *peer, const char *msgid, int64_t due,
                      struct buf *err)
 {

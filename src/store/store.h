@@ -587,6 +587,11 @@ int store_feed_done(struct store *s, const char *peer, char *const *msgids, size
 int store_feed_retry(struct store *s, const char *peer, const char *msgid, int64_t due,
                      struct buf *err);
 
+/* NEWNEWS pulls: when the last successful pull from peer began (the peer's clock,
+ * seconds since the epoch; 0: never), kept across restarts. */
+int store_pull_since(struct store *s, const char *peer, int64_t *since_r, struct buf *err);
+int store_pull_set(struct store *s, const char *peer, int64_t since, struct buf *err);
+
 /* ---- maintenance and statistics ---- */
 
 struct store_blob_stats {

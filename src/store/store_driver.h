@@ -143,6 +143,8 @@ struct store_driver {
                         struct buf *err);
     int (*feed_done)(struct store *s, const char *peer, char *const *msgids, size_t n,
                      struct buf *err);
+    int (*pull_since)(struct store *s, const char *peer, int64_t *since_r, struct buf *err);
+    int (*pull_set)(struct store *s, const char *peer, int64_t since, struct buf *err);
     int (*feed_retry)(struct store *s, const char *peer, const char *msgid, int64_t due,
                       struct buf *err);
 

@@ -45,6 +45,10 @@
     "DROP TABLE nntp_feed_cursor;"
 /* What version 11 (the Message-ID index) added. */
 #define UNDO_VERSION_11 "DROP INDEX messages_msgid; ALTER TABLE messages DROP COLUMN msgid;"
+#define UNDO_VERSION_12 "DROP TABLE nntp_pull;"
+#define UNDO_VERSION_13                                                                            \
+    "DROP TRIGGER recent_count_insert; DROP TRIGGER recent_count_delete;"                          \
+    "DROP TRIGGER recent_count_claim; ALTER TABLE mailboxes DROP COLUMN n_recent;"
 
 static struct store *tmp_store(void)
 {
@@ -378,7 +382,8 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10
+                                      UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER messages_count_insert;"
                                   "DROP TRIGGER messages_count_delete;"
                                   "DROP TRIGGER messages_count_seen;"
@@ -436,7 +441,8 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10
+                                      UNDO_VERSION_8 UNDO_VERSION_7
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
                                   /* and what versions 4 and 5 added */
@@ -1259,7 +1265,8 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10
+                                      UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER state_mailbox_insert;"
                                   "DROP TRIGGER state_mailbox_update;"
                                   "DROP TRIGGER state_mailbox_delete;"
@@ -1379,6 +1386,13 @@ static void test_feed_queue(void **state)
     assert_int_equal(store_feed_pending(s, "other", 10, &v, &n, &total, &err), 0);
     assert_int_equal(n, 0);
     store_feed_items_free(v, n);
+    int64_t since = -1;
+    assert_int_equal(store_pull_since(s, "peer", &since, &err), 0);
+    assert_int_equal(since, 0);
+    assert_int_equal(store_pull_set(s, "peer", 1700000000, &err), 0);
+    assert_int_equal(store_pull_set(s, "peer", 1700000100, &err), 0);
+    assert_int_equal(store_pull_since(s, "peer", &since, &err), 0);
+    assert_int_equal(since, 1700000100);
     assert_int_equal(store_feed_retry(s, "peer", "<a@x>", 1000, &err), 0);
     assert_int_equal(store_feed_pending(s, "peer", 10, &v, &n, NULL, &err), 0);
     assert_int_equal(n, 2);
@@ -1411,6 +1425,34 @@ static size_t msgid_hits(struct store *s, const char *owner, const char *msgid,
     free(v);
     buf_free(&err);
     return n;
+}
+
+/* \Recent counts kept by triggers: new messages, a claim, an expunge. */
+static void test_recent_count(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(put(s, ALICE, NULL, "Subject: r\r\n\r\nb\r\n", NULL, 0, 0, NULL),
+                         STORE_OK);
+    struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.recent, 3);
+    store_mailbox_free(&mb);
+    uint32_t first;
+    assert_int_equal(store_mailbox_recent_claim(s, ALICE, "INBOX", 2, true, &first, &err), 0);
+    mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.recent_uid, 3);
+    assert_int_equal(mb.recent, 1); /* uid 3 */
+    store_mailbox_free(&mb);
+    uint32_t three = 3;
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &three, 1, &err), 0);
+    assert_int_equal(put(s, ALICE, NULL, "Subject: r\r\n\r\nb\r\n", NULL, 0, 0, NULL), STORE_OK);
+    mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.recent, 1); /* uid 4; 3 went */
+    store_mailbox_free(&mb);
+    buf_free(&err);
+    store_close(s);
 }
 
 /* A news history: Message-IDs found by index; unique_msgid refuses one held, even
@@ -1467,8 +1509,11 @@ static void test_msgid_index(void **state)
     buf_printf(&path, "%s/store.db", dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db, UNDO_VERSION_11 "PRAGMA user_version = 10;", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                                  "PRAGMA user_version = 10;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
     buf_free(&path);
     s = dir_store(dir);
@@ -1507,6 +1552,7 @@ int main(void)
         cmocka_unit_test(test_mailbox_ids),
         cmocka_unit_test(test_feed_queue),
         cmocka_unit_test(test_msgid_index),
+        cmocka_unit_test(test_recent_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

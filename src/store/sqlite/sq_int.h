@@ -160,6 +160,8 @@ int sq_feed_enqueue(struct store *s, const char *peer, int64_t mailbox_id, uint3
 int sq_feed_pending(struct store *s, const char *peer, size_t max, struct store_feed_item **list_r,
                     size_t *n_r, uint64_t *total_r, struct buf *err);
 int sq_feed_done(struct store *s, const char *peer, char *const *msgids, size_t n, struct buf *err);
+int sq_pull_since(struct store *s, const char *peer, int64_t *since_r, struct buf *err);
+int sq_pull_set(struct store *s, const char *peer, int64_t since, struct buf *err);
 int sq_feed_retry(struct store *s, const char *peer, const char *msgid, int64_t due,
                   struct buf *err);
 int sq_newsgroup_anchor_set(struct store *s, const char *mailbox, const char *hierarchy,
