@@ -1111,46 +1111,28 @@ static void article_header(struct nntp_session *s, struct slice a,
                            const struct nntp_article_info *info, bool transit, struct buf *hdr)
 {
     int64_t now = wallclock_ms() / 1000;
-    buf_printf(hdr, "Path: %s!", s->srv->host);
-    if (info->path.ptr)
-        buf_append_slice(hdr, info->path);
-    else
-        buf_append_cstr(hdr, "not-for-mail");
-    buf_append_cstr(hdr, "\r\n");
+    struct buf extra = BUF_INIT;
     if (!transit) {
         if (info->message_id.ptr == NULL) {
-            buf_append_cstr(hdr, "Message-ID: ");
-            new_msgid(s, hdr);
-            buf_append_cstr(hdr, "\r\n");
+            buf_append_cstr(&extra, "Message-ID: ");
+            new_msgid(s, &extra);
+            buf_append_cstr(&extra, "\r\n");
         }
         if (info->date.ptr == NULL) {
-            buf_append_cstr(hdr, "Date: ");
-            date_rfc5322_append(now, hdr);
-            buf_append_cstr(hdr, "\r\n");
+            buf_append_cstr(&extra, "Date: ");
+            date_rfc5322_append(now, &extra);
+            buf_append_cstr(&extra, "\r\n");
         }
-        buf_append_cstr(hdr, "Injection-Date: ");
-        date_rfc5322_append(now, hdr);
-        buf_printf(hdr, "\r\nInjection-Info: %s; posting-host=\"%s\"", s->srv->host,
+        buf_append_cstr(&extra, "Injection-Date: ");
+        date_rfc5322_append(now, &extra);
+        buf_printf(&extra, "\r\nInjection-Info: %s; posting-host=\"%s\"", s->srv->host,
                    net_conn_addr(s->conn));
         if (s->account)
-            buf_printf(hdr, ";\r\n\tposting-account=\"%s\"", s->account);
-        buf_append_cstr(hdr, "\r\n");
+            buf_printf(&extra, ";\r\n\tposting-account=\"%s\"", s->account);
+        buf_append_cstr(&extra, "\r\n");
     }
-    size_t i = 0;
-    while (i < info->header_len) {
-        const char *lf = memchr(a.ptr + i, '\n', info->header_len - i);
-        size_t end = lf ? (size_t)(lf - a.ptr) + 1 : info->header_len;
-        while (end < info->header_len && (a.ptr[end] == ' ' || a.ptr[end] == '\t')) {
-            lf = memchr(a.ptr + end, '\n', info->header_len - end);
-            end = lf ? (size_t)(lf - a.ptr) + 1 : info->header_len;
-        }
-        if (!slice_startswith_nocase(slice_make(a.ptr + i, end - i), "Path:"))
-            buf_append(hdr, a.ptr + i, end - i);
-        i = end;
-    }
-    buf_append(hdr, a.ptr + info->header_len, a.len - info->header_len);
-    if (!info->has_body)
-        buf_append_cstr(hdr, "\r\n");
+    nntp_article_rebuild(a, info, s->srv->host, buf_slice(&extra), hdr);
+    buf_free(&extra);
 }
 
 /* The article is read: checks, headers added, stored, answered. */
