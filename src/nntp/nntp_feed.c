@@ -15,6 +15,9 @@
  * process or the server crashes; one sent again after a crash between the
  * peer's answer and the removal is refused by the peer as a duplicate.
  *
+ * The NEWNEWS pulls of nntp_pull_from (nntp_pull.c) run here too, on the
+ * same loop and store: one process talks to the peers, in both directions.
+ *
  * Must never: send a peer an article whose Path names it, remove an entry
  * the peer has not answered for, block the loop on the network, or poll
  * the store for work (events and retry timers only).
@@ -30,6 +33,7 @@
 #include "nntp/nntp_article.h"
 #include "nntp/nntp_groups.h"
 #include "nntp/nntp_parse.h"
+#include "nntp/nntp_pull.h"
 #include "store/store.h"
 
 #include <event2/buffer.h>
@@ -97,7 +101,8 @@ struct feeder {
     struct ssl_ctx_st *tls;
     struct peer *peers;
     size_t n_peers;
-    struct event *scan_ev; /* a scan of the fed groups, once the loop is free */
+    struct event *scan_ev;      /* a scan of the fed groups, once the loop is free */
+    struct nntp_puller *puller; /* NEWNEWS pulls (nntp_pull.c) */
 };
 
 static void peer_pump(struct peer *p);
@@ -657,6 +662,19 @@ static void on_status(void *arg, json_t *obj)
                       p->last_error));
     }
     json_object_set_new(obj, "peers", peers);
+    if (f->puller)
+        nntp_pull_status(f->puller, obj);
+}
+
+/* A pull stored an article: readers and the outbound feeds are told. */
+static void pulled(void *arg, const char *mailbox)
+{
+    struct feeder *f = arg;
+    struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                           .u.mailbox_changed = {.owner = STORE_PUBLIC_OWNER, .mailbox = mailbox}};
+    control_publish(f->loop->control, &ev);
+    if (f->n_peers)
+        scan_soon(f);
 }
 
 static int feed_check_config(const struct wharf_config *cfg, struct buf *err)
@@ -678,7 +696,7 @@ static int feed_check_config(const struct wharf_config *cfg, struct buf *err)
             }
         }
     }
-    return 0;
+    return nntp_pull_check_config(cfg, err);
 }
 
 static int feed_main(struct component_ctx *ctx)
@@ -726,7 +744,10 @@ static int feed_main(struct component_ctx *ctx)
                           STORE_PUBLIC_OWNER);
         scan_soon(&f);
     }
+    if (f.cfg->nntp_pull_from.n)
+        f.puller = nntp_pull_new(f.base, f.cfg, f.store, f.tls, pulled, &f);
     int rc = component_loop_run(f.loop);
+    nntp_pull_free(f.puller);
     for (size_t i = 0; i < f.n_peers; i++) {
         struct peer *p = &f.peers[i];
         peer_close(p, NULL, false);
@@ -748,6 +769,6 @@ const struct component_def nntpfeed_component = {
     .exchange_name = "NNTP",
     .kind = COMPONENT_SINGLETON,
     .main = feed_main,
-    .job = "pushes new articles to the news servers of nntp_feed_to",
+    .job = "pushes new articles to the news servers of nntp_feed_to, pulls from nntp_pull_from",
     .check_config = feed_check_config,
 };
