@@ -31,6 +31,7 @@
 #include "net/dotstuff.h"
 #include "net/net_tls_client.h"
 #include "nntp/nntp_article.h"
+#include "nntp/nntp_client.h"
 #include "nntp/nntp_groups.h"
 #include "nntp/nntp_parse.h"
 #include "nntp/nntp_pull.h"
@@ -38,7 +39,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <jansson.h>
@@ -219,17 +219,6 @@ static int64_t backoff_next(const struct feeder *f, int64_t prev)
     return d > hi ? hi : d < lo ? lo : d;
 }
 
-static void send_line(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void send_line(struct peer *p, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    evbuffer_add_vprintf(bufferevent_get_output(p->bev), fmt, ap);
-    va_end(ap);
-    evbuffer_add(bufferevent_get_output(p->bev), "\r\n", 2);
-}
-
 /* The answered entries leave the queue (one transaction). */
 static void flush_done(struct peer *p)
 {
@@ -396,7 +385,7 @@ static void peer_pump(struct peer *p)
         size_t window = p->streaming ? p->n_items : 1;
         while (p->next < p->n_items && p->fifo_len < window) {
             size_t i = p->next++;
-            send_line(p, "%s %s", p->streaming ? "CHECK" : "IHAVE", p->items[i].msgid);
+            nntp_peer_send(p->bev, "%s %s", p->streaming ? "CHECK" : "IHAVE", p->items[i].msgid);
             push_cmd(p, p->streaming ? C_CHECK : C_IHAVE, i);
         }
         if (p->fifo_len > 0)
@@ -421,9 +410,10 @@ static void on_reply(struct peer *p, int code, struct slice text)
     switch (c.cmd) {
     case C_CHECK:
         if (code == 238) {
-            send_line(p, "TAKETHIS %s", p->items[i].msgid);
+            nntp_peer_send(p->bev, "TAKETHIS %s", p->items[i].msgid);
             if (!send_article(p, i))
-                send_line(p, "."); /* gone since: an empty article, which the peer refuses */
+                nntp_peer_send(p->bev,
+                               "."); /* gone since: an empty article, which the peer refuses */
             push_cmd(p, C_TAKETHIS, i);
         } else if (code == 438) {
             settle(p, i, &p->duplicates);
@@ -447,7 +437,7 @@ static void on_reply(struct peer *p, int code, struct slice text)
     case C_IHAVE:
         if (code == 335) {
             if (!send_article(p, i))
-                send_line(p, ".");
+                nntp_peer_send(p->bev, ".");
             push_cmd(p, C_IHAVE_SEND, i);
         } else if (code == 435) {
             settle(p, i, &p->duplicates);
@@ -478,7 +468,7 @@ static void on_line(struct peer *p, struct slice line)
     if (p->st == P_CAPS_LIST) {
         if (line.len == 1 && line.ptr[0] == '.') {
             if (p->caps_streaming) {
-                send_line(p, "MODE STREAM");
+                nntp_peer_send(p->bev, "MODE STREAM");
                 p->st = P_MODE;
             } else {
                 peer_ready(p, false);
@@ -502,14 +492,14 @@ static void on_line(struct peer *p, struct slice line)
             peer_close(p, why, true);
             return;
         }
-        send_line(p, "CAPABILITIES");
+        nntp_peer_send(p->bev, "CAPABILITIES");
         p->st = P_CAPS;
         break;
     case P_CAPS:
         if (code == 101) {
             p->st = P_CAPS_LIST;
         } else { /* no CAPABILITIES (RFC 977 servers): ask for streaming all the same */
-            send_line(p, "MODE STREAM");
+            nntp_peer_send(p->bev, "MODE STREAM");
             p->st = P_MODE;
         }
         break;
@@ -565,36 +555,14 @@ static void on_bev_event(struct bufferevent *bev, short what, void *arg)
 
 static void peer_connect(struct peer *p)
 {
-    struct sockaddr_storage ss;
-    int len = (int)sizeof(ss);
-    if (evutil_parse_sockaddr_port(p->addr, (struct sockaddr *)&ss, &len) != 0) {
-        peer_close(p, "bad address", true);
-        return;
-    }
-    if (p->tls) {
-        struct buf err = BUF_INIT;
-        struct net_tls_client_peer np = {.name = NULL, .verify = NET_TLS_VERIFY_NONE};
-        struct ssl_st *ssl = net_tls_client_ssl_new(p->f->tls, &np, &err);
-        if (ssl == NULL) {
-            peer_close(p, buf_cstr(&err), true);
-            buf_free(&err);
-            return;
-        }
-        buf_free(&err);
-        p->bev = bufferevent_openssl_socket_new(p->f->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                BEV_OPT_CLOSE_ON_FREE);
-        bufferevent_openssl_set_allow_dirty_shutdown(p->bev, 1);
-    } else {
-        p->bev = bufferevent_socket_new(p->f->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    }
+    struct buf err = BUF_INIT;
     p->st = P_GREETING;
     p->caps_streaming = p->streaming = false;
-    bufferevent_setcb(p->bev, on_read, NULL, on_bev_event, p);
-    struct timeval tv = clock_timeval_ms(p->f->cfg->nntp_feed_timeout);
-    bufferevent_set_timeouts(p->bev, &tv, &tv);
-    bufferevent_enable(p->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&ss, len) != 0)
-        peer_close(p, "connect failed", true);
+    p->bev = nntp_peer_connect(p->f->base, p->f->tls, p->addr, p->tls, p->f->cfg->nntp_feed_timeout,
+                               on_read, on_bev_event, p, &err);
+    if (p->bev == NULL)
+        peer_close(p, buf_cstr(&err), true);
+    buf_free(&err);
 }
 
 /* There may be work: connect (unless waiting out a back-off), or offer more. */
@@ -679,23 +647,8 @@ static void pulled(void *arg, const char *mailbox)
 
 static int feed_check_config(const struct wharf_config *cfg, struct buf *err)
 {
-    for (size_t i = 0; i < cfg->nntp_feed_to.n; i++) {
-        struct nntp_peer_spec ps;
-        const char *why;
-        if (!nntp_peer_spec_parse(slice_from_cstr(cfg->nntp_feed_to.v[i]), &ps, &why)) {
-            buf_printf(err, "nntp_feed_to entry \"%s\": %s", cfg->nntp_feed_to.v[i], why);
-            return -1;
-        }
-        for (size_t k = 0; k < i; k++) {
-            struct nntp_peer_spec o;
-            if (nntp_peer_spec_parse(slice_from_cstr(cfg->nntp_feed_to.v[k]), &o, &why) &&
-                slice_eq_nocase(o.name, ps.name)) {
-                buf_printf(err, "nntp_feed_to names the peer %.*s twice", (int)ps.name.len,
-                           ps.name.ptr);
-                return -1;
-            }
-        }
-    }
+    if (nntp_peer_list_check(&cfg->nntp_feed_to, "nntp_feed_to", err) != 0)
+        return -1;
     return nntp_pull_check_config(cfg, err);
 }
 

@@ -25,17 +25,15 @@
 #include "base/log.h"
 #include "ipc/event.h"
 #include "net/dotread.h"
-#include "net/net_tls_client.h"
 #include "nntp/nntp_article.h"
+#include "nntp/nntp_client.h"
 #include "nntp/nntp_groups.h"
 #include "nntp/nntp_parse.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -125,17 +123,6 @@ static void pull_end(struct pull *p, const char *why)
         log_warning("pull %s (%s): %s", p->name, p->addr, why);
     }
     pull_schedule(p, p->pl->cfg->nntp_pull_interval);
-}
-
-static void send_line(struct pull *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void send_line(struct pull *p, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    evbuffer_add_vprintf(bufferevent_get_output(p->bev), fmt, ap);
-    va_end(ap);
-    evbuffer_add(bufferevent_get_output(p->bev), "\r\n", 2);
 }
 
 /* The articles read go to the store in one transaction; false on a store failure. */
@@ -252,7 +239,7 @@ static void fetch_more(struct pull *p)
 {
     size_t window = (size_t)p->pl->cfg->nntp_feed_window;
     while (p->sent < p->n_want && p->sent - p->answered < window)
-        send_line(p, "ARTICLE %s", p->want[p->sent++]);
+        nntp_peer_send(p->bev, "ARTICLE %s", p->want[p->sent++]);
 }
 
 /* Every listed article is settled (or could not be): store, then the date moves. */
@@ -307,30 +294,19 @@ static void newnews_send(struct pull *p)
     gmtime_r(&t, &tm);
     char when[32];
     strftime(when, sizeof(when), "%Y%m%d %H%M%S", &tm);
-    send_line(p, "NEWNEWS %s %s GMT", p->wildmat, when);
+    nntp_peer_send(p->bev, "NEWNEWS %s %s GMT", p->wildmat, when);
     log_info("pull %s: NEWNEWS %s since %s", p->name, p->wildmat, when);
     p->st = S_NEWNEWS;
 }
 
-/* "111 yyyymmddhhmmss": the peer's time, or -1. */
+/* "111 yyyymmddhhmmss": the peer's time (the NEWNEWS date parser), or -1. */
 static int64_t parse_date(struct slice text)
 {
-    if (text.len < 14)
+    int64_t t;
+    if (text.len < 14 || !nntp_parse_datetime(slice_make(text.ptr, 8), slice_make(text.ptr + 8, 6),
+                                              wallclock_ms() / 1000, &t))
         return -1;
-    struct tm tm = {0};
-    int v[6], w[6] = {4, 2, 2, 2, 2, 2};
-    size_t o = 0;
-    for (int k = 0; k < 6; k++) {
-        v[k] = 0;
-        for (int c = 0; c < w[k]; c++, o++) {
-            if (text.ptr[o] < '0' || text.ptr[o] > '9')
-                return -1;
-            v[k] = v[k] * 10 + (text.ptr[o] - '0');
-        }
-    }
-    tm.tm_year = v[0] - 1900, tm.tm_mon = v[1] - 1, tm.tm_mday = v[2];
-    tm.tm_hour = v[3], tm.tm_min = v[4], tm.tm_sec = v[5];
-    return (int64_t)timegm(&tm);
+    return t;
 }
 
 static void on_status_line(struct pull *p, struct slice line)
@@ -349,7 +325,7 @@ static void on_status_line(struct pull *p, struct slice line)
             pull_end(p, why);
             return;
         }
-        send_line(p, "MODE READER");
+        nntp_peer_send(p->bev, "MODE READER");
         p->st = S_MODE;
         break;
     case S_MODE:
@@ -357,7 +333,7 @@ static void on_status_line(struct pull *p, struct slice line)
             pull_end(p, why);
             return;
         }
-        send_line(p, "DATE");
+        nntp_peer_send(p->bev, "DATE");
         p->st = S_DATE;
         break;
     case S_DATE:
@@ -475,35 +451,13 @@ static void pull_start(struct pull *p)
         return;
     }
     buf_free(&err);
-    struct sockaddr_storage ss;
-    int len = (int)sizeof(ss);
-    if (evutil_parse_sockaddr_port(p->addr, (struct sockaddr *)&ss, &len) != 0) {
-        pull_end(p, "bad address");
-        return;
-    }
-    if (p->tls) {
-        struct net_tls_client_peer np = {.name = NULL, .verify = NET_TLS_VERIFY_NONE};
-        struct ssl_st *ssl = net_tls_client_ssl_new(p->pl->tls, &np, &err);
-        if (ssl == NULL) {
-            pull_end(p, buf_cstr(&err));
-            buf_free(&err);
-            return;
-        }
-        buf_free(&err);
-        p->bev = bufferevent_openssl_socket_new(p->pl->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                BEV_OPT_CLOSE_ON_FREE);
-        bufferevent_openssl_set_allow_dirty_shutdown(p->bev, 1);
-    } else {
-        p->bev = bufferevent_socket_new(p->pl->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    }
     p->st = S_GREETING;
     p->incomplete = false;
-    bufferevent_setcb(p->bev, on_read, NULL, on_bev_event, p);
-    struct timeval tv = clock_timeval_ms(p->pl->cfg->nntp_feed_timeout);
-    bufferevent_set_timeouts(p->bev, &tv, &tv);
-    bufferevent_enable(p->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&ss, len) != 0)
-        pull_end(p, "connect failed");
+    p->bev = nntp_peer_connect(p->pl->base, p->pl->tls, p->addr, p->tls,
+                               p->pl->cfg->nntp_feed_timeout, on_read, on_bev_event, p, &err);
+    if (p->bev == NULL)
+        pull_end(p, buf_cstr(&err));
+    buf_free(&err);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -517,24 +471,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 int nntp_pull_check_config(const struct wharf_config *cfg, struct buf *err)
 {
-    for (size_t i = 0; i < cfg->nntp_pull_from.n; i++) {
-        struct nntp_peer_spec ps;
-        const char *why;
-        if (!nntp_peer_spec_parse(slice_from_cstr(cfg->nntp_pull_from.v[i]), &ps, &why)) {
-            buf_printf(err, "nntp_pull_from entry \"%s\": %s", cfg->nntp_pull_from.v[i], why);
-            return -1;
-        }
-        for (size_t k = 0; k < i; k++) {
-            struct nntp_peer_spec o;
-            if (nntp_peer_spec_parse(slice_from_cstr(cfg->nntp_pull_from.v[k]), &o, &why) &&
-                slice_eq_nocase(o.name, ps.name)) {
-                buf_printf(err, "nntp_pull_from names the peer %.*s twice", (int)ps.name.len,
-                           ps.name.ptr);
-                return -1;
-            }
-        }
-    }
-    return 0;
+    return nntp_peer_list_check(&cfg->nntp_pull_from, "nntp_pull_from", err);
 }
 
 struct nntp_puller *nntp_pull_new(struct event_base *base, const struct wharf_config *cfg,
