@@ -340,6 +340,9 @@ bool mime_cache_record_valid(struct slice rec);
 /* Iteration: rest starts as the record minus its version byte; false at the
  * end or where the record is cut short. */
 bool mime_cache_record_next(struct slice *rest, struct slice *name_r, struct slice *value_r);
+/* The record's first Message-ID field, trimmed (the store's Message-ID
+ * index and NNTP's history read it so); false when it has none. */
+bool mime_cache_record_msgid(struct slice rec, struct slice *id_r);
 
 /* ---- writing MIME (mime_compose.c) ---- */
 

@@ -137,6 +137,20 @@ bool mime_cache_record_next(struct slice *rest, struct slice *name_r, struct sli
     return true;
 }
 
+bool mime_cache_record_msgid(struct slice rec, struct slice *id_r)
+{
+    if (!mime_cache_record_valid(rec))
+        return false;
+    struct slice rest = slice_make(rec.ptr + 1, rec.len - 1), name, value;
+    while (mime_cache_record_next(&rest, &name, &value)) {
+        if (slice_eq_cstr_nocase(name, "message-id")) {
+            *id_r = slice_trim(value);
+            return id_r->len > 0;
+        }
+    }
+    return false;
+}
+
 void mime_cache_build(struct slice data, const struct mime_limits *limits, struct mime_cache *c)
 {
     struct mime_message msg;

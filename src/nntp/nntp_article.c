@@ -202,3 +202,30 @@ bool nntp_path_has(struct slice path, struct slice name)
     }
     return false;
 }
+
+void nntp_article_rebuild(struct slice a, const struct nntp_article_info *info, const char *host,
+                          struct slice extra, struct buf *out)
+{
+    buf_printf(out, "Path: %s!", host);
+    if (info->path.ptr)
+        buf_append_slice(out, info->path);
+    else
+        buf_append_cstr(out, "not-for-mail");
+    buf_append_cstr(out, "\r\n");
+    buf_append_slice(out, extra);
+    size_t i = 0;
+    while (i < info->header_len) {
+        const char *lf = memchr(a.ptr + i, '\n', info->header_len - i);
+        size_t end = lf ? (size_t)(lf - a.ptr) + 1 : info->header_len;
+        while (end < info->header_len && (a.ptr[end] == ' ' || a.ptr[end] == '\t')) {
+            lf = memchr(a.ptr + end, '\n', info->header_len - end);
+            end = lf ? (size_t)(lf - a.ptr) + 1 : info->header_len;
+        }
+        if (!slice_startswith_nocase(slice_make(a.ptr + i, end - i), "Path:"))
+            buf_append(out, a.ptr + i, end - i);
+        i = end;
+    }
+    buf_append(out, a.ptr + info->header_len, a.len - info->header_len);
+    if (!info->has_body)
+        buf_append_cstr(out, "\r\n");
+}

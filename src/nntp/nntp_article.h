@@ -49,4 +49,11 @@ bool nntp_group_name_valid(struct slice name);
  * "!", white space ignored, any case): the server it names has the article. */
 bool nntp_path_has(struct slice path, struct slice name);
 
+/* The article a as this server stores it (RFC 5537 3.5, 3.6): "Path: host!"
+ * before a's Path ("not-for-mail" when it has none), then extra (fields the
+ * server adds, CRLF-ended), then a's own fields but its Path, then its body
+ * (an article that is all header gets the blank line). info: nntp_article_check's. */
+void nntp_article_rebuild(struct slice a, const struct nntp_article_info *info, const char *host,
+                          struct slice extra, struct buf *out);
+
 #endif

@@ -6,6 +6,7 @@
  */
 #include "nntp/nntp.h"
 #include "base/log.h"
+#include "nntp/nntp_commit.h"
 #include "nntp/nntp_session.h"
 
 #include <sysexits.h>
@@ -20,6 +21,9 @@ static int nntp_main(struct component_ctx *ctx)
     if (srv.store == NULL)
         log_fatal(EX_TEMPFAIL, "cannot open the store: %s", buf_cstr(&err));
     srv.auth = auth_client_new(net_worker_base(w), cfg);
+    srv.commit = nntp_commit_new(w, cfg, &err);
+    if (srv.commit == NULL)
+        log_fatal(EX_TEMPFAIL, "cannot start the article writer: %s", buf_cstr(&err));
     struct net_service_limits limits = {
         .idle_timeout_ms = cfg->nntp_idle_timeout,
         .refuse_line = "400 Too many connections, try again later\r\n",
@@ -27,6 +31,7 @@ static int nntp_main(struct component_ctx *ctx)
     net_worker_serve(w, "nntp", NET_TLS_STARTTLS, &nntp_proto, &srv, &limits);
     net_worker_serve(w, "nntps", NET_TLS_IMPLICIT, &nntp_proto, &srv, &limits);
     int rc = net_worker_run(w);
+    nntp_commit_free(srv.commit);
     auth_client_free(srv.auth);
     store_close(srv.store);
     net_worker_free(w);

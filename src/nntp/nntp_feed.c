@@ -15,6 +15,9 @@
  * process or the server crashes; one sent again after a crash between the
  * peer's answer and the removal is refused by the peer as a duplicate.
  *
+ * The NEWNEWS pulls of nntp_pull_from (nntp_pull.c) run here too, on the
+ * same loop and store: one process talks to the peers, in both directions.
+ *
  * Must never: send a peer an article whose Path names it, remove an entry
  * the peer has not answered for, block the loop on the network, or poll
  * the store for work (events and retry timers only).
@@ -28,13 +31,14 @@
 #include "net/dotstuff.h"
 #include "net/net_tls_client.h"
 #include "nntp/nntp_article.h"
+#include "nntp/nntp_client.h"
 #include "nntp/nntp_groups.h"
 #include "nntp/nntp_parse.h"
+#include "nntp/nntp_pull.h"
 #include "store/store.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <jansson.h>
@@ -97,7 +101,8 @@ struct feeder {
     struct ssl_ctx_st *tls;
     struct peer *peers;
     size_t n_peers;
-    struct event *scan_ev; /* a scan of the fed groups, once the loop is free */
+    struct event *scan_ev;      /* a scan of the fed groups, once the loop is free */
+    struct nntp_puller *puller; /* NEWNEWS pulls (nntp_pull.c) */
 };
 
 static void peer_pump(struct peer *p);
@@ -212,17 +217,6 @@ static int64_t backoff_next(const struct feeder *f, int64_t prev)
     int64_t lo = f->cfg->nntp_feed_retry_min, hi = f->cfg->nntp_feed_retry_max;
     int64_t d = prev <= 0 ? lo : prev * 2;
     return d > hi ? hi : d < lo ? lo : d;
-}
-
-static void send_line(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void send_line(struct peer *p, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    evbuffer_add_vprintf(bufferevent_get_output(p->bev), fmt, ap);
-    va_end(ap);
-    evbuffer_add(bufferevent_get_output(p->bev), "\r\n", 2);
 }
 
 /* The answered entries leave the queue (one transaction). */
@@ -391,7 +385,7 @@ static void peer_pump(struct peer *p)
         size_t window = p->streaming ? p->n_items : 1;
         while (p->next < p->n_items && p->fifo_len < window) {
             size_t i = p->next++;
-            send_line(p, "%s %s", p->streaming ? "CHECK" : "IHAVE", p->items[i].msgid);
+            nntp_peer_send(p->bev, "%s %s", p->streaming ? "CHECK" : "IHAVE", p->items[i].msgid);
             push_cmd(p, p->streaming ? C_CHECK : C_IHAVE, i);
         }
         if (p->fifo_len > 0)
@@ -416,9 +410,10 @@ static void on_reply(struct peer *p, int code, struct slice text)
     switch (c.cmd) {
     case C_CHECK:
         if (code == 238) {
-            send_line(p, "TAKETHIS %s", p->items[i].msgid);
+            nntp_peer_send(p->bev, "TAKETHIS %s", p->items[i].msgid);
             if (!send_article(p, i))
-                send_line(p, "."); /* gone since: an empty article, which the peer refuses */
+                nntp_peer_send(p->bev,
+                               "."); /* gone since: an empty article, which the peer refuses */
             push_cmd(p, C_TAKETHIS, i);
         } else if (code == 438) {
             settle(p, i, &p->duplicates);
@@ -442,7 +437,7 @@ static void on_reply(struct peer *p, int code, struct slice text)
     case C_IHAVE:
         if (code == 335) {
             if (!send_article(p, i))
-                send_line(p, ".");
+                nntp_peer_send(p->bev, ".");
             push_cmd(p, C_IHAVE_SEND, i);
         } else if (code == 435) {
             settle(p, i, &p->duplicates);
@@ -473,7 +468,7 @@ static void on_line(struct peer *p, struct slice line)
     if (p->st == P_CAPS_LIST) {
         if (line.len == 1 && line.ptr[0] == '.') {
             if (p->caps_streaming) {
-                send_line(p, "MODE STREAM");
+                nntp_peer_send(p->bev, "MODE STREAM");
                 p->st = P_MODE;
             } else {
                 peer_ready(p, false);
@@ -497,14 +492,14 @@ static void on_line(struct peer *p, struct slice line)
             peer_close(p, why, true);
             return;
         }
-        send_line(p, "CAPABILITIES");
+        nntp_peer_send(p->bev, "CAPABILITIES");
         p->st = P_CAPS;
         break;
     case P_CAPS:
         if (code == 101) {
             p->st = P_CAPS_LIST;
         } else { /* no CAPABILITIES (RFC 977 servers): ask for streaming all the same */
-            send_line(p, "MODE STREAM");
+            nntp_peer_send(p->bev, "MODE STREAM");
             p->st = P_MODE;
         }
         break;
@@ -560,36 +555,14 @@ static void on_bev_event(struct bufferevent *bev, short what, void *arg)
 
 static void peer_connect(struct peer *p)
 {
-    struct sockaddr_storage ss;
-    int len = (int)sizeof(ss);
-    if (evutil_parse_sockaddr_port(p->addr, (struct sockaddr *)&ss, &len) != 0) {
-        peer_close(p, "bad address", true);
-        return;
-    }
-    if (p->tls) {
-        struct buf err = BUF_INIT;
-        struct net_tls_client_peer np = {.name = NULL, .verify = NET_TLS_VERIFY_NONE};
-        struct ssl_st *ssl = net_tls_client_ssl_new(p->f->tls, &np, &err);
-        if (ssl == NULL) {
-            peer_close(p, buf_cstr(&err), true);
-            buf_free(&err);
-            return;
-        }
-        buf_free(&err);
-        p->bev = bufferevent_openssl_socket_new(p->f->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                BEV_OPT_CLOSE_ON_FREE);
-        bufferevent_openssl_set_allow_dirty_shutdown(p->bev, 1);
-    } else {
-        p->bev = bufferevent_socket_new(p->f->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    }
+    struct buf err = BUF_INIT;
     p->st = P_GREETING;
     p->caps_streaming = p->streaming = false;
-    bufferevent_setcb(p->bev, on_read, NULL, on_bev_event, p);
-    struct timeval tv = clock_timeval_ms(p->f->cfg->nntp_feed_timeout);
-    bufferevent_set_timeouts(p->bev, &tv, &tv);
-    bufferevent_enable(p->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&ss, len) != 0)
-        peer_close(p, "connect failed", true);
+    p->bev = nntp_peer_connect(p->f->base, p->f->tls, p->addr, p->tls, p->f->cfg->nntp_feed_timeout,
+                               on_read, on_bev_event, p, &err);
+    if (p->bev == NULL)
+        peer_close(p, buf_cstr(&err), true);
+    buf_free(&err);
 }
 
 /* There may be work: connect (unless waiting out a back-off), or offer more. */
@@ -657,28 +630,26 @@ static void on_status(void *arg, json_t *obj)
                       p->last_error));
     }
     json_object_set_new(obj, "peers", peers);
+    if (f->puller)
+        nntp_pull_status(f->puller, obj);
+}
+
+/* A pull stored an article: readers and the outbound feeds are told. */
+static void pulled(void *arg, const char *mailbox)
+{
+    struct feeder *f = arg;
+    struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                           .u.mailbox_changed = {.owner = STORE_PUBLIC_OWNER, .mailbox = mailbox}};
+    control_publish(f->loop->control, &ev);
+    if (f->n_peers)
+        scan_soon(f);
 }
 
 static int feed_check_config(const struct wharf_config *cfg, struct buf *err)
 {
-    for (size_t i = 0; i < cfg->nntp_feed_to.n; i++) {
-        struct nntp_peer_spec ps;
-        const char *why;
-        if (!nntp_peer_spec_parse(slice_from_cstr(cfg->nntp_feed_to.v[i]), &ps, &why)) {
-            buf_printf(err, "nntp_feed_to entry \"%s\": %s", cfg->nntp_feed_to.v[i], why);
-            return -1;
-        }
-        for (size_t k = 0; k < i; k++) {
-            struct nntp_peer_spec o;
-            if (nntp_peer_spec_parse(slice_from_cstr(cfg->nntp_feed_to.v[k]), &o, &why) &&
-                slice_eq_nocase(o.name, ps.name)) {
-                buf_printf(err, "nntp_feed_to names the peer %.*s twice", (int)ps.name.len,
-                           ps.name.ptr);
-                return -1;
-            }
-        }
-    }
-    return 0;
+    if (nntp_peer_list_check(&cfg->nntp_feed_to, "nntp_feed_to", err) != 0)
+        return -1;
+    return nntp_pull_check_config(cfg, err);
 }
 
 static int feed_main(struct component_ctx *ctx)
@@ -726,7 +697,10 @@ static int feed_main(struct component_ctx *ctx)
                           STORE_PUBLIC_OWNER);
         scan_soon(&f);
     }
+    if (f.cfg->nntp_pull_from.n)
+        f.puller = nntp_pull_new(f.base, f.cfg, f.store, f.tls, pulled, &f);
     int rc = component_loop_run(f.loop);
+    nntp_pull_free(f.puller);
     for (size_t i = 0; i < f.n_peers; i++) {
         struct peer *p = &f.peers[i];
         peer_close(p, NULL, false);
@@ -748,6 +722,6 @@ const struct component_def nntpfeed_component = {
     .exchange_name = "NNTP",
     .kind = COMPONENT_SINGLETON,
     .main = feed_main,
-    .job = "pushes new articles to the news servers of nntp_feed_to",
+    .job = "pushes new articles to the news servers of nntp_feed_to, pulls from nntp_pull_from",
     .check_config = feed_check_config,
 };

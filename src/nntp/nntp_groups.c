@@ -146,56 +146,35 @@ int nntp_group_msgids(struct store *st, const struct nntp_group *grp, uint32_t f
     if (store_message_records_id(st, STORE_PUBLIC_OWNER, grp->id, from, &r, err) != 0)
         return -1;
     for (size_t i = 0; i < r.n; i++) {
-        struct slice rec = store_record_get(&r, i);
-        if (rec.ptr == NULL || !mime_cache_record_valid(rec))
+        struct slice rec = store_record_get(&r, i), id;
+        if (rec.ptr == NULL || !mime_cache_record_msgid(rec, &id))
             continue;
-        struct slice rest = slice_make(rec.ptr + 1, rec.len - 1), name, value;
-        while (mime_cache_record_next(&rest, &name, &value)) {
-            if (slice_eq_cstr_nocase(name, "message-id")) {
-                if (!cb(arg, r.v[i].uid, slice_trim(value))) {
-                    store_records_free(&r);
-                    return 0;
-                }
-                break;
-            }
-        }
+        if (!cb(arg, r.v[i].uid, id))
+            break;
     }
     store_records_free(&r);
     return 0;
-}
-
-struct find_ctx {
-    struct slice want;
-    uint32_t num;
-    bool found;
-};
-
-static bool find_cb(void *arg, uint32_t num, struct slice msgid)
-{
-    struct find_ctx *f = arg;
-    if (slice_eq(msgid, f->want)) {
-        f->num = num;
-        f->found = true;
-        return false;
-    }
-    return true;
 }
 
 int nntp_groups_find_msgid(struct store *st, const struct nntp_groups *g, struct slice msgid,
                            bool (*ok)(void *arg, const struct nntp_group *grp), void *arg,
                            size_t *group_r, uint32_t *num_r, struct buf *err)
 {
-    for (size_t i = 0; i < g->n; i++) {
-        if (ok && !ok(arg, &g->v[i]))
-            continue;
-        struct find_ctx f = {.want = msgid};
-        if (nntp_group_msgids(st, &g->v[i], 1, find_cb, &f, err) != 0)
-            return -1;
-        if (f.found) {
+    struct store_msgid_hit *hits;
+    size_t n;
+    if (store_msgid_find(st, STORE_PUBLIC_OWNER, msgid, &hits, &n, err) != 0)
+        return -1;
+    int rc = 1;
+    for (size_t h = 0; h < n && rc == 1; h++) {
+        for (size_t i = 0; i < g->n; i++) {
+            if (g->v[i].id != hits[h].mailbox_id || (ok && !ok(arg, &g->v[i])))
+                continue;
             *group_r = i;
-            *num_r = f.num;
-            return 0;
+            *num_r = hits[h].uid;
+            rc = 0;
+            break;
         }
     }
-    return 1;
+    free(hits);
+    return rc;
 }

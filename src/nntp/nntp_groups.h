@@ -3,7 +3,7 @@
  * anchor a hierarchy (store_newsgroup_anchors) and their subfolders, named
  * as groups ("News" anchoring "comp.wharf": "News/dev" is "comp.wharf.dev"),
  * a group's numbers (its UIDs), rights from its ACL, and the search for an
- * article by Message-ID (the store's search records).
+ * article by Message-ID (the store's Message-ID index, store_msgid_find).
  *
  * Everything goes through the store API (ids, records); never SQL.
  * Must never: show a group or an article to a user whose ACL rights on
@@ -61,8 +61,8 @@ long nntp_listing_find(const struct nntp_listing *l, uint32_t num);
 int nntp_group_msgids(struct store *st, const struct nntp_group *grp, uint32_t from,
                       bool (*cb)(void *arg, uint32_t num, struct slice msgid), void *arg,
                       struct buf *err);
-/* Looks msgid up in the groups for which ok(grp) (NULL: all): returns 0 with the group
- * index and number, 1 when not found. */
+/* Looks msgid up (one index probe) in the groups for which ok(grp) (NULL: all):
+ * returns 0 with the group index and number, 1 when not found. */
 int nntp_groups_find_msgid(struct store *st, const struct nntp_groups *g, struct slice msgid,
                            bool (*ok)(void *arg, const struct nntp_group *grp), void *arg,
                            size_t *group_r, uint32_t *num_r, struct buf *err);

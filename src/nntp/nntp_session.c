@@ -7,7 +7,11 @@
  * Commands are handled one line at a time in arrival order; every reply of
  * a command is built in one buffer and written at once (no status line in a
  * segment of its own: no delayed-ACK stall). While a credential check is out
- * the connection stops reading.
+ * the connection stops reading. An article taken goes to the worker's group
+ * commit (nntp_commit.h); its answer is a hole in the session's output,
+ * filled once the batch holding it is committed, and everything the session
+ * says after it waits behind it. Meanwhile only more streaming (CHECK,
+ * TAKETHIS) is read: anything else waits until every answer is out.
  * Must never: show a group or article the folder's ACL does not let the
  * user read, answer 240 before the store has committed the article, end an
  * article anywhere but at <CRLF>.<CRLF>, or accept AUTHINFO in plaintext
@@ -24,10 +28,13 @@
 #include "net/dotstuff.h"
 #include "net/lineproto.h"
 #include "nntp/nntp_article.h"
+#include "nntp/nntp_commit.h"
 #include "nntp/nntp_groups.h"
 #include "nntp/nntp_parse.h"
 
+#include <event2/buffer.h>
 #include <openssl/rand.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,14 +72,47 @@ struct nntp_session {
     uint64_t cache_state; /* the #public account state read before it */
     bool cache_ok;
     struct buf article_in; /* the article being read */
+    /* Articles waiting for their commit, in the order taken; while there are any,
+     * output goes to held (their answers are holes in it, at hole). */
+    struct pending *pend_head, *pend_tail;
+    size_t n_pending;
+    struct buf held;
+    size_t held_sent;
+    bool drain_after; /* a drain came while articles were waiting */
 };
+
+/* An article taken, waiting for its commit. */
+struct pending {
+    struct pending *next;
+    struct nntp_session *s;
+    struct nntp_commit_job *job; /* NULL once its commit is done */
+    size_t hole;                 /* where its answer goes in s->held */
+    struct buf answer;
+    enum nntp_cmd reading;
+    char *offered;
+};
+
+/* Streaming answers a session may owe before it stops reading. */
+#define NNTP_MAX_PENDING 256
 
 static void flush(struct nntp_session *s)
 {
     if (s->out.len) {
-        net_conn_write(s->conn, s->out.data, s->out.len);
+        if (s->pend_head)
+            buf_append(&s->held, s->out.data, s->out.len);
+        else
+            net_conn_write(s->conn, s->out.data, s->out.len);
         buf_reset(&s->out);
     }
+}
+
+/* Whether an article of this session with that message-id waits for its commit. */
+static bool in_flight(const struct nntp_session *s, struct slice id)
+{
+    for (const struct pending *p = s->pend_head; p; p = p->next)
+        if (p->offered && slice_eq(id, slice_from_cstr(p->offered)))
+            return true;
+    return false;
 }
 
 static void reply(struct nntp_session *s, const char *fmt, ...)
@@ -80,11 +120,12 @@ static void reply(struct nntp_session *s, const char *fmt, ...)
 
 static void reply(struct nntp_session *s, const char *fmt, ...)
 {
-    flush(s);
     va_list ap;
     va_start(ap, fmt);
-    line_vreply(&s->ls, fmt, ap);
+    buf_vprintf(&s->out, fmt, ap);
     va_end(ap);
+    buf_append(&s->out, "\r\n", 2);
+    flush(s);
 }
 
 /* A reply counted towards nntp_max_errors (500, 501 and the like). */
@@ -93,14 +134,13 @@ static void error_reply(struct nntp_session *s, const char *fmt, ...)
 
 static void error_reply(struct nntp_session *s, const char *fmt, ...)
 {
-    flush(s);
-    struct buf t = BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(&t, fmt, ap);
+    buf_vprintf(&s->out, fmt, ap);
     va_end(ap);
-    line_error(&s->ls, "%s", buf_cstr(&t));
-    buf_free(&t);
+    buf_append(&s->out, "\r\n", 2);
+    flush(s);
+    line_count_error(&s->ls);
 }
 
 static void too_many_errors(void *arg)
@@ -894,6 +934,11 @@ static void cmd_transfer(struct nntp_session *s, const struct nntp_command *c)
         return;
     int have = have_msgid(s, id);
     bool check = c->cmd == NNTP_CMD_CHECK;
+    if (have == 0 && in_flight(s, id)) {
+        /* RFC 4644 2.4: being taken right now; the peer asks again later */
+        reply(s, check ? "431 %.*s In progress" : "436 In progress", (int)id.len, id.ptr);
+        return;
+    }
     if (have != 0) {
         if (have < 0)
             reply(s, check ? "431 %.*s Try again later" : "436 Try again later", (int)id.len,
@@ -936,6 +981,23 @@ enum verdict { V_OK, V_REJECT, V_TEMP };
 static void answer(struct nntp_session *s, enum verdict v, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+static void answer_line(struct buf *out, enum nntp_cmd reading, const char *offered, enum verdict v,
+                        const char *text)
+{
+    const char *id = offered ? offered : "<0>";
+    switch (reading) {
+    case NNTP_CMD_IHAVE:
+        buf_printf(out, "%s %s\r\n", v == V_OK ? "235" : v == V_TEMP ? "436" : "437", text);
+        break;
+    case NNTP_CMD_TAKETHIS: /* RFC 4644 2.5: 239 or 439, the message-id first */
+        buf_printf(out, "%s %s %s\r\n", v == V_OK ? "239" : "439", id, text);
+        break;
+    default:
+        buf_printf(out, "%s %s\r\n", v == V_OK ? "240" : "441", text);
+        break;
+    }
+}
+
 static void answer(struct nntp_session *s, enum verdict v, const char *fmt, ...)
 {
     struct buf t = BUF_INIT;
@@ -943,19 +1005,66 @@ static void answer(struct nntp_session *s, enum verdict v, const char *fmt, ...)
     va_start(ap, fmt);
     buf_vprintf(&t, fmt, ap);
     va_end(ap);
-    const char *id = s->offered ? s->offered : "<0>";
-    switch (s->reading) {
-    case NNTP_CMD_IHAVE:
-        reply(s, "%s %s", v == V_OK ? "235" : v == V_TEMP ? "436" : "437", buf_cstr(&t));
-        break;
-    case NNTP_CMD_TAKETHIS: /* RFC 4644 2.5: 239 or 439, the message-id first */
-        reply(s, "%s %s %s", v == V_OK ? "239" : "439", id, buf_cstr(&t));
-        break;
-    default:
-        reply(s, "%s %s", v == V_OK ? "240" : "441", buf_cstr(&t));
-        break;
-    }
+    answer_line(&s->out, s->reading, s->offered, v, buf_cstr(&t));
+    flush(s);
     buf_free(&t);
+}
+
+static void nntp_readable(void *arg);
+
+/* Writes what is answered, in order, up to the first article still waiting. */
+static void pending_flush(struct nntp_session *s)
+{
+    while (s->pend_head && s->pend_head->job == NULL) {
+        struct pending *p = s->pend_head;
+        net_conn_write(s->conn, s->held.data + s->held_sent, p->hole - s->held_sent);
+        s->held_sent = p->hole;
+        net_conn_write(s->conn, p->answer.data, p->answer.len);
+        s->pend_head = p->next;
+        if (s->pend_head == NULL)
+            s->pend_tail = NULL;
+        s->n_pending--;
+        buf_free(&p->answer);
+        free(p->offered);
+        free(p);
+    }
+    if (s->pend_head)
+        return;
+    net_conn_write(s->conn, s->held.data + s->held_sent, s->held.len - s->held_sent);
+    buf_reset(&s->held);
+    s->held_sent = 0;
+    if (s->drain_after && s->state == NNTP_READY) {
+        reply(s, "400 Server shutting down");
+        s->state = NNTP_CLOSING;
+        line_close(&s->ls);
+    } else if (s->state == NNTP_READY || s->state == NNTP_POSTING) {
+        nntp_readable(s); /* what waited in the input */
+    }
+}
+
+/* On the loop: the batch holding p's article is committed (or failed). */
+static void commit_done(void *arg, const struct nntp_commit_job *job)
+{
+    struct pending *p = arg;
+    enum verdict v = V_TEMP;
+    const char *text = "The store cannot take it now, try again later";
+    if (!job->failed) {
+        bool ok = false, dup = false;
+        for (size_t k = 0; k < job->n; k++) {
+            ok |= job->t[k].status == STORE_OK;
+            dup |= job->t[k].status == STORE_DUPLICATE;
+        }
+        if (ok)
+            v = V_OK,
+            text = p->reading == NNTP_CMD_POST ? "Article received OK" : "Article transferred OK";
+        else if (dup)
+            v = V_REJECT, text = "Duplicate: that message-id is already here";
+        else
+            text = "The groups could not take it now, try again later";
+    }
+    answer_line(&p->answer, p->reading, p->offered, v, text);
+    p->job = NULL;
+    pending_flush(p->s);
 }
 
 /* The groups of Newsgroups an article goes to: a poster needs every one to exist
@@ -1002,46 +1111,28 @@ static void article_header(struct nntp_session *s, struct slice a,
                            const struct nntp_article_info *info, bool transit, struct buf *hdr)
 {
     int64_t now = wallclock_ms() / 1000;
-    buf_printf(hdr, "Path: %s!", s->srv->host);
-    if (info->path.ptr)
-        buf_append_slice(hdr, info->path);
-    else
-        buf_append_cstr(hdr, "not-for-mail");
-    buf_append_cstr(hdr, "\r\n");
+    struct buf extra = BUF_INIT;
     if (!transit) {
         if (info->message_id.ptr == NULL) {
-            buf_append_cstr(hdr, "Message-ID: ");
-            new_msgid(s, hdr);
-            buf_append_cstr(hdr, "\r\n");
+            buf_append_cstr(&extra, "Message-ID: ");
+            new_msgid(s, &extra);
+            buf_append_cstr(&extra, "\r\n");
         }
         if (info->date.ptr == NULL) {
-            buf_append_cstr(hdr, "Date: ");
-            date_rfc5322_append(now, hdr);
-            buf_append_cstr(hdr, "\r\n");
+            buf_append_cstr(&extra, "Date: ");
+            date_rfc5322_append(now, &extra);
+            buf_append_cstr(&extra, "\r\n");
         }
-        buf_append_cstr(hdr, "Injection-Date: ");
-        date_rfc5322_append(now, hdr);
-        buf_printf(hdr, "\r\nInjection-Info: %s; posting-host=\"%s\"", s->srv->host,
+        buf_append_cstr(&extra, "Injection-Date: ");
+        date_rfc5322_append(now, &extra);
+        buf_printf(&extra, "\r\nInjection-Info: %s; posting-host=\"%s\"", s->srv->host,
                    net_conn_addr(s->conn));
         if (s->account)
-            buf_printf(hdr, ";\r\n\tposting-account=\"%s\"", s->account);
-        buf_append_cstr(hdr, "\r\n");
+            buf_printf(&extra, ";\r\n\tposting-account=\"%s\"", s->account);
+        buf_append_cstr(&extra, "\r\n");
     }
-    size_t i = 0;
-    while (i < info->header_len) {
-        const char *lf = memchr(a.ptr + i, '\n', info->header_len - i);
-        size_t end = lf ? (size_t)(lf - a.ptr) + 1 : info->header_len;
-        while (end < info->header_len && (a.ptr[end] == ' ' || a.ptr[end] == '\t')) {
-            lf = memchr(a.ptr + end, '\n', info->header_len - end);
-            end = lf ? (size_t)(lf - a.ptr) + 1 : info->header_len;
-        }
-        if (!slice_startswith_nocase(slice_make(a.ptr + i, end - i), "Path:"))
-            buf_append(hdr, a.ptr + i, end - i);
-        i = end;
-    }
-    buf_append(hdr, a.ptr + info->header_len, a.len - info->header_len);
-    if (!info->has_body)
-        buf_append_cstr(hdr, "\r\n");
+    nntp_article_rebuild(a, info, s->srv->host, buf_slice(&extra), hdr);
+    buf_free(&extra);
 }
 
 /* The article is read: checks, headers added, stored, answered. */
@@ -1087,42 +1178,31 @@ static void article_finish(struct nntp_session *s)
             return;
         }
     }
-    struct buf hdr = BUF_INIT, err = BUF_INIT;
+    struct buf hdr = BUF_INIT, log = BUF_INIT;
     article_header(s, a, &info, transit, &hdr);
-    /* One body, one message per group (the store keeps the body once). */
-    struct store_target t[64];
-    memset(t, 0, sizeof(t));
-    for (size_t k = 0; k < pg.n; k++) {
-        t[k].owner = STORE_PUBLIC_OWNER;
-        t[k].mailbox = pg.g[k]->mailbox;
-        t[k].must_exist = true;
-    }
-    struct store_delivery d = {.data = buf_slice(&hdr), .targets = t, .n_targets = pg.n};
-    if (store_deliver(s->srv->store, &d, 1, &err) != 0) {
-        log_error("%s: cannot store: %s", nntp_cmd_name(s->reading), buf_cstr(&err));
-        answer(s, V_TEMP, "The store cannot take it now, try again later");
-        goto out;
-    }
-    size_t stored = 0;
-    for (size_t k = 0; k < pg.n; k++) {
-        if (t[k].status != STORE_OK)
-            continue;
-        stored++;
-        struct ipc_event ev = {
-            .type = IPC_EVENT_MAILBOX_CHANGED,
-            .u.mailbox_changed = {.owner = STORE_PUBLIC_OWNER, .mailbox = pg.g[k]->mailbox}};
-        net_worker_publish(s->srv->worker, &ev);
-    }
-    if (stored == 0) {
-        answer(s, V_TEMP, "The groups could not take it now, try again later");
-        goto out;
-    }
-    log_info("%s: user=<%s>, rip=%s, groups=%zu, size=%zu", nntp_cmd_name(s->reading),
-             s->account ? s->account : "", net_conn_addr(s->conn), stored, hdr.len);
-    answer(s, V_OK, transit ? "Article transferred OK" : "Article received OK");
-out:
+    /* One body, one message per group (the store keeps the body once), committed
+     * with whatever else this worker takes meanwhile; answered once committed. */
+    const char *mbx[sizeof(pg.g) / sizeof(pg.g[0])];
+    for (size_t k = 0; k < pg.n; k++)
+        mbx[k] = pg.g[k]->mailbox;
+    buf_printf(&log, "%s: user=<%s>, rip=%s", nntp_cmd_name(s->reading),
+               s->account ? s->account : "", net_conn_addr(s->conn));
+    flush(s);
+    struct pending *p = xcalloc(1, sizeof(*p));
+    p->s = s;
+    p->reading = s->reading;
+    p->offered = s->offered ? xstrdup(s->offered) : NULL;
+    p->hole = s->held.len;
+    buf_init(&p->answer);
+    if (s->pend_tail)
+        s->pend_tail->next = p;
+    else
+        s->pend_head = p;
+    s->pend_tail = p;
+    s->n_pending++;
+    p->job = nntp_commit_submit(s->srv->commit, &hdr, mbx, pg.n, buf_cstr(&log), commit_done, p);
     buf_free(&hdr);
-    buf_free(&err);
+    buf_free(&log);
 }
 
 /* ---- dispatch ---- */
@@ -1260,6 +1340,25 @@ static void handle_line(struct nntp_session *s, struct slice line)
     flush(s);
 }
 
+/* While articles wait for their commit: whether the next line is more streaming
+ * (CHECK, TAKETHIS, or the start of one), which may go on. */
+static bool streaming_next(struct nntp_session *s)
+{
+    if (s->n_pending >= NNTP_MAX_PENDING)
+        return false;
+    char head[9];
+    ev_ssize_t have = evbuffer_copyout(net_conn_input(s->conn), head, sizeof(head));
+    if (have <= 0)
+        return false;
+    static const char *const go[] = {"TAKETHIS ", "CHECK "};
+    for (size_t i = 0; i < sizeof(go) / sizeof(go[0]); i++) {
+        size_t l = strlen(go[i]), m = (size_t)have < l ? (size_t)have : l;
+        if (strncasecmp(head, go[i], m) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void nntp_readable(void *arg)
 {
     struct nntp_session *s = arg;
@@ -1270,6 +1369,8 @@ static void nntp_readable(void *arg)
             article_finish(s);
             continue;
         }
+        if (s->pend_head && !streaming_next(s))
+            return; /* pending_flush reads on */
         size_t max = s->state == NNTP_SASL_WAIT ? AUTH_LOGIN_MAX_RESPONSE : NNTP_MAX_LINE;
         enum net_line_result r = net_conn_read_line(s->conn, max, &s->line);
         if (r == NET_LINE_NEED_MORE)
@@ -1296,6 +1397,7 @@ static void *nntp_open(struct net_conn *c, void *proto_arg)
     buf_init(&s->line);
     buf_init(&s->out);
     buf_init(&s->article_in);
+    buf_init(&s->held);
     const struct wharf_config *cfg = s->srv->cfg;
     line_session_init(&s->ls, c, (unsigned)cfg->nntp_max_errors, too_many_errors, s);
     struct auth_login_params lp = {
@@ -1334,6 +1436,10 @@ static void nntp_timeout(void *arg)
 static void nntp_drain(void *arg)
 {
     struct nntp_session *s = arg;
+    if (s->pend_head) {
+        s->drain_after = true; /* once the answers are out */
+        return;
+    }
     if (s->state == NNTP_READY) {
         reply(s, "400 Server shutting down");
         s->state = NNTP_CLOSING;
@@ -1345,6 +1451,16 @@ static void nntp_closed(void *arg)
 {
     struct nntp_session *s = arg;
     auth_login_free(s->login);
+    while (s->pend_head) {
+        struct pending *p = s->pend_head;
+        s->pend_head = p->next;
+        if (p->job)
+            nntp_commit_cancel(p->job); /* still stored; nobody to answer */
+        buf_free(&p->answer);
+        free(p->offered);
+        free(p);
+    }
+    buf_free(&s->held);
     free(s->user);
     free(s->account);
     free(s->group);

@@ -9,12 +9,15 @@
 #include "net/net.h"
 #include "store/store.h"
 
+struct nntp_commit;
+
 /* What every session of one worker process shares. */
 struct nntp_server {
     struct net_worker *worker;
     const struct wharf_config *cfg;
     struct store *store;
     struct auth_client *auth;
+    struct nntp_commit *commit; /* the group commit of the articles taken */
     const char *host;
 };
 

@@ -354,6 +354,16 @@ int store_feed_done(struct store *s, const char *peer, char *const *msgids, size
     return n == 0 ? 0 : s->drv->feed_done(s, peer, msgids, n, err);
 }
 
+int store_pull_since(struct store *s, const char *peer, int64_t *since_r, struct buf *err)
+{
+    return s->drv->pull_since(s, peer, since_r, err);
+}
+
+int store_pull_set(struct store *s, const char *peer, int64_t since, struct buf *err)
+{
+    return s->drv->pull_set(s, peer, since, err);
+}
+
 int store_feed_retry(struct store *s, const char *peer, const char *msgid, int64_t due,
                      struct buf *err)
 {
@@ -564,6 +574,12 @@ int store_message_records(struct store *s, const char *owner, const char *mailbo
     if (resolve(s, owner, mailbox, &mailbox_id, err) < 0)
         return -1;
     return store_message_records_id(s, owner, mailbox_id, uid_min, r, err);
+}
+
+int store_msgid_find(struct store *s, const char *owner, struct slice msgid,
+                     struct store_msgid_hit **list_r, size_t *n_r, struct buf *err)
+{
+    return s->drv->msgid_find(s, owner, msgid, list_r, n_r, err);
 }
 
 int store_message_set_records_id(struct store *s, const char *owner, int64_t mailbox_id,

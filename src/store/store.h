@@ -257,6 +257,21 @@ int store_message_records_id(struct store *s, const char *owner, int64_t mailbox
 /* Record i as a slice of r->data (ptr NULL when absent). */
 struct slice store_record_get(const struct store_records *r, size_t i);
 void store_records_free(struct store_records *r);
+
+/* A message of an account found by its Message-ID. */
+struct store_msgid_hit {
+    int64_t mailbox_id;
+    uint32_t uid;
+};
+/*
+ * The messages of owner whose Message-ID (the first Message-ID field of
+ * their search record, trimmed, compared byte for byte) is msgid, by mailbox
+ * id then UID: an index probe, whatever the number of messages (a news
+ * server's history). Messages stored without a search record are found once
+ * their record is written (store_message_set_records).
+ */
+int store_msgid_find(struct store *s, const char *owner, struct slice msgid,
+                     struct store_msgid_hit **list_r, size_t *n_r, struct buf *err);
 /* Writes the records of n messages in one transaction (no MODSEQ change). */
 int store_message_set_records(struct store *s, const char *owner, const char *mailbox,
                               const uint32_t *uids, const struct slice *recs, size_t n,
@@ -317,7 +332,7 @@ int store_expunged_since_id(struct store *s, const char *owner, int64_t mailbox_
 
 enum store_status {
     STORE_OK,         /* stored (uid set) */
-    STORE_DUPLICATE,  /* dedupe_id was already delivered to this account: nothing done */
+    STORE_DUPLICATE,  /* dedupe_id (or unique_msgid's Message-ID) already there: nothing done */
     STORE_OVER_QUOTA, /* temporary: would exceed the account's quota */
     STORE_FAILED,     /* temporary: store trouble for this target */
     STORE_NO_MAILBOX, /* must_exist was set and the mailbox does not exist (APPEND: TRYCREATE) */
@@ -345,6 +360,11 @@ struct store_delivery {
     const char *keywords; /* NULL: none */
     const char
         *dedupe_id; /* spool queue id: (dedupe_id, owner) is delivered once; NULL: no check */
+    /* A history (NNTP): a target whose account already holds a message with this
+     * message's Message-ID, committed or earlier in the same batch, is
+     * STORE_DUPLICATE; checked inside the write lock, before any target of this
+     * delivery is stored (a cross-post is one message). No Message-ID: no check. */
+    bool unique_msgid;
     struct store_target *targets;
     size_t n_targets;
 };
@@ -566,6 +586,11 @@ int store_feed_done(struct store *s, const char *peer, char *const *msgids, size
 /* An entry to try again at due (attempts counted up). */
 int store_feed_retry(struct store *s, const char *peer, const char *msgid, int64_t due,
                      struct buf *err);
+
+/* NEWNEWS pulls: when the last successful pull from peer began (the peer's clock,
+ * seconds since the epoch; 0: never), kept across restarts. */
+int store_pull_since(struct store *s, const char *peer, int64_t *since_r, struct buf *err);
+int store_pull_set(struct store *s, const char *peer, int64_t since, struct buf *err);
 
 /* ---- maintenance and statistics ---- */
 

@@ -74,6 +74,8 @@ struct store_driver {
     int (*message_set_records)(struct store *s, const char *owner, int64_t mailbox_id,
                                const uint32_t *uids, const struct slice *recs, size_t n,
                                struct buf *err);
+    int (*msgid_find)(struct store *s, const char *owner, struct slice msgid,
+                      struct store_msgid_hit **list_r, size_t *n_r, struct buf *err);
     int (*message_copy_to)(struct store *s, const char *owner, int64_t mailbox_id,
                            const uint32_t *uids, size_t n, const char *dest_owner, int64_t dest_id,
                            bool move, uint32_t *new_uids_r, struct buf *err);
@@ -141,6 +143,8 @@ struct store_driver {
                         struct buf *err);
     int (*feed_done)(struct store *s, const char *peer, char *const *msgids, size_t n,
                      struct buf *err);
+    int (*pull_since)(struct store *s, const char *peer, int64_t *since_r, struct buf *err);
+    int (*pull_set)(struct store *s, const char *peer, int64_t since, struct buf *err);
     int (*feed_retry)(struct store *s, const char *peer, const char *msgid, int64_t due,
                       struct buf *err);
 

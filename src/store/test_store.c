@@ -43,6 +43,12 @@
 #define UNDO_VERSION_10                                                                            \
     "DROP TRIGGER nntp_feed_mailbox_delete; DROP TABLE nntp_feed_queue;"                           \
     "DROP TABLE nntp_feed_cursor;"
+/* What version 11 (the Message-ID index) added. */
+#define UNDO_VERSION_11 "DROP INDEX messages_msgid; ALTER TABLE messages DROP COLUMN msgid;"
+#define UNDO_VERSION_12 "DROP TABLE nntp_pull;"
+#define UNDO_VERSION_13                                                                            \
+    "DROP TRIGGER recent_count_insert; DROP TRIGGER recent_count_delete;"                          \
+    "DROP TRIGGER recent_count_claim; ALTER TABLE mailboxes DROP COLUMN n_recent;"
 
 static struct store *tmp_store(void)
 {
@@ -376,7 +382,8 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10
+                                      UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER messages_count_insert;"
                                   "DROP TRIGGER messages_count_delete;"
                                   "DROP TRIGGER messages_count_seen;"
@@ -434,7 +441,8 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10
+                                      UNDO_VERSION_8 UNDO_VERSION_7
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
                                   /* and what versions 4 and 5 added */
@@ -1257,7 +1265,8 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10
+                                      UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER state_mailbox_insert;"
                                   "DROP TRIGGER state_mailbox_update;"
                                   "DROP TRIGGER state_mailbox_delete;"
@@ -1377,6 +1386,13 @@ static void test_feed_queue(void **state)
     assert_int_equal(store_feed_pending(s, "other", 10, &v, &n, &total, &err), 0);
     assert_int_equal(n, 0);
     store_feed_items_free(v, n);
+    int64_t since = -1;
+    assert_int_equal(store_pull_since(s, "peer", &since, &err), 0);
+    assert_int_equal(since, 0);
+    assert_int_equal(store_pull_set(s, "peer", 1700000000, &err), 0);
+    assert_int_equal(store_pull_set(s, "peer", 1700000100, &err), 0);
+    assert_int_equal(store_pull_since(s, "peer", &since, &err), 0);
+    assert_int_equal(since, 1700000100);
     assert_int_equal(store_feed_retry(s, "peer", "<a@x>", 1000, &err), 0);
     assert_int_equal(store_feed_pending(s, "peer", 10, &v, &n, NULL, &err), 0);
     assert_int_equal(n, 2);
@@ -1395,6 +1411,117 @@ static void test_feed_queue(void **state)
     store_feed_items_free(v, n);
     buf_free(&err);
     store_close(s);
+}
+
+static size_t msgid_hits(struct store *s, const char *owner, const char *msgid,
+                         struct store_msgid_hit *first)
+{
+    struct buf err = BUF_INIT;
+    struct store_msgid_hit *v;
+    size_t n;
+    assert_int_equal(store_msgid_find(s, owner, slice_from_cstr(msgid), &v, &n, &err), 0);
+    if (n && first)
+        *first = v[0];
+    free(v);
+    buf_free(&err);
+    return n;
+}
+
+/* \Recent counts kept by triggers: new messages, a claim, an expunge. */
+static void test_recent_count(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(put(s, ALICE, NULL, "Subject: r\r\n\r\nb\r\n", NULL, 0, 0, NULL),
+                         STORE_OK);
+    struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.recent, 3);
+    store_mailbox_free(&mb);
+    uint32_t first;
+    assert_int_equal(store_mailbox_recent_claim(s, ALICE, "INBOX", 2, true, &first, &err), 0);
+    mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.recent_uid, 3);
+    assert_int_equal(mb.recent, 1); /* uid 3 */
+    store_mailbox_free(&mb);
+    uint32_t three = 3;
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &three, 1, &err), 0);
+    assert_int_equal(put(s, ALICE, NULL, "Subject: r\r\n\r\nb\r\n", NULL, 0, 0, NULL), STORE_OK);
+    mb = get_mb(s, ALICE, "INBOX");
+    assert_int_equal(mb.recent, 1); /* uid 4; 3 went */
+    store_mailbox_free(&mb);
+    buf_free(&err);
+    store_close(s);
+}
+
+/* A news history: Message-IDs found by index; unique_msgid refuses one held, even
+ * earlier in the same batch, and a cross-post is one message. */
+static void test_msgid_index(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct store *s = dir_store(dir);
+    struct buf err = BUF_INIT;
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News", NULL, &err), 0);
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News/a", NULL, &err), 0);
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News/b", NULL, &err), 0);
+    const char *m1 = "Message-ID:  <m1@x>\r\nSubject: one\r\n\r\nbody\r\n";
+    const char *m2 = "Message-ID: <m2@x>\r\nSubject: two\r\n\r\nbody\r\n";
+    const char *m2b = "Message-ID: <m2@x>\r\nSubject: two again\r\n\r\nother\r\n";
+    assert_int_equal(put(s, STORE_PUBLIC_OWNER, "News/a", m1, NULL, 0, 0, NULL), STORE_OK);
+    struct store_msgid_hit h;
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m1@x>", &h), 1);
+    assert_int_equal(h.uid, 1);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<none@x>", NULL), 0);
+    assert_int_equal(msgid_hits(s, ALICE, "<m1@x>", NULL), 0); /* per account */
+    /* one batch: m1 again (held), m2 cross-posted, m2 again (earlier in the batch) */
+    struct store_target t[5];
+    memset(t, 0, sizeof(t));
+    for (size_t k = 0; k < 5; k++) {
+        t[k].owner = STORE_PUBLIC_OWNER;
+        t[k].mailbox = k % 2 ? "News/b" : "News/a";
+        t[k].must_exist = true;
+    }
+    struct store_delivery d[3] = {
+        {.data = slice_from_cstr(m1), .targets = &t[0], .n_targets = 1, .unique_msgid = true},
+        {.data = slice_from_cstr(m2), .targets = &t[1], .n_targets = 2, .unique_msgid = true},
+        {.data = slice_from_cstr(m2b), .targets = &t[3], .n_targets = 2, .unique_msgid = true}};
+    assert_int_equal(store_deliver(s, d, 3, &err), 0);
+    assert_int_equal(t[0].status, STORE_DUPLICATE);
+    assert_int_equal(t[1].status, STORE_OK);
+    assert_int_equal(t[2].status, STORE_OK);
+    assert_int_equal(t[3].status, STORE_DUPLICATE);
+    assert_int_equal(t[4].status, STORE_DUPLICATE);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m2@x>", NULL), 2);
+    /* without unique_msgid (mail) the same id is stored again */
+    assert_int_equal(put(s, STORE_PUBLIC_OWNER, "News/a", m1, NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m1@x>", NULL), 2);
+    /* a copy keeps its id */
+    uint32_t one = 1, copied;
+    assert_int_equal(store_message_copy(s, STORE_PUBLIC_OWNER, "News/a", &one, 1, "News/b", false,
+                                        &copied, &err),
+                     0);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m1@x>", NULL), 3);
+    store_close(s);
+    /* a store of version 10: the ids come from the search records */
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                                  "PRAGMA user_version = 10;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    buf_free(&path);
+    s = dir_store(dir);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m1@x>", NULL), 3);
+    assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m2@x>", &h), 2);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
 }
 
 int main(void)
@@ -1424,6 +1551,8 @@ int main(void)
         cmocka_unit_test(test_unknown_driver),
         cmocka_unit_test(test_mailbox_ids),
         cmocka_unit_test(test_feed_queue),
+        cmocka_unit_test(test_msgid_index),
+        cmocka_unit_test(test_recent_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,12 +73,14 @@ bool service_outbound_used(const struct wharf_config *cfg, const struct service_
                            struct buf *targets)
 {
     if (s->component == &nntpfeed_component) {
-        for (size_t i = 0; i < cfg->nntp_feed_to.n; i++) {
-            const char *u = strstr(cfg->nntp_feed_to.v[i], "://");
-            buf_printf(targets, "%s%s", targets->len ? " " : "",
-                       u ? u + 3 : cfg->nntp_feed_to.v[i]);
+        const struct strlist *lists[] = {&cfg->nntp_feed_to, &cfg->nntp_pull_from};
+        for (size_t l = 0; l < 2; l++) {
+            for (size_t i = 0; i < lists[l]->n; i++) {
+                const char *u = strstr(lists[l]->v[i], "://");
+                buf_printf(targets, "%s%s", targets->len ? " " : "", u ? u + 3 : lists[l]->v[i]);
+            }
         }
-        return cfg->nntp_feed_to.n > 0;
+        return cfg->nntp_feed_to.n > 0 || cfg->nntp_pull_from.n > 0;
     }
     if (s->component != &directory_component)
         return true;
@@ -174,7 +176,7 @@ bool component_enabled(const struct wharf_config *cfg, const struct component_de
             return component_has_listeners(cfg, c);
     }
     if (c == &nntpfeed_component)
-        return cfg->nntp_feed_to.n > 0; /* only with feeds to push */
+        return cfg->nntp_feed_to.n > 0 || cfg->nntp_pull_from.n > 0; /* feeds to push or pull */
     return true; /* no inbound port of its own (auth, mta, directory): always runs */
 }
 

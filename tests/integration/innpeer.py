@@ -66,7 +66,8 @@ class Inn:
             f"peer wharf {{ hostname: \"127.0.0.1\" streaming: {'true' if streaming else 'false'} }}\n")
         (t / "etc/readers.conf").write_text(
             "auth \"local\" { hosts: \"127.0.0.1\" default: \"<local>\" }\n"
-            "access \"local\" { users: \"<local>\" newsgroups: \"*\" access: RPA }\n")
+            # N: NEWNEWS (Wharf's pulls, nntp_pull_from); an access string overrides allownewnews
+            "access \"local\" { users: \"<local>\" newsgroups: \"*\" access: RPAN }\n")
         (t / "etc/storage.conf").write_text("method tradspool { newsgroups: * class: 0 }\n")
         feeds = "ME:*::\n"
         if feed_to:

@@ -8,8 +8,10 @@ The groups are public folders made with `wharf public add ... --newsgroups`.
 import base64
 import imaplib
 import os
+import re
 import signal
 import subprocess
+import threading
 import warnings
 import zlib
 
@@ -348,4 +350,74 @@ def test_an_article_acknowledged_survives_the_worker_killed(news):
     n = wait_until(lambda: reader(news), 20, what="nntp to listen again")
     n.group("comp.wharf.dev")
     assert n.stat("<durable@example.test>")[2] == "<durable@example.test>"
+    n.quit()
+
+
+def test_articles_group_committed_each_answered_after_commit_and_kill_9(wharf_factory):
+    """Articles arriving together, streamed on several connections and POSTed on others,
+    share commits (the log's batch= says how many a commit held); each 239/240 comes
+    after its commit, so with every nntp worker killed hard right after the last
+    answer, all acknowledged articles are there, each once; a duplicate within the
+    same pipeline is refused though its first copy was not committed when it came."""
+    server = wharf_factory(enable={"nntp"}, extra={"nntp_feed_peers": "127.0.0.1/32",
+                                                   "nntp_plaintext_auth": "yes"}).start()
+    server.wharf("domain", "add", "example.test")
+    server.wharf("user", "add", ALICE, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    server.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
+    server.wharf("public", "add", "News/dev")
+    server.wharf("acl", "set", "#public", "News/dev", "anyone", "lr")
+    server.wharf("acl", "set", "#public", "News/dev", ALICE, "lrp")
+    feeds = [Raw(server.ports["nntp"]) for _ in range(3)]
+    posters = [reader(server) for _ in range(4)]
+    for p in posters:
+        p.login(ALICE, PASSWORD)
+    per = 40
+    for c, r in enumerate(feeds):
+        assert r.cmd("MODE STREAM").startswith("203")
+    for c, r in enumerate(feeds):
+        batch = b"".join(b"TAKETHIS <g%d-%d@peer.test>\r\n" % (c, i) +
+                         peer_article("<g%d-%d@peer.test>" % (c, i), groups="comp.wharf.dev") +
+                         b".\r\n" for i in range(per))
+        # the first again, in the same pipeline
+        batch += (b"TAKETHIS <g%d-0@peer.test>\r\n" % c +
+                  peer_article("<g%d-0@peer.test>" % c, groups="comp.wharf.dev") + b".\r\n")
+        r.send(batch)
+    posted = []
+
+    def post(i, n):
+        for k in range(5):
+            msgid = f"<p{i}-{k}@example.test>"
+            assert n.post(article(msgid=msgid)).startswith("240")
+            posted.append(msgid)
+
+    threads = [threading.Thread(target=post, args=(i, n)) for i, n in enumerate(posters)]
+    for t in threads:
+        t.start()
+    for c, r in enumerate(feeds):
+        for i in range(per):
+            assert r.line().startswith("239 <g%d-%d@peer.test>" % (c, i))
+        assert r.line().startswith("439 <g%d-0@peer.test>" % c)
+    for t in threads:
+        t.join()
+    assert len(posted) == 20
+    pids = [p["pid"] for p in server.component("nntp")["processes"]]
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    for r in feeds:
+        r.close()
+    batches = wait_until(lambda: (lambda b: b if len(b) == 3 * per else None)(
+        [int(b) for b in re.findall(r"TAKETHIS: .*batch=(\d+)", server.log())]),
+        20, what="a log line per article taken")
+    assert max(batches) > 1
+    wait_until(lambda: all(p["state"] == "running" and p["pid"] not in pids
+                           for p in server.component("nntp")["processes"]),
+               30, what="the supervisor to restart nntp")
+    n = wait_until(lambda: reader(server), 20, what="nntp to listen again")
+    _, count, first, last, _ = n.group("comp.wharf.dev")
+    assert count == 3 * per + 20
+    _, over = n.over((first, last))
+    ids = [o["message-id"] for _, o in over]
+    assert len(ids) == len(set(ids)) == 3 * per + 20
+    assert set(posted) <= set(ids)
+    assert {"<g%d-%d@peer.test>" % (c, i) for c in range(3) for i in range(per)} <= set(ids)
     n.quit()

@@ -179,8 +179,8 @@ static struct store *open_common(const char *dir, const char *dbpath,
     if (sq_exec(s, "PRAGMA journal_mode = WAL", err) != 0 ||
         sq_exec(s, opt->fsync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF", err) !=
             0 ||
-        sq_exec(s, "PRAGMA foreign_keys = ON", err) != 0 || migrate(s, err) != 0 ||
-        blob_dir_open(&q->blobs, dir, opt->fsync, err) != 0) {
+        sq_exec(s, "PRAGMA foreign_keys = ON", err) != 0 || sq_msgid_register(s, err) != 0 ||
+        migrate(s, err) != 0 || blob_dir_open(&q->blobs, dir, opt->fsync, err) != 0) {
         sq_close(s);
         return NULL;
     }
@@ -522,6 +522,7 @@ const struct store_driver store_sqlite_driver = {
     .message_set_cache = sq_message_set_cache,
     .message_records = sq_message_records,
     .message_set_records = sq_message_set_records,
+    .msgid_find = sq_msgid_find,
     .message_copy_to = sq_message_copy_to,
     .message_expunge = sq_message_expunge,
     .message_changes = sq_message_changes,
@@ -551,6 +552,8 @@ const struct store_driver store_sqlite_driver = {
     .feed_pending = sq_feed_pending,
     .feed_done = sq_feed_done,
     .feed_retry = sq_feed_retry,
+    .pull_since = sq_pull_since,
+    .pull_set = sq_pull_set,
     .blob_stats = sq_blob_stats,
     .gc = sq_gc,
     .dedupe_expire = sq_dedupe_expire,

@@ -90,8 +90,8 @@ static int over_quota(struct store *s, const struct store_target *t, size_t size
 }
 
 static int deliver_target(struct store *s, struct store_delivery *d, struct store_target *t,
-                          const char *hex, struct mime_cache *c, int64_t seg, int64_t now,
-                          struct buf *err)
+                          const char *hex, struct mime_cache *c, struct slice msgid, int64_t seg,
+                          int64_t now, struct buf *err)
 {
     t->status = STORE_FAILED;
     t->uid = 0;
@@ -160,8 +160,8 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
         return sq_db_error(s, "uidnext", err);
     st = sq_stmt(s,
                  "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internaldate,"
-                 " size, blob, envelope, bodystructure, search)"
-                 " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 " size, blob, envelope, bodystructure, search, msgid)"
+                 " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  err);
     if (st == NULL)
         return -1;
@@ -176,6 +176,10 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
     sqlite3_bind_null(st, 9); /* IMAP text of older versions */
     sqlite3_bind_blob(st, 10, c->structure.data, (int)c->structure.len, SQLITE_STATIC);
     sqlite3_bind_blob(st, 11, c->record.data, (int)c->record.len, SQLITE_STATIC);
+    if (msgid.ptr)
+        sqlite3_bind_text(st, 12, msgid.ptr, (int)msgid.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 12);
     if (sqlite3_step(st) != SQLITE_DONE)
         return sq_db_error(s, "insert message", err);
     if (sq_quota_add(s, t->owner, (int64_t)d->data.len, 1, err) != 0)
@@ -215,8 +219,27 @@ int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *
             goto rollback;
         char hex[BLOB_HASH_HEX];
         blob_hash_hex(d[i].data, hex);
+        struct slice msgid = SLICE_NULL;
+        if (!mime_cache_record_msgid(buf_slice(&cache[i].record), &msgid))
+            msgid = SLICE_NULL;
+        /* unique_msgid: every target checked before any is stored (one cross-post) */
+        for (size_t k = 0; k < d[i].n_targets; k++) {
+            struct store_target *t = &d[i].targets[k];
+            t->status = STORE_FAILED;
+            t->uid = 0;
+            t->stored_in = NULL;
+            if (d[i].unique_msgid && msgid.ptr) {
+                int held = sq_msgid_held(s, t->owner, msgid, err);
+                if (held < 0)
+                    goto rollback;
+                if (held)
+                    t->status = STORE_DUPLICATE;
+            }
+        }
         for (size_t k = 0; k < d[i].n_targets; k++)
-            if (deliver_target(s, &d[i], &d[i].targets[k], hex, &cache[i], seg, now, err) != 0)
+            if (d[i].targets[k].status != STORE_DUPLICATE &&
+                deliver_target(s, &d[i], &d[i].targets[k], hex, &cache[i], msgid, seg, now, err) !=
+                    0)
                 goto rollback;
     }
     if (blob_sync(&sq(s)->blobs, err) != 0)

@@ -153,3 +153,28 @@ int sq_feed_retry(struct store *s, const char *peer, const char *msgid, int64_t 
     sqlite3_bind_int64(st, 3, due);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "feed queue", err);
 }
+
+int sq_pull_since(struct store *s, const char *peer, int64_t *since_r, struct buf *err)
+{
+    *since_r = 0;
+    sqlite3_stmt *st = sq_stmt(s, "SELECT since FROM nntp_pull WHERE peer = ?", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, peer, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *since_r = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_db_error(s, "pull state", err);
+}
+
+int sq_pull_set(struct store *s, const char *peer, int64_t since, struct buf *err)
+{
+    sqlite3_stmt *st =
+        sq_stmt(s, "INSERT OR REPLACE INTO nntp_pull(peer, since) VALUES(?, ?)", err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, peer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "pull state", err);
+}

@@ -117,6 +117,12 @@ int sq_message_set_cache(struct store *s, const char *owner, int64_t mailbox_id,
                          struct slice structure, struct buf *err);
 int sq_message_records(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
                        struct store_records *r, struct buf *err);
+int sq_msgid_find(struct store *s, const char *owner, struct slice msgid,
+                  struct store_msgid_hit **list_r, size_t *n_r, struct buf *err);
+/* In a write transaction: 1 when owner holds a message with this Message-ID. */
+int sq_msgid_held(struct store *s, const char *owner, struct slice msgid, struct buf *err);
+/* Registers wharf_record_msgid(search) (the schema's backfill of messages.msgid). */
+int sq_msgid_register(struct store *s, struct buf *err);
 int sq_message_set_records(struct store *s, const char *owner, int64_t mailbox_id,
                            const uint32_t *uids, const struct slice *recs, size_t n,
                            struct buf *err);
@@ -154,6 +160,8 @@ int sq_feed_enqueue(struct store *s, const char *peer, int64_t mailbox_id, uint3
 int sq_feed_pending(struct store *s, const char *peer, size_t max, struct store_feed_item **list_r,
                     size_t *n_r, uint64_t *total_r, struct buf *err);
 int sq_feed_done(struct store *s, const char *peer, char *const *msgids, size_t n, struct buf *err);
+int sq_pull_since(struct store *s, const char *peer, int64_t *since_r, struct buf *err);
+int sq_pull_set(struct store *s, const char *peer, int64_t since, struct buf *err);
 int sq_feed_retry(struct store *s, const char *peer, const char *msgid, int64_t due,
                   struct buf *err);
 int sq_newsgroup_anchor_set(struct store *s, const char *mailbox, const char *hierarchy,

@@ -22,8 +22,7 @@ static const char sql_list[] =
     "SELECT m.id, m.name, m.special_use, m.uidvalidity, m.uidnext, m.highestmodseq,"
     " EXISTS(SELECT 1 FROM subscriptions s WHERE s.owner = m.owner AND s.name = m.name),"
     " m.n_messages, m.n_unseen, m.n_bytes," /* kept by triggers (store_schema.c) */
-    " m.recent_uid, (SELECT COUNT(*) FROM messages r WHERE r.mailbox_id = m.id"
-    "  AND r.uid >= m.recent_uid), m.state, m.created_state"
+    " m.recent_uid, m.n_recent, m.state, m.created_state"
     " FROM mailboxes m WHERE m.owner = ?1 AND (?2 IS NULL OR m.name = ?2) ORDER BY m.name";
 
 static void fill_mailbox(sqlite3_stmt *st, struct store_mailbox *mb)

@@ -251,6 +251,45 @@ static const char *const migrations[] = {
     "CREATE TRIGGER nntp_feed_mailbox_delete AFTER DELETE ON mailboxes BEGIN"
     "  DELETE FROM nntp_feed_cursor WHERE mailbox_id = OLD.id;"
     "  DELETE FROM nntp_feed_queue WHERE mailbox_id = OLD.id; END;",
+    /*
+     * 10 -> 11 (issue 15, NNTP history): each message's Message-ID (its
+     * search record's first one, trimmed; NULL: none, or no record yet),
+     * indexed, so that a news server's history lookup (store_msgid_find,
+     * store_delivery.unique_msgid) is an index probe, not a walk of every
+     * article. The rows there are filled from their records by
+     * wharf_record_msgid(), a function the driver registers before it
+     * migrates; delivery, copy and a record written later set it. One
+     * self-contained step: a column and an index of messages.
+     */
+    "ALTER TABLE messages ADD COLUMN msgid TEXT;"
+    "UPDATE messages SET msgid = wharf_record_msgid(search) WHERE search IS NOT NULL;"
+    "CREATE INDEX messages_msgid ON messages(msgid) WHERE msgid IS NOT NULL;",
+    /*
+     * 11 -> 12 (issue 15, NNTP pulls): per peer pulled with NEWNEWS, when its
+     * last successful pull began (store_pull_*). One self-contained step.
+     */
+    "CREATE TABLE nntp_pull(peer TEXT PRIMARY KEY, since INTEGER NOT NULL) WITHOUT ROWID;",
+    /*
+     * 12 -> 13 (issue 15): the \Recent count of each mailbox (messages from
+     * recent_uid on) kept by triggers like the other counts, instead of a
+     * COUNT in every mailbox list and get: that COUNT was linear in a folder
+     * no IMAP session selects (a newsgroup: recent_uid stays 1), and NNTP
+     * lists the public folders for every article it takes. A claim recounts
+     * from its new recent_uid only (the messages after it: few). One
+     * self-contained step: a column of mailboxes and its triggers.
+     */
+    "ALTER TABLE mailboxes ADD COLUMN n_recent INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE mailboxes SET n_recent = (SELECT COUNT(*) FROM messages r"
+    "  WHERE r.mailbox_id = mailboxes.id AND r.uid >= mailboxes.recent_uid);"
+    "CREATE TRIGGER recent_count_insert AFTER INSERT ON messages BEGIN"
+    "  UPDATE mailboxes SET n_recent = n_recent + (NEW.uid >= recent_uid)"
+    "  WHERE id = NEW.mailbox_id; END;"
+    "CREATE TRIGGER recent_count_delete AFTER DELETE ON messages BEGIN"
+    "  UPDATE mailboxes SET n_recent = n_recent - (OLD.uid >= recent_uid)"
+    "  WHERE id = OLD.mailbox_id; END;"
+    "CREATE TRIGGER recent_count_claim AFTER UPDATE OF recent_uid ON mailboxes BEGIN"
+    "  UPDATE mailboxes SET n_recent = (SELECT COUNT(*) FROM messages r"
+    "    WHERE r.mailbox_id = NEW.id AND r.uid >= NEW.recent_uid) WHERE id = NEW.id; END;",
 };
 
 size_t sq_schema_count(void)

@@ -1,0 +1,152 @@
+/*
+ * nntp_commit.c - group commit of articles (see nntp_commit.h), on the
+ * worker-thread kit (base/offload.h), as smtp_commit.c does for the spool.
+ *
+ * Threads: the loop submits and receives results; one writer thread runs
+ * one store_deliver for every job queued at once, on a store handle no
+ * other thread uses (SQLite connections are not shared between threads;
+ * the loop keeps its own for reading). Must never: touch a session or the
+ * loop's store from the writer thread.
+ */
+#include "nntp/nntp_commit.h"
+#include "base/alloc.h"
+#include "base/log.h"
+#include "base/offload.h"
+#include "ipc/event.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct job {
+    struct offload_job oj;
+    struct nntp_commit_job pub;
+    char *log;
+    size_t batch; /* articles in the commit that held it */
+    bool cancelled;
+    nntp_commit_cb cb;
+    void *arg;
+};
+
+struct nntp_commit {
+    struct net_worker *worker;
+    struct store *store; /* the writer thread's */
+    struct offload *writer;
+};
+
+/* In the writer thread: one transaction, one fdatasync for the whole list. */
+static void write_batch(void *arg, struct offload_job *list)
+{
+    struct nntp_commit *c = arg;
+    size_t n = 0;
+    for (struct offload_job *j = list; j; j = j->next)
+        n++;
+    struct store_delivery *d = xcalloc(n, sizeof(*d));
+    size_t i = 0;
+    for (struct offload_job *j = list; j; j = j->next, i++) {
+        struct job *jb = OFFLOAD_CONTAINER(j, struct job, oj);
+        d[i] = (struct store_delivery){.data = buf_slice(&jb->pub.data),
+                                       .targets = jb->pub.t,
+                                       .n_targets = jb->pub.n,
+                                       .unique_msgid = true};
+    }
+    struct buf err = BUF_INIT;
+    bool failed = store_deliver(c->store, d, n, &err) != 0;
+    if (failed)
+        log_error("cannot store %zu article(s): %s", n, buf_cstr(&err));
+    buf_free(&err);
+    for (struct offload_job *j = list; j; j = j->next) {
+        OFFLOAD_CONTAINER(j, struct job, oj)->pub.failed = failed;
+        OFFLOAD_CONTAINER(j, struct job, oj)->batch = n;
+    }
+    free(d);
+}
+
+/* In the loop: the article is committed (or not); its groups are told, then its session. */
+static void job_finish(void *arg, struct offload_job *oj)
+{
+    struct nntp_commit *c = arg;
+    struct job *j = OFFLOAD_CONTAINER(oj, struct job, oj);
+    size_t stored = 0;
+    for (size_t k = 0; k < j->pub.n; k++) {
+        if (j->pub.failed || j->pub.t[k].status != STORE_OK)
+            continue;
+        stored++;
+        struct ipc_event ev = {
+            .type = IPC_EVENT_MAILBOX_CHANGED,
+            .u.mailbox_changed = {.owner = STORE_PUBLIC_OWNER, .mailbox = j->pub.t[k].mailbox}};
+        net_worker_publish(c->worker, &ev);
+    }
+    if (stored)
+        log_info("%s, groups=%zu, size=%zu, batch=%zu", j->log, stored, j->pub.data.len, j->batch);
+    if (!j->cancelled)
+        j->cb(j->arg, &j->pub);
+    for (size_t k = 0; k < j->pub.n; k++)
+        free((char *)j->pub.t[k].mailbox);
+    free(j->pub.t);
+    buf_free(&j->pub.data);
+    free(j->log);
+    free(j);
+}
+
+struct nntp_commit *nntp_commit_new(struct net_worker *w, const struct wharf_config *cfg,
+                                    struct buf *err)
+{
+    struct nntp_commit *c = xcalloc(1, sizeof(*c));
+    c->worker = w;
+    c->store = store_open(cfg, err);
+    if (c->store == NULL) {
+        free(c);
+        return NULL;
+    }
+    struct offload_params p = {
+        .name = "article writer",
+        .threads = 1,
+        .batch = true,
+        .run = write_batch,
+        .done = job_finish,
+        .arg = c,
+    };
+    c->writer = offload_new(net_worker_base(w), &p, err);
+    if (c->writer == NULL) {
+        store_close(c->store);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void nntp_commit_free(struct nntp_commit *c)
+{
+    if (c == NULL)
+        return;
+    offload_free(c->writer); /* finishes what was submitted */
+    store_close(c->store);
+    free(c);
+}
+
+struct nntp_commit_job *nntp_commit_submit(struct nntp_commit *c, struct buf *data,
+                                           const char *const *mailboxes, size_t n, const char *log,
+                                           nntp_commit_cb cb, void *arg)
+{
+    struct job *j = xcalloc(1, sizeof(*j));
+    j->pub.data = *data;
+    buf_init(data);
+    j->pub.t = xcalloc(n ? n : 1, sizeof(*j->pub.t));
+    for (size_t k = 0; k < n; k++) {
+        j->pub.t[k].owner = STORE_PUBLIC_OWNER;
+        j->pub.t[k].mailbox = xstrdup(mailboxes[k]);
+        j->pub.t[k].must_exist = true;
+    }
+    j->pub.n = n;
+    j->log = xstrdup(log);
+    j->cb = cb;
+    j->arg = arg;
+    offload_submit(c->writer, &j->oj); /* unbounded: each session bounds its own */
+    return &j->pub;
+}
+
+void nntp_commit_cancel(struct nntp_commit_job *job)
+{
+    struct job *j = OFFLOAD_CONTAINER(job, struct job, pub);
+    j->cancelled = true;
+}

@@ -1,0 +1,47 @@
+/*
+ * nntp_commit.h - group commit of the articles an nntp worker takes (POST,
+ * IHAVE, TAKETHIS): every article finished while the previous batch was
+ * being made durable goes to the store in ONE store_deliver (one blob
+ * fdatasync, one commit), on a writer thread with a store handle of its
+ * own (base/offload.h), whatever connection it came on. Each article's
+ * callback runs on the loop after the commit that holds it, so that a
+ * 240/235/239 is only ever written for a committed article.
+ * Must never: call back before the batch's commit returned, touch a session
+ * from the writer thread, or store an article of a history twice (the
+ * deliveries are unique_msgid).
+ */
+#ifndef WHARF_NNTP_NNTP_COMMIT_H
+#define WHARF_NNTP_NNTP_COMMIT_H
+
+#include "base/buf.h"
+#include "net/net.h"
+#include "store/store.h"
+
+struct nntp_commit;
+struct nntp_commit_job;
+
+/* On the loop, once the job's batch is committed (or failed); job is freed after. */
+typedef void (*nntp_commit_cb)(void *arg, const struct nntp_commit_job *job);
+
+/* What the callback reads. */
+struct nntp_commit_job {
+    struct buf data;        /* the article as stored */
+    struct store_target *t; /* one per group, #public; statuses set */
+    size_t n;
+    bool failed; /* the batch could not be committed: nothing of it is stored */
+};
+
+/* Starts the writer thread with its own store. NULL with err on failure. */
+struct nntp_commit *nntp_commit_new(struct net_worker *w, const struct wharf_config *cfg,
+                                    struct buf *err);
+/* Finishes what was submitted (callbacks run), then stops. */
+void nntp_commit_free(struct nntp_commit *c);
+/* Queues article data (taken: reset here) for the public folders mailboxes[n];
+ * log: what the log line starts with ("POST: user=<...>, rip=..."). */
+struct nntp_commit_job *nntp_commit_submit(struct nntp_commit *c, struct buf *data,
+                                           const char *const *mailboxes, size_t n, const char *log,
+                                           nntp_commit_cb cb, void *arg);
+/* The session went: the article is still committed (and its groups told), cb is not run. */
+void nntp_commit_cancel(struct nntp_commit_job *job);
+
+#endif
