@@ -23,6 +23,7 @@ static int pop3_main(struct component_ctx *ctx)
     if (srv.store == NULL)
         log_fatal(EX_TEMPFAIL, "cannot open the store: %s", buf_cstr(&err));
     srv.auth = auth_client_new(net_worker_base(w), cfg);
+    srv.dir = directory_client_new(net_worker_base(w), cfg);
     struct net_service_limits limits = {
         .idle_timeout_ms = cfg->pop3_idle_timeout,
         .login_timeout_ms = cfg->pop3_login_timeout,
@@ -32,6 +33,7 @@ static int pop3_main(struct component_ctx *ctx)
     net_worker_serve(w, "pop3s", NET_TLS_IMPLICIT, &pop3_proto, &srv, &limits);
     int rc = net_worker_run(w);
     auth_client_free(srv.auth);
+    directory_client_free(srv.dir);
     store_close(srv.store);
     net_worker_free(w);
     buf_free(&err);
