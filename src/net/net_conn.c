@@ -97,6 +97,10 @@ static void conn_free_now(struct net_conn *c)
 {
     if (c->opened && c->proto->closed)
         c->proto->closed(c->session);
+    /* A clean TLS close (close_notify) after what was sent: the peer can tell
+     * it from a crash (a front-end's proxy does, net_proxy.c). */
+    if (c->bev && c->tls && c->flush_close)
+        SSL_shutdown(bufferevent_openssl_get_ssl(c->bev));
     if (c->bev)
         bufferevent_free(c->bev);
     if (!c->bev_owns_fd && c->fd >= 0)

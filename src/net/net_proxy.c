@@ -63,6 +63,24 @@ bool net_proxy_home_is_here(const struct wharf_config *cfg, const char *home)
     return false;
 }
 
+int net_proxy_check_config(const struct wharf_config *cfg, struct buf *err)
+{
+    unsigned char ip[16];
+    const char *src = cfg->frontend_source_address;
+    if (strcmp(cfg->role, "mailbox") != 0 && strcmp(cfg->role, "frontend") != 0)
+        buf_printf(err, "role must be mailbox or frontend, not \"%s\"", cfg->role);
+    else if ((strcmp(cfg->role, "frontend") == 0 || cfg->frontend_secret[0] != '\0') &&
+             strlen(cfg->frontend_secret) < NET_PROXY_MIN_SECRET)
+        buf_printf(err, "frontend_secret must have at least %d characters (openssl rand -hex 32)",
+                   NET_PROXY_MIN_SECRET);
+    else if (src[0] != '\0' && inet_pton(AF_INET, src, ip) != 1 &&
+             inet_pton(AF_INET6, src, ip) != 1)
+        buf_printf(err, "frontend_source_address %s is not an IP address", src);
+    else
+        return 0;
+    return -1;
+}
+
 bool net_proxy_is_frontend(const struct wharf_config *cfg)
 {
     return strcmp(cfg->role, "frontend") == 0;

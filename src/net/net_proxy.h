@@ -50,6 +50,9 @@ bool net_proxy_home_is_here(const struct wharf_config *cfg, const char *home);
  * it is homed elsewhere and this server is a front-end (role = frontend, or a
  * frontend_secret to hand over with). */
 bool net_proxy_wanted(const struct wharf_config *cfg, const char *home);
+/* The front-end options (role, frontend_secret, frontend_source_address): 0, or
+ * -1 with the reason in err (the imap and pop3 components' check_config). */
+int net_proxy_check_config(const struct wharf_config *cfg, struct buf *err);
 /* role = frontend: no mailbox is ever opened here. */
 bool net_proxy_is_frontend(const struct wharf_config *cfg);
 

@@ -5,6 +5,7 @@
  * Must never: bind a socket, or run as root past net_worker_new.
  */
 #include "base/log.h"
+#include "net/net_proxy.h"
 #include "pop3/pop3.h"
 #include "pop3/pop3_maildrop.h"
 #include "pop3/pop3_session.h"
@@ -48,5 +49,6 @@ const struct component_def pop3_component = {
     .kind = COMPONENT_WORKERS,
     .main = pop3_main,
     .job = "mailbox download over POP3",
-    .sandbox_data = pop3_sandbox_data, /* the store, and the maildrop locks */
+    .check_config = net_proxy_check_config, /* the front-end's options */
+    .sandbox_data = pop3_sandbox_data,      /* the store, and the maildrop locks */
 };

@@ -119,6 +119,8 @@ def test_imap_reaches_home_and_idle_wakes(layout):
     assert b"OK" in line
     a.logout()
     b.logout()
+    # a LOGOUT is a clean end on the back-end (TLS close_notify): no "went away"
+    assert "went away" not in fe.log()
     # the back-ends log the real client's address and the front-end it came through
     assert "via front-end 127.0.0.2" in be1.log()
     assert "rip=127.0.0.1" in be1.log()
@@ -160,6 +162,8 @@ def test_backend_killed_then_back(layout):
     # alice's session ends cleanly (BYE [UNAVAILABLE] or the end of the stream)
     with pytest.raises((imaplib.IMAP4.abort, imaplib.IMAP4.error, OSError)):
         a.noop()
+    wait_until(lambda: "back-end 127.0.0.3" in fe.log() and "went away" in fe.log(),
+               what="the front-end to see be1 go")
     with pytest.raises(imaplib.IMAP4.error, match="UNAVAILABLE"):
         imap_login(fe, "alice@example.test")
     p = poplib.POP3_SSL(fe.host, fe.ports["pop3s"], context=tls_context(), timeout=20)
@@ -210,3 +214,17 @@ def test_forged_handover_refused(layout):
     t.close()
     assert "hand-over from 127.0.0.1 refused" in be1.log()
     assert "hand-over from 127.0.0.2 refused: wrong MAC" in be1.log()
+
+
+def test_frontend_options_checked(wharf_factory):
+    """A front-end without a usable secret or with an unknown role never starts."""
+    w = wharf_factory("bad", enable=["imap"], extra={"role": "frontend", "frontend_secret": "short"})
+    r = w.wharf("config", "check", check=False)
+    assert r.returncode != 0 and b"frontend_secret must have at least 32" in r.stderr
+    w.settings.update({"frontend_secret": SECRET, "role": "front"})
+    w.write_config()
+    r = w.wharf("config", "check", check=False)
+    assert r.returncode != 0 and b"role must be mailbox or frontend" in r.stderr
+    w.settings["role"] = "frontend"
+    w.write_config()
+    w.wharf("config", "check")
