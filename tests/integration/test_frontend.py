@@ -10,6 +10,7 @@ hand-over line by hand. Every wait is a blocking read or a poll with a
 deadline, never a sleep.
 """
 import imaplib
+import json
 import poplib
 import smtplib
 import socket
@@ -228,3 +229,77 @@ def test_frontend_options_checked(wharf_factory):
     w.settings["role"] = "frontend"
     w.write_config()
     w.wharf("config", "check")
+
+
+# ---- one OpenLDAP tree for the three servers ---------------------------------
+
+def test_ldap_directory_homes(wharf_factory, tmp_path):
+    """All three servers read one slapd; the home server is mailHost, and each
+    back-end knows its own value (home_server_names)."""
+    import pwd
+    import shutil
+
+    from test_ldap import BASE, SERVICE, SERVICE_PW, Slapd
+
+    if not shutil.which("slapd", path="/usr/sbin"):
+        pytest.skip("slapd not installed")
+    slapd = Slapd(tmp_path / "slapd").start()
+    try:
+        for uid, host in (("alice", HOSTS["be1"]), ("bob", HOSTS["be2"])):
+            slapd.modify("ldapmodify", f"dn: uid={uid},ou=people,{BASE}\nchangetype: modify\n"
+                                       f"replace: mailHost\nmailHost: {host}\n\n")
+        cert, key = tmp_path / "be.pem", tmp_path / "be.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=be",
+                        "-addext", "subjectAltName=IP:127.0.0.3,IP:127.0.0.4",
+                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+        cert.chmod(0o644)
+        key.chmod(0o644)
+        tmp_path.chmod(0o755)
+        imaps = common_port()
+        ldap = {"directory_driver": "ldap", "ldap_uris": slapd.uri, "ldap_base_dn": BASE,
+                "ldap_bind_dn": SERVICE, "ldap_page_size": "2", "ldap_sync_interval": "1s",
+                "ldap_timeout": "2s",
+                "directory_client_cache_ttl": "0", "frontend_secret": SECRET}
+        servers = {}
+        for name, extra in (
+                ("be1", {"home_server_names": HOSTS["be1"], "frontend_networks": "127.0.0.2/32",
+                         "imaps_listen": f"{HOSTS['be1']}:{imaps}"}),
+                ("be2", {"home_server_names": HOSTS["be2"], "frontend_networks": "127.0.0.2/32",
+                         "imaps_listen": f"{HOSTS['be2']}:{imaps}"}),
+                ("fe", {"role": "frontend", "frontend_imap_port": str(imaps),
+                        "frontend_tls_ca_file": str(cert),
+                        "frontend_source_address": HOSTS["fe"]})):
+            if name != "fe":
+                extra.update({"tls_cert_file": str(cert), "tls_key_file": str(key)})
+            w = wharf_factory("l" + name, host=HOSTS[name],
+                              enable=["smtp"] if name != "fe" else ["imaps"],
+                              extra=dict(ldap, **extra))
+            pw = w.base / "ldap-bind.pw"
+            pw.write_text(SERVICE_PW + "\n")
+            pw.chmod(0o600)
+            user = pwd.getpwnam(w.settings.get("wharf_user", "wharf"))
+            shutil.chown(pw, user.pw_uid, user.pw_gid)
+            w.settings["ldap_bind_password_file"] = str(pw)
+            w.write_config()
+            w.ports["imaps"] = w.ports.get("imaps", imaps)
+            servers[name] = w.start()
+
+        def homes(w):
+            return {u["account"]: u["home"]
+                    for u in json.loads(w.wharf("user", "list", "--json").stdout)}
+        wait_until(lambda: all(homes(w).get("alice@example.test") == HOSTS["be1"]
+                               for w in servers.values()), what="the three servers to read LDAP")
+        mail(servers["be1"], "alice@example.test", "ldap alice")
+        mail(servers["be2"], "bob@example.test", "ldap bob")
+        fe = servers["fe"]
+        m = imaplib.IMAP4_SSL(fe.host, fe.ports["imaps"], ssl_context=tls_context(), timeout=20)
+        m.login("alice@example.test", "alice pw")
+        wait_until(lambda: subjects(m) == ["Subject: ldap alice"], what="alice's mail on be1")
+        m.logout()
+        m = imaplib.IMAP4_SSL(fe.host, fe.ports["imaps"], ssl_context=tls_context(), timeout=20)
+        m.login("bob@example.test", "bob pw")
+        wait_until(lambda: subjects(m) == ["Subject: ldap bob"], what="bob's mail on be2")
+        m.logout()
+    finally:
+        slapd.stop()
