@@ -120,6 +120,16 @@ def test_imap_reaches_home_and_idle_wakes(layout):
     assert b"OK" in line
     a.logout()
     b.logout()
+    # AUTHENTICATE PLAIN with a command pipelined behind it: it reaches the back-end
+    c = imaplib.IMAP4_SSL(fe.host, fe.ports["imaps"], ssl_context=tls_context(), timeout=20)
+    c.send(b"A1 AUTHENTICATE PLAIN AGJvYkBleGFtcGxlLnRlc3QAY29ycmVjdCBob3JzZSBiYXR0ZXJ5\r\n"
+           b"A2 STATUS INBOX (MESSAGES)\r\n")
+    assert c.readline().startswith(b"A1 OK [CAPABILITY ")
+    assert c.readline().startswith(b"* STATUS INBOX (MESSAGES 1)")
+    assert c.readline().startswith(b"A2 OK")
+    c.send(b"A3 LOGOUT\r\n")
+    assert c.readline().startswith(b"* BYE")
+    c.shutdown()
     # a LOGOUT is a clean end on the back-end (TLS close_notify): no "went away"
     assert "went away" not in fe.log()
     # the back-ends log the real client's address and the front-end it came through
