@@ -82,6 +82,11 @@ static void proxy_line(void *arg, const char *line)
     free(s->tag);
     s->tag = NULL;
     s->wait = IMAP_WAIT_PROXY;
+    /* A spliced session parses nothing again: give back what the login needed. */
+    auth_login_free(s->login);
+    s->login = NULL;
+    imap_reader_free(&s->reader);
+    buf_free(&s->line);
     net_proxy_splice(s->proxy, gone_line);
     net_conn_set_timeout(s->conn, 0); /* the home server keeps time (IDLE, autologout) */
     net_conn_resume(s->conn);
