@@ -14,7 +14,6 @@ import json
 import poplib
 import smtplib
 import socket
-import ssl
 import subprocess
 
 import pytest
@@ -40,8 +39,9 @@ def common_port():
             continue
 
 
-@pytest.fixture
-def layout(wharf_factory, tmp_path):
+def backend_cert(tmp_path):
+    """A certificate for both back-ends' IP addresses, which the front-end
+    trusts as its frontend_tls_ca_file (the key readable by the workers)."""
     cert, key = tmp_path / "be.pem", tmp_path / "be.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=backends",
@@ -50,6 +50,12 @@ def layout(wharf_factory, tmp_path):
     cert.chmod(0o644)
     key.chmod(0o644)
     tmp_path.chmod(0o755)
+    return cert, key
+
+
+@pytest.fixture
+def layout(wharf_factory, tmp_path):
+    cert, key = backend_cert(tmp_path)
     imaps, pop3s = common_port(), common_port()
     servers = {}
     for name in ("be1", "be2"):
@@ -142,7 +148,7 @@ def test_imap_reaches_home_and_idle_wakes(layout):
 
 
 def test_pop3_through_frontend(layout):
-    fe, be1, be2 = layout["fe"], layout["be1"], layout["be2"]
+    fe, be2 = layout["fe"], layout["be2"]
     mail(be2, "bob@example.test", "pop for bob")
     p = poplib.POP3_SSL(fe.host, fe.ports["pop3s"], context=tls_context(), timeout=20)
     p.user("bob@example.test")
@@ -165,7 +171,7 @@ def test_pop3_through_frontend(layout):
 
 
 def test_backend_killed_then_back(layout):
-    fe, be1, be2 = layout["fe"], layout["be1"], layout["be2"]
+    fe, be1 = layout["fe"], layout["be1"]
     a = imap_login(fe, "alice@example.test")
     b = imap_login(fe, "bob@example.test")
     a.select("INBOX")
@@ -246,10 +252,9 @@ def test_frontend_options_checked(wharf_factory):
 def test_ldap_directory_homes(wharf_factory, tmp_path):
     """All three servers read one slapd; the home server is mailHost, and each
     back-end knows its own value (home_server_names)."""
-    import pwd
     import shutil
 
-    from test_ldap import BASE, SERVICE, SERVICE_PW, Slapd
+    from test_ldap import BASE, SERVICE, Slapd, bind_password_file
 
     if not shutil.which("slapd", path="/usr/sbin"):
         pytest.skip("slapd not installed")
@@ -258,14 +263,7 @@ def test_ldap_directory_homes(wharf_factory, tmp_path):
         for uid, host in (("alice", HOSTS["be1"]), ("bob", HOSTS["be2"])):
             slapd.modify("ldapmodify", f"dn: uid={uid},ou=people,{BASE}\nchangetype: modify\n"
                                        f"replace: mailHost\nmailHost: {host}\n\n")
-        cert, key = tmp_path / "be.pem", tmp_path / "be.key"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=be",
-                        "-addext", "subjectAltName=IP:127.0.0.3,IP:127.0.0.4",
-                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-        cert.chmod(0o644)
-        key.chmod(0o644)
-        tmp_path.chmod(0o755)
+        cert, key = backend_cert(tmp_path)
         imaps = common_port()
         ldap = {"directory_driver": "ldap", "ldap_uris": slapd.uri, "ldap_base_dn": BASE,
                 "ldap_bind_dn": SERVICE, "ldap_page_size": "2", "ldap_sync_interval": "1s",
@@ -285,12 +283,7 @@ def test_ldap_directory_homes(wharf_factory, tmp_path):
             w = wharf_factory("l" + name, host=HOSTS[name],
                               enable=["smtp"] if name != "fe" else ["imaps"],
                               extra=dict(ldap, **extra))
-            pw = w.base / "ldap-bind.pw"
-            pw.write_text(SERVICE_PW + "\n")
-            pw.chmod(0o600)
-            user = pwd.getpwnam(w.settings.get("wharf_user", "wharf"))
-            shutil.chown(pw, user.pw_uid, user.pw_gid)
-            w.settings["ldap_bind_password_file"] = str(pw)
+            bind_password_file(w)
             w.write_config()
             w.ports["imaps"] = w.ports.get("imaps", imaps)
             servers[name] = w.start()
