@@ -6,6 +6,7 @@
  *   wharf user list [DOMAIN] [--json]    wharf user del USER@DOMAIN
  *   wharf user passwd USER@DOMAIN        (stdin when it is not a terminal)
  *   wharf user quota USER@DOMAIN SIZE [MESSAGES]
+ *   wharf user home USER@DOMAIN SERVER|-   (the mailbox's home server; -: this one)
  *   wharf user import-hash USER@DOMAIN HASH   ($y$, $6$, $2b$ from another system)
  *   wharf alias add ADDRESS TARGET...    (ADDRESS @domain: catch-all)
  *   wharf alias list [DOMAIN] [--json]   wharf alias del ADDRESS [TARGET...]
@@ -446,6 +447,12 @@ static int user_cmd(struct directory *d, struct cli_ctx *ctx, int argc, char **a
         }
         return report(directory_account_set_quota(d, argv[2], qb, qm, &err), &err);
     }
+    if (strcmp(sub, "home") == 0) {
+        if (argc != 4)
+            return usage("wharf user home USER@DOMAIN SERVER|-");
+        const char *home = strcmp(argv[3], "-") == 0 ? "" : argv[3];
+        return report(directory_account_set_home(d, argv[2], home, &err), &err);
+    }
     if (strcmp(sub, "import-hash") == 0) {
         if (argc != 4)
             return usage("wharf user import-hash USER@DOMAIN HASH");
@@ -457,7 +464,7 @@ static int user_cmd(struct directory *d, struct cli_ctx *ctx, int argc, char **a
         return report(directory_account_set_hash(d, argv[2], argv[3], &err), &err);
     }
     (void)ctx;
-    return usage("wharf user add|list|del|passwd|quota|import-hash ...");
+    return usage("wharf user add|list|del|passwd|quota|home|import-hash ...");
 }
 
 int cmd_user(struct cli_ctx *ctx, int argc, char **argv)

@@ -412,6 +412,18 @@ enum directory_status directory_account_set_quota(struct directory *d, const cha
     return s;
 }
 
+enum directory_status directory_account_set_home(struct directory *d, const char *address,
+                                                 const char *home, struct buf *err)
+{
+    char *norm;
+    enum directory_status s = name_arg(d, d->drv->account_set_home != NULL, "change a home server",
+                                       address, true, &norm, err);
+    if (s == DIRECTORY_OK)
+        s = account_status(d->drv->account_set_home(d, norm, home, err), norm, err);
+    free(norm);
+    return s;
+}
+
 enum directory_status directory_account_list(struct directory *d, const char *domain,
                                              void (*fn)(void *arg,
                                                         const struct directory_account *a),

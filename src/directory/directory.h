@@ -228,6 +228,9 @@ enum directory_status directory_account_set_hash(struct directory *d, const char
 enum directory_status directory_account_set_quota(struct directory *d, const char *address,
                                                   uint64_t quota_bytes, uint64_t quota_messages,
                                                   struct buf *err);
+/* The server holding the account's mailbox ("": this one), for front-ends (doc/frontend.md). */
+enum directory_status directory_account_set_home(struct directory *d, const char *address,
+                                                 const char *home, struct buf *err);
 /* Calls fn for each account (of domain, or all when domain is NULL), in name order. */
 enum directory_status directory_account_list(struct directory *d, const char *domain,
                                              void (*fn)(void *arg,

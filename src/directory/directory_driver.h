@@ -103,6 +103,9 @@ struct directory_driver {
     enum directory_status (*account_set_quota)(struct directory *d, const char *account,
                                                uint64_t quota_bytes, uint64_t quota_messages,
                                                struct buf *err);
+    /* home "": this server (doc/frontend.md) */
+    enum directory_status (*account_set_home)(struct directory *d, const char *account,
+                                              const char *home, struct buf *err);
     /* Adds the targets not yet there, all or none. */
     enum directory_status (*alias_add)(struct directory *d, const char *address,
                                        char *const *targets, size_t n_targets, struct buf *err);

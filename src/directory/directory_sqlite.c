@@ -680,6 +680,18 @@ static enum directory_status sqlite_account_set_quota(struct directory *d, const
     return change_status(rc, changes, true);
 }
 
+static enum directory_status sqlite_account_set_home(struct directory *d, const char *account,
+                                                     const char *home, struct buf *err)
+{
+    int changes = 0;
+    int rc = home[0] == '\0'
+                 ? run(db_of(d), "UPDATE accounts SET home_server = NULL WHERE name = ?1",
+                       VALS(TXT(account)), &changes, err, "account change")
+                 : run(db_of(d), "UPDATE accounts SET home_server = ?2 WHERE name = ?1",
+                       VALS(TXT(account), TXT(home)), &changes, err, "account change");
+    return change_status(rc, changes, true);
+}
+
 static enum directory_status sqlite_alias_add(struct directory *d, const char *address,
                                               char *const *targets, size_t n_targets,
                                               struct buf *err)
@@ -843,6 +855,7 @@ const struct directory_driver directory_sqlite_driver = {
     .account_add = sqlite_account_add,
     .account_del = sqlite_account_del,
     .account_set_quota = sqlite_account_set_quota,
+    .account_set_home = sqlite_account_set_home,
     .alias_add = sqlite_alias_add,
     .alias_del = sqlite_alias_del,
     .credentials_get = sqlite_credentials_get,

@@ -5,6 +5,7 @@
  * Must never: bind a socket, or run as root past net_worker_new.
  */
 #include "base/log.h"
+#include "net/net_proxy.h"
 #include "directory/directory_client.h"
 #include "imap/imap.h"
 #include "imap/imap_int.h"
@@ -60,5 +61,6 @@ const struct component_def imap_component = {
     .kind = COMPONENT_WORKERS,
     .main = imap_main,
     .job = "mailbox access over IMAP4rev2/rev1",
-    .sandbox_data = imap_sandbox_data, /* the store: metadata and blobs */
+    .check_config = net_proxy_check_config, /* the front-end's options */
+    .sandbox_data = imap_sandbox_data,      /* the store: metadata and blobs */
 };

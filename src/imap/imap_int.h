@@ -11,6 +11,7 @@
 #include "imap/imap_parse.h"
 #include "net/lineproto.h"
 #include "net/net.h"
+#include "net/net_proxy.h"
 #include "store/store.h"
 
 /* Largest literal before login (a user name or password): an unauthenticated
@@ -66,10 +67,11 @@ enum imap_state {
 
 enum imap_wait {
     IMAP_WAIT_NONE,
-    IMAP_WAIT_SASL, /* sent "+ " for AUTHENTICATE, a response line comes next */
-    IMAP_WAIT_AUTH, /* the auth process is checking credentials (reading paused) */
-    IMAP_WAIT_IDLE, /* in IDLE until "DONE" */
-    IMAP_WAIT_TLS,  /* STARTTLS answered, handshake pending */
+    IMAP_WAIT_SASL,  /* sent "+ " for AUTHENTICATE, a response line comes next */
+    IMAP_WAIT_AUTH,  /* the auth process is checking credentials (reading paused) */
+    IMAP_WAIT_IDLE,  /* in IDLE until "DONE" */
+    IMAP_WAIT_TLS,   /* STARTTLS answered, handshake pending */
+    IMAP_WAIT_PROXY, /* a front-end's session spliced to its home server (imap_proxy.c) */
 };
 
 /*
@@ -142,7 +144,22 @@ struct imap_session {
     struct imap_session *sel_prev, *sel_next;
     /* In the server's list of NOTIFY sessions while notify != NULL. */
     struct imap_session *ntf_prev, *ntf_next;
+    struct net_proxy *proxy; /* front-end: the session's home server (imap_proxy.c) */
+    int proxy_stage;         /* 0: waiting for its greeting, 1: hand-over sent */
+    bool handover;           /* back-end: signed in by a front-end's hand-over */
 };
+
+/* ---- front-end proxy (imap_proxy.c, net/net_proxy.h) ---- */
+/* After the login's directory answer (imap_session.c): true when the session
+ * was taken over here (proxied, or refused on a front-end); it answers then. */
+bool imap_proxy_login(struct imap_session *s, const struct directory_answer *a);
+/* XWHARFPROXY "account" client-address mac: a front-end's hand-over. */
+void imap_cmd_handover(struct imap_session *s, struct slice tag, bool uid,
+                       const struct imap_arg *args, size_t n);
+/* The login is undone (a failed hand-over or proxy): the session is not authenticated. */
+void imap_login_undo(struct imap_session *s);
+/* Signed in as account (the login kit's OK or a hand-over): asks the directory, then OK. */
+void imap_login_accepted(struct imap_session *s, const char *account, const char *via);
 
 /* ---- replies (imap_session.c) ---- */
 void imap_printf(struct imap_session *s, const char *fmt, ...)

@@ -270,6 +270,8 @@ static void login_ready(void *arg, const struct directory_answer *a)
     struct imap_session *s = arg;
     s->dir_handle = NULL;
     s->wait = IMAP_WAIT_NONE;
+    if (imap_proxy_login(s, a))
+        return;
     struct buf b = BUF_INIT;
     capability_write(s, &b);
     imap_printf(s, "%s OK [CAPABILITY %s] Logged in", s->tag, buf_cstr(&b));
@@ -279,27 +281,41 @@ static void login_ready(void *arg, const struct directory_answer *a)
     net_conn_resume(s->conn);
 }
 
+void imap_login_accepted(struct imap_session *s, const char *account, const char *via)
+{
+    s->account = xstrdup(account);
+    s->state = IMAP_AUTHENTICATED;
+    s->reader.max_literal = s->srv->cfg->imap_max_literal_size;
+    s->ls.errors = 0;
+    log_info("login: user=<%s>, rip=%s, %s%s%s", account, net_conn_addr(s->conn),
+             net_conn_is_tls(s->conn) ? "TLS" : "plaintext", via ? ", via front-end " : "",
+             via ? via : "");
+    /* Ask the directory for the account's quota (APPEND and GETQUOTA use it
+     * without waiting) and home server before the OK: the session stays paused
+     * until then. */
+    s->wait = IMAP_WAIT_AUTH;
+    s->dir_handle =
+        directory_client_lookup(s->srv->dir, DIRECTORY_Q_ACCOUNT, account, login_ready, s);
+}
+
+void imap_login_undo(struct imap_session *s)
+{
+    free(s->account);
+    s->account = NULL;
+    s->handover = false;
+    s->state = IMAP_NOT_AUTHENTICATED;
+    s->reader.max_literal = IMAP_MAX_PREAUTH_LITERAL;
+}
+
 static void auth_done(void *arg, const struct auth_login_result *r)
 {
     struct imap_session *s = arg;
     s->wait = IMAP_WAIT_NONE;
     const char *tag = s->tag;
     switch (r->status) {
-    case AUTH_LOGIN_OK: {
-        const char *account = r->account;
-        s->account = xstrdup(account);
-        s->state = IMAP_AUTHENTICATED;
-        s->reader.max_literal = s->srv->cfg->imap_max_literal_size;
-        s->ls.errors = 0;
-        log_info("login: user=<%s>, rip=%s, %s", account, net_conn_addr(s->conn),
-                 net_conn_is_tls(s->conn) ? "TLS" : "plaintext");
-        /* Ask the directory for the account's quota (APPEND and GETQUOTA use it
-         * without waiting) before the OK: the session stays paused until then. */
-        s->wait = IMAP_WAIT_AUTH;
-        s->dir_handle =
-            directory_client_lookup(s->srv->dir, DIRECTORY_Q_ACCOUNT, account, login_ready, s);
+    case AUTH_LOGIN_OK:
+        imap_login_accepted(s, r->account, NULL);
         return;
-    }
     case AUTH_LOGIN_USER_ADDR_FULL:
         imap_printf(s,
                     "%s NO [LIMIT] Too many connections of this user from this address "
@@ -534,6 +550,7 @@ static const struct command_def commands[] = {
     {"STARTTLS", cmd_starttls, IMAP_NOT_AUTHENTICATED, IMAP_NOT_AUTHENTICATED, 0},
     {"LOGIN", cmd_login, IMAP_NOT_AUTHENTICATED, IMAP_NOT_AUTHENTICATED, 0},
     {"AUTHENTICATE", cmd_authenticate, IMAP_NOT_AUTHENTICATED, IMAP_NOT_AUTHENTICATED, 0},
+    {"XWHARFPROXY", imap_cmd_handover, IMAP_NOT_AUTHENTICATED, IMAP_NOT_AUTHENTICATED, 0},
     {"ENABLE", cmd_enable, IMAP_AUTHENTICATED, IMAP_AUTHENTICATED, 0},
     {"IDLE", cmd_idle, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
     {"SELECT", imap_cmd_select, IMAP_AUTHENTICATED, IMAP_LOGOUT, 0},
@@ -683,6 +700,10 @@ static void imap_drain(void *arg);
 static void imap_readable(void *arg)
 {
     struct imap_session *s = arg;
+    if (s->wait == IMAP_WAIT_PROXY) { /* spliced: the home server reads it */
+        net_proxy_client_readable(s->proxy);
+        return;
+    }
     while (s->state != IMAP_LOGOUT &&
            (s->wait == IMAP_WAIT_NONE || s->wait == IMAP_WAIT_SASL || s->wait == IMAP_WAIT_IDLE)) {
         /* A session that was busy when the drain began ends at its next command. */
@@ -771,6 +792,13 @@ static void imap_tls_ready(void *arg)
     s->wait = IMAP_WAIT_NONE;
 }
 
+static void imap_writable(void *arg)
+{
+    struct imap_session *s = arg;
+    if (s->wait == IMAP_WAIT_PROXY)
+        net_proxy_client_writable(s->proxy);
+}
+
 static void imap_timeout(void *arg)
 {
     struct imap_session *s = arg;
@@ -785,6 +813,10 @@ static void imap_timeout(void *arg)
 static void imap_drain(void *arg)
 {
     struct imap_session *s = arg;
+    if (s->wait == IMAP_WAIT_PROXY) { /* its client reconnects, to the new workers */
+        net_conn_close(s->conn, true);
+        return;
+    }
     if (s->wait == IMAP_WAIT_NONE || s->wait == IMAP_WAIT_IDLE) {
         imap_printf(s, "* BYE [UNAVAILABLE] Server shutting down");
         logout_now(s);
@@ -795,6 +827,7 @@ static void imap_closed(void *arg)
 {
     struct imap_session *s = arg;
     auth_login_free(s->login);
+    net_proxy_free(s->proxy);
     if (s->dir_handle)
         directory_client_cancel(s->srv->dir, s->dir_handle);
     if (s->prev)
@@ -823,4 +856,5 @@ const struct net_proto imap_proto = {
     .timeout = imap_timeout,
     .drain = imap_drain,
     .closed = imap_closed,
+    .writable = imap_writable,
 };

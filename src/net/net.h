@@ -134,7 +134,14 @@ size_t net_worker_connections(const struct net_worker *w);
 
 /* ---- connections ---- */
 
-const char *net_conn_addr(const struct net_conn *c);    /* "192.0.2.1" */
+const char *net_conn_addr(const struct net_conn *c); /* "192.0.2.1" */
+/* The address of the TCP peer itself: a front-end's after a hand-over, when
+ * net_conn_addr says the client's. */
+const char *net_conn_peer_addr(const struct net_conn *c);
+/* After a trusted front-end's hand-over (net_proxy.h): addr (textual IP) is
+ * the client from now on for logs and per-(user, address) limits. False when
+ * addr is no IP address. */
+bool net_conn_set_client(struct net_conn *c, const char *addr);
 const char *net_conn_host(const struct net_conn *c);    /* "unknown" (no reverse DNS yet) */
 const char *net_conn_service(const struct net_conn *c); /* "smtp", "submission", ... */
 const struct sockaddr *net_conn_sockaddr(const struct net_conn *c);
@@ -163,6 +170,8 @@ enum net_line_result {
 enum net_line_result net_conn_read_line(struct net_conn *c, size_t max, struct buf *line_r);
 
 void net_conn_write(struct net_conn *c, const void *data, size_t len);
+/* Moves every byte of src to the output (the proxy's splice: no copy without DEFLATE). */
+void net_conn_write_buffer(struct net_conn *c, struct evbuffer *src);
 /* The peer is not reading: output is above the high-water mark (reading is paused meanwhile). */
 bool net_conn_output_blocked(const struct net_conn *c);
 void net_conn_printf(struct net_conn *c, const char *fmt, ...)

@@ -85,5 +85,8 @@ bool net_addr_exempt(const struct wharf_config *cfg, const char *addr)
 {
     return net_addr_in_networks(addr, (const char *const *)cfg->mynetworks.v, cfg->mynetworks.n) ||
            net_addr_in_networks(addr, (const char *const *)cfg->exempt_networks.v,
-                                cfg->exempt_networks.n);
+                                cfg->exempt_networks.n) ||
+           /* front-ends carry many clients; the hand-over names each one */
+           net_addr_in_networks(addr, (const char *const *)cfg->frontend_networks.v,
+                                cfg->frontend_networks.n);
 }

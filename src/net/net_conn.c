@@ -58,6 +58,10 @@ struct net_conn {
     bool bev_owns_fd;
     struct sockaddr_storage sa;
     char addr[INET6_ADDRSTRLEN];
+    /* After a front-end's hand-over (net_proxy_handover_check): the real
+     * client, shown in logs and counted per (user, address); "" before. */
+    char client[INET6_ADDRSTRLEN];
+    struct sockaddr_storage client_sa;
     struct conntab_hold hold;         /* its place in the shared connection counts */
     int64_t accepted_ms, progress_ms; /* CLOCK_MONOTONIC; progress: input last consumed */
     int64_t login_timeout_ms;
@@ -93,6 +97,10 @@ static void conn_free_now(struct net_conn *c)
 {
     if (c->opened && c->proto->closed)
         c->proto->closed(c->session);
+    /* A clean TLS close (close_notify) after what was sent: the peer can tell
+     * it from a crash (a front-end's proxy does, net_proxy.c). */
+    if (c->bev && c->tls && c->flush_close)
+        SSL_shutdown(bufferevent_openssl_get_ssl(c->bev));
     if (c->bev)
         bufferevent_free(c->bev);
     if (!c->bev_owns_fd && c->fd >= 0)
@@ -478,7 +486,34 @@ struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int
 
 const char *net_conn_addr(const struct net_conn *c)
 {
+    return c->client[0] ? c->client : c->addr;
+}
+
+const char *net_conn_peer_addr(const struct net_conn *c)
+{
     return c->addr;
+}
+
+bool net_conn_set_client(struct net_conn *c, const char *addr)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1)
+        in4->sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1)
+        in6->sin6_family = AF_INET6;
+    else
+        return false;
+    c->client_sa = ss;
+    net_addr_format((const struct sockaddr *)&ss, c->client, sizeof(c->client));
+    return true;
+}
+
+SSL *net_conn_ssl(struct net_conn *c)
+{
+    return c->tls && c->bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
 }
 
 const char *net_conn_host(const struct net_conn *c)
@@ -630,6 +665,26 @@ void net_conn_write(struct net_conn *c, const void *data, size_t len)
     conn_check_output(c);
 }
 
+void net_conn_write_buffer(struct net_conn *c, struct evbuffer *src)
+{
+    if (c->dead || c->bev == NULL) {
+        evbuffer_drain(src, evbuffer_get_length(src));
+        return;
+    }
+    if (c->z == NULL) {
+        evbuffer_add_buffer(bufferevent_get_output(c->bev), src);
+        conn_check_output(c);
+        return;
+    }
+    while (evbuffer_get_length(src) > 0) { /* through the DEFLATE stage */
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
+            break;
+        net_conn_write(c, v.iov_base, v.iov_len);
+        evbuffer_drain(src, v.iov_len);
+    }
+}
+
 void net_conn_printf(struct net_conn *c, const char *fmt, ...)
 {
     struct buf b = BUF_INIT;
@@ -666,7 +721,8 @@ bool net_conn_login(struct net_conn *c, const char *family, const char *user,
         return true;
     struct buf name = BUF_INIT;
     buf_printf(&name, "%s\n%s", family, user);
-    uint64_t key = conntab_key_named(name.data, (const struct sockaddr *)&c->sa);
+    const struct sockaddr_storage *who = c->client[0] ? &c->client_sa : &c->sa;
+    uint64_t key = conntab_key_named(name.data, (const struct sockaddr *)who);
     buf_free(&name);
     if (!net_worker_login_admit(c->w, key, max_per_user_addr, &c->login_cell)) {
         log_warning("%s: refusing login of %s from unknown[%s]: %u connections of this user "

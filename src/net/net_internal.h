@@ -20,6 +20,12 @@ SSL_CTX *net_tls_ctx_new(const struct wharf_config *cfg, struct buf *err);
 int net_conn_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                          const unsigned char *in, unsigned int inlen, void *arg);
 
+/* The connection's SSL once TLS is up, else NULL (the proxy's channel binding). */
+SSL *net_conn_ssl(struct net_conn *c);
+/* The front-ends' client TLS context (frontend_tls_ca_file), made as root; NULL when
+ * this server is no front-end. */
+SSL_CTX *net_worker_proxy_tls(struct net_worker *w);
+
 /* The worker side of a connection's life. */
 struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int fd,
                               const struct sockaddr *sa, socklen_t salen,

@@ -8,6 +8,7 @@
  */
 #include "net/net_tls_client.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -71,7 +72,12 @@ SSL *net_tls_client_ssl_new(SSL_CTX *ctx, const struct net_tls_client_peer *peer
         buf_printf(err, "SSL_new failed");
         return NULL;
     }
-    if (have_name)
+    /* An IP address (a front-end's home server): no SNI (RFC 6066 3), and the
+     * check is against the certificate's iPAddress subjectAltName */
+    unsigned char ip[16];
+    bool is_ip = have_name && (inet_pton(AF_INET, peer->name, ip) == 1 ||
+                               inet_pton(AF_INET6, peer->name, ip) == 1);
+    if (have_name && !is_ip)
         SSL_set_tlsext_host_name(ssl, peer->name);
     if (peer->verify == NET_TLS_VERIFY_DANE) {
         if (!dane_arm(ssl, peer->name, peer->tlsa, peer->tlsa_len)) {
@@ -81,7 +87,10 @@ SSL *net_tls_client_ssl_new(SSL_CTX *ctx, const struct net_tls_client_peer *peer
         }
     } else if (peer->verify == NET_TLS_VERIFY_NAME) {
         SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        SSL_set1_host(ssl, peer->name);
+        if (is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), peer->name);
+        else
+            SSL_set1_host(ssl, peer->name);
     }
     /* DANE decides after the handshake (net_tls_client_check): its records,
      * not the CA store, say whether the chain is good */

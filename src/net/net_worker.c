@@ -28,6 +28,7 @@
 #include "base/sandbox.h"
 #include "ipc/component_loop.h"
 #include "ipc/frame.h"
+#include "net/net_tls_client.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -79,6 +80,7 @@ struct net_worker {
     const struct wharf_config *cfg;
     struct event_base *base;
     SSL_CTX *tls;
+    SSL_CTX *proxy_tls; /* to the back-ends (net_proxy.c), front-ends only */
     struct net_service **svcs;
     size_t n_svcs;
     struct conn_node *conns; /* every live connection */
@@ -113,6 +115,11 @@ static struct addr_count **addr_find(struct net_service *svc, const char *addr)
 SSL_CTX *net_worker_tls(struct net_worker *w)
 {
     return w->tls;
+}
+
+SSL_CTX *net_worker_proxy_tls(struct net_worker *w)
+{
+    return w->proxy_tls;
 }
 
 struct event_base *net_worker_base(struct net_worker *w)
@@ -539,6 +546,15 @@ static void tls_as_root(void *arg)
         log_error("TLS disabled: %s", buf_cstr(&err));
     else
         SSL_CTX_set_alpn_select_cb(w->tls, net_conn_alpn_select, NULL);
+    /* A front-end's context to its back-ends: the CA file is read here, before the sandbox. */
+    if (strcmp(w->cfg->role, "frontend") == 0 || w->cfg->frontend_secret[0] != '\0') {
+        buf_reset(&err);
+        w->proxy_tls = net_tls_client_ctx_new(w->cfg->frontend_tls_ca_file, &err);
+        if (w->proxy_tls == NULL)
+            log_error("front-end proxy disabled: %s", buf_cstr(&err));
+        else /* an idle spliced session keeps no TLS record buffers */
+            SSL_CTX_set_mode(w->proxy_tls, SSL_MODE_RELEASE_BUFFERS);
+    }
     buf_free(&err);
 }
 
@@ -632,6 +648,7 @@ void net_worker_free(struct net_worker *w)
     if (w->idlest_ev)
         event_free(w->idlest_ev);
     SSL_CTX_free(w->tls);
+    SSL_CTX_free(w->proxy_tls);
     component_loop_free(w->loop);
     free(w);
 }

@@ -5,6 +5,7 @@
  * Must never: bind a socket, or run as root past net_worker_new.
  */
 #include "base/log.h"
+#include "net/net_proxy.h"
 #include "pop3/pop3.h"
 #include "pop3/pop3_maildrop.h"
 #include "pop3/pop3_session.h"
@@ -23,6 +24,7 @@ static int pop3_main(struct component_ctx *ctx)
     if (srv.store == NULL)
         log_fatal(EX_TEMPFAIL, "cannot open the store: %s", buf_cstr(&err));
     srv.auth = auth_client_new(net_worker_base(w), cfg);
+    srv.dir = directory_client_new(net_worker_base(w), cfg);
     struct net_service_limits limits = {
         .idle_timeout_ms = cfg->pop3_idle_timeout,
         .login_timeout_ms = cfg->pop3_login_timeout,
@@ -32,6 +34,7 @@ static int pop3_main(struct component_ctx *ctx)
     net_worker_serve(w, "pop3s", NET_TLS_IMPLICIT, &pop3_proto, &srv, &limits);
     int rc = net_worker_run(w);
     auth_client_free(srv.auth);
+    directory_client_free(srv.dir);
     store_close(srv.store);
     net_worker_free(w);
     buf_free(&err);
@@ -46,5 +49,6 @@ const struct component_def pop3_component = {
     .kind = COMPONENT_WORKERS,
     .main = pop3_main,
     .job = "mailbox download over POP3",
-    .sandbox_data = pop3_sandbox_data, /* the store, and the maildrop locks */
+    .check_config = net_proxy_check_config, /* the front-end's options */
+    .sandbox_data = pop3_sandbox_data,      /* the store, and the maildrop locks */
 };

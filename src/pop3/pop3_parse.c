@@ -12,14 +12,23 @@ struct cmd_spec {
 };
 
 static const struct cmd_spec specs[POP3_CMD__COUNT] = {
-    [POP3_CMD_USER] = {"USER", 1, 1, false}, [POP3_CMD_PASS] = {"PASS", 1, 1, true},
-    [POP3_CMD_APOP] = {"APOP", 2, 2, false}, [POP3_CMD_AUTH] = {"AUTH", 0, 2, false},
-    [POP3_CMD_STLS] = {"STLS", 0, 0, false}, [POP3_CMD_CAPA] = {"CAPA", 0, 0, false},
-    [POP3_CMD_STAT] = {"STAT", 0, 0, false}, [POP3_CMD_LIST] = {"LIST", 0, 1, false},
-    [POP3_CMD_RETR] = {"RETR", 1, 1, false}, [POP3_CMD_DELE] = {"DELE", 1, 1, false},
-    [POP3_CMD_NOOP] = {"NOOP", 0, 0, false}, [POP3_CMD_RSET] = {"RSET", 0, 0, false},
-    [POP3_CMD_QUIT] = {"QUIT", 0, 0, false}, [POP3_CMD_TOP] = {"TOP", 2, 2, false},
-    [POP3_CMD_UIDL] = {"UIDL", 0, 1, false}, [POP3_CMD_UTF8] = {"UTF8", 0, 0, false},
+    [POP3_CMD_USER] = {"USER", 1, 1, false},
+    [POP3_CMD_PASS] = {"PASS", 1, 1, true},
+    [POP3_CMD_APOP] = {"APOP", 2, 2, false},
+    [POP3_CMD_AUTH] = {"AUTH", 0, 2, false},
+    [POP3_CMD_STLS] = {"STLS", 0, 0, false},
+    [POP3_CMD_CAPA] = {"CAPA", 0, 0, false},
+    [POP3_CMD_STAT] = {"STAT", 0, 0, false},
+    [POP3_CMD_LIST] = {"LIST", 0, 1, false},
+    [POP3_CMD_RETR] = {"RETR", 1, 1, false},
+    [POP3_CMD_DELE] = {"DELE", 1, 1, false},
+    [POP3_CMD_NOOP] = {"NOOP", 0, 0, false},
+    [POP3_CMD_RSET] = {"RSET", 0, 0, false},
+    [POP3_CMD_QUIT] = {"QUIT", 0, 0, false},
+    [POP3_CMD_TOP] = {"TOP", 2, 2, false},
+    [POP3_CMD_UIDL] = {"UIDL", 0, 1, false},
+    [POP3_CMD_UTF8] = {"UTF8", 0, 0, false},
+    [POP3_CMD_XWHARFPROXY] = {"XWHARFPROXY", 3, 3, false},
 };
 
 const char *pop3_cmd_name(enum pop3_cmd cmd)
@@ -99,7 +108,8 @@ bool pop3_parse_command(struct slice line, struct pop3_command *out, const char 
             }
         }
         /* RFC 2449: arguments are at most 40 octets, except secrets and SASL data. */
-        if (p - start > 40 && out->cmd != POP3_CMD_PASS && out->cmd != POP3_CMD_AUTH) {
+        if (p - start > 40 && out->cmd != POP3_CMD_PASS && out->cmd != POP3_CMD_AUTH &&
+            out->cmd != POP3_CMD_XWHARFPROXY) {
             *error_r = "Argument too long";
             return false;
         }

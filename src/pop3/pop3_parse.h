@@ -17,7 +17,7 @@
 
 /* RFC 2449 section 4: commands, CRLF included, are at most 255 octets. */
 #define POP3_MAX_LINE 255
-#define POP3_MAX_ARGS 2
+#define POP3_MAX_ARGS 3
 
 enum pop3_cmd {
     POP3_CMD_USER,
@@ -36,6 +36,7 @@ enum pop3_cmd {
     POP3_CMD_TOP,
     POP3_CMD_UIDL,
     POP3_CMD_UTF8,
+    POP3_CMD_XWHARFPROXY, /* a front-end's hand-over: account client-address mac (net_proxy.h) */
     POP3_CMD__COUNT
 };
 

@@ -17,6 +17,7 @@
 #include "ipc/frame.h"
 #include "net/dotstuff.h"
 #include "net/lineproto.h"
+#include "net/net_proxy.h"
 #include "pop3/pop3_maildrop.h"
 #include "pop3/pop3_parse.h"
 
@@ -29,6 +30,7 @@ enum pop3_state {
     POP3_AUTH_CHECK,      /* waiting for the auth process */
     POP3_TRANSACTION,
     POP3_CLOSING,
+    POP3_PROXY, /* a front-end's session spliced to its home server */
 };
 
 struct pop3_session {
@@ -41,6 +43,12 @@ struct pop3_session {
     struct line_session ls; /* replies, the error count, STLS (lineproto.h) */
     struct pop3_maildrop md;
     bool have_maildrop;
+    /* Front-end and back-end (doc/frontend.md, net/net_proxy.h). */
+    char *account;    /* signed in, waiting for the directory's home server */
+    void *dir_handle; /* that lookup */
+    struct net_proxy *proxy;
+    int proxy_stage; /* 0: waiting for the home server's greeting, 1: hand-over sent */
+    bool handover;   /* back-end: signed in by a front-end's hand-over */
     /* Counters for the disconnect log line. */
     unsigned retr, retr_bytes_k, top;
 };
@@ -115,12 +123,190 @@ static void login_done(struct pop3_session *s, const char *account)
     buf_free(&err);
 }
 
+/* ---- front-end and back-end (doc/frontend.md) ---- */
+
+static const char gone_line[] = "-ERR [SYS/TEMP] Your mailbox server went away; "
+                                "reconnect in a moment\r\n";
+
+/* The login ends in a temporary error; the session is in AUTHORIZATION again. */
+static void home_refuse(struct pop3_session *s, const char *line)
+{
+    reply(s, "%s", line);
+    free(s->account);
+    s->account = NULL;
+    s->handover = false;
+    s->state = POP3_AUTHORIZATION;
+    free(s->user);
+    s->user = NULL;
+    net_conn_resume(s->conn);
+}
+
+static void proxy_failed(void *arg, const char *why)
+{
+    struct pop3_session *s = arg;
+    log_warning("proxy: user=<%s>, rip=%s: home server %s: %s", s->account, net_conn_addr(s->conn),
+                net_proxy_peer(s->proxy), why);
+    net_proxy_free(s->proxy);
+    s->proxy = NULL;
+    /* IN-USE from the home server is the answer itself */
+    home_refuse(s, strstr(why, "[IN-USE]") != NULL && strncmp(why, "-ERR ", 5) == 0
+                       ? why
+                       : "-ERR [SYS/TEMP] Your mailbox server is not available now, "
+                         "try again later");
+}
+
+static void proxy_line(void *arg, const char *line)
+{
+    struct pop3_session *s = arg;
+    if (s->proxy_stage == 0) {
+        char mac[NET_PROXY_MAC_HEX + 1];
+        if (strncmp(line, "+OK", 3) != 0) {
+            proxy_failed(s, line);
+            return;
+        }
+        if (!net_proxy_handover_mac(s->proxy, "pop3", s->account, net_conn_addr(s->conn), mac)) {
+            proxy_failed(s, "cannot compute the hand-over MAC");
+            return;
+        }
+        struct buf b = BUF_INIT;
+        buf_printf(&b, "XWHARFPROXY %s %s %s", s->account, net_conn_addr(s->conn), mac);
+        net_proxy_send_line(s->proxy, buf_cstr(&b));
+        buf_free(&b);
+        s->proxy_stage = 1;
+        return;
+    }
+    if (strncmp(line, "+OK", 3) != 0) {
+        proxy_failed(s, line);
+        return;
+    }
+    log_info("proxy: user=<%s>, rip=%s: spliced to %s", s->account, net_conn_addr(s->conn),
+             net_proxy_peer(s->proxy));
+    reply(s, "%s", line);
+    s->state = POP3_PROXY;
+    free(s->user);
+    s->user = NULL;
+    net_proxy_splice(s->proxy, gone_line);
+    net_conn_set_timeout(s->conn, 0); /* the home server keeps time */
+    net_conn_resume(s->conn);
+}
+
+static const struct net_proxy_ops proxy_ops = {.line = proxy_line, .failed = proxy_failed};
+
+/* A name the hand-over line can carry as one POP3 argument. */
+static bool one_word(const char *account)
+{
+    for (const unsigned char *p = (const unsigned char *)account; *p; p++) {
+        if (*p <= 0x20 || *p == 0x7f)
+            return false;
+    }
+    return account[0] != '\0';
+}
+
+static void home_ready(void *arg, const struct directory_answer *a)
+{
+    struct pop3_session *s = arg;
+    s->dir_handle = NULL;
+    const struct wharf_config *cfg = s->srv->cfg;
+    bool ok = a->status == DIRECTORY_LOOKUP_OK && a->kind == DIRECTORY_LOCAL;
+    if (s->handover) {
+        if (!ok || !net_proxy_home_is_here(cfg, a->home)) {
+            log_warning("login: user=<%s>, rip=%s: hand-over refused: %s", s->account,
+                        net_conn_addr(s->conn),
+                        ok ? "the account's home server is another one" : "no such account here");
+            home_refuse(s, "-ERR [SYS/TEMP] This account's mailbox is not on this server");
+            return;
+        }
+    } else if (ok && net_proxy_wanted(cfg, a->home)) {
+        struct buf why = BUF_INIT;
+        s->proxy = one_word(s->account)
+                       ? net_proxy_connect(s->conn, a->home, (unsigned)cfg->frontend_pop3_port,
+                                           &proxy_ops, s, &why)
+                       : NULL;
+        if (s->proxy == NULL) {
+            log_warning("proxy: user=<%s>, rip=%s: home server %s: %s", s->account,
+                        net_conn_addr(s->conn), a->home, why.len ? buf_cstr(&why) : "bad name");
+            home_refuse(s, "-ERR [SYS/TEMP] Your mailbox server is not available now, "
+                           "try again later");
+        } else {
+            s->proxy_stage = 0; /* still paused, until the splice */
+        }
+        buf_free(&why);
+        return;
+    } else if (net_proxy_is_frontend(cfg)) {
+        log_warning("login: user=<%s>, rip=%s: %s", s->account, net_conn_addr(s->conn),
+                    a->status != DIRECTORY_LOOKUP_OK ? "the directory is not available"
+                                                     : "no home server for this account");
+        home_refuse(s, "-ERR [SYS/TEMP] Your mailbox server is not available now, "
+                       "try again later");
+        return;
+    }
+    s->state = POP3_AUTHORIZATION;
+    login_done(s, s->account);
+    free(s->account);
+    s->account = NULL;
+    free(s->user);
+    s->user = NULL;
+    net_conn_resume(s->conn);
+}
+
+/*
+ * Signed in as account (the login kit, or a hand-over when via is the
+ * front-end): on a server that takes part in front-ends, asks the directory
+ * for the home server first (true: home_ready follows); else false, and the
+ * maildrop opens at once as it always did.
+ */
+static bool login_home(struct pop3_session *s, const char *account, const char *via)
+{
+    const struct wharf_config *cfg = s->srv->cfg;
+    if (via == NULL && !net_proxy_is_frontend(cfg) && cfg->frontend_secret[0] == '\0')
+        return false;
+    if (via != NULL)
+        log_info("hand-over: user=<%s>, rip=%s, via front-end %s", account, net_conn_addr(s->conn),
+                 via);
+    free(s->account);
+    s->account = xstrdup(account);
+    s->state = POP3_AUTH_CHECK;
+    net_conn_pause(s->conn);
+    s->dir_handle =
+        directory_client_lookup(s->srv->dir, DIRECTORY_Q_ACCOUNT, account, home_ready, s);
+    return true;
+}
+
+/* XWHARFPROXY account client-address mac: a front-end's hand-over (net_proxy.h). */
+static void cmd_handover(struct pop3_session *s, const struct pop3_command *c)
+{
+    char *acc = slice_strdup(c->args[0]), *addr = slice_strdup(c->args[1]),
+         *mac = slice_strdup(c->args[2]);
+    struct buf why = BUF_INIT;
+    if (c->args[0].len > (size_t)s->srv->cfg->auth_max_credential_length ||
+        !net_proxy_handover_check(s->conn, "pop3", acc, addr, mac, &why)) {
+        log_warning("pop3: hand-over from %s refused: %s", net_conn_peer_addr(s->conn),
+                    why.len ? buf_cstr(&why) : "account name too long");
+        error_reply(s, "[AUTH] Hand-over refused");
+    } else if (!net_conn_login(s->conn, "pop3", acc,
+                               (unsigned)s->srv->cfg->pop3_max_userip_connections)) {
+        reply(s,
+              "-ERR [IN-USE] Too many connections of this user from this address "
+              "(pop3_max_userip_connections=%lld)",
+              s->srv->cfg->pop3_max_userip_connections);
+    } else {
+        s->handover = true;
+        login_home(s, acc, net_conn_peer_addr(s->conn));
+    }
+    buf_free(&why);
+    free(acc);
+    free(addr);
+    free(mac);
+}
+
 static void auth_done(void *arg, const struct auth_login_result *r)
 {
     struct pop3_session *s = arg;
     s->state = POP3_AUTHORIZATION;
     switch (r->status) {
     case AUTH_LOGIN_OK:
+        if (login_home(s, r->account, NULL))
+            return; /* the directory answers first */
         login_done(s, r->account);
         break;
     case AUTH_LOGIN_USER_ADDR_FULL:
@@ -359,6 +545,9 @@ static void cmd_authorization(struct pop3_session *s, const struct pop3_command 
     case POP3_CMD_APOP:
         error_reply(s, "APOP is not enabled on this server");
         return;
+    case POP3_CMD_XWHARFPROXY:
+        cmd_handover(s, c);
+        return;
     case POP3_CMD_STLS:
         switch (line_starttls(&s->ls, "+OK Begin TLS negotiation now")) {
         case LINE_STARTTLS_ACTIVE:
@@ -463,6 +652,10 @@ static void handle_line(struct pop3_session *s, struct slice line)
 static void pop3_readable(void *arg)
 {
     struct pop3_session *s = arg;
+    if (s->state == POP3_PROXY) { /* spliced: the home server reads it */
+        net_proxy_client_readable(s->proxy);
+        return;
+    }
     while (s->state != POP3_CLOSING && s->state != POP3_AUTH_CHECK) {
         size_t max = s->state == POP3_AUTH_PLAIN_WAIT ? AUTH_LOGIN_MAX_RESPONSE : POP3_MAX_LINE;
         enum net_line_result r = net_conn_read_line(s->conn, max, &s->line);
@@ -513,6 +706,13 @@ static void pop3_tls_ready(void *arg)
     s->state = POP3_AUTHORIZATION;
 }
 
+static void pop3_writable(void *arg)
+{
+    struct pop3_session *s = arg;
+    if (s->state == POP3_PROXY)
+        net_proxy_client_writable(s->proxy);
+}
+
 static void pop3_timeout(void *arg)
 {
     struct pop3_session *s = arg;
@@ -522,6 +722,10 @@ static void pop3_timeout(void *arg)
 static void pop3_drain(void *arg)
 {
     struct pop3_session *s = arg;
+    if (s->state == POP3_PROXY) { /* its client reconnects, to the new workers */
+        net_conn_close(s->conn, true);
+        return;
+    }
     /* Only sessions that are not in the middle of something are cut short. */
     if (s->state == POP3_AUTHORIZATION) {
         reply(s, "-ERR [SYS/TEMP] Server shutting down");
@@ -534,6 +738,10 @@ static void pop3_closed(void *arg)
 {
     struct pop3_session *s = arg;
     auth_login_free(s->login);
+    net_proxy_free(s->proxy);
+    if (s->dir_handle)
+        directory_client_cancel(s->srv->dir, s->dir_handle);
+    free(s->account);
     if (s->have_maildrop) {
         log_info("disconnect: user=<%s>, rip=%s, top=%u, retr=%u/%uk", s->md.account,
                  net_conn_addr(s->conn), s->top, s->retr, s->retr_bytes_k);
@@ -552,4 +760,5 @@ const struct net_proto pop3_proto = {
     .timeout = pop3_timeout,
     .drain = pop3_drain,
     .closed = pop3_closed,
+    .writable = pop3_writable,
 };

@@ -6,6 +6,7 @@
 #define WHARF_POP3_POP3_SESSION_H
 
 #include "auth/auth_client.h"
+#include "directory/directory_client.h"
 #include "net/net.h"
 #include "store/store.h"
 
@@ -15,6 +16,7 @@ struct pop3_server {
     const struct wharf_config *cfg;
     struct store *store;
     struct auth_client *auth;
+    struct directory_client *dir; /* home servers, on a front-end (pop3_proxy.c) */
     char *greeting_host;
 };
 

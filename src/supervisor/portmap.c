@@ -62,8 +62,8 @@ json_t *portmap_json(const struct wharf_config *cfg, const struct listener_set *
                              : !used ? "not configured"
                              : live  ? component_state_of(states, s->component)
                                      : "not running";
-            json_array_append_new(rows,
-                                  row_new(cfg, s, s->port, targets.len ? targets.data : "-", st));
+            json_array_append_new(rows, row_new(cfg, s, service_outbound_port(cfg, s),
+                                                targets.len ? targets.data : "-", st));
             buf_free(&targets);
             continue;
         }

@@ -65,6 +65,10 @@ const struct service_def services[] = {
      "reads accounts and home servers from the directory"},
     {"ldaps", &directory_component, "LDAP", 636, SERVICE_TLS_IMPLICIT, OUT,
      "reads the directory over implicit TLS"},
+    {"imap-proxy", &imap_component, "IMAP", 993, SERVICE_TLS_IMPLICIT, OUT,
+     "front-end: IMAP sessions handed over to each account's home server"},
+    {"pop3-proxy", &pop3_component, "POP3", 995, SERVICE_TLS_IMPLICIT, OUT,
+     "front-end: POP3 sessions handed over to each account's home server"},
 };
 const size_t n_services = sizeof(services) / sizeof(services[0]);
 
@@ -82,6 +86,13 @@ bool service_outbound_used(const struct wharf_config *cfg, const struct service_
         }
         return cfg->nntp_feed_to.n > 0 || cfg->nntp_pull_from.n > 0;
     }
+    if (s->component == &imap_component || s->component == &pop3_component) {
+        /* a front-end's hand-overs: to the home servers the directory names */
+        bool on = strcmp(cfg->role, "frontend") == 0 || cfg->frontend_secret[0] != '\0';
+        if (on)
+            buf_printf(targets, "home servers:%u", service_outbound_port(cfg, s));
+        return on;
+    }
     if (s->component != &directory_component)
         return true;
     if (strcmp(cfg->directory_driver, "ldap") != 0)
@@ -93,6 +104,15 @@ bool service_outbound_used(const struct wharf_config *cfg, const struct service_
             buf_printf(targets, "%s%s", targets->len ? " " : "", u + scheme + 3);
     }
     return targets->len > 0;
+}
+
+unsigned service_outbound_port(const struct wharf_config *cfg, const struct service_def *s)
+{
+    if (s->component == &imap_component)
+        return (unsigned)cfg->frontend_imap_port;
+    if (s->component == &pop3_component)
+        return (unsigned)cfg->frontend_pop3_port;
+    return s->port;
 }
 
 const struct component_def *component_find(const char *name)

@@ -51,6 +51,8 @@ extern const size_t n_components;
 const struct component_def *component_find(const char *name);
 const struct service_def *service_find(const char *name);
 const char *service_tls_name(enum service_tls tls);
+/* The port an outbound row connects to: the front-end's frontend_*_port for the proxy rows. */
+unsigned service_outbound_port(const struct wharf_config *cfg, const struct service_def *s);
 /* Whether an outbound row is used under cfg (the LDAP rows: only with the LDAP
  * directory), and the servers it reaches ("host:port ...") appended to targets. */
 bool service_outbound_used(const struct wharf_config *cfg, const struct service_def *s,

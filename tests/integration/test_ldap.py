@@ -160,6 +160,17 @@ def slapd(tmp_path):
     s.stop()
 
 
+def bind_password_file(server):
+    """The search password in a file the directory process's user alone reads
+    (ldap_bind_password_file; test_frontend.py's servers use it too)."""
+    pw = server.base / "ldap-bind.pw"
+    pw.write_text(SERVICE_PW + "\n")
+    pw.chmod(0o600)
+    user = pwd.getpwnam(server.settings.get("wharf_user", "wharf"))
+    shutil.chown(pw, user.pw_uid, user.pw_gid)
+    server.settings["ldap_bind_password_file"] = str(pw)
+
+
 def start_wharf(wharf_factory, slapd, name="w", read=True, **extra):
     settings = {
         "directory_driver": "ldap",
@@ -180,13 +191,7 @@ def start_wharf(wharf_factory, slapd, name="w", read=True, **extra):
     }
     settings.update(extra)
     server = wharf_factory(name, enable={"smtp", "submission", "imap", "pop3"}, extra=settings)
-    # The search password: readable by the directory process's user alone.
-    pw = server.base / "ldap-bind.pw"
-    pw.write_text(SERVICE_PW + "\n")
-    pw.chmod(0o600)
-    user = pwd.getpwnam(server.settings.get("wharf_user", "wharf"))
-    shutil.chown(pw, user.pw_uid, user.pw_gid)
-    server.settings["ldap_bind_password_file"] = str(pw)
+    bind_password_file(server)
     if "ldap_tls_ca_file" in extra:  # where the directory and auth users can read it
         ca = server.base / "ldap-ca.pem"
         shutil.copy(extra["ldap_tls_ca_file"], ca)

@@ -1,0 +1,442 @@
+/*
+ * net_proxy.c - the front-end proxy kit: TLS to the home server, the
+ * hand-over's MAC on both sides, and the splice (see net_proxy.h).
+ *
+ * Everything runs on the worker's event loop: one bufferevent_openssl to the
+ * back-end per session, the client's own connection on the other side, no
+ * thread and no buffer of our own. Flow control both ways: the client is
+ * paused while the back-end's output is above PROXY_HIGH_WATER, the back-end
+ * is not read while the client's output is blocked (net_conn_output_blocked).
+ * Must never: pass a byte to the back-end before the splice other than the
+ * protocol's own hand-over lines, or name a back-end the caller did not.
+ */
+#include "net/net_proxy.h"
+#include "net/net_internal.h"
+#include "net/net_tls_client.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/hex.h"
+#include "base/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+/* Bytes queued towards the back-end before the client is paused. */
+#define PROXY_HIGH_WATER (256 * 1024)
+/* Longest line a back-end may send before the splice (its greeting, the hand-over reply). */
+#define PROXY_MAX_LINE 8192
+
+#define PROXY_LABEL "EXPORTER-wharf-proxy"
+#define PROXY_MAC_CONTEXT "wharf-proxy v1"
+
+struct net_proxy {
+    struct net_conn *client;
+    const struct wharf_config *cfg;
+    struct bufferevent *bev;
+    const struct net_proxy_ops *ops;
+    void *arg;
+    char peer[INET6_ADDRSTRLEN + 8];
+    char host[INET6_ADDRSTRLEN];
+    bool spliced, client_paused, failed;
+    int in_cb;   /* inside a callback of the caller's: net_proxy_free only marks */
+    bool doomed; /* net_proxy_free was called inside one */
+    const char *gone_line;
+};
+
+bool net_proxy_home_is_here(const struct wharf_config *cfg, const char *home)
+{
+    if (home == NULL || home[0] == '\0')
+        return true;
+    for (size_t i = 0; i < cfg->home_server_names.n; i++) {
+        if (strcasecmp(cfg->home_server_names.v[i], home) == 0)
+            return true;
+    }
+    return false;
+}
+
+int net_proxy_check_config(const struct wharf_config *cfg, struct buf *err)
+{
+    unsigned char ip[16];
+    const char *src = cfg->frontend_source_address;
+    if (strcmp(cfg->role, "mailbox") != 0 && strcmp(cfg->role, "frontend") != 0)
+        buf_printf(err, "role must be mailbox or frontend, not \"%s\"", cfg->role);
+    else if ((strcmp(cfg->role, "frontend") == 0 || cfg->frontend_secret[0] != '\0') &&
+             strlen(cfg->frontend_secret) < NET_PROXY_MIN_SECRET)
+        buf_printf(err, "frontend_secret must have at least %d characters (openssl rand -hex 32)",
+                   NET_PROXY_MIN_SECRET);
+    else if (src[0] != '\0' && inet_pton(AF_INET, src, ip) != 1 &&
+             inet_pton(AF_INET6, src, ip) != 1)
+        buf_printf(err, "frontend_source_address %s is not an IP address", src);
+    else
+        return 0;
+    return -1;
+}
+
+bool net_proxy_is_frontend(const struct wharf_config *cfg)
+{
+    return strcmp(cfg->role, "frontend") == 0;
+}
+
+bool net_proxy_wanted(const struct wharf_config *cfg, const char *home)
+{
+    return !net_proxy_home_is_here(cfg, home) &&
+           (net_proxy_is_frontend(cfg) || cfg->frontend_secret[0] != '\0');
+}
+
+/* HMAC-SHA256 of the hand-over on ssl's channel into mac (32 bytes). */
+static bool handover_mac(const struct wharf_config *cfg, SSL *ssl, const char *proto,
+                         const char *account, const char *client_addr, unsigned char mac[32])
+{
+    size_t klen = strlen(cfg->frontend_secret);
+    if (ssl == NULL || klen < NET_PROXY_MIN_SECRET)
+        return false;
+    unsigned char ekm[32];
+    if (SSL_export_keying_material(ssl, ekm, sizeof(ekm), PROXY_LABEL, strlen(PROXY_LABEL), NULL, 0,
+                                   0) != 1)
+        return false;
+    struct buf msg = BUF_INIT;
+    buf_append(&msg, PROXY_MAC_CONTEXT, sizeof(PROXY_MAC_CONTEXT)); /* with its NUL */
+    buf_append(&msg, proto, strlen(proto) + 1);
+    buf_append(&msg, account, strlen(account) + 1);
+    buf_append(&msg, client_addr, strlen(client_addr) + 1);
+    buf_append(&msg, ekm, sizeof(ekm));
+    unsigned int len = 32;
+    bool ok = HMAC(EVP_sha256(), cfg->frontend_secret, (int)klen, (unsigned char *)msg.data,
+                   msg.len, mac, &len) != NULL &&
+              len == 32;
+    buf_free(&msg);
+    return ok;
+}
+
+bool net_proxy_handover_mac(struct net_proxy *p, const char *proto, const char *account,
+                            const char *client_addr, char out[NET_PROXY_MAC_HEX + 1])
+{
+    unsigned char mac[32];
+    if (!handover_mac(p->cfg, bufferevent_openssl_get_ssl(p->bev), proto, account, client_addr,
+                      mac))
+        return false;
+    hex_encode(mac, sizeof(mac), out);
+    return true;
+}
+
+bool net_proxy_handover_check(struct net_conn *c, const char *proto, const char *account,
+                              const char *client_addr, const char *mac_hex, struct buf *why)
+{
+    const struct wharf_config *cfg = net_worker_config(net_conn_worker(c));
+    const char *peer = net_conn_peer_addr(c);
+    if (strlen(cfg->frontend_secret) < NET_PROXY_MIN_SECRET) {
+        buf_printf(why, "no frontend_secret (of at least %d characters) is configured",
+                   NET_PROXY_MIN_SECRET);
+        return false;
+    }
+    if (!net_addr_in_networks(peer, (const char *const *)cfg->frontend_networks.v,
+                              cfg->frontend_networks.n)) {
+        buf_printf(why, "%s is not in frontend_networks", peer);
+        return false;
+    }
+    if (!net_conn_is_tls(c)) {
+        buf_printf(why, "not over TLS");
+        return false;
+    }
+    unsigned char want[32], got[32];
+    if (strlen(mac_hex) != NET_PROXY_MAC_HEX) {
+        buf_printf(why, "malformed MAC");
+        return false;
+    }
+    for (size_t i = 0; i < 32; i++) {
+        int hi = hex_value(mac_hex[2 * i]), lo = hex_value(mac_hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            buf_printf(why, "malformed MAC");
+            return false;
+        }
+        got[i] = (unsigned char)(hi << 4 | lo);
+    }
+    if (!handover_mac(cfg, net_conn_ssl(c), proto, account, client_addr, want)) {
+        buf_printf(why, "cannot compute the MAC on this connection");
+        return false;
+    }
+    if (CRYPTO_memcmp(want, got, sizeof(want)) != 0) {
+        buf_printf(why, "wrong MAC (another secret, or a hand-over made for another connection)");
+        return false;
+    }
+    if (!net_conn_set_client(c, client_addr)) {
+        buf_printf(why, "the client address is not an IP address");
+        return false;
+    }
+    return true;
+}
+
+static void proxy_destroy(struct net_proxy *p)
+{
+    bufferevent_free(p->bev);
+    free(p);
+}
+
+/* Before the splice: reports once, and stops every further callback. */
+static void proxy_fail(struct net_proxy *p, const char *why)
+{
+    if (p->failed)
+        return;
+    p->failed = true;
+    bufferevent_disable(p->bev, EV_READ | EV_WRITE);
+    p->ops->failed(p->arg, why); /* may net_proxy_free(p): then doomed */
+}
+
+static void proxy_read(struct net_proxy *p, struct bufferevent *bev);
+static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what);
+
+static void proxy_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct net_proxy *p = arg;
+    p->in_cb++;
+    proxy_read(p, bev);
+    if (--p->in_cb == 0 && p->doomed)
+        proxy_destroy(p);
+}
+
+static void proxy_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct net_proxy *p = arg;
+    p->in_cb++;
+    proxy_event(p, bev, what);
+    if (--p->in_cb == 0 && p->doomed)
+        proxy_destroy(p);
+}
+
+static void proxy_read(struct net_proxy *p, struct bufferevent *bev)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    if (p->spliced) {
+        net_conn_write_buffer(p->client, in);
+        if (net_conn_output_blocked(p->client))
+            bufferevent_disable(bev, EV_READ); /* until the client reads (writable) */
+        return;
+    }
+    while (!p->failed && !p->spliced && !p->doomed) {
+        size_t n;
+        char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+        if (line == NULL) {
+            if (evbuffer_get_length(in) > PROXY_MAX_LINE)
+                proxy_fail(p, "the back-end sent a line too long");
+            return;
+        }
+        if (n > PROXY_MAX_LINE || memchr(line, '\0', n) != NULL) {
+            free(line);
+            proxy_fail(p, "the back-end sent a malformed line");
+            return;
+        }
+        p->ops->line(p->arg, line); /* may splice, or free p (then doomed) */
+        free(line);
+        if (p->doomed)
+            return;
+    }
+}
+
+static void proxy_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct net_proxy *p = arg;
+    (void)bev;
+    if (p->spliced && p->client_paused) {
+        p->client_paused = false;
+        net_conn_resume(p->client);
+    }
+}
+
+static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what)
+{
+    if (what & BEV_EVENT_CONNECTED) {
+        struct buf why = BUF_INIT;
+        enum net_tls_verify v =
+            p->cfg->frontend_tls_verify ? NET_TLS_VERIFY_NAME : NET_TLS_VERIFY_NONE;
+        if (!net_tls_client_check(bufferevent_openssl_get_ssl(bev), v, &why)) {
+            proxy_fail(p, buf_cstr(&why));
+            buf_free(&why);
+            return;
+        }
+        buf_free(&why);
+        return;
+    }
+    if (!p->spliced) {
+        char why[256];
+        unsigned long e = bufferevent_get_openssl_error(bev);
+        if (what & BEV_EVENT_TIMEOUT)
+            snprintf(why, sizeof(why), "timed out (frontend_connect_timeout)");
+        else if (e != 0)
+            snprintf(why, sizeof(why), "TLS: %s", ERR_reason_error_string(e));
+        else if (what & BEV_EVENT_EOF)
+            snprintf(why, sizeof(why), "closed the connection");
+        else
+            snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        proxy_fail(p, why);
+        return;
+    }
+    /* Spliced: the back-end is gone; the client gets what it sent, then the end. */
+    net_conn_write_buffer(p->client, bufferevent_get_input(bev));
+    bool clean = (what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR);
+    if (!clean && p->gone_line != NULL) {
+        log_warning("proxy: back-end %s went away under user session of %s", p->peer,
+                    net_conn_addr(p->client));
+        net_conn_write(p->client, p->gone_line, strlen(p->gone_line));
+    }
+    bufferevent_disable(bev, EV_READ | EV_WRITE);
+    net_conn_close(p->client, true);
+}
+
+/* frontend_source_address: where the back-ends' frontend_networks expect us. */
+static bool bind_source(const struct wharf_config *cfg, evutil_socket_t fd, int family,
+                        struct buf *why)
+{
+    if (cfg->frontend_source_address[0] == '\0')
+        return true;
+    struct sockaddr_storage src;
+    memset(&src, 0, sizeof(src));
+    socklen_t len = 0;
+    if (family == AF_INET && inet_pton(AF_INET, cfg->frontend_source_address,
+                                       &((struct sockaddr_in *)&src)->sin_addr) == 1) {
+        src.ss_family = AF_INET;
+        len = sizeof(struct sockaddr_in);
+    } else if (family == AF_INET6 && inet_pton(AF_INET6, cfg->frontend_source_address,
+                                               &((struct sockaddr_in6 *)&src)->sin6_addr) == 1) {
+        src.ss_family = AF_INET6;
+        len = sizeof(struct sockaddr_in6);
+    } else {
+        buf_printf(why, "frontend_source_address %s is not an address of the home server's family",
+                   cfg->frontend_source_address);
+        return false;
+    }
+    if (bind(fd, (struct sockaddr *)&src, len) != 0) {
+        buf_printf(why, "bind %s: %s", cfg->frontend_source_address, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, unsigned port,
+                                    const struct net_proxy_ops *ops, void *arg, struct buf *why)
+{
+    struct net_worker *w = net_conn_worker(client);
+    const struct wharf_config *cfg = net_worker_config(w);
+    SSL_CTX *ctx = net_worker_proxy_tls(w);
+    if (ctx == NULL) {
+        buf_printf(why, "no TLS context for the back-ends (see the log at start)");
+        return NULL;
+    }
+    if (strlen(cfg->frontend_secret) < NET_PROXY_MIN_SECRET) {
+        buf_printf(why, "no frontend_secret of at least %d characters", NET_PROXY_MIN_SECRET);
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        len = sizeof(*in4);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        len = sizeof(*in6);
+    } else {
+        buf_printf(why, "home server %s is not an IP address", host);
+        return NULL;
+    }
+    struct net_tls_client_peer peer = {
+        .name = host,
+        .verify = cfg->frontend_tls_verify ? NET_TLS_VERIFY_NAME : NET_TLS_VERIFY_NONE,
+    };
+    SSL *ssl = net_tls_client_ssl_new(ctx, &peer, why);
+    if (ssl == NULL)
+        return NULL;
+    struct net_proxy *p = xcalloc(1, sizeof(*p));
+    p->client = client;
+    p->cfg = cfg;
+    p->ops = ops;
+    p->arg = arg;
+    snprintf(p->host, sizeof(p->host), "%s", host);
+    snprintf(p->peer, sizeof(p->peer), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+    evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0 || evutil_make_socket_nonblocking(fd) != 0 ||
+        evutil_make_socket_closeonexec(fd) != 0 || !bind_source(cfg, fd, ss.ss_family, why)) {
+        if (why->len == 0)
+            buf_printf(why, "socket: %s", strerror(errno));
+        if (fd >= 0)
+            evutil_closesocket(fd);
+        SSL_free(ssl);
+        free(p);
+        return NULL;
+    }
+    p->bev = bufferevent_openssl_socket_new(net_worker_base(w), fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    bufferevent_setcb(p->bev, proxy_read_cb, proxy_write_cb, proxy_event_cb, p);
+    struct timeval tv = clock_timeval_ms(cfg->frontend_connect_timeout);
+    bufferevent_set_timeouts(p->bev, &tv, &tv);
+    bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+    /* An immediate refusal comes back through proxy_event_cb, from the loop. */
+    if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&ss, (int)len) != 0) {
+        buf_printf(why, "cannot connect to %s", p->peer);
+        net_proxy_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void net_proxy_send_line(struct net_proxy *p, const char *line)
+{
+    bufferevent_write(p->bev, line, strlen(line));
+    bufferevent_write(p->bev, "\r\n", 2);
+}
+
+void net_proxy_splice(struct net_proxy *p, const char *gone_line)
+{
+    p->spliced = true;
+    p->gone_line = gone_line;
+    bufferevent_set_timeouts(p->bev, NULL, NULL); /* IDLE: the back-end keeps time */
+    bufferevent_setwatermark(p->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
+    /* What the back-end sent after its hand-over reply goes on to the client. */
+    if (evbuffer_get_length(bufferevent_get_input(p->bev)) > 0)
+        net_conn_write_buffer(p->client, bufferevent_get_input(p->bev));
+}
+
+void net_proxy_client_readable(struct net_proxy *p)
+{
+    struct evbuffer *out = bufferevent_get_output(p->bev);
+    evbuffer_add_buffer(out, net_conn_input(p->client));
+    if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !p->client_paused) {
+        p->client_paused = true; /* until proxy_write_cb: the back-end took it */
+        net_conn_pause(p->client);
+    }
+}
+
+void net_proxy_client_writable(struct net_proxy *p)
+{
+    if (p->spliced)
+        bufferevent_enable(p->bev, EV_READ);
+}
+
+const char *net_proxy_peer(const struct net_proxy *p)
+{
+    return p->peer;
+}
+
+void net_proxy_free(struct net_proxy *p)
+{
+    if (p == NULL)
+        return;
+    if (p->in_cb > 0) {
+        p->doomed = true;
+        bufferevent_disable(p->bev, EV_READ | EV_WRITE);
+        return;
+    }
+    proxy_destroy(p);
+}

@@ -1,0 +1,97 @@
+/*
+ * net_proxy.h - the front-end proxy kit (doc/frontend.md): a client session
+ * signed in on a front-end is handed over to the account's home server (the
+ * back-end) over TLS, then spliced byte for byte in both directions on the
+ * worker's event loop. IMAP and POP3 both use it; each protocol only words
+ * its hand-over line and its replies.
+ *
+ * The hand-over proves, without the user's password, that a configured
+ * front-end authenticated this account for this client address:
+ *   mac = HMAC-SHA256(frontend_secret, "wharf-proxy v1\0" proto "\0" account
+ *                     "\0" client-address "\0" exporter)
+ * where exporter is 32 bytes of the TLS keying-material exporter (RFC 5705,
+ * label "EXPORTER-wharf-proxy") of the very connection that carries it: the
+ * secret never travels, and a hand-over seen (or relayed by a man in the
+ * middle) is worth nothing on any other connection. A back-end accepts it
+ * only over TLS, only from frontend_networks, only with the secret.
+ *
+ * Must never: let the client choose the back-end (the caller passes the
+ * directory's home server of the authenticated account); accept a hand-over
+ * in plaintext, from outside frontend_networks or without a secret of at
+ * least 32 characters; hold a thread or large buffers per spliced session
+ * (IDLE through the proxy costs two bufferevents and one client SSL).
+ */
+#ifndef WHARF_NET_NET_PROXY_H
+#define WHARF_NET_NET_PROXY_H
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "net/net.h"
+
+#include <stdbool.h>
+
+#define NET_PROXY_MIN_SECRET 32
+#define NET_PROXY_MAC_HEX 64
+
+struct net_proxy;
+
+struct net_proxy_ops {
+    /* Before the splice: one line from the back-end, without its CRLF. */
+    void (*line)(void *arg, const char *line);
+    /* Before the splice: the back-end cannot be reached, its certificate is
+     * wrong, it timed out (frontend_connect_timeout) or it closed. The caller
+     * answers its temporary error and frees the proxy (also from here). */
+    void (*failed)(void *arg, const char *why);
+};
+
+/* The home-server value names this server: empty, or one of home_server_names. */
+bool net_proxy_home_is_here(const struct wharf_config *cfg, const char *home);
+/* A session of an account with this home server is proxied from here:
+ * it is homed elsewhere and this server is a front-end (role = frontend, or a
+ * frontend_secret to hand over with). */
+bool net_proxy_wanted(const struct wharf_config *cfg, const char *home);
+/* The front-end options (role, frontend_secret, frontend_source_address): 0, or
+ * -1 with the reason in err (the imap and pop3 components' check_config). */
+int net_proxy_check_config(const struct wharf_config *cfg, struct buf *err);
+/* role = frontend: no mailbox is ever opened here. */
+bool net_proxy_is_frontend(const struct wharf_config *cfg);
+
+/*
+ * Connects to host (the home server: an IP address) on port over TLS, for
+ * client's session. NULL with the reason in why when it cannot even start
+ * (not an address, no TLS context, no secret); else the ops follow, always
+ * from the event loop.
+ */
+struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, unsigned port,
+                                    const struct net_proxy_ops *ops, void *arg, struct buf *why);
+/* Writes one line (CRLF added) to the back-end, before the splice. */
+void net_proxy_send_line(struct net_proxy *p, const char *line);
+/* The hand-over MAC of this connection for (proto, account, client address),
+ * as 64 hex digits. False when the secret is missing or the exporter fails. */
+bool net_proxy_handover_mac(struct net_proxy *p, const char *proto, const char *account,
+                            const char *client_addr, char out[NET_PROXY_MAC_HEX + 1]);
+/*
+ * From now on bytes flow both ways untouched: the protocol's readable and
+ * writable callbacks call net_proxy_client_readable/_writable and nothing
+ * else. When the back-end goes away the client is closed after what the
+ * back-end sent; gone_line (CRLF included, or NULL) is written first when
+ * the back-end vanished without a clean TLS close (a crash, a reset).
+ */
+void net_proxy_splice(struct net_proxy *p, const char *gone_line);
+void net_proxy_client_readable(struct net_proxy *p);
+void net_proxy_client_writable(struct net_proxy *p);
+/* The back-end's "address:port", for logs. */
+const char *net_proxy_peer(const struct net_proxy *p);
+/* Closes the back-end side; call it from the session's closed() and after failed(). */
+void net_proxy_free(struct net_proxy *p);
+
+/*
+ * On a back-end: checks a hand-over line's fields on connection c (see the
+ * top of this file). On success the connection shows client_addr from now on
+ * (logs, per-(user, address) limits) and true is returned; else false with
+ * the reason (for the log, never for the client) in why.
+ */
+bool net_proxy_handover_check(struct net_conn *c, const char *proto, const char *account,
+                              const char *client_addr, const char *mac_hex, struct buf *why);
+
+#endif

@@ -1,0 +1,308 @@
+"""A front-end (role = frontend) on 127.0.0.2 and two back-ends on .3 and .4
+(doc/frontend.md).
+
+The front-end holds no mailbox: it checks the password with its own auth
+process, reads the account's home server from its directory, hands the
+session over to that back-end over TLS (a certificate for the back-ends' IP
+addresses, checked against frontend_tls_ca_file) and splices bytes. Clients
+are Python's imaplib, poplib and smtplib; the wrong-hand-over tests speak the
+hand-over line by hand. Every wait is a blocking read or a poll with a
+deadline, never a sleep.
+"""
+import imaplib
+import json
+import poplib
+import smtplib
+import socket
+import subprocess
+
+import pytest
+
+from conftest import free_port, tls_context, wait_until
+
+SECRET = "f" * 16 + "0123456789abcdef0123456789abcdef"
+HOMES = {"alice@example.test": "be1", "bob@example.test": "be2"}
+PASSWORD = "correct horse battery"
+HOSTS = {"fe": "127.0.0.2", "be1": "127.0.0.3", "be2": "127.0.0.4"}
+
+
+def common_port():
+    """A port free on both back-end addresses (the front-end reaches every
+    back-end on one port, as in production where all use 993/995)."""
+    while True:
+        p = free_port(HOSTS["be1"])
+        try:
+            with socket.socket() as s:
+                s.bind((HOSTS["be2"], p))
+            return p
+        except OSError:
+            continue
+
+
+def backend_cert(tmp_path):
+    """A certificate for both back-ends' IP addresses, which the front-end
+    trusts as its frontend_tls_ca_file (the key readable by the workers)."""
+    cert, key = tmp_path / "be.pem", tmp_path / "be.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=backends",
+                    "-addext", "subjectAltName=IP:127.0.0.3,IP:127.0.0.4",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert.chmod(0o644)
+    key.chmod(0o644)
+    tmp_path.chmod(0o755)
+    return cert, key
+
+
+@pytest.fixture
+def layout(wharf_factory, tmp_path):
+    cert, key = backend_cert(tmp_path)
+    imaps, pop3s = common_port(), common_port()
+    servers = {}
+    for name in ("be1", "be2"):
+        h = HOSTS[name]
+        w = wharf_factory(name, host=h, enable=["smtp", "imap", "pop3"], extra={
+            "imaps_listen": f"{h}:{imaps}", "pop3s_listen": f"{h}:{pop3s}",
+            "tls_cert_file": str(cert), "tls_key_file": str(key),
+            "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32"})
+        w.ports["imaps"], w.ports["pop3s"] = imaps, pop3s
+        w.wharf("domain", "add", "example.test")
+        for user, home in HOMES.items():
+            if home == name:  # the back-end's own password is never used
+                w.wharf("user", "add", user, "--password-stdin", input=b"unused-on-backend\n")
+        servers[name] = w.start()
+    fe = wharf_factory("fe", host=HOSTS["fe"], enable=["imap", "imaps", "pop3", "pop3s"], extra={
+        "role": "frontend", "frontend_secret": SECRET, "frontend_imap_port": str(imaps),
+        "frontend_pop3_port": str(pop3s), "frontend_tls_ca_file": str(cert),
+        "frontend_connect_timeout": "5s", "frontend_source_address": HOSTS["fe"]})
+    fe.wharf("domain", "add", "example.test")
+    for user, home in HOMES.items():
+        fe.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
+        fe.wharf("user", "home", user, HOSTS[home])
+    servers["fe"] = fe.start()
+    return servers
+
+
+def mail(server, rcpt, subject):
+    with smtplib.SMTP(server.host, server.ports["smtp"], timeout=20) as s:
+        s.sendmail("someone@example.net", [rcpt],
+                   f"From: someone@example.net\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\r\nhi\r\n")
+
+
+def imap_login(fe, user, implicit=True):
+    if implicit:
+        m = imaplib.IMAP4_SSL(fe.host, fe.ports["imaps"], ssl_context=tls_context(), timeout=20)
+    else:
+        m = imaplib.IMAP4(fe.host, fe.ports["imap"], timeout=20)
+        m.starttls(tls_context())
+    m.login(user, PASSWORD)
+    return m
+
+
+def subjects(m):
+    typ, _ = m.select("INBOX")
+    assert typ == "OK"
+    typ, data = m.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    return sorted(d[1].decode().strip() for d in data if isinstance(d, tuple))
+
+
+def test_imap_reaches_home_and_idle_wakes(layout):
+    fe, be1, be2 = layout["fe"], layout["be1"], layout["be2"]
+    mail(be1, "alice@example.test", "for alice")
+    mail(be2, "bob@example.test", "for bob")
+    a = imap_login(fe, "alice@example.test")
+    wait_until(lambda: subjects(a) == ["Subject: for alice"], what="alice's mail on be1")
+    b = imap_login(fe, "bob@example.test", implicit=False)
+    wait_until(lambda: subjects(b) == ["Subject: for bob"], what="bob's mail on be2")
+    # IDLE through the proxy, woken by a delivery on alice's back-end
+    tag = a._new_tag().decode()
+    a.send(f"{tag} IDLE\r\n".encode())
+    assert a.readline().startswith(b"+")
+    mail(be1, "alice@example.test", "second")
+    line = a.readline()
+    assert line.startswith(b"* ") and b"EXISTS" in line, line
+    a.send(b"DONE\r\n")
+    while not (line := a.readline()).startswith(tag.encode()):
+        pass
+    assert b"OK" in line
+    a.logout()
+    b.logout()
+    # AUTHENTICATE PLAIN with a command pipelined behind it: it reaches the back-end
+    c = imaplib.IMAP4_SSL(fe.host, fe.ports["imaps"], ssl_context=tls_context(), timeout=20)
+    c.send(b"A1 AUTHENTICATE PLAIN AGJvYkBleGFtcGxlLnRlc3QAY29ycmVjdCBob3JzZSBiYXR0ZXJ5\r\n"
+           b"A2 STATUS INBOX (MESSAGES)\r\n")
+    assert c.readline().startswith(b"A1 OK [CAPABILITY ")
+    assert c.readline().startswith(b"* STATUS INBOX (MESSAGES 1)")
+    assert c.readline().startswith(b"A2 OK")
+    c.send(b"A3 LOGOUT\r\n")
+    assert c.readline().startswith(b"* BYE")
+    c.shutdown()
+    # a LOGOUT is a clean end on the back-end (TLS close_notify): no "went away"
+    assert "went away" not in fe.log()
+    # the back-ends log the real client's address and the front-end it came through
+    assert "via front-end 127.0.0.2" in be1.log()
+    assert "rip=127.0.0.1" in be1.log()
+    # wharf ports shows the outbound rows of the front-end
+    rows = {r["service"]: r for r in fe.port_map()["ports"]}
+    assert rows["imap-proxy"]["direction"] == "outbound"
+    assert str(layout["be1"].ports["imaps"]) in str(rows["imap-proxy"]["port"])
+
+
+def test_pop3_through_frontend(layout):
+    fe, be2 = layout["fe"], layout["be2"]
+    mail(be2, "bob@example.test", "pop for bob")
+    p = poplib.POP3_SSL(fe.host, fe.ports["pop3s"], context=tls_context(), timeout=20)
+    p.user("bob@example.test")
+    assert p.pass_(PASSWORD).startswith(b"+OK")
+    count, _ = p.stat()
+    assert count == 1
+    assert b"Subject: pop for bob" in b"\r\n".join(p.retr(1)[1])
+    p.quit()
+    q = poplib.POP3(fe.host, fe.ports["pop3"], timeout=20)
+    q.stls(tls_context())
+    q.user("alice@example.test")
+    q.pass_(PASSWORD)
+    assert q.stat()[0] == 0  # alice's maildrop on be1 is empty: not bob's
+    q.quit()
+    bad = poplib.POP3_SSL(fe.host, fe.ports["pop3s"], context=tls_context(), timeout=20)
+    bad.user("bob@example.test")
+    with pytest.raises(poplib.error_proto, match="AUTH"):
+        bad.pass_("wrong password")
+    bad.quit()
+
+
+def test_backend_killed_then_back(layout):
+    fe, be1 = layout["fe"], layout["be1"]
+    a = imap_login(fe, "alice@example.test")
+    b = imap_login(fe, "bob@example.test")
+    a.select("INBOX")
+    be1.kill_all()
+    # alice's session ends cleanly (BYE [UNAVAILABLE] or the end of the stream)
+    with pytest.raises((imaplib.IMAP4.abort, imaplib.IMAP4.error, OSError)):
+        a.noop()
+    wait_until(lambda: "back-end 127.0.0.3" in fe.log() and "went away" in fe.log(),
+               what="the front-end to see be1 go")
+    with pytest.raises(imaplib.IMAP4.error, match="UNAVAILABLE"):
+        imap_login(fe, "alice@example.test")
+    p = poplib.POP3_SSL(fe.host, fe.ports["pop3s"], context=tls_context(), timeout=20)
+    p.user("alice@example.test")
+    with pytest.raises(poplib.error_proto, match=r"SYS/TEMP"):
+        p.pass_(PASSWORD)
+    p.quit()
+    # bob on be2 is not affected
+    assert b.noop()[0] == "OK"
+    assert b.select("INBOX")[0] == "OK"
+    be1.start()
+    a2 = wait_until(lambda: imap_login(fe, "alice@example.test"), what="alice back after restart")
+    assert a2.select("INBOX")[0] == "OK"
+    a2.logout()
+    b.logout()
+
+
+def raw_handover(host, port, line, source=None):
+    s = socket.create_connection((host, port), timeout=20, source_address=source)
+    t = tls_context().wrap_socket(s)
+    f = t.makefile("rb")
+    assert f.readline().startswith(b"* OK")
+    t.sendall(line)
+    reply = f.readline()
+    f.close()
+    t.close()
+    return reply
+
+
+def test_forged_handover_refused(layout):
+    fe, be1 = layout["fe"], layout["be1"]
+    line = b'X XWHARFPROXY "alice@example.test" 192.0.2.9 ' + b"0" * 64 + b"\r\n"
+    # a client that is not a configured front-end
+    assert b"X NO" in raw_handover(be1.host, be1.ports["imaps"], line, ("127.0.0.1", 0))
+    # from the front-end's address, but without the secret: a MAC it cannot make
+    assert b"X NO" in raw_handover(be1.host, be1.ports["imaps"], line, ("127.0.0.2", 0))
+    # a client that asks the front-end itself to take a hand-over
+    assert b"X NO" in raw_handover(fe.host, fe.ports["imaps"], line)
+    # POP3 the same
+    s = socket.create_connection((be1.host, be1.ports["pop3s"]), timeout=20,
+                                 source_address=("127.0.0.2", 0))
+    t = tls_context().wrap_socket(s)
+    f = t.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    t.sendall(b"XWHARFPROXY alice@example.test 192.0.2.9 " + b"0" * 64 + b"\r\nSTAT\r\n")
+    assert f.readline().startswith(b"-ERR")
+    assert f.readline().startswith(b"-ERR")  # still not signed in
+    t.close()
+    assert "hand-over from 127.0.0.1 refused" in be1.log()
+    assert "hand-over from 127.0.0.2 refused: wrong MAC" in be1.log()
+
+
+def test_frontend_options_checked(wharf_factory):
+    """A front-end without a usable secret or with an unknown role never starts."""
+    w = wharf_factory("bad", enable=["imap"], extra={"role": "frontend", "frontend_secret": "short"})
+    r = w.wharf("config", "check", check=False)
+    assert r.returncode != 0 and b"frontend_secret must have at least 32" in r.stderr
+    w.settings.update({"frontend_secret": SECRET, "role": "front"})
+    w.write_config()
+    r = w.wharf("config", "check", check=False)
+    assert r.returncode != 0 and b"role must be mailbox or frontend" in r.stderr
+    w.settings["role"] = "frontend"
+    w.write_config()
+    w.wharf("config", "check")
+
+
+# ---- one OpenLDAP tree for the three servers ---------------------------------
+
+def test_ldap_directory_homes(wharf_factory, tmp_path):
+    """All three servers read one slapd; the home server is mailHost, and each
+    back-end knows its own value (home_server_names)."""
+    import shutil
+
+    from test_ldap import BASE, SERVICE, Slapd, bind_password_file
+
+    if not shutil.which("slapd", path="/usr/sbin"):
+        pytest.skip("slapd not installed")
+    slapd = Slapd(tmp_path / "slapd").start()
+    try:
+        for uid, host in (("alice", HOSTS["be1"]), ("bob", HOSTS["be2"])):
+            slapd.modify("ldapmodify", f"dn: uid={uid},ou=people,{BASE}\nchangetype: modify\n"
+                                       f"replace: mailHost\nmailHost: {host}\n\n")
+        cert, key = backend_cert(tmp_path)
+        imaps = common_port()
+        ldap = {"directory_driver": "ldap", "ldap_uris": slapd.uri, "ldap_base_dn": BASE,
+                "ldap_bind_dn": SERVICE, "ldap_page_size": "2", "ldap_sync_interval": "1s",
+                "ldap_timeout": "2s",
+                "directory_client_cache_ttl": "0", "frontend_secret": SECRET}
+        servers = {}
+        for name, extra in (
+                ("be1", {"home_server_names": HOSTS["be1"], "frontend_networks": "127.0.0.2/32",
+                         "imaps_listen": f"{HOSTS['be1']}:{imaps}"}),
+                ("be2", {"home_server_names": HOSTS["be2"], "frontend_networks": "127.0.0.2/32",
+                         "imaps_listen": f"{HOSTS['be2']}:{imaps}"}),
+                ("fe", {"role": "frontend", "frontend_imap_port": str(imaps),
+                        "frontend_tls_ca_file": str(cert),
+                        "frontend_source_address": HOSTS["fe"]})):
+            if name != "fe":
+                extra.update({"tls_cert_file": str(cert), "tls_key_file": str(key)})
+            w = wharf_factory("l" + name, host=HOSTS[name],
+                              enable=["smtp"] if name != "fe" else ["imaps"],
+                              extra=dict(ldap, **extra))
+            bind_password_file(w)
+            w.write_config()
+            w.ports["imaps"] = w.ports.get("imaps", imaps)
+            servers[name] = w.start()
+
+        def homes(w):
+            return {u["account"]: u["home"]
+                    for u in json.loads(w.wharf("user", "list", "--json").stdout)}
+        wait_until(lambda: all(homes(w).get("alice@example.test") == HOSTS["be1"]
+                               for w in servers.values()), what="the three servers to read LDAP")
+        mail(servers["be1"], "alice@example.test", "ldap alice")
+        mail(servers["be2"], "bob@example.test", "ldap bob")
+        fe = servers["fe"]
+        m = imaplib.IMAP4_SSL(fe.host, fe.ports["imaps"], ssl_context=tls_context(), timeout=20)
+        m.login("alice@example.test", "alice pw")
+        wait_until(lambda: subjects(m) == ["Subject: ldap alice"], what="alice's mail on be1")
+        m.logout()
+        m = imaplib.IMAP4_SSL(fe.host, fe.ports["imaps"], ssl_context=tls_context(), timeout=20)
+        m.login("bob@example.test", "bob pw")
+        wait_until(lambda: subjects(m) == ["Subject: ldap bob"], what="bob's mail on be2")
+        m.logout()
+    finally:
+        slapd.stop()
