@@ -493,6 +493,36 @@ void jmap_mailbox_id(int64_t id, char out[32])
     snprintf(out, 32, "m%" PRId64, id);
 }
 
+int64_t jmap_thread_id_parse(const char *id)
+{
+    if (id == NULL || id[0] != 't' || id[1] < '1' || id[1] > '9' || strlen(id) > 19)
+        return 0;
+    int64_t v = 0;
+    for (const char *p = id + 1; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+void jmap_thread_id(int64_t id, char out[32])
+{
+    snprintf(out, 32, "t%" PRId64, id);
+}
+
+void jmap_email_thread(struct jmap_req *r, const char *hash, char out[32])
+{
+    struct store_account_message *c = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    out[0] = '\0';
+    if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) == 0 && n > 0)
+        jmap_thread_id(c[0].thread, out);
+    store_account_messages_free(c, n);
+    buf_free(&err);
+}
+
 bool jmap_email_id_parse(const char *id, char hash[65])
 {
     if (id == NULL || id[0] != 'e' || strlen(id) != 65)

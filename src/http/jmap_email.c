@@ -772,9 +772,9 @@ json_t *jmap_email_object(struct jmap_req *r, const struct store_account_message
         json_object_set_new(o, "blobId", json_string(s.data));
     }
     if (jmap_want(props, "threadId")) {
-        buf_reset(&s);
-        buf_printf(&s, "t%s", hash);
-        json_object_set_new(o, "threadId", json_string(s.data));
+        char tid[32];
+        jmap_thread_id(c[0].thread, tid);
+        json_object_set_new(o, "threadId", json_string(tid));
     }
     if (jmap_want(props, "mailboxIds")) {
         json_t *m = json_object();

@@ -122,6 +122,11 @@ json_t *jmap_server_fail(const char *what, struct buf *err);
 /* "m123" -> 123; 0 when not a mailbox id. */
 int64_t jmap_mailbox_id_parse(const char *id);
 void jmap_mailbox_id(int64_t id, char out[32]);
+/* "t123" -> 123 (the store's thread id); 0 when not a thread id. */
+int64_t jmap_thread_id_parse(const char *id);
+void jmap_thread_id(int64_t id, char out[32]);
+/* The thread id of the Email of body hash into out ("" when none). */
+void jmap_email_thread(struct jmap_req *r, const char *hash, char out[32]);
 /* "e<64 hex>" -> the hash; false when not an email id. */
 bool jmap_email_id_parse(const char *id, char hash[65]);
 

@@ -1,6 +1,6 @@
 /*
- * jmap_query.c - Email/query, Email/queryChanges, Email/changes and
- * Thread/changes (RFC 8621 4.4, 4.3, 3.2) over the account's copies.
+ * jmap_query.c - Email/query, Email/queryChanges and Email/changes (RFC
+ * 8621 4.4, 4.5, 4.3) over the account's copies.
  *
  * The copies of the account are grouped by body into Emails; a filter is
  * checked on the metadata first, then on the search records the store keeps
@@ -58,7 +58,20 @@ struct qctx {
     size_t nrecs;
     struct buf scratch;
     bool failed;
+    /* every Email of the account by thread (the thread filters) */
+    const struct email **by_thread;
+    size_t n_by_thread;
 };
+
+static int by_thread_order(const void *a, const void *b)
+{
+    const struct email *x = *(const struct email *const *)a, *y = *(const struct email *const *)b;
+    return x->c[0].thread < y->c[0].thread ? -1 : x->c[0].thread > y->c[0].thread;
+}
+
+/* How many Emails of e's thread have keyword kw (*total_r: how many it has). */
+static size_t thread_keyword(const struct qctx *q, const struct email *e, const char *kw,
+                             size_t *total_r);
 
 static bool has_keyword(const struct email *e, const char *kw)
 {
@@ -66,6 +79,25 @@ static bool has_keyword(const struct email *e, const char *kw)
     bool has = json_object_get(k, kw) != NULL;
     json_decref(k);
     return has;
+}
+
+static size_t thread_keyword(const struct qctx *q, const struct email *e, const char *kw,
+                             size_t *total_r)
+{
+    int64_t t = e->c[0].thread;
+    size_t lo = 0, hi = q->n_by_thread;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (q->by_thread[mid]->c[0].thread < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t with = 0, total = 0;
+    for (; lo < q->n_by_thread && q->by_thread[lo]->c[0].thread == t; lo++, total++)
+        with += has_keyword(q->by_thread[lo], kw);
+    *total_r = total;
+    return with;
 }
 
 static bool in_mailbox(const struct email *e, int64_t id)
@@ -224,7 +256,12 @@ static bool condition(struct qctx *q, const struct email *e, json_t *f)
             ok = has_keyword(e, s);
         else if (strcmp(k, "notKeyword") == 0)
             ok = !has_keyword(e, s);
-        else if (strcmp(k, "text") == 0) {
+        else if (strcmp(k, "allInThreadHaveKeyword") == 0 ||
+                 strcmp(k, "someInThreadHaveKeyword") == 0 ||
+                 strcmp(k, "noneInThreadHaveKeyword") == 0) {
+            size_t total, with = thread_keyword(q, e, s, &total);
+            ok = k[0] == 'a' ? with == total : k[0] == 's' ? with > 0 : with == 0;
+        } else if (strcmp(k, "text") == 0) {
             static const char *const all[] = {"from", "to", "cc", "bcc", "subject", NULL};
             ok = header_has(q, e, all, s) || body_has(q, e, s);
         } else if (strcmp(k, "body") == 0)
@@ -285,9 +322,21 @@ static json_t *filter_check(json_t *f, unsigned depth)
         }
         return NULL;
     }
-    static const char *const strs[] = {"inMailbox",  "before", "after",   "hasKeyword",
-                                       "notKeyword", "text",   "from",    "to",
-                                       "cc",         "bcc",    "subject", "body"};
+    static const char *const strs[] = {"inMailbox",
+                                       "before",
+                                       "after",
+                                       "hasKeyword",
+                                       "notKeyword",
+                                       "allInThreadHaveKeyword",
+                                       "someInThreadHaveKeyword",
+                                       "noneInThreadHaveKeyword",
+                                       "text",
+                                       "from",
+                                       "to",
+                                       "cc",
+                                       "bcc",
+                                       "subject",
+                                       "body"};
     const char *k;
     json_t *v;
     json_object_foreach(f, k, v)
@@ -368,6 +417,20 @@ static json_t *sort_parse(json_t *sort, struct sort_keys *sk)
     return NULL;
 }
 
+/* collapseThreads: an Email's thread and its place in the sorted result */
+struct tpos {
+    int64_t thread;
+    size_t pos;
+};
+
+static int tpos_order(const void *a, const void *b)
+{
+    const struct tpos *x = a, *y = b;
+    if (x->thread != y->thread)
+        return x->thread < y->thread ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
 json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     if (!jmap_check_account(r, args, err_r))
@@ -404,11 +467,39 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
     size_t ne;
     struct email *e = emails_group(v, n, &ne);
     struct qctx q = {.r = r};
+    /* the thread filters look at every Email of a thread: e is filtered in place, so a copy */
+    struct email *all = xcalloc(ne ? ne : 1, sizeof(*all));
+    if (ne)
+        memcpy(all, e, ne * sizeof(*e));
+    q.by_thread = xcalloc(ne ? ne : 1, sizeof(*q.by_thread));
+    for (size_t i = 0; i < ne; i++)
+        q.by_thread[i] = &all[i];
+    q.n_by_thread = ne;
+    if (ne > 1)
+        qsort(q.by_thread, ne, sizeof(*q.by_thread), by_thread_order);
     size_t nm = 0;
     for (size_t i = 0; i < ne; i++)
         if (filter == NULL || matches(&q, &e[i], filter))
             e[nm++] = e[i];
     qsort_r(e, nm, sizeof(*e), email_order, &sk);
+    if (json_is_true(json_object_get(args, "collapseThreads"))) {
+        /* the first Email of each thread in the sorted result stands for it */
+        struct tpos *tp = xcalloc(nm ? nm : 1, sizeof(*tp));
+        for (size_t i = 0; i < nm; i++)
+            tp[i] = (struct tpos){e[i].c[0].thread, i};
+        if (nm > 1)
+            qsort(tp, nm, sizeof(*tp), tpos_order);
+        bool *keep = xcalloc(nm ? nm : 1, sizeof(*keep));
+        for (size_t i = 0; i < nm; i++)
+            keep[tp[i].pos] = i == 0 || tp[i].thread != tp[i - 1].thread;
+        size_t nk = 0;
+        for (size_t i = 0; i < nm; i++)
+            if (keep[i])
+                e[nk++] = e[i];
+        free(keep);
+        free(tp);
+        nm = nk;
+    }
     json_int_t total = (json_int_t)nm;
     json_int_t p = pos ? json_integer_value(pos) : 0;
     json_t *res = NULL;
@@ -455,6 +546,8 @@ out:
         store_records_free(&q.recs[i].rec);
     free(q.recs);
     buf_free(&q.scratch);
+    free(q.by_thread);
+    free(all);
     free(e);
     store_account_messages_free(v, n);
     return res;
@@ -467,7 +560,7 @@ json_t *jmap_email_query_changes(struct jmap_req *r, json_t *args, json_t **err_
     return NULL;
 }
 
-/* Email/changes and Thread/changes: every Email is its own Thread. */
+/* Email/changes (Thread/changes: jmap_thread.c). */
 static json_t *changes(struct jmap_req *r, json_t *args, json_t **err_r, char prefix)
 {
     uint64_t since, current;
@@ -550,9 +643,4 @@ static json_t *changes(struct jmap_req *r, json_t *args, json_t **err_r, char pr
 json_t *jmap_email_changes(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     return changes(r, args, err_r, 'e');
-}
-
-json_t *jmap_thread_changes(struct jmap_req *r, json_t *args, json_t **err_r)
-{
-    return changes(r, args, err_r, 't');
 }

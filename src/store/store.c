@@ -683,6 +683,8 @@ void store_account_gone_free(struct store_account_gone *g)
     free(g->mailbox_states);
     free(g->blobs);
     free(g->blob_states);
+    free(g->threads);
+    free(g->thread_states);
     memset(g, 0, sizeof(*g));
 }
 

@@ -369,6 +369,8 @@ struct store_account_message {
     int64_t mailbox_id;
     uint64_t state;         /* the account state of this copy's last change */
     uint64_t created_state; /* the account state that created this copy */
+    int64_t thread;         /* its JMAP thread (RFC 8621 3): the same for every copy of a body;
+                               0 only in a store not migrated yet */
     struct store_message m; /* blob always; structure only when asked for */
 };
 /*
@@ -380,8 +382,9 @@ int store_account_messages(struct store *s, const char *owner, const char *blob,
                            bool with_structure, struct store_account_message **list_r, size_t *n_r,
                            struct buf *err);
 void store_account_messages_free(struct store_account_message *list, size_t n);
-/* What went after account state since: mailbox ids deleted and bodies of
- * which a copy was expunged or moved (the body may still have other copies). */
+/* What went after account state since: mailbox ids deleted, bodies of
+ * which a copy was expunged or moved (the body may still have other copies),
+ * and the threads such a copy was in (the thread may still have others). */
 struct store_account_gone {
     int64_t *mailboxes;
     uint64_t *mailbox_states; /* the account state each went at */
@@ -389,6 +392,9 @@ struct store_account_gone {
     char (*blobs)[65];
     uint64_t *blob_states;
     size_t n_blobs;
+    int64_t *threads; /* threads a copy left (expunge, move): changed or gone */
+    uint64_t *thread_states;
+    size_t n_threads;
 };
 int store_account_gone(struct store *s, const char *owner, uint64_t since,
                        struct store_account_gone *g, struct buf *err);

@@ -44,6 +44,12 @@
     "DROP TRIGGER nntp_feed_mailbox_delete; DROP TABLE nntp_feed_queue;"                           \
     "DROP TABLE nntp_feed_cursor;"
 
+/* What the JMAP threads step added (test_store_thread.c tests it). */
+#define UNDO_THREADS                                                                               \
+    "DROP TRIGGER jmap_thread_delete; DROP TABLE thread_ids; DROP TABLE threads_touched;"          \
+    "DROP INDEX messages_thread; ALTER TABLE messages DROP COLUMN thread;"                         \
+    "DELETE FROM meta WHERE key = 'thread_id_next';"
+
 static struct store *tmp_store(void)
 {
     struct buf err = BUF_INIT;
@@ -376,7 +382,7 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_THREADS UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER messages_count_insert;"
                                   "DROP TRIGGER messages_count_delete;"
                                   "DROP TRIGGER messages_count_seen;"
@@ -434,7 +440,7 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_THREADS UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
                                   /* and what versions 4 and 5 added */
@@ -1257,7 +1263,7 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_THREADS UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER state_mailbox_insert;"
                                   "DROP TRIGGER state_mailbox_update;"
                                   "DROP TRIGGER state_mailbox_delete;"

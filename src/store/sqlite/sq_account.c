@@ -16,7 +16,7 @@
 
 static const char sql_messages[] =
     "SELECT m.uid, m.modseq, m.flags, m.keywords, m.internaldate, m.size, m.blob,"
-    " m.mailbox_id, m.state, m.created_state, CASE WHEN ?4 THEN m.bodystructure END"
+    " m.mailbox_id, m.state, m.created_state, CASE WHEN ?4 THEN m.bodystructure END, m.thread"
     " FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id"
     " WHERE b.owner = ?1 AND (?2 IS NULL OR m.blob = ?2) AND m.state > ?3"
     " ORDER BY m.mailbox_id, m.uid";
@@ -53,6 +53,7 @@ int sq_account_messages(struct store *s, const char *owner, const char *blob, ui
         a->mailbox_id = sqlite3_column_int64(st, 7);
         a->state = (uint64_t)sqlite3_column_int64(st, 8);
         a->created_state = (uint64_t)sqlite3_column_int64(st, 9);
+        a->thread = sqlite3_column_int64(st, 11);
         if (sqlite3_column_type(st, 10) != SQLITE_NULL) {
             m->structure_len = (size_t)sqlite3_column_bytes(st, 10);
             m->structure = xmalloc(m->structure_len ? m->structure_len : 1);
@@ -106,6 +107,24 @@ int sq_account_gone(struct store *s, const char *owner, uint64_t since,
                     memcpy(g->blobs[g->n_blobs], h, strnlen((const char *)h, 64));
                 g->blob_states = xreallocarray(g->blob_states, g->n_blobs + 1, sizeof(uint64_t));
                 g->blob_states[g->n_blobs++] = (uint64_t)sqlite3_column_int64(st, 1);
+            }
+        }
+    }
+    if (rc == SQLITE_DONE) {
+        st = sq_stmt(s,
+                     "SELECT thread, state FROM threads_touched WHERE owner = ? AND state > ?"
+                     " ORDER BY thread",
+                     err);
+        rc = SQLITE_ERROR;
+        if (st) {
+            sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, (int64_t)since);
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                g->threads = xreallocarray(g->threads, g->n_threads + 1, sizeof(int64_t));
+                g->thread_states =
+                    xreallocarray(g->thread_states, g->n_threads + 1, sizeof(uint64_t));
+                g->thread_states[g->n_threads] = (uint64_t)sqlite3_column_int64(st, 1);
+                g->threads[g->n_threads++] = sqlite3_column_int64(st, 0);
             }
         }
     }

@@ -144,6 +144,9 @@ static int migrate(struct store *s, struct buf *err)
                    (long long)v + 1);
         int rc = sq_exec(s, sql.data, err);
         buf_free(&sql);
+        sq_schema_step_fn *after = sq_schema_after((size_t)v);
+        if (rc == 0 && after != NULL)
+            rc = after(s, err);
         if (rc != 0) {
             sq_rollback(s);
             return -1;
@@ -179,8 +182,9 @@ static struct store *open_common(const char *dir, const char *dbpath,
     if (sq_exec(s, "PRAGMA journal_mode = WAL", err) != 0 ||
         sq_exec(s, opt->fsync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF", err) !=
             0 ||
-        sq_exec(s, "PRAGMA foreign_keys = ON", err) != 0 || migrate(s, err) != 0 ||
-        blob_dir_open(&q->blobs, dir, opt->fsync, err) != 0) {
+        sq_exec(s, "PRAGMA foreign_keys = ON", err) != 0 ||
+        /* the bodies first: a migration may read them (sq_schema_after) */
+        blob_dir_open(&q->blobs, dir, opt->fsync, err) != 0 || migrate(s, err) != 0) {
         sq_close(s);
         return NULL;
     }

@@ -378,9 +378,9 @@ static int copy_one(struct store *s, const char *owner, int64_t from, uint32_t u
     int r = sq_modseq_next(s, to, &modseq, err);
     if (r == 0 && (st = sq_stmt(s,
                                 "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords,"
-                                " internaldate, size, blob, envelope, bodystructure, search)"
-                                " SELECT ?, ?, ?, flags, keywords, internaldate, size, blob,"
-                                " envelope, bodystructure, search FROM messages"
+                                " internaldate, size, blob, envelope, bodystructure, search,"
+                                " thread) SELECT ?, ?, ?, flags, keywords, internaldate, size,"
+                                " blob, envelope, bodystructure, search, thread FROM messages"
                                 " WHERE mailbox_id = ? AND uid = ?",
                                 err)) != NULL) {
         sqlite3_bind_int64(st, 1, to);
