@@ -341,7 +341,7 @@ def test_jmap_jam_client(server):
                        capture_output=True, timeout=120)
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
     assert r.returncode == 0, out
-    assert "# pass 5" in out, out
+    assert "# pass 6" in out, out
 
 
 CAROL = "carol@example.test"
