@@ -238,6 +238,34 @@ bool jmap_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size
     return jmap_state_now(r, current_r, err_r);
 }
 
+bool jmap_query_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size_t *max_r,
+                             uint64_t *current_r, json_t **err_r)
+{
+    if (!jmap_check_account(r, args, err_r))
+        return false;
+    json_t *s = json_object_get(args, "sinceQueryState");
+    if (!json_is_string(s)) {
+        *err_r = jmap_invalid("sinceQueryState must be a string");
+        return false;
+    }
+    json_t *m = json_object_get(args, "maxChanges");
+    *max_r = SIZE_MAX;
+    if (m && !json_is_null(m)) {
+        if (!json_is_integer(m) || json_integer_value(m) <= 0) {
+            *err_r = jmap_invalid("maxChanges must be a positive integer");
+            return false;
+        }
+        *max_r = (size_t)json_integer_value(m);
+    }
+    if (!jmap_state_now(r, current_r, err_r))
+        return false;
+    if (!jmap_state_parse(json_string_value(s), since_r) || *since_r > *current_r) {
+        *err_r = jmap_error("cannotCalculateChanges", "not a query state of this server");
+        return false;
+    }
+    return true;
+}
+
 void jmap_state_string(uint64_t st, char out[32])
 {
     snprintf(out, 32, "%" PRIu64, st);
