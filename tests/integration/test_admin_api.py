@@ -180,6 +180,9 @@ def test_aliases(srv):
 def test_public_folders_and_acls(srv):
     st, body = api(srv, "POST", "/public", {"name": "Shared"})
     assert st == 201, body
+    # it exists already: 409 (like users, domains and aliases), and it is left as it was
+    st, body = api(srv, "POST", "/public", {"name": "Shared", "newsgroups": "x.y"})
+    assert st == 409 and "exists" in body["error"], body
     st, body = api(srv, "GET", "/public")
     assert st == 200 and [f["name"] for f in body["folders"]] == ["Shared"]
     st, body = api(srv, "PUT", "/acl", {"owner": "#public", "mailbox": "Shared",
