@@ -705,6 +705,11 @@ int store_account_blob_read(struct store *s, const char *owner, const char *hash
     return s->drv->account_blob_read(s, owner, hash, out, err);
 }
 
+int store_totals(struct store *s, struct store_totals *t, struct buf *err)
+{
+    return s->drv->totals(s, t, err);
+}
+
 int store_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                       struct buf *err)
 {

@@ -478,6 +478,14 @@ int store_identity_gone(struct store *s, const char *owner, uint64_t since, int6
 
 /* ---- quotas, public folders, ACLs ---- */
 
+/* The whole store's figures (/metrics): accounts, messages (each copy) and
+ * their bytes, summed from the quota counters (one row per account, kept
+ * in the same transaction as every change): never a scan of the messages. */
+struct store_totals {
+    uint64_t accounts, messages, bytes;
+};
+int store_totals(struct store *s, struct store_totals *t, struct buf *err);
+
 /* Current usage of an account (sum over its mailboxes). */
 int store_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                       struct buf *err);
