@@ -503,9 +503,10 @@ json_t *jmap_changes_result(struct jmap_req *r, struct jmap_change *v, size_t n,
                      "updated", up, "destroyed", de);
 }
 
-int64_t jmap_mailbox_id_parse(const char *id)
+/* prefix + a decimal number from 1 -> the number; 0 when id is not such. */
+static int64_t number_id_parse(const char *id, char prefix)
 {
-    if (id == NULL || id[0] != 'm' || id[1] < '1' || id[1] > '9' || strlen(id) > 19)
+    if (id == NULL || id[0] != prefix || id[1] < '1' || id[1] > '9' || strlen(id) > 19)
         return 0;
     int64_t v = 0;
     for (const char *p = id + 1; *p; p++) {
@@ -514,6 +515,11 @@ int64_t jmap_mailbox_id_parse(const char *id)
         v = v * 10 + (*p - '0');
     }
     return v;
+}
+
+int64_t jmap_mailbox_id_parse(const char *id)
+{
+    return number_id_parse(id, 'm');
 }
 
 void jmap_mailbox_id(int64_t id, char out[32])
@@ -523,15 +529,7 @@ void jmap_mailbox_id(int64_t id, char out[32])
 
 int64_t jmap_thread_id_parse(const char *id)
 {
-    if (id == NULL || id[0] != 't' || id[1] < '1' || id[1] > '9' || strlen(id) > 19)
-        return 0;
-    int64_t v = 0;
-    for (const char *p = id + 1; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
+    return number_id_parse(id, 't');
 }
 
 void jmap_thread_id(int64_t id, char out[32])

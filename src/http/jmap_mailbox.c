@@ -161,24 +161,34 @@ json_t *jmap_mailbox_get(struct jmap_req *r, json_t *args, json_t **err_r)
     return jmap_get_result(r, state, list, not_found);
 }
 
+/* The account's mailboxes and what went after since; NULL with *err_r. */
+static struct store_mailbox *mailboxes_and_gone(struct jmap_req *r, uint64_t since, size_t *n_r,
+                                                struct store_account_gone *g, json_t **err_r)
+{
+    struct buf err = BUF_INIT;
+    struct store_mailbox *v = jmap_mailboxes(r, n_r, &err);
+    if (v == NULL || store_account_gone(r->j->store, r->user, since, g, &err) != 0) {
+        if (v)
+            store_mailbox_list_free(v, *n_r);
+        *err_r = jmap_server_fail("mailbox changes", &err);
+        buf_free(&err);
+        return NULL;
+    }
+    buf_free(&err);
+    return v;
+}
+
 json_t *jmap_mailbox_changes(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     uint64_t since, current;
     size_t max;
     if (!jmap_changes_args(r, args, &since, &max, &current, err_r))
         return NULL;
-    struct buf err = BUF_INIT;
     size_t n;
-    struct store_mailbox *v = jmap_mailboxes(r, &n, &err);
     struct store_account_gone g;
-    if (v == NULL || store_account_gone(r->j->store, r->user, since, &g, &err) != 0) {
-        if (v)
-            store_mailbox_list_free(v, n);
-        *err_r = jmap_server_fail("mailbox changes", &err);
-        buf_free(&err);
+    struct store_mailbox *v = mailboxes_and_gone(r, since, &n, &g, err_r);
+    if (v == NULL)
         return NULL;
-    }
-    buf_free(&err);
     struct jmap_change *c = xcalloc(n + g.n_mailboxes + 1, sizeof(*c));
     size_t nc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -334,18 +344,11 @@ json_t *jmap_mailbox_query_changes(struct jmap_req *r, json_t *args, json_t **er
     json_t *filter = json_object_get(args, "filter");
     if ((*err_r = mailbox_filter_check(filter)) != NULL)
         return NULL;
-    struct buf err = BUF_INIT;
     size_t n;
-    struct store_mailbox *v = jmap_mailboxes(r, &n, &err);
     struct store_account_gone g;
-    if (v == NULL || store_account_gone(r->j->store, r->user, since, &g, &err) != 0) {
-        if (v)
-            store_mailbox_list_free(v, n);
-        *err_r = jmap_server_fail("mailbox changes", &err);
-        buf_free(&err);
+    struct store_mailbox *v = mailboxes_and_gone(r, since, &n, &g, err_r);
+    if (v == NULL)
         return NULL;
-    }
-    buf_free(&err);
     bool tree = filter && (json_object_get(filter, "parentId") || json_object_get(filter, "name"));
     bool came_or_went = g.n_mailboxes > 0;
     for (size_t i = 0; i < n; i++)

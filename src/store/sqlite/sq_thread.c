@@ -22,6 +22,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Steps st (bound by the caller): 1 and *thread_r from its first row, 0 when none. */
+static int one_thread(struct store *s, sqlite3_stmt *st, int64_t *thread_r, struct buf *err)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *thread_r = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : sq_db_error(s, "thread", err);
+}
+
 /* 1 and *thread_r when a copy of the body is already in the account. */
 static int thread_of_body(struct store *s, const char *owner, const char *hex, int64_t *thread_r,
                           struct buf *err)
@@ -35,13 +47,7 @@ static int thread_of_body(struct store *s, const char *owner, const char *hex, i
         return -1;
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *thread_r = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : sq_db_error(s, "thread", err);
+    return one_thread(s, st, thread_r, err);
 }
 
 static int thread_of_msgid(struct store *s, const char *owner, const char *msgid,
@@ -54,13 +60,7 @@ static int thread_of_msgid(struct store *s, const char *owner, const char *msgid
     sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, msgid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *thread_r = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : sq_db_error(s, "thread", err);
+    return one_thread(s, st, thread_r, err);
 }
 
 static int register_msgid(struct store *s, const char *owner, const char *msgid,
