@@ -212,18 +212,17 @@ json_t *jmap_get_result(struct jmap_req *r, json_t *state, json_t *list, json_t 
                      "list", list, "notFound", not_found);
 }
 
-bool jmap_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size_t *max_r,
-                       uint64_t *current_r, json_t **err_r)
+/* /changes and /queryChanges: the state named (name) and maxChanges; a
+ * state ahead of the account is refused for a query (query: true). */
+static bool since_args(struct jmap_req *r, json_t *args, const char *name, bool query,
+                       uint64_t *since_r, size_t *max_r, uint64_t *current_r, json_t **err_r)
 {
     if (!jmap_check_account(r, args, err_r))
         return false;
-    json_t *s = json_object_get(args, "sinceState");
+    json_t *s = json_object_get(args, name);
     if (!json_is_string(s)) {
-        *err_r = jmap_invalid("sinceState must be a string");
-        return false;
-    }
-    if (!jmap_state_parse(json_string_value(s), since_r)) {
-        *err_r = jmap_error("cannotCalculateChanges", "not a state of this server");
+        *err_r = jmap_invalid(query ? "sinceQueryState must be a string"
+                                    : "sinceState must be a string");
         return false;
     }
     json_t *m = json_object_get(args, "maxChanges");
@@ -235,35 +234,26 @@ bool jmap_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size
         }
         *max_r = (size_t)json_integer_value(m);
     }
-    return jmap_state_now(r, current_r, err_r);
+    bool known = jmap_state_parse(json_string_value(s), since_r);
+    if (known && !jmap_state_now(r, current_r, err_r))
+        return false;
+    if (!known || (query && *since_r > *current_r)) {
+        *err_r = jmap_error("cannotCalculateChanges", "not a state of this server");
+        return false;
+    }
+    return true;
+}
+
+bool jmap_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size_t *max_r,
+                       uint64_t *current_r, json_t **err_r)
+{
+    return since_args(r, args, "sinceState", false, since_r, max_r, current_r, err_r);
 }
 
 bool jmap_query_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size_t *max_r,
                              uint64_t *current_r, json_t **err_r)
 {
-    if (!jmap_check_account(r, args, err_r))
-        return false;
-    json_t *s = json_object_get(args, "sinceQueryState");
-    if (!json_is_string(s)) {
-        *err_r = jmap_invalid("sinceQueryState must be a string");
-        return false;
-    }
-    json_t *m = json_object_get(args, "maxChanges");
-    *max_r = SIZE_MAX;
-    if (m && !json_is_null(m)) {
-        if (!json_is_integer(m) || json_integer_value(m) <= 0) {
-            *err_r = jmap_invalid("maxChanges must be a positive integer");
-            return false;
-        }
-        *max_r = (size_t)json_integer_value(m);
-    }
-    if (!jmap_state_now(r, current_r, err_r))
-        return false;
-    if (!jmap_state_parse(json_string_value(s), since_r) || *since_r > *current_r) {
-        *err_r = jmap_error("cannotCalculateChanges", "not a query state of this server");
-        return false;
-    }
-    return true;
+    return since_args(r, args, "sinceQueryState", true, since_r, max_r, current_r, err_r);
 }
 
 void jmap_state_string(uint64_t st, char out[32])
