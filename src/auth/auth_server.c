@@ -689,12 +689,17 @@ static json_t *admin_token(struct auth_server *srv, const char *what, json_t *re
     }
     if (r != NULL) {
     } else if (strcmp(what, "add") == 0 && user != NULL) {
-        if (auth_tokens_add(srv->tokens, account.data, &token, &err) != 0) {
+        const char *scope = json_string_value(json_object_get(req, "scope"));
+        if (scope != NULL && strcmp(scope, "admin") != 0) {
+            r = json_pack("{s:b, s:s}", "ok", 0, "error", "the only scope is admin");
+        } else if ((scope ? auth_tokens_add_admin : auth_tokens_add)(srv->tokens, account.data,
+                                                                     &token, &err) != 0) {
             r = json_pack("{s:b, s:s}", "ok", 0, "error", buf_cstr(&err));
         } else {
             char tid[17];
             auth_tokens_id(token.data, tid);
-            log_info("auth: token %s made for %s (wharf token add)", tid, account.data);
+            log_info("auth: %stoken %s made for %s (wharf token add)", scope ? "admin " : "", tid,
+                     account.data);
             r = json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "token", token.data, "id", tid,
                           "account", account.data);
         }

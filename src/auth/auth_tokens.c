@@ -25,6 +25,7 @@
 
 #define TOKEN_PREFIX "wht_"
 #define SESSION_PREFIX "whs_" /* the same length as TOKEN_PREFIX */
+#define ADMIN_PREFIX AUTH_TOKEN_ADMIN_PREFIX
 #define ID_LEN 16
 #define SECRET_LEN 43 /* base64url of 32 bytes, unpadded */
 #define MAX_TOKENS 100000
@@ -35,6 +36,7 @@ struct token {
     unsigned char hash[SHA256_DIGEST_LENGTH];
     long long created;
     bool session;
+    bool admin;     /* "wha_": acts as an admin on the admin API */
     long long last; /* a session's last check (wall seconds, in memory only) */
 };
 
@@ -65,7 +67,8 @@ void auth_tokens_id(const char *token, char out[17])
 {
     out[0] = '\0';
     size_t p = strlen(TOKEN_PREFIX);
-    if ((strncmp(token, TOKEN_PREFIX, p) != 0 && !auth_tokens_is_session(token)) ||
+    if ((strncmp(token, TOKEN_PREFIX, p) != 0 && !auth_tokens_is_session(token) &&
+         !auth_tokens_is_admin(token)) ||
         strlen(token) != p + ID_LEN + 1 + SECRET_LEN || token[p + ID_LEN] != '_')
         return;
     for (size_t i = 0; i < ID_LEN; i++) {
@@ -99,7 +102,8 @@ struct auth_tokens *auth_tokens_open(const char *path, struct buf *err)
         struct token tk = {0};
         if (id == NULL || account == NULL || hex == NULL || created == NULL ||
             strlen(id) != ID_LEN || !hex_decode(hex, tk.hash, sizeof(tk.hash)) ||
-            t->n >= MAX_TOKENS || (kind != NULL && strcmp(kind, "session") != 0)) {
+            t->n >= MAX_TOKENS ||
+            (kind != NULL && strcmp(kind, "session") != 0 && strcmp(kind, "admin") != 0)) {
             buf_printf(err, "%s line %u is not a token", path, lineno);
             fclose(f);
             auth_tokens_free(t);
@@ -108,7 +112,8 @@ struct auth_tokens *auth_tokens_open(const char *path, struct buf *err)
         memcpy(tk.id, id, ID_LEN + 1);
         tk.account = xstrdup(account);
         tk.created = atoll(created);
-        tk.session = kind != NULL;
+        tk.session = kind != NULL && strcmp(kind, "session") == 0;
+        tk.admin = kind != NULL && strcmp(kind, "admin") == 0;
         tk.last = (long long)time(NULL);
         t->v = xreallocarray(t->v, t->n + 1, sizeof(*t->v));
         t->v[t->n++] = tk;
@@ -136,7 +141,10 @@ static int save(const struct auth_tokens *t, struct buf *err)
         buf_printf(&text, "%s\t%s\t", t->v[i].id, t->v[i].account);
         for (size_t k = 0; k < sizeof(t->v[i].hash); k++)
             buf_printf(&text, "%02x", t->v[i].hash[k]);
-        buf_printf(&text, "\t%lld%s\n", t->v[i].created, t->v[i].session ? "\tsession" : "");
+        buf_printf(&text, "\t%lld%s\n", t->v[i].created,
+                   t->v[i].session ? "\tsession"
+                   : t->v[i].admin ? "\tadmin"
+                                   : "");
     }
     buf_printf(&tmp, "%s.new", t->path);
     int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -165,8 +173,8 @@ void auth_tokens_set_session_idle(struct auth_tokens *t, long long idle_s)
     t->session_idle = idle_s;
 }
 
-static int add(struct auth_tokens *t, const char *account, bool session, struct buf *token_r,
-               struct buf *err)
+static int add(struct auth_tokens *t, const char *account, bool session, bool admin,
+               struct buf *token_r, struct buf *err)
 {
     unsigned char idb[ID_LEN / 2], secret[32];
     if (t->n >= MAX_TOKENS || RAND_bytes(idb, sizeof(idb)) != 1 ||
@@ -180,7 +188,11 @@ static int add(struct auth_tokens *t, const char *account, bool session, struct 
     struct buf b64 = BUF_INIT;
     base64_encode(secret, sizeof(secret), &b64);
     OPENSSL_cleanse(secret, sizeof(secret));
-    buf_printf(token_r, "%s%s_", session ? SESSION_PREFIX : TOKEN_PREFIX, tk.id);
+    buf_printf(token_r, "%s%s_",
+               session ? SESSION_PREFIX
+               : admin ? ADMIN_PREFIX
+                       : TOKEN_PREFIX,
+               tk.id);
     for (size_t i = 0; i < b64.len && b64.data[i] != '='; i++) /* base64url, unpadded */
         buf_append_byte(token_r, b64.data[i] == '+' ? '-' : b64.data[i] == '/' ? '_' : b64.data[i]);
     OPENSSL_cleanse(b64.data, b64.len);
@@ -189,6 +201,7 @@ static int add(struct auth_tokens *t, const char *account, bool session, struct 
     tk.account = xstrdup(account);
     tk.created = (long long)time(NULL);
     tk.session = session;
+    tk.admin = admin;
     tk.last = tk.created;
     t->v = xreallocarray(t->v, t->n + 1, sizeof(*t->v));
     t->v[t->n++] = tk;
@@ -202,13 +215,19 @@ static int add(struct auth_tokens *t, const char *account, bool session, struct 
 int auth_tokens_add(struct auth_tokens *t, const char *account, struct buf *token_r,
                     struct buf *err)
 {
-    return add(t, account, false, token_r, err);
+    return add(t, account, false, false, token_r, err);
+}
+
+int auth_tokens_add_admin(struct auth_tokens *t, const char *account, struct buf *token_r,
+                          struct buf *err)
+{
+    return add(t, account, false, true, token_r, err);
 }
 
 int auth_tokens_add_session(struct auth_tokens *t, const char *account, struct buf *token_r,
                             struct buf *err)
 {
-    return add(t, account, true, token_r, err);
+    return add(t, account, true, false, token_r, err);
 }
 
 int auth_tokens_revoke(struct auth_tokens *t, const char *id, struct buf *err)
@@ -236,10 +255,12 @@ json_t *auth_tokens_list(const struct auth_tokens *t, const char *account)
     json_t *arr = json_array();
     for (size_t i = 0; i < t->n; i++) {
         if (account == NULL || strcmp(account, t->v[i].account) == 0)
-            json_array_append_new(arr,
-                                  json_pack("{s:s, s:s, s:I, s:s}", "id", t->v[i].id, "account",
-                                            t->v[i].account, "created", (json_int_t)t->v[i].created,
-                                            "kind", t->v[i].session ? "session" : "app"));
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:s}", "id", t->v[i].id,
+                                                 "account", t->v[i].account, "created",
+                                                 (json_int_t)t->v[i].created, "kind",
+                                                 t->v[i].session ? "session"
+                                                 : t->v[i].admin ? "admin"
+                                                                 : "app"));
     }
     return arr;
 }
@@ -262,7 +283,8 @@ const char *auth_tokens_check_at(struct auth_tokens *t, const char *token, long 
             continue;
         struct token *tk = &t->v[i];
         if (CRYPTO_memcmp(h, tk->hash, sizeof(h)) != 0 ||
-            tk->session != auth_tokens_is_session(token))
+            tk->session != auth_tokens_is_session(token) ||
+            tk->admin != auth_tokens_is_admin(token))
             return NULL;
         if (tk->session) {
             if (t->session_idle > 0 && now - tk->last > t->session_idle) {

@@ -15,6 +15,12 @@
  * idle_timeout seconds without a check (the last use is kept in memory; a
  * restart counts from the restart).
  *
+ * Admin tokens are app passwords of a third kind: "wha_" ID "_" SECRET
+ * (`wharf token add USER --scope admin`). Only they act as an admin on the
+ * admin API (an admin account's plain "wht_" token is refused there); the
+ * prefix is covered by the hash, so a "wht_" token renamed "wha_" fails
+ * the check, and whoever holds a checked token may trust its prefix.
+ *
  * Must never: keep or log a token's secret, or leave the file half-written
  * (a new version is written beside it and renamed over it).
  */
@@ -25,6 +31,15 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <string.h>
+
+/* The prefix of an admin-scoped token (the same length as the others). */
+#define AUTH_TOKEN_ADMIN_PREFIX "wha_"
+/* token is an admin token ("wha_"), well-formed or not: trust it only once checked. */
+static inline bool auth_tokens_is_admin(const char *token)
+{
+    return strncmp(token, AUTH_TOKEN_ADMIN_PREFIX, strlen(AUTH_TOKEN_ADMIN_PREFIX)) == 0;
+}
 
 struct auth_tokens;
 
@@ -34,6 +49,9 @@ void auth_tokens_free(struct auth_tokens *t);
 /* Makes a token for account and saves the table; the token goes to token_r (shown once). */
 int auth_tokens_add(struct auth_tokens *t, const char *account, struct buf *token_r,
                     struct buf *err);
+/* An admin-scoped token for account (auth_tokens_add's contract). */
+int auth_tokens_add_admin(struct auth_tokens *t, const char *account, struct buf *token_r,
+                          struct buf *err);
 /* A session token for account (auth_tokens_add's contract). */
 int auth_tokens_add_session(struct auth_tokens *t, const char *account, struct buf *token_r,
                             struct buf *err);
@@ -41,7 +59,8 @@ int auth_tokens_add_session(struct auth_tokens *t, const char *account, struct b
 void auth_tokens_set_session_idle(struct auth_tokens *t, long long idle_s);
 /* 1: revoked and saved, 0: no such id, -1: cannot save (err). */
 int auth_tokens_revoke(struct auth_tokens *t, const char *id, struct buf *err);
-/* [{"id", "account", "created", "kind": "app"|"session"}] of account (NULL: every account). */
+/* [{"id", "account", "created", "kind": "app"|"admin"|"session"}] of account (NULL: every
+ * account). */
 json_t *auth_tokens_list(const struct auth_tokens *t, const char *account);
 /*
  * The account of token, or NULL when it is none of ours (or malformed, or

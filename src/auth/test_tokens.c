@@ -128,9 +128,49 @@ static void test_sessions(void **state)
     buf_free(&app);
 }
 
+/* Admin-scoped tokens: a kind of their own, kept across a reload; the
+ * prefix is part of what is checked, both ways. */
+static void test_admin_scope(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/wharf-tokens-XXXXXX", path[64];
+    struct buf err = BUF_INIT, adm = BUF_INIT, app = BUF_INIT;
+    struct auth_tokens *t = fresh_table(dir, path, &err);
+    assert_int_equal(auth_tokens_add_admin(t, "root@example.test", &adm, &err), 0);
+    assert_int_equal(auth_tokens_add(t, "root@example.test", &app, &err), 0);
+    assert_true(auth_tokens_is_admin(adm.data));
+    assert_false(auth_tokens_is_admin(app.data));
+    char id[17];
+    auth_tokens_id(adm.data, id);
+    assert_int_equal(strlen(id), 16);
+    assert_string_equal(auth_tokens_check(t, adm.data), "root@example.test");
+    char *down = strdup(adm.data), *up = strdup(app.data);
+    memcpy(down, "wht_", 4);
+    memcpy(up, "wha_", 4);
+    assert_null(auth_tokens_check(t, down)); /* an admin token is not an app token */
+    assert_null(auth_tokens_check(t, up));   /* and an app token never becomes an admin one */
+    auth_tokens_free(t);
+    t = auth_tokens_open(path, &err);
+    assert_non_null(t);
+    assert_string_equal(auth_tokens_check(t, adm.data), "root@example.test");
+    assert_null(auth_tokens_check(t, up));
+    json_t *l = auth_tokens_list(t, NULL);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "kind")), "admin");
+    json_decref(l);
+    auth_tokens_free(t);
+    unlink(path);
+    rmdir(dir);
+    free(down);
+    free(up);
+    buf_free(&err);
+    buf_free(&adm);
+    buf_free(&app);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_tokens),
-                                       cmocka_unit_test(test_sessions)};
+                                       cmocka_unit_test(test_sessions),
+                                       cmocka_unit_test(test_admin_scope)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,6 +99,16 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
     struct buf err = BUF_INIT;
     int code = 0;
     if (add || news) {
+        int64_t id = 0;
+        if (add && store_mailbox_resolve(s, STORE_PUBLIC_OWNER, argv[2], &id, &err) == 0 &&
+            id > 0) {
+            /* its own code: the admin API answers 409 for it, not 400 */
+            fprintf(stderr, "wharf public: %s exists already\n", argv[2]);
+            code = EX_CANTCREAT;
+            add = news = false;
+            hierarchy = NULL;
+        }
+        buf_reset(&err);
         if (add)
             code = done(store_mailbox_create(s, STORE_PUBLIC_OWNER, argv[2], NULL, &err), &err,
                         "public");

@@ -584,8 +584,17 @@ static void tokens(struct api *a, const char *m)
         list_filtered(a, "token", "account", "tokens");
     } else if (nseg(a) == 1 && strcmp(m, "POST") == 0) {
         const char *u = field(a, a->body, "account");
+        json_t *scope = json_object_get(a->body, "scope");
+        if (u != NULL && scope != NULL && !json_is_null(scope) &&
+            (!json_is_string(scope) || strcmp(json_string_value(scope), "admin") != 0)) {
+            fail(a, 400, "\"scope\" is \"admin\" or absent");
+            return;
+        }
+        bool admin = scope != NULL && json_is_string(scope);
         struct run r;
-        if (u == NULL || !run(a, (const char *[]){"token", "add", u, NULL}, NULL, &r))
+        if (u == NULL ||
+            !run(a, (const char *[]){"token", "add", u, admin ? "--scope" : NULL, "admin", NULL},
+                 NULL, &r))
             return;
         if (r.code != EX_OK) {
             fail_run(a, &r);

@@ -148,7 +148,7 @@ int cmd_auth(struct cli_ctx *ctx, int argc, char **argv)
 
 static void token_usage(void)
 {
-    fprintf(stderr, "usage: wharf token add USER\n"
+    fprintf(stderr, "usage: wharf token add USER [--scope admin]\n"
                     "       wharf token list [USER] [--json]\n"
                     "       wharf token revoke ID\n");
 }
@@ -165,8 +165,13 @@ int cmd_token(struct cli_ctx *ctx, int argc, char **argv)
 {
     json_t *r = NULL;
     int code;
-    if (argc == 3 && strcmp(argv[1], "add") == 0) {
-        code = token_request(ctx, json_pack("{s:s, s:s}", "cmd", "token-add", "user", argv[2]), &r);
+    bool scoped = argc == 5 && strcmp(argv[3], "--scope") == 0;
+    if ((argc == 3 || scoped) && strcmp(argv[1], "add") == 0) {
+        /* the auth process refuses any scope but "admin" */
+        code = token_request(ctx,
+                             json_pack("{s:s, s:s, s:s?}", "cmd", "token-add", "user", argv[2],
+                                       "scope", scoped ? argv[4] : NULL),
+                             &r);
         if (r == NULL)
             return code;
         /* The secret is shown this once: only its hash is kept. */

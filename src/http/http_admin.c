@@ -11,6 +11,7 @@
  */
 #include "http/http_admin.h"
 
+#include "auth/auth_tokens.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "http/http_server.h"
@@ -19,6 +20,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* A request body: a user, an alias with its targets, an ACL entry. Far below wharfd's cap. */
 #define ADMIN_MAX_BODY (32 * 1024)
@@ -155,6 +157,21 @@ static void admin(struct http_request *req, struct http_response *res, void *arg
     const char *user = http_request_user(req);
     if (user == NULL || !strlist_contains_nocase(&srv->cfg->admin_accounts, user)) {
         json_error(res, 403, "not an admin account (admin_accounts)");
+        return;
+    }
+    /* An admin's password acts as admin; of its tokens, only an admin-scoped one (checked by
+     * the auth process for this request, prefix included); never the webmail's cookie. */
+    const char *authz = http_request_header(req, "Authorization");
+    if (authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0) {
+        const char *t = authz + 7;
+        while (*t == ' ')
+            t++;
+        if (!auth_tokens_is_admin(t)) {
+            json_error(res, 403, "this token has no admin scope (wharf token add --scope admin)");
+            return;
+        }
+    } else if (authz == NULL || strncasecmp(authz, "Basic ", 6) != 0) {
+        json_error(res, 403, "the admin API takes a password or an admin-scoped token");
         return;
     }
     int status;

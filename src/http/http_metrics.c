@@ -3,7 +3,8 @@
  * wharfd already gathers for `wharf status`: component states and restarts,
  * connections per service (the shared connection table), the mta's queue
  * figures and delivery counters (mta_stats.h), the smtp workers' accepted
- * messages, the auth process's verdict counts and bans.
+ * messages, the auth process's verdict counts and bans; and the store's
+ * size from its own counters (store_totals), read by this worker.
  *
  * Must never: answer before wharfd did (a deferred response), or keep the
  * response after its client left (on_close cancels the wait).
@@ -13,6 +14,7 @@
 #include "base/alloc.h"
 #include "http/http_server.h"
 #include "ipc/control.h"
+#include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -213,10 +215,31 @@ static void metrics_gone(void *arg)
     free(w);
 }
 
+/* The store's own counters (store_totals: one row per account, no scan). */
+static void store_figures(struct store *st, struct buf *out)
+{
+    struct store_totals t;
+    struct buf err = BUF_INIT;
+    if (st == NULL || store_totals(st, &t, &err) != 0) {
+        buf_free(&err);
+        return; /* left out rather than shown as 0 */
+    }
+    buf_free(&err);
+    family(out, "wharf_store_accounts", "gauge", "Accounts (and the public folders) in the store.");
+    buf_printf(out, "wharf_store_accounts %llu\n", (unsigned long long)t.accounts);
+    family(out, "wharf_store_messages", "gauge",
+           "Messages in the store's mailboxes (each copy counts, as in quotas).");
+    buf_printf(out, "wharf_store_messages %llu\n", (unsigned long long)t.messages);
+    family(out, "wharf_store_bytes", "gauge",
+           "Bytes of those messages (each copy counts, as in quotas; bodies are stored once).");
+    buf_printf(out, "wharf_store_bytes %llu\n", (unsigned long long)t.bytes);
+}
+
 static void metrics_done(void *arg, json_t *status)
 {
     struct metrics_wait *w = arg;
     struct http_response *res = w->res;
+    struct store *st = w->srv->store;
     free(w);
     if (status == NULL) {
         http_response_text(res, 503, "wharfd did not answer");
@@ -224,6 +247,7 @@ static void metrics_done(void *arg, json_t *status)
         http_response_content_type(res, "text/plain; version=0.0.4; charset=utf-8");
         http_response_header(res, "Cache-Control", "no-store");
         http_metrics_render(status, http_response_body(res));
+        store_figures(st, http_response_body(res));
     }
     http_response_finish(res);
 }

@@ -212,18 +212,17 @@ json_t *jmap_get_result(struct jmap_req *r, json_t *state, json_t *list, json_t 
                      "list", list, "notFound", not_found);
 }
 
-bool jmap_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size_t *max_r,
-                       uint64_t *current_r, json_t **err_r)
+/* /changes and /queryChanges: the state named (name) and maxChanges; a
+ * state ahead of the account is refused for a query (query: true). */
+static bool since_args(struct jmap_req *r, json_t *args, const char *name, bool query,
+                       uint64_t *since_r, size_t *max_r, uint64_t *current_r, json_t **err_r)
 {
     if (!jmap_check_account(r, args, err_r))
         return false;
-    json_t *s = json_object_get(args, "sinceState");
+    json_t *s = json_object_get(args, name);
     if (!json_is_string(s)) {
-        *err_r = jmap_invalid("sinceState must be a string");
-        return false;
-    }
-    if (!jmap_state_parse(json_string_value(s), since_r)) {
-        *err_r = jmap_error("cannotCalculateChanges", "not a state of this server");
+        *err_r = jmap_invalid(query ? "sinceQueryState must be a string"
+                                    : "sinceState must be a string");
         return false;
     }
     json_t *m = json_object_get(args, "maxChanges");
@@ -235,7 +234,26 @@ bool jmap_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size
         }
         *max_r = (size_t)json_integer_value(m);
     }
-    return jmap_state_now(r, current_r, err_r);
+    bool known = jmap_state_parse(json_string_value(s), since_r);
+    if (known && !jmap_state_now(r, current_r, err_r))
+        return false;
+    if (!known || (query && *since_r > *current_r)) {
+        *err_r = jmap_error("cannotCalculateChanges", "not a state of this server");
+        return false;
+    }
+    return true;
+}
+
+bool jmap_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size_t *max_r,
+                       uint64_t *current_r, json_t **err_r)
+{
+    return since_args(r, args, "sinceState", false, since_r, max_r, current_r, err_r);
+}
+
+bool jmap_query_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size_t *max_r,
+                             uint64_t *current_r, json_t **err_r)
+{
+    return since_args(r, args, "sinceQueryState", true, since_r, max_r, current_r, err_r);
 }
 
 void jmap_state_string(uint64_t st, char out[32])
@@ -475,9 +493,10 @@ json_t *jmap_changes_result(struct jmap_req *r, struct jmap_change *v, size_t n,
                      "updated", up, "destroyed", de);
 }
 
-int64_t jmap_mailbox_id_parse(const char *id)
+/* prefix + a decimal number from 1 -> the number; 0 when id is not such. */
+static int64_t number_id_parse(const char *id, char prefix)
 {
-    if (id == NULL || id[0] != 'm' || id[1] < '1' || id[1] > '9' || strlen(id) > 19)
+    if (id == NULL || id[0] != prefix || id[1] < '1' || id[1] > '9' || strlen(id) > 19)
         return 0;
     int64_t v = 0;
     for (const char *p = id + 1; *p; p++) {
@@ -488,9 +507,36 @@ int64_t jmap_mailbox_id_parse(const char *id)
     return v;
 }
 
+int64_t jmap_mailbox_id_parse(const char *id)
+{
+    return number_id_parse(id, 'm');
+}
+
 void jmap_mailbox_id(int64_t id, char out[32])
 {
     snprintf(out, 32, "m%" PRId64, id);
+}
+
+int64_t jmap_thread_id_parse(const char *id)
+{
+    return number_id_parse(id, 't');
+}
+
+void jmap_thread_id(int64_t id, char out[32])
+{
+    snprintf(out, 32, "t%" PRId64, id);
+}
+
+void jmap_email_thread(struct jmap_req *r, const char *hash, char out[32])
+{
+    struct store_account_message *c = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    out[0] = '\0';
+    if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) == 0 && n > 0)
+        jmap_thread_id(c[0].thread, out);
+    store_account_messages_free(c, n);
+    buf_free(&err);
 }
 
 bool jmap_email_id_parse(const char *id, char hash[65])

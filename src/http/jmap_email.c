@@ -516,22 +516,97 @@ static void bodies_free(struct bodies *b)
     free(b->att);
 }
 
-/* Text of an HTML part with the tags dropped (previews and text search). */
+/* Whether the tag at in[i] ('<', or "</" when closing) is named name (ASCII
+ * case-insensitive, then white space, '/' or '>'). */
+static bool tag_is(struct slice in, size_t i, bool closing, const char *name)
+{
+    size_t n = strlen(name), at = i + 1 + (closing ? 1 : 0);
+    if (closing && (i + 1 >= in.len || in.ptr[i + 1] != '/'))
+        return false;
+    if (at + n >= in.len || strncasecmp(in.ptr + at, name, n) != 0)
+        return false;
+    char c = in.ptr[at + n];
+    return c == '>' || c == '/' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* The index just past the first occurrence of what at or after i, in.len when none. */
+static size_t skip_past(struct slice in, size_t i, const char *what)
+{
+    size_t n = strlen(what);
+    for (; i + n <= in.len; i++)
+        if (strncasecmp(in.ptr + i, what, n) == 0)
+            return i + n;
+    return in.len;
+}
+
+/*
+ * Text of an HTML part as a reader sees it (previews and text search): tags
+ * dropped, the content of <style>, <script>, <title> and comments dropped
+ * (never shown), a block element's tag a space, the common entities decoded,
+ * white space runs one space, no leading space.
+ */
 static void html_strip(struct slice in, struct buf *out)
 {
-    bool tag = false, space = false;
-    for (size_t i = 0; i < in.len; i++) {
+    static const char *const hidden[] = {"style", "script", "title", "head"};
+    static const char *const blocks[] = {"br", "p",     "div", "tr", "td", "th",
+                                         "li", "h1",    "h2",  "h3", "h4", "h5",
+                                         "h6", "table", "ul",  "ol", "hr", "blockquote"};
+    static const struct {
+        const char *name, *text;
+    } entities[] = {{"&amp;", "&"}, {"&lt;", "<"},   {"&gt;", ">"},   {"&quot;", "\""},
+                    {"&#39;", "'"}, {"&apos;", "'"}, {"&nbsp;", " "}, {"&#160;", " "}};
+    size_t start = out->len;
+    bool space = false;
+    size_t i = 0;
+    while (i < in.len) {
         char c = in.ptr[i];
-        if (c == '<')
-            tag = true;
-        else if (c == '>')
-            tag = false;
-        else if (!tag) {
-            bool ws = c == ' ' || c == '\n' || c == '\r' || c == '\t';
-            if (ws && space)
+        const char *emit = NULL;
+        char one[2] = {c, '\0'};
+        if (c == '<') {
+            bool block = false, skipped = false;
+            if (i + 4 <= in.len && memcmp(in.ptr + i, "<!--", 4) == 0) {
+                i = skip_past(in, i + 4, "-->");
+                skipped = true;
+            }
+            for (size_t k = 0; !skipped && k < sizeof(hidden) / sizeof(hidden[0]); k++) {
+                if (tag_is(in, i, false, hidden[k])) {
+                    /* up to the end of the closing tag (or the end: never shown) */
+                    char close[16];
+                    snprintf(close, sizeof(close), "</%s", hidden[k]);
+                    i = skip_past(in, i + 1, close);
+                    i = skip_past(in, i, ">");
+                    skipped = block = true;
+                }
+            }
+            for (size_t k = 0; !skipped && k < sizeof(blocks) / sizeof(blocks[0]); k++)
+                block = block || tag_is(in, i, false, blocks[k]) || tag_is(in, i, true, blocks[k]);
+            if (!skipped)
+                i = skip_past(in, i, ">");
+            if (!block)
+                continue;
+            emit = " ";
+        } else if (c == '&') {
+            for (size_t k = 0; k < sizeof(entities) / sizeof(entities[0]) && !emit; k++) {
+                size_t n = strlen(entities[k].name);
+                if (i + n <= in.len && strncasecmp(in.ptr + i, entities[k].name, n) == 0) {
+                    emit = entities[k].text;
+                    i += n;
+                }
+            }
+            if (!emit) {
+                emit = one;
+                i++;
+            }
+        } else {
+            emit = one;
+            i++;
+        }
+        for (const char *e = emit; *e; e++) {
+            bool ws = *e == ' ' || *e == '\n' || *e == '\r' || *e == '\t';
+            if (ws && (space || out->len == start))
                 continue;
             space = ws;
-            buf_append_byte(out, ws ? ' ' : c);
+            buf_append_byte(out, ws ? ' ' : *e);
         }
     }
 }
@@ -772,9 +847,9 @@ json_t *jmap_email_object(struct jmap_req *r, const struct store_account_message
         json_object_set_new(o, "blobId", json_string(s.data));
     }
     if (jmap_want(props, "threadId")) {
-        buf_reset(&s);
-        buf_printf(&s, "t%s", hash);
-        json_object_set_new(o, "threadId", json_string(s.data));
+        char tid[32];
+        jmap_thread_id(c[0].thread, tid);
+        json_object_set_new(o, "threadId", json_string(tid));
     }
     if (jmap_want(props, "mailboxIds")) {
         json_t *m = json_object();

@@ -451,10 +451,10 @@ static json_t *email_create(struct jmap_req *r, const char *cid, json_t *o, json
     char hash[65];
     if (!e && jmap_email_store(r, buf_slice(&msg), json_object_get(o, "mailboxIds"),
                                json_object_get(o, "keywords"), received, hash, &e) == 0) {
-        char id[70], blob[70], thread[70];
+        char id[70], blob[70], thread[32];
         snprintf(id, sizeof(id), "e%s", hash);
         snprintf(blob, sizeof(blob), "b%s", hash);
-        snprintf(thread, sizeof(thread), "t%s", hash);
+        jmap_email_thread(r, hash, thread);
         jmap_created(r, cid, id);
         json_object_set_new(created, cid,
                             json_pack("{s:s, s:s, s:s, s:I}", "id", id, "blobId", blob, "threadId",
@@ -698,10 +698,10 @@ json_t *jmap_email_import(struct jmap_req *r, json_t *args, json_t **err_r)
         if (e == NULL &&
             jmap_email_store(r, buf_slice(&data), json_object_get(o, "mailboxIds"),
                              json_object_get(o, "keywords"), received, hash, &e) == 0) {
-            char id[70], blob[70], thread[70];
+            char id[70], blob[70], thread[32];
             snprintf(id, sizeof(id), "e%s", hash);
             snprintf(blob, sizeof(blob), "b%s", hash);
-            snprintf(thread, sizeof(thread), "t%s", hash);
+            jmap_email_thread(r, hash, thread);
             jmap_created(r, k, id);
             json_object_set_new(created, k,
                                 json_pack("{s:s, s:s, s:s, s:I}", "id", id, "blobId", blob,

@@ -84,6 +84,10 @@ struct jmap_change {
  * account state read before the changes were. */
 json_t *jmap_changes_result(struct jmap_req *r, struct jmap_change *v, size_t n, uint64_t since,
                             size_t max, uint64_t current);
+/* The arguments every /queryChanges shares (sinceQueryState, maxChanges;
+ * a query state is the account state): false with *err_r. */
+bool jmap_query_changes_args(struct jmap_req *r, json_t *args, uint64_t *since_r, size_t *max_r,
+                             uint64_t *current_r, json_t **err_r);
 /* The account state as a number; false on store trouble (*err_r serverFail). */
 bool jmap_state_now(struct jmap_req *r, uint64_t *st_r, json_t **err_r);
 /* ifInState of a /set: false with *err_r stateMismatch when it is not current. */
@@ -122,6 +126,11 @@ json_t *jmap_server_fail(const char *what, struct buf *err);
 /* "m123" -> 123; 0 when not a mailbox id. */
 int64_t jmap_mailbox_id_parse(const char *id);
 void jmap_mailbox_id(int64_t id, char out[32]);
+/* "t123" -> 123 (the store's thread id); 0 when not a thread id. */
+int64_t jmap_thread_id_parse(const char *id);
+void jmap_thread_id(int64_t id, char out[32]);
+/* The thread id of the Email of body hash into out ("" when none). */
+void jmap_email_thread(struct jmap_req *r, const char *hash, char out[32]);
 /* "e<64 hex>" -> the hash; false when not an email id. */
 bool jmap_email_id_parse(const char *id, char hash[65]);
 

@@ -161,24 +161,34 @@ json_t *jmap_mailbox_get(struct jmap_req *r, json_t *args, json_t **err_r)
     return jmap_get_result(r, state, list, not_found);
 }
 
+/* The account's mailboxes and what went after since; NULL with *err_r. */
+static struct store_mailbox *mailboxes_and_gone(struct jmap_req *r, uint64_t since, size_t *n_r,
+                                                struct store_account_gone *g, json_t **err_r)
+{
+    struct buf err = BUF_INIT;
+    struct store_mailbox *v = jmap_mailboxes(r, n_r, &err);
+    if (v == NULL || store_account_gone(r->j->store, r->user, since, g, &err) != 0) {
+        if (v)
+            store_mailbox_list_free(v, *n_r);
+        *err_r = jmap_server_fail("mailbox changes", &err);
+        buf_free(&err);
+        return NULL;
+    }
+    buf_free(&err);
+    return v;
+}
+
 json_t *jmap_mailbox_changes(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     uint64_t since, current;
     size_t max;
     if (!jmap_changes_args(r, args, &since, &max, &current, err_r))
         return NULL;
-    struct buf err = BUF_INIT;
     size_t n;
-    struct store_mailbox *v = jmap_mailboxes(r, &n, &err);
     struct store_account_gone g;
-    if (v == NULL || store_account_gone(r->j->store, r->user, since, &g, &err) != 0) {
-        if (v)
-            store_mailbox_list_free(v, n);
-        *err_r = jmap_server_fail("mailbox changes", &err);
-        buf_free(&err);
+    struct store_mailbox *v = mailboxes_and_gone(r, since, &n, &g, err_r);
+    if (v == NULL)
         return NULL;
-    }
-    buf_free(&err);
     struct jmap_change *c = xcalloc(n + g.n_mailboxes + 1, sizeof(*c));
     size_t nc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -234,30 +244,49 @@ static bool mailbox_matches(const struct store_mailbox *v, size_t n, const struc
     return true;
 }
 
+/* Checks a Mailbox/query filter; NULL when fine, else the error. */
+static json_t *mailbox_filter_check(json_t *filter)
+{
+    if (filter == NULL || json_is_null(filter))
+        return NULL;
+    const char *k;
+    json_t *x;
+    if (!json_is_object(filter))
+        return jmap_error("unsupportedFilter", "filter must be a FilterCondition");
+    json_object_foreach(filter, k, x)
+    {
+        bool str = strcmp(k, "name") == 0,
+             nul = strcmp(k, "parentId") == 0 || strcmp(k, "role") == 0,
+             boo = strcmp(k, "hasAnyRole") == 0 || strcmp(k, "isSubscribed") == 0;
+        if (!((str && json_is_string(x)) || (nul && (json_is_string(x) || json_is_null(x))) ||
+              (boo && json_is_boolean(x))))
+            return jmap_error("unsupportedFilter", k);
+    }
+    return NULL;
+}
+
+/* The ids of the mailboxes (v, n) filter selects, in the query's order:
+ * by name, which is the tree order a client shows (the store lists so). */
+static json_t *mailbox_results(const struct store_mailbox *v, size_t n, json_t *filter)
+{
+    json_t *all = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (mailbox_matches(v, n, &v[i], filter)) {
+            char id[32];
+            jmap_mailbox_id(v[i].id, id);
+            json_array_append_new(all, json_string(id));
+        }
+    }
+    return all;
+}
+
 json_t *jmap_mailbox_query(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     if (!jmap_check_account(r, args, err_r))
         return NULL;
     json_t *filter = json_object_get(args, "filter");
-    if (filter && !json_is_null(filter)) {
-        const char *k;
-        json_t *x;
-        if (!json_is_object(filter)) {
-            *err_r = jmap_error("unsupportedFilter", "filter must be a FilterCondition");
-            return NULL;
-        }
-        json_object_foreach(filter, k, x)
-        {
-            bool str = strcmp(k, "name") == 0,
-                 nul = strcmp(k, "parentId") == 0 || strcmp(k, "role") == 0,
-                 boo = strcmp(k, "hasAnyRole") == 0 || strcmp(k, "isSubscribed") == 0;
-            if (!((str && json_is_string(x)) || (nul && (json_is_string(x) || json_is_null(x))) ||
-                  (boo && json_is_boolean(x)))) {
-                *err_r = jmap_error("unsupportedFilter", k);
-                return NULL;
-            }
-        }
-    }
+    if ((*err_r = mailbox_filter_check(filter)) != NULL)
+        return NULL;
     json_t *sort = json_object_get(args, "sort");
     if (sort && !json_is_null(sort) && !json_is_array(sort)) {
         *err_r = jmap_invalid("sort must be an array");
@@ -281,15 +310,7 @@ json_t *jmap_mailbox_query(struct jmap_req *r, json_t *args, json_t **err_r)
         return NULL;
     }
     buf_free(&err);
-    /* the store lists by name, which is the tree order a client shows */
-    json_t *all = json_array();
-    for (size_t i = 0; i < n; i++) {
-        if (mailbox_matches(v, n, &v[i], filter)) {
-            char id[32];
-            jmap_mailbox_id(v[i].id, id);
-            json_array_append_new(all, json_string(id));
-        }
-    }
+    json_t *all = mailbox_results(v, n, filter);
     store_mailbox_list_free(v, n);
     json_int_t total = (json_int_t)json_array_size(all);
     json_int_t p = pos ? json_integer_value(pos) : 0;
@@ -303,15 +324,76 @@ json_t *jmap_mailbox_query(struct jmap_req *r, json_t *args, json_t **err_r)
     char qs[32];
     jmap_state_string(st, qs);
     return json_pack("{s:s, s:s, s:b, s:I, s:o, s:I}", "accountId", r->account_id.data,
-                     "queryState", qs, "canCalculateChanges", 0, "position", p, "ids", ids, "total",
+                     "queryState", qs, "canCalculateChanges", 1, "position", p, "ids", ids, "total",
                      total);
 }
 
+/*
+ * Mailbox/queryChanges (RFC 8620 5.6), as Email/queryChanges: every mailbox
+ * changed since (its state: renamed, counts, subscription) is removed and
+ * added again where it is now; deleted ones are removed. A filter on
+ * parentId or name also depends on other mailboxes (a parent created or
+ * deleted): when a mailbox came or went, every mailbox counts as changed.
+ */
 json_t *jmap_mailbox_query_changes(struct jmap_req *r, json_t *args, json_t **err_r)
 {
-    if (jmap_check_account(r, args, err_r))
-        *err_r = jmap_error("cannotCalculateChanges", "query again");
-    return NULL;
+    uint64_t since, current;
+    size_t max;
+    if (!jmap_query_changes_args(r, args, &since, &max, &current, err_r))
+        return NULL;
+    json_t *filter = json_object_get(args, "filter");
+    if ((*err_r = mailbox_filter_check(filter)) != NULL)
+        return NULL;
+    size_t n;
+    struct store_account_gone g;
+    struct store_mailbox *v = mailboxes_and_gone(r, since, &n, &g, err_r);
+    if (v == NULL)
+        return NULL;
+    bool tree = filter && (json_object_get(filter, "parentId") || json_object_get(filter, "name"));
+    bool came_or_went = g.n_mailboxes > 0;
+    for (size_t i = 0; i < n; i++)
+        came_or_went = came_or_went || v[i].created_state > since;
+    json_t *removed = json_array(), *added = json_array();
+    json_t *results = mailbox_results(v, n, filter);
+    for (size_t i = 0; i < g.n_mailboxes; i++) {
+        char id[32];
+        jmap_mailbox_id(g.mailboxes[i], id);
+        json_array_append_new(removed, json_string(id));
+    }
+    json_t *changed = json_object();
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].state <= since && !(tree && came_or_went))
+            continue;
+        char id[32];
+        jmap_mailbox_id(v[i].id, id);
+        json_array_append_new(removed, json_string(id));
+        json_object_set_new(changed, id, json_true());
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(results, i, x)
+    {
+        if (json_object_get(changed, json_string_value(x)))
+            json_array_append_new(added, json_pack("{s:O, s:I}", "id", x, "index", (json_int_t)i));
+    }
+    json_t *res = NULL;
+    if (json_array_size(removed) > max)
+        *err_r = jmap_error("tooManyChanges", NULL);
+    else {
+        char old[32], now[32];
+        jmap_state_string(since, old);
+        jmap_state_string(current, now);
+        res = json_pack("{s:s, s:s, s:s, s:O, s:O, s:I}", "accountId", r->account_id.data,
+                        "oldQueryState", old, "newQueryState", now, "removed", removed, "added",
+                        added, "total", (json_int_t)json_array_size(results));
+    }
+    json_decref(changed);
+    json_decref(results);
+    json_decref(removed);
+    json_decref(added);
+    store_account_gone_free(&g);
+    store_mailbox_list_free(v, n);
+    return res;
 }
 
 /* The full store name for name under parent id (0: top level) into out; NULL or an error. */

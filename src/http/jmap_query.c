@@ -1,6 +1,6 @@
 /*
- * jmap_query.c - Email/query, Email/queryChanges, Email/changes and
- * Thread/changes (RFC 8621 4.4, 4.3, 3.2) over the account's copies.
+ * jmap_query.c - Email/query, Email/queryChanges and Email/changes (RFC
+ * 8621 4.4, 4.5, 4.3) over the account's copies.
  *
  * The copies of the account are grouped by body into Emails; a filter is
  * checked on the metadata first, then on the search records the store keeps
@@ -58,7 +58,20 @@ struct qctx {
     size_t nrecs;
     struct buf scratch;
     bool failed;
+    /* every Email of the account by thread (the thread filters) */
+    const struct email **by_thread;
+    size_t n_by_thread;
 };
+
+static int by_thread_order(const void *a, const void *b)
+{
+    const struct email *x = *(const struct email *const *)a, *y = *(const struct email *const *)b;
+    return x->c[0].thread < y->c[0].thread ? -1 : x->c[0].thread > y->c[0].thread;
+}
+
+/* How many Emails of e's thread have keyword kw (*total_r: how many it has). */
+static size_t thread_keyword(const struct qctx *q, const struct email *e, const char *kw,
+                             size_t *total_r);
 
 static bool has_keyword(const struct email *e, const char *kw)
 {
@@ -66,6 +79,25 @@ static bool has_keyword(const struct email *e, const char *kw)
     bool has = json_object_get(k, kw) != NULL;
     json_decref(k);
     return has;
+}
+
+static size_t thread_keyword(const struct qctx *q, const struct email *e, const char *kw,
+                             size_t *total_r)
+{
+    int64_t t = e->c[0].thread;
+    size_t lo = 0, hi = q->n_by_thread;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (q->by_thread[mid]->c[0].thread < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t with = 0, total = 0;
+    for (; lo < q->n_by_thread && q->by_thread[lo]->c[0].thread == t; lo++, total++)
+        with += has_keyword(q->by_thread[lo], kw);
+    *total_r = total;
+    return with;
 }
 
 static bool in_mailbox(const struct email *e, int64_t id)
@@ -224,7 +256,12 @@ static bool condition(struct qctx *q, const struct email *e, json_t *f)
             ok = has_keyword(e, s);
         else if (strcmp(k, "notKeyword") == 0)
             ok = !has_keyword(e, s);
-        else if (strcmp(k, "text") == 0) {
+        else if (strcmp(k, "allInThreadHaveKeyword") == 0 ||
+                 strcmp(k, "someInThreadHaveKeyword") == 0 ||
+                 strcmp(k, "noneInThreadHaveKeyword") == 0) {
+            size_t total, with = thread_keyword(q, e, s, &total);
+            ok = k[0] == 'a' ? with == total : k[0] == 's' ? with > 0 : with == 0;
+        } else if (strcmp(k, "text") == 0) {
             static const char *const all[] = {"from", "to", "cc", "bcc", "subject", NULL};
             ok = header_has(q, e, all, s) || body_has(q, e, s);
         } else if (strcmp(k, "body") == 0)
@@ -285,9 +322,21 @@ static json_t *filter_check(json_t *f, unsigned depth)
         }
         return NULL;
     }
-    static const char *const strs[] = {"inMailbox",  "before", "after",   "hasKeyword",
-                                       "notKeyword", "text",   "from",    "to",
-                                       "cc",         "bcc",    "subject", "body"};
+    static const char *const strs[] = {"inMailbox",
+                                       "before",
+                                       "after",
+                                       "hasKeyword",
+                                       "notKeyword",
+                                       "allInThreadHaveKeyword",
+                                       "someInThreadHaveKeyword",
+                                       "noneInThreadHaveKeyword",
+                                       "text",
+                                       "from",
+                                       "to",
+                                       "cc",
+                                       "bcc",
+                                       "subject",
+                                       "body"};
     const char *k;
     json_t *v;
     json_object_foreach(f, k, v)
@@ -368,17 +417,125 @@ static json_t *sort_parse(json_t *sort, struct sort_keys *sk)
     return NULL;
 }
 
+/* collapseThreads: an Email's thread and its place in the sorted result */
+struct tpos {
+    int64_t thread;
+    size_t pos;
+};
+
+static int tpos_order(const void *a, const void *b)
+{
+    const struct tpos *x = a, *y = b;
+    if (x->thread != y->thread)
+        return x->thread < y->thread ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* One run of a query: every Email of the account (all, by body), and the
+ * ones the filter selects in the sort's order (e, nm), collapsed if asked. */
+struct qrun {
+    struct store_account_message *v;
+    size_t n;
+    struct email *all, *e;
+    size_t ne, nm;
+    struct qctx q;
+    struct sort_keys sk;
+    json_t *filter;
+    bool collapse;
+};
+
+static void query_free(struct qrun *qr)
+{
+    for (size_t i = 0; i < qr->q.nrecs; i++)
+        store_records_free(&qr->q.recs[i].rec);
+    free(qr->q.recs);
+    buf_free(&qr->q.scratch);
+    free(qr->q.by_thread);
+    free(qr->all);
+    free(qr->e);
+    store_account_messages_free(qr->v, qr->n);
+    memset(qr, 0, sizeof(*qr));
+}
+
+/* Checks filter, sort and collapseThreads of args; NULL when fine, else the error. */
+static json_t *query_args(json_t *args, struct qrun *qr)
+{
+    memset(qr, 0, sizeof(*qr));
+    qr->filter = json_object_get(args, "filter");
+    if (qr->filter && json_is_null(qr->filter))
+        qr->filter = NULL;
+    json_t *e;
+    if (qr->filter && (e = filter_check(qr->filter, 0)) != NULL)
+        return e;
+    if ((e = sort_parse(json_object_get(args, "sort"), &qr->sk)) != NULL)
+        return e;
+    json_t *c = json_object_get(args, "collapseThreads");
+    if (c && !json_is_boolean(c))
+        return jmap_invalid("collapseThreads is a boolean");
+    qr->collapse = json_is_true(c);
+    return NULL;
+}
+
+/* Runs the query query_args checked; NULL when done, else the error (qr freed). */
+static json_t *query_run(struct jmap_req *r, struct qrun *qr)
+{
+    struct buf err = BUF_INIT;
+    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &qr->v, &qr->n, &err) != 0) {
+        json_t *e = jmap_server_fail("email query", &err);
+        buf_free(&err);
+        return e;
+    }
+    buf_free(&err);
+    qr->e = emails_group(qr->v, qr->n, &qr->ne);
+    qr->q.r = r;
+    /* the thread filters look at every Email of a thread: e is filtered in place, so a copy */
+    qr->all = xcalloc(qr->ne ? qr->ne : 1, sizeof(*qr->all));
+    if (qr->ne)
+        memcpy(qr->all, qr->e, qr->ne * sizeof(*qr->e));
+    qr->q.by_thread = xcalloc(qr->ne ? qr->ne : 1, sizeof(*qr->q.by_thread));
+    for (size_t i = 0; i < qr->ne; i++)
+        qr->q.by_thread[i] = &qr->all[i];
+    qr->q.n_by_thread = qr->ne;
+    if (qr->ne > 1)
+        qsort(qr->q.by_thread, qr->ne, sizeof(*qr->q.by_thread), by_thread_order);
+    struct email *e = qr->e;
+    size_t nm = 0;
+    for (size_t i = 0; i < qr->ne; i++)
+        if (qr->filter == NULL || matches(&qr->q, &e[i], qr->filter))
+            e[nm++] = e[i];
+    qsort_r(e, nm, sizeof(*e), email_order, &qr->sk);
+    if (qr->collapse) {
+        /* the first Email of each thread in the sorted result stands for it */
+        struct tpos *tp = xcalloc(nm ? nm : 1, sizeof(*tp));
+        for (size_t i = 0; i < nm; i++)
+            tp[i] = (struct tpos){e[i].c[0].thread, i};
+        if (nm > 1)
+            qsort(tp, nm, sizeof(*tp), tpos_order);
+        bool *keep = xcalloc(nm ? nm : 1, sizeof(*keep));
+        for (size_t i = 0; i < nm; i++)
+            keep[tp[i].pos] = i == 0 || tp[i].thread != tp[i - 1].thread;
+        size_t nk = 0;
+        for (size_t i = 0; i < nm; i++)
+            if (keep[i])
+                e[nk++] = e[i];
+        free(keep);
+        free(tp);
+        nm = nk;
+    }
+    qr->nm = nm;
+    if (qr->q.failed) {
+        query_free(qr);
+        return jmap_error("serverFail", "search records");
+    }
+    return NULL;
+}
+
 json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     if (!jmap_check_account(r, args, err_r))
         return NULL;
-    json_t *filter = json_object_get(args, "filter");
-    if (filter && json_is_null(filter))
-        filter = NULL;
-    if (filter && (*err_r = filter_check(filter, 0)) != NULL)
-        return NULL;
-    struct sort_keys sk;
-    if ((*err_r = sort_parse(json_object_get(args, "sort"), &sk)) != NULL)
+    struct qrun qr;
+    if ((*err_r = query_args(args, &qr)) != NULL)
         return NULL;
     json_t *pos = json_object_get(args, "position"), *lim = json_object_get(args, "limit"),
            *anchor = json_object_get(args, "anchor"), *aoff = json_object_get(args, "anchorOffset");
@@ -390,25 +547,10 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
         return NULL;
     }
     uint64_t st;
-    if (!jmap_state_now(r, &st, err_r))
+    if (!jmap_state_now(r, &st, err_r) || (*err_r = query_run(r, &qr)) != NULL)
         return NULL;
-    struct buf err = BUF_INIT;
-    struct store_account_message *v;
-    size_t n;
-    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &v, &n, &err) != 0) {
-        *err_r = jmap_server_fail("email query", &err);
-        buf_free(&err);
-        return NULL;
-    }
-    buf_free(&err);
-    size_t ne;
-    struct email *e = emails_group(v, n, &ne);
-    struct qctx q = {.r = r};
-    size_t nm = 0;
-    for (size_t i = 0; i < ne; i++)
-        if (filter == NULL || matches(&q, &e[i], filter))
-            e[nm++] = e[i];
-    qsort_r(e, nm, sizeof(*e), email_order, &sk);
+    struct email *e = qr.e;
+    size_t nm = qr.nm;
     json_int_t total = (json_int_t)nm;
     json_int_t p = pos ? json_integer_value(pos) : 0;
     json_t *res = NULL;
@@ -440,34 +582,200 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
     char qs[32];
     jmap_state_string(st, qs);
     res = json_pack("{s:s, s:s, s:b, s:I, s:o}", "accountId", r->account_id.data, "queryState", qs,
-                    "canCalculateChanges", 0, "position", p > total ? total : p, "ids", ids);
+                    "canCalculateChanges", 1, "position", p > total ? total : p, "ids", ids);
     if (json_is_true(json_object_get(args, "calculateTotal")))
         json_object_set_new(res, "total", json_integer(total));
     if (lim && json_is_integer(lim) && json_integer_value(lim) > JMAP_QUERY_LIMIT_MAX)
         json_object_set_new(res, "limit", json_integer(JMAP_QUERY_LIMIT_MAX));
-    if (q.failed) {
-        json_decref(res);
-        *err_r = jmap_error("serverFail", "search records");
-        res = NULL;
-    }
 out:
-    for (size_t i = 0; i < q.nrecs; i++)
-        store_records_free(&q.recs[i].rec);
-    free(q.recs);
-    buf_free(&q.scratch);
-    free(e);
-    store_account_messages_free(v, n);
+    query_free(&qr);
     return res;
 }
 
-json_t *jmap_email_query_changes(struct jmap_req *r, json_t *args, json_t **err_r)
+/* The index of body hash in v (body order), n when not there. */
+static size_t email_find(const struct email *v, size_t n, const char *hash)
 {
-    if (jmap_check_account(r, args, err_r))
-        *err_r = jmap_error("cannotCalculateChanges", "query again");
-    return NULL;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(v[mid].c[0].m.blob, hash);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return n;
 }
 
-/* Email/changes and Thread/changes: every Email is its own Thread. */
+static int int64_order(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether filter looks only at what never changes in an Email (its body and
+ * headers, receivedAt, size): then upToId may cut the changes short. */
+static bool filter_immutable(json_t *f)
+{
+    if (f == NULL)
+        return true;
+    json_t *conds = json_object_get(f, "conditions");
+    if (json_object_get(f, "operator")) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(conds, i, c) if (!filter_immutable(c)) return false;
+        return true;
+    }
+    static const char *const mutable[] = {"inMailbox",
+                                          "inMailboxOtherThan",
+                                          "hasKeyword",
+                                          "notKeyword",
+                                          "allInThreadHaveKeyword",
+                                          "someInThreadHaveKeyword",
+                                          "noneInThreadHaveKeyword"};
+    for (size_t i = 0; i < sizeof(mutable) / sizeof(mutable[0]); i++)
+        if (json_object_get(f, mutable[i]))
+            return false;
+    return true;
+}
+
+static bool filter_threaded(json_t *f)
+{
+    if (f == NULL)
+        return false;
+    json_t *conds = json_object_get(f, "conditions");
+    if (json_object_get(f, "operator")) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(conds, i, c) if (filter_threaded(c)) return true;
+        return false;
+    }
+    return json_object_get(f, "allInThreadHaveKeyword") ||
+           json_object_get(f, "someInThreadHaveKeyword") ||
+           json_object_get(f, "noneInThreadHaveKeyword");
+}
+
+/*
+ * Email/queryChanges (RFC 8620 5.6). The store knows what changed after a
+ * state (each copy's state, the bodies and threads copies left), not where
+ * an Email stood in the old result, so: every Email that changed since is
+ * removed, and added again at its index in the result now if it is in it
+ * (RFC 8620 allows removed to name ids that were not in the old result).
+ * An Email that did not change keeps its place relative to the others
+ * (every sort key is immutable) and its membership, unless the query looks
+ * at threads (collapseThreads, *InThreadHaveKeyword): then a change to one
+ * Email of a thread counts as a change to each.
+ */
+json_t *jmap_email_query_changes(struct jmap_req *r, json_t *args, json_t **err_r)
+{
+    uint64_t since, current;
+    size_t max;
+    if (!jmap_query_changes_args(r, args, &since, &max, &current, err_r))
+        return NULL;
+    struct qrun qr;
+    if ((*err_r = query_args(args, &qr)) != NULL)
+        return NULL;
+    json_t *upto = json_object_get(args, "upToId");
+    if (upto && !json_is_null(upto) && !json_is_string(upto)) {
+        *err_r = jmap_invalid("upToId must be an id");
+        return NULL;
+    }
+    struct store_account_gone g;
+    struct buf err = BUF_INIT;
+    if (store_account_gone(r->j->store, r->user, since, &g, &err) != 0) {
+        *err_r = jmap_server_fail("email changes", &err);
+        buf_free(&err);
+        return NULL;
+    }
+    buf_free(&err);
+    if ((*err_r = query_run(r, &qr)) != NULL) {
+        store_account_gone_free(&g);
+        return NULL;
+    }
+    /* the Emails changed since: a copy changed or went (all is in body order) */
+    bool *changed = xcalloc(qr.ne ? qr.ne : 1, sizeof(*changed));
+    bool threaded = qr.collapse || filter_threaded(qr.filter);
+    int64_t *threads = xcalloc(qr.ne + g.n_threads + 1, sizeof(*threads));
+    size_t nt = 0;
+    for (size_t k = 0; k < g.n_threads; k++)
+        threads[nt++] = g.threads[k];
+    json_t *removed = json_array(), *added = json_array();
+    size_t count = 0;
+    for (size_t k = 0; k < g.n_blobs; k++) {
+        size_t at = email_find(qr.all, qr.ne, g.blobs[k]);
+        if (at < qr.ne) {
+            changed[at] = true;
+            continue;
+        }
+        /* no copy left: removed, wherever it was */
+        char id[70];
+        snprintf(id, sizeof(id), "e%s", g.blobs[k]);
+        json_array_append_new(removed, json_string(id));
+        count++;
+    }
+    for (size_t i = 0; i < qr.ne; i++) {
+        for (size_t k = 0; k < qr.all[i].n; k++)
+            changed[i] = changed[i] || qr.all[i].c[k].state > since;
+        if (changed[i])
+            threads[nt++] = qr.all[i].c[0].thread;
+    }
+    if (threaded && nt > 0) {
+        qsort(threads, nt, sizeof(*threads), int64_order);
+        for (size_t i = 0; i < qr.ne; i++)
+            changed[i] = changed[i] || bsearch(&qr.all[i].c[0].thread, threads, nt,
+                                               sizeof(*threads), int64_order) != NULL;
+    }
+    free(threads);
+    /* upToId: with a query on immutable properties, changes after it are left out */
+    const struct email *cut = NULL;
+    size_t cut_at = SIZE_MAX;
+    char hash[65];
+    if (upto && json_is_string(upto) && !threaded && filter_immutable(qr.filter) &&
+        jmap_email_id_parse(json_string_value(upto), hash))
+        for (size_t i = 0; i < qr.nm && cut == NULL; i++)
+            if (strcmp(qr.e[i].c[0].m.blob, hash) == 0) {
+                cut = &qr.e[i];
+                cut_at = i;
+            }
+    for (size_t i = 0; i < qr.ne; i++) {
+        if (!changed[i] || (cut && email_order(&qr.all[i], cut, &qr.sk) > 0))
+            continue;
+        char id[70];
+        snprintf(id, sizeof(id), "e%s", qr.all[i].c[0].m.blob);
+        json_array_append_new(removed, json_string(id));
+        count++;
+    }
+    for (size_t i = 0; i < qr.nm && i <= cut_at; i++) {
+        if (!changed[email_find(qr.all, qr.ne, qr.e[i].c[0].m.blob)])
+            continue;
+        char id[70];
+        snprintf(id, sizeof(id), "e%s", qr.e[i].c[0].m.blob);
+        json_array_append_new(added, json_pack("{s:s, s:I}", "id", id, "index", (json_int_t)i));
+    }
+    json_t *res = NULL;
+    if (count > max)
+        *err_r = jmap_error("tooManyChanges", NULL);
+    else {
+        char old[32], now[32];
+        jmap_state_string(since, old);
+        jmap_state_string(current, now);
+        res =
+            json_pack("{s:s, s:s, s:s, s:O, s:O}", "accountId", r->account_id.data, "oldQueryState",
+                      old, "newQueryState", now, "removed", removed, "added", added);
+        if (json_is_true(json_object_get(args, "calculateTotal")))
+            json_object_set_new(res, "total", json_integer((json_int_t)qr.nm));
+    }
+    json_decref(removed);
+    json_decref(added);
+    free(changed);
+    store_account_gone_free(&g);
+    query_free(&qr);
+    return res;
+}
+
+/* Email/changes (Thread/changes: jmap_thread.c). */
 static json_t *changes(struct jmap_req *r, json_t *args, json_t **err_r, char prefix)
 {
     uint64_t since, current;
@@ -550,9 +858,4 @@ static json_t *changes(struct jmap_req *r, json_t *args, json_t **err_r, char pr
 json_t *jmap_email_changes(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     return changes(r, args, err_r, 'e');
-}
-
-json_t *jmap_thread_changes(struct jmap_req *r, json_t *args, json_t **err_r)
-{
-    return changes(r, args, err_r, 't');
 }

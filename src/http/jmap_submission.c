@@ -176,8 +176,8 @@ static json_t *submission_create(struct jmap_req *r, const char *cid, json_t *o,
         json_object_set_new(
             created, cid,
             json_pack("{s:s, s:s, s:s}", "id", sid, "threadId", "", "undoStatus", "final"));
-        char tid[70];
-        snprintf(tid, sizeof(tid), "t%s", hash);
+        char tid[32];
+        jmap_email_thread(r, hash, tid);
         json_object_set_new(json_object_get(created, cid), "threadId", json_string(tid));
         char full[70];
         snprintf(full, sizeof(full), "e%s", hash);

@@ -1,15 +1,58 @@
 /*
- * jmap_thread.c - Thread/get (RFC 8621 3).
+ * jmap_thread.c - Thread/get and Thread/changes (RFC 8621 3).
  *
- * Threads: every Email is a thread of its own ("t" + its body hash), which
- * RFC 8621 allows (the server decides what a thread is); never a thread id
- * another account could read.
+ * A thread is what the store assigned (store_account_message.thread,
+ * src/store/sqlite/sq_thread.c): messages linked by In-Reply-To/References
+ * with the same base subject. Thread "t" + the store's id; its emailIds are
+ * the Emails (bodies) of the account in it, oldest receivedAt first.
+ * Never changes anything, never names another account's Emails.
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Copies by thread, then receivedAt, then body. */
+static int thread_order(const void *a, const void *b)
+{
+    const struct store_account_message *x = a, *y = b;
+    if (x->thread != y->thread)
+        return x->thread < y->thread ? -1 : 1;
+    if (x->m.internaldate != y->m.internaldate)
+        return x->m.internaldate < y->m.internaldate ? -1 : 1;
+    return strcmp(x->m.blob, y->m.blob);
+}
+
+/* Every copy of the account, sorted by thread_order; false with *err_r. */
+static bool load(struct jmap_req *r, struct store_account_message **v_r, size_t *n_r,
+                 json_t **err_r)
+{
+    struct buf err = BUF_INIT;
+    if (store_account_messages(r->j->store, r->user, NULL, 0, false, v_r, n_r, &err) != 0) {
+        *err_r = jmap_server_fail("threads", &err);
+        buf_free(&err);
+        return false;
+    }
+    buf_free(&err);
+    if (*n_r > 1)
+        qsort(*v_r, *n_r, sizeof(**v_r), thread_order);
+    return true;
+}
+
+/* The first copy of thread t in v (sorted), n when none. */
+static size_t thread_first(const struct store_account_message *v, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v[mid].thread < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo].thread == t ? lo : n;
+}
 
 json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
 {
@@ -26,26 +69,103 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
         *err_r = jmap_error("serverFail", "account state");
         return NULL;
     }
+    struct store_account_message *v = NULL;
+    size_t n = 0;
+    if (!load(r, &v, &n, err_r)) {
+        json_decref(state);
+        return NULL;
+    }
     json_t *list = json_array(), *not_found = json_array();
     size_t i;
     json_t *id;
     json_array_foreach(ids, i, id)
     {
-        const char *s = json_string_value(id);
-        char hash[65], eid[70] = "";
-        if (s[0] == 't')
-            snprintf(eid, sizeof(eid), "e%s", s + 1);
-        struct store_account_message *c = NULL;
-        size_t n = 0;
-        struct buf err = BUF_INIT;
-        if (s[0] == 't' && jmap_email_id_parse(eid, hash) &&
-            store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) == 0 &&
-            n > 0)
-            json_array_append_new(list, json_pack("{s:s, s:[s]}", "id", s, "emailIds", eid));
-        else
+        int64_t t = jmap_thread_id_parse(json_string_value(id));
+        size_t k = t > 0 ? thread_first(v, n, t) : n;
+        if (k == n) {
             json_array_append(not_found, id);
-        store_account_messages_free(c, n);
-        buf_free(&err);
+            continue;
+        }
+        json_t *emails = json_array();
+        const char *last = "";
+        for (; k < n && v[k].thread == t; k++) {
+            if (strcmp(v[k].m.blob, last) == 0)
+                continue; /* another copy of the same Email */
+            char eid[70];
+            snprintf(eid, sizeof(eid), "e%s", v[k].m.blob);
+            bool seen = false; /* copies of one body sort together unless dates differ */
+            size_t j;
+            json_t *x;
+            json_array_foreach(emails, j, x) seen = seen || strcmp(json_string_value(x), eid) == 0;
+            if (!seen)
+                json_array_append_new(emails, json_string(eid));
+            last = v[k].m.blob;
+        }
+        json_t *o = json_pack("{s:O, s:o}", "id", id, "emailIds", emails);
+        json_array_append_new(list, o);
     }
+    store_account_messages_free(v, n);
     return jmap_get_result(r, state, list, not_found);
+}
+
+/*
+ * A thread changed when one of its copies did (created, flagged, moved in),
+ * or one left it (threads_touched): created when every copy it has now came
+ * after since and none left it, destroyed when one left and none is there.
+ */
+json_t *jmap_thread_changes(struct jmap_req *r, json_t *args, json_t **err_r)
+{
+    uint64_t since, current;
+    size_t max;
+    if (!jmap_changes_args(r, args, &since, &max, &current, err_r))
+        return NULL;
+    struct store_account_message *v = NULL;
+    size_t n = 0;
+    if (!load(r, &v, &n, err_r))
+        return NULL;
+    struct store_account_gone g;
+    struct buf err = BUF_INIT;
+    if (store_account_gone(r->j->store, r->user, since, &g, &err) != 0) {
+        store_account_messages_free(v, n);
+        *err_r = jmap_server_fail("thread changes", &err);
+        buf_free(&err);
+        return NULL;
+    }
+    buf_free(&err);
+    struct jmap_change *c = xcalloc(n + g.n_threads + 1, sizeof(*c));
+    size_t nc = 0;
+    for (size_t i = 0; i < n;) {
+        int64_t t = v[i].thread;
+        uint64_t top = 0, created = UINT64_MAX;
+        for (; i < n && v[i].thread == t; i++) {
+            if (v[i].state > top)
+                top = v[i].state;
+            if (v[i].created_state < created)
+                created = v[i].created_state;
+        }
+        bool touched = false;
+        for (size_t k = 0; k < g.n_threads; k++)
+            if (g.threads[k] == t) {
+                touched = true;
+                if (g.thread_states[k] > top)
+                    top = g.thread_states[k];
+            }
+        if (top <= since)
+            continue;
+        jmap_thread_id(t, c[nc].id);
+        c[nc].state = top;
+        c[nc++].kind = created > since && !touched ? JMAP_CREATED : JMAP_UPDATED;
+    }
+    for (size_t k = 0; k < g.n_threads; k++) {
+        if (thread_first(v, n, g.threads[k]) != n)
+            continue;
+        jmap_thread_id(g.threads[k], c[nc].id);
+        c[nc].state = g.thread_states[k];
+        c[nc++].kind = JMAP_DESTROYED;
+    }
+    json_t *res = jmap_changes_result(r, c, nc, since, max, current);
+    free(c);
+    store_account_gone_free(&g);
+    store_account_messages_free(v, n);
+    return res;
 }

@@ -12,6 +12,7 @@
 #include "base/alloc.h"
 #include "imap/imap_int.h"
 #include "imap/imap_sort.h"
+#include "mime/mime.h"
 #include "mime/mutf7.h"
 
 #include <strings.h>
@@ -88,7 +89,7 @@ static void check_args(const struct imap_arg *v, size_t n, const char *lo, const
         }
         (void)imap_binary_spec_valid(v[i].str);
         struct buf base = BUF_INIT;
-        (void)imap_base_subject(v[i].str, &base);
+        (void)mime_base_subject(v[i].str, &base);
         if (memchr(v[i].str.ptr, '=', v[i].str.len) == NULL && base.len > v[i].str.len)
             __builtin_trap(); /* without encoded words the base subject only shrinks */
         buf_free(&base);

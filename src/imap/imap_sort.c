@@ -3,8 +3,8 @@
  * FROM, SIZE, SUBJECT, TO, DISPLAYFROM, DISPLAYTO (RFC 5957) with REVERSE,
  * over the messages a SEARCH selects, ties in sequence-number order; RETURN
  * options (ESORT, CONTEXT=SORT) are answered by imap_context.c; and what SORT and THREAD share: the
- * per-message header facts (imap_sortinfo_load) and the base subject
- * (imap_base_subject, RFC 5256 section 2.1).
+ * per-message header facts (imap_sortinfo_load); the base subject (RFC 5256
+ * section 2.1) is src/mime's mime_base_subject, shared with JMAP threads.
  * Must never: compare with anything but i;ascii-casemap (ASCII letters
  * folded, every other byte as is), or read another mailbox's messages.
  */
@@ -20,125 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static bool is_wsp(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* A subj-blob at p: "[" *BLOBCHAR "]" *WSP; its length, 0 when none. */
-static size_t blob_len(const char *p, size_t n)
-{
-    if (n == 0 || p[0] != '[')
-        return 0;
-    size_t i = 1;
-    while (i < n && p[i] != ']' && p[i] != '[')
-        i++;
-    if (i == n || p[i] != ']')
-        return 0;
-    i++;
-    while (i < n && is_wsp(p[i]))
-        i++;
-    return i;
-}
-
-/* subj-refwd at p: ("re" / "fw" / "fwd") *WSP [subj-blob] ":"; its length, 0 when none. */
-static size_t refwd_len(const char *p, size_t n)
-{
-    size_t i;
-    if (n >= 3 && strncasecmp(p, "fwd", 3) == 0)
-        i = 3;
-    else if (n >= 2 && (strncasecmp(p, "re", 2) == 0 || strncasecmp(p, "fw", 2) == 0))
-        i = 2;
-    else
-        return 0;
-    while (i < n && is_wsp(p[i]))
-        i++;
-    i += blob_len(p + i, n - i);
-    return i < n && p[i] == ':' ? i + 1 : 0;
-}
-
-/* subj-leader at p: (*subj-blob subj-refwd) / WSP, repeated; its length (*refwd: one was there). */
-static size_t leader_len(const char *p, size_t n, bool *refwd)
-{
-    size_t i = 0;
-    for (;;) {
-        if (i < n && is_wsp(p[i])) {
-            i++;
-            continue;
-        }
-        size_t j = i, b;
-        while ((b = blob_len(p + j, n - j)) > 0)
-            j += b;
-        size_t r = refwd_len(p + j, n - j);
-        if (r == 0)
-            return i;
-        *refwd = true;
-        i = j + r;
-    }
-}
-
-bool imap_base_subject(struct slice subject, struct buf *out)
-{
-    struct buf dec = BUF_INIT;
-    mime_decode_words(subject, &dec);
-    /* (1) white space runs (folding included) become one space */
-    buf_reset(out);
-    for (size_t i = 0; i < dec.len; i++) {
-        char c = dec.data[i];
-        if (c == '\r' || c == '\n' || c == '\t')
-            c = ' ';
-        if (c == ' ' && (out->len == 0 || out->data[out->len - 1] == ' '))
-            continue;
-        buf_append_byte(out, c);
-    }
-    buf_free(&dec);
-    if (out->len == 0)
-        return false;
-    char *p = out->data;
-    size_t start = 0, end = out->len;
-    bool reply = false;
-    for (;;) {
-        /* (2) trailing "(fwd)" and white space */
-        for (;;) {
-            if (end > start && is_wsp(p[end - 1]))
-                end--;
-            else if (end - start >= 5 && strncasecmp(p + end - 5, "(fwd)", 5) == 0) {
-                end -= 5;
-                reply = true;
-            } else
-                break;
-        }
-        /* (3)-(5) leaders, and a leading blob when something stays after it */
-        for (;;) {
-            bool refwd = false;
-            size_t l = leader_len(p + start, end - start, &refwd);
-            if (l > 0) {
-                reply = reply || refwd;
-                start += l;
-                continue;
-            }
-            size_t b = blob_len(p + start, end - start);
-            if (b > 0 && b < end - start) {
-                start += b;
-                continue;
-            }
-            break;
-        }
-        /* (6) "[fwd:" ... "]" */
-        if (end - start >= 6 && strncasecmp(p + start, "[fwd:", 5) == 0 && p[end - 1] == ']') {
-            start += 5;
-            end--;
-            reply = true;
-            continue;
-        }
-        break;
-    }
-    memmove(p, p + start, end - start);
-    out->len = end - start;
-    p[out->len] = '\0';
-    return reply;
-}
 
 /*
  * The first address's mailbox (local part) of a field, "" when none: the
@@ -217,7 +98,7 @@ int imap_sortinfo_load(struct imap_session *s, size_t idx, struct imap_sortinfo 
         info->date = t;
     struct buf b = BUF_INIT;
     f = mime_part_field_last(&msg, msg.root, "Subject");
-    info->reply = imap_base_subject(f ? mime_field_value(&msg, f) : SLICE_LIT(""), &b);
+    info->reply = mime_base_subject(f ? mime_field_value(&msg, f) : SLICE_LIT(""), &b);
     info->subject = xstrdup(buf_cstr(&b));
     buf_free(&b);
     info->from = first_mailbox(&msg, "From");

@@ -1,6 +1,6 @@
 /*
  * imap_sort.h - what SORT (imap_sort.c) and THREAD (imap_thread.c) share:
- * the header facts of one message and the base subject.
+ * the header facts of one message (the base subject: mime_base_subject).
  * Must never: be included outside src/imap.
  */
 #ifndef WHARF_IMAP_IMAP_SORT_H
@@ -49,12 +49,6 @@ struct imap_sort_keys {
 /* Sorts v into the order keys ask for, ties in sequence-number (view index) order. */
 void imap_sort_apply(const struct imap_sort_keys *keys, struct imap_sortinfo *v, size_t n);
 
-/*
- * The base subject of a raw Subject value into out (reset first): encoded
- * words decoded, white space collapsed, Re:/Fwd:/[blob]/(fwd) removed.
- * Returns true when something showing a reply or forward was removed.
- */
-bool imap_base_subject(struct slice subject, struct buf *out);
 int imap_sortinfo_load(struct imap_session *s, size_t idx, struct imap_sortinfo *info);
 void imap_sortinfo_free(struct imap_sortinfo *v, size_t n);
 /*

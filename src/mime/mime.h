@@ -147,6 +147,32 @@ void mime_unfold(struct slice raw, struct buf *out);
  * they are; bytes that are not valid UTF-8 outside encoded-words are kept. */
 void mime_decode_words(struct slice raw, struct buf *out);
 
+/*
+ * The base subject of a raw Subject value into out (reset first; RFC 5256
+ * 2.1): encoded words decoded, white space collapsed, Re:/Fwd:/[blob]/(fwd)
+ * removed. Returns true when something showing a reply or forward was
+ * removed. (IMAP SORT and THREAD, the store's JMAP threads.)
+ */
+bool mime_base_subject(struct slice subject, struct buf *out);
+
+/* References of one message a thread assignment looks at (a hostile header
+ * may list thousands; the nearest ancestors are the last ones). */
+#define MIME_THREAD_MAX_IDS 64
+/*
+ * What the store's thread assignment (JMAP threads, RFC 8621 3) reads of a
+ * message: its own Message-ID, the msg-ids of In-Reply-To and References
+ * (the last MIME_THREAD_MAX_IDS), and the base subject, which a reply must
+ * share with the thread it joins (as Cyrus and Gmail require).
+ */
+struct mime_thread_keys {
+    char *msgid;                     /* NULL: none */
+    char *refs[MIME_THREAD_MAX_IDS]; /* In-Reply-To first, then References, last first */
+    size_t n_refs;
+    char *subject; /* the base subject, "" when none */
+};
+void mime_thread_keys_build(const struct mime_message *msg, struct mime_thread_keys *k);
+void mime_thread_keys_free(struct mime_thread_keys *k);
+
 /* Parameters of Content-Type / Content-Disposition. */
 struct mime_param {
     struct slice name;  /* without the RFC 2231 "*N*" suffixes */
@@ -322,8 +348,9 @@ void mime_imap_bodystructure(struct buf *out, const struct mime_message *msg,
 /* Parsed once at delivery or APPEND, so that FETCH ENVELOPE/BODY/BODYSTRUCTURE
  * and the header searches never parse the message again. */
 struct mime_cache {
-    struct buf structure; /* mime_struct_encode of the message */
-    struct buf record;    /* the search record (mime_cache_record) */
+    struct buf structure;           /* mime_struct_encode of the message */
+    struct buf record;              /* the search record (mime_cache_record) */
+    struct mime_thread_keys thread; /* for the store's thread assignment */
 };
 /* Fills c (initialised here) from the message data; limits NULL: defaults. */
 void mime_cache_build(struct slice data, const struct mime_limits *limits, struct mime_cache *c);

@@ -159,6 +159,7 @@ void mime_cache_build(struct slice data, const struct mime_limits *limits, struc
     buf_init(&c->record);
     mime_struct_encode(&c->structure, &msg);
     mime_cache_record(&c->record, &msg, msg.root);
+    mime_thread_keys_build(&msg, &c->thread);
     mime_message_free(&msg);
 }
 
@@ -166,4 +167,5 @@ void mime_cache_free(struct mime_cache *c)
 {
     buf_free(&c->structure);
     buf_free(&c->record);
+    mime_thread_keys_free(&c->thread);
 }

@@ -699,6 +699,8 @@ void store_account_gone_free(struct store_account_gone *g)
     free(g->mailbox_states);
     free(g->blobs);
     free(g->blob_states);
+    free(g->threads);
+    free(g->thread_states);
     memset(g, 0, sizeof(*g));
 }
 
@@ -717,6 +719,11 @@ int store_account_blob_read(struct store *s, const char *owner, const char *hash
                             struct buf *err)
 {
     return s->drv->account_blob_read(s, owner, hash, out, err);
+}
+
+int store_totals(struct store *s, struct store_totals *t, struct buf *err)
+{
+    return s->drv->totals(s, t, err);
 }
 
 int store_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,

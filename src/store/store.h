@@ -389,6 +389,8 @@ struct store_account_message {
     int64_t mailbox_id;
     uint64_t state;         /* the account state of this copy's last change */
     uint64_t created_state; /* the account state that created this copy */
+    int64_t thread;         /* its JMAP thread (RFC 8621 3): the same for every copy of a body;
+                               0 only in a store not migrated yet */
     struct store_message m; /* blob always; structure only when asked for */
 };
 /*
@@ -400,8 +402,9 @@ int store_account_messages(struct store *s, const char *owner, const char *blob,
                            bool with_structure, struct store_account_message **list_r, size_t *n_r,
                            struct buf *err);
 void store_account_messages_free(struct store_account_message *list, size_t n);
-/* What went after account state since: mailbox ids deleted and bodies of
- * which a copy was expunged or moved (the body may still have other copies). */
+/* What went after account state since: mailbox ids deleted, bodies of
+ * which a copy was expunged or moved (the body may still have other copies),
+ * and the threads such a copy was in (the thread may still have others). */
 struct store_account_gone {
     int64_t *mailboxes;
     uint64_t *mailbox_states; /* the account state each went at */
@@ -409,6 +412,9 @@ struct store_account_gone {
     char (*blobs)[65];
     uint64_t *blob_states;
     size_t n_blobs;
+    int64_t *threads; /* threads a copy left (expunge, move): changed or gone */
+    uint64_t *thread_states;
+    size_t n_threads;
 };
 int store_account_gone(struct store *s, const char *owner, uint64_t since,
                        struct store_account_gone *g, struct buf *err);
@@ -491,6 +497,14 @@ int store_identity_gone(struct store *s, const char *owner, uint64_t since, int6
                         uint64_t **states_r, size_t *n_r, struct buf *err);
 
 /* ---- quotas, public folders, ACLs ---- */
+
+/* The whole store's figures (/metrics): accounts, messages (each copy) and
+ * their bytes, summed from the quota counters (one row per account, kept
+ * in the same transaction as every change): never a scan of the messages. */
+struct store_totals {
+    uint64_t accounts, messages, bytes;
+};
+int store_totals(struct store *s, struct store_totals *t, struct buf *err);
 
 /* Current usage of an account (sum over its mailboxes). */
 int store_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,

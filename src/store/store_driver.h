@@ -118,6 +118,7 @@ struct store_driver {
     /* quotas and ACLs */
     int (*quota_usage)(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                        struct buf *err);
+    int (*totals)(struct store *s, struct store_totals *t, struct buf *err);
     int (*acl_set)(struct store *s, const char *owner, const char *mailbox, const char *identifier,
                    const char *rights, struct buf *err);
     int (*acl_get)(struct store *s, const char *owner, const char *mailbox, const char *identifier,

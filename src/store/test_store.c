@@ -50,6 +50,12 @@
     "DROP TRIGGER recent_count_insert; DROP TRIGGER recent_count_delete;"                          \
     "DROP TRIGGER recent_count_claim; ALTER TABLE mailboxes DROP COLUMN n_recent;"
 
+/* What the JMAP threads step added (test_store_thread.c tests it). */
+#define UNDO_THREADS                                                                               \
+    "DROP TRIGGER jmap_thread_delete; DROP TABLE thread_ids; DROP TABLE threads_touched;"          \
+    "DROP INDEX messages_thread; ALTER TABLE messages DROP COLUMN thread;"                         \
+    "DELETE FROM meta WHERE key = 'thread_id_next';"
+
 static struct store *tmp_store(void)
 {
     struct buf err = BUF_INIT;
@@ -382,8 +388,8 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10
-                                      UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                                      UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER messages_count_insert;"
                                   "DROP TRIGGER messages_count_delete;"
                                   "DROP TRIGGER messages_count_seen;"
@@ -441,8 +447,8 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10
-                                      UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                                      UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
                                   /* and what versions 4 and 5 added */
@@ -1265,8 +1271,8 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10
-                                      UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                                      UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER state_mailbox_insert;"
                                   "DROP TRIGGER state_mailbox_update;"
                                   "DROP TRIGGER state_mailbox_delete;"
@@ -1510,7 +1516,7 @@ static void test_msgid_index(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                                  UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
                                   "PRAGMA user_version = 10;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);

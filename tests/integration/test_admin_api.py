@@ -180,6 +180,9 @@ def test_aliases(srv):
 def test_public_folders_and_acls(srv):
     st, body = api(srv, "POST", "/public", {"name": "Shared"})
     assert st == 201, body
+    # it exists already: 409 (like users, domains and aliases), and it is left as it was
+    st, body = api(srv, "POST", "/public", {"name": "Shared", "newsgroups": "x.y"})
+    assert st == 409 and "exists" in body["error"], body
     st, body = api(srv, "GET", "/public")
     assert st == 200 and [f["name"] for f in body["folders"]] == ["Shared"]
     st, body = api(srv, "PUT", "/acl", {"owner": "#public", "mailbox": "Shared",
@@ -248,15 +251,28 @@ def test_status_ports_tokens(srv):
         assert r.status == 400, bad
     st, body = api(srv, "POST", "/status")
     assert st == 405
-    # An admin's token is an admin's credential; revoked, it is nothing.
+    # An admin's plain app token is not an admin credential (it is for JMAP and the like)...
     st, body = api(srv, "POST", "/tokens", {"account": ADMIN})
     assert st == 201 and body["token"].startswith("wht_")
+    st, body = api(srv, "GET", "/status", auth="Bearer " + body["token"])
+    assert st == 403 and "admin scope" in body["error"], body
+    # ... a token made with the admin scope is; revoked, it is nothing.
+    st, body = api(srv, "POST", "/tokens", {"account": ADMIN, "scope": "admin"})
+    assert st == 201 and body["token"].startswith("wha_")
     bearer = "Bearer " + body["token"]
     st, body = api(srv, "GET", "/status", auth=bearer)
     assert st == 200
+    # renamed to the admin prefix, an app token fails the check itself
+    st, body = api(srv, "POST", "/tokens", {"account": ADMIN})
+    st, _ = api(srv, "GET", "/status", auth="Bearer wha_" + body["token"][4:])
+    assert st == 401
+    st, body = api(srv, "POST", "/tokens", {"account": ADMIN, "scope": "root"})
+    assert st == 400
     st, body = api(srv, "GET", "/tokens")
-    assert st == 200 and len(body["tokens"]) == 1
-    st, _ = api(srv, "DELETE", "/tokens/" + body["tokens"][0]["id"])
+    assert st == 200 and len(body["tokens"]) == 3
+    assert sorted(t["kind"] for t in body["tokens"]) == ["admin", "app", "app"]
+    admin_id = next(t["id"] for t in body["tokens"] if t["kind"] == "admin")
+    st, _ = api(srv, "DELETE", "/tokens/" + admin_id)
     assert st == 204
     st, body = api(srv, "GET", "/status", auth=bearer)
     assert st == 401

@@ -341,7 +341,7 @@ def test_jmap_jam_client(server):
                        capture_output=True, timeout=120)
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
     assert r.returncode == 0, out
-    assert "# pass 5" in out, out
+    assert "# pass 6" in out, out
 
 
 CAROL = "carol@example.test"
@@ -508,3 +508,20 @@ def test_search_snippet_highlighting(server):
     assert "crane <mark>operator</mark> calls" in x["preview"] and "lunch" not in x["preview"]
     n, s = j.call("SearchSnippet/get", {"emailIds": [m]})
     assert s["list"][0]["subject"] is None and s["list"][0]["preview"] is None
+
+
+def test_preview_of_html_shows_only_text(server):
+    """The preview of an HTML-only message leaves out what a reader never
+    sees: <style>, <script>, <title>, comments; entities are decoded."""
+    j = Jmap(server)
+    inbox = j.mailbox("inbox")
+    html = ("<html><head><title>Newsletter</title><style>p { color: red; }</style></head>"
+            "<body><script>var x = 1;</script><p>Hello&nbsp;<b>world</b></p>"
+            "<!-- tracking --><div>fish &amp; chips</div><SCRIPT type=x>more()</SCRIPT>"
+            "</body></html>")
+    a = j.ok("Email/set", {"create": {"h": {
+        "mailboxIds": {inbox: True}, "subject": "html only",
+        "htmlBody": [{"partId": "1", "type": "text/html"}],
+        "bodyValues": {"1": {"value": html}}}}})
+    g = j.ok("Email/get", {"ids": [a["created"]["h"]["id"]], "properties": ["preview"]})
+    assert g["list"][0]["preview"] == "Hello world fish & chips"

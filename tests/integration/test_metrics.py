@@ -130,6 +130,7 @@ def test_smtp_message_raises_received_and_delivered(srv):
     received = sample(before, "wharf_messages_received_total")
     delivered = sample(before, "wharf_deliveries_total", result="delivered")
     latency = sample(before, "wharf_delivery_latency_seconds_count")
+    stored, stored_bytes = sample(before, "wharf_store_messages"), sample(before, "wharf_store_bytes")
     assert sample(before, "wharf_queue_oldest_age_seconds") == 0
     assert sample(before, "wharf_routing_master") == 0  # no organization: no routing figures
     with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as s:
@@ -142,6 +143,10 @@ def test_smtp_message_raises_received_and_delivered(srv):
     assert sample(after, "wharf_deliveries_total", result="delivered") == delivered + 1
     assert sample(after, "wharf_deliveries_total", result="bounced") == 0
     assert sample(after, "wharf_delivery_latency_seconds_count") == latency + 1
+    # the store's own counters: one message more, at least its bytes more
+    assert sample(after, "wharf_store_messages") == stored + 1
+    assert sample(after, "wharf_store_bytes") >= stored_bytes + 60
+    assert sample(after, "wharf_store_accounts") >= 1
     # A recipient that does not exist is refused at RCPT: nothing is received for it.
     with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as s:
         with pytest.raises(smtplib.SMTPRecipientsRefused):

@@ -102,3 +102,35 @@ test('the vacation response set and read back', async () => {
   });
   assert.deepEqual(off.updated, { singleton: null });
 });
+
+test('a reply joins its parent thread; the same subject without references does not', async () => {
+  const accountId = await jam.getPrimaryAccount();
+  const [mailboxes] = await jam.api.Mailbox.get({ accountId });
+  const inbox = mailboxes.list.find((m) => m.role === 'inbox');
+  const email = (subject, extra) => ({
+    mailboxIds: { [inbox.id]: true },
+    from: [{ email: 'bob@example.test' }],
+    subject,
+    textBody: [{ partId: 'b', type: 'text/plain' }],
+    bodyValues: { b: { value: subject } },
+    ...extra,
+  });
+  const [set] = await jam.api.Email.set({
+    accountId,
+    create: { p: email('jam thread', { messageId: ['jam-thread@example.test'] }) },
+  });
+  const [more] = await jam.api.Email.set({
+    accountId,
+    create: {
+      r: email('Re: jam thread', {
+        inReplyTo: ['jam-thread@example.test'], references: ['jam-thread@example.test'],
+      }),
+      s: email('jam thread', {}),
+    },
+  });
+  const parent = set.created.p, reply = more.created.r, same = more.created.s;
+  assert.equal(reply.threadId, parent.threadId);
+  assert.notEqual(same.threadId, parent.threadId);
+  const [threads] = await jam.api.Thread.get({ accountId, ids: [parent.threadId] });
+  assert.deepEqual(new Set(threads.list[0].emailIds), new Set([parent.id, reply.id]));
+});

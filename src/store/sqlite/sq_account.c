@@ -16,7 +16,7 @@
 
 static const char sql_messages[] =
     "SELECT m.uid, m.modseq, m.flags, m.keywords, m.internaldate, m.size, m.blob,"
-    " m.mailbox_id, m.state, m.created_state, CASE WHEN ?4 THEN m.bodystructure END"
+    " m.mailbox_id, m.state, m.created_state, CASE WHEN ?4 THEN m.bodystructure END, m.thread"
     " FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id"
     " WHERE b.owner = ?1 AND (?2 IS NULL OR m.blob = ?2) AND m.state > ?3"
     " ORDER BY m.mailbox_id, m.uid";
@@ -53,6 +53,7 @@ int sq_account_messages(struct store *s, const char *owner, const char *blob, ui
         a->mailbox_id = sqlite3_column_int64(st, 7);
         a->state = (uint64_t)sqlite3_column_int64(st, 8);
         a->created_state = (uint64_t)sqlite3_column_int64(st, 9);
+        a->thread = sqlite3_column_int64(st, 11);
         if (sqlite3_column_type(st, 10) != SQLITE_NULL) {
             m->structure_len = (size_t)sqlite3_column_bytes(st, 10);
             m->structure = xmalloc(m->structure_len ? m->structure_len : 1);
@@ -70,28 +71,38 @@ int sq_account_messages(struct store *s, const char *owner, const char *blob, ui
     return 0;
 }
 
+/* The (id, state) rows of sql (owner, since bound) appended to the lists; SQLite's last code. */
+static int gone_ids(struct store *s, const char *sql, const char *owner, uint64_t since,
+                    int64_t **ids, uint64_t **states, size_t *n, struct buf *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, sql, err);
+    if (st == NULL)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)since);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *ids = xreallocarray(*ids, *n + 1, sizeof(**ids));
+        *states = xreallocarray(*states, *n + 1, sizeof(**states));
+        (*states)[*n] = (uint64_t)sqlite3_column_int64(st, 1);
+        (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
 int sq_account_gone(struct store *s, const char *owner, uint64_t since,
                     struct store_account_gone *g, struct buf *err)
 {
     memset(g, 0, sizeof(*g));
     if (sq_begin(s, false, err) != 0)
         return -1;
-    sqlite3_stmt *st = sq_stmt(
-        s, "SELECT id, state FROM mailboxes_gone WHERE owner = ? AND state > ? ORDER BY id", err);
-    int rc = SQLITE_ERROR;
-    if (st) {
-        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (int64_t)since);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            g->mailboxes = xreallocarray(g->mailboxes, g->n_mailboxes + 1, sizeof(int64_t));
-            g->mailbox_states =
-                xreallocarray(g->mailbox_states, g->n_mailboxes + 1, sizeof(uint64_t));
-            g->mailbox_states[g->n_mailboxes] = (uint64_t)sqlite3_column_int64(st, 1);
-            g->mailboxes[g->n_mailboxes++] = sqlite3_column_int64(st, 0);
-        }
-    }
+    int rc = gone_ids(s,
+                      "SELECT id, state FROM mailboxes_gone WHERE owner = ? AND state > ?"
+                      " ORDER BY id",
+                      owner, since, &g->mailboxes, &g->mailbox_states, &g->n_mailboxes, err);
     if (rc == SQLITE_DONE) {
-        st = sq_stmt(
+        sqlite3_stmt *st = sq_stmt(
             s, "SELECT hash, state FROM emails_gone WHERE owner = ? AND state > ? ORDER BY hash",
             err);
         rc = SQLITE_ERROR;
@@ -109,6 +120,11 @@ int sq_account_gone(struct store *s, const char *owner, uint64_t since,
             }
         }
     }
+    if (rc == SQLITE_DONE)
+        rc = gone_ids(s,
+                      "SELECT thread, state FROM threads_touched WHERE owner = ? AND state > ?"
+                      " ORDER BY thread",
+                      owner, since, &g->threads, &g->thread_states, &g->n_threads, err);
     int result = rc == SQLITE_DONE ? 0 : sq_db_error(s, "account changes", err);
     sq_rollback(s);
     if (result != 0)

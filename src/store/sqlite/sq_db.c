@@ -144,6 +144,9 @@ static int migrate(struct store *s, struct buf *err)
                    (long long)v + 1);
         int rc = sq_exec(s, sql.data, err);
         buf_free(&sql);
+        sq_schema_step_fn *after = sq_schema_after((size_t)v);
+        if (rc == 0 && after != NULL)
+            rc = after(s, err);
         if (rc != 0) {
             sq_rollback(s);
             return -1;
@@ -180,7 +183,8 @@ static struct store *open_common(const char *dir, const char *dbpath,
         sq_exec(s, opt->fsync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF", err) !=
             0 ||
         sq_exec(s, "PRAGMA foreign_keys = ON", err) != 0 || sq_msgid_register(s, err) != 0 ||
-        migrate(s, err) != 0 || blob_dir_open(&q->blobs, dir, opt->fsync, err) != 0) {
+        /* the bodies first: a migration may read them (sq_schema_after) */
+        blob_dir_open(&q->blobs, dir, opt->fsync, err) != 0 || migrate(s, err) != 0) {
         sq_close(s);
         return NULL;
     }
@@ -497,6 +501,25 @@ int sq_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64
     return rc;
 }
 
+static int sq_totals(struct store *s, struct store_totals *t, struct buf *err)
+{
+    memset(t, 0, sizeof(*t));
+    sqlite3_stmt *st =
+        sq_stmt(s,
+                "SELECT COUNT(*), COALESCE(SUM(messages), 0), COALESCE(SUM(bytes), 0)"
+                " FROM quota",
+                err);
+    if (st == NULL)
+        return -1;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return sq_db_error(s, "totals", err);
+    t->accounts = (uint64_t)sqlite3_column_int64(st, 0);
+    t->messages = (uint64_t)sqlite3_column_int64(st, 1);
+    t->bytes = (uint64_t)sqlite3_column_int64(st, 2);
+    sqlite3_reset(st);
+    return 0;
+}
+
 const struct store_driver store_sqlite_driver = {
     .name = "sqlite",
     .open = sq_open,
@@ -533,6 +556,7 @@ const struct store_driver store_sqlite_driver = {
     .upload = sq_upload,
     .account_blob_read = sq_account_blob_read,
     .quota_usage = sq_quota_usage,
+    .totals = sq_totals,
     .acl_set = sq_acl_set,
     .acl_get = sq_acl_get,
     .acl_list = sq_acl_list,

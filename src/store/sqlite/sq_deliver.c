@@ -6,7 +6,8 @@
  * BEGIN IMMEDIATE (the write lock, which also serialises segment appends
  * between processes):
  *   1. each distinct new body is appended to the current segment once;
- *   2. rows: blob (refs), message (UID = uidnext, new MODSEQ), quota, dedupe;
+ *   2. rows: thread (sq_thread.c), blob (refs), message (UID = uidnext, new
+ *      MODSEQ), quota, dedupe;
  *   3. ONE fdatasync of the segment (blob_sync)      <- "blob-synced"
  *   4. COMMIT (SQLite fsyncs the WAL once)            <- "committed"
  * A crash before 4 leaves bodies no row names (reclaimed by sq_gc) and no
@@ -147,7 +148,9 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
         uid = t->want_uid;
     }
     uint64_t modseq;
-    if (sq_blob_ref(s, d->data, hex, seg, err) != 0 || sq_modseq_next(s, row.id, &modseq, err) != 0)
+    int64_t thread;
+    if (sq_thread_assign(s, t->owner, hex, &c->thread, &thread, err) != 0 ||
+        sq_blob_ref(s, d->data, hex, seg, err) != 0 || sq_modseq_next(s, row.id, &modseq, err) != 0)
         return -1;
     sqlite3_stmt *st =
         sq_stmt(s, "UPDATE mailboxes SET uidnext = ?3 + 1 WHERE id = ?1 AND uidnext = ?2", err);
@@ -160,8 +163,8 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
         return sq_db_error(s, "uidnext", err);
     st = sq_stmt(s,
                  "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internaldate,"
-                 " size, blob, envelope, bodystructure, search, msgid)"
-                 " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 " size, blob, envelope, bodystructure, search, msgid, thread)"
+                 " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  err);
     if (st == NULL)
         return -1;
@@ -180,6 +183,7 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
         sqlite3_bind_text(st, 12, msgid.ptr, (int)msgid.len, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 12);
+    sqlite3_bind_int64(st, 13, thread);
     if (sqlite3_step(st) != SQLITE_DONE)
         return sq_db_error(s, "insert message", err);
     if (sq_quota_add(s, t->owner, (int64_t)d->data.len, 1, err) != 0)

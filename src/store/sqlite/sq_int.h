@@ -151,6 +151,13 @@ int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg
 int sq_current_segment(struct store *s, int64_t *seg_r, struct buf *err);
 /* Drops uploads older than STORE_UPLOAD_HOLD and their references (write transaction). */
 int sq_uploads_expire(struct store *s, struct buf *err);
+struct mime_thread_keys;
+/* sq_thread.c: the thread of a new message of owner with body hex (inside
+ * the caller's write transaction), and the threads of the messages stored
+ * before threads existed (the migration that added them). */
+int sq_thread_assign(struct store *s, const char *owner, const char *hex,
+                     const struct mime_thread_keys *k, int64_t *thread_r, struct buf *err);
+int sq_thread_backfill(struct store *s, struct buf *err);
 int sq_quota_usage(struct store *s, const char *owner, uint64_t *bytes_r, uint64_t *messages_r,
                    struct buf *err);
 int sq_feed_cursor(struct store *s, const char *peer, int64_t mailbox_id, uint32_t *uid_r,

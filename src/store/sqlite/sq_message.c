@@ -379,9 +379,9 @@ static int copy_one(struct store *s, const char *owner, int64_t from, uint32_t u
     if (r == 0 && (st = sq_stmt(s,
                                 "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords,"
                                 " internaldate, size, blob, envelope, bodystructure, search,"
-                                " msgid)"
+                                " msgid, thread)"
                                 " SELECT ?, ?, ?, flags, keywords, internaldate, size, blob,"
-                                " envelope, bodystructure, search, msgid FROM messages"
+                                " envelope, bodystructure, search, msgid, thread FROM messages"
                                 " WHERE mailbox_id = ? AND uid = ?",
                                 err)) != NULL) {
         sqlite3_bind_int64(st, 1, to);

@@ -6,8 +6,34 @@
  * a released migration: add the next one.
  */
 #include "store/sqlite/sq_schema.h"
+#include "store/sqlite/sq_int.h"
 
 #include <stddef.h>
+
+/*
+ * 13 -> 14 (issue 13, JMAP threads, RFC 8621 3): the thread of each message row
+ * (messages.thread, the same for every copy of a body in an account) and
+ * the msg-ids that lead to a thread with the base subject its messages
+ * share (thread_ids; sq_thread.c). threads_touched records the threads a
+ * copy left (expunge, move, destroy), at a fresh account state of its
+ * own, for Thread/changes. The messages already stored get their threads
+ * from sq_thread_backfill, run in the same transaction right after this
+ * step (sq_schema_after), so the step stays one self-contained entry.
+ */
+static const char migration_threads[] =
+    "ALTER TABLE messages ADD COLUMN thread INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX messages_thread ON messages(thread);"
+    "CREATE TABLE thread_ids(owner TEXT NOT NULL, msgid TEXT NOT NULL, subject TEXT NOT NULL,"
+    "  thread INTEGER NOT NULL, PRIMARY KEY(owner, msgid, subject)) WITHOUT ROWID;"
+    "CREATE TABLE threads_touched(owner TEXT NOT NULL, thread INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL, PRIMARY KEY(owner, thread)) WITHOUT ROWID;"
+    "INSERT INTO meta VALUES('thread_id_next', 1);"
+    "CREATE TRIGGER jmap_thread_delete AFTER DELETE ON messages BEGIN"
+    "  UPDATE account_state SET state = state + 1"
+    "  WHERE owner = (SELECT owner FROM mailboxes WHERE id = OLD.mailbox_id);"
+    "  INSERT OR REPLACE INTO threads_touched SELECT a.owner, OLD.thread, a.state"
+    "  FROM account_state a JOIN mailboxes b ON a.owner = b.owner WHERE b.id = OLD.mailbox_id;"
+    "  END;";
 
 static const char *const migrations[] = {
     /* 0 -> 1: the first schema */
@@ -290,6 +316,7 @@ static const char *const migrations[] = {
     "CREATE TRIGGER recent_count_claim AFTER UPDATE OF recent_uid ON mailboxes BEGIN"
     "  UPDATE mailboxes SET n_recent = (SELECT COUNT(*) FROM messages r"
     "    WHERE r.mailbox_id = NEW.id AND r.uid >= NEW.recent_uid) WHERE id = NEW.id; END;",
+    migration_threads,
 };
 
 size_t sq_schema_count(void)
@@ -300,4 +327,11 @@ size_t sq_schema_count(void)
 const char *sq_schema_migration(size_t from_version)
 {
     return from_version < sq_schema_count() ? migrations[from_version] : NULL;
+}
+
+sq_schema_step_fn *sq_schema_after(size_t from_version)
+{
+    if (from_version < sq_schema_count() && migrations[from_version] == migration_threads)
+        return sq_thread_backfill;
+    return NULL;
 }

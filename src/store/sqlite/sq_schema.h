@@ -11,4 +11,12 @@ size_t sq_schema_count(void);
 /* SQL that migrates from from_version to from_version + 1, or NULL. */
 const char *sq_schema_migration(size_t from_version);
 
+struct store;
+struct buf;
+/* A step in C that a migration needs (what SQL cannot compute: parsing the
+ * messages), run after its SQL in the same transaction; NULL: none. Found by
+ * the migration's text, not its number, so renumbering keeps it. */
+typedef int sq_schema_step_fn(struct store *s, struct buf *err);
+sq_schema_step_fn *sq_schema_after(size_t from_version);
+
 #endif

@@ -1,18 +1,18 @@
 /*
- * test_imap_sort.c - base subject extraction (RFC 5256 section 2.1), the
- * heart of SORT SUBJECT and THREAD.
+ * test_mime_subject.c - base subject extraction (RFC 5256 section 2.1), the
+ * heart of IMAP SORT SUBJECT and THREAD and of the store's JMAP threads.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "imap/imap_sort.h"
+#include "mime/mime.h"
 
 static void check(const char *subject, const char *base, bool reply)
 {
     struct buf b = BUF_INIT;
-    bool r = imap_base_subject(slice_from_cstr(subject), &b);
+    bool r = mime_base_subject(slice_from_cstr(subject), &b);
     assert_string_equal(buf_cstr(&b), base);
     assert_int_equal(r, reply);
     buf_free(&b);
