@@ -77,7 +77,7 @@ struct out_msg {
     struct out_domain *d;
     size_t nd, domains_left;
     int64_t t_deliver; /* unix ms when the attempt began (delays=a ends) */
-    struct buf dkim;   /* DKIM-Signature fields sent before the message (mta_dkim.h) */
+    struct buf dkim;   /* DKIM-Signature or ARC fields sent before the message (mta_dkim.h) */
     struct out_msg *prev, *next;
 };
 
@@ -407,7 +407,10 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
     buf_init(&m->dkim);
     for (size_t i = 0; i < env->n_rcpts; i++)
         if (remote[i] && env->rcpts[i].state == SPOOL_RCPT_PENDING) {
-            mta_dkim_sign(o->cfg, sm, &m->dkim); /* once for every domain of this attempt */
+            /* once for every domain of this attempt: our mail is signed, other
+             * servers' mail we forward is ARC-sealed */
+            if (mta_dkim_sign(o->cfg, sm, &m->dkim) == 0)
+                mta_arc_seal(o->cfg, sm, &m->dkim);
             break;
         }
     m->r = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*m->r));
