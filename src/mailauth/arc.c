@@ -296,7 +296,9 @@ unsigned arc_seal(const struct dkim_msg *m, struct slice ar_value, enum arc_resu
     const char *cwhy;
     bool whole = collect(m, &sets, &cwhy);
     unsigned n = sets.n;
-    if (!whole) { /* the highest instance any ARC-Seal claims */
+    for (unsigned j = 1; whole && j <= n; j++)
+        whole = sets.as[j] != NULL && sets.ams[j] != NULL && sets.aar[j] != NULL;
+    if (!whole) { /* a broken chain: above the highest instance any ARC-Seal claims */
         cv = ARC_FAIL;
         for (size_t j = 0; j < m->n_fields; j++)
             if (slice_eq_cstr_nocase(m->fields[j].name, "ARC-Seal")) {
@@ -309,7 +311,7 @@ unsigned arc_seal(const struct dkim_msg *m, struct slice ar_value, enum arc_resu
         *why_r = "the chain has 50 sets already";
         return 0;
     }
-    if (whole && n > 0 && sets.as[n] != NULL) {
+    if (whole && n > 0) {
         struct dkim_tag t[DKIM_TAGS_MAX];
         size_t nt;
         struct slice v;
