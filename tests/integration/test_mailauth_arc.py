@@ -10,7 +10,9 @@ aiosmtpd sink that keeps the bytes it received:
 - a chain made by dkimpy's arcsign at an outside forwarder: i=2, cv=pass,
   and the two-set chain verifies;
 - that chain altered after its seal: i=2, cv=fail, the seal covering only
-  its own set (RFC 8617 5.1.2), which dkimpy verifies set by set.
+  its own set (RFC 8617 5.1.2), which dkimpy verifies set by set; sent
+  through again, the ended chain gets no further set;
+- arc_seal = no: forwarded as is.
 """
 import re
 import subprocess
@@ -23,13 +25,14 @@ from smtp_helpers import add_user
 from test_mailauth import INBOUND, PW, Sink, keypair, local_dnsfunc, publish, sink  # noqa: F401
 
 
-def start_forwarder(factory, dns_server, sink):
+def start_forwarder(factory, dns_server, sink, extra=None):
     """b.test on port 25 with fwd@b.test -> carol@peer.test, and DKIM keys."""
-    w = factory("b", host="127.0.0.1", enable={"smtp"},
-                extra={"myhostname": "mail.b.test", "mydomains": "b.test",
-                       "dns_resolver": dns_server.resolver, "mynetworks": "192.0.2.0/24",
-                       "mailauth_checks": "yes", "mta_retry_min": "1s",
-                       "transport_routes": f"peer.test=[127.0.0.1]:{sink.port} none"})
+    settings = {"myhostname": "mail.b.test", "mydomains": "b.test",
+                "dns_resolver": dns_server.resolver, "mynetworks": "192.0.2.0/24",
+                "mailauth_checks": "yes", "mta_retry_min": "1s",
+                "transport_routes": f"peer.test=[127.0.0.1]:{sink.port} none"}
+    settings.update(extra or {})
+    w = factory("b", host="127.0.0.1", enable={"smtp"}, extra=settings)
     w.start()
     if not add_user(w, "bob@b.test", PW):
         pytest.skip("directory not built")
@@ -146,3 +149,10 @@ def test_forward_of_a_broken_chain_is_sealed_cv_fail(wharf_factory, dns_server, 
     assert len(sink.messages) == n + 1
     assert arc_fields(got2)[1][0] == ("ARC-Seal", 2), arc_fields(got2)[1]
     assert "not ARC-sealed: the chain was ended by an earlier cv=fail" in w.log()
+
+
+def test_arc_seal_no_forwards_unsealed(wharf_factory, dns_server, sink):
+    w = start_forwarder(wharf_factory, dns_server, sink, {"arc_seal": "no"})
+    got = forward(w, sink, INBOUND)
+    assert arc_fields(got) == ({}, []), got[:400]
+    assert b"Authentication-Results: mail.b.test;" in got
