@@ -73,6 +73,17 @@ void date_http_append(int64_t t, struct buf *out)
     buf_append_cstr(out, "GMT");
 }
 
+void date_rfc3339_append(int64_t t, struct buf *out)
+{
+    int64_t days, secs;
+    split(t, &days, &secs);
+    int64_t y;
+    unsigned m, d;
+    date_civil_from_days(days, &y, &m, &d);
+    buf_printf(out, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d, (int)(secs / 3600),
+               (int)(secs / 60 % 60), (int)(secs % 60));
+}
+
 void date_imap_append(int64_t t, struct buf *out)
 {
     int64_t days, secs;
