@@ -22,7 +22,7 @@ import pytest
 from dnszone import dns_server  # noqa: F401 (the fixture)
 from conftest import wait_until
 from smtp_helpers import add_user
-from test_mailauth import INBOUND, PW, Sink, keypair, local_dnsfunc, publish, sink  # noqa: F401
+from test_mailauth import INBOUND, PW, keypair, local_dnsfunc, publish, sink  # noqa: F401 (sink: the fixture)
 
 
 def start_forwarder(factory, dns_server, sink, extra=None):

@@ -14,15 +14,13 @@ import email
 import email.policy
 import gzip
 import json
-import shutil
 
 import pytest
 
 from conftest import wait_until
 from dnssec_zone import SignedZones
-from smtp_helpers import add_user
-from test_mta_out import PW, inbox, log_lines, make_server, start, submit
-from test_mta_sts import POLICIES, PolicyServer
+from test_mta_out import inbox, log_lines, submit
+from test_mta_sts import POLICIES, PolicyServer, start_sender
 from tls_peer import TlsPeer, make_certs
 
 
@@ -79,18 +77,7 @@ def counts(reps, domain):
 
 def test_sts_sessions_are_reported_to_the_domains_rua(sts_reporting, wharf_factory):
     z, peer, web, ca = sts_reporting
-    w = make_server(wharf_factory, "w", "127.0.0.2", "a.test", {
-        "dns_resolver": z.resolver, "mta_smtp_port": str(peer.port),
-        "mta_sts_https_port": str(web.port), "mta_retry_min": "1h",
-        "tlsrpt": "yes", "tlsrpt_interval": "2s"})
-    cafile = w.conf.parent / "ca.pem"
-    shutil.copy(ca, cafile)
-    cafile.chmod(0o644)
-    w.settings["mta_smtp_tls_ca_file"] = str(cafile)
-    w.write_config()
-    start(w)
-    if not add_user(w, "alice@a.test", PW):
-        pytest.skip("directory not built")
+    w = start_sender(wharf_factory, z, peer, web, ca, {"tlsrpt": "yes", "tlsrpt_interval": "2s"})
     for rcpt in ("a@enf.test", "u@enfbad.test"):
         submit(w, "alice@a.test", [rcpt], f"Subject: to {rcpt}\r\n\r\nhello\r\n".encode())
     wait_until(lambda: log_lines(w, r"to=<u@enfbad\.test>, .*dsn=4\.7\.5, status=deferred"), 30,
