@@ -138,6 +138,7 @@ int datadir_prepare(const struct wharf_config *cfg, struct buf *err)
         {"maildrop", DATADIR_MAILDROP_MODE, true},
         {"dkim", 0700, true},
         {"mta-sts", 0700, true},        /* the mta's cache of MTA-STS policies */
+        {"tlsrpt", 0700, true},         /* the mta's TLS-RPT records (RFC 8460) */
         {"routing", 0700, true},        /* the organization: key, configuration, link state */
         {"acme-challenge", 0755, true}, /* ACME http-01 files, read by http on port 80 */
     };

@@ -73,15 +73,34 @@ void date_http_append(int64_t t, struct buf *out)
     buf_append_cstr(out, "GMT");
 }
 
-void date_imap_append(int64_t t, struct buf *out)
+/* The civil date and time of day (UTC) of unix time t. */
+struct civil {
+    int64_t y;
+    unsigned m, d;
+    int hh, mm, ss;
+};
+
+static struct civil civil_of(int64_t t)
 {
     int64_t days, secs;
     split(t, &days, &secs);
-    int64_t y;
-    unsigned m, d;
-    date_civil_from_days(days, &y, &m, &d);
-    buf_printf(out, "%02u-%s-%04lld %02d:%02d:%02d +0000", d, date_months[m - 1], (long long)y,
-               (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+    struct civil c = {
+        .hh = (int)(secs / 3600), .mm = (int)(secs / 60 % 60), .ss = (int)(secs % 60)};
+    date_civil_from_days(days, &c.y, &c.m, &c.d);
+    return c;
+}
+
+void date_rfc3339_append(int64_t t, struct buf *out)
+{
+    struct civil c = civil_of(t);
+    buf_printf(out, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)c.y, c.m, c.d, c.hh, c.mm, c.ss);
+}
+
+void date_imap_append(int64_t t, struct buf *out)
+{
+    struct civil c = civil_of(t);
+    buf_printf(out, "%02u-%s-%04lld %02d:%02d:%02d +0000", c.d, date_months[c.m - 1],
+               (long long)c.y, c.hh, c.mm, c.ss);
 }
 
 static bool digits(const char **p, const char *end, size_t min, size_t max, unsigned *v)

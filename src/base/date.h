@@ -45,6 +45,9 @@ bool date_rfc5322_parse(struct slice s, int64_t *t_r, int64_t *zone_r);
 /* HTTP's IMF-fixdate (RFC 9110 5.6.7), "Sun, 06 Nov 1994 08:49:37 GMT", appended to out. */
 void date_http_append(int64_t t, struct buf *out);
 
+/* RFC 3339 date-time in UTC, "2026-12-06T00:00:00Z" (TLS-RPT's date-range). */
+void date_rfc3339_append(int64_t t, struct buf *out);
+
 /* IMAP date-time (RFC 9051 section 9), "DD-Mon-YYYY HH:MM:SS +0000" of unix time t. */
 void date_imap_append(int64_t t, struct buf *out);
 /* Parses IMAP date-time ("17-Jul-1996 02:44:25 -0700"; the day may be " 5"). */

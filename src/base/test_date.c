@@ -85,6 +85,9 @@ static void test_imap_write(void **state)
     buf_reset(&b);
     date_imap_append(-1, &b);
     assert_string_equal(buf_cstr(&b), "31-Dec-1969 23:59:59 +0000");
+    buf_reset(&b);
+    date_rfc3339_append(951782400 + 3723, &b); /* RFC 3339, for TLS-RPT */
+    assert_string_equal(buf_cstr(&b), "2000-02-29T01:02:03Z");
     buf_free(&b);
 }
 

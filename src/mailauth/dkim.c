@@ -634,16 +634,62 @@ const char *const dkim_signed_headers[] = {"from",
                                            "list-unsubscribe-post",
                                            NULL};
 
-bool dkim_sign(const struct dkim_msg *m, const char *d, const struct dkim_signer_key *k,
-               int64_t now, struct buf *out, const char **why_r)
+bool dkim_signer_alg(const struct dkim_signer_key *k, enum dkim_alg *alg_r)
 {
     int id = EVP_PKEY_get_base_id(k->pkey);
-    enum dkim_alg alg;
     if (id == EVP_PKEY_ED25519)
-        alg = DKIM_ED25519_SHA256;
+        *alg_r = DKIM_ED25519_SHA256;
     else if (id == EVP_PKEY_RSA && EVP_PKEY_get_bits(k->pkey) >= 1024)
-        alg = DKIM_RSA_SHA256;
-    else {
+        *alg_r = DKIM_RSA_SHA256;
+    else
+        return false;
+    return true;
+}
+
+bool dkim_sign_field(const struct dkim_signer_key *k, enum dkim_alg alg, struct slice field,
+                     struct buf *data, struct buf *out)
+{
+    /* the field itself, canonicalized, without its final CRLF */
+    const char *colon = memchr(field.ptr, ':', field.len);
+    WHARF_ASSERT(colon != NULL);
+    dkim_canon_header_relaxed(slice_make(field.ptr, (size_t)(colon - field.ptr)),
+                              slice_make(colon + 1, field.len - (size_t)(colon + 1 - field.ptr)),
+                              false, data);
+    unsigned char hash[32];
+    const void *sp;
+    size_t sn;
+    signed_data(alg, data, hash, &sp, &sn);
+    bool ok = false;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char sig[1024];
+    size_t siglen = sizeof(sig);
+    if (ctx != NULL && EVP_DigestSignInit(ctx, NULL, alg_md(alg), NULL, k->pkey) == 1 &&
+        EVP_DigestSign(ctx, NULL, &siglen, sp, sn) == 1 && siglen <= sizeof(sig) &&
+        EVP_DigestSign(ctx, sig, &siglen, sp, sn) == 1)
+        ok = true;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return false;
+    struct buf b64 = BUF_INIT;
+    base64_encode(sig, siglen, &b64);
+    buf_append_slice(out, field);
+    for (size_t i = 0; i < b64.len; i += 72) {
+        if (i > 0)
+            buf_append(out, "\r\n\t ", 4);
+        buf_append(out, b64.data + i, b64.len - i < 72 ? b64.len - i : 72);
+    }
+    buf_append(out, "\r\n", 2);
+    buf_free(&b64);
+    return true;
+}
+
+/* A DKIM-Signature (instance 0) or an ARC-Message-Signature (RFC 8617
+ * 4.1.2: i= first, no v=, DKIM-Signature fields signed too). */
+static bool sign_message(const struct dkim_msg *m, const char *d, const struct dkim_signer_key *k,
+                         unsigned instance, int64_t now, struct buf *out, const char **why_r)
+{
+    enum dkim_alg alg;
+    if (!dkim_signer_alg(k, &alg)) {
         *why_r = "unsupported key type";
         return false;
     }
@@ -659,14 +705,25 @@ bool dkim_sign(const struct dkim_msg *m, const char *d, const struct dkim_signer
         for (; count > 0 && n_h < DKIM_H_MAX; count--)
             h[n_h++] = name;
     }
+    if (instance > 0)
+        for (size_t f = 0; f < m->n_fields && n_h < DKIM_H_MAX; f++)
+            if (slice_eq_cstr_nocase(m->fields[f].name, "dkim-signature"))
+                h[n_h++] = slice_from_cstr("dkim-signature");
     unsigned char bh[32];
     dkim_body_hash(m->body, true, -1, bh, NULL);
 
     /* the field as it will be sent, with an empty b= */
     struct buf field = BUF_INIT;
-    buf_printf(&field, "DKIM-Signature: v=1; a=%s; c=relaxed/relaxed; d=%s;\r\n\ts=%s; t=%lld; h=",
-               alg == DKIM_RSA_SHA256 ? "rsa-sha256" : "ed25519-sha256", d, k->selector,
-               (long long)now);
+    const char *a = alg == DKIM_RSA_SHA256 ? "rsa-sha256" : "ed25519-sha256";
+    if (instance == 0)
+        buf_printf(&field,
+                   "DKIM-Signature: v=1; a=%s; c=relaxed/relaxed; d=%s;\r\n\ts=%s; t=%lld; h=", a,
+                   d, k->selector, (long long)now);
+    else
+        buf_printf(&field,
+                   "ARC-Message-Signature: i=%u; a=%s; c=relaxed/relaxed; d=%s;\r\n\ts=%s; "
+                   "t=%lld; h=",
+                   instance, a, d, k->selector, (long long)now);
     size_t col = 8 + 10 + strlen(k->selector) + 25;
     for (size_t j = 0; j < n_h; j++) {
         if (j > 0) {
@@ -686,42 +743,25 @@ bool dkim_sign(const struct dkim_msg *m, const char *d, const struct dkim_signer
 
     struct buf data = BUF_INIT;
     hash_fields(m, h, n_h, true, &data);
-    /* the signature field itself, canonicalized, without its final CRLF */
-    const char *colon = memchr(field.data, ':', field.len);
-    dkim_canon_header_relaxed(slice_make(field.data, (size_t)(colon - field.data)),
-                              slice_make(colon + 1, field.len - (size_t)(colon + 1 - field.data)),
-                              false, &data);
-    unsigned char hash[32];
-    const void *sp;
-    size_t sn;
-    signed_data(alg, &data, hash, &sp, &sn);
-    bool ok = false;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char sig[1024];
-    size_t siglen = sizeof(sig);
-    if (ctx != NULL && EVP_DigestSignInit(ctx, NULL, alg_md(alg), NULL, k->pkey) == 1 &&
-        EVP_DigestSign(ctx, NULL, &siglen, sp, sn) == 1 && siglen <= sizeof(sig) &&
-        EVP_DigestSign(ctx, sig, &siglen, sp, sn) == 1)
-        ok = true;
-    EVP_MD_CTX_free(ctx);
+    bool ok = dkim_sign_field(k, alg, buf_slice(&field), &data, out);
     buf_free(&data);
-    if (!ok) {
-        buf_free(&field);
-        *why_r = "signing failed";
-        return false;
-    }
-    struct buf b64 = BUF_INIT;
-    base64_encode(sig, siglen, &b64);
-    buf_append_slice(out, buf_slice(&field));
-    for (size_t i = 0; i < b64.len; i += 72) {
-        if (i > 0)
-            buf_append(out, "\r\n\t ", 4);
-        buf_append(out, b64.data + i, b64.len - i < 72 ? b64.len - i : 72);
-    }
-    buf_append(out, "\r\n", 2);
-    buf_free(&b64);
     buf_free(&field);
-    return true;
+    if (!ok)
+        *why_r = "signing failed";
+    return ok;
+}
+
+bool dkim_sign(const struct dkim_msg *m, const char *d, const struct dkim_signer_key *k,
+               int64_t now, struct buf *out, const char **why_r)
+{
+    return sign_message(m, d, k, 0, now, out, why_r);
+}
+
+bool dkim_ams_sign(const struct dkim_msg *m, const char *d, const struct dkim_signer_key *k,
+                   unsigned instance, int64_t now, struct buf *out, const char **why_r)
+{
+    WHARF_ASSERT(instance >= 1 && instance <= 50);
+    return sign_message(m, d, k, instance, now, out, why_r);
 }
 
 /* ---- verification ---- */

@@ -125,6 +125,25 @@ extern const char *const dkim_signed_headers[];
 bool dkim_sign(const struct dkim_msg *m, const char *d, const struct dkim_signer_key *k,
                int64_t now, struct buf *out, const char **why_r);
 
+/* An ARC-Message-Signature (RFC 8617 4.1.2) of instance i (1..50) over m,
+ * as dkim_sign makes a DKIM-Signature (the same fields, and the
+ * DKIM-Signature fields present). */
+bool dkim_ams_sign(const struct dkim_msg *m, const char *d, const struct dkim_signer_key *k,
+                   unsigned instance, int64_t now, struct buf *out, const char **why_r);
+
+/* The algorithm key k signs with; false for a key DKIM cannot use. */
+bool dkim_signer_alg(const struct dkim_signer_key *k, enum dkim_alg *alg_r);
+
+/*
+ * The last step of every signature (DKIM, ARC-Message-Signature, ARC-Seal):
+ * field is the whole field as sent up to an empty "b=" (name, colon, value,
+ * folded); its relaxed form is appended to data (the canonical bytes the
+ * signature covers), data is signed with k, and field with the folded
+ * base64 signature and CRLF is appended to out. False when OpenSSL refuses.
+ */
+bool dkim_sign_field(const struct dkim_signer_key *k, enum dkim_alg alg, struct slice field,
+                     struct buf *data, struct buf *out);
+
 /* ---- verification ---- */
 
 enum dkim_result {

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,35 @@ static void dom_dir(const struct wharf_config *cfg, const char *domain, struct b
     buf_printf(out, "%s/dkim/%s", cfg->data_directory, domain);
 }
 
+/*
+ * Keys already decoded, by path, with the file's identity when it was read:
+ * OpenSSL 3's PEM decoder costs more than the RSA signature itself (its
+ * provider lookups under a read-write lock were the mta's top symbols when
+ * it relayed signed mail, bench/README.md), so a key is decoded once and
+ * taken again while stat() shows the same file (device, inode, size and
+ * modification time). A rotation or a replaced file is seen at the next
+ * message as before.
+ */
+#define KEY_CACHE_MAX 16
+static struct {
+    char path[512];
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    EVP_PKEY *pkey;
+} key_cache[KEY_CACHE_MAX];
+static size_t key_cache_next;
+static pthread_mutex_t key_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool same_file(size_t i, const char *path, const struct stat *st)
+{
+    return key_cache[i].pkey != NULL && strcmp(key_cache[i].path, path) == 0 &&
+           key_cache[i].dev == st->st_dev && key_cache[i].ino == st->st_ino &&
+           key_cache[i].size == st->st_size && key_cache[i].mtime.tv_sec == st->st_mtim.tv_sec &&
+           key_cache[i].mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
 static EVP_PKEY *read_key(const char *path, struct buf *err)
 {
     FILE *f = fopen(path, "r");
@@ -47,10 +77,43 @@ static EVP_PKEY *read_key(const char *path, struct buf *err)
         buf_printf(err, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    struct stat st;
+    bool cacheable = fstat(fileno(f), &st) == 0 && strlen(path) < sizeof(key_cache[0].path);
+    EVP_PKEY *k = NULL;
+    pthread_mutex_lock(&key_cache_lock);
+    for (size_t i = 0; cacheable && i < KEY_CACHE_MAX && k == NULL; i++)
+        if (same_file(i, path, &st) && EVP_PKEY_up_ref(key_cache[i].pkey) == 1)
+            k = key_cache[i].pkey;
+    pthread_mutex_unlock(&key_cache_lock);
+    if (k != NULL) {
+        fclose(f);
+        return k;
+    }
+    k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
     fclose(f);
-    if (k == NULL)
+    if (k == NULL) {
         buf_printf(err, "%s: not a PEM private key", path);
+        return NULL;
+    }
+    if (cacheable && EVP_PKEY_up_ref(k) == 1) {
+        pthread_mutex_lock(&key_cache_lock);
+        size_t slot = key_cache_next;
+        for (size_t i = 0; i < KEY_CACHE_MAX; i++)
+            if (strcmp(key_cache[i].path, path) == 0) {
+                slot = i; /* the same path, changed: replace it */
+                break;
+            }
+        if (slot == key_cache_next)
+            key_cache_next = (key_cache_next + 1) % KEY_CACHE_MAX;
+        EVP_PKEY_free(key_cache[slot].pkey);
+        snprintf(key_cache[slot].path, sizeof(key_cache[slot].path), "%s", path);
+        key_cache[slot].dev = st.st_dev;
+        key_cache[slot].ino = st.st_ino;
+        key_cache[slot].size = st.st_size;
+        key_cache[slot].mtime = st.st_mtim;
+        key_cache[slot].pkey = k;
+        pthread_mutex_unlock(&key_cache_lock);
+    }
     return k;
 }
 

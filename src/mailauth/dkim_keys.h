@@ -10,7 +10,9 @@
  *
  * Only the mta signs, so only the mta (and the admin command) opens these
  * files; the network-facing smtp workers never read a private key. Keys are
- * read when a message is signed, so a rotation needs no reload. Must never
+ * looked up when a message is signed (`active` read, each key file stat'd;
+ * a key is decoded again only when its file changed), so a rotation needs no
+ * reload. Must never
  * accept a domain or selector that could name a path outside DATA/dkim.
  */
 #ifndef WHARF_MAILAUTH_DKIM_KEYS_H

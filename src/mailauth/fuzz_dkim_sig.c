@@ -2,7 +2,9 @@
  * fuzz_dkim_sig.c - libFuzzer target: the DKIM tag-list parser, the
  * DKIM-Signature field parser and the key record parser on arbitrary bytes
  * (all untrusted: the first two come in the message, the last from DNS),
- * and the ARC set collection over the same bytes taken as a message.
+ * and the ARC set collection over the same bytes taken as a message; then
+ * the sealer (its collection of an existing chain and its instance
+ * numbers) and the arc= reader of an Authentication-Results value.
  */
 #include "mailauth/arc.h"
 #include "mailauth/dkim.h"
@@ -41,6 +43,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct arc_outcome arc;
     arc_check(&m, &dns, 0, &arc);
     authdns_free(&dns);
+    static EVP_PKEY *seal_key;
+    if (seal_key == NULL)
+        seal_key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    struct dkim_signer_key k = {.selector = "s", .pkey = seal_key};
+    struct buf out = BUF_INIT;
+    unsigned i = arc_seal(&m, in, arc_ar_cv(in), "example.org", &k, 0, &out, &why);
+    if (i > ARC_MAX_INSTANCES || (i == 0) != (out.len == 0))
+        __builtin_trap();
+    buf_free(&out);
     dkim_msg_free(&m);
     return 0;
 }

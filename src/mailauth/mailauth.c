@@ -290,3 +290,12 @@ size_t mailauth_strip_ours(struct slice message, const char *authserv_id, struct
     dkim_msg_free(&m);
     return dropped;
 }
+
+const struct dkim_field *mailauth_ours(const struct dkim_msg *m, const char *authserv_id)
+{
+    for (size_t i = 0; i < m->n_fields; i++)
+        if (slice_eq_cstr_nocase(m->fields[i].name, "Authentication-Results") &&
+            slice_eq_cstr_nocase(authserv_of(m->fields[i].value), authserv_id))
+            return &m->fields[i];
+    return NULL;
+}

@@ -62,4 +62,8 @@ void mailauth_ar_header(const struct mailauth_input *in, const struct mailauth_r
  * returns how many were dropped. */
 size_t mailauth_strip_ours(struct slice message, const char *authserv_id, struct buf *out);
 
+/* Our Authentication-Results field in m (the first whose authserv-id is
+ * ours: the smtp worker removed any from outside), or NULL. */
+const struct dkim_field *mailauth_ours(const struct dkim_msg *m, const char *authserv_id);
+
 #endif

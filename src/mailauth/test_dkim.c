@@ -2,7 +2,10 @@
  * test_dkim.c - DKIM against the RFCs: the RFC 8463 appendix A message with
  * its Ed25519 and RSA signatures verifies (and fails once altered), the
  * RFC 6376 canonicalization examples (3.4.5), the tag-list rules, and a
- * sign-then-verify round trip with fresh Ed25519 and RSA-2048 keys.
+ * sign-then-verify round trip with fresh Ed25519 and RSA-2048 keys; and ARC
+ * sealing checked by the verifier: a chain grown to two sets passes, an
+ * altered message fails and is sealed cv=fail, and a failed chain is never
+ * sealed again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +13,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "mailauth/arc.h"
 #include "mailauth/dkim.h"
+#include "mailauth/test_zone.h"
 #include "base/base64.h"
 
 #include <openssl/x509.h>
@@ -233,13 +238,94 @@ static void test_sign_round_trip(void **state)
     EVP_PKEY_free(rsa);
 }
 
+/* arc_check over msg, answering its DNS questions from zone. */
+static void arc_checked(const struct buf *msg, const struct zone_rr *zone, struct arc_outcome *out)
+{
+    struct dkim_msg m;
+    dkim_msg_init(&m, buf_slice(msg));
+    struct authdns dns;
+    authdns_init(&dns);
+    for (int round = 0; round < 4; round++) {
+        arc_check(&m, &dns, 1700000000, out);
+        if (out->done)
+            break;
+        assert_true(zone_answer(&dns, zone) > 0);
+    }
+    assert_true(out->done);
+    authdns_free(&dns);
+    dkim_msg_free(&m);
+}
+
+/* msg with a new ARC set on top; returns its instance (0: none added). */
+static unsigned seal(struct buf *msg, const char *ar, enum arc_result cv, EVP_PKEY *k)
+{
+    struct dkim_msg m;
+    dkim_msg_init(&m, buf_slice(msg));
+    struct dkim_signer_key sk = {.selector = "s1", .pkey = k};
+    struct buf out = BUF_INIT;
+    const char *why;
+    unsigned i = arc_seal(&m, slice_from_cstr(ar), cv, "example.org", &sk, 1700000000, &out, &why);
+    dkim_msg_free(&m);
+    buf_append_slice(&out, buf_slice(msg));
+    buf_free(msg);
+    *msg = out;
+    return i;
+}
+
+static void test_arc_seal(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    assert_non_null(k);
+    unsigned char *der = NULL;
+    int len = i2d_PUBKEY(k, &der);
+    struct buf rec = BUF_INIT;
+    buf_append_cstr(&rec, "v=DKIM1; k=rsa; p=");
+    base64_encode(der, (size_t)len, &rec);
+    OPENSSL_free(der);
+    const struct zone_rr zone[] = {{"s1._domainkey.example.org", AUTHDNS_TXT, buf_cstr(&rec)},
+                                   {NULL, 0, NULL}};
+    struct buf msg = BUF_INIT;
+    buf_append_cstr(&msg, "Authentication-Results: mx.example.org; spf=pass; arc=none\r\n"
+                          "From: Ann <ann@example.net>\r\nSubject: hi\r\n\r\nBody  line\r\n");
+    struct arc_outcome out;
+    /* cv= follows the chain: none for the first set whatever the caller says */
+    assert_int_equal(arc_ar_cv(slice_from_cstr(" mx; spf=pass;\r\n\tarc=pass (i=1); dmarc=none")),
+                     ARC_PASS);
+    assert_int_equal(arc_ar_cv(slice_from_cstr("mx; spf=pass")), ARC_NONE);
+    assert_int_equal(seal(&msg, "mx.example.org; arc=none", ARC_PASS, k), 1);
+    assert_non_null(strstr(msg.data, "ARC-Seal: i=1; a=rsa-sha256; t=1700000000; cv=none;"));
+    arc_checked(&msg, zone, &out);
+    assert_int_equal(out.result, ARC_PASS);
+    assert_int_equal(out.instances, 1);
+    assert_int_equal(seal(&msg, "mx2.example.org; arc=pass (i=1)", ARC_PASS, k), 2);
+    arc_checked(&msg, zone, &out);
+    assert_int_equal(out.result, ARC_PASS);
+    assert_int_equal(out.instances, 2);
+    /* altered after the seals: the newest message signature fails ... */
+    char *body = strstr(msg.data, "Body  line");
+    assert_non_null(body);
+    body[0] = 'b';
+    arc_checked(&msg, zone, &out);
+    assert_int_equal(out.result, ARC_FAIL);
+    /* ... the next hop seals cv=fail, and the chain ends there */
+    assert_int_equal(seal(&msg, "mx3.example.org; arc=fail", ARC_FAIL, k), 3);
+    assert_non_null(strstr(msg.data, "cv=fail;"));
+    arc_checked(&msg, zone, &out);
+    assert_int_equal(out.result, ARC_FAIL);
+    assert_string_equal(out.reason, "the chain was already broken");
+    assert_int_equal(seal(&msg, "mx4.example.org; arc=fail", ARC_FAIL, k), 0);
+    buf_free(&msg);
+    buf_free(&rec);
+    EVP_PKEY_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc8463_vectors),
-        cmocka_unit_test(test_canonicalization),
-        cmocka_unit_test(test_taglist),
-        cmocka_unit_test(test_sign_round_trip),
+        cmocka_unit_test(test_rfc8463_vectors), cmocka_unit_test(test_canonicalization),
+        cmocka_unit_test(test_taglist),         cmocka_unit_test(test_sign_round_trip),
+        cmocka_unit_test(test_arc_seal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,10 @@
  * millisecond for RSA-2048), and a rotated key takes effect at the next
  * attempt, which is what an admin expects.
  *
- * Must never sign mail that did not come from us (authenticated submission,
+ * Also ARC sealing (mta_arc_seal) of the mail from other servers it forwards:
+ * the same keys, the same moment, the same prefix.
+ *
+ * Must never DKIM-sign mail that did not come from us (authenticated submission,
  * mynetworks, local sendmail/pickup), nor sign for a domain that is not the
  * From: header's.
  */
@@ -40,5 +43,15 @@ bool mta_dkim_from_domain(struct slice data, struct buf *out);
  */
 size_t mta_dkim_sign(const struct wharf_config *cfg, const struct spool_message *sm,
                      struct buf *out);
+
+/*
+ * ARC sealing (RFC 8617) of mail that came from another server, was checked
+ * on arrival (our Authentication-Results field is in it) and is now
+ * forwarded elsewhere: appends an ARC set to out, signed with the RSA key
+ * of the domain seal_key picks (mta_dkim.c). Returns its instance, 0 when
+ * nothing was added. Never for our own mail, which gets DKIM signatures.
+ */
+unsigned mta_arc_seal(const struct wharf_config *cfg, const struct spool_message *sm,
+                      struct buf *out);
 
 #endif

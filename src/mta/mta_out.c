@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "mta/dsn.h"
 #include "mta/mta_dkim.h"
+#include "mta/mta_tlsrpt.h"
 #include "mta/mta_expand.h"
 #include "mta/mta_conn.h"
 #include "mta/mta_remove.h"
@@ -77,7 +78,7 @@ struct out_msg {
     struct out_domain *d;
     size_t nd, domains_left;
     int64_t t_deliver; /* unix ms when the attempt began (delays=a ends) */
-    struct buf dkim;   /* DKIM-Signature fields sent before the message (mta_dkim.h) */
+    struct buf dkim;   /* DKIM-Signature or ARC fields sent before the message (mta_dkim.h) */
     struct out_msg *prev, *next;
 };
 
@@ -85,7 +86,8 @@ struct mta_out {
     struct event_base *base;
     const struct wharf_config *cfg;
     struct nexthop_resolver *resolver;
-    struct mta_sts *sts; /* NULL when mta_sts is off */
+    struct mta_sts *sts;       /* NULL when mta_sts is off */
+    struct mta_tlsrpt *tlsrpt; /* NULL when tlsrpt is off */
     struct mta_conn_pool *pool;
     SSL_CTX *tls_ctx;
     char *auth_user, *auth_pass;
@@ -117,6 +119,7 @@ struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *
     o->tls_ctx = net_tls_client_ctx_new(ca, err);
     if (o->tls_ctx == NULL)
         goto fail;
+    o->tlsrpt = mta_tlsrpt_new(base, cfg, o->resolver, o);
     if (cfg->mta_sts && (o->sts = mta_sts_new(base, cfg, o->resolver, o->tls_ctx, err)) == NULL)
         goto fail;
     if (cfg->relayhost_auth_file[0] &&
@@ -180,6 +183,28 @@ static void policy_text(const struct out_domain *d, const struct nexthop_host *h
         buf_printf(out, "%s", smtp_tls_policy_name(p));
 }
 
+/* RFC 8460: the session's outcome under the domain's MTA-STS or DANE policy
+ * (a failure before TLS, such as a refused connection, is none of TLS's). */
+static void tlsrpt_session(struct mta_out *o, const struct out_domain *d,
+                           const struct nexthop_host *h, const struct smtp_client_result *e)
+{
+    if (o->tlsrpt == NULL || d->plain)
+        return;
+    enum smtp_tls_policy p = host_policy(d, h);
+    enum mta_tlsrpt_policy type;
+    if (p == SMTP_TLS_DANE)
+        type = MTA_TLSRPT_TLSA;
+    else if (d->sts_enforce)
+        type = MTA_TLSRPT_STS;
+    else
+        return;
+    const char *result = e ? mta_tlsrpt_result_type(e->enh, buf_slice(&e->text)) : NULL;
+    if (e != NULL && result == NULL && e->local && e->code / 100 == 4 &&
+        strncmp(e->enh, "4.4.", 4) == 0)
+        return; /* no connection: nothing to say about TLS */
+    mta_tlsrpt_record(o->tlsrpt, d->domain, type, h->name, result);
+}
+
 static void on_done(struct mta_conn_req *req)
 {
     struct out_domain *d = req->arg;
@@ -187,6 +212,7 @@ static void on_done(struct mta_conn_req *req)
     const struct smtp_client_result *e = req->err.code ? &req->err : NULL;
     bool again = mta_conn_failed_early(&d->txn, e);
     const struct nexthop_host *h = &d->hosts[d->host];
+    tlsrpt_session(m->o, d, h, e);
     for (size_t i = 0; i < d->n; i++) {
         struct out_rcpt *r = &m->r[d->ri[i]];
         const struct smtp_client_result *cr = &d->crcpts[i].result;
@@ -407,7 +433,10 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
     buf_init(&m->dkim);
     for (size_t i = 0; i < env->n_rcpts; i++)
         if (remote[i] && env->rcpts[i].state == SPOOL_RCPT_PENDING) {
-            mta_dkim_sign(o->cfg, sm, &m->dkim); /* once for every domain of this attempt */
+            /* once for every domain of this attempt: our mail is signed, other
+             * servers' mail we forward is ARC-sealed */
+            if (mta_dkim_sign(o->cfg, sm, &m->dkim) == 0)
+                mta_arc_seal(o->cfg, sm, &m->dkim);
             break;
         }
     m->r = xcalloc(env->n_rcpts ? env->n_rcpts : 1, sizeof(*m->r));
@@ -762,7 +791,8 @@ void mta_out_free(struct mta_out *o)
     if (o == NULL)
         return;
     nexthop_resolver_free(o->resolver); /* no callback after this */
-    mta_conn_pool_free(o->pool);        /* nor after this */
+    mta_tlsrpt_free(o->tlsrpt);
+    mta_conn_pool_free(o->pool); /* nor after this */
     while (o->msgs) {
         struct out_msg *m = o->msgs;
         o->msgs = m->next;

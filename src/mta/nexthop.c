@@ -726,6 +726,23 @@ static void on_mx(void *arg, int err, struct ub_result *ur)
 
 /* RFC 8461 3.1: exactly one TXT record that starts with v=STSv1, and a
  * valid one, or no policy to look for. */
+/* A TXT record's text: its character-strings, each after a length byte,
+ * joined (RFC 7208 3.3 does the same), cut at cap - 1 octets. */
+static size_t txt_join(const unsigned char *rd, size_t len, char *txt, size_t cap)
+{
+    size_t tl = 0;
+    for (size_t k = 0; k < len;) {
+        size_t sl = rd[k++];
+        if (k + sl > len || tl + sl >= cap)
+            break;
+        memcpy(txt + tl, rd + k, sl);
+        tl += sl;
+        k += sl;
+    }
+    txt[tl] = '\0';
+    return tl;
+}
+
 static void on_sts_txt(void *arg, int err, struct ub_result *ur)
 {
     struct lookup *lk = arg;
@@ -734,19 +751,9 @@ static void on_sts_txt(void *arg, int err, struct ub_result *ur)
     bool valid = false;
     if (err == 0 && ur != NULL && ur->rcode == 0 && ur->havedata)
         for (int i = 0; ur->data[i] != NULL; i++) {
-            /* rdata: character-strings, each a length byte; a record's text
-             * is their concatenation (RFC 7208 3.3 does the same) */
             char txt[1024];
-            size_t tl = 0, len = (size_t)ur->len[i];
-            const unsigned char *rd = (const unsigned char *)ur->data[i];
-            for (size_t k = 0; k < len;) {
-                size_t sl = rd[k++];
-                if (k + sl > len || tl + sl >= sizeof(txt))
-                    break;
-                memcpy(txt + tl, rd + k, sl);
-                tl += sl;
-                k += sl;
-            }
+            size_t tl =
+                txt_join((const unsigned char *)ur->data[i], (size_t)ur->len[i], txt, sizeof(txt));
             bool is_sts;
             char one[MTA_STS_ID_MAX + 1];
             bool ok = mta_sts_txt_parse(txt, tl, &is_sts, one);
@@ -964,4 +971,41 @@ bool nexthop_relay_auth_load(const char *path, char **user_r, char **pass_r, str
     }
     explicit_bzero(line, sizeof(line));
     return ok;
+}
+
+/* ---- TXT records for other users (TLS-RPT) ---- */
+
+struct txt_query {
+    nexthop_txt_cb *cb;
+    void *arg;
+};
+
+static void on_txt(void *arg, int err, struct ub_result *ur)
+{
+    struct txt_query *q = arg;
+    const char *texts[8];
+    char store[8][1024];
+    size_t n = 0;
+    bool ok = err == 0 && ur != NULL && (ur->rcode == 0 || ur->rcode == 3);
+    if (ok && ur->havedata)
+        for (int i = 0; ur->data[i] != NULL && n < 8; i++) {
+            txt_join((const unsigned char *)ur->data[i], (size_t)ur->len[i], store[n],
+                     sizeof(store[n]));
+            texts[n] = store[n];
+            n++;
+        }
+    q->cb(q->arg, ok, texts, n);
+    if (ur != NULL)
+        ub_resolve_free(ur);
+    free(q);
+}
+
+void nexthop_txt(struct nexthop_resolver *r, const char *name, nexthop_txt_cb *cb, void *arg)
+{
+    struct txt_query *q = xcalloc(1, sizeof(*q));
+    q->cb = cb;
+    q->arg = arg;
+    int err;
+    if (dns_query(r->dns, name, RR_TXT, on_txt, q, &err) < 0)
+        on_txt(q, err ? err : -1, NULL);
 }

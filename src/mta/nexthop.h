@@ -136,6 +136,13 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
 void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, nexthop_cb *cb,
                    void *arg);
 
+/* The TXT records at name (each record's strings joined, at most 8 of
+ * 1 KiB): ok false on a DNS failure (no answer is ok with n = 0). */
+typedef void nexthop_txt_cb(void *arg, bool ok, const char *const *texts, size_t n);
+/* Asks for them; cb later from the loop, or at once when the query cannot
+ * start (then with ok false). */
+void nexthop_txt(struct nexthop_resolver *r, const char *name, nexthop_txt_cb *cb, void *arg);
+
 /* Reads relayhost_auth_file: one line "USER:PASSWORD" (the password may hold
  * colons). The caller frees both and should wipe the password. False with a
  * reason in err (never the file's content). */

@@ -103,11 +103,13 @@ def sts(tmp_path):
     peer.stop()
 
 
-def test_policies_are_fetched_cached_and_enforced(sts, wharf_factory):
-    z, peer, web, ca = sts
-    w = make_server(wharf_factory, "w", "127.0.0.2", "a.test", {
-        "dns_resolver": z.resolver, "mta_smtp_port": str(peer.port),
-        "mta_sts_https_port": str(web.port), "mta_retry_min": "1h"})
+def start_sender(wharf_factory, z, peer, web, ca, extra=None):
+    """a.test (alice there) sending through z's DNS to peer, policies from web,
+    trusting the test CA ca."""
+    settings = {"dns_resolver": z.resolver, "mta_smtp_port": str(peer.port),
+                "mta_sts_https_port": str(web.port), "mta_retry_min": "1h"}
+    settings.update(extra or {})
+    w = make_server(wharf_factory, "w", "127.0.0.2", "a.test", settings)
     # the mta reads the CA after dropping privileges: beside its config
     cafile = w.conf.parent / "ca.pem"
     shutil.copy(ca, cafile)
@@ -117,6 +119,12 @@ def test_policies_are_fetched_cached_and_enforced(sts, wharf_factory):
     start(w)
     if not add_user(w, "alice@a.test", PW):
         pytest.skip("directory not built")
+    return w
+
+
+def test_policies_are_fetched_cached_and_enforced(sts, wharf_factory):
+    z, peer, web, ca = sts
+    w = start_sender(wharf_factory, z, peer, web, ca)
     good = ["a@enf.test", "b@enf.test", "c@enf.test", "u@testing.test", "u@moved.test"]
     bad = ["u@enfbad.test", "u@notlisted.test"]
     for rcpt in good + bad:

@@ -1,0 +1,67 @@
+/*
+ * mta_tlsrpt.h - SMTP TLS reporting (RFC 8460) by the mta: the outcome of
+ * every outbound session under an MTA-STS or DANE policy is recorded per
+ * policy domain, and every tlsrpt_interval the aggregate report (RFC 8460
+ * section 4, JSON, gzip'd) goes to the mailto: addresses of the domain's
+ * `_smtp._tls` TXT record, through the spool and the queue like any mail
+ * the mta writes (mta_out_spool_notice).
+ *
+ * Records are lines appended to DATA/tlsrpt/records (the folder made by
+ * datadir_prepare) with one write() each
+ * and no fsync (an mta crash loses none; a machine crash may lose the last
+ * seconds: a report is a statistic). At report time the file is renamed
+ * to DATA/tlsrpt/sending, reported, and removed once every domain's report
+ * is spooled.
+ *
+ * Off unless the tlsrpt option is on. Must never delay or fail a delivery:
+ * a record that cannot be written is logged and dropped.
+ */
+#ifndef WHARF_MTA_MTA_TLSRPT_H
+#define WHARF_MTA_MTA_TLSRPT_H
+
+#include "base/buf.h"
+#include "base/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct mta_out;
+struct nexthop_resolver;
+
+enum mta_tlsrpt_policy { MTA_TLSRPT_STS, MTA_TLSRPT_TLSA };
+
+struct mta_tlsrpt;
+
+/* NULL when tlsrpt is off. */
+struct mta_tlsrpt *mta_tlsrpt_new(struct event_base *base, const struct wharf_config *cfg,
+                                  struct nexthop_resolver *r, struct mta_out *o);
+void mta_tlsrpt_free(struct mta_tlsrpt *t);
+
+/* One session to mx for domain under policy: result NULL for a success,
+ * else an RFC 8460 result-type ("certificate-host-mismatch", ...). */
+void mta_tlsrpt_record(struct mta_tlsrpt *t, const char *domain, enum mta_tlsrpt_policy policy,
+                       const char *mx, const char *result);
+
+/* The RFC 8460 result-type of a TLS failure the SMTP client reported (its
+ * enhanced code and text), or NULL when it was not a TLS failure. */
+const char *mta_tlsrpt_result_type(const char *enh, struct slice text);
+
+/*
+ * Parses a `_smtp._tls` TXT record (RFC 8460 3: "v=TLSRPTv1; rua=URI,URI"):
+ * false when it is not a TLSRPTv1 record; else the mailto: addresses of
+ * rua (percent-decoded, without "mailto:" or a ?query, at most max) into
+ * mailto, their count into *n_r (https: URIs are skipped).
+ */
+bool mta_tlsrpt_txt_parse(const char *txt, char mailto[][256], size_t max, size_t *n_r);
+
+/*
+ * The aggregate report (RFC 8460 4.4) for domain from the lines of a
+ * records file (only domain's are counted), for [start, end], appended to
+ * out as JSON. False when the lines hold nothing for domain.
+ */
+bool mta_tlsrpt_report_json(struct slice records, const char *domain, const char *org,
+                            const char *report_id, int64_t start, int64_t end, struct buf *out);
+
+#endif
