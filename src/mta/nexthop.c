@@ -983,7 +983,7 @@ struct txt_query {
 static void on_txt(void *arg, int err, struct ub_result *ur)
 {
     struct txt_query *q = arg;
-    const char *texts[8];
+    const char *texts[8] = {NULL};
     char store[8][1024];
     size_t n = 0;
     bool ok = err == 0 && ur != NULL && (ur->rcode == 0 || ur->rcode == 3);
