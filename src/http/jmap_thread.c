@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Copies by thread, then receivedAt, then body. */
+/* Copies by thread, then receivedAt, then arrival in the account (receivedAt is in whole
+ * seconds: a reply often shares its parent's), then body. */
 static int thread_order(const void *a, const void *b)
 {
     const struct store_account_message *x = a, *y = b;
@@ -21,6 +22,8 @@ static int thread_order(const void *a, const void *b)
         return x->thread < y->thread ? -1 : 1;
     if (x->m.internaldate != y->m.internaldate)
         return x->m.internaldate < y->m.internaldate ? -1 : 1;
+    if (x->created_state != y->created_state)
+        return x->created_state < y->created_state ? -1 : 1;
     return strcmp(x->m.blob, y->m.blob);
 }
 
