@@ -142,7 +142,7 @@ fuzz-smoke: fuzz
 	    [ -d "$$corpus" ] || corpus=; \
 	    echo "fuzz-smoke: $$name"; \
 	    new=build-fuzz/$$name.new; rm -rf $$new; mkdir -p $$new; \
-	    UBSAN_OPTIONS=halt_on_error=1 $$f -seed=1 -runs=20000 -max_len=65536 $$new $$corpus \
+	    UBSAN_OPTIONS=halt_on_error=1 $$f -seed=1 -runs=10000 -max_len=65536 $$new $$corpus \
 	        >build-fuzz/$$name.log 2>&1 || { tail -30 build-fuzz/$$name.log; exit 1; }; \
 	done
 
