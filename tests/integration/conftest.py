@@ -5,7 +5,11 @@ wharfd built by `make test` (the ASan+UBSan build, found through $WHARF_BUILD)
 and talks to it with independent clients. Nothing here mocks Wharf.
 
 Readiness is a condition, never a sleep: `WharfServer.start()` waits until
-`wharf status --json` reports every built component running.
+wharfd's status reports every built component running. The status is asked on
+the control socket directly (the frames `wharf status` sends): polling through
+the command would start two sanitizer-built processes per look, and that was a
+large part of the suite's time. test_supervisor checks the command's own
+`status --json` against it.
 """
 import gc
 import json
@@ -15,6 +19,7 @@ import os
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -235,8 +240,30 @@ class WharfServer:
             assert marker.encode() not in r.stderr, r.stderr.decode(errors="replace")
         return r
 
+    def control(self, cmd):
+        """One request on wharfd's control socket (src/ipc/frame.h: a u32 length,
+        u16 type, u16 flags header; IPC_CTL_REQUEST 100 answered by IPC_CTL_REPLY 101)."""
+        path = self.settings.get("control_socket") or str(self.data / "run" / "control.sock")
+        body = json.dumps({"cmd": cmd}).encode()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(path)
+            s.sendall(struct.pack(">IHH", len(body), 100, 0) + body)
+            f = s.makefile("rb")
+            head = f.read(8)
+            assert len(head) == 8, "wharfd closed the control connection"
+            length, kind, _ = struct.unpack(">IHH", head)
+            assert kind == 101, f"control reply of type {kind}"
+            reply = json.loads(f.read(length))
+        if reply.get("ok") is False:
+            raise AssertionError(f"wharfd refused {cmd}: {reply.get('error')}")
+        return reply
+
     def status(self):
-        return json.loads(self.wharf("status", "--json").stdout)
+        """What `wharf status --json` prints (which drops the ports table)."""
+        st = self.control("status")
+        st.pop("ports", None)
+        return st
 
     def port_map(self):
         return json.loads(self.wharf("ports", "--json").stdout)
@@ -247,12 +274,18 @@ class WharfServer:
 
 
 @pytest.fixture
-def wharf_factory():
+def wharf_factory(request):
     """Makes WharfServer objects; every one is stopped and checked at the end.
 
     The directory is world-traversable (not pytest's 0700 tmp_path) because the
     components run as the unprivileged wharf user.
+
+    A test module may name the services its servers listen on by default in
+    WHARF_SERVICES (a test still passes enable= for more or fewer): every
+    component is a sanitizer-built process to start and stop, and starting the
+    ones a module never talks to was most of the suite's time.
     """
+    default_enable = getattr(request.module, "WHARF_SERVICES", None)
     servers = []
     top = Path(tempfile.mkdtemp(prefix="wharf-test-"))
     top.chmod(0o755)
@@ -261,6 +294,7 @@ def wharf_factory():
         base = top / name
         base.mkdir()
         base.chmod(0o755)
+        kw.setdefault("enable", default_enable)
         s = WharfServer(base, **kw)
         servers.append(s)
         return s

@@ -6,6 +6,9 @@ import pwd
 from conftest import wait_until
 from authwire import AUTH_OK, check
 
+# The services this module's servers listen on (conftest.wharf_factory).
+WHARF_SERVICES = ()  # accounts through the wharf command and the auth socket: no listener
+
 EX_USAGE, EX_DATAERR, EX_NOUSER, EX_NOHOST, EX_CANTCREAT = 64, 65, 67, 68, 73
 
 

@@ -20,6 +20,9 @@ from conftest import wait_until
 from authwire import (AUTH_FAILED, AUTH_OK, AUTH_RATELIMIT, IPC_AUTH_REQUEST, check, connect,
                       frame, read_reply, request, request_payload)
 
+# The services this module's servers listen on (conftest.wharf_factory).
+WHARF_SERVICES = ("submission", "pop3s")  # the auth socket itself, and two of its clients
+
 # The fail2ban filter documented in doc/accounts.md (<HOST> as fail2ban expands it).
 FAIL2BAN_REGEX = (r"auth failed: service=\S+ user=<[^>]*> rip=<HOST> reason=")
 

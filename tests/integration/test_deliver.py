@@ -14,6 +14,9 @@ import pytest
 
 from conftest import WHARF, sanitizer_env, wait_until
 
+# The services this module's servers listen on (conftest.wharf_factory).
+WHARF_SERVICES = ("smtp",)
+
 USERS = ("alice@example.test", "bob@example.test", "carol@example.test")
 
 

@@ -4,6 +4,9 @@ Runs a real wharfd; accounts come from the directory's commands.
 """
 import json
 
+# The services this module's servers listen on (conftest.wharf_factory).
+WHARF_SERVICES = ()  # only the store, through the wharf command: no listener
+
 
 
 def setup_users(server, *users, quota_messages=None):

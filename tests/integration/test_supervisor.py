@@ -124,6 +124,10 @@ def test_start_status_and_sigterm_exits_0(wharf_factory):
     server = wharf_factory().start()
     st = server.status()
     assert st["pid"] == server.proc.pid
+    # The command prints the same status the harness reads off the control socket.
+    cli = json.loads(server.wharf("status", "--json").stdout)
+    assert cli["pid"] == st["pid"] and "ports" not in cli
+    assert [c["name"] for c in cli["components"]] == [c["name"] for c in st["components"]]
     names = [c["name"] for c in st["components"]]
     assert len(names) == len(set(names)) and "smtp" in names and "auth" in names
     for c in st["components"]:
