@@ -247,6 +247,16 @@ static void commit_done(void *arg, bool ok)
     after_transaction(s, true);
 }
 
+/* A message refused after its data (the reply already said why): counted,
+ * and the session goes on to the next transaction unless it is closing. */
+static void txn_refused(struct smtp_session *s)
+{
+    s->srv->rejected++;
+    txn_reset(s);
+    if (s->state != ST_CLOSING)
+        after_transaction(s, true);
+}
+
 /* Hands the message to the spool; header (the checks' fields) goes on top,
  * junk: local recipients get it in their Junk folder. */
 static void message_commit(struct smtp_session *s, struct slice header, bool junk)
@@ -310,12 +320,9 @@ static void checks_done(void *arg, struct smtp_check_result *r)
         r->replaced = false;
     }
     if (r->verdict == SMTP_VERDICT_REJECT) {
-        s->srv->rejected++;
         log_info("%s: reject: %s from %s: %s", s->id, r->log, s->client, r->reply);
         reply_error(s, "%s", r->reply);
-        txn_reset(s);
-        if (s->state != ST_CLOSING)
-            after_transaction(s, true);
+        txn_refused(s);
         return;
     }
     bool junk = r->verdict == SMTP_VERDICT_QUARANTINE;
@@ -330,13 +337,10 @@ static void message_finish(struct smtp_session *s)
     size_t max = (size_t)s->srv->cfg->smtp_max_hops;
     size_t hops = smtp_header_count(buf_slice(&s->data), "Received", max);
     if (hops >= max) {
-        s->srv->rejected++;
         log_info("%s: reject: %zu or more Received: fields (smtp_max_hops) from %s; from=<%s>",
                  s->id, hops, s->client, s->sender);
         reply_error(s, "554 5.4.6 Error: too many hops (a mail loop?)");
-        txn_reset(s);
-        if (s->state != ST_CLOSING)
-            after_transaction(s, true);
+        txn_refused(s);
         return;
     }
     bool mailauth = mailauth_applies(s);
@@ -370,7 +374,6 @@ static void message_refused(struct smtp_session *s)
 {
     const struct dotread *sc = &s->sc;
     const char *id = s->id[0] ? s->id : "NOQUEUE";
-    s->srv->rejected++;
     if (sc->bare_lf || sc->bare_cr) {
         const char *what = sc->bare_lf ? "<LF>" : "<CR>";
         log_info("%s: reject: bare %s received from %s", id, what, s->client);
@@ -384,9 +387,7 @@ static void message_refused(struct smtp_session *s)
     } else {
         reply_error(s, "552 5.3.4 Error: message line too long");
     }
-    txn_reset(s);
-    if (s->state != ST_CLOSING)
-        after_transaction(s, true);
+    txn_refused(s);
 }
 
 static void data_end(struct smtp_session *s)

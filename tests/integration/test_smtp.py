@@ -326,6 +326,9 @@ def test_too_many_hops_is_a_loop(wharf_factory):
     raw = message_bytes(s, queued_id(text.decode()))
     assert raw.count(b"Received: ") == 10  # the spool entry: envelope, then the message
     log_has(s, "reject: 10 or more Received: fields (smtp_max_hops)")
+    # counted as refused, the one that passed as queued
+    st = s.component("smtp")["processes"][0]["status"]
+    assert (st["rejected"], st["queued"]) == (1, 1)
 
 
 def test_line_too_long_and_too_many_errors(wharf_factory):
