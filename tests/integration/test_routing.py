@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import tls_context, wait_until
-from test_metrics import sample, scrape
+from prometheus import sample, scrape
 
 
 def org_show(w):
