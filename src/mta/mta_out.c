@@ -22,6 +22,7 @@
 #include "mta/mta_remove.h"
 #include "mta/mta_sts.h"
 #include "mta/nexthop.h"
+#include "mailauth/dkim.h"
 #include "mta/retry.h"
 #include "net/net_tls_client.h"
 #include "smtp/smtp_client.h"
@@ -64,6 +65,7 @@ struct out_domain {
     struct smtp_client_rcpt *crcpts;
     struct buf relay;
     struct buf tls_text; /* policy_text of the current attempt */
+    struct buf prefix;   /* fields sent before the message: m->dkim, and our Wharf-Route */
     bool plain;          /* this address again without TLS: its handshake failed under `may` */
     bool finished;
     int64_t t_done; /* unix ms */
@@ -313,7 +315,7 @@ static void domain_try(struct out_domain *d)
     d->txn = (struct smtp_client_txn){
         .sender = m->sender ? m->sender : env->sender,
         .data = buf_slice(&m->sm->data),
-        .prefix = buf_slice(&m->dkim),
+        .prefix = d->prefix.len ? buf_slice(&d->prefix) : buf_slice(&m->dkim),
         .body = client_body(env->body),
         .smtputf8 = env->smtputf8,
         .ret_hdrs = env->dsn_ret_hdrs,
@@ -360,10 +362,67 @@ static void on_sts(const char *domain, const struct mta_sts_policy *p, void *arg
     domain_try(d);
 }
 
+/* True when the message has already been in group of the organization org:
+ * a Wharf-Route field of org names it (doc/routing.md, "Loops"). */
+static bool route_visited(const struct spool_message *sm, struct slice org, struct slice group)
+{
+    struct dkim_msg msg;
+    dkim_msg_init(&msg, buf_slice(&sm->data));
+    bool found = false;
+    for (size_t i = 0; i < msg.n_fields && !found; i++) {
+        struct slice o, g;
+        found = slice_eq_cstr_nocase(msg.fields[i].name, "Wharf-Route") &&
+                nexthop_route_trace_parse(msg.fields[i].value, &o, &g) && slice_eq(o, org) &&
+                slice_eq(g, group);
+    }
+    dkim_msg_free(&msg);
+    return found;
+}
+
+/*
+ * The organization routes the domain to a server of another group: never to a
+ * group the message has been in (it waits for the routes to change, 4.4.6),
+ * and our group goes into a Wharf-Route field on top. false: refused.
+ */
+static bool route_trace(struct out_domain *d, const struct nexthop_result *res)
+{
+    struct out_msg *m = d->m;
+    struct slice org, own;
+    buf_reset(&d->prefix);
+    if (res->org_next_group.len == 0 ||
+        !nexthop_route_trace_parse(buf_slice(&res->org_trace), &org, &own))
+        return true;
+    struct slice next = buf_slice(&res->org_next_group);
+    if (route_visited(m->sm, org, next)) {
+        log_warning("%s: loop avoided: the organization routes %s to group %.*s, where the "
+                    "message has been; it waits for the routes to change",
+                    m->sm->env.id, d->domain, (int)next.len, next.ptr);
+        for (size_t i = 0; i < d->n; i++) {
+            struct out_rcpt *r = &m->r[d->ri[i]];
+            smtp_client_result_set(&r->res, 451, "4.4.6",
+                                   slice_from_cstr("routing loop avoided in the organization"),
+                                   true);
+            free(r->relay);
+            r->relay = xstrdup("none");
+        }
+        return false;
+    }
+    if (!slice_eq(next, own)) {
+        buf_printf(&d->prefix, "Wharf-Route: %.*s\r\n", (int)res->org_trace.len,
+                   res->org_trace.data);
+        buf_append_slice(&d->prefix, buf_slice(&m->dkim));
+    }
+    return true;
+}
+
 static void on_hop(const char *domain, const struct nexthop_result *res, void *arg)
 {
     struct out_domain *d = arg;
     struct out_msg *m = d->m;
+    if (res->status == NEXTHOP_OK && !route_trace(d, res)) {
+        domain_done(d);
+        return;
+    }
     if (res->status != NEXTHOP_OK) {
         bool perm = res->status == NEXTHOP_PERMFAIL;
         for (size_t i = 0; i < d->n; i++) {
@@ -458,6 +517,7 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
             d->domain = xstrdup(dom);
             d->ri = xcalloc(env->n_rcpts, sizeof(*d->ri));
             buf_init(&d->relay);
+            buf_init(&d->prefix);
         }
         r->dom = d;
         d->ri[d->n++] = m->n++;
@@ -617,6 +677,7 @@ static void msg_free(struct out_msg *m)
         free(d->ri);
         free(d->domain);
         buf_free(&d->relay);
+        buf_free(&d->prefix);
         buf_free(&d->tls_text);
     }
     for (size_t i = 0; i < m->n; i++) {

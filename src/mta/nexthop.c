@@ -291,7 +291,7 @@ struct nexthop_resolver {
     /* The organization's routes (doc/routing.md): the routing process's table, re-read when
      * the file changes. */
     char *org_path;
-    json_t *org_routes;
+    json_t *org_state; /* org, group, routes */
     struct stat org_st;
     struct nexthop_self self;
     struct sockaddr_storage local[NEXTHOP_LOCAL_ADDRS_MAX];
@@ -390,6 +390,8 @@ static void lookup_free(struct lookup *lk)
     for (size_t i = 0; i < lk->res.n_hosts; i++)
         nexthop_host_clear(&lk->res.hosts[i]);
     buf_free(&lk->res.reason);
+    buf_free(&lk->res.org_trace);
+    buf_free(&lk->res.org_next_group);
     nexthop_dest_free(&lk->org_dest);
     event_free(lk->done_ev);
     free(lk->domain);
@@ -405,7 +407,7 @@ void nexthop_resolver_free(struct nexthop_resolver *r)
         lookup_free(r->lookups);
     nexthop_routes_free(r->routes, r->n_routes);
     nexthop_dest_free(&r->relay);
-    json_decref(r->org_routes);
+    json_decref(r->org_state);
     free(r->org_path);
     free(r);
 }
@@ -796,6 +798,8 @@ static struct lookup *lookup_new(struct nexthop_resolver *r, const char *name, u
     lk->arg = arg;
     lk->port = port;
     buf_init(&lk->res.reason);
+    buf_init(&lk->res.org_trace);
+    buf_init(&lk->res.org_next_group);
     lk->res.tls = r->tls;
     lk->mx_secure = true; /* a configured name; an MX answer sets it */
     lk->done_ev = event_new(r->base, -1, 0, lookup_done, lk);
@@ -804,6 +808,29 @@ static struct lookup *lookup_new(struct nexthop_resolver *r, const char *name, u
         r->lookups->prev = lk;
     r->lookups = lk;
     return lk;
+}
+
+bool nexthop_route_trace_parse(struct slice value, struct slice *org_r, struct slice *group_r)
+{
+    *org_r = *group_r = SLICE_NULL;
+    const char *p = value.ptr, *end = value.ptr + value.len;
+    while (p < end) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        const char *stop = semi ? semi : end;
+        struct slice item = slice_trim(slice_make(p, (size_t)(stop - p)));
+        const char *eq = memchr(item.ptr, '=', item.len);
+        if (eq != NULL) {
+            struct slice key = slice_trim(slice_make(item.ptr, (size_t)(eq - item.ptr)));
+            struct slice val =
+                slice_trim(slice_make(eq + 1, item.len - (size_t)(eq - item.ptr) - 1));
+            if (slice_eq_cstr_nocase(key, "org"))
+                *org_r = val;
+            else if (slice_eq_cstr_nocase(key, "group"))
+                *group_r = val;
+        }
+        p = stop + (semi != NULL);
+    }
+    return org_r->len > 0 && group_r->len > 0;
 }
 
 /* How specific an address space is for domain: -1 no match ("*", "*.x": x and below, "x"). */
@@ -831,24 +858,22 @@ static int org_route(struct nexthop_resolver *r, struct lookup *lk, const char *
 {
     struct stat st;
     if (stat(r->org_path, &st) != 0) {
-        json_decref(r->org_routes);
-        r->org_routes = NULL;
+        json_decref(r->org_state);
+        r->org_state = NULL;
         return 0;
     }
     if (st.st_ino != r->org_st.st_ino || st.st_size != r->org_st.st_size ||
         st.st_mtim.tv_sec != r->org_st.st_mtim.tv_sec ||
         st.st_mtim.tv_nsec != r->org_st.st_mtim.tv_nsec) {
-        json_t *state = json_load_file(r->org_path, 0, NULL);
-        json_decref(r->org_routes);
-        r->org_routes = json_incref(json_object_get(state, "routes"));
-        json_decref(state);
+        json_decref(r->org_state);
+        r->org_state = json_load_file(r->org_path, 0, NULL);
         r->org_st = st;
     }
     const json_t *best = NULL;
     int best_spec = -1;
     size_t i;
     json_t *rt;
-    json_array_foreach(r->org_routes, i, rt)
+    json_array_foreach(json_object_get(r->org_state, "routes"), i, rt)
     {
         const char *kind = json_string_value(json_object_get(rt, "kind"));
         const char *pat = json_string_value(json_object_get(rt, "dest"));
@@ -864,6 +889,13 @@ static int org_route(struct nexthop_resolver *r, struct lookup *lk, const char *
     if (!json_is_true(json_object_get(best, "reachable")) || smtp == NULL ||
         !nexthop_dest_parse(smtp, &lk->org_dest))
         return -1;
+    const char *org = json_string_value(json_object_get(r->org_state, "org"));
+    const char *group = json_string_value(json_object_get(r->org_state, "group"));
+    const char *next = json_string_value(json_object_get(best, "next_group"));
+    if (org != NULL && group != NULL)
+        buf_printf(&lk->res.org_trace, "org=%s; group=%s", org, group);
+    if (next != NULL)
+        buf_append_cstr(&lk->res.org_next_group, next);
     return 1;
 }
 

@@ -113,7 +113,17 @@ struct nexthop_result {
                          admin's choice) */
     size_t n_hosts;
     struct nexthop_host hosts[NEXTHOP_HOSTS_MAX];
+    /* When the organization routes the domain (doc/routing.md, "Loops"): the
+     * Wharf-Route field value this server adds ("org=ORG; group=GROUP"), and the
+     * group of the next hop, empty when the mail leaves the organization there. */
+    struct buf org_trace;
+    struct buf org_next_group;
 };
+
+/* A Wharf-Route field's value, "org=ORG; group=GROUP" in any order, other
+ * items ignored (doc/routing.md, "Loops"): false unless both are there. The
+ * slices point into value. */
+bool nexthop_route_trace_parse(struct slice value, struct slice *org_r, struct slice *group_r);
 
 struct nexthop_resolver;
 

@@ -330,10 +330,13 @@ static json_t *space_route(const json_t *cfg, const json_t *records, const char 
     const json_t *srv = bridgehead || hop == NULL ? NULL : org_find(cfg, "servers", hop);
     const json_t *smtp =
         bridgehead ? json_object_get(c, "smarthost") : json_object_get(srv, "smtp");
-    return json_pack(
-        "{s:O, s:s, s:O, s:I, s:I, s:o, s:s?, s:O?}", "dest", json_object_get(c, "space"), "kind",
-        "space", "connector", json_object_get(c, "name"), "cost", (json_int_t)cost, "hops",
-        (json_int_t)json_array_size(path), "path", path, "next_hop", hop, "smtp", smtp);
+    /* the next hop's group, for the mta's loop check (no next_group: it leaves the organization) */
+    const char *next_group = srv ? org_server_group(cfg, hop) : NULL;
+    return json_pack("{s:O, s:s, s:O, s:I, s:I, s:o, s:s?, s:O?, s:s?}", "dest",
+                     json_object_get(c, "space"), "kind", "space", "connector",
+                     json_object_get(c, "name"), "cost", (json_int_t)cost, "hops",
+                     (json_int_t)json_array_size(path), "path", path, "next_hop", hop, "smtp", smtp,
+                     "next_group", next_group);
 }
 
 json_t *route_table(const json_t *cfg, const json_t *records, const char *self)

@@ -576,8 +576,8 @@ def test_authenticated_peer_replay(wharf_factory):
 from test_mailauth import sink  # noqa: F401 (the aiosmtpd smart host fixture)
 
 
-def relay(w, rcpt, msgid):
-    body = (f"From: alice@example.test\r\nTo: {rcpt}\r\nSubject: routed\r\n"
+def relay(w, rcpt, msgid, trace=""):
+    body = (f"{trace}From: alice@example.test\r\nTo: {rcpt}\r\nSubject: routed\r\n"
             f"Message-ID: <{msgid}>\r\n\r\nover the organization\r\n")
     with smtplib.SMTP(w.host, w.ports["smtp"], timeout=20) as c:
         c.ehlo("client.example")
@@ -599,6 +599,16 @@ def test_mta_routes_address_space(wharf_factory, sink):
                what="the message at the smart host")
     msg = next(m for m in sink.messages if b"one@routing.test" in m)
     assert msg.count(b"Received:") >= 2  # through a1 and b1
+    # the route trace: a1 named its group when the message left it for rg-b; b1, whose
+    # connector leaves the organization, added none
+    assert [ln for ln in msg.split(b"\r\n") if ln.startswith(b"Wharf-Route:")] == \
+        [b"Wharf-Route: org=acme; group=rg-a"]
+    # a message that says it has been in rg-b already is not sent there again: it waits
+    relay(a1, "dave@host.partner.test", "loop@routing.test",
+          trace="Wharf-Route: org=acme; group=rg-b\r\n")
+    wait_until(lambda: b"routing loop avoided" in a1.wharf("mailq").stdout, 20,
+               what="the looping message held in a1's queue")
+    assert "loop avoided: the organization routes host.partner.test to group rg-b" in a1.log()
     # b1 dies: the address space is unreachable from a1, mail waits there
     b1.kill_all()
     wait_until(lambda: route_to(routes(a1), "*.partner.test").get("reachable") is False, 10,
@@ -612,6 +622,7 @@ def test_mta_routes_address_space(wharf_factory, sink):
     wait_until(lambda: any(b"two@routing.test" in m for m in sink.messages), 40,
                what="the waiting message delivered")
     assert sum(b"two@routing.test" in m for m in sink.messages) == 1
+    assert not any(b"loop@routing.test" in m for m in sink.messages)
 
 
 def test_connection_limit_per_address(wharf_factory):
