@@ -3,7 +3,8 @@
  * recipient domain's DNS) through the TLS-RPT record parser, and the same
  * bytes as a records file through the report builder. Must never crash,
  * read out of bounds or leak; every address taken has one '@' with text on
- * both sides, and a report built is JSON that parses.
+ * both sides, every https: URI a host, a port and a path starting with '/', and a report built is
+ * JSON that parses.
  */
 #include "mta/mta_tlsrpt.h"
 
@@ -20,13 +21,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *txt = malloc(size + 1);
     memcpy(txt, data, size);
     txt[size] = '\0';
-    char mailto[4][256];
+    struct mta_tlsrpt_rua rua[4];
     size_t n;
-    if (mta_tlsrpt_txt_parse(txt, mailto, 4, &n)) {
+    if (mta_tlsrpt_txt_parse(txt, rua, 4, &n)) {
         assert(n <= 4);
         for (size_t i = 0; i < n; i++) {
-            const char *at = strchr(mailto[i], '@');
-            assert(at != NULL && at != mailto[i] && at[1] != '\0');
+            if (rua[i].https) {
+                assert(rua[i].host[0] != '\0' && rua[i].port != 0 && rua[i].path[0] == '/');
+                assert(strpbrk(rua[i].path, " \t\r\n") == NULL);
+                continue;
+            }
+            const char *at = strchr(rua[i].to, '@');
+            assert(at != NULL && at != rua[i].to && at[1] != '\0');
         }
     }
     free(txt);

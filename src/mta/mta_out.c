@@ -121,7 +121,7 @@ struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *
     o->tls_ctx = net_tls_client_ctx_new(ca, err);
     if (o->tls_ctx == NULL)
         goto fail;
-    o->tlsrpt = mta_tlsrpt_new(base, cfg, o->resolver, o);
+    o->tlsrpt = mta_tlsrpt_new(base, cfg, o->resolver, o, o->tls_ctx);
     if (cfg->mta_sts && (o->sts = mta_sts_new(base, cfg, o->resolver, o->tls_ctx, err)) == NULL)
         goto fail;
     if (cfg->relayhost_auth_file[0] &&

@@ -9,21 +9,13 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
-#include "mta/nexthop.h"
-#include "net/net_tls_client.h"
+#include "mta/mta_https.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,13 +230,11 @@ struct entry {
     bool fetching;
     char want_id[MTA_STS_ID_MAX + 1];
     struct waiter *waiters;
-    struct evhttp_connection *conn;
 };
 
 struct mta_sts {
     struct event_base *base;
-    struct nexthop_resolver *resolver;
-    SSL_CTX *ctx;
+    struct mta_https *https;
     char *dir; /* DATA/mta-sts */
     uint16_t port;
     struct entry *entries;
@@ -334,8 +324,7 @@ struct mta_sts *mta_sts_new(struct event_base *base, const struct wharf_config *
 {
     struct mta_sts *s = xcalloc(1, sizeof(*s));
     s->base = base;
-    s->resolver = resolver;
-    s->ctx = verify_ctx;
+    s->https = mta_https_new(base, resolver, verify_ctx);
     s->port = (uint16_t)cfg->mta_sts_https_port;
     s->dir = config_data_path(cfg, "mta-sts"); /* made by datadir_prepare */
     (void)err;
@@ -346,11 +335,10 @@ void mta_sts_free(struct mta_sts *s)
 {
     if (s == NULL)
         return;
+    mta_https_free(s->https); /* fetches in flight end without callbacks */
     while (s->entries) {
         struct entry *e = s->entries;
         s->entries = e->next;
-        if (e->conn)
-            evhttp_connection_free(e->conn); /* pending requests go without callbacks */
         while (e->waiters) {
             struct waiter *w = e->waiters;
             e->waiters = w->next;
@@ -363,25 +351,10 @@ void mta_sts_free(struct mta_sts *s)
     free(s);
 }
 
-static void on_conn_free(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    evhttp_connection_free(arg);
-}
-
-/* Ends a fetch: releases its connection (from the loop when inside its own
- * request callback, which libevent still uses on return) and answers every
- * waiter. */
-static void fetch_end(struct entry *e, bool in_callback)
+/* Ends a fetch: answers every waiter. */
+static void fetch_end(struct entry *e)
 {
     e->fetching = false;
-    if (e->conn) {
-        struct timeval zero = {0, 0};
-        if (!in_callback ||
-            event_base_once(e->s->base, -1, EV_TIMEOUT, on_conn_free, e->conn, &zero) != 0)
-            evhttp_connection_free(e->conn);
-        e->conn = NULL;
-    }
     const struct mta_sts_policy *p = fresh(e) ? &e->pol : NULL;
     struct waiter *w = e->waiters;
     e->waiters = NULL;
@@ -393,93 +366,44 @@ static void fetch_end(struct entry *e, bool in_callback)
     }
 }
 
-static void fetch_failed(struct entry *e, bool in_callback, const char *why)
+static void fetch_failed(struct entry *e, const char *why)
 {
     log_warning("mta-sts: %s: cannot fetch the policy: %s%s", e->domain, why,
                 fresh(e) ? " (keeping the cached one)" : "");
-    fetch_end(e, in_callback);
+    fetch_end(e);
 }
 
-static void on_response(struct evhttp_request *req, void *arg)
+static void on_response(void *arg, int code, struct slice body, const char *why)
 {
     struct entry *e = arg;
-    int code = req ? evhttp_request_get_response_code(req) : 0;
     if (code == 0) {
-        struct bufferevent *bev = e->conn ? evhttp_connection_get_bufferevent(e->conn) : NULL;
-        unsigned long ssl_err = bev ? bufferevent_get_openssl_error(bev) : 0;
-        fetch_failed(e, true,
-                     ssl_err ? ERR_reason_error_string(ssl_err) : "connection, TLS or timeout");
+        fetch_failed(e, why);
         return;
     }
     if (code != 200) {
-        char why[64];
-        snprintf(why, sizeof(why), "HTTP status %d (redirects are not followed)", code);
-        fetch_failed(e, true, why);
+        char text[64];
+        snprintf(text, sizeof(text), "HTTP status %d (redirects are not followed)", code);
+        fetch_failed(e, text);
         return;
     }
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
     struct mta_sts_policy p;
     struct buf err = BUF_INIT;
-    if (len <= MTA_STS_BODY_MAX && mta_sts_policy_parse(body, len, &p, &err)) {
+    if (body.len <= MTA_STS_BODY_MAX && mta_sts_policy_parse(body.ptr, body.len, &p, &err)) {
         snprintf(p.id, sizeof(p.id), "%s", e->want_id);
         p.fetched = wallclock_ms() / 1000;
         e->pol = p;
         e->have = true;
-        entry_save(e, body, len);
+        entry_save(e, body.ptr, body.len);
         log_info("mta-sts: %s: policy %s, mode %s, max_age %lld, %zu mx", e->domain, p.id,
                  mta_sts_mode_name(p.mode), (long long)p.max_age, p.n_mx);
-        fetch_end(e, true);
     } else {
-        if (len > MTA_STS_BODY_MAX)
+        if (body.len > MTA_STS_BODY_MAX)
             buf_printf(&err, "too large");
         log_warning("mta-sts: %s: invalid policy: %s%s", e->domain, buf_cstr(&err),
                     fresh(e) ? " (keeping the cached one)" : "");
-        fetch_end(e, true);
     }
     buf_free(&err);
-}
-
-static void on_addrs(const char *host, const struct nexthop_result *res, void *arg)
-{
-    struct entry *e = arg;
-    struct mta_sts *s = e->s;
-    char addr[NI_MAXHOST];
-    if (res->status != NEXTHOP_OK || res->n_hosts == 0 || res->hosts[0].n_addrs == 0 ||
-        getnameinfo((const struct sockaddr *)&res->hosts[0].addrs[0], res->hosts[0].addr_lens[0],
-                    addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0) {
-        fetch_failed(e, false, "no address for the policy host");
-        return;
-    }
-    /* the policy host's certificate must be valid for its name (3.3) */
-    const struct net_tls_client_peer peer = {.name = host, .verify = NET_TLS_VERIFY_NAME};
-    struct buf why = BUF_INIT;
-    SSL *ssl = net_tls_client_ssl_new(s->ctx, &peer, &why);
-    if (ssl == NULL) {
-        fetch_failed(e, false, buf_cstr(&why));
-        buf_free(&why);
-        return;
-    }
-    buf_free(&why);
-    struct bufferevent *bev =
-        bufferevent_openssl_socket_new(s->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                       BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (bev == NULL) {
-        SSL_free(ssl);
-        fetch_failed(e, false, "cannot create the TLS connection");
-        return;
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    e->conn = evhttp_connection_base_bufferevent_new(s->base, NULL, bev, addr, s->port);
-    evhttp_connection_set_timeout(e->conn, MTA_STS_FETCH_TIMEOUT_S);
-    evhttp_connection_set_max_body_size(e->conn, MTA_STS_BODY_MAX);
-    evhttp_connection_set_retries(e->conn, 0);
-    struct evhttp_request *req = evhttp_request_new(on_response, e);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-    if (evhttp_make_request(e->conn, req, EVHTTP_REQ_GET, "/.well-known/mta-sts.txt") != 0)
-        fetch_failed(e, false, "cannot send the request"); /* libevent freed req */
+    fetch_end(e);
 }
 
 /* One answer from the cache, delivered from the loop. */
@@ -514,7 +438,13 @@ void mta_sts_get(struct mta_sts *s, const char *domain, const char *txt_id, mta_
             snprintf(e->want_id, sizeof(e->want_id), "%s", txt_id);
             char host[300];
             snprintf(host, sizeof(host), "mta-sts.%s", e->domain);
-            nexthop_addrs(s->resolver, host, s->port, on_addrs, e);
+            /* the policy host's certificate must be valid for its name (3.3) */
+            const struct mta_https_request rq = {.host = host,
+                                                 .port = s->port,
+                                                 .path = "/.well-known/mta-sts.txt",
+                                                 .max_body = MTA_STS_BODY_MAX,
+                                                 .timeout_s = MTA_STS_FETCH_TIMEOUT_S};
+            mta_https_start(s->https, &rq, on_response, e);
         }
         return;
     }

@@ -6,8 +6,8 @@
  * policy at https://mta-sts.DOMAIN/.well-known/mta-sts.txt.
  *
  * The parsers are pure (fuzzed: fuzz_mta_sts.c). The fetcher runs on the
- * mta's event loop (libevent's HTTP client over an OpenSSL bufferevent,
- * addresses from nexthop's resolver), never follows a redirect, reads at
+ * mta's event loop (the mta's HTTPS client, mta_https.h: addresses from
+ * nexthop's resolver), never follows a redirect, reads at
  * most MTA_STS_BODY_MAX bytes, and keeps policies in memory and under
  * DATA/mta-sts/ until max_age runs out, so neither a restart nor a
  * stripped TXT record downgrades a domain that had a policy.

@@ -14,10 +14,12 @@
 #include "base/fdio.h"
 #include "base/log.h"
 #include "mime/mime.h"
+#include "mta/mta_https.h"
 #include "mta/mta_out.h"
 #include "mta/nexthop.h"
 #include "net/net_compress.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -31,12 +33,14 @@
 #include <unistd.h>
 
 #define RECORDS_MAX (64u << 20) /* a records file larger than this is cut short */
+#define POST_TIMEOUT_S 60       /* an https: report receiver's whole answer */
 
 struct mta_tlsrpt {
     struct event_base *base;
     const struct wharf_config *cfg;
     struct nexthop_resolver *r;
     struct mta_out *o;
+    struct mta_https *https; /* https: reports */
     struct event *timer;
     int64_t period_start;
     struct buf sending; /* the records being reported */
@@ -116,7 +120,63 @@ static void pct_decode(const char *s, size_t n, char *out, size_t cap)
     out[o] = '\0';
 }
 
-bool mta_tlsrpt_txt_parse(const char *txt, char mailto[][256], size_t max, size_t *n_r)
+/* mailto:ADDR[?query]: the address, percent-decoded, with one '@'. */
+static bool mailto_parse(const char *u, size_t ul, struct mta_tlsrpt_rua *r)
+{
+    size_t al = strcspn(u, "?,");
+    if (al > ul)
+        al = ul;
+    pct_decode(u, al, r->to, sizeof(r->to));
+    const char *at = strchr(r->to, '@');
+    return at != NULL && at != r->to && at[1] != '\0' && strchr(at + 1, '@') == NULL &&
+           strpbrk(r->to, " \t<>\"") == NULL;
+}
+
+/* //HOST[:PORT][/PATH][?QUERY] (RFC 3986, no userinfo, no IP literal in
+ * brackets): the host of letters, digits, '-' and '.', a port of 1-65535, a
+ * request target of printable characters. */
+static bool https_parse(const char *u, size_t ul, struct mta_tlsrpt_rua *r)
+{
+    if (ul < 3 || u[0] != '/' || u[1] != '/')
+        return false;
+    u += 2;
+    ul -= 2;
+    size_t hl = 0;
+    while (hl < ul && (isalnum((unsigned char)u[hl]) || u[hl] == '-' || u[hl] == '.'))
+        hl++;
+    if (hl == 0 || hl >= sizeof(r->host) || u[0] == '.' || u[0] == '-')
+        return false;
+    memcpy(r->host, u, hl);
+    r->host[hl] = '\0';
+    size_t i = hl;
+    r->port = 443;
+    if (i < ul && u[i] == ':') {
+        unsigned long port = 0;
+        size_t d = ++i;
+        while (i < ul && isdigit((unsigned char)u[i]) && port <= 65535)
+            port = port * 10 + (unsigned long)(u[i++] - '0');
+        if (i == d || port == 0 || port > 65535)
+            return false;
+        r->port = (uint16_t)port;
+    }
+    if (i < ul && u[i] != '/' && u[i] != '?')
+        return false; /* userinfo, a bracket, or junk after the host */
+    size_t pl = ul - i;
+    if (pl + 2 > sizeof(r->path))
+        return false;
+    size_t o = 0;
+    if (pl == 0 || u[i] == '?')
+        r->path[o++] = '/';
+    for (size_t k = i; k < ul; k++) {
+        if ((unsigned char)u[k] <= 0x20 || (unsigned char)u[k] >= 0x7f)
+            return false;
+        r->path[o++] = u[k];
+    }
+    r->path[o] = '\0';
+    return true;
+}
+
+bool mta_tlsrpt_txt_parse(const char *txt, struct mta_tlsrpt_rua *rua, size_t max, size_t *n_r)
 {
     *n_r = 0;
     while (*txt == ' ' || *txt == '\t')
@@ -125,13 +185,13 @@ bool mta_tlsrpt_txt_parse(const char *txt, char mailto[][256], size_t max, size_
         (txt[10] != ';' && txt[10] != '\0' && txt[10] != ' ' && txt[10] != '\t'))
         return false;
     const char *p = txt + 10;
-    bool rua = false;
+    bool seen = false;
     while (*p) {
         while (*p == ';' || *p == ' ' || *p == '\t')
             p++;
         size_t len = strcspn(p, ";");
-        if (len > 4 && strncmp(p, "rua=", 4) == 0 && !rua) {
-            rua = true;
+        if (len > 4 && strncmp(p, "rua=", 4) == 0 && !seen) {
+            seen = true;
             const char *u = p + 4, *end = p + len;
             while (u < end) {
                 while (u < end && (*u == ',' || *u == ' ' || *u == '\t'))
@@ -139,23 +199,24 @@ bool mta_tlsrpt_txt_parse(const char *txt, char mailto[][256], size_t max, size_
                 size_t ul = 0;
                 while (u + ul < end && u[ul] != ',' && u[ul] != ' ' && u[ul] != '\t')
                     ul++;
-                if (ul > 7 && strncasecmp(u, "mailto:", 7) == 0 && *n_r < max) {
-                    size_t al = strcspn(u + 7, "?,");
-                    if (al > ul - 7)
-                        al = ul - 7;
-                    char *a = mailto[*n_r];
-                    pct_decode(u + 7, al, a, 256);
-                    const char *at = strchr(a, '@');
-                    if (at != NULL && at != a && at[1] != '\0' && strchr(at + 1, '@') == NULL &&
-                        strpbrk(a, " \t<>\"") == NULL)
+                if (*n_r < max) {
+                    struct mta_tlsrpt_rua *r = &rua[*n_r];
+                    memset(r, 0, sizeof(*r));
+                    if (ul > 7 && strncasecmp(u, "mailto:", 7) == 0 &&
+                        mailto_parse(u + 7, ul - 7, r))
                         (*n_r)++;
+                    else if (ul > 6 && strncasecmp(u, "https:", 6) == 0 &&
+                             https_parse(u + 6, ul - 6, r)) {
+                        r->https = true;
+                        (*n_r)++;
+                    }
                 }
                 u += ul;
             }
         }
         p += len;
     }
-    return rua;
+    return seen;
 }
 
 /* ---- the report ---- */
@@ -293,6 +354,46 @@ static void compose(const struct mta_tlsrpt *t, const char *domain, const char *
     buf_free(&gz);
 }
 
+/* An https: report in flight, for the log. */
+struct post_job {
+    char domain[256];
+    char uri[800];
+};
+
+static void on_posted(void *arg, int status, struct slice body, const char *why)
+{
+    struct post_job *j = arg;
+    (void)body;
+    if (status >= 200 && status < 300) /* RFC 8460 5.4: 200 or 201, typically */
+        log_info("tlsrpt: %s: report posted to %s (HTTP %d)", j->domain, j->uri, status);
+    else if (status == 0)
+        log_warning("tlsrpt: %s: cannot post the report to %s: %s", j->domain, j->uri, why);
+    else
+        log_warning("tlsrpt: %s: %s refused the report: HTTP status %d", j->domain, j->uri, status);
+    free(j);
+}
+
+/* RFC 8460 3 and 5.4: the JSON gzip'd as the body of a POST,
+ * application/tlsrpt+gzip. */
+static void post(struct mta_tlsrpt *t, const char *domain, const struct mta_tlsrpt_rua *r,
+                 struct slice json)
+{
+    struct post_job *j = xcalloc(1, sizeof(*j));
+    snprintf(j->domain, sizeof(j->domain), "%s", domain);
+    snprintf(j->uri, sizeof(j->uri), "https://%s:%u%s", r->host, (unsigned)r->port, r->path);
+    struct buf gz = BUF_INIT;
+    net_gzip(json.ptr, json.len, &gz);
+    const struct mta_https_request rq = {.host = r->host,
+                                         .port = r->port,
+                                         .path = r->path,
+                                         .content_type = "application/tlsrpt+gzip",
+                                         .body = buf_slice(&gz),
+                                         .max_body = 65536,
+                                         .timeout_s = POST_TIMEOUT_S};
+    mta_https_start(t->https, &rq, on_posted, j);
+    buf_free(&gz);
+}
+
 static void sending_done(struct mta_tlsrpt *t)
 {
     struct buf path = BUF_INIT;
@@ -307,11 +408,11 @@ static void on_policy_txt(void *arg, bool ok, const char *const *texts, size_t n
 {
     struct domain_job *j = arg;
     struct mta_tlsrpt *t = j->t;
-    char mailto[4][256];
+    struct mta_tlsrpt_rua rua[4];
     size_t nm = 0, records = 0;
     for (size_t i = 0; i < n; i++) {
         size_t k;
-        if (mta_tlsrpt_txt_parse(texts[i], mailto, 4, &k)) {
+        if (mta_tlsrpt_txt_parse(texts[i], rua, 4, &k)) {
             records++;
             nm = k;
         }
@@ -325,10 +426,14 @@ static void on_policy_txt(void *arg, bool ok, const char *const *texts, size_t n
         if (mta_tlsrpt_report_json(buf_slice(&t->sending), j->domain, t->cfg->myhostname,
                                    buf_cstr(&id), t->period_start, now, &json))
             for (size_t i = 0; i < nm; i++) {
+                if (rua[i].https) {
+                    post(t, j->domain, &rua[i], buf_slice(&json));
+                    continue;
+                }
                 struct buf msg = BUF_INIT;
-                compose(t, j->domain, mailto[i], buf_cstr(&id), buf_slice(&json), t->period_start,
+                compose(t, j->domain, rua[i].to, buf_cstr(&id), buf_slice(&json), t->period_start,
                         now, &msg);
-                mta_out_spool_notice(t->o, j->domain, mailto[i], buf_slice(&msg), false, false,
+                mta_out_spool_notice(t->o, j->domain, rua[i].to, buf_slice(&msg), false, false,
                                      "TLS report");
                 buf_free(&msg);
             }
@@ -409,7 +514,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 struct mta_tlsrpt *mta_tlsrpt_new(struct event_base *base, const struct wharf_config *cfg,
-                                  struct nexthop_resolver *r, struct mta_out *o)
+                                  struct nexthop_resolver *r, struct mta_out *o,
+                                  struct ssl_ctx_st *verify_ctx)
 {
     if (!cfg->tlsrpt)
         return NULL;
@@ -418,6 +524,7 @@ struct mta_tlsrpt *mta_tlsrpt_new(struct event_base *base, const struct wharf_co
     t->cfg = cfg;
     t->r = r;
     t->o = o;
+    t->https = mta_https_new(base, r, verify_ctx);
     t->period_start = wallclock_ms() / 1000;
     buf_init(&t->sending);
     t->timer = event_new(base, -1, EV_PERSIST, on_timer, t);
@@ -431,6 +538,7 @@ void mta_tlsrpt_free(struct mta_tlsrpt *t)
     if (t == NULL)
         return;
     event_free(t->timer);
+    mta_https_free(t->https); /* posts in flight end without callbacks */
     buf_free(&t->sending);
     free(t);
 }

@@ -360,6 +360,11 @@ SPF_CASES = {
     "syntax.test": "v=spf1 ip4:127.0.0.1/33 -all",
     "redirect.test": "v=spf1 redirect=pass.test",
     "broken.test": None,  # SERVFAIL
+    # 4.6.4: the 11th DNS-querying term is a permerror, even with a match after it
+    "eleven.test": "v=spf1 " + " ".join(f"a:h{i}.eleven.test" for i in range(11))
+                   + " ip4:127.0.0.1 -all",
+    "ten.test": "v=spf1 " + " ".join(f"a:h{i}.eleven.test" for i in range(10))
+                + " ip4:127.0.0.1 -all",
 }
 
 
@@ -372,6 +377,8 @@ def test_spf_results_agree_with_pyspf(wharf_factory, dns_server):
     dns_server.zone[("mx.test", "MX")] = [(10, "mail.mx.test")]
     dns_server.zone[("mail.mx.test", "A")] = ["127.0.0.9"]
     dns_server.zone[("1.0.0.127.sam.lists.macro.test", "A")] = ["127.0.0.2"]
+    for i in range(11):  # addresses that exist but do not match (no void lookups)
+        dns_server.zone[(f"h{i}.eleven.test", "A")] = ["192.0.2.1"]
     dns_server.servfail.add("broken.test")
     spf.DNSLookup = pyspf_dnslookup(dns_server)
     w = start_receiver(wharf_factory, dns_server)
@@ -379,7 +386,8 @@ def test_spf_results_agree_with_pyspf(wharf_factory, dns_server):
                 "neutral.test": "neutral", "a.test": "pass", "mx.test": "fail",
                 "inc.test": "pass", "loop1.test": "permerror", "voids.test": "permerror",
                 "twovoids.test": "pass", "macro.test": "pass", "syntax.test": "permerror",
-                "redirect.test": "pass", "broken.test": "temperror", "none.test": "none"}
+                "redirect.test": "pass", "broken.test": "temperror", "none.test": "none",
+                "eleven.test": "permerror", "ten.test": "pass"}
     n = 0
     for d, want in expected.items():
         sender = f"sam-x@{d}"

@@ -14,6 +14,7 @@ aiosmtpd STARTTLS peer (tls_peer.py):
 - a policy host answering with a redirect: no policy, delivered as usual.
 """
 import http.server
+import re
 import shutil
 import ssl
 import threading
@@ -37,10 +38,13 @@ POLICIES = {
 
 class PolicyServer:
     """HTTPS on 127.0.0.1: the policy of the Host asked for, a 301 for
-    mta-sts.moved.test; counts the requests per host."""
+    mta-sts.moved.test; counts the requests per host. It also takes POSTs
+    (TLS reports, test_tlsrpt.py): each kept in `posts` as (Host, path,
+    Content-Type, body), answered 201."""
 
     def __init__(self, chain, key):
         self.requests = {}
+        self.posts = []
         self.lock = threading.Lock()
         srv = self
 
@@ -65,6 +69,16 @@ class PolicyServer:
                     self.wfile.write(body)
                 else:
                     self.send_error(404)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                with srv.lock:
+                    srv.posts.append(((self.headers.get("Host") or "").split(":")[0], self.path,
+                                      self.headers.get("Content-Type"), body))
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *a):
                 pass
@@ -140,6 +154,12 @@ def test_policies_are_fetched_cached_and_enforced(sts, wharf_factory):
     assert log_lines(w, r"mta-sts enforce: MX host mx\.notlisted\.test is not in the policy")
     assert log_lines(w, r"mta-sts: moved\.test: cannot fetch the policy: HTTP status 301")
     assert set(peer.rcpts()) == set(good)
+    # `wharf queue show` says the MTA-STS policy held the enfbad.test message back
+    import json
+    shown = [w.wharf("queue", "show", json.loads(l)["queue_id"]).stdout.decode()
+             for l in w.wharf("queue", "list", "--json").stdout.splitlines() if l.strip()]
+    assert any(re.search(r"^tls_policy: enfbad\.test: mta-sts enforce, certificate for "
+                         r"mx\.enfbad\.test", s, re.M) for s in shown), shown
     # one fetch served all three messages for enf.test, and it is kept on disk
     assert web.count("mta-sts.enf.test") == 1
     cached = w.conf.parent / "var" / "mta-sts" / "enf.test"

@@ -1,7 +1,9 @@
 """TLS reporting (RFC 8460, issue 18): with tlsrpt on, the mta records the
 outcome of its sessions under MTA-STS and sends each policy domain that
 publishes a `_smtp._tls` TXT record an aggregate JSON report, gzip'd, to the
-record's mailto: address, through the queue like any mail it writes.
+record's mailto: address, through the queue like any mail it writes, and
+to its https: address as a POST (application/tlsrpt+gzip) through the
+HTTPS client MTA-STS fetches with.
 
 The setting is test_mta_sts's: NSD serving enf.test (policy and certificate
 agree: delivered over TLS) and enfbad.test (enforce, the certificate does
@@ -9,11 +11,15 @@ not name the MX host: deferred 4.7.5), an HTTPS policy server and an
 aiosmtpd STARTTLS peer; both domains ask for reports to alice@a.test, a
 mailbox of the reporting server itself, so the report is read back from
 the store and checked field by field: media types, subject, and the JSON.
+enf.test asks for them at https://tlsrpt.enf.test:PORT/v1/reports too
+(the policy server, whose certificate names that host, takes the POST):
+the JSON posted must be the one mailed.
 """
 import email
 import email.policy
 import gzip
 import json
+import re
 
 import pytest
 
@@ -27,14 +33,15 @@ from tls_peer import TlsPeer, make_certs
 @pytest.fixture
 def sts_reporting(tmp_path):
     chain, key, _, ca = make_certs(tmp_path, ["mx.enf.test"], "smtp")
-    web_chain, web_key, _, _ = make_certs(tmp_path, list(POLICIES), "web")
+    web_chain, web_key, _, _ = make_certs(tmp_path, list(POLICIES) + ["tlsrpt.enf.test"], "web")
     peer = TlsPeer(chain, key)
     web = PolicyServer(web_chain, web_key)
     z = SignedZones(tmp_path)
     for d in ("enf", "enfbad"):
+        https = f",https://tlsrpt.enf.test:{web.port}/v1/reports" if d == "enf" else ""
         z.add_zone(f"{d}.test", ["@ MX 10 mx", "mx A 127.0.0.1", "mta-sts A 127.0.0.1",
-                                 f'_mta-sts TXT "v=STSv1; id={d}1;"',
-                                 '_smtp._tls TXT "v=TLSRPTv1; rua=mailto:alice@a.test"'],
+                                 "tlsrpt A 127.0.0.1", f'_mta-sts TXT "v=STSv1; id={d}1;"',
+                                 f'_smtp._tls TXT "v=TLSRPTv1; rua=mailto:alice@a.test{https}"'],
                    sign=False)
     z.start()
     yield z, peer, web, ca
@@ -96,6 +103,19 @@ def test_sts_sessions_are_reported_to_the_domains_rua(sts_reporting, wharf_facto
     assert {d["result-type"] for d in details} <= {"certificate-host-mismatch",
                                                     "validation-failure"}, details
     assert sum(d["failed-session-count"] for d in details) == bad
+    # the https: copy of enf.test's report: the same JSON, gzip'd, POSTed
+    posts = wait_until(lambda: list(web.posts) or None, 30, what="the https report")
+    host, path, ctype, body = posts[0]
+    assert (host, path, ctype) == ("tlsrpt.enf.test", "/v1/reports", "application/tlsrpt+gzip")
+    posted = json.loads(gzip.decompress(body))
+    mailed = wait_until(lambda: [r for r in reports(w).get("enf.test", [])
+                                 if r["report-id"] == posted["report-id"]] or None, 30,
+                        what="the mailed copy of the posted report")
+    assert mailed[0] == posted
+    assert {json.loads(gzip.decompress(p[3]))["policies"][0]["policy"]["policy-domain"]
+            for p in posts} == {"enf.test"}  # enfbad.test named no https: URI
+    assert re.search(r"tlsrpt: enf\.test: report posted to https://tlsrpt\.enf\.test:\d+"
+                     r"/v1/reports \(HTTP 201\)", w.log())
     r = reps["enfbad.test"][0]
     assert r["organization-name"] == "mail.a.test"
     assert r["contact-info"] == "mailto:postmaster@mail.a.test"
