@@ -60,26 +60,27 @@ def backend_cert(tmp_path):
 @pytest.fixture
 def layout(wharf_factory, tmp_path, dns_server):
     cert, key = backend_cert(tmp_path)
-    imaps, pop3s, smtps = common_port(), common_port(), common_port()
+    imaps, pop3s, smtps, smtp = common_port(), common_port(), common_port(), common_port()
     dns_server.zone[(BE2_NAME, "A")] = [HOSTS["be2"]]
     servers = {}
     for name in ("be1", "be2"):
         h = HOSTS[name]
         w = wharf_factory(name, host=h, enable=["smtp", "imap", "pop3"], extra={
             "imaps_listen": f"{h}:{imaps}", "pop3s_listen": f"{h}:{pop3s}",
-            "smtps_listen": f"{h}:{smtps}",
+            "smtps_listen": f"{h}:{smtps}", "smtp_listen": f"{h}:{smtp}",
             "tls_cert_file": str(cert), "tls_key_file": str(key),
             "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32"})
-        w.ports["imaps"], w.ports["pop3s"], w.ports["smtps"] = imaps, pop3s, smtps
+        w.ports.update(imaps=imaps, pop3s=pop3s, smtps=smtps, smtp=smtp)
         w.wharf("domain", "add", "example.test")
         for user, home in HOMES.items():
             if home == name:  # the back-end's own password is never used
                 w.wharf("user", "add", user, "--password-stdin", input=b"unused-on-backend\n")
         servers[name] = w.start()
-    fe = wharf_factory("fe", host=HOSTS["fe"], enable=["imap", "imaps", "pop3", "pop3s",
+    fe = wharf_factory("fe", host=HOSTS["fe"], enable=["smtp", "imap", "imaps", "pop3", "pop3s",
                                                       "submission", "smtps"], extra={
         "role": "frontend", "frontend_secret": SECRET, "frontend_imap_port": str(imaps),
         "frontend_pop3_port": str(pop3s), "frontend_submission_port": str(smtps),
+        "frontend_smtp_port": str(smtp),
         "frontend_tls_ca_file": str(cert), "dns_resolver": dns_server.resolver,
         "frontend_connect_timeout": "5s", "frontend_source_address": HOSTS["fe"]})
     fe.wharf("domain", "add", "example.test")
@@ -116,16 +117,18 @@ def subjects(m):
 def test_imap_reaches_home_and_idle_wakes(layout):
     fe, be1, be2 = layout["fe"], layout["be1"], layout["be2"]
     mail(be1, "alice@example.test", "for alice")
-    mail(be2, "bob@example.test", "for bob")
+    # the front-end's MX takes mail for every user and relays it to the home server
+    mail(fe, "bob@example.test", "for bob")
     a = imap_login(fe, "alice@example.test")
     wait_until(lambda: subjects(a) == ["Subject: for alice"], what="alice's mail on be1")
     b = imap_login(fe, "bob@example.test", implicit=False)
     wait_until(lambda: subjects(b) == ["Subject: for bob"], what="bob's mail on be2")
-    # IDLE through the proxy, woken by a delivery on alice's back-end
+    # IDLE through the proxy, woken by a delivery on alice's back-end (relayed
+    # there by the front-end's MX)
     tag = a._new_tag().decode()
     a.send(f"{tag} IDLE\r\n".encode())
     assert a.readline().startswith(b"+")
-    mail(be1, "alice@example.test", "second")
+    mail(fe, "alice@example.test", "second")
     line = a.readline()
     assert line.startswith(b"* ") and b"EXISTS" in line, line
     a.send(b"DONE\r\n")
