@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "net/net_proxy.h"
 #include "ipc/frame.h"
 #include "mta/lda.h"
 #include "mta/local.h"
@@ -89,32 +88,6 @@ int directory_quota(struct directory *d, const char *account, uint64_t *bytes_r,
     *bytes_r = 0;
     *messages_r = strcmp(account, "carol@example.test") == 0 ? 1 : 0;
     return 0;
-}
-
-/* Front-ends (local_home_elsewhere): this stub directory belongs to none. */
-const struct wharf_config *directory_config(const struct directory *d)
-{
-    (void)d;
-    return NULL;
-}
-
-int directory_account_info(struct directory *d, const char *account, uint64_t *bytes_r,
-                           uint64_t *messages_r, struct buf *home_r, struct buf *err)
-{
-    (void)d, (void)account, (void)bytes_r, (void)messages_r, (void)home_r, (void)err;
-    return 0;
-}
-
-bool net_proxy_is_frontend(const struct wharf_config *cfg)
-{
-    (void)cfg;
-    return false;
-}
-
-bool net_proxy_wanted(const struct wharf_config *cfg, const char *home)
-{
-    (void)cfg, (void)home;
-    return false;
 }
 
 /* ---- tests ---- */

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
-#include "net/net_proxy.h"
 #include "base/log.h"
 #include "mta/mta_queue.h"
 #include "spool/spool.h"
@@ -132,32 +131,6 @@ int directory_quota(struct directory *d, const char *account, uint64_t *b, uint6
 {
     *b = *m = 0;
     return 0;
-}
-
-/* Front-ends (local_home_elsewhere): this stub directory belongs to none. */
-const struct wharf_config *directory_config(const struct directory *d)
-{
-    (void)d;
-    return NULL;
-}
-
-int directory_account_info(struct directory *d, const char *account, uint64_t *bytes_r,
-                           uint64_t *messages_r, struct buf *home_r, struct buf *err)
-{
-    (void)d, (void)account, (void)bytes_r, (void)messages_r, (void)home_r, (void)err;
-    return 0;
-}
-
-bool net_proxy_is_frontend(const struct wharf_config *cfg)
-{
-    (void)cfg;
-    return false;
-}
-
-bool net_proxy_wanted(const struct wharf_config *cfg, const char *home)
-{
-    (void)cfg, (void)home;
-    return false;
 }
 
 /* ---- tests ---- */

@@ -89,6 +89,15 @@ int net_proxy_check_config(const struct wharf_config *cfg, struct buf *err)
     return -1;
 }
 
+bool net_proxy_one_word(const char *account)
+{
+    for (const unsigned char *p = (const unsigned char *)account; *p; p++) {
+        if (*p <= 0x20 || *p == 0x7f)
+            return false;
+    }
+    return account[0] != '\0';
+}
+
 bool net_proxy_is_frontend(const struct wharf_config *cfg)
 {
     return strcmp(cfg->role, "frontend") == 0;

@@ -55,6 +55,9 @@ bool net_proxy_wanted(const struct wharf_config *cfg, const char *home);
 /* The front-end options (role, frontend_secret, frontend_source_address): 0, or
  * -1 with the reason in err (the imap and pop3 components' check_config). */
 int net_proxy_check_config(const struct wharf_config *cfg, struct buf *err);
+/* An account name a hand-over line can carry as one word (POP3, SMTP): not
+ * empty, no space or control character. */
+bool net_proxy_one_word(const char *account);
 /* role = frontend: no mailbox is ever opened here. */
 bool net_proxy_is_frontend(const struct wharf_config *cfg);
 

@@ -555,16 +555,6 @@ static void proxy_line(void *arg, const char *line)
 
 static const struct net_proxy_ops proxy_ops = {.line = proxy_line, .failed = proxy_failed};
 
-/* A name the hand-over line can carry as one SMTP argument. */
-static bool one_word(const char *account)
-{
-    for (const unsigned char *p = (const unsigned char *)account; *p; p++) {
-        if (*p <= 0x20 || *p == 0x7f)
-            return false;
-    }
-    return account[0] != '\0';
-}
-
 static void home_known(void *arg, int status, const char *home)
 {
     struct smtp_session *s = arg;
@@ -581,7 +571,7 @@ static void home_known(void *arg, int status, const char *home)
         }
     } else if (status == 1 && net_proxy_wanted(cfg, home)) {
         struct buf why = BUF_INIT;
-        s->proxy = one_word(s->home_account)
+        s->proxy = net_proxy_one_word(s->home_account)
                        ? net_proxy_connect(s->c, home, (unsigned)cfg->frontend_submission_port,
                                            &proxy_ops, s, &why)
                        : NULL;
