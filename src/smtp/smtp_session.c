@@ -1410,7 +1410,7 @@ static void sess_closed(void *arg)
         else
             buf_printf(&b, " %s=%u/%u", cnt_names[i], s->cnt_ok[i], s->cnt_all[i]);
     }
-    if (s->state != ST_CLOSING)
+    if (s->state != ST_CLOSING && s->state != ST_PROXY) /* a splice ends with its back-end */
         log_info("lost connection after %s from %s", s->last_cmd ? s->last_cmd : "CONNECT",
                  s->client);
     log_info("disconnect from %s%s commands=%u", s->client, buf_cstr(&b), total);
