@@ -87,6 +87,10 @@ def layout(wharf_factory, tmp_path, dns_server):
     for user, home in HOMES.items():
         fe.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
         fe.wharf("user", "home", user, BE2_NAME if home == "be2" else HOSTS[home])
+    # carol's home server is a name that does not resolve
+    fe.wharf("user", "add", "carol@example.test", "--password-stdin",
+             input=PASSWORD.encode() + b"\n")
+    fe.wharf("user", "home", "carol@example.test", "nowhere.example.test")
     servers["fe"] = fe.start()
     return servers
 
@@ -286,6 +290,10 @@ def test_forged_handover_refused(layout):
     assert b"X NO" in raw_handover(be1.host, be1.ports["imaps"], line, ("127.0.0.2", 0))
     # a client that asks the front-end itself to take a hand-over
     assert b"X NO" in raw_handover(fe.host, fe.ports["imaps"], line)
+    # a home server whose name does not resolve: a clean temporary error
+    with pytest.raises(imaplib.IMAP4.error, match="UNAVAILABLE"):
+        imap_login(fe, "carol@example.test")
+    assert "nowhere.example.test: no address in DNS" in fe.log()
     # POP3 the same
     s = socket.create_connection((be1.host, be1.ports["pop3s"]), timeout=20,
                                  source_address=("127.0.0.2", 0))
