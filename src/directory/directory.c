@@ -210,6 +210,11 @@ int directory_account_info(struct directory *d, const char *account, uint64_t *b
     return r;
 }
 
+const struct wharf_config *directory_config(const struct directory *d)
+{
+    return d->cfg;
+}
+
 int directory_quota(struct directory *d, const char *account, uint64_t *bytes_r,
                     uint64_t *messages_r)
 {

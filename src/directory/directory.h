@@ -183,6 +183,9 @@ bool directory_is_local_domain(struct directory *d, const char *domain);
 int directory_account_info(struct directory *d, const char *account, uint64_t *bytes_r,
                            uint64_t *messages_r, struct buf *home_r, struct buf *err);
 
+/* The configuration the directory was opened with. */
+const struct wharf_config *directory_config(const struct directory *d);
+
 /* Quota of an account in bytes and messages; 0 means unlimited. -1 if no such account. */
 int directory_quota(struct directory *d, const char *account, uint64_t *bytes_r,
                     uint64_t *messages_r);

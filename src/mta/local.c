@@ -9,6 +9,7 @@
 #include "mta/local.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "net/net_proxy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,27 @@ static int resolve_account(struct directory *d, const struct local_rcpt *r,
     return 0;
 }
 
+bool local_home_elsewhere(struct directory *d, const char *address, struct buf *home)
+{
+    buf_reset(home);
+    const struct wharf_config *cfg = d ? directory_config(d) : NULL;
+    if (cfg == NULL || (!net_proxy_is_frontend(cfg) && cfg->frontend_secret[0] == '\0'))
+        return false;
+    struct directory_result dr;
+    struct buf err = BUF_INIT;
+    bool account = false;
+    if (directory_resolve(d, address, &dr, &err) == 0) {
+        account = dr.kind == DIRECTORY_LOCAL && dr.n_targets == 1 && dr.n_remote == 0 &&
+                  strcasecmp(dr.targets[0].account, address) == 0;
+        directory_result_free(&dr);
+    }
+    uint64_t qb = 0, qm = 0;
+    bool elsewhere = account && directory_account_info(d, address, &qb, &qm, home, &err) == 1 &&
+                     net_proxy_wanted(cfg, buf_cstr(home));
+    buf_free(&err);
+    return elsewhere;
+}
+
 void local_deliver(struct store *s, struct directory *d, struct local_message *m, size_t n,
                    local_changed_fn changed, void *arg)
 {
@@ -129,6 +151,12 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
                 buf_append_cstr(&r->detail, dr->loop ? "alias loop: its aliases lead back to "
                                                        "themselves"
                                                      : "unknown user");
+                continue;
+            }
+            if (!r->account && dr->n_targets == 1 && dr->n_remote == 0 &&
+                local_home_elsewhere(d, r->address, &err)) {
+                r->status = LOCAL_NOT_LOCAL; /* the mta relays it to its home server */
+                buf_printf(&r->detail, "homed on %s", buf_cstr(&err));
                 continue;
             }
             r->n_local = dr->n_targets;

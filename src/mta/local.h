@@ -74,6 +74,15 @@ typedef void (*local_changed_fn)(void *arg, const char *account, const char *mai
 void local_deliver(struct store *s, struct directory *d, struct local_message *m, size_t n,
                    local_changed_fn changed, void *arg);
 
+/*
+ * Front-ends (doc/frontend.md): the recipient address is itself an account
+ * whose home server is another server this one relays its mail to
+ * (net_proxy_wanted): true with that home server in home. Such a recipient is
+ * never stored here; local_deliver leaves it LOCAL_NOT_LOCAL ("homed on
+ * HOME") and the mta sends it to its home server over SMTP.
+ */
+bool local_home_elsewhere(struct directory *d, const char *address, struct buf *home);
+
 void local_rcpt_init(struct local_rcpt *r, const char *address);
 void local_rcpt_free(struct local_rcpt *r);
 

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "ipc/component_loop.h"
 #include "ipc/frame.h"
+#include "mta/local.h"
 #include "mta/mta_batch.h"
 #include "mta/mta_out.h"
 #include "mta/mta_pickup.h"
@@ -100,7 +101,20 @@ static char *srs_sender(struct mta *m, const struct spool_envelope *env)
 static void hook_deliver(void *arg, struct spool_message *sm, const bool *remote)
 {
     struct mta *m = arg;
-    mta_out_deliver(m->out, sm, remote, srs_sender(m, &sm->env));
+    /* front-ends: accounts homed on another server go there (local.h) */
+    size_t n = sm->env.n_rcpts;
+    char **homes = xcalloc(n ? n : 1, sizeof(*homes));
+    struct buf home = BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        if (remote[i] && sm->env.rcpts[i].state == SPOOL_RCPT_PENDING &&
+            local_home_elsewhere(m->dir, sm->env.rcpts[i].address, &home))
+            homes[i] = xstrdup(buf_cstr(&home));
+    }
+    buf_free(&home);
+    mta_out_deliver(m->out, sm, remote, homes, srs_sender(m, &sm->env));
+    for (size_t i = 0; i < n; i++)
+        free(homes[i]);
+    free(homes);
 }
 
 static void hook_bounce(void *arg, const struct spool_message *sm, const bool *failed,

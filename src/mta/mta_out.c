@@ -53,6 +53,7 @@ struct out_msg;
 struct out_domain {
     struct out_msg *m;
     char *domain;
+    char *home; /* a front-end's relay to the recipients' home server, or NULL */
     size_t *ri; /* indices into m->r */
     size_t n;
     enum smtp_tls_policy tls;
@@ -424,7 +425,8 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
         return;
     }
     if (res->status != NEXTHOP_OK) {
-        bool perm = res->status == NEXTHOP_PERMFAIL;
+        /* a home server that does not resolve is the admin's to fix: never a bounce */
+        bool perm = res->status == NEXTHOP_PERMFAIL && d->home == NULL;
         for (size_t i = 0; i < d->n; i++) {
             struct out_rcpt *r = &m->r[d->ri[i]];
             smtp_client_result_set(&r->res, perm ? 550 : 451, res->enh, buf_slice(&res->reason),
@@ -481,7 +483,8 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
     msg_finish(arg);
 }
 
-void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote, char *sender)
+void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote,
+                     char *const *homes, char *sender)
 {
     struct out_msg *m = xcalloc(1, sizeof(*m));
     m->o = o;
@@ -507,14 +510,18 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
         r->idx = i;
         buf_init(&r->res.text);
         const char *dom = domain_of(env->rcpts[i].address);
+        const char *home = homes ? homes[i] : NULL;
         size_t k = 0;
-        while (k < m->nd && strcasecmp(m->d[k].domain, dom) != 0)
+        while (k < m->nd &&
+               (strcasecmp(m->d[k].domain, dom) != 0 || (m->d[k].home == NULL) != (home == NULL) ||
+                (home != NULL && strcasecmp(m->d[k].home, home) != 0)))
             k++;
         struct out_domain *d = &m->d[k];
         if (k == m->nd) {
             m->nd++;
             d->m = m;
             d->domain = xstrdup(dom);
+            d->home = home ? xstrdup(home) : NULL;
             d->ri = xcalloc(env->n_rcpts, sizeof(*d->ri));
             buf_init(&d->relay);
             buf_init(&d->prefix);
@@ -533,7 +540,10 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
         d->crcpts = xcalloc(d->n, sizeof(*d->crcpts));
         for (size_t i = 0; i < d->n; i++)
             buf_init(&d->crcpts[i].result.text);
-        nexthop_lookup(o->resolver, d->domain, on_hop, d);
+        if (d->home != NULL) /* homed on another server (doc/frontend.md): straight there */
+            nexthop_addrs(o->resolver, d->home, (uint16_t)o->cfg->frontend_smtp_port, on_hop, d);
+        else
+            nexthop_lookup(o->resolver, d->domain, on_hop, d);
     }
     if (m->nd == 0) /* nothing to do: finish from the loop, as promised */
         event_base_once(o->base, -1, EV_TIMEOUT, finish_cb, m, NULL);
@@ -676,6 +686,7 @@ static void msg_free(struct out_msg *m)
         free(d->crcpts);
         free(d->ri);
         free(d->domain);
+        free(d->home);
         buf_free(&d->relay);
         buf_free(&d->prefix);
         buf_free(&d->tls_text);

@@ -42,7 +42,8 @@ struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *
  * when not NULL, is the MAIL FROM sent instead of sm's (its SRS form; taken
  * and freed): reports still go to sm's own sender.
  */
-void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote, char *sender);
+void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote,
+                     char *const *homes, char *sender);
 
 /*
  * Spools a report (bounce) for recipients of sm that failed here, with

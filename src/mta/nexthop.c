@@ -973,6 +973,13 @@ void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, 
 {
     struct lookup *lk = lookup_new(r, host, port, cb, arg);
     add_host(lk, host, 0);
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1) {
+        /* an address already (a home server given by address): no lookup */
+        add_addr(&lk->res.hosts[0], strchr(host, ':') ? AF_INET6 : AF_INET, a, lk->port);
+        finish(lk);
+        return;
+    }
     query_addrs(lk);
 }
 

@@ -142,7 +142,8 @@ typedef void nexthop_cb(const char *domain, const struct nexthop_result *res, vo
 void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *cb, void *arg);
 
 /* Looks up the addresses of host (as a route "[host]:port" would): one
- * host in the result, no MX, no TLSA. cb is always called later. */
+ * host in the result, no MX, no TLSA; an IP address is taken as it is.
+ * cb is always called later. */
 void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, nexthop_cb *cb,
                    void *arg);
 

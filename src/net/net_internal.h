@@ -25,6 +25,9 @@ SSL *net_conn_ssl(struct net_conn *c);
 /* The front-ends' client TLS context (frontend_tls_ca_file), made as root; NULL when
  * this server is no front-end. */
 SSL_CTX *net_worker_proxy_tls(struct net_worker *w);
+/* The front-end's resolver for home servers named by host name (dns_resolver),
+ * made on first use; NULL with the reason in err. */
+struct dns_resolver *net_worker_proxy_dns(struct net_worker *w, struct buf *err);
 
 /* The worker side of a connection's life. */
 struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int fd,

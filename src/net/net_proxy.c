@@ -11,6 +11,7 @@
  * protocol's own hand-over lines, or name a back-end the caller did not.
  */
 #include "net/net_proxy.h"
+#include "net/dns.h"
 #include "net/net_internal.h"
 #include "net/net_tls_client.h"
 
@@ -22,6 +23,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -44,8 +46,14 @@ struct net_proxy {
     struct bufferevent *bev;
     const struct net_proxy_ops *ops;
     void *arg;
-    char peer[INET6_ADDRSTRLEN + 8];
-    char host[INET6_ADDRSTRLEN];
+    char peer[NET_PROXY_MAX_HOST + 8];
+    char host[NET_PROXY_MAX_HOST + 1];
+    unsigned port;
+    /* A home server named by host name: its A (then AAAA) lookup in flight. */
+    struct dns_resolver *dns;
+    int dns_id; /* -1: none */
+    bool tried_aaaa;
+    struct event *timer; /* frontend_connect_timeout over the lookup */
     bool spliced, client_paused, failed;
     int in_cb;   /* inside a callback of the caller's: net_proxy_free only marks */
     bool doomed; /* net_proxy_free was called inside one */
@@ -79,6 +87,15 @@ int net_proxy_check_config(const struct wharf_config *cfg, struct buf *err)
     else
         return 0;
     return -1;
+}
+
+bool net_proxy_one_word(const char *account)
+{
+    for (const unsigned char *p = (const unsigned char *)account; *p; p++) {
+        if (*p <= 0x20 || *p == 0x7f)
+            return false;
+    }
+    return account[0] != '\0';
 }
 
 bool net_proxy_is_frontend(const struct wharf_config *cfg)
@@ -177,8 +194,24 @@ bool net_proxy_handover_check(struct net_conn *c, const char *proto, const char 
 
 static void proxy_destroy(struct net_proxy *p)
 {
-    bufferevent_free(p->bev);
+    if (p->dns_id >= 0)
+        dns_cancel(p->dns, p->dns_id);
+    if (p->timer)
+        event_free(p->timer);
+    if (p->bev)
+        bufferevent_free(p->bev);
     free(p);
+}
+
+static void proxy_quiet(struct net_proxy *p)
+{
+    if (p->bev)
+        bufferevent_disable(p->bev, EV_READ | EV_WRITE);
+    if (p->timer)
+        evtimer_del(p->timer);
+    if (p->dns_id >= 0)
+        dns_cancel(p->dns, p->dns_id);
+    p->dns_id = -1;
 }
 
 /* Before the splice: reports once, and stops every further callback. */
@@ -187,7 +220,7 @@ static void proxy_fail(struct net_proxy *p, const char *why)
     if (p->failed)
         return;
     p->failed = true;
-    bufferevent_disable(p->bev, EV_READ | EV_WRITE);
+    proxy_quiet(p);
     p->ops->failed(p->arg, why); /* may net_proxy_free(p): then doomed */
 }
 
@@ -320,61 +353,28 @@ static bool bind_source(const struct wharf_config *cfg, evutil_socket_t fd, int 
     return true;
 }
 
-struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, unsigned port,
-                                    const struct net_proxy_ops *ops, void *arg, struct buf *why)
+/* Connects p to its home server's address ss: false with the reason in why. */
+static bool proxy_start(struct net_proxy *p, const struct sockaddr_storage *ss, socklen_t len,
+                        struct buf *why)
 {
-    struct net_worker *w = net_conn_worker(client);
-    const struct wharf_config *cfg = net_worker_config(w);
-    SSL_CTX *ctx = net_worker_proxy_tls(w);
-    if (ctx == NULL) {
-        buf_printf(why, "no TLS context for the back-ends (see the log at start)");
-        return NULL;
-    }
-    if (strlen(cfg->frontend_secret) < NET_PROXY_MIN_SECRET) {
-        buf_printf(why, "no frontend_secret of at least %d characters", NET_PROXY_MIN_SECRET);
-        return NULL;
-    }
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t len;
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons((uint16_t)port);
-        len = sizeof(*in4);
-    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        len = sizeof(*in6);
-    } else {
-        buf_printf(why, "home server %s is not an IP address", host);
-        return NULL;
-    }
+    struct net_worker *w = net_conn_worker(p->client);
+    const struct wharf_config *cfg = p->cfg;
     struct net_tls_client_peer peer = {
-        .name = host,
+        .name = p->host, /* SNI and the certificate's name (or IP address) */
         .verify = cfg->frontend_tls_verify ? NET_TLS_VERIFY_NAME : NET_TLS_VERIFY_NONE,
     };
-    SSL *ssl = net_tls_client_ssl_new(ctx, &peer, why);
+    SSL *ssl = net_tls_client_ssl_new(net_worker_proxy_tls(w), &peer, why);
     if (ssl == NULL)
-        return NULL;
-    struct net_proxy *p = xcalloc(1, sizeof(*p));
-    p->client = client;
-    p->cfg = cfg;
-    p->ops = ops;
-    p->arg = arg;
-    snprintf(p->host, sizeof(p->host), "%s", host);
-    snprintf(p->peer, sizeof(p->peer), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
-    evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM, 0);
+        return false;
+    evutil_socket_t fd = socket(ss->ss_family, SOCK_STREAM, 0);
     if (fd < 0 || evutil_make_socket_nonblocking(fd) != 0 ||
-        evutil_make_socket_closeonexec(fd) != 0 || !bind_source(cfg, fd, ss.ss_family, why)) {
+        evutil_make_socket_closeonexec(fd) != 0 || !bind_source(cfg, fd, ss->ss_family, why)) {
         if (why->len == 0)
             buf_printf(why, "socket: %s", strerror(errno));
         if (fd >= 0)
             evutil_closesocket(fd);
         SSL_free(ssl);
-        free(p);
-        return NULL;
+        return false;
     }
     p->bev = bufferevent_openssl_socket_new(net_worker_base(w), fd, ssl, BUFFEREVENT_SSL_CONNECTING,
                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -383,11 +383,167 @@ struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, u
     bufferevent_set_timeouts(p->bev, &tv, &tv);
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);
     /* An immediate refusal comes back through proxy_event_cb, from the loop. */
-    if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&ss, (int)len) != 0) {
+    if (bufferevent_socket_connect(p->bev, (const struct sockaddr *)ss, (int)len) != 0) {
         buf_printf(why, "cannot connect to %s", p->peer);
+        return false;
+    }
+    return true;
+}
+
+/* An IP address literal into ss with port: its length, or 0. */
+static socklen_t literal_addr(const char *host, unsigned port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        return sizeof(*in4);
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        return sizeof(*in6);
+    }
+    return 0;
+}
+
+/* A host name a lookup may be asked for: letters, digits, '-', '.' (RFC 1123). */
+static bool host_name_ok(const char *host)
+{
+    size_t n = strlen(host);
+    if (n == 0 || n > 253 || host[0] == '.' || host[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = host[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+static void proxy_resolved_cb(void *arg, int err, struct ub_result *res);
+
+static bool proxy_lookup(struct net_proxy *p, int rrtype, struct buf *why)
+{
+    int uerr = 0;
+    p->dns_id = dns_query(p->dns, p->host, rrtype, proxy_resolved_cb, p, &uerr);
+    if (p->dns_id < 0) {
+        buf_printf(why, "cannot look up %s: %s", p->host, ub_strerror(uerr));
+        return false;
+    }
+    return true;
+}
+
+/* The A answer, else the AAAA answer: the first address, then the connection. */
+static void proxy_resolved(struct net_proxy *p, int err, struct ub_result *res)
+{
+    p->dns_id = -1;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len = 0;
+    bool rcode_temp = err != 0 || (res != NULL && res->rcode == 2); /* SERVFAIL */
+    if (err == 0 && res != NULL && res->havedata && !res->bogus) {
+        if (res->qtype == 1 && res->len[0] == 4) {
+            struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+            in4->sin_family = AF_INET;
+            in4->sin_port = htons((uint16_t)p->port);
+            memcpy(&in4->sin_addr, res->data[0], 4);
+            len = sizeof(*in4);
+        } else if (res->qtype == 28 && res->len[0] == 16) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            in6->sin6_family = AF_INET6;
+            in6->sin6_port = htons((uint16_t)p->port);
+            memcpy(&in6->sin6_addr, res->data[0], 16);
+            len = sizeof(*in6);
+        }
+    }
+    if (res != NULL)
+        ub_resolve_free(res);
+    struct buf why = BUF_INIT;
+    if (len == 0 && !p->tried_aaaa && !rcode_temp) {
+        p->tried_aaaa = true;
+        if (!proxy_lookup(p, 28, &why))
+            proxy_fail(p, buf_cstr(&why));
+        buf_free(&why);
+        return;
+    }
+    if (len == 0)
+        buf_printf(&why, "%s: %s", p->host,
+                   rcode_temp ? "the DNS lookup failed" : "no address in DNS");
+    else if (p->timer)
+        evtimer_del(p->timer);
+    if (len == 0 || !proxy_start(p, &ss, len, &why))
+        proxy_fail(p, buf_cstr(&why));
+    buf_free(&why);
+}
+
+static void proxy_resolved_cb(void *arg, int err, struct ub_result *res)
+{
+    struct net_proxy *p = arg;
+    p->in_cb++;
+    proxy_resolved(p, err, res);
+    if (--p->in_cb == 0 && p->doomed)
+        proxy_destroy(p);
+}
+
+static void proxy_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct net_proxy *p = arg;
+    p->in_cb++;
+    proxy_fail(p, "timed out looking up the home server (frontend_connect_timeout)");
+    if (--p->in_cb == 0 && p->doomed)
+        proxy_destroy(p);
+}
+
+struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, unsigned port,
+                                    const struct net_proxy_ops *ops, void *arg, struct buf *why)
+{
+    struct net_worker *w = net_conn_worker(client);
+    const struct wharf_config *cfg = net_worker_config(w);
+    if (net_worker_proxy_tls(w) == NULL) {
+        buf_printf(why, "no TLS context for the back-ends (see the log at start)");
+        return NULL;
+    }
+    if (strlen(cfg->frontend_secret) < NET_PROXY_MIN_SECRET) {
+        buf_printf(why, "no frontend_secret of at least %d characters", NET_PROXY_MIN_SECRET);
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = literal_addr(host, port, &ss);
+    if (len == 0 && !host_name_ok(host)) {
+        buf_printf(why, "home server \"%s\" is neither an IP address nor a host name", host);
+        return NULL;
+    }
+    struct net_proxy *p = xcalloc(1, sizeof(*p));
+    p->client = client;
+    p->cfg = cfg;
+    p->ops = ops;
+    p->arg = arg;
+    p->port = port;
+    p->dns_id = -1;
+    snprintf(p->host, sizeof(p->host), "%s", host);
+    snprintf(p->peer, sizeof(p->peer), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+    if (len > 0) {
+        if (!proxy_start(p, &ss, len, why)) {
+            net_proxy_free(p);
+            return NULL;
+        }
+        return p;
+    }
+    /* A host name: resolved on the loop (the DNS kit), never blocking it. */
+    p->dns = net_worker_proxy_dns(w, why);
+    if (p->dns == NULL || !proxy_lookup(p, 1, why)) {
         net_proxy_free(p);
         return NULL;
     }
+    p->timer = evtimer_new(net_worker_base(w), proxy_timer_cb, p);
+    struct timeval tv = clock_timeval_ms(cfg->frontend_connect_timeout);
+    evtimer_add(p->timer, &tv);
     return p;
 }
 
@@ -435,7 +591,7 @@ void net_proxy_free(struct net_proxy *p)
         return;
     if (p->in_cb > 0) {
         p->doomed = true;
-        bufferevent_disable(p->bev, EV_READ | EV_WRITE);
+        proxy_quiet(p);
         return;
     }
     proxy_destroy(p);

@@ -32,6 +32,8 @@
 
 #define NET_PROXY_MIN_SECRET 32
 #define NET_PROXY_MAC_HEX 64
+/* Longest home-server value: an IP address or a DNS name. */
+#define NET_PROXY_MAX_HOST 253
 
 struct net_proxy;
 
@@ -53,14 +55,18 @@ bool net_proxy_wanted(const struct wharf_config *cfg, const char *home);
 /* The front-end options (role, frontend_secret, frontend_source_address): 0, or
  * -1 with the reason in err (the imap and pop3 components' check_config). */
 int net_proxy_check_config(const struct wharf_config *cfg, struct buf *err);
+/* An account name a hand-over line can carry as one word (POP3, SMTP): not
+ * empty, no space or control character. */
+bool net_proxy_one_word(const char *account);
 /* role = frontend: no mailbox is ever opened here. */
 bool net_proxy_is_frontend(const struct wharf_config *cfg);
 
 /*
- * Connects to host (the home server: an IP address) on port over TLS, for
- * client's session. NULL with the reason in why when it cannot even start
- * (not an address, no TLS context, no secret); else the ops follow, always
- * from the event loop.
+ * Connects to host (the home server: an IP address, or a host name looked up
+ * through the DNS kit on the worker's loop, A then AAAA, the first address)
+ * on port over TLS, for client's session. NULL with the reason in why when it
+ * cannot even start (neither an address nor a host name, no TLS context, no
+ * secret); else the ops follow, always from the event loop.
  */
 struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, unsigned port,
                                     const struct net_proxy_ops *ops, void *arg, struct buf *why);

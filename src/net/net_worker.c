@@ -28,6 +28,7 @@
 #include "base/sandbox.h"
 #include "ipc/component_loop.h"
 #include "ipc/frame.h"
+#include "net/dns.h"
 #include "net/net_tls_client.h"
 
 #include <arpa/inet.h>
@@ -80,7 +81,8 @@ struct net_worker {
     const struct wharf_config *cfg;
     struct event_base *base;
     SSL_CTX *tls;
-    SSL_CTX *proxy_tls; /* to the back-ends (net_proxy.c), front-ends only */
+    SSL_CTX *proxy_tls;             /* to the back-ends (net_proxy.c), front-ends only */
+    struct dns_resolver *proxy_dns; /* their host names (net_proxy.c), on first use */
     struct net_service **svcs;
     size_t n_svcs;
     struct conn_node *conns; /* every live connection */
@@ -120,6 +122,13 @@ SSL_CTX *net_worker_tls(struct net_worker *w)
 SSL_CTX *net_worker_proxy_tls(struct net_worker *w)
 {
     return w->proxy_tls;
+}
+
+struct dns_resolver *net_worker_proxy_dns(struct net_worker *w, struct buf *err)
+{
+    if (w->proxy_dns == NULL)
+        w->proxy_dns = dns_resolver_new(w->base, w->cfg->dns_resolver, NULL, err);
+    return w->proxy_dns;
 }
 
 struct event_base *net_worker_base(struct net_worker *w)
@@ -649,6 +658,8 @@ void net_worker_free(struct net_worker *w)
         event_free(w->idlest_ev);
     SSL_CTX_free(w->tls);
     SSL_CTX_free(w->proxy_tls);
+    if (w->proxy_dns)
+        dns_resolver_free(w->proxy_dns);
     component_loop_free(w->loop);
     free(w);
 }

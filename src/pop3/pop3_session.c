@@ -192,16 +192,6 @@ static void proxy_line(void *arg, const char *line)
 
 static const struct net_proxy_ops proxy_ops = {.line = proxy_line, .failed = proxy_failed};
 
-/* A name the hand-over line can carry as one POP3 argument. */
-static bool one_word(const char *account)
-{
-    for (const unsigned char *p = (const unsigned char *)account; *p; p++) {
-        if (*p <= 0x20 || *p == 0x7f)
-            return false;
-    }
-    return account[0] != '\0';
-}
-
 static void home_ready(void *arg, const struct directory_answer *a)
 {
     struct pop3_session *s = arg;
@@ -218,7 +208,7 @@ static void home_ready(void *arg, const struct directory_answer *a)
         }
     } else if (ok && net_proxy_wanted(cfg, a->home)) {
         struct buf why = BUF_INIT;
-        s->proxy = one_word(s->account)
+        s->proxy = net_proxy_one_word(s->account)
                        ? net_proxy_connect(s->conn, a->home, (unsigned)cfg->frontend_pop3_port,
                                            &proxy_ops, s, &why)
                        : NULL;

@@ -9,6 +9,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "net/net_proxy.h"
 #include "smtp/smtp_server.h"
 #include "auth/auth_client.h"
 #include "smtp/smtp_checks.h"
@@ -120,7 +121,9 @@ static int smtp_check_config(const struct wharf_config *cfg, struct buf *err)
     struct smtp_checks *c = smtp_checks_new(base, cfg, err);
     smtp_checks_free(c);
     event_base_free(base);
-    return c != NULL ? 0 : -1;
+    if (c == NULL)
+        return -1;
+    return net_proxy_check_config(cfg, err); /* the front-end's options */
 }
 
 static const char *const smtp_sandbox_data[] = {"spool", NULL};

@@ -14,10 +14,11 @@ static const struct {
     const char *name;
     enum smtp_verb verb;
 } verbs[] = {
-    {"HELO", SMTP_HELO},         {"EHLO", SMTP_EHLO}, {"MAIL", SMTP_MAIL}, {"RCPT", SMTP_RCPT},
-    {"DATA", SMTP_DATA},         {"BDAT", SMTP_BDAT}, {"RSET", SMTP_RSET}, {"NOOP", SMTP_NOOP},
-    {"QUIT", SMTP_QUIT},         {"VRFY", SMTP_VRFY}, {"EXPN", SMTP_EXPN}, {"HELP", SMTP_HELP},
-    {"STARTTLS", SMTP_STARTTLS}, {"AUTH", SMTP_AUTH},
+    {"HELO", SMTP_HELO},         {"EHLO", SMTP_EHLO}, {"MAIL", SMTP_MAIL},
+    {"RCPT", SMTP_RCPT},         {"DATA", SMTP_DATA}, {"BDAT", SMTP_BDAT},
+    {"RSET", SMTP_RSET},         {"NOOP", SMTP_NOOP}, {"QUIT", SMTP_QUIT},
+    {"VRFY", SMTP_VRFY},         {"EXPN", SMTP_EXPN}, {"HELP", SMTP_HELP},
+    {"STARTTLS", SMTP_STARTTLS}, {"AUTH", SMTP_AUTH}, {"XWHARFPROXY", SMTP_XWHARFPROXY},
 };
 
 static bool is_ctl(unsigned char c)
@@ -254,6 +255,7 @@ enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd, c
         return SMTP_PARSE_OK;
     case SMTP_AUTH:
     case SMTP_VRFY:
+    case SMTP_XWHARFPROXY:
         if (!has_arg) {
             *why_r = "5.5.4 Syntax error: argument required";
             return SMTP_PARSE_SYNTAX;

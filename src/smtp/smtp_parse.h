@@ -38,6 +38,7 @@ enum smtp_verb {
     SMTP_HELP,
     SMTP_STARTTLS,
     SMTP_AUTH,
+    SMTP_XWHARFPROXY, /* a front-end's hand-over (doc/frontend.md) */
 };
 
 struct smtp_param {

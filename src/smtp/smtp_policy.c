@@ -26,6 +26,7 @@ struct policy_req {
     char *account; /* sender checks: the authenticated account */
     smtp_rcpt_cb rcpt_cb;
     smtp_sender_cb sender_cb;
+    smtp_home_cb home_cb;
     void *arg;
 };
 
@@ -104,6 +105,28 @@ void *smtp_policy_sender_owned(struct smtp_policy *p, const char *sender, const 
     r->sender_cb = cb;
     r->arg = arg;
     r->handle = directory_client_lookup(p->dir, DIRECTORY_Q_RECIPIENT, sender, sender_answer, r);
+    return r;
+}
+
+static void home_answer(void *arg, const struct directory_answer *a)
+{
+    struct policy_req *r = arg;
+    int status = a->status != DIRECTORY_LOOKUP_OK ? -1 : a->kind == DIRECTORY_LOCAL ? 1 : 0;
+    smtp_home_cb cb = r->home_cb;
+    void *cb_arg = r->arg;
+    char *home = xstrdup(status == 1 && a->home ? a->home : "");
+    req_free(r);
+    cb(cb_arg, status, home);
+    free(home);
+}
+
+void *smtp_policy_home(struct smtp_policy *p, const char *account, smtp_home_cb cb, void *arg)
+{
+    struct policy_req *r = xcalloc(1, sizeof(*r));
+    r->p = p;
+    r->home_cb = cb;
+    r->arg = arg;
+    r->handle = directory_client_lookup(p->dir, DIRECTORY_Q_ACCOUNT, account, home_answer, r);
     return r;
 }
 

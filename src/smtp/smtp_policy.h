@@ -41,6 +41,10 @@ void *smtp_policy_rcpt(struct smtp_policy *p, const char *address, bool may_rela
                        void *arg);
 void *smtp_policy_sender_owned(struct smtp_policy *p, const char *sender, const char *account,
                                smtp_sender_cb cb, void *arg);
+/* The home server of an account (doc/frontend.md): status 1 with home ("" : this
+ * server), 0 no such account, -1 temporary failure. */
+typedef void (*smtp_home_cb)(void *arg, int status, const char *home);
+void *smtp_policy_home(struct smtp_policy *p, const char *account, smtp_home_cb cb, void *arg);
 void smtp_policy_cancel(struct smtp_policy *p, void *handle);
 /* The directory client's figures, for the worker's status. */
 void smtp_policy_status(const struct smtp_policy *p, json_t *obj);

@@ -15,6 +15,7 @@
 #include "base/date.h"
 #include "base/log.h"
 #include "auth/auth_login.h"
+#include "net/net_proxy.h"
 #include "ipc/frame.h"
 #include "mailauth/mailauth.h"
 #include "net/lineproto.h"
@@ -34,6 +35,7 @@ enum sess_state {
     ST_WAIT,    /* an asynchronous step runs (auth check, spool commit, delay) */
     ST_TLS,     /* STARTTLS handshake under way */
     ST_CLOSING, /* goodbye said */
+    ST_PROXY,   /* a front-end's spliced submission: the home server reads it */
 };
 
 enum {
@@ -68,6 +70,13 @@ struct smtp_session {
     const char *auth_mech;
     struct auth_login *login;
     void *lookup; /* a directory lookup in flight (smtp_policy), the session waits */
+    /* Front-end and back-end (doc/frontend.md): the account signed in, waiting
+     * for its home server; the hand-over to it; a hand-over received. */
+    char *home_account;
+    const char *home_mech;
+    struct net_proxy *proxy;
+    int proxy_stage;
+    bool handover;
     /* MAIL or RCPT waiting for its directory answer */
     struct spool_rcpt pend_rcpt;
     char *pend_sender, *pend_envid;
@@ -453,16 +462,194 @@ static bool feed_bdat(struct smtp_session *s)
 
 /* ---- AUTH (the login kit, auth_login.h) ---- */
 
+static void auth_accepted(struct smtp_session *s, const char *account, const char *mech)
+{
+    s->auth_user = xstrdup(account);
+    s->auth_mech = mech;
+    log_info("%s: sasl_method=%s, sasl_username=%s", s->client, mech, account);
+    reply(s, "235 2.7.0 Authentication successful");
+}
+
+/* ---- front-end and back-end (doc/frontend.md, net/net_proxy.h) ---- */
+
+static const char gone_line[] =
+    "421 4.4.2 Your mailbox server went away; reconnect in a moment\r\n";
+
+/* A submission session that signs in here asks for the account's home server
+ * first, on a server that takes part in front-ends. */
+static bool home_wanted(const struct smtp_session *s)
+{
+    const struct wharf_config *cfg = s->srv->cfg;
+    return is_submission(s) && (net_proxy_is_frontend(cfg) || cfg->frontend_secret[0] != '\0');
+}
+
+/* The sign-in ends in a temporary error; the session is as before AUTH. */
+static void home_refuse(struct smtp_session *s, const char *text)
+{
+    if (s->handover)
+        reply_error(s, "535 5.7.8 %s", text);
+    else
+        reply(s, "454 4.7.0 %s", text);
+    free(s->home_account);
+    s->home_account = NULL;
+    s->handover = false;
+    after_transaction(s, false);
+}
+
+static void proxy_failed(void *arg, const char *why)
+{
+    struct smtp_session *s = arg;
+    log_warning("proxy: user=<%s>, rip=%s: home server %s: %s", s->home_account,
+                net_conn_addr(s->c), net_proxy_peer(s->proxy), why);
+    net_proxy_free(s->proxy);
+    s->proxy = NULL;
+    home_refuse(s, "Your mailbox server is not available now, try again later");
+}
+
+/*
+ * The back-end's lines before the splice: its greeting, then its answer to
+ * the client's own EHLO name, then the hand-over's 235, which becomes the
+ * answer to the client's AUTH.
+ */
+static void proxy_line(void *arg, const char *line)
+{
+    struct smtp_session *s = arg;
+    const char *want = s->proxy_stage == 0 ? "220" : s->proxy_stage == 1 ? "250" : "235";
+    if (strncmp(line, want, 3) != 0 || (line[3] != ' ' && line[3] != '-' && line[3] != '\0')) {
+        proxy_failed(s, line);
+        return;
+    }
+    if (line[3] == '-')
+        return; /* a multi-line reply goes on */
+    struct buf b = BUF_INIT;
+    if (s->proxy_stage == 0) {
+        buf_printf(&b, "EHLO %s", s->helo);
+        net_proxy_send_line(s->proxy, buf_cstr(&b));
+    } else if (s->proxy_stage == 1) {
+        char mac[NET_PROXY_MAC_HEX + 1];
+        if (!net_proxy_handover_mac(s->proxy, "smtp", s->home_account, net_conn_addr(s->c), mac)) {
+            proxy_failed(s, "cannot compute the hand-over MAC");
+            return;
+        }
+        buf_printf(&b, "XWHARFPROXY %s %s %s", s->home_account, net_conn_addr(s->c), mac);
+        net_proxy_send_line(s->proxy, buf_cstr(&b));
+    } else {
+        log_info("proxy: user=<%s>, rip=%s: spliced to %s", s->home_account, net_conn_addr(s->c),
+                 net_proxy_peer(s->proxy));
+        reply(s, "%s", line);
+        s->auth_user = s->home_account;
+        s->home_account = NULL;
+        s->state = ST_PROXY;
+        /* A spliced session parses nothing again: give back what the login needed. */
+        auth_login_free(s->login);
+        s->login = NULL;
+        buf_free(&s->line);
+        net_proxy_splice(s->proxy, gone_line);
+        net_conn_set_timeout(s->c, 0); /* the home server keeps time */
+        net_conn_resume(s->c);
+        if (evbuffer_get_length(net_conn_input(s->c)) > 0)
+            net_proxy_client_readable(s->proxy); /* pipelined after AUTH */
+    }
+    buf_free(&b);
+    s->proxy_stage++;
+}
+
+static const struct net_proxy_ops proxy_ops = {.line = proxy_line, .failed = proxy_failed};
+
+static void home_known(void *arg, int status, const char *home)
+{
+    struct smtp_session *s = arg;
+    s->lookup = NULL;
+    const struct wharf_config *cfg = s->srv->cfg;
+    if (s->handover) {
+        /* A front-end sent this account here: it must live here. */
+        if (status != 1 || !net_proxy_home_is_here(cfg, home)) {
+            log_warning("%s: hand-over of user=<%s> refused: %s", s->client, s->home_account,
+                        status == 1 ? "the account's home server is another one"
+                                    : "no such account here");
+            home_refuse(s, "Hand-over refused");
+            return;
+        }
+    } else if (status == 1 && net_proxy_wanted(cfg, home)) {
+        struct buf why = BUF_INIT;
+        s->proxy = net_proxy_one_word(s->home_account)
+                       ? net_proxy_connect(s->c, home, (unsigned)cfg->frontend_submission_port,
+                                           &proxy_ops, s, &why)
+                       : NULL;
+        if (s->proxy == NULL) {
+            log_warning("proxy: user=<%s>, rip=%s: home server %s: %s", s->home_account,
+                        net_conn_addr(s->c), home, why.len ? buf_cstr(&why) : "bad name");
+            home_refuse(s, "Your mailbox server is not available now, try again later");
+        } else {
+            s->proxy_stage = 0; /* still waiting, until the splice */
+        }
+        buf_free(&why);
+        return;
+    } else if (net_proxy_is_frontend(cfg)) {
+        log_warning("%s: user=<%s>: %s", s->client, s->home_account,
+                    status < 0 ? "the directory is not available"
+                               : "no home server for this account");
+        home_refuse(s, "Your mailbox server is not available now, try again later");
+        return;
+    }
+    auth_accepted(s, s->home_account, s->home_mech);
+    free(s->home_account);
+    s->home_account = NULL;
+    s->handover = false;
+    after_transaction(s, false);
+}
+
+static void home_lookup(struct smtp_session *s, const char *account, const char *mech)
+{
+    free(s->home_account);
+    s->home_account = xstrdup(account);
+    s->home_mech = mech;
+    sess_set_state(s, ST_WAIT);
+    net_conn_pause(s->c);
+    s->lookup = smtp_policy_home(s->srv->policy, account, home_known, s);
+}
+
+/* XWHARFPROXY account client-address mac, on a back-end's submission service. */
+static void cmd_handover(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    char acc[320], addr[64], mac[NET_PROXY_MAC_HEX + 2], extra[2];
+    char *arg = slice_strdup(cmd->arg);
+    int n = sscanf(arg, "%319s %63s %65s %1s", acc, addr, mac, extra);
+    free(arg);
+    if (n != 3 || strlen(mac) != NET_PROXY_MAC_HEX) {
+        reply_error(s, "501 5.5.4 Syntax: XWHARFPROXY account address mac");
+        return;
+    }
+    if (!is_submission(s) || s->helo == NULL || !s->esmtp || s->auth_user || s->have_mail) {
+        reply_error(s, "503 5.5.1 Error: bad sequence of commands");
+        return;
+    }
+    struct buf why = BUF_INIT;
+    if (!net_proxy_handover_check(s->c, "smtp", acc, addr, mac, &why)) {
+        log_warning("smtp: hand-over from %s refused: %s", net_conn_peer_addr(s->c),
+                    buf_cstr(&why));
+        reply_error(s, "535 5.7.8 Hand-over refused");
+        buf_free(&why);
+        return;
+    }
+    buf_free(&why);
+    snprintf(s->client, sizeof(s->client), "%s[%s] via front-end %s", net_conn_host(s->c),
+             net_conn_addr(s->c), net_conn_peer_addr(s->c));
+    s->handover = true;
+    home_lookup(s, acc, "XWHARFPROXY");
+}
+
 static void auth_done(void *arg, const struct auth_login_result *r)
 {
     struct smtp_session *s = arg;
     switch (r->status) {
     case AUTH_LOGIN_OK:
     case AUTH_LOGIN_USER_ADDR_FULL: /* no per-(user, address) limit for smtp */
-        s->auth_user = xstrdup(r->account);
-        s->auth_mech = r->mechanism;
-        log_info("%s: sasl_method=%s, sasl_username=%s", s->client, r->mechanism, r->account);
-        reply(s, "235 2.7.0 Authentication successful");
+        if (home_wanted(s)) {
+            home_lookup(s, r->account, r->mechanism); /* home_known follows */
+            return;
+        }
+        auth_accepted(s, r->account, r->mechanism);
         break;
     case AUTH_LOGIN_FAILED:
         log_warning("%s: SASL %s authentication failed: authentication failure", s->client,
@@ -1025,6 +1212,10 @@ static void sess_command(struct smtp_session *s, struct slice line)
         cmd_auth(s, &cmd);
         return;
     }
+    case SMTP_XWHARFPROXY: {
+        cmd_handover(s, &cmd);
+        return;
+    }
     case SMTP_RSET:
         s->cnt_ok[cnt]++;
         txn_reset(s);
@@ -1072,6 +1263,10 @@ static void sess_readable(void *arg)
 {
     struct smtp_session *s = arg;
     const struct wharf_config *cfg = s->srv->cfg;
+    if (s->state == ST_PROXY) { /* spliced: the home server reads it */
+        net_proxy_client_readable(s->proxy);
+        return;
+    }
     for (;;) {
         switch (s->state) {
         case ST_DATA:
@@ -1185,9 +1380,20 @@ static void sess_timeout(void *arg)
     s->state = ST_CLOSING;
 }
 
+static void sess_writable(void *arg)
+{
+    struct smtp_session *s = arg;
+    if (s->state == ST_PROXY)
+        net_proxy_client_writable(s->proxy);
+}
+
 static void sess_drain(void *arg)
 {
     struct smtp_session *s = arg;
+    if (s->state == ST_PROXY) { /* its client reconnects, to the new workers */
+        net_conn_close(s->c, true);
+        return;
+    }
     s->drain_pending = true; /* see after_transaction; the deadline cuts the rest */
 }
 
@@ -1205,7 +1411,7 @@ static void sess_closed(void *arg)
         else
             buf_printf(&b, " %s=%u/%u", cnt_names[i], s->cnt_ok[i], s->cnt_all[i]);
     }
-    if (s->state != ST_CLOSING)
+    if (s->state != ST_CLOSING && s->state != ST_PROXY) /* a splice ends with its back-end */
         log_info("lost connection after %s from %s", s->last_cmd ? s->last_cmd : "CONNECT",
                  s->client);
     log_info("disconnect from %s%s commands=%u", s->client, buf_cstr(&b), total);
@@ -1215,6 +1421,8 @@ static void sess_closed(void *arg)
     smtp_checks_cancel(s->check);
     smtp_checks_connect_cancel(s->listcheck);
     auth_login_free(s->login);
+    net_proxy_free(s->proxy);
+    free(s->home_account);
     if (s->lookup)
         smtp_policy_cancel(s->srv->policy, s->lookup);
     free(s->pend_rcpt.address);
@@ -1236,4 +1444,5 @@ const struct net_proto smtp_session_proto = {
     .timeout = sess_timeout,
     .drain = sess_drain,
     .closed = sess_closed,
+    .writable = sess_writable,
 };

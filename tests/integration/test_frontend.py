@@ -19,11 +19,15 @@ import subprocess
 import pytest
 
 from conftest import free_port, tls_context, wait_until
+from dnszone import dns_server  # noqa: F401 (the fixture)
 
 SECRET = "f" * 16 + "0123456789abcdef0123456789abcdef"
 HOMES = {"alice@example.test": "be1", "bob@example.test": "be2"}
 PASSWORD = "correct horse battery"
 HOSTS = {"fe": "127.0.0.2", "be1": "127.0.0.3", "be2": "127.0.0.4"}
+# bob's home server is given to the front-end by host name (resolved through
+# the tests' DNS server), alice's by address
+BE2_NAME = "be2.example.test"
 
 
 def common_port():
@@ -45,7 +49,7 @@ def backend_cert(tmp_path):
     cert, key = tmp_path / "be.pem", tmp_path / "be.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=backends",
-                    "-addext", "subjectAltName=IP:127.0.0.3,IP:127.0.0.4",
+                    "-addext", f"subjectAltName=IP:127.0.0.3,IP:127.0.0.4,DNS:{BE2_NAME}",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     cert.chmod(0o644)
     key.chmod(0o644)
@@ -54,30 +58,39 @@ def backend_cert(tmp_path):
 
 
 @pytest.fixture
-def layout(wharf_factory, tmp_path):
+def layout(wharf_factory, tmp_path, dns_server):
     cert, key = backend_cert(tmp_path)
-    imaps, pop3s = common_port(), common_port()
+    imaps, pop3s, smtps, smtp = common_port(), common_port(), common_port(), common_port()
+    dns_server.zone[(BE2_NAME, "A")] = [HOSTS["be2"]]
     servers = {}
     for name in ("be1", "be2"):
         h = HOSTS[name]
         w = wharf_factory(name, host=h, enable=["smtp", "imap", "pop3"], extra={
             "imaps_listen": f"{h}:{imaps}", "pop3s_listen": f"{h}:{pop3s}",
+            "smtps_listen": f"{h}:{smtps}", "smtp_listen": f"{h}:{smtp}",
             "tls_cert_file": str(cert), "tls_key_file": str(key),
             "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32"})
-        w.ports["imaps"], w.ports["pop3s"] = imaps, pop3s
+        w.ports.update(imaps=imaps, pop3s=pop3s, smtps=smtps, smtp=smtp)
         w.wharf("domain", "add", "example.test")
         for user, home in HOMES.items():
             if home == name:  # the back-end's own password is never used
                 w.wharf("user", "add", user, "--password-stdin", input=b"unused-on-backend\n")
         servers[name] = w.start()
-    fe = wharf_factory("fe", host=HOSTS["fe"], enable=["imap", "imaps", "pop3", "pop3s"], extra={
+    fe = wharf_factory("fe", host=HOSTS["fe"], enable=["smtp", "imap", "imaps", "pop3", "pop3s",
+                                                      "submission", "smtps"], extra={
         "role": "frontend", "frontend_secret": SECRET, "frontend_imap_port": str(imaps),
-        "frontend_pop3_port": str(pop3s), "frontend_tls_ca_file": str(cert),
+        "frontend_pop3_port": str(pop3s), "frontend_submission_port": str(smtps),
+        "frontend_smtp_port": str(smtp),
+        "frontend_tls_ca_file": str(cert), "dns_resolver": dns_server.resolver,
         "frontend_connect_timeout": "5s", "frontend_source_address": HOSTS["fe"]})
     fe.wharf("domain", "add", "example.test")
     for user, home in HOMES.items():
         fe.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
-        fe.wharf("user", "home", user, HOSTS[home])
+        fe.wharf("user", "home", user, BE2_NAME if home == "be2" else HOSTS[home])
+    # carol's home server is a name that does not resolve
+    fe.wharf("user", "add", "carol@example.test", "--password-stdin",
+             input=PASSWORD.encode() + b"\n")
+    fe.wharf("user", "home", "carol@example.test", "nowhere.example.test")
     servers["fe"] = fe.start()
     return servers
 
@@ -108,16 +121,18 @@ def subjects(m):
 def test_imap_reaches_home_and_idle_wakes(layout):
     fe, be1, be2 = layout["fe"], layout["be1"], layout["be2"]
     mail(be1, "alice@example.test", "for alice")
-    mail(be2, "bob@example.test", "for bob")
+    # the front-end's MX takes mail for every user and relays it to the home server
+    mail(fe, "bob@example.test", "for bob")
     a = imap_login(fe, "alice@example.test")
     wait_until(lambda: subjects(a) == ["Subject: for alice"], what="alice's mail on be1")
     b = imap_login(fe, "bob@example.test", implicit=False)
     wait_until(lambda: subjects(b) == ["Subject: for bob"], what="bob's mail on be2")
-    # IDLE through the proxy, woken by a delivery on alice's back-end
+    # IDLE through the proxy, woken by a delivery on alice's back-end (relayed
+    # there by the front-end's MX)
     tag = a._new_tag().decode()
     a.send(f"{tag} IDLE\r\n".encode())
     assert a.readline().startswith(b"+")
-    mail(be1, "alice@example.test", "second")
+    mail(fe, "alice@example.test", "second")
     line = a.readline()
     assert line.startswith(b"* ") and b"EXISTS" in line, line
     a.send(b"DONE\r\n")
@@ -170,12 +185,64 @@ def test_pop3_through_frontend(layout):
     bad.quit()
 
 
+def submit(fe, user, password=PASSWORD, implicit=False):
+    if implicit:
+        s = smtplib.SMTP_SSL(fe.host, fe.ports["smtps"], context=tls_context(), timeout=20)
+    else:
+        s = smtplib.SMTP(fe.host, fe.ports["submission"], timeout=20)
+        s.starttls(context=tls_context())
+    s.login(user, password)
+    return s
+
+
+def test_submission_through_frontend(layout):
+    """Submission (587 STARTTLS, 465) signs in on the front-end and is handed
+    over to the user's home server, which takes the message as the user's."""
+    fe, be1, be2 = layout["fe"], layout["be1"], layout["be2"]
+    with submit(fe, "alice@example.test") as s:
+        s.sendmail("alice@example.test", ["alice@example.test"],
+                   "From: alice@example.test\r\nSubject: sent via fe\r\n\r\nhi\r\n")
+        # a second transaction on the same spliced session
+        s.sendmail("alice@example.test", ["alice@example.test"],
+                   "From: alice@example.test\r\nSubject: again via fe\r\n\r\nhi\r\n")
+    with submit(fe, "bob@example.test", implicit=True) as s:
+        s.sendmail("bob@example.test", ["bob@example.test"],
+                   "From: bob@example.test\r\nSubject: bob via fe\r\n\r\nhi\r\n")
+        # the home server's sender check: bob may not send as alice
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            s.sendmail("alice@example.test", ["bob@example.test"], "Subject: x\r\n\r\nx\r\n")
+    a = imap_login(fe, "alice@example.test")
+    wait_until(lambda: subjects(a) == ["Subject: again via fe", "Subject: sent via fe"],
+               what="alice's submissions in her mailbox on be1")
+    a.logout()
+    b = imap_login(fe, "bob@example.test")  # be2 by host name
+    wait_until(lambda: subjects(b) == ["Subject: bob via fe"], what="bob's submission on be2")
+    b.logout()
+    assert "sasl_method=XWHARFPROXY, sasl_username=alice@example.test" in be1.log()
+    assert "sasl_method=XWHARFPROXY, sasl_username=bob@example.test" in be2.log()
+    assert f"spliced to {BE2_NAME}:" in fe.log()
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        submit(fe, "alice@example.test", "wrong password")
+    rows = {r["service"]: r for r in fe.port_map()["ports"]}
+    assert rows["submission-proxy"]["direction"] == "outbound"
+
+
 def test_backend_killed_then_back(layout):
     fe, be1 = layout["fe"], layout["be1"]
     a = imap_login(fe, "alice@example.test")
     b = imap_login(fe, "bob@example.test")
     a.select("INBOX")
+    sa = submit(fe, "alice@example.test")
+    sb = submit(fe, "bob@example.test")
     be1.kill_all()
+    # alice's submission session: 421 from the front-end, or the end of the stream
+    try:
+        code = sa.noop()[0]
+    except smtplib.SMTPServerDisconnected:
+        code = 421
+    assert code == 421
+    assert sb.noop()[0] == 250  # bob's, on be2, goes on
+    sb.quit()
     # alice's session ends cleanly (BYE [UNAVAILABLE] or the end of the stream)
     with pytest.raises((imaplib.IMAP4.abort, imaplib.IMAP4.error, OSError)):
         a.noop()
@@ -188,6 +255,8 @@ def test_backend_killed_then_back(layout):
     with pytest.raises(poplib.error_proto, match=r"SYS/TEMP"):
         p.pass_(PASSWORD)
     p.quit()
+    with pytest.raises(smtplib.SMTPAuthenticationError, match="not available"):
+        submit(fe, "alice@example.test")
     # bob on be2 is not affected
     assert b.noop()[0] == "OK"
     assert b.select("INBOX")[0] == "OK"
@@ -196,6 +265,8 @@ def test_backend_killed_then_back(layout):
     assert a2.select("INBOX")[0] == "OK"
     a2.logout()
     b.logout()
+    with submit(fe, "alice@example.test") as s:
+        assert s.noop()[0] == 250
 
 
 def raw_handover(host, port, line, source=None):
@@ -219,6 +290,10 @@ def test_forged_handover_refused(layout):
     assert b"X NO" in raw_handover(be1.host, be1.ports["imaps"], line, ("127.0.0.2", 0))
     # a client that asks the front-end itself to take a hand-over
     assert b"X NO" in raw_handover(fe.host, fe.ports["imaps"], line)
+    # a home server whose name does not resolve: a clean temporary error
+    with pytest.raises(imaplib.IMAP4.error, match="UNAVAILABLE"):
+        imap_login(fe, "carol@example.test")
+    assert "nowhere.example.test: no address in DNS" in fe.log()
     # POP3 the same
     s = socket.create_connection((be1.host, be1.ports["pop3s"]), timeout=20,
                                  source_address=("127.0.0.2", 0))
@@ -229,6 +304,21 @@ def test_forged_handover_refused(layout):
     assert f.readline().startswith(b"-ERR")
     assert f.readline().startswith(b"-ERR")  # still not signed in
     t.close()
+    # SMTP the same: a hand-over without the secret signs nobody in
+    s = socket.create_connection((be1.host, be1.ports["smtps"]), timeout=20,
+                                 source_address=("127.0.0.2", 0))
+    t = tls_context().wrap_socket(s)
+    f = t.makefile("rb")
+    assert f.readline().startswith(b"220")
+    t.sendall(b"EHLO x\r\nXWHARFPROXY alice@example.test 192.0.2.9 " + b"0" * 64 + b"\r\n"
+              b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.net>\r\n")
+    while (line := f.readline()).startswith(b"250-"):
+        pass
+    assert f.readline().startswith(b"535")
+    f.readline()  # MAIL
+    assert f.readline()[:1] in (b"5", b"4")  # no relay for an unauthenticated client
+    t.close()
+    assert "smtp: hand-over from 127.0.0.2 refused: wrong MAC" in be1.log()
     assert "hand-over from 127.0.0.1 refused" in be1.log()
     assert "hand-over from 127.0.0.2 refused: wrong MAC" in be1.log()
 
