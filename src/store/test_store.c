@@ -769,16 +769,20 @@ static void crash_hook(const char *point)
         _exit(42);
 }
 
-/* Runs one delivery in a child that dies at point; returns after it died. */
-static void deliver_and_crash(const char *dir, const char *point, const char *body,
-                              const char *dedupe)
+/* Runs one delivery in a child that dies at point; returns after it died.
+ * opt: the store's options (NULL: the defaults). */
+static void deliver_and_crash(const char *dir, const struct store_options *opt, const char *point,
+                              const char *body, const char *dedupe)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         crash_at = point;
         store_set_fault_hook(crash_hook);
-        struct store *c = dir_store(dir);
+        struct buf err = BUF_INIT;
+        struct store *c = store_open_dir(dir, opt, &err);
+        if (c == NULL)
+            fail_msg("%s", buf_cstr(&err));
         put(c, ALICE, NULL, body, dedupe, 0, 0, NULL);
         _exit(0); /* not reached */
     }
@@ -791,7 +795,7 @@ static void deliver_and_crash(const char *dir, const char *point, const char *bo
 static void test_crash_between_blob_and_commit(void **state)
 {
     char *dir = make_dir();
-    deliver_and_crash(dir, "blob-synced", "lost before commit\r\n", "Q7");
+    deliver_and_crash(dir, NULL, "blob-synced", "lost before commit\r\n", "Q7");
     struct store *s = dir_store(dir);
     struct buf err = BUF_INIT;
     struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
@@ -816,7 +820,7 @@ static void test_crash_between_blob_and_commit(void **state)
 static void test_crash_after_commit(void **state)
 {
     char *dir = make_dir();
-    deliver_and_crash(dir, "committed", "kept\r\n", "Q8");
+    deliver_and_crash(dir, NULL, "committed", "kept\r\n", "Q8");
     struct store *s = dir_store(dir);
     struct buf err = BUF_INIT;
     struct buf out = BUF_INIT;
@@ -853,27 +857,11 @@ static struct store *inline_store(const char *dir)
     return s;
 }
 
-static void inline_deliver_and_crash(const char *dir, const char *point, const char *body)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        crash_at = point;
-        store_set_fault_hook(crash_hook);
-        put(inline_store(dir), ALICE, NULL, body, NULL, 0, 0, NULL);
-        _exit(0); /* not reached */
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 42);
-}
-
 static void test_inline_bodies(void **state)
 {
     char *dir = make_dir();
-    inline_deliver_and_crash(dir, "blob-synced", "lost before commit\r\n");
-    inline_deliver_and_crash(dir, "committed", "kept\r\n");
+    deliver_and_crash(dir, &inline_opt, "blob-synced", "lost before commit\r\n", NULL);
+    deliver_and_crash(dir, &inline_opt, "committed", "kept\r\n", NULL);
     struct store *s = inline_store(dir);
     struct buf err = BUF_INIT, out = BUF_INIT;
     struct store_blob_stats st;
