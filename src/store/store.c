@@ -34,6 +34,7 @@ static const struct store_driver *driver_find(const char *name, struct buf *err)
 
 static void default_options(struct store_options *o)
 {
+    *o = (struct store_options){0};
     o->segment_size = 64ull << 20;
     o->fsync = true;
     o->mailbox_name_max = STORE_MAILBOX_NAME_MAX;
@@ -70,6 +71,7 @@ struct store *store_open(const struct wharf_config *cfg, struct buf *err)
     struct store_options o;
     default_options(&o);
     o.segment_size = cfg->store_segment_size;
+    o.inline_max = cfg->store_inline_body_max;
     o.mailbox_name_max = (size_t)cfg->store_mailbox_name_max;
     o.mailbox_depth_max = (size_t)cfg->store_mailbox_depth_max;
     o.keywords_max = (size_t)cfg->store_keywords_max;

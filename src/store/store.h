@@ -67,6 +67,9 @@ struct store_options {
     /* Seconds an expunged body stays readable (store_message_read) for the
      * sessions not yet told of the expunge (RFC 2180 4.1.1); 0: dropped at once. */
     int64_t expunge_hold;
+    /* Bodies of at most this many bytes are kept in the metadata database (made
+     * durable by the commit's own sync) instead of a segment file; 0: none. */
+    uint64_t inline_max;
 };
 /* The default expunge_hold: longer than any session goes without a NOOP or IDLE in practice. */
 #define STORE_EXPUNGE_HOLD 3600

@@ -411,6 +411,7 @@ static void test_counters_migrate(void **state)
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "DROP TRIGGER newsgroups_mailbox_delete;"
                                   "DROP TABLE newsgroups;"
+                                  "ALTER TABLE blobs DROP COLUMN body;"
                                   "PRAGMA user_version = 1;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -465,6 +466,7 @@ static void test_search_records_migrate(void **state)
                                   "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
                                   "DROP TRIGGER newsgroups_mailbox_delete;"
                                   "DROP TABLE newsgroups;"
+                                  "ALTER TABLE blobs DROP COLUMN body;"
                                   "PRAGMA user_version = 2;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -767,16 +769,20 @@ static void crash_hook(const char *point)
         _exit(42);
 }
 
-/* Runs one delivery in a child that dies at point; returns after it died. */
-static void deliver_and_crash(const char *dir, const char *point, const char *body,
-                              const char *dedupe)
+/* Runs one delivery in a child that dies at point; returns after it died.
+ * opt: the store's options (NULL: the defaults). */
+static void deliver_and_crash(const char *dir, const struct store_options *opt, const char *point,
+                              const char *body, const char *dedupe)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         crash_at = point;
         store_set_fault_hook(crash_hook);
-        struct store *c = dir_store(dir);
+        struct buf err = BUF_INIT;
+        struct store *c = store_open_dir(dir, opt, &err);
+        if (c == NULL)
+            fail_msg("%s", buf_cstr(&err));
         put(c, ALICE, NULL, body, dedupe, 0, 0, NULL);
         _exit(0); /* not reached */
     }
@@ -789,7 +795,7 @@ static void deliver_and_crash(const char *dir, const char *point, const char *bo
 static void test_crash_between_blob_and_commit(void **state)
 {
     char *dir = make_dir();
-    deliver_and_crash(dir, "blob-synced", "lost before commit\r\n", "Q7");
+    deliver_and_crash(dir, NULL, "blob-synced", "lost before commit\r\n", "Q7");
     struct store *s = dir_store(dir);
     struct buf err = BUF_INIT;
     struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
@@ -814,7 +820,7 @@ static void test_crash_between_blob_and_commit(void **state)
 static void test_crash_after_commit(void **state)
 {
     char *dir = make_dir();
-    deliver_and_crash(dir, "committed", "kept\r\n", "Q8");
+    deliver_and_crash(dir, NULL, "committed", "kept\r\n", "Q8");
     struct store *s = dir_store(dir);
     struct buf err = BUF_INIT;
     struct buf out = BUF_INIT;
@@ -825,6 +831,72 @@ static void test_crash_after_commit(void **state)
     struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
     assert_int_equal(mb.messages, 1);
     store_mailbox_free(&mb);
+    buf_free(&out);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
+}
+
+/* Bodies up to inline_max live in their blobs row: no segment byte, no segment sync,
+ * still one copy for every message that has them, read back whole, durable at the
+ * commit and gone with a crash before it, collected when unreferenced. */
+static const struct store_options inline_opt = {.segment_size = 64ull << 20,
+                                                .fsync = true,
+                                                .mailbox_name_max = STORE_MAILBOX_NAME_MAX,
+                                                .mailbox_depth_max = STORE_MAILBOX_DEPTH_MAX,
+                                                .keywords_max = STORE_KEYWORDS_MAX,
+                                                .inline_max = 64};
+
+static struct store *inline_store(const char *dir)
+{
+    struct buf err = BUF_INIT;
+    struct store *s = store_open_dir(dir, &inline_opt, &err);
+    if (s == NULL)
+        fail_msg("%s", buf_cstr(&err));
+    buf_free(&err);
+    return s;
+}
+
+static void test_inline_bodies(void **state)
+{
+    char *dir = make_dir();
+    deliver_and_crash(dir, &inline_opt, "blob-synced", "lost before commit\r\n", NULL);
+    deliver_and_crash(dir, &inline_opt, "committed", "kept\r\n", NULL);
+    struct store *s = inline_store(dir);
+    struct buf err = BUF_INIT, out = BUF_INIT;
+    struct store_blob_stats st;
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.blobs, 1); /* the committed one only */
+    assert_int_equal(st.segment_bytes, 0);
+    assert_int_equal(store_message_read(s, ALICE, "INBOX", 1, &out, &err), 0);
+    assert_string_equal(out.data, "kept\r\n");
+    /* a small body twice and to two accounts: one row; a large one: in a segment */
+    char big[200];
+    memset(big, 'b', sizeof(big) - 3);
+    memcpy(big + sizeof(big) - 3, "\r\n", 3);
+    assert_int_equal(put(s, ALICE, NULL, "small\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(put(s, BOB, NULL, "small\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(put(s, BOB, NULL, big, NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.blobs, 3);
+    assert_int_equal(st.segment_bytes, sizeof(big) - 1 + 48);
+    assert_int_equal(store_message_read(s, BOB, "INBOX", 1, &out, &err), 0);
+    assert_string_equal(out.data, "small\r\n");
+    assert_int_equal(store_message_read(s, BOB, "INBOX", 2, &out, &err), 0);
+    assert_string_equal(out.data, big);
+    /* unreferenced: gone from the table with the row that held it */
+    uint32_t uid = 1;
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &uid, 1, &err), 0);
+    store_close(s);
+    struct store_options o = inline_opt;
+    o.expunge_hold = 0;
+    s = store_open_dir(dir, &o, &err);
+    assert_non_null(s);
+    assert_int_equal(store_gc(s, &err), 0);
+    assert_int_equal(store_blob_stats(s, &st, &err), 0);
+    assert_int_equal(st.blobs, 2);
+    assert_int_equal(store_message_read(s, ALICE, "INBOX", 2, &out, &err), 0);
+    assert_string_equal(out.data, "small\r\n");
     buf_free(&out);
     buf_free(&err);
     store_close(s);
@@ -1282,6 +1354,7 @@ static void test_account_state_migrate(void **state)
                                   "DELETE FROM meta WHERE key = 'mailbox_id_next';"
                                   "DROP TRIGGER newsgroups_mailbox_delete;"
                                   "DROP TABLE newsgroups;"
+                                  "ALTER TABLE blobs DROP COLUMN body;"
                                   "PRAGMA user_version = 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1517,6 +1590,7 @@ static void test_msgid_index(void **state)
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
                                   UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                                  "ALTER TABLE blobs DROP COLUMN body;"
                                   "PRAGMA user_version = 10;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1545,6 +1619,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_processes),
         cmocka_unit_test(test_crash_between_blob_and_commit),
         cmocka_unit_test(test_crash_after_commit),
+        cmocka_unit_test(test_inline_bodies),
         cmocka_unit_test(test_gc_keeps_live_bodies),
         cmocka_unit_test(test_names_and_acl),
         cmocka_unit_test(test_acl_rights_and_shares),

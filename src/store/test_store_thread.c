@@ -147,8 +147,9 @@ static void test_migrate(void **state)
                "DROP TRIGGER jmap_thread_delete; DROP TABLE thread_ids;"
                "DROP TABLE threads_touched; DROP INDEX messages_thread;"
                "ALTER TABLE messages DROP COLUMN thread;"
-               "DELETE FROM meta WHERE key = 'thread_id_next'; PRAGMA user_version = %d;",
-               version - 1);
+               "DELETE FROM meta WHERE key = 'thread_id_next';"
+               "ALTER TABLE blobs DROP COLUMN body; PRAGMA user_version = %d;",
+               version - 2);
     assert_int_equal(sqlite3_exec(db, sql.data, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     buf_free(&sql);

@@ -154,7 +154,7 @@ int sq_upload(struct store *s, const char *owner, struct slice data, char hash_r
     }
     if (sqlite3_changes(sq(s)->db) == 0) {
         /* a new upload of this owner: it holds a reference of its own */
-        if (sq_blob_ref(s, data, hash_r, seg, err) != 0)
+        if (sq_blob_ref(s, data, hash_r, seg, data.len <= s->opt.inline_max, err) != 0)
             goto rollback;
         st = sq_stmt(s, "INSERT INTO uploads(owner, hash, at) VALUES(?, ?, ?)", err);
         if (st == NULL)
@@ -193,13 +193,13 @@ int sq_account_blob_read(struct store *s, const char *owner, const char *hash, s
                          struct buf *err)
 {
     buf_reset(out);
-    sqlite3_stmt *st =
-        sq_stmt(s,
-                "SELECT b.segment, b.offset, b.size FROM blobs b WHERE b.hash = ?2 AND ("
-                " EXISTS(SELECT 1 FROM uploads u WHERE u.owner = ?1 AND u.hash = ?2) OR"
-                " EXISTS(SELECT 1 FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id"
-                "  WHERE m.blob = ?2 AND x.owner = ?1))",
-                err);
+    sqlite3_stmt *st = sq_stmt(
+        s,
+        SQ_BLOB_SELECT(s, "FROM blobs b WHERE b.hash = ?2 AND ("
+                          " EXISTS(SELECT 1 FROM uploads u WHERE u.owner = ?1 AND u.hash = ?2) OR"
+                          " EXISTS(SELECT 1 FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id"
+                          "  WHERE m.blob = ?2 AND x.owner = ?1))"),
+        err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
@@ -209,9 +209,5 @@ int sq_account_blob_read(struct store *s, const char *owner, const char *hash, s
         return 1;
     if (rc != SQLITE_ROW)
         return sq_db_error(s, "blob", err);
-    int64_t seg = sqlite3_column_int64(st, 0);
-    uint64_t off = (uint64_t)sqlite3_column_int64(st, 1);
-    uint64_t size = (uint64_t)sqlite3_column_int64(st, 2);
-    sqlite3_reset(st);
-    return blob_read(&sq(s)->blobs, seg, off, size, out, err);
+    return sq_blob_body(s, st, 0, out, err);
 }

@@ -115,8 +115,9 @@ static int segs_check(struct segs *s, const char *db, struct buf *err)
     sqlite3_stmt *st = NULL;
     int rc = -1;
     if (sqlite3_open_v2(db, &d, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(d, "SELECT segment, max(offset + size) FROM blobs GROUP BY segment", -1,
-                           &st, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(
+            d, "SELECT segment, max(offset + size) FROM blobs WHERE segment >= 0 GROUP BY segment",
+            -1, &st, NULL) != SQLITE_OK) {
         buf_printf(err, "%s: %s", db, sqlite3_errmsg(d));
         goto out;
     }

@@ -12,12 +12,16 @@
  *   4. COMMIT (SQLite fsyncs the WAL once)            <- "committed"
  * A crash before 4 leaves bodies no row names (reclaimed by sq_gc) and no
  * message; a crash after 4 leaves a complete message. Never refers to a body
- * that is not yet durable.
+ * that is not yet durable. The bodies of a batch of at most
+ * store_options.inline_max bytes in all are not appended but kept in their
+ * blobs rows (segment -1): they become durable with the rows that name them,
+ * at 4, and such a batch only has step 4's sync.
  */
 #include "store/sqlite/sq_int.h"
 #include "base/alloc.h"
 #include "mime/mime.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -51,7 +55,8 @@ static int dedupe_seen(struct store *s, const char *id, const char *owner, struc
     return rc == SQLITE_DONE ? 0 : sq_db_error(s, "dedupe", err);
 }
 
-int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg, struct buf *err)
+int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg, bool in_row,
+                struct buf *err)
 {
     sqlite3_stmt *st = sq_stmt(s, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?", err);
     if (st == NULL)
@@ -61,6 +66,20 @@ int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg
         return sq_db_error(s, "blob", err);
     if (sqlite3_changes(sq(s)->db) == 1)
         return 0;
+    if (in_row && sq(s)->blob_body) {
+        /* in the row: durable with this transaction's commit, no segment sync */
+        st = sq_stmt(s,
+                     "INSERT INTO blobs(hash, segment, offset, size, refs, body)"
+                     " VALUES(?, -1, 0, ?, 1, ?)",
+                     err);
+        if (st == NULL)
+            return -1;
+        sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (int64_t)data.len);
+        sqlite3_bind_blob64(st, 3, data.len ? data.ptr : "", (sqlite3_uint64)data.len,
+                            SQLITE_STATIC);
+        return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "blob", err);
+    }
     uint64_t off;
     if (blob_append(&sq(s)->blobs, seg, data, hex, &off, err) != 0)
         return -1;
@@ -73,6 +92,30 @@ int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg
     sqlite3_bind_int64(st, 3, (int64_t)off);
     sqlite3_bind_int64(st, 4, (int64_t)data.len);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "blob", err);
+}
+
+int sq_blob_body(struct store *s, sqlite3_stmt *st, int col, struct buf *out, struct buf *err)
+{
+    int64_t seg = sqlite3_column_int64(st, col);
+    uint64_t off = (uint64_t)sqlite3_column_int64(st, col + 1);
+    uint64_t size = (uint64_t)sqlite3_column_int64(st, col + 2);
+    if (seg < 0) {
+        const void *p = sqlite3_column_blob(st, col + 3);
+        size_t n = (size_t)sqlite3_column_bytes(st, col + 3);
+        buf_reset(out);
+        if (n != size) {
+            sqlite3_reset(st);
+            buf_printf(err, "store: a body kept in its row has %zu bytes, not %llu", n,
+                       (unsigned long long)size);
+            errno = EIO;
+            return -1;
+        }
+        buf_append(out, p, n);
+        sqlite3_reset(st);
+        return 0;
+    }
+    sqlite3_reset(st);
+    return blob_read(&sq(s)->blobs, seg, off, size, out, err);
 }
 
 static int over_quota(struct store *s, const struct store_target *t, size_t size, int *over_r,
@@ -92,7 +135,7 @@ static int over_quota(struct store *s, const struct store_target *t, size_t size
 
 static int deliver_target(struct store *s, struct store_delivery *d, struct store_target *t,
                           const char *hex, struct mime_cache *c, struct slice msgid, int64_t seg,
-                          int64_t now, struct buf *err)
+                          bool in_row, int64_t now, struct buf *err)
 {
     t->status = STORE_FAILED;
     t->uid = 0;
@@ -150,7 +193,8 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
     uint64_t modseq;
     int64_t thread;
     if (sq_thread_assign(s, t->owner, hex, &c->thread, &thread, err) != 0 ||
-        sq_blob_ref(s, d->data, hex, seg, err) != 0 || sq_modseq_next(s, row.id, &modseq, err) != 0)
+        sq_blob_ref(s, d->data, hex, seg, in_row, err) != 0 ||
+        sq_modseq_next(s, row.id, &modseq, err) != 0)
         return -1;
     sqlite3_stmt *st =
         sq_stmt(s, "UPDATE mailboxes SET uidnext = ?3 + 1 WHERE id = ?1 AND uidnext = ?2", err);
@@ -211,8 +255,14 @@ int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *
     /* parsed once, outside the write lock: ENVELOPE, BODYSTRUCTURE and the
      * search record are never computed again for these messages */
     struct mime_cache *cache = xcalloc(n ? n : 1, sizeof(*cache));
-    for (size_t i = 0; i < n; i++)
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
         mime_cache_build(d[i].data, NULL, &cache[i]);
+        bytes += d[i].data.len;
+    }
+    /* a small batch (a lone poster's article) pays one sync, in the commit; a large
+     * one shares the segment's fdatasync and keeps its bodies out of the WAL */
+    bool in_row = bytes <= s->opt.inline_max;
     int rc = -1;
     if (sq_begin(s, true, err) != 0)
         goto failed;
@@ -242,8 +292,8 @@ int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *
         }
         for (size_t k = 0; k < d[i].n_targets; k++)
             if (d[i].targets[k].status != STORE_DUPLICATE &&
-                deliver_target(s, &d[i], &d[i].targets[k], hex, &cache[i], msgid, seg, now, err) !=
-                    0)
+                deliver_target(s, &d[i], &d[i].targets[k], hex, &cache[i], msgid, seg, in_row, now,
+                               err) != 0)
                 goto rollback;
     }
     if (blob_sync(&sq(s)->blobs, err) != 0)

@@ -21,6 +21,7 @@ struct sq_store {
     struct blob_dir blobs;
     char *dir;
     bool temporary; /* remove dir on close */
+    bool blob_body; /* the schema has blobs.body (sq_schema_blob_body): reads name it */
     struct {
         const char *sql; /* identity: the literal's address */
         sqlite3_stmt *st;
@@ -145,8 +146,19 @@ int sq_upload(struct store *s, const char *owner, struct slice data, char hash_r
               struct buf *err);
 int sq_account_blob_read(struct store *s, const char *owner, const char *hash, struct buf *out,
                          struct buf *err);
-/* Makes sure the body is in a segment and has a row; adds one reference (write transaction). */
-int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg, struct buf *err);
+/* Makes sure the body is stored and has a row; adds one reference (write transaction).
+ * in_row: a new body is kept in its row (durable with the commit), not in segment seg. */
+int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg, bool in_row,
+                struct buf *err);
+/* "SELECT b.segment, b.offset, b.size, b.body REST" (NULL for b.body while a migration
+ * older than that column runs), the columns sq_blob_body reads. */
+#define SQ_BLOB_SELECT(s, rest)                                                                    \
+    (sq(s)->blob_body ? "SELECT b.segment, b.offset, b.size, b.body " rest                         \
+                      : "SELECT b.segment, b.offset, b.size, NULL " rest)
+/* The body a row of blobs names, from the columns segment, offset, size, body of st's
+ * current row starting at column col (a segment -1 body is in the row itself); st is
+ * reset. 0, or -1 with err (errno ENOENT: the segment file is gone, sq_gc moved it). */
+int sq_blob_body(struct store *s, sqlite3_stmt *st, int col, struct buf *out, struct buf *err);
 /* The segment to append to, rolled over when full (write transaction). */
 int sq_current_segment(struct store *s, int64_t *seg_r, struct buf *err);
 /* Drops uploads older than STORE_UPLOAD_HOLD and their references (write transaction). */

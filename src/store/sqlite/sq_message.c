@@ -98,11 +98,11 @@ int sq_message_read(struct store *s, const char *owner, int64_t mailbox_id, uint
         int f = sq_mailbox_find_id(s, owner, mailbox_id, &row, err);
         if (f != 0)
             return f;
-        sqlite3_stmt *st = sq_stmt(
-            s,
-            "SELECT b.segment, b.offset, b.size FROM messages m JOIN blobs b ON b.hash = m.blob"
-            " WHERE m.mailbox_id = ? AND m.uid = ?",
-            err);
+        sqlite3_stmt *st =
+            sq_stmt(s,
+                    SQ_BLOB_SELECT(s, "FROM messages m JOIN blobs b ON b.hash = m.blob"
+                                      " WHERE m.mailbox_id = ? AND m.uid = ?"),
+                    err);
         if (st == NULL)
             return -1;
         sqlite3_bind_int64(st, 1, row.id);
@@ -111,8 +111,8 @@ int sq_message_read(struct store *s, const char *owner, int64_t mailbox_id, uint
         if (rc == SQLITE_DONE) {
             /* Expunged: its body is still held for the sessions not yet told (expunge_one). */
             st = sq_stmt(s,
-                         "SELECT b.segment, b.offset, b.size FROM expunged e"
-                         " JOIN blobs b ON b.hash = e.blob WHERE e.mailbox_id = ? AND e.uid = ?",
+                         SQ_BLOB_SELECT(s, "FROM expunged e JOIN blobs b ON b.hash = e.blob"
+                                           " WHERE e.mailbox_id = ? AND e.uid = ?"),
                          err);
             if (st == NULL)
                 return -1;
@@ -126,12 +126,8 @@ int sq_message_read(struct store *s, const char *owner, int64_t mailbox_id, uint
         }
         if (rc != SQLITE_ROW)
             return sq_db_error(s, "read message", err);
-        int64_t seg = sqlite3_column_int64(st, 0);
-        uint64_t off = (uint64_t)sqlite3_column_int64(st, 1);
-        uint64_t size = (uint64_t)sqlite3_column_int64(st, 2);
-        sqlite3_reset(st);
         struct buf e = BUF_INIT;
-        if (blob_read(&sq(s)->blobs, seg, off, size, out, &e) == 0) {
+        if (sq_blob_body(s, st, 0, out, &e) == 0) {
             buf_free(&e);
             return 0;
         }

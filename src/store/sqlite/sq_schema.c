@@ -20,6 +20,9 @@
  * from sq_thread_backfill, run in the same transaction right after this
  * step (sq_schema_after), so the step stays one self-contained entry.
  */
+/* see the list below (13 -> 14); the readers name the column from then on */
+static const char migration_blob_body[] = "ALTER TABLE blobs ADD COLUMN body BLOB;";
+
 static const char migration_threads[] =
     "ALTER TABLE messages ADD COLUMN thread INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX messages_thread ON messages(thread);"
@@ -317,6 +320,16 @@ static const char *const migrations[] = {
     "  UPDATE mailboxes SET n_recent = (SELECT COUNT(*) FROM messages r"
     "    WHERE r.mailbox_id = NEW.id AND r.uid >= NEW.recent_uid) WHERE id = NEW.id; END;",
     migration_threads,
+    /*
+     * 13 -> 14 (issue 15, one sync per commit): a body of at most
+     * store_inline_body_max bytes is kept in its blobs row (segment -1,
+     * offset 0) instead of a segment file, so that it is made durable by the
+     * commit's WAL sync with the rows that name it: one sync per commit
+     * instead of the segment's fdatasync, then the WAL's. Still one row per
+     * body (content-addressed, reference-counted). One self-contained step:
+     * a column of blobs.
+     */
+    migration_blob_body,
 };
 
 size_t sq_schema_count(void)
@@ -334,4 +347,12 @@ sq_schema_step_fn *sq_schema_after(size_t from_version)
     if (from_version < sq_schema_count() && migrations[from_version] == migration_threads)
         return sq_thread_backfill;
     return NULL;
+}
+
+bool sq_schema_blob_body(size_t version)
+{
+    for (size_t i = 0; i < version && i < sq_schema_count(); i++)
+        if (migrations[i] == migration_blob_body)
+            return true;
+    return false;
 }

@@ -4,6 +4,7 @@
 #ifndef WHARF_STORE_SQ_SCHEMA_H
 #define WHARF_STORE_SQ_SCHEMA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The schema version a fully migrated database has. */
@@ -18,5 +19,8 @@ struct buf;
  * the migration's text, not its number, so renumbering keeps it. */
 typedef int sq_schema_step_fn(struct store *s, struct buf *err);
 sq_schema_step_fn *sq_schema_after(size_t from_version);
+/* Whether a database at this version has blobs.body (bodies kept in their row), so
+ * that a C step of an older migration reads bodies without naming it. */
+bool sq_schema_blob_body(size_t version);
 
 #endif
