@@ -37,7 +37,8 @@ BROWSER_TESTS = ROOT / "tests" / "webmail"
 @pytest.fixture
 def server(wharf_factory):
     s = wharf_factory(enable={"https", "smtp", "imaps"},
-                      extra={"http_auth_failure_delay": "0", "webmail_dir": str(APP)}).start()
+                      extra={"http_auth_failure_delay": "0", "webmail_dir": str(APP),
+                             "smtp_max_message_size": "64M"}).start()
     s.wharf("domain", "add", "example.test")
     for user in (ALICE, BOB):
         s.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
@@ -228,9 +229,42 @@ def deliver(server, subject, body, subtype="plain", frm=f"Bob <{BOB}>", headers=
 
 
 def deliver_raw(server, msg):
-    msg = msg.replace("\r\n", "\n").replace("\n", "\r\n")
-    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as s:
-        s.sendmail(BOB, [ALICE], msg.encode())
+    if isinstance(msg, str):
+        msg = msg.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=120) as s:
+        s.sendmail(BOB, [ALICE], msg)
+
+
+def bad_input():
+    """The issue's bad input: a 50 MB message, one of 5,000 MIME parts, a 1 MB single-line
+    HTML body (quoted-printable: SMTP lines stay short), malformed charsets."""
+    head = (f"From: Eve <eve@example.test>\r\nTo: {ALICE}\r\n"
+            "Date: Sat, 05 Dec 2026 12:00:00 +0000\r\nMIME-Version: 1.0\r\n")
+    blob = base64.encodebytes(bytes(range(256)) * (37 * 4096)).replace(b"\n", b"\r\n")  # 50 MB
+    big = (head + "Subject: Survey data (big)\r\n"
+           'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+           "Content-Type: text/plain; charset=utf-8\r\n\r\nThe survey is attached.\r\n--b\r\n"
+           "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+           'Content-Disposition: attachment; filename="survey.bin"\r\n\r\n').encode() \
+        + blob + b"--b--\r\n"
+    parts = [head + "Subject: Many parts\r\n"
+             'Content-Type: multipart/mixed; boundary="p"\r\n\r\n'
+             "--p\r\nContent-Type: text/plain\r\n\r\nFive thousand parts follow.\r\n"]
+    parts += [f"--p\r\nContent-Type: text/plain\r\n"
+              f'Content-Disposition: attachment; filename="p{n}.txt"\r\n\r\nPart {n}.\r\n'
+              for n in range(1, 5000)]
+    many = ("".join(parts) + "--p--\r\n").encode()
+    line = "<p>" + "word " * 209715 + "end of the line</p>"  # 1 MB, no line break
+    qp = "=\r\n".join(line[i:i + 72] for i in range(0, len(line), 72))
+    long_html = (head + "Subject: One long line\r\nContent-Type: text/html; charset=utf-8\r\n"
+                 "Content-Transfer-Encoding: quoted-printable\r\n\r\n" + qp + "\r\n").encode()
+    charsets = (head.encode() + b"Subject: =?x-no-such?B?SGVsbG8=?= bad charsets\r\n"
+                b'Content-Type: multipart/mixed; boundary="c"\r\n\r\n'
+                b'--c\r\nContent-Type: text/plain; charset="x-no-such"\r\n'
+                b"Content-Transfer-Encoding: 8bit\r\n\r\nCaf\xe9 au lait, unknown charset\r\n"
+                b"--c\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                b"Content-Transfer-Encoding: 8bit\r\n\r\nBroken \xff\xfe UTF-8\r\n--c--\r\n")
+    return [big, many, long_html, charsets]
 
 
 def png_2x2():
@@ -271,6 +305,8 @@ def test_in_chromium(server, tmp_path):
         deliver(server, "Quarterly figures", hostile_html(rec), "html")
         deliver(server, "Site visit on Monday", "The crane arrives at 9.\r\nBring boots.")
         deliver_raw(server, related_html(rec))
+        for msg in bad_input():
+            deliver_raw(server, msg)
         # a conversation of two (In-Reply-To), then three more for sorting and multi-select
         deliver(server, "Scaffolding order", "We need 40 frames by Friday.",
                 headers="Message-ID: <scaffold-1@example.test>\r\n")

@@ -91,17 +91,17 @@ test('the webmail end to end', async (t) => {
   });
 
   await t.test('folders with unread counts, the list, a message delivered by SMTP', async () => {
-    await page.getByRole('button', { name: /^Inbox, 8 unread/ }).waitFor();
+    await page.getByRole('button', { name: /^Inbox, 12 unread/ }).waitFor();
     await page.getByRole('button', { name: /^Trash/ }).waitFor();
-    assert.match(await page.title(), /^\(8\) Wharf Mail$/);
+    assert.match(await page.title(), /^\(12\) Wharf Mail$/);
     const plain = row(page, 'Site visit on Monday');
     await plain.waitFor();
     assert.match(await plain.getAttribute('aria-label'), /^Unread, from Bob/);
     await page.screenshot({ path: `${SHOTS}/inbox.png` });
     await plain.click();
     await page.locator('#r-text', { hasText: 'The crane arrives at 9.' }).waitFor();
-    await page.getByRole('button', { name: /^Inbox, 7 unread/ }).waitFor(); // marked read
-    assert.match(await page.title(), /^\(7\) Wharf Mail$/);
+    await page.getByRole('button', { name: /^Inbox, 11 unread/ }).waitFor(); // marked read
+    assert.match(await page.title(), /^\(11\) Wharf Mail$/);
     await page.screenshot({ path: `${SHOTS}/read.png` });
   });
 
@@ -115,7 +115,7 @@ test('the webmail end to end', async (t) => {
     const items = page.getByRole('list', { name: 'Conversation' }).getByRole('button');
     await items.nth(1).waitFor();
     assert.equal(await items.count(), 2);
-    await page.getByRole('button', { name: /^Inbox, 5 unread/ }).waitFor(); // both read
+    await page.getByRole('button', { name: /^Inbox, 9 unread/ }).waitFor(); // both read
     await items.filter({ hasText: 'Carol' }).click();
     await page.locator('#r-text', { hasText: 'Tuesday works for the delivery.' }).waitFor();
     await items.filter({ hasText: 'Bob' }).click();
@@ -188,6 +188,53 @@ test('the webmail end to end', async (t) => {
     await page.getByRole('button', { name: 'Close' }).click();
     await page.getByRole('button', { name: 'Delete', exact: true }).click(); // out of the way
     await row(page, 'Site plan').waitFor({ state: 'detached' });
+  });
+
+  await t.test('bad input: 50 MB, 5,000 parts, a 1 MB line of HTML, malformed charsets: the UI shows what it can', async () => {
+    // Each opens, shows its text, and the page answers at once after (its main thread is free).
+    const open = async (subject, shown) => {
+      const t0 = Date.now();
+      await row(page, subject).click();
+      await shown();
+      const ms = Date.now() - t0;
+      const t1 = Date.now();
+      await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => done())));
+      const idle = Date.now() - t1;
+      console.log(`# ${subject}: shown in ${ms} ms, next frame after ${idle} ms`);
+      assert.ok(idle < 1000, `${subject}: the page is stuck (${idle} ms)`);
+    };
+    await open('Survey data (big)', async () => {
+      await page.locator('#r-text', { hasText: 'The survey is attached.' }).waitFor();
+      await page.locator('#r-attachments a', { hasText: /survey\.bin \(3\d{4} KB\)/ }).waitFor();
+    });
+    await open('Many parts', async () => {
+      await page.locator('#r-text', { hasText: 'Five thousand parts follow.' }).waitFor();
+      // (the server parses up to its mime_max_parts: what it has is shown, 100 links and a count)
+      await page.locator('#r-attachments li').first().waitFor();
+      const lis = page.locator('#r-attachments li');
+      const last = await lis.last().textContent();
+      assert.match(last, /^… and \d+ more$/, `${await lis.count()} listed, the last: ${last}`);
+      assert.equal(await page.locator('#r-attachments a').count(), 100);
+    });
+    await open('One long line', async () => {
+      const frame = await (await page.locator('#r-html').elementHandle()).contentFrame();
+      await frame.locator('p', { hasText: 'word word word' }).waitFor({ state: 'attached' });
+      await page.getByText('This message is long').waitFor(); // cut at 1 MB (maxBodyValueBytes), and said
+      // wrapped to the frame, not one line a mile wide
+      assert.ok(await frame.evaluate(() => document.body.scrollWidth <= window.innerWidth + 1));
+    });
+    await open('bad charsets', async () => {
+      await page.locator('#r-subject', { hasText: 'bad charsets' }).waitFor();
+      await page.locator('#r-text', { hasText: 'au lait, unknown charset' }).waitFor();
+      await page.locator('#r-text', { hasText: 'UTF-8' }).waitFor();
+    });
+    await page.screenshot({ path: `${SHOTS}/bad-charsets.png` });
+    for (const subject of ['Survey data (big)', 'Many parts', 'One long line', 'bad charsets']) {
+      await row(page, subject).click();
+      await page.locator('#r-subject', { hasText: subject.replace(/ \(big\)/, '') }).waitFor();
+      await page.getByRole('button', { name: 'Delete', exact: true }).click(); // out of the way
+      await row(page, subject).waitFor({ state: 'detached' });
+    }
   });
 
   await t.test('compose: signature, autocomplete, an attachment, a draft saved and resumed, sent: the other user sees it arrive live', async () => {

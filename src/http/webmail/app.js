@@ -16,7 +16,8 @@ const LIST_PROPS = ['from', 'subject', 'receivedAt', 'keywords', 'preview', 'has
 const SET_CHUNK = 256;
 const SETTINGS_KW = '$wharfsettings'; // the settings message (loadSettings)
 const INLINE_MAX = 5 * 1024 * 1024;     // largest cid: image shown inline
-const SOURCE_SHOWN = 1024 * 1024;      // "Show source" shows this much; the rest downloads  // Email/set updates per request (under the server's maxObjectsInSet)
+const SOURCE_SHOWN = 1024 * 1024;
+const ATTACHMENTS_SHOWN = 100;         // links under a message; a message of 5,000 parts says how many more      // "Show source" shows this much; the rest downloads  // Email/set updates per request (under the server's maxObjectsInSet)
 
 const st = {
   jmap: null, account: '', mailboxes: [], byRole: {}, current: null,
@@ -666,14 +667,19 @@ async function showMessage(id, seq) {
   await showBody();
   const ul = $('r-attachments');
   ul.replaceChildren();
-  for (const a of e.attachments || []) {
-    if (a.cid && e.cidUrls && e.cidUrls.has(a.cid)) continue; // shown in the body
+  const files = (e.attachments || []).filter((a) => !(a.cid && e.cidUrls && e.cidUrls.has(a.cid))); // inline: shown
+  for (const a of files.slice(0, ATTACHMENTS_SHOWN)) {
     const li = document.createElement('li');
     const link = document.createElement('a');
     link.href = st.jmap.downloadUrl(a.blobId, a.name, a.type);
     link.setAttribute('download', a.name || 'attachment');
     text(link, `${a.name || 'attachment'} (${Math.ceil((a.size || 0) / 1024)} KB)`);
     li.append(link);
+    ul.append(li);
+  }
+  if (files.length > ATTACHMENTS_SHOWN) {
+    const li = document.createElement('li');
+    text(li, `… and ${files.length - ATTACHMENTS_SHOWN} more`);
     ul.append(li);
   }
   if (!(e.keywords || {}).$seen) await setKeyword(e, '$seen', true);
@@ -686,6 +692,8 @@ function bodyText(e, parts) {
 async function showBody() {
   const e = st.open;
   const html = (e.htmlBody || []).some((p) => p.type === 'text/html');
+  // maxBodyValueBytes cut a long body: said, with the way to the rest
+  $('r-truncated').hidden = ![...(html ? e.htmlBody : e.textBody) || []].some((p) => (e.bodyValues[p.partId] || {}).isTruncated);
   $('r-text').hidden = html;
   $('r-html').hidden = !html;
   if (!html) {
