@@ -18,6 +18,8 @@
 struct email {
     const struct store_account_message *c;
     size_t n;
+    /* the from and subject sort keys (sort_keys_fill), when the sort asks for them */
+    char *key[2];
 };
 
 static int copy_order(const void *a, const void *b)
@@ -40,7 +42,7 @@ static struct email *emails_group(struct store_account_message *v, size_t n, siz
         if (ne && strcmp(e[ne - 1].c[0].m.blob, v[i].m.blob) == 0)
             e[ne - 1].n++;
         else
-            e[ne++] = (struct email){&v[i], 1};
+            e[ne++] = (struct email){.c = &v[i], .n = 1};
     }
     *ne_r = ne;
     return e;
@@ -367,10 +369,11 @@ static json_t *filter_check(json_t *f, unsigned depth)
 
 struct sort_keys {
     struct {
-        enum { S_RECEIVED, S_SIZE } what;
+        enum { S_RECEIVED, S_SIZE, S_FROM, S_SUBJECT } what;
         bool asc;
     } k[4];
     size_t n;
+    bool textual; /* a from or subject key: struct email's key[] filled */
 };
 
 static int email_order(const void *a, const void *b, void *arg)
@@ -378,6 +381,13 @@ static int email_order(const void *a, const void *b, void *arg)
     const struct email *x = a, *y = b;
     const struct sort_keys *sk = arg;
     for (size_t i = 0; i < sk->n; i++) {
+        if (sk->k[i].what == S_FROM || sk->k[i].what == S_SUBJECT) {
+            size_t w = sk->k[i].what == S_SUBJECT;
+            int c = strcasecmp(x->key[w] ? x->key[w] : "", y->key[w] ? y->key[w] : "");
+            if (c)
+                return (c < 0 ? -1 : 1) * (sk->k[i].asc ? 1 : -1);
+            continue;
+        }
         int64_t u = sk->k[i].what == S_RECEIVED ? x->c[0].m.internaldate : (int64_t)x->c[0].m.size;
         int64_t v = sk->k[i].what == S_RECEIVED ? y->c[0].m.internaldate : (int64_t)y->c[0].m.size;
         if (u != v)
@@ -390,6 +400,7 @@ static int email_order(const void *a, const void *b, void *arg)
 static json_t *sort_parse(json_t *sort, struct sort_keys *sk)
 {
     sk->n = 0;
+    sk->textual = false;
     if (sort == NULL || json_is_null(sort)) {
         sk->k[sk->n].what = S_RECEIVED;
         sk->k[sk->n++].asc = false;
@@ -410,11 +421,60 @@ static json_t *sort_parse(json_t *sort, struct sort_keys *sk)
             sk->k[sk->n].what = S_RECEIVED;
         else if (strcmp(p, "size") == 0)
             sk->k[sk->n].what = S_SIZE;
-        else
+        else if (strcmp(p, "from") == 0 || strcmp(p, "subject") == 0) {
+            sk->k[sk->n].what = p[0] == 'f' ? S_FROM : S_SUBJECT;
+            sk->textual = true;
+        } else
             return jmap_error("unsupportedSort", p);
         sk->n++;
     }
     return NULL;
+}
+
+/*
+ * The from and subject sort keys of e from its search record (RFC 8621
+ * 4.4.2): the name of the first From address, else its address; the base
+ * subject (RFC 5256, as IMAP SORT). Compared without case.
+ */
+static void sort_keys_fill(struct qctx *q, struct email *e)
+{
+    struct buf subj = BUF_INIT;
+    e->key[0] = xstrdup("");
+    e->key[1] = xstrdup("");
+    if (!record_of(q, e) || q->scratch.len == 0)
+        return;
+    struct slice rest = slice_make(q->scratch.data + 1, q->scratch.len - 1), name, value;
+    bool from = false, subject = false;
+    while (mime_cache_record_next(&rest, &name, &value)) {
+        if (!from && slice_eq_cstr_nocase(name, "from")) {
+            from = true;
+            struct mime_address_list al;
+            mime_address_parse(value, &al);
+            for (size_t i = 0; i < al.n; i++) {
+                const struct mime_address *a = &al.v[i];
+                if (a->host.ptr == NULL)
+                    continue; /* a group's markers */
+                free(e->key[0]);
+                if (a->name.ptr && a->name.len)
+                    e->key[0] = xstrndup(a->name.ptr, a->name.len);
+                else {
+                    struct buf b = BUF_INIT;
+                    buf_printf(&b, "%.*s@%.*s", (int)a->mailbox.len,
+                               a->mailbox.ptr ? a->mailbox.ptr : "", (int)a->host.len, a->host.ptr);
+                    e->key[0] = xstrdup(buf_cstr(&b));
+                    buf_free(&b);
+                }
+                break;
+            }
+            mime_address_list_free(&al);
+        } else if (!subject && slice_eq_cstr_nocase(name, "subject")) {
+            subject = true;
+            mime_base_subject(value, &subj);
+            free(e->key[1]);
+            e->key[1] = xstrndup(subj.data ? subj.data : "", subj.len);
+        }
+    }
+    buf_free(&subj);
 }
 
 /* collapseThreads: an Email's thread and its place in the sorted result */
@@ -452,6 +512,10 @@ static void query_free(struct qrun *qr)
     buf_free(&qr->q.scratch);
     free(qr->q.by_thread);
     free(qr->all);
+    for (size_t i = 0; i < qr->nm; i++) {
+        free(qr->e[i].key[0]);
+        free(qr->e[i].key[1]);
+    }
     free(qr->e);
     store_account_messages_free(qr->v, qr->n);
     memset(qr, 0, sizeof(*qr));
@@ -503,6 +567,9 @@ static json_t *query_run(struct jmap_req *r, struct qrun *qr)
     for (size_t i = 0; i < qr->ne; i++)
         if (qr->filter == NULL || matches(&qr->q, &e[i], qr->filter))
             e[nm++] = e[i];
+    if (qr->sk.textual)
+        for (size_t i = 0; i < nm; i++)
+            sort_keys_fill(&qr->q, &e[i]);
     qsort_r(e, nm, sizeof(*e), email_order, &qr->sk);
     if (qr->collapse) {
         /* the first Email of each thread in the sorted result stands for it */
@@ -518,6 +585,10 @@ static json_t *query_run(struct jmap_req *r, struct qrun *qr)
         for (size_t i = 0; i < nm; i++)
             if (keep[i])
                 e[nk++] = e[i];
+            else {
+                free(e[i].key[0]);
+                free(e[i].key[1]);
+            }
         free(keep);
         free(tp);
         nm = nk;
@@ -732,8 +803,8 @@ json_t *jmap_email_query_changes(struct jmap_req *r, json_t *args, json_t **err_
     const struct email *cut = NULL;
     size_t cut_at = SIZE_MAX;
     char hash[65];
-    if (upto && json_is_string(upto) && !threaded && filter_immutable(qr.filter) &&
-        jmap_email_id_parse(json_string_value(upto), hash))
+    if (upto && json_is_string(upto) && !threaded && !qr.sk.textual &&
+        filter_immutable(qr.filter) && jmap_email_id_parse(json_string_value(upto), hash))
         for (size_t i = 0; i < qr.nm && cut == NULL; i++)
             if (strcmp(qr.e[i].c[0].m.blob, hash) == 0) {
                 cut = &qr.e[i];

@@ -8,6 +8,7 @@ driven by npm playwright-core under node:test (tests/webmail, installed by
 run nor load anything (a recording HTTP server on loopback counts every
 request), sending to a second user who sees it arrive live, sign-out.
 """
+import base64
 import http.client
 import imaplib
 import http.server
@@ -15,8 +16,10 @@ import json
 import os
 import shutil
 import smtplib
+import struct
 import subprocess
 import threading
+import zlib
 from pathlib import Path
 
 import pytest
@@ -34,7 +37,8 @@ BROWSER_TESTS = ROOT / "tests" / "webmail"
 @pytest.fixture
 def server(wharf_factory):
     s = wharf_factory(enable={"https", "smtp", "imaps"},
-                      extra={"http_auth_failure_delay": "0", "webmail_dir": str(APP)}).start()
+                      extra={"http_auth_failure_delay": "0", "webmail_dir": str(APP),
+                             "smtp_max_message_size": "64M"}).start()
     s.wharf("domain", "add", "example.test")
     for user in (ALICE, BOB):
         s.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
@@ -217,13 +221,75 @@ def hostile_html(rec):
 </body></html>"""
 
 
-def deliver(server, subject, body, subtype="plain"):
-    msg = (f"From: Bob <{BOB}>\r\nTo: {ALICE}\r\nSubject: {subject}\r\n"
+def deliver(server, subject, body, subtype="plain", frm=f"Bob <{BOB}>", headers=""):
+    msg = (f"From: {frm}\r\nTo: {ALICE}\r\nSubject: {subject}\r\n{headers}"
            f"Date: Sat, 05 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
            f"Content-Type: text/{subtype}; charset=utf-8\r\n\r\n{body}\r\n")
-    msg = msg.replace("\r\n", "\n").replace("\n", "\r\n")
-    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as s:
-        s.sendmail(BOB, [ALICE], msg.encode())
+    deliver_raw(server, msg)
+
+
+def deliver_raw(server, msg):
+    if isinstance(msg, str):
+        msg = msg.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=120) as s:
+        s.sendmail(BOB, [ALICE], msg)
+
+
+def bad_input():
+    """The issue's bad input: a 50 MB message, one of 5,000 MIME parts, a 1 MB single-line
+    HTML body (quoted-printable: SMTP lines stay short), malformed charsets."""
+    head = (f"From: Eve <eve@example.test>\r\nTo: {ALICE}\r\n"
+            "Date: Sat, 05 Dec 2026 12:00:00 +0000\r\nMIME-Version: 1.0\r\n")
+    blob = base64.encodebytes(bytes(range(256)) * (37 * 4096)).replace(b"\n", b"\r\n")  # 50 MB
+    big = (head + "Subject: Survey data (big)\r\n"
+           'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+           "Content-Type: text/plain; charset=utf-8\r\n\r\nThe survey is attached.\r\n--b\r\n"
+           "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+           'Content-Disposition: attachment; filename="survey.bin"\r\n\r\n').encode() \
+        + blob + b"--b--\r\n"
+    parts = [head + "Subject: Many parts\r\n"
+             'Content-Type: multipart/mixed; boundary="p"\r\n\r\n'
+             "--p\r\nContent-Type: text/plain\r\n\r\nFive thousand parts follow.\r\n"]
+    parts += [f"--p\r\nContent-Type: text/plain\r\n"
+              f'Content-Disposition: attachment; filename="p{n}.txt"\r\n\r\nPart {n}.\r\n'
+              for n in range(1, 5000)]
+    many = ("".join(parts) + "--p--\r\n").encode()
+    line = "<p>" + "word " * 209715 + "end of the line</p>"  # 1 MB, no line break
+    qp = "=\r\n".join(line[i:i + 72] for i in range(0, len(line), 72))
+    long_html = (head + "Subject: One long line\r\nContent-Type: text/html; charset=utf-8\r\n"
+                 "Content-Transfer-Encoding: quoted-printable\r\n\r\n" + qp + "\r\n").encode()
+    charsets = (head.encode() + b"Subject: =?x-no-such?B?SGVsbG8=?= bad charsets\r\n"
+                b'Content-Type: multipart/mixed; boundary="c"\r\n\r\n'
+                b'--c\r\nContent-Type: text/plain; charset="x-no-such"\r\n'
+                b"Content-Transfer-Encoding: 8bit\r\n\r\nCaf\xe9 au lait, unknown charset\r\n"
+                b"--c\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                b"Content-Transfer-Encoding: 8bit\r\n\r\nBroken \xff\xfe UTF-8\r\n--c--\r\n")
+    return [big, many, long_html, charsets]
+
+
+def png_2x2():
+    """A 2x2 red PNG, for an inline cid: image."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def related_html(rec):
+    """HTML with an inline cid: image (multipart/related) and one remote image."""
+    png = base64.encodebytes(png_2x2()).decode()
+    return (f"From: Dana <dana@example.test>\r\nTo: {ALICE}\r\nSubject: Site plan\r\n"
+            "Date: Sat, 05 Dec 2026 11:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/related; boundary="rel"\r\n\r\n'
+            "--rel\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+            '<p>The plan: <img src="cid:plan@example.test" alt="plan"> and the view: '
+            f'<img src="{rec}/dana.png" alt="view"></p>\r\n'
+            "--rel\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
+            "Content-ID: <plan@example.test>\r\n"
+            'Content-Disposition: inline; filename="plan.png"\r\n\r\n'
+            f"{png}--rel--\r\n")
 
 
 def test_in_chromium(server, tmp_path):
@@ -238,6 +304,20 @@ def test_in_chromium(server, tmp_path):
     try:
         deliver(server, "Quarterly figures", hostile_html(rec), "html")
         deliver(server, "Site visit on Monday", "The crane arrives at 9.\r\nBring boots.")
+        deliver_raw(server, related_html(rec))
+        for msg in bad_input():
+            deliver_raw(server, msg)
+        # a conversation of two (In-Reply-To), then three more for sorting and multi-select
+        deliver(server, "Scaffolding order", "We need 40 frames by Friday.",
+                headers="Message-ID: <scaffold-1@example.test>\r\n")
+        deliver(server, "Re: Scaffolding order", "Tuesday works for the delivery.",
+                frm="Carol <carol@example.test>",
+                headers="Message-ID: <scaffold-2@example.test>\r\n"
+                        "In-Reply-To: <scaffold-1@example.test>\r\n"
+                        "References: <scaffold-1@example.test>\r\n")
+        for n in (7, 8, 9):
+            deliver(server, f"Invoice {n}", f"Invoice number {n} is attached.",
+                    frm=f"Supplier {10 - n} <billing{n}@example.test>")
         shots = ROOT / "doc" / "webmail"
         shots.mkdir(exist_ok=True)
         env = dict(os.environ)
@@ -274,6 +354,45 @@ def test_in_chromium(server, tmp_path):
         _, boxes = m.list()
         names = {b.decode().rsplit(' "/" ', 1)[-1].strip('"') for b in boxes}
         assert "Cranes" in names and not {"Projects", "Projects/Crane", "Crane"} & names, names
+        # the bulk actions: flagged two of three invoices, one junk, one deleted, and with
+        # "select all" the rest read and moved to Archive, the whole conversation with them
+        def flags(box, subject):
+            m.select(box, readonly=True)
+            _, found = m.search(None, "SUBJECT", f'"{subject}"')
+            nums = found[0].split()
+            return [m.fetch(n, "(FLAGS)")[1][0].decode().lower() for n in nums]
+        assert len(flags("Archive", "Scaffolding order")) == 2
+        assert all("\\seen" in f for f in flags("Archive", "Scaffolding order"))
+        [f] = flags("Archive", "Invoice 9")
+        assert "\\flagged" in f and "\\seen" in f, f
+        [f] = flags("Junk", "Invoice 8")
+        assert "$junk" in f and "\\flagged" not in f, f
+        [f] = flags("Trash", "Invoice 7")
+        assert "\\flagged" in f, f
+        m.select("INBOX", readonly=True)
+        assert m.search(None, "ALL")[1][0].split() == []
+        # "always load images from this sender": the settings message in Drafts, and no
+        # draft left of the message sent
+        m.select("Drafts", readonly=True)
+        assert m.search(None, "SUBJECT", '"Lunch on the site"')[1][0].split() == []
+        [n] = m.search(None, "KEYWORD", "$wharfsettings")[1][0].split()
+        body = m.fetch(n, "(BODY.PEEK[TEXT])")[1][0][1].decode()
+        assert json.loads(body)["imagesFrom"] == ["dana@example.test"], body
+    # Bob got Alice's message with her signature and the file she attached
+    with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
+                           timeout=20) as m:
+        m.login(BOB, PASSWORD)
+        m.select("INBOX", readonly=True)
+        [n] = m.search(None, "SUBJECT", '"Lunch on the site"')[1][0].split()
+        raw = m.fetch(n, "(RFC822)")[1][0][1]
+    import email
+    import email.policy
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert "-- \nAlice\nSite office" in msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    [att] = list(msg.iter_attachments())
+    # (Email/set writes a text part's last line break as the boundary's: it comes back without)
+    assert att.get_filename() == "menu.txt"
+    assert att.get_content().rstrip("\r\n") == "Ham, cheese, tomato."
     # The cookie the browser held before sign-out is refused (another client, http.client).
     cookie = (tmp_path / "cookie").read_text()
     r, _ = request(server, "GET", "/.well-known/jmap", headers={"Cookie": cookie})

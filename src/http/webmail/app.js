@@ -4,7 +4,7 @@
 // render.js. No framework: the DOM of index.html, filled here.
 
 import { Jmap, AuthError } from './jmap.js';
-import { sanitize, frameDocument } from './render.js';
+import { sanitize, frameDocument, cidsOf } from './render.js';
 
 const $ = (id) => document.getElementById(id);
 const ROW = 64;         // px per message row (style.css .row)
@@ -12,12 +12,22 @@ const PAGE = 50;        // messages fetched per Email/query page
 const ROLE_ORDER = ['inbox', 'drafts', 'sent', 'archive', 'junk', 'trash'];
 // Symbols every system font has (no emoji font, no icon font, nothing remote).
 const ROLE_ICON = { inbox: '↓', drafts: '✎', sent: '↑', archive: '▤', junk: '⚠', trash: '✕' };
-const LIST_PROPS = ['from', 'subject', 'receivedAt', 'keywords', 'preview', 'hasAttachment', 'mailboxIds'];
+const LIST_PROPS = ['from', 'subject', 'receivedAt', 'keywords', 'preview', 'hasAttachment', 'mailboxIds', 'threadId', 'size'];
+const SET_CHUNK = 256;
+const SETTINGS_KW = '$wharfsettings'; // the settings message (loadSettings)
+const INLINE_MAX = 5 * 1024 * 1024;     // largest cid: image shown inline
+const SOURCE_SHOWN = 1024 * 1024;
+const ATTACHMENTS_SHOWN = 100;         // links under a message; a message of 5,000 parts says how many more      // "Show source" shows this much; the rest downloads  // Email/set updates per request (under the server's maxObjectsInSet)
 
 const st = {
   jmap: null, account: '', mailboxes: [], byRole: {}, current: null,
   total: 0, ids: [], emails: new Map(), pages: new Set(), selected: null, open: null,
   allowImages: false,
+  // conversations: threadId -> its emailIds (Thread/get), for the rows loaded
+  threads: new Map(),
+  // multi-select: the rows (each a conversation) picked; selAll: every row of the list
+  sel: new Set(), selAll: false, anchor: -1, openSeq: 0,
+  sort: { property: 'receivedAt', isAscending: false },
 };
 
 function text(el, s) { el.textContent = s == null ? '' : String(s); }
@@ -97,11 +107,62 @@ async function start(account, csrf) {
   $('app').hidden = false;
   text($('who'), account);
   await loadMailboxes();
-  const ids = await st.jmap.call([['Identity/get', {}, 'i']]);
-  st.identity = ids.i.list[0];
+  await loadIdentities();
+  await loadSettings();
   const inbox = st.byRole.inbox || st.mailboxes[0];
   if (inbox) await selectMailbox(inbox.id);
   st.jmap.listen(() => guard(refresh()));
+}
+
+// ---- settings kept on the server, where any JMAP or IMAP client of the user can reach them:
+// one message (JSON body) with the keyword $wharfsettings in Drafts, hidden from the list ----
+
+async function loadSettings() {
+  const r = await st.jmap.call([
+    ['Email/query', { filter: { hasKeyword: SETTINGS_KW }, limit: 1 }, 'q'],
+    ['Email/get', { '#ids': { resultOf: 'q', name: 'Email/query', path: '/ids' }, properties: ['textBody', 'bodyValues'], fetchTextBodyValues: true }, 'g'],
+  ]);
+  const e = r.g.list[0];
+  st.settingsId = e ? e.id : null;
+  let s = {};
+  try { s = e ? JSON.parse(bodyText(e, e.textBody)) : {}; } catch { s = {}; }
+  if (!s || typeof s !== 'object') s = {};
+  if (!Array.isArray(s.imagesFrom)) s.imagesFrom = [];
+  st.settings = s;
+}
+
+// A message cannot change: a new one replaces the old in the same call.
+async function saveSettings() {
+  const box = st.byRole.drafts || st.byRole.inbox;
+  const args = {
+    create: { s: {
+      mailboxIds: { [box.id]: true },
+      keywords: { [SETTINGS_KW]: true, $seen: true },
+      from: [{ email: st.identity.email }],
+      subject: 'Wharf Mail settings',
+      textBody: [{ partId: '1', type: 'text/plain' }],
+      bodyValues: { 1: { value: JSON.stringify(st.settings, null, 1) } },
+    } },
+  };
+  if (st.settingsId) args.destroy = [st.settingsId];
+  const r = await st.jmap.call([['Email/set', args, 's']]);
+  if (r.s.created && r.s.created.s) st.settingsId = r.s.created.s.id;
+}
+
+function senderOf(e) {
+  return ((e.from && e.from[0] && e.from[0].email) || '').toLowerCase();
+}
+
+function imagesAllowed(e) {
+  return st.allowImages || (!!senderOf(e) && st.settings.imagesFrom.includes(senderOf(e)));
+}
+
+async function alwaysImages() {
+  const who = senderOf(st.open);
+  if (!who) return;
+  if (!st.settings.imagesFrom.includes(who)) st.settings.imagesFrom.push(who);
+  await saveSettings();
+  await showBody();
 }
 
 // ---- folders ----
@@ -154,8 +215,8 @@ function renderFolders() {
       b.addEventListener('drop', (ev) => {
         ev.preventDefault();
         b.classList.remove('drop');
-        const id = ev.dataTransfer.getData('application/x-wharf-email');
-        if (id) guard(moveEmail(id, m.id));
+        const ids = ev.dataTransfer.getData('application/x-wharf-email');
+        if (ids) guard(bulk(ids.split(','), 'move', m.id));
       });
       li.append(b);
       if (kids(m.id).length) { const sub = document.createElement('ul'); sub.setAttribute('role', 'group'); build(m.id, sub); li.append(sub); }
@@ -244,7 +305,7 @@ async function deleteFolder() {
 
 // The list shows a folder, or a search (st.search: the JMAP filter) in it or everywhere.
 function listFilter() {
-  return st.search || { inMailbox: st.current };
+  return { operator: 'AND', conditions: [st.search || { inMailbox: st.current }, { notKeyword: SETTINGS_KW }] };
 }
 
 // "from:ann to:bob subject:plan crane" -> a JMAP FilterOperator (RFC 8621 4.4.1); quotes keep spaces.
@@ -272,11 +333,13 @@ async function search(ev) {
   text($('list-search-text'), `Results for “${q}” in ${where}`);
   $('list-search').hidden = false;
   closeReader();
+  clearSelection();
   $('list').scrollTop = 0;
   await reloadList();
 }
 
 function clearSearch() {
+  clearSelection();
   st.search = null;
   $('q').value = '';
   $('list-search').hidden = true;
@@ -284,6 +347,7 @@ function clearSearch() {
 }
 
 async function selectMailbox(id) {
+  clearSelection();
   st.search = null;
   $('q').value = '';
   $('list-search').hidden = true;
@@ -298,7 +362,9 @@ async function selectMailbox(id) {
 // Forgets the loaded pages; answers to requests made before are dropped (st.gen).
 function resetList() {
   st.gen = (st.gen || 0) + 1;
+  st.prev = null;
   st.emails = new Map();
+  st.threads = new Map();
   st.pages = new Set();
   st.ids = [];
 }
@@ -314,13 +380,21 @@ async function fetchPage(n, withTotal) {
   st.pages.add(n);
   const gen = st.gen;
   const r = await st.jmap.call([
-    ['Email/query', { filter: listFilter(), sort: [{ property: 'receivedAt', isAscending: false }], position: n * PAGE, limit: PAGE, calculateTotal: !!withTotal }, 'q'],
+    ['Email/query', { filter: listFilter(), sort: [st.sort], collapseThreads: true, position: n * PAGE, limit: PAGE, calculateTotal: !!withTotal }, 'q'],
     ['Email/get', { '#ids': { resultOf: 'q', name: 'Email/query', path: '/ids' }, properties: LIST_PROPS }, 'g'],
+    ['Thread/get', { '#ids': { resultOf: 'g', name: 'Email/get', path: '/list/*/threadId' } }, 't'],
   ]);
   if (gen !== st.gen) return;
   if (withTotal) st.total = r.q.total;
   r.q.ids.forEach((id, i) => { st.ids[r.q.position + i] = id; });
   for (const e of r.g.list) st.emails.set(e.id, e);
+  for (const t of r.t.list) st.threads.set(t.id, t.emailIds);
+}
+
+// The Emails of a conversation (a row), or just the Email when its thread is not known.
+function threadOf(id) {
+  const e = st.emails.get(id) || (st.prev && st.prev.emails.get(id)) || (st.open && st.open.id === id ? st.open : null);
+  return (e && (st.threads.get(e.threadId) || (st.prev && st.prev.threads.get(e.threadId)))) || [id];
 }
 
 function renderRows() {
@@ -335,7 +409,12 @@ function renderRows() {
   for (let i = first; i < last; i++) {
     const id = st.ids[i];
     const e = id && st.emails.get(id);
-    if (!e) { missing.add(Math.floor(i / PAGE)); continue; }
+    if (!e) {
+      const old = st.prev && st.prev.emails.get(st.prev.ids[i]);
+      if (old) rows.append(row(old, i)); // refreshing: the row as it was
+      else missing.add(Math.floor(i / PAGE));
+      continue;
+    }
     rows.append(row(e, i));
   }
   for (const p of missing) {
@@ -351,25 +430,143 @@ function row(e, i) {
   d.dataset.id = e.id;
   const kw = e.keywords || {};
   if (!kw.$seen) d.classList.add('unread');
-  d.setAttribute('aria-selected', String(st.selected === e.id));
+  d.setAttribute('aria-selected', String(st.selAll || st.sel.has(e.id)));
   const from = (e.from && e.from[0]) ? (e.from[0].name || e.from[0].email) : '';
   const marks = `${kw.$flagged ? '⚑' : ''}${e.hasAttachment ? '⎘' : ''}`;
-  d.setAttribute('aria-label', `${kw.$seen ? '' : 'Unread, '}${kw.$flagged ? 'flagged, ' : ''}${e.hasAttachment ? 'with attachment, ' : ''}from ${from}: ${e.subject || '(no subject)'}`);
+  const n = threadOf(e.id).length;
+  d.setAttribute('aria-label', `${kw.$seen ? '' : 'Unread, '}${kw.$flagged ? 'flagged, ' : ''}${e.hasAttachment ? 'with attachment, ' : ''}${n > 1 ? `${n} messages, ` : ''}from ${from}: ${e.subject || '(no subject)'}`);
   const l1 = document.createElement('div'); l1.className = 'line';
   const f = document.createElement('span'); f.className = 'from'; text(f, from);
   const m = document.createElement('span'); m.className = 'marks'; text(m, marks);
   const t = document.createElement('time'); text(t, fmtDate(e.receivedAt));
-  l1.append(f, m, t);
+  l1.append(f);
+  if (n > 1) { const c = document.createElement('span'); c.className = 'thread-count'; text(c, n); l1.append(c); }
+  l1.append(m, t);
   const s = document.createElement('div'); s.className = 'subject'; text(s, e.subject || '(no subject)');
   const p = document.createElement('div'); p.className = 'preview'; text(p, e.preview);
   d.append(l1, s, p);
-  d.addEventListener('click', () => guard(openEmail(e.id)));
-  d.draggable = true; // onto a folder: moved there
+  d.addEventListener('click', (ev) => rowClick(ev, e.id, i));
+  d.draggable = true; // onto a folder: moved there (with the rest of the selection, if picked)
   d.addEventListener('dragstart', (ev) => {
-    ev.dataTransfer.setData('application/x-wharf-email', e.id);
+    const ids = st.sel.has(e.id) && !st.selAll ? [...st.sel] : [e.id];
+    ev.dataTransfer.setData('application/x-wharf-email', ids.join(','));
     ev.dataTransfer.effectAllowed = 'move';
   });
   return d;
+}
+
+// ---- multi-select: click, shift-click (a range), ctrl/cmd-click (one more or less), select all ----
+
+function rowClick(ev, id, i) {
+  if (ev.shiftKey && st.anchor >= 0) {
+    st.selAll = false;
+    st.sel = new Set();
+    const [a, b] = st.anchor < i ? [st.anchor, i] : [i, st.anchor];
+    for (let k = a; k <= b; k++) if (st.ids[k]) st.sel.add(st.ids[k]);
+  } else if (ev.ctrlKey || ev.metaKey) {
+    if (st.selAll) { st.selAll = false; st.sel = new Set(st.ids.filter(Boolean)); }
+    if (st.sel.has(id)) st.sel.delete(id); else st.sel.add(id);
+    st.anchor = i;
+  } else {
+    st.selAll = false;
+    st.sel = new Set([id]);
+    st.anchor = i;
+    guard(openThread(id));
+  }
+  showSelection();
+}
+
+function selectAll() {
+  st.selAll = !st.selAll;
+  st.sel = new Set();
+  st.anchor = -1;
+  showSelection();
+}
+
+function clearSelection() {
+  st.selAll = false;
+  st.sel = new Set();
+  st.anchor = -1;
+  showSelection();
+}
+
+// The bulk bar shows from two rows picked (one row: the reading pane has the actions).
+function showSelection() {
+  const n = st.selAll ? st.total : st.sel.size;
+  $('bulk').hidden = !(st.selAll || n > 1);
+  text($('bulk-count'), `${n} selected`);
+  $('select-all').setAttribute('aria-pressed', String(st.selAll));
+  const to = $('bulk-move');
+  if (!$('bulk').hidden) {
+    to.replaceChildren();
+    const o = document.createElement('option');
+    o.value = '';
+    text(o, 'Move to…');
+    to.append(o);
+    for (const m of st.mailboxes) {
+      const x = document.createElement('option');
+      x.value = m.id;
+      text(x, m.name);
+      to.append(x);
+    }
+  }
+  renderRows();
+}
+
+// Every Email of the list (select all): the query's ids, uncollapsed, a page at a time.
+async function allListed() {
+  const out = [];
+  for (let pos = 0; ; pos += 1000) {
+    const r = await st.jmap.call([['Email/query', { filter: listFilter(), position: pos, limit: 1000 }, 'q']]);
+    out.push(...r.q.ids);
+    if (r.q.ids.length < 1000) return out;
+  }
+}
+
+// The Emails an action on rows touches: each row's whole conversation, within the folder shown.
+async function targets(rows) {
+  if (rows === 'all') return allListed();
+  const ids = [...new Set(rows.flatMap((id) => threadOf(id)))];
+  const inFolder = !st.search || st.search.inMailbox ? st.current : null;
+  if (!inFolder) return ids;
+  const r = await st.jmap.call([['Email/get', { ids, properties: ['mailboxIds'] }, 'g']]);
+  return r.g.list.filter((e) => e.mailboxIds[inFolder]).map((e) => e.id);
+}
+
+// One action on rows (ids, or 'all'): read, unread, flag, unflag, move (to arg), delete, junk, notjunk.
+async function bulk(rows, action, arg) {
+  const ids = await targets(rows);
+  const { trash, junk, inbox } = st.byRole;
+  const update = {};
+  const destroy = [];
+  for (const id of ids) {
+    if (action === 'read' || action === 'unread') update[id] = { 'keywords/$seen': action === 'read' ? true : null };
+    else if (action === 'flag' || action === 'unflag') update[id] = { 'keywords/$flagged': action === 'flag' ? true : null };
+    else if (action === 'move') update[id] = { mailboxIds: { [arg]: true } };
+    else if (action === 'junk' && junk) update[id] = { mailboxIds: { [junk.id]: true }, 'keywords/$junk': true, 'keywords/$notjunk': null };
+    else if (action === 'notjunk' && inbox) update[id] = { mailboxIds: { [inbox.id]: true }, 'keywords/$junk': null, 'keywords/$notjunk': true };
+    else if (action === 'delete') {
+      if (trash && st.current !== trash.id) update[id] = { mailboxIds: { [trash.id]: true } };
+      else destroy.push(id);
+    }
+  }
+  const upd = Object.entries(update);
+  for (let k = 0; k < Math.max(upd.length, destroy.length); k += SET_CHUNK) {
+    const args = {};
+    if (k < upd.length) args.update = Object.fromEntries(upd.slice(k, k + SET_CHUNK));
+    if (k < destroy.length) args.destroy = destroy.slice(k, k + SET_CHUNK);
+    await st.jmap.call([['Email/set', args, 's']]);
+  }
+  const gone = ['move', 'delete', 'junk', 'notjunk'].includes(action);
+  if (gone) {
+    if (st.open && (rows === 'all' || ids.includes(st.open.id))) closeReader();
+    clearSelection();
+  }
+  await refresh();
+}
+
+function selectedRows() {
+  return st.selAll ? 'all' : [...st.sel];
 }
 
 // New mail, flags or moves by anyone: counts, the loaded pages, the open message.
@@ -388,25 +585,72 @@ async function refreshOnce() {
   if (!st.jmap) return;
   await loadMailboxes();
   const pages = [...st.pages].sort((a, b) => a - b);
+  // the rows on screen stay (st.prev) until the new pages are in: no flicker, nothing to click lost
+  const prev = { ids: st.ids, emails: st.emails, threads: st.threads };
   resetList();
-  for (const [k, p] of pages.entries()) await fetchPage(p, k === 0);
-  if (!pages.length) await fetchPage(0, true);
+  st.prev = prev;
+  try {
+    for (const [k, p] of pages.entries()) await fetchPage(p, k === 0);
+    if (!pages.length) await fetchPage(0, true);
+  } finally {
+    if (st.prev === prev) st.prev = null;
+  }
   renderRows();
 }
 
 // ---- reading ----
 
-async function openEmail(id) {
+// A row: its conversation listed in the reading pane, the row's own message shown in full,
+// every unread message of it marked read.
+async function openThread(id) {
   st.selected = id;
+  const seq = ++st.openSeq; // a later click wins over answers still on the way
+  const ids = threadOf(id);
+  const ul = $('r-thread');
+  ul.replaceChildren();
+  ul.hidden = ids.length < 2;
+  if (ids.length > 1) {
+    const r = await st.jmap.call([['Email/get', { ids, properties: ['from', 'receivedAt', 'preview', 'keywords'] }, 'g']]);
+    if (seq !== st.openSeq) return;
+    const byId = new Map(r.g.list.map((e) => [e.id, e]));
+    for (const eid of ids) {
+      const e = byId.get(eid);
+      if (!e) continue;
+      const li = document.createElement('li');
+      const b = document.createElement('button');
+      b.dataset.id = eid;
+      const who = document.createElement('span'); who.className = 'from'; text(who, addr(e.from));
+      const when = document.createElement('time'); text(when, fmtDate(e.receivedAt));
+      const p = document.createElement('span'); p.className = 'preview'; text(p, e.preview);
+      b.append(who, when, p);
+      b.setAttribute('aria-label', `${addr(e.from)}, ${new Date(e.receivedAt).toLocaleString()}: ${e.preview || ''}`);
+      b.addEventListener('click', () => guard(showMessage(eid)));
+      li.append(b);
+      ul.append(li);
+    }
+    const unread = r.g.list.filter((e) => !(e.keywords || {}).$seen).map((e) => e.id);
+    if (unread.length) {
+      await st.jmap.call([['Email/set', { update: Object.fromEntries(unread.map((u) => [u, { 'keywords/$seen': true }])) }, 's']]);
+      const row = st.emails.get(id);
+      if (row) row.keywords = { ...(row.keywords || {}), $seen: true };
+    }
+    if (seq !== st.openSeq) return;
+  }
+  await showMessage(id, seq);
+}
+
+async function showMessage(id, seq) {
+  if (seq === undefined) seq = ++st.openSeq;
   st.allowImages = false;
+  for (const b of $('r-thread').querySelectorAll('button')) b.setAttribute('aria-current', String(b.dataset.id === id));
   renderRows();
   const r = await st.jmap.call([['Email/get', {
     ids: [id],
-    properties: ['from', 'to', 'cc', 'replyTo', 'subject', 'receivedAt', 'keywords', 'mailboxIds', 'messageId', 'references', 'textBody', 'htmlBody', 'attachments', 'bodyValues'],
+    properties: ['blobId', 'size', 'from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'receivedAt', 'keywords', 'mailboxIds', 'messageId', 'references', 'threadId', 'textBody', 'htmlBody', 'attachments', 'bodyValues'],
     fetchTextBodyValues: true, fetchHTMLBodyValues: true, maxBodyValueBytes: 1048576,
   }, 'g']]);
   const e = r.g.list[0];
-  if (!e) return;
+  if (!e || seq !== st.openSeq) return;
   st.open = e;
   $('reader').hidden = false;
   $('app').classList.add('reading');
@@ -416,19 +660,26 @@ async function openEmail(id) {
   $('r-date').setAttribute('datetime', e.receivedAt);
   text($('r-to'), addr(e.to));
   showFlag(e);
+  $('edit-draft').hidden = !(e.keywords || {}).$draft;
   const inJunk = st.byRole.junk && e.mailboxIds[st.byRole.junk.id];
   text($('junk'), inJunk ? 'Not junk' : 'Junk');
   $('junk').setAttribute('aria-label', inJunk ? 'Not junk' : 'Mark as junk');
-  showBody();
+  await showBody();
   const ul = $('r-attachments');
   ul.replaceChildren();
-  for (const a of e.attachments || []) {
+  const files = (e.attachments || []).filter((a) => !(a.cid && e.cidUrls && e.cidUrls.has(a.cid))); // inline: shown
+  for (const a of files.slice(0, ATTACHMENTS_SHOWN)) {
     const li = document.createElement('li');
     const link = document.createElement('a');
     link.href = st.jmap.downloadUrl(a.blobId, a.name, a.type);
     link.setAttribute('download', a.name || 'attachment');
     text(link, `${a.name || 'attachment'} (${Math.ceil((a.size || 0) / 1024)} KB)`);
     li.append(link);
+    ul.append(li);
+  }
+  if (files.length > ATTACHMENTS_SHOWN) {
+    const li = document.createElement('li');
+    text(li, `… and ${files.length - ATTACHMENTS_SHOWN} more`);
     ul.append(li);
   }
   if (!(e.keywords || {}).$seen) await setKeyword(e, '$seen', true);
@@ -438,9 +689,11 @@ function bodyText(e, parts) {
   return (parts || []).map((p) => (e.bodyValues[p.partId] || {}).value || '').join('\n');
 }
 
-function showBody() {
+async function showBody() {
   const e = st.open;
   const html = (e.htmlBody || []).some((p) => p.type === 'text/html');
+  // maxBodyValueBytes cut a long body: said, with the way to the rest
+  $('r-truncated').hidden = ![...(html ? e.htmlBody : e.textBody) || []].some((p) => (e.bodyValues[p.partId] || {}).isTruncated);
   $('r-text').hidden = html;
   $('r-html').hidden = !html;
   if (!html) {
@@ -448,9 +701,61 @@ function showBody() {
     $('r-images').hidden = true;
     return;
   }
-  const { html: clean, remote } = sanitize(bodyText(e, e.htmlBody), st.allowImages);
-  $('r-images').hidden = st.allowImages || remote === 0;
-  $('r-html').srcdoc = frameDocument(clean, st.allowImages);
+  const src = bodyText(e, e.htmlBody);
+  if (!e.cidUrls) e.cidUrls = await inlineImages(e, cidsOf(src));
+  if (st.open !== e) return;
+  const allow = imagesAllowed(e);
+  const { html: clean, remote } = sanitize(src, allow, e.cidUrls);
+  $('r-images').hidden = allow || remote === 0;
+  $('r-html').srcdoc = frameDocument(clean, allow);
+}
+
+// The image parts a body names by cid:, each fetched from the download route (the session
+// cookie) and made a data: URL: the frame (sandboxed, its own CSP) loads nothing itself.
+async function inlineImages(e, refs) {
+  const out = new Map();
+  if (!refs.size) return out;
+  const parts = [...(e.attachments || []), ...(e.htmlBody || [])];
+  for (const p of parts) {
+    if (!p.cid || !refs.has(p.cid) || out.has(p.cid) || !/^image\//i.test(p.type || '') || p.size > INLINE_MAX) continue;
+    const r = await fetch(st.jmap.downloadUrl(p.blobId, p.name || 'image', p.type), { credentials: 'same-origin' });
+    if (!r.ok) continue;
+    const blob = new Blob([await r.blob()], { type: p.type });
+    out.set(p.cid, await new Promise((done) => {
+      const fr = new FileReader();
+      fr.onload = () => done(fr.result);
+      fr.onerror = () => done('');
+      fr.readAsDataURL(blob);
+    }));
+  }
+  return out;
+}
+
+// "Show source": the raw message (the Email's blob) as text, its first MB, and a download link.
+async function showSource() {
+  const e = st.open;
+  if (!e) return;
+  const url = st.jmap.downloadUrl(e.blobId, 'message.eml', 'message/rfc822');
+  $('s-download').href = url;
+  text($('s-text'), 'Loading…');
+  $('source-dialog').showModal();
+  const r = await fetch(url, { credentials: 'same-origin' });
+  if (!r.ok) { text($('s-text'), `Not available (${r.status})`); return; }
+  const reader = r.body.getReader();
+  const chunks = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    n += value.length;
+    if (n >= SOURCE_SHOWN) { reader.cancel(); break; }
+  }
+  const all = new Uint8Array(Math.min(n, SOURCE_SHOWN));
+  let at = 0;
+  for (const c of chunks) { const k = Math.min(c.length, all.length - at); all.set(c.subarray(0, k), at); at += k; }
+  text($('s-text'), new TextDecoder('utf-8').decode(all));
+  $('s-more').hidden = n < SOURCE_SHOWN;
 }
 
 function showFlag(e) {
@@ -468,35 +773,21 @@ async function setKeyword(e, kw, on) {
   showFlag(e);
 }
 
-async function deleteOpen() {
-  const e = st.open;
-  if (!e) return;
-  const trash = st.byRole.trash;
-  if (trash && !e.mailboxIds[trash.id]) {
-    await st.jmap.call([['Email/set', { update: { [e.id]: { mailboxIds: { [trash.id]: true } } } }, 's']]);
-  } else {
-    await st.jmap.call([['Email/set', { destroy: [e.id] }, 's']]);
-  }
-  closeReader();
-  await refresh();
+// The reading pane's Delete, Junk and Mark unread act on the open conversation (in this folder).
+function openRow() {
+  return st.selected && threadOf(st.selected).includes(st.open.id) ? st.selected : st.open.id;
 }
 
-// Moves a message into one folder (out of every other): a drop on a folder, Junk, Not junk.
-async function moveEmail(id, mailboxId, keywords) {
-  const update = { mailboxIds: { [mailboxId]: true } };
-  for (const [k, on] of Object.entries(keywords || {})) update[`keywords/${k}`] = on ? true : null;
-  await st.jmap.call([['Email/set', { update: { [id]: update } }, 's']]);
-  if (st.open && st.open.id === id && !(st.search && !st.search.inMailbox)) closeReader();
-  await refresh();
+async function deleteOpen() {
+  if (st.open) await bulk([openRow()], 'delete');
 }
 
 // Junk, or "Not junk" when the message is in Junk: moved, with the keywords spam filters learn from.
 async function junkOpen() {
   const e = st.open;
-  const junk = st.byRole.junk, inbox = st.byRole.inbox;
-  if (!e || !junk || !inbox) return;
-  if (e.mailboxIds[junk.id]) await moveEmail(e.id, inbox.id, { $junk: false, $notjunk: true });
-  else await moveEmail(e.id, junk.id, { $junk: true, $notjunk: false });
+  const junk = st.byRole.junk;
+  if (!e || !junk) return;
+  await bulk([openRow()], e.mailboxIds[junk.id] ? 'notjunk' : 'junk');
 }
 
 function closeReader() {
@@ -505,61 +796,309 @@ function closeReader() {
   $('app').classList.remove('reading');
 }
 
-// ---- compose ----
+// ---- compose: identities and signatures, autocomplete, attachments (upload), drafts ----
+
+function identity() {
+  return st.identities.find((i) => i.id === $('c-from').value) || st.identities[0];
+}
+
+// The identity to write from: one the user made for this address (it has the signature) first.
+function pickIdentity(email) {
+  const mine = st.identities.filter((i) => !email || i.email.toLowerCase() === email.toLowerCase());
+  const pool = mine.length ? mine : st.identities;
+  return pool.find((i) => i.mayDelete) || pool[0];
+}
+
+async function loadIdentities() {
+  const r = await st.jmap.call([['Identity/get', {}, 'i']]);
+  st.identities = r.i.list;
+  st.identity = pickIdentity(st.account);
+  const sel = $('c-from');
+  sel.replaceChildren();
+  for (const i of st.identities) {
+    const o = document.createElement('option');
+    o.value = i.id;
+    text(o, i.name ? `${i.name} <${i.email}>` : i.email);
+    sel.append(o);
+  }
+}
+
+function signature(i) {
+  return i && i.textSignature ? `\n\n-- \n${i.textSignature}` : '';
+}
 
 function compose(kind) {
   const e = st.open;
   $('c-form').reset();
   text($('c-error'), '');
+  text($('c-status'), '');
   st.replyTo = null;
+  st.draftId = null;
+  st.dirty = false;
+  clearAttachments();
+  const id = kind === 'draft' && e ? pickIdentity(senderOf(e)) : st.identity;
+  $('c-from').value = id ? id.id : '';
+  const sig = signature(id);
   if (kind === 'reply' && e) {
     $('c-to').value = addr(e.replyTo && e.replyTo.length ? e.replyTo : e.from);
     $('c-subject').value = /^re:/i.test(e.subject || '') ? e.subject : `Re: ${e.subject || ''}`;
-    $('c-body').value = `\n\n${addr(e.from)} wrote:\n${bodyText(e, e.textBody).split('\n').map((l) => `> ${l}`).join('\n')}`;
+    $('c-body').value = `${sig}\n\n${addr(e.from)} wrote:\n${bodyText(e, e.textBody).split('\n').map((l) => `> ${l}`).join('\n')}`;
     st.replyTo = e;
   } else if (kind === 'forward' && e) {
     $('c-subject').value = `Fwd: ${e.subject || ''}`;
-    $('c-body').value = `\n\n---------- Forwarded message ----------\nFrom: ${addr(e.from)}\nSubject: ${e.subject || ''}\n\n${bodyText(e, e.textBody)}`;
+    $('c-body').value = `${sig}\n\n---------- Forwarded message ----------\nFrom: ${addr(e.from)}\nSubject: ${e.subject || ''}\n\n${bodyText(e, e.textBody)}`;
+  } else if (kind === 'draft' && e) {
+    $('c-to').value = addr(e.to);
+    $('c-cc').value = addr(e.cc);
+    $('c-bcc').value = addr(e.bcc);
+    $('c-subject').value = e.subject || '';
+    $('c-body').value = bodyText(e, e.textBody);
+    for (const a of e.attachments || []) addAttachment({ name: a.name, type: a.type, size: a.size, blobId: a.blobId });
+    st.draftId = e.id;
+  } else {
+    $('c-body').value = sig;
   }
-  text($('c-title'), kind === 'reply' ? 'Reply' : kind === 'forward' ? 'Forward' : 'New message');
+  text($('c-title'), { reply: 'Reply', forward: 'Forward', draft: 'Draft' }[kind] || 'New message');
   $('composer').showModal();
+  // typed before the address book came: suggested once it is in
+  guard(loadAddressBook().then(() => {
+    const f = document.activeElement;
+    if (f && ['c-to', 'c-cc', 'c-bcc'].includes(f.id) && f.value) suggest(f);
+  }));
   (kind === 'reply' ? $('c-body') : $('c-to')).focus();
+  if (kind === 'reply') $('c-body').setSelectionRange(0, 0);
 }
 
-async function send(ev) {
-  ev.preventDefault();
-  const to = parseAddrs($('c-to').value);
-  const cc = parseAddrs($('c-cc').value);
-  if (!to.length) { text($('c-error'), 'Who is it for?'); return; }
-  const sent = st.byRole.sent || st.byRole.drafts || st.byRole.inbox;
+// -- address autocomplete: the people in the user's recent mail (the server has no contacts) --
+
+async function loadAddressBook() {
+  if (st.book) return;
+  const r = await st.jmap.call([
+    ['Email/query', { filter: { notKeyword: SETTINGS_KW }, sort: [{ property: 'receivedAt', isAscending: false }], limit: 500 }, 'q'],
+    ['Email/get', { '#ids': { resultOf: 'q', name: 'Email/query', path: '/ids' }, properties: ['from', 'to', 'cc', 'bcc'] }, 'g'],
+  ]);
+  const seen = new Map();
+  for (const e of r.g.list) {
+    for (const a of [...(e.from || []), ...(e.to || []), ...(e.cc || []), ...(e.bcc || [])]) {
+      const k = (a.email || '').toLowerCase();
+      if (!k || k === st.account.toLowerCase()) continue;
+      const had = seen.get(k);
+      if (!had) seen.set(k, { name: a.name || '', email: a.email, n: 1 });
+      else { had.n++; if (!had.name && a.name) had.name = a.name; }
+    }
+  }
+  st.book = [...seen.values()].sort((x, y) => y.n - x.n);
+}
+
+function suggest(field) {
+  const ul = $('c-suggest');
+  const v = field.value;
+  const cut = v.lastIndexOf(',') + 1;
+  const t = v.slice(cut).trim().toLowerCase();
+  const hits = t && st.book ? st.book.filter((a) => a.email.toLowerCase().includes(t) || a.name.toLowerCase().includes(t)).slice(0, 8) : [];
+  ul.replaceChildren();
+  ul.hidden = !hits.length;
+  field.setAttribute('aria-expanded', String(!!hits.length));
+  if (!hits.length) return;
+  field.closest('label').after(ul);
+  hits.forEach((a, k) => {
+    const li = document.createElement('li');
+    li.setAttribute('role', 'option');
+    li.setAttribute('aria-selected', String(k === 0));
+    text(li, a.name ? `${a.name} <${a.email}>` : a.email);
+    li.addEventListener('mousedown', (ev) => { ev.preventDefault(); pickSuggestion(field, li.textContent); });
+    ul.append(li);
+  });
+}
+
+function pickSuggestion(field, value) {
+  const v = field.value;
+  const cut = v.lastIndexOf(',') + 1;
+  field.value = `${v.slice(0, cut)}${cut ? ' ' : ''}${value}, `;
+  $('c-suggest').hidden = true;
+  field.setAttribute('aria-expanded', 'false');
+  field.focus();
+  st.dirty = true;
+}
+
+function suggestKeys(ev) {
+  const ul = $('c-suggest');
+  if (ul.hidden) return;
+  const opts = [...ul.children];
+  const at = opts.findIndex((o) => o.getAttribute('aria-selected') === 'true');
+  if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+    ev.preventDefault();
+    const to = (at + (ev.key === 'ArrowDown' ? 1 : opts.length - 1)) % opts.length;
+    opts.forEach((o, k) => o.setAttribute('aria-selected', String(k === to)));
+  } else if (ev.key === 'Enter' && at >= 0) {
+    ev.preventDefault();
+    pickSuggestion(ev.target, opts[at].textContent);
+  } else if (ev.key === 'Escape') {
+    ev.preventDefault();
+    ul.hidden = true;
+  }
+}
+
+// -- attachments: each uploaded at once (progress bar), sent by its blobId --
+
+function clearAttachments() {
+  st.attachments = [];
+  $('c-attachments').replaceChildren();
+}
+
+function addAttachment(a, file) {
+  const li = document.createElement('li');
+  const name = document.createElement('span');
+  text(name, `${a.name || 'attachment'} (${Math.ceil((a.size || 0) / 1024)} KB)`);
+  const bar = document.createElement('progress');
+  bar.max = 1;
+  bar.value = a.blobId ? 1 : 0;
+  bar.setAttribute('aria-label', `Upload of ${a.name}`);
+  const rm = document.createElement('button');
+  rm.type = 'button';
+  text(rm, '✕');
+  rm.setAttribute('aria-label', `Remove ${a.name}`);
+  rm.addEventListener('click', () => { st.attachments = st.attachments.filter((x) => x !== a); li.remove(); st.dirty = true; });
+  li.append(name, bar, rm);
+  $('c-attachments').append(li);
+  st.attachments.push(a);
+  if (a.blobId) { a.done = Promise.resolve(); return; }
+  if (a.size > st.jmap.maxSizeUpload) {
+    a.error = `${a.name} is larger than ${Math.floor(st.jmap.maxSizeUpload / 1048576)} MB`;
+    li.classList.add('error');
+    text(name, a.error);
+    a.done = Promise.resolve();
+    return;
+  }
+  a.done = st.jmap.upload(file, a.type, (f) => { bar.value = f; })
+    .then((r) => { a.blobId = r.blobId; bar.value = 1; li.classList.add('done'); })
+    .catch((err) => { a.error = `${a.name}: ${err.message}`; li.classList.add('error'); text(name, a.error); });
+}
+
+function attachFiles(files) {
+  for (const f of files) addAttachment({ name: f.name, type: f.type || 'application/octet-stream', size: f.size, blobId: null }, f);
+  st.dirty = true;
+}
+
+// The Email the composer holds, into mailboxId with keywords (a draft or the sent copy).
+function composedEmail(mailboxId, keywords) {
+  const id = identity();
   const email = {
-    mailboxIds: { [sent.id]: true },
-    keywords: { $seen: true },
-    from: [{ name: st.identity.name || '', email: st.identity.email }],
-    to, subject: $('c-subject').value,
+    mailboxIds: { [mailboxId]: true },
+    keywords,
+    from: [{ name: id.name || '', email: id.email }],
+    to: parseAddrs($('c-to').value), subject: $('c-subject').value,
     textBody: [{ partId: '1', type: 'text/plain' }],
     bodyValues: { 1: { value: $('c-body').value } },
   };
+  const cc = parseAddrs($('c-cc').value), bcc = parseAddrs($('c-bcc').value);
   if (cc.length) email.cc = cc;
+  if (bcc.length) email.bcc = bcc;
+  const files = st.attachments.filter((a) => a.blobId);
+  if (files.length) email.attachments = files.map((a) => ({ blobId: a.blobId, type: a.type, name: a.name, disposition: 'attachment' }));
   if (st.replyTo && st.replyTo.messageId) {
     email.inReplyTo = st.replyTo.messageId;
     email.references = [...(st.replyTo.references || []), ...st.replyTo.messageId];
   }
+  return email;
+}
+
+// Saves the composer into Drafts ($draft), replacing the draft saved before. One at a time.
+async function saveDraft() {
+  if (st.saving) await st.saving;
+  const drafts = st.byRole.drafts;
+  if (!drafts || !$('composer').open) return;
+  st.saving = (async () => {
+    await Promise.all(st.attachments.map((a) => a.done));
+    st.dirty = false;
+    const args = { create: { d: composedEmail(drafts.id, { $draft: true, $seen: true }) } };
+    if (st.draftId) args.destroy = [st.draftId];
+    const r = await st.jmap.call([['Email/set', args, 's']]);
+    const err = r.s.notCreated && r.s.notCreated.d;
+    if (err) { text($('c-error'), `Draft not saved: ${err.description || err.type}`); return; }
+    st.draftId = r.s.created.d.id;
+    text($('c-status'), `Draft saved at ${new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`);
+  })();
+  try { await st.saving; } finally { st.saving = null; }
+}
+
+// Drafts are saved by themselves: 5 s after the last change.
+let draftTimer = null;
+function composerChanged() {
+  st.dirty = true;
+  clearTimeout(draftTimer);
+  draftTimer = setTimeout(() => { if (st.dirty) guard(saveDraft()); }, 5000);
+}
+
+async function closeComposer(keep) {
+  clearTimeout(draftTimer);
+  if (keep && st.dirty && ($('c-to').value || $('c-subject').value || $('c-body').value.trim() || st.attachments.length)) await saveDraft();
+  $('composer').close();
+  $('c-suggest').hidden = true;
+}
+
+async function send(ev) {
+  ev.preventDefault();
+  if (!parseAddrs($('c-to').value).length) { text($('c-error'), 'Who is it for?'); return; }
+  clearTimeout(draftTimer);
   $('c-send').disabled = true;
   try {
+    if (st.saving) await st.saving;
+    await Promise.all(st.attachments.map((a) => a.done));
+    const bad = st.attachments.find((a) => a.error);
+    if (bad) { text($('c-error'), `Not sent: ${bad.error}`); return; }
+    const sent = st.byRole.sent || st.byRole.drafts || st.byRole.inbox;
+    const set = { create: { c: composedEmail(sent.id, { $seen: true }) } };
+    if (st.draftId) set.destroy = [st.draftId];
     const r = await st.jmap.call([
-      ['Email/set', { create: { c: email } }, 'e'],
-      ['EmailSubmission/set', { create: { s: { emailId: '#c', identityId: st.identity.id } } }, 's'],
+      ['Email/set', set, 'e'],
+      ['EmailSubmission/set', { create: { s: { emailId: '#c', identityId: identity().id } } }, 's'],
     ]);
     const err = (r.e.notCreated && r.e.notCreated.c) || (r.s.notCreated && r.s.notCreated.s);
     if (err) { text($('c-error'), `Not sent: ${err.description || err.type}`); return; }
+    st.draftId = null;
+    st.dirty = false;
     $('composer').close();
+    if (st.open && st.open.id && set.destroy && set.destroy.includes(st.open.id)) closeReader();
   } catch (e) {
     if (e instanceof AuthError) { $('composer').close(); showSignIn('Your session has ended: sign in again.'); }
     text($('c-error'), String(e.message || e));
   } finally {
     $('c-send').disabled = false;
   }
+}
+
+// -- settings: the signature, kept on an identity (the account's own ones are fixed: a made one
+// with the same address carries it) --
+
+function settingsDialog() {
+  const sel = $('set-identity');
+  sel.replaceChildren();
+  for (const i of st.identities) {
+    const o = document.createElement('option');
+    o.value = i.id;
+    text(o, `${i.name ? `${i.name} <${i.email}>` : i.email}${i.mayDelete ? '' : ' (account)'}`);
+    sel.append(o);
+  }
+  sel.value = st.identity ? st.identity.id : '';
+  const show = () => { const i = st.identities.find((x) => x.id === sel.value); $('set-signature').value = i ? i.textSignature || '' : ''; $('set-name').value = i ? i.name || '' : ''; };
+  sel.onchange = show;
+  show();
+  text($('set-error'), '');
+  $('settings-dialog').showModal();
+}
+
+async function saveSettingsDialog(ev) {
+  ev.preventDefault();
+  const i = st.identities.find((x) => x.id === $('set-identity').value);
+  if (!i) return;
+  const props = { name: $('set-name').value, textSignature: $('set-signature').value };
+  const r = await st.jmap.call([['Identity/set', i.mayDelete ? { update: { [i.id]: props } } : { create: { n: { email: i.email, ...props } } }, 's']]);
+  const err = i.mayDelete ? (r.s.notUpdated || {})[i.id] : (r.s.notCreated || {}).n;
+  if (err) { text($('set-error'), err.description || err.type); return; }
+  await loadIdentities();
+  if (!i.mayDelete) st.identity = st.identities.find((x) => x.id === r.s.created.n.id) || st.identity;
+  $('settings-dialog').close();
 }
 
 // ---- wiring ----
@@ -571,9 +1110,44 @@ function wire() {
   $('reply').addEventListener('click', () => compose('reply'));
   $('forward').addEventListener('click', () => compose('forward'));
   $('c-form').addEventListener('submit', (ev) => guard(send(ev)));
-  $('c-cancel').addEventListener('click', () => $('composer').close());
+  $('c-cancel').addEventListener('click', () => guard(closeComposer(true)));
+  $('composer').addEventListener('cancel', (ev) => { ev.preventDefault(); guard(closeComposer(true)); });
+  $('c-draft').addEventListener('click', () => guard(saveDraft()));
+  $('c-form').addEventListener('input', composerChanged);
+  $('c-files').addEventListener('change', () => { attachFiles($('c-files').files); $('c-files').value = ''; });
+  $('composer').addEventListener('dragover', (ev) => { if (ev.dataTransfer.types.includes('Files')) ev.preventDefault(); });
+  $('composer').addEventListener('drop', (ev) => {
+    if (!ev.dataTransfer.files.length) return;
+    ev.preventDefault();
+    attachFiles(ev.dataTransfer.files);
+  });
+  for (const f of ['c-to', 'c-cc', 'c-bcc']) {
+    $(f).addEventListener('input', () => suggest($(f)));
+    $(f).addEventListener('keydown', suggestKeys);
+    $(f).addEventListener('blur', () => { $('c-suggest').hidden = true; });
+  }
+  $('edit-draft').addEventListener('click', () => compose('draft'));
+  $('settings').addEventListener('click', settingsDialog);
+  $('set-form').addEventListener('submit', (ev) => guard(saveSettingsDialog(ev)));
+  $('set-cancel').addEventListener('click', () => $('settings-dialog').close());
   $('flag').addEventListener('click', () => st.open && guard(setKeyword(st.open, '$flagged', !(st.open.keywords || {}).$flagged)));
-  $('unread').addEventListener('click', () => st.open && guard(setKeyword(st.open, '$seen', false)));
+  $('unread').addEventListener('click', () => st.open && guard(bulk([openRow()], 'unread')));
+  $('select-all').addEventListener('click', selectAll);
+  $('sort').addEventListener('change', () => {
+    const [property, dir] = $('sort').value.split(':');
+    st.sort = { property, isAscending: dir === 'asc' };
+    $('list').scrollTop = 0;
+    guard(reloadList());
+  });
+  for (const [b, action] of [['bulk-read', 'read'], ['bulk-unread', 'unread'], ['bulk-flag', 'flag'],
+    ['bulk-unflag', 'unflag'], ['bulk-junk', 'junk'], ['bulk-delete', 'delete']]) {
+    $(b).addEventListener('click', () => guard(bulk(selectedRows(), action)));
+  }
+  $('bulk-move').addEventListener('change', () => {
+    const to = $('bulk-move').value;
+    $('bulk-move').value = '';
+    if (to) guard(bulk(selectedRows(), 'move', to));
+  });
   $('delete').addEventListener('click', () => guard(deleteOpen()));
   $('junk').addEventListener('click', () => guard(junkOpen()));
   $('search').addEventListener('submit', (ev) => guard(search(ev)));
@@ -585,7 +1159,10 @@ function wire() {
   $('f-cancel').addEventListener('click', () => $('folder-dialog').close());
   $('back').addEventListener('click', closeReader);
   $('menu').addEventListener('click', () => $('app').classList.toggle('show-folders'));
-  $('load-images').addEventListener('click', () => { st.allowImages = true; showBody(); });
+  $('load-images').addEventListener('click', () => { st.allowImages = true; guard(showBody()); });
+  $('always-images').addEventListener('click', () => guard(alwaysImages()));
+  $('source').addEventListener('click', () => guard(showSource()));
+  $('s-close').addEventListener('click', () => $('source-dialog').close());
   let pending = false;
   $('list').addEventListener('scroll', () => {
     if (pending) return;
@@ -596,7 +1173,10 @@ function wire() {
     if (ev.target.closest('input, textarea, dialog') || $('app').hidden) return;
     if (ev.key === 'n') compose('new');
     else if (ev.key === 'r' && st.open) compose('reply');
+    else if (ev.key === 'Delete' && (st.selAll || st.sel.size > 1)) guard(bulk(selectedRows(), 'delete'));
     else if (ev.key === 'Delete' && st.open) guard(deleteOpen());
+    else if (ev.key === 'a' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); if (!st.selAll) selectAll(); }
+    else if (ev.key === 'Escape') clearSelection();
   });
 }
 

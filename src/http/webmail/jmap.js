@@ -26,6 +26,8 @@ export class Jmap {
     this.accountId = s.primaryAccounts['urn:ietf:params:jmap:mail'];
     this.apiPath = Jmap.path(s.apiUrl);
     this.downloadTemplate = s.downloadUrl;
+    this.uploadPath = Jmap.path(s.uploadUrl.replace('{accountId}', encodeURIComponent(this.accountId)));
+    this.maxSizeUpload = s.capabilities['urn:ietf:params:jmap:core'].maxSizeUpload;
     this.eventSourcePath = Jmap.path(s.eventSourceUrl.split('?')[0].replace(/\{[^}]*\}/g, ''));
   }
 
@@ -57,6 +59,26 @@ export class Jmap {
       .replace('{type}', encodeURIComponent(type || 'application/octet-stream'));
     const p = new URL(u, location.href);
     return p.pathname + p.search;
+  }
+
+  // Uploads a file (RFC 8620 6.1); resolves to {blobId, type, size}. XMLHttpRequest, not
+  // fetch, for its upload progress: onProgress(fraction).
+  upload(blob, type, onProgress) {
+    return new Promise((resolve, reject) => {
+      const x = new XMLHttpRequest();
+      x.open('POST', this.uploadPath);
+      x.withCredentials = true;
+      x.setRequestHeader('X-Wharf-CSRF', this.csrf);
+      x.setRequestHeader('Content-Type', type || 'application/octet-stream');
+      x.upload.onprogress = (ev) => { if (ev.lengthComputable && onProgress) onProgress(ev.loaded / ev.total); };
+      x.onload = () => {
+        if (x.status === 401) reject(new AuthError('signed out'));
+        else if (x.status >= 200 && x.status < 300) resolve(JSON.parse(x.responseText));
+        else reject(new Error(`upload: ${x.status}`));
+      };
+      x.onerror = () => reject(new Error('upload failed'));
+      x.send(blob);
+    });
   }
 
   // fn() on every state change of the account (new mail, flags, moves by anyone).

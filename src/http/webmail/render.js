@@ -9,13 +9,32 @@ import DOMPurify from './vendor/purify.js';
 const REMOTE = /^\s*(https?:)?\/\//i;
 const URL_ATTRS = ['src', 'srcset', 'background', 'poster', 'lowsrc', 'dynsrc'];
 
+// The cid: references of a body (RFC 2392), without the scheme, decoded.
+export function cidsOf(html) {
+  const out = new Set();
+  for (const m of html.matchAll(/["'\s=(]cid:([^"'\s)>]+)/gi)) {
+    try { out.add(decodeURIComponent(m[1])); } catch { out.add(m[1]); }
+  }
+  return out;
+}
+
 // Returns {html, remote}: the body to show and how many remote loads were held back.
-export function sanitize(html, allowImages) {
+// cids: Content-ID -> data: URL of the inline part (fetched from the download route);
+// a cid: with no such part is removed.
+export function sanitize(html, allowImages, cids) {
   let remote = 0;
   const purify = DOMPurify();
   purify.addHook('afterSanitizeAttributes', (node) => {
     for (const a of URL_ATTRS) {
       const v = node.getAttribute && node.getAttribute(a);
+      if (v && /^\s*cid:/i.test(v)) {
+        let id = v.trim().slice(4);
+        try { id = decodeURIComponent(id); } catch { /* kept as it is */ }
+        const url = cids && cids.get(id);
+        if (url && /^data:image\//.test(url)) node.setAttribute(a, url);
+        else node.removeAttribute(a);
+        continue;
+      }
       if (v && REMOTE.test(v)) {
         remote++;
         if (!allowImages) node.removeAttribute(a);
