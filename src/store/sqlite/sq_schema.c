@@ -20,7 +20,7 @@
  * from sq_thread_backfill, run in the same transaction right after this
  * step (sq_schema_after), so the step stays one self-contained entry.
  */
-/* see the list below (13 -> 14); the readers name the column from then on */
+/* see the list below (14 -> 15); the readers name the column from then on */
 static const char migration_blob_body[] = "ALTER TABLE blobs ADD COLUMN body BLOB;";
 
 static const char migration_threads[] =
@@ -321,7 +321,7 @@ static const char *const migrations[] = {
     "    WHERE r.mailbox_id = NEW.id AND r.uid >= NEW.recent_uid) WHERE id = NEW.id; END;",
     migration_threads,
     /*
-     * 13 -> 14 (issue 15, one sync per commit): a body of at most
+     * 14 -> 15 (issue 15, one sync per commit): a body of at most
      * store_inline_body_max bytes is kept in its blobs row (segment -1,
      * offset 0) instead of a segment file, so that it is made durable by the
      * commit's WAL sync with the rows that name it: one sync per commit
