@@ -98,35 +98,36 @@ static struct dmarc_outcome dmarc(const struct psl *l, const char *from, bool sp
     return out;
 }
 
+/* The check's result and, when it is not -1, the policy it asks for. */
+static void expect(const struct psl *l, const char *from, bool spf_pass, const char *spf_domain,
+                   const char *dkim_d, unsigned sample, enum dmarc_result result, int policy)
+{
+    struct dmarc_outcome o = dmarc(l, from, spf_pass, spf_domain, dkim_d, sample);
+    if (o.result != result || (policy >= 0 && (int)o.policy != policy)) /* which case */
+        print_message("From: %s, SPF %s, DKIM %s, %s\n", from, spf_domain ? spf_domain : "-",
+                      dkim_d ? dkim_d : "-", l ? "list" : "walk");
+    assert_int_equal(o.result, result);
+    if (policy >= 0)
+        assert_int_equal(o.policy, policy);
+}
+
 static void alignment_and_policy(const struct psl *l)
 {
-    struct dmarc_outcome o;
     /* relaxed SPF alignment: the bounce domain shares the organizational domain */
-    o = dmarc(l, "example.com", true, "bounces.example.com", NULL, 0);
-    assert_int_equal(o.result, DMARC_PASS);
+    expect(l, "example.com", true, "bounces.example.com", NULL, 0, DMARC_PASS, -1);
     /* adkim=s: a subdomain signature does not align, an exact one does */
-    o = dmarc(l, "example.com", false, "other.test", "mail.example.com", 0);
-    assert_int_equal(o.result, DMARC_FAIL);
-    assert_int_equal(o.policy, DMARC_P_REJECT);
-    o = dmarc(l, "example.com", false, "other.test", "example.com", 0);
-    assert_int_equal(o.result, DMARC_PASS);
+    expect(l, "example.com", false, "other.test", "mail.example.com", 0, DMARC_FAIL,
+           DMARC_P_REJECT);
+    expect(l, "example.com", false, "other.test", "example.com", 0, DMARC_PASS, -1);
     /* a subdomain without a record of its own: the organizational record's sp= */
-    o = dmarc(l, "news.example.com", false, "other.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_FAIL);
-    assert_int_equal(o.policy, DMARC_P_QUARANTINE);
+    expect(l, "news.example.com", false, "other.test", NULL, 0, DMARC_FAIL, DMARC_P_QUARANTINE);
     /* pct=0: outside the sample, reject becomes quarantine */
-    o = dmarc(l, "strict.test", false, "x.test", NULL, 50);
-    assert_int_equal(o.result, DMARC_FAIL);
-    assert_int_equal(o.policy, DMARC_P_QUARANTINE);
+    expect(l, "strict.test", false, "x.test", NULL, 50, DMARC_FAIL, DMARC_P_QUARANTINE);
     /* aspf=s */
-    o = dmarc(l, "strict.test", true, "a.strict.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_FAIL);
-    o = dmarc(l, "nodmarc.test", false, "x.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_NONE);
-    o = dmarc(l, "broken.test", true, "broken.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_TEMPERROR);
-    o = dmarc(l, "two.test", false, "x.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_NONE); /* two records: as if none */
+    expect(l, "strict.test", true, "a.strict.test", NULL, 0, DMARC_FAIL, -1);
+    expect(l, "nodmarc.test", false, "x.test", NULL, 0, DMARC_NONE, -1);
+    expect(l, "broken.test", true, "broken.test", NULL, 0, DMARC_TEMPERROR, -1);
+    expect(l, "two.test", false, "x.test", NULL, 0, DMARC_NONE, -1); /* two records: as if none */
 }
 
 /* RFC 7489's way (dmarc_discovery = psl) and the tree walk agree here */
@@ -193,7 +194,6 @@ static void test_tree_walk(void **state)
     (void)state;
     struct authdns d;
     struct dmarc_walk w;
-    struct dmarc_outcome o;
 
     /* a policy at the author domain: p=, and the walk asks nothing more */
     w = walk(&d, "author.test", true);
@@ -201,9 +201,7 @@ static void test_tree_walk(void **state)
     assert_true(w.have_policy && w.policy_at_domain);
     assert_int_equal(dmarc_questions(&d), 1);
     authdns_free(&d);
-    o = dmarc(NULL, "author.test", false, "x.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_FAIL);
-    assert_int_equal(o.policy, DMARC_P_REJECT);
+    expect(NULL, "author.test", false, "x.test", NULL, 0, DMARC_FAIL, DMARC_P_REJECT);
 
     /* none at the author domain, one at its organizational domain: sp= */
     w = walk(&d, "mail.shop.test", true);
@@ -215,9 +213,7 @@ static void test_tree_walk(void **state)
     w = walk(&d, "mail.shop.test", false);
     assert_string_equal(w.org, "shop.test");
     authdns_free(&d);
-    o = dmarc(NULL, "mail.shop.test", false, "x.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_FAIL);
-    assert_int_equal(o.policy, DMARC_P_QUARANTINE);
+    expect(NULL, "mail.shop.test", false, "x.test", NULL, 0, DMARC_FAIL, DMARC_P_QUARANTINE);
 
     /* a deep name: 8 questions at most, none between the name and its last 7 labels */
     w = walk(&d, "a.b.c.d.e.f.g.h.i.j.mail.deep.test", false);
@@ -231,11 +227,10 @@ static void test_tree_walk(void **state)
     assert_true(zone_asked(&d, "_dmarc.g.h.i.j.mail.deep.test"));
     assert_true(zone_asked(&d, "_dmarc.test"));
     authdns_free(&d);
-    o = dmarc(NULL, "a.b.c.d.e.f.g.h.i.j.mail.deep.test", false, "x.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_FAIL);
-    assert_int_equal(o.policy, DMARC_P_REJECT); /* deep.test's sp= */
-    o = dmarc(NULL, "a.b.c.d.e.f.g.h.i.j.mail.deep.test", false, "x.test", "deep.test", 0);
-    assert_int_equal(o.result, DMARC_PASS); /* relaxed: the same organization */
+    expect(NULL, "a.b.c.d.e.f.g.h.i.j.mail.deep.test", false, "x.test", NULL, 0, DMARC_FAIL,
+           DMARC_P_REJECT); /* deep.test's sp= */
+    expect(NULL, "a.b.c.d.e.f.g.h.i.j.mail.deep.test", false, "x.test", "deep.test", 0, DMARC_PASS,
+           -1); /* relaxed: the same organization */
 
     /* psd=y: the organizational domain is one label below the public suffix */
     w = walk(&d, "x.shop.psd.test", false);
@@ -245,22 +240,17 @@ static void test_tree_walk(void **state)
     w = walk(&d, "psd.test", false);
     assert_string_equal(w.org, "psd.test");
     authdns_free(&d);
-    o = dmarc(NULL, "shop.psd.test", false, "x.test", "mail.shop.psd.test", 0);
-    assert_int_equal(o.result, DMARC_PASS);
-    o = dmarc(NULL, "shop.psd.test", false, "x.test", "other.psd.test", 0);
-    assert_int_equal(o.result, DMARC_FAIL); /* two organizations under one suffix */
-    assert_int_equal(o.policy, DMARC_P_REJECT);
+    expect(NULL, "shop.psd.test", false, "x.test", "mail.shop.psd.test", 0, DMARC_PASS, -1);
+    expect(NULL, "shop.psd.test", false, "x.test", "other.psd.test", 0, DMARC_FAIL,
+           DMARC_P_REJECT); /* two organizations under one suffix */
 
     /* psd=n: the domain where it is, whatever its parents publish */
     w = walk(&d, "x.dept.corp.test", false);
     assert_string_equal(w.org, "dept.corp.test");
     assert_false(zone_asked(&d, "_dmarc.corp.test"));
     authdns_free(&d);
-    o = dmarc(NULL, "dept.corp.test", false, "x.test", "corp.test", 0);
-    assert_int_equal(o.result, DMARC_FAIL);
-    assert_int_equal(o.policy, DMARC_P_REJECT);
-    o = dmarc(NULL, "x.dept.corp.test", true, "bounces.dept.corp.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_PASS);
+    expect(NULL, "dept.corp.test", false, "x.test", "corp.test", 0, DMARC_FAIL, DMARC_P_REJECT);
+    expect(NULL, "x.dept.corp.test", true, "bounces.dept.corp.test", NULL, 0, DMARC_PASS, -1);
 
     /* no psd=: the name with the fewest labels that has a record */
     w = walk(&d, "b.a.multi.test", false);
@@ -270,19 +260,14 @@ static void test_tree_walk(void **state)
     authdns_free(&d);
 
     /* relaxed alignment of a subdomain found through the walk */
-    o = dmarc(NULL, "a.multi.test", false, "x.test", "mail.b.multi.test", 0);
-    assert_int_equal(o.result, DMARC_PASS);
-    o = dmarc(NULL, "multi.test", true, "bounces.multi.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_PASS);
+    expect(NULL, "a.multi.test", false, "x.test", "mail.b.multi.test", 0, DMARC_PASS, -1);
+    expect(NULL, "multi.test", true, "bounces.multi.test", NULL, 0, DMARC_PASS, -1);
     /* a domain without records anywhere is its own organization */
-    o = dmarc(NULL, "shop.test", true, "shop.nowhere.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_FAIL);
+    expect(NULL, "shop.test", true, "shop.nowhere.test", NULL, 0, DMARC_FAIL, -1);
 
     /* a DNS failure on the walk is a temporary error, never a policy */
-    o = dmarc(NULL, "x.sf.test", false, "x.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_TEMPERROR);
-    o = dmarc(NULL, "shop.test", true, "a.sf.test", NULL, 0);
-    assert_int_equal(o.result, DMARC_TEMPERROR);
+    expect(NULL, "x.sf.test", false, "x.test", NULL, 0, DMARC_TEMPERROR, -1);
+    expect(NULL, "shop.test", true, "a.sf.test", NULL, 0, DMARC_TEMPERROR, -1);
 }
 
 static void test_whole_check_and_header(void **state)
