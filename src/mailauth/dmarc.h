@@ -62,7 +62,7 @@ struct dmarc_walk {
     const char *org; /* the organizational domain, a suffix of domain */
 };
 
-/* Walks from domain (lower case): with policy_only, stops at the first
+/* Walks from domain (any case): with policy_only, stops at the first
  * record (policy discovery, 4.10.1); else goes on to find the
  * organizational domain (4.10.2): where psd=n is, one label below psd=y,
  * else the name with fewest labels that has a record, else domain itself. */
