@@ -137,7 +137,12 @@ struct smtp_checks *smtp_checks_new(struct event_base *base, const struct wharf_
     if (!zones_parse(c, &cfg->dnswl_zones, true, err) ||
         !zones_parse(c, &cfg->dnsbl_zones, false, err))
         goto fail;
-    if (cfg->mailauth_checks) {
+    if (strcmp(cfg->dmarc_discovery, "treewalk") != 0 && strcmp(cfg->dmarc_discovery, "psl") != 0) {
+        buf_printf(err, "dmarc_discovery must be treewalk or psl");
+        goto fail;
+    }
+    /* the list only for RFC 7489's discovery; NULL makes DMARC walk the DNS */
+    if (cfg->mailauth_checks && strcmp(cfg->dmarc_discovery, "psl") == 0) {
         c->psl = psl_load(cfg->public_suffix_list, err);
         if (c->psl == NULL)
             goto fail;

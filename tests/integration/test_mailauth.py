@@ -334,12 +334,28 @@ def test_dmarc_reject_is_a_550_and_nothing_is_delivered(wharf_factory, dns_serve
     assert code == 250
     assert "dmarc=fail (p=none dis=none) header.from=quiet.test" in authres(got)[0]
     assert "spf=fail" in authres(got)[0]
+    # the DNS Tree Walk (RFC 9989): a public suffix operator's record (psd=y)
+    # is the policy of a domain with none of its own (the Public Suffix List
+    # way, dmarc_discovery=psl, finds no policy here: dmarc=none, 250)
+    dns_server.zone[("_dmarc.test", "TXT")] = ["v=DMARC1; p=reject; psd=y"]
+    code, text = deliver(w, "sam@psdorg.test", INBOUND.replace(b"sender.test", b"psdorg.test"), 1)
+    assert code == 550 and b"5.7.1" in text, (code, text)
+    assert re.search(r"reject: dmarc=fail \(p=reject\) header.from=psdorg.test from", w.log())
+    # relaxed alignment through the walk: SPF for bounce.sender.test aligns
+    # with From: news.sender.test, one organization one label below the suffix
+    dns_server.zone[("bounce.sender.test", "TXT")] = ["v=spf1 ip4:127.0.0.1 -all"]
+    code, got = deliver(w, "sam@bounce.sender.test", INBOUND.replace(b"sender.test", b"news.sender.test"), 1)
+    assert code == 250, got
+    mine = authres(got)[0]
+    assert "spf=pass" in mine and "dmarc=pass (p=reject dis=none) header.from=news.sender.test" in mine, mine
+    asked = {n for n, _ in dns_server.queries}
+    assert {"_dmarc.news.sender.test", "_dmarc.bounce.sender.test", "_dmarc.test"} <= asked, asked
     # dmarc_action=annotate: even p=reject only annotates
     w.stop()
     w.settings["dmarc_action"] = "annotate"
     w.write_config()
     w.start()
-    code, got = deliver(w, "sam@sender.test", INBOUND, 1)
+    code, got = deliver(w, "sam@sender.test", INBOUND, 2)
     assert code == 250 and "dmarc=fail (p=reject dis=reject)" in authres(got)[0]
 
 
