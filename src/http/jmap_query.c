@@ -380,7 +380,10 @@ static int email_order(const void *a, const void *b, void *arg)
 {
     const struct email *x = a, *y = b;
     const struct sort_keys *sk = arg;
+    bool newest_first = false; /* receivedAt is in whole seconds: arrival breaks its ties */
     for (size_t i = 0; i < sk->n; i++) {
+        if (sk->k[i].what == S_RECEIVED)
+            newest_first = !sk->k[i].asc;
         if (sk->k[i].what == S_FROM || sk->k[i].what == S_SUBJECT) {
             size_t w = sk->k[i].what == S_SUBJECT;
             int c = strcasecmp(x->key[w] ? x->key[w] : "", y->key[w] ? y->key[w] : "");
@@ -393,7 +396,10 @@ static int email_order(const void *a, const void *b, void *arg)
         if (u != v)
             return (u < v ? -1 : 1) * (sk->k[i].asc ? 1 : -1);
     }
-    /* ties: by id, so that pages of one query never overlap */
+    /* ties: by arrival in the account (the order receivedAt was meant to give),
+     * then by id, so that pages of one query never overlap */
+    if (x->c[0].created_state != y->c[0].created_state)
+        return (x->c[0].created_state < y->c[0].created_state ? -1 : 1) * (newest_first ? -1 : 1);
     return strcmp(x->c[0].m.blob, y->c[0].m.blob);
 }
 
