@@ -178,24 +178,11 @@ def fill_lmtp(sock, user, count, size, parallel):
 
         async def worker():
             r, w = await asyncio.open_unix_connection(sock)
-
-            async def reply():
-                while True:
-                    line = await r.readline()
-                    if not line.startswith((b"2", b"3")):
-                        raise RuntimeError(f"lmtp: {line!r}")
-                    if line[3:4] != b"-":
-                        return
-            await reply()
+            await imapload.lmtp_reply(r)
             w.write(b"LHLO bench.test\r\n")
-            await reply()
+            await imapload.lmtp_reply(r)
             for i in todo:
-                msg = imapload.message(i, size)
-                for cmd in (b"MAIL FROM:<load@bench.test>", f"RCPT TO:<{user}>".encode(), b"DATA"):
-                    w.write(cmd + b"\r\n")
-                    await reply()
-                w.write(msg.replace(b"\r\n.", b"\r\n..") + b"\r\n.\r\n")
-                await reply()
+                await imapload.lmtp_transaction(r, w, user, imapload.message(i, size))
             w.write(b"QUIT\r\n")
             w.close()
         await asyncio.gather(*(worker() for _ in range(parallel)))
