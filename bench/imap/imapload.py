@@ -88,22 +88,31 @@ async def wharf_deliver_on(r, w, user, msg):
         raise RuntimeError("wharf delivery failed")
 
 
+async def lmtp_reply(r):
+    """Reads one (multi-line) LMTP reply; raises unless it is 2xx or 3xx."""
+    while True:
+        line = await r.readline()
+        if not line.startswith((b"2", b"3")):
+            raise RuntimeError(f"lmtp: {line!r}")
+        if line[3:4] != b"-":
+            return
+
+
+async def lmtp_transaction(r, w, user, msg):
+    """One MAIL/RCPT/DATA on an LMTP session that has had its LHLO."""
+    for cmd in (b"MAIL FROM:<load@bench.test>", f"RCPT TO:<{user}>".encode(), b"DATA"):
+        w.write(cmd + b"\r\n")
+        await lmtp_reply(r)
+    w.write(msg.replace(b"\r\n.", b"\r\n..") + b"\r\n.\r\n")
+    await lmtp_reply(r)
+
+
 async def lmtp_deliver(path, user, msg):
     r, w = await asyncio.open_unix_connection(path)
-
-    async def reply():
-        while True:
-            line = await r.readline()
-            if not line.startswith((b"2", b"3")):
-                raise RuntimeError(f"lmtp: {line!r}")
-            if line[3:4] != b"-":
-                return
-    await reply()
-    for cmd in (b"LHLO bench.test", b"MAIL FROM:<load@bench.test>", f"RCPT TO:<{user}>".encode(), b"DATA"):
-        w.write(cmd + b"\r\n")
-        await reply()
-    w.write(msg.replace(b"\r\n.", b"\r\n..") + b"\r\n.\r\n")
-    await reply()
+    await lmtp_reply(r)
+    w.write(b"LHLO bench.test\r\n")
+    await lmtp_reply(r)
+    await lmtp_transaction(r, w, user, msg)
     w.write(b"QUIT\r\n")
     w.close()
 

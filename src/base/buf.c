@@ -41,6 +41,47 @@ bool slice_startswith_nocase(struct slice s, const char *prefix)
     return s.len >= n && strncasecmp(s.ptr, prefix, n) == 0;
 }
 
+static char ascii_fold(char c, bool upper)
+{
+    if (upper && c >= 'a' && c <= 'z')
+        return (char)(c - 'a' + 'A');
+    if (!upper && c >= 'A' && c <= 'Z')
+        return (char)(c - 'A' + 'a');
+    return c;
+}
+
+/*
+ * ASCII case-insensitive substring search. memchr finds the candidates for
+ * the needle's first byte (in either case) so the byte-by-byte compare runs
+ * only there: SEARCH TEXT spent a third of its time in strncasecmp at every
+ * position of every body before this (IMAP SEARCH and JMAP's text filters
+ * use it).
+ */
+bool slice_contains_nocase(struct slice hay, struct slice needle)
+{
+    if (needle.len == 0)
+        return true;
+    if (needle.len > hay.len)
+        return false;
+    char lo = ascii_fold(needle.ptr[0], false), up = ascii_fold(needle.ptr[0], true);
+    struct slice rest = slice_make(needle.ptr + 1, needle.len - 1);
+    const char *p = hay.ptr, *end = hay.ptr + (hay.len - needle.len) + 1; /* candidates < end */
+    while (p < end) {
+        const char *c = memchr(p, lo, (size_t)(end - p));
+        if (up != lo) {
+            const char *u = memchr(p, up, (size_t)((c ? c : end) - p));
+            if (u)
+                c = u;
+        }
+        if (c == NULL)
+            return false;
+        if (slice_eq_nocase(slice_make(c + 1, rest.len), rest))
+            return true;
+        p = c + 1;
+    }
+    return false;
+}
+
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';

@@ -30,6 +30,8 @@ bool slice_eq(struct slice a, struct slice b);
 bool slice_eq_nocase(struct slice a, struct slice b);
 bool slice_eq_cstr_nocase(struct slice a, const char *s);
 bool slice_startswith_nocase(struct slice s, const char *prefix);
+/* Whether needle occurs in hay, ASCII case-insensitively (memchr for the candidates). */
+bool slice_contains_nocase(struct slice hay, struct slice needle);
 struct slice slice_trim(struct slice s);
 /* A protocol's decimal number: one or more ASCII digits and nothing else (no sign,
  * no space), at most max. False on anything else, overflow included. */

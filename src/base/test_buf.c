@@ -89,6 +89,15 @@ static void test_slices(void **state)
     struct slice s = slice_trim(slice_from_cstr("  \tEHLO x\r\n"));
     assert_int_equal(s.len, 6);
     assert_true(slice_startswith_nocase(s, "ehlo"));
+    /* substring, ASCII case-insensitive, either case of the first byte; at the very end */
+    struct slice hay = slice_from_cstr("the Zanzibar cargo, ZANZIBAR tide");
+    assert_true(slice_contains_nocase(hay, slice_from_cstr("zanzibar")));
+    assert_true(slice_contains_nocase(hay, slice_from_cstr("cArGo")));
+    assert_true(slice_contains_nocase(hay, slice_from_cstr("TIDE")));
+    assert_true(slice_contains_nocase(hay, slice_from_cstr("")));
+    assert_false(slice_contains_nocase(hay, slice_from_cstr("tides")));
+    assert_false(slice_contains_nocase(slice_from_cstr("zanzi"), slice_from_cstr("zanzibar")));
+    assert_false(slice_contains_nocase(hay, slice_from_cstr("zanzibarx")));
     assert_true(slice_eq_nocase(slice_make(s.ptr, 4), SLICE_LIT("EhLo")));
     assert_false(slice_eq(slice_make(s.ptr, 4), SLICE_LIT("ehlo")));
     char *d = slice_strdup(s);

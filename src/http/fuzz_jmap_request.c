@@ -37,5 +37,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (out == NULL || (status != 200 && status != 400))
         abort();
     json_decref(out);
+    jmap_release(&j);
     return 0;
 }

@@ -65,7 +65,13 @@ struct jmap {
      * made: mailbox changed or mailbox list events; NULL: nobody to tell. */
     void (*publish)(void *ctx, const struct ipc_event *ev);
     void *publish_ctx;
+    /* the last Email/query's result (jmap_query.c): the next page of the same
+     * query at the same account state is cut from it; zero-initialised */
+    struct jmap_query_cache *qcache;
 };
+
+/* Frees what j keeps between requests (the query cache). */
+void jmap_release(struct jmap *j);
 
 /* The account id JMAP shows for user (its name in hex after 'a': Ids allow no '@'). */
 void jmap_account_id(const char *user, struct buf *out);

@@ -418,9 +418,16 @@ json_t *jmap_set_run(struct jmap_req *r, json_t *args, const struct jmap_set_ops
             if (e)
                 json_object_set_new(not_created, k, e);
         }
+    json_t *handled = json_object();
+    if (update && ops->update_many)
+        ops->update_many(r, update, handled);
     if (update)
         json_object_foreach(update, k, x)
         {
+            if (json_object_get(handled, k)) {
+                json_object_set_new(updated, k, json_null());
+                continue;
+            }
             const char *id = jmap_resolve_id(r, k);
             json_t *e = id == NULL    ? jmap_set_error("notFound", NULL, NULL)
                         : ops->update ? ops->update(r, id, x)
@@ -442,6 +449,7 @@ json_t *jmap_set_run(struct jmap_req *r, json_t *args, const struct jmap_set_ops
             else
                 json_array_append(destroyed, x);
         }
+    json_decref(handled);
     json_t *res = jmap_set_response(r, old);
     json_object_set_new(res, "created", created);
     json_object_set_new(res, "notCreated", not_created);

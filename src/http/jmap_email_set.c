@@ -650,9 +650,147 @@ static json_t *email_destroy_id(struct jmap_req *r, const char *id, json_t *args
                                          : jmap_set_error("notFound", NULL, NULL);
 }
 
+/* One copy to change: its mailbox and UID, and the client's id of its Email. */
+struct kw_copy {
+    int64_t mailbox_id;
+    uint32_t uid;
+    const char *key;
+};
+
+static int kw_copy_cmp(const void *a, const void *b)
+{
+    const struct kw_copy *x = a, *y = b;
+    if (x->mailbox_id != y->mailbox_id)
+        return x->mailbox_id < y->mailbox_id ? -1 : 1;
+    return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/*
+ * The patch as keywords to add and to remove, when it is nothing but
+ * "keywords/K": true or null (what a mail list sends to flag or mark read);
+ * false for any other patch, or a keyword the store cannot hold.
+ */
+static bool keyword_patch(json_t *patch, unsigned *add, struct buf *add_kw, unsigned *del,
+                          struct buf *del_kw)
+{
+    json_t *on = json_object(), *off = json_object(), *v;
+    const char *k;
+    bool ok = json_object_size(patch) > 0;
+    json_object_foreach(patch, k, v)
+    {
+        if (strncmp(k, "keywords/", 9) != 0 || !(json_is_true(v) || json_is_null(v)) ||
+            strchr(k + 9, '/') != NULL) {
+            ok = false;
+            break;
+        }
+        json_object_set_new(json_is_true(v) ? on : off, k + 9, json_true());
+    }
+    ok = ok && jmap_keywords_to_flags(on, add, add_kw) && jmap_keywords_to_flags(off, del, del_kw);
+    json_decref(on);
+    json_decref(off);
+    return ok;
+}
+
+/*
+ * Keyword-only updates (jmap_set_ops.update_many), grouped by patch: the
+ * copies of every Email with the same patch change in one store transaction
+ * per mailbox (STORE_FLAGS_ADD and _REMOVE, as IMAP's STORE +FLAGS/-FLAGS),
+ * not one transaction (and one fsync) per Email; each mailbox's change is
+ * published once. Anything else, an Email not found, or a store failure is
+ * left to email_update, which reports it.
+ */
+static void email_update_many(struct jmap_req *r, json_t *update, json_t *handled)
+{
+    json_t *groups = json_object(); /* the patch's canonical JSON -> [client ids] */
+    const char *k;
+    json_t *patch;
+    json_object_foreach(update, k, patch)
+    {
+        char *canon = json_dumps(patch, JSON_SORT_KEYS | JSON_COMPACT);
+        if (canon == NULL || !json_is_object(patch)) {
+            free(canon);
+            continue;
+        }
+        json_t *g = json_object_get(groups, canon);
+        if (g == NULL)
+            json_object_set_new(groups, canon, g = json_array());
+        json_array_append_new(g, json_string(k));
+        free(canon);
+    }
+    json_t *ids;
+    json_object_foreach(groups, k, ids)
+    {
+        struct buf add_kw = BUF_INIT, del_kw = BUF_INIT, err = BUF_INIT;
+        unsigned add = 0, del = 0;
+        size_t ni = json_array_size(ids);
+        if (ni < 2 ||
+            !keyword_patch(json_object_get(update, json_string_value(json_array_get(ids, 0))), &add,
+                           &add_kw, &del, &del_kw)) {
+            buf_free(&add_kw);
+            buf_free(&del_kw);
+            continue;
+        }
+        struct kw_copy *cp = NULL;
+        size_t n = 0, cap = 0, i;
+        json_t *idv;
+        bool fail = false;
+        json_array_foreach(ids, i, idv)
+        {
+            char hash[65];
+            const char *key = json_string_value(idv), *id = jmap_resolve_id(r, key);
+            struct store_account_message *c = NULL;
+            size_t nc = 0;
+            if (id == NULL || !jmap_email_id_parse(id, hash))
+                continue;
+            if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &nc, &err) != 0) {
+                fail = true;
+                break;
+            }
+            for (size_t j = 0; j < nc; j++) {
+                if (n == cap)
+                    cp = xreallocarray(cp, cap = cap ? cap * 2 : 64, sizeof(*cp));
+                cp[n++] = (struct kw_copy){c[j].mailbox_id, c[j].m.uid, key};
+            }
+            store_account_messages_free(c, nc);
+        }
+        if (!fail && n > 0) {
+            qsort(cp, n, sizeof(*cp), kw_copy_cmp);
+            uint32_t *uids = xcalloc(n, sizeof(*uids));
+            for (size_t a = 0, b; a < n && !fail; a = b) {
+                size_t nu = 0;
+                for (b = a; b < n && cp[b].mailbox_id == cp[a].mailbox_id; b++)
+                    uids[nu++] = cp[b].uid;
+                if ((add_kw.len || add) &&
+                    store_message_flags_id(r->j->store, r->user, cp[a].mailbox_id, uids, nu,
+                                           STORE_FLAGS_ADD, add, add_kw.data ? add_kw.data : "", 0,
+                                           NULL, &err) != 0)
+                    fail = true;
+                if (!fail && (del_kw.len || del) &&
+                    store_message_flags_id(r->j->store, r->user, cp[a].mailbox_id, uids, nu,
+                                           STORE_FLAGS_REMOVE, del, del_kw.data ? del_kw.data : "",
+                                           0, NULL, &err) != 0)
+                    fail = true;
+                if (!fail)
+                    jmap_publish_changed(r, cp[a].mailbox_id, NULL);
+            }
+            free(uids);
+            /* on a failure none of the group is done: email_update does each
+             * again (replacing the keywords: the same result) or reports it */
+            for (size_t c = 0; c < n && !fail; c++)
+                json_object_set_new(handled, cp[c].key, json_true());
+        }
+        free(cp);
+        buf_free(&add_kw);
+        buf_free(&del_kw);
+        buf_free(&err);
+    }
+    json_decref(groups);
+}
+
 json_t *jmap_email_set(struct jmap_req *r, json_t *args, json_t **err_r)
 {
-    static const struct jmap_set_ops ops = {email_create, email_update_id, email_destroy_id};
+    static const struct jmap_set_ops ops = {email_create, email_update_id, email_destroy_id,
+                                            email_update_many};
     return jmap_set_run(r, args, &ops, err_r);
 }
 

@@ -534,5 +534,6 @@ void jmap_routes_free(void)
 {
     jmap_push_free(jh.push);
     directory_client_free(jh.dir);
+    jmap_release(&jh.j);
     memset(&jh, 0, sizeof(jh));
 }

@@ -362,6 +362,7 @@ static json_t *identity_destroy(struct jmap_req *r, const char *id, json_t *args
 
 json_t *jmap_identity_set(struct jmap_req *r, json_t *args, json_t **err_r)
 {
-    static const struct jmap_set_ops ops = {identity_create, identity_update, identity_destroy};
+    static const struct jmap_set_ops ops = {identity_create, identity_update, identity_destroy,
+                                            NULL};
     return jmap_set_run(r, args, &ops, err_r);
 }

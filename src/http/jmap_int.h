@@ -105,6 +105,11 @@ struct jmap_set_ops {
     json_t *(*create)(struct jmap_req *r, const char *cid, json_t *o, json_t *created);
     json_t *(*update)(struct jmap_req *r, const char *id, json_t *patch);
     json_t *(*destroy)(struct jmap_req *r, const char *id, json_t *args);
+    /* Optional, before the updates one by one: carries out those of update it
+     * can do together (cheaper: one transaction for many), setting each one
+     * done in handled (id as the client gave it -> true); the rest go to
+     * update one by one, which also reports every error. */
+    void (*update_many)(struct jmap_req *r, json_t *update, json_t *handled);
 };
 /* Checks the arguments, runs creates, then updates, then destroys, and
  * answers with old and new state; NULL with *err_r for a method error. */

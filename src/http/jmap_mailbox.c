@@ -78,8 +78,65 @@ static const struct store_mailbox *parent_of(const struct store_mailbox *v, size
     return slash ? find_name(v, n, mb->name, (size_t)(slash - mb->name)) : NULL;
 }
 
+/* Threads with a copy in a mailbox, and those with an unread one there (RFC 8621 2.1). */
+struct thread_counts {
+    uint64_t total, unread;
+};
+
+struct thread_copy {
+    int64_t mailbox_id, thread;
+    bool unseen;
+};
+
+static int thread_copy_cmp(const void *a, const void *b)
+{
+    const struct thread_copy *x = a, *y = b;
+    if (x->mailbox_id != y->mailbox_id)
+        return x->mailbox_id < y->mailbox_id ? -1 : 1;
+    return x->thread < y->thread ? -1 : x->thread > y->thread;
+}
+
+/*
+ * The thread counts of each of the n mailboxes v (an array parallel to v),
+ * from one read of the account's copies: a thread counts once per mailbox
+ * however many of its Emails are there. NULL with *err_r on a store failure.
+ */
+static struct thread_counts *thread_counts(struct jmap_req *r, const struct store_mailbox *v,
+                                           size_t n, json_t **err_r)
+{
+    struct store_account_message *all;
+    size_t na;
+    struct buf err = BUF_INIT;
+    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &all, &na, &err) != 0) {
+        *err_r = jmap_server_fail("thread counts", &err);
+        buf_free(&err);
+        return NULL;
+    }
+    struct thread_copy *c = xcalloc(na + 1, sizeof(*c));
+    for (size_t i = 0; i < na; i++)
+        c[i] = (struct thread_copy){all[i].mailbox_id, all[i].thread,
+                                    (all[i].m.flags & STORE_FLAG_SEEN) == 0};
+    store_account_messages_free(all, na);
+    qsort(c, na, sizeof(*c), thread_copy_cmp);
+    struct thread_counts *tc = xcalloc(n + 1, sizeof(*tc));
+    for (size_t i = 0, k = 0; i < na; i = k) {
+        bool unseen = false;
+        for (k = i; k < na && c[k].mailbox_id == c[i].mailbox_id && c[k].thread == c[i].thread; k++)
+            unseen |= c[k].unseen;
+        for (size_t m = 0; m < n; m++)
+            if (v[m].id == c[i].mailbox_id) {
+                tc[m].total++;
+                tc[m].unread += unseen;
+                break;
+            }
+    }
+    free(c);
+    return tc;
+}
+
 static json_t *mailbox_object(const struct store_mailbox *v, size_t n,
-                              const struct store_mailbox *mb, json_t *props)
+                              const struct store_mailbox *mb, const struct thread_counts *tc,
+                              json_t *props)
 {
     char id[32];
     jmap_mailbox_id(mb->id, id);
@@ -107,9 +164,10 @@ static json_t *mailbox_object(const struct store_mailbox *v, size_t n,
     if (jmap_want(props, "unreadEmails"))
         json_object_set_new(o, "unreadEmails", json_integer((json_int_t)mb->unseen));
     if (jmap_want(props, "totalThreads"))
-        json_object_set_new(o, "totalThreads", json_integer((json_int_t)mb->messages));
+        json_object_set_new(o, "totalThreads", json_integer(tc ? (json_int_t)tc[mb - v].total : 0));
     if (jmap_want(props, "unreadThreads"))
-        json_object_set_new(o, "unreadThreads", json_integer((json_int_t)mb->unseen));
+        json_object_set_new(o, "unreadThreads",
+                            json_integer(tc ? (json_int_t)tc[mb - v].unread : 0));
     if (jmap_want(props, "myRights"))
         json_object_set_new(o, "myRights",
                             json_pack("{s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b}",
@@ -139,10 +197,19 @@ json_t *jmap_mailbox_get(struct jmap_req *r, json_t *args, json_t **err_r)
         return NULL;
     }
     buf_free(&err);
+    struct thread_counts *tc = NULL;
+    if (jmap_want(props, "totalThreads") || jmap_want(props, "unreadThreads")) {
+        tc = thread_counts(r, v, n, err_r);
+        if (tc == NULL) {
+            json_decref(state);
+            store_mailbox_list_free(v, n);
+            return NULL;
+        }
+    }
     json_t *list = json_array(), *not_found = json_array();
     if (ids == NULL) {
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(list, mailbox_object(v, n, &v[i], props));
+            json_array_append_new(list, mailbox_object(v, n, &v[i], tc, props));
     } else {
         size_t i;
         json_t *id;
@@ -152,11 +219,12 @@ json_t *jmap_mailbox_get(struct jmap_req *r, json_t *args, json_t **err_r)
             const struct store_mailbox *mb =
                 sid ? jmap_mailbox_find(v, n, jmap_mailbox_id_parse(sid)) : NULL;
             if (mb)
-                json_array_append_new(list, mailbox_object(v, n, mb, props));
+                json_array_append_new(list, mailbox_object(v, n, mb, tc, props));
             else
                 json_array_append(not_found, id);
         }
     }
+    free(tc);
     store_mailbox_list_free(v, n);
     return jmap_get_result(r, state, list, not_found);
 }
@@ -641,6 +709,7 @@ static json_t *mailbox_destroy_id(struct jmap_req *r, const char *id, json_t *ar
 
 json_t *jmap_mailbox_set(struct jmap_req *r, json_t *args, json_t **err_r)
 {
-    static const struct jmap_set_ops ops = {mailbox_create, mailbox_update_id, mailbox_destroy_id};
+    static const struct jmap_set_ops ops = {mailbox_create, mailbox_update_id, mailbox_destroy_id,
+                                            NULL};
     return jmap_set_run(r, args, &ops, err_r);
 }

@@ -160,13 +160,7 @@ static bool record_of(struct qctx *q, const struct email *e)
 
 static bool contains(struct slice hay, const char *needle)
 {
-    size_t n = strlen(needle);
-    if (n == 0)
-        return true;
-    for (size_t i = 0; i + n <= hay.len; i++)
-        if (strncasecmp(hay.ptr + i, needle, n) == 0)
-            return true;
-    return false;
+    return slice_contains_nocase(hay, slice_from_cstr(needle));
 }
 
 /* Whether a header field of names (NULL-ended) in e's record holds text. */
@@ -607,6 +601,47 @@ static json_t *query_run(struct jmap_req *r, struct qrun *qr)
     return NULL;
 }
 
+/*
+ * One result kept per worker: a mail list pages through the same query (the
+ * same filter, sort and collapseThreads) 50 Emails at a time, and each page
+ * would otherwise read and sort the whole account again. The account state
+ * is part of the key, so any change to the account (which moves the state)
+ * makes the next query run afresh: the cache never answers for old data.
+ */
+struct jmap_query_cache {
+    char *user, *key;
+    uint64_t state;
+    char (*ids)[65];
+    size_t n;
+};
+
+static void qcache_free(struct jmap_query_cache *c)
+{
+    if (c == NULL)
+        return;
+    free(c->user);
+    free(c->key);
+    free(c->ids);
+    free(c);
+}
+
+void jmap_release(struct jmap *j)
+{
+    qcache_free(j->qcache);
+    j->qcache = NULL;
+}
+
+/* The cache key of a query: its filter, sort and collapseThreads (canonical JSON). */
+static char *qcache_key(json_t *args)
+{
+    json_t *k = json_pack("{s:O?, s:O?, s:O?}", "filter", json_object_get(args, "filter"), "sort",
+                          json_object_get(args, "sort"), "collapse",
+                          json_object_get(args, "collapseThreads"));
+    char *s = k ? json_dumps(k, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+    json_decref(k);
+    return s;
+}
+
 json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     if (!jmap_check_account(r, args, err_r))
@@ -624,10 +659,30 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
         return NULL;
     }
     uint64_t st;
-    if (!jmap_state_now(r, &st, err_r) || (*err_r = query_run(r, &qr)) != NULL)
+    if (!jmap_state_now(r, &st, err_r))
         return NULL;
-    struct email *e = qr.e;
-    size_t nm = qr.nm;
+    char *key = qcache_key(args);
+    struct jmap_query_cache *qc = r->j->qcache;
+    if (key == NULL || qc == NULL || qc->state != st || strcmp(qc->user, r->user) != 0 ||
+        strcmp(qc->key, key) != 0) {
+        if ((*err_r = query_run(r, &qr)) != NULL) {
+            free(key);
+            return NULL;
+        }
+        qcache_free(r->j->qcache);
+        qc = r->j->qcache = xcalloc(1, sizeof(*qc));
+        qc->user = xstrdup(r->user);
+        qc->key = key ? key : xstrdup("");
+        key = NULL;
+        qc->state = st; /* key "" (no memory for one) never matches */
+        qc->n = qr.nm;
+        qc->ids = xcalloc(qr.nm ? qr.nm : 1, sizeof(*qc->ids));
+        for (size_t i = 0; i < qr.nm; i++)
+            memcpy(qc->ids[i], qr.e[i].c[0].m.blob, 65);
+    }
+    free(key);
+    const char(*hashes)[65] = (const char(*)[65])qc->ids;
+    size_t nm = qc->n;
     json_int_t total = (json_int_t)nm;
     json_int_t p = pos ? json_integer_value(pos) : 0;
     json_t *res = NULL;
@@ -636,7 +691,7 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
         json_int_t at = -1;
         if (jmap_email_id_parse(json_string_value(anchor), hash))
             for (size_t i = 0; i < nm && at < 0; i++)
-                if (strcmp(e[i].c[0].m.blob, hash) == 0)
+                if (strcmp(hashes[i], hash) == 0)
                     at = (json_int_t)i;
         if (at < 0) {
             *err_r = jmap_error("anchorNotFound", NULL);
@@ -653,7 +708,7 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
     json_t *ids = json_array();
     for (json_int_t i = p; i < total && i < p + l; i++) {
         char id[70];
-        snprintf(id, sizeof(id), "e%s", e[i].c[0].m.blob);
+        snprintf(id, sizeof(id), "e%s", hashes[i]);
         json_array_append_new(ids, json_string(id));
     }
     char qs[32];

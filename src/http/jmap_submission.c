@@ -242,7 +242,8 @@ static json_t *submission_gone(struct jmap_req *r, const char *id, json_t *x)
 
 json_t *jmap_submission_set(struct jmap_req *r, json_t *args, json_t **err_r)
 {
-    static const struct jmap_set_ops ops = {submission_create, submission_gone, submission_gone};
+    static const struct jmap_set_ops ops = {submission_create, submission_gone, submission_gone,
+                                            NULL};
     r->submitted = json_object();
     json_t *res = jmap_set_run(r, args, &ops, err_r);
     if (res)

@@ -174,6 +174,7 @@ static json_t *vacation_destroy(struct jmap_req *r, const char *id, json_t *args
 
 json_t *jmap_vacation_set(struct jmap_req *r, json_t *args, json_t **err_r)
 {
-    static const struct jmap_set_ops ops = {vacation_create, vacation_update, vacation_destroy};
+    static const struct jmap_set_ops ops = {vacation_create, vacation_update, vacation_destroy,
+                                            NULL};
     return jmap_set_run(r, args, &ops, err_r);
 }

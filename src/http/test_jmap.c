@@ -96,6 +96,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
+    jmap_release(&f->j);
     store_close(f->s);
     free(f->from);
     buf_free(&f->data);

@@ -8,13 +8,19 @@
  */
 #include "mta/mta_tlsrpt.h"
 
-#include <assert.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Not CHECK(): NDEBUG (the release build) would leave what it checks unused. */
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            abort();                                                                               \
+    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -24,15 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct mta_tlsrpt_rua rua[4];
     size_t n;
     if (mta_tlsrpt_txt_parse(txt, rua, 4, &n)) {
-        assert(n <= 4);
+        CHECK(n <= 4);
         for (size_t i = 0; i < n; i++) {
             if (rua[i].https) {
-                assert(rua[i].host[0] != '\0' && rua[i].port != 0 && rua[i].path[0] == '/');
-                assert(strpbrk(rua[i].path, " \t\r\n") == NULL);
+                CHECK(rua[i].host[0] != '\0' && rua[i].port != 0 && rua[i].path[0] == '/');
+                CHECK(strpbrk(rua[i].path, " \t\r\n") == NULL);
                 continue;
             }
             const char *at = strchr(rua[i].to, '@');
-            assert(at != NULL && at != rua[i].to && at[1] != '\0');
+            CHECK(at != NULL && at != rua[i].to && at[1] != '\0');
         }
     }
     free(txt);
@@ -50,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mta_tlsrpt_report_json(in, dom[0] ? dom : "example.org", "mx.example", "id", 0, 1, &out)) {
         json_error_t e;
         json_t *j = json_loadb(out.data, out.len, 0, &e);
-        assert(j != NULL);
+        CHECK(j != NULL);
         json_decref(j);
     }
     buf_free(&out);

@@ -102,6 +102,29 @@ def test_threads_by_references_and_subject(server):
     q = j.ok("Email/query", {"calculateTotal": True})
     assert q["total"] == 5
 
+    # Mailbox counts (RFC 8621 2.1): threads, not Emails. INBOX holds 4 Emails in
+    # 3 threads (parent and reply share one); Sent holds 1 Email of that thread.
+    def counts():
+        g = j.ok("Mailbox/get", {"properties": ["role", "totalEmails", "unreadEmails",
+                                                "totalThreads", "unreadThreads"]})
+        return {m["role"]: (m["totalEmails"], m["unreadEmails"], m["totalThreads"],
+                            m["unreadThreads"]) for m in g["list"] if m["role"] in ("inbox", "sent")}
+    assert counts() == {"inbox": (4, 4, 3, 3), "sent": (1, 1, 1, 1)}
+    # reading the parent leaves its thread unread (the reply is not); reading both does not
+    j.ok("Email/set", {"update": {parent["id"]: {"keywords/$seen": True}}})
+    assert counts()["inbox"] == (4, 3, 3, 3)
+    # two Emails with the same keyword patch in one Email/set (changed together)
+    s = j.ok("Email/set", {"update": {reply["id"]: {"keywords/$seen": True},
+                                      other["id"]: {"keywords/$seen": True}}})
+    assert sorted(s["updated"]) == sorted([reply["id"], other["id"]]) and not s["notUpdated"]
+    assert counts()["inbox"] == (4, 1, 3, 1)
+    g = j.ok("Email/get", {"ids": [reply["id"], other["id"], changed["id"]],
+                           "properties": ["keywords"]})
+    assert [e["keywords"] for e in g["list"]] == [{"$seen": True}, {"$seen": True}, {}]
+    s = j.ok("Email/set", {"update": {reply["id"]: {"keywords/$seen": None},
+                                      other["id"]: {"keywords/$seen": None}}})
+    assert counts()["inbox"] == (4, 3, 3, 3)
+
     # the thread keyword filters: flag only the reply
     st2 = j.ok("Thread/get", {"ids": []})["state"]
     j.ok("Email/set", {"update": {reply["id"]: {"keywords/$flagged": True}}})

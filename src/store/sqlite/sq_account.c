@@ -14,12 +14,22 @@
 #include <string.h>
 #include <time.h>
 
-static const char sql_messages[] =
-    "SELECT m.uid, m.modseq, m.flags, m.keywords, m.internaldate, m.size, m.blob,"
-    " m.mailbox_id, m.state, m.created_state, CASE WHEN ?4 THEN m.bodystructure END, m.thread"
-    " FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id"
-    " WHERE b.owner = ?1 AND (?2 IS NULL OR m.blob = ?2) AND m.state > ?3"
-    " ORDER BY m.mailbox_id, m.uid";
+/*
+ * One statement per form, not one with "(?2 IS NULL OR m.blob = ?2)": SQLite
+ * plans a prepared statement once, and that OR kept it from the
+ * messages_blob index, so each Email/get of one Email read the whole account.
+ * (SQLite allows a parameter the statement does not use to be bound: ?2, ?3
+ * below ?4.)
+ */
+#define SQL_MESSAGES                                                                               \
+    "SELECT m.uid, m.modseq, m.flags, m.keywords, m.internaldate, m.size, m.blob,"                 \
+    " m.mailbox_id, m.state, m.created_state, CASE WHEN ?4 THEN m.bodystructure END, m.thread"     \
+    " FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id WHERE b.owner = ?1"
+static const char sql_messages_all[] = SQL_MESSAGES " ORDER BY m.mailbox_id, m.uid";
+static const char sql_messages_since[] =
+    SQL_MESSAGES " AND m.state > ?3 ORDER BY m.mailbox_id, m.uid";
+static const char sql_messages_blob[] =
+    SQL_MESSAGES " AND m.blob = ?2 AND m.state > ?3 ORDER BY m.mailbox_id, m.uid";
 
 int sq_account_messages(struct store *s, const char *owner, const char *blob, uint64_t since,
                         bool with_structure, struct store_account_message **list_r, size_t *n_r,
@@ -27,7 +37,11 @@ int sq_account_messages(struct store *s, const char *owner, const char *blob, ui
 {
     *list_r = NULL;
     *n_r = 0;
-    sqlite3_stmt *st = sq_stmt(s, sql_messages, err);
+    sqlite3_stmt *st = sq_stmt(s,
+                               blob    ? sql_messages_blob
+                               : since ? sql_messages_since
+                                       : sql_messages_all,
+                               err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
