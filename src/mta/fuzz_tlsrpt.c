@@ -15,7 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Not CHECK(): NDEBUG (the release build) would leave what it checks unused. */
+/* Not assert(): NDEBUG (the release build) would leave what it checks unused. */
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond))                                                                               \
