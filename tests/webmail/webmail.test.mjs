@@ -59,6 +59,15 @@ async function waitOrder(page, expected) {
   assert.deepEqual(await page.evaluate(rowOrderInPage), expected);
 }
 
+// The list is redrawn from the server's answers, a moment after the click that asked:
+// wait (up to 10 s) for a count, then check it.
+async function waitCount(locator, n) {
+  const end = Date.now() + 10000;
+  while (Date.now() < end && (await locator.count()) !== n)
+    await new Promise((r) => setTimeout(r, 25));
+  assert.equal(await locator.count(), n);
+}
+
 before(async () => {
   browser = await chromium.launch({
     executablePath: env.WEBMAIL_CHROMIUM,
@@ -302,7 +311,7 @@ test('the webmail end to end', async (t) => {
     await q.press('Enter');
     await page.getByText('Results for “crane” in Inbox').waitFor();
     await row(page, 'Site visit on Monday').waitFor();
-    assert.equal(await row(page, 'Quarterly figures').count(), 0);
+    await waitCount(row(page, 'Quarterly figures'), 0);
     await page.screenshot({ path: `${SHOTS}/search.png` });
     // Alice's own "Lunch on the site" is in Sent: only a search of every folder finds it.
     await q.fill('subject:lunch');
@@ -312,7 +321,7 @@ test('the webmail end to end', async (t) => {
     await q.press('Enter');
     await page.getByText('Results for “subject:lunch” in all folders').waitFor();
     await row(page, 'Lunch on the site').waitFor();
-    assert.equal(await row(page, 'Site visit on Monday').count(), 0);
+    await waitCount(row(page, 'Site visit on Monday'), 0);
     await page.getByRole('button', { name: 'Back to the folder' }).click();
     await row(page, 'Quarterly figures').waitFor();
   });
@@ -386,9 +395,9 @@ test('the webmail end to end', async (t) => {
     const selected = page.locator('#list-rows .row[aria-selected="true"]');
     await row(page, 'Invoice 7').click();
     await row(page, 'Invoice 9').click({ modifiers: ['Shift'] });
-    assert.equal(await selected.count(), 3);
+    await waitCount(selected, 3);
     await row(page, 'Invoice 8').click({ modifiers: ['Control'] });
-    assert.equal(await selected.count(), 2);
+    await waitCount(selected, 2);
     await page.getByText('2 selected').waitFor();
     await page.screenshot({ path: `${SHOTS}/select.png` });
     await page.getByRole('button', { name: 'Flag selected', exact: true }).click();
@@ -403,7 +412,7 @@ test('the webmail end to end', async (t) => {
     await page.getByRole('button', { name: 'Delete', exact: true }).click();
     await row(page, 'Invoice 7').waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Select all' }).click();
-    assert.equal(await selected.count(), 2);
+    await waitCount(selected, 2);
     await page.getByRole('button', { name: 'Mark selected read', exact: true }).click();
     await page.waitForFunction(() => document.title === 'Wharf Mail'); // no unread left
     await page.getByRole('combobox', { name: 'Move selected to' }).selectOption({ label: 'Archive' });
