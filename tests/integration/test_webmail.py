@@ -6,7 +6,8 @@ the CSRF defence, sign-out. Then the app itself in Debian's chromium,
 driven by npm playwright-core under node:test (tests/webmail, installed by
 `make deps-test`): mail delivered by smtplib, hostile HTML that must neither
 run nor load anything (a recording HTTP server on loopback counts every
-request), sending to a second user who sees it arrive live, sign-out.
+request), sending to a second user who sees it arrive live, the settings (out of
+office: two messages from one outside sender, one reply at an aiosmtpd peer), sign-out.
 """
 import base64
 import http.client
@@ -24,10 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, tls_context
+from conftest import free_port, tls_context, wait_until
+from test_mta_out import Peer, spool_empty
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
+OLGA = "olga@outside.test"  # outside senders: their replies go to the aiosmtpd peer
+PAT = "pat@outside.test"
 PASSWORD = "correct horse battery"
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "src" / "http" / "webmail"
@@ -36,13 +40,19 @@ BROWSER_TESTS = ROOT / "tests" / "webmail"
 
 @pytest.fixture
 def server(wharf_factory):
+    # outside.test is an aiosmtpd peer that takes everything: the mail the mta sends out
+    outside = Peer(pytest.importorskip("aiosmtpd.controller"), lambda attempt, address: None)
     s = wharf_factory(enable={"https", "smtp", "imaps"},
                       extra={"http_auth_failure_delay": "0", "webmail_dir": str(APP),
-                             "smtp_max_message_size": "64M"}).start()
+                             "smtp_max_message_size": "64M",
+                             "transport_routes": f"outside.test=[127.0.0.1]:{outside.port} none"}
+                      ).start()
+    s.outside = outside
     s.wharf("domain", "add", "example.test")
     for user in (ALICE, BOB):
         s.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
-    return s
+    yield s
+    outside.stop()
 
 
 def request(server, method, path, body=None, headers=None):
@@ -292,6 +302,32 @@ def related_html(rec):
             f"{png}--rel--\r\n")
 
 
+def out_of_office_replies_once(server):
+    """The browser turned out-of-office on (VacationResponse): two messages from one outside
+    sender get one reply, sent out by the mta to the outside peer."""
+    def ask(frm, subject):
+        return (f"From: <{frm}>\r\nTo: Alice <{ALICE}>\r\nSubject: {subject}\r\n"
+                f"Message-ID: <{subject.replace(' ', '.')}@outside.test>\r\n\r\nAre you in?\r\n")
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as c:
+        c.sendmail(OLGA, [ALICE], ask(OLGA, "first question"))
+        c.sendmail(OLGA, [ALICE], ask(OLGA, "second question"))
+        c.sendmail(PAT, [ALICE], ask(PAT, "pat asks"))  # last: a second reply to Olga is before
+
+    def to(who):
+        return [e for e in server.outside.envelopes if e[1] == [who]]
+    wait_until(lambda: to(PAT) and spool_empty(server), what="the reply to pat, the queue empty")
+    replies = to(OLGA)
+    assert len(replies) == 1, "one reply per sender"
+    mail_from, _, raw = replies[0]
+    assert mail_from in ("", "<>")
+    import email
+    import email.policy
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Subject"] == "Away this week" and msg["Auto-Submitted"] == "auto-replied"
+    assert msg["In-Reply-To"] == "<first.question@outside.test>"
+    assert "Back on Monday." in msg.get_body(("plain",)).get_content()
+
+
 def test_in_chromium(server, tmp_path):
     """Sign in, read, hostile HTML, send to a second user who sees it live, sign out:
     tests/webmail/webmail.test.mjs in Debian's chromium (playwright-core)."""
@@ -377,7 +413,9 @@ def test_in_chromium(server, tmp_path):
         assert m.search(None, "SUBJECT", '"Lunch on the site"')[1][0].split() == []
         [n] = m.search(None, "KEYWORD", "$wharfsettings")[1][0].split()
         body = m.fetch(n, "(BODY.PEEK[TEXT])")[1][0][1].decode()
-        assert json.loads(body)["imagesFrom"] == ["dana@example.test"], body
+        settings = json.loads(body)
+        assert settings["imagesFrom"] == ["dana@example.test"], body
+        assert settings["images"] == "ask" and settings["timeZone"] == "Pacific/Kiritimati", body
     # Bob got Alice's message with her signature and the file she attached
     with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
                            timeout=20) as m:
@@ -397,3 +435,4 @@ def test_in_chromium(server, tmp_path):
     cookie = (tmp_path / "cookie").read_text()
     r, _ = request(server, "GET", "/.well-known/jmap", headers={"Cookie": cookie})
     assert r.status == 401
+    out_of_office_replies_once(server)  # last: the Inbox is empty above

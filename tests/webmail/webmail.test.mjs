@@ -26,7 +26,8 @@ async function signIn(context, user, shot) {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.errors = errors;
   const loads = [];
-  page.on('requestfinished', (r) => loads.push(r.sizes()));
+  // (requests still finishing when the context closes: no sizes, no unhandled rejection)
+  page.on('requestfinished', (r) => loads.push(r.sizes().catch(() => ({ responseBodySize: 0, responseHeadersSize: 0 }))));
   await page.goto(URL, { waitUntil: 'networkidle' });
   // The first load (page, scripts, styles, DOMPurify, the session check) as sent: gzip on.
   page.firstLoad = (await Promise.all(loads)).reduce((n, s) => n + s.responseBodySize + s.responseHeadersSize, 0);
@@ -417,6 +418,70 @@ test('the webmail end to end', async (t) => {
     await page.waitForFunction(() => document.title === 'Wharf Mail'); // no unread left
     await page.getByRole('combobox', { name: 'Move selected to' }).selectOption({ label: 'Archive' });
     await page.locator('#list-empty').waitFor(); // test_webmail.py checks them over IMAP
+  });
+
+  // Settings, on the message with a remote image (dragged to Archive above)
+  const dialog = page.locator('#settings-dialog');
+  const settings = async (fill) => {
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await dialog.waitFor();
+    await fill();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  };
+  const chart = async () => {
+    const frame = await (await page.locator('#r-html').elementHandle()).contentFrame();
+    await frame.waitForLoadState('load');
+    const img = frame.locator('img[alt="chart"]');
+    await img.waitFor({ state: 'attached' });
+    return img.getAttribute('src');
+  };
+
+  await t.test('settings: out of office (VacationResponse), read back', async () => {
+    await page.getByRole('button', { name: /^Archive/ }).click();
+    await row(page, 'Quarterly figures').click();
+    await page.locator('#r-html').waitFor();
+    const yesterday = new Date(Date.now() - 86400000).toISOString().slice(0, 10);
+    // test_webmail.py then sends two messages from one outside sender and sees one reply leave
+    await settings(async () => {
+      await page.getByRole('checkbox', { name: /Reply automatically/ }).check();
+      await page.getByRole('textbox', { name: 'Reply subject' }).fill('Away this week');
+      await page.getByRole('textbox', { name: 'Reply text' }).fill('Back on Monday.');
+      await dialog.getByLabel('From', { exact: true }).fill(yesterday);
+      await dialog.getByLabel('Until', { exact: true }).fill('2099-12-31');
+    });
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await dialog.waitFor();
+    try {
+      assert.ok(await page.getByRole('checkbox', { name: /Reply automatically/ }).isChecked());
+      assert.equal(await page.getByRole('textbox', { name: 'Reply subject' }).inputValue(), 'Away this week');
+      assert.equal(await page.getByRole('textbox', { name: 'Reply text' }).inputValue(), 'Back on Monday.');
+      assert.equal(await dialog.getByLabel('From', { exact: true }).inputValue(), yesterday);
+      assert.equal(await dialog.getByLabel('Until', { exact: true }).inputValue(), '2099-12-31');
+      await page.screenshot({ path: `${SHOTS}/settings.png` });
+    } finally {
+      await dialog.getByRole('button', { name: 'Cancel' }).click(); // the next steps go on
+    }
+  });
+
+  await t.test('settings: remote images never (no banner, not loaded), always, ask', async () => {
+    await settings(() => page.getByRole('combobox', { name: 'Remote images' }).selectOption('never'));
+    await page.waitForFunction(() => !document.querySelector('#r-html').srcdoc.includes('img.png'));
+    assert.equal(await chart(), null);
+    assert.ok(await page.locator('#r-images').isHidden());
+    await settings(() => page.getByRole('combobox', { name: 'Remote images' }).selectOption('always'));
+    await page.waitForFunction(() => document.querySelector('#r-html').srcdoc.includes('img.png'), null, { timeout: 5000 });
+    assert.match(await chart(), /\/img\.png$/);
+    assert.ok(await page.locator('#r-images').isHidden());
+    await settings(() => page.getByRole('combobox', { name: 'Remote images' }).selectOption('ask'));
+    await page.getByText('Remote images are blocked').waitFor({ timeout: 5000 });
+    assert.equal(await chart(), null);
+  });
+
+  await t.test('settings: dates in the time zone chosen', async () => {
+    await settings(() => page.getByRole('combobox', { name: 'Time zone' }).selectOption('Pacific/Kiritimati'));
+    await page.locator('#r-date', { hasText: 'GMT+14' }).waitFor({ timeout: 5000 }); // UTC+14
+    assert.deepEqual(page.errors.filter((e) => !/The action has been blocked|status of 401/.test(e)), []);
   });
 
   await t.test('sign-out', async () => {

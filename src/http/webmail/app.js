@@ -38,12 +38,19 @@ function parseAddrs(s) {
     return m ? { name: m[1].trim().replace(/^"|"$/g, ''), email: m[2].trim() } : { email: x };
   });
 }
+// Dates in the time zone of the settings (the browser's when none is chosen).
+function zone() {
+  return (st.settings && st.settings.timeZone) || undefined;
+}
 function fmtDate(iso) {
   const d = new Date(iso);
-  const now = new Date();
-  return d.toDateString() === now.toDateString()
-    ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
-    : d.toLocaleDateString();
+  const day = (x) => x.toLocaleDateString('en-CA', { timeZone: zone() });
+  return day(d) === day(new Date())
+    ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', timeZone: zone() })
+    : d.toLocaleDateString([], { timeZone: zone() });
+}
+function fmtFull(iso) {
+  return new Date(iso).toLocaleString([], { timeZone: zone(), timeZoneName: 'short' });
 }
 
 // ---- sign-in ----
@@ -128,7 +135,19 @@ async function loadSettings() {
   try { s = e ? JSON.parse(bodyText(e, e.textBody)) : {}; } catch { s = {}; }
   if (!s || typeof s !== 'object') s = {};
   if (!Array.isArray(s.imagesFrom)) s.imagesFrom = [];
+  if (!['never', 'ask', 'always'].includes(s.images)) s.images = 'ask';
+  if (typeof s.timeZone !== 'string' || !validZone(s.timeZone)) s.timeZone = '';
+  s.lang = 'en'; // the only language there is
   st.settings = s;
+}
+
+function validZone(z) {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: z || undefined });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 // A message cannot change: a new one replaces the old in the same call.
@@ -153,7 +172,11 @@ function senderOf(e) {
   return ((e.from && e.from[0] && e.from[0].email) || '').toLowerCase();
 }
 
+// The remote-image policy of the settings: never, ask (per message, or always for a
+// sender), always.
 function imagesAllowed(e) {
+  if (st.settings.images === 'never') return false;
+  if (st.settings.images === 'always') return true;
   return st.allowImages || (!!senderOf(e) && st.settings.imagesFrom.includes(senderOf(e)));
 }
 
@@ -623,7 +646,7 @@ async function openThread(id) {
       const when = document.createElement('time'); text(when, fmtDate(e.receivedAt));
       const p = document.createElement('span'); p.className = 'preview'; text(p, e.preview);
       b.append(who, when, p);
-      b.setAttribute('aria-label', `${addr(e.from)}, ${new Date(e.receivedAt).toLocaleString()}: ${e.preview || ''}`);
+      b.setAttribute('aria-label', `${addr(e.from)}, ${fmtFull(e.receivedAt)}: ${e.preview || ''}`);
       b.addEventListener('click', () => guard(showMessage(eid)));
       li.append(b);
       ul.append(li);
@@ -656,7 +679,7 @@ async function showMessage(id, seq) {
   $('app').classList.add('reading');
   text($('r-subject'), e.subject || '(no subject)');
   text($('r-from'), addr(e.from));
-  text($('r-date'), new Date(e.receivedAt).toLocaleString());
+  text($('r-date'), fmtFull(e.receivedAt));
   $('r-date').setAttribute('datetime', e.receivedAt);
   text($('r-to'), addr(e.to));
   showFlag(e);
@@ -706,7 +729,7 @@ async function showBody() {
   if (st.open !== e) return;
   const allow = imagesAllowed(e);
   const { html: clean, remote } = sanitize(src, allow, e.cidUrls);
-  $('r-images').hidden = allow || remote === 0;
+  $('r-images').hidden = allow || remote === 0 || st.settings.images === 'never';
   $('r-html').srcdoc = frameDocument(clean, allow);
 }
 
@@ -1017,7 +1040,7 @@ async function saveDraft() {
     const err = r.s.notCreated && r.s.notCreated.d;
     if (err) { text($('c-error'), `Draft not saved: ${err.description || err.type}`); return; }
     st.draftId = r.s.created.d.id;
-    text($('c-status'), `Draft saved at ${new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`);
+    text($('c-status'), `Draft saved at ${new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', timeZone: zone() })}`);
   })();
   try { await st.saving; } finally { st.saving = null; }
 }
@@ -1069,9 +1092,50 @@ async function send(ev) {
 }
 
 // -- settings: the signature, kept on an identity (the account's own ones are fixed: a made one
-// with the same address carries it) --
+// with the same address carries it); out of office, the server's VacationResponse (the mta
+// replies, once per sender); remote images, language and time zone in the settings message --
 
-function settingsDialog() {
+// A date input's day (the browser's time) and the JMAP UTCDate of its start or end.
+function dayToUtc(day, end) {
+  if (!day) return null;
+  const d = new Date(`${day}T${end ? '23:59:59' : '00:00:00'}`);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+function utcToDay(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  const two = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+}
+
+function fillZones() {
+  const sel = $('set-tz');
+  if (sel.options.length) return;
+  const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const first = document.createElement('option');
+  first.value = '';
+  text(first, `This browser's (${here})`);
+  sel.append(first);
+  for (const z of Intl.supportedValuesOf ? Intl.supportedValuesOf('timeZone') : ['UTC']) {
+    const o = document.createElement('option');
+    o.value = z;
+    text(o, z);
+    sel.append(o);
+  }
+}
+
+async function settingsDialog() {
+  const r = await st.jmap.call([['VacationResponse/get', { ids: ['singleton'] }, 'v']]);
+  const v = (r.v.list || [])[0] || {};
+  $('set-vac-on').checked = !!v.isEnabled;
+  $('set-vac-subject').value = v.subject || '';
+  $('set-vac-text').value = v.textBody || '';
+  $('set-vac-from').value = utcToDay(v.fromDate);
+  $('set-vac-to').value = utcToDay(v.toDate);
+  $('set-images').value = st.settings.images;
+  fillZones();
+  $('set-tz').value = st.settings.timeZone;
+  $('set-lang').value = 'en';
   const sel = $('set-identity');
   sel.replaceChildren();
   for (const i of st.identities) {
@@ -1093,11 +1157,32 @@ async function saveSettingsDialog(ev) {
   const i = st.identities.find((x) => x.id === $('set-identity').value);
   if (!i) return;
   const props = { name: $('set-name').value, textSignature: $('set-signature').value };
-  const r = await st.jmap.call([['Identity/set', i.mayDelete ? { update: { [i.id]: props } } : { create: { n: { email: i.email, ...props } } }, 's']]);
-  const err = i.mayDelete ? (r.s.notUpdated || {})[i.id] : (r.s.notCreated || {}).n;
+  const vacation = {
+    isEnabled: $('set-vac-on').checked,
+    subject: $('set-vac-subject').value || null,
+    textBody: $('set-vac-text').value || null,
+    fromDate: dayToUtc($('set-vac-from').value, false),
+    toDate: dayToUtc($('set-vac-to').value, true),
+  };
+  const r = await st.jmap.call([
+    ['Identity/set', i.mayDelete ? { update: { [i.id]: props } } : { create: { n: { email: i.email, ...props } } }, 's'],
+    ['VacationResponse/set', { update: { singleton: vacation } }, 'v'],
+  ]);
+  const err = (i.mayDelete ? (r.s.notUpdated || {})[i.id] : (r.s.notCreated || {}).n) || (r.v.notUpdated || {}).singleton;
   if (err) { text($('set-error'), err.description || err.type); return; }
   await loadIdentities();
   if (!i.mayDelete) st.identity = st.identities.find((x) => x.id === r.s.created.n.id) || st.identity;
+  const images = $('set-images').value;
+  const timeZone = $('set-tz').value;
+  if (images !== st.settings.images || timeZone !== st.settings.timeZone) {
+    Object.assign(st.settings, { images, timeZone });
+    await saveSettings();
+    renderRows();
+    if (st.open) {
+      text($('r-date'), fmtFull(st.open.receivedAt));
+      await showBody();
+    }
+  }
   $('settings-dialog').close();
 }
 
@@ -1127,7 +1212,7 @@ function wire() {
     $(f).addEventListener('blur', () => { $('c-suggest').hidden = true; });
   }
   $('edit-draft').addEventListener('click', () => compose('draft'));
-  $('settings').addEventListener('click', settingsDialog);
+  $('settings').addEventListener('click', () => guard(settingsDialog()));
   $('set-form').addEventListener('submit', (ev) => guard(saveSettingsDialog(ev)));
   $('set-cancel').addEventListener('click', () => $('settings-dialog').close());
   $('flag').addEventListener('click', () => st.open && guard(setKeyword(st.open, '$flagged', !(st.open.keywords || {}).$flagged)));

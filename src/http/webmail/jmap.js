@@ -4,7 +4,7 @@
 // is taken same-origin (the session's paths on this page's host).
 
 const USING = ['urn:ietf:params:jmap:core', 'urn:ietf:params:jmap:mail',
-  'urn:ietf:params:jmap:submission'];
+  'urn:ietf:params:jmap:submission', 'urn:ietf:params:jmap:vacationresponse'];
 
 export class AuthError extends Error {}
 
