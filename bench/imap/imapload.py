@@ -351,6 +351,20 @@ def pss_kb(root):
     return total, n, parts
 
 
+async def open_retrying(sem, opener, what, tries=20):
+    """await opener() under sem; after a failure (a loaded server's full accept
+    queue) again 0.5 s later, at most tries times."""
+    err = None
+    for _ in range(tries):
+        async with sem:
+            try:
+                return await opener()
+            except (RuntimeError, ConnectionError, OSError) as e:
+                err = e
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"{what} failed: {err}")
+
+
 async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid, tls=False):
     kind, path = deliver.split(":", 1)
     tls = tls_client() if tls else None
@@ -362,21 +376,15 @@ async def idle(host, port, userfmt, password, users, conns, probes, deliver, pid
     async def one(i):
         user = userfmt % (i % users)
         local = f"127.0.{1 + i // 60000}.{2 + (i // 250) % 250}"
-        for attempt in range(20):
-            async with sem:
-                try:
-                    c = await Imap.login(host, port, user, password, local, tls)
-                    await c.cmd("SELECT INBOX")
-                    c.w.write(b"I IDLE\r\n")
-                    line = await c.r.readline()
-                    if not line.startswith(b"+"):
-                        raise RuntimeError(f"IDLE: {line!r}")
-                    break
-                except (RuntimeError, ConnectionError, OSError) as e:
-                    err = e
-            await asyncio.sleep(0.5)
-        else:
-            raise RuntimeError(f"connection {i} failed: {err}")
+        async def open_idle():
+            c = await Imap.login(host, port, user, password, local, tls)
+            await c.cmd("SELECT INBOX")
+            c.w.write(b"I IDLE\r\n")
+            line = await c.r.readline()
+            if not line.startswith(b"+"):
+                raise RuntimeError(f"IDLE: {line!r}")
+            return c
+        c = await open_retrying(sem, open_idle, f"connection {i}")
         by_user.setdefault(user, []).append(c)
         while True:
             line = await c.r.readline()

@@ -202,24 +202,17 @@ async def push(host, port, pathbase, userfmt, password, users, conns, probes, de
         user = userfmt % (i % users)
         local = f"127.0.{1 + i // 60000}.{2 + (i // 250) % 250}"
         auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-        err = None
-        for attempt in range(20):
-            async with sem:
-                try:
-                    r, w = await asyncio.open_connection(host, port, ssl=tls, local_addr=(local, 0))
-                    w.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\n"
-                            "Accept: text/event-stream\r\n\r\n".encode())
-                    status = await r.readline()
-                    if b" 200 " not in status:
-                        raise RuntimeError(f"eventsource: {status!r}")
-                    while (await r.readline()) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                except (RuntimeError, ConnectionError, OSError) as e:
-                    err = e
-            await asyncio.sleep(0.5)
-        else:
-            raise RuntimeError(f"stream {i} failed: {err}")
+        async def open_stream():
+            r, w = await asyncio.open_connection(host, port, ssl=tls, local_addr=(local, 0))
+            w.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\n"
+                    "Accept: text/event-stream\r\n\r\n".encode())
+            status = await r.readline()
+            if b" 200 " not in status:
+                raise RuntimeError(f"eventsource: {status!r}")
+            while (await r.readline()) not in (b"\r\n", b"\n", b""):
+                pass
+            return r, w
+        r, w = await imapload.open_retrying(sem, open_stream, f"stream {i}")
         by_user.setdefault(user, []).append(r)
         while True:
             line = await r.readline()
