@@ -363,6 +363,17 @@ static void on_sts(const char *domain, const struct mta_sts_policy *p, void *arg
     domain_try(d);
 }
 
+/* Every recipient of d gets this result, with no relay tried (yet). */
+static void domain_unsent(struct out_domain *d, int code, const char *enh, struct slice text)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        struct out_rcpt *r = &d->m->r[d->ri[i]];
+        smtp_client_result_set(&r->res, code, enh, text, true);
+        free(r->relay);
+        r->relay = xstrdup("none");
+    }
+}
+
 /* True when the message has already been in group of the organization org:
  * a Wharf-Route field of org names it (doc/routing.md, "Loops"). */
 static bool route_visited(const struct spool_message *sm, struct slice org, struct slice group)
@@ -388,29 +399,21 @@ static bool route_visited(const struct spool_message *sm, struct slice org, stru
 static bool route_trace(struct out_domain *d, const struct nexthop_result *res)
 {
     struct out_msg *m = d->m;
-    struct slice org, own;
     buf_reset(&d->prefix);
-    if (res->org_next_group.len == 0 ||
-        !nexthop_route_trace_parse(buf_slice(&res->org_trace), &org, &own))
+    if (res->org_next_group.len == 0)
         return true;
-    struct slice next = buf_slice(&res->org_next_group);
+    struct slice org = buf_slice(&res->org), own = buf_slice(&res->org_group),
+                 next = buf_slice(&res->org_next_group);
     if (route_visited(m->sm, org, next)) {
         log_warning("%s: loop avoided: the organization routes %s to group %.*s, where the "
                     "message has been; it waits for the routes to change",
                     m->sm->env.id, d->domain, (int)next.len, next.ptr);
-        for (size_t i = 0; i < d->n; i++) {
-            struct out_rcpt *r = &m->r[d->ri[i]];
-            smtp_client_result_set(&r->res, 451, "4.4.6",
-                                   slice_from_cstr("routing loop avoided in the organization"),
-                                   true);
-            free(r->relay);
-            r->relay = xstrdup("none");
-        }
+        domain_unsent(d, 451, "4.4.6", slice_from_cstr("routing loop avoided in the organization"));
         return false;
     }
     if (!slice_eq(next, own)) {
-        buf_printf(&d->prefix, "Wharf-Route: %.*s\r\n", (int)res->org_trace.len,
-                   res->org_trace.data);
+        buf_printf(&d->prefix, "Wharf-Route: org=%s; group=%s\r\n", res->org.data,
+                   res->org_group.data);
         buf_append_slice(&d->prefix, buf_slice(&m->dkim));
     }
     return true;
@@ -427,13 +430,7 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
     if (res->status != NEXTHOP_OK) {
         /* a home server that does not resolve is the admin's to fix: never a bounce */
         bool perm = res->status == NEXTHOP_PERMFAIL && d->home == NULL;
-        for (size_t i = 0; i < d->n; i++) {
-            struct out_rcpt *r = &m->r[d->ri[i]];
-            smtp_client_result_set(&r->res, perm ? 550 : 451, res->enh, buf_slice(&res->reason),
-                                   true);
-            free(r->relay);
-            r->relay = xstrdup("none");
-        }
+        domain_unsent(d, perm ? 550 : 451, res->enh, buf_slice(&res->reason));
         domain_done(d);
         return;
     }
@@ -446,13 +443,7 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
             d->hosts[i].name = xstrdup(domain);
     }
     /* a next hop without any address: deferred, never bounced (nexthop.h) */
-    for (size_t i = 0; i < d->n; i++) {
-        struct out_rcpt *r = &m->r[d->ri[i]];
-        smtp_client_result_set(&r->res, 451, "4.4.1", slice_from_cstr("no address to connect to"),
-                               true);
-        free(r->relay);
-        r->relay = xstrdup("none");
-    }
+    domain_unsent(d, 451, "4.4.1", slice_from_cstr("no address to connect to"));
     if (m->o->sts != NULL && res->sts_applies)
         mta_sts_get(m->o->sts, domain, res->sts_id[0] ? res->sts_id : NULL, on_sts, d);
     else

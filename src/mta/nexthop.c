@@ -390,7 +390,8 @@ static void lookup_free(struct lookup *lk)
     for (size_t i = 0; i < lk->res.n_hosts; i++)
         nexthop_host_clear(&lk->res.hosts[i]);
     buf_free(&lk->res.reason);
-    buf_free(&lk->res.org_trace);
+    buf_free(&lk->res.org);
+    buf_free(&lk->res.org_group);
     buf_free(&lk->res.org_next_group);
     nexthop_dest_free(&lk->org_dest);
     event_free(lk->done_ev);
@@ -798,7 +799,8 @@ static struct lookup *lookup_new(struct nexthop_resolver *r, const char *name, u
     lk->arg = arg;
     lk->port = port;
     buf_init(&lk->res.reason);
-    buf_init(&lk->res.org_trace);
+    buf_init(&lk->res.org);
+    buf_init(&lk->res.org_group);
     buf_init(&lk->res.org_next_group);
     lk->res.tls = r->tls;
     lk->mx_secure = true; /* a configured name; an MX answer sets it */
@@ -892,10 +894,11 @@ static int org_route(struct nexthop_resolver *r, struct lookup *lk, const char *
     const char *org = json_string_value(json_object_get(r->org_state, "org"));
     const char *group = json_string_value(json_object_get(r->org_state, "group"));
     const char *next = json_string_value(json_object_get(best, "next_group"));
-    if (org != NULL && group != NULL)
-        buf_printf(&lk->res.org_trace, "org=%s; group=%s", org, group);
-    if (next != NULL)
+    if (org != NULL && group != NULL && next != NULL) {
+        buf_append_cstr(&lk->res.org, org);
+        buf_append_cstr(&lk->res.org_group, group);
         buf_append_cstr(&lk->res.org_next_group, next);
+    }
     return 1;
 }
 

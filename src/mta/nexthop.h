@@ -113,10 +113,11 @@ struct nexthop_result {
                          admin's choice) */
     size_t n_hosts;
     struct nexthop_host hosts[NEXTHOP_HOSTS_MAX];
-    /* When the organization routes the domain (doc/routing.md, "Loops"): the
-     * Wharf-Route field value this server adds ("org=ORG; group=GROUP"), and the
-     * group of the next hop, empty when the mail leaves the organization there. */
-    struct buf org_trace;
+    /* When the organization routes the domain (doc/routing.md, "Loops"): its
+     * name, this server's group, and the group of the next hop (empty when the
+     * mail leaves the organization there); all empty when it does not. */
+    struct buf org;
+    struct buf org_group;
     struct buf org_next_group;
 };
 
