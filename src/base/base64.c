@@ -96,11 +96,14 @@ enum base64_status base64_decode(struct slice in, size_t max_out, struct buf *ou
     return BASE64_OK;
 }
 
-void base64_decode_lenient(struct slice in, struct buf *out)
+/* The lenient decoder's one loop: into out, or (out NULL) only counting. */
+static size_t lenient_run(struct slice in, struct buf *out)
 {
     unsigned long acc = 0;
     unsigned bits = 0;
-    buf_reserve(out, in.len / 4 * 3 + 3);
+    size_t n = 0;
+    if (out)
+        buf_reserve(out, in.len / 4 * 3 + 3);
     for (size_t i = 0; i < in.len; i++) {
         unsigned char c = (unsigned char)in.ptr[i];
         if (c == '=') {
@@ -117,8 +120,21 @@ void base64_decode_lenient(struct slice in, struct buf *out)
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            buf_append_byte(out, (char)((acc >> bits) & 0xff));
+            if (out)
+                buf_append_byte(out, (char)((acc >> bits) & 0xff));
+            n++;
             acc &= (1UL << bits) - 1;
         }
     }
+    return n;
+}
+
+void base64_decode_lenient(struct slice in, struct buf *out)
+{
+    lenient_run(in, out);
+}
+
+size_t base64_decoded_len_lenient(struct slice in)
+{
+    return lenient_run(in, NULL);
 }

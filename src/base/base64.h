@@ -47,5 +47,7 @@ enum base64_status base64_decode(struct slice in, size_t max_out, struct buf *ou
  * concatenated base64 blocks are found in the wild. Never fails.
  */
 void base64_decode_lenient(struct slice in, struct buf *out);
+/* The length base64_decode_lenient would give, without decoding. */
+size_t base64_decoded_len_lenient(struct slice in);
 
 #endif

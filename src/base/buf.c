@@ -188,11 +188,6 @@ void buf_append_slice(struct buf *b, struct slice s)
     buf_append(b, s.ptr, s.len);
 }
 
-void buf_append_byte(struct buf *b, char c)
-{
-    buf_append(b, &c, 1);
-}
-
 void buf_append_xml_escaped(struct buf *b, struct slice s)
 {
     for (size_t i = 0; i < s.len; i++) {

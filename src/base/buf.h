@@ -64,7 +64,17 @@ void buf_reset(struct buf *b);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_append_cstr(struct buf *b, const char *s);
 void buf_append_slice(struct buf *b, struct slice s);
-void buf_append_byte(struct buf *b, char c);
+/* One byte; inline, for the decoders' per-byte loops (the room is
+ * usually there: only growing takes the call). */
+static inline void buf_append_byte(struct buf *b, char c)
+{
+    if (b->cap > b->len + 1) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+    } else {
+        buf_append(b, &c, 1);
+    }
+}
 /* Appends s with the five XML/HTML special characters (< > & " ') as entities
  * (text and attribute values of XML and HTML). */
 void buf_append_xml_escaped(struct buf *b, struct slice s);

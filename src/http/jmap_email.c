@@ -363,14 +363,17 @@ static bool part_attachment(const struct mime_message *msg, const struct mime_pa
     return att;
 }
 
-static void part_decoded(const struct mime_message *msg, const struct mime_part *p, struct buf *out)
+/* The part's size once its transfer encoding is undone (counted, not decoded). */
+static size_t part_size(const struct mime_message *msg, const struct mime_part *p)
 {
     const struct mime_field *f = mime_part_field(msg, p, "Content-Transfer-Encoding");
     struct buf cte = BUF_INIT;
     if (f)
         mime_unfold(mime_field_value(msg, f), &cte);
-    mime_decode_cte(buf_slice(&cte), mime_part_body(msg, p), out);
+    size_t size;
+    mime_decoded_size(buf_slice(&cte), mime_part_body(msg, p), &size);
     buf_free(&cte);
+    return size;
 }
 
 static json_t *part_object(const struct mime_message *msg, const struct parts *ps,
@@ -389,9 +392,7 @@ static json_t *part_object(const struct mime_message *msg, const struct parts *p
         json_object_set_new(o, "partId", json_string(pid));
         buf_printf(&v, "b%s.%zu", hash, idx + 1);
         json_object_set_new(o, "blobId", json_string(v.data));
-        buf_reset(&v);
-        part_decoded(msg, p, &v);
-        json_object_set_new(o, "size", json_integer((json_int_t)v.len));
+        json_object_set_new(o, "size", json_integer((json_int_t)part_size(msg, p)));
     }
     json_object_set_new(o, "headers", headers_list(msg, p));
     json_t *name = part_name(msg, p, &v) ? json_stringn(v.data, v.len) : NULL;

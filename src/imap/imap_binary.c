@@ -68,6 +68,21 @@ static const struct mime_part *part_find(const struct mime_message *msg, struct 
     return cur;
 }
 
+/* The part's encoded body and its transfer encoding; NULL when there is no such part. */
+static const struct mime_part *source(const struct mime_message *msg, struct slice spec,
+                                      struct slice *body_r, struct slice *cte_r)
+{
+    const struct mime_part *p = part_find(msg, spec);
+    if (p == NULL)
+        return NULL;
+    *body_r = mime_part_body(msg, p);
+    const struct mime_field *f = mime_part_field(msg, p, "Content-Transfer-Encoding");
+    *cte_r = f != NULL ? mime_field_value(msg, f) : SLICE_LIT("");
+    if (p->kind != MIME_LEAF) /* a multipart or message/rfc822 is only 7bit, 8bit or binary */
+        *cte_r = SLICE_LIT("");
+    return p;
+}
+
 enum imap_binary_result imap_binary_section(const struct mime_message *msg, struct slice spec,
                                             struct buf *out)
 {
@@ -76,16 +91,29 @@ enum imap_binary_result imap_binary_section(const struct mime_message *msg, stru
         buf_append_slice(out, msg->data);
         return IMAP_BINARY_OK;
     }
-    const struct mime_part *p = part_find(msg, spec);
-    if (p == NULL)
+    struct slice body, cte;
+    if (source(msg, spec, &body, &cte) == NULL)
         return IMAP_BINARY_NONE;
-    struct slice body = mime_part_body(msg, p);
-    const struct mime_field *f = mime_part_field(msg, p, "Content-Transfer-Encoding");
-    struct slice cte = f != NULL ? mime_field_value(msg, f) : SLICE_LIT("");
-    if (p->kind != MIME_LEAF) /* a multipart or message/rfc822 is only 7bit, 8bit or binary */
-        cte = SLICE_LIT("");
     if (!mime_decode_cte(cte, body, out)) {
         buf_reset(out);
+        return IMAP_BINARY_UNKNOWN_CTE;
+    }
+    return IMAP_BINARY_OK;
+}
+
+enum imap_binary_result imap_binary_size(const struct mime_message *msg, struct slice spec,
+                                         size_t *size_r)
+{
+    *size_r = 0;
+    if (spec.len == 0) {
+        *size_r = msg->data.len;
+        return IMAP_BINARY_OK;
+    }
+    struct slice body, cte;
+    if (source(msg, spec, &body, &cte) == NULL)
+        return IMAP_BINARY_NONE;
+    if (!mime_decoded_size(cte, body, size_r)) {
+        *size_r = 0;
         return IMAP_BINARY_UNKNOWN_CTE;
     }
     return IMAP_BINARY_OK;

@@ -306,15 +306,17 @@ static int binary_write(struct imap_session *s, struct imap_msg *m, struct loade
 {
     if (load(s, m, l, true) != 0)
         return -1;
+    if (it->kind == F_BINARY_SIZE) {
+        size_t size;
+        if (imap_binary_size(&l->mime, it->spec, &size) == IMAP_BINARY_UNKNOWN_CTE)
+            return -2;
+        buf_printf(out, "BINARY.SIZE[%.*s] %zu", (int)it->spec.len, it->spec.ptr, size);
+        return 0;
+    }
     struct buf data = BUF_INIT;
     if (imap_binary_section(&l->mime, it->spec, &data) == IMAP_BINARY_UNKNOWN_CTE) {
         buf_free(&data);
         return -2;
-    }
-    if (it->kind == F_BINARY_SIZE) {
-        buf_printf(out, "BINARY.SIZE[%.*s] %zu", (int)it->spec.len, it->spec.ptr, data.len);
-        buf_free(&data);
-        return 0;
     }
     struct slice d = buf_slice(&data);
     buf_printf(out, "BINARY[%.*s]", (int)it->spec.len, it->spec.ptr);

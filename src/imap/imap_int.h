@@ -373,5 +373,8 @@ bool imap_binary_spec_valid(struct slice spec);
 /* The decoded content of BINARY[spec] into out (reset first). */
 enum imap_binary_result imap_binary_section(const struct mime_message *msg, struct slice spec,
                                             struct buf *out);
+/* Its length (BINARY.SIZE[spec]), counted without decoding. */
+enum imap_binary_result imap_binary_size(const struct mime_message *msg, struct slice spec,
+                                         size_t *size_r);
 
 #endif

@@ -213,6 +213,9 @@ void mime_decode_qp(struct slice in, struct buf *out);
  * quoted-printable; anything else is copied). Returns false for an unknown
  * encoding (IMAP BINARY answers UNKNOWN-CTE) after copying. */
 bool mime_decode_cte(struct slice cte, struct slice in, struct buf *out);
+/* The length mime_decode_cte would give, and its result, without decoding (a
+ * part's size in JMAP, IMAP BINARY.SIZE): a 50 MB attachment is counted, not copied. */
+bool mime_decoded_size(struct slice cte, struct slice in, size_t *size_r);
 /* Converts in from charset to UTF-8 and appends it. Returns false (and
  * appends nothing) when iconv does not know charset or the text is not valid
  * in it. us-ascii and utf-8 are checked, not converted. */

@@ -16,11 +16,14 @@
 #include <iconv.h>
 #include <string.h>
 
-void mime_decode_qp(struct slice in, struct buf *out)
+/* The quoted-printable decoder's one loop: into out, or (out NULL) only counting. */
+static size_t qp_run(struct slice in, struct buf *out)
 {
+    size_t count = 0;
     const char *s = in.ptr;
     size_t n = in.len, i = 0;
-    buf_reserve(out, n);
+    if (out)
+        buf_reserve(out, n);
     while (i < n) {
         /* one line (without its line break) at a time */
         const char *nl = memchr(s + i, '\n', n - i);
@@ -34,24 +37,43 @@ void mime_decode_qp(struct slice in, struct buf *out)
         bool soft = false;
         for (size_t j = i; j < tend; j++) {
             int h, l;
-            if (s[j] != '=') {
-                buf_append_byte(out, s[j]);
+            char c = s[j];
+            if (c != '=') {
+                /* as is */
             } else if (j + 1 == tend) {
                 soft = true;
+                continue;
             } else if (j + 2 < tend && (h = mime_hexval(s[j + 1])) >= 0 &&
                        (l = mime_hexval(s[j + 2])) >= 0) {
-                buf_append_byte(out, (char)(h << 4 | l));
+                c = (char)(h << 4 | l);
                 j += 2;
-            } else {
-                buf_append_byte(out, '='); /* malformed: keep it */
-            }
+            } /* else malformed: the '=' is kept */
+            if (out)
+                buf_append_byte(out, c);
+            count++;
         }
         if (nl == NULL)
             break;
-        if (!soft)
-            buf_append(out, s + cend, end + 1 - cend); /* keep CRLF or LF as it was */
+        if (!soft) { /* keep CRLF or LF as it was */
+            if (out)
+                buf_append(out, s + cend, end + 1 - cend);
+            count += end + 1 - cend;
+        }
         i = end + 1;
     }
+    return count;
+}
+
+void mime_decode_qp(struct slice in, struct buf *out)
+{
+    qp_run(in, out);
+}
+
+/* Whether t names an encoding mime_decode_cte knows besides base64 and QP (copied as is). */
+static bool cte_identity(struct slice t)
+{
+    return t.len == 0 || slice_eq_cstr_nocase(t, "7bit") || slice_eq_cstr_nocase(t, "8bit") ||
+           slice_eq_cstr_nocase(t, "binary");
 }
 
 bool mime_decode_cte(struct slice cte, struct slice in, struct buf *out)
@@ -66,8 +88,22 @@ bool mime_decode_cte(struct slice cte, struct slice in, struct buf *out)
         return true;
     }
     buf_append_slice(out, in);
-    return t.len == 0 || slice_eq_cstr_nocase(t, "7bit") || slice_eq_cstr_nocase(t, "8bit") ||
-           slice_eq_cstr_nocase(t, "binary");
+    return cte_identity(t);
+}
+
+bool mime_decoded_size(struct slice cte, struct slice in, size_t *size_r)
+{
+    struct slice t = slice_trim(cte);
+    if (slice_eq_cstr_nocase(t, "base64")) {
+        *size_r = base64_decoded_len_lenient(in);
+        return true;
+    }
+    if (slice_eq_cstr_nocase(t, "quoted-printable")) {
+        *size_r = qp_run(in, NULL);
+        return true;
+    }
+    *size_r = in.len;
+    return cte_identity(t);
 }
 
 /* Length of the valid UTF-8 prefix of s (no overlongs, no surrogates). */

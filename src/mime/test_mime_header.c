@@ -163,6 +163,9 @@ static void check_qp(const char *in, const char *want)
     buf_init(&out);
     mime_decode_qp(slice_from_cstr(in), &out);
     assert_string_equal(buf_cstr(&out), want);
+    size_t size = 0; /* the counting twin agrees with the decoder */
+    assert_true(mime_decoded_size(SLICE_LIT("quoted-printable"), slice_from_cstr(in), &size));
+    assert_int_equal(size, out.len);
     buf_free(&out);
 }
 
@@ -187,6 +190,12 @@ static void test_cte_and_charset(void **state)
     assert_false(mime_decode_cte(SLICE_LIT("x-uuencode"), SLICE_LIT("y"), &out));
     assert_string_equal(buf_cstr(&out), "xy");
     buf_reset(&out);
+    size_t size = 0;
+    assert_true(mime_decoded_size(SLICE_LIT(" Base64 "), SLICE_LIT("YWJj\r\nZA=="), &size));
+    assert_int_equal(size, 4);
+    assert_true(mime_decoded_size(SLICE_LIT(""), SLICE_LIT("abc"), &size));
+    assert_int_equal(size, 3);
+    assert_false(mime_decoded_size(SLICE_LIT("x-uuencode"), SLICE_LIT("yy"), &size));
     assert_true(mime_charset_to_utf8(SLICE_LIT("iso-8859-15"), SLICE_LIT("\xa4"), &out));
     assert_string_equal(buf_cstr(&out), "\xe2\x82\xac");
     assert_false(mime_charset_to_utf8(SLICE_LIT("utf-8"), SLICE_LIT("\xc3"), &out));

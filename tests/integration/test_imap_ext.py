@@ -238,11 +238,14 @@ def test_binary_fetch(imap):
     assert lines[0].endswith("BINARY[2]<6> {3}") and ok.startswith("p OK")
     assert lines[1] == "hel)"  # the 3 bytes, then the end of the FETCH
     # the whole message as stored; a missing part is empty
-    lines, ok = r.cmd("w", "FETCH 1 (BINARY.SIZE[] BINARY.SIZE[9])")
+    lines, ok = r.cmd("w", "FETCH 1 (BINARY.SIZE[] BINARY.SIZE[9] BINARY.SIZE[2])")
     assert f"BINARY.SIZE[] {len(BIN_MSG)}" in lines[0] and "BINARY.SIZE[9] 0" in lines[0]
+    assert "BINARY.SIZE[2] 11" in lines[0], lines  # base64, counted without decoding
     # an encoding we do not know
     lines, ok = r.cmd("u", "FETCH 1 (BINARY.PEEK[3])")
     assert ok.startswith("u NO [UNKNOWN-CTE]"), ok
+    lines, ok = r.cmd("U", "FETCH 1 (BINARY.SIZE[3])")
+    assert ok.startswith("U NO [UNKNOWN-CTE]"), ok
     for tag, bad in (("x", "BINARY[TEXT]"), ("y", "BINARY[1.MIME]"), ("z", "BINARY.SIZE[1]<0.5>"),
                      ("v", "BINARY[0]"), ("t", "BINARY[1.]")):
         _, ok = r.cmd(tag, f"FETCH 1 ({bad})")

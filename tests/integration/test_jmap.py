@@ -204,6 +204,27 @@ def test_upload_download_byte_for_byte(server, tmp_path):
                         f"{USER}:{PASSWORD}", "--data-binary", f"@{big}", url],
                        capture_output=True, timeout=60, check=True)
     assert r.stdout == b"413"
+    # a delivered message's parts: sizes are those of the decoded bytes (base64 and
+    # quoted-printable counted, not decoded, by the server), and the download agrees
+    att = blob[:3001]
+    text = "caf\u00e9 = soft".encode()
+    msg = (b"From: bob@example.test\r\nTo: alice@example.test\r\nSubject: parts sizes\r\n"
+           b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="s"\r\n\r\n'
+           b"--s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9 =3D so=\r\nft\r\n"
+           b"--s\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+           b'Content-Disposition: attachment; filename="a.bin"\r\n\r\n'
+           + base64.encodebytes(att).replace(b"\n", b"\r\n") + b"--s--\r\n")
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as c:
+        c.sendmail("bob@example.test", [USER], msg)
+    ids = wait_until(lambda: j.ok("Email/query", {"filter": {"subject": "parts sizes"}})["ids"],
+                     what="the message with parts")
+    e = j.ok("Email/get", {"ids": ids, "properties": ["textBody", "attachments"]})["list"][0]
+    assert [p["size"] for p in e["textBody"]] == [len(text)]
+    assert [p["size"] for p in e["attachments"]] == [len(att)]
+    r, data = j.request("GET", f"/jmap/download/{j.account}/{e['attachments'][0]['blobId']}/a.bin"
+                        "?type=application/octet-stream")
+    assert r.status == 200 and data == att
 
 
 def test_email_created_over_jmap_is_read_over_imap(server):
