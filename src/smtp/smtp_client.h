@@ -152,6 +152,21 @@ void smtp_client_connect(struct smtp_client *c, const struct sockaddr *addr, soc
 void smtp_client_attach_fd(struct smtp_client *c, int fd);
 /* Queues a transaction; sent as soon as the session is ready. */
 void smtp_client_send(struct smtp_client *c, struct smtp_client_txn *t);
+/*
+ * X-WHARF-LINKSTATE (doc/routing.md, "Link state over SMTP"): the line
+ * ("X-WHARF-LINKSTATE 1 NAME") is sent once the session is ready (EHLO,
+ * STARTTLS, AUTH as configured) and no transaction is queued or under way,
+ * and only when the server's EHLO offered the keyword (else the session fails
+ * with a local 5.5.1 and the line is never sent). On its 2xx reply the
+ * connection, TLS included, becomes the caller's: cb gets its bufferevent
+ * (no callbacks, no timeouts; the caller frees it) and the session is over
+ * without an error (the done callback follows; free the client there, never
+ * inside cb). Any other reply or failure ends the session through the done
+ * callback, with the error.
+ */
+struct bufferevent;
+typedef void smtp_client_takeover_cb(struct smtp_client *c, struct bufferevent *bev, void *arg);
+void smtp_client_linkstate(struct smtp_client *c, const char *line, smtp_client_takeover_cb *cb);
 /* QUIT once the queued transactions are done. */
 void smtp_client_quit(struct smtp_client *c);
 /* Frees the client; a transaction still queued is failed (local 4.3.0) first,
