@@ -226,7 +226,7 @@ def test_link_state_over_smtp_with_691_blocked(wharf_factory):
                 "X-WHARF-LINKSTATE 1 " + "z" * 65, "X-WHARF-LINKSTATE 1 z/9"):
         code, text = r.cmd(bad)
         assert code == 501 and "5.5.4" in text, (bad, code, text)
-    code, text = r.cmd("X-WHARF-LINKSTATE 1 " + "z" * 2000)  # over the line limit
+    code, text = r.cmd("X-WHARF-LINKSTATE 1 " + "z" * 5000)  # over smtp_max_line_length
     assert code == 500 and "5.5.2" in text
     r.cmd("QUIT")
     r.sock.close()
