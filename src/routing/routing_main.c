@@ -493,14 +493,22 @@ struct peer *routing_peer_new(struct routing *r, struct bufferevent *bev, bool o
     return p;
 }
 
+/* Relayed by the smtp workers and not yet authenticated, at most (any SMTP client can start one).
+ */
+#define ROUTING_SMTP_PENDING_MAX 8
+
 bool routing_admit(struct routing *r, const char *addr, bool local)
 {
-    size_t from_addr = 0;
-    for (struct peer *p = r->peers; p; p = p->next)
+    size_t from_addr = 0, pending = 0;
+    for (struct peer *p = r->peers; p; p = p->next) {
         from_addr += !p->outbound && strcmp(p->addr, addr) == 0;
+        pending += !p->outbound && p->via_smtp && !p->authed;
+    }
     const char *refuse =
         !r->have_key                            ? "not in an organization"
         : (long long)r->n_peers >= r->max_conns ? "routing_max_connections reached"
+        : local && pending >= ROUTING_SMTP_PENDING_MAX
+            ? "too many connections over SMTP waiting for their authentication"
         : !local && r->per_ip && from_addr >= r->per_ip && !net_addr_exempt(r->cfg, addr)
             ? "routing_max_connections_per_ip reached"
             : NULL;
