@@ -19,6 +19,7 @@ import subprocess
 import threading
 
 from conftest import free_port, tls_context, wait_until
+from prometheus import sample, scrape
 from smtp_helpers import Raw
 from test_routing import (AUTH, ERROR, HELLO, TIMERS, closed, converged, error_code, field,
                           frame, read_frames, route_to, routes)
@@ -150,7 +151,7 @@ def conn_state(st, group, conn):
 
 
 def test_link_state_over_smtp_with_691_blocked(wharf_factory):
-    a1 = wharf_factory("a1", host="127.0.0.2", enable=["routing", "smtp"], extra=TIMERS)
+    a1 = wharf_factory("a1", host="127.0.0.2", enable=["routing", "smtp", "https"], extra=TIMERS)
     b1 = wharf_factory("b1", host="127.0.0.3", enable=["routing", "smtp"], extra=TIMERS)
     # 691 between the groups is blocked: the addresses the organization names are dead ports
     dead_a, dead_b, dead_c = (f"{h}:{free_port(h)}" for h in ("127.0.0.2", "127.0.0.3",
@@ -202,6 +203,10 @@ def test_link_state_over_smtp_with_691_blocked(wharf_factory):
     assert "X-WHARF-LINKSTATE accepted" in a1.log()
     assert "link state of a1 handed to the routing process" in b1.log()
     assert sts["a1"]["peers"][0]["addr"] == f"{b1.host}:{b1.ports['smtp']}"
+    text = a1.wharf("routes").stdout.decode()
+    assert any(ln.split()[:1] == ["b1"] and "smtp" in ln.split() for ln in text.splitlines()), text
+    m = scrape(a1)
+    assert sample(m, "wharf_routing_peers") == 1 and sample(m, "wharf_routing_peers_smtp") == 1
 
     # a change made in group B reaches group A over the SMTP peering
     b1.wharf("org", "connector", "disable", "ba")
