@@ -619,6 +619,10 @@ static void advance(struct smtp_client *c)
             return;
     }
     if (c->exp_n == 0 && c->txn_head == NULL && c->takeover_line != NULL) {
+        if (!c->tls_active) {
+            session_fail(c, "4.7.4", "X-WHARF-LINKSTATE only over TLS");
+            return;
+        }
         if (!c->caps.wharf_linkstate) {
             session_fail(c, "5.5.1", "the server does not offer X-WHARF-LINKSTATE");
             return;

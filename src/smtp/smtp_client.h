@@ -7,7 +7,8 @@
  * It speaks EHLO (HELO as a fallback), STARTTLS by policy, AUTH PLAIN/LOGIN
  * (only over TLS), MAIL with SIZE/BODY/SMTPUTF8/RET/ENVID, RCPT with
  * NOTIFY/ORCPT, DATA with dot-stuffing or BDAT when CHUNKING is offered, and
- * pipelines MAIL/RCPT/DATA when PIPELINING is offered. Every result, per
+ * pipelines MAIL/RCPT/DATA when PIPELINING is offered; for the routing
+ * process, X-WHARF-LINKSTATE hands it the connection. Every result, per
  * recipient, comes back through the transaction callback: the server's code,
  * enhanced status and text, or a locally made 4xx (connection lost,
  * timeout, TLS required) marked `local`. The mta drives it on its event
@@ -156,12 +157,11 @@ void smtp_client_send(struct smtp_client *c, struct smtp_client_txn *t);
  * X-WHARF-LINKSTATE (doc/routing.md, "Link state over SMTP"): the line
  * ("X-WHARF-LINKSTATE 1 NAME") is sent once the session is ready (EHLO,
  * STARTTLS, AUTH as configured) and no transaction is queued or under way,
- * and only when the server's EHLO offered the keyword (else the session fails
- * with a local 5.5.1 and the line is never sent). On its 2xx reply the
- * connection, TLS included, becomes the caller's: cb gets its bufferevent
- * (no callbacks, no timeouts; the caller frees it) and the session is over
- * without an error (the done callback follows; free the client there, never
- * inside cb). Any other reply or failure ends the session through the done
+ * only over TLS, and only when the server's EHLO after STARTTLS offered the keyword (else the
+ * session fails with a local 5.5.1 and the line is never sent). On its 2xx reply the connection,
+ * TLS included, becomes the caller's: cb gets its bufferevent (no callbacks, no timeouts; the
+ * caller frees it) and the session is over without an error (the done callback follows; free the
+ * client there, never inside cb). Any other reply or failure ends the session through the done
  * callback, with the error.
  */
 struct bufferevent;
