@@ -6,6 +6,7 @@
  *   wharf org group add G
  *   wharf org server add S --group G --address HOST:PORT [--smtp HOST:PORT]
  *   wharf org connector add C --from G --cost N --source S[,S] (--to G --target S[,S]
+ *                                [--ls-transport 691|smtp]
  *                                | --space PATTERN --smarthost HOST:PORT) [--disabled]
  *   wharf org connector enable|disable C
  *   wharf org show [--json]
@@ -36,8 +37,8 @@ static int usage(void)
             "       wharf org group add G\n"
             "       wharf org server add S --group G --address HOST:PORT [--smtp HOST:PORT]\n"
             "       wharf org connector add C --from G --cost N --source S[,S]\n"
-            "             (--to G --target S[,S] | --space PATTERN --smarthost HOST:PORT) "
-            "[--disabled]\n"
+            "             (--to G --target S[,S] [--ls-transport 691|smtp]\n"
+            "              | --space PATTERN --smarthost HOST:PORT) [--disabled]\n"
             "       wharf org connector enable|disable C\n"
             "       wharf org show [--json]\n"
             "       wharf org key\n");
@@ -250,6 +251,8 @@ static int change(json_t *conf, int argc, char **argv, struct buf *err)
             json_object_set_new(item, "space", json_string(opt(&o, "space")));
         if (opt(&o, "smarthost"))
             json_object_set_new(item, "smarthost", json_string(opt(&o, "smarthost")));
+        if (opt(&o, "ls-transport"))
+            json_object_set_new(item, "ls_transport", json_string(opt(&o, "ls-transport")));
         kind = "connectors";
     } else {
         return EX_USAGE;
@@ -288,10 +291,13 @@ static void show(const json_t *conf)
     json_array_foreach(json_object_get(conf, "connectors"), i, o)
     {
         const json_t *to = json_object_get(o, "to");
-        printf("connector %s %s > %s cost %lld%s\n", json_string_value(json_object_get(o, "name")),
+        const json_t *lt = json_object_get(o, "ls_transport");
+        printf("connector %s %s > %s cost %lld%s%s\n",
+               json_string_value(json_object_get(o, "name")),
                json_string_value(json_object_get(o, "from")),
                to ? json_string_value(to) : json_string_value(json_object_get(o, "space")),
                (long long)json_integer_value(json_object_get(o, "cost")),
+               lt && strcmp(json_string_value(lt), "smtp") == 0 ? " (link state over smtp)" : "",
                json_is_true(json_object_get(o, "enabled")) ? "" : " (disabled)");
     }
 }

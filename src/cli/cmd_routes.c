@@ -79,12 +79,13 @@ static void print_table(const json_t *st)
                p ? p : "[]");
         free(p);
     }
-    printf("%-12s %-22s %-9s %s\n", "PEER", "ADDR", "DIRECTION", "FULL SINCE");
+    printf("%-12s %-22s %-9s %-9s %s\n", "PEER", "ADDR", "DIRECTION", "TRANSPORT", "FULL SINCE");
     json_array_foreach(json_object_get(st, "peers"), i, o)
     {
         char since[32];
         when(json_integer_value(json_object_get(o, "since")), since, sizeof(since));
-        printf("%-12s %-22s %-9s %s\n", str(o, "name"), str(o, "addr"), str(o, "direction"), since);
+        printf("%-12s %-22s %-9s %-9s %s\n", str(o, "name"), str(o, "addr"), str(o, "direction"),
+               str(o, "transport"), since);
     }
 }
 

@@ -174,8 +174,12 @@ void http_metrics_render(json_t *status, struct buf *out)
         {"wharf_deliveries_total", NULL, NULL, "result", "bounced", "mta", "bounced"},
         {"wharf_routing_peers", "gauge",
          "Servers of the organization this routing process has an authenticated peering with "
-         "on 691.",
+         "(on 691 or over SMTP).",
          NULL, NULL, "routing", "peers_full"},
+        {"wharf_routing_peers_smtp", "gauge",
+         "Of these peerings, those carried over the bridgeheads' SMTP sessions "
+         "(X-WHARF-LINKSTATE, ls_transport = smtp).",
+         NULL, NULL, "routing", "peers_smtp"},
         {"wharf_routing_config_serial", "gauge",
          "Serial of the organization configuration this server holds (equal everywhere once "
          "replicated).",

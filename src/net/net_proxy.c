@@ -7,6 +7,7 @@
  * thread and no buffer of our own. Flow control both ways: the client is
  * paused while the back-end's output is above PROXY_HIGH_WATER, the back-end
  * is not read while the client's output is blocked (net_conn_output_blocked).
+ * A local back-end (net_proxy_connect_local) is a unix socket in clear.
  * Must never: pass a byte to the back-end before the splice other than the
  * protocol's own hand-over lines, or name a back-end the caller did not.
  */
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 /* Bytes queued towards the back-end before the client is paused. */
 #define PROXY_HIGH_WATER (256 * 1024)
@@ -55,6 +57,7 @@ struct net_proxy {
     bool tried_aaaa;
     struct event *timer; /* frontend_connect_timeout over the lookup */
     bool spliced, client_paused, failed;
+    bool local;  /* net_proxy_connect_local: a unix socket, no TLS */
     int in_cb;   /* inside a callback of the caller's: net_proxy_free only marks */
     bool doomed; /* net_proxy_free was called inside one */
     const char *gone_line;
@@ -286,6 +289,11 @@ static void proxy_write_cb(struct bufferevent *bev, void *arg)
 
 static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what)
 {
+    if ((what & BEV_EVENT_CONNECTED) && p->local) {
+        bufferevent_set_timeouts(p->bev, NULL, NULL);
+        p->ops->connected(p->arg); /* may splice, or free p (then doomed) */
+        return;
+    }
     if (what & BEV_EVENT_CONNECTED) {
         struct buf why = BUF_INIT;
         enum net_tls_verify v =
@@ -544,6 +552,39 @@ struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, u
     p->timer = evtimer_new(net_worker_base(w), proxy_timer_cb, p);
     struct timeval tv = clock_timeval_ms(cfg->frontend_connect_timeout);
     evtimer_add(p->timer, &tv);
+    return p;
+}
+
+struct net_proxy *net_proxy_connect_local(struct net_conn *client, const char *path,
+                                          const struct net_proxy_ops *ops, void *arg,
+                                          struct buf *why)
+{
+    struct net_worker *w = net_conn_worker(client);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        buf_printf(why, "%s: path too long for a unix socket", path);
+        return NULL;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    struct net_proxy *p = xcalloc(1, sizeof(*p));
+    p->client = client;
+    p->cfg = net_worker_config(w);
+    p->ops = ops;
+    p->arg = arg;
+    p->dns_id = -1;
+    p->local = true;
+    snprintf(p->peer, sizeof(p->peer), "%s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+    p->bev = bufferevent_socket_new(net_worker_base(w), -1,
+                                    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    bufferevent_setcb(p->bev, proxy_read_cb, proxy_write_cb, proxy_event_cb, p);
+    struct timeval tv = clock_timeval_ms(p->cfg->frontend_connect_timeout);
+    bufferevent_set_timeouts(p->bev, &tv, &tv);
+    bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&sun, (int)sizeof(sun)) != 0) {
+        buf_printf(why, "cannot connect to %s: %s", path, strerror(errno));
+        net_proxy_free(p);
+        return NULL;
+    }
     return p;
 }
 

@@ -44,6 +44,8 @@ struct net_proxy_ops {
      * wrong, it timed out (frontend_connect_timeout) or it closed. The caller
      * answers its temporary error and frees the proxy (also from here). */
     void (*failed)(void *arg, const char *why);
+    /* net_proxy_connect_local only: the local socket is connected (splice now). */
+    void (*connected)(void *arg);
 };
 
 /* The home-server value names this server: empty, or one of home_server_names. */
@@ -70,6 +72,16 @@ bool net_proxy_is_frontend(const struct wharf_config *cfg);
  */
 struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, unsigned port,
                                     const struct net_proxy_ops *ops, void *arg, struct buf *why);
+/*
+ * The same splice to a local component's unix socket (path under DATA/run),
+ * in clear: the bytes are the client's own (smtp's X-WHARF-LINKSTATE hands
+ * the routing process a bridgehead's connection, which carries its own TLS
+ * inside). ops->connected, then the caller splices; failed as above. NULL
+ * with why when it cannot even start.
+ */
+struct net_proxy *net_proxy_connect_local(struct net_conn *client, const char *path,
+                                          const struct net_proxy_ops *ops, void *arg,
+                                          struct buf *why);
 /* Writes one line (CRLF added) to the back-end, before the splice. */
 void net_proxy_send_line(struct net_proxy *p, const char *line);
 /* The hand-over MAC of this connection for (proto, account, client address),

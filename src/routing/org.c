@@ -260,6 +260,12 @@ static bool connector_ok(const json_t *cfg, const json_t *c, struct buf *err)
             buf_printf(err, "connector %s: a smart host belongs to an address space", name);
             return false;
         }
+        const json_t *lt = json_object_get(c, "ls_transport");
+        if (lt && (!json_is_string(lt) || (strcmp(json_string_value(lt), "691") != 0 &&
+                                           strcmp(json_string_value(lt), "smtp") != 0))) {
+            buf_printf(err, "connector %s: ls_transport must be 691 or smtp", name);
+            return false;
+        }
         return bridgeheads_ok(cfg, json_object_get(c, "target"), tg, name, err);
     }
     const json_t *sh = json_object_get(c, "smarthost");
@@ -271,8 +277,10 @@ static bool connector_ok(const json_t *cfg, const json_t *c, struct buf *err)
         buf_printf(err, "connector %s: an address space needs smarthost HOST:PORT", name);
         return false;
     }
-    if (json_object_get(c, "target")) {
-        buf_printf(err, "connector %s: target bridgeheads belong to a connector between groups",
+    if (json_object_get(c, "target") || json_object_get(c, "ls_transport")) {
+        buf_printf(err,
+                   "connector %s: target bridgeheads and ls_transport belong to a connector "
+                   "between groups",
                    name);
         return false;
     }
@@ -284,8 +292,9 @@ bool org_config_validate(const json_t *cfg, struct buf *err)
     static const char *const top[] = {"org", "serial", "groups", "servers", "connectors", NULL};
     static const char *const gkeys[] = {"name", NULL};
     static const char *const skeys[] = {"name", "group", "address", "smtp", NULL};
-    static const char *const ckeys[] = {"name", "from",   "to",     "space",   "smarthost",
-                                        "cost", "source", "target", "enabled", NULL};
+    static const char *const ckeys[] = {"name",      "from",         "to",     "space",
+                                        "smarthost", "cost",         "source", "target",
+                                        "enabled",   "ls_transport", NULL};
     if (!json_is_object(cfg)) {
         buf_append_cstr(err, "the configuration must be an object");
         return false;

@@ -15,7 +15,9 @@
  *                    "smtp": "HOST:PORT" where the others relay mail to it (optional)}]
  *     connectors   [{"name", "from", "cost": 1..100, "enabled", "source": [servers of from],
  *                    and either "to" + "target": [servers of to]
- *                    or "space": "*.partner.test" + "smarthost": "HOST:PORT"}]
+ *                    or "space": "*.partner.test" + "smarthost": "HOST:PORT";
+ *                   "ls_transport": "691" (default) or "smtp": how its bridgeheads peer —
+ *                   "smtp" when only port 25 is open between the groups (routing_smtp.c)}]
  *
  * Files, under DATA/routing/ (owned by the wharf user, 0600):
  *     org.key    the key, 64 hex digits

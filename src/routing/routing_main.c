@@ -35,6 +35,7 @@
 #include "routing/org.h"
 #include "routing/route.h"
 #include "routing/routing_proto.h"
+#include "routing/routing_internal.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -52,60 +53,6 @@
 #include <sys/stat.h>
 #include <sysexits.h>
 
-struct timers {
-    int64_t tick, keepalive, hold, retransmit, up_hold, reconnect;
-};
-
-struct routing;
-
-struct peer {
-    struct routing *r;
-    struct peer *next;
-    struct bufferevent *bev;
-    bool outbound, tls_up, authed, closing;
-    char addr[96]; /* the remote address, or the HOST:PORT dialled */
-    char *name;    /* from HELLO */
-    char *want;    /* outbound: the server dialled (NULL for a seed) */
-    unsigned char nonce_mine[ROUTING_NONCE_LEN], nonce_theirs[ROUTING_NONCE_LEN];
-    int64_t opened_ms, last_rx_ms, last_tx_ms, full_ms, full_wall_ms, retx_ms;
-    json_t *unacked;  /* group -> record sent, waiting for its ACK */
-    json_t *reported; /* its live peers (REPORT), when it is a member of our group */
-};
-
-struct routing {
-    struct component_loop *loop;
-    const struct wharf_config *cfg;
-    struct event_base *base;
-    SSL_CTX *server_ctx, *client_ctx;
-    struct evconnlistener *listener;
-    struct event *tick;
-    struct timers t;
-    unsigned char key[ORG_KEY_LEN];
-    bool have_key;
-    json_t *self;
-    const char *me;
-    struct org_config oc;
-    struct stat org_st;
-    json_t *records; /* group -> record */
-    uint64_t my_seq;
-    uint32_t my_term;       /* the highest term this server originated in */
-    int64_t master_seen_ms; /* when its group's master was last this server or a live peer */
-    char *master_logged;    /* the master last named in the log */
-    bool is_master;         /* this server originates its group's record now */
-    /* changes logged since start, for /metrics */
-    long long route_changes, connector_changes, master_changes;
-    struct peer *peers;
-    size_t n_peers;
-    long long max_conns;
-    size_t per_ip;   /* inbound connections from one address, 0: no limit */
-    json_t *dialled; /* HOST:PORT -> next attempt (monotonic ms) */
-    json_t *damp;    /* connector -> {pub, since, up_since, ever_up} */
-    json_t *last_report;
-    char *last_state;
-    json_t *last_routes; /* dest -> "path next_hop" for the log */
-    bool stale;
-};
-
 static const struct timers timers_normal = {500, 5000, 20000, 5000, 600000, 5000};
 static const struct timers timers_test = {50, 100, 5000, 300, 2000, 100};
 
@@ -119,7 +66,7 @@ static void peer_send(struct peer *p, const struct buf *frames)
     p->last_tx_ms = monotonic_ms();
 }
 
-static void peer_free(struct peer *p, const char *why)
+void routing_peer_free(struct peer *p, const char *why)
 {
     struct routing *r = p->r;
     for (struct peer **pp = &r->peers; *pp; pp = &(*pp)->next) {
@@ -146,7 +93,7 @@ static void on_flushed(struct bufferevent *bev, void *arg)
 {
     struct peer *p = arg;
     if (p->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        peer_free(p, "closed after an error");
+        routing_peer_free(p, "closed after an error");
 }
 
 /* Says ERROR code (none when NULL) and closes once it is sent (or at a tick past a second). */
@@ -352,7 +299,7 @@ static void peer_became_full(struct routing *r, struct peer *p)
 {
     struct peer *dup = peer_named(r, p->name, p);
     if (dup)
-        peer_free(dup, "replaced by a newer connection");
+        routing_peer_free(dup, "replaced by a newer connection");
     p->authed = true;
     p->full_ms = monotonic_ms();
     if (p->outbound)
@@ -508,7 +455,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, used);
     }
     if (p->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        peer_free(p, "closed");
+        routing_peer_free(p, "closed");
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -521,13 +468,13 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_EOF)
-        peer_free(p, p->tls_up ? "the peer closed" : "closed during the TLS handshake");
+        routing_peer_free(p, p->tls_up ? "the peer closed" : "closed during the TLS handshake");
     else
-        peer_free(p, p->tls_up ? "connection error" : "TLS handshake failed");
+        routing_peer_free(p, p->tls_up ? "connection error" : "TLS handshake failed");
 }
 
-static struct peer *peer_new(struct routing *r, struct bufferevent *bev, bool outbound,
-                             const char *addr)
+struct peer *routing_peer_new(struct routing *r, struct bufferevent *bev, bool outbound,
+                              const char *addr)
 {
     struct peer *p = xcalloc(1, sizeof(*p));
     p->r = r;
@@ -546,6 +493,30 @@ static struct peer *peer_new(struct routing *r, struct bufferevent *bev, bool ou
     return p;
 }
 
+/* Relayed by the smtp workers and not yet authenticated, at most (any SMTP client can start one).
+ */
+#define ROUTING_SMTP_PENDING_MAX 8
+
+bool routing_admit(struct routing *r, const char *addr, bool local)
+{
+    size_t from_addr = 0, pending = 0;
+    for (struct peer *p = r->peers; p; p = p->next) {
+        from_addr += !p->outbound && strcmp(p->addr, addr) == 0;
+        pending += !p->outbound && p->via_smtp && !p->authed;
+    }
+    const char *refuse =
+        !r->have_key                            ? "not in an organization"
+        : (long long)r->n_peers >= r->max_conns ? "routing_max_connections reached"
+        : local && pending >= ROUTING_SMTP_PENDING_MAX
+            ? "too many connections over SMTP waiting for their authentication"
+        : !local && r->per_ip && from_addr >= r->per_ip && !net_addr_exempt(r->cfg, addr)
+            ? "routing_max_connections_per_ip reached"
+            : NULL;
+    if (refuse)
+        log_warning("routing: connection from %s refused: %s", addr, refuse);
+    return refuse == NULL;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
                       void *arg)
 {
@@ -554,26 +525,17 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     char addr[NI_MAXHOST] = "?";
     if (getnameinfo(sa, (socklen_t)len, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
         snprintf(addr, sizeof(addr), "?");
-    size_t from_addr = 0;
-    for (struct peer *p = r->peers; p; p = p->next)
-        from_addr += !p->outbound && strcmp(p->addr, addr) == 0;
-    const char *refuse = !r->have_key                            ? "not in an organization"
-                         : (long long)r->n_peers >= r->max_conns ? "routing_max_connections reached"
-                         : r->per_ip && from_addr >= r->per_ip && !net_addr_exempt(r->cfg, addr)
-                             ? "routing_max_connections_per_ip reached"
-                             : NULL;
-    if (refuse) {
-        log_warning("routing: connection from %s refused: %s", addr, refuse);
+    if (!routing_admit(r, addr, false)) {
         evutil_closesocket(fd);
         return;
     }
     SSL *ssl = SSL_new(r->server_ctx);
     struct bufferevent *bev = bufferevent_openssl_socket_new(
         r->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    peer_new(r, bev, false, addr);
+    routing_peer_new(r, bev, false, addr);
 }
 
-static bool parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+bool routing_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
     char host[256];
     const char *colon = strrchr(s, ':');
@@ -605,25 +567,32 @@ static bool parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t
     return false;
 }
 
-static void dial(struct routing *r, const char *addr, const char *want)
+bool routing_dial_due(struct routing *r, const char *addr)
 {
     /* back-off: reconnect, doubled after each attempt up to a minute; reset once FULL */
     int64_t now = monotonic_ms();
     json_t *d = json_object_get(r->dialled, addr);
     if (d && json_integer_value(json_object_get(d, "next")) > now)
-        return;
+        return false;
     int64_t delay = d ? json_integer_value(json_object_get(d, "delay")) * 2 : r->t.reconnect;
     if (delay > 60000)
         delay = 60000;
     json_object_set_new(
         r->dialled, addr,
         json_pack("{s:I, s:I}", "next", (json_int_t)(now + delay), "delay", (json_int_t)delay));
+    return true;
+}
+
+static void dial(struct routing *r, const char *addr, const char *want)
+{
+    if (!routing_dial_due(r, addr))
+        return;
     struct sockaddr_storage ss;
     socklen_t len;
     struct buf err = BUF_INIT;
     struct net_tls_client_peer np = {.name = NULL, .verify = NET_TLS_VERIFY_NONE};
     SSL *ssl;
-    if (!parse_hostport(addr, &ss, &len) ||
+    if (!routing_parse_hostport(addr, &ss, &len) ||
         (ssl = net_tls_client_ssl_new(r->client_ctx, &np, &err)) == NULL) {
         log_warning("routing: cannot dial %s %s", addr, buf_cstr(&err));
         buf_free(&err);
@@ -631,10 +600,10 @@ static void dial(struct routing *r, const char *addr, const char *want)
     }
     struct bufferevent *bev = bufferevent_openssl_socket_new(
         r->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-    struct peer *p = peer_new(r, bev, true, addr);
+    struct peer *p = routing_peer_new(r, bev, true, addr);
     p->want = want ? xstrdup(want) : NULL;
     if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss, (int)len) != 0)
-        peer_free(p, "connect failed");
+        routing_peer_free(p, "connect failed");
 }
 
 /* ---- what this server does each tick ---- */
@@ -676,10 +645,13 @@ static void dial_wanted(struct routing *r)
     json_array_foreach(json_object_get(r->oc.cfg, "servers"), i, s)
     {
         const char *name = json_string_value(json_object_get(s, "name"));
-        if (strcmp(name, r->me) >= 0 || !wanted_peer(r->oc.cfg, r->me, name) ||
-            peer_named(r, name, NULL))
+        if (!wanted_peer(r->oc.cfg, r->me, name) || peer_named(r, name, NULL))
             continue;
-        dial(r, json_string_value(json_object_get(s, "address")), name);
+        int via = routing_smtp_pair(r->oc.cfg, r->me, name);
+        if (via > 0)
+            routing_smtp_dial(r, name);
+        else if (via == 0 && strcmp(name, r->me) < 0)
+            dial(r, json_string_value(json_object_get(s, "address")), name);
     }
 }
 
@@ -875,10 +847,11 @@ static void write_state(struct routing *r)
     json_t *peers = json_array();
     for (struct peer *p = r->peers; p; p = p->next) {
         if (peer_full(p))
-            json_array_append_new(peers, json_pack("{s:s, s:s, s:s, s:I}", "name", p->name, "addr",
-                                                   p->addr, "direction",
-                                                   p->outbound ? "outbound" : "inbound", "since",
-                                                   (json_int_t)p->full_wall_ms));
+            json_array_append_new(peers, json_pack("{s:s, s:s, s:s, s:s, s:I}", "name", p->name,
+                                                   "addr", p->addr, "direction",
+                                                   p->outbound ? "outbound" : "inbound",
+                                                   "transport", p->via_smtp ? "smtp" : "691",
+                                                   "since", (json_int_t)p->full_wall_ms));
     }
     json_object_set_new(t, "org", org_name(r) ? json_string(org_name(r)) : json_null());
     json_object_set_new(t, "self", json_string(r->me));
@@ -982,11 +955,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         next = p->next;
         if (p->closing) {
             if (now - p->opened_ms > 1000)
-                peer_free(p, "closed after an error");
+                routing_peer_free(p, "closed after an error");
         } else if (!p->authed && now - p->opened_ms > r->t.hold) {
-            peer_free(p, "no authentication in time");
+            routing_peer_free(p, "no authentication in time");
         } else if (p->authed && now - p->last_rx_ms > r->t.hold) {
-            peer_free(p, "dead timer expired");
+            routing_peer_free(p, "dead timer expired");
         } else if (p->authed && r->oc.cfg && !wanted_peer(r->oc.cfg, r->me, p->name) &&
                    json_object_size(p->unacked) == 0 && now - p->full_ms > r->t.retransmit) {
             /* a seed of `wharf org join`: the configuration is across, the peering ends */
@@ -1002,8 +975,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
                 send_all(p, p->unacked);
         }
     }
-    if (r->have_key)
+    if (r->have_key) {
+        routing_smtp_listen(r);
         dial_wanted(r);
+    }
     const char *group = r->oc.cfg ? org_server_group(r->oc.cfg, r->me) : NULL;
     const char *master = group ? group_master(r, group, now) : NULL;
     if (master && (r->master_logged == NULL || strcmp(master, r->master_logged) != 0)) {
@@ -1034,11 +1009,14 @@ static void as_root(void *arg)
 static void on_status(void *arg, json_t *obj)
 {
     struct routing *r = arg;
-    size_t full = 0;
-    for (struct peer *p = r->peers; p; p = p->next)
+    size_t full = 0, smtp = 0;
+    for (struct peer *p = r->peers; p; p = p->next) {
         full += peer_full(p);
+        smtp += peer_full(p) && p->via_smtp;
+    }
     json_object_set_new(obj, "connections", json_integer((json_int_t)r->n_peers));
     json_object_set_new(obj, "peers_full", json_integer((json_int_t)full));
+    json_object_set_new(obj, "peers_smtp", json_integer((json_int_t)smtp));
     json_object_set_new(obj, "records", json_integer((json_int_t)json_object_size(r->records)));
     json_object_set_new(obj, "config_serial", json_integer((json_int_t)r->oc.serial));
     json_object_set_new(obj, "master", json_integer(r->is_master));
@@ -1130,8 +1108,9 @@ static int routing_main(struct component_ctx *ctx)
     event_free(r.tick);
     if (r.listener)
         evconnlistener_free(r.listener);
+    routing_smtp_close(&r);
     while (r.peers)
-        peer_free(r.peers, "shutting down");
+        routing_peer_free(r.peers, "shutting down");
     SSL_CTX_free(r.server_ctx);
     SSL_CTX_free(r.client_ctx);
     org_config_free(&r.oc);

@@ -1,6 +1,6 @@
 /*
- * fuzz_smtp_command.c - libFuzzer target: the SMTP command line parser and
- * the xtext decoder on arbitrary bytes.
+ * fuzz_smtp_command.c - libFuzzer target: the SMTP command line parser (with
+ * the X-WHARF-LINKSTATE argument) and the xtext decoder on arbitrary bytes.
  */
 #include "smtp/smtp_parse.h"
 
@@ -18,6 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Every slice must lie inside the input. */
         const char *lo = (const char *)data, *hi = lo + size;
         if (cmd.path.ptr && (cmd.path.ptr < lo || cmd.path.ptr + cmd.path.len > hi))
+            __builtin_trap();
+        /* X-WHARF-LINKSTATE: a server name of 1..64 name characters, inside the input */
+        if (cmd.verb == SMTP_XWHARFLINKSTATE &&
+            (cmd.ls_server.len == 0 || cmd.ls_server.len > 64 || cmd.ls_server.ptr < lo ||
+             cmd.ls_server.ptr + cmd.ls_server.len > hi ||
+             memchr(cmd.ls_server.ptr, ' ', cmd.ls_server.len)))
             __builtin_trap();
         for (size_t i = 0; i < cmd.n_params; i++) {
             if (cmd.params[i].key.ptr < lo || cmd.params[i].key.ptr + cmd.params[i].key.len > hi)

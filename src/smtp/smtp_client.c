@@ -40,6 +40,7 @@ enum exp_kind {
     EXP_BDAT,
     EXP_RSET,
     EXP_QUIT,
+    EXP_TAKEOVER,
 };
 
 struct exp {
@@ -74,6 +75,9 @@ struct smtp_client {
     size_t rcpt_next, n_accepted, last_rcpt_sent;
     const char *waiting_for; /* for timeout reasons */
     struct event *defer_ev;  /* runs the done callback outside libevent's callbacks */
+    /* smtp_client_linkstate: the line, the callback */
+    char *takeover_line;
+    smtp_client_takeover_cb *takeover_cb;
 };
 
 static void session_fail(struct smtp_client *c, const char *enh, const char *fmt, ...)
@@ -135,6 +139,7 @@ static enum smtp_client_cmd exp_cmd(enum exp_kind k)
         [EXP_RCPT] = SMTP_CLIENT_CMD_RCPT,         [EXP_DATA] = SMTP_CLIENT_CMD_DATA,
         [EXP_DATA_END] = SMTP_CLIENT_CMD_DATA,     [EXP_BDAT] = SMTP_CLIENT_CMD_DATA,
         [EXP_RSET] = SMTP_CLIENT_CMD_RSET,         [EXP_QUIT] = SMTP_CLIENT_CMD_QUIT,
+        [EXP_TAKEOVER] = SMTP_CLIENT_CMD_NONE,
     };
     return cmds[k];
 }
@@ -613,6 +618,20 @@ static void advance(struct smtp_client *c)
         if (c->stage != ST_SESSION)
             return;
     }
+    if (c->exp_n == 0 && c->txn_head == NULL && c->takeover_line != NULL) {
+        if (!c->tls_active) {
+            session_fail(c, "4.7.4", "X-WHARF-LINKSTATE only over TLS");
+            return;
+        }
+        if (!c->caps.wharf_linkstate) {
+            session_fail(c, "5.5.1", "the server does not offer X-WHARF-LINKSTATE");
+            return;
+        }
+        send_cmd(c, EXP_TAKEOVER, 0, "%s", c->takeover_line);
+        free(c->takeover_line);
+        c->takeover_line = NULL;
+        return;
+    }
     if (c->exp_n == 0 && c->txn_head == NULL && c->quit_wanted) {
         c->stage = ST_QUITTING;
         send_cmd(c, EXP_QUIT, 0, "QUIT");
@@ -746,6 +765,21 @@ static void handle_reply(struct smtp_client *c, const struct smtp_reply *r)
     case EXP_QUIT:
         session_end(c);
         return;
+    case EXP_TAKEOVER: {
+        if (!ok) {
+            session_fail_reply(c, r, cmd);
+            return;
+        }
+        /* the connection is the caller's now; nothing of ours stays on it */
+        struct bufferevent *bev = c->bev;
+        c->bev = NULL;
+        bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+        bufferevent_set_timeouts(bev, NULL, NULL);
+        c->stage = ST_DONE;
+        event_active(c->defer_ev, 0, 0);
+        c->takeover_cb(c, bev, c->arg);
+        return;
+    }
     }
     if (c->stage == ST_DONE)
         return;
@@ -909,6 +943,14 @@ void smtp_client_send(struct smtp_client *c, struct smtp_client_txn *t)
     advance(c);
 }
 
+void smtp_client_linkstate(struct smtp_client *c, const char *line, smtp_client_takeover_cb *cb)
+{
+    free(c->takeover_line);
+    c->takeover_line = xstrdup(line);
+    c->takeover_cb = cb;
+    advance(c);
+}
+
 void smtp_client_quit(struct smtp_client *c)
 {
     c->quit_wanted = true;
@@ -925,6 +967,7 @@ void smtp_client_free(struct smtp_client *c)
     if (c->bev != NULL)
         bufferevent_free(c->bev);
     event_free(c->defer_ev);
+    free(c->takeover_line);
     smtp_reply_parser_free(&c->parser);
     buf_free(&c->error.text);
     free(c);

@@ -7,7 +7,8 @@
  * It speaks EHLO (HELO as a fallback), STARTTLS by policy, AUTH PLAIN/LOGIN
  * (only over TLS), MAIL with SIZE/BODY/SMTPUTF8/RET/ENVID, RCPT with
  * NOTIFY/ORCPT, DATA with dot-stuffing or BDAT when CHUNKING is offered, and
- * pipelines MAIL/RCPT/DATA when PIPELINING is offered. Every result, per
+ * pipelines MAIL/RCPT/DATA when PIPELINING is offered; for the routing
+ * process, X-WHARF-LINKSTATE hands it the connection. Every result, per
  * recipient, comes back through the transaction callback: the server's code,
  * enhanced status and text, or a locally made 4xx (connection lost,
  * timeout, TLS required) marked `local`. The mta drives it on its event
@@ -152,6 +153,20 @@ void smtp_client_connect(struct smtp_client *c, const struct sockaddr *addr, soc
 void smtp_client_attach_fd(struct smtp_client *c, int fd);
 /* Queues a transaction; sent as soon as the session is ready. */
 void smtp_client_send(struct smtp_client *c, struct smtp_client_txn *t);
+/*
+ * X-WHARF-LINKSTATE (doc/routing.md, "Link state over SMTP"): the line
+ * ("X-WHARF-LINKSTATE 1 NAME") is sent once the session is ready (EHLO,
+ * STARTTLS, AUTH as configured) and no transaction is queued or under way,
+ * only over TLS, and only when the server's EHLO after STARTTLS offered the keyword (else the
+ * session fails with a local 5.5.1 and the line is never sent). On its 2xx reply the connection,
+ * TLS included, becomes the caller's: cb gets its bufferevent (no callbacks, no timeouts; the
+ * caller frees it) and the session is over without an error (the done callback follows; free the
+ * client there, never inside cb). Any other reply or failure ends the session through the done
+ * callback, with the error.
+ */
+struct bufferevent;
+typedef void smtp_client_takeover_cb(struct smtp_client *c, struct bufferevent *bev, void *arg);
+void smtp_client_linkstate(struct smtp_client *c, const char *line, smtp_client_takeover_cb *cb);
 /* QUIT once the queued transactions are done. */
 void smtp_client_quit(struct smtp_client *c);
 /* Frees the client; a transaction still queued is failed (local 4.3.0) first,

@@ -167,6 +167,8 @@ void smtp_caps_parse(const struct smtp_reply *r, struct smtp_caps *caps_r)
             caps_r->dsn = true;
         else if (slice_eq_cstr_nocase(kw, "STARTTLS"))
             caps_r->starttls = true;
+        else if (slice_eq_cstr_nocase(kw, "X-WHARF-LINKSTATE"))
+            caps_r->wharf_linkstate = true;
         else if (slice_eq_cstr_nocase(kw, "ENHANCEDSTATUSCODES"))
             caps_r->enhancedstatuscodes = true;
         else if (slice_eq_cstr_nocase(kw, "SIZE")) {

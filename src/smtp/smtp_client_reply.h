@@ -55,8 +55,9 @@ enum smtp_reply_status smtp_reply_parse(struct smtp_reply_parser *p, const char 
 struct smtp_caps {
     bool esmtp, pipelining, eightbitmime, smtputf8, chunking, binarymime, dsn, starttls,
         enhancedstatuscodes, auth_plain, auth_login;
-    bool size_ext; /* SIZE offered: send SIZE= */
-    uint64_t size; /* SIZE n; 0: no limit given */
+    bool size_ext;        /* SIZE offered: send SIZE= */
+    bool wharf_linkstate; /* X-WHARF-LINKSTATE: a Wharf bridgehead of an organization */
+    uint64_t size;        /* SIZE n; 0: no limit given */
 };
 
 /* Parses the EHLO reply's lines (the first is the greeting name, skipped). */

@@ -14,11 +14,22 @@ static const struct {
     const char *name;
     enum smtp_verb verb;
 } verbs[] = {
-    {"HELO", SMTP_HELO},         {"EHLO", SMTP_EHLO}, {"MAIL", SMTP_MAIL},
-    {"RCPT", SMTP_RCPT},         {"DATA", SMTP_DATA}, {"BDAT", SMTP_BDAT},
-    {"RSET", SMTP_RSET},         {"NOOP", SMTP_NOOP}, {"QUIT", SMTP_QUIT},
-    {"VRFY", SMTP_VRFY},         {"EXPN", SMTP_EXPN}, {"HELP", SMTP_HELP},
-    {"STARTTLS", SMTP_STARTTLS}, {"AUTH", SMTP_AUTH}, {"XWHARFPROXY", SMTP_XWHARFPROXY},
+    {"HELO", SMTP_HELO},
+    {"EHLO", SMTP_EHLO},
+    {"MAIL", SMTP_MAIL},
+    {"RCPT", SMTP_RCPT},
+    {"DATA", SMTP_DATA},
+    {"BDAT", SMTP_BDAT},
+    {"RSET", SMTP_RSET},
+    {"NOOP", SMTP_NOOP},
+    {"QUIT", SMTP_QUIT},
+    {"VRFY", SMTP_VRFY},
+    {"EXPN", SMTP_EXPN},
+    {"HELP", SMTP_HELP},
+    {"STARTTLS", SMTP_STARTTLS},
+    {"AUTH", SMTP_AUTH},
+    {"XWHARFPROXY", SMTP_XWHARFPROXY},
+    {"X-WHARF-LINKSTATE", SMTP_XWHARFLINKSTATE},
 };
 
 static bool is_ctl(unsigned char c)
@@ -29,6 +40,34 @@ static bool is_ctl(unsigned char c)
 static bool is_alnum(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* "1 SERVER": exactly one space between, nothing after; version 1 only. */
+static enum smtp_parse_result parse_linkstate(struct slice arg, struct smtp_cmd *cmd,
+                                              const char **why_r)
+{
+    if (arg.len < 3 || arg.ptr[1] != ' ' || !is_alnum((unsigned char)arg.ptr[0])) {
+        *why_r = "5.5.4 Syntax: X-WHARF-LINKSTATE 1 SERVER";
+        return SMTP_PARSE_SYNTAX;
+    }
+    if (arg.ptr[0] != '1') {
+        *why_r = "5.5.4 X-WHARF-LINKSTATE: only version 1 is spoken here";
+        return SMTP_PARSE_SYNTAX;
+    }
+    struct slice name = slice_make(arg.ptr + 2, arg.len - 2);
+    if (name.len > 64) {
+        *why_r = "5.5.4 Syntax: X-WHARF-LINKSTATE 1 SERVER";
+        return SMTP_PARSE_SYNTAX;
+    }
+    for (size_t i = 0; i < name.len; i++) {
+        unsigned char c = (unsigned char)name.ptr[i];
+        if (!is_alnum(c) && c != '.' && c != '_' && c != '-') {
+            *why_r = "5.5.4 Syntax: X-WHARF-LINKSTATE 1 SERVER";
+            return SMTP_PARSE_SYNTAX;
+        }
+    }
+    cmd->ls_server = name;
+    return SMTP_PARSE_OK;
 }
 
 bool smtp_address_valid(struct slice a, bool *utf8)
@@ -238,6 +277,8 @@ enum smtp_parse_result smtp_cmd_parse(struct slice line, struct smtp_cmd *cmd, c
         cmd->arg = h;
         return SMTP_PARSE_OK;
     }
+    case SMTP_XWHARFLINKSTATE:
+        return parse_linkstate(cmd->arg, cmd, why_r);
     case SMTP_MAIL:
         return parse_path(cmd->arg, "FROM:", cmd, why_r);
     case SMTP_RCPT:

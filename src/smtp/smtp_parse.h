@@ -38,7 +38,9 @@ enum smtp_verb {
     SMTP_HELP,
     SMTP_STARTTLS,
     SMTP_AUTH,
-    SMTP_XWHARFPROXY, /* a front-end's hand-over (doc/frontend.md) */
+    SMTP_XWHARFPROXY,     /* a front-end's hand-over (doc/frontend.md) */
+    SMTP_XWHARFLINKSTATE, /* "X-WHARF-LINKSTATE 1 SERVER": link state between bridgeheads
+                           * (doc/routing.md); the session hands the connection to routing */
 };
 
 struct smtp_param {
@@ -55,6 +57,8 @@ struct smtp_cmd {
     bool path_utf8;    /* the address has bytes >= 0x80 */
     struct smtp_param params[SMTP_MAX_PARAMS];
     size_t n_params;
+    /* X-WHARF-LINKSTATE: the calling server's name, [A-Za-z0-9._-]{1,64} */
+    struct slice ls_server;
     /* BDAT */
     uint64_t chunk_size;
     bool last;

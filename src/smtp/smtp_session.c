@@ -22,6 +22,7 @@
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -556,6 +557,89 @@ static void proxy_line(void *arg, const char *line)
 
 static const struct net_proxy_ops proxy_ops = {.line = proxy_line, .failed = proxy_failed};
 
+/* ---- link state between bridgeheads (doc/routing.md, "Link state over SMTP") ---- */
+
+/* X-WHARF-LINKSTATE: on the MX service, over TLS, while this server is in an
+ * organization (its routing process listens on run/routing.sock only then). */
+static bool linkstate_offered(const struct smtp_session *s)
+{
+    if (is_submission(s) || !net_conn_is_tls(s->c))
+        return false;
+    char *path = config_data_path(s->srv->cfg, "run/routing.sock");
+    struct stat st;
+    bool ok = stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+    free(path);
+    return ok;
+}
+
+static void linkstate_failed(void *arg, const char *why)
+{
+    struct smtp_session *s = arg;
+    log_warning("%s: link state: routing.sock: %s", s->client, why);
+    net_proxy_free(s->proxy);
+    s->proxy = NULL;
+    sess_set_state(s, ST_READY);
+    net_conn_resume(s->c);
+    reply(s, "454 4.3.0 Link state is not available now");
+}
+
+/* The routing process has the connection: from here on the bytes are its own
+ * frames inside a TLS session of its own, spliced untouched. */
+static void linkstate_connected(void *arg)
+{
+    struct smtp_session *s = arg;
+    reply(s, "220 2.0.0 Ready for link-state frames");
+    s->state = ST_PROXY;
+    auth_login_free(s->login);
+    s->login = NULL;
+    net_proxy_splice(s->proxy, NULL);
+    net_conn_set_timeout(s->c, 0); /* routing keeps time (its dead timer) */
+    net_conn_resume(s->c);
+    if (evbuffer_get_length(net_conn_input(s->c)) > 0)
+        net_proxy_client_readable(s->proxy);
+}
+
+static const struct net_proxy_ops linkstate_ops = {.failed = linkstate_failed,
+                                                   .connected = linkstate_connected};
+
+static void cmd_linkstate(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    if (is_submission(s)) {
+        reply_error(s, "502 5.5.2 Error: command not recognized");
+        return;
+    }
+    if (!net_conn_is_tls(s->c)) {
+        reply_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+        return;
+    }
+    if (s->helo == NULL || !s->esmtp) {
+        reply_error(s, "503 5.5.1 Error: send EHLO first");
+        return;
+    }
+    if (s->have_mail) {
+        reply_error(s, "503 5.5.1 Error: X-WHARF-LINKSTATE is not allowed in a mail transaction");
+        return;
+    }
+    if (!linkstate_offered(s)) {
+        reply_error(s, "502 5.5.2 Error: command not recognized");
+        return;
+    }
+    struct buf why = BUF_INIT;
+    char *path = config_data_path(s->srv->cfg, "run/routing.sock");
+    s->proxy = net_proxy_connect_local(s->c, path, &linkstate_ops, s, &why);
+    free(path);
+    if (s->proxy == NULL) {
+        log_warning("%s: link state: %s", s->client, buf_cstr(&why));
+        reply(s, "454 4.3.0 Link state is not available now");
+    } else {
+        log_info("%s: link state of %.*s handed to the routing process", s->client,
+                 (int)cmd->ls_server.len, cmd->ls_server.ptr);
+        sess_set_state(s, ST_WAIT);
+        net_conn_pause(s->c);
+    }
+    buf_free(&why);
+}
+
 static void home_known(void *arg, int status, const char *home)
 {
     struct smtp_session *s = arg;
@@ -740,6 +824,8 @@ static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
                (unsigned long long)cfg->smtp_max_message_size);
     if (net_conn_can_starttls(s->c))
         buf_printf(&b, "250-STARTTLS\r\n");
+    if (linkstate_offered(s))
+        buf_append_cstr(&b, "250-X-WHARF-LINKSTATE 1\r\n");
     if (auth_login_allowed(s->login)) {
         buf_append_cstr(&b, "250-AUTH");
         auth_login_mechanisms(s->login, " ", &b);
@@ -1216,6 +1302,9 @@ static void sess_command(struct smtp_session *s, struct slice line)
         cmd_handover(s, &cmd);
         return;
     }
+    case SMTP_XWHARFLINKSTATE:
+        cmd_linkstate(s, &cmd);
+        return;
     case SMTP_RSET:
         s->cnt_ok[cnt]++;
         txn_reset(s);

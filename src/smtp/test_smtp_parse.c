@@ -56,6 +56,30 @@ static void test_commands(void **state)
     assert_int_equal(parse("STARTTLS", &c), SMTP_PARSE_OK);
 }
 
+static void test_linkstate(void **state)
+{
+    (void)state;
+    struct smtp_cmd c;
+    assert_int_equal(parse("X-WHARF-LINKSTATE 1 b1.rg-b_2", &c), SMTP_PARSE_OK);
+    assert_int_equal(c.verb, SMTP_XWHARFLINKSTATE);
+    assert_true(slice_eq(c.ls_server, SLICE_LIT("b1.rg-b_2")));
+    assert_int_equal(parse("x-wharf-linkstate 1 a", &c), SMTP_PARSE_OK);
+    /* no argument, another version, two names, a bad character, too long, no space */
+    const char *bad[] = {"X-WHARF-LINKSTATE",
+                         "X-WHARF-LINKSTATE 2 b1",
+                         "X-WHARF-LINKSTATE 1 b 1",
+                         "X-WHARF-LINKSTATE 1 b/1",
+                         "X-WHARF-LINKSTATE 1",
+                         "X-WHARF-LINKSTATE 1  b1",
+                         "X-WHARF-LINKSTATE 1b1",
+                         "X-WHARF-LINKSTATE 1 "
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(parse(bad[i], &c), SMTP_PARSE_SYNTAX);
+    /* Exchange's verb is not ours */
+    assert_int_equal(parse("X-LINK2STATE FIRST CHUNK=x", &c), SMTP_PARSE_UNKNOWN);
+}
+
 static void test_decoders(void **state)
 {
     struct buf b = BUF_INIT;
@@ -83,6 +107,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_linkstate),
         cmocka_unit_test(test_decoders),
         cmocka_unit_test(test_header_count),
     };
