@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tests" / "integration"))
 
 from conftest import WharfServer, wait_until  # noqa: E402  (the tests' harness, on build-bench)
-from test_routing import converged, make_org, path_is  # noqa: E402
+from orgharness import converged, make_org, path_is  # noqa: E402
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 LAYOUT = [("a1", "rg-a", "127.0.0.2"), ("a2", "rg-a", "127.0.0.3"),
