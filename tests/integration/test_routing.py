@@ -505,6 +505,17 @@ def test_mta_routes_address_space(wharf_factory, sink):
     # leaves the organization, sends the message on without them
     assert not [ln for ln in msg.split(b"\r\n") if ln.lower().startswith(b"wharf-route:")]
     assert msg.split(b"\r\n\r\n", 1)[1].startswith(b"over the organization")
+    # exactly once at home: a message that came over the organization is stored under its
+    # route id, so the copy a hop sends again after a lost 250 (same id, new queue id) is
+    # not stored twice; another id is another message
+    b1.wharf("user", "add", "carol@example.test", "--password-stdin", input=b"pw-carol-1\n")
+    for mid, rid in (("dup", "0000dup.a1"), ("dup", "0000dup.a1"), ("other", "0000other.a1")):
+        relay(b1, "carol@example.test", f"{mid}@routing.test",
+              trace=f"Wharf-Route: org=acme; group=rg-a; id={rid}\r\n")
+    wait_until(lambda: b1.log().count("to=<carol@example.test>, relay=local") == 3, 20,
+               what="three deliveries to carol")
+    stats = json.loads(b1.wharf("mailbox", "stats", "carol@example.test", "--json").stdout)
+    assert stats["messages"] == 2
     # a message that says it has been in rg-b already is not sent there again: it waits
     relay(a1, "dave@host.partner.test", "loop@routing.test",
           trace="Wharf-Route: org=acme; group=rg-b\r\n")
