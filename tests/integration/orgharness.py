@@ -98,6 +98,13 @@ CONNECTORS = [("ab", "rg-a", "rg-b", 1, "a1", "b1"), ("ba", "rg-b", "rg-a", 1, "
               ("cd", "rg-c", "rg-d", 2, "c1", "d1"), ("dc", "rg-d", "rg-c", 2, "d1", "c1")]
 
 
+# The six-server harness (issue 16): the sending group rg-a (a1 its bridgehead, a2),
+# rg-b and rg-c between, the receiving group rg-d (d1 its bridgehead, d2).
+SIX_LAYOUT = [("a1", "rg-a", "127.0.0.2"), ("a2", "rg-a", "127.0.0.3"),
+              ("b1", "rg-b", "127.0.0.4"), ("c1", "rg-c", "127.0.0.5"),
+              ("d1", "rg-d", "127.0.0.6"), ("d2", "rg-d", "127.0.0.7")]
+
+
 def path_is(server, dest, path):
     def check(name, st):
         if name != server:

@@ -16,14 +16,12 @@ import time
 from pathlib import Path
 
 from conftest import wait_until
-from orgharness import converged, make_org, path_is, route_to, routes
+from orgharness import SIX_LAYOUT, converged, make_org, path_is, route_to, routes
 from smtp_helpers import mailq
 
 # a1, a2 in rg-a; b1 in rg-b; c1 in rg-c; d1, d2 in rg-d. Connectors both ways:
 #   A -ab(1)- B -bd(1)- D       and       A -ac(2)- C -cd(2)- D
-LAYOUT = [("a1", "rg-a", "127.0.0.2"), ("a2", "rg-a", "127.0.0.3"),
-          ("b1", "rg-b", "127.0.0.4"), ("c1", "rg-c", "127.0.0.5"),
-          ("d1", "rg-d", "127.0.0.6"), ("d2", "rg-d", "127.0.0.7")]
+LAYOUT = SIX_LAYOUT
 CONNECTORS = [("ab", "rg-a", "rg-b", 1, "a1", "b1"), ("ba", "rg-b", "rg-a", 1, "b1", "a1"),
               ("bd", "rg-b", "rg-d", 1, "b1", "d1"), ("db", "rg-d", "rg-b", 1, "d1", "b1"),
               ("ac", "rg-a", "rg-c", 2, "a1", "c1"), ("ca", "rg-c", "rg-a", 2, "c1", "a1"),
