@@ -27,12 +27,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tests" / "integration"))
 
 from conftest import WharfServer, wait_until  # noqa: E402  (the tests' harness, on build-bench)
-from test_routing import converged, make_org, path_is  # noqa: E402
+from orgharness import SIX_LAYOUT, converged, make_org, path_is  # noqa: E402
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-LAYOUT = [("a1", "rg-a", "127.0.0.2"), ("a2", "rg-a", "127.0.0.3"),
-          ("b1", "rg-b", "127.0.0.4"), ("c1", "rg-c", "127.0.0.5"),
-          ("d1", "rg-d", "127.0.0.6"), ("d2", "rg-d", "127.0.0.7")]
+LAYOUT = SIX_LAYOUT
 CONNECTORS = [("ab", "rg-a", "rg-b", 1, "a1", "b1"), ("ba", "rg-b", "rg-a", 1, "b1", "a1"),
               ("bd", "rg-b", "rg-d", 1, "b1", "d1"), ("db", "rg-d", "rg-b", 1, "d1", "b1"),
               ("ac", "rg-a", "rg-c", 3, "a1", "c1"), ("ca", "rg-c", "rg-a", 3, "c1", "a1"),

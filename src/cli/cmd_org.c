@@ -1,7 +1,7 @@
 /*
  * cmd_org.c - `wharf org`: the organization configuration (routing/org.h).
  *
- *   wharf org create NAME --server S --group G --address HOST:PORT
+ *   wharf org create NAME --server S --group G --address HOST:PORT [--smtp HOST:PORT]
  *   wharf org join NAME --key HEX --server S --peer HOST:PORT [--peer ...]
  *   wharf org group add G
  *   wharf org server add S --group G --address HOST:PORT [--smtp HOST:PORT]
@@ -32,7 +32,8 @@
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: wharf org create NAME --server S --group G --address HOST:PORT\n"
+            "usage: wharf org create NAME --server S --group G --address HOST:PORT "
+            "[--smtp HOST:PORT]\n"
             "       wharf org join NAME --key HEX --server S --peer HOST:PORT [--peer ...]\n"
             "       wharf org group add G\n"
             "       wharf org server add S --group G --address HOST:PORT [--smtp HOST:PORT]\n"
@@ -152,6 +153,9 @@ static int cmd_create(struct cli_ctx *ctx, int argc, char **argv)
                              "serial", (json_int_t)1, "groups", "name", opt(&o, "group"), "servers",
                              "name", opt(&o, "server"), "group", opt(&o, "group"), "address",
                              opt(&o, "address"), "connectors");
+    if (opt(&o, "smtp")) /* where the other servers relay mail to it */
+        json_object_set_new(json_array_get(json_object_get(conf, "servers"), 0), "smtp",
+                            json_string(opt(&o, "smtp")));
     struct buf err = BUF_INIT;
     int rc = EX_DATAERR;
     if (!org_config_validate(conf, &err)) {

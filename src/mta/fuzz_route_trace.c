@@ -25,5 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (ok != (org.len > 0 && group.len > 0))
         abort();
+    struct slice id = nexthop_route_trace_item(slice_make(data, size), "id");
+    if (!inside(id, data, size))
+        abort();
     return 0;
 }

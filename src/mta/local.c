@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct owner_ref {
     size_t msg, rcpt; /* which recipient a store target serves */
@@ -93,11 +94,21 @@ static int resolve_account(struct directory *d, const struct local_rcpt *r,
     return 0;
 }
 
+/* This server is in an organization (doc/routing.md): the routing process's table is there. */
+static bool in_organization(const struct wharf_config *cfg)
+{
+    char *path = config_data_path(cfg, "routing/state.json");
+    bool in = access(path, F_OK) == 0;
+    free(path);
+    return in;
+}
+
 bool local_home_elsewhere(struct directory *d, const char *address, struct buf *home)
 {
     buf_reset(home);
     const struct wharf_config *cfg = d ? directory_config(d) : NULL;
-    if (cfg == NULL || (!net_proxy_is_frontend(cfg) && cfg->frontend_secret[0] == '\0'))
+    if (cfg == NULL ||
+        (!net_proxy_is_frontend(cfg) && cfg->frontend_secret[0] == '\0' && !in_organization(cfg)))
         return false;
     struct directory_result dr;
     struct buf err = BUF_INIT;
@@ -109,7 +120,7 @@ bool local_home_elsewhere(struct directory *d, const char *address, struct buf *
     }
     uint64_t qb = 0, qm = 0;
     bool elsewhere = account && directory_account_info(d, address, &qb, &qm, home, &err) == 1 &&
-                     net_proxy_wanted(cfg, buf_cstr(home));
+                     !net_proxy_home_is_here(cfg, buf_cstr(home));
     buf_free(&err);
     return elsewhere;
 }
@@ -126,7 +137,7 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
     for (size_t i = 0; i < n; i++) {
         dl[i].data = m[i].data;
         dl[i].internaldate = now;
-        dl[i].dedupe_id = m[i].queue_id;
+        dl[i].dedupe_id = m[i].dedupe_id ? m[i].dedupe_id : m[i].queue_id;
         res[i] = xcalloc(m[i].n_rcpts ? m[i].n_rcpts : 1, sizeof(**res));
         for (size_t j = 0; j < m[i].n_rcpts; j++) {
             struct local_rcpt *r = &m[i].rcpts[j];

@@ -53,6 +53,8 @@ typedef void (*local_stored_fn)(void *arg, const struct local_message *m, const 
 
 struct local_message {
     const char *queue_id;   /* exactly-once key; NULL for none */
+    const char *dedupe_id;  /* instead of queue_id as the key when not NULL: the route id of
+                               mail that came over the organization (mta_out_route_id) */
     local_stored_fn stored; /* NULL: none (the mta's automatic replies, mta_queue.c) */
     void *stored_arg;
     struct slice data;  /* the message as stored: CRLF line ends */
@@ -75,11 +77,11 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
                    local_changed_fn changed, void *arg);
 
 /*
- * Front-ends (doc/frontend.md): the recipient address is itself an account
- * whose home server is another server this one relays its mail to
- * (net_proxy_wanted): true with that home server in home. Such a recipient is
- * never stored here; local_deliver leaves it LOCAL_NOT_LOCAL ("homed on
- * HOME") and the mta sends it to its home server over SMTP.
+ * Front-ends (doc/frontend.md) and the servers of an organization (doc/routing.md):
+ * the recipient address is itself an account whose home server is another server this
+ * one relays its mail to (net_proxy_wanted): true with that home server in home. Such a recipient
+ * is never stored here; local_deliver leaves it LOCAL_NOT_LOCAL ("homed on HOME") and the mta sends
+ * it to its home server over SMTP.
  */
 bool local_home_elsewhere(struct directory *d, const char *address, struct buf *home);
 

@@ -23,8 +23,10 @@
 #include "mta/mta_server.h"
 #include "spool/spool.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <sysexits.h>
 
@@ -40,8 +42,44 @@ struct mta {
     struct mta_out *out;
     struct mta_pickup *pickup;
     struct event *scan_ev;
+    /* the organization's routes (doc/routing.md, "Queues"): the routing process's table,
+     * looked at every ROUTES_WATCH_MS; a change of its routes makes waiting mail due */
+    struct event *routes_ev;
+    char *routes_path;
+    struct stat routes_st;
+    char *routes; /* the last "routes" seen, compact JSON */
     bool stopping;
 };
+
+#define ROUTES_WATCH_MS 200
+
+static void on_routes_watch(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct mta *m = arg;
+    struct stat st;
+    if (stat(m->routes_path, &st) != 0 ||
+        (st.st_ino == m->routes_st.st_ino && st.st_size == m->routes_st.st_size &&
+         st.st_mtim.tv_sec == m->routes_st.st_mtim.tv_sec &&
+         st.st_mtim.tv_nsec == m->routes_st.st_mtim.tv_nsec))
+        return;
+    m->routes_st = st;
+    json_t *t = json_load_file(m->routes_path, 0, NULL);
+    char *routes = json_dumps(json_object_get(t, "routes"), JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(t);
+    if (routes == NULL || (m->routes != NULL && strcmp(routes, m->routes) == 0)) {
+        free(routes);
+        return;
+    }
+    bool first = m->routes == NULL;
+    free(m->routes);
+    m->routes = routes;
+    size_t n = first ? 0 : mta_queue_routes_changed(m->queue);
+    if (n > 0)
+        log_info("the organization's routes changed: %zu queue entries waiting for them are due "
+                 "now",
+                 n);
+}
 
 static void on_mailbox_changed(void *arg, const char *account, const char *mailbox)
 {
@@ -76,10 +114,10 @@ static void out_spooled(void *arg, const char *id)
     mta_queue_take(m->queue, id);
 }
 
-static void out_done(void *arg, const char *id, int64_t next_attempt_ms)
+static void out_done(void *arg, const char *id, int64_t next_attempt_ms, int64_t org_since)
 {
     struct mta *m = arg;
-    mta_queue_outbound_done(m->queue, id, next_attempt_ms);
+    mta_queue_outbound_done(m->queue, id, next_attempt_ms, org_since);
 }
 
 /* The SRS sender of a message relayed to another domain (doc/mta-out.md), or NULL. */
@@ -138,7 +176,7 @@ static void on_shutdown(void *arg, int64_t deadline_ms)
         return; /* a signal and wharfd's request: one drain */
     m->stopping = true;
     /* no new outbound attempt (it would be cut short); bounces still go to the spool */
-    const struct mta_queue_outbound hook = {NULL, hook_bounce, m, hook_notice};
+    const struct mta_queue_outbound hook = {NULL, hook_bounce, m, hook_notice, mta_out_route_id};
     mta_queue_set_outbound(m->queue, &hook);
     mta_server_stop_accepting(m->server);
     mta_pickup_stop(m->pickup);
@@ -218,7 +256,8 @@ int mta_main(struct component_ctx *ctx)
     m.out = mta_out_new(m.base, m.cfg, out_spooled, out_done, &m, &err);
     if (m.out == NULL)
         log_fatal(EX_CONFIG, "outbound delivery: %s", buf_cstr(&err));
-    const struct mta_queue_outbound hook = {hook_deliver, hook_bounce, &m, hook_notice};
+    const struct mta_queue_outbound hook = {hook_deliver, hook_bounce, &m, hook_notice,
+                                            mta_out_route_id};
     mta_queue_set_outbound(m.queue, &hook);
     struct mta_remove *rm = mta_remove_new(m.base, m.cfg, &err);
     if (rm == NULL)
@@ -231,6 +270,10 @@ int mta_main(struct component_ctx *ctx)
     /* before the spool scan: an entry a crash left in both places is queued once */
     mta_pickup_recover(m.pickup);
     mta_pickup_start(m.pickup);
+    m.routes_path = config_data_path(m.cfg, "routing/state.json");
+    m.routes_ev = event_new(m.base, -1, EV_PERSIST, on_routes_watch, &m);
+    struct timeval watch = clock_timeval_ms(ROUTES_WATCH_MS);
+    evtimer_add(m.routes_ev, &watch);
     m.scan_ev = evtimer_new(m.base, on_scan, &m);
     struct timeval now = {0, 0};
     evtimer_add(m.scan_ev, &now); /* the scan at start, once the loop runs */
@@ -251,6 +294,9 @@ int mta_main(struct component_ctx *ctx)
     mta_batch_free(&m.batch);
     mta_remove_free(rm); /* after everything that may finish an entry */
     event_free(m.scan_ev);
+    event_free(m.routes_ev);
+    free(m.routes_path);
+    free(m.routes);
     component_loop_free(loop);
     directory_close(m.dir);
     store_close(m.store);

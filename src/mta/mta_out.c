@@ -67,7 +67,10 @@ struct out_domain {
     struct buf relay;
     struct buf tls_text; /* policy_text of the current attempt */
     struct buf prefix;   /* fields sent before the message: m->dkim, and our Wharf-Route */
+    struct buf stripped; /* the message without its Wharf-Route fields, where it leaves the
+                            organization; empty: m->sm->data as it is */
     bool plain;          /* this address again without TLS: its handshake failed under `may` */
+    bool org;            /* the organization's routes chose the next hop, or found none */
     bool finished;
     int64_t t_done; /* unix ms */
 };
@@ -315,7 +318,7 @@ static void domain_try(struct out_domain *d)
     }
     d->txn = (struct smtp_client_txn){
         .sender = m->sender ? m->sender : env->sender,
-        .data = buf_slice(&m->sm->data),
+        .data = d->stripped.len ? buf_slice(&d->stripped) : buf_slice(&m->sm->data),
         .prefix = d->prefix.len ? buf_slice(&d->prefix) : buf_slice(&m->dkim),
         .body = client_body(env->body),
         .smtputf8 = env->smtputf8,
@@ -391,29 +394,99 @@ static bool route_visited(const struct spool_message *sm, struct slice org, stru
     return found;
 }
 
+/* The message without its Wharf-Route fields into out (left empty when it has none). */
+static void trace_strip(const struct spool_message *sm, struct buf *out)
+{
+    struct dkim_msg msg;
+    dkim_msg_init(&msg, buf_slice(&sm->data));
+    const char *from = sm->data.data;
+    buf_reset(out);
+    for (size_t i = 0; i < msg.n_fields; i++) {
+        const struct dkim_field *f = &msg.fields[i];
+        if (!slice_eq_cstr_nocase(f->name, "Wharf-Route"))
+            continue;
+        if (out->len == 0)
+            buf_reserve(out, sm->data.len);
+        buf_append(out, from, (size_t)(f->name.ptr - from));
+        from = f->value.ptr + f->value.len;
+        if (from + 2 <= sm->data.data + sm->data.len && from[0] == '\r' && from[1] == '\n')
+            from += 2;
+    }
+    if (from != sm->data.data)
+        buf_append(out, from, (size_t)(sm->data.data + sm->data.len - from));
+    dkim_msg_free(&msg);
+}
+
+/* The route id of the first Wharf-Route field with one (of organization org unless org
+ * is empty): true with the slices into data. */
+static bool route_id_find(struct slice data, struct slice org, struct slice *org_r,
+                          struct slice *id_r)
+{
+    struct dkim_msg msg;
+    dkim_msg_init(&msg, data);
+    bool found = false;
+    for (size_t i = 0; i < msg.n_fields && !found; i++) {
+        if (!slice_eq_cstr_nocase(msg.fields[i].name, "Wharf-Route"))
+            continue;
+        *org_r = nexthop_route_trace_item(msg.fields[i].value, "org");
+        *id_r = nexthop_route_trace_item(msg.fields[i].value, "id");
+        found = org_r->len > 0 && id_r->len > 0 && (org.len == 0 || slice_eq(*org_r, org));
+    }
+    dkim_msg_free(&msg);
+    return found;
+}
+
+bool mta_out_route_id(struct slice data, struct buf *out)
+{
+    struct slice org, id;
+    buf_reset(out);
+    if (route_id_find(data, SLICE_NULL, &org, &id))
+        buf_printf(out, "route:%.*s:%.*s", (int)org.len, org.ptr, (int)id.len, id.ptr);
+    return out->len > 0;
+}
+
 /*
- * The organization routes the domain to a server of another group: never to a
- * group the message has been in (it waits for the routes to change, 4.4.6),
- * and our group goes into a Wharf-Route field on top. false: refused.
+ * The route trace (doc/routing.md, "Loops" and "Exactly once"). Mail the organization
+ * routes to one of its servers never goes to a group it has been in (it waits for the
+ * routes to change, 4.4.6); our group goes into a Wharf-Route field on top when it leaves
+ * the group, with the message's route id (the first server's queue id and name, kept from
+ * hop to hop, so that the home server stores it once however often a lost reply made a hop
+ * send it again); inside the group a field with the id only, when it has none yet. Mail
+ * leaving the organization goes without the fields. false: refused.
  */
 static bool route_trace(struct out_domain *d, const struct nexthop_result *res)
 {
     struct out_msg *m = d->m;
     buf_reset(&d->prefix);
-    if (res->org_next_group.len == 0)
+    buf_reset(&d->stripped);
+    if (res->org.len == 0)
         return true;
+    if (res->org_next_group.len == 0) {
+        trace_strip(m->sm, &d->stripped);
+        return true;
+    }
     struct slice org = buf_slice(&res->org), own = buf_slice(&res->org_group),
                  next = buf_slice(&res->org_next_group);
     if (route_visited(m->sm, org, next)) {
         log_warning("%s: loop avoided: the organization routes %s to group %.*s, where the "
                     "message has been; it waits for the routes to change",
-                    m->sm->env.id, d->domain, (int)next.len, next.ptr);
+                    m->sm->env.id, d->home ? d->home : d->domain, (int)next.len, next.ptr);
         domain_unsent(d, 451, "4.4.6", slice_from_cstr("routing loop avoided in the organization"));
         return false;
     }
-    if (!slice_eq(next, own)) {
-        buf_printf(&d->prefix, "Wharf-Route: org=%s; group=%s\r\n", res->org.data,
+    struct slice id_org, idv = SLICE_NULL;
+    bool had = route_id_find(buf_slice(&m->sm->data), org, &id_org, &idv);
+    if (!slice_eq(next, own))
+        buf_printf(&d->prefix, "Wharf-Route: org=%s; group=%s; id=", res->org.data,
                    res->org_group.data);
+    else if (!had)
+        buf_printf(&d->prefix, "Wharf-Route: org=%s; id=", res->org.data);
+    if (d->prefix.len > 0) {
+        if (had)
+            buf_append_slice(&d->prefix, idv);
+        else
+            buf_printf(&d->prefix, "%s.%s", m->sm->env.id, res->org_self.data);
+        buf_append_cstr(&d->prefix, "\r\n");
         buf_append_slice(&d->prefix, buf_slice(&m->dkim));
     }
     return true;
@@ -423,6 +496,7 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
 {
     struct out_domain *d = arg;
     struct out_msg *m = d->m;
+    d->org = res->org_routed;
     if (res->status == NEXTHOP_OK && !route_trace(d, res)) {
         domain_done(d);
         return;
@@ -516,6 +590,7 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
             d->ri = xcalloc(env->n_rcpts, sizeof(*d->ri));
             buf_init(&d->relay);
             buf_init(&d->prefix);
+            buf_init(&d->stripped);
         }
         r->dom = d;
         d->ri[d->n++] = m->n++;
@@ -531,8 +606,9 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
         d->crcpts = xcalloc(d->n, sizeof(*d->crcpts));
         for (size_t i = 0; i < d->n; i++)
             buf_init(&d->crcpts[i].result.text);
-        if (d->home != NULL) /* homed on another server (doc/frontend.md): straight there */
-            nexthop_addrs(o->resolver, d->home, (uint16_t)o->cfg->frontend_smtp_port, on_hop, d);
+        if (d->home != NULL) /* homed on another server: through the organization's routes
+                                when it is one of its servers, else straight there */
+            nexthop_home(o->resolver, d->home, (uint16_t)o->cfg->frontend_smtp_port, on_hop, d);
         else
             nexthop_lookup(o->resolver, d->domain, on_hop, d);
     }
@@ -680,6 +756,7 @@ static void msg_free(struct out_msg *m)
         free(d->home);
         buf_free(&d->relay);
         buf_free(&d->prefix);
+        buf_free(&d->stripped);
         buf_free(&d->tls_text);
     }
     for (size_t i = 0; i < m->n; i++) {
@@ -704,11 +781,12 @@ static void msg_finish(struct out_msg *m)
     int64_t now = wallclock_ms();
     long long delay = now / 1000 - env->arrival;
     enum outcome *oc = xcalloc(m->n ? m->n : 1, sizeof(*oc));
-    bool any_deferred = false;
+    bool any_deferred = false, org_wait = false;
     struct buf reason = BUF_INIT, text = BUF_INIT, delays = BUF_INIT;
     for (size_t i = 0; i < m->n; i++) {
         int cls = m->r[i].res.code / 100;
         oc[i] = cls == 2 ? OUT_SENT : cls == 5 ? OUT_BOUNCED : OUT_DEFERRED;
+        org_wait |= oc[i] == OUT_DEFERRED && m->r[i].dom->org;
         if (oc[i] == OUT_DEFERRED && !any_deferred) {
             any_deferred = true;
             status_text(&m->r[i].res, &text);
@@ -845,8 +923,9 @@ static void msg_finish(struct out_msg *m)
     o->active--;
     char id[32];
     memcpy(id, env->id, sizeof(id));
+    int64_t org_since = pending && org_wait ? m->t_deliver : 0;
     msg_free(m);
-    o->done(o->arg, id, pending ? next : 0);
+    o->done(o->arg, id, pending ? next : 0, org_since);
 }
 
 void mta_out_free(struct mta_out *o)

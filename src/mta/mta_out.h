@@ -27,8 +27,10 @@ struct mta_out;
 typedef void mta_out_spooled_fn(void *arg, const char *id);
 /* The attempt for entry id is over and recorded. next_attempt_ms > 0: some
  * remote recipients were deferred, try again then; 0: none is left waiting
- * for an outbound retry. */
-typedef void mta_out_done_fn(void *arg, const char *id, int64_t next_attempt_ms);
+ * for an outbound retry. org_since > 0 (unix ms, when the attempt began): a
+ * deferred recipient's next hop came from the organization's routes, so a
+ * change of routes since then may get it further (doc/routing.md, "Queues"). */
+typedef void mta_out_done_fn(void *arg, const char *id, int64_t next_attempt_ms, int64_t org_since);
 
 /* NULL with a reason in err on a bad option (routes, TLS). */
 struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *cfg,
@@ -44,6 +46,13 @@ struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *
  */
 void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *remote,
                      char *const *homes, char *sender);
+
+/*
+ * The message's route id across the organization's hops (doc/routing.md, "Exactly once"),
+ * "route:ORG:ID" from its first Wharf-Route field with an id, into out: the key under
+ * which the home server stores it once. false (out empty) when it has none.
+ */
+bool mta_out_route_id(struct slice data, struct buf *out);
 
 /*
  * Spools a report (bounce) for recipients of sm that failed here, with

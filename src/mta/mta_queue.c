@@ -24,6 +24,7 @@ struct qjob {
     struct mta_queue *q;
     struct spool_message sm; /* data as spooled: what goes to other servers */
     struct buf data_rp;      /* with Return-Path: what local mailboxes get */
+    struct buf route_id;     /* its route id over the organization (the store's key), or empty */
     size_t *map;             /* job recipient i -> spool recipient map[i] */
     struct local_rcpt *rcpts;
     struct {
@@ -35,6 +36,8 @@ struct qjob {
 struct wait {
     char *id;
     int64_t due; /* unix ms */
+    bool org;    /* waits for the organization's routes */
+    bool now;    /* made due by a change of routes: before the retry time in its spool file */
 };
 
 struct pending_ctl {
@@ -55,7 +58,8 @@ struct mta_queue {
     struct mta_remove *rm; /* NULL: finished entries are removed in place */
     struct wait *waits;    /* deferred entries with a next attempt time */
     size_t n_waits, cap_waits;
-    struct event *wake_ev; /* at the earliest due time */
+    struct event *wake_ev;  /* at the earliest due time */
+    int64_t routes_changed; /* unix ms of the last change of the organization's routes */
 };
 
 static void wake_arm(struct mta_queue *q)
@@ -75,34 +79,53 @@ static void wake_arm(struct mta_queue *q)
     evtimer_add(q->wake_ev, &tv);
 }
 
-/* Entry id waits (in q->deferred) until due. */
-static void wait_add(struct mta_queue *q, const char *id, int64_t due)
+/* Entry id waits (in q->deferred) until due (or a change of routes, with org). */
+static void wait_add(struct mta_queue *q, const char *id, int64_t due, bool org)
 {
     if (q->n_waits == q->cap_waits) {
         q->cap_waits = q->cap_waits ? q->cap_waits * 2 : 16;
         q->waits = xreallocarray(q->waits, q->cap_waits, sizeof(*q->waits));
     }
-    q->waits[q->n_waits++] = (struct wait){xstrdup(id), due};
+    q->waits[q->n_waits++] = (struct wait){xstrdup(id), due, org, false};
     wake_arm(q);
 }
+
+size_t mta_queue_routes_changed(struct mta_queue *q)
+{
+    int64_t now = wallclock_ms();
+    q->routes_changed = now;
+    size_t n = 0;
+    for (size_t i = 0; i < q->n_waits; i++) {
+        if (q->waits[i].org && q->waits[i].due > now) {
+            q->waits[i].due = now;
+            q->waits[i].now = true;
+            n++;
+        }
+    }
+    if (n > 0)
+        wake_arm(q);
+    return n;
+}
+
+static void take(struct mta_queue *q, const char *id, bool now);
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct mta_queue *q = arg;
     int64_t now = wallclock_ms();
-    char **due = xcalloc(q->n_waits ? q->n_waits : 1, sizeof(*due));
+    struct wait *due = xcalloc(q->n_waits ? q->n_waits : 1, sizeof(*due));
     size_t n_due = 0;
     for (size_t i = 0; i < q->n_waits;) {
         if (q->waits[i].due <= now) {
             idset_del(&q->deferred, q->waits[i].id);
-            due[n_due++] = q->waits[i].id;
+            due[n_due++] = q->waits[i];
             q->waits[i] = q->waits[--q->n_waits];
         } else
             i++;
     }
     for (size_t i = 0; i < n_due; i++) {
-        mta_queue_take(q, due[i]);
-        free(due[i]);
+        take(q, due[i].id, due[i].now);
+        free(due[i].id);
     }
     free(due);
     wake_arm(q);
@@ -195,12 +218,17 @@ void mta_queue_control(struct mta_queue *q, const char *id, bool del, enum spool
     buf_free(&err);
 }
 
-void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_attempt_ms)
+void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_attempt_ms,
+                             int64_t org_since)
 {
     idset_del(&q->sending, id);
-    if (next_attempt_ms > 0)
-        wait_add(q, id, next_attempt_ms); /* stays in deferred until then */
-    else
+    /* the routes changed while the attempt ran: it need not wait for its retry time */
+    bool changed = next_attempt_ms > 0 && org_since > 0 && q->routes_changed >= org_since;
+    if (next_attempt_ms > 0) {
+        wait_add(q, id, changed ? wallclock_ms() : next_attempt_ms,
+                 org_since > 0); /* stays in deferred until then */
+        q->waits[q->n_waits - 1].now = changed;
+    } else
         idset_del(&q->deferred, id);
     control_pending(q, id);
 }
@@ -217,6 +245,7 @@ static void qjob_free(struct qjob *j)
     free(j->rcpts);
     free(j->map);
     buf_free(&j->data_rp);
+    buf_free(&j->route_id);
     spool_message_free(&j->sm);
     free(j);
 }
@@ -345,6 +374,12 @@ static void qjob_done(struct mta_job *job)
 
 void mta_queue_take(struct mta_queue *q, const char *id)
 {
+    take(q, id, false);
+}
+
+/* now: at once, before the retry time its spool file holds (a change of routes). */
+static void take(struct mta_queue *q, const char *id, bool now)
+{
     if (idset_has(&q->busy, id) || idset_has(&q->deferred, id) ||
         (q->rm != NULL && mta_remove_pending(q->rm, id))) /* finished, its file not yet gone */
         return;
@@ -368,11 +403,11 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         free(j);
         return;
     }
-    if (j->sm.env.next_attempt > wallclock_ms()) { /* a deferred entry, read at start */
+    if (!now && j->sm.env.next_attempt > wallclock_ms()) { /* a deferred entry, read at start */
         log_info("%s: deferred, next attempt in %llds", id,
                  (long long)((j->sm.env.next_attempt - wallclock_ms()) / 1000));
         idset_add(&q->deferred, id);
-        wait_add(q, id, j->sm.env.next_attempt);
+        wait_add(q, id, j->sm.env.next_attempt, false);
         spool_message_free(&j->sm);
         free(j);
         return;
@@ -413,8 +448,13 @@ void mta_queue_take(struct mta_queue *q, const char *id)
         }
         j->map[k++] = i;
     }
+    /* stored once per account however many hops sent it again (doc/routing.md) */
+    buf_init(&j->route_id);
+    if (q->out.route_id)
+        q->out.route_id(buf_slice(&j->sm.data), &j->route_id);
     j->job = (struct mta_job){
         .msg = {.queue_id = j->sm.env.id,
+                .dedupe_id = j->route_id.len ? buf_cstr(&j->route_id) : NULL,
                 .data = buf_slice(&j->data_rp),
                 /* quarantined on arrival by a check (doc/mail-auth.md) */
                 .folder = j->sm.env.junk ? "Junk" : NULL,

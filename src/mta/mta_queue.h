@@ -45,13 +45,23 @@ struct mta_queue_outbound {
      * sender to to; about: the queue id it answers, for the log. NULL: none is sent. */
     void (*notice)(void *arg, const char *about, const char *to, struct slice data,
                    const char *what);
+    /* the message's exactly-once key across servers into out (mta_out_route_id), false when
+     * it has none: local delivery keys on it instead of the queue id. NULL: none. */
+    bool (*route_id)(struct slice data, struct buf *out);
 };
 void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out);
 /* Finished entries are then removed in rm's thread (see mta_remove.h). */
 struct mta_remove;
 void mta_queue_set_remove(struct mta_queue *q, struct mta_remove *rm);
-/* The outbound attempt for id is over; next_attempt_ms > 0 is when to try again. */
-void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_attempt_ms);
+/* The outbound attempt for id is over; next_attempt_ms > 0 is when to try again.
+ * org_since > 0: it waits for the organization's routes (mta_out_done_fn); when they
+ * changed since org_since, it is due at once. */
+void mta_queue_outbound_done(struct mta_queue *q, const char *id, int64_t next_attempt_ms,
+                             int64_t org_since);
+/* The organization's routes changed (doc/routing.md, "Queues"): every entry that waits
+ * for them is due now, to go to its new next hop (the same entry: moved, not copied).
+ * Returns how many. */
+size_t mta_queue_routes_changed(struct mta_queue *q);
 
 /* Picks up one entry by queue id (ignored if already in the batch or waiting for outbound). */
 void mta_queue_take(struct mta_queue *q, const char *id);

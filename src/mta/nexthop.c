@@ -393,6 +393,7 @@ static void lookup_free(struct lookup *lk)
     buf_free(&lk->res.org);
     buf_free(&lk->res.org_group);
     buf_free(&lk->res.org_next_group);
+    buf_free(&lk->res.org_self);
     nexthop_dest_free(&lk->org_dest);
     event_free(lk->done_ev);
     free(lk->domain);
@@ -802,6 +803,7 @@ static struct lookup *lookup_new(struct nexthop_resolver *r, const char *name, u
     buf_init(&lk->res.org);
     buf_init(&lk->res.org_group);
     buf_init(&lk->res.org_next_group);
+    buf_init(&lk->res.org_self);
     lk->res.tls = r->tls;
     lk->mx_secure = true; /* a configured name; an MX answer sets it */
     lk->done_ev = event_new(r->base, -1, 0, lookup_done, lk);
@@ -812,9 +814,9 @@ static struct lookup *lookup_new(struct nexthop_resolver *r, const char *name, u
     return lk;
 }
 
-bool nexthop_route_trace_parse(struct slice value, struct slice *org_r, struct slice *group_r)
+struct slice nexthop_route_trace_item(struct slice value, const char *name)
 {
-    *org_r = *group_r = SLICE_NULL;
+    struct slice found = SLICE_NULL;
     const char *p = value.ptr, *end = value.ptr + value.len;
     while (p < end) {
         const char *semi = memchr(p, ';', (size_t)(end - p));
@@ -825,13 +827,18 @@ bool nexthop_route_trace_parse(struct slice value, struct slice *org_r, struct s
             struct slice key = slice_trim(slice_make(item.ptr, (size_t)(eq - item.ptr)));
             struct slice val =
                 slice_trim(slice_make(eq + 1, item.len - (size_t)(eq - item.ptr) - 1));
-            if (slice_eq_cstr_nocase(key, "org"))
-                *org_r = val;
-            else if (slice_eq_cstr_nocase(key, "group"))
-                *group_r = val;
+            if (slice_eq_cstr_nocase(key, name))
+                found = val;
         }
         p = stop + (semi != NULL);
     }
+    return found;
+}
+
+bool nexthop_route_trace_parse(struct slice value, struct slice *org_r, struct slice *group_r)
+{
+    *org_r = nexthop_route_trace_item(value, "org");
+    *group_r = nexthop_route_trace_item(value, "group");
     return org_r->len > 0 && group_r->len > 0;
 }
 
@@ -856,13 +863,15 @@ static int org_space_match(const char *pattern, const char *domain)
  * address space matching it has no usable connector (mail waits), 0 when the organization
  * does not route it (no file, no match: the rules below apply).
  */
-static int org_route(struct nexthop_resolver *r, struct lookup *lk, const char *domain)
+/* The routing process's table, re-read when the file changed; fills lk's org and
+ * org_group when this server is in an organization. false: it is in none. */
+static bool org_load(struct nexthop_resolver *r, struct lookup *lk)
 {
     struct stat st;
     if (stat(r->org_path, &st) != 0) {
         json_decref(r->org_state);
         r->org_state = NULL;
-        return 0;
+        return false;
     }
     if (st.st_ino != r->org_st.st_ino || st.st_size != r->org_st.st_size ||
         st.st_mtim.tv_sec != r->org_st.st_mtim.tv_sec ||
@@ -871,6 +880,24 @@ static int org_route(struct nexthop_resolver *r, struct lookup *lk, const char *
         r->org_state = json_load_file(r->org_path, 0, NULL);
         r->org_st = st;
     }
+    const char *org = json_string_value(json_object_get(r->org_state, "org"));
+    const char *group = json_string_value(json_object_get(r->org_state, "group"));
+    const char *self = json_string_value(json_object_get(r->org_state, "self"));
+    if (org == NULL || group == NULL || self == NULL)
+        return false;
+    buf_reset(&lk->res.org);
+    buf_reset(&lk->res.org_group);
+    buf_reset(&lk->res.org_self);
+    buf_append_cstr(&lk->res.org, org);
+    buf_append_cstr(&lk->res.org_group, group);
+    buf_append_cstr(&lk->res.org_self, self);
+    return true;
+}
+
+static int org_route(struct nexthop_resolver *r, struct lookup *lk, const char *domain)
+{
+    if (!org_load(r, lk))
+        return 0;
     const json_t *best = NULL;
     int best_spec = -1;
     size_t i;
@@ -891,14 +918,78 @@ static int org_route(struct nexthop_resolver *r, struct lookup *lk, const char *
     if (!json_is_true(json_object_get(best, "reachable")) || smtp == NULL ||
         !nexthop_dest_parse(smtp, &lk->org_dest))
         return -1;
-    const char *org = json_string_value(json_object_get(r->org_state, "org"));
-    const char *group = json_string_value(json_object_get(r->org_state, "group"));
     const char *next = json_string_value(json_object_get(best, "next_group"));
-    if (org != NULL && group != NULL && next != NULL) {
-        buf_append_cstr(&lk->res.org, org);
-        buf_append_cstr(&lk->res.org_group, group);
+    if (next != NULL)
         buf_append_cstr(&lk->res.org_next_group, next);
+    return 1;
+}
+
+/* The server of the organization that home names (its name, or the host of its SMTP
+ * address), or NULL. */
+static const json_t *org_home_server(const json_t *state, const char *home)
+{
+    size_t i;
+    json_t *sv;
+    json_array_foreach(json_object_get(state, "servers"), i, sv)
+    {
+        const char *name = json_string_value(json_object_get(sv, "name"));
+        struct nexthop_dest d;
+        const char *smtp = json_string_value(json_object_get(sv, "smtp"));
+        bool same = name != NULL && strcasecmp(name, home) == 0;
+        if (!same && smtp != NULL && nexthop_dest_parse(smtp, &d)) {
+            same = strcasecmp(d.host, home) == 0;
+            nexthop_dest_free(&d);
+        }
+        if (same)
+            return sv;
     }
+    return NULL;
+}
+
+/*
+ * The organization's route to home, a server of it: 1 with lk->org_dest (the home server
+ * itself in our group, else the next hop towards its group) and org_next_group, -1 with a
+ * reason when there is no usable route (mail waits), 0 when home is not a server of our
+ * organization.
+ */
+static int org_home_route(struct nexthop_resolver *r, struct lookup *lk, const char *home,
+                          struct buf *why)
+{
+    if (!org_load(r, lk))
+        return 0;
+    const json_t *srv = org_home_server(r->org_state, home);
+    if (srv == NULL)
+        return 0;
+    const char *group = json_string_value(json_object_get(srv, "group"));
+    const char *name = json_string_value(json_object_get(srv, "name"));
+    const char *smtp = NULL, *next = NULL;
+    if (group != NULL && strcmp(group, buf_cstr(&lk->res.org_group)) == 0) {
+        smtp = json_string_value(json_object_get(srv, "smtp"));
+        next = group;
+    } else {
+        size_t i;
+        json_t *rt;
+        json_array_foreach(json_object_get(r->org_state, "routes"), i, rt)
+        {
+            const char *kind = json_string_value(json_object_get(rt, "kind"));
+            const char *dest = json_string_value(json_object_get(rt, "dest"));
+            if (kind == NULL || dest == NULL || group == NULL || strcmp(kind, "group") != 0 ||
+                strcmp(dest, group) != 0)
+                continue;
+            if (json_is_true(json_object_get(rt, "reachable"))) {
+                smtp = json_string_value(json_object_get(rt, "smtp"));
+                next = json_string_value(json_object_get(rt, "next_group"));
+            }
+        }
+    }
+    if (smtp == NULL || next == NULL || !nexthop_dest_parse(smtp, &lk->org_dest)) {
+        buf_printf(why,
+                   "no usable route in the organization to %s (group %s) with an SMTP address; "
+                   "the message waits",
+                   name ? name : home, group ? group : "?");
+        return -1;
+    }
+    buf_append_cstr(&lk->res.org_next_group, next);
     return 1;
 }
 
@@ -907,6 +998,7 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
     struct lookup *lk = lookup_new(r, domain, r->port, cb, arg);
 
     int org = org_route(r, lk, domain);
+    lk->res.org_routed = org != 0;
     if (org < 0) {
         fail(lk, NEXTHOP_TEMPFAIL, "4.4.0",
              "no usable route in the organization (its connectors for this address space are "
@@ -971,10 +1063,9 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
     }
 }
 
-void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, nexthop_cb *cb,
-                   void *arg)
+/* One host's addresses for lk (no MX, no TLSA): an address as it is, a name looked up. */
+static void lookup_host(struct lookup *lk, const char *host)
 {
-    struct lookup *lk = lookup_new(r, host, port, cb, arg);
     add_host(lk, host, 0);
     unsigned char a[16];
     if (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1) {
@@ -984,6 +1075,30 @@ void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, 
         return;
     }
     query_addrs(lk);
+}
+
+void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, nexthop_cb *cb,
+                   void *arg)
+{
+    lookup_host(lookup_new(r, host, port, cb, arg), host);
+}
+
+void nexthop_home(struct nexthop_resolver *r, const char *home, uint16_t port, nexthop_cb *cb,
+                  void *arg)
+{
+    struct lookup *lk = lookup_new(r, home, port, cb, arg);
+    struct buf why = BUF_INIT;
+    int org = org_home_route(r, lk, home, &why);
+    lk->res.org_routed = org != 0;
+    if (org < 0)
+        fail(lk, NEXTHOP_TEMPFAIL, "4.4.0", buf_cstr(&why));
+    else if (org > 0) {
+        lk->configured = true;
+        lk->port = lk->org_dest.port;
+        lookup_host(lk, lk->org_dest.host);
+    } else
+        lookup_host(lk, home);
+    buf_free(&why);
 }
 
 /* A credentials line is short; a bigger file is a mistake, not credentials. */

@@ -113,18 +113,25 @@ struct nexthop_result {
                          admin's choice) */
     size_t n_hosts;
     struct nexthop_host hosts[NEXTHOP_HOSTS_MAX];
-    /* When the organization routes the domain (doc/routing.md, "Loops"): its
-     * name, this server's group, and the group of the next hop (empty when the
-     * mail leaves the organization there); all empty when it does not. */
+    /* When this server is in an organization (doc/routing.md, "Loops"): its
+     * name and this server's group; the group of the next hop when the
+     * organization routes the mail to one of its servers, else empty (the mail
+     * leaves the organization there). All empty outside an organization. */
     struct buf org;
     struct buf org_group;
     struct buf org_next_group;
+    struct buf org_self; /* this server's name in the organization */
+    bool org_routed;     /* the organization's routes chose the next hop (or found none): a
+                            change of routes may change it */
 };
 
 /* A Wharf-Route field's value, "org=ORG; group=GROUP" in any order, other
  * items ignored (doc/routing.md, "Loops"): false unless both are there. The
  * slices point into value. */
 bool nexthop_route_trace_parse(struct slice value, struct slice *org_r, struct slice *group_r);
+/* The value of item name ("org", "group", "id") in a Wharf-Route field's value, the last
+ * one when repeated; empty when absent. Points into value. */
+struct slice nexthop_route_trace_item(struct slice value, const char *name);
 
 struct nexthop_resolver;
 
@@ -147,6 +154,16 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
  * cb is always called later. */
 void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, nexthop_cb *cb,
                    void *arg);
+
+/*
+ * Where mail for an account homed on server home goes (doc/routing.md, "Mail for users
+ * homed on another server"). When home is a server of this server's organization (its name
+ * or its SMTP host): that server's SMTP address in our routing group, else the next hop of
+ * the least-cost route to its group, with org, org_group and org_next_group set; no usable
+ * route is a temporary failure (the message waits). Otherwise as nexthop_addrs(home, port).
+ */
+void nexthop_home(struct nexthop_resolver *r, const char *home, uint16_t port, nexthop_cb *cb,
+                  void *arg);
 
 /* The TXT records at name (each record's strings joined, at most 8 of
  * 1 KiB): ok false on a DNS failure (no answer is ok with n = 0). */

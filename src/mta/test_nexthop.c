@@ -270,10 +270,27 @@ static void test_mx_cut_self(void **state)
     free_hosts(o, 2);
 }
 
+/* The Wharf-Route field's items (doc/routing.md): org, group and the route id. */
+static void test_route_trace(void **state)
+{
+    (void)state;
+    struct slice v = slice_from_cstr(" org=acme; group=rg-a ; id=00ab.a2;x=1");
+    struct slice org, group;
+    assert_true(nexthop_route_trace_parse(v, &org, &group));
+    assert_true(slice_eq_cstr_nocase(org, "acme") && slice_eq_cstr_nocase(group, "rg-a"));
+    assert_true(slice_eq_cstr_nocase(nexthop_route_trace_item(v, "ID"), "00ab.a2"));
+    /* the field inside a group: an id, no group, so no loop check applies */
+    v = slice_from_cstr("org=acme; id=00ab.a2");
+    assert_false(nexthop_route_trace_parse(v, &org, &group));
+    assert_true(slice_eq_cstr_nocase(nexthop_route_trace_item(v, "id"), "00ab.a2"));
+    assert_int_equal(nexthop_route_trace_item(slice_from_cstr("org=acme;id"), "id").len, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dest),
+        cmocka_unit_test(test_route_trace),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_mx_rdata),
         cmocka_unit_test(test_tlsa_usable),

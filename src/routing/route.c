@@ -363,10 +363,26 @@ json_t *route_table(const json_t *cfg, const json_t *records, const char *self)
         }
         const char *hop =
             json_array_size(s.path[i]) == 0 ? "local" : next_hop(cfg, records, self, s.path[i]);
+        /* where the mta sends mail for a server of that group (doc/routing.md, "Mail for
+         * users homed on another server"): the next hop's SMTP address and group */
+        const json_t *srv =
+            json_array_size(s.path[i]) == 0 || hop == NULL ? NULL : org_find(cfg, "servers", hop);
         json_array_append_new(
-            routes, json_pack("{s:s, s:s, s:b, s:I, s:I, s:O, s:s?}", "dest", s.name[i], "kind",
-                              "group", "reachable", true, "cost", (json_int_t)s.cost[i], "hops",
-                              (json_int_t)s.hops[i], "path", s.path[i], "next_hop", hop));
+            routes, json_pack("{s:s, s:s, s:b, s:I, s:I, s:O, s:s?, s:O?, s:s?}", "dest", s.name[i],
+                              "kind", "group", "reachable", true, "cost", (json_int_t)s.cost[i],
+                              "hops", (json_int_t)s.hops[i], "path", s.path[i], "next_hop", hop,
+                              "smtp", json_object_get(srv, "smtp"), "next_group",
+                              srv ? org_server_group(cfg, hop) : NULL));
+    }
+    /* every server's group and SMTP address: the mta finds a home server's group here */
+    json_t *servers = json_array();
+    size_t k;
+    json_t *sv;
+    json_array_foreach(json_object_get(cfg, "servers"), k, sv)
+    {
+        json_array_append_new(
+            servers, json_pack("{s:O, s:O, s:O?}", "name", json_object_get(sv, "name"), "group",
+                               json_object_get(sv, "group"), "smtp", json_object_get(sv, "smtp")));
     }
     size_t i;
     json_t *c;
@@ -402,8 +418,11 @@ json_t *route_table(const json_t *cfg, const json_t *records, const char *self)
     }
     json_decref(seen);
     spf_free(&s);
+    return json_pack("{s:o, s:o, s:o, s:o}", "groups", groups, "connectors", conns, "routes",
+                     routes, "servers", servers);
 out:
-    return json_pack("{s:o, s:o, s:o}", "groups", groups, "connectors", conns, "routes", routes);
+    return json_pack("{s:o, s:o, s:o, s:o}", "groups", groups, "connectors", conns, "routes",
+                     routes, "servers", json_array());
 }
 
 /* How specific pattern is for domain: -1 no match, else higher is more specific. */

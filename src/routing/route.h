@@ -40,8 +40,10 @@ bool route_record_newer(const json_t *cfg, const json_t *a, const json_t *b);
 uint32_t route_record_term(const json_t *rec);
 
 /*
- * The table for server self: {"groups": [...], "connectors": [...], "routes": [...]}
- * (doc/routing.md); records is an object group -> record. Never NULL.
+ * The table for server self: {"groups": [...], "connectors": [...], "routes": [...],
+ * "servers": [{"name", "group", "smtp"}]} (doc/routing.md); a reachable route names the
+ * next hop's "smtp" address and "next_group" (what the mta sends to). records is an object
+ * group -> record. Never NULL.
  */
 json_t *route_table(const json_t *cfg, const json_t *records, const char *self);
 

@@ -113,6 +113,17 @@ static void test_tie_break_and_reroute(void **state)
     json_t *t2 = route_table(cfg, rs, "a2");
     assert_string_equal(json_string_value(json_object_get(route(t2, "rg-d"), "next_hop")), "a1");
     assert_string_equal(json_string_value(json_object_get(route(t2, "rg-a"), "next_hop")), "local");
+    /* what the mta sends to: the next hop's group (and its smtp address, none here) */
+    assert_string_equal(json_string_value(json_object_get(route(t2, "rg-d"), "next_group")),
+                        "rg-a");
+    assert_string_equal(json_string_value(json_object_get(d, "next_group")), "rg-b");
+    assert_null(json_string_value(json_object_get(d, "smtp")));
+    assert_null(json_string_value(json_object_get(route(t2, "rg-a"), "next_group")));
+    /* every server with its group, for the mta to find a home server's */
+    const json_t *servers = json_object_get(t2, "servers");
+    assert_int_equal(json_array_size(servers), 5);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(servers, 4), "group")),
+                        "rg-d");
     json_decref(t2);
     json_decref(t);
     json_decref(rs);

@@ -11,7 +11,6 @@ import hmac
 import json
 import os
 import signal
-import smtplib
 import socket
 import ssl
 import struct
@@ -21,11 +20,9 @@ import time
 import pytest
 
 from conftest import tls_context, wait_until
+from orgharness import (CONNECTORS, LAYOUT, TIMERS, addr, converged, make_org, org_show,  # noqa: F401
+                        path_is, relay, route_to, routes)
 from prometheus import sample, scrape
-
-
-def org_show(w):
-    return json.loads(w.wharf("org", "show", "--json").stdout)
 
 
 def test_org_config_cli(wharf_factory):
@@ -67,94 +64,6 @@ def test_org_config_cli(wharf_factory):
 
 
 # ---- several servers -------------------------------------------------------
-
-TIMERS = {"routing_test_timers": "yes"}
-
-
-def routes(w):
-    r = w.wharf("routes", "--json", check=False)
-    return json.loads(r.stdout) if r.returncode == 0 else None
-
-
-def route_to(st, dest):
-    return next((x for x in st["routes"] if x["dest"] == dest), None) if st else None
-
-
-def addr(w):
-    return f"{w.host}:{w.ports['routing']}"
-
-
-def make_org(wharf_factory, layout, connectors, enable=("routing",), extra=None,
-             spaces=()):
-    """layout: [(server, group, host)]; connectors: [(name, from, to, cost, source, target)].
-
-    The first server creates the organization and the whole configuration;
-    the others join with the org key and get it over 691.
-    """
-    servers = {}
-    for name, group, host in layout:
-        servers[name] = wharf_factory(name, host=host, enable=list(enable),
-                                      extra=dict(TIMERS, **(extra or {})))
-    first, g0, _ = layout[0]
-    w0 = servers[first]
-    out = w0.wharf("org", "create", "acme", "--server", first, "--group", g0,
-                   "--address", addr(w0)).stdout.decode()
-    key = out.split()[-1]
-    groups = {g0}
-    for name, group, host in layout[1:]:
-        if group not in groups:
-            w0.wharf("org", "group", "add", group)
-            groups.add(group)
-        smtp = ["--smtp", f"{host}:{servers[name].ports['smtp']}"] if "smtp" in enable else []
-        w0.wharf("org", "server", "add", name, "--group", group, "--address", addr(servers[name]),
-                 *smtp)
-    for c in connectors:
-        name, frm, to, cost, source, target = c
-        w0.wharf("org", "connector", "add", name, "--from", frm, "--to", to, "--cost", str(cost),
-                 "--source", source, "--target", target)
-    for name, frm, pattern, cost, source, smarthost in spaces:
-        w0.wharf("org", "connector", "add", name, "--from", frm, "--space", pattern,
-                 "--smarthost", smarthost, "--cost", str(cost), "--source", source)
-    for name, group, _ in layout[1:]:
-        servers[name].wharf("org", "join", "acme", "--key", key, "--server", name,
-                            "--peer", addr(w0))
-    for w in servers.values():
-        w.start()
-    return servers, key
-
-
-def converged(servers, check=None):
-    """Every server has the same digest (and check(name, state) holds for each)."""
-    def ok():
-        sts = {n: routes(w) for n, w in servers.items()}
-        if any(st is None for st in sts.values()):
-            return None
-        if len({st["digest"] for st in sts.values()}) != 1:
-            return None
-        if check and not all(check(n, st) for n, st in sts.items()):
-            return None
-        return sts
-    return ok
-
-
-# A line of four groups with a cheap and a dear way between A and D:
-#   A -ab(1)- B -bd(1)- D       and       A -ac(2)- C -cd(2)- D
-LAYOUT = [("a1", "rg-a", "127.0.0.2"), ("b1", "rg-b", "127.0.0.3"),
-          ("c1", "rg-c", "127.0.0.4"), ("d1", "rg-d", "127.0.0.5")]
-CONNECTORS = [("ab", "rg-a", "rg-b", 1, "a1", "b1"), ("ba", "rg-b", "rg-a", 1, "b1", "a1"),
-              ("bd", "rg-b", "rg-d", 1, "b1", "d1"), ("db", "rg-d", "rg-b", 1, "d1", "b1"),
-              ("ac", "rg-a", "rg-c", 2, "a1", "c1"), ("ca", "rg-c", "rg-a", 2, "c1", "a1"),
-              ("cd", "rg-c", "rg-d", 2, "c1", "d1"), ("dc", "rg-d", "rg-c", 2, "d1", "c1")]
-
-
-def path_is(server, dest, path):
-    def check(name, st):
-        if name != server:
-            return True
-        r = route_to(st, dest)
-        return r is not None and r.get("reachable") and r["path"] == path
-    return check
-
 
 def test_converge_reroute_restart(wharf_factory):
     servers, _ = make_org(wharf_factory, LAYOUT, CONNECTORS)
@@ -576,14 +485,6 @@ def test_authenticated_peer_replay(wharf_factory):
 from test_mailauth import sink  # noqa: F401 (the aiosmtpd smart host fixture)
 
 
-def relay(w, rcpt, msgid, trace=""):
-    body = (f"{trace}From: alice@example.test\r\nTo: {rcpt}\r\nSubject: routed\r\n"
-            f"Message-ID: <{msgid}>\r\n\r\nover the organization\r\n")
-    with smtplib.SMTP(w.host, w.ports["smtp"], timeout=20) as c:
-        c.ehlo("client.example")
-        assert c.sendmail("alice@example.test", [rcpt], body) == {}
-
-
 def test_mta_routes_address_space(wharf_factory, sink):
     """Mail for *.partner.test leaves a1 for b1 (bridgehead) and b1's smart host; with b1
     dead it waits in a1's queue (no bounce) and goes once the connector is back."""
@@ -599,10 +500,22 @@ def test_mta_routes_address_space(wharf_factory, sink):
                what="the message at the smart host")
     msg = next(m for m in sink.messages if b"one@routing.test" in m)
     assert msg.count(b"Received:") >= 2  # through a1 and b1
-    # the route trace: a1 named its group when the message left it for rg-b; b1, whose
-    # connector leaves the organization, added none
-    assert [ln for ln in msg.split(b"\r\n") if ln.startswith(b"Wharf-Route:")] == \
-        [b"Wharf-Route: org=acme; group=rg-a"]
+    # the route trace: a1 names its group when the message leaves it for rg-b
+    # (test_routing_flow.py sees those fields at a home server); b1, whose connector
+    # leaves the organization, sends the message on without them
+    assert not [ln for ln in msg.split(b"\r\n") if ln.lower().startswith(b"wharf-route:")]
+    assert msg.split(b"\r\n\r\n", 1)[1].startswith(b"over the organization")
+    # exactly once at home: a message that came over the organization is stored under its
+    # route id, so the copy a hop sends again after a lost 250 (same id, new queue id) is
+    # not stored twice; another id is another message
+    b1.wharf("user", "add", "carol@example.test", "--password-stdin", input=b"pw-carol-1\n")
+    for mid, rid in (("dup", "0000dup.a1"), ("dup", "0000dup.a1"), ("other", "0000other.a1")):
+        relay(b1, "carol@example.test", f"{mid}@routing.test",
+              trace=f"Wharf-Route: org=acme; group=rg-a; id={rid}\r\n")
+    wait_until(lambda: b1.log().count("to=<carol@example.test>, relay=local") == 3, 20,
+               what="three deliveries to carol")
+    stats = json.loads(b1.wharf("mailbox", "stats", "carol@example.test", "--json").stdout)
+    assert stats["messages"] == 2
     # a message that says it has been in rg-b already is not sent there again: it waits
     relay(a1, "dave@host.partner.test", "loop@routing.test",
           trace="Wharf-Route: org=acme; group=rg-b\r\n")
