@@ -16,6 +16,7 @@
  */
 #include "http/http_conn.h"
 #include "base/alloc.h"
+#include "http/http_proxy.h"
 #include "base/base64.h"
 #include "base/clock.h"
 #include "base/date.h"
@@ -75,6 +76,7 @@ void http_request_free(struct http_request *req)
     free(req->path);
     free(req->query);
     free(req->host);
+    free(req->handover_user);
     free(req);
 }
 
@@ -142,6 +144,11 @@ struct slice http_request_body(const struct http_request *req)
 const char *http_request_remote_addr(const struct http_request *req)
 {
     return net_conn_addr(req->conn->c);
+}
+
+struct net_conn *http_request_net_conn(const struct http_request *req)
+{
+    return req->conn->c;
 }
 
 bool http_request_is_tls(const struct http_request *req)
@@ -523,21 +530,33 @@ static void respond_error(struct http_conn *hc, int status, const char *extra, b
 
 /* ---- dispatch ---- */
 
+void http_exchange_run(struct http_response *res)
+{
+    struct http_conn *hc = res->conn;
+    struct http_request *req = res->req;
+    res->deferred = false;
+    res->on_close = NULL;
+    res->fn(req, res, res->fn_arg);
+    /* HTTP/1.1 frees an answered exchange at once; an HTTP/2 stream only from the loop. */
+    if ((res->h2 != NULL || hc->res == res) && !res->deferred && !res->streaming && !res->done)
+        send_response(res);
+}
+
 static void run_handler(struct http_response *res)
 {
     struct http_conn *hc = res->conn;
     struct http_request *req = res->req;
-    req->user = hc->user;
+    req->user = req->handover_user != NULL ? req->handover_user : hc->user;
     res->held = true;
     if (res->h2 == NULL) {
         hc->state = ST_HANDLER;
         /* A held request is not the client's delay: no command timeout meanwhile. */
         net_conn_set_timeout(hc->c, 0);
     }
-    res->fn(req, res, res->fn_arg);
-    /* HTTP/1.1 frees an answered exchange at once; an HTTP/2 stream only from the loop. */
-    if ((res->h2 != NULL || hc->res == res) && !res->deferred && !res->streaming && !res->done)
-        send_response(res);
+    /* Mailbox data of an account homed elsewhere goes there (a front-end). */
+    if ((res->route_flags & HTTP_ROUTE_HOME) && http_proxy_route(req, res))
+        return;
+    http_exchange_run(res);
 }
 
 static const char *const www_authenticate =
@@ -702,6 +721,20 @@ static void authenticate(struct http_response *res)
         http_exchange_error(res, 403, NULL);
         return;
     }
+    /* A front-end vouches for this request's user (never a client: refused, and logged). */
+    const char *fe = http_request_header(res->req, HTTP_PROXY_FIELD);
+    if (fe != NULL) {
+        char *account = NULL;
+        if (!http_proxy_handover(res->req, fe, &account)) {
+            http_exchange_error(res, 403, NULL);
+            return;
+        }
+        res->req->handover_user = account;
+        log_info("http: login: user=<%s>, rip=%s, via front-end %s", account, net_conn_addr(hc->c),
+                 net_conn_peer_addr(hc->c));
+        run_handler(res);
+        return;
+    }
     struct slice cookie = slice_make(NULL, 0);
     bool bearer = authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0;
     if (authz == NULL) { /* the webmail: a session cookie, and its CSRF token */
@@ -804,6 +837,7 @@ void http_exchange_start(struct http_request *req, struct http_response *res)
         return;
     }
     buf_free(&allow);
+    res->route_flags = flags;
     if (flags & HTTP_ROUTE_AUTH)
         authenticate(res);
     else

@@ -29,7 +29,8 @@ struct http_request {
     struct buf body; /* decoded */
     char *method;    /* NUL-terminated copies */
     char *path, *query, *host;
-    const char *user; /* the connection's, after authentication */
+    const char *user;    /* the connection's, after authentication */
+    char *handover_user; /* this request's, vouched for by a front-end (http_proxy.c) */
 };
 
 struct http_response {
@@ -45,6 +46,7 @@ struct http_response {
     bool held;         /* a handler holds it (ran and did not answer at once) */
     http_handler_fn fn;
     void *fn_arg;
+    unsigned route_flags;            /* enum http_route_flags of the route found */
     struct http_response *auth_next; /* waiting for the login kit (HTTP/2) */
     http_session_fn session_fn;      /* a webmail sign-in or sign-out at the login kit */
     void *session_arg;
@@ -65,6 +67,9 @@ struct http_request *http_request_new(struct http_conn *hc, const char *head, si
 void http_request_free(struct http_request *req);
 struct http_response *http_response_new(struct http_conn *hc, struct http_request *req);
 void http_response_free(struct http_response *res);
+
+/* The connection a request came on (the proxy's channel binding). */
+struct net_conn *http_request_net_conn(const struct http_request *req);
 
 /* Routes a whole request (HTTP/2): 404/405, authentication, the handler. */
 void http_exchange_start(struct http_request *req, struct http_response *res);
