@@ -74,7 +74,7 @@ def layout(wharf_factory, tmp_path, dns_server):
             "imaps_listen": f"{h}:{imaps}", "pop3s_listen": f"{h}:{pop3s}",
             "https_listen": f"{h}:{https}",
             "smtps_listen": f"{h}:{smtps}", "smtp_listen": f"{h}:{smtp}",
-            "tls_cert_file": str(cert), "tls_key_file": str(key),
+            "tls_cert_file": str(cert), "tls_key_file": str(key), "frontend_smtp_port": str(smtp),
             "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32"})
         w.ports.update(imaps=imaps, pop3s=pop3s, smtps=smtps, smtp=smtp, https=https)
         w.wharf("domain", "add", "example.test")
@@ -82,6 +82,11 @@ def layout(wharf_factory, tmp_path, dns_server):
             if home == name:  # the back-end's own password is never used
                 w.wharf("user", "add", user, "--password-stdin", input=b"unused-on-backend\n")
         servers[name] = w.start()
+    # be1 knows bob as homed on be2, and has an alias for him
+    be1 = servers["be1"]
+    be1.wharf("user", "add", "bob@example.test", "--password-stdin", input=b"unused\n")
+    be1.wharf("user", "home", "bob@example.test", HOSTS["be2"])
+    be1.wharf("alias", "add", "forbob@example.test", "bob@example.test")
     fe = wharf_factory("fe", host=HOSTS["fe"], enable=["smtp", "imap", "imaps", "pop3", "pop3s",
                                                       "submission", "smtps", "https"], extra={
         "role": "frontend", "frontend_secret": SECRET, "frontend_imap_port": str(imaps),
@@ -98,6 +103,7 @@ def layout(wharf_factory, tmp_path, dns_server):
     fe.wharf("user", "add", "carol@example.test", "--password-stdin",
              input=PASSWORD.encode() + b"\n")
     fe.wharf("user", "home", "carol@example.test", "nowhere.example.test")
+    fe.wharf("alias", "add", "team@example.test", "alice@example.test", "bob@example.test")
     servers["fe"] = fe.start()
     return servers
 
@@ -167,6 +173,24 @@ def test_imap_reaches_home_and_idle_wakes(layout):
     rows = {r["service"]: r for r in fe.port_map()["ports"]}
     assert rows["imap-proxy"]["direction"] == "outbound"
     assert str(layout["be1"].ports["imaps"]) in str(rows["imap-proxy"]["port"])
+
+
+def test_alias_to_accounts_homed_elsewhere(layout):
+    """An alias at the front-end whose accounts live on two back-ends, and an
+    alias at be1 for bob (homed on be2): each account gets the mail at its own
+    home server, none is stored where it arrived."""
+    fe, be1 = layout["fe"], layout["be1"]
+    mail(fe, "team@example.test", "for the team")
+    mail(be1, "forbob@example.test", "alias on be1")
+    a = imap_login(fe, "alice@example.test")
+    wait_until(lambda: subjects(a) == ["Subject: for the team"], what="the team mail on be1")
+    b = imap_login(fe, "bob@example.test")
+    wait_until(lambda: subjects(b) == ["Subject: alias on be1", "Subject: for the team"],
+               what="both aliases' mail on be2")
+    a.logout()
+    b.logout()
+    assert "to=<team@example.test>, status=expanded" in fe.log()
+    assert "to=<forbob@example.test>, status=expanded" in be1.log()
 
 
 def test_pop3_through_frontend(layout):
