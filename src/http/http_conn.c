@@ -23,6 +23,7 @@
 #include "base/log.h"
 #include "http/webmail.h"
 #include "net/net_compress.h"
+#include "net/net_proxy.h"
 
 #include <event2/buffer.h>
 #include <stdlib.h>
@@ -49,9 +50,10 @@ struct http_conn {
     int in_process;           /* inside process(): it goes on by itself after an answer */
     struct http_request *req; /* HTTP/1.1: the exchange under way */
     struct http_response *res;
-    struct http_h2 *h2; /* HTTP/2 (ALPN h2): the session, which owns its exchanges */
-    struct http_ws *ws; /* after a WebSocket upgrade: frames, no more requests */
-    size_t scanned;     /* head bytes known to hold no LF yet */
+    struct http_h2 *h2;       /* HTTP/2 (ALPN h2): the session, which owns its exchanges */
+    struct http_ws *ws;       /* after a WebSocket upgrade: frames, no more requests */
+    struct net_proxy *splice; /* after a home server's 101 (a front-end): bytes both ways */
+    size_t scanned;           /* head bytes known to hold no LF yet */
     uint64_t body_left;
     struct http_chunked chunked;
     struct auth_login *login;
@@ -419,6 +421,27 @@ static void send_response(struct http_response *res)
         net_conn_write(hc->c, res->body.data, res->body.len);
     res->done = true;
     exchange_done(hc);
+}
+
+void http_exchange_splice(struct http_response *res, struct net_proxy *p)
+{
+    struct http_conn *hc = res->conn;
+    WHARF_ASSERT(res->h2 == NULL && hc->res == res);
+    write_head(hc, res, NULL);
+    res->done = true;
+    http_request_free(hc->req);
+    http_response_free(hc->res);
+    hc->req = NULL;
+    hc->res = NULL;
+    hc->state = ST_DONE;
+    hc->splice = p;
+    net_conn_set_timeout(hc->c, 0); /* the home server keeps time */
+    net_proxy_attach(p, hc->c);
+    net_proxy_splice(p, NULL);
+    if (hc->in_process == 0) {
+        net_conn_pause(hc->c);
+        net_conn_resume(hc->c);
+    }
 }
 
 void http_response_defer(struct http_response *res)
@@ -985,6 +1008,10 @@ static bool read_body(struct http_conn *hc)
 
 static void process(struct http_conn *hc)
 {
+    if (hc->splice != NULL) {
+        net_proxy_client_readable(hc->splice);
+        return;
+    }
     for (;;) {
         if (hc->ws != NULL) {
             http_ws_readable(hc->ws);
@@ -1061,6 +1088,8 @@ static void http_writable(void *arg)
     struct http_conn *hc = arg;
     if (hc->h2 != NULL)
         http_h2_writable(hc->h2);
+    else if (hc->splice != NULL)
+        net_proxy_client_writable(hc->splice);
     else if (hc->ws != NULL)
         http_ws_writable(hc->ws);
 }
@@ -1096,6 +1125,10 @@ static void http_drain(void *arg)
         http_ws_drain(hc->ws);
         return;
     }
+    if (hc->splice != NULL) {
+        net_conn_close(hc->c, true);
+        return;
+    }
     if (hc->state == ST_HEAD && evbuffer_get_length(net_conn_input(hc->c)) == 0) {
         net_conn_close(hc->c, true);
         return;
@@ -1116,6 +1149,7 @@ static void http_closed(void *arg)
     if (hc->h2 != NULL)
         http_h2_free(hc->h2);
     http_ws_free(hc->ws);
+    net_proxy_free(hc->splice);
     auth_login_free(hc->login);
     http_request_free(hc->req);
     http_response_free(hc->res);

@@ -19,6 +19,7 @@
 
 struct http_conn;
 struct http_h2;
+struct net_proxy;
 struct http_h2_stream;
 
 struct http_request {
@@ -70,6 +71,13 @@ void http_response_free(struct http_response *res);
 
 /* The connection a request came on (the proxy's channel binding). */
 struct net_conn *http_request_net_conn(const struct http_request *req);
+
+/*
+ * HTTP/1.1: res is a 101 from a home server (http_proxy.c): its head goes to
+ * the client, and from then on the connection is spliced to p byte for byte
+ * (a WebSocket through a front-end); p is the connection's to free.
+ */
+void http_exchange_splice(struct http_response *res, struct net_proxy *p);
 
 /* Routes a whole request (HTTP/2): 404/405, authentication, the handler. */
 void http_exchange_start(struct http_request *req, struct http_response *res);

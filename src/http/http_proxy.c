@@ -46,6 +46,7 @@ struct fwd {
     uint64_t left;
     struct http_chunked chunked;
     bool streaming, retried, got_bytes, keep_alive, no_body;
+    bool upgrade; /* a WebSocket handshake (HTTP/1.1): a 101 splices the connection */
 };
 
 /* One TLS connection to a home server's https service. */
@@ -244,6 +245,8 @@ static void send_request(struct fwd *x)
         buf_append_cstr(&b, "\r\n");
     }
     buf_printf(&b, "%s: %s %s %s\r\n", HTTP_PROXY_FIELD, req->user, addr, mac);
+    if (x->upgrade)
+        buf_append_cstr(&b, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
     if (req->body.len > 0 || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0)
         buf_printf(&b, "Content-Length: %zu\r\n", req->body.len);
     buf_append_cstr(&b, "\r\n");
@@ -299,7 +302,8 @@ static bool read_head(struct fwd *x, struct evbuffer *in)
         http_head_free(&h);
         return false;
     }
-    if (r != HTTP_PARSE_OK || code < 200) { /* no Expect is passed on: no 1xx is due */
+    bool switching = r == HTTP_PARSE_OK && code == 101 && x->upgrade;
+    if (r != HTTP_PARSE_OK || (code < 200 && !switching)) { /* no Expect is passed on */
         log_warning("proxy: user=<%s>: home server %s: bad response (%s)", x->req->user,
                     net_proxy_peer(x->be->p),
                     r == HTTP_PARSE_OK ? "1xx"
@@ -316,7 +320,9 @@ static bool read_head(struct fwd *x, struct evbuffer *in)
     struct buf name = BUF_INIT, value = BUF_INIT;
     bool event_stream = false;
     for (size_t i = 0; i < h.n_fields; i++) {
-        if (response_field_dropped(h.fields[i].name))
+        if (response_field_dropped(h.fields[i].name) &&
+            !(switching && (slice_eq_cstr_nocase(h.fields[i].name, "connection") ||
+                            slice_eq_cstr_nocase(h.fields[i].name, "upgrade"))))
             continue;
         buf_reset(&name);
         buf_reset(&value);
@@ -335,6 +341,23 @@ static bool read_head(struct fwd *x, struct evbuffer *in)
     x->left = h.content_length;
     http_head_free(&h);
     evbuffer_drain(in, used);
+    if (switching) {
+        /* The WebSocket: this connection leaves the pool and becomes the client's. */
+        struct backend *be = x->be;
+        struct net_proxy *np = be->p;
+        for (struct backend **pp = &hp.pool; *pp; pp = &(*pp)->next) {
+            if (*pp == be) {
+                *pp = be->next;
+                break;
+            }
+        }
+        free(be);
+        x->be = NULL;
+        net_proxy_set_arg(np, NULL);
+        net_proxy_set_timeout(np, 0);
+        http_exchange_splice(fwd_release(x), np);
+        return false;
+    }
     if (body == HTTP_BODY_LENGTH) {
         x->st = F_BODY_LENGTH;
         buf_reserve(&res->body, (size_t)x->left);
@@ -497,6 +520,11 @@ static void forward(struct fwd *x, bool fresh)
     hp.pool = be;
 }
 
+static bool res_is_h2(const struct http_response *res)
+{
+    return res->h2 != NULL;
+}
+
 static void home_known(void *arg, const struct directory_answer *a)
 {
     struct fwd *x = arg;
@@ -521,9 +549,13 @@ static void home_known(void *arg, const struct directory_answer *a)
             fwd_error(x, 503, "Your mailbox server is not available now, try again later");
             return;
         }
-        if (http_request_header(req, "Upgrade") != NULL) {
-            fwd_error(x, 501, "WebSocket is not forwarded to the home server yet; use EventSource");
-            return;
+        const char *up = http_request_header(req, "Upgrade");
+        if (up != NULL) {
+            if (res_is_h2(x->res) || strcasecmp(up, "websocket") != 0) {
+                fwd_error(x, 426, "WebSocket needs HTTP/1.1");
+                return;
+            }
+            x->upgrade = true;
         }
         x->home = xstrdup(a->home);
         x->no_body = strcmp(req->method, "HEAD") == 0;

@@ -578,6 +578,11 @@ struct evbuffer *net_proxy_input(struct net_proxy *p)
     return bufferevent_get_input(p->bev);
 }
 
+void net_proxy_attach(struct net_proxy *p, struct net_conn *client)
+{
+    p->client = client;
+}
+
 void net_proxy_write(struct net_proxy *p, const void *data, size_t len)
 {
     bufferevent_write(p->bev, data, len);

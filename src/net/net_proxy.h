@@ -88,6 +88,9 @@ struct net_proxy *net_proxy_open(struct net_worker *w, const char *host, unsigne
 void net_proxy_set_arg(struct net_proxy *p, void *arg);
 /* What the back-end sent and nobody read yet. */
 struct evbuffer *net_proxy_input(struct net_proxy *p);
+/* A pooled connection becomes the session of client (a WebSocket after its 101): call
+ * before net_proxy_splice. The ops are not called any more. */
+void net_proxy_attach(struct net_proxy *p, struct net_conn *client);
 /* Bytes to the back-end, before the splice. */
 void net_proxy_write(struct net_proxy *p, const void *data, size_t len);
 /* The read timeout from now on (ms; 0: none): an idle pooled connection expires with it, a

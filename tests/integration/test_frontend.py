@@ -417,6 +417,22 @@ def test_jmap_through_frontend(layout, tmp_path):
     assert data["@type"] == "StateChange" and "Email" in data["changed"][alice_acc]
     es.conn.close()
     assert w.jmap_subjects("alice@example.test") == ["jmap alice", "pushed"]
+
+    # JMAP over WebSocket (RFC 8887) at the front-end: the home server's 101, then spliced
+    from test_jmap_ws import WebSocket
+    ws = WebSocket(fe)
+    assert ws.status == 101 and ws.headers["sec-websocket-protocol"] == "jmap"
+    ws.send({"@type": "Request", "id": "r1", "using": ["urn:ietf:params:jmap:core",
+                                                       "urn:ietf:params:jmap:mail"],
+             "methodCalls": [["Email/query", {"accountId": alice_acc}, "0"]]})
+    out = ws.message()
+    assert out["@type"] == "Response" and len(out["methodResponses"][0][1]["ids"]) == 2
+    ws.send({"@type": "WebSocketPushEnable", "dataTypes": None})
+    assert ws.message()["@type"] == "StateChange"
+    mail(be1, "alice@example.test", "pushed over ws")
+    sc = ws.message()
+    assert sc["@type"] == "StateChange" and "Email" in sc["changed"][alice_acc], sc
+    ws.sock.close()
     rows = {r["service"]: r for r in fe.port_map()["ports"]}
     assert rows["https-proxy"]["direction"] == "outbound"
 
