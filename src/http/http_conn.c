@@ -379,6 +379,26 @@ void http_response_encode(struct http_response *res, struct buf *framing)
     }
 }
 
+/*
+ * After a 101 (a WebSocket here, or a splice to a home server): no more HTTP
+ * on this connection. The exchange is freed, no timeout (an idle socket
+ * waits for pushes; a home server keeps its own time), and the loop reads
+ * what already came.
+ */
+static void leave_http(struct http_conn *hc)
+{
+    http_request_free(hc->req);
+    http_response_free(hc->res);
+    hc->req = NULL;
+    hc->res = NULL;
+    hc->state = ST_DONE;
+    net_conn_set_timeout(hc->c, 0);
+    if (hc->in_process == 0) {
+        net_conn_pause(hc->c);
+        net_conn_resume(hc->c);
+    }
+}
+
 static void send_response(struct http_response *res)
 {
     struct http_conn *hc = res->conn;
@@ -403,16 +423,7 @@ static void send_response(struct http_response *res)
         res->done = true;
         hc->ws = http_ws_start(res->upgrade, hc->c, hc->srv->limits.max_body);
         res->upgrade = NULL;
-        http_request_free(hc->req);
-        http_response_free(hc->res);
-        hc->req = NULL;
-        hc->res = NULL;
-        hc->state = ST_DONE;
-        net_conn_set_timeout(hc->c, 0); /* an idle socket waits for pushes */
-        if (hc->in_process == 0) {
-            net_conn_pause(hc->c);
-            net_conn_resume(hc->c);
-        }
+        leave_http(hc);
         return;
     }
     write_head(hc, res, framing.data);
@@ -429,19 +440,10 @@ void http_exchange_splice(struct http_response *res, struct net_proxy *p)
     WHARF_ASSERT(res->h2 == NULL && hc->res == res);
     write_head(hc, res, NULL);
     res->done = true;
-    http_request_free(hc->req);
-    http_response_free(hc->res);
-    hc->req = NULL;
-    hc->res = NULL;
-    hc->state = ST_DONE;
     hc->splice = p;
-    net_conn_set_timeout(hc->c, 0); /* the home server keeps time */
     net_proxy_attach(p, hc->c);
-    net_proxy_splice(p, NULL);
-    if (hc->in_process == 0) {
-        net_conn_pause(hc->c);
-        net_conn_resume(hc->c);
-    }
+    net_proxy_splice(p, NULL); /* what the home server sent after its 101 goes on */
+    leave_http(hc);
 }
 
 void http_response_defer(struct http_response *res)

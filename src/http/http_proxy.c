@@ -165,6 +165,16 @@ static void fwd_gone(void *arg)
     fwd_free(x);
 }
 
+/* n is one of the n_names field names (any case). */
+static bool named_in(struct slice n, const char *const *names, size_t n_names)
+{
+    for (size_t i = 0; i < n_names; i++) {
+        if (slice_eq_cstr_nocase(n, names[i]))
+            return true;
+    }
+    return false;
+}
+
 /* Fields never passed to a back-end: hop-by-hop, framing, the client's credentials. */
 static bool request_field_dropped(struct slice n)
 {
@@ -185,11 +195,7 @@ static bool request_field_dropped(struct slice n)
         "proxy-authorization",
         HTTP_PROXY_FIELD,
     };
-    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
-        if (slice_eq_cstr_nocase(n, drop[i]))
-            return true;
-    }
-    return false;
+    return named_in(n, drop, sizeof(drop) / sizeof(drop[0]));
 }
 
 /* Fields of a back-end's response the front-end sets itself (http_response_fields, framing). */
@@ -210,11 +216,7 @@ static bool response_field_dropped(struct slice n)
         "x-frame-options",
         "referrer-policy",
     };
-    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
-        if (slice_eq_cstr_nocase(n, drop[i]))
-            return true;
-    }
-    return false;
+    return named_in(n, drop, sizeof(drop) / sizeof(drop[0]));
 }
 
 static void send_request(struct fwd *x)
