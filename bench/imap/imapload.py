@@ -29,6 +29,11 @@ parses only what it must, so its own cost stays small next to the server's).
       IDLE_HOLD=SECONDS in the environment keeps the connections up that long
       at the end (to profile the server with them); TLS_MAX=1.2 caps the
       client at TLS 1.2.
+  imapload.py rate HOST PORT USERFMT PASS USERS CONNS SECONDS [tls]
+      CONNS connections (user i % USERS), each LOGIN and SELECT INBOX, then
+      each sends NOOP and waits for its reply, over and over, for SECONDS;
+      prints the commands per second of them all (bench/frontend/run: a
+      front-end's splice against the back-end direct).
   imapload.py sync HOST PORT USER PASS ROUNDS DELIVER PID
       On a big INBOX (Wharf only; DELIVER is its deliver.sock): SELECT INBOX,
       NOOP, STATUS (MESSAGES UNSEEN SIZE), NOOP after another session changed one old message's flags, and
@@ -283,6 +288,31 @@ async def sync(host, port, user, password, rounds, deliver, pid):
         conn.w.close()
 
 
+async def rate(host, port, userfmt, password, users, conns, seconds, tls=False):
+    ctx = tls_client() if tls else None
+    cs = []
+    for i in range(conns):
+        c = await Imap.login(host, port, userfmt % (i % users), password, tls=ctx)
+        await c.cmd("SELECT INBOX")
+        cs.append(c)
+    count = 0
+    t0 = time.monotonic()
+    stop = t0 + seconds
+
+    async def run(c):
+        nonlocal count
+        while time.monotonic() < stop:
+            out = await c.cmd("NOOP")
+            if b" OK" not in out:
+                raise RuntimeError(f"rate: {out[-200:]!r}")
+            count += 1
+    await asyncio.gather(*(run(c) for c in cs))
+    dt = time.monotonic() - t0
+    print(f"rate commands={count} seconds={dt:.1f} per_second={count / dt:.0f} conns={conns}")
+    for c in cs:
+        c.w.close()
+
+
 async def append(host, port, user, password, count, size, window):
     c = await Imap.login(host, port, user, password)
     sem = asyncio.Semaphore(window)
@@ -503,6 +533,9 @@ def main():
     elif mode == "idle":
         asyncio.run(idle(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), int(a[7]), a[8], a[9],
                          len(a) > 10 and a[10] == "tls"))
+    elif mode == "rate":
+        asyncio.run(rate(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), float(a[7]),
+                         len(a) > 8 and a[8] == "tls"))
     elif mode == "sync":
         asyncio.run(sync(a[1], int(a[2]), a[3], a[4], int(a[5]), a[6], a[7]))
     elif mode == "summary":

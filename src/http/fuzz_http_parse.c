@@ -1,7 +1,8 @@
 /*
  * fuzz_http_parse.c - libFuzzer target for the HTTP/1.1 request parser: the
  * head, then (when the head asks for one) the chunked body decoder over the
- * rest of the input, fed in two pieces to exercise the state machine.
+ * rest of the input, fed in two pieces to exercise the state machine; and
+ * the same input as a response head (the front-end's proxy, http_proxy.c).
  */
 #include "http/http_parse.h"
 
@@ -53,6 +54,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (out.len > lim.max_body || u1 + u2 > rest)
                 __builtin_trap();
             buf_free(&out);
+        }
+    }
+    http_head_free(&h);
+    http_head_init(&h);
+    int code = 0;
+    used = 0;
+    r = http_parse_response_head(p, size, &lim, &h, &code, &used, &status, &why);
+    if (r == HTTP_PARSE_ERROR && (status < 400 || status > 505 || why == NULL))
+        __builtin_trap();
+    if (r == HTTP_PARSE_OK) {
+        if (used > size || code < 100 || code > 599 || h.n_fields > lim.max_fields)
+            __builtin_trap();
+        for (size_t i = 0; i < h.n_fields; i++) {
+            if (!inside(h.fields[i].name, p, size) || !inside(h.fields[i].value, p, size))
+                __builtin_trap();
         }
     }
     http_head_free(&h);

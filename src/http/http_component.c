@@ -7,6 +7,7 @@
  */
 #include "base/log.h"
 #include "http/http.h"
+#include "http/http_proxy.h"
 #include "http/http_server.h"
 #include "http/http_testroutes.h"
 #include "http/jmap_http.h"
@@ -29,6 +30,7 @@ static int http_main(struct component_ctx *ctx)
     srv.auth = auth_client_new(net_worker_base(w), cfg);
     net_worker_on_event(w, http_server_event, &srv);
     http_routes_init(&srv);
+    http_proxy_init(&srv);
     if (cfg->test_hooks)
         http_testroutes_init(&srv);
     struct net_service_limits limits = {
@@ -41,6 +43,7 @@ static int http_main(struct component_ctx *ctx)
     int rc = net_worker_run(w);
     jmap_routes_free();
     webmail_routes_free();
+    http_proxy_free();
     auth_client_free(srv.auth);
     store_close(srv.store);
     http_server_free(&srv);

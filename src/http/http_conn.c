@@ -16,12 +16,14 @@
  */
 #include "http/http_conn.h"
 #include "base/alloc.h"
+#include "http/http_proxy.h"
 #include "base/base64.h"
 #include "base/clock.h"
 #include "base/date.h"
 #include "base/log.h"
 #include "http/webmail.h"
 #include "net/net_compress.h"
+#include "net/net_proxy.h"
 
 #include <event2/buffer.h>
 #include <stdlib.h>
@@ -48,9 +50,10 @@ struct http_conn {
     int in_process;           /* inside process(): it goes on by itself after an answer */
     struct http_request *req; /* HTTP/1.1: the exchange under way */
     struct http_response *res;
-    struct http_h2 *h2; /* HTTP/2 (ALPN h2): the session, which owns its exchanges */
-    struct http_ws *ws; /* after a WebSocket upgrade: frames, no more requests */
-    size_t scanned;     /* head bytes known to hold no LF yet */
+    struct http_h2 *h2;       /* HTTP/2 (ALPN h2): the session, which owns its exchanges */
+    struct http_ws *ws;       /* after a WebSocket upgrade: frames, no more requests */
+    struct net_proxy *splice; /* after a home server's 101 (a front-end): bytes both ways */
+    size_t scanned;           /* head bytes known to hold no LF yet */
     uint64_t body_left;
     struct http_chunked chunked;
     struct auth_login *login;
@@ -75,6 +78,7 @@ void http_request_free(struct http_request *req)
     free(req->path);
     free(req->query);
     free(req->host);
+    free(req->handover_user);
     free(req);
 }
 
@@ -142,6 +146,11 @@ struct slice http_request_body(const struct http_request *req)
 const char *http_request_remote_addr(const struct http_request *req)
 {
     return net_conn_addr(req->conn->c);
+}
+
+struct net_conn *http_request_net_conn(const struct http_request *req)
+{
+    return req->conn->c;
 }
 
 bool http_request_is_tls(const struct http_request *req)
@@ -370,6 +379,26 @@ void http_response_encode(struct http_response *res, struct buf *framing)
     }
 }
 
+/*
+ * After a 101 (a WebSocket here, or a splice to a home server): no more HTTP
+ * on this connection. The exchange is freed, no timeout (an idle socket
+ * waits for pushes; a home server keeps its own time), and the loop reads
+ * what already came.
+ */
+static void leave_http(struct http_conn *hc)
+{
+    http_request_free(hc->req);
+    http_response_free(hc->res);
+    hc->req = NULL;
+    hc->res = NULL;
+    hc->state = ST_DONE;
+    net_conn_set_timeout(hc->c, 0);
+    if (hc->in_process == 0) {
+        net_conn_pause(hc->c);
+        net_conn_resume(hc->c);
+    }
+}
+
 static void send_response(struct http_response *res)
 {
     struct http_conn *hc = res->conn;
@@ -394,16 +423,7 @@ static void send_response(struct http_response *res)
         res->done = true;
         hc->ws = http_ws_start(res->upgrade, hc->c, hc->srv->limits.max_body);
         res->upgrade = NULL;
-        http_request_free(hc->req);
-        http_response_free(hc->res);
-        hc->req = NULL;
-        hc->res = NULL;
-        hc->state = ST_DONE;
-        net_conn_set_timeout(hc->c, 0); /* an idle socket waits for pushes */
-        if (hc->in_process == 0) {
-            net_conn_pause(hc->c);
-            net_conn_resume(hc->c);
-        }
+        leave_http(hc);
         return;
     }
     write_head(hc, res, framing.data);
@@ -412,6 +432,18 @@ static void send_response(struct http_response *res)
         net_conn_write(hc->c, res->body.data, res->body.len);
     res->done = true;
     exchange_done(hc);
+}
+
+void http_exchange_splice(struct http_response *res, struct net_proxy *p)
+{
+    struct http_conn *hc = res->conn;
+    WHARF_ASSERT(res->h2 == NULL && hc->res == res);
+    write_head(hc, res, NULL);
+    res->done = true;
+    hc->splice = p;
+    net_proxy_attach(p, hc->c);
+    net_proxy_splice(p, NULL); /* what the home server sent after its 101 goes on */
+    leave_http(hc);
 }
 
 void http_response_defer(struct http_response *res)
@@ -523,21 +555,33 @@ static void respond_error(struct http_conn *hc, int status, const char *extra, b
 
 /* ---- dispatch ---- */
 
+void http_exchange_run(struct http_response *res)
+{
+    struct http_conn *hc = res->conn;
+    struct http_request *req = res->req;
+    res->deferred = false;
+    res->on_close = NULL;
+    res->fn(req, res, res->fn_arg);
+    /* HTTP/1.1 frees an answered exchange at once; an HTTP/2 stream only from the loop. */
+    if ((res->h2 != NULL || hc->res == res) && !res->deferred && !res->streaming && !res->done)
+        send_response(res);
+}
+
 static void run_handler(struct http_response *res)
 {
     struct http_conn *hc = res->conn;
     struct http_request *req = res->req;
-    req->user = hc->user;
+    req->user = req->handover_user != NULL ? req->handover_user : hc->user;
     res->held = true;
     if (res->h2 == NULL) {
         hc->state = ST_HANDLER;
         /* A held request is not the client's delay: no command timeout meanwhile. */
         net_conn_set_timeout(hc->c, 0);
     }
-    res->fn(req, res, res->fn_arg);
-    /* HTTP/1.1 frees an answered exchange at once; an HTTP/2 stream only from the loop. */
-    if ((res->h2 != NULL || hc->res == res) && !res->deferred && !res->streaming && !res->done)
-        send_response(res);
+    /* Mailbox data of an account homed elsewhere goes there (a front-end). */
+    if ((res->route_flags & HTTP_ROUTE_HOME) && http_proxy_route(req, res))
+        return;
+    http_exchange_run(res);
 }
 
 static const char *const www_authenticate =
@@ -702,6 +746,20 @@ static void authenticate(struct http_response *res)
         http_exchange_error(res, 403, NULL);
         return;
     }
+    /* A front-end vouches for this request's user (never a client: refused, and logged). */
+    const char *fe = http_request_header(res->req, HTTP_PROXY_FIELD);
+    if (fe != NULL) {
+        char *account = NULL;
+        if (!http_proxy_handover(res->req, fe, &account)) {
+            http_exchange_error(res, 403, NULL);
+            return;
+        }
+        res->req->handover_user = account;
+        log_info("http: login: user=<%s>, rip=%s, via front-end %s", account, net_conn_addr(hc->c),
+                 net_conn_peer_addr(hc->c));
+        run_handler(res);
+        return;
+    }
     struct slice cookie = slice_make(NULL, 0);
     bool bearer = authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0;
     if (authz == NULL) { /* the webmail: a session cookie, and its CSRF token */
@@ -804,6 +862,7 @@ void http_exchange_start(struct http_request *req, struct http_response *res)
         return;
     }
     buf_free(&allow);
+    res->route_flags = flags;
     if (flags & HTTP_ROUTE_AUTH)
         authenticate(res);
     else
@@ -951,6 +1010,10 @@ static bool read_body(struct http_conn *hc)
 
 static void process(struct http_conn *hc)
 {
+    if (hc->splice != NULL) {
+        net_proxy_client_readable(hc->splice);
+        return;
+    }
     for (;;) {
         if (hc->ws != NULL) {
             http_ws_readable(hc->ws);
@@ -1027,6 +1090,8 @@ static void http_writable(void *arg)
     struct http_conn *hc = arg;
     if (hc->h2 != NULL)
         http_h2_writable(hc->h2);
+    else if (hc->splice != NULL)
+        net_proxy_client_writable(hc->splice);
     else if (hc->ws != NULL)
         http_ws_writable(hc->ws);
 }
@@ -1062,6 +1127,10 @@ static void http_drain(void *arg)
         http_ws_drain(hc->ws);
         return;
     }
+    if (hc->splice != NULL) {
+        net_conn_close(hc->c, true);
+        return;
+    }
     if (hc->state == ST_HEAD && evbuffer_get_length(net_conn_input(hc->c)) == 0) {
         net_conn_close(hc->c, true);
         return;
@@ -1082,6 +1151,7 @@ static void http_closed(void *arg)
     if (hc->h2 != NULL)
         http_h2_free(hc->h2);
     http_ws_free(hc->ws);
+    net_proxy_free(hc->splice);
     auth_login_free(hc->login);
     http_request_free(hc->req);
     http_response_free(hc->res);

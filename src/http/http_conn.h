@@ -19,6 +19,7 @@
 
 struct http_conn;
 struct http_h2;
+struct net_proxy;
 struct http_h2_stream;
 
 struct http_request {
@@ -29,7 +30,8 @@ struct http_request {
     struct buf body; /* decoded */
     char *method;    /* NUL-terminated copies */
     char *path, *query, *host;
-    const char *user; /* the connection's, after authentication */
+    const char *user;    /* the connection's, after authentication */
+    char *handover_user; /* this request's, vouched for by a front-end (http_proxy.c) */
 };
 
 struct http_response {
@@ -45,6 +47,7 @@ struct http_response {
     bool held;         /* a handler holds it (ran and did not answer at once) */
     http_handler_fn fn;
     void *fn_arg;
+    unsigned route_flags;            /* enum http_route_flags of the route found */
     struct http_response *auth_next; /* waiting for the login kit (HTTP/2) */
     http_session_fn session_fn;      /* a webmail sign-in or sign-out at the login kit */
     void *session_arg;
@@ -65,6 +68,16 @@ struct http_request *http_request_new(struct http_conn *hc, const char *head, si
 void http_request_free(struct http_request *req);
 struct http_response *http_response_new(struct http_conn *hc, struct http_request *req);
 void http_response_free(struct http_response *res);
+
+/* The connection a request came on (the proxy's channel binding). */
+struct net_conn *http_request_net_conn(const struct http_request *req);
+
+/*
+ * HTTP/1.1: res is a 101 from a home server (http_proxy.c): its head goes to
+ * the client, and from then on the connection is spliced to p byte for byte
+ * (a WebSocket through a front-end); p is the connection's to free.
+ */
+void http_exchange_splice(struct http_response *res, struct net_proxy *p);
 
 /* Routes a whole request (HTTP/2): 404/405, authentication, the handler. */
 void http_exchange_start(struct http_request *req, struct http_response *res);

@@ -205,6 +205,24 @@ static enum http_parse_result parse_request_line(struct slice line, struct http_
     return HTTP_PARSE_OK;
 }
 
+/* A response's status line (the front-end's proxy, http_proxy.c): "HTTP/1.x NNN reason". */
+static enum http_parse_result parse_status_line(struct slice line, struct http_head *h, int *code_r,
+                                                int *status_r, const char **why_r)
+{
+    const char *v = line.ptr;
+    if (line.len < 12 || memcmp(v, "HTTP/1.", 7) != 0 || (v[7] != '0' && v[7] != '1') ||
+        v[8] != ' ' || v[9] < '1' || v[9] > '5' || v[10] < '0' || v[10] > '9' || v[11] < '0' ||
+        v[11] > '9' || (line.len > 12 && v[12] != ' '))
+        return fail(502, "malformed status line", status_r, why_r);
+    for (size_t i = 12; i < line.len; i++) {
+        if (!is_field_char((unsigned char)v[i]))
+            return fail(502, "control character in the status line", status_r, why_r);
+    }
+    h->minor = v[7] - '0';
+    *code_r = (v[9] - '0') * 100 + (v[10] - '0') * 10 + (v[11] - '0');
+    return HTTP_PARSE_OK;
+}
+
 /* True when list (a comma-separated field value) holds token tok (any case). */
 static bool list_has(struct slice list, const char *tok)
 {
@@ -252,8 +270,8 @@ static enum http_parse_result parse_field(struct slice line, const struct http_p
 
 /* What the fields say about framing, host and connection (RFC 9112 6, 9.3; RFC 9110 7.2). */
 static enum http_parse_result check_fields(struct http_head *h, struct slice authority,
-                                           const struct http_parse_limits *lim, int *status_r,
-                                           const char **why_r)
+                                           const struct http_parse_limits *lim, bool response,
+                                           int *status_r, const char **why_r)
 {
     struct slice host = SLICE_NULL, cl = SLICE_NULL, te = SLICE_NULL;
     bool close = false, keep = false;
@@ -280,7 +298,7 @@ static enum http_parse_result check_fields(struct http_head *h, struct slice aut
             h->expect_continue = true;
         }
     }
-    if (host.ptr == NULL && h->minor == 1)
+    if (host.ptr == NULL && h->minor == 1 && !response)
         return fail(400, "no Host", status_r, why_r);
     if (host.ptr != NULL && host.len > 0 && !is_host(host))
         return fail(400, "malformed Host", status_r, why_r);
@@ -311,9 +329,11 @@ static enum http_parse_result check_fields(struct http_head *h, struct slice aut
     return HTTP_PARSE_OK;
 }
 
-enum http_parse_result http_parse_head(const char *p, size_t len,
-                                       const struct http_parse_limits *lim, struct http_head *h,
-                                       size_t *head_len_r, int *status_r, const char **why_r)
+/* A request head, or (code_r not NULL) a response head with its status code in *code_r. */
+static enum http_parse_result parse_head(const char *p, size_t len,
+                                         const struct http_parse_limits *lim, struct http_head *h,
+                                         int *code_r, size_t *head_len_r, int *status_r,
+                                         const char **why_r)
 {
     h->n_fields = 0;
     h->body = HTTP_BODY_NONE;
@@ -359,10 +379,11 @@ enum http_parse_result http_parse_head(const char *p, size_t len,
         if (first) {
             if (line.len == 0)
                 return fail(400, "empty request line", status_r, why_r);
-            r = parse_request_line(line, h, &authority, status_r, why_r);
+            r = code_r != NULL ? parse_status_line(line, h, code_r, status_r, why_r)
+                               : parse_request_line(line, h, &authority, status_r, why_r);
             first = false;
         } else if (line.len == 0) {
-            r = check_fields(h, authority, lim, status_r, why_r);
+            r = check_fields(h, authority, lim, code_r != NULL, status_r, why_r);
             if (r == HTTP_PARSE_OK)
                 *head_len_r = pos;
             return r;
@@ -372,6 +393,24 @@ enum http_parse_result http_parse_head(const char *p, size_t len,
         if (r != HTTP_PARSE_OK)
             return r;
     }
+}
+
+enum http_parse_result http_parse_head(const char *p, size_t len,
+                                       const struct http_parse_limits *lim, struct http_head *h,
+                                       size_t *head_len_r, int *status_r, const char **why_r)
+{
+    return parse_head(p, len, lim, h, NULL, head_len_r, status_r, why_r);
+}
+
+enum http_parse_result http_parse_response_head(const char *p, size_t len,
+                                                const struct http_parse_limits *lim,
+                                                struct http_head *h, int *code_r,
+                                                size_t *head_len_r, int *status_r,
+                                                const char **why_r)
+{
+    *code_r = 0;
+    h->method = h->target = h->path = h->query = h->host = SLICE_NULL;
+    return parse_head(p, len, lim, h, code_r, head_len_r, status_r, why_r);
 }
 
 struct slice http_head_field(const struct http_head *h, const char *name)

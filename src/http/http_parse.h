@@ -79,6 +79,19 @@ enum http_parse_result http_parse_head(const char *p, size_t len,
                                        size_t *head_len_r, int *status_r, const char **why_r);
 
 /* The value of the first field called name (any case), or a slice with ptr NULL. */
+/*
+ * A response head (the front-end's proxy reading its back-end, http_proxy.c):
+ * "HTTP/1.x NNN reason" and fields, with the same framing checks as a
+ * request's (one Content-Length or chunked, never both) and no Host needed.
+ * The status code goes to *code_r; errors have *status_r 502 (or 413/431 for
+ * the limits). A response without Content-Length or chunked has body NONE.
+ */
+enum http_parse_result http_parse_response_head(const char *p, size_t len,
+                                                const struct http_parse_limits *lim,
+                                                struct http_head *h, int *code_r,
+                                                size_t *head_len_r, int *status_r,
+                                                const char **why_r);
+
 struct slice http_head_field(const struct http_head *h, const char *name);
 
 /* The chunked body decoder (RFC 9112 7.1): a byte state machine. */

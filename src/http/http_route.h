@@ -47,6 +47,9 @@ typedef void (*http_handler_fn)(struct http_request *req, struct http_response *
 enum http_route_flags {
     HTTP_ROUTE_AUTH = 1 << 0,  /* needs a logged-in user (401 with WWW-Authenticate otherwise) */
     HTTP_ROUTE_EXACT = 1 << 1, /* this path only, not a prefix (e.g. "/" for the site's root) */
+    /* (with AUTH) the user's mailbox data: served at the account's home server, to which a
+     * front-end forwards the request (http_proxy.h) */
+    HTTP_ROUTE_HOME = 1 << 2,
 };
 
 /*

@@ -521,13 +521,16 @@ void jmap_routes_init(struct http_server *srv)
     jh.j.publish = publish;
     jh.push = jmap_push_new(http_server_base(srv), &jh.j, JMAP_PUSH_COALESCE_MS, watch, NULL);
     http_server_listen_events(srv, on_event, NULL);
-    http_route_add("GET", "/.well-known/jmap", HTTP_ROUTE_AUTH, session_route, NULL);
-    http_route_add("GET", "/jmap/api", HTTP_ROUTE_AUTH, session_route, NULL);
-    http_route_add("POST", "/jmap/api", HTTP_ROUTE_AUTH, api_route, NULL);
-    http_route_add("POST", "/jmap/upload/", HTTP_ROUTE_AUTH, upload_route, NULL);
-    http_route_add("GET", "/jmap/download/", HTTP_ROUTE_AUTH, download_route, NULL);
-    http_route_add("GET", "/jmap/eventsource", HTTP_ROUTE_AUTH, eventsource_route, NULL);
-    http_route_add("GET", "/jmap/ws", HTTP_ROUTE_AUTH, ws_route, NULL);
+    http_route_add("GET", "/.well-known/jmap", HTTP_ROUTE_AUTH | HTTP_ROUTE_HOME, session_route,
+                   NULL);
+    http_route_add("GET", "/jmap/api", HTTP_ROUTE_AUTH | HTTP_ROUTE_HOME, session_route, NULL);
+    http_route_add("POST", "/jmap/api", HTTP_ROUTE_AUTH | HTTP_ROUTE_HOME, api_route, NULL);
+    http_route_add("POST", "/jmap/upload/", HTTP_ROUTE_AUTH | HTTP_ROUTE_HOME, upload_route, NULL);
+    http_route_add("GET", "/jmap/download/", HTTP_ROUTE_AUTH | HTTP_ROUTE_HOME, download_route,
+                   NULL);
+    http_route_add("GET", "/jmap/eventsource", HTTP_ROUTE_AUTH | HTTP_ROUTE_HOME, eventsource_route,
+                   NULL);
+    http_route_add("GET", "/jmap/ws", HTTP_ROUTE_AUTH | HTTP_ROUTE_HOME, ws_route, NULL);
 }
 
 void jmap_routes_free(void)

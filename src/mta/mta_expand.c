@@ -5,6 +5,7 @@
  * spool recipients. Never writes the spool: the caller does.
  */
 #include "mta/mta_expand.h"
+#include "mta/local.h"
 #include "base/alloc.h"
 #include "base/log.h"
 
@@ -97,12 +98,25 @@ static void add_rcpt(struct spool_envelope *e, struct keyset *ks, size_t orig, c
     };
 }
 
+/* An alias (not an account standing for itself) with an account homed on another server. */
+static bool alias_homed_elsewhere(struct directory *d, const char *address,
+                                  const struct directory_result *dr, struct buf *home)
+{
+    if (dr->n_targets == 1 && strcasecmp(dr->targets[0].account, address) == 0)
+        return false;
+    for (size_t k = 0; k < dr->n_targets; k++) {
+        if (local_home_elsewhere(d, dr->targets[k].account, home))
+            return true;
+    }
+    return false;
+}
+
 size_t mta_expand(struct directory *d, struct spool_message *sm)
 {
     struct spool_envelope *e = &sm->env;
     size_t expanded = 0, n = e->n_rcpts; /* recipients added below are final: not visited */
     struct keyset ks = {NULL};           /* made at the first expansion: most entries need none */
-    struct buf err = BUF_INIT;
+    struct buf err = BUF_INIT, home = BUF_INIT;
     for (size_t i = 0; i < n; i++) {
         if (e->rcpts[i].state != SPOOL_RCPT_PENDING || e->rcpts[i].account)
             continue;
@@ -110,7 +124,8 @@ size_t mta_expand(struct directory *d, struct spool_message *sm)
         buf_reset(&err);
         if (directory_resolve(d, e->rcpts[i].address, &dr, &err) != 0)
             continue; /* local delivery meets the same trouble and defers it */
-        if (dr.kind == DIRECTORY_LOCAL && dr.n_remote > 0) {
+        if (dr.kind == DIRECTORY_LOCAL &&
+            (dr.n_remote > 0 || alias_homed_elsewhere(d, e->rcpts[i].address, &dr, &home))) {
             if (e->n_rcpts + dr.n_targets + dr.n_remote > MTA_EXPAND_RCPTS_MAX) {
                 log_warning("%s: to=<%s>: expansion would pass %d recipients in one entry "
                             "(MTA_EXPAND_RCPTS_MAX): deferred",
@@ -119,8 +134,13 @@ size_t mta_expand(struct directory *d, struct spool_message *sm)
                 size_t before = e->n_rcpts;
                 if (ks.slot == NULL)
                     keyset_init(&ks, e);
-                for (size_t k = 0; k < dr.n_targets; k++)
-                    add_rcpt(e, &ks, i, dr.targets[k].account, true, dr.targets[k].folder);
+                for (size_t k = 0; k < dr.n_targets; k++) {
+                    /* An account homed elsewhere: its address, which local delivery sends
+                     * to its home server (local_home_elsewhere), not stored here. */
+                    bool away = local_home_elsewhere(d, dr.targets[k].account, &home);
+                    add_rcpt(e, &ks, i, dr.targets[k].account, !away,
+                             away ? NULL : dr.targets[k].folder);
+                }
                 for (size_t k = 0; k < dr.n_remote; k++)
                     add_rcpt(e, &ks, i, dr.remote[k], false, NULL);
                 e->rcpts[i].state = SPOOL_RCPT_EXPANDED;
@@ -135,6 +155,7 @@ size_t mta_expand(struct directory *d, struct spool_message *sm)
     }
     keyset_free(&ks);
     buf_free(&err);
+    buf_free(&home);
     return expanded;
 }
 

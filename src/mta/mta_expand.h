@@ -38,9 +38,12 @@
 
 /*
  * Expands the pending recipients of sm that are aliases forwarding to
- * another domain (directory_resolve: n_remote > 0). Each becomes
- * SPOOL_RCPT_EXPANDED and is followed, at the end of the list, by its local
- * accounts (account = true, with their folder) and its remote addresses,
+ * another domain (directory_resolve: n_remote > 0) or, on a front-end (or a
+ * back-end with frontend_secret), naming an account homed on another server
+ * (local_home_elsewhere). Each becomes SPOOL_RCPT_EXPANDED and is followed,
+ * at the end of the list, by its local accounts (account = true, with their
+ * folder; an account homed elsewhere as a plain address, which local
+ * delivery hands to the mta for its home server) and its remote addresses,
  * each with ORCPT = the alias's own ORCPT or "rfc822;ALIAS" and the alias's
  * NOTIFY. Addresses the entry already holds are not added again. A
  * recipient the directory cannot resolve now is left as it is (local

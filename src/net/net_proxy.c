@@ -31,6 +31,8 @@
 #include <openssl/hmac.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -43,7 +45,8 @@
 #define PROXY_MAC_CONTEXT "wharf-proxy v1"
 
 struct net_proxy {
-    struct net_conn *client;
+    struct net_worker *worker;
+    struct net_conn *client; /* NULL: a pooled connection (net_proxy_open) */
     const struct wharf_config *cfg;
     struct bufferevent *bev;
     const struct net_proxy_ops *ops;
@@ -257,6 +260,11 @@ static void proxy_read(struct net_proxy *p, struct bufferevent *bev)
             bufferevent_disable(bev, EV_READ); /* until the client reads (writable) */
         return;
     }
+    if (p->ops->data != NULL) {
+        if (!p->failed)
+            p->ops->data(p->arg, in); /* may free p (then doomed) */
+        return;
+    }
     while (!p->failed && !p->spliced && !p->doomed) {
         size_t n;
         char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
@@ -304,6 +312,8 @@ static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what
             return;
         }
         buf_free(&why);
+        if (p->ops->connected != NULL)
+            p->ops->connected(p->arg); /* may free p (then doomed) */
         return;
     }
     if (!p->spliced) {
@@ -365,7 +375,7 @@ static bool bind_source(const struct wharf_config *cfg, evutil_socket_t fd, int 
 static bool proxy_start(struct net_proxy *p, const struct sockaddr_storage *ss, socklen_t len,
                         struct buf *why)
 {
-    struct net_worker *w = net_conn_worker(p->client);
+    struct net_worker *w = p->worker;
     const struct wharf_config *cfg = p->cfg;
     struct net_tls_client_peer peer = {
         .name = p->host, /* SNI and the certificate's name (or IP address) */
@@ -384,6 +394,10 @@ static bool proxy_start(struct net_proxy *p, const struct sockaddr_storage *ss, 
         SSL_free(ssl);
         return false;
     }
+    /* As on accepted sockets (net_worker.c): each command's bytes go at once, never held for
+     * an ACK (Nagle), which a relay of small request-reply exchanges would meet at every hop. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     p->bev = bufferevent_openssl_socket_new(net_worker_base(w), fd, ssl, BUFFEREVENT_SSL_CONNECTING,
                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     bufferevent_setcb(p->bev, proxy_read_cb, proxy_write_cb, proxy_event_cb, p);
@@ -508,10 +522,10 @@ static void proxy_timer_cb(evutil_socket_t fd, short what, void *arg)
         proxy_destroy(p);
 }
 
-struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, unsigned port,
-                                    const struct net_proxy_ops *ops, void *arg, struct buf *why)
+static struct net_proxy *proxy_connect(struct net_worker *w, struct net_conn *client,
+                                       const char *host, unsigned port,
+                                       const struct net_proxy_ops *ops, void *arg, struct buf *why)
 {
-    struct net_worker *w = net_conn_worker(client);
     const struct wharf_config *cfg = net_worker_config(w);
     if (net_worker_proxy_tls(w) == NULL) {
         buf_printf(why, "no TLS context for the back-ends (see the log at start)");
@@ -528,6 +542,7 @@ struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, u
         return NULL;
     }
     struct net_proxy *p = xcalloc(1, sizeof(*p));
+    p->worker = w;
     p->client = client;
     p->cfg = cfg;
     p->ops = ops;
@@ -586,6 +601,44 @@ struct net_proxy *net_proxy_connect_local(struct net_conn *client, const char *p
         return NULL;
     }
     return p;
+}
+
+struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, unsigned port,
+                                    const struct net_proxy_ops *ops, void *arg, struct buf *why)
+{
+    return proxy_connect(net_conn_worker(client), client, host, port, ops, arg, why);
+}
+
+struct net_proxy *net_proxy_open(struct net_worker *w, const char *host, unsigned port,
+                                 const struct net_proxy_ops *ops, void *arg, struct buf *why)
+{
+    return proxy_connect(w, NULL, host, port, ops, arg, why);
+}
+
+void net_proxy_set_arg(struct net_proxy *p, void *arg)
+{
+    p->arg = arg;
+}
+
+struct evbuffer *net_proxy_input(struct net_proxy *p)
+{
+    return bufferevent_get_input(p->bev);
+}
+
+void net_proxy_attach(struct net_proxy *p, struct net_conn *client)
+{
+    p->client = client;
+}
+
+void net_proxy_write(struct net_proxy *p, const void *data, size_t len)
+{
+    bufferevent_write(p->bev, data, len);
+}
+
+void net_proxy_set_timeout(struct net_proxy *p, int64_t ms)
+{
+    struct timeval tv = clock_timeval_ms(ms);
+    bufferevent_set_timeouts(p->bev, ms > 0 ? &tv : NULL, NULL);
 }
 
 void net_proxy_send_line(struct net_proxy *p, const char *line)

@@ -36,6 +36,7 @@
 #define NET_PROXY_MAX_HOST 253
 
 struct net_proxy;
+struct evbuffer;
 
 struct net_proxy_ops {
     /* Before the splice: one line from the back-end, without its CRLF. */
@@ -44,8 +45,13 @@ struct net_proxy_ops {
      * wrong, it timed out (frontend_connect_timeout) or it closed. The caller
      * answers its temporary error and frees the proxy (also from here). */
     void (*failed)(void *arg, const char *why);
-    /* net_proxy_connect_local only: the local socket is connected (splice now). */
+    /* Optional: the back-end is connected, over TLS with its certificate checked
+     * (HTTP, which has no greeting, sends its request from here), or
+     * net_proxy_connect_local's socket is (splice now). */
     void (*connected)(void *arg);
+    /* Optional: before the splice, every byte the back-end sent, instead of
+     * lines (HTTP's responses); the callee drains what it used. */
+    void (*data)(void *arg, struct evbuffer *in);
 };
 
 /* The home-server value names this server: empty, or one of home_server_names. */
@@ -82,6 +88,25 @@ struct net_proxy *net_proxy_connect(struct net_conn *client, const char *host, u
 struct net_proxy *net_proxy_connect_local(struct net_conn *client, const char *path,
                                           const struct net_proxy_ops *ops, void *arg,
                                           struct buf *why);
+/*
+ * The same for a connection that belongs to no client session (http's pool
+ * of connections to the home servers, which carry one request after another
+ * for many clients): only ops, never a splice.
+ */
+struct net_proxy *net_proxy_open(struct net_worker *w, const char *host, unsigned port,
+                                 const struct net_proxy_ops *ops, void *arg, struct buf *why);
+/* The arg the ops get from now on (a pooled connection's owner, known after the open). */
+void net_proxy_set_arg(struct net_proxy *p, void *arg);
+/* What the back-end sent and nobody read yet. */
+struct evbuffer *net_proxy_input(struct net_proxy *p);
+/* A pooled connection becomes the session of client (a WebSocket after its 101): call
+ * before net_proxy_splice. The ops are not called any more. */
+void net_proxy_attach(struct net_proxy *p, struct net_conn *client);
+/* Bytes to the back-end, before the splice. */
+void net_proxy_write(struct net_proxy *p, const void *data, size_t len);
+/* The read timeout from now on (ms; 0: none): an idle pooled connection expires with it, a
+ * push stream waits without one. */
+void net_proxy_set_timeout(struct net_proxy *p, int64_t ms);
 /* Writes one line (CRLF added) to the back-end, before the splice. */
 void net_proxy_send_line(struct net_proxy *p, const char *line);
 /* The hand-over MAC of this connection for (proto, account, client address),

@@ -71,6 +71,8 @@ const struct service_def services[] = {
      "front-end: POP3 sessions handed over to each account's home server"},
     {"submission-proxy", &smtp_component, "SMTP", 465, SERVICE_TLS_IMPLICIT, OUT,
      "front-end: submission sessions handed over to each account's home server"},
+    {"https-proxy", &http_component, "HTTP", 443, SERVICE_TLS_IMPLICIT, OUT,
+     "front-end: JMAP requests forwarded to each account's home server"},
 };
 const size_t n_services = sizeof(services) / sizeof(services[0]);
 
@@ -89,7 +91,7 @@ bool service_outbound_used(const struct wharf_config *cfg, const struct service_
         return cfg->nntp_feed_to.n > 0 || cfg->nntp_pull_from.n > 0;
     }
     if (s->component == &imap_component || s->component == &pop3_component ||
-        s->component == &smtp_component) {
+        s->component == &smtp_component || s->component == &http_component) {
         /* a front-end's hand-overs: to the home servers the directory names */
         bool on = strcmp(cfg->role, "frontend") == 0 || cfg->frontend_secret[0] != '\0';
         if (on)
@@ -117,6 +119,8 @@ unsigned service_outbound_port(const struct wharf_config *cfg, const struct serv
         return (unsigned)cfg->frontend_pop3_port;
     if (s->component == &smtp_component)
         return (unsigned)cfg->frontend_submission_port;
+    if (s->component == &http_component)
+        return (unsigned)cfg->frontend_https_port;
     return s->port;
 }
 

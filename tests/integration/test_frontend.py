@@ -5,12 +5,16 @@ The front-end holds no mailbox: it checks the password with its own auth
 process, reads the account's home server from its directory, hands the
 session over to that back-end over TLS (a certificate for the back-ends' IP
 addresses, checked against frontend_tls_ca_file) and splices bytes. Clients
-are Python's imaplib, poplib and smtplib; the wrong-hand-over tests speak the
-hand-over line by hand. Every wait is a blocking read or a poll with a
+are Python's imaplib, poplib, smtplib and http.client, and curl; the
+wrong-hand-over tests speak the hand-over line (or the Wharf-Frontend field)
+by hand. Every wait is a blocking read or a poll with a
 deadline, never a sleep.
 """
+import base64
+import http.client
 import imaplib
 import json
+import os
 import poplib
 import smtplib
 import socket
@@ -60,27 +64,35 @@ def backend_cert(tmp_path):
 @pytest.fixture
 def layout(wharf_factory, tmp_path, dns_server):
     cert, key = backend_cert(tmp_path)
-    imaps, pop3s, smtps, smtp = common_port(), common_port(), common_port(), common_port()
+    imaps, pop3s, smtps, smtp, https = (common_port(), common_port(), common_port(),
+                                        common_port(), common_port())
     dns_server.zone[(BE2_NAME, "A")] = [HOSTS["be2"]]
     servers = {}
     for name in ("be1", "be2"):
         h = HOSTS[name]
-        w = wharf_factory(name, host=h, enable=["smtp", "imap", "pop3"], extra={
+        w = wharf_factory(name, host=h, enable=["smtp", "imap", "pop3", "https"], extra={
             "imaps_listen": f"{h}:{imaps}", "pop3s_listen": f"{h}:{pop3s}",
+            "https_listen": f"{h}:{https}",
             "smtps_listen": f"{h}:{smtps}", "smtp_listen": f"{h}:{smtp}",
-            "tls_cert_file": str(cert), "tls_key_file": str(key),
+            "tls_cert_file": str(cert), "tls_key_file": str(key), "frontend_smtp_port": str(smtp),
             "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32"})
-        w.ports.update(imaps=imaps, pop3s=pop3s, smtps=smtps, smtp=smtp)
+        w.ports.update(imaps=imaps, pop3s=pop3s, smtps=smtps, smtp=smtp, https=https)
         w.wharf("domain", "add", "example.test")
         for user, home in HOMES.items():
             if home == name:  # the back-end's own password is never used
                 w.wharf("user", "add", user, "--password-stdin", input=b"unused-on-backend\n")
         servers[name] = w.start()
+    # be1 knows bob as homed on be2, and has an alias for him
+    be1 = servers["be1"]
+    be1.wharf("user", "add", "bob@example.test", "--password-stdin", input=b"unused\n")
+    be1.wharf("user", "home", "bob@example.test", HOSTS["be2"])
+    be1.wharf("alias", "add", "forbob@example.test", "bob@example.test")
     fe = wharf_factory("fe", host=HOSTS["fe"], enable=["smtp", "imap", "imaps", "pop3", "pop3s",
-                                                      "submission", "smtps"], extra={
+                                                      "submission", "smtps", "https"], extra={
         "role": "frontend", "frontend_secret": SECRET, "frontend_imap_port": str(imaps),
         "frontend_pop3_port": str(pop3s), "frontend_submission_port": str(smtps),
-        "frontend_smtp_port": str(smtp),
+        "frontend_smtp_port": str(smtp), "frontend_https_port": str(https),
+        "http_auth_failure_delay": "0",
         "frontend_tls_ca_file": str(cert), "dns_resolver": dns_server.resolver,
         "frontend_connect_timeout": "5s", "frontend_source_address": HOSTS["fe"]})
     fe.wharf("domain", "add", "example.test")
@@ -91,6 +103,7 @@ def layout(wharf_factory, tmp_path, dns_server):
     fe.wharf("user", "add", "carol@example.test", "--password-stdin",
              input=PASSWORD.encode() + b"\n")
     fe.wharf("user", "home", "carol@example.test", "nowhere.example.test")
+    fe.wharf("alias", "add", "team@example.test", "alice@example.test", "bob@example.test")
     servers["fe"] = fe.start()
     return servers
 
@@ -160,6 +173,24 @@ def test_imap_reaches_home_and_idle_wakes(layout):
     rows = {r["service"]: r for r in fe.port_map()["ports"]}
     assert rows["imap-proxy"]["direction"] == "outbound"
     assert str(layout["be1"].ports["imaps"]) in str(rows["imap-proxy"]["port"])
+
+
+def test_alias_to_accounts_homed_elsewhere(layout):
+    """An alias at the front-end whose accounts live on two back-ends, and an
+    alias at be1 for bob (homed on be2): each account gets the mail at its own
+    home server, none is stored where it arrived."""
+    fe, be1 = layout["fe"], layout["be1"]
+    mail(fe, "team@example.test", "for the team")
+    mail(be1, "forbob@example.test", "alias on be1")
+    a = imap_login(fe, "alice@example.test")
+    wait_until(lambda: subjects(a) == ["Subject: for the team"], what="the team mail on be1")
+    b = imap_login(fe, "bob@example.test")
+    wait_until(lambda: subjects(b) == ["Subject: alias on be1", "Subject: for the team"],
+               what="both aliases' mail on be2")
+    a.logout()
+    b.logout()
+    assert "to=<team@example.test>, status=expanded" in fe.log()
+    assert "to=<forbob@example.test>, status=expanded" in be1.log()
 
 
 def test_pop3_through_frontend(layout):
@@ -267,6 +298,164 @@ def test_backend_killed_then_back(layout):
     b.logout()
     with submit(fe, "alice@example.test") as s:
         assert s.noop()[0] == 250
+
+
+# ---- JMAP (HTTP) through the front-end ---------------------------------------
+
+def basic(user, password=PASSWORD):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class Web:
+    """One keep-alive HTTPS connection (http.client) to a server."""
+
+    def __init__(self, server, source=None):
+        self.server = server
+        self.conn = http.client.HTTPSConnection(server.host, server.ports["https"],
+                                                context=tls_context(), timeout=20,
+                                                source_address=source)
+
+    def request(self, method, path, body=None, headers=None):
+        self.conn.request(method, path, body=body, headers=headers or {})
+        r = self.conn.getresponse()
+        return r, r.read()
+
+    def api(self, user, calls):
+        body = json.dumps({"using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
+                           "methodCalls": calls}).encode()
+        r, data = self.request("POST", "/jmap/api/", body, {
+            "Authorization": basic(user), "Content-Type": "application/json"})
+        assert r.status == 200, (r.status, data)
+        return json.loads(data)["methodResponses"]
+
+    def jmap_subjects(self, user):
+        acc = "a" + user.encode().hex()
+        out = self.api(user, [
+            ["Email/query", {"accountId": acc}, "q"],
+            ["Email/get", {"accountId": acc, "#ids": {"resultOf": "q", "name": "Email/query",
+                                                      "path": "/ids"},
+                           "properties": ["subject"]}, "g"]])
+        assert out[1][0] == "Email/get", out
+        return sorted(e["subject"] for e in out[1][1]["list"])
+
+
+def test_jmap_through_frontend(layout, tmp_path):
+    """JMAP at the front-end reaches each user's home server: the session's
+    URLs name the front-end, Email/query and Email/get read the right
+    mailbox, a blob goes up and comes back, and an EventSource stream at the
+    front-end sees a delivery at the home server."""
+    fe, be1, be2 = layout["fe"], layout["be1"], layout["be2"]
+    mail(be1, "alice@example.test", "jmap alice")
+    mail(fe, "bob@example.test", "jmap bob")  # relayed to be2 by the front-end's mta
+    w = Web(fe)
+    r, data = w.request("GET", "/.well-known/jmap",
+                        headers={"Authorization": basic("alice@example.test")})
+    assert r.status == 200, data
+    session = json.loads(data)
+    public = f"https://{fe.host}:{fe.ports['https']}"
+    assert session["username"] == "alice@example.test"
+    assert session["apiUrl"].startswith(public + "/")
+    assert session["eventSourceUrl"].startswith(public + "/")
+    # two users homed on different back-ends, on one front-end connection, each see their own
+    wait_until(lambda: w.jmap_subjects("alice@example.test") == ["jmap alice"],
+               what="alice's mail on be1 over JMAP")
+    wait_until(lambda: w.jmap_subjects("bob@example.test") == ["jmap bob"],
+               what="bob's mail on be2 over JMAP")
+    assert w.jmap_subjects("alice@example.test") == ["jmap alice"]
+    assert "http: login: user=<alice@example.test>, rip=127.0.0.1, via front-end 127.0.0.2" \
+        in be1.log()
+    assert "http: login: user=<bob@example.test>, rip=127.0.0.1, via front-end" in be2.log()
+    assert "http: login: user=<bob@example.test>" not in be1.log()
+    # a wrong password is the front-end's 401; nothing reaches a back-end
+    r, _ = w.request("POST", "/jmap/api/", b"{}", {"Authorization": basic("bob@example.test",
+                                                                           "wrong")})
+    assert r.status == 401
+
+    # upload with curl, download with http.client, for bob (be2, a host name)
+    blob = os.urandom(100 * 1024) + b"\x00\r\n"
+    f = tmp_path / "blob.bin"
+    f.write_bytes(blob)
+    bob_acc = "a" + "bob@example.test".encode().hex()
+    up = subprocess.run(["curl", "-sk", "--resolve", f"fe.example.test:{fe.ports['https']}:{fe.host}",
+                         "-u", f"bob@example.test:{PASSWORD}", "-H",
+                         "Content-Type: application/octet-stream", "--data-binary", f"@{f}",
+                         f"https://fe.example.test:{fe.ports['https']}/jmap/upload/{bob_acc}/"],
+                        capture_output=True, timeout=60, check=True)
+    up = json.loads(up.stdout)
+    assert up["size"] == len(blob), up
+    r, data = w.request("GET", f"/jmap/download/{bob_acc}/{up['blobId']}/x.bin"
+                        "?type=application/octet-stream",
+                        headers={"Authorization": basic("bob@example.test")})
+    assert r.status == 200 and data == blob
+    # alice's home has no such blob
+    alice_acc = "a" + "alice@example.test".encode().hex()
+    r, _ = w.request("GET", f"/jmap/download/{alice_acc}/{up['blobId']}/x.bin?type=x/y",
+                     headers={"Authorization": basic("alice@example.test")})
+    assert r.status == 404
+
+    # EventSource at the front-end, woken by a delivery at alice's home
+    es = Web(fe)
+    es.conn.request("GET", "/jmap/eventsource/?types=*&closeafter=no&ping=0",
+                    headers={"Authorization": basic("alice@example.test"),
+                             "Accept": "text/event-stream"})
+    r = es.conn.getresponse()
+    assert r.status == 200
+    assert r.getheader("Content-Type").startswith("text/event-stream")
+
+    def event():
+        lines = []
+        while True:
+            ln = r.readline()
+            assert ln, "stream closed"
+            if ln in (b"\n", b"\r\n"):
+                return lines
+            lines.append(ln.decode().rstrip("\r\n"))
+    assert "event: state" in event()
+    mail(be1, "alice@example.test", "pushed")
+    ev = event()
+    data = json.loads(next(x for x in ev if x.startswith("data: "))[6:])
+    assert data["@type"] == "StateChange" and "Email" in data["changed"][alice_acc]
+    es.conn.close()
+    assert w.jmap_subjects("alice@example.test") == ["jmap alice", "pushed"]
+
+    # JMAP over WebSocket (RFC 8887) at the front-end: the home server's 101, then spliced
+    from test_jmap_ws import WebSocket
+    ws = WebSocket(fe)
+    assert ws.status == 101 and ws.headers["sec-websocket-protocol"] == "jmap"
+    ws.send({"@type": "Request", "id": "r1", "using": ["urn:ietf:params:jmap:core",
+                                                       "urn:ietf:params:jmap:mail"],
+             "methodCalls": [["Email/query", {"accountId": alice_acc}, "0"]]})
+    out = ws.message()
+    assert out["@type"] == "Response" and len(out["methodResponses"][0][1]["ids"]) == 2
+    ws.send({"@type": "WebSocketPushEnable", "dataTypes": None})
+    assert ws.message()["@type"] == "StateChange"
+    mail(be1, "alice@example.test", "pushed over ws")
+    sc = ws.message()
+    assert sc["@type"] == "StateChange" and "Email" in sc["changed"][alice_acc], sc
+    ws.sock.close()
+    rows = {r["service"]: r for r in fe.port_map()["ports"]}
+    assert rows["https-proxy"]["direction"] == "outbound"
+
+
+def test_forged_frontend_field_refused(layout):
+    """The Wharf-Frontend field counts only from a front-end that has the
+    secret, on its own TLS connection: a client that sends it to the
+    front-end or straight to a back-end is refused."""
+    fe, be1 = layout["fe"], layout["be1"]
+    forged = "alice@example.test 192.0.2.9 " + "0" * 64
+    # to the front-end, even with good credentials
+    r, _ = Web(fe).request("GET", "/.well-known/jmap", headers={
+        "Authorization": basic("alice@example.test"), "Wharf-Frontend": forged})
+    assert r.status == 403
+    # to a back-end from a client address, and from the front-end's address without the secret
+    for source in ("127.0.0.1", "127.0.0.2"):
+        r, data = Web(be1, source=(source, 0)).request(
+            "GET", "/.well-known/jmap", headers={"Wharf-Frontend": forged})
+        assert r.status == 403, data
+    assert "http: hand-over from 127.0.0.1 refused: 127.0.0.1 is not in frontend_networks" \
+        in be1.log()
+    assert "http: hand-over from 127.0.0.2 refused: wrong MAC" in be1.log()
+    assert "http: hand-over from 127.0.0.1 refused" in fe.log()
 
 
 def raw_handover(host, port, line, source=None):

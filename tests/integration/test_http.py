@@ -387,7 +387,8 @@ def test_expect_continue(web):
 
 def test_wharf_ports_shows_http_live(web):
     out = web.wharf("ports").stdout.decode()
-    rows = [ln.split() for ln in out.splitlines() if " http " in ln or " https " in ln]
+    rows = [ln.split() for ln in out.splitlines()
+            if (" http " in ln or " https " in ln) and " inbound " in ln]
     assert sorted(r[4] for r in rows) == ["http", "https"], out
     assert all(r[-1] in ("listening", "running") for r in rows), out
 

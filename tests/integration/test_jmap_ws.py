@@ -29,7 +29,7 @@ ACCOUNT = account_id(USER)
 
 class WebSocket:
     def __init__(self, server, protocol="jmap", password=PASSWORD):
-        raw = socket.create_connection(("127.0.0.1", server.ports["https"]), timeout=10)
+        raw = socket.create_connection((server.host, server.ports["https"]), timeout=10)
         self.sock = tls_context().wrap_socket(raw)
         self.key = base64.b64encode(os.urandom(16)).decode()
         auth = base64.b64encode(f"{USER}:{password}".encode()).decode()

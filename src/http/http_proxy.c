@@ -1,0 +1,589 @@
+/*
+ * http_proxy.c - JMAP through a front-end (see http_proxy.h): the home
+ * server's lookup, the request forwarded over a pooled TLS connection
+ * (net/net_proxy.h) with the Wharf-Frontend field, the response read with
+ * the one HTTP parser (http_parse_response_head, the chunked decoder) and
+ * handed to the client as an ordinary response (whole) or stream
+ * (chunked: EventSource), and the back-end's check of that field.
+ *
+ * Connections to the home servers are kept per home server and reused, one
+ * exchange at a time each (no pipelining); an idle one expires after half of
+ * http_idle_timeout, before the back-end would close it. A GET that finds
+ * its reused connection closed by the back-end is sent once more on a fresh
+ * one; anything else gets 503 (nothing was answered), never a wrong mailbox.
+ *
+ * Must never: forward a request of a user other than the one the front-end
+ * authenticated, or the client's Authorization, Cookie or Wharf-Frontend.
+ */
+#include "http/http_proxy.h"
+#include "base/alloc.h"
+#include "base/log.h"
+#include "directory/directory_client.h"
+#include "net/net_proxy.h"
+
+#include <event2/buffer.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Longest response head from a back-end. */
+#define PROXY_MAX_HEAD (64 * 1024)
+/* Idle connections kept per home server. */
+#define PROXY_MAX_IDLE 8
+
+enum fwd_state { F_LOOKUP, F_HEAD, F_BODY_LENGTH, F_BODY_CHUNKED };
+
+struct backend;
+
+/* One exchange forwarded (or waiting for the home server's name). */
+struct fwd {
+    struct http_request *req;
+    struct http_response *res;
+    struct backend *be;
+    void *dir_handle;
+    char *home;
+    enum fwd_state st;
+    uint64_t left;
+    struct http_chunked chunked;
+    bool streaming, retried, got_bytes, keep_alive, no_body;
+    bool upgrade; /* a WebSocket handshake (HTTP/1.1): a 101 splices the connection */
+};
+
+/* One TLS connection to a home server's https service. */
+struct backend {
+    struct net_proxy *p;
+    char host[NET_PROXY_MAX_HOST + 1];
+    bool up, reused;
+    struct fwd *x; /* the exchange it carries; NULL: idle */
+    struct backend *next;
+};
+
+static struct {
+    struct http_server *srv;
+    struct directory_client *dir; /* NULL: this server never proxies */
+    struct backend *pool;
+} hp;
+
+void http_proxy_init(struct http_server *srv)
+{
+    hp.srv = srv;
+    const struct wharf_config *cfg = srv->cfg;
+    if (net_proxy_is_frontend(cfg) || cfg->frontend_secret[0] != '\0')
+        hp.dir = directory_client_new(http_server_base(srv), cfg);
+}
+
+static void backend_drop(struct backend *be)
+{
+    for (struct backend **pp = &hp.pool; *pp; pp = &(*pp)->next) {
+        if (*pp == be) {
+            *pp = be->next;
+            break;
+        }
+    }
+    net_proxy_free(be->p); /* inside its own callback: freed when that returns */
+    free(be);
+}
+
+void http_proxy_free(void)
+{
+    while (hp.pool != NULL)
+        backend_drop(hp.pool);
+    if (hp.dir != NULL)
+        directory_client_free(hp.dir);
+    hp.dir = NULL;
+}
+
+/* ---- the back-end's side ---- */
+
+bool http_proxy_handover(struct http_request *req, const char *value, char **account_r)
+{
+    struct net_conn *c = http_request_net_conn(req);
+    struct buf why = BUF_INIT;
+    /* "account client-address mac": three words, one space between. */
+    char *copy = xstrdup(value);
+    char *acc = copy, *addr = strchr(acc, ' '), *mac = addr ? strchr(addr + 1, ' ') : NULL;
+    bool ok = false;
+    if (mac == NULL || strchr(mac + 1, ' ') != NULL || addr == acc) {
+        buf_printf(&why, "malformed %s field", HTTP_PROXY_FIELD);
+    } else {
+        *addr++ = '\0';
+        *mac++ = '\0';
+        ok = net_proxy_handover_check(c, "http", acc, addr, mac, &why);
+    }
+    if (!ok)
+        log_warning("http: hand-over from %s refused: %s", net_conn_peer_addr(c), buf_cstr(&why));
+    else
+        *account_r = xstrdup(acc);
+    free(copy);
+    buf_free(&why);
+    return ok;
+}
+
+/* ---- the front-end's side ---- */
+
+static void fwd_free(struct fwd *x)
+{
+    if (x->dir_handle != NULL)
+        directory_client_cancel(hp.dir, x->dir_handle);
+    free(x->home);
+    free(x);
+}
+
+/* x is done with res: res is no longer ours to touch after this. */
+static struct http_response *fwd_release(struct fwd *x)
+{
+    struct http_response *res = x->res;
+    res->on_close = NULL;
+    if (x->be != NULL)
+        x->be->x = NULL;
+    fwd_free(x);
+    return res;
+}
+
+static void fwd_error(struct fwd *x, int status, const char *text)
+{
+    bool streaming = x->streaming;
+    struct http_response *res = fwd_release(x);
+    if (streaming) {
+        http_response_stream_end(res); /* the client sees the stream end, and reconnects */
+        return;
+    }
+    buf_reset(&res->headers);
+    res->compressible = res->encoded = false;
+    if (status == 503)
+        http_response_header(res, "Retry-After", "30");
+    http_response_text(res, status, text);
+    http_response_finish(res);
+}
+
+static void fwd_gone(void *arg)
+{
+    struct fwd *x = arg;
+    if (x->be != NULL)
+        backend_drop(x->be); /* in the middle of an exchange: its state is unknown */
+    x->be = NULL;
+    fwd_free(x);
+}
+
+/* n is one of the n_names field names (any case). */
+static bool named_in(struct slice n, const char *const *names, size_t n_names)
+{
+    for (size_t i = 0; i < n_names; i++) {
+        if (slice_eq_cstr_nocase(n, names[i]))
+            return true;
+    }
+    return false;
+}
+
+/* Fields never passed to a back-end: hop-by-hop, framing, the client's credentials. */
+static bool request_field_dropped(struct slice n)
+{
+    static const char *const drop[] = {
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "expect",
+        "authorization",
+        "cookie",
+        "http2-settings",
+        "proxy-authorization",
+        HTTP_PROXY_FIELD,
+    };
+    return named_in(n, drop, sizeof(drop) / sizeof(drop[0]));
+}
+
+/* Fields of a back-end's response the front-end sets itself (http_response_fields, framing). */
+static bool response_field_dropped(struct slice n)
+{
+    static const char *const drop[] = {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "trailer",
+        "upgrade",
+        "date",
+        "server",
+        "strict-transport-security",
+        "x-content-type-options",
+        "content-security-policy",
+        "x-frame-options",
+        "referrer-policy",
+    };
+    return named_in(n, drop, sizeof(drop) / sizeof(drop[0]));
+}
+
+static void send_request(struct fwd *x)
+{
+    struct http_request *req = x->req;
+    struct backend *be = x->be;
+    const struct wharf_config *cfg = hp.srv->cfg;
+    const char *addr = http_request_remote_addr(req);
+    char mac[NET_PROXY_MAC_HEX + 1];
+    if (!net_proxy_handover_mac(be->p, "http", req->user, addr, mac)) {
+        log_warning("proxy: user=<%s>, rip=%s: home server %s: cannot compute the hand-over MAC",
+                    req->user, addr, net_proxy_peer(be->p));
+        backend_drop(be);
+        x->be = NULL;
+        fwd_error(x, 503, "Your mailbox server is not available now, try again later");
+        return;
+    }
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s %s%s%s HTTP/1.1\r\nHost: %s\r\n", req->method, req->path,
+               req->query[0] ? "?" : "", req->query, req->host[0] ? req->host : cfg->myhostname);
+    for (size_t i = 0; i < req->head.n_fields; i++) {
+        const struct http_field *f = &req->head.fields[i];
+        if (request_field_dropped(f->name))
+            continue;
+        buf_append_slice(&b, f->name);
+        buf_append_cstr(&b, ": ");
+        buf_append_slice(&b, f->value);
+        buf_append_cstr(&b, "\r\n");
+    }
+    buf_printf(&b, "%s: %s %s %s\r\n", HTTP_PROXY_FIELD, req->user, addr, mac);
+    if (x->upgrade)
+        buf_append_cstr(&b, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+    if (req->body.len > 0 || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0)
+        buf_printf(&b, "Content-Length: %zu\r\n", req->body.len);
+    buf_append_cstr(&b, "\r\n");
+    net_proxy_write(be->p, b.data, b.len);
+    if (req->body.len > 0)
+        net_proxy_write(be->p, req->body.data, req->body.len);
+    buf_free(&b);
+    /* The back-end has as long to answer as a client has to send a request. */
+    net_proxy_set_timeout(be->p, cfg->http_idle_timeout);
+    x->st = F_HEAD;
+}
+
+static void forward(struct fwd *x, bool fresh);
+
+/* The exchange is answered whole: the connection goes back to the pool, or away. */
+static void exchange_complete(struct fwd *x)
+{
+    struct backend *be = x->be;
+    bool keep = x->keep_alive && evbuffer_get_length(net_proxy_input(be->p)) == 0;
+    bool streaming = x->streaming;
+    struct http_response *res = fwd_release(x);
+    if (streaming)
+        http_response_stream_end(res);
+    else
+        http_response_finish(res);
+    unsigned idle = 0;
+    for (struct backend *b = hp.pool; b; b = b->next)
+        idle += b != be && b->x == NULL && strcmp(b->host, be->host) == 0;
+    if (!keep || idle >= PROXY_MAX_IDLE) {
+        backend_drop(be);
+        return;
+    }
+    net_proxy_set_timeout(be->p, hp.srv->cfg->http_idle_timeout / 2);
+}
+
+/* The response head: status and fields into res; false when x is gone. */
+static bool read_head(struct fwd *x, struct evbuffer *in)
+{
+    size_t len = evbuffer_get_length(in);
+    size_t n = len < PROXY_MAX_HEAD ? len : PROXY_MAX_HEAD;
+    const char *p = (const char *)evbuffer_pullup(in, (ssize_t)n);
+    struct http_parse_limits lim = hp.srv->limits;
+    lim.max_head = lim.max_request_line = PROXY_MAX_HEAD;
+    lim.max_body = UINT64_MAX;
+    struct http_head h;
+    http_head_init(&h);
+    int code = 0, status = 0;
+    size_t used = 0;
+    const char *why = NULL;
+    enum http_parse_result r =
+        http_parse_response_head(p, n, &lim, &h, &code, &used, &status, &why);
+    if (r == HTTP_PARSE_NEED_MORE && len < PROXY_MAX_HEAD) {
+        http_head_free(&h);
+        return false;
+    }
+    bool switching = r == HTTP_PARSE_OK && code == 101 && x->upgrade;
+    if (r != HTTP_PARSE_OK || (code < 200 && !switching)) { /* no Expect is passed on */
+        log_warning("proxy: user=<%s>: home server %s: bad response (%s)", x->req->user,
+                    net_proxy_peer(x->be->p),
+                    r == HTTP_PARSE_OK ? "1xx"
+                    : why              ? why
+                                       : "too long");
+        http_head_free(&h);
+        backend_drop(x->be);
+        x->be = NULL;
+        fwd_error(x, 502, "Bad Gateway");
+        return false;
+    }
+    struct http_response *res = x->res;
+    http_response_status(res, code);
+    struct buf name = BUF_INIT, value = BUF_INIT;
+    bool event_stream = false;
+    for (size_t i = 0; i < h.n_fields; i++) {
+        if (response_field_dropped(h.fields[i].name) &&
+            !(switching && (slice_eq_cstr_nocase(h.fields[i].name, "connection") ||
+                            slice_eq_cstr_nocase(h.fields[i].name, "upgrade"))))
+            continue;
+        buf_reset(&name);
+        buf_reset(&value);
+        buf_append_slice(&name, h.fields[i].name);
+        buf_append_slice(&value, h.fields[i].value);
+        if (strcasecmp(buf_cstr(&name), "Content-Type") == 0 &&
+            strncasecmp(buf_cstr(&value), "text/event-stream", 17) == 0)
+            event_stream = true;
+        http_response_header(res, buf_cstr(&name), buf_cstr(&value));
+    }
+    buf_free(&name);
+    buf_free(&value);
+    x->keep_alive = h.keep_alive;
+    x->no_body = x->no_body || code == 204 || code == 304;
+    enum http_body_kind body = x->no_body ? HTTP_BODY_NONE : h.body;
+    x->left = h.content_length;
+    http_head_free(&h);
+    evbuffer_drain(in, used);
+    if (switching) {
+        /* The WebSocket: this connection leaves the pool and becomes the client's. */
+        struct backend *be = x->be;
+        struct net_proxy *np = be->p;
+        for (struct backend **pp = &hp.pool; *pp; pp = &(*pp)->next) {
+            if (*pp == be) {
+                *pp = be->next;
+                break;
+            }
+        }
+        free(be);
+        x->be = NULL;
+        net_proxy_set_arg(np, NULL);
+        net_proxy_set_timeout(np, 0);
+        http_exchange_splice(fwd_release(x), np);
+        return false;
+    }
+    if (body == HTTP_BODY_LENGTH) {
+        x->st = F_BODY_LENGTH;
+        buf_reserve(&res->body, (size_t)x->left);
+    } else if (body == HTTP_BODY_CHUNKED) {
+        x->st = F_BODY_CHUNKED;
+        http_chunked_init(&x->chunked);
+        if (event_stream) {
+            /* A push stream: to the client as it comes; the back-end pings or stays quiet. */
+            x->streaming = true;
+            net_proxy_set_timeout(x->be->p, 0);
+            http_response_stream_start(res);
+        }
+    } else {
+        exchange_complete(x);
+        return false;
+    }
+    return true;
+}
+
+/* Body bytes; false when x is gone (answered or failed). */
+static bool read_body(struct fwd *x, struct evbuffer *in)
+{
+    struct http_response *res = x->res;
+    if (x->st == F_BODY_LENGTH) {
+        size_t avail = evbuffer_get_length(in);
+        size_t n = avail < x->left ? avail : (size_t)x->left;
+        if (n > 0) {
+            buf_reserve(&res->body, n);
+            evbuffer_remove(in, res->body.data + res->body.len, n);
+            res->body.len += n;
+            x->left -= n;
+        }
+        if (x->left > 0)
+            return false;
+        exchange_complete(x);
+        return false;
+    }
+    for (;;) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            return false;
+        struct buf out = BUF_INIT;
+        size_t used = 0;
+        int status = 0;
+        const char *why = NULL;
+        enum http_parse_result r = http_chunked_feed(&x->chunked, v.iov_base, v.iov_len, UINT64_MAX,
+                                                     &out, &used, &status, &why);
+        evbuffer_drain(in, used);
+        if (out.len > 0) {
+            if (x->streaming)
+                http_response_stream_write(res, out.data, out.len);
+            else
+                buf_append(&res->body, out.data, out.len);
+        }
+        buf_free(&out);
+        if (r == HTTP_PARSE_OK) {
+            exchange_complete(x);
+            return false;
+        }
+        if (r == HTTP_PARSE_ERROR) {
+            log_warning("proxy: user=<%s>: home server %s: bad chunked body (%s)", x->req->user,
+                        net_proxy_peer(x->be->p), why);
+            backend_drop(x->be);
+            x->be = NULL;
+            fwd_error(x, 502, "Bad Gateway");
+            return false;
+        }
+    }
+}
+
+static void be_data(void *arg, struct evbuffer *in)
+{
+    struct backend *be = arg;
+    struct fwd *x = be->x;
+    if (x == NULL || x->st == F_LOOKUP) {
+        /* Bytes nobody asked for: this connection cannot be trusted with the next exchange. */
+        if (evbuffer_get_length(in) > 0 && x == NULL)
+            backend_drop(be);
+        return;
+    }
+    x->got_bytes = true;
+    if (x->st == F_HEAD && !read_head(x, in))
+        return;
+    read_body(x, in);
+}
+
+static void be_connected(void *arg)
+{
+    struct backend *be = arg;
+    be->up = true;
+    if (be->x != NULL)
+        send_request(be->x);
+}
+
+static void be_failed(void *arg, const char *why)
+{
+    struct backend *be = arg;
+    struct fwd *x = be->x;
+    bool reused = be->reused;
+    char peer[NET_PROXY_MAX_HOST + 8];
+    snprintf(peer, sizeof(peer), "%s", net_proxy_peer(be->p));
+    backend_drop(be);
+    if (x == NULL)
+        return; /* an idle connection expired or was closed */
+    x->be = NULL;
+    /* A reused connection the back-end had closed meanwhile: a GET goes once more. */
+    if (reused && !x->got_bytes && !x->retried &&
+        (strcmp(x->req->method, "GET") == 0 || strcmp(x->req->method, "HEAD") == 0)) {
+        x->retried = true;
+        forward(x, true);
+        return;
+    }
+    log_warning("proxy: user=<%s>, rip=%s: home server %s: %s", x->req->user,
+                http_request_remote_addr(x->req), peer, why);
+    fwd_error(x, 503, "Your mailbox server is not available now, try again later");
+}
+
+static const struct net_proxy_ops be_ops = {
+    .failed = be_failed,
+    .connected = be_connected,
+    .data = be_data,
+};
+
+static void forward(struct fwd *x, bool fresh)
+{
+    struct backend *be = NULL;
+    for (struct backend *b = hp.pool; b && !fresh; b = b->next) {
+        if (b->x == NULL && b->up && strcmp(b->host, x->home) == 0) {
+            be = b;
+            break;
+        }
+    }
+    if (be != NULL) {
+        be->reused = true;
+        be->x = x;
+        x->be = be;
+        send_request(x);
+        return;
+    }
+    struct buf why = BUF_INIT;
+    struct net_proxy *p =
+        net_proxy_open(http_server_worker(hp.srv), x->home,
+                       (unsigned)hp.srv->cfg->frontend_https_port, &be_ops, NULL, &why);
+    if (p == NULL) {
+        log_warning("proxy: user=<%s>, rip=%s: home server %s: %s", x->req->user,
+                    http_request_remote_addr(x->req), x->home, buf_cstr(&why));
+        buf_free(&why);
+        fwd_error(x, 503, "Your mailbox server is not available now, try again later");
+        return;
+    }
+    buf_free(&why);
+    be = xcalloc(1, sizeof(*be));
+    be->p = p;
+    net_proxy_set_arg(p, be);
+    snprintf(be->host, sizeof(be->host), "%s", x->home);
+    be->x = x;
+    x->be = be;
+    x->st = F_HEAD; /* sent once connected */
+    be->next = hp.pool;
+    hp.pool = be;
+}
+
+static bool res_is_h2(const struct http_response *res)
+{
+    return res->h2 != NULL;
+}
+
+static void home_known(void *arg, const struct directory_answer *a)
+{
+    struct fwd *x = arg;
+    x->dir_handle = NULL;
+    const struct wharf_config *cfg = hp.srv->cfg;
+    struct http_request *req = x->req;
+    bool ok = a->status == DIRECTORY_LOOKUP_OK && a->kind == DIRECTORY_LOCAL;
+    if (req->handover_user != NULL) {
+        /* A front-end sent this account here: it must live here. */
+        if (ok && net_proxy_home_is_here(cfg, a->home)) {
+            http_exchange_run(fwd_release(x));
+            return;
+        }
+        log_warning("http: user=<%s>, rip=%s: hand-over refused: %s", req->user,
+                    http_request_remote_addr(req),
+                    ok ? "the account's home server is another one" : "no such account here");
+        fwd_error(x, 403, "This account's mailbox is not on this server");
+        return;
+    }
+    if (ok && net_proxy_wanted(cfg, a->home)) {
+        if (!net_proxy_one_word(req->user)) {
+            fwd_error(x, 503, "Your mailbox server is not available now, try again later");
+            return;
+        }
+        const char *up = http_request_header(req, "Upgrade");
+        if (up != NULL) {
+            if (res_is_h2(x->res) || strcasecmp(up, "websocket") != 0) {
+                fwd_error(x, 426, "WebSocket needs HTTP/1.1");
+                return;
+            }
+            x->upgrade = true;
+        }
+        x->home = xstrdup(a->home);
+        x->no_body = strcmp(req->method, "HEAD") == 0;
+        forward(x, false);
+        return;
+    }
+    if (net_proxy_is_frontend(cfg)) {
+        log_warning("http: user=<%s>, rip=%s: %s", req->user, http_request_remote_addr(req),
+                    a->status != DIRECTORY_LOOKUP_OK ? "the directory is not available"
+                                                     : "no home server for this account");
+        fwd_error(x, 503, "Your mailbox server is not available now, try again later");
+        return;
+    }
+    http_exchange_run(fwd_release(x));
+}
+
+bool http_proxy_route(struct http_request *req, struct http_response *res)
+{
+    if (hp.dir == NULL || req->user == NULL)
+        return false;
+    struct fwd *x = xcalloc(1, sizeof(*x));
+    x->req = req;
+    x->res = res;
+    x->st = F_LOOKUP;
+    http_response_defer(res);
+    http_response_on_close(res, fwd_gone, x);
+    x->dir_handle = directory_client_lookup(hp.dir, DIRECTORY_Q_ACCOUNT, req->user, home_known, x);
+    return true;
+}
