@@ -974,13 +974,13 @@ bool net_conn_tls_parked(const struct net_conn *c)
     return c->pin != NULL;
 }
 
-void net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
+bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
 {
     if (c->park == NULL || c->pin || !c->tls || !c->ssl_bev || c->dead || c->closing ||
         c->starttls_pending || c->in_callback > 0 || now - c->io_ms < idle_ms ||
         evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
         evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
-        return;
+        return false;
     SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
     bool never = false;
     const char *why = net_tls_park_check(c->park, ssl, &never);
@@ -990,7 +990,7 @@ void net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
             net_tls_park_detach(c->park, ssl);
             c->park = NULL;
         }
-        return;
+        return false;
     }
     if (net_tls_park_begin(c->park, ssl, &why) != 0) {
         /* OpenSSL may hold half a KeyUpdate: this connection cannot go on. */
@@ -998,7 +998,7 @@ void net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
                     net_service_name(c->svc), c->addr, why);
         c->park_failed = true;
         conn_kill(c);
-        return;
+        return false;
     }
     bufferevent_free(c->bev); /* keeps the socket (no BEV_OPT_CLOSE_ON_FREE) */
     SSL_free(ssl);
@@ -1008,4 +1008,5 @@ void net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
     c->bev = bufferevent_socket_new(net_worker_base(c->w), c->fd, 0);
     conn_setup_bev(c);
     log_debug("%s: parked the TLS connection of %s", net_service_name(c->svc), c->addr);
+    return true;
 }
