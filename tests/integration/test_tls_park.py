@@ -14,8 +14,9 @@ import smtplib
 import socket
 import ssl
 
-from conftest import LineClient, tls_context, wait_until
+from conftest import tls_context, wait_until
 from test_http import Raw as HttpRaw
+from test_imap import Raw
 
 USER = "alice@example.test"
 PASSWORD = "correct horse battery"
@@ -33,25 +34,14 @@ def big_message(size):
     return b"\r\n".join(lines) + b"\r\n"
 
 
-class Imap(LineClient):
+class Imap(Raw):
+    """test_imap's line client (cmd, until), over a TLS context of our choice."""
+
     def __init__(self, port, ctx=None):
         s = socket.create_connection(("127.0.0.1", port), timeout=20)
         self.sock = (ctx or tls_context()).wrap_socket(s)
         self.f = self.sock.makefile("rb")
         self.greeting = self.line()
-
-    def cmd(self, tag, text):
-        self.send(f"{tag} {text}\r\n".encode())
-        return self.until(tag)
-
-    def until(self, tag):
-        lines = []
-        while True:
-            ln = self.line()
-            assert ln != "", f"connection closed; got {lines}"
-            if ln.startswith(tag + " "):
-                return lines, ln
-            lines.append(ln)
 
     def fetch_literal(self, tag, text):
         """The bytes of the one literal in the answer to a FETCH."""
