@@ -11,12 +11,21 @@
  * read by the client) the command clock does not run.
  *
  * A connection is freed only from the event loop, never inside a protocol
- * callback, so a protocol may call net_conn_close() anywhere. Must never:
- * feed bytes that arrived before a STARTTLS handshake to the protocol after
- * it, block, or leave compressed output unflushed when control returns to
- * the event loop.
+ * callback, so a protocol may call net_conn_close() anywhere.
+ *
+ * Parking (net_tls_park.h): a TLS 1.3 connection idle for tls_park_idle with
+ * nothing pending either way gives its SSL and bufferevent_openssl back and
+ * goes on over a plain socket bufferevent with net_tls_park's record layer
+ * below everything else (the DEFLATE stage included): what the protocol
+ * writes goes through conn_out() and is sealed before it reaches the socket.
+ *
+ * Must never: feed bytes that arrived before a STARTTLS handshake to the
+ * protocol after it, block, leave compressed output unflushed when control
+ * returns to the event loop, or put a byte on a parked connection's socket
+ * that net_tls_park did not seal.
  */
 #include "net/net_compress.h"
+#include "net/net_tls_park.h"
 #include "base/clock.h"
 #include "net/net_internal.h"
 
@@ -75,6 +84,8 @@ struct net_conn {
     int in_callback;
     bool opened, tls, starttls_pending, closing, flush_close, dead, paused, skipping;
     bool out_blocked; /* output above NET_WRITE_HIGH_WATER: not reading */
+    bool park_failed; /* parked and ended by an error or the peer: no close_notify */
+    bool close_flush; /* net_conn_close(c, true): a parked connection ends with close_notify */
     char tls_version[32], tls_cipher[96];
     char alpn[32]; /* the ALPN protocol agreed on, "" when none */
     int tls_bits;
@@ -82,6 +93,12 @@ struct net_conn {
     struct net_compress *z;
     struct evbuffer *zin; /* inflated bytes: what the protocol reads */
     struct event *zflush; /* flushes after a batch of output; releases when quiet */
+    /* Parking: the record state (watching the handshake until parked), and
+     * once parked the plaintext read and the plaintext to seal. */
+    struct net_tls_park *park;
+    struct evbuffer *pin, *pout;
+    bool ssl_bev;  /* c->bev is a bufferevent_openssl (its SSL is ours to free) */
+    int64_t io_ms; /* CLOCK_MONOTONIC: bytes last read or written */
 };
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
@@ -99,10 +116,26 @@ static void conn_free_now(struct net_conn *c)
         c->proto->closed(c->session);
     /* A clean TLS close (close_notify) after what was sent: the peer can tell
      * it from a crash (a front-end's proxy does, net_proxy.c). */
-    if (c->bev && c->tls && c->flush_close)
-        SSL_shutdown(bufferevent_openssl_get_ssl(c->bev));
+    SSL *ssl = c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    if (c->pin && c->close_flush && !c->park_failed) {
+        /* Best effort and straight to the socket, as SSL_shutdown does. */
+        struct evbuffer *b = evbuffer_new();
+        net_tls_park_close_notify(c->park, b);
+        size_t n = evbuffer_get_length(b);
+        if (n > 0 && send(c->fd, evbuffer_pullup(b, -1), n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            log_debug("close_notify to %s not sent", c->addr);
+        evbuffer_free(b);
+    }
+    if (ssl && c->tls && c->flush_close)
+        SSL_shutdown(ssl);
     if (c->bev)
         bufferevent_free(c->bev);
+    SSL_free(ssl);
+    net_tls_park_free(c->park);
+    if (c->pin) {
+        evbuffer_free(c->pin);
+        evbuffer_free(c->pout);
+    }
     if (!c->bev_owns_fd && c->fd >= 0)
         close(c->fd);
     event_free(c->kick);
@@ -239,17 +272,54 @@ static void conn_start_tls(struct net_conn *c)
 {
     SSL *ssl = SSL_new(net_worker_tls(c->w));
     SSL_set_ex_data(ssl, conn_ssl_index(), c);
+    if (net_worker_config(c->w)->tls_park_idle > 0)
+        c->park = net_tls_park_attach(ssl);
+    /* Not BEV_OPT_CLOSE_ON_FREE: the socket and the SSL outlive it when parked. */
     c->bev = bufferevent_openssl_socket_new(net_worker_base(c->w), c->fd, ssl,
-                                            BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    c->bev_owns_fd = true;
+                                            BUFFEREVENT_SSL_ACCEPTING, 0);
+    c->bev_owns_fd = false;
+    c->ssl_bev = true;
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     conn_setup_bev(c);
+}
+
+/* What the transport gives: the socket's bytes, or what a parked connection opened. */
+static struct evbuffer *conn_raw_in(struct net_conn *c)
+{
+    return c->pin ? c->pin : bufferevent_get_input(c->bev);
 }
 
 /* What the protocol reads: the transport's input, or what the DEFLATE stage made of it. */
 static struct evbuffer *conn_in(struct net_conn *c)
 {
-    return c->z ? c->zin : bufferevent_get_input(c->bev);
+    return c->z ? c->zin : conn_raw_in(c);
+}
+
+/* Where the transport's plaintext output goes; conn_out_done() seals it when parked. */
+static struct evbuffer *conn_out(struct net_conn *c)
+{
+    return c->pout ? c->pout : bufferevent_get_output(c->bev);
+}
+
+static void conn_park_fail(struct net_conn *c, const char *why);
+
+static void conn_out_done(struct net_conn *c)
+{
+    c->io_ms = monotonic_ms();
+    if (c->pout == NULL || evbuffer_get_length(c->pout) == 0)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    while (evbuffer_get_length(c->pout) > 0) {
+        size_t n = evbuffer_get_length(c->pout);
+        if (n > NET_TLS_PARK_MAX_PLAIN)
+            n = NET_TLS_PARK_MAX_PLAIN;
+        if (!net_tls_park_seal(c->park, evbuffer_pullup(c->pout, (ev_ssize_t)n), n, out)) {
+            evbuffer_drain(c->pout, evbuffer_get_length(c->pout));
+            conn_park_fail(c, "cannot seal a record");
+            return;
+        }
+        evbuffer_drain(c->pout, n);
+    }
 }
 
 /*
@@ -259,7 +329,7 @@ static struct evbuffer *conn_in(struct net_conn *c)
 static bool conn_inflate(struct net_conn *c)
 {
     const char *err;
-    if (net_compress_read(c->z, bufferevent_get_input(c->bev), c->zin, NET_READ_HIGH_WATER, &err))
+    if (net_compress_read(c->z, conn_raw_in(c), c->zin, NET_READ_HIGH_WATER, &err))
         return true;
     log_warning("%s: corrupt compressed data from unknown[%s]: %s; disconnecting",
                 net_service_name(c->svc), c->addr, err);
@@ -271,6 +341,41 @@ static bool conn_reading(const struct net_conn *c)
 {
     return !(c->dead || c->paused || c->closing || c->starttls_pending || !c->opened ||
              c->out_blocked);
+}
+
+/* A parked connection that cannot go on: the alert is queued, close after it. */
+static void conn_park_fail(struct net_conn *c, const char *why)
+{
+    log_info("%s: TLS record error from unknown[%s]: %s; disconnecting", net_service_name(c->svc),
+             c->addr, why);
+    c->park_failed = true;
+    c->in_callback++; /* freed from the loop, never under a caller that goes on with c */
+    net_conn_close(c, true);
+    c->in_callback--;
+}
+
+/*
+ * Opens the records a parked connection received, up to the read high-water
+ * mark of plaintext. false: the connection is closing (the peer's close_notify
+ * or alert, or a record that failed).
+ */
+static bool conn_park_read(struct net_conn *c)
+{
+    const char *err = NULL;
+    c->io_ms = monotonic_ms();
+    enum net_tls_park_result r =
+        net_tls_park_open(c->park, bufferevent_get_input(c->bev), c->pin, NET_READ_HIGH_WATER,
+                          bufferevent_get_output(c->bev), &err);
+    if (r == NET_TLS_PARK_OK)
+        return true;
+    if (r == NET_TLS_PARK_CLOSE) {
+        log_debug("%s: %s from unknown[%s]", net_service_name(c->svc), err, c->addr);
+        c->park_failed = true; /* no close_notify of ours after theirs is needed */
+        conn_kill(c);
+    } else {
+        conn_park_fail(c, err);
+    }
+    return false;
 }
 
 /*
@@ -286,6 +391,8 @@ static void conn_call_readable(struct net_conn *c)
     size_t inflated = 0;
     c->in_callback++;
     while (conn_reading(c)) {
+        if (c->pin && !conn_park_read(c))
+            break;
         if (c->z) {
             size_t had = evbuffer_get_length(c->zin);
             if (!conn_inflate(c))
@@ -298,14 +405,14 @@ static void conn_call_readable(struct net_conn *c)
         c->proto->readable(c->session);
         if (evbuffer_get_length(conn_in(c)) < n)
             conn_progress(c);
-        if (c->z == NULL)
+        if (c->z == NULL && c->pin == NULL)
             break;
         /*
          * Again if inflating gives more: the transport may hold more than the
          * high-water mark let through, or bytes behind the command that just
          * started compression (those are compressed).
          */
-        left = evbuffer_get_length(c->zin);
+        left = evbuffer_get_length(conn_in(c));
         if (inflated > NET_READ_HIGH_WATER) {
             conn_schedule(c);
             break;
@@ -355,6 +462,7 @@ static void conn_kick_cb(evutil_socket_t fd, short what, void *arg)
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct net_conn *c = arg;
+    c->io_ms = monotonic_ms();
     if (c->starttls_pending && !c->tls) {
         struct evbuffer *in = bufferevent_get_input(bev);
         evbuffer_drain(in, evbuffer_get_length(in));
@@ -463,7 +571,7 @@ struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int
     c->kick = event_new(net_worker_base(w), -1, 0, conn_kick_cb, c);
     c->timeout_ms = net_service_idle_ms(svc);
     c->login_timeout_ms = net_service_login_ms(svc);
-    c->accepted_ms = c->progress_ms = monotonic_ms();
+    c->accepted_ms = c->progress_ms = c->io_ms = monotonic_ms();
     c->login_cell = -1;
     c->guard = evtimer_new(net_worker_base(w), conn_guard_cb, c);
     conn_guard_arm(c);
@@ -513,7 +621,7 @@ bool net_conn_set_client(struct net_conn *c, const char *addr)
 
 SSL *net_conn_ssl(struct net_conn *c)
 {
-    return c->tls && c->bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    return c->tls && c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
 }
 
 const char *net_conn_host(const struct net_conn *c)
@@ -636,7 +744,8 @@ static void conn_zflush_cb(evutil_socket_t fd, short what, void *arg)
         net_compress_release(c->z);
         return;
     }
-    net_compress_flush(c->z, bufferevent_get_output(c->bev));
+    net_compress_flush(c->z, conn_out(c));
+    conn_out_done(c);
     conn_check_output(c);
     struct timeval tv = clock_timeval_ms(NET_COMPRESS_QUIET_MS);
     evtimer_add(c->zflush, &tv);
@@ -651,10 +760,10 @@ void net_conn_write(struct net_conn *c, const void *data, size_t len)
 {
     if (c->dead || c->bev == NULL)
         return;
+    struct evbuffer *out = conn_out(c);
     if (c->z == NULL) {
-        bufferevent_write(c->bev, data, len);
+        evbuffer_add(out, data, len);
     } else {
-        struct evbuffer *out = bufferevent_get_output(c->bev);
         bool was_pending = net_compress_pending(c->z);
         net_compress_write(c->z, data, len, out);
         if (c->closing) /* the connection may end as soon as out is sent */
@@ -662,6 +771,7 @@ void net_conn_write(struct net_conn *c, const void *data, size_t len)
         else if (!was_pending && len > 0)
             event_active(c->zflush, EV_TIMEOUT, 0);
     }
+    conn_out_done(c);
     conn_check_output(c);
 }
 
@@ -672,7 +782,8 @@ void net_conn_write_buffer(struct net_conn *c, struct evbuffer *src)
         return;
     }
     if (c->z == NULL) {
-        evbuffer_add_buffer(bufferevent_get_output(c->bev), src);
+        evbuffer_add_buffer(conn_out(c), src);
+        conn_out_done(c);
         conn_check_output(c);
         return;
     }
@@ -827,8 +938,12 @@ void net_conn_close(struct net_conn *c, bool flush)
     c->closing = true;
     if (c->bev)
         bufferevent_disable(c->bev, EV_READ);
-    if (flush && c->z && c->bev)
-        net_compress_flush(c->z, bufferevent_get_output(c->bev));
+    if (flush && c->z && c->bev) {
+        net_compress_flush(c->z, conn_out(c));
+        conn_out_done(c);
+    }
+    if (flush)
+        c->close_flush = true;
     if (flush && c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
         c->flush_close = true;
         return;
@@ -852,4 +967,46 @@ void net_conn_drain(struct net_conn *c)
 void net_conn_abort(struct net_conn *c)
 {
     conn_kill(c);
+}
+
+bool net_conn_tls_parked(const struct net_conn *c)
+{
+    return c->pin != NULL;
+}
+
+bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
+{
+    if (c->park == NULL || c->pin || !c->tls || !c->ssl_bev || c->dead || c->closing ||
+        c->starttls_pending || c->in_callback > 0 || now - c->io_ms < idle_ms ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
+        evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
+        return false;
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    bool never = false;
+    const char *why = net_tls_park_check(c->park, ssl, &never);
+    if (why != NULL) {
+        if (never) { /* TLS 1.2, another suite...: stop watching */
+            log_debug("%s: not parking %s: %s", net_service_name(c->svc), c->addr, why);
+            net_tls_park_detach(c->park, ssl);
+            c->park = NULL;
+        }
+        return false;
+    }
+    if (net_tls_park_begin(c->park, ssl, &why) != 0) {
+        /* OpenSSL may hold half a KeyUpdate: this connection cannot go on. */
+        log_warning("%s: cannot park the TLS connection of unknown[%s]: %s; disconnecting",
+                    net_service_name(c->svc), c->addr, why);
+        c->park_failed = true;
+        conn_kill(c);
+        return false;
+    }
+    bufferevent_free(c->bev); /* keeps the socket (no BEV_OPT_CLOSE_ON_FREE) */
+    SSL_free(ssl);
+    c->ssl_bev = false;
+    c->pin = evbuffer_new();
+    c->pout = evbuffer_new();
+    c->bev = bufferevent_socket_new(net_worker_base(c->w), c->fd, 0);
+    conn_setup_bev(c);
+    log_debug("%s: parked the TLS connection of %s", net_service_name(c->svc), c->addr);
+    return true;
 }

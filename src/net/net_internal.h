@@ -37,6 +37,10 @@ void net_conn_drain(struct net_conn *c);
 /* Bytes zlib holds for c's DEFLATE stage; 0 when c is not compressed. */
 size_t net_conn_compress_memory(const struct net_conn *c);
 void net_conn_abort(struct net_conn *c);
+/* Parks c's TLS (net_tls_park.h) if it is TLS 1.3 and has been quiet for idle_ms
+ * with nothing pending (true: parked now); closes it if the hand-over fails half way. */
+bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms);
+bool net_conn_tls_parked(const struct net_conn *c);
 
 /* Called by net_conn when a connection is freed. */
 void net_worker_conn_gone(struct net_worker *w, struct net_service *svc, const char *addr,

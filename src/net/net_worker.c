@@ -21,6 +21,7 @@
  * was asked for, or outlive the drain deadline.
  */
 #include "net/net_internal.h"
+#include "net/net_tls_park.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -34,6 +35,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/listener.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +92,7 @@ struct net_worker {
     bool draining;
     struct event *deadline;
     struct event *idlest_ev;     /* publish_idlest, every second, with a shared table */
+    struct event *park_ev;       /* parks quiet TLS 1.3 connections (tls_park_idle) */
     struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
     struct control *control;
     void (*status_fn)(void *arg, json_t *obj);
@@ -374,6 +377,31 @@ static void publish_idlest(struct net_worker *w)
     }
 }
 
+/*
+ * Every connection quiet for tls_park_idle gives its SSL back (net_tls_park.h).
+ * Parking frees ~15 KB a connection in the middle of the heap, which glibc
+ * keeps unless trimmed: after a sweep that parked at least NET_PARK_TRIM_AT
+ * (~1 MB), malloc_trim(0) gives the whole free pages back (at most once a
+ * sweep, and only when many connections went quiet at once).
+ */
+#define NET_PARK_TRIM_AT 64
+
+static void park_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_worker *w = arg;
+    (void)fd, (void)what;
+    int64_t now = monotonic_ms();
+    size_t parked = 0;
+    for (struct conn_node *n = w->conns, *next; n; n = next) {
+        next = n->next; /* a failed hand-over frees the connection */
+        parked += net_conn_park_maybe(n->c, now, w->cfg->tls_park_idle);
+    }
+#ifdef __GLIBC__
+    if (parked >= NET_PARK_TRIM_AT)
+        malloc_trim(0);
+#endif
+}
+
 static void idlest_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -509,13 +537,16 @@ static void control_status_cb(void *arg, json_t *obj)
 {
     struct net_worker *w = arg;
     json_object_set_new(obj, "connections", json_integer((json_int_t)w->n_conns));
-    size_t compressed = 0, zmem = 0;
+    size_t compressed = 0, zmem = 0, parked = 0;
     for (const struct conn_node *n = w->conns; n; n = n->next) {
+        parked += net_conn_tls_parked(n->c);
         if (net_conn_is_compressed(n->c)) {
             compressed++;
             zmem += net_conn_compress_memory(n->c);
         }
     }
+    if (w->park_ev) /* TLS connections on net_tls_park's record layer */
+        json_object_set_new(obj, "tls_parked", json_integer((json_int_t)parked));
     if (compressed > 0) { /* what the DEFLATE stages cost (zlib's allocations) */
         json_object_set_new(obj, "compressed_connections", json_integer((json_int_t)compressed));
         json_object_set_new(obj, "compress_memory", json_integer((json_int_t)zmem));
@@ -555,6 +586,8 @@ static void tls_as_root(void *arg)
         log_error("TLS disabled: %s", buf_cstr(&err));
     else
         SSL_CTX_set_alpn_select_cb(w->tls, net_conn_alpn_select, NULL);
+    if (w->tls && w->cfg->tls_park_idle > 0)
+        net_tls_park_ctx_setup(w->tls);
     /* A front-end's context to its back-ends: the CA file is read here, before the sandbox. */
     if (strcmp(w->cfg->role, "frontend") == 0 || w->cfg->frontend_secret[0] != '\0') {
         buf_reset(&err);
@@ -586,6 +619,12 @@ struct net_worker *net_worker_new(struct component_ctx *ctx)
     w->control = w->loop->control;
     if (ctx->cfg->test_hooks)
         control_subscribe(w->control, IPC_EVENT_TEST_HOOK, IPC_SUBSCRIBE_ALL, NULL);
+    if (w->tls && w->cfg->tls_park_idle > 0) {
+        w->park_ev = event_new(w->base, -1, EV_PERSIST, park_cb, w);
+        int64_t every = w->cfg->tls_park_idle / 2;
+        struct timeval tv = clock_timeval_ms(every < 50 ? 50 : every > 1000 ? 1000 : every);
+        event_add(w->park_ev, &tv);
+    }
     if (ctx->conntab) {
         control_subscribe(w->control, IPC_EVENT_EVICT_IDLE, IPC_SUBSCRIBE_ALL, NULL);
         w->idlest_ev = event_new(w->base, -1, EV_PERSIST, idlest_cb, w);
@@ -656,6 +695,8 @@ void net_worker_free(struct net_worker *w)
         event_free(w->deadline);
     if (w->idlest_ev)
         event_free(w->idlest_ev);
+    if (w->park_ev)
+        event_free(w->park_ev);
     SSL_CTX_free(w->tls);
     SSL_CTX_free(w->proxy_tls);
     if (w->proxy_dns)
