@@ -174,6 +174,59 @@ bool mime_charset_to_utf8(struct slice charset, struct slice in, struct buf *out
     return true;
 }
 
+static void append_replacement(struct buf *out)
+{
+    buf_append_cstr(out, "\xef\xbf\xbd"); /* U+FFFD REPLACEMENT CHARACTER */
+}
+
+/* in as UTF-8, each byte of an invalid sequence as U+FFFD. */
+static void utf8_repair(struct slice in, struct buf *out)
+{
+    while (in.len > 0) {
+        size_t n = utf8_valid_prefix(in);
+        buf_append(out, in.ptr, n);
+        if (n == in.len)
+            break;
+        append_replacement(out);
+        in = slice_make(in.ptr + n + 1, in.len - n - 1);
+    }
+}
+
+bool mime_charset_to_utf8_lossy(struct slice charset, struct slice in, struct buf *out)
+{
+    if (mime_charset_to_utf8(charset, in, out))
+        return true;
+    iconv_t cd = iconv_get(charset);
+    if (slice_eq_cstr_nocase(charset, "us-ascii") || slice_eq_cstr_nocase(charset, "utf-8") ||
+        slice_eq_cstr_nocase(charset, "utf8") || slice_eq_cstr_nocase(charset, "ascii") ||
+        cd == (iconv_t)-1) {
+        utf8_repair(in, out); /* an unknown label: mislabelled UTF-8 is the common case */
+        return false;
+    }
+    char *ip = (char *)in.ptr;
+    size_t ileft = in.len;
+    while (ileft > 0) {
+        buf_reserve(out, ileft * 4 + 16);
+        char *op = out->data + out->len;
+        size_t oleft = out->cap - out->len - 1;
+        size_t r = iconv(cd, &ip, &ileft, &op, &oleft);
+        out->len = (size_t)(op - out->data);
+        if (r == (size_t)-1 && errno != E2BIG) { /* EILSEQ, EINVAL: this byte, then on */
+            append_replacement(out);
+            ip++;
+            ileft--;
+            iconv(cd, NULL, NULL, NULL, NULL);
+        }
+    }
+    buf_reserve(out, 16);
+    char *op = out->data + out->len;
+    size_t oleft = out->cap - out->len - 1;
+    iconv(cd, NULL, NULL, &op, &oleft);
+    out->len = (size_t)(op - out->data);
+    out->data[out->len] = '\0';
+    return false;
+}
+
 bool mime_part_text(const struct mime_message *msg, const struct mime_part *p, struct buf *out)
 {
     struct buf decoded = BUF_INIT;
@@ -188,9 +241,7 @@ bool mime_part_text(const struct mime_message *msg, const struct mime_part *p, s
         if (c.ptr != NULL && c.len > 0)
             charset = c;
     }
-    bool ok = mime_charset_to_utf8(charset, buf_slice(&decoded), out);
-    if (!ok)
-        buf_append_slice(out, buf_slice(&decoded));
+    bool ok = mime_charset_to_utf8_lossy(charset, buf_slice(&decoded), out);
     if (ct != NULL)
         mime_params_free(&params);
     buf_free(&decoded);
