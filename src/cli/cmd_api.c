@@ -24,8 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -617,6 +619,118 @@ static void tokens(struct api *a, const char *m)
     }
 }
 
+/*
+ * A user's own app passwords, from the webmail's Settings (the http worker
+ * marks the request "self", with the account and its session's id:
+ * doc/webmail.md): its app and admin tokens, never its sessions; a new one
+ * (never admin-scoped) only from a session signed in less than
+ * API_SELF_FRESH_S ago; a revocation of its own tokens only. The rest of the
+ * API is not there.
+ */
+#define API_SELF_FRESH_S (10 * 60)
+
+static void self_tokens(struct api *a, const char *m, const char *user)
+{
+    const char *session = json_string_value(json_object_get(a->req, "session"));
+    if (!command(a, (const char *[]){"token", "list", user, "--json", NULL}, NULL, OUT_JSON, 200))
+        return;
+    json_t *all = a->answer, *mine = json_array(), *t;
+    a->answer = NULL;
+    bool fresh = false, owned = false;
+    size_t i;
+    json_array_foreach(all, i, t)
+    {
+        const char *id = json_string_value(json_object_get(t, "id"));
+        const char *kind = json_string_value(json_object_get(t, "kind"));
+        json_int_t created = json_integer_value(json_object_get(t, "created"));
+        if (id == NULL || kind == NULL)
+            continue;
+        if (strcmp(kind, "session") == 0) {
+            fresh |= session != NULL && strcmp(id, session) == 0 &&
+                     created + API_SELF_FRESH_S >= (json_int_t)time(NULL);
+            continue;
+        }
+        owned |= nseg(a) == 2 && strcmp(id, seg(a, 1)) == 0;
+        json_array_append(mine, t);
+    }
+    json_decref(all);
+    if (nseg(a) == 1 && strcmp(m, "GET") == 0) {
+        a->status = 200;
+        a->answer = json_pack("{s:o}", "tokens", mine);
+        return;
+    }
+    json_decref(mine);
+    if (nseg(a) == 1 && strcmp(m, "POST") == 0 && !fresh) {
+        fail(a, 403, "sign in again to make an app password (the sign-in is too old)");
+    } else if (nseg(a) == 2 && strcmp(m, "DELETE") == 0 && !owned) {
+        fail(a, 404, "no such token");
+    } else if ((nseg(a) == 1 && strcmp(m, "POST") == 0) || nseg(a) == 2) {
+        /* The admin API's own request, for this account and no scope. */
+        json_object_set_new(a->req, "body", json_pack("{s:s}", "account", user));
+        a->body = json_object_get(a->req, "body");
+        tokens(a, m);
+    } else {
+        fail(a, 405, "method not allowed here");
+    }
+}
+
+/*
+ * The directory of the user's own domain, for the webmail's address
+ * autocomplete ("self"): its accounts and aliases, addresses only (no
+ * quotas, no alias targets), never another domain's.
+ */
+static void self_directory(struct api *a, const char *m, const char *user)
+{
+    const char *at = strrchr(user, '@');
+    if (nseg(a) != 1 || strcmp(m, "GET") != 0)
+        return fail(a, 405, "GET only");
+    if (at == NULL || at[1] == '\0' || at[1] == '-')
+        return fail(a, 404, "the account has no domain");
+    const char *domain = at + 1;
+    json_t *out = json_array(), *v;
+    size_t dlen = strlen(domain), i;
+    const char *key;
+    /* Only DOMAIN's addresses, whatever a command printed. */
+#define OWN(addr)                                                                                  \
+    ((addr) != NULL && strlen(addr) > dlen + 1 && (addr)[strlen(addr) - dlen - 1] == '@' &&        \
+     strcasecmp((addr) + strlen(addr) - dlen, domain) == 0)
+    if (command(a, (const char *[]){"user", "list", domain, "--json", NULL}, NULL, OUT_JSON, 200)) {
+        json_array_foreach(a->answer, i, v)
+        {
+            const char *addr = json_string_value(json_object_get(v, "account"));
+            if (OWN(addr))
+                json_array_append_new(out, json_string(addr));
+        }
+    }
+    if (a->status == 200 && command(a, (const char *[]){"alias", "list", domain, "--json", NULL},
+                                    NULL, OUT_JSON, 200)) {
+        json_object_foreach(a->answer, key, v)
+        {
+            if (OWN(key))
+                json_array_append_new(out, json_string(key));
+        }
+    }
+#undef OWN
+    if (a->status != 200) {
+        json_decref(out);
+        return;
+    }
+    json_decref(a->answer);
+    a->answer = json_pack("{s:s, s:o}", "domain", domain, "addresses", out);
+}
+
+static void self_request(struct api *a, const char *m)
+{
+    const char *user = json_string_value(json_object_get(a->req, "user"));
+    if (user == NULL || user[0] == '\0' || user[0] == '-' || nseg(a) < 1 || nseg(a) > 2)
+        return fail(a, 404, "no such resource");
+    if (strcmp(seg(a, 0), "tokens") == 0)
+        return self_tokens(a, m, user);
+    if (strcmp(seg(a, 0), "directory") == 0)
+        return self_directory(a, m, user);
+    fail(a, 404, "no such resource");
+}
+
 static void dispatch(struct api *a)
 {
     const char *m = json_string_value(json_object_get(a->req, "method"));
@@ -625,6 +739,8 @@ static void dispatch(struct api *a)
         return fail(a, 400, "no method");
     if (strcmp(m, "HEAD") == 0)
         m = "GET";
+    if (json_is_true(json_object_get(a->req, "self")))
+        return self_request(a, m);
     bool get1 = nseg(a) == 1 && strcmp(m, "GET") == 0;
     if (nseg(a) == 0 && strcmp(m, "GET") == 0) {
         a->status = 200;

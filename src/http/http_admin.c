@@ -182,8 +182,13 @@ static void admin(struct http_request *req, struct http_response *res, void *arg
         json_error(res, status, why);
         return;
     }
-    char *text = json_dumps(r, JSON_COMPACT);
-    json_decref(r);
+    http_admin_forward(srv, res, r);
+}
+
+void http_admin_forward(struct http_server *srv, struct http_response *res, json_t *request)
+{
+    char *text = json_dumps(request, JSON_COMPACT);
+    json_decref(request);
     struct admin_wait *w = xcalloc(1, sizeof(*w));
     w->srv = srv;
     w->res = res;

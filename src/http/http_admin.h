@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 struct http_server;
+struct http_response;
 
 void http_admin_init(struct http_server *srv);
 
@@ -26,5 +27,12 @@ void http_admin_init(struct http_server *srv);
  */
 json_t *http_admin_request(const char *user, const char *method, const char *path,
                            const char *query, struct slice body, int *status_r, const char **why_r);
+
+/*
+ * Hands request (http_admin_request's, taken) to wharfd and answers res
+ * with what `wharf api` answered, later (res is deferred here). The webmail's
+ * own app passwords (webmail_tokens.c) go the same way, marked "self".
+ */
+void http_admin_forward(struct http_server *srv, struct http_response *res, json_t *request);
 
 #endif

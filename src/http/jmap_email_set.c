@@ -245,7 +245,8 @@ static json_t *leaf_load(struct jmap_req *r, json_t *part, json_t *values, const
     return NULL;
 }
 
-static void leaf_write(const struct leaf *l, struct buf *out)
+/* in_multipart: a delimiter follows (mime_part_body_write keeps a final line break). */
+static void leaf_write(const struct leaf *l, bool in_multipart, struct buf *out)
 {
     buf_printf(out, "Content-Type: %s", l->type);
     if (strncmp(l->type, "text/", 5) == 0)
@@ -267,7 +268,8 @@ static void leaf_write(const struct leaf *l, struct buf *out)
     }
     if (l->cid)
         buf_printf(out, "Content-ID: <%s>\r\n", l->cid);
-    mime_body_write(buf_slice(&l->body), strncmp(l->type, "text/", 5) == 0, out);
+    (in_multipart ? mime_part_body_write : mime_body_write)(buf_slice(&l->body),
+                                                            strncmp(l->type, "text/", 5) == 0, out);
 }
 
 /* The leaves of textBody, htmlBody and attachments, laid out as
@@ -322,16 +324,16 @@ static json_t *body_write(struct jmap_req *r, json_t *o, struct buf *out)
             buf_printf(out, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", inner);
             for (size_t k = 0; k < 2; k++) {
                 buf_printf(out, "--%s\r\n", inner);
-                leaf_write(&body[k], out);
+                leaf_write(&body[k], true, out);
             }
             buf_printf(out, "--%s--\r\n", inner);
         } else if (nbody == 1)
-            leaf_write(&body[0], out);
+            leaf_write(&body[0], natt > 0, out);
         else
             buf_append_cstr(out, "Content-Type: text/plain; charset=utf-8\r\n\r\n");
         for (size_t k = 0; k < natt; k++) {
             buf_printf(out, "--%s\r\n", outer);
-            leaf_write(&atts[k], out);
+            leaf_write(&atts[k], true, out);
         }
         if (natt)
             buf_printf(out, "--%s--\r\n", outer);

@@ -25,7 +25,7 @@ void webmail_load(const struct wharf_config *cfg);
 void webmail_routes_init(struct http_server *srv);
 void webmail_routes_free(void);
 /* The sign-in routes (webmail_session.c), from webmail_routes_init. */
-void webmail_session_routes_init(void);
+void webmail_session_routes_init(struct http_server *srv);
 
 enum webmail_cookie_verdict {
     WEBMAIL_COOKIE_NONE,    /* no session cookie: not the webmail */

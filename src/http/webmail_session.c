@@ -11,13 +11,31 @@
  *   GET  /webmail/session   (the cookie)             -> {"account", "csrf"}
  *   POST /webmail/signout   (cookie and CSRF)        -> the session revoked, cookie cleared
  *
+ * and the user's own app passwords (the tokens of `wharf token add`, for
+ * other clients), under the session only (never Basic or a token: an app
+ * password does not make app passwords), through the admin API's own path
+ * to wharfd (http_admin_forward) marked "self": `wharf api` then allows the
+ * account's own tokens and nothing else, and a new one only while the
+ * session is fresh (doc/webmail.md):
+ *
+ *   GET    /webmail/tokens       -> {"tokens": [{"id", "created", "kind"}]}
+ *   POST   /webmail/tokens       -> 201 {"token", ...}: the secret, this once
+ *   DELETE /webmail/tokens/ID    -> 204
+ *
+ * and the directory of the user's own domain, for address autocomplete (RFC
+ * 8621 has no directory method, and Wharf serves no JSContact address book):
+ *
+ *   GET    /webmail/directory    -> {"domain", "addresses": [its users and aliases]}
+ *
  * Must never: log, echo or keep a password; accept a sign-in or a cookie on
  * a state-changing request from another origin; answer with the session
  * token anywhere but in Set-Cookie.
  */
 #include "http/webmail.h"
 
+#include "auth/auth_tokens.h"
 #include "base/alloc.h"
+#include "http/http_admin.h"
 #include "http/http_server.h"
 
 #include <jansson.h>
@@ -206,9 +224,44 @@ static void sign_out(struct http_request *req, struct http_response *res, void *
     http_request_session_end(req, res, t, signed_out, NULL);
 }
 
-void webmail_session_routes_init(void)
+/*
+ * /webmail/tokens[/ID], /webmail/directory: the admin API's request for
+ * /admin/tokens[/ID], /admin/directory, marked "self": for this account only.
+ */
+static void own(struct http_request *req, struct http_response *res, void *arg)
+{
+    struct http_server *srv = arg;
+    struct slice t = cookie_value(req);
+    if (t.ptr == NULL || http_request_header(req, "Authorization") != NULL) {
+        http_response_text(res, 403, "a webmail session only (not Basic, not a token)");
+        return;
+    }
+    struct buf path = BUF_INIT, session = BUF_INIT;
+    buf_printf(&path, "/admin%s", http_request_path(req) + strlen("/webmail"));
+    buf_append(&session, t.ptr, t.len);
+    char sid[17];
+    auth_tokens_id(buf_cstr(&session), sid);
+    OPENSSL_cleanse(session.data, session.len);
+    buf_free(&session);
+    int status;
+    const char *why;
+    json_t *r = http_admin_request(http_request_user(req), http_request_method(req), path.data, "",
+                                   http_request_body(req), &status, &why);
+    buf_free(&path);
+    if (r == NULL) {
+        send_json(res, status, json_pack("{s:s}", "error", why));
+        return;
+    }
+    json_object_set_new(r, "self", json_true());
+    json_object_set_new(r, "session", json_string(sid));
+    http_admin_forward(srv, res, r);
+}
+
+void webmail_session_routes_init(struct http_server *srv)
 {
     http_route_add("POST", "/webmail/session", 0, sign_in, NULL);
     http_route_add("GET", "/webmail/session", HTTP_ROUTE_AUTH, session_get, NULL);
     http_route_add("POST", "/webmail/signout", HTTP_ROUTE_AUTH, sign_out, NULL);
+    http_route_add(NULL, "/webmail/tokens", HTTP_ROUTE_AUTH, own, srv);
+    http_route_add("GET", "/webmail/directory", HTTP_ROUTE_AUTH, own, srv);
 }

@@ -185,11 +185,10 @@ static void to_app(struct http_request *req, struct http_response *res, void *ar
 
 void webmail_routes_init(struct http_server *srv)
 {
-    (void)srv;
     http_route_add("GET", "/webmail/", 0, serve, NULL);
     http_route_add("GET", "/webmail", 0, to_app, NULL);
     http_route_add("GET", "/", HTTP_ROUTE_EXACT, to_app, NULL); /* the site's root: the webmail */
-    webmail_session_routes_init();
+    webmail_session_routes_init(srv);
 }
 
 void webmail_routes_free(void)

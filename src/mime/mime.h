@@ -220,11 +220,16 @@ bool mime_decoded_size(struct slice cte, struct slice in, size_t *size_r);
  * appends nothing) when iconv does not know charset or the text is not valid
  * in it. us-ascii and utf-8 are checked, not converted. */
 bool mime_charset_to_utf8(struct slice charset, struct slice in, struct buf *out);
+/* The same, as far as it goes: a byte that does not convert (in an unknown charset: one
+ * that is not UTF-8) becomes U+FFFD, and the rest follows; false when one did. out always
+ * gets valid UTF-8. */
+bool mime_charset_to_utf8_lossy(struct slice charset, struct slice in, struct buf *out);
 
 /* The body of part p as UTF-8 text for SEARCH and previews: the transfer
  * encoding undone, then converted from the Content-Type charset (default
  * us-ascii). When the charset is unknown or the bytes are not valid in it,
- * the decoded bytes are appended unchanged and false is returned. */
+ * what does not convert is U+FFFD (mime_charset_to_utf8_lossy) and false is
+ * returned: out always gets valid UTF-8. */
 bool mime_part_text(const struct mime_message *msg, const struct mime_part *p, struct buf *out);
 
 /* ---- addresses (mime_address.c) ---- */
@@ -388,6 +393,9 @@ const char *mime_body_encode(struct slice body, struct buf *out);
 /* Appends "Content-Transfer-Encoding: X", the empty line and body encoded
  * (mime_body_encode); text: its bare LFs become CRLF first (text from JSON). */
 void mime_body_write(struct slice body, bool text, struct buf *out);
+/* mime_body_write for a part of a multipart, followed by a delimiter: a body ending in a line
+ * break keeps it (the CRLF before "--boundary" belongs to the delimiter). */
+void mime_part_body_write(struct slice body, bool text, struct buf *out);
 /* A fresh multipart boundary ("=_wharf_" and 24 random hex digits) into out. */
 void mime_boundary_make(char out[40]);
 

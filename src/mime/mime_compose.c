@@ -79,7 +79,7 @@ const char *mime_body_encode(struct slice body, struct buf *out)
     return "base64";
 }
 
-void mime_body_write(struct slice body, bool text, struct buf *out)
+static const char *body_write(struct slice body, bool text, struct buf *out)
 {
     struct buf lines = BUF_INIT, enc = BUF_INIT;
     if (text) {
@@ -95,6 +95,21 @@ void mime_body_write(struct slice body, bool text, struct buf *out)
     buf_append_slice(out, buf_slice(&enc));
     buf_free(&enc);
     buf_free(&lines);
+    return cte;
+}
+
+void mime_body_write(struct slice body, bool text, struct buf *out)
+{
+    body_write(body, text, out);
+}
+
+void mime_part_body_write(struct slice body, bool text, struct buf *out)
+{
+    /* The CRLF before the next "--boundary" is the delimiter's (RFC 2046 5.1.1): a body
+     * that ends with a line break needs one more, or it comes back without it. */
+    if (strcmp(body_write(body, text, out), "7bit") == 0 && body.len > 0 &&
+        body.ptr[body.len - 1] == '\n')
+        buf_append_cstr(out, "\r\n");
 }
 
 void mime_boundary_make(char out[40])

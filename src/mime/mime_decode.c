@@ -175,19 +175,25 @@ static iconv_t iconv_get(struct slice charset)
     return cd;
 }
 
-bool mime_charset_to_utf8(struct slice charset, struct slice in, struct buf *out)
+static bool utf8_label(struct slice charset)
 {
-    if (slice_eq_cstr_nocase(charset, "us-ascii") || slice_eq_cstr_nocase(charset, "utf-8") ||
-        slice_eq_cstr_nocase(charset, "utf8") || slice_eq_cstr_nocase(charset, "ascii")) {
-        if (utf8_valid_prefix(in) != in.len)
-            return false;
-        buf_append_slice(out, in);
-        return true;
-    }
-    iconv_t cd = iconv_get(charset);
-    if (cd == (iconv_t)-1)
-        return false;
-    size_t start = out->len;
+    return slice_eq_cstr_nocase(charset, "us-ascii") || slice_eq_cstr_nocase(charset, "utf-8") ||
+           slice_eq_cstr_nocase(charset, "utf8") || slice_eq_cstr_nocase(charset, "ascii");
+}
+
+static void append_replacement(struct buf *out)
+{
+    buf_append_cstr(out, "\xef\xbf\xbd"); /* U+FFFD REPLACEMENT CHARACTER */
+}
+
+/*
+ * Appends in converted by cd. A byte that does not convert (EILSEQ, or a
+ * sequence cut at the end): lossy, U+FFFD for it and on with the next byte;
+ * else stop there. Returns true when every byte converted.
+ */
+static bool iconv_append(iconv_t cd, struct slice in, bool lossy, struct buf *out)
+{
+    bool all = true;
     char *ip = (char *)in.ptr;
     size_t ileft = in.len;
     while (ileft > 0) {
@@ -197,17 +203,68 @@ bool mime_charset_to_utf8(struct slice charset, struct slice in, struct buf *out
         size_t r = iconv(cd, &ip, &ileft, &op, &oleft);
         out->len = (size_t)(op - out->data);
         if (r == (size_t)-1 && errno != E2BIG) {
-            out->len = start;
-            out->data[start] = '\0';
-            return false;
+            all = false;
+            if (!lossy)
+                break;
+            append_replacement(out);
+            ip++;
+            ileft--;
+            iconv(cd, NULL, NULL, NULL, NULL);
         }
     }
+    buf_reserve(out, 16);
     char *op = out->data + out->len;
     size_t oleft = out->cap - out->len - 1;
     iconv(cd, NULL, NULL, &op, &oleft); /* flush shift state */
     out->len = (size_t)(op - out->data);
     out->data[out->len] = '\0';
+    return all;
+}
+
+bool mime_charset_to_utf8(struct slice charset, struct slice in, struct buf *out)
+{
+    if (utf8_label(charset)) {
+        if (utf8_valid_prefix(in) != in.len)
+            return false;
+        buf_append_slice(out, in);
+        return true;
+    }
+    iconv_t cd = iconv_get(charset);
+    if (cd == (iconv_t)-1)
+        return false;
+    size_t start = out->len;
+    if (!iconv_append(cd, in, false, out)) {
+        out->len = start;
+        out->data[start] = '\0';
+        return false;
+    }
     return true;
+}
+
+/* in as UTF-8, each byte of an invalid sequence as U+FFFD. */
+static void utf8_repair(struct slice in, struct buf *out)
+{
+    while (in.len > 0) {
+        size_t n = utf8_valid_prefix(in);
+        buf_append(out, in.ptr, n);
+        if (n == in.len)
+            break;
+        append_replacement(out);
+        in = slice_make(in.ptr + n + 1, in.len - n - 1);
+    }
+}
+
+bool mime_charset_to_utf8_lossy(struct slice charset, struct slice in, struct buf *out)
+{
+    if (mime_charset_to_utf8(charset, in, out))
+        return true;
+    iconv_t cd = utf8_label(charset) ? (iconv_t)-1 : iconv_get(charset);
+    if (cd == (iconv_t)-1) {
+        utf8_repair(in, out); /* an unknown label: mislabelled UTF-8 is the common case */
+        return false;
+    }
+    iconv_append(cd, in, true, out);
+    return false;
 }
 
 bool mime_part_text(const struct mime_message *msg, const struct mime_part *p, struct buf *out)
@@ -224,9 +281,7 @@ bool mime_part_text(const struct mime_message *msg, const struct mime_part *p, s
         if (c.ptr != NULL && c.len > 0)
             charset = c;
     }
-    bool ok = mime_charset_to_utf8(charset, buf_slice(&decoded), out);
-    if (!ok)
-        buf_append_slice(out, buf_slice(&decoded));
+    bool ok = mime_charset_to_utf8_lossy(charset, buf_slice(&decoded), out);
     if (ct != NULL)
         mime_params_free(&params);
     buf_free(&decoded);

@@ -228,13 +228,73 @@ static void test_part_text(void **state)
     mime_message_free(&m);
 }
 
+/* A part's last line break survives the delimiter after it; a body without one gets none. */
+static void test_part_body_write(void **state)
+{
+    static const char *const bodies[] = {"Ham, cheese, tomato.\n", "no line break", "two\n\n"};
+    static const char *const want[] = {"Ham, cheese, tomato.\r\n", "no line break", "two\r\n\r\n"};
+    struct buf msg = BUF_INIT, out = BUF_INIT;
+    buf_init(&out);
+    buf_append_cstr(&msg, "Content-Type: multipart/mixed; boundary=b\r\n\r\n");
+    for (size_t i = 0; i < 3; i++) {
+        buf_append_cstr(&msg, "--b\r\nContent-Type: text/plain\r\n");
+        mime_part_body_write(slice_from_cstr(bodies[i]), true, &msg);
+    }
+    buf_append_cstr(&msg, "--b--\r\n");
+    struct mime_message m;
+    mime_parse(&m, buf_slice(&msg), NULL);
+    const struct mime_part *p = m.root->children;
+    for (size_t i = 0; i < 3; i++, p = p->next) {
+        assert_non_null(p);
+        buf_reset(&out);
+        assert_true(mime_part_text(&m, p, &out));
+        assert_string_equal(buf_cstr(&out), want[i]);
+    }
+    mime_message_free(&m);
+    buf_free(&msg);
+    buf_free(&out);
+}
+
+/* What does not convert is U+FFFD, never dropped, never passed on as it was. */
+static void test_part_text_broken(void **state)
+{
+    static const char msg[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                              "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+                              "Broken \xff\xfe UTF-8 \xc3\xa9\xe2\x82\r\n"
+                              "--b\r\nContent-Type: text/plain; charset=x-no-such\r\n\r\n"
+                              "Caf\xe9 \xc3\xa9\r\n"
+                              "--b\r\nContent-Type: text/plain; charset=shift_jis\r\n\r\n"
+                              "\x82\xa0\x82 \x82\xa0\x82\r\n--b--\r\n";
+    struct mime_message m;
+    struct buf out = BUF_INIT;
+    buf_init(&out);
+    mime_parse(&m, SLICE_LIT(msg), NULL);
+    const struct mime_part *p = m.root->children;
+    assert_false(mime_part_text(&m, p, &out));
+    assert_string_equal(buf_cstr(&out), "Broken \xef\xbf\xbd\xef\xbf\xbd UTF-8 \xc3\xa9"
+                                        "\xef\xbf\xbd\xef\xbf\xbd");
+    buf_reset(&out);
+    assert_false(mime_part_text(&m, p->next, &out));
+    assert_string_equal(buf_cstr(&out), "Caf\xef\xbf\xbd \xc3\xa9");
+    buf_reset(&out);
+    assert_false(mime_part_text(&m, p->next->next, &out));
+    assert_string_equal(buf_cstr(&out), "\xe3\x81\x82\xef\xbf\xbd \xe3\x81\x82\xef\xbf\xbd");
+    buf_free(&out);
+    mime_message_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unfold),    cmocka_unit_test(test_encoded_words),
-        cmocka_unit_test(test_params),    cmocka_unit_test(test_params_bounded),
-        cmocka_unit_test(test_qp),        cmocka_unit_test(test_cte_and_charset),
+        cmocka_unit_test(test_unfold),
+        cmocka_unit_test(test_encoded_words),
+        cmocka_unit_test(test_params),
+        cmocka_unit_test(test_params_bounded),
+        cmocka_unit_test(test_qp),
+        cmocka_unit_test(test_cte_and_charset),
         cmocka_unit_test(test_part_text),
+        cmocka_unit_test(test_part_text_broken),
+        cmocka_unit_test(test_part_body_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,10 +150,10 @@ static size_t ids_append(const struct mime_message *m, const char *name, size_t 
     return n;
 }
 
-static void text_part(const char *subtype, const char *text, struct buf *out)
+static void text_part(const char *subtype, const char *text, bool in_multipart, struct buf *out)
 {
     buf_printf(out, "Content-Type: text/%s; charset=utf-8\r\n", subtype);
-    mime_body_write(slice_from_cstr(text), true, out);
+    (in_multipart ? mime_part_body_write : mime_body_write)(slice_from_cstr(text), true, out);
 }
 
 /* One line of text for a header field: CR, LF and other controls become spaces. */
@@ -204,14 +204,14 @@ void vacation_reply_build(const struct vacation_input *in, const struct store_va
         mime_boundary_make(b);
         buf_printf(out, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n--%s\r\n", b,
                    b);
-        text_part("plain", v->text_body, out);
+        text_part("plain", v->text_body, true, out);
         buf_printf(out, "--%s\r\n", b);
-        text_part("html", v->html_body, out);
+        text_part("html", v->html_body, true, out);
         buf_printf(out, "--%s--\r\n", b);
     } else if (v->html_body)
-        text_part("html", v->html_body, out);
+        text_part("html", v->html_body, false, out);
     else
-        text_part("plain", v->text_body ? v->text_body : "", out);
+        text_part("plain", v->text_body ? v->text_body : "", false, out);
     buf_free(&subj);
     buf_free(&raw);
     mime_message_free(&m);

@@ -163,6 +163,37 @@ def test_sign_in_cookie_csrf_and_sign_out(server):
         r, _ = request(server, "POST", "/jmap/api/", call, h)
         assert r.status == 403, (drop, value)
 
+    # The user's own app passwords, from the session only: made (the secret this once),
+    # listed without the sessions and without any hash, revoked; nobody else's.
+    r, data = request(server, "POST", "/webmail/tokens", b"", good)
+    assert r.status == 201, data
+    token = json.loads(data)["token"]
+    assert token.startswith("wht_")
+    tid = token.split("_")[1]
+    r, data = request(server, "GET", "/webmail/tokens", headers={"Cookie": cookie})
+    assert r.status == 200, data
+    [mine] = json.loads(data)["tokens"]
+    assert mine["id"] == tid and mine["kind"] == "app" and set(mine) <= {"id", "account", "created", "kind"}
+    assert token.split("_")[2] not in data.decode()
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{ALICE}:{PASSWORD}".encode()).decode()}
+    for h in (auth, {"Authorization": f"Bearer {token}"}):  # an app password makes none
+        r, _ = request(server, "POST", "/webmail/tokens", b"", h)
+        assert r.status == 403, h
+    for drop in ("X-Wharf-CSRF", "Origin"):  # the CSRF defence of every state change
+        h = {k: v for k, v in good.items() if k != drop}
+        r, _ = request(server, "POST", "/webmail/tokens", b"", h)
+        assert r.status == 403, drop
+    theirs = server.wharf("token", "add", BOB).stdout.decode().strip().split("_")[1]
+    r, data = request(server, "GET", "/webmail/tokens", headers={"Cookie": cookie})
+    assert theirs not in data.decode()
+    r, _ = request(server, "DELETE", f"/webmail/tokens/{theirs}", None, good)
+    assert r.status == 404
+    r, _ = request(server, "DELETE", f"/webmail/tokens/{tid}", None, good)
+    assert r.status == 204
+    r, _ = request(server, "GET", "/.well-known/jmap", headers={"Authorization": f"Bearer {token}"})
+    assert r.status == 401
+    server.wharf("token", "revoke", theirs)
+
     # Sign-out revokes the session at the auth process: the old cookie is refused after.
     r, _ = request(server, "POST", "/webmail/signout", b"", good)
     assert r.status == 204 and "Max-Age=0" in r.getheader("Set-Cookie")
@@ -328,6 +359,23 @@ def out_of_office_replies_once(server):
     assert "Back on Monday." in msg.get_body(("plain",)).get_content()
 
 
+def rich_text_reply(msg):
+    """Bob's reply in rich text, as Bob's IMAP client gets it: multipart/alternative of a
+    text/plain part derived from the HTML and the HTML, cleaned (DOMPurify) before it left."""
+    assert msg.get_content_type() == "multipart/alternative", msg.get_content_type()
+    [text, html] = msg.get_payload()
+    assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    t = text.get_content().replace("\r\n", "\n")
+    h = html.get_content()
+    assert t.startswith("Count me in\n- ham\n- cheese\nmenu <https://example.org/menu>"), t
+    assert "\n> Sandwiches at noon, by the crane.\n" in t and "<" not in t.split("menu <", 1)[0], t
+    assert "<b>Count me in</b>" in h and "<li>ham</li><li>cheese</li>" in h, h
+    assert '<a href="https://example.org/menu">menu</a>' in h and "<blockquote>" in h, h
+    assert "<b>pasted</b>" in h and "\npasted" in t and "styled" in h and "old" in t
+    for bad in ("onclick", "style=", "<font", "<img", "<script", "alert(", "example.invalid"):
+        assert bad not in h and bad not in t, bad
+
+
 def test_in_chromium(server, tmp_path):
     """Sign in, read, hostile HTML, send to a second user who sees it live, sign out:
     tests/webmail/webmail.test.mjs in Debian's chromium (playwright-core)."""
@@ -354,6 +402,10 @@ def test_in_chromium(server, tmp_path):
         for n in (7, 8, 9):
             deliver(server, f"Invoice {n}", f"Invoice number {n} is attached.",
                     frm=f"Supplier {10 - n} <billing{n}@example.test>")
+        # the directory autocomplete offers: the users and aliases of Alice's domain only
+        server.wharf("alias", "add", "sales@example.test", ALICE)
+        server.wharf("domain", "add", "other.test")
+        server.wharf("alias", "add", "sales@other.test", ALICE)
         shots = ROOT / "doc" / "webmail"
         shots.mkdir(exist_ok=True)
         env = dict(os.environ)
@@ -421,16 +473,18 @@ def test_in_chromium(server, tmp_path):
                            timeout=20) as m:
         m.login(BOB, PASSWORD)
         m.select("INBOX", readonly=True)
-        [n] = m.search(None, "SUBJECT", '"Lunch on the site"')[1][0].split()
+        [n] = m.search(None, "SUBJECT", '"Lunch on the site"', "NOT", "SUBJECT", '"Re:"')[1][0].split()
         raw = m.fetch(n, "(RFC822)")[1][0][1]
+        [n] = m.search(None, "SUBJECT", '"Re: Lunch on the site"')[1][0].split()
+        rich = m.fetch(n, "(RFC822)")[1][0][1]
     import email
     import email.policy
+    rich_text_reply(email.message_from_bytes(rich, policy=email.policy.default))
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert "-- \nAlice\nSite office" in msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
     [att] = list(msg.iter_attachments())
-    # (Email/set writes a text part's last line break as the boundary's: it comes back without)
-    assert att.get_filename() == "menu.txt"
-    assert att.get_content().rstrip("\r\n") == "Ham, cheese, tomato."
+    assert att.get_filename() == "menu.txt"  # its last line break too (not the delimiter's)
+    assert att.get_content().replace("\r\n", "\n") == "Ham, cheese, tomato.\n"
     # The cookie the browser held before sign-out is refused (another client, http.client).
     cookie = (tmp_path / "cookie").read_text()
     r, _ = request(server, "GET", "/.well-known/jmap", headers={"Cookie": cookie})

@@ -4,7 +4,7 @@
 // render.js. No framework: the DOM of index.html, filled here.
 
 import { Jmap, AuthError } from './jmap.js';
-import { sanitize, frameDocument, cidsOf } from './render.js';
+import { sanitize, frameDocument, cidsOf, sanitizeCompose, textToHtml, htmlToText } from './render.js';
 
 const $ = (id) => document.getElementById(id);
 const ROW = 64;         // px per message row (style.css .row)
@@ -859,6 +859,7 @@ function compose(kind) {
   st.draftId = null;
   st.dirty = false;
   clearAttachments();
+  setRich(false, null);
   const id = kind === 'draft' && e ? pickIdentity(senderOf(e)) : st.identity;
   $('c-from').value = id ? id.id : '';
   const sig = signature(id);
@@ -876,6 +877,10 @@ function compose(kind) {
     $('c-bcc').value = addr(e.bcc);
     $('c-subject').value = e.subject || '';
     $('c-body').value = bodyText(e, e.textBody);
+    // a draft written in rich text (text and HTML alternatives) is resumed in rich text
+    if ((e.htmlBody || []).some((p) => p.type === 'text/html') && (e.textBody || []).every((p) => p.type === 'text/plain')) {
+      setRich(true, sanitizeCompose(bodyText(e, e.htmlBody)));
+    }
     for (const a of e.attachments || []) addAttachment({ name: a.name, type: a.type, size: a.size, blobId: a.blobId });
     st.draftId = e.id;
   } else {
@@ -892,10 +897,55 @@ function compose(kind) {
   if (kind === 'reply') $('c-body').setSelectionRange(0, 0);
 }
 
-// -- address autocomplete: the people in the user's recent mail (the server has no contacts) --
+// -- rich text: plain text is the default; "Formatting" turns the text into HTML in an editor
+// (a reply's "> " quote becomes a blockquote) and back (the text derived from the HTML) --
+
+function setRich(on, html) {
+  $('c-rich').checked = on;
+  $('c-toolbar').hidden = !on;
+  $('c-body-label').hidden = on;
+  $('c-html').hidden = !on;
+  if (on) $('c-html').innerHTML = html != null ? html : sanitizeCompose(textToHtml($('c-body').value));
+  else if (html === undefined && $('c-html').innerHTML) $('c-body').value = htmlToText(sanitizeCompose($('c-html').innerHTML));
+  if (!on) $('c-html').replaceChildren();
+}
+
+function richCommand(cmd) {
+  $('c-html').focus();
+  if (cmd === 'createLink') {
+    const url = prompt('Link address (https://…)', 'https://');
+    if (!url || !/^(https?:|mailto:)/i.test(url.trim())) return;
+    document.execCommand('createLink', false, url.trim());
+  } else {
+    document.execCommand(cmd);
+  }
+  composerChanged();
+}
+
+// The body parts of the composer: the text, and the cleaned HTML with a text derived from it.
+function composedBody() {
+  if (!$('c-rich').checked) return { textBody: [{ partId: '1', type: 'text/plain' }], bodyValues: { 1: { value: $('c-body').value } } };
+  const html = sanitizeCompose($('c-html').innerHTML);
+  return {
+    textBody: [{ partId: '1', type: 'text/plain' }],
+    htmlBody: [{ partId: '2', type: 'text/html' }],
+    bodyValues: { 1: { value: htmlToText(html) }, 2: { value: html } },
+  };
+}
+
+// -- address autocomplete: the people in the user's recent mail, most frequent first, then the
+// server's directory of the user's own domain (its users and aliases: /webmail/directory) --
+
+async function loadDirectory() {
+  const r = await fetch('/webmail/directory', { credentials: 'same-origin', headers: { 'X-Wharf-CSRF': st.jmap.csrf } }).catch(() => null);
+  if (!r || !r.ok) return []; // the recent mail is enough to go on with
+  const j = await r.json().catch(() => ({}));
+  return j.addresses || [];
+}
 
 async function loadAddressBook() {
   if (st.book) return;
+  const directory = loadDirectory();
   const r = await st.jmap.call([
     ['Email/query', { filter: { notKeyword: SETTINGS_KW }, sort: [{ property: 'receivedAt', isAscending: false }], limit: 500 }, 'q'],
     ['Email/get', { '#ids': { resultOf: 'q', name: 'Email/query', path: '/ids' }, properties: ['from', 'to', 'cc', 'bcc'] }, 'g'],
@@ -909,6 +959,10 @@ async function loadAddressBook() {
       if (!had) seen.set(k, { name: a.name || '', email: a.email, n: 1 });
       else { had.n++; if (!had.name && a.name) had.name = a.name; }
     }
+  }
+  for (const a of await directory) {
+    const k = a.toLowerCase();
+    if (k !== st.account.toLowerCase() && !seen.has(k)) seen.set(k, { name: '', email: a, n: 0 });
   }
   st.book = [...seen.values()].sort((x, y) => y.n - x.n);
 }
@@ -1011,8 +1065,7 @@ function composedEmail(mailboxId, keywords) {
     keywords,
     from: [{ name: id.name || '', email: id.email }],
     to: parseAddrs($('c-to').value), subject: $('c-subject').value,
-    textBody: [{ partId: '1', type: 'text/plain' }],
-    bodyValues: { 1: { value: $('c-body').value } },
+    ...composedBody(),
   };
   const cc = parseAddrs($('c-cc').value), bcc = parseAddrs($('c-bcc').value);
   if (cc.length) email.cc = cc;
@@ -1055,7 +1108,7 @@ function composerChanged() {
 
 async function closeComposer(keep) {
   clearTimeout(draftTimer);
-  if (keep && st.dirty && ($('c-to').value || $('c-subject').value || $('c-body').value.trim() || st.attachments.length)) await saveDraft();
+  if (keep && st.dirty && ($('c-to').value || $('c-subject').value || $('c-body').value.trim() || $('c-html').textContent.trim() || st.attachments.length)) await saveDraft();
   $('composer').close();
   $('c-suggest').hidden = true;
 }
@@ -1149,6 +1202,11 @@ async function settingsDialog() {
   sel.onchange = show;
   show();
   text($('set-error'), '');
+  text($('tok-error'), '');
+  $('tok-new').hidden = true;
+  $('tok-secret').value = '';
+  $('tok-reauth').hidden = true;
+  await listTokens();
   $('settings-dialog').showModal();
 }
 
@@ -1186,6 +1244,71 @@ async function saveSettingsDialog(ev) {
   $('settings-dialog').close();
 }
 
+// -- app passwords: the user's own tokens for other clients (/webmail/tokens: the session only,
+// a new one only from a recent sign-in; the secret is shown once, the server keeps a hash) --
+
+async function tokensCall(method, path) {
+  const r = await fetch(path, { method, credentials: 'same-origin', headers: { 'X-Wharf-CSRF': st.jmap.csrf } });
+  if (r.status === 401) throw new AuthError('signed out');
+  const j = r.status === 204 ? {} : await r.json().catch(() => ({}));
+  return { r, j };
+}
+
+async function listTokens() {
+  const { r, j } = await tokensCall('GET', '/webmail/tokens');
+  const ul = $('tok-list');
+  ul.replaceChildren();
+  if (!r.ok) { text($('tok-error'), j.error || `app passwords: ${r.status}`); return; }
+  for (const t of j.tokens || []) {
+    const li = document.createElement('li');
+    const label = document.createElement('span');
+    text(label, `${t.id}${t.kind === 'admin' ? ' (admin)' : ''}, made ${fmtFull(new Date(t.created * 1000).toISOString())}`);
+    const b = document.createElement('button');
+    b.type = 'button';
+    text(b, 'Revoke');
+    b.setAttribute('aria-label', `Revoke app password ${t.id}`);
+    b.addEventListener('click', () => guard(revokeToken(t.id)));
+    li.append(label, ' ', b);
+    ul.append(li);
+  }
+}
+
+async function revokeToken(id) {
+  text($('tok-error'), '');
+  const { r, j } = await tokensCall('DELETE', `/webmail/tokens/${encodeURIComponent(id)}`);
+  if (!r.ok) text($('tok-error'), j.error || `revoke: ${r.status}`);
+  await listTokens();
+}
+
+async function addToken() {
+  text($('tok-error'), '');
+  $('tok-new').hidden = true;
+  const pass = $('tok-pass').value;
+  $('tok-pass').value = '';
+  if (!$('tok-reauth').hidden && pass) { // a fresh sign-in: a new session cookie and CSRF token
+    const r = await fetch('/webmail/session', {
+      method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: st.account, password: pass }),
+    });
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) { text($('tok-error'), j.error || `sign-in: ${r.status}`); return; }
+    st.jmap.csrf = j.csrf;
+  }
+  const { r, j } = await tokensCall('POST', '/webmail/tokens');
+  if (r.status === 403 && !pass) { // too long since the sign-in: ask for the password
+    $('tok-reauth').hidden = false;
+    text($('tok-error'), j.error || 'sign in again');
+    $('tok-pass').focus();
+    return;
+  }
+  if (!r.ok) { text($('tok-error'), j.error || `app password: ${r.status}`); return; }
+  $('tok-reauth').hidden = true;
+  $('tok-secret').value = j.token;
+  $('tok-new').hidden = false;
+  $('tok-secret').select();
+  await listTokens();
+}
+
 // ---- wiring ----
 
 function wire() {
@@ -1199,6 +1322,19 @@ function wire() {
   $('composer').addEventListener('cancel', (ev) => { ev.preventDefault(); guard(closeComposer(true)); });
   $('c-draft').addEventListener('click', () => guard(saveDraft()));
   $('c-form').addEventListener('input', composerChanged);
+  $('c-rich').addEventListener('change', () => setRich($('c-rich').checked));
+  // a paste into the editor goes in cleaned: nothing it brings loads or runs in the app's page
+  $('c-html').addEventListener('paste', (ev) => {
+    if (!ev.clipboardData) return;
+    ev.preventDefault();
+    const html = ev.clipboardData.getData('text/html');
+    document.execCommand('insertHTML', false, html ? sanitizeCompose(html)
+      : textToHtml(ev.clipboardData.getData('text/plain')).replace(/<br>$/, ''));
+  });
+  for (const b of $('c-toolbar').querySelectorAll('button')) {
+    b.addEventListener('mousedown', (ev) => ev.preventDefault()); // the editor keeps its selection
+    b.addEventListener('click', () => richCommand(b.dataset.cmd));
+  }
   $('c-files').addEventListener('change', () => { attachFiles($('c-files').files); $('c-files').value = ''; });
   $('composer').addEventListener('dragover', (ev) => { if (ev.dataTransfer.types.includes('Files')) ev.preventDefault(); });
   $('composer').addEventListener('drop', (ev) => {
@@ -1215,6 +1351,8 @@ function wire() {
   $('settings').addEventListener('click', () => guard(settingsDialog()));
   $('set-form').addEventListener('submit', (ev) => guard(saveSettingsDialog(ev)));
   $('set-cancel').addEventListener('click', () => $('settings-dialog').close());
+  $('tok-add').addEventListener('click', () => guard(addToken()));
+  $('settings-dialog').addEventListener('close', () => { $('tok-secret').value = ''; $('tok-new').hidden = true; });
   $('flag').addEventListener('click', () => st.open && guard(setKeyword(st.open, '$flagged', !(st.open.keywords || {}).$flagged)));
   $('unread').addEventListener('click', () => st.open && guard(bulk([openRow()], 'unread')));
   $('select-all').addEventListener('click', selectAll);

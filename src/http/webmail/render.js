@@ -74,3 +74,63 @@ export function frameDocument(cleanHtml, allowImages) {
     `<style>body{font:15px/1.45 system-ui,sans-serif;margin:8px;overflow-wrap:anywhere}` +
     `img{max-width:100%;height:auto}</style></head><body>${cleanHtml}</body></html>`;
 }
+
+// ---- compose in rich text: what the editor's HTML may hold when sent, and its plain text ----
+
+// The composer's HTML, cleaned for sending: basic formatting, lists, quotes and http(s)/mailto
+// links only (DOMPurify; no styles, no images, no scripts, nothing remote).
+export function sanitizeCompose(html) {
+  return DOMPurify().sanitize(html, {
+    ALLOWED_TAGS: ['b', 'strong', 'i', 'em', 'u', 'ul', 'ol', 'li', 'a', 'br', 'p', 'div', 'blockquote'],
+    ALLOWED_ATTR: ['href'],
+    ALLOWED_URI_REGEXP: /^(?:https?:|mailto:)/i,
+    FORCE_BODY: true,
+  });
+}
+
+const escapeHtml = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+// Plain text into the editor: one line a <br>, "> " lines (a reply's quote) a <blockquote>.
+export function textToHtml(t) {
+  let out = '';
+  let quote = [];
+  const flush = () => {
+    if (quote.length) out += `<blockquote>${quote.map(escapeHtml).join('<br>')}</blockquote>`;
+    quote = [];
+  };
+  for (const l of t.split('\n')) {
+    if (/^>/.test(l)) quote.push(l.replace(/^> ?/, ''));
+    else { flush(); out += `${escapeHtml(l)}<br>`; }
+  }
+  flush();
+  return out;
+}
+
+// The text/plain alternative of (cleaned) HTML: blocks and <br> as line breaks, list items as
+// "- " or "1. ", quotes as "> ", a link as "text <url>" when the text is not the address.
+export function htmlToText(html) {
+  const doc = new DOMParser().parseFromString(`<!doctype html><body>${html}`, 'text/html');
+  const nl = (s) => (s && !s.endsWith('\n') ? `${s}\n` : s);
+  const walk = (node) => {
+    let s = '';
+    for (const n of node.childNodes) {
+      if (n.nodeType === Node.TEXT_NODE) { s += n.nodeValue.replace(/[\t\r\n]+/g, ' '); continue; }
+      if (n.nodeType !== Node.ELEMENT_NODE) continue;
+      const tag = n.tagName;
+      if (tag === 'BR') s += '\n';
+      else if (tag === 'P' || tag === 'DIV') s = nl(nl(s) + walk(n));
+      else if (tag === 'UL' || tag === 'OL') {
+        let k = 0;
+        for (const li of n.children) s = nl(nl(s) + (tag === 'OL' ? `${++k}. ` : '- ') + walk(li).replace(/\n+$/, '').replace(/\n/g, '\n   '));
+      } else if (tag === 'BLOCKQUOTE') {
+        s = nl(nl(s) + walk(n).replace(/\n+$/, '').split('\n').map((l) => (l ? `> ${l}` : '>')).join('\n'));
+      } else if (tag === 'A') {
+        const t = walk(n);
+        const href = n.getAttribute('href') || '';
+        s += href && href !== t && href !== `mailto:${t}` ? `${t} <${href}>` : t;
+      } else s += walk(n);
+    }
+    return s;
+  };
+  return walk(doc.body).replace(/\u00a0/g, ' ').replace(/\n+$/, '\n');
+}
