@@ -169,6 +169,12 @@ static void hook_notice(void *arg, const char *about, const char *to, struct sli
     mta_out_spool_notice(m->out, about, to, data, false, false, what);
 }
 
+static bool hook_route_id(void *arg, struct slice data, struct buf *out)
+{
+    struct mta *m = arg;
+    return mta_out_route_id(m->out, data, out);
+}
+
 static void on_shutdown(void *arg, int64_t deadline_ms)
 {
     struct mta *m = arg;
@@ -176,7 +182,7 @@ static void on_shutdown(void *arg, int64_t deadline_ms)
         return; /* a signal and wharfd's request: one drain */
     m->stopping = true;
     /* no new outbound attempt (it would be cut short); bounces still go to the spool */
-    const struct mta_queue_outbound hook = {NULL, hook_bounce, m, hook_notice, mta_out_route_id};
+    const struct mta_queue_outbound hook = {NULL, hook_bounce, m, hook_notice, hook_route_id};
     mta_queue_set_outbound(m->queue, &hook);
     mta_server_stop_accepting(m->server);
     mta_pickup_stop(m->pickup);
@@ -257,7 +263,7 @@ int mta_main(struct component_ctx *ctx)
     if (m.out == NULL)
         log_fatal(EX_CONFIG, "outbound delivery: %s", buf_cstr(&err));
     const struct mta_queue_outbound hook = {hook_deliver, hook_bounce, &m, hook_notice,
-                                            mta_out_route_id};
+                                            hook_route_id};
     mta_queue_set_outbound(m.queue, &hook);
     struct mta_remove *rm = mta_remove_new(m.base, m.cfg, &err);
     if (rm == NULL)

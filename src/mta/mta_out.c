@@ -29,6 +29,7 @@
 
 #include <event2/event.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,13 +437,34 @@ static bool route_id_find(struct slice data, struct slice org, struct slice *org
     return found;
 }
 
-bool mta_out_route_id(struct slice data, struct buf *out)
+bool mta_out_route_id(struct mta_out *o, struct slice data, struct buf *out)
 {
     struct slice org, id;
     buf_reset(out);
-    if (route_id_find(data, SLICE_NULL, &org, &id))
-        buf_printf(out, "route:%.*s:%.*s", (int)org.len, org.ptr, (int)id.len, id.ptr);
-    return out->len > 0;
+    if (!route_id_find(data, SLICE_NULL, &org, &id))
+        return false;
+    /* "BASE.MAC": only an id a server of the organization made is a key; any other
+     * could make the store drop a later message as a copy of this one */
+    const char *dot =
+        id.len > NEXTHOP_ROUTE_MAC_HEX ? id.ptr + id.len - NEXTHOP_ROUTE_MAC_HEX - 1 : NULL;
+    char mac[NEXTHOP_ROUTE_MAC_HEX + 1];
+    if (dot == NULL || *dot != '.' ||
+        !nexthop_route_id_mac(o->resolver, slice_make(id.ptr, (size_t)(dot - id.ptr)), mac) ||
+        CRYPTO_memcmp(mac, dot + 1, NEXTHOP_ROUTE_MAC_HEX) != 0)
+        return false;
+    buf_printf(out, "route:%.*s:%.*s", (int)org.len, org.ptr, (int)id.len, id.ptr);
+    return true;
+}
+
+/* A new route id, "QUEUEID.SERVER.MAC" (mta_out_route_id), appended to out; without its
+ * MAC when this server has no route-id key (then no hop takes it as a key). */
+static void route_id_new(struct mta_out *o, const char *queue_id, const char *self, struct buf *out)
+{
+    size_t start = out->len;
+    buf_printf(out, "%s.%s", queue_id, self);
+    char mac[NEXTHOP_ROUTE_MAC_HEX + 1];
+    if (nexthop_route_id_mac(o->resolver, slice_make(out->data + start, out->len - start), mac))
+        buf_printf(out, ".%s", mac);
 }
 
 /*
@@ -485,7 +507,7 @@ static bool route_trace(struct out_domain *d, const struct nexthop_result *res)
         if (had)
             buf_append_slice(&d->prefix, idv);
         else
-            buf_printf(&d->prefix, "%s.%s", m->sm->env.id, res->org_self.data);
+            route_id_new(m->o, m->sm->env.id, res->org_self.data, &d->prefix);
         buf_append_cstr(&d->prefix, "\r\n");
         buf_append_slice(&d->prefix, buf_slice(&m->dkim));
     }

@@ -451,7 +451,7 @@ static void take(struct mta_queue *q, const char *id, bool now)
     /* stored once per account however many hops sent it again (doc/routing.md) */
     buf_init(&j->route_id);
     if (q->out.route_id)
-        q->out.route_id(buf_slice(&j->sm.data), &j->route_id);
+        q->out.route_id(q->out.arg, buf_slice(&j->sm.data), &j->route_id);
     j->job = (struct mta_job){
         .msg = {.queue_id = j->sm.env.id,
                 .dedupe_id = j->route_id.len ? buf_cstr(&j->route_id) : NULL,

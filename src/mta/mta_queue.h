@@ -47,7 +47,7 @@ struct mta_queue_outbound {
                    const char *what);
     /* the message's exactly-once key across servers into out (mta_out_route_id), false when
      * it has none: local delivery keys on it instead of the queue id. NULL: none. */
-    bool (*route_id)(struct slice data, struct buf *out);
+    bool (*route_id)(void *arg, struct slice data, struct buf *out);
 };
 void mta_queue_set_outbound(struct mta_queue *q, const struct mta_queue_outbound *out);
 /* Finished entries are then removed in rm's thread (see mta_remove.h). */

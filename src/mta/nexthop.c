@@ -6,6 +6,7 @@
 #include "mta/nexthop.h"
 
 #include "base/alloc.h"
+#include "base/hex.h"
 #include "base/log.h"
 #include "mta/mta_sts.h"
 #include "net/dns.h"
@@ -16,6 +17,8 @@
 #include <event2/event.h>
 #include <ifaddrs.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -865,7 +868,7 @@ static int org_space_match(const char *pattern, const char *domain)
  */
 /* The routing process's table, re-read when the file changed; fills lk's org and
  * org_group when this server is in an organization. false: it is in none. */
-static bool org_load(struct nexthop_resolver *r, struct lookup *lk)
+static bool org_refresh(struct nexthop_resolver *r)
 {
     struct stat st;
     if (stat(r->org_path, &st) != 0) {
@@ -880,6 +883,37 @@ static bool org_load(struct nexthop_resolver *r, struct lookup *lk)
         r->org_state = json_load_file(r->org_path, 0, NULL);
         r->org_st = st;
     }
+    return r->org_state != NULL;
+}
+
+bool nexthop_route_id_mac(struct nexthop_resolver *r, struct slice base,
+                          char out[NEXTHOP_ROUTE_MAC_HEX + 1])
+{
+    if (!org_refresh(r))
+        return false;
+    const char *hex = json_string_value(json_object_get(r->org_state, "route_id_key"));
+    unsigned char key[32], md[32];
+    unsigned int md_len = sizeof(md);
+    if (hex == NULL || strlen(hex) != 2 * sizeof(key))
+        return false;
+    for (size_t i = 0; i < sizeof(key); i++) {
+        int h = hex_value(hex[2 * i]), l = hex_value(hex[2 * i + 1]);
+        if (h < 0 || l < 0)
+            return false;
+        key[i] = (unsigned char)(h << 4 | l);
+    }
+    bool ok = HMAC(EVP_sha256(), key, sizeof(key), (const unsigned char *)base.ptr, base.len, md,
+                   &md_len) != NULL;
+    if (ok)
+        hex_encode(md, NEXTHOP_ROUTE_MAC_HEX / 2, out);
+    OPENSSL_cleanse(key, sizeof(key));
+    return ok;
+}
+
+static bool org_load(struct nexthop_resolver *r, struct lookup *lk)
+{
+    if (!org_refresh(r))
+        return false;
     const char *org = json_string_value(json_object_get(r->org_state, "org"));
     const char *group = json_string_value(json_object_get(r->org_state, "group"));
     const char *self = json_string_value(json_object_get(r->org_state, "self"));

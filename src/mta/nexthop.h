@@ -155,6 +155,14 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
 void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, nexthop_cb *cb,
                    void *arg);
 
+/* Hex digits of a route id's MAC. */
+#define NEXTHOP_ROUTE_MAC_HEX 16
+/* The MAC of a route id's base ("QUEUEID.SERVER") under the organization's route-id key
+ * (state.json's route_id_key, derived from the org key by the routing process): what makes
+ * a route id one a server of the organization gave (doc/routing.md, "Exactly once").
+ * false when this server has no such key. */
+bool nexthop_route_id_mac(struct nexthop_resolver *r, struct slice base,
+                          char out[NEXTHOP_ROUTE_MAC_HEX + 1]);
 /*
  * Where mail for an account homed on server home goes (doc/routing.md, "Mail for users
  * homed on another server"). When home is a server of this server's organization (its name

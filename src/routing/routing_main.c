@@ -27,6 +27,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/hex.h"
 #include "base/log.h"
 #include "ipc/channel.h"
 #include "ipc/component_loop.h"
@@ -855,6 +856,20 @@ static void write_state(struct routing *r)
     }
     json_object_set_new(t, "org", org_name(r) ? json_string(org_name(r)) : json_null());
     json_object_set_new(t, "self", json_string(r->me));
+    if (r->have_key) {
+        /* the mta's key for route ids (doc/routing.md, "Exactly once"): derived, so the
+         * org key itself stays in this process */
+        static const char label[] = "wharf route id";
+        unsigned char md[32];
+        unsigned int md_len = sizeof(md);
+        char hex[65];
+        if (HMAC(EVP_sha256(), r->key, ORG_KEY_LEN, (const unsigned char *)label, sizeof(label) - 1,
+                 md, &md_len) != NULL) {
+            hex_encode(md, md_len, hex);
+            json_object_set_new(t, "route_id_key", json_string(hex));
+        }
+        OPENSSL_cleanse(md, sizeof(md));
+    }
     json_object_set_new(t, "group",
                         r->oc.cfg && org_server_group(r->oc.cfg, r->me)
                             ? json_string(org_server_group(r->oc.cfg, r->me))

@@ -4,6 +4,8 @@ Several wharfd on 127.0.0.2, .3, .4 ... form one organization with
 `wharf org create` / `wharf org join`; every wait polls `wharf routes --json`
 against a deadline, nothing sleeps to synchronise. Helpers only: no tests here.
 """
+import hashlib
+import hmac
 import json
 import smtplib
 
@@ -22,6 +24,14 @@ def routes(w):
 
 def route_to(st, dest):
     return next((x for x in st["routes"] if x["dest"] == dest), None) if st else None
+
+
+def route_id(w, base):
+    """A route id as a server of the organization makes it: BASE.MAC, the MAC under the
+    route-id key w's routing process derives from the org key (doc/routing.md)."""
+    key = json.loads((w.data / "routing" / "state.json").read_text())["route_id_key"]
+    mac = hmac.new(bytes.fromhex(key), base.encode(), hashlib.sha256).hexdigest()[:16]
+    return f"{base}.{mac}"
 
 
 def addr(w):
