@@ -19,6 +19,7 @@
  */
 #include "base/component.h"
 #include "base/datadir.h"
+#include "base/hex.h"
 #include "cli/cli.h"
 #include "routing/org.h"
 
@@ -161,7 +162,7 @@ static int cmd_create(struct cli_ctx *ctx, int argc, char **argv)
     if (!org_config_validate(conf, &err)) {
         fprintf(stderr, "wharf: %s\n", buf_cstr(&err));
     } else {
-        org_hex(key, sizeof(key), hex);
+        hex_encode(key, sizeof(key), hex);
         strcat(hex, "\n");
         rc = write_text(ctx->cfg, "org.key", hex);
         if (rc == EX_OK)
@@ -194,12 +195,12 @@ static int cmd_join(struct cli_ctx *ctx, int argc, char **argv)
     }
     unsigned char key[ORG_KEY_LEN];
     if ((argc - 3) % 2 != 0 || keyhex == NULL || server == NULL || !org_name_ok(server) ||
-        json_array_size(peers) == 0 || !org_unhex(keyhex, key, sizeof(key))) {
+        json_array_size(peers) == 0 || !hex_decode(keyhex, key, sizeof(key))) {
         json_decref(peers);
         return usage();
     }
     char hex[2 * ORG_KEY_LEN + 2];
-    org_hex(key, sizeof(key), hex);
+    hex_encode(key, sizeof(key), hex);
     strcat(hex, "\n");
     int rc = write_text(ctx->cfg, "org.key", hex);
     if (rc == EX_OK)
@@ -327,7 +328,7 @@ int cmd_org(struct cli_ctx *ctx, int argc, char **argv)
     }
     if (strcmp(argv[1], "key") == 0 && argc == 2) {
         char hex[2 * ORG_KEY_LEN + 1];
-        org_hex(key, sizeof(key), hex);
+        hex_encode(key, sizeof(key), hex);
         printf("%s\n", hex);
         return EX_OK;
     }

@@ -894,14 +894,8 @@ bool nexthop_route_id_mac(struct nexthop_resolver *r, struct slice base,
     const char *hex = json_string_value(json_object_get(r->org_state, "route_id_key"));
     unsigned char key[32], md[32];
     unsigned int md_len = sizeof(md);
-    if (hex == NULL || strlen(hex) != 2 * sizeof(key))
+    if (hex == NULL || !hex_decode(hex, key, sizeof(key)))
         return false;
-    for (size_t i = 0; i < sizeof(key); i++) {
-        int h = hex_value(hex[2 * i]), l = hex_value(hex[2 * i + 1]);
-        if (h < 0 || l < 0)
-            return false;
-        key[i] = (unsigned char)(h << 4 | l);
-    }
     bool ok = HMAC(EVP_sha256(), key, sizeof(key), (const unsigned char *)base.ptr, base.len, md,
                    &md_len) != NULL;
     if (ok)

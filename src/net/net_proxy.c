@@ -171,17 +171,9 @@ bool net_proxy_handover_check(struct net_conn *c, const char *proto, const char 
         return false;
     }
     unsigned char want[32], got[32];
-    if (strlen(mac_hex) != NET_PROXY_MAC_HEX) {
+    if (!hex_decode(mac_hex, got, sizeof(got))) {
         buf_printf(why, "malformed MAC");
         return false;
-    }
-    for (size_t i = 0; i < 32; i++) {
-        int hi = hex_value(mac_hex[2 * i]), lo = hex_value(mac_hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            buf_printf(why, "malformed MAC");
-            return false;
-        }
-        got[i] = (unsigned char)(hi << 4 | lo);
     }
     if (!handover_mac(cfg, net_conn_ssl(c), proto, account, client_addr, want)) {
         buf_printf(why, "cannot compute the MAC on this connection");

@@ -24,29 +24,6 @@
 #define ORG_MAX_ITEMS 1024
 static const char mac_label[] = "wharf-org v1"; /* with its NUL */
 
-void org_hex(const unsigned char *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-bool org_unhex(const char *hex, unsigned char *out, size_t n)
-{
-    if (strlen(hex) != 2 * n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        int h = hex_value(hex[2 * i]), l = hex_value(hex[2 * i + 1]);
-        if (h < 0 || l < 0)
-            return false;
-        out[i] = (unsigned char)(h << 4 | l);
-    }
-    return true;
-}
-
 bool org_name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -359,7 +336,7 @@ static bool mac_of(const json_t *cfg, const unsigned char key[ORG_KEY_LEN],
               mdlen == 32;
     buf_free(&in);
     if (ok)
-        org_hex(md, 32, hex);
+        hex_encode(md, 32, hex);
     return ok;
 }
 
@@ -494,7 +471,7 @@ bool org_key_load(const struct wharf_config *cfg, unsigned char key[ORG_KEY_LEN]
         if (b.len >= 2 * ORG_KEY_LEN && b.len <= 2 * ORG_KEY_LEN + 1)
             memcpy(hex, b.data, 2 * ORG_KEY_LEN);
         ok = (b.len == 2 * ORG_KEY_LEN || b.data[2 * ORG_KEY_LEN] == '\n') &&
-             org_unhex(hex, key, ORG_KEY_LEN);
+             hex_decode(hex, key, ORG_KEY_LEN);
         if (!ok)
             buf_printf(err, "%s: not a key of 64 hex digits", path);
     }

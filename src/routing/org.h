@@ -50,10 +50,6 @@ struct org_config {
     uint64_t serial;
 };
 
-/* Lower-case hex of n bytes into out (2n+1 bytes). */
-void org_hex(const unsigned char *p, size_t n, char *out);
-/* 2n hex digits into n bytes; false on anything else. */
-bool org_unhex(const char *hex, unsigned char *out, size_t n);
 /* A name of a group, server or connector: [A-Za-z0-9._-], 1..64. */
 bool org_name_ok(const char *s);
 

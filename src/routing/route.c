@@ -10,6 +10,7 @@
 #include "routing/route.h"
 
 #include "base/alloc.h"
+#include "base/hex.h"
 #include "routing/org.h"
 
 #include <ctype.h>
@@ -526,7 +527,7 @@ void route_digest(const char *config_mac, const json_t *records, char out[65])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     EVP_Digest(in.data, in.len, md, &mdlen, EVP_sha256(), NULL);
-    org_hex(md, 32, out);
+    hex_encode(md, 32, out);
     buf_free(&in);
     free(keys);
 }
