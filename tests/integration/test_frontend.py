@@ -24,6 +24,7 @@ import pytest
 
 from conftest import free_port, tls_context, wait_until
 from dnszone import dns_server  # noqa: F401 (the fixture)
+from sse import sse_event
 
 SECRET = "f" * 16 + "0123456789abcdef0123456789abcdef"
 HOMES = {"alice@example.test": "be1", "bob@example.test": "be2"}
@@ -403,13 +404,7 @@ def test_jmap_through_frontend(layout, tmp_path):
     assert r.getheader("Content-Type").startswith("text/event-stream")
 
     def event():
-        lines = []
-        while True:
-            ln = r.readline()
-            assert ln, "stream closed"
-            if ln in (b"\n", b"\r\n"):
-                return lines
-            lines.append(ln.decode().rstrip("\r\n"))
+        return sse_event(r.readline)
     assert "event: state" in event()
     mail(be1, "alice@example.test", "pushed")
     ev = event()

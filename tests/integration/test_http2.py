@@ -16,6 +16,8 @@ import time
 import pytest
 
 from conftest import tls_context
+from sse import sse_event
+tls_context
 
 USER = "alice@example.test"
 PASSWORD = "correct horse battery"
@@ -201,13 +203,7 @@ def test_eventsource_over_h2(h2):
                          stdout=subprocess.PIPE)
     try:
         def event():
-            lines = []
-            while True:
-                ln = p.stdout.readline()
-                assert ln, "stream closed"
-                if ln == b"\n":
-                    return lines
-                lines.append(ln.decode().rstrip("\n"))
+            return sse_event(p.stdout.readline)
         first = event()
         assert "event: state" in first
         with smtplib.SMTP("127.0.0.1", h2.ports["smtp"], timeout=20) as s:

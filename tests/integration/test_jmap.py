@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import tls_context, wait_until
+from sse import sse_event
 
 USER = "alice@example.test"
 OTHER = "bob@example.test"
@@ -314,13 +315,7 @@ def test_eventsource_state_change_on_smtp_delivery(server):
     assert r.getheader("Content-Type").startswith("text/event-stream")
 
     def event():
-        lines = []
-        while True:
-            ln = r.readline()
-            assert ln, "stream closed"
-            if ln in (b"\n", b"\r\n"):
-                return lines
-            lines.append(ln.decode().rstrip("\r\n"))
+        return sse_event(r.readline)
     first = event()
     assert "event: state" in first
     first_id = int(next(x for x in first if x.startswith("id: "))[4:])
