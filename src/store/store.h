@@ -275,6 +275,41 @@ struct store_msgid_hit {
  */
 int store_msgid_find(struct store *s, const char *owner, struct slice msgid,
                      struct store_msgid_hit **list_r, size_t *n_r, struct buf *err);
+/*
+ * The full-text index (doc/store.md "Full-text index"): per body (blob),
+ * kept from delivery until its last reference goes, the decoded subject,
+ * from, to, cc, bcc, the header block and the body text (mime_body_text).
+ * A search is a case-insensitive substring search (Unicode case folding),
+ * exact for text of at least STORE_TEXT_MIN characters; shorter text is not
+ * indexed (the caller scans).
+ */
+enum store_text_field {
+    STORE_TEXT_SUBJECT = 1 << 0,
+    STORE_TEXT_FROM = 1 << 1,
+    STORE_TEXT_TO = 1 << 2,
+    STORE_TEXT_CC = 1 << 3,
+    STORE_TEXT_BCC = 1 << 4,
+    STORE_TEXT_HEADER = 1 << 5, /* the top-level header block, as it is */
+    STORE_TEXT_BODY = 1 << 6,
+};
+#define STORE_TEXT_MIN 3
+/* Whether store_text_search answers for text (at least STORE_TEXT_MIN characters). */
+bool store_text_indexed(struct slice text);
+/* A message found by store_text_search. */
+struct store_text_hit {
+    int64_t mailbox_id;
+    uint32_t uid;
+    char blob[65];
+};
+/*
+ * The messages of owner (mailbox_id 0: in all its mailboxes; else in that
+ * mailbox only, which the caller may read: a shared folder) of which one of
+ * fields (enum store_text_field, or-ed) holds text, by mailbox id then UID.
+ * 1 (nothing returned) when text is too short for the index.
+ */
+int store_text_search(struct store *s, const char *owner, int64_t mailbox_id, unsigned fields,
+                      struct slice text, struct store_text_hit **list_r, size_t *n_r,
+                      struct buf *err);
 /* Writes the records of n messages in one transaction (no MODSEQ change). */
 int store_message_set_records(struct store *s, const char *owner, const char *mailbox,
                               const uint32_t *uids, const struct slice *recs, size_t n,

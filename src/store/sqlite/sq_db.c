@@ -563,6 +563,7 @@ const struct store_driver store_sqlite_driver = {
     .message_records = sq_message_records,
     .message_set_records = sq_message_set_records,
     .msgid_find = sq_msgid_find,
+    .text_search = sq_text_search,
     .message_copy_to = sq_message_copy_to,
     .message_expunge = sq_message_expunge,
     .message_changes = sq_message_changes,

@@ -38,6 +38,24 @@ static const char migration_threads[] =
     "  FROM account_state a JOIN mailboxes b ON a.owner = b.owner WHERE b.id = OLD.mailbox_id;"
     "  END;";
 
+/*
+ * (issue 13, JMAP text query) the full-text index (sq_text.c): one row per
+ * body (text_docs: its hash and the index's rowid), its decoded fields in
+ * the FTS5 table text_index, tokenized in trigrams so that a MATCH of a
+ * quoted string of 3 or more characters is a case-insensitive substring
+ * search. A body's row goes with its blobs row (the trigger), so a body
+ * shared by several messages or accounts is indexed once, for as long as it
+ * is stored. The bodies already stored are indexed by sq_text_backfill, run
+ * in the same transaction right after this step (sq_schema_after).
+ */
+static const char migration_text_index[] =
+    "CREATE TABLE text_docs(id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE);"
+    "CREATE VIRTUAL TABLE text_index USING fts5(subject, from_, to_, cc, bcc, header, body,"
+    "  tokenize = 'trigram');"
+    "CREATE TRIGGER text_blob_delete AFTER DELETE ON blobs BEGIN"
+    "  DELETE FROM text_index WHERE rowid = (SELECT id FROM text_docs WHERE hash = OLD.hash);"
+    "  DELETE FROM text_docs WHERE hash = OLD.hash; END;";
+
 static const char *const migrations[] = {
     /* 0 -> 1: the first schema */
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
@@ -330,6 +348,7 @@ static const char *const migrations[] = {
      * a column of blobs.
      */
     migration_blob_body,
+    migration_text_index,
 };
 
 size_t sq_schema_count(void)
@@ -346,6 +365,8 @@ sq_schema_step_fn *sq_schema_after(size_t from_version)
 {
     if (from_version < sq_schema_count() && migrations[from_version] == migration_threads)
         return sq_thread_backfill;
+    if (from_version < sq_schema_count() && migrations[from_version] == migration_text_index)
+        return sq_text_backfill;
     return NULL;
 }
 
