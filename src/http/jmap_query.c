@@ -3,9 +3,11 @@
  * 8621 4.4, 4.5, 4.3) over the account's copies.
  *
  * The copies of the account are grouped by body into Emails; a filter is
- * checked on the metadata first, then on the search records the store keeps
- * (decoded header fields), and reads a message only for body text. Never
- * changes anything.
+ * checked on the metadata first; its text conditions (text, body, subject,
+ * from, to, cc, bcc) are answered by the store's full-text index (one
+ * search per condition), and only text shorter than the index answers for
+ * is looked for in the search records the store keeps (decoded header
+ * fields) and in the messages' text. Never changes anything.
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
@@ -63,6 +65,15 @@ struct qctx {
     /* every Email of the account by thread (the thread filters) */
     const struct email **by_thread;
     size_t n_by_thread;
+    /* the answers of the store's full-text index, one per (fields, text) asked */
+    struct text_answer {
+        unsigned fields;
+        const char *text;
+        bool indexed;                /* false: too short, scan */
+        struct store_text_hit *hits; /* by blob */
+        size_t n;
+    } * texts;
+    size_t ntexts;
 };
 
 static int by_thread_order(const void *a, const void *b)
@@ -178,7 +189,8 @@ static bool header_has(struct qctx *q, const struct email *e, const char *const 
     return false;
 }
 
-/* Whether the text of e's body parts holds text. */
+/* Whether the text of e's body parts (mime_body_text, as the index holds it) holds text: a
+ * scan, for text too short for the index. */
 static bool body_has(struct qctx *q, const struct email *e, const char *text)
 {
     const struct store_account_message *c = &e->c[0];
@@ -188,21 +200,8 @@ static bool body_has(struct qctx *q, const struct email *e, const char *text)
         0) {
         struct mime_message msg;
         mime_parse(&msg, buf_slice(&data), NULL);
-        for (const struct mime_part *p = msg.root; p && !found;) {
-            if (p->kind == MIME_LEAF && slice_eq_cstr_nocase(p->type, "text")) {
-                buf_reset(&t);
-                mime_part_text(&msg, p, &t);
-                found = contains(buf_slice(&t), text);
-            }
-            /* preorder walk */
-            if (p->children)
-                p = p->children;
-            else {
-                while (p && p->next == NULL)
-                    p = p->parent;
-                p = p ? p->next : NULL;
-            }
-        }
+        mime_body_text(&msg, &t);
+        found = contains(buf_slice(&t), text);
         mime_message_free(&msg);
     }
     buf_free(&data);
@@ -211,10 +210,53 @@ static bool body_has(struct qctx *q, const struct email *e, const char *text)
     return found;
 }
 
+static int hit_order(const void *a, const void *b)
+{
+    return strcmp(((const struct store_text_hit *)a)->blob,
+                  ((const struct store_text_hit *)b)->blob);
+}
+
+/*
+ * Whether the fields of e hold text, from the store's full-text index: one
+ * search per (fields, text) of the query, its matches then looked up per
+ * Email. -1 when the index does not answer for text (too short): scan.
+ */
+static int indexed_has(struct qctx *q, const struct email *e, unsigned fields, const char *text)
+{
+    struct text_answer *a = NULL;
+    for (size_t i = 0; i < q->ntexts && a == NULL; i++)
+        if (q->texts[i].fields == fields && strcmp(q->texts[i].text, text) == 0)
+            a = &q->texts[i];
+    if (a == NULL) {
+        q->texts = xreallocarray(q->texts, q->ntexts + 1, sizeof(*q->texts));
+        a = &q->texts[q->ntexts++];
+        memset(a, 0, sizeof(*a));
+        a->fields = fields;
+        a->text = text;
+        struct buf err = BUF_INIT;
+        int rc = store_text_search(q->r->j->store, q->r->user, 0, fields, slice_from_cstr(text),
+                                   &a->hits, &a->n, &err);
+        if (rc < 0)
+            q->failed = true;
+        buf_free(&err);
+        a->indexed = rc == 0;
+        if (a->n > 1)
+            qsort(a->hits, a->n, sizeof(*a->hits), hit_order);
+    }
+    if (!a->indexed)
+        return q->failed ? 0 : -1;
+    struct store_text_hit key;
+    memcpy(key.blob, e->c[0].m.blob, sizeof(key.blob));
+    return a->n && bsearch(&key, a->hits, a->n, sizeof(*a->hits), hit_order) != NULL;
+}
+
 static const char *const addr_names[][3] = {
     {"from", NULL, NULL}, {"to", NULL, NULL},      {"cc", NULL, NULL},
     {"bcc", NULL, NULL},  {"subject", NULL, NULL},
 };
+/* The index's field of each of addr_names. */
+static const unsigned addr_fields[] = {STORE_TEXT_FROM, STORE_TEXT_TO, STORE_TEXT_CC,
+                                       STORE_TEXT_BCC, STORE_TEXT_SUBJECT};
 
 static bool condition(struct qctx *q, const struct email *e, json_t *f)
 {
@@ -259,13 +301,20 @@ static bool condition(struct qctx *q, const struct email *e, json_t *f)
             ok = k[0] == 'a' ? with == total : k[0] == 's' ? with > 0 : with == 0;
         } else if (strcmp(k, "text") == 0) {
             static const char *const all[] = {"from", "to", "cc", "bcc", "subject", NULL};
-            ok = header_has(q, e, all, s) || body_has(q, e, s);
-        } else if (strcmp(k, "body") == 0)
-            ok = body_has(q, e, s);
-        else {
+            int x = indexed_has(q, e,
+                                STORE_TEXT_FROM | STORE_TEXT_TO | STORE_TEXT_CC | STORE_TEXT_BCC |
+                                    STORE_TEXT_SUBJECT | STORE_TEXT_BODY,
+                                s);
+            ok = x >= 0 ? x : header_has(q, e, all, s) || body_has(q, e, s);
+        } else if (strcmp(k, "body") == 0) {
+            int x = indexed_has(q, e, STORE_TEXT_BODY, s);
+            ok = x >= 0 ? x : body_has(q, e, s);
+        } else {
             for (size_t i = 0; i < sizeof(addr_names) / sizeof(addr_names[0]); i++)
-                if (strcmp(k, addr_names[i][0]) == 0)
-                    ok = header_has(q, e, addr_names[i], s);
+                if (strcmp(k, addr_names[i][0]) == 0) {
+                    int x = indexed_has(q, e, addr_fields[i], s);
+                    ok = x >= 0 ? x : header_has(q, e, addr_names[i], s);
+                }
         }
         if (!ok)
             return false;
@@ -509,6 +558,9 @@ static void query_free(struct qrun *qr)
     for (size_t i = 0; i < qr->q.nrecs; i++)
         store_records_free(&qr->q.recs[i].rec);
     free(qr->q.recs);
+    for (size_t i = 0; i < qr->q.ntexts; i++)
+        free(qr->q.texts[i].hits);
+    free(qr->q.texts);
     buf_free(&qr->q.scratch);
     free(qr->q.by_thread);
     free(qr->all);
