@@ -372,8 +372,6 @@ struct mime_cache {
     struct buf structure;           /* mime_struct_encode of the message */
     struct buf record;              /* the search record (mime_cache_record) */
     struct mime_thread_keys thread; /* for the store's thread assignment */
-    struct slice header;            /* the top-level header block (into the data) */
-    struct buf body_text;           /* mime_body_text, for the full-text index */
 };
 /* Fills c (initialised here) from the message data; limits NULL: defaults. */
 void mime_cache_build(struct slice data, const struct mime_limits *limits, struct mime_cache *c);

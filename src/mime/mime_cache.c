@@ -3,8 +3,7 @@
  * APPEND, for the store to keep beside the message: the serialized parse
  * (mime_struct.c, from which each protocol renders its own forms) and the
  * search record (the searchable header fields, unfolded and RFC 2047-decoded,
- * see mime.h), the thread keys, and the text the store's full-text index
- * holds (the header block and mime_body_text).
+ * see mime.h).
  *
  * The record is length-prefixed binary: a version byte, then entries of
  * name length (1 byte), lower-case name, value length (4 bytes, little
@@ -158,10 +157,7 @@ void mime_cache_build(struct slice data, const struct mime_limits *limits, struc
     mime_parse(&msg, data, limits);
     buf_init(&c->structure);
     buf_init(&c->record);
-    buf_init(&c->body_text);
     mime_struct_encode(&c->structure, &msg);
-    c->header = mime_part_header(&msg, msg.root);
-    mime_body_text(&msg, &c->body_text);
     mime_cache_record(&c->record, &msg, msg.root);
     mime_thread_keys_build(&msg, &c->thread);
     mime_message_free(&msg);
@@ -171,6 +167,5 @@ void mime_cache_free(struct mime_cache *c)
 {
     buf_free(&c->structure);
     buf_free(&c->record);
-    buf_free(&c->body_text);
     mime_thread_keys_free(&c->thread);
 }

@@ -52,7 +52,8 @@
 
 /* What the full-text index step added (test_store_text.c tests it). */
 #define UNDO_TEXT_INDEX                                                                            \
-    "DROP TRIGGER text_blob_delete; DROP TABLE text_index; DROP TABLE text_docs;"
+    "DROP TRIGGER text_blob_delete; DROP TRIGGER text_mailbox_delete; DROP TABLE text_index;"      \
+    " DROP TABLE text_docs; DROP TABLE text_marks;"
 /* What the JMAP threads step added (test_store_thread.c tests it). */
 #define UNDO_THREADS                                                                               \
     "DROP TRIGGER jmap_thread_delete; DROP TABLE thread_ids; DROP TABLE threads_touched;"          \

@@ -4,8 +4,10 @@
  * subject, addresses or body text (case-insensitive, non-ASCII too),
  * whatever its transfer encoding and charset, its HTML rendered to text; one
  * body shared by two accounts is indexed once and found by each, never by a
- * third; the row goes with the body's last reference; a store of the version
- * before the index gets its bodies indexed by the migration.
+ * third; the row goes with the body's last reference; delivery never
+ * indexes, the search tops up what came since (a message delivered just
+ * before a search is found); a store of the version before the index gets
+ * its bodies indexed by the first search.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -180,8 +182,16 @@ static void test_shared_body_and_delete(void **state)
     assert_int_equal(store_deliver(s, &d, 1, &err), 0);
     put(s, BOB, plain); /* a second copy for bob */
     put(s, CAROL, encoded);
-    assert_int_equal(count(dir, "SELECT COUNT(*) FROM text_docs"), 2);
+    /* delivery never indexes: the first search does, for the mailboxes it looks in */
+    assert_int_equal(count(dir, "SELECT COUNT(*) FROM text_docs"), 0);
     assert_int_equal(hits(s, ALICE, ALL_FIELDS, "turnover"), 1);
+    assert_int_equal(count(dir, "SELECT COUNT(*) FROM text_docs"), 1);
+    size_t looked;
+    assert_int_equal(store_text_topup(s, 0, &looked, &err), 0);
+    assert_int_equal(looked, 3); /* bob's two copies, carol's one; alice's was done */
+    assert_int_equal(count(dir, "SELECT COUNT(*) FROM text_docs"), 2);
+    assert_int_equal(store_text_topup(s, 0, &looked, &err), 0);
+    assert_int_equal(looked, 0);
     assert_int_equal(hits(s, BOB, ALL_FIELDS, "turnover"), 2);
     assert_int_equal(hits(s, CAROL, ALL_FIELDS, "turnover"), 0); /* no mixing of accounts */
     assert_int_equal(hits(s, ALICE, ALL_FIELDS, "brûlée"), 0);
@@ -223,7 +233,7 @@ static void test_shared_body_and_delete(void **state)
     rm_dir(dir);
 }
 
-/* A store from before the index: the migration indexes what it holds. */
+/* A store from before the index: the first search indexes what it holds. */
 static void test_migration_backfill(void **state)
 {
     (void)state;
@@ -245,10 +255,12 @@ static void test_migration_backfill(void **state)
     sqlite3_finalize(st);
     /* the index is the newest step: undo it */
     struct buf sql = BUF_INIT;
-    buf_printf(&sql,
-               "DROP TRIGGER text_blob_delete; DROP TABLE text_index; DROP TABLE text_docs;"
-               "PRAGMA user_version = %lld;",
-               (long long)v - 1);
+    buf_printf(
+        &sql,
+        "DROP TRIGGER text_blob_delete; DROP TRIGGER text_mailbox_delete; DROP TABLE text_index;"
+        " DROP TABLE text_docs; DROP TABLE text_marks;"
+        "PRAGMA user_version = %lld;",
+        (long long)v - 1);
     assert_int_equal(sqlite3_exec(db, sql.data, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     s = store_open_dir(dir, NULL, &err);
@@ -263,13 +275,111 @@ static void test_migration_backfill(void **state)
     rm_dir(dir);
 }
 
+static const char attached[] = "From: ann@example.test\r\n"
+                               "Subject: with a file\r\n"
+                               "MIME-Version: 1.0\r\n"
+                               "Content-Type: multipart/mixed; boundary=\"b2\"\r\n\r\n"
+                               "--b2\r\n"
+                               "Content-Type: text/plain\r\n\r\n"
+                               "see the file\r\n"
+                               "--b2\r\n"
+                               "Content-Type: application/octet-stream\r\n\r\n"
+                               "attachedword\r\n"
+                               "--b2--\r\n";
+
+/* A message delivered after a search is found by the next one (the top-up);
+ * STORE_TEXT_OTHER lists the copies with parts the index does not hold. */
+static void test_lazy_and_other(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    assert_int_equal(hits(s, ALICE, STORE_TEXT_BODY, "turnover"), 0);
+    put(s, ALICE, plain);
+    assert_int_equal(hits(s, ALICE, STORE_TEXT_BODY, "turnover"), 1);
+    put(s, ALICE, attached);
+    assert_int_equal(hits(s, ALICE, STORE_TEXT_BODY, "see the file"), 1);
+    assert_int_equal(hits(s, ALICE, STORE_TEXT_BODY, "attachedword"), 0);
+    struct store_text_hit *v;
+    size_t n;
+    struct buf err = BUF_INIT;
+    assert_int_equal(store_text_search(s, ALICE, 0, STORE_TEXT_BODY | STORE_TEXT_OTHER,
+                                       slice_from_cstr("attachedword"), &v, &n, &err),
+                     0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].uid, 2);
+    assert_true(v[0].other);
+    free(v);
+    assert_int_equal(store_text_search(s, ALICE, 0, STORE_TEXT_BODY | STORE_TEXT_OTHER,
+                                       slice_from_cstr("see the"), &v, &n, &err),
+                     0);
+    assert_int_equal(n, 1);
+    assert_false(v[0].other);
+    free(v);
+    buf_free(&err);
+    store_close(s);
+}
+
+/* store_text_emails: the Emails sorted as Email/query sorts them, by mailbox. */
+static void test_emails_sorted(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT;
+    char body[3][256];
+    for (int i = 0; i < 3; i++) {
+        snprintf(body[i], sizeof(body[i]), "Subject: n%d\r\n\r\nmatchword %d\r\n", i, i);
+        put(s, ALICE, body[i]);
+    }
+    put(s, ALICE, plain);
+    char(*h)[65];
+    size_t n;
+    assert_int_equal(store_text_emails(s, ALICE, 0, STORE_TEXT_BODY, slice_from_cstr("matchword"),
+                                       true, &h, &n, &err),
+                     0);
+    assert_int_equal(n, 3);
+    char want[65];
+    for (int i = 0; i < 3; i++) { /* same second: by arrival, newest first */
+        store_body_id(slice_from_cstr(body[2 - i]), want);
+        assert_string_equal(h[i], want);
+    }
+    free(h);
+    assert_int_equal(store_text_emails(s, ALICE, 0, STORE_TEXT_BODY, slice_from_cstr("matchword"),
+                                       false, &h, &n, &err),
+                     0);
+    assert_int_equal(n, 3);
+    store_body_id(slice_from_cstr(body[0]), want);
+    assert_string_equal(h[0], want);
+    free(h);
+    int64_t inbox;
+    assert_int_equal(store_mailbox_resolve(s, ALICE, "INBOX", &inbox, &err), 0);
+    assert_int_equal(store_text_emails(s, ALICE, inbox, STORE_TEXT_BODY,
+                                       slice_from_cstr("matchword"), true, &h, &n, &err),
+                     0);
+    assert_int_equal(n, 3);
+    free(h);
+    assert_int_equal(store_text_emails(s, ALICE, inbox + 1000, STORE_TEXT_BODY,
+                                       slice_from_cstr("matchword"), true, &h, &n, &err),
+                     0);
+    assert_int_equal(n, 0);
+    free(h);
+    assert_int_equal(store_text_emails(s, BOB, 0, STORE_TEXT_BODY, slice_from_cstr("matchword"),
+                                       true, &h, &n, &err),
+                     0);
+    assert_int_equal(n, 0);
+    free(h);
+    assert_int_equal(
+        store_text_emails(s, ALICE, 0, STORE_TEXT_BODY, slice_from_cstr("ma"), true, &h, &n, &err),
+        1);
+    buf_free(&err);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fields_and_case),
-        cmocka_unit_test(test_encoded_and_html),
-        cmocka_unit_test(test_shared_body_and_delete),
-        cmocka_unit_test(test_migration_backfill),
+        cmocka_unit_test(test_fields_and_case),        cmocka_unit_test(test_encoded_and_html),
+        cmocka_unit_test(test_shared_body_and_delete), cmocka_unit_test(test_migration_backfill),
+        cmocka_unit_test(test_lazy_and_other),         cmocka_unit_test(test_emails_sorted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,7 @@
  * between processes):
  *   1. each distinct new body is appended to the current segment once;
  *   2. rows: thread (sq_thread.c), blob (refs), message (UID = uidnext, new
- *      MODSEQ), quota, dedupe, the full-text index of a new body (sq_text.c);
+ *      MODSEQ), quota, dedupe;
  *   3. ONE fdatasync of the segment (blob_sync)      <- "blob-synced"
  *   4. COMMIT (SQLite fsyncs the WAL once)            <- "committed"
  * A crash before 4 leaves bodies no row names (reclaimed by sq_gc) and no
@@ -295,13 +295,6 @@ int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *
                 deliver_target(s, &d[i], &d[i].targets[k], hex, &cache[i], msgid, seg, in_row, now,
                                err) != 0)
                 goto rollback;
-        /* searchable from the commit on: the body's text into the index, once per body */
-        for (size_t k = 0; k < d[i].n_targets; k++)
-            if (d[i].targets[k].status == STORE_OK) {
-                if (sq_text_add(s, hex, &cache[i], err) != 0)
-                    goto rollback;
-                break;
-            }
     }
     if (blob_sync(&sq(s)->blobs, err) != 0)
         goto rollback;

@@ -40,21 +40,29 @@ static const char migration_threads[] =
 
 /*
  * (issue 13, JMAP text query) the full-text index (sq_text.c): one row per
- * body (text_docs: its hash and the index's rowid), its decoded fields in
- * the FTS5 table text_index, tokenized in trigrams so that a MATCH of a
- * quoted string of 3 or more characters is a case-insensitive substring
- * search. A body's row goes with its blobs row (the trigger), so a body
- * shared by several messages or accounts is indexed once, for as long as it
- * is stored. The bodies already stored are indexed by sq_text_backfill, run
- * in the same transaction right after this step (sq_schema_after).
+ * body (text_docs: its hash, the index's rowid, whether it has leaf parts
+ * that are not text), its decoded fields in the FTS5 table text_index,
+ * tokenized in trigrams so that a MATCH of a quoted string of 3 or more
+ * characters is a case-insensitive substring search. A body's row goes with
+ * its blobs row (the trigger), so a body shared by several messages or
+ * accounts is indexed once. Filled lazily, never by delivery: text_marks is
+ * each mailbox's highest UID indexed (with its UIDVALIDITY), so the bodies
+ * already stored are indexed by the first search or the mta's idle top-up,
+ * not by this step.
  */
 static const char migration_text_index[] =
-    "CREATE TABLE text_docs(id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE text_docs(id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
+    "  other INTEGER NOT NULL);"
+    "CREATE INDEX text_docs_other ON text_docs(id) WHERE other;"
     "CREATE VIRTUAL TABLE text_index USING fts5(subject, from_, to_, cc, bcc, header, body,"
     "  tokenize = 'trigram');"
+    "CREATE TABLE text_marks(mailbox_id INTEGER PRIMARY KEY, uidvalidity INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL);"
     "CREATE TRIGGER text_blob_delete AFTER DELETE ON blobs BEGIN"
     "  DELETE FROM text_index WHERE rowid = (SELECT id FROM text_docs WHERE hash = OLD.hash);"
-    "  DELETE FROM text_docs WHERE hash = OLD.hash; END;";
+    "  DELETE FROM text_docs WHERE hash = OLD.hash; END;"
+    "CREATE TRIGGER text_mailbox_delete AFTER DELETE ON mailboxes BEGIN"
+    "  DELETE FROM text_marks WHERE mailbox_id = OLD.id; END;";
 
 static const char *const migrations[] = {
     /* 0 -> 1: the first schema */
@@ -365,8 +373,6 @@ sq_schema_step_fn *sq_schema_after(size_t from_version)
 {
     if (from_version < sq_schema_count() && migrations[from_version] == migration_threads)
         return sq_thread_backfill;
-    if (from_version < sq_schema_count() && migrations[from_version] == migration_text_index)
-        return sq_text_backfill;
     return NULL;
 }
 
