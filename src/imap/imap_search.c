@@ -63,7 +63,8 @@ struct skey {
     size_t n_sub;
     /* BODY, TEXT and header keys the store's full-text index answered (index_keys) */
     bool indexed;
-    uint32_t *hits; /* the matching UIDs, ascending */
+    uint32_t *hits; /* the UIDs the index names, ascending */
+    bool *other;    /* hits[i] did not match, but has parts the index lacks: scan them */
     size_t n_hits;
 };
 
@@ -79,6 +80,7 @@ static void skey_free(struct skey *k)
         skey_free(&k->sub[i]);
     free(k->sub);
     free(k->hits);
+    free(k->other);
     imap_seqset_free(&k->set);
 }
 
@@ -368,13 +370,34 @@ static bool sent_day(struct smsg *sm, int64_t *day_r)
     return sm->sent == 1;
 }
 
+/* Whether a leaf part of the message that is not text (an attachment, which
+ * the index does not hold) has needle in its decoded content. */
+static bool other_match(struct smsg *sm, const struct mime_part *p, struct slice needle)
+{
+    if (p->kind != MIME_LEAF) {
+        for (const struct mime_part *c = p->children; c != NULL; c = c->next)
+            if (other_match(sm, c, needle))
+                return true;
+        return false;
+    }
+    if (slice_eq_cstr_nocase(p->type, "text"))
+        return false;
+    struct buf text = BUF_INIT;
+    mime_part_text(&sm->mime, p, &text);
+    bool found = slice_contains_nocase(buf_slice(&text), needle);
+    buf_free(&text);
+    return found;
+}
+
 /* The body's text as the full-text index holds it (mime_body_text: the text
- * parts, HTML as text): a scan, for a needle too short for the index. */
+ * parts, HTML as text) and the parts it does not hold: a scan, for a needle
+ * too short for the index. */
 static bool body_match(struct smsg *sm, struct slice needle)
 {
     struct buf text = BUF_INIT;
     mime_body_text(&sm->mime, &text);
-    bool found = slice_contains_nocase(buf_slice(&text), needle);
+    bool found =
+        slice_contains_nocase(buf_slice(&text), needle) || other_match(sm, sm->mime.root, needle);
     buf_free(&text);
     return found;
 }
@@ -400,10 +423,12 @@ static void index_keys(struct imap_session *s, struct skey *k)
         index_keys(s, &k->sub[i]);
     unsigned f = 0;
     struct slice text = k->a;
+    /* BODY and TEXT: the body is all its parts; the index holds the text ones
+     * (and the header block), so the others of the messages that have any are scanned */
     if (k->kind == S_BODY)
-        f = STORE_TEXT_BODY;
+        f = STORE_TEXT_BODY | STORE_TEXT_OTHER;
     else if (k->kind == S_TEXT)
-        f = STORE_TEXT_HEADER | STORE_TEXT_BODY;
+        f = STORE_TEXT_HEADER | STORE_TEXT_BODY | STORE_TEXT_OTHER;
     else if (k->kind == S_HEADER) {
         text = k->b;
         for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
@@ -423,12 +448,17 @@ static void index_keys(struct imap_session *s, struct skey *k)
         return;
     k->indexed = true;
     k->hits = xcalloc(n ? n : 1, sizeof(*k->hits));
-    for (size_t i = 0; i < n; i++)
+    k->other = xcalloc(n ? n : 1, sizeof(*k->other));
+    for (size_t i = 0; i < n; i++) {
+        k->other[k->n_hits] = v[i].other;
         k->hits[k->n_hits++] = v[i].uid; /* by UID: one mailbox */
+    }
     free(v);
 }
 
-static bool hit(const struct skey *k, uint32_t uid)
+/* An indexed key on a message: named by the index, and a match in the text
+ * it holds or in the other parts of the message (read only then). */
+static bool hit(struct smsg *sm, const struct skey *k, uint32_t uid)
 {
     size_t lo = 0, hi = k->n_hits;
     while (lo < hi) {
@@ -438,7 +468,9 @@ static bool hit(const struct skey *k, uint32_t uid)
         else
             hi = mid;
     }
-    return lo < k->n_hits && k->hits[lo] == uid;
+    if (lo == k->n_hits || k->hits[lo] != uid)
+        return false;
+    return !k->other[lo] || (smsg_load(sm) && other_match(sm, sm->mime.root, k->a));
 }
 
 static bool keyword_has(const char *keywords, struct slice k)
@@ -459,7 +491,7 @@ static bool eval(struct smsg *sm, const struct skey *k)
     const struct imap_msg *m = sm->m;
     int64_t day = day_of(m->internaldate), sent;
     if (k->indexed)
-        return hit(k, m->uid);
+        return hit(sm, k, m->uid);
     switch (k->kind) {
     case S_AND:
         for (size_t i = 0; i < k->n_sub; i++)

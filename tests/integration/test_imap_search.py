@@ -142,7 +142,22 @@ def body_and_text_from_the_index(imap):
     m.store("3", "+FLAGS", "\\Deleted")
     m.expunge()
     assert m.search(None, "BODY", "zeppelinfeld")[1] == [b""]
+    # a word in an attachment (a part that is not text, which the index does not
+    # hold): BODY and TEXT still find it, by a scan of those parts
+    imap.wharf("deliver", USER, input=ATTACHED)  # UID 4
+    m.noop()
+    assert m.uid("SEARCH", "BODY", "cargohold")[1] == [b"4"]
+    assert m.uid("SEARCH", "TEXT", "CARGOHOLD")[1] == [b"4"]
+    assert m.uid("SEARCH", "BODY", '"see attached"')[1] == [b"4"]
+    assert m.uid("SEARCH", "BODY", "nowhereword")[1] == [b""]
     m.logout()
+
+
+ATTACHED = (b"From: x@example.test\r\nSubject: a file\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=aa\r\n\r\n--aa\r\n"
+            b"Content-Type: text/plain\r\n\r\nsee attached\r\n--aa\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + base64.b64encode(b"inventory of the cargohold\r\n") + b"\r\n--aa--\r\n")
 
 
 def test_older_messages_without_records_are_searched_and_given_one(imap):
