@@ -11,6 +11,7 @@
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
+#include "base/log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -654,6 +655,68 @@ static json_t *query_run(struct jmap_req *r, struct qrun *qr)
 }
 
 /*
+ * A text query the store answers whole: a filter of one text condition
+ * (text, body, subject, from, to, cc or bcc, of 3 characters or more), alone
+ * or with inMailbox, sorted by receivedAt only (sentAt is receivedAt here),
+ * not collapsed. store_text_emails returns the matching Emails already
+ * sorted as email_order would, so the account's copies are never loaded nor
+ * sorted (the common search of a mail client). 1 when answered (*ids_r,
+ * *n_r), 0 when the query has another shape (query_run answers it, using the
+ * index per condition), -1 on error.
+ */
+static int text_fast(struct jmap_req *r, const struct qrun *qr, char (**ids_r)[65], size_t *n_r)
+{
+    static const struct {
+        const char *name;
+        unsigned fields;
+    } conds[] = {
+        {"text", STORE_TEXT_FROM | STORE_TEXT_TO | STORE_TEXT_CC | STORE_TEXT_BCC |
+                     STORE_TEXT_SUBJECT | STORE_TEXT_BODY},
+        {"body", STORE_TEXT_BODY},
+        {"subject", STORE_TEXT_SUBJECT},
+        {"from", STORE_TEXT_FROM},
+        {"to", STORE_TEXT_TO},
+        {"cc", STORE_TEXT_CC},
+        {"bcc", STORE_TEXT_BCC},
+    };
+    json_t *f = qr->filter;
+    if (f == NULL || qr->collapse || qr->sk.n != 1 || qr->sk.k[0].what != S_RECEIVED ||
+        json_object_get(f, "operator") != NULL)
+        return 0;
+    const char *text = NULL;
+    unsigned fields = 0;
+    int64_t in_mailbox = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(f, k, v)
+    {
+        bool known = false;
+        for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
+            if (strcmp(k, conds[i].name) == 0 && text == NULL) {
+                text = json_string_value(v);
+                fields = conds[i].fields;
+                known = true;
+            }
+        if (strcmp(k, "inMailbox") == 0) {
+            const char *id = jmap_resolve_id(r, json_string_value(v));
+            in_mailbox = id ? jmap_mailbox_id_parse(id) : 0;
+            known = in_mailbox > 0;
+        }
+        if (!known)
+            return 0;
+    }
+    if (text == NULL || !store_text_indexed(slice_from_cstr(text)))
+        return 0;
+    struct buf err = BUF_INIT;
+    int rc = store_text_emails(r->j->store, r->user, in_mailbox, fields, slice_from_cstr(text),
+                               !qr->sk.k[0].asc, ids_r, n_r, &err);
+    if (rc < 0)
+        log_warning("user=<%s>: text index: %s", r->user, buf_cstr(&err));
+    buf_free(&err);
+    return rc < 0 ? -1 : rc == 0;
+}
+
+/*
  * One result kept per worker: a mail list pages through the same query (the
  * same filter, sort and collapseThreads) 50 Emails at a time, and each page
  * would otherwise read and sort the whole account again. The account state
@@ -717,7 +780,15 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
     struct jmap_query_cache *qc = r->j->qcache;
     if (key == NULL || qc == NULL || qc->state != st || strcmp(qc->user, r->user) != 0 ||
         strcmp(qc->key, key) != 0) {
-        if ((*err_r = query_run(r, &qr)) != NULL) {
+        char(*found)[65] = NULL;
+        size_t nfound = 0;
+        int fast = text_fast(r, &qr, &found, &nfound);
+        if (fast < 0) {
+            *err_r = jmap_error("serverFail", "text index");
+            free(key);
+            return NULL;
+        }
+        if (fast == 0 && (*err_r = query_run(r, &qr)) != NULL) {
             free(key);
             return NULL;
         }
@@ -727,10 +798,15 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
         qc->key = key ? key : xstrdup("");
         key = NULL;
         qc->state = st; /* key "" (no memory for one) never matches */
-        qc->n = qr.nm;
-        qc->ids = xcalloc(qr.nm ? qr.nm : 1, sizeof(*qc->ids));
-        for (size_t i = 0; i < qr.nm; i++)
-            memcpy(qc->ids[i], qr.e[i].c[0].m.blob, 65);
+        if (fast) {
+            qc->n = nfound;
+            qc->ids = found ? found : xcalloc(1, sizeof(*qc->ids));
+        } else {
+            qc->n = qr.nm;
+            qc->ids = xcalloc(qr.nm ? qr.nm : 1, sizeof(*qc->ids));
+            for (size_t i = 0; i < qr.nm; i++)
+                memcpy(qc->ids[i], qr.e[i].c[0].m.blob, 65);
+        }
     }
     free(key);
     const char(*hashes)[65] = (const char(*)[65])qc->ids;

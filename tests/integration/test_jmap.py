@@ -316,6 +316,37 @@ def text_query_uses_the_index(server, j):
     assert j.ok("Email/set", {"destroy": ids})["destroyed"] == ids
     assert j.ok("Email/query", {"filter": {"text": "zeppelinfeld"}})["ids"] == []
     assert b.ok("Email/query", {"filter": {"text": "zeppelinfeld"}})["ids"] == ids
+    text_query_sorted_by_the_store(server, j)
+
+
+def text_query_sorted_by_the_store(server, j):
+    """One text condition (with inMailbox), sorted by receivedAt: the store
+    answers it sorted (store_text_emails), the same as the general path."""
+    inbox = j.mailbox("inbox")
+    # delivered just before the query (`wharf deliver` returns once stored):
+    # the query's top-up of the index finds them
+    for i in range(3):
+        server.wharf("deliver", USER, input=b"From: x@example.test\r\nSubject: tide %d\r\n\r\n"
+                     b"springtide number %d\r\n" % (i, i))
+    newest = [{"property": "receivedAt", "isAscending": False}]
+    fast = j.ok("Email/query", {"filter": {"inMailbox": inbox, "text": "SPRINGTIDE"},
+                                "sort": newest, "calculateTotal": True})
+    assert fast["total"] == 3
+    general = j.ok("Email/query", {"filter": {"operator": "AND", "conditions": [
+        {"inMailbox": inbox}, {"text": "springtide"}]}, "sort": newest})
+    assert fast["ids"] == general["ids"]
+    got = {e["id"]: e["subject"]
+           for e in j.ok("Email/get", {"ids": fast["ids"], "properties": ["subject"]})["list"]}
+    assert [got[i] for i in fast["ids"]] == ["tide 2", "tide 1", "tide 0"]
+    oldest = j.ok("Email/query", {"filter": {"body": "springtide"}, "position": 1, "limit": 1,
+                                  "sort": [{"property": "receivedAt", "isAscending": True}]})
+    assert oldest["ids"] == [fast["ids"][1]] and oldest["position"] == 1
+    assert j.ok("Email/query", {"filter": {"inMailbox": j.mailbox("sent"),
+                                           "text": "springtide"}})["ids"] == []
+    # deleted: no longer returned
+    assert j.ok("Email/set", {"destroy": fast["ids"][:1]})["destroyed"] == fast["ids"][:1]
+    assert j.ok("Email/query", {"filter": {"inMailbox": inbox, "text": "springtide"},
+                                "sort": newest})["ids"] == fast["ids"][1:]
 
 
 def test_submission_to_another_local_user(server):
