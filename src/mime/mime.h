@@ -239,6 +239,9 @@ bool mime_part_text(const struct mime_message *msg, const struct mime_part *p, s
  * part followed by a newline. The store's full-text index holds it and the
  * scans of JMAP and IMAP search look in it, so both answer alike. */
 void mime_body_text(const struct mime_message *msg, struct buf *out);
+/* Whether the message has a leaf part that is not text (an attachment: what
+ * mime_body_text leaves out). */
+bool mime_body_other(const struct mime_message *msg);
 /* Appends HTML as a reader sees its text: tags dropped, the content of
  * style, script, title, head and comments dropped, a block element's tag a
  * space, the common entities decoded, white space runs one space, no

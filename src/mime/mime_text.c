@@ -112,10 +112,20 @@ void mime_html_text(struct slice in, struct buf *out)
     }
 }
 
+/* The part after p in a preorder walk of the tree, NULL at the end. */
+static const struct mime_part *preorder_next(const struct mime_part *p)
+{
+    if (p->children)
+        return p->children;
+    while (p && p->next == NULL)
+        p = p->parent;
+    return p ? p->next : NULL;
+}
+
 void mime_body_text(const struct mime_message *msg, struct buf *out)
 {
     struct buf t = BUF_INIT;
-    for (const struct mime_part *p = msg->root; p != NULL;) {
+    for (const struct mime_part *p = msg->root; p != NULL; p = preorder_next(p)) {
         if (p->kind == MIME_LEAF && slice_eq_cstr_nocase(p->type, "text")) {
             buf_reset(&t);
             mime_part_text(msg, p, &t);
@@ -125,14 +135,14 @@ void mime_body_text(const struct mime_message *msg, struct buf *out)
                 buf_append_slice(out, buf_slice(&t));
             buf_append(out, "\n", 1);
         }
-        /* preorder walk */
-        if (p->children)
-            p = p->children;
-        else {
-            while (p && p->next == NULL)
-                p = p->parent;
-            p = p ? p->next : NULL;
-        }
     }
     buf_free(&t);
+}
+
+bool mime_body_other(const struct mime_message *msg)
+{
+    for (const struct mime_part *p = msg->root; p != NULL; p = preorder_next(p))
+        if (p->kind == MIME_LEAF && !slice_eq_cstr_nocase(p->type, "text"))
+            return true;
+    return false;
 }

@@ -32,23 +32,6 @@ static const char *const record_names[] = {"subject", "from", "to", "cc", "bcc"}
 /* Messages looked at in one write transaction of a top-up (a parse each, at most). */
 #define TOPUP_BATCH 64
 
-/* Whether the message has a leaf part that is not text (mime_body_text leaves it out). */
-static bool has_other_parts(const struct mime_message *msg)
-{
-    for (const struct mime_part *p = msg->root; p != NULL;) {
-        if (p->kind == MIME_LEAF && !slice_eq_cstr_nocase(p->type, "text"))
-            return true;
-        if (p->children)
-            p = p->children;
-        else {
-            while (p && p->next == NULL)
-                p = p->parent;
-            p = p ? p->next : NULL;
-        }
-    }
-    return false;
-}
-
 /* In a write transaction: indexes the body hex, data (not indexed yet). */
 static int doc_add(struct store *s, const char *hex, struct slice data, struct buf *err)
 {
@@ -71,7 +54,7 @@ static int doc_add(struct store *s, const char *hex, struct slice data, struct b
     }
     buf_append_slice(&f[5], mime_part_header(&msg, msg.root));
     mime_body_text(&msg, &f[6]);
-    bool other = has_other_parts(&msg);
+    bool other = mime_body_other(&msg);
     mime_message_free(&msg);
     buf_free(&rec);
     int rc = -1;
