@@ -7,7 +7,10 @@
  * from, to, cc, bcc) are answered by the store's full-text index (one
  * search per condition), and only text shorter than the index answers for
  * is looked for in the search records the store keeps (decoded header
- * fields) and in the messages' text. Never changes anything.
+ * fields) and in the messages' text. A query of one text condition (and
+ * inMailbox) sorted by receivedAt, a mail client's search box, is answered
+ * whole by the store, already sorted (text_fast): the account's copies are
+ * not loaded. Never changes anything.
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
