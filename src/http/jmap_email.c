@@ -517,101 +517,6 @@ static void bodies_free(struct bodies *b)
     free(b->att);
 }
 
-/* Whether the tag at in[i] ('<', or "</" when closing) is named name (ASCII
- * case-insensitive, then white space, '/' or '>'). */
-static bool tag_is(struct slice in, size_t i, bool closing, const char *name)
-{
-    size_t n = strlen(name), at = i + 1 + (closing ? 1 : 0);
-    if (closing && (i + 1 >= in.len || in.ptr[i + 1] != '/'))
-        return false;
-    if (at + n >= in.len || strncasecmp(in.ptr + at, name, n) != 0)
-        return false;
-    char c = in.ptr[at + n];
-    return c == '>' || c == '/' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* The index just past the first occurrence of what at or after i, in.len when none. */
-static size_t skip_past(struct slice in, size_t i, const char *what)
-{
-    size_t n = strlen(what);
-    for (; i + n <= in.len; i++)
-        if (strncasecmp(in.ptr + i, what, n) == 0)
-            return i + n;
-    return in.len;
-}
-
-/*
- * Text of an HTML part as a reader sees it (previews and text search): tags
- * dropped, the content of <style>, <script>, <title> and comments dropped
- * (never shown), a block element's tag a space, the common entities decoded,
- * white space runs one space, no leading space.
- */
-static void html_strip(struct slice in, struct buf *out)
-{
-    static const char *const hidden[] = {"style", "script", "title", "head"};
-    static const char *const blocks[] = {"br", "p",     "div", "tr", "td", "th",
-                                         "li", "h1",    "h2",  "h3", "h4", "h5",
-                                         "h6", "table", "ul",  "ol", "hr", "blockquote"};
-    static const struct {
-        const char *name, *text;
-    } entities[] = {{"&amp;", "&"}, {"&lt;", "<"},   {"&gt;", ">"},   {"&quot;", "\""},
-                    {"&#39;", "'"}, {"&apos;", "'"}, {"&nbsp;", " "}, {"&#160;", " "}};
-    size_t start = out->len;
-    bool space = false;
-    size_t i = 0;
-    while (i < in.len) {
-        char c = in.ptr[i];
-        const char *emit = NULL;
-        char one[2] = {c, '\0'};
-        if (c == '<') {
-            bool block = false, skipped = false;
-            if (i + 4 <= in.len && memcmp(in.ptr + i, "<!--", 4) == 0) {
-                i = skip_past(in, i + 4, "-->");
-                skipped = true;
-            }
-            for (size_t k = 0; !skipped && k < sizeof(hidden) / sizeof(hidden[0]); k++) {
-                if (tag_is(in, i, false, hidden[k])) {
-                    /* up to the end of the closing tag (or the end: never shown) */
-                    char close[16];
-                    snprintf(close, sizeof(close), "</%s", hidden[k]);
-                    i = skip_past(in, i + 1, close);
-                    i = skip_past(in, i, ">");
-                    skipped = block = true;
-                }
-            }
-            for (size_t k = 0; !skipped && k < sizeof(blocks) / sizeof(blocks[0]); k++)
-                block = block || tag_is(in, i, false, blocks[k]) || tag_is(in, i, true, blocks[k]);
-            if (!skipped)
-                i = skip_past(in, i, ">");
-            if (!block)
-                continue;
-            emit = " ";
-        } else if (c == '&') {
-            for (size_t k = 0; k < sizeof(entities) / sizeof(entities[0]) && !emit; k++) {
-                size_t n = strlen(entities[k].name);
-                if (i + n <= in.len && strncasecmp(in.ptr + i, entities[k].name, n) == 0) {
-                    emit = entities[k].text;
-                    i += n;
-                }
-            }
-            if (!emit) {
-                emit = one;
-                i++;
-            }
-        } else {
-            emit = one;
-            i++;
-        }
-        for (const char *e = emit; *e; e++) {
-            bool ws = *e == ' ' || *e == '\n' || *e == '\r' || *e == '\t';
-            if (ws && (space || out->len == start))
-                continue;
-            space = ws;
-            buf_append_byte(out, ws ? ' ' : *e);
-        }
-    }
-}
-
 /* At most max bytes of s, cut at a UTF-8 character boundary. */
 static size_t utf8_cut(struct slice s, size_t max)
 {
@@ -653,7 +558,7 @@ static void body_text(const struct mime_message *msg, const struct bodies *b, st
     if (p) {
         mime_part_text(msg, p, &t);
         if (type_is(p, "text", "html"))
-            html_strip(buf_slice(&t), s);
+            mime_html_text(buf_slice(&t), s);
         else {
             bool space = false;
             for (size_t i = 0; i < t.len; i++) {

@@ -3,12 +3,18 @@
  * 8621 4.4, 4.5, 4.3) over the account's copies.
  *
  * The copies of the account are grouped by body into Emails; a filter is
- * checked on the metadata first, then on the search records the store keeps
- * (decoded header fields), and reads a message only for body text. Never
- * changes anything.
+ * checked on the metadata first; its text conditions (text, body, subject,
+ * from, to, cc, bcc) are answered by the store's full-text index (one
+ * search per condition), and only text shorter than the index answers for
+ * is looked for in the search records the store keeps (decoded header
+ * fields) and in the messages' text. A query of one text condition (and
+ * inMailbox) sorted by receivedAt, a mail client's search box, is answered
+ * whole by the store, already sorted (text_fast): the account's copies are
+ * not loaded. Never changes anything.
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
+#include "base/log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +69,15 @@ struct qctx {
     /* every Email of the account by thread (the thread filters) */
     const struct email **by_thread;
     size_t n_by_thread;
+    /* the answers of the store's full-text index, one per (fields, text) asked */
+    struct text_answer {
+        unsigned fields;
+        const char *text;
+        bool indexed;                /* false: too short, scan */
+        struct store_text_hit *hits; /* by blob */
+        size_t n;
+    } * texts;
+    size_t ntexts;
 };
 
 static int by_thread_order(const void *a, const void *b)
@@ -178,7 +193,8 @@ static bool header_has(struct qctx *q, const struct email *e, const char *const 
     return false;
 }
 
-/* Whether the text of e's body parts holds text. */
+/* Whether the text of e's body parts (mime_body_text, as the index holds it) holds text: a
+ * scan, for text too short for the index. */
 static bool body_has(struct qctx *q, const struct email *e, const char *text)
 {
     const struct store_account_message *c = &e->c[0];
@@ -188,21 +204,8 @@ static bool body_has(struct qctx *q, const struct email *e, const char *text)
         0) {
         struct mime_message msg;
         mime_parse(&msg, buf_slice(&data), NULL);
-        for (const struct mime_part *p = msg.root; p && !found;) {
-            if (p->kind == MIME_LEAF && slice_eq_cstr_nocase(p->type, "text")) {
-                buf_reset(&t);
-                mime_part_text(&msg, p, &t);
-                found = contains(buf_slice(&t), text);
-            }
-            /* preorder walk */
-            if (p->children)
-                p = p->children;
-            else {
-                while (p && p->next == NULL)
-                    p = p->parent;
-                p = p ? p->next : NULL;
-            }
-        }
+        mime_body_text(&msg, &t);
+        found = contains(buf_slice(&t), text);
         mime_message_free(&msg);
     }
     buf_free(&data);
@@ -211,10 +214,53 @@ static bool body_has(struct qctx *q, const struct email *e, const char *text)
     return found;
 }
 
+static int hit_order(const void *a, const void *b)
+{
+    return strcmp(((const struct store_text_hit *)a)->blob,
+                  ((const struct store_text_hit *)b)->blob);
+}
+
+/*
+ * Whether the fields of e hold text, from the store's full-text index: one
+ * search per (fields, text) of the query, its matches then looked up per
+ * Email. -1 when the index does not answer for text (too short): scan.
+ */
+static int indexed_has(struct qctx *q, const struct email *e, unsigned fields, const char *text)
+{
+    struct text_answer *a = NULL;
+    for (size_t i = 0; i < q->ntexts && a == NULL; i++)
+        if (q->texts[i].fields == fields && strcmp(q->texts[i].text, text) == 0)
+            a = &q->texts[i];
+    if (a == NULL) {
+        q->texts = xreallocarray(q->texts, q->ntexts + 1, sizeof(*q->texts));
+        a = &q->texts[q->ntexts++];
+        memset(a, 0, sizeof(*a));
+        a->fields = fields;
+        a->text = text;
+        struct buf err = BUF_INIT;
+        int rc = store_text_search(q->r->j->store, q->r->user, 0, fields, slice_from_cstr(text),
+                                   &a->hits, &a->n, &err);
+        if (rc < 0)
+            q->failed = true;
+        buf_free(&err);
+        a->indexed = rc == 0;
+        if (a->n > 1)
+            qsort(a->hits, a->n, sizeof(*a->hits), hit_order);
+    }
+    if (!a->indexed)
+        return q->failed ? 0 : -1;
+    struct store_text_hit key;
+    memcpy(key.blob, e->c[0].m.blob, sizeof(key.blob));
+    return a->n && bsearch(&key, a->hits, a->n, sizeof(*a->hits), hit_order) != NULL;
+}
+
 static const char *const addr_names[][3] = {
     {"from", NULL, NULL}, {"to", NULL, NULL},      {"cc", NULL, NULL},
     {"bcc", NULL, NULL},  {"subject", NULL, NULL},
 };
+/* The index's field of each of addr_names. */
+static const unsigned addr_fields[] = {STORE_TEXT_FROM, STORE_TEXT_TO, STORE_TEXT_CC,
+                                       STORE_TEXT_BCC, STORE_TEXT_SUBJECT};
 
 static bool condition(struct qctx *q, const struct email *e, json_t *f)
 {
@@ -259,13 +305,20 @@ static bool condition(struct qctx *q, const struct email *e, json_t *f)
             ok = k[0] == 'a' ? with == total : k[0] == 's' ? with > 0 : with == 0;
         } else if (strcmp(k, "text") == 0) {
             static const char *const all[] = {"from", "to", "cc", "bcc", "subject", NULL};
-            ok = header_has(q, e, all, s) || body_has(q, e, s);
-        } else if (strcmp(k, "body") == 0)
-            ok = body_has(q, e, s);
-        else {
+            int x = indexed_has(q, e,
+                                STORE_TEXT_FROM | STORE_TEXT_TO | STORE_TEXT_CC | STORE_TEXT_BCC |
+                                    STORE_TEXT_SUBJECT | STORE_TEXT_BODY,
+                                s);
+            ok = x >= 0 ? x : header_has(q, e, all, s) || body_has(q, e, s);
+        } else if (strcmp(k, "body") == 0) {
+            int x = indexed_has(q, e, STORE_TEXT_BODY, s);
+            ok = x >= 0 ? x : body_has(q, e, s);
+        } else {
             for (size_t i = 0; i < sizeof(addr_names) / sizeof(addr_names[0]); i++)
-                if (strcmp(k, addr_names[i][0]) == 0)
-                    ok = header_has(q, e, addr_names[i], s);
+                if (strcmp(k, addr_names[i][0]) == 0) {
+                    int x = indexed_has(q, e, addr_fields[i], s);
+                    ok = x >= 0 ? x : header_has(q, e, addr_names[i], s);
+                }
         }
         if (!ok)
             return false;
@@ -509,6 +562,9 @@ static void query_free(struct qrun *qr)
     for (size_t i = 0; i < qr->q.nrecs; i++)
         store_records_free(&qr->q.recs[i].rec);
     free(qr->q.recs);
+    for (size_t i = 0; i < qr->q.ntexts; i++)
+        free(qr->q.texts[i].hits);
+    free(qr->q.texts);
     buf_free(&qr->q.scratch);
     free(qr->q.by_thread);
     free(qr->all);
@@ -602,6 +658,68 @@ static json_t *query_run(struct jmap_req *r, struct qrun *qr)
 }
 
 /*
+ * A text query the store answers whole: a filter of one text condition
+ * (text, body, subject, from, to, cc or bcc, of 3 characters or more), alone
+ * or with inMailbox, sorted by receivedAt only (sentAt is receivedAt here),
+ * not collapsed. store_text_emails returns the matching Emails already
+ * sorted as email_order would, so the account's copies are never loaded nor
+ * sorted (the common search of a mail client). 1 when answered (*ids_r,
+ * *n_r), 0 when the query has another shape (query_run answers it, using the
+ * index per condition), -1 on error.
+ */
+static int text_fast(struct jmap_req *r, const struct qrun *qr, char (**ids_r)[65], size_t *n_r)
+{
+    static const struct {
+        const char *name;
+        unsigned fields;
+    } conds[] = {
+        {"text", STORE_TEXT_FROM | STORE_TEXT_TO | STORE_TEXT_CC | STORE_TEXT_BCC |
+                     STORE_TEXT_SUBJECT | STORE_TEXT_BODY},
+        {"body", STORE_TEXT_BODY},
+        {"subject", STORE_TEXT_SUBJECT},
+        {"from", STORE_TEXT_FROM},
+        {"to", STORE_TEXT_TO},
+        {"cc", STORE_TEXT_CC},
+        {"bcc", STORE_TEXT_BCC},
+    };
+    json_t *f = qr->filter;
+    if (f == NULL || qr->collapse || qr->sk.n != 1 || qr->sk.k[0].what != S_RECEIVED ||
+        json_object_get(f, "operator") != NULL)
+        return 0;
+    const char *text = NULL;
+    unsigned fields = 0;
+    int64_t in_mailbox = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(f, k, v)
+    {
+        bool known = false;
+        for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
+            if (strcmp(k, conds[i].name) == 0 && text == NULL) {
+                text = json_string_value(v);
+                fields = conds[i].fields;
+                known = true;
+            }
+        if (strcmp(k, "inMailbox") == 0) {
+            const char *id = jmap_resolve_id(r, json_string_value(v));
+            in_mailbox = id ? jmap_mailbox_id_parse(id) : 0;
+            known = in_mailbox > 0;
+        }
+        if (!known)
+            return 0;
+    }
+    if (text == NULL || !store_text_indexed(slice_from_cstr(text)))
+        return 0;
+    struct buf err = BUF_INIT;
+    int rc = store_text_emails(r->j->store, r->user, in_mailbox, fields, slice_from_cstr(text),
+                               !qr->sk.k[0].asc, ids_r, n_r, &err);
+    if (rc < 0)
+        log_warning("user=<%s>: text index: %s", r->user, buf_cstr(&err));
+    buf_free(&err);
+    return rc < 0 ? -1 : rc == 0;
+}
+
+/*
  * One result kept per worker: a mail list pages through the same query (the
  * same filter, sort and collapseThreads) 50 Emails at a time, and each page
  * would otherwise read and sort the whole account again. The account state
@@ -665,7 +783,15 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
     struct jmap_query_cache *qc = r->j->qcache;
     if (key == NULL || qc == NULL || qc->state != st || strcmp(qc->user, r->user) != 0 ||
         strcmp(qc->key, key) != 0) {
-        if ((*err_r = query_run(r, &qr)) != NULL) {
+        char(*found)[65] = NULL;
+        size_t nfound = 0;
+        int fast = text_fast(r, &qr, &found, &nfound);
+        if (fast < 0) {
+            *err_r = jmap_error("serverFail", "text index");
+            free(key);
+            return NULL;
+        }
+        if (fast == 0 && (*err_r = query_run(r, &qr)) != NULL) {
             free(key);
             return NULL;
         }
@@ -675,10 +801,15 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
         qc->key = key ? key : xstrdup("");
         key = NULL;
         qc->state = st; /* key "" (no memory for one) never matches */
-        qc->n = qr.nm;
-        qc->ids = xcalloc(qr.nm ? qr.nm : 1, sizeof(*qc->ids));
-        for (size_t i = 0; i < qr.nm; i++)
-            memcpy(qc->ids[i], qr.e[i].c[0].m.blob, 65);
+        if (fast) {
+            qc->n = nfound;
+            qc->ids = found ? found : xcalloc(1, sizeof(*qc->ids));
+        } else {
+            qc->n = qr.nm;
+            qc->ids = xcalloc(qr.nm ? qr.nm : 1, sizeof(*qc->ids));
+            for (size_t i = 0; i < qr.nm; i++)
+                memcpy(qc->ids[i], qr.e[i].c[0].m.blob, 65);
+        }
     }
     free(key);
     const char(*hashes)[65] = (const char(*)[65])qc->ids;

@@ -6,8 +6,10 @@
  * and "$"; RETURN (MIN MAX ALL COUNT SAVE) (RFC 4731, RFC 5182). IMAP4rev2
  * sessions always get ESEARCH. Header keys (FROM, TO, CC, BCC, SUBJECT,
  * HEADER of the fields the record holds) and SENT* read the search records
- * the store wrote at delivery (mime_cache.c); messages are read (and
- * MIME-parsed) only when a key needs more of their content.
+ * the store wrote at delivery (mime_cache.c); BODY, TEXT and the header keys
+ * of 3 characters or more are answered by the store's full-text index (one
+ * search per key, index_keys); messages are read (and MIME-parsed) only when
+ * a key needs more of their content.
  * Must never: recurse deeper than the parser's list depth allows (NOT and OR
  * chains are bounded by IMAP_MAX_SEARCH_DEPTH).
  */
@@ -59,6 +61,11 @@ struct skey {
     struct imap_seqset set;
     struct skey *sub; /* AND: children; NOT: 1; OR: 2 */
     size_t n_sub;
+    /* BODY, TEXT and header keys the store's full-text index answered (index_keys) */
+    bool indexed;
+    uint32_t *hits; /* the UIDs the index names, ascending */
+    bool *other;    /* hits[i] did not match, but has parts the index lacks: scan them */
+    size_t n_hits;
 };
 
 struct sparser {
@@ -72,6 +79,8 @@ static void skey_free(struct skey *k)
     for (size_t i = 0; i < k->n_sub; i++)
         skey_free(&k->sub[i]);
     free(k->sub);
+    free(k->hits);
+    free(k->other);
     imap_seqset_free(&k->set);
 }
 
@@ -361,19 +370,107 @@ static bool sent_day(struct smsg *sm, int64_t *day_r)
     return sm->sent == 1;
 }
 
-static bool body_match(struct smsg *sm, const struct mime_part *p, struct slice needle)
+/* Whether a leaf part of the message that is not text (an attachment, which
+ * the index does not hold) has needle in its decoded content. */
+static bool other_match(struct smsg *sm, const struct mime_part *p, struct slice needle)
 {
     if (p->kind != MIME_LEAF) {
         for (const struct mime_part *c = p->children; c != NULL; c = c->next)
-            if (body_match(sm, c, needle))
+            if (other_match(sm, c, needle))
                 return true;
         return false;
     }
+    if (slice_eq_cstr_nocase(p->type, "text"))
+        return false;
     struct buf text = BUF_INIT;
     mime_part_text(&sm->mime, p, &text);
     bool found = slice_contains_nocase(buf_slice(&text), needle);
     buf_free(&text);
     return found;
+}
+
+/* The body's text as the full-text index holds it (mime_body_text: the text
+ * parts, HTML as text) and the parts it does not hold: a scan, for a needle
+ * too short for the index. */
+static bool body_match(struct smsg *sm, struct slice needle)
+{
+    struct buf text = BUF_INIT;
+    mime_body_text(&sm->mime, &text);
+    bool found =
+        slice_contains_nocase(buf_slice(&text), needle) || other_match(sm, sm->mime.root, needle);
+    buf_free(&text);
+    return found;
+}
+
+/*
+ * Asks the store's full-text index for the keys it answers (BODY, TEXT and
+ * the header keys of the fields it holds, with text of 3 characters or
+ * more): the UIDs of the mailbox that match, so that eval looks them up
+ * instead of reading each message. A key the index does not answer (short
+ * text, an error) is scanned as before.
+ */
+static void index_keys(struct imap_session *s, struct skey *k)
+{
+    static const struct {
+        const char *name;
+        unsigned field;
+    } fields[] = {{"from", STORE_TEXT_FROM},
+                  {"to", STORE_TEXT_TO},
+                  {"cc", STORE_TEXT_CC},
+                  {"bcc", STORE_TEXT_BCC},
+                  {"subject", STORE_TEXT_SUBJECT}};
+    for (size_t i = 0; i < k->n_sub; i++)
+        index_keys(s, &k->sub[i]);
+    unsigned f = 0;
+    struct slice text = k->a;
+    /* BODY and TEXT: the body is all its parts; the index holds the text ones
+     * (and the header block), so the others of the messages that have any are scanned */
+    if (k->kind == S_BODY)
+        f = STORE_TEXT_BODY | STORE_TEXT_OTHER;
+    else if (k->kind == S_TEXT)
+        f = STORE_TEXT_HEADER | STORE_TEXT_BODY | STORE_TEXT_OTHER;
+    else if (k->kind == S_HEADER) {
+        text = k->b;
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+            if (slice_eq_cstr_nocase(k->a, fields[i].name))
+                f = fields[i].field;
+    }
+    if (f == 0 || !store_text_indexed(text))
+        return;
+    struct store_text_hit *v;
+    size_t n;
+    struct buf err = BUF_INIT;
+    int rc = store_text_search(s->srv->store, s->view.owner, s->view.id, f, text, &v, &n, &err);
+    if (rc < 0)
+        log_warning("user=<%s>: text index: %s", s->account, buf_cstr(&err));
+    buf_free(&err);
+    if (rc != 0)
+        return;
+    k->indexed = true;
+    k->hits = xcalloc(n ? n : 1, sizeof(*k->hits));
+    k->other = xcalloc(n ? n : 1, sizeof(*k->other));
+    for (size_t i = 0; i < n; i++) {
+        k->other[k->n_hits] = v[i].other;
+        k->hits[k->n_hits++] = v[i].uid; /* by UID: one mailbox */
+    }
+    free(v);
+}
+
+/* An indexed key on a message: named by the index, and a match in the text
+ * it holds or in the other parts of the message (read only then). */
+static bool hit(struct smsg *sm, const struct skey *k, uint32_t uid)
+{
+    size_t lo = 0, hi = k->n_hits;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (k->hits[mid] < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == k->n_hits || k->hits[lo] != uid)
+        return false;
+    return !k->other[lo] || (smsg_load(sm) && other_match(sm, sm->mime.root, k->a));
 }
 
 static bool keyword_has(const char *keywords, struct slice k)
@@ -393,6 +490,8 @@ static bool eval(struct smsg *sm, const struct skey *k)
 {
     const struct imap_msg *m = sm->m;
     int64_t day = day_of(m->internaldate), sent;
+    if (k->indexed)
+        return hit(sm, k, m->uid);
     switch (k->kind) {
     case S_AND:
         for (size_t i = 0; i < k->n_sub; i++)
@@ -420,11 +519,11 @@ static bool eval(struct smsg *sm, const struct skey *k)
     case S_HEADER:
         return header_match(sm, k->a, k->b);
     case S_BODY:
-        return smsg_load(sm) && body_match(sm, sm->mime.root, k->a);
+        return smsg_load(sm) && body_match(sm, k->a);
     case S_TEXT:
         return smsg_load(sm) &&
                (slice_contains_nocase(mime_part_header(&sm->mime, sm->mime.root), k->a) ||
-                body_match(sm, sm->mime.root, k->a));
+                body_match(sm, k->a));
     case S_BEFORE:
         return day < k->date;
     case S_ON:
@@ -493,6 +592,8 @@ const char *imap_search_eval(struct imap_session *s, const struct imap_arg *args
     if (modseq_r != NULL)
         *modseq_r = uses_modseq(&root);
     bool *match = xcalloc(v->n ? v->n : 1, sizeof(*match));
+    if (v->n > 0)
+        index_keys(s, &root);
     /* Header keys read the search records: one statement for the mailbox. */
     struct store_records recs = {0};
     struct buf fill_data = BUF_INIT;

@@ -232,6 +232,22 @@ bool mime_charset_to_utf8_lossy(struct slice charset, struct slice in, struct bu
  * returned: out always gets valid UTF-8. */
 bool mime_part_text(const struct mime_message *msg, const struct mime_part *p, struct buf *out);
 
+/* ---- the text a search looks in (mime_text.c) ---- */
+
+/* Appends the search text of the message's body: the text of each leaf part
+ * of media type text (mime_part_text), text/html rendered by mime_html_text, each
+ * part followed by a newline. The store's full-text index holds it and the
+ * scans of JMAP and IMAP search look in it, so both answer alike. */
+void mime_body_text(const struct mime_message *msg, struct buf *out);
+/* Whether the message has a leaf part that is not text (an attachment: what
+ * mime_body_text leaves out). */
+bool mime_body_other(const struct mime_message *msg);
+/* Appends HTML as a reader sees its text: tags dropped, the content of
+ * style, script, title, head and comments dropped, a block element's tag a
+ * space, the common entities decoded, white space runs one space, no
+ * leading space. */
+void mime_html_text(struct slice html, struct buf *out);
+
 /* ---- addresses (mime_address.c) ---- */
 
 /* One element in the IMAP ENVELOPE shape. A group is a start marker

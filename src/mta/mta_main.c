@@ -42,6 +42,9 @@ struct mta {
     struct mta_out *out;
     struct mta_pickup *pickup;
     struct event *scan_ev;
+    /* the full-text index's top-up when no delivery is going on (on_text_topup) */
+    struct event *topup_ev;
+    uint64_t topup_jobs; /* batch.n_jobs at the last look */
     /* the organization's routes (doc/routing.md, "Queues"): the routing process's table,
      * looked at every ROUTES_WATCH_MS; a change of its routes makes waiting mail due */
     struct event *routes_ev;
@@ -231,6 +234,40 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
     evtimer_add(m->scan_ev, &tv);
 }
 
+/*
+ * The store's full-text index is never written by a delivery (doc/store.md,
+ * "Full-text index"): a search tops up what its mailboxes received since, and
+ * this timer indexes the rest a little at a time (TOPUP_MESSAGES a tick,
+ * one write transaction of the store's), only when the last tick saw no
+ * delivery and none waits in the batch, so that the first search after a
+ * burst of mail finds most of it indexed. It runs every TOPUP_BUSY_MS while
+ * there is work, every TOPUP_IDLE_MS otherwise.
+ */
+#define TOPUP_MESSAGES 64
+#define TOPUP_BUSY_MS 200
+#define TOPUP_IDLE_MS 5000
+
+static void on_text_topup(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct mta *m = arg;
+    if (m->stopping)
+        return;
+    int64_t next = TOPUP_BUSY_MS;
+    if (m->batch.n == 0 && m->batch.n_jobs == m->topup_jobs) {
+        struct buf err = BUF_INIT;
+        size_t n = 0;
+        if (store_text_topup(m->store, TOPUP_MESSAGES, &n, &err) != 0)
+            log_warning("text index top-up: %s", buf_cstr(&err));
+        buf_free(&err);
+        if (n < TOPUP_MESSAGES)
+            next = TOPUP_IDLE_MS;
+    }
+    m->topup_jobs = m->batch.n_jobs;
+    struct timeval tv = clock_timeval_ms(next);
+    evtimer_add(m->topup_ev, &tv);
+}
+
 int mta_main(struct component_ctx *ctx)
 {
     struct mta m = {.cfg = ctx->cfg};
@@ -283,6 +320,9 @@ int mta_main(struct component_ctx *ctx)
     m.scan_ev = evtimer_new(m.base, on_scan, &m);
     struct timeval now = {0, 0};
     evtimer_add(m.scan_ev, &now); /* the scan at start, once the loop runs */
+    m.topup_ev = evtimer_new(m.base, on_text_topup, &m);
+    struct timeval topup = clock_timeval_ms(TOPUP_BUSY_MS);
+    evtimer_add(m.topup_ev, &topup);
     log_info("ready: deliver.sock, batches of up to %lld", (long long)m.cfg->mta_batch_max);
 
     component_loop_run(loop);
@@ -300,6 +340,7 @@ int mta_main(struct component_ctx *ctx)
     mta_batch_free(&m.batch);
     mta_remove_free(rm); /* after everything that may finish an entry */
     event_free(m.scan_ev);
+    event_free(m.topup_ev);
     event_free(m.routes_ev);
     free(m.routes_path);
     free(m.routes);

@@ -584,6 +584,43 @@ int store_msgid_find(struct store *s, const char *owner, struct slice msgid,
     return s->drv->msgid_find(s, owner, msgid, list_r, n_r, err);
 }
 
+bool store_text_indexed(struct slice text)
+{
+    size_t chars = 0;
+    for (size_t i = 0; i < text.len && chars < STORE_TEXT_MIN; i++)
+        chars += ((unsigned char)text.ptr[i] & 0xc0) != 0x80; /* UTF-8 lead bytes */
+    return chars >= STORE_TEXT_MIN;
+}
+
+int store_text_search(struct store *s, const char *owner, int64_t mailbox_id, unsigned fields,
+                      struct slice text, struct store_text_hit **list_r, size_t *n_r,
+                      struct buf *err)
+{
+    *list_r = NULL;
+    *n_r = 0;
+    if (!store_text_indexed(text))
+        return 1;
+    return s->drv->text_search(s, owner, mailbox_id, fields, text, list_r, n_r, err);
+}
+
+int store_text_emails(struct store *s, const char *owner, int64_t in_mailbox, unsigned fields,
+                      struct slice text, bool newest_first, char (**hashes_r)[65], size_t *n_r,
+                      struct buf *err)
+{
+    *hashes_r = NULL;
+    *n_r = 0;
+    if (!store_text_indexed(text))
+        return 1;
+    return s->drv->text_emails(s, owner, in_mailbox, fields, text, newest_first, hashes_r, n_r,
+                               err);
+}
+
+int store_text_topup(struct store *s, size_t max, size_t *n_r, struct buf *err)
+{
+    *n_r = 0;
+    return s->drv->text_topup(s, max, n_r, err);
+}
+
 int store_message_set_records_id(struct store *s, const char *owner, int64_t mailbox_id,
                                  const uint32_t *uids, const struct slice *recs, size_t n,
                                  struct buf *err)

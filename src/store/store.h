@@ -275,6 +275,61 @@ struct store_msgid_hit {
  */
 int store_msgid_find(struct store *s, const char *owner, struct slice msgid,
                      struct store_msgid_hit **list_r, size_t *n_r, struct buf *err);
+/*
+ * The full-text index (doc/store.md "Full-text index"): per body (blob), the
+ * decoded subject, from, to, cc, bcc, the header block and the body text
+ * (mime_body_text). Filled lazily, never by delivery: each search first
+ * indexes what the mailboxes it looks in received since (so it never misses
+ * a message delivered before it), and store_text_topup indexes the rest when
+ * the server is idle. A search is a case-insensitive substring search
+ * (Unicode case folding), exact for text of at least STORE_TEXT_MIN
+ * characters; shorter text is not indexed (the caller scans).
+ */
+enum store_text_field {
+    STORE_TEXT_SUBJECT = 1 << 0,
+    STORE_TEXT_FROM = 1 << 1,
+    STORE_TEXT_TO = 1 << 2,
+    STORE_TEXT_CC = 1 << 3,
+    STORE_TEXT_BCC = 1 << 4,
+    STORE_TEXT_HEADER = 1 << 5, /* the top-level header block, as it is */
+    STORE_TEXT_BODY = 1 << 6,
+    /* not a field: store_text_search also returns (other = true) the copies that do
+     * not match but whose body has leaf parts that are not text, for the caller to scan */
+    STORE_TEXT_OTHER = 1 << 7,
+};
+#define STORE_TEXT_FIELDS 0x7fu
+#define STORE_TEXT_MIN 3
+/* Whether store_text_search answers for text (at least STORE_TEXT_MIN characters). */
+bool store_text_indexed(struct slice text);
+/* A message found by store_text_search. */
+struct store_text_hit {
+    int64_t mailbox_id;
+    uint32_t uid;
+    char blob[65];
+    bool other; /* STORE_TEXT_OTHER: no match in the index, parts it lacks to scan */
+};
+/*
+ * The messages of owner (mailbox_id 0: in all its mailboxes; else in that
+ * mailbox only, which the caller may read: a shared folder) of which one of
+ * fields (enum store_text_field, or-ed) holds text, by mailbox id then UID.
+ * 1 (nothing returned) when text is too short for the index.
+ */
+int store_text_search(struct store *s, const char *owner, int64_t mailbox_id, unsigned fields,
+                      struct slice text, struct store_text_hit **list_r, size_t *n_r,
+                      struct buf *err);
+/*
+ * JMAP's Emails (bodies of owner's account) of which one of fields holds
+ * text, with a copy in mailbox in_mailbox (0: anywhere), sorted by
+ * receivedAt (newest first or oldest first), ties by arrival then id, as
+ * Email/query sorts them: *hashes_r (free()) holds their body hashes. 1 when
+ * text is too short for the index.
+ */
+int store_text_emails(struct store *s, const char *owner, int64_t in_mailbox, unsigned fields,
+                      struct slice text, bool newest_first, char (**hashes_r)[65], size_t *n_r,
+                      struct buf *err);
+/* Indexes bodies not indexed yet, about max messages' worth (0: all); *n_r: how many
+ * messages were looked at (less than max: nothing is left). */
+int store_text_topup(struct store *s, size_t max, size_t *n_r, struct buf *err);
 /* Writes the records of n messages in one transaction (no MODSEQ change). */
 int store_message_set_records(struct store *s, const char *owner, const char *mailbox,
                               const uint32_t *uids, const struct slice *recs, size_t n,

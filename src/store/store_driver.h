@@ -76,6 +76,13 @@ struct store_driver {
                                struct buf *err);
     int (*msgid_find)(struct store *s, const char *owner, struct slice msgid,
                       struct store_msgid_hit **list_r, size_t *n_r, struct buf *err);
+    int (*text_search)(struct store *s, const char *owner, int64_t mailbox_id, unsigned fields,
+                       struct slice text, struct store_text_hit **list_r, size_t *n_r,
+                       struct buf *err);
+    int (*text_emails)(struct store *s, const char *owner, int64_t in_mailbox, unsigned fields,
+                       struct slice text, bool newest_first, char (**hashes_r)[65], size_t *n_r,
+                       struct buf *err);
+    int (*text_topup)(struct store *s, size_t max, size_t *n_r, struct buf *err);
     int (*message_copy_to)(struct store *s, const char *owner, int64_t mailbox_id,
                            const uint32_t *uids, size_t n, const char *dest_owner, int64_t dest_id,
                            bool move, uint32_t *new_uids_r, struct buf *err);

@@ -50,6 +50,10 @@
     "DROP TRIGGER recent_count_insert; DROP TRIGGER recent_count_delete;"                          \
     "DROP TRIGGER recent_count_claim; ALTER TABLE mailboxes DROP COLUMN n_recent;"
 
+/* What the full-text index step added (test_store_text.c tests it). */
+#define UNDO_TEXT_INDEX                                                                            \
+    "DROP TRIGGER text_blob_delete; DROP TRIGGER text_mailbox_delete; DROP TABLE text_index;"      \
+    " DROP TABLE text_docs; DROP TABLE text_marks;"
 /* What the JMAP threads step added (test_store_thread.c tests it). */
 #define UNDO_THREADS                                                                               \
     "DROP TRIGGER jmap_thread_delete; DROP TABLE thread_ids; DROP TABLE threads_touched;"          \
@@ -388,8 +392,8 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
-                                      UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
+                                      UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER messages_count_insert;"
                                   "DROP TRIGGER messages_count_delete;"
                                   "DROP TRIGGER messages_count_seen;"
@@ -448,8 +452,8 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
-                                      UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
+                                      UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
                                   /* and what versions 4 and 5 added */
@@ -1343,8 +1347,8 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
-                                      UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
+                                      UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER state_mailbox_insert;"
                                   "DROP TRIGGER state_mailbox_update;"
                                   "DROP TRIGGER state_mailbox_delete;"
@@ -1588,12 +1592,13 @@ static void test_msgid_index(void **state)
     buf_printf(&path, "%s/store.db", dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
-                                  "ALTER TABLE blobs DROP COLUMN body;"
-                                  "PRAGMA user_version = 10;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                     "ALTER TABLE blobs DROP COLUMN body;"
+                     "PRAGMA user_version = 10;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     buf_free(&path);
     s = dir_store(dir);

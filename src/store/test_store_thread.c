@@ -143,13 +143,16 @@ static void test_migrate(void **state)
     int version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     struct buf sql = BUF_INIT;
-    buf_printf(&sql,
-               "DROP TRIGGER jmap_thread_delete; DROP TABLE thread_ids;"
-               "DROP TABLE threads_touched; DROP INDEX messages_thread;"
-               "ALTER TABLE messages DROP COLUMN thread;"
-               "DELETE FROM meta WHERE key = 'thread_id_next';"
-               "ALTER TABLE blobs DROP COLUMN body; PRAGMA user_version = %d;",
-               version - 2);
+    buf_printf(
+        &sql,
+        "DROP TRIGGER text_blob_delete; DROP TRIGGER text_mailbox_delete; DROP TABLE text_index;"
+        " DROP TABLE text_docs; DROP TABLE text_marks;"
+        "DROP TRIGGER jmap_thread_delete; DROP TABLE thread_ids;"
+        "DROP TABLE threads_touched; DROP INDEX messages_thread;"
+        "ALTER TABLE messages DROP COLUMN thread;"
+        "DELETE FROM meta WHERE key = 'thread_id_next';"
+        "ALTER TABLE blobs DROP COLUMN body; PRAGMA user_version = %d;",
+        version - 3);
     assert_int_equal(sqlite3_exec(db, sql.data, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     buf_free(&sql);

@@ -7,6 +7,7 @@ addresses with comments removed, as Dovecot (and imaptest's search-addresses
 script) expect. Clients: Python's imaplib against a real wharfd; messages
 arrive through `wharf deliver` and IMAP APPEND.
 """
+import base64
 import imaplib
 import sqlite3
 
@@ -98,6 +99,65 @@ def test_records_and_envelope_written_at_delivery_and_append(imap):
     text = b" ".join(d if isinstance(d, bytes) else b"".join(d) for d in data)
     assert b'"bob" "example.test"' in text and b'"dave" "example.test"' in text
     m.logout()
+    body_and_text_from_the_index(imap)
+
+
+# A word only in a base64 text part, one only in an HTML part: BODY and TEXT
+# answer from the store's full-text index (3 characters or more).
+INDEXED = (b"From: Dora <dora@example.test>\r\nTo: alice@example.test\r\n"
+           b"Subject: the harbour report\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/alternative; boundary=zz\r\n\r\n--zz\r\n"
+           b"Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.b64encode("Zeppelinfeld an der Schleuse, Grüße\r\n".encode()) +
+           b"\r\n--zz\r\nContent-Type: text/html\r\n\r\n"
+           b"<p>The <b>harbour</b>master<script>hiddenscript()</script></p>\r\n--zz--\r\n")
+
+
+def body_and_text_from_the_index(imap):
+    other = "bob@example.test"
+    imap.wharf("user", "add", other, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    imap.wharf("deliver", other, input=msg(b"carl@example.test", b"bobs", b"X-Note: quartermaster\r\n"))
+    m = login(imap)
+    m.select("INBOX")
+    imap.wharf("deliver", USER, input=INDEXED)  # UID 3, searched right after its delivery
+    m.noop()
+    assert m.search(None, "BODY", "ZEPPELINFELD")[1] == [b"3"]
+    assert m.uid("SEARCH", "TEXT", "schleuse")[1] == [b"3"]
+    assert m.search(None, "BODY", "harbourmaster")[1] == [b"3"]
+    assert m.search(None, "BODY", "hiddenscript")[1] == [b""]
+    assert m.search(None, "BODY", '"harbour report"')[1] == [b""]  # the subject is no body
+    assert m.search(None, "TEXT", '"harbour report"')[1] == [b"3"]  # but TEXT has the header
+    assert m.search(None, "TEXT", '"Dora <dora@"')[1] == [b"3"]
+    assert m.search(None, "OR", "BODY", "zeppelin", "SUBJECT", "appended")[1] == [b"2 3"]
+    assert m.search(None, "NOT", "BODY", "zeppelin")[1] == [b"1 2"]
+    m.literal = "GRÜSSE".encode()
+    assert m.search("UTF-8", "BODY")[1] == [b""]  # no ß = ss folding
+    m.literal = "grüße".encode()
+    assert m.search("UTF-8", "BODY")[1] == [b"3"]
+    m.literal = "GRÜßE".encode()  # the index folds case beyond ASCII
+    assert m.search("UTF-8", "BODY")[1] == [b"3"]
+    assert m.search(None, "BODY", "ze")[1] == [b"3"]  # short: scanned, same text
+    assert m.search(None, "TEXT", "quartermaster")[1] == [b""]  # bob's mail is bob's
+    # expunged: gone at once
+    m.store("3", "+FLAGS", "\\Deleted")
+    m.expunge()
+    assert m.search(None, "BODY", "zeppelinfeld")[1] == [b""]
+    # a word in an attachment (a part that is not text, which the index does not
+    # hold): BODY and TEXT still find it, by a scan of those parts
+    imap.wharf("deliver", USER, input=ATTACHED)  # UID 4
+    m.noop()
+    assert m.uid("SEARCH", "BODY", "cargohold")[1] == [b"4"]
+    assert m.uid("SEARCH", "TEXT", "CARGOHOLD")[1] == [b"4"]
+    assert m.uid("SEARCH", "BODY", '"see attached"')[1] == [b"4"]
+    assert m.uid("SEARCH", "BODY", "nowhereword")[1] == [b""]
+    m.logout()
+
+
+ATTACHED = (b"From: x@example.test\r\nSubject: a file\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=aa\r\n\r\n--aa\r\n"
+            b"Content-Type: text/plain\r\n\r\nsee attached\r\n--aa\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + base64.b64encode(b"inventory of the cargohold\r\n") + b"\r\n--aa--\r\n")
 
 
 def test_older_messages_without_records_are_searched_and_given_one(imap):
@@ -110,7 +170,8 @@ def test_older_messages_without_records_are_searched_and_given_one(imap):
     db.commit()
     m = login(imap)
     m.select("INBOX")
-    assert m.search(None, "FROM", "user-from@domain.org")[1] == [b"1 2 3 4 6 7"]
+    # (FROM of 3 characters or more is the full-text index's: a date key reads the records)
+    assert m.search(None, "SENTON", "27-Nov-2026")[1] == [b"1 2 3 4 5 6 7"]
     assert db.execute("SELECT COUNT(*) FROM messages WHERE search IS NULL").fetchone() == (0,)
     db.close()
     assert m.search(None, "FROM", "user-from@domain.org")[1] == [b"1 2 3 4 6 7"]

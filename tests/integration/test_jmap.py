@@ -270,6 +270,83 @@ def test_smtp_delivery_shows_in_changes(server):
     assert g["list"][0]["from"][0]["email"] == "bob@example.test"
     q = j.ok("Email/query", {"filter": {"text": "crane"}})
     assert ids[0] in q["ids"]
+    text_query_uses_the_index(server, j)
+
+
+# A word only in a base64 text part, one only in an HTML part (split by a tag),
+# one only in bob's mail: the text filters answer from the store's full-text index.
+INDEXED = (b"From: Dora <dora@example.test>\r\nTo: alice@example.test, bob@example.test\r\n"
+           b"Subject: the harbour report\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/alternative; boundary=zz\r\n\r\n--zz\r\n"
+           b"Content-Type: text/plain; charset=ISO-8859-1\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.b64encode("Zeppelinfeld à l'\u00e9cluse\r\n".encode("latin-1")) +
+           b"\r\n--zz\r\nContent-Type: text/html\r\n\r\n"
+           b"<p>The <b>harbour</b>master<script>hiddenscript()</script></p>\r\n--zz--\r\n")
+BOBS = (b"From: Carl <carl@example.test>\r\nTo: bob@example.test\r\n"
+        b"Subject: for bob only\r\n\r\nquartermasterword\r\n")
+
+
+def text_query_uses_the_index(server, j):
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as s:
+        s.sendmail("dora@example.test", [USER, OTHER], INDEXED)
+        s.sendmail("carl@example.test", [OTHER], BOBS)
+    b = Jmap(server, user=OTHER)
+    wait_until(lambda: b.ok("Email/query", {"filter": {"subject": "for bob only"}})["ids"] or None,
+               what="bob's mail")
+    # delivered: found at once, by a word of the base64 part, case and accents folded
+    ids = j.ok("Email/query", {"filter": {"text": "ZEPPELINFELD"}})["ids"]
+    assert len(ids) == 1
+    assert j.ok("Email/query", {"filter": {"body": "l'ÉCLUSE"}})["ids"] == ids
+    assert j.ok("Email/query", {"filter": {"text": "harbourmaster"}})["ids"] == ids
+    assert j.ok("Email/query", {"filter": {"body": "hiddenscript"}})["ids"] == []
+    assert j.ok("Email/query", {"filter": {"body": "harbour report"}})["ids"] == []
+    assert j.ok("Email/query", {"filter": {"subject": "harbour rep"}})["ids"] == ids
+    assert j.ok("Email/query", {"filter": {"from": "dora@exa"}})["ids"] == ids
+    assert j.ok("Email/query", {"filter": {"to": "bob@example"}})["ids"] == ids
+    assert j.ok("Email/query", {"filter": {"cc": "bob@example"}})["ids"] == []
+    # shorter than the index answers for: the scan, same answer
+    assert ids[0] in j.ok("Email/query", {"filter": {"body": "ep"}})["ids"]
+    # one body, two accounts: each finds its copy; bob's own mail is bob's only
+    assert b.ok("Email/query", {"filter": {"text": "zeppelinfeld"}})["ids"] == ids
+    assert b.ok("Email/query", {"filter": {"text": "quartermasterword"}})["ids"]
+    assert j.ok("Email/query", {"filter": {"text": "quartermasterword"}})["ids"] == []
+    n, sn = j.call("SearchSnippet/get", {"filter": {"text": "harbour"}, "emailIds": ids})
+    assert n == "SearchSnippet/get" and "<mark>harbour</mark>" in sn["list"][0]["subject"], sn
+    # gone from alice's results with her copy, still bob's
+    assert j.ok("Email/set", {"destroy": ids})["destroyed"] == ids
+    assert j.ok("Email/query", {"filter": {"text": "zeppelinfeld"}})["ids"] == []
+    assert b.ok("Email/query", {"filter": {"text": "zeppelinfeld"}})["ids"] == ids
+    text_query_sorted_by_the_store(server, j)
+
+
+def text_query_sorted_by_the_store(server, j):
+    """One text condition (with inMailbox), sorted by receivedAt: the store
+    answers it sorted (store_text_emails), the same as the general path."""
+    inbox = j.mailbox("inbox")
+    # delivered just before the query (`wharf deliver` returns once stored):
+    # the query's top-up of the index finds them
+    for i in range(3):
+        server.wharf("deliver", USER, input=b"From: x@example.test\r\nSubject: tide %d\r\n\r\n"
+                     b"springtide number %d\r\n" % (i, i))
+    newest = [{"property": "receivedAt", "isAscending": False}]
+    fast = j.ok("Email/query", {"filter": {"inMailbox": inbox, "text": "SPRINGTIDE"},
+                                "sort": newest, "calculateTotal": True})
+    assert fast["total"] == 3
+    general = j.ok("Email/query", {"filter": {"operator": "AND", "conditions": [
+        {"inMailbox": inbox}, {"text": "springtide"}]}, "sort": newest})
+    assert fast["ids"] == general["ids"]
+    got = {e["id"]: e["subject"]
+           for e in j.ok("Email/get", {"ids": fast["ids"], "properties": ["subject"]})["list"]}
+    assert [got[i] for i in fast["ids"]] == ["tide 2", "tide 1", "tide 0"]
+    oldest = j.ok("Email/query", {"filter": {"body": "springtide"}, "position": 1, "limit": 1,
+                                  "sort": [{"property": "receivedAt", "isAscending": True}]})
+    assert oldest["ids"] == [fast["ids"][1]] and oldest["position"] == 1
+    assert j.ok("Email/query", {"filter": {"inMailbox": j.mailbox("sent"),
+                                           "text": "springtide"}})["ids"] == []
+    # deleted: no longer returned
+    assert j.ok("Email/set", {"destroy": fast["ids"][:1]})["destroyed"] == fast["ids"][:1]
+    assert j.ok("Email/query", {"filter": {"inMailbox": inbox, "text": "springtide"},
+                                "sort": newest})["ids"] == fast["ids"][1:]
 
 
 def test_submission_to_another_local_user(server):

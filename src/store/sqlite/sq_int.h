@@ -124,6 +124,12 @@ int sq_msgid_find(struct store *s, const char *owner, struct slice msgid,
 int sq_msgid_held(struct store *s, const char *owner, struct slice msgid, struct buf *err);
 /* Registers wharf_record_msgid(search) (the schema's backfill of messages.msgid). */
 int sq_msgid_register(struct store *s, struct buf *err);
+int sq_text_search(struct store *s, const char *owner, int64_t mailbox_id, unsigned fields,
+                   struct slice text, struct store_text_hit **list_r, size_t *n_r, struct buf *err);
+int sq_text_emails(struct store *s, const char *owner, int64_t in_mailbox, unsigned fields,
+                   struct slice text, bool newest_first, char (**hashes_r)[65], size_t *n_r,
+                   struct buf *err);
+int sq_text_topup(struct store *s, size_t max, size_t *n_r, struct buf *err);
 int sq_message_set_records(struct store *s, const char *owner, int64_t mailbox_id,
                            const uint32_t *uids, const struct slice *recs, size_t n,
                            struct buf *err);

@@ -38,6 +38,32 @@ static const char migration_threads[] =
     "  FROM account_state a JOIN mailboxes b ON a.owner = b.owner WHERE b.id = OLD.mailbox_id;"
     "  END;";
 
+/*
+ * (issue 13, JMAP text query) the full-text index (sq_text.c): one row per
+ * body (text_docs: its hash, the index's rowid, whether it has leaf parts
+ * that are not text), its decoded fields in the FTS5 table text_index,
+ * tokenized in trigrams so that a MATCH of a quoted string of 3 or more
+ * characters is a case-insensitive substring search. A body's row goes with
+ * its blobs row (the trigger), so a body shared by several messages or
+ * accounts is indexed once. Filled lazily, never by delivery: text_marks is
+ * each mailbox's highest UID indexed (with its UIDVALIDITY), so the bodies
+ * already stored are indexed by the first search or the mta's idle top-up,
+ * not by this step.
+ */
+static const char migration_text_index[] =
+    "CREATE TABLE text_docs(id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
+    "  other INTEGER NOT NULL);"
+    "CREATE INDEX text_docs_other ON text_docs(id) WHERE other;"
+    "CREATE VIRTUAL TABLE text_index USING fts5(subject, from_, to_, cc, bcc, header, body,"
+    "  tokenize = 'trigram');"
+    "CREATE TABLE text_marks(mailbox_id INTEGER PRIMARY KEY, uidvalidity INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL);"
+    "CREATE TRIGGER text_blob_delete AFTER DELETE ON blobs BEGIN"
+    "  DELETE FROM text_index WHERE rowid = (SELECT id FROM text_docs WHERE hash = OLD.hash);"
+    "  DELETE FROM text_docs WHERE hash = OLD.hash; END;"
+    "CREATE TRIGGER text_mailbox_delete AFTER DELETE ON mailboxes BEGIN"
+    "  DELETE FROM text_marks WHERE mailbox_id = OLD.id; END;";
+
 static const char *const migrations[] = {
     /* 0 -> 1: the first schema */
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
@@ -330,6 +356,7 @@ static const char *const migrations[] = {
      * a column of blobs.
      */
     migration_blob_body,
+    migration_text_index,
 };
 
 size_t sq_schema_count(void)
