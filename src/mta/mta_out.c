@@ -72,6 +72,7 @@ struct out_domain {
                             organization; empty: m->sm->data as it is */
     bool plain;          /* this address again without TLS: its handshake failed under `may` */
     bool org;            /* the organization's routes chose the next hop, or found none */
+    char *hop;           /* its queue: nexthop_result.hop, or NULL before the lookup */
     bool finished;
     int64_t t_done; /* unix ms */
 };
@@ -519,6 +520,8 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
     struct out_domain *d = arg;
     struct out_msg *m = d->m;
     d->org = res->org_routed;
+    free(d->hop);
+    d->hop = res->hop.len ? xstrndup(res->hop.data, res->hop.len) : NULL;
     if (res->status == NEXTHOP_OK && !route_trace(d, res)) {
         domain_done(d);
         return;
@@ -725,6 +728,26 @@ static void status_text(const struct smtp_client_result *r, struct buf *out)
         buf_printf(out, "%d%s%s %.*s", r->code, r->enh[0] ? " " : "", r->enh, len, t);
 }
 
+/* Why a deferred recipient waits, for its queue (spool_rcpt.waits, `wharf queue`): "no
+ * route", "loop avoided", "connector down" (no session with a next hop the organization
+ * chose), "no connection" (with another next hop) or "deferred" (the peer's 4xx), then the
+ * status. */
+static char *wait_text(const struct out_rcpt *r)
+{
+    const struct smtp_client_result *res = &r->res;
+    const char *why = !res->local                                     ? "deferred"
+                      : strcmp(res->enh, "4.4.0") == 0 && r->dom->org ? "no route"
+                      : strcmp(res->enh, "4.4.6") == 0                ? "loop avoided"
+                      : r->dom->org                                   ? "connector down"
+                                                                      : "no connection";
+    struct buf t = BUF_INIT;
+    status_text(res, &t);
+    struct buf out = BUF_INIT;
+    buf_printf(&out, "%s: %s", why, buf_cstr(&t));
+    buf_free(&t);
+    return buf_steal(&out, NULL);
+}
+
 static void dsn_code(const struct smtp_client_result *r, char out[16])
 {
     if (r->enh[0])
@@ -776,6 +799,7 @@ static void msg_free(struct out_msg *m)
         free(d->ri);
         free(d->domain);
         free(d->home);
+        free(d->hop);
         buf_free(&d->relay);
         buf_free(&d->prefix);
         buf_free(&d->stripped);
@@ -898,6 +922,11 @@ static void msg_finish(struct out_msg *m)
             }
             break;
         case OUT_DEFERRED:
+            /* its queue: the next hop of this attempt (moved there, the same entry) */
+            free(sr->via);
+            sr->via = r->dom->hop ? xstrdup(r->dom->hop) : NULL;
+            free(sr->waits);
+            sr->waits = wait_text(r);
             if (warn && dsn_wanted(env->sender, sr->notify, DSN_ACTION_DELAYED)) {
                 dr.action = DSN_ACTION_DELAYED;
                 dr.will_retry_until = retry_until(&o->policy, env->arrival * 1000) / 1000;

@@ -122,7 +122,13 @@ struct nexthop_result {
     struct buf org_next_group;
     struct buf org_self; /* this server's name in the organization */
     bool org_routed;     /* the organization's routes chose the next hop (or found none): a
-                            change of routes may change it */
+                            change of routes may change it */    /* The queue the mail waits in when it waits (`wharf queue`, doc/mta-out.md): the next
+     * hop as a name, also when the lookup failed: "org:GROUP/SERVER" (a server of the
+     * organization), "smarthost:HOST:PORT" (an address space's connector on its bridgehead),
+     * "unreachable:DEST" (no usable route to a group or address space), "route:HOST:PORT"
+     * (transport_routes), "relayhost:HOST:PORT", "host:HOST:PORT" (a home server outside
+     * the organization), "mx:DOMAIN". */
+    struct buf hop;
 };
 
 /* A Wharf-Route field's value, "org=ORG; group=GROUP" in any order, other

@@ -124,6 +124,12 @@ def path_is(server, dest, path):
     return check
 
 
+def queue_hops(w):
+    """w's queue by next hop (`wharf queue --json`): {next hop: {entries, recipients,
+    reasons, queue_ids}}."""
+    return {h["next_hop"]: h for h in json.loads(w.wharf("queue", "--json").stdout)["next_hops"]}
+
+
 def relay(w, rcpt, msgid, trace=""):
     body = (f"{trace}From: alice@example.test\r\nTo: {rcpt}\r\nSubject: routed\r\n"
             f"Message-ID: <{msgid}>\r\n\r\nover the organization\r\n")
