@@ -450,21 +450,24 @@ bool mta_out_route_id(struct mta_out *o, struct slice data, struct buf *out)
         id.len > NEXTHOP_ROUTE_MAC_HEX ? id.ptr + id.len - NEXTHOP_ROUTE_MAC_HEX - 1 : NULL;
     char mac[NEXTHOP_ROUTE_MAC_HEX + 1];
     if (dot == NULL || *dot != '.' ||
-        !nexthop_route_id_mac(o->resolver, slice_make(id.ptr, (size_t)(dot - id.ptr)), mac) ||
+        !nexthop_route_id_mac(o->resolver, slice_make(id.ptr, (size_t)(dot - id.ptr)), data, mac) ||
         CRYPTO_memcmp(mac, dot + 1, NEXTHOP_ROUTE_MAC_HEX) != 0)
         return false;
     buf_printf(out, "route:%.*s:%.*s", (int)org.len, org.ptr, (int)id.len, id.ptr);
     return true;
 }
 
-/* A new route id, "QUEUEID.SERVER.MAC" (mta_out_route_id), appended to out; without its
- * MAC when this server has no route-id key (then no hop takes it as a key). */
-static void route_id_new(struct mta_out *o, const char *queue_id, const char *self, struct buf *out)
+/* A new route id for the message data, "QUEUEID.SERVER.MAC" (mta_out_route_id: the MAC
+ * binds it to data's content too), appended to out; without its MAC when this server has
+ * no route-id key (then no hop takes it as a key). */
+static void route_id_new(struct mta_out *o, const char *queue_id, const char *self,
+                         struct slice data, struct buf *out)
 {
     size_t start = out->len;
     buf_printf(out, "%s.%s", queue_id, self);
     char mac[NEXTHOP_ROUTE_MAC_HEX + 1];
-    if (nexthop_route_id_mac(o->resolver, slice_make(out->data + start, out->len - start), mac))
+    if (nexthop_route_id_mac(o->resolver, slice_make(out->data + start, out->len - start), data,
+                             mac))
         buf_printf(out, ".%s", mac);
 }
 
@@ -508,7 +511,8 @@ static bool route_trace(struct out_domain *d, const struct nexthop_result *res)
         if (had)
             buf_append_slice(&d->prefix, idv);
         else
-            route_id_new(m->o, m->sm->env.id, res->org_self.data, &d->prefix);
+            route_id_new(m->o, m->sm->env.id, res->org_self.data, buf_slice(&m->sm->data),
+                         &d->prefix);
         buf_append_cstr(&d->prefix, "\r\n");
         buf_append_slice(&d->prefix, buf_slice(&m->dkim));
     }

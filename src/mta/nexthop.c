@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/hex.h"
 #include "base/log.h"
+#include "mailauth/dkim.h"
 #include "mta/mta_sts.h"
 #include "net/dns.h"
 
@@ -18,6 +19,7 @@
 #include <ifaddrs.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -894,18 +896,64 @@ static bool org_refresh(struct nexthop_resolver *r)
     return r->org_state != NULL;
 }
 
-bool nexthop_route_id_mac(struct nexthop_resolver *r, struct slice base,
+void nexthop_route_id_content(struct slice data, unsigned char md[32])
+{
+    static const char *const names[] = {"from",
+                                        "sender",
+                                        "reply-to",
+                                        "to",
+                                        "cc",
+                                        "subject",
+                                        "date",
+                                        "message-id",
+                                        "in-reply-to",
+                                        "references",
+                                        "mime-version",
+                                        "content-type",
+                                        "content-transfer-encoding"};
+    struct dkim_msg msg;
+    dkim_msg_init(&msg, data);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        abort();
+    for (size_t i = 0; i < msg.n_fields; i++) {
+        const struct dkim_field *f = &msg.fields[i];
+        size_t k = 0;
+        while (k < sizeof(names) / sizeof(names[0]) && !slice_eq_cstr_nocase(f->name, names[k]))
+            k++;
+        if (k == sizeof(names) / sizeof(names[0]))
+            continue;
+        EVP_DigestUpdate(ctx, names[k], strlen(names[k]));
+        EVP_DigestUpdate(ctx, ":", 1);
+        EVP_DigestUpdate(ctx, f->value.ptr, f->value.len);
+        EVP_DigestUpdate(ctx, "\r\n", 2);
+    }
+    EVP_DigestUpdate(ctx, "\r\n", 2);
+    EVP_DigestUpdate(ctx, msg.body.ptr, msg.body.len);
+    unsigned int len = 32;
+    EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    dkim_msg_free(&msg);
+}
+
+bool nexthop_route_id_mac(struct nexthop_resolver *r, struct slice base, struct slice data,
                           char out[NEXTHOP_ROUTE_MAC_HEX + 1])
 {
     if (!org_refresh(r))
         return false;
     const char *hex = json_string_value(json_object_get(r->org_state, "route_id_key"));
-    unsigned char key[32], md[32];
+    unsigned char key[32], md[32], content[32];
     unsigned int md_len = sizeof(md);
     if (hex == NULL || !hex_decode(hex, key, sizeof(key)))
         return false;
-    bool ok = HMAC(EVP_sha256(), key, sizeof(key), (const unsigned char *)base.ptr, base.len, md,
+    nexthop_route_id_content(data, content);
+    struct buf in = BUF_INIT;
+    buf_append_slice(&in, base);
+    buf_append_byte(&in, '\n');
+    buf_append(&in, content, sizeof(content));
+    bool ok = HMAC(EVP_sha256(), key, sizeof(key), (const unsigned char *)in.data, in.len, md,
                    &md_len) != NULL;
+    buf_free(&in);
     if (ok)
         hex_encode(md, NEXTHOP_ROUTE_MAC_HEX / 2, out);
     OPENSSL_cleanse(key, sizeof(key));

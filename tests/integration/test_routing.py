@@ -21,7 +21,8 @@ import pytest
 
 from conftest import tls_context, wait_until
 from orgharness import (CONNECTORS, LAYOUT, TIMERS, addr, converged, make_org, org_show,  # noqa: F401
-                        path_is, queue_hops, relay, route_id, route_to, routes)
+                        message, path_is, queue_hops, relay, route_id, route_to,
+                        routes)
 from prometheus import sample, scrape
 from smtp_helpers import mailq
 
@@ -511,17 +512,24 @@ def test_mta_routes_address_space(wharf_factory, sink):
     # not stored twice; another id is another message
     # (an id is a key only with the MAC a server of the organization gives it: a forged
     # one, or one without a MAC, is not, else it could make b1 drop a later message)
+    # (and only for the message it was made for: the MAC binds the id to the message's
+    # content, so a user who read the id in a stored copy cannot send another message with
+    # it and make b1 drop the real one, still queued somewhere, as a copy)
     b1.wharf("user", "add", "carol@example.test", "--password-stdin", input=b"pw-carol-1\n")
-    dup = route_id(b1, "0000dup.a1")
+    carol = "carol@example.test"
+    dup = route_id(b1, "0000dup.a1", message(carol, "dup@routing.test").encode())
     forged = "0000dup.a1." + "0" * 16 if not dup.endswith("0" * 16) else "0000dup.a1.1"
-    for mid, rid in (("dup", dup), ("dup", dup), ("other", route_id(b1, "0000other.a1")),
-                     ("forged", forged), ("bare", "0000dup.a1")):
-        relay(b1, "carol@example.test", f"{mid}@routing.test",
-              trace=f"Wharf-Route: org=acme; group=rg-a; id={rid}\r\n")
-    wait_until(lambda: b1.log().count("to=<carol@example.test>, relay=local") == 5, 20,
-               what="five deliveries to carol")
+    other = route_id(b1, "0000other.a1", message(carol, "other@routing.test").encode())
+    for mid, rid, text in (("dup", dup, None), ("dup", dup, None), ("other", other, None),
+                           ("forged", forged, None), ("bare", "0000dup.a1", None),
+                           ("dup", dup, "a replay: another text under the same id")):
+        relay(b1, carol, f"{mid}@routing.test",
+              trace=f"Wharf-Route: org=acme; group=rg-a; id={rid}\r\n",
+              **({"text": text} if text else {}))
+    wait_until(lambda: b1.log().count("to=<carol@example.test>, relay=local") == 6, 20,
+               what="six deliveries to carol")
     stats = json.loads(b1.wharf("mailbox", "stats", "carol@example.test", "--json").stdout)
-    assert stats["messages"] == 4
+    assert stats["messages"] == 5  # the two copies of dup once, the replay stored
     # a message that says it has been in rg-b already is not sent there again: it waits
     relay(a1, "dave@host.partner.test", "loop@routing.test",
           trace="Wharf-Route: org=acme; group=rg-b\r\n")
