@@ -76,8 +76,11 @@ def make_org(wharf_factory, layout, connectors, enable=("routing",), extra=None,
     """
     servers = {}
     for name, group, host in layout:
+        # each server connects from its own address, as on a multi-homed machine: its
+        # peers see (in Received: fields, logs) which server sent
         servers[name] = wharf_factory(name, host=host, enable=list(enable),
-                                      extra={**TIMERS, **(extra or {}),
+                                      extra={**TIMERS, "mta_source_address": host,
+                                             **(extra or {}),
                                              **(server_extra or {}).get(name, {})})
     first, g0, h0 = layout[0]
     w0 = servers[first]

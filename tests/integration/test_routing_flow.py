@@ -113,6 +113,9 @@ def test_home_mail_through_the_organization(wharf_factory, tmp_path):
         received = " ".join(m.get_all("Received", []))
         by = re.findall(r"by (\w+)\.example\.test", received)
         assert by == ["d2", "d1", "b1", "a1", "a2"], received
+        # each hop came from the address of the server before it (mta_source_address)
+        came_from = [re.search(r"\[([0-9.]+)\]\)", r).group(1) for r in m.get_all("Received")]
+        assert came_from[:4] == [HOST_OF[n] for n in ("d1", "b1", "a1", "a2")], received
     for w in (a1, a2, b1, d1):  # relayed, never stored on the way
         assert count(w) == 0
 
