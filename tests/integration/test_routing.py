@@ -565,6 +565,8 @@ def test_mta_routes_address_space(wharf_factory, sink):
     q = queue_hops(a1)
     assert list(q) == [smarthost] and q[smarthost]["recipients"] == 2, q
     assert all(w.startswith("connector down: ") for w in q[smarthost]["reasons"]), q
+    text = a1.wharf("queue").stdout.decode()  # the same, for people
+    assert text.startswith(f"{smarthost}: 2 entries, 2 recipients\n  (connector down: "), text
     assert len(mailq(a1)) == 2  # still two entries: moved, not copied
     assert sorted(q[smarthost]["queue_ids"]) == sorted(e["queue_id"] for e in mailq(a1))
     assert all(r["next_hop"] == smarthost for e in mailq(a1) for r in e["recipients"])
