@@ -557,6 +557,11 @@ static void acl(struct api *a, const char *m)
 
 static void queue(struct api *a, const char *m)
 {
+    if (nseg(a) == 2 && strcmp(m, "GET") == 0 && strcmp(seg(a, 1), "nexthops") == 0) {
+        /* the queue by next hop, as `wharf queue nexthops --json` */
+        command(a, (const char *[]){"queue", "nexthops", "--json", NULL}, NULL, OUT_JSON, 200);
+        return;
+    }
     const char *id = nseg(a) >= 2 ? seg_arg(a, 1) : NULL;
     if (nseg(a) >= 2 && id == NULL)
         return;

@@ -28,10 +28,151 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: wharf queue list [--json]\n"
+    fprintf(stderr, "usage: wharf queue [nexthops] [--json]\n"
+                    "       wharf queue list [--json]\n"
                     "       wharf queue show ID [--body|--json]\n"
-                    "       wharf queue flush|hold|release|delete|requeue ID...|ALL\n");
+                    "       wharf queue flush|hold|release|delete|requeue ID...|ALL\n"
+                    "       wharf queue flush|hold|release|delete|requeue --nexthop NEXTHOP\n");
     return EX_USAGE;
+}
+
+/* Reads every entry of the spool into *v (entries finished or damaged meanwhile left out). */
+static int queue_read_all(struct cli_ctx *ctx, struct spool_message **v_r, size_t *n_r)
+{
+    char **ids;
+    size_t n, k = 0;
+    struct buf err = BUF_INIT;
+    if (spool_list(ctx->cfg, &ids, &n, &err) != 0) {
+        fprintf(stderr, "queue: %s\n", buf_cstr(&err));
+        buf_free(&err);
+        return errno == EACCES ? EX_NOPERM : EX_IOERR;
+    }
+    struct spool_message *v = calloc(n ? n : 1, sizeof(*v));
+    if (v == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(&err);
+        if (spool_read(ctx->cfg, ids[i], &v[k], &err) == 0)
+            k++;
+    }
+    spool_list_free(ids, n);
+    buf_free(&err);
+    *v_r = v;
+    *n_r = k;
+    return 0;
+}
+
+/* The queue a pending recipient waits in (spool_rcpt.via), "none" before its first
+ * outbound attempt (a local recipient, or one not tried yet). */
+static const char *rcpt_queue(const struct spool_rcpt *r)
+{
+    return r->via ? r->via : "none";
+}
+
+/*
+ * `wharf queue [nexthops] [--json]`: the queue by next hop (doc/mta-out.md, "Queues by next
+ * hop"): each next hop with its entries, recipients, the reasons they wait and their ids.
+ * An entry with recipients at two next hops is in both queues (as in Exchange); within one
+ * queue it is counted once.
+ */
+static int queue_nexthops(struct cli_ctx *ctx, bool json)
+{
+    struct spool_message *v;
+    size_t n;
+    int rc = queue_read_all(ctx, &v, &n);
+    if (rc != 0)
+        return rc;
+    json_t *hops = json_object(); /* next hop -> {entries, recipients, reasons, queue_ids} */
+    json_t *order = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct spool_envelope *e = &v[i].env;
+        for (size_t j = 0; j < e->n_rcpts; j++) {
+            const struct spool_rcpt *r = &e->rcpts[j];
+            if (r->state != SPOOL_RCPT_PENDING)
+                continue;
+            const char *name = rcpt_queue(r);
+            json_t *h = json_object_get(hops, name);
+            if (h == NULL) {
+                h = json_pack("{s:s, s:i, s:i, s:o, s:o}", "next_hop", name, "entries", 0,
+                              "recipients", 0, "reasons", json_object(), "queue_ids", json_array());
+                json_object_set_new(hops, name, h);
+                json_array_append(order, h);
+            }
+            json_t *qids = json_object_get(h, "queue_ids");
+            size_t nq = json_array_size(qids);
+            if (nq == 0 || strcmp(json_string_value(json_array_get(qids, nq - 1)), e->id) != 0) {
+                json_array_append_new(qids, json_string(e->id));
+                json_object_set_new(
+                    h, "entries",
+                    json_integer(json_integer_value(json_object_get(h, "entries")) + 1));
+            }
+            json_object_set_new(
+                h, "recipients",
+                json_integer(json_integer_value(json_object_get(h, "recipients")) + 1));
+            const char *why = r->waits ? r->waits : e->hold ? "on hold" : "not tried yet";
+            json_t *reasons = json_object_get(h, "reasons");
+            json_object_set_new(
+                reasons, why, json_integer(json_integer_value(json_object_get(reasons, why)) + 1));
+        }
+        spool_message_free(&v[i]);
+    }
+    free(v);
+    if (json) {
+        json_t *o = json_pack("{s:O}", "next_hops", order);
+        cli_print_json(o);
+        json_decref(o);
+    } else if (json_array_size(order) == 0) {
+        printf("Mail queue is empty\n");
+    } else {
+        size_t k;
+        json_t *h;
+        json_array_foreach(order, k, h)
+        {
+            json_int_t ne = json_integer_value(json_object_get(h, "entries"));
+            json_int_t nr = json_integer_value(json_object_get(h, "recipients"));
+            printf("%s: %lld entr%s, %lld recipient%s\n",
+                   json_string_value(json_object_get(h, "next_hop")), (long long)ne,
+                   ne == 1 ? "y" : "ies", (long long)nr, nr == 1 ? "" : "s");
+            const char *why;
+            json_t *cnt;
+            json_object_foreach(json_object_get(h, "reasons"), why, cnt)
+                printf("  (%s) x%lld\n", why, (long long)json_integer_value(cnt));
+            size_t q;
+            json_t *id;
+            json_array_foreach(json_object_get(h, "queue_ids"), q, id)
+                printf("  %s\n", json_string_value(id));
+        }
+    }
+    json_decref(order);
+    json_decref(hops);
+    return 0;
+}
+
+/* The ids of the entries with a pending recipient in the queue of next hop hop. */
+static int queue_ids_at(struct cli_ctx *ctx, const char *hop, char ***ids_r, size_t *n_r)
+{
+    struct spool_message *v;
+    size_t n, k = 0;
+    int rc = queue_read_all(ctx, &v, &n);
+    if (rc != 0)
+        return rc;
+    char **ids = calloc(n ? n : 1, sizeof(*ids));
+    if (ids == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const struct spool_envelope *e = &v[i].env;
+        bool at = false;
+        for (size_t j = 0; j < e->n_rcpts && !at; j++)
+            at = e->rcpts[j].state == SPOOL_RCPT_PENDING &&
+                 strcmp(rcpt_queue(&e->rcpts[j]), hop) == 0;
+        if (at && (ids[k] = strdup(e->id)) != NULL)
+            k++;
+        spool_message_free(&v[i]);
+    }
+    free(v);
+    *ids_r = ids;
+    *n_r = k;
+    return 0;
 }
 
 /* `queue show ID --json`: the envelope as one object (the admin API's GET /admin/queue/ID). */
@@ -183,9 +324,15 @@ static int queue_act(struct cli_ctx *ctx, const char *action, int n, char **ids)
 
 int cmd_queue(struct cli_ctx *ctx, int argc, char **argv)
 {
-    if (argc < 2)
-        return usage();
+    if (argc < 2 || strcmp(argv[1], "--json") == 0)
+        return argc <= 2 ? queue_nexthops(ctx, argc == 2) : usage();
     const char *sub = argv[1];
+    if (strcmp(sub, "nexthops") == 0) {
+        bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+        if (argc > 3 || (argc == 3 && !json))
+            return usage();
+        return queue_nexthops(ctx, json);
+    }
     if (strcmp(sub, "list") == 0)
         return cmd_mailq(ctx, argc - 1, argv + 1);
     if (strcmp(sub, "show") == 0) {
@@ -193,6 +340,19 @@ int cmd_queue(struct cli_ctx *ctx, int argc, char **argv)
         if (argc < 3 || argc > 4 || (argc == 4 && !json && strcmp(argv[3], "--body") != 0))
             return usage();
         return queue_show(ctx, argv[2], argc == 4 && !json, json);
+    }
+    if (argc == 4 && strcmp(argv[2], "--nexthop") == 0) {
+        char **ids;
+        size_t n;
+        int rc = queue_ids_at(ctx, argv[3], &ids, &n);
+        if (rc != 0)
+            return rc;
+        if (n == 0)
+            printf("no entry waits for next hop %s\n", argv[3]);
+        else
+            rc = queue_act(ctx, sub, (int)n, ids);
+        spool_list_free(ids, n);
+        return rc;
     }
     return queue_act(ctx, sub, argc - 2, argv + 2);
 }

@@ -536,6 +536,10 @@ static void mailq_print(const struct spool_message *m, const char *queue_name, b
                 json_object_set_new(ro, "orcpt", json_string(rp->orcpt));
             if (rp->notify)
                 json_object_set_new(ro, "notify", json_integer(rp->notify));
+            if (rp->via && rp->state == SPOOL_RCPT_PENDING) /* its queue (`wharf queue`) */
+                json_object_set_new(ro, "next_hop", json_string(rp->via));
+            if (rp->waits && rp->state == SPOOL_RCPT_PENDING) /* Postfix's per-recipient one */
+                json_object_set_new(ro, "delay_reason", json_string(rp->waits));
             json_array_append_new(rc, ro);
         }
         json_object_set_new(o, "recipients", rc);

@@ -37,7 +37,7 @@ static const struct {
     {"deliver", cmd_deliver, "USER < MESSAGE: local delivery into INBOX"},
     {"sendmail", cmd_sendmail, "[-t] [-i] [-f FROM] RCPT...: submit a message"},
     {"mailq", cmd_mailq, "list the mail queue [--json]"},
-    {"queue", cmd_queue, "list|show|flush|hold|release|delete|requeue: queue control"},
+    {"queue", cmd_queue, "[nexthops]|list|show|flush|hold|release|delete|requeue: queue control"},
     {"auth", cmd_auth, "bans [--json] | unban ADDRESS: login bans of client addresses"},
     {"token", cmd_token, "add USER | list [USER] [--json] | revoke ID: app passwords (Bearer)"},
     {"import", cmd_import, "maildir|mbox|imap|passwd-file ...: mail and accounts from elsewhere"},

@@ -27,6 +27,7 @@
 #include "net/net_tls_client.h"
 #include "smtp/smtp_client.h"
 
+#include <arpa/inet.h>
 #include <event2/event.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
@@ -72,6 +73,7 @@ struct out_domain {
                             organization; empty: m->sm->data as it is */
     bool plain;          /* this address again without TLS: its handshake failed under `may` */
     bool org;            /* the organization's routes chose the next hop, or found none */
+    char *hop;           /* its queue: nexthop_result.hop, or NULL before the lookup */
     bool finished;
     int64_t t_done; /* unix ms */
 };
@@ -107,6 +109,25 @@ struct mta_out {
     size_t active;
 };
 
+/* mta_source_address: IP addresses, at most one of each family. */
+static bool source_check(const struct wharf_config *cfg, struct buf *err)
+{
+    const struct strlist *l = &cfg->mta_source_address;
+    int seen4 = 0, seen6 = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        unsigned char a[16];
+        int *seen = inet_pton(AF_INET, l->v[i], a) == 1    ? &seen4
+                    : inet_pton(AF_INET6, l->v[i], a) == 1 ? &seen6
+                                                           : NULL;
+        if (seen == NULL || (*seen)++ > 0) {
+            buf_printf(err, "mta_source_address: %s is %s", l->v[i],
+                       seen ? "a second address of its family" : "not an IP address");
+            return false;
+        }
+    }
+    return true;
+}
+
 struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *cfg,
                             mta_out_spooled_fn *spooled, mta_out_done_fn *done, void *arg,
                             struct buf *err)
@@ -118,6 +139,8 @@ struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *
     o->done = done;
     o->arg = arg;
     retry_policy_from_config(cfg, &o->policy);
+    if (!source_check(cfg, err))
+        goto fail;
     o->resolver = nexthop_resolver_new(base, cfg, err);
     if (o->resolver == NULL)
         goto fail;
@@ -307,6 +330,8 @@ static void domain_try(struct out_domain *d)
         .data_done_timeout = cfg->mta_smtp_data_done_timeout,
         .reply_line_max = (size_t)cfg->mta_smtp_reply_line_max,
         .reply_lines_max = (size_t)cfg->mta_smtp_reply_lines_max,
+        .source = (const char *const *)cfg->mta_source_address.v,
+        .n_source = cfg->mta_source_address.n,
     };
     const struct spool_envelope *env = &m->sm->env;
     for (size_t i = 0; i < d->n; i++) {
@@ -449,21 +474,24 @@ bool mta_out_route_id(struct mta_out *o, struct slice data, struct buf *out)
         id.len > NEXTHOP_ROUTE_MAC_HEX ? id.ptr + id.len - NEXTHOP_ROUTE_MAC_HEX - 1 : NULL;
     char mac[NEXTHOP_ROUTE_MAC_HEX + 1];
     if (dot == NULL || *dot != '.' ||
-        !nexthop_route_id_mac(o->resolver, slice_make(id.ptr, (size_t)(dot - id.ptr)), mac) ||
+        !nexthop_route_id_mac(o->resolver, slice_make(id.ptr, (size_t)(dot - id.ptr)), data, mac) ||
         CRYPTO_memcmp(mac, dot + 1, NEXTHOP_ROUTE_MAC_HEX) != 0)
         return false;
     buf_printf(out, "route:%.*s:%.*s", (int)org.len, org.ptr, (int)id.len, id.ptr);
     return true;
 }
 
-/* A new route id, "QUEUEID.SERVER.MAC" (mta_out_route_id), appended to out; without its
- * MAC when this server has no route-id key (then no hop takes it as a key). */
-static void route_id_new(struct mta_out *o, const char *queue_id, const char *self, struct buf *out)
+/* A new route id for the message data, "QUEUEID.SERVER.MAC" (mta_out_route_id: the MAC
+ * binds it to data's content too), appended to out; without its MAC when this server has
+ * no route-id key (then no hop takes it as a key). */
+static void route_id_new(struct mta_out *o, const char *queue_id, const char *self,
+                         struct slice data, struct buf *out)
 {
     size_t start = out->len;
     buf_printf(out, "%s.%s", queue_id, self);
     char mac[NEXTHOP_ROUTE_MAC_HEX + 1];
-    if (nexthop_route_id_mac(o->resolver, slice_make(out->data + start, out->len - start), mac))
+    if (nexthop_route_id_mac(o->resolver, slice_make(out->data + start, out->len - start), data,
+                             mac))
         buf_printf(out, ".%s", mac);
 }
 
@@ -507,7 +535,8 @@ static bool route_trace(struct out_domain *d, const struct nexthop_result *res)
         if (had)
             buf_append_slice(&d->prefix, idv);
         else
-            route_id_new(m->o, m->sm->env.id, res->org_self.data, &d->prefix);
+            route_id_new(m->o, m->sm->env.id, res->org_self.data, buf_slice(&m->sm->data),
+                         &d->prefix);
         buf_append_cstr(&d->prefix, "\r\n");
         buf_append_slice(&d->prefix, buf_slice(&m->dkim));
     }
@@ -519,6 +548,8 @@ static void on_hop(const char *domain, const struct nexthop_result *res, void *a
     struct out_domain *d = arg;
     struct out_msg *m = d->m;
     d->org = res->org_routed;
+    free(d->hop);
+    d->hop = res->hop.len ? xstrndup(res->hop.data, res->hop.len) : NULL;
     if (res->status == NEXTHOP_OK && !route_trace(d, res)) {
         domain_done(d);
         return;
@@ -725,6 +756,26 @@ static void status_text(const struct smtp_client_result *r, struct buf *out)
         buf_printf(out, "%d%s%s %.*s", r->code, r->enh[0] ? " " : "", r->enh, len, t);
 }
 
+/* Why a deferred recipient waits, for its queue (spool_rcpt.waits, `wharf queue`): "no
+ * route", "loop avoided", "connector down" (no session with a next hop the organization
+ * chose), "no connection" (with another next hop) or "deferred" (the peer's 4xx), then the
+ * status. */
+static char *wait_text(const struct out_rcpt *r)
+{
+    const struct smtp_client_result *res = &r->res;
+    const char *why = !res->local                                     ? "deferred"
+                      : strcmp(res->enh, "4.4.0") == 0 && r->dom->org ? "no route"
+                      : strcmp(res->enh, "4.4.6") == 0                ? "loop avoided"
+                      : r->dom->org                                   ? "connector down"
+                                                                      : "no connection";
+    struct buf t = BUF_INIT;
+    status_text(res, &t);
+    struct buf out = BUF_INIT;
+    buf_printf(&out, "%s: %s", why, buf_cstr(&t));
+    buf_free(&t);
+    return buf_steal(&out, NULL);
+}
+
 static void dsn_code(const struct smtp_client_result *r, char out[16])
 {
     if (r->enh[0])
@@ -776,6 +827,7 @@ static void msg_free(struct out_msg *m)
         free(d->ri);
         free(d->domain);
         free(d->home);
+        free(d->hop);
         buf_free(&d->relay);
         buf_free(&d->prefix);
         buf_free(&d->stripped);
@@ -898,6 +950,11 @@ static void msg_finish(struct out_msg *m)
             }
             break;
         case OUT_DEFERRED:
+            /* its queue: the next hop of this attempt (moved there, the same entry) */
+            free(sr->via);
+            sr->via = r->dom->hop ? xstrdup(r->dom->hop) : NULL;
+            free(sr->waits);
+            sr->waits = wait_text(r);
             if (warn && dsn_wanted(env->sender, sr->notify, DSN_ACTION_DELAYED)) {
                 dr.action = DSN_ACTION_DELAYED;
                 dr.will_retry_until = retry_until(&o->policy, env->arrival * 1000) / 1000;

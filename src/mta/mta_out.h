@@ -51,7 +51,8 @@ void mta_out_deliver(struct mta_out *o, struct spool_message *sm, const bool *re
  * The message's route id across the organization's hops (doc/routing.md, "Exactly once"),
  * "route:ORG:ID" from its first Wharf-Route field with an id, into out: the key under
  * which the home server stores it once. false (out empty) when it has none, or one whose
- * MAC does not verify under the organization's route-id key (nexthop_route_id_mac).
+ * MAC does not verify for data under the organization's route-id key (nexthop_route_id_mac:
+ * the id of another message replayed on this one does not).
  */
 bool mta_out_route_id(struct mta_out *o, struct slice data, struct buf *out);
 

@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/hex.h"
 #include "base/log.h"
+#include "mailauth/dkim.h"
 #include "mta/mta_sts.h"
 #include "net/dns.h"
 
@@ -18,6 +19,7 @@
 #include <ifaddrs.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -397,6 +399,7 @@ static void lookup_free(struct lookup *lk)
     buf_free(&lk->res.org_group);
     buf_free(&lk->res.org_next_group);
     buf_free(&lk->res.org_self);
+    buf_free(&lk->res.hop);
     nexthop_dest_free(&lk->org_dest);
     event_free(lk->done_ev);
     free(lk->domain);
@@ -807,6 +810,7 @@ static struct lookup *lookup_new(struct nexthop_resolver *r, const char *name, u
     buf_init(&lk->res.org_group);
     buf_init(&lk->res.org_next_group);
     buf_init(&lk->res.org_self);
+    buf_init(&lk->res.hop);
     lk->res.tls = r->tls;
     lk->mx_secure = true; /* a configured name; an MX answer sets it */
     lk->done_ev = event_new(r->base, -1, 0, lookup_done, lk);
@@ -843,6 +847,12 @@ bool nexthop_route_trace_parse(struct slice value, struct slice *org_r, struct s
     *org_r = nexthop_route_trace_item(value, "org");
     *group_r = nexthop_route_trace_item(value, "group");
     return org_r->len > 0 && group_r->len > 0;
+}
+
+/* The name of a configured next hop in a queue (nexthop_result.hop): "KIND:HOST:PORT". */
+static void hop_name(struct buf *out, const char *kind, const struct nexthop_dest *d)
+{
+    buf_printf(out, "%s:%s:%u", kind, d->host, (unsigned)d->port);
 }
 
 /* How specific an address space is for domain: -1 no match ("*", "*.x": x and below, "x"). */
@@ -886,18 +896,64 @@ static bool org_refresh(struct nexthop_resolver *r)
     return r->org_state != NULL;
 }
 
-bool nexthop_route_id_mac(struct nexthop_resolver *r, struct slice base,
+void nexthop_route_id_content(struct slice data, unsigned char md[32])
+{
+    static const char *const names[] = {"from",
+                                        "sender",
+                                        "reply-to",
+                                        "to",
+                                        "cc",
+                                        "subject",
+                                        "date",
+                                        "message-id",
+                                        "in-reply-to",
+                                        "references",
+                                        "mime-version",
+                                        "content-type",
+                                        "content-transfer-encoding"};
+    struct dkim_msg msg;
+    dkim_msg_init(&msg, data);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        abort();
+    for (size_t i = 0; i < msg.n_fields; i++) {
+        const struct dkim_field *f = &msg.fields[i];
+        size_t k = 0;
+        while (k < sizeof(names) / sizeof(names[0]) && !slice_eq_cstr_nocase(f->name, names[k]))
+            k++;
+        if (k == sizeof(names) / sizeof(names[0]))
+            continue;
+        EVP_DigestUpdate(ctx, names[k], strlen(names[k]));
+        EVP_DigestUpdate(ctx, ":", 1);
+        EVP_DigestUpdate(ctx, f->value.ptr, f->value.len);
+        EVP_DigestUpdate(ctx, "\r\n", 2);
+    }
+    EVP_DigestUpdate(ctx, "\r\n", 2);
+    EVP_DigestUpdate(ctx, msg.body.ptr, msg.body.len);
+    unsigned int len = 32;
+    EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    dkim_msg_free(&msg);
+}
+
+bool nexthop_route_id_mac(struct nexthop_resolver *r, struct slice base, struct slice data,
                           char out[NEXTHOP_ROUTE_MAC_HEX + 1])
 {
     if (!org_refresh(r))
         return false;
     const char *hex = json_string_value(json_object_get(r->org_state, "route_id_key"));
-    unsigned char key[32], md[32];
+    unsigned char key[32], md[32], content[32];
     unsigned int md_len = sizeof(md);
     if (hex == NULL || !hex_decode(hex, key, sizeof(key)))
         return false;
-    bool ok = HMAC(EVP_sha256(), key, sizeof(key), (const unsigned char *)base.ptr, base.len, md,
+    nexthop_route_id_content(data, content);
+    struct buf in = BUF_INIT;
+    buf_append_slice(&in, base);
+    buf_append_byte(&in, '\n');
+    buf_append(&in, content, sizeof(content));
+    bool ok = HMAC(EVP_sha256(), key, sizeof(key), (const unsigned char *)in.data, in.len, md,
                    &md_len) != NULL;
+    buf_free(&in);
     if (ok)
         hex_encode(md, NEXTHOP_ROUTE_MAC_HEX / 2, out);
     OPENSSL_cleanse(key, sizeof(key));
@@ -944,11 +1000,18 @@ static int org_route(struct nexthop_resolver *r, struct lookup *lk, const char *
         return 0;
     const char *smtp = json_string_value(json_object_get(best, "smtp"));
     if (!json_is_true(json_object_get(best, "reachable")) || smtp == NULL ||
-        !nexthop_dest_parse(smtp, &lk->org_dest))
+        !nexthop_dest_parse(smtp, &lk->org_dest)) {
+        buf_printf(&lk->res.hop, "unreachable:%s",
+                   json_string_value(json_object_get(best, "dest")));
         return -1;
+    }
     const char *next = json_string_value(json_object_get(best, "next_group"));
-    if (next != NULL)
+    const char *hop = json_string_value(json_object_get(best, "next_hop"));
+    if (next != NULL) {
         buf_append_cstr(&lk->res.org_next_group, next);
+        buf_printf(&lk->res.hop, "org:%s/%s", next, hop ? hop : "?");
+    } else
+        hop_name(&lk->res.hop, "smarthost", &lk->org_dest);
     return 1;
 }
 
@@ -990,10 +1053,11 @@ static int org_home_route(struct nexthop_resolver *r, struct lookup *lk, const c
         return 0;
     const char *group = json_string_value(json_object_get(srv, "group"));
     const char *name = json_string_value(json_object_get(srv, "name"));
-    const char *smtp = NULL, *next = NULL;
+    const char *smtp = NULL, *next = NULL, *hop = NULL;
     if (group != NULL && strcmp(group, buf_cstr(&lk->res.org_group)) == 0) {
         smtp = json_string_value(json_object_get(srv, "smtp"));
         next = group;
+        hop = name;
     } else {
         size_t i;
         json_t *rt;
@@ -1007,6 +1071,7 @@ static int org_home_route(struct nexthop_resolver *r, struct lookup *lk, const c
             if (json_is_true(json_object_get(rt, "reachable"))) {
                 smtp = json_string_value(json_object_get(rt, "smtp"));
                 next = json_string_value(json_object_get(rt, "next_group"));
+                hop = json_string_value(json_object_get(rt, "next_hop"));
             }
         }
     }
@@ -1015,9 +1080,11 @@ static int org_home_route(struct nexthop_resolver *r, struct lookup *lk, const c
                    "no usable route in the organization to %s (group %s) with an SMTP address; "
                    "the message waits",
                    name ? name : home, group ? group : "?");
+        buf_printf(&lk->res.hop, "unreachable:%s", group ? group : "?");
         return -1;
     }
     buf_append_cstr(&lk->res.org_next_group, next);
+    buf_printf(&lk->res.hop, "org:%s/%s", next, hop ? hop : "?");
     return 1;
 }
 
@@ -1042,6 +1109,12 @@ void nexthop_lookup(struct nexthop_resolver *r, const char *domain, nexthop_cb *
     enum smtp_tls_policy pol = dest != NULL && dest->policy_set ? dest->tls : r->tls;
     lk->dane = r->dnssec && (pol == SMTP_TLS_DANE || pol == SMTP_TLS_DANE_ONLY) &&
                (dest == NULL || !dest->is_literal);
+    if (route != NULL)
+        hop_name(&lk->res.hop, "route", dest);
+    else if (dest != NULL && org == 0)
+        hop_name(&lk->res.hop, "relayhost", dest);
+    else if (dest == NULL)
+        buf_printf(&lk->res.hop, "mx:%s", domain);
     if (dest != NULL) {
         lk->configured = true;
         lk->port = dest->port;
@@ -1108,7 +1181,9 @@ static void lookup_host(struct lookup *lk, const char *host)
 void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, nexthop_cb *cb,
                    void *arg)
 {
-    lookup_host(lookup_new(r, host, port, cb, arg), host);
+    struct lookup *lk = lookup_new(r, host, port, cb, arg);
+    buf_printf(&lk->res.hop, "host:%s:%u", host, (unsigned)port);
+    lookup_host(lk, host);
 }
 
 void nexthop_home(struct nexthop_resolver *r, const char *home, uint16_t port, nexthop_cb *cb,
@@ -1124,8 +1199,10 @@ void nexthop_home(struct nexthop_resolver *r, const char *home, uint16_t port, n
         lk->configured = true;
         lk->port = lk->org_dest.port;
         lookup_host(lk, lk->org_dest.host);
-    } else
+    } else {
+        buf_printf(&lk->res.hop, "host:%s:%u", home, (unsigned)port);
         lookup_host(lk, home);
+    }
     buf_free(&why);
 }
 

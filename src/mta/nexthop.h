@@ -122,7 +122,13 @@ struct nexthop_result {
     struct buf org_next_group;
     struct buf org_self; /* this server's name in the organization */
     bool org_routed;     /* the organization's routes chose the next hop (or found none): a
-                            change of routes may change it */
+                            change of routes may change it */    /* The queue the mail waits in when it waits (`wharf queue`, doc/mta-out.md): the next
+     * hop as a name, also when the lookup failed: "org:GROUP/SERVER" (a server of the
+     * organization), "smarthost:HOST:PORT" (an address space's connector on its bridgehead),
+     * "unreachable:DEST" (no usable route to a group or address space), "route:HOST:PORT"
+     * (transport_routes), "relayhost:HOST:PORT", "host:HOST:PORT" (a home server outside
+     * the organization), "mx:DOMAIN". */
+    struct buf hop;
 };
 
 /* A Wharf-Route field's value, "org=ORG; group=GROUP" in any order, other
@@ -157,11 +163,21 @@ void nexthop_addrs(struct nexthop_resolver *r, const char *host, uint16_t port, 
 
 /* Hex digits of a route id's MAC. */
 #define NEXTHOP_ROUTE_MAC_HEX 16
-/* The MAC of a route id's base ("QUEUEID.SERVER") under the organization's route-id key
- * (state.json's route_id_key, derived from the org key by the routing process): what makes
- * a route id one a server of the organization gave (doc/routing.md, "Exactly once").
- * false when this server has no such key. */
-bool nexthop_route_id_mac(struct nexthop_resolver *r, struct slice base,
+/*
+ * The content a route id is bound to (doc/routing.md, "Exactly once"): SHA-256 of the
+ * message's author fields (From, Sender, Reply-To, To, Cc, Subject, Date, Message-ID,
+ * In-Reply-To, References, MIME-Version, Content-Type, Content-Transfer-Encoding: every
+ * occurrence, in order, as "lowercase-name:raw-value CRLF"), an empty line and the body.
+ * The fields hops add (Received, Wharf-Route, ARC, DKIM-Signature ...) are left out, so
+ * every hop computes the same digest; another message with a copied id does not.
+ */
+void nexthop_route_id_content(struct slice data, unsigned char md[32]);
+/* The MAC of a route id's base ("QUEUEID.SERVER") and the message's content digest
+ * (nexthop_route_id_content) under the organization's route-id key (state.json's
+ * route_id_key, derived from the org key by the routing process): HMAC-SHA256 of BASE, LF,
+ * the 32 digest bytes, cut to 16 hex digits. What makes a route id one a server of the
+ * organization gave to this message. false when this server has no such key. */
+bool nexthop_route_id_mac(struct nexthop_resolver *r, struct slice base, struct slice data,
                           char out[NEXTHOP_ROUTE_MAC_HEX + 1]);
 /*
  * Where mail for an account homed on server home goes (doc/routing.md, "Mail for users

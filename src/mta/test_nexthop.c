@@ -286,11 +286,51 @@ static void test_route_trace(void **state)
     assert_int_equal(nexthop_route_trace_item(slice_from_cstr("org=acme;id"), "id").len, 0);
 }
 
+/* The content a route id is bound to (doc/routing.md, "Exactly once"): the same at every
+ * hop (fields hops add are left out), another for a message that reuses the id with other
+ * author fields or another body. */
+static bool same_content(const char *a, const char *b)
+{
+    unsigned char x[32], y[32];
+    nexthop_route_id_content(slice_from_cstr(a), x);
+    nexthop_route_id_content(slice_from_cstr(b), y);
+    return memcmp(x, y, sizeof(x)) == 0;
+}
+
+static void test_route_id_content(void **state)
+{
+    (void)state;
+    const char *msg = "From: a@x.test\r\nTo: b@y.test\r\nSubject: hi\r\n"
+                      "Message-ID: <1@x.test>\r\n\r\nbody\r\n";
+    /* a hop's fields on top: the same content */
+    assert_true(same_content(msg, "Received: from a1 by b1\r\n\tfolded\r\n"
+                                  "Wharf-Route: org=acme; group=rg-a; id=1.a1.00\r\n"
+                                  "ARC-Seal: i=1; cv=none\r\nDKIM-Signature: v=1\r\n"
+                                  "From: a@x.test\r\nTo: b@y.test\r\nSubject: hi\r\n"
+                                  "Message-ID: <1@x.test>\r\n\r\nbody\r\n"));
+    assert_true(same_content(msg, "from: a@x.test\r\nTO: b@y.test\r\nSubject: hi\r\n"
+                                  "Message-ID: <1@x.test>\r\n\r\nbody\r\n"));
+    /* a replayed id on another message: not the same */
+    assert_false(same_content(msg, "From: a@x.test\r\nTo: b@y.test\r\nSubject: hi\r\n"
+                                   "Message-ID: <1@x.test>\r\n\r\nother body\r\n"));
+    assert_false(same_content(msg, "From: a@x.test\r\nTo: b@y.test\r\nSubject: pay now\r\n"
+                                   "Message-ID: <1@x.test>\r\n\r\nbody\r\n"));
+    assert_false(same_content(msg, "From: a@x.test\r\nTo: b@y.test\r\nSubject: hi\r\n"
+                                   "Message-ID: <2@x.test>\r\n\r\nbody\r\n"));
+    assert_false(same_content(msg, "From: a@x.test\r\nTo: b@y.test\r\nSubject: hi\r\n"
+                                   "Message-ID: <1@x.test>\r\nFrom: boss@x.test\r\n\r\n"
+                                   "body\r\n"));
+    assert_false(same_content(msg, "From: a@x.test\r\nTo: b@y.test\r\nSubject: hi\r\n"
+                                   "Message-ID: <1@x.test>\r\nContent-Type: text/html\r\n"
+                                   "\r\nbody\r\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dest),
         cmocka_unit_test(test_route_trace),
+        cmocka_unit_test(test_route_id_content),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_mx_rdata),
         cmocka_unit_test(test_tlsa_usable),

@@ -242,5 +242,13 @@ struct ssl_ctx_st *net_tls_server_ctx_new(const struct wharf_config *cfg, struct
 bool net_addr_in_networks(const char *addr, const char *const *networks, size_t n);
 /* True when addr is in mynetworks or exempt_networks: never held to per-address limits. */
 bool net_addr_exempt(const struct wharf_config *cfg, const char *addr);
+/*
+ * The local address an outgoing connection comes from (frontend_source_address,
+ * mta_source_address: on a multi-homed server, the one its peers expect): binds socket fd,
+ * of address family family, to the first of addrs[0..n) (textual IP addresses) of that
+ * family. 1: bound; 0: none of that family (the system chooses); -1 with the reason in why
+ * (an entry that is not an IP address, or the bind failed).
+ */
+int net_addr_bind_source(int fd, int family, const char *const *addrs, size_t n, struct buf *why);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * net_addr.c - is a client address inside a list of networks (mynetworks)?
+ * net_addr.c - is a client address inside a list of networks (mynetworks)? And the
+ * local address an outgoing connection is bound to (net_addr_bind_source).
  *
  * Must never: match on a malformed network entry (it is skipped and logged once).
  */
@@ -8,9 +9,12 @@
 #include "base/log.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static bool prefix_match(const unsigned char *a, const unsigned char *n, unsigned bits)
 {
@@ -89,4 +93,33 @@ bool net_addr_exempt(const struct wharf_config *cfg, const char *addr)
            /* front-ends carry many clients; the hand-over names each one */
            net_addr_in_networks(addr, (const char *const *)cfg->frontend_networks.v,
                                 cfg->frontend_networks.n);
+}
+
+int net_addr_bind_source(int fd, int family, const char *const *addrs, size_t n, struct buf *why)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct sockaddr_storage src;
+        memset(&src, 0, sizeof(src));
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&src;
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&src;
+        socklen_t len;
+        if (inet_pton(AF_INET, addrs[i], &s4->sin_addr) == 1) {
+            src.ss_family = AF_INET;
+            len = sizeof(*s4);
+        } else if (inet_pton(AF_INET6, addrs[i], &s6->sin6_addr) == 1) {
+            src.ss_family = AF_INET6;
+            len = sizeof(*s6);
+        } else {
+            buf_printf(why, "source address %s is not an IP address", addrs[i]);
+            return -1;
+        }
+        if (src.ss_family != family)
+            continue;
+        if (bind(fd, (struct sockaddr *)&src, len) != 0) {
+            buf_printf(why, "bind %s: %s", addrs[i], strerror(errno));
+            return -1;
+        }
+        return 1;
+    }
+    return 0;
 }

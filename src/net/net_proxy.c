@@ -338,29 +338,14 @@ static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what
 static bool bind_source(const struct wharf_config *cfg, evutil_socket_t fd, int family,
                         struct buf *why)
 {
-    if (cfg->frontend_source_address[0] == '\0')
+    const char *src = cfg->frontend_source_address;
+    if (src[0] == '\0')
         return true;
-    struct sockaddr_storage src;
-    memset(&src, 0, sizeof(src));
-    socklen_t len = 0;
-    if (family == AF_INET && inet_pton(AF_INET, cfg->frontend_source_address,
-                                       &((struct sockaddr_in *)&src)->sin_addr) == 1) {
-        src.ss_family = AF_INET;
-        len = sizeof(struct sockaddr_in);
-    } else if (family == AF_INET6 && inet_pton(AF_INET6, cfg->frontend_source_address,
-                                               &((struct sockaddr_in6 *)&src)->sin6_addr) == 1) {
-        src.ss_family = AF_INET6;
-        len = sizeof(struct sockaddr_in6);
-    } else {
+    int r = net_addr_bind_source(fd, family, &src, 1, why);
+    if (r == 0)
         buf_printf(why, "frontend_source_address %s is not an address of the home server's family",
-                   cfg->frontend_source_address);
-        return false;
-    }
-    if (bind(fd, (struct sockaddr *)&src, len) != 0) {
-        buf_printf(why, "bind %s: %s", cfg->frontend_source_address, strerror(errno));
-        return false;
-    }
-    return true;
+                   src);
+    return r > 0;
 }
 
 /* Connects p to its home server's address ss: false with the reason in why. */

@@ -3,11 +3,16 @@
  */
 #include "net/net.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 
 #include <cmocka.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static void test_networks(void **state)
 {
@@ -22,8 +27,32 @@ static void test_networks(void **state)
     assert_false(net_addr_in_networks("not an address", nets, 5));
 }
 
+/* The source address of an outgoing connection: the one of the socket's family. */
+static void test_bind_source(void **state)
+{
+    (void)state;
+    struct buf why = BUF_INIT;
+    const char *const addrs[] = {"::1", "127.0.0.1"};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(net_addr_bind_source(fd, AF_INET, addrs, 2, &why), 1);
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    assert_int_equal(ntohl(sin.sin_addr.s_addr), INADDR_LOOPBACK);
+    close(fd);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(net_addr_bind_source(fd, AF_INET, addrs, 1, &why), 0); /* no IPv4 one */
+    const char *const bad[] = {"mail.example"};
+    assert_int_equal(net_addr_bind_source(fd, AF_INET, bad, 1, &why), -1);
+    assert_non_null(strstr(buf_cstr(&why), "not an IP address"));
+    close(fd);
+    buf_free(&why);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_networks)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_networks),
+                                       cmocka_unit_test(test_bind_source)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

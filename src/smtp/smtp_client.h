@@ -70,6 +70,10 @@ struct smtp_client_params {
     int64_t connect_timeout, greeting_timeout, command_timeout, data_init_timeout,
         data_block_timeout, data_done_timeout;
     size_t reply_line_max, reply_lines_max; /* 0: defaults */
+    /* the local addresses to connect from (mta_source_address): the one of the peer's family
+     * (net_addr_bind_source); none of it, or n_source 0: the system chooses */
+    const char *const *source;
+    size_t n_source;
 };
 
 /* The command a result answers (Postfix's "in reply to ... command"); a

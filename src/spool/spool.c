@@ -12,7 +12,8 @@
  * P next attempt (u64 ms), K attempts (u32), L last reason, D warned (u8),
  * G on hold (u8); since version 3: F account reached by alias expansion
  * (its folder, empty for INBOX; applies to the last R) and the state
- * EXPANDED in X.
+ * EXPANDED in X; V the next hop of its last outbound attempt and Y why it waits there
+ * (apply to the last R, written only when set).
  * Files are written as DATA/spool/tmp/ID, fsync'd, then renamed to
  * DATA/spool/queue/ID and the directory fsync'd: a name in queue/ is complete.
  *
@@ -130,6 +131,10 @@ static void spool_encode_envelope(const struct spool_message *msg, struct buf *b
         record_put_u8(b, 'X', (uint8_t)r->state);
         if (r->account)
             record_put_str(b, 'F', r->folder ? r->folder : "");
+        if (r->via)
+            record_put_str(b, 'V', r->via);
+        if (r->waits)
+            record_put_str(b, 'Y', r->waits);
     }
     record_put_u8(b, 'B', (uint8_t)e->body);
     record_put_u8(b, 'U', e->smtputf8);
@@ -337,6 +342,12 @@ int spool_decode(const void *data, size_t len, struct spool_message *msg, struct
                 (unsigned char)v.ptr[0] > (v3 ? SPOOL_RCPT_EXPANDED : SPOOL_RCPT_FAILED))
                 goto bad;
             last->state = (enum spool_rcpt_state)v.ptr[0];
+            break;
+        case 'V':
+        case 'Y':
+            if (last == NULL || !v3 || *(type == 'V' ? &last->via : &last->waits) != NULL)
+                goto bad;
+            *(type == 'V' ? &last->via : &last->waits) = slice_strdup(v);
             break;
         case 'F':
             if (last == NULL || last->account || !v3)
@@ -571,6 +582,8 @@ void spool_message_free(struct spool_message *msg)
         free(e->rcpts[i].address);
         free(e->rcpts[i].orcpt);
         free(e->rcpts[i].folder);
+        free(e->rcpts[i].via);
+        free(e->rcpts[i].waits);
     }
     free(e->rcpts);
     free(e->dsn_envid);

@@ -50,6 +50,12 @@ struct spool_rcpt {
      * to that account as is, never resolved again (its alias is done). */
     bool account;
     char *folder; /* with account: the +detail folder, or NULL for INBOX */
+    /* Its queue (records V and Y, written when set): the next hop of its last outbound
+     * attempt, moved to the new one at each attempt ("org:rg-b/b1", "smarthost:HOST:PORT",
+     * "mx:example.com", "unreachable:rg-d"; doc/mta-out.md), and why it waits there
+     * ("no route: ...", "connector down: ...", "deferred: 451 4.3.0 ..."); NULL: none yet. */
+    char *via;
+    char *waits;
 };
 
 struct spool_envelope {

@@ -157,6 +157,22 @@ static void test_expansion_and_v2(void **state)
     assert_true(r.env.rcpts[1].account);
     assert_string_equal(r.env.rcpts[1].folder, "work");
     assert_string_equal(spool_rcpt_state_name(r.env.rcpts[0].state), "expanded");
+    /* a recipient's queue (V, Y) round trips, and moves with the same entry */
+    assert_null(r.env.rcpts[1].via);
+    r.env.rcpts[1].via = xstrdup("org:rg-b/b1");
+    r.env.rcpts[1].waits = xstrdup("connector down: connection refused");
+    assert_int_equal(spool_update_rcpts(&cfg, &r, &err), 0);
+    spool_message_free(&r);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_string_equal(r.env.rcpts[1].via, "org:rg-b/b1");
+    assert_string_equal(r.env.rcpts[1].waits, "connector down: connection refused");
+    assert_null(r.env.rcpts[0].via);
+    free(r.env.rcpts[1].via);
+    r.env.rcpts[1].via = xstrdup("org:rg-c/c1");
+    assert_int_equal(spool_update_rcpts(&cfg, &r, &err), 0);
+    spool_message_free(&r);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 0);
+    assert_string_equal(r.env.rcpts[1].via, "org:rg-c/c1");
     r.env.rcpts[0].account = true; /* an account in INBOX: an empty F record */
     assert_int_equal(spool_update_rcpts(&cfg, &r, &err), 0);
     spool_message_free(&r);

@@ -18,19 +18,52 @@ TIMERS = {"routing_test_timers": "yes"}
 
 
 def routes(w):
-    r = w.wharf("routes", "--json", check=False)
-    return json.loads(r.stdout) if r.returncode == 0 else None
+    """What `wharf routes --json` prints: the routing process's DATA/routing/state.json
+    (written by rename, so never read half-written), read here without starting a `wharf`
+    process at every poll (six servers polled every 20 ms would starve them of CPU)."""
+    try:
+        return json.loads((w.data / "routing" / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def route_to(st, dest):
     return next((x for x in st["routes"] if x["dest"] == dest), None) if st else None
 
 
-def route_id(w, base):
-    """A route id as a server of the organization makes it: BASE.MAC, the MAC under the
-    route-id key w's routing process derives from the org key (doc/routing.md)."""
+# The author fields a route id is bound to (nexthop_route_id_content, doc/routing.md).
+ROUTE_ID_FIELDS = ("from", "sender", "reply-to", "to", "cc", "subject", "date", "message-id",
+                   "in-reply-to", "references", "mime-version", "content-type",
+                   "content-transfer-encoding")
+
+
+def route_id_content(data):
+    """SHA-256 of the message's author fields (each occurrence, "name:raw value CRLF"),
+    an empty line and the body: what a route id's MAC binds it to."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    fields = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\r\n" + line
+        else:
+            fields.append(line)
+    h = hashlib.sha256()
+    for f in fields:
+        name, _, value = f.partition(b":")
+        name = name.rstrip(b" \t").lower().decode()
+        if name in ROUTE_ID_FIELDS:
+            h.update(name.encode() + b":" + value + b"\r\n")
+    h.update(b"\r\n" + body)
+    return h.digest()
+
+
+def route_id(w, base, data):
+    """A route id as a server of the organization makes it for message data: BASE.MAC, the
+    MAC of BASE and data's content under the route-id key w's routing process derives from
+    the org key (doc/routing.md)."""
     key = json.loads((w.data / "routing" / "state.json").read_text())["route_id_key"]
-    mac = hmac.new(bytes.fromhex(key), base.encode(), hashlib.sha256).hexdigest()[:16]
+    mac = hmac.new(bytes.fromhex(key), base.encode() + b"\n" + route_id_content(data),
+                   hashlib.sha256).hexdigest()[:16]
     return f"{base}.{mac}"
 
 
@@ -48,8 +81,11 @@ def make_org(wharf_factory, layout, connectors, enable=("routing",), extra=None,
     """
     servers = {}
     for name, group, host in layout:
+        # each server connects from its own address, as on a multi-homed machine: its
+        # peers see (in Received: fields, logs) which server sent
         servers[name] = wharf_factory(name, host=host, enable=list(enable),
-                                      extra={**TIMERS, **(extra or {}),
+                                      extra={**TIMERS, "mta_source_address": host,
+                                             **(extra or {}),
                                              **(server_extra or {}).get(name, {})})
     first, g0, h0 = layout[0]
     w0 = servers[first]
@@ -124,9 +160,19 @@ def path_is(server, dest, path):
     return check
 
 
-def relay(w, rcpt, msgid, trace=""):
-    body = (f"{trace}From: alice@example.test\r\nTo: {rcpt}\r\nSubject: routed\r\n"
-            f"Message-ID: <{msgid}>\r\n\r\nover the organization\r\n")
+def queue_hops(w):
+    """w's queue by next hop (`wharf queue --json`): {next hop: {entries, recipients,
+    reasons, queue_ids}}."""
+    return {h["next_hop"]: h for h in json.loads(w.wharf("queue", "--json").stdout)["next_hops"]}
+
+
+def message(rcpt, msgid, trace="", text="over the organization"):
+    return (f"{trace}From: alice@example.test\r\nTo: {rcpt}\r\nSubject: routed\r\n"
+            f"Message-ID: <{msgid}>\r\n\r\n{text}\r\n")
+
+
+def relay(w, rcpt, msgid, trace="", text="over the organization"):
+    body = message(rcpt, msgid, trace, text)
     with smtplib.SMTP(w.host, w.ports["smtp"], timeout=20) as c:
         c.ehlo("client.example")
         assert c.sendmail("alice@example.test", [rcpt], body) == {}

@@ -215,6 +215,8 @@ def test_public_folders_and_acls(srv):
 def test_queue(srv):
     st, body = api(srv, "GET", "/queue")
     assert (st, body) == (200, {"messages": []})
+    st, body = api(srv, "GET", "/queue/nexthops")  # the queue by next hop (doc/mta-out.md)
+    assert (st, body) == (200, {"next_hops": []})
     st, body = api(srv, "GET", "/queue/ZZZZZZZZZZ")
     assert st == 404
     st, body = api(srv, "POST", "/queue/ALL/flush")

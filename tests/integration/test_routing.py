@@ -21,8 +21,10 @@ import pytest
 
 from conftest import tls_context, wait_until
 from orgharness import (CONNECTORS, LAYOUT, TIMERS, addr, converged, make_org, org_show,  # noqa: F401
-                        path_is, relay, route_id, route_to, routes)
+                        message, path_is, queue_hops, relay, route_id, route_to,
+                        routes)
 from prometheus import sample, scrape
+from smtp_helpers import mailq
 
 
 def test_org_config_cli(wharf_factory):
@@ -510,17 +512,24 @@ def test_mta_routes_address_space(wharf_factory, sink):
     # not stored twice; another id is another message
     # (an id is a key only with the MAC a server of the organization gives it: a forged
     # one, or one without a MAC, is not, else it could make b1 drop a later message)
+    # (and only for the message it was made for: the MAC binds the id to the message's
+    # content, so a user who read the id in a stored copy cannot send another message with
+    # it and make b1 drop the real one, still queued somewhere, as a copy)
     b1.wharf("user", "add", "carol@example.test", "--password-stdin", input=b"pw-carol-1\n")
-    dup = route_id(b1, "0000dup.a1")
+    carol = "carol@example.test"
+    dup = route_id(b1, "0000dup.a1", message(carol, "dup@routing.test").encode())
     forged = "0000dup.a1." + "0" * 16 if not dup.endswith("0" * 16) else "0000dup.a1.1"
-    for mid, rid in (("dup", dup), ("dup", dup), ("other", route_id(b1, "0000other.a1")),
-                     ("forged", forged), ("bare", "0000dup.a1")):
-        relay(b1, "carol@example.test", f"{mid}@routing.test",
-              trace=f"Wharf-Route: org=acme; group=rg-a; id={rid}\r\n")
-    wait_until(lambda: b1.log().count("to=<carol@example.test>, relay=local") == 5, 20,
-               what="five deliveries to carol")
+    other = route_id(b1, "0000other.a1", message(carol, "other@routing.test").encode())
+    for mid, rid, text in (("dup", dup, None), ("dup", dup, None), ("other", other, None),
+                           ("forged", forged, None), ("bare", "0000dup.a1", None),
+                           ("dup", dup, "a replay: another text under the same id")):
+        relay(b1, carol, f"{mid}@routing.test",
+              trace=f"Wharf-Route: org=acme; group=rg-a; id={rid}\r\n",
+              **({"text": text} if text else {}))
+    wait_until(lambda: b1.log().count("to=<carol@example.test>, relay=local") == 6, 20,
+               what="six deliveries to carol")
     stats = json.loads(b1.wharf("mailbox", "stats", "carol@example.test", "--json").stdout)
-    assert stats["messages"] == 4
+    assert stats["messages"] == 5  # the two copies of dup once, the replay stored
     # a message that says it has been in rg-b already is not sent there again: it waits
     relay(a1, "dave@host.partner.test", "loop@routing.test",
           trace="Wharf-Route: org=acme; group=rg-b\r\n")
@@ -535,6 +544,38 @@ def test_mta_routes_address_space(wharf_factory, sink):
     wait_until(lambda: b"no usable route in the organization" in a1.wharf("mailq").stdout, 20,
                what="the message waiting in a1's queue")
     assert not any(b"two@routing.test" in m for m in sink.messages)
+    # the queue by next hop (doc/mta-out.md): both messages wait in the queue of the
+    # unreachable space, for want of a route
+    space = "unreachable:*.partner.test"
+    wait_until(lambda: queue_hops(a1).get(space, {}).get("entries") == 2, 20,
+               what="both messages in the unreachable space's queue")
+    q = queue_hops(a1)
+    assert list(q) == [space] and q[space]["recipients"] == 2
+    assert all(w.startswith("no route: ") for w in q[space]["reasons"]), q
+    # a second connector for the space from a1 itself, to a smart host that refuses: the
+    # routes change and both entries move (the same spool entries, no copy) to its queue
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    smarthost = f"smarthost:127.0.0.1:{dead.getsockname()[1]}"
+    a1.wharf("org", "connector", "add", "ps2", "--from", "rg-a", "--space", "*.partner.test",
+             "--smarthost", f"127.0.0.1:{dead.getsockname()[1]}", "--cost", "5",
+             "--source", "a1")
+    wait_until(lambda: queue_hops(a1).get(smarthost, {}).get("entries") == 2, 20,
+               what="both entries moved to the new next hop")
+    q = queue_hops(a1)
+    assert list(q) == [smarthost] and q[smarthost]["recipients"] == 2, q
+    assert all(w.startswith("connector down: ") for w in q[smarthost]["reasons"]), q
+    text = a1.wharf("queue").stdout.decode()  # the same, for people
+    assert text.startswith(f"{smarthost}: 2 entries, 2 recipients\n  (connector down: "), text
+    assert len(mailq(a1)) == 2  # still two entries: moved, not copied
+    assert sorted(q[smarthost]["queue_ids"]) == sorted(e["queue_id"] for e in mailq(a1))
+    assert all(r["next_hop"] == smarthost for e in mailq(a1) for r in e["recipients"])
+    out = a1.wharf("queue", "flush", "--nexthop", smarthost).stdout.decode()
+    assert out.count("flush requested") == 2, out
+    assert "no entry waits" in a1.wharf("queue", "flush", "--nexthop", "mx:x.test").stdout.decode()
+    a1.wharf("org", "connector", "disable", "ps2")
+    wait_until(lambda: list(queue_hops(a1)) == [space], 20, what="back to the space's queue")
+    dead.close()
     # b1 returns; after the up-hold the connector is used again and the message goes
     b1.start()
     wait_until(lambda: any(b"two@routing.test" in m for m in sink.messages), 40,
