@@ -6,7 +6,13 @@ Figures: POST/s over 1 and CONNS connections, ARTICLE/s by a plain client
 (one command at a time) over 1 and CONNS connections, and TAKETHIS/s of a
 streaming feed (window 64) on one connection. Each figure is the median of
 ROUNDS rounds, the two servers measured one after the other in each round.
+With WHARF_BASELINE=<another build directory> (e.g. main's build-bench), a
+third server from that build is measured in the same rounds ("base"), for an
+A/B in one run. Each row also gives the CPU time the server's processes used
+per operation (user + system, from /proc; INN: innd and its nnrpd), which the
+other engineers' load moves less than the rates.
 """
+import os
 import shutil
 import statistics
 import subprocess
@@ -16,12 +22,31 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tests" / "integration"))
 
+import conftest  # noqa: E402
 from conftest import WharfServer  # noqa: E402  (the harness of the tests, on build-bench)
 from innpeer import Inn  # noqa: E402
 
 LOADER, CONNS, PER, READS, ROUNDS = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
                                      int(sys.argv[4]), int(sys.argv[5]))
 GROUP = "comp.wharf.dev"
+BASELINE = os.environ.get("WHARF_BASELINE")
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pgid):
+    """CPU (user + system, own and waited-for children) of the processes in
+    process group pgid, or of innd and nnrpd when pgid is None."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        f = stat[stat.rindex(")") + 2:].split()
+        if (comm in ("innd", "nnrpd")) if pgid is None else int(f[2]) == pgid:
+            total += sum(int(x) for x in f[11:15])
+    return total / HZ
 
 
 def load(port, mode, conns, count, tag=""):
@@ -36,40 +61,61 @@ def main():
     base = Path(subprocess.run(["mktemp", "-d", "/tmp/wharf-bench-nntp-XXXXXX"],
                                capture_output=True, text=True, check=True).stdout.strip())
     base.chmod(0o755)
-    (base / "w").mkdir()
-    (base / "w").chmod(0o755)
-    wharf = WharfServer(base / "w", enable={"nntp"}, extra={
-        "nntp_feed_peers": "127.0.0.1/32", "nntp_max_connections_per_ip": "1000",
-        "workers": "0"})  # one worker per core, as installed (the tests use 1)
-    wharf.start()
-    wharf.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
-    wharf.wharf("public", "add", "News/dev")
-    wharf.wharf("acl", "set", "#public", "News/dev", "anyone", "lrp")
+    wharfs, servers, groups = [], {}, {}
+    for name in ["wharf"] + (["base"] if BASELINE else []):
+        if name == "base":
+            build = Path(BASELINE)
+            conftest.WHARFD = build / "src" / "supervisor" / "wharfd"
+            conftest.WHARF = build / "src" / "cli" / "wharf"
+        (base / name).mkdir()
+        (base / name).chmod(0o755)
+        wharf = WharfServer(base / name, enable={"nntp"}, extra={
+            "nntp_feed_peers": "127.0.0.1/32", "nntp_max_connections_per_ip": "1000",
+            "workers": "0"})  # one worker per core, as installed (the tests use 1)
+        wharfs.append(wharf)
+        wharf.start()
+        wharf.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
+        wharf.wharf("public", "add", "News/dev")
+        wharf.wharf("acl", "set", "#public", "News/dev", "anyone", "lrp")
+        servers[name] = wharf.ports["nntp"]
+        groups[name] = wharf.proc.pid
     inn = Inn().start()
-    servers = {"wharf": wharf.ports["nntp"], "inn": inn.port}
+    servers["inn"] = inn.port
+    groups["inn"] = None
     rows = [("POST/s, 1 connection", "post", 1, PER),
             (f"POST/s, {CONNS} connections", "post", CONNS, PER // CONNS),
             ("ARTICLE/s, 1 connection", "article", 1, READS),
             (f"ARTICLE/s, {CONNS} connections", "article", CONNS, READS),
             ("TAKETHIS/s, 1 streaming feed", "takethis", 1, PER)]
     rates = {(r[0], s): [] for r in rows for s in servers}
+    cpu = {(r[0], s): [] for r in rows for s in servers}
     try:
         for rnd in range(ROUNDS):
             for title, mode, conns, count in rows:
                 for name, port in servers.items():
+                    before = cpu_seconds(groups[name])
                     rate = load(port, mode, conns, count, f"r{rnd}{mode}{conns}")
+                    ms = (cpu_seconds(groups[name]) - before) * 1000 / (conns * count)
                     rates[(title, name)].append(rate)
-                    print(f"round {rnd + 1}: {title:32} {name:5} {rate:9.0f}", flush=True)
-        print(f"\nsummary (median of {ROUNDS}; 4 KiB articles; loopback, plaintext):")
-        print(f"  {'':32} {'wharf':>9} {'inn':>9} {'wharf/inn':>9}")
+                    cpu[(title, name)].append(ms)
+                    print(f"round {rnd + 1}: {title:32} {name:5} {rate:9.0f}/s"
+                          f"  cpu {ms:5.2f} ms/op  load {os.getloadavg()[0]:.1f}", flush=True)
+        print(f"\nsummary (median of {ROUNDS}; 4 KiB articles; loopback, plaintext; "
+              "rate/s, then CPU ms per operation):")
+        names = list(servers)
+        print(f"  {'':32}" + "".join(f" {n:>9}" for n in names) +
+              "".join(f" {n + '/inn':>9}" for n in names if n != "inn") +
+              "".join(f" {n + ' cpu':>9}" for n in names))
         for title, *_ in rows:
-            w = statistics.median(rates[(title, "wharf")])
-            i = statistics.median(rates[(title, "inn")])
-            print(f"  {title:32} {w:9.0f} {i:9.0f} {w / i:8.2f}x")
+            med = {n: statistics.median(rates[(title, n)]) for n in names}
+            print(f"  {title:32}" + "".join(f" {med[n]:9.0f}" for n in names) +
+                  "".join(f" {med[n] / med['inn']:8.2f}x" for n in names if n != "inn") +
+                  "".join(f" {statistics.median(cpu[(title, n)]):9.2f}" for n in names))
     finally:
         inn.cleanup()
-        wharf.stop()
-        wharf.kill_all()
+        for wharf in wharfs:
+            wharf.stop()
+            wharf.kill_all()
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -1596,12 +1596,26 @@ static void test_msgid_index(void **state)
         sqlite3_exec(db,
                      UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
                      "ALTER TABLE blobs DROP COLUMN body;"
+                     /* the index of every body, as before the partial one */
+                     "DROP INDEX blobs_segment;"
+                     "CREATE INDEX blobs_segment ON blobs(segment);"
                      "PRAGMA user_version = 10;",
                      NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);
-    buf_free(&path);
     s = dir_store(dir);
+    /* migrated: blobs_segment leaves out the bodies kept in their rows */
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_schema WHERE name = 'blobs_segment'", -1, &q,
+                           NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_non_null(strstr((const char *)sqlite3_column_text(q, 0), "WHERE segment >= 0"));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    buf_free(&path);
     assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m1@x>", NULL), 3);
     assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m2@x>", &h), 2);
     buf_free(&err);

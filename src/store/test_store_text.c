@@ -251,16 +251,16 @@ static void test_migration_backfill(void **state)
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
+    assert_true(sqlite3_column_int64(st, 0) > 15); /* past the index step */
     sqlite3_finalize(st);
-    /* the index is the newest step: undo it */
+    /* undo the index step (15 -> 16); the later steps run again */
     struct buf sql = BUF_INIT;
     buf_printf(
         &sql,
         "DROP TRIGGER text_blob_delete; DROP TRIGGER text_mailbox_delete; DROP TABLE text_index;"
         " DROP TABLE text_docs; DROP TABLE text_marks;"
-        "PRAGMA user_version = %lld;",
-        (long long)v - 1);
+        "PRAGMA user_version = %d;",
+        15);
     assert_int_equal(sqlite3_exec(db, sql.data, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     s = store_open_dir(dir, NULL, &err);

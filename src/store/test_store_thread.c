@@ -140,7 +140,7 @@ static void test_migrate(void **state)
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int version = sqlite3_column_int(st, 0);
+    assert_true(sqlite3_column_int(st, 0) > 14); /* past the threads step */
     sqlite3_finalize(st);
     struct buf sql = BUF_INIT;
     buf_printf(
@@ -152,7 +152,7 @@ static void test_migrate(void **state)
         "ALTER TABLE messages DROP COLUMN thread;"
         "DELETE FROM meta WHERE key = 'thread_id_next';"
         "ALTER TABLE blobs DROP COLUMN body; PRAGMA user_version = %d;",
-        version - 3);
+        13); /* before the threads step (13 -> 14); the later steps run again */
     assert_int_equal(sqlite3_exec(db, sql.data, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     buf_free(&sql);

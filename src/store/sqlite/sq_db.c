@@ -199,7 +199,10 @@ static struct store *open_common(const char *dir, const char *dbpath,
     if (sq_exec(s, "PRAGMA journal_mode = WAL", err) != 0 ||
         sq_exec(s, opt->fsync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF", err) !=
             0 ||
-        sq_exec(s, "PRAGMA foreign_keys = ON", err) != 0 || sq_msgid_register(s, err) != 0 ||
+        sq_exec(s, "PRAGMA foreign_keys = ON", err) != 0 ||
+        /* statement journals (a batch's statements roll back alone) and sorts in memory:
+         * in a file they cost ~10 writes per article of a streamed batch (bench/README) */
+        sq_exec(s, "PRAGMA temp_store = MEMORY", err) != 0 || sq_msgid_register(s, err) != 0 ||
         /* the bodies first: a migration may read them (sq_schema_after) */
         blob_dir_open(&q->blobs, dir, opt->fsync, err) != 0 || migrate(s, err) != 0) {
         sq_close(s);

@@ -26,8 +26,10 @@ struct seg_use {
 
 static int segment_live(struct store *s, int64_t seg, uint64_t *live_r, struct buf *err)
 {
-    sqlite3_stmt *st =
-        sq_stmt(s, "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM blobs WHERE segment = ?", err);
+    sqlite3_stmt *st = sq_stmt(s,
+                               "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM blobs"
+                               " WHERE segment = ?1 AND segment >= 0",
+                               err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, seg);
@@ -42,7 +44,8 @@ static int segment_live(struct store *s, int64_t seg, uint64_t *live_r, struct b
 /* Moves every live body of seg to segment dst (rows updated in this transaction). */
 static int move_segment(struct store *s, int64_t seg, int64_t dst, struct buf *err)
 {
-    sqlite3_stmt *st = sq_stmt(s, "SELECT hash, offset, size FROM blobs WHERE segment = ?", err);
+    sqlite3_stmt *st =
+        sq_stmt(s, "SELECT hash, offset, size FROM blobs WHERE segment = ?1 AND segment >= 0", err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, seg);
