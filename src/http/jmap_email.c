@@ -54,6 +54,26 @@ json_t *jmap_flags_to_keywords(unsigned flags, const char *keywords)
     return k;
 }
 
+bool jmap_has_keyword(unsigned flags, const char *keywords, const char *kw)
+{
+    for (size_t i = 0; i < sizeof(system_flags) / sizeof(system_flags[0]); i++)
+        if (strcasecmp(kw, system_flags[i].keyword) == 0)
+            return (flags & system_flags[i].flag) != 0;
+    size_t want = strlen(kw);
+    const char *p = keywords ? keywords : "";
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, " ");
+        if (len == 0)
+            break;
+        if (len == want && strncasecmp(p, kw, len) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
 /* RFC 8621 4.1.1: a keyword is 1-255 bytes of %x21-%x7e minus ( ) { ] % * " \ */
 static bool keyword_ok(const char *k)
 {

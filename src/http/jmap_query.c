@@ -2,7 +2,8 @@
  * jmap_query.c - Email/query, Email/queryChanges and Email/changes (RFC
  * 8621 4.4, 4.5, 4.3) over the account's copies.
  *
- * The copies of the account are grouped by body into Emails; a filter is
+ * The copies of the account, grouped by body into Emails, are the worker's
+ * account view (jmap_view.c), brought to the current state; a filter is
  * checked on the metadata first, then on the search records the store keeps
  * (decoded header fields), and reads a message only for body text. Never
  * changes anything.
@@ -13,40 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* One Email: a run of copies (same blob) in the sorted copy array. */
-struct email {
-    const struct store_account_message *c;
-    size_t n;
-    /* the from and subject sort keys (sort_keys_fill), when the sort asks for them */
-    char *key[2];
-};
-
-static int copy_order(const void *a, const void *b)
-{
-    const struct store_account_message *x = a, *y = b;
-    int c = strcmp(x->m.blob, y->m.blob);
-    if (c)
-        return c;
-    return x->mailbox_id < y->mailbox_id ? -1 : x->mailbox_id > y->mailbox_id;
-}
-
-/* Groups v (sorted here) into Emails. */
-static struct email *emails_group(struct store_account_message *v, size_t n, size_t *ne_r)
-{
-    if (n > 1) /* v is NULL for an empty mailbox: qsort's argument must not be */
-        qsort(v, n, sizeof(*v), copy_order);
-    struct email *e = xcalloc(n ? n : 1, sizeof(*e));
-    size_t ne = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ne && strcmp(e[ne - 1].c[0].m.blob, v[i].m.blob) == 0)
-            e[ne - 1].n++;
-        else
-            e[ne++] = (struct email){.c = &v[i], .n = 1};
-    }
-    *ne_r = ne;
-    return e;
-}
 
 /* ---- filters ---- */
 
@@ -61,29 +28,20 @@ struct qctx {
     struct buf scratch;
     bool failed;
     /* every Email of the account by thread (the thread filters) */
-    const struct email **by_thread;
+    const struct jmap_view_email *const *by_thread;
     size_t n_by_thread;
 };
 
-static int by_thread_order(const void *a, const void *b)
-{
-    const struct email *x = *(const struct email *const *)a, *y = *(const struct email *const *)b;
-    return x->c[0].thread < y->c[0].thread ? -1 : x->c[0].thread > y->c[0].thread;
-}
-
 /* How many Emails of e's thread have keyword kw (*total_r: how many it has). */
-static size_t thread_keyword(const struct qctx *q, const struct email *e, const char *kw,
+static size_t thread_keyword(const struct qctx *q, const struct jmap_view_email *e, const char *kw,
                              size_t *total_r);
 
-static bool has_keyword(const struct email *e, const char *kw)
+static bool has_keyword(const struct jmap_view_email *e, const char *kw)
 {
-    json_t *k = jmap_flags_to_keywords(e->c[0].m.flags, e->c[0].m.keywords);
-    bool has = json_object_get(k, kw) != NULL;
-    json_decref(k);
-    return has;
+    return jmap_has_keyword(e->c[0].m.flags, e->c[0].m.keywords, kw);
 }
 
-static size_t thread_keyword(const struct qctx *q, const struct email *e, const char *kw,
+static size_t thread_keyword(const struct qctx *q, const struct jmap_view_email *e, const char *kw,
                              size_t *total_r)
 {
     int64_t t = e->c[0].thread;
@@ -102,7 +60,7 @@ static size_t thread_keyword(const struct qctx *q, const struct email *e, const 
     return with;
 }
 
-static bool in_mailbox(const struct email *e, int64_t id)
+static bool in_mailbox(const struct jmap_view_email *e, int64_t id)
 {
     for (size_t i = 0; i < e->n; i++)
         if (e->c[i].mailbox_id == id)
@@ -111,7 +69,7 @@ static bool in_mailbox(const struct email *e, int64_t id)
 }
 
 /* The search record of the first copy of e into q->scratch. */
-static bool record_of(struct qctx *q, const struct email *e)
+static bool record_of(struct qctx *q, const struct jmap_view_email *e)
 {
     const struct store_account_message *c = &e->c[0];
     size_t k;
@@ -164,7 +122,7 @@ static bool contains(struct slice hay, const char *needle)
 }
 
 /* Whether a header field of names (NULL-ended) in e's record holds text. */
-static bool header_has(struct qctx *q, const struct email *e, const char *const *names,
+static bool header_has(struct qctx *q, const struct jmap_view_email *e, const char *const *names,
                        const char *text)
 {
     if (!record_of(q, e) || q->scratch.len == 0)
@@ -179,7 +137,7 @@ static bool header_has(struct qctx *q, const struct email *e, const char *const 
 }
 
 /* Whether the text of e's body parts holds text. */
-static bool body_has(struct qctx *q, const struct email *e, const char *text)
+static bool body_has(struct qctx *q, const struct jmap_view_email *e, const char *text)
 {
     const struct store_account_message *c = &e->c[0];
     struct buf data = BUF_INIT, err = BUF_INIT, t = BUF_INIT;
@@ -216,7 +174,7 @@ static const char *const addr_names[][3] = {
     {"bcc", NULL, NULL},  {"subject", NULL, NULL},
 };
 
-static bool condition(struct qctx *q, const struct email *e, json_t *f)
+static bool condition(struct qctx *q, const struct jmap_view_email *e, json_t *f)
 {
     const char *k;
     json_t *v;
@@ -273,7 +231,7 @@ static bool condition(struct qctx *q, const struct email *e, json_t *f)
     return true;
 }
 
-static bool matches(struct qctx *q, const struct email *e, json_t *f)
+static bool matches(struct qctx *q, const struct jmap_view_email *e, json_t *f)
 {
     json_t *op = json_object_get(f, "operator");
     if (op == NULL)
@@ -367,12 +325,12 @@ struct sort_keys {
         bool asc;
     } k[4];
     size_t n;
-    bool textual; /* a from or subject key: struct email's key[] filled */
+    bool textual; /* a from or subject key: struct jmap_view_email's key[] filled */
 };
 
 static int email_order(const void *a, const void *b, void *arg)
 {
-    const struct email *x = a, *y = b;
+    const struct jmap_view_email *x = a, *y = b;
     const struct sort_keys *sk = arg;
     bool newest_first = false; /* receivedAt is in whole seconds: arrival breaks its ties */
     for (size_t i = 0; i < sk->n; i++) {
@@ -436,7 +394,7 @@ static json_t *sort_parse(json_t *sort, struct sort_keys *sk)
  * 4.4.2): the name of the first From address, else its address; the base
  * subject (RFC 5256, as IMAP SORT). Compared without case.
  */
-static void sort_keys_fill(struct qctx *q, struct email *e)
+static void sort_keys_fill(struct qctx *q, struct jmap_view_email *e)
 {
     struct buf subj = BUF_INIT;
     e->key[0] = xstrdup("");
@@ -494,9 +452,8 @@ static int tpos_order(const void *a, const void *b)
 /* One run of a query: every Email of the account (all, by body), and the
  * ones the filter selects in the sort's order (e, nm), collapsed if asked. */
 struct qrun {
-    struct store_account_message *v;
-    size_t n;
-    struct email *all, *e;
+    const struct jmap_view_email *all; /* the view's */
+    struct jmap_view_email *e;
     size_t ne, nm;
     struct qctx q;
     struct sort_keys sk;
@@ -510,14 +467,11 @@ static void query_free(struct qrun *qr)
         store_records_free(&qr->q.recs[i].rec);
     free(qr->q.recs);
     buf_free(&qr->q.scratch);
-    free(qr->q.by_thread);
-    free(qr->all);
     for (size_t i = 0; i < qr->nm; i++) {
         free(qr->e[i].key[0]);
         free(qr->e[i].key[1]);
     }
     free(qr->e);
-    store_account_messages_free(qr->v, qr->n);
     memset(qr, 0, sizeof(*qr));
 }
 
@@ -540,29 +494,24 @@ static json_t *query_args(json_t *args, struct qrun *qr)
     return NULL;
 }
 
-/* Runs the query query_args checked; NULL when done, else the error (qr freed). */
-static json_t *query_run(struct jmap_req *r, struct qrun *qr)
+/* Runs the query query_args checked on the account at state st; NULL when
+ * done, else the error (qr freed). */
+static json_t *query_run(struct jmap_req *r, uint64_t st, struct qrun *qr)
 {
-    struct buf err = BUF_INIT;
-    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &qr->v, &qr->n, &err) != 0) {
-        json_t *e = jmap_server_fail("email query", &err);
-        buf_free(&err);
-        return e;
-    }
-    buf_free(&err);
-    qr->e = emails_group(qr->v, qr->n, &qr->ne);
+    json_t *err;
+    const struct jmap_view *v = jmap_view_get(r, st, &err);
+    if (v == NULL)
+        return err;
+    qr->all = v->emails;
+    qr->ne = v->n_emails;
     qr->q.r = r;
     /* the thread filters look at every Email of a thread: e is filtered in place, so a copy */
-    qr->all = xcalloc(qr->ne ? qr->ne : 1, sizeof(*qr->all));
+    qr->e = xcalloc(qr->ne ? qr->ne : 1, sizeof(*qr->e));
     if (qr->ne)
-        memcpy(qr->all, qr->e, qr->ne * sizeof(*qr->e));
-    qr->q.by_thread = xcalloc(qr->ne ? qr->ne : 1, sizeof(*qr->q.by_thread));
-    for (size_t i = 0; i < qr->ne; i++)
-        qr->q.by_thread[i] = &qr->all[i];
+        memcpy(qr->e, qr->all, qr->ne * sizeof(*qr->e));
+    qr->q.by_thread = v->by_thread;
     qr->q.n_by_thread = qr->ne;
-    if (qr->ne > 1)
-        qsort(qr->q.by_thread, qr->ne, sizeof(*qr->q.by_thread), by_thread_order);
-    struct email *e = qr->e;
+    struct jmap_view_email *e = qr->e;
     size_t nm = 0;
     for (size_t i = 0; i < qr->ne; i++)
         if (qr->filter == NULL || matches(&qr->q, &e[i], qr->filter))
@@ -602,33 +551,77 @@ static json_t *query_run(struct jmap_req *r, struct qrun *qr)
 }
 
 /*
- * One result kept per worker: a mail list pages through the same query (the
- * same filter, sort and collapseThreads) 50 Emails at a time, and each page
- * would otherwise read and sort the whole account again. The account state
- * is part of the key, so any change to the account (which moves the state)
- * makes the next query run afresh: the cache never answers for old data.
+ * The last QCACHE_MAX results kept per worker, the last used first: a mail
+ * list pages through the same query (the same filter, sort and
+ * collapseThreads) 50 Emails at a time, and each page would otherwise
+ * filter and sort the whole account again; a client asks a few queries in
+ * turn (the list, its settings message, a search), and one entry would make
+ * each evict the other. The account state is part of the key, so any change
+ * to the account (which moves the state) makes the next query run afresh:
+ * the cache never answers for old data.
  */
+#define QCACHE_MAX 4
+
 struct jmap_query_cache {
     char *user, *key;
     uint64_t state;
     char (*ids)[65];
     size_t n;
+    struct jmap_query_cache *next;
 };
 
 static void qcache_free(struct jmap_query_cache *c)
 {
-    if (c == NULL)
-        return;
-    free(c->user);
-    free(c->key);
-    free(c->ids);
-    free(c);
+    while (c) {
+        struct jmap_query_cache *next = c->next;
+        free(c->user);
+        free(c->key);
+        free(c->ids);
+        free(c);
+        c = next;
+    }
 }
 
 void jmap_release(struct jmap *j)
 {
     qcache_free(j->qcache);
     j->qcache = NULL;
+    jmap_view_release(j);
+}
+
+/* The entry of (user, key) at state st, moved to the front; NULL when none. */
+static struct jmap_query_cache *qcache_find(struct jmap *j, const char *user, const char *key,
+                                            uint64_t st)
+{
+    for (struct jmap_query_cache **pp = &j->qcache; *pp; pp = &(*pp)->next) {
+        struct jmap_query_cache *c = *pp;
+        if (c->state == st && strcmp(c->user, user) == 0 && strcmp(c->key, key) == 0) {
+            *pp = c->next;
+            c->next = j->qcache;
+            j->qcache = c;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Puts c first; drops entries of older states and those past QCACHE_MAX. */
+static void qcache_add(struct jmap *j, struct jmap_query_cache *c)
+{
+    c->next = j->qcache;
+    j->qcache = c;
+    size_t n = 1;
+    for (struct jmap_query_cache **pp = &c->next; *pp;) {
+        struct jmap_query_cache *x = *pp;
+        if (n < QCACHE_MAX && !(x->state < c->state && strcmp(x->user, c->user) == 0)) {
+            n++;
+            pp = &x->next;
+            continue;
+        }
+        *pp = x->next;
+        x->next = NULL;
+        qcache_free(x);
+    }
 }
 
 /* The cache key of a query: its filter, sort and collapseThreads (canonical JSON). */
@@ -662,15 +655,13 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
     if (!jmap_state_now(r, &st, err_r))
         return NULL;
     char *key = qcache_key(args);
-    struct jmap_query_cache *qc = r->j->qcache;
-    if (key == NULL || qc == NULL || qc->state != st || strcmp(qc->user, r->user) != 0 ||
-        strcmp(qc->key, key) != 0) {
-        if ((*err_r = query_run(r, &qr)) != NULL) {
+    struct jmap_query_cache *qc = key ? qcache_find(r->j, r->user, key, st) : NULL;
+    if (qc == NULL) {
+        if ((*err_r = query_run(r, st, &qr)) != NULL) {
             free(key);
             return NULL;
         }
-        qcache_free(r->j->qcache);
-        qc = r->j->qcache = xcalloc(1, sizeof(*qc));
+        qc = xcalloc(1, sizeof(*qc));
         qc->user = xstrdup(r->user);
         qc->key = key ? key : xstrdup("");
         key = NULL;
@@ -679,6 +670,7 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
         qc->ids = xcalloc(qr.nm ? qr.nm : 1, sizeof(*qc->ids));
         for (size_t i = 0; i < qr.nm; i++)
             memcpy(qc->ids[i], qr.e[i].c[0].m.blob, 65);
+        qcache_add(r->j, qc);
     }
     free(key);
     const char(*hashes)[65] = (const char(*)[65])qc->ids;
@@ -725,7 +717,7 @@ out:
 }
 
 /* The index of body hash in v (body order), n when not there. */
-static size_t email_find(const struct email *v, size_t n, const char *hash)
+static size_t email_find(const struct jmap_view_email *v, size_t n, const char *hash)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -822,7 +814,7 @@ json_t *jmap_email_query_changes(struct jmap_req *r, json_t *args, json_t **err_
         return NULL;
     }
     buf_free(&err);
-    if ((*err_r = query_run(r, &qr)) != NULL) {
+    if ((*err_r = query_run(r, current, &qr)) != NULL) {
         store_account_gone_free(&g);
         return NULL;
     }
@@ -861,7 +853,7 @@ json_t *jmap_email_query_changes(struct jmap_req *r, json_t *args, json_t **err_
     }
     free(threads);
     /* upToId: with a query on immutable properties, changes after it are left out */
-    const struct email *cut = NULL;
+    const struct jmap_view_email *cut = NULL;
     size_t cut_at = SIZE_MAX;
     char hash[65];
     if (upto && json_is_string(upto) && !threaded && !qr.sk.textual &&
@@ -915,23 +907,18 @@ static json_t *changes(struct jmap_req *r, json_t *args, json_t **err_r, char pr
     if (!jmap_changes_args(r, args, &since, &max, &current, err_r))
         return NULL;
     struct buf err = BUF_INIT;
-    struct store_account_message *v;
-    size_t n;
     struct store_account_gone g;
-    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &v, &n, &err) != 0) {
-        *err_r = jmap_server_fail("email changes", &err);
-        buf_free(&err);
+    const struct jmap_view *v = jmap_view_get(r, current, err_r);
+    if (v == NULL)
         return NULL;
-    }
     if (store_account_gone(r->j->store, r->user, since, &g, &err) != 0) {
-        store_account_messages_free(v, n);
         *err_r = jmap_server_fail("email changes", &err);
         buf_free(&err);
         return NULL;
     }
     buf_free(&err);
-    size_t ne;
-    struct email *e = emails_group(v, n, &ne);
+    size_t ne = v->n_emails;
+    const struct jmap_view_email *e = v->emails;
     struct jmap_change *c = xcalloc(ne + g.n_blobs + 1, sizeof(*c));
     size_t nc = 0;
     for (size_t i = 0; i < ne; i++) {
@@ -981,9 +968,7 @@ static json_t *changes(struct jmap_req *r, json_t *args, json_t **err_r, char pr
     }
     json_t *res = jmap_changes_result(r, c, nc, since, max, current);
     free(c);
-    free(e);
     store_account_gone_free(&g);
-    store_account_messages_free(v, n);
     return res;
 }
 
