@@ -494,6 +494,153 @@ static json_t *query_args(json_t *args, struct qrun *qr)
     return NULL;
 }
 
+/* The mailbox id a filter requires (inMailbox at its top or in a top AND), or -1. */
+static int64_t filter_mailbox(struct jmap_req *r, json_t *f)
+{
+    if (f == NULL)
+        return -1;
+    json_t *op = json_object_get(f, "operator");
+    const char *id = NULL;
+    if (op == NULL)
+        id = json_string_value(json_object_get(f, "inMailbox"));
+    else if (strcmp(json_string_value(op), "AND") == 0) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(f, "conditions"), i, c)
+        {
+            if (json_object_get(c, "operator") == NULL &&
+                (id = json_string_value(json_object_get(c, "inMailbox"))) != NULL)
+                break;
+        }
+    }
+    const char *rid = id ? jmap_resolve_id(r, id) : NULL;
+    int64_t m = rid ? jmap_mailbox_id_parse(rid) : -1;
+    return m >= 0 ? m : -1;
+}
+
+/*
+ * A mail list's filter, checked without walking its JSON for each of
+ * 100,000 Emails: a condition, or an AND of conditions, of inMailbox,
+ * hasKeyword and notKeyword only. ok false: another shape (matches()).
+ */
+struct simple_filter {
+    bool ok;
+    int64_t mailbox; /* -1: any */
+    size_t n;
+    struct {
+        const char *kw;
+        bool want;
+    } k[8];
+};
+
+static bool simple_condition(struct jmap_req *r, json_t *c, struct simple_filter *sf)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(c, key, v)
+    {
+        const char *s = json_string_value(v);
+        if (strcmp(key, "inMailbox") == 0 && sf->mailbox < 0) {
+            const char *id = jmap_resolve_id(r, s);
+            sf->mailbox = id ? jmap_mailbox_id_parse(id) : -1;
+            if (sf->mailbox < 0)
+                return false;
+        } else if ((strcmp(key, "hasKeyword") == 0 || strcmp(key, "notKeyword") == 0) &&
+                   sf->n < sizeof(sf->k) / sizeof(sf->k[0])) {
+            sf->k[sf->n].kw = s;
+            sf->k[sf->n++].want = key[0] == 'h';
+        } else
+            return false;
+    }
+    return true;
+}
+
+static void simple_filter_make(struct jmap_req *r, json_t *f, struct simple_filter *sf)
+{
+    memset(sf, 0, sizeof(*sf));
+    sf->mailbox = -1;
+    if (f == NULL)
+        return;
+    json_t *op = json_object_get(f, "operator");
+    if (op == NULL) {
+        sf->ok = simple_condition(r, f, sf);
+        return;
+    }
+    if (strcmp(json_string_value(op), "AND") != 0)
+        return;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(f, "conditions"), i, c)
+    {
+        if (json_object_get(c, "operator") || !simple_condition(r, c, sf))
+            return;
+    }
+    sf->ok = true;
+}
+
+static bool simple_matches(const struct simple_filter *sf, const struct jmap_view_email *e)
+{
+    if (sf->mailbox >= 0 && !in_mailbox(e, sf->mailbox))
+        return false;
+    for (size_t i = 0; i < sf->n; i++)
+        if (has_keyword(e, sf->k[i].kw) != sf->k[i].want)
+            return false;
+    return true;
+}
+
+/*
+ * A query sorted by receivedAt alone (a mail list's), in the view's date
+ * order: no sort, and collapseThreads keeps the first Email of each thread
+ * met. email_order's order: receivedAt, then arrival (created_state) the
+ * same way, then body ascending; so newest first walks the runs of equal
+ * (receivedAt, arrival) from the end, each run forwards.
+ */
+static void query_by_date(struct qrun *qr, const struct jmap_view *v)
+{
+    bool asc = qr->sk.k[0].asc;
+    bool *seen = qr->collapse ? xcalloc(v->n_threads + 1, sizeof(*seen)) : NULL;
+    /* every Email, or those of the mailbox the filter requires (in date order too) */
+    const struct jmap_view_email *const *list = v->by_date;
+    size_t nm = 0, n = v->n_emails;
+    int64_t mailbox = filter_mailbox(qr->q.r, qr->filter);
+    struct simple_filter sf;
+    simple_filter_make(qr->q.r, qr->filter, &sf);
+    if (mailbox >= 0) {
+        size_t first = jmap_view_mailbox(v, mailbox, &n);
+        list = v->by_mailbox + first;
+    }
+    for (size_t k = 0; k < n;) {
+        size_t a, b; /* the run [a, b) of list */
+        if (asc) {
+            a = k;
+            b = k + 1;
+        } else {
+            b = n - k;
+            a = b - 1;
+            const struct store_account_message *x = &list[a]->c[0];
+            while (a > 0 && list[a - 1]->c[0].m.internaldate == x->m.internaldate &&
+                   list[a - 1]->c[0].created_state == x->created_state)
+                a--;
+        }
+        k += b - a;
+        for (size_t i = a; i < b; i++) {
+            const struct jmap_view_email *e = list[i];
+            if (i > 0 && list[i - 1] == e)
+                continue; /* two copies of one body in the mailbox: one Email */
+            if (qr->filter && !(sf.ok ? simple_matches(&sf, e) : matches(&qr->q, e, qr->filter)))
+                continue;
+            if (seen) {
+                if (seen[e->thread_no])
+                    continue;
+                seen[e->thread_no] = true;
+            }
+            qr->e[nm++] = *e;
+        }
+    }
+    free(seen);
+    qr->nm = nm;
+}
+
 /* Runs the query query_args checked on the account at state st; NULL when
  * done, else the error (qr freed). */
 static json_t *query_run(struct jmap_req *r, uint64_t st, struct qrun *qr)
@@ -505,12 +652,20 @@ static json_t *query_run(struct jmap_req *r, uint64_t st, struct qrun *qr)
     qr->all = v->emails;
     qr->ne = v->n_emails;
     qr->q.r = r;
-    /* the thread filters look at every Email of a thread: e is filtered in place, so a copy */
-    qr->e = xcalloc(qr->ne ? qr->ne : 1, sizeof(*qr->e));
-    if (qr->ne)
-        memcpy(qr->e, qr->all, qr->ne * sizeof(*qr->e));
     qr->q.by_thread = v->by_thread;
     qr->q.n_by_thread = qr->ne;
+    qr->e = xcalloc(qr->ne ? qr->ne : 1, sizeof(*qr->e));
+    if (qr->sk.n == 1 && qr->sk.k[0].what == S_RECEIVED) {
+        query_by_date(qr, v);
+        if (qr->q.failed) {
+            query_free(qr);
+            return jmap_error("serverFail", "search records");
+        }
+        return NULL;
+    }
+    /* the thread filters look at every Email of a thread: e is filtered in place, so a copy */
+    if (qr->ne)
+        memcpy(qr->e, qr->all, qr->ne * sizeof(*qr->e));
     struct jmap_view_email *e = qr->e;
     size_t nm = 0;
     for (size_t i = 0; i < qr->ne; i++)

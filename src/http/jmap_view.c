@@ -39,29 +39,57 @@ static int copy_order(const void *a, const void *b)
     return x->mailbox_id < y->mailbox_id ? -1 : x->mailbox_id > y->mailbox_id;
 }
 
-static int by_thread_order(const void *a, const void *b)
-{
-    const struct jmap_view_email *x = *(const struct jmap_view_email *const *)a,
-                                 *y = *(const struct jmap_view_email *const *)b;
-    if (x->c[0].thread != y->c[0].thread)
-        return x->c[0].thread < y->c[0].thread ? -1 : 1;
-    return x < y ? -1 : x > y;
-}
-
 static void view_clear(struct jmap_view *v)
 {
     free(v->user);
     store_account_messages_free(v->copies, v->n_copies);
     free(v->emails);
     free(v->by_thread);
+    free(v->by_date);
+    free(v->by_mailbox);
+    free(v->by_mailbox_id);
     memset(v, 0, sizeof(*v));
 }
 
-/* The Emails and the thread index of v->copies (sorted by copy_order). */
+/*
+ * The sort keys of the indexes, held in the entries themselves: comparing
+ * through pointers into 100,000 Emails misses the cache at each step, and
+ * the indexes are built again after every change. idx: an Email's place in
+ * v->emails (by_mailbox: its place in by_date).
+ */
+struct key_entry {
+    int64_t a;
+    uint64_t b;
+    uint32_t idx;
+};
+
+static int key_order(const void *x, const void *y, void *arg)
+{
+    const struct key_entry *p = x, *q = y;
+    if (p->a != q->a)
+        return p->a < q->a ? -1 : 1;
+    if (p->b != q->b)
+        return p->b < q->b ? -1 : 1;
+    if (arg == NULL) /* by_thread, by_mailbox: unique with b */
+        return p->idx < q->idx ? -1 : p->idx > q->idx;
+    const struct jmap_view_email *e = arg; /* by_date: then body */
+    return strcmp(e[p->idx].c[0].m.blob, e[q->idx].c[0].m.blob);
+}
+
+static void keys_sort(struct key_entry *k, size_t n, void *arg)
+{
+    if (n > 1)
+        qsort_r(k, n, sizeof(*k), key_order, arg);
+}
+
+/* The Emails, the thread, date and mailbox indexes of v->copies (sorted by copy_order). */
 static void view_index(struct jmap_view *v)
 {
     free(v->emails);
     free(v->by_thread);
+    free(v->by_date);
+    free(v->by_mailbox);
+    free(v->by_mailbox_id);
     v->emails = xcalloc(v->n_copies ? v->n_copies : 1, sizeof(*v->emails));
     size_t ne = 0;
     for (size_t i = 0; i < v->n_copies; i++) {
@@ -71,11 +99,83 @@ static void view_index(struct jmap_view *v)
             v->emails[ne++] = (struct jmap_view_email){.c = &v->copies[i], .n = 1};
     }
     v->n_emails = ne;
-    v->by_thread = xcalloc(ne ? ne : 1, sizeof(*v->by_thread));
+    struct jmap_view_email *e = v->emails;
+    size_t nc = v->n_copies;
+    struct key_entry *k = xcalloc((ne > nc ? ne : nc) + 1, sizeof(*k));
+    /* by thread */
     for (size_t i = 0; i < ne; i++)
-        v->by_thread[i] = &v->emails[i];
-    if (ne > 1)
-        qsort(v->by_thread, ne, sizeof(*v->by_thread), by_thread_order);
+        k[i] = (struct key_entry){e[i].c[0].thread, 0, (uint32_t)i};
+    keys_sort(k, ne, NULL);
+    v->by_thread = xcalloc(ne ? ne : 1, sizeof(*v->by_thread));
+    size_t nt = 0;
+    for (size_t i = 0; i < ne; i++) {
+        if (i > 0 && k[i].a != k[i - 1].a)
+            nt++;
+        e[k[i].idx].thread_no = nt;
+        v->by_thread[i] = &e[k[i].idx];
+    }
+    v->n_threads = ne ? nt + 1 : 0;
+    /* by date: receivedAt, arrival, body */
+    for (size_t i = 0; i < ne; i++)
+        k[i] = (struct key_entry){e[i].c[0].m.internaldate, e[i].c[0].created_state, (uint32_t)i};
+    keys_sort(k, ne, e);
+    v->by_date = xcalloc(ne ? ne : 1, sizeof(*v->by_date));
+    for (size_t i = 0; i < ne; i++) {
+        e[k[i].idx].date_no = i;
+        v->by_date[i] = &e[k[i].idx];
+    }
+    /* by mailbox, then date: one entry per copy */
+    size_t n = 0;
+    for (size_t i = 0; i < ne; i++)
+        for (size_t c = 0; c < e[i].n; c++)
+            k[n++] = (struct key_entry){e[i].c[c].mailbox_id, e[i].date_no, (uint32_t)e[i].date_no};
+    keys_sort(k, n, NULL);
+    v->by_mailbox = xcalloc(n ? n : 1, sizeof(*v->by_mailbox));
+    v->by_mailbox_id = xcalloc(n ? n : 1, sizeof(*v->by_mailbox_id));
+    for (size_t i = 0; i < n; i++) {
+        v->by_mailbox[i] = v->by_date[k[i].idx];
+        v->by_mailbox_id[i] = k[i].a;
+    }
+    free(k);
+}
+
+size_t jmap_view_mailbox(const struct jmap_view *v, int64_t mailbox, size_t *n_r)
+{
+    size_t lo = 0, hi = v->n_copies;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v->by_mailbox_id[mid] < mailbox)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < v->n_copies && v->by_mailbox_id[end] == mailbox)
+        end++;
+    *n_r = end - lo;
+    return lo;
+}
+
+static int copy_index_order(const void *a, const void *b, void *arg)
+{
+    const struct store_account_message *v = arg;
+    return copy_order(&v[*(const size_t *)a], &v[*(const size_t *)b]);
+}
+
+/* Sorts v by copy_order through an index: a copy is ~170 bytes, which the
+ * sort would otherwise move about a million times for 100,000 of them. */
+static void copies_sort(struct store_account_message *v, size_t n)
+{
+    size_t *ix = xcalloc(n, sizeof(*ix));
+    for (size_t i = 0; i < n; i++)
+        ix[i] = i;
+    qsort_r(ix, n, sizeof(*ix), copy_index_order, v);
+    struct store_account_message *tmp = xcalloc(n, sizeof(*tmp));
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = v[ix[i]];
+    memcpy(v, tmp, n * sizeof(*v));
+    free(tmp);
+    free(ix);
 }
 
 static int view_load(struct jmap_req *r, struct jmap_view *v, uint64_t st, struct buf *err)
@@ -85,7 +185,7 @@ static int view_load(struct jmap_req *r, struct jmap_view *v, uint64_t st, struc
                                err) != 0)
         return -1;
     if (v->n_copies > 1) /* NULL for an empty account: qsort's argument must not be */
-        qsort(v->copies, v->n_copies, sizeof(*v->copies), copy_order);
+        copies_sort(v->copies, v->n_copies);
     v->user = xstrdup(r->user);
     v->state = st;
     view_index(v);
@@ -95,6 +195,61 @@ static int view_load(struct jmap_req *r, struct jmap_view *v, uint64_t st, struc
 static int hash_order(const void *a, const void *b)
 {
     return strcmp((const char *)a, (const char *)b);
+}
+
+/* The Email of body hash in v, or NULL. */
+static struct jmap_view_email *email_of(struct jmap_view *v, const char *hash)
+{
+    size_t lo = 0, hi = v->n_emails;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(v->emails[mid].c[0].m.blob, hash);
+        if (c == 0)
+            return &v->emails[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/*
+ * The common change (flags, keywords: a message read, flagged) leaves every
+ * body with the same copies in the same mailboxes, threads, dates and
+ * arrival: then the copies read again (fresh, by copy_order) replace the
+ * view's in place and no index moves. False, and v untouched, otherwise
+ * (a copy new, gone or moved). On true, fresh's strings belong to v.
+ */
+static bool patch_in_place(struct jmap_view *v, const char (*bodies)[65], size_t nb,
+                           struct store_account_message *fresh, size_t nfresh)
+{
+    size_t f = 0;
+    for (size_t i = 0; i < nb; i++) {
+        const struct jmap_view_email *e = email_of(v, bodies[i]);
+        if (e == NULL)
+            return false;
+        for (size_t k = 0; k < e->n; k++, f++) {
+            const struct store_account_message *o = &e->c[k], *x = &fresh[f];
+            if (f >= nfresh || strcmp(x->m.blob, o->m.blob) != 0 ||
+                x->mailbox_id != o->mailbox_id || x->thread != o->thread ||
+                x->m.internaldate != o->m.internaldate || x->created_state != o->created_state)
+                return false;
+        }
+    }
+    if (f != nfresh)
+        return false;
+    f = 0;
+    for (size_t i = 0; i < nb; i++) {
+        struct jmap_view_email *e = email_of(v, bodies[i]);
+        for (size_t k = 0; k < e->n; k++, f++) {
+            struct store_account_message *o = &v->copies[&e->c[k] - v->copies];
+            free(o->m.keywords);
+            free(o->m.structure);
+            *o = fresh[f];
+        }
+    }
+    return true;
 }
 
 /* Brings v (of r's user) from its state to st; 1 when the whole account must be read. */
@@ -144,6 +299,14 @@ static int view_patch(struct jmap_req *r, struct jmap_view *v, uint64_t st, stru
     }
     if (nfresh > 1)
         qsort(fresh, nfresh, sizeof(*fresh), copy_order);
+    if (patch_in_place(v, bodies, nb, fresh, nfresh)) {
+        free(fresh);
+        fresh = NULL;
+        nfresh = 0;
+        v->state = st;
+        rc = 0;
+        goto out;
+    }
     /* merge: the view's copies of other bodies, and the bodies read again */
     struct store_account_message *out = xcalloc(v->n_copies + nfresh + 1, sizeof(*out));
     size_t no = 0, f = 0;
