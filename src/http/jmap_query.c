@@ -27,9 +27,8 @@ struct qctx {
     size_t nrecs;
     struct buf scratch;
     bool failed;
-    /* every Email of the account by thread (the thread filters) */
-    const struct jmap_view_email *const *by_thread;
-    size_t n_by_thread;
+    /* the account: its Emails by thread for the thread filters */
+    const struct jmap_view *view;
 };
 
 /* How many Emails of e's thread have keyword kw (*total_r: how many it has). */
@@ -44,18 +43,9 @@ static bool has_keyword(const struct jmap_view_email *e, const char *kw)
 static size_t thread_keyword(const struct qctx *q, const struct jmap_view_email *e, const char *kw,
                              size_t *total_r)
 {
-    int64_t t = e->c[0].thread;
-    size_t lo = 0, hi = q->n_by_thread;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (q->by_thread[mid]->c[0].thread < t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    size_t with = 0, total = 0;
-    for (; lo < q->n_by_thread && q->by_thread[lo]->c[0].thread == t; lo++, total++)
-        with += has_keyword(q->by_thread[lo], kw);
+    size_t total, lo = jmap_view_thread(q->view, e->c[0].thread, &total), with = 0;
+    for (size_t i = lo; i < lo + total; i++)
+        with += has_keyword(q->view->by_thread[i], kw);
     *total_r = total;
     return with;
 }
@@ -652,8 +642,7 @@ static json_t *query_run(struct jmap_req *r, uint64_t st, struct qrun *qr)
     qr->all = v->emails;
     qr->ne = v->n_emails;
     qr->q.r = r;
-    qr->q.by_thread = v->by_thread;
-    qr->q.n_by_thread = qr->ne;
+    qr->q.view = v;
     qr->e = xcalloc(qr->ne ? qr->ne : 1, sizeof(*qr->e));
     if (qr->sk.n == 1 && qr->sk.k[0].what == S_RECEIVED) {
         query_by_date(qr, v);
