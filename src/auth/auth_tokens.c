@@ -250,6 +250,16 @@ int auth_tokens_revoke(struct auth_tokens *t, const char *id, struct buf *err)
     return 0;
 }
 
+int auth_tokens_age(struct auth_tokens *t, const char *id, long long seconds)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->v[i].id, id) == 0) {
+            t->v[i].created -= seconds;
+            return 1;
+        }
+    return 0;
+}
+
 json_t *auth_tokens_list(const struct auth_tokens *t, const char *account)
 {
     json_t *arr = json_array();

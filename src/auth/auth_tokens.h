@@ -57,6 +57,10 @@ int auth_tokens_add_session(struct auth_tokens *t, const char *account, struct b
                             struct buf *err);
 /* Sessions unused for more than idle_s seconds expire (0: never). */
 void auth_tokens_set_session_idle(struct auth_tokens *t, long long idle_s);
+/* Test suites only (option test_hooks, checked by the caller): moves token
+ * id's creation seconds back, in memory, so that a freshness rule on it can
+ * be tested without waiting. 1: done, 0: no such id. */
+int auth_tokens_age(struct auth_tokens *t, const char *id, long long seconds);
 /* 1: revoked and saved, 0: no such id, -1: cannot save (err). */
 int auth_tokens_revoke(struct auth_tokens *t, const char *id, struct buf *err);
 /* [{"id", "account", "created", "kind": "app"|"admin"|"session"}] of account (NULL: every

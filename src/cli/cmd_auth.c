@@ -150,7 +150,8 @@ static void token_usage(void)
 {
     fprintf(stderr, "usage: wharf token add USER [--scope admin]\n"
                     "       wharf token list [USER] [--json]\n"
-                    "       wharf token revoke ID\n");
+                    "       wharf token revoke ID\n"
+                    "       wharf token age ID SECONDS   (test_hooks only: ID made older)\n");
 }
 
 static int token_request(struct cli_ctx *ctx, json_t *req, json_t **reply_r)
@@ -218,6 +219,15 @@ int cmd_token(struct cli_ctx *ctx, int argc, char **argv)
         if (r == NULL)
             return code;
         printf("token %s revoked\n", argv[2]);
+    } else if (argc == 4 && strcmp(argv[1], "age") == 0) {
+        /* the test suite's: the auth process refuses it without test_hooks */
+        code = token_request(ctx,
+                             json_pack("{s:s, s:s, s:I}", "cmd", "token-age", "id", argv[2],
+                                       "seconds", (json_int_t)atoll(argv[3])),
+                             &r);
+        if (r == NULL)
+            return code;
+        printf("token %s made %s seconds older\n", argv[2], argv[3]);
     } else {
         token_usage();
         return EX_USAGE;

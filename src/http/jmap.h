@@ -68,9 +68,11 @@ struct jmap {
     /* the last Email/query's result (jmap_query.c): the next page of the same
      * query at the same account state is cut from it; zero-initialised */
     struct jmap_query_cache *qcache;
+    /* the last account Email/query or Thread/get read, at a state (jmap_view.c) */
+    struct jmap_view_cache *view;
 };
 
-/* Frees what j keeps between requests (the query cache). */
+/* Frees what j keeps between requests (the query cache, the account view). */
 void jmap_release(struct jmap *j);
 
 /* The account id JMAP shows for user (its name in hex after 'a': Ids allow no '@'). */

@@ -31,27 +31,49 @@ static const struct {
     {"$draft", STORE_FLAG_DRAFT},
 };
 
+/* The next keyword of the store's space-separated list at *p (*len_r bytes), or NULL. */
+static const char *keyword_next(const char **p, size_t *len_r)
+{
+    while (**p == ' ')
+        (*p)++;
+    size_t len = strcspn(*p, " ");
+    if (len == 0)
+        return NULL;
+    const char *kw = *p;
+    *p += len;
+    *len_r = len;
+    return kw;
+}
+
 json_t *jmap_flags_to_keywords(unsigned flags, const char *keywords)
 {
     json_t *k = json_object();
     for (size_t i = 0; i < sizeof(system_flags) / sizeof(system_flags[0]); i++)
         if (flags & system_flags[i].flag)
             json_object_set_new(k, system_flags[i].keyword, json_true());
-    const char *p = keywords ? keywords : "";
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        size_t len = strcspn(p, " ");
-        if (len == 0)
-            break;
-        char *kw = xstrndup(p, len);
+    const char *p = keywords ? keywords : "", *w;
+    size_t len;
+    while ((w = keyword_next(&p, &len)) != NULL) {
+        char *kw = xstrndup(w, len);
         for (char *c = kw; *c; c++)
             *c = (char)tolower((unsigned char)*c);
         json_object_set_new(k, kw, json_true());
         free(kw);
-        p += len;
     }
     return k;
+}
+
+bool jmap_has_keyword(unsigned flags, const char *keywords, const char *kw)
+{
+    for (size_t i = 0; i < sizeof(system_flags) / sizeof(system_flags[0]); i++)
+        if (strcasecmp(kw, system_flags[i].keyword) == 0)
+            return (flags & system_flags[i].flag) != 0;
+    size_t want = strlen(kw), len;
+    const char *p = keywords ? keywords : "", *w;
+    while ((w = keyword_next(&p, &len)) != NULL)
+        if (len == want && strncasecmp(w, kw, len) == 0)
+            return true;
+    return false;
 }
 
 /* RFC 8621 4.1.1: a keyword is 1-255 bytes of %x21-%x7e minus ( ) { ] % * " \ */

@@ -184,6 +184,43 @@ int jmap_blob_read(struct jmap *j, const char *user, const char *blob_id, struct
  * keywords; hash_r its body. 0 ok; 1 over quota / no mailbox (*err_r set); -1 trouble. */
 int jmap_email_store(struct jmap_req *r, struct slice data, json_t *mailbox_ids, json_t *keywords,
                      int64_t received_at, char hash_r[65], json_t **err_r);
+/*
+ * The account as Email/query and Thread/get read it (jmap_view.c): every
+ * copy (by body, then mailbox id), the Emails (runs of copies of one body,
+ * in body order), the Emails by thread and by date (a mail list's order). Kept by the worker at an
+ * account state; valid until the next jmap_view_get.
+ */
+struct jmap_view_email {
+    const struct store_account_message *c;
+    size_t n;
+    char *key[2];     /* Email/query's from and subject sort keys; NULL in the view */
+    size_t thread_no; /* its thread's number in the view, 0 .. n_threads - 1 */
+    size_t date_no;   /* its place in by_date */
+};
+struct jmap_view {
+    char *user;
+    uint64_t state;
+    struct store_account_message *copies;
+    size_t n_copies;
+    struct jmap_view_email *emails;
+    size_t n_emails;
+    const struct jmap_view_email **by_thread;
+    size_t n_threads;
+    /* the Emails by receivedAt, then arrival in the account (created_state), then body */
+    const struct jmap_view_email **by_date;
+    /* the Emails of each mailbox in by_date's order: one per copy, by mailbox id (parallel) */
+    const struct jmap_view_email **by_mailbox;
+    int64_t *by_mailbox_id;
+};
+/* r's account at state st (read just before), or NULL with *err_r. */
+const struct jmap_view *jmap_view_get(struct jmap_req *r, uint64_t st, json_t **err_r);
+/* The Emails of mailbox in v: the index of the first in v->by_mailbox, *n_r of them. */
+size_t jmap_view_mailbox(const struct jmap_view *v, int64_t mailbox, size_t *n_r);
+/* The Emails of thread in v: the index of the first in v->by_thread, *n_r of them. */
+size_t jmap_view_thread(const struct jmap_view *v, int64_t thread, size_t *n_r);
+void jmap_view_release(struct jmap *j);
+/* Whether a copy with store flags and keywords has the JMAP keyword kw (no case). */
+bool jmap_has_keyword(unsigned flags, const char *keywords, const char *kw);
 /* Keywords (JMAP object) to store flags and a space-separated keyword list. */
 bool jmap_keywords_to_flags(json_t *kw, unsigned *flags_r, struct buf *list);
 /* Store flags and keywords to a JMAP keywords object. */

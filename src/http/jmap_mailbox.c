@@ -98,25 +98,25 @@ static int thread_copy_cmp(const void *a, const void *b)
 
 /*
  * The thread counts of each of the n mailboxes v (an array parallel to v),
- * from one read of the account's copies: a thread counts once per mailbox
- * however many of its Emails are there. NULL with *err_r on a store failure.
+ * from the account's copies (the worker's account view, jmap_view.c): a
+ * thread counts once per mailbox however many of its Emails are there. NULL
+ * with *err_r on a store failure.
  */
 static struct thread_counts *thread_counts(struct jmap_req *r, const struct store_mailbox *v,
                                            size_t n, json_t **err_r)
 {
-    struct store_account_message *all;
-    size_t na;
-    struct buf err = BUF_INIT;
-    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &all, &na, &err) != 0) {
-        *err_r = jmap_server_fail("thread counts", &err);
-        buf_free(&err);
+    uint64_t st;
+    if (!jmap_state_now(r, &st, err_r))
         return NULL;
-    }
+    const struct jmap_view *w = jmap_view_get(r, st, err_r);
+    if (w == NULL)
+        return NULL;
+    const struct store_account_message *all = w->copies;
+    size_t na = w->n_copies;
     struct thread_copy *c = xcalloc(na + 1, sizeof(*c));
     for (size_t i = 0; i < na; i++)
         c[i] = (struct thread_copy){all[i].mailbox_id, all[i].thread,
                                     (all[i].m.flags & STORE_FLAG_SEEN) == 0};
-    store_account_messages_free(all, na);
     qsort(c, na, sizeof(*c), thread_copy_cmp);
     struct thread_counts *tc = xcalloc(n + 1, sizeof(*tc));
     for (size_t i = 0, k = 0; i < na; i = k) {

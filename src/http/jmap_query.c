@@ -2,15 +2,16 @@
  * jmap_query.c - Email/query, Email/queryChanges and Email/changes (RFC
  * 8621 4.4, 4.5, 4.3) over the account's copies.
  *
- * The copies of the account are grouped by body into Emails; a filter is
+ * The copies of the account, grouped by body into Emails, are the worker's
+ * account view (jmap_view.c), brought to the current state; a filter is
  * checked on the metadata first; its text conditions (text, body, subject,
  * from, to, cc, bcc) are answered by the store's full-text index (one
  * search per condition), and only text shorter than the index answers for
  * is looked for in the search records the store keeps (decoded header
  * fields) and in the messages' text. A query of one text condition (and
  * inMailbox) sorted by receivedAt, a mail client's search box, is answered
- * whole by the store, already sorted (text_fast): the account's copies are
- * not loaded. Never changes anything.
+ * whole by the store, already sorted (text_fast): the account view is not
+ * walked. Never changes anything.
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
@@ -19,40 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* One Email: a run of copies (same blob) in the sorted copy array. */
-struct email {
-    const struct store_account_message *c;
-    size_t n;
-    /* the from and subject sort keys (sort_keys_fill), when the sort asks for them */
-    char *key[2];
-};
-
-static int copy_order(const void *a, const void *b)
-{
-    const struct store_account_message *x = a, *y = b;
-    int c = strcmp(x->m.blob, y->m.blob);
-    if (c)
-        return c;
-    return x->mailbox_id < y->mailbox_id ? -1 : x->mailbox_id > y->mailbox_id;
-}
-
-/* Groups v (sorted here) into Emails. */
-static struct email *emails_group(struct store_account_message *v, size_t n, size_t *ne_r)
-{
-    if (n > 1) /* v is NULL for an empty mailbox: qsort's argument must not be */
-        qsort(v, n, sizeof(*v), copy_order);
-    struct email *e = xcalloc(n ? n : 1, sizeof(*e));
-    size_t ne = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ne && strcmp(e[ne - 1].c[0].m.blob, v[i].m.blob) == 0)
-            e[ne - 1].n++;
-        else
-            e[ne++] = (struct email){.c = &v[i], .n = 1};
-    }
-    *ne_r = ne;
-    return e;
-}
 
 /* ---- filters ---- */
 
@@ -66,9 +33,8 @@ struct qctx {
     size_t nrecs;
     struct buf scratch;
     bool failed;
-    /* every Email of the account by thread (the thread filters) */
-    const struct email **by_thread;
-    size_t n_by_thread;
+    /* the account: its Emails by thread for the thread filters */
+    const struct jmap_view *view;
     /* the answers of the store's full-text index, one per (fields, text) asked */
     struct text_answer {
         unsigned fields;
@@ -80,44 +46,26 @@ struct qctx {
     size_t ntexts;
 };
 
-static int by_thread_order(const void *a, const void *b)
-{
-    const struct email *x = *(const struct email *const *)a, *y = *(const struct email *const *)b;
-    return x->c[0].thread < y->c[0].thread ? -1 : x->c[0].thread > y->c[0].thread;
-}
-
 /* How many Emails of e's thread have keyword kw (*total_r: how many it has). */
-static size_t thread_keyword(const struct qctx *q, const struct email *e, const char *kw,
+static size_t thread_keyword(const struct qctx *q, const struct jmap_view_email *e, const char *kw,
                              size_t *total_r);
 
-static bool has_keyword(const struct email *e, const char *kw)
+static bool has_keyword(const struct jmap_view_email *e, const char *kw)
 {
-    json_t *k = jmap_flags_to_keywords(e->c[0].m.flags, e->c[0].m.keywords);
-    bool has = json_object_get(k, kw) != NULL;
-    json_decref(k);
-    return has;
+    return jmap_has_keyword(e->c[0].m.flags, e->c[0].m.keywords, kw);
 }
 
-static size_t thread_keyword(const struct qctx *q, const struct email *e, const char *kw,
+static size_t thread_keyword(const struct qctx *q, const struct jmap_view_email *e, const char *kw,
                              size_t *total_r)
 {
-    int64_t t = e->c[0].thread;
-    size_t lo = 0, hi = q->n_by_thread;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (q->by_thread[mid]->c[0].thread < t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    size_t with = 0, total = 0;
-    for (; lo < q->n_by_thread && q->by_thread[lo]->c[0].thread == t; lo++, total++)
-        with += has_keyword(q->by_thread[lo], kw);
+    size_t total, lo = jmap_view_thread(q->view, e->c[0].thread, &total), with = 0;
+    for (size_t i = lo; i < lo + total; i++)
+        with += has_keyword(q->view->by_thread[i], kw);
     *total_r = total;
     return with;
 }
 
-static bool in_mailbox(const struct email *e, int64_t id)
+static bool in_mailbox(const struct jmap_view_email *e, int64_t id)
 {
     for (size_t i = 0; i < e->n; i++)
         if (e->c[i].mailbox_id == id)
@@ -126,7 +74,7 @@ static bool in_mailbox(const struct email *e, int64_t id)
 }
 
 /* The search record of the first copy of e into q->scratch. */
-static bool record_of(struct qctx *q, const struct email *e)
+static bool record_of(struct qctx *q, const struct jmap_view_email *e)
 {
     const struct store_account_message *c = &e->c[0];
     size_t k;
@@ -179,7 +127,7 @@ static bool contains(struct slice hay, const char *needle)
 }
 
 /* Whether a header field of names (NULL-ended) in e's record holds text. */
-static bool header_has(struct qctx *q, const struct email *e, const char *const *names,
+static bool header_has(struct qctx *q, const struct jmap_view_email *e, const char *const *names,
                        const char *text)
 {
     if (!record_of(q, e) || q->scratch.len == 0)
@@ -195,7 +143,7 @@ static bool header_has(struct qctx *q, const struct email *e, const char *const 
 
 /* Whether the text of e's body parts (mime_body_text, as the index holds it) holds text: a
  * scan, for text too short for the index. */
-static bool body_has(struct qctx *q, const struct email *e, const char *text)
+static bool body_has(struct qctx *q, const struct jmap_view_email *e, const char *text)
 {
     const struct store_account_message *c = &e->c[0];
     struct buf data = BUF_INIT, err = BUF_INIT, t = BUF_INIT;
@@ -225,7 +173,8 @@ static int hit_order(const void *a, const void *b)
  * search per (fields, text) of the query, its matches then looked up per
  * Email. -1 when the index does not answer for text (too short): scan.
  */
-static int indexed_has(struct qctx *q, const struct email *e, unsigned fields, const char *text)
+static int indexed_has(struct qctx *q, const struct jmap_view_email *e, unsigned fields,
+                       const char *text)
 {
     struct text_answer *a = NULL;
     for (size_t i = 0; i < q->ntexts && a == NULL; i++)
@@ -262,7 +211,7 @@ static const char *const addr_names[][3] = {
 static const unsigned addr_fields[] = {STORE_TEXT_FROM, STORE_TEXT_TO, STORE_TEXT_CC,
                                        STORE_TEXT_BCC, STORE_TEXT_SUBJECT};
 
-static bool condition(struct qctx *q, const struct email *e, json_t *f)
+static bool condition(struct qctx *q, const struct jmap_view_email *e, json_t *f)
 {
     const char *k;
     json_t *v;
@@ -326,7 +275,7 @@ static bool condition(struct qctx *q, const struct email *e, json_t *f)
     return true;
 }
 
-static bool matches(struct qctx *q, const struct email *e, json_t *f)
+static bool matches(struct qctx *q, const struct jmap_view_email *e, json_t *f)
 {
     json_t *op = json_object_get(f, "operator");
     if (op == NULL)
@@ -420,12 +369,12 @@ struct sort_keys {
         bool asc;
     } k[4];
     size_t n;
-    bool textual; /* a from or subject key: struct email's key[] filled */
+    bool textual; /* a from or subject key: struct jmap_view_email's key[] filled */
 };
 
 static int email_order(const void *a, const void *b, void *arg)
 {
-    const struct email *x = a, *y = b;
+    const struct jmap_view_email *x = a, *y = b;
     const struct sort_keys *sk = arg;
     bool newest_first = false; /* receivedAt is in whole seconds: arrival breaks its ties */
     for (size_t i = 0; i < sk->n; i++) {
@@ -489,7 +438,7 @@ static json_t *sort_parse(json_t *sort, struct sort_keys *sk)
  * 4.4.2): the name of the first From address, else its address; the base
  * subject (RFC 5256, as IMAP SORT). Compared without case.
  */
-static void sort_keys_fill(struct qctx *q, struct email *e)
+static void sort_keys_fill(struct qctx *q, struct jmap_view_email *e)
 {
     struct buf subj = BUF_INIT;
     e->key[0] = xstrdup("");
@@ -547,9 +496,8 @@ static int tpos_order(const void *a, const void *b)
 /* One run of a query: every Email of the account (all, by body), and the
  * ones the filter selects in the sort's order (e, nm), collapsed if asked. */
 struct qrun {
-    struct store_account_message *v;
-    size_t n;
-    struct email *all, *e;
+    const struct jmap_view_email *all; /* the view's */
+    struct jmap_view_email *e;
     size_t ne, nm;
     struct qctx q;
     struct sort_keys sk;
@@ -566,14 +514,11 @@ static void query_free(struct qrun *qr)
         free(qr->q.texts[i].hits);
     free(qr->q.texts);
     buf_free(&qr->q.scratch);
-    free(qr->q.by_thread);
-    free(qr->all);
     for (size_t i = 0; i < qr->nm; i++) {
         free(qr->e[i].key[0]);
         free(qr->e[i].key[1]);
     }
     free(qr->e);
-    store_account_messages_free(qr->v, qr->n);
     memset(qr, 0, sizeof(*qr));
 }
 
@@ -596,29 +541,178 @@ static json_t *query_args(json_t *args, struct qrun *qr)
     return NULL;
 }
 
-/* Runs the query query_args checked; NULL when done, else the error (qr freed). */
-static json_t *query_run(struct jmap_req *r, struct qrun *qr)
+/* The mailbox id a filter requires (inMailbox at its top or in a top AND), or -1. */
+static int64_t filter_mailbox(struct jmap_req *r, json_t *f)
 {
-    struct buf err = BUF_INIT;
-    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &qr->v, &qr->n, &err) != 0) {
-        json_t *e = jmap_server_fail("email query", &err);
-        buf_free(&err);
-        return e;
+    if (f == NULL)
+        return -1;
+    json_t *op = json_object_get(f, "operator");
+    const char *id = NULL;
+    if (op == NULL)
+        id = json_string_value(json_object_get(f, "inMailbox"));
+    else if (strcmp(json_string_value(op), "AND") == 0) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(f, "conditions"), i, c)
+        {
+            if (json_object_get(c, "operator") == NULL &&
+                (id = json_string_value(json_object_get(c, "inMailbox"))) != NULL)
+                break;
+        }
     }
-    buf_free(&err);
-    qr->e = emails_group(qr->v, qr->n, &qr->ne);
+    const char *rid = id ? jmap_resolve_id(r, id) : NULL;
+    int64_t m = rid ? jmap_mailbox_id_parse(rid) : -1;
+    return m >= 0 ? m : -1;
+}
+
+/*
+ * A mail list's filter, checked without walking its JSON for each of
+ * 100,000 Emails: a condition, or an AND of conditions, of inMailbox,
+ * hasKeyword and notKeyword only. ok false: another shape (matches()).
+ */
+struct simple_filter {
+    bool ok;
+    int64_t mailbox; /* -1: any */
+    size_t n;
+    struct {
+        const char *kw;
+        bool want;
+    } k[8];
+};
+
+static bool simple_condition(struct jmap_req *r, json_t *c, struct simple_filter *sf)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(c, key, v)
+    {
+        const char *s = json_string_value(v);
+        if (strcmp(key, "inMailbox") == 0 && sf->mailbox < 0) {
+            const char *id = jmap_resolve_id(r, s);
+            sf->mailbox = id ? jmap_mailbox_id_parse(id) : -1;
+            if (sf->mailbox < 0)
+                return false;
+        } else if ((strcmp(key, "hasKeyword") == 0 || strcmp(key, "notKeyword") == 0) &&
+                   sf->n < sizeof(sf->k) / sizeof(sf->k[0])) {
+            sf->k[sf->n].kw = s;
+            sf->k[sf->n++].want = key[0] == 'h';
+        } else
+            return false;
+    }
+    return true;
+}
+
+static void simple_filter_make(struct jmap_req *r, json_t *f, struct simple_filter *sf)
+{
+    memset(sf, 0, sizeof(*sf));
+    sf->mailbox = -1;
+    if (f == NULL)
+        return;
+    json_t *op = json_object_get(f, "operator");
+    if (op == NULL) {
+        sf->ok = simple_condition(r, f, sf);
+        return;
+    }
+    if (strcmp(json_string_value(op), "AND") != 0)
+        return;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(f, "conditions"), i, c)
+    {
+        if (json_object_get(c, "operator") || !simple_condition(r, c, sf))
+            return;
+    }
+    sf->ok = true;
+}
+
+static bool simple_matches(const struct simple_filter *sf, const struct jmap_view_email *e)
+{
+    if (sf->mailbox >= 0 && !in_mailbox(e, sf->mailbox))
+        return false;
+    for (size_t i = 0; i < sf->n; i++)
+        if (has_keyword(e, sf->k[i].kw) != sf->k[i].want)
+            return false;
+    return true;
+}
+
+/*
+ * A query sorted by receivedAt alone (a mail list's), in the view's date
+ * order: no sort, and collapseThreads keeps the first Email of each thread
+ * met. email_order's order: receivedAt, then arrival (created_state) the
+ * same way, then body ascending; so newest first walks the runs of equal
+ * (receivedAt, arrival) from the end, each run forwards.
+ */
+static void query_by_date(struct qrun *qr, const struct jmap_view *v)
+{
+    bool asc = qr->sk.k[0].asc;
+    bool *seen = qr->collapse ? xcalloc(v->n_threads + 1, sizeof(*seen)) : NULL;
+    /* every Email, or those of the mailbox the filter requires (in date order too) */
+    const struct jmap_view_email *const *list = v->by_date;
+    size_t nm = 0, n = v->n_emails;
+    int64_t mailbox = filter_mailbox(qr->q.r, qr->filter);
+    struct simple_filter sf;
+    simple_filter_make(qr->q.r, qr->filter, &sf);
+    if (mailbox >= 0) {
+        size_t first = jmap_view_mailbox(v, mailbox, &n);
+        list = v->by_mailbox + first;
+    }
+    for (size_t k = 0; k < n;) {
+        size_t a, b; /* the run [a, b) of list */
+        if (asc) {
+            a = k;
+            b = k + 1;
+        } else {
+            b = n - k;
+            a = b - 1;
+            const struct store_account_message *x = &list[a]->c[0];
+            while (a > 0 && list[a - 1]->c[0].m.internaldate == x->m.internaldate &&
+                   list[a - 1]->c[0].created_state == x->created_state)
+                a--;
+        }
+        k += b - a;
+        for (size_t i = a; i < b; i++) {
+            const struct jmap_view_email *e = list[i];
+            if (i > 0 && list[i - 1] == e)
+                continue; /* two copies of one body in the mailbox: one Email */
+            if (qr->filter && !(sf.ok ? simple_matches(&sf, e) : matches(&qr->q, e, qr->filter)))
+                continue;
+            if (seen) {
+                if (seen[e->thread_no])
+                    continue;
+                seen[e->thread_no] = true;
+            }
+            qr->e[nm++] = *e;
+        }
+    }
+    free(seen);
+    qr->nm = nm;
+}
+
+/* Runs the query query_args checked on the account at state st; NULL when
+ * done, else the error (qr freed). */
+static json_t *query_run(struct jmap_req *r, uint64_t st, struct qrun *qr)
+{
+    json_t *err;
+    const struct jmap_view *v = jmap_view_get(r, st, &err);
+    if (v == NULL)
+        return err;
+    qr->all = v->emails;
+    qr->ne = v->n_emails;
     qr->q.r = r;
+    qr->q.view = v;
+    qr->e = xcalloc(qr->ne ? qr->ne : 1, sizeof(*qr->e));
+    if (qr->sk.n == 1 && qr->sk.k[0].what == S_RECEIVED) {
+        query_by_date(qr, v);
+        if (qr->q.failed) {
+            query_free(qr);
+            return jmap_error("serverFail", "search records");
+        }
+        return NULL;
+    }
     /* the thread filters look at every Email of a thread: e is filtered in place, so a copy */
-    qr->all = xcalloc(qr->ne ? qr->ne : 1, sizeof(*qr->all));
     if (qr->ne)
-        memcpy(qr->all, qr->e, qr->ne * sizeof(*qr->e));
-    qr->q.by_thread = xcalloc(qr->ne ? qr->ne : 1, sizeof(*qr->q.by_thread));
-    for (size_t i = 0; i < qr->ne; i++)
-        qr->q.by_thread[i] = &qr->all[i];
-    qr->q.n_by_thread = qr->ne;
-    if (qr->ne > 1)
-        qsort(qr->q.by_thread, qr->ne, sizeof(*qr->q.by_thread), by_thread_order);
-    struct email *e = qr->e;
+        memcpy(qr->e, qr->all, qr->ne * sizeof(*qr->e));
+    struct jmap_view_email *e = qr->e;
     size_t nm = 0;
     for (size_t i = 0; i < qr->ne; i++)
         if (qr->filter == NULL || matches(&qr->q, &e[i], qr->filter))
@@ -720,33 +814,77 @@ static int text_fast(struct jmap_req *r, const struct qrun *qr, char (**ids_r)[6
 }
 
 /*
- * One result kept per worker: a mail list pages through the same query (the
- * same filter, sort and collapseThreads) 50 Emails at a time, and each page
- * would otherwise read and sort the whole account again. The account state
- * is part of the key, so any change to the account (which moves the state)
- * makes the next query run afresh: the cache never answers for old data.
+ * The last QCACHE_MAX results kept per worker, the last used first: a mail
+ * list pages through the same query (the same filter, sort and
+ * collapseThreads) 50 Emails at a time, and each page would otherwise
+ * filter and sort the whole account again; a client asks a few queries in
+ * turn (the list, its settings message, a search), and one entry would make
+ * each evict the other. The account state is part of the key, so any change
+ * to the account (which moves the state) makes the next query run afresh:
+ * the cache never answers for old data.
  */
+#define QCACHE_MAX 4
+
 struct jmap_query_cache {
     char *user, *key;
     uint64_t state;
     char (*ids)[65];
     size_t n;
+    struct jmap_query_cache *next;
 };
 
 static void qcache_free(struct jmap_query_cache *c)
 {
-    if (c == NULL)
-        return;
-    free(c->user);
-    free(c->key);
-    free(c->ids);
-    free(c);
+    while (c) {
+        struct jmap_query_cache *next = c->next;
+        free(c->user);
+        free(c->key);
+        free(c->ids);
+        free(c);
+        c = next;
+    }
 }
 
 void jmap_release(struct jmap *j)
 {
     qcache_free(j->qcache);
     j->qcache = NULL;
+    jmap_view_release(j);
+}
+
+/* The entry of (user, key) at state st, moved to the front; NULL when none. */
+static struct jmap_query_cache *qcache_find(struct jmap *j, const char *user, const char *key,
+                                            uint64_t st)
+{
+    for (struct jmap_query_cache **pp = &j->qcache; *pp; pp = &(*pp)->next) {
+        struct jmap_query_cache *c = *pp;
+        if (c->state == st && strcmp(c->user, user) == 0 && strcmp(c->key, key) == 0) {
+            *pp = c->next;
+            c->next = j->qcache;
+            j->qcache = c;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Puts c first; drops entries of older states and those past QCACHE_MAX. */
+static void qcache_add(struct jmap *j, struct jmap_query_cache *c)
+{
+    c->next = j->qcache;
+    j->qcache = c;
+    size_t n = 1;
+    for (struct jmap_query_cache **pp = &c->next; *pp;) {
+        struct jmap_query_cache *x = *pp;
+        if (n < QCACHE_MAX && !(x->state < c->state && strcmp(x->user, c->user) == 0)) {
+            n++;
+            pp = &x->next;
+            continue;
+        }
+        *pp = x->next;
+        x->next = NULL;
+        qcache_free(x);
+    }
 }
 
 /* The cache key of a query: its filter, sort and collapseThreads (canonical JSON). */
@@ -780,9 +918,8 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
     if (!jmap_state_now(r, &st, err_r))
         return NULL;
     char *key = qcache_key(args);
-    struct jmap_query_cache *qc = r->j->qcache;
-    if (key == NULL || qc == NULL || qc->state != st || strcmp(qc->user, r->user) != 0 ||
-        strcmp(qc->key, key) != 0) {
+    struct jmap_query_cache *qc = key ? qcache_find(r->j, r->user, key, st) : NULL;
+    if (qc == NULL) {
         char(*found)[65] = NULL;
         size_t nfound = 0;
         int fast = text_fast(r, &qr, &found, &nfound);
@@ -791,12 +928,11 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
             free(key);
             return NULL;
         }
-        if (fast == 0 && (*err_r = query_run(r, &qr)) != NULL) {
+        if (fast == 0 && (*err_r = query_run(r, st, &qr)) != NULL) {
             free(key);
             return NULL;
         }
-        qcache_free(r->j->qcache);
-        qc = r->j->qcache = xcalloc(1, sizeof(*qc));
+        qc = xcalloc(1, sizeof(*qc));
         qc->user = xstrdup(r->user);
         qc->key = key ? key : xstrdup("");
         key = NULL;
@@ -810,6 +946,7 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
             for (size_t i = 0; i < qr.nm; i++)
                 memcpy(qc->ids[i], qr.e[i].c[0].m.blob, 65);
         }
+        qcache_add(r->j, qc);
     }
     free(key);
     const char(*hashes)[65] = (const char(*)[65])qc->ids;
@@ -856,7 +993,7 @@ out:
 }
 
 /* The index of body hash in v (body order), n when not there. */
-static size_t email_find(const struct email *v, size_t n, const char *hash)
+static size_t email_find(const struct jmap_view_email *v, size_t n, const char *hash)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -953,7 +1090,7 @@ json_t *jmap_email_query_changes(struct jmap_req *r, json_t *args, json_t **err_
         return NULL;
     }
     buf_free(&err);
-    if ((*err_r = query_run(r, &qr)) != NULL) {
+    if ((*err_r = query_run(r, current, &qr)) != NULL) {
         store_account_gone_free(&g);
         return NULL;
     }
@@ -992,7 +1129,7 @@ json_t *jmap_email_query_changes(struct jmap_req *r, json_t *args, json_t **err_
     }
     free(threads);
     /* upToId: with a query on immutable properties, changes after it are left out */
-    const struct email *cut = NULL;
+    const struct jmap_view_email *cut = NULL;
     size_t cut_at = SIZE_MAX;
     char hash[65];
     if (upto && json_is_string(upto) && !threaded && !qr.sk.textual &&
@@ -1046,23 +1183,18 @@ static json_t *changes(struct jmap_req *r, json_t *args, json_t **err_r, char pr
     if (!jmap_changes_args(r, args, &since, &max, &current, err_r))
         return NULL;
     struct buf err = BUF_INIT;
-    struct store_account_message *v;
-    size_t n;
     struct store_account_gone g;
-    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &v, &n, &err) != 0) {
-        *err_r = jmap_server_fail("email changes", &err);
-        buf_free(&err);
+    const struct jmap_view *v = jmap_view_get(r, current, err_r);
+    if (v == NULL)
         return NULL;
-    }
     if (store_account_gone(r->j->store, r->user, since, &g, &err) != 0) {
-        store_account_messages_free(v, n);
         *err_r = jmap_server_fail("email changes", &err);
         buf_free(&err);
         return NULL;
     }
     buf_free(&err);
-    size_t ne;
-    struct email *e = emails_group(v, n, &ne);
+    size_t ne = v->n_emails;
+    const struct jmap_view_email *e = v->emails;
     struct jmap_change *c = xcalloc(ne + g.n_blobs + 1, sizeof(*c));
     size_t nc = 0;
     for (size_t i = 0; i < ne; i++) {
@@ -1112,9 +1244,7 @@ static json_t *changes(struct jmap_req *r, json_t *args, json_t **err_r, char pr
     }
     json_t *res = jmap_changes_result(r, c, nc, since, max, current);
     free(c);
-    free(e);
     store_account_gone_free(&g);
-    store_account_messages_free(v, n);
     return res;
 }
 

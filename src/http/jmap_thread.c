@@ -67,48 +67,56 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
         *err_r = jmap_error("requestTooLarge", "give the thread ids");
         return NULL;
     }
-    json_t *state = jmap_state(r);
-    if (state == NULL) {
-        *err_r = jmap_error("serverFail", "account state");
+    uint64_t st;
+    if (!jmap_state_now(r, &st, err_r))
         return NULL;
-    }
-    struct store_account_message *v = NULL;
-    size_t n = 0;
-    if (!load(r, &v, &n, err_r)) {
-        json_decref(state);
+    const struct jmap_view *v = jmap_view_get(r, st, err_r);
+    if (v == NULL)
         return NULL;
-    }
+    char sts[32];
+    jmap_state_string(st, sts);
     json_t *list = json_array(), *not_found = json_array();
+    struct store_account_message *tc = NULL; /* the thread's copies, by thread_order */
     size_t i;
     json_t *id;
     json_array_foreach(ids, i, id)
     {
         int64_t t = jmap_thread_id_parse(json_string_value(id));
-        size_t k = t > 0 ? thread_first(v, n, t) : n;
-        if (k == n) {
+        size_t ne = 0, k = t > 0 ? jmap_view_thread(v, t, &ne) : 0;
+        if (ne == 0) {
             json_array_append(not_found, id);
             continue;
         }
+        size_t n = 0;
+        for (size_t x = k; x < k + ne; x++)
+            n += v->by_thread[x]->n;
+        tc = xreallocarray(tc, n, sizeof(*tc));
+        n = 0;
+        for (size_t x = k; x < k + ne; x++)
+            for (size_t y = 0; y < v->by_thread[x]->n; y++)
+                tc[n++] = v->by_thread[x]->c[y]; /* shallow: the view owns the strings */
+        if (n > 1)
+            qsort(tc, n, sizeof(*tc), thread_order);
         json_t *emails = json_array();
         const char *last = "";
-        for (; k < n && v[k].thread == t; k++) {
-            if (strcmp(v[k].m.blob, last) == 0)
+        for (k = 0; k < n; k++) {
+            if (strcmp(tc[k].m.blob, last) == 0)
                 continue; /* another copy of the same Email */
             char eid[70];
-            snprintf(eid, sizeof(eid), "e%s", v[k].m.blob);
+            snprintf(eid, sizeof(eid), "e%s", tc[k].m.blob);
             bool seen = false; /* copies of one body sort together unless dates differ */
             size_t j;
             json_t *x;
             json_array_foreach(emails, j, x) seen = seen || strcmp(json_string_value(x), eid) == 0;
             if (!seen)
                 json_array_append_new(emails, json_string(eid));
-            last = v[k].m.blob;
+            last = tc[k].m.blob;
         }
         json_t *o = json_pack("{s:O, s:o}", "id", id, "emailIds", emails);
         json_array_append_new(list, o);
     }
-    store_account_messages_free(v, n);
-    return jmap_get_result(r, state, list, not_found);
+    free(tc);
+    return jmap_get_result(r, json_string(sts), list, not_found);
 }
 
 /*

@@ -618,3 +618,87 @@ def test_preview_of_html_shows_only_text(server):
         "bodyValues": {"1": {"value": html}}}}})
     g = j.ok("Email/get", {"ids": [a["created"]["h"]["id"]], "properties": ["preview"]})
     assert g["list"][0]["preview"] == "Hello world fish & chips"
+
+
+def test_query_follows_changes_made_beside_it(server):
+    """Email/query, Thread/get and Email/changes read the worker's account
+    view, brought forward from the store's change records after each change
+    (jmap_view.c): after each change made over SMTP and IMAP, the list of
+    each folder is what IMAP shows, with the flags IMAP shows."""
+    j = Jmap(server)
+    inbox = j.mailbox("inbox")
+
+    def deliver(subject, extra=b""):
+        with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as s:
+            s.sendmail(OTHER, [USER], b"From: <bob@example.test>\r\nTo: <alice@example.test>\r\n"
+                       b"Subject: " + subject.encode() + b"\r\n" + extra +
+                       b"\r\nabout " + subject.encode() + b"\r\n")
+
+    def listing(mailbox):
+        """(subject, seen) of each row of the folder's list, newest first, via JMAP."""
+        q = j.ok("Email/query", {"filter": {"inMailbox": mailbox}, "collapseThreads": True,
+                                 "sort": [{"property": "receivedAt", "isAscending": False}],
+                                 "calculateTotal": True})
+        assert q["total"] == len(q["ids"])
+        g = j.ok("Email/get", {"ids": q["ids"], "properties": ["subject", "keywords"]}) \
+            if q["ids"] else {"list": []}
+        return sorted((e["subject"], "$seen" in e["keywords"]) for e in g["list"])
+
+    m = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
+                          timeout=20)
+    m.login(USER, PASSWORD)
+
+    def imap_listing(folder):
+        typ, _ = m.select(folder)
+        assert typ == "OK"
+        typ, data = m.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        out = []
+        for part in data:
+            if isinstance(part, tuple):
+                subject = part[1].decode().split(":", 1)[1].strip()
+                out.append((subject, b"\\Seen" in part[0]))
+        return sorted(out)
+
+    def same(folder, mailbox, want):
+        assert imap_listing(folder) == want
+        assert listing(mailbox) == want
+
+    for s in ("one", "two", "three"):
+        deliver(s)
+    wait_until(lambda: len(j.ok("Email/query", {"filter": {"inMailbox": inbox}})["ids"]) == 3,
+               what="three deliveries in Email/query")
+    same("INBOX", inbox, [("one", False), ("three", False), ("two", False)])
+    st = j.ok("Email/get", {"ids": []})["state"]
+    # a flag set over IMAP
+    m.select("INBOX")
+    m.store("1", "+FLAGS", "\\Seen")
+    same("INBOX", inbox, [("one", True), ("three", False), ("two", False)])
+    assert len(j.ok("Email/query", {"filter": {"operator": "AND", "conditions": [
+        {"inMailbox": inbox}, {"notKeyword": "$seen"}]}})["ids"]) == 2
+    # a move to another folder
+    m.create("Later")
+    m.select("INBOX")
+    m.copy("2", "Later")
+    m.store("2", "+FLAGS", "\\Deleted")
+    m.expunge()
+    later = j.ok("Mailbox/query", {"filter": {"name": "Later"}})["ids"][0]
+    same("INBOX", inbox, [("one", True), ("three", False)])
+    same("Later", later, [("two", False)])
+    # a reply in a thread: one row for the two, Thread/get names both
+    mid = b"Message-ID: <t1@example.test>\r\n"
+    deliver("plan", mid)
+    deliver("Re: plan", b"In-Reply-To: <t1@example.test>\r\nReferences: <t1@example.test>\r\n")
+    wait_until(lambda: len(j.ok("Email/query", {"filter": {"inMailbox": inbox}})["ids"]) == 4,
+               what="the thread in Email/query")
+    rows = j.ok("Email/query", {"filter": {"inMailbox": inbox}, "collapseThreads": True})["ids"]
+    assert len(rows) == 3
+    g = j.ok("Email/get", {"ids": rows, "properties": ["threadId", "subject"]})
+    t = [e["threadId"] for e in g["list"] if "plan" in e["subject"]]
+    assert len(t) == 1
+    assert len(j.ok("Thread/get", {"ids": t})["list"][0]["emailIds"]) == 2
+    # a folder deleted over IMAP: its Email gone
+    m.delete("Later")
+    ch = j.ok("Email/changes", {"sinceState": st, "maxChanges": 50})
+    assert len(ch["destroyed"]) == 1 and len(ch["created"]) == 2
+    assert len(j.ok("Email/query", {})["ids"]) == 4
+    m.logout()

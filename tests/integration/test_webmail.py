@@ -14,7 +14,6 @@ import http.client
 import imaplib
 import http.server
 import json
-import os
 import shutil
 import smtplib
 import struct
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, tls_context, wait_until
+from conftest import WHARF, free_port, sanitizer_env, tls_context, wait_until
 from test_mta_out import Peer, spool_empty
 
 ALICE = "alice@example.test"
@@ -44,6 +43,7 @@ def server(wharf_factory):
     outside = Peer(pytest.importorskip("aiosmtpd.controller"), lambda attempt, address: None)
     s = wharf_factory(enable={"https", "smtp", "imaps"},
                       extra={"http_auth_failure_delay": "0", "webmail_dir": str(APP),
+                             "test_hooks": "yes",  # wharf token age: the app password rule
                              "smtp_max_message_size": "64M",
                              "transport_routes": f"outside.test=[127.0.0.1]:{outside.port} none"}
                       ).start()
@@ -408,13 +408,14 @@ def test_in_chromium(server, tmp_path):
         server.wharf("alias", "add", "sales@other.test", ALICE)
         shots = ROOT / "doc" / "webmail"
         shots.mkdir(exist_ok=True)
-        env = dict(os.environ)
+        env = sanitizer_env()  # the wharf command the test runs is the sanitizer build's
         env.update({
             "WEBMAIL_URL": f"{origin(server)}/webmail/",
             "WEBMAIL_ALICE": ALICE, "WEBMAIL_BOB": BOB, "WEBMAIL_PASSWORD": PASSWORD,
             "WEBMAIL_RECORDER": rec, "WEBMAIL_SHOTS": str(shots),
             "WEBMAIL_CHROMIUM": chromium,
             "WEBMAIL_COOKIE_FILE": str(tmp_path / "cookie"),
+            "WEBMAIL_WHARF": json.dumps([str(WHARF), "-c", str(server.conf)]),
             "NODE_TLS_REJECT_UNAUTHORIZED": "0",  # the recorder's own certificate
         })
         r = subprocess.run(["node", "--test", "--test-reporter=tap", "webmail.test.mjs"],

@@ -13,6 +13,9 @@ const env = process.env;
 const URL = env.WEBMAIL_URL;
 const SHOTS = env.WEBMAIL_SHOTS;
 const RECORDER = env.WEBMAIL_RECORDER;
+const WHARF = JSON.parse(env.WEBMAIL_WHARF); // the wharf command of the server: [program, args...]
+const ALICE = env.WEBMAIL_ALICE;
+const PASSWORD = env.WEBMAIL_PASSWORD;
 let browser;
 
 async function recorded() {
@@ -556,6 +559,36 @@ test('the webmail end to end', async (t) => {
     await revoke.click();
     await revoke.waitFor({ state: 'detached' });
     assert.equal(curl(token), '401');
+    // The sign-in made old (the auth process's test hook moves the sessions' creation 11 minutes
+    // back: no waiting): the server refuses a new one until the password is given again.
+    const wharf = (...args) => execFileSync(WHARF[0], [...WHARF.slice(1), ...args]).toString();
+    const sessions = JSON.parse(wharf('token', 'list', ALICE, '--json')).filter((x) => x.kind === 'session');
+    assert.ok(sessions.length > 0);
+    for (const s of sessions) wharf('token', 'age', s.id, '660');
+    await dialog.getByRole('button', { name: 'Create app password' }).click();
+    const pass = dialog.getByLabel('Your password (the sign-in is old)');
+    await pass.waitFor();
+    await dialog.getByText('the sign-in is too old').waitFor();
+    assert.ok(await page.locator('#tok-new').isHidden()); // no app password made
+    assert.equal(await dialog.getByRole('list', { name: 'App passwords' }).getByRole('listitem').count(), 0);
+    // the refusal is the one console error it leaves (the browser logs the 403)
+    const refused = page.errors.findIndex((e) => /status of 403/.test(e));
+    assert.ok(refused >= 0);
+    page.errors.splice(refused, 1);
+    await pass.fill(PASSWORD);
+    await dialog.getByRole('button', { name: 'Create app password' }).click();
+    await secret.waitFor();
+    const again = await secret.inputValue();
+    assert.match(again, /^wht_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+    assert.equal(curl(again), '200');
+    const fresh = JSON.parse(wharf('token', 'list', ALICE, '--json')).filter((x) => x.kind === 'session');
+    assert.ok(fresh.some((x) => !sessions.some((s) => s.id === x.id))); // signed in anew
+    // the cookie the browser holds now is the one sign-out must end (checked after the browser)
+    const c = (await alice.cookies()).find((x) => x.name === 'wharf_session');
+    writeFileSync(env.WEBMAIL_COOKIE_FILE, `${c.name}=${c.value}`);
+    await dialog.getByRole('button', { name: `Revoke app password ${again.slice(4, 20)}` }).click();
+    await dialog.getByRole('list', { name: 'App passwords' }).getByRole('listitem').first().waitFor({ state: 'detached' });
+    assert.equal(curl(again), '401');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'hidden' });
     assert.equal(await page.locator('#tok-secret').inputValue(), ''); // not left in the page

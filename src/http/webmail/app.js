@@ -113,9 +113,11 @@ async function start(account, csrf) {
   $('signin').hidden = true;
   $('app').hidden = false;
   text($('who'), account);
-  await loadMailboxes();
-  await loadIdentities();
-  await loadSettings();
+  // folders, identities and settings in one request: one round trip before the list
+  const r = await st.jmap.call([...MAILBOX_CALLS, ...IDENTITY_CALLS, ...SETTINGS_CALLS]);
+  applyMailboxes(r);
+  applyIdentities(r);
+  applySettings(r);
   const inbox = st.byRole.inbox || st.mailboxes[0];
   if (inbox) await selectMailbox(inbox.id);
   st.jmap.listen(() => guard(refresh()));
@@ -124,12 +126,13 @@ async function start(account, csrf) {
 // ---- settings kept on the server, where any JMAP or IMAP client of the user can reach them:
 // one message (JSON body) with the keyword $wharfsettings in Drafts, hidden from the list ----
 
-async function loadSettings() {
-  const r = await st.jmap.call([
-    ['Email/query', { filter: { hasKeyword: SETTINGS_KW }, limit: 1 }, 'q'],
-    ['Email/get', { '#ids': { resultOf: 'q', name: 'Email/query', path: '/ids' }, properties: ['textBody', 'bodyValues'], fetchTextBodyValues: true }, 'g'],
-  ]);
-  const e = r.g.list[0];
+const SETTINGS_CALLS = [
+  ['Email/query', { filter: { hasKeyword: SETTINGS_KW }, limit: 1 }, 'sq'],
+  ['Email/get', { '#ids': { resultOf: 'sq', name: 'Email/query', path: '/ids' }, properties: ['textBody', 'bodyValues'], fetchTextBodyValues: true }, 'sg'],
+];
+
+function applySettings(r) {
+  const e = r.sg.list[0];
   st.settingsId = e ? e.id : null;
   let s = {};
   try { s = e ? JSON.parse(bodyText(e, e.textBody)) : {}; } catch { s = {}; }
@@ -190,8 +193,13 @@ async function alwaysImages() {
 
 // ---- folders ----
 
+const MAILBOX_CALLS = [['Mailbox/get', { properties: ['name', 'role', 'parentId', 'unreadEmails', 'totalEmails', 'sortOrder'] }, 'm']];
+
 async function loadMailboxes() {
-  const r = await st.jmap.call([['Mailbox/get', { properties: ['name', 'role', 'parentId', 'unreadEmails', 'totalEmails', 'sortOrder'] }, 'm']]);
+  applyMailboxes(await st.jmap.call(MAILBOX_CALLS));
+}
+
+function applyMailboxes(r) {
   st.mailboxes = r.m.list;
   st.byRole = {};
   for (const m of st.mailboxes) if (m.role) st.byRole[m.role] = m;
@@ -402,16 +410,25 @@ async function fetchPage(n, withTotal) {
   if (st.pages.has(n)) return;
   st.pages.add(n);
   const gen = st.gen;
-  const r = await st.jmap.call([
-    ['Email/query', { filter: listFilter(), sort: [st.sort], collapseThreads: true, position: n * PAGE, limit: PAGE, calculateTotal: !!withTotal }, 'q'],
-    ['Email/get', { '#ids': { resultOf: 'q', name: 'Email/query', path: '/ids' }, properties: LIST_PROPS }, 'g'],
-    ['Thread/get', { '#ids': { resultOf: 'g', name: 'Email/get', path: '/list/*/threadId' } }, 't'],
-  ]);
-  if (gen !== st.gen) return;
-  if (withTotal) st.total = r.q.total;
-  r.q.ids.forEach((id, i) => { st.ids[r.q.position + i] = id; });
-  for (const e of r.g.list) st.emails.set(e.id, e);
-  for (const t of r.t.list) st.threads.set(t.id, t.emailIds);
+  const r = await st.jmap.call(pageCalls(n, withTotal, ''));
+  if (gen === st.gen) applyPage(r, withTotal, '');
+}
+
+// Page n of the list as three calls (tags suffixed by tag: several pages in one request).
+function pageCalls(n, withTotal, tag) {
+  return [
+    ['Email/query', { filter: listFilter(), sort: [st.sort], collapseThreads: true, position: n * PAGE, limit: PAGE, calculateTotal: !!withTotal }, `q${tag}`],
+    ['Email/get', { '#ids': { resultOf: `q${tag}`, name: 'Email/query', path: '/ids' }, properties: LIST_PROPS }, `g${tag}`],
+    ['Thread/get', { '#ids': { resultOf: `g${tag}`, name: 'Email/get', path: '/list/*/threadId' } }, `t${tag}`],
+  ];
+}
+
+function applyPage(r, withTotal, tag) {
+  const q = r[`q${tag}`];
+  if (withTotal) st.total = q.total;
+  q.ids.forEach((id, i) => { st.ids[q.position + i] = id; });
+  for (const e of r[`g${tag}`].list) st.emails.set(e.id, e);
+  for (const t of r[`t${tag}`].list) st.threads.set(t.id, t.emailIds);
 }
 
 // The Emails of a conversation (a row), or just the Email when its thread is not known.
@@ -606,15 +623,27 @@ async function refresh() {
 
 async function refreshOnce() {
   if (!st.jmap) return;
-  await loadMailboxes();
-  const pages = [...st.pages].sort((a, b) => a - b);
+  // the pages of the rows on screen (others load again when scrolled to)
+  const list = $('list');
+  const first = Math.floor(Math.max(0, Math.floor(list.scrollTop / ROW) - 5) / PAGE);
+  const last = Math.floor((Math.ceil((list.scrollTop + list.clientHeight) / ROW) + 5) / PAGE);
+  const pages = [...st.pages].filter((p) => p >= first && p <= last).sort((x, y) => x - y);
+  if (!pages.length) pages.push(first);
   // the rows on screen stay (st.prev) until the new pages are in: no flicker, nothing to click lost
   const prev = { ids: st.ids, emails: st.emails, threads: st.threads };
   resetList();
   st.prev = prev;
+  const gen = st.gen;
   try {
-    for (const [k, p] of pages.entries()) await fetchPage(p, k === 0);
-    if (!pages.length) await fetchPage(0, true);
+    // the counts and every loaded page in one request (one account state, one round trip)
+    const calls = [...MAILBOX_CALLS];
+    for (const [k, p] of pages.entries()) {
+      st.pages.add(p);
+      calls.push(...pageCalls(p, k === 0, `${k}`));
+    }
+    const r = await st.jmap.call(calls);
+    applyMailboxes(r);
+    if (gen === st.gen) pages.forEach((p, k) => applyPage(r, k === 0, `${k}`));
   } finally {
     if (st.prev === prev) st.prev = null;
   }
@@ -832,8 +861,13 @@ function pickIdentity(email) {
   return pool.find((i) => i.mayDelete) || pool[0];
 }
 
+const IDENTITY_CALLS = [['Identity/get', {}, 'i']];
+
 async function loadIdentities() {
-  const r = await st.jmap.call([['Identity/get', {}, 'i']]);
+  applyIdentities(await st.jmap.call(IDENTITY_CALLS));
+}
+
+function applyIdentities(r) {
   st.identities = r.i.list;
   st.identity = pickIdentity(st.account);
   const sel = $('c-from');
