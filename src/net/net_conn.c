@@ -619,9 +619,12 @@ bool net_conn_set_client(struct net_conn *c, const char *addr)
     return true;
 }
 
-SSL *net_conn_ssl(struct net_conn *c)
+bool net_conn_export(struct net_conn *c, const char *label, uint8_t *out, size_t len)
 {
-    return c->tls && c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    if (c->pin) /* parked: the exporter secret was kept */
+        return net_tls_park_export(c->park, label, out, len);
+    SSL *ssl = c->tls && c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    return ssl && SSL_export_keying_material(ssl, out, len, label, strlen(label), NULL, 0, 0) == 1;
 }
 
 const char *net_conn_host(const struct net_conn *c)
