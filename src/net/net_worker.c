@@ -94,6 +94,7 @@ struct net_worker {
     struct event *deadline;
     struct event *idlest_ev;     /* publish_idlest, every second, with a shared table */
     struct event *park_ev;       /* parks quiet TLS 1.3 connections (tls_park_idle) */
+    size_t parked_untrimmed;     /* parked since the last malloc_trim */
     struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
     struct control *control;
     void (*status_fn)(void *arg, json_t *obj);
@@ -386,9 +387,11 @@ static void publish_idlest(struct net_worker *w)
 /*
  * Every connection quiet for tls_park_idle gives its SSL back (net_tls_park.h).
  * Parking frees ~15 KB a connection in the middle of the heap, which glibc
- * keeps unless trimmed: after a sweep that parked at least NET_PARK_TRIM_AT
- * (~1 MB), malloc_trim(0) gives the whole free pages back (at most once a
- * sweep, and only when many connections went quiet at once).
+ * keeps unless trimmed: once NET_PARK_TRIM_AT connections (~1 MB) were
+ * parked since the last time, malloc_trim(0) gives the whole free pages back
+ * (at most once a sweep; counted across sweeps, so that connections going
+ * quiet a few at a time, as 1,000 sessions opened over half a minute do, are
+ * trimmed too).
  */
 #define NET_PARK_TRIM_AT 64
 
@@ -403,9 +406,12 @@ static void park_cb(evutil_socket_t fd, short what, void *arg)
         parked += net_conn_park_maybe(n->c, now, w->cfg->tls_park_idle);
     }
     parked += net_proxy_park_sweep(w, now, w->cfg->tls_park_idle); /* front-end to back-end */
+    w->parked_untrimmed += parked;
 #ifdef __GLIBC__
-    if (parked >= NET_PARK_TRIM_AT)
+    if (w->parked_untrimmed >= NET_PARK_TRIM_AT) {
+        w->parked_untrimmed = 0;
         malloc_trim(0);
+    }
 #endif
 }
 
