@@ -233,12 +233,8 @@ static void proxy_destroy(struct net_proxy *p)
         proxy_unlink(p);
     if (p->pin && !p->park_closed && p->fd >= 0) {
         /* A clean end for the back-end (close_notify), best effort as SSL_shutdown's. */
-        struct evbuffer *b = evbuffer_new();
-        net_tls_park_close_notify(p->park, b);
-        size_t n = evbuffer_get_length(b);
-        if (n > 0 && send(p->fd, evbuffer_pullup(b, -1), n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        if (!net_tls_park_close_notify_now(p->park, p->fd))
             log_debug("proxy: close_notify to %s not sent", p->peer);
-        evbuffer_free(b);
     }
     if (p->bev)
         bufferevent_free(p->bev);

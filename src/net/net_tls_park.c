@@ -33,6 +33,7 @@
 #include <openssl/kdf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define TYPE_ALERT 21
 #define TYPE_HANDSHAKE 22
@@ -297,6 +298,19 @@ void net_tls_park_close_notify(struct net_tls_park *p, struct evbuffer *out)
 {
     const uint8_t a[2] = {1, ALERT_CLOSE_NOTIFY};
     net_tls_park_seal_record(p, TYPE_ALERT, a, sizeof(a), 0, out);
+}
+
+bool net_tls_park_close_notify_now(struct net_tls_park *p, int fd)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL)
+        return false;
+    net_tls_park_close_notify(p, b);
+    size_t n = evbuffer_get_length(b);
+    bool ok =
+        n > 0 && send(fd, evbuffer_pullup(b, -1), n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n;
+    evbuffer_free(b);
+    return ok;
 }
 
 /* ---- opening ---- */

@@ -72,6 +72,9 @@ enum net_tls_park_result net_tls_park_open(struct net_tls_park *p, struct evbuff
 bool net_tls_park_seal(struct net_tls_park *p, const void *data, size_t len, struct evbuffer *out);
 /* Seals a close_notify alert on out. */
 void net_tls_park_close_notify(struct net_tls_park *p, struct evbuffer *out);
+/* The same straight to socket fd, best effort (never blocking), as SSL_shutdown
+ * does before a close: false when it was not sent whole. */
+bool net_tls_park_close_notify_now(struct net_tls_park *p, int fd);
 /* RFC 5705/8446 7.5 keying material of the parked connection for label, no
  * context: what SSL_export_keying_material gave before parking. */
 bool net_tls_park_export(const struct net_tls_park *p, const char *label, uint8_t *out,

@@ -199,6 +199,21 @@ static void expect_plain(struct evbuffer *plain, const char *msg)
     evbuffer_drain(plain, n);
 }
 
+/* The client sends msg to the parked side, which opens it and answers reply. */
+static void parked_round(struct pair *pp, const char *msg, const char *reply)
+{
+    struct evbuffer *plain = evbuffer_new(), *out = evbuffer_new();
+    const char *err = NULL;
+    assert_int_equal(to_parked(pp, msg, plain, out, &err), NET_TLS_PARK_OK);
+    expect_plain(plain, msg);
+    assert_true(net_tls_park_seal(pp->park, reply, strlen(reply), out));
+    char got[64];
+    client_read(pp, out, got, strlen(reply));
+    assert_memory_equal(got, reply, strlen(reply));
+    evbuffer_free(plain);
+    evbuffer_free(out);
+}
+
 static void data_both_ways(const char *suites)
 {
     struct pair pp;
@@ -208,15 +223,9 @@ static void data_both_ways(const char *suites)
     const char *err = NULL;
     assert_int_equal(to_parked(&pp, "DONE\r\n", plain, out, &err), NET_TLS_PARK_OK);
     expect_plain(plain, "DONE\r\n");
-    assert_int_equal(to_parked(&pp, "a3 NOOP\r\n", plain, out, &err), NET_TLS_PARK_OK);
-    expect_plain(plain, "a3 NOOP\r\n");
-    const char *reply = "* 3 EXISTS\r\na3 OK NOOP completed\r\n";
-    assert_true(net_tls_park_seal(pp.park, reply, strlen(reply), out));
-    char got[64];
-    client_read(&pp, out, got, strlen(reply));
-    assert_memory_equal(got, reply, strlen(reply));
     evbuffer_free(plain);
     evbuffer_free(out);
+    parked_round(&pp, "a3 NOOP\r\n", "* 3 EXISTS\r\na3 OK NOOP completed\r\n");
     pair_close(&pp);
 }
 
@@ -472,17 +481,7 @@ static void test_key_update_before_parking(void **state)
     assert_int_equal(SSL_key_update(pp.cli, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
     ssl_exchange(pp.cli, pp.srv, "z"); /* a second generation on the client's side */
     pair_park(&pp);
-    struct evbuffer *plain = evbuffer_new(), *out = evbuffer_new();
-    const char *err = NULL;
-    assert_int_equal(to_parked(&pp, "a4 NOOP\r\n", plain, out, &err), NET_TLS_PARK_OK);
-    expect_plain(plain, "a4 NOOP\r\n");
-    const char *reply = "a4 OK\r\n";
-    assert_true(net_tls_park_seal(pp.park, reply, strlen(reply), out));
-    char got[16];
-    client_read(&pp, out, got, strlen(reply));
-    assert_memory_equal(got, reply, strlen(reply));
-    evbuffer_free(plain);
-    evbuffer_free(out);
+    parked_round(&pp, "a4 NOOP\r\n", "a4 OK\r\n");
     pair_close(&pp);
 }
 

@@ -425,6 +425,10 @@ def test_jmap_through_frontend(layout, tmp_path):
     def event():
         return sse_event(r.readline)
     assert "event: state" in event()
+    # the stream's connection to be1 and the kept one to be2 park, the two
+    # clients' too: a push stream through the front-end costs parked states
+    wait_until(lambda: parked(fe, "http", "proxy_tls_parked") >= 2 and parked(fe, "http") >= 2,
+               what="the push stream parked at the front-end")
     mail(be1, "alice@example.test", "pushed")
     ev = event()
     data = json.loads(next(x for x in ev if x.startswith("data: "))[6:])
