@@ -20,6 +20,10 @@ parses only what it must, so its own cost stays small next to the server's).
   imapload.py append HOST PORT USER PASS COUNT SIZE WINDOW
       APPENDs COUNT messages to INBOX, WINDOW in flight (LITERAL+); prints
       messages/s.
+  imapload.py logins HOST PORT USERFMT PASS USERS COUNT [tls]
+      COUNT logins one after the other (user i % USERS; over TLS with "tls"),
+      after one untimed round over every user (a warm cache); each timed from
+      the connect to the LOGIN's OK, and its LOGIN alone; prints p50/p99 in ms.
   imapload.py idle HOST PORT USERFMT PASS USERS CONNS PROBES DELIVER PIDFILE|PID [tls]
       CONNS connections (user i % USERS; over TLS with "tls"), each LOGIN, SELECT INBOX, IDLE,
       from source addresses 127.0.0.2.. (ephemeral ports); then the summed PSS of
@@ -313,6 +317,38 @@ async def rate(host, port, userfmt, password, users, conns, seconds, tls=False):
         c.w.close()
 
 
+async def logins(host, port, userfmt, password, users, count, tls=False):
+    ctx = tls_client() if tls else None
+
+    async def one(user):
+        t0 = time.monotonic()
+        r, w = await asyncio.open_connection(host, port, ssl=ctx)
+        c = Imap(r, w)
+        await r.readline()
+        t1 = time.monotonic()
+        ok = await c.cmd(f'LOGIN "{user}" "{password}"')
+        t2 = time.monotonic()
+        if b" OK " not in ok:
+            raise RuntimeError(f"login {user}: {ok[-200:]!r}")
+        await c.cmd("LOGOUT")
+        w.close()
+        return t2 - t0, t2 - t1
+    for u in range(users):  # warm: the directory's and the auth process's caches
+        await one(userfmt % u)
+    total, login = [], []
+    for i in range(count):
+        a, b = await one(userfmt % (i % users))
+        total.append(a)
+        login.append(b)
+
+    def pct(v, q):
+        v = sorted(v)
+        return v[min(len(v) - 1, int(q * len(v)))] * 1000
+    print(f"logins count={count} connect_to_ok_p50_ms={pct(total, .5):.1f} "
+          f"connect_to_ok_p99_ms={pct(total, .99):.1f} login_p50_ms={pct(login, .5):.1f} "
+          f"login_p99_ms={pct(login, .99):.1f}")
+
+
 async def append(host, port, user, password, count, size, window):
     c = await Imap.login(host, port, user, password)
     sem = asyncio.Semaphore(window)
@@ -536,6 +572,9 @@ def main():
     elif mode == "rate":
         asyncio.run(rate(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]), float(a[7]),
                          len(a) > 8 and a[8] == "tls"))
+    elif mode == "logins":
+        asyncio.run(logins(a[1], int(a[2]), a[3], a[4], int(a[5]), int(a[6]),
+                           len(a) > 7 and a[7] == "tls"))
     elif mode == "sync":
         asyncio.run(sync(a[1], int(a[2]), a[3], a[4], int(a[5]), a[6], a[7]))
     elif mode == "summary":

@@ -119,12 +119,8 @@ static void conn_free_now(struct net_conn *c)
     SSL *ssl = c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
     if (c->pin && c->close_flush && !c->park_failed) {
         /* Best effort and straight to the socket, as SSL_shutdown does. */
-        struct evbuffer *b = evbuffer_new();
-        net_tls_park_close_notify(c->park, b);
-        size_t n = evbuffer_get_length(b);
-        if (n > 0 && send(c->fd, evbuffer_pullup(b, -1), n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        if (!net_tls_park_close_notify_now(c->park, c->fd))
             log_debug("close_notify to %s not sent", c->addr);
-        evbuffer_free(b);
     }
     if (ssl && c->tls && c->flush_close)
         SSL_shutdown(ssl);
@@ -619,9 +615,12 @@ bool net_conn_set_client(struct net_conn *c, const char *addr)
     return true;
 }
 
-SSL *net_conn_ssl(struct net_conn *c)
+bool net_conn_export(struct net_conn *c, const char *label, uint8_t *out, size_t len)
 {
-    return c->tls && c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    if (c->pin) /* parked: the exporter secret was kept */
+        return net_tls_park_export(c->park, label, out, len);
+    SSL *ssl = c->tls && c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    return ssl && SSL_export_keying_material(ssl, out, len, label, strlen(label), NULL, 0, 0) == 1;
 }
 
 const char *net_conn_host(const struct net_conn *c)

@@ -20,11 +20,18 @@ SSL_CTX *net_tls_ctx_new(const struct wharf_config *cfg, struct buf *err);
 int net_conn_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                          const unsigned char *in, unsigned int inlen, void *arg);
 
-/* The connection's SSL once TLS is up, else NULL (the proxy's channel binding). */
-SSL *net_conn_ssl(struct net_conn *c);
+/* len bytes of the TLS keying-material exporter (RFC 5705, no context) for label,
+ * parked or not (the proxy's channel binding); false when c is not TLS. */
+bool net_conn_export(struct net_conn *c, const char *label, uint8_t *out, size_t len);
 /* The front-ends' client TLS context (frontend_tls_ca_file), made as root; NULL when
  * this server is no front-end. */
 SSL_CTX *net_worker_proxy_tls(struct net_worker *w);
+/* The head of the worker's list of proxies (net_proxy.c links them). */
+struct net_proxy **net_worker_proxies(struct net_worker *w);
+/* Parks the worker's proxies to back-ends quiet for idle_ms (net_proxy.c): how many. */
+size_t net_proxy_park_sweep(struct net_worker *w, int64_t now, int64_t idle_ms);
+/* How many of the worker's proxies are parked. */
+size_t net_proxy_parked(struct net_worker *w);
 /* The front-end's resolver for home servers named by host name (dns_resolver),
  * made on first use; NULL with the reason in err. */
 struct dns_resolver *net_worker_proxy_dns(struct net_worker *w, struct buf *err);

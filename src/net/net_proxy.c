@@ -8,6 +8,14 @@
  * paused while the back-end's output is above PROXY_HIGH_WATER, the back-end
  * is not read while the client's output is blocked (net_conn_output_blocked).
  * A local back-end (net_proxy_connect_local) is a unix socket in clear.
+ *
+ * Parking (net_tls_park.h, tls_park_idle): a TLS 1.3 connection to a back-end
+ * that has been quiet that long with nothing pending either way, spliced or
+ * carrying HTTP, gives its SSL and bufferevent_openssl back and goes on over a
+ * plain socket bufferevent: what the back-end sends is opened into pin, what
+ * we send is sealed (proxy_send). The hand-over's exporter comes from the
+ * parked state then. The worker's park timer sweeps the worker's proxies
+ * (net_proxy_park_sweep) as it sweeps its connections.
  * Must never: pass a byte to the back-end before the splice other than the
  * protocol's own hand-over lines, or name a back-end the caller did not.
  */
@@ -15,6 +23,7 @@
 #include "net/dns.h"
 #include "net/net_internal.h"
 #include "net/net_tls_client.h"
+#include "net/net_tls_park.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -35,6 +44,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 /* Bytes queued towards the back-end before the client is paused. */
 #define PROXY_HIGH_WATER (256 * 1024)
@@ -64,6 +74,16 @@ struct net_proxy {
     int in_cb;   /* inside a callback of the caller's: net_proxy_free only marks */
     bool doomed; /* net_proxy_free was called inside one */
     const char *gone_line;
+    /* TLS: the socket and the SSL are ours (the bufferevents own neither), so
+     * that parking can change the bufferevent under them. */
+    evutil_socket_t fd;
+    SSL *ssl;                      /* NULL once parked */
+    struct net_tls_park *park;     /* watching the handshake; the record state once parked */
+    struct evbuffer *pin;          /* parked: what the back-end's records opened to */
+    bool park_closed;              /* parked and ended by close_notify, an alert or a bad record */
+    int64_t io_ms;                 /* CLOCK_MONOTONIC: bytes last moved */
+    int64_t timeout_ms;            /* the read timeout set (net_proxy_set_timeout), 0: none */
+    struct net_proxy *prev, *next; /* the worker's proxies (net_worker_proxies) */
 };
 
 bool net_proxy_home_is_here(const struct wharf_config *cfg, const char *home)
@@ -115,23 +135,20 @@ bool net_proxy_wanted(const struct wharf_config *cfg, const char *home)
            (net_proxy_is_frontend(cfg) || cfg->frontend_secret[0] != '\0');
 }
 
-/* HMAC-SHA256 of the hand-over on ssl's channel into mac (32 bytes). */
-static bool handover_mac(const struct wharf_config *cfg, SSL *ssl, const char *proto,
-                         const char *account, const char *client_addr, unsigned char mac[32])
+/* HMAC-SHA256 of the hand-over on the channel whose exporter is ekm into mac (32 bytes). */
+static bool handover_mac(const struct wharf_config *cfg, const unsigned char ekm[32],
+                         const char *proto, const char *account, const char *client_addr,
+                         unsigned char mac[32])
 {
     size_t klen = strlen(cfg->frontend_secret);
-    if (ssl == NULL || klen < NET_PROXY_MIN_SECRET)
-        return false;
-    unsigned char ekm[32];
-    if (SSL_export_keying_material(ssl, ekm, sizeof(ekm), PROXY_LABEL, strlen(PROXY_LABEL), NULL, 0,
-                                   0) != 1)
+    if (klen < NET_PROXY_MIN_SECRET)
         return false;
     struct buf msg = BUF_INIT;
     buf_append(&msg, PROXY_MAC_CONTEXT, sizeof(PROXY_MAC_CONTEXT)); /* with its NUL */
     buf_append(&msg, proto, strlen(proto) + 1);
     buf_append(&msg, account, strlen(account) + 1);
     buf_append(&msg, client_addr, strlen(client_addr) + 1);
-    buf_append(&msg, ekm, sizeof(ekm));
+    buf_append(&msg, ekm, 32);
     unsigned int len = 32;
     bool ok = HMAC(EVP_sha256(), cfg->frontend_secret, (int)klen, (unsigned char *)msg.data,
                    msg.len, mac, &len) != NULL &&
@@ -143,9 +160,12 @@ static bool handover_mac(const struct wharf_config *cfg, SSL *ssl, const char *p
 bool net_proxy_handover_mac(struct net_proxy *p, const char *proto, const char *account,
                             const char *client_addr, char out[NET_PROXY_MAC_HEX + 1])
 {
-    unsigned char mac[32];
-    if (!handover_mac(p->cfg, bufferevent_openssl_get_ssl(p->bev), proto, account, client_addr,
-                      mac))
+    unsigned char ekm[32], mac[32];
+    bool have =
+        p->pin ? net_tls_park_export(p->park, PROXY_LABEL, ekm, sizeof(ekm))
+               : p->ssl != NULL && SSL_export_keying_material(p->ssl, ekm, sizeof(ekm), PROXY_LABEL,
+                                                              strlen(PROXY_LABEL), NULL, 0, 0) == 1;
+    if (!have || !handover_mac(p->cfg, ekm, proto, account, client_addr, mac))
         return false;
     hex_encode(mac, sizeof(mac), out);
     return true;
@@ -170,12 +190,13 @@ bool net_proxy_handover_check(struct net_conn *c, const char *proto, const char 
         buf_printf(why, "not over TLS");
         return false;
     }
-    unsigned char want[32], got[32];
+    unsigned char want[32], got[32], ekm[32];
     if (!hex_decode(mac_hex, got, sizeof(got))) {
         buf_printf(why, "malformed MAC");
         return false;
     }
-    if (!handover_mac(cfg, net_conn_ssl(c), proto, account, client_addr, want)) {
+    if (!net_conn_export(c, PROXY_LABEL, ekm, sizeof(ekm)) ||
+        !handover_mac(cfg, ekm, proto, account, client_addr, want)) {
         buf_printf(why, "cannot compute the MAC on this connection");
         return false;
     }
@@ -190,15 +211,93 @@ bool net_proxy_handover_check(struct net_conn *c, const char *proto, const char 
     return true;
 }
 
+static void proxy_unlink(struct net_proxy *p)
+{
+    struct net_proxy **head = net_worker_proxies(p->worker);
+    if (p->prev)
+        p->prev->next = p->next;
+    else if (*head == p)
+        *head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+}
+
 static void proxy_destroy(struct net_proxy *p)
 {
     if (p->dns_id >= 0)
         dns_cancel(p->dns, p->dns_id);
     if (p->timer)
         event_free(p->timer);
+    if (p->worker)
+        proxy_unlink(p);
+    if (p->pin && !p->park_closed && p->fd >= 0) {
+        /* A clean end for the back-end (close_notify), best effort as SSL_shutdown's. */
+        if (!net_tls_park_close_notify_now(p->park, p->fd))
+            log_debug("proxy: close_notify to %s not sent", p->peer);
+    }
     if (p->bev)
         bufferevent_free(p->bev);
+    SSL_free(p->ssl);
+    net_tls_park_free(p->park);
+    if (p->pin)
+        evbuffer_free(p->pin);
+    if (p->fd >= 0)
+        close(p->fd);
     free(p);
+}
+
+/* What the back-end sent, in plaintext: the bufferevent's input, or what its
+ * records opened to once parked. */
+static struct evbuffer *proxy_in(struct net_proxy *p)
+{
+    return p->pin ? p->pin : bufferevent_get_input(p->bev);
+}
+
+/* A seal failed (which only an allocation failure can do): the socket is shut,
+ * so that the loop reports the back-end gone, never a byte unsealed. */
+static void proxy_seal_failed(struct net_proxy *p)
+{
+    log_warning("proxy: cannot seal a TLS record to %s; closing", p->peer);
+    p->park_closed = true;
+    shutdown(p->fd, SHUT_RDWR);
+}
+
+/* Moves src's bytes to the back-end (sealed into records once parked). */
+static void proxy_send_buffer(struct net_proxy *p, struct evbuffer *src)
+{
+    struct evbuffer *out = bufferevent_get_output(p->bev);
+    p->io_ms = monotonic_ms();
+    if (p->pin == NULL) {
+        evbuffer_add_buffer(out, src);
+        return;
+    }
+    while (evbuffer_get_length(src) > 0) {
+        size_t n = evbuffer_get_length(src);
+        if (n > NET_TLS_PARK_MAX_PLAIN)
+            n = NET_TLS_PARK_MAX_PLAIN;
+        if (p->park_closed ||
+            !net_tls_park_seal(p->park, evbuffer_pullup(src, (ev_ssize_t)n), n, out)) {
+            evbuffer_drain(src, evbuffer_get_length(src));
+            if (!p->park_closed)
+                proxy_seal_failed(p);
+            return;
+        }
+        evbuffer_drain(src, n);
+    }
+}
+
+static void proxy_send(struct net_proxy *p, const void *data, size_t len)
+{
+    if (p->pin == NULL) {
+        p->io_ms = monotonic_ms();
+        bufferevent_write(p->bev, data, len);
+        return;
+    }
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, data, len);
+    proxy_send_buffer(p, b);
+    evbuffer_free(b);
 }
 
 static void proxy_quiet(struct net_proxy *p)
@@ -243,9 +342,36 @@ static void proxy_event_cb(struct bufferevent *bev, short what, void *arg)
         proxy_destroy(p);
 }
 
+static void proxy_read_plain(struct net_proxy *p, struct bufferevent *bev);
+
 static void proxy_read(struct net_proxy *p, struct bufferevent *bev)
 {
-    struct evbuffer *in = bufferevent_get_input(bev);
+    p->io_ms = monotonic_ms();
+    if (p->pin == NULL || p->park_closed) {
+        if (p->pin == NULL)
+            proxy_read_plain(p, bev);
+        return;
+    }
+    /* Parked: open the records, pass on what they held, then any end they said. */
+    const char *err = NULL;
+    enum net_tls_park_result r = net_tls_park_open(p->park, bufferevent_get_input(bev), p->pin,
+                                                   SIZE_MAX, bufferevent_get_output(bev), &err);
+    if (r != NET_TLS_PARK_OK) {
+        p->park_closed = true;
+        if (r == NET_TLS_PARK_ERROR)
+            log_warning("proxy: TLS record error from %s: %s", p->peer, err);
+    }
+    if (evbuffer_get_length(p->pin) > 0)
+        proxy_read_plain(p, bev);
+    if (r != NET_TLS_PARK_OK && !p->doomed && !p->failed)
+        proxy_event(p, bev,
+                    BEV_EVENT_READING |
+                        (r == NET_TLS_PARK_CLOSE ? BEV_EVENT_EOF : BEV_EVENT_ERROR));
+}
+
+static void proxy_read_plain(struct net_proxy *p, struct bufferevent *bev)
+{
+    struct evbuffer *in = proxy_in(p);
     if (p->spliced) {
         net_conn_write_buffer(p->client, in);
         if (net_conn_output_blocked(p->client))
@@ -281,6 +407,7 @@ static void proxy_write_cb(struct bufferevent *bev, void *arg)
 {
     struct net_proxy *p = arg;
     (void)bev;
+    p->io_ms = monotonic_ms();
     if (p->spliced && p->client_paused) {
         p->client_paused = false;
         net_conn_resume(p->client);
@@ -298,7 +425,7 @@ static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what
         struct buf why = BUF_INIT;
         enum net_tls_verify v =
             p->cfg->frontend_tls_verify ? NET_TLS_VERIFY_NAME : NET_TLS_VERIFY_NONE;
-        if (!net_tls_client_check(bufferevent_openssl_get_ssl(bev), v, &why)) {
+        if (!net_tls_client_check(p->ssl, v, &why)) {
             proxy_fail(p, buf_cstr(&why));
             buf_free(&why);
             return;
@@ -308,9 +435,11 @@ static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what
             p->ops->connected(p->arg); /* may free p (then doomed) */
         return;
     }
+    if (p->pin && !p->park_closed && (what & BEV_EVENT_EOF))
+        what |= BEV_EVENT_ERROR; /* parked: the socket ended without close_notify */
     if (!p->spliced) {
         char why[256];
-        unsigned long e = bufferevent_get_openssl_error(bev);
+        unsigned long e = p->pin ? 0 : bufferevent_get_openssl_error(bev);
         if (what & BEV_EVENT_TIMEOUT)
             snprintf(why, sizeof(why), "timed out (frontend_connect_timeout)");
         else if (e != 0)
@@ -323,7 +452,7 @@ static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what
         return;
     }
     /* Spliced: the back-end is gone; the client gets what it sent, then the end. */
-    net_conn_write_buffer(p->client, bufferevent_get_input(bev));
+    net_conn_write_buffer(p->client, proxy_in(p));
     bool clean = (what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR);
     if (!clean && p->gone_line != NULL) {
         log_warning("proxy: back-end %s went away under user session of %s", p->peer,
@@ -358,25 +487,25 @@ static bool proxy_start(struct net_proxy *p, const struct sockaddr_storage *ss, 
         .name = p->host, /* SNI and the certificate's name (or IP address) */
         .verify = cfg->frontend_tls_verify ? NET_TLS_VERIFY_NAME : NET_TLS_VERIFY_NONE,
     };
-    SSL *ssl = net_tls_client_ssl_new(net_worker_proxy_tls(w), &peer, why);
-    if (ssl == NULL)
+    p->ssl = net_tls_client_ssl_new(net_worker_proxy_tls(w), &peer, why);
+    if (p->ssl == NULL)
         return false;
-    evutil_socket_t fd = socket(ss->ss_family, SOCK_STREAM, 0);
+    if (cfg->tls_park_idle > 0)
+        p->park = net_tls_park_attach(p->ssl);
+    evutil_socket_t fd = p->fd = socket(ss->ss_family, SOCK_STREAM, 0);
     if (fd < 0 || evutil_make_socket_nonblocking(fd) != 0 ||
         evutil_make_socket_closeonexec(fd) != 0 || !bind_source(cfg, fd, ss->ss_family, why)) {
         if (why->len == 0)
             buf_printf(why, "socket: %s", strerror(errno));
-        if (fd >= 0)
-            evutil_closesocket(fd);
-        SSL_free(ssl);
-        return false;
+        return false; /* the caller frees p, the socket and the SSL with it */
     }
     /* As on accepted sockets (net_worker.c): each command's bytes go at once, never held for
      * an ACK (Nagle), which a relay of small request-reply exchanges would meet at every hop. */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    p->bev = bufferevent_openssl_socket_new(net_worker_base(w), fd, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    /* Not BEV_OPT_CLOSE_ON_FREE: the socket and the SSL outlive it when parked. */
+    p->bev = bufferevent_openssl_socket_new(net_worker_base(w), fd, p->ssl,
+                                            BUFFEREVENT_SSL_CONNECTING, BEV_OPT_DEFER_CALLBACKS);
     bufferevent_setcb(p->bev, proxy_read_cb, proxy_write_cb, proxy_event_cb, p);
     struct timeval tv = clock_timeval_ms(cfg->frontend_connect_timeout);
     bufferevent_set_timeouts(p->bev, &tv, &tv);
@@ -528,6 +657,12 @@ static struct net_proxy *proxy_connect(struct net_worker *w, struct net_conn *cl
     p->dns_id = -1;
     snprintf(p->host, sizeof(p->host), "%s", host);
     snprintf(p->peer, sizeof(p->peer), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+    p->fd = -1;
+    p->io_ms = monotonic_ms();
+    struct net_proxy **head = net_worker_proxies(w);
+    if ((p->next = *head) != NULL)
+        p->next->prev = p;
+    *head = p;
     if (len > 0) {
         if (!proxy_start(p, &ss, len, why)) {
             net_proxy_free(p);
@@ -564,6 +699,7 @@ struct net_proxy *net_proxy_connect_local(struct net_conn *client, const char *p
     p->ops = ops;
     p->arg = arg;
     p->dns_id = -1;
+    p->fd = -1;
     p->local = true;
     snprintf(p->peer, sizeof(p->peer), "%s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
     p->bev = bufferevent_socket_new(net_worker_base(w), -1,
@@ -599,7 +735,7 @@ void net_proxy_set_arg(struct net_proxy *p, void *arg)
 
 struct evbuffer *net_proxy_input(struct net_proxy *p)
 {
-    return bufferevent_get_input(p->bev);
+    return proxy_in(p);
 }
 
 void net_proxy_attach(struct net_proxy *p, struct net_conn *client)
@@ -609,36 +745,40 @@ void net_proxy_attach(struct net_proxy *p, struct net_conn *client)
 
 void net_proxy_write(struct net_proxy *p, const void *data, size_t len)
 {
-    bufferevent_write(p->bev, data, len);
+    proxy_send(p, data, len);
 }
 
 void net_proxy_set_timeout(struct net_proxy *p, int64_t ms)
 {
+    p->timeout_ms = ms;
     struct timeval tv = clock_timeval_ms(ms);
     bufferevent_set_timeouts(p->bev, ms > 0 ? &tv : NULL, NULL);
 }
 
 void net_proxy_send_line(struct net_proxy *p, const char *line)
 {
-    bufferevent_write(p->bev, line, strlen(line));
-    bufferevent_write(p->bev, "\r\n", 2);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "%s\r\n", line);
+    proxy_send_buffer(p, b);
+    evbuffer_free(b);
 }
 
 void net_proxy_splice(struct net_proxy *p, const char *gone_line)
 {
     p->spliced = true;
     p->gone_line = gone_line;
+    p->timeout_ms = 0;
     bufferevent_set_timeouts(p->bev, NULL, NULL); /* IDLE: the back-end keeps time */
     bufferevent_setwatermark(p->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
     /* What the back-end sent after its hand-over reply goes on to the client. */
-    if (evbuffer_get_length(bufferevent_get_input(p->bev)) > 0)
-        net_conn_write_buffer(p->client, bufferevent_get_input(p->bev));
+    if (evbuffer_get_length(proxy_in(p)) > 0)
+        net_conn_write_buffer(p->client, proxy_in(p));
 }
 
 void net_proxy_client_readable(struct net_proxy *p)
 {
     struct evbuffer *out = bufferevent_get_output(p->bev);
-    evbuffer_add_buffer(out, net_conn_input(p->client));
+    proxy_send_buffer(p, net_conn_input(p->client));
     if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !p->client_paused) {
         p->client_paused = true; /* until proxy_write_cb: the back-end took it */
         net_conn_pause(p->client);
@@ -666,4 +806,67 @@ void net_proxy_free(struct net_proxy *p)
         return;
     }
     proxy_destroy(p);
+}
+
+/* Parks p (net_tls_park.h) if it is TLS 1.3, connected, spliced or carrying
+ * HTTP, and quiet for idle_ms with nothing pending either way. */
+static bool proxy_park_maybe(struct net_proxy *p, int64_t now, int64_t idle_ms)
+{
+    if (p->park == NULL || p->pin || p->ssl == NULL || p->bev == NULL || p->failed || p->doomed ||
+        p->in_cb > 0 || !(p->spliced || p->ops->data != NULL) || now - p->io_ms < idle_ms ||
+        evbuffer_get_length(bufferevent_get_output(p->bev)) != 0 ||
+        evbuffer_get_length(bufferevent_get_input(p->bev)) != 0)
+        return false;
+    bool never = false;
+    const char *why = net_tls_park_check(p->park, p->ssl, &never);
+    if (why != NULL) {
+        if (never) { /* TLS 1.2, another suite...: stop watching */
+            log_debug("proxy: not parking the connection to %s: %s", p->peer, why);
+            net_tls_park_detach(p->park, p->ssl);
+            p->park = NULL;
+        }
+        return false;
+    }
+    if (net_tls_park_begin(p->park, p->ssl, &why) != 0) {
+        /* OpenSSL may hold half a KeyUpdate: this connection cannot go on. */
+        log_warning("proxy: cannot park the connection to %s: %s; closing", p->peer, why);
+        p->park_closed = true;
+        proxy_event_cb(p->bev, BEV_EVENT_ERROR, p);
+        return false;
+    }
+    bool reading = (bufferevent_get_enabled(p->bev) & EV_READ) != 0;
+    bufferevent_free(p->bev); /* keeps the socket and the SSL (no BEV_OPT_CLOSE_ON_FREE) */
+    SSL_free(p->ssl);
+    p->ssl = NULL;
+    p->pin = evbuffer_new();
+    p->bev = bufferevent_socket_new(net_worker_base(p->worker), p->fd, BEV_OPT_DEFER_CALLBACKS);
+    bufferevent_setcb(p->bev, proxy_read_cb, proxy_write_cb, proxy_event_cb, p);
+    if (p->spliced)
+        bufferevent_setwatermark(p->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
+    if (p->timeout_ms > 0) { /* a kept HTTP connection: what is left of its idle time */
+        int64_t left = p->timeout_ms - (now - p->io_ms);
+        struct timeval tv = clock_timeval_ms(left > 1 ? left : 1);
+        bufferevent_set_timeouts(p->bev, &tv, NULL);
+    }
+    bufferevent_enable(p->bev, reading ? EV_READ | EV_WRITE : EV_WRITE);
+    log_debug("proxy: parked the TLS connection to %s", p->peer);
+    return true;
+}
+
+size_t net_proxy_park_sweep(struct net_worker *w, int64_t now, int64_t idle_ms)
+{
+    size_t parked = 0;
+    for (struct net_proxy *p = *net_worker_proxies(w), *next; p; p = next) {
+        next = p->next; /* a failed park frees p */
+        parked += proxy_park_maybe(p, now, idle_ms);
+    }
+    return parked;
+}
+
+size_t net_proxy_parked(struct net_worker *w)
+{
+    size_t n = 0;
+    for (const struct net_proxy *p = *net_worker_proxies(w); p; p = p->next)
+        n += p->pin != NULL;
+    return n;
 }

@@ -19,7 +19,8 @@
  * directory's home server of the authenticated account); accept a hand-over
  * in plaintext, from outside frontend_networks or without a secret of at
  * least 32 characters; hold a thread or large buffers per spliced session
- * (IDLE through the proxy costs two bufferevents and one client SSL).
+ * (IDLE through the proxy costs two bufferevents and, once quiet for
+ * tls_park_idle, two parked TLS states instead of two SSLs).
  */
 #ifndef WHARF_NET_NET_PROXY_H
 #define WHARF_NET_NET_PROXY_H

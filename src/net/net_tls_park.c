@@ -5,13 +5,17 @@
  *
  * Why it is safe to carry on where OpenSSL stopped:
  * - write side: at park time OpenSSL itself sends a KeyUpdate, after which its
- *   write key is generation 1 at sequence 0; generation 0 is never used again
- *   by anyone. Parking is refused if OpenSSL ever updated its write key before
- *   (which it does only when the peer asks, a post-handshake message we
- *   refuse to park after) or if a byte is still unsent.
- * - read side: the client's records are counted from its Finished on by
- *   OpenSSL's message callback; a wrong count fails the AEAD tag of the next
- *   record, and a record that fails its tag closes the connection.
+ *   write key is the next generation at sequence 0, one it never used; the
+ *   generations before are never used again by anyone. OpenSSL's message
+ *   callback counts every KeyUpdate it wrote before (answers to the peer's
+ *   requests), so we know which generation that is; parking is refused if a
+ *   byte is still unsent or a key update is still owed.
+ * - read side: the peer's records are counted from its Finished on by
+ *   OpenSSL's message callback, from 0 again after each KeyUpdate it read (the
+ *   peer parked first, or changed keys); a wrong count fails the AEAD tag of
+ *   the next record, and a record that fails its tag closes the connection.
+ *   Any other post-handshake message (but a NewSessionTicket to a client)
+ *   means parking is never tried.
  * Each sealed record advances the write sequence before anything else can
  * seal; at 2^24 records we change keys ourselves (RFC 8446 5.5).
  *
@@ -29,10 +33,12 @@
 #include <openssl/kdf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define TYPE_ALERT 21
 #define TYPE_HANDSHAKE 22
 #define TYPE_APPDATA 23
+#define MT_NEW_SESSION_TICKET 4
 #define MT_KEY_UPDATE 24
 #define TAG_LEN 16
 #define IV_LEN 12
@@ -55,10 +61,16 @@ struct net_tls_park {
     uint8_t client_len, server_len; /* secrets as logged, 0: not yet */
     bool counting;                  /* the client's Finished was read: counting its records */
     bool tainted;                   /* a post-handshake handshake message: never park */
+    /* Before parking: the KeyUpdates OpenSSL read and wrote (secrets' generations). */
+    uint32_t read_gen, write_gen;
     bool parked;
     bool broken; /* a seal failed: never seal again */
-    /* Before parking the generation-0 secrets; parked, the current ones. */
-    uint8_t client_secret[48], server_secret[48];
+    bool client; /* our side is the TLS client (a front-end's proxy to its back-end) */
+    uint8_t exporter_len;
+    /* Before parking the generation-0 secrets; parked, the current ones. Read:
+     * the peer's traffic secret (the client's on a server), write: ours. */
+    uint8_t read_secret[48], write_secret[48];
+    uint8_t exporter_secret[48]; /* RFC 8446 7.5's exporter_master_secret */
     uint8_t read_key[32], read_iv[IV_LEN], write_key[32], write_iv[IV_LEN];
     uint64_t read_seq, write_seq;
 };
@@ -87,16 +99,17 @@ static bool suite_set(struct net_tls_park *p, uint16_t suite)
     return true;
 }
 
-/* HKDF-Expand-Label(secret, label, "", outlen) (RFC 8446 7.1) through OpenSSL's HKDF. */
-static bool expand_label(const struct net_tls_park *p, const uint8_t *secret, const char *label,
-                         uint8_t *out, size_t outlen)
+/* HKDF-Expand-Label(secret, label, context, outlen) (RFC 8446 7.1) through OpenSSL's HKDF. */
+static bool expand_label_ctx(const struct net_tls_park *p, const uint8_t *secret, const char *label,
+                             const uint8_t *context, size_t context_len, uint8_t *out,
+                             size_t outlen)
 {
     static EVP_KDF *kdf;
     if (kdf == NULL && (kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL)
         return false;
-    uint8_t info[2 + 1 + 6 + 32 + 1];
+    uint8_t info[2 + 1 + 6 + 64 + 1 + 48];
     size_t ll = strlen(label), n = 0;
-    if (ll > 32)
+    if (ll > 64 || context_len > 48)
         return false;
     info[n++] = (uint8_t)(outlen >> 8);
     info[n++] = (uint8_t)outlen;
@@ -105,7 +118,10 @@ static bool expand_label(const struct net_tls_park *p, const uint8_t *secret, co
     n += 6;
     memcpy(info + n, label, ll);
     n += ll;
-    info[n++] = 0; /* empty context */
+    info[n++] = (uint8_t)context_len;
+    if (context_len > 0)
+        memcpy(info + n, context, context_len);
+    n += context_len;
     EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(kdf);
     if (kctx == NULL)
         return false;
@@ -121,6 +137,12 @@ static bool expand_label(const struct net_tls_park *p, const uint8_t *secret, co
     bool ok = EVP_KDF_derive(kctx, out, outlen, params) == 1;
     EVP_KDF_CTX_free(kctx);
     return ok;
+}
+
+static bool expand_label(const struct net_tls_park *p, const uint8_t *secret, const char *label,
+                         uint8_t *out, size_t outlen)
+{
+    return expand_label_ctx(p, secret, label, NULL, 0, out, outlen);
 }
 
 static bool derive(const struct net_tls_park *p, const uint8_t *secret, uint8_t *key, uint8_t *iv)
@@ -244,8 +266,8 @@ static bool send_key_update(struct net_tls_park *p, bool request, struct evbuffe
     const uint8_t msg[5] = {MT_KEY_UPDATE, 0, 0, 1, request ? 1 : 0};
     if (!net_tls_park_seal_record(p, TYPE_HANDSHAKE, msg, sizeof(msg), 0, out))
         return false;
-    if (!next_secret(p, p->server_secret) ||
-        !derive(p, p->server_secret, p->write_key, p->write_iv)) {
+    if (!next_secret(p, p->write_secret) ||
+        !derive(p, p->write_secret, p->write_key, p->write_iv)) {
         p->broken = true;
         return false;
     }
@@ -278,6 +300,19 @@ void net_tls_park_close_notify(struct net_tls_park *p, struct evbuffer *out)
     net_tls_park_seal_record(p, TYPE_ALERT, a, sizeof(a), 0, out);
 }
 
+bool net_tls_park_close_notify_now(struct net_tls_park *p, int fd)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL)
+        return false;
+    net_tls_park_close_notify(p, b);
+    size_t n = evbuffer_get_length(b);
+    bool ok =
+        n > 0 && send(fd, evbuffer_pullup(b, -1), n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n;
+    evbuffer_free(b);
+    return ok;
+}
+
 /* ---- opening ---- */
 
 static enum net_tls_park_result fail(struct net_tls_park *p, struct evbuffer *out, uint8_t alert,
@@ -298,6 +333,13 @@ static enum net_tls_park_result handshake(struct net_tls_park *p, const uint8_t 
         if (n - off < 4)
             return fail(p, out, ALERT_UNEXPECTED_MESSAGE, "fragmented handshake message", err);
         size_t ml = (size_t)m[off + 1] << 16 | (size_t)m[off + 2] << 8 | m[off + 3];
+        if (m[off] == MT_NEW_SESSION_TICKET && p->client) {
+            /* A server may send tickets at any time (RFC 8446 4.6.1); we resume nothing. */
+            if (n - off - 4 < ml)
+                return fail(p, out, ALERT_UNEXPECTED_MESSAGE, "fragmented handshake message", err);
+            off += 4 + ml;
+            continue;
+        }
         if (m[off] != MT_KEY_UPDATE)
             return fail(p, out, ALERT_UNEXPECTED_MESSAGE, "handshake message after parking", err);
         if (ml != 1 || n - off - 4 < ml)
@@ -309,8 +351,7 @@ static enum net_tls_park_result handshake(struct net_tls_park *p, const uint8_t 
         if (off != n) /* RFC 8446 5.1: a key change ends its record */
             return fail(p, out, ALERT_UNEXPECTED_MESSAGE, "data after KeyUpdate in its record",
                         err);
-        if (!next_secret(p, p->client_secret) ||
-            !derive(p, p->client_secret, p->read_key, p->read_iv))
+        if (!next_secret(p, p->read_secret) || !derive(p, p->read_secret, p->read_key, p->read_iv))
             return fail(p, out, ALERT_INTERNAL_ERROR, "key derivation failed", err);
         p->read_seq = 0;
         if (req == 1 && !send_key_update(p, false, out)) {
@@ -458,31 +499,53 @@ static uint8_t keylog_secret(const char *line, size_t skip, uint8_t *secret)
 static void keylog_cb(const SSL *ssl, const char *line)
 {
     struct net_tls_park *p = SSL_get_ex_data(ssl, park_index());
-    static const char cl[] = "CLIENT_TRAFFIC_SECRET_0 ", sv[] = "SERVER_TRAFFIC_SECRET_0 ";
+    static const char cl[] = "CLIENT_TRAFFIC_SECRET_0 ", sv[] = "SERVER_TRAFFIC_SECRET_0 ",
+                      ex[] = "EXPORTER_SECRET ";
     if (p == NULL || p->parked)
         return;
+    bool server = SSL_is_server(ssl);
     if (strncmp(line, cl, sizeof(cl) - 1) == 0)
-        p->client_len = keylog_secret(line, sizeof(cl) - 1, p->client_secret);
+        p->client_len =
+            keylog_secret(line, sizeof(cl) - 1, server ? p->read_secret : p->write_secret);
     else if (strncmp(line, sv, sizeof(sv) - 1) == 0)
-        p->server_len = keylog_secret(line, sizeof(sv) - 1, p->server_secret);
+        p->server_len =
+            keylog_secret(line, sizeof(sv) - 1, server ? p->write_secret : p->read_secret);
+    else if (strncmp(line, ex, sizeof(ex) - 1) == 0)
+        p->exporter_len = keylog_secret(line, sizeof(ex) - 1, p->exporter_secret);
 }
 
-/* Counts the client's records after its Finished; any later handshake message taints. */
+/*
+ * Counts the peer's records after its Finished and the KeyUpdates either way
+ * (each starts the next generation of that direction's secret at sequence 0:
+ * the peer's own, as when it parked first, and OpenSSL's answers); any other
+ * later handshake message taints, but for a NewSessionTicket a client reads
+ * (it changes no key).
+ */
 static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
                    SSL *ssl, void *arg)
 {
     struct net_tls_park *p = arg;
-    (void)version, (void)ssl;
-    if (write_p || p->parked)
+    const uint8_t *m = buf;
+    (void)version;
+    if (p->parked)
         return;
+    if (write_p) {
+        if (content_type == SSL3_RT_HANDSHAKE && len >= 1 && m[0] == SSL3_MT_KEY_UPDATE)
+            p->write_gen++;
+        return;
+    }
     if (content_type == SSL3_RT_HEADER) {
         if (p->counting)
             p->read_seq++;
     } else if (content_type == SSL3_RT_HANDSHAKE && len >= 1) {
-        if (p->counting)
+        if (p->counting && m[0] == SSL3_MT_KEY_UPDATE) {
+            p->read_gen++; /* its record was the last under the old key */
+            p->read_seq = 0;
+        } else if (p->counting && !(m[0] == SSL3_MT_NEWSESSION_TICKET && !SSL_is_server(ssl))) {
             p->tainted = true;
-        else if (((const uint8_t *)buf)[0] == SSL3_MT_FINISHED)
+        } else if (m[0] == SSL3_MT_FINISHED) {
             p->counting = true;
+        }
     } else if (content_type == SSL3_RT_CHANGE_CIPHER_SPEC && p->counting) {
         p->tainted = true;
     }
@@ -553,23 +616,49 @@ int net_tls_park_begin(struct net_tls_park *p, SSL *ssl, const char **err)
         return -1;
     }
     /* OpenSSL's last record: a KeyUpdate, so that its write key retires with it. */
+    uint32_t sent = p->write_gen;
     if (SSL_key_update(ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1 || SSL_do_handshake(ssl) != 1 ||
         SSL_get_key_update_type(ssl) != SSL_KEY_UPDATE_NONE ||
-        BIO_wpending(SSL_get_wbio(ssl)) != 0 || p->tainted) {
+        BIO_wpending(SSL_get_wbio(ssl)) != 0 || p->tainted || p->write_gen != sent + 1) {
         *err = "KeyUpdate not sent";
         return -1;
     }
-    if (!derive(p, p->client_secret, p->read_key, p->read_iv) ||
-        !next_secret(p, p->server_secret) ||
-        !derive(p, p->server_secret, p->write_key, p->write_iv)) {
+    /* The secrets of the generations OpenSSL reached (the keylog gave generation 0). */
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < p->read_gen; i++)
+        ok = next_secret(p, p->read_secret);
+    for (uint32_t i = 0; ok && i < p->write_gen; i++)
+        ok = next_secret(p, p->write_secret);
+    if (!ok || !derive(p, p->read_secret, p->read_key, p->read_iv) ||
+        !derive(p, p->write_secret, p->write_key, p->write_iv)) {
         *err = "key derivation failed";
         return -1;
     }
     p->write_seq = 0;
+    p->client = !SSL_is_server(ssl);
     p->parked = true;
     SSL_set_msg_callback(ssl, NULL);
     SSL_set_ex_data(ssl, park_index(), NULL);
     return 0;
+}
+
+bool net_tls_park_export(const struct net_tls_park *p, const char *label, uint8_t *out,
+                         size_t outlen)
+{
+    /* RFC 8446 7.5 without a context, as SSL_export_keying_material(..., use_context 0):
+     * HKDF-Expand-Label(Derive-Secret(exporter_master_secret, label, ""), "exporter",
+     * Hash(""), outlen). */
+    if (!p->parked || p->exporter_len != p->hash_len || outlen > 255)
+        return false;
+    const EVP_MD *md = p->hash_len == 48 ? EVP_sha384() : EVP_sha256();
+    uint8_t empty[48], secret[48];
+    unsigned int hl = 0;
+    if (EVP_Digest("", 0, empty, &hl, md, NULL) != 1 || hl != p->hash_len)
+        return false;
+    bool ok = expand_label_ctx(p, p->exporter_secret, label, empty, hl, secret, hl) &&
+              expand_label_ctx(p, secret, "exporter", empty, hl, out, outlen);
+    OPENSSL_cleanse(secret, sizeof(secret));
+    return ok;
 }
 
 struct net_tls_park *net_tls_park_new_raw(uint16_t suite, const uint8_t *read_secret,
@@ -581,11 +670,11 @@ struct net_tls_park *net_tls_park_new_raw(uint16_t suite, const uint8_t *read_se
         free(p);
         return NULL;
     }
-    memcpy(p->client_secret, read_secret, secret_len);
-    memcpy(p->server_secret, write_secret, secret_len);
+    memcpy(p->read_secret, read_secret, secret_len);
+    memcpy(p->write_secret, write_secret, secret_len);
     p->client_len = p->server_len = (uint8_t)secret_len;
-    if (!derive(p, p->client_secret, p->read_key, p->read_iv) ||
-        !derive(p, p->server_secret, p->write_key, p->write_iv)) {
+    if (!derive(p, p->read_secret, p->read_key, p->read_iv) ||
+        !derive(p, p->write_secret, p->write_key, p->write_iv)) {
         net_tls_park_free(p);
         return NULL;
     }

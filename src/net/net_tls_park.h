@@ -31,7 +31,10 @@ struct net_tls_park;
 #define NET_TLS_PARK_MAX_PLAIN 16384
 #define NET_TLS_PARK_MAX_CIPHER (16384 + 256)
 
-/* Sets the keylog callback of a server context whose SSLs may be parked. */
+/* Sets the keylog callback of a context whose SSLs may be parked: a server's
+ * (net_conn), or a client's (a front-end's connections to its back-ends,
+ * net_proxy; a client reads NewSessionTickets, before and after parking, and
+ * drops them). */
 void net_tls_park_ctx_setup(SSL_CTX *ctx);
 /* Watches ssl's handshake (before it starts); the caller owns the result and
  * frees it with net_tls_park_free, after the SSL or instead of it. */
@@ -69,6 +72,13 @@ enum net_tls_park_result net_tls_park_open(struct net_tls_park *p, struct evbuff
 bool net_tls_park_seal(struct net_tls_park *p, const void *data, size_t len, struct evbuffer *out);
 /* Seals a close_notify alert on out. */
 void net_tls_park_close_notify(struct net_tls_park *p, struct evbuffer *out);
+/* The same straight to socket fd, best effort (never blocking), as SSL_shutdown
+ * does before a close: false when it was not sent whole. */
+bool net_tls_park_close_notify_now(struct net_tls_park *p, int fd);
+/* RFC 5705/8446 7.5 keying material of the parked connection for label, no
+ * context: what SSL_export_keying_material gave before parking. */
+bool net_tls_park_export(const struct net_tls_park *p, const char *label, uint8_t *out,
+                         size_t outlen);
 /* Bytes this state keeps while parked. */
 size_t net_tls_park_memory(const struct net_tls_park *p);
 

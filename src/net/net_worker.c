@@ -84,6 +84,7 @@ struct net_worker {
     struct event_base *base;
     SSL_CTX *tls;
     SSL_CTX *proxy_tls;             /* to the back-ends (net_proxy.c), front-ends only */
+    struct net_proxy *proxies;      /* connections to the back-ends (net_proxy.c) */
     struct dns_resolver *proxy_dns; /* their host names (net_proxy.c), on first use */
     struct net_service **svcs;
     size_t n_svcs;
@@ -93,6 +94,7 @@ struct net_worker {
     struct event *deadline;
     struct event *idlest_ev;     /* publish_idlest, every second, with a shared table */
     struct event *park_ev;       /* parks quiet TLS 1.3 connections (tls_park_idle) */
+    size_t parked_untrimmed;     /* parked since the last malloc_trim */
     struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
     struct control *control;
     void (*status_fn)(void *arg, json_t *obj);
@@ -120,6 +122,11 @@ static struct addr_count **addr_find(struct net_service *svc, const char *addr)
 SSL_CTX *net_worker_tls(struct net_worker *w)
 {
     return w->tls;
+}
+
+struct net_proxy **net_worker_proxies(struct net_worker *w)
+{
+    return &w->proxies;
 }
 
 SSL_CTX *net_worker_proxy_tls(struct net_worker *w)
@@ -380,9 +387,11 @@ static void publish_idlest(struct net_worker *w)
 /*
  * Every connection quiet for tls_park_idle gives its SSL back (net_tls_park.h).
  * Parking frees ~15 KB a connection in the middle of the heap, which glibc
- * keeps unless trimmed: after a sweep that parked at least NET_PARK_TRIM_AT
- * (~1 MB), malloc_trim(0) gives the whole free pages back (at most once a
- * sweep, and only when many connections went quiet at once).
+ * keeps unless trimmed: once NET_PARK_TRIM_AT connections (~1 MB) were
+ * parked since the last time, malloc_trim(0) gives the whole free pages back
+ * (at most once a sweep; counted across sweeps, so that connections going
+ * quiet a few at a time, as 1,000 sessions opened over half a minute do, are
+ * trimmed too).
  */
 #define NET_PARK_TRIM_AT 64
 
@@ -396,9 +405,13 @@ static void park_cb(evutil_socket_t fd, short what, void *arg)
         next = n->next; /* a failed hand-over frees the connection */
         parked += net_conn_park_maybe(n->c, now, w->cfg->tls_park_idle);
     }
+    parked += net_proxy_park_sweep(w, now, w->cfg->tls_park_idle); /* front-end to back-end */
+    w->parked_untrimmed += parked;
 #ifdef __GLIBC__
-    if (parked >= NET_PARK_TRIM_AT)
+    if (w->parked_untrimmed >= NET_PARK_TRIM_AT) {
+        w->parked_untrimmed = 0;
         malloc_trim(0);
+    }
 #endif
 }
 
@@ -547,6 +560,8 @@ static void control_status_cb(void *arg, json_t *obj)
     }
     if (w->park_ev) /* TLS connections on net_tls_park's record layer */
         json_object_set_new(obj, "tls_parked", json_integer((json_int_t)parked));
+    if (w->park_ev && w->proxy_tls) /* and connections to back-ends */
+        json_object_set_new(obj, "proxy_tls_parked", json_integer((json_int_t)net_proxy_parked(w)));
     if (compressed > 0) { /* what the DEFLATE stages cost (zlib's allocations) */
         json_object_set_new(obj, "compressed_connections", json_integer((json_int_t)compressed));
         json_object_set_new(obj, "compress_memory", json_integer((json_int_t)zmem));
@@ -596,6 +611,8 @@ static void tls_as_root(void *arg)
             log_error("front-end proxy disabled: %s", buf_cstr(&err));
         else /* an idle spliced session keeps no TLS record buffers */
             SSL_CTX_set_mode(w->proxy_tls, SSL_MODE_RELEASE_BUFFERS);
+        if (w->proxy_tls && w->cfg->tls_park_idle > 0) /* and parks when quiet */
+            net_tls_park_ctx_setup(w->proxy_tls);
     }
     buf_free(&err);
 }
@@ -619,7 +636,7 @@ struct net_worker *net_worker_new(struct component_ctx *ctx)
     w->control = w->loop->control;
     if (ctx->cfg->test_hooks)
         control_subscribe(w->control, IPC_EVENT_TEST_HOOK, IPC_SUBSCRIBE_ALL, NULL);
-    if (w->tls && w->cfg->tls_park_idle > 0) {
+    if ((w->tls || w->proxy_tls) && w->cfg->tls_park_idle > 0) {
         w->park_ev = event_new(w->base, -1, EV_PERSIST, park_cb, w);
         int64_t every = w->cfg->tls_park_idle / 2;
         struct timeval tv = clock_timeval_ms(every < 50 ? 50 : every > 1000 ? 1000 : every);

@@ -132,9 +132,15 @@ static void pair_park(struct pair *pp)
 {
     bool never;
     assert_null(net_tls_park_check(pp->park, pp->srv, &never));
+    uint8_t ekm[32], ekm_parked[32];
+    assert_int_equal(
+        SSL_export_keying_material(pp->srv, ekm, sizeof(ekm), "EXPORTER-test", 13, NULL, 0, 0), 1);
     const char *err = NULL;
     assert_int_equal(net_tls_park_begin(pp->park, pp->srv, &err), 0);
     assert_true(net_tls_park_parked(pp->park));
+    /* The channel binding outlives the SSL (a front-end's hand-over MAC). */
+    assert_true(net_tls_park_export(pp->park, "EXPORTER-test", ekm_parked, sizeof(ekm_parked)));
+    assert_memory_equal(ekm, ekm_parked, sizeof(ekm));
     assert_true(net_tls_park_memory(pp->park) < 512);
     SSL_free(pp->srv);
     pp->srv = NULL;
@@ -193,6 +199,21 @@ static void expect_plain(struct evbuffer *plain, const char *msg)
     evbuffer_drain(plain, n);
 }
 
+/* The client sends msg to the parked side, which opens it and answers reply. */
+static void parked_round(struct pair *pp, const char *msg, const char *reply)
+{
+    struct evbuffer *plain = evbuffer_new(), *out = evbuffer_new();
+    const char *err = NULL;
+    assert_int_equal(to_parked(pp, msg, plain, out, &err), NET_TLS_PARK_OK);
+    expect_plain(plain, msg);
+    assert_true(net_tls_park_seal(pp->park, reply, strlen(reply), out));
+    char got[64];
+    client_read(pp, out, got, strlen(reply));
+    assert_memory_equal(got, reply, strlen(reply));
+    evbuffer_free(plain);
+    evbuffer_free(out);
+}
+
 static void data_both_ways(const char *suites)
 {
     struct pair pp;
@@ -202,15 +223,9 @@ static void data_both_ways(const char *suites)
     const char *err = NULL;
     assert_int_equal(to_parked(&pp, "DONE\r\n", plain, out, &err), NET_TLS_PARK_OK);
     expect_plain(plain, "DONE\r\n");
-    assert_int_equal(to_parked(&pp, "a3 NOOP\r\n", plain, out, &err), NET_TLS_PARK_OK);
-    expect_plain(plain, "a3 NOOP\r\n");
-    const char *reply = "* 3 EXISTS\r\na3 OK NOOP completed\r\n";
-    assert_true(net_tls_park_seal(pp.park, reply, strlen(reply), out));
-    char got[64];
-    client_read(&pp, out, got, strlen(reply));
-    assert_memory_equal(got, reply, strlen(reply));
     evbuffer_free(plain);
     evbuffer_free(out);
+    parked_round(&pp, "a3 NOOP\r\n", "* 3 EXISTS\r\na3 OK NOOP completed\r\n");
     pair_close(&pp);
 }
 
@@ -451,16 +466,22 @@ static void test_tls12_not_parked(void **state)
     pair_close(&pp);
 }
 
-/* After the client's KeyUpdate read by OpenSSL, the counts are unknown: never parked. */
-static void test_tainted_not_parked(void **state)
+/*
+ * KeyUpdates OpenSSL read and answered before parking (the peer parked first,
+ * or asked): parking goes on from the generations reached, both ways.
+ */
+static void test_key_update_before_parking(void **state)
 {
     (void)state;
-    bool never = false;
     struct pair pp;
     pair_open(&pp, NULL, 0);
+    assert_int_equal(SSL_key_update(pp.cli, SSL_KEY_UPDATE_REQUESTED), 1);
+    ssl_exchange(pp.cli, pp.srv, "x"); /* the server reads it, owes its own */
+    ssl_exchange(pp.srv, pp.cli, "y"); /* and sends it before "y" */
     assert_int_equal(SSL_key_update(pp.cli, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
-    ssl_exchange(pp.cli, pp.srv, "x");
-    assert_string_equal(net_tls_park_check(pp.park, pp.srv, &never), "post-handshake message seen");
+    ssl_exchange(pp.cli, pp.srv, "z"); /* a second generation on the client's side */
+    pair_park(&pp);
+    parked_round(&pp, "a4 NOOP\r\n", "a4 OK\r\n");
     pair_close(&pp);
 }
 
@@ -481,15 +502,92 @@ static void test_pending_not_parked(void **state)
     pair_close(&pp);
 }
 
+/*
+ * The client side parked (a front-end's connection to its back-end): the
+ * server's NewSessionTickets, read before parking and sent after it, change
+ * nothing; data both ways; the exporter as OpenSSL's.
+ */
+static void test_client_side(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    fcntl(sv[1], F_SETFL, O_NONBLOCK);
+    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+    net_tls_park_ctx_setup(cctx);
+    SSL *cli = SSL_new(cctx), *srv = SSL_new(server_ctx);
+    struct net_tls_park *park = net_tls_park_attach(cli);
+    SSL_set_fd(cli, sv[0]);
+    SSL_set_fd(srv, sv[1]);
+    SSL_set_connect_state(cli);
+    SSL_set_accept_state(srv);
+    bool cdone = false, sdone = false;
+    for (int i = 0; i < 1000 && !(cdone && sdone); i++) {
+        if (!cdone)
+            cdone = SSL_do_handshake(cli) == 1;
+        if (!sdone)
+            sdone = SSL_do_handshake(srv) == 1;
+    }
+    assert_true(cdone && sdone);
+    ssl_exchange(cli, srv, "W XWHARFPROXY\r\n"); /* the server writes its tickets here */
+    ssl_exchange(srv, cli, "W OK\r\n");          /* and the client reads them */
+    bool never = false;
+    assert_null(net_tls_park_check(park, cli, &never));
+    uint8_t ekm[32], ekm_parked[32];
+    assert_int_equal(
+        SSL_export_keying_material(cli, ekm, sizeof(ekm), "EXPORTER-test", 13, NULL, 0, 0), 1);
+    const char *err = NULL;
+    assert_int_equal(net_tls_park_begin(park, cli, &err), 0);
+    SSL_free(cli);
+    assert_true(net_tls_park_export(park, "EXPORTER-test", ekm_parked, sizeof(ekm_parked)));
+    assert_memory_equal(ekm, ekm_parked, sizeof(ekm));
+    /* The server (OpenSSL) reads our KeyUpdate, sends a ticket and data. */
+    struct evbuffer *in = evbuffer_new(), *plain = evbuffer_new(), *out = evbuffer_new();
+    assert_int_equal(SSL_new_session_ticket(srv), 1);
+    assert_int_equal(SSL_write(srv, "* 1 EXISTS\r\n", 12), 12);
+    raw_read(sv[0], in);
+    assert_int_equal(net_tls_park_open(park, in, plain, 1 << 20, out, &err), NET_TLS_PARK_OK);
+    expect_plain(plain, "* 1 EXISTS\r\n");
+    assert_true(net_tls_park_seal(park, "DONE\r\n", 6, out));
+    assert_true(evbuffer_write(out, sv[0]) > 0);
+    char got[16];
+    size_t have = 0;
+    for (int i = 0; i < 1000 && have < 6; i++) {
+        int r = SSL_read(srv, got + have, (int)(sizeof(got) - have));
+        if (r > 0)
+            have += (size_t)r;
+        else
+            assert_true(want_retry(srv, r));
+    }
+    assert_int_equal(have, 6);
+    assert_memory_equal(got, "DONE\r\n", 6);
+    evbuffer_free(in);
+    evbuffer_free(plain);
+    evbuffer_free(out);
+    net_tls_park_free(park);
+    SSL_free(srv);
+    SSL_CTX_free(cctx);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_data_aes128),        cmocka_unit_test(test_data_aes256),
-        cmocka_unit_test(test_data_chacha),        cmocka_unit_test(test_key_update),
-        cmocka_unit_test(test_close_notify),       cmocka_unit_test(test_corrupted),
-        cmocka_unit_test(test_wrong_sequence),     cmocka_unit_test(test_large_write),
-        cmocka_unit_test(test_inner_types),        cmocka_unit_test(test_tls12_not_parked),
-        cmocka_unit_test(test_tainted_not_parked), cmocka_unit_test(test_pending_not_parked),
+        cmocka_unit_test(test_data_aes128),
+        cmocka_unit_test(test_data_aes256),
+        cmocka_unit_test(test_data_chacha),
+        cmocka_unit_test(test_key_update),
+        cmocka_unit_test(test_close_notify),
+        cmocka_unit_test(test_corrupted),
+        cmocka_unit_test(test_wrong_sequence),
+        cmocka_unit_test(test_large_write),
+        cmocka_unit_test(test_inner_types),
+        cmocka_unit_test(test_tls12_not_parked),
+        cmocka_unit_test(test_key_update_before_parking),
+        cmocka_unit_test(test_pending_not_parked),
+        cmocka_unit_test(test_client_side),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

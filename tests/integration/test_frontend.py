@@ -33,6 +33,15 @@ HOSTS = {"fe": "127.0.0.2", "be1": "127.0.0.3", "be2": "127.0.0.4"}
 # bob's home server is given to the front-end by host name (resolved through
 # the tests' DNS server), alice's by address
 BE2_NAME = "be2.example.test"
+# Quiet TLS 1.3 connections park soon (net_tls_park.h), on every side: the
+# client's at the front-end, the front-end's to its back-end, and that one at
+# the back-end.
+PARK_IDLE = "300ms"
+
+
+def parked(server, component, key="tls_parked"):
+    st = server.component(component)["processes"][0].get("status", {})
+    return st.get(key, 0)
 
 
 def common_port():
@@ -76,7 +85,8 @@ def layout(wharf_factory, tmp_path, dns_server):
             "https_listen": f"{h}:{https}",
             "smtps_listen": f"{h}:{smtps}", "smtp_listen": f"{h}:{smtp}",
             "tls_cert_file": str(cert), "tls_key_file": str(key), "frontend_smtp_port": str(smtp),
-            "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32"})
+            "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32",
+            "tls_park_idle": PARK_IDLE})
         w.ports.update(imaps=imaps, pop3s=pop3s, smtps=smtps, smtp=smtp, https=https)
         w.wharf("domain", "add", "example.test")
         for user, home in HOMES.items():
@@ -95,7 +105,8 @@ def layout(wharf_factory, tmp_path, dns_server):
         "frontend_smtp_port": str(smtp), "frontend_https_port": str(https),
         "http_auth_failure_delay": "0",
         "frontend_tls_ca_file": str(cert), "dns_resolver": dns_server.resolver,
-        "frontend_connect_timeout": "5s", "frontend_source_address": HOSTS["fe"]})
+        "frontend_connect_timeout": "5s", "frontend_source_address": HOSTS["fe"],
+        "tls_park_idle": PARK_IDLE})
     fe.wharf("domain", "add", "example.test")
     for user, home in HOMES.items():
         fe.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
@@ -146,6 +157,9 @@ def test_imap_reaches_home_and_idle_wakes(layout):
     tag = a._new_tag().decode()
     a.send(f"{tag} IDLE\r\n".encode())
     assert a.readline().startswith(b"+")
+    # the idle session parks on both sides of the front-end and at the back-end
+    wait_until(lambda: parked(fe, "imap") >= 1 and parked(fe, "imap", "proxy_tls_parked") >= 1
+               and parked(be1, "imap") >= 1, what="IDLE parked on every hop")
     mail(fe, "alice@example.test", "second")
     line = a.readline()
     assert line.startswith(b"* ") and b"EXISTS" in line, line
@@ -363,6 +377,11 @@ def test_jmap_through_frontend(layout, tmp_path):
     wait_until(lambda: w.jmap_subjects("bob@example.test") == ["jmap bob"],
                what="bob's mail on be2 over JMAP")
     assert w.jmap_subjects("alice@example.test") == ["jmap alice"]
+    # the kept connection to be1 parks at both ends and carries the next
+    # request: its hand-over MAC is bound to the parked channel
+    wait_until(lambda: parked(fe, "http", "proxy_tls_parked") >= 1 and parked(be1, "http") >= 1,
+               what="the kept HTTP connection to be1 parked")
+    assert w.jmap_subjects("alice@example.test") == ["jmap alice"]
     assert "http: login: user=<alice@example.test>, rip=127.0.0.1, via front-end 127.0.0.2" \
         in be1.log()
     assert "http: login: user=<bob@example.test>, rip=127.0.0.1, via front-end" in be2.log()
@@ -406,6 +425,10 @@ def test_jmap_through_frontend(layout, tmp_path):
     def event():
         return sse_event(r.readline)
     assert "event: state" in event()
+    # the stream's connection to be1 and the kept one to be2 park, the two
+    # clients' too: a push stream through the front-end costs parked states
+    wait_until(lambda: parked(fe, "http", "proxy_tls_parked") >= 2 and parked(fe, "http") >= 2,
+               what="the push stream parked at the front-end")
     mail(be1, "alice@example.test", "pushed")
     ev = event()
     data = json.loads(next(x for x in ev if x.startswith("data: "))[6:])
