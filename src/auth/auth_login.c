@@ -145,27 +145,55 @@ struct auth_login {
     bool session, end_session; /* the check under way asks for (or ends) a session */
     const char *token;         /* the session made by the check, while done() runs */
     struct event *delay;
+    int in_done; /* inside done() (or a check that may call it): a free waits */
+    bool freed;  /* auth_login_free was called meanwhile */
 };
+
+static void destroy(struct auth_login *l);
+
+/* Back from done(): true when the kit was freed meanwhile and is gone now. */
+static bool unwind(struct auth_login *l)
+{
+    if (l->in_done > 0 || !l->freed)
+        return false;
+    destroy(l);
+    return true;
+}
 
 static void finish(struct auth_login *l, enum auth_login_status st, const char *account)
 {
     struct auth_login_result r = {
         .status = st, .account = account, .mechanism = l->mech, .session = l->token};
     l->finished = true;
+    l->in_done++;
     l->done(l->arg, &r);
+    l->in_done--;
 }
 
 static void delay_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     finish(arg, AUTH_LOGIN_FAILED, NULL);
+    unwind(arg);
 }
+
+static void checked_result(struct auth_login *l, enum auth_result result, const char *account,
+                           const char *session);
 
 static void checked(void *arg, enum auth_result result, const char *account, const char *session)
 {
     struct auth_login *l = arg;
     l->pending = false;
     l->handle = NULL;
+    l->in_done++; /* done() may free the kit (a connection that needs no more logins) */
+    checked_result(l, result, account, session);
+    l->in_done--;
+    unwind(l);
+}
+
+static void checked_result(struct auth_login *l, enum auth_result result, const char *account,
+                           const char *session)
+{
     switch (result) {
     case AUTH_OK:
         /* Logged in: no longer evicted as an idle stranger; counted per (user, address). */
@@ -214,7 +242,11 @@ static enum auth_login_step check(struct auth_login *l, const char *mech, const 
     net_conn_pause(l->c);
     l->pending = true;
     l->finished = false;
+    l->in_done++;
     void *h = auth_client_check(l->client, &req, checked, l);
+    l->in_done--;
+    if (unwind(l))
+        return AUTH_LOGIN_DONE;
     if (l->pending) /* auth_client answers from the loop, but do not rely on it */
         l->handle = h;
     return l->finished ? AUTH_LOGIN_DONE : AUTH_LOGIN_CHECKING;
@@ -267,6 +299,12 @@ void auth_login_free(struct auth_login *l)
 {
     if (l == NULL)
         return;
+    l->freed = true;
+    unwind(l); /* at once, or when done() returns */
+}
+
+static void destroy(struct auth_login *l)
+{
     if (l->handle)
         auth_client_cancel(l->client, l->handle);
     if (l->delay)

@@ -130,7 +130,8 @@ struct auth_login;
 struct auth_login *auth_login_new(struct auth_client *client, struct net_conn *c,
                                   const struct auth_login_params *p, auth_login_done_fn done,
                                   void *arg);
-/* Cancels a check in flight (done is never called then). NULL is ignored. */
+/* Cancels a check in flight (done is never called then). NULL is ignored. May be
+ * called from done(): the kit goes when done() returns. */
 void auth_login_free(struct auth_login *l);
 
 /* Logins may be offered now: under TLS, or plaintext allowed by configuration. */

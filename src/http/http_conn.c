@@ -332,6 +332,7 @@ static void write_head(struct http_conn *hc, struct http_response *res, const ch
 }
 
 static void process(struct http_conn *hc);
+static void login_drop(struct http_conn *hc);
 
 /* The exchange is over: next request, or close. */
 static void exchange_done(struct http_conn *hc)
@@ -392,6 +393,7 @@ static void leave_http(struct http_conn *hc)
     hc->req = NULL;
     hc->res = NULL;
     hc->state = ST_DONE;
+    login_drop(hc); /* no more requests: no more logins */
     net_conn_set_timeout(hc->c, 0);
     if (hc->in_process == 0) {
         net_conn_pause(hc->c);
@@ -514,6 +516,22 @@ void http_response_stream_end(struct http_response *res)
     exchange_done(hc);
 }
 
+void http_request_release(struct http_request *req)
+{
+    struct http_conn *hc = req->conn;
+    if (req->h2 != NULL)
+        return;
+    struct http_response *res = hc->res;
+    WHARF_ASSERT(hc->req == req && res != NULL && res->req == req && res->streaming);
+    res->req = NULL;
+    hc->req = NULL;
+    http_request_free(req);
+    /* the head is sent: what the handler set for it is not needed either */
+    buf_free(&res->headers);
+    buf_free(&res->body);
+    login_drop(hc);
+}
+
 void http_response_on_close(struct http_response *res, void (*fn)(void *arg), void *arg)
 {
     res->on_close = fn;
@@ -597,6 +615,39 @@ static const char *challenge(const struct http_response *res)
     return webmail_request(res->req) ? NULL : www_authenticate;
 }
 
+static void auth_done(void *arg, const struct auth_login_result *r);
+
+/* The connection's login kit, made at its first check (and again after a long-lived
+ * stream dropped it: http_request_release). */
+static struct auth_login *login_kit(struct http_conn *hc)
+{
+    if (hc->login != NULL)
+        return hc->login;
+    const struct wharf_config *cfg = hc->srv->cfg;
+    struct auth_login_params lp = {
+        .service = "http",
+        .continuation = "",
+        .mechs = AUTH_MECH_PLAIN,
+        .plaintext = false, /* never over port 80 */
+        .max_credential = (size_t)cfg->auth_max_credential_length,
+        .max_per_user_addr = 0, /* browsers open many connections */
+        .failure_delay_ms = cfg->http_auth_failure_delay,
+        .base = net_worker_base(net_conn_worker(hc->c)),
+    };
+    hc->login = auth_login_new(hc->srv->auth, hc->c, &lp, auth_done, hc);
+    return hc->login;
+}
+
+/* No check under way or waiting: the login kit goes (~0.5 KiB a connection; it may be
+ * in its done callback: it goes when that returns). */
+static void login_drop(struct http_conn *hc)
+{
+    if (hc->auth_res == NULL && hc->auth_queue == NULL) {
+        auth_login_free(hc->login);
+        hc->login = NULL;
+    }
+}
+
 /* HTTP/2: one check at a time per connection; the others wait their turn. */
 static void auth_enqueue(struct http_conn *hc, struct http_response *res)
 {
@@ -644,13 +695,13 @@ static void session_begin(struct http_response *res)
     hc->auth_res = res; /* the handler holds the exchange: the connection state stays */
     struct slice cred = slice_make(res->session_cred.data, res->session_cred.len);
     if (res->session_end) {
-        (void)auth_login_end_session(hc->login, cred); /* auth_done follows */
+        (void)auth_login_end_session(login_kit(hc), cred); /* auth_done follows */
         return;
     }
     const char *nul = memchr(cred.ptr, '\0', cred.len);
     WHARF_ASSERT(nul != NULL);
     struct slice user = slice_make(cred.ptr, (size_t)(nul - cred.ptr));
-    (void)auth_login_session(hc->login, user,
+    (void)auth_login_session(login_kit(hc), user,
                              slice_make(nul + 1, cred.len - user.len - 1)); /* auth_done follows */
 }
 
@@ -788,7 +839,7 @@ static void authenticate(struct http_response *res)
         hc->state = ST_AUTH;
     hc->auth_res = res;
     if (authz == NULL) {
-        auth_login_token(hc->login, cookie);
+        auth_login_token(login_kit(hc), cookie);
         return;
     }
     if (bearer) {
@@ -796,7 +847,7 @@ static void authenticate(struct http_response *res)
         const char *t = authz + 7;
         while (*t == ' ')
             t++;
-        auth_login_token(hc->login, slice_from_cstr(t));
+        auth_login_token(login_kit(hc), slice_from_cstr(t));
         return;
     }
     struct buf dec = BUF_INIT;
@@ -817,7 +868,7 @@ static void authenticate(struct http_response *res)
     }
     struct slice user = slice_make(dec.data, (size_t)(colon - dec.data));
     struct slice pass = slice_make(colon + 1, dec.len - user.len - 1);
-    enum auth_login_step st = auth_login_password(hc->login, user, pass);
+    enum auth_login_step st = auth_login_password(login_kit(hc), user, pass);
     (void)st; /* CHECKING: auth_done follows; DONE: it has run */
     explicit_bzero(dec.data, dec.len);
     buf_free(&dec);
@@ -1036,8 +1087,8 @@ static void process(struct http_conn *hc)
         if (hc->res != NULL)
             return;
         dispatch(hc);
-        if (hc->req != NULL)
-            return; /* held (auth, deferred, streaming) or closing */
+        if (hc->req != NULL || hc->res != NULL)
+            return; /* held (auth, deferred, streaming, released) or closing */
     }
 }
 
@@ -1051,18 +1102,6 @@ static void *http_open(struct net_conn *c, void *proto_arg)
     hc->c = c;
     hc->plain = !net_conn_is_tls(c);
     hc->state = ST_HEAD;
-    const struct wharf_config *cfg = hc->srv->cfg;
-    struct auth_login_params lp = {
-        .service = "http",
-        .continuation = "",
-        .mechs = AUTH_MECH_PLAIN,
-        .plaintext = false, /* never over port 80 */
-        .max_credential = (size_t)cfg->auth_max_credential_length,
-        .max_per_user_addr = 0, /* browsers open many connections */
-        .failure_delay_ms = cfg->http_auth_failure_delay,
-        .base = net_worker_base(net_conn_worker(c)),
-    };
-    hc->login = auth_login_new(hc->srv->auth, c, &lp, auth_done, hc);
     if (strcmp(net_conn_alpn(c), "h2") == 0)
         hc->h2 = http_h2_new(hc, c, hc->srv);
     return hc;

@@ -125,6 +125,15 @@ void http_response_stream_write(struct http_response *res, const void *data, siz
 bool http_response_stream_blocked(const struct http_response *res);
 /* The last chunk; the connection goes on with the next request. */
 void http_response_stream_end(struct http_response *res);
+/*
+ * A stream that may last for hours (an event source) is set up and its
+ * handler is done with req: the request (head, body, the copies) is freed
+ * now rather than with the response, and the connection's login state with
+ * it (it comes back for the next request that needs it). req is gone after
+ * this call: never touch it again; res goes on. HTTP/2 keeps its request
+ * until its stream closes (nothing is freed).
+ */
+void http_request_release(struct http_request *req);
 
 /* For deferred and streaming responses: called once if the connection ends first. */
 void http_response_on_close(struct http_response *res, void (*fn)(void *arg), void *arg);

@@ -372,8 +372,10 @@ static void eventsource_route(struct http_request *req, struct http_response *re
     struct jmap_push_stream *s =
         jmap_push_open(jh.push, http_request_user(req), types.data, closeafter.data, ping.data,
                        http_request_header(req, "Last-Event-ID"), &stream_io, res, &err);
-    if (s)
+    if (s) {
         http_response_on_close(res, stream_gone, s);
+        http_request_release(req); /* the stream may last for hours: ~1 KiB less a stream */
+    }
 out:
     buf_free(&types);
     buf_free(&closeafter);

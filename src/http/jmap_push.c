@@ -3,8 +3,10 @@
  * (RFC 8887, io->json), transport-free:
  * the streams of one worker grouped by account, fed by the bus's mailbox
  * events (the store's account state rides on them), coalesced per account
- * for coalesce_ms, written as "state" events whose id is the account
- * state, with "ping" events on idle streams.
+ * (at most one state event each coalesce_ms: the first change after a quiet
+ * spell goes out once the loop has read the events that came with it, the
+ * later ones of a burst at the end of the window), written as "state"
+ * events whose id is the account state, with "ping" events on idle streams.
  *
  * Never polls the store: an account is read only when an event came for it
  * without its state. A stream costs one small struct and one timer (ping);
@@ -12,6 +14,7 @@
  */
 #include "http/jmap_push.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "http/jmap_int.h"
 
 #include <event2/event.h>
@@ -51,6 +54,7 @@ struct push_account {
     uint64_t state;     /* the newest state heard of */
     bool state_unknown; /* an event came without one: ask the store at the flush */
     struct event *flush;
+    int64_t flushed_ms; /* monotonic: the last flush (0: never) */
 };
 
 struct jmap_push {
@@ -125,13 +129,21 @@ static void ping_fire(evutil_socket_t fd, short what, void *arg)
     ping_arm(s);
 }
 
-/* Writes a state event of types (masked by the stream's) at state st; true
- * when the stream must end now (closeafter=state). */
-static bool stream_send(struct jmap_push_stream *s, unsigned types, uint64_t st)
+/* The bytes of one state event; a flush makes them once for the streams that
+ * want the same types in the same framing (an account's 100 streams: one). */
+struct event_text {
+    unsigned key; /* types | json << 4; 0: empty */
+    struct buf out;
+};
+
+static void event_text_make(const struct jmap_push_stream *s, unsigned t, uint64_t st,
+                            struct event_text *e)
 {
-    unsigned t = types & s->types;
-    if (t == 0 || st <= s->sent_state)
-        return false;
+    unsigned key = t | (s->io->json ? 1u << 4 : 0);
+    if (e->key == key)
+        return;
+    e->key = key;
+    buf_reset(&e->out);
     char state[32];
     jmap_state_string(st, state);
     json_t *changed = json_object();
@@ -143,18 +155,37 @@ static bool stream_send(struct jmap_push_stream *s, unsigned types, uint64_t st)
     if (s->io->json)
         json_object_set_new(sc, "pushState", json_string(state));
     char *data = json_dumps(sc, JSON_COMPACT);
-    struct buf out = BUF_INIT;
     if (s->io->json)
-        buf_append_cstr(&out, data);
+        buf_append_cstr(&e->out, data);
     else
-        buf_printf(&out, "event: state\nid: %s\ndata: %s\n\n", state, data);
-    s->io->write(s->ctx, out.data, out.len);
-    buf_free(&out);
+        buf_printf(&e->out, "event: state\nid: %s\ndata: %s\n\n", state, data);
     free(data);
     json_decref(sc);
+}
+
+/* Writes a state event of types (masked by the stream's) at state st, its text
+ * from e when a stream before it had the same; true when the stream must end
+ * now (closeafter=state). */
+static bool stream_send(struct jmap_push_stream *s, unsigned types, uint64_t st,
+                        struct event_text *e)
+{
+    unsigned t = types & s->types;
+    if (t == 0 || st <= s->sent_state)
+        return false;
+    event_text_make(s, t, st, e);
+    s->io->write(s->ctx, e->out.data, e->out.len);
     s->sent_state = st;
     ping_arm(s);
     return s->close_after_state;
+}
+
+/* One event to one stream (a stream that opens). */
+static bool stream_send_one(struct jmap_push_stream *s, unsigned types, uint64_t st)
+{
+    struct event_text e = {0, BUF_INIT};
+    bool end = stream_send(s, types, st, &e);
+    buf_free(&e.out);
+    return end;
 }
 
 /* Unlinks and frees a stream; its account goes with its last stream. */
@@ -199,25 +230,28 @@ static void account_flush(evutil_socket_t fd, short what, void *arg)
 {
     struct push_account *a = arg;
     unsigned types = a->pending;
+    a->flushed_ms = monotonic_ms();
     uint64_t st = a->state_unknown || a->state == 0 ? account_state(a->p, a->owner) : a->state;
     a->pending = 0;
     a->state = 0;
     a->state_unknown = false;
     /* a stream that ends frees itself, and the account with its last one */
+    struct event_text e = {0, BUF_INIT};
     struct jmap_push_stream *s = a->streams;
     while (s) {
         struct jmap_push_stream *next = s->next;
         bool last = next == NULL;
-        if (stream_send(s, types, st)) {
+        if (stream_send(s, types, st, &e)) {
             const struct jmap_push_io *io = s->io;
             void *ctx = s->ctx;
             stream_remove(s);
             io->end(ctx);
             if (last)
-                return; /* a may be gone */
+                break; /* a may be gone */
         }
         s = next;
     }
+    buf_free(&e.out);
 }
 
 static struct push_account *account_find(struct jmap_push *p, const char *owner)
@@ -319,14 +353,14 @@ struct jmap_push_stream *jmap_push_open(struct jmap_push *p, const char *user, c
     if (last_event_id && jmap_state_parse(last_event_id, &seen)) {
         /* missed changes are told at once (RFC 8620 7.3) */
         s->sent_state = seen;
-        if (now > seen && stream_send(s, T_ALL, now)) {
+        if (now > seen && stream_send_one(s, T_ALL, now)) {
             stream_remove(s);
             io->end(ctx);
             return NULL;
         }
     } else if (!s->close_after_state) {
         /* where the client starts from: also says the stream is listening */
-        stream_send(s, T_ALL, now > 0 ? now : 1);
+        stream_send_one(s, T_ALL, now > 0 ? now : 1);
     }
     ping_arm(s);
     return s;
@@ -363,8 +397,10 @@ void jmap_push_event(struct jmap_push *p, const struct ipc_event *ev)
     else if (st > a->state)
         a->state = st;
     if (!evtimer_pending(a->flush, NULL)) {
-        struct timeval tv = {(time_t)(p->coalesce_ms / 1000),
-                             (suseconds_t)(p->coalesce_ms % 1000) * 1000};
+        /* Quiet for coalesce_ms: now (after the events read with this one); else at the
+         * end of the window the last flush opened. */
+        int64_t wait = a->flushed_ms == 0 ? 0 : a->flushed_ms + p->coalesce_ms - monotonic_ms();
+        struct timeval tv = clock_timeval_ms(wait);
         evtimer_add(a->flush, &tv);
     }
 }

@@ -17,7 +17,8 @@
  * above 30 s and no maximum below 300 s). */
 #define JMAP_PUSH_PING_MIN 5
 #define JMAP_PUSH_PING_MAX 3600
-/* Changes to one account within this many ms are sent as one state event. */
+/* At most one state event per account in this many ms: the first change after a
+ * quiet spell goes out at once, the rest of a burst at the end of the window. */
 #define JMAP_PUSH_COALESCE_MS 20
 
 struct jmap_push;

@@ -681,6 +681,25 @@ static void test_push(void **state)
     assert_non_null(strstr(c.got.data, want));
     jmap_push_close(sa);
     assert_int_equal(watching, 1); /* bob's stream is still open */
+    /* a 60 s window: the first change after a quiet spell at once, the next one waits */
+    struct jmap_push *slow = jmap_push_new(base, &f->j, 60000, NULL, NULL);
+    struct sink d = {BUF_INIT, 0};
+    assert_non_null(jmap_push_open(slow, ALICE, "*", "no", "0", NULL, &sink_io, &d, &err));
+    for (int i = 0; i < 2; i++) {
+        deliver(f, ALICE, NULL, msg_plain);
+        assert_int_equal(store_account_state(f->s, ALICE, &st, &err), 0);
+        ev.u.mailbox_changed.account_state = st;
+        buf_reset(&d.got);
+        jmap_push_event(slow, &ev);
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        snprintf(want, sizeof(want), "id: %llu\n", (unsigned long long)st);
+        if (i == 0)
+            assert_non_null(strstr(buf_cstr(&d.got), want));
+        else
+            assert_int_equal(d.got.len, 0);
+    }
+    jmap_push_free(slow);
+    buf_free(&d.got);
     jmap_push_free(p);
     event_base_free(base);
     buf_free(&a.got);

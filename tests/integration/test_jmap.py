@@ -409,6 +409,26 @@ def test_eventsource_state_change_on_smtp_delivery(server):
     # the mta delivers after the 250; the push follows the store commit
     assert latency < 1.0, f"StateChange {latency * 1000:.0f} ms after the SMTP delivery"
     conn.close()
+    # closeafter=state: the stream (its request freed once it is set up) ends with the
+    # next change, and its keep-alive connection serves the next requests, another
+    # user's credentials checked afresh.
+    conn = http.client.HTTPSConnection("127.0.0.1", j.port, context=tls_context(), timeout=20)
+    conn.request("GET", "/jmap/eventsource/?types=Email&closeafter=state&ping=0",
+                 headers={"Authorization": j.auth})
+    r = conn.getresponse()
+    assert r.status == 200
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as s:
+        s.sendmail("bob@example.test", [USER], MSG)
+    ev = event()
+    assert "event: state" in ev and "Email" in ev[-1], ev
+    assert r.read() == b""  # the stream's last chunk
+    b = Jmap(server, OTHER)
+    for who in (b, j, b):
+        conn.request("GET", "/.well-known/jmap", headers={"Authorization": who.auth})
+        r = conn.getresponse()
+        assert r.status == 200
+        assert json.loads(r.read())["username"] == who.user
+    conn.close()
     # bad arguments: 400
     r2, _ = j.request("GET", "/jmap/eventsource/?types=*&closeafter=maybe&ping=0")
     assert r2.status == 400

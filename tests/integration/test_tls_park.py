@@ -8,8 +8,10 @@ parks (the worker's `tls_parked` count says so, no sleeping), a delivery by
 SMTP reaches it as EXISTS, DONE, a FETCH of a message of many records,
 LOGOUT (the server's KeyUpdate at parking followed by the client; the
 client's own KeyUpdate is in the unit tests, Python cannot send one); an HTTPS keep-alive connection parks and serves its next request;
+a JMAP EventSource stream parks and still gets its ping and a StateChange;
 a TLS 1.2 client is never parked and works.
 """
+import base64
 import smtplib
 import socket
 import ssl
@@ -124,6 +126,29 @@ def test_parked_imap_idle_smtp_fetch_and_https(wharf_factory):
     status, headers, body = h.response()
     assert status == 200 and headers["connection"] == "close"
     assert h.at_eof()
+    h.close()
+
+    # An EventSource stream (its request and login state freed once it is set up)
+    # parks, then gets its ping and a delivery's StateChange through the parked layer.
+    h = HttpRaw(server)
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    h.send(b"GET /jmap/eventsource/?types=*&closeafter=no&ping=5 HTTP/1.1\r\nHost: h\r\n"
+           b"Authorization: Basic " + auth.encode() + b"\r\n\r\n")
+    assert h.f.readline().startswith(b"HTTP/1.1 200 ")
+    while h.f.readline() != b"\r\n":
+        pass
+
+    def event():  # the data of the next chunk: one event each
+        size = int(h.f.readline().strip(), 16)
+        assert size > 0, "the stream ended"
+        return h.f.read(size + 2)[:-2].decode()
+    assert event().startswith("event: state\n")
+    wait_until(lambda: parked(server, "http") == 1, what="the EventSource stream parked")
+    assert event().startswith("event: ping\n")  # ping=5: 5 s after the state
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as smtp:
+        smtp.sendmail("bob@example.test", [USER], b"Subject: pushed\r\n\r\nhi\r\n")
+    ev = event()
+    assert ev.startswith("event: state\n") and '"StateChange"' in ev and '"Email"' in ev, ev
     h.close()
 
 
