@@ -272,6 +272,11 @@ class WharfServer:
         """The status entry of one component."""
         return next(c for c in self.status()["components"] if c["name"] == name)
 
+    def worker_count(self, name, key):
+        """A count from the status of a component's workers, summed over them
+        (which worker accepted a connection is the kernel's choice)."""
+        return sum(p.get("status", {}).get(key, 0) for p in self.component(name)["processes"])
+
 
 @pytest.fixture
 def wharf_factory(request):

@@ -196,8 +196,8 @@ def test_idle_push_is_compressed_and_flushed(imap):
 
 def zlib_memory(server):
     """(compressed connections, bytes zlib holds for them) of the imap worker."""
-    st = server.component("imap")["processes"][0].get("status", {})
-    return st.get("compressed_connections", 0), st.get("compress_memory", 0)
+    return (server.worker_count("imap", "compressed_connections"),
+            server.worker_count("imap", "compress_memory"))
 
 
 def test_idle_push_after_the_compressor_was_released(imap):

@@ -58,8 +58,7 @@ class Imap(Raw):
 
 
 def parked(server, component):
-    st = server.component(component)["processes"][0].get("status", {})
-    return st.get("tls_parked", 0)
+    return server.worker_count(component, "tls_parked")
 
 
 def test_parked_imap_idle_smtp_fetch_and_https(wharf_factory):
