@@ -116,6 +116,17 @@ def test_converge_reroute_restart(wharf_factory):
     b1.start()
     sts = wait_until(converged(servers, path_is("a1", "rg-d", ["ab", "bd"])), 20,
                      what="A-B-D again after b1 came back")
+    # b1 black-holed (SIGSTOP: its sockets open, nothing answered): only the dead
+    # timer notices (5 s with the test timers), then A reaches D over C; woken,
+    # b1 peers again and A-B-D returns after the up-hold
+    os.killpg(b1.proc.pid, signal.SIGSTOP)
+    try:
+        wait_until(converged(others, path_is("a1", "rg-d", ["ac", "cd"])), 20,
+                   what="reroute over C while b1 is black-holed")
+    finally:
+        os.killpg(b1.proc.pid, signal.SIGCONT)
+    sts = wait_until(converged(servers, path_is("a1", "rg-d", ["ab", "bd"])), 30,
+                     what="A-B-D again after b1 woke")
     # b1 restarted alone keeps the records it saved: every group's, marked stale
     b1.kill_all()
     saved = json.loads((b1.data / "routing" / "lsdb.json").read_text())  # its last table
