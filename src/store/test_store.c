@@ -18,6 +18,7 @@
 #include "base/alloc.h"
 #include "mime/mime.h"
 #include "store/store.h"
+#include "store/test_store_util.h"
 
 #include <sqlite3.h>
 
@@ -49,45 +50,6 @@
 #define UNDO_VERSION_13                                                                            \
     "DROP TRIGGER recent_count_insert; DROP TRIGGER recent_count_delete;"                          \
     "DROP TRIGGER recent_count_claim; ALTER TABLE mailboxes DROP COLUMN n_recent;"
-
-/* What the full-text index step added (test_store_text.c tests it). */
-#define UNDO_TEXT_INDEX                                                                            \
-    "DROP TRIGGER text_blob_delete; DROP TRIGGER text_mailbox_delete; DROP TABLE text_index;"      \
-    " DROP TABLE text_docs; DROP TABLE text_marks;"
-/* What the JMAP threads step added (test_store_thread.c tests it). */
-#define UNDO_THREADS                                                                               \
-    "DROP TRIGGER jmap_thread_delete; DROP TABLE thread_ids; DROP TABLE threads_touched;"          \
-    "DROP INDEX messages_thread; ALTER TABLE messages DROP COLUMN thread;"                         \
-    "DELETE FROM meta WHERE key = 'thread_id_next';"
-
-static struct store *tmp_store(void)
-{
-    struct buf err = BUF_INIT;
-    struct store *s = store_open_temporary(&err);
-    if (s == NULL)
-        fail_msg("%s", buf_cstr(&err));
-    buf_free(&err);
-    return s;
-}
-
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/wharf-test-store-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return xstrdup(tmpl);
-}
-
-static void rm_dir(char *dir)
-{
-    char *argv[] = {"rm", "-rf", dir, NULL};
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp("rm", argv);
-        _exit(127);
-    }
-    waitpid(pid, NULL, 0);
-    free(dir);
-}
 
 static struct store *dir_store(const char *dir)
 {

@@ -22,6 +22,7 @@
 
 #include "base/alloc.h"
 #include "store/store.h"
+#include "store/test_store_util.h"
 
 #include <sqlite3.h>
 
@@ -49,16 +50,6 @@ static const char encoded[] =
     "<html><head><script>var hidden=3D'scriptword';</script></head>\r\n"
     "<body><p>Flamb=C3=A9<b>ed</b> &amp; serv=C3=A9d</p></body></html>\r\n"
     "--b1--\r\n";
-
-static struct store *tmp_store(void)
-{
-    struct buf err = BUF_INIT;
-    struct store *s = store_open_temporary(&err);
-    if (s == NULL)
-        fail_msg("%s", buf_cstr(&err));
-    buf_free(&err);
-    return s;
-}
 
 static uint32_t put(struct store *s, const char *owner, const char *body)
 {
@@ -149,26 +140,6 @@ static int64_t count(const char *dir, const char *sql)
     return n;
 }
 
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/wharf-test-store-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return xstrdup(tmpl);
-}
-
-static void rm_dir(char *dir)
-{
-    char *argv[] = {"rm", "-rf", dir, NULL};
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int st;
-    waitpid(pid, &st, 0);
-    free(dir);
-}
-
 static void test_shared_body_and_delete(void **state)
 {
     (void)state;
@@ -255,12 +226,7 @@ static void test_migration_backfill(void **state)
     sqlite3_finalize(st);
     /* undo the index step (15 -> 16); the later steps run again */
     struct buf sql = BUF_INIT;
-    buf_printf(
-        &sql,
-        "DROP TRIGGER text_blob_delete; DROP TRIGGER text_mailbox_delete; DROP TABLE text_index;"
-        " DROP TABLE text_docs; DROP TABLE text_marks;"
-        "PRAGMA user_version = %d;",
-        15);
+    buf_printf(&sql, UNDO_TEXT_INDEX "PRAGMA user_version = %d;", 15);
     assert_int_equal(sqlite3_exec(db, sql.data, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     s = store_open_dir(dir, NULL, &err);

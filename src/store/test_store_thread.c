@@ -18,6 +18,7 @@
 
 #include "base/alloc.h"
 #include "store/store.h"
+#include "store/test_store_util.h"
 
 #include <sqlite3.h>
 
@@ -143,16 +144,10 @@ static void test_migrate(void **state)
     assert_true(sqlite3_column_int(st, 0) > 14); /* past the threads step */
     sqlite3_finalize(st);
     struct buf sql = BUF_INIT;
-    buf_printf(
-        &sql,
-        "DROP TRIGGER text_blob_delete; DROP TRIGGER text_mailbox_delete; DROP TABLE text_index;"
-        " DROP TABLE text_docs; DROP TABLE text_marks;"
-        "DROP TRIGGER jmap_thread_delete; DROP TABLE thread_ids;"
-        "DROP TABLE threads_touched; DROP INDEX messages_thread;"
-        "ALTER TABLE messages DROP COLUMN thread;"
-        "DELETE FROM meta WHERE key = 'thread_id_next';"
-        "ALTER TABLE blobs DROP COLUMN body; PRAGMA user_version = %d;",
-        13); /* before the threads step (13 -> 14); the later steps run again */
+    buf_printf(&sql,
+               UNDO_TEXT_INDEX UNDO_THREADS
+               "ALTER TABLE blobs DROP COLUMN body; PRAGMA user_version = %d;",
+               13); /* before the threads step (13 -> 14); the later steps run again */
     assert_int_equal(sqlite3_exec(db, sql.data, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     buf_free(&sql);

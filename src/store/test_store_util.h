@@ -1,0 +1,58 @@
+/*
+ * test_store_util.h - what the store's unit tests share: a temporary store, a
+ * store directory made and removed, and the SQL that undoes a schema step
+ * (for the migration tests, which roll a store back and open it again).
+ * Test code only: never included by the store itself. Include after
+ * <cmocka.h> and its prerequisites.
+ */
+#ifndef WHARF_STORE_TEST_STORE_UTIL_H
+#define WHARF_STORE_TEST_STORE_UTIL_H
+
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "store/store.h"
+
+/* What the full-text index step (15 -> 16) added (test_store_text.c tests it). */
+#define UNDO_TEXT_INDEX                                                                            \
+    "DROP TRIGGER text_blob_delete; DROP TRIGGER text_mailbox_delete; DROP TABLE text_index;"      \
+    " DROP TABLE text_docs; DROP TABLE text_marks;"
+/* What the JMAP threads step (13 -> 14) added (test_store_thread.c tests it). */
+#define UNDO_THREADS                                                                               \
+    "DROP TRIGGER jmap_thread_delete; DROP TABLE thread_ids; DROP TABLE threads_touched;"          \
+    "DROP INDEX messages_thread; ALTER TABLE messages DROP COLUMN thread;"                         \
+    "DELETE FROM meta WHERE key = 'thread_id_next';"
+
+static inline struct store *tmp_store(void)
+{
+    struct buf err = BUF_INIT;
+    struct store *s = store_open_temporary(&err);
+    if (s == NULL)
+        fail_msg("%s", buf_cstr(&err));
+    buf_free(&err);
+    return s;
+}
+
+static inline char *make_dir(void)
+{
+    char tmpl[] = "/tmp/wharf-test-store-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    return xstrdup(tmpl);
+}
+
+/* Removes dir and frees the name. */
+static inline void rm_dir(char *dir)
+{
+    char *argv[] = {"rm", "-rf", dir, NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    waitpid(pid, NULL, 0);
+    free(dir);
+}
+
+#endif
