@@ -93,11 +93,19 @@ bool jmap_check_account(struct jmap_req *r, json_t *args, json_t **err_r)
         *err_r = jmap_invalid("accountId must be a string");
         return false;
     }
-    if (strcmp(json_string_value(a), r->account_id.data) != 0) {
+    struct buf err = BUF_INIT;
+    int rc = jmap_account_select(r, json_string_value(a), &err);
+    if (rc < 0)
+        *err_r = jmap_server_fail("account rights", &err);
+    else if (rc > 0)
         *err_r = jmap_error("accountNotFound", NULL);
-        return false;
+    else if (r->acl && !r->shared_ok) {
+        jmap_account_reset(r);
+        *err_r = jmap_error("accountNotSupportedByMethod", NULL);
+        rc = 1;
     }
-    return true;
+    buf_free(&err);
+    return rc == 0;
 }
 
 bool jmap_get_ids(struct jmap_req *r, json_t *args, json_t **ids_r, json_t **err_r)
@@ -541,7 +549,7 @@ void jmap_email_thread(struct jmap_req *r, const char *hash, char out[32])
     size_t n = 0;
     struct buf err = BUF_INIT;
     out[0] = '\0';
-    if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) == 0 && n > 0)
+    if (jmap_account_messages(r, hash, 0, &c, &n, &err) == 0 && n > 0)
         jmap_thread_id(c[0].thread, out);
     store_account_messages_free(c, n);
     buf_free(&err);
@@ -587,35 +595,37 @@ static json_t *core_echo(struct jmap_req *r, json_t *args, json_t **err_r)
     return json_incref(args);
 }
 
+/* shared: the method works on a shared account (jmap_account.c), checking rights */
 static const struct method {
     const char *name;
     const char *capability;
     jmap_method_fn fn;
+    bool shared;
 } methods[] = {
-    {"Core/echo", JMAP_CORE, core_echo},
-    {"Mailbox/get", JMAP_MAIL, jmap_mailbox_get},
-    {"Mailbox/changes", JMAP_MAIL, jmap_mailbox_changes},
-    {"Mailbox/query", JMAP_MAIL, jmap_mailbox_query},
-    {"Mailbox/queryChanges", JMAP_MAIL, jmap_mailbox_query_changes},
-    {"Mailbox/set", JMAP_MAIL, jmap_mailbox_set},
-    {"Email/get", JMAP_MAIL, jmap_email_get},
-    {"Email/changes", JMAP_MAIL, jmap_email_changes},
-    {"Email/query", JMAP_MAIL, jmap_email_query},
-    {"Email/queryChanges", JMAP_MAIL, jmap_email_query_changes},
-    {"Email/set", JMAP_MAIL, jmap_email_set},
-    {"Email/import", JMAP_MAIL, jmap_email_import},
-    {"Email/copy", JMAP_MAIL, jmap_email_copy},
-    {"Email/parse", JMAP_MAIL, jmap_email_parse},
-    {"Thread/get", JMAP_MAIL, jmap_thread_get},
-    {"Thread/changes", JMAP_MAIL, jmap_thread_changes},
-    {"SearchSnippet/get", JMAP_MAIL, jmap_snippet_get},
-    {"Identity/get", JMAP_SUBMISSION, jmap_identity_get},
-    {"Identity/changes", JMAP_SUBMISSION, jmap_identity_changes},
-    {"Identity/set", JMAP_SUBMISSION, jmap_identity_set},
-    {"EmailSubmission/get", JMAP_SUBMISSION, jmap_submission_get},
-    {"EmailSubmission/set", JMAP_SUBMISSION, jmap_submission_set},
-    {"VacationResponse/get", JMAP_VACATION, jmap_vacation_get},
-    {"VacationResponse/set", JMAP_VACATION, jmap_vacation_set},
+    {"Core/echo", JMAP_CORE, core_echo, false},
+    {"Mailbox/get", JMAP_MAIL, jmap_mailbox_get, true},
+    {"Mailbox/changes", JMAP_MAIL, jmap_mailbox_changes, true},
+    {"Mailbox/query", JMAP_MAIL, jmap_mailbox_query, true},
+    {"Mailbox/queryChanges", JMAP_MAIL, jmap_mailbox_query_changes, true},
+    {"Mailbox/set", JMAP_MAIL, jmap_mailbox_set, false},
+    {"Email/get", JMAP_MAIL, jmap_email_get, true},
+    {"Email/changes", JMAP_MAIL, jmap_email_changes, true},
+    {"Email/query", JMAP_MAIL, jmap_email_query, true},
+    {"Email/queryChanges", JMAP_MAIL, jmap_email_query_changes, true},
+    {"Email/set", JMAP_MAIL, jmap_email_set, true},
+    {"Email/import", JMAP_MAIL, jmap_email_import, false},
+    {"Email/copy", JMAP_MAIL, jmap_email_copy, false},
+    {"Email/parse", JMAP_MAIL, jmap_email_parse, false},
+    {"Thread/get", JMAP_MAIL, jmap_thread_get, true},
+    {"Thread/changes", JMAP_MAIL, jmap_thread_changes, true},
+    {"SearchSnippet/get", JMAP_MAIL, jmap_snippet_get, true},
+    {"Identity/get", JMAP_SUBMISSION, jmap_identity_get, false},
+    {"Identity/changes", JMAP_SUBMISSION, jmap_identity_changes, false},
+    {"Identity/set", JMAP_SUBMISSION, jmap_identity_set, false},
+    {"EmailSubmission/get", JMAP_SUBMISSION, jmap_submission_get, false},
+    {"EmailSubmission/set", JMAP_SUBMISSION, jmap_submission_set, false},
+    {"VacationResponse/get", JMAP_VACATION, jmap_vacation_get, false},
+    {"VacationResponse/set", JMAP_VACATION, jmap_vacation_set, false},
 };
 
 static const char *const capabilities[] = {JMAP_CORE, JMAP_MAIL, JMAP_SUBMISSION, JMAP_VACATION};
@@ -817,9 +827,10 @@ void jmap_api(struct jmap *j, const char *user, const char *body, size_t len, js
         return;
     }
     json_t *using = json_object_get(req, "using");
-    struct jmap_req r = {.j = j, .user = user, .responses = json_array()};
+    struct jmap_req r = {.j = j, .user = user, .login = user, .responses = json_array()};
     buf_init(&r.account_id);
-    jmap_account_id(user, &r.account_id);
+    buf_init(&r.view_key);
+    jmap_account_reset(&r);
     json_t *cids = json_object_get(req, "createdIds");
     r.created_ids = cids ? json_deep_copy(cids) : json_object();
     size_t i;
@@ -837,6 +848,8 @@ void jmap_api(struct jmap *j, const char *user, const char *body, size_t len, js
         if (m == NULL || !uses(using, m->capability))
             err = jmap_error("unknownMethod", NULL);
         else if (resolve_refs(&r, args, &err)) {
+            jmap_account_reset(&r); /* each call names its account */
+            r.shared_ok = m->shared;
             r.extra = json_array();
             res = m->fn(&r, args, &err);
         }
@@ -857,12 +870,15 @@ void jmap_api(struct jmap *j, const char *user, const char *body, size_t len, js
         }
         json_decref(args);
     }
-    *out =
-        json_pack("{s:o, s:s}", "methodResponses", r.responses, "sessionState", JMAP_SESSION_STATE);
+    struct buf state = BUF_INIT;
+    if (jmap_shared_accounts(j, user, NULL, NULL, &state) != 0)
+        buf_append_cstr(&state, JMAP_SESSION_STATE);
+    *out = json_pack("{s:o, s:s}", "methodResponses", r.responses, "sessionState", state.data);
+    buf_free(&state);
     if (cids)
         json_object_set(*out, "createdIds", r.created_ids);
     json_decref(r.created_ids);
-    buf_free(&r.account_id);
+    jmap_req_free(&r);
     json_decref(req);
     *http_status = 200;
 }

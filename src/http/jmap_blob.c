@@ -5,8 +5,9 @@
  * (a part of that message, its transfer encoding undone).
  *
  * A user reads only bodies of their own account (store_account_blob_read
- * checks it): another account's hash is "not found", never a leak of
- * whether it exists.
+ * checks it), or of an Email in a mailbox shared with them that they may
+ * read (download_shared): another account's hash is "not found", never a
+ * leak of whether it exists.
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
@@ -119,6 +120,35 @@ void jmap_upload(struct jmap *j, const char *user, const char *account_id, const
     buf_free(&err);
 }
 
+/* Reads blob_id of a shared account (account_id) user may see: only the body
+ * of an Email with a copy in a mailbox user may read ("r"). 200, 404, 500. */
+static int download_shared(struct jmap *j, const char *user, const char *account_id,
+                           const char *blob_id, struct buf *data, struct buf *err)
+{
+    struct jmap_req r = {.j = j, .user = user, .login = user};
+    buf_init(&r.account_id);
+    buf_init(&r.view_key);
+    char hash[65];
+    size_t part;
+    int status = 404;
+    int rc = jmap_account_select(&r, account_id, err);
+    if (rc < 0)
+        status = 500;
+    else if (rc == 0 && r.acl && blob_id_parse(blob_id, hash, &part)) {
+        struct store_account_message *c = NULL;
+        size_t n = 0;
+        if (jmap_account_messages(&r, hash, 0, &c, &n, err) != 0)
+            status = 500;
+        else if (n > 0) {
+            rc = jmap_blob_read(j, r.user, blob_id, data, err);
+            status = rc == 0 ? 200 : rc > 0 ? 404 : 500;
+        }
+        store_account_messages_free(c, n);
+    }
+    jmap_req_free(&r);
+    return status;
+}
+
 int jmap_download(struct jmap *j, const char *user, const char *account_id, const char *blob_id,
                   struct buf *data)
 {
@@ -128,7 +158,8 @@ int jmap_download(struct jmap *j, const char *user, const char *account_id, cons
     if (strcmp(account_id, id.data) == 0) {
         int rc = jmap_blob_read(j, user, blob_id, data, &err);
         status = rc == 0 ? 200 : rc > 0 ? 404 : 500;
-    }
+    } else
+        status = download_shared(j, user, account_id, blob_id, data, &err);
     buf_free(&id);
     buf_free(&err);
     return status;

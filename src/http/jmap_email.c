@@ -855,7 +855,7 @@ static json_t *all_email_ids(struct jmap_req *r, struct buf *err)
 {
     struct store_account_message *all;
     size_t n;
-    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &all, &n, err) != 0)
+    if (jmap_account_messages(r, NULL, 0, &all, &n, err) != 0)
         return NULL;
     json_t *ids = json_array(), *seen = json_object();
     for (size_t i = 0; i < n; i++) {
@@ -914,7 +914,7 @@ json_t *jmap_email_get(struct jmap_req *r, json_t *args, json_t **err_r)
             json_array_append(not_found, id);
             continue;
         }
-        if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) != 0) {
+        if (jmap_account_messages(r, hash, 0, &c, &n, &err) != 0) {
             *err_r = jmap_server_fail("email get", &err);
             goto out;
         }

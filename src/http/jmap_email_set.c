@@ -55,6 +55,65 @@ static char **mailbox_names(struct jmap_req *r, json_t *ids, size_t *n_r, bool *
     return names;
 }
 
+/* Whether login may add Emails ("i") to every mailbox of ids (unknown ones
+ * are mailbox_names' to refuse). */
+static bool may_add(struct jmap_req *r, json_t *ids)
+{
+    const char *key;
+    json_t *val;
+    if (r->acl && json_is_object(ids))
+        json_object_foreach(ids, key, val)
+        {
+            const char *id = jmap_resolve_id(r, key);
+            if (id && !jmap_may(r, jmap_mailbox_id_parse(id), "i"))
+                return false;
+        }
+    return true;
+}
+
+/*
+ * The rights a change of the copies c (one Email) needs (RFC 4314 as IMAP
+ * asks them): "s" to change $seen, "w" any other keyword, "i" on each
+ * mailbox it enters, "t" and "e" on each it leaves; NULL when login holds
+ * them, else the SetError.
+ */
+static json_t *update_allowed(struct jmap_req *r, const struct store_account_message *c, size_t n,
+                              bool kw_changed, unsigned flags, const char *kw, bool mb_changed,
+                              json_t *boxes)
+{
+    if (r->acl == NULL)
+        return NULL;
+    for (size_t i = 0; kw_changed && i < n; i++) {
+        const char *old = c[i].m.keywords ? c[i].m.keywords : "";
+        if (((c[i].m.flags ^ flags) & STORE_FLAG_SEEN) && !jmap_may(r, c[i].mailbox_id, "s"))
+            return jmap_set_error("forbidden", "no right to change $seen (s)", "keywords");
+        if ((((c[i].m.flags ^ flags) & ~(unsigned)STORE_FLAG_SEEN) || strcmp(old, kw) != 0) &&
+            !jmap_may(r, c[i].mailbox_id, "w"))
+            return jmap_set_error("forbidden", "no right to change keywords (w)", "keywords");
+    }
+    if (!mb_changed)
+        return NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(boxes, k, v)
+    {
+        int64_t id = jmap_mailbox_id_parse(k);
+        bool have = false;
+        for (size_t i = 0; i < n; i++)
+            have = have || c[i].mailbox_id == id;
+        if (!have && !jmap_may(r, id, "i"))
+            return jmap_set_error("forbidden", "no right to add to a mailbox (i)", "mailboxIds");
+    }
+    for (size_t i = 0; i < n; i++) {
+        char id[32];
+        jmap_mailbox_id(c[i].mailbox_id, id);
+        if (json_object_get(boxes, id) == NULL && !jmap_may(r, c[i].mailbox_id, "te"))
+            return jmap_set_error("forbidden", "no right to remove from a mailbox (t, e)",
+                                  "mailboxIds");
+    }
+    return NULL;
+}
+
 int jmap_email_store(struct jmap_req *r, struct slice data, json_t *mailbox_ids, json_t *keywords,
                      int64_t received_at, char hash_r[65], json_t **err_r)
 {
@@ -66,6 +125,11 @@ int jmap_email_store(struct jmap_req *r, struct slice data, json_t *mailbox_ids,
     }
     if (keywords && !json_is_null(keywords) && !jmap_keywords_to_flags(keywords, &flags, &kw)) {
         *err_r = jmap_set_error("invalidProperties", "bad keywords", "keywords");
+        buf_free(&kw);
+        return 1;
+    }
+    if (!may_add(r, mailbox_ids)) {
+        *err_r = jmap_set_error("forbidden", "no right to add to a mailbox (i)", "mailboxIds");
         buf_free(&kw);
         return 1;
     }
@@ -231,7 +295,7 @@ static json_t *leaf_load(struct jmap_req *r, json_t *part, json_t *values, const
     } else if (json_is_string(bid)) {
         struct buf err = BUF_INIT;
         buf_init(&l->body);
-        int rc = jmap_blob_read(r->j, r->user, json_string_value(bid), &l->body, &err);
+        int rc = jmap_blob_read(r->j, r->login, json_string_value(bid), &l->body, &err);
         buf_free(&err);
         if (rc != 0)
             return jmap_set_error("blobNotFound", NULL, NULL);
@@ -489,7 +553,7 @@ static json_t *email_update(struct jmap_req *r, const char *hash, json_t *patch)
     struct store_account_message *c = NULL;
     size_t n = 0;
     json_t *e = NULL, *keywords = NULL, *boxes = json_object();
-    if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) != 0) {
+    if (jmap_account_messages(r, hash, 0, &c, &n, &err) != 0) {
         e = jmap_server_fail("email update", &err);
         goto out;
     }
@@ -575,6 +639,9 @@ static json_t *email_update(struct jmap_req *r, const char *hash, json_t *patch)
         }
         store_names_free(names, nmb);
     }
+    if ((e = update_allowed(r, c, n, kw_changed, flags, kw.data ? kw.data : "", mb_changed,
+                            boxes)) != NULL)
+        goto out;
     /* keywords first: copies made below take the new ones */
     for (size_t i = 0; kw_changed && i < n; i++) {
         if (store_message_flags_id(r->j->store, r->user, c[i].mailbox_id, &c[i].m.uid, 1,
@@ -627,11 +694,14 @@ static json_t *email_destroy(struct jmap_req *r, const char *hash)
     struct store_account_message *c = NULL;
     size_t n = 0;
     json_t *e = NULL;
-    if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) != 0)
+    if (jmap_account_messages(r, hash, 0, &c, &n, &err) != 0)
         e = jmap_server_fail("email destroy", &err);
     else if (n == 0)
         e = jmap_set_error("notFound", NULL, NULL);
-    else if (expunge_copies(r, c, n, 0, &err) != 0)
+    for (size_t i = 0; e == NULL && i < n; i++)
+        if (!jmap_may(r, c[i].mailbox_id, "te"))
+            e = jmap_set_error("forbidden", "no right to remove from a mailbox (t, e)", NULL);
+    if (e == NULL && expunge_copies(r, c, n, 0, &err) != 0)
         e = jmap_server_fail("expunge", &err);
     store_account_messages_free(c, n);
     buf_free(&err);
@@ -703,6 +773,8 @@ static bool keyword_patch(json_t *patch, unsigned *add, struct buf *add_kw, unsi
  */
 static void email_update_many(struct jmap_req *r, json_t *update, json_t *handled)
 {
+    if (r->acl) /* a shared account: email_update checks the rights of each one */
+        return;
     json_t *groups = json_object(); /* the patch's canonical JSON -> [client ids] */
     const char *k;
     json_t *patch;
@@ -744,7 +816,7 @@ static void email_update_many(struct jmap_req *r, json_t *update, json_t *handle
             size_t nc = 0;
             if (id == NULL || !jmap_email_id_parse(id, hash))
                 continue;
-            if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &nc, &err) != 0) {
+            if (jmap_account_messages(r, hash, 0, &c, &nc, &err) != 0) {
                 fail = true;
                 break;
             }

@@ -20,16 +20,35 @@
 #define JMAP_SUBMISSION "urn:ietf:params:jmap:submission"
 #define JMAP_VACATION "urn:ietf:params:jmap:vacationresponse"
 
-/* The session resource changes only with the build and its options. */
+/* The session state's first part: the build and its options; a hash of the
+ * shared accounts and the rights on them follows (jmap_shared_accounts). */
 #define JMAP_SESSION_STATE "1"
 
 /* Longest Email/query result window a client may ask for at once. */
 #define JMAP_QUERY_LIMIT_MAX 5000
 
+/* One mailbox of a shared account and the caller's effective rights on it. */
+struct jmap_acl {
+    int64_t mailbox_id;
+    char rights[16]; /* RFC 4314 letters, "lrswipkxtea" order */
+};
+
 struct jmap_req {
     struct jmap *j;
+    /* the owner of the account the current call works on (the store's key):
+     * login for the personal account, another user or STORE_PUBLIC_OWNER for
+     * a shared one (jmap_check_account switches it); reset before each call */
     const char *user;
+    const char *login; /* the authenticated user, always */
     struct buf account_id;
+    /* A shared account: login's rights on each of its mailboxes (those with
+     * none are absent); NULL for the personal account, where every right is
+     * login's. Checked by jmap_may on every read and write. */
+    struct jmap_acl *acl;
+    size_t n_acl;
+    char *owner;        /* the owner of a shared account (r->user points here) */
+    bool shared_ok;     /* the current method works on shared accounts */
+    struct buf view_key; /* what the worker's caches (view, queries) are keyed by */
     json_t *created_ids; /* creation id -> id, over the whole request */
     json_t *responses;   /* methodResponses so far (back-references) */
     json_t *extra;       /* responses a method adds after its own (implicit Email/set) */
@@ -47,8 +66,34 @@ json_t *jmap_invalid(const char *what);
 /* A SetError {type, description, properties?}. */
 json_t *jmap_set_error(const char *type, const char *description, const char *property);
 
-/* Checks accountId (accountNotFound else); returns false with *err_r. */
+/* Checks accountId and makes it the call's account: the user's own, or an
+ * account shared with the user (jmap_account.c) when the method allows it
+ * (accountNotSupportedByMethod else); accountNotFound for any other
+ * (one the user may see nothing of included); false with *err_r. */
 bool jmap_check_account(struct jmap_req *r, json_t *args, json_t **err_r);
+
+/* ---- shared accounts (jmap_account.c) ---- */
+/* Makes account_id the call's account when login may see it (r->user,
+ * r->account_id, r->acl, r->view_key set): 0; 1 when it is no account of
+ * login's; -1 on store trouble (err). */
+int jmap_account_select(struct jmap_req *r, const char *account_id, struct buf *err);
+/* Back to login's own account (the start of each call). */
+void jmap_account_reset(struct jmap_req *r);
+/* login's rights on the mailbox of the call's account ("" when none). */
+const char *jmap_rights(const struct jmap_req *r, int64_t mailbox_id);
+/* Whether login holds every right of need (RFC 4314 letters) on the mailbox. */
+bool jmap_may(const struct jmap_req *r, int64_t mailbox_id, const char *need);
+/* store_account_messages of the call's account, without the copies in
+ * mailboxes login may not read ("r"): the one way the methods read Emails. */
+int jmap_account_messages(struct jmap_req *r, const char *hash, uint64_t since,
+                          struct store_account_message **list_r, size_t *n_r, struct buf *err);
+void jmap_req_free(struct jmap_req *r);
+/* Adds to accounts (when not NULL) an account object for each owner sharing
+ * a mailbox login may list, with the mail capability caps (jmap_session.c),
+ * and writes the session state, which changes whenever they or their rights
+ * do, into state. -1 on store trouble. */
+int jmap_shared_accounts(struct jmap *j, const char *user, json_t *accounts, json_t *caps,
+                         struct buf *state);
 /* "ids": NULL (absent or null: every object) or an array of strings of at most
  * max_objects_in_get entries; false with *err_r (invalidArguments, requestTooLarge). */
 bool jmap_get_ids(struct jmap_req *r, json_t *args, json_t **ids_r, json_t **err_r);
@@ -225,7 +270,8 @@ bool jmap_has_keyword(unsigned flags, const char *keywords, const char *kw);
 bool jmap_keywords_to_flags(json_t *kw, unsigned *flags_r, struct buf *list);
 /* Store flags and keywords to a JMAP keywords object. */
 json_t *jmap_flags_to_keywords(unsigned flags, const char *keywords);
-/* The mailboxes of the user (id -> name): the list, or NULL on trouble (err). */
+/* The mailboxes of the call's account that login may list ("l"; all of the
+ * personal account's) (id -> name): the list, or NULL on trouble (err). */
 struct store_mailbox *jmap_mailboxes(struct jmap_req *r, size_t *n_r, struct buf *err);
 const struct store_mailbox *jmap_mailbox_find(const struct store_mailbox *v, size_t n, int64_t id);
 /* UTC date-time "2024-01-02T03:04:05Z" and back. */

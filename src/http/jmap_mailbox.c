@@ -50,6 +50,16 @@ struct store_mailbox *jmap_mailboxes(struct jmap_req *r, size_t *n_r, struct buf
         return NULL;
     if (v == NULL)
         v = xcalloc(1, sizeof(*v));
+    if (r->acl) { /* a shared account: only what login may list, the rest never named */
+        size_t k = 0;
+        for (size_t i = 0; i < *n_r; i++) {
+            if (jmap_may(r, v[i].id, "l"))
+                v[k++] = v[i];
+            else
+                store_mailbox_free(&v[i]);
+        }
+        *n_r = k;
+    }
     return v;
 }
 
@@ -134,10 +144,26 @@ static struct thread_counts *thread_counts(struct jmap_req *r, const struct stor
     return tc;
 }
 
-static json_t *mailbox_object(const struct store_mailbox *v, size_t n,
+/* RFC 8621 2.1 MailboxRights from login's RFC 4314 rights on mb; a shared
+ * account's mailboxes are never changed over JMAP (Mailbox/set refuses). */
+static json_t *mailbox_rights(const struct jmap_req *r, const struct store_mailbox *mb)
+{
+    const char *have = jmap_rights(r, mb->id);
+    bool own = r->acl == NULL, inbox = strcmp(mb->name, STORE_INBOX) == 0;
+    return json_pack("{s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b}", "mayReadItems",
+                     strchr(have, 'r') != NULL, "mayAddItems", strchr(have, 'i') != NULL,
+                     "mayRemoveItems", jmap_may(r, mb->id, "te"), "maySetSeen",
+                     strchr(have, 's') != NULL, "maySetKeywords", strchr(have, 'w') != NULL,
+                     "mayCreateChild", own, "mayRename", own && !inbox, "mayDelete", own && !inbox,
+                     "maySubmit", own);
+}
+
+static json_t *mailbox_object(const struct jmap_req *r, const struct store_mailbox *v, size_t n,
                               const struct store_mailbox *mb, const struct thread_counts *tc,
                               json_t *props)
 {
+    /* without "r" a mailbox shows its name only, as IMAP's LIST-STATUS does */
+    bool counted = jmap_may(r, mb->id, "r");
     char id[32];
     jmap_mailbox_id(mb->id, id);
     const struct store_mailbox *parent = parent_of(v, n, mb);
@@ -160,21 +186,16 @@ static json_t *mailbox_object(const struct store_mailbox *v, size_t n,
     if (jmap_want(props, "sortOrder"))
         json_object_set_new(o, "sortOrder", json_integer(mailbox_role(mb) ? 0 : 10));
     if (jmap_want(props, "totalEmails"))
-        json_object_set_new(o, "totalEmails", json_integer((json_int_t)mb->messages));
+        json_object_set_new(o, "totalEmails", json_integer(counted ? (json_int_t)mb->messages : 0));
     if (jmap_want(props, "unreadEmails"))
-        json_object_set_new(o, "unreadEmails", json_integer((json_int_t)mb->unseen));
+        json_object_set_new(o, "unreadEmails", json_integer(counted ? (json_int_t)mb->unseen : 0));
     if (jmap_want(props, "totalThreads"))
         json_object_set_new(o, "totalThreads", json_integer(tc ? (json_int_t)tc[mb - v].total : 0));
     if (jmap_want(props, "unreadThreads"))
         json_object_set_new(o, "unreadThreads",
                             json_integer(tc ? (json_int_t)tc[mb - v].unread : 0));
     if (jmap_want(props, "myRights"))
-        json_object_set_new(o, "myRights",
-                            json_pack("{s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b}",
-                                      "mayReadItems", 1, "mayAddItems", 1, "mayRemoveItems", 1,
-                                      "maySetSeen", 1, "maySetKeywords", 1, "mayCreateChild", 1,
-                                      "mayRename", strcmp(mb->name, STORE_INBOX) != 0, "mayDelete",
-                                      strcmp(mb->name, STORE_INBOX) != 0, "maySubmit", 1));
+        json_object_set_new(o, "myRights", mailbox_rights(r, mb));
     if (jmap_want(props, "isSubscribed"))
         json_object_set_new(o, "isSubscribed", json_boolean(mb->subscribed));
     return o;
@@ -209,7 +230,7 @@ json_t *jmap_mailbox_get(struct jmap_req *r, json_t *args, json_t **err_r)
     json_t *list = json_array(), *not_found = json_array();
     if (ids == NULL) {
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(list, mailbox_object(v, n, &v[i], tc, props));
+            json_array_append_new(list, mailbox_object(r, v, n, &v[i], tc, props));
     } else {
         size_t i;
         json_t *id;
@@ -219,7 +240,7 @@ json_t *jmap_mailbox_get(struct jmap_req *r, json_t *args, json_t **err_r)
             const struct store_mailbox *mb =
                 sid ? jmap_mailbox_find(v, n, jmap_mailbox_id_parse(sid)) : NULL;
             if (mb)
-                json_array_append_new(list, mailbox_object(v, n, mb, tc, props));
+                json_array_append_new(list, mailbox_object(r, v, n, mb, tc, props));
             else
                 json_array_append(not_found, id);
         }

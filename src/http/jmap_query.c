@@ -804,6 +804,10 @@ static int text_fast(struct jmap_req *r, const struct qrun *qr, char (**ids_r)[6
     }
     if (text == NULL || !store_text_indexed(slice_from_cstr(text)))
         return 0;
+    /* a shared account: the store answers for one mailbox login may read, never
+     * for the whole account (query_run filters the account view instead) */
+    if (r->acl && (in_mailbox == 0 || !jmap_may(r, in_mailbox, "r")))
+        return 0;
     struct buf err = BUF_INIT;
     int rc = store_text_emails(r->j->store, r->user, in_mailbox, fields, slice_from_cstr(text),
                                !qr->sk.k[0].asc, ids_r, n_r, &err);
@@ -918,7 +922,7 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
     if (!jmap_state_now(r, &st, err_r))
         return NULL;
     char *key = qcache_key(args);
-    struct jmap_query_cache *qc = key ? qcache_find(r->j, r->user, key, st) : NULL;
+    struct jmap_query_cache *qc = key ? qcache_find(r->j, r->view_key.data, key, st) : NULL;
     if (qc == NULL) {
         char(*found)[65] = NULL;
         size_t nfound = 0;
@@ -933,7 +937,7 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
             return NULL;
         }
         qc = xcalloc(1, sizeof(*qc));
-        qc->user = xstrdup(r->user);
+        qc->user = xstrdup(r->view_key.data);
         qc->key = key ? key : xstrdup("");
         key = NULL;
         qc->state = st; /* key "" (no memory for one) never matches */

@@ -1,6 +1,7 @@
 /*
  * jmap_session.c - the JMAP session resource (RFC 8620 2): capabilities with
- * every limit the engine enforces, the user's one personal account, and the
+ * every limit the engine enforces, the user's personal account and the
+ * accounts others share with them (jmap_account.c), and the
  * API, upload, download and event source URLs, absolute (clients such as
  * jmap-jam do not resolve relative ones).
  *
@@ -33,12 +34,19 @@ int jmap_session_json(struct jmap *j, const char *user, const char *base_url, js
     json_object_set_new(mail, "maxSizeAttachmentsPerEmail",
                         json_integer((json_int_t)l->max_size_upload));
     json_t *submission = json_pack("{s:i, s:{}}", "maxDelayedSend", 0, "submissionExtensions");
+    /* the accounts others share: mail only, no mailbox made at their top level */
+    json_t *shared_mail = json_deep_copy(mail);
+    json_object_set_new(shared_mail, "mayCreateTopLevelMailbox", json_false());
     json_t *acct_caps =
         json_pack("{s:o, s:o, s:{}}", JMAP_MAIL, mail, JMAP_SUBMISSION, submission, JMAP_VACATION);
     json_t *accounts = json_object();
     json_object_set_new(accounts, id.data,
                         json_pack("{s:s, s:b, s:b, s:o}", "name", user, "isPersonal", 1,
                                   "isReadOnly", 0, "accountCapabilities", acct_caps));
+    struct buf state = BUF_INIT;
+    if (jmap_shared_accounts(j, user, accounts, shared_mail, &state) != 0)
+        buf_append_cstr(&state, JMAP_SESSION_STATE); /* the personal account alone */
+    json_decref(shared_mail);
     json_t *primary = json_pack("{s:s, s:s, s:s}", JMAP_MAIL, id.data, JMAP_SUBMISSION, id.data,
                                 JMAP_VACATION, id.data);
     json_t *caps = json_pack("{s:o, s:{}, s:{}, s:{}}", JMAP_CORE, core, JMAP_MAIL, JMAP_SUBMISSION,
@@ -62,7 +70,8 @@ int jmap_session_json(struct jmap *j, const char *user, const char *base_url, js
     buf_printf(&u, "wss%s/jmap/ws/", base_url + strlen("https"));
     json_object_set_new(caps, JMAP_WEBSOCKET,
                         json_pack("{s:s, s:b}", "url", u.data, "supportsPush", 1));
-    json_object_set_new(s, "state", json_string(JMAP_SESSION_STATE));
+    json_object_set_new(s, "state", json_string(state.data));
+    buf_free(&state);
     buf_free(&u);
     buf_free(&id);
     *out = s;

@@ -92,7 +92,7 @@ static json_t *submission_create(struct jmap_req *r, const char *cid, json_t *o,
     char *from = NULL;
     struct store_account_message *c = NULL;
     size_t n = 0;
-    if (store_account_messages(r->j->store, r->user, hash, 0, false, &c, &n, &err) != 0) {
+    if (jmap_account_messages(r, hash, 0, &c, &n, &err) != 0) {
         e = jmap_server_fail("submission", &err);
         goto out;
     }

@@ -32,7 +32,7 @@ static bool load(struct jmap_req *r, struct store_account_message **v_r, size_t 
                  json_t **err_r)
 {
     struct buf err = BUF_INIT;
-    if (store_account_messages(r->j->store, r->user, NULL, 0, false, v_r, n_r, &err) != 0) {
+    if (jmap_account_messages(r, NULL, 0, v_r, n_r, &err) != 0) {
         *err_r = jmap_server_fail("threads", &err);
         buf_free(&err);
         return false;

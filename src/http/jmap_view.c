@@ -181,12 +181,12 @@ static void copies_sort(struct store_account_message *v, size_t n)
 static int view_load(struct jmap_req *r, struct jmap_view *v, uint64_t st, struct buf *err)
 {
     view_clear(v);
-    if (store_account_messages(r->j->store, r->user, NULL, 0, false, &v->copies, &v->n_copies,
+    if (jmap_account_messages(r, NULL, 0, &v->copies, &v->n_copies,
                                err) != 0)
         return -1;
     if (v->n_copies > 1) /* NULL for an empty account: qsort's argument must not be */
         copies_sort(v->copies, v->n_copies);
-    v->user = xstrdup(r->user);
+    v->user = xstrdup(r->view_key.data); /* a shared account's view: only what login may read */
     v->state = st;
     view_index(v);
     return 0;
@@ -264,7 +264,7 @@ static int view_patch(struct jmap_req *r, struct jmap_view *v, uint64_t st, stru
     int rc = 1;
     if (g.n_mailboxes > 0 || g.n_blobs > VIEW_PATCH_MAX)
         goto out;
-    if (store_account_messages(r->j->store, r->user, NULL, v->state, false, &ch, &nch, err) != 0) {
+    if (jmap_account_messages(r, NULL, v->state, &ch, &nch, err) != 0) {
         rc = -1;
         goto out;
     }
@@ -287,7 +287,7 @@ static int view_patch(struct jmap_req *r, struct jmap_view *v, uint64_t st, stru
     for (size_t i = 0; i < nb; i++) {
         struct store_account_message *c = NULL;
         size_t n = 0;
-        if (store_account_messages(r->j->store, r->user, bodies[i], 0, false, &c, &n, err) != 0) {
+        if (jmap_account_messages(r, bodies[i], 0, &c, &n, err) != 0) {
             rc = -1;
             goto out;
         }
@@ -347,7 +347,7 @@ const struct jmap_view *jmap_view_get(struct jmap_req *r, uint64_t st, json_t **
     struct jmap_view *v = &r->j->view->v;
     struct buf err = BUF_INIT;
     int rc = 1;
-    if (v->user && strcmp(v->user, r->user) == 0) {
+    if (v->user && strcmp(v->user, r->view_key.data) == 0) {
         if (v->state == st)
             return v;
         if (v->state < st)
