@@ -491,3 +491,52 @@ def test_in_chromium(server, tmp_path):
     r, _ = request(server, "GET", "/.well-known/jmap", headers={"Cookie": cookie})
     assert r.status == 401
     out_of_office_replies_once(server)  # last: the Inbox is empty above
+
+
+def test_shared_folders_in_chromium(server):
+    """alice shares Team with bob over IMAP (SETACL "lr"), the admin makes a public News:
+    bob sees both as sections of his folder tree, opens and reads their messages, finds
+    the actions the rights do not allow turned off, and the share, once taken back, leaves
+    the tree (tests/webmail/shared.test.mjs in Debian's chromium)."""
+    chromium = shutil.which("chromium")
+    if chromium is None or not (BROWSER_TESTS / "node_modules" / "playwright-core").is_dir():
+        pytest.fail("chromium or playwright-core is missing: run `make deps-test`")
+    team = (b"From: Dan <dan@example.test>\r\nTo: alice@example.test\r\n"
+            b"Subject: Crane schedule\r\nMessage-ID: <crane-t@example.test>\r\n\r\n"
+            b"The crane comes on Tuesday.\r\n")
+    news = (b"From: Office <office@example.test>\r\nTo: all@example.test\r\n"
+            b"Subject: Site news\r\nMessage-ID: <news@example.test>\r\n\r\nThe canteen opens.\r\n")
+    server.wharf("public", "add", "News")
+    server.wharf("acl", "set", "#public", "News", "anyone", "lr")
+    server.wharf("acl", "set", "#public", "News", ALICE, "lri")
+    with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
+                           timeout=20) as m:
+        m.login(ALICE, PASSWORD)
+        for box in ("Team", "Private"):
+            assert m.create(box)[0] == "OK"
+        assert m.append("Team", None, None, team)[0] == "OK"
+        assert m.append("Private", None, None, news.replace(b"Site news", b"Private"))[0] == "OK"
+        assert m.append('"Public Folders/News"', None, None, news)[0] == "OK"
+        assert m.setacl("Team", BOB, "lr")[0] == "OK"
+    shots = ROOT / "doc" / "webmail"
+    shots.mkdir(exist_ok=True)
+    env = sanitizer_env()
+    env.update({
+        "WEBMAIL_URL": f"{origin(server)}/webmail/",
+        "WEBMAIL_ALICE": ALICE, "WEBMAIL_BOB": BOB, "WEBMAIL_PASSWORD": PASSWORD,
+        "WEBMAIL_SHOTS": str(shots), "WEBMAIL_CHROMIUM": chromium,
+        "WEBMAIL_WHARF": json.dumps([str(WHARF), "-c", str(server.conf)]),
+    })
+    r = subprocess.run(["node", "--test", "--test-reporter=tap", "shared.test.mjs"],
+                       cwd=BROWSER_TESTS, env=env, capture_output=True, timeout=300)
+    out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+    print(out)
+    assert r.returncode == 0, out
+    assert "# fail 0" in out, out
+    # bob only read: Team's message is still unread for alice, and still there
+    with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
+                           timeout=20) as m:
+        m.login(ALICE, PASSWORD)
+        m.select("Team", readonly=True)
+        [n] = m.search(None, "ALL")[1][0].split()
+        assert b"\\Seen" not in m.fetch(n, "(FLAGS)")[1][0]

@@ -114,7 +114,8 @@ async function start(account, csrf) {
   $('app').hidden = false;
   text($('who'), account);
   // folders, identities and settings in one request: one round trip before the list
-  const r = await st.jmap.call([...MAILBOX_CALLS, ...IDENTITY_CALLS, ...SETTINGS_CALLS]);
+  st.jmap.onSession = () => guard(reloadSession());
+  const r = await st.jmap.call([...mailboxCalls(), ...IDENTITY_CALLS, ...SETTINGS_CALLS]);
   applyMailboxes(r);
   applyIdentities(r);
   applySettings(r);
@@ -193,17 +194,58 @@ async function alwaysImages() {
 
 // ---- folders ----
 
-const MAILBOX_CALLS = [['Mailbox/get', { properties: ['name', 'role', 'parentId', 'unreadEmails', 'totalEmails', 'sortOrder'] }, 'm']];
+const MAILBOX_PROPS = ['name', 'role', 'parentId', 'unreadEmails', 'totalEmails', 'sortOrder', 'myRights'];
 
-async function loadMailboxes() {
-  applyMailboxes(await st.jmap.call(MAILBOX_CALLS));
+// The folders of the user's account ('m') and of each account shared with them ('m.N?':
+// a share taken back meanwhile answers accountNotFound, and is then left out).
+function mailboxCalls() {
+  st.shared = st.jmap.sharedAccounts();
+  return [['Mailbox/get', { properties: MAILBOX_PROPS }, 'm'],
+    ...st.shared.map((a, i) => ['Mailbox/get', { accountId: a.id, properties: MAILBOX_PROPS }, `m.${i}?`])];
 }
 
+async function loadMailboxes() {
+  applyMailboxes(await st.jmap.call(mailboxCalls()));
+}
+
+// Each folder knows its account (acct) and, when shared, whose (shared): folder ids are
+// unique across accounts (the store's), so st.current alone names the folder shown.
 function applyMailboxes(r) {
-  st.mailboxes = r.m.list;
+  const own = st.jmap.accountId;
+  st.mailboxes = r.m.list.map((m) => ({ ...m, acct: own, shared: null }));
+  (st.shared || []).forEach((a, i) => {
+    const x = r[`m.${i}?`];
+    if (x && !x.error) st.mailboxes.push(...x.list.map((m) => ({ ...m, acct: a.id, shared: a })));
+  });
   st.byRole = {};
-  for (const m of st.mailboxes) if (m.role) st.byRole[m.role] = m;
+  for (const m of st.mailboxes) if (m.role && !m.shared) st.byRole[m.role] = m;
   renderFolders();
+}
+
+// The session says the shares changed: the accounts again, then their folders; the folder
+// shown, when it is gone with its share, gives way to the Inbox.
+let sessionReload = null;
+async function reloadSession() {
+  if (sessionReload) return sessionReload;
+  sessionReload = (async () => {
+    await st.jmap.init();
+    await loadMailboxes();
+    if (st.current && !currentFolder()) await selectMailbox((st.byRole.inbox || st.mailboxes[0]).id);
+  })();
+  try { await sessionReload; } finally { sessionReload = null; }
+}
+
+// The account of the folder shown (the user's own, or one shared with them): every call on
+// the list and the reading pane goes there.
+function acct() {
+  const m = currentFolder();
+  return m ? m.acct : st.jmap.accountId;
+}
+
+// The rights (RFC 8621 MailboxRights) on the folder shown; every right in the user's own.
+function may(right) {
+  const m = currentFolder();
+  return !m || !m.shared || !!(m.myRights || {})[right];
 }
 
 function folderKey(m) {
@@ -214,10 +256,10 @@ function folderKey(m) {
 function renderFolders() {
   const ul = $('folder-list');
   ul.replaceChildren();
-  const kids = (pid) => st.mailboxes.filter((m) => (m.parentId || null) === pid)
+  const kids = (acc, pid) => st.mailboxes.filter((m) => m.acct === acc && (m.parentId || null) === pid)
     .sort((a, b) => { const x = folderKey(a), y = folderKey(b); return x[0] - y[0] || x[1] - y[1] || (x[2] < y[2] ? -1 : 1); });
-  const build = (pid, into) => {
-    for (const m of kids(pid)) {
+  const build = (acc, pid, into) => {
+    for (const m of kids(acc, pid)) {
       const li = document.createElement('li');
       li.setAttribute('role', 'treeitem');
       const b = document.createElement('button');
@@ -225,7 +267,7 @@ function renderFolders() {
       b.setAttribute('aria-current', String(st.current === m.id));
       const icon = document.createElement('span');
       icon.setAttribute('aria-hidden', 'true');
-      text(icon, ROLE_ICON[m.role] || '▸');
+      text(icon, (!m.shared && ROLE_ICON[m.role]) || '▸');
       const name = document.createElement('span');
       text(name, m.name);
       b.append(icon, name);
@@ -238,7 +280,8 @@ function renderFolders() {
       b.setAttribute('aria-label', `${m.name}${m.unreadEmails ? `, ${m.unreadEmails} unread` : ''}`);
       b.addEventListener('click', () => { $('app').classList.remove('show-folders'); guard(selectMailbox(m.id)); });
       b.addEventListener('dragover', (ev) => {
-        if (!ev.dataTransfer.types.includes('application/x-wharf-email')) return;
+        // a drop moves within one account, into a folder that takes mail, from one that gives it up
+        if (!ev.dataTransfer.types.includes('application/x-wharf-email') || !canMoveTo(m)) return;
         ev.preventDefault();
         b.classList.add('drop');
       });
@@ -247,14 +290,33 @@ function renderFolders() {
         ev.preventDefault();
         b.classList.remove('drop');
         const ids = ev.dataTransfer.getData('application/x-wharf-email');
-        if (ids) guard(bulk(ids.split(','), 'move', m.id));
+        if (ids && canMoveTo(m)) guard(bulk(ids.split(','), 'move', m.id));
       });
       li.append(b);
-      if (kids(m.id).length) { const sub = document.createElement('ul'); sub.setAttribute('role', 'group'); build(m.id, sub); li.append(sub); }
+      if (kids(acc, m.id).length) { const sub = document.createElement('ul'); sub.setAttribute('role', 'group'); build(acc, m.id, sub); li.append(sub); }
       into.append(li);
     }
   };
-  build(null, ul);
+  build(st.jmap.accountId, null, ul);
+  // the folders others share ("Shared by alice@example.org") and the public folders
+  for (const a of st.shared || []) {
+    if (!st.mailboxes.some((m) => m.acct === a.id)) continue;
+    const li = document.createElement('li');
+    li.setAttribute('role', 'treeitem');
+    li.setAttribute('aria-expanded', 'true');
+    li.className = 'shared';
+    li.dataset.account = a.id;
+    const h = document.createElement('span');
+    h.className = 'section';
+    text(h, a.isPublic ? 'Public folders' : `Shared by ${a.name}`);
+    h.title = h.textContent; // the whole name where the column cuts it
+    const sub = document.createElement('ul');
+    sub.setAttribute('role', 'group');
+    sub.setAttribute('aria-label', h.textContent);
+    build(a.id, null, sub);
+    li.append(h, sub);
+    ul.append(li);
+  }
   showFolderActions();
   const inbox = st.byRole.inbox;
   document.title = inbox && inbox.unreadEmails ? `(${inbox.unreadEmails}) Wharf Mail` : 'Wharf Mail';
@@ -269,8 +331,19 @@ function currentFolder() {
 // Folders with a role (Inbox, Sent, ...) are the client's and the server's landmarks: kept.
 function showFolderActions() {
   const m = currentFolder();
-  $('f-rename').disabled = !m || !!m.role;
-  $('f-delete').disabled = !m || !!m.role;
+  $('f-rename').disabled = !m || !!m.role || !!m.shared;
+  $('f-delete').disabled = !m || !!m.role || !!m.shared;
+  // the reading pane's actions where the folder's rights allow them (a shared folder)
+  $('delete').disabled = !may('mayRemoveItems');
+  $('flag').disabled = !may('maySetKeywords');
+  $('unread').disabled = !may('maySetSeen');
+  $('junk').hidden = !!(m && m.shared);
+}
+
+// Whether the rows shown may move to folder m: the same account, rights to take and give.
+function canMoveTo(m) {
+  return m.acct === acct() && m.id !== st.current && may('mayRemoveItems') &&
+    (!m.shared || !!(m.myRights || {}).mayAddItems);
 }
 
 function folderDialog(kind) {
@@ -296,7 +369,7 @@ function folderDialog(kind) {
     }
   }
   for (const x of st.mailboxes) {
-    if (banned.has(x.id)) continue;
+    if (banned.has(x.id) || x.shared) continue;
     const o = document.createElement('option');
     o.value = x.id;
     text(o, x.name);
@@ -322,7 +395,7 @@ async function saveFolder(ev) {
 
 async function deleteFolder() {
   const m = currentFolder();
-  if (!m || m.role) return;
+  if (!m || m.role || m.shared) return;
   const n = m.totalEmails || 0;
   if (!window.confirm(n ? `Delete “${m.name}” and its ${n} message(s)?` : `Delete “${m.name}”?`)) return;
   const r = await st.jmap.call([['Mailbox/set', { destroy: [m.id], onDestroyRemoveEmails: true }, 's']]);
@@ -410,7 +483,7 @@ async function fetchPage(n, withTotal) {
   if (st.pages.has(n)) return;
   st.pages.add(n);
   const gen = st.gen;
-  const r = await st.jmap.call(pageCalls(n, withTotal, ''));
+  const r = await st.jmap.call(pageCalls(n, withTotal, ''), acct());
   if (gen === st.gen) applyPage(r, withTotal, '');
 }
 
@@ -543,7 +616,7 @@ function showSelection() {
     o.value = '';
     text(o, 'Move to…');
     to.append(o);
-    for (const m of st.mailboxes) {
+    for (const m of st.mailboxes.filter(canMoveTo)) {
       const x = document.createElement('option');
       x.value = m.id;
       text(x, m.name);
@@ -557,7 +630,7 @@ function showSelection() {
 async function allListed() {
   const out = [];
   for (let pos = 0; ; pos += 1000) {
-    const r = await st.jmap.call([['Email/query', { filter: listFilter(), position: pos, limit: 1000 }, 'q']]);
+    const r = await st.jmap.call([['Email/query', { filter: listFilter(), position: pos, limit: 1000 }, 'q']], acct());
     out.push(...r.q.ids);
     if (r.q.ids.length < 1000) return out;
   }
@@ -569,14 +642,19 @@ async function targets(rows) {
   const ids = [...new Set(rows.flatMap((id) => threadOf(id)))];
   const inFolder = !st.search || st.search.inMailbox ? st.current : null;
   if (!inFolder) return ids;
-  const r = await st.jmap.call([['Email/get', { ids, properties: ['mailboxIds'] }, 'g']]);
+  const r = await st.jmap.call([['Email/get', { ids, properties: ['mailboxIds'] }, 'g']], acct());
   return r.g.list.filter((e) => e.mailboxIds[inFolder]).map((e) => e.id);
 }
 
 // One action on rows (ids, or 'all'): read, unread, flag, unflag, move (to arg), delete, junk, notjunk.
 async function bulk(rows, action, arg) {
+  // a shared folder: only what its rights allow; deleting there destroys (no Trash of its own)
+  const shared = !!(currentFolder() || {}).shared;
+  const need = { read: 'maySetSeen', unread: 'maySetSeen', flag: 'maySetKeywords', unflag: 'maySetKeywords', move: 'mayRemoveItems', delete: 'mayRemoveItems' }[action];
+  if ((shared && !need) || (need && !may(need))) return;
+  if (action === 'move' && !canMoveTo(st.mailboxes.find((m) => m.id === arg) || {})) return;
   const ids = await targets(rows);
-  const { trash, junk, inbox } = st.byRole;
+  const { trash, junk, inbox } = shared ? {} : st.byRole;
   const update = {};
   const destroy = [];
   for (const id of ids) {
@@ -595,7 +673,7 @@ async function bulk(rows, action, arg) {
     const args = {};
     if (k < upd.length) args.update = Object.fromEntries(upd.slice(k, k + SET_CHUNK));
     if (k < destroy.length) args.destroy = destroy.slice(k, k + SET_CHUNK);
-    await st.jmap.call([['Email/set', args, 's']]);
+    await st.jmap.call([['Email/set', args, 's']], acct());
   }
   const gone = ['move', 'delete', 'junk', 'notjunk'].includes(action);
   if (gone) {
@@ -636,10 +714,11 @@ async function refreshOnce() {
   const gen = st.gen;
   try {
     // the counts and every loaded page in one request (one account state, one round trip)
-    const calls = [...MAILBOX_CALLS];
+    const calls = mailboxCalls();
+    const on = acct();
     for (const [k, p] of pages.entries()) {
       st.pages.add(p);
-      calls.push(...pageCalls(p, k === 0, `${k}`));
+      calls.push(...pageCalls(p, k === 0, `${k}`).map(([n, a, t]) => [n, { accountId: on, ...a }, t]));
     }
     const r = await st.jmap.call(calls);
     applyMailboxes(r);
@@ -662,7 +741,7 @@ async function openThread(id) {
   ul.replaceChildren();
   ul.hidden = ids.length < 2;
   if (ids.length > 1) {
-    const r = await st.jmap.call([['Email/get', { ids, properties: ['from', 'receivedAt', 'preview', 'keywords'] }, 'g']]);
+    const r = await st.jmap.call([['Email/get', { ids, properties: ['from', 'receivedAt', 'preview', 'keywords'] }, 'g']], acct());
     if (seq !== st.openSeq) return;
     const byId = new Map(r.g.list.map((e) => [e.id, e]));
     for (const eid of ids) {
@@ -681,8 +760,8 @@ async function openThread(id) {
       ul.append(li);
     }
     const unread = r.g.list.filter((e) => !(e.keywords || {}).$seen).map((e) => e.id);
-    if (unread.length) {
-      await st.jmap.call([['Email/set', { update: Object.fromEntries(unread.map((u) => [u, { 'keywords/$seen': true }])) }, 's']]);
+    if (unread.length && may('maySetSeen')) {
+      await st.jmap.call([['Email/set', { update: Object.fromEntries(unread.map((u) => [u, { 'keywords/$seen': true }])) }, 's']], acct());
       const row = st.emails.get(id);
       if (row) row.keywords = { ...(row.keywords || {}), $seen: true };
     }
@@ -700,9 +779,10 @@ async function showMessage(id, seq) {
     ids: [id],
     properties: ['blobId', 'size', 'from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'receivedAt', 'keywords', 'mailboxIds', 'messageId', 'references', 'threadId', 'textBody', 'htmlBody', 'attachments', 'bodyValues'],
     fetchTextBodyValues: true, fetchHTMLBodyValues: true, maxBodyValueBytes: 1048576,
-  }, 'g']]);
+  }, 'g']], acct());
   const e = r.g.list[0];
   if (!e || seq !== st.openSeq) return;
+  e.acct = acct(); // its downloads and changes go to its account
   st.open = e;
   $('reader').hidden = false;
   $('app').classList.add('reading');
@@ -713,7 +793,7 @@ async function showMessage(id, seq) {
   text($('r-to'), addr(e.to));
   showFlag(e);
   $('edit-draft').hidden = !(e.keywords || {}).$draft;
-  const inJunk = st.byRole.junk && e.mailboxIds[st.byRole.junk.id];
+  const inJunk = st.byRole.junk && e.acct === st.jmap.accountId && e.mailboxIds[st.byRole.junk.id];
   text($('junk'), inJunk ? 'Not junk' : 'Junk');
   $('junk').setAttribute('aria-label', inJunk ? 'Not junk' : 'Mark as junk');
   await showBody();
@@ -723,7 +803,7 @@ async function showMessage(id, seq) {
   for (const a of files.slice(0, ATTACHMENTS_SHOWN)) {
     const li = document.createElement('li');
     const link = document.createElement('a');
-    link.href = st.jmap.downloadUrl(a.blobId, a.name, a.type);
+    link.href = st.jmap.downloadUrl(a.blobId, a.name, a.type, e.acct);
     link.setAttribute('download', a.name || 'attachment');
     text(link, `${a.name || 'attachment'} (${Math.ceil((a.size || 0) / 1024)} KB)`);
     li.append(link);
@@ -734,7 +814,7 @@ async function showMessage(id, seq) {
     text(li, `… and ${files.length - ATTACHMENTS_SHOWN} more`);
     ul.append(li);
   }
-  if (!(e.keywords || {}).$seen) await setKeyword(e, '$seen', true);
+  if (!(e.keywords || {}).$seen && may('maySetSeen')) await setKeyword(e, '$seen', true);
 }
 
 function bodyText(e, parts) {
@@ -770,7 +850,7 @@ async function inlineImages(e, refs) {
   const parts = [...(e.attachments || []), ...(e.htmlBody || [])];
   for (const p of parts) {
     if (!p.cid || !refs.has(p.cid) || out.has(p.cid) || !/^image\//i.test(p.type || '') || p.size > INLINE_MAX) continue;
-    const r = await fetch(st.jmap.downloadUrl(p.blobId, p.name || 'image', p.type), { credentials: 'same-origin' });
+    const r = await fetch(st.jmap.downloadUrl(p.blobId, p.name || 'image', p.type, e.acct), { credentials: 'same-origin' });
     if (!r.ok) continue;
     const blob = new Blob([await r.blob()], { type: p.type });
     out.set(p.cid, await new Promise((done) => {
@@ -787,7 +867,7 @@ async function inlineImages(e, refs) {
 async function showSource() {
   const e = st.open;
   if (!e) return;
-  const url = st.jmap.downloadUrl(e.blobId, 'message.eml', 'message/rfc822');
+  const url = st.jmap.downloadUrl(e.blobId, 'message.eml', 'message/rfc822', e.acct);
   $('s-download').href = url;
   text($('s-text'), 'Loading…');
   $('source-dialog').showModal();
@@ -817,7 +897,7 @@ function showFlag(e) {
 }
 
 async function setKeyword(e, kw, on) {
-  await st.jmap.call([['Email/set', { update: { [e.id]: { [`keywords/${kw}`]: on ? true : null } } }, 's']]);
+  await st.jmap.call([['Email/set', { update: { [e.id]: { [`keywords/${kw}`]: on ? true : null } } }, 's']], e.acct);
   e.keywords = { ...(e.keywords || {}) };
   if (on) e.keywords[kw] = true; else delete e.keywords[kw];
   const listed = st.emails.get(e.id);
@@ -838,7 +918,7 @@ async function deleteOpen() {
 async function junkOpen() {
   const e = st.open;
   const junk = st.byRole.junk;
-  if (!e || !junk) return;
+  if (!e || !junk || e.acct !== st.jmap.accountId) return;
   await bulk([openRow()], e.mailboxIds[junk.id] ? 'notjunk' : 'junk');
 }
 

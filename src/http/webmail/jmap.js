@@ -31,11 +31,21 @@ export class Jmap {
     this.eventSourcePath = Jmap.path(s.eventSourceUrl.split('?')[0].replace(/\{[^}]*\}/g, ''));
   }
 
-  // calls: [[name, args, tag], ...]; returns {tag: args} of the responses (errors throw).
-  async call(calls) {
+  // The accounts others share with the user (RFC 8620 2: isPersonal false), by name:
+  // [{id, name, isReadOnly}], the public folders last.
+  sharedAccounts() {
+    return Object.entries(this.session.accounts)
+      .filter(([id, a]) => id !== this.accountId && !a.isPersonal && a.accountCapabilities['urn:ietf:params:jmap:mail'])
+      .map(([id, a]) => ({ id, name: a.name, isReadOnly: a.isReadOnly, isPublic: a.name === 'Public folders' }))
+      .sort((x, y) => (x.isPublic - y.isPublic) || (x.name < y.name ? -1 : 1));
+  }
+
+  // calls: [[name, args, tag], ...] on accountId (the user's own by default; a call's own
+  // accountId wins); returns {tag: args} of the responses (errors throw).
+  async call(calls, accountId = this.accountId) {
     const body = JSON.stringify({
       using: USING,
-      methodCalls: calls.map(([n, a, t]) => [n, { accountId: this.accountId, ...a }, t]),
+      methodCalls: calls.map(([n, a, t]) => [n, { accountId, ...a }, t]),
     });
     const r = await fetch(this.apiPath, {
       method: 'POST', credentials: 'same-origin', body,
@@ -44,16 +54,21 @@ export class Jmap {
     if (r.status === 401) throw new AuthError('signed out');
     if (!r.ok) throw new Error(`JMAP: ${r.status}`);
     const out = {};
-    for (const [name, args, tag] of (await r.json()).methodResponses) {
-      if (name === 'error') throw new Error(`${tag}: ${args.type} ${args.description || ''}`);
-      out[tag] = args;
+    const res = await r.json();
+    // the accounts shared with the user changed (a share given or taken back): onSession
+    if (this.session && res.sessionState !== this.session.state && this.onSession) this.onSession();
+    for (const [name, args, tag] of res.methodResponses) {
+      // a call tagged "...?" may fail: its error object ({type}) is then its answer
+      if (name === 'error' && tag.endsWith('?')) out[tag] = { error: args };
+      else if (name === 'error') throw new Error(`${tag}: ${args.type} ${args.description || ''}`);
+      else out[tag] = args;
     }
     return out;
   }
 
-  downloadUrl(blobId, name, type) {
+  downloadUrl(blobId, name, type, accountId = this.accountId) {
     const u = this.downloadTemplate
-      .replace('{accountId}', encodeURIComponent(this.accountId))
+      .replace('{accountId}', encodeURIComponent(accountId))
       .replace('{blobId}', encodeURIComponent(blobId))
       .replace('{name}', encodeURIComponent(name || 'attachment'))
       .replace('{type}', encodeURIComponent(type || 'application/octet-stream'));
