@@ -93,7 +93,8 @@ int jmap_account_select(struct jmap_req *r, const char *account_id, struct buf *
         buf_printf(&r->view_key, "\n%s", owner.data);
         for (size_t i = 0; i < n_mb; i++)
             for (size_t k = 0; k < n_sh; k++)
-                if (strcmp(sh[k].owner, owner.data) == 0 && strcmp(sh[k].mailbox, mb[i].name) == 0) {
+                if (strcmp(sh[k].owner, owner.data) == 0 &&
+                    strcmp(sh[k].mailbox, mb[i].name) == 0) {
                     struct jmap_acl *a = &r->acl[r->n_acl++];
                     a->mailbox_id = mb[i].id;
                     snprintf(a->rights, sizeof(a->rights), "%s", sh[k].rights);
@@ -154,7 +155,9 @@ int jmap_account_messages(struct jmap_req *r, const char *hash, uint64_t since,
 
 /* ---- the session's accounts ---- */
 
-/* The owners of sh[] (ordered by owner) with a mailbox login may list ("l"). */
+/* Whether the owner of sh[from] (sh ordered by owner) has a mailbox login may
+ * list ("l"); *end_r: the next owner's first; *read_only_r: no right there to
+ * change anything over JMAP (s, w, i, t, e: Email/set's; Mailbox/set is refused). */
 static bool share_listed(const struct store_acl_share *sh, size_t n, size_t from, size_t *end_r,
                          bool *read_only_r)
 {
@@ -163,8 +166,7 @@ static bool share_listed(const struct store_acl_share *sh, size_t n, size_t from
     while (e < n && strcmp(sh[e].owner, sh[from].owner) == 0) {
         if (strchr(sh[e].rights, 'l')) {
             listed = true;
-            /* any right to change something there makes the account writable */
-            ro = ro && strpbrk(sh[e].rights, "switexk") == NULL;
+            ro = ro && strpbrk(sh[e].rights, "swite") == NULL;
         }
         e++;
     }
@@ -213,8 +215,7 @@ int jmap_shared_accounts(struct jmap *j, const char *user, json_t *accounts, jso
             buf_append_cstr(&name, sh[i].owner);
         json_object_set_new(accounts, id.data,
                             json_pack("{s:s, s:b, s:b, s:{s:O}}", "name", name.data, "isPersonal",
-                                      0, "isReadOnly", ro, "accountCapabilities", JMAP_MAIL,
-                                      caps));
+                                      0, "isReadOnly", ro, "accountCapabilities", JMAP_MAIL, caps));
     }
     store_acl_shared_free(sh, n);
     buf_free(&err);

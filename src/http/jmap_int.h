@@ -46,8 +46,8 @@ struct jmap_req {
      * login's. Checked by jmap_may on every read and write. */
     struct jmap_acl *acl;
     size_t n_acl;
-    char *owner;        /* the owner of a shared account (r->user points here) */
-    bool shared_ok;     /* the current method works on shared accounts */
+    char *owner;         /* the owner of a shared account (r->user points here) */
+    bool shared_ok;      /* the current method works on shared accounts */
     struct buf view_key; /* what the worker's caches (view, queries) are keyed by */
     json_t *created_ids; /* creation id -> id, over the whole request */
     json_t *responses;   /* methodResponses so far (back-references) */

@@ -133,8 +133,7 @@ json_t *jmap_snippet_get(struct jmap_req *r, json_t *args, json_t **err_r)
         size_t n = 0;
         struct buf err = BUF_INIT, data = BUF_INIT, subject = BUF_INIT, body = BUF_INIT;
         if (s && jmap_email_id_parse(s, hash) &&
-            jmap_account_messages(r, hash, 0, &c, &n, &err) == 0 &&
-            n > 0) {
+            jmap_account_messages(r, hash, 0, &c, &n, &err) == 0 && n > 0) {
             json_t *sn = json_pack("{s:s, s:n, s:n}", "emailId", s, "subject", "preview");
             bool has_subject = false;
             if ((json_array_size(subject_terms) || json_array_size(body_terms)) &&

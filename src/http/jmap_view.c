@@ -181,8 +181,7 @@ static void copies_sort(struct store_account_message *v, size_t n)
 static int view_load(struct jmap_req *r, struct jmap_view *v, uint64_t st, struct buf *err)
 {
     view_clear(v);
-    if (jmap_account_messages(r, NULL, 0, &v->copies, &v->n_copies,
-                               err) != 0)
+    if (jmap_account_messages(r, NULL, 0, &v->copies, &v->n_copies, err) != 0)
         return -1;
     if (v->n_copies > 1) /* NULL for an empty account: qsort's argument must not be */
         copies_sort(v->copies, v->n_copies);

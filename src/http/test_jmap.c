@@ -2,7 +2,8 @@
  * test_jmap.c - unit tests of the JMAP engine on a real temporary store:
  * request-level problems, back-references, Mailbox and Email methods with
  * their errors, /changes across changes made beside JMAP (store_deliver as
- * the mta does), blobs, submission through a recording queue.
+ * the mta does), blobs, submission through a recording queue, an account
+ * shared by ACL.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -709,6 +710,105 @@ static void test_push(void **state)
     buf_free(&err);
 }
 
+/* Runs body as user; returns the response (status 200). */
+static json_t *call_as(struct fixture *f, const char *user, const char *body)
+{
+    json_t *out = NULL;
+    int status = 0;
+    jmap_api(&f->j, user, body, strlen(body), &out, &status);
+    assert_int_equal(status, 200);
+    return out;
+}
+
+static size_t ids_of(json_t *o, size_t i, const char *name)
+{
+    return json_array_size(json_object_get(resp(o, i, name), "ids"));
+}
+
+/* alice shares Team with bob ("lr"): a second account in bob's session, only
+ * Team in it, its Email readable and not writable; the worker's caches keep
+ * bob's view of alice's account apart from alice's own. */
+static void test_shared_account(void **state)
+{
+    struct fixture *f = *state;
+    struct buf err = BUF_INIT, b = BUF_INIT, bob = BUF_INIT;
+    assert_int_equal(store_mailbox_create(f->s, ALICE, "Team", NULL, &err), 0);
+    deliver(f, ALICE, "Team", "Subject: team\r\n\r\nshared\r\n");
+    deliver(f, ALICE, "INBOX", "Subject: mine\r\n\r\nnot shared\r\n");
+    jmap_account_id(BOB, &bob);
+    json_t *s;
+    assert_int_equal(jmap_session_json(&f->j, BOB, "https://mx", &s), 0);
+    assert_null(json_object_get(json_object_get(s, "accounts"), account()));
+    char *state0 = xstrdup(str(s, "state"));
+    json_decref(s);
+#define QUERY                                                                                      \
+    "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["                                \
+    "[\"Email/query\", {\"accountId\": \"%s\"}, \"q\"],"                                           \
+    "[\"Mailbox/get\", {\"accountId\": \"%s\"}, \"m\"]]}"
+    buf_printf(&b, QUERY, account(), account());
+    json_t *o = call_as(f, BOB, b.data);
+    assert_string_equal(str(resp(o, 0, "error"), "type"), "accountNotFound");
+    json_decref(o);
+
+    assert_int_equal(store_acl_set(f->s, ALICE, "Team", BOB, "lr", &err), 0);
+    assert_int_equal(jmap_session_json(&f->j, BOB, "https://mx", &s), 0);
+    json_t *acc = json_object_get(json_object_get(s, "accounts"), account());
+    assert_non_null(acc);
+    assert_true(json_is_false(json_object_get(acc, "isPersonal")));
+    assert_true(json_is_true(json_object_get(acc, "isReadOnly")));
+    assert_string_equal(str(s, "primaryAccounts/urn:ietf:params:jmap:mail"), bob.data);
+    assert_string_not_equal(str(s, "state"), state0);
+    json_decref(s);
+    free(state0);
+
+    /* alice first (her whole account in the worker's view), then bob: only Team */
+    buf_reset(&b);
+    buf_printf(&b, QUERY, account(), account());
+    o = call_as(f, ALICE, b.data);
+    assert_int_equal(ids_of(o, 0, "Email/query"), 2);
+    json_decref(o);
+    o = call_as(f, BOB, b.data);
+    assert_int_equal(ids_of(o, 0, "Email/query"), 1);
+    json_t *list = json_object_get(resp(o, 1, "Mailbox/get"), "list");
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(str(resp(o, 1, "Mailbox/get"), "list/0/name"), "Team");
+    json_t *rights = json_object_get(json_array_get(list, 0), "myRights");
+    assert_true(json_is_true(json_object_get(rights, "mayReadItems")));
+    assert_true(json_is_false(json_object_get(rights, "maySetSeen")));
+    char *id = xstrdup(str(resp(o, 0, "Email/query"), "ids/0"));
+    json_decref(o);
+    o = call_as(f, ALICE, b.data); /* and alice's own again: not bob's view */
+    assert_int_equal(ids_of(o, 0, "Email/query"), 2);
+    json_decref(o);
+
+    /* no "s": $seen refused; Identity is the user's own account's only */
+    buf_reset(&b);
+    buf_printf(&b,
+               "{\"using\":[\"urn:ietf:params:jmap:mail\", \"urn:ietf:params:jmap:submission\"],"
+               " \"methodCalls\":[[\"Email/set\", {\"accountId\": \"%s\", \"update\": {\"%s\": "
+               "{\"keywords/$seen\": true}}}, \"s\"],"
+               "[\"Identity/get\", {\"accountId\": \"%s\"}, \"i\"]]}",
+               account(), id, account());
+    o = call_as(f, BOB, b.data);
+    json_t *nu = json_object_get(json_object_get(resp(o, 0, "Email/set"), "notUpdated"), id);
+    assert_string_equal(str(nu, "type"), "forbidden");
+    assert_string_equal(str(resp(o, 1, "error"), "type"), "accountNotSupportedByMethod");
+    json_decref(o);
+
+    /* taken back: not found again */
+    assert_int_equal(store_acl_set(f->s, ALICE, "Team", BOB, "", &err), 0);
+    buf_reset(&b);
+    buf_printf(&b, QUERY, account(), account());
+    o = call_as(f, BOB, b.data);
+    assert_string_equal(str(resp(o, 0, "error"), "type"), "accountNotFound");
+    json_decref(o);
+    free(id);
+    buf_free(&b);
+    buf_free(&bob);
+    buf_free(&err);
+#undef QUERY
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -719,6 +819,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_emails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_import_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_account, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

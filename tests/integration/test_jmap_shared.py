@@ -7,11 +7,9 @@ Clients: imaplib for alice (the owner) and the admin's wharf command for the
 public folders; the JMAP client of test_jmap (http.client over TLS) for bob
 and carol. Every refusal is checked to leave the store as it was (IMAP).
 """
-import imaplib
-
 import pytest
 
-from conftest import tls_context
+from test_imap import login as imap
 from test_jmap import MAIL, PASSWORD, Jmap, account_id
 
 ALICE, BOB, CAROL = "alice@example.test", "bob@example.test", "carol@example.test"
@@ -32,13 +30,6 @@ def server(wharf_factory):
     for user in (ALICE, BOB, CAROL):
         s.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
     return s
-
-
-def imap(server, user=ALICE):
-    m = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
-                          timeout=20)
-    m.login(user, PASSWORD)
-    return m
 
 
 def ok(resp):

@@ -376,6 +376,27 @@ def rich_text_reply(msg):
         assert bad not in h and bad not in t, bad
 
 
+def run_browser_test(server, chromium, name, extra=None):
+    """tests/webmail/NAME under node:test against server, every subtest passed; its
+    screenshots go to doc/webmail/."""
+    shots = ROOT / "doc" / "webmail"
+    shots.mkdir(exist_ok=True)
+    env = sanitizer_env()  # the wharf command the test runs is the sanitizer build's
+    env.update({
+        "WEBMAIL_URL": f"{origin(server)}/webmail/",
+        "WEBMAIL_ALICE": ALICE, "WEBMAIL_BOB": BOB, "WEBMAIL_PASSWORD": PASSWORD,
+        "WEBMAIL_SHOTS": str(shots), "WEBMAIL_CHROMIUM": chromium,
+        "WEBMAIL_WHARF": json.dumps([str(WHARF), "-c", str(server.conf)]),
+        **(extra or {}),
+    })
+    r = subprocess.run(["node", "--test", "--test-reporter=tap", name],
+                       cwd=BROWSER_TESTS, env=env, capture_output=True, timeout=300)
+    out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+    print(out)
+    assert r.returncode == 0, out
+    assert "# fail 0" in out, out
+
+
 def test_in_chromium(server, tmp_path):
     """Sign in, read, hostile HTML, send to a second user who sees it live, sign out:
     tests/webmail/webmail.test.mjs in Debian's chromium (playwright-core)."""
@@ -406,24 +427,11 @@ def test_in_chromium(server, tmp_path):
         server.wharf("alias", "add", "sales@example.test", ALICE)
         server.wharf("domain", "add", "other.test")
         server.wharf("alias", "add", "sales@other.test", ALICE)
-        shots = ROOT / "doc" / "webmail"
-        shots.mkdir(exist_ok=True)
-        env = sanitizer_env()  # the wharf command the test runs is the sanitizer build's
-        env.update({
-            "WEBMAIL_URL": f"{origin(server)}/webmail/",
-            "WEBMAIL_ALICE": ALICE, "WEBMAIL_BOB": BOB, "WEBMAIL_PASSWORD": PASSWORD,
-            "WEBMAIL_RECORDER": rec, "WEBMAIL_SHOTS": str(shots),
-            "WEBMAIL_CHROMIUM": chromium,
+        run_browser_test(server, chromium, "webmail.test.mjs", {
+            "WEBMAIL_RECORDER": rec,
             "WEBMAIL_COOKIE_FILE": str(tmp_path / "cookie"),
-            "WEBMAIL_WHARF": json.dumps([str(WHARF), "-c", str(server.conf)]),
             "NODE_TLS_REJECT_UNAUTHORIZED": "0",  # the recorder's own certificate
         })
-        r = subprocess.run(["node", "--test", "--test-reporter=tap", "webmail.test.mjs"],
-                           cwd=BROWSER_TESTS, env=env, capture_output=True, timeout=300)
-        out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
-        print(out)
-        assert r.returncode == 0, out
-        assert "# fail 0" in out, out
     finally:
         srv.shutdown()
     # What the browser did is what an IMAP client sees: the dragged message in Archive only,
@@ -518,21 +526,7 @@ def test_shared_folders_in_chromium(server):
         assert m.append("Private", None, None, news.replace(b"Site news", b"Private"))[0] == "OK"
         assert m.append('"Public Folders/News"', None, None, news)[0] == "OK"
         assert m.setacl("Team", BOB, "lr")[0] == "OK"
-    shots = ROOT / "doc" / "webmail"
-    shots.mkdir(exist_ok=True)
-    env = sanitizer_env()
-    env.update({
-        "WEBMAIL_URL": f"{origin(server)}/webmail/",
-        "WEBMAIL_ALICE": ALICE, "WEBMAIL_BOB": BOB, "WEBMAIL_PASSWORD": PASSWORD,
-        "WEBMAIL_SHOTS": str(shots), "WEBMAIL_CHROMIUM": chromium,
-        "WEBMAIL_WHARF": json.dumps([str(WHARF), "-c", str(server.conf)]),
-    })
-    r = subprocess.run(["node", "--test", "--test-reporter=tap", "shared.test.mjs"],
-                       cwd=BROWSER_TESTS, env=env, capture_output=True, timeout=300)
-    out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
-    print(out)
-    assert r.returncode == 0, out
-    assert "# fail 0" in out, out
+    run_browser_test(server, chromium, "shared.test.mjs")
     # bob only read: Team's message is still unread for alice, and still there
     with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
                            timeout=20) as m:
