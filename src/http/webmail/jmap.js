@@ -55,8 +55,12 @@ export class Jmap {
     if (!r.ok) throw new Error(`JMAP: ${r.status}`);
     const out = {};
     const res = await r.json();
-    // the accounts shared with the user changed (a share given or taken back): onSession
-    if (this.session && res.sessionState !== this.session.state && this.onSession) this.onSession();
+    // the accounts shared with the user changed (a share given or taken back): onSession,
+    // once per new state (should the session resource lag, no reload after every call)
+    if (this.session && res.sessionState !== this.session.state && res.sessionState !== this.seenState && this.onSession) {
+      this.seenState = res.sessionState;
+      this.onSession();
+    }
     for (const [name, args, tag] of res.methodResponses) {
       // a call tagged "...?" may fail: its error object ({type}) is then its answer
       if (name === 'error' && tag.endsWith('?')) out[tag] = { error: args };
