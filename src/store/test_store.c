@@ -354,7 +354,7 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
+                                  UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
                                       UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER messages_count_insert;"
                                   "DROP TRIGGER messages_count_delete;"
@@ -414,7 +414,7 @@ static void test_search_records_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
+                                  UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
                                       UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "ALTER TABLE messages DROP COLUMN search;"
                                   "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
@@ -869,6 +869,79 @@ static void test_inline_bodies(void **state)
     rm_dir(dir);
 }
 
+/* One integer from sql on dir's database. */
+static int64_t sql_int(const char *dir, const char *sql)
+{
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    buf_free(&path);
+    return v;
+}
+
+/* Schema 18: the bodies kept in the database are rows of blob_bodies, not cells of
+ * blobs (whose lookups read every overflowing cell they pass); a store of 17 moves
+ * them, and a body row goes with its blobs row. */
+static void test_blob_rows_migrate(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct store *s = inline_store(dir);
+    struct buf err = BUF_INIT, out = BUF_INIT;
+    assert_int_equal(put(s, ALICE, NULL, "one\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(put(s, ALICE, NULL, "two\r\n", NULL, 0, 0, NULL), STORE_OK);
+    store_close(s);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blob_bodies"), 2);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blobs WHERE body IS NOT NULL"), 0);
+    /* back to 17: the bodies in blobs.body */
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, UNDO_BLOB_ROWS "PRAGMA user_version = 17;", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    buf_free(&path);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blobs WHERE body IS NOT NULL"), 2);
+    s = inline_store(dir);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blob_bodies"), 2);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blobs WHERE body IS NOT NULL"), 0);
+    assert_int_equal(store_message_read(s, ALICE, "INBOX", 1, &out, &err), 0);
+    assert_string_equal(out.data, "one\r\n");
+    assert_int_equal(store_message_read(s, ALICE, "INBOX", 2, &out, &err), 0);
+    assert_string_equal(out.data, "two\r\n");
+    /* a body stored after the step, and one collected with its blobs row */
+    assert_int_equal(put(s, ALICE, NULL, "three\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(store_message_read(s, ALICE, "INBOX", 3, &out, &err), 0);
+    assert_string_equal(out.data, "three\r\n");
+    uint32_t uid = 1;
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &uid, 1, &err), 0);
+    store_close(s);
+    struct store_options o = inline_opt;
+    o.expunge_hold = 0;
+    s = store_open_dir(dir, &o, &err);
+    assert_non_null(s);
+    assert_int_equal(store_gc(s, &err), 0);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blob_bodies"), 2);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blobs b JOIN blob_bodies bb"
+                                  " ON bb.id = b.offset WHERE b.segment < 0"),
+                     2);
+    assert_int_equal(store_message_read(s, ALICE, "INBOX", 2, &out, &err), 0);
+    assert_string_equal(out.data, "two\r\n");
+    buf_free(&out);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
+}
+
 static void test_gc_keeps_live_bodies(void **state)
 {
     char *dir = make_dir();
@@ -1309,7 +1382,7 @@ static void test_account_state_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
+                                  UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
                                       UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
                                   "DROP TRIGGER state_mailbox_insert;"
                                   "DROP TRIGGER state_mailbox_update;"
@@ -1556,7 +1629,7 @@ static void test_msgid_index(void **state)
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(
         sqlite3_exec(db,
-                     UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                     UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
                      "ALTER TABLE blobs DROP COLUMN body;"
                      /* the index of every body, as before the partial one */
                      "DROP INDEX blobs_segment;"
@@ -1601,6 +1674,7 @@ int main(void)
         cmocka_unit_test(test_crash_between_blob_and_commit),
         cmocka_unit_test(test_crash_after_commit),
         cmocka_unit_test(test_inline_bodies),
+        cmocka_unit_test(test_blob_rows_migrate),
         cmocka_unit_test(test_gc_keeps_live_bodies),
         cmocka_unit_test(test_names_and_acl),
         cmocka_unit_test(test_acl_rights_and_shares),
