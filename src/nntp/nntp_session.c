@@ -61,12 +61,12 @@ struct nntp_session {
     struct nntp_groups groups;
     bool groups_loaded;
     struct timeval groups_at; /* the loop's turn (its cached time) that read them */
-    char *group;           /* the selected group's name, NULL: none */
-    uint32_t article;      /* the current article number, 0: none */
-    bool peer;             /* a feed peer (nntp_feed_peers): IHAVE, CHECK, TAKETHIS */
-    enum nntp_cmd reading; /* POST, IHAVE or TAKETHIS: what the article is for */
-    char *offered;         /* IHAVE/TAKETHIS: the message-id offered */
-    struct dotread rd;     /* POST */
+    char *group;              /* the selected group's name, NULL: none */
+    uint32_t article;         /* the current article number, 0: none */
+    bool peer;                /* a feed peer (nntp_feed_peers): IHAVE, CHECK, TAKETHIS */
+    enum nntp_cmd reading;    /* POST, IHAVE or TAKETHIS: what the article is for */
+    char *offered;            /* IHAVE/TAKETHIS: the message-id offered */
+    struct dotread rd;        /* POST */
     /* The selected group's articles, kept while its UIDNEXT and HIGHESTMODSEQ stay. */
     struct nntp_listing cache;
     int64_t cache_id;

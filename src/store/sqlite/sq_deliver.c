@@ -78,9 +78,8 @@ int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg
         if (sqlite3_step(st) != SQLITE_DONE)
             return sq_db_error(s, "blob", err);
         int64_t id = sqlite3_last_insert_rowid(sq(s)->db);
-        st = sq_stmt(s,
-                     "INSERT INTO blobs(hash, segment, offset, size, refs) VALUES(?, -1, ?, ?, 1)",
-                     err);
+        st = sq_stmt(
+            s, "INSERT INTO blobs(hash, segment, offset, size, refs) VALUES(?, -1, ?, ?, 1)", err);
         if (st == NULL)
             return -1;
         sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);

@@ -161,8 +161,8 @@ int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg
  * is the blob_bodies row a segment -1 body is in (schema 18), b.body before, NULL while
  * a migration older than that column runs. */
 #define SQ_BLOB_SELECT(s, rest)                                                                    \
-    (sq(s)->blob_rows ? "SELECT b.segment, b.offset, b.size, CASE WHEN b.segment < 0 THEN"         \
-                        " (SELECT bb.body FROM blob_bodies bb WHERE bb.id = b.offset) END " rest   \
+    (sq(s)->blob_rows   ? "SELECT b.segment, b.offset, b.size, CASE WHEN b.segment < 0 THEN"       \
+                          " (SELECT bb.body FROM blob_bodies bb WHERE bb.id = b.offset) END " rest \
      : sq(s)->blob_body ? "SELECT b.segment, b.offset, b.size, b.body " rest                       \
                         : "SELECT b.segment, b.offset, b.size, NULL " rest)
 /* The body a row of blobs names, from the columns segment, offset, size, body of st's
