@@ -11,6 +11,10 @@ third server from that build is measured in the same rounds ("base"), for an
 A/B in one run. Each row also gives the CPU time the server's processes used
 per operation (user + system, from /proc; INN: innd and its nnrpd), which the
 other engineers' load moves less than the rates.
+With INN_SYNC=<innsync.so> (bench/nntp/innsync.c, built by bench/nntp/run), a
+second innd ("innsync") runs with that library preloaded: it fdatasyncs each
+article file of its spool before closing it, i.e. INN with the one sync per
+article that Wharf makes before it answers (INN itself syncs nothing).
 """
 import os
 import shutil
@@ -30,6 +34,7 @@ LOADER, CONNS, PER, READS, ROUNDS = (sys.argv[1], int(sys.argv[2]), int(sys.argv
                                      int(sys.argv[4]), int(sys.argv[5]))
 GROUP = "comp.wharf.dev"
 BASELINE = os.environ.get("WHARF_BASELINE")
+INN_SYNC = os.environ.get("INN_SYNC")
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -57,11 +62,9 @@ def load(port, mode, conns, count, tag=""):
     return float(fields["rate"])
 
 
-def main():
-    base = Path(subprocess.run(["mktemp", "-d", "/tmp/wharf-bench-nntp-XXXXXX"],
-                               capture_output=True, text=True, check=True).stdout.strip())
-    base.chmod(0o755)
-    wharfs, servers, groups = [], {}, {}
+def run(base, wharfs, inns):
+    """The servers (appended to wharfs and inns as they start), then the rounds."""
+    servers, groups = {}, {}
     for name in ["wharf"] + (["base"] if BASELINE else []):
         if name == "base":
             build = Path(BASELINE)
@@ -79,9 +82,19 @@ def main():
         wharf.wharf("acl", "set", "#public", "News/dev", "anyone", "lrp")
         servers[name] = wharf.ports["nntp"]
         groups[name] = wharf.proc.pid
-    inn = Inn().start()
+    inn = Inn()
+    inns.append(inn)
+    inn.start()
     servers["inn"] = inn.port
     groups["inn"] = None
+    if INN_SYNC:
+        synced = Inn()
+        synced.env["LD_PRELOAD"] = INN_SYNC
+        inns.append(synced)
+        synced.start()
+        servers["innsync"] = synced.port
+        groups["innsync"] = synced.proc.pid  # its process group: runuser, innd, nnrpd
+        groups["inn"] = inn.proc.pid
     rows = [("POST/s, 1 connection", "post", 1, PER),
             (f"POST/s, {CONNS} connections", "post", CONNS, PER // CONNS),
             ("ARTICLE/s, 1 connection", "article", 1, READS),
@@ -89,30 +102,42 @@ def main():
             ("TAKETHIS/s, 1 streaming feed", "takethis", 1, PER)]
     rates = {(r[0], s): [] for r in rows for s in servers}
     cpu = {(r[0], s): [] for r in rows for s in servers}
+    for rnd in range(ROUNDS):
+        for title, mode, conns, count in rows:
+            for name, port in servers.items():
+                before = cpu_seconds(groups[name])
+                rate = load(port, mode, conns, count, f"r{rnd}{mode}{conns}")
+                ms = (cpu_seconds(groups[name]) - before) * 1000 / (conns * count)
+                rates[(title, name)].append(rate)
+                cpu[(title, name)].append(ms)
+                print(f"round {rnd + 1}: {title:32} {name:5} {rate:9.0f}/s"
+                      f"  cpu {ms:5.2f} ms/op  load {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"\nsummary (median of {ROUNDS}; 4 KiB articles; loopback, plaintext; "
+          "rate/s, then CPU ms per operation):")
+    names = list(servers)
+    peers = [n for n in names if n.startswith("inn")]
+    ours = [n for n in names if not n.startswith("inn")]
+    ratios = [(n, p) for p in peers for n in ours]
+    print(f"  {'':32}" + "".join(f" {n:>9}" for n in names) +
+          "".join(f" {n + '/' + p:>13}" for n, p in ratios) +
+          "".join(f" {n + ' cpu':>9}" for n in names))
+    for title, *_ in rows:
+        med = {n: statistics.median(rates[(title, n)]) for n in names}
+        print(f"  {title:32}" + "".join(f" {med[n]:9.0f}" for n in names) +
+              "".join(f" {med[n] / med[p]:12.2f}x" for n, p in ratios) +
+              "".join(f" {statistics.median(cpu[(title, n)]):9.2f}" for n in names))
+
+
+def main():
+    base = Path(subprocess.run(["mktemp", "-d", "/tmp/wharf-bench-nntp-XXXXXX"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    base.chmod(0o755)
+    wharfs, inns = [], []
     try:
-        for rnd in range(ROUNDS):
-            for title, mode, conns, count in rows:
-                for name, port in servers.items():
-                    before = cpu_seconds(groups[name])
-                    rate = load(port, mode, conns, count, f"r{rnd}{mode}{conns}")
-                    ms = (cpu_seconds(groups[name]) - before) * 1000 / (conns * count)
-                    rates[(title, name)].append(rate)
-                    cpu[(title, name)].append(ms)
-                    print(f"round {rnd + 1}: {title:32} {name:5} {rate:9.0f}/s"
-                          f"  cpu {ms:5.2f} ms/op  load {os.getloadavg()[0]:.1f}", flush=True)
-        print(f"\nsummary (median of {ROUNDS}; 4 KiB articles; loopback, plaintext; "
-              "rate/s, then CPU ms per operation):")
-        names = list(servers)
-        print(f"  {'':32}" + "".join(f" {n:>9}" for n in names) +
-              "".join(f" {n + '/inn':>9}" for n in names if n != "inn") +
-              "".join(f" {n + ' cpu':>9}" for n in names))
-        for title, *_ in rows:
-            med = {n: statistics.median(rates[(title, n)]) for n in names}
-            print(f"  {title:32}" + "".join(f" {med[n]:9.0f}" for n in names) +
-                  "".join(f" {med[n] / med['inn']:8.2f}x" for n in names if n != "inn") +
-                  "".join(f" {statistics.median(cpu[(title, n)]):9.2f}" for n in names))
-    finally:
-        inn.cleanup()
+        run(base, wharfs, inns)
+    finally:  # also when a server fails to start: none is left running
+        for i in inns:
+            i.cleanup()
         for wharf in wharfs:
             wharf.stop()
             wharf.kill_all()

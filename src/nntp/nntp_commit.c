@@ -22,6 +22,7 @@ struct job {
     struct nntp_commit_job pub;
     char *log;
     size_t batch; /* articles in the commit that held it */
+    uint64_t seq; /* which commit (the writer numbers them) */
     bool cancelled;
     nntp_commit_cb cb;
     void *arg;
@@ -31,7 +32,39 @@ struct nntp_commit {
     struct net_worker *worker;
     struct store *store; /* the writer thread's */
     struct offload *writer;
+    uint64_t seq; /* the writer thread's: commits made */
+    /* The loop's: the groups already announced for commit told_seq. A commit's
+     * articles finish one after the other, and one event per group and commit
+     * tells the others all it holds (a streamed batch is dozens of articles). */
+    uint64_t told_seq;
+    char **told;
+    size_t n_told;
 };
+
+/* Forgets the groups announced for the last commit. */
+static void told_reset(struct nntp_commit *c)
+{
+    for (size_t i = 0; i < c->n_told; i++)
+        free(c->told[i]);
+    free(c->told);
+    c->told = NULL;
+    c->n_told = 0;
+}
+
+/* Whether mailbox needs its event for commit seq (and it is taken as told). */
+static bool tell_once(struct nntp_commit *c, uint64_t seq, const char *mailbox)
+{
+    if (seq != c->told_seq) {
+        told_reset(c);
+        c->told_seq = seq;
+    }
+    for (size_t i = 0; i < c->n_told; i++)
+        if (strcmp(c->told[i], mailbox) == 0)
+            return false;
+    c->told = xreallocarray(c->told, c->n_told + 1, sizeof(*c->told));
+    c->told[c->n_told++] = xstrdup(mailbox);
+    return true;
+}
 
 /* In the writer thread: one transaction, one fdatasync for the whole list. */
 static void write_batch(void *arg, struct offload_job *list)
@@ -51,12 +84,14 @@ static void write_batch(void *arg, struct offload_job *list)
     }
     struct buf err = BUF_INIT;
     bool failed = store_deliver(c->store, d, n, &err) != 0;
+    uint64_t seq = ++c->seq;
     if (failed)
         log_error("cannot store %zu article(s): %s", n, buf_cstr(&err));
     buf_free(&err);
     for (struct offload_job *j = list; j; j = j->next) {
         OFFLOAD_CONTAINER(j, struct job, oj)->pub.failed = failed;
         OFFLOAD_CONTAINER(j, struct job, oj)->batch = n;
+        OFFLOAD_CONTAINER(j, struct job, oj)->seq = seq;
     }
     free(d);
 }
@@ -71,6 +106,8 @@ static void job_finish(void *arg, struct offload_job *oj)
         if (j->pub.failed || j->pub.t[k].status != STORE_OK)
             continue;
         stored++;
+        if (!tell_once(c, j->seq, j->pub.t[k].mailbox))
+            continue;
         struct ipc_event ev = {
             .type = IPC_EVENT_MAILBOX_CHANGED,
             .u.mailbox_changed = {.owner = STORE_PUBLIC_OWNER, .mailbox = j->pub.t[k].mailbox}};
@@ -121,6 +158,7 @@ void nntp_commit_free(struct nntp_commit *c)
         return;
     offload_free(c->writer); /* finishes what was submitted */
     store_close(c->store);
+    told_reset(c);
     free(c);
 }
 

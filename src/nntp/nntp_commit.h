@@ -5,7 +5,9 @@
  * fdatasync, one commit), on a writer thread with a store handle of its
  * own (base/offload.h), whatever connection it came on. Each article's
  * callback runs on the loop after the commit that holds it, so that a
- * 240/235/239 is only ever written for a committed article.
+ * 240/235/239 is only ever written for a committed article. The other
+ * processes are told once per commit and group (IPC_EVENT_MAILBOX_CHANGED),
+ * not once per article.
  * Must never: call back before the batch's commit returned, touch a session
  * from the writer thread, or store an article of a history twice (the
  * deliveries are unique_msgid).

@@ -353,34 +353,35 @@ static void test_counters_migrate(void **state)
     buf_printf(&path, "%s/store.db", dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
-                                      UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
-                                  "DROP TRIGGER messages_count_insert;"
-                                  "DROP TRIGGER messages_count_delete;"
-                                  "DROP TRIGGER messages_count_seen;"
-                                  "ALTER TABLE mailboxes DROP COLUMN n_messages;"
-                                  "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
-                                  "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
-                                  /* and what versions 3, 4 and 5 added */
-                                  "DROP TRIGGER state_mailbox_insert;"
-                                  "DROP TRIGGER state_mailbox_update;"
-                                  "DROP TRIGGER state_mailbox_delete;"
-                                  "DROP TRIGGER state_subscribe;"
-                                  "DROP TRIGGER state_unsubscribe;"
-                                  "DROP TABLE account_state;"
-                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-                                  "DROP INDEX expunged_held;"
-                                  "ALTER TABLE expunged DROP COLUMN blob;"
-                                  "ALTER TABLE expunged DROP COLUMN at;"
-                                  "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
-                                  "ALTER TABLE messages DROP COLUMN search;"
-                                  "DROP TRIGGER newsgroups_mailbox_delete;"
-                                  "DROP TABLE newsgroups;"
-                                  "ALTER TABLE blobs DROP COLUMN body;"
-                                  "PRAGMA user_version = 1;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
+                         UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                     "DROP TRIGGER messages_count_insert;"
+                     "DROP TRIGGER messages_count_delete;"
+                     "DROP TRIGGER messages_count_seen;"
+                     "ALTER TABLE mailboxes DROP COLUMN n_messages;"
+                     "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
+                     "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
+                     /* and what versions 3, 4 and 5 added */
+                     "DROP TRIGGER state_mailbox_insert;"
+                     "DROP TRIGGER state_mailbox_update;"
+                     "DROP TRIGGER state_mailbox_delete;"
+                     "DROP TRIGGER state_subscribe;"
+                     "DROP TRIGGER state_unsubscribe;"
+                     "DROP TABLE account_state;"
+                     "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                     "DROP INDEX expunged_held;"
+                     "ALTER TABLE expunged DROP COLUMN blob;"
+                     "ALTER TABLE expunged DROP COLUMN at;"
+                     "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
+                     "ALTER TABLE messages DROP COLUMN search;"
+                     "DROP TRIGGER newsgroups_mailbox_delete;"
+                     "DROP TABLE newsgroups;"
+                     "ALTER TABLE blobs DROP COLUMN body;"
+                     "PRAGMA user_version = 1;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     buf_free(&path);
     s = dir_store(dir);
@@ -413,29 +414,30 @@ static void test_search_records_migrate(void **state)
     buf_printf(&path, "%s/store.db", dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
-                                      UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
-                                  "ALTER TABLE messages DROP COLUMN search;"
-                                  "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
-                                  /* and what versions 4 and 5 added */
-                                  "DROP TRIGGER state_mailbox_insert;"
-                                  "DROP TRIGGER state_mailbox_update;"
-                                  "DROP TRIGGER state_mailbox_delete;"
-                                  "DROP TRIGGER state_subscribe;"
-                                  "DROP TRIGGER state_unsubscribe;"
-                                  "DROP TABLE account_state;"
-                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-                                  "DROP INDEX expunged_held;"
-                                  "ALTER TABLE expunged DROP COLUMN blob;"
-                                  "ALTER TABLE expunged DROP COLUMN at;"
-                                  "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
-                                  "DROP TRIGGER newsgroups_mailbox_delete;"
-                                  "DROP TABLE newsgroups;"
-                                  "ALTER TABLE blobs DROP COLUMN body;"
-                                  "PRAGMA user_version = 2;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
+                         UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                     "ALTER TABLE messages DROP COLUMN search;"
+                     "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
+                     /* and what versions 4 and 5 added */
+                     "DROP TRIGGER state_mailbox_insert;"
+                     "DROP TRIGGER state_mailbox_update;"
+                     "DROP TRIGGER state_mailbox_delete;"
+                     "DROP TRIGGER state_subscribe;"
+                     "DROP TRIGGER state_unsubscribe;"
+                     "DROP TABLE account_state;"
+                     "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                     "DROP INDEX expunged_held;"
+                     "ALTER TABLE expunged DROP COLUMN blob;"
+                     "ALTER TABLE expunged DROP COLUMN at;"
+                     "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
+                     "DROP TRIGGER newsgroups_mailbox_delete;"
+                     "DROP TABLE newsgroups;"
+                     "ALTER TABLE blobs DROP COLUMN body;"
+                     "PRAGMA user_version = 2;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     buf_free(&path);
     s = dir_store(dir);
@@ -863,6 +865,78 @@ static void test_inline_bodies(void **state)
     assert_int_equal(st.blobs, 2);
     assert_int_equal(store_message_read(s, ALICE, "INBOX", 2, &out, &err), 0);
     assert_string_equal(out.data, "small\r\n");
+    buf_free(&out);
+    buf_free(&err);
+    store_close(s);
+    rm_dir(dir);
+}
+
+/* One integer from sql on dir's database. */
+static int64_t sql_int(const char *dir, const char *sql)
+{
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    buf_free(&path);
+    return v;
+}
+
+/* Schema 18: the bodies kept in the database are rows of blob_bodies, not cells of
+ * blobs (whose lookups read every overflowing cell they pass); a store of 17 moves
+ * them, and a body row goes with its blobs row. */
+static void test_blob_rows_migrate(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct store *s = inline_store(dir);
+    struct buf err = BUF_INIT, out = BUF_INIT;
+    assert_int_equal(put(s, ALICE, NULL, "one\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(put(s, ALICE, NULL, "two\r\n", NULL, 0, 0, NULL), STORE_OK);
+    store_close(s);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blob_bodies"), 2);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blobs WHERE body IS NOT NULL"), 0);
+    /* back to 17: the bodies in blobs.body */
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, UNDO_BLOB_ROWS "PRAGMA user_version = 17;", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    buf_free(&path);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blobs WHERE body IS NOT NULL"), 2);
+    s = inline_store(dir);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blob_bodies"), 2);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blobs WHERE body IS NOT NULL"), 0);
+    assert_int_equal(store_message_read(s, ALICE, "INBOX", 1, &out, &err), 0);
+    assert_string_equal(out.data, "one\r\n");
+    assert_int_equal(store_message_read(s, ALICE, "INBOX", 2, &out, &err), 0);
+    assert_string_equal(out.data, "two\r\n");
+    /* a body stored after the step, and one collected with its blobs row */
+    assert_int_equal(put(s, ALICE, NULL, "three\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(store_message_read(s, ALICE, "INBOX", 3, &out, &err), 0);
+    assert_string_equal(out.data, "three\r\n");
+    uint32_t uid = 1;
+    assert_int_equal(store_message_expunge(s, ALICE, "INBOX", &uid, 1, &err), 0);
+    store_close(s);
+    struct store_options o = inline_opt;
+    o.expunge_hold = 0;
+    s = store_open_dir(dir, &o, &err);
+    assert_non_null(s);
+    assert_int_equal(store_gc(s, &err), 0);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blob_bodies"), 2);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blobs b JOIN blob_bodies bb"
+                                  " ON bb.id = b.offset WHERE b.segment < 0"),
+                     2);
+    assert_int_equal(store_message_read(s, ALICE, "INBOX", 2, &out, &err), 0);
+    assert_string_equal(out.data, "two\r\n");
     buf_free(&out);
     buf_free(&err);
     store_close(s);
@@ -1308,22 +1382,23 @@ static void test_account_state_migrate(void **state)
     buf_printf(&path, "%s/store.db", dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
-                                      UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
-                                  "DROP TRIGGER state_mailbox_insert;"
-                                  "DROP TRIGGER state_mailbox_update;"
-                                  "DROP TRIGGER state_mailbox_delete;"
-                                  "DROP TRIGGER state_subscribe;"
-                                  "DROP TRIGGER state_unsubscribe;"
-                                  "DROP TABLE account_state;"
-                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-                                  "DROP TRIGGER newsgroups_mailbox_delete;"
-                                  "DROP TABLE newsgroups;"
-                                  "ALTER TABLE blobs DROP COLUMN body;"
-                                  "PRAGMA user_version = 4;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12
+                         UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                     "DROP TRIGGER state_mailbox_insert;"
+                     "DROP TRIGGER state_mailbox_update;"
+                     "DROP TRIGGER state_mailbox_delete;"
+                     "DROP TRIGGER state_subscribe;"
+                     "DROP TRIGGER state_unsubscribe;"
+                     "DROP TABLE account_state;"
+                     "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                     "DROP TRIGGER newsgroups_mailbox_delete;"
+                     "DROP TABLE newsgroups;"
+                     "ALTER TABLE blobs DROP COLUMN body;"
+                     "PRAGMA user_version = 4;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     buf_free(&path);
     s = dir_store(dir);
@@ -1554,16 +1629,16 @@ static void test_msgid_index(void **state)
     buf_printf(&path, "%s/store.db", dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db,
-                     UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
-                     "ALTER TABLE blobs DROP COLUMN body;"
-                     /* the index of every body, as before the partial one */
-                     "DROP INDEX blobs_segment;"
-                     "CREATE INDEX blobs_segment ON blobs(segment);"
-                     "PRAGMA user_version = 10;",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13
+                                      UNDO_VERSION_12 UNDO_VERSION_11
+                                  "ALTER TABLE blobs DROP COLUMN body;"
+                                  /* the index of every body, as before the partial one */
+                                  "DROP INDEX blobs_segment;"
+                                  "CREATE INDEX blobs_segment ON blobs(segment);"
+                                  "PRAGMA user_version = 10;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
     s = dir_store(dir);
     /* migrated: blobs_segment leaves out the bodies kept in their rows */
@@ -1601,6 +1676,7 @@ int main(void)
         cmocka_unit_test(test_crash_between_blob_and_commit),
         cmocka_unit_test(test_crash_after_commit),
         cmocka_unit_test(test_inline_bodies),
+        cmocka_unit_test(test_blob_rows_migrate),
         cmocka_unit_test(test_gc_keeps_live_bodies),
         cmocka_unit_test(test_names_and_acl),
         cmocka_unit_test(test_acl_rights_and_shares),

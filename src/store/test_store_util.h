@@ -15,6 +15,11 @@
 #include "base/alloc.h"
 #include "store/store.h"
 
+/* What the body rows step (17 -> 18) did: the bodies back into blobs.body. */
+#define UNDO_BLOB_ROWS                                                                             \
+    "UPDATE blobs SET body = (SELECT bb.body FROM blob_bodies bb WHERE bb.id = blobs.offset),"     \
+    " offset = 0 WHERE segment < 0;"                                                               \
+    "DROP TRIGGER blob_bodies_delete; DROP TABLE blob_bodies;"
 /* What the full-text index step (15 -> 16) added (test_store_text.c tests it). */
 #define UNDO_TEXT_INDEX                                                                            \
     "DROP TRIGGER text_blob_delete; DROP TRIGGER text_mailbox_delete; DROP TABLE text_index;"      \

@@ -133,6 +133,7 @@ static int migrate(struct store *s, struct buf *err)
         int64_t v = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
         sq(s)->blob_body = v > 0 && sq_schema_blob_body((size_t)v);
+        sq(s)->blob_rows = v > 0 && sq_schema_blob_rows((size_t)v);
         if (v < 0 || (size_t)v > sq_schema_count()) {
             buf_printf(err, "store: schema version %lld is newer than this program knows",
                        (long long)v);
@@ -161,6 +162,7 @@ static int migrate(struct store *s, struct buf *err)
         int rc = sq_exec(s, sql.data, err);
         buf_free(&sql);
         sq(s)->blob_body = sq_schema_blob_body((size_t)v + 1);
+        sq(s)->blob_rows = sq_schema_blob_rows((size_t)v + 1);
         sq_schema_step_fn *after = sq_schema_after((size_t)v);
         if (rc == 0 && after != NULL)
             rc = after(s, err);

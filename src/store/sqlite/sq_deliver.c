@@ -13,9 +13,10 @@
  * A crash before 4 leaves bodies no row names (reclaimed by sq_gc) and no
  * message; a crash after 4 leaves a complete message. Never refers to a body
  * that is not yet durable. The bodies of a batch of at most
- * store_options.inline_max bytes in all are not appended but kept in their
- * blobs rows (segment -1): they become durable with the rows that name them,
- * at 4, and such a batch only has step 4's sync.
+ * store_options.inline_max bytes in all are not appended but kept in the
+ * database (segment -1; a blob_bodies row, blobs.offset its id, schema 18):
+ * they become durable with the rows that name them, at 4, and such a batch
+ * only has step 4's sync.
  */
 #include "store/sqlite/sq_int.h"
 #include "base/alloc.h"
@@ -66,6 +67,26 @@ int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg
         return sq_db_error(s, "blob", err);
     if (sqlite3_changes(sq(s)->db) == 1)
         return 0;
+    if (in_row && sq(s)->blob_rows) {
+        /* in the database: durable with this transaction's commit, no segment sync; in a
+         * rowid table of its own, appended, never read by a lookup of blobs */
+        st = sq_stmt(s, "INSERT INTO blob_bodies(body) VALUES(?)", err);
+        if (st == NULL)
+            return -1;
+        sqlite3_bind_blob64(st, 1, data.len ? data.ptr : "", (sqlite3_uint64)data.len,
+                            SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            return sq_db_error(s, "blob", err);
+        int64_t id = sqlite3_last_insert_rowid(sq(s)->db);
+        st = sq_stmt(
+            s, "INSERT INTO blobs(hash, segment, offset, size, refs) VALUES(?, -1, ?, ?, 1)", err);
+        if (st == NULL)
+            return -1;
+        sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, id);
+        sqlite3_bind_int64(st, 3, (int64_t)data.len);
+        return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "blob", err);
+    }
     if (in_row && sq(s)->blob_body) {
         /* in the row: durable with this transaction's commit, no segment sync */
         st = sq_stmt(s,

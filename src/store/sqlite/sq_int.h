@@ -22,6 +22,7 @@ struct sq_store {
     char *dir;
     bool temporary; /* remove dir on close */
     bool blob_body; /* the schema has blobs.body (sq_schema_blob_body): reads name it */
+    bool blob_rows; /* ... and blob_bodies (sq_schema_blob_rows): the bodies are there */
     struct {
         const char *sql; /* identity: the literal's address */
         sqlite3_stmt *st;
@@ -156,11 +157,14 @@ int sq_account_blob_read(struct store *s, const char *owner, const char *hash, s
  * in_row: a new body is kept in its row (durable with the commit), not in segment seg. */
 int sq_blob_ref(struct store *s, struct slice data, const char *hex, int64_t seg, bool in_row,
                 struct buf *err);
-/* "SELECT b.segment, b.offset, b.size, b.body REST" (NULL for b.body while a migration
- * older than that column runs), the columns sq_blob_body reads. */
+/* "SELECT b.segment, b.offset, b.size, BODY REST", the columns sq_blob_body reads: BODY
+ * is the blob_bodies row a segment -1 body is in (schema 18), b.body before, NULL while
+ * a migration older than that column runs. */
 #define SQ_BLOB_SELECT(s, rest)                                                                    \
-    (sq(s)->blob_body ? "SELECT b.segment, b.offset, b.size, b.body " rest                         \
-                      : "SELECT b.segment, b.offset, b.size, NULL " rest)
+    (sq(s)->blob_rows   ? "SELECT b.segment, b.offset, b.size, CASE WHEN b.segment < 0 THEN"       \
+                          " (SELECT bb.body FROM blob_bodies bb WHERE bb.id = b.offset) END " rest \
+     : sq(s)->blob_body ? "SELECT b.segment, b.offset, b.size, b.body " rest                       \
+                        : "SELECT b.segment, b.offset, b.size, NULL " rest)
 /* The body a row of blobs names, from the columns segment, offset, size, body of st's
  * current row starting at column col (a segment -1 body is in the row itself); st is
  * reset. 0, or -1 with err (errno ENOENT: the segment file is gone, sq_gc moved it). */

@@ -22,5 +22,7 @@ sq_schema_step_fn *sq_schema_after(size_t from_version);
 /* Whether a database at this version has blobs.body (bodies kept in their row), so
  * that a C step of an older migration reads bodies without naming it. */
 bool sq_schema_blob_body(size_t version);
+/* Whether a store at version keeps its in-database bodies in blob_bodies (17 -> 18). */
+bool sq_schema_blob_rows(size_t version);
 
 #endif
