@@ -62,8 +62,8 @@ struct fwd {
     uint64_t left;
     struct http_chunked chunked;
     bool streaming, retried, got_bytes, keep_alive, no_body;
-    bool push;   /* an EventSource: a failure ends it (the client reconnects), never cuts it */
-    bool paused; /* the back-end is not read until the client's output drains */
+    bool push;    /* an EventSource: a failure ends it (the client reconnects), never cuts it */
+    bool paused;  /* the back-end is not read until the client's output drains */
     bool upgrade; /* a WebSocket handshake (HTTP/1.1): a 101 splices the connection */
 };
 

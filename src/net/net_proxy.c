@@ -760,7 +760,8 @@ void net_proxy_resume(struct net_proxy *p)
         return;
     bufferevent_enable(p->bev, EV_READ);
     /* Received already: proxy_read_cb (which opens parked records too), from the loop. */
-    if (evbuffer_get_length(proxy_in(p)) > 0 || evbuffer_get_length(bufferevent_get_input(p->bev)) > 0)
+    if (evbuffer_get_length(proxy_in(p)) > 0 ||
+        evbuffer_get_length(bufferevent_get_input(p->bev)) > 0)
         bufferevent_trigger(p->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
