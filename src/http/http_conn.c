@@ -474,6 +474,7 @@ static void stream_begin(struct http_response *res, const char *length)
         buf_free(&fields);
         return;
     }
+    res->sized = length != NULL;
     if (length != NULL) {
         write_head(hc, res, length); /* the body's end is its length: keep-alive goes on */
         return;
@@ -1223,7 +1224,7 @@ static void http_drain(void *arg)
         net_conn_close(hc->c, true);
         return;
     }
-    if (hc->res != NULL && hc->res->streaming) {
+    if (hc->res != NULL && hc->res->streaming && !hc->res->sized) {
         /* A stream has no end of its own: end it now (the handler hears on_close). */
         net_conn_close(hc->c, true);
         return;

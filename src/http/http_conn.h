@@ -42,6 +42,7 @@ struct http_response {
     struct buf headers; /* "Name: value\r\n"... */
     struct buf body;
     bool deferred, streaming, done, head_only, chunked;
+    bool sized; /* a stream with its Content-Length: it ends by itself (a drain waits for it) */
     bool compressible; /* its Content-Type is text-like (compression pays off) */
     bool encoded;      /* the handler set its own Content-Encoding */
     bool held;         /* a handler holds it (ran and did not answer at once) */

@@ -425,7 +425,8 @@ void http_h2_goaway(struct http_h2 *h, bool now)
 {
     bool streaming = false;
     for (const struct http_h2_stream *st = h->streams; st; st = st->next)
-        streaming = streaming || (st->res != NULL && st->res->streaming && !st->res->done);
+        streaming = streaming ||
+                    (st->res != NULL && st->res->streaming && !st->res->sized && !st->res->done);
     if (now || streaming) {
         /* A timeout, or a drain with streams that have no end of their own (EventSource). */
         nghttp2_session_terminate_session(h->session, NGHTTP2_NO_ERROR);
