@@ -31,6 +31,7 @@ static int http_main(struct component_ctx *ctx)
     net_worker_on_event(w, http_server_event, &srv);
     http_routes_init(&srv);
     http_proxy_init(&srv);
+    net_worker_set_status(w, http_proxy_status, NULL);
     if (cfg->test_hooks)
         http_testroutes_init(&srv);
     struct net_service_limits limits = {

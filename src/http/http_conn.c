@@ -460,7 +460,8 @@ void http_response_finish(struct http_response *res)
     send_response(res);
 }
 
-void http_response_stream_start(struct http_response *res)
+/* The head of a stream: with its length when known (a Content-Length), else chunked. */
+static void stream_begin(struct http_response *res, const char *length)
 {
     struct http_conn *hc = res->conn;
     if (res->streaming || res->done)
@@ -468,15 +469,61 @@ void http_response_stream_start(struct http_response *res)
     res->streaming = true;
     if (res->h2 != NULL) {
         struct buf fields = BUF_INIT;
-        http_response_fields(res, NULL, &fields);
+        http_response_fields(res, length, &fields);
         http_h2_stream_start(res, &fields);
         buf_free(&fields);
+        return;
+    }
+    res->sized = length != NULL;
+    if (length != NULL) {
+        write_head(hc, res, length); /* the body's end is its length: keep-alive goes on */
         return;
     }
     res->chunked = hc->req->head.minor == 1 && !res->head_only;
     if (!res->chunked)
         hc->close_after = true; /* HTTP/1.0 (or HEAD): the body ends with the connection */
     write_head(hc, res, res->chunked ? "Transfer-Encoding: chunked\r\n" : NULL);
+}
+
+void http_response_stream_start(struct http_response *res)
+{
+    stream_begin(res, NULL);
+}
+
+void http_response_stream_start_length(struct http_response *res, uint64_t length)
+{
+    char framing[48];
+    snprintf(framing, sizeof(framing), "Content-Length: %llu\r\n", (unsigned long long)length);
+    stream_begin(res, framing);
+}
+
+void http_response_on_writable(struct http_response *res, void (*fn)(void *arg), void *arg)
+{
+    res->on_writable = fn;
+    res->on_writable_arg = arg;
+}
+
+size_t http_response_stream_pending(const struct http_response *res)
+{
+    size_t n = net_conn_output_length(res->conn->c);
+    if (res->h2 != NULL)
+        n += http_h2_stream_pending(res);
+    return n;
+}
+
+void http_response_stream_abort(struct http_response *res)
+{
+    if (!res->streaming || res->done)
+        return;
+    res->done = true;
+    if (res->h2 != NULL) {
+        http_h2_stream_reset(res); /* the stream frees res when it closes */
+        return;
+    }
+    struct http_conn *hc = res->conn;
+    hc->close_after = true;
+    hc->state = ST_DONE;
+    net_conn_close(hc->c, true); /* no last chunk, or short of its length: cut; closed() frees */
 }
 
 void http_response_stream_write(struct http_response *res, const void *data, size_t len)
@@ -1133,6 +1180,9 @@ static void http_writable(void *arg)
         net_proxy_client_writable(hc->splice);
     else if (hc->ws != NULL)
         http_ws_writable(hc->ws);
+    else if (hc->res != NULL && hc->res->streaming && !hc->res->done &&
+             hc->res->on_writable != NULL)
+        hc->res->on_writable(hc->res->on_writable_arg); /* its output is sent */
 }
 
 static void http_timeout(void *arg)
@@ -1174,7 +1224,7 @@ static void http_drain(void *arg)
         net_conn_close(hc->c, true);
         return;
     }
-    if (hc->res != NULL && hc->res->streaming) {
+    if (hc->res != NULL && hc->res->streaming && !hc->res->sized) {
         /* A stream has no end of its own: end it now (the handler hears on_close). */
         net_conn_close(hc->c, true);
         return;

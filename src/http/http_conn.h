@@ -42,6 +42,7 @@ struct http_response {
     struct buf headers; /* "Name: value\r\n"... */
     struct buf body;
     bool deferred, streaming, done, head_only, chunked;
+    bool sized; /* a stream with its Content-Length: it ends by itself (a drain waits for it) */
     bool compressible; /* its Content-Type is text-like (compression pays off) */
     bool encoded;      /* the handler set its own Content-Encoding */
     bool held;         /* a handler holds it (ran and did not answer at once) */
@@ -56,6 +57,8 @@ struct http_response {
     struct http_ws *upgrade; /* a WebSocket handshake answered: 101, then frames */
     void (*on_close)(void *arg);
     void *on_close_arg;
+    void (*on_writable)(void *arg); /* a stream's output drained (http_response_on_writable) */
+    void *on_writable_arg;
 };
 
 /*
@@ -106,6 +109,10 @@ void http_h2_respond(struct http_response *res, const struct buf *fields);
 void http_h2_stream_start(struct http_response *res, const struct buf *fields);
 void http_h2_stream_write(struct http_response *res, const void *data, size_t len);
 bool http_h2_stream_blocked(const struct http_response *res);
+/* What the stream holds unsent (its own buffer, not the connection's). */
+size_t http_h2_stream_pending(const struct http_response *res);
+/* RST_STREAM (INTERNAL_ERROR): a body that cannot be completed. */
+void http_h2_stream_reset(struct http_response *res);
 void http_h2_stream_end(struct http_response *res);
 
 /* ---- WebSocket (http_ws.c) ---- */

@@ -32,6 +32,8 @@
 
 /* Per stream, what a streaming response may hold unsent before the writer is told to wait. */
 #define H2_STREAM_HIGH_WATER (1024 * 1024)
+/* ... and what it holds when the writer is told to go on (http_response_on_writable). */
+#define H2_STREAM_LOW_WATER (H2_STREAM_HIGH_WATER / 4)
 /* The window a stream and the connection grant for request bodies (RFC 9113 6.9.2). */
 #define H2_WINDOW (1024 * 1024)
 
@@ -346,6 +348,20 @@ static bool h2_held(const struct http_h2 *h)
     return false;
 }
 
+/* Streams whose writers wait for their output to drain (http_response_on_writable): now. */
+static void h2_writable_streams(struct http_h2 *h)
+{
+    if (net_conn_output_blocked(h->c))
+        return;
+    for (struct http_h2_stream *st = h->streams; st; st = st->next) {
+        struct http_response *res = st->res;
+        /* It may write (a flush is scheduled) or end; a stream goes only in on_stream_close. */
+        if (res != NULL && res->streaming && !res->done && res->on_writable != NULL &&
+            st->out.len - st->out_off <= H2_STREAM_LOW_WATER)
+            res->on_writable(res->on_writable_arg);
+    }
+}
+
 static void h2_flush(struct http_h2 *h)
 {
     if (h->flushing)
@@ -365,6 +381,7 @@ static void h2_flush(struct http_h2 *h)
         net_conn_write(h->c, data, (size_t)n);
     }
     h->flushing = false;
+    h2_writable_streams(h);
     net_conn_set_timeout(h->c, h2_held(h) ? 0 : h->srv->cfg->http_idle_timeout);
     if ((!nghttp2_session_want_read(h->session) && !nghttp2_session_want_write(h->session)) ||
         (h->goaway && h->streams == NULL))
@@ -408,7 +425,8 @@ void http_h2_goaway(struct http_h2 *h, bool now)
 {
     bool streaming = false;
     for (const struct http_h2_stream *st = h->streams; st; st = st->next)
-        streaming = streaming || (st->res != NULL && st->res->streaming && !st->res->done);
+        streaming = streaming ||
+                    (st->res != NULL && st->res->streaming && !st->res->sized && !st->res->done);
     if (now || streaming) {
         /* A timeout, or a drain with streams that have no end of their own (EventSource). */
         nghttp2_session_terminate_session(h->session, NGHTTP2_NO_ERROR);
@@ -505,8 +523,26 @@ void http_h2_stream_start(struct http_response *res, const struct buf *fields)
 void http_h2_stream_write(struct http_response *res, const void *data, size_t len)
 {
     struct http_h2_stream *st = res->h2;
+    if (st->out_off > 0 && st->out_off >= st->out.len / 2) {
+        /* A long stream that never quite drains: what was sent goes (at most half moves). */
+        memmove(st->out.data, st->out.data + st->out_off, st->out.len - st->out_off);
+        st->out.len -= st->out_off;
+        st->out_off = 0;
+    }
     buf_append(&st->out, data, len);
     nghttp2_session_resume_data(st->h->session, st->id);
+    h2_schedule(st->h);
+}
+
+size_t http_h2_stream_pending(const struct http_response *res)
+{
+    return res->h2->out.len; /* sent bytes not yet moved out included: what it holds */
+}
+
+void http_h2_stream_reset(struct http_response *res)
+{
+    struct http_h2_stream *st = res->h2;
+    nghttp2_submit_rst_stream(st->h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     h2_schedule(st->h);
 }
 

@@ -3,8 +3,18 @@
  * server's lookup, the request forwarded over a pooled TLS connection
  * (net/net_proxy.h) with the Wharf-Frontend field, the response read with
  * the one HTTP parser (http_parse_response_head, the chunked decoder) and
- * handed to the client as an ordinary response (whole) or stream
- * (chunked: EventSource), and the back-end's check of that field.
+ * handed to the client as an ordinary response (whole, up to
+ * PROXY_BUFFER_MAX) or as a stream (a larger body such as a blob download,
+ * with its Content-Length when the back-end gave one; an EventSource), and
+ * the back-end's check of that field.
+ *
+ * A stream is passed on as it arrives, under back-pressure: once the
+ * client's output is above its transport's high-water mark
+ * (http_response_stream_blocked) the back-end is not read any more, and it is
+ * read again when that output has drained (http_response_on_writable). What
+ * one exchange holds is then about one high-water mark, whatever the size of
+ * the body and however slowly the client reads (`wharf status`:
+ * proxy_held, proxy_held_peak).
  *
  * Connections to the home servers are kept per home server and reused, one
  * exchange at a time each (no pipelining); an idle one expires after half of
@@ -30,6 +40,12 @@
 #define PROXY_MAX_HEAD (64 * 1024)
 /* Idle connections kept per home server. */
 #define PROXY_MAX_IDLE 8
+/*
+ * Largest response body gathered whole before it is sent (with the
+ * front-end's compression, and a 502 if the back-end fails midway); a larger
+ * one streams: a front-end must not hold a 50 MB download per client.
+ */
+#define PROXY_BUFFER_MAX (64 * 1024)
 
 enum fwd_state { F_LOOKUP, F_HEAD, F_BODY_LENGTH, F_BODY_CHUNKED };
 
@@ -46,6 +62,8 @@ struct fwd {
     uint64_t left;
     struct http_chunked chunked;
     bool streaming, retried, got_bytes, keep_alive, no_body;
+    bool push;    /* an EventSource: a failure ends it (the client reconnects), never cuts it */
+    bool paused;  /* the back-end is not read until the client's output drains */
     bool upgrade; /* a WebSocket handshake (HTTP/1.1): a 101 splices the connection */
 };
 
@@ -58,10 +76,13 @@ struct backend {
     struct backend *next;
 };
 
+static size_t fwd_held(struct fwd *x);
+
 static struct {
     struct http_server *srv;
     struct directory_client *dir; /* NULL: this server never proxies */
     struct backend *pool;
+    size_t held_peak; /* the most one exchange held at once (status: proxy_held_peak) */
 } hp;
 
 void http_proxy_init(struct http_server *srv)
@@ -70,6 +91,21 @@ void http_proxy_init(struct http_server *srv)
     const struct wharf_config *cfg = srv->cfg;
     if (net_proxy_is_frontend(cfg) || cfg->frontend_secret[0] != '\0')
         hp.dir = directory_client_new(http_server_base(srv), cfg);
+}
+
+void http_proxy_status(void *arg, json_t *obj)
+{
+    (void)arg;
+    if (hp.dir == NULL)
+        return; /* this server never proxies */
+    size_t held = 0, paused = 0;
+    for (struct backend *b = hp.pool; b; b = b->next) {
+        held += b->x != NULL ? fwd_held(b->x) : 0;
+        paused += b->x != NULL && b->x->paused;
+    }
+    json_object_set_new(obj, "proxy_held", json_integer((json_int_t)held));
+    json_object_set_new(obj, "proxy_paused", json_integer((json_int_t)paused));
+    json_object_set_new(obj, "proxy_held_peak", json_integer((json_int_t)hp.held_peak));
 }
 
 static void backend_drop(struct backend *be)
@@ -134,6 +170,7 @@ static struct http_response *fwd_release(struct fwd *x)
 {
     struct http_response *res = x->res;
     res->on_close = NULL;
+    res->on_writable = NULL;
     if (x->be != NULL)
         x->be->x = NULL;
     fwd_free(x);
@@ -142,10 +179,14 @@ static struct http_response *fwd_release(struct fwd *x)
 
 static void fwd_error(struct fwd *x, int status, const char *text)
 {
-    bool streaming = x->streaming;
+    bool streaming = x->streaming, push = x->push;
     struct http_response *res = fwd_release(x);
-    if (streaming) {
+    if (push) {
         http_response_stream_end(res); /* the client sees the stream end, and reconnects */
+        return;
+    }
+    if (streaming) {
+        http_response_stream_abort(res); /* a body cut short must not look whole */
         return;
     }
     buf_reset(&res->headers);
@@ -284,6 +325,55 @@ static void exchange_complete(struct fwd *x)
     net_proxy_set_timeout(be->p, hp.srv->cfg->http_idle_timeout / 2);
 }
 
+/* What x holds now: the body gathered, the back-end's bytes not yet read, and a stream's
+ * output not yet sent to the client. */
+static size_t fwd_held(struct fwd *x)
+{
+    size_t n = x->res->body.len;
+    if (x->be != NULL)
+        n += evbuffer_get_length(net_proxy_input(x->be->p));
+    if (x->streaming)
+        n += http_response_stream_pending(x->res);
+    return n;
+}
+
+/* The client's output drained: the back-end is read again. */
+static void fwd_writable(void *arg)
+{
+    struct fwd *x = arg;
+    if (!x->paused || x->be == NULL || http_response_stream_blocked(x->res))
+        return;
+    x->paused = false;
+    net_proxy_resume(x->be->p);
+}
+
+/* After bytes went to a stream: the back-end waits while the client's output is full. */
+static void fwd_flow(struct fwd *x)
+{
+    size_t held = fwd_held(x);
+    if (held > hp.held_peak)
+        hp.held_peak = held;
+    if (x->streaming && !x->paused && http_response_stream_blocked(x->res)) {
+        x->paused = true;
+        net_proxy_pause(x->be->p);
+    }
+}
+
+/* From now on the body goes to the client as it comes (sized: with its Content-Length);
+ * what was gathered so far goes first. */
+static void fwd_stream(struct fwd *x, bool sized)
+{
+    struct http_response *res = x->res;
+    x->streaming = true;
+    http_response_on_writable(res, fwd_writable, x);
+    if (sized)
+        http_response_stream_start_length(res, x->left);
+    else
+        http_response_stream_start(res);
+    http_response_stream_write(res, res->body.data, res->body.len);
+    buf_free(&res->body);
+}
+
 /* The response head: status and fields into res; false when x is gone. */
 static bool read_head(struct fwd *x, struct evbuffer *in)
 {
@@ -362,15 +452,18 @@ static bool read_head(struct fwd *x, struct evbuffer *in)
     }
     if (body == HTTP_BODY_LENGTH) {
         x->st = F_BODY_LENGTH;
-        buf_reserve(&res->body, (size_t)x->left);
+        if (x->left > PROXY_BUFFER_MAX)
+            fwd_stream(x, true); /* a download: to the client as it comes, with its length */
+        else
+            buf_reserve(&res->body, (size_t)x->left);
     } else if (body == HTTP_BODY_CHUNKED) {
         x->st = F_BODY_CHUNKED;
         http_chunked_init(&x->chunked);
         if (event_stream) {
             /* A push stream: to the client as it comes; the back-end pings or stays quiet. */
-            x->streaming = true;
+            x->push = true;
             net_proxy_set_timeout(x->be->p, 0);
-            http_response_stream_start(res);
+            fwd_stream(x, false);
         }
     } else {
         exchange_complete(x);
@@ -384,6 +477,14 @@ static bool read_body(struct fwd *x, struct evbuffer *in)
 {
     struct http_response *res = x->res;
     if (x->st == F_BODY_LENGTH) {
+        struct evbuffer_iovec v;
+        while (x->streaming && x->left > 0 && evbuffer_peek(in, -1, NULL, &v, 1) == 1 &&
+               v.iov_len > 0) {
+            size_t n = v.iov_len < x->left ? v.iov_len : (size_t)x->left;
+            http_response_stream_write(res, v.iov_base, n);
+            evbuffer_drain(in, n);
+            x->left -= n;
+        }
         size_t avail = evbuffer_get_length(in);
         size_t n = avail < x->left ? avail : (size_t)x->left;
         if (n > 0) {
@@ -392,8 +493,10 @@ static bool read_body(struct fwd *x, struct evbuffer *in)
             res->body.len += n;
             x->left -= n;
         }
-        if (x->left > 0)
+        if (x->left > 0) {
+            fwd_flow(x);
             return false;
+        }
         exchange_complete(x);
         return false;
     }
@@ -413,6 +516,8 @@ static bool read_body(struct fwd *x, struct evbuffer *in)
                 http_response_stream_write(res, out.data, out.len);
             else
                 buf_append(&res->body, out.data, out.len);
+            if (!x->streaming && res->body.len > PROXY_BUFFER_MAX)
+                fwd_stream(x, false); /* longer than we gather: chunked to the client */
         }
         buf_free(&out);
         if (r == HTTP_PARSE_OK) {
@@ -427,6 +532,9 @@ static bool read_body(struct fwd *x, struct evbuffer *in)
             fwd_error(x, 502, "Bad Gateway");
             return false;
         }
+        fwd_flow(x);
+        if (x->paused)
+            return false; /* the rest stays in the back-end's buffer until the client reads */
     }
 }
 

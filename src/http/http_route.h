@@ -121,8 +121,25 @@ void http_response_finish(struct http_response *res);
 /* Streaming (chunked): sends status and headers now (no body buffer). */
 void http_response_stream_start(struct http_response *res);
 void http_response_stream_write(struct http_response *res, const void *data, size_t len);
+/* The same with a known length (Content-Length instead of chunked): a proxied download. */
+void http_response_stream_start_length(struct http_response *res, uint64_t length);
 /* The client reads slower than we write: hold off until it catches up. */
 bool http_response_stream_blocked(const struct http_response *res);
+/*
+ * fn is called (from the loop) whenever the stream's output has drained
+ * enough to write again: after stream_blocked said true, that is the time to
+ * go on (HTTP/1.1: the output is sent; HTTP/2: the stream holds less than a
+ * quarter of its high-water mark). It may be called when nothing was blocked.
+ */
+void http_response_on_writable(struct http_response *res, void (*fn)(void *arg), void *arg);
+/* Bytes written to the stream and not yet sent (its share of what a slow reader costs). */
+size_t http_response_stream_pending(const struct http_response *res);
+/*
+ * The body cannot be completed (its source went away): the client must not
+ * take what it got for the whole. HTTP/1.1 closes the connection, HTTP/2
+ * resets the stream. Like stream_end, res is gone after this.
+ */
+void http_response_stream_abort(struct http_response *res);
 /* The last chunk; the connection goes on with the next request. */
 void http_response_stream_end(struct http_response *res);
 /*

@@ -174,6 +174,8 @@ void net_conn_write(struct net_conn *c, const void *data, size_t len);
 void net_conn_write_buffer(struct net_conn *c, struct evbuffer *src);
 /* The peer is not reading: output is above the high-water mark (reading is paused meanwhile). */
 bool net_conn_output_blocked(const struct net_conn *c);
+/* Bytes written and not yet handed to the kernel (what a slow reader makes us hold). */
+size_t net_conn_output_length(struct net_conn *c);
 void net_conn_printf(struct net_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* One protocol reply line: fmt formatted, then CRLF (the shape of SMTP, POP3, IMAP). */

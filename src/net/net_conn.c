@@ -755,6 +755,16 @@ bool net_conn_output_blocked(const struct net_conn *c)
     return c->out_blocked;
 }
 
+size_t net_conn_output_length(struct net_conn *c)
+{
+    if (c->dead || c->bev == NULL)
+        return 0;
+    size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+    if (c->pout != NULL)
+        n += evbuffer_get_length(c->pout);
+    return n;
+}
+
 void net_conn_write(struct net_conn *c, const void *data, size_t len)
 {
     if (c->dead || c->bev == NULL)

@@ -748,6 +748,23 @@ void net_proxy_write(struct net_proxy *p, const void *data, size_t len)
     proxy_send(p, data, len);
 }
 
+void net_proxy_pause(struct net_proxy *p)
+{
+    if (p->bev != NULL)
+        bufferevent_disable(p->bev, EV_READ);
+}
+
+void net_proxy_resume(struct net_proxy *p)
+{
+    if (p->bev == NULL || p->failed || p->doomed)
+        return;
+    bufferevent_enable(p->bev, EV_READ);
+    /* Received already: proxy_read_cb (which opens parked records too), from the loop. */
+    if (evbuffer_get_length(proxy_in(p)) > 0 ||
+        evbuffer_get_length(bufferevent_get_input(p->bev)) > 0)
+        bufferevent_trigger(p->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
 void net_proxy_set_timeout(struct net_proxy *p, int64_t ms)
 {
     p->timeout_ms = ms;

@@ -105,6 +105,13 @@ struct evbuffer *net_proxy_input(struct net_proxy *p);
 void net_proxy_attach(struct net_proxy *p, struct net_conn *client);
 /* Bytes to the back-end, before the splice. */
 void net_proxy_write(struct net_proxy *p, const void *data, size_t len);
+/*
+ * Before the splice: stop reading the back-end (a response body passed on to
+ * a client that reads slower than the back-end sends), and read again; resume
+ * hands what was already received to ops->data again, from the event loop.
+ */
+void net_proxy_pause(struct net_proxy *p);
+void net_proxy_resume(struct net_proxy *p);
 /* The read timeout from now on (ms; 0: none): an idle pooled connection expires with it, a
  * push stream waits without one. */
 void net_proxy_set_timeout(struct net_proxy *p, int64_t ms);

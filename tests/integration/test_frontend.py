@@ -11,11 +11,13 @@ by hand. Every wait is a blocking read or a poll with a
 deadline, never a sleep.
 """
 import base64
+import hashlib
 import http.client
 import imaplib
 import json
 import os
 import poplib
+import signal
 import smtplib
 import socket
 import subprocess
@@ -456,6 +458,124 @@ def test_jmap_through_frontend(layout, tmp_path):
     ws.sock.close()
     rows = {r["service"]: r for r in fe.port_map()["ports"]}
     assert rows["https-proxy"]["direction"] == "outbound"
+
+
+# A blob larger than anything the front-end should hold for one client, and
+# what it may hold for one download at most (about one high-water mark of
+# the client's output, 1 MiB, plus an HTTP/2 stream's own 1 MiB, plus what
+# one read from the back-end brings).
+BIG_BLOB = 20 * 1024 * 1024
+HELD_MAX = 4 * 1024 * 1024
+
+
+def held_peak(fe):
+    """The most one proxied exchange held at once in any front-end http worker."""
+    return max(p.get("status", {}).get("proxy_held_peak", 0)
+               for p in fe.component("http")["processes"])
+
+
+class SlowHTTPS(http.client.HTTPSConnection):
+    """http.client with a small socket receive buffer: what the test does not
+    read stays at the sender, the kernel does not take it off its hands."""
+
+    def connect(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.settimeout(self.timeout)
+        s.connect((self.host, self.port))
+        self.sock = self._context.wrap_socket(s, server_hostname=self.host)
+
+
+def test_big_download_streams_through_frontend(layout, tmp_path):
+    """A 20 MiB blob downloaded through the front-end by slow readers, over
+    HTTP/1.1 and HTTP/2: the bytes come out identical, with the back-end's
+    Content-Length, and the front-end never holds more than a few MiB of
+    them (proxy_held in `wharf status`): it stops reading the back-end while
+    the client's output is full, and reads again once it drained. A reload
+    in the middle does not cut the download."""
+    fe = layout["fe"]
+    blob = os.urandom(BIG_BLOB)
+    digest = hashlib.sha256(blob).hexdigest()
+    f = tmp_path / "big.bin"
+    f.write_bytes(blob)
+    acc = "a" + "alice@example.test".encode().hex()
+    base = f"https://fe.example.test:{fe.ports['https']}"
+    resolve = ["--resolve", f"fe.example.test:{fe.ports['https']}:{fe.host}"]
+    up = subprocess.run(["curl", "-sk", *resolve, "-u", f"alice@example.test:{PASSWORD}",
+                         "-H", "Content-Type: application/octet-stream", "--data-binary",
+                         f"@{f}", f"{base}/jmap/upload/{acc}/"],
+                        capture_output=True, timeout=120, check=True)
+    up = json.loads(up.stdout)
+    assert up["size"] == BIG_BLOB, up
+    path = f"/jmap/download/{acc}/{up['blobId']}/big.bin?type=application/octet-stream"
+    assert held_peak(fe) < HELD_MAX  # the upload's answer is small
+
+    def stalled_held():
+        """What the front-end holds for a client that stopped reading, once it
+        has stopped reading the back-end for it (proxy_paused; the kernel's
+        socket buffers fill first), or as soon as it holds more than the bound."""
+        def paused():
+            held = fe.worker_count("http", "proxy_held")
+            return held >= HELD_MAX or fe.worker_count("http", "proxy_paused") == 1
+        wait_until(paused, timeout=60, what="the front-end to wait for a stalled client")
+        first = fe.worker_count("http", "proxy_held")
+        if first >= HELD_MAX:
+            return first
+        # paused for real: nothing more comes in while the client does not read
+        for _ in range(5):
+            assert fe.worker_count("http", "proxy_held") <= first
+        return first
+
+    # HTTP/1.1: the client reads 1 MiB, stops until the front-end has stopped
+    # too, then reads the rest 256 KiB at a time, looking at the status between
+    c = SlowHTTPS(fe.host, fe.ports["https"], context=tls_context(), timeout=60)
+    c.request("GET", path, headers={"Authorization": basic("alice@example.test")})
+    r = c.getresponse()
+    assert r.status == 200
+    assert int(r.getheader("Content-Length")) == BIG_BLOB  # streamed, still with its length
+    chunk = r.read(1024 * 1024)
+    h, got = hashlib.sha256(chunk), len(chunk)
+    stalled = stalled_held()
+    assert stalled < HELD_MAX, f"the front-end holds {stalled} bytes for a stalled client"
+    assert held_peak(fe) < HELD_MAX, held_peak(fe)
+    # a reload meanwhile: the old generation's worker, told to drain, finishes
+    # the download (it has an end, unlike an EventSource) before it goes
+    fe.settings["shutdown_timeout"] = "120s"  # a slow reader on a loaded machine
+    fe.write_config()
+    fe.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reloaded configuration (generation 1); old processes drain" in fe.log(),
+               timeout=60, what="the front-end's old generation to drain")
+    while True:
+        chunk = r.read(256 * 1024)
+        if not chunk:
+            break
+        h.update(chunk)
+        got += len(chunk)
+    c.close()
+    assert got == BIG_BLOB and h.hexdigest() == digest
+
+    # HTTP/2: curl, stopped (SIGSTOP) once 1 MiB arrived until the front-end
+    # has stopped too, then let go
+    out = tmp_path / "got.bin"
+    p = subprocess.Popen(["curl", "-sk", "--http2", *resolve,
+                          "-u", f"alice@example.test:{PASSWORD}", "-o", str(out),
+                          "-w", "%{http_version} %{http_code}", base + path],
+                         stdout=subprocess.PIPE)
+    try:
+        wait_until(lambda: out.exists() and out.stat().st_size >= 1024 * 1024,
+                   timeout=60, what="curl's first MiB")
+        p.send_signal(signal.SIGSTOP)
+        stalled = stalled_held()
+        assert stalled < HELD_MAX, f"the front-end holds {stalled} bytes for a stalled client"
+        p.send_signal(signal.SIGCONT)
+        assert p.wait(timeout=120) == 0
+    finally:
+        p.send_signal(signal.SIGCONT)
+        p.kill()
+        p.wait()
+    assert p.stdout.read().decode() == "2 200"
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == digest
+    assert held_peak(fe) < HELD_MAX, held_peak(fe)
 
 
 def test_forged_frontend_field_refused(layout):
