@@ -531,7 +531,7 @@ void http_request_release(struct http_request *req)
     buf_free(&res->headers);
     buf_free(&res->body);
     login_drop(hc);
-    cred_forget(hc); /* the stream is all the connection does for hours */
+    cred_forget(hc);           /* the stream is all the connection does for hours */
     net_conn_park_soon(hc->c); /* quiet from here on: its TLS state goes too */
 }
 

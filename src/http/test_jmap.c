@@ -840,10 +840,8 @@ static void test_push_ping(void **state)
     struct jmap_push_stream *sb =
         jmap_push_open(p, ALICE, "*", "no", "5", NULL, &sink_io, &b, &err);
     assert_non_null(jmap_push_open(p, BOB, "*", "no", "5", NULL, &sink_io, &c, &err));
-    struct jmap_push_stream *sd =
-        jmap_push_open(p, BOB, "*", "no", "0", NULL, &sink_io, &d, &err);
-    struct jmap_push_stream *se =
-        jmap_push_open(p, BOB, "*", "no", "6", NULL, &sink_io, &e, &err);
+    struct jmap_push_stream *sd = jmap_push_open(p, BOB, "*", "no", "0", NULL, &sink_io, &d, &err);
+    struct jmap_push_stream *se = jmap_push_open(p, BOB, "*", "no", "6", NULL, &sink_io, &e, &err);
     jmap_push_close(sb); /* the front of the 5 s queue */
     /* 3 s in, a change of bob's: c is due 5 s after it, e 6 s after it */
     struct timeval tv = {3, 0};
