@@ -29,7 +29,8 @@ The messages, the delivery helpers and the Pss sum are bench/imap/imapload.py's
       server's process tree under PID (a number or a pid file); then PROBES
       deliveries (wharf:SOCKET or lmtp:SOCKET, imapload's) to the users in
       turn, timing from the start of the delivery to the first `state` event
-      on every stream of that user.
+      on every stream of that user. PUSH_HOLD=SECONDS in the environment
+      keeps the streams up that long at the end (to profile the server).
   jmapload.py summary < OUTPUT
       Medians and Wharf/Cyrus ratios from lines prefixed "wharf " or "cyrus ".
 URL is the server's https origin (https://127.0.0.1:PORT); both servers get the
@@ -260,6 +261,7 @@ async def push(host, port, pathbase, userfmt, password, users, conns, probes, de
     pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
     print(f"push statechange_ms p50={pct(0.5):.1f} p99={pct(0.99):.1f} max={lat[-1] * 1000:.1f} samples={len(lat)}")
     print(f"push still_connected={sum(1 for t in tasks if not t.done())}", flush=True)
+    await asyncio.sleep(float(os.environ.get("PUSH_HOLD", "0")))  # time to profile the server
     for t in tasks:
         t.cancel()
 

@@ -333,6 +333,7 @@ static void write_head(struct http_conn *hc, struct http_response *res, const ch
 
 static void process(struct http_conn *hc);
 static void login_drop(struct http_conn *hc);
+static void cred_forget(struct http_conn *hc);
 
 /* The exchange is over: next request, or close. */
 static void exchange_done(struct http_conn *hc)
@@ -577,6 +578,8 @@ void http_request_release(struct http_request *req)
     buf_free(&res->headers);
     buf_free(&res->body);
     login_drop(hc);
+    cred_forget(hc);           /* the stream is all the connection does for hours */
+    net_conn_park_soon(hc->c); /* quiet from here on: its TLS state goes too */
 }
 
 void http_response_on_close(struct http_response *res, void (*fn)(void *arg), void *arg)
@@ -683,6 +686,17 @@ static struct auth_login *login_kit(struct http_conn *hc)
     };
     hc->login = auth_login_new(hc->srv->auth, hc->c, &lp, auth_done, hc);
     return hc->login;
+}
+
+/* The credentials the connection logged in with, wiped and forgotten: its
+ * next request is checked afresh. */
+static void cred_forget(struct http_conn *hc)
+{
+    if (hc->auth_header)
+        explicit_bzero(hc->auth_header, strlen(hc->auth_header));
+    free(hc->auth_header);
+    free(hc->user);
+    hc->auth_header = hc->user = NULL;
 }
 
 /* No check under way or waiting: the login kit goes (~0.5 KiB a connection; it may be
@@ -806,8 +820,7 @@ static void auth_done(void *arg, const struct auth_login_result *r)
     }
     switch (r->status) {
     case AUTH_LOGIN_OK:
-        free(hc->auth_header);
-        free(hc->user);
+        cred_forget(hc);
         /* Basic credentials are remembered for the connection; a token (or a webmail session
          * cookie) is checked each time (so that a revocation holds at once). */
         const char *authz = http_request_header(res->req, "Authorization");
@@ -1244,10 +1257,7 @@ static void http_closed(void *arg)
     auth_login_free(hc->login);
     http_request_free(hc->req);
     http_response_free(hc->res);
-    if (hc->auth_header)
-        explicit_bzero(hc->auth_header, strlen(hc->auth_header));
-    free(hc->auth_header);
-    free(hc->user);
+    cred_forget(hc);
     free(hc);
 }
 

@@ -146,9 +146,11 @@ void http_response_stream_end(struct http_response *res);
  * A stream that may last for hours (an event source) is set up and its
  * handler is done with req: the request (head, body, the copies) is freed
  * now rather than with the response, and the connection's login state with
- * it (it comes back for the next request that needs it). req is gone after
- * this call: never touch it again; res goes on. HTTP/2 keeps its request
- * until its stream closes (nothing is freed).
+ * it (the login kit, and the credentials it logged in with: a later request
+ * on the connection is checked afresh); the connection's
+ * TLS parks once what was written is sent (net_conn_park_soon). req is gone
+ * after this call: never touch it again; res goes on. HTTP/2 keeps its
+ * request until its stream closes (nothing is freed, nothing parks early).
  */
 void http_request_release(struct http_request *req);
 
@@ -175,5 +177,8 @@ bool http_response_websocket(struct http_request *req, struct http_response *res
                              const char *subprotocol, const struct http_ws_handler *h, void *arg);
 /* Queues a text message. */
 void http_ws_send(struct http_ws *ws, const char *data, size_t len);
+/* The socket is to stay quiet for long (a push): its TLS parks as soon as
+ * what was sent is out (net_conn_park_soon). */
+void http_ws_park_soon(struct http_ws *ws);
 
 #endif

@@ -185,6 +185,11 @@ void http_ws_free(struct http_ws *ws)
     free(ws);
 }
 
+void http_ws_park_soon(struct http_ws *ws)
+{
+    net_conn_park_soon(ws->c);
+}
+
 void http_ws_send(struct http_ws *ws, const char *data, size_t len)
 {
     if (ws->closing)

@@ -432,6 +432,8 @@ static void ws_push_enable(struct ws_session *w, json_t *msg)
     w->push =
         jmap_push_open(jh.push, w->user, types.data, "no", "0",
                        json_string_value(json_object_get(msg, "pushState")), &ws_push_io, w, &err);
+    if (w->push)
+        http_ws_park_soon(w->ws); /* a push socket is quiet but for its events */
     buf_free(&types);
     buf_free(&err);
 }

@@ -9,8 +9,10 @@
  * events whose id is the account state, with "ping" events on idle streams.
  *
  * Never polls the store: an account is read only when an event came for it
- * without its state. A stream costs one small struct and one timer (ping);
- * the transport owns the bytes (jmap_push_io).
+ * without its state. A stream costs one small struct (a worker may hold
+ * thousands for hours): its ping is a place in the queue of the streams of
+ * its interval, one timer for them all; the transport owns the bytes
+ * (jmap_push_io).
  */
 #include "http/jmap_push.h"
 #include "base/alloc.h"
@@ -36,11 +38,27 @@ struct jmap_push_stream {
     struct jmap_push_stream *next;
     unsigned types;
     bool close_after_state;
-    unsigned ping_s;
-    uint64_t sent_state; /* the last state this stream was told */
-    struct event *ping;  /* NULL when ping is 0 */
+    uint64_t sent_state;   /* the last state this stream was told */
+    struct ping_queue *pq; /* NULL when ping is 0 */
+    struct jmap_push_stream *ping_prev, *ping_next;
+    int64_t ping_due_ms; /* monotonic: when its ping falls due */
     const struct jmap_push_io *io;
     void *ctx;
+};
+
+/*
+ * The streams that ping every ping_s seconds, in the order their pings fall
+ * due: a stream goes to the back when it is sent anything (each is due
+ * ping_s after its last event), so the front one is always the next due and
+ * one timer serves the queue (not one a stream: ~150 bytes each, with
+ * thousands of streams a worker). A queue goes with its last stream.
+ */
+struct ping_queue {
+    struct jmap_push *p;
+    struct ping_queue *next;
+    unsigned ping_s;
+    struct jmap_push_stream *head, *tail;
+    struct event *timer;
 };
 
 /* The streams of one account in this worker, and what is pending for them. */
@@ -64,6 +82,7 @@ struct jmap_push {
     void (*watch)(void *ctx, const char *owner, bool on);
     void *watch_ctx;
     struct push_account *accounts;
+    struct ping_queue *pings;
     size_t n_streams;
 };
 
@@ -97,12 +116,16 @@ void jmap_push_free(struct jmap_push *p)
         while (a->streams) {
             struct jmap_push_stream *s = a->streams;
             a->streams = s->next;
-            if (s->ping)
-                event_free(s->ping);
             free(s);
         }
         p->accounts = a->next;
         account_free(a);
+    }
+    while (p->pings) {
+        struct ping_queue *q = p->pings;
+        p->pings = q->next;
+        event_free(q->timer);
+        free(q);
     }
     free(p);
 }
@@ -112,21 +135,106 @@ size_t jmap_push_streams(const struct jmap_push *p)
     return p->n_streams;
 }
 
+static bool ping_linked(const struct jmap_push_stream *s)
+{
+    return s->pq->head == s || s->ping_prev != NULL;
+}
+
+static void ping_unlink(struct jmap_push_stream *s)
+{
+    struct ping_queue *q = s->pq;
+    if (s->ping_prev)
+        s->ping_prev->ping_next = s->ping_next;
+    else
+        q->head = s->ping_next;
+    if (s->ping_next)
+        s->ping_next->ping_prev = s->ping_prev;
+    else
+        q->tail = s->ping_prev;
+    s->ping_prev = s->ping_next = NULL;
+}
+
+/* The queue's timer at its front stream's deadline (a timer that fires early
+ * finds nothing due and is set again). */
+static void ping_queue_schedule(struct ping_queue *q, int64_t now)
+{
+    if (q->head != NULL && !evtimer_pending(q->timer, NULL)) {
+        struct timeval tv = clock_timeval_ms(q->head->ping_due_ms - now);
+        evtimer_add(q->timer, &tv);
+    }
+}
+
+/* s was sent something: its next ping is ping_s from now, at the back. */
 static void ping_arm(struct jmap_push_stream *s)
 {
-    if (s->ping) {
-        struct timeval tv = {(time_t)s->ping_s, 0};
-        event_add(s->ping, &tv);
-    }
+    struct ping_queue *q = s->pq;
+    if (q == NULL)
+        return;
+    int64_t now = monotonic_ms();
+    if (ping_linked(s))
+        ping_unlink(s);
+    s->ping_due_ms = now + (int64_t)q->ping_s * 1000;
+    s->ping_prev = q->tail;
+    if (q->tail)
+        q->tail->ping_next = s;
+    else
+        q->head = s;
+    q->tail = s;
+    ping_queue_schedule(q, now);
 }
 
 static void ping_fire(evutil_socket_t fd, short what, void *arg)
 {
-    struct jmap_push_stream *s = arg;
+    struct ping_queue *q = arg;
+    (void)fd, (void)what;
     char line[64];
-    int n = snprintf(line, sizeof(line), "event: ping\ndata: {\"interval\":%u}\n\n", s->ping_s);
-    s->io->write(s->ctx, line, (size_t)n);
-    ping_arm(s);
+    int n = snprintf(line, sizeof(line), "event: ping\ndata: {\"interval\":%u}\n\n", q->ping_s);
+    int64_t now = monotonic_ms();
+    /* each stream sent to goes to the back, due ping_s later: the loop ends */
+    while (q->head != NULL && q->head->ping_due_ms <= now) {
+        struct jmap_push_stream *s = q->head;
+        s->io->write(s->ctx, line, (size_t)n);
+        ping_arm(s);
+    }
+    ping_queue_schedule(q, now);
+}
+
+/* Puts a new stream that pings every ping_s at the back of its queue. */
+static void ping_join(struct jmap_push *p, struct jmap_push_stream *s, unsigned ping_s)
+{
+    struct ping_queue *q = p->pings;
+    while (q != NULL && q->ping_s != ping_s)
+        q = q->next;
+    if (q == NULL) {
+        q = xcalloc(1, sizeof(*q));
+        q->p = p;
+        q->ping_s = ping_s;
+        q->timer = evtimer_new(p->base, ping_fire, q);
+        q->next = p->pings;
+        p->pings = q;
+    }
+    s->pq = q;
+}
+
+/* Takes s out of its ping queue; the queue goes with its last stream. */
+static void ping_leave(struct jmap_push_stream *s)
+{
+    struct ping_queue *q = s->pq;
+    if (q == NULL)
+        return;
+    if (ping_linked(s))
+        ping_unlink(s);
+    s->pq = NULL;
+    if (q->head != NULL)
+        return;
+    for (struct ping_queue **pp = &q->p->pings; *pp; pp = &(*pp)->next) {
+        if (*pp == q) {
+            *pp = q->next;
+            break;
+        }
+    }
+    event_free(q->timer);
+    free(q);
 }
 
 /* The bytes of one state event; a flush makes them once for the streams that
@@ -199,8 +307,7 @@ static void stream_remove(struct jmap_push_stream *s)
             break;
         }
     }
-    if (s->ping)
-        event_free(s->ping);
+    ping_leave(s);
     free(s);
     p->n_streams--;
     if (a->streams == NULL) {
@@ -340,11 +447,10 @@ struct jmap_push_stream *jmap_push_open(struct jmap_push *p, const char *user, c
     s->acct = a;
     s->types = mask;
     s->close_after_state = strcmp(closeafter, "state") == 0;
-    s->ping_s = (unsigned)ping_s;
     s->io = io;
     s->ctx = ctx;
     if (ping_s)
-        s->ping = evtimer_new(p->base, ping_fire, s);
+        ping_join(p, s, (unsigned)ping_s);
     s->next = a->streams;
     a->streams = s;
     p->n_streams++;

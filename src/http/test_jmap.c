@@ -809,6 +809,82 @@ static void test_shared_account(void **state)
 #undef QUERY
 }
 
+/* How many times needle occurs in the sink's bytes. */
+static int count_in(struct sink *k, const char *needle)
+{
+    int n = 0;
+    for (const char *p = buf_cstr(&k->got); (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static void loop_exit(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    event_base_loopexit(arg, NULL);
+}
+
+/* Pings: each stream pinged once its interval passed with nothing sent, at
+ * the interval it was given (clamped up to JMAP_PUSH_PING_MIN), streams of
+ * one interval on one timer; a stream that was sent a state event later is
+ * pinged later; closing streams out of their queue's order. */
+static void test_push_ping(void **state)
+{
+    struct fixture *f = *state;
+    struct event_base *base = event_base_new();
+    struct jmap_push *p = jmap_push_new(base, &f->j, 0, NULL, NULL);
+    struct sink a = {BUF_INIT, 0}, b = {BUF_INIT, 0}, c = {BUF_INIT, 0}, d = {BUF_INIT, 0},
+                e = {BUF_INIT, 0};
+    struct buf err = BUF_INIT;
+    assert_non_null(jmap_push_open(p, ALICE, "*", "no", "1", NULL, &sink_io, &a, &err));
+    struct jmap_push_stream *sb =
+        jmap_push_open(p, ALICE, "*", "no", "5", NULL, &sink_io, &b, &err);
+    assert_non_null(jmap_push_open(p, BOB, "*", "no", "5", NULL, &sink_io, &c, &err));
+    struct jmap_push_stream *sd = jmap_push_open(p, BOB, "*", "no", "0", NULL, &sink_io, &d, &err);
+    struct jmap_push_stream *se = jmap_push_open(p, BOB, "*", "no", "6", NULL, &sink_io, &e, &err);
+    jmap_push_close(sb); /* the front of the 5 s queue */
+    /* 3 s in, a change of bob's: c is due 5 s after it, e 6 s after it */
+    struct timeval tv = {3, 0};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+    assert_int_equal(count_in(&a, "event: ping"), 0);
+    deliver(f, BOB, NULL, msg_plain);
+    uint64_t st;
+    assert_int_equal(store_account_state(f->s, BOB, &st, &err), 0);
+    struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                           .u.mailbox_changed = {BOB, "INBOX", st}};
+    jmap_push_event(p, &ev);
+    event_base_loop(base, EVLOOP_ONCE);
+    assert_int_equal(count_in(&c, "event: state"), 2);
+    /* 5.5 s in: a (5 s, the minimum) pinged once; c not yet (due at 8 s) */
+    tv = (struct timeval){2, 500000};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+    assert_int_equal(count_in(&a, "event: ping\ndata: {\"interval\":5}\n\n"), 1);
+    assert_int_equal(count_in(&c, "event: ping"), 0);
+    /* 8.5 s in: c pinged once, e (due at 9 s) not, d (ping 0) never */
+    struct event *stop = evtimer_new(base, loop_exit, base);
+    tv = (struct timeval){3, 0};
+    evtimer_add(stop, &tv);
+    event_base_dispatch(base);
+    assert_int_equal(count_in(&c, "event: ping\ndata: {\"interval\":5}\n\n"), 1);
+    assert_int_equal(count_in(&e, "event: ping"), 0);
+    assert_int_equal(count_in(&d, "event: ping"), 0);
+    assert_int_equal(count_in(&b, "event: ping"), 0); /* closed */
+    jmap_push_close(sd);
+    jmap_push_close(se);
+    assert_int_equal(jmap_push_streams(p), 2);
+    event_free(stop);
+    jmap_push_free(p);
+    event_base_free(base);
+    buf_free(&a.got);
+    buf_free(&b.got);
+    buf_free(&c.got);
+    buf_free(&d.got);
+    buf_free(&e.got);
+    buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -820,6 +896,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_import_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_push_ping, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,6 +176,15 @@ void net_conn_write_buffer(struct net_conn *c, struct evbuffer *src);
 bool net_conn_output_blocked(const struct net_conn *c);
 /* Bytes written and not yet handed to the kernel (what a slow reader makes us hold). */
 size_t net_conn_output_length(struct net_conn *c);
+/*
+ * The protocol expects c to stay quiet for long (a push stream, set up): its
+ * TLS is parked (net_tls_park.h) as soon as what was written is sent, not
+ * after tls_park_idle. A worker taking thousands of such connections a second
+ * then holds the handshake state of the few in flight, not of every one
+ * still waiting for tls_park_idle. No effect when parking is off or not
+ * possible for c.
+ */
+void net_conn_park_soon(struct net_conn *c);
 void net_conn_printf(struct net_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* One protocol reply line: fmt formatted, then CRLF (the shape of SMTP, POP3, IMAP). */

@@ -97,8 +97,9 @@ struct net_conn {
      * once parked the plaintext read and the plaintext to seal. */
     struct net_tls_park *park;
     struct evbuffer *pin, *pout;
-    bool ssl_bev;  /* c->bev is a bufferevent_openssl (its SSL is ours to free) */
-    int64_t io_ms; /* CLOCK_MONOTONIC: bytes last read or written */
+    bool ssl_bev;   /* c->bev is a bufferevent_openssl (its SSL is ours to free) */
+    bool park_soon; /* net_conn_park_soon: park once the output is sent */
+    int64_t io_ms;  /* CLOCK_MONOTONIC: bytes last read or written */
 };
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
@@ -451,8 +452,13 @@ static void conn_kick_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     conn_call_readable(c);
-    if (c->dead && c->in_callback == 0)
+    if (c->dead && c->in_callback == 0) {
         conn_free_now(c);
+        return;
+    }
+    /* from the loop, never under the bufferevent whose SSL this frees */
+    if (c->park_soon && net_conn_park_maybe(c, monotonic_ms(), 0))
+        net_worker_note_parked(c->w);
 }
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
@@ -492,9 +498,13 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         c->in_callback++;
         c->proto->writable(c->session);
         c->in_callback--;
-        if (c->dead && c->in_callback == 0)
+        if (c->dead && c->in_callback == 0) {
             conn_free_now(c);
+            return;
+        }
     }
+    if (c->park_soon && c->ssl_bev)
+        conn_schedule(c); /* parks from conn_kick_cb */
 }
 
 static void conn_note_tls(struct net_conn *c)
@@ -983,6 +993,14 @@ bool net_conn_tls_parked(const struct net_conn *c)
     return c->pin != NULL;
 }
 
+void net_conn_park_soon(struct net_conn *c)
+{
+    if (c->park == NULL || !c->ssl_bev)
+        return;
+    c->park_soon = true;
+    conn_schedule(c); /* the output may be sent already */
+}
+
 bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
 {
     if (c->park == NULL || c->pin || !c->tls || !c->ssl_bev || c->dead || c->closing ||
@@ -1012,6 +1030,7 @@ bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
     bufferevent_free(c->bev); /* keeps the socket (no BEV_OPT_CLOSE_ON_FREE) */
     SSL_free(ssl);
     c->ssl_bev = false;
+    c->park_soon = false;
     c->pin = evbuffer_new();
     c->pout = evbuffer_new();
     c->bev = bufferevent_socket_new(net_worker_base(c->w), c->fd, 0);

@@ -30,6 +30,9 @@ SSL_CTX *net_worker_proxy_tls(struct net_worker *w);
 struct net_proxy **net_worker_proxies(struct net_worker *w);
 /* Parks the worker's proxies to back-ends quiet for idle_ms (net_proxy.c): how many. */
 size_t net_proxy_park_sweep(struct net_worker *w, int64_t now, int64_t idle_ms);
+/* A connection parked outside the sweep (net_conn_park_soon): counted for
+ * the sweep's malloc_trim. */
+void net_worker_note_parked(struct net_worker *w);
 /* How many of the worker's proxies are parked. */
 size_t net_proxy_parked(struct net_worker *w);
 /* The front-end's resolver for home servers named by host name (dns_resolver),

@@ -395,6 +395,11 @@ static void publish_idlest(struct net_worker *w)
  */
 #define NET_PARK_TRIM_AT 64
 
+void net_worker_note_parked(struct net_worker *w)
+{
+    w->parked_untrimmed++;
+}
+
 static void park_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct net_worker *w = arg;

@@ -178,3 +178,55 @@ def test_parked_connection_rejects_a_forged_record(wharf_factory):
     wait_until(lambda: server.component("imap")["connections"] == 0,
                what="the connection closed")
     r.close()
+
+
+def test_push_streams_park_at_once(wharf_factory):
+    """An EventSource stream and a WebSocket with push on park as soon as they
+    are set up (net_conn_park_soon), not after tls_park_idle (an hour here), so
+    that a worker taking thousands of them a second holds only the handshakes
+    in flight; an HTTPS keep-alive connection waits for tls_park_idle as before.
+    Both streams then get a delivery's StateChange through the parked layer."""
+    from test_jmap_ws import ACCOUNT, WebSocket
+    server = wharf_factory(enable={"https", "smtp"}, extra={"tls_park_idle": "1h"}).start()
+    server.wharf("domain", "add", "example.test")
+    server.wharf("user", "add", USER, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    keep = HttpRaw(server)
+    keep.send(b"GET /.well-known/jmap HTTP/1.1\r\nHost: h\r\n"
+              b"Authorization: Basic " + auth.encode() + b"\r\n\r\n")
+    assert keep.response()[0] == 200
+
+    h = HttpRaw(server)
+    h.send(b"GET /jmap/eventsource/?types=*&closeafter=no&ping=0 HTTP/1.1\r\nHost: h\r\n"
+           b"Authorization: Basic " + auth.encode() + b"\r\n\r\n")
+    assert h.f.readline().startswith(b"HTTP/1.1 200 ")
+    while h.f.readline() != b"\r\n":
+        pass
+
+    def event():  # the data of the next chunk: one event each
+        size = int(h.f.readline().strip(), 16)
+        assert size > 0, "the stream ended"
+        return h.f.read(size + 2)[:-2].decode()
+    assert event().startswith("event: state\n")
+    wait_until(lambda: parked(server, "http") == 1, what="the EventSource stream parked")
+
+    ws = WebSocket(server)
+    assert ws.status == 101
+    ws.send({"@type": "WebSocketPushEnable", "dataTypes": None})
+    assert ws.message()["@type"] == "StateChange"
+    wait_until(lambda: parked(server, "http") == 2, what="the push WebSocket parked")
+
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as smtp:
+        smtp.sendmail("bob@example.test", [USER], b"Subject: pushed\r\n\r\nhi\r\n")
+    ev = event()
+    assert ev.startswith("event: state\n") and '"Email"' in ev, ev
+    sc = ws.message()
+    assert sc["@type"] == "StateChange" and "Email" in sc["changed"][ACCOUNT], sc
+    # the keep-alive connection never parked (an hour), and still answers
+    assert parked(server, "http") == 2
+    keep.send(b"GET /.well-known/jmap HTTP/1.1\r\nHost: h\r\n"
+              b"Authorization: Basic " + auth.encode() + b"\r\n\r\n")
+    assert keep.response()[0] == 200
+    for c in (keep, h):
+        c.close()
+    ws.sock.close()
