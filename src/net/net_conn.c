@@ -30,6 +30,7 @@
 #include "net/net_internal.h"
 
 #include "base/alloc.h"
+#include "base/slab.h"
 #include "base/log.h"
 #include "ipc/control.h"
 
@@ -145,7 +146,7 @@ static void conn_free_now(struct net_conn *c)
     }
     net_worker_link_remove(c->w, c->link);
     net_worker_conn_gone(c->w, c->svc, c->addr, &c->hold);
-    free(c);
+    slab_free(c);
 }
 
 /* Frees now or, inside a protocol callback, as soon as the loop gets control. */
@@ -557,19 +558,24 @@ struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int
                               const struct sockaddr *sa, socklen_t salen,
                               const struct conntab_hold *hold)
 {
-    struct net_conn *c = xcalloc(1, sizeof(*c));
+    /* What lives as long as the connection comes from the slab (base/slab.h),
+     * packed away from the TLS handshake's garbage, so that a quiet connection
+     * holds few pages. */
+    struct net_conn *c = slab_calloc(1, sizeof(*c));
     c->w = w;
     c->svc = svc;
     c->hold = *hold;
     c->fd = fd;
     memcpy(&c->sa, sa, salen < sizeof(c->sa) ? salen : sizeof(c->sa));
     net_addr_format(sa, c->addr, sizeof(c->addr));
+    net_slab_enter();
     c->kick = event_new(net_worker_base(w), -1, 0, conn_kick_cb, c);
     c->timeout_ms = net_service_idle_ms(svc);
     c->login_timeout_ms = net_service_login_ms(svc);
     c->accepted_ms = c->progress_ms = c->io_ms = monotonic_ms();
     c->login_cell = -1;
     c->guard = evtimer_new(net_worker_base(w), conn_guard_cb, c);
+    net_slab_leave();
     conn_guard_arm(c);
     c->link = net_worker_link_add(w, c);
     void *arg;
@@ -1002,9 +1008,11 @@ bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
     bufferevent_free(c->bev); /* keeps the socket (no BEV_OPT_CLOSE_ON_FREE) */
     SSL_free(ssl);
     c->ssl_bev = false;
+    net_slab_enter(); /* what a parked connection keeps, packed (base/slab.h) */
     c->pin = evbuffer_new();
     c->pout = evbuffer_new();
     c->bev = bufferevent_socket_new(net_worker_base(c->w), c->fd, 0);
+    net_slab_leave();
     conn_setup_bev(c);
     log_debug("%s: parked the TLS connection of %s", net_service_name(c->svc), c->addr);
     return true;

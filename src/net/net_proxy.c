@@ -29,6 +29,7 @@
 #include "base/clock.h"
 #include "base/hex.h"
 #include "base/log.h"
+#include "base/slab.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -244,7 +245,7 @@ static void proxy_destroy(struct net_proxy *p)
         evbuffer_free(p->pin);
     if (p->fd >= 0)
         close(p->fd);
-    free(p);
+    slab_free(p);
 }
 
 /* What the back-end sent, in plaintext: the bufferevent's input, or what its
@@ -647,7 +648,7 @@ static struct net_proxy *proxy_connect(struct net_worker *w, struct net_conn *cl
         buf_printf(why, "home server \"%s\" is neither an IP address nor a host name", host);
         return NULL;
     }
-    struct net_proxy *p = xcalloc(1, sizeof(*p));
+    struct net_proxy *p = slab_calloc(1, sizeof(*p)); /* kept while quiet: base/slab.h */
     p->worker = w;
     p->client = client;
     p->cfg = cfg;
@@ -693,7 +694,7 @@ struct net_proxy *net_proxy_connect_local(struct net_conn *client, const char *p
         return NULL;
     }
     memcpy(sun.sun_path, path, strlen(path) + 1);
-    struct net_proxy *p = xcalloc(1, sizeof(*p));
+    struct net_proxy *p = slab_calloc(1, sizeof(*p));
     p->client = client;
     p->cfg = net_worker_config(w);
     p->ops = ops;
@@ -838,8 +839,10 @@ static bool proxy_park_maybe(struct net_proxy *p, int64_t now, int64_t idle_ms)
     bufferevent_free(p->bev); /* keeps the socket and the SSL (no BEV_OPT_CLOSE_ON_FREE) */
     SSL_free(p->ssl);
     p->ssl = NULL;
+    net_slab_enter(); /* what a parked connection keeps, packed (base/slab.h) */
     p->pin = evbuffer_new();
     p->bev = bufferevent_socket_new(net_worker_base(p->worker), p->fd, BEV_OPT_DEFER_CALLBACKS);
+    net_slab_leave();
     bufferevent_setcb(p->bev, proxy_read_cb, proxy_write_cb, proxy_event_cb, p);
     if (p->spliced)
         bufferevent_setwatermark(p->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
