@@ -87,7 +87,8 @@ struct net_conn {
     bool out_blocked; /* output above NET_WRITE_HIGH_WATER: not reading */
     bool park_failed; /* parked and ended by an error or the peer: no close_notify */
     bool close_flush; /* net_conn_close(c, true): a parked connection ends with close_notify */
-    char tls_version[32], tls_cipher[96];
+    /* OpenSSL's own static names (SSL_get_version, SSL_CIPHER_get_name), not copies. */
+    const char *tls_version, *tls_cipher;
     char alpn[32]; /* the ALPN protocol agreed on, "" when none */
     int tls_bits;
     /* The DEFLATE stage, from net_conn_start_compress on (all NULL before). */
@@ -502,9 +503,9 @@ static void conn_note_tls(struct net_conn *c)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
     c->tls = true;
-    snprintf(c->tls_version, sizeof(c->tls_version), "%s", SSL_get_version(ssl));
+    c->tls_version = SSL_get_version(ssl);
     const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
-    snprintf(c->tls_cipher, sizeof(c->tls_cipher), "%s", ci ? SSL_CIPHER_get_name(ci) : "?");
+    c->tls_cipher = ci ? SSL_CIPHER_get_name(ci) : "?";
     c->tls_bits = ci ? SSL_CIPHER_get_bits(ci, NULL) : 0;
     const unsigned char *alpn = NULL;
     unsigned int alpn_len = 0;

@@ -409,7 +409,9 @@ static void park_cb(evutil_socket_t fd, short what, void *arg)
     parked += net_proxy_park_sweep(w, now, w->cfg->tls_park_idle); /* front-end to back-end */
     w->parked_untrimmed += parked;
 #ifdef __GLIBC__
-    if (w->parked_untrimmed >= NET_PARK_TRIM_AT) {
+    /* Also once a wave of parking is over (a sweep parks none after some did),
+     * so that the last connections of a wave do not keep their pages. */
+    if (w->parked_untrimmed >= NET_PARK_TRIM_AT || (parked == 0 && w->parked_untrimmed > 0)) {
         w->parked_untrimmed = 0;
         malloc_trim(0);
     }
