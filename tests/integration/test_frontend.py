@@ -37,6 +37,11 @@ BE2_NAME = "be2.example.test"
 # client's at the front-end, the front-end's to its back-end, and that one at
 # the back-end.
 PARK_IDLE = "300ms"
+# be1 parks after the front-end's end of each of its hops, be2 before it: so
+# on every hop one end has read the other's KeyUpdate before its own turn
+# comes (an end in that state once never parked: SSL_READING was taken for
+# a pending byte), be1 as the TLS server, the front-end as the client.
+PARK_IDLE_BE = {"be1": "1s", "be2": "100ms"}
 
 
 def parked(server, component, key="tls_parked"):
@@ -85,7 +90,7 @@ def layout(wharf_factory, tmp_path, dns_server):
             "smtps_listen": f"{h}:{smtps}", "smtp_listen": f"{h}:{smtp}",
             "tls_cert_file": str(cert), "tls_key_file": str(key), "frontend_smtp_port": str(smtp),
             "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32",
-            "tls_park_idle": PARK_IDLE})
+            "tls_park_idle": PARK_IDLE_BE[name]})
         w.ports.update(imaps=imaps, pop3s=pop3s, smtps=smtps, smtp=smtp, https=https)
         w.wharf("domain", "add", "example.test")
         for user, home in HOMES.items():
