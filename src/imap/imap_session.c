@@ -12,6 +12,7 @@
  */
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/slab.h"
 #include "imap/imap_context.h"
 #include "imap/imap_int.h"
 #include "imap/imap_notify.h"
@@ -283,7 +284,8 @@ static void login_ready(void *arg, const struct directory_answer *a)
 
 void imap_login_accepted(struct imap_session *s, const char *account, const char *via)
 {
-    s->account = xstrdup(account);
+    size_t alen = strlen(account) + 1;
+    s->account = memcpy(slab_malloc(alen), account, alen); /* as the session */
     s->state = IMAP_AUTHENTICATED;
     s->reader.max_literal = s->srv->cfg->imap_max_literal_size;
     s->ls.errors = 0;
@@ -300,7 +302,7 @@ void imap_login_accepted(struct imap_session *s, const char *account, const char
 
 void imap_login_undo(struct imap_session *s)
 {
-    free(s->account);
+    slab_free(s->account);
     s->account = NULL;
     s->handover = false;
     s->state = IMAP_NOT_AUTHENTICATED;
@@ -755,7 +757,9 @@ static void imap_readable(void *arg)
 
 static void *imap_open(struct net_conn *c, void *proto_arg)
 {
-    struct imap_session *s = xcalloc(1, sizeof(*s));
+    /* Kept for as long as the connection: packed in the slab (base/slab.h), as
+     * the connection's own state, so that an IDLE session holds few pages. */
+    struct imap_session *s = slab_calloc(1, sizeof(*s));
     s->srv = proto_arg;
     s->conn = c;
     s->state = IMAP_NOT_AUTHENTICATED;
@@ -845,8 +849,8 @@ static void imap_closed(void *arg)
     explicit_bzero(s->line.data, s->line.len);
     buf_free(&s->line);
     free(s->tag);
-    free(s->account);
-    free(s);
+    slab_free(s->account);
+    slab_free(s);
 }
 
 const struct net_proto imap_proto = {

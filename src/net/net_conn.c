@@ -30,6 +30,7 @@
 #include "net/net_internal.h"
 
 #include "base/alloc.h"
+#include "base/slab.h"
 #include "base/log.h"
 #include "ipc/control.h"
 
@@ -86,7 +87,8 @@ struct net_conn {
     bool out_blocked; /* output above NET_WRITE_HIGH_WATER: not reading */
     bool park_failed; /* parked and ended by an error or the peer: no close_notify */
     bool close_flush; /* net_conn_close(c, true): a parked connection ends with close_notify */
-    char tls_version[32], tls_cipher[96];
+    /* OpenSSL's own static names (SSL_get_version, SSL_CIPHER_get_name), not copies. */
+    const char *tls_version, *tls_cipher;
     char alpn[32]; /* the ALPN protocol agreed on, "" when none */
     int tls_bits;
     /* The DEFLATE stage, from net_conn_start_compress on (all NULL before). */
@@ -146,7 +148,7 @@ static void conn_free_now(struct net_conn *c)
     }
     net_worker_link_remove(c->w, c->link);
     net_worker_conn_gone(c->w, c->svc, c->addr, &c->hold);
-    free(c);
+    slab_free(c);
 }
 
 /* Frees now or, inside a protocol callback, as soon as the loop gets control. */
@@ -511,9 +513,9 @@ static void conn_note_tls(struct net_conn *c)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
     c->tls = true;
-    snprintf(c->tls_version, sizeof(c->tls_version), "%s", SSL_get_version(ssl));
+    c->tls_version = SSL_get_version(ssl);
     const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
-    snprintf(c->tls_cipher, sizeof(c->tls_cipher), "%s", ci ? SSL_CIPHER_get_name(ci) : "?");
+    c->tls_cipher = ci ? SSL_CIPHER_get_name(ci) : "?";
     c->tls_bits = ci ? SSL_CIPHER_get_bits(ci, NULL) : 0;
     const unsigned char *alpn = NULL;
     unsigned int alpn_len = 0;
@@ -567,19 +569,24 @@ struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int
                               const struct sockaddr *sa, socklen_t salen,
                               const struct conntab_hold *hold)
 {
-    struct net_conn *c = xcalloc(1, sizeof(*c));
+    /* What lives as long as the connection comes from the slab (base/slab.h),
+     * packed away from the TLS handshake's garbage, so that a quiet connection
+     * holds few pages. */
+    struct net_conn *c = slab_calloc(1, sizeof(*c));
     c->w = w;
     c->svc = svc;
     c->hold = *hold;
     c->fd = fd;
     memcpy(&c->sa, sa, salen < sizeof(c->sa) ? salen : sizeof(c->sa));
     net_addr_format(sa, c->addr, sizeof(c->addr));
+    net_slab_enter();
     c->kick = event_new(net_worker_base(w), -1, 0, conn_kick_cb, c);
     c->timeout_ms = net_service_idle_ms(svc);
     c->login_timeout_ms = net_service_login_ms(svc);
     c->accepted_ms = c->progress_ms = c->io_ms = monotonic_ms();
     c->login_cell = -1;
     c->guard = evtimer_new(net_worker_base(w), conn_guard_cb, c);
+    net_slab_leave();
     conn_guard_arm(c);
     c->link = net_worker_link_add(w, c);
     void *arg;
@@ -1031,9 +1038,11 @@ bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
     SSL_free(ssl);
     c->ssl_bev = false;
     c->park_soon = false;
+    net_slab_enter(); /* what a parked connection keeps, packed (base/slab.h) */
     c->pin = evbuffer_new();
     c->pout = evbuffer_new();
     c->bev = bufferevent_socket_new(net_worker_base(c->w), c->fd, 0);
+    net_slab_leave();
     conn_setup_bev(c);
     log_debug("%s: parked the TLS connection of %s", net_service_name(c->svc), c->addr);
     return true;

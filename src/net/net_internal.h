@@ -39,6 +39,14 @@ size_t net_proxy_parked(struct net_worker *w);
  * made on first use; NULL with the reason in err. */
 struct dns_resolver *net_worker_proxy_dns(struct net_worker *w, struct buf *err);
 
+/* libevent's allocations through the slab's hooks (net_slab.c): set once per
+ * network worker, before its event loop. Between net_slab_enter and
+ * net_slab_leave (nested), what libevent allocates lives in the slab
+ * (base/slab.h): a connection's events, a parked connection's bufferevent. */
+void net_slab_install(void);
+void net_slab_enter(void);
+void net_slab_leave(void);
+
 /* The worker side of a connection's life. */
 struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int fd,
                               const struct sockaddr *sa, socklen_t salen,

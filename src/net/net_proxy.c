@@ -29,6 +29,7 @@
 #include "base/clock.h"
 #include "base/hex.h"
 #include "base/log.h"
+#include "base/slab.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +39,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdarg.h>
 #include <string.h>
 #include <strings.h>
 #include <netinet/in.h>
@@ -61,8 +63,8 @@ struct net_proxy {
     struct bufferevent *bev;
     const struct net_proxy_ops *ops;
     void *arg;
-    char peer[NET_PROXY_MAX_HOST + 8];
-    char host[NET_PROXY_MAX_HOST + 1];
+    char *peer; /* "host:port" (or a socket's name), for logs; in the slab, its own length */
+    char *host; /* the home server as given (SNI, the lookup), NULL for a local socket */
     unsigned port;
     /* A home server named by host name: its A (then AAAA) lookup in flight. */
     struct dns_resolver *dns;
@@ -211,6 +213,21 @@ bool net_proxy_handover_check(struct net_conn *c, const char *proto, const char 
     return true;
 }
 
+/* A string kept as long as the proxy, in the slab at its own length (not a
+ * fixed array of the longest host name: a parked session keeps it for hours). */
+static char *proxy_strdup(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *proxy_strdup(const char *fmt, ...)
+{
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    char *s = memcpy(slab_malloc(b.len + 1), buf_cstr(&b), b.len + 1);
+    buf_free(&b);
+    return s;
+}
+
 static void proxy_unlink(struct net_proxy *p)
 {
     struct net_proxy **head = net_worker_proxies(p->worker);
@@ -244,7 +261,9 @@ static void proxy_destroy(struct net_proxy *p)
         evbuffer_free(p->pin);
     if (p->fd >= 0)
         close(p->fd);
-    free(p);
+    slab_free(p->peer);
+    slab_free(p->host);
+    slab_free(p);
 }
 
 /* What the back-end sent, in plaintext: the bufferevent's input, or what its
@@ -647,7 +666,7 @@ static struct net_proxy *proxy_connect(struct net_worker *w, struct net_conn *cl
         buf_printf(why, "home server \"%s\" is neither an IP address nor a host name", host);
         return NULL;
     }
-    struct net_proxy *p = xcalloc(1, sizeof(*p));
+    struct net_proxy *p = slab_calloc(1, sizeof(*p)); /* kept while quiet: base/slab.h */
     p->worker = w;
     p->client = client;
     p->cfg = cfg;
@@ -655,8 +674,8 @@ static struct net_proxy *proxy_connect(struct net_worker *w, struct net_conn *cl
     p->arg = arg;
     p->port = port;
     p->dns_id = -1;
-    snprintf(p->host, sizeof(p->host), "%s", host);
-    snprintf(p->peer, sizeof(p->peer), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+    p->host = proxy_strdup("%s", host);
+    p->peer = proxy_strdup(ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
     p->fd = -1;
     p->io_ms = monotonic_ms();
     struct net_proxy **head = net_worker_proxies(w);
@@ -693,7 +712,7 @@ struct net_proxy *net_proxy_connect_local(struct net_conn *client, const char *p
         return NULL;
     }
     memcpy(sun.sun_path, path, strlen(path) + 1);
-    struct net_proxy *p = xcalloc(1, sizeof(*p));
+    struct net_proxy *p = slab_calloc(1, sizeof(*p));
     p->client = client;
     p->cfg = net_worker_config(w);
     p->ops = ops;
@@ -701,7 +720,7 @@ struct net_proxy *net_proxy_connect_local(struct net_conn *client, const char *p
     p->dns_id = -1;
     p->fd = -1;
     p->local = true;
-    snprintf(p->peer, sizeof(p->peer), "%s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+    p->peer = proxy_strdup("%s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
     p->bev = bufferevent_socket_new(net_worker_base(w), -1,
                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     bufferevent_setcb(p->bev, proxy_read_cb, proxy_write_cb, proxy_event_cb, p);
@@ -855,8 +874,10 @@ static bool proxy_park_maybe(struct net_proxy *p, int64_t now, int64_t idle_ms)
     bufferevent_free(p->bev); /* keeps the socket and the SSL (no BEV_OPT_CLOSE_ON_FREE) */
     SSL_free(p->ssl);
     p->ssl = NULL;
+    net_slab_enter(); /* what a parked connection keeps, packed (base/slab.h) */
     p->pin = evbuffer_new();
     p->bev = bufferevent_socket_new(net_worker_base(p->worker), p->fd, BEV_OPT_DEFER_CALLBACKS);
+    net_slab_leave();
     bufferevent_setcb(p->bev, proxy_read_cb, proxy_write_cb, proxy_event_cb, p);
     if (p->spliced)
         bufferevent_setwatermark(p->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);

@@ -26,6 +26,7 @@
 #include "net/net_tls_park.h"
 
 #include "base/alloc.h"
+#include "base/slab.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -194,7 +195,7 @@ void net_tls_park_free(struct net_tls_park *p)
     if (p == NULL)
         return;
     OPENSSL_cleanse(p, sizeof(*p));
-    free(p);
+    slab_free(p);
 }
 
 /* ---- sealing ---- */
@@ -558,7 +559,8 @@ void net_tls_park_ctx_setup(SSL_CTX *ctx)
 
 struct net_tls_park *net_tls_park_attach(SSL *ssl)
 {
-    struct net_tls_park *p = xcalloc(1, sizeof(*p));
+    /* Kept for as long as the connection: packed in the slab (base/slab.h). */
+    struct net_tls_park *p = slab_calloc(1, sizeof(*p));
     SSL_set_ex_data(ssl, park_index(), p);
     SSL_set_msg_callback(ssl, msg_cb);
     SSL_set_msg_callback_arg(ssl, p);
@@ -597,7 +599,12 @@ const char *net_tls_park_check(struct net_tls_park *p, SSL *ssl, bool *never)
     if (!SSL_is_init_finished(ssl) || SSL_get_shutdown(ssl) != 0 ||
         SSL_get_key_update_type(ssl) != SSL_KEY_UPDATE_NONE)
         return "handshake or shutdown under way";
-    if (SSL_has_pending(ssl) || SSL_want(ssl) != SSL_NOTHING)
+    /* SSL_want says what the last call waited for: SSL_READING only means that
+     * a read found the socket empty, as it does on every quiet connection once
+     * the peer's KeyUpdate was read (the peer parked first), so it is no
+     * reason to wait; a byte OpenSSL holds is SSL_has_pending's, a write it
+     * owes is SSL_WRITING. */
+    if (SSL_has_pending(ssl) || (SSL_want(ssl) != SSL_NOTHING && SSL_want(ssl) != SSL_READING))
         return "pending data";
     BIO *wb = SSL_get_wbio(ssl);
     if (wb == NULL || BIO_wpending(wb) != 0)
@@ -665,9 +672,9 @@ struct net_tls_park *net_tls_park_new_raw(uint16_t suite, const uint8_t *read_se
                                           const uint8_t *write_secret, size_t secret_len,
                                           uint64_t read_seq, uint64_t write_seq)
 {
-    struct net_tls_park *p = xcalloc(1, sizeof(*p));
+    struct net_tls_park *p = slab_calloc(1, sizeof(*p));
     if (!suite_set(p, suite) || secret_len != p->hash_len) {
-        free(p);
+        slab_free(p);
         return NULL;
     }
     memcpy(p->read_secret, read_secret, secret_len);

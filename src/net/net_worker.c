@@ -22,6 +22,7 @@
  */
 #include "net/net_internal.h"
 #include "net/net_tls_park.h"
+#include "base/slab.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -208,7 +209,7 @@ bool net_worker_draining(const struct net_worker *w)
 
 void *net_worker_link_add(struct net_worker *w, struct net_conn *c)
 {
-    struct conn_node *n = xcalloc(1, sizeof(*n));
+    struct conn_node *n = slab_calloc(1, sizeof(*n)); /* as long as the connection */
     n->c = c;
     n->next = w->conns;
     if (w->conns)
@@ -228,7 +229,7 @@ void net_worker_link_remove(struct net_worker *w, void *handle)
         w->conns = n->next;
     if (n->next)
         n->next->prev = n->prev;
-    free(n);
+    slab_free(n);
     w->n_conns--;
     component_title_connections(w->n_conns);
     if (w->draining && w->n_conns == 0)
@@ -413,7 +414,9 @@ static void park_cb(evutil_socket_t fd, short what, void *arg)
     parked += net_proxy_park_sweep(w, now, w->cfg->tls_park_idle); /* front-end to back-end */
     w->parked_untrimmed += parked;
 #ifdef __GLIBC__
-    if (w->parked_untrimmed >= NET_PARK_TRIM_AT) {
+    /* Also once a wave of parking is over (a sweep parks none after some did),
+     * so that the last connections of a wave do not keep their pages. */
+    if (w->parked_untrimmed >= NET_PARK_TRIM_AT || (parked == 0 && w->parked_untrimmed > 0)) {
         w->parked_untrimmed = 0;
         malloc_trim(0);
     }
@@ -567,6 +570,9 @@ static void control_status_cb(void *arg, json_t *obj)
         json_object_set_new(obj, "tls_parked", json_integer((json_int_t)parked));
     if (w->park_ev && w->proxy_tls) /* and connections to back-ends */
         json_object_set_new(obj, "proxy_tls_parked", json_integer((json_int_t)net_proxy_parked(w)));
+    /* What connections keep for as long as they live (base/slab.h). */
+    json_object_set_new(obj, "slab_bytes", json_integer((json_int_t)slab_bytes()));
+    json_object_set_new(obj, "slab_objects", json_integer((json_int_t)slab_objects()));
     if (compressed > 0) { /* what the DEFLATE stages cost (zlib's allocations) */
         json_object_set_new(obj, "compressed_connections", json_integer((json_int_t)compressed));
         json_object_set_new(obj, "compress_memory", json_integer((json_int_t)zmem));
@@ -624,6 +630,8 @@ static void tls_as_root(void *arg)
 
 struct net_worker *net_worker_new(struct component_ctx *ctx)
 {
+    /* What quiet connections keep goes to the slab (base/slab.h, net_slab.c). */
+    net_slab_install();
     struct net_worker *w = xcalloc(1, sizeof(*w));
     w->ctx = ctx;
     w->cfg = ctx->cfg;

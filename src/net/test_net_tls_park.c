@@ -485,6 +485,30 @@ static void test_key_update_before_parking(void **state)
     pair_close(&pp);
 }
 
+/*
+ * The peer parked first (both ends quiet together): its KeyUpdate is read
+ * by OpenSSL, whose SSL_read then blocks for more (SSL_want: SSL_READING).
+ * A read that blocked holds no byte: this end parks too, at the generation
+ * the peer moved to (it once stayed unparked for good).
+ */
+static void test_peer_parked_first(void **state)
+{
+    (void)state;
+    struct pair pp;
+    pair_open(&pp, NULL, 0);
+    /* What net_tls_park_begin makes OpenSSL send on the other end. */
+    assert_int_equal(SSL_key_update(pp.cli, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+    assert_int_equal(SSL_do_handshake(pp.cli), 1);
+    char b[16];
+    int r = SSL_read(pp.srv, b, sizeof(b));
+    assert_int_equal(r, -1);
+    assert_int_equal(SSL_get_error(pp.srv, r), SSL_ERROR_WANT_READ);
+    assert_int_equal(SSL_want(pp.srv), SSL_READING);
+    pair_park(&pp);
+    parked_round(&pp, "DONE\r\n", "a2 OK IDLE terminated\r\n");
+    pair_close(&pp);
+}
+
 /* A record half received: not parked (OpenSSL holds bytes we cannot have). */
 static void test_pending_not_parked(void **state)
 {
@@ -587,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_tls12_not_parked),
         cmocka_unit_test(test_key_update_before_parking),
         cmocka_unit_test(test_pending_not_parked),
+        cmocka_unit_test(test_peer_parked_first),
         cmocka_unit_test(test_client_side),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

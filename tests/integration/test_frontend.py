@@ -39,6 +39,11 @@ BE2_NAME = "be2.example.test"
 # client's at the front-end, the front-end's to its back-end, and that one at
 # the back-end.
 PARK_IDLE = "300ms"
+# be1 parks after the front-end's end of each of its hops, be2 before it: so
+# on every hop one end has read the other's KeyUpdate before its own turn
+# comes (an end in that state once never parked: SSL_READING was taken for
+# a pending byte), be1 as the TLS server, the front-end as the client.
+PARK_IDLE_BE = {"be1": "1s", "be2": "100ms"}
 
 
 def parked(server, component, key="tls_parked"):
@@ -87,7 +92,7 @@ def layout(wharf_factory, tmp_path, dns_server):
             "smtps_listen": f"{h}:{smtps}", "smtp_listen": f"{h}:{smtp}",
             "tls_cert_file": str(cert), "tls_key_file": str(key), "frontend_smtp_port": str(smtp),
             "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32",
-            "tls_park_idle": PARK_IDLE})
+            "tls_park_idle": PARK_IDLE_BE[name]})
         w.ports.update(imaps=imaps, pop3s=pop3s, smtps=smtps, smtp=smtp, https=https)
         w.wharf("domain", "add", "example.test")
         for user, home in HOMES.items():
@@ -158,12 +163,12 @@ def test_imap_reaches_home_and_idle_wakes(layout):
     tag = a._new_tag().decode()
     a.send(f"{tag} IDLE\r\n".encode())
     assert a.readline().startswith(b"+")
-    # the idle session parks at the front-end and on its hop to the back-end
-    # (at one end of it at least: when both ends go quiet together, the one
-    # that parks second sometimes stays unparked, a known limit, doc/frontend.md)
-    wait_until(lambda: parked(fe, "imap") >= 1 and (parked(fe, "imap", "proxy_tls_parked") >= 1
-                                                    or parked(be1, "imap") >= 1),
-               what="IDLE parked on every hop")
+    # the idle session parks at the front-end and at both ends of its hop to
+    # the back-end: the two ends go quiet together, and the one that parks
+    # second reads the other's KeyUpdate first (it once stayed unparked then)
+    wait_until(lambda: parked(fe, "imap") >= 1 and parked(fe, "imap", "proxy_tls_parked") >= 1
+               and parked(be1, "imap") >= 1,
+               what="IDLE parked on every hop, both ends")
     mail(fe, "alice@example.test", "second")
     line = a.readline()
     assert line.startswith(b"* ") and b"EXISTS" in line, line
@@ -381,10 +386,10 @@ def test_jmap_through_frontend(layout, tmp_path):
     wait_until(lambda: w.jmap_subjects("bob@example.test") == ["jmap bob"],
                what="bob's mail on be2 over JMAP")
     assert w.jmap_subjects("alice@example.test") == ["jmap alice"]
-    # the kept connection to be1 parks (at one end at least, as above) and
-    # carries the next request: its hand-over MAC is bound to the parked channel
-    wait_until(lambda: parked(fe, "http", "proxy_tls_parked") >= 1 or parked(be1, "http") >= 1,
-               what="the kept HTTP connection to be1 parked")
+    # the kept connection to be1 parks (at both ends, as above) and carries
+    # the next request: its hand-over MAC is bound to the parked channel
+    wait_until(lambda: parked(fe, "http", "proxy_tls_parked") >= 1 and parked(be1, "http") >= 1,
+               what="the kept HTTP connection to be1 parked at both ends")
     assert w.jmap_subjects("alice@example.test") == ["jmap alice"]
     assert "http: login: user=<alice@example.test>, rip=127.0.0.1, via front-end 127.0.0.2" \
         in be1.log()
@@ -431,9 +436,9 @@ def test_jmap_through_frontend(layout, tmp_path):
     assert "event: state" in event()
     # the stream's connection to be1 and the kept one to be2 park, the two
     # clients' too: a push stream through the front-end costs parked states
-    wait_until(lambda: parked(fe, "http") >= 2 and parked(fe, "http", "proxy_tls_parked")
-               + parked(be1, "http") + parked(be2, "http") >= 2,
-               what="the push stream parked at the front-end")
+    wait_until(lambda: parked(fe, "http") >= 2 and parked(fe, "http", "proxy_tls_parked") >= 2
+               and parked(be1, "http") + parked(be2, "http") >= 2,
+               what="the push stream parked at the front-end, both ends of each hop")
     mail(be1, "alice@example.test", "pushed")
     ev = event()
     data = json.loads(next(x for x in ev if x.startswith("data: "))[6:])
