@@ -48,6 +48,7 @@ static void view_clear(struct jmap_view *v)
     free(v->by_date);
     free(v->by_mailbox);
     free(v->by_mailbox_id);
+    free(v->grown);
     memset(v, 0, sizeof(*v));
 }
 
@@ -428,6 +429,15 @@ static int view_patch(struct jmap_req *r, struct jmap_view *v, uint64_t st, stru
     }
     if (nfresh > 1)
         qsort(fresh, nfresh, sizeof(*fresh), copy_order);
+    /* only new bodies and nothing gone: the change added Emails and touched no other */
+    bool grown = g.n_blobs == 0;
+    for (size_t i = 0; i < nb && grown; i++)
+        grown = email_of(v, bodies[i]) == NULL;
+    uint64_t from = v->state;
+    free(v->grown);
+    v->grown = NULL;
+    v->n_grown = 0;
+    v->grown_from = 0;
     if (patch_in_place(v, bodies, nb, fresh, nfresh)) {
         free(fresh);
         fresh = NULL;
@@ -468,6 +478,12 @@ static int view_patch(struct jmap_req *r, struct jmap_view *v, uint64_t st, stru
     view_reindex(v, &before, (const char(*)[65])bodies, nb);
     view_before_free(&before);
     free(was);
+    if (grown && nb > 0) {
+        v->grown_from = from;
+        v->grown = bodies;
+        v->n_grown = nb;
+        bodies = NULL;
+    }
     rc = 0;
 out:
     store_account_messages_free(fresh, nfresh);
