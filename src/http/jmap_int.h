@@ -256,6 +256,12 @@ struct jmap_view {
     /* the Emails of each mailbox in by_date's order: one per copy, by mailbox id (parallel) */
     const struct jmap_view_email **by_mailbox;
     int64_t *by_mailbox_id;
+    /* When the last change brought forward only added Emails (a delivery): the state it
+     * came from and the bodies added (jmap_query.c brings a kept result forward with
+     * them); grown_from 0 otherwise. */
+    uint64_t grown_from;
+    char (*grown)[65];
+    size_t n_grown;
 };
 /* r's account at state st (read just before), or NULL with *err_r. */
 const struct jmap_view *jmap_view_get(struct jmap_req *r, uint64_t st, json_t **err_r);

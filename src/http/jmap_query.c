@@ -891,6 +891,103 @@ static void qcache_add(struct jmap *j, struct jmap_query_cache *c)
     }
 }
 
+/* The index of body hash in v (body order), n when not there. */
+static size_t email_find(const struct jmap_view_email *v, size_t n, const char *hash);
+
+/* Most Emails of one thread looked at when a delivery's Email joins it (qcache_grow). */
+#define GROW_THREAD_MAX 64
+
+/*
+ * The result of query (sorted by receivedAt alone, a simple filter) at st
+ * brought forward from the one kept at the state the view grew from by a
+ * delivery (jmap_view's grown): each Email added that the filter selects is
+ * placed by a binary search (the Emails kept did not change, nor their
+ * order), and with collapseThreads it stands for its thread only if it
+ * comes first in it, taking the place of the thread's Email listed before.
+ * A mail list after new mail then costs a few searches instead of a walk
+ * of the account. NULL when the result cannot be brought forward.
+ */
+static struct jmap_query_cache *qcache_grow(struct jmap_req *r, struct qrun *qr, const char *key,
+                                            uint64_t st)
+{
+    if (qr->sk.n != 1 || qr->sk.k[0].what != S_RECEIVED)
+        return NULL;
+    json_t *err = NULL;
+    const struct jmap_view *v = jmap_view_get(r, st, &err);
+    if (v == NULL) {
+        json_decref(err);
+        return NULL;
+    }
+    if (v->grown_from == 0 || v->state != st)
+        return NULL;
+    struct simple_filter sf;
+    simple_filter_make(r, qr->filter, &sf);
+    if (qr->filter && !sf.ok)
+        return NULL;
+    struct jmap_query_cache *old = qcache_find(r->j, r->view_key.data, key, v->grown_from);
+    if (old == NULL)
+        return NULL;
+    size_t n = old->n;
+    char(*ids)[65] = xcalloc(n + v->n_grown + 1, sizeof(*ids));
+    memcpy(ids, old->ids, n * sizeof(*ids));
+    for (size_t g = 0; g < v->n_grown; g++) {
+        size_t at = email_find(v->emails, v->n_emails, v->grown[g]);
+        if (at == v->n_emails || !simple_matches(&sf, &v->emails[at]))
+            continue;
+        const struct jmap_view_email *e = &v->emails[at];
+        if (qr->collapse) {
+            /* the thread's first Email the filter selects stands for it */
+            size_t nt, lo = jmap_view_thread(v, e->c[0].thread, &nt);
+            if (nt > GROW_THREAD_MAX) {
+                free(ids);
+                return NULL;
+            }
+            const struct jmap_view_email *first = NULL;
+            for (size_t i = lo; i < lo + nt; i++) {
+                const struct jmap_view_email *x = v->by_thread[i];
+                if (simple_matches(&sf, x) && (first == NULL || email_order(x, first, &qr->sk) < 0))
+                    first = x;
+            }
+            if (first != e)
+                continue;
+            /* the Email that stood for the thread goes */
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++) {
+                bool other = false;
+                for (size_t t = lo; t < lo + nt && !other; t++)
+                    other =
+                        v->by_thread[t] != e && strcmp(v->by_thread[t]->c[0].m.blob, ids[i]) == 0;
+                if (!other)
+                    memmove(ids[k++], ids[i], 65);
+            }
+            n = k;
+        }
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            size_t x = email_find(v->emails, v->n_emails, ids[mid]);
+            if (x == v->n_emails) { /* cannot be: every Email kept is still there */
+                free(ids);
+                return NULL;
+            }
+            if (email_order(&v->emails[x], e, &qr->sk) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        memmove(ids[lo + 1], ids[lo], (n - lo) * sizeof(*ids));
+        memcpy(ids[lo], e->c[0].m.blob, 65);
+        n++;
+    }
+    struct jmap_query_cache *qc = xcalloc(1, sizeof(*qc));
+    qc->user = xstrdup(r->view_key.data);
+    qc->key = xstrdup(key);
+    qc->state = st;
+    qc->ids = ids;
+    qc->n = n;
+    return qc;
+}
+
 /* The cache key of a query: its filter, sort and collapseThreads (canonical JSON). */
 static char *qcache_key(json_t *args)
 {
@@ -923,6 +1020,8 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
         return NULL;
     char *key = qcache_key(args);
     struct jmap_query_cache *qc = key ? qcache_find(r->j, r->view_key.data, key, st) : NULL;
+    if (qc == NULL && key && (qc = qcache_grow(r, &qr, key, st)) != NULL)
+        qcache_add(r->j, qc);
     if (qc == NULL) {
         char(*found)[65] = NULL;
         size_t nfound = 0;

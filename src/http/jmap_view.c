@@ -48,6 +48,7 @@ static void view_clear(struct jmap_view *v)
     free(v->by_date);
     free(v->by_mailbox);
     free(v->by_mailbox_id);
+    free(v->grown);
     memset(v, 0, sizeof(*v));
 }
 
@@ -82,14 +83,80 @@ static void keys_sort(struct key_entry *k, size_t n, void *arg)
         qsort_r(k, n, sizeof(*k), key_order, arg);
 }
 
-/* The Emails, the thread, date and mailbox indexes of v->copies (sorted by copy_order). */
-static void view_index(struct jmap_view *v)
+/* The sorted runs a and b merged into out (na + nb entries). */
+static void keys_merge(const struct key_entry *a, size_t na, const struct key_entry *b, size_t nb,
+                       void *arg, struct key_entry *out)
+{
+    size_t i = 0, j = 0, n = 0;
+    while (i < na && j < nb)
+        out[n++] = key_order(&b[j], &a[i], arg) < 0 ? b[j++] : a[i++];
+    while (i < na)
+        out[n++] = a[i++];
+    while (j < nb)
+        out[n++] = b[j++];
+}
+
+/* The three indexes, built in this order (by_mailbox's keys are places in by_date). */
+enum view_index { BY_THREAD, BY_DATE, BY_MAILBOX };
+
+/* The keys of Email i of v in index x into k (by_mailbox: one per copy); how many. */
+static size_t email_keys(const struct jmap_view *v, enum view_index x, size_t i,
+                         struct key_entry *k)
+{
+    const struct jmap_view_email *e = &v->emails[i];
+    switch (x) {
+    case BY_THREAD:
+        k[0] = (struct key_entry){e->c[0].thread, 0, (uint32_t)i};
+        return 1;
+    case BY_DATE: /* receivedAt, arrival, body */
+        k[0] = (struct key_entry){e->c[0].m.internaldate, e->c[0].created_state, (uint32_t)i};
+        return 1;
+    case BY_MAILBOX: /* mailbox, then date */
+        for (size_t c = 0; c < e->n; c++)
+            k[c] = (struct key_entry){e->c[c].mailbox_id, e->date_no, (uint32_t)e->date_no};
+        return e->n;
+    }
+    return 0;
+}
+
+/* Index x of v from its n keys k, sorted. */
+static void index_set(struct jmap_view *v, enum view_index x, const struct key_entry *k, size_t n)
+{
+    struct jmap_view_email *e = v->emails;
+    if (x == BY_THREAD) {
+        free(v->by_thread);
+        v->by_thread = xcalloc(n ? n : 1, sizeof(*v->by_thread));
+        size_t nt = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0 && k[i].a != k[i - 1].a)
+                nt++;
+            e[k[i].idx].thread_no = nt;
+            v->by_thread[i] = &e[k[i].idx];
+        }
+        v->n_threads = n ? nt + 1 : 0;
+    } else if (x == BY_DATE) {
+        free(v->by_date);
+        v->by_date = xcalloc(n ? n : 1, sizeof(*v->by_date));
+        for (size_t i = 0; i < n; i++) {
+            e[k[i].idx].date_no = i;
+            v->by_date[i] = &e[k[i].idx];
+        }
+    } else {
+        free(v->by_mailbox);
+        free(v->by_mailbox_id);
+        v->by_mailbox = xcalloc(n ? n : 1, sizeof(*v->by_mailbox));
+        v->by_mailbox_id = xcalloc(n ? n : 1, sizeof(*v->by_mailbox_id));
+        for (size_t i = 0; i < n; i++) {
+            v->by_mailbox[i] = v->by_date[k[i].idx];
+            v->by_mailbox_id[i] = k[i].a;
+        }
+    }
+}
+
+/* v->emails from v->copies (sorted by copy_order): one per run of copies of a body. */
+static void emails_build(struct jmap_view *v)
 {
     free(v->emails);
-    free(v->by_thread);
-    free(v->by_date);
-    free(v->by_mailbox);
-    free(v->by_mailbox_id);
     v->emails = xcalloc(v->n_copies ? v->n_copies : 1, sizeof(*v->emails));
     size_t ne = 0;
     for (size_t i = 0; i < v->n_copies; i++) {
@@ -99,44 +166,130 @@ static void view_index(struct jmap_view *v)
             v->emails[ne++] = (struct jmap_view_email){.c = &v->copies[i], .n = 1};
     }
     v->n_emails = ne;
-    struct jmap_view_email *e = v->emails;
-    size_t nc = v->n_copies;
-    struct key_entry *k = xcalloc((ne > nc ? ne : nc) + 1, sizeof(*k));
-    /* by thread */
-    for (size_t i = 0; i < ne; i++)
-        k[i] = (struct key_entry){e[i].c[0].thread, 0, (uint32_t)i};
-    keys_sort(k, ne, NULL);
-    v->by_thread = xcalloc(ne ? ne : 1, sizeof(*v->by_thread));
-    size_t nt = 0;
-    for (size_t i = 0; i < ne; i++) {
-        if (i > 0 && k[i].a != k[i - 1].a)
-            nt++;
-        e[k[i].idx].thread_no = nt;
-        v->by_thread[i] = &e[k[i].idx];
-    }
-    v->n_threads = ne ? nt + 1 : 0;
-    /* by date: receivedAt, arrival, body */
-    for (size_t i = 0; i < ne; i++)
-        k[i] = (struct key_entry){e[i].c[0].m.internaldate, e[i].c[0].created_state, (uint32_t)i};
-    keys_sort(k, ne, e);
-    v->by_date = xcalloc(ne ? ne : 1, sizeof(*v->by_date));
-    for (size_t i = 0; i < ne; i++) {
-        e[k[i].idx].date_no = i;
-        v->by_date[i] = &e[k[i].idx];
-    }
-    /* by mailbox, then date: one entry per copy */
-    size_t n = 0;
-    for (size_t i = 0; i < ne; i++)
-        for (size_t c = 0; c < e[i].n; c++)
-            k[n++] = (struct key_entry){e[i].c[c].mailbox_id, e[i].date_no, (uint32_t)e[i].date_no};
-    keys_sort(k, n, NULL);
-    v->by_mailbox = xcalloc(n ? n : 1, sizeof(*v->by_mailbox));
-    v->by_mailbox_id = xcalloc(n ? n : 1, sizeof(*v->by_mailbox_id));
-    for (size_t i = 0; i < n; i++) {
-        v->by_mailbox[i] = v->by_date[k[i].idx];
-        v->by_mailbox_id[i] = k[i].a;
+}
+
+/* The Emails, the thread, date and mailbox indexes of v->copies (sorted by copy_order). */
+static void view_index(struct jmap_view *v)
+{
+    emails_build(v);
+    struct key_entry *k = xcalloc(v->n_copies + 1, sizeof(*k));
+    for (enum view_index x = BY_THREAD; x <= BY_MAILBOX; x++) {
+        size_t n = 0;
+        for (size_t i = 0; i < v->n_emails; i++)
+            n += email_keys(v, x, i, &k[n]);
+        keys_sort(k, n, x == BY_DATE ? v->emails : NULL);
+        index_set(v, x, k, n);
     }
     free(k);
+}
+
+static int hash_order(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* The Email of body hash in v, or NULL. */
+static struct jmap_view_email *email_of(struct jmap_view *v, const char *hash)
+{
+    size_t lo = 0, hi = v->n_emails;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(v->emails[mid].c[0].m.blob, hash);
+        if (c == 0)
+            return &v->emails[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/*
+ * The view's indexes before a change (view_reindex): the Emails they point
+ * to, and where each went (SIZE_MAX: its body was read again).
+ */
+struct view_before {
+    struct jmap_view_email *emails;
+    size_t n_emails, n_copies;
+    const struct jmap_view_email **by_thread, **by_date, **by_mailbox;
+    int64_t *by_mailbox_id;
+    size_t *moved; /* per old Email: its place in the new v->emails */
+};
+
+static void view_before_free(struct view_before *b)
+{
+    free(b->emails);
+    free(b->by_thread);
+    free(b->by_date);
+    free(b->by_mailbox);
+    free(b->by_mailbox_id);
+    free(b->moved);
+}
+
+/*
+ * The indexes of v (its copies changed for the nb bodies only) from those
+ * before, without sorting the account again: an Email whose body was not
+ * read again keeps its keys, so the old order of the others, renumbered,
+ * is still sorted; the few Emails read again are sorted and merged in.
+ * A delivery to 100,000 messages costs a walk, not three sorts.
+ */
+static void view_reindex(struct jmap_view *v, struct view_before *b, const char (*bodies)[65],
+                         size_t nb)
+{
+    emails_build(v);
+    /* where each old Email went: both are in body order */
+    b->moved = xcalloc(b->n_emails + 1, sizeof(*b->moved));
+    for (size_t i = 0, j = 0; i < b->n_emails; i++) {
+        const char *h = b->emails[i].c[0].m.blob;
+        if (nb && bsearch(h, bodies, nb, sizeof(*bodies), hash_order)) {
+            b->moved[i] = SIZE_MAX;
+            continue;
+        }
+        while (strcmp(v->emails[j].c[0].m.blob, h) != 0)
+            j++;
+        b->moved[i] = j++;
+    }
+    /* the Emails read again (their new places, ascending) */
+    size_t *fresh = xcalloc(nb + 1, sizeof(*fresh)), nf = 0, nfc = 0;
+    for (size_t i = 0; i < nb; i++) {
+        const struct jmap_view_email *e = email_of(v, bodies[i]);
+        if (e) {
+            fresh[nf++] = (size_t)(e - v->emails);
+            nfc += e->n;
+        }
+    }
+    size_t most = b->n_copies > v->n_copies ? b->n_copies : v->n_copies;
+    struct key_entry *old = xcalloc(most + 1, sizeof(*old));
+    struct key_entry *add = xcalloc(nfc + 1, sizeof(*add));
+    struct key_entry *k = xcalloc(v->n_copies + 1, sizeof(*k));
+    for (enum view_index x = BY_THREAD; x <= BY_MAILBOX; x++) {
+        const struct jmap_view_email **was = x == BY_THREAD ? b->by_thread
+                                             : x == BY_DATE ? b->by_date
+                                                            : b->by_mailbox;
+        size_t nwas = x == BY_MAILBOX ? b->n_copies : b->n_emails, no = 0, na = 0;
+        for (size_t i = 0; i < nwas; i++) {
+            size_t to = b->moved[was[i] - b->emails];
+            if (to == SIZE_MAX)
+                continue;
+            const struct jmap_view_email *e = &v->emails[to];
+            if (x == BY_MAILBOX) /* one entry per copy: its mailbox, as before */
+                old[no++] =
+                    (struct key_entry){b->by_mailbox_id[i], e->date_no, (uint32_t)e->date_no};
+            else
+                no += email_keys(v, x, to, &old[no]);
+        }
+        for (size_t i = 0; i < nf; i++)
+            na += email_keys(v, x, fresh[i], &add[na]);
+        void *arg = x == BY_DATE ? v->emails : NULL;
+        keys_sort(add, na, arg);
+        keys_merge(old, no, add, na, arg, k);
+        index_set(v, x, k, no + na);
+    }
+    free(k);
+    free(add);
+    free(old);
+    free(fresh);
 }
 
 size_t jmap_view_mailbox(const struct jmap_view *v, int64_t mailbox, size_t *n_r)
@@ -189,28 +342,6 @@ static int view_load(struct jmap_req *r, struct jmap_view *v, uint64_t st, struc
     v->state = st;
     view_index(v);
     return 0;
-}
-
-static int hash_order(const void *a, const void *b)
-{
-    return strcmp((const char *)a, (const char *)b);
-}
-
-/* The Email of body hash in v, or NULL. */
-static struct jmap_view_email *email_of(struct jmap_view *v, const char *hash)
-{
-    size_t lo = 0, hi = v->n_emails;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(v->emails[mid].c[0].m.blob, hash);
-        if (c == 0)
-            return &v->emails[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
 }
 
 /*
@@ -298,6 +429,15 @@ static int view_patch(struct jmap_req *r, struct jmap_view *v, uint64_t st, stru
     }
     if (nfresh > 1)
         qsort(fresh, nfresh, sizeof(*fresh), copy_order);
+    /* only new bodies and nothing gone: the change added Emails and touched no other */
+    bool grown = g.n_blobs == 0;
+    for (size_t i = 0; i < nb && grown; i++)
+        grown = email_of(v, bodies[i]) == NULL;
+    uint64_t from = v->state;
+    free(v->grown);
+    v->grown = NULL;
+    v->n_grown = 0;
+    v->grown_from = 0;
     if (patch_in_place(v, bodies, nb, fresh, nfresh)) {
         free(fresh);
         fresh = NULL;
@@ -306,7 +446,13 @@ static int view_patch(struct jmap_req *r, struct jmap_view *v, uint64_t st, stru
         rc = 0;
         goto out;
     }
-    /* merge: the view's copies of other bodies, and the bodies read again */
+    /* merge: the view's copies of other bodies, and the bodies read again; the old
+     * Emails and indexes stay until view_reindex has read their order */
+    struct view_before before = {v->emails,  v->n_emails,   v->n_copies,      v->by_thread,
+                                 v->by_date, v->by_mailbox, v->by_mailbox_id, NULL};
+    v->emails = NULL;
+    v->by_thread = v->by_date = v->by_mailbox = NULL;
+    v->by_mailbox_id = NULL;
     struct store_account_message *out = xcalloc(v->n_copies + nfresh + 1, sizeof(*out));
     size_t no = 0, f = 0;
     for (size_t i = 0; i < v->n_copies; i++) {
@@ -322,14 +468,22 @@ static int view_patch(struct jmap_req *r, struct jmap_view *v, uint64_t st, stru
     }
     while (f < nfresh)
         out[no++] = fresh[f++];
-    free(v->copies);
+    struct store_account_message *was = v->copies; /* the old Emails point into it */
     free(fresh);
     fresh = NULL;
     nfresh = 0;
     v->copies = out;
     v->n_copies = no;
     v->state = st;
-    view_index(v);
+    view_reindex(v, &before, (const char(*)[65])bodies, nb);
+    view_before_free(&before);
+    free(was);
+    if (grown && nb > 0) {
+        v->grown_from = from;
+        v->grown = bodies;
+        v->n_grown = nb;
+        bodies = NULL;
+    }
     rc = 0;
 out:
     store_account_messages_free(fresh, nfresh);

@@ -488,6 +488,117 @@ static void test_emails(void **state)
     free(archive);
 }
 
+/* The queries and threads of the account, as JSON text (the same request each time). */
+static char *view_answers(struct fixture *f, const char *inbox, const char *other)
+{
+    struct buf b = BUF_INIT;
+    buf_printf(
+        &b,
+        "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+        "[\"Email/query\", {\"accountId\": \"ACCOUNT\", \"filter\": {\"inMailbox\": \"%s\"},"
+        " \"collapseThreads\": true, \"calculateTotal\": true}, \"q1\"],"
+        "[\"Email/query\", {\"accountId\": \"ACCOUNT\", \"limit\": 10}, \"q2\"],"
+        "[\"Email/query\", {\"accountId\": \"ACCOUNT\", \"filter\": {\"inMailbox\": \"%s\"},"
+        " \"sort\": [{\"property\": \"receivedAt\", \"isAscending\": true}]}, \"q3\"],"
+        "[\"Email/query\", {\"accountId\": \"ACCOUNT\", \"sort\": [{\"property\": \"size\"}],"
+        " \"collapseThreads\": true}, \"q4\"],"
+        "[\"Email/get\", {\"accountId\": \"ACCOUNT\", \"#ids\": {\"resultOf\": \"q2\", "
+        "\"name\": \"Email/query\", \"path\": \"/ids\"}, \"properties\": [\"threadId\", "
+        "\"mailboxIds\", \"keywords\"]}, \"g\"],"
+        "[\"Thread/get\", {\"accountId\": \"ACCOUNT\", \"#ids\": {\"resultOf\": \"g\", "
+        "\"name\": \"Email/get\", \"path\": \"/list/*/threadId\"}}, \"t\"]]}",
+        inbox, other);
+    json_t *o = call(f, buf_cstr(&b));
+    buf_free(&b);
+    char *d = json_dumps(o, JSON_SORT_KEYS);
+    json_decref(o);
+    return d;
+}
+
+/* The view brought forward (jmap_view.c) answers as one read afresh at the same state. */
+static void view_same_as_fresh(struct fixture *f, const char *inbox, const char *other)
+{
+    char *patched = view_answers(f, inbox, other);
+    jmap_release(&f->j); /* the view and the kept queries dropped: read afresh */
+    char *fresh = view_answers(f, inbox, other);
+    assert_string_equal(patched, fresh);
+    free(patched);
+    free(fresh);
+}
+
+static void deliver_n(struct fixture *f, const char *mailbox, int n, int reply_to)
+{
+    struct buf m = BUF_INIT;
+    buf_printf(&m,
+               "From: Bob <bob@example.test>\r\nTo: alice@example.test\r\n"
+               "Subject: %stopic %d\r\nMessage-ID: <m%d@example.test>\r\n",
+               reply_to >= 0 ? "Re: " : "", reply_to >= 0 ? reply_to : n, n);
+    if (reply_to >= 0)
+        buf_printf(&m, "In-Reply-To: <m%d@example.test>\r\n", reply_to);
+    buf_printf(&m, "\r\nMessage %d.\r\n", n);
+    for (int i = 0; i < n % 7; i++)
+        buf_append_cstr(&m, "A line to vary the size.\r\n");
+    deliver(f, ALICE, mailbox, buf_cstr(&m));
+    buf_free(&m);
+}
+
+/*
+ * Deliveries (new threads and replies), a move, a destroy and a flag change,
+ * each answered by the view brought forward and then by a view read afresh:
+ * the same queries (by date, collapsed, by mailbox, by size), Emails and threads.
+ */
+static void test_view_brought_forward(void **state)
+{
+    struct fixture *f = *state;
+    json_t *o = call(f, "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+                        "[\"Mailbox/set\", {\"accountId\": \"ACCOUNT\", \"create\": {"
+                        "\"o\": {\"name\": \"Other\"}}}, \"s\"],"
+                        "[\"Mailbox/query\", {\"accountId\": \"ACCOUNT\", \"filter\": "
+                        "{\"role\": \"inbox\"}}, \"q\"]]}");
+    char *other = xstrdup(str(resp(o, 0, "Mailbox/set"), "created/o/id"));
+    char *inbox = xstrdup(str(resp(o, 1, "Mailbox/query"), "ids/0"));
+    json_decref(o);
+    for (int i = 0; i < 12; i++)
+        deliver_n(f, i % 5 == 4 ? "Other" : NULL, i, i % 3 == 2 ? i - 1 : -1);
+    view_same_as_fresh(f, inbox, other);
+    /* new mail: a reply to an old thread, a new thread, one in the other folder */
+    deliver_n(f, NULL, 12, 0);
+    deliver_n(f, NULL, 13, -1);
+    deliver_n(f, "Other", 14, 13);
+    view_same_as_fresh(f, inbox, other);
+    /* a move, a destroy, a flag */
+    o = call(f, "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+                "[\"Email/query\", {\"accountId\": \"ACCOUNT\"}, \"q\"]]}");
+    json_t *ids = json_object_get(resp(o, 0, "Email/query"), "ids");
+    struct buf b = BUF_INIT;
+    buf_printf(&b,
+               "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+               "[\"Email/set\", {\"accountId\": \"ACCOUNT\", \"update\": {\"%s\": "
+               "{\"mailboxIds\": {\"%s\": true}}}}, \"s\"]]}",
+               json_string_value(json_array_get(ids, 3)), other);
+    json_decref(call(f, buf_cstr(&b)));
+    view_same_as_fresh(f, inbox, other);
+    buf_reset(&b);
+    buf_printf(&b,
+               "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+               "[\"Email/set\", {\"accountId\": \"ACCOUNT\", \"destroy\": [\"%s\"]}, \"s\"]]}",
+               json_string_value(json_array_get(ids, 7)));
+    json_decref(call(f, buf_cstr(&b)));
+    view_same_as_fresh(f, inbox, other);
+    buf_reset(&b);
+    buf_printf(&b,
+               "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+               "[\"Email/set\", {\"accountId\": \"ACCOUNT\", \"update\": {\"%s\": "
+               "{\"keywords/$flagged\": true}}}, \"s\"]]}",
+               json_string_value(json_array_get(ids, 1)));
+    json_decref(call(f, buf_cstr(&b)));
+    view_same_as_fresh(f, inbox, other);
+    buf_free(&b);
+    json_decref(o);
+    free(inbox);
+    free(other);
+}
+
 static void test_create_import_submit(void **state)
 {
     struct fixture *f = *state;
@@ -893,6 +1004,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_echo_and_method_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mailboxes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_view_brought_forward, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_import_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_account, setup, teardown),

@@ -104,6 +104,21 @@ test('the webmail end to end', async (t) => {
     writeFileSync(env.WEBMAIL_COOKIE_FILE, `${c.name}=${c.value}`);
   });
 
+  await t.test('a reload: the folders and the Inbox\'s first page in one JMAP request, the session resource kept', async () => {
+    const asked = [];
+    const seen = (r) => {
+      const u = new globalThis.URL(r.url());
+      if (u.pathname === '/.well-known/jmap') asked.push('session resource');
+      else if (u.pathname.startsWith('/jmap/api')) asked.push(JSON.parse(r.postData()).methodCalls.map((c) => c[0]).join(' '));
+    };
+    page.on('request', seen);
+    await page.reload();
+    await page.locator('#list-rows .row').first().waitFor();
+    page.off('request', seen);
+    assert.ok(!asked.includes('session resource'), asked.join(', '));
+    assert.match(asked[0], /^Mailbox\/get .*Email\/query .*Email\/query Email\/get Thread\/get$/, asked.join(', '));
+  });
+
   await t.test('folders with unread counts, the list, a message delivered by SMTP', async () => {
     await page.getByRole('button', { name: /^Inbox, 12 unread/ }).waitFor();
     await page.getByRole('button', { name: /^Trash/ }).waitFor();

@@ -106,21 +106,49 @@ async function guard(p) {
   }
 }
 
+// The Inbox's id, kept per account in this browser: with it, start-up asks for the
+// folders and the Inbox's first page in one request (a mailbox id never changes).
+const INBOX_KEY = (account) => `wharf.inbox.${account}`;
+
 async function start(account, csrf) {
   st.account = account;
   st.jmap = new Jmap(csrf);
-  await st.jmap.init();
+  await st.jmap.init(account);
   $('signin').hidden = true;
   $('app').hidden = false;
   text($('who'), account);
-  // folders, identities and settings in one request: one round trip before the list
+  // folders, identities, settings and (when this browser knows the Inbox) the Inbox's first
+  // page in one request: one round trip to the rows on screen
+  const guess = localStorage.getItem(INBOX_KEY(account));
   st.jmap.onSession = () => guard(reloadSession());
-  const r = await st.jmap.call([...mailboxCalls(), ...IDENTITY_CALLS, ...SETTINGS_CALLS]);
+  const calls = [...mailboxCalls(), ...IDENTITY_CALLS, ...SETTINGS_CALLS];
+  if (guess) {
+    showMailbox(guess);
+    st.pages.add(0);
+    calls.push(...pageCalls(0, true, 'p'));
+  }
+  const gen = st.gen;
+  let r;
+  try {
+    r = await st.jmap.call(calls);
+  } catch (e) {
+    if (e instanceof AuthError || !(guess || st.jmap.cached)) throw e;
+    // a folder gone or a session resource out of date: ask again without them
+    localStorage.removeItem(INBOX_KEY(account));
+    st.jmap.forget();
+    return start(account, csrf);
+  }
   applyMailboxes(r);
   applyIdentities(r);
   applySettings(r);
   const inbox = st.byRole.inbox || st.mailboxes[0];
-  if (inbox) await selectMailbox(inbox.id);
+  if (inbox) localStorage.setItem(INBOX_KEY(account), inbox.id);
+  if (inbox && gen === st.gen) { // else a folder was picked meanwhile: that one stays
+    if (inbox.id === guess) {
+      applyPage(r, true, 'p');
+      renderRows();
+    } else await selectMailbox(inbox.id);
+  }
   st.jmap.listen(() => guard(refresh()));
 }
 
@@ -228,7 +256,8 @@ let sessionReload = null;
 async function reloadSession() {
   if (sessionReload) return sessionReload;
   sessionReload = (async () => {
-    await st.jmap.init();
+    st.jmap.forget(); // the session resource kept for this tab is out of date
+    await st.jmap.init(st.account);
     await loadMailboxes();
     if (st.current && !currentFolder()) await selectMailbox((st.byRole.inbox || st.mailboxes[0]).id);
   })();
@@ -451,6 +480,12 @@ function clearSearch() {
 }
 
 async function selectMailbox(id) {
+  showMailbox(id);
+  await reloadList();
+}
+
+// The list set to folder id, empty (its pages not asked for yet).
+function showMailbox(id) {
   clearSelection();
   st.search = null;
   $('q').value = '';
@@ -460,7 +495,6 @@ async function selectMailbox(id) {
   st.selected = null;
   $('list').scrollTop = 0;
   renderFolders();
-  await reloadList();
 }
 
 // Forgets the loaded pages; answers to requests made before are dropped (st.gen).

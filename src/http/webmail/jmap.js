@@ -17,11 +17,23 @@ export class Jmap {
     return new URL(url, location.href).pathname;
   }
 
-  async init() {
-    const r = await fetch('/.well-known/jmap', { credentials: 'same-origin', headers: { 'X-Wharf-CSRF': this.csrf } });
-    if (r.status === 401) throw new AuthError('signed out');
-    if (!r.ok) throw new Error(`session: ${r.status}`);
-    const s = await r.json();
+  // The session resource (RFC 8620 2) of account: kept for this tab (sessionStorage), so a
+  // reload goes straight to its first JMAP request. It names URLs and the account, no secret;
+  // this.cached says it came from there (forget() drops it: the caller asks again when a call
+  // made with it fails).
+  async init(account) {
+    const key = `wharf.jmap-session.${account}`;
+    this.sessionKey = key;
+    let s = null;
+    try { s = JSON.parse(sessionStorage.getItem(key)); } catch { s = null; }
+    this.cached = !!(s && s.primaryAccounts);
+    if (!this.cached) {
+      const r = await fetch('/.well-known/jmap', { credentials: 'same-origin', headers: { 'X-Wharf-CSRF': this.csrf } });
+      if (r.status === 401) throw new AuthError('signed out');
+      if (!r.ok) throw new Error(`session: ${r.status}`);
+      s = await r.json();
+      sessionStorage.setItem(key, JSON.stringify(s));
+    }
     this.session = s;
     this.accountId = s.primaryAccounts['urn:ietf:params:jmap:mail'];
     this.apiPath = Jmap.path(s.apiUrl);
@@ -29,6 +41,10 @@ export class Jmap {
     this.uploadPath = Jmap.path(s.uploadUrl.replace('{accountId}', encodeURIComponent(this.accountId)));
     this.maxSizeUpload = s.capabilities['urn:ietf:params:jmap:core'].maxSizeUpload;
     this.eventSourcePath = Jmap.path(s.eventSourceUrl.split('?')[0].replace(/\{[^}]*\}/g, ''));
+  }
+
+  forget() {
+    sessionStorage.removeItem(this.sessionKey);
   }
 
   // The accounts others share with the user (RFC 8620 2: isPersonal false), by name:
