@@ -871,23 +871,6 @@ static void test_inline_bodies(void **state)
     rm_dir(dir);
 }
 
-/* One integer from sql on dir's database. */
-static int64_t sql_int(const char *dir, const char *sql)
-{
-    struct buf path = BUF_INIT;
-    buf_printf(&path, "%s/store.db", dir);
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    buf_free(&path);
-    return v;
-}
-
 /* Schema 18: the bodies kept in the database are rows of blob_bodies, not cells of
  * blobs (whose lookups read every overflowing cell they pass); a store of 17 moves
  * them, and a body row goes with its blobs row. */

@@ -124,22 +124,6 @@ static void test_encoded_and_html(void **state)
     store_close(s);
 }
 
-static int64_t count(const char *dir, const char *sql)
-{
-    struct buf path = BUF_INIT;
-    buf_printf(&path, "%s/store.db", dir);
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    buf_free(&path);
-    return n;
-}
-
 static void test_shared_body_and_delete(void **state)
 {
     (void)state;
@@ -154,13 +138,13 @@ static void test_shared_body_and_delete(void **state)
     put(s, BOB, plain); /* a second copy for bob */
     put(s, CAROL, encoded);
     /* delivery never indexes: the first search does, for the mailboxes it looks in */
-    assert_int_equal(count(dir, "SELECT COUNT(*) FROM text_docs"), 0);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM text_docs"), 0);
     assert_int_equal(hits(s, ALICE, ALL_FIELDS, "turnover"), 1);
-    assert_int_equal(count(dir, "SELECT COUNT(*) FROM text_docs"), 1);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM text_docs"), 1);
     size_t looked;
     assert_int_equal(store_text_topup(s, 0, &looked, &err), 0);
     assert_int_equal(looked, 3); /* bob's two copies, carol's one; alice's was done */
-    assert_int_equal(count(dir, "SELECT COUNT(*) FROM text_docs"), 2);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM text_docs"), 2);
     assert_int_equal(store_text_topup(s, 0, &looked, &err), 0);
     assert_int_equal(looked, 0);
     assert_int_equal(hits(s, BOB, ALL_FIELDS, "turnover"), 2);
@@ -191,13 +175,13 @@ static void test_shared_body_and_delete(void **state)
     assert_int_equal(store_message_expunge(s, BOB, "INBOX", &two, 1, &err), 0);
     assert_int_equal(hits(s, BOB, ALL_FIELDS, "turnover"), 0);
     assert_int_equal(store_gc(s, &err), 0);
-    int64_t left = count(dir, "SELECT COUNT(*) FROM text_docs");
-    int64_t blobs = count(dir, "SELECT COUNT(*) FROM blobs");
+    int64_t left = sql_int(dir, "SELECT COUNT(*) FROM text_docs");
+    int64_t blobs = sql_int(dir, "SELECT COUNT(*) FROM blobs");
     assert_int_equal(left, blobs); /* one row per body still stored */
     if (blobs == 1)                /* the expunge hold let the body go */
-        assert_int_equal(count(dir, "SELECT COUNT(*) FROM text_index"), 1);
-    assert_int_equal(count(dir, "SELECT COUNT(*) FROM text_index WHERE text_index MATCH "
-                                "'\"brûlée\"'"),
+        assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM text_index"), 1);
+    assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM text_index WHERE text_index MATCH "
+                                  "'\"brûlée\"'"),
                      1);
     store_close(s);
     buf_free(&err);

@@ -1,6 +1,7 @@
 /*
  * test_store_util.h - what the store's unit tests share: a temporary store, a
- * store directory made and removed, and the SQL that undoes a schema step
+ * store directory made and removed, one number read from its database with
+ * SQL, and the SQL that undoes a schema step
  * (for the migration tests, which roll a store back and open it again).
  * Test code only: never included by the store itself. Include after
  * <cmocka.h> and its prerequisites.
@@ -8,6 +9,7 @@
 #ifndef WHARF_STORE_TEST_STORE_UTIL_H
 #define WHARF_STORE_TEST_STORE_UTIL_H
 
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,6 +60,23 @@ static inline void rm_dir(char *dir)
     }
     waitpid(pid, NULL, 0);
     free(dir);
+}
+
+/* One integer (the first column of the first row) of sql on dir's store.db. */
+static inline int64_t sql_int(const char *dir, const char *sql)
+{
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    buf_free(&path);
+    return v;
 }
 
 #endif
