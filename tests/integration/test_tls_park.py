@@ -61,6 +61,24 @@ def parked(server, component):
     return server.worker_count(component, "tls_parked")
 
 
+def eventsource(server, auth, ping):
+    """A JMAP EventSource stream of every type over HttpRaw, its response head read."""
+    h = HttpRaw(server)
+    h.send(f"GET /jmap/eventsource/?types=*&closeafter=no&ping={ping} HTTP/1.1\r\nHost: h\r\n"
+           f"Authorization: Basic {auth}\r\n\r\n".encode())
+    assert h.f.readline().startswith(b"HTTP/1.1 200 ")
+    while h.f.readline() != b"\r\n":
+        pass
+    return h
+
+
+def next_event(h):
+    """The data of the stream's next chunk: one event each."""
+    size = int(h.f.readline().strip(), 16)
+    assert size > 0, "the stream ended"
+    return h.f.read(size + 2)[:-2].decode()
+
+
 def test_parked_imap_idle_smtp_fetch_and_https(wharf_factory):
     server = wharf_factory(extra={"tls_park_idle": "300ms", "test_hooks": "yes"}).start()
     server.wharf("domain", "add", "example.test")
@@ -129,24 +147,14 @@ def test_parked_imap_idle_smtp_fetch_and_https(wharf_factory):
 
     # An EventSource stream (its request and login state freed once it is set up)
     # parks, then gets its ping and a delivery's StateChange through the parked layer.
-    h = HttpRaw(server)
     auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    h.send(b"GET /jmap/eventsource/?types=*&closeafter=no&ping=5 HTTP/1.1\r\nHost: h\r\n"
-           b"Authorization: Basic " + auth.encode() + b"\r\n\r\n")
-    assert h.f.readline().startswith(b"HTTP/1.1 200 ")
-    while h.f.readline() != b"\r\n":
-        pass
-
-    def event():  # the data of the next chunk: one event each
-        size = int(h.f.readline().strip(), 16)
-        assert size > 0, "the stream ended"
-        return h.f.read(size + 2)[:-2].decode()
-    assert event().startswith("event: state\n")
+    h = eventsource(server, auth, ping=5)
+    assert next_event(h).startswith("event: state\n")
     wait_until(lambda: parked(server, "http") == 1, what="the EventSource stream parked")
-    assert event().startswith("event: ping\n")  # ping=5: 5 s after the state
+    assert next_event(h).startswith("event: ping\n")  # ping=5: 5 s after the state
     with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as smtp:
         smtp.sendmail("bob@example.test", [USER], b"Subject: pushed\r\n\r\nhi\r\n")
-    ev = event()
+    ev = next_event(h)
     assert ev.startswith("event: state\n") and '"StateChange"' in ev and '"Email"' in ev, ev
     h.close()
 
@@ -196,18 +204,8 @@ def test_push_streams_park_at_once(wharf_factory):
               b"Authorization: Basic " + auth.encode() + b"\r\n\r\n")
     assert keep.response()[0] == 200
 
-    h = HttpRaw(server)
-    h.send(b"GET /jmap/eventsource/?types=*&closeafter=no&ping=0 HTTP/1.1\r\nHost: h\r\n"
-           b"Authorization: Basic " + auth.encode() + b"\r\n\r\n")
-    assert h.f.readline().startswith(b"HTTP/1.1 200 ")
-    while h.f.readline() != b"\r\n":
-        pass
-
-    def event():  # the data of the next chunk: one event each
-        size = int(h.f.readline().strip(), 16)
-        assert size > 0, "the stream ended"
-        return h.f.read(size + 2)[:-2].decode()
-    assert event().startswith("event: state\n")
+    h = eventsource(server, auth, ping=0)
+    assert next_event(h).startswith("event: state\n")
     wait_until(lambda: parked(server, "http") == 1, what="the EventSource stream parked")
 
     ws = WebSocket(server)
@@ -218,7 +216,7 @@ def test_push_streams_park_at_once(wharf_factory):
 
     with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as smtp:
         smtp.sendmail("bob@example.test", [USER], b"Subject: pushed\r\n\r\nhi\r\n")
-    ev = event()
+    ev = next_event(h)
     assert ev.startswith("event: state\n") and '"Email"' in ev, ev
     sc = ws.message()
     assert sc["@type"] == "StateChange" and "Email" in sc["changed"][ACCOUNT], sc
