@@ -130,7 +130,7 @@ static struct slab_chunk *chunk_new(unsigned cls)
     else
         return NULL;
     SLAB_UNPOISON(base, SLAB_CHUNK);
-    struct slab_chunk *ch = (struct slab_chunk *)base;
+    struct slab_chunk *ch = (void *)base; /* chunks are SLAB_CHUNK-aligned */
     memset(ch, 0, sizeof(*ch));
     ch->cls = cls;
     ch->size = class_size[cls];
