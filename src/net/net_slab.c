@@ -14,7 +14,9 @@
 
 #include <event2/event.h>
 
-static int depth; /* the event loop's thread only, as the slab */
+/* Per thread: only the event loop's thread enters (the slab is that thread's alone); an
+ * offload thread allocating through libevent meanwhile gets malloc's memory. */
+static _Thread_local int depth;
 
 static void *ev_malloc(size_t n)
 {
