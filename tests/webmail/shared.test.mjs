@@ -4,25 +4,14 @@
 // tests/integration/test_webmail.py (test_shared_folders_in_chromium) makes
 // alice's shared "Team" and the public "News" over IMAP and the wharf
 // command, then runs this file as bob; the environment names them all.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
+import { useChromium } from './browser.mjs';
 
 const env = process.env;
 const WHARF = JSON.parse(env.WEBMAIL_WHARF); // the wharf command of the server: [program, args...]
-let browser;
-
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: env.WEBMAIL_CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-});
+const browser = useChromium();
 
 test('bob sees, opens and only reads what alice shares', async (t) => {
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });

@@ -3,11 +3,11 @@
 // wharfd, delivers the messages by SMTP, runs a recording HTTP server on
 // loopback and then this file; the environment names them all. Screenshots
 // go to WEBMAIL_SHOTS (doc/webmail/), for doc/webmail.md.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
+import { useChromium } from './browser.mjs';
 
 const env = process.env;
 const URL = env.WEBMAIL_URL;
@@ -16,7 +16,7 @@ const RECORDER = env.WEBMAIL_RECORDER;
 const WHARF = JSON.parse(env.WEBMAIL_WHARF); // the wharf command of the server: [program, args...]
 const ALICE = env.WEBMAIL_ALICE;
 const PASSWORD = env.WEBMAIL_PASSWORD;
-let browser;
+const browser = useChromium();
 
 async function recorded() {
   const r = await fetch(`${RECORDER}/_log`);
@@ -72,17 +72,6 @@ async function waitCount(locator, n) {
     await new Promise((r) => setTimeout(r, 25));
   assert.equal(await locator.count(), n);
 }
-
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: env.WEBMAIL_CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-});
 
 test('the webmail end to end', async (t) => {
   const alice = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
