@@ -118,7 +118,7 @@ unit: build-san
 # CPU. Each process hands out ports from its own block (conftest.free_port).
 TEST_JOBS ?= 2
 integration: build-san
-	WHARF_BUILD=$(abspath $(BUILD_SAN)) $(PYTHON) -m pytest -q -p no:cacheprovider --durations=25 \
+	WHARF_BUILD=$(abspath $(BUILD_SAN)) $(PYTHON) -m pytest -q -rs -p no:cacheprovider --durations=25 \
 	    -n $(TEST_JOBS) tests/integration
 
 build-fuzz/build.ninja:
