@@ -16,7 +16,7 @@ DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl zstd
               clang clang-format libclang-rt-14-dev nftables python3-aiosmtpd python3-dnslib isync \
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
               dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \
-              python3-dkim python3-spf opendkim-tools rspamd \
+              python3-dkim python3-spf opendkim opendkim-tools rspamd \
               nsd ldnsutils slapd ldap-utils python3-pytest-xdist chromium
 BUILD      ?= build
 BUILD_SAN  ?= build-san
