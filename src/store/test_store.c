@@ -966,6 +966,33 @@ static void test_gc_keeps_live_bodies(void **state)
     rm_dir(dir);
 }
 
+/* Schema 19: a user's shares are found by identifier through an index, not by a scan of
+ * every ACL row (the JMAP session state asks for them on every request). */
+static void test_acl_identifier_index(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    store_close(inline_store(dir));
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/store.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT mailbox_id, rights FROM acl"
+                                        " WHERE identifier IN ('bob', 'anyone', '-bob', '-anyone')",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    bool indexed = false;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        indexed |= strstr((const char *)sqlite3_column_text(st, 3), "acl_identifier") != NULL;
+    assert_true(indexed);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    buf_free(&path);
+    rm_dir(dir);
+}
+
 /* Effective rights (negative identifiers), the shares of a user, and COPY into another owner's
  * mailbox. */
 static void test_acl_rights_and_shares(void **state)
@@ -1662,6 +1689,7 @@ int main(void)
         cmocka_unit_test(test_blob_rows_migrate),
         cmocka_unit_test(test_gc_keeps_live_bodies),
         cmocka_unit_test(test_names_and_acl),
+        cmocka_unit_test(test_acl_identifier_index),
         cmocka_unit_test(test_acl_rights_and_shares),
         cmocka_unit_test(test_import_keeps_uids),
         cmocka_unit_test(test_account_state),
