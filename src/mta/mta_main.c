@@ -114,7 +114,14 @@ static void on_status(void *arg, json_t *obj)
                         json_integer(oldest ? (json_int_t)(time(NULL) - oldest) : 0));
     json_object_set_new(obj, "text_topups", json_integer((json_int_t)m->topup_runs));
     json_object_set_new(obj, "text_topups_deferred", json_integer((json_int_t)m->topup_deferred));
-    json_object_set_new(obj, "text_index_behind", json_integer(m->topup_behind));
+    /* behind: bodies are known to wait, or someone committed since the last tick */
+    int64_t v;
+    struct buf err = BUF_INIT;
+    if (store_data_version(m->store, &v, &err) != 0)
+        v = m->topup_version; /* unknown: what the last tick knew */
+    buf_free(&err);
+    json_object_set_new(obj, "text_index_behind",
+                        json_integer(m->topup_behind || v != m->topup_version));
     mta_stats_status(obj);
 }
 
@@ -265,10 +272,12 @@ static bool topup_quiet(struct mta *m)
 {
     bool ours = m->batch.n == 0 && m->batch.n_jobs == m->topup_jobs;
     m->topup_jobs = m->batch.n_jobs;
-    int64_t v = m->topup_version;
+    int64_t v;
     struct buf err = BUF_INIT;
-    if (store_data_version(m->store, &v, &err) != 0)
+    if (store_data_version(m->store, &v, &err) != 0) {
         log_warning("text index top-up: %s", buf_cstr(&err));
+        v = m->topup_version; /* taken as quiet */
+    }
     buf_free(&err);
     bool store_quiet = v == m->topup_version;
     m->topup_version = v;
