@@ -10,7 +10,17 @@ With WHARF_BASELINE=<another build directory> (e.g. main's build-bench), a
 third server from that build is measured in the same rounds ("base"), for an
 A/B in one run. Each row also gives the CPU time the server's processes used
 per operation (user + system, from /proc; INN: innd and its nnrpd), which the
-other engineers' load moves less than the rates.
+other engineers' load moves less than the rates. Last, "POST in turn": one
+connection to each server, and each server's POST followed by the next
+server's (the order reversed every other time), PER POSTs each: every server
+meets the same moments of the machine's load, which the rows above (one
+server for seconds, then the next) cannot promise on a shared machine; rate
+= 1 / mean latency of a POST (POST, 340, article, 240) as this client sees
+it, with the median latency. After each of its rows a
+Wharf is given time to finish the full-text indexing it defers while the
+store is busy (its mta's `text_index_behind`, up to 60 s) before its CPU is
+read and the next server is measured: that work is in Wharf's CPU per
+operation, and it does not run while the others are measured.
 With INN_SYNC=<innsync.so> (bench/nntp/innsync.c, built by bench/nntp/run), a
 second innd ("innsync") runs with that library preloaded: it fdatasyncs each
 article file of its spool before closing it, i.e. INN with the one sync per
@@ -18,9 +28,11 @@ article that Wharf makes before it answers (INN itself syncs nothing).
 """
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +66,60 @@ def cpu_seconds(pgid):
     return total / HZ
 
 
+def settle(server):
+    """Waits until a Wharf's mta has indexed what it deferred while the load ran
+    (a build without text_index_behind reports 0: no wait)."""
+    if server is None:
+        return
+    deadline = time.monotonic() + 60
+    while server.worker_count("mta", "text_index_behind") and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def article(tag, i):
+    """The loader's 4 KiB article (bench/nntp/nntpload.c), dot-terminated."""
+    head = (f"Path: load.bench!not-for-mail\r\nFrom: load@bench.test\r\nNewsgroups: {GROUP}\r\n"
+            f"Subject: load {i}\r\nDate: Sat, 05 Dec 2026 20:00:00 +0000\r\n"
+            f"Message-ID: <{tag}.{i}@bench.test>\r\n\r\n")
+    while len(head) < 4096 - 80:
+        head += "0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTU\r\n"
+    return (head + ".\r\n").encode()
+
+
+class Poster:
+    """One reader connection that POSTs one article at a time and times it."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.f = self.sock.makefile("rb")
+        assert self.f.readline()[:1] == b"2"
+        self.sock.sendall(b"MODE READER\r\n")
+        assert self.f.readline()[:1] == b"2"
+
+    def post(self, data):
+        t = time.perf_counter()
+        self.sock.sendall(b"POST\r\n")
+        assert self.f.readline().startswith(b"340")
+        self.sock.sendall(data)
+        line = self.f.readline()
+        assert line.startswith(b"240"), line
+        return time.perf_counter() - t
+
+
+def in_turn(servers, count):
+    """POST over one connection to each server in turn: {name: [latency, ...]}."""
+    posters = {name: Poster(port) for name, port in servers.items()}
+    lat = {name: [] for name in servers}
+    order = list(servers)
+    for i in range(count):
+        for name in (order if i % 2 == 0 else order[::-1]):
+            lat[name].append(posters[name].post(article(f"turn.{name}", i)))
+    for p in posters.values():
+        p.sock.close()
+    return lat
+
+
 def load(port, mode, conns, count, tag=""):
     out = subprocess.run([LOADER, "127.0.0.1", str(port), mode, str(conns), str(count), GROUP,
                           tag], capture_output=True, text=True, check=True).stdout
@@ -64,7 +130,7 @@ def load(port, mode, conns, count, tag=""):
 
 def run(base, wharfs, inns):
     """The servers (appended to wharfs and inns as they start), then the rounds."""
-    servers, groups = {}, {}
+    servers, groups, wharf_of = {}, {}, {}
     for name in ["wharf"] + (["base"] if BASELINE else []):
         if name == "base":
             build = Path(BASELINE)
@@ -81,6 +147,7 @@ def run(base, wharfs, inns):
         wharf.wharf("public", "add", "News/dev")
         wharf.wharf("acl", "set", "#public", "News/dev", "anyone", "lrp")
         servers[name] = wharf.ports["nntp"]
+        wharf_of[name] = wharf
         groups[name] = wharf.proc.pid
     inn = Inn()
     inns.append(inn)
@@ -107,6 +174,7 @@ def run(base, wharfs, inns):
             for name, port in servers.items():
                 before = cpu_seconds(groups[name])
                 rate = load(port, mode, conns, count, f"r{rnd}{mode}{conns}")
+                settle(wharf_of.get(name))
                 ms = (cpu_seconds(groups[name]) - before) * 1000 / (conns * count)
                 rates[(title, name)].append(rate)
                 cpu[(title, name)].append(ms)
@@ -126,6 +194,15 @@ def run(base, wharfs, inns):
         print(f"  {title:32}" + "".join(f" {med[n]:9.0f}" for n in names) +
               "".join(f" {med[n] / med[p]:12.2f}x" for n, p in ratios) +
               "".join(f" {statistics.median(cpu[(title, n)]):9.2f}" for n in names))
+    lat = in_turn(servers, PER)
+    for w in wharf_of.values():
+        settle(w)
+    rate = {n: 1 / statistics.mean(lat[n]) for n in names}
+    print(f"\nPOST in turn ({PER} each, one connection per server, load "
+          f"{os.getloadavg()[0]:.1f}): 1/mean latency, then median latency in ms:")
+    print(f"  {'POST/s, 1 connection, in turn':32}" + "".join(f" {rate[n]:9.0f}" for n in names) +
+          "".join(f" {rate[n] / rate[p]:12.2f}x" for n, p in ratios) +
+          "".join(f" {statistics.median(lat[n]) * 1000:9.2f}" for n in names))
 
 
 def main():

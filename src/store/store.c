@@ -621,6 +621,12 @@ int store_text_topup(struct store *s, size_t max, size_t *n_r, struct buf *err)
     return s->drv->text_topup(s, max, n_r, err);
 }
 
+int store_data_version(struct store *s, int64_t *v_r, struct buf *err)
+{
+    *v_r = 0;
+    return s->drv->data_version(s, v_r, err);
+}
+
 int store_message_set_records_id(struct store *s, const char *owner, int64_t mailbox_id,
                                  const uint32_t *uids, const struct slice *recs, size_t n,
                                  struct buf *err)

@@ -330,6 +330,13 @@ int store_text_emails(struct store *s, const char *owner, int64_t in_mailbox, un
 /* Indexes bodies not indexed yet, about max messages' worth (0: all); *n_r: how many
  * messages were looked at (less than max: nothing is left). */
 int store_text_topup(struct store *s, size_t max, size_t *n_r, struct buf *err);
+/*
+ * A number that changes whenever another handle (another process, or another thread's
+ * handle) has committed to the store since it was last read on s; s's own commits leave
+ * it as it is. Two equal readings a while apart: nobody else wrote meanwhile (the mta's
+ * index top-up waits for that, so as not to compete with a stream of deliveries).
+ */
+int store_data_version(struct store *s, int64_t *v_r, struct buf *err);
 /* Writes the records of n messages in one transaction (no MODSEQ change). */
 int store_message_set_records(struct store *s, const char *owner, const char *mailbox,
                               const uint32_t *uids, const struct slice *recs, size_t n,

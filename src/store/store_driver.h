@@ -83,6 +83,7 @@ struct store_driver {
                        struct slice text, bool newest_first, char (**hashes_r)[65], size_t *n_r,
                        struct buf *err);
     int (*text_topup)(struct store *s, size_t max, size_t *n_r, struct buf *err);
+    int (*data_version)(struct store *s, int64_t *v_r, struct buf *err);
     int (*message_copy_to)(struct store *s, const char *owner, int64_t mailbox_id,
                            const uint32_t *uids, size_t n, const char *dest_owner, int64_t dest_id,
                            bool move, uint32_t *new_uids_r, struct buf *err);

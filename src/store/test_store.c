@@ -638,6 +638,30 @@ static void test_dedupe(void **state)
     store_close(s);
 }
 
+/* store_data_version moves with another handle's commits, not with its own
+ * (the mta's index top-up waits while it moves). */
+static void test_data_version(void **state)
+{
+    char *dir = make_dir();
+    struct store *a = dir_store(dir), *b = dir_store(dir);
+    struct buf err = BUF_INIT;
+    int64_t v0, v1, v2, v3;
+    assert_int_equal(store_data_version(a, &v0, &err), 0);
+    assert_int_equal(put(a, ALICE, NULL, "own\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(store_data_version(a, &v1, &err), 0);
+    assert_true(v1 == v0); /* its own commit */
+    assert_int_equal(put(b, ALICE, NULL, "other\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(store_data_version(a, &v2, &err), 0);
+    assert_true(v2 != v1); /* another handle's */
+    assert_int_equal(store_data_version(a, &v3, &err), 0);
+    assert_true(v3 == v2); /* nobody wrote since */
+    buf_free(&err);
+    store_close(a);
+    store_close(b);
+    rm_dir(dir);
+    (void)state;
+}
+
 #define PER_PROC 150
 
 static void test_concurrent_processes(void **state)
@@ -1682,6 +1706,7 @@ int main(void)
         cmocka_unit_test(test_single_instance_and_bytes),
         cmocka_unit_test(test_quota),
         cmocka_unit_test(test_dedupe),
+        cmocka_unit_test(test_data_version),
         cmocka_unit_test(test_concurrent_processes),
         cmocka_unit_test(test_crash_between_blob_and_commit),
         cmocka_unit_test(test_crash_after_commit),

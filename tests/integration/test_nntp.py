@@ -421,3 +421,23 @@ def test_articles_group_committed_each_answered_after_commit_and_kill_9(wharf_fa
     assert set(posted) <= set(ids)
     assert {"<g%d-%d@peer.test>" % (c, i) for c in range(3) for i in range(per)} <= set(ids)
     n.quit()
+
+
+def test_index_topup_waits_while_articles_stream_in(news):
+    """The mta's background top-up of the full-text index takes no turn while
+    other processes commit to the store (a poster's articles: store_data_version
+    moves between its ticks), so it neither holds the store's write lock nor a CPU
+    while a poster waits for its 240; once the posts stop it indexes them."""
+    n = reader(news, login=ALICE)
+    deferred = news.worker_count("mta", "text_topups_deferred")
+    ran = news.worker_count("mta", "text_topups")
+    # posts until a tick of the mta saw the store busy (ticks: 200 ms or 5 s apart)
+    for i in range(2000):
+        assert n.post(article(msgid=f"<busy{i}@example.test>", body="tidal stream\r\n")
+                      ).startswith("240")
+        if i % 5 == 4 and news.worker_count("mta", "text_topups_deferred") > deferred:
+            break
+    assert news.worker_count("mta", "text_topups_deferred") > deferred
+    n.quit()
+    wait_until(lambda: news.worker_count("mta", "text_topups") > ran, 30,
+               what="the top-up once the store is quiet")

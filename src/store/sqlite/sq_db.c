@@ -107,6 +107,19 @@ int sq_meta_set(struct store *s, const char *key, int64_t value, struct buf *err
     return 0;
 }
 
+/* SQLite's own counter of commits by other connections (PRAGMA data_version). */
+static int sq_data_version(struct store *s, int64_t *v_r, struct buf *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, "PRAGMA data_version", err);
+    if (st == NULL)
+        return -1;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return sq_db_error(s, "data version", err);
+    *v_r = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return 0;
+}
+
 /* Waiting for another process's write lock (a batch: its sync, then COMMIT): tries again
  * every STORE_BUSY_STEP_US, where SQLite's own handler sleeps 1, 2, 5, 10, 15, 20,
  * 25... ms and so leaves the lock idle for up to as long again as it was held (two
@@ -571,6 +584,7 @@ const struct store_driver store_sqlite_driver = {
     .text_search = sq_text_search,
     .text_emails = sq_text_emails,
     .text_topup = sq_text_topup,
+    .data_version = sq_data_version,
     .message_copy_to = sq_message_copy_to,
     .message_expunge = sq_message_expunge,
     .message_changes = sq_message_changes,
