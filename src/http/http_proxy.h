@@ -28,6 +28,10 @@
 void http_proxy_init(struct http_server *srv);
 void http_proxy_free(void);
 
+/* This server may proxy (a front-end, or a back-end with frontend_secret): a HOME route's
+ * request body is then read after its route decided (http_request_body_early). */
+bool http_proxy_enabled(void);
+
 /*
  * A request that carries HTTP_PROXY_FIELD: checks it (see the top of this
  * file). True with the account in *account_r (malloc'd) when a front-end
