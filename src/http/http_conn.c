@@ -1428,9 +1428,13 @@ static void http_timeout(void *arg)
         http_h2_goaway(hc->h2, true);
         return;
     }
-    /* A request begun and not finished gets 408; an idle keep-alive just closes. */
+    /* A request begun and not finished gets 408 (a body its route takes as it comes too,
+     * before any answer: the route hears on_close); an idle keep-alive just closes. */
+    bool body_stalled = hc->req != NULL && hc->res != NULL && !hc->res->streaming &&
+                        !hc->res->done && !hc->req->body_ended &&
+                        (hc->req->flow == HTTP_FLOW_SINK || hc->req->flow == HTTP_FLOW_GATHER);
     if ((hc->state == ST_HEAD && evbuffer_get_length(net_conn_input(hc->c)) > 0) ||
-        (hc->state == ST_BODY && hc->res == NULL)) {
+        (hc->state == ST_BODY && hc->res == NULL) || body_stalled) {
         hc->close_after = true;
         struct http_response res = {.conn = hc, .status = 408};
         http_response_text(&res, 408, "Request Timeout");

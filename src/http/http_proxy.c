@@ -223,6 +223,10 @@ static void fwd_error(struct fwd *x, int status, const char *text)
 static void fwd_gone(void *arg)
 {
     struct fwd *x = arg;
+    if (x->body && x->be != NULL)
+        log_info("proxy: user=<%s>, rip=%s: the client went away during the request; "
+                 "closing the connection to %s",
+                 x->req->user, http_request_remote_addr(x->req), net_proxy_peer(x->be->p));
     if (x->be != NULL)
         backend_drop(x->be); /* in the middle of an exchange: its state is unknown */
     x->be = NULL;

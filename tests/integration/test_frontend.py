@@ -900,3 +900,67 @@ def test_big_upload_streams_through_frontend(layout, tmp_path):
     # and the front-end goes on: a small upload through the same back-end
     code, body = curl_upload(fe, "--data-binary", "small")
     assert code.split()[1] == "201" and json.loads(body)["size"] == 5, (code, body)
+
+
+def upload_by_hand(fe, first=1024 * 1024, length=BIG_BLOB):
+    """An upload begun over HTTP/1.1: its head (with its length) and the first bytes."""
+    s = tls_context().wrap_socket(socket.create_connection((fe.host, fe.ports["https"]),
+                                                            timeout=120),
+                                  server_hostname="fe.example.test")
+    acc, _ = upload_url(fe)
+    s.sendall((f"POST /jmap/upload/{acc}/ HTTP/1.1\r\nHost: fe.example.test\r\n"
+               f"Authorization: {basic('alice@example.test')}\r\n"
+               f"Content-Type: application/octet-stream\r\n"
+               f"Content-Length: {length}\r\n\r\n").encode() + os.urandom(first))
+    return s
+
+
+def test_upload_cut_short_through_frontend(layout):
+    """An upload through the front-end that does not finish: a client that goes
+    away or stops sending mid-body releases the front-end's connection to the
+    back-end (the back-end's count of connections drops), the one that stopped
+    gets 408; a back-end that dies mid-body gives the client a 502."""
+    fe, be1 = layout["fe"], layout["be1"]
+
+    def at_backend(logins):
+        wait_until(lambda: be1.log().count("via front-end") > logins, timeout=60,
+                   what="the upload's head at the back-end")
+        assert be1.worker_count("http", "connections") == 1
+
+    def released():
+        wait_until(lambda: be1.worker_count("http", "connections") == 0
+                   and fe.worker_count("http", "proxy_held") == 0,
+                   timeout=30, what="the front-end to close its connection to the back-end")
+
+    # the client goes away in the middle
+    s = upload_by_hand(fe)
+    at_backend(0)
+    s.close()
+    released()
+    assert "the client went away during the request" in fe.log()
+
+    # the client stops sending: 408 after http_idle_timeout, and released
+    fe.settings["http_idle_timeout"] = "3s"
+    fe.write_config()
+    fe.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reloaded configuration (generation 1)" in fe.log(),
+               timeout=60, what="the front-end's reload")
+    wait_until(lambda: all(p["generation"] == 1 for p in fe.component("http")["processes"]),
+               timeout=120, what="the old http workers to go")
+    s = upload_by_hand(fe)
+    at_backend(1)
+    r = http.client.HTTPResponse(s)
+    r.begin()  # blocks until the front-end gives up on the client
+    assert r.status == 408 and r.getheader("Connection") == "close"
+    s.close()
+    released()
+
+    # the back-end dies in the middle: 502, not a body passed off as whole
+    s = upload_by_hand(fe)
+    at_backend(2)
+    for pid in http_pids(be1):
+        os.kill(pid, signal.SIGKILL)
+    r = http.client.HTTPResponse(s)
+    r.begin()
+    assert r.status == 502, r.status
+    s.close()
