@@ -732,8 +732,8 @@ void http_request_body_feed(struct http_request *req, const void *p, size_t n)
 
 void http_request_body_finish(struct http_request *req, int status)
 {
-    if (req->flow == HTTP_FLOW_READ || req->flow == HTTP_FLOW_DROP ||
-        req->flow == HTTP_FLOW_DONE || req->body_ended)
+    if (req->flow == HTTP_FLOW_READ || req->flow == HTTP_FLOW_DROP || req->flow == HTTP_FLOW_DONE ||
+        req->body_ended)
         return;
     req->body_ended = true;
     req->body_status = status;
@@ -1306,8 +1306,8 @@ static void read_body_late(struct http_conn *hc)
         int status = 0;
         const char *why = NULL;
         enum http_parse_result r =
-            http_chunked_feed(&hc->chunked, v.iov_base, v.iov_len, hc->srv->limits.max_body,
-                              &out, &used, &status, &why);
+            http_chunked_feed(&hc->chunked, v.iov_base, v.iov_len, hc->srv->limits.max_body, &out,
+                              &used, &status, &why);
         evbuffer_drain(in, used);
         if (out.len > 0)
             http_request_body_feed(req, out.data, out.len);

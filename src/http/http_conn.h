@@ -126,8 +126,7 @@ bool http_request_body_early(const struct http_request *req);
 int64_t http_request_body_length(const struct http_request *req);
 /* HTTP_FLOW_WAIT: from now on the body goes to sink as it comes (what came already
  * first, maybe at once); its end follows. */
-void http_request_body_sink(struct http_request *req, const struct http_body_sink *sink,
-                            void *arg);
+void http_request_body_sink(struct http_request *req, const struct http_body_sink *sink, void *arg);
 /* The sink wants no more for now (its peer's output is full) / again. HTTP/1.1 stops
  * reading the connection; HTTP/2 stops giving the stream's window back. */
 void http_request_body_pause(struct http_request *req, bool pause);

@@ -21,6 +21,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -763,6 +764,30 @@ def http_pids(server):
     return [p["pid"] for p in server.component("http")["processes"] if p["state"] == "running"]
 
 
+def upload_by_hand(fe, first, length=BIG_BLOB):
+    """An upload begun over HTTP/1.1: its head (with its length) and the bytes first."""
+    s = tls_context().wrap_socket(socket.create_connection((fe.host, fe.ports["https"]),
+                                                            timeout=120),
+                                  server_hostname="fe.example.test")
+    acc, _ = upload_url(fe)
+    s.sendall((f"POST /jmap/upload/{acc}/ HTTP/1.1\r\nHost: fe.example.test\r\n"
+               f"Authorization: {basic('alice@example.test')}\r\n"
+               f"Content-Type: application/octet-stream\r\n"
+               f"Content-Length: {length}\r\n\r\n").encode() + first)
+    return s
+
+
+def reload_with(server, **settings):
+    """The server reloaded with these settings, its old http workers gone."""
+    server.settings.update(settings)
+    server.write_config()
+    server.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reloaded configuration (generation 1)" in server.log(),
+               timeout=60, what="the reload")
+    wait_until(lambda: all(p["generation"] == 1 for p in server.component("http")["processes"]),
+               timeout=120, what="the old http workers to go")
+
+
 def uploads_waiting(fe):
     """The front-end has stopped reading an upload's client because its back-end
     takes no more (proxy_uploads_paused), or holds more than the bound."""
@@ -827,15 +852,7 @@ def test_big_upload_streams_through_frontend(layout, tmp_path):
 
     # HTTP/1.1 by hand: the head and 1 MiB, the back-end stopped, then the rest
     # from a thread (its send blocks once the front-end stops reading)
-    import threading
-    s = tls_context().wrap_socket(socket.create_connection((fe.host, fe.ports["https"]),
-                                                            timeout=120),
-                                  server_hostname="fe.example.test")
-    acc, _ = upload_url(fe)
-    s.sendall((f"POST /jmap/upload/{acc}/ HTTP/1.1\r\nHost: fe.example.test\r\n"
-               f"Authorization: {basic('alice@example.test')}\r\n"
-               f"Content-Type: application/octet-stream\r\n"
-               f"Content-Length: {BIG_BLOB}\r\n\r\n").encode() + blob[:1024 * 1024])
+    s = upload_by_hand(fe, blob[:1024 * 1024])
     pids = stop_backend_once_it_has_the_request()
     rest = threading.Thread(target=s.sendall, args=(blob[1024 * 1024:],))
     rest.start()
@@ -882,13 +899,7 @@ def test_big_upload_streams_through_frontend(layout, tmp_path):
 
     # over http_max_body (8M from now on): refused with 413 whether the client
     # said the length (at the head) or not (counted as the body comes)
-    fe.settings["http_max_body"] = "8M"
-    fe.write_config()
-    fe.proc.send_signal(signal.SIGHUP)
-    wait_until(lambda: "reloaded configuration (generation 1)" in fe.log(),
-               timeout=60, what="the front-end's reload")
-    wait_until(lambda: all(p["generation"] == 1 for p in fe.component("http")["processes"]),
-               timeout=120, what="the old http workers to go")
+    reload_with(fe, http_max_body="8M")
     for args in (["--http1.1", "--data-binary", f"@{f}"],
                  ["--http2", "--data-binary", f"@{f}"]):
         code, body = curl_upload(fe, *args)
@@ -900,19 +911,6 @@ def test_big_upload_streams_through_frontend(layout, tmp_path):
     # and the front-end goes on: a small upload through the same back-end
     code, body = curl_upload(fe, "--data-binary", "small")
     assert code.split()[1] == "201" and json.loads(body)["size"] == 5, (code, body)
-
-
-def upload_by_hand(fe, first=1024 * 1024, length=BIG_BLOB):
-    """An upload begun over HTTP/1.1: its head (with its length) and the first bytes."""
-    s = tls_context().wrap_socket(socket.create_connection((fe.host, fe.ports["https"]),
-                                                            timeout=120),
-                                  server_hostname="fe.example.test")
-    acc, _ = upload_url(fe)
-    s.sendall((f"POST /jmap/upload/{acc}/ HTTP/1.1\r\nHost: fe.example.test\r\n"
-               f"Authorization: {basic('alice@example.test')}\r\n"
-               f"Content-Type: application/octet-stream\r\n"
-               f"Content-Length: {length}\r\n\r\n").encode() + os.urandom(first))
-    return s
 
 
 def test_upload_cut_short_through_frontend(layout):
@@ -933,21 +931,15 @@ def test_upload_cut_short_through_frontend(layout):
                    timeout=30, what="the front-end to close its connection to the back-end")
 
     # the client goes away in the middle
-    s = upload_by_hand(fe)
+    s = upload_by_hand(fe, os.urandom(1024 * 1024))
     at_backend(0)
     s.close()
     released()
     assert "the client went away during the request" in fe.log()
 
     # the client stops sending: 408 after http_idle_timeout, and released
-    fe.settings["http_idle_timeout"] = "3s"
-    fe.write_config()
-    fe.proc.send_signal(signal.SIGHUP)
-    wait_until(lambda: "reloaded configuration (generation 1)" in fe.log(),
-               timeout=60, what="the front-end's reload")
-    wait_until(lambda: all(p["generation"] == 1 for p in fe.component("http")["processes"]),
-               timeout=120, what="the old http workers to go")
-    s = upload_by_hand(fe)
+    reload_with(fe, http_idle_timeout="3s")
+    s = upload_by_hand(fe, os.urandom(1024 * 1024))
     at_backend(1)
     r = http.client.HTTPResponse(s)
     r.begin()  # blocks until the front-end gives up on the client
@@ -956,7 +948,7 @@ def test_upload_cut_short_through_frontend(layout):
     released()
 
     # the back-end dies in the middle: 502, not a body passed off as whole
-    s = upload_by_hand(fe)
+    s = upload_by_hand(fe, os.urandom(1024 * 1024))
     at_backend(2)
     for pid in http_pids(be1):
         os.kill(pid, signal.SIGKILL)
