@@ -47,10 +47,13 @@ bool http_proxy_handover(struct http_request *req, const char *value, char **acc
  */
 bool http_proxy_route(struct http_request *req, struct http_response *res);
 
-/* `wharf status` of a worker that proxies: proxy_held, the bytes its proxied responses
- * hold now (gathered bodies, back-end bytes not yet read, streams' unsent output),
- * proxy_paused, the streams whose back-end is not read until their client reads, and
- * proxy_held_peak, the most one exchange held at once since the worker started. */
+/* `wharf status` of a worker that proxies: proxy_held, the bytes its proxied exchanges
+ * hold now (gathered bodies, back-end bytes not yet read, streams' unsent output,
+ * request bodies read from the client and not yet taken by the back-end), proxy_paused,
+ * the streams whose back-end is not read until their client reads,
+ * proxy_uploads_paused, the uploads whose client is not read until their back-end takes
+ * what waits for it, and proxy_held_peak, the most one exchange held at once since the
+ * worker started. */
 void http_proxy_status(void *arg, json_t *obj);
 
 /* The route's handler, now (http_conn.c). */
