@@ -315,6 +315,14 @@ void http_response_fields(struct http_response *res, const char *framing, struct
         buf_append_cstr(h, framing);
 }
 
+/* A request whose handler ran before its body was read, and whose body was not read to
+ * its end (HTTP/1.1: the connection cannot go on to a next request). */
+static bool body_unread(const struct http_request *req)
+{
+    return req != NULL && req->flow != HTTP_FLOW_READ &&
+           !(req->flow == HTTP_FLOW_DONE && req->body_status == 0);
+}
+
 /* HTTP/1.1: the status line, the fields, the connection's own. */
 static void write_head(struct http_conn *hc, struct http_response *res, const char *framing)
 {
@@ -322,6 +330,8 @@ static void write_head(struct http_conn *hc, struct http_response *res, const ch
     const char *text = http_status_text(res->status);
     buf_printf(&h, "HTTP/1.1 %d %s\r\n", res->status, text[0] ? text : "Unknown");
     http_response_fields(res, framing, &h);
+    if (body_unread(hc->req))
+        hc->close_after = true; /* what is left of it would be read as the next request */
     if (hc->close_after)
         buf_append_cstr(&h, "Connection: close\r\n");
     else if (hc->req != NULL && hc->req->head.minor == 0)
@@ -333,6 +343,7 @@ static void write_head(struct http_conn *hc, struct http_response *res, const ch
 
 static void process(struct http_conn *hc);
 static void login_drop(struct http_conn *hc);
+static void body_drop(struct http_request *req);
 static void cred_forget(struct http_conn *hc);
 
 /* The exchange is over: next request, or close. */
@@ -407,6 +418,7 @@ static void send_response(struct http_response *res)
     struct http_conn *hc = res->conn;
     struct buf framing = BUF_INIT;
     bool no_body = no_body_status(res->status);
+    body_drop(res->req); /* answered: a body still coming is not wanted any more */
     http_response_encode(res, &framing);
     if (!no_body)
         buf_printf(&framing, "Content-Length: %zu\r\n", res->body.len);
@@ -517,6 +529,7 @@ void http_response_stream_abort(struct http_response *res)
     if (!res->streaming || res->done)
         return;
     res->done = true;
+    body_drop(res->req);
     if (res->h2 != NULL) {
         http_h2_stream_reset(res); /* the stream frees res when it closes */
         return;
@@ -555,6 +568,7 @@ void http_response_stream_end(struct http_response *res)
         return;
     struct http_conn *hc = res->conn;
     res->done = true;
+    body_drop(res->req);
     if (res->h2 != NULL) {
         http_h2_stream_end(res); /* the stream frees res when it closes */
         return;
@@ -586,6 +600,145 @@ void http_response_on_close(struct http_response *res, void (*fn)(void *arg), vo
 {
     res->on_close = fn;
     res->on_close_arg = arg;
+}
+
+/* ---- request bodies after the handler ran ---- */
+
+bool http_request_body_early(const struct http_request *req)
+{
+    if (req->conn->plain || !http_proxy_enabled())
+        return false;
+    http_handler_fn fn;
+    void *arg;
+    unsigned flags = 0;
+    struct buf allow = BUF_INIT;
+    bool found = http_route_find(req->method, req->path, &fn, &arg, &flags, &allow);
+    buf_free(&allow);
+    return found && (flags & HTTP_ROUTE_AUTH) && (flags & HTTP_ROUTE_HOME);
+}
+
+int64_t http_request_body_length(const struct http_request *req)
+{
+    return req->head.body == HTTP_BODY_LENGTH ? (int64_t)req->head.content_length : -1;
+}
+
+/* Its end to whoever waits for it: the sink, or the handler (a 4xx instead when refused). */
+static void body_end(struct http_request *req)
+{
+    enum http_body_flow was = req->flow;
+    req->flow = HTTP_FLOW_DONE;
+    if (req->h2 == NULL)
+        net_conn_set_timeout(req->conn->c, 0); /* the handler holds the exchange again */
+    if (was == HTTP_FLOW_SINK) {
+        req->sink->end(req->sink_arg, req->body_status);
+    } else if (was == HTTP_FLOW_GATHER) {
+        if (req->body_status != 0)
+            http_exchange_error(req->flow_res, req->body_status, NULL);
+        else
+            http_exchange_run(req->flow_res);
+    }
+}
+
+/* Somebody takes the body now (a sink, a gather, a sink that paused and goes on). */
+static void body_wanted(struct http_request *req)
+{
+    if (req->body_ended) {
+        body_end(req);
+        return;
+    }
+    if (req->h2 != NULL) {
+        http_h2_body_ack(req);
+        return;
+    }
+    if (req->body_paused)
+        return;
+    struct http_conn *hc = req->conn;
+    /* A client that stops sending in the middle of its body times out as between requests. */
+    net_conn_set_timeout(hc->c, hc->srv->cfg->http_idle_timeout);
+    /* From the loop: readable() for the bytes already here, whoever called us. */
+    net_conn_pause(hc->c);
+    net_conn_resume(hc->c);
+}
+
+/* The exchange was answered: the rest of its body is discarded (HTTP/1.1 closes). */
+static void body_drop(struct http_request *req)
+{
+    if (req == NULL || req->flow == HTTP_FLOW_READ || req->flow == HTTP_FLOW_DONE ||
+        req->flow == HTTP_FLOW_DROP)
+        return;
+    req->flow = HTTP_FLOW_DROP;
+    buf_free(&req->body);
+    if (req->h2 != NULL)
+        http_h2_body_ack(req);
+}
+
+void http_request_body_sink(struct http_request *req, const struct http_body_sink *sink, void *arg)
+{
+    WHARF_ASSERT(req->flow == HTTP_FLOW_WAIT);
+    req->flow = HTTP_FLOW_SINK;
+    req->sink = sink;
+    req->sink_arg = arg;
+    if (req->body.len > 0) { /* HTTP/2: what came while its route was being found */
+        struct buf b = req->body;
+        buf_init(&req->body);
+        sink->data(arg, b.data, b.len);
+        buf_free(&b);
+    }
+    body_wanted(req);
+}
+
+void http_request_body_pause(struct http_request *req, bool pause)
+{
+    if (req->body_paused == pause)
+        return;
+    req->body_paused = pause;
+    if (req->flow != HTTP_FLOW_SINK)
+        return;
+    if (!pause) {
+        body_wanted(req);
+        return;
+    }
+    if (req->h2 == NULL) {
+        net_conn_set_timeout(req->conn->c, 0); /* we stopped reading, not the client */
+        net_conn_pause(req->conn->c);
+    }
+}
+
+size_t http_request_body_buffered(const struct http_request *req)
+{
+    if (req->h2 != NULL)
+        return req->body.len;
+    if (req->flow == HTTP_FLOW_READ || req->flow == HTTP_FLOW_DONE)
+        return 0;
+    return evbuffer_get_length(net_conn_input(req->conn->c));
+}
+
+void http_request_body_feed(struct http_request *req, const void *p, size_t n)
+{
+    if (req->flow == HTTP_FLOW_DROP || req->flow == HTTP_FLOW_DONE || req->body_ended || n == 0)
+        return;
+    if (req->body_seen + n > req->conn->srv->limits.max_body) {
+        log_info("http: refused request body from %s: 413 body over http_max_body",
+                 net_conn_addr(req->conn->c));
+        http_request_body_finish(req, 413);
+        return;
+    }
+    req->body_seen += n;
+    if (req->flow == HTTP_FLOW_SINK)
+        req->sink->data(req->sink_arg, p, n);
+    else
+        buf_append(&req->body, p, n);
+}
+
+void http_request_body_finish(struct http_request *req, int status)
+{
+    if (req->flow == HTTP_FLOW_READ || req->flow == HTTP_FLOW_DROP || req->flow == HTTP_FLOW_DONE ||
+        req->body_ended)
+        return;
+    req->body_ended = true;
+    req->body_status = status;
+    if (req->flow != HTTP_FLOW_WAIT)
+        body_end(req);
 }
 
 /* ---- errors before a handler ---- */
@@ -627,6 +780,13 @@ void http_exchange_run(struct http_response *res)
 {
     struct http_conn *hc = res->conn;
     struct http_request *req = res->req;
+    if (req != NULL && req->flow == HTTP_FLOW_WAIT) {
+        /* The handler runs here after all: its body is read whole first (then here again). */
+        req->flow = HTTP_FLOW_GATHER;
+        req->flow_res = res;
+        body_wanted(req);
+        return;
+    }
     res->deferred = false;
     res->on_close = NULL;
     res->fn(req, res, res->fn_arg);
@@ -1119,6 +1279,57 @@ static bool read_body(struct http_conn *hc)
     }
 }
 
+/* A body read after its handler ran (HTTP_FLOW_GATHER, HTTP_FLOW_SINK), as it comes. */
+static void read_body_late(struct http_conn *hc)
+{
+    struct http_request *req = hc->req;
+    struct evbuffer *in = net_conn_input(hc->c);
+    while (hc->req == req && !req->body_paused &&
+           (req->flow == HTTP_FLOW_GATHER || req->flow == HTTP_FLOW_SINK)) {
+        bool sized = req->head.body == HTTP_BODY_LENGTH;
+        if (sized && hc->body_left == 0) {
+            http_request_body_finish(req, 0);
+            return;
+        }
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            return;
+        if (sized) {
+            size_t n = v.iov_len < hc->body_left ? v.iov_len : (size_t)hc->body_left;
+            hc->body_left -= n;
+            http_request_body_feed(req, v.iov_base, n);
+            evbuffer_drain(in, n);
+            continue;
+        }
+        struct buf out = BUF_INIT;
+        size_t used = 0;
+        int status = 0;
+        const char *why = NULL;
+        enum http_parse_result r =
+            http_chunked_feed(&hc->chunked, v.iov_base, v.iov_len, hc->srv->limits.max_body, &out,
+                              &used, &status, &why);
+        evbuffer_drain(in, used);
+        if (out.len > 0)
+            http_request_body_feed(req, out.data, out.len);
+        buf_free(&out);
+        if (hc->req != req)
+            return;
+        if (r == HTTP_PARSE_OK) {
+            http_request_body_finish(req, 0);
+            return;
+        }
+        if (r == HTTP_PARSE_ERROR) {
+            evbuffer_drain(in, evbuffer_get_length(in));
+            log_info("http: refused request body from %s: %d %s", net_conn_addr(hc->c), status,
+                     why);
+            http_request_body_finish(req, status);
+            return;
+        }
+        if (used == 0)
+            return;
+    }
+}
+
 static void process(struct http_conn *hc)
 {
     if (hc->splice != NULL) {
@@ -1137,11 +1348,23 @@ static void process(struct http_conn *hc)
                 return; /* a pipelining client that does not read: wait */
             if (!read_head(hc))
                 return;
+            if (hc->req->head.body != HTTP_BODY_NONE && http_request_body_early(hc->req)) {
+                hc->req->flow = HTTP_FLOW_WAIT; /* to its route now, the body as it decides */
+                dispatch(hc);
+                return;
+            }
         }
         if (hc->req == NULL)
             return;
-        if (hc->res != NULL)
-            return; /* answered or held: nothing more is read meanwhile */
+        if (hc->res != NULL) {
+            /* answered or held: nothing more is read meanwhile, but a body its route takes */
+            if (hc->req->flow != HTTP_FLOW_GATHER && hc->req->flow != HTTP_FLOW_SINK)
+                return;
+            read_body_late(hc);
+            if (hc->req != NULL || hc->state != ST_HEAD)
+                return;
+            continue; /* the exchange is over: the next request */
+        }
         if (!read_body(hc))
             return;
         if (hc->res != NULL)
@@ -1205,9 +1428,13 @@ static void http_timeout(void *arg)
         http_h2_goaway(hc->h2, true);
         return;
     }
-    /* A request begun and not finished gets 408; an idle keep-alive just closes. */
+    /* A request begun and not finished gets 408 (a body its route takes as it comes too,
+     * before any answer: the route hears on_close); an idle keep-alive just closes. */
+    bool body_stalled = hc->req != NULL && hc->res != NULL && !hc->res->streaming &&
+                        !hc->res->done && !hc->req->body_ended &&
+                        (hc->req->flow == HTTP_FLOW_SINK || hc->req->flow == HTTP_FLOW_GATHER);
     if ((hc->state == ST_HEAD && evbuffer_get_length(net_conn_input(hc->c)) > 0) ||
-        (hc->state == ST_BODY && hc->res == NULL)) {
+        (hc->state == ST_BODY && hc->res == NULL) || body_stalled) {
         hc->close_after = true;
         struct http_response res = {.conn = hc, .status = 408};
         http_response_text(&res, 408, "Request Timeout");

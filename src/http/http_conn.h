@@ -22,6 +22,32 @@ struct http_h2;
 struct net_proxy;
 struct http_h2_stream;
 
+/*
+ * What becomes of a request's body. Every request is read whole before its
+ * handler runs (HTTP_FLOW_READ), except one with a body for a HOME route on a
+ * server that proxies (http_request_body_early): that one is authenticated
+ * and routed from its head alone, and its route then takes the body as it
+ * comes (a front-end forwarding it, HTTP_FLOW_SINK) or has it read whole
+ * before the handler runs here (http_exchange_run, HTTP_FLOW_GATHER).
+ */
+enum http_body_flow {
+    HTTP_FLOW_READ,   /* read whole before the handler */
+    HTTP_FLOW_WAIT,   /* the handler ran with it unread; nobody reads it yet */
+    HTTP_FLOW_GATHER, /* read whole, then http_exchange_run(flow_res) */
+    HTTP_FLOW_SINK,   /* each piece to the sink as it comes */
+    HTTP_FLOW_DROP,   /* the exchange was answered without it: discarded */
+    HTTP_FLOW_DONE,   /* read to its end (or refused) and handed on */
+};
+
+/* Where a streamed request body goes (http_request_body_sink). */
+struct http_body_sink {
+    /* Decoded body bytes (chunked framing or DATA frames removed), in order. */
+    void (*data)(void *arg, const void *p, size_t n);
+    /* The end: 0 when the body is whole; else the 4xx that refuses it (413 over
+     * http_max_body, 400 bad framing): the sink answers it. */
+    void (*end)(void *arg, int status);
+};
+
 struct http_request {
     struct http_conn *conn;
     struct http_h2_stream *h2; /* NULL: HTTP/1.1 */
@@ -32,6 +58,14 @@ struct http_request {
     char *path, *query, *host;
     const char *user;    /* the connection's, after authentication */
     char *handover_user; /* this request's, vouched for by a front-end (http_proxy.c) */
+    enum http_body_flow flow;
+    struct http_response *flow_res; /* HTTP_FLOW_GATHER: the exchange run once it is whole */
+    const struct http_body_sink *sink;
+    void *sink_arg;
+    uint64_t body_seen; /* decoded body bytes so far (http_max_body, counted as they come) */
+    int body_status;    /* once its end came: 0 whole, else the 4xx that refused it */
+    bool body_ended;    /* its end came (HTTP_FLOW_WAIT remembers it for later) */
+    bool body_paused;   /* the sink asked for no more for now */
 };
 
 struct http_response {
@@ -82,6 +116,26 @@ struct net_conn *http_request_net_conn(const struct http_request *req);
  */
 void http_exchange_splice(struct http_response *res, struct net_proxy *p);
 
+/* ---- request bodies after the handler ran (see enum http_body_flow) ---- */
+
+/* The request (its head just read, a body to follow) goes to its route now, its body
+ * unread (HTTP_FLOW_WAIT): a HOME route on a server that may proxy. */
+bool http_request_body_early(const struct http_request *req);
+/* HTTP_FLOW_WAIT: the body's length when the client gave one, else -1 (chunked, or an
+ * HTTP/2 body without content-length). */
+int64_t http_request_body_length(const struct http_request *req);
+/* HTTP_FLOW_WAIT: from now on the body goes to sink as it comes (what came already
+ * first, maybe at once); its end follows. */
+void http_request_body_sink(struct http_request *req, const struct http_body_sink *sink, void *arg);
+/* The sink wants no more for now (its peer's output is full) / again. HTTP/1.1 stops
+ * reading the connection; HTTP/2 stops giving the stream's window back. */
+void http_request_body_pause(struct http_request *req, bool pause);
+/* What the transport holds of the body not yet handed to the sink. */
+size_t http_request_body_buffered(const struct http_request *req);
+/* From the transports: body bytes, and the body's end (0, or the 4xx that refuses it). */
+void http_request_body_feed(struct http_request *req, const void *p, size_t n);
+void http_request_body_finish(struct http_request *req, int status);
+
 /* Routes a whole request (HTTP/2): 404/405, authentication, the handler. */
 void http_exchange_start(struct http_request *req, struct http_response *res);
 /* The stream of res is going away: out of the login kit's queue, on_close told. */
@@ -114,6 +168,8 @@ size_t http_h2_stream_pending(const struct http_response *res);
 /* RST_STREAM (INTERNAL_ERROR): a body that cannot be completed. */
 void http_h2_stream_reset(struct http_response *res);
 void http_h2_stream_end(struct http_response *res);
+/* The stream's window given back for the body bytes taken, unless its sink paused. */
+void http_h2_body_ack(struct http_request *req);
 
 /* ---- WebSocket (http_ws.c) ---- */
 

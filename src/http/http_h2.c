@@ -53,6 +53,7 @@ struct http_h2_stream {
     struct buf out;
     size_t out_off;
     bool eof;
+    size_t unacked; /* request body bytes received whose stream window is not given back */
 };
 
 struct http_h2 {
@@ -239,10 +240,20 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *a
     struct http_h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
     if (st == NULL)
         return 0;
-    if (frame->hd.type == NGHTTP2_HEADERS && !st->head_done)
+    if (frame->hd.type == NGHTTP2_HEADERS && !st->head_done) {
         stream_head(st);
-    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
-        stream_start(st);
+        if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && st->req != NULL &&
+            http_request_body_early(st->req)) {
+            st->req->flow = HTTP_FLOW_WAIT; /* to its route now, the body as it decides */
+            stream_start(st);
+        }
+    }
+    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+        if (st->req != NULL && st->req->flow != HTTP_FLOW_READ)
+            http_request_body_finish(st->req, 0);
+        else
+            stream_start(st);
+    }
     return 0;
 }
 
@@ -252,7 +263,23 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
     struct http_h2 *h = arg;
     (void)flags;
     struct http_h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
-    if (st == NULL || st->req == NULL || st->started)
+    /* The connection's window is given back at once (one stream must not stall the
+     * others); a stream's only once its bytes are taken (http_h2_body_ack). */
+    nghttp2_session_consume_connection(s, len);
+    if (st == NULL) {
+        nghttp2_session_consume_stream(s, id, len);
+        return 0;
+    }
+    st->unacked += len;
+    if (st->req != NULL && st->req->flow != HTTP_FLOW_READ) {
+        /* Read after its route decided: waits (within the window), gathers or streams. */
+        http_request_body_feed(st->req, data, len);
+        http_h2_body_ack(st->req);
+        return 0;
+    }
+    nghttp2_session_consume_stream(s, id, st->unacked);
+    st->unacked = 0;
+    if (st->req == NULL || st->started)
         return 0; /* refused or answered already: dropped (the window is given back) */
     struct buf *body = &st->req->body;
     if (body->len + len > h->srv->limits.max_body) {
@@ -316,6 +343,8 @@ struct http_h2 *http_h2_new(struct http_conn *hc, struct net_conn *c, struct htt
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_option *opt;
     WHARF_ASSERT(nghttp2_option_new(&opt) == 0);
+    /* Request bodies give their window back as they are taken (a back-end's pace). */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     WHARF_ASSERT(nghttp2_session_server_new2(&h->session, cb, h, opt) == 0);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
@@ -342,9 +371,14 @@ void http_h2_free(struct http_h2 *h)
 /* Whether a handler holds a stream (deferred, streaming): the idle timeout waits. */
 static bool h2_held(const struct http_h2 *h)
 {
-    for (const struct http_h2_stream *st = h->streams; st; st = st->next)
-        if (st->res != NULL && st->res->held && !st->res->done)
+    for (const struct http_h2_stream *st = h->streams; st; st = st->next) {
+        /* A body still coming that is not paused waits for the client, not for us. */
+        const struct http_request *req = st->req;
+        bool receiving = req != NULL && !req->body_ended && !req->body_paused &&
+                         (req->flow == HTTP_FLOW_GATHER || req->flow == HTTP_FLOW_SINK);
+        if (st->res != NULL && st->res->held && !st->res->done && !receiving)
             return true;
+    }
     return false;
 }
 
@@ -558,4 +592,15 @@ void http_h2_stream_end(struct http_response *res)
     st->eof = true;
     nghttp2_session_resume_data(st->h->session, st->id);
     h2_schedule(st->h);
+}
+
+void http_h2_body_ack(struct http_request *req)
+{
+    struct http_h2_stream *st = req->h2;
+    if (st->unacked == 0 || req->flow == HTTP_FLOW_WAIT ||
+        (req->flow == HTTP_FLOW_SINK && req->body_paused))
+        return;
+    nghttp2_session_consume_stream(st->h->session, st->id, st->unacked);
+    st->unacked = 0;
+    h2_schedule(st->h); /* the WINDOW_UPDATE leaves from the flush */
 }

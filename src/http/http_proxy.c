@@ -16,6 +16,13 @@
  * the body and however slowly the client reads (`wharf status`:
  * proxy_held, proxy_held_peak).
  *
+ * A request body (a blob upload) is forwarded as it comes too, once the
+ * route is known from the head (http_request_body_sink): with the client's
+ * Content-Length, else chunked. The client is not read any more while more
+ * than PROXY_UPLOAD_HIGH_WATER wait for the back-end, and is read again once
+ * the back-end took them all (HTTP/2: the stream's window is not given back
+ * meanwhile). http_max_body is counted as the body comes (413).
+ *
  * Connections to the home servers are kept per home server and reused, one
  * exchange at a time each (no pipelining); an idle one expires after half of
  * http_idle_timeout, before the back-end would close it. A GET that finds
@@ -46,6 +53,12 @@
  * one streams: a front-end must not hold a 50 MB download per client.
  */
 #define PROXY_BUFFER_MAX (64 * 1024)
+/*
+ * Request body bytes queued to a back-end before the client is not read any
+ * more (as a spliced session's, net_proxy.c): an upload costs the front-end
+ * about this (plus the client's own read buffer or stream window), not its size.
+ */
+#define PROXY_UPLOAD_HIGH_WATER (256 * 1024)
 
 enum fwd_state { F_LOOKUP, F_HEAD, F_BODY_LENGTH, F_BODY_CHUNKED };
 
@@ -65,6 +78,9 @@ struct fwd {
     bool push;    /* an EventSource: a failure ends it (the client reconnects), never cuts it */
     bool paused;  /* the back-end is not read until the client's output drains */
     bool upgrade; /* a WebSocket handshake (HTTP/1.1): a 101 splices the connection */
+    bool body;    /* the request body streams to the back-end (http_request_body_sink) */
+    bool body_chunked; /* ... with chunked framing (the client gave no length) */
+    bool up_paused;    /* the client is not read until the back-end took what waits for it */
 };
 
 /* One TLS connection to a home server's https service. */
@@ -93,18 +109,25 @@ void http_proxy_init(struct http_server *srv)
         hp.dir = directory_client_new(http_server_base(srv), cfg);
 }
 
+bool http_proxy_enabled(void)
+{
+    return hp.dir != NULL;
+}
+
 void http_proxy_status(void *arg, json_t *obj)
 {
     (void)arg;
     if (hp.dir == NULL)
         return; /* this server never proxies */
-    size_t held = 0, paused = 0;
+    size_t held = 0, paused = 0, up_paused = 0;
     for (struct backend *b = hp.pool; b; b = b->next) {
         held += b->x != NULL ? fwd_held(b->x) : 0;
         paused += b->x != NULL && b->x->paused;
+        up_paused += b->x != NULL && b->x->up_paused;
     }
     json_object_set_new(obj, "proxy_held", json_integer((json_int_t)held));
     json_object_set_new(obj, "proxy_paused", json_integer((json_int_t)paused));
+    json_object_set_new(obj, "proxy_uploads_paused", json_integer((json_int_t)up_paused));
     json_object_set_new(obj, "proxy_held_peak", json_integer((json_int_t)hp.held_peak));
 }
 
@@ -200,6 +223,10 @@ static void fwd_error(struct fwd *x, int status, const char *text)
 static void fwd_gone(void *arg)
 {
     struct fwd *x = arg;
+    if (x->body && x->be != NULL)
+        log_info("proxy: user=<%s>, rip=%s: the client went away during the request; "
+                 "closing the connection to %s",
+                 x->req->user, http_request_remote_addr(x->req), net_proxy_peer(x->be->p));
     if (x->be != NULL)
         backend_drop(x->be); /* in the middle of an exchange: its state is unknown */
     x->be = NULL;
@@ -260,6 +287,8 @@ static bool response_field_dropped(struct slice n)
     return named_in(n, drop, sizeof(drop) / sizeof(drop[0]));
 }
 
+static const struct http_body_sink fwd_body_sink;
+
 static void send_request(struct fwd *x)
 {
     struct http_request *req = x->req;
@@ -290,16 +319,86 @@ static void send_request(struct fwd *x)
     buf_printf(&b, "%s: %s %s %s\r\n", HTTP_PROXY_FIELD, req->user, addr, mac);
     if (x->upgrade)
         buf_append_cstr(&b, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
-    if (req->body.len > 0 || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0)
+    /* A body not read yet streams (its route was decided from the head). */
+    bool stream = req->flow == HTTP_FLOW_WAIT;
+    int64_t length = stream ? http_request_body_length(req) : -1;
+    if (stream && length < 0)
+        buf_append_cstr(&b, "Transfer-Encoding: chunked\r\n");
+    else if (stream)
+        buf_printf(&b, "Content-Length: %lld\r\n", (long long)length);
+    else if (req->body.len > 0 || strcmp(req->method, "POST") == 0 ||
+             strcmp(req->method, "PUT") == 0)
         buf_printf(&b, "Content-Length: %zu\r\n", req->body.len);
     buf_append_cstr(&b, "\r\n");
     net_proxy_write(be->p, b.data, b.len);
-    if (req->body.len > 0)
+    if (!stream && req->body.len > 0)
         net_proxy_write(be->p, req->body.data, req->body.len);
     buf_free(&b);
-    /* The back-end has as long to answer as a client has to send a request. */
-    net_proxy_set_timeout(be->p, cfg->http_idle_timeout);
+    /* The back-end has as long to answer as a client has to send a request (once the
+     * body is all there: a long upload is not its silence). */
+    net_proxy_set_timeout(be->p, stream ? 0 : cfg->http_idle_timeout);
     x->st = F_HEAD;
+    if (stream) {
+        x->body = true;
+        x->body_chunked = length < 0;
+        http_request_body_sink(req, &fwd_body_sink, x); /* the last thing: may answer x */
+    }
+}
+
+/* The request body's bytes to the back-end; the client waits while too many are queued. */
+static void fwd_body_data(void *arg, const void *p, size_t n)
+{
+    struct fwd *x = arg;
+    struct net_proxy *np = x->be->p;
+    if (x->body_chunked) {
+        char size[24];
+        int len = snprintf(size, sizeof(size), "%zx\r\n", n);
+        net_proxy_write(np, size, (size_t)len);
+    }
+    net_proxy_write(np, p, n);
+    if (x->body_chunked)
+        net_proxy_write(np, "\r\n", 2);
+    size_t held = fwd_held(x);
+    if (held > hp.held_peak)
+        hp.held_peak = held;
+    if (!x->up_paused && net_proxy_output_length(np) > PROXY_UPLOAD_HIGH_WATER) {
+        x->up_paused = true;
+        http_request_body_pause(x->req, true); /* until be_drained */
+    }
+}
+
+/* The request body's end: whole (the back-end now has its time to answer), or refused
+ * (over http_max_body, bad chunked framing): the back-end got half a request and goes. */
+static void fwd_body_end(void *arg, int status)
+{
+    struct fwd *x = arg;
+    if (status != 0) {
+        log_info("proxy: user=<%s>, rip=%s: request body refused (%d)", x->req->user,
+                 http_request_remote_addr(x->req), status);
+        backend_drop(x->be);
+        x->be = NULL;
+        fwd_error(x, status, http_status_text(status));
+        return;
+    }
+    if (x->body_chunked)
+        net_proxy_write(x->be->p, "0\r\n\r\n", 5);
+    net_proxy_set_timeout(x->be->p, hp.srv->cfg->http_idle_timeout);
+}
+
+static const struct http_body_sink fwd_body_sink = {
+    .data = fwd_body_data,
+    .end = fwd_body_end,
+};
+
+/* The back-end took every byte queued for it: an upload's client is read again. */
+static void be_drained(void *arg)
+{
+    struct backend *be = arg;
+    struct fwd *x = be->x;
+    if (x == NULL || !x->up_paused)
+        return;
+    x->up_paused = false;
+    http_request_body_pause(x->req, false);
 }
 
 static void forward(struct fwd *x, bool fresh);
@@ -331,7 +430,9 @@ static size_t fwd_held(struct fwd *x)
 {
     size_t n = x->res->body.len;
     if (x->be != NULL)
-        n += evbuffer_get_length(net_proxy_input(x->be->p));
+        n += evbuffer_get_length(net_proxy_input(x->be->p)) + net_proxy_output_length(x->be->p);
+    if (x->body && x->req != NULL)
+        n += http_request_body_buffered(x->req);
     if (x->streaming)
         n += http_response_stream_pending(x->res);
     return n;
@@ -573,6 +674,13 @@ static void be_failed(void *arg, const char *why)
     if (x == NULL)
         return; /* an idle connection expired or was closed */
     x->be = NULL;
+    if (x->body) {
+        /* Gone with (part of) the request: not sent again, and not "unavailable" either. */
+        log_warning("proxy: user=<%s>, rip=%s: home server %s: %s during the request", x->req->user,
+                    http_request_remote_addr(x->req), peer, why);
+        fwd_error(x, 502, "Bad Gateway");
+        return;
+    }
     /* A reused connection the back-end had closed meanwhile: a GET goes once more. */
     if (reused && !x->got_bytes && !x->retried &&
         (strcmp(x->req->method, "GET") == 0 || strcmp(x->req->method, "HEAD") == 0)) {
@@ -589,6 +697,7 @@ static const struct net_proxy_ops be_ops = {
     .failed = be_failed,
     .connected = be_connected,
     .data = be_data,
+    .drained = be_drained,
 };
 
 static void forward(struct fwd *x, bool fresh)

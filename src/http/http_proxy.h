@@ -28,6 +28,10 @@
 void http_proxy_init(struct http_server *srv);
 void http_proxy_free(void);
 
+/* This server may proxy (a front-end, or a back-end with frontend_secret): a HOME route's
+ * request body is then read after its route decided (http_request_body_early). */
+bool http_proxy_enabled(void);
+
 /*
  * A request that carries HTTP_PROXY_FIELD: checks it (see the top of this
  * file). True with the account in *account_r (malloc'd) when a front-end
@@ -43,10 +47,13 @@ bool http_proxy_handover(struct http_request *req, const char *value, char **acc
  */
 bool http_proxy_route(struct http_request *req, struct http_response *res);
 
-/* `wharf status` of a worker that proxies: proxy_held, the bytes its proxied responses
- * hold now (gathered bodies, back-end bytes not yet read, streams' unsent output),
- * proxy_paused, the streams whose back-end is not read until their client reads, and
- * proxy_held_peak, the most one exchange held at once since the worker started. */
+/* `wharf status` of a worker that proxies: proxy_held, the bytes its proxied exchanges
+ * hold now (gathered bodies, back-end bytes not yet read, streams' unsent output,
+ * request bodies read from the client and not yet taken by the back-end), proxy_paused,
+ * the streams whose back-end is not read until their client reads,
+ * proxy_uploads_paused, the uploads whose client is not read until their back-end takes
+ * what waits for it, and proxy_held_peak, the most one exchange held at once since the
+ * worker started. */
 void http_proxy_status(void *arg, json_t *obj);
 
 /* The route's handler, now (http_conn.c). */

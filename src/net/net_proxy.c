@@ -431,6 +431,12 @@ static void proxy_write_cb(struct bufferevent *bev, void *arg)
         p->client_paused = false;
         net_conn_resume(p->client);
     }
+    if (!p->spliced && p->ops->drained != NULL && !p->failed && !p->doomed) {
+        p->in_cb++;
+        p->ops->drained(p->arg); /* may free p (then doomed) */
+        if (--p->in_cb == 0 && p->doomed)
+            proxy_destroy(p);
+    }
 }
 
 static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what)
@@ -765,6 +771,11 @@ void net_proxy_attach(struct net_proxy *p, struct net_conn *client)
 void net_proxy_write(struct net_proxy *p, const void *data, size_t len)
 {
     proxy_send(p, data, len);
+}
+
+size_t net_proxy_output_length(struct net_proxy *p)
+{
+    return p->bev != NULL ? evbuffer_get_length(bufferevent_get_output(p->bev)) : 0;
 }
 
 void net_proxy_pause(struct net_proxy *p)

@@ -53,6 +53,9 @@ struct net_proxy_ops {
     /* Optional: before the splice, every byte the back-end sent, instead of
      * lines (HTTP's responses); the callee drains what it used. */
     void (*data)(void *arg, struct evbuffer *in);
+    /* Optional: before the splice, what net_proxy_write queued has all gone to
+     * the socket (http's request bodies: the client is read again). */
+    void (*drained)(void *arg);
 };
 
 /* The home-server value names this server: empty, or one of home_server_names. */
@@ -105,6 +108,8 @@ struct evbuffer *net_proxy_input(struct net_proxy *p);
 void net_proxy_attach(struct net_proxy *p, struct net_conn *client);
 /* Bytes to the back-end, before the splice. */
 void net_proxy_write(struct net_proxy *p, const void *data, size_t len);
+/* What net_proxy_write queued and the socket has not taken yet. */
+size_t net_proxy_output_length(struct net_proxy *p);
 /*
  * Before the splice: stop reading the back-end (a response body passed on to
  * a client that reads slower than the back-end sends), and read again; resume

@@ -21,6 +21,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -731,3 +732,227 @@ def test_ldap_directory_homes(wharf_factory, tmp_path):
         m.logout()
     finally:
         slapd.stop()
+
+
+def upload_url(fe):
+    acc = "a" + "alice@example.test".encode().hex()
+    return acc, f"https://fe.example.test:{fe.ports['https']}/jmap/upload/{acc}/"
+
+
+def curl_upload(fe, *args, stdin=None):
+    """curl's upload through the front-end: (HTTP version and status, body)."""
+    resolve = ["--resolve", f"fe.example.test:{fe.ports['https']}:{fe.host}"]
+    p = subprocess.run(["curl", "-sk", *resolve, "-u", f"alice@example.test:{PASSWORD}",
+                        "-H", "Content-Type: application/octet-stream", "-w",
+                        "\n%{http_version} %{http_code}", *args, upload_url(fe)[1]],
+                       stdin=stdin, capture_output=True, timeout=300, check=True)
+    body, _, code = p.stdout.decode().rpartition("\n")
+    return code, body
+
+
+def download_digest(fe, blob_id, tmp_path):
+    acc = upload_url(fe)[0]
+    out = tmp_path / "back.bin"
+    subprocess.run(["curl", "-sk", "--resolve", f"fe.example.test:{fe.ports['https']}:{fe.host}",
+                    "-u", f"alice@example.test:{PASSWORD}", "-o", str(out), "--fail",
+                    f"https://fe.example.test:{fe.ports['https']}/jmap/download/{acc}/{blob_id}/"
+                    "b.bin?type=application/octet-stream"], check=True, timeout=300)
+    return hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def http_pids(server):
+    return [p["pid"] for p in server.component("http")["processes"] if p["state"] == "running"]
+
+
+def upload_by_hand(fe, first, length=BIG_BLOB):
+    """An upload begun over HTTP/1.1: its head (with its length) and the bytes first."""
+    s = tls_context().wrap_socket(socket.create_connection((fe.host, fe.ports["https"]),
+                                                            timeout=120),
+                                  server_hostname="fe.example.test")
+    acc, _ = upload_url(fe)
+    s.sendall((f"POST /jmap/upload/{acc}/ HTTP/1.1\r\nHost: fe.example.test\r\n"
+               f"Authorization: {basic('alice@example.test')}\r\n"
+               f"Content-Type: application/octet-stream\r\n"
+               f"Content-Length: {length}\r\n\r\n").encode() + first)
+    return s
+
+
+def reload_with(server, **settings):
+    """The server reloaded with these settings, its old http workers gone."""
+    server.settings.update(settings)
+    server.write_config()
+    server.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reloaded configuration (generation 1)" in server.log(),
+               timeout=60, what="the reload")
+    wait_until(lambda: all(p["generation"] == 1 for p in server.component("http")["processes"]),
+               timeout=120, what="the old http workers to go")
+
+
+def uploads_waiting(fe):
+    """The front-end has stopped reading an upload's client because its back-end
+    takes no more (proxy_uploads_paused), or holds more than the bound."""
+    return (fe.worker_count("http", "proxy_uploads_paused") >= 1
+            or held_peak(fe) >= HELD_MAX)
+
+
+def test_big_upload_streams_through_frontend(layout, tmp_path):
+    """A 20 MiB blob uploaded through the front-end over HTTP/1.1 (with its
+    length, and chunked) and HTTP/2 (with and without content-length) arrives
+    byte for byte (downloaded back); the front-end forwards it as it comes and
+    never holds more than a few MiB of it (proxy_held_peak), even while its
+    back-end takes nothing (stopped): it stops reading the client (HTTP/2:
+    gives no stream window back) until the back-end took what waits for it.
+    http_max_body is counted as the body comes: 413."""
+    fe, be1 = layout["fe"], layout["be1"]
+    blob = os.urandom(BIG_BLOB)
+    digest = hashlib.sha256(blob).hexdigest()
+    f = tmp_path / "big.bin"
+    f.write_bytes(blob)
+
+    for args in (["--http1.1", "--data-binary", f"@{f}"],
+                 ["--http2", "--data-binary", f"@{f}"]):
+        code, body = curl_upload(fe, *args)
+        assert code.split()[1] == "201", (args, code, body)
+        assert code.split()[0] == ("1.1" if "--http1.1" in args else "2")
+        up = json.loads(body)
+        assert up["size"] == BIG_BLOB, up
+        assert download_digest(fe, up["blobId"], tmp_path) == digest
+        assert held_peak(fe) < HELD_MAX, (args, held_peak(fe))
+    # no length given: chunked over HTTP/1.1, DATA without content-length over
+    # HTTP/2 (curl reading a pipe); chunked on to the back-end either way
+    for version in ("--http1.1", "--http2"):
+        with open(f, "rb") as stdin:
+            code, body = curl_upload(fe, version, "-X", "POST", "-T", "-", stdin=stdin)
+        assert code.split()[1] == "201", (version, code, body)
+        up = json.loads(body)
+        assert up["size"] == BIG_BLOB, up
+        assert download_digest(fe, up["blobId"], tmp_path) == digest
+        assert held_peak(fe) < HELD_MAX, (version, held_peak(fe))
+
+    logins = be1.log().count("via front-end")
+
+    def stop_backend_once_it_has_the_request():
+        """be1's http workers stopped (SIGSTOP) once the request reached it (its
+        login line): from then on it takes nothing, the front-end must wait."""
+        wait_until(lambda: be1.log().count("via front-end") > logins,
+                   timeout=60, what="the upload's head at the back-end")
+        pids = http_pids(be1)
+        for p in pids:
+            os.kill(p, signal.SIGSTOP)
+        return pids
+
+    def held_while_stopped(pids):
+        try:
+            wait_until(lambda: uploads_waiting(fe), timeout=120,
+                       what="the front-end to stop reading the upload")
+            return fe.worker_count("http", "proxy_held"), held_peak(fe)
+        finally:
+            for p in pids:
+                os.kill(p, signal.SIGCONT)
+
+    # HTTP/1.1 by hand: the head and 1 MiB, the back-end stopped, then the rest
+    # from a thread (its send blocks once the front-end stops reading)
+    s = upload_by_hand(fe, blob[:1024 * 1024])
+    pids = stop_backend_once_it_has_the_request()
+    rest = threading.Thread(target=s.sendall, args=(blob[1024 * 1024:],))
+    rest.start()
+    held, peak = held_while_stopped(pids)
+    assert held < HELD_MAX and peak < HELD_MAX, f"the front-end held {held} (peak {peak})"
+    rest.join(timeout=300)
+    r = http.client.HTTPResponse(s)
+    r.begin()
+    up = json.loads(r.read())
+    s.close()
+    assert r.status == 201 and up["size"] == BIG_BLOB, (r.status, up)
+    assert download_digest(fe, up["blobId"], tmp_path) == digest
+
+    # HTTP/2: curl reads a pipe; 1 MiB, the back-end stopped, then the rest
+    logins = be1.log().count("via front-end")
+    resolve = ["--resolve", f"fe.example.test:{fe.ports['https']}:{fe.host}"]
+    p = subprocess.Popen(["curl", "-sk", "--http2", *resolve, "-u",
+                          f"alice@example.test:{PASSWORD}", "-X", "POST", "-T", "-",
+                          "-H", "Content-Type: application/octet-stream",
+                          "-w", "\n%{http_version} %{http_code}", upload_url(fe)[1]],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        p.stdin.write(blob[:1024 * 1024])
+        p.stdin.flush()
+        pids = stop_backend_once_it_has_the_request()
+
+        def feed():
+            p.stdin.write(blob[1024 * 1024:])
+            p.stdin.close()
+        rest = threading.Thread(target=feed)
+        rest.start()
+        held, peak = held_while_stopped(pids)
+        assert held < HELD_MAX and peak < HELD_MAX, f"the front-end held {held} (peak {peak})"
+        rest.join(timeout=300)
+        out = p.stdout.read()
+        assert p.wait(timeout=300) == 0
+    finally:
+        p.kill()
+        p.wait()
+    body, _, code = out.decode().rpartition("\n")
+    assert code == "2 201", (code, body)
+    up = json.loads(body)
+    assert up["size"] == BIG_BLOB and download_digest(fe, up["blobId"], tmp_path) == digest
+
+    # over http_max_body (8M from now on): refused with 413 whether the client
+    # said the length (at the head) or not (counted as the body comes)
+    reload_with(fe, http_max_body="8M")
+    for args in (["--http1.1", "--data-binary", f"@{f}"],
+                 ["--http2", "--data-binary", f"@{f}"]):
+        code, body = curl_upload(fe, *args)
+        assert code.split()[1] == "413", (args, code, body)
+    for version in ("--http1.1", "--http2"):
+        with open(f, "rb") as stdin:
+            code, body = curl_upload(fe, version, "-X", "POST", "-T", "-", stdin=stdin)
+        assert code.split()[1] == "413", (version, code, body)
+    # and the front-end goes on: a small upload through the same back-end
+    code, body = curl_upload(fe, "--data-binary", "small")
+    assert code.split()[1] == "201" and json.loads(body)["size"] == 5, (code, body)
+
+
+def test_upload_cut_short_through_frontend(layout):
+    """An upload through the front-end that does not finish: a client that goes
+    away or stops sending mid-body releases the front-end's connection to the
+    back-end (the back-end's count of connections drops), the one that stopped
+    gets 408; a back-end that dies mid-body gives the client a 502."""
+    fe, be1 = layout["fe"], layout["be1"]
+
+    def at_backend(logins):
+        wait_until(lambda: be1.log().count("via front-end") > logins, timeout=60,
+                   what="the upload's head at the back-end")
+        assert be1.worker_count("http", "connections") == 1
+
+    def released():
+        wait_until(lambda: be1.worker_count("http", "connections") == 0
+                   and fe.worker_count("http", "proxy_held") == 0,
+                   timeout=30, what="the front-end to close its connection to the back-end")
+
+    # the client goes away in the middle
+    s = upload_by_hand(fe, os.urandom(1024 * 1024))
+    at_backend(0)
+    s.close()
+    released()
+    assert "the client went away during the request" in fe.log()
+
+    # the client stops sending: 408 after http_idle_timeout, and released
+    reload_with(fe, http_idle_timeout="3s")
+    s = upload_by_hand(fe, os.urandom(1024 * 1024))
+    at_backend(1)
+    r = http.client.HTTPResponse(s)
+    r.begin()  # blocks until the front-end gives up on the client
+    assert r.status == 408 and r.getheader("Connection") == "close"
+    s.close()
+    released()
+
+    # the back-end dies in the middle: 502, not a body passed off as whole
+    s = upload_by_hand(fe, os.urandom(1024 * 1024))
+    at_backend(2)
+    for pid in http_pids(be1):
+        os.kill(pid, signal.SIGKILL)
+    r = http.client.HTTPResponse(s)
+    r.begin()
+    assert r.status == 502, r.status
+    s.close()
