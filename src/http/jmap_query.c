@@ -939,9 +939,15 @@ static struct jmap_query_cache *qcache_grow(struct jmap_req *r, struct qrun *qr,
     struct jmap_query_cache *old = qcache_find(r->j, r->view_key.data, key, v->grown_from);
     if (old == NULL)
         return NULL;
+    /* the kept result (first now, qcache_find) is of an older state, which
+     * qcache_add would drop: its ids move over instead of being copied
+     * (6.5 MB for 100,000), and it goes now, whatever follows */
     size_t n = old->n;
-    char(*ids)[65] = xcalloc(n + v->n_grown + 1, sizeof(*ids));
-    memcpy(ids, old->ids, n * sizeof(*ids));
+    char(*ids)[65] = xreallocarray(old->ids, n + v->n_grown + 1, sizeof(*ids));
+    old->ids = NULL;
+    r->j->qcache = old->next;
+    old->next = NULL;
+    qcache_free(old);
     for (size_t g = 0; g < v->n_grown; g++) {
         size_t at = email_find(v->emails, v->n_emails, v->grown[g]);
         if (at == v->n_emails || !simple_matches(&sf, &v->emails[at]))

@@ -190,21 +190,27 @@ static int hash_order(const void *a, const void *b)
     return strcmp((const char *)a, (const char *)b);
 }
 
-/* The Email of body hash in v, or NULL. */
-static struct jmap_view_email *email_of(struct jmap_view *v, const char *hash)
+/* The Email of body hash among the n Emails e (body order), or NULL. */
+static struct jmap_view_email *email_in(struct jmap_view_email *e, size_t n, const char *hash)
 {
-    size_t lo = 0, hi = v->n_emails;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = strcmp(v->emails[mid].c[0].m.blob, hash);
+        int c = strcmp(e[mid].c[0].m.blob, hash);
         if (c == 0)
-            return &v->emails[mid];
+            return &e[mid];
         if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     return NULL;
+}
+
+/* The Email of body hash in v, or NULL. */
+static struct jmap_view_email *email_of(struct jmap_view *v, const char *hash)
+{
+    return email_in(v->emails, v->n_emails, hash);
 }
 
 /*
@@ -436,11 +442,15 @@ static size_t view_append(struct jmap_req *r, struct jmap_view *v, struct view_b
                           const char (*bodies)[65], size_t nb, struct store_account_message *fresh,
                           size_t nfresh)
 {
+    /* the Emails whose bodies were read again (b->moved SIZE_MAX), found by
+     * body: not a search of the bodies for each of the account's Emails */
+    b->moved = xcalloc(b->n_emails + 1, sizeof(*b->moved));
     size_t gone = 0;
-    for (size_t i = 0; i < b->n_emails; i++) {
-        const struct jmap_view_email *e = &b->emails[i];
-        if (nb == 0 || !bsearch(e->c[0].m.blob, bodies, nb, sizeof(*bodies), hash_order))
+    for (size_t i = 0; i < nb; i++) {
+        const struct jmap_view_email *e = email_in(b->emails, b->n_emails, bodies[i]);
+        if (e == NULL)
             continue;
+        b->moved[e - b->emails] = SIZE_MAX;
         for (size_t k = 0; k < e->n; k++) {
             struct store_account_message *o = &v->copies[&e->c[k] - v->copies];
             free(o->m.keywords);
@@ -461,7 +471,6 @@ static size_t view_append(struct jmap_req *r, struct jmap_view *v, struct view_b
         at = 0;
     }
     struct jmap_view_email *ne = xcalloc(b->n_emails + nfresh + 1, sizeof(*ne));
-    b->moved = xcalloc(b->n_emails + 1, sizeof(*b->moved));
     size_t n = 0, f = 0;
     for (size_t i = 0;; i++) {
         const struct jmap_view_email *o = i < b->n_emails ? &b->emails[i] : NULL;
@@ -477,10 +486,8 @@ static size_t view_append(struct jmap_req *r, struct jmap_view *v, struct view_b
         }
         if (o == NULL)
             break;
-        if (nb && bsearch(o->c[0].m.blob, bodies, nb, sizeof(*bodies), hash_order)) {
-            b->moved[i] = SIZE_MAX;
+        if (b->moved[i] == SIZE_MAX)
             continue;
-        }
         const struct store_account_message *c = o->c;
         if (was) {
             memcpy(&to[at], o->c, o->n * sizeof(*to));
