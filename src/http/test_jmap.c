@@ -543,6 +543,19 @@ static void deliver_n(struct fixture *f, const char *mailbox, int n, int reply_t
     buf_free(&m);
 }
 
+/* A folder "Other" made; the ids of the Inbox and of it (the caller frees both). */
+static void inbox_and_other(struct fixture *f, char **inbox_r, char **other_r)
+{
+    json_t *o = call(f, "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+                        "[\"Mailbox/set\", {\"accountId\": \"ACCOUNT\", \"create\": {"
+                        "\"o\": {\"name\": \"Other\"}}}, \"s\"],"
+                        "[\"Mailbox/query\", {\"accountId\": \"ACCOUNT\", \"filter\": "
+                        "{\"role\": \"inbox\"}}, \"q\"]]}");
+    *other_r = xstrdup(str(resp(o, 0, "Mailbox/set"), "created/o/id"));
+    *inbox_r = xstrdup(str(resp(o, 1, "Mailbox/query"), "ids/0"));
+    json_decref(o);
+}
+
 /*
  * Deliveries (new threads and replies), a move, a destroy and a flag change,
  * each answered by the view brought forward and then by a view read afresh:
@@ -551,14 +564,9 @@ static void deliver_n(struct fixture *f, const char *mailbox, int n, int reply_t
 static void test_view_brought_forward(void **state)
 {
     struct fixture *f = *state;
-    json_t *o = call(f, "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
-                        "[\"Mailbox/set\", {\"accountId\": \"ACCOUNT\", \"create\": {"
-                        "\"o\": {\"name\": \"Other\"}}}, \"s\"],"
-                        "[\"Mailbox/query\", {\"accountId\": \"ACCOUNT\", \"filter\": "
-                        "{\"role\": \"inbox\"}}, \"q\"]]}");
-    char *other = xstrdup(str(resp(o, 0, "Mailbox/set"), "created/o/id"));
-    char *inbox = xstrdup(str(resp(o, 1, "Mailbox/query"), "ids/0"));
-    json_decref(o);
+    char *inbox, *other;
+    inbox_and_other(f, &inbox, &other);
+    json_t *o;
     for (int i = 0; i < 12; i++)
         deliver_n(f, i % 5 == 4 ? "Other" : NULL, i, i % 3 == 2 ? i - 1 : -1);
     view_same_as_fresh(f, inbox, other);
@@ -610,14 +618,9 @@ static void test_view_brought_forward(void **state)
 static void test_view_grows_in_place(void **state)
 {
     struct fixture *f = *state;
-    json_t *o = call(f, "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
-                        "[\"Mailbox/set\", {\"accountId\": \"ACCOUNT\", \"create\": {"
-                        "\"o\": {\"name\": \"Other\"}}}, \"s\"],"
-                        "[\"Mailbox/query\", {\"accountId\": \"ACCOUNT\", \"filter\": "
-                        "{\"role\": \"inbox\"}}, \"q\"]]}");
-    char *other = xstrdup(str(resp(o, 0, "Mailbox/set"), "created/o/id"));
-    char *inbox = xstrdup(str(resp(o, 1, "Mailbox/query"), "ids/0"));
-    json_decref(o);
+    char *inbox, *other;
+    inbox_and_other(f, &inbox, &other);
+    json_t *o;
     for (int i = 0; i < 10; i++)
         deliver_n(f, NULL, i, -1);
     free(view_answers(f, inbox, other));
