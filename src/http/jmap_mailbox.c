@@ -126,8 +126,8 @@ static struct thread_counts *thread_counts(struct jmap_req *r, const struct stor
     for (size_t i = 0; i < w->n_emails; i++) /* the copies in use: the Emails' */
         for (size_t k = 0; k < w->emails[i].n; k++) {
             const struct store_account_message *a = &w->emails[i].c[k];
-            c[na++] = (struct thread_copy){a->mailbox_id, a->thread,
-                                           (a->m.flags & STORE_FLAG_SEEN) == 0};
+            c[na++] =
+                (struct thread_copy){a->mailbox_id, a->thread, (a->m.flags & STORE_FLAG_SEEN) == 0};
         }
     qsort(c, na, sizeof(*c), thread_copy_cmp);
     struct thread_counts *tc = xcalloc(n + 1, sizeof(*tc));
