@@ -16,6 +16,13 @@
 
 #include <sysexits.h>
 
+/* The worker's figures for `wharf status`: the proxy's and the JMAP engine's. */
+static void http_status(void *arg, json_t *obj)
+{
+    http_proxy_status(arg, obj);
+    jmap_routes_status(obj);
+}
+
 static int http_main(struct component_ctx *ctx)
 {
     webmail_load(ctx->cfg); /* before the sandbox: webmail_dir may be anywhere */
@@ -31,7 +38,7 @@ static int http_main(struct component_ctx *ctx)
     net_worker_on_event(w, http_server_event, &srv);
     http_routes_init(&srv);
     http_proxy_init(&srv);
-    net_worker_set_status(w, http_proxy_status, NULL);
+    net_worker_set_status(w, http_status, NULL);
     if (cfg->test_hooks)
         http_testroutes_init(&srv);
     struct net_service_limits limits = {

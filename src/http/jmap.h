@@ -70,10 +70,23 @@ struct jmap {
     struct jmap_query_cache *qcache;
     /* the last account Email/query or Thread/get read, at a state (jmap_view.c) */
     struct jmap_view_cache *view;
+    /* how the view and the query results were brought to each state asked for
+     * (the http worker's status: which path a mail list after new mail took) */
+    struct jmap_stats {
+        uint64_t view_reads;    /* the whole account read (a first read, a large change) */
+        uint64_t view_patches;  /* brought forward from the change records */
+        uint64_t view_in_place; /* of those: flags changed in place, no index moved */
+        uint64_t view_moves;    /* of those: the copies moved to a larger array (no room left) */
+        uint64_t query_kept;    /* an Email/query answered from a kept result */
+        uint64_t query_grown;   /* a kept result brought forward over a delivery (qcache_grow) */
+        uint64_t query_runs;    /* an Email/query run over the view (or the text index) */
+    } stats;
 };
 
 /* Frees what j keeps between requests (the query cache, the account view). */
 void jmap_release(struct jmap *j);
+/* j->stats as the worker's status figures ("jmap_view_reads", ...) into obj. */
+void jmap_stats_json(const struct jmap *j, json_t *obj);
 
 /* The account id JMAP shows for user (its name in hex after 'a': Ids allow no '@'). */
 void jmap_account_id(const char *user, struct buf *out);

@@ -537,6 +537,11 @@ void jmap_routes_init(struct http_server *srv)
     http_route_add("GET", "/jmap/ws", HTTP_ROUTE_AUTH | HTTP_ROUTE_HOME, ws_route, NULL);
 }
 
+void jmap_routes_status(json_t *obj)
+{
+    jmap_stats_json(&jh.j, obj);
+}
+
 void jmap_routes_free(void)
 {
     jmap_push_free(jh.push);

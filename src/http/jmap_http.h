@@ -9,5 +9,7 @@
 
 void jmap_routes_init(struct http_server *srv);
 void jmap_routes_free(void);
+/* The JMAP engine's figures (jmap_stats_json) for the worker's status. */
+void jmap_routes_status(json_t *obj);
 
 #endif

@@ -231,7 +231,7 @@ int jmap_email_store(struct jmap_req *r, struct slice data, json_t *mailbox_ids,
                      int64_t received_at, char hash_r[65], json_t **err_r);
 /*
  * The account as Email/query and Thread/get read it (jmap_view.c): every
- * copy (by body, then mailbox id), the Emails (runs of copies of one body,
+ * copy, the Emails (runs of copies of one body, by mailbox id; the Emails
  * in body order), the Emails by thread and by date (a mail list's order). Kept by the worker at an
  * account state; valid until the next jmap_view_get.
  */
@@ -245,8 +245,13 @@ struct jmap_view_email {
 struct jmap_view {
     char *user;
     uint64_t state;
+    /* The copies, each Email's a run; not in any order: a change appends the
+     * copies it read at copies_used (no copy of the array while there is
+     * room) and leaves the slots of those it replaced empty (strings NULL),
+     * until the array is full and its live copies move to a new one.
+     * n_copies: the live ones (by_mailbox's length). */
     struct store_account_message *copies;
-    size_t n_copies;
+    size_t n_copies, copies_used, copies_cap;
     struct jmap_view_email *emails;
     size_t n_emails;
     const struct jmap_view_email **by_thread;
@@ -263,6 +268,8 @@ struct jmap_view {
     char (*grown)[65];
     size_t n_grown;
 };
+/* The slots of the copies array of a view of n copies: room for the next changes'. */
+size_t jmap_view_copies_room(size_t n);
 /* r's account at state st (read just before), or NULL with *err_r. */
 const struct jmap_view *jmap_view_get(struct jmap_req *r, uint64_t st, json_t **err_r);
 /* The Emails of mailbox in v: the index of the first in v->by_mailbox, *n_r of them. */

@@ -121,12 +121,14 @@ static struct thread_counts *thread_counts(struct jmap_req *r, const struct stor
     const struct jmap_view *w = jmap_view_get(r, st, err_r);
     if (w == NULL)
         return NULL;
-    const struct store_account_message *all = w->copies;
-    size_t na = w->n_copies;
-    struct thread_copy *c = xcalloc(na + 1, sizeof(*c));
-    for (size_t i = 0; i < na; i++)
-        c[i] = (struct thread_copy){all[i].mailbox_id, all[i].thread,
-                                    (all[i].m.flags & STORE_FLAG_SEEN) == 0};
+    size_t na = 0;
+    struct thread_copy *c = xcalloc(w->n_copies + 1, sizeof(*c));
+    for (size_t i = 0; i < w->n_emails; i++) /* the copies in use: the Emails' */
+        for (size_t k = 0; k < w->emails[i].n; k++) {
+            const struct store_account_message *a = &w->emails[i].c[k];
+            c[na++] =
+                (struct thread_copy){a->mailbox_id, a->thread, (a->m.flags & STORE_FLAG_SEEN) == 0};
+        }
     qsort(c, na, sizeof(*c), thread_copy_cmp);
     struct thread_counts *tc = xcalloc(n + 1, sizeof(*tc));
     for (size_t i = 0, k = 0; i < na; i = k) {

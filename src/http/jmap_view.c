@@ -25,6 +25,8 @@
 
 /* More bodies changed than this since the view's state: read the whole account. */
 #define VIEW_PATCH_MAX 2000
+/* The room for copies a change appends (copies_room), at least: a delivery's few. */
+#define VIEW_ROOM_MIN 256
 
 struct jmap_view_cache {
     struct jmap_view v;
@@ -42,7 +44,7 @@ static int copy_order(const void *a, const void *b)
 static void view_clear(struct jmap_view *v)
 {
     free(v->user);
-    store_account_messages_free(v->copies, v->n_copies);
+    store_account_messages_free(v->copies, v->copies_used);
     free(v->emails);
     free(v->by_thread);
     free(v->by_date);
@@ -188,21 +190,27 @@ static int hash_order(const void *a, const void *b)
     return strcmp((const char *)a, (const char *)b);
 }
 
-/* The Email of body hash in v, or NULL. */
-static struct jmap_view_email *email_of(struct jmap_view *v, const char *hash)
+/* The Email of body hash among the n Emails e (body order), or NULL. */
+static struct jmap_view_email *email_in(struct jmap_view_email *e, size_t n, const char *hash)
 {
-    size_t lo = 0, hi = v->n_emails;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = strcmp(v->emails[mid].c[0].m.blob, hash);
+        int c = strcmp(e[mid].c[0].m.blob, hash);
         if (c == 0)
-            return &v->emails[mid];
+            return &e[mid];
         if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     return NULL;
+}
+
+/* The Email of body hash in v, or NULL. */
+static struct jmap_view_email *email_of(struct jmap_view *v, const char *hash)
+{
+    return email_in(v->emails, v->n_emails, hash);
 }
 
 /*
@@ -228,28 +236,15 @@ static void view_before_free(struct view_before *b)
 }
 
 /*
- * The indexes of v (its copies changed for the nb bodies only) from those
- * before, without sorting the account again: an Email whose body was not
- * read again keeps its keys, so the old order of the others, renumbered,
- * is still sorted; the few Emails read again are sorted and merged in.
- * A delivery to 100,000 messages costs a walk, not three sorts.
+ * The indexes of v (its Emails changed for the nb bodies only; b->moved
+ * filled) from those before, without sorting the account again: an Email
+ * whose body was not read again keeps its keys, so the old order of the
+ * others, renumbered, is still sorted; the few Emails read again are sorted
+ * and merged in. A delivery to 100,000 messages costs a walk, not three sorts.
  */
 static void view_reindex(struct jmap_view *v, struct view_before *b, const char (*bodies)[65],
                          size_t nb)
 {
-    emails_build(v);
-    /* where each old Email went: both are in body order */
-    b->moved = xcalloc(b->n_emails + 1, sizeof(*b->moved));
-    for (size_t i = 0, j = 0; i < b->n_emails; i++) {
-        const char *h = b->emails[i].c[0].m.blob;
-        if (nb && bsearch(h, bodies, nb, sizeof(*bodies), hash_order)) {
-            b->moved[i] = SIZE_MAX;
-            continue;
-        }
-        while (strcmp(v->emails[j].c[0].m.blob, h) != 0)
-            j++;
-        b->moved[i] = j++;
-    }
     /* the Emails read again (their new places, ascending) */
     size_t *fresh = xcalloc(nb + 1, sizeof(*fresh)), nf = 0, nfc = 0;
     for (size_t i = 0; i < nb; i++) {
@@ -309,35 +304,86 @@ size_t jmap_view_mailbox(const struct jmap_view *v, int64_t mailbox, size_t *n_r
     return lo;
 }
 
-static int copy_index_order(const void *a, const void *b, void *arg)
+/*
+ * A copy's place in copy_order, as a sort key held in the entry: the first
+ * 16 bytes of its body's hash, big-endian (so that comparing them as numbers
+ * compares the strings), and the copy's index. Sorting 100,000 copies
+ * through their index, each comparison read two copies ~170 bytes apart in
+ * a 17 MB array, a cache miss at almost every step; entries equal in both
+ * words (copies of one body, or a rare shared prefix) fall back to
+ * copy_order.
+ */
+struct copy_key {
+    uint64_t h[2];
+    size_t i;
+};
+
+static uint64_t be64(const char *p)
 {
-    const struct store_account_message *v = arg;
-    return copy_order(&v[*(const size_t *)a], &v[*(const size_t *)b]);
+    uint64_t x = 0;
+    for (int k = 0; k < 8; k++)
+        x = x << 8 | (unsigned char)p[k];
+    return x;
 }
 
-/* Sorts v by copy_order through an index: a copy is ~170 bytes, which the
- * sort would otherwise move about a million times for 100,000 of them. */
-static void copies_sort(struct store_account_message *v, size_t n)
+static int copy_key_order(const void *a, const void *b, void *arg)
 {
-    size_t *ix = xcalloc(n, sizeof(*ix));
-    for (size_t i = 0; i < n; i++)
-        ix[i] = i;
-    qsort_r(ix, n, sizeof(*ix), copy_index_order, v);
-    struct store_account_message *tmp = xcalloc(n, sizeof(*tmp));
-    for (size_t i = 0; i < n; i++)
-        tmp[i] = v[ix[i]];
-    memcpy(v, tmp, n * sizeof(*v));
-    free(tmp);
+    const struct copy_key *x = a, *y = b;
+    const struct store_account_message *v = arg;
+    for (int k = 0; k < 2; k++)
+        if (x->h[k] != y->h[k])
+            return x->h[k] < y->h[k] ? -1 : 1;
+    return copy_order(&v[x->i], &v[y->i]);
+}
+
+/* The slots of an array of n live copies: a quarter more for the copies the
+ * next changes append (a delivery's), so that they seldom move the array. */
+size_t jmap_view_copies_room(size_t n)
+{
+    return n + n / 4 + VIEW_ROOM_MIN;
+}
+
+/* v->copies (with room) from the n copies c (taken over), sorted by
+ * copy_order through keys (struct copy_key): a copy is ~170 bytes, which
+ * the sort would otherwise move about a million times for 100,000 of them.
+ * The copies then move once each, in place (cycles of the permutation):
+ * a second 17 MB array would cost its copy and its page faults. */
+static void copies_sorted(struct jmap_view *v, struct store_account_message *c, size_t n)
+{
+    struct copy_key *ix = xcalloc(n + 1, sizeof(*ix));
+    for (size_t i = 0; i < n; i++) /* blob[65]: 16 bytes and more, NUL-padded */
+        ix[i] = (struct copy_key){{be64(c[i].m.blob), be64(c[i].m.blob + 8)}, i};
+    if (n > 1) /* NULL for an empty account: qsort's argument must not be */
+        qsort_r(ix, n, sizeof(*ix), copy_key_order, c);
+    /* copy ix[j].i goes to j; SIZE_MAX: j done */
+    for (size_t s = 0; s < n; s++) {
+        if (ix[s].i == SIZE_MAX)
+            continue;
+        struct store_account_message first = c[s];
+        size_t j = s;
+        while (ix[j].i != s) {
+            size_t from = ix[j].i;
+            c[j] = c[from];
+            ix[j].i = SIZE_MAX;
+            j = from;
+        }
+        c[j] = first;
+        ix[j].i = SIZE_MAX;
+    }
     free(ix);
+    v->copies_cap = jmap_view_copies_room(n);
+    v->copies = xreallocarray(c, v->copies_cap, sizeof(*c)); /* the room: not touched yet */
+    v->n_copies = v->copies_used = n;
 }
 
 static int view_load(struct jmap_req *r, struct jmap_view *v, uint64_t st, struct buf *err)
 {
     view_clear(v);
-    if (jmap_account_messages(r, NULL, 0, &v->copies, &v->n_copies, err) != 0)
+    struct store_account_message *c = NULL;
+    size_t n = 0;
+    if (jmap_account_messages(r, NULL, 0, &c, &n, err) != 0)
         return -1;
-    if (v->n_copies > 1) /* NULL for an empty account: qsort's argument must not be */
-        copies_sort(v->copies, v->n_copies);
+    copies_sorted(v, c, n);
     v->user = xstrdup(r->view_key.data); /* a shared account's view: only what login may read */
     v->state = st;
     view_index(v);
@@ -380,6 +426,83 @@ static bool patch_in_place(struct jmap_view *v, const char (*bodies)[65], size_t
         }
     }
     return true;
+}
+
+/*
+ * The Emails of v after a change to the nb bodies (sorted), whose copies
+ * were read again into fresh (by copy_order): the copies the bodies had
+ * leave their slots (strings freed), fresh's are appended after the last
+ * used slot, and the new Emails (b's not read again, and fresh's runs) are
+ * merged in body order into v->emails, b->moved telling where each of b's
+ * went. Only when the array is full do the live copies move, to one with
+ * room (jmap_view_copies_room): a delivery to 100,000 messages copies its
+ * own copies, not the account's 17 MB. The number of live copies.
+ */
+static size_t view_append(struct jmap_req *r, struct jmap_view *v, struct view_before *b,
+                          const char (*bodies)[65], size_t nb, struct store_account_message *fresh,
+                          size_t nfresh)
+{
+    /* the Emails whose bodies were read again (b->moved SIZE_MAX), found by
+     * body: not a search of the bodies for each of the account's Emails */
+    b->moved = xcalloc(b->n_emails + 1, sizeof(*b->moved));
+    size_t gone = 0;
+    for (size_t i = 0; i < nb; i++) {
+        const struct jmap_view_email *e = email_in(b->emails, b->n_emails, bodies[i]);
+        if (e == NULL)
+            continue;
+        b->moved[e - b->emails] = SIZE_MAX;
+        for (size_t k = 0; k < e->n; k++) {
+            struct store_account_message *o = &v->copies[&e->c[k] - v->copies];
+            free(o->m.keywords);
+            free(o->m.structure);
+            o->m.keywords = NULL; /* an empty slot: nothing for view_clear to free */
+            o->m.structure = NULL;
+        }
+        gone += e->n;
+    }
+    size_t live = b->n_copies - gone + nfresh;
+    struct store_account_message *was = NULL, *to = v->copies;
+    size_t at = v->copies_used;
+    if (at + nfresh > v->copies_cap) { /* full: the live copies move */
+        r->j->stats.view_moves++;
+        was = v->copies;
+        v->copies_cap = jmap_view_copies_room(live);
+        to = xcalloc(v->copies_cap, sizeof(*to));
+        at = 0;
+    }
+    struct jmap_view_email *ne = xcalloc(b->n_emails + nfresh + 1, sizeof(*ne));
+    size_t n = 0, f = 0;
+    for (size_t i = 0;; i++) {
+        const struct jmap_view_email *o = i < b->n_emails ? &b->emails[i] : NULL;
+        /* fresh's Emails before this one (a body read again sorts before the next) */
+        while (f < nfresh && (o == NULL || strcmp(fresh[f].m.blob, o->c[0].m.blob) <= 0)) {
+            size_t run = 1;
+            while (f + run < nfresh && strcmp(fresh[f + run].m.blob, fresh[f].m.blob) == 0)
+                run++;
+            memcpy(&to[at], &fresh[f], run * sizeof(*to));
+            ne[n++] = (struct jmap_view_email){.c = &to[at], .n = run};
+            at += run;
+            f += run;
+        }
+        if (o == NULL)
+            break;
+        if (b->moved[i] == SIZE_MAX)
+            continue;
+        const struct store_account_message *c = o->c;
+        if (was) {
+            memcpy(&to[at], o->c, o->n * sizeof(*to));
+            c = &to[at];
+            at += o->n;
+        }
+        b->moved[i] = n;
+        ne[n++] = (struct jmap_view_email){.c = c, .n = o->n};
+    }
+    free(was); /* its live copies' strings moved to "to"; b's Emails are not read through it */
+    v->copies = to;
+    v->copies_used = at;
+    v->emails = ne;
+    v->n_emails = n;
+    return live;
 }
 
 /* Brings v (of r's user) from its state to st; 1 when the whole account must be read. */
@@ -439,6 +562,7 @@ static int view_patch(struct jmap_req *r, struct jmap_view *v, uint64_t st, stru
     v->n_grown = 0;
     v->grown_from = 0;
     if (patch_in_place(v, bodies, nb, fresh, nfresh)) {
+        r->j->stats.view_in_place++;
         free(fresh);
         fresh = NULL;
         nfresh = 0;
@@ -446,38 +570,18 @@ static int view_patch(struct jmap_req *r, struct jmap_view *v, uint64_t st, stru
         rc = 0;
         goto out;
     }
-    /* merge: the view's copies of other bodies, and the bodies read again; the old
-     * Emails and indexes stay until view_reindex has read their order */
     struct view_before before = {v->emails,  v->n_emails,   v->n_copies,      v->by_thread,
                                  v->by_date, v->by_mailbox, v->by_mailbox_id, NULL};
     v->emails = NULL;
     v->by_thread = v->by_date = v->by_mailbox = NULL;
     v->by_mailbox_id = NULL;
-    struct store_account_message *out = xcalloc(v->n_copies + nfresh + 1, sizeof(*out));
-    size_t no = 0, f = 0;
-    for (size_t i = 0; i < v->n_copies; i++) {
-        struct store_account_message *c = &v->copies[i];
-        if (nb && bsearch(c->m.blob, bodies, nb, sizeof(*bodies), hash_order)) {
-            free(c->m.keywords);
-            free(c->m.structure);
-            continue;
-        }
-        while (f < nfresh && copy_order(&fresh[f], c) < 0)
-            out[no++] = fresh[f++];
-        out[no++] = *c;
-    }
-    while (f < nfresh)
-        out[no++] = fresh[f++];
-    struct store_account_message *was = v->copies; /* the old Emails point into it */
-    free(fresh);
+    v->n_copies = view_append(r, v, &before, (const char(*)[65])bodies, nb, fresh, nfresh);
+    free(fresh); /* its strings now belong to v */
     fresh = NULL;
     nfresh = 0;
-    v->copies = out;
-    v->n_copies = no;
     v->state = st;
     view_reindex(v, &before, (const char(*)[65])bodies, nb);
     view_before_free(&before);
-    free(was);
     if (grown && nb > 0) {
         v->grown_from = from;
         v->grown = bodies;
@@ -503,11 +607,11 @@ const struct jmap_view *jmap_view_get(struct jmap_req *r, uint64_t st, json_t **
     if (v->user && strcmp(v->user, r->view_key.data) == 0) {
         if (v->state == st)
             return v;
-        if (v->state < st)
-            rc = view_patch(r, v, st, &err);
+        if (v->state < st && (rc = view_patch(r, v, st, &err)) == 0)
+            r->j->stats.view_patches++;
     }
-    if (rc == 1)
-        rc = view_load(r, v, st, &err);
+    if (rc == 1 && (rc = view_load(r, v, st, &err)) == 0)
+        r->j->stats.view_reads++;
     if (rc != 0) {
         view_clear(v);
         *err_r = jmap_server_fail("account view", &err);

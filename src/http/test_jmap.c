@@ -16,6 +16,7 @@
 
 #include "base/alloc.h"
 #include "http/jmap.h"
+#include "http/jmap_int.h" /* jmap_view_copies_room */
 #include "http/jmap_push.h"
 
 #include <event2/event.h>
@@ -542,6 +543,19 @@ static void deliver_n(struct fixture *f, const char *mailbox, int n, int reply_t
     buf_free(&m);
 }
 
+/* A folder "Other" made; the ids of the Inbox and of it (the caller frees both). */
+static void inbox_and_other(struct fixture *f, char **inbox_r, char **other_r)
+{
+    json_t *o = call(f, "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+                        "[\"Mailbox/set\", {\"accountId\": \"ACCOUNT\", \"create\": {"
+                        "\"o\": {\"name\": \"Other\"}}}, \"s\"],"
+                        "[\"Mailbox/query\", {\"accountId\": \"ACCOUNT\", \"filter\": "
+                        "{\"role\": \"inbox\"}}, \"q\"]]}");
+    *other_r = xstrdup(str(resp(o, 0, "Mailbox/set"), "created/o/id"));
+    *inbox_r = xstrdup(str(resp(o, 1, "Mailbox/query"), "ids/0"));
+    json_decref(o);
+}
+
 /*
  * Deliveries (new threads and replies), a move, a destroy and a flag change,
  * each answered by the view brought forward and then by a view read afresh:
@@ -550,14 +564,9 @@ static void deliver_n(struct fixture *f, const char *mailbox, int n, int reply_t
 static void test_view_brought_forward(void **state)
 {
     struct fixture *f = *state;
-    json_t *o = call(f, "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
-                        "[\"Mailbox/set\", {\"accountId\": \"ACCOUNT\", \"create\": {"
-                        "\"o\": {\"name\": \"Other\"}}}, \"s\"],"
-                        "[\"Mailbox/query\", {\"accountId\": \"ACCOUNT\", \"filter\": "
-                        "{\"role\": \"inbox\"}}, \"q\"]]}");
-    char *other = xstrdup(str(resp(o, 0, "Mailbox/set"), "created/o/id"));
-    char *inbox = xstrdup(str(resp(o, 1, "Mailbox/query"), "ids/0"));
-    json_decref(o);
+    char *inbox, *other;
+    inbox_and_other(f, &inbox, &other);
+    json_t *o;
     for (int i = 0; i < 12; i++)
         deliver_n(f, i % 5 == 4 ? "Other" : NULL, i, i % 3 == 2 ? i - 1 : -1);
     view_same_as_fresh(f, inbox, other);
@@ -595,6 +604,59 @@ static void test_view_brought_forward(void **state)
     view_same_as_fresh(f, inbox, other);
     buf_free(&b);
     json_decref(o);
+    free(inbox);
+    free(other);
+}
+
+/*
+ * Deliveries append their copies to the view's array while it has room
+ * (jmap_view_copies_room) and move it only when it is full, a moved Email
+ * leaving an empty slot; a list asked for before and after a delivery is
+ * brought forward (qcache_grow), not run again; and the view answers as one
+ * read afresh, before and after the move.
+ */
+static void test_view_grows_in_place(void **state)
+{
+    struct fixture *f = *state;
+    char *inbox, *other;
+    inbox_and_other(f, &inbox, &other);
+    json_t *o;
+    for (int i = 0; i < 10; i++)
+        deliver_n(f, NULL, i, -1);
+    free(view_answers(f, inbox, other));
+    struct jmap_stats s0 = f->j.stats;
+    size_t room = jmap_view_copies_room(10) - 10;
+    for (size_t i = 0; i + 1 < room; i++) {
+        int n = 10 + (int)i;
+        deliver_n(f, i % 9 == 8 ? "Other" : NULL, n, i % 4 == 3 ? n - 5 : -1);
+        if (i == room / 2) { /* a move: its copy leaves its slot and takes a new one */
+            o = call(f, "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+                        "[\"Email/query\", {\"accountId\": \"ACCOUNT\", \"position\": 3, "
+                        "\"limit\": 1}, \"q\"]]}");
+            struct buf b = BUF_INIT;
+            buf_printf(&b,
+                       "{\"using\":[\"urn:ietf:params:jmap:mail\"], \"methodCalls\":["
+                       "[\"Email/set\", {\"accountId\": \"ACCOUNT\", \"update\": {\"%s\": "
+                       "{\"mailboxIds\": {\"%s\": true}}}}, \"s\"]]}",
+                       str(resp(o, 0, "Email/query"), "ids/0"), other);
+            json_decref(call(f, buf_cstr(&b)));
+            buf_free(&b);
+            json_decref(o);
+        }
+        free(view_answers(f, inbox, other));
+    }
+    /* every change brought forward, none read afresh, the array never moved */
+    assert_int_equal(f->j.stats.view_reads, s0.view_reads);
+    assert_int_equal(f->j.stats.view_patches, s0.view_patches + room);
+    assert_int_equal(f->j.stats.view_moves, 0);
+    assert_true(f->j.stats.query_grown >= s0.query_grown + room - 1);
+    /* the array is full: the next delivery moves it */
+    deliver_n(f, NULL, 9999, 3);
+    free(view_answers(f, inbox, other));
+    assert_int_equal(f->j.stats.view_moves, 1);
+    deliver_n(f, "Other", 10000, 9999);
+    view_same_as_fresh(f, inbox, other);
+    assert_int_equal(f->j.stats.view_moves, 1);
     free(inbox);
     free(other);
 }
@@ -1005,6 +1067,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mailboxes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_view_brought_forward, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_view_grows_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_import_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_account, setup, teardown),

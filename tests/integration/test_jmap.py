@@ -722,3 +722,47 @@ def test_query_follows_changes_made_beside_it(server):
     assert len(ch["destroyed"]) == 1 and len(ch["created"]) == 2
     assert len(j.ok("Email/query", {})["ids"]) == 4
     m.logout()
+
+
+def test_list_after_delivery_brought_forward(server):
+    """The webmail's mail list asked for again after a delivery, on one
+    keep-alive connection (one http worker, as a browser tab's): the worker's
+    account view is brought forward from the store's change records and the
+    kept list result by placing the new Email (jmap_query.c, qcache_grow),
+    neither read again; the worker's status counts which path each took."""
+    j = Jmap(server)
+    inbox = j.mailbox("inbox")
+    for i in range(3):
+        server.wharf("deliver", USER, input=b"From: <bob@example.test>\r\nSubject: old %d\r\n\r\n"
+                     b"x\r\n" % i)
+    conn = http.client.HTTPSConnection("127.0.0.1", server.ports["https"], context=tls_context(),
+                                       timeout=20)
+    listing = ["Email/query", {"accountId": j.account, "filter": {"operator": "AND", "conditions": [
+        {"inMailbox": inbox}, {"notKeyword": "$wharfsettings"}]},
+        "sort": [{"property": "receivedAt", "isAscending": False}], "collapseThreads": True,
+        "position": 0, "limit": 50, "calculateTotal": True}, "q"]
+
+    def api(calls):
+        conn.request("POST", "/jmap/api/", json.dumps({"using": [CORE, MAIL], "methodCalls": calls}),
+                     {"Authorization": j.auth, "Content-Type": "application/json"})
+        r = conn.getresponse()
+        body = r.read()
+        assert r.status == 200, body
+        return {t: a for _, a, t in json.loads(body)["methodResponses"]}
+
+    def counts():
+        return {k: server.worker_count("http", "jmap_" + k)
+                for k in ("view_reads", "view_patches", "query_grown", "query_runs")}
+
+    mb = ["Mailbox/get", {"accountId": j.account, "properties": ["totalEmails"]}, "m"]
+    before = api([mb, listing])["q"]
+    assert before["total"] == 3
+    c0 = counts()
+    server.wharf("deliver", USER, input=b"From: <bob@example.test>\r\nSubject: new\r\n\r\nx\r\n")
+    after = api([mb, listing])["q"]
+    c1 = counts()
+    assert after["total"] == 4 and after["ids"][1:] == before["ids"]
+    assert c1["query_grown"] == c0["query_grown"] + 1, (c0, c1)
+    assert c1["query_runs"] == c0["query_runs"], (c0, c1)
+    assert c1["view_patches"] == c0["view_patches"] + 1 and c1["view_reads"] == c0["view_reads"]
+    conn.close()
