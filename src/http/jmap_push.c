@@ -13,6 +13,15 @@
  * thousands for hours): its ping is a place in the queue of the streams of
  * its interval, one timer for them all; the transport owns the bytes
  * (jmap_push_io).
+ *
+ * Shared accounts (jmap_account.c): a login's streams also hear of the
+ * accounts of the owners who share a mailbox with it (one push_share link a
+ * login and owner, made from the store's ACLs when a stream opens), under
+ * that account's id. Each change of the owner's is let through a link only
+ * after the login's rights on the changed mailbox are read again (the
+ * store's effective rights, IMAP's): "r" for any change, "l" for a change of
+ * the mailbox list. Must never: tell a login of a change in a mailbox it may
+ * not see (the state of an account moves with every mailbox of it).
  */
 #include "http/jmap_push.h"
 #include "base/alloc.h"
@@ -61,16 +70,36 @@ struct ping_queue {
     struct event *timer;
 };
 
-/* The streams of one account in this worker, and what is pending for them. */
+/* A mailbox of the owner the login could see when last asked, and whether it
+ * could read it: a deleted mailbox has no rights left to ask. */
+struct share_seen {
+    char *name;
+    bool read;
+};
+
+/* The login's streams hear of the owner's account (shared with the login). */
+struct push_share {
+    struct push_account *owner, *login;
+    struct push_share *next_of_owner, *next_of_login;
+    struct share_seen *seen;
+    size_t n_seen;
+    unsigned pending;    /* types changed in what login may see since the last flush */
+    uint64_t sent_state; /* the last state the login's streams were told of */
+};
+
+/* The streams of one account in this worker, and what is pending for them.
+ * An account lives while it has streams, or a login's streams hear of it. */
 struct push_account {
     struct jmap_push *p;
     struct push_account *next;
     char *owner;
     struct buf account_id;
     struct jmap_push_stream *streams;
-    unsigned pending;   /* types changed since the last flush */
-    uint64_t state;     /* the newest state heard of */
-    bool state_unknown; /* an event came without one: ask the store at the flush */
+    struct push_share *sharees; /* the logins that hear of this account */
+    struct push_share *shares;  /* the accounts this account's streams hear of */
+    unsigned pending;           /* types changed since the last flush */
+    uint64_t state;             /* the newest state heard of */
+    bool state_unknown;         /* an event came without one: ask the store at the flush */
     struct event *flush;
     int64_t flushed_ms; /* monotonic: the last flush (0: never) */
 };
@@ -99,6 +128,8 @@ struct jmap_push *jmap_push_new(struct event_base *base, struct jmap *j, unsigne
     return p;
 }
 
+static void share_free(struct push_share *l);
+
 static void account_free(struct push_account *a)
 {
     event_free(a->flush);
@@ -117,6 +148,11 @@ void jmap_push_free(struct jmap_push *p)
             struct jmap_push_stream *s = a->streams;
             a->streams = s->next;
             free(s);
+        }
+        while (a->shares) { /* each link once: from its login's side */
+            struct push_share *l = a->shares;
+            a->shares = l->next_of_login;
+            share_free(l);
         }
         p->accounts = a->next;
         account_free(a);
@@ -244,8 +280,11 @@ struct event_text {
     struct buf out;
 };
 
-static void event_text_make(const struct jmap_push_stream *s, unsigned t, uint64_t st,
-                            struct event_text *e)
+/* own: the stream's own account, whose state is the EventSource event id and
+ * the WebSocket pushState (a client resumes from it); a shared account's
+ * event carries neither, so the id a client resumes from stays its own. */
+static void event_text_make(const struct jmap_push_stream *s, const struct buf *account_id,
+                            bool own, unsigned t, uint64_t st, struct event_text *e)
 {
     unsigned key = t | (s->io->json ? 1u << 4 : 0);
     if (e->key == key)
@@ -258,15 +297,17 @@ static void event_text_make(const struct jmap_push_stream *s, unsigned t, uint64
     for (size_t i = 0; i < 4; i++)
         if (t & (1u << i))
             json_object_set_new(changed, type_names[i], json_string(state));
-    json_t *sc = json_pack("{s:s, s:{s:o}}", "@type", "StateChange", "changed",
-                           s->acct->account_id.data, changed);
-    if (s->io->json)
+    json_t *sc =
+        json_pack("{s:s, s:{s:o}}", "@type", "StateChange", "changed", account_id->data, changed);
+    if (s->io->json && own)
         json_object_set_new(sc, "pushState", json_string(state));
     char *data = json_dumps(sc, JSON_COMPACT);
     if (s->io->json)
         buf_append_cstr(&e->out, data);
-    else
+    else if (own)
         buf_printf(&e->out, "event: state\nid: %s\ndata: %s\n\n", state, data);
+    else
+        buf_printf(&e->out, "event: state\ndata: %s\n\n", data);
     free(data);
     json_decref(sc);
 }
@@ -280,9 +321,22 @@ static bool stream_send(struct jmap_push_stream *s, unsigned types, uint64_t st,
     unsigned t = types & s->types;
     if (t == 0 || st <= s->sent_state)
         return false;
-    event_text_make(s, t, st, e);
+    event_text_make(s, &s->acct->account_id, true, t, st, e);
     s->io->write(s->ctx, e->out.data, e->out.len);
     s->sent_state = st;
+    ping_arm(s);
+    return s->close_after_state;
+}
+
+/* The same for a change of the shared account of link l (the link keeps the state told). */
+static bool stream_send_shared(struct jmap_push_stream *s, const struct push_share *l,
+                               unsigned types, uint64_t st, struct event_text *e)
+{
+    unsigned t = types & s->types;
+    if (t == 0)
+        return false;
+    event_text_make(s, &l->owner->account_id, false, t, st, e);
+    s->io->write(s->ctx, e->out.data, e->out.len);
     ping_arm(s);
     return s->close_after_state;
 }
@@ -296,7 +350,83 @@ static bool stream_send_one(struct jmap_push_stream *s, unsigned types, uint64_t
     return end;
 }
 
-/* Unlinks and frees a stream; its account goes with its last stream. */
+static struct push_account *account_find(struct jmap_push *p, const char *owner)
+{
+    for (struct push_account *a = p->accounts; a; a = a->next)
+        if (strcmp(a->owner, owner) == 0)
+            return a;
+    return NULL;
+}
+
+static void account_flush(evutil_socket_t fd, short what, void *arg);
+
+/* The account of owner, made (and its events subscribed to) when it is new. */
+static struct push_account *account_get(struct jmap_push *p, const char *owner)
+{
+    struct push_account *a = account_find(p, owner);
+    if (a != NULL)
+        return a;
+    a = xcalloc(1, sizeof(*a));
+    a->p = p;
+    a->owner = xstrdup(owner);
+    buf_init(&a->account_id);
+    jmap_account_id(owner, &a->account_id);
+    a->flush = evtimer_new(p->base, account_flush, a);
+    a->next = p->accounts;
+    p->accounts = a;
+    if (p->watch)
+        p->watch(p->watch_ctx, owner, true);
+    return a;
+}
+
+/* Frees a once nothing needs it: no stream of its own, no login hearing of it. */
+static void account_put(struct push_account *a)
+{
+    struct jmap_push *p = a->p;
+    if (a->streams != NULL || a->sharees != NULL || a->shares != NULL)
+        return;
+    for (struct push_account **pp = &p->accounts; *pp; pp = &(*pp)->next) {
+        if (*pp == a) {
+            *pp = a->next;
+            break;
+        }
+    }
+    if (p->watch)
+        p->watch(p->watch_ctx, a->owner, false);
+    account_free(a);
+}
+
+static void share_free(struct push_share *l)
+{
+    for (size_t i = 0; i < l->n_seen; i++)
+        free(l->seen[i].name);
+    free(l->seen);
+    free(l);
+}
+
+/* Unlinks l from both its accounts and frees it; the owner's account goes
+ * when nothing else needs it (the login's is the caller's to put). */
+static void share_drop(struct push_share *l)
+{
+    struct push_account *o = l->owner;
+    for (struct push_share **pp = &o->sharees; *pp; pp = &(*pp)->next_of_owner) {
+        if (*pp == l) {
+            *pp = l->next_of_owner;
+            break;
+        }
+    }
+    for (struct push_share **pp = &l->login->shares; *pp; pp = &(*pp)->next_of_login) {
+        if (*pp == l) {
+            *pp = l->next_of_login;
+            break;
+        }
+    }
+    share_free(l);
+    account_put(o);
+}
+
+/* Unlinks and frees a stream; its account goes with its last stream (with
+ * the links of what it heard of). */
 static void stream_remove(struct jmap_push_stream *s)
 {
     struct push_account *a = s->acct;
@@ -311,15 +441,9 @@ static void stream_remove(struct jmap_push_stream *s)
     free(s);
     p->n_streams--;
     if (a->streams == NULL) {
-        for (struct push_account **pp = &p->accounts; *pp; pp = &(*pp)->next) {
-            if (*pp == a) {
-                *pp = a->next;
-                break;
-            }
-        }
-        if (p->watch)
-            p->watch(p->watch_ctx, a->owner, false);
-        account_free(a);
+        while (a->shares)
+            share_drop(a->shares);
+        account_put(a);
     }
 }
 
@@ -333,8 +457,22 @@ static uint64_t account_state(struct jmap_push *p, const char *owner)
     return st;
 }
 
+/* The streams a flush ended (closeafter=state), removed after it: removing
+ * one may free accounts and links the flush still walks. */
+struct ended {
+    struct jmap_push_stream **v;
+    size_t n;
+};
+
+static void ended_add(struct ended *e, struct jmap_push_stream *s)
+{
+    e->v = xreallocarray(e->v, e->n + 1, sizeof(*e->v));
+    e->v[e->n++] = s;
+}
+
 static void account_flush(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd, (void)what;
     struct push_account *a = arg;
     unsigned types = a->pending;
     a->flushed_ms = monotonic_ms();
@@ -342,31 +480,141 @@ static void account_flush(evutil_socket_t fd, short what, void *arg)
     a->pending = 0;
     a->state = 0;
     a->state_unknown = false;
-    /* a stream that ends frees itself, and the account with its last one */
+    struct ended ended = {NULL, 0};
     struct event_text e = {0, BUF_INIT};
-    struct jmap_push_stream *s = a->streams;
-    while (s) {
-        struct jmap_push_stream *next = s->next;
-        bool last = next == NULL;
-        if (stream_send(s, types, st, &e)) {
-            const struct jmap_push_io *io = s->io;
-            void *ctx = s->ctx;
-            stream_remove(s);
-            io->end(ctx);
-            if (last)
-                break; /* a may be gone */
-        }
-        s = next;
+    for (struct jmap_push_stream *s = a->streams; s; s = s->next)
+        if (stream_send(s, types, st, &e))
+            ended_add(&ended, s);
+    for (struct push_share *l = a->sharees; l; l = l->next_of_owner) {
+        unsigned t = l->pending;
+        l->pending = 0;
+        if (t == 0 || st <= l->sent_state)
+            continue;
+        l->sent_state = st;
+        struct event_text le = {0, BUF_INIT};
+        for (struct jmap_push_stream *s = l->login->streams; s; s = s->next)
+            if (stream_send_shared(s, l, t, st, &le))
+                ended_add(&ended, s);
+        buf_free(&le.out);
     }
     buf_free(&e.out);
+    /* a may be gone after this */
+    for (size_t i = 0; i < ended.n; i++) {
+        const struct jmap_push_io *io = ended.v[i]->io;
+        void *ctx = ended.v[i]->ctx;
+        stream_remove(ended.v[i]);
+        io->end(ctx);
+    }
+    free(ended.v);
 }
 
-static struct push_account *account_find(struct jmap_push *p, const char *owner)
+/* ---- what a login may hear of a shared account ---- */
+
+static struct share_seen *seen_find(struct push_share *l, const char *name)
 {
-    for (struct push_account *a = p->accounts; a; a = a->next)
-        if (strcmp(a->owner, owner) == 0)
-            return a;
+    for (size_t i = 0; i < l->n_seen; i++)
+        if (strcmp(l->seen[i].name, name) == 0)
+            return &l->seen[i];
     return NULL;
+}
+
+/* Records (rights "l" or "r") or forgets (neither) what the login may see of name. */
+static void seen_set(struct push_share *l, const char *name, bool listed, bool read)
+{
+    struct share_seen *v = seen_find(l, name);
+    if (v == NULL && (listed || read)) {
+        l->seen = xreallocarray(l->seen, l->n_seen + 1, sizeof(*l->seen));
+        v = &l->seen[l->n_seen++];
+        v->name = xstrdup(name);
+    } else if (v != NULL && !listed && !read) {
+        free(v->name);
+        *v = l->seen[--l->n_seen];
+        return;
+    }
+    if (v != NULL)
+        v->read = read;
+}
+
+/* The types of a change to the owner's mailbox name that the login may hear
+ * of: its effective rights read now (store_acl_rights, what IMAP asks).
+ * list_change: the mailbox list changed (created, renamed to name,
+ * (un)subscribed): told with "l"; else its messages or flags: with "r".
+ * A mailbox that is gone (deleted) is told to those who could see it. */
+static unsigned share_types(struct jmap_push *p, struct push_share *l, const char *name,
+                            bool list_change)
+{
+    struct buf rights = BUF_INIT, err = BUF_INIT;
+    unsigned t = 0;
+    int rc = store_acl_rights(p->j->store, l->owner->owner, name, l->login->owner, &rights, &err);
+    if (rc == 0) {
+        bool listed = strchr(buf_cstr(&rights), 'l') != NULL;
+        bool read = strchr(buf_cstr(&rights), 'r') != NULL;
+        seen_set(l, name, listed, read);
+        t = read ? T_ALL : listed && list_change ? T_MAILBOX : 0;
+    } else if (rc == 1) {
+        struct share_seen *v = seen_find(l, name);
+        t = v == NULL ? 0 : v->read ? T_ALL : T_MAILBOX;
+        if (v)
+            seen_set(l, name, false, false);
+    }
+    buf_free(&rights);
+    buf_free(&err);
+    return t;
+}
+
+/* Makes the links of login's account a match the owners who share with it now
+ * (a mailbox with "l" or "r"); the others are dropped. */
+static void shares_refresh(struct jmap_push *p, struct push_account *a)
+{
+    struct store_acl_share *sh = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    if (store_acl_shared(p->j->store, a->owner, &sh, &n, &err) != 0) {
+        buf_free(&err);
+        return; /* the links it had stay: each change is checked again anyway */
+    }
+    buf_free(&err);
+    struct push_share *keep = NULL;
+    for (size_t i = 0; i < n; i++) {
+        bool listed = strchr(sh[i].rights, 'l') != NULL, read = strchr(sh[i].rights, 'r') != NULL;
+        if (!listed && !read)
+            continue;
+        struct push_share *l = a->shares;
+        while (l != NULL && strcmp(l->owner->owner, sh[i].owner) != 0)
+            l = l->next_of_login;
+        if (l == NULL) {
+            for (l = keep; l != NULL && strcmp(l->owner->owner, sh[i].owner) != 0;)
+                l = l->next_of_login;
+        } else {
+            /* out of the old list, into the kept one */
+            for (struct push_share **pp = &a->shares; *pp; pp = &(*pp)->next_of_login) {
+                if (*pp == l) {
+                    *pp = l->next_of_login;
+                    break;
+                }
+            }
+            l->next_of_login = keep;
+            keep = l;
+            for (size_t k = 0; k < l->n_seen; k++)
+                free(l->seen[k].name);
+            l->n_seen = 0;
+        }
+        if (l == NULL) {
+            l = xcalloc(1, sizeof(*l));
+            l->login = a;
+            l->owner = account_get(p, sh[i].owner);
+            l->next_of_owner = l->owner->sharees;
+            l->owner->sharees = l;
+            l->sent_state = account_state(p, sh[i].owner);
+            l->next_of_login = keep;
+            keep = l;
+        }
+        seen_set(l, sh[i].mailbox, listed, read);
+    }
+    store_acl_shared_free(sh, n);
+    while (a->shares) /* those that share nothing any more */
+        share_drop(a->shares);
+    a->shares = keep;
 }
 
 /* "Email,Mailbox" or "*" into a mask; false on an unknown or empty name. */
@@ -430,19 +678,7 @@ struct jmap_push_stream *jmap_push_open(struct jmap_push *p, const char *user, c
         ping_s = JMAP_PUSH_PING_MIN;
     if (ping_s > JMAP_PUSH_PING_MAX)
         ping_s = JMAP_PUSH_PING_MAX;
-    struct push_account *a = account_find(p, user);
-    if (a == NULL) {
-        a = xcalloc(1, sizeof(*a));
-        a->p = p;
-        a->owner = xstrdup(user);
-        buf_init(&a->account_id);
-        jmap_account_id(user, &a->account_id);
-        a->flush = evtimer_new(p->base, account_flush, a);
-        a->next = p->accounts;
-        p->accounts = a;
-        if (p->watch)
-            p->watch(p->watch_ctx, user, true);
-    }
+    struct push_account *a = account_get(p, user);
     struct jmap_push_stream *s = xcalloc(1, sizeof(*s));
     s->acct = a;
     s->types = mask;
@@ -454,6 +690,8 @@ struct jmap_push_stream *jmap_push_open(struct jmap_push *p, const char *user, c
     s->next = a->streams;
     a->streams = s;
     p->n_streams++;
+    /* a client learns of new shares from the session state and opens a new stream */
+    shares_refresh(p, a);
     uint64_t seen = 0;
     uint64_t now = account_state(p, user);
     if (last_event_id && jmap_state_parse(last_event_id, &seen)) {
@@ -480,15 +718,18 @@ void jmap_push_close(struct jmap_push_stream *s)
 
 void jmap_push_event(struct jmap_push *p, const struct ipc_event *ev)
 {
-    const char *owner;
+    const char *owner, *name, *old_name = NULL;
     unsigned types;
     uint64_t st;
     if (ev->type == IPC_EVENT_MAILBOX_CHANGED) {
         owner = ev->u.mailbox_changed.owner;
+        name = ev->u.mailbox_changed.mailbox;
         st = ev->u.mailbox_changed.account_state;
         types = T_ALL;
     } else if (ev->type == IPC_EVENT_MAILBOX_LIST) {
         owner = ev->u.mailbox_list.owner;
+        name = ev->u.mailbox_list.name;
+        old_name = ev->u.mailbox_list.old_name;
         st = ev->u.mailbox_list.account_state;
         types = T_MAILBOX;
     } else
@@ -496,7 +737,22 @@ void jmap_push_event(struct jmap_push *p, const struct ipc_event *ev)
     struct push_account *a = owner ? account_find(p, owner) : NULL;
     if (a == NULL)
         return;
-    a->pending |= types;
+    bool due = false;
+    if (a->streams != NULL) {
+        a->pending |= types;
+        due = true;
+    }
+    for (struct push_share *l = a->sharees; l; l = l->next_of_owner) {
+        if (l->pending == T_ALL && types == T_ALL)
+            continue; /* told of everything already: no rights to read again */
+        unsigned t = name ? share_types(p, l, name, types == T_MAILBOX) & types : 0;
+        if (old_name != NULL)
+            seen_set(l, old_name, false, false); /* renamed: share_types saw the new name */
+        l->pending |= t;
+        due = due || t != 0;
+    }
+    if (!due)
+        return;
     /* 0: a publisher that does not know the state; the flush asks the store */
     if (st == 0)
         a->state_unknown = true;

@@ -1058,6 +1058,78 @@ static void test_push_ping(void **state)
     buf_free(&err);
 }
 
+/* alice shares Team with bob: bob's stream hears of Team's changes under
+ * alice's account id (no event id: the id he resumes from stays his own),
+ * never of her INBOX's, nor of Team's once the share is taken back; a
+ * mailbox deleted is told to whom could see it. */
+static void test_push_shared(void **state)
+{
+    struct fixture *f = *state;
+    struct event_base *base = event_base_new();
+    int watching = 0;
+    struct jmap_push *p = jmap_push_new(base, &f->j, 0, watch, &watching);
+    struct sink bob = {BUF_INIT, 0};
+    struct buf err = BUF_INIT, alice_id = BUF_INIT;
+    jmap_account_id(ALICE, &alice_id);
+    assert_int_equal(store_mailbox_create(f->s, ALICE, "Team", NULL, &err), 0);
+    assert_int_equal(store_mailbox_create(f->s, ALICE, "Seen", NULL, &err), 0);
+    assert_int_equal(store_acl_set(f->s, ALICE, "Team", BOB, "lr", &err), 0);
+    assert_int_equal(store_acl_set(f->s, ALICE, "Seen", BOB, "l", &err), 0);
+    assert_non_null(jmap_push_open(p, BOB, "*", "no", "0", NULL, &sink_io, &bob, &err));
+    assert_int_equal(watching, 2); /* bob's account and alice's */
+    uint64_t st;
+    /* her INBOX, then Seen ("l" only: its messages are not bob's to know of): nothing */
+    const char *quiet[] = {"INBOX", "Seen"};
+    for (size_t i = 0; i < 2; i++) {
+        buf_reset(&bob.got);
+        deliver(f, ALICE, quiet[i], msg_plain);
+        assert_int_equal(store_account_state(f->s, ALICE, &st, &err), 0);
+        struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                               .u.mailbox_changed = {ALICE, quiet[i], st}};
+        jmap_push_event(p, &ev);
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        assert_int_equal(bob.got.len, 0);
+    }
+    /* Team: a state event under alice's account, without an id */
+    deliver(f, ALICE, "Team", msg_plain);
+    assert_int_equal(store_account_state(f->s, ALICE, &st, &err), 0);
+    struct ipc_event ev = {.type = IPC_EVENT_MAILBOX_CHANGED,
+                           .u.mailbox_changed = {ALICE, "Team", st}};
+    jmap_push_event(p, &ev);
+    event_base_loop(base, EVLOOP_ONCE);
+    assert_non_null(strstr(bob.got.data, alice_id.data));
+    assert_non_null(strstr(bob.got.data, "\"Email\":"));
+    assert_null(strstr(bob.got.data, "\nid: "));
+    /* a new mailbox of hers bob has no right on: nothing; Seen deleted: told (Mailbox) */
+    buf_reset(&bob.got);
+    assert_int_equal(store_mailbox_create(f->s, ALICE, "Other", NULL, &err), 0);
+    struct ipc_event lev = {.type = IPC_EVENT_MAILBOX_LIST,
+                            .u.mailbox_list = {ALICE, IPC_LIST_CREATED, "Other", NULL, 0}};
+    jmap_push_event(p, &lev);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(bob.got.len, 0);
+    assert_int_equal(store_mailbox_delete(f->s, ALICE, "Seen", &err), 0);
+    lev.u.mailbox_list = (struct ipc_event_mailbox_list){ALICE, IPC_LIST_DELETED, "Seen", NULL, 0};
+    jmap_push_event(p, &lev);
+    event_base_loop(base, EVLOOP_ONCE);
+    assert_non_null(strstr(bob.got.data, "\"Mailbox\":"));
+    assert_null(strstr(bob.got.data, "\"Email\":"));
+    /* taken back: Team's changes are no longer bob's to hear of */
+    assert_int_equal(store_acl_set(f->s, ALICE, "Team", BOB, "", &err), 0);
+    buf_reset(&bob.got);
+    deliver(f, ALICE, "Team", msg_plain);
+    assert_int_equal(store_account_state(f->s, ALICE, &st, &err), 0);
+    ev.u.mailbox_changed.account_state = st;
+    jmap_push_event(p, &ev);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(bob.got.len, 0);
+    jmap_push_free(p);
+    event_base_free(base);
+    buf_free(&bob.got);
+    buf_free(&alice_id);
+    buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1072,6 +1144,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_push, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push_ping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_push_shared, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -258,6 +258,7 @@ async function reloadSession() {
   sessionReload = (async () => {
     st.jmap.forget(); // the session resource kept for this tab is out of date
     await st.jmap.init(st.account);
+    st.jmap.relisten(); // the push of the accounts shared now
     await loadMailboxes();
     if (st.current && !currentFolder()) await selectMailbox((st.byRole.inbox || st.mailboxes[0]).id);
   })();

@@ -116,14 +116,24 @@ export class Jmap {
     });
   }
 
-  // fn() on every state change of the account (new mail, flags, moves by anyone).
+  // fn() on every state change of the account (new mail, flags, moves by anyone), and of
+  // the accounts shared with the user (the server tells only of the mailboxes the user may
+  // see). The server learns the shares when the stream opens: listen again (relisten) once
+  // the session says they changed.
   listen(fn) {
+    this.close();
+    this.onState = fn;
     const es = new EventSource(`${this.eventSourcePath}?types=*&closeafter=no&ping=60`);
     es.addEventListener('state', () => fn());
     this.es = es;
   }
 
+  relisten() {
+    if (this.onState) this.listen(this.onState);
+  }
+
   close() {
     if (this.es) this.es.close();
+    this.es = null;
   }
 }
