@@ -157,7 +157,7 @@ int jmap_account_messages(struct jmap_req *r, const char *hash, uint64_t since,
 
 /* Whether the owner of sh[from] (sh ordered by owner) has a mailbox login may
  * list ("l"); *end_r: the next owner's first; *read_only_r: no right there to
- * change anything over JMAP (s, w, i, t, e: Email/set's; Mailbox/set is refused). */
+ * change anything over JMAP (s, w, i, t, e: Email/set's; k, x: Mailbox/set's). */
 static bool share_listed(const struct store_acl_share *sh, size_t n, size_t from, size_t *end_r,
                          bool *read_only_r)
 {
@@ -166,7 +166,7 @@ static bool share_listed(const struct store_acl_share *sh, size_t n, size_t from
     while (e < n && strcmp(sh[e].owner, sh[from].owner) == 0) {
         if (strchr(sh[e].rights, 'l')) {
             listed = true;
-            ro = ro && strpbrk(sh[e].rights, "swite") == NULL;
+            ro = ro && strpbrk(sh[e].rights, "switekx") == NULL;
         }
         e++;
     }

@@ -607,7 +607,7 @@ static const struct method {
     {"Mailbox/changes", JMAP_MAIL, jmap_mailbox_changes, true},
     {"Mailbox/query", JMAP_MAIL, jmap_mailbox_query, true},
     {"Mailbox/queryChanges", JMAP_MAIL, jmap_mailbox_query_changes, true},
-    {"Mailbox/set", JMAP_MAIL, jmap_mailbox_set, false},
+    {"Mailbox/set", JMAP_MAIL, jmap_mailbox_set, true},
     {"Email/get", JMAP_MAIL, jmap_email_get, true},
     {"Email/changes", JMAP_MAIL, jmap_email_changes, true},
     {"Email/query", JMAP_MAIL, jmap_email_query, true},

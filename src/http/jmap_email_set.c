@@ -930,18 +930,165 @@ json_t *jmap_email_import(struct jmap_req *r, json_t *args, json_t **err_r)
     return res;
 }
 
+/* Properties an Email/copy create may give (RFC 8621 4.7): the rest are the original's. */
+static json_t *copy_unknown_property(json_t *o)
+{
+    const char *k;
+    json_t *x;
+    json_object_foreach(o, k, x)
+    {
+        if (strcmp(k, "id") && strcmp(k, "mailboxIds") && strcmp(k, "keywords") &&
+            strcmp(k, "receivedAt"))
+            return jmap_set_error("invalidProperties", "a property Email/copy cannot set", k);
+    }
+    return NULL;
+}
+
+/* One Email/copy create: the Email o names in from (where login has "r" on a
+ * copy of it: jmap_account_messages) stored in r's account, with o's
+ * mailboxIds and its keywords and receivedAt, or the original's. NULL with
+ * the new Email in created, or the SetError. */
+static json_t *copy_one(struct jmap_req *r, struct jmap_req *from, const char *cid, json_t *o,
+                        json_t *created)
+{
+    char hash[65], nhash[65];
+    const char *id = json_is_object(o) ? json_string_value(json_object_get(o, "id")) : NULL;
+    json_t *e = NULL, *orig = NULL;
+    struct store_account_message *c = NULL;
+    size_t n = 0;
+    struct buf data = BUF_INIT, err = BUF_INIT, blob = BUF_INIT;
+    if (id == NULL)
+        return jmap_set_error("invalidProperties", "id must be a string", "id");
+    if ((e = copy_unknown_property(o)) != NULL)
+        return e;
+    if (json_object_get(o, "mailboxIds") == NULL)
+        return jmap_set_error("invalidProperties", "mailboxIds must be given", "mailboxIds");
+    id = jmap_resolve_id(r, id);
+    if (id == NULL || !jmap_email_id_parse(id, hash))
+        return jmap_set_error("notFound", NULL, NULL);
+    if (jmap_account_messages(from, hash, 0, &c, &n, &err) != 0) {
+        e = jmap_server_fail("email copy", &err);
+        goto out;
+    }
+    if (n == 0) { /* none, or none in a mailbox login may read: the same answer */
+        e = jmap_set_error("notFound", NULL, NULL);
+        goto out;
+    }
+    json_t *props = json_pack("[s, s]", "keywords", "receivedAt");
+    orig = jmap_email_object(from, c, n, props, NULL, &e);
+    json_decref(props);
+    if (orig == NULL)
+        goto out;
+    json_t *kw = json_object_get(o, "keywords"), *ra = json_object_get(o, "receivedAt");
+    if (kw == NULL)
+        kw = json_object_get(orig, "keywords");
+    if (ra == NULL)
+        ra = json_object_get(orig, "receivedAt");
+    int64_t received = 0;
+    if (ra && !json_is_null(ra) &&
+        (!json_is_string(ra) || !jmap_utc_date_parse(json_string_value(ra), &received))) {
+        e = jmap_set_error("invalidProperties", "receivedAt must be a UTCDate", "receivedAt");
+        goto out;
+    }
+    buf_printf(&blob, "b%s", hash);
+    int rc = jmap_blob_read(r->j, from->user, blob.data, &data, &err);
+    if (rc != 0) {
+        e = rc < 0 ? jmap_server_fail("blob", &err) : jmap_set_error("notFound", NULL, NULL);
+        goto out;
+    }
+    if (jmap_email_store(r, buf_slice(&data), json_object_get(o, "mailboxIds"), kw, received, nhash,
+                         &e) == 0) {
+        char nid[70], nblob[70], thread[32];
+        snprintf(nid, sizeof(nid), "e%s", nhash);
+        snprintf(nblob, sizeof(nblob), "b%s", nhash);
+        jmap_email_thread(r, nhash, thread);
+        jmap_created(r, cid, nid);
+        json_object_set_new(created, cid,
+                            json_pack("{s:s, s:s, s:s, s:I}", "id", nid, "blobId", nblob,
+                                      "threadId", thread, "size", (json_int_t)data.len));
+    }
+out:
+    json_decref(orig);
+    store_account_messages_free(c, n);
+    buf_free(&data);
+    buf_free(&err);
+    buf_free(&blob);
+    return e;
+}
+
+/*
+ * RFC 8621 4.7: Emails of an account shared with login (fromAccountId) into
+ * login's own (accountId; a shared one is accountNotSupportedByMethod). An
+ * Email is found only through a copy in a mailbox login holds "r" on,
+ * exactly as Email/get finds it; with onSuccessDestroyOriginal the originals
+ * go through an implicit Email/set on fromAccountId, which asks its rights
+ * ("t" and "e") as any Email/set there does.
+ */
 json_t *jmap_email_copy(struct jmap_req *r, json_t *args, json_t **err_r)
 {
-    json_t *from = json_object_get(args, "fromAccountId");
+    json_t *from = json_object_get(args, "fromAccountId"),
+           *create = json_object_get(args, "create");
     if (!jmap_check_account(r, args, err_r))
         return NULL;
     if (!json_is_string(from)) {
         *err_r = jmap_invalid("fromAccountId must be a string");
         return NULL;
     }
-    /* RFC 8621 4.7 copies between two accounts; a user sees one account only */
-    *err_r = strcmp(json_string_value(from), r->account_id.data) == 0
-                 ? jmap_invalid("fromAccountId must differ from accountId: use Email/set")
-                 : jmap_error("fromAccountNotFound", NULL);
-    return NULL;
+    if (strcmp(json_string_value(from), r->account_id.data) == 0) {
+        *err_r = jmap_invalid("fromAccountId must differ from accountId: use Email/set");
+        return NULL;
+    }
+    struct jmap_req src = {.j = r->j, .login = r->login};
+    struct buf err = BUF_INIT;
+    json_t *res = NULL, *destroy = json_array();
+    int rc = jmap_account_select(&src, json_string_value(from), &err);
+    json_t *if_from = json_pack("{s:O?}", "ifInState", json_object_get(args, "ifFromInState"));
+    uint64_t old;
+    json_t *bad = NULL;
+    if (rc < 0)
+        bad = jmap_server_fail("account rights", &err);
+    else if (rc > 0)
+        bad = jmap_error("fromAccountNotFound", NULL);
+    else if (!json_is_object(create))
+        bad = jmap_invalid("create must be an object");
+    else if (json_object_size(create) > r->j->limits.max_objects_in_set)
+        bad = jmap_error("requestTooLarge", "more creates than maxObjectsInSet");
+    if (bad != NULL)
+        *err_r = bad;
+    if (bad != NULL || !jmap_if_in_state(&src, if_from, err_r) ||
+        !jmap_if_in_state(r, args, err_r) || !jmap_state_now(r, &old, err_r))
+        goto out;
+    json_t *created = json_object(), *not_created = json_object(), *o;
+    const char *k;
+    json_object_foreach(create, k, o)
+    {
+        json_t *e = copy_one(r, &src, k, o, created);
+        if (e)
+            json_object_set_new(not_created, k, e);
+        else
+            json_array_append(destroy, json_object_get(o, "id"));
+    }
+    res = jmap_set_response(r, old);
+    json_object_set(res, "fromAccountId", from);
+    json_object_set_new(res, "created", created);
+    json_object_set_new(res, "notCreated", not_created);
+    if (json_is_true(json_object_get(args, "onSuccessDestroyOriginal")) &&
+        json_array_size(destroy) > 0) {
+        json_t *eargs = json_pack("{s:O, s:O, s:O?}", "accountId", from, "destroy", destroy,
+                                  "ifInState", json_object_get(args, "destroyFromIfInState"));
+        json_t *e = NULL;
+        bool shared_ok = r->shared_ok;
+        r->shared_ok = true; /* the original's account is a shared one */
+        json_t *sres = jmap_email_set(r, eargs, &e);
+        r->shared_ok = shared_ok;
+        json_array_append_new(r->extra, sres ? json_pack("[s, o]", "Email/set", sres)
+                                             : json_pack("[s, o]", "error", e));
+        json_decref(eargs);
+    }
+out:
+    json_decref(if_from);
+    json_decref(destroy);
+    jmap_req_free(&src);
+    buf_free(&err);
+    return res;
 }

@@ -146,18 +146,20 @@ static struct thread_counts *thread_counts(struct jmap_req *r, const struct stor
     return tc;
 }
 
-/* RFC 8621 2.1 MailboxRights from login's RFC 4314 rights on mb; a shared
- * account's mailboxes are never changed over JMAP (Mailbox/set refuses). */
+/* RFC 8621 2.1 MailboxRights from login's RFC 4314 rights on mb: in a shared
+ * account Mailbox/set creates below it with "k" and renames or destroys it
+ * with "x" (what IMAP's CREATE, RENAME and DELETE ask). */
 static json_t *mailbox_rights(const struct jmap_req *r, const struct store_mailbox *mb)
 {
     const char *have = jmap_rights(r, mb->id);
     bool own = r->acl == NULL, inbox = strcmp(mb->name, STORE_INBOX) == 0;
+    bool x = strchr(have, 'x') != NULL;
     return json_pack("{s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b}", "mayReadItems",
                      strchr(have, 'r') != NULL, "mayAddItems", strchr(have, 'i') != NULL,
                      "mayRemoveItems", jmap_may(r, mb->id, "te"), "maySetSeen",
                      strchr(have, 's') != NULL, "maySetKeywords", strchr(have, 'w') != NULL,
-                     "mayCreateChild", own, "mayRename", own && !inbox, "mayDelete", own && !inbox,
-                     "maySubmit", own);
+                     "mayCreateChild", strchr(have, 'k') != NULL, "mayRename", x && !inbox,
+                     "mayDelete", x && !inbox, "maySubmit", own);
 }
 
 static json_t *mailbox_object(const struct jmap_req *r, const struct store_mailbox *v, size_t n,
@@ -562,6 +564,38 @@ static json_t *unsettable_property(json_t *o)
     return NULL;
 }
 
+/*
+ * In a shared account: whether login may make the owner's mailbox name (a
+ * create, a rename's new name): store_acl_may_create, the rule IMAP's CREATE
+ * and RENAME ask ("k" on the parent). NULL, or the SetError.
+ */
+static json_t *may_create(struct jmap_req *r, const char *name)
+{
+    struct buf err = BUF_INIT;
+    json_t *e = NULL;
+    int rc = r->acl ? store_acl_may_create(r->j->store, r->user, name, r->login, &err) : 1;
+    if (rc < 0)
+        e = jmap_server_fail("mailbox rights", &err);
+    else if (rc == 0)
+        e = jmap_set_error("forbidden", "creating here needs the right k on the parent",
+                           "parentId");
+    buf_free(&err);
+    return e;
+}
+
+/* In a shared account: subscriptions and roles are the owner's, never set by another. */
+static json_t *owner_only(struct jmap_req *r, json_t *o, const struct store_mailbox *mb)
+{
+    json_t *sub = json_object_get(o, "isSubscribed"), *role = json_object_get(o, "role");
+    if (r->acl == NULL)
+        return NULL;
+    if (sub && !json_is_null(sub) && json_is_true(sub) != (mb ? mb->subscribed : false))
+        return jmap_set_error("forbidden", "subscriptions are the owner's", "isSubscribed");
+    if (mb == NULL && role && !json_is_null(role))
+        return jmap_set_error("forbidden", "roles are the owner's", "role");
+    return NULL;
+}
+
 static json_t *mailbox_create(struct jmap_req *r, const char *cid, json_t *o, json_t *created)
 {
     struct buf err = BUF_INIT, name = BUF_INIT;
@@ -590,7 +624,9 @@ static json_t *mailbox_create(struct jmap_req *r, const char *cid, json_t *o, js
         e = jmap_set_error("invalidProperties", "not a role this server gives", "role");
         goto out;
     }
-    if ((e = full_name(v, n, parent, json_string_value(jn), &name)) != NULL)
+    if ((e = owner_only(r, o, NULL)) != NULL ||
+        (e = full_name(v, n, parent, json_string_value(jn), &name)) != NULL ||
+        (e = may_create(r, name.data)) != NULL)
         goto out;
     int64_t id;
     if (find_name(v, n, name.data, name.len) ||
@@ -631,7 +667,7 @@ static json_t *mailbox_update(struct jmap_req *r, int64_t id, json_t *o)
     const struct store_mailbox *mb = m.mb;
     if (e)
         goto out;
-    if ((e = unsettable_property(o)) != NULL)
+    if ((e = unsettable_property(o)) != NULL || (e = owner_only(r, o, mb)) != NULL)
         goto out;
     json_t *role = json_object_get(o, "role");
     if (role) {
@@ -656,6 +692,13 @@ static json_t *mailbox_update(struct jmap_req *r, int64_t id, json_t *o)
             parent = p ? p->id : 0;
         const char *cur = p ? strrchr(mb->name, STORE_DELIMITER) + 1 : mb->name;
         if ((e = full_name(v, n, parent, jn ? json_string_value(jn) : cur, &name)) != NULL)
+            goto out;
+        /* a rename asks IMAP's RENAME rights: "x" here, "k" on the new parent */
+        if (strcmp(name.data, mb->name) != 0 && !jmap_may(r, mb->id, "x")) {
+            e = jmap_set_error("forbidden", "renaming needs the right x", "name");
+            goto out;
+        }
+        if (strcmp(name.data, mb->name) != 0 && (e = may_create(r, name.data)) != NULL)
             goto out;
         if (strcmp(name.data, mb->name) != 0 &&
             (strcmp(mb->name, STORE_INBOX) == 0 ||
@@ -695,6 +738,10 @@ static json_t *mailbox_destroy(struct jmap_req *r, int64_t id, bool remove_email
         goto out;
     if (strcmp(mb->name, STORE_INBOX) == 0) {
         e = jmap_set_error("forbidden", "INBOX cannot be destroyed", NULL);
+        goto out;
+    }
+    if (!jmap_may(r, mb->id, "x")) { /* IMAP's DELETE asks the same */
+        e = jmap_set_error("forbidden", "destroying needs the right x", NULL);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {

@@ -767,27 +767,13 @@ static bool create_allowed(struct imap_session *s, struct slice tag, const struc
         imap_printf(s, "%.*s NO [CANNOT] That is a namespace level, not a mailbox name", TAGF(tag));
         return false;
     }
-    if (to->own)
-        return true;
-    const char *slash = strrchr(to->name, STORE_DELIMITER);
-    unsigned rights = 0;
-    int r = 1; /* no parent: nothing may be created at the top of another owner */
-    if (slash != NULL) {
-        struct buf parent = BUF_INIT, text = BUF_INIT, err = BUF_INIT;
-        buf_append(&parent, to->name, (size_t)(slash - to->name));
-        r = store_acl_rights(s->srv->store, to->owner, buf_cstr(&parent), s->account, &text, &err);
-        if (r < 0)
-            imap_store_error(s, tag, "create", &err);
-        else if (r == 0)
-            (void)imap_rights_parse(slice_make(text.data, text.len), &rights);
-        buf_free(&parent);
-        buf_free(&text);
-        buf_free(&err);
-    }
+    struct buf err = BUF_INIT;
+    int r = store_acl_may_create(s->srv->store, to->owner, to->name, s->account, &err);
     if (r < 0)
-        return false;
-    if (rights & IMAP_RIGHT_K)
-        return true;
+        imap_store_error(s, tag, "create", &err);
+    buf_free(&err);
+    if (r != 0)
+        return r > 0;
     imap_printf(s,
                 "%.*s NO [NOPERM] Permission denied (creating here needs the right \"k\" on "
                 "an existing parent; public folders are made with wharf public add)",

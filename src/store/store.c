@@ -807,6 +807,23 @@ int store_acl_shared(struct store *s, const char *user, struct store_acl_share *
     return s->drv->acl_shared(s, user, list_r, n_r, err);
 }
 
+int store_acl_may_create(struct store *s, const char *owner, const char *mailbox, const char *user,
+                         struct buf *err)
+{
+    if (strcmp(owner, user) == 0)
+        return 1;
+    const char *slash = strrchr(mailbox, STORE_DELIMITER);
+    if (slash == NULL)
+        return 0; /* the top of another owner's tree: never */
+    struct buf parent = BUF_INIT, rights = BUF_INIT;
+    buf_append(&parent, mailbox, (size_t)(slash - mailbox));
+    int rc = s->drv->acl_rights(s, owner, buf_cstr(&parent), user, &rights, err);
+    int ok = rc < 0 ? -1 : rc == 0 && strchr(buf_cstr(&rights), 'k') != NULL;
+    buf_free(&parent);
+    buf_free(&rights);
+    return ok;
+}
+
 int store_blob_stats(struct store *s, struct store_blob_stats *st, struct buf *err)
 {
     return s->drv->blob_stats(s, st, err);

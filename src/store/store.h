@@ -597,6 +597,15 @@ void store_acl_list_free(struct store_acl_entry *list, size_t n);
  */
 int store_acl_rights(struct store *s, const char *owner, const char *mailbox, const char *user,
                      struct buf *rights_r, struct buf *err);
+/*
+ * Whether user may create owner's mailbox (a full name, also a RENAME's
+ * target; RFC 4314 4): always in their own account; in another owner's only
+ * below an existing mailbox on which user's effective rights hold "k" (no
+ * parents are made there, nothing at the top level). 1 yes, 0 no, -1 store
+ * trouble. The one rule IMAP's CREATE and RENAME and JMAP's Mailbox/set ask.
+ */
+int store_acl_may_create(struct store *s, const char *owner, const char *mailbox, const char *user,
+                         struct buf *err);
 /* A mailbox of another owner and user's effective rights on it (never ""). */
 struct store_acl_share {
     char *owner;

@@ -6,9 +6,15 @@ ACL as myRights (RFC 8621 2.1); the public folders are one more account.
 Clients: imaplib for alice (the owner) and the admin's wharf command for the
 public folders; the JMAP client of test_jmap (http.client over TLS) for bob
 and carol. Every refusal is checked to leave the store as it was (IMAP).
+Push: bob's EventSource stream, read with the helper of test_jmap (sse.py).
 """
+import http.client
+import json
+
 import pytest
 
+from conftest import tls_context
+from sse import sse_event
 from test_imap import login as imap
 from test_jmap import MAIL, PASSWORD, Jmap, account_id
 
@@ -120,8 +126,8 @@ def test_shared_folder_is_a_second_account_with_its_rights(server):
         "mailboxIds": {team["id"]: True}, "subject": "from bob",
         "bodyValues": {"1": {"value": "hi"}}, "textBody": [{"partId": "1", "type": "text/plain"}]}}})
     assert st["notCreated"]["n"]["type"] == "forbidden"
-    n, err = b.call("Mailbox/set", {"accountId": alice, "destroy": [team["id"]]})
-    assert n == "error" and err["type"] == "accountNotSupportedByMethod"
+    st = b.ok("Mailbox/set", {"accountId": alice, "destroy": [team["id"]]})
+    assert st["notDestroyed"][team["id"]]["type"] == "forbidden"  # no "x"
     n, err = b.call("Email/import", {"accountId": alice, "emails": {}})
     assert n == "error" and err["type"] == "accountNotSupportedByMethod"
     assert len(flags(a, "Team")) == 2 and not any("\\Seen" in f or "\\Flagged" in f
@@ -258,4 +264,199 @@ def test_revoked_share_is_gone(server):
         n, err = b.call(name, {"accountId": alice, **args})
         assert n == "error" and err["type"] == "accountNotFound", name
     assert download(b, alice, plan["blobId"])[0] == 404
+    a.logout()
+
+
+# ---- push of shared accounts ----
+
+def eventsource(j):
+    """j's EventSource stream, past its first event (the state of j's own account)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", j.port, context=tls_context(), timeout=20)
+    conn.request("GET", "/jmap/eventsource/?types=*&closeafter=no&ping=0",
+                 headers={"Authorization": j.auth})
+    r = conn.getresponse()
+    assert r.status == 200
+    changed, _ = state_event(r)
+    assert list(changed) == [j.account]
+    return conn, r
+
+
+def state_event(r):
+    """The next state event: its changed object and its id lines."""
+    ev = sse_event(r.readline)
+    assert "event: state" in ev, ev
+    data = json.loads(next(x for x in ev if x.startswith("data: "))[6:])
+    assert data["@type"] == "StateChange"
+    return data["changed"], [x for x in ev if x.startswith("id: ")]
+
+
+def test_push_of_shared_mailbox_only(server):
+    """bob's stream tells of alice's Team (delivery, her flag change over IMAP) under
+    her account id, and never of what bob may not read: her INBOX, Private ("l" only),
+    Team once the share is taken back. Each quiet change is followed, on the same IMAP
+    connection (so in order on the bus), by one bob may hear of: the first event he
+    gets must be that one's, at its state, or the quiet one leaked."""
+    a = alice_team(server)
+    ok(a.create("Notes"))
+    ok(a.setacl("Team", BOB, "lr"))
+    ok(a.setacl("Notes", BOB, "lr"))
+    ok(a.setacl("Private", BOB, "l"))
+    b = Jmap(server, BOB)
+    mine = Jmap(server, ALICE)
+    alice = account_id(ALICE)
+    conn, r = eventsource(b)
+
+    def alice_state():
+        return mine.ok("Email/get", {"ids": []})["state"]
+
+    ok(a.append("INBOX", None, None, TEAM1.replace(b"team plan", b"inbox only")))
+    ok(a.append("Private", None, None, PRIVATE))
+    ok(a.select("INBOX"))
+    ok(a.store("1", "+FLAGS", "(\\Flagged)"))
+    a.close()
+    ok(a.append("Team", None, None, TEAM1.replace(b"team plan", b"team news")))
+    changed, ids = state_event(r)
+    assert changed == {alice: {"Mailbox": alice_state(), "Email": alice_state(),
+                               "Thread": alice_state(), "EmailDelivery": alice_state()}}
+    assert ids == []  # the id bob resumes from stays his own account's
+
+    # alice flags a Team message over IMAP: bob's Team refreshes
+    ok(a.select("Team"))
+    ok(a.store("1", "+FLAGS", "(\\Flagged)"))
+    a.close()
+    changed, _ = state_event(r)
+    assert changed[alice]["Email"] == alice_state() and list(changed) == [alice]
+    got = b.ok("Email/query", {"accountId": alice, "filter": {"hasKeyword": "$flagged"}})
+    assert len(got["ids"]) == 1
+
+    # Team taken back: its changes are quiet for bob; Notes still tells
+    ok(a.deleteacl("Team", BOB))
+    ok(a.append("Team", None, None, TEAM2.replace(b"team lunch", b"after revoke")))
+    ok(a.append("Notes", None, None, TEAM2.replace(b"team lunch", b"a note")))
+    changed, _ = state_event(r)
+    assert changed[alice]["Email"] == alice_state()
+    conn.close()
+    a.logout()
+
+
+# ---- Email/copy from a shared account ----
+
+def test_email_copy_from_shared_account(server):
+    a = alice_team(server)
+    ok(a.select("Team"))
+    ok(a.store("1", "+FLAGS", "(\\Flagged)"))
+    a.close()
+    ok(a.setacl("Team", BOB, "l"))
+    b = Jmap(server, BOB)
+    alice = account_id(ALICE)
+    inbox = b.mailbox("inbox")
+    mine = Jmap(server, ALICE)
+    plan_id = emails(mine, mine.account)["team plan"]["id"]
+
+    def copy(**extra):
+        return b.api([["Email/copy", {"fromAccountId": alice, "accountId": b.account,
+                                      "create": {"c": {"id": plan_id,
+                                                       "mailboxIds": {inbox: True}}},
+                                      **extra}, "0"]])["methodResponses"]
+
+    # "l" without "r": the Email is not bob's to read, so not to copy
+    res = copy()
+    assert res[0][0] == "Email/copy" and res[0][1]["notCreated"]["c"]["type"] == "notFound"
+    assert emails(b, b.account) == {}
+
+    # "r": copied into bob's INBOX with its keywords; alice's Team as it was
+    ok(a.setacl("Team", BOB, "lr"))
+    res = copy()
+    out = res[0][1]
+    assert out["fromAccountId"] == alice and out["accountId"] == b.account
+    new = out["created"]["c"]
+    got = b.ok("Email/get", {"ids": [new["id"]], "properties": ["subject", "keywords",
+                                                               "mailboxIds"]})["list"][0]
+    assert got["subject"] == "team plan" and got["keywords"] == {"$flagged": True}
+    assert got["mailboxIds"] == {inbox: True}
+    status, data = download(b, b.account, new["blobId"])
+    assert status == 200 and data == TEAM1
+    assert len(flags(a, "Team")) == 2
+
+    # onSuccessDestroyOriginal: an implicit Email/set on alice's account, with its rights
+    res = copy(onSuccessDestroyOriginal=True)
+    assert res[1][0] == "Email/set"
+    assert res[1][1]["notDestroyed"][plan_id]["type"] == "forbidden"  # no "t", "e"
+    assert len(flags(a, "Team")) == 2
+    ok(a.setacl("Team", BOB, "lrte"))
+    res = copy(onSuccessDestroyOriginal=True)
+    assert res[1][0] == "Email/set" and res[1][1]["destroyed"] == [plan_id]
+    assert len(flags(a, "Team")) == 1
+
+    # from an account that shares nothing with bob, or into a shared one: refused
+    n, err = b.call("Email/copy", {"fromAccountId": account_id(CAROL), "create": {}})
+    assert n == "error" and err["type"] == "fromAccountNotFound"
+    n, err = b.call("Email/copy", {"accountId": alice, "fromAccountId": b.account,
+                                   "create": {}})
+    assert n == "error" and err["type"] == "accountNotSupportedByMethod"
+    a.logout()
+
+
+# ---- Mailbox/set in a shared account: IMAP's ACL rules ----
+
+def alice_list(a):
+    return sorted(ln.decode().rsplit(' "/" ', 1)[1].strip('"') for ln in ok(a.list()))
+
+
+def test_mailbox_set_in_shared_account_asks_imap_rights(server):
+    a = alice_team(server)
+    ok(a.create("Team/Sub"))
+    ok(a.setacl("Team", BOB, "lr"))
+    ok(a.setacl("Team/Sub", BOB, "lr"))
+    b = Jmap(server, BOB)
+    alice = account_id(ALICE)
+    before = alice_list(a)
+    boxes = by_name(b, alice)
+    team, sub = boxes["Team"]["id"], boxes["Sub"]["id"]
+
+    def mbset(**args):
+        return b.ok("Mailbox/set", {"accountId": alice, **args})
+
+    # without "k" on Team no child; never a top-level mailbox; without "x" no rename/destroy
+    st = mbset(create={"n": {"name": "New", "parentId": team}})
+    assert st["notCreated"]["n"]["type"] == "forbidden"
+    st = mbset(create={"t": {"name": "Top", "parentId": None}})
+    assert st["notCreated"]["t"]["type"] == "forbidden"
+    st = mbset(update={sub: {"name": "Renamed"}})
+    assert st["notUpdated"][sub]["type"] == "forbidden"
+    st = mbset(destroy=[sub])
+    assert st["notDestroyed"][sub]["type"] == "forbidden"
+    st = mbset(update={sub: {"isSubscribed": True}})
+    assert st["notUpdated"][sub]["type"] == "forbidden"  # alice's subscriptions are hers
+    assert alice_list(a) == before
+
+    # "k" on Team: a child of it (as IMAP CREATE "Other Users/alice/Team/New" allows)
+    ok(a.setacl("Team", BOB, "lrk"))
+    assert by_name(b, alice)["Team"]["myRights"]["mayCreateChild"] is True
+    st = mbset(create={"n": {"name": "New", "parentId": team}})
+    assert "n" in st["created"], st
+    assert "Team/New" in alice_list(a)
+    # still no top level with "k" below
+    st = mbset(create={"t": {"name": "Top", "parentId": None}})
+    assert st["notCreated"]["t"]["type"] == "forbidden"
+
+    # "x" on Team/Sub: renamed under Team ("k" there), then destroyed
+    ok(a.setacl("Team/Sub", BOB, "lrx"))
+    got = by_name(b, alice)["Sub"]["myRights"]
+    assert got["mayRename"] is True and got["mayDelete"] is True
+    st = mbset(update={sub: {"name": "Sub2"}})
+    assert sub in st["updated"], st
+    assert "Team/Sub2" in alice_list(a) and "Team/Sub" not in alice_list(a)
+    # moving it to the top: "k" on no parent there, as IMAP RENAME refuses
+    st = mbset(update={sub: {"parentId": None}})
+    assert st["notUpdated"][sub]["type"] == "forbidden"
+    st = mbset(destroy=[sub])
+    assert st["destroyed"] == [sub], st
+    assert "Team/Sub2" not in alice_list(a)
+    # bob's IMAP agrees: no "x" on Team, so no DELETE of it either
+    bi = imap(server, BOB)
+    typ, _ = bi.delete(f'"Other Users/{ALICE}/Team"')
+    assert typ == "NO"
+    bi.logout()
+    assert "Team" in alice_list(a)
     a.logout()
