@@ -504,8 +504,9 @@ def test_in_chromium(server, tmp_path):
 def test_shared_folders_in_chromium(server):
     """alice shares Team with bob over IMAP (SETACL "lr"), the admin makes a public News:
     bob sees both as sections of his folder tree, opens and reads their messages, finds
-    the actions the rights do not allow turned off, and the share, once taken back, leaves
-    the tree (tests/webmail/shared.test.mjs in Debian's chromium)."""
+    the actions the rights do not allow turned off, sees a message alice gets in Team
+    appear live (push), and the share, once taken back, leaves the tree
+    (tests/webmail/shared.test.mjs in Debian's chromium)."""
     chromium = shutil.which("chromium")
     if chromium is None or not (BROWSER_TESTS / "node_modules" / "playwright-core").is_dir():
         pytest.fail("chromium or playwright-core is missing: run `make deps-test`")
@@ -526,11 +527,14 @@ def test_shared_folders_in_chromium(server):
         assert m.append("Private", None, None, news.replace(b"Site news", b"Private"))[0] == "OK"
         assert m.append('"Public Folders/News"', None, None, news)[0] == "OK"
         assert m.setacl("Team", BOB, "lr")[0] == "OK"
-    run_browser_test(server, chromium, "shared.test.mjs")
+    moved = server.base / "team.mbox"  # imported by the browser test while bob looks at Team
+    moved.write_bytes(b"From dan@example.test Thu Jan  1 00:00:00 2026\n" + team.replace(
+        b"Crane schedule", b"Crane moved").replace(b"crane-t@", b"crane-m@").replace(b"\r\n", b"\n"))
+    run_browser_test(server, chromium, "shared.test.mjs", {"WEBMAIL_TEAM_MBOX": str(moved)})
     # bob only read: Team's message is still unread for alice, and still there
     with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
                            timeout=20) as m:
         m.login(ALICE, PASSWORD)
         m.select("Team", readonly=True)
-        [n] = m.search(None, "ALL")[1][0].split()
+        [n] = m.search(None, 'SUBJECT "Crane schedule"')[1][0].split()
         assert b"\\Seen" not in m.fetch(n, "(FLAGS)")[1][0]

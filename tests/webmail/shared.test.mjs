@@ -3,7 +3,8 @@
 // Debian's chromium driven by playwright-core under node:test.
 // tests/integration/test_webmail.py (test_shared_folders_in_chromium) makes
 // alice's shared "Team" and the public "News" over IMAP and the wharf
-// command, then runs this file as bob; the environment names them all.
+// command, then runs this file as bob; the environment names them all
+// (WEBMAIL_TEAM_MBOX: a message for Team, imported while bob looks at it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -54,6 +55,13 @@ test('bob sees, opens and only reads what alice shares', async (t) => {
     await page.screenshot({ path: `${env.WEBMAIL_SHOTS}/shared.png` });
     await shared.getByRole('button', { name: /^Team, 1 unread/ }).waitFor(); // still unread
     assert.equal(await page.locator('#list-rows .row', { hasText: 'Crane schedule' }).count(), 1);
+  });
+
+  await t.test('a message alice gets in Team shows at once, pushed', async () => {
+    // the folder is on screen; nothing is clicked: only the push stream can bring it
+    execFileSync(WHARF[0], [...WHARF.slice(1), 'import', 'mbox', env.WEBMAIL_ALICE, env.WEBMAIL_TEAM_MBOX, 'Team']);
+    await page.locator('#list-rows .row', { hasText: 'Crane moved' }).waitFor({ timeout: 10000 });
+    await shared.getByRole('button', { name: /^Team, 2 unread/ }).waitFor(); // and its count
   });
 
   await t.test('the public folder opens for everyone', async () => {
