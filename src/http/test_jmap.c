@@ -1068,7 +1068,8 @@ static void test_push_shared(void **state)
     struct event_base *base = event_base_new();
     int watching = 0;
     struct jmap_push *p = jmap_push_new(base, &f->j, 0, watch, &watching);
-    struct sink bob = {BUF_INIT, 0};
+    static const struct jmap_push_io ws_io = {sink_write, sink_end, true};
+    struct sink bob = {BUF_INIT, 0}, ws = {BUF_INIT, 0};
     struct buf err = BUF_INIT, alice_id = BUF_INIT;
     jmap_account_id(ALICE, &alice_id);
     assert_int_equal(store_mailbox_create(f->s, ALICE, "Team", NULL, &err), 0);
@@ -1076,6 +1077,7 @@ static void test_push_shared(void **state)
     assert_int_equal(store_acl_set(f->s, ALICE, "Team", BOB, "lr", &err), 0);
     assert_int_equal(store_acl_set(f->s, ALICE, "Seen", BOB, "l", &err), 0);
     assert_non_null(jmap_push_open(p, BOB, "*", "no", "0", NULL, &sink_io, &bob, &err));
+    assert_non_null(jmap_push_open(p, BOB, "Email", "no", "0", NULL, &ws_io, &ws, &err));
     assert_int_equal(watching, 2); /* bob's account and alice's */
     uint64_t st;
     /* her INBOX, then Seen ("l" only: its messages are not bob's to know of): nothing */
@@ -1100,6 +1102,9 @@ static void test_push_shared(void **state)
     assert_non_null(strstr(bob.got.data, alice_id.data));
     assert_non_null(strstr(bob.got.data, "\"Email\":"));
     assert_null(strstr(bob.got.data, "\nid: "));
+    /* WebSocket: the StateChange without a pushState (bob resumes from his own) */
+    assert_non_null(strstr(ws.got.data, alice_id.data));
+    assert_null(strstr(strstr(ws.got.data, alice_id.data), "pushState"));
     /* a new mailbox of hers bob has no right on: nothing; Seen deleted: told (Mailbox) */
     buf_reset(&bob.got);
     assert_int_equal(store_mailbox_create(f->s, ALICE, "Other", NULL, &err), 0);
@@ -1126,6 +1131,7 @@ static void test_push_shared(void **state)
     jmap_push_free(p);
     event_base_free(base);
     buf_free(&bob.got);
+    buf_free(&ws.got);
     buf_free(&alice_id);
     buf_free(&err);
 }
