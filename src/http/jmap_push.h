@@ -35,9 +35,10 @@ struct jmap_push_io {
     bool json;
 };
 
-/* watch (may be NULL) is told when the worker's first stream of an account
- * opens (on true) and its last one goes (false): the worker subscribes to
- * that account's bus events only while it has streams for it. */
+/* watch (may be NULL) is told when the worker first needs an account's events
+ * (on true: a stream of it opens, or a stream of a user it shares a
+ * mailbox with) and when it no longer does (false): the worker subscribes to
+ * that account's bus events only meanwhile. */
 struct jmap_push *jmap_push_new(struct event_base *base, struct jmap *j, unsigned coalesce_ms,
                                 void (*watch)(void *ctx, const char *owner, bool on),
                                 void *watch_ctx);
@@ -48,7 +49,10 @@ bool jmap_push_args_ok(const char *types, const char *closeafter, const char *pi
 void jmap_push_free(struct jmap_push *p);
 /*
  * Opens a stream of user for the event source query (types, closeafter,
- * ping as the URL gave them) and the Last-Event-ID header (NULL: none).
+ * ping as the URL gave them); it also hears of the accounts shared with user
+ * at this moment (the store's ACLs), each change only when user may see the
+ * changed mailbox, the event without an id (EventSource) or pushState (WS).
+ * Last-Event-ID (NULL: none) is the user's own account's state.
  * NULL with err when an argument is bad (the caller answers 400), or when
  * the stream already ended (io->end was called: missed changes were sent to
  * a closeafter=state client). A stream that stays open was sent the current
