@@ -505,6 +505,20 @@ static json_t *compose(struct jmap_req *r, json_t *o, struct buf *out)
     return body_write(r, o, out);
 }
 
+/* created[cid] for an Email stored from size bytes of body hash (create, import, copy). */
+static void stored_created(struct jmap_req *r, const char *cid, const char *hash, size_t size,
+                           json_t *created)
+{
+    char id[70], blob[70], thread[32];
+    snprintf(id, sizeof(id), "e%s", hash);
+    snprintf(blob, sizeof(blob), "b%s", hash);
+    jmap_email_thread(r, hash, thread);
+    jmap_created(r, cid, id);
+    json_object_set_new(created, cid,
+                        json_pack("{s:s, s:s, s:s, s:I}", "id", id, "blobId", blob, "threadId",
+                                  thread, "size", (json_int_t)size));
+}
+
 static json_t *email_create(struct jmap_req *r, const char *cid, json_t *o, json_t *created)
 {
     struct buf msg = BUF_INIT;
@@ -516,16 +530,8 @@ static json_t *email_create(struct jmap_req *r, const char *cid, json_t *o, json
         e = jmap_set_error("invalidProperties", "receivedAt must be a UTCDate", "receivedAt");
     char hash[65];
     if (!e && jmap_email_store(r, buf_slice(&msg), json_object_get(o, "mailboxIds"),
-                               json_object_get(o, "keywords"), received, hash, &e) == 0) {
-        char id[70], blob[70], thread[32];
-        snprintf(id, sizeof(id), "e%s", hash);
-        snprintf(blob, sizeof(blob), "b%s", hash);
-        jmap_email_thread(r, hash, thread);
-        jmap_created(r, cid, id);
-        json_object_set_new(created, cid,
-                            json_pack("{s:s, s:s, s:s, s:I}", "id", id, "blobId", blob, "threadId",
-                                      thread, "size", (json_int_t)msg.len));
-    }
+                               json_object_get(o, "keywords"), received, hash, &e) == 0)
+        stored_created(r, cid, hash, msg.len, created);
     buf_free(&msg);
     return e;
 }
@@ -907,18 +913,9 @@ json_t *jmap_email_import(struct jmap_req *r, json_t *args, json_t **err_r)
                 e = jmap_set_error("blobNotFound", NULL, NULL);
         }
         char hash[65];
-        if (e == NULL &&
-            jmap_email_store(r, buf_slice(&data), json_object_get(o, "mailboxIds"),
-                             json_object_get(o, "keywords"), received, hash, &e) == 0) {
-            char id[70], blob[70], thread[32];
-            snprintf(id, sizeof(id), "e%s", hash);
-            snprintf(blob, sizeof(blob), "b%s", hash);
-            jmap_email_thread(r, hash, thread);
-            jmap_created(r, k, id);
-            json_object_set_new(created, k,
-                                json_pack("{s:s, s:s, s:s, s:I}", "id", id, "blobId", blob,
-                                          "threadId", thread, "size", (json_int_t)data.len));
-        }
+        if (e == NULL && jmap_email_store(r, buf_slice(&data), json_object_get(o, "mailboxIds"),
+                                          json_object_get(o, "keywords"), received, hash, &e) == 0)
+            stored_created(r, k, hash, data.len, created);
         if (e)
             json_object_set_new(not_created, k, e);
         buf_free(&data);
@@ -997,16 +994,8 @@ static json_t *copy_one(struct jmap_req *r, struct jmap_req *from, const char *c
         goto out;
     }
     if (jmap_email_store(r, buf_slice(&data), json_object_get(o, "mailboxIds"), kw, received, nhash,
-                         &e) == 0) {
-        char nid[70], nblob[70], thread[32];
-        snprintf(nid, sizeof(nid), "e%s", nhash);
-        snprintf(nblob, sizeof(nblob), "b%s", nhash);
-        jmap_email_thread(r, nhash, thread);
-        jmap_created(r, cid, nid);
-        json_object_set_new(created, cid,
-                            json_pack("{s:s, s:s, s:s, s:I}", "id", nid, "blobId", nblob,
-                                      "threadId", thread, "size", (json_int_t)data.len));
-    }
+                         &e) == 0)
+        stored_created(r, cid, nhash, data.len, created);
 out:
     json_decref(orig);
     store_account_messages_free(c, n);
