@@ -36,7 +36,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/listener.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,9 +403,7 @@ void net_worker_note_parked(struct net_worker *w)
 void net_worker_trim(struct net_worker *w)
 {
     w->parked_untrimmed = 0;
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
+    alloc_trim();
 }
 
 static void park_cb(evutil_socket_t fd, short what, void *arg)
