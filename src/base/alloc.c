@@ -6,6 +6,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 static void oom(size_t size)
 {
@@ -64,4 +67,11 @@ void *xmemdup(const void *src, size_t n)
     if (n)
         memcpy(p, src, n);
     return p;
+}
+
+void alloc_trim(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }

@@ -20,4 +20,8 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 void *xmemdup(const void *p, size_t n);
 
+/* Gives the heap's free pages back to the system, which glibc keeps otherwise
+ * (malloc_trim): for a process that just freed much at once, or went quiet. */
+void alloc_trim(void);
+
 #endif

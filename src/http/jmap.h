@@ -88,6 +88,16 @@ void jmap_release(struct jmap *j);
 /* j->stats as the worker's status figures ("jmap_view_reads", ...) into obj. */
 void jmap_stats_json(const struct jmap *j, json_t *obj);
 
+/*
+ * Frees what j keeps between requests that no request used in the idle_ms
+ * before now_ms (monotonic_ms): the account view, each kept Email/query
+ * result. Returns the ms until the next of what is left falls due, or -1
+ * when j keeps nothing (the worker's jmap_cache_idle timer, jmap_http.c).
+ */
+int64_t jmap_release_idle(struct jmap *j, int64_t now_ms, int64_t idle_ms);
+/* How many account views and Email/query results j keeps (the worker's status). */
+void jmap_kept(const struct jmap *j, size_t *views_r, size_t *queries_r);
+
 /* The account id JMAP shows for user (its name in hex after 'a': Ids allow no '@'). */
 void jmap_account_id(const char *user, struct buf *out);
 

@@ -10,15 +10,22 @@
  * come to this worker only while it holds a push stream of that account
  * (owner subscriptions), and the changes its own requests make are both
  * published (other processes) and handed to its own push streams (the bus
- * does not echo to the publisher). Must never answer a route without the
+ * does not echo to the publisher). What the engine keeps between requests
+ * (an account view, query results) goes when no request used it for
+ * jmap_cache_idle, and once the worker has had no JMAP request that long,
+ * the store's page cache and the heap's free pages go back too: one timer
+ * per worker (cache_idle_cb). Must never answer a route without the
  * logged-in user the route layer checked.
  */
 #include "http/jmap_http.h"
 #include "base/alloc.h"
+#include "base/clock.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "http/jmap_push.h"
 #include "http/jmap_queue.h"
 
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,9 +36,51 @@ struct jmap_http {
     struct jmap_submit submit;
     struct directory_client *dir;
     struct jmap_push *push;
+    struct event *idle_ev;   /* the worker's one cache timer (cache_idle_cb) */
+    int64_t last_request_ms; /* the last JMAP request's start (monotonic_ms) */
+    bool quiet;              /* the store's cache was given back since that request */
 };
 
 static struct jmap_http jh; /* one per worker process */
+
+/* ---- what the engine keeps, given back when unused ---- */
+
+/*
+ * Frees what no request used for jmap_cache_idle, and comes back when the
+ * next of what is left falls due; once nothing is left and no request came
+ * for that long, gives back the store's page cache and the heap's free
+ * pages, and sleeps until the next request (cache_used) wakes it.
+ */
+static void cache_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    int64_t now = monotonic_ms(), idle = http_server_config(jh.srv)->jmap_cache_idle;
+    int64_t next = jmap_release_idle(&jh.j, now, idle);
+    int64_t quiet_in = jh.last_request_ms + idle - now;
+    if (quiet_in > 0 && (next < 0 || quiet_in < next))
+        next = quiet_in;
+    if (next >= 0) {
+        struct timeval tv = clock_timeval_ms(next);
+        event_add(jh.idle_ev, &tv);
+        return;
+    }
+    if (!jh.quiet) {
+        jh.quiet = true;
+        store_release_memory(jh.j.store);
+        net_worker_trim(http_server_worker(jh.srv));
+    }
+}
+
+/* A JMAP request begins: the timer runs while the engine may keep something. */
+static void cache_used(void)
+{
+    jh.last_request_ms = monotonic_ms();
+    jh.quiet = false;
+    if (jh.idle_ev && !event_pending(jh.idle_ev, EV_TIMEOUT, NULL)) {
+        struct timeval tv = clock_timeval_ms(http_server_config(jh.srv)->jmap_cache_idle);
+        event_add(jh.idle_ev, &tv);
+    }
+}
 
 /* ---- helpers ---- */
 
@@ -99,6 +148,7 @@ static void session_route(struct http_request *req, struct http_response *res, v
 {
     struct buf base = BUF_INIT;
     base_url(req, &base);
+    cache_used();
     json_t *s;
     if (jmap_session_json(&jh.j, http_request_user(req), base.data, &s) == 0)
         send_json(res, 200, s);
@@ -113,6 +163,7 @@ static void api_run(struct http_request *req, struct http_response *res)
     struct slice body = http_request_body(req);
     json_t *out = NULL;
     int status = 500;
+    cache_used();
     jmap_api(&jh.j, http_request_user(req), body.ptr, body.len, &out, &status);
     send_json(res, status, out);
 }
@@ -270,6 +321,7 @@ static void upload_route(struct http_request *req, struct http_response *res, vo
     const char *type = http_request_header(req, "Content-Type");
     json_t *out = NULL;
     int status = 500;
+    cache_used();
     jmap_upload(&jh.j, http_request_user(req), acc.data, type, http_request_body(req), &out,
                 &status);
     send_json(res, status, out);
@@ -302,6 +354,7 @@ static void download_route(struct http_request *req, struct http_response *res, 
     if (!query_param(http_request_query(req), "type", &type) || !media_type_ok(type.data))
         buf_append_cstr(&type, "application/octet-stream");
     struct buf *body = http_response_body(res);
+    cache_used();
     int status = jmap_download(&jh.j, http_request_user(req), acc.data, blob.data, body);
     if (status != 200) {
         buf_reset(body);
@@ -449,6 +502,7 @@ static void ws_message(void *arg, struct http_ws *ws, const char *data, size_t l
         /* answered as a POST to the API URL is (RFC 8887 4.3.3) */
         json_t *out = NULL;
         int status = 500;
+        cache_used();
         jmap_api(&jh.j, w->user, data, len, &out, &status);
         json_object_set_new(out, "@type", json_string(status == 200 ? "Response" : "RequestError"));
         if (json_is_string(id))
@@ -524,6 +578,7 @@ void jmap_routes_init(struct http_server *srv)
     jh.j.submit = &jh.submit;
     jh.j.publish = publish;
     jh.push = jmap_push_new(http_server_base(srv), &jh.j, JMAP_PUSH_COALESCE_MS, watch, NULL);
+    jh.idle_ev = evtimer_new(http_server_base(srv), cache_idle_cb, NULL);
     http_server_listen_events(srv, on_event, NULL);
     http_route_add("GET", "/.well-known/jmap", HTTP_ROUTE_AUTH | HTTP_ROUTE_HOME, session_route,
                    NULL);
@@ -544,6 +599,8 @@ void jmap_routes_status(json_t *obj)
 
 void jmap_routes_free(void)
 {
+    if (jh.idle_ev)
+        event_free(jh.idle_ev);
     jmap_push_free(jh.push);
     directory_client_free(jh.dir);
     jmap_release(&jh.j);

@@ -15,6 +15,7 @@
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 
 #include <stdlib.h>
@@ -825,7 +826,8 @@ static int text_fast(struct jmap_req *r, const struct qrun *qr, char (**ids_r)[6
  * turn (the list, its settings message, a search), and one entry would make
  * each evict the other. The account state is part of the key, so any change
  * to the account (which moves the state) makes the next query run afresh:
- * the cache never answers for old data.
+ * the cache never answers for old data. An entry no request used in the
+ * worker's jmap_cache_idle goes (jmap_release_idle).
  */
 #define QCACHE_MAX 4
 
@@ -834,6 +836,7 @@ struct jmap_query_cache {
     uint64_t state;
     char (*ids)[65];
     size_t n;
+    int64_t used_ms; /* when a request last read it (monotonic_ms) */
     struct jmap_query_cache *next;
 };
 
@@ -859,6 +862,10 @@ void jmap_stats_json(const struct jmap *j, json_t *obj)
     json_object_set_new(obj, "jmap_query_kept", json_integer((json_int_t)s->query_kept));
     json_object_set_new(obj, "jmap_query_grown", json_integer((json_int_t)s->query_grown));
     json_object_set_new(obj, "jmap_query_runs", json_integer((json_int_t)s->query_runs));
+    size_t views, queries;
+    jmap_kept(j, &views, &queries);
+    json_object_set_new(obj, "jmap_views", json_integer((json_int_t)views));
+    json_object_set_new(obj, "jmap_queries", json_integer((json_int_t)queries));
 }
 
 void jmap_release(struct jmap *j)
@@ -866,6 +873,32 @@ void jmap_release(struct jmap *j)
     qcache_free(j->qcache);
     j->qcache = NULL;
     jmap_view_release(j);
+}
+
+int64_t jmap_release_idle(struct jmap *j, int64_t now_ms, int64_t idle_ms)
+{
+    int64_t cutoff = now_ms - idle_ms, last = jmap_view_release_idle(j, cutoff);
+    for (struct jmap_query_cache **pp = &j->qcache; *pp;) {
+        struct jmap_query_cache *c = *pp;
+        if (c->used_ms > cutoff) {
+            if (c->used_ms < last || last < 0)
+                last = c->used_ms;
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        c->next = NULL;
+        qcache_free(c);
+    }
+    return last < 0 ? -1 : last + idle_ms - now_ms;
+}
+
+void jmap_kept(const struct jmap *j, size_t *views_r, size_t *queries_r)
+{
+    *views_r = jmap_view_kept(j);
+    *queries_r = 0;
+    for (const struct jmap_query_cache *c = j->qcache; c; c = c->next)
+        ++*queries_r;
 }
 
 /* The entry of (user, key) at state st, moved to the front; NULL when none. */
@@ -878,6 +911,7 @@ static struct jmap_query_cache *qcache_find(struct jmap *j, const char *user, co
             *pp = c->next;
             c->next = j->qcache;
             j->qcache = c;
+            c->used_ms = monotonic_ms();
             return c;
         }
     }
@@ -887,6 +921,7 @@ static struct jmap_query_cache *qcache_find(struct jmap *j, const char *user, co
 /* Puts c first; drops entries of older states and those past QCACHE_MAX. */
 static void qcache_add(struct jmap *j, struct jmap_query_cache *c)
 {
+    c->used_ms = monotonic_ms();
     c->next = j->qcache;
     j->qcache = c;
     size_t n = 1;

@@ -15,10 +15,16 @@
  * (reading a body's copies again is idempotent), and never answers for an
  * older state than the one asked for.
  *
+ * A view no request asked for in the worker's jmap_cache_idle is dropped
+ * (jmap_view_release_idle, from the worker's one timer): a quiet worker
+ * does not hold a big account's copies and indexes for hours, and the
+ * next request reads it afresh, as after a change too large to patch.
+ *
  * Never changes the store; never holds more than one account.
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +36,7 @@
 
 struct jmap_view_cache {
     struct jmap_view v;
+    int64_t used_ms; /* when a request last asked for it (monotonic_ms) */
 };
 
 static int copy_order(const void *a, const void *b)
@@ -602,6 +609,7 @@ const struct jmap_view *jmap_view_get(struct jmap_req *r, uint64_t st, json_t **
     if (r->j->view == NULL)
         r->j->view = xcalloc(1, sizeof(*r->j->view));
     struct jmap_view *v = &r->j->view->v;
+    r->j->view->used_ms = monotonic_ms();
     struct buf err = BUF_INIT;
     int rc = 1;
     if (v->user && strcmp(v->user, r->view_key.data) == 0) {
@@ -637,6 +645,23 @@ size_t jmap_view_thread(const struct jmap_view *v, int64_t thread, size_t *n_r)
         end++;
     *n_r = end - lo;
     return lo;
+}
+
+size_t jmap_view_kept(const struct jmap *j)
+{
+    return j->view != NULL && j->view->v.user != NULL;
+}
+
+int64_t jmap_view_release_idle(struct jmap *j, int64_t cutoff_ms)
+{
+    if (j->view == NULL || j->view->v.user == NULL) {
+        jmap_view_release(j);
+        return -1;
+    }
+    if (j->view->used_ms > cutoff_ms)
+        return j->view->used_ms;
+    jmap_view_release(j);
+    return -1;
 }
 
 void jmap_view_release(struct jmap *j)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "http/jmap.h"
 #include "http/jmap_int.h" /* jmap_view_copies_room */
 #include "http/jmap_push.h"
@@ -661,6 +662,48 @@ static void test_view_grows_in_place(void **state)
     free(other);
 }
 
+/*
+ * What a worker keeps is freed once no request used it for the idle time
+ * (jmap_release_idle, the http worker's jmap_cache_idle timer), not before,
+ * and the view and results read again answer exactly as the ones dropped.
+ */
+static void test_view_idle_release(void **state)
+{
+    struct fixture *f = *state;
+    char *inbox, *other;
+    inbox_and_other(f, &inbox, &other);
+    for (int i = 0; i < 12; i++)
+        deliver_n(f, i % 5 == 4 ? "Other" : NULL, i, i % 3 == 2 ? i - 1 : -1);
+    size_t views, queries;
+    jmap_kept(&f->j, &views, &queries);
+    assert_int_equal(views + queries, 0);
+    assert_int_equal(jmap_release_idle(&f->j, monotonic_ms(), 60000), -1);
+    char *kept = view_answers(f, inbox, other);
+    jmap_kept(&f->j, &views, &queries);
+    assert_int_equal(views, 1);
+    assert_int_equal(queries, 4);
+    /* used just now: kept, and due in (about) the idle time */
+    int64_t due = jmap_release_idle(&f->j, monotonic_ms(), 60000);
+    assert_true(due > 50000 && due <= 60000);
+    jmap_kept(&f->j, &views, &queries);
+    assert_int_equal(views + queries, 5);
+    /* a minute on: all of it goes, and the store's page cache with it */
+    assert_int_equal(jmap_release_idle(&f->j, monotonic_ms() + 60000, 60000), -1);
+    jmap_kept(&f->j, &views, &queries);
+    assert_int_equal(views + queries, 0);
+    store_release_memory(f->s);
+    char *again = view_answers(f, inbox, other);
+    assert_string_equal(kept, again);
+    /* and brought forward from the view read again, as from the first */
+    deliver_n(f, NULL, 12, 0);
+    deliver_n(f, "Other", 13, -1);
+    view_same_as_fresh(f, inbox, other);
+    free(kept);
+    free(again);
+    free(inbox);
+    free(other);
+}
+
 static void test_create_import_submit(void **state)
 {
     struct fixture *f = *state;
@@ -1146,6 +1189,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_emails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_view_brought_forward, setup, teardown),
         cmocka_unit_test_setup_teardown(test_view_grows_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_view_idle_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_import_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_account, setup, teardown),

@@ -49,6 +49,7 @@ struct mta {
     int64_t topup_waited;                /* ms the top-up has waited for the store to be quiet */
     uint64_t topup_runs, topup_deferred; /* for wharf status */
     bool topup_behind;                   /* the last tick was deferred or left bodies to index */
+    unsigned quiet_ticks; /* top-up ticks in a row with nothing delivered or indexed */
     /* the organization's routes (doc/routing.md, "Queues"): the routing process's table,
      * looked at every ROUTES_WATCH_MS; a change of its routes makes waiting mail due */
     struct event *routes_ev;
@@ -262,6 +263,9 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
  * its commit; bench/README.md). A store busy for TOPUP_IDLE_MS on end still
  * gets one tick's worth, so the index is never left behind for good. It runs
  * every TOPUP_BUSY_MS while there is work, every TOPUP_IDLE_MS otherwise.
+ * Once a whole TOPUP_IDLE_MS passed with neither, the store's page cache
+ * (full after a burst) and the heap's free pages go back to the system,
+ * once a quiet spell.
  */
 #define TOPUP_MESSAGES 64
 #define TOPUP_BUSY_MS 200
@@ -296,6 +300,7 @@ static void on_text_topup(evutil_socket_t fd, short what, void *arg)
     if (m->stopping)
         return;
     int64_t next = TOPUP_BUSY_MS;
+    bool quiet = false;
     if (topup_quiet(m)) {
         struct buf err = BUF_INIT;
         size_t n = 0;
@@ -307,6 +312,12 @@ static void on_text_topup(evutil_socket_t fd, short what, void *arg)
         m->topup_behind = n >= TOPUP_MESSAGES;
         if (n < TOPUP_MESSAGES)
             next = TOPUP_IDLE_MS;
+        quiet = n == 0;
+    }
+    m->quiet_ticks = quiet ? m->quiet_ticks + 1 : 0;
+    if (m->quiet_ticks == 2) { /* the second in a row: TOPUP_IDLE_MS of quiet */
+        store_release_memory(m->store);
+        alloc_trim();
     }
     struct timeval tv = clock_timeval_ms(next);
     evtimer_add(m->topup_ev, &tv);

@@ -108,6 +108,9 @@ const struct wharf_config *net_worker_config(struct net_worker *w);
 bool net_worker_serve(struct net_worker *w, const char *service, enum net_tls_mode tls,
                       const struct net_proto *proto, void *proto_arg,
                       const struct net_service_limits *limits);
+/* The heap's free pages back to the system (glibc's malloc_trim, which
+ * otherwise keeps them): after the worker freed much at once (a dropped cache). */
+void net_worker_trim(struct net_worker *w);
 /* Extra figures for `wharf status` (connections is always added). */
 void net_worker_set_status(struct net_worker *w, void (*fn)(void *arg, json_t *obj), void *arg);
 /*

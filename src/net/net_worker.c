@@ -36,7 +36,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/listener.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,6 +400,12 @@ void net_worker_note_parked(struct net_worker *w)
     w->parked_untrimmed++;
 }
 
+void net_worker_trim(struct net_worker *w)
+{
+    w->parked_untrimmed = 0;
+    alloc_trim();
+}
+
 static void park_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct net_worker *w = arg;
@@ -413,14 +418,10 @@ static void park_cb(evutil_socket_t fd, short what, void *arg)
     }
     parked += net_proxy_park_sweep(w, now, w->cfg->tls_park_idle); /* front-end to back-end */
     w->parked_untrimmed += parked;
-#ifdef __GLIBC__
     /* Also once a wave of parking is over (a sweep parks none after some did),
      * so that the last connections of a wave do not keep their pages. */
-    if (w->parked_untrimmed >= NET_PARK_TRIM_AT || (parked == 0 && w->parked_untrimmed > 0)) {
-        w->parked_untrimmed = 0;
-        malloc_trim(0);
-    }
-#endif
+    if (w->parked_untrimmed >= NET_PARK_TRIM_AT || (parked == 0 && w->parked_untrimmed > 0))
+        net_worker_trim(w);
 }
 
 static void idlest_cb(evutil_socket_t fd, short what, void *arg)

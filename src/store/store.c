@@ -838,3 +838,8 @@ int store_dedupe_expire(struct store *s, int64_t max_age_seconds, struct buf *er
 {
     return s->drv->dedupe_expire(s, max_age_seconds, err);
 }
+
+void store_release_memory(struct store *s)
+{
+    s->drv->release_memory(s);
+}

@@ -700,6 +700,10 @@ int store_gc(struct store *s, struct buf *err);
 /* Forgets dedupe records older than max_age_seconds (their spool files are long gone). */
 int store_dedupe_expire(struct store *s, int64_t max_age_seconds, struct buf *err);
 
+/* Gives back the memory the store keeps to read faster (the database pages its
+ * connection caches): for a process gone quiet; the next reads fetch them again. */
+void store_release_memory(struct store *s);
+
 struct store_backup_stats {
     uint64_t files, bytes;         /* copied */
     uint64_t linked, linked_bytes; /* hard-linked from the previous backup */

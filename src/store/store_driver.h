@@ -161,6 +161,7 @@ struct store_driver {
     int (*blob_stats)(struct store *s, struct store_blob_stats *st, struct buf *err);
     int (*gc)(struct store *s, struct buf *err);
     int (*dedupe_expire)(struct store *s, int64_t max_age_seconds, struct buf *err);
+    void (*release_memory)(struct store *s);
 };
 
 /* What every driver's state begins with. */

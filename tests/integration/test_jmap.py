@@ -37,7 +37,9 @@ def server(wharf_factory):
                       extra={"http_auth_failure_delay": "0",
                              "jmap_max_objects_in_get": "5",
                              "jmap_max_size_request": "8k",
-                             "jmap_max_size_upload": "1M"}).start()
+                             "jmap_max_size_upload": "1M",
+                             # the view counters the tests read must not see an idle release
+                             "jmap_cache_idle": "1h"}).start()
     s.wharf("domain", "add", "example.test")
     for user in (USER, OTHER):
         s.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
@@ -766,3 +768,41 @@ def test_list_after_delivery_brought_forward(server):
     assert c1["query_runs"] == c0["query_runs"], (c0, c1)
     assert c1["view_patches"] == c0["view_patches"] + 1 and c1["view_reads"] == c0["view_reads"]
     conn.close()
+
+
+def test_idle_worker_drops_account_view(wharf_factory):
+    """An http worker keeps the account it last read for Email/query and
+    Thread/get (its view) and its query results; once no request used them
+    for jmap_cache_idle they are freed (the worker's status counts them, over
+    every worker), and the view read again answers as the one dropped."""
+    s = wharf_factory(enable={"https", "smtp"},
+                      extra={"http_auth_failure_delay": "0", "jmap_cache_idle": "3s"}).start()
+    s.wharf("domain", "add", "example.test")
+    s.wharf("user", "add", USER, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    j = Jmap(s)
+    with smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=20) as c:
+        for i in range(5):
+            c.sendmail(OTHER, [USER], b"From: <bob@example.test>\r\nTo: <alice@example.test>\r\n"
+                       b"Subject: note %d\r\n\r\nbody %d\r\n" % (i, i))
+    wait_until(lambda: len(j.ok("Email/query", {})["ids"]) == 5, what="five deliveries")
+
+    def answers():
+        out = j.api([["Email/query", {"accountId": j.account, "collapseThreads": True,
+                                      "sort": [{"property": "receivedAt", "isAscending": False}]},
+                      "q"],
+                     ["Email/get", {"accountId": j.account, "properties": ["threadId"],
+                                    "#ids": {"resultOf": "q", "name": "Email/query",
+                                             "path": "/ids"}}, "g"],
+                     ["Thread/get", {"accountId": j.account,
+                                     "#ids": {"resultOf": "g", "name": "Email/get",
+                                              "path": "/list/*/threadId"}}, "t"]])
+        return out["methodResponses"]
+
+    before = answers()
+    # kept just after (the idle time is seconds away): one view, its queries
+    assert s.worker_count("http", "jmap_views") == 1
+    assert s.worker_count("http", "jmap_queries") >= 1
+    wait_until(lambda: s.worker_count("http", "jmap_views") == 0
+               and s.worker_count("http", "jmap_queries") == 0,
+               what="the idle worker's view and queries freed")
+    assert answers() == before

@@ -555,6 +555,13 @@ static int sq_totals(struct store *s, struct store_totals *t, struct buf *err)
     return 0;
 }
 
+/* The connection's page cache (up to SQLite's default 2 MB, full after reading a
+ * big account) back to the heap; the caller may trim the heap. */
+static void sq_release_memory(struct store *s)
+{
+    sqlite3_db_release_memory(sq(s)->db);
+}
+
 const struct store_driver store_sqlite_driver = {
     .name = "sqlite",
     .open = sq_open,
@@ -620,4 +627,5 @@ const struct store_driver store_sqlite_driver = {
     .blob_stats = sq_blob_stats,
     .gc = sq_gc,
     .dedupe_expire = sq_dedupe_expire,
+    .release_memory = sq_release_memory,
 };
