@@ -91,10 +91,15 @@ void jmap_stats_json(const struct jmap *j, json_t *obj);
 /*
  * Frees what j keeps between requests that no request used in the idle_ms
  * before now_ms (monotonic_ms): the account view, each kept Email/query
- * result. Returns the ms until the next of what is left falls due, or -1
- * when j keeps nothing (the worker's jmap_cache_idle timer, jmap_http.c).
+ * result. The view of an account for which listening (may be NULL) is true
+ * stays, as used now: a client holding a push stream open (the webmail, all
+ * day) comes back to it at the next change or click, and must not wait for
+ * the whole account to be read again after every quiet spell. Returns the ms
+ * until the next of what is left falls due, or -1 when j keeps nothing (the
+ * worker's jmap_cache_idle timer, jmap_http.c).
  */
-int64_t jmap_release_idle(struct jmap *j, int64_t now_ms, int64_t idle_ms);
+int64_t jmap_release_idle(struct jmap *j, int64_t now_ms, int64_t idle_ms,
+                          bool (*listening)(void *ctx, const char *user), void *ctx);
 /* How many account views and Email/query results j keeps (the worker's status). */
 void jmap_kept(const struct jmap *j, size_t *views_r, size_t *queries_r);
 

@@ -51,11 +51,17 @@ static struct jmap_http jh; /* one per worker process */
  * for that long, gives back the store's page cache and the heap's free
  * pages, and sleeps until the next request (cache_used) wakes it.
  */
+static bool listening(void *ctx, const char *user)
+{
+    (void)ctx;
+    return jh.push != NULL && jmap_push_listening(jh.push, user);
+}
+
 static void cache_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
     int64_t now = monotonic_ms(), idle = http_server_config(jh.srv)->jmap_cache_idle;
-    int64_t next = jmap_release_idle(&jh.j, now, idle);
+    int64_t next = jmap_release_idle(&jh.j, now, idle, listening, NULL);
     int64_t quiet_in = jh.last_request_ms + idle - now;
     if (quiet_in > 0 && (next < 0 || quiet_in < next))
         next = quiet_in;

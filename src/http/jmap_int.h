@@ -277,9 +277,11 @@ size_t jmap_view_mailbox(const struct jmap_view *v, int64_t mailbox, size_t *n_r
 /* The Emails of thread in v: the index of the first in v->by_thread, *n_r of them. */
 size_t jmap_view_thread(const struct jmap_view *v, int64_t thread, size_t *n_r);
 void jmap_view_release(struct jmap *j);
-/* Frees j's view when no request asked for it after cutoff_ms (monotonic_ms):
- * -1 then (or when there is none); else the time it was last asked for. */
-int64_t jmap_view_release_idle(struct jmap *j, int64_t cutoff_ms);
+/* Frees j's view when no request asked for it after cutoff_ms (monotonic_ms)
+ * and keep (may be NULL) is false for its account: -1 then (or when there is
+ * none); else the time it was last asked for (now_ms when keep held it). */
+int64_t jmap_view_release_idle(struct jmap *j, int64_t now_ms, int64_t cutoff_ms,
+                               bool (*keep)(void *ctx, const char *user), void *ctx);
 /* How many account views j holds (0 or 1). */
 size_t jmap_view_kept(const struct jmap *j);
 /* Whether a copy with store flags and keywords has the JMAP keyword kw (no case). */

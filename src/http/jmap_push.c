@@ -350,12 +350,18 @@ static bool stream_send_one(struct jmap_push_stream *s, unsigned types, uint64_t
     return end;
 }
 
-static struct push_account *account_find(struct jmap_push *p, const char *owner)
+static struct push_account *account_find(const struct jmap_push *p, const char *owner)
 {
     for (struct push_account *a = p->accounts; a; a = a->next)
         if (strcmp(a->owner, owner) == 0)
             return a;
     return NULL;
+}
+
+bool jmap_push_listening(const struct jmap_push *p, const char *owner)
+{
+    const struct push_account *a = account_find(p, owner);
+    return a != NULL && a->streams != NULL;
 }
 
 static void account_flush(evutil_socket_t fd, short what, void *arg);

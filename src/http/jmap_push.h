@@ -68,5 +68,7 @@ void jmap_push_close(struct jmap_push_stream *s);
 void jmap_push_event(struct jmap_push *p, const struct ipc_event *ev);
 /* Open streams (status). */
 size_t jmap_push_streams(const struct jmap_push *p);
+/* Whether owner's own account has a stream open in p. */
+bool jmap_push_listening(const struct jmap_push *p, const char *owner);
 
 #endif

@@ -875,9 +875,11 @@ void jmap_release(struct jmap *j)
     jmap_view_release(j);
 }
 
-int64_t jmap_release_idle(struct jmap *j, int64_t now_ms, int64_t idle_ms)
+int64_t jmap_release_idle(struct jmap *j, int64_t now_ms, int64_t idle_ms,
+                          bool (*listening)(void *ctx, const char *user), void *ctx)
 {
-    int64_t cutoff = now_ms - idle_ms, last = jmap_view_release_idle(j, cutoff);
+    int64_t cutoff = now_ms - idle_ms;
+    int64_t last = jmap_view_release_idle(j, now_ms, cutoff, listening, ctx);
     for (struct jmap_query_cache **pp = &j->qcache; *pp;) {
         struct jmap_query_cache *c = *pp;
         if (c->used_ms > cutoff) {

@@ -19,6 +19,8 @@
  * (jmap_view_release_idle, from the worker's one timer): a quiet worker
  * does not hold a big account's copies and indexes for hours, and the
  * next request reads it afresh, as after a change too large to patch.
+ * While the account has a push stream open in the worker it stays: that
+ * client is still there.
  *
  * Never changes the store; never holds more than one account.
  */
@@ -652,12 +654,15 @@ size_t jmap_view_kept(const struct jmap *j)
     return j->view != NULL && j->view->v.user != NULL;
 }
 
-int64_t jmap_view_release_idle(struct jmap *j, int64_t cutoff_ms)
+int64_t jmap_view_release_idle(struct jmap *j, int64_t now_ms, int64_t cutoff_ms,
+                               bool (*keep)(void *ctx, const char *user), void *ctx)
 {
     if (j->view == NULL || j->view->v.user == NULL) {
         jmap_view_release(j);
         return -1;
     }
+    if (j->view->used_ms <= cutoff_ms && keep != NULL && keep(ctx, j->view->v.user))
+        j->view->used_ms = now_ms;
     if (j->view->used_ms > cutoff_ms)
         return j->view->used_ms;
     jmap_view_release(j);

@@ -662,6 +662,14 @@ static void test_view_grows_in_place(void **state)
     free(other);
 }
 
+/* A push stream of every account is open (jmap_release_idle's listening): the user asked of
+ * is kept in *ctx. */
+static bool listening_as(void *ctx, const char *user)
+{
+    *(const char **)ctx = user;
+    return true;
+}
+
 /*
  * What a worker keeps is freed once no request used it for the idle time
  * (jmap_release_idle, the http worker's jmap_cache_idle timer), not before,
@@ -677,18 +685,28 @@ static void test_view_idle_release(void **state)
     size_t views, queries;
     jmap_kept(&f->j, &views, &queries);
     assert_int_equal(views + queries, 0);
-    assert_int_equal(jmap_release_idle(&f->j, monotonic_ms(), 60000), -1);
+    assert_int_equal(jmap_release_idle(&f->j, monotonic_ms(), 60000, NULL, NULL), -1);
     char *kept = view_answers(f, inbox, other);
     jmap_kept(&f->j, &views, &queries);
     assert_int_equal(views, 1);
     assert_int_equal(queries, 4);
     /* used just now: kept, and due in (about) the idle time */
-    int64_t due = jmap_release_idle(&f->j, monotonic_ms(), 60000);
+    int64_t due = jmap_release_idle(&f->j, monotonic_ms(), 60000, NULL, NULL);
     assert_true(due > 50000 && due <= 60000);
     jmap_kept(&f->j, &views, &queries);
     assert_int_equal(views + queries, 5);
+    /* a minute on with a push stream of the account open: the view stays, due again in
+     * the idle time; the query results go */
+    const char *asked = NULL;
+    due = jmap_release_idle(&f->j, monotonic_ms() + 60000, 60000, listening_as, &asked);
+    assert_true(due > 50000 && due <= 60000);
+    assert_non_null(asked);
+    assert_string_equal(asked, ALICE);
+    jmap_kept(&f->j, &views, &queries);
+    assert_int_equal(views, 1);
+    assert_int_equal(queries, 0);
     /* a minute on: all of it goes, and the store's page cache with it */
-    assert_int_equal(jmap_release_idle(&f->j, monotonic_ms() + 60000, 60000), -1);
+    assert_int_equal(jmap_release_idle(&f->j, monotonic_ms() + 180000, 60000, NULL, NULL), -1);
     jmap_kept(&f->j, &views, &queries);
     assert_int_equal(views + queries, 0);
     store_release_memory(f->s);

@@ -776,7 +776,8 @@ def test_idle_worker_drops_account_view(wharf_factory):
     for jmap_cache_idle they are freed (the worker's status counts them, over
     every worker), and the view read again answers as the one dropped."""
     s = wharf_factory(enable={"https", "smtp"},
-                      extra={"http_auth_failure_delay": "0", "jmap_cache_idle": "3s"}).start()
+                      extra={"http_auth_failure_delay": "0", "jmap_cache_idle": "3s",
+                             "workers": "1"}).start()
     s.wharf("domain", "add", "example.test")
     s.wharf("user", "add", USER, "--password-stdin", input=PASSWORD.encode() + b"\n")
     j = Jmap(s)
@@ -806,3 +807,19 @@ def test_idle_worker_drops_account_view(wharf_factory):
                and s.worker_count("http", "jmap_queries") == 0,
                what="the idle worker's view and queries freed")
     assert answers() == before
+    # A client with a push stream open (the webmail, all day) keeps its view past the
+    # idle time (its next click must not read the whole account again); its query
+    # results still go. One worker: the stream and the requests meet there.
+    conn = http.client.HTTPSConnection("127.0.0.1", j.port, context=tls_context(), timeout=20)
+    conn.request("GET", "/jmap/eventsource/?types=*&closeafter=no&ping=0",
+                 headers={"Authorization": j.auth, "Accept": "text/event-stream"})
+    stream = conn.getresponse()
+    assert stream.status == 200
+    assert "event: state" in sse_event(stream.readline)
+    assert answers() == before
+    wait_until(lambda: s.worker_count("http", "jmap_queries") == 0,
+               what="the query results freed while the stream is open")
+    assert s.worker_count("http", "jmap_views") == 1
+    conn.close()
+    wait_until(lambda: s.worker_count("http", "jmap_views") == 0,
+               what="the view freed once the stream is gone")
