@@ -33,8 +33,8 @@ size_t net_proxy_park_sweep(struct net_worker *w, int64_t now, int64_t idle_ms);
 /* A connection parked outside the sweep (net_conn_park_soon): counted for
  * the sweep's malloc_trim. */
 void net_worker_note_parked(struct net_worker *w);
-/* How many of the worker's proxies are parked. */
-size_t net_proxy_parked(struct net_worker *w);
+/* How many of the worker's proxies are parked, and of those asleep (no bufferevent). */
+size_t net_proxy_parked(struct net_worker *w, size_t *asleep_r);
 /* The front-end's resolver for home servers named by host name (dns_resolver),
  * made on first use; NULL with the reason in err. */
 struct dns_resolver *net_worker_proxy_dns(struct net_worker *w, struct buf *err);
@@ -59,6 +59,8 @@ void net_conn_abort(struct net_conn *c);
  * with nothing pending (true: parked now); closes it if the hand-over fails half way. */
 bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms);
 bool net_conn_tls_parked(const struct net_conn *c);
+/* Parked and asleep: no bufferevent, one read event on the socket. */
+bool net_conn_tls_asleep(const struct net_conn *c);
 
 /* Called by net_conn when a connection is freed. */
 void net_worker_conn_gone(struct net_worker *w, struct net_service *svc, const char *addr,
