@@ -18,6 +18,10 @@
  * goes on over a plain socket bufferevent with net_tls_park's record layer
  * below everything else (the DEFLATE stage included): what the protocol
  * writes goes through conn_out() and is sealed before it reaches the socket.
+ * A parked connection with nothing pending sleeps (conn_sleep): no bufferevent
+ * and no plaintext buffers, one read event on the socket, until a byte either
+ * way wakes it (conn_wake, from conn_raw_in/conn_out); the park sweep puts it
+ * back to sleep when quiet again.
  *
  * Must never: feed bytes that arrived before a STARTTLS handshake to the
  * protocol after it, block, leave compressed output unflushed when control

@@ -1,7 +1,7 @@
 /*
  * net_slab.c - libevent's allocations into the slab (base/slab.h) while a
- * connection builds what it keeps while quiet: its events at accept, a
- * parked connection's bufferevent and buffers. Everything else libevent
+ * connection builds what it keeps while quiet: its events at accept, the
+ * read event a parked connection sleeps on. Everything else libevent
  * allocates (buffer chains, lines it returns) comes from malloc as before.
  *
  * Must never: hand libevent a slab object outside net_slab_enter/leave (its
