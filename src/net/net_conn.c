@@ -62,6 +62,14 @@
  */
 #define NET_COMPRESS_QUIET_MS 5000
 
+/* An IP peer's address (a unix socket's keeps its family alone): not a
+ * sockaddr_storage of 128 bytes, twice per connection, for hours. */
+union conn_sockaddr {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+};
+
 struct net_conn {
     struct net_worker *w;
     struct net_service *svc;
@@ -70,12 +78,12 @@ struct net_conn {
     struct bufferevent *bev;
     evutil_socket_t fd;
     bool bev_owns_fd;
-    struct sockaddr_storage sa;
+    union conn_sockaddr sa;
     char addr[INET6_ADDRSTRLEN];
     /* After a front-end's hand-over (net_proxy_handover_check): the real
      * client, shown in logs and counted per (user, address); "" before. */
     char client[INET6_ADDRSTRLEN];
-    struct sockaddr_storage client_sa;
+    union conn_sockaddr client_sa;
     struct conntab_hold hold;         /* its place in the shared connection counts */
     int64_t accepted_ms, progress_ms; /* CLOCK_MONOTONIC; progress: input last consumed */
     int64_t login_timeout_ms;
@@ -700,18 +708,16 @@ const char *net_conn_peer_addr(const struct net_conn *c)
 
 bool net_conn_set_client(struct net_conn *c, const char *addr)
 {
-    struct sockaddr_storage ss;
+    union conn_sockaddr ss;
     memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1)
-        in4->sin_family = AF_INET;
-    else if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1)
-        in6->sin6_family = AF_INET6;
+    if (inet_pton(AF_INET, addr, &ss.in4.sin_addr) == 1)
+        ss.in4.sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, &ss.in6.sin6_addr) == 1)
+        ss.in6.sin6_family = AF_INET6;
     else
         return false;
     c->client_sa = ss;
-    net_addr_format((const struct sockaddr *)&ss, c->client, sizeof(c->client));
+    net_addr_format(&ss.sa, c->client, sizeof(c->client));
     return true;
 }
 
@@ -735,7 +741,7 @@ const char *net_conn_service(const struct net_conn *c)
 
 const struct sockaddr *net_conn_sockaddr(const struct net_conn *c)
 {
-    return (const struct sockaddr *)&c->sa;
+    return &c->sa.sa;
 }
 
 struct net_worker *net_conn_worker(struct net_conn *c)
@@ -948,8 +954,8 @@ bool net_conn_login(struct net_conn *c, const char *family, const char *user,
         return true;
     struct buf name = BUF_INIT;
     buf_printf(&name, "%s\n%s", family, user);
-    const struct sockaddr_storage *who = c->client[0] ? &c->client_sa : &c->sa;
-    uint64_t key = conntab_key_named(name.data, (const struct sockaddr *)who);
+    const union conn_sockaddr *who = c->client[0] ? &c->client_sa : &c->sa;
+    uint64_t key = conntab_key_named(name.data, &who->sa);
     buf_free(&name);
     if (!net_worker_login_admit(c->w, key, max_per_user_addr, &c->login_cell)) {
         log_warning("%s: refusing login of %s from unknown[%s]: %u connections of this user "
