@@ -309,17 +309,10 @@ static void conn_wake_cb(evutil_socket_t fd, short what, void *arg);
  * the read timeout (counted from the last byte either way). */
 static void conn_wake_arm(struct net_conn *c)
 {
-    if (c->paused) {
+    net_slab_sleep_arm(&c->wake, net_worker_base(c->w), c->fd, conn_wake_cb, c, c->timeout_ms,
+                       c->io_ms);
+    if (c->paused)
         event_del(c->wake);
-        return;
-    }
-    if (c->timeout_ms <= 0) {
-        event_add(c->wake, NULL);
-        return;
-    }
-    int64_t left = c->io_ms + c->timeout_ms - monotonic_ms();
-    struct timeval tv = clock_timeval_ms(left > 1 ? left : 1);
-    event_add(c->wake, &tv);
 }
 
 /*
@@ -336,11 +329,6 @@ static void conn_sleep(struct net_conn *c)
         evbuffer_free(c->pin);
         evbuffer_free(c->pout);
         c->pin = c->pout = NULL;
-    }
-    if (c->wake == NULL) {
-        net_slab_enter();
-        c->wake = event_new(net_worker_base(c->w), c->fd, EV_READ | EV_PERSIST, conn_wake_cb, c);
-        net_slab_leave();
     }
     c->asleep = true;
     conn_wake_arm(c);

@@ -8,6 +8,7 @@
 #include "net/net.h"
 
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -46,6 +47,11 @@ struct dns_resolver *net_worker_proxy_dns(struct net_worker *w, struct buf *err)
 void net_slab_install(void);
 void net_slab_enter(void);
 void net_slab_leave(void);
+/* The read event a parked connection sleeps on (net_conn, net_proxy): *ev
+ * (EV_READ | EV_PERSIST on fd, made in the slab on first use) added with what
+ * is left of timeout_ms counted from since_ms (CLOCK_MONOTONIC; 0: no timeout). */
+void net_slab_sleep_arm(struct event **ev, struct event_base *base, evutil_socket_t fd,
+                        event_callback_fn cb, void *arg, int64_t timeout_ms, int64_t since_ms);
 
 /* The worker side of a connection's life. */
 struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int fd,

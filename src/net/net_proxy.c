@@ -314,7 +314,7 @@ static void proxy_wake_cb(evutil_socket_t fd, short what, void *arg)
 
 /* A parked connection, reading, with nothing pending: one read event instead
  * of the bufferevent and pin. Only from the loop's sweep. */
-static void proxy_sleep(struct net_proxy *p, int64_t now)
+static void proxy_sleep(struct net_proxy *p)
 {
     if (p->bev)
         bufferevent_free(p->bev); /* a socket bufferevent that does not own the socket */
@@ -322,20 +322,9 @@ static void proxy_sleep(struct net_proxy *p, int64_t now)
     if (p->pin)
         evbuffer_free(p->pin);
     p->pin = NULL;
-    if (p->wake == NULL) {
-        net_slab_enter(); /* what a parked connection keeps, packed (base/slab.h) */
-        p->wake =
-            event_new(net_worker_base(p->worker), p->fd, EV_READ | EV_PERSIST, proxy_wake_cb, p);
-        net_slab_leave();
-    }
     p->asleep = true;
-    if (p->timeout_ms > 0) {
-        int64_t left = p->timeout_ms - (now - p->io_ms);
-        struct timeval tv = clock_timeval_ms(left > 1 ? left : 1);
-        event_add(p->wake, &tv);
-    } else {
-        event_add(p->wake, NULL);
-    }
+    net_slab_sleep_arm(&p->wake, net_worker_base(p->worker), p->fd, proxy_wake_cb, p, p->timeout_ms,
+                       p->io_ms);
 }
 
 /* What the back-end sent, in plaintext: the bufferevent's input, or what its
@@ -938,7 +927,7 @@ static bool proxy_sleep_maybe(struct net_proxy *p, int64_t now, int64_t idle_ms)
         evbuffer_get_length(bufferevent_get_output(p->bev)) != 0 ||
         evbuffer_get_length(bufferevent_get_input(p->bev)) != 0)
         return false;
-    proxy_sleep(p, now);
+    proxy_sleep(p);
     return true;
 }
 
@@ -975,7 +964,7 @@ static bool proxy_park_maybe(struct net_proxy *p, int64_t now, int64_t idle_ms)
     p->ssl = NULL;
     p->parked = true;
     if (reading) { /* nothing is pending: straight to the read event alone */
-        proxy_sleep(p, now);
+        proxy_sleep(p);
     } else { /* the client's output is blocked: awake until it reads */
         p->pin = evbuffer_new();
         proxy_parked_bev(p, now, false);

@@ -357,6 +357,15 @@ class Web:
         assert r.status == 200, (r.status, data)
         return json.loads(data)["methodResponses"]
 
+    def eventsource(self, user):
+        """A JMAP EventSource stream of every type, no pings: (self, the response)."""
+        self.conn.request("GET", "/jmap/eventsource/?types=*&closeafter=no&ping=0",
+                          headers={"Authorization": basic(user), "Accept": "text/event-stream"})
+        r = self.conn.getresponse()
+        assert r.status == 200
+        assert r.getheader("Content-Type").startswith("text/event-stream")
+        return self, r
+
     def jmap_subjects(self, user):
         acc = "a" + user.encode().hex()
         out = self.api(user, [
@@ -428,13 +437,7 @@ def test_jmap_through_frontend(layout, tmp_path):
     assert r.status == 404
 
     # EventSource at the front-end, woken by a delivery at alice's home
-    es = Web(fe)
-    es.conn.request("GET", "/jmap/eventsource/?types=*&closeafter=no&ping=0",
-                    headers={"Authorization": basic("alice@example.test"),
-                             "Accept": "text/event-stream"})
-    r = es.conn.getresponse()
-    assert r.status == 200
-    assert r.getheader("Content-Type").startswith("text/event-stream")
+    es, r = Web(fe).eventsource("alice@example.test")
 
     def event():
         return sse_event(r.readline)
@@ -495,12 +498,7 @@ def test_proxied_eventsource_parks_at_once(wharf_factory, tmp_path):
              input=PASSWORD.encode() + b"\n")
     fe.wharf("user", "home", "alice@example.test", h)
     fe = fe.start()
-    es = Web(fe)
-    es.conn.request("GET", "/jmap/eventsource/?types=*&closeafter=no&ping=0",
-                    headers={"Authorization": basic("alice@example.test"),
-                             "Accept": "text/event-stream"})
-    r = es.conn.getresponse()
-    assert r.status == 200
+    es, r = Web(fe).eventsource("alice@example.test")
     assert "event: state" in sse_event(r.readline)
     wait_until(lambda: parked(fe, "http") == 1 and parked(fe, "http", "tls_asleep") == 1,
                what="the proxied stream's client side parked and asleep within the hour")
