@@ -55,6 +55,7 @@ static uint32_t *spare;    /* indexes of chunks given back, reusable by any clas
 static size_t n_spare;
 static struct slab_chunk *partial[SLAB_CLASSES];
 static size_t live_objects, live_chunks;
+static size_t class_objects[SLAB_CLASSES], class_chunks[SLAB_CLASSES];
 
 static bool slab_reserve(void)
 {
@@ -136,6 +137,7 @@ static struct slab_chunk *chunk_new(unsigned cls)
     ch->size = class_size[cls];
     ch->bump = SLAB_HEADER;
     live_chunks++;
+    class_chunks[cls]++;
     list_add(ch);
     return ch;
 }
@@ -153,6 +155,7 @@ static void *slot_take(struct slab_chunk *ch)
     }
     ch->live++;
     live_objects++;
+    class_objects[ch->cls]++;
     if (ch->free == NULL && ch->bump + ch->size > SLAB_CHUNK)
         list_remove(ch); /* full */
     return p;
@@ -195,10 +198,12 @@ void slab_free(void *p)
     SLAB_POISON(p, ch->size);
     ch->live--;
     live_objects--;
+    class_objects[ch->cls]--;
     if (ch->live == 0) { /* the whole chunk goes back to the kernel */
         if (ch->listed)
             list_remove(ch);
         live_chunks--;
+        class_chunks[ch->cls]--;
         spare[n_spare++] = (uint32_t)(((char *)ch - range) / SLAB_CHUNK);
         madvise(ch, SLAB_CHUNK, MADV_DONTNEED);
         SLAB_POISON(ch, SLAB_CHUNK);
@@ -231,4 +236,14 @@ size_t slab_bytes(void)
 size_t slab_objects(void)
 {
     return live_objects;
+}
+
+bool slab_class_stats(size_t i, size_t *size_r, size_t *objects_r, size_t *chunks_r)
+{
+    if (i >= SLAB_CLASSES)
+        return false;
+    *size_r = class_size[i];
+    *objects_r = class_objects[i];
+    *chunks_r = class_chunks[i];
+    return true;
 }

@@ -46,5 +46,9 @@ bool slab_owns(const void *p);
 size_t slab_bytes(void);
 /* Live objects in the slab's own chunks. */
 size_t slab_objects(void);
+/* Per size class, for status (where a quiet connection's bytes go): the
+ * class's slot size and its live objects and chunks; false past the last
+ * class (i from 0). */
+bool slab_class_stats(size_t i, size_t *size_r, size_t *objects_r, size_t *chunks_r);
 
 #endif

@@ -19,6 +19,11 @@ static void test_packed_and_reused(void **state)
 {
     (void)state;
     size_t objects = slab_objects();
+    size_t size, before, chunks_before, n, chunks;
+    size_t cls = 0;
+    while (slab_class_stats(cls, &size, &before, &chunks_before) && size != 320)
+        cls++;
+    assert_int_equal(size, 320);
     enum { N = 300 };
     char *p[N];
     for (int i = 0; i < N; i++) {
@@ -29,6 +34,9 @@ static void test_packed_and_reused(void **state)
         memset(p[i], i, 300);
     }
     assert_int_equal(slab_objects(), objects + N);
+    assert_true(slab_class_stats(cls, &size, &n, &chunks)); /* counted in its class */
+    assert_int_equal(n, before + N);
+    assert_int_equal(chunks, chunks_before + 2);
     /* Packed: the first 204 share one 64 kB chunk, side by side. */
     assert_int_equal(p[1] - p[0], 320);
     assert_int_equal((uintptr_t)p[0] >> 16, (uintptr_t)p[100] >> 16);

@@ -565,6 +565,11 @@ static bool read_head(struct fwd *x, struct evbuffer *in)
             x->push = true;
             net_proxy_set_timeout(x->be->p, 0);
             fwd_stream(x, false);
+            /* Quiet for hours, as a direct stream (http_request_release): the client's TLS
+             * parks as soon as the head is out, not after tls_park_idle. Over HTTP/2 the
+             * connection carries other streams: it parks when quiet, as any. */
+            if (x->req->h2 == NULL)
+                net_conn_park_soon(http_request_net_conn(x->req));
         }
     } else {
         exchange_complete(x);

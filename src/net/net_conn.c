@@ -18,6 +18,10 @@
  * goes on over a plain socket bufferevent with net_tls_park's record layer
  * below everything else (the DEFLATE stage included): what the protocol
  * writes goes through conn_out() and is sealed before it reaches the socket.
+ * A parked connection with nothing pending sleeps (conn_sleep): no bufferevent
+ * and no plaintext buffers, one read event on the socket, until a byte either
+ * way wakes it (conn_wake, from conn_raw_in/conn_out); the park sweep puts it
+ * back to sleep when quiet again.
  *
  * Must never: feed bytes that arrived before a STARTTLS handshake to the
  * protocol after it, block, leave compressed output unflushed when control
@@ -58,6 +62,14 @@
  */
 #define NET_COMPRESS_QUIET_MS 5000
 
+/* An IP peer's address (a unix socket's keeps its family alone): not a
+ * sockaddr_storage of 128 bytes, twice per connection, for hours. */
+union conn_sockaddr {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+};
+
 struct net_conn {
     struct net_worker *w;
     struct net_service *svc;
@@ -66,12 +78,12 @@ struct net_conn {
     struct bufferevent *bev;
     evutil_socket_t fd;
     bool bev_owns_fd;
-    struct sockaddr_storage sa;
+    union conn_sockaddr sa;
     char addr[INET6_ADDRSTRLEN];
     /* After a front-end's hand-over (net_proxy_handover_check): the real
      * client, shown in logs and counted per (user, address); "" before. */
     char client[INET6_ADDRSTRLEN];
-    struct sockaddr_storage client_sa;
+    union conn_sockaddr client_sa;
     struct conntab_hold hold;         /* its place in the shared connection counts */
     int64_t accepted_ms, progress_ms; /* CLOCK_MONOTONIC; progress: input last consumed */
     int64_t login_timeout_ms;
@@ -96,9 +108,14 @@ struct net_conn {
     struct evbuffer *zin; /* inflated bytes: what the protocol reads */
     struct event *zflush; /* flushes after a batch of output; releases when quiet */
     /* Parking: the record state (watching the handshake until parked), and
-     * once parked the plaintext read and the plaintext to seal. */
+     * once parked and awake the plaintext read and the plaintext to seal. */
     struct net_tls_park *park;
     struct evbuffer *pin, *pout;
+    /* Parked and quiet (conn_sleep): no bufferevent, no pin/pout, only this
+     * read event on the socket (with the read timeout); the first byte either
+     * way makes them again (conn_wake). */
+    struct event *wake;
+    bool parked, asleep;
     bool ssl_bev;   /* c->bev is a bufferevent_openssl (its SSL is ours to free) */
     bool park_soon; /* net_conn_park_soon: park once the output is sent */
     int64_t io_ms;  /* CLOCK_MONOTONIC: bytes last read or written */
@@ -120,7 +137,7 @@ static void conn_free_now(struct net_conn *c)
     /* A clean TLS close (close_notify) after what was sent: the peer can tell
      * it from a crash (a front-end's proxy does, net_proxy.c). */
     SSL *ssl = c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
-    if (c->pin && c->close_flush && !c->park_failed) {
+    if (c->parked && c->close_flush && !c->park_failed) {
         /* Best effort and straight to the socket, as SSL_shutdown does. */
         if (!net_tls_park_close_notify_now(c->park, c->fd))
             log_debug("close_notify to %s not sent", c->addr);
@@ -139,6 +156,8 @@ static void conn_free_now(struct net_conn *c)
         close(c->fd);
     event_free(c->kick);
     event_free(c->guard);
+    if (c->wake)
+        event_free(c->wake);
     if (c->login_key)
         net_worker_login_gone(c->w, c->login_cell);
     if (c->z) {
@@ -157,6 +176,8 @@ static void conn_kill(struct net_conn *c)
     c->dead = true;
     if (c->bev)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    if (c->wake)
+        event_del(c->wake);
     if (c->in_callback > 0)
         conn_schedule(c);
     else
@@ -282,9 +303,64 @@ static void conn_start_tls(struct net_conn *c)
     conn_setup_bev(c);
 }
 
+static void conn_wake_cb(evutil_socket_t fd, short what, void *arg);
+
+/* An asleep connection's read event: on unless paused, with what is left of
+ * the read timeout (counted from the last byte either way). */
+static void conn_wake_arm(struct net_conn *c)
+{
+    net_slab_sleep_arm(&c->wake, net_worker_base(c->w), c->fd, conn_wake_cb, c, c->timeout_ms,
+                       c->io_ms);
+    if (c->paused)
+        event_del(c->wake);
+}
+
+/*
+ * A parked connection with nothing pending gives its bufferevent and plaintext
+ * buffers back and waits on one read event (kept in the slab with the rest of
+ * what it keeps). Only from the loop (never under the bufferevent it frees).
+ */
+static void conn_sleep(struct net_conn *c)
+{
+    if (c->bev)
+        bufferevent_free(c->bev); /* a socket bufferevent that does not own the socket */
+    c->bev = NULL;
+    if (c->pin) {
+        evbuffer_free(c->pin);
+        evbuffer_free(c->pout);
+        c->pin = c->pout = NULL;
+    }
+    c->asleep = true;
+    conn_wake_arm(c);
+}
+
+/* The bufferevent and plaintext buffers of an asleep connection made again
+ * (from malloc: they go at the next sleep). */
+static void conn_wake(struct net_conn *c)
+{
+    if (!c->asleep)
+        return;
+    c->asleep = false;
+    event_del(c->wake);
+    c->pin = evbuffer_new();
+    c->pout = evbuffer_new();
+    c->bev = bufferevent_socket_new(net_worker_base(c->w), c->fd, 0);
+    conn_setup_bev(c);
+}
+
+static void conn_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_conn *c = arg;
+    (void)fd;
+    conn_wake(c); /* EV_READ: the bufferevent reads the bytes on the loop's next turn */
+    if (what & EV_TIMEOUT)
+        conn_event_cb(c->bev, BEV_EVENT_TIMEOUT | BEV_EVENT_READING, c);
+}
+
 /* What the transport gives: the socket's bytes, or what a parked connection opened. */
 static struct evbuffer *conn_raw_in(struct net_conn *c)
 {
+    conn_wake(c);
     return c->pin ? c->pin : bufferevent_get_input(c->bev);
 }
 
@@ -297,6 +373,7 @@ static struct evbuffer *conn_in(struct net_conn *c)
 /* Where the transport's plaintext output goes; conn_out_done() seals it when parked. */
 static struct evbuffer *conn_out(struct net_conn *c)
 {
+    conn_wake(c);
     return c->pout ? c->pout : bufferevent_get_output(c->bev);
 }
 
@@ -388,6 +465,8 @@ static void conn_call_readable(struct net_conn *c)
 {
     size_t left = SIZE_MAX; /* bytes the protocol left unread; SIZE_MAX: not called yet */
     size_t inflated = 0;
+    if (c->asleep) /* nothing buffered */
+        return;
     c->in_callback++;
     while (conn_reading(c)) {
         if (c->pin && !conn_park_read(c))
@@ -617,24 +696,22 @@ const char *net_conn_peer_addr(const struct net_conn *c)
 
 bool net_conn_set_client(struct net_conn *c, const char *addr)
 {
-    struct sockaddr_storage ss;
+    union conn_sockaddr ss;
     memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1)
-        in4->sin_family = AF_INET;
-    else if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1)
-        in6->sin6_family = AF_INET6;
+    if (inet_pton(AF_INET, addr, &ss.in4.sin_addr) == 1)
+        ss.in4.sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, &ss.in6.sin6_addr) == 1)
+        ss.in6.sin6_family = AF_INET6;
     else
         return false;
     c->client_sa = ss;
-    net_addr_format((const struct sockaddr *)&ss, c->client, sizeof(c->client));
+    net_addr_format(&ss.sa, c->client, sizeof(c->client));
     return true;
 }
 
 bool net_conn_export(struct net_conn *c, const char *label, uint8_t *out, size_t len)
 {
-    if (c->pin) /* parked: the exporter secret was kept */
+    if (c->parked) /* the exporter secret was kept */
         return net_tls_park_export(c->park, label, out, len);
     SSL *ssl = c->tls && c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
     return ssl && SSL_export_keying_material(ssl, out, len, label, strlen(label), NULL, 0, 0) == 1;
@@ -652,7 +729,7 @@ const char *net_conn_service(const struct net_conn *c)
 
 const struct sockaddr *net_conn_sockaddr(const struct net_conn *c)
 {
-    return (const struct sockaddr *)&c->sa;
+    return &c->sa.sa;
 }
 
 struct net_worker *net_conn_worker(struct net_conn *c)
@@ -784,7 +861,10 @@ size_t net_conn_output_length(struct net_conn *c)
 
 void net_conn_write(struct net_conn *c, const void *data, size_t len)
 {
-    if (c->dead || c->bev == NULL)
+    if (c->dead)
+        return;
+    conn_wake(c);
+    if (c->bev == NULL)
         return;
     struct evbuffer *out = conn_out(c);
     if (c->z == NULL) {
@@ -803,6 +883,8 @@ void net_conn_write(struct net_conn *c, const void *data, size_t len)
 
 void net_conn_write_buffer(struct net_conn *c, struct evbuffer *src)
 {
+    if (!c->dead)
+        conn_wake(c);
     if (c->dead || c->bev == NULL) {
         evbuffer_drain(src, evbuffer_get_length(src));
         return;
@@ -848,6 +930,8 @@ void net_conn_set_timeout(struct net_conn *c, int64_t ms)
         return;
     c->timeout_ms = ms;
     conn_apply_timeout(c);
+    if (c->asleep)
+        conn_wake_arm(c);
     conn_guard_arm(c);
 }
 
@@ -858,8 +942,8 @@ bool net_conn_login(struct net_conn *c, const char *family, const char *user,
         return true;
     struct buf name = BUF_INIT;
     buf_printf(&name, "%s\n%s", family, user);
-    const struct sockaddr_storage *who = c->client[0] ? &c->client_sa : &c->sa;
-    uint64_t key = conntab_key_named(name.data, (const struct sockaddr *)who);
+    const union conn_sockaddr *who = c->client[0] ? &c->client_sa : &c->sa;
+    uint64_t key = conntab_key_named(name.data, &who->sa);
     buf_free(&name);
     if (!net_worker_login_admit(c->w, key, max_per_user_addr, &c->login_cell)) {
         log_warning("%s: refusing login of %s from unknown[%s]: %u connections of this user "
@@ -911,6 +995,8 @@ void net_conn_pause(struct net_conn *c)
     conn_progress(c);
     if (c->bev)
         bufferevent_disable(c->bev, EV_READ);
+    if (c->asleep)
+        conn_wake_arm(c);
 }
 
 void net_conn_resume(struct net_conn *c)
@@ -921,6 +1007,8 @@ void net_conn_resume(struct net_conn *c)
     conn_progress(c);
     if (c->bev && !c->closing && !c->out_blocked)
         bufferevent_enable(c->bev, EV_READ);
+    if (c->asleep)
+        conn_wake_arm(c);
     conn_schedule(c); /* bytes already buffered raise no new read event */
 }
 
@@ -997,7 +1085,12 @@ void net_conn_abort(struct net_conn *c)
 
 bool net_conn_tls_parked(const struct net_conn *c)
 {
-    return c->pin != NULL;
+    return c->parked;
+}
+
+bool net_conn_tls_asleep(const struct net_conn *c)
+{
+    return c->asleep;
 }
 
 void net_conn_park_soon(struct net_conn *c)
@@ -1008,10 +1101,27 @@ void net_conn_park_soon(struct net_conn *c)
     conn_schedule(c); /* the output may be sent already */
 }
 
+/* A parked connection awake (it moved bytes since it parked or last slept) and
+ * quiet again for idle_ms with nothing pending anywhere goes back to sleep. */
+static bool conn_sleep_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
+{
+    if (c->asleep || c->dead || c->closing || c->in_callback > 0 || c->out_blocked ||
+        now - c->io_ms < idle_ms || evbuffer_get_length(c->pin) != 0 ||
+        evbuffer_get_length(c->pout) != 0 ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
+        evbuffer_get_length(bufferevent_get_input(c->bev)) != 0 ||
+        (c->z && (evbuffer_get_length(c->zin) != 0 || net_compress_pending(c->z))))
+        return false;
+    conn_sleep(c);
+    return true;
+}
+
 bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
 {
-    if (c->park == NULL || c->pin || !c->tls || !c->ssl_bev || c->dead || c->closing ||
-        c->starttls_pending || c->in_callback > 0 || now - c->io_ms < idle_ms ||
+    if (c->parked)
+        return conn_sleep_maybe(c, now, idle_ms);
+    if (c->park == NULL || !c->tls || !c->ssl_bev || c->dead || c->closing || c->starttls_pending ||
+        c->in_callback > 0 || now - c->io_ms < idle_ms ||
         evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
         evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
         return false;
@@ -1036,14 +1146,11 @@ bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
     }
     bufferevent_free(c->bev); /* keeps the socket (no BEV_OPT_CLOSE_ON_FREE) */
     SSL_free(ssl);
+    c->bev = NULL;
     c->ssl_bev = false;
     c->park_soon = false;
-    net_slab_enter(); /* what a parked connection keeps, packed (base/slab.h) */
-    c->pin = evbuffer_new();
-    c->pout = evbuffer_new();
-    c->bev = bufferevent_socket_new(net_worker_base(c->w), c->fd, 0);
-    net_slab_leave();
-    conn_setup_bev(c);
+    c->parked = true;
+    conn_sleep(c); /* nothing is pending: straight to the read event alone */
     log_debug("%s: parked the TLS connection of %s", net_service_name(c->svc), c->addr);
     return true;
 }

@@ -8,6 +8,7 @@
 #include "net/net.h"
 
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -33,8 +34,8 @@ size_t net_proxy_park_sweep(struct net_worker *w, int64_t now, int64_t idle_ms);
 /* A connection parked outside the sweep (net_conn_park_soon): counted for
  * the sweep's malloc_trim. */
 void net_worker_note_parked(struct net_worker *w);
-/* How many of the worker's proxies are parked. */
-size_t net_proxy_parked(struct net_worker *w);
+/* How many of the worker's proxies are parked, and of those asleep (no bufferevent). */
+size_t net_proxy_parked(struct net_worker *w, size_t *asleep_r);
 /* The front-end's resolver for home servers named by host name (dns_resolver),
  * made on first use; NULL with the reason in err. */
 struct dns_resolver *net_worker_proxy_dns(struct net_worker *w, struct buf *err);
@@ -46,6 +47,11 @@ struct dns_resolver *net_worker_proxy_dns(struct net_worker *w, struct buf *err)
 void net_slab_install(void);
 void net_slab_enter(void);
 void net_slab_leave(void);
+/* The read event a parked connection sleeps on (net_conn, net_proxy): *ev
+ * (EV_READ | EV_PERSIST on fd, made in the slab on first use) added with what
+ * is left of timeout_ms counted from since_ms (CLOCK_MONOTONIC; 0: no timeout). */
+void net_slab_sleep_arm(struct event **ev, struct event_base *base, evutil_socket_t fd,
+                        event_callback_fn cb, void *arg, int64_t timeout_ms, int64_t since_ms);
 
 /* The worker side of a connection's life. */
 struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int fd,
@@ -59,6 +65,8 @@ void net_conn_abort(struct net_conn *c);
  * with nothing pending (true: parked now); closes it if the hand-over fails half way. */
 bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms);
 bool net_conn_tls_parked(const struct net_conn *c);
+/* Parked and asleep: no bufferevent, one read event on the socket. */
+bool net_conn_tls_asleep(const struct net_conn *c);
 
 /* Called by net_conn when a connection is freed. */
 void net_worker_conn_gone(struct net_worker *w, struct net_service *svc, const char *addr,

@@ -14,8 +14,11 @@
  * carrying HTTP, gives its SSL and bufferevent_openssl back and goes on over a
  * plain socket bufferevent: what the back-end sends is opened into pin, what
  * we send is sealed (proxy_send). The hand-over's exporter comes from the
- * parked state then. The worker's park timer sweeps the worker's proxies
- * (net_proxy_park_sweep) as it sweeps its connections.
+ * parked state then. A parked connection with nothing pending is asleep: no
+ * bufferevent and no pin, only one read event on the socket (in the slab),
+ * until the first byte either way makes them again (proxy_wake); the
+ * worker's park timer sweeps the worker's proxies (net_proxy_park_sweep) as
+ * it sweeps its connections, parking and putting back to sleep.
  * Must never: pass a byte to the back-end before the splice other than the
  * protocol's own hand-over lines, or name a back-end the caller did not.
  */
@@ -79,9 +82,11 @@ struct net_proxy {
     /* TLS: the socket and the SSL are ours (the bufferevents own neither), so
      * that parking can change the bufferevent under them. */
     evutil_socket_t fd;
-    SSL *ssl;                      /* NULL once parked */
-    struct net_tls_park *park;     /* watching the handshake; the record state once parked */
-    struct evbuffer *pin;          /* parked: what the back-end's records opened to */
+    SSL *ssl;                  /* NULL once parked */
+    struct net_tls_park *park; /* watching the handshake; the record state once parked */
+    struct evbuffer *pin;      /* parked and awake: what the back-end's records opened to */
+    struct event *wake;        /* asleep: the socket's read event (and read timeout) */
+    bool parked, asleep;
     bool park_closed;              /* parked and ended by close_notify, an alert or a bad record */
     int64_t io_ms;                 /* CLOCK_MONOTONIC: bytes last moved */
     int64_t timeout_ms;            /* the read timeout set (net_proxy_set_timeout), 0: none */
@@ -163,10 +168,10 @@ bool net_proxy_handover_mac(struct net_proxy *p, const char *proto, const char *
                             const char *client_addr, char out[NET_PROXY_MAC_HEX + 1])
 {
     unsigned char ekm[32], mac[32];
-    bool have =
-        p->pin ? net_tls_park_export(p->park, PROXY_LABEL, ekm, sizeof(ekm))
-               : p->ssl != NULL && SSL_export_keying_material(p->ssl, ekm, sizeof(ekm), PROXY_LABEL,
-                                                              strlen(PROXY_LABEL), NULL, 0, 0) == 1;
+    bool have = p->parked ? net_tls_park_export(p->park, PROXY_LABEL, ekm, sizeof(ekm))
+                          : p->ssl != NULL &&
+                                SSL_export_keying_material(p->ssl, ekm, sizeof(ekm), PROXY_LABEL,
+                                                           strlen(PROXY_LABEL), NULL, 0, 0) == 1;
     if (!have || !handover_mac(p->cfg, ekm, proto, account, client_addr, mac))
         return false;
     hex_encode(mac, sizeof(mac), out);
@@ -248,13 +253,15 @@ static void proxy_destroy(struct net_proxy *p)
         event_free(p->timer);
     if (p->worker)
         proxy_unlink(p);
-    if (p->pin && !p->park_closed && p->fd >= 0) {
+    if (p->parked && !p->park_closed && p->fd >= 0) {
         /* A clean end for the back-end (close_notify), best effort as SSL_shutdown's. */
         if (!net_tls_park_close_notify_now(p->park, p->fd))
             log_debug("proxy: close_notify to %s not sent", p->peer);
     }
     if (p->bev)
         bufferevent_free(p->bev);
+    if (p->wake)
+        event_free(p->wake);
     SSL_free(p->ssl);
     net_tls_park_free(p->park);
     if (p->pin)
@@ -266,10 +273,65 @@ static void proxy_destroy(struct net_proxy *p)
     slab_free(p);
 }
 
+static void proxy_read_cb(struct bufferevent *bev, void *arg);
+static void proxy_write_cb(struct bufferevent *bev, void *arg);
+static void proxy_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* A parked connection's bufferevent made (again): what is left of the read timeout. */
+static void proxy_parked_bev(struct net_proxy *p, int64_t now, bool reading)
+{
+    p->bev = bufferevent_socket_new(net_worker_base(p->worker), p->fd, BEV_OPT_DEFER_CALLBACKS);
+    bufferevent_setcb(p->bev, proxy_read_cb, proxy_write_cb, proxy_event_cb, p);
+    if (p->spliced)
+        bufferevent_setwatermark(p->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
+    if (p->timeout_ms > 0) { /* a kept HTTP connection: what is left of its idle time */
+        int64_t left = p->timeout_ms - (now - p->io_ms);
+        struct timeval tv = clock_timeval_ms(left > 1 ? left : 1);
+        bufferevent_set_timeouts(p->bev, &tv, NULL);
+    }
+    bufferevent_enable(p->bev, reading ? EV_READ | EV_WRITE : EV_WRITE);
+}
+
+/* Asleep: the bufferevent and pin made again (from malloc: they go at the next sleep). */
+static void proxy_wake(struct net_proxy *p)
+{
+    if (!p->asleep)
+        return;
+    p->asleep = false;
+    event_del(p->wake);
+    p->pin = evbuffer_new();
+    proxy_parked_bev(p, monotonic_ms(), true);
+}
+
+static void proxy_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_proxy *p = arg;
+    (void)fd;
+    proxy_wake(p); /* EV_READ: the bufferevent reads the records on the loop's next turn */
+    if (what & EV_TIMEOUT)
+        proxy_event_cb(p->bev, BEV_EVENT_TIMEOUT | BEV_EVENT_READING, p);
+}
+
+/* A parked connection, reading, with nothing pending: one read event instead
+ * of the bufferevent and pin. Only from the loop's sweep. */
+static void proxy_sleep(struct net_proxy *p)
+{
+    if (p->bev)
+        bufferevent_free(p->bev); /* a socket bufferevent that does not own the socket */
+    p->bev = NULL;
+    if (p->pin)
+        evbuffer_free(p->pin);
+    p->pin = NULL;
+    p->asleep = true;
+    net_slab_sleep_arm(&p->wake, net_worker_base(p->worker), p->fd, proxy_wake_cb, p, p->timeout_ms,
+                       p->io_ms);
+}
+
 /* What the back-end sent, in plaintext: the bufferevent's input, or what its
  * records opened to once parked. */
 static struct evbuffer *proxy_in(struct net_proxy *p)
 {
+    proxy_wake(p);
     return p->pin ? p->pin : bufferevent_get_input(p->bev);
 }
 
@@ -285,6 +347,7 @@ static void proxy_seal_failed(struct net_proxy *p)
 /* Moves src's bytes to the back-end (sealed into records once parked). */
 static void proxy_send_buffer(struct net_proxy *p, struct evbuffer *src)
 {
+    proxy_wake(p);
     struct evbuffer *out = bufferevent_get_output(p->bev);
     p->io_ms = monotonic_ms();
     if (p->pin == NULL) {
@@ -308,6 +371,7 @@ static void proxy_send_buffer(struct net_proxy *p, struct evbuffer *src)
 
 static void proxy_send(struct net_proxy *p, const void *data, size_t len)
 {
+    proxy_wake(p);
     if (p->pin == NULL) {
         p->io_ms = monotonic_ms();
         bufferevent_write(p->bev, data, len);
@@ -323,6 +387,8 @@ static void proxy_quiet(struct net_proxy *p)
 {
     if (p->bev)
         bufferevent_disable(p->bev, EV_READ | EV_WRITE);
+    if (p->wake)
+        event_del(p->wake);
     if (p->timer)
         evtimer_del(p->timer);
     if (p->dns_id >= 0)
@@ -343,6 +409,7 @@ static void proxy_fail(struct net_proxy *p, const char *why)
 static void proxy_read(struct net_proxy *p, struct bufferevent *bev);
 static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what);
 
+/* Also from proxy_wake_cb and proxy_park_maybe, not only from bufferevents. */
 static void proxy_read_cb(struct bufferevent *bev, void *arg)
 {
     struct net_proxy *p = arg;
@@ -460,11 +527,11 @@ static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what
             p->ops->connected(p->arg); /* may free p (then doomed) */
         return;
     }
-    if (p->pin && !p->park_closed && (what & BEV_EVENT_EOF))
+    if (p->parked && !p->park_closed && (what & BEV_EVENT_EOF))
         what |= BEV_EVENT_ERROR; /* parked: the socket ended without close_notify */
     if (!p->spliced) {
         char why[256];
-        unsigned long e = p->pin ? 0 : bufferevent_get_openssl_error(bev);
+        unsigned long e = p->parked ? 0 : bufferevent_get_openssl_error(bev);
         if (what & BEV_EVENT_TIMEOUT)
             snprintf(why, sizeof(why), "timed out (frontend_connect_timeout)");
         else if (e != 0)
@@ -780,13 +847,14 @@ size_t net_proxy_output_length(struct net_proxy *p)
 
 void net_proxy_pause(struct net_proxy *p)
 {
+    proxy_wake(p); /* stays awake until read again (proxy_sleep_maybe) */
     if (p->bev != NULL)
         bufferevent_disable(p->bev, EV_READ);
 }
 
 void net_proxy_resume(struct net_proxy *p)
 {
-    if (p->bev == NULL || p->failed || p->doomed)
+    if (p->asleep || p->bev == NULL || p->failed || p->doomed) /* asleep: reading */
         return;
     bufferevent_enable(p->bev, EV_READ);
     /* Received already: proxy_read_cb (which opens parked records too), from the loop. */
@@ -798,6 +866,7 @@ void net_proxy_resume(struct net_proxy *p)
 void net_proxy_set_timeout(struct net_proxy *p, int64_t ms)
 {
     p->timeout_ms = ms;
+    proxy_wake(p);
     struct timeval tv = clock_timeval_ms(ms);
     bufferevent_set_timeouts(p->bev, ms > 0 ? &tv : NULL, NULL);
 }
@@ -812,6 +881,7 @@ void net_proxy_send_line(struct net_proxy *p, const char *line)
 
 void net_proxy_splice(struct net_proxy *p, const char *gone_line)
 {
+    proxy_wake(p);
     p->spliced = true;
     p->gone_line = gone_line;
     p->timeout_ms = 0;
@@ -824,6 +894,7 @@ void net_proxy_splice(struct net_proxy *p, const char *gone_line)
 
 void net_proxy_client_readable(struct net_proxy *p)
 {
+    proxy_wake(p);
     struct evbuffer *out = bufferevent_get_output(p->bev);
     proxy_send_buffer(p, net_conn_input(p->client));
     if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !p->client_paused) {
@@ -834,7 +905,7 @@ void net_proxy_client_readable(struct net_proxy *p)
 
 void net_proxy_client_writable(struct net_proxy *p)
 {
-    if (p->spliced)
+    if (p->spliced && !p->asleep) /* asleep: reading already */
         bufferevent_enable(p->bev, EV_READ);
 }
 
@@ -857,9 +928,25 @@ void net_proxy_free(struct net_proxy *p)
 
 /* Parks p (net_tls_park.h) if it is TLS 1.3, connected, spliced or carrying
  * HTTP, and quiet for idle_ms with nothing pending either way. */
+/* A parked connection awake again and quiet for idle_ms, reading, with nothing
+ * pending either way, goes back to sleep. */
+static bool proxy_sleep_maybe(struct net_proxy *p, int64_t now, int64_t idle_ms)
+{
+    if (p->asleep || p->bev == NULL || p->failed || p->doomed || p->park_closed || p->in_cb > 0 ||
+        now - p->io_ms < idle_ms || !(bufferevent_get_enabled(p->bev) & EV_READ) ||
+        evbuffer_get_length(p->pin) != 0 ||
+        evbuffer_get_length(bufferevent_get_output(p->bev)) != 0 ||
+        evbuffer_get_length(bufferevent_get_input(p->bev)) != 0)
+        return false;
+    proxy_sleep(p);
+    return true;
+}
+
 static bool proxy_park_maybe(struct net_proxy *p, int64_t now, int64_t idle_ms)
 {
-    if (p->park == NULL || p->pin || p->ssl == NULL || p->bev == NULL || p->failed || p->doomed ||
+    if (p->parked)
+        return proxy_sleep_maybe(p, now, idle_ms);
+    if (p->park == NULL || p->ssl == NULL || p->bev == NULL || p->failed || p->doomed ||
         p->in_cb > 0 || !(p->spliced || p->ops->data != NULL) || now - p->io_ms < idle_ms ||
         evbuffer_get_length(bufferevent_get_output(p->bev)) != 0 ||
         evbuffer_get_length(bufferevent_get_input(p->bev)) != 0)
@@ -883,21 +970,16 @@ static bool proxy_park_maybe(struct net_proxy *p, int64_t now, int64_t idle_ms)
     }
     bool reading = (bufferevent_get_enabled(p->bev) & EV_READ) != 0;
     bufferevent_free(p->bev); /* keeps the socket and the SSL (no BEV_OPT_CLOSE_ON_FREE) */
+    p->bev = NULL;
     SSL_free(p->ssl);
     p->ssl = NULL;
-    net_slab_enter(); /* what a parked connection keeps, packed (base/slab.h) */
-    p->pin = evbuffer_new();
-    p->bev = bufferevent_socket_new(net_worker_base(p->worker), p->fd, BEV_OPT_DEFER_CALLBACKS);
-    net_slab_leave();
-    bufferevent_setcb(p->bev, proxy_read_cb, proxy_write_cb, proxy_event_cb, p);
-    if (p->spliced)
-        bufferevent_setwatermark(p->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
-    if (p->timeout_ms > 0) { /* a kept HTTP connection: what is left of its idle time */
-        int64_t left = p->timeout_ms - (now - p->io_ms);
-        struct timeval tv = clock_timeval_ms(left > 1 ? left : 1);
-        bufferevent_set_timeouts(p->bev, &tv, NULL);
+    p->parked = true;
+    if (reading) { /* nothing is pending: straight to the read event alone */
+        proxy_sleep(p);
+    } else { /* the client's output is blocked: awake until it reads */
+        p->pin = evbuffer_new();
+        proxy_parked_bev(p, now, false);
     }
-    bufferevent_enable(p->bev, reading ? EV_READ | EV_WRITE : EV_WRITE);
     log_debug("proxy: parked the TLS connection to %s", p->peer);
     return true;
 }
@@ -912,10 +994,13 @@ size_t net_proxy_park_sweep(struct net_worker *w, int64_t now, int64_t idle_ms)
     return parked;
 }
 
-size_t net_proxy_parked(struct net_worker *w)
+size_t net_proxy_parked(struct net_worker *w, size_t *asleep_r)
 {
     size_t n = 0;
-    for (const struct net_proxy *p = *net_worker_proxies(w); p; p = p->next)
-        n += p->pin != NULL;
+    *asleep_r = 0;
+    for (const struct net_proxy *p = *net_worker_proxies(w); p; p = p->next) {
+        n += p->parked;
+        *asleep_r += p->asleep;
+    }
     return n;
 }

@@ -1,7 +1,7 @@
 /*
  * net_slab.c - libevent's allocations into the slab (base/slab.h) while a
- * connection builds what it keeps while quiet: its events at accept, a
- * parked connection's bufferevent and buffers. Everything else libevent
+ * connection builds what it keeps while quiet: its events at accept, the
+ * read event a parked connection sleeps on. Everything else libevent
  * allocates (buffer chains, lines it returns) comes from malloc as before.
  *
  * Must never: hand libevent a slab object outside net_slab_enter/leave (its
@@ -10,6 +10,7 @@
  */
 #include "net/net_internal.h"
 
+#include "base/clock.h"
 #include "base/slab.h"
 
 #include <event2/event.h>
@@ -48,4 +49,21 @@ void net_slab_enter(void)
 void net_slab_leave(void)
 {
     depth--;
+}
+
+void net_slab_sleep_arm(struct event **ev, struct event_base *base, evutil_socket_t fd,
+                        event_callback_fn cb, void *arg, int64_t timeout_ms, int64_t since_ms)
+{
+    if (*ev == NULL) {
+        net_slab_enter();
+        *ev = event_new(base, fd, EV_READ | EV_PERSIST, cb, arg);
+        net_slab_leave();
+    }
+    if (timeout_ms <= 0) {
+        event_add(*ev, NULL);
+        return;
+    }
+    int64_t left = since_ms + timeout_ms - monotonic_ms();
+    struct timeval tv = clock_timeval_ms(left > 1 ? left : 1);
+    event_add(*ev, &tv);
 }

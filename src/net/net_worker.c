@@ -559,9 +559,10 @@ static void control_status_cb(void *arg, json_t *obj)
 {
     struct net_worker *w = arg;
     json_object_set_new(obj, "connections", json_integer((json_int_t)w->n_conns));
-    size_t compressed = 0, zmem = 0, parked = 0;
+    size_t compressed = 0, zmem = 0, parked = 0, asleep = 0;
     for (const struct conn_node *n = w->conns; n; n = n->next) {
         parked += net_conn_tls_parked(n->c);
+        asleep += net_conn_tls_asleep(n->c);
         if (net_conn_is_compressed(n->c)) {
             compressed++;
             zmem += net_conn_compress_memory(n->c);
@@ -569,11 +570,29 @@ static void control_status_cb(void *arg, json_t *obj)
     }
     if (w->park_ev) /* TLS connections on net_tls_park's record layer */
         json_object_set_new(obj, "tls_parked", json_integer((json_int_t)parked));
-    if (w->park_ev && w->proxy_tls) /* and connections to back-ends */
-        json_object_set_new(obj, "proxy_tls_parked", json_integer((json_int_t)net_proxy_parked(w)));
+    if (w->park_ev) /* of which asleep: a read event alone, no bufferevent */
+        json_object_set_new(obj, "tls_asleep", json_integer((json_int_t)asleep));
+    if (w->park_ev && w->proxy_tls) { /* and connections to back-ends */
+        size_t proxy_asleep;
+        size_t proxy_parked = net_proxy_parked(w, &proxy_asleep);
+        json_object_set_new(obj, "proxy_tls_parked", json_integer((json_int_t)proxy_parked));
+        json_object_set_new(obj, "proxy_tls_asleep", json_integer((json_int_t)proxy_asleep));
+    }
     /* What connections keep for as long as they live (base/slab.h). */
     json_object_set_new(obj, "slab_bytes", json_integer((json_int_t)slab_bytes()));
     json_object_set_new(obj, "slab_objects", json_integer((json_int_t)slab_objects()));
+    /* And per size class ("320": [objects, chunks]), to tell which object costs what. */
+    json_t *classes = json_object();
+    size_t size, objects, chunks;
+    for (size_t i = 0; slab_class_stats(i, &size, &objects, &chunks); i++) {
+        if (chunks == 0)
+            continue;
+        char name[16];
+        snprintf(name, sizeof(name), "%zu", size);
+        json_object_set_new(classes, name,
+                            json_pack("[I, I]", (json_int_t)objects, (json_int_t)chunks));
+    }
+    json_object_set_new(obj, "slab_classes", classes);
     if (compressed > 0) { /* what the DEFLATE stages cost (zlib's allocations) */
         json_object_set_new(obj, "compressed_connections", json_integer((json_int_t)compressed));
         json_object_set_new(obj, "compress_memory", json_integer((json_int_t)zmem));

@@ -170,6 +170,11 @@ def test_imap_reaches_home_and_idle_wakes(layout):
     wait_until(lambda: parked(fe, "imap") >= 1 and parked(fe, "imap", "proxy_tls_parked") >= 1
                and parked(be1, "imap") >= 1,
                what="IDLE parked on every hop, both ends")
+    # and asleep at the front-end, both sides: no bufferevent, a read event
+    # alone on each socket (the delivery below wakes both)
+    wait_until(lambda: parked(fe, "imap", "tls_asleep") >= 1
+               and parked(fe, "imap", "proxy_tls_asleep") >= 1,
+               what="the parked IDLE session asleep at the front-end, both sides")
     mail(fe, "alice@example.test", "second")
     line = a.readline()
     assert line.startswith(b"* ") and b"EXISTS" in line, line
@@ -353,6 +358,15 @@ class Web:
         assert r.status == 200, (r.status, data)
         return json.loads(data)["methodResponses"]
 
+    def eventsource(self, user):
+        """A JMAP EventSource stream of every type, no pings: (self, the response)."""
+        self.conn.request("GET", "/jmap/eventsource/?types=*&closeafter=no&ping=0",
+                          headers={"Authorization": basic(user), "Accept": "text/event-stream"})
+        r = self.conn.getresponse()
+        assert r.status == 200
+        assert r.getheader("Content-Type").startswith("text/event-stream")
+        return self, r
+
     def jmap_subjects(self, user):
         acc = "a" + user.encode().hex()
         out = self.api(user, [
@@ -424,13 +438,7 @@ def test_jmap_through_frontend(layout, tmp_path):
     assert r.status == 404
 
     # EventSource at the front-end, woken by a delivery at alice's home
-    es = Web(fe)
-    es.conn.request("GET", "/jmap/eventsource/?types=*&closeafter=no&ping=0",
-                    headers={"Authorization": basic("alice@example.test"),
-                             "Accept": "text/event-stream"})
-    r = es.conn.getresponse()
-    assert r.status == 200
-    assert r.getheader("Content-Type").startswith("text/event-stream")
+    es, r = Web(fe).eventsource("alice@example.test")
 
     def event():
         return sse_event(r.readline)
@@ -464,6 +472,45 @@ def test_jmap_through_frontend(layout, tmp_path):
     ws.sock.close()
     rows = {r["service"]: r for r in fe.port_map()["ports"]}
     assert rows["https-proxy"]["direction"] == "outbound"
+
+
+def test_proxied_eventsource_parks_at_once(wharf_factory, tmp_path):
+    """A JMAP EventSource through the front-end is quiet for hours: the
+    client's TLS at the front-end parks as soon as the stream's head is out
+    (net_conn_park_soon, as a direct stream's), not after tls_park_idle (an
+    hour here); parked, it sleeps on its socket alone and wakes for a push."""
+    cert, key = backend_cert(tmp_path)
+    https, smtp = common_port(), common_port()
+    h = HOSTS["be1"]
+    be = wharf_factory("be1", host=h, enable=["smtp", "https"], extra={
+        "https_listen": f"{h}:{https}", "smtp_listen": f"{h}:{smtp}",
+        "tls_cert_file": str(cert), "tls_key_file": str(key),
+        "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32"})
+    be.ports.update(https=https, smtp=smtp)
+    be.wharf("domain", "add", "example.test")
+    be.wharf("user", "add", "alice@example.test", "--password-stdin", input=b"unused\n")
+    be = be.start()
+    fe = wharf_factory("fe", host=HOSTS["fe"], enable=["https"], extra={
+        "role": "frontend", "frontend_secret": SECRET, "frontend_https_port": str(https),
+        "frontend_tls_ca_file": str(cert), "frontend_source_address": HOSTS["fe"],
+        "tls_park_idle": "1h"})
+    fe.wharf("domain", "add", "example.test")
+    fe.wharf("user", "add", "alice@example.test", "--password-stdin",
+             input=PASSWORD.encode() + b"\n")
+    fe.wharf("user", "home", "alice@example.test", h)
+    fe = fe.start()
+    es, r = Web(fe).eventsource("alice@example.test")
+    assert "event: state" in sse_event(r.readline)
+    wait_until(lambda: parked(fe, "http") == 1 and parked(fe, "http", "tls_asleep") == 1,
+               what="the proxied stream's client side parked and asleep within the hour")
+    mail(be, "alice@example.test", "pushed")
+    ev = sse_event(r.readline)
+    data = json.loads(next(x for x in ev if x.startswith("data: "))[6:])
+    alice_acc = "a" + "alice@example.test".encode().hex()
+    assert data["@type"] == "StateChange" and "Email" in data["changed"][alice_acc]
+    assert parked(fe, "http", "tls_asleep") == 0  # awake since the push, parked still
+    assert parked(fe, "http") == 1
+    es.conn.close()
 
 
 # A blob larger than anything the front-end should hold for one client, and
