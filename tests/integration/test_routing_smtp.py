@@ -176,6 +176,10 @@ def test_link_state_over_smtp_with_691_blocked(wharf_factory):
     os.chmod(dst, 0o600)
     a1.start()
     b1.start()
+    # the keyword is offered once b1's routing process listens on run/routing.sock,
+    # which may come after the smtp listener the start waits for
+    sock = b1.data / "run" / "routing.sock"
+    wait_until(sock.is_socket, what="b1's routing process listening")
 
     # the transcript: the keyword only after STARTTLS
     r = Raw(b1.ports["smtp"], host=b1.host)
