@@ -97,6 +97,20 @@ static void on_mailbox_changed(void *arg, const char *account, const char *mailb
     control_publish(m->ctrl, &ev);
 }
 
+/* The store's data version (store_data_version); when it cannot be read, the
+ * last tick's, as if nobody had committed since (logged). */
+static int64_t store_version(struct mta *m)
+{
+    int64_t v;
+    struct buf err = BUF_INIT;
+    if (store_data_version(m->store, &v, &err) != 0) {
+        log_warning("text index top-up: %s", buf_cstr(&err));
+        v = m->topup_version;
+    }
+    buf_free(&err);
+    return v;
+}
+
 static void on_status(void *arg, json_t *obj)
 {
     struct mta *m = arg;
@@ -116,13 +130,8 @@ static void on_status(void *arg, json_t *obj)
     json_object_set_new(obj, "text_topups", json_integer((json_int_t)m->topup_runs));
     json_object_set_new(obj, "text_topups_deferred", json_integer((json_int_t)m->topup_deferred));
     /* behind: bodies are known to wait, or someone committed since the last tick */
-    int64_t v;
-    struct buf err = BUF_INIT;
-    if (store_data_version(m->store, &v, &err) != 0)
-        v = m->topup_version; /* unknown: what the last tick knew */
-    buf_free(&err);
     json_object_set_new(obj, "text_index_behind",
-                        json_integer(m->topup_behind || v != m->topup_version));
+                        json_integer(m->topup_behind || store_version(m) != m->topup_version));
     mta_stats_status(obj);
 }
 
@@ -276,13 +285,7 @@ static bool topup_quiet(struct mta *m)
 {
     bool ours = m->batch.n == 0 && m->batch.n_jobs == m->topup_jobs;
     m->topup_jobs = m->batch.n_jobs;
-    int64_t v;
-    struct buf err = BUF_INIT;
-    if (store_data_version(m->store, &v, &err) != 0) {
-        log_warning("text index top-up: %s", buf_cstr(&err));
-        v = m->topup_version; /* taken as quiet */
-    }
-    buf_free(&err);
+    int64_t v = store_version(m);
     bool store_quiet = v == m->topup_version;
     m->topup_version = v;
     if (ours && (store_quiet || m->topup_waited >= TOPUP_IDLE_MS))
