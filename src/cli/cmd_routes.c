@@ -63,8 +63,13 @@ static void print_table(const json_t *st)
         snprintf(fromto, sizeof(fromto), "%s>%s", str(o, "from"),
                  json_object_get(o, "to") ? str(o, "to") : str(o, "space"));
         when(json_integer_value(json_object_get(o, "since")), since, sizeof(since));
-        printf("%-12s %-28s %-5lld %-10s %s\n", str(o, "name"), fromto,
-               (long long)json_integer_value(json_object_get(o, "cost")), str(o, "state"), since);
+        const json_t *held = json_object_get(o, "held_until");
+        char until[32] = "";
+        if (held)
+            when(json_integer_value(held), until, sizeof(until));
+        printf("%-12s %-28s %-5lld %-10s %s%s%s\n", str(o, "name"), fromto,
+               (long long)json_integer_value(json_object_get(o, "cost")), str(o, "state"), since,
+               held ? "  up again, held until " : "", until);
     }
     printf("%-24s %-5s %-22s %s\n", "DEST", "COST", "NEXT HOP", "PATH");
     json_array_foreach(json_object_get(st, "routes"), i, o)

@@ -54,8 +54,9 @@
 #include <sys/stat.h>
 #include <sysexits.h>
 
-static const struct timers timers_normal = {500, 5000, 20000, 5000, 600000, 5000};
-static const struct timers timers_test = {50, 100, 5000, 300, 2000, 100};
+/* up_hold is routing_up_hold in both profiles (the tests set 2 s) */
+static const struct timers timers_normal = {500, 5000, 20000, 5000, 0, 5000};
+static const struct timers timers_test = {50, 100, 5000, 300, 0, 100};
 
 /* ---- peers: sending, closing ---- */
 
@@ -687,11 +688,16 @@ static const char *damped(struct routing *r, const char *name, const char *raw, 
         next = raw;
     } else if (strcmp(pub, "UP") != 0) {
         json_int_t up = json_integer_value(json_object_get(d, "up_since"));
-        if (up == 0)
+        if (up == 0) {
             json_object_set_new(d, "up_since", json_integer(up = now));
+            /* what `wharf routes` shows on this server while the connector is held */
+            json_object_set_new(d, "held_until", json_integer(wall + r->t.up_hold));
+        }
         if (!json_is_true(json_object_get(d, "ever_up")) || now - up >= r->t.up_hold)
             next = "UP";
     }
+    if (strcmp(next, "UP") == 0 || strcmp(raw, "UP") != 0)
+        json_object_del(d, "held_until");
     if (strcmp(next, pub) != 0) {
         json_object_set_new(d, "pub", json_string(next));
         json_object_set_new(d, "since", json_integer(wall));
@@ -879,6 +885,16 @@ static void write_state(struct routing *r)
     json_object_set_new(t, "stale", json_boolean(r->stale));
     json_object_set_new(t, "peers", peers);
     json_object_set(t, "records", r->records);
+    /* a returning connector this server holds down (damping): when it will be published UP */
+    size_t ci;
+    json_t *co;
+    json_array_foreach(json_object_get(t, "connectors"), ci, co)
+    {
+        json_t *d = json_object_get(r->damp, json_string_value(json_object_get(co, "name")));
+        json_t *held = d ? json_object_get(d, "held_until") : NULL;
+        if (held && json_is_true(json_object_get(d, "ever_up")))
+            json_object_set(co, "held_until", held);
+    }
     /* one log line per route change */
     json_t *now = json_object();
     size_t i;
@@ -1080,6 +1096,7 @@ static int routing_main(struct component_ctx *ctx)
 {
     struct routing r = {.cfg = ctx->cfg};
     r.t = ctx->cfg->routing_test_timers ? timers_test : timers_normal;
+    r.t.up_hold = ctx->cfg->routing_up_hold;
     r.records = json_object();
     r.dialled = json_object();
     r.damp = json_object();

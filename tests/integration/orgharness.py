@@ -14,7 +14,7 @@ def org_show(w):
     return json.loads(w.wharf("org", "show", "--json").stdout)
 
 
-TIMERS = {"routing_test_timers": "yes"}
+TIMERS = {"routing_test_timers": "yes", "routing_up_hold": "2s"}
 
 
 def routes(w):

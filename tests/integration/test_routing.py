@@ -197,14 +197,21 @@ def test_master_failover_and_one_master_after_a_partition(wharf_factory):
 
 def test_flapping_connector_does_not_make_routes_oscillate(wharf_factory):
     """ab toggled as fast as an administrator's commands go: the route leaves it once, and
-    comes back once, after it has stayed up for the up-hold (2 s with the test timers)."""
+    comes back once, after it has stayed up for the up-hold (4 s on a1 here)."""
     layout = [("a1", "rg-a", "127.0.0.2"), ("b1", "rg-b", "127.0.0.3"),
               ("c1", "rg-c", "127.0.0.4")]
     conns = [("ab", "rg-a", "rg-b", 1, "a1", "b1"), ("ba", "rg-b", "rg-a", 1, "b1", "a1"),
              ("ac", "rg-a", "rg-c", 2, "a1", "c1"), ("ca", "rg-c", "rg-a", 2, "c1", "a1"),
              ("cb", "rg-c", "rg-b", 2, "c1", "b1"), ("bc", "rg-b", "rg-c", 2, "b1", "c1")]
-    servers, _ = make_org(wharf_factory, layout, conns)
+    # a1 holds a returning connector for 4 s (routing_up_hold), long enough to be seen held
+    servers, _ = make_org(wharf_factory, layout, conns,
+                          server_extra={"a1": {"routing_up_hold": "4s"}})
     a1 = servers["a1"]
+
+    def held_until():
+        st = routes(a1)
+        return next((c.get("held_until") for c in (st or {}).get("connectors", [])
+                     if c["name"] == "ab"), None)
 
     def route_changes():
         return a1.component("routing")["processes"][0]["status"]["route_changes"]
@@ -218,8 +225,13 @@ def test_flapping_connector_does_not_make_routes_oscillate(wharf_factory):
     for i in range(9):
         a1.wharf("org", "connector", "enable" if i % 2 == 0 else "disable", "ab")
     assert route_to(routes(a1), "rg-b")["path"] == ["ac", "cb"]
-    # the last command enabled ab: once it has stayed up for the up-hold, the route is back
+    # the last command enabled ab: a1, which publishes it, shows until when it holds it
+    until = wait_until(held_until, 4, what="ab held on a1")
+    assert time.time() * 1000 < until <= time.time() * 1000 + 4000
+    assert "up again, held until" in a1.wharf("routes").stdout.decode()
+    # once it has stayed up for the up-hold, the route is back
     wait_until(converged(servers, path_is("a1", "rg-b", ["ab"])), 20, what="A-B again")
+    assert held_until() is None
     assert route_changes() - before == 2  # away once, back once
     assert a1.log().count("routing: connector ab UP (was ADMIN_DOWN)") == 1
 
