@@ -4,6 +4,7 @@
  */
 #include "auth/auth_ratelimit.h"
 #include "base/alloc.h"
+#include "base/hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,7 @@ struct ratelimit {
 
 static size_t hash_key(const char *s)
 {
-    size_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return (size_t)hash_str(s);
 }
 
 struct ratelimit *ratelimit_new(int64_t window_ms, size_t max_entries)

@@ -11,6 +11,7 @@
  */
 #include "base/conntab.h"
 #include "base/alloc.h"
+#include "base/hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -225,14 +226,6 @@ void conntab_slot_release(struct conntab *t, unsigned slot)
 
 /* ---- keys and cells ---- */
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * UINT64_C(1099511628211);
-    return h;
-}
-
 /* Hashes the address part of a key onto h. */
 static uint64_t key_addr(uint64_t h, const struct sockaddr *sa)
 {
@@ -258,14 +251,14 @@ static uint64_t key_addr(uint64_t h, const struct sockaddr *sa)
             len = 8; /* the /64 */
         }
     }
-    h = fnv1a(h, &fam, 1);
-    h = fnv1a(h, addr, len);
+    h = hash_fnv1a(h, &fam, 1);
+    h = hash_fnv1a(h, addr, len);
     return h;
 }
 
 uint64_t conntab_key(unsigned service, const struct sockaddr *sa)
 {
-    uint64_t h = fnv1a(UINT64_C(14695981039346656037), &service, sizeof(service));
+    uint64_t h = hash_fnv1a(HASH_FNV1A_BASIS, &service, sizeof(service));
     uint64_t key = key_addr(h, sa) >> COUNT_BITS;
     return key ? key : 1;
 }
@@ -273,7 +266,7 @@ uint64_t conntab_key(unsigned service, const struct sockaddr *sa)
 uint64_t conntab_key_named(const char *name, const struct sockaddr *sa)
 {
     /* A different basis from conntab_key's: a name never hashes like a service number. */
-    uint64_t h = fnv1a(UINT64_C(0x9e3779b97f4a7c15), name, strlen(name) + 1);
+    uint64_t h = hash_fnv1a(UINT64_C(0x9e3779b97f4a7c15), name, strlen(name) + 1);
     uint64_t key = key_addr(h, sa) >> COUNT_BITS;
     return key ? key : 1;
 }

@@ -11,6 +11,7 @@
  */
 #include "directory/directory_client.h"
 #include "base/alloc.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "ipc/client.h"
 #include "ipc/control.h"
@@ -71,10 +72,7 @@ static void answer_copy(struct directory_answer *dst, const struct directory_ans
 
 static size_t hash_key(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (size_t)h;
+    return (size_t)hash_str(s);
 }
 
 static void centry_unlink(struct directory_client *c, struct centry *e)

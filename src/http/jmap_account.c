@@ -16,6 +16,7 @@
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
+#include "base/hash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,14 +176,10 @@ static bool share_listed(const struct store_acl_share *sh, size_t n, size_t from
     return listed;
 }
 
-/* FNV-1a of s and its NUL, from h. */
+/* s and its NUL (a separator) hashed onto h. */
 static uint64_t fnv(uint64_t h, const char *s)
 {
-    const unsigned char *c = (const unsigned char *)s;
-    do
-        h = (h ^ *c) * 1099511628211ull;
-    while (*c++);
-    return h;
+    return hash_fnv1a(h, s, strlen(s) + 1);
 }
 
 int jmap_shared_accounts(struct jmap *j, const char *user, json_t *accounts, json_t *caps,
@@ -195,8 +192,8 @@ int jmap_shared_accounts(struct jmap *j, const char *user, json_t *accounts, jso
         buf_free(&err);
         return -1;
     }
-    /* the session state: changes when the set of accounts or the rights do (FNV-1a) */
-    uint64_t h = 1469598103934665603ull;
+    /* the session state: changes when the set of accounts or the rights do */
+    uint64_t h = HASH_FNV1A_BASIS;
     for (size_t i = 0; i < n; i++) {
         h = fnv(h, sh[i].owner);
         h = fnv(h, sh[i].mailbox);

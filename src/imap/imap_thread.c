@@ -6,6 +6,7 @@
  * more than IMAP_MAX_THREAD_REFS references of one message.
  */
 #include "base/alloc.h"
+#include "base/hash.h"
 #include "imap/imap_int.h"
 #include "imap/imap_sort.h"
 #include "mime/mime.h"
@@ -34,10 +35,7 @@ struct smap {
 
 static size_t smap_hash(const char *s)
 {
-    size_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return (size_t)hash_str(s);
 }
 
 static void smap_init(struct smap *m, size_t n)

@@ -5,6 +5,7 @@
  */
 #include "mta/idset.h"
 #include "base/alloc.h"
+#include "base/hash.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,9 +13,7 @@
 
 static size_t idset_hash(const char *id)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 1099511628211ull;
+    uint64_t h = hash_str(id);
     return (size_t)(h ^ (h >> 32));
 }
 

@@ -10,6 +10,7 @@
 #include "mta/mta_conn.h"
 
 #include "base/alloc.h"
+#include "base/hash.h"
 #include "base/clock.h"
 #include "base/log.h"
 
@@ -326,13 +327,11 @@ static void dest_key(struct buf *key, const struct smtp_client_params *p,
     if (getnameinfo(addr, addrlen, host, sizeof(host), serv, sizeof(serv),
                     NI_NUMERICHOST | NI_NUMERICSERV) != 0)
         snprintf(host, sizeof(host), "?"), snprintf(serv, sizeof(serv), "?");
-    /* sessions are shared only under the same TLSA records (FNV-1a of them) */
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < p->tlsa_len; i++)
-        h = (h ^ p->tlsa[i]) * 16777619u;
-    buf_printf(key, "[%s]:%s %d %s %d %zu:%08x", host, serv, (int)p->tls,
+    /* sessions are shared only under the same TLSA records (a hash of them) */
+    uint64_t h = hash_fnv1a(HASH_FNV1A_BASIS, p->tlsa, p->tlsa_len);
+    buf_printf(key, "[%s]:%s %d %s %d %zu:%016llx", host, serv, (int)p->tls,
                p->tls_servername ? p->tls_servername : "", p->auth_user != NULL, p->tlsa_len,
-               (unsigned)h);
+               (unsigned long long)h);
 }
 
 void mta_conn_submit(struct mta_conn_pool *pool, struct mta_conn_req *r,

@@ -7,6 +7,7 @@
 #include "mta/mta_expand.h"
 #include "mta/local.h"
 #include "base/alloc.h"
+#include "base/hash.h"
 #include "base/log.h"
 
 #include <ctype.h>
@@ -44,9 +45,7 @@ static char *rcpt_key(const char *address, bool account, const char *folder)
 /* Adds key (taken); false when it was there already. */
 static bool keyset_add(struct keyset *s, char *key)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
+    uint64_t h = hash_str(key);
     for (size_t i = h & (KEYSET_CAP - 1);; i = (i + 1) & (KEYSET_CAP - 1)) {
         if (s->slot[i] == NULL) {
             s->slot[i] = key;

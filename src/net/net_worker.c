@@ -25,6 +25,7 @@
 #include "base/slab.h"
 
 #include "base/alloc.h"
+#include "base/hash.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/sandbox.h"
@@ -105,10 +106,7 @@ struct net_worker {
 
 static unsigned addr_hash(const char *s)
 {
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % NET_ADDR_BUCKETS;
+    return (unsigned)(hash_str(s) % NET_ADDR_BUCKETS);
 }
 
 static struct addr_count **addr_find(struct net_service *svc, const char *addr)
