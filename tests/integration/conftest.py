@@ -315,6 +315,44 @@ def wharf_factory(request):
     shutil.rmtree(top, ignore_errors=True)
 
 
+class DataTemplates:
+    """Data directories that `wharf` set-up calls made ready, kept to be copied.
+
+    A module whose tests each start from the same accounts (domains, users,
+    homes, aliases added with the wharf command before wharfd starts) runs
+    those calls once per test process and gives every later test a copy of
+    the result: each call is two sanitizer-built processes, and a set-up of
+    fifteen of them was most of some tests' time. The copy keeps owners and
+    modes (the components run as their own users); nothing in a data
+    directory names its path or the server's ports.
+    """
+
+    def __init__(self, top: Path):
+        self.top = top
+
+    def prepare(self, server, name, setup):
+        """Gives `server` (not started yet) the data directory setup(server)
+        makes: runs setup the first time `name` is asked for and keeps a copy
+        of the result, then hands out copies of that."""
+        assert server.proc is None, "a template is copied before wharfd starts"
+        saved = self.top / name
+        if saved.exists():
+            shutil.rmtree(server.data, ignore_errors=True)
+            subprocess.run(["cp", "-a", "--", str(saved), str(server.data)], check=True)
+        else:
+            setup(server)
+            subprocess.run(["cp", "-a", "--", str(server.data), str(saved)], check=True)
+        return server
+
+
+@pytest.fixture(scope="module")
+def data_templates():
+    """A module's DataTemplates, in this test process (each xdist worker makes its own)."""
+    top = Path(tempfile.mkdtemp(prefix="wharf-templates-"))
+    yield DataTemplates(top)
+    shutil.rmtree(top, ignore_errors=True)
+
+
 @pytest.fixture
 def wharf_server(wharf_factory):
     """A started wharfd with every listener on a free loopback port."""
