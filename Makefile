@@ -17,7 +17,14 @@ DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl zstd
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
               dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \
               python3-dkim python3-spf opendkim opendkim-tools rspamd \
-              nsd ldnsutils slapd ldap-utils python3-pytest-xdist chromium
+              nsd ldnsutils slapd ldap-utils python3-pytest-xdist chromium ccache
+# ccache (in DEPS_TEST; meson uses it when it is there): `make test` compiles
+# the tree three times (build-san, build-fuzz, build-install in test_install),
+# and a fresh clone in another folder (CI's) hits the cache of the last run
+# only with paths taken relative to the clone and the folder left out of the
+# key (the objects' debug info then names the folder of the first build).
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 # make install / make deb: an optimized build for PREFIX, with Debian's

@@ -126,8 +126,9 @@ class LineClient:
         self.sock.close()
 
 
-def wait_until(predicate, timeout=20.0, interval=0.02, what="condition"):
-    """Polls predicate until it returns a true value; fails with `what` on timeout."""
+def wait_until(predicate, timeout=20.0, interval=0.02, what="condition", max_interval=None):
+    """Polls predicate until it returns a true value; fails with `what` on timeout.
+    With max_interval, the pause grows by half each time up to it (for a costly look)."""
     deadline = time.monotonic() + timeout
     last_exc = None
     while time.monotonic() < deadline:
@@ -140,6 +141,8 @@ def wait_until(predicate, timeout=20.0, interval=0.02, what="condition"):
             # caller's with its open client sockets, into a cycle that outlives the test.
             last_exc = repr(exc)
         time.sleep(interval)
+        if max_interval is not None:
+            interval = min(interval * 1.5, max_interval)
     raise AssertionError(f"timed out waiting for {what}" + (f": {last_exc}" if last_exc else ""))
 
 
@@ -197,7 +200,11 @@ class WharfServer:
             st = self.status()
             return st if all(c["state"] in ("running", "not built yet", "disabled")
                              for c in st["components"]) else None
-        return wait_until(ready, timeout, what="wharfd to report every component running")
+        # A status is costly under the sanitizers (~5 ms of the supervisor's CPU,
+        # and every component answers it): a start of a few seconds polled every
+        # 20 ms spent a quarter of a core on the looks alone.
+        return wait_until(ready, timeout, max_interval=0.1,
+                          what="wharfd to report every component running")
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc is None or self.proc.poll() is not None:
@@ -312,6 +319,44 @@ def wharf_factory(request):
         s.stop()
         s.kill_all()
         s.check_sanitizers()
+    shutil.rmtree(top, ignore_errors=True)
+
+
+class DataTemplates:
+    """Data directories that `wharf` set-up calls made ready, kept to be copied.
+
+    A module whose tests each start from the same accounts (domains, users,
+    homes, aliases added with the wharf command before wharfd starts) runs
+    those calls once per test process and gives every later test a copy of
+    the result: each call is two sanitizer-built processes, and a set-up of
+    fifteen of them was most of some tests' time. The copy keeps owners and
+    modes (the components run as their own users); nothing in a data
+    directory names its path or the server's ports.
+    """
+
+    def __init__(self, top: Path):
+        self.top = top
+
+    def prepare(self, server, name, setup):
+        """Gives `server` (not started yet) the data directory setup(server)
+        makes: runs setup the first time `name` is asked for and keeps a copy
+        of the result, then hands out copies of that."""
+        assert server.proc is None, "a template is copied before wharfd starts"
+        saved = self.top / name
+        if saved.exists():
+            shutil.rmtree(server.data, ignore_errors=True)
+            subprocess.run(["cp", "-a", "--", str(saved), str(server.data)], check=True)
+        else:
+            setup(server)
+            subprocess.run(["cp", "-a", "--", str(server.data), str(saved)], check=True)
+        return server
+
+
+@pytest.fixture(scope="module")
+def data_templates():
+    """A module's DataTemplates, in this test process (each xdist worker makes its own)."""
+    top = Path(tempfile.mkdtemp(prefix="wharf-templates-"))
+    yield DataTemplates(top)
     shutil.rmtree(top, ignore_errors=True)
 
 

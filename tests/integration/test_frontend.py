@@ -78,8 +78,38 @@ def backend_cert(tmp_path):
     return cert, key
 
 
+def backend_accounts(w):
+    """A back-end's domain and its own users, and on be1 bob homed on be2 with
+    an alias for him (the back-end's own password is never used)."""
+    w.wharf("domain", "add", "example.test")
+    name = next(n for n, h in HOSTS.items() if h == w.host)
+    for user, home in HOMES.items():
+        if home == name:
+            w.wharf("user", "add", user, "--password-stdin", input=b"unused-on-backend\n")
+    if name == "be1":
+        w.wharf("user", "add", "bob@example.test", "--password-stdin", input=b"unused\n")
+        w.wharf("user", "home", "bob@example.test", HOSTS["be2"])
+        w.wharf("alias", "add", "forbob@example.test", "bob@example.test")
+
+
+def frontend_accounts(fe):
+    """The front-end's users with their home servers, and an alias across both."""
+    fe.wharf("domain", "add", "example.test")
+    for user, home in HOMES.items():
+        fe.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
+        fe.wharf("user", "home", user, BE2_NAME if home == "be2" else HOSTS[home])
+    # carol's home server is a name that does not resolve
+    fe.wharf("user", "add", "carol@example.test", "--password-stdin",
+             input=PASSWORD.encode() + b"\n")
+    fe.wharf("user", "home", "carol@example.test", "nowhere.example.test")
+    fe.wharf("alias", "add", "team@example.test", "alice@example.test", "bob@example.test")
+
+
 @pytest.fixture
-def layout(wharf_factory, tmp_path, dns_server):
+def layout(wharf_factory, tmp_path, dns_server, data_templates):
+    """Three fresh servers for each test (some kill a back-end or reload the
+    front-end); their accounts are the wharf calls above, made once per test
+    process and copied (conftest.DataTemplates)."""
     cert, key = backend_cert(tmp_path)
     imaps, pop3s, smtps, smtp, https = (common_port(), common_port(), common_port(),
                                         common_port(), common_port())
@@ -95,16 +125,7 @@ def layout(wharf_factory, tmp_path, dns_server):
             "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32",
             "tls_park_idle": PARK_IDLE_BE[name]})
         w.ports.update(imaps=imaps, pop3s=pop3s, smtps=smtps, smtp=smtp, https=https)
-        w.wharf("domain", "add", "example.test")
-        for user, home in HOMES.items():
-            if home == name:  # the back-end's own password is never used
-                w.wharf("user", "add", user, "--password-stdin", input=b"unused-on-backend\n")
-        servers[name] = w.start()
-    # be1 knows bob as homed on be2, and has an alias for him
-    be1 = servers["be1"]
-    be1.wharf("user", "add", "bob@example.test", "--password-stdin", input=b"unused\n")
-    be1.wharf("user", "home", "bob@example.test", HOSTS["be2"])
-    be1.wharf("alias", "add", "forbob@example.test", "bob@example.test")
+        servers[name] = data_templates.prepare(w, name, backend_accounts).start()
     fe = wharf_factory("fe", host=HOSTS["fe"], enable=["smtp", "imap", "imaps", "pop3", "pop3s",
                                                       "submission", "smtps", "https"], extra={
         "role": "frontend", "frontend_secret": SECRET, "frontend_imap_port": str(imaps),
@@ -114,16 +135,7 @@ def layout(wharf_factory, tmp_path, dns_server):
         "frontend_tls_ca_file": str(cert), "dns_resolver": dns_server.resolver,
         "frontend_connect_timeout": "5s", "frontend_source_address": HOSTS["fe"],
         "tls_park_idle": PARK_IDLE})
-    fe.wharf("domain", "add", "example.test")
-    for user, home in HOMES.items():
-        fe.wharf("user", "add", user, "--password-stdin", input=PASSWORD.encode() + b"\n")
-        fe.wharf("user", "home", user, BE2_NAME if home == "be2" else HOSTS[home])
-    # carol's home server is a name that does not resolve
-    fe.wharf("user", "add", "carol@example.test", "--password-stdin",
-             input=PASSWORD.encode() + b"\n")
-    fe.wharf("user", "home", "carol@example.test", "nowhere.example.test")
-    fe.wharf("alias", "add", "team@example.test", "alice@example.test", "bob@example.test")
-    servers["fe"] = fe.start()
+    servers["fe"] = data_templates.prepare(fe, "fe", frontend_accounts).start()
     return servers
 
 
