@@ -202,7 +202,7 @@ static struct store *open_common(const char *dir, const char *dbpath,
     q->blobs.fd = -1;
     if (sqlite3_open_v2(dbpath, &q->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
+                        temporary ? NULL : sq_vfs_name(opt->fsync)) != SQLITE_OK) {
         buf_printf(err, "store: cannot open %s: %s", dbpath,
                    q->db ? sqlite3_errmsg(q->db) : "out of memory");
         sq_close(s);

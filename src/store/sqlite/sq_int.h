@@ -30,6 +30,11 @@ struct sq_store {
     size_t n_stmts;
 };
 
+/* The VFS a store opens its database with (sq_vfs.c): one that writes a commit's
+ * WAL frames at once where the WAL is synced at each commit (synced), else NULL
+ * (SQLite's default). */
+const char *sq_vfs_name(bool synced);
+
 static inline struct sq_store *sq(struct store *s)
 {
     return (struct sq_store *)s;
