@@ -62,14 +62,26 @@ int sq_exec(struct store *s, const char *sql, struct buf *err)
     return 0;
 }
 
+/* A statement without rows, from the cache: BEGIN and COMMIT run once or twice
+ * for every transaction, and sqlite3_exec parsed them again each time. */
+static int sq_run(struct store *s, const char *sql, struct buf *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, sql, err);
+    if (st == NULL)
+        return -1;
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, sql, err);
+    sqlite3_reset(st);
+    return rc;
+}
+
 int sq_begin(struct store *s, bool write, struct buf *err)
 {
-    return sq_exec(s, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
+    return sq_run(s, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
 }
 
 int sq_commit(struct store *s, struct buf *err)
 {
-    if (sq_exec(s, "COMMIT", err) != 0) {
+    if (sq_run(s, "COMMIT", err) != 0) {
         sq_rollback(s);
         return -1;
     }
@@ -78,8 +90,11 @@ int sq_commit(struct store *s, struct buf *err)
 
 void sq_rollback(struct store *s)
 {
-    if (!sqlite3_get_autocommit(sq(s)->db))
-        sqlite3_exec(sq(s)->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(sq(s)->db)) {
+        struct buf err = BUF_INIT;
+        sq_run(s, "ROLLBACK", &err);
+        buf_free(&err);
+    }
 }
 
 int64_t sq_meta_get(struct store *s, const char *key, struct buf *err)

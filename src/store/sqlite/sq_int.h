@@ -13,7 +13,7 @@
 
 #include <sqlite3.h>
 
-#define STORE_STMT_CACHE 64
+#define STORE_STMT_CACHE 80
 
 struct sq_store {
     struct store base; /* first: a struct store * of this driver is a struct sq_store * */
