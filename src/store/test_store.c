@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -895,6 +896,53 @@ static void test_wal_gathered_writes(void **state)
     buf_free(&out);
     buf_free(&err);
     rm_dir(dir);
+}
+
+static off_t file_size(const char *dir, const char *name)
+{
+    struct buf p = BUF_INIT;
+    buf_printf(&p, "%s/%s", dir, name);
+    struct stat st;
+    off_t size = stat(p.data, &st) == 0 ? st.st_size : -1;
+    buf_free(&p);
+    return size;
+}
+
+/* A handle with store_checkpoint_deferred leaves the log in the WAL however long
+ * it gets, until store_checkpoint copies it into the database; a plain handle's
+ * commits copy it themselves past ~1,000 pages. */
+static void test_checkpoint_deferred(void **state)
+{
+    (void)state;
+    for (int deferred = 0; deferred < 2; deferred++) {
+        char *dir = make_dir();
+        struct store *s = dir_store(dir);
+        if (deferred)
+            store_checkpoint_deferred(s);
+        struct buf err = BUF_INIT;
+        assert_int_equal(store_checkpoint(s, &err), 0); /* nothing to do yet */
+        off_t db0 = file_size(dir, "store.db");
+        char body[64];
+        for (int i = 0; i < 300; i++) { /* ~10 pages a commit */
+            snprintf(body, sizeof(body), "Subject: %d\r\n\r\nbody %d\r\n", i, i);
+            assert_int_equal(put(s, ALICE, NULL, body, NULL, 0, 0, NULL), STORE_OK);
+        }
+        off_t db1 = file_size(dir, "store.db");
+        assert_int_equal(store_checkpoint(s, &err), 0);
+        off_t db2 = file_size(dir, "store.db");
+        if (deferred) {
+            assert_true(db1 == db0); /* no checkpoint inside the commits */
+            assert_true(db2 > db1);  /* the one asked for */
+        } else {
+            assert_true(db1 > db0);
+        }
+        struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+        assert_int_equal(mb.messages, 300);
+        store_mailbox_free(&mb);
+        buf_free(&err);
+        store_close(s);
+        rm_dir(dir);
+    }
 }
 
 /* Bodies up to inline_max live in their blobs row: no segment byte, no segment sync,
@@ -1796,6 +1844,7 @@ int main(void)
         cmocka_unit_test(test_msgid_index),
         cmocka_unit_test(test_recent_count),
         cmocka_unit_test(test_wal_gathered_writes),
+        cmocka_unit_test(test_checkpoint_deferred),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

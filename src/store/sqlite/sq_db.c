@@ -122,6 +122,32 @@ int sq_meta_set(struct store *s, const char *key, int64_t value, struct buf *err
     return 0;
 }
 
+#define STORE_CHECKPOINT_FRAMES 1000 /* SQLite's automatic checkpoint's mark */
+
+/* Replaces SQLite's automatic checkpoint: notes the log's length after each commit. */
+static int wal_noted(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db, (void)name;
+    ((struct sq_store *)arg)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+static void sq_checkpoint_deferred(struct store *s)
+{
+    sqlite3_wal_hook(sq(s)->db, wal_noted, sq(s));
+}
+
+static int sq_checkpoint(struct store *s, struct buf *err)
+{
+    if (sq(s)->wal_frames < STORE_CHECKPOINT_FRAMES)
+        return 0;
+    sq(s)->wal_frames = 0;
+    if (sqlite3_wal_checkpoint_v2(sq(s)->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
+        SQLITE_OK)
+        return sq_db_error(s, "checkpoint", err);
+    return 0;
+}
+
 /* SQLite's own counter of commits by other connections (PRAGMA data_version). */
 static int sq_data_version(struct store *s, int64_t *v_r, struct buf *err)
 {
@@ -607,6 +633,8 @@ const struct store_driver store_sqlite_driver = {
     .text_emails = sq_text_emails,
     .text_topup = sq_text_topup,
     .data_version = sq_data_version,
+    .checkpoint_deferred = sq_checkpoint_deferred,
+    .checkpoint = sq_checkpoint,
     .message_copy_to = sq_message_copy_to,
     .message_expunge = sq_message_expunge,
     .message_changes = sq_message_changes,

@@ -28,6 +28,7 @@ struct sq_store {
         sqlite3_stmt *st;
     } stmts[STORE_STMT_CACHE];
     size_t n_stmts;
+    int wal_frames; /* the log's length after the last commit (store_checkpoint_deferred) */
 };
 
 /* The VFS a store opens its database with (sq_vfs.c): one that writes a commit's
