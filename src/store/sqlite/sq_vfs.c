@@ -73,7 +73,8 @@ static int wb_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
 static int wb_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
 {
     struct walbuf *w = (struct walbuf *)f;
-    if (w->len > 0 && (off != w->off + (sqlite3_int64)w->len || w->len + (size_t)amt > WALBUF_MAX)) {
+    if (w->len > 0 &&
+        (off != w->off + (sqlite3_int64)w->len || w->len + (size_t)amt > WALBUF_MAX)) {
         int rc = flush(w); /* not contiguous, or enough gathered */
         if (rc != SQLITE_OK)
             return rc;
