@@ -65,6 +65,11 @@ static void *offload_main(void *arg)
             char c = 1;
             (void)!write(o->wake[1], &c, 1);
         }
+        if (o->p.after) {
+            pthread_mutex_unlock(&o->mu);
+            o->p.after(o->p.arg);
+            pthread_mutex_lock(&o->mu);
+        }
     }
     pthread_mutex_unlock(&o->mu);
     return NULL;

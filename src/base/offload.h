@@ -41,6 +41,9 @@ struct offload_job {
 typedef void (*offload_run_fn)(void *arg, struct offload_job *list);
 /* In the loop: one job is finished; it may be freed here. */
 typedef void (*offload_done_fn)(void *arg, struct offload_job *job);
+/* In a thread, after the jobs run handled are handed to the loop (their done may
+ * already run) and before it looks for more: work that must not delay their answers. */
+typedef void (*offload_after_fn)(void *arg);
 
 struct offload_params {
     const char *name;  /* in error messages: "crypt", "spool writer" */
@@ -49,6 +52,7 @@ struct offload_params {
     size_t max_queued; /* jobs waiting for a thread; 0: unbounded */
     offload_run_fn run;
     offload_done_fn done;
+    offload_after_fn after; /* NULL: none */
     void *arg;
 };
 

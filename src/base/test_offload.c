@@ -2,7 +2,7 @@
  * test_offload.c - unit tests for the worker-thread kit (offload.h): every
  * job comes back to the loop exactly once and never from inside submit, in
  * pools of one and several threads, in batches, inline, with the queue
- * bound, and on free with jobs still queued.
+ * bound, on free with jobs still queued, and the after hook behind the hand-over.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/offload.h"
@@ -151,6 +152,76 @@ static void test_bound_and_free_with_jobs_queued(void **state)
     event_base_free(base);
 }
 
+/* after runs in the thread once the batch is handed to the loop: it can wait for the
+ * batch's done (which would never come if it ran before the hand-over). */
+struct after_ctx {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, afters;
+    bool saw_done;
+};
+
+static void after_done(void *arg, struct offload_job *j)
+{
+    struct after_ctx *a = arg;
+    (void)j;
+    pthread_mutex_lock(&a->mu);
+    a->done++;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void after_fn(void *arg)
+{
+    struct after_ctx *a = arg;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&a->mu);
+    while (a->done == 0 && pthread_cond_timedwait(&a->cv, &a->mu, &until) == 0)
+        ;
+    a->saw_done = a->done > 0;
+    a->afters++;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void noop_run(void *arg, struct offload_job *list)
+{
+    (void)arg, (void)list;
+}
+
+static void test_after_the_hand_over(void **state)
+{
+    struct event_base *base = event_base_new();
+    struct after_ctx a = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    struct offload_params p = {.name = "test",
+                               .threads = 1,
+                               .batch = true,
+                               .run = noop_run,
+                               .done = after_done,
+                               .after = after_fn,
+                               .arg = &a};
+    struct buf err = BUF_INIT;
+    struct offload *o = offload_new(base, &p, &err);
+    assert_non_null(o);
+    struct job j = {0};
+    assert_true(offload_submit(o, &j.oj));
+    for (;;) { /* the loop reaps while the thread's after waits for it */
+        pthread_mutex_lock(&a.mu);
+        int afters = a.afters;
+        pthread_mutex_unlock(&a.mu);
+        if (afters > 0)
+            break;
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    }
+    assert_true(a.saw_done);
+    assert_int_equal(a.done, 1);
+    offload_free(o);
+    buf_free(&err);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_batches),
         cmocka_unit_test(test_inline),
         cmocka_unit_test(test_bound_and_free_with_jobs_queued),
+        cmocka_unit_test(test_after_the_hand_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -621,6 +621,16 @@ int store_text_topup(struct store *s, size_t max, size_t *n_r, struct buf *err)
     return s->drv->text_topup(s, max, n_r, err);
 }
 
+void store_checkpoint_deferred(struct store *s)
+{
+    s->drv->checkpoint_deferred(s);
+}
+
+int store_checkpoint(struct store *s, struct buf *err)
+{
+    return s->drv->checkpoint(s, err);
+}
+
 int store_data_version(struct store *s, int64_t *v_r, struct buf *err)
 {
     *v_r = 0;

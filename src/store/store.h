@@ -337,6 +337,17 @@ int store_text_topup(struct store *s, size_t max, size_t *n_r, struct buf *err);
  * index top-up waits for that, so as not to compete with a stream of deliveries).
  */
 int store_data_version(struct store *s, int64_t *v_r, struct buf *err);
+/*
+ * For a handle whose commits are answered to someone waiting (the NNTP article
+ * writer): its commits no longer copy the log into the database themselves once the
+ * log is long (SQLite's automatic checkpoint, every ~1,000 pages, a database sync
+ * included, inside the commit that crossed the mark); store_checkpoint does it when
+ * the caller has answered. Other handles keep theirs.
+ */
+void store_checkpoint_deferred(struct store *s);
+/* On such a handle: the checkpoint its commits put off, if the log is past the mark
+ * (else nothing). Never blocks writers (SQLite's PASSIVE checkpoint). */
+int store_checkpoint(struct store *s, struct buf *err);
 /* Writes the records of n messages in one transaction (no MODSEQ change). */
 int store_message_set_records(struct store *s, const char *owner, const char *mailbox,
                               const uint32_t *uids, const struct slice *recs, size_t n,

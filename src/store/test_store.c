@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -827,6 +828,121 @@ static void test_crash_after_commit(void **state)
     buf_free(&err);
     store_close(s);
     rm_dir(dir);
+}
+
+/* A synced store writes a commit's WAL frames at once (sq_vfs.c): a batch whose
+ * frames pass one write's limit (SQLite's unix VFS writes at most 128 KiB a call),
+ * commits one after the other seen by a second handle whose cache is older, and
+ * everything still there after a crash right after the commit. */
+static void test_wal_gathered_writes(void **state)
+{
+    (void)state;
+    static const struct store_options big_inline = {.segment_size = 64ull << 20,
+                                                    .fsync = true,
+                                                    .mailbox_name_max = STORE_MAILBOX_NAME_MAX,
+                                                    .mailbox_depth_max = STORE_MAILBOX_DEPTH_MAX,
+                                                    .keywords_max = STORE_KEYWORDS_MAX,
+                                                    .inline_max = 1 << 20};
+    char *dir = make_dir();
+    struct buf err = BUF_INIT;
+    struct store *w = store_open_dir(dir, &big_inline, &err);
+    struct store *r = store_open_dir(dir, &big_inline, &err);
+    if (w == NULL || r == NULL)
+        fail_msg("%s", buf_cstr(&err));
+    /* one batch of 100 distinct 4 KiB bodies in their rows: ~400 KiB of frames */
+    enum { N = 100 };
+    char *bodies[N];
+    struct store_target t[N];
+    struct store_delivery d[N];
+    for (int i = 0; i < N; i++) {
+        struct buf b = BUF_INIT;
+        buf_printf(&b, "Subject: %d\r\n\r\n", i);
+        while (b.len < 4096)
+            buf_printf(&b, "body %d line %zu\r\n", i, b.len);
+        bodies[i] = xstrdup(buf_cstr(&b));
+        buf_free(&b);
+        t[i] = (struct store_target){.owner = ALICE};
+        d[i] = (struct store_delivery){
+            .data = slice_from_cstr(bodies[i]), .targets = &t[i], .n_targets = 1};
+    }
+    struct store_mailbox mb = get_mb(r, ALICE, "INBOX"); /* r reads before the batch */
+    assert_int_equal(mb.messages, 0);
+    store_mailbox_free(&mb);
+    assert_int_equal(store_deliver(w, d, N, &err), 0);
+    /* then one-message commits, each seen by r at once */
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(put(w, ALICE, NULL, bodies[i % N], NULL, 0, 0, NULL), STORE_OK);
+        mb = get_mb(r, ALICE, "INBOX");
+        assert_int_equal(mb.messages, N + i + 1);
+        store_mailbox_free(&mb);
+    }
+    struct buf out = BUF_INIT;
+    assert_int_equal(store_message_read(r, ALICE, "INBOX", 57, &out, &err), 0);
+    assert_string_equal(out.data, bodies[56]);
+    store_close(r);
+    store_close(w);
+    /* a crash right after a commit: the commit is in the WAL file */
+    deliver_and_crash(dir, &big_inline, "committed", bodies[3], NULL);
+    r = store_open_dir(dir, &big_inline, &err);
+    mb = get_mb(r, ALICE, "INBOX");
+    assert_int_equal(mb.messages, N + 21);
+    store_mailbox_free(&mb);
+    buf_reset(&out);
+    assert_int_equal(store_message_read(r, ALICE, "INBOX", N + 21, &out, &err), 0);
+    assert_string_equal(out.data, bodies[3]);
+    store_close(r);
+    for (int i = 0; i < N; i++)
+        free(bodies[i]);
+    buf_free(&out);
+    buf_free(&err);
+    rm_dir(dir);
+}
+
+static off_t file_size(const char *dir, const char *name)
+{
+    struct buf p = BUF_INIT;
+    buf_printf(&p, "%s/%s", dir, name);
+    struct stat st;
+    off_t size = stat(p.data, &st) == 0 ? st.st_size : -1;
+    buf_free(&p);
+    return size;
+}
+
+/* A handle with store_checkpoint_deferred leaves the log in the WAL however long
+ * it gets, until store_checkpoint copies it into the database; a plain handle's
+ * commits copy it themselves past ~1,000 pages. */
+static void test_checkpoint_deferred(void **state)
+{
+    (void)state;
+    for (int deferred = 0; deferred < 2; deferred++) {
+        char *dir = make_dir();
+        struct store *s = dir_store(dir);
+        if (deferred)
+            store_checkpoint_deferred(s);
+        struct buf err = BUF_INIT;
+        assert_int_equal(store_checkpoint(s, &err), 0); /* nothing to do yet */
+        off_t db0 = file_size(dir, "store.db");
+        char body[64];
+        for (int i = 0; i < 300; i++) { /* ~10 pages a commit */
+            snprintf(body, sizeof(body), "Subject: %d\r\n\r\nbody %d\r\n", i, i);
+            assert_int_equal(put(s, ALICE, NULL, body, NULL, 0, 0, NULL), STORE_OK);
+        }
+        off_t db1 = file_size(dir, "store.db");
+        assert_int_equal(store_checkpoint(s, &err), 0);
+        off_t db2 = file_size(dir, "store.db");
+        if (deferred) {
+            assert_true(db1 == db0); /* no checkpoint inside the commits */
+            assert_true(db2 > db1);  /* the one asked for */
+        } else {
+            assert_true(db1 > db0);
+        }
+        struct store_mailbox mb = get_mb(s, ALICE, "INBOX");
+        assert_int_equal(mb.messages, 300);
+        store_mailbox_free(&mb);
+        buf_free(&err);
+        store_close(s);
+        rm_dir(dir);
+    }
 }
 
 /* Bodies up to inline_max live in their blobs row: no segment byte, no segment sync,
@@ -1727,6 +1843,8 @@ int main(void)
         cmocka_unit_test(test_feed_queue),
         cmocka_unit_test(test_msgid_index),
         cmocka_unit_test(test_recent_count),
+        cmocka_unit_test(test_wal_gathered_writes),
+        cmocka_unit_test(test_checkpoint_deferred),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

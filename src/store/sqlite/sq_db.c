@@ -62,14 +62,26 @@ int sq_exec(struct store *s, const char *sql, struct buf *err)
     return 0;
 }
 
+/* A statement without rows, from the cache: BEGIN and COMMIT run once or twice
+ * for every transaction, and sqlite3_exec parsed them again each time. */
+static int sq_run(struct store *s, const char *sql, struct buf *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, sql, err);
+    if (st == NULL)
+        return -1;
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, sql, err);
+    sqlite3_reset(st);
+    return rc;
+}
+
 int sq_begin(struct store *s, bool write, struct buf *err)
 {
-    return sq_exec(s, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
+    return sq_run(s, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
 }
 
 int sq_commit(struct store *s, struct buf *err)
 {
-    if (sq_exec(s, "COMMIT", err) != 0) {
+    if (sq_run(s, "COMMIT", err) != 0) {
         sq_rollback(s);
         return -1;
     }
@@ -78,8 +90,11 @@ int sq_commit(struct store *s, struct buf *err)
 
 void sq_rollback(struct store *s)
 {
-    if (!sqlite3_get_autocommit(sq(s)->db))
-        sqlite3_exec(sq(s)->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(sq(s)->db)) {
+        struct buf err = BUF_INIT;
+        sq_run(s, "ROLLBACK", &err);
+        buf_free(&err);
+    }
 }
 
 int64_t sq_meta_get(struct store *s, const char *key, struct buf *err)
@@ -104,6 +119,32 @@ int sq_meta_set(struct store *s, const char *key, int64_t value, struct buf *err
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         return sq_db_error(s, "meta", err);
+    return 0;
+}
+
+#define STORE_CHECKPOINT_FRAMES 1000 /* SQLite's automatic checkpoint's mark */
+
+/* Replaces SQLite's automatic checkpoint: notes the log's length after each commit. */
+static int wal_noted(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db, (void)name;
+    ((struct sq_store *)arg)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+static void sq_checkpoint_deferred(struct store *s)
+{
+    sqlite3_wal_hook(sq(s)->db, wal_noted, sq(s));
+}
+
+static int sq_checkpoint(struct store *s, struct buf *err)
+{
+    if (sq(s)->wal_frames < STORE_CHECKPOINT_FRAMES)
+        return 0;
+    sq(s)->wal_frames = 0;
+    if (sqlite3_wal_checkpoint_v2(sq(s)->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
+        SQLITE_OK)
+        return sq_db_error(s, "checkpoint", err);
     return 0;
 }
 
@@ -202,7 +243,7 @@ static struct store *open_common(const char *dir, const char *dbpath,
     q->blobs.fd = -1;
     if (sqlite3_open_v2(dbpath, &q->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
+                        temporary ? NULL : sq_vfs_name(opt->fsync)) != SQLITE_OK) {
         buf_printf(err, "store: cannot open %s: %s", dbpath,
                    q->db ? sqlite3_errmsg(q->db) : "out of memory");
         sq_close(s);
@@ -592,6 +633,8 @@ const struct store_driver store_sqlite_driver = {
     .text_emails = sq_text_emails,
     .text_topup = sq_text_topup,
     .data_version = sq_data_version,
+    .checkpoint_deferred = sq_checkpoint_deferred,
+    .checkpoint = sq_checkpoint,
     .message_copy_to = sq_message_copy_to,
     .message_expunge = sq_message_expunge,
     .message_changes = sq_message_changes,

@@ -13,7 +13,7 @@
 
 #include <sqlite3.h>
 
-#define STORE_STMT_CACHE 64
+#define STORE_STMT_CACHE 80
 
 struct sq_store {
     struct store base; /* first: a struct store * of this driver is a struct sq_store * */
@@ -28,7 +28,13 @@ struct sq_store {
         sqlite3_stmt *st;
     } stmts[STORE_STMT_CACHE];
     size_t n_stmts;
+    int wal_frames; /* the log's length after the last commit (store_checkpoint_deferred) */
 };
+
+/* The VFS a store opens its database with (sq_vfs.c): one that writes a commit's
+ * WAL frames at once where the WAL is synced at each commit (synced), else NULL
+ * (SQLite's default). */
+const char *sq_vfs_name(bool synced);
 
 static inline struct sq_store *sq(struct store *s)
 {
