@@ -637,6 +637,15 @@ static bool simple_matches(const struct simple_filter *sf, const struct jmap_vie
 }
 
 /*
+ * How far ahead query_by_date asks for the Emails it will reach. In date
+ * order the Emails and their copies (both in body order) are all over 20 MB
+ * of memory: a walk of 100,000 waited for two cache misses at each, most
+ * of a first Inbox page's time (the run of equal dates compares each
+ * Email's first copy). Asked for early, the misses overlap.
+ */
+#define WALK_AHEAD 8
+
+/*
  * A query sorted by receivedAt alone (a mail list's), in the view's date
  * order: no sort, and collapseThreads keeps the first Email of each thread
  * met. email_order's order: receivedAt, then arrival (created_state) the
@@ -657,7 +666,13 @@ static void query_by_date(struct qrun *qr, const struct jmap_view *v)
         size_t first = jmap_view_mailbox(v, mailbox, &n);
         list = v->by_mailbox + first;
     }
+    size_t pf_email = 0, pf_copy = 0; /* walk steps whose Email, whose first copy, asked for */
     for (size_t k = 0; k < n;) {
+        /* the Emails 2 * WALK_AHEAD steps on; the first copies of those WALK_AHEAD on */
+        for (; pf_email < n && pf_email < k + 2 * WALK_AHEAD; pf_email++)
+            __builtin_prefetch(list[asc ? pf_email : n - 1 - pf_email]);
+        for (; pf_copy < n && pf_copy < k + WALK_AHEAD; pf_copy++)
+            __builtin_prefetch(&list[asc ? pf_copy : n - 1 - pf_copy]->c[0].m.internaldate);
         size_t a, b; /* the run [a, b) of list */
         if (asc) {
             a = k;

@@ -467,7 +467,9 @@ struct store_account_message {
     uint64_t created_state; /* the account state that created this copy */
     int64_t thread;         /* its JMAP thread (RFC 8621 3): the same for every copy of a body;
                                0 only in a store not migrated yet */
-    struct store_message m; /* blob always; structure only when asked for */
+    struct store_message m; /* blob always; structure only when asked for; keywords NULL
+                               when the copy has none (most: an account view of 100,000
+                               copies held 100,000 one-byte strings, 3 MB of heap) */
 };
 /*
  * Copies in every mailbox of owner, by mailbox id then UID: blob NULL: all,

@@ -786,20 +786,39 @@ def test_idle_worker_drops_account_view(wharf_factory):
             c.sendmail(OTHER, [USER], b"From: <bob@example.test>\r\nTo: <alice@example.test>\r\n"
                        b"Subject: note %d\r\n\r\nbody %d\r\n" % (i, i))
     wait_until(lambda: len(j.ok("Email/query", {})["ids"]) == 5, what="five deliveries")
+    # two with keywords, three with none (the store hands those over as NULL, not "")
+    ids = j.ok("Email/query", {})["ids"]
+    j.ok("Email/set", {"update": {ids[0]: {"keywords/$flagged": True, "keywords/project": True},
+                                  ids[3]: {"keywords/$seen": True, "keywords/project": True}}})
+    mailbox = [m["id"] for m in j.ok("Mailbox/get", {})["list"] if m["role"] == "inbox"][0]
 
     def answers():
         out = j.api([["Email/query", {"accountId": j.account, "collapseThreads": True,
                                       "sort": [{"property": "receivedAt", "isAscending": False}]},
                       "q"],
-                     ["Email/get", {"accountId": j.account, "properties": ["threadId"],
+                     ["Email/get", {"accountId": j.account, "properties": ["threadId", "keywords"],
                                     "#ids": {"resultOf": "q", "name": "Email/query",
                                              "path": "/ids"}}, "g"],
                      ["Thread/get", {"accountId": j.account,
                                      "#ids": {"resultOf": "g", "name": "Email/get",
-                                              "path": "/list/*/threadId"}}, "t"]])
+                                              "path": "/list/*/threadId"}}, "t"],
+                     # the webmail's list and settings queries
+                     ["Email/query", {"accountId": j.account, "filter": {"operator": "AND",
+                                      "conditions": [{"inMailbox": mailbox},
+                                                     {"notKeyword": "project"}]},
+                                      "collapseThreads": True, "calculateTotal": True,
+                                      "sort": [{"property": "receivedAt", "isAscending": False}],
+                                      "position": 1, "limit": 2}, "l"],
+                     ["Email/query", {"accountId": j.account, "filter": {"hasKeyword": "PROJECT"}},
+                      "k"]])
         return out["methodResponses"]
 
     before = answers()
+    r = {t: a for _, a, t in before}
+    assert sorted(r["k"]["ids"]) == sorted([ids[0], ids[3]])
+    assert r["l"]["total"] == 3 and r["l"]["ids"] == [i for i in r["q"]["ids"]
+                                                      if i not in (ids[0], ids[3])][1:3]
+    assert {e["id"]: e["keywords"] for e in r["g"]["list"]}[ids[2]] == {}
     # kept just after (the idle time is seconds away): one view, its queries
     assert s.worker_count("http", "jmap_views") == 1
     assert s.worker_count("http", "jmap_queries") >= 1

@@ -61,6 +61,10 @@ int sq_account_messages(struct store *s, const char *owner, const char *blob, ui
         memset(a, 0, sizeof(*a));
         struct store_message *m = &a->m;
         sq_message_row(st, m);
+        if (m->keywords[0] == '\0') { /* freed at once: the next row's string reuses it */
+            free(m->keywords);
+            m->keywords = NULL;
+        }
         const unsigned char *h = sqlite3_column_text(st, 6);
         if (h)
             memcpy(m->blob, h, strnlen((const char *)h, 64));
