@@ -815,9 +815,11 @@ async function transfer(rows, to, remove) {
   for (let k = 0; k < ids.length; k += SET_CHUNK) {
     const chunk = ids.slice(k, k + SET_CHUNK);
     const create = Object.fromEntries(chunk.map((id, i) => [`c${i}`, { id, mailboxIds: { [to.id]: true } }]));
-    const r = await st.jmap.call([['Email/copy', { fromAccountId: from, create }, 'c']], to.acct);
-    const copied = chunk.filter((id, i) => (r.c.created || {})[`c${i}`]);
-    failed = failed || Object.values(r.c.notCreated || {})[0] || null;
+    // 'c?': a refusal of the whole call (a share taken back meanwhile) is said, not thrown
+    const c = (await st.jmap.call([['Email/copy', { fromAccountId: from, create }, 'c?']], to.acct))['c?'];
+    if (c.error) { failed = c.error; break; }
+    const copied = chunk.filter((id, i) => (c.created || {})[`c${i}`]);
+    failed = failed || Object.values(c.notCreated || {})[0] || null;
     done += copied.length;
     if (!remove || !copied.length) continue;
     const g = await st.jmap.call([['Email/get', { ids: copied, properties: ['mailboxIds'] }, 'g']], from);
