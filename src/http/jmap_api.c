@@ -614,7 +614,7 @@ static const struct method {
     {"Email/queryChanges", JMAP_MAIL, jmap_email_query_changes, true},
     {"Email/set", JMAP_MAIL, jmap_email_set, true},
     {"Email/import", JMAP_MAIL, jmap_email_import, false},
-    {"Email/copy", JMAP_MAIL, jmap_email_copy, false},
+    {"Email/copy", JMAP_MAIL, jmap_email_copy, true},
     {"Email/parse", JMAP_MAIL, jmap_email_parse, false},
     {"Thread/get", JMAP_MAIL, jmap_thread_get, true},
     {"Thread/changes", JMAP_MAIL, jmap_thread_changes, true},

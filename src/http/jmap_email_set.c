@@ -1006,8 +1006,10 @@ out:
 }
 
 /*
- * RFC 8621 4.7: Emails of an account shared with login (fromAccountId) into
- * login's own (accountId; a shared one is accountNotSupportedByMethod). An
+ * RFC 8621 4.7: Emails of one of login's accounts (fromAccountId) into
+ * another (accountId): out of a shared account into login's own, or out of
+ * login's own (or a shared one) into a shared one, where each mailbox of
+ * mailboxIds asks "i" as Email/set's create does (jmap_email_store). An
  * Email is found only through a copy in a mailbox login holds "r" on,
  * exactly as Email/get finds it; with onSuccessDestroyOriginal the originals
  * go through an implicit Email/set on fromAccountId, which asks its rights

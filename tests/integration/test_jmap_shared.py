@@ -388,12 +388,32 @@ def test_email_copy_from_shared_account(server):
     assert res[1][0] == "Email/set" and res[1][1]["destroyed"] == [plan_id]
     assert len(flags(a, "Team")) == 1
 
-    # from an account that shares nothing with bob, or into a shared one: refused
+    # from an account that shares nothing with bob: refused
     n, err = b.call("Email/copy", {"fromAccountId": account_id(CAROL), "create": {}})
     assert n == "error" and err["type"] == "fromAccountNotFound"
-    n, err = b.call("Email/copy", {"accountId": alice, "fromAccountId": b.account,
-                                   "create": {}})
-    assert n == "error" and err["type"] == "accountNotSupportedByMethod"
+
+    # from bob's own into alice's Team: "i" there, as Email/set's create asks
+    team = by_name(b, alice)["Team"]["id"]
+
+    def copy_back():
+        return b.ok("Email/copy", {"accountId": alice, "fromAccountId": b.account,
+                                   "create": {"k": {"id": new["id"],
+                                                    "mailboxIds": {team: True}}}})
+    res = copy_back()
+    assert res["notCreated"]["k"]["type"] == "forbidden"  # "lrte": no "i"
+    assert len(flags(a, "Team")) == 1
+    ok(a.setacl("Team", BOB, "lrtei"))
+    res = copy_back()
+    assert "k" in res["created"], res
+    got = flags(a, "Team")
+    assert len(got) == 2 and any("\\Flagged" in f for f in got), got  # its keywords came along
+    # and into a mailbox of alice's that bob may not see: no such mailbox for him
+    private = next(m["id"] for m in Jmap(server, ALICE).ok("Mailbox/get", {"ids": None})["list"]
+                   if m["name"] == "Private")
+    res = b.ok("Email/copy", {"accountId": alice, "fromAccountId": b.account,
+                              "create": {"p": {"id": new["id"], "mailboxIds": {private: True}}}})
+    assert res["notCreated"]["p"]["type"] == "forbidden"
+    assert len(flags(a, "Private")) == 1
     a.logout()
 
 

@@ -76,6 +76,20 @@ def sign_in(server, user=ALICE, password=PASSWORD):
                     "Host": f"127.0.0.1:{server.ports['https']}"})
 
 
+def imap_as(server, user):
+    """An IMAP connection to server, logged in as user (a context manager)."""
+    m = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
+                          timeout=20)
+    m.login(user, PASSWORD)
+    return m
+
+
+def unseen_one(m, subject):
+    """The one message of the selected mailbox with subject is there, and unread."""
+    [n] = m.search(None, "SUBJECT", f'"{subject}"')[1][0].split()
+    assert b"\\Seen" not in m.fetch(n, "(FLAGS)")[1][0]
+
+
 def cookie_of(r):
     v = r.getheader("Set-Cookie")
     return v.split(";")[0]
@@ -436,9 +450,7 @@ def test_in_chromium(server, tmp_path):
         srv.shutdown()
     # What the browser did is what an IMAP client sees: the dragged message in Archive only,
     # the one marked junk then not junk (and then deleted) in Trash with $NotJunk.
-    with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
-                           timeout=20) as m:
-        m.login(ALICE, PASSWORD)
+    with imap_as(server, ALICE) as m:
         for box, subject, found in (("Archive", "Quarterly figures", True),
                                     ("INBOX", "Quarterly figures", False),
                                     ("Trash", "Site visit on Monday", True)):
@@ -478,9 +490,7 @@ def test_in_chromium(server, tmp_path):
         assert settings["imagesFrom"] == ["dana@example.test"], body
         assert settings["images"] == "ask" and settings["timeZone"] == "Pacific/Kiritimati", body
     # Bob got Alice's message with her signature and the file she attached
-    with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
-                           timeout=20) as m:
-        m.login(BOB, PASSWORD)
+    with imap_as(server, BOB) as m:
         m.select("INBOX", readonly=True)
         [n] = m.search(None, "SUBJECT", '"Lunch on the site"', "NOT", "SUBJECT", '"Re:"')[1][0].split()
         raw = m.fetch(n, "(RFC822)")[1][0][1]
@@ -505,8 +515,11 @@ def test_shared_folders_in_chromium(server):
     """alice shares Team with bob over IMAP (SETACL "lr"), the admin makes a public News:
     bob sees both as sections of his folder tree, opens and reads their messages, finds
     the actions the rights do not allow turned off, sees a message alice gets in Team
-    appear live (push), and the share, once taken back, leaves the tree
-    (tests/webmail/shared.test.mjs in Debian's chromium)."""
+    appear live (push), copies Team's message out by drag and drop, makes a folder inside
+    Team ("k") but may not rename or delete Team (the controls off, the reason said), moves
+    his own message into Team ("i"), deletes in Crew (into alice's shared Trash) and in
+    the public Board (no Trash: asked first), and the shares, once taken back, leave the
+    tree (tests/webmail/shared.test.mjs in Debian's chromium); IMAP then sees the results."""
     chromium = shutil.which("chromium")
     if chromium is None or not (BROWSER_TESTS / "node_modules" / "playwright-core").is_dir():
         pytest.fail("chromium or playwright-core is missing: run `make deps-test`")
@@ -518,23 +531,53 @@ def test_shared_folders_in_chromium(server):
     server.wharf("public", "add", "News")
     server.wharf("acl", "set", "#public", "News", "anyone", "lr")
     server.wharf("acl", "set", "#public", "News", ALICE, "lri")
-    with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
-                           timeout=20) as m:
-        m.login(ALICE, PASSWORD)
-        for box in ("Team", "Private"):
+    # Board: bob may remove there, and the public folders have no Trash
+    server.wharf("public", "add", "Board")
+    server.wharf("acl", "set", "#public", "Board", ALICE, "lri")
+    server.wharf("acl", "set", "#public", "Board", BOB, "lrte")
+    with imap_as(server, ALICE) as m:
+        for box in ("Team", "Private", "Crew"):
             assert m.create(box)[0] == "OK"
         assert m.append("Team", None, None, team)[0] == "OK"
         assert m.append("Private", None, None, news.replace(b"Site news", b"Private"))[0] == "OK"
         assert m.append('"Public Folders/News"', None, None, news)[0] == "OK"
-        assert m.setacl("Team", BOB, "lr")[0] == "OK"
+        assert m.append('"Public Folders/Board"', None, None, news.replace(
+            b"Site news", b"Board minutes").replace(b"news@", b"board@"))[0] == "OK"
+        assert m.append("Crew", None, None, team.replace(b"Crane schedule", b"Crew rota").replace(
+            b"crane-t@", b"crew@"))[0] == "OK"
+        # Crew: bob may remove ("t", "e"), and put what he deletes in alice's Trash ("i")
+        assert m.setacl("Crew", BOB, "lrte")[0] == "OK"
+        assert m.setacl("Trash", BOB, "lri")[0] == "OK"
+        # read, insert, make subfolders ("i", "k"); no flags, no removal, no rename or delete
+        assert m.setacl("Team", BOB, "lrik")[0] == "OK"
     moved = server.base / "team.mbox"  # imported by the browser test while bob looks at Team
     moved.write_bytes(b"From dan@example.test Thu Jan  1 00:00:00 2026\n" + team.replace(
         b"Crane schedule", b"Crane moved").replace(b"crane-t@", b"crane-m@").replace(b"\r\n", b"\n"))
+    own = server.base / "bob.mbox"  # bob's own message, which he moves into alice's Team
+    own.write_bytes(b"From fay@example.test Thu Jan  1 00:00:00 2026\n"
+                    b"From: Fay <fay@example.test>\nTo: bob@example.test\nSubject: Site plan\n"
+                    b"Message-ID: <plan-b@example.test>\n\nThe site plan, for the team.\n")
+    server.wharf("import", "mbox", BOB, str(own), "INBOX")
     run_browser_test(server, chromium, "shared.test.mjs", {"WEBMAIL_TEAM_MBOX": str(moved)})
     # bob only read: Team's message is still unread for alice, and still there
-    with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=tls_context(),
-                           timeout=20) as m:
-        m.login(ALICE, PASSWORD)
+    with imap_as(server, ALICE) as m:
         m.select("Team", readonly=True)
-        [n] = m.search(None, 'SUBJECT "Crane schedule"')[1][0].split()
-        assert b"\\Seen" not in m.fetch(n, "(FLAGS)")[1][0]
+        unseen_one(m, "Crane schedule")
+        # what bob put there: his message, moved in ("i"), and the folder he made ("k")
+        assert len(m.search(None, 'SUBJECT "Site plan"')[1][0].split()) == 1
+        boxes = [ln.decode() for ln in m.list()[1]]
+        assert any(b.endswith('"Team/Plans"') or b.endswith(" Team/Plans") for b in boxes), boxes
+        # not deleted
+        assert any(b.endswith('"Team"') or b.endswith(" Team") for b in boxes), boxes
+        # deleted in Crew: into alice's Trash; in the public Board (no Trash): gone
+        m.select("Crew", readonly=True)
+        assert m.search(None, "ALL")[1][0] == b""
+        m.select("Trash", readonly=True)
+        assert len(m.search(None, 'SUBJECT "Crew rota"')[1][0].split()) == 1
+        m.select('"Public Folders/Board"', readonly=True)
+        assert m.search(None, "ALL")[1][0] == b""
+    with imap_as(server, BOB) as m:
+        m.select("INBOX", readonly=True)
+        # the copy out of Team (unread, as the original) is bob's; his own message left
+        unseen_one(m, "Crane schedule")
+        assert m.search(None, 'SUBJECT "Site plan"')[1][0] == b""

@@ -310,9 +310,12 @@ function renderFolders() {
       b.setAttribute('aria-label', `${m.name}${m.unreadEmails ? `, ${m.unreadEmails} unread` : ''}`);
       b.addEventListener('click', () => { $('app').classList.remove('show-folders'); guard(selectMailbox(m.id)); });
       b.addEventListener('dragover', (ev) => {
-        // a drop moves within one account, into a folder that takes mail, from one that gives it up
-        if (!ev.dataTransfer.types.includes('application/x-wharf-email') || !canMoveTo(m)) return;
+        // a drop moves into a folder that takes mail (dropAction); into another account, a
+        // copy when the folder shown keeps its messages
+        const action = dropAction(m);
+        if (!ev.dataTransfer.types.includes('application/x-wharf-email') || !action) return;
         ev.preventDefault();
+        ev.dataTransfer.dropEffect = action;
         b.classList.add('drop');
       });
       b.addEventListener('dragleave', () => b.classList.remove('drop'));
@@ -320,7 +323,8 @@ function renderFolders() {
         ev.preventDefault();
         b.classList.remove('drop');
         const ids = ev.dataTransfer.getData('application/x-wharf-email');
-        if (ids && canMoveTo(m)) guard(bulk(ids.split(','), 'move', m.id));
+        const action = dropAction(m);
+        if (ids && action) guard(bulk(ids.split(','), action, m.id));
       });
       li.append(b);
       if (kids(acc, m.id).length) { const sub = document.createElement('ul'); sub.setAttribute('role', 'group'); build(acc, m.id, sub); li.append(sub); }
@@ -358,11 +362,34 @@ function currentFolder() {
   return st.mailboxes.find((m) => m.id === st.current) || null;
 }
 
+// Whose a shared folder is, for messages: "alice@example.org's", "the public".
+function whose(m) {
+  return m.shared.isPublic ? 'the public' : `${m.shared.name}'s`;
+}
+
 // Folders with a role (Inbox, Sent, ...) are the client's and the server's landmarks: kept.
+// In a shared folder its rights (myRights) decide; what they do not allow is off, and
+// #f-why (the buttons' description) says why.
 function showFolderActions() {
   const m = currentFolder();
-  $('f-rename').disabled = !m || !!m.role || !!m.shared;
-  $('f-delete').disabled = !m || !!m.role || !!m.shared;
+  const r = m && m.shared ? m.myRights || {} : null;
+  const can = {
+    'f-new': !r || !!r.mayCreateChild,
+    'f-rename': !!m && !m.role && (!r || !!r.mayRename),
+    'f-delete': !!m && !m.role && (!r || !!r.mayDelete),
+  };
+  const words = { 'f-new': 'make folders in it', 'f-rename': 'rename it', 'f-delete': 'delete it' };
+  const off = Object.keys(can).filter((k) => !can[k]);
+  let why = '';
+  if (m && r && off.length) {
+    why = `“${m.name}” is ${whose(m)} folder: you may not ${off.map((k) => words[k]).join(', ')}${m.shared.isPublic ? '' : ` (${m.shared.name} decides)`}.`;
+  } else if (m && m.role && !r) why = `“${m.name}” is a special folder: it is kept as it is.`;
+  for (const [k, on] of Object.entries(can)) {
+    $(k).disabled = !on;
+    $(k).title = on ? '' : why;
+  }
+  text($('f-why'), why);
+  $('f-why').hidden = !(m && r && why); // a special folder's reason: the buttons' description only
   // the reading pane's actions where the folder's rights allow them (a shared folder)
   $('delete').disabled = !may('mayRemoveItems');
   $('flag').disabled = !may('maySetKeywords');
@@ -370,15 +397,48 @@ function showFolderActions() {
   $('junk').hidden = !!(m && m.shared);
 }
 
-// Whether the rows shown may move to folder m: the same account, rights to take and give.
+// Whether a folder takes mail from the user: their own, or a shared one with mayAddItems.
+function takesMail(m) {
+  return !m.shared || !!(m.myRights || {}).mayAddItems;
+}
+
+// Whether the rows shown may move to folder m: rights to take and give; into another account
+// it is a copy and a removal (transfer).
 function canMoveTo(m) {
-  return m.acct === acct() && m.id !== st.current && may('mayRemoveItems') &&
-    (!m.shared || !!(m.myRights || {}).mayAddItems);
+  return m.id !== st.current && may('mayRemoveItems') && takesMail(m);
+}
+
+// Whether the rows shown may be copied to folder m: only into another account (Email/copy;
+// within one, a message is in a folder or not).
+function canCopyTo(m) {
+  return m.acct !== acct() && takesMail(m);
+}
+
+// What dropping the rows shown on folder m does: 'move', 'copy' (into another account when
+// the folder shown keeps its messages: a shared folder without mayRemoveItems), or null.
+function dropAction(m) {
+  if (canMoveTo(m)) return 'move';
+  return canCopyTo(m) ? 'copy' : null;
+}
+
+// A folder's name where others of the same name may be: "Team (alice@example.org)".
+function folderLabel(m) {
+  return m.shared ? `${m.name} (${m.shared.isPublic ? 'public' : m.shared.name})` : m.name;
+}
+
+// A one-line message over the list (role=status): what an action did or why it did not.
+function notice(msg) {
+  text($('notice-text'), msg);
+  $('notice').hidden = !msg;
 }
 
 function folderDialog(kind) {
   const m = currentFolder();
   st.folderEdit = kind === 'rename' ? m : null;
+  // a new folder goes into the account of the folder shown; in a shared one, inside a folder
+  // whose rights allow children (nothing is made at the top of another's account)
+  const on = m && m.shared ? m : null;
+  st.folderAcct = on ? on.acct : st.jmap.accountId;
   text($('f-title'), kind === 'rename' ? `Rename “${m.name}”` : 'New folder');
   text($('f-error'), '');
   $('f-name').value = kind === 'rename' ? m.name : '';
@@ -386,8 +446,8 @@ function folderDialog(kind) {
   sel.replaceChildren();
   const top = document.createElement('option');
   top.value = '';
-  text(top, '(top level)');
-  sel.append(top);
+  text(top, on ? '(where it is)' : '(top level)');
+  if (!on || (kind === 'rename' && !m.parentId)) sel.append(top);
   // not inside itself or its own subfolders
   const banned = new Set();
   if (kind === 'rename') {
@@ -399,36 +459,46 @@ function folderDialog(kind) {
     }
   }
   for (const x of st.mailboxes) {
-    if (banned.has(x.id) || x.shared) continue;
+    if (banned.has(x.id) || x.acct !== st.folderAcct) continue;
+    if (on && !(x.myRights || {}).mayCreateChild && !(kind === 'rename' && x.id === m.parentId)) continue;
     const o = document.createElement('option');
     o.value = x.id;
     text(o, x.name);
     sel.append(o);
   }
-  sel.value = kind === 'rename' ? (m.parentId || '') : '';
+  sel.value = kind === 'rename' ? (m.parentId || '') : (on ? m.id : '');
   $('folder-dialog').showModal();
   $('f-name').focus();
 }
 
 async function saveFolder(ev) {
   ev.preventDefault();
-  const props = { name: $('f-name').value.trim(), parentId: $('f-parent').value || null };
-  if (!props.name) return;
+  const name = $('f-name').value.trim();
+  const parentId = $('f-parent').value || null;
+  if (!name) return;
   const m = st.folderEdit;
-  const r = await st.jmap.call([['Mailbox/set', m ? { update: { [m.id]: props } } : { create: { f: props } }, 's']]);
+  // a rename sends the parent only when it changes (in a shared account a new parent asks a right)
+  const props = m && (m.parentId || null) === parentId ? { name } : { name, parentId };
+  const r = await st.jmap.call([['Mailbox/set', m ? { update: { [m.id]: props } } : { create: { f: props } }, 's']], st.folderAcct);
   const err = m ? (r.s.notUpdated || {})[m.id] : (r.s.notCreated || {}).f;
-  if (err) { text($('f-error'), err.description || err.type); return; }
+  if (err) { text($('f-error'), err.type === 'forbidden' ? `Not allowed: ${err.description || 'no right to do this here'}` : err.description || err.type); return; }
   $('folder-dialog').close();
   await loadMailboxes();
-  if (!m) await selectMailbox(r.s.created.f.id);
+  if (m) return;
+  const made = r.s.created.f.id;
+  if (st.mailboxes.some((x) => x.id === made)) { await selectMailbox(made); return; }
+  // made in another's account: its owner has not shared it (the store gives a new folder no ACL)
+  const parent = st.mailboxes.find((x) => x.id === parentId);
+  notice(`“${name}” was made in ${parent ? `${whose(parent)} “${parent.name}”` : 'the shared folders'}; it shows here once it is shared with you.`);
 }
 
 async function deleteFolder() {
   const m = currentFolder();
-  if (!m || m.role || m.shared) return;
+  if (!m || m.role || (m.shared && !(m.myRights || {}).mayDelete)) return;
   const n = m.totalEmails || 0;
-  if (!window.confirm(n ? `Delete “${m.name}” and its ${n} message(s)?` : `Delete “${m.name}”?`)) return;
-  const r = await st.jmap.call([['Mailbox/set', { destroy: [m.id], onDestroyRemoveEmails: true }, 's']]);
+  const where = m.shared ? ` from ${whose(m)} folders` : '';
+  if (!window.confirm(n ? `Delete “${m.name}” and its ${n} message(s)${where}?` : `Delete “${m.name}”${where}?`)) return;
+  const r = await st.jmap.call([['Mailbox/set', { destroy: [m.id], onDestroyRemoveEmails: true }, 's']], m.acct);
   const err = (r.s.notDestroyed || {})[m.id];
   if (err) { window.alert(`Not deleted: ${err.description || err.type}`); return; }
   await loadMailboxes();
@@ -487,6 +557,7 @@ async function selectMailbox(id) {
 
 // The list set to folder id, empty (its pages not asked for yet).
 function showMailbox(id) {
+  notice('');
   clearSelection();
   st.search = null;
   $('q').value = '';
@@ -598,7 +669,7 @@ function row(e, i) {
   d.addEventListener('dragstart', (ev) => {
     const ids = st.sel.has(e.id) && !st.selAll ? [...st.sel] : [e.id];
     ev.dataTransfer.setData('application/x-wharf-email', ids.join(','));
-    ev.dataTransfer.effectAllowed = 'move';
+    ev.dataTransfer.effectAllowed = 'copyMove';
   });
   return d;
 }
@@ -646,19 +717,26 @@ function showSelection() {
   $('select-all').setAttribute('aria-pressed', String(st.selAll));
   const to = $('bulk-move');
   if (!$('bulk').hidden) {
-    to.replaceChildren();
-    const o = document.createElement('option');
-    o.value = '';
-    text(o, 'Move to…');
-    to.append(o);
-    for (const m of st.mailboxes.filter(canMoveTo)) {
-      const x = document.createElement('option');
-      x.value = m.id;
-      text(x, m.name);
-      to.append(x);
-    }
+    fillFolders(to, 'Move to…', canMoveTo);
+    fillFolders($('bulk-copy'), 'Copy to…', canCopyTo);
   }
   renderRows();
+}
+
+// A "Move to…" or "Copy to…" select: the folders that pass ok; hidden when none does.
+function fillFolders(sel, first, ok) {
+  sel.replaceChildren();
+  const o = document.createElement('option');
+  o.value = '';
+  text(o, first);
+  sel.append(o);
+  for (const m of st.mailboxes.filter(ok)) {
+    const x = document.createElement('option');
+    x.value = m.id;
+    text(x, folderLabel(m));
+    sel.append(x);
+  }
+  sel.hidden = sel.options.length < 2;
 }
 
 // Every Email of the list (select all): the query's ids, uncollapsed, a page at a time.
@@ -683,13 +761,21 @@ async function targets(rows) {
 
 // One action on rows (ids, or 'all'): read, unread, flag, unflag, move (to arg), delete, junk, notjunk.
 async function bulk(rows, action, arg) {
-  // a shared folder: only what its rights allow; deleting there destroys (no Trash of its own)
-  const shared = !!(currentFolder() || {}).shared;
-  const need = { read: 'maySetSeen', unread: 'maySetSeen', flag: 'maySetKeywords', unflag: 'maySetKeywords', move: 'mayRemoveItems', delete: 'mayRemoveItems' }[action];
+  // a shared folder: only what its rights allow; deleting there goes to its account's Trash
+  const f = currentFolder() || {};
+  const shared = !!f.shared;
+  const need = { read: 'maySetSeen', unread: 'maySetSeen', flag: 'maySetKeywords', unflag: 'maySetKeywords', move: 'mayRemoveItems', delete: 'mayRemoveItems', copy: 'mayReadItems' }[action];
   if ((shared && !need) || (need && !may(need))) return;
-  if (action === 'move' && !canMoveTo(st.mailboxes.find((m) => m.id === arg) || {})) return;
+  const to = st.mailboxes.find((m) => m.id === arg) || {};
+  if (action === 'move' && !canMoveTo(to)) return;
+  if (action === 'copy' && !canCopyTo(to)) return;
+  if (action === 'copy' || (action === 'move' && to.acct !== acct())) { await transfer(rows, to, action === 'move'); return; }
   const ids = await targets(rows);
-  const { trash, junk, inbox } = shared ? {} : st.byRole;
+  const { junk, inbox } = shared ? {} : st.byRole;
+  // the Trash of the folder's account (a shared account's when the user may put mail in it)
+  let trash = shared ? st.mailboxes.find((m) => m.acct === f.acct && m.role === 'trash' && takesMail(m)) : st.byRole.trash;
+  if (action === 'delete' && shared && !trash && ids.length &&
+      !window.confirm(`No Trash in ${whose(f)} folders that you may put messages in: delete ${ids.length} message(s) for good?`)) return;
   const update = {};
   const destroy = [];
   for (const id of ids) {
@@ -712,6 +798,42 @@ async function bulk(rows, action, arg) {
   }
   const gone = ['move', 'delete', 'junk', 'notjunk'].includes(action);
   if (gone) {
+    if (st.open && (rows === 'all' || ids.includes(st.open.id))) closeReader();
+    clearSelection();
+  }
+  await refresh();
+}
+
+// Rows into folder `to` of another account: Email/copy (keywords and date kept), then, for a
+// move (remove), each original copied out of the folder shown: destroyed when in no other
+// folder of its account, else taken out of this one. An original stays when its copy failed.
+async function transfer(rows, to, remove) {
+  const from = acct();
+  const ids = await targets(rows);
+  let done = 0;
+  let failed = null;
+  for (let k = 0; k < ids.length; k += SET_CHUNK) {
+    const chunk = ids.slice(k, k + SET_CHUNK);
+    const create = Object.fromEntries(chunk.map((id, i) => [`c${i}`, { id, mailboxIds: { [to.id]: true } }]));
+    // 'c?': a refusal of the whole call (a share taken back meanwhile) is said, not thrown
+    const c = (await st.jmap.call([['Email/copy', { fromAccountId: from, create }, 'c?']], to.acct))['c?'];
+    if (c.error) { failed = c.error; break; }
+    const copied = chunk.filter((id, i) => (c.created || {})[`c${i}`]);
+    failed = failed || Object.values(c.notCreated || {})[0] || null;
+    done += copied.length;
+    if (!remove || !copied.length) continue;
+    const g = await st.jmap.call([['Email/get', { ids: copied, properties: ['mailboxIds'] }, 'g']], from);
+    const update = {};
+    const destroy = [];
+    for (const e of g.g.list) {
+      if (e.mailboxIds[st.current] && Object.keys(e.mailboxIds).length > 1) update[e.id] = { [`mailboxIds/${st.current}`]: null };
+      else destroy.push(e.id);
+    }
+    await st.jmap.call([['Email/set', { update, destroy }, 's']], from);
+  }
+  const what = `${done} message${done === 1 ? '' : 's'} ${remove ? 'moved' : 'copied'} to ${folderLabel(to)}`;
+  notice(failed ? `${what}; ${ids.length - done} not: ${failed.type === 'forbidden' ? 'no right to put messages there' : failed.description || failed.type}.` : `${what}.`);
+  if (remove && done) {
     if (st.open && (rows === 'all' || ids.includes(st.open.id))) closeReader();
     clearSelection();
   }
@@ -828,6 +950,7 @@ async function showMessage(id, seq) {
   text($('r-to'), addr(e.to));
   showFlag(e);
   $('edit-draft').hidden = !(e.keywords || {}).$draft;
+  fillFolders($('copy-to'), 'Copy to…', canCopyTo);
   const inJunk = st.byRole.junk && e.acct === st.jmap.accountId && e.mailboxIds[st.byRole.junk.id];
   text($('junk'), inJunk ? 'Not junk' : 'Junk');
   $('junk').setAttribute('aria-label', inJunk ? 'Not junk' : 'Mark as junk');
@@ -1520,6 +1643,17 @@ function wire() {
     $('bulk-move').value = '';
     if (to) guard(bulk(selectedRows(), 'move', to));
   });
+  $('bulk-copy').addEventListener('change', () => {
+    const to = $('bulk-copy').value;
+    $('bulk-copy').value = '';
+    if (to) guard(bulk(selectedRows(), 'copy', to));
+  });
+  $('copy-to').addEventListener('change', () => {
+    const to = $('copy-to').value;
+    $('copy-to').value = '';
+    if (to && st.open) guard(bulk([openRow()], 'copy', to));
+  });
+  $('notice-close').addEventListener('click', () => notice(''));
   $('delete').addEventListener('click', () => guard(deleteOpen()));
   $('junk').addEventListener('click', () => guard(junkOpen()));
   $('search').addEventListener('submit', (ev) => guard(search(ev)));
