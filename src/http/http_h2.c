@@ -594,6 +594,18 @@ void http_h2_stream_end(struct http_response *res)
     h2_schedule(st->h);
 }
 
+void http_h2_continue(struct http_request *req)
+{
+    struct http_h2_stream *st = req->h2;
+    const nghttp2_nv nv[] = {
+        {(uint8_t *)":status", (uint8_t *)"100", 7, 3, NGHTTP2_NV_FLAG_NONE},
+    };
+    int rv = nghttp2_submit_headers(st->h->session, NGHTTP2_FLAG_NONE, st->id, NULL, nv, 1, NULL);
+    if (rv != 0)
+        log_warning("http: HTTP/2 100 Continue on stream %d: %s", st->id, nghttp2_strerror(rv));
+    h2_schedule(st->h);
+}
+
 void http_h2_body_ack(struct http_request *req)
 {
     struct http_h2_stream *st = req->h2;
