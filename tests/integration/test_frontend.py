@@ -786,13 +786,18 @@ def upload_url(fe):
     return acc, f"https://fe.example.test:{fe.ports['https']}/jmap/upload/{acc}/"
 
 
-def curl_upload(fe, *args, stdin=None):
-    """curl's upload through the front-end: (HTTP version and status, body)."""
+def curl_upload(fe, *args, stdin=None, early=False):
+    """curl's upload through the front-end: (HTTP version and status, body).
+    early: an answer that comes before the body ended; over HTTP/2 the stream
+    is then reset with NO_ERROR (RFC 9113 8.1), which curl 7.88 reports as
+    exit 92 after printing the answer it got."""
     resolve = ["--resolve", f"fe.example.test:{fe.ports['https']}:{fe.host}"]
     p = subprocess.run(["curl", "-sk", *resolve, "-u", f"alice@example.test:{PASSWORD}",
                         "-H", "Content-Type: application/octet-stream", "-w",
                         "\n%{http_version} %{http_code}", *args, upload_url(fe)[1]],
-                       stdin=stdin, capture_output=True, timeout=300, check=True)
+                       stdin=stdin, capture_output=True, timeout=300)
+    assert p.returncode == 0 or (early and "--http2" in args and p.returncode == 92), \
+        (args, p.returncode, p.stderr)
     body, _, code = p.stdout.decode().rpartition("\n")
     return code, body
 
@@ -949,11 +954,12 @@ def test_big_upload_streams_through_frontend(layout, tmp_path):
     reload_with(fe, http_max_body="8M")
     for args in (["--http1.1", "--data-binary", f"@{f}"],
                  ["--http2", "--data-binary", f"@{f}"]):
-        code, body = curl_upload(fe, *args)
+        code, body = curl_upload(fe, *args, early=True)
         assert code.split()[1] == "413", (args, code, body)
     for version in ("--http1.1", "--http2"):
         with open(f, "rb") as stdin:
-            code, body = curl_upload(fe, version, "-X", "POST", "-T", "-", stdin=stdin)
+            code, body = curl_upload(fe, version, "-X", "POST", "-T", "-", stdin=stdin,
+                                     early=True)
         assert code.split()[1] == "413", (version, code, body)
     # and the front-end goes on: a small upload through the same back-end
     code, body = curl_upload(fe, "--data-binary", "small")
