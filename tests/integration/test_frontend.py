@@ -790,7 +790,7 @@ def curl_upload(fe, *args, stdin=None, early=False):
     """curl's upload through the front-end: (HTTP version and status, body).
     early: an answer that comes before the body ended; over HTTP/2 the stream
     is then reset with NO_ERROR (RFC 9113 8.1), which curl 7.88 reports as
-    exit 92 after printing the answer it got."""
+    exit 92 (a stream error) when it was still sending."""
     resolve = ["--resolve", f"fe.example.test:{fe.ports['https']}:{fe.host}"]
     p = subprocess.run(["curl", "-sk", *resolve, "-u", f"alice@example.test:{PASSWORD}",
                         "-H", "Content-Type: application/octet-stream", "-w",
@@ -949,18 +949,25 @@ def test_big_upload_streams_through_frontend(layout, tmp_path):
     up = json.loads(body)
     assert up["size"] == BIG_BLOB and download_digest(fe, up["blobId"], tmp_path) == digest
 
+    def refused(args):
+        """413; over HTTP/2 curl 7.88 drops an answer whose RST_STREAM NO_ERROR
+        comes while it is still sending (exit 92, status 000)."""
+        return ("413", "000") if "--http2" in args else ("413",)
+
     # over http_max_body (8M from now on): refused with 413 whether the client
     # said the length (at the head) or not (counted as the body comes)
     reload_with(fe, http_max_body="8M")
     for args in (["--http1.1", "--data-binary", f"@{f}"],
                  ["--http2", "--data-binary", f"@{f}"]):
         code, body = curl_upload(fe, *args, early=True)
-        assert code.split()[1] == "413", (args, code, body)
+        assert code.split()[1] in refused(args), (args, code, body)
     for version in ("--http1.1", "--http2"):
         with open(f, "rb") as stdin:
             code, body = curl_upload(fe, version, "-X", "POST", "-T", "-", stdin=stdin,
                                      early=True)
-        assert code.split()[1] == "413", (version, code, body)
+        assert code.split()[1] in refused([version]), (version, code, body)
+    # each of the four refused as the front-end logs it, whatever curl made of it
+    assert fe.log().count(": 413 body over") >= 4, fe.log()[-3000:]
     # and the front-end goes on: a small upload through the same back-end
     code, body = curl_upload(fe, "--data-binary", "small")
     assert code.split()[1] == "201" and json.loads(body)["size"] == 5, (code, body)
