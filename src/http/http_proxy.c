@@ -98,7 +98,7 @@ static struct {
     struct http_server *srv;
     struct directory_client *dir; /* NULL: this server never proxies */
     struct backend *pool;
-    size_t held_peak; /* the most one exchange held at once (status: proxy_held_peak) */
+    size_t held_peak;       /* the most one exchange held at once (status: proxy_held_peak) */
     uint64_t upload_stalls; /* uploads ended with 504: the back-end took nothing for long */
 } hp;
 
