@@ -606,7 +606,13 @@ void http_response_on_close(struct http_response *res, void (*fn)(void *arg), vo
 
 bool http_request_body_early(const struct http_request *req)
 {
-    if (req->conn->plain || !http_proxy_enabled())
+    if (req->conn->plain)
+        return false;
+    /* A client waiting for 100 Continue hears it only once its request is authenticated
+     * and routed (body_wanted); a refusal comes before it sends a byte of its body. */
+    if (req->head.expect_continue)
+        return true;
+    if (!http_proxy_enabled())
         return false;
     http_handler_fn fn;
     void *arg;
@@ -639,6 +645,23 @@ static void body_end(struct http_request *req)
     }
 }
 
+/* Expect: 100-continue, the body wanted now: the client may send it (RFC 9110 10.1.1),
+ * once, and not when it began sending already. */
+static void body_continue(struct http_request *req)
+{
+    if (!req->head.expect_continue || req->continued)
+        return;
+    req->continued = true;
+    if (req->h2 != NULL) {
+        if (req->body_seen == 0 && req->body.len == 0)
+            http_h2_continue(req);
+        return;
+    }
+    /* RFC 9110 10.1.1: an HTTP/1.0 client's expectation is ignored */
+    if (req->head.minor > 0 && evbuffer_get_length(net_conn_input(req->conn->c)) == 0)
+        net_conn_write(req->conn->c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+}
+
 /* Somebody takes the body now (a sink, a gather, a sink that paused and goes on). */
 static void body_wanted(struct http_request *req)
 {
@@ -646,6 +669,7 @@ static void body_wanted(struct http_request *req)
         body_end(req);
         return;
     }
+    body_continue(req);
     if (req->h2 != NULL) {
         http_h2_body_ack(req);
         return;
@@ -1234,7 +1258,11 @@ static bool read_head(struct http_conn *hc)
     struct http_head *hd = &hc->req->head;
     hc->body_left = hd->body == HTTP_BODY_LENGTH ? hd->content_length : 0;
     http_chunked_init(&hc->chunked);
-    if (hd->expect_continue && hd->body != HTTP_BODY_NONE && evbuffer_get_length(in) == 0)
+    /* Port 80 reads every body before its answer; on 443 a request that expects 100
+     * Continue goes to its route from its head, and hears 100 once it is let in
+     * (http_request_body_early, body_continue). */
+    if (hc->plain && hd->expect_continue && hd->body != HTTP_BODY_NONE &&
+        evbuffer_get_length(in) == 0)
         net_conn_write(hc->c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     return true;
 }

@@ -25,10 +25,12 @@ struct http_h2_stream;
 /*
  * What becomes of a request's body. Every request is read whole before its
  * handler runs (HTTP_FLOW_READ), except one with a body for a HOME route on a
- * server that proxies (http_request_body_early): that one is authenticated
- * and routed from its head alone, and its route then takes the body as it
- * comes (a front-end forwarding it, HTTP_FLOW_SINK) or has it read whole
- * before the handler runs here (http_exchange_run, HTTP_FLOW_GATHER).
+ * server that proxies, or one that expects 100 Continue on any route of 443
+ * (http_request_body_early): that one is authenticated and routed from its
+ * head alone, and its route then takes the body as it comes (a front-end
+ * forwarding it, HTTP_FLOW_SINK) or has it read whole before the handler runs
+ * here (http_exchange_run, HTTP_FLOW_GATHER). 100 Continue goes out when the
+ * body is first wanted; a refusal (401, 403, 404) comes without it.
  */
 enum http_body_flow {
     HTTP_FLOW_READ,   /* read whole before the handler */
@@ -66,6 +68,7 @@ struct http_request {
     int body_status;    /* once its end came: 0 whole, else the 4xx that refused it */
     bool body_ended;    /* its end came (HTTP_FLOW_WAIT remembers it for later) */
     bool body_paused;   /* the sink asked for no more for now */
+    bool continued;     /* Expect: 100-continue dealt with (100 sent, or not needed) */
 };
 
 struct http_response {
@@ -168,6 +171,8 @@ size_t http_h2_stream_pending(const struct http_response *res);
 /* RST_STREAM (INTERNAL_ERROR): a body that cannot be completed. */
 void http_h2_stream_reset(struct http_response *res);
 void http_h2_stream_end(struct http_response *res);
+/* Expect: 100-continue on a stream whose body is wanted: a 100 HEADERS frame. */
+void http_h2_continue(struct http_request *req);
 /* The stream's window given back for the body bytes taken, unless its sink paused. */
 void http_h2_body_ack(struct http_request *req);
 

@@ -293,6 +293,22 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
     return 0;
 }
 
+/*
+ * An answer whose last frame left before the request's body ended (401 or 413 early, a
+ * proxied upload the back-end refused): RST_STREAM NO_ERROR, so that the client stops
+ * sending (RFC 9113 8.1) rather than the rest being read and dropped.
+ */
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *arg)
+{
+    (void)arg;
+    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
+        nghttp2_session_get_stream_remote_close(s, frame->hd.stream_id) != 0)
+        return 0;
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *arg)
 {
     (void)arg, (void)error_code;
@@ -341,6 +357,7 @@ struct http_h2 *http_h2_new(struct http_conn *hc, struct net_conn *c, struct htt
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_option *opt;
     WHARF_ASSERT(nghttp2_option_new(&opt) == 0);
     /* Request bodies give their window back as they are taken (a back-end's pace). */
@@ -591,6 +608,18 @@ void http_h2_stream_end(struct http_response *res)
     struct http_h2_stream *st = res->h2;
     st->eof = true;
     nghttp2_session_resume_data(st->h->session, st->id);
+    h2_schedule(st->h);
+}
+
+void http_h2_continue(struct http_request *req)
+{
+    struct http_h2_stream *st = req->h2;
+    const nghttp2_nv nv[] = {
+        {(uint8_t *)":status", (uint8_t *)"100", 7, 3, NGHTTP2_NV_FLAG_NONE},
+    };
+    int rv = nghttp2_submit_headers(st->h->session, NGHTTP2_FLAG_NONE, st->id, NULL, nv, 1, NULL);
+    if (rv != 0)
+        log_warning("http: HTTP/2 100 Continue on stream %d: %s", st->id, nghttp2_strerror(rv));
     h2_schedule(st->h);
 }
 

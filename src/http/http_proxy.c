@@ -98,7 +98,8 @@ static struct {
     struct http_server *srv;
     struct directory_client *dir; /* NULL: this server never proxies */
     struct backend *pool;
-    size_t held_peak; /* the most one exchange held at once (status: proxy_held_peak) */
+    size_t held_peak;       /* the most one exchange held at once (status: proxy_held_peak) */
+    uint64_t upload_stalls; /* uploads ended with 504: the back-end took nothing for long */
 } hp;
 
 void http_proxy_init(struct http_server *srv)
@@ -129,6 +130,7 @@ void http_proxy_status(void *arg, json_t *obj)
     json_object_set_new(obj, "proxy_paused", json_integer((json_int_t)paused));
     json_object_set_new(obj, "proxy_uploads_paused", json_integer((json_int_t)up_paused));
     json_object_set_new(obj, "proxy_held_peak", json_integer((json_int_t)hp.held_peak));
+    json_object_set_new(obj, "proxy_upload_stalls", json_integer((json_int_t)hp.upload_stalls));
 }
 
 static void backend_drop(struct backend *be)
@@ -363,6 +365,9 @@ static void fwd_body_data(void *arg, const void *p, size_t n)
         hp.held_peak = held;
     if (!x->up_paused && net_proxy_output_length(np) > PROXY_UPLOAD_HIGH_WATER) {
         x->up_paused = true;
+        /* The client waits for the back-end now: as long as a client has to send a
+         * request, then 504 (be_failed), rather than both held for ever. */
+        net_proxy_set_timeout(np, hp.srv->cfg->http_idle_timeout);
         http_request_body_pause(x->req, true); /* until be_drained */
     }
 }
@@ -398,6 +403,8 @@ static void be_drained(void *arg)
     if (x == NULL || !x->up_paused)
         return;
     x->up_paused = false;
+    if (x->req->flow == HTTP_FLOW_SINK)
+        net_proxy_set_timeout(be->p, 0); /* the body is still coming: the client's time */
     http_request_body_pause(x->req, false);
 }
 
@@ -679,6 +686,15 @@ static void be_failed(void *arg, const char *why)
     if (x == NULL)
         return; /* an idle connection expired or was closed */
     x->be = NULL;
+    if (x->up_paused && strncmp(why, "timed out", 9) == 0) {
+        /* It took nothing of the upload for http_idle_timeout while its client waited. */
+        hp.upload_stalls++;
+        log_warning("proxy: user=<%s>, rip=%s: home server %s took none of the request body "
+                    "for http_idle_timeout; giving up",
+                    x->req->user, http_request_remote_addr(x->req), peer);
+        fwd_error(x, 504, "Gateway Timeout");
+        return;
+    }
     if (x->body) {
         /* Gone with (part of) the request: not sent again, and not "unavailable" either. */
         log_warning("proxy: user=<%s>, rip=%s: home server %s: %s during the request", x->req->user,

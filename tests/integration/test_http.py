@@ -8,6 +8,7 @@ test_hooks routes under /_test/ (src/http/http_testroutes.c).
 """
 import base64
 import http.client
+import json
 import socket
 import subprocess
 
@@ -382,6 +383,33 @@ def test_expect_continue(web):
     r.send(b"abc")
     status, _, body = r.response()
     assert status == 200 and body.endswith(b"body-length=3\nabc")
+    r.close()
+
+
+def test_expect_continue_only_once_let_in(web):
+    """100 Continue only once the request is authenticated and routed: wrong
+    credentials get 401 and an unknown route 404 without a 100 (and the
+    connection closed: the body was never read); the right ones get 100, then
+    the body is read and the upload stored."""
+    acc = "a" + USER.encode().hex()
+    head = ("Host: h\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
+            "Expect: 100-continue\r\n")
+    for line, auth, want in ((f"POST /jmap/upload/{acc}/", basic(USER, "wrong"), 401),
+                             ("POST /no/such/route", basic(USER, PASSWORD), 404)):
+        r = Raw(web)
+        r.send(f"{line} HTTP/1.1\r\n{head}Authorization: {auth}\r\n\r\n".encode())
+        status, headers, _ = r.response()
+        assert status == want and headers["connection"] == "close", (line, status)
+        assert r.at_eof()
+        r.close()
+    r = Raw(web)
+    r.send(f"POST /jmap/upload/{acc}/ HTTP/1.1\r\n{head}"
+           f"Authorization: {basic(USER, PASSWORD)}\r\n\r\n".encode())
+    assert r.f.readline() == b"HTTP/1.1 100 Continue\r\n"
+    assert r.f.readline() == b"\r\n"
+    r.send(b"abc")
+    status, _, body = r.response()
+    assert status == 201 and json.loads(body)["size"] == 3, (status, body)
     r.close()
 
 

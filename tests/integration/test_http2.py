@@ -6,6 +6,7 @@ choice itself and for an HTTP/2 preface sent on a connection that chose
 http/1.1 (refused, then closed). The routes are JMAP's, /metrics and the
 test_hooks ones (src/http/http_testroutes.c).
 """
+import base64
 import json
 import os
 import smtplib
@@ -193,6 +194,54 @@ def test_h2_concurrent_streams_and_malformed_requests(h2):
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     frames = read_frames(s, lambda fs: False)
     assert frames == [] or any(f[0] == 7 for f in frames), frames
+    s.close()
+
+
+def test_h2_early_answer_resets_stream_and_continue(h2):
+    """A raw HTTP/2 client. An answer given before the request's body ended
+    (413 for a content-length over http_max_body; 401 for wrong credentials
+    on a request that expects 100-continue, which gets no 100) is followed by
+    RST_STREAM NO_ERROR (RFC 9113 8.1), so that the client stops sending; the
+    connection goes on. With the right credentials the 100 (a HEADERS frame
+    without END_STREAM) comes first, then the answer once the body is sent."""
+    s = tls(h2, ["h2"])
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0))
+    host = f"127.0.0.1:{h2.ports['https']}".encode()
+    path = f"/jmap/upload/{account_id(USER)}/".encode()
+
+    def post(password, *extra):
+        auth = "Basic " + base64.b64encode(f"{USER}:{password}".encode()).decode()
+        return hpack_literal([(b":method", b"POST"), (b":scheme", b"https"),
+                              (b":authority", host), (b":path", path),
+                              (b"authorization", auth.encode()),
+                              (b"content-type", b"text/plain"), *extra])
+
+    def ended(frames, sid):
+        return any(f[2] == sid and f[0] == 3 for f in frames) or \
+            any(f[2] == sid and f[0] in (0, 1) and f[1] & 1 for f in frames)
+
+    s.sendall(frame(1, 0x4, 1, post(PASSWORD, (b"content-length", b"99999999999")))
+              + frame(1, 0x4, 3, post("wrong", (b"content-length", b"3"),
+                                      (b"expect", b"100-continue")))
+              + frame(1, 0x4, 5, post(PASSWORD, (b"content-length", b"3"),
+                                      (b"expect", b"100-continue"))))
+    frames = read_frames(s, lambda fs: all(any(f[2] == sid and f[0] == 3 for f in fs)
+                                           for sid in (1, 3))
+                         and any(f[2] == 5 and f[0] == 1 for f in fs))
+    for sid in (1, 3):
+        on = [(f[0], f[1] & 1, f[3]) for f in frames if f[2] == sid and f[0] in (0, 1, 3)]
+        kinds = [k for k, _, _ in on]
+        assert kinds.count(1) == 1, (sid, on)  # one HEADERS: the answer, no 100
+        last = max(i for i, (k, end, _) in enumerate(on) if k in (0, 1) and end)
+        assert on[last + 1:] == [(3, 0, b"\x00\x00\x00\x00")], (sid, on)  # NO_ERROR
+    cont = [f for f in frames if f[2] == 5 and f[0] in (0, 1, 3)]
+    assert [(f[0], f[1] & 1) for f in cont] == [(1, 0)], cont  # 100, nothing more yet
+    s.sendall(frame(0, 0x1, 5, b"abc"))
+    frames = read_frames(s, lambda fs: ended(fs, 5))
+    on = [(f[0], f[1] & 1) for f in frames if f[2] == 5 and f[0] in (0, 1, 3)]
+    assert on[0][0] == 1 and on[-1] == (0, 1) and 3 not in [k for k, _ in on], on
+    body = b"".join(f[3] for f in frames if f[2] == 5 and f[0] == 0)
+    assert json.loads(body)["size"] == 3, body
     s.close()
 
 
