@@ -666,6 +666,7 @@ struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int
     c->login_cell = -1;
     c->guard = evtimer_new(net_worker_base(w), conn_guard_cb, c);
     net_slab_leave();
+    net_slab_fd_record(net_worker_base(w), fd);
     conn_guard_arm(c);
     c->link = net_worker_link_add(w, c);
     void *arg;
