@@ -77,11 +77,11 @@ static void fd_noop_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * libevent keeps a small record for every socket number a base ever watched
- * (its evmap entry, ~32 bytes), from the first event_add of that number until
- * the base is freed. Made by that first add, it came from malloc in the middle
- * of a burst's TLS handshakes, and each one then kept a page of the heap
- * resident after the handshakes were freed. Made here in the slab instead,
- * once per number and base: an add and a delete of a throw-away event.
+ * (its evmap entry, 16 bytes with epoll), from the first event_add of that
+ * number until the base is freed. Made by that first add, it came from malloc
+ * in the middle of a burst's TLS handshakes, and each one then kept a page of
+ * the heap resident after the handshakes were freed. Made here in the slab
+ * instead, once per number and base: an add and a delete of a throw-away event.
  */
 void net_slab_fd_record(struct event_base *base, evutil_socket_t fd)
 {
