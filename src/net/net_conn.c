@@ -666,6 +666,7 @@ struct net_conn *net_conn_new(struct net_worker *w, struct net_service *svc, int
     c->login_cell = -1;
     c->guard = evtimer_new(net_worker_base(w), conn_guard_cb, c);
     net_slab_leave();
+    net_slab_fd_record(net_worker_base(w), fd);
     conn_guard_arm(c);
     c->link = net_worker_link_add(w, c);
     void *arg;
@@ -1144,6 +1145,12 @@ bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
         conn_kill(c);
         return false;
     }
+    /* The exporter is for the hand-over check (net_proxy_handover_check), which
+     * only a front-end's connection meets: the others give its secret up. */
+    const struct wharf_config *cfg = net_worker_config(c->w);
+    if (!net_addr_in_networks(c->addr, (const char *const *)cfg->frontend_networks.v,
+                              cfg->frontend_networks.n))
+        net_tls_park_drop_exporter(c->park);
     bufferevent_free(c->bev); /* keeps the socket (no BEV_OPT_CLOSE_ON_FREE) */
     SSL_free(ssl);
     c->bev = NULL;

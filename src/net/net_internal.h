@@ -50,6 +50,9 @@ void net_slab_leave(void);
 /* The read event a parked connection sleeps on (net_conn, net_proxy): *ev
  * (EV_READ | EV_PERSIST on fd, made in the slab on first use) added with what
  * is left of timeout_ms counted from since_ms (CLOCK_MONOTONIC; 0: no timeout). */
+/* libevent's record of socket number fd in base made in the slab, if it has
+ * none yet: before the first event on a new socket (net_slab.c says why). */
+void net_slab_fd_record(struct event_base *base, evutil_socket_t fd);
 void net_slab_sleep_arm(struct event **ev, struct event_base *base, evutil_socket_t fd,
                         event_callback_fn cb, void *arg, int64_t timeout_ms, int64_t since_ms);
 

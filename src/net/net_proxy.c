@@ -595,6 +595,7 @@ static bool proxy_start(struct net_proxy *p, const struct sockaddr_storage *ss, 
      * an ACK (Nagle), which a relay of small request-reply exchanges would meet at every hop. */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    net_slab_fd_record(net_worker_base(w), fd); /* libevent's record of it in the slab */
     /* Not BEV_OPT_CLOSE_ON_FREE: the socket and the SSL outlive it when parked. */
     p->bev = bufferevent_openssl_socket_new(net_worker_base(w), fd, p->ssl,
                                             BUFFEREVENT_SSL_CONNECTING, BEV_OPT_DEFER_CALLBACKS);

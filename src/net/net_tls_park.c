@@ -60,21 +60,26 @@ struct net_tls_park {
     uint16_t suite;
     uint8_t hash_len, key_len;
     uint8_t client_len, server_len; /* secrets as logged, 0: not yet */
-    bool counting;                  /* the client's Finished was read: counting its records */
-    bool tainted;                   /* a post-handshake handshake message: never park */
+    uint8_t exporter_len;
+    /* One byte of flags: the state fits a 224-byte slab slot. */
+    bool counting : 1; /* the client's Finished was read: counting its records */
+    bool tainted : 1;  /* a post-handshake handshake message: never park */
+    bool parked : 1;
+    bool broken : 1; /* a seal failed: never seal again */
+    bool client : 1; /* our side is the TLS client (a front-end's proxy to its back-end) */
     /* Before parking: the KeyUpdates OpenSSL read and wrote (secrets' generations). */
     uint32_t read_gen, write_gen;
-    bool parked;
-    bool broken; /* a seal failed: never seal again */
-    bool client; /* our side is the TLS client (a front-end's proxy to its back-end) */
-    uint8_t exporter_len;
     /* Before parking the generation-0 secrets; parked, the current ones. Read:
      * the peer's traffic secret (the client's on a server), write: ours. */
     uint8_t read_secret[48], write_secret[48];
-    uint8_t exporter_secret[48]; /* RFC 8446 7.5's exporter_master_secret */
     uint8_t read_key[32], read_iv[IV_LEN], write_key[32], write_iv[IV_LEN];
     uint64_t read_seq, write_seq;
+    /* RFC 8446 7.5's exporter_master_secret (48 bytes, exporter_len used), a
+     * slab object of its own: only the connections a hand-over is checked on
+     * keep it once parked (net_tls_park_drop_exporter). */
+    uint8_t *exporter;
 };
+_Static_assert(sizeof(struct net_tls_park) <= 224, "a parked state fits a 224-byte slab slot");
 
 static const EVP_CIPHER *suite_cipher(uint16_t suite)
 {
@@ -177,7 +182,7 @@ bool net_tls_park_parked(const struct net_tls_park *p)
 
 size_t net_tls_park_memory(const struct net_tls_park *p)
 {
-    return sizeof(*p);
+    return sizeof(*p) + (p->exporter ? 48 : 0);
 }
 
 uint64_t net_tls_park_write_seq(const struct net_tls_park *p)
@@ -190,10 +195,21 @@ uint64_t net_tls_park_read_seq(const struct net_tls_park *p)
     return p->read_seq;
 }
 
+void net_tls_park_drop_exporter(struct net_tls_park *p)
+{
+    if (p->exporter == NULL)
+        return;
+    OPENSSL_cleanse(p->exporter, 48);
+    slab_free(p->exporter);
+    p->exporter = NULL;
+    p->exporter_len = 0;
+}
+
 void net_tls_park_free(struct net_tls_park *p)
 {
     if (p == NULL)
         return;
+    net_tls_park_drop_exporter(p);
     OPENSSL_cleanse(p, sizeof(*p));
     slab_free(p);
 }
@@ -511,8 +527,11 @@ static void keylog_cb(const SSL *ssl, const char *line)
     else if (strncmp(line, sv, sizeof(sv) - 1) == 0)
         p->server_len =
             keylog_secret(line, sizeof(sv) - 1, server ? p->write_secret : p->read_secret);
-    else if (strncmp(line, ex, sizeof(ex) - 1) == 0)
-        p->exporter_len = keylog_secret(line, sizeof(ex) - 1, p->exporter_secret);
+    else if (strncmp(line, ex, sizeof(ex) - 1) == 0) {
+        if (p->exporter == NULL)
+            p->exporter = slab_malloc(48);
+        p->exporter_len = keylog_secret(line, sizeof(ex) - 1, p->exporter);
+    }
 }
 
 /*
@@ -655,14 +674,14 @@ bool net_tls_park_export(const struct net_tls_park *p, const char *label, uint8_
     /* RFC 8446 7.5 without a context, as SSL_export_keying_material(..., use_context 0):
      * HKDF-Expand-Label(Derive-Secret(exporter_master_secret, label, ""), "exporter",
      * Hash(""), outlen). */
-    if (!p->parked || p->exporter_len != p->hash_len || outlen > 255)
+    if (!p->parked || p->exporter == NULL || p->exporter_len != p->hash_len || outlen > 255)
         return false;
     const EVP_MD *md = p->hash_len == 48 ? EVP_sha384() : EVP_sha256();
     uint8_t empty[48], secret[48];
     unsigned int hl = 0;
     if (EVP_Digest("", 0, empty, &hl, md, NULL) != 1 || hl != p->hash_len)
         return false;
-    bool ok = expand_label_ctx(p, p->exporter_secret, label, empty, hl, secret, hl) &&
+    bool ok = expand_label_ctx(p, p->exporter, label, empty, hl, secret, hl) &&
               expand_label_ctx(p, secret, "exporter", empty, hl, out, outlen);
     OPENSSL_cleanse(secret, sizeof(secret));
     return ok;

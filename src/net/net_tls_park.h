@@ -79,6 +79,10 @@ bool net_tls_park_close_notify_now(struct net_tls_park *p, int fd);
  * context: what SSL_export_keying_material gave before parking. */
 bool net_tls_park_export(const struct net_tls_park *p, const char *label, uint8_t *out,
                          size_t outlen);
+/* Forgets the exporter secret (net_tls_park_export fails from then on): for
+ * a parked connection no hand-over will be checked on, whose state then
+ * takes a smaller slab slot. */
+void net_tls_park_drop_exporter(struct net_tls_park *p);
 /* Bytes this state keeps while parked. */
 size_t net_tls_park_memory(const struct net_tls_park *p);
 
