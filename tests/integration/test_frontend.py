@@ -814,6 +814,17 @@ def curl_upload(fe, *args, stdin=None, early=False):
     return code, body
 
 
+def curl_upload_from_pipe(fe):
+    """curl --http2 uploading through the front-end what the test writes to its stdin
+    (curl reads the pipe as it goes): a Popen, its stdout the body, then version and status."""
+    resolve = ["--resolve", f"fe.example.test:{fe.ports['https']}:{fe.host}"]
+    return subprocess.Popen(["curl", "-sk", "--http2", *resolve, "-u",
+                             f"alice@example.test:{PASSWORD}", "-X", "POST", "-T", "-",
+                             "-H", "Content-Type: application/octet-stream",
+                             "-w", "\n%{http_version} %{http_code}", upload_url(fe)[1]],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
 def download_digest(fe, blob_id, tmp_path):
     acc = upload_url(fe)[0]
     out = tmp_path / "back.bin"
@@ -932,12 +943,7 @@ def test_big_upload_streams_through_frontend(layout, tmp_path):
 
     # HTTP/2: curl reads a pipe; 1 MiB, the back-end stopped, then the rest
     logins = be1.log().count("via front-end")
-    resolve = ["--resolve", f"fe.example.test:{fe.ports['https']}:{fe.host}"]
-    p = subprocess.Popen(["curl", "-sk", "--http2", *resolve, "-u",
-                          f"alice@example.test:{PASSWORD}", "-X", "POST", "-T", "-",
-                          "-H", "Content-Type: application/octet-stream",
-                          "-w", "\n%{http_version} %{http_code}", upload_url(fe)[1]],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p = curl_upload_from_pipe(fe)
     try:
         p.stdin.write(blob[:1024 * 1024])
         p.stdin.flush()
@@ -1105,12 +1111,7 @@ def test_upload_to_stalled_backend_through_frontend(layout):
         released(pids)
 
     # HTTP/2: curl reads a pipe, the stream's window is not given back meanwhile
-    resolve = ["--resolve", f"fe.example.test:{fe.ports['https']}:{fe.host}"]
-    p = subprocess.Popen(["curl", "-sk", "--http2", *resolve, "-u",
-                          f"alice@example.test:{PASSWORD}", "-X", "POST", "-T", "-",
-                          "-H", "Content-Type: application/octet-stream",
-                          "-w", "\n%{http_version} %{http_code}", upload_url(fe)[1]],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p = curl_upload_from_pipe(fe)
     pids = []
     try:
         p.stdin.write(blob[:64 * 1024])
