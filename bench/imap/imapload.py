@@ -37,7 +37,9 @@ parses only what it must, so its own cost stays small next to the server's).
       CONNS connections (user i % USERS), each LOGIN and SELECT INBOX, then
       each sends NOOP and waits for its reply, over and over, for SECONDS;
       prints the commands per second of them all (bench/frontend/run: a
-      front-end's splice against the back-end direct).
+      front-end's splice against the back-end direct). RATE_PIDS=name:PID,...
+      in the environment also prints the CPU time per command of each
+      process tree (from /proc) and of the client itself (name_cpu_us=).
   imapload.py sync HOST PORT USER PASS ROUNDS DELIVER PID
       On a big INBOX (Wharf only; DELIVER is its deliver.sock): SELECT INBOX,
       NOOP, STATUS (MESSAGES UNSEEN SIZE), NOOP after another session changed one old message's flags, and
@@ -310,9 +312,17 @@ async def rate(host, port, userfmt, password, users, conns, seconds, tls=False):
             if b" OK" not in out:
                 raise RuntimeError(f"rate: {out[-200:]!r}")
             count += 1
+    trees = [kv.split(":") for kv in os.environ.get("RATE_PIDS", "").split(",") if kv]
+    cpu0 = [(name, tree_cpu(int(pid))) for name, pid in trees] + [("client", os.times())]
     await asyncio.gather(*(run(c) for c in cs))
     dt = time.monotonic() - t0
-    print(f"rate commands={count} seconds={dt:.1f} per_second={count / dt:.0f} conns={conns}")
+    cpu1 = [tree_cpu(int(pid)) for _, pid in trees] + [os.times()]
+    # CPU per command of each process tree (and of this client): unlike the rate, hardly
+    # moved by what else runs on the machine.
+    us = " ".join(f"{name}_cpu_us={1e6 * (b.user + b.system - a.user - a.system) / max(count, 1):.1f}"
+                  for (name, a), b in zip(cpu0, cpu1))
+    print(f"rate commands={count} seconds={dt:.1f} per_second={count / dt:.0f} conns={conns}"
+          + (" " + us if trees else ""))
     for c in cs:
         c.w.close()
 
@@ -396,6 +406,18 @@ def tree_pids(root):
         out.append(p)
         todo += kids.get(p, [])
     return out
+
+
+def tree_cpu(root):
+    """User and system CPU seconds of the live processes under root (os.times()'s fields)."""
+    hz, user, system = os.sysconf("SC_CLK_TCK"), 0, 0
+    for p in tree_pids(root):
+        try:
+            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            user, system = user + int(f[11]), system + int(f[12])
+        except (OSError, IndexError):
+            pass
+    return os.times_result((user / hz, system / hz, 0, 0, 0))
 
 
 def pss_kb(root):
