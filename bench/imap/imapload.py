@@ -317,8 +317,8 @@ async def rate(host, port, userfmt, password, users, conns, seconds, tls=False):
     await asyncio.gather(*(run(c) for c in cs))
     dt = time.monotonic() - t0
     cpu1 = [tree_cpu(int(pid)) for _, pid in trees] + [os.times()]
-    # CPU per command of each process tree (and of this client): unlike the rate, hardly
-    # moved by what else runs on the machine.
+    # CPU per command of each process tree (and of this client): less moved by what else
+    # runs than the rate, but not unmoved (a busy machine batches more records a wake-up).
     us = " ".join(f"{name}_cpu_us={1e6 * (b.user + b.system - a.user - a.system) / max(count, 1):.1f}"
                   for (name, a), b in zip(cpu0, cpu1))
     print(f"rate commands={count} seconds={dt:.1f} per_second={count / dt:.0f} conns={conns}"
