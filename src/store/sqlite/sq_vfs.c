@@ -183,7 +183,8 @@ static int vfs_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f, int 
         return real_vfs->xOpen(real_vfs, name, f, flags, out);
     struct walbuf *w = (struct walbuf *)f;
     memset(w, 0, sizeof(*w));
-    w->real = (sqlite3_file *)((char *)f + REAL_AT);
+    /* REAL_AT is a multiple of 16 and SQLite allocates szOsFile bytes 8-aligned */
+    w->real = (sqlite3_file *)(void *)((char *)f + REAL_AT);
     int rc = real_vfs->xOpen(real_vfs, name, w->real, flags, out);
     if (rc != SQLITE_OK) {
         if (w->real->pMethods)
