@@ -60,6 +60,12 @@ def route_path(w, dest):
     return r["path"] if r and r.get("reachable") else None
 
 
+def connector_state(w, name):
+    st = state(w)
+    c = next((x for x in st["connectors"] if x["name"] == name), None) if st else None
+    return c["state"] if c else None
+
+
 def main():
     base = Path(subprocess.run(["mktemp", "-d", "/tmp/wharf-bench-routing-XXXXXX"],
                                capture_output=True, text=True, check=True).stdout.strip())
@@ -89,6 +95,10 @@ def main():
                     a2.wharf("org", "connector", "enable", "ac")
                     wait_until(converged(servers, lambda n, st: st["config_serial"] == serial),
                                30, what="ac enabled everywhere")
+                    # and published UP: a re-enabled connector is held for the up-hold
+                    # (damping), and a kill inside that hold would time the hold, not the
+                    # reroute
+                    wait_until(lambda: connector_state(a1, "ac") == "UP", 30, what="ac UP")
                 wait_until(lambda: route_path(a1, "rg-d") == ["ab", "bd"], 60,
                            what="A-B-D before the failure")
                 t0 = time.monotonic()
