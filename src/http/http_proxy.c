@@ -679,14 +679,14 @@ static void be_failed(void *arg, const char *why)
 {
     struct backend *be = arg;
     struct fwd *x = be->x;
-    bool reused = be->reused;
+    bool reused = be->reused, timed_out = net_proxy_timed_out(be->p);
     char peer[NET_PROXY_MAX_HOST + 8];
     snprintf(peer, sizeof(peer), "%s", net_proxy_peer(be->p));
     backend_drop(be);
     if (x == NULL)
         return; /* an idle connection expired or was closed */
     x->be = NULL;
-    if (x->up_paused && strncmp(why, "timed out", 9) == 0) {
+    if (x->up_paused && timed_out) {
         /* It took nothing of the upload for http_idle_timeout while its client waited. */
         hp.upload_stalls++;
         log_warning("proxy: user=<%s>, rip=%s: home server %s took none of the request body "

@@ -75,9 +75,10 @@ struct net_proxy {
     bool tried_aaaa;
     struct event *timer; /* frontend_connect_timeout over the lookup */
     bool spliced, client_paused, failed;
-    bool local;  /* net_proxy_connect_local: a unix socket, no TLS */
-    int in_cb;   /* inside a callback of the caller's: net_proxy_free only marks */
-    bool doomed; /* net_proxy_free was called inside one */
+    bool timed_out; /* failed by its read timeout (net_proxy_timed_out) */
+    bool local;     /* net_proxy_connect_local: a unix socket, no TLS */
+    int in_cb;      /* inside a callback of the caller's: net_proxy_free only marks */
+    bool doomed;    /* net_proxy_free was called inside one */
     const char *gone_line;
     /* TLS: the socket and the SSL are ours (the bufferevents own neither), so
      * that parking can change the bufferevent under them. */
@@ -532,9 +533,10 @@ static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what
     if (!p->spliced) {
         char why[256];
         unsigned long e = p->parked ? 0 : bufferevent_get_openssl_error(bev);
-        if (what & BEV_EVENT_TIMEOUT)
+        if (what & BEV_EVENT_TIMEOUT) {
+            p->timed_out = true;
             snprintf(why, sizeof(why), "timed out (frontend_connect_timeout)");
-        else if (e != 0)
+        } else if (e != 0)
             snprintf(why, sizeof(why), "TLS: %s", ERR_reason_error_string(e));
         else if (what & BEV_EVENT_EOF)
             snprintf(why, sizeof(why), "closed the connection");
@@ -913,6 +915,11 @@ void net_proxy_client_writable(struct net_proxy *p)
 const char *net_proxy_peer(const struct net_proxy *p)
 {
     return p->peer;
+}
+
+bool net_proxy_timed_out(const struct net_proxy *p)
+{
+    return p->timed_out;
 }
 
 void net_proxy_free(struct net_proxy *p)

@@ -138,6 +138,8 @@ void net_proxy_client_readable(struct net_proxy *p);
 void net_proxy_client_writable(struct net_proxy *p);
 /* The back-end's "address:port", for logs. */
 const char *net_proxy_peer(const struct net_proxy *p);
+/* In failed(): whether the read timeout (net_proxy_set_timeout) ended it. */
+bool net_proxy_timed_out(const struct net_proxy *p);
 /* Closes the back-end side; call it from the session's closed() and after failed(). */
 void net_proxy_free(struct net_proxy *p);
 
