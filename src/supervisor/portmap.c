@@ -18,7 +18,7 @@ static json_t *row_new(const struct wharf_config *cfg, const struct service_def 
     json_object_set_new(r, "service", json_string(s->name));
     json_object_set_new(r, "port", json_integer(port));
     json_object_set_new(r, "protocol", json_string(s->protocol));
-    json_object_set_new(r, "tls", json_string(service_tls_name(s->tls)));
+    json_object_set_new(r, "tls", json_string(service_tls_name(service_tls(cfg, s))));
     json_object_set_new(r, "direction", json_string(service_direction_name(s->direction)));
     json_object_set_new(r, "address", json_string(address));
     json_object_set_new(r, "state", json_string(state));

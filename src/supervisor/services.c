@@ -12,6 +12,7 @@
 #include "http/http.h"
 #include "imap/imap.h"
 #include "mta/mta.h"
+#include "net/net_proxy.h"
 #include "nntp/nntp.h"
 #include "pop3/pop3.h"
 #include "routing/routing.h"
@@ -93,7 +94,7 @@ bool service_outbound_used(const struct wharf_config *cfg, const struct service_
     if (s->component == &imap_component || s->component == &pop3_component ||
         s->component == &smtp_component || s->component == &http_component) {
         /* a front-end's hand-overs: to the home servers the directory names */
-        bool on = strcmp(cfg->role, "frontend") == 0 || cfg->frontend_secret[0] != '\0';
+        bool on = net_proxy_is_frontend(cfg) || cfg->frontend_secret[0] != '\0';
         if (on)
             buf_printf(targets, "home servers:%u", service_outbound_port(cfg, s));
         return on;
@@ -155,6 +156,14 @@ const char *service_tls_name(enum service_tls tls)
     return "?";
 }
 
+enum service_tls service_tls(const struct wharf_config *cfg, const struct service_def *s)
+{
+    if (s->component == &directory_component && s->tls == SERVICE_TLS_STARTTLS &&
+        !cfg->ldap_starttls)
+        return SERVICE_TLS_PLAIN;
+    return s->tls;
+}
+
 const char *service_direction_name(enum service_direction d)
 {
     return d == SERVICE_INBOUND ? "inbound" : "outbound";
@@ -181,6 +190,9 @@ const struct strlist *service_listen(const struct wharf_config *cfg, const struc
     static const struct strlist empty = {NULL, 0};
     if (s->listen_option < 0)
         return &empty;
+    /* a front-end's store is empty: news is read on the back-end that holds the groups */
+    if (s->component == &nntp_component && net_proxy_is_frontend(cfg))
+        return &empty;
     return config_value(cfg, &config_options[s->listen_option]);
 }
 
@@ -205,7 +217,8 @@ bool component_enabled(const struct wharf_config *cfg, const struct component_de
             return component_has_listeners(cfg, c);
     }
     if (c == &nntpfeed_component)
-        return cfg->nntp_feed_to.n > 0 || cfg->nntp_pull_from.n > 0; /* feeds to push or pull */
+        return !net_proxy_is_frontend(cfg) && /* feeds to push or pull */
+               (cfg->nntp_feed_to.n > 0 || cfg->nntp_pull_from.n > 0);
     return true; /* no inbound port of its own (auth, mta, directory): always runs */
 }
 

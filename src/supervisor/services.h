@@ -51,6 +51,9 @@ extern const size_t n_components;
 const struct component_def *component_find(const char *name);
 const struct service_def *service_find(const char *name);
 const char *service_tls_name(enum service_tls tls);
+/* How a row's connections are protected under cfg: the ldap row is plain
+ * unless ldap_starttls is set. */
+enum service_tls service_tls(const struct wharf_config *cfg, const struct service_def *s);
 /* The port an outbound row connects to: the front-end's frontend_*_port for the proxy rows. */
 unsigned service_outbound_port(const struct wharf_config *cfg, const struct service_def *s);
 /* Whether an outbound row is used under cfg (the LDAP rows: only with the LDAP
@@ -58,7 +61,8 @@ unsigned service_outbound_port(const struct wharf_config *cfg, const struct serv
 bool service_outbound_used(const struct wharf_config *cfg, const struct service_def *s,
                            struct buf *targets);
 const char *service_direction_name(enum service_direction d);
-/* The configured listen addresses of an inbound service (empty list when off). */
+/* The configured listen addresses of an inbound service (empty list when off,
+ * and for NNTP on a front-end, which holds no public folders). */
 const struct strlist *service_listen(const struct wharf_config *cfg, const struct service_def *s);
 /* The connection limits of an inbound service (0 for outbound rows). */
 long long service_max_connections(const struct wharf_config *cfg, const struct service_def *s);

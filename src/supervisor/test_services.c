@@ -136,6 +136,39 @@ static void test_portmap_ldap_rows(void **state)
     buf_free(&err);
 }
 
+/* The ldap row says plain unless StartTLS is asked for; a front-end serves no news. */
+static void test_portmap_frontend_and_ldap_tls(void **state)
+{
+    struct wharf_config cfg;
+    struct buf err = BUF_INIT;
+    char *a[] = {"directory_driver=ldap", "ldap_uris=ldap://127.0.0.1:3389", "role=frontend",
+                 "nntp_feed_to=peer=nntp://192.0.2.9:119/"};
+    assert_int_equal(config_read(&cfg, NULL, a, 4, &err), 0);
+    json_t *rows = portmap_json(&cfg, NULL, NULL);
+    json_t *ldap = find_row(rows, "ldap");
+    assert_string_equal(json_string_value(json_object_get(ldap, "tls")), "plain");
+    assert_string_equal(json_string_value(json_object_get(ldap, "address")), "127.0.0.1:3389");
+    for (const char *const *n = (const char *const[]){"nntp", "nntps", NULL}; *n; n++) {
+        json_t *r = find_row(rows, *n);
+        assert_string_equal(json_string_value(json_object_get(r, "address")), "-");
+        assert_string_equal(json_string_value(json_object_get(r, "state")), "disabled");
+    }
+    assert_false(component_enabled(&cfg, component_find("nntp")));
+    assert_false(component_enabled(&cfg, component_find("nntpfeed")));
+    assert_true(component_enabled(&cfg, component_find("imap")));
+    json_decref(rows);
+    config_free(&cfg);
+    char *b[] = {"directory_driver=ldap", "ldap_uris=ldap://127.0.0.1:3389", "ldap_starttls=yes"};
+    assert_int_equal(config_read(&cfg, NULL, b, 3, &err), 0);
+    rows = portmap_json(&cfg, NULL, NULL);
+    assert_string_equal(json_string_value(json_object_get(find_row(rows, "ldap"), "tls")),
+                        "starttls");
+    assert_true(component_enabled(&cfg, component_find("nntp")));
+    json_decref(rows);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
 static void test_portmap_config_only(void **state)
 {
     struct wharf_config cfg;
@@ -196,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_names_unique),        cmocka_unit_test(test_rows_complete),
         cmocka_unit_test(test_inbound_options),     cmocka_unit_test(test_default_ports),
         cmocka_unit_test(test_portmap_config_only), cmocka_unit_test(test_portmap_ldap_rows),
+        cmocka_unit_test(test_portmap_frontend_and_ldap_tls),
         cmocka_unit_test(test_component_enabled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
