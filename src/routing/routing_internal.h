@@ -54,6 +54,9 @@ struct routing {
     struct event_base *base;
     SSL_CTX *server_ctx, *client_ctx;
     struct evconnlistener *listener;
+    /* routing_listen's address when it names one: the source of our dials, so that peers
+     * see this server at the address they know it by (empty: the system chooses) */
+    char source[64];
     struct evconnlistener *local_listener; /* run/routing.sock: the smtp workers' splices */
     struct smtp_dial *smtp_dials;          /* SMTP sessions on their way to a peering */
     struct event *tick;

@@ -39,6 +39,7 @@
 #include "routing/routing_internal.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -585,6 +586,25 @@ bool routing_dial_due(struct routing *r, const char *addr)
     return true;
 }
 
+/* The address the listener is bound to, unless it is the wildcard. */
+static void listen_source(int fd, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    out[0] = '\0';
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+        if (s4->sin_addr.s_addr != htonl(INADDR_ANY))
+            inet_ntop(AF_INET, &s4->sin_addr, out, (socklen_t)size);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+        if (!IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
+            inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)size);
+    }
+}
+
 static void dial(struct routing *r, const char *addr, const char *want)
 {
     if (!routing_dial_due(r, addr))
@@ -600,8 +620,22 @@ static void dial(struct routing *r, const char *addr, const char *want)
         buf_free(&err);
         return;
     }
+    evutil_socket_t fd = -1;
+    if (r->source[0] != '\0') {
+        const char *src = r->source;
+        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 || net_addr_bind_source(fd, ss.ss_family, &src, 1, &err) < 0) {
+            log_warning("routing: cannot dial %s from %s: %s", addr, src,
+                        fd < 0 ? strerror(errno) : buf_cstr(&err));
+            if (fd >= 0)
+                evutil_closesocket(fd);
+            SSL_free(ssl);
+            buf_free(&err);
+            return;
+        }
+    }
     struct bufferevent *bev = bufferevent_openssl_socket_new(
-        r->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+        r->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
     struct peer *p = routing_peer_new(r, bev, true, addr);
     p->want = want ? xstrdup(want) : NULL;
     if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss, (int)len) != 0)
@@ -1131,8 +1165,10 @@ static int routing_main(struct component_ctx *ctx)
     }
     buf_free(&err);
     int fd = component_listener_fd(ctx, "routing");
-    if (fd >= 0)
+    if (fd >= 0) {
         r.listener = evconnlistener_new(r.base, on_accept, &r, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        listen_source(fd, r.source, sizeof(r.source));
+    }
     r.tick = event_new(r.base, -1, EV_PERSIST, on_tick, &r);
     struct timeval tv = {r.t.tick / 1000, (r.t.tick % 1000) * 1000};
     event_add(r.tick, &tv);

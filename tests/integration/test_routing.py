@@ -81,6 +81,11 @@ def test_converge_reroute_restart(wharf_factory):
     # configuration is across; a1 then peers with its connectors' bridgeheads only
     wait_until(lambda: {p["name"] for p in routes(a1)["peers"]} == {"b1", "c1"}, 20,
                what="a1's seed peerings to end")
+    # each server dials from its routing_listen address, so its peers see it there
+    hosts = {name: host for name, _, host in LAYOUT}
+    inbound = [(n, p) for n, w in servers.items() for p in routes(w)["peers"]
+               if p["direction"] == "inbound"]
+    assert inbound and all(p["addr"] == hosts[p["name"]] for _, p in inbound), inbound
     # a configuration change made on one server reaches all of them
     servers["c1"].wharf("org", "connector", "add", "cx", "--from", "rg-c", "--to", "rg-b",
                         "--cost", "7", "--source", "c1", "--target", "b1")
