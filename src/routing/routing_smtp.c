@@ -159,6 +159,9 @@ void routing_smtp_dial(struct routing *r, const char *name)
         .connect_timeout = r->t.hold,
         .greeting_timeout = r->t.hold,
         .command_timeout = r->t.hold,
+        /* an SMTP session like the mta's: from the address mail leaves by */
+        .source = (const char *const *)r->cfg->mta_source_address.v,
+        .n_source = r->cfg->mta_source_address.n,
     };
     d->client = smtp_client_new(r->base, &params, NULL, dial_done, d);
     d->next = r->smtp_dials;

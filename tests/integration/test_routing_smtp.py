@@ -10,6 +10,7 @@ not Wharf: it must never see the verb. Every wait polls `wharf routes --json`
 or the logs against a deadline.
 """
 import os
+import re
 import shutil
 import smtplib
 import socket
@@ -151,7 +152,9 @@ def conn_state(st, group, conn):
 
 
 def test_link_state_over_smtp_with_691_blocked(wharf_factory):
-    a1 = wharf_factory("a1", host="127.0.0.2", enable=["routing", "smtp", "https"], extra=TIMERS)
+    # a1's SMTP sessions, the link state's among them, leave from 127.0.0.2
+    a1 = wharf_factory("a1", host="127.0.0.2", enable=["routing", "smtp", "https"],
+                       extra={**TIMERS, "mta_source_address": "127.0.0.2"})
     b1 = wharf_factory("b1", host="127.0.0.3", enable=["routing", "smtp"], extra=TIMERS)
     # 691 between the groups is blocked: the addresses the organization names are dead ports
     dead_a, dead_b, dead_c = (f"{h}:{free_port(h)}" for h in ("127.0.0.2", "127.0.0.3",
@@ -206,6 +209,7 @@ def test_link_state_over_smtp_with_691_blocked(wharf_factory):
     since = sts["a1"]["peers"][0]["since"]
     assert "X-WHARF-LINKSTATE accepted" in a1.log()
     assert "link state of a1 handed to the routing process" in b1.log()
+    assert re.search(r"connect from \S*\[127\.0\.0\.2\]", b1.log()), "a1's source address"
     assert sts["a1"]["peers"][0]["addr"] == f"{b1.host}:{b1.ports['smtp']}"
     text = a1.wharf("routes").stdout.decode()
     assert any(ln.split()[:1] == ["b1"] and "smtp" in ln.split() for ln in text.splitlines()), text
