@@ -226,9 +226,12 @@ static void test_component_enabled(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names_unique),        cmocka_unit_test(test_rows_complete),
-        cmocka_unit_test(test_inbound_options),     cmocka_unit_test(test_default_ports),
-        cmocka_unit_test(test_portmap_config_only), cmocka_unit_test(test_portmap_ldap_rows),
+        cmocka_unit_test(test_names_unique),
+        cmocka_unit_test(test_rows_complete),
+        cmocka_unit_test(test_inbound_options),
+        cmocka_unit_test(test_default_ports),
+        cmocka_unit_test(test_portmap_config_only),
+        cmocka_unit_test(test_portmap_ldap_rows),
         cmocka_unit_test(test_portmap_frontend_and_ldap_tls),
         cmocka_unit_test(test_component_enabled),
     };
