@@ -6,7 +6,7 @@
  * more than IMAP_MAX_THREAD_REFS references of one message.
  */
 #include "base/alloc.h"
-#include "base/hash.h"
+#include "base/strmap.h"
 #include "imap/imap_int.h"
 #include "imap/imap_sort.h"
 #include "mime/mime.h"
@@ -25,44 +25,13 @@
  */
 #define IMAP_MAX_THREAD_DEPTH 500
 
-/* ---- a string -> int map (open addressing) ---- */
-
-struct smap {
-    char **keys;
-    int *vals;
-    size_t cap; /* a power of two */
-};
-
-static size_t smap_hash(const char *s)
+/* The Message-ID and subject indexes: base/strmap.h with node numbers as values; each
+ * owns its keys (index_free). */
+static void index_free(struct strmap *m)
 {
-    return (size_t)hash_str(s);
-}
-
-static void smap_init(struct smap *m, size_t n)
-{
-    m->cap = 16;
-    while (m->cap < 2 * n + 2)
-        m->cap *= 2;
-    m->keys = xcalloc(m->cap, sizeof(*m->keys));
-    m->vals = xcalloc(m->cap, sizeof(*m->vals));
-}
-
-/* The slot of key: its value when present (*found), else where it goes. */
-static size_t smap_slot(const struct smap *m, const char *key, bool *found)
-{
-    size_t i = smap_hash(key) & (m->cap - 1);
-    while (m->keys[i] != NULL && strcmp(m->keys[i], key) != 0)
-        i = (i + 1) & (m->cap - 1);
-    *found = m->keys[i] != NULL;
-    return i;
-}
-
-static void smap_free(struct smap *m)
-{
-    for (size_t i = 0; i < m->cap; i++)
-        free(m->keys[i]);
-    free(m->keys);
-    free(m->vals);
+    for (struct strmap_slot *e = NULL; (e = strmap_next(m, e)) != NULL;)
+        free((char *)e->key);
+    strmap_free(m);
 }
 
 /* ---- the tree ---- */
@@ -152,15 +121,14 @@ static void depth_cut(struct tree *t, int root)
 }
 
 /* The node of a Message ID, created as a dummy when new. */
-static int id_node(struct tree *t, struct smap *ids, const char *id)
+static int id_node(struct tree *t, struct strmap *ids, const char *id)
 {
-    bool found;
-    size_t slot = smap_slot(ids, id, &found);
-    if (found)
-        return ids->vals[slot];
+    struct strmap_slot *e = strmap_find(ids, id);
+    if (e != NULL)
+        return (int)e->val.num;
     int n = node_new(t, -1);
-    ids->keys[slot] = xstrdup(id);
-    ids->vals[slot] = n;
+    bool added;
+    strmap_add(ids, xstrdup(id), &added)->val.num = n;
     return n;
 }
 
@@ -246,35 +214,33 @@ static char *subject_key(const char *s)
 /* Step 5: roots with the same base subject come together. */
 static void merge_subjects(struct tree *t, int root)
 {
-    struct smap subj;
-    smap_init(&subj, t->v[root].nk);
+    struct strmap subj = {0};
+    strmap_reserve(&subj, t->v[root].nk);
     for (size_t i = 0; i < t->v[root].nk; i++) {
         int c = t->v[root].kids[i];
         char *key = subject_key(thread_subject(t, c));
-        bool found;
-        size_t slot = smap_slot(&subj, key, &found);
         if (key[0] == '\0') {
             free(key);
             continue;
         }
-        if (!found) {
-            subj.keys[slot] = key;
-            subj.vals[slot] = c;
+        bool added;
+        struct strmap_slot *e = strmap_add(&subj, key, &added);
+        if (added) {
+            e->val.num = c;
             continue;
         }
         free(key);
-        int o = subj.vals[slot];
+        int o = (int)e->val.num;
         if (t->v[o].msg >= 0 &&
             (t->v[c].msg < 0 || (t->info[t->v[o].msg].reply && !t->info[t->v[c].msg].reply)))
-            subj.vals[slot] = c;
+            e->val.num = c;
     }
     for (size_t i = 0; i < t->v[root].nk;) {
         int c = t->v[root].kids[i];
         char *key = subject_key(thread_subject(t, c));
-        bool found;
-        size_t slot = smap_slot(&subj, key, &found);
+        struct strmap_slot *e = strmap_find(&subj, key);
         free(key);
-        int o = found ? subj.vals[slot] : c;
+        int o = e != NULL ? (int)e->val.num : c;
         if (o == c) {
             i++;
             continue;
@@ -297,10 +263,10 @@ static void merge_subjects(struct tree *t, int root)
             t->v[o].parent = -1;
             kid_add(t, d, o);
             kid_add(t, d, c);
-            subj.vals[slot] = d;
+            e->val.num = d; /* e: o's entry, so not NULL here */
         }
     }
-    smap_free(&subj);
+    index_free(&subj);
 }
 
 /* A node and what is below it; a chain of only children is walked, not recursed. */
@@ -339,8 +305,8 @@ static void tree_free(struct tree *t)
 
 static void thread_references(struct tree *t, const struct imap_sortinfo *v, size_t n)
 {
-    struct smap ids;
-    smap_init(&ids, n * 4);
+    struct strmap ids = {0};
+    strmap_reserve(&ids, n * 2);
     int root = node_new(t, -1);
     char *refs[IMAP_MAX_THREAD_REFS];
     for (size_t i = 0; i < n; i++) {
@@ -348,15 +314,14 @@ static void thread_references(struct tree *t, const struct imap_sortinfo *v, siz
         char *own[1];
         int me = -1;
         if (mime_msgids_parse(slice_from_cstr(v[i].message_id), own, 1) == 1) {
-            bool found;
-            size_t slot = smap_slot(&ids, own[0], &found);
-            if (!found) {
+            bool added;
+            struct strmap_slot *e = strmap_add(&ids, own[0], &added);
+            if (added) {
                 me = node_new(t, (int)i);
-                ids.keys[slot] = own[0];
-                ids.vals[slot] = me;
+                e->val.num = me;
             } else {
-                if (t->v[ids.vals[slot]].msg < 0)
-                    me = ids.vals[slot];
+                if (t->v[e->val.num].msg < 0)
+                    me = (int)e->val.num;
                 free(own[0]);
             }
         }
@@ -380,7 +345,7 @@ static void thread_references(struct tree *t, const struct imap_sortinfo *v, siz
         if (prev >= 0 && link_ok(t, prev, me))
             kid_add(t, prev, me);
     }
-    smap_free(&ids);
+    index_free(&ids);
     /* (2) the roots */
     for (size_t i = 1; i < t->n; i++)
         if (t->v[i].parent < 0)

@@ -6,6 +6,8 @@
 #ifndef WHARF_MTA_IDSET_H
 #define WHARF_MTA_IDSET_H
 
+#include "base/strmap.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -13,14 +15,14 @@
 #define IDSET_ID_MAX 32
 
 struct idset {
-    char (*slot)[IDSET_ID_MAX]; /* open addressing, linear probing; "" = empty */
-    size_t n, cap;              /* cap: 0 or a power of two, n <= cap / 2 */
+    struct strmap map; /* keys: copies of the ids; walk it with strmap_next */
 };
 
 bool idset_has(const struct idset *s, const char *id);
 /* Adds id (no-op when present); an id of IDSET_ID_MAX characters or more is cut. */
 void idset_add(struct idset *s, const char *id);
 void idset_del(struct idset *s, const char *id);
+size_t idset_size(const struct idset *s);
 void idset_free(struct idset *s);
 
 #endif

@@ -7,26 +7,22 @@
 #include "mta/mta_expand.h"
 #include "mta/local.h"
 #include "base/alloc.h"
-#include "base/hash.h"
+#include "base/strmap.h"
 #include "base/log.h"
 
 #include <ctype.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /*
  * The addresses an entry holds (expanded aliases aside), so that none is
- * added twice without a quadratic scan: open addressing on a canonical key,
- * local part exact (accounts.md), domain in lower case, then the account
- * flag and folder. Never holds more than MTA_EXPAND_RCPTS_MAX keys.
+ * added twice without a quadratic scan: a hash set (base/strmap.h) of
+ * canonical keys, local part exact (accounts.md), domain in lower case, then
+ * the account flag and folder; it owns its keys. At most MTA_EXPAND_RCPTS_MAX.
  */
-#define KEYSET_CAP 32768 /* a power of two, at least 2 * MTA_EXPAND_RCPTS_MAX */
-_Static_assert(KEYSET_CAP >= 2 * MTA_EXPAND_RCPTS_MAX && (KEYSET_CAP & (KEYSET_CAP - 1)) == 0,
-               "the key set stays at most half full");
-
 struct keyset {
-    char **slot;
+    struct strmap map;
+    bool made;
 };
 
 static char *rcpt_key(const char *address, bool account, const char *folder)
@@ -45,22 +41,17 @@ static char *rcpt_key(const char *address, bool account, const char *folder)
 /* Adds key (taken); false when it was there already. */
 static bool keyset_add(struct keyset *s, char *key)
 {
-    uint64_t h = hash_str(key);
-    for (size_t i = h & (KEYSET_CAP - 1);; i = (i + 1) & (KEYSET_CAP - 1)) {
-        if (s->slot[i] == NULL) {
-            s->slot[i] = key;
-            return true;
-        }
-        if (strcmp(s->slot[i], key) == 0) {
-            free(key);
-            return false;
-        }
-    }
+    bool added;
+    strmap_add(&s->map, key, &added);
+    if (!added)
+        free(key);
+    return added;
 }
 
 static void keyset_init(struct keyset *s, const struct spool_envelope *e)
 {
-    s->slot = xcalloc(KEYSET_CAP, sizeof(*s->slot));
+    s->made = true;
+    strmap_reserve(&s->map, e->n_rcpts);
     for (size_t i = 0; i < e->n_rcpts; i++) {
         const struct spool_rcpt *r = &e->rcpts[i];
         if (r->state != SPOOL_RCPT_EXPANDED)
@@ -70,9 +61,9 @@ static void keyset_init(struct keyset *s, const struct spool_envelope *e)
 
 static void keyset_free(struct keyset *s)
 {
-    for (size_t i = 0; s->slot && i < KEYSET_CAP; i++)
-        free(s->slot[i]);
-    free(s->slot);
+    for (struct strmap_slot *k = NULL; (k = strmap_next(&s->map, k)) != NULL;)
+        free((char *)k->key);
+    strmap_free(&s->map);
 }
 
 static void add_rcpt(struct spool_envelope *e, struct keyset *ks, size_t orig, const char *address,
@@ -114,7 +105,7 @@ size_t mta_expand(struct directory *d, struct spool_message *sm)
 {
     struct spool_envelope *e = &sm->env;
     size_t expanded = 0, n = e->n_rcpts; /* recipients added below are final: not visited */
-    struct keyset ks = {NULL};           /* made at the first expansion: most entries need none */
+    struct keyset ks = {0};              /* made at the first expansion: most entries need none */
     struct buf err = BUF_INIT, home = BUF_INIT;
     for (size_t i = 0; i < n; i++) {
         if (e->rcpts[i].state != SPOOL_RCPT_PENDING || e->rcpts[i].account)
@@ -131,7 +122,7 @@ size_t mta_expand(struct directory *d, struct spool_message *sm)
                             e->id, e->rcpts[i].address, MTA_EXPAND_RCPTS_MAX);
             } else {
                 size_t before = e->n_rcpts;
-                if (ks.slot == NULL)
+                if (!ks.made)
                     keyset_init(&ks, e);
                 for (size_t k = 0; k < dr.n_targets; k++) {
                     /* An account homed elsewhere: its address, which local delivery sends

@@ -489,8 +489,8 @@ void mta_queue_scan(struct mta_queue *q)
 /* The oldest arrival among the ids of set (their first digits are the time, spool.h). */
 static int64_t oldest_of(const struct idset *set, int64_t oldest)
 {
-    for (size_t i = 0; i < set->cap; i++) {
-        int64_t t = set->slot[i][0] ? spool_id_arrival(set->slot[i]) : 0;
+    for (struct strmap_slot *e = NULL; (e = strmap_next(&set->map, e)) != NULL;) {
+        int64_t t = spool_id_arrival(e->key);
         if (t > 0 && (oldest == 0 || t < oldest))
             oldest = t;
     }
@@ -504,7 +504,7 @@ int64_t mta_queue_oldest(const struct mta_queue *q)
 
 size_t mta_queue_deferred(const struct mta_queue *q)
 {
-    return q->deferred.n;
+    return idset_size(&q->deferred);
 }
 
 void mta_queue_free(struct mta_queue *q)
