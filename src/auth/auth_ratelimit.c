@@ -1,41 +1,31 @@
 /*
- * auth_ratelimit.c - failed-login counters in a chained hash table with a
- * size cap. Keys are copied; nothing here is logged.
+ * auth_ratelimit.c - failed-login counters in the hash table kit
+ * (base/strmap.h) with a size cap. Keys are copied; nothing here is logged.
  */
 #include "auth/auth_ratelimit.h"
 #include "base/alloc.h"
-#include "base/hash.h"
+#include "base/strmap.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 struct entry {
-    struct entry *next;
-    char *key;
+    char *key; /* the map's key too */
     unsigned count;
     int64_t start_ms;
 };
 
 struct ratelimit {
     int64_t window_ms;
-    size_t max_entries, n, n_buckets;
-    struct entry **buckets;
+    size_t max_entries;
+    struct strmap map; /* key -> struct entry */
 };
-
-static size_t hash_key(const char *s)
-{
-    return (size_t)hash_str(s);
-}
 
 struct ratelimit *ratelimit_new(int64_t window_ms, size_t max_entries)
 {
     struct ratelimit *rl = xcalloc(1, sizeof(*rl));
     rl->window_ms = window_ms;
     rl->max_entries = max_entries;
-    rl->n_buckets = 1024;
-    while (rl->n_buckets < max_entries / 4 && rl->n_buckets < (1u << 20))
-        rl->n_buckets *= 2;
-    rl->buckets = xcalloc(rl->n_buckets, sizeof(*rl->buckets));
     return rl;
 }
 
@@ -49,54 +39,46 @@ void ratelimit_free(struct ratelimit *rl)
 {
     if (rl == NULL)
         return;
-    for (size_t i = 0; i < rl->n_buckets; i++) {
-        for (struct entry *e = rl->buckets[i], *next; e; e = next) {
-            next = e->next;
-            entry_free(e);
-        }
-    }
-    free(rl->buckets);
+    for (struct strmap_slot *s = NULL; (s = strmap_next(&rl->map, s)) != NULL;)
+        entry_free(s->val.ptr);
+    strmap_free(&rl->map);
     free(rl);
 }
 
-static struct entry **find(struct ratelimit *rl, const char *key)
+static struct entry *find(const struct ratelimit *rl, const char *key)
 {
-    struct entry **pp = &rl->buckets[hash_key(key) & (rl->n_buckets - 1)];
-    while (*pp && strcmp((*pp)->key, key) != 0)
-        pp = &(*pp)->next;
-    return pp;
+    struct strmap_slot *s = strmap_find(&rl->map, key);
+    return s ? s->val.ptr : NULL;
 }
 
-static void unlink_entry(struct ratelimit *rl, struct entry **pp)
+static void drop(struct ratelimit *rl, struct entry *e)
 {
-    struct entry *e = *pp;
-    *pp = e->next;
+    strmap_del(&rl->map, e->key, NULL);
     entry_free(e);
-    rl->n--;
 }
 
 /* Drops expired entries, then the oldest if still full. O(n), only when full. */
 static void make_room(struct ratelimit *rl, int64_t now_ms)
 {
-    struct entry **oldest = NULL;
-    for (size_t i = 0; i < rl->n_buckets; i++) {
-        for (struct entry **pp = &rl->buckets[i]; *pp;) {
-            if (now_ms - (*pp)->start_ms >= rl->window_ms) {
-                unlink_entry(rl, pp);
-                continue;
-            }
-            if (oldest == NULL || (*pp)->start_ms < (*oldest)->start_ms)
-                oldest = pp;
-            pp = &(*pp)->next;
-        }
+    struct entry **gone = xcalloc(rl->map.n + 1, sizeof(*gone)), *oldest = NULL;
+    size_t n = 0;
+    for (struct strmap_slot *s = NULL; (s = strmap_next(&rl->map, s)) != NULL;) {
+        struct entry *e = s->val.ptr;
+        if (now_ms - e->start_ms >= rl->window_ms)
+            gone[n++] = e; /* dropped after the walk: a delete moves slots */
+        else if (oldest == NULL || e->start_ms < oldest->start_ms)
+            oldest = e;
     }
-    if (rl->n >= rl->max_entries && oldest)
-        unlink_entry(rl, oldest);
+    for (size_t i = 0; i < n; i++)
+        drop(rl, gone[i]);
+    free(gone);
+    if (rl->map.n >= rl->max_entries && oldest)
+        drop(rl, oldest);
 }
 
 unsigned ratelimit_count(struct ratelimit *rl, const char *key, int64_t now_ms)
 {
-    struct entry *e = *find(rl, key);
+    struct entry *e = find(rl, key);
     if (e == NULL || now_ms - e->start_ms >= rl->window_ms)
         return 0;
     return e->count;
@@ -105,20 +87,17 @@ unsigned ratelimit_count(struct ratelimit *rl, const char *key, int64_t now_ms)
 /* The entry of key, made (making room when full) if it is not there. */
 static struct entry *get(struct ratelimit *rl, const char *key, int64_t now_ms)
 {
-    struct entry **pp = find(rl, key);
-    if (*pp == NULL) {
-        if (rl->n >= rl->max_entries) {
+    struct entry *e = find(rl, key);
+    if (e == NULL) {
+        if (rl->map.n >= rl->max_entries)
             make_room(rl, now_ms);
-            pp = find(rl, key);
-        }
-        struct entry *e = xcalloc(1, sizeof(*e));
+        e = xcalloc(1, sizeof(*e));
         e->key = xstrdup(key);
         e->start_ms = now_ms;
-        e->next = NULL;
-        *pp = e;
-        rl->n++;
+        bool added;
+        strmap_add(&rl->map, e->key, &added)->val.ptr = e;
     }
-    return *pp;
+    return e;
 }
 
 unsigned ratelimit_fail(struct ratelimit *rl, const char *key, int64_t now_ms)
@@ -135,14 +114,14 @@ unsigned ratelimit_fail(struct ratelimit *rl, const char *key, int64_t now_ms)
 
 void ratelimit_reset(struct ratelimit *rl, const char *key)
 {
-    struct entry **pp = find(rl, key);
-    if (*pp)
-        unlink_entry(rl, pp);
+    struct entry *e = find(rl, key);
+    if (e)
+        drop(rl, e);
 }
 
 size_t ratelimit_size(const struct ratelimit *rl)
 {
-    return rl->n;
+    return rl->map.n;
 }
 
 void ratelimit_set(struct ratelimit *rl, const char *key, unsigned count, int64_t now_ms)
@@ -156,11 +135,10 @@ void ratelimit_foreach(struct ratelimit *rl, int64_t now_ms,
                        void (*fn)(void *arg, const char *key, unsigned count, int64_t start_ms),
                        void *arg)
 {
-    for (size_t i = 0; i < rl->n_buckets; i++) {
-        for (struct entry *e = rl->buckets[i]; e; e = e->next) {
-            if (now_ms - e->start_ms < rl->window_ms)
-                fn(arg, e->key, e->count, e->start_ms);
-        }
+    for (struct strmap_slot *s = NULL; (s = strmap_next(&rl->map, s)) != NULL;) {
+        const struct entry *e = s->val.ptr;
+        if (now_ms - e->start_ms < rl->window_ms)
+            fn(arg, e->key, e->count, e->start_ms);
     }
 }
 
