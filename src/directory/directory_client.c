@@ -11,7 +11,7 @@
  */
 #include "directory/directory_client.h"
 #include "base/alloc.h"
-#include "base/hash.h"
+#include "base/strmap.h"
 #include "base/log.h"
 #include "ipc/client.h"
 #include "ipc/control.h"
@@ -33,9 +33,8 @@ struct pending {
 };
 
 struct centry {
-    struct centry *hnext;         /* in its bucket */
     struct centry *older, *newer; /* age list */
-    char *ckey;
+    char *ckey;                   /* the map's key too */
     int64_t expires_ms;
     struct directory_answer a;
 };
@@ -43,9 +42,9 @@ struct centry {
 struct directory_client {
     const struct wharf_config *cfg;
     struct ipc_client *ipc;
-    /* cache */
-    struct centry **buckets;
-    size_t n_buckets, n_cached;
+    /* cache: ckey -> struct centry (base/strmap.h), on when directory_client_cache_entries */
+    struct strmap cache;
+    bool cache_on;
     struct centry *oldest, *newest;
     uint64_t hits, misses;
 };
@@ -70,17 +69,9 @@ static void answer_copy(struct directory_answer *dst, const struct directory_ans
 
 /* ---- the cache ---- */
 
-static size_t hash_key(const char *s)
-{
-    return (size_t)hash_str(s);
-}
-
 static void centry_unlink(struct directory_client *c, struct centry *e)
 {
-    struct centry **pp = &c->buckets[hash_key(e->ckey) & (c->n_buckets - 1)];
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
+    strmap_del(&c->cache, e->ckey, NULL);
     if (e->older)
         e->older->newer = e->newer;
     else
@@ -89,7 +80,6 @@ static void centry_unlink(struct directory_client *c, struct centry *e)
         e->newer->older = e->older;
     else
         c->newest = e->older;
-    c->n_cached--;
     directory_answer_free(&e->a);
     free(e->ckey);
     free(e);
@@ -97,12 +87,8 @@ static void centry_unlink(struct directory_client *c, struct centry *e)
 
 static struct centry *cache_find(struct directory_client *c, const char *ckey)
 {
-    if (c->n_buckets == 0)
-        return NULL;
-    struct centry *e = c->buckets[hash_key(ckey) & (c->n_buckets - 1)];
-    while (e && strcmp(e->ckey, ckey) != 0)
-        e = e->hnext;
-    return e;
+    struct strmap_slot *s = strmap_find(&c->cache, ckey);
+    return s ? s->val.ptr : NULL;
 }
 
 /* Keeps a (moved in: the caller's copy is left empty) under ckey, when the cache is on. */
@@ -111,28 +97,26 @@ static void cache_put(struct directory_client *c, const char *ckey, struct direc
     const struct wharf_config *cfg = c->cfg;
     int64_t ttl = a->kind == DIRECTORY_NO_SUCH_USER ? cfg->directory_client_negative_ttl
                                                     : cfg->directory_client_cache_ttl;
-    if (a->status != DIRECTORY_LOOKUP_OK || ttl <= 0 || c->n_buckets == 0)
+    if (a->status != DIRECTORY_LOOKUP_OK || ttl <= 0 || !c->cache_on)
         return;
     struct centry *old = cache_find(c, ckey);
     if (old)
         centry_unlink(c, old);
-    while (c->n_cached >= (size_t)cfg->directory_client_cache_entries && c->oldest)
+    while (c->cache.n >= (size_t)cfg->directory_client_cache_entries && c->oldest)
         centry_unlink(c, c->oldest);
     struct centry *e = xcalloc(1, sizeof(*e));
     e->ckey = xstrdup(ckey);
     e->expires_ms = monotonic_ms() + ttl;
     e->a = *a;
     memset(a, 0, sizeof(*a));
-    size_t b = hash_key(ckey) & (c->n_buckets - 1);
-    e->hnext = c->buckets[b];
-    c->buckets[b] = e;
+    bool added;
+    strmap_add(&c->cache, e->ckey, &added)->val.ptr = e;
     e->older = c->newest;
     if (c->newest)
         c->newest->newer = e;
     else
         c->oldest = e;
     c->newest = e;
-    c->n_cached++;
 }
 
 /* ---- lookups in flight ---- */
@@ -200,13 +184,7 @@ struct directory_client *directory_client_new_at(struct event_base *base,
     };
     c->ipc = ipc_client_new(base, path, &p);
     free(path);
-    if (cfg->directory_client_cache_entries > 0) {
-        size_t want = (size_t)cfg->directory_client_cache_entries / 2;
-        c->n_buckets = 64;
-        while (c->n_buckets < want && c->n_buckets < (1u << 20))
-            c->n_buckets *= 2;
-        c->buckets = xcalloc(c->n_buckets, sizeof(*c->buckets));
-    }
+    c->cache_on = cfg->directory_client_cache_entries > 0; /* the map grows as it fills */
     return c;
 }
 
@@ -224,7 +202,7 @@ void directory_client_free(struct directory_client *c)
     ipc_client_free(c->ipc);
     while (c->oldest)
         centry_unlink(c, c->oldest);
-    free(c->buckets);
+    strmap_free(&c->cache);
     free(c);
 }
 
@@ -307,7 +285,7 @@ void directory_client_status(const struct directory_client *c, json_t *obj)
 {
     json_object_set_new(obj, "directory_outstanding",
                         json_integer((json_int_t)ipc_client_outstanding(c->ipc)));
-    json_object_set_new(obj, "directory_cached", json_integer((json_int_t)c->n_cached));
+    json_object_set_new(obj, "directory_cached", json_integer((json_int_t)c->cache.n));
     json_object_set_new(obj, "directory_cache_hits", json_integer((json_int_t)c->hits));
     json_object_set_new(obj, "directory_cache_misses", json_integer((json_int_t)c->misses));
 }
