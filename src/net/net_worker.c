@@ -25,7 +25,7 @@
 #include "base/slab.h"
 
 #include "base/alloc.h"
-#include "base/hash.h"
+#include "base/strmap.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/sandbox.h"
@@ -47,10 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NET_ADDR_BUCKETS 256
-
 struct addr_count {
-    struct addr_count *next;
     unsigned n;
     char addr[INET6_ADDRSTRLEN];
 };
@@ -71,7 +68,7 @@ struct net_service {
     int64_t asked_stamp;
     int64_t idlest; /* publish_idlest's scratch */
     size_t n_conns;
-    struct addr_count *by_addr[NET_ADDR_BUCKETS];
+    struct strmap by_addr; /* address -> struct addr_count (keyed by its addr) */
 };
 
 struct conn_node {
@@ -104,17 +101,10 @@ struct net_worker {
     void *event_arg;
 };
 
-static unsigned addr_hash(const char *s)
+static struct addr_count *addr_find(struct net_service *svc, const char *addr)
 {
-    return (unsigned)(hash_str(s) % NET_ADDR_BUCKETS);
-}
-
-static struct addr_count **addr_find(struct net_service *svc, const char *addr)
-{
-    struct addr_count **pp = &svc->by_addr[addr_hash(addr)];
-    while (*pp && strcmp((*pp)->addr, addr) != 0)
-        pp = &(*pp)->next;
-    return pp;
+    struct strmap_slot *s = strmap_find(&svc->by_addr, addr);
+    return s ? s->val.ptr : NULL;
 }
 
 SSL_CTX *net_worker_tls(struct net_worker *w)
@@ -241,11 +231,10 @@ void net_worker_conn_gone(struct net_worker *w, struct net_service *svc, const c
         conntab_release(w->ctx->conntab, w->ctx->conntab_slot, hold);
         return;
     }
-    struct addr_count **pp = addr_find(svc, addr);
-    if (*pp && --(*pp)->n == 0) {
-        struct addr_count *dead = *pp;
-        *pp = dead->next;
-        free(dead);
+    struct addr_count *a = addr_find(svc, addr);
+    if (a && --a->n == 0) {
+        strmap_del(&svc->by_addr, a->addr, NULL);
+        free(a);
     }
 }
 
@@ -268,14 +257,16 @@ static const char *admit_here(struct net_service *svc, const char *addr, unsigne
 {
     if (svc->lim.max_conns && svc->n_conns >= svc->lim.max_conns)
         return WHY_FULL;
-    struct addr_count **pp = addr_find(svc, addr);
-    if (per_addr && *pp && (*pp)->n >= per_addr)
+    struct addr_count *a = addr_find(svc, addr);
+    if (per_addr && a && a->n >= per_addr)
         return WHY_ADDR_FULL;
-    if (*pp == NULL) {
-        *pp = xcalloc(1, sizeof(**pp));
-        snprintf((*pp)->addr, sizeof((*pp)->addr), "%s", addr);
+    if (a == NULL) {
+        a = xcalloc(1, sizeof(*a));
+        snprintf(a->addr, sizeof(a->addr), "%s", addr);
+        bool added;
+        strmap_add(&svc->by_addr, a->addr, &added)->val.ptr = a;
     }
-    (*pp)->n++;
+    a->n++;
     return NULL;
 }
 
@@ -727,13 +718,9 @@ void net_worker_free(struct net_worker *w)
         struct net_service *svc = w->svcs[i];
         if (svc->listener)
             evconnlistener_free(svc->listener);
-        for (size_t b = 0; b < NET_ADDR_BUCKETS; b++) {
-            while (svc->by_addr[b]) {
-                struct addr_count *n = svc->by_addr[b]->next;
-                free(svc->by_addr[b]);
-                svc->by_addr[b] = n;
-            }
-        }
+        for (struct strmap_slot *a = NULL; (a = strmap_next(&svc->by_addr, a)) != NULL;)
+            free(a->val.ptr);
+        strmap_free(&svc->by_addr);
         free(svc->name);
         free(svc->refuse_line);
         free(svc);
