@@ -26,6 +26,7 @@
 #include "http/jmap_push.h"
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/strmap.h"
 #include "http/jmap_int.h"
 
 #include <event2/event.h>
@@ -91,8 +92,7 @@ struct push_share {
  * An account lives while it has streams, or a login's streams hear of it. */
 struct push_account {
     struct jmap_push *p;
-    struct push_account *next;
-    char *owner;
+    char *owner; /* the key of jmap_push.accounts */
     struct buf account_id;
     struct jmap_push_stream *streams;
     struct push_share *sharees; /* the logins that hear of this account */
@@ -110,7 +110,7 @@ struct jmap_push {
     unsigned coalesce_ms;
     void (*watch)(void *ctx, const char *owner, bool on);
     void *watch_ctx;
-    struct push_account *accounts;
+    struct strmap accounts; /* owner -> struct push_account (base/strmap.h) */
     struct ping_queue *pings;
     size_t n_streams;
 };
@@ -142,8 +142,8 @@ void jmap_push_free(struct jmap_push *p)
 {
     if (p == NULL)
         return;
-    while (p->accounts) {
-        struct push_account *a = p->accounts;
+    for (struct strmap_slot *e = NULL; (e = strmap_next(&p->accounts, e)) != NULL;) {
+        struct push_account *a = e->val.ptr;
         while (a->streams) {
             struct jmap_push_stream *s = a->streams;
             a->streams = s->next;
@@ -154,9 +154,9 @@ void jmap_push_free(struct jmap_push *p)
             a->shares = l->next_of_login;
             share_free(l);
         }
-        p->accounts = a->next;
         account_free(a);
     }
+    strmap_free(&p->accounts);
     while (p->pings) {
         struct ping_queue *q = p->pings;
         p->pings = q->next;
@@ -352,10 +352,8 @@ static bool stream_send_one(struct jmap_push_stream *s, unsigned types, uint64_t
 
 static struct push_account *account_find(const struct jmap_push *p, const char *owner)
 {
-    for (struct push_account *a = p->accounts; a; a = a->next)
-        if (strcmp(a->owner, owner) == 0)
-            return a;
-    return NULL;
+    struct strmap_slot *e = strmap_find(&p->accounts, owner);
+    return e ? e->val.ptr : NULL;
 }
 
 bool jmap_push_listening(const struct jmap_push *p, const char *owner)
@@ -378,8 +376,8 @@ static struct push_account *account_get(struct jmap_push *p, const char *owner)
     buf_init(&a->account_id);
     jmap_account_id(owner, &a->account_id);
     a->flush = evtimer_new(p->base, account_flush, a);
-    a->next = p->accounts;
-    p->accounts = a;
+    bool added;
+    strmap_add(&p->accounts, a->owner, &added)->val.ptr = a;
     if (p->watch)
         p->watch(p->watch_ctx, owner, true);
     return a;
@@ -391,12 +389,7 @@ static void account_put(struct push_account *a)
     struct jmap_push *p = a->p;
     if (a->streams != NULL || a->sharees != NULL || a->shares != NULL)
         return;
-    for (struct push_account **pp = &p->accounts; *pp; pp = &(*pp)->next) {
-        if (*pp == a) {
-            *pp = a->next;
-            break;
-        }
-    }
+    strmap_del(&p->accounts, a->owner, NULL);
     if (p->watch)
         p->watch(p->watch_ctx, a->owner, false);
     account_free(a);
