@@ -52,6 +52,9 @@ struct directory;
 /* The directory with its credentials attached, opened as root before
  * privileges drop (cmd_accounts.c); NULL after printing why. */
 struct directory *cli_directory_open(struct cli_ctx *ctx);
+struct buf;
+/* Prints err for a directory_status that is not OK (frees err); its sysexits code. */
+int cli_directory_report(int status, struct buf *err);
 
 struct store;
 /* The store, opened as the wharf user (cmd_mailbox.c); NULL after printing why. */

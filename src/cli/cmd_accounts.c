@@ -61,6 +61,11 @@ static int report(enum directory_status s, struct buf *err)
     return exit_code(s);
 }
 
+int cli_directory_report(int status, struct buf *err)
+{
+    return report((enum directory_status)status, err);
+}
+
 struct directory *cli_directory_open(struct cli_ctx *ctx)
 {
     struct buf err = BUF_INIT;

@@ -6,8 +6,14 @@
  *                                                 with HIER its subfolders are the
  *                                                 newsgroups HIER.* over NNTP (doc/nntp.md)
  *   wharf public newsgroups NAME HIER|""          anchor (or no longer) a hierarchy there
- *   wharf public list                             the public folders with their ACL
- *   wharf public del NAME                         delete one and its messages
+ *   wharf public address NAME ADDRESS             mail to ADDRESS goes into NAME (the
+ *                                                 directory resolves it, doc/accounts.md)
+ *   wharf public address-del ADDRESS              no longer
+ *   wharf public list                             the public folders with their ACL and
+ *                                                 addresses
+ *   wharf public del NAME                         delete one and its messages (its
+ *                                                 addresses, and those of the folders
+ *                                                 below it, go too)
  *   wharf acl get OWNER MAILBOX                   the ACL of a mailbox
  *   wharf acl set OWNER MAILBOX IDENTIFIER RIGHTS replace an identifier's rights
  *   wharf acl del OWNER MAILBOX IDENTIFIER        remove them
@@ -19,6 +25,7 @@
  */
 #include "base/alloc.h"
 #include "cli/cli.h"
+#include "directory/directory.h"
 #include "store/store.h"
 
 #include <ctype.h>
@@ -32,6 +39,7 @@ static void usage(void)
     fprintf(stderr, "usage: wharf public add NAME [--newsgroups HIERARCHY] | del NAME | list "
                     "[--json]\n"
                     "       wharf public newsgroups NAME HIERARCHY|''\n"
+                    "       wharf public address NAME ADDRESS | address-del ADDRESS\n"
                     "       wharf acl get OWNER MAILBOX [--json]\n"
                     "       wharf acl set OWNER MAILBOX IDENTIFIER RIGHTS\n"
                     "       wharf acl del OWNER MAILBOX IDENTIFIER\n");
@@ -69,13 +77,98 @@ static int done(int rc, struct buf *err, const char *what)
     return rc != 0 ? EX_DATAERR : 0;
 }
 
-/* With --json: [{"name", "messages", "newsgroups", "acl": {identifier: rights}}]. */
+/* With --json: [{"name", "messages", "newsgroups", "addresses": [...], "acl": {identifier:
+ * rights}}]. */
 static void public_json(json_t *arr, const struct store_mailbox *m, const char *hierarchy,
-                        json_t *acl)
+                        json_t *addresses, json_t *acl)
 {
-    json_array_append_new(arr,
-                          json_pack("{s:s, s:I, s:s?, s:o}", "name", m->name, "messages",
-                                    (json_int_t)m->messages, "newsgroups", hierarchy, "acl", acl));
+    json_array_append_new(arr, json_pack("{s:s, s:I, s:s?, s:o, s:o}", "name", m->name,
+                                         "messages", (json_int_t)m->messages, "newsgroups",
+                                         hierarchy, "addresses", addresses, "acl", acl));
+}
+
+/* The addresses of public folders (directory_public_address_list), in the order listed. */
+struct pub_addrs {
+    char **address, **folder;
+    size_t n;
+};
+
+static void pub_addr_add(void *arg, const char *address, const char *folder)
+{
+    struct pub_addrs *a = arg;
+    a->address = xreallocarray(a->address, a->n + 1, sizeof(char *));
+    a->folder = xreallocarray(a->folder, a->n + 1, sizeof(char *));
+    a->address[a->n] = xstrdup(address);
+    a->folder[a->n++] = xstrdup(folder);
+}
+
+static void pub_addrs_free(struct pub_addrs *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        free(a->address[i]);
+        free(a->folder[i]);
+    }
+    free(a->address);
+    free(a->folder);
+}
+
+/* The directory, opened as the wharf user (the store has dropped privileges: no
+ * credentials are needed); NULL after printing why. */
+static struct directory *public_directory(struct cli_ctx *ctx)
+{
+    struct buf err = BUF_INIT;
+    struct directory *d = directory_open(ctx->cfg, &err);
+    if (d == NULL)
+        fprintf(stderr, "wharf public: %s\n", buf_cstr(&err));
+    buf_free(&err);
+    return d;
+}
+
+/* wharf public address NAME ADDRESS | address-del ADDRESS */
+static int public_address(struct cli_ctx *ctx, struct store *s, const char *folder,
+                          const char *address)
+{
+    struct buf err = BUF_INIT;
+    int64_t id = 0;
+    if (folder && (store_mailbox_resolve(s, STORE_PUBLIC_OWNER, folder, &id, &err) != 0 ||
+                   id <= 0)) {
+        fprintf(stderr, "wharf public: no such public folder: %s\n", folder);
+        buf_free(&err);
+        return EX_NOINPUT;
+    }
+    struct directory *d = public_directory(ctx);
+    if (d == NULL)
+        return EX_IOERR;
+    enum directory_status st = folder ? directory_public_address_add(d, address, folder, &err)
+                                      : directory_public_address_del(d, address, &err);
+    directory_close(d);
+    return cli_directory_report(st, &err);
+}
+
+/* After a public folder is deleted: the addresses of folders that are no longer there go. */
+static void public_addresses_prune(struct cli_ctx *ctx, struct store *s)
+{
+    struct directory *d = public_directory(ctx);
+    if (d == NULL)
+        return;
+    struct pub_addrs a = {0};
+    struct buf err = BUF_INIT;
+    if (directory_public_address_list(d, NULL, pub_addr_add, &a, &err) != DIRECTORY_OK)
+        fprintf(stderr, "wharf public: %s\n", buf_cstr(&err));
+    for (size_t i = 0; i < a.n; i++) {
+        int64_t id = 0;
+        buf_reset(&err);
+        if (store_mailbox_resolve(s, STORE_PUBLIC_OWNER, a.folder[i], &id, &err) != 0 || id > 0)
+            continue;
+        buf_reset(&err);
+        if (directory_public_address_del(d, a.address[i], &err) == DIRECTORY_OK)
+            printf("address %s (of %s) removed\n", a.address[i], a.folder[i]);
+        else
+            fprintf(stderr, "wharf public: %s\n", buf_cstr(&err));
+    }
+    pub_addrs_free(&a);
+    buf_free(&err);
+    directory_close(d);
 }
 
 int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
@@ -88,8 +181,10 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
                strcmp(argv[1], "add") == 0;
     bool del = argc == 3 && strcmp(argv[1], "del") == 0;
     bool news = argc == 4 && strcmp(argv[1], "newsgroups") == 0;
+    bool address = argc == 4 && strcmp(argv[1], "address") == 0;
+    bool address_del = argc == 3 && strcmp(argv[1], "address-del") == 0;
     const char *hierarchy = news ? argv[3] : add && argc == 5 ? argv[4] : NULL;
-    if (!list && !add && !del && !news) {
+    if (!list && !add && !del && !news && !address && !address_del) {
         usage();
         return EX_USAGE;
     }
@@ -98,7 +193,9 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
         return EX_TEMPFAIL;
     struct buf err = BUF_INIT;
     int code = 0;
-    if (add || news) {
+    if (address || address_del) {
+        code = public_address(ctx, s, address ? argv[2] : NULL, argv[address ? 3 : 2]);
+    } else if (add || news) {
         int64_t id = 0;
         if (add && store_mailbox_resolve(s, STORE_PUBLIC_OWNER, argv[2], &id, &err) == 0 &&
             id > 0) {
@@ -120,7 +217,16 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
         }
     } else if (del) {
         code = done(store_mailbox_delete(s, STORE_PUBLIC_OWNER, argv[2], &err), &err, "public");
+        if (code == 0)
+            public_addresses_prune(ctx, s);
     } else {
+        struct pub_addrs pa = {0};
+        struct directory *d = public_directory(ctx); /* without it, the list shows no addresses */
+        if (d != NULL && directory_public_address_list(d, NULL, pub_addr_add, &pa, &err) !=
+                             DIRECTORY_OK)
+            fprintf(stderr, "wharf public: %s\n", buf_cstr(&err));
+        directory_close(d);
+        buf_reset(&err);
         struct store_mailbox *l;
         size_t n;
         if (store_mailbox_list(s, STORE_PUBLIC_OWNER, &l, &n, &err) != 0) {
@@ -136,16 +242,24 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
                 for (size_t k = 0; k < nan; k++)
                     if (strcmp(an[k].mailbox, l[i].name) == 0)
                         anchor = an[k].hierarchy;
-                json_t *acl = json ? json_object() : NULL;
+                json_t *acl = json ? json_object() : NULL, *addrs = json ? json_array() : NULL;
                 if (!json) {
                     printf("%s\t%llu messages", l[i].name, (unsigned long long)l[i].messages);
                     if (anchor)
                         printf("\tnewsgroups %s.*", anchor);
                     printf("\n");
                 }
+                for (size_t k = 0; k < pa.n; k++) {
+                    if (strcmp(pa.folder[k], l[i].name) != 0)
+                        continue;
+                    if (json)
+                        json_array_append_new(addrs, json_string(pa.address[k]));
+                    else
+                        printf("\taddress %s\n", pa.address[k]);
+                }
                 code = acl_print(s, STORE_PUBLIC_OWNER, l[i].name, "\t", acl);
                 if (json)
-                    public_json(arr, &l[i], anchor, acl);
+                    public_json(arr, &l[i], anchor, addrs, acl);
             }
             if (arr && code == 0)
                 cli_print_json(arr);
@@ -154,6 +268,7 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
             store_newsgroup_anchors_free(an, nan);
             buf_free(&err);
         }
+        pub_addrs_free(&pa);
     }
     store_close(s);
     return code;

@@ -82,6 +82,7 @@ void directory_close(struct directory *d)
         return;
     if (d->drv->close)
         d->drv->close(d);
+    directory_close(d->pub);
     buf_free(&d->srs_secret);
     free(d);
 }
@@ -309,6 +310,8 @@ enum directory_status directory_domain_list(struct directory *d,
     return d->drv->domain_list(d, fn, arg, err);
 }
 
+static enum directory_status not_public(struct directory *d, const char *norm, struct buf *err);
+
 /* ---- accounts ---- */
 
 /* Normalizes address into *norm_r and checks that its domain is ours. */
@@ -356,6 +359,10 @@ enum directory_status directory_account_add(struct directory *d, const char *add
     enum directory_status s = local_address(d, address, false, &norm, err);
     if (s != DIRECTORY_OK)
         return s;
+    if ((s = not_public(d, norm, err)) != DIRECTORY_OK) {
+        free(norm);
+        return s;
+    }
     s = account_status(d->drv->account_add(d, norm, quota_bytes, quota_messages, err), norm, err);
     if (s == DIRECTORY_OK && hash != NULL &&
         (s = d->drv->credentials_set(d, norm, hash, err)) != DIRECTORY_OK) {
@@ -479,6 +486,8 @@ enum directory_status directory_alias_add(struct directory *d, const char *addre
     if (n_targets == 0) {
         buf_printf(err, "alias %s needs at least one target", norm);
         s = DIRECTORY_ERR_INVALID;
+    } else if (norm[0] != '@' && (s = not_public(d, norm, err)) != DIRECTORY_OK) {
+        /* the message is said */
     } else if ((s = targets_arg(targets, n_targets, &v, err)) == DIRECTORY_OK) {
         s = d->drv->alias_add(d, norm, v, n_targets, err);
         free_strv(v, n_targets);
@@ -521,6 +530,107 @@ enum directory_status directory_alias_list(struct directory *d, const char *doma
     enum directory_status s = name_arg(d, true, NULL, domain, false, &norm, err);
     if (s == DIRECTORY_OK)
         s = d->drv->alias_list(d, norm, fn, arg, err);
+    free(norm);
+    return s;
+}
+
+/* ---- addresses of public folders ---- */
+
+/*
+ * The handle that keeps them: d itself, or for a driver without them (an
+ * LDAP tree has no place for them, and its mirror is rewritten whole)
+ * directory.db with the SQLite driver, opened at the first use.
+ */
+static struct directory *pub_handle(struct directory *d, struct buf *err)
+{
+    if (d->drv->public_get != NULL)
+        return d;
+    if (d->pub == NULL) {
+        struct directory *p = xcalloc(1, sizeof(*p));
+        p->cfg = d->cfg;
+        p->drv = &directory_sqlite_driver;
+        buf_init(&p->srs_secret);
+        if (p->drv->open(p, err) != 0) {
+            directory_close(p);
+            return NULL;
+        }
+        d->pub = p;
+    }
+    return d->pub;
+}
+
+int directory_public_folder(struct directory *d, const char *address, struct buf *folder_r,
+                            struct buf *err)
+{
+    struct directory *p = pub_handle(d, err);
+    return p == NULL ? -1 : p->drv->public_get(p, address, folder_r, err);
+}
+
+/* EXISTS (with the message) when norm is the address of a public folder. */
+static enum directory_status not_public(struct directory *d, const char *norm, struct buf *err)
+{
+    struct buf folder = BUF_INIT;
+    int r = directory_public_folder(d, norm, &folder, err);
+    if (r > 0)
+        buf_printf(err, "%s is the address of the public folder %s", norm, folder.data);
+    buf_free(&folder);
+    return r < 0 ? DIRECTORY_ERR_DB : r > 0 ? DIRECTORY_ERR_EXISTS : DIRECTORY_OK;
+}
+
+enum directory_status directory_public_address_add(struct directory *d, const char *address,
+                                                   const char *folder, struct buf *err)
+{
+    char *norm;
+    enum directory_status s = local_address(d, address, false, &norm, err);
+    if (s != DIRECTORY_OK)
+        return s;
+    struct directory *p = pub_handle(d, err);
+    char **v = NULL;
+    size_t n = 0;
+    int alias = p == NULL ? -1 : d->drv->alias_targets(d, norm, &v, &n, err);
+    free_strv(v, n);
+    uint64_t b, m;
+    int account = alias != 0 ? alias : d->drv->account_get(d, norm, &b, &m, NULL, err);
+    if (alias < 0 || account < 0) {
+        s = DIRECTORY_ERR_DB;
+    } else if (alias > 0 || account > 0) { /* one address, one meaning */
+        buf_printf(err, "%s is already %s", norm, alias > 0 ? "an alias" : "an account");
+        s = DIRECTORY_ERR_EXISTS;
+    } else if ((s = p->drv->public_set(p, norm, folder, err)) == DIRECTORY_ERR_EXISTS) {
+        struct buf other = BUF_INIT;
+        if (p->drv->public_get(p, norm, &other, err) > 0)
+            buf_printf(err, "%s is already the address of the public folder %s", norm,
+                       other.data);
+        buf_free(&other);
+    }
+    free(norm);
+    return s;
+}
+
+enum directory_status directory_public_address_del(struct directory *d, const char *address,
+                                                   struct buf *err)
+{
+    char *norm;
+    enum directory_status s = name_arg(d, true, NULL, address, true, &norm, err);
+    struct directory *p = s == DIRECTORY_OK ? pub_handle(d, err) : NULL;
+    if (s == DIRECTORY_OK && p == NULL)
+        s = DIRECTORY_ERR_DB;
+    else if (s == DIRECTORY_OK && (s = p->drv->public_del(p, norm, err)) == DIRECTORY_ERR_NOT_FOUND)
+        buf_printf(err, "no public folder has the address %s", norm);
+    free(norm);
+    return s;
+}
+
+enum directory_status directory_public_address_list(struct directory *d, const char *domain,
+                                                    void (*fn)(void *arg, const char *address,
+                                                               const char *folder),
+                                                    void *arg, struct buf *err)
+{
+    char *norm;
+    enum directory_status s = name_arg(d, true, NULL, domain, false, &norm, err);
+    struct directory *p = s == DIRECTORY_OK ? pub_handle(d, err) : NULL;
+    if (s == DIRECTORY_OK)
+        s = p == NULL ? DIRECTORY_ERR_DB : p->drv->public_list(p, norm, fn, arg, err);
     free(norm);
     return s;
 }

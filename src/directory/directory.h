@@ -141,10 +141,15 @@ int directory_restore(const struct wharf_config *cfg, enum directory_part part, 
  * (recursively, with a bounded depth), catch-all, and user+detail@domain.
  * Lookup order for one address local@domain (domain case-insensitive):
  *   1. an alias of exactly local@domain;
+ *   1b. the public folder whose address is local@domain (target:
+ *      STORE_PUBLIC_OWNER with that folder, which the store must not replace
+ *      by an INBOX);
  *   2. the account local@domain;
- *   3. with local = base+detail: an alias of base@domain, else the account
- *      base@domain with folder = detail;
- *   4. the catch-all alias @domain.
+ *   3. with local = base+detail: an alias of base@domain, else the public
+ *      folder of base@domain (the detail dropped, as for an alias), else the
+ *      account base@domain with folder = detail;
+ *   4. postmaster@ and abuse@ (doc/accounts.md);
+ *   5. the catch-all alias @domain.
  * Alias targets in our domains are resolved again the same way; an address
  * met again on its own expansion path (a loop, or "a -> a, b") is not
  * expanded further: it is delivered if it is an account, else dropped.
@@ -259,6 +264,29 @@ enum directory_status directory_alias_list(struct directory *d, const char *doma
                                            void (*fn)(void *arg, const char *address,
                                                       const char *target),
                                            void *arg, struct buf *err);
+
+/*
+ * Mail-enabled public folders (doc/accounts.md): an address of one of our
+ * domains that stands for a public folder (owner STORE_PUBLIC_OWNER, e.g.
+ * "News/dev"). directory_resolve answers it as an alias would, with the
+ * one target (STORE_PUBLIC_OWNER, folder). An address is an alias, an
+ * account or a public folder's, never two of them: each add refuses
+ * (EXISTS) an address that is already one of the others. Kept in
+ * directory.db whichever the driver (an LDAP tree has no place for them).
+ */
+/* The folder of a public folder address into folder_r: 1, 0 none, -1 with err. */
+int directory_public_folder(struct directory *d, const char *address, struct buf *folder_r,
+                            struct buf *err);
+/* folder: the public folder's name; the caller checks it exists (the store is not ours). */
+enum directory_status directory_public_address_add(struct directory *d, const char *address,
+                                                   const char *folder, struct buf *err);
+enum directory_status directory_public_address_del(struct directory *d, const char *address,
+                                                   struct buf *err);
+/* Calls fn once per (address, folder), by address. domain NULL: all. */
+enum directory_status directory_public_address_list(struct directory *d, const char *domain,
+                                                    void (*fn)(void *arg, const char *address,
+                                                               const char *folder),
+                                                    void *arg, struct buf *err);
 
 /*
  * Checks and normalizes an address: local@domain (domain lower-cased), or

@@ -40,6 +40,8 @@ struct directory {
     bool credentials;      /* the password hashes can be read and written */
     bool credentials_only; /* the auth process's handle: nothing but the hashes */
     struct buf srs_secret; /* read at the first SRS address (srs.key), else empty */
+    struct directory *pub; /* a driver without public folder addresses: directory.db's
+                              (the SQLite driver), opened at first use; else NULL */
 };
 
 /*
@@ -113,6 +115,21 @@ struct directory_driver {
      * entries removed, or -1 with err. */
     long long (*alias_del)(struct directory *d, const char *address, char *const *targets,
                            size_t n_targets, struct buf *err);
+
+    /* ---- addresses of public folders (directory.h). Optional: a driver without them
+     * (LDAP) has the generic code keep them in directory.db with the SQLite driver. ---- */
+    /* The public folder an address stands for, into folder_r. */
+    int (*public_get)(struct directory *d, const char *address, struct buf *folder_r,
+                      struct buf *err);
+    enum directory_status (*public_set)(struct directory *d, const char *address,
+                                        const char *folder, struct buf *err);
+    enum directory_status (*public_del)(struct directory *d, const char *address,
+                                        struct buf *err);
+    /* domain NULL: every domain; by address. */
+    enum directory_status (*public_list)(struct directory *d, const char *domain,
+                                         void (*fn)(void *arg, const char *address,
+                                                    const char *folder),
+                                         void *arg, struct buf *err);
 
     /* ---- credentials (only with d->credentials) ---- */
     /* The canonical account name and hash; NOT_FOUND when none. */

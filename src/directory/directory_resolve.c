@@ -17,6 +17,7 @@
 #include "base/alloc.h"
 #include "base/datadir.h"
 #include "directory/srs.h"
+#include "store/store.h" /* STORE_PUBLIC_OWNER: the owner of the public folders */
 
 #include <stdlib.h>
 #include <string.h>
@@ -135,10 +136,27 @@ static int role_address(struct expand *e, const char *addr, long long depth)
     return r;
 }
 
+/*
+ * A public folder's address: its one target, the folder of STORE_PUBLIC_OWNER;
+ * 1 when addr is one, 0 if not, -1 on error. Like an alias, it is not
+ * resolved further.
+ */
+static int public_folder(struct expand *e, const char *addr)
+{
+    struct buf folder = BUF_INIT;
+    int r = directory_public_folder(e->d, addr, &folder, e->err);
+    if (r > 0 && add_target(e, STORE_PUBLIC_OWNER, folder.data, false) != 0)
+        r = -1;
+    buf_free(&folder);
+    return r;
+}
+
 /* The lookup order of directory.h for one local address. */
 static int lookup(struct expand *e, const char *addr, long long depth)
 {
     int r = expand_alias(e, addr, depth);
+    if (r == 0)
+        r = public_folder(e, addr);
     if (r != 0)
         return r < 0 ? -1 : 0;
     r = account_exists(e->d, addr, e->err);
@@ -154,6 +172,8 @@ static int lookup(struct expand *e, const char *addr, long long depth)
         buf_append_cstr(&base, at);
         char *detail = xstrndup(addr + cut + 1, (size_t)(at - addr) - cut - 1);
         r = expand_alias(e, base.data, depth);
+        if (r == 0)
+            r = public_folder(e, base.data);
         if (r == 0) {
             r = account_exists(e->d, base.data, e->err);
             if (r > 0)

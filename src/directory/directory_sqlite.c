@@ -56,6 +56,13 @@ static const char *const migrations[] = {
     "  target TEXT NOT NULL,"
     "  PRIMARY KEY (address, target));"
     "CREATE INDEX aliases_domain ON aliases(domain);",
+    /* 1 -> 2: the addresses of mail-enabled public folders (doc/accounts.md). Kept in
+     * directory.db whichever the driver: an LDAP tree has no place for them. */
+    "CREATE TABLE public_addresses ("
+    "  address TEXT PRIMARY KEY NOT NULL," /* local@domain, domain lower case */
+    "  domain TEXT NOT NULL,"
+    "  folder TEXT NOT NULL);" /* a public folder (owner #public), e.g. News/dev */
+    "CREATE INDEX public_addresses_domain ON public_addresses(domain);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -728,6 +735,49 @@ static long long sqlite_alias_del(struct directory *d, const char *address, char
     return total;
 }
 
+/* ---- addresses of public folders (not prepared with the lookups: an LDAP mirror made by
+ * an older Wharf has no such table, and it is never asked there) ---- */
+
+static int sqlite_public_get(struct directory *d, const char *address, struct buf *folder_r,
+                             struct buf *err)
+{
+    buf_reset(folder_r);
+    int n = query(db_of(d), "SELECT folder FROM public_addresses WHERE address = ?1",
+                  VALS(TXT(address)), row_text, folder_r, err, "public folder address lookup");
+    return n < 0 ? -1 : n > 0;
+}
+
+static enum directory_status sqlite_public_set(struct directory *d, const char *address,
+                                               const char *folder, struct buf *err)
+{
+    int rc = run(db_of(d),
+                 "INSERT INTO public_addresses (address, domain, folder) VALUES (?1, ?2, ?3)",
+                 VALS(TXT(address), TXT(strrchr(address, '@') + 1), TXT(folder)), NULL, err,
+                 "public folder address add");
+    return change_status(rc, 0, false);
+}
+
+static enum directory_status sqlite_public_del(struct directory *d, const char *address,
+                                               struct buf *err)
+{
+    int changes = 0;
+    int rc = run(db_of(d), "DELETE FROM public_addresses WHERE address = ?1", VALS(TXT(address)),
+                 &changes, err, "public folder address del");
+    return change_status(rc, changes, true);
+}
+
+static enum directory_status sqlite_public_list(struct directory *d, const char *domain,
+                                                void (*fn)(void *arg, const char *address,
+                                                           const char *folder),
+                                                void *arg, struct buf *err)
+{
+    struct list_cb l = {.alias = fn, .arg = arg}; /* the same shape: two strings a row */
+    return list(d,
+                "SELECT address, folder FROM public_addresses "
+                "WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
+                domain, &l, err, "public folder address list");
+}
+
 /* ---- credentials ---- */
 
 /* A statement on the credentials table: head, its schema-qualified name, tail. */
@@ -858,6 +908,10 @@ const struct directory_driver directory_sqlite_driver = {
     .account_set_home = sqlite_account_set_home,
     .alias_add = sqlite_alias_add,
     .alias_del = sqlite_alias_del,
+    .public_get = sqlite_public_get,
+    .public_set = sqlite_public_set,
+    .public_del = sqlite_public_del,
+    .public_list = sqlite_public_list,
     .credentials_get = sqlite_credentials_get,
     .credentials_set = sqlite_credentials_set,
     .backup = sqlite_backup,

@@ -286,6 +286,66 @@ static void test_remote_targets(void **state)
     assert_resolves(f, "fw@example.org", "local:alice@example.org,Someone@elsewhere.net!");
 }
 
+static void count_row(void *arg, const char *address, const char *folder)
+{
+    assert_string_equal(address, "dev@example.org");
+    assert_string_equal(folder, "News/dev");
+    (*(int *)arg)++;
+}
+
+/* Mail-enabled public folders: resolved as an alias would be, to the folder of #public. */
+static void test_public_folders(void **state)
+{
+    struct fixture *f = *state;
+    struct buf err = BUF_INIT;
+    user(f, "alice@example.org");
+    alias(f, "@example.org", "alice@example.org", NULL);
+    assert_resolves(f, "dev@example.org", "local:alice@example.org"); /* the catch-all, first */
+    assert_int_equal(directory_public_address_add(f->d, "dev@Example.ORG", "News/dev", &err),
+                     DIRECTORY_OK);
+    assert_resolves(f, "dev@example.org", "local:#public/News/dev");
+    assert_resolves(f, "dev+topic@example.org", "local:#public/News/dev"); /* as an alias */
+    assert_resolves(f, "Dev@example.org", "local:alice@example.org");     /* local parts exact */
+    /* an alias may lead there, beside people */
+    alias(f, "team@example.org", "dev@example.org", "alice@example.org");
+    assert_resolves(f, "team@example.org", "local:alice@example.org,#public/News/dev");
+    struct buf folder = BUF_INIT;
+    assert_int_equal(directory_public_folder(f->d, "dev@example.org", &folder, &err), 1);
+    assert_string_equal(folder.data, "News/dev");
+    assert_int_equal(directory_public_folder(f->d, "team@example.org", &folder, &err), 0);
+    int rows = 0;
+    assert_int_equal(directory_public_address_list(f->d, "example.org", count_row, &rows, &err),
+                     DIRECTORY_OK);
+    assert_int_equal(rows, 1);
+    /* one address, one meaning: neither an alias, an account nor another folder's */
+    buf_reset(&err);
+    assert_int_equal(directory_public_address_add(f->d, "dev@example.org", "News/other", &err),
+                     DIRECTORY_ERR_EXISTS);
+    assert_non_null(strstr(err.data, "News/dev"));
+    assert_int_equal(directory_public_address_add(f->d, "alice@example.org", "News", &err),
+                     DIRECTORY_ERR_EXISTS);
+    assert_int_equal(directory_public_address_add(f->d, "team@example.org", "News", &err),
+                     DIRECTORY_ERR_EXISTS);
+    assert_int_equal(directory_account_add(f->d, "dev@example.org", NULL, 0, 0, &err),
+                     DIRECTORY_ERR_EXISTS);
+    char *t[] = {"alice@example.org"};
+    assert_int_equal(directory_alias_add(f->d, "dev@example.org", t, 1, &err),
+                     DIRECTORY_ERR_EXISTS);
+    assert_int_equal(directory_public_address_add(f->d, "x@nowhere.test", "News", &err),
+                     DIRECTORY_ERR_UNKNOWN_DOMAIN);
+    assert_int_equal(directory_public_address_add(f->d, "not an address", "News", &err),
+                     DIRECTORY_ERR_INVALID);
+    /* removed: the address is nobody's again (here the catch-all's) */
+    assert_int_equal(directory_public_address_del(f->d, "dev@example.org", &err), DIRECTORY_OK);
+    assert_resolves(f, "dev@example.org", "local:alice@example.org");
+    assert_int_equal(directory_public_address_del(f->d, "dev@example.org", &err),
+                     DIRECTORY_ERR_NOT_FOUND);
+    assert_int_equal(directory_alias_del(f->d, "@example.org", NULL, 0, &err), DIRECTORY_OK);
+    assert_resolves(f, "dev@example.org", "no-such-user:");
+    buf_free(&folder);
+    buf_free(&err);
+}
+
 static void test_depth_and_fanout(void **state)
 {
     struct fixture *f = *state; /* max depth 3, max targets 4 */
@@ -601,6 +661,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_catchall, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loops_and_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_targets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_public_folders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depth_and_fanout, setup_shallow, teardown),
         cmocka_unit_test_setup_teardown(test_quota_and_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),

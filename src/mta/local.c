@@ -76,6 +76,18 @@ static void log_rcpt(const struct local_message *m, const struct local_rcpt *r, 
 static int resolve_account(struct directory *d, const struct local_rcpt *r,
                            struct directory_result *dr, struct buf *err)
 {
+    if (strcmp(r->address, STORE_PUBLIC_OWNER) == 0) {
+        /* a public folder an alias led to: the store says whether it is still there */
+        *dr = (struct directory_result){.kind = DIRECTORY_NO_SUCH_USER};
+        if (r->folder == NULL)
+            return 0;
+        dr->kind = DIRECTORY_LOCAL;
+        dr->targets = xcalloc(1, sizeof(*dr->targets));
+        dr->targets[0].account = xstrdup(STORE_PUBLIC_OWNER);
+        dr->targets[0].folder = xstrdup(r->folder);
+        dr->n_targets = 1;
+        return 0;
+    }
     if (directory_resolve(d, r->address, dr, err) != 0)
         return -1;
     bool found = false;
@@ -194,7 +206,12 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
                 t->owner = dr->targets[k].account;
                 t->mailbox = m[i].folder ? m[i].folder : dr->targets[k].folder;
                 uint64_t qb = 0, qm = 0;
-                if (directory_quota(d, t->owner, &qb, &qm) == 0) {
+                if (strcmp(t->owner, STORE_PUBLIC_OWNER) == 0) {
+                    /* A public folder has no INBOX to fall back to, nor a Junk: its
+                     * folder or nothing (bounced below when it is gone). */
+                    t->mailbox = dr->targets[k].folder;
+                    t->must_exist = true;
+                } else if (directory_quota(d, t->owner, &qb, &qm) == 0) {
                     t->quota_bytes = qb;
                     t->quota_messages = qm;
                 }
@@ -224,7 +241,17 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
                 continue;
             }
             if (r->status == LOCAL_TEMPFAIL)
-                continue; /* first reason wins */
+                continue; /* first reason wins; a later try may still bounce */
+            if (rc == 0 && t->status == STORE_NO_MAILBOX) {
+                /* only a public folder's target must exist: deleted or renamed since its
+                 * address was given. Permanent: no other folder is right for it. */
+                if (r->status != LOCAL_NO_USER) {
+                    r->status = LOCAL_NO_USER;
+                    buf_reset(&r->detail);
+                    buf_printf(&r->detail, "no such public folder: %s", t->mailbox);
+                }
+                continue;
+            }
             r->status = LOCAL_TEMPFAIL;
             buf_reset(&r->detail);
             if (rc != 0)
