@@ -130,7 +130,7 @@ static int public_address(struct cli_ctx *ctx, struct store *s, const char *fold
 {
     struct buf err = BUF_INIT;
     int64_t id = 0;
-    if (folder && (store_mailbox_resolve(s, STORE_PUBLIC_OWNER, folder, &id, &err) != 0 ||
+    if (folder && (store_mailbox_resolve(s, STORE_PUBLIC_OWNER, folder, &id, &err) < 0 ||
                    id <= 0)) {
         fprintf(stderr, "wharf public: no such public folder: %s\n", folder);
         buf_free(&err);
@@ -158,8 +158,8 @@ static void public_addresses_prune(struct cli_ctx *ctx, struct store *s)
     for (size_t i = 0; i < a.n; i++) {
         int64_t id = 0;
         buf_reset(&err);
-        if (store_mailbox_resolve(s, STORE_PUBLIC_OWNER, a.folder[i], &id, &err) != 0 || id > 0)
-            continue;
+        if (store_mailbox_resolve(s, STORE_PUBLIC_OWNER, a.folder[i], &id, &err) < 0 || id > 0)
+            continue; /* 1 with id 0: no such folder */
         buf_reset(&err);
         if (directory_public_address_del(d, a.address[i], &err) == DIRECTORY_OK)
             printf("address %s (of %s) removed\n", a.address[i], a.folder[i]);

@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "net/net_proxy.h"
+#include "smtp/smtp_parse.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -137,12 +138,35 @@ bool local_home_elsewhere(struct directory *d, const char *address, struct buf *
     return elsewhere;
 }
 
+/*
+ * A message bound for a public folder becomes a news article (doc/nntp.md),
+ * which needs a Message-ID: mail that came without one (port 25 adds none)
+ * gets one made of its queue id, so that a redelivery after a crash makes
+ * the same. Into copy, which then holds the message; false when it has one.
+ */
+static bool add_message_id(const struct local_message *m, const struct wharf_config *cfg,
+                           struct buf *copy)
+{
+    if (smtp_header_present(m->data, "Message-ID"))
+        return false;
+    const char *id = m->queue_id ? m->queue_id : m->dedupe_id;
+    static unsigned long long seq; /* `wharf deliver`: no queue id */
+    if (id)
+        buf_printf(copy, "Message-ID: <%s.public@%s>\r\n", id, cfg->myhostname);
+    else
+        buf_printf(copy, "Message-ID: <%lld.%ld.%llu.public@%s>\r\n", (long long)time(NULL),
+                   (long)getpid(), ++seq, cfg->myhostname);
+    buf_append(copy, m->data.ptr, m->data.len);
+    return true;
+}
+
 void local_deliver(struct store *s, struct directory *d, struct local_message *m, size_t n,
                    local_changed_fn changed, void *arg)
 {
     struct store_delivery *dl = xcalloc(n ? n : 1, sizeof(*dl));
     struct owner_ref **refs = xcalloc(n ? n : 1, sizeof(*refs));
     struct directory_result **res = xcalloc(n ? n : 1, sizeof(*res));
+    struct buf *copies = xcalloc(n ? n : 1, sizeof(*copies)); /* add_message_id's */
     struct buf err = BUF_INIT;
     int64_t now = (int64_t)time(NULL);
 
@@ -211,6 +235,9 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
                      * folder or nothing (bounced below when it is gone). */
                     t->mailbox = dr->targets[k].folder;
                     t->must_exist = true;
+                    const struct wharf_config *cfg = directory_config(d);
+                    if (copies[i].len == 0 && cfg && add_message_id(&m[i], cfg, &copies[i]))
+                        dl[i].data = buf_slice(&copies[i]);
                 } else if (directory_quota(d, t->owner, &qb, &qm) == 0) {
                     t->quota_bytes = qb;
                     t->quota_messages = qm;
@@ -271,7 +298,9 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
         free(res[i]);
         free(refs[i]);
         free(dl[i].targets);
+        buf_free(&copies[i]);
     }
+    free(copies);
     free(res);
     free(refs);
     free(dl);

@@ -1,0 +1,154 @@
+"""Mail-enabled public folders: `wharf public address NAME ADDRESS` (doc/accounts.md).
+
+Mail sent over SMTP (smtplib) to a public folder's address is read over NNTP
+(nntplib: GROUP, ARTICLE by number and by Message-ID, OVER) and over IMAP in
+`Public Folders/...`; the RCPT answer is 250 for the address and 550 5.1.1
+once it is removed, or once its folder is deleted; a folder deleted behind
+the address's back makes the mail bounce, never land in an INBOX.
+"""
+import imaplib
+import json
+import smtplib
+import warnings
+
+import pytest
+
+from conftest import tls_context, wait_until
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import nntplib
+
+ALICE = "alice@example.test"
+PASSWORD = "correct horse battery"
+DEV = "dev@example.test"
+
+
+@pytest.fixture
+def server(wharf_factory):
+    # every worker asks the directory each time: removals are seen at once
+    s = wharf_factory(enable={"smtp", "nntp", "imap"},
+                      extra={"directory_client_cache_ttl": "0",
+                             "directory_client_negative_ttl": "0"}).start()
+    s.wharf("domain", "add", "example.test")
+    s.wharf("user", "add", ALICE, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    s.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
+    s.wharf("public", "add", "News/dev")
+    s.wharf("acl", "set", "#public", "News/dev", "anyone", "lr")
+    return s
+
+
+def rcpt(server, address):
+    with smtplib.SMTP(server.host, server.ports["smtp"], timeout=30) as c:
+        c.ehlo("client.example.net")
+        c.mail("sender@example.net")
+        code, text = c.rcpt(address)
+        return code, text.decode()
+
+
+def send(server, to, subject, msgid=None):
+    head = f"From: Sender <sender@example.net>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+    if msgid:
+        head += f"Message-ID: {msgid}\r\n"
+    with smtplib.SMTP(server.host, server.ports["smtp"], timeout=30) as c:
+        c.sendmail("sender@example.net", [to], (head + f"\r\nabout {subject}\r\n").encode())
+
+
+def group_count(server):
+    n = nntplib.NNTP("127.0.0.1", server.ports["nntp"], timeout=20)
+    try:
+        return n.group("comp.wharf.dev")[1]
+    finally:
+        n.quit()
+
+
+def folders(server, user):
+    data = json.loads(server.wharf("mailbox", "list", user, "--json").stdout)
+    return {f["name"]: f["messages"] for f in data["folders"]}
+
+
+def inbox_count(server, user):
+    return folders(server, user).get("INBOX", 0)
+
+
+def test_mail_to_the_folders_address_is_an_article(server):
+    server.wharf("public", "address", "News/dev", DEV)
+    listed = server.wharf("public", "list").stdout.decode()
+    assert f"News/dev\t0 messages\n\taddress {DEV}\n" in listed
+    js = {f["name"]: f for f in json.loads(server.wharf("public", "list", "--json").stdout)}
+    assert js["News/dev"]["addresses"] == [DEV] and js["News"]["addresses"] == []
+    # one address, one meaning; a folder that is not there takes none
+    r = server.wharf("public", "address", "News/dev", ALICE, check=False)
+    assert r.returncode == 73 and b"already an account" in r.stderr
+    r = server.wharf("public", "address", "News/nothing", "x@example.test", check=False)
+    assert r.returncode == 66 and b"no such public folder" in r.stderr
+    r = server.wharf("alias", "add", DEV, ALICE, check=False)
+    assert r.returncode == 73 and b"public folder News/dev" in r.stderr
+
+    assert rcpt(server, DEV)[0] == 250
+    send(server, DEV, "by mail", msgid="<mail1@example.net>")
+    send(server, DEV, "no id")  # port 25 adds no Message-ID: delivery gives one
+    wait_until(lambda: group_count(server) == 2, what="both mails in comp.wharf.dev")
+
+    n = nntplib.NNTP("127.0.0.1", server.ports["nntp"], timeout=20)
+    resp, count, first, last, name = n.group("comp.wharf.dev")
+    assert (count, first, last) == (2, 1, 2)
+    art = n.article(1)[1]
+    text = b"\r\n".join(art.lines)
+    assert b"Subject: by mail" in text and art.lines[-1] == b"about by mail"
+    assert art.message_id == "<mail1@example.net>"
+    assert n.article("<mail1@example.net>")[1].lines[-1] == b"about by mail"
+    second = n.stat(2)[2]
+    assert second.endswith(".public@mail.example.test>"), second
+    assert n.head(second)[1].lines  # found by the Message-ID delivery gave it
+    over = n.over((1, 2))[1]
+    assert [o[1]["subject"] for o in over] == ["by mail", "no id"]
+    assert over[0][1]["message-id"] == "<mail1@example.net>"
+    n.quit()
+
+    m = imaplib.IMAP4("127.0.0.1", server.ports["imap"])
+    m.starttls(ssl_context=tls_context())
+    m.login(ALICE, PASSWORD)
+    assert m.select('"Public Folders/News/dev"', readonly=True)[1] == [b"2"]
+    typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"Subject: by mail" in data[0][1]
+    m.logout()
+    assert inbox_count(server, ALICE) == 0
+
+    # removed: nobody's address again (550 5.1.1)
+    server.wharf("public", "address-del", DEV)
+    assert b"address" not in server.wharf("public", "list").stdout
+    code, text = rcpt(server, DEV)
+    assert code == 550 and text.startswith("5.1.1"), (code, text)
+    r = server.wharf("public", "address-del", DEV, check=False)
+    assert r.returncode == 67
+
+
+def test_a_deleted_folder_takes_no_mail(server):
+    # deleted by the admin: its address goes with it
+    server.wharf("public", "add", "News/old")
+    server.wharf("public", "address", "News/old", "old@example.test")
+    assert rcpt(server, "old@example.test")[0] == 250
+    out = server.wharf("public", "del", "News/old").stdout.decode()
+    assert "address old@example.test (of News/old) removed" in out
+    code, text = rcpt(server, "old@example.test")
+    assert code == 550 and text.startswith("5.1.1"), (code, text)
+
+    # deleted over IMAP behind the address's back: the mail bounces, no INBOX takes it
+    server.wharf("public", "add", "News/gone")
+    server.wharf("public", "address", "News/gone", "gone@example.test")
+    server.wharf("acl", "set", "#public", "News/gone", ALICE, "lrx")
+    m = imaplib.IMAP4("127.0.0.1", server.ports["imap"])
+    m.starttls(ssl_context=tls_context())
+    m.login(ALICE, PASSWORD)
+    assert m.delete('"Public Folders/News/gone"')[0] == "OK"
+    m.logout()
+    assert rcpt(server, "gone@example.test")[0] == 250  # the directory cannot know
+    send(server, "gone@example.test", "to a gone folder", msgid="<gone1@example.net>")
+    wait_until(lambda: "to=<gone@example.test>, relay=local" in server.log(),
+               what="the delivery attempt")
+    line = [ln for ln in server.log().splitlines() if "to=<gone@example.test>, relay=local" in ln]
+    assert "dsn=5.1.1, status=bounced (no such public folder: News/gone)" in line[0], line
+    assert inbox_count(server, ALICE) == 0
+    pub = folders(server, "#public")
+    assert "News/gone" not in pub and "INBOX" not in pub and pub["News/dev"] == 0
