@@ -8,6 +8,7 @@
 #include "mta/mta_stats.h"
 #include "mta/local.h"
 #include "base/alloc.h"
+#include "base/date.h"
 #include "base/log.h"
 #include "net/net_proxy.h"
 #include "smtp/smtp_parse.h"
@@ -140,22 +141,31 @@ bool local_home_elsewhere(struct directory *d, const char *address, struct buf *
 
 /*
  * A message bound for a public folder becomes a news article (doc/nntp.md),
- * which needs a Message-ID: mail that came without one (port 25 adds none)
- * gets one made of its queue id, so that a redelivery after a crash makes
- * the same. Into copy, which then holds the message; false when it has one.
+ * which needs a Message-ID (to be found by it, and fed) and a Date (a peer
+ * refuses an article without one: RFC 5536 3.1). Mail that came without
+ * them (port 25 adds neither) gets them: the Message-ID made of the queue
+ * id, so that a redelivery after a crash makes the same, the Date its
+ * arrival. Into copy, which then holds the message; false when it has both.
  */
-static bool add_message_id(const struct local_message *m, const struct wharf_config *cfg,
-                           struct buf *copy)
+static bool add_news_fields(const struct local_message *m, const struct wharf_config *cfg,
+                            int64_t now, struct buf *copy)
 {
-    if (smtp_header_present(m->data, "Message-ID"))
+    bool msgid = smtp_header_present(m->data, "Message-ID"),
+         date = smtp_header_present(m->data, "Date");
+    if (msgid && date)
         return false;
     const char *id = m->queue_id ? m->queue_id : m->dedupe_id;
     static unsigned long long seq; /* `wharf deliver`: no queue id */
-    if (id)
+    if (!msgid && id)
         buf_printf(copy, "Message-ID: <%s.public@%s>\r\n", id, cfg->myhostname);
-    else
-        buf_printf(copy, "Message-ID: <%lld.%ld.%llu.public@%s>\r\n", (long long)time(NULL),
+    else if (!msgid)
+        buf_printf(copy, "Message-ID: <%lld.%ld.%llu.public@%s>\r\n", (long long)now,
                    (long)getpid(), ++seq, cfg->myhostname);
+    if (!date) {
+        buf_append_cstr(copy, "Date: ");
+        date_rfc5322_append(m->arrival ? m->arrival : now, copy);
+        buf_append_cstr(copy, "\r\n");
+    }
     buf_append(copy, m->data.ptr, m->data.len);
     return true;
 }
@@ -236,7 +246,7 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
                     t->mailbox = dr->targets[k].folder;
                     t->must_exist = true;
                     const struct wharf_config *cfg = directory_config(d);
-                    if (copies[i].len == 0 && cfg && add_message_id(&m[i], cfg, &copies[i]))
+                    if (copies[i].len == 0 && cfg && add_news_fields(&m[i], cfg, now, &copies[i]))
                         dl[i].data = buf_slice(&copies[i]);
                 } else if (directory_quota(d, t->owner, &qb, &qm) == 0) {
                     t->quota_bytes = qb;

@@ -2,18 +2,22 @@
 
 Mail sent over SMTP (smtplib) to a public folder's address is read over NNTP
 (nntplib: GROUP, ARTICLE by number and by Message-ID, OVER) and over IMAP in
-`Public Folders/...`; the RCPT answer is 250 for the address and 550 5.1.1
-once it is removed, or once its folder is deleted; a folder deleted behind
-the address's back makes the mail bounce, never land in an INBOX.
+`Public Folders/...`, and fed to a peer (INN 2.7, innpeer.py); the RCPT
+answer is 250 for the address and 550 5.1.1 once it is removed, or once its
+folder is deleted; a folder deleted behind the address's back makes the mail
+bounce, never land in an INBOX.
 """
+import email.utils
 import imaplib
 import json
+import os
 import smtplib
 import warnings
 
 import pytest
 
 from conftest import tls_context, wait_until
+from innpeer import INN_HOST, INND, WHARF_HOST, Inn
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -47,9 +51,10 @@ def rcpt(server, address):
 
 
 def send(server, to, subject, msgid=None):
+    """Mail with a Message-ID and a Date, or (msgid None) with neither."""
     head = f"From: Sender <sender@example.net>\r\nTo: {to}\r\nSubject: {subject}\r\n"
     if msgid:
-        head += f"Message-ID: {msgid}\r\n"
+        head += f"Message-ID: {msgid}\r\nDate: {email.utils.formatdate()}\r\n"
     with smtplib.SMTP(server.host, server.ports["smtp"], timeout=30) as c:
         c.sendmail("sender@example.net", [to], (head + f"\r\nabout {subject}\r\n").encode())
 
@@ -100,7 +105,8 @@ def test_mail_to_the_folders_address_is_an_article(server):
     assert n.article("<mail1@example.net>")[1].lines[-1] == b"about by mail"
     second = n.stat(2)[2]
     assert second.endswith(".public@mail.example.test>"), second
-    assert n.head(second)[1].lines  # found by the Message-ID delivery gave it
+    head = n.head(second)[1].lines  # found by the Message-ID delivery gave it
+    assert [ln for ln in head if ln.startswith(b"Date: ")]  # and a Date (none was sent)
     over = n.over((1, 2))[1]
     assert [o[1]["subject"] for o in over] == ["by mail", "no id"]
     assert over[0][1]["message-id"] == "<mail1@example.net>"
@@ -152,3 +158,32 @@ def test_a_deleted_folder_takes_no_mail(server):
     assert inbox_count(server, ALICE) == 0
     pub = folders(server, "#public")
     assert "News/gone" not in pub and "INBOX" not in pub and pub["News/dev"] == 0
+
+
+@pytest.mark.skipif(not INND.exists() or os.geteuid() != 0,
+                    reason="needs Debian's inn2 (make deps-test) and root to run innd")
+def test_mail_to_a_fed_folder_reaches_the_peer(wharf_factory, request):
+    server = wharf_factory(enable={"smtp", "nntp"}, extra={
+        "nntp_feed_retry_min": "200ms", "nntp_feed_retry_max": "1s",
+        "nntp_feed_timeout": "5s"})
+    inn = Inn(feed_to=server.ports["nntp"])
+    request.addfinalizer(inn.cleanup)
+    server.settings["nntp_feed_to"] = f"{INN_HOST}=nntp://127.0.0.1:{inn.port}/comp.wharf.*"
+    server.write_config()
+    server.start()
+    server.wharf("domain", "add", "example.test")
+    server.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
+    server.wharf("public", "add", "News/dev")
+    server.wharf("acl", "set", "#public", "News/dev", "anyone", "lr")
+    server.wharf("public", "address", "News/dev", DEV)
+    inn.start()
+    send(server, DEV, "fed by mail", msgid="<fed1@example.net>")
+    send(server, DEV, "fed without id")
+    # the second has neither Message-ID nor Date: INN refuses such an article (439)
+    wait_until(lambda: inn.count("comp.wharf.dev") == 2, what="both mails on INN")
+    r = inn.reader()
+    r.group("comp.wharf.dev")
+    head = b"\n".join(r.head("<fed1@example.net>")[1].lines)
+    assert b"Subject: fed by mail" in head and b"Newsgroups: comp.wharf.dev" in head
+    assert f"Path: {INN_HOST}!{WHARF_HOST}!".encode() in head
+    r.quit()
