@@ -71,6 +71,10 @@ enum directory_stmt {
     STMT_ACCOUNT_GET,
     STMT_ALIAS_TARGETS,
     STMT_FIRST_ACCOUNT,
+    STMT__EAGER, /* those above are prepared at open; those below at their first use (an
+                    LDAP mirror made by an older Wharf has no table for them, and is never
+                    asked them) */
+    STMT_PUBLIC_GET = STMT__EAGER,
     STMT__COUNT
 };
 
@@ -81,6 +85,7 @@ static const char *const stmt_sql[STMT__COUNT] = {
     [STMT_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE address = ?1 ORDER BY target",
     [STMT_FIRST_ACCOUNT] = ("SELECT name FROM accounts WHERE home_server IS NULL "
                             "ORDER BY created, rowid LIMIT 1"),
+    [STMT_PUBLIC_GET] = "SELECT folder FROM public_addresses WHERE address = ?1",
 };
 
 /* The driver's state behind struct directory. */
@@ -206,6 +211,12 @@ static int query(struct sqlite_dir *s, const char *sql, const struct val *v, int
 static int cached(struct sqlite_dir *s, enum directory_stmt which, const char *key, row_fn *row,
                   void *arg, struct buf *err, const char *what)
 {
+    if (s->stmt[which] == NULL &&
+        sqlite3_prepare_v3(s->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[which],
+                           NULL) != SQLITE_OK) {
+        db_error(s, err, what);
+        return -1;
+    }
     sqlite3_stmt *st = s->stmt[which];
     const struct val v = TXT(key);
     bind_vals(st, &v, 1);
@@ -397,7 +408,7 @@ static int sqlite_open(struct directory *d, struct buf *err)
 
 static int prepare_lookups(struct sqlite_dir *s, struct buf *err)
 {
-    for (int i = 0; i < STMT__COUNT; i++) {
+    for (int i = 0; i < STMT__EAGER; i++) {
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
                                NULL) != SQLITE_OK) {
             db_error(s, err, "prepare");
@@ -735,15 +746,14 @@ static long long sqlite_alias_del(struct directory *d, const char *address, char
     return total;
 }
 
-/* ---- addresses of public folders (not prepared with the lookups: an LDAP mirror made by
- * an older Wharf has no such table, and it is never asked there) ---- */
+/* ---- addresses of public folders ---- */
 
 static int sqlite_public_get(struct directory *d, const char *address, struct buf *folder_r,
                              struct buf *err)
 {
     buf_reset(folder_r);
-    int n = query(db_of(d), "SELECT folder FROM public_addresses WHERE address = ?1",
-                  VALS(TXT(address)), row_text, folder_r, err, "public folder address lookup");
+    int n = cached(db_of(d), STMT_PUBLIC_GET, address, row_text, folder_r, err,
+                   "public folder address lookup");
     return n < 0 ? -1 : n > 0;
 }
 

@@ -187,3 +187,23 @@ def test_mail_to_a_fed_folder_reaches_the_peer(wharf_factory, request):
     assert b"Subject: fed by mail" in head and b"Newsgroups: comp.wharf.dev" in head
     assert f"Path: {INN_HOST}!{WHARF_HOST}!".encode() in head
     r.quit()
+
+
+def test_with_an_ldap_directory_the_addresses_are_kept_locally(wharf_factory, request):
+    """directory_driver = ldap: the tree has no place for a folder's address, and
+    its mirror is rewritten whole; the addresses stay in directory.db."""
+    ldap = pytest.importorskip("test_ldap")
+    if not os.path.exists(ldap.SLAPD):
+        pytest.skip("slapd not installed")
+    slapd = ldap.Slapd(request.getfixturevalue("tmp_path") / "slapd").start()
+    request.addfinalizer(slapd.stop)
+    server = ldap.start_wharf(wharf_factory, slapd)
+    server.wharf("public", "add", "News")
+    server.wharf("public", "address", "News", "news@example.test")
+    r = server.wharf("public", "address", "News", "alice@example.test", check=False)
+    assert r.returncode == 73 and b"already an account" in r.stderr  # alice is LDAP's
+    assert ldap.rcpt(server, "news@example.test") == 250
+    ldap.send(server, ["news@example.test"], "to the folder")
+    wait_until(lambda: folders(server, "#public")["News"] == 1, what="the mail in News")
+    server.wharf("public", "address-del", "news@example.test")
+    assert ldap.rcpt(server, "news@example.test") == 550
