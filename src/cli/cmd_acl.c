@@ -82,9 +82,9 @@ static int done(int rc, struct buf *err, const char *what)
 static void public_json(json_t *arr, const struct store_mailbox *m, const char *hierarchy,
                         json_t *addresses, json_t *acl)
 {
-    json_array_append_new(arr, json_pack("{s:s, s:I, s:s?, s:o, s:o}", "name", m->name,
-                                         "messages", (json_int_t)m->messages, "newsgroups",
-                                         hierarchy, "addresses", addresses, "acl", acl));
+    json_array_append_new(arr, json_pack("{s:s, s:I, s:s?, s:o, s:o}", "name", m->name, "messages",
+                                         (json_int_t)m->messages, "newsgroups", hierarchy,
+                                         "addresses", addresses, "acl", acl));
 }
 
 /* The addresses of public folders (directory_public_address_list), in the order listed. */
@@ -130,8 +130,8 @@ static int public_address(struct cli_ctx *ctx, struct store *s, const char *fold
 {
     struct buf err = BUF_INIT;
     int64_t id = 0;
-    if (folder && (store_mailbox_resolve(s, STORE_PUBLIC_OWNER, folder, &id, &err) < 0 ||
-                   id <= 0)) {
+    if (folder &&
+        (store_mailbox_resolve(s, STORE_PUBLIC_OWNER, folder, &id, &err) < 0 || id <= 0)) {
         fprintf(stderr, "wharf public: no such public folder: %s\n", folder);
         buf_free(&err);
         return EX_NOINPUT;
@@ -222,8 +222,8 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
     } else {
         struct pub_addrs pa = {0};
         struct directory *d = public_directory(ctx); /* without it, the list shows no addresses */
-        if (d != NULL && directory_public_address_list(d, NULL, pub_addr_add, &pa, &err) !=
-                             DIRECTORY_OK)
+        if (d != NULL &&
+            directory_public_address_list(d, NULL, pub_addr_add, &pa, &err) != DIRECTORY_OK)
             fprintf(stderr, "wharf public: %s\n", buf_cstr(&err));
         directory_close(d);
         buf_reset(&err);

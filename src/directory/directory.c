@@ -95,10 +95,24 @@ int directory_upgrade_credentials(const struct wharf_config *cfg, struct buf *er
     return drv->upgrade_credentials ? drv->upgrade_credentials(cfg, err) : 0;
 }
 
+/*
+ * The driver that keeps a part's files: a driver without public folder
+ * addresses (LDAP) keeps none of the accounts part, but directory.db holds
+ * the addresses for it (pub_handle), which the SQLite driver copies.
+ */
+static const struct directory_driver *files_driver(const struct directory_driver *drv,
+                                                   enum directory_part part)
+{
+    if (drv != NULL && drv->backup == NULL && drv->public_get == NULL &&
+        part == DIRECTORY_PART_ACCOUNTS)
+        return &directory_sqlite_driver;
+    return drv;
+}
+
 int directory_backup(const struct wharf_config *cfg, enum directory_part part, const char *dir,
                      struct buf *err)
 {
-    const struct directory_driver *drv = find_driver(cfg, err);
+    const struct directory_driver *drv = files_driver(find_driver(cfg, err), part);
     if (drv == NULL)
         return -1;
     return drv->backup ? drv->backup(cfg, part, dir, err) : 0;
@@ -107,7 +121,7 @@ int directory_backup(const struct wharf_config *cfg, enum directory_part part, c
 bool directory_present(const struct wharf_config *cfg, enum directory_part part)
 {
     struct buf err = BUF_INIT;
-    const struct directory_driver *drv = find_driver(cfg, &err);
+    const struct directory_driver *drv = files_driver(find_driver(cfg, &err), part);
     buf_free(&err);
     return drv != NULL && drv->present != NULL && drv->present(cfg, part);
 }
@@ -115,7 +129,7 @@ bool directory_present(const struct wharf_config *cfg, enum directory_part part)
 int directory_restore(const struct wharf_config *cfg, enum directory_part part, const char *dir,
                       struct buf *err)
 {
-    const struct directory_driver *drv = find_driver(cfg, err);
+    const struct directory_driver *drv = files_driver(find_driver(cfg, err), part);
     if (drv == NULL)
         return -1;
     if (drv->present && drv->present(cfg, part)) {
@@ -599,8 +613,7 @@ enum directory_status directory_public_address_add(struct directory *d, const ch
     } else if ((s = p->drv->public_set(p, norm, folder, err)) == DIRECTORY_ERR_EXISTS) {
         struct buf other = BUF_INIT;
         if (p->drv->public_get(p, norm, &other, err) > 0)
-            buf_printf(err, "%s is already the address of the public folder %s", norm,
-                       other.data);
+            buf_printf(err, "%s is already the address of the public folder %s", norm, other.data);
         buf_free(&other);
     }
     free(norm);

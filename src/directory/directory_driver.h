@@ -123,8 +123,7 @@ struct directory_driver {
                       struct buf *err);
     enum directory_status (*public_set)(struct directory *d, const char *address,
                                         const char *folder, struct buf *err);
-    enum directory_status (*public_del)(struct directory *d, const char *address,
-                                        struct buf *err);
+    enum directory_status (*public_del)(struct directory *d, const char *address, struct buf *err);
     /* domain NULL: every domain; by address. */
     enum directory_status (*public_list)(struct directory *d, const char *domain,
                                          void (*fn)(void *arg, const char *address,

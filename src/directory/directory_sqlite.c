@@ -760,10 +760,10 @@ static int sqlite_public_get(struct directory *d, const char *address, struct bu
 static enum directory_status sqlite_public_set(struct directory *d, const char *address,
                                                const char *folder, struct buf *err)
 {
-    int rc = run(db_of(d),
-                 "INSERT INTO public_addresses (address, domain, folder) VALUES (?1, ?2, ?3)",
-                 VALS(TXT(address), TXT(strrchr(address, '@') + 1), TXT(folder)), NULL, err,
-                 "public folder address add");
+    int rc =
+        run(db_of(d), "INSERT INTO public_addresses (address, domain, folder) VALUES (?1, ?2, ?3)",
+            VALS(TXT(address), TXT(strrchr(address, '@') + 1), TXT(folder)), NULL, err,
+            "public folder address add");
     return change_status(rc, 0, false);
 }
 

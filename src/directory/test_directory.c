@@ -305,7 +305,7 @@ static void test_public_folders(void **state)
                      DIRECTORY_OK);
     assert_resolves(f, "dev@example.org", "local:#public/News/dev");
     assert_resolves(f, "dev+topic@example.org", "local:#public/News/dev"); /* as an alias */
-    assert_resolves(f, "Dev@example.org", "local:alice@example.org");     /* local parts exact */
+    assert_resolves(f, "Dev@example.org", "local:alice@example.org");      /* local parts exact */
     /* an alias may lead there, beside people */
     alias(f, "team@example.org", "dev@example.org", "alice@example.org");
     assert_resolves(f, "team@example.org", "local:alice@example.org,#public/News/dev");
