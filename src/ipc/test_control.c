@@ -252,7 +252,7 @@ static void test_channel_send_order(void **state)
     for (int i = 0; i < 40; i++) {
         size_t len = (size_t)(i * 997) % sizeof(payload);
         memset(payload, 'a' + i % 26, len);
-        ipc_channel_send(ch, IPC_EVENT, payload, len);
+        ipc_channel_send_now(ch, IPC_EVENT, payload, len);
         unsigned char hdr[8] = {0, 0, (unsigned char)(len >> 8), (unsigned char)len, 0, IPC_EVENT,
                                 0, 0};
         buf_append(&want, hdr, sizeof(hdr));
