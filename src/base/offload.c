@@ -61,15 +61,18 @@ static void *offload_main(void *arg)
         pthread_mutex_lock(&o->mu);
         bool was_empty = o->done == NULL;
         append(&o->done_tail, list);
+        pthread_mutex_unlock(&o->mu);
+        /* The byte after the unlock: the loop it wakes takes the mutex at once
+         * (reap), and would otherwise sleep on it until this write returned.
+         * Still one byte per empty-to-non-empty change: the loop reaps only
+         * on a byte, so done cannot be emptied before this one is written. */
         if (was_empty) {
             char c = 1;
             (void)!write(o->wake[1], &c, 1);
         }
-        if (o->p.after) {
-            pthread_mutex_unlock(&o->mu);
+        if (o->p.after)
             o->p.after(o->p.arg);
-            pthread_mutex_lock(&o->mu);
-        }
+        pthread_mutex_lock(&o->mu);
     }
     pthread_mutex_unlock(&o->mu);
     return NULL;
@@ -82,9 +85,11 @@ static void reap(struct offload *o)
     struct offload_job *list = o->done;
     o->done = NULL;
     o->done_tail = &o->done;
+    /* At most one byte waits: it is written only when done goes from empty
+     * to non-empty, and done and pipe are emptied here together. One read. */
     char drain[64];
-    while (o->wake[0] >= 0 && read(o->wake[0], drain, sizeof(drain)) > 0)
-        ;
+    if (o->wake[0] >= 0)
+        (void)!read(o->wake[0], drain, sizeof(drain));
     pthread_mutex_unlock(&o->mu);
     while (list) {
         struct offload_job *j = list;
@@ -147,9 +152,13 @@ bool offload_submit(struct offload *o, struct offload_job *job)
         append(&o->todo_tail, job);
         o->n_todo++;
         o->in_flight++;
-        pthread_cond_signal(&o->cv);
     }
     pthread_mutex_unlock(&o->mu);
+    /* After the unlock: a thread woken under the mutex would only block on it
+     * (a futex round trip and a context switch more per job). The job is in
+     * the list, so a thread that misses this signal finds it before waiting. */
+    if (ok)
+        pthread_cond_signal(&o->cv);
     return ok;
 }
 

@@ -13,6 +13,8 @@
 #include <event2/bufferevent.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 struct ipc_channel {
     struct bufferevent *bev;
@@ -175,23 +177,54 @@ struct ipc_channel *ipc_channel_new(struct event_base *base, int fd, size_t max_
     return ch;
 }
 
+/* The frame's header and payload to the bufferevent, from byte sent on (what
+ * the socket took at once). */
+static void channel_queue(struct ipc_channel *ch, const unsigned char *hdr, const void *payload,
+                          size_t len, size_t sent)
+{
+    /* Header and payload go straight to the socket's buffer: no copy of the
+     * payload (a password, a message) is left behind in ours. */
+    if (sent < IPC_HEADER_SIZE)
+        bufferevent_write(ch->bev, hdr + sent, IPC_HEADER_SIZE - sent);
+    size_t off = sent > IPC_HEADER_SIZE ? sent - IPC_HEADER_SIZE : 0;
+    if (off < len)
+        bufferevent_write(ch->bev, (const unsigned char *)payload + off, len - off);
+}
+
+static void frame_header(unsigned char *hdr, uint16_t type, size_t len)
+{
+    hdr[0] = (unsigned char)(len >> 24);
+    hdr[1] = (unsigned char)(len >> 16);
+    hdr[2] = (unsigned char)(len >> 8);
+    hdr[3] = (unsigned char)len;
+    hdr[4] = (unsigned char)(type >> 8);
+    hdr[5] = (unsigned char)type;
+    hdr[6] = hdr[7] = 0;
+}
+
 void ipc_channel_send(struct ipc_channel *ch, uint16_t type, const void *payload, size_t len)
 {
     if (ch->closed || ch->closing)
         return;
-    /* Header and payload go straight to the socket's buffer: no copy of the
-     * payload (a password, a message) is left behind in ours. */
-    unsigned char hdr[IPC_HEADER_SIZE] = {(unsigned char)(len >> 24),
-                                          (unsigned char)(len >> 16),
-                                          (unsigned char)(len >> 8),
-                                          (unsigned char)len,
-                                          (unsigned char)(type >> 8),
-                                          (unsigned char)type,
-                                          0,
-                                          0};
-    bufferevent_write(ch->bev, hdr, sizeof(hdr));
-    if (len > 0)
-        bufferevent_write(ch->bev, payload, len);
+    unsigned char hdr[IPC_HEADER_SIZE];
+    frame_header(hdr, type, len);
+    channel_queue(ch, hdr, payload, len, 0);
+}
+
+void ipc_channel_send_now(struct ipc_channel *ch, uint16_t type, const void *payload, size_t len)
+{
+    if (ch->closed || ch->closing)
+        return;
+    unsigned char hdr[IPC_HEADER_SIZE];
+    frame_header(hdr, type, len);
+    size_t sent = 0;
+    if (evbuffer_get_length(bufferevent_get_output(ch->bev)) == 0) {
+        struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)payload, len}};
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = len > 0 ? 2 : 1};
+        ssize_t n = sendmsg(bufferevent_getfd(ch->bev), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        sent = n > 0 ? (size_t)n : 0; /* an error: the bufferevent meets it on its write */
+    }
+    channel_queue(ch, hdr, payload, len, sent);
 }
 
 void ipc_channel_close_after_flush(struct ipc_channel *ch)

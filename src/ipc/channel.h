@@ -33,6 +33,14 @@ struct ipc_channel *ipc_channel_new(struct event_base *base, int fd, size_t max_
                                     void *arg);
 /* Queues one frame; dropped silently when the channel is already closed. */
 void ipc_channel_send(struct ipc_channel *ch, uint16_t type, const void *payload, size_t len);
+/*
+ * The same, sent to the socket at once when nothing is queued before it
+ * (what the socket does not take goes the usual way), instead of on the
+ * loop's next turn behind an epoll_ctl pair. Not for what must wait for the
+ * loop to run: a component's hello, sent before its start-up work, means
+ * "ready" only because it leaves once the loop runs.
+ */
+void ipc_channel_send_now(struct ipc_channel *ch, uint16_t type, const void *payload, size_t len);
 /* Sends what is queued, then closes and calls on_close (used for last replies). */
 void ipc_channel_close_after_flush(struct ipc_channel *ch);
 /* Closes the socket and frees the channel; safe inside its own callbacks. */

@@ -244,7 +244,9 @@ void control_publish(struct control *c, const struct ipc_event *ev)
         return;
     struct buf b = BUF_INIT;
     ipc_event_encode(&b, ev);
-    ipc_channel_send(c->ch, IPC_EVENT, b.data, b.len);
+    /* At once: a lone NNTP POST's group event cost an epoll_ctl pair and a
+     * loop turn. Behind the hello while that still waits for the loop. */
+    ipc_channel_send_now(c->ch, IPC_EVENT, b.data, b.len);
     buf_free(&b);
     c->events_published++;
 }

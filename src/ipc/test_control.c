@@ -230,11 +230,56 @@ static void test_channel_limit(void **state)
     event_base_free(base);
 }
 
+/* Frames sent while the socket takes only part of them (the first at once,
+ * the rest through the bufferevent) arrive whole and in order. */
+static void no_frame(void *arg, const struct ipc_frame *f)
+{
+}
+static void no_close(void *arg)
+{
+}
+
+static void test_channel_send_order(void **state)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    int small = 4096;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    struct event_base *base = event_base_new();
+    struct ipc_channel *ch = ipc_channel_new(base, sv[0], 1 << 16, no_frame, no_close, NULL);
+    struct buf want = BUF_INIT, got = BUF_INIT;
+    char payload[5000];
+    for (int i = 0; i < 40; i++) {
+        size_t len = (size_t)(i * 997) % sizeof(payload);
+        memset(payload, 'a' + i % 26, len);
+        ipc_channel_send_now(ch, IPC_EVENT, payload, len);
+        unsigned char hdr[8] = {0, 0, (unsigned char)(len >> 8), (unsigned char)len, 0, IPC_EVENT,
+                                0, 0};
+        buf_append(&want, hdr, sizeof(hdr));
+        buf_append(&want, payload, len);
+    }
+    for (int spins = 0; got.len < want.len && spins < 100000; spins++) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        char chunk[8192];
+        ssize_t n = recv(sv[1], chunk, sizeof(chunk), MSG_DONTWAIT);
+        if (n > 0)
+            buf_append(&got, chunk, (size_t)n);
+    }
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+    ipc_channel_free(ch);
+    close(sv[1]);
+    event_base_free(base);
+    buf_free(&want);
+    buf_free(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_control_protocol),
         cmocka_unit_test(test_channel_limit),
+        cmocka_unit_test(test_channel_send_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

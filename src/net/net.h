@@ -173,6 +173,13 @@ enum net_line_result {
 enum net_line_result net_conn_read_line(struct net_conn *c, size_t max, struct buf *line_r);
 
 void net_conn_write(struct net_conn *c, const void *data, size_t len);
+/*
+ * From now on a write to this plain connection while the client waits (no
+ * output queued, no input unread) goes to the socket at once, in the loop's
+ * current turn, instead of on its next one. Only for a protocol without a
+ * writable callback: a write that leaves at once raises none.
+ */
+void net_conn_write_through(struct net_conn *c);
 /* Moves every byte of src to the output (the proxy's splice: no copy without DEFLATE). */
 void net_conn_write_buffer(struct net_conn *c, struct evbuffer *src);
 /* The peer is not reading: output is above the high-water mark (reading is paused meanwhile). */

@@ -44,6 +44,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Bytes buffered from a client before reading pauses until the protocol consumes them. */
@@ -116,9 +117,10 @@ struct net_conn {
      * way makes them again (conn_wake). */
     struct event *wake;
     bool parked, asleep;
-    bool ssl_bev;   /* c->bev is a bufferevent_openssl (its SSL is ours to free) */
-    bool park_soon; /* net_conn_park_soon: park once the output is sent */
-    int64_t io_ms;  /* CLOCK_MONOTONIC: bytes last read or written */
+    bool ssl_bev;       /* c->bev is a bufferevent_openssl (its SSL is ours to free) */
+    bool park_soon;     /* net_conn_park_soon: park once the output is sent */
+    bool write_through; /* net_conn_write_through: a lone reply goes out at once */
+    int64_t io_ms;      /* CLOCK_MONOTONIC: bytes last read or written */
 };
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
@@ -860,6 +862,29 @@ size_t net_conn_output_length(struct net_conn *c)
     return n;
 }
 
+void net_conn_write_through(struct net_conn *c)
+{
+    c->write_through = true;
+}
+
+/*
+ * A reply to a client that waits for it (nothing queued before it, nothing
+ * more of the client's to read) on a plain connection: sent now. Through the
+ * bufferevent it would leave on the loop's next turn, after an epoll_ctl to
+ * watch for writability, an epoll_wait and another epoll_ctl to stop. What
+ * the socket does not take at once goes the usual way. Bytes written while
+ * more input waits (pipelined commands) still leave together in one writev.
+ */
+static size_t conn_write_now(struct net_conn *c, const void *data, size_t len)
+{
+    if (len == 0 || !c->write_through || c->ssl_bev || c->pout || c->z || c->closing ||
+        c->starttls_pending || evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
+        evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
+        return 0;
+    ssize_t n = send(c->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return n > 0 ? (size_t)n : 0; /* an error: the bufferevent meets it on its write */
+}
+
 void net_conn_write(struct net_conn *c, const void *data, size_t len)
 {
     if (c->dead)
@@ -869,7 +894,9 @@ void net_conn_write(struct net_conn *c, const void *data, size_t len)
         return;
     struct evbuffer *out = conn_out(c);
     if (c->z == NULL) {
-        evbuffer_add(out, data, len);
+        size_t sent = conn_write_now(c, data, len);
+        if (sent < len)
+            evbuffer_add(out, (const char *)data + sent, len - sent);
     } else {
         bool was_pending = net_compress_pending(c->z);
         net_compress_write(c->z, data, len, out);

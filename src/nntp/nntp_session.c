@@ -1030,11 +1030,14 @@ static void nntp_readable(void *arg);
 /* Writes what is answered, in order, up to the first article still waiting. */
 static void pending_flush(struct nntp_session *s)
 {
+    /* One write for all of it: the connection writes through (nntp_open), and
+     * the answers of a streamed batch leave together. */
+    struct buf out = BUF_INIT;
     while (s->pend_head && s->pend_head->job == NULL) {
         struct pending *p = s->pend_head;
-        net_conn_write(s->conn, s->held.data + s->held_sent, p->hole - s->held_sent);
+        buf_append(&out, s->held.data + s->held_sent, p->hole - s->held_sent);
         s->held_sent = p->hole;
-        net_conn_write(s->conn, p->answer.data, p->answer.len);
+        buf_append(&out, p->answer.data, p->answer.len);
         s->pend_head = p->next;
         if (s->pend_head == NULL)
             s->pend_tail = NULL;
@@ -1043,11 +1046,15 @@ static void pending_flush(struct nntp_session *s)
         free(p->offered);
         free(p);
     }
+    if (s->pend_head == NULL) {
+        buf_append(&out, s->held.data + s->held_sent, s->held.len - s->held_sent);
+        buf_reset(&s->held);
+        s->held_sent = 0;
+    }
+    net_conn_write(s->conn, out.data, out.len);
+    buf_free(&out);
     if (s->pend_head)
         return;
-    net_conn_write(s->conn, s->held.data + s->held_sent, s->held.len - s->held_sent);
-    buf_reset(&s->held);
-    s->held_sent = 0;
     if (s->drain_after && s->state == NNTP_READY) {
         reply(s, "400 Server shutting down");
         s->state = NNTP_CLOSING;
@@ -1413,6 +1420,7 @@ static void *nntp_open(struct net_conn *c, void *proto_arg)
     buf_init(&s->out);
     buf_init(&s->article_in);
     buf_init(&s->held);
+    net_conn_write_through(c); /* no writable callback; each reply is one write */
     const struct wharf_config *cfg = s->srv->cfg;
     line_session_init(&s->ls, c, (unsigned)cfg->nntp_max_errors, too_many_errors, s);
     struct auth_login_params lp = {
