@@ -485,11 +485,10 @@ async function saveFolder(ev) {
   $('folder-dialog').close();
   await loadMailboxes();
   if (m) return;
+  // in another's account too: a new folder starts with its parent's rights (the store copies
+  // the parent's ACL), so the one who made it sees it at once
   const made = r.s.created.f.id;
-  if (st.mailboxes.some((x) => x.id === made)) { await selectMailbox(made); return; }
-  // made in another's account: its owner has not shared it (the store gives a new folder no ACL)
-  const parent = st.mailboxes.find((x) => x.id === parentId);
-  notice(`“${name}” was made in ${parent ? `${whose(parent)} “${parent.name}”` : 'the shared folders'}; it shows here once it is shared with you.`);
+  if (st.mailboxes.some((x) => x.id === made)) await selectMailbox(made);
 }
 
 async function deleteFolder() {
