@@ -102,6 +102,7 @@ test('bob sees, opens and only reads what alice shares', async (t) => {
     const plans = shared.getByRole('group').getByRole('button', { name: 'Plans' });
     await plans.waitFor();
     assert.equal(await plans.getAttribute('aria-current'), 'true');
+    assert.equal(await page.locator('#reader').isHidden(), true); // Team's message left with Team
     assert.equal(await page.locator('#f-new').isDisabled(), false);
     assert.equal(await page.locator('#f-delete').isDisabled(), true);
     assert.equal(await why.textContent(),

@@ -142,6 +142,32 @@ test('the webmail end to end', async (t) => {
     await page.screenshot({ path: `${SHOTS}/conversation.png` });
   });
 
+  await t.test('reply all: the sender and the other recipients, never oneself', async () => {
+    // Carol's answer went to Alice, Cc Dan and Alice again (in capitals)
+    const items = page.getByRole('list', { name: 'Conversation' }).getByRole('button');
+    await items.filter({ hasText: 'Carol' }).click();
+    await page.locator('#r-text', { hasText: 'Tuesday works for the delivery.' }).waitFor();
+    assert.equal(await page.locator('#r-cc').textContent(), `Dan <dan@example.test>, Alice <${env.WEBMAIL_ALICE.toUpperCase()}>`);
+    const field = (name) => page.getByRole('textbox', { name, exact: true });
+    for (const open of [() => page.getByRole('button', { name: 'Reply all' }).click(), () => page.keyboard.press('a')]) {
+      await open();
+      await page.locator('#composer').waitFor();
+      assert.equal(await page.locator('#c-title').textContent(), 'Reply all');
+      assert.equal(await field('To').inputValue(), 'Carol <carol@example.test>');
+      assert.equal(await field('Cc').inputValue(), 'Dan <dan@example.test>');
+      assert.equal(await field('Subject').inputValue(), 'Re: Scaffolding order');
+      assert.match(await field('Message').inputValue(), /Carol <carol@example\.test> wrote:\n> Tuesday works for the delivery\./);
+      await page.getByRole('button', { name: 'Cancel' }).click(); // nothing written: no draft
+      await page.locator('#composer').waitFor({ state: 'hidden' });
+    }
+    // Reply answers the sender alone
+    await page.getByRole('button', { name: 'Reply', exact: true }).click();
+    assert.equal(await field('To').inputValue(), 'Carol <carol@example.test>');
+    assert.equal(await field('Cc').inputValue(), '');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.locator('#composer').waitFor({ state: 'hidden' });
+  });
+
   await t.test('hostile HTML: nothing runs, nothing remote loads until "Load images"', async () => {
     await page.evaluate(() => { window.pwned = 0; });
     await row(page, 'Quarterly figures').click();
@@ -310,7 +336,7 @@ test('the webmail end to end', async (t) => {
     // Rich text: Bob's reply (to himself: Alice's Inbox stays as the steps below expect) with
     // the quote as a blockquote, bold, a list and a link, and pasted HTML that must not go out;
     // test_webmail.py reads it over IMAP: text/plain and text/html in multipart/alternative.
-    await bobPage.getByRole('button', { name: 'Reply' }).click();
+    await bobPage.getByRole('button', { name: 'Reply', exact: true }).click();
     const bf = (name) => bobPage.getByRole('textbox', { name, exact: true });
     await bf('To').fill(env.WEBMAIL_BOB);
     assert.ok(!(await bobPage.getByRole('checkbox', { name: /Formatting/ }).isChecked())); // plain by default
