@@ -168,6 +168,40 @@ test('the webmail end to end', async (t) => {
     await page.locator('#composer').waitFor({ state: 'hidden' });
   });
 
+  await t.test('live: a flag and a move made by another client show without a click', async (tt) => {
+    // curl is the other client: JMAP with Alice's password (HTTP Basic), not the page's session
+    const origin = new globalThis.URL(URL).origin;
+    const curl = (...args) => JSON.parse(execFileSync('curl', ['-sk', '-u', `${ALICE}:${PASSWORD}`, ...args]).toString());
+    const session = curl(`${origin}/.well-known/jmap`);
+    const acc = session.primaryAccounts['urn:ietf:params:jmap:mail'];
+    const jmap = (calls) => curl('-H', 'Content-Type: application/json', '--data-binary',
+      JSON.stringify({ using: ['urn:ietf:params:jmap:core', 'urn:ietf:params:jmap:mail'], methodCalls: calls }),
+      new globalThis.URL(session.apiUrl, origin).href).methodResponses;
+    const [[, q], [, boxes]] = jmap([['Email/query', { accountId: acc, filter: { subject: 'Invoice 9' } }, 'q'],
+      ['Mailbox/get', { accountId: acc, properties: ['role'] }, 'm']]);
+    assert.equal(q.ids.length, 1);
+    const id = q.ids[0];
+    const role = (r) => boxes.list.find((m) => m.role === r).id;
+    const set = (patch) => { const [[n, a]] = jmap([['Email/set', { accountId: acc, update: { [id]: patch } }, 's']]); assert.ok(n === 'Email/set' && a.updated && id in a.updated, JSON.stringify(a)); };
+    const invoice = row(page, 'Invoice 9');
+    await invoice.waitFor();
+    const flagged = page.locator('#list-rows .row[aria-label*="flagged"]', { hasText: 'Invoice 9' });
+    assert.equal(await flagged.count(), 0);
+    let t0 = Date.now();
+    set({ 'keywords/$flagged': true });
+    await flagged.waitFor({ timeout: 15000 });
+    tt.diagnostic(`flag on screen ${Date.now() - t0} ms after the other client's Email/set`);
+    set({ 'keywords/$flagged': null });
+    await flagged.waitFor({ state: 'detached', timeout: 15000 });
+    t0 = Date.now();
+    set({ mailboxIds: { [role('archive')]: true } }); // moved out of the Inbox on screen
+    await invoice.waitFor({ state: 'detached', timeout: 15000 });
+    tt.diagnostic(`move on screen ${Date.now() - t0} ms after`);
+    await page.getByRole('button', { name: /^Archive, 1 unread/ }).waitFor({ timeout: 15000 });
+    set({ mailboxIds: { [role('inbox')]: true } }); // and back, as the tests after expect it
+    await invoice.waitFor({ timeout: 15000 });
+  });
+
   await t.test('hostile HTML: nothing runs, nothing remote loads until "Load images"', async () => {
     await page.evaluate(() => { window.pwned = 0; });
     await row(page, 'Quarterly figures').click();
