@@ -1184,6 +1184,85 @@ static void test_acl_rights_and_shares(void **state)
     store_close(s);
 }
 
+/* The ACL of a list, "id=rights id=rights" in identifier order. */
+static char *acl_text(struct store *s, const char *owner, const char *mailbox)
+{
+    struct buf err = BUF_INIT, out = BUF_INIT;
+    struct store_acl_entry *acl;
+    size_t n;
+    assert_int_equal(store_acl_list(s, owner, mailbox, &acl, &n, &err), 0);
+    for (size_t i = 0; i < n; i++)
+        buf_printf(&out, "%s%s=%s", i ? " " : "", acl[i].identifier, acl[i].rights);
+    store_acl_list_free(acl, n);
+    buf_free(&err);
+    return buf_steal(&out, NULL);
+}
+
+/* A new mailbox starts with a copy of its nearest existing ancestor's ACL; a
+ * top-level one with none; a rename keeps the mailbox's own. */
+static void test_acl_inherited_by_new_mailboxes(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT, rights = BUF_INIT;
+    assert_int_equal(store_mailbox_create(s, ALICE, "Team", NULL, &err), 0);
+    assert_int_equal(store_acl_set(s, ALICE, "Team", BOB, "lrk", &err), 0);
+    assert_int_equal(store_acl_set(s, ALICE, "Team", "-anyone", "w", &err), 0);
+    assert_int_equal(store_mailbox_create(s, ALICE, "Team/Plans", NULL, &err), 0);
+    char *t = acl_text(s, ALICE, "Team/Plans");
+    assert_string_equal(t, "-anyone=w " BOB "=lrk");
+    free(t);
+    assert_int_equal(store_acl_rights(s, ALICE, "Team/Plans", BOB, &rights, &err), 0);
+    assert_string_equal(buf_cstr(&rights), "lrk");
+    assert_int_equal(store_acl_rights(s, ALICE, "Team/Plans", ALICE, &rights, &err), 0);
+    assert_string_equal(buf_cstr(&rights), "lrswipkxtea"); /* the owner: unchanged */
+    /* a copy: the parent's later changes are not the child's */
+    assert_int_equal(store_acl_set(s, ALICE, "Team", BOB, "", &err), 0);
+    t = acl_text(s, ALICE, "Team/Plans");
+    assert_string_equal(t, "-anyone=w " BOB "=lrk");
+    free(t);
+    /* the nearest existing ancestor when parents are missing */
+    assert_int_equal(store_mailbox_create(s, ALICE, "Team/Plans/a/b", NULL, &err), 0);
+    t = acl_text(s, ALICE, "Team/Plans/a/b");
+    assert_string_equal(t, "-anyone=w " BOB "=lrk");
+    free(t);
+    /* the top level: nothing, and another owner's same names do not count */
+    assert_int_equal(store_mailbox_create(s, ALICE, "Top", NULL, &err), 0);
+    assert_int_equal(store_mailbox_create(s, BOB, "Team", NULL, &err), 0);
+    assert_int_equal(store_mailbox_create(s, BOB, "Team/Mine", NULL, &err), 0);
+    t = acl_text(s, ALICE, "Top");
+    assert_string_equal(t, "");
+    free(t);
+    t = acl_text(s, BOB, "Team/Mine");
+    assert_string_equal(t, "");
+    free(t);
+    /* a rename keeps the mailbox's ACL: Top moved into Team/Plans stays unshared */
+    assert_int_equal(store_mailbox_rename(s, ALICE, "Top", "Team/Plans/Top", &err), 0);
+    t = acl_text(s, ALICE, "Team/Plans/Top");
+    assert_string_equal(t, "");
+    free(t);
+    /* an import's new folder (store_mailbox_set_uids) and a public subfolder inherit too */
+    assert_int_equal(store_mailbox_set_uids(s, ALICE, "Team/Old", NULL, 77, 1, &err), 0);
+    t = acl_text(s, ALICE, "Team/Old");
+    assert_string_equal(t, "-anyone=w");
+    free(t);
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News", NULL, &err), 0);
+    assert_int_equal(store_acl_set(s, STORE_PUBLIC_OWNER, "News", "anyone", "lrp", &err), 0);
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News/dev", NULL, &err), 0);
+    assert_int_equal(store_acl_rights(s, STORE_PUBLIC_OWNER, "News/dev", BOB, &rights, &err), 0);
+    assert_string_equal(buf_cstr(&rights), "lrp");
+    /* deleted and made again: the parent's ACL of now */
+    assert_int_equal(store_mailbox_delete(s, ALICE, "Team/Plans/a/b", &err), 0);
+    assert_int_equal(store_acl_set(s, ALICE, "Team/Plans", BOB, "lr", &err), 0);
+    assert_int_equal(store_mailbox_create(s, ALICE, "Team/Plans/a/b", NULL, &err), 0);
+    t = acl_text(s, ALICE, "Team/Plans/a/b");
+    assert_string_equal(t, "-anyone=w " BOB "=lr");
+    free(t);
+    buf_free(&rights);
+    buf_free(&err);
+    store_close(s);
+}
+
 static void test_names_and_acl(void **state)
 {
     struct store *s = tmp_store();
@@ -1832,6 +1911,7 @@ int main(void)
         cmocka_unit_test(test_names_and_acl),
         cmocka_unit_test(test_acl_identifier_index),
         cmocka_unit_test(test_acl_rights_and_shares),
+        cmocka_unit_test(test_acl_inherited_by_new_mailboxes),
         cmocka_unit_test(test_import_keeps_uids),
         cmocka_unit_test(test_account_state),
         cmocka_unit_test(test_newsgroup_anchors),

@@ -239,8 +239,9 @@ def test_create_delete_rename_copy_move_in_a_shared_tree(imap):
     _, tagged = b.cmd("c", f'CREATE "Other Users/{ALICE}/Team/Sub"')
     assert tagged.startswith("c OK")
     assert ok(a.list(pattern="Team/*")) == [b'(\\HasNoChildren) "/" Team/Sub']  # alice owns it
-    # the new mailbox has no ACL of its own: bob cannot even see it
-    assert no(b, "s", f'SELECT "Other Users/{ALICE}/Team/Sub"').startswith("[NONEXISTENT]")
+    # the new mailbox starts with Team's ACL (test_new_mailbox_inherits_the_acl)
+    lines, _ = b.cmd("r", f'MYRIGHTS "Other Users/{ALICE}/Team/Sub"')
+    assert lines == [f'* MYRIGHTS "Other Users/{ALICE}/Team/Sub" lrkc']
     ok(a.setacl("Team/Sub", BOB, "lrx"))
     # RENAME needs "x" on it and "k" on the new parent; it stays with its owner
     _, tagged = b.cmd("r", f'RENAME "Other Users/{ALICE}/Team/Sub" "Other Users/{ALICE}/Team/Sub2"')
@@ -269,3 +270,43 @@ def test_create_delete_rename_copy_move_in_a_shared_tree(imap):
     assert tagged.startswith("m OK") and "* 3 EXPUNGE" in lines
     a.logout()
     b.close()
+
+
+def test_new_mailbox_inherits_the_acl(imap):
+    """A mailbox made in a shared one starts with its parent's ACL (as in Cyrus): the sharee
+    who made it uses it at once, and nobody else gains anything; RENAME keeps an ACL."""
+    carol = "carol@example.test"
+    imap.wharf("user", "add", carol, "--password-stdin", input=b"correct horse battery\n")
+    a = setup_team(imap)
+    ok(a.setacl("Team", BOB, "lrik"))
+    ok(a.setacl("Team", "-anyone", "p"))
+    b = login(imap, BOB)
+    plans = f'"Other Users/{ALICE}/Team/Plans"'
+    ok(b.create(plans))
+    assert f'(\\HasNoChildren) "/" {plans}'.encode() in ok(b.list())
+    assert ok(b.select(plans)) == [b"0"]
+    typ, data = b.append(plans, None, None, b"Subject: plan\r\n\r\nbuild it\r\n")
+    assert typ == "OK" and data[0].startswith(b"[APPENDUID "), data
+    ok(b.noop())
+    assert ok(b.search(None, "SUBJECT", "plan")) == [b"1"]
+    assert ok(b.myrights(plans)) == [f"{plans} lrikc".encode()]
+    # GETACL (alice: bob has no "a") shows the copied entries, negative ones too
+    assert ok(a.getacl("Team/Plans")) == [
+        f'Team/Plans "{ALICE}" lrswipkxteacd "-anyone" p "{BOB}" lrikc'.encode()]
+    # the parents IMAP makes for a deeper CREATE inherit as well
+    ok(a.create("Team/Y/Z"))
+    for name in ("Team/Y", "Team/Y/Z"):
+        assert ok(a.myrights(name)) == [f"{name} lrswipkxteacd".encode()]  # the owner: all
+        assert ok(a.getacl(name))[0].endswith(f'"{BOB}" lrikc'.encode()), name
+    # carol has no right on Team: she sees none of it, exactly as a missing mailbox
+    c = raw(imap, carol)
+    assert not any("Other Users" in ln for ln in listed(c))
+    assert no(c, "s", f"SELECT {plans}") == no(c, "s", f'SELECT "Other Users/{ALICE}/Ghost"')
+    c.close()
+    # RENAME is no creation: a private folder moved into Team keeps its own (empty) ACL
+    ok(a.create("Private"))
+    ok(a.rename("Private", "Team/Private"))
+    assert ok(a.getacl("Team/Private")) == [f'Team/Private "{ALICE}" lrswipkxteacd'.encode()]
+    assert not any(b"Team/Private" in ln for ln in ok(b.list()))
+    a.logout()
+    b.logout()

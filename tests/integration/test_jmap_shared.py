@@ -480,3 +480,35 @@ def test_mailbox_set_in_shared_account_asks_imap_rights(server):
     bi.logout()
     assert "Team" in alice_list(a)
     a.logout()
+
+
+def test_mailbox_made_in_shared_account_inherits_its_acl(server):
+    """Mailbox/set create in alice's Team: the new mailbox starts with Team's ACL (the
+    store's rule, as IMAP CREATE's), so bob lists it, adds to it and reads it at once."""
+    a = alice_team(server)
+    ok(a.setacl("Team", BOB, "lrik"))
+    b = Jmap(server, BOB)
+    alice = account_id(ALICE)
+    team = by_name(b, alice)["Team"]
+    st = b.ok("Mailbox/set", {"accountId": alice,
+                              "create": {"p": {"name": "Plans", "parentId": team["id"]}}})
+    plans = st["created"]["p"]["id"]
+    got = by_name(b, alice)["Plans"]
+    assert got["id"] == plans and got["parentId"] == team["id"]
+    assert got["myRights"] == team["myRights"] == {
+        "mayReadItems": True, "mayAddItems": True, "mayRemoveItems": False,
+        "maySetSeen": False, "maySetKeywords": False, "mayCreateChild": True,
+        "mayRename": False, "mayDelete": False, "maySubmit": False}
+    st = b.ok("Email/set", {"accountId": alice, "create": {"n": {
+        "mailboxIds": {plans: True}, "subject": "bob's plan",
+        "bodyValues": {"1": {"value": "build it"}}, "textBody": [{"partId": "1", "type": "text/plain"}]}}})
+    assert "n" in st["created"], st
+    assert set(emails(b, alice, plans)) == {"bob's plan"}
+    # alice owns it with every right, and her ACL shows bob's copied entry
+    assert ok(a.getacl("Team/Plans")) == [f'Team/Plans "{ALICE}" lrswipkxteacd "{BOB}" lrikc'.encode()]
+    ok(a.select("Team/Plans"))
+    assert ok(a.search(None, "SUBJECT", "plan")) == [b"1"]
+    # carol, with no right on Team, gains none on what is made in it
+    c = Jmap(server, CAROL)
+    assert alice not in c.session()["accounts"]
+    a.logout()

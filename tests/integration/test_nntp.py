@@ -123,6 +123,32 @@ def test_anonymous_reading_follows_the_acl(news):
     n.quit()
 
 
+def test_group_made_under_the_anchor_inherits_its_acl(news):
+    """A public folder made inside another starts with its ACL (the store's rule for every new
+    mailbox), so a group added under an anchor reads and posts as the anchor does; the
+    groups made before News had an ACL keep theirs (the fixture's)."""
+    news.wharf("acl", "set", "#public", "News", "anyone", "lr")
+    news.wharf("acl", "set", "#public", "News", ALICE, "lrp")
+    news.wharf("public", "add", "News/new")
+    acl = news.wharf("acl", "get", "#public", "News/new").stdout.decode()
+    assert "anyone" in acl and ALICE in acl, acl
+    n = reader(news)
+    assert [g.group for g in n.list()[1]] == ["comp.wharf.dev", "comp.wharf.new"]
+    n.quit()
+    a = reader(news, login=ALICE)
+    assert a.post(article(groups="comp.wharf.new", body="inherited\r\n")).startswith("240")
+    resp, count, first, last, name = a.group("comp.wharf.new")
+    assert count == 1
+    a.quit()
+    b = reader(news, login=BOB)  # "lr" from anyone: reads, may not post
+    resp, count, first, last, name = b.group("comp.wharf.new")
+    assert count == 1
+    with pytest.raises(nntplib.NNTPTemporaryError) as e:
+        b.post(article(groups="comp.wharf.new"))
+    assert str(e.value).startswith("441")
+    b.quit()
+
+
 def test_post_then_read_every_way(news):
     a = reader(news, login=ALICE)
     assert a.post(article(body="line one\r\n.dotted\r\n")).startswith("240")

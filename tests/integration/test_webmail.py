@@ -431,7 +431,8 @@ def test_in_chromium(server, tmp_path):
                 headers="Message-ID: <scaffold-1@example.test>\r\n")
         deliver(server, "Re: Scaffolding order", "Tuesday works for the delivery.",
                 frm="Carol <carol@example.test>",
-                headers="Message-ID: <scaffold-2@example.test>\r\n"
+                headers=f"Cc: Dan <dan@example.test>, Alice <{ALICE.upper()}>\r\n"
+                        "Message-ID: <scaffold-2@example.test>\r\n"
                         "In-Reply-To: <scaffold-1@example.test>\r\n"
                         "References: <scaffold-1@example.test>\r\n")
         for n in (7, 8, 9):

@@ -97,8 +97,17 @@ test('bob sees, opens and only reads what alice shares', async (t) => {
     await dialog.getByRole('textbox', { name: 'Name' }).fill('Plans');
     await dialog.getByRole('button', { name: 'Save' }).click();
     await dialog.waitFor({ state: 'hidden' });
-    // the store gives it no ACL: alice has it, bob sees it once she shares it
-    await notice.getByText(`“Plans” was made in ${env.WEBMAIL_ALICE}'s “Team”; it shows here once it is shared with you.`).waitFor();
+    // it starts with Team's rights (the store copies the parent's ACL): in bob's tree under
+    // Team at once, opened, with Team's rights ("k": New folder on; Rename, Delete off)
+    const plans = shared.getByRole('group').getByRole('button', { name: 'Plans' });
+    await plans.waitFor();
+    assert.equal(await plans.getAttribute('aria-current'), 'true');
+    assert.equal(await page.locator('#reader').isHidden(), true); // Team's message left with Team
+    assert.equal(await page.locator('#f-new').isDisabled(), false);
+    assert.equal(await page.locator('#f-delete').isDisabled(), true);
+    assert.equal(await why.textContent(),
+      `“Plans” is ${env.WEBMAIL_ALICE}'s folder: you may not rename it, delete it (${env.WEBMAIL_ALICE} decides).`);
+    assert.equal(await notice.getByText(/once it is shared/).count(), 0); // nothing to explain
     await page.screenshot({ path: `${env.WEBMAIL_SHOTS}/shared-actions.png` });
   });
 
@@ -145,7 +154,7 @@ test('bob sees, opens and only reads what alice shares', async (t) => {
   });
 
   await t.test('a share taken back leaves the tree at the next request', async () => {
-    for (const box of ['Team', 'Crew', 'Trash']) execFileSync(WHARF[0], [...WHARF.slice(1), 'acl', 'del', env.WEBMAIL_ALICE, box, env.WEBMAIL_BOB]);
+    for (const box of ['Team', 'Team/Plans', 'Crew', 'Trash']) execFileSync(WHARF[0], [...WHARF.slice(1), 'acl', 'del', env.WEBMAIL_ALICE, box, env.WEBMAIL_BOB]);
     await page.locator('#folder-list > li:not(.shared) button', { hasText: 'Inbox' }).click();
     await shared.waitFor({ state: 'detached' });
     await pub.getByRole('button', { name: /^News/ }).waitFor(); // the other share stays

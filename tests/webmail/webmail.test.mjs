@@ -142,6 +142,66 @@ test('the webmail end to end', async (t) => {
     await page.screenshot({ path: `${SHOTS}/conversation.png` });
   });
 
+  await t.test('reply all: the sender and the other recipients, never oneself', async () => {
+    // Carol's answer went to Alice, Cc Dan and Alice again (in capitals)
+    const items = page.getByRole('list', { name: 'Conversation' }).getByRole('button');
+    await items.filter({ hasText: 'Carol' }).click();
+    await page.locator('#r-text', { hasText: 'Tuesday works for the delivery.' }).waitFor();
+    assert.equal(await page.locator('#r-cc').textContent(), `Dan <dan@example.test>, Alice <${env.WEBMAIL_ALICE.toUpperCase()}>`);
+    const field = (name) => page.getByRole('textbox', { name, exact: true });
+    for (const open of [() => page.getByRole('button', { name: 'Reply all' }).click(), () => page.keyboard.press('a')]) {
+      await open();
+      await page.locator('#composer').waitFor();
+      assert.equal(await page.locator('#c-title').textContent(), 'Reply all');
+      assert.equal(await field('To').inputValue(), 'Carol <carol@example.test>');
+      assert.equal(await field('Cc').inputValue(), 'Dan <dan@example.test>');
+      assert.equal(await field('Subject').inputValue(), 'Re: Scaffolding order');
+      assert.match(await field('Message').inputValue(), /Carol <carol@example\.test> wrote:\n> Tuesday works for the delivery\./);
+      await page.getByRole('button', { name: 'Cancel' }).click(); // nothing written: no draft
+      await page.locator('#composer').waitFor({ state: 'hidden' });
+    }
+    // Reply answers the sender alone
+    await page.getByRole('button', { name: 'Reply', exact: true }).click();
+    assert.equal(await field('To').inputValue(), 'Carol <carol@example.test>');
+    assert.equal(await field('Cc').inputValue(), '');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.locator('#composer').waitFor({ state: 'hidden' });
+  });
+
+  await t.test('live: a flag and a move made by another client show without a click', async (tt) => {
+    // curl is the other client: JMAP with Alice's password (HTTP Basic), not the page's session
+    const origin = new globalThis.URL(URL).origin;
+    const curl = (...args) => JSON.parse(execFileSync('curl', ['-sk', '-u', `${ALICE}:${PASSWORD}`, ...args]).toString());
+    const session = curl(`${origin}/.well-known/jmap`);
+    const acc = session.primaryAccounts['urn:ietf:params:jmap:mail'];
+    const jmap = (calls) => curl('-H', 'Content-Type: application/json', '--data-binary',
+      JSON.stringify({ using: ['urn:ietf:params:jmap:core', 'urn:ietf:params:jmap:mail'], methodCalls: calls }),
+      new globalThis.URL(session.apiUrl, origin).href).methodResponses;
+    const [[, q], [, boxes]] = jmap([['Email/query', { accountId: acc, filter: { subject: 'Invoice 9' } }, 'q'],
+      ['Mailbox/get', { accountId: acc, properties: ['role'] }, 'm']]);
+    assert.equal(q.ids.length, 1);
+    const id = q.ids[0];
+    const role = (r) => boxes.list.find((m) => m.role === r).id;
+    const set = (patch) => { const [[n, a]] = jmap([['Email/set', { accountId: acc, update: { [id]: patch } }, 's']]); assert.ok(n === 'Email/set' && a.updated && id in a.updated, JSON.stringify(a)); };
+    const invoice = row(page, 'Invoice 9');
+    await invoice.waitFor();
+    const flagged = page.locator('#list-rows .row[aria-label*="flagged"]', { hasText: 'Invoice 9' });
+    assert.equal(await flagged.count(), 0);
+    let t0 = Date.now();
+    set({ 'keywords/$flagged': true });
+    await flagged.waitFor({ timeout: 15000 });
+    tt.diagnostic(`flag on screen ${Date.now() - t0} ms after the other client's Email/set`);
+    set({ 'keywords/$flagged': null });
+    await flagged.waitFor({ state: 'detached', timeout: 15000 });
+    t0 = Date.now();
+    set({ mailboxIds: { [role('archive')]: true } }); // moved out of the Inbox on screen
+    await invoice.waitFor({ state: 'detached', timeout: 15000 });
+    tt.diagnostic(`move on screen ${Date.now() - t0} ms after`);
+    await page.getByRole('button', { name: /^Archive, 1 unread/ }).waitFor({ timeout: 15000 });
+    set({ mailboxIds: { [role('inbox')]: true } }); // and back, as the tests after expect it
+    await invoice.waitFor({ timeout: 15000 });
+  });
+
   await t.test('hostile HTML: nothing runs, nothing remote loads until "Load images"', async () => {
     await page.evaluate(() => { window.pwned = 0; });
     await row(page, 'Quarterly figures').click();
@@ -310,7 +370,7 @@ test('the webmail end to end', async (t) => {
     // Rich text: Bob's reply (to himself: Alice's Inbox stays as the steps below expect) with
     // the quote as a blockquote, bold, a list and a link, and pasted HTML that must not go out;
     // test_webmail.py reads it over IMAP: text/plain and text/html in multipart/alternative.
-    await bobPage.getByRole('button', { name: 'Reply' }).click();
+    await bobPage.getByRole('button', { name: 'Reply', exact: true }).click();
     const bf = (name) => bobPage.getByRole('textbox', { name, exact: true });
     await bf('To').fill(env.WEBMAIL_BOB);
     assert.ok(!(await bobPage.getByRole('checkbox', { name: /Formatting/ }).isChecked())); // plain by default

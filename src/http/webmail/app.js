@@ -485,11 +485,10 @@ async function saveFolder(ev) {
   $('folder-dialog').close();
   await loadMailboxes();
   if (m) return;
+  // in another's account too: a new folder starts with its parent's rights (the store copies
+  // the parent's ACL), so the one who made it sees it at once
   const made = r.s.created.f.id;
-  if (st.mailboxes.some((x) => x.id === made)) { await selectMailbox(made); return; }
-  // made in another's account: its owner has not shared it (the store gives a new folder no ACL)
-  const parent = st.mailboxes.find((x) => x.id === parentId);
-  notice(`“${name}” was made in ${parent ? `${whose(parent)} “${parent.name}”` : 'the shared folders'}; it shows here once it is shared with you.`);
+  if (st.mailboxes.some((x) => x.id === made)) await selectMailbox(made);
 }
 
 async function deleteFolder() {
@@ -557,6 +556,8 @@ async function selectMailbox(id) {
 
 // The list set to folder id, empty (its pages not asked for yet).
 function showMailbox(id) {
+  // another folder's message does not stay in the pane (its actions would ask this folder's rights)
+  if (id !== st.current) closeReader();
   notice('');
   clearSelection();
   st.search = null;
@@ -948,6 +949,8 @@ async function showMessage(id, seq) {
   text($('r-date'), fmtFull(e.receivedAt));
   $('r-date').setAttribute('datetime', e.receivedAt);
   text($('r-to'), addr(e.to));
+  text($('r-cc'), addr(e.cc));
+  $('r-cc-line').hidden = !(e.cc || []).length;
   showFlag(e);
   $('edit-draft').hidden = !(e.keywords || {}).$draft;
   fillFolders($('copy-to'), 'Copy to…', canCopyTo);
@@ -1122,8 +1125,23 @@ function signature(i) {
   return i && i.textSignature ? `\n\n-- \n${i.textSignature}` : '';
 }
 
+// Reply all: the sender (its Reply-To) and the other To recipients in To, the Cc kept; each
+// address once, and never the user's own (the account's and its identities').
+function replyAllAddrs(e) {
+  const seen = new Set([st.account, ...(st.identities || []).map((i) => i.email)].map((a) => (a || '').toLowerCase()));
+  const keep = (list) => (list || []).filter((a) => {
+    const k = (a.email || '').toLowerCase();
+    if (!k || seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+  const to = keep([...(e.replyTo && e.replyTo.length ? e.replyTo : e.from || []), ...(e.to || [])]);
+  return { to, cc: keep(e.cc) };
+}
+
 function compose(kind) {
   const e = st.open;
+  const replying = kind === 'reply' || kind === 'replyall';
   $('c-form').reset();
   text($('c-error'), '');
   text($('c-status'), '');
@@ -1135,8 +1153,12 @@ function compose(kind) {
   const id = kind === 'draft' && e ? pickIdentity(senderOf(e)) : st.identity;
   $('c-from').value = id ? id.id : '';
   const sig = signature(id);
-  if (kind === 'reply' && e) {
-    $('c-to').value = addr(e.replyTo && e.replyTo.length ? e.replyTo : e.from);
+  if (replying && e) {
+    if (kind === 'replyall') {
+      const all = replyAllAddrs(e);
+      $('c-to').value = addr(all.to);
+      $('c-cc').value = addr(all.cc);
+    } else $('c-to').value = addr(e.replyTo && e.replyTo.length ? e.replyTo : e.from);
     $('c-subject').value = /^re:/i.test(e.subject || '') ? e.subject : `Re: ${e.subject || ''}`;
     $('c-body').value = `${sig}\n\n${addr(e.from)} wrote:\n${bodyText(e, e.textBody).split('\n').map((l) => `> ${l}`).join('\n')}`;
     st.replyTo = e;
@@ -1158,15 +1180,15 @@ function compose(kind) {
   } else {
     $('c-body').value = sig;
   }
-  text($('c-title'), { reply: 'Reply', forward: 'Forward', draft: 'Draft' }[kind] || 'New message');
+  text($('c-title'), { reply: 'Reply', replyall: 'Reply all', forward: 'Forward', draft: 'Draft' }[kind] || 'New message');
   $('composer').showModal();
   // typed before the address book came: suggested once it is in
   guard(loadAddressBook().then(() => {
     const f = document.activeElement;
     if (f && ['c-to', 'c-cc', 'c-bcc'].includes(f.id) && f.value) suggest(f);
   }));
-  (kind === 'reply' ? $('c-body') : $('c-to')).focus();
-  if (kind === 'reply') $('c-body').setSelectionRange(0, 0);
+  (replying && e ? $('c-body') : $('c-to')).focus();
+  if (replying && e) $('c-body').setSelectionRange(0, 0);
 }
 
 // -- rich text: plain text is the default; "Formatting" turns the text into HTML in an editor
@@ -1588,6 +1610,7 @@ function wire() {
   $('signout').addEventListener('click', () => guard(signOut()));
   $('compose').addEventListener('click', () => compose('new'));
   $('reply').addEventListener('click', () => compose('reply'));
+  $('reply-all').addEventListener('click', () => compose('replyall'));
   $('forward').addEventListener('click', () => compose('forward'));
   $('c-form').addEventListener('submit', (ev) => guard(send(ev)));
   $('c-cancel').addEventListener('click', () => guard(closeComposer(true)));
@@ -1679,6 +1702,7 @@ function wire() {
     if (ev.target.closest('input, textarea, dialog') || $('app').hidden) return;
     if (ev.key === 'n') compose('new');
     else if (ev.key === 'r' && st.open) compose('reply');
+    else if (ev.key === 'a' && !(ev.ctrlKey || ev.metaKey) && st.open) compose('replyall');
     else if (ev.key === 'Delete' && (st.selAll || st.sel.size > 1)) guard(bulk(selectedRows(), 'delete'));
     else if (ev.key === 'Delete' && st.open) guard(deleteOpen());
     else if (ev.key === 'a' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); if (!st.selAll) selectAll(); }

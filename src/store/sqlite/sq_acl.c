@@ -138,6 +138,46 @@ int sq_acl_list(struct store *s, const char *owner, const char *mailbox,
     return 0;
 }
 
+/* ---- inheritance: a new mailbox starts with its parent's ACL ---- */
+
+/*
+ * As Cyrus does (RFC 4314 leaves it to the server): whoever may use the
+ * parent may use what is made in it, so a folder a sharee makes in a shared
+ * folder is theirs to use at once, and a public folder's subfolders (NNTP
+ * groups under an anchor) read and post as the folder does. The nearest
+ * existing ancestor counts when parents are missing (public folders are
+ * made without their parents). Only creation copies: a RENAME keeps the
+ * mailbox's own ACL (its id and rows move with it, as in Cyrus), so moving a
+ * private folder under a shared one never shows it to anybody.
+ */
+int sq_acl_inherit(struct store *s, const char *owner, const char *name, int64_t id,
+                   struct buf *err)
+{
+    char *parent = xstrdup(name);
+    int rc = 1;
+    char *slash;
+    while (rc == 1 && (slash = strrchr(parent, STORE_DELIMITER)) != NULL) {
+        *slash = '\0';
+        struct mbrow row;
+        rc = sq_mailbox_find(s, owner, parent, &row, err);
+        if (rc != 0)
+            continue;
+        sqlite3_stmt *st = sq_stmt(s,
+                                   "INSERT INTO acl(mailbox_id, identifier, rights)"
+                                   " SELECT ?1, identifier, rights FROM acl WHERE mailbox_id = ?2",
+                                   err);
+        if (st == NULL) {
+            rc = -1;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, row.id);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "inherit acl", err);
+    }
+    free(parent);
+    return rc < 0 ? -1 : 0;
+}
+
 /* ---- effective rights ---- */
 
 /* The four identifiers that speak about user (?1): user, anyone, -user, -anyone. */

@@ -375,7 +375,7 @@ int sq_mailbox_insert(struct store *s, const char *owner, const char *name, cons
     }
     if (rc != SQLITE_DONE)
         return sq_db_error(s, "create mailbox", err);
-    return 0;
+    return sq_acl_inherit(s, owner, name, id, err);
 }
 
 int sq_account_ensure(struct store *s, const char *owner, struct buf *err)

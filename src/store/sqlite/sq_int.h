@@ -60,7 +60,8 @@ int sq_meta_set(struct store *s, const char *key, int64_t value, struct buf *err
 
 /* In a write transaction: creates the account's default folders on first use. */
 int sq_account_ensure(struct store *s, const char *owner, struct buf *err);
-/* Inserts a mailbox row with a fresh UIDVALIDITY (in a write transaction). */
+/* Inserts a mailbox row with a fresh UIDVALIDITY and its parent's ACL
+ * (sq_acl_inherit), in a write transaction. */
 int sq_mailbox_insert(struct store *s, const char *owner, const char *name, const char *special_use,
                       struct buf *err);
 /* 0 found, 1 missing, -1 error. name must be canonical. */
@@ -213,6 +214,10 @@ int sq_acl_rights(struct store *s, const char *owner, const char *mailbox, const
                   struct buf *rights_r, struct buf *err);
 int sq_acl_shared(struct store *s, const char *user, struct store_acl_share **list_r, size_t *n_r,
                   struct buf *err);
+/* In a write transaction: gives the new mailbox id (owner's name, canonical)
+ * a copy of the ACL of its nearest existing ancestor; nothing at the top level. */
+int sq_acl_inherit(struct store *s, const char *owner, const char *name, int64_t id,
+                   struct buf *err);
 int sq_vacation_get(struct store *s, const char *owner, struct store_vacation *v, struct buf *err);
 int sq_vacation_set(struct store *s, const char *owner, const struct store_vacation *v,
                     struct buf *err);
