@@ -36,6 +36,9 @@ size_t net_proxy_park_sweep(struct net_worker *w, int64_t now, int64_t idle_ms);
 void net_worker_note_parked(struct net_worker *w);
 /* How many of the worker's proxies are parked, and of those asleep (no bufferevent). */
 size_t net_proxy_parked(struct net_worker *w, size_t *asleep_r);
+/* How many are spliced on the pump (net_proxy.c), and of those not reading
+ * the back-end because their client's output is blocked. */
+size_t net_proxy_pumped(struct net_worker *w, size_t *held_r);
 /* The front-end's resolver for home servers named by host name (dns_resolver),
  * made on first use; NULL with the reason in err. */
 struct dns_resolver *net_worker_proxy_dns(struct net_worker *w, struct buf *err);

@@ -567,6 +567,12 @@ static void control_status_cb(void *arg, json_t *obj)
         json_object_set_new(obj, "proxy_tls_parked", json_integer((json_int_t)proxy_parked));
         json_object_set_new(obj, "proxy_tls_asleep", json_integer((json_int_t)proxy_asleep));
     }
+    if (w->proxy_tls) { /* spliced sessions on the pump, and those waiting for their client */
+        size_t pump_held;
+        size_t pumped = net_proxy_pumped(w, &pump_held);
+        json_object_set_new(obj, "proxy_pumped", json_integer((json_int_t)pumped));
+        json_object_set_new(obj, "proxy_pump_held", json_integer((json_int_t)pump_held));
+    }
     /* What connections keep for as long as they live (base/slab.h). */
     json_object_set_new(obj, "slab_bytes", json_integer((json_int_t)slab_bytes()));
     json_object_set_new(obj, "slab_objects", json_integer((json_int_t)slab_objects()));

@@ -1136,3 +1136,62 @@ def test_upload_to_stalled_backend_through_frontend(layout):
     assert out.decode().rpartition("\n")[2] == "2 504", out[-200:]
     assert stalls() == 2
     assert "took none of the request body for http_idle_timeout" in fe.log()
+
+
+# ---- the pump: a spliced IMAP session's bytes, both ways ----------------------
+
+BIG_LITERAL = 12 * 1024 * 1024
+
+
+def test_big_literal_both_ways_through_pump(wharf_factory, tmp_path, data_templates):
+    """A spliced session is carried by the front-end's pump (net_proxy.c: the
+    SSL and the socket without a bufferevent, proxy_pumped in `wharf status`).
+    A message of 12 MiB goes through it both ways: an APPEND whose literal the
+    client sends as fast as it can (the front-end pauses the client while the
+    back-end has not taken its share), then a FETCH of it by a client that
+    stops reading: the front-end stops reading the back-end (proxy_pump_held)
+    and reads on once the client drains. The bytes come back identical. No
+    parking here (tls_park_idle = 0): the pump alone, all the way."""
+    cert, key = backend_cert(tmp_path)
+    imaps = common_port()
+    h = HOSTS["be1"]
+    be = wharf_factory("be1", host=h, enable=["imap"], extra={
+        "imaps_listen": f"{h}:{imaps}", "tls_cert_file": str(cert), "tls_key_file": str(key),
+        "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32", "tls_park_idle": "0"})
+    be.ports.update(imaps=imaps)
+    data_templates.prepare(be, "be1", backend_accounts).start()
+    fe = wharf_factory("fe", host=HOSTS["fe"], enable=["imap", "imaps"], extra={
+        "role": "frontend", "frontend_secret": SECRET, "frontend_imap_port": str(imaps),
+        "frontend_tls_ca_file": str(cert), "frontend_source_address": HOSTS["fe"],
+        "tls_park_idle": "0"})
+    data_templates.prepare(fe, "fe", frontend_accounts).start()
+
+    body = base64.encodebytes(os.urandom(BIG_LITERAL * 3 // 4)).replace(b"\n", b"\r\n")
+    msg = b"From: someone@example.net\r\nSubject: big\r\n\r\n" + body
+    a = imaplib.IMAP4_SSL(fe.host, fe.ports["imaps"], ssl_context=tls_context(), timeout=60)
+    # a small receive buffer, fixed (no autotuning): the kernel does not take the whole message
+    a.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    a.login("alice@example.test", PASSWORD)
+    wait_until(lambda: fe.worker_count("imap", "proxy_pumped") == 1,
+               what="the spliced session on the front-end's pump")
+    typ, data = a.append("INBOX", None, None, msg)
+    assert typ == "OK", data
+    assert a.select("INBOX")[0] == "OK"
+    # the FETCH, then no reading until the front-end has stopped reading the back-end
+    a.send(b"F1 FETCH 1 BODY.PEEK[]\r\n")
+    wait_until(lambda: fe.worker_count("imap", "proxy_pump_held") == 1, timeout=60,
+               what="the front-end to stop reading the back-end for a client that does not read")
+    got = bytearray()
+    while not (len(got) > len(msg) and got.endswith(b"\r\n") and b"\r\nF1 " in got[-300:]):
+        chunk = a.sock.recv(64 * 1024)
+        assert chunk, "the front-end closed the connection"
+        got += chunk
+    head, _, rest = bytes(got).partition(b"\r\n")
+    assert head.startswith(b"* 1 FETCH (BODY[] {%d}" % len(msg)), head[:100]
+    assert rest[:len(msg)] == msg
+    assert b"F1 OK" in rest[len(msg):]
+    assert fe.worker_count("imap", "proxy_pump_held") == 0
+    a.logout()
+    wait_until(lambda: fe.worker_count("imap", "proxy_pumped") == 0,
+               what="the pump's session to end with the client's")
+    assert "went away" not in fe.log()
