@@ -870,8 +870,8 @@ static int cold_query(struct jmap_req *r, uint64_t st, const struct qrun *qr, ch
         const struct jmap_cold_email *e = &c->emails[i];
         if (qr->filter && !cold_matches(&sf, sys, c, e))
             continue;
-        k[n++] = (struct cold_key){e->date, e->created_state, {e->h[0], e->h[1]}, e->thread,
-                                   e->copy};
+        k[n++] =
+            (struct cold_key){e->date, e->created_state, {e->h[0], e->h[1]}, e->thread, e->copy};
     }
     struct cold_sort cs = {c, qr->sk.k[0].asc};
     if (n > 1)

@@ -65,7 +65,8 @@ static int int64_cmp(const void *a, const void *b)
 
 /* The copies in cold of the threads ids names, by thread_order, into *v_r (shallow: only
  * thread, date, arrival and body are read); how many. */
-static size_t cold_threads(const struct jmap_cold *cold, json_t *ids, struct store_account_message **v_r)
+static size_t cold_threads(const struct jmap_cold *cold, json_t *ids,
+                           struct store_account_message **v_r)
 {
     size_t nw = 0, i, n = 0, cap = 0;
     int64_t *want = xcalloc(json_array_size(ids) + 1, sizeof(*want));

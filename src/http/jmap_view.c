@@ -39,7 +39,7 @@
 struct jmap_view_cache {
     struct jmap_view v;
     struct jmap_cold cold; /* while v holds no account: a cold one (jmap_cold_get) */
-    int64_t used_ms; /* when a request last asked for it (monotonic_ms) */
+    int64_t used_ms;       /* when a request last asked for it (monotonic_ms) */
 };
 
 static int copy_order(const void *a, const void *b)
