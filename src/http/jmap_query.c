@@ -768,6 +768,136 @@ static json_t *query_run(struct jmap_req *r, uint64_t st, struct qrun *qr)
 }
 
 /*
+ * A mail list's query (sorted by receivedAt alone, a simple filter) on a
+ * worker that keeps no view of the account (a first sign-in; the account
+ * idle past jmap_cache_idle): answered from the cold account (jmap_cold_get),
+ * with the view's answer: each Email's date, arrival, keywords and thread
+ * are its first copy's (lowest mailbox, then UID), its mailboxes all its
+ * copies', the order email_order's, and collapseThreads keeps the first
+ * Email of each thread met. 1 when answered (*ids_r, *n_r: the whole result,
+ * kept like query_run's), 0 when the view must answer, -1 (*err_r).
+ */
+struct cold_key {
+    int64_t date;
+    uint64_t created;
+    uint64_t h[2];
+    int64_t thread;
+    uint32_t copy; /* the Email's first copy */
+};
+
+struct cold_sort {
+    const struct jmap_cold *c;
+    bool asc;
+};
+
+static int cold_key_order(const void *a, const void *b, void *arg)
+{
+    const struct cold_key *x = a, *y = b;
+    const struct cold_sort *cs = arg;
+    int dir = cs->asc ? 1 : -1;
+    if (x->date != y->date)
+        return (x->date < y->date ? -1 : 1) * dir;
+    if (x->created != y->created) /* arrival breaks receivedAt's ties the same way */
+        return (x->created < y->created ? -1 : 1) * dir;
+    for (int k = 0; k < 2; k++) /* then body, ascending */
+        if (x->h[k] != y->h[k])
+            return x->h[k] < y->h[k] ? -1 : 1;
+    return strcmp(cs->c->blobs[x->copy], cs->c->blobs[y->copy]);
+}
+
+/* simple_matches on a cold Email; sys[i]: the store flag of sf's keyword i (0: none) */
+static bool cold_matches(const struct simple_filter *sf, const unsigned *sys,
+                         const struct jmap_cold *c, const struct jmap_cold_email *e)
+{
+    if (sf->mailbox >= 0 && e->mailbox_id != sf->mailbox) {
+        bool in = false;
+        for (uint32_t k = 1; k < e->n && !in; k++)
+            in = c->copies[c->order[e->first + k]].mailbox_id == sf->mailbox;
+        if (!in)
+            return false;
+    }
+    for (size_t i = 0; i < sf->n; i++) {
+        bool has = sys[i] ? (e->flags & sys[i]) != 0
+                          : e->keywords && jmap_has_keyword(0, e->keywords, sf->k[i].kw);
+        if (has != sf->k[i].want)
+            return false;
+    }
+    return true;
+}
+
+/* A set of thread ids (collapseThreads): open addressing, n at most cap / 2. */
+struct thread_set {
+    int64_t *id;
+    bool *used;
+    size_t mask;
+};
+
+static bool thread_set_add(struct thread_set *t, int64_t id)
+{
+    size_t i = ((uint64_t)id * 0x9E3779B97F4A7C15ull >> 20) & t->mask;
+    while (t->used[i]) {
+        if (t->id[i] == id)
+            return false;
+        i = (i + 1) & t->mask;
+    }
+    t->used[i] = true;
+    t->id[i] = id;
+    return true;
+}
+
+static int cold_query(struct jmap_req *r, uint64_t st, const struct qrun *qr, char (**ids_r)[65],
+                      size_t *n_r, json_t **err_r)
+{
+    *err_r = NULL;
+    if (qr->sk.n != 1 || qr->sk.k[0].what != S_RECEIVED)
+        return 0;
+    struct simple_filter sf;
+    simple_filter_make(r, qr->filter, &sf);
+    if (qr->filter && !sf.ok)
+        return 0;
+    const struct jmap_cold *c = jmap_cold_get(r, st, err_r);
+    if (c == NULL)
+        return *err_r ? -1 : 0;
+    /* the store flag each keyword is (jmap_has_keyword's answer for every flag set) */
+    unsigned sys[sizeof(sf.k) / sizeof(sf.k[0])] = {0};
+    for (size_t i = 0; i < sf.n; i++)
+        for (unsigned b = 0; b < 32 && sys[i] == 0; b++)
+            if (jmap_has_keyword(1u << b, NULL, sf.k[i].kw))
+                sys[i] = 1u << b;
+    struct cold_key *k = xcalloc(c->n_emails + 1, sizeof(*k));
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_emails; i++) {
+        const struct jmap_cold_email *e = &c->emails[i];
+        if (qr->filter && !cold_matches(&sf, sys, c, e))
+            continue;
+        k[n++] =
+            (struct cold_key){e->date, e->created_state, {e->h[0], e->h[1]}, e->thread, e->copy};
+    }
+    struct cold_sort cs = {c, qr->sk.k[0].asc};
+    if (n > 1)
+        qsort_r(k, n, sizeof(*k), cold_key_order, &cs);
+    char(*ids)[65] = xcalloc(n + 1, sizeof(*ids));
+    size_t nk = 0;
+    struct thread_set ts = {NULL, NULL, 0};
+    if (qr->collapse) {
+        size_t cap = 16;
+        while (cap < 2 * n)
+            cap *= 2;
+        ts = (struct thread_set){xcalloc(cap, sizeof(*ts.id)), xcalloc(cap, sizeof(*ts.used)),
+                                 cap - 1};
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!qr->collapse || thread_set_add(&ts, k[i].thread))
+            memcpy(ids[nk++], c->blobs[k[i].copy], 65);
+    free(ts.id);
+    free(ts.used);
+    free(k);
+    *ids_r = ids;
+    *n_r = nk;
+    return 1;
+}
+
+/*
  * A text query the store answers whole: a filter of one text condition
  * (text, body, subject, from, to, cc or bcc, of 3 characters or more), alone
  * or with inMailbox, sorted by receivedAt only (sentAt is receivedAt here),
@@ -871,6 +1001,7 @@ void jmap_stats_json(const struct jmap *j, json_t *obj)
 {
     const struct jmap_stats *s = &j->stats;
     json_object_set_new(obj, "jmap_view_reads", json_integer((json_int_t)s->view_reads));
+    json_object_set_new(obj, "jmap_cold_reads", json_integer((json_int_t)s->cold_reads));
     json_object_set_new(obj, "jmap_view_patches", json_integer((json_int_t)s->view_patches));
     json_object_set_new(obj, "jmap_view_in_place", json_integer((json_int_t)s->view_in_place));
     json_object_set_new(obj, "jmap_view_moves", json_integer((json_int_t)s->view_moves));
@@ -974,7 +1105,8 @@ static size_t email_find(const struct jmap_view_email *v, size_t n, const char *
 static struct jmap_query_cache *qcache_grow(struct jmap_req *r, struct qrun *qr, const char *key,
                                             uint64_t st)
 {
-    if (qr->sk.n != 1 || qr->sk.k[0].what != S_RECEIVED)
+    /* only a kept view can have grown: none (a cold worker) is no reason to read one */
+    if (qr->sk.n != 1 || qr->sk.k[0].what != S_RECEIVED || !jmap_view_held(r->j, r->view_key.data))
         return NULL;
     json_t *err = NULL;
     const struct jmap_view *v = jmap_view_get(r, st, &err);
@@ -1103,6 +1235,10 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
         int fast = text_fast(r, &qr, &found, &nfound);
         if (fast < 0) {
             *err_r = jmap_error("serverFail", "text index");
+            free(key);
+            return NULL;
+        }
+        if (fast == 0 && (fast = cold_query(r, st, &qr, &found, &nfound, err_r)) < 0) {
             free(key);
             return NULL;
         }

@@ -57,6 +57,52 @@ static size_t thread_first(const struct store_account_message *v, size_t n, int6
     return lo < n && v[lo].thread == t ? lo : n;
 }
 
+static int int64_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The copies in cold of the threads ids names, by thread_order, into *v_r (shallow: only
+ * thread, date, arrival and body are read); how many. */
+static size_t cold_threads(const struct jmap_cold *cold, json_t *ids,
+                           struct store_account_message **v_r)
+{
+    size_t nw = 0, i, n = 0, cap = 0;
+    int64_t *want = xcalloc(json_array_size(ids) + 1, sizeof(*want));
+    json_t *id;
+    json_array_foreach(ids, i, id)
+    {
+        int64_t t = jmap_thread_id_parse(json_string_value(id));
+        if (t > 0)
+            want[nw++] = t;
+    }
+    if (nw > 1)
+        qsort(want, nw, sizeof(*want), int64_cmp);
+    struct store_account_message *v = NULL;
+    for (size_t c = 0; c < cold->n_copies && nw > 0; c++) {
+        const struct jmap_cold_copy *x = &cold->copies[c];
+        if (bsearch(&x->thread, want, nw, sizeof(*want), int64_cmp) == NULL)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            v = xreallocarray(v, cap, sizeof(*v));
+        }
+        struct store_account_message *a = &v[n++];
+        memset(a, 0, sizeof(*a));
+        a->thread = x->thread;
+        a->mailbox_id = x->mailbox_id;
+        a->created_state = x->created_state;
+        a->m.internaldate = x->date;
+        memcpy(a->m.blob, cold->blobs[c], 65);
+    }
+    free(want);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), thread_order);
+    *v_r = v;
+    return n;
+}
+
 json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     json_t *ids, *props;
@@ -70,9 +116,18 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
     uint64_t st;
     if (!jmap_state_now(r, &st, err_r))
         return NULL;
-    const struct jmap_view *v = jmap_view_get(r, st, err_r);
-    if (v == NULL)
+    /* a cold worker (no view kept): the copies of the threads asked for, from the cold
+     * account, in one pass */
+    const struct jmap_cold *cold = jmap_cold_get(r, st, err_r);
+    if (cold == NULL && *err_r)
         return NULL;
+    const struct jmap_view *v = cold ? NULL : jmap_view_get(r, st, err_r);
+    if (v == NULL && cold == NULL)
+        return NULL;
+    struct store_account_message *cc = NULL; /* cold: those copies, by thread_order */
+    size_t ncc = 0;
+    if (cold)
+        ncc = cold_threads(cold, ids, &cc);
     char sts[32];
     jmap_state_string(st, sts);
     json_t *list = json_array(), *not_found = json_array();
@@ -82,24 +137,33 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
     json_array_foreach(ids, i, id)
     {
         int64_t t = jmap_thread_id_parse(json_string_value(id));
-        size_t ne = 0, k = t > 0 ? jmap_view_thread(v, t, &ne) : 0;
-        if (ne == 0) {
+        size_t n = 0;
+        if (cold && t > 0) {
+            size_t k = thread_first(cc, ncc, t);
+            while (k + n < ncc && cc[k + n].thread == t)
+                n++;
+            tc = xreallocarray(tc, n + 1, sizeof(*tc));
+            if (n)
+                memcpy(tc, &cc[k], n * sizeof(*tc));
+        } else if (t > 0) {
+            size_t ne = 0, k = jmap_view_thread(v, t, &ne);
+            for (size_t x = k; x < k + ne; x++)
+                n += v->by_thread[x]->n;
+            tc = xreallocarray(tc, n + 1, sizeof(*tc));
+            n = 0;
+            for (size_t x = k; x < k + ne; x++)
+                for (size_t y = 0; y < v->by_thread[x]->n; y++)
+                    tc[n++] = v->by_thread[x]->c[y]; /* shallow: the view owns the strings */
+        }
+        if (n == 0) {
             json_array_append(not_found, id);
             continue;
         }
-        size_t n = 0;
-        for (size_t x = k; x < k + ne; x++)
-            n += v->by_thread[x]->n;
-        tc = xreallocarray(tc, n, sizeof(*tc));
-        n = 0;
-        for (size_t x = k; x < k + ne; x++)
-            for (size_t y = 0; y < v->by_thread[x]->n; y++)
-                tc[n++] = v->by_thread[x]->c[y]; /* shallow: the view owns the strings */
         if (n > 1)
             qsort(tc, n, sizeof(*tc), thread_order);
         json_t *emails = json_array();
         const char *last = "";
-        for (k = 0; k < n; k++) {
+        for (size_t k = 0; k < n; k++) {
             if (strcmp(tc[k].m.blob, last) == 0)
                 continue; /* another copy of the same Email */
             char eid[70];
@@ -116,6 +180,7 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
         json_array_append_new(list, o);
     }
     free(tc);
+    free(cc);
     return jmap_get_result(r, json_string(sts), list, not_found);
 }
 

@@ -38,7 +38,8 @@
 
 struct jmap_view_cache {
     struct jmap_view v;
-    int64_t used_ms; /* when a request last asked for it (monotonic_ms) */
+    struct jmap_cold cold; /* while v holds no account: a cold one (jmap_cold_get) */
+    int64_t used_ms;       /* when a request last asked for it (monotonic_ms) */
 };
 
 static int copy_order(const void *a, const void *b)
@@ -47,7 +48,10 @@ static int copy_order(const void *a, const void *b)
     int c = strcmp(x->m.blob, y->m.blob);
     if (c)
         return c;
-    return x->mailbox_id < y->mailbox_id ? -1 : x->mailbox_id > y->mailbox_id;
+    if (x->mailbox_id != y->mailbox_id)
+        return x->mailbox_id < y->mailbox_id ? -1 : 1;
+    /* two copies in one mailbox: the lower UID first, whatever order they came in */
+    return x->m.uid < y->m.uid ? -1 : x->m.uid > y->m.uid;
 }
 
 static void view_clear(struct jmap_view *v)
@@ -61,6 +65,18 @@ static void view_clear(struct jmap_view *v)
     free(v->by_mailbox_id);
     free(v->grown);
     memset(v, 0, sizeof(*v));
+}
+
+static void cold_clear(struct jmap_cold *c)
+{
+    free(c->user);
+    for (size_t i = 0; i < c->n_copies; i++)
+        free(c->copies[i].keywords);
+    free(c->copies);
+    free(c->blobs);
+    free(c->order);
+    free(c->emails);
+    memset(c, 0, sizeof(*c));
 }
 
 /*
@@ -620,8 +636,10 @@ const struct jmap_view *jmap_view_get(struct jmap_req *r, uint64_t st, json_t **
         if (v->state < st && (rc = view_patch(r, v, st, &err)) == 0)
             r->j->stats.view_patches++;
     }
-    if (rc == 1 && (rc = view_load(r, v, st, &err)) == 0)
+    if (rc == 1 && (rc = view_load(r, v, st, &err)) == 0) {
         r->j->stats.view_reads++;
+        cold_clear(&r->j->view->cold);
+    }
     if (rc != 0) {
         view_clear(v);
         *err_r = jmap_server_fail("account view", &err);
@@ -651,17 +669,144 @@ size_t jmap_view_thread(const struct jmap_view *v, int64_t thread, size_t *n_r)
 
 size_t jmap_view_kept(const struct jmap *j)
 {
-    return j->view != NULL && j->view->v.user != NULL;
+    return j->view != NULL && (j->view->v.user != NULL || j->view->cold.user != NULL);
+}
+
+bool jmap_view_held(const struct jmap *j, const char *key)
+{
+    return j->view != NULL && j->view->v.user != NULL && strcmp(j->view->v.user, key) == 0;
+}
+
+static void cold_row(void *ctx, const struct store_account_message *a)
+{
+    struct jmap_cold *c = ctx;
+    if (c->n_copies == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 1024;
+        c->copies = xreallocarray(c->copies, c->cap, sizeof(*c->copies));
+        c->blobs = xreallocarray(c->blobs, c->cap, sizeof(*c->blobs));
+    }
+    memcpy(c->blobs[c->n_copies], a->m.blob, 65);
+    c->copies[c->n_copies++] = (struct jmap_cold_copy){
+        .h = {be64(a->m.blob), be64(a->m.blob + 8)},
+        .mailbox_id = a->mailbox_id,
+        .thread = a->thread,
+        .date = a->m.internaldate,
+        .created_state = a->created_state,
+        .keywords = a->m.keywords ? xstrdup(a->m.keywords) : NULL,
+        .flags = a->m.flags,
+        .uid = a->m.uid,
+    };
+}
+
+/* copy_order on the cold copies, through keys that hold the hash's first 16 bytes:
+ * comparing through the copies, all over 6 MB, missed the cache at each step */
+static int cold_copy_order(const void *a, const void *b, void *arg)
+{
+    const struct jmap_cold *c = arg;
+    const struct copy_key *p = a, *q = b;
+    for (int k = 0; k < 2; k++)
+        if (p->h[k] != q->h[k])
+            return p->h[k] < q->h[k] ? -1 : 1;
+    int d = strcmp(c->blobs[p->i], c->blobs[q->i]);
+    if (d)
+        return d;
+    const struct jmap_cold_copy *x = &c->copies[p->i], *y = &c->copies[q->i];
+    if (x->mailbox_id != y->mailbox_id)
+        return x->mailbox_id < y->mailbox_id ? -1 : 1;
+    return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static int cold_load(struct jmap_req *r, struct jmap_cold *c, uint64_t st, struct buf *err)
+{
+    cold_clear(c);
+    /* sized from the mailboxes' counts: growing 13 MB of arrays by doubling copied and
+     * faulted in their pages twice over (a count off by a racing delivery still grows) */
+    struct store_mailbox *mb = NULL;
+    size_t nmb = 0;
+    if (store_mailbox_list(r->j->store, r->user, &mb, &nmb, err) != 0)
+        return -1;
+    for (size_t i = 0; i < nmb; i++)
+        c->cap += mb[i].messages;
+    store_mailbox_list_free(mb, nmb);
+    c->cap += 64;
+    c->copies = xreallocarray(NULL, c->cap, sizeof(*c->copies));
+    c->blobs = xreallocarray(NULL, c->cap, sizeof(*c->blobs));
+    if (store_account_dates(r->j->store, r->user, cold_row, c, err) != 0)
+        return -1;
+    size_t n = c->n_copies;
+    struct copy_key *k = xcalloc(n + 1, sizeof(*k));
+    for (size_t i = 0; i < n; i++)
+        k[i] = (struct copy_key){{c->copies[i].h[0], c->copies[i].h[1]}, i};
+    if (n > 1)
+        qsort_r(k, n, sizeof(*k), cold_copy_order, c);
+    c->order = xcalloc(n + 1, sizeof(*c->order));
+    c->emails = xcalloc(n + 1, sizeof(*c->emails));
+    for (size_t i = 0; i < n; i++) {
+        c->order[i] = (uint32_t)k[i].i;
+        struct jmap_cold_email *e = c->n_emails ? &c->emails[c->n_emails - 1] : NULL;
+        if (e && k[i].h[0] == e->h[0] && k[i].h[1] == e->h[1] &&
+            strcmp(c->blobs[e->copy], c->blobs[k[i].i]) == 0) {
+            e->n++;
+            continue;
+        }
+        const struct jmap_cold_copy *x = &c->copies[k[i].i];
+        c->emails[c->n_emails++] = (struct jmap_cold_email){
+            .date = x->date,
+            .thread = x->thread,
+            .mailbox_id = x->mailbox_id,
+            .created_state = x->created_state,
+            .h = {x->h[0], x->h[1]},
+            .keywords = x->keywords,
+            .flags = x->flags,
+            .copy = (uint32_t)k[i].i,
+            .first = (uint32_t)i,
+            .n = 1,
+        };
+    }
+    free(k);
+    c->user = xstrdup(r->view_key.data);
+    c->state = st;
+    return 0;
+}
+
+const struct jmap_cold *jmap_cold_get(struct jmap_req *r, uint64_t st, json_t **err_r)
+{
+    *err_r = NULL;
+    /* a shared account: the store's rows are not filtered by login's rights */
+    if (r->acl != NULL || jmap_view_held(r->j, r->view_key.data))
+        return NULL;
+    struct jmap_view_cache *vc = r->j->view;
+    if (vc && vc->cold.user && strcmp(vc->cold.user, r->view_key.data) == 0) {
+        if (vc->cold.state != st) /* changed since: the view, which later changes patch */
+            return NULL;
+        vc->used_ms = monotonic_ms();
+        return &vc->cold;
+    }
+    if (vc == NULL)
+        vc = r->j->view = xcalloc(1, sizeof(*r->j->view));
+    view_clear(&vc->v); /* another account's: one account per worker */
+    vc->used_ms = monotonic_ms();
+    struct buf err = BUF_INIT;
+    if (cold_load(r, &vc->cold, st, &err) != 0) {
+        cold_clear(&vc->cold);
+        *err_r = jmap_server_fail("account", &err);
+        buf_free(&err);
+        return NULL;
+    }
+    buf_free(&err);
+    r->j->stats.cold_reads++;
+    return &vc->cold;
 }
 
 int64_t jmap_view_release_idle(struct jmap *j, int64_t now_ms, int64_t cutoff_ms,
                                bool (*keep)(void *ctx, const char *user), void *ctx)
 {
-    if (j->view == NULL || j->view->v.user == NULL) {
+    const char *user = j->view ? (j->view->v.user ? j->view->v.user : j->view->cold.user) : NULL;
+    if (user == NULL) {
         jmap_view_release(j);
         return -1;
     }
-    if (j->view->used_ms <= cutoff_ms && keep != NULL && keep(ctx, j->view->v.user))
+    if (j->view->used_ms <= cutoff_ms && keep != NULL && keep(ctx, user))
         j->view->used_ms = now_ms;
     if (j->view->used_ms > cutoff_ms)
         return j->view->used_ms;
@@ -671,8 +816,10 @@ int64_t jmap_view_release_idle(struct jmap *j, int64_t now_ms, int64_t cutoff_ms
 
 void jmap_view_release(struct jmap *j)
 {
-    if (j->view)
+    if (j->view) {
         view_clear(&j->view->v);
+        cold_clear(&j->view->cold);
+    }
     free(j->view);
     j->view = NULL;
 }

@@ -733,6 +733,12 @@ int store_account_messages(struct store *s, const char *owner, const char *blob,
     return s->drv->account_messages(s, owner, blob, since, with_structure, list_r, n_r, err);
 }
 
+int store_account_dates(struct store *s, const char *owner, store_account_row_fn *row, void *ctx,
+                        struct buf *err)
+{
+    return s->drv->account_dates(s, owner, row, ctx, err);
+}
+
 void store_account_messages_free(struct store_account_message *list, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

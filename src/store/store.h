@@ -480,6 +480,18 @@ int store_account_messages(struct store *s, const char *owner, const char *blob,
                            bool with_structure, struct store_account_message **list_r, size_t *n_r,
                            struct buf *err);
 void store_account_messages_free(struct store_account_message *list, size_t n);
+/*
+ * Every copy of owner as a worker with no account view reads it (a first
+ * sign-in), one row call each, in no promised order: m.uid, m.flags,
+ * m.keywords (NULL when none; both valid during the call only),
+ * m.internaldate, m.blob, mailbox_id, created_state and thread (m.modseq,
+ * m.size, state 0; no structure). Read from the messages_date index alone,
+ * not from the message rows, which carry the envelope, body structure and
+ * search record (~500 bytes each), and into no array of its own.
+ */
+typedef void store_account_row_fn(void *ctx, const struct store_account_message *a);
+int store_account_dates(struct store *s, const char *owner, store_account_row_fn *row, void *ctx,
+                        struct buf *err);
 /* What went after account state since: mailbox ids deleted, bodies of
  * which a copy was expunged or moved (the body may still have other copies),
  * and the threads such a copy was in (the thread may still have others). */

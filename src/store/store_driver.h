@@ -103,6 +103,8 @@ struct store_driver {
                             struct buf *err);
     int (*account_gone)(struct store *s, const char *owner, uint64_t since,
                         struct store_account_gone *g, struct buf *err);
+    int (*account_dates)(struct store *s, const char *owner, store_account_row_fn *row, void *ctx,
+                         struct buf *err);
     int (*upload)(struct store *s, const char *owner, struct slice data, char hash_r[65],
                   struct buf *err);
     int (*account_blob_read)(struct store *s, const char *owner, const char *hash, struct buf *out,

@@ -145,7 +145,7 @@ static void test_migrate(void **state)
     sqlite3_finalize(st);
     struct buf sql = BUF_INIT;
     buf_printf(&sql,
-               UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS
+               UNDO_DATE_INDEX UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS
                "ALTER TABLE blobs DROP COLUMN body; PRAGMA user_version = %d;",
                13); /* before the threads step (13 -> 14); the later steps run again */
     assert_int_equal(sqlite3_exec(db, sql.data, NULL, NULL, NULL), SQLITE_OK);

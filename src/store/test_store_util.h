@@ -17,6 +17,8 @@
 #include "base/alloc.h"
 #include "store/store.h"
 
+/* What the date index step (19 -> 20) added: an index on columns the older undos drop. */
+#define UNDO_DATE_INDEX "DROP INDEX IF EXISTS messages_date;"
 /* What the body rows step (17 -> 18) did: the bodies back into blobs.body. */
 #define UNDO_BLOB_ROWS                                                                             \
     "UPDATE blobs SET body = (SELECT bb.body FROM blob_bodies bb WHERE bb.id = blobs.offset),"     \

@@ -5,6 +5,7 @@ Mail also arrives by SMTP on port 25 (smtplib) and is read back over IMAP
 (imaplib), so that changes made beside JMAP show in JMAP and the other way.
 """
 import base64
+import hashlib
 import http.client
 import imaplib
 import json
@@ -757,7 +758,10 @@ def test_list_after_delivery_brought_forward(server):
                 for k in ("view_reads", "view_patches", "query_grown", "query_runs")}
 
     mb = ["Mailbox/get", {"accountId": j.account, "properties": ["totalEmails"]}, "m"]
-    before = api([mb, listing])["q"]
+    # the worker holds the view (a sort only the view answers): on a cold worker the
+    # first list is answered cold and the first change after it reads the view
+    by_size = ["Email/query", {"accountId": j.account, "sort": [{"property": "size"}]}, "s"]
+    before = api([mb, by_size, listing])["q"]
     assert before["total"] == 3
     c0 = counts()
     server.wharf("deliver", USER, input=b"From: <bob@example.test>\r\nSubject: new\r\n\r\nx\r\n")
@@ -842,3 +846,110 @@ def test_idle_worker_drops_account_view(wharf_factory):
     conn.close()
     wait_until(lambda: s.worker_count("http", "jmap_views") == 0,
                what="the view freed once the stream is gone")
+
+
+def test_cold_worker_answers_as_the_view(wharf_factory):
+    """A worker that keeps no view of the account (a first sign-in, or after
+    jmap_cache_idle) answers a mail list's queries and Thread/get from the
+    store's messages_date index (jmap_cold_reads) instead of reading the whole
+    view first; the answers are the view's, byte for byte: an Email's date and
+    keywords are its first copy's (lowest mailbox, then UID) even when another
+    copy's differ, its mailboxes all its copies', receivedAt's ties go by
+    arrival then id, collapseThreads keeps the newest of each thread and
+    total counts threads."""
+    s = wharf_factory(enable={"https", "imaps"},
+                      extra={"http_auth_failure_delay": "0", "jmap_cache_idle": "1h",
+                             "workers": "1"}).start()
+    s.wharf("domain", "add", "example.test")
+    s.wharf("user", "add", USER, "--password-stdin", input=PASSWORD.encode() + b"\n")
+    j = Jmap(s)
+    inbox, archive = j.mailbox("inbox"), j.mailbox("archive")
+    m = imaplib.IMAP4_SSL("127.0.0.1", s.ports["imaps"], ssl_context=tls_context(), timeout=20)
+    m.login(USER, PASSWORD)
+
+    def msg(name, subject, refs=None):
+        head = (f"From: Bob <bob@example.test>\r\nTo: {USER}\r\nSubject: {subject}\r\n"
+                f"Message-ID: <{name}@example.test>\r\n")
+        if refs:
+            head += f"In-Reply-To: <{refs}@example.test>\r\nReferences: <{refs}@example.test>\r\n"
+        return (head + f"\r\n{name}\r\n").encode()
+
+    def put(folder, data, at, flags=""):
+        typ, _ = m.append(folder, flags, imaplib.Time2Internaldate(1_800_000_000 + at), data)
+        assert typ == "OK"
+
+    def eid(data):
+        return "e" + hashlib.sha256(data).hexdigest()
+
+    a1, a2, a3 = msg("a1", "plans"), msg("a2", "Re: plans", "a1"), msg("a3", "Re: plans", "a2")
+    b1, c1, d1, e1, f1 = (msg(n, "note " + n) for n in ("b1", "c1", "d1", "e1", "f1"))
+    put("INBOX", a1, 100)
+    put("INBOX", a2, 200)
+    put("INBOX", b1, 200)  # receivedAt ties: arrival, then id
+    put("INBOX", a3, 200)
+    put("INBOX", c1, 50, "(\\Seen)")
+    put("INBOX", d1, 150)  # two copies in one mailbox: the first UID's date and keywords
+    put("INBOX", d1, 300, "(project)")
+    put("INBOX", e1, 120)  # a copy elsewhere with its own keyword and date
+    put("Archive", e1, 400, "(project \\Flagged)")
+    put("Archive", f1, 10, "(project)")
+    m.logout()
+
+    def q(flt, **kw):
+        return ["Email/query", {"accountId": j.account, "filter": flt,
+                                "sort": [{"property": "receivedAt",
+                                          "isAscending": kw.pop("asc", False)}], **kw}]
+
+    calls = [
+        q({"operator": "AND", "conditions": [{"inMailbox": inbox}, {"notKeyword": "project"}]},
+          collapseThreads=True, calculateTotal=True, limit=50),
+        q({"operator": "AND", "conditions": [{"inMailbox": inbox}, {"notKeyword": "$seen"}]},
+          asc=True, calculateTotal=True),
+        q({"operator": "AND", "conditions": [{"inMailbox": inbox}, {"notKeyword": "project"}]},
+          collapseThreads=True, calculateTotal=True, position=1, limit=2),
+        q({"hasKeyword": "project"}, limit=1),
+        q({"hasKeyword": "PROJECT"}, calculateTotal=True),
+        q({"hasKeyword": "$flagged"}),
+        q(None, collapseThreads=True, calculateTotal=True),
+        q(None, asc=True),
+        q({"inMailbox": archive}, calculateTotal=True),
+    ]
+    calls = [[n, a, f"q{i}"] for i, (n, a) in enumerate(calls)]
+    calls += [["Email/get", {"accountId": j.account, "properties": ["threadId", "keywords",
+                                                                     "receivedAt", "mailboxIds"],
+                             "#ids": {"resultOf": "q7", "name": "Email/query", "path": "/ids"}},
+               "g"],
+              ["Thread/get", {"accountId": j.account,
+                              "#ids": {"resultOf": "g", "name": "Email/get",
+                                       "path": "/list/*/threadId"}}, "t"]]
+
+    def answers():
+        return j.api(calls)["methodResponses"]
+
+    cold0, views0 = (s.worker_count("http", k) for k in ("jmap_cold_reads", "jmap_view_reads"))
+    cold = answers()
+    assert s.worker_count("http", "jmap_cold_reads") == cold0 + 1
+    assert s.worker_count("http", "jmap_view_reads") == views0
+    r = {t: a for _, a, t in cold}
+    # what the view's rules give, checked once by hand
+    newest_first = [eid(x) for x in (a3, b1, a2, d1, e1, a1, c1)]
+    assert r["q6"]["ids"] == [eid(x) for x in (a3, b1, d1, e1, c1, f1)]
+    assert r["q6"]["total"] == 6
+    assert r["q0"]["ids"] == [eid(x) for x in (a3, b1, d1, e1, c1)] and r["q0"]["total"] == 5
+    assert r["q2"]["ids"] == [eid(x) for x in (b1, d1)] and r["q2"]["total"] == 5
+    assert r["q3"]["ids"] == [eid(f1)]
+    assert r["q4"]["ids"] == [eid(f1)] and r["q4"]["total"] == 1
+    assert r["q5"]["ids"] == []
+    assert r["q1"]["ids"] == list(reversed([i for i in newest_first if i != eid(c1)]))
+    assert r["q8"]["ids"] == [eid(e1), eid(f1)]
+    got = {e["id"]: e for e in r["g"]["list"]}
+    assert got[eid(e1)]["keywords"] == {} and sorted(got[eid(e1)]["mailboxIds"]) == sorted(
+        [inbox, archive])
+    threads = {t["id"]: t["emailIds"] for t in r["t"]["list"]}
+    assert threads[got[eid(a1)]["threadId"]] == [eid(a1), eid(a2), eid(a3)]
+    # the same calls once the worker holds the view (read for a sort only it answers)
+    j.ok("Email/query", {"sort": [{"property": "size"}]})
+    assert s.worker_count("http", "jmap_view_reads") == views0 + 1
+    assert answers() == cold
+    assert s.worker_count("http", "jmap_cold_reads") == cold0 + 1
+

@@ -89,6 +89,44 @@ int sq_account_messages(struct store *s, const char *owner, const char *blob, ui
     return 0;
 }
 
+/* INDEXED BY: the plan must not fall back to the message rows (an error instead, which a
+ * test would see, if the index were gone) */
+static const char sql_account_dates[] =
+    "SELECT m.uid, m.flags, m.keywords, m.internaldate, m.blob, m.mailbox_id, m.created_state,"
+    " m.thread FROM mailboxes b JOIN messages m INDEXED BY messages_date ON m.mailbox_id = b.id"
+    " WHERE b.owner = ?1 ORDER BY m.mailbox_id, m.internaldate";
+
+int sq_account_dates(struct store *s, const char *owner, store_account_row_fn *row, void *ctx,
+                     struct buf *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, sql_account_dates, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    struct store_account_message a;
+    memset(&a, 0, sizeof(a));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        a.m.uid = (uint32_t)sqlite3_column_int64(st, 0);
+        a.m.flags = (unsigned)sqlite3_column_int(st, 1);
+        const unsigned char *kw = sqlite3_column_text(st, 2);
+        a.m.keywords = kw && kw[0] ? (char *)kw : NULL; /* SQLite's until the next step */
+        a.m.internaldate = sqlite3_column_int64(st, 3);
+        const unsigned char *h = sqlite3_column_text(st, 4);
+        memset(a.m.blob, 0, sizeof(a.m.blob));
+        if (h)
+            memcpy(a.m.blob, h, strnlen((const char *)h, 64));
+        a.mailbox_id = sqlite3_column_int64(st, 5);
+        a.created_state = (uint64_t)sqlite3_column_int64(st, 6);
+        a.thread = sqlite3_column_int64(st, 7);
+        row(ctx, &a);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq_db_error(s, "account dates", err);
+    return 0;
+}
+
 /* The (id, state) rows of sql (owner, since bound) appended to the lists; SQLite's last code. */
 static int gone_ids(struct store *s, const char *sql, const char *owner, uint64_t since,
                     int64_t **ids, uint64_t **states, size_t *n, struct buf *err)

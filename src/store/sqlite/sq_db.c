@@ -642,6 +642,7 @@ const struct store_driver store_sqlite_driver = {
     .deliver = sq_deliver,
     .account_messages = sq_account_messages,
     .account_gone = sq_account_gone,
+    .account_dates = sq_account_dates,
     .upload = sq_upload,
     .account_blob_read = sq_account_blob_read,
     .quota_usage = sq_quota_usage,

@@ -156,6 +156,8 @@ int sq_account_messages(struct store *s, const char *owner, const char *blob, ui
                         struct buf *err);
 int sq_account_gone(struct store *s, const char *owner, uint64_t since,
                     struct store_account_gone *g, struct buf *err);
+int sq_account_dates(struct store *s, const char *owner, store_account_row_fn *row, void *ctx,
+                     struct buf *err);
 int sq_upload(struct store *s, const char *owner, struct slice data, char hash_r[65],
               struct buf *err);
 int sq_account_blob_read(struct store *s, const char *owner, const char *hash, struct buf *out,

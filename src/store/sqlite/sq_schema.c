@@ -405,6 +405,18 @@ static const char *const migrations[] = {
      * tests opens again without undoing it. One self-contained step.
      */
     "CREATE INDEX IF NOT EXISTS acl_identifier ON acl(identifier);",
+    /*
+     * 19 -> 20 (issue 14, the cold first sign-in): the columns Email/query
+     * and Thread/get read of each copy, by mailbox and receivedAt, in an
+     * index of their own (store_account_dates), so that a worker with no
+     * account view answers a webmail's first page from ~100 bytes a copy
+     * instead of the message rows (~500: envelope, body structure, search
+     * record), and without building the view's indexes. A flag change now
+     * rewrites this entry too. IF NOT EXISTS: an index only, like 18 -> 19.
+     * One self-contained step.
+     */
+    "CREATE INDEX IF NOT EXISTS messages_date ON messages(mailbox_id, internaldate,"
+    "  created_state, thread, flags, keywords, blob);",
 };
 
 size_t sq_schema_count(void)
