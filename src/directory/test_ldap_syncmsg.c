@@ -41,7 +41,7 @@ static void test_state(void **state)
 {
     (void)state;
     struct lsync_state_value v;
-    assert_int_equal(lsync_parse_state(BYTES("\x30\x15\x0a\x01\x01\x04\x10" U16 "\x04\x02"
+    assert_int_equal(lsync_parse_state(BYTES("\x30\x19\x0a\x01\x01\x04\x10" U16 "\x04\x02"
                                              "ck"),
                                        &v),
                      0);
@@ -49,17 +49,17 @@ static void test_state(void **state)
     assert_memory_equal(v.uuid, U16, 16);
     assert_int_equal(v.cookie.n, 2);
     assert_memory_equal(v.cookie.p, "ck", 2);
-    assert_int_equal(lsync_parse_state(BYTES("\x30\x15\x0a\x01\x03\x04\x10" U16), &v), -1);
-    assert_int_equal(lsync_parse_state(BYTES("\x30\x13\x0a\x01\x03\x04\x10" U16), &v), 0);
+    assert_int_equal(lsync_parse_state(BYTES("\x30\x16\x0a\x01\x03\x04\x10" U16), &v), -1);
+    assert_int_equal(lsync_parse_state(BYTES("\x30\x15\x0a\x01\x03\x04\x10" U16), &v), 0);
     assert_int_equal(v.state, LSYNC_DELETE);
     assert_null(v.cookie.p);
     /* A state beyond delete, a UUID of 15 bytes, trailing bytes. */
-    assert_int_equal(lsync_parse_state(BYTES("\x30\x13\x0a\x01\x04\x04\x10" U16), &v), -1);
-    assert_int_equal(lsync_parse_state(BYTES("\x30\x12\x0a\x01\x01\x04\x0f"
+    assert_int_equal(lsync_parse_state(BYTES("\x30\x15\x0a\x01\x04\x04\x10" U16), &v), -1);
+    assert_int_equal(lsync_parse_state(BYTES("\x30\x14\x0a\x01\x01\x04\x0f"
                                              "0123456789abcde"),
                                        &v),
                      -1);
-    assert_int_equal(lsync_parse_state(BYTES("\x30\x13\x0a\x01\x01\x04\x10" U16 "x"), &v), -1);
+    assert_int_equal(lsync_parse_state(BYTES("\x30\x15\x0a\x01\x01\x04\x10" U16 "x"), &v), -1);
 }
 
 static void test_info(void **state)
