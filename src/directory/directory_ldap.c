@@ -138,6 +138,8 @@ struct ldap_sync {
     bool refreshing[2]; /* the search's refresh is not over */
     bool refreshed;     /* both were over once on this connection */
     bool offered;       /* the root DSE lists the control */
+    bool resumed;       /* this connection's refresh started from cookies */
+    size_t refresh_entries; /* entries (added or changed) the refresh sent */
 };
 
 /* Idle bind connections the auth process keeps (one per crypt thread is plenty). */
@@ -1080,6 +1082,8 @@ static void sync_start(struct ldap_sync *sy)
 {
     sy->phase = PH_SYNC;
     sy->refreshing[0] = sy->refreshing[1] = false;
+    sy->resumed = sy->have_cookie[0];
+    sy->refresh_entries = 0;
     int rc = sync_search(sy, 0);
     if (rc == LDAP_SUCCESS && ldir(sy->d)->set.group_filter != NULL)
         rc = sync_search(sy, 1);
@@ -1123,6 +1127,8 @@ static int sync_message(struct ldap_sync *sy, int type, LDAPMessage *msg, int g)
         }
         char *key = ent_key(g == 1, st.uuid, NULL);
         struct ent *e = ents_get(&sy->state, key);
+        log_debug("ldap: syncrepl %s: entry %s state %d cookie %zu", g ? "groups" : "accounts", key,
+                  (int)st.state, st.cookie.n);
         if (st.state == LSYNC_DELETE) {
             changed = ents_del(&sy->state, key);
         } else if (st.state == LSYNC_PRESENT) {
@@ -1135,6 +1141,7 @@ static int sync_message(struct ldap_sync *sy, int type, LDAPMessage *msg, int g)
         } else {
             ents_put(&sy->state, take_entry(sy, msg, g == 1, st.uuid));
             changed = true;
+            sy->refresh_entries += !sy->refreshed;
         }
         free(key);
     } else if (type == LDAP_RES_INTERMEDIATE) {
@@ -1145,10 +1152,17 @@ static int sync_message(struct ldap_sync *sy, int type, LDAPMessage *msg, int g)
             oid != NULL && strcmp(oid, LSYNC_OID_INFO) == 0 && data != NULL &&
             lsync_parse_info(data->bv_val, data->bv_len, &info) == 0) {
             cookie_take(sy, g, info.cookie);
+            log_debug("ldap: syncrepl %s: info %d done %d deletes %d uuids %zu cookie %zu",
+                      g ? "groups" : "accounts", (int)info.kind, info.refresh_done,
+                      info.refresh_deletes, info.n_uuids, info.cookie.n);
             if (info.kind == LSYNC_REFRESH_PRESENT) {
                 /* The end of a present phase: what it did not name is gone. */
                 changed = ents_sweep(&sy->state, g == 1, keep_seen, NULL) > 0;
-                ENTS_EACH(&sy->state, e) e->seen = false;
+                ENTS_EACH(&sy->state, e)
+                {
+                    if (e->group == (g == 1)) /* the other search's phase is its own */
+                        e->seen = false;
+                }
             }
             if ((info.kind == LSYNC_REFRESH_PRESENT || info.kind == LSYNC_REFRESH_DELETE) &&
                 info.refresh_done)
@@ -1197,6 +1211,9 @@ static int sync_message(struct ldap_sync *sy, int type, LDAPMessage *msg, int g)
     }
     if (!sy->refreshed && !sy->refreshing[0] && !sy->refreshing[1]) {
         sy->refreshed = true; /* the tree is whole: the mirror, and from now on each change */
+        log_info("ldap: syncrepl refresh done, %s: %zu entries sent", 
+                 sy->resumed ? "resumed from the last connection's cookie" : "the whole tree",
+                 sy->refresh_entries);
         sy->reused = true;
         sy->retry_ms = 0;
         mirror_write(sy, "read");
