@@ -856,6 +856,7 @@ static void round_end(struct ldap_sync *sy, const char *why)
     if (reused) {
         /* The connection that served before may have died with its server: a
          * new one now, which fails over along ldap_uris. */
+        log_debug("ldap: reconnecting (%s)", why);
         sy->reused = false;
         event_active(sy->timer, EV_TIMEOUT, 0);
         return;
@@ -1078,6 +1079,8 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     mirror_write(arg, "updated");
 }
 
+static void on_readable(evutil_socket_t fd, short what, void *arg);
+
 static void sync_start(struct ldap_sync *sy)
 {
     sy->phase = PH_SYNC;
@@ -1093,7 +1096,13 @@ static void sync_start(struct ldap_sync *sy)
         round_end(sy, why);
         return;
     }
-    event_add(sy->io, NULL); /* a persistent search may stay quiet for days */
+    /* A persistent search may stay quiet for days: no timeout. A new event
+     * (libevent re-arms a persistent event with the timeout it was first
+     * added with, whatever event_add says later). */
+    evutil_socket_t sock = event_get_fd(sy->io);
+    event_free(sy->io);
+    sy->io = event_new(sy->base, sock, EV_READ | EV_PERSIST, on_readable, sy);
+    event_add(sy->io, NULL);
 }
 
 /* The UUID of an entry from its syncStateValue control. 0, or -1. */
