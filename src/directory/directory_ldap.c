@@ -275,6 +275,12 @@ static LDAP *server_open(const struct wharf_config *cfg, struct buf *err)
     ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
     ldap_set_option(ld, LDAP_OPT_RESTART, LDAP_OPT_ON);
     ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &hard);
+    /* A server gone without a word (a cut cable) ends a quiet persistent
+     * search too: TCP keepalives after a minute, 3 probes 10 s apart. */
+    int idle = 60, probes = 3, probe_interval = 10;
+    ldap_set_option(ld, LDAP_OPT_X_KEEPALIVE_IDLE, &idle);
+    ldap_set_option(ld, LDAP_OPT_X_KEEPALIVE_PROBES, &probes);
+    ldap_set_option(ld, LDAP_OPT_X_KEEPALIVE_INTERVAL, &probe_interval);
     if (cfg->ldap_tls_ca_file[0] != '\0')
         ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, cfg->ldap_tls_ca_file);
     ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
