@@ -113,19 +113,19 @@ struct ldap_sync {
     LDAP *ld;
     struct event *io, *timer, *flush;
     enum sync_phase phase;
-    int msg[2];      /* the searches running: accounts [0], groups [1]; -1: none */
-    int msg_rootdse; /* -1: none */
-    bool failed;     /* this round failed: the mirror is left as it is */
-    struct ents state; /* the tree: what the mirror is written from */
-    bool down;         /* the last round failed (logged once) */
-    bool reused;       /* this round runs on a connection that already served */
-    char *bind_password; /* from ldap_bind_password_file, read as root */
+    int msg[2];             /* the searches running: accounts [0], groups [1]; -1: none */
+    int msg_rootdse;        /* -1: none */
+    bool failed;            /* this round failed: the mirror is left as it is */
+    struct ents state;      /* the tree: what the mirror is written from */
+    bool down;              /* the last round failed (logged once) */
+    bool reused;            /* this round runs on a connection that already served */
+    char *bind_password;    /* from ldap_bind_password_file, read as root */
     unsigned char last[32]; /* digest of the mirror written last */
     bool have_last;
     unsigned retry_ms;
     /* polling */
-    int step;          /* 0, 1: the entries of accounts, groups; 2, 3: their DNs */
-    bool full;         /* this round reads the whole tree */
+    int step;  /* 0, 1: the entries of accounts, groups; 2, 3: their DNs */
+    bool full; /* this round reads the whole tree */
     bool need_full;
     unsigned rounds;
     struct ents fresh;  /* this round's entries: the tree (full) or those changed */
@@ -135,10 +135,10 @@ struct ldap_sync {
     /* syncrepl */
     struct buf cookie[2];
     bool have_cookie[2];
-    bool refreshing[2]; /* the search's refresh is not over */
-    bool refreshed;     /* both were over once on this connection */
-    bool offered;       /* the root DSE lists the control */
-    bool resumed;       /* this connection's refresh started from cookies */
+    bool refreshing[2];     /* the search's refresh is not over */
+    bool refreshed;         /* both were over once on this connection */
+    bool offered;           /* the root DSE lists the control */
+    bool resumed;           /* this connection's refresh started from cookies */
     size_t refresh_entries; /* entries (added or changed) the refresh sent */
 };
 
@@ -215,9 +215,9 @@ static int settings_init(struct ldap_settings *s, const struct wharf_config *cfg
                    cfg->ldap_sync_mode);
         return -1;
     }
-    const char *one[] = {s->names.mail,   s->names.quota_bytes, s->names.quota_messages,
-                         s->names.home,   s->names.member,      s->names.member_of,
-                         s->names.login,  s->timestamp};
+    const char *one[] = {s->names.mail,  s->names.quota_bytes, s->names.quota_messages,
+                         s->names.home,  s->names.member,      s->names.member_of,
+                         s->names.login, s->timestamp};
     s->attrs = xcalloc(sizeof(one) / sizeof(one[0]) + s->n_aliases + 1, sizeof(char *));
     size_t n = 0;
     for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
@@ -481,7 +481,6 @@ static char *dn_key(const char *dn)
         buf_append_cstr(&b, "");
     return buf_steal(&b, NULL);
 }
-
 
 /* The key of an entry: the search it came from, and its UUID or its DN. */
 static char *ent_key(bool group, const unsigned char *uuid, const char *dn)
@@ -916,8 +915,8 @@ static int poll_search(struct ldap_sync *sy)
         rc = ldap_create_page_control(sy->ld, (ber_int_t)sy->d->cfg->ldap_page_size,
                                       sy->page_cookie, 0, &page);
     ctrls[0] = page;
-    char *filter = poll_filter(sy, group ? l->set.group_filter : l->set.user_filter,
-                               !sy->full && !listing);
+    char *filter =
+        poll_filter(sy, group ? l->set.group_filter : l->set.user_filter, !sy->full && !listing);
     if (rc == LDAP_SUCCESS)
         rc = ldap_search_ext(sy->ld, sy->d->cfg->ldap_base_dn, LDAP_SCOPE_SUBTREE, filter,
                              listing ? no_attrs : l->set.attrs, 0, ctrls, NULL,
@@ -1112,15 +1111,13 @@ static void sync_start(struct ldap_sync *sy)
 }
 
 /* The UUID of an entry from its syncStateValue control. 0, or -1. */
-static int entry_state(struct ldap_sync *sy, LDAPMessage *msg, struct lsync_state_value *st,
-                       int g)
+static int entry_state(struct ldap_sync *sy, LDAPMessage *msg, struct lsync_state_value *st, int g)
 {
     LDAPControl **ctrls = NULL;
     int r = -1;
     if (ldap_get_entry_controls(sy->ld, msg, &ctrls) == LDAP_SUCCESS) {
         LDAPControl *c = ldap_control_find(LSYNC_OID_STATE, ctrls, NULL);
-        if (c != NULL &&
-            lsync_parse_state(c->ldctl_value.bv_val, c->ldctl_value.bv_len, st) == 0) {
+        if (c != NULL && lsync_parse_state(c->ldctl_value.bv_val, c->ldctl_value.bv_len, st) == 0) {
             cookie_take(sy, g, st->cookie);
             r = 0;
         }
@@ -1206,8 +1203,8 @@ static int sync_message(struct ldap_sync *sy, int type, LDAPMessage *msg, int g)
         LDAPControl *c = ldap_control_find(LSYNC_OID_DONE, ctrls, NULL);
         struct lsync_bytes cookie;
         bool deletes;
-        if (c != NULL && lsync_parse_done(c->ldctl_value.bv_val, c->ldctl_value.bv_len, &cookie,
-                                          &deletes) == 0)
+        if (c != NULL &&
+            lsync_parse_done(c->ldctl_value.bv_val, c->ldctl_value.bv_len, &cookie, &deletes) == 0)
             cookie_take(sy, g, cookie);
         ldap_controls_free(ctrls);
         sy->msg[g] = -1;
@@ -1226,7 +1223,7 @@ static int sync_message(struct ldap_sync *sy, int type, LDAPMessage *msg, int g)
     }
     if (!sy->refreshed && !sy->refreshing[0] && !sy->refreshing[1]) {
         sy->refreshed = true; /* the tree is whole: the mirror, and from now on each change */
-        log_info("ldap: syncrepl refresh done, %s: %zu entries sent", 
+        log_info("ldap: syncrepl refresh done, %s: %zu entries sent",
                  sy->resumed ? "resumed from the last connection's cookie" : "the whole tree",
                  sy->refresh_entries);
         sy->reused = true;

@@ -52,8 +52,8 @@ enum lsync_info_kind {
 struct lsync_info {
     enum lsync_info_kind kind;
     struct lsync_bytes cookie;
-    bool refresh_done;    /* refreshDelete/refreshPresent: the refresh is over */
-    bool refresh_deletes; /* syncIdSet: the UUIDs are deleted (else present) */
+    bool refresh_done;          /* refreshDelete/refreshPresent: the refresh is over */
+    bool refresh_deletes;       /* syncIdSet: the UUIDs are deleted (else present) */
     const unsigned char *uuids; /* syncIdSet: n_uuids BER OCTET STRINGs, read with lsync_uuid_at */
     size_t uuids_len, n_uuids;
 };

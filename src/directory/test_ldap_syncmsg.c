@@ -86,10 +86,8 @@ static void test_info(void **state)
     assert_true(i.refresh_done);
     assert_null(i.cookie.p);
     /* syncIdSet { refreshDeletes TRUE, { uuid, uuid } } */
-    assert_int_equal(lsync_parse_info(BYTES("\xa3\x29\x01\x01\xff\x31\x24\x04\x10" U16
-                                            "\x04\x10" U16),
-                                      &i),
-                     0);
+    assert_int_equal(
+        lsync_parse_info(BYTES("\xa3\x29\x01\x01\xff\x31\x24\x04\x10" U16 "\x04\x10" U16), &i), 0);
     assert_int_equal(i.kind, LSYNC_ID_SET);
     assert_true(i.refresh_deletes);
     assert_int_equal(i.n_uuids, 2);
