@@ -5,15 +5,29 @@
  * inetOrgPerson or Active Directory, options ldap_* in options.def).
  *
  * How it works (doc/directory.md):
- *   - The directory process (directory_attach_loop) reads the whole tree
- *     every ldap_sync_interval: asynchronous searches (ldap_search_ext, their
- *     msgids) whose replies are read when libevent says the connection's fd
- *     is readable; the connection itself (connect, StartTLS, bind) is made
- *     with ldap_timeout as its bound. Each entry goes through ldap_map_entry
- *     (ldap_map.c); groups become alias entries to their members' addresses.
- *   - The result is written as a new SQLite mirror, DATA/directory/ldap.db
- *     (the SQLite driver's schema; each account's DN where that driver keeps
- *     hashes), renamed into place when it differs from the last one. Every
+ *   - The directory process (directory_attach_loop) keeps the tree in memory
+ *     (struct ents: each entry mapped by ldap_map_entry, ldap_map.c) and
+ *     follows its changes, on one connection whose fd libevent watches; every
+ *     request is asynchronous (ldap_search_ext, its msgid; replies read with a
+ *     zero timeout when the fd is readable), only the connection itself
+ *     (connect, StartTLS, bind) is made with ldap_timeout as its bound.
+ *   - With syncrepl (RFC 4533, ldap_sync_mode auto where the root DSE lists
+ *     the control, or syncrepl): one refreshAndPersist search per filter
+ *     (accounts, groups), entries keyed by entryUUID. The refresh gives the
+ *     tree (or, with the cookie of the last connection, what changed since);
+ *     then the server sends each add, modify and delete as it happens. The
+ *     values are decoded by ldap_syncmsg.c.
+ *   - Polling (ldap_sync_mode poll, or auto without the control): every
+ *     ldap_sync_interval the entries whose modifyTimestamp (ad: whenChanged)
+ *     is at least the newest seen, then a listing of the DNs alone (attribute
+ *     1.1) for deletions; the whole tree the first time, after a failure,
+ *     when the listing names an entry never read, and every 60th round.
+ *     Entries keyed by DN; searches paged (ldap_page_size).
+ *   - The tree in memory is written as a new SQLite mirror,
+ *     DATA/directory/ldap.db (the SQLite driver's schema; each account's DN
+ *     where that driver keeps hashes), renamed into place when it differs
+ *     from the last one: after a refresh or a polling round, and 100 ms after
+ *     the first of a burst of syncrepl changes (one write per burst). Every
  *     lookup of every process (the directory process, the mta, the wharf
  *     command) reads the mirror through the SQLite driver's ops, reopened
  *     when the file changes: nobody but the directory process talks to the
@@ -33,8 +47,10 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/fdio.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "directory/ldap_map.h"
+#include "directory/ldap_syncmsg.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -53,8 +69,16 @@
 
 #define MIRROR "directory/ldap.db"
 #define MIRROR_NEW "directory/ldap.db.new"
-/* Most entries one search may return: a bound on the directory process's memory. */
+/* Most entries the tree may hold: a bound on the directory process's memory. */
 #define LDAP_MAX_ENTRIES 1000000
+/* Polling: every this many rounds, the whole tree (what a timestamp may miss). */
+#define LDAP_FULL_EVERY 60
+/* Syncrepl: how long a burst of changes gathers before the mirror is written. */
+#define LDAP_FLUSH_MS 100
+/* First wait before reconnecting; doubles up to ldap_sync_interval. */
+#define LDAP_RETRY_MS 1000
+
+enum sync_mode { MODE_AUTO, MODE_SYNCREPL, MODE_POLL };
 
 /* The option values after the profile (ldap_profile) filled the empty ones. */
 struct ldap_settings {
@@ -62,31 +86,60 @@ struct ldap_settings {
     const char *const *aliases;
     size_t n_aliases;
     struct ldap_map_names names;
+    const char *timestamp; /* polling: modifyTimestamp, or AD's whenChanged */
+    enum sync_mode mode;
     char **attrs; /* every attribute asked for, NULL-terminated */
 };
 
-struct records {
-    struct ldap_record *v;
-    size_t n, cap;
+/* One entry of the tree as last read, by entryUUID (syncrepl) or DN (polling). */
+struct ent {
+    char *key; /* 'u' (accounts' search) or 'g' (groups'), then the UUID in hex or the DN */
+    struct ent *next;
+    bool group, ok, seen;
+    struct ldap_record r; /* ok: mapped; else an entry without an address, kept as known */
 };
 
-/* The refresh: only in the directory process. */
+struct ents {
+    struct ent **b;
+    size_t nb, n;
+};
+
+enum sync_phase { PH_IDLE, PH_ROOTDSE, PH_POLL, PH_SYNC };
+
+/* Following the tree: only in the directory process. */
 struct ldap_sync {
     struct directory *d;
     struct event_base *base;
     LDAP *ld;
-    struct event *io, *timer;
-    int msg_users, msg_groups; /* -1: done (or not started) */
-    bool failed;               /* this round failed: the mirror is left as it is */
-    struct records users, groups;
-    size_t refused; /* entries without an address this round */
-    bool down;      /* the last round failed (logged once) */
-    bool reused;    /* this round runs on the last round's connection */
-    struct berval *cookie_users, *cookie_groups; /* paged results: the next page */
-    char *bind_password;                         /* from ldap_bind_password_file, read as root */
-    unsigned char last[32];                      /* digest of the mirror written last */
+    struct event *io, *timer, *flush;
+    enum sync_phase phase;
+    int msg[2];             /* the searches running: accounts [0], groups [1]; -1: none */
+    int msg_rootdse;        /* -1: none */
+    bool failed;            /* this round failed: the mirror is left as it is */
+    struct ents state;      /* the tree: what the mirror is written from */
+    bool down;              /* the last round failed (logged once) */
+    bool reused;            /* this round runs on a connection that already served */
+    char *bind_password;    /* from ldap_bind_password_file, read as root */
+    unsigned char last[32]; /* digest of the mirror written last */
     bool have_last;
-    int64_t round_started;
+    unsigned retry_ms;
+    /* polling */
+    int step;  /* 0, 1: the entries of accounts, groups; 2, 3: their DNs */
+    bool full; /* this round reads the whole tree */
+    bool need_full;
+    unsigned rounds;
+    struct ents fresh;  /* this round's entries: the tree (full) or those changed */
+    struct ents listed; /* this round's DN listing (not full) */
+    struct berval *page_cookie;
+    char last_ts[64], round_ts[64]; /* newest timestamp seen: before, during the round */
+    /* syncrepl */
+    struct buf cookie[2];
+    bool have_cookie[2];
+    bool refreshing[2];     /* the search's refresh is not over */
+    bool refreshed;         /* both were over once on this connection */
+    bool offered;           /* the root DSE lists the control */
+    bool resumed;           /* this connection's refresh started from cookies */
+    size_t refresh_entries; /* entries (added or changed) the refresh sent */
 };
 
 /* Idle bind connections the auth process keeps (one per crypt thread is plenty). */
@@ -150,9 +203,21 @@ static int settings_init(struct ldap_settings *s, const struct wharf_config *cfg
         .member_of = or_default(cfg->ldap_member_of_attribute, ad ? "memberOf" : ""),
         .login = or_default(cfg->ldap_login_attribute, ad ? "userPrincipalName" : ""),
     };
-    const char *one[] = {s->names.mail, s->names.quota_bytes, s->names.quota_messages,
-                         s->names.home, s->names.member,      s->names.member_of,
-                         s->names.login};
+    s->timestamp = ad ? "whenChanged" : "modifyTimestamp";
+    if (strcmp(cfg->ldap_sync_mode, "auto") == 0) {
+        s->mode = MODE_AUTO;
+    } else if (strcmp(cfg->ldap_sync_mode, "syncrepl") == 0) {
+        s->mode = MODE_SYNCREPL;
+    } else if (strcmp(cfg->ldap_sync_mode, "poll") == 0) {
+        s->mode = MODE_POLL;
+    } else {
+        buf_printf(err, "ldap_sync_mode: unknown mode '%s' (known: auto, syncrepl, poll)",
+                   cfg->ldap_sync_mode);
+        return -1;
+    }
+    const char *one[] = {s->names.mail,  s->names.quota_bytes, s->names.quota_messages,
+                         s->names.home,  s->names.member,      s->names.member_of,
+                         s->names.login, s->timestamp};
     s->attrs = xcalloc(sizeof(one) / sizeof(one[0]) + s->n_aliases + 1, sizeof(char *));
     size_t n = 0;
     for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
@@ -210,6 +275,12 @@ static LDAP *server_open(const struct wharf_config *cfg, struct buf *err)
     ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
     ldap_set_option(ld, LDAP_OPT_RESTART, LDAP_OPT_ON);
     ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &hard);
+    /* A server gone without a word (a cut cable) ends a quiet persistent
+     * search too: TCP keepalives after a minute, 3 probes 10 s apart. */
+    int idle = 60, probes = 3, probe_interval = 10;
+    ldap_set_option(ld, LDAP_OPT_X_KEEPALIVE_IDLE, &idle);
+    ldap_set_option(ld, LDAP_OPT_X_KEEPALIVE_PROBES, &probes);
+    ldap_set_option(ld, LDAP_OPT_X_KEEPALIVE_INTERVAL, &probe_interval);
     if (cfg->ldap_tls_ca_file[0] != '\0')
         ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, cfg->ldap_tls_ca_file);
     ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
@@ -289,21 +360,112 @@ static int mirror_fresh(struct directory *d, struct buf *err)
 
 /* ---- reading the tree (the directory process) ---- */
 
-static void records_free(struct records *rs)
+/* ---- reading the tree (the directory process) ---- */
+
+static void ent_free(struct ent *e)
 {
-    for (size_t i = 0; i < rs->n; i++)
-        ldap_record_free(&rs->v[i]);
-    free(rs->v);
-    memset(rs, 0, sizeof(*rs));
+    free(e->key);
+    ldap_record_free(&e->r);
+    free(e);
 }
 
-static void cookies_free(struct ldap_sync *sy)
+/* Where key is (*link is it), or would be linked (*link NULL). */
+static struct ent **ents_link(struct ents *t, const char *key)
 {
-    if (sy->cookie_users != NULL)
-        ber_bvfree(sy->cookie_users);
-    if (sy->cookie_groups != NULL)
-        ber_bvfree(sy->cookie_groups);
-    sy->cookie_users = sy->cookie_groups = NULL;
+    if (t->nb == 0) {
+        t->nb = 256;
+        t->b = xcalloc(t->nb, sizeof(*t->b));
+    }
+    struct ent **link = &t->b[hash_str(key) % t->nb];
+    while (*link != NULL && strcmp((*link)->key, key) != 0)
+        link = &(*link)->next;
+    return link;
+}
+
+static struct ent *ents_get(struct ents *t, const char *key)
+{
+    return t->n == 0 ? NULL : *ents_link(t, key);
+}
+
+static void ents_grow(struct ents *t)
+{
+    size_t nb = t->nb * 2;
+    struct ent **b = xcalloc(nb, sizeof(*b));
+    for (size_t i = 0; i < t->nb; i++) {
+        for (struct ent *e = t->b[i], *next; e != NULL; e = next) {
+            next = e->next;
+            size_t h = hash_str(e->key) % nb;
+            e->next = b[h];
+            b[h] = e;
+        }
+    }
+    free(t->b);
+    t->b = b;
+    t->nb = nb;
+}
+
+/* Puts e in t, in place of the entry of the same key. */
+static void ents_put(struct ents *t, struct ent *e)
+{
+    struct ent **link = ents_link(t, e->key);
+    if (*link != NULL) {
+        e->next = (*link)->next;
+        ent_free(*link);
+        *link = e;
+        return;
+    }
+    e->next = NULL;
+    *link = e;
+    if (++t->n > t->nb * 2)
+        ents_grow(t);
+}
+
+static bool ents_del(struct ents *t, const char *key)
+{
+    struct ent **link = t->n == 0 ? NULL : ents_link(t, key);
+    if (link == NULL || *link == NULL)
+        return false;
+    struct ent *e = *link;
+    *link = e->next;
+    ent_free(e);
+    t->n--;
+    return true;
+}
+
+static void ents_clear(struct ents *t)
+{
+    for (size_t i = 0; i < t->nb; i++) {
+        for (struct ent *e = t->b[i], *next; e != NULL; e = next) {
+            next = e->next;
+            ent_free(e);
+        }
+    }
+    free(t->b);
+    memset(t, 0, sizeof(*t));
+}
+
+#define ENTS_EACH(t, e)                                                                            \
+    for (size_t e##_i = 0; e##_i < (t)->nb; e##_i++)                                               \
+        for (struct ent *e = (t)->b[e##_i]; e != NULL; e = e->next)
+
+/* Removes the entries of one search (group) that fail keep(); their number. */
+static size_t ents_sweep(struct ents *t, bool group, bool (*keep)(struct ent *, void *), void *arg)
+{
+    size_t gone = 0;
+    for (size_t i = 0; i < t->nb; i++) {
+        for (struct ent **link = &t->b[i]; *link != NULL;) {
+            struct ent *e = *link;
+            if (e->group == group && !keep(e, arg)) {
+                *link = e->next;
+                ent_free(e);
+                t->n--;
+                gone++;
+            } else {
+                link = &e->next;
+            }
+        }
+    }
+    return gone;
 }
 
 /* A DN as compared: lower case, no spaces around ',', '=' and '+'. */
@@ -320,15 +482,39 @@ static char *dn_key(const char *dn)
     return buf_steal(&b, NULL);
 }
 
-/* Maps one entry of a search result into rs; entries without an address are counted. */
-static void take_entry(struct ldap_sync *sy, LDAPMessage *msg, bool group)
+/* The key of an entry: the search it came from, and its UUID or its DN. */
+static char *ent_key(bool group, const unsigned char *uuid, const char *dn)
+{
+    struct buf b = BUF_INIT;
+    buf_append_byte(&b, group ? 'g' : 'u');
+    if (uuid != NULL) {
+        for (size_t i = 0; i < LSYNC_UUID_LEN; i++)
+            buf_printf(&b, "%02x", uuid[i]);
+    } else {
+        char *k = dn_key(dn);
+        buf_append_cstr(&b, k);
+        free(k);
+    }
+    return buf_steal(&b, NULL);
+}
+
+/* A timestamp as a filter may hold it: GeneralizedTime's characters only. */
+static bool timestamp_ok(const char *v, size_t n)
+{
+    if (n == 0 || n >= sizeof(((struct ldap_sync *)0)->last_ts))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!strchr("0123456789.,Z+-", v[i]))
+            return false;
+    }
+    return true;
+}
+
+/* One entry of a search result mapped (key: its UUID when not NULL, else its DN). */
+static struct ent *take_entry(struct ldap_sync *sy, LDAPMessage *msg, bool group,
+                              const unsigned char *uuid)
 {
     struct ldap_dir *l = ldir(sy->d);
-    struct records *rs = group ? &sy->groups : &sy->users;
-    if (rs->n >= LDAP_MAX_ENTRIES) {
-        sy->failed = true;
-        return;
-    }
     char *dn = ldap_get_dn(sy->ld, msg);
     struct ldap_map_attr attrs[64];
     size_t n = 0;
@@ -337,6 +523,14 @@ static void take_entry(struct ldap_sync *sy, LDAPMessage *msg, bool group)
          a = ldap_next_attribute(sy->ld, msg, ber)) {
         struct berval **bv = ldap_get_values_len(sy->ld, msg, a);
         size_t nv = bv ? (size_t)ldap_count_values_len(bv) : 0;
+        if (strcasecmp(a, l->set.timestamp) == 0 && nv > 0 &&
+            timestamp_ok(bv[0]->bv_val, bv[0]->bv_len) &&
+            (sy->round_ts[0] == '\0' || strlen(sy->round_ts) < bv[0]->bv_len ||
+             (strlen(sy->round_ts) == bv[0]->bv_len &&
+              memcmp(sy->round_ts, bv[0]->bv_val, bv[0]->bv_len) < 0))) {
+            memcpy(sy->round_ts, bv[0]->bv_val, bv[0]->bv_len);
+            sy->round_ts[bv[0]->bv_len] = '\0';
+        }
         if (n < sizeof(attrs) / sizeof(attrs[0])) {
             char **v = xcalloc(nv + 1, sizeof(char *));
             for (size_t i = 0; i < nv; i++)
@@ -348,19 +542,15 @@ static void take_entry(struct ldap_sync *sy, LDAPMessage *msg, bool group)
     }
     if (ber != NULL)
         ber_free(ber, 0);
-    struct ldap_map_entry e = {dn, attrs, n};
-    struct ldap_record r;
+    struct ent *e = xcalloc(1, sizeof(*e));
+    e->key = ent_key(group, uuid, dn ? dn : "");
+    e->group = group;
+    e->seen = true;
+    struct ldap_map_entry me = {dn, attrs, n};
     struct buf err = BUF_INIT;
-    if (ldap_map_entry(&l->set.names, &e, group, &r, &err) == 0) {
-        if (rs->n == rs->cap) {
-            rs->cap = rs->cap ? rs->cap * 2 : 64;
-            rs->v = xreallocarray(rs->v, rs->cap, sizeof(*rs->v));
-        }
-        rs->v[rs->n++] = r;
-    } else {
-        sy->refused++;
+    e->ok = ldap_map_entry(&l->set.names, &me, group, &e->r, &err) == 0;
+    if (!e->ok)
         log_debug("ldap: entry skipped: %s", buf_cstr(&err));
-    }
     buf_free(&err);
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < attrs[i].n_values; k++)
@@ -369,9 +559,10 @@ static void take_entry(struct ldap_sync *sy, LDAPMessage *msg, bool group)
         free((char *)attrs[i].name);
     }
     ldap_memfree(dn);
+    return e;
 }
 
-/* Every entry read this round by DN (dn_key), sorted: members are found by bsearch. */
+/* Every entry of the tree by DN (dn_key), sorted: members are found by bsearch. */
 struct dn_entry {
     char *key;
     const char *address;
@@ -387,14 +578,14 @@ static int dn_entry_cmp(const void *a, const void *b)
     return strcmp(((const struct dn_entry *)a)->key, ((const struct dn_entry *)b)->key);
 }
 
-static void dn_index_build(struct dn_index *ix, const struct ldap_sync *sy)
+static void dn_index_build(struct dn_index *ix, const struct ents *t)
 {
     ix->n = 0;
-    ix->v = xcalloc(sy->users.n + sy->groups.n + 1, sizeof(*ix->v));
-    const struct records *sets[] = {&sy->users, &sy->groups};
-    for (size_t s = 0; s < 2; s++) {
-        for (size_t i = 0; i < sets[s]->n; i++)
-            ix->v[ix->n++] = (struct dn_entry){dn_key(sets[s]->v[i].dn), sets[s]->v[i].address};
+    ix->v = xcalloc(t->n + 1, sizeof(*ix->v));
+    ENTS_EACH(t, e)
+    {
+        if (e->ok)
+            ix->v[ix->n++] = (struct dn_entry){dn_key(e->r.dn), e->r.address};
     }
     qsort(ix->v, ix->n, sizeof(*ix->v), dn_entry_cmp);
 }
@@ -437,17 +628,42 @@ static void add_alias(struct directory *m, const char *address, const char *targ
     buf_free(&err);
 }
 
-/* Writes the records read this round into m (a new, empty mirror); its digest into out. */
-static int mirror_fill(struct ldap_sync *sy, struct directory *m, unsigned char out[32],
-                       struct buf *err)
+static int record_cmp(const void *a, const void *b)
+{
+    const struct ldap_record *x = *(const struct ldap_record *const *)a;
+    const struct ldap_record *y = *(const struct ldap_record *const *)b;
+    return strcmp(x->dn, y->dn);
+}
+
+/* The mapped entries of one search, by DN: the mirror is the same for the same tree. */
+static const struct ldap_record **records_of(const struct ents *t, bool group, size_t *n_r)
+{
+    const struct ldap_record **v = xcalloc(t->n + 1, sizeof(*v));
+    size_t n = 0;
+    ENTS_EACH(t, e)
+    {
+        if (e->ok && e->group == group)
+            v[n++] = &e->r;
+    }
+    qsort(v, n, sizeof(*v), record_cmp);
+    *n_r = n;
+    return v;
+}
+
+/* Writes the tree into m (a new, empty mirror); its digest into out. */
+static int mirror_fill(struct ldap_sync *sy, struct directory *m, size_t *accounts_r,
+                       size_t *groups_r, unsigned char out[32], struct buf *err)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     int rc = 0; /* no journal, no sync: the file is synced once, before its rename */
     struct dn_index ix;
-    dn_index_build(&ix, sy);
-    for (size_t i = 0; rc == 0 && i < sy->users.n; i++) {
-        const struct ldap_record *r = &sy->users.v[i];
+    dn_index_build(&ix, &sy->state);
+    size_t n_users, n_groups;
+    const struct ldap_record **users = records_of(&sy->state, false, &n_users);
+    const struct ldap_record **groups = records_of(&sy->state, true, &n_groups);
+    for (size_t i = 0; rc == 0 && i < n_users; i++) {
+        const struct ldap_record *r = users[i];
         add_domain(m, r->address, md);
         if (directory_sqlite_driver.account_add(m, r->address, r->quota_bytes, r->quota_messages,
                                                 err) != DIRECTORY_OK) {
@@ -476,8 +692,8 @@ static int mirror_fill(struct ldap_sync *sy, struct directory *m, unsigned char 
             EVP_DigestUpdate(md, r->login, strlen(r->login) + 1);
         buf_free(&login);
     }
-    for (size_t i = 0; rc == 0 && i < sy->users.n; i++) {
-        const struct ldap_record *r = &sy->users.v[i];
+    for (size_t i = 0; rc == 0 && i < n_users; i++) {
+        const struct ldap_record *r = users[i];
         for (size_t k = 0; k < r->n_aliases; k++)
             add_alias(m, r->aliases[k], r->address, md);
         for (size_t k = 0; k < r->n_members; k++) { /* memberOf: the groups it is in */
@@ -486,8 +702,8 @@ static int mirror_fill(struct ldap_sync *sy, struct directory *m, unsigned char 
                 add_alias(m, group, r->address, md);
         }
     }
-    for (size_t i = 0; rc == 0 && i < sy->groups.n; i++) {
-        const struct ldap_record *g = &sy->groups.v[i];
+    for (size_t i = 0; rc == 0 && i < n_groups; i++) {
+        const struct ldap_record *g = groups[i];
         for (size_t k = 0; k < g->n_aliases; k++)
             add_alias(m, g->aliases[k], g->address, md);
         for (size_t k = 0; k < g->n_members; k++) {
@@ -497,14 +713,18 @@ static int mirror_fill(struct ldap_sync *sy, struct directory *m, unsigned char 
         }
     }
     dn_index_free(&ix);
+    free(users);
+    free(groups);
+    *accounts_r = n_users;
+    *groups_r = n_groups;
     unsigned len = 32;
     EVP_DigestFinal_ex(md, out, &len);
     EVP_MD_CTX_free(md);
     return rc;
 }
 
-/* The round read everything: a new mirror, unless it is the one in place. */
-static void round_done(struct ldap_sync *sy)
+/* Writes the tree as the new mirror, unless it is the one in place (verb: for the log). */
+static void mirror_write(struct ldap_sync *sy, const char *verb)
 {
     struct directory *d = sy->d;
     struct directory m = {.cfg = d->cfg, .drv = &directory_sqlite_driver};
@@ -512,9 +732,10 @@ static void round_done(struct ldap_sync *sy)
     char *tmp = config_data_path(d->cfg, MIRROR_NEW), *path = config_data_path(d->cfg, MIRROR);
     unlink(tmp);
     unsigned char digest[32];
+    size_t accounts = 0, groups = 0;
     int rc = directory_sqlite_open_mirror(&m, MIRROR_NEW, true, &err);
     if (rc == 0)
-        rc = mirror_fill(sy, &m, digest, &err);
+        rc = mirror_fill(sy, &m, &accounts, &groups, digest, &err);
     if (m.priv != NULL)
         directory_sqlite_driver.close(&m);
     bool same =
@@ -535,8 +756,8 @@ static void round_done(struct ldap_sync *sy)
         if (sy->down || !same)
             log_info("ldap: directory %s: %zu accounts, %zu groups%s (%zu entries without an "
                      "address skipped)",
-                     sy->down ? "read again, fresh" : "read", sy->users.n, sy->groups.n,
-                     same ? ", unchanged" : "", sy->refused);
+                     sy->down ? "read again, fresh" : verb, accounts, groups,
+                     same ? ", unchanged" : "", sy->state.n - accounts - groups);
         memcpy(sy->last, digest, 32);
         sy->have_last = true;
         sy->down = false;
@@ -546,89 +767,517 @@ static void round_done(struct ldap_sync *sy)
     buf_free(&err);
 }
 
-static void round_end(struct ldap_sync *sy, const char *why)
+static void schedule(struct ldap_sync *sy, int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(sy->timer, &tv);
+}
+
+/* The connection and what ran on it are gone; the tree in memory stays. */
+static void conn_drop(struct ldap_sync *sy)
 {
     if (sy->io != NULL) {
         event_free(sy->io);
         sy->io = NULL;
     }
-    if (why == NULL && !sy->failed) {
-        round_done(sy);
-    } else {
-        if (sy->ld != NULL) {
-            ldap_unbind_ext_s(sy->ld, NULL, NULL);
-            sy->ld = NULL;
-        }
-        if (why != NULL && sy->reused) {
-            /* The connection kept from the last round may have died with its
-             * server: a new one now, which fails over along ldap_uris. */
-            sy->msg_users = sy->msg_groups = -1;
-            records_free(&sy->users);
-            records_free(&sy->groups);
-            cookies_free(sy);
-            event_active(sy->timer, EV_TIMEOUT, 0);
-            return;
-        }
-        if (!sy->down) {
-            char *path = config_data_path(sy->d->cfg, MIRROR);
-            bool have = access(path, F_OK) == 0;
-            free(path);
-            log_warning("ldap: no LDAP server answers (%s): %s", why ? why : "too many entries",
-                        have ? "serving the directory as last read, stale, until one does"
-                             : "lookups fail temporarily until one does");
-        }
-        sy->down = true;
+    if (sy->ld != NULL) {
+        ldap_unbind_ext_s(sy->ld, NULL, NULL);
+        sy->ld = NULL;
     }
-    sy->msg_users = sy->msg_groups = -1;
-    records_free(&sy->users);
-    records_free(&sy->groups);
-    cookies_free(sy);
-    struct timeval tv = {(time_t)(sy->d->cfg->ldap_sync_interval / 1000),
-                         (suseconds_t)(sy->d->cfg->ldap_sync_interval % 1000) * 1000};
-    evtimer_add(sy->timer, &tv);
+    sy->msg[0] = sy->msg[1] = sy->msg_rootdse = -1;
+    sy->phase = PH_IDLE;
+    sy->refreshed = false;
+    if (sy->page_cookie != NULL)
+        ber_bvfree(sy->page_cookie);
+    sy->page_cookie = NULL;
+    ents_clear(&sy->fresh);
+    ents_clear(&sy->listed);
+}
+
+static bool in_listed(struct ent *e, void *arg)
+{
+    return ents_get(arg, e->key) != NULL;
+}
+
+/* A polling round read everything it asked for: into the tree. */
+static void poll_apply(struct ldap_sync *sy)
+{
+    if (sy->full) {
+        ents_clear(&sy->state);
+        sy->state = sy->fresh;
+        memset(&sy->fresh, 0, sizeof(sy->fresh));
+    } else {
+        for (size_t i = 0; i < sy->fresh.nb; i++) {
+            for (struct ent *e = sy->fresh.b[i], *next; e != NULL; e = next) {
+                next = e->next;
+                ents_put(&sy->state, e);
+            }
+            sy->fresh.b[i] = NULL;
+        }
+        sy->fresh.n = 0;
+        ents_clear(&sy->fresh);
+        /* Deleted, or out of the filter: not listed any more. */
+        ents_sweep(&sy->state, false, in_listed, &sy->listed);
+        ents_sweep(&sy->state, true, in_listed, &sy->listed);
+        ENTS_EACH(&sy->listed, e)
+        {
+            if (ents_get(&sy->state, e->key) == NULL)
+                sy->need_full = true; /* an entry whose timestamp was older than ours */
+        }
+    }
+    ents_clear(&sy->listed);
+    if (strlen(sy->round_ts) > strlen(sy->last_ts) ||
+        (strlen(sy->round_ts) == strlen(sy->last_ts) && strcmp(sy->round_ts, sy->last_ts) > 0))
+        memcpy(sy->last_ts, sy->round_ts, sizeof(sy->last_ts));
+    if (sy->last_ts[0] == '\0')
+        sy->need_full = true; /* no timestamps from this server: only whole reads work */
+    /* The tree no longer is what a syncrepl cookie stands for. */
+    sy->have_cookie[0] = sy->have_cookie[1] = false;
 }
 
 /*
- * Starts (or goes on with: the cookie of the last page) the search of the
- * accounts or of the groups, in pages of ldap_page_size (RFC 2696: AD answers
- * at most 1000 entries otherwise, OpenLDAP its sizelimit).
+ * The end of a polling round (why NULL: it read everything) or of the
+ * connection (why: what failed). A failure leaves the mirror as it is.
  */
-static int search(struct ldap_sync *sy, bool group)
+static void round_end(struct ldap_sync *sy, const char *why)
+{
+    int64_t interval = sy->d->cfg->ldap_sync_interval;
+    if (why == NULL) {
+        poll_apply(sy);
+        mirror_write(sy, "read");
+        sy->retry_ms = 0;
+        sy->phase = PH_IDLE;
+        sy->rounds++;
+        if (sy->io != NULL) { /* the connection stays for the next round */
+            event_free(sy->io);
+            sy->io = NULL;
+        }
+        schedule(sy, interval);
+        return;
+    }
+    bool reused = sy->reused;
+    conn_drop(sy);
+    sy->need_full = true; /* another server may come next: its timestamps are its own */
+    if (reused) {
+        /* The connection that served before may have died with its server: a
+         * new one now, which fails over along ldap_uris. */
+        log_debug("ldap: reconnecting (%s)", why);
+        sy->reused = false;
+        event_active(sy->timer, EV_TIMEOUT, 0);
+        return;
+    }
+    if (!sy->down) {
+        char *path = config_data_path(sy->d->cfg, MIRROR);
+        bool have = access(path, F_OK) == 0;
+        free(path);
+        log_warning("ldap: no LDAP server answers (%s): %s", why,
+                    have ? "serving the directory as last read, stale, until one does"
+                         : "lookups fail temporarily until one does");
+    }
+    sy->down = true;
+    sy->retry_ms = sy->retry_ms == 0 ? LDAP_RETRY_MS : sy->retry_ms * 2;
+    if ((int64_t)sy->retry_ms > interval)
+        sy->retry_ms = (unsigned)interval;
+    schedule(sy, sy->retry_ms);
+}
+
+/* ---- polling ---- */
+
+/* The filter of a search, with the timestamp condition of a round that is not full. */
+static char *poll_filter(struct ldap_sync *sy, const char *filter, bool changed)
+{
+    struct buf b = BUF_INIT;
+    bool paren = filter[0] == '(';
+    if (changed)
+        buf_printf(&b, "(&%s%s%s(%s>=%s))", paren ? "" : "(", filter, paren ? "" : ")",
+                   ldir(sy->d)->set.timestamp, sy->last_ts);
+    else
+        buf_append_cstr(&b, filter);
+    return buf_steal(&b, NULL);
+}
+
+/*
+ * Starts (or goes on with: the cookie of the last page) the search of this
+ * step of the round, in pages of ldap_page_size (RFC 2696: AD answers at
+ * most 1000 entries otherwise, OpenLDAP its sizelimit). One at a time:
+ * OpenLDAP refuses a second paged search on a connection.
+ */
+static int poll_search(struct ldap_sync *sy)
 {
     struct ldap_dir *l = ldir(sy->d);
+    bool group = sy->step % 2 == 1, listing = sy->step >= 2;
     struct timeval tv = {(time_t)(sy->d->cfg->ldap_timeout / 1000), 0};
     LDAPControl *page = NULL, *ctrls[2] = {NULL, NULL};
-    struct berval **cookie = group ? &sy->cookie_groups : &sy->cookie_users;
+    static char one_one[] = "1.1"; /* no attribute: the DNs alone */
+    char *no_attrs[] = {one_one, NULL};
     int rc = LDAP_SUCCESS;
     if (sy->d->cfg->ldap_page_size > 0)
-        rc = ldap_create_page_control(sy->ld, (ber_int_t)sy->d->cfg->ldap_page_size, *cookie, 0,
-                                      &page);
+        rc = ldap_create_page_control(sy->ld, (ber_int_t)sy->d->cfg->ldap_page_size,
+                                      sy->page_cookie, 0, &page);
     ctrls[0] = page;
+    char *filter =
+        poll_filter(sy, group ? l->set.group_filter : l->set.user_filter, !sy->full && !listing);
     if (rc == LDAP_SUCCESS)
-        rc = ldap_search_ext(sy->ld, sy->d->cfg->ldap_base_dn, LDAP_SCOPE_SUBTREE,
-                             group ? l->set.group_filter : l->set.user_filter, l->set.attrs, 0,
-                             ctrls, NULL, tv.tv_sec > 0 ? &tv : NULL, LDAP_NO_LIMIT,
-                             group ? &sy->msg_groups : &sy->msg_users);
+        rc = ldap_search_ext(sy->ld, sy->d->cfg->ldap_base_dn, LDAP_SCOPE_SUBTREE, filter,
+                             listing ? no_attrs : l->set.attrs, 0, ctrls, NULL,
+                             tv.tv_sec > 0 ? &tv : NULL, LDAP_NO_LIMIT, &sy->msg[group]);
+    free(filter);
     if (page != NULL)
         ldap_control_free(page);
     return rc;
 }
 
-/* The cookie of the next page in a search's result, or none (the last page). */
-static void take_cookie(struct ldap_sync *sy, LDAPControl **ctrls, bool group)
+/* The next step of the round that applies (a full round lists nothing; no
+ * group filter, no group searches). false: the round is over. */
+static bool poll_next_step(struct ldap_sync *sy)
 {
-    struct berval **cookie = group ? &sy->cookie_groups : &sy->cookie_users;
-    if (*cookie != NULL)
-        ber_bvfree(*cookie);
-    *cookie = NULL;
+    for (sy->step++; sy->step < 4; sy->step++) {
+        if (sy->step % 2 == 1 && ldir(sy->d)->set.group_filter == NULL)
+            continue;
+        if (sy->step >= 2 && sy->full)
+            continue;
+        return true;
+    }
+    return false;
+}
+
+static void poll_start(struct ldap_sync *sy)
+{
+    sy->phase = PH_POLL;
+    sy->full = sy->need_full || sy->last_ts[0] == '\0' || sy->rounds % LDAP_FULL_EVERY == 0;
+    sy->need_full = false;
+    sy->step = 0;
+    memcpy(sy->round_ts, sy->last_ts, sizeof(sy->round_ts));
+    ents_clear(&sy->fresh);
+    ents_clear(&sy->listed);
+    int rc = poll_search(sy);
+    if (rc != LDAP_SUCCESS) {
+        char why[160];
+        snprintf(why, sizeof(why), "search: %s", ldap_err2string(rc));
+        round_end(sy, why);
+    }
+}
+
+/* The cookie of the next page in a search's result, or none (the last page). */
+static void take_page_cookie(struct ldap_sync *sy, LDAPControl **ctrls)
+{
+    if (sy->page_cookie != NULL)
+        ber_bvfree(sy->page_cookie);
+    sy->page_cookie = NULL;
     LDAPControl *pc = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, ctrls, NULL);
     struct berval c = {0, NULL};
     ber_int_t count = 0;
     if (pc != NULL && ldap_parse_pageresponse_control(sy->ld, pc, &count, &c) == LDAP_SUCCESS &&
         c.bv_len > 0)
-        *cookie = ber_bvdup(&c);
+        sy->page_cookie = ber_bvdup(&c);
     if (c.bv_val != NULL)
         ldap_memfree(c.bv_val);
+}
+
+/* One message of a polling round. 0, or -1 when round_end was called. */
+static int poll_message(struct ldap_sync *sy, int type, LDAPMessage *msg)
+{
+    if (type == LDAP_RES_SEARCH_ENTRY) {
+        struct ents *t = sy->step >= 2 ? &sy->listed : &sy->fresh;
+        if (t->n >= LDAP_MAX_ENTRIES) {
+            round_end(sy, "too many entries");
+            return -1;
+        }
+        struct ent *e;
+        if (sy->step >= 2) {
+            char *dn = ldap_get_dn(sy->ld, msg);
+            e = xcalloc(1, sizeof(*e));
+            e->key = ent_key(sy->step == 3, NULL, dn ? dn : "");
+            e->group = sy->step == 3;
+            ldap_memfree(dn);
+        } else {
+            e = take_entry(sy, msg, sy->step == 1, NULL);
+        }
+        ents_put(t, e);
+        return 0;
+    }
+    if (type != LDAP_RES_SEARCH_RESULT)
+        return 0; /* referrals, intermediate responses: not followed */
+    int code = LDAP_OTHER;
+    LDAPControl **ctrls = NULL;
+    ldap_parse_result(sy->ld, msg, &code, NULL, NULL, NULL, &ctrls, 0);
+    if (code == LDAP_SUCCESS)
+        take_page_cookie(sy, ctrls);
+    ldap_controls_free(ctrls);
+    sy->msg[0] = sy->msg[1] = -1;
+    if (code == LDAP_SUCCESS && sy->page_cookie == NULL && !poll_next_step(sy)) {
+        round_end(sy, NULL);
+        return -1;
+    }
+    if (code == LDAP_SUCCESS)
+        code = poll_search(sy); /* the next page, or the next step */
+    if (code != LDAP_SUCCESS) {
+        char why[160];
+        snprintf(why, sizeof(why), "search: %s", ldap_err2string(code));
+        round_end(sy, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- syncrepl (RFC 4533) ---- */
+
+static void cookie_take(struct ldap_sync *sy, int g, struct lsync_bytes c)
+{
+    if (c.p == NULL)
+        return;
+    buf_reset(&sy->cookie[g]);
+    buf_append(&sy->cookie[g], c.p, c.n);
+    sy->have_cookie[g] = true;
+}
+
+static bool keep_none(struct ent *e, void *arg)
+{
+    (void)e;
+    (void)arg;
+    return false;
+}
+
+static bool keep_seen(struct ent *e, void *arg)
+{
+    (void)arg;
+    return e->seen;
+}
+
+/* Starts the refreshAndPersist search of accounts (g 0) or groups (g 1). */
+static int sync_search(struct ldap_sync *sy, int g)
+{
+    struct ldap_dir *l = ldir(sy->d);
+    struct buf v = BUF_INIT;
+    if (sy->have_cookie[g]) {
+        ENTS_EACH(&sy->state, e)
+        {
+            if (e->group == (g == 1))
+                e->seen = false; /* a present phase names what is still there */
+        }
+        lsync_request(&v, 3, sy->cookie[g].data, sy->cookie[g].len);
+    } else {
+        /* The refresh sends it all: what is here (DN-keyed from polling, or an
+         * older tree) goes; the mirror stays as it is until the refresh ends. */
+        ents_sweep(&sy->state, g == 1, keep_none, NULL);
+        lsync_request(&v, 3, NULL, 0);
+    }
+    struct berval bv = {v.len, v.data};
+    LDAPControl *c = NULL;
+    int rc = ldap_control_create(LSYNC_OID_REQUEST, 1, &bv, 1, &c);
+    LDAPControl *ctrls[] = {c, NULL};
+    if (rc == LDAP_SUCCESS)
+        rc = ldap_search_ext(sy->ld, sy->d->cfg->ldap_base_dn, LDAP_SCOPE_SUBTREE,
+                             g ? l->set.group_filter : l->set.user_filter, l->set.attrs, 0, ctrls,
+                             NULL, NULL, LDAP_NO_LIMIT, &sy->msg[g]);
+    if (c != NULL)
+        ldap_control_free(c);
+    buf_free(&v);
+    sy->refreshing[g] = rc == LDAP_SUCCESS;
+    return rc;
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    mirror_write(arg, "updated");
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg);
+
+static void sync_start(struct ldap_sync *sy)
+{
+    sy->phase = PH_SYNC;
+    sy->refreshing[0] = sy->refreshing[1] = false;
+    sy->resumed = sy->have_cookie[0];
+    sy->refresh_entries = 0;
+    int rc = sync_search(sy, 0);
+    if (rc == LDAP_SUCCESS && ldir(sy->d)->set.group_filter != NULL)
+        rc = sync_search(sy, 1);
+    if (rc != LDAP_SUCCESS) {
+        char why[160];
+        snprintf(why, sizeof(why), "syncrepl search: %s", ldap_err2string(rc));
+        round_end(sy, why);
+        return;
+    }
+    /* A persistent search may stay quiet for days: no timeout. A new event
+     * (libevent re-arms a persistent event with the timeout it was first
+     * added with, whatever event_add says later). */
+    evutil_socket_t sock = event_get_fd(sy->io);
+    event_free(sy->io);
+    sy->io = event_new(sy->base, sock, EV_READ | EV_PERSIST, on_readable, sy);
+    event_add(sy->io, NULL);
+}
+
+/* The UUID of an entry from its syncStateValue control. 0, or -1. */
+static int entry_state(struct ldap_sync *sy, LDAPMessage *msg, struct lsync_state_value *st, int g)
+{
+    LDAPControl **ctrls = NULL;
+    int r = -1;
+    if (ldap_get_entry_controls(sy->ld, msg, &ctrls) == LDAP_SUCCESS) {
+        LDAPControl *c = ldap_control_find(LSYNC_OID_STATE, ctrls, NULL);
+        if (c != NULL && lsync_parse_state(c->ldctl_value.bv_val, c->ldctl_value.bv_len, st) == 0) {
+            cookie_take(sy, g, st->cookie);
+            r = 0;
+        }
+    }
+    ldap_controls_free(ctrls);
+    return r;
+}
+
+/* One message of the syncrepl searches. 0, or -1 when round_end was called. */
+static int sync_message(struct ldap_sync *sy, int type, LDAPMessage *msg, int g)
+{
+    bool changed = false;
+    char why[200];
+    if (type == LDAP_RES_SEARCH_ENTRY) {
+        struct lsync_state_value st;
+        if (entry_state(sy, msg, &st, g) != 0) {
+            round_end(sy, "a syncrepl entry without a valid syncStateValue");
+            return -1;
+        }
+        char *key = ent_key(g == 1, st.uuid, NULL);
+        struct ent *e = ents_get(&sy->state, key);
+        log_debug("ldap: syncrepl %s: entry %s state %d cookie %zu", g ? "groups" : "accounts", key,
+                  (int)st.state, st.cookie.n);
+        if (st.state == LSYNC_DELETE) {
+            changed = ents_del(&sy->state, key);
+        } else if (st.state == LSYNC_PRESENT) {
+            if (e != NULL)
+                e->seen = true;
+        } else if (e == NULL && sy->state.n >= LDAP_MAX_ENTRIES) {
+            free(key);
+            round_end(sy, "too many entries");
+            return -1;
+        } else {
+            ents_put(&sy->state, take_entry(sy, msg, g == 1, st.uuid));
+            changed = true;
+            sy->refresh_entries += !sy->refreshed;
+        }
+        free(key);
+    } else if (type == LDAP_RES_INTERMEDIATE) {
+        char *oid = NULL;
+        struct berval *data = NULL;
+        struct lsync_info info;
+        if (ldap_parse_intermediate(sy->ld, msg, &oid, &data, NULL, 0) == LDAP_SUCCESS &&
+            oid != NULL && strcmp(oid, LSYNC_OID_INFO) == 0 && data != NULL &&
+            lsync_parse_info(data->bv_val, data->bv_len, &info) == 0) {
+            cookie_take(sy, g, info.cookie);
+            log_debug("ldap: syncrepl %s: info %d done %d deletes %d uuids %zu cookie %zu",
+                      g ? "groups" : "accounts", (int)info.kind, info.refresh_done,
+                      info.refresh_deletes, info.n_uuids, info.cookie.n);
+            if (info.kind == LSYNC_REFRESH_PRESENT) {
+                /* The end of a present phase: what it did not name is gone. */
+                changed = ents_sweep(&sy->state, g == 1, keep_seen, NULL) > 0;
+                ENTS_EACH(&sy->state, e)
+                {
+                    if (e->group == (g == 1)) /* the other search's phase is its own */
+                        e->seen = false;
+                }
+            }
+            if ((info.kind == LSYNC_REFRESH_PRESENT || info.kind == LSYNC_REFRESH_DELETE) &&
+                info.refresh_done)
+                sy->refreshing[g] = false;
+            for (size_t i = 0; info.kind == LSYNC_ID_SET && i < info.n_uuids; i++) {
+                unsigned char u[LSYNC_UUID_LEN];
+                lsync_uuid_at(&info, i, u);
+                char *key = ent_key(g == 1, u, NULL);
+                if (info.refresh_deletes) {
+                    changed |= ents_del(&sy->state, key);
+                } else {
+                    struct ent *e = ents_get(&sy->state, key);
+                    if (e != NULL)
+                        e->seen = true;
+                }
+                free(key);
+            }
+        }
+        ldap_memfree(oid);
+        if (data != NULL)
+            ber_bvfree(data);
+    } else if (type == LDAP_RES_SEARCH_RESULT) {
+        int code = LDAP_OTHER;
+        LDAPControl **ctrls = NULL;
+        ldap_parse_result(sy->ld, msg, &code, NULL, NULL, NULL, &ctrls, 0);
+        LDAPControl *c = ldap_control_find(LSYNC_OID_DONE, ctrls, NULL);
+        struct lsync_bytes cookie;
+        bool deletes;
+        if (c != NULL &&
+            lsync_parse_done(c->ldctl_value.bv_val, c->ldctl_value.bv_len, &cookie, &deletes) == 0)
+            cookie_take(sy, g, cookie);
+        ldap_controls_free(ctrls);
+        sy->msg[g] = -1;
+        if (code == LSYNC_REFRESH_REQUIRED) {
+            /* The cookie is too old for the server: the whole refresh again. */
+            log_info("ldap: the server asks for a full syncrepl refresh of the %s",
+                     g ? "groups" : "accounts");
+            sy->have_cookie[g] = false;
+            code = sync_search(sy, g);
+            if (code == LDAP_SUCCESS)
+                return 0;
+        }
+        snprintf(why, sizeof(why), "the syncrepl search ended: %s", ldap_err2string(code));
+        round_end(sy, why);
+        return -1;
+    }
+    if (!sy->refreshed && !sy->refreshing[0] && !sy->refreshing[1]) {
+        sy->refreshed = true; /* the tree is whole: the mirror, and from now on each change */
+        log_info("ldap: syncrepl refresh done, %s: %zu entries sent",
+                 sy->resumed ? "resumed from the last connection's cookie" : "the whole tree",
+                 sy->refresh_entries);
+        sy->reused = true;
+        sy->retry_ms = 0;
+        mirror_write(sy, "read");
+    } else if (sy->refreshed && changed && !evtimer_pending(sy->flush, NULL)) {
+        struct timeval tv = {0, LDAP_FLUSH_MS * 1000};
+        evtimer_add(sy->flush, &tv);
+    }
+    return 0;
+}
+
+/* ---- the connection ---- */
+
+static enum sync_mode last_logged_mode = MODE_AUTO;
+
+static void log_mode(struct ldap_sync *sy, enum sync_mode m, const char *why)
+{
+    if (m == last_logged_mode)
+        return;
+    last_logged_mode = m;
+    if (m == MODE_SYNCREPL)
+        log_info("ldap: following the tree's changes by syncrepl (RFC 4533 refreshAndPersist)");
+    else
+        log_info("ldap: polling the tree for changes every %lld ms (%s)",
+                 (long long)sy->d->cfg->ldap_sync_interval, why);
+}
+
+/* The root DSE's answer: does the server offer the Content Synchronization control? */
+static int rootdse_message(struct ldap_sync *sy, int type, LDAPMessage *msg)
+{
+    if (type == LDAP_RES_SEARCH_ENTRY) {
+        struct berval **bv = ldap_get_values_len(sy->ld, msg, "supportedControl");
+        for (int i = 0; bv != NULL && bv[i] != NULL; i++) {
+            if (bv[i]->bv_len == strlen(LSYNC_OID_REQUEST) &&
+                memcmp(bv[i]->bv_val, LSYNC_OID_REQUEST, bv[i]->bv_len) == 0)
+                sy->offered = true;
+        }
+        ldap_value_free_len(bv);
+        return 0;
+    }
+    if (type != LDAP_RES_SEARCH_RESULT)
+        return 0;
+    sy->msg_rootdse = -1;
+    bool sync = sy->offered;
+    sy->offered = false;
+    if (sync) {
+        log_mode(sy, MODE_SYNCREPL, NULL);
+        sync_start(sy);
+    } else {
+        log_mode(sy, MODE_POLL, "the server does not offer syncrepl");
+        poll_start(sy);
+    }
+    return sy->ld == NULL ? -1 : 0;
 }
 
 /* The connection has something to read: every message it holds now. */
@@ -637,11 +1286,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     struct ldap_sync *sy = arg;
     (void)fd;
     if ((what & EV_TIMEOUT) != 0) {
-        ldap_abandon_ext(sy->ld, sy->msg_users, NULL, NULL);
         round_end(sy, "a search took longer than ldap_timeout");
         return;
     }
-    for (;;) {
+    while (sy->ld != NULL && sy->phase != PH_IDLE) {
         struct timeval zero = {0, 0};
         LDAPMessage *msg = NULL;
         int type = ldap_result(sy->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero, &msg);
@@ -655,77 +1303,68 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             round_end(sy, why);
             return;
         }
-        int id = ldap_msgid(msg);
-        bool group = id == sy->msg_groups;
-        if (type == LDAP_RES_SEARCH_ENTRY) {
-            take_entry(sy, msg, group);
-        } else if (type == LDAP_RES_SEARCH_RESULT) {
-            int code = LDAP_OTHER;
-            LDAPControl **ctrls = NULL;
-            ldap_parse_result(sy->ld, msg, &code, NULL, NULL, NULL, &ctrls, 0);
-            if (code == LDAP_SUCCESS)
-                take_cookie(sy, ctrls, group);
-            ldap_controls_free(ctrls);
-            bool more =
-                code == LDAP_SUCCESS && (group ? sy->cookie_groups : sy->cookie_users) != NULL;
-            if (group)
-                sy->msg_groups = -1;
-            else
-                sy->msg_users = -1;
-            /* The next page; after the accounts, the groups (one paged search at a
-             * time per connection: OpenLDAP refuses a second one). */
-            if (code == LDAP_SUCCESS && more)
-                code = search(sy, group);
-            else if (code == LDAP_SUCCESS && !group && ldir(sy->d)->set.group_filter != NULL)
-                code = search(sy, true);
-            if (code != LDAP_SUCCESS) {
-                char why[160];
-                snprintf(why, sizeof(why), "search: %s", ldap_err2string(code));
-                ldap_msgfree(msg);
-                round_end(sy, why);
-                return;
-            }
-        }
+        int id = ldap_msgid(msg), r = 0;
+        if (sy->phase == PH_ROOTDSE && id == sy->msg_rootdse)
+            r = rootdse_message(sy, type, msg);
+        else if (sy->phase == PH_POLL && (id == sy->msg[0] || id == sy->msg[1]))
+            r = poll_message(sy, type, msg);
+        else if (sy->phase == PH_SYNC && (id == sy->msg[0] || id == sy->msg[1]))
+            r = sync_message(sy, type, msg, id == sy->msg[1]);
         ldap_msgfree(msg);
-        if (sy->msg_users < 0 && sy->msg_groups < 0) {
-            round_end(sy, NULL);
+        if (r != 0)
             return;
-        }
     }
 }
 
-/* Every ldap_sync_interval: (re)connect when needed and start the two searches. */
+/* (Re)connects when needed, then polls, or starts syncrepl (asking the root
+ * DSE first in auto mode). */
 static void on_round(evutil_socket_t fd, short what, void *arg)
 {
     struct ldap_sync *sy = arg;
     const struct wharf_config *cfg = sy->d->cfg;
+    enum sync_mode mode = ldir(sy->d)->set.mode;
     (void)fd;
     (void)what;
     struct buf err = BUF_INIT;
-    sy->failed = false;
-    sy->refused = 0;
-    sy->round_started = monotonic_ms();
-    sy->reused = sy->ld != NULL;
+    bool fresh_conn = sy->ld == NULL;
+    sy->reused = !fresh_conn;
     if (sy->ld == NULL)
         sy->ld = server_connect(cfg, cfg->ldap_bind_dn[0] ? cfg->ldap_bind_dn : NULL,
                                 sy->bind_password, &err);
-    int rc = sy->ld == NULL ? -1 : search(sy, false); /* then the groups (on_readable) */
     int sock = -1;
-    if (rc == LDAP_SUCCESS && ldap_get_option(sy->ld, LDAP_OPT_DESC, &sock) != LDAP_OPT_SUCCESS)
-        rc = -1;
-    if (rc != LDAP_SUCCESS) {
+    if (sy->ld == NULL || ldap_get_option(sy->ld, LDAP_OPT_DESC, &sock) != LDAP_OPT_SUCCESS) {
         if (err.len == 0)
-            buf_printf(&err, "ldap: search: %s", ldap_err2string(rc == -1 ? LDAP_SERVER_DOWN : rc));
+            buf_printf(&err, "ldap: %s", ldap_err2string(LDAP_SERVER_DOWN));
         round_end(sy, buf_cstr(&err));
         buf_free(&err);
         return;
     }
+    buf_free(&err);
     sy->io = event_new(sy->base, sock, EV_READ | EV_PERSIST, on_readable, sy);
     struct timeval tv = {(time_t)(cfg->ldap_timeout / 1000),
                          (suseconds_t)(cfg->ldap_timeout % 1000) * 1000};
     event_add(sy->io, &tv);
-    on_readable(sock, 0, sy); /* libldap may hold replies already read */
-    buf_free(&err);
+    if (!fresh_conn || mode == MODE_POLL) {
+        log_mode(sy, MODE_POLL, "ldap_sync_mode = poll");
+        poll_start(sy);
+    } else if (mode == MODE_SYNCREPL) {
+        log_mode(sy, MODE_SYNCREPL, NULL);
+        sync_start(sy);
+    } else {
+        static char supported[] = "supportedControl";
+        char *attrs[] = {supported, NULL};
+        sy->phase = PH_ROOTDSE;
+        int rc = ldap_search_ext(sy->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL,
+                                 NULL, NULL, 1, &sy->msg_rootdse);
+        if (rc != LDAP_SUCCESS) {
+            char why[160];
+            snprintf(why, sizeof(why), "reading the root DSE: %s", ldap_err2string(rc));
+            round_end(sy, why);
+            return;
+        }
+    }
+    if (sy->io != NULL)
+        on_readable(sock, 0, sy); /* libldap may hold replies already read */
 }
 
 static char *read_bind_password(const struct wharf_config *cfg, struct buf *err)
@@ -755,13 +1394,17 @@ static int ldap_attach_loop(struct directory *d, struct event_base *base, struct
     struct ldap_sync *sy = xcalloc(1, sizeof(*sy));
     sy->d = d;
     sy->base = base;
-    sy->msg_users = sy->msg_groups = -1;
+    sy->msg[0] = sy->msg[1] = sy->msg_rootdse = -1;
+    sy->need_full = true;
+    buf_init(&sy->cookie[0]);
+    buf_init(&sy->cookie[1]);
     if (d->cfg->ldap_bind_password_file[0] != '\0' &&
         (sy->bind_password = read_bind_password(d->cfg, err)) == NULL) {
         free(sy);
         return -1;
     }
     sy->timer = evtimer_new(base, on_round, sy);
+    sy->flush = evtimer_new(base, on_flush, sy);
     l->sync = sy;
     event_active(sy->timer, EV_TIMEOUT, 0); /* the first round at once */
     return 0;
@@ -771,14 +1414,12 @@ static void sync_free(struct ldap_sync *sy)
 {
     if (sy == NULL)
         return;
-    if (sy->io)
-        event_free(sy->io);
+    conn_drop(sy);
     event_free(sy->timer);
-    if (sy->ld)
-        ldap_unbind_ext_s(sy->ld, NULL, NULL);
-    records_free(&sy->users);
-    records_free(&sy->groups);
-    cookies_free(sy);
+    event_free(sy->flush);
+    ents_clear(&sy->state);
+    buf_free(&sy->cookie[0]);
+    buf_free(&sy->cookie[1]);
     if (sy->bind_password) {
         explicit_bzero(sy->bind_password, strlen(sy->bind_password));
         free(sy->bind_password);

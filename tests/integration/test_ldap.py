@@ -9,7 +9,10 @@ until slapd answers, SMTP RCPT until wharf sees a change), never sleeps.
 - accounts, an alias (mailLocalAddress) and a group (groupOfNames) are
   expanded on SMTP delivery; an address nobody has gets 550 5.1.1;
 - a user added in LDAP receives mail within the sync interval, a user
-  removed stops receiving;
+  removed stops receiving, a changed address takes effect: polled
+  (modifyTimestamp deltas, DN listings) from a slapd without syncprov, and
+  pushed at once by a slapd with it (syncrepl, RFC 4533), which wharf
+  follows again, resuming with its cookie, after slapd was killed;
 - IMAP LOGIN and SMTP AUTH (PLAIN and LOGIN) are checked by LDAP bind as
   the user's DN; a wrong password and an unknown user are refused;
 - slapd stopped: a user who logged in before still can, deliveries go on,
@@ -94,7 +97,7 @@ class Slapd:
     """OpenLDAP's slapd on a loopback port, with its own config and database
     (tls: also LDAPS on a second port, and StartTLS, with a certificate of its own CA)."""
 
-    def __init__(self, base: Path, tls=False):
+    def __init__(self, base: Path, tls=False, syncprov=False):
         self.base = base
         self.port = free_port()
         self.uri = f"ldap://127.0.0.1:{self.port}"
@@ -118,12 +121,17 @@ class Slapd:
             + f"include {base}/wharf.schema\n"
             + tls_conf + f"pidfile {base}/slapd.pid\nargsfile {base}/slapd.args\n"
             "modulepath /usr/lib/ldap\nmoduleload back_mdb\n"
-            f'database mdb\nmaxsize 104857600\nsuffix "{BASE}"\nrootdn "{ADMIN}"\n'
+            + ("moduleload syncprov\n" if syncprov else "")
+            + f'database mdb\nmaxsize 104857600\nsuffix "{BASE}"\nrootdn "{ADMIN}"\n'
             f"rootpw {ADMIN_PW}\ndirectory {db}\nindex objectClass eq\n"
-            f'limits dn.exact="{SERVICE}" size.soft=2 size.hard=2 size.pr=2 '
-            "size.prtotal=unlimited\n"
+            # syncrepl: the search account reads the tree in one refresh, as a
+            # replica's account does (no pages in a refreshAndPersist search)
+            + (f'limits dn.exact="{SERVICE}" size=unlimited\n'
+               "index entryUUID,entryCSN eq\noverlay syncprov\n" if syncprov else
+               f'limits dn.exact="{SERVICE}" size.soft=2 size.hard=2 size.pr=2 '
+               "size.prtotal=unlimited\n")
             # users bind with their own password; nobody reads another's
-            "access to attrs=userPassword by self write by anonymous auth by * none\n"
+            + "access to attrs=userPassword by self write by anonymous auth by * none\n"
             "access to * by * read\n")
         ldif = base / "tree.ldif"
         ldif.write_text(TREE)
@@ -156,6 +164,14 @@ class Slapd:
 @pytest.fixture
 def slapd(tmp_path):
     s = Slapd(tmp_path / "slapd").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def slapd_syncprov(tmp_path):
+    """A slapd with the syncprov overlay: it offers syncrepl (RFC 4533)."""
+    s = Slapd(tmp_path / "slapd", syncprov=True).start()
     yield s
     s.stop()
 
@@ -270,12 +286,94 @@ def test_added_user_receives_and_removed_user_is_refused(wharf_factory, slapd):
     wait_until(lambda: inbox(server, "carol@example.test") == 1, 15, what="carol's mail")
     slapd.modify("ldapdelete", f"uid=bob,ou=people,{BASE}\n")
     wait_until(lambda: rcpt(server, "bob@example.test") == 550, 15, what="bob to be gone")
+    assert_unknown(server, "bob@example.test")
+    # A modify: seen by the next round's modifyTimestamp filter (only every
+    # 60th round reads the whole tree).
+    change_alias(slapd, "alice", "ali@example.test", "alice.new@example.test")
+    wait_until(lambda: rcpt(server, "alice.new@example.test") == 250, 15, what="the new alias")
+    assert rcpt(server, "ali@example.test") == 550
+    log = server.log()
+    assert "ldap: directory read" in log
+    assert "ldap: polling the tree for changes every 1000 ms (the server does not offer syncrepl)" in log
+
+
+def assert_unknown(server, address):
     with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as c:
         c.ehlo("client.example")
         c.mail("sender@example.org")
-        code, text = c.rcpt("bob@example.test")
-        assert code == 550 and b"5.1.1" in text
-    assert "ldap: directory read" in server.log()
+        code, text = c.rcpt(address)
+        assert code == 550 and b"5.1.1" in text, (code, text)
+
+
+def change_alias(slapd, uid, old, new):
+    slapd.modify("ldapmodify", f"dn: uid={uid},ou=people,{BASE}\nchangetype: modify\n"
+                 f"delete: mailLocalAddress\nmailLocalAddress: {old}\n-\n"
+                 f"add: mailLocalAddress\nmailLocalAddress: {new}\n")
+
+
+# With syncrepl a change is pushed by slapd: seen in about the time a mirror
+# takes to write, never an interval (an hour here). Generous for a loaded
+# machine, far below any polling.
+PROMPT = 5
+
+
+def test_syncrepl_sees_adds_modifies_and_deletes_at_once(wharf_factory, slapd_syncprov):
+    slapd = slapd_syncprov
+    server = start_wharf(wharf_factory, slapd, ldap_sync_interval="1h", ldap_page_size="0")
+    assert "ldap: following the tree's changes by syncrepl" in server.log()
+    assert rcpt(server, "team@example.test") == 250
+    slapd.modify("ldapadd", person("carol", "carol@example.test", "carol pw"))
+    wait_until(lambda: rcpt(server, "carol@example.test") == 250, PROMPT, what="carol to exist")
+    send(server, ["carol@example.test"], "welcome")
+    wait_until(lambda: inbox(server, "carol@example.test") == 1, 15, what="carol's mail")
+    assert imap_login(server, "carol@example.test", "carol pw")
+    change_alias(slapd, "alice", "ali@example.test", "alice.new@example.test")
+    wait_until(lambda: rcpt(server, "alice.new@example.test") == 250, PROMPT, what="the new alias")
+    assert rcpt(server, "ali@example.test") == 550
+    slapd.modify("ldapdelete", f"uid=bob,ou=people,{BASE}\n")
+    wait_until(lambda: rcpt(server, "bob@example.test") == 550, PROMPT, what="bob to be gone")
+    assert_unknown(server, "bob@example.test")
+    # The group follows its members: bob's delete leaves alice alone in it.
+    send(server, ["team@example.test"], "team")
+    wait_until(lambda: inbox(server, "alice@example.test") == 1, 15, what="alice's team copy")
+    assert "polling" not in server.log()
+
+
+def test_syncrepl_reconnects_and_resumes(wharf_factory, slapd_syncprov):
+    slapd = slapd_syncprov
+    server = start_wharf(wharf_factory, slapd, ldap_sync_interval="1h", ldap_page_size="0")
+    slapd.proc.kill()  # no goodbye: the persistent search just ends
+    slapd.proc.wait(20)
+    slapd.log.close()
+    wait_until(lambda: "serving the directory as last read, stale" in server.log(), 20,
+               what="the log to say the directory is stale")
+    assert rcpt(server, "bob@example.test") == 250  # served as last read
+    # A change made while wharf is away (offline, into slapd's database): the
+    # refresh resumed from wharf's cookie brings it, and it alone.
+    (slapd.base / "erin.ldif").write_text(person("erin", "erin@example.test", "erin pw"))
+    subprocess.run(["slapadd", "-w", "-f", str(slapd.conf), "-l", str(slapd.base / "erin.ldif")],
+                   check=True, capture_output=True)
+    slapd.start()
+    wait_until(lambda: "ldap: directory read again, fresh" in server.log(), 20,
+               what="the directory to be fresh again")
+    assert "syncrepl refresh done, resumed from the last connection's cookie: 1 entries sent" \
+        in server.log()
+    assert rcpt(server, "erin@example.test") == 250
+    assert rcpt(server, "bob@example.test") == 250 and rcpt(server, "team@example.test") == 250
+    # And the persistent search goes on: a change now is seen at once.
+    slapd.modify("ldapdelete", f"uid=erin,ou=people,{BASE}\n")
+    wait_until(lambda: rcpt(server, "erin@example.test") == 550, PROMPT, what="erin to be gone")
+    assert rcpt(server, "alice@example.test") == 250
+
+
+def test_sync_mode_poll_is_forced_by_the_option(wharf_factory, slapd_syncprov):
+    server = start_wharf(wharf_factory, slapd_syncprov, ldap_sync_mode="poll",
+                         ldap_page_size="0")
+    slapd_syncprov.modify("ldapdelete", f"uid=bob,ou=people,{BASE}\n")
+    wait_until(lambda: rcpt(server, "bob@example.test") == 550, 15, what="bob to be gone")
+    log = server.log()
+    assert "polling the tree for changes every 1000 ms (ldap_sync_mode = poll)" in log
+    assert "syncrepl" not in log
 
 
 def imap_login(server, user, password):
