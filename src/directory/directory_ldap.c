@@ -47,7 +47,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/fdio.h"
-#include "base/hash.h"
+#include "base/strmap.h"
 #include "base/log.h"
 #include "directory/ldap_map.h"
 #include "directory/ldap_syncmsg.h"
@@ -94,14 +94,12 @@ struct ldap_settings {
 /* One entry of the tree as last read, by entryUUID (syncrepl) or DN (polling). */
 struct ent {
     char *key; /* 'u' (accounts' search) or 'g' (groups'), then the UUID in hex or the DN */
-    struct ent *next;
     bool group, ok, seen;
     struct ldap_record r; /* ok: mapped; else an entry without an address, kept as known */
 };
 
 struct ents {
-    struct ent **b;
-    size_t nb, n;
+    struct strmap map; /* key -> struct ent (base/strmap.h) */
 };
 
 enum sync_phase { PH_IDLE, PH_ROOTDSE, PH_POLL, PH_SYNC };
@@ -360,8 +358,6 @@ static int mirror_fresh(struct directory *d, struct buf *err)
 
 /* ---- reading the tree (the directory process) ---- */
 
-/* ---- reading the tree (the directory process) ---- */
-
 static void ent_free(struct ent *e)
 {
     free(e->key);
@@ -369,103 +365,63 @@ static void ent_free(struct ent *e)
     free(e);
 }
 
-/* Where key is (*link is it), or would be linked (*link NULL). */
-static struct ent **ents_link(struct ents *t, const char *key)
+static struct ent *ents_get(const struct ents *t, const char *key)
 {
-    if (t->nb == 0) {
-        t->nb = 256;
-        t->b = xcalloc(t->nb, sizeof(*t->b));
-    }
-    struct ent **link = &t->b[hash_str(key) % t->nb];
-    while (*link != NULL && strcmp((*link)->key, key) != 0)
-        link = &(*link)->next;
-    return link;
-}
-
-static struct ent *ents_get(struct ents *t, const char *key)
-{
-    return t->n == 0 ? NULL : *ents_link(t, key);
-}
-
-static void ents_grow(struct ents *t)
-{
-    size_t nb = t->nb * 2;
-    struct ent **b = xcalloc(nb, sizeof(*b));
-    for (size_t i = 0; i < t->nb; i++) {
-        for (struct ent *e = t->b[i], *next; e != NULL; e = next) {
-            next = e->next;
-            size_t h = hash_str(e->key) % nb;
-            e->next = b[h];
-            b[h] = e;
-        }
-    }
-    free(t->b);
-    t->b = b;
-    t->nb = nb;
+    struct strmap_slot *s = strmap_find(&t->map, key);
+    return s ? s->val.ptr : NULL;
 }
 
 /* Puts e in t, in place of the entry of the same key. */
 static void ents_put(struct ents *t, struct ent *e)
 {
-    struct ent **link = ents_link(t, e->key);
-    if (*link != NULL) {
-        e->next = (*link)->next;
-        ent_free(*link);
-        *link = e;
-        return;
-    }
-    e->next = NULL;
-    *link = e;
-    if (++t->n > t->nb * 2)
-        ents_grow(t);
+    bool added;
+    struct strmap_slot *s = strmap_add(&t->map, e->key, &added);
+    if (!added)
+        ent_free(s->val.ptr);
+    s->key = e->key; /* the same text: the old entry's is freed */
+    s->val.ptr = e;
 }
 
 static bool ents_del(struct ents *t, const char *key)
 {
-    struct ent **link = t->n == 0 ? NULL : ents_link(t, key);
-    if (link == NULL || *link == NULL)
+    struct strmap_slot out;
+    if (!strmap_del(&t->map, key, &out))
         return false;
-    struct ent *e = *link;
-    *link = e->next;
-    ent_free(e);
-    t->n--;
+    ent_free(out.val.ptr);
     return true;
+}
+
+/* Empties t; free_ents: the entries too (else they have moved elsewhere). */
+static void ents_empty(struct ents *t, bool free_ents)
+{
+    for (struct strmap_slot *s = NULL; free_ents && (s = strmap_next(&t->map, s)) != NULL;)
+        ent_free(s->val.ptr);
+    strmap_free(&t->map);
 }
 
 static void ents_clear(struct ents *t)
 {
-    for (size_t i = 0; i < t->nb; i++) {
-        for (struct ent *e = t->b[i], *next; e != NULL; e = next) {
-            next = e->next;
-            ent_free(e);
-        }
-    }
-    free(t->b);
-    memset(t, 0, sizeof(*t));
+    ents_empty(t, true);
 }
 
 #define ENTS_EACH(t, e)                                                                            \
-    for (size_t e##_i = 0; e##_i < (t)->nb; e##_i++)                                               \
-        for (struct ent *e = (t)->b[e##_i]; e != NULL; e = e->next)
+    for (struct strmap_slot *e##_s = NULL; (e##_s = strmap_next(&(t)->map, e##_s)) != NULL;)       \
+        for (struct ent *e = e##_s->val.ptr; e != NULL; e = NULL)
 
 /* Removes the entries of one search (group) that fail keep(); their number. */
 static size_t ents_sweep(struct ents *t, bool group, bool (*keep)(struct ent *, void *), void *arg)
 {
-    size_t gone = 0;
-    for (size_t i = 0; i < t->nb; i++) {
-        for (struct ent **link = &t->b[i]; *link != NULL;) {
-            struct ent *e = *link;
-            if (e->group == group && !keep(e, arg)) {
-                *link = e->next;
-                ent_free(e);
-                t->n--;
-                gone++;
-            } else {
-                link = &e->next;
-            }
-        }
+    struct ent **gone = xcalloc(t->map.n + 1, sizeof(*gone));
+    size_t n = 0;
+    ENTS_EACH(t, e)
+    {
+        if (e->group == group && !keep(e, arg))
+            gone[n++] = e; /* removed after the walk: a delete moves slots */
     }
-    return gone;
+    for (size_t i = 0; i < n; i++)
+        ents_del(t, gone[i]->key);
+    free(gone);
+    return n;
 }
 
 /* A DN as compared: lower case, no spaces around ',', '=' and '+'. */
@@ -581,7 +537,7 @@ static int dn_entry_cmp(const void *a, const void *b)
 static void dn_index_build(struct dn_index *ix, const struct ents *t)
 {
     ix->n = 0;
-    ix->v = xcalloc(t->n + 1, sizeof(*ix->v));
+    ix->v = xcalloc(t->map.n + 1, sizeof(*ix->v));
     ENTS_EACH(t, e)
     {
         if (e->ok)
@@ -638,7 +594,7 @@ static int record_cmp(const void *a, const void *b)
 /* The mapped entries of one search, by DN: the mirror is the same for the same tree. */
 static const struct ldap_record **records_of(const struct ents *t, bool group, size_t *n_r)
 {
-    const struct ldap_record **v = xcalloc(t->n + 1, sizeof(*v));
+    const struct ldap_record **v = xcalloc(t->map.n + 1, sizeof(*v));
     size_t n = 0;
     ENTS_EACH(t, e)
     {
@@ -757,7 +713,7 @@ static void mirror_write(struct ldap_sync *sy, const char *verb)
             log_info("ldap: directory %s: %zu accounts, %zu groups%s (%zu entries without an "
                      "address skipped)",
                      sy->down ? "read again, fresh" : verb, accounts, groups,
-                     same ? ", unchanged" : "", sy->state.n - accounts - groups);
+                     same ? ", unchanged" : "", sy->state.map.n - accounts - groups);
         memcpy(sy->last, digest, 32);
         sy->have_last = true;
         sy->down = false;
@@ -807,15 +763,9 @@ static void poll_apply(struct ldap_sync *sy)
         sy->state = sy->fresh;
         memset(&sy->fresh, 0, sizeof(sy->fresh));
     } else {
-        for (size_t i = 0; i < sy->fresh.nb; i++) {
-            for (struct ent *e = sy->fresh.b[i], *next; e != NULL; e = next) {
-                next = e->next;
-                ents_put(&sy->state, e);
-            }
-            sy->fresh.b[i] = NULL;
-        }
-        sy->fresh.n = 0;
-        ents_clear(&sy->fresh);
+        ENTS_EACH(&sy->fresh, e)
+        ents_put(&sy->state, e);
+        ents_empty(&sy->fresh, false); /* its entries are the tree's now */
         /* Deleted, or out of the filter: not listed any more. */
         ents_sweep(&sy->state, false, in_listed, &sy->listed);
         ents_sweep(&sy->state, true, in_listed, &sy->listed);
@@ -979,7 +929,7 @@ static int poll_message(struct ldap_sync *sy, int type, LDAPMessage *msg)
 {
     if (type == LDAP_RES_SEARCH_ENTRY) {
         struct ents *t = sy->step >= 2 ? &sy->listed : &sy->fresh;
-        if (t->n >= LDAP_MAX_ENTRIES) {
+        if (t->map.n >= LDAP_MAX_ENTRIES) {
             round_end(sy, "too many entries");
             return -1;
         }
@@ -1146,7 +1096,7 @@ static int sync_message(struct ldap_sync *sy, int type, LDAPMessage *msg, int g)
         } else if (st.state == LSYNC_PRESENT) {
             if (e != NULL)
                 e->seen = true;
-        } else if (e == NULL && sy->state.n >= LDAP_MAX_ENTRIES) {
+        } else if (e == NULL && sy->state.map.n >= LDAP_MAX_ENTRIES) {
             free(key);
             round_end(sy, "too many entries");
             return -1;
