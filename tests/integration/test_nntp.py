@@ -28,9 +28,8 @@ BOB = "bob@example.test"
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def news(wharf_factory):
-    server = wharf_factory(enable={"nntp", "nntps", "imap", "imaps"}).start()
+def make_news(wharf_factory, extra=None):
+    server = wharf_factory(enable={"nntp", "nntps", "imap", "imaps"}, extra=extra or {}).start()
     server.wharf("domain", "add", "example.test")
     for u in (ALICE, BOB):
         server.wharf("user", "add", u, "--password-stdin", input=PASSWORD.encode() + b"\n")
@@ -44,6 +43,11 @@ def news(wharf_factory):
     server.wharf("acl", "set", "#public", "News/misc", ALICE, "lrip")
     server.wharf("acl", "set", "#public", "Private", "anyone", "lr")
     return server
+
+
+@pytest.fixture
+def news(wharf_factory):
+    return make_news(wharf_factory)
 
 
 def reader(server, login=None, implicit=False):
@@ -467,3 +471,41 @@ def test_index_topup_waits_while_articles_stream_in(news):
     n.quit()
     wait_until(lambda: news.worker_count("mta", "text_topups") > ran, 30,
                what="the top-up once the store is quiet")
+
+
+def sinntp(tool, server, *args, home, data=None):
+    """One of sinntp's tools against the server's port 119 (sinntp has no TLS)."""
+    env = dict(os.environ, HOME=str(home), PYTHONWARNINGS="ignore")
+    return subprocess.run([f"/usr/bin/{tool}", "-S", f"127.0.0.1:{server.ports['nntp']}", *args],
+                          input=data, env=env, capture_output=True, timeout=60)
+
+
+def test_sinntp_newsreader(wharf_factory, tmp_path):
+    """A newsreader other than nntplib: sinntp lists the groups, posts with AUTHINFO (allowed
+    in plaintext here, as an admin may for a trusted network), pulls a group into an mbox
+    and fetches an article by Message-ID; refusals come back as NNTP errors."""
+    server = make_news(wharf_factory, {"nntp_plaintext_auth": "yes"})
+    r = sinntp("nntp-list", server, home=tmp_path)
+    assert r.returncode == 0 and r.stdout.decode().split() == ["comp.wharf.dev"], r
+    r = sinntp("nntp-push", server, "-U", ALICE, "-P", PASSWORD, home=tmp_path,
+               data=article(subject="via sinntp", body="hello from sinntp\r\n"))
+    assert r.returncode == 0, r
+    mbox = tmp_path / "dev.mbox"
+    r = sinntp("nntp-pull", server, f"comp.wharf.dev>{mbox}", home=tmp_path)
+    assert r.returncode == 0, r
+    text = mbox.read_text()
+    assert "Subject: via sinntp" in text and "hello from sinntp" in text
+    assert f'posting-account="{ALICE}"' in text
+    msgid = re.search(r"^Message-ID: (<[^>]+>)$", text, re.M).group(1)
+    r = sinntp("nntp-get", server, msgid, home=tmp_path)
+    assert r.returncode == 0 and b"hello from sinntp" in r.stdout, r
+    # a group alice may not post to, and a wrong password
+    r = sinntp("nntp-push", server, "-U", ALICE, "-P", PASSWORD, home=tmp_path,
+               data=article(groups="comp.wharf.nosuch"))
+    assert r.returncode != 0 and b"441" in r.stderr, r
+    r = sinntp("nntp-push", server, "-U", ALICE, "-P", "wrong", home=tmp_path,
+               data=article(subject="never"))
+    assert r.returncode != 0 and b"481" in r.stderr, r
+    # the second pull has nothing new: the group's numbers are stable
+    r = sinntp("nntp-pull", server, f"comp.wharf.dev>{tmp_path / 'again.mbox'}", home=tmp_path)
+    assert r.returncode == 0 and not (tmp_path / "again.mbox").exists(), r
