@@ -26,9 +26,6 @@ class DnsServer:
         self.drop = set(drop)  # names never answered (a server that times out)
         self.extra_names = set(extra_names)
         self.queries = []
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.port = self.udp.getsockname()[1]
         server = self
 
         class TcpHandler(socketserver.BaseRequestHandler):
@@ -48,12 +45,22 @@ class DnsServer:
                     pass
 
         socketserver.TCPServer.allow_reuse_address = True
-        try:
-            self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), TcpHandler)
-            self.tcp.daemon_threads = True
-            threading.Thread(target=self.tcp.serve_forever, daemon=True).start()
-        except OSError:  # the port is taken over TCP: UDP only
-            self.tcp = None
+        # one port number for UDP and TCP (resolvers fall back to TCP on the same port, and
+        # so do the tests' own lookups): a UDP port whose number another process holds over
+        # TCP is given back and another one tried
+        for _ in range(100):
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", 0))
+            self.port = self.udp.getsockname()[1]
+            try:
+                self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), TcpHandler)
+                break
+            except OSError:
+                self.udp.close()
+        else:
+            raise RuntimeError("no port free over both UDP and TCP")
+        self.tcp.daemon_threads = True
+        threading.Thread(target=self.tcp.serve_forever, daemon=True).start()
         threading.Thread(target=self._serve_udp, daemon=True).start()
 
     @property
@@ -125,9 +132,8 @@ class DnsServer:
 
     def close(self):
         self.udp.close()
-        if self.tcp is not None:
-            self.tcp.shutdown()
-            self.tcp.server_close()
+        self.tcp.shutdown()
+        self.tcp.server_close()
 
 
 @pytest.fixture
