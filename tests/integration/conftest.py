@@ -146,6 +146,22 @@ def wait_until(predicate, timeout=20.0, interval=0.02, what="condition", max_int
     raise AssertionError(f"timed out waiting for {what}" + (f": {last_exc}" if last_exc else ""))
 
 
+def group_alive(pgid):
+    """Whether a process of group pgid is still alive (a zombie has closed its files)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after the command's name
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
 class WharfServer:
     """One wharfd under test, with its own directory, config and ports."""
 
@@ -219,13 +235,18 @@ class WharfServer:
         return rc
 
     def kill_all(self):
-        """Ends wharfd and every component, whatever state they are in."""
+        """Ends wharfd and every component, whatever state they are in, and returns once
+        none of them is alive: a component's sockets (its listeners) close only when it
+        has died, which may come after wharfd's own end, and a start at once would find
+        its ports still taken."""
         if self.proc is not None and self.proc.poll() is None:
+            pgid = self.proc.pid
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.proc.wait()
+            wait_until(lambda: not group_alive(pgid), 30, what="every component of wharfd to die")
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
