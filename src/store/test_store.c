@@ -52,6 +52,23 @@
     "DROP TRIGGER recent_count_insert; DROP TRIGGER recent_count_delete;"                          \
     "DROP TRIGGER recent_count_claim; ALTER TABLE mailboxes DROP COLUMN n_recent;"
 
+/* What the account state, expunged-message, \Recent, newsgroups and inline-body steps added. */
+#define UNDO_STATE_TO_NEWSGROUPS                                                                   \
+    "DROP TRIGGER state_mailbox_insert;"                                                           \
+    "DROP TRIGGER state_mailbox_update;"                                                           \
+    "DROP TRIGGER state_mailbox_delete;"                                                           \
+    "DROP TRIGGER state_subscribe;"                                                                \
+    "DROP TRIGGER state_unsubscribe;"                                                              \
+    "DROP TABLE account_state;"                                                                    \
+    "DELETE FROM meta WHERE key = 'mailbox_id_next';"                                              \
+    "DROP INDEX expunged_held;"                                                                    \
+    "ALTER TABLE expunged DROP COLUMN blob;"                                                       \
+    "ALTER TABLE expunged DROP COLUMN at;"                                                         \
+    "ALTER TABLE mailboxes DROP COLUMN recent_uid;"                                                \
+    "DROP TRIGGER newsgroups_mailbox_delete;"                                                      \
+    "DROP TABLE newsgroups;"                                                                       \
+    "ALTER TABLE blobs DROP COLUMN body;"
+
 static struct store *dir_store(const char *dir)
 {
     struct buf err = BUF_INIT;
@@ -355,34 +372,19 @@ static void test_counters_migrate(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(
-        sqlite3_exec(
-            db,
-            UNDO_DATE_INDEX UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13
-                UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
-            "DROP TRIGGER messages_count_insert;"
-            "DROP TRIGGER messages_count_delete;"
-            "DROP TRIGGER messages_count_seen;"
-            "ALTER TABLE mailboxes DROP COLUMN n_messages;"
-            "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
-            "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
-            /* and what versions 3, 4 and 5 added */
-            "DROP TRIGGER state_mailbox_insert;"
-            "DROP TRIGGER state_mailbox_update;"
-            "DROP TRIGGER state_mailbox_delete;"
-            "DROP TRIGGER state_subscribe;"
-            "DROP TRIGGER state_unsubscribe;"
-            "DROP TABLE account_state;"
-            "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-            "DROP INDEX expunged_held;"
-            "ALTER TABLE expunged DROP COLUMN blob;"
-            "ALTER TABLE expunged DROP COLUMN at;"
-            "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
-            "ALTER TABLE messages DROP COLUMN search;"
-            "DROP TRIGGER newsgroups_mailbox_delete;"
-            "DROP TABLE newsgroups;"
-            "ALTER TABLE blobs DROP COLUMN body;"
-            "PRAGMA user_version = 1;",
-            NULL, NULL, NULL),
+        sqlite3_exec(db,
+                     UNDO_AFTER_13 UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10
+                         UNDO_VERSION_8 UNDO_VERSION_7
+                     "DROP TRIGGER messages_count_insert;"
+                     "DROP TRIGGER messages_count_delete;"
+                     "DROP TRIGGER messages_count_seen;"
+                     "ALTER TABLE mailboxes DROP COLUMN n_messages;"
+                     "ALTER TABLE mailboxes DROP COLUMN n_unseen;"
+                     "ALTER TABLE mailboxes DROP COLUMN n_bytes;"
+                     /* and what versions 3, 4 and 5 added */
+                     "ALTER TABLE messages DROP COLUMN search;" UNDO_STATE_TO_NEWSGROUPS
+                     "PRAGMA user_version = 1;",
+                     NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);
     buf_free(&path);
@@ -416,31 +418,15 @@ static void test_search_records_migrate(void **state)
     buf_printf(&path, "%s/store.db", dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(
-            db,
-            UNDO_DATE_INDEX UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13
-                UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
-            "ALTER TABLE messages DROP COLUMN search;"
-            "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
-            /* and what versions 4 and 5 added */
-            "DROP TRIGGER state_mailbox_insert;"
-            "DROP TRIGGER state_mailbox_update;"
-            "DROP TRIGGER state_mailbox_delete;"
-            "DROP TRIGGER state_subscribe;"
-            "DROP TRIGGER state_unsubscribe;"
-            "DROP TABLE account_state;"
-            "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-            "DROP INDEX expunged_held;"
-            "ALTER TABLE expunged DROP COLUMN blob;"
-            "ALTER TABLE expunged DROP COLUMN at;"
-            "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
-            "DROP TRIGGER newsgroups_mailbox_delete;"
-            "DROP TABLE newsgroups;"
-            "ALTER TABLE blobs DROP COLUMN body;"
-            "PRAGMA user_version = 2;",
-            NULL, NULL, NULL),
-        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  UNDO_AFTER_13 UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                                      UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  "ALTER TABLE messages DROP COLUMN search;"
+                                  "UPDATE messages SET envelope = NULL, bodystructure = NULL;"
+                                  /* and what versions 4 and 5 added */ UNDO_STATE_TO_NEWSGROUPS
+                                  "PRAGMA user_version = 2;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
     buf_free(&path);
     s = dir_store(dir);
@@ -1613,24 +1599,22 @@ static void test_account_state_migrate(void **state)
     buf_printf(&path, "%s/store.db", dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(
-            db,
-            UNDO_DATE_INDEX UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS UNDO_VERSION_13
-                UNDO_VERSION_12 UNDO_VERSION_11 UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
-            "DROP TRIGGER state_mailbox_insert;"
-            "DROP TRIGGER state_mailbox_update;"
-            "DROP TRIGGER state_mailbox_delete;"
-            "DROP TRIGGER state_subscribe;"
-            "DROP TRIGGER state_unsubscribe;"
-            "DROP TABLE account_state;"
-            "DELETE FROM meta WHERE key = 'mailbox_id_next';"
-            "DROP TRIGGER newsgroups_mailbox_delete;"
-            "DROP TABLE newsgroups;"
-            "ALTER TABLE blobs DROP COLUMN body;"
-            "PRAGMA user_version = 4;",
-            NULL, NULL, NULL),
-        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  UNDO_AFTER_13 UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                                      UNDO_VERSION_10 UNDO_VERSION_8 UNDO_VERSION_7
+                                  "DROP TRIGGER state_mailbox_insert;"
+                                  "DROP TRIGGER state_mailbox_update;"
+                                  "DROP TRIGGER state_mailbox_delete;"
+                                  "DROP TRIGGER state_subscribe;"
+                                  "DROP TRIGGER state_unsubscribe;"
+                                  "DROP TABLE account_state;"
+                                  "DELETE FROM meta WHERE key = 'mailbox_id_next';"
+                                  "DROP TRIGGER newsgroups_mailbox_delete;"
+                                  "DROP TABLE newsgroups;"
+                                  "ALTER TABLE blobs DROP COLUMN body;"
+                                  "PRAGMA user_version = 4;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
     buf_free(&path);
     s = dir_store(dir);
@@ -1862,8 +1846,7 @@ static void test_msgid_index(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_DATE_INDEX UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS
-                                      UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
+                                  UNDO_AFTER_13 UNDO_VERSION_13 UNDO_VERSION_12 UNDO_VERSION_11
                                   "ALTER TABLE blobs DROP COLUMN body;"
                                   /* the index of every body, as before the partial one */
                                   "DROP INDEX blobs_segment;"
