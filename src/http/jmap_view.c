@@ -42,16 +42,33 @@ struct jmap_view_cache {
     int64_t used_ms;       /* when a request last asked for it (monotonic_ms) */
 };
 
+/* The order of copies, for the view and the cold read alike: by body hash, then
+ * mailbox, then (two copies in one mailbox) the lower UID first, whatever order they
+ * came in. An Email's first copy in this order gives its date, keywords and thread. */
+static int copy_cmp(const char *blob_x, int64_t mailbox_x, uint32_t uid_x, const char *blob_y,
+                    int64_t mailbox_y, uint32_t uid_y)
+{
+    int c = strcmp(blob_x, blob_y);
+    if (c)
+        return c;
+    if (mailbox_x != mailbox_y)
+        return mailbox_x < mailbox_y ? -1 : 1;
+    return uid_x < uid_y ? -1 : uid_x > uid_y;
+}
+
 static int copy_order(const void *a, const void *b)
 {
     const struct store_account_message *x = a, *y = b;
-    int c = strcmp(x->m.blob, y->m.blob);
-    if (c)
-        return c;
-    if (x->mailbox_id != y->mailbox_id)
-        return x->mailbox_id < y->mailbox_id ? -1 : 1;
-    /* two copies in one mailbox: the lower UID first, whatever order they came in */
-    return x->m.uid < y->m.uid ? -1 : x->m.uid > y->m.uid;
+    return copy_cmp(x->m.blob, x->mailbox_id, x->m.uid, y->m.blob, y->mailbox_id, y->m.uid);
+}
+
+/* The sort keys' order (struct copy_key's h): 0 when they cannot tell. */
+static int hash_prefix_cmp(const uint64_t x[2], const uint64_t y[2])
+{
+    for (int k = 0; k < 2; k++)
+        if (x[k] != y[k])
+            return x[k] < y[k] ? -1 : 1;
+    return 0;
 }
 
 static void view_clear(struct jmap_view *v)
@@ -355,10 +372,8 @@ static int copy_key_order(const void *a, const void *b, void *arg)
 {
     const struct copy_key *x = a, *y = b;
     const struct store_account_message *v = arg;
-    for (int k = 0; k < 2; k++)
-        if (x->h[k] != y->h[k])
-            return x->h[k] < y->h[k] ? -1 : 1;
-    return copy_order(&v[x->i], &v[y->i]);
+    int c = hash_prefix_cmp(x->h, y->h);
+    return c ? c : copy_order(&v[x->i], &v[y->i]);
 }
 
 /* The slots of an array of n live copies: a quarter more for the copies the
@@ -704,16 +719,11 @@ static int cold_copy_order(const void *a, const void *b, void *arg)
 {
     const struct jmap_cold *c = arg;
     const struct copy_key *p = a, *q = b;
-    for (int k = 0; k < 2; k++)
-        if (p->h[k] != q->h[k])
-            return p->h[k] < q->h[k] ? -1 : 1;
-    int d = strcmp(c->blobs[p->i], c->blobs[q->i]);
+    int d = hash_prefix_cmp(p->h, q->h);
     if (d)
         return d;
     const struct jmap_cold_copy *x = &c->copies[p->i], *y = &c->copies[q->i];
-    if (x->mailbox_id != y->mailbox_id)
-        return x->mailbox_id < y->mailbox_id ? -1 : 1;
-    return x->uid < y->uid ? -1 : x->uid > y->uid;
+    return copy_cmp(c->blobs[p->i], x->mailbox_id, x->uid, c->blobs[q->i], y->mailbox_id, y->uid);
 }
 
 static int cold_load(struct jmap_req *r, struct jmap_cold *c, uint64_t st, struct buf *err)
