@@ -238,11 +238,13 @@ int main(int argc, char **argv)
         if (event_reinit(sup.base) != 0)
             log_fatal(EX_OSERR, "cannot re-initialise the event loop after fork");
     }
+    /* the title before the pid file and the ready signal: whoever reads the pid
+     * file once the command returned finds the process already named */
+    component_title_set("wharfd", "wharfd: supervisor");
     if (write_pid_file(cfg->pid_file) != 0)
         log_warning("cannot write pid file %s: %s", cfg->pid_file, strerror(errno));
     daemon_ready();
     log_info("wharfd %s starting, data in %s", WHARF_VERSION, cfg->data_directory);
-    component_title_set("wharfd", "wharfd: supervisor");
 
     int rc = sup_run(&sup);
 
