@@ -611,7 +611,14 @@ def test_big_download_streams_through_frontend(layout, tmp_path):
     wait_until(lambda: "reloaded configuration (generation 1); old processes drain" in fe.log(),
                timeout=60, what="the front-end's old generation to drain")
     while True:
-        chunk = r.read(256 * 1024)
+        try:
+            chunk = r.read(256 * 1024)
+        except TimeoutError:  # say where the bytes stopped: which side holds what
+            http = [p.get("status") for p in fe.component("http")["processes"]]
+            be_http = [p.get("status") for p in layout["be1"].component("http")["processes"]]
+            raise AssertionError(f"download stalled after {got} bytes; front-end http workers "
+                                 f"{http}; back-end http workers {be_http}; front-end log "
+                                 f"tail {fe.log()[-3000:]}") from None
         if not chunk:
             break
         h.update(chunk)
