@@ -263,6 +263,16 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
             }
             if (arr && code == 0)
                 cli_print_json(arr);
+            for (size_t k = 0; k < pa.n && code == 0; k++) { /* left by IMAP DELETE/RENAME */
+                size_t i = 0;
+                while (i < n && strcmp(pa.folder[k], l[i].name) != 0)
+                    i++;
+                if (i == n)
+                    fprintf(stderr,
+                            "wharf public: address %s names %s, which is not there: mail to it "
+                            "bounces (wharf public address-del %s)\n",
+                            pa.address[k], pa.folder[k], pa.address[k]);
+            }
             json_decref(arr);
             store_mailbox_list_free(l, n);
             store_newsgroup_anchors_free(an, nan);

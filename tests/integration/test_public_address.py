@@ -158,6 +158,9 @@ def test_a_deleted_folder_takes_no_mail(server):
     assert inbox_count(server, ALICE) == 0
     pub = folders(server, "#public")
     assert "News/gone" not in pub and "INBOX" not in pub and pub["News/dev"] == 0
+    # the admin hears of the address left behind, with what to do about it
+    err = server.wharf("public", "list").stderr.decode()
+    assert "address gone@example.test names News/gone, which is not there" in err, err
 
 
 @pytest.mark.skipif(not INND.exists() or os.geteuid() != 0,
