@@ -646,10 +646,14 @@ static json_t *mailbox_create(struct jmap_req *r, const char *cid, json_t *o, js
     char sid[32];
     jmap_mailbox_id(id, sid);
     jmap_created(r, cid, sid);
+    /* Its rights are its parent's (the store copied the nearest ancestor's ACL to it), which
+     * the request knows already; RFC 8621 2.5: the server-set properties come back. */
+    struct store_mailbox made = {.id = parent > 0 ? parent : id, .name = name.data};
     json_object_set_new(created, cid,
-                        json_pack("{s:s, s:i, s:i, s:i, s:i, s:b}", "id", sid, "totalEmails", 0,
-                                  "unreadEmails", 0, "totalThreads", 0, "unreadThreads", 0,
-                                  "isSubscribed", json_is_true(sub)));
+                        json_pack("{s:s, s:i, s:i, s:i, s:i, s:b, s:o}", "id", sid, "totalEmails",
+                                  0, "unreadEmails", 0, "totalThreads", 0, "unreadThreads", 0,
+                                  "isSubscribed", json_is_true(sub), "myRights",
+                                  mailbox_rights(r, &made)));
 out:
     mbset_free(&m);
     buf_free(&err);

@@ -171,6 +171,9 @@ def test_methods_and_errors(server):
     a = j.ok("Mailbox/set", {"create": {"p": {"name": "Projects"},
                                         "c": {"name": "Wharf", "parentId": "#p"}}})
     child = a["created"]["c"]["id"]
+    # the server-set properties come back (RFC 8621 2.5), its rights among them
+    rights = a["created"]["c"]["myRights"]
+    assert all(rights.values()) and len(rights) == 9, rights
     ch = j.ok("Mailbox/changes", {"sinceState": st})
     assert sorted(ch["created"]) == sorted([a["created"]["p"]["id"], child])
     g = j.ok("Mailbox/get", {"ids": [child], "properties": ["name", "parentId"]})

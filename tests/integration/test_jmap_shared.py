@@ -456,6 +456,10 @@ def test_mailbox_set_in_shared_account_asks_imap_rights(server):
     st = mbset(create={"n": {"name": "New", "parentId": team}})
     assert "n" in st["created"], st
     assert "Team/New" in alice_list(a)
+    # what bob may do there, as Mailbox/get will say: Team's rights, which it inherited
+    made = st["created"]["n"]["myRights"]
+    assert made == by_name(b, alice)["New"]["myRights"], made
+    assert made["mayCreateChild"] and made["mayReadItems"] and not made["mayDelete"], made
     # still no top level with "k" below
     st = mbset(create={"t": {"name": "Top", "parentId": None}})
     assert st["notCreated"]["t"]["type"] == "forbidden"
