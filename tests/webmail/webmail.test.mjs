@@ -340,6 +340,14 @@ test('the webmail end to end', async (t) => {
     await field('Message').fill(`Sandwiches at noon, by the crane.${await field('Message').inputValue()}`);
     await page.getByLabel('Attach files').setInputFiles({ name: 'menu.txt', mimeType: 'text/plain', buffer: Buffer.from('Ham, cheese, tomato.\n') });
     await page.locator('#c-attachments li.done', { hasText: 'menu.txt' }).waitFor(); // uploaded
+    // a file dragged from the desktop onto the composer is attached the same way
+    const dropped = await page.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['Lemonade.\n'], 'drinks.txt', { type: 'text/plain' }));
+      return dt;
+    });
+    await page.dispatchEvent('#composer', 'drop', { dataTransfer: dropped });
+    await page.locator('#c-attachments li.done', { hasText: 'drinks.txt' }).waitFor();
     await page.getByRole('button', { name: 'Save draft' }).click();
     await page.locator('#c-status', { hasText: 'Draft saved' }).waitFor();
     await page.getByRole('button', { name: 'Cancel' }).click();
@@ -351,6 +359,7 @@ test('the webmail end to end', async (t) => {
     assert.equal(await field('Subject').inputValue(), 'Lunch on the site');
     assert.equal(await field('To').inputValue(), `Bob <${env.WEBMAIL_BOB}>`);
     await page.locator('#c-attachments li', { hasText: 'menu.txt' }).waitFor();
+    await page.locator('#c-attachments li', { hasText: 'drinks.txt' }).waitFor();
     assert.match(await field('Message').inputValue(), /^Sandwiches at noon, by the crane\.\n\n-- \nAlice\nSite office/);
     await page.screenshot({ path: `${SHOTS}/compose.png` });
     const sent = Date.now();
