@@ -30,7 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 h.crypt[0] != '$')
                 abort();
         } else {
-            size_t want = h.scheme == PASSWORD_LDAP_SSHA ? 20 : h.scheme == PASSWORD_LDAP_SSHA256 ? 32 : 64;
+            size_t want = h.scheme == PASSWORD_LDAP_SSHA      ? 20
+                          : h.scheme == PASSWORD_LDAP_SSHA256 ? 32
+                                                              : 64;
             if (h.digest_len != want || h.salt_len < PASSWORD_LDAP_SALT_MIN ||
                 h.salt_len > PASSWORD_LDAP_SALT_MAX)
                 abort();

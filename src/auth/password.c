@@ -118,7 +118,7 @@ bool password_hash_supported(const char *hash)
 struct ldap_scheme {
     const char *name; /* with its braces */
     enum password_ldap_scheme scheme;
-    size_t digest_len; /* SSHA*: the digest's */
+    size_t digest_len;   /* SSHA*: the digest's */
     const char *refused; /* non-NULL: never checked, and why */
 };
 

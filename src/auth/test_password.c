@@ -75,9 +75,11 @@ static void test_refused(void **state)
 static const char *const ldap_good[] = {
     "{SSHA}p2y1qQBqJLASzxVbjzrqo3qIqbG0te4M",
     "{SSHA256}krl3MX+VtcnJ9ilNJrdc0HTVjO8Awta3PNrzW4sLK9IfSC1QzKHuUQ==",
-    "{SSHA512}q1dXlqnUQP0Cn+H0CPZV3Y4P9MWpBwQhys6Rq5h4pytKrvm4CswCop847udLpG/WRjORTb6IuU+2nMKvKO45l8D9"
+    "{SSHA512}q1dXlqnUQP0Cn+H0CPZV3Y4P9MWpBwQhys6Rq5h4pytKrvm4CswCop847udLpG/"
+    "WRjORTb6IuU+2nMKvKO45l8D9"
     "ixusI7wI",
-    "{CRYPT}$6$Cs9nEmY6c/LaXZvb$p04Ztv/bCzD39.FZn05IFCJjZuCN7zZR2Vt/3EVYxUj2tCXkx4PuXSg7WmEf/vpNFK5uj"
+    "{CRYPT}$6$Cs9nEmY6c/LaXZvb$p04Ztv/bCzD39.FZn05IFCJjZuCN7zZR2Vt/3EVYxUj2tCXkx4PuXSg7WmEf/"
+    "vpNFK5uj"
     "Yjih.IUE.1p0B3pX0",
     "{CRYPT}$5$5mLTBaqMvz3Sn54B$8xRgPuX89zqKFxtN5TQa3xQfBreYaWPriWRMRiqhWe5",
     "{crypt}$2b$05$CE1qWmfaSS7N0x5JcHKpCOn0yKwUX/OHlTOPFAzAmo4JQEm4OJveK",
@@ -149,10 +151,8 @@ static void test_ldap_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors),
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_ldap_schemes),
+        cmocka_unit_test(test_vectors),      cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_refused),      cmocka_unit_test(test_ldap_schemes),
         cmocka_unit_test(test_ldap_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

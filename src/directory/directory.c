@@ -170,7 +170,8 @@ bool directory_config_reads_hashes(const struct wharf_config *cfg)
     struct buf err = BUF_INIT;
     const struct directory_driver *drv = find_driver(cfg, &err);
     buf_free(&err);
-    return drv != NULL && drv->read_password != NULL && strcmp(cfg->ldap_password_check, "hash") == 0;
+    return drv != NULL && drv->read_password != NULL &&
+           strcmp(cfg->ldap_password_check, "hash") == 0;
 }
 
 int directory_read_password(struct directory *d, const char *dn, struct buf *hash_r,

@@ -177,7 +177,8 @@ static int settings_init(struct ldap_settings *s, const struct wharf_config *cfg
 {
     static const char *const openldap_aliases[] = {"mailLocalAddress"};
     static const char *const ad_aliases[] = {"proxyAddresses"};
-    bool ad = strcmp(cfg->ldap_profile, "ad") == 0, hash = strcmp(cfg->ldap_password_check, "hash") == 0;
+    bool ad = strcmp(cfg->ldap_profile, "ad") == 0,
+         hash = strcmp(cfg->ldap_password_check, "hash") == 0;
     if (!ad && strcmp(cfg->ldap_profile, "openldap") != 0) {
         buf_printf(err, "ldap_profile: unknown profile '%s' (known: openldap, ad)",
                    cfg->ldap_profile);
@@ -1453,6 +1454,18 @@ static void pool_put(struct ldap_dir *l, LDAP *ld)
         ldap_unbind_ext_s(ld, NULL, NULL);
 }
 
+/* dn, or for an unknown user (dn ""), a DN nobody has, made in nobody: its bind or
+ * search costs what a known user's does. */
+static const char *unknown_user_dn(const struct wharf_config *cfg, const char *dn,
+                                   struct buf *nobody)
+{
+    if (dn[0] != '\0')
+        return dn;
+    buf_printf(nobody, "cn=wharf-no-such-user%s%s", cfg->ldap_base_dn[0] ? "," : "",
+               cfg->ldap_base_dn);
+    return nobody->data;
+}
+
 /*
  * From the auth process's crypt threads: binds as dn on a connection of the
  * pool (each one rebinds as the next user), else a new one. A pooled
@@ -1463,11 +1476,7 @@ static int ldap_verify(struct directory *d, const char *dn, const char *password
 {
     struct ldap_dir *l = ldir(d);
     struct buf nobody = BUF_INIT;
-    if (dn[0] == '\0') { /* an unknown user: the bind of a DN that is not in the tree */
-        buf_printf(&nobody, "cn=wharf-no-such-user%s%s", d->cfg->ldap_base_dn[0] ? "," : "",
-                   d->cfg->ldap_base_dn);
-        dn = nobody.data;
-    }
+    dn = unknown_user_dn(d->cfg, dn, &nobody); /* the bind of a DN that is not in the tree */
     int r = -1;
     for (int attempt = 0; attempt < 2; attempt++) {
         LDAP *ld = attempt == 0 ? pool_take(l) : NULL;
@@ -1500,11 +1509,7 @@ static int ldap_read_password(struct directory *d, const char *dn, struct buf *h
     struct ldap_dir *l = ldir(d);
     const struct wharf_config *cfg = d->cfg;
     struct buf nobody = BUF_INIT;
-    if (dn[0] == '\0') { /* an unknown user: the same search, of a DN not in the tree */
-        buf_printf(&nobody, "cn=wharf-no-such-user%s%s", cfg->ldap_base_dn[0] ? "," : "",
-                   cfg->ldap_base_dn);
-        dn = nobody.data;
-    }
+    dn = unknown_user_dn(cfg, dn, &nobody); /* the same search, of a DN not in the tree */
     char *attrs[] = {(char *)cfg->ldap_password_attribute, NULL};
     struct timeval tv = {(time_t)(cfg->ldap_timeout / 1000),
                          (suseconds_t)(cfg->ldap_timeout % 1000) * 1000};
@@ -1518,8 +1523,8 @@ static int ldap_read_password(struct directory *d, const char *dn, struct buf *h
                                  l->sync != NULL ? l->sync->bind_password : NULL, err)) == NULL)
             break;
         LDAPMessage *res = NULL;
-        int rc = ldap_search_ext_s(ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL,
-                                   NULL, &tv, 1, &res);
+        int rc = ldap_search_ext_s(ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL,
+                                   &tv, 1, &res);
         if (rc == LDAP_SUCCESS || rc == LDAP_NO_SUCH_OBJECT) {
             LDAPMessage *e = rc == LDAP_SUCCESS ? ldap_first_entry(ld, res) : NULL;
             struct berval **v = e ? ldap_get_values_len(ld, e, cfg->ldap_password_attribute) : NULL;

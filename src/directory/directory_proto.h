@@ -44,7 +44,7 @@
 
 #define DIRECTORY_PROTO_MAX_KEY 1024 /* longest address or account name asked about */
 #define DIRECTORY_FLAG_LOOP 1u
-#define DIRECTORY_FLAG_NO_SECRET 2u /* LOGIN: the password value could not be read now */
+#define DIRECTORY_FLAG_NO_SECRET 2u     /* LOGIN: the password value could not be read now */
 #define DIRECTORY_PROTO_MAX_SECRET 1024 /* longest password value (password.h's too) */
 
 enum directory_query {
@@ -66,8 +66,8 @@ struct directory_answer {
     uint64_t quota_bytes, quota_messages; /* 0: unlimited */
     char *home;                           /* "" : this server */
     char *dn;                             /* LOGIN: the DN to bind as; else "" */
-    char *secret;      /* LOGIN, hash mode: the password value; else "" (wiped when freed) */
-    bool no_secret;    /* LOGIN, hash mode: the value could not be read (no LDAP server) */
+    char *secret;   /* LOGIN, hash mode: the password value; else "" (wiped when freed) */
+    bool no_secret; /* LOGIN, hash mode: the value could not be read (no LDAP server) */
     size_t n_targets;
     char **accounts, **folders; /* folders[i] "" : INBOX */
     size_t n_remote;
