@@ -631,3 +631,11 @@ def test_hash_check_is_refused_with_the_ad_profile(wharf_factory):
     r = server.wharf("config", "check", check=False)
     assert r.returncode != 0
     assert b"ldap_password_check = hash cannot work with ldap_profile = ad" in r.stderr
+    server.settings.update(ldap_profile="openldap", ldap_password_check="cleartext")
+    server.write_config()
+    r = server.wharf("config", "check", check=False)
+    assert r.returncode != 0
+    assert b"ldap_password_check: unknown value 'cleartext' (known: bind, hash)" in r.stderr
+    server.settings["ldap_password_check"] = "hash"
+    server.write_config()
+    assert server.wharf("config", "check").returncode == 0
