@@ -85,6 +85,12 @@ struct job {
      * password of the account's last login (NULL: none within ldap_login_cache_ttl),
      * the new one to keep, and what the bind said. */
     char *dn, *cached, *new_hash;
+    /* ldap_password_check = hash: the account's password value as LDAP holds it
+     * (NULL: none), or no_secret: no LDAP server could give it; refused: why the
+     * value cannot be checked (a cleartext or unknown scheme). */
+    char *secret;
+    bool no_secret;
+    const char *refused;
     void *lookup; /* the LOGIN question to the directory process, while asked */
     bool stale, unavailable;
     enum auth_result result;
@@ -114,6 +120,7 @@ struct auth_server {
     struct job *waiting;
     struct directory_client *dclient; /* LOGIN questions, when the directory binds */
     struct login_cache *logins;       /* the hashes of LDAP logins, for an outage */
+    bool ldap_hash;                   /* ldap_password_check = hash: values, not binds */
     bool stale_logged;                /* "served stale" said for this outage */
     size_t pending;                   /* every job alive: queued, checking or waiting out a delay */
     bool stopping;                    /* checks finishing now are nobody's: freed unanswered */
@@ -138,6 +145,7 @@ static void job_free(struct job *j)
     free(j->dn);
     free(j->cached);
     wipe_free(j->new_hash);
+    wipe_free(j->secret);
     free(j->service);
     free(j->username);
     wipe_free(j->password);
@@ -275,7 +283,7 @@ static void job_finish(struct job *j)
     buf_free(&pair);
 }
 
-/* ---- a directory that checks passwords by LDAP bind ---- */
+/* ---- a directory that checks passwords: LDAP bind, or a hash read from LDAP ---- */
 
 /*
  * The hashes (yescrypt, password.h) of the passwords LDAP last accepted, per
@@ -366,11 +374,11 @@ static void login_cache_free(struct login_cache *c)
     free(c);
 }
 
-/* In a crypt thread: the bind, and the hash kept for an outage. */
-static void bind_check(struct auth_server *srv, struct job *j)
+/* In a crypt thread: what LDAP said (r: 1 right, 0 wrong, -1 nobody could say),
+ * and the hash kept for an outage. */
+static void ldap_verdict(struct auth_server *srv, struct job *j, int r)
 {
     struct buf err = BUF_INIT, hash = BUF_INIT;
-    int r = directory_verify_password(srv->dir, j->dn, j->password, &err);
     if (r == 1) {
         j->ok = true;
         /* The same password as last time keeps its hash: one yescrypt per login. */
@@ -385,6 +393,31 @@ static void bind_check(struct auth_server *srv, struct job *j)
     }
     buf_free(&err);
     buf_free(&hash);
+}
+
+/* In a crypt thread: the bind as the account's DN. */
+static void bind_check(struct auth_server *srv, struct job *j)
+{
+    struct buf err = BUF_INIT;
+    int r = directory_verify_password(srv->dir, j->dn, j->password, &err);
+    buf_free(&err);
+    ldap_verdict(srv, j, r);
+}
+
+/* In a crypt thread: the password against the value the directory process read. */
+static void hash_check(struct auth_server *srv, struct job *j)
+{
+    int r = 0;
+    if (!j->known) {
+        (void)password_verify(j->password, srv->dummy_hash); /* costs what a check costs */
+    } else if (j->no_secret) {
+        r = -1;
+    } else if (j->secret == NULL) {
+        j->refused = "no password value in LDAP (ldap_password_attribute)";
+    } else if ((r = password_ldap_verify(j->password, j->secret, &j->refused)) < 0) {
+        r = 0; /* j->refused says why */
+    }
+    ldap_verdict(srv, j, r);
 }
 
 static void waiting_add(struct job *j)
@@ -423,6 +456,10 @@ static void login_answer(void *arg, const struct directory_answer *a)
         j->account = xstrdup(a->accounts[0]);
         j->dn = xstrdup(a->dn);
         j->cached = login_cache_get(srv->logins, j->account);
+        if (srv->ldap_hash) {
+            j->no_secret = a->no_secret;
+            j->secret = a->secret != NULL && a->secret[0] != '\0' ? xstrdup(a->secret) : NULL;
+        }
     } else {
         /* An unknown user costs what a wrong password costs: a bind, as a DN
          * nobody has (the driver's), which the server refuses the same way. */
@@ -438,13 +475,17 @@ static void crypt_run(void *arg, struct offload_job *oj)
 {
     struct auth_server *srv = arg;
     struct job *j = OFFLOAD_CONTAINER(oj, struct job, oj);
-    if (j->dn != NULL) {
+    if (j->dn != NULL && srv->ldap_hash) {
+        hash_check(srv, j);
+    } else if (j->dn != NULL) {
         bind_check(srv, j);
     } else {
         j->ok = password_verify(j->password, j->hash);
     }
     wipe_free(j->password);
     j->password = NULL;
+    wipe_free(j->secret);
+    j->secret = NULL;
 }
 
 static void crypt_done(void *arg, struct offload_job *oj)
@@ -470,7 +511,10 @@ static void crypt_done(void *arg, struct offload_job *oj)
         srv->stale_logged = j->stale;
     } else {
         j->result = AUTH_FAILED;
-        j->reason = j->known ? "wrong password" : "unknown user";
+        j->reason = !j->known ? "unknown user" : j->refused ? j->refused : "wrong password";
+        if (j->refused != NULL)
+            log_warning("auth: the password of %s in LDAP cannot be checked: %s", j->account,
+                        j->refused);
     }
     job_finish(j);
 }
@@ -952,6 +996,7 @@ int auth_main(struct component_ctx *ctx)
         srv->dclient = directory_client_new_at(srv->base, cfg, "auth/directory.sock");
         srv->logins =
             login_cache_new((size_t)cfg->auth_ratelimit_entries, cfg->ldap_login_cache_ttl);
+        srv->ldap_hash = directory_config_reads_hashes(cfg);
     }
 
     struct ipc_service_params sp = {

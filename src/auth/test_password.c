@@ -1,13 +1,16 @@
 /*
  * test_password.c - unit tests for password hashes: each supported scheme
  * against vectors made with other tools (Python's crypt module over
- * libxcrypt, when the tests were written), and yescrypt round trips.
+ * libxcrypt, when the tests were written), and yescrypt round trips; LDAP
+ * values ({SCHEME}...) made by OpenLDAP's slappasswd (with pw-sha2 for
+ * {SSHA256} and {SSHA512}).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "auth/password.h"
@@ -68,12 +71,89 @@ static void test_refused(void **state)
     assert_false(password_verify("correct horse", cut));
 }
 
+/* All "correct horse", from slappasswd. */
+static const char *const ldap_good[] = {
+    "{SSHA}p2y1qQBqJLASzxVbjzrqo3qIqbG0te4M",
+    "{SSHA256}krl3MX+VtcnJ9ilNJrdc0HTVjO8Awta3PNrzW4sLK9IfSC1QzKHuUQ==",
+    "{SSHA512}q1dXlqnUQP0Cn+H0CPZV3Y4P9MWpBwQhys6Rq5h4pytKrvm4CswCop847udLpG/"
+    "WRjORTb6IuU+2nMKvKO45l8D9"
+    "ixusI7wI",
+    "{CRYPT}$6$Cs9nEmY6c/LaXZvb$p04Ztv/bCzD39.FZn05IFCJjZuCN7zZR2Vt/3EVYxUj2tCXkx4PuXSg7WmEf/"
+    "vpNFK5uj"
+    "Yjih.IUE.1p0B3pX0",
+    "{CRYPT}$5$5mLTBaqMvz3Sn54B$8xRgPuX89zqKFxtN5TQa3xQfBreYaWPriWRMRiqhWe5",
+    "{crypt}$2b$05$CE1qWmfaSS7N0x5JcHKpCOn0yKwUX/OHlTOPFAzAmo4JQEm4OJveK",
+    "{ssha}p2y1qQBqJLASzxVbjzrqo3qIqbG0te4M",
+};
+
+static void test_ldap_schemes(void **state)
+{
+    const char *why = NULL;
+    for (size_t i = 0; i < sizeof(ldap_good) / sizeof(ldap_good[0]); i++) {
+        assert_int_equal(password_ldap_verify("correct horse", ldap_good[i], &why), 1);
+        assert_int_equal(password_ldap_verify("correct horsE", ldap_good[i], &why), 0);
+        assert_int_equal(password_ldap_verify("", ldap_good[i], &why), 0);
+        assert_int_equal(password_ldap_verify("correct horse ", ldap_good[i], &why), 0);
+    }
+    char yes[200];
+    snprintf(yes, sizeof(yes), "{CRYPT}%s", vec_yescrypt);
+    assert_int_equal(password_ldap_verify("correct horse", yes, &why), 1);
+    struct password_ldap_hash h;
+    assert_int_equal(password_ldap_parse(ldap_good[0], &h, &why), 0);
+    assert_int_equal(h.scheme, PASSWORD_LDAP_SSHA);
+    assert_int_equal(h.digest_len, 20);
+    assert_int_equal(h.salt_len, 4);
+    assert_int_equal(password_ldap_parse(ldap_good[2], &h, &why), 0);
+    assert_int_equal(h.scheme, PASSWORD_LDAP_SSHA512);
+    assert_int_equal(h.salt_len, 8);
+    /* $5$ is for LDAP's {CRYPT} alone, not for imports. */
+    assert_false(password_hash_supported(ldap_good[4] + 7));
+}
+
+static void refused(const char *value, const char *reason_part)
+{
+    const char *why = NULL;
+    assert_int_equal(password_ldap_verify("correct horse", value, &why), -1);
+    assert_non_null(why);
+    assert_non_null(strstr(why, reason_part));
+}
+
+static void test_ldap_refused(void **state)
+{
+    refused("correct horse", "cleartext");
+    refused("", "cleartext");
+    refused("{CLEARTEXT}correct horse", "cleartext");
+    refused("{correct horse", "cleartext");
+    refused("{SHA}L55TUjtiq8FBorTWAZ0jy6g129A=", "unsalted");
+    refused("{MD5}abc", "unsalted");
+    refused("{SMD5}abc", "weak");
+    refused("{ARGON2}$argon2id$v=19$m=65536,t=2,p=1$abc$def", "unknown");
+    refused("{}x", "unknown");
+    refused("{CRYPT}$1$8TpikMIh$PQYapyYNmfVo2om7AbsyY/", "crypt(3)");
+    refused("{CRYPT}abJnggxhB/yWI", "crypt(3)");
+    refused("{CRYPT}", "crypt(3)");
+    /* A salted digest cut short, with no salt, with junk, with a huge salt. */
+    refused("{SSHA}p2y1qQBqJLASzxVbjzrqo3qIqbG0", "short");
+    refused("{SSHA}L55TUjtiq8FBorTWAZ0jy6g129A=", "short");
+    refused("{SSHA}p2y1qQBqJLASzxVbjzrqo3qIqbG0te4M!", "base64");
+    refused("{SSHA} p2y1qQBqJLASzxVbjzrqo3qIqbG0te4M", "base64");
+    char big[400] = "{SSHA}";
+    memset(big + 6, 'A', 200);
+    big[206] = '\0';
+    refused(big, "base64");
+    char huge[PASSWORD_LDAP_MAX + 10];
+    memset(huge, 'A', sizeof(huge) - 1);
+    memcpy(huge, "{SSHA}", 6);
+    huge[sizeof(huge) - 1] = '\0';
+    refused(huge, "too long");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors),
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_vectors),      cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_refused),      cmocka_unit_test(test_ldap_schemes),
+        cmocka_unit_test(test_ldap_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,6 +165,30 @@ int directory_verify_password(struct directory *d, const char *dn, const char *p
     return d->drv->verify(d, dn, password, err);
 }
 
+bool directory_config_reads_hashes(const struct wharf_config *cfg)
+{
+    struct buf err = BUF_INIT;
+    const struct directory_driver *drv = find_driver(cfg, &err);
+    buf_free(&err);
+    return drv != NULL && drv->read_password != NULL &&
+           strcmp(cfg->ldap_password_check, "hash") == 0;
+}
+
+int directory_read_password(struct directory *d, const char *dn, struct buf *hash_r,
+                            struct buf *err)
+{
+    WHARF_ASSERT(d->drv->read_password != NULL);
+    return d->drv->read_password(d, dn, hash_r, err);
+}
+
+int directory_check_config(const struct wharf_config *cfg, struct buf *err)
+{
+    const struct directory_driver *drv = find_driver(cfg, err);
+    if (drv == NULL)
+        return -1;
+    return drv->check_config ? drv->check_config(cfg, err) : 0;
+}
+
 enum directory_status directory_login_dn(struct directory *d, const char *username,
                                          struct buf *account_r, struct buf *dn_r, struct buf *err)
 {

@@ -92,6 +92,23 @@ enum directory_status directory_login_dn(struct directory *d, const char *userna
 int directory_verify_password(struct directory *d, const char *dn, const char *password,
                               struct buf *err);
 /*
+ * True when the directory's passwords are checked against hashes it reads
+ * (LDAP, ldap_password_check = hash) instead of by bind: the directory
+ * process reads them (directory_read_password) for the auth process alone.
+ */
+bool directory_config_reads_hashes(const struct wharf_config *cfg);
+/*
+ * In the directory process, from a thread of its own (never the loop, never
+ * a worker's question): the password value of the entry dn as the tree holds
+ * it (RFC 2307 {SCHEME}value), read with the search account. dn "": a DN
+ * nobody has (an unknown user costs the same search). 1 with hash_r, 0 the
+ * entry has none (or is not there), -1 no server could say (err).
+ */
+int directory_read_password(struct directory *d, const char *dn, struct buf *hash_r,
+                            struct buf *err);
+/* The directory component's config check: the driver's settings. 0, or -1 with err. */
+int directory_check_config(const struct wharf_config *cfg, struct buf *err);
+/*
  * For the auth process: a handle on the credential database alone. Only
  * directory_account_hash may be called on it.
  */

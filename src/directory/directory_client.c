@@ -56,6 +56,7 @@ static void answer_copy(struct directory_answer *dst, const struct directory_ans
     *dst = *src;
     dst->home = xstrdup(src->home ? src->home : "");
     dst->dn = xstrdup(src->dn ? src->dn : "");
+    dst->secret = xstrdup(src->secret ? src->secret : "");
     dst->accounts = xcalloc(src->n_targets ? src->n_targets : 1, sizeof(char *));
     dst->folders = xcalloc(src->n_targets ? src->n_targets : 1, sizeof(char *));
     for (size_t i = 0; i < src->n_targets; i++) {
@@ -97,7 +98,12 @@ static void cache_put(struct directory_client *c, const char *ckey, struct direc
     const struct wharf_config *cfg = c->cfg;
     int64_t ttl = a->kind == DIRECTORY_NO_SUCH_USER ? cfg->directory_client_negative_ttl
                                                     : cfg->directory_client_cache_ttl;
-    if (a->status != DIRECTORY_LOOKUP_OK || ttl <= 0 || !c->cache_on)
+    /* A password value (the auth process's LOGIN, ldap_password_check = hash) is read
+     * afresh at every login: a password changed in LDAP works at once, and no hash
+     * stays in memory past its check. */
+    bool secret = a->no_secret || (a->secret != NULL && a->secret[0] != '\0') ||
+                  (a->dn != NULL && a->dn[0] != '\0' && directory_config_reads_hashes(cfg));
+    if (a->status != DIRECTORY_LOOKUP_OK || ttl <= 0 || !c->cache_on || secret)
         return;
     struct centry *old = cache_find(c, ckey);
     if (old)

@@ -8,5 +8,6 @@ const struct component_def directory_component = {
     .exchange_name = "Active Directory Connector",
     .kind = COMPONENT_SINGLETON,
     .main = directory_main,
+    .check_config = directory_check_config,
     .job = "directory lookups for the workers (recipients, aliases, quotas, home servers)",
 };

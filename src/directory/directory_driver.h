@@ -153,6 +153,11 @@ struct directory_driver {
     /* In the auth process, from a crypt thread: 1 the password is right, 0 wrong, -1
      * nobody could say (err). dn: the account's (from the directory process). */
     int (*verify)(struct directory *d, const char *dn, const char *password, struct buf *err);
+    /* In the directory process, from a thread: the password value of dn, read with the
+     * search account (directory_read_password). Optional. */
+    int (*read_password)(struct directory *d, const char *dn, struct buf *hash_r, struct buf *err);
+    /* The driver's settings, checked before anything runs (wharf config check). Optional. */
+    int (*check_config)(const struct wharf_config *cfg, struct buf *err);
 };
 
 extern const struct directory_driver directory_sqlite_driver;

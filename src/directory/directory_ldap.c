@@ -36,8 +36,14 @@
  *     the tree as it was, and one log line says it is served stale (one more
  *     when a server answers again). Before the first successful read there
  *     is no mirror and lookups fail temporarily (4xx), never 5.1.1.
- *   - Passwords: the auth process binds as the account's DN (verify, from
- *     its crypt threads, on a small pool of connections that rebind).
+ *   - Passwords (ldap_password_check): bind, the auth process binds as the
+ *     account's DN (verify, from its crypt threads, on a small pool of
+ *     connections that rebind); or hash, the directory process reads the
+ *     account's ldap_password_attribute with the search account
+ *     (read_password, from a thread of its own, on the same kind of pool,
+ *     bound as the search account) when the auth process asks for it, and
+ *     the auth process checks it (auth/password.h). The value never enters
+ *     the tree in memory nor the mirror: only those two processes see it.
  *
  * It must never: write to the tree, log a password, block a network worker
  * (they ask the directory process), or let a refresh that failed half-way
@@ -140,7 +146,8 @@ struct ldap_sync {
     size_t refresh_entries; /* entries (added or changed) the refresh sent */
 };
 
-/* Idle bind connections the auth process keeps (one per crypt thread is plenty). */
+/* Idle connections: the auth process's bind connections (one per crypt thread is
+ * plenty), or the directory process's for reading password values (read_password). */
 #define LDAP_BIND_POOL 8
 
 struct ldap_dir {
@@ -170,10 +177,26 @@ static int settings_init(struct ldap_settings *s, const struct wharf_config *cfg
 {
     static const char *const openldap_aliases[] = {"mailLocalAddress"};
     static const char *const ad_aliases[] = {"proxyAddresses"};
-    bool ad = strcmp(cfg->ldap_profile, "ad") == 0;
+    bool ad = strcmp(cfg->ldap_profile, "ad") == 0,
+         hash = strcmp(cfg->ldap_password_check, "hash") == 0;
     if (!ad && strcmp(cfg->ldap_profile, "openldap") != 0) {
         buf_printf(err, "ldap_profile: unknown profile '%s' (known: openldap, ad)",
                    cfg->ldap_profile);
+        return -1;
+    }
+    if (!hash && strcmp(cfg->ldap_password_check, "bind") != 0) {
+        buf_printf(err, "ldap_password_check: unknown value '%s' (known: bind, hash)",
+                   cfg->ldap_password_check);
+        return -1;
+    }
+    if (hash && ad) {
+        buf_printf(err, "ldap_password_check = hash cannot work with ldap_profile = ad: Active "
+                        "Directory never lets an account read password hashes (unicodePwd); "
+                        "use ldap_password_check = bind");
+        return -1;
+    }
+    if (hash && cfg->ldap_password_attribute[0] == '\0') {
+        buf_printf(err, "ldap_password_attribute is empty (ldap_password_check = hash)");
         return -1;
     }
     s->user_filter =
@@ -1431,6 +1454,18 @@ static void pool_put(struct ldap_dir *l, LDAP *ld)
         ldap_unbind_ext_s(ld, NULL, NULL);
 }
 
+/* dn, or for an unknown user (dn ""), a DN nobody has, made in nobody: its bind or
+ * search costs what a known user's does. */
+static const char *unknown_user_dn(const struct wharf_config *cfg, const char *dn,
+                                   struct buf *nobody)
+{
+    if (dn[0] != '\0')
+        return dn;
+    buf_printf(nobody, "cn=wharf-no-such-user%s%s", cfg->ldap_base_dn[0] ? "," : "",
+               cfg->ldap_base_dn);
+    return nobody->data;
+}
+
 /*
  * From the auth process's crypt threads: binds as dn on a connection of the
  * pool (each one rebinds as the next user), else a new one. A pooled
@@ -1441,11 +1476,7 @@ static int ldap_verify(struct directory *d, const char *dn, const char *password
 {
     struct ldap_dir *l = ldir(d);
     struct buf nobody = BUF_INIT;
-    if (dn[0] == '\0') { /* an unknown user: the bind of a DN that is not in the tree */
-        buf_printf(&nobody, "cn=wharf-no-such-user%s%s", d->cfg->ldap_base_dn[0] ? "," : "",
-                   d->cfg->ldap_base_dn);
-        dn = nobody.data;
-    }
+    dn = unknown_user_dn(d->cfg, dn, &nobody); /* the bind of a DN that is not in the tree */
     int r = -1;
     for (int attempt = 0; attempt < 2; attempt++) {
         LDAP *ld = attempt == 0 ? pool_take(l) : NULL;
@@ -1463,6 +1494,77 @@ static int ldap_verify(struct directory *d, const char *dn, const char *password
             break;
     }
     buf_free(&nobody);
+    return r;
+}
+
+/*
+ * In the directory process, from its password threads (ldap_password_check =
+ * hash): the password value of dn, by a base search as the search account on
+ * a pooled connection (bound once, never rebound), else a new one; a pooled
+ * one that fails may be one the server closed: one more try on a new one.
+ */
+static int ldap_read_password(struct directory *d, const char *dn, struct buf *hash_r,
+                              struct buf *err)
+{
+    struct ldap_dir *l = ldir(d);
+    const struct wharf_config *cfg = d->cfg;
+    struct buf nobody = BUF_INIT;
+    dn = unknown_user_dn(cfg, dn, &nobody); /* the same search, of a DN not in the tree */
+    char *attrs[] = {(char *)cfg->ldap_password_attribute, NULL};
+    struct timeval tv = {(time_t)(cfg->ldap_timeout / 1000),
+                         (suseconds_t)(cfg->ldap_timeout % 1000) * 1000};
+    int r = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        LDAP *ld = attempt == 0 ? pool_take(l) : NULL;
+        bool pooled = ld != NULL;
+        buf_reset(err);
+        if (ld == NULL &&
+            (ld = server_connect(cfg, cfg->ldap_bind_dn[0] ? cfg->ldap_bind_dn : NULL,
+                                 l->sync != NULL ? l->sync->bind_password : NULL, err)) == NULL)
+            break;
+        LDAPMessage *res = NULL;
+        int rc = ldap_search_ext_s(ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL,
+                                   &tv, 1, &res);
+        if (rc == LDAP_SUCCESS || rc == LDAP_NO_SUCH_OBJECT) {
+            LDAPMessage *e = rc == LDAP_SUCCESS ? ldap_first_entry(ld, res) : NULL;
+            struct berval **v = e ? ldap_get_values_len(ld, e, cfg->ldap_password_attribute) : NULL;
+            r = 0;
+            /* The first value (an entry may hold several: the others are not tried). */
+            if (v != NULL && v[0] != NULL) {
+                if (v[0]->bv_len == 0 || memchr(v[0]->bv_val, '\0', v[0]->bv_len) != NULL) {
+                    buf_printf(err, "the value of %s is empty or holds a NUL",
+                               cfg->ldap_password_attribute);
+                } else {
+                    buf_reset(hash_r);
+                    buf_append(hash_r, v[0]->bv_val, v[0]->bv_len);
+                    explicit_bzero(v[0]->bv_val, v[0]->bv_len);
+                    r = 1;
+                }
+            } else if (rc == LDAP_SUCCESS && e != NULL) {
+                buf_printf(err, "no %s readable by the search account (ldap_bind_dn)",
+                           cfg->ldap_password_attribute);
+            }
+            ldap_value_free_len(v);
+            ldap_msgfree(res);
+            pool_put(l, ld);
+            break;
+        }
+        buf_printf(err, "ldap: reading %s: %s", cfg->ldap_password_attribute, ldap_err2string(rc));
+        ldap_msgfree(res);
+        ldap_unbind_ext_s(ld, NULL, NULL);
+        if (!pooled)
+            break;
+    }
+    buf_free(&nobody);
+    return r;
+}
+
+/* wharf config check (the directory component's): what every process would refuse at open. */
+static int ldap_check_config(const struct wharf_config *cfg, struct buf *err)
+{
+    struct ldap_settings set = {0};
+    int r = settings_init(&set, cfg, err);
+    settings_free(&set);
     return r;
 }
 
@@ -1568,4 +1670,6 @@ const struct directory_driver directory_ldap_driver = {
     .credentials_get = ldap_credentials_get,
     .attach_loop = ldap_attach_loop,
     .verify = ldap_verify,
+    .read_password = ldap_read_password,
+    .check_config = ldap_check_config,
 };

@@ -13,6 +13,10 @@ void directory_answer_free(struct directory_answer *a)
 {
     free(a->home);
     free(a->dn);
+    if (a->secret != NULL) {
+        explicit_bzero(a->secret, strlen(a->secret));
+        free(a->secret);
+    }
     for (size_t i = 0; i < a->n_targets; i++) {
         free(a->accounts[i]);
         free(a->folders[i]);
@@ -67,11 +71,13 @@ void directory_proto_put_answer(struct buf *payload, uint64_t id, const struct d
     ipc_put_u64(payload, id);
     ipc_put_u64(payload, (uint64_t)a->status);
     ipc_put_u64(payload, (uint64_t)a->kind);
-    ipc_put_u64(payload, a->loop ? DIRECTORY_FLAG_LOOP : 0);
+    ipc_put_u64(payload, (a->loop ? DIRECTORY_FLAG_LOOP : 0) |
+                             (a->no_secret ? DIRECTORY_FLAG_NO_SECRET : 0));
     ipc_put_u64(payload, a->quota_bytes);
     ipc_put_u64(payload, a->quota_messages);
     ipc_put_str(payload, a->home ? a->home : "");
     ipc_put_str(payload, a->dn ? a->dn : "");
+    ipc_put_str(payload, a->secret ? a->secret : "");
     ipc_put_u64(payload, a->n_targets);
     for (size_t i = 0; i < a->n_targets; i++) {
         ipc_put_str(payload, a->accounts[i]);
@@ -82,15 +88,20 @@ void directory_proto_put_answer(struct buf *payload, uint64_t id, const struct d
         ipc_put_str(payload, a->remote[i]);
 }
 
-/* Reads one string of at most DIRECTORY_PROTO_MAX_KEY bytes; NULL on failure. */
-static char *get_text(struct ipc_reader *rd)
+/* Reads one string of at most max bytes; NULL on failure. */
+static char *get_text_max(struct ipc_reader *rd, size_t max)
 {
     struct slice s = ipc_get_bytes(rd);
-    if (rd->failed || !text_ok(s, DIRECTORY_PROTO_MAX_KEY)) {
+    if (rd->failed || !text_ok(s, max)) {
         rd->failed = true;
         return NULL;
     }
     return slice_strdup(s);
+}
+
+static char *get_text(struct ipc_reader *rd)
+{
+    return get_text_max(rd, DIRECTORY_PROTO_MAX_KEY);
 }
 
 /* A count of entries of at least min_bytes each: never more than what is left. */
@@ -117,13 +128,15 @@ int directory_proto_get_answer(const void *payload, size_t len, uint64_t *id_r,
     a->quota_bytes = ipc_get_u64(&rd);
     a->quota_messages = ipc_get_u64(&rd);
     if (rd.failed || status > DIRECTORY_LOOKUP_TEMPFAIL || kind > DIRECTORY_NO_SUCH_USER ||
-        (flags & ~(uint64_t)DIRECTORY_FLAG_LOOP) != 0)
+        (flags & ~(uint64_t)(DIRECTORY_FLAG_LOOP | DIRECTORY_FLAG_NO_SECRET)) != 0)
         return -1;
     a->status = (enum directory_lookup_status)status;
     a->kind = (enum directory_resolve_kind)kind;
     a->loop = (flags & DIRECTORY_FLAG_LOOP) != 0;
+    a->no_secret = (flags & DIRECTORY_FLAG_NO_SECRET) != 0;
     a->home = get_text(&rd);
     a->dn = get_text(&rd);
+    a->secret = get_text_max(&rd, DIRECTORY_PROTO_MAX_SECRET);
     size_t n = get_count(&rd, 8); /* two strings of at least 4 bytes each */
     if (rd.failed)
         return -1;

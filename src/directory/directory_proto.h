@@ -8,6 +8,7 @@
  *   IPC_DIRECTORY_ANSWER: u64 id, u64 status (enum directory_lookup_status),
  *                         u64 kind (enum directory_resolve_kind), u64 flags,
  *                         u64 quota_bytes, u64 quota_messages, str home, str dn,
+ *                         str secret,
  *                         u64 n_targets, n_targets x (str account, str folder),
  *                         u64 n_remote, n_remote x str address
  *
@@ -19,7 +20,12 @@
  * an ACCOUNT query (kind LOCAL, one target: the account), 0 and "" for a
  * RECIPIENT query. dn: for a LOGIN query (a login name, asked by the auth
  * process of a directory that checks passwords by LDAP bind), the DN to bind
- * as, with the canonical account as the one target; "" otherwise. status TEMPFAIL: the directory
+ * as, with the canonical account as the one target; "" otherwise. secret: for
+ * a LOGIN query of a directory that reads hashes (ldap_password_check =
+ * hash), the account's password value as the tree holds it ("" when it has
+ * none, or when it could not be read: flag DIRECTORY_FLAG_NO_SECRET, no LDAP
+ * server answered); "" in every other answer. Only the auth process's socket
+ * is ever answered a LOGIN query, so a worker never sees one. status TEMPFAIL: the directory
  * could not answer (the worker answers 4xx); every other field is then zero or empty.
  *
  * Decoding refuses any frame with a string too long or holding a NUL, a
@@ -38,6 +44,8 @@
 
 #define DIRECTORY_PROTO_MAX_KEY 1024 /* longest address or account name asked about */
 #define DIRECTORY_FLAG_LOOP 1u
+#define DIRECTORY_FLAG_NO_SECRET 2u     /* LOGIN: the password value could not be read now */
+#define DIRECTORY_PROTO_MAX_SECRET 1024 /* longest password value (password.h's too) */
 
 enum directory_query {
     DIRECTORY_Q_RECIPIENT = 1, /* resolve an envelope recipient (directory_resolve) */
@@ -58,6 +66,8 @@ struct directory_answer {
     uint64_t quota_bytes, quota_messages; /* 0: unlimited */
     char *home;                           /* "" : this server */
     char *dn;                             /* LOGIN: the DN to bind as; else "" */
+    char *secret;   /* LOGIN, hash mode: the password value; else "" (wiped when freed) */
+    bool no_secret; /* LOGIN, hash mode: the value could not be read (no LDAP server) */
     size_t n_targets;
     char **accounts, **folders; /* folders[i] "" : INBOX */
     size_t n_remote;

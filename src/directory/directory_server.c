@@ -11,7 +11,15 @@
  * worker's event loop. It runs as the wharf user, unconfined by the workers'
  * sandbox, and is not reachable from the network.
  *
- * It must never: answer about password hashes, guess at a malformed frame
+ * Password values: with ldap_password_check = hash, a LOGIN question (asked
+ * only on the auth process's socket, auth/directory.sock, which the workers
+ * cannot open) is answered with the account's password value, read from
+ * LDAP by a small pool of threads (base/offload.h: the read waits on the
+ * network, the loop never does) with the search account. The value goes
+ * into that one answer and nowhere else: not the mirror, not a log line.
+ *
+ * It must never: answer about password hashes on directory.sock (the
+ * workers'), guess at a malformed frame
  * (the connection is closed and logged), or grow without bound (connections
  * and frame sizes are capped; answers are written as they are made).
  */
@@ -19,6 +27,7 @@
 #include "base/clock.h"
 #include "base/datadir.h"
 #include "base/log.h"
+#include "base/offload.h"
 #include "directory/directory.h"
 #include "directory/directory_proto.h"
 #include "ipc/channel.h"
@@ -38,6 +47,9 @@
 #define DIRECTORY_SERVER_MAX_REQUEST (DIRECTORY_PROTO_MAX_KEY + 64)
 /* Past this much unsent output, a client's further lookups wait until it reads. */
 #define DIRECTORY_SERVER_MAX_OUTPUT (4u << 20)
+/* Password reads (ldap_password_check = hash): threads, and reads waiting for one. */
+#define DIRECTORY_PW_THREADS 2
+#define DIRECTORY_PW_QUEUE 256
 
 struct dserver {
     const struct wharf_config *cfg;
@@ -50,7 +62,8 @@ struct dserver {
     struct ipc_service *auth_service;
     int auth_fd;
     char *auth_path;
-    uint64_t answered, tempfails;
+    struct offload *pw; /* the password reads, when the directory reads hashes; else NULL */
+    uint64_t answered, tempfails, pw_reads, pw_failures;
     struct component_loop *loop; /* the skeleton: privileges, loop, control, signals */
     bool draining;               /* shut down: answer the workers still connected, then exit */
 };
@@ -127,6 +140,101 @@ static void lookup(struct dserver *srv, enum directory_query q, const char *key,
     }
 }
 
+/* ---- password values (ldap_password_check = hash), for the auth process alone ---- */
+
+struct pw_job {
+    struct offload_job oj;
+    struct dserver *srv;
+    struct ipc_conn *conn; /* the auth process's, held while the job lives */
+    uint64_t id;
+    struct directory_answer a; /* the LOGIN answer, the value added when read */
+    struct buf value, err;
+    int r; /* directory_read_password's */
+};
+
+/* In a password thread: the read, on the network. */
+static void pw_run(void *arg, struct offload_job *oj)
+{
+    struct dserver *srv = arg;
+    struct pw_job *j = OFFLOAD_CONTAINER(oj, struct pw_job, oj);
+    /* An unknown user costs the same search (of a DN nobody has): no faster "no". */
+    const char *dn = j->a.kind == DIRECTORY_LOCAL ? j->a.dn : "";
+    j->r = directory_read_password(srv->dir, dn, &j->value, &j->err);
+}
+
+static void pw_job_free(struct pw_job *j)
+{
+    if (j->value.data != NULL)
+        explicit_bzero(j->value.data, j->value.len);
+    buf_free(&j->value);
+    buf_free(&j->err);
+    directory_answer_free(&j->a);
+    ipc_conn_release(j->conn);
+    free(j);
+}
+
+static void pw_send(struct pw_job *j)
+{
+    struct buf payload = BUF_INIT;
+    directory_proto_put_answer(&payload, j->id, &j->a);
+    ipc_conn_send(j->conn, IPC_DIRECTORY_ANSWER, payload.data, payload.len);
+    explicit_bzero(payload.data, payload.len);
+    buf_free(&payload);
+}
+
+static void pw_done(void *arg, struct offload_job *oj)
+{
+    struct dserver *srv = arg;
+    struct pw_job *j = OFFLOAD_CONTAINER(oj, struct pw_job, oj);
+    srv->pw_reads++;
+    srv->answered++;
+    if (j->a.kind == DIRECTORY_LOCAL) {
+        if (j->r < 0) {
+            srv->pw_failures++;
+            j->a.no_secret = true;
+            log_warning("directory: cannot read the password of %s: %s", j->a.accounts[0],
+                        buf_cstr(&j->err));
+        } else if (j->r == 0) {
+            log_warning("directory: %s has no password to check: %s", j->a.accounts[0],
+                        j->err.len ? buf_cstr(&j->err) : "no value");
+        } else if (j->value.len > DIRECTORY_PROTO_MAX_SECRET) {
+            log_warning("directory: the password value of %s is longer than %u bytes: not used",
+                        j->a.accounts[0], (unsigned)DIRECTORY_PROTO_MAX_SECRET);
+        } else {
+            j->a.secret = buf_steal(&j->value, NULL);
+        }
+    }
+    if (ipc_conn_is_open(j->conn))
+        pw_send(j);
+    pw_job_free(j);
+}
+
+/* A LOGIN question of a directory that reads hashes: the account from the mirror
+ * now, its password value from LDAP later (pw_done answers). */
+static void login_with_hash(struct dserver *srv, struct ipc_conn *c, uint64_t id, const char *key)
+{
+    struct pw_job *j = xcalloc(1, sizeof(*j));
+    j->srv = srv;
+    j->id = id;
+    buf_init(&j->value);
+    buf_init(&j->err);
+    lookup(srv, DIRECTORY_Q_LOGIN, key, &j->a);
+    j->conn = c;
+    ipc_conn_hold(c);
+    if (j->a.status == DIRECTORY_LOOKUP_OK && offload_submit(srv->pw, &j->oj))
+        return;
+    if (j->a.status == DIRECTORY_LOOKUP_OK) {
+        log_warning("directory: %u password reads waiting already: login <%s> deferred",
+                    (unsigned)DIRECTORY_PW_QUEUE, key);
+        directory_answer_free(&j->a);
+        j->a.status = DIRECTORY_LOOKUP_TEMPFAIL;
+    }
+    srv->answered++;
+    srv->tempfails++;
+    pw_send(j);
+    pw_job_free(j);
+}
+
 /* A lookup frame; LOGIN (a DN for the auth process) only on the auth socket. */
 static const char *answer(struct dserver *srv, struct ipc_conn *c, const struct ipc_frame *f,
                           bool login)
@@ -140,9 +248,15 @@ static const char *answer(struct dserver *srv, struct ipc_conn *c, const struct 
     if ((q == DIRECTORY_Q_LOGIN) != login)
         return login ? "only LOGIN is asked here" : "LOGIN is the auth process's question";
     char *k = slice_strdup(key);
+    if (login && srv->pw != NULL) {
+        login_with_hash(srv, c, id, k);
+        free(k);
+        return NULL;
+    }
     struct directory_answer a = {0};
     lookup(srv, q, k, &a);
     free(k);
+    WHARF_ASSERT(a.secret == NULL); /* a password value goes out by login_with_hash alone */
     srv->answered++;
     if (a.status != DIRECTORY_LOOKUP_OK)
         srv->tempfails++;
@@ -211,6 +325,11 @@ static void status_cb(void *arg, json_t *obj)
                         json_integer((json_int_t)ipc_service_connections(srv->service)));
     json_object_set_new(obj, "lookups", json_integer((json_int_t)srv->answered));
     json_object_set_new(obj, "tempfails", json_integer((json_int_t)srv->tempfails));
+    if (srv->pw != NULL) {
+        json_object_set_new(obj, "password_reads", json_integer((json_int_t)srv->pw_reads));
+        json_object_set_new(obj, "password_read_failures",
+                            json_integer((json_int_t)srv->pw_failures));
+    }
 }
 
 static void stop(struct dserver *srv)
@@ -264,6 +383,22 @@ int directory_main(struct component_ctx *ctx)
     };
     srv->service = ipc_service_new(srv->base, fd, &sp);
     log_info("directory: listening on %s", srv->sock_path);
+    if (srv->auth_fd >= 0 && directory_config_reads_hashes(cfg)) {
+        const struct offload_params op = {
+            .name = "password reads",
+            .threads = DIRECTORY_PW_THREADS,
+            .max_queued = DIRECTORY_PW_QUEUE,
+            .run = pw_run,
+            .done = pw_done,
+            .arg = srv,
+        };
+        srv->pw = offload_new(srv->base, &op, &err);
+        if (srv->pw == NULL)
+            log_fatal(EX_OSERR, "%s", buf_cstr(&err));
+        log_info("directory: passwords are checked against the hashes in %s "
+                 "(ldap_password_check = hash), read for the auth process alone",
+                 cfg->ldap_password_attribute);
+    }
     if (srv->auth_fd >= 0) {
         sp.name = "directory (auth)";
         sp.path = srv->auth_path;
@@ -277,6 +412,9 @@ int directory_main(struct component_ctx *ctx)
     log_info("directory: stopping");
     stop(srv);
     srv->draining = false;
+    if (srv->pw != NULL)
+        offload_free(srv->pw); /* the reads running end: their answers go nowhere */
+    srv->pw = NULL;
     ipc_service_free(srv->service);
     srv->service = NULL;
     if (srv->auth_service)

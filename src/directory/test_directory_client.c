@@ -5,7 +5,9 @@
  * outstanding lookups, timeouts, peek, and answers always from the loop.
  *
  * The peer answers by key: "silent@x" -> nothing; "nobody@x" -> NO_SUCH_USER;
- * anything else -> LOCAL with the key as its one target.
+ * "hashed@x" -> LOCAL with a DN and a password value, "down@x" -> LOCAL with
+ * a DN and NO_SECRET (ldap_password_check = hash); anything else -> LOCAL
+ * with the key as its one target.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +34,8 @@ struct answer {
     enum directory_lookup_status status;
     enum directory_resolve_kind kind;
     char target[64];
+    char secret[64];
+    bool no_secret;
 };
 
 static void on_answer(void *arg, const struct directory_answer *a)
@@ -41,6 +45,8 @@ static void on_answer(void *arg, const struct directory_answer *a)
     r->status = a->status;
     r->kind = a->kind;
     snprintf(r->target, sizeof(r->target), "%s", a->n_targets ? a->accounts[0] : "");
+    snprintf(r->secret, sizeof(r->secret), "%s", a->secret ? a->secret : "");
+    r->no_secret = a->no_secret;
 }
 
 static void peer_frame(void *arg, struct bufferevent *bev, const struct ipc_frame *fr)
@@ -62,6 +68,11 @@ static void peer_frame(void *arg, struct bufferevent *bev, const struct ipc_fram
             a.n_targets = 1;
             a.accounts = &k;
             a.folders = &folder;
+        }
+        if (strcmp(k, "hashed@x") == 0 || strcmp(k, "down@x") == 0) {
+            a.dn = (char *)"uid=x,dc=x";
+            a.secret = (char *)(k[0] == 'h' ? "{SSHA}p2y1qQBqJLASzxVbjzrqo3qIqbG0te4M" : "");
+            a.no_secret = k[0] == 'd';
         }
         struct buf p = BUF_INIT;
         directory_proto_put_answer(&p, id, &a);
@@ -162,6 +173,25 @@ static void test_tempfail_is_not_cached_and_the_queue_is_bounded(void **state)
     assert_int_equal(f->requests, 3); /* asked again: failures are not kept */
 }
 
+/* A password value (the auth process's LOGIN, hash mode) or its absence is asked
+ * afresh every time: a changed password works at once, no hash is kept. */
+static void test_password_values_are_not_cached(void **state)
+{
+    struct fixture *f = *state;
+    struct answer a[4] = {{0}};
+    for (int round = 0; round < 2; round++) {
+        directory_client_lookup(f->client, DIRECTORY_Q_LOGIN, "hashed@x", on_answer, &a[2 * round]);
+        directory_client_lookup(f->client, DIRECTORY_Q_LOGIN, "down@x", on_answer,
+                                &a[2 * round + 1]);
+        run_until(f, a + 2 * round, 2);
+        assert_string_equal(a[2 * round].secret, "{SSHA}p2y1qQBqJLASzxVbjzrqo3qIqbG0te4M");
+        assert_false(a[2 * round].no_secret);
+        assert_string_equal(a[2 * round + 1].secret, "");
+        assert_true(a[2 * round + 1].no_secret);
+    }
+    assert_int_equal(f->requests, 4);
+}
+
 static void test_peek_and_cancel(void **state)
 {
     struct fixture *f = *state;
@@ -191,6 +221,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tempfail_is_not_cached_and_the_queue_is_bounded, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_peek_and_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_values_are_not_cached, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

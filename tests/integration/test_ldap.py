@@ -17,7 +17,13 @@ until slapd answers, SMTP RCPT until wharf sees a change), never sleeps.
   the user's DN; a wrong password and an unknown user are refused;
 - slapd stopped: a user who logged in before still can, deliveries go on,
   and the log says the directory is served stale; slapd back: fresh again;
-- `wharf user list` lists the accounts with their source.
+- `wharf user list` lists the accounts with their source;
+- ldap_password_check = hash: {SSHA} and {CRYPT} userPassword values read
+  by the search account (allowed by slapd's ACL) check IMAP LOGIN and SMTP
+  AUTH without a bind as the user (one whose own bind slapd refuses still
+  logs in), a cleartext value is refused and the log says why, the mirror
+  never holds a hash, the workers' socket is refused the question that
+  brings one, and an outage is ridden out as with bind.
 
 Wharf searches as an account slapd answers 2 entries at a time: every read
 goes through paged results (RFC 2696).
@@ -27,11 +33,13 @@ import json
 import pwd
 import shutil
 import smtplib
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
 
+import authwire
 from conftest import free_port, wait_until
 from smtp_helpers import wait_smtp_ready
 
@@ -43,6 +51,8 @@ ADMIN_PW = "admin-secret"
 # page, so every read of the tree needs paged results (as AD's 1000 would).
 SERVICE = f"cn=wharf,{BASE}"
 SERVICE_PW = "wharf-secret"
+# A user slapd lets nobody bind as (hash_reader's ACL): only a hash check logs it in.
+NOBIND = f"uid=nobind,ou=people,{BASE}"
 
 pytestmark = pytest.mark.skipif(not Path(SLAPD).exists(), reason="slapd not installed")
 
@@ -97,7 +107,7 @@ class Slapd:
     """OpenLDAP's slapd on a loopback port, with its own config and database
     (tls: also LDAPS on a second port, and StartTLS, with a certificate of its own CA)."""
 
-    def __init__(self, base: Path, tls=False, syncprov=False):
+    def __init__(self, base: Path, tls=False, syncprov=False, hash_reader=False, extra_tree=""):
         self.base = base
         self.port = free_port()
         self.uri = f"ldap://127.0.0.1:{self.port}"
@@ -130,11 +140,17 @@ class Slapd:
                "index entryUUID,entryCSN eq\noverlay syncprov\n" if syncprov else
                f'limits dn.exact="{SERVICE}" size.soft=2 size.hard=2 size.pr=2 '
                "size.prtotal=unlimited\n")
+            # hash_reader: the search account reads the hashes
+            # (ldap_password_check = hash), and one user may not bind at all
+            + (f'access to dn.exact="{NOBIND}" attrs=userPassword by dn.exact="{SERVICE}" read '
+               "by * none\n"
+               f'access to attrs=userPassword by dn.exact="{SERVICE}" read by self write '
+               "by anonymous auth by * none\n" if hash_reader else "")
             # users bind with their own password; nobody reads another's
             + "access to attrs=userPassword by self write by anonymous auth by * none\n"
             "access to * by * read\n")
         ldif = base / "tree.ldif"
-        ldif.write_text(TREE)
+        ldif.write_text(TREE + extra_tree)
         subprocess.run(["slapadd", "-f", str(self.conf), "-l", str(ldif)], check=True,
                        capture_output=True)
 
@@ -485,3 +501,141 @@ def test_a_server_that_dies_fails_over_to_the_next(wharf_factory, slapd, tmp_pat
         assert "no LDAP server answers" not in log and "(stale)" not in log
     finally:
         second.stop()
+
+
+def slappasswd(password, scheme, crypt_format=None):
+    """A userPassword value as OpenLDAP's own tool makes it."""
+    args = ["slappasswd", "-o", "module-path=/usr/lib/ldap", "-o", "module-load=pw-sha2",
+            "-h", scheme, "-s", password]
+    if crypt_format:
+        args += ["-c", crypt_format]
+    return subprocess.run(args, check=True, capture_output=True, timeout=10).stdout.decode().strip()
+
+
+def bind_as(slapd, dn, password):
+    """ldapwhoami's exit status binding as dn (49: invalid credentials)."""
+    return subprocess.run(["ldapwhoami", "-x", "-H", slapd.uri, "-D", dn, "-w", password],
+                          capture_output=True, timeout=10).returncode
+
+
+def directory_ask(path, rid, query, key):
+    """One IPC_DIRECTORY_LOOKUP on the socket at path: the answer's payload, or None
+    when the directory process closed the connection instead (directory_proto.h)."""
+    with authwire.connect(path, timeout=20) as s:
+        payload = struct.pack(">QQ", rid, query) + authwire.field(key)
+        s.sendall(authwire.frame(400, payload))
+        try:
+            length, ftype, _ = struct.unpack(">IHH", authwire.recv_exact(s, 8))
+        except EOFError:
+            return None
+        assert ftype == 401
+        return authwire.recv_exact(s, length)
+
+
+DIRECTORY_Q_LOGIN = 3
+
+
+@pytest.fixture
+def slapd_hashes(tmp_path):
+    """A slapd whose search account may read userPassword, with users of each scheme."""
+    users = {
+        "sam": slappasswd("sam pw", "{SSHA}"),
+        "cris": slappasswd("cris pw", "{CRYPT}", "$6$%.16s"),
+        "sha2": slappasswd("sha2 pw", "{SSHA512}"),
+        "nobind": slappasswd("nobind pw", "{SSHA}"),
+        "cleo": "cleo pw",  # cleartext: never compared
+    }
+    extra = "".join(person(uid, f"{uid}@example.test", value) for uid, value in users.items())
+    s = Slapd(tmp_path / "slapd", hash_reader=True, extra_tree=extra).start()
+    s.hashes = users
+    yield s
+    s.stop()
+
+
+def test_logins_checked_against_hashes_read_from_ldap(wharf_factory, slapd_hashes):
+    slapd = slapd_hashes
+    # slapd refuses nobind's own bind: a login that works cannot have bound as it.
+    assert bind_as(slapd, NOBIND, "nobind pw") == 49
+    assert bind_as(slapd, f"uid=sam,ou=people,{BASE}", "sam pw") == 0
+    server = start_wharf(wharf_factory, slapd, ldap_password_check="hash")
+    wait_until(lambda: rcpt(server, "nobind@example.test") == 250, 15, what="the hash users")
+    assert imap_login(server, "sam@example.test", "sam pw")  # {SSHA}
+    assert not imap_login(server, "sam@example.test", "sam pW")
+    assert imap_login(server, "sha2@example.test", "sha2 pw")  # {SSHA512} (pw-sha2)
+    assert imap_login(server, "nobind@example.test", "nobind pw")
+    assert smtp_auth(server, "cris@example.test", "cris pw", "PLAIN") == 235  # {CRYPT}$6$
+    assert smtp_auth(server, "cris@example.test", "cris pw", "LOGIN") == 235
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        smtp_auth(server, "cris@example.test", "sam pw", "PLAIN")
+    assert not imap_login(server, "nobody@example.test", "sam pw")
+    # Cleartext values are never compared: the right password is refused too.
+    assert not imap_login(server, "cleo@example.test", "cleo pw")
+    assert not imap_login(server, "alice@example.test", "alice pw")
+    # A password changed in LDAP is the one that works at once (read at each login).
+    new_sam = slappasswd("new sam pw", "{SSHA}")
+    slapd.modify("ldapmodify", f"dn: uid=sam,ou=people,{BASE}\nchangetype: modify\n"
+                 f"replace: userPassword\nuserPassword: {new_sam}\n")
+    assert imap_login(server, "sam@example.test", "new sam pw")
+    assert not imap_login(server, "sam@example.test", "sam pw")
+    log = server.log()
+    assert "passwords are checked against the hashes in userPassword" in log
+    assert "auth ok: service=imap user=<nobind@example.test>" in log
+    assert "auth ok: service=smtp user=<cris@example.test>" in log or \
+        "auth ok: service=submission user=<cris@example.test>" in log
+    assert "the password of cleo@example.test in LDAP cannot be checked: cleartext password " \
+        "(no {SCHEME} prefix) refused" in log
+    assert "user=<sam@example.test> rip=127.0.0.1 reason=wrong password" in log
+    assert "user=<nobody@example.test> rip=127.0.0.1 reason=unknown user" in log
+    for secret in ["sam pw", "cris pw", "cleo pw", new_sam, *slapd.hashes.values()]:
+        assert secret not in log, "a password or a hash reached the log"
+    # The mirror the workers' lookups read never holds a hash.
+    mirror = (server.data / "directory" / "ldap.db").read_bytes()
+    for uid, value in slapd.hashes.items():
+        assert value.encode() not in mirror, uid
+    assert b"{SSHA}" not in mirror and b"{CRYPT}" not in mirror
+    # The question that brings a hash: answered on the auth process's socket,
+    # refused (connection closed) on the workers' one.
+    answer = directory_ask(server.data / "auth" / "directory.sock", 7, DIRECTORY_Q_LOGIN,
+                           "sam@example.test")
+    assert answer is not None and new_sam.encode() in answer
+    assert directory_ask(server.data / "run" / "directory.sock", 8, DIRECTORY_Q_LOGIN,
+                         "sam@example.test") is None
+    wait_until(lambda: "LOGIN is the auth process's question" in server.log(), 10,
+               what="the refusal to be logged")
+
+
+def test_hash_logins_ride_out_an_ldap_outage(wharf_factory, slapd_hashes):
+    slapd = slapd_hashes
+    server = start_wharf(wharf_factory, slapd, ldap_password_check="hash")
+    wait_until(lambda: rcpt(server, "nobind@example.test") == 250, 15, what="the hash users")
+    assert imap_login(server, "sam@example.test", "sam pw")
+    slapd.stop()
+    wait_until(lambda: "serving the directory as last read, stale" in server.log(), 20,
+               what="the log to say the directory is stale")
+    assert imap_login(server, "sam@example.test", "sam pw")  # the hash kept at its last login
+    assert not imap_login(server, "sam@example.test", "wrong pw")
+    assert not imap_login(server, "cris@example.test", "cris pw")  # never logged in: not cached
+    log = server.log()
+    assert "checked against their last password (stale)" in log
+    assert "directory: cannot read the password of cris@example.test" in log
+    slapd.start()
+    wait_until(lambda: "ldap: directory read again, fresh" in server.log(), 20,
+               what="the directory to be fresh again")
+    assert imap_login(server, "cris@example.test", "cris pw")
+
+
+def test_hash_check_is_refused_with_the_ad_profile(wharf_factory):
+    server = wharf_factory("ad", extra={"directory_driver": "ldap", "ldap_profile": "ad",
+                                        "ldap_password_check": "hash"})
+    server.write_config()
+    r = server.wharf("config", "check", check=False)
+    assert r.returncode != 0
+    assert b"ldap_password_check = hash cannot work with ldap_profile = ad" in r.stderr
+    server.settings.update(ldap_profile="openldap", ldap_password_check="cleartext")
+    server.write_config()
+    r = server.wharf("config", "check", check=False)
+    assert r.returncode != 0
+    assert b"ldap_password_check: unknown value 'cleartext' (known: bind, hash)" in r.stderr
+    server.settings["ldap_password_check"] = "hash"
+    server.write_config()
+    assert server.wharf("config", "check").returncode == 0
