@@ -23,12 +23,19 @@
  * way wakes it (conn_wake, from conn_raw_in/conn_out); the park sweep puts it
  * back to sleep when quiet again.
  *
+ * Spliced (a front-end relaying the session, net_conn_pump): a TLS connection
+ * leaves its bufferevent_openssl for the pump (net_pump.h) once what the
+ * bufferevent holds is passed on: the protocol reads the pump's input and
+ * writes its output (conn_raw_in/conn_out), reading stops with pause and
+ * blocked output as before, and parking takes the SSL from the pump.
+ *
  * Must never: feed bytes that arrived before a STARTTLS handshake to the
  * protocol after it, block, leave compressed output unflushed when control
  * returns to the event loop, or put a byte on a parked connection's socket
  * that net_tls_park did not seal.
  */
 #include "net/net_compress.h"
+#include "net/net_pump.h"
 #include "net/net_tls_park.h"
 #include "base/clock.h"
 #include "net/net_internal.h"
@@ -121,7 +128,15 @@ struct net_conn {
     bool park_soon;     /* net_conn_park_soon: park once the output is sent */
     bool write_through; /* net_conn_write_through: a lone reply goes out at once */
     int64_t io_ms;      /* CLOCK_MONOTONIC: bytes last read or written */
+    /* net_conn_pump: made at the splice, started (the bufferevent gone) once
+     * the bufferevent's output is sent; freed at parking. */
+    struct net_pump *pump;
 };
+
+static bool conn_pumping(const struct net_conn *c)
+{
+    return c->pump != NULL && net_pump_started(c->pump);
+}
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
@@ -138,7 +153,9 @@ static void conn_free_now(struct net_conn *c)
         c->proto->closed(c->session);
     /* A clean TLS close (close_notify) after what was sent: the peer can tell
      * it from a crash (a front-end's proxy does, net_proxy.c). */
-    SSL *ssl = c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    SSL *ssl = conn_pumping(c)        ? net_pump_ssl(c->pump)
+               : c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev)
+                                      : NULL;
     if (c->parked && c->close_flush && !c->park_failed) {
         /* Best effort and straight to the socket, as SSL_shutdown does. */
         if (!net_tls_park_close_notify_now(c->park, c->fd))
@@ -148,6 +165,7 @@ static void conn_free_now(struct net_conn *c)
         SSL_shutdown(ssl);
     if (c->bev)
         bufferevent_free(c->bev);
+    net_pump_free(c->pump);
     SSL_free(ssl);
     net_tls_park_free(c->park);
     if (c->pin) {
@@ -178,6 +196,8 @@ static void conn_kill(struct net_conn *c)
     c->dead = true;
     if (c->bev)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    if (c->pump)
+        net_pump_stop(c->pump);
     if (c->wake)
         event_del(c->wake);
     if (c->in_callback > 0)
@@ -363,6 +383,8 @@ static void conn_wake_cb(evutil_socket_t fd, short what, void *arg)
 static struct evbuffer *conn_raw_in(struct net_conn *c)
 {
     conn_wake(c);
+    if (conn_pumping(c))
+        return net_pump_input(c->pump);
     return c->pin ? c->pin : bufferevent_get_input(c->bev);
 }
 
@@ -376,7 +398,28 @@ static struct evbuffer *conn_in(struct net_conn *c)
 static struct evbuffer *conn_out(struct net_conn *c)
 {
     conn_wake(c);
+    if (conn_pumping(c))
+        return net_pump_output(c->pump);
     return c->pout ? c->pout : bufferevent_get_output(c->bev);
+}
+
+/* Bytes queued for the socket, not yet sent. */
+static size_t conn_out_len(const struct net_conn *c)
+{
+    if (conn_pumping(c))
+        return net_pump_pending(c->pump);
+    return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+}
+
+/* Reading the socket on or off (pause, blocked output, closing). */
+static void conn_read_on(struct net_conn *c, bool on)
+{
+    if (conn_pumping(c))
+        net_pump_read(c->pump, on);
+    else if (c->bev && on)
+        bufferevent_enable(c->bev, EV_READ);
+    else if (c->bev)
+        bufferevent_disable(c->bev, EV_READ);
 }
 
 static void conn_park_fail(struct net_conn *c, const char *why);
@@ -384,6 +427,10 @@ static void conn_park_fail(struct net_conn *c, const char *why);
 static void conn_out_done(struct net_conn *c)
 {
     c->io_ms = monotonic_ms();
+    if (conn_pumping(c)) {
+        net_pump_flush(c->pump); /* a failure comes back as the pump's gone, from the loop */
+        return;
+    }
     if (c->pout == NULL || evbuffer_get_length(c->pout) == 0)
         return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -558,21 +605,29 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         conn_free_now(c);
 }
 
+/* The output sent (from the bufferevent or the pump). false: c is gone or switched. */
+static bool conn_drained(struct net_conn *c)
+{
+    if (c->closing && c->flush_close) {
+        conn_kill(c);
+        return false;
+    }
+    if (c->out_blocked) {
+        c->out_blocked = false;
+        if (!c->paused && !c->closing)
+            conn_read_on(c, true);
+        conn_schedule(c);
+    }
+    return true;
+}
+
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct net_conn *c = arg;
     if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
         return;
-    if (c->closing && c->flush_close) {
-        conn_kill(c);
+    if (!conn_drained(c))
         return;
-    }
-    if (c->out_blocked) {
-        c->out_blocked = false;
-        if (!c->paused && !c->closing)
-            bufferevent_enable(bev, EV_READ);
-        conn_schedule(c);
-    }
     if (c->starttls_pending && !c->tls) {
         conn_switch_to_tls(c);
         return;
@@ -588,6 +643,8 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     }
     if (c->park_soon && c->ssl_bev)
         conn_schedule(c); /* parks from conn_kick_cb */
+    if (c->pump != NULL && !net_pump_started(c->pump))
+        net_pump_kick(c->pump); /* the bufferevent's output sent: the pump may take over */
 }
 
 static void conn_note_tls(struct net_conn *c)
@@ -716,7 +773,10 @@ bool net_conn_export(struct net_conn *c, const char *label, uint8_t *out, size_t
 {
     if (c->parked) /* the exporter secret was kept */
         return net_tls_park_export(c->park, label, out, len);
-    SSL *ssl = c->tls && c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    SSL *ssl = !c->tls                ? NULL
+               : conn_pumping(c)      ? net_pump_ssl(c->pump)
+               : c->bev && c->ssl_bev ? bufferevent_openssl_get_ssl(c->bev)
+                                      : NULL;
     return ssl && SSL_export_keying_material(ssl, out, len, label, strlen(label), NULL, 0, 0) == 1;
 }
 
@@ -818,10 +878,9 @@ enum net_line_result net_conn_read_line(struct net_conn *c, size_t max, struct b
 /* Output above NET_WRITE_HIGH_WATER: stop reading until it is sent. */
 static void conn_check_output(struct net_conn *c)
 {
-    if (!c->out_blocked &&
-        evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_WRITE_HIGH_WATER) {
+    if (!c->out_blocked && conn_out_len(c) > NET_WRITE_HIGH_WATER) {
         c->out_blocked = true;
-        bufferevent_disable(c->bev, EV_READ);
+        conn_read_on(c, false);
     }
 }
 
@@ -854,9 +913,9 @@ bool net_conn_output_blocked(const struct net_conn *c)
 
 size_t net_conn_output_length(struct net_conn *c)
 {
-    if (c->dead || c->bev == NULL)
+    if (c->dead || (c->bev == NULL && !conn_pumping(c)))
         return 0;
-    size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+    size_t n = conn_out_len(c);
     if (c->pout != NULL)
         n += evbuffer_get_length(c->pout);
     return n;
@@ -877,8 +936,9 @@ void net_conn_write_through(struct net_conn *c)
  */
 static size_t conn_write_now(struct net_conn *c, const void *data, size_t len)
 {
-    if (len == 0 || !c->write_through || c->ssl_bev || c->pout || c->z || c->closing ||
-        c->starttls_pending || evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
+    if (len == 0 || !c->write_through || c->ssl_bev || c->bev == NULL || c->pout || c->z ||
+        c->closing || c->starttls_pending ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
         evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
         return 0;
     ssize_t n = send(c->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -890,7 +950,7 @@ void net_conn_write(struct net_conn *c, const void *data, size_t len)
     if (c->dead)
         return;
     conn_wake(c);
-    if (c->bev == NULL)
+    if (c->bev == NULL && !conn_pumping(c))
         return;
     struct evbuffer *out = conn_out(c);
     if (c->z == NULL) {
@@ -913,7 +973,7 @@ void net_conn_write_buffer(struct net_conn *c, struct evbuffer *src)
 {
     if (!c->dead)
         conn_wake(c);
-    if (c->dead || c->bev == NULL) {
+    if (c->dead || (c->bev == NULL && !conn_pumping(c))) {
         evbuffer_drain(src, evbuffer_get_length(src));
         return;
     }
@@ -1021,8 +1081,7 @@ void net_conn_pause(struct net_conn *c)
 {
     c->paused = true;
     conn_progress(c);
-    if (c->bev)
-        bufferevent_disable(c->bev, EV_READ);
+    conn_read_on(c, false);
     if (c->asleep)
         conn_wake_arm(c);
 }
@@ -1033,8 +1092,8 @@ void net_conn_resume(struct net_conn *c)
         return;
     c->paused = false;
     conn_progress(c);
-    if (c->bev && !c->closing && !c->out_blocked)
-        bufferevent_enable(c->bev, EV_READ);
+    if (!c->closing && !c->out_blocked)
+        conn_read_on(c, true);
     if (c->asleep)
         conn_wake_arm(c);
     conn_schedule(c); /* bytes already buffered raise no new read event */
@@ -1078,15 +1137,14 @@ void net_conn_close(struct net_conn *c, bool flush)
     if (c->dead)
         return;
     c->closing = true;
-    if (c->bev)
-        bufferevent_disable(c->bev, EV_READ);
+    conn_read_on(c, false);
     if (flush && c->z && c->bev) {
         net_compress_flush(c->z, conn_out(c));
         conn_out_done(c);
     }
     if (flush)
         c->close_flush = true;
-    if (flush && c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+    if (flush && conn_out_len(c) > 0) {
         c->flush_close = true;
         return;
     }
@@ -1123,7 +1181,7 @@ bool net_conn_tls_asleep(const struct net_conn *c)
 
 void net_conn_park_soon(struct net_conn *c)
 {
-    if (c->park == NULL || !c->ssl_bev)
+    if (c->park == NULL || (!c->ssl_bev && !conn_pumping(c)))
         return;
     c->park_soon = true;
     conn_schedule(c); /* the output may be sent already */
@@ -1148,12 +1206,14 @@ bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
 {
     if (c->parked)
         return conn_sleep_maybe(c, now, idle_ms);
-    if (c->park == NULL || !c->tls || !c->ssl_bev || c->dead || c->closing || c->starttls_pending ||
-        c->in_callback > 0 || now - c->io_ms < idle_ms ||
-        evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
-        evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
+    if (c->park == NULL || !c->tls || !(c->ssl_bev || conn_pumping(c)) || c->dead || c->closing ||
+        c->starttls_pending || c->in_callback > 0 || now - c->io_ms < idle_ms)
         return false;
-    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (conn_pumping(c) ? !net_pump_quiet(c->pump)
+                        : evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
+                              evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
+        return false;
+    SSL *ssl = conn_pumping(c) ? net_pump_ssl(c->pump) : bufferevent_openssl_get_ssl(c->bev);
     bool never = false;
     const char *why = net_tls_park_check(c->park, ssl, &never);
     if (why != NULL) {
@@ -1178,7 +1238,10 @@ bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
     if (!net_addr_in_networks(c->addr, (const char *const *)cfg->frontend_networks.v,
                               cfg->frontend_networks.n))
         net_tls_park_drop_exporter(c->park);
-    bufferevent_free(c->bev); /* keeps the socket (no BEV_OPT_CLOSE_ON_FREE) */
+    if (c->bev)
+        bufferevent_free(c->bev); /* keeps the socket (no BEV_OPT_CLOSE_ON_FREE) */
+    net_pump_free(c->pump);       /* the same, pumping; or one not started */
+    c->pump = NULL;
     SSL_free(ssl);
     c->bev = NULL;
     c->ssl_bev = false;
@@ -1187,4 +1250,84 @@ bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
     conn_sleep(c); /* nothing is pending: straight to the read event alone */
     log_debug("%s: parked the TLS connection of %s", net_service_name(c->svc), c->addr);
     return true;
+}
+
+/* The pump's plaintext: to the protocol, as a bufferevent's read. */
+static void conn_pump_readable(void *arg, struct evbuffer *in)
+{
+    struct net_conn *c = arg;
+    (void)in; /* conn_in(c) */
+    c->io_ms = monotonic_ms();
+    conn_call_readable(c);
+}
+
+static void conn_pump_drained(void *arg)
+{
+    struct net_conn *c = arg;
+    if (!conn_drained(c) || c->dead)
+        return;
+    if (c->opened && !c->closing && c->proto->writable)
+        c->proto->writable(c->session); /* under conn_pump_cb's in_callback */
+    if (c->park_soon)
+        conn_schedule(c); /* parks from conn_kick_cb */
+}
+
+static void conn_pump_gone(void *arg, bool clean)
+{
+    struct net_conn *c = arg;
+    if (clean)
+        c->park_failed = true; /* their close_notify: no need of ours */
+    conn_kill(c);
+}
+
+static const struct net_pump_ops conn_pump_ops = {
+    .readable = conn_pump_readable,
+    .drained = conn_pump_drained,
+    .gone = conn_pump_gone,
+};
+
+/* The bufferevent's SSL and socket to the pump, once its output is sent and
+ * what it read is moved to the pump's input (read by the protocol as before). */
+static bool conn_pump_take(struct net_conn *c)
+{
+    if (!c->ssl_bev || c->bev == NULL || c->parked || c->dead || c->closing || c->z ||
+        c->timeout_ms > 0 || evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+        return false;
+    evbuffer_add_buffer(net_pump_input(c->pump), bufferevent_get_input(c->bev));
+    bufferevent_free(c->bev); /* keeps the socket and the SSL (no BEV_OPT_CLOSE_ON_FREE) */
+    c->bev = NULL;
+    c->ssl_bev = false;
+    net_pump_start(c->pump);
+    net_pump_read(c->pump, !c->paused && !c->out_blocked);
+    return true;
+}
+
+static void conn_pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_conn *c = arg;
+    (void)fd;
+    if (c->dead)
+        return;
+    c->in_callback++;
+    if (!net_pump_started(c->pump) && conn_pump_take(c))
+        what |= EV_READ; /* OpenSSL or the pump's input may hold bytes already */
+    if (net_pump_started(c->pump))
+        net_pump_run(c->pump, what, &conn_pump_ops, c);
+    c->in_callback--;
+    if (c->dead && c->in_callback == 0)
+        conn_free_now(c);
+}
+
+void net_conn_pump(struct net_conn *c)
+{
+    if (c->pump != NULL || !c->ssl_bev || !c->tls || c->z || c->dead || c->closing || c->parked)
+        return;
+    c->pump = net_pump_new(net_worker_base(c->w), c->fd, bufferevent_openssl_get_ssl(c->bev),
+                           conn_pump_cb, c);
+    net_pump_kick(c->pump); /* from the loop, never under the caller's bufferevent */
+}
+
+bool net_conn_pumped(const struct net_conn *c)
+{
+    return conn_pumping(c);
 }

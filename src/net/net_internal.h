@@ -71,6 +71,12 @@ void net_conn_abort(struct net_conn *c);
  * with nothing pending (true: parked now); closes it if the hand-over fails half way. */
 bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms);
 bool net_conn_tls_parked(const struct net_conn *c);
+/* Spliced (net_proxy_splice): c's TLS leaves its bufferevent for the pump
+ * (net_pump.h) once the bufferevent's output is sent; a TLS connection not
+ * compressed, not parked, and without a read timeout (the guard keeps its
+ * command timeout) only. net_conn_pumped: it has. */
+void net_conn_pump(struct net_conn *c);
+bool net_conn_pumped(const struct net_conn *c);
 /* Parked and asleep: no bufferevent, one read event on the socket. */
 bool net_conn_tls_asleep(const struct net_conn *c);
 

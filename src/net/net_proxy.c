@@ -25,6 +25,7 @@
 #include "net/net_proxy.h"
 #include "net/dns.h"
 #include "net/net_internal.h"
+#include "net/net_pump.h"
 #include "net/net_tls_client.h"
 #include "net/net_tls_park.h"
 
@@ -59,21 +60,6 @@
 #define PROXY_LABEL "EXPORTER-wharf-proxy"
 #define PROXY_MAC_CONTEXT "wharf-proxy v1"
 
-/* The pump (spliced over TLS, not parked): the SSL and the socket without a
- * bufferevent. rd reads (persistent, off while the client's output is
- * blocked), wr is on only while an SSL_write (or a KeyUpdate answer inside
- * SSL_read) would block; out holds the client's bytes SSL_write has not
- * taken, wlen the length of an SSL_write to retry with the same bytes. Made at
- * the splice, gone when parked: what a parked session keeps does not grow. */
-struct proxy_pump {
-    struct event *rd, *wr;
-    struct evbuffer *out;
-    int wlen;
-    bool on; /* the SSL and socket taken from the bufferevent (proxy_pump_take) */
-    bool rd_on, wr_on;
-    bool write_wants_read, read_wants_write;
-};
-
 struct net_proxy {
     struct net_worker *worker;
     struct net_conn *client; /* NULL: a pooled connection (net_proxy_open) */
@@ -106,13 +92,13 @@ struct net_proxy {
     bool park_closed;              /* parked and ended by close_notify, an alert or a bad record */
     int64_t io_ms;                 /* CLOCK_MONOTONIC: bytes last moved */
     int64_t timeout_ms;            /* the read timeout set (net_proxy_set_timeout), 0: none */
-    struct proxy_pump *pump;       /* spliced over TLS and not parked: proxy_pump_start */
+    struct net_pump *pump;         /* spliced over TLS and not parked: proxy_pump_start */
     struct net_proxy *prev, *next; /* the worker's proxies (net_worker_proxies) */
 };
 
 static bool proxy_pumping(const struct net_proxy *p)
 {
-    return p->pump != NULL && p->pump->on;
+    return p->pump != NULL && net_pump_started(p->pump);
 }
 
 bool net_proxy_home_is_here(const struct wharf_config *cfg, const char *home)
@@ -267,17 +253,10 @@ static void proxy_unlink(struct net_proxy *p)
     p->prev = p->next = NULL;
 }
 
-/* The pump's events and buffer go (parking, the end): the SSL and the socket stay. */
+/* The pump's events and buffers go (parking, the end): the SSL and the socket stay. */
 static void proxy_pump_drop(struct net_proxy *p)
 {
-    struct proxy_pump *u = p->pump;
-    if (u == NULL)
-        return;
-    event_free(u->rd);
-    event_free(u->wr);
-    if (u->out)
-        evbuffer_free(u->out);
-    free(u);
+    net_pump_free(p->pump);
     p->pump = NULL;
 }
 
@@ -426,11 +405,8 @@ static void proxy_quiet(struct net_proxy *p)
         bufferevent_disable(p->bev, EV_READ | EV_WRITE);
     if (p->wake)
         event_del(p->wake);
-    if (p->pump) {
-        event_del(p->pump->rd);
-        event_del(p->pump->wr);
-        p->pump->rd_on = p->pump->wr_on = false;
-    }
+    if (p->pump)
+        net_pump_stop(p->pump);
     if (p->timer)
         evtimer_del(p->timer);
     if (p->dns_id >= 0)
@@ -451,9 +427,7 @@ static void proxy_fail(struct net_proxy *p, const char *why)
 static void proxy_read(struct net_proxy *p, struct bufferevent *bev);
 static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what);
 static void proxy_pump_start(struct net_proxy *p);
-static bool proxy_pump_write(struct net_proxy *p);
-static void proxy_pump_read(struct net_proxy *p);
-static void proxy_pump_gone(struct net_proxy *p, bool clean);
+static void proxy_pump_gone(void *arg, bool clean);
 
 /* Also from proxy_wake_cb and proxy_park_maybe, not only from bufferevents. */
 static void proxy_read_cb(struct bufferevent *bev, void *arg)
@@ -544,9 +518,9 @@ static void proxy_write_cb(struct bufferevent *bev, void *arg)
         net_conn_resume(p->client);
     }
     /* The splice's output sent: the pump may take over now (proxy_pump_take). */
-    if (p->spliced && p->pump != NULL && !p->pump->on &&
+    if (p->spliced && p->pump != NULL && !net_pump_started(p->pump) &&
         evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        event_active(p->pump->rd, EV_READ, 0);
+        net_pump_kick(p->pump);
     if (!p->spliced && p->ops->drained != NULL && !p->failed && !p->doomed) {
         p->in_cb++;
         p->ops->drained(p->arg); /* may free p (then doomed) */
@@ -606,123 +580,52 @@ static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what
 }
 
 /*
- * The pump: once spliced over TLS (not parked), the SSL and the socket are
- * driven here without the bufferevent_openssl that carried the hand-over.
- * A wake-up reads what the socket has in one read (read-ahead) and passes on
- * every record OpenSSL holds; the client's bytes go out with SSL_write at
- * once. The write event is armed only while a write would block, the read
- * event taken off only while the client's output is blocked: a NOOP's round
- * trip costs one read and one write, and no epoll_ctl, on this side.
+ * The pump (net_pump.h): once spliced over TLS (not parked), the SSL and the
+ * socket are driven without the bufferevent_openssl that carried the
+ * hand-over. What the back-end sends goes to the client's output as it came
+ * (its chains moved, not copied); the back-end is not read while the
+ * client's output is blocked (net_proxy_client_writable reads on).
  */
-static void proxy_pump_arm(struct net_proxy *p, bool reading, bool writing)
+static void proxy_pump_readable(void *arg, struct evbuffer *in)
 {
-    if (reading != p->pump->rd_on) {
-        if (reading)
-            event_add(p->pump->rd, NULL);
-        else
-            event_del(p->pump->rd);
-        p->pump->rd_on = reading;
-    }
-    if (writing != p->pump->wr_on) {
-        if (writing)
-            event_add(p->pump->wr, NULL);
-        else
-            event_del(p->pump->wr);
-        p->pump->wr_on = writing;
+    struct net_proxy *p = arg;
+    p->io_ms = monotonic_ms();
+    net_conn_write_buffer(p->client, in);
+    if (!p->doomed && net_conn_output_blocked(p->client))
+        net_pump_read(p->pump, false); /* until the client reads (writable) */
+}
+
+/* The back-end took what had blocked: the client may send again. */
+static void proxy_pump_drained(void *arg)
+{
+    struct net_proxy *p = arg;
+    p->io_ms = monotonic_ms();
+    if (p->client_paused) {
+        p->client_paused = false;
+        net_conn_resume(p->client);
     }
 }
 
 /* The back-end is gone: the client gets what it sent, gone_line if it did
  * not end with a close_notify, then the end (as proxy_event, spliced). */
-static void proxy_pump_gone(struct net_proxy *p, bool clean)
+static void proxy_pump_gone(void *arg, bool clean)
 {
-    proxy_pump_arm(p, false, false);
+    struct net_proxy *p = arg;
+    net_pump_stop(p->pump);
     p->failed = true; /* no more pumping; the session's close frees p */
-    if (!clean) {
-        unsigned long e = ERR_peek_last_error();
-        if (e != 0)
-            log_debug("proxy: TLS to %s: %s", p->peer, ERR_reason_error_string(e));
-        ERR_clear_error();
-        if (p->gone_line != NULL) {
-            log_warning("proxy: back-end %s went away under user session of %s", p->peer,
-                        net_conn_addr(p->client));
-            net_conn_write(p->client, p->gone_line, strlen(p->gone_line));
-        }
+    if (!clean && p->gone_line != NULL) {
+        log_warning("proxy: back-end %s went away under user session of %s", p->peer,
+                    net_conn_addr(p->client));
+        net_conn_write(p->client, p->gone_line, strlen(p->gone_line));
     }
     net_conn_close(p->client, true);
 }
 
-/* The client's bytes (pump->out) through SSL_write: false when the back-end is gone. */
-static bool proxy_pump_write(struct net_proxy *p)
-{
-    p->pump->write_wants_read = false;
-    bool blocked = false;
-    while (evbuffer_get_length(p->pump->out) > 0) {
-        size_t len = evbuffer_get_length(p->pump->out);
-        int n = p->pump->wlen > 0
-                    ? p->pump->wlen
-                    : (int)(len < NET_TLS_PARK_MAX_PLAIN ? len : NET_TLS_PARK_MAX_PLAIN);
-        ERR_clear_error();
-        int r = SSL_write(p->ssl, evbuffer_pullup(p->pump->out, n), n);
-        if (r > 0) {
-            evbuffer_drain(p->pump->out, (size_t)r);
-            p->pump->wlen = 0;
-            p->io_ms = monotonic_ms();
-            continue;
-        }
-        int e = SSL_get_error(p->ssl, r);
-        if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
-            proxy_pump_gone(p, false);
-            return false;
-        }
-        p->pump->wlen = n; /* retried with the same bytes (SSL_write's rule) */
-        p->pump->write_wants_read = e == SSL_ERROR_WANT_READ;
-        blocked = e == SSL_ERROR_WANT_WRITE;
-        break;
-    }
-    if (p->client_paused && evbuffer_get_length(p->pump->out) <= PROXY_HIGH_WATER / 2) {
-        p->client_paused = false;
-        net_conn_resume(p->client);
-    }
-    proxy_pump_arm(p, p->pump->rd_on, blocked || p->pump->read_wants_write);
-    return true;
-}
-
-/* The back-end's records to the client until OpenSSL holds no more or the
- * client's output is blocked (net_proxy_client_writable reads on). */
-static void proxy_pump_read(struct net_proxy *p)
-{
-    p->pump->read_wants_write = false;
-    bool reading = true;
-    unsigned char b[NET_TLS_PARK_MAX_PLAIN];
-    for (;;) {
-        if (net_conn_output_blocked(p->client)) {
-            reading = false;
-            break;
-        }
-        ERR_clear_error();
-        int r = SSL_read(p->ssl, b, (int)sizeof(b));
-        if (r > 0) {
-            p->io_ms = monotonic_ms();
-            net_conn_write(p->client, b, (size_t)r);
-            if (p->doomed)
-                return;
-            if (!SSL_has_pending(p->ssl))
-                break; /* more on the socket: the read event again (level-triggered) */
-            continue;
-        }
-        int e = SSL_get_error(p->ssl, r);
-        if (e == SSL_ERROR_WANT_READ)
-            break;
-        if (e == SSL_ERROR_WANT_WRITE) { /* a KeyUpdate's answer, blocked */
-            p->pump->read_wants_write = true;
-            break;
-        }
-        proxy_pump_gone(p, e == SSL_ERROR_ZERO_RETURN);
-        return;
-    }
-    proxy_pump_arm(p, reading, p->pump->wr_on || p->pump->read_wants_write);
-}
+static const struct net_pump_ops proxy_pump_ops = {
+    .readable = proxy_pump_readable,
+    .drained = proxy_pump_drained,
+    .gone = proxy_pump_gone,
+};
 
 /* The splice's SSL and socket leave the bufferevent for the pump, once what
  * it holds is passed on (its output sent, its input given to the client). */
@@ -734,12 +637,11 @@ static bool proxy_pump_take(struct net_proxy *p)
     net_conn_write_buffer(p->client, bufferevent_get_input(p->bev));
     if (p->doomed)
         return false;
+    bool reading = (bufferevent_get_enabled(p->bev) & EV_READ) != 0;
     bufferevent_free(p->bev); /* keeps the socket and the SSL (no BEV_OPT_CLOSE_ON_FREE) */
     p->bev = NULL;
-    SSL_set_mode(p->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_set_read_ahead(p->ssl, 1); /* a record (or more) a read, not header then body */
-    p->pump->out = evbuffer_new();
-    p->pump->on = true;
+    net_pump_start(p->pump);
+    net_pump_read(p->pump, reading && !net_conn_output_blocked(p->client));
     return true;
 }
 
@@ -750,14 +652,8 @@ static void proxy_pump_cb(evutil_socket_t fd, short what, void *arg)
     p->in_cb++;
     if (!proxy_pumping(p) && proxy_pump_take(p))
         what |= EV_READ; /* OpenSSL may hold records already */
-    if (proxy_pumping(p) && !p->failed && !p->doomed) {
-        bool ok = true;
-        if ((what & EV_WRITE) || ((what & EV_READ) && p->pump->write_wants_read))
-            ok = proxy_pump_write(p);
-        if (ok && !p->failed && !p->doomed &&
-            ((what & EV_READ) || ((what & EV_WRITE) && p->pump->read_wants_write)))
-            proxy_pump_read(p);
-    }
+    if (proxy_pumping(p) && !p->failed && !p->doomed)
+        net_pump_run(p->pump, what, &proxy_pump_ops, p);
     if (--p->in_cb == 0 && p->doomed)
         proxy_destroy(p);
 }
@@ -768,11 +664,8 @@ static void proxy_pump_start(struct net_proxy *p)
 {
     if (p->local || p->parked || p->ssl == NULL || p->pump != NULL)
         return;
-    struct event_base *base = net_worker_base(p->worker);
-    p->pump = xcalloc(1, sizeof(*p->pump));
-    p->pump->rd = event_new(base, p->fd, EV_READ | EV_PERSIST, proxy_pump_cb, p);
-    p->pump->wr = event_new(base, p->fd, EV_WRITE | EV_PERSIST, proxy_pump_cb, p);
-    event_active(p->pump->rd, EV_READ, 0);
+    p->pump = net_pump_new(net_worker_base(p->worker), p->fd, p->ssl, proxy_pump_cb, p);
+    net_pump_kick(p->pump);
 }
 
 /* frontend_source_address: where the back-ends' frontend_networks expect us. */
@@ -1064,7 +957,7 @@ void net_proxy_write(struct net_proxy *p, const void *data, size_t len)
 size_t net_proxy_output_length(struct net_proxy *p)
 {
     if (proxy_pumping(p))
-        return evbuffer_get_length(p->pump->out);
+        return net_pump_pending(p->pump);
     return p->bev != NULL ? evbuffer_get_length(bufferevent_get_output(p->bev)) : 0;
 }
 
@@ -1114,6 +1007,8 @@ void net_proxy_splice(struct net_proxy *p, const char *gone_line)
     if (evbuffer_get_length(proxy_in(p)) > 0)
         net_conn_write_buffer(p->client, proxy_in(p));
     proxy_pump_start(p);
+    if (p->client != NULL) /* the client's side too, if it can (net_conn_pump decides) */
+        net_conn_pump(p->client);
 }
 
 void net_proxy_client_readable(struct net_proxy *p)
@@ -1124,16 +1019,13 @@ void net_proxy_client_readable(struct net_proxy *p)
                            evbuffer_get_length(net_conn_input(p->client)));
             return;
         }
-        evbuffer_add_buffer(p->pump->out, net_conn_input(p->client));
-        p->in_cb++;
-        bool ok = p->pump->wlen > 0 || proxy_pump_write(p); /* a blocked write: its event goes on */
-        if (ok && !p->failed && evbuffer_get_length(p->pump->out) > PROXY_HIGH_WATER &&
-            !p->client_paused) {
-            p->client_paused = true; /* until proxy_pump_write: the back-end took it */
+        evbuffer_add_buffer(net_pump_output(p->pump), net_conn_input(p->client));
+        p->io_ms = monotonic_ms();
+        net_pump_flush(p->pump); /* a failure comes back as gone, from the loop */
+        if (net_pump_pending(p->pump) > PROXY_HIGH_WATER && !p->client_paused) {
+            p->client_paused = true; /* until proxy_pump_drained: the back-end took it */
             net_conn_pause(p->client);
         }
-        if (--p->in_cb == 0 && p->doomed)
-            proxy_destroy(p);
         return;
     }
     proxy_wake(p);
@@ -1148,12 +1040,8 @@ void net_proxy_client_readable(struct net_proxy *p)
 void net_proxy_client_writable(struct net_proxy *p)
 {
     if (proxy_pumping(p)) {
-        if (!p->pump->rd_on && !p->failed && !p->doomed) { /* read on (OpenSSL may hold records) */
-            p->in_cb++;
-            proxy_pump_read(p);
-            if (--p->in_cb == 0 && p->doomed)
-                proxy_destroy(p);
-        }
+        if (!p->failed && !p->doomed) /* read on (records OpenSSL holds: from the loop) */
+            net_pump_read(p->pump, true);
         return;
     }
     if (p->spliced && !p->asleep && p->bev != NULL) /* asleep: reading already */
@@ -1206,7 +1094,7 @@ static bool proxy_park_maybe(struct net_proxy *p, int64_t now, int64_t idle_ms)
         p->doomed || p->in_cb > 0 || !(p->spliced || p->ops->data != NULL) ||
         now - p->io_ms < idle_ms)
         return false;
-    if (proxy_pumping(p) ? evbuffer_get_length(p->pump->out) != 0 || p->pump->wlen != 0
+    if (proxy_pumping(p) ? !net_pump_quiet(p->pump)
                          : evbuffer_get_length(bufferevent_get_output(p->bev)) != 0 ||
                                evbuffer_get_length(bufferevent_get_input(p->bev)) != 0)
         return false;
@@ -1234,8 +1122,8 @@ static bool proxy_park_maybe(struct net_proxy *p, int64_t now, int64_t idle_ms)
         }
         return false;
     }
-    bool reading =
-        proxy_pumping(p) ? p->pump->rd_on : (bufferevent_get_enabled(p->bev) & EV_READ) != 0;
+    bool reading = proxy_pumping(p) ? net_pump_reading(p->pump)
+                                    : (bufferevent_get_enabled(p->bev) & EV_READ) != 0;
     if (p->bev != NULL)
         bufferevent_free(p->bev); /* keeps the socket and the SSL (no BEV_OPT_CLOSE_ON_FREE) */
     p->bev = NULL;
@@ -1280,7 +1168,7 @@ size_t net_proxy_pumped(struct net_worker *w, size_t *held_r)
     *held_r = 0;
     for (const struct net_proxy *p = *net_worker_proxies(w); p; p = p->next) {
         n += proxy_pumping(p);
-        *held_r += proxy_pumping(p) && !p->pump->rd_on && !p->failed;
+        *held_r += proxy_pumping(p) && !net_pump_reading(p->pump) && !p->failed;
     }
     return n;
 }

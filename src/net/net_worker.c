@@ -548,8 +548,9 @@ static void control_status_cb(void *arg, json_t *obj)
 {
     struct net_worker *w = arg;
     json_object_set_new(obj, "connections", json_integer((json_int_t)w->n_conns));
-    size_t compressed = 0, zmem = 0, parked = 0, asleep = 0;
+    size_t compressed = 0, zmem = 0, parked = 0, asleep = 0, conn_pumped = 0;
     for (const struct conn_node *n = w->conns; n; n = n->next) {
+        conn_pumped += net_conn_pumped(n->c);
         parked += net_conn_tls_parked(n->c);
         asleep += net_conn_tls_asleep(n->c);
         if (net_conn_is_compressed(n->c)) {
@@ -572,6 +573,8 @@ static void control_status_cb(void *arg, json_t *obj)
         size_t pumped = net_proxy_pumped(w, &pump_held);
         json_object_set_new(obj, "proxy_pumped", json_integer((json_int_t)pumped));
         json_object_set_new(obj, "proxy_pump_held", json_integer((json_int_t)pump_held));
+        /* and their clients' side on the pump too (a TLS client, spliced) */
+        json_object_set_new(obj, "conn_pumped", json_integer((json_int_t)conn_pumped));
     }
     /* What connections keep for as long as they live (base/slab.h). */
     json_object_set_new(obj, "slab_bytes", json_integer((json_int_t)slab_bytes()));

@@ -1157,8 +1157,12 @@ def test_big_literal_both_ways_through_pump(wharf_factory, tmp_path, data_templa
     client sends as fast as it can (the front-end pauses the client while the
     back-end has not taken its share), then a FETCH of it by a client that
     stops reading: the front-end stops reading the back-end (proxy_pump_held)
-    and reads on once the client drains. The bytes come back identical. No
-    parking here (tls_park_idle = 0): the pump alone, all the way."""
+    and reads on once the client drains. The client's side of the front-end
+    is on the same pump (net_conn.c, conn_pumped): its reads paused while the
+    back-end has not taken the APPEND's share, its blocked output (the FETCH)
+    what holds the back-end's side, and its drain what reads on. The bytes
+    come back identical. No parking here (tls_park_idle = 0): the pump alone,
+    all the way."""
     cert, key = backend_cert(tmp_path)
     imaps = common_port()
     h = HOSTS["be1"]
@@ -1181,6 +1185,8 @@ def test_big_literal_both_ways_through_pump(wharf_factory, tmp_path, data_templa
     a.login("alice@example.test", PASSWORD)
     wait_until(lambda: fe.worker_count("imap", "proxy_pumped") == 1,
                what="the spliced session on the front-end's pump")
+    wait_until(lambda: fe.worker_count("imap", "conn_pumped") == 1,
+               what="the client's side of the spliced session on the pump too")
     typ, data = a.append("INBOX", None, None, msg)
     assert typ == "OK", data
     assert a.select("INBOX")[0] == "OK"
@@ -1201,4 +1207,5 @@ def test_big_literal_both_ways_through_pump(wharf_factory, tmp_path, data_templa
     a.logout()
     wait_until(lambda: fe.worker_count("imap", "proxy_pumped") == 0,
                what="the pump's session to end with the client's")
+    assert fe.worker_count("imap", "conn_pumped") == 0
     assert "went away" not in fe.log()
