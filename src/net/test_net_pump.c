@@ -9,7 +9,7 @@
 #include "net/net_pump.h"
 
 #include "base/buf.h"
-#include "net/net_cert.h"
+#include "net/testtls.h"
 
 #include <fcntl.h>
 #include <openssl/ssl.h>
@@ -30,20 +30,9 @@ static SSL_CTX *server_ctx, *client_ctx;
 static int setup(void **state)
 {
     (void)state;
-    struct buf err = BUF_INIT;
-    EVP_PKEY *key = net_cert_keygen(&err);
-    X509 *cert = key ? net_cert_selfsigned(key, "imap.example.test", 1, &err) : NULL;
-    buf_free(&err);
-    if (cert == NULL)
-        return -1;
-    server_ctx = SSL_CTX_new(TLS_server_method());
-    if (SSL_CTX_use_certificate(server_ctx, cert) != 1 ||
-        SSL_CTX_use_PrivateKey(server_ctx, key) != 1)
-        return -1;
+    server_ctx = testtls_server_ctx();
     client_ctx = SSL_CTX_new(TLS_client_method());
-    X509_free(cert);
-    EVP_PKEY_free(key);
-    return 0;
+    return server_ctx && client_ctx ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -97,37 +86,13 @@ static void t_cb(evutil_socket_t fd, short what, void *arg)
     net_pump_run(t->u, what, &t_ops, t);
 }
 
-static bool want_retry(SSL *s, int r)
-{
-    int e = SSL_get_error(s, r);
-    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
-}
-
 static void t_open(struct t *t)
 {
     memset(t, 0, sizeof(*t));
     t->take = true;
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    t->cfd = sv[0];
-    t->sfd = sv[1];
-    fcntl(t->cfd, F_SETFL, O_NONBLOCK);
-    fcntl(t->sfd, F_SETFL, O_NONBLOCK);
     t->cli = SSL_new(client_ctx);
     t->srv = SSL_new(server_ctx);
-    SSL_set_fd(t->cli, t->cfd);
-    SSL_set_fd(t->srv, t->sfd);
-    SSL_set_connect_state(t->cli);
-    SSL_set_accept_state(t->srv);
-    bool cdone = false, sdone = false;
-    for (int i = 0; i < 1000 && !(cdone && sdone); i++) {
-        int r;
-        if (!cdone && !(cdone = (r = SSL_do_handshake(t->cli)) == 1))
-            assert_true(want_retry(t->cli, r));
-        if (!sdone && !(sdone = (r = SSL_do_handshake(t->srv)) == 1))
-            assert_true(want_retry(t->srv, r));
-    }
-    assert_true(cdone && sdone);
+    testtls_connect(t->cli, t->srv, &t->cfd, &t->sfd);
     t->base = event_base_new();
     t->u = net_pump_new(t->base, t->sfd, t->srv, t_cb, t);
     net_pump_start(t->u);

@@ -8,7 +8,7 @@
 #include "net/net_tls_park.h"
 
 #include "base/buf.h"
-#include "net/net_cert.h"
+#include "net/testtls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,20 +30,11 @@ static SSL_CTX *server_ctx;
 static int setup(void **state)
 {
     (void)state;
-    struct buf err = BUF_INIT;
-    EVP_PKEY *key = net_cert_keygen(&err);
-    X509 *cert = key ? net_cert_selfsigned(key, "imap.example.test", 1, &err) : NULL;
-    buf_free(&err);
-    if (cert == NULL)
+    server_ctx = testtls_server_ctx();
+    if (server_ctx == NULL)
         return -1;
-    server_ctx = SSL_CTX_new(TLS_server_method());
     SSL_CTX_set_mode(server_ctx, SSL_MODE_RELEASE_BUFFERS);
-    if (SSL_CTX_use_certificate(server_ctx, cert) != 1 ||
-        SSL_CTX_use_PrivateKey(server_ctx, key) != 1)
-        return -1;
     net_tls_park_ctx_setup(server_ctx);
-    X509_free(cert);
-    EVP_PKEY_free(key);
     return 0;
 }
 
@@ -61,12 +52,6 @@ struct pair {
     struct net_tls_park *park;
 };
 
-static bool want_retry(SSL *s, int r)
-{
-    int e = SSL_get_error(s, r);
-    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
-}
-
 /* Client SSL_write, the server's SSL_read of the same bytes (before parking). */
 static void ssl_exchange(SSL *from, SSL *to, const char *msg)
 {
@@ -79,7 +64,7 @@ static void ssl_exchange(SSL *from, SSL *to, const char *msg)
         if (r > 0)
             have += (size_t)r;
         else
-            assert_true(want_retry(to, r));
+            assert_true(testtls_want_retry(to, r));
     }
     assert_int_equal(have, len);
     assert_memory_equal(got, msg, len);
@@ -88,12 +73,6 @@ static void ssl_exchange(SSL *from, SSL *to, const char *msg)
 static void pair_open(struct pair *pp, const char *suites, int max_version)
 {
     memset(pp, 0, sizeof(*pp));
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    pp->cfd = sv[0];
-    pp->sfd = sv[1];
-    fcntl(pp->cfd, F_SETFL, O_NONBLOCK);
-    fcntl(pp->sfd, F_SETFL, O_NONBLOCK);
     pp->cctx = SSL_CTX_new(TLS_client_method());
     if (suites)
         assert_int_equal(SSL_CTX_set_ciphersuites(pp->cctx, suites), 1);
@@ -101,26 +80,7 @@ static void pair_open(struct pair *pp, const char *suites, int max_version)
     pp->cli = SSL_new(pp->cctx);
     pp->srv = SSL_new(server_ctx);
     pp->park = net_tls_park_attach(pp->srv);
-    SSL_set_fd(pp->cli, pp->cfd);
-    SSL_set_fd(pp->srv, pp->sfd);
-    SSL_set_connect_state(pp->cli);
-    SSL_set_accept_state(pp->srv);
-    bool cdone = false, sdone = false;
-    for (int i = 0; i < 1000 && !(cdone && sdone); i++) {
-        if (!cdone) {
-            int r = SSL_do_handshake(pp->cli);
-            cdone = r == 1;
-            if (!cdone)
-                assert_true(want_retry(pp->cli, r));
-        }
-        if (!sdone) {
-            int r = SSL_do_handshake(pp->srv);
-            sdone = r == 1;
-            if (!sdone)
-                assert_true(want_retry(pp->srv, r));
-        }
-    }
-    assert_true(cdone && sdone);
+    testtls_connect(pp->cli, pp->srv, &pp->cfd, &pp->sfd);
     /* Traffic before parking, so that the counted sequence numbers matter. */
     ssl_exchange(pp->cli, pp->srv, "a1 NOOP\r\n");
     ssl_exchange(pp->srv, pp->cli, "a1 OK NOOP completed\r\n");
@@ -180,7 +140,7 @@ static void client_read(struct pair *pp, struct evbuffer *out, char *got, size_t
         if (r > 0)
             have += (size_t)r;
         else
-            assert_true(want_retry(pp->cli, r));
+            assert_true(testtls_want_retry(pp->cli, r));
     }
     assert_int_equal(have, want);
 }
@@ -541,25 +501,11 @@ static void test_client_side(void **state)
 {
     (void)state;
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    fcntl(sv[0], F_SETFL, O_NONBLOCK);
-    fcntl(sv[1], F_SETFL, O_NONBLOCK);
     SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
     net_tls_park_ctx_setup(cctx);
     SSL *cli = SSL_new(cctx), *srv = SSL_new(server_ctx);
     struct net_tls_park *park = net_tls_park_attach(cli);
-    SSL_set_fd(cli, sv[0]);
-    SSL_set_fd(srv, sv[1]);
-    SSL_set_connect_state(cli);
-    SSL_set_accept_state(srv);
-    bool cdone = false, sdone = false;
-    for (int i = 0; i < 1000 && !(cdone && sdone); i++) {
-        if (!cdone)
-            cdone = SSL_do_handshake(cli) == 1;
-        if (!sdone)
-            sdone = SSL_do_handshake(srv) == 1;
-    }
-    assert_true(cdone && sdone);
+    testtls_connect(cli, srv, &sv[0], &sv[1]);
     ssl_exchange(cli, srv, "W XWHARFPROXY\r\n"); /* the server writes its tickets here */
     ssl_exchange(srv, cli, "W OK\r\n");          /* and the client reads them */
     bool never = false;
@@ -588,7 +534,7 @@ static void test_client_side(void **state)
         if (r > 0)
             have += (size_t)r;
         else
-            assert_true(want_retry(srv, r));
+            assert_true(testtls_want_retry(srv, r));
     }
     assert_int_equal(have, 6);
     assert_memory_equal(got, "DONE\r\n", 6);
