@@ -75,6 +75,7 @@ struct jmap {
     struct jmap_stats {
         uint64_t view_reads;    /* the whole account read (a first read, a large change) */
         uint64_t cold_reads;    /* read cold instead: no view kept (jmap_cold_get) */
+        uint64_t index_answers; /* answered from the store's indexes, neither read (no view) */
         uint64_t view_patches;  /* brought forward from the change records */
         uint64_t view_in_place; /* of those: flags changed in place, no index moved */
         uint64_t view_moves;    /* of those: the copies moved to a larger array (no room left) */

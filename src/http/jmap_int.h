@@ -313,6 +313,8 @@ struct jmap_cold {
  * instead (kept, a shared account, or the cold one is of an older state);
  * NULL with *err_r on store trouble. */
 const struct jmap_cold *jmap_cold_get(struct jmap_req *r, uint64_t st, json_t **err_r);
+/* The cold account of view key key that j keeps at state st, or NULL (nothing read). */
+const struct jmap_cold *jmap_cold_kept(const struct jmap *j, const char *key, uint64_t st);
 /* Whether j keeps the view of the account of view key key. */
 bool jmap_view_held(const struct jmap *j, const char *key);
 /* The Emails of mailbox in v: the index of the first in v->by_mailbox, *n_r of them. */

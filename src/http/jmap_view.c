@@ -779,6 +779,12 @@ static int cold_load(struct jmap_req *r, struct jmap_cold *c, uint64_t st, struc
     return 0;
 }
 
+const struct jmap_cold *jmap_cold_kept(const struct jmap *j, const char *key, uint64_t st)
+{
+    const struct jmap_cold *c = j->view ? &j->view->cold : NULL;
+    return c && c->user && c->state == st && strcmp(c->user, key) == 0 ? c : NULL;
+}
+
 const struct jmap_cold *jmap_cold_get(struct jmap_req *r, uint64_t st, json_t **err_r)
 {
     *err_r = NULL;

@@ -1018,8 +1018,9 @@ static void test_blob_rows_migrate(void **state)
     buf_printf(&path, "%s/store.db", dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path.data, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, UNDO_BLOB_ROWS "PRAGMA user_version = 17;", NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, UNDO_DUPES UNDO_BLOB_ROWS "PRAGMA user_version = 17;", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     buf_free(&path);
     assert_int_equal(sql_int(dir, "SELECT COUNT(*) FROM blobs WHERE body IS NOT NULL"), 2);

@@ -926,10 +926,30 @@ def test_cold_worker_answers_as_the_view(wharf_factory):
                               "#ids": {"resultOf": "g", "name": "Email/get",
                                        "path": "/list/*/threadId"}}, "t"]]
 
-    def answers():
-        return j.api(calls)["methodResponses"]
+    def answers(these=None):
+        return j.api(these or calls)["methodResponses"]
 
+    # first, what a webmail's start-up asks (a page of the lowest mailbox, keyword queries,
+    # a small folder, the page's threads): from the store's indexes, neither account read
+    first = [[n, dict(a, limit=a.get("limit", 50)), t] for n, a, t in calls
+             if t in ("q0", "q1", "q2", "q3", "q4", "q5", "q8")] + [
+        # a page that is not the whole result: walked, the total counted by the store
+        q({"operator": "AND", "conditions": [{"inMailbox": inbox}, {"notKeyword": "Other"}]},
+          collapseThreads=True, calculateTotal=True, limit=2) + ["q9"],
+        ["Email/get", {"accountId": j.account, "properties": ["threadId"],
+                       "#ids": {"resultOf": "q0", "name": "Email/query", "path": "/ids"}}, "g0"],
+        ["Thread/get", {"accountId": j.account,
+                        "#ids": {"resultOf": "g0", "name": "Email/get",
+                                 "path": "/list/*/threadId"}}, "t0"]]
     cold0, views0 = (s.worker_count("http", k) for k in ("jmap_cold_reads", "jmap_view_reads"))
+    index0 = s.worker_count("http", "jmap_index_answers")
+    by_index = answers(first)
+    # eight: q2 is q0's query (another page), whose whole result the walk read and kept
+    assert s.worker_count("http", "jmap_index_answers") == index0 + 8
+    q9 = {t: a for _, a, t in by_index}["q9"]
+    assert q9["ids"] == [eid(a3), eid(b1)] and q9["total"] == 5
+    assert s.worker_count("http", "jmap_cold_reads") == cold0
+    assert s.worker_count("http", "jmap_view_reads") == views0
     cold = answers()
     assert s.worker_count("http", "jmap_cold_reads") == cold0 + 1
     assert s.worker_count("http", "jmap_view_reads") == views0
@@ -955,4 +975,6 @@ def test_cold_worker_answers_as_the_view(wharf_factory):
     assert s.worker_count("http", "jmap_view_reads") == views0 + 1
     assert answers() == cold
     assert s.worker_count("http", "jmap_cold_reads") == cold0 + 1
+    assert answers(first) == by_index
+    assert {t: a for _, a, t in by_index}["q0"] == r["q0"]
 
