@@ -578,6 +578,16 @@ void jmap_routes_init(struct http_server *srv)
     jh.j.store = http_server_store(srv);
     jmap_limits_from_config(&jh.j.limits, cfg);
     jh.j.hostname = cfg->myhostname;
+    /* the view builder's own store connection, opened before the worker is confined */
+    struct buf err = BUF_INIT;
+    struct store *vs = store_open(cfg, &err);
+    if (vs == NULL ||
+        (jh.j.builder = jmap_builder_new(http_server_base(srv), &jh.j, vs, &err)) == NULL) {
+        log_warning("jmap: no view builder: %s", buf_cstr(&err));
+        if (vs)
+            store_close(vs);
+    }
+    buf_free(&err);
     jh.dir = directory_client_new(http_server_base(srv), cfg);
     jh.q = (struct jmap_queue){.cfg = cfg, .dir = jh.dir, .publish = publish};
     jh.submit = (struct jmap_submit){jmap_queue_sender_ok, jmap_queue_enqueue, &jh.q};
@@ -609,6 +619,7 @@ void jmap_routes_free(void)
         event_free(jh.idle_ev);
     jmap_push_free(jh.push);
     directory_client_free(jh.dir);
+    jmap_builder_free(jh.j.builder); /* a read under way finishes into jh.j, freed next */
     jmap_release(&jh.j);
     memset(&jh, 0, sizeof(jh));
 }

@@ -1071,8 +1071,9 @@ static int probe_query(struct jmap_req *r, const struct qrun *qr, const struct s
     return 1;
 }
 
-static int index_query(struct jmap_req *r, const struct qrun *qr, size_t need, char (**ids_r)[65],
-                       size_t *n_r, size_t *total_r, bool *complete_r, json_t **err_r)
+static int index_query(struct jmap_req *r, uint64_t st, const struct qrun *qr, size_t need,
+                       char (**ids_r)[65], size_t *n_r, size_t *total_r, bool *complete_r,
+                       json_t **err_r)
 {
     *err_r = NULL;
     if (r->acl != NULL || jmap_view_held(r->j, r->view_key.data) || qr->sk.n != 1 ||
@@ -1103,8 +1104,10 @@ static int index_query(struct jmap_req *r, const struct qrun *qr, size_t need, c
     }
     if (rc < 0)
         *err_r = jmap_server_fail("account index", &err);
-    else if (rc > 0)
+    else if (rc > 0) {
         r->j->stats.index_answers++;
+        jmap_view_build(r, st); /* for the pages and queries the indexes do not answer */
+    }
     buf_free(&err);
     return rc;
 }
@@ -1263,6 +1266,7 @@ void jmap_stats_json(const struct jmap *j, json_t *obj)
     json_object_set_new(obj, "jmap_view_reads", json_integer((json_int_t)s->view_reads));
     json_object_set_new(obj, "jmap_cold_reads", json_integer((json_int_t)s->cold_reads));
     json_object_set_new(obj, "jmap_index_answers", json_integer((json_int_t)s->index_answers));
+    json_object_set_new(obj, "jmap_view_builds", json_integer((json_int_t)s->view_builds));
     json_object_set_new(obj, "jmap_view_patches", json_integer((json_int_t)s->view_patches));
     json_object_set_new(obj, "jmap_view_in_place", json_integer((json_int_t)s->view_in_place));
     json_object_set_new(obj, "jmap_view_moves", json_integer((json_int_t)s->view_moves));
@@ -1511,8 +1515,8 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
         if (l0 > JMAP_QUERY_LIMIT_MAX)
             l0 = JMAP_QUERY_LIMIT_MAX;
         if (fast == 0 && (anchor == NULL || json_is_null(anchor)) && p0 >= 0 &&
-            (fast = index_query(r, &qr, (size_t)(p0 > WALK_MAX ? WALK_MAX + 1 : p0 + l0), &found,
-                                &nfound, &ntotal, &complete, err_r)) < 0) {
+            (fast = index_query(r, st, &qr, (size_t)(p0 > WALK_MAX ? WALK_MAX + 1 : p0 + l0),
+                                &found, &nfound, &ntotal, &complete, err_r)) < 0) {
             free(key);
             return NULL;
         }

@@ -193,6 +193,7 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
         }
         buf_free(&err);
         r->j->stats.index_answers++;
+        jmap_view_build(r, st);
     }
     char sts[32];
     jmap_state_string(st, sts);
