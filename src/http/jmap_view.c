@@ -31,6 +31,9 @@
 #include "base/offload.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -849,11 +852,15 @@ void jmap_view_release(struct jmap *j)
 
 /* ---- the view builder (jmap_builder_new) ---- */
 
+/* The builder thread's nice value: the loop's answers go first. */
+#define BUILDER_NICE 19
+
 struct jmap_builder {
     struct offload *o;
     struct store *store; /* the thread's own connection */
     struct jmap *j;
     struct build_job *job; /* submitted, its done not run yet: one at a time */
+    bool niced;            /* the thread's: its priority lowered */
     /* a request that needs the view being read waits for it (jmap_view_build_take)
      * rather than read the account a second time beside the thread */
     pthread_mutex_t mu;
@@ -875,6 +882,11 @@ static void build_run(void *arg, struct offload_job *list)
 {
     struct jmap_builder *b = arg;
     struct build_job *job = OFFLOAD_CONTAINER(list, struct build_job, oj);
+    if (!b->niced) { /* behind the loop (and a browser on the same machine): it may wait */
+        b->niced = true;
+        if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BUILDER_NICE) != 0)
+            log_warning("jmap: view builder priority: %m");
+    }
     struct store_account_message *c = NULL;
     size_t n = 0;
     if (store_account_messages(b->store, job->owner, NULL, 0, false, &c, &n, &job->err) != 0)
