@@ -101,6 +101,9 @@ struct jmap {
  */
 struct jmap_builder *jmap_builder_new(struct event_base *base, struct jmap *j, struct store *store,
                                       struct buf *err);
+/* Starts the read an answer of the request just answered asked for (jmap_api's end: the
+ * thread does not compete with the request's own work). */
+void jmap_builder_start(struct jmap *j);
 /* Finishes a read under way (the worker may take it), stops the thread, closes its store. */
 void jmap_builder_free(struct jmap_builder *b);
 /* Frees what j keeps between requests (the query cache, the account view). */

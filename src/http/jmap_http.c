@@ -172,6 +172,7 @@ static void api_run(struct http_request *req, struct http_response *res)
     cache_used();
     jmap_api(&jh.j, http_request_user(req), body.ptr, body.len, &out, &status);
     send_json(res, status, out);
+    jmap_builder_start(&jh.j); /* a view the answer asked for: read now it is sent */
 }
 
 /*
@@ -514,6 +515,7 @@ static void ws_message(void *arg, struct http_ws *ws, const char *data, size_t l
         if (json_is_string(id))
             json_object_set(out, "requestId", id);
         ws_send_json(w, out);
+        jmap_builder_start(&jh.j);
     } else if (type != NULL && strcmp(type, "WebSocketPushEnable") == 0) {
         ws_push_enable(w, msg);
     } else if (type != NULL && strcmp(type, "WebSocketPushDisable") == 0) {

@@ -313,8 +313,9 @@ struct jmap_cold {
  * instead (kept, a shared account, or the cold one is of an older state);
  * NULL with *err_r on store trouble. */
 const struct jmap_cold *jmap_cold_get(struct jmap_req *r, uint64_t st, json_t **err_r);
-/* After an answer from the store's indexes: r's account read in the builder's thread
- * (jmap_builder_new), labelled st (read before), unless a view is kept or being read. */
+/* After an answer from the store's indexes: r's account to be read in the builder's thread
+ * (jmap_builder_new) once the request is answered (jmap_builder_start), labelled st (read
+ * before), unless a view is kept or being read. */
 void jmap_view_build(struct jmap_req *r, uint64_t st);
 /* When the builder's thread is reading the account of view key key: waits for it and takes
  * the view, as a request that would read it itself does (jmap_view_get, jmap_cold_get). */

@@ -859,8 +859,9 @@ struct jmap_builder {
     struct offload *o;
     struct store *store; /* the thread's own connection */
     struct jmap *j;
-    struct build_job *job; /* submitted, its done not run yet: one at a time */
-    bool niced;            /* the thread's: its priority lowered */
+    struct build_job *job;     /* submitted, its done not run yet: one at a time */
+    struct build_job *pending; /* to submit once the request is answered (jmap_builder_start) */
+    bool niced;                /* the thread's: its priority lowered */
     /* a request that needs the view being read waits for it (jmap_view_build_take)
      * rather than read the account a second time beside the thread */
     pthread_mutex_t mu;
@@ -876,6 +877,15 @@ struct build_job {
     bool finished; /* under mu: run is over */
     bool taken;    /* a request took it before its done ran */
 };
+
+static void job_free(struct build_job *job)
+{
+    view_clear(&job->v);
+    buf_free(&job->err);
+    free(job->owner);
+    free(job->key);
+    free(job);
+}
 
 /* In the thread: the account's copies, sorted and indexed as view_load does. */
 static void build_run(void *arg, struct offload_job *list)
@@ -928,6 +938,10 @@ static void build_install(struct jmap *j, struct build_job *job)
 void jmap_view_build_take(struct jmap *j, const char *key)
 {
     struct jmap_builder *b = j->builder;
+    if (b != NULL && b->pending != NULL && strcmp(b->pending->key, key) == 0) {
+        job_free(b->pending); /* not started: this request reads the account itself */
+        b->pending = NULL;
+    }
     if (b == NULL || b->job == NULL || b->job->taken || strcmp(b->job->key, key) != 0)
         return;
     pthread_mutex_lock(&b->mu);
@@ -946,11 +960,7 @@ static void build_done(void *arg, struct offload_job *oj)
     b->job = NULL;
     if (!job->taken)
         build_install(b->j, job);
-    view_clear(&job->v);
-    buf_free(&job->err);
-    free(job->owner);
-    free(job->key);
-    free(job);
+    job_free(job);
 }
 
 struct jmap_builder *jmap_builder_new(struct event_base *base, struct jmap *j, struct store *store,
@@ -980,6 +990,8 @@ void jmap_builder_free(struct jmap_builder *b)
 {
     if (b == NULL)
         return;
+    if (b->pending)
+        job_free(b->pending);
     offload_free(b->o);
     store_close(b->store);
     pthread_mutex_destroy(&b->mu);
@@ -990,7 +1002,8 @@ void jmap_builder_free(struct jmap_builder *b)
 void jmap_view_build(struct jmap_req *r, uint64_t st)
 {
     struct jmap_builder *b = r->j->builder;
-    if (b == NULL || b->job != NULL || r->acl != NULL || jmap_view_held(r->j, r->view_key.data))
+    if (b == NULL || b->job != NULL || b->pending != NULL || r->acl != NULL ||
+        jmap_view_held(r->j, r->view_key.data))
         return;
     struct build_job *job = xcalloc(1, sizeof(*job));
     job->owner = xstrdup(r->user);
@@ -998,11 +1011,18 @@ void jmap_view_build(struct jmap_req *r, uint64_t st)
     job->v.user = xstrdup(r->view_key.data);
     job->v.state = st;
     buf_init(&job->err);
-    if (!offload_submit(b->o, &job->oj)) {
-        free(job->v.user);
-        free(job->key);
-        free(job->owner);
-        free(job);
+    b->pending = job;
+}
+
+void jmap_builder_start(struct jmap *j)
+{
+    struct jmap_builder *b = j->builder;
+    if (b == NULL || b->pending == NULL)
+        return;
+    struct build_job *job = b->pending;
+    b->pending = NULL;
+    if (jmap_view_held(j, job->key) || !offload_submit(b->o, &job->oj)) {
+        job_free(job);
         return;
     }
     b->job = job;
