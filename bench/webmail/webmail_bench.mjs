@@ -104,6 +104,8 @@ for (let k = 0; k < ROUNDS; k++) {
 }
 console.log(`# ${total} messages in the Inbox, ${ROUNDS} rounds, chromium ${browser.version()}, 1280x800`);
 report('sign-in to the Inbox rendered', r.signin, 300);
+// the first round's is the cold one (a fresh server: no view of the account kept)
+console.log(`# sign-in each round, the first cold: ${r.signin.map((x) => x.toFixed(0)).join(' ')} ms`);
 report('Inbox rendered again (page load, session)', r.reload, 300);
 report('scroll to the middle, rows on screen', r.middle, 300);
 report('open a message, text on screen', r.open, 300);

@@ -24,6 +24,8 @@
 #include <stdint.h>
 
 struct wharf_config;
+struct event_base;
+struct jmap_builder;
 
 struct jmap_limits {
     size_t max_size_upload;
@@ -70,11 +72,16 @@ struct jmap {
     struct jmap_query_cache *qcache;
     /* the last account Email/query or Thread/get read, at a state (jmap_view.c) */
     struct jmap_view_cache *view;
+    /* reads an account's view in a thread after an answer from the store's indexes
+     * (jmap_builder_new); NULL: only requests read views */
+    struct jmap_builder *builder;
     /* how the view and the query results were brought to each state asked for
      * (the http worker's status: which path a mail list after new mail took) */
     struct jmap_stats {
         uint64_t view_reads;    /* the whole account read (a first read, a large change) */
         uint64_t cold_reads;    /* read cold instead: no view kept (jmap_cold_get) */
+        uint64_t index_answers; /* answered from the store's indexes, neither read (no view) */
+        uint64_t view_builds;   /* a view read in the builder's thread, taken by the worker */
         uint64_t view_patches;  /* brought forward from the change records */
         uint64_t view_in_place; /* of those: flags changed in place, no index moved */
         uint64_t view_moves;    /* of those: the copies moved to a larger array (no room left) */
@@ -84,6 +91,21 @@ struct jmap {
     } stats;
 };
 
+/*
+ * The view builder of j: one thread with store, its own connection (opened
+ * for it, closed by jmap_builder_free). After a worker answers from the
+ * store's indexes (a first sign-in: no view kept), the thread reads that
+ * account's view, and the worker takes it when no view is kept by then, so
+ * that the next query the indexes cannot answer (a scroll far down, a sort
+ * by size) does not read the account while the user waits. NULL with err.
+ */
+struct jmap_builder *jmap_builder_new(struct event_base *base, struct jmap *j, struct store *store,
+                                      struct buf *err);
+/* Starts the read an answer of the request just answered asked for (jmap_api's end: the
+ * thread does not compete with the request's own work). */
+void jmap_builder_start(struct jmap *j);
+/* Finishes a read under way (the worker may take it), stops the thread, closes its store. */
+void jmap_builder_free(struct jmap_builder *b);
 /* Frees what j keeps between requests (the query cache, the account view). */
 void jmap_release(struct jmap *j);
 /* j->stats as the worker's status figures ("jmap_view_reads", ...) into obj. */

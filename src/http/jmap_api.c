@@ -11,6 +11,7 @@
  */
 #include "http/jmap_int.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/date.h"
 #include "base/log.h"
@@ -18,6 +19,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void jmap_limits_from_config(struct jmap_limits *l, const struct wharf_config *cfg)
 {
@@ -596,6 +598,14 @@ static json_t *core_echo(struct jmap_req *r, json_t *args, json_t **err_r)
 }
 
 /* shared: the method works on a shared account (jmap_account.c), checking rights */
+/* The calling thread's CPU time in microseconds (the per-method debug line). */
+static int64_t thread_cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static const struct method {
     const char *name;
     const char *capability;
@@ -851,7 +861,13 @@ void jmap_api(struct jmap *j, const char *user, const char *body, size_t len, js
             jmap_account_reset(&r); /* each call names its account */
             r.shared_ok = m->shared;
             r.extra = json_array();
+            /* each method's wall and CPU time at debug: where a slow request's time went */
+            bool timed = log_debug_enabled();
+            int64_t t0 = timed ? monotonic_us() : 0, c0 = timed ? thread_cpu_us() : 0;
             res = m->fn(&r, args, &err);
+            if (timed)
+                log_debug("jmap user=<%s> %s: %" PRId64 " us, cpu %" PRId64 " us", user, name,
+                          monotonic_us() - t0, thread_cpu_us() - c0);
         }
         if (res)
             json_array_append_new(r.responses, json_pack("[s, o, O]", name, res, cid));

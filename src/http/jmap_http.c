@@ -172,6 +172,7 @@ static void api_run(struct http_request *req, struct http_response *res)
     cache_used();
     jmap_api(&jh.j, http_request_user(req), body.ptr, body.len, &out, &status);
     send_json(res, status, out);
+    jmap_builder_start(&jh.j); /* a view the answer asked for: read now it is sent */
 }
 
 /*
@@ -514,6 +515,7 @@ static void ws_message(void *arg, struct http_ws *ws, const char *data, size_t l
         if (json_is_string(id))
             json_object_set(out, "requestId", id);
         ws_send_json(w, out);
+        jmap_builder_start(&jh.j);
     } else if (type != NULL && strcmp(type, "WebSocketPushEnable") == 0) {
         ws_push_enable(w, msg);
     } else if (type != NULL && strcmp(type, "WebSocketPushDisable") == 0) {
@@ -578,6 +580,16 @@ void jmap_routes_init(struct http_server *srv)
     jh.j.store = http_server_store(srv);
     jmap_limits_from_config(&jh.j.limits, cfg);
     jh.j.hostname = cfg->myhostname;
+    /* the view builder's own store connection, opened before the worker is confined */
+    struct buf err = BUF_INIT;
+    struct store *vs = store_open(cfg, &err);
+    if (vs == NULL ||
+        (jh.j.builder = jmap_builder_new(http_server_base(srv), &jh.j, vs, &err)) == NULL) {
+        log_warning("jmap: no view builder: %s", buf_cstr(&err));
+        if (vs)
+            store_close(vs);
+    }
+    buf_free(&err);
     jh.dir = directory_client_new(http_server_base(srv), cfg);
     jh.q = (struct jmap_queue){.cfg = cfg, .dir = jh.dir, .publish = publish};
     jh.submit = (struct jmap_submit){jmap_queue_sender_ok, jmap_queue_enqueue, &jh.q};
@@ -609,6 +621,7 @@ void jmap_routes_free(void)
         event_free(jh.idle_ev);
     jmap_push_free(jh.push);
     directory_client_free(jh.dir);
+    jmap_builder_free(jh.j.builder); /* a read under way finishes into jh.j, freed next */
     jmap_release(&jh.j);
     memset(&jh, 0, sizeof(jh));
 }

@@ -313,6 +313,15 @@ struct jmap_cold {
  * instead (kept, a shared account, or the cold one is of an older state);
  * NULL with *err_r on store trouble. */
 const struct jmap_cold *jmap_cold_get(struct jmap_req *r, uint64_t st, json_t **err_r);
+/* After an answer from the store's indexes: r's account to be read in the builder's thread
+ * (jmap_builder_new) once the request is answered (jmap_builder_start), labelled st (read
+ * before), unless a view is kept or being read. */
+void jmap_view_build(struct jmap_req *r, uint64_t st);
+/* When the builder's thread is reading the account of view key key: waits for it and takes
+ * the view, as a request that would read it itself does (jmap_view_get, jmap_cold_get). */
+void jmap_view_build_take(struct jmap *j, const char *key);
+/* The cold account of view key key that j keeps at state st, or NULL (nothing read). */
+const struct jmap_cold *jmap_cold_kept(const struct jmap *j, const char *key, uint64_t st);
 /* Whether j keeps the view of the account of view key key. */
 bool jmap_view_held(const struct jmap *j, const char *key);
 /* The Emails of mailbox in v: the index of the first in v->by_mailbox, *n_r of them. */

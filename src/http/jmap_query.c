@@ -845,6 +845,273 @@ static bool thread_set_add(struct thread_set *t, int64_t id)
     return true;
 }
 
+/* The store flag each keyword of sf is (jmap_has_keyword's answer for every flag set;
+ * 0: a keyword of the list) into sys. */
+static void keyword_flags(const struct simple_filter *sf, unsigned *sys)
+{
+    for (size_t i = 0; i < sf->n; i++) {
+        sys[i] = 0;
+        for (unsigned b = 0; b < 32 && sys[i] == 0; b++)
+            if (jmap_has_keyword(1u << b, NULL, sf->k[i].kw))
+                sys[i] = 1u << b;
+    }
+}
+
+/* sf's keyword conditions as the store asks them (store_dates, store_mailbox_count) */
+static void keyword_conds(const struct simple_filter *sf, const unsigned *sys,
+                          struct store_keyword_cond *k)
+{
+    for (size_t i = 0; i < sf->n; i++)
+        k[i] = (struct store_keyword_cond){sys[i], sf->k[i].kw, sf->k[i].want};
+}
+
+/*
+ * A mail list's first pages on a worker that keeps no view of the account
+ * (a first sign-in): neither the view nor the cold account (jmap_cold_get)
+ * is read, only the rows the answer needs, from the store's indexes. Two
+ * shapes are answered so, each with the view's answer:
+ *
+ * - the Emails of mailbox M, by receivedAt (walk_query): when M is the
+ *   account's lowest mailbox id, the first copy of each body in M (lowest
+ *   UID; the store keeps the others apart, message_dupes) is its Email's
+ *   first copy (lowest mailbox, then UID), whose date, arrival, keywords and
+ *   thread are the Email's. So those copies in the store's date order (receivedAt, arrival, body:
+ * email_order's) are the result's Emails in its order: the first position + limit are walked (the
+ * keyword conditions checked on each, collapseThreads keeping the first of each thread met, as
+ * query_by_date does) and the total is counted in SQLite (copies, or the threads they are in, with
+ * the keyword conditions in SQL). Not kept: only a prefix was read.
+ * - few candidates (probe_query): a filter with a hasKeyword condition (only
+ *   Emails whose first copy has the keyword can match, and every copy that
+ *   has it is found by the date index), or one of a mailbox of at most
+ *   PROBE_MAX copies (a folder switch): each candidate body's copies are
+ *   read (as the view reads a changed body) and the Emails so made are
+ *   filtered, sorted and collapsed by the view's own functions (the filter
+ *   is a simple one: only the Email's own copies decide it). The whole
+ *   result: kept like query_run's.
+ *
+ * 1 when answered (*ids_r, *n_r; *total_r the whole result's count, and
+ * *complete_r whether ids is all of it), 0 when another path must answer,
+ * -1 (*err_r).
+ */
+#define WALK_MAX 1000
+#define PROBE_MAX 1000
+
+struct walk {
+    const struct simple_filter *sf;
+    const unsigned *sys;
+    struct thread_set ts;
+    bool collapse;
+    char (*ids)[65];
+    size_t n, want;
+};
+
+static bool walk_row(void *ctx, const struct store_account_message *a)
+{
+    struct walk *w = ctx;
+    for (size_t i = 0; i < w->sf->n; i++) {
+        bool has = w->sys[i] ? (a->m.flags & w->sys[i]) != 0
+                             : a->m.keywords && jmap_has_keyword(0, a->m.keywords, w->sf->k[i].kw);
+        if (has != w->sf->k[i].want)
+            return true;
+    }
+    if (w->collapse && !thread_set_add(&w->ts, a->thread))
+        return true;
+    memcpy(w->ids[w->n++], a->m.blob, 65);
+    return w->n < w->want;
+}
+
+/* The lowest mailbox id of r's account, and *messages_r the copies of mailbox m; -1 on trouble */
+static int64_t lowest_mailbox(struct jmap_req *r, int64_t m, uint64_t *messages_r, struct buf *err)
+{
+    struct store_mailbox *mb = NULL;
+    size_t n = 0;
+    if (store_mailbox_list(r->j->store, r->user, &mb, &n, err) != 0)
+        return -1;
+    int64_t low = INT64_MAX;
+    *messages_r = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (mb[i].id < low)
+            low = mb[i].id;
+        if (mb[i].id == m)
+            *messages_r = mb[i].messages;
+    }
+    store_mailbox_list_free(mb, n);
+    return low;
+}
+
+static int walk_query(struct jmap_req *r, const struct qrun *qr, const struct simple_filter *sf,
+                      const unsigned *sys, size_t need, char (**ids_r)[65], size_t *n_r,
+                      size_t *total_r, struct buf *err)
+{
+    struct store_keyword_cond k[sizeof(sf->k) / sizeof(sf->k[0])];
+    keyword_conds(sf, sys, k);
+    uint64_t total = 0;
+    int rc =
+        store_mailbox_count(r->j->store, r->user, sf->mailbox, qr->collapse, k, sf->n, &total, err);
+    if (rc != 0) /* 1: conditions the store cannot ask */
+        return rc < 0 ? -1 : 0;
+    struct walk w = {sf, sys, {NULL, NULL, 0}, qr->collapse, NULL, 0, need};
+    w.ids = xcalloc(need + 1, sizeof(*w.ids));
+    if (qr->collapse) {
+        size_t cap = 16;
+        while (cap < 2 * need)
+            cap *= 2;
+        w.ts = (struct thread_set){xcalloc(cap, sizeof(*w.ts.id)), xcalloc(cap, sizeof(*w.ts.used)),
+                                   cap - 1};
+    }
+    struct store_dates_ask ask = {STORE_DATES_MAILBOX, r->user, sf->mailbox,
+                                  !qr->sk.k[0].asc,    NULL,    0};
+    if (need > 0)
+        rc = store_dates(r->j->store, &ask, walk_row, &w, err);
+    free(w.ts.id);
+    free(w.ts.used);
+    if (rc != 0) {
+        free(w.ids);
+        return -1;
+    }
+    *ids_r = w.ids;
+    *n_r = w.n;
+    *total_r = (size_t)total;
+    return 1;
+}
+
+/* The candidate bodies of probe_query: distinct, at most PROBE_MAX (over: full) */
+struct probe {
+    char (*blob)[65];
+    size_t n;
+    bool full;
+};
+
+static int hash_cmp(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+static bool probe_row(void *ctx, const struct store_account_message *a)
+{
+    struct probe *p = ctx;
+    if (p->n == PROBE_MAX) {
+        p->full = true;
+        return false;
+    }
+    memcpy(p->blob[p->n++], a->m.blob, 65);
+    return true;
+}
+
+static int probe_query(struct jmap_req *r, const struct qrun *qr, const struct simple_filter *sf,
+                       const unsigned *sys, char (**ids_r)[65], size_t *n_r, struct buf *err)
+{
+    struct store_keyword_cond k[sizeof(sf->k) / sizeof(sf->k[0])];
+    keyword_conds(sf, sys, k);
+    size_t has = sf->n;
+    for (size_t i = 0; i < sf->n; i++)
+        if (sf->k[i].want)
+            has = i;
+    struct store_dates_ask ask = {STORE_DATES_MAILBOX, r->user, sf->mailbox, true, NULL, 0};
+    if (has < sf->n) /* the Emails whose first copy has that keyword are among these */
+        ask = (struct store_dates_ask){STORE_DATES_KEYWORD, r->user, 0, true, &k[has], 1};
+    struct probe p = {xcalloc(PROBE_MAX + 1, sizeof(*p.blob)), 0, false};
+    int rc = store_dates(r->j->store, &ask, probe_row, &p, err);
+    if (rc != 0 || p.full) {
+        free(p.blob);
+        return rc < 0 ? -1 : 0;
+    }
+    if (p.n > 1)
+        qsort(p.blob, p.n, sizeof(*p.blob), hash_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < p.n; i++)
+        if (u == 0 || strcmp(p.blob[u - 1], p.blob[i]) != 0)
+            memmove(p.blob[u++], p.blob[i], 65);
+    /* each body's copies, by mailbox then UID (copy_order within a body): an Email as the
+     * view has it */
+    struct jmap_view_email *e = xcalloc(u + 1, sizeof(*e));
+    struct store_account_message **copies = xcalloc(u + 1, sizeof(*copies));
+    size_t *ncopies = xcalloc(u + 1, sizeof(*ncopies)), ne = 0;
+    rc = 0;
+    for (size_t i = 0; i < u && rc == 0; i++) {
+        if (jmap_account_messages(r, p.blob[i], 0, &copies[i], &ncopies[i], err) != 0)
+            rc = -1;
+        else if (ncopies[i] > 0) {
+            struct jmap_view_email x = {.c = copies[i], .n = ncopies[i]};
+            if (simple_matches(sf, &x))
+                e[ne++] = x;
+        }
+    }
+    char(*ids)[65] = NULL;
+    size_t nk = 0;
+    if (rc == 0) {
+        struct sort_keys sk = qr->sk;
+        if (ne > 1)
+            qsort_r(e, ne, sizeof(*e), email_order, &sk);
+        ids = xcalloc(ne + 1, sizeof(*ids));
+        struct thread_set ts = {NULL, NULL, 0};
+        if (qr->collapse) {
+            size_t cap = 16;
+            while (cap < 2 * ne)
+                cap *= 2;
+            ts = (struct thread_set){xcalloc(cap, sizeof(*ts.id)), xcalloc(cap, sizeof(*ts.used)),
+                                     cap - 1};
+        }
+        for (size_t i = 0; i < ne; i++)
+            if (!qr->collapse || thread_set_add(&ts, e[i].c[0].thread))
+                memcpy(ids[nk++], e[i].c[0].m.blob, 65);
+        free(ts.id);
+        free(ts.used);
+    }
+    for (size_t i = 0; i < u; i++)
+        store_account_messages_free(copies[i], ncopies[i]);
+    free(copies);
+    free(ncopies);
+    free(e);
+    free(p.blob);
+    if (rc != 0)
+        return -1;
+    *ids_r = ids;
+    *n_r = nk;
+    return 1;
+}
+
+static int index_query(struct jmap_req *r, uint64_t st, const struct qrun *qr, size_t need,
+                       char (**ids_r)[65], size_t *n_r, size_t *total_r, bool *complete_r,
+                       json_t **err_r)
+{
+    *err_r = NULL;
+    if (r->acl != NULL || jmap_view_held(r->j, r->view_key.data) || qr->sk.n != 1 ||
+        qr->sk.k[0].what != S_RECEIVED || qr->filter == NULL)
+        return 0;
+    struct simple_filter sf;
+    simple_filter_make(r, qr->filter, &sf);
+    if (!sf.ok || sf.n > STORE_DATES_KW)
+        return 0;
+    unsigned sys[sizeof(sf.k) / sizeof(sf.k[0])];
+    keyword_flags(&sf, sys);
+    bool has = false;
+    for (size_t i = 0; i < sf.n; i++)
+        has = has || sf.k[i].want;
+    struct buf err = BUF_INIT;
+    int rc = 0;
+    uint64_t messages = UINT64_MAX;
+    int64_t low = sf.mailbox >= 0 ? lowest_mailbox(r, sf.mailbox, &messages, &err) : 0;
+    if (low < 0)
+        rc = -1;
+    else if (sf.mailbox >= 0 && sf.mailbox == low && need <= WALK_MAX &&
+             (rc = walk_query(r, qr, &sf, sys, need, ids_r, n_r, total_r, &err)) != 0)
+        *complete_r = *n_r == *total_r;
+    else if (rc == 0 && (has || messages <= PROBE_MAX) &&
+             (rc = probe_query(r, qr, &sf, sys, ids_r, n_r, &err)) > 0) {
+        *total_r = *n_r;
+        *complete_r = true;
+    }
+    if (rc < 0)
+        *err_r = jmap_server_fail("account index", &err);
+    else if (rc > 0) {
+        r->j->stats.index_answers++;
+        jmap_view_build(r, st); /* for the pages and queries the indexes do not answer */
+    }
+    buf_free(&err);
+    return rc;
+}
+
 static int cold_query(struct jmap_req *r, uint64_t st, const struct qrun *qr, char (**ids_r)[65],
                       size_t *n_r, json_t **err_r)
 {
@@ -858,12 +1125,8 @@ static int cold_query(struct jmap_req *r, uint64_t st, const struct qrun *qr, ch
     const struct jmap_cold *c = jmap_cold_get(r, st, err_r);
     if (c == NULL)
         return *err_r ? -1 : 0;
-    /* the store flag each keyword is (jmap_has_keyword's answer for every flag set) */
-    unsigned sys[sizeof(sf.k) / sizeof(sf.k[0])] = {0};
-    for (size_t i = 0; i < sf.n; i++)
-        for (unsigned b = 0; b < 32 && sys[i] == 0; b++)
-            if (jmap_has_keyword(1u << b, NULL, sf.k[i].kw))
-                sys[i] = 1u << b;
+    unsigned sys[sizeof(sf.k) / sizeof(sf.k[0])];
+    keyword_flags(&sf, sys);
     struct cold_key *k = xcalloc(c->n_emails + 1, sizeof(*k));
     size_t n = 0;
     for (size_t i = 0; i < c->n_emails; i++) {
@@ -1002,6 +1265,8 @@ void jmap_stats_json(const struct jmap *j, json_t *obj)
     const struct jmap_stats *s = &j->stats;
     json_object_set_new(obj, "jmap_view_reads", json_integer((json_int_t)s->view_reads));
     json_object_set_new(obj, "jmap_cold_reads", json_integer((json_int_t)s->cold_reads));
+    json_object_set_new(obj, "jmap_index_answers", json_integer((json_int_t)s->index_answers));
+    json_object_set_new(obj, "jmap_view_builds", json_integer((json_int_t)s->view_builds));
     json_object_set_new(obj, "jmap_view_patches", json_integer((json_int_t)s->view_patches));
     json_object_set_new(obj, "jmap_view_in_place", json_integer((json_int_t)s->view_in_place));
     json_object_set_new(obj, "jmap_view_moves", json_integer((json_int_t)s->view_moves));
@@ -1228,13 +1493,30 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
         r->j->stats.query_grown++;
         qcache_add(r->j, qc);
     }
+    /* a first page from the store's indexes, not all of the result (index_query) */
+    char(*part)[65] = NULL;
+    size_t npart = 0, ptotal = 0;
     if (qc == NULL) {
         r->j->stats.query_runs++;
         char(*found)[65] = NULL;
-        size_t nfound = 0;
+        size_t nfound = 0, ntotal = 0;
+        bool complete = true;
         int fast = text_fast(r, &qr, &found, &nfound);
         if (fast < 0) {
             *err_r = jmap_error("serverFail", "text index");
+            free(key);
+            return NULL;
+        }
+        /* a first page with no view kept: from the store's indexes (a prefix of the result
+         * when not complete, with its total: cut, not kept) */
+        json_int_t p0 = pos ? json_integer_value(pos) : 0, l0 = lim && json_is_integer(lim)
+                                                                    ? json_integer_value(lim)
+                                                                    : JMAP_QUERY_LIMIT_MAX;
+        if (l0 > JMAP_QUERY_LIMIT_MAX)
+            l0 = JMAP_QUERY_LIMIT_MAX;
+        if (fast == 0 && (anchor == NULL || json_is_null(anchor)) && p0 >= 0 &&
+            (fast = index_query(r, st, &qr, (size_t)(p0 > WALK_MAX ? WALK_MAX + 1 : p0 + l0),
+                                &found, &nfound, &ntotal, &complete, err_r)) < 0) {
             free(key);
             return NULL;
         }
@@ -1242,30 +1524,36 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
             free(key);
             return NULL;
         }
-        if (fast == 0 && (*err_r = query_run(r, st, &qr)) != NULL) {
+        if (fast && !complete) {
+            part = found;
+            npart = nfound;
+            ptotal = ntotal;
+        } else if (fast == 0 && (*err_r = query_run(r, st, &qr)) != NULL) {
             free(key);
             return NULL;
         }
-        qc = xcalloc(1, sizeof(*qc));
-        qc->user = xstrdup(r->view_key.data);
-        qc->key = key ? key : xstrdup("");
-        key = NULL;
-        qc->state = st; /* key "" (no memory for one) never matches */
-        if (fast) {
-            qc->n = nfound;
-            qc->ids = found ? found : xcalloc(1, sizeof(*qc->ids));
-        } else {
-            qc->n = qr.nm;
-            qc->ids = xcalloc(qr.nm ? qr.nm : 1, sizeof(*qc->ids));
-            for (size_t i = 0; i < qr.nm; i++)
-                memcpy(qc->ids[i], qr.e[i].c[0].m.blob, 65);
+        if (part == NULL) {
+            qc = xcalloc(1, sizeof(*qc));
+            qc->user = xstrdup(r->view_key.data);
+            qc->key = key ? key : xstrdup("");
+            key = NULL;
+            qc->state = st; /* key "" (no memory for one) never matches */
+            if (fast) {
+                qc->n = nfound;
+                qc->ids = found ? found : xcalloc(1, sizeof(*qc->ids));
+            } else {
+                qc->n = qr.nm;
+                qc->ids = xcalloc(qr.nm ? qr.nm : 1, sizeof(*qc->ids));
+                for (size_t i = 0; i < qr.nm; i++)
+                    memcpy(qc->ids[i], qr.e[i].c[0].m.blob, 65);
+            }
+            qcache_add(r->j, qc);
         }
-        qcache_add(r->j, qc);
     }
     free(key);
-    const char(*hashes)[65] = (const char(*)[65])qc->ids;
-    size_t nm = qc->n;
-    json_int_t total = (json_int_t)nm;
+    const char(*hashes)[65] = (const char(*)[65])(part ? part : qc->ids);
+    size_t nm = part ? npart : qc->n;
+    json_int_t total = (json_int_t)(part ? ptotal : nm);
     json_int_t p = pos ? json_integer_value(pos) : 0;
     json_t *res = NULL;
     if (anchor && json_is_string(anchor)) {
@@ -1288,7 +1576,7 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
     if (l > JMAP_QUERY_LIMIT_MAX)
         l = JMAP_QUERY_LIMIT_MAX;
     json_t *ids = json_array();
-    for (json_int_t i = p; i < total && i < p + l; i++) {
+    for (json_int_t i = p; i < (json_int_t)nm && i < p + l; i++) {
         char id[70];
         snprintf(id, sizeof(id), "e%s", hashes[i]);
         json_array_append_new(ids, json_string(id));
@@ -1302,6 +1590,7 @@ json_t *jmap_email_query(struct jmap_req *r, json_t *args, json_t **err_r)
     if (lim && json_is_integer(lim) && json_integer_value(lim) > JMAP_QUERY_LIMIT_MAX)
         json_object_set_new(res, "limit", json_integer(JMAP_QUERY_LIMIT_MAX));
 out:
+    free(part);
     query_free(&qr);
     return res;
 }

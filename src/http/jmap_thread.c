@@ -103,6 +103,58 @@ static size_t cold_threads(const struct jmap_cold *cold, json_t *ids,
     return n;
 }
 
+/* At most this many threads asked for are read one by one from the store's thread index. */
+#define THREAD_INDEX_MAX 256
+
+struct copies {
+    struct store_account_message *v;
+    size_t n;
+};
+
+static bool thread_row(void *ctx, const struct store_account_message *a)
+{
+    struct copies *c = ctx;
+    c->v = xreallocarray(c->v, c->n + 1, sizeof(*c->v));
+    c->v[c->n] = *a;
+    c->v[c->n++].m.keywords = NULL; /* shallow, as cold_threads: thread, date, arrival, body */
+    return true;
+}
+
+/* cold_threads' copies from the store's thread index, each thread asked for read alone (a
+ * worker keeping no account: a first page's threads without reading the account); how
+ * many, or SIZE_MAX on trouble (err). */
+static size_t index_threads(struct jmap_req *r, json_t *ids, struct store_account_message **v_r,
+                            struct buf *err)
+{
+    size_t nw = 0, i;
+    int64_t *want = xcalloc(json_array_size(ids) + 1, sizeof(*want));
+    json_t *id;
+    json_array_foreach(ids, i, id)
+    {
+        int64_t t = jmap_thread_id_parse(json_string_value(id));
+        if (t > 0)
+            want[nw++] = t;
+    }
+    if (nw > 1)
+        qsort(want, nw, sizeof(*want), int64_cmp);
+    struct copies c = {NULL, 0};
+    for (i = 0; i < nw; i++) {
+        if (i > 0 && want[i] == want[i - 1])
+            continue;
+        struct store_dates_ask ask = {STORE_DATES_THREAD, r->user, want[i], false, NULL, 0};
+        if (store_dates(r->j->store, &ask, thread_row, &c, err) != 0) {
+            free(want);
+            free(c.v);
+            return SIZE_MAX;
+        }
+    }
+    free(want);
+    if (c.n > 1)
+        qsort(c.v, c.n, sizeof(*c.v), thread_order);
+    *v_r = c.v;
+    return c.n;
+}
+
 json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
 {
     json_t *ids, *props;
@@ -118,16 +170,31 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
         return NULL;
     /* a cold worker (no view kept): the copies of the threads asked for, from the cold
      * account, in one pass */
-    const struct jmap_cold *cold = jmap_cold_get(r, st, err_r);
-    if (cold == NULL && *err_r)
+    bool by_index = r->acl == NULL && json_array_size(ids) <= THREAD_INDEX_MAX &&
+                    !jmap_view_held(r->j, r->view_key.data) &&
+                    jmap_cold_kept(r->j, r->view_key.data, st) == NULL;
+    const struct jmap_cold *cold = NULL;
+    if (!by_index && (cold = jmap_cold_get(r, st, err_r)) == NULL && *err_r)
         return NULL;
-    const struct jmap_view *v = cold ? NULL : jmap_view_get(r, st, err_r);
-    if (v == NULL && cold == NULL)
+    const struct jmap_view *v = cold || by_index ? NULL : jmap_view_get(r, st, err_r);
+    if (v == NULL && cold == NULL && !by_index)
         return NULL;
     struct store_account_message *cc = NULL; /* cold: those copies, by thread_order */
     size_t ncc = 0;
     if (cold)
         ncc = cold_threads(cold, ids, &cc);
+    else if (by_index) {
+        struct buf err = BUF_INIT;
+        ncc = index_threads(r, ids, &cc, &err);
+        if (ncc == SIZE_MAX) {
+            *err_r = jmap_server_fail("threads", &err);
+            buf_free(&err);
+            return NULL;
+        }
+        buf_free(&err);
+        r->j->stats.index_answers++;
+        jmap_view_build(r, st);
+    }
     char sts[32];
     jmap_state_string(st, sts);
     json_t *list = json_array(), *not_found = json_array();
@@ -138,7 +205,7 @@ json_t *jmap_thread_get(struct jmap_req *r, json_t *args, json_t **err_r)
     {
         int64_t t = jmap_thread_id_parse(json_string_value(id));
         size_t n = 0;
-        if (cold && t > 0) {
+        if ((cold || by_index) && t > 0) {
             size_t k = thread_first(cc, ncc, t);
             while (k + n < ncc && cc[k + n].thread == t)
                 n++;

@@ -27,7 +27,13 @@
 #include "http/jmap_int.h"
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/log.h"
+#include "base/offload.h"
 
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -641,6 +647,7 @@ const struct jmap_view *jmap_view_get(struct jmap_req *r, uint64_t st, json_t **
 {
     if (r->j->view == NULL)
         r->j->view = xcalloc(1, sizeof(*r->j->view));
+    jmap_view_build_take(r->j, r->view_key.data); /* being read: wait, not read it again */
     struct jmap_view *v = &r->j->view->v;
     r->j->view->used_ms = monotonic_ms();
     struct buf err = BUF_INIT;
@@ -779,11 +786,20 @@ static int cold_load(struct jmap_req *r, struct jmap_cold *c, uint64_t st, struc
     return 0;
 }
 
+const struct jmap_cold *jmap_cold_kept(const struct jmap *j, const char *key, uint64_t st)
+{
+    const struct jmap_cold *c = j->view ? &j->view->cold : NULL;
+    return c && c->user && c->state == st && strcmp(c->user, key) == 0 ? c : NULL;
+}
+
 const struct jmap_cold *jmap_cold_get(struct jmap_req *r, uint64_t st, json_t **err_r)
 {
     *err_r = NULL;
     /* a shared account: the store's rows are not filtered by login's rights */
-    if (r->acl != NULL || jmap_view_held(r->j, r->view_key.data))
+    if (r->acl != NULL)
+        return NULL;
+    jmap_view_build_take(r->j, r->view_key.data); /* being read: wait for it, the view */
+    if (jmap_view_held(r->j, r->view_key.data))
         return NULL;
     struct jmap_view_cache *vc = r->j->view;
     if (vc && vc->cold.user && strcmp(vc->cold.user, r->view_key.data) == 0) {
@@ -832,4 +848,182 @@ void jmap_view_release(struct jmap *j)
     }
     free(j->view);
     j->view = NULL;
+}
+
+/* ---- the view builder (jmap_builder_new) ---- */
+
+/* The builder thread's nice value: the loop's answers go first. */
+#define BUILDER_NICE 19
+
+struct jmap_builder {
+    struct offload *o;
+    struct store *store; /* the thread's own connection */
+    struct jmap *j;
+    struct build_job *job;     /* submitted, its done not run yet: one at a time */
+    struct build_job *pending; /* to submit once the request is answered (jmap_builder_start) */
+    bool niced;                /* the thread's: its priority lowered */
+    /* a request that needs the view being read waits for it (jmap_view_build_take)
+     * rather than read the account a second time beside the thread */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+struct build_job {
+    struct offload_job oj;
+    char *owner, *key;
+    struct jmap_view v; /* v.user: the view key; v.state: the state read before */
+    struct buf err;
+    bool failed;
+    bool finished; /* under mu: run is over */
+    bool taken;    /* a request took it before its done ran */
+};
+
+static void job_free(struct build_job *job)
+{
+    view_clear(&job->v);
+    buf_free(&job->err);
+    free(job->owner);
+    free(job->key);
+    free(job);
+}
+
+/* In the thread: the account's copies, sorted and indexed as view_load does. */
+static void build_run(void *arg, struct offload_job *list)
+{
+    struct jmap_builder *b = arg;
+    struct build_job *job = OFFLOAD_CONTAINER(list, struct build_job, oj);
+    if (!b->niced) { /* behind the loop (and a browser on the same machine): it may wait */
+        b->niced = true;
+        if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BUILDER_NICE) != 0)
+            log_warning("jmap: view builder priority: %m");
+    }
+    struct store_account_message *c = NULL;
+    size_t n = 0;
+    if (store_account_messages(b->store, job->owner, NULL, 0, false, &c, &n, &job->err) != 0)
+        job->failed = true;
+    else {
+        char *user = job->v.user;
+        uint64_t st = job->v.state;
+        copies_sorted(&job->v, c, n);
+        job->v.user = user;
+        job->v.state = st;
+        view_index(&job->v);
+    }
+    pthread_mutex_lock(&b->mu);
+    job->finished = true;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* The finished job's view into j when it keeps no view and no other account's cold one
+ * (the user's own cold one it replaces, as a view read by a request does). */
+static void build_install(struct jmap *j, struct build_job *job)
+{
+    struct jmap_view_cache *vc = j->view;
+    if (job->failed)
+        log_warning("jmap: account view of %s: %s", job->owner, buf_cstr(&job->err));
+    else if (vc == NULL || (vc->v.user == NULL &&
+                            (vc->cold.user == NULL || strcmp(vc->cold.user, job->key) == 0))) {
+        if (vc == NULL)
+            vc = j->view = xcalloc(1, sizeof(*j->view));
+        cold_clear(&vc->cold);
+        vc->v = job->v;
+        memset(&job->v, 0, sizeof(job->v));
+        vc->used_ms = monotonic_ms();
+        j->stats.view_builds++;
+    }
+    view_clear(&job->v);
+}
+
+void jmap_view_build_take(struct jmap *j, const char *key)
+{
+    struct jmap_builder *b = j->builder;
+    if (b != NULL && b->pending != NULL && strcmp(b->pending->key, key) == 0) {
+        job_free(b->pending); /* not started: this request reads the account itself */
+        b->pending = NULL;
+    }
+    if (b == NULL || b->job == NULL || b->job->taken || strcmp(b->job->key, key) != 0)
+        return;
+    pthread_mutex_lock(&b->mu);
+    while (!b->job->finished)
+        pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+    b->job->taken = true;
+    build_install(j, b->job);
+}
+
+/* In the loop: the job's view taken (unless a request took it already), the job freed. */
+static void build_done(void *arg, struct offload_job *oj)
+{
+    struct jmap_builder *b = arg;
+    struct build_job *job = OFFLOAD_CONTAINER(oj, struct build_job, oj);
+    b->job = NULL;
+    if (!job->taken)
+        build_install(b->j, job);
+    job_free(job);
+}
+
+struct jmap_builder *jmap_builder_new(struct event_base *base, struct jmap *j, struct store *store,
+                                      struct buf *err)
+{
+    struct jmap_builder *b = xcalloc(1, sizeof(*b));
+    b->store = store;
+    b->j = j;
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    struct offload_params p = {.name = "account view",
+                               .threads = 1,
+                               .max_queued = 1,
+                               .run = build_run,
+                               .done = build_done,
+                               .arg = b};
+    if ((b->o = offload_new(base, &p, err)) == NULL) {
+        pthread_mutex_destroy(&b->mu);
+        pthread_cond_destroy(&b->cv);
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void jmap_builder_free(struct jmap_builder *b)
+{
+    if (b == NULL)
+        return;
+    if (b->pending)
+        job_free(b->pending);
+    offload_free(b->o);
+    store_close(b->store);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+    free(b);
+}
+
+void jmap_view_build(struct jmap_req *r, uint64_t st)
+{
+    struct jmap_builder *b = r->j->builder;
+    if (b == NULL || b->job != NULL || b->pending != NULL || r->acl != NULL ||
+        jmap_view_held(r->j, r->view_key.data))
+        return;
+    struct build_job *job = xcalloc(1, sizeof(*job));
+    job->owner = xstrdup(r->user);
+    job->key = xstrdup(r->view_key.data);
+    job->v.user = xstrdup(r->view_key.data);
+    job->v.state = st;
+    buf_init(&job->err);
+    b->pending = job;
+}
+
+void jmap_builder_start(struct jmap *j)
+{
+    struct jmap_builder *b = j->builder;
+    if (b == NULL || b->pending == NULL)
+        return;
+    struct build_job *job = b->pending;
+    b->pending = NULL;
+    if (jmap_view_held(j, job->key) || !offload_submit(b->o, &job->oj)) {
+        job_free(job);
+        return;
+    }
+    b->job = job;
 }

@@ -739,6 +739,19 @@ int store_account_dates(struct store *s, const char *owner, store_account_row_fn
     return s->drv->account_dates(s, owner, row, ctx, err);
 }
 
+int store_dates(struct store *s, const struct store_dates_ask *q, store_account_walk_fn *row,
+                void *ctx, struct buf *err)
+{
+    return s->drv->dates(s, q, row, ctx, err);
+}
+
+int store_mailbox_count(struct store *s, const char *owner, int64_t mailbox, bool threads,
+                        const struct store_keyword_cond *k, size_t nk, uint64_t *n_r,
+                        struct buf *err)
+{
+    return s->drv->mailbox_count(s, owner, mailbox, threads, k, nk, n_r, err);
+}
+
 void store_account_messages_free(struct store_account_message *list, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -492,6 +492,44 @@ void store_account_messages_free(struct store_account_message *list, size_t n);
 typedef void store_account_row_fn(void *ctx, const struct store_account_message *a);
 int store_account_dates(struct store *s, const char *owner, store_account_row_fn *row, void *ctx,
                         struct buf *err);
+/*
+ * A few copies of owner read like store_account_dates' (the same fields,
+ * from an index, each valid during its call only), row called for each
+ * until it returns false: STORE_DATES_MAILBOX: those of mailbox id that are
+ * the first (lowest UID) of their body in it, so one per Email it holds, in
+ * a mail list's order (receivedAt, then arrival, newest first when desc;
+ * then body ascending), read as they are asked for, so that a first page
+ * costs its rows, not the mailbox's; STORE_DATES_KEYWORD: those with every
+ * keyword condition of k (at most STORE_DATES_KW; 1, no row, when more or
+ * a word with a space), in no order; STORE_DATES_THREAD: those of thread id,
+ * in no order. 0, or -1 on trouble.
+ */
+#define STORE_DATES_KW 4
+struct store_keyword_cond {
+    unsigned flag;    /* a store flag (STORE_FLAG_*), or 0: word */
+    const char *word; /* a keyword (no case) when flag is 0 */
+    bool want;        /* has it (hasKeyword) or not (notKeyword) */
+};
+struct store_dates_ask {
+    enum { STORE_DATES_MAILBOX, STORE_DATES_KEYWORD, STORE_DATES_THREAD } by;
+    const char *owner;
+    int64_t id; /* the mailbox, or the thread */
+    bool desc;
+    const struct store_keyword_cond *k;
+    size_t nk;
+};
+typedef bool store_account_walk_fn(void *ctx, const struct store_account_message *a);
+int store_dates(struct store *s, const struct store_dates_ask *q, store_account_walk_fn *row,
+                void *ctx, struct buf *err);
+/*
+ * The copies of mailbox (of owner) with every keyword condition of k (as
+ * STORE_DATES_KEYWORD) that are the first of their body in it (as
+ * STORE_DATES_MAILBOX), counted in the store: *n_r copies, or (threads) the
+ * threads they are in. 0; 1 when k cannot be asked (as store_dates); -1 on trouble.
+ */
+int store_mailbox_count(struct store *s, const char *owner, int64_t mailbox, bool threads,
+                        const struct store_keyword_cond *k, size_t nk, uint64_t *n_r,
+                        struct buf *err);
 /* What went after account state since: mailbox ids deleted, bodies of
  * which a copy was expunged or moved (the body may still have other copies),
  * and the threads such a copy was in (the thread may still have others). */

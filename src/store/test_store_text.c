@@ -210,7 +210,7 @@ static void test_migration_backfill(void **state)
     sqlite3_finalize(st);
     /* undo the index step (15 -> 16); the later steps run again */
     struct buf sql = BUF_INIT;
-    buf_printf(&sql, UNDO_BLOB_ROWS UNDO_TEXT_INDEX "PRAGMA user_version = %d;", 15);
+    buf_printf(&sql, UNDO_DUPES UNDO_BLOB_ROWS UNDO_TEXT_INDEX "PRAGMA user_version = %d;", 15);
     assert_int_equal(sqlite3_exec(db, sql.data, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     s = store_open_dir(dir, NULL, &err);

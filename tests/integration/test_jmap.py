@@ -859,7 +859,11 @@ def test_cold_worker_answers_as_the_view(wharf_factory):
     keywords are its first copy's (lowest mailbox, then UID) even when another
     copy's differ, its mailboxes all its copies', receivedAt's ties go by
     arrival then id, collapseThreads keeps the newest of each thread and
-    total counts threads."""
+    total counts threads. Before that, a webmail's start-up queries on a
+    fresh worker are answered from the store's indexes (jmap_index_answers:
+    a walk of the lowest mailbox, keyword candidates, a small folder, the
+    threads asked for), with the same answers, and the view is then read in
+    the worker's builder thread (jmap_view_builds)."""
     s = wharf_factory(enable={"https", "imaps"},
                       extra={"http_auth_failure_delay": "0", "jmap_cache_idle": "1h",
                              "workers": "1"}).start()
@@ -926,14 +930,52 @@ def test_cold_worker_answers_as_the_view(wharf_factory):
                               "#ids": {"resultOf": "g", "name": "Email/get",
                                        "path": "/list/*/threadId"}}, "t"]]
 
-    def answers():
-        return j.api(calls)["methodResponses"]
+    def answers(these=None):
+        return j.api(these or calls)["methodResponses"]
 
-    cold0, views0 = (s.worker_count("http", k) for k in ("jmap_cold_reads", "jmap_view_reads"))
-    cold = answers()
-    assert s.worker_count("http", "jmap_cold_reads") == cold0 + 1
-    assert s.worker_count("http", "jmap_view_reads") == views0
-    r = {t: a for _, a, t in cold}
+    # first, what a webmail's start-up asks (a page of the lowest mailbox, keyword queries,
+    # a small folder, the page's threads): from the store's indexes, neither account read
+    first = [[n, dict(a, limit=a.get("limit", 50)), t] for n, a, t in calls
+             if t in ("q0", "q1", "q2", "q3", "q4", "q5", "q8")] + [
+        # a page that is not the whole result: walked, the total counted by the store
+        q({"operator": "AND", "conditions": [{"inMailbox": inbox}, {"notKeyword": "Other"}]},
+          collapseThreads=True, calculateTotal=True, limit=2) + ["q9"],
+        ["Email/get", {"accountId": j.account, "properties": ["threadId"],
+                       "#ids": {"resultOf": "q0", "name": "Email/query", "path": "/ids"}}, "g0"],
+        ["Thread/get", {"accountId": j.account,
+                        "#ids": {"resultOf": "g0", "name": "Email/get",
+                                 "path": "/list/*/threadId"}}, "t0"]]
+    def counts():
+        return {k: s.worker_count("http", "jmap_" + k)
+                for k in ("cold_reads", "view_reads", "index_answers", "view_builds")}
+
+    n0 = counts()
+    by_index = answers(first)
+    # eight: q2 is q0's query (another page), whose whole result the walk read and kept
+    # (view_builds: the thread may be done already)
+    assert dict(counts(), view_builds=0) == dict(n0, index_answers=n0["index_answers"] + 8,
+                                                 view_builds=0)
+    q9 = {t: a for _, a, t in by_index}["q9"]
+    assert q9["ids"] == [eid(a3), eid(b1)] and q9["total"] == 5
+    # meanwhile the builder's thread reads the view, which the next request finds
+    wait_until(lambda: counts()["view_builds"] == n0["view_builds"] + 1, what="view built")
+    assert answers(first) == by_index
+    assert counts() == dict(n0, index_answers=n0["index_answers"] + 8,
+                            view_builds=n0["view_builds"] + 1)
+    # a fresh worker again: queries the indexes do not answer (no filter), asked before any
+    # they do (whose answers start the builder, which such a query would then wait for)
+    s.stop()
+    s.start()
+    n0 = counts()
+    cold_calls = [c for c in calls if c[2] in ("q6", "q7", "g", "t")]
+    cold = answers(cold_calls)
+    assert counts() == dict(n0, cold_reads=n0["cold_reads"] + 1)
+    # the same calls once the worker holds the view (read for a sort only it answers)
+    j.ok("Email/query", {"sort": [{"property": "size"}]})
+    assert counts() == dict(n0, cold_reads=n0["cold_reads"] + 1, view_reads=n0["view_reads"] + 1)
+    assert answers(cold_calls) == cold
+    assert answers(first) == by_index
+    r = {t: a for _, a, t in answers()}
     # what the view's rules give, checked once by hand
     newest_first = [eid(x) for x in (a3, b1, a2, d1, e1, a1, c1)]
     assert r["q6"]["ids"] == [eid(x) for x in (a3, b1, d1, e1, c1, f1)]
@@ -950,9 +992,7 @@ def test_cold_worker_answers_as_the_view(wharf_factory):
         [inbox, archive])
     threads = {t["id"]: t["emailIds"] for t in r["t"]["list"]}
     assert threads[got[eid(a1)]["threadId"]] == [eid(a1), eid(a2), eid(a3)]
-    # the same calls once the worker holds the view (read for a sort only it answers)
-    j.ok("Email/query", {"sort": [{"property": "size"}]})
-    assert s.worker_count("http", "jmap_view_reads") == views0 + 1
-    assert answers() == cold
-    assert s.worker_count("http", "jmap_cold_reads") == cold0 + 1
+    idx = {t: a for _, a, t in by_index}
+    for t in ("q0", "q1", "q2", "q3", "q4", "q5", "q8"):
+        assert (idx[t]["ids"], idx[t].get("total")) == (r[t]["ids"], r[t].get("total")), t
 

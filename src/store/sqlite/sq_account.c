@@ -96,6 +96,24 @@ static const char sql_account_dates[] =
     " m.thread FROM mailboxes b JOIN messages m INDEXED BY messages_date ON m.mailbox_id = b.id"
     " WHERE b.owner = ?1 ORDER BY m.mailbox_id, m.internaldate";
 
+/* The row of a statement of the messages_date columns (as sql_account_dates names them)
+ * into *a (keywords SQLite's until the next step). */
+static void dates_row(sqlite3_stmt *st, struct store_account_message *a)
+{
+    a->m.uid = (uint32_t)sqlite3_column_int64(st, 0);
+    a->m.flags = (unsigned)sqlite3_column_int(st, 1);
+    const unsigned char *kw = sqlite3_column_text(st, 2);
+    a->m.keywords = kw && kw[0] ? (char *)kw : NULL;
+    a->m.internaldate = sqlite3_column_int64(st, 3);
+    const unsigned char *h = sqlite3_column_text(st, 4);
+    memset(a->m.blob, 0, sizeof(a->m.blob));
+    if (h)
+        memcpy(a->m.blob, h, strnlen((const char *)h, 64));
+    a->mailbox_id = sqlite3_column_int64(st, 5);
+    a->created_state = (uint64_t)sqlite3_column_int64(st, 6);
+    a->thread = sqlite3_column_int64(st, 7);
+}
+
 int sq_account_dates(struct store *s, const char *owner, store_account_row_fn *row, void *ctx,
                      struct buf *err)
 {
@@ -107,23 +125,131 @@ int sq_account_dates(struct store *s, const char *owner, store_account_row_fn *r
     memset(&a, 0, sizeof(a));
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        a.m.uid = (uint32_t)sqlite3_column_int64(st, 0);
-        a.m.flags = (unsigned)sqlite3_column_int(st, 1);
-        const unsigned char *kw = sqlite3_column_text(st, 2);
-        a.m.keywords = kw && kw[0] ? (char *)kw : NULL; /* SQLite's until the next step */
-        a.m.internaldate = sqlite3_column_int64(st, 3);
-        const unsigned char *h = sqlite3_column_text(st, 4);
-        memset(a.m.blob, 0, sizeof(a.m.blob));
-        if (h)
-            memcpy(a.m.blob, h, strnlen((const char *)h, 64));
-        a.mailbox_id = sqlite3_column_int64(st, 5);
-        a.created_state = (uint64_t)sqlite3_column_int64(st, 6);
-        a.thread = sqlite3_column_int64(st, 7);
+        dates_row(st, &a);
         row(ctx, &a);
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return sq_db_error(s, "account dates", err);
+    return 0;
+}
+
+#define SQL_DATES                                                                                  \
+    "SELECT m.uid, m.flags, m.keywords, m.internaldate, m.blob, m.mailbox_id, m.created_state,"    \
+    " m.thread FROM mailboxes b JOIN messages m"
+/* a keyword condition: ?f a store flag (0: none), else the word " kw " in " keywords "
+ * (lowered: jmap_has_keyword's case rule, ASCII only); = ?want */
+#define SQL_KW(f, w, want)                                                                         \
+    " AND (" w " IS NULL OR (CASE WHEN " f " THEN (m.flags & " f ") != 0"                          \
+    " ELSE instr(' ' || lower(m.keywords) || ' ', " w ") > 0 END) = " want ")"
+#define SQL_KW4                                                                                    \
+    SQL_KW("?3", "?4", "?5")                                                                       \
+    SQL_KW("?6", "?7", "?8") SQL_KW("?9", "?10", "?11") SQL_KW("?12", "?13", "?14")
+/* the first copy of each body in mailbox ?2 only (message_dupes: the others) */
+#define SQL_FIRST " AND m.uid NOT IN (SELECT uid FROM message_dupes WHERE mailbox_id = ?2)"
+/* SQLite walks the index by (mailbox, date, arrival) and sorts only the runs of equal
+ * ones by body: rows come out as they are asked for */
+static const char sql_mailbox_desc[] =
+    SQL_DATES " INDEXED BY messages_date ON m.mailbox_id = b.id WHERE b.owner = ?1"
+              " AND m.mailbox_id = ?2" SQL_FIRST
+              " ORDER BY m.internaldate DESC, m.created_state DESC, m.blob";
+static const char sql_mailbox_asc[] = SQL_DATES
+    " INDEXED BY messages_date ON m.mailbox_id = b.id WHERE b.owner = ?1"
+    " AND m.mailbox_id = ?2" SQL_FIRST " ORDER BY m.internaldate, m.created_state, m.blob";
+static const char sql_keyword[] = SQL_DATES " INDEXED BY messages_date ON m.mailbox_id = b.id"
+                                            " WHERE b.owner = ?1 AND ?2 = ?2" SQL_KW4;
+static const char sql_thread[] = SQL_DATES " INDEXED BY messages_thread ON m.mailbox_id = b.id"
+                                           " WHERE b.owner = ?1 AND m.thread = ?2";
+static const char sql_count[] = "SELECT COUNT(*) FROM mailboxes b JOIN messages m"
+                                " INDEXED BY messages_date ON m.mailbox_id = b.id"
+                                " WHERE b.owner = ?1 AND m.mailbox_id = ?2" SQL_FIRST SQL_KW4;
+static const char sql_count_threads[] = "SELECT COUNT(DISTINCT m.thread) FROM mailboxes b"
+                                        " JOIN messages m INDEXED BY messages_date"
+                                        " ON m.mailbox_id = b.id WHERE b.owner = ?1"
+                                        " AND m.mailbox_id = ?2" SQL_FIRST SQL_KW4;
+
+/* Binds the keyword conditions k (at most STORE_DATES_KW) at ?3 on; false when they are more,
+ * or a word the SQL cannot match as jmap_has_keyword would (empty, or with a space). */
+static bool bind_keywords(sqlite3_stmt *st, const struct store_keyword_cond *k, size_t nk,
+                          struct buf *words)
+{
+    if (nk > STORE_DATES_KW)
+        return false;
+    for (size_t i = 0; i < nk; i++)
+        if (k[i].flag == 0 && (k[i].word == NULL || k[i].word[0] == '\0' || strchr(k[i].word, ' ')))
+            return false;
+    buf_reset(words);
+    size_t at[STORE_DATES_KW];
+    for (size_t i = 0; i < nk; i++) { /* " kw " lowered, one NUL-separated string each */
+        at[i] = words->len;
+        buf_append_cstr(words, " ");
+        for (const char *c = k[i].flag ? "" : k[i].word; *c; c++)
+            buf_append_byte(words, (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c));
+        buf_append_cstr(words, " ");
+        buf_append_byte(words, '\0');
+    }
+    for (size_t i = 0; i < nk; i++) {
+        sqlite3_bind_int64(st, 3 + 3 * (int)i, k[i].flag);
+        sqlite3_bind_text(st, 4 + 3 * (int)i, words->data + at[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5 + 3 * (int)i, k[i].want);
+    }
+    return true;
+}
+
+int sq_dates(struct store *s, const struct store_dates_ask *q, store_account_walk_fn *row,
+             void *ctx, struct buf *err)
+{
+    const char *sql = q->by == STORE_DATES_THREAD    ? sql_thread
+                      : q->by == STORE_DATES_KEYWORD ? sql_keyword
+                      : q->desc                      ? sql_mailbox_desc
+                                                     : sql_mailbox_asc;
+    sqlite3_stmt *st = sq_stmt(s, sql, err);
+    if (st == NULL)
+        return -1;
+    struct buf words = BUF_INIT;
+    sqlite3_bind_text(st, 1, q->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, q->id);
+    if (q->by == STORE_DATES_KEYWORD && !bind_keywords(st, q->k, q->nk, &words)) {
+        buf_free(&words);
+        return 1;
+    }
+    struct store_account_message a;
+    memset(&a, 0, sizeof(a));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        dates_row(st, &a);
+        if (!row(ctx, &a)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    buf_free(&words);
+    if (rc != SQLITE_DONE)
+        return sq_db_error(s, "dates", err);
+    return 0;
+}
+
+int sq_mailbox_count(struct store *s, const char *owner, int64_t mailbox, bool threads,
+                     const struct store_keyword_cond *k, size_t nk, uint64_t *n_r, struct buf *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, threads ? sql_count_threads : sql_count, err);
+    if (st == NULL)
+        return -1;
+    struct buf words = BUF_INIT;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, mailbox);
+    if (!bind_keywords(st, k, nk, &words)) {
+        buf_free(&words);
+        return 1;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n_r = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    buf_free(&words);
+    if (rc != SQLITE_ROW)
+        return sq_db_error(s, "mailbox count", err);
     return 0;
 }
 

@@ -158,6 +158,10 @@ int sq_account_gone(struct store *s, const char *owner, uint64_t since,
                     struct store_account_gone *g, struct buf *err);
 int sq_account_dates(struct store *s, const char *owner, store_account_row_fn *row, void *ctx,
                      struct buf *err);
+int sq_dates(struct store *s, const struct store_dates_ask *q, store_account_walk_fn *row,
+             void *ctx, struct buf *err);
+int sq_mailbox_count(struct store *s, const char *owner, int64_t mailbox, bool threads,
+                     const struct store_keyword_cond *k, size_t nk, uint64_t *n_r, struct buf *err);
 int sq_upload(struct store *s, const char *owner, struct slice data, char hash_r[65],
               struct buf *err);
 int sq_account_blob_read(struct store *s, const char *owner, const char *hash, struct buf *out,

@@ -417,6 +417,35 @@ static const char *const migrations[] = {
      */
     "CREATE INDEX IF NOT EXISTS messages_date ON messages(mailbox_id, internaldate,"
     "  created_state, thread, flags, keywords, blob);",
+    /*
+     * 20 -> 21 (issue 14, the cold first sign-in): the copies of a mailbox
+     * that are not the first (lowest UID) of their body in it (message_dupes,
+     * kept by triggers). Without them a mailbox's copies are its Emails one
+     * for one, so a worker with no account view walks a mail list's first
+     * page and counts its total in SQLite (store_dates, store_mailbox_count)
+     * instead of reading every copy to group them by body. An insert looks
+     * up the body's other copies (messages_blob); a delete, in a mailbox that
+     * has such copies, too. The first fill probes every copy once. One
+     * self-contained step.
+     */
+    "CREATE TABLE message_dupes(mailbox_id INTEGER NOT NULL, uid INTEGER NOT NULL,"
+    "  PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;"
+    "INSERT INTO message_dupes SELECT m.mailbox_id, m.uid FROM messages m WHERE EXISTS"
+    "  (SELECT 1 FROM messages f WHERE f.blob = m.blob AND f.mailbox_id = m.mailbox_id"
+    "  AND f.uid < m.uid);"
+    "CREATE TRIGGER message_dupes_insert AFTER INSERT ON messages WHEN EXISTS (SELECT 1"
+    "  FROM messages d WHERE d.blob = NEW.blob AND d.mailbox_id = NEW.mailbox_id"
+    "  AND d.uid != NEW.uid) BEGIN"
+    "  INSERT OR IGNORE INTO message_dupes SELECT d.mailbox_id, d.uid FROM messages d"
+    "    WHERE d.blob = NEW.blob AND d.mailbox_id = NEW.mailbox_id AND d.uid > (SELECT"
+    "    MIN(f.uid) FROM messages f WHERE f.blob = NEW.blob AND f.mailbox_id = NEW.mailbox_id);"
+    "  DELETE FROM message_dupes WHERE mailbox_id = NEW.mailbox_id AND uid = (SELECT MIN(f.uid)"
+    "    FROM messages f WHERE f.blob = NEW.blob AND f.mailbox_id = NEW.mailbox_id); END;"
+    "CREATE TRIGGER message_dupes_delete AFTER DELETE ON messages WHEN EXISTS (SELECT 1"
+    "  FROM message_dupes x WHERE x.mailbox_id = OLD.mailbox_id) BEGIN"
+    "  DELETE FROM message_dupes WHERE mailbox_id = OLD.mailbox_id AND (uid = OLD.uid OR"
+    "    uid = (SELECT MIN(f.uid) FROM messages f WHERE f.blob = OLD.blob"
+    "    AND f.mailbox_id = OLD.mailbox_id)); END;",
 };
 
 size_t sq_schema_count(void)
