@@ -63,12 +63,11 @@ static int int64_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The copies in cold of the threads ids names, by thread_order, into *v_r (shallow: only
- * thread, date, arrival and body are read); how many. */
-static size_t cold_threads(const struct jmap_cold *cold, json_t *ids,
-                           struct store_account_message **v_r)
+/* The thread ids asked for, parsed (the malformed left out) and sorted, into *want_r
+ * (freed by the caller); how many. */
+static size_t wanted_threads(json_t *ids, int64_t **want_r)
 {
-    size_t nw = 0, i, n = 0, cap = 0;
+    size_t nw = 0, i;
     int64_t *want = xcalloc(json_array_size(ids) + 1, sizeof(*want));
     json_t *id;
     json_array_foreach(ids, i, id)
@@ -79,6 +78,18 @@ static size_t cold_threads(const struct jmap_cold *cold, json_t *ids,
     }
     if (nw > 1)
         qsort(want, nw, sizeof(*want), int64_cmp);
+    *want_r = want;
+    return nw;
+}
+
+/* The copies in cold of the threads ids names, by thread_order, into *v_r (shallow: only
+ * thread, date, arrival and body are read); how many. */
+static size_t cold_threads(const struct jmap_cold *cold, json_t *ids,
+                           struct store_account_message **v_r)
+{
+    size_t n = 0, cap = 0;
+    int64_t *want;
+    size_t nw = wanted_threads(ids, &want);
     struct store_account_message *v = NULL;
     for (size_t c = 0; c < cold->n_copies && nw > 0; c++) {
         const struct jmap_cold_copy *x = &cold->copies[c];
@@ -126,17 +137,9 @@ static bool thread_row(void *ctx, const struct store_account_message *a)
 static size_t index_threads(struct jmap_req *r, json_t *ids, struct store_account_message **v_r,
                             struct buf *err)
 {
-    size_t nw = 0, i;
-    int64_t *want = xcalloc(json_array_size(ids) + 1, sizeof(*want));
-    json_t *id;
-    json_array_foreach(ids, i, id)
-    {
-        int64_t t = jmap_thread_id_parse(json_string_value(id));
-        if (t > 0)
-            want[nw++] = t;
-    }
-    if (nw > 1)
-        qsort(want, nw, sizeof(*want), int64_cmp);
+    size_t i;
+    int64_t *want;
+    size_t nw = wanted_threads(ids, &want);
     struct copies c = {NULL, 0};
     for (i = 0; i < nw; i++) {
         if (i > 0 && want[i] == want[i - 1])
