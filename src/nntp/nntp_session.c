@@ -911,6 +911,17 @@ static void read_article(struct nntp_session *s, enum nntp_cmd cmd, const char *
         reply(s, "%s", ready);
 }
 
+/* The lookups of one article or offer (groups, posting rights, history) in one read
+ * transaction of the loop's store handle (store_read_end after them): each would
+ * otherwise be one of its own, with its locks on the WAL index. */
+static void read_begin(struct nntp_session *s)
+{
+    struct buf err = BUF_INIT;
+    if (store_read_begin(s->srv->store, &err) != 0)
+        log_error("read snapshot: %s", buf_cstr(&err)); /* the reads run one by one */
+    buf_free(&err);
+}
+
 /* 1: the server holds msgid (the history is the groups' articles), 0: not, -1:
  * trouble. Over s->groups as loaded (a reload would free what callers hold). */
 static int have_msgid(struct nntp_session *s, struct slice msgid)
@@ -945,9 +956,11 @@ static void cmd_transfer(struct nntp_session *s, const struct nntp_command *c)
         error_reply(s, "501 Bad message-id");
         return;
     }
-    if (!load_groups(s))
+    read_begin(s);
+    int have = load_groups(s) ? have_msgid(s, id) : -2;
+    store_read_end(s->srv->store);
+    if (have == -2)
         return;
-    int have = have_msgid(s, id);
     bool check = c->cmd == NNTP_CMD_CHECK;
     if (have == 0 && in_flight(s, id)) {
         /* RFC 4644 2.4: being taken right now; the peer asks again later */
@@ -1157,6 +1170,23 @@ static void article_header(struct nntp_session *s, struct slice a,
     buf_free(&extra);
 }
 
+/* The groups and the history: answered (false) if the article cannot be taken. */
+static bool article_checks(struct nntp_session *s, const struct nntp_article_info *info,
+                           bool transit, struct post_groups *pg)
+{
+    if (!load_groups(s) || !article_groups(s, info->newsgroups, transit, pg))
+        return false;
+    if (info->message_id.ptr) {
+        int have = have_msgid(s, info->message_id);
+        if (have != 0) {
+            answer(s, have < 0 ? V_TEMP : V_REJECT,
+                   have < 0 ? "Try again later" : "Duplicate: that message-id is already here");
+            return false;
+        }
+    }
+    return true;
+}
+
 /* The article is read: checks, headers added, stored, answered. */
 static void article_finish(struct nntp_session *s)
 {
@@ -1187,19 +1217,12 @@ static void article_finish(struct nntp_session *s)
         answer(s, V_REJECT, "Message-ID differs from the one offered");
         return;
     }
-    if (!load_groups(s))
-        return;
     struct post_groups pg;
-    if (!article_groups(s, info.newsgroups, transit, &pg))
+    read_begin(s);
+    bool ok = article_checks(s, &info, transit, &pg);
+    store_read_end(s->srv->store);
+    if (!ok)
         return;
-    if (info.message_id.ptr) {
-        int have = have_msgid(s, info.message_id);
-        if (have != 0) {
-            answer(s, have < 0 ? V_TEMP : V_REJECT,
-                   have < 0 ? "Try again later" : "Duplicate: that message-id is already here");
-            return;
-        }
-    }
     struct buf hdr = BUF_INIT, log = BUF_INIT;
     article_header(s, a, &info, transit, &hdr);
     /* One body, one message per group (the store keeps the body once), committed

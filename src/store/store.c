@@ -637,6 +637,16 @@ int store_data_version(struct store *s, int64_t *v_r, struct buf *err)
     return s->drv->data_version(s, v_r, err);
 }
 
+int store_read_begin(struct store *s, struct buf *err)
+{
+    return s->drv->read_begin(s, err);
+}
+
+void store_read_end(struct store *s)
+{
+    s->drv->read_end(s);
+}
+
 int store_message_set_records_id(struct store *s, const char *owner, int64_t mailbox_id,
                                  const uint32_t *uids, const struct slice *recs, size_t n,
                                  struct buf *err)

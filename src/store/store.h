@@ -338,6 +338,17 @@ int store_text_topup(struct store *s, size_t max, size_t *n_r, struct buf *err);
  */
 int store_data_version(struct store *s, int64_t *v_r, struct buf *err);
 /*
+ * The reads on s from here to store_read_end see one snapshot and share one read
+ * transaction, where each call otherwise opens its own (each with SQLite's locks on
+ * the WAL index, and each the first after another handle's commit re-reading the
+ * pages it needs): for a run of lookups on a hot path (an NNTP article's checks).
+ * Reads only: a write started meanwhile ends the snapshot first. Not nested; -1 when
+ * the transaction cannot start (the reads then run as usual, and store_read_end is
+ * still called).
+ */
+int store_read_begin(struct store *s, struct buf *err);
+void store_read_end(struct store *s);
+/*
  * For a handle whose commits are answered to someone waiting (the NNTP article
  * writer): its commits no longer copy the log into the database themselves once the
  * log is long (SQLite's automatic checkpoint, every ~1,000 pages, a database sync

@@ -84,6 +84,8 @@ struct store_driver {
                        struct buf *err);
     int (*text_topup)(struct store *s, size_t max, size_t *n_r, struct buf *err);
     int (*data_version)(struct store *s, int64_t *v_r, struct buf *err);
+    int (*read_begin)(struct store *s, struct buf *err);
+    void (*read_end)(struct store *s);
     void (*checkpoint_deferred)(struct store *s);
     int (*checkpoint)(struct store *s, struct buf *err);
     int (*message_copy_to)(struct store *s, const char *owner, int64_t mailbox_id,

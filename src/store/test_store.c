@@ -724,6 +724,44 @@ static void test_data_version(void **state)
     (void)state;
 }
 
+/* Reads between store_read_begin and store_read_end see one snapshot: another
+ * handle's commit shows after the end, a write of the handle's own ends it first. */
+static uint64_t inbox_count(struct store *s)
+{
+    struct store_mailbox mb = get_mb(s, ALICE, STORE_INBOX);
+    uint64_t n = mb.messages;
+    store_mailbox_free(&mb);
+    return n;
+}
+
+static void test_read_snapshot(void **state)
+{
+    char *dir = make_dir();
+    struct store *a = dir_store(dir), *b = dir_store(dir);
+    struct buf err = BUF_INIT;
+    assert_int_equal(put(a, ALICE, NULL, "first\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(store_read_begin(a, &err), 0);
+    assert_int_equal(inbox_count(a), 1);
+    assert_int_equal(put(b, ALICE, NULL, "other\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(inbox_count(a), 1);             /* the snapshot's */
+    assert_int_equal(store_read_begin(a, &err), -1); /* not nested */
+    store_read_end(a);
+    assert_int_equal(inbox_count(a), 2);
+    /* a write inside ends the snapshot and commits as usual */
+    assert_int_equal(store_read_begin(a, &err), 0);
+    assert_int_equal(inbox_count(a), 2);
+    assert_int_equal(put(b, ALICE, NULL, "third\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(put(a, ALICE, NULL, "own\r\n", NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(inbox_count(a), 4);
+    store_read_end(a);
+    assert_int_equal(inbox_count(b), 4);
+    buf_free(&err);
+    store_close(a);
+    store_close(b);
+    rm_dir(dir);
+    (void)state;
+}
+
 #define PER_PROC 150
 
 static void test_concurrent_processes(void **state)
@@ -1962,6 +2000,7 @@ int main(void)
         cmocka_unit_test(test_quota),
         cmocka_unit_test(test_dedupe),
         cmocka_unit_test(test_data_version),
+        cmocka_unit_test(test_read_snapshot),
         cmocka_unit_test(test_concurrent_processes),
         cmocka_unit_test(test_crash_between_blob_and_commit),
         cmocka_unit_test(test_crash_after_commit),

@@ -74,13 +74,26 @@ static int sq_run(struct store *s, const char *sql, struct buf *err)
     return rc;
 }
 
+/* Inside store_read_begin's snapshot a read transaction is already open: a read
+ * BEGIN and its COMMIT or ROLLBACK do nothing; a write ends the snapshot first. */
 int sq_begin(struct store *s, bool write, struct buf *err)
 {
+    if (sq(s)->read_scope) {
+        if (!write) {
+            sq(s)->read_nested++;
+            return 0;
+        }
+        sq_read_end(s);
+    }
     return sq_run(s, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
 }
 
 int sq_commit(struct store *s, struct buf *err)
 {
+    if (sq(s)->read_nested > 0) {
+        sq(s)->read_nested--;
+        return 0;
+    }
     if (sq_run(s, "COMMIT", err) != 0) {
         sq_rollback(s);
         return -1;
@@ -88,8 +101,40 @@ int sq_commit(struct store *s, struct buf *err)
     return 0;
 }
 
+int sq_read_begin(struct store *s, struct buf *err)
+{
+    if (sq(s)->read_scope || !sqlite3_get_autocommit(sq(s)->db)) {
+        buf_printf(err, "store: a read snapshot inside a transaction");
+        return -1;
+    }
+    if (sq_run(s, "BEGIN", err) != 0)
+        return -1;
+    sq(s)->read_scope = true;
+    sq(s)->read_nested = 0;
+    return 0;
+}
+
+void sq_read_end(struct store *s)
+{
+    if (!sq(s)->read_scope)
+        return;
+    sq(s)->read_scope = false;
+    sq(s)->read_nested = 0;
+    if (!sqlite3_get_autocommit(sq(s)->db)) {
+        struct buf err = BUF_INIT;
+        sq_run(s, "COMMIT", &err); /* nothing was written: only the read lock goes */
+        buf_free(&err);
+        sq_rollback(s);
+    }
+}
+
 void sq_rollback(struct store *s)
 {
+    if (sq(s)->read_nested > 0) {
+        sq(s)->read_nested--;
+        return;
+    }
+    sq(s)->read_scope = false; /* the snapshot's transaction, if open, ends here too */
     if (!sqlite3_get_autocommit(sq(s)->db)) {
         struct buf err = BUF_INIT;
         sq_run(s, "ROLLBACK", &err);
@@ -633,6 +678,8 @@ const struct store_driver store_sqlite_driver = {
     .text_emails = sq_text_emails,
     .text_topup = sq_text_topup,
     .data_version = sq_data_version,
+    .read_begin = sq_read_begin,
+    .read_end = sq_read_end,
     .checkpoint_deferred = sq_checkpoint_deferred,
     .checkpoint = sq_checkpoint,
     .message_copy_to = sq_message_copy_to,

@@ -272,7 +272,7 @@ static int deliver_target(struct store *s, struct store_delivery *d, struct stor
 int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *err)
 {
     int64_t now = (int64_t)time(NULL);
-    int64_t seg;
+    int64_t seg = -1;
     /* parsed once, outside the write lock: ENVELOPE, BODYSTRUCTURE and the
      * search record are never computed again for these messages */
     struct mime_cache *cache = xcalloc(n ? n : 1, sizeof(*cache));
@@ -287,7 +287,9 @@ int sq_deliver(struct store *s, struct store_delivery *d, size_t n, struct buf *
     int rc = -1;
     if (sq_begin(s, true, err) != 0)
         goto failed;
-    if (sq_current_segment(s, &seg, err) != 0)
+    /* bodies kept in blob_bodies rows name no segment: no look at the segment file (a
+     * stat) or its meta row for a lone poster's commit */
+    if ((!in_row || !sq(s)->blob_rows) && sq_current_segment(s, &seg, err) != 0)
         goto rollback;
     for (size_t i = 0; i < n; i++) {
         if (!store_keywords_ok(s, d[i].keywords, err))

@@ -29,6 +29,10 @@ struct sq_store {
     } stmts[STORE_STMT_CACHE];
     size_t n_stmts;
     int wal_frames; /* the log's length after the last commit (store_checkpoint_deferred) */
+    /* store_read_begin's snapshot: its BEGIN is open (read_scope), and how many of the
+     * driver's own read transactions are running inside it (each a no-op, sq_begin) */
+    bool read_scope;
+    int read_nested;
 };
 
 /* The VFS a store opens its database with (sq_vfs.c): one that writes a commit's
@@ -55,6 +59,8 @@ int sq_exec(struct store *s, const char *sql, struct buf *err);
 int sq_begin(struct store *s, bool write, struct buf *err);
 int sq_commit(struct store *s, struct buf *err);
 void sq_rollback(struct store *s);
+int sq_read_begin(struct store *s, struct buf *err);
+void sq_read_end(struct store *s);
 int64_t sq_meta_get(struct store *s, const char *key, struct buf *err);
 int sq_meta_set(struct store *s, const char *key, int64_t value, struct buf *err);
 
