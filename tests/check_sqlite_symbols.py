@@ -22,6 +22,7 @@ DRIVERS = (
     "src/store/sqlite/",  # the store's SQLite driver (store_sqlite_driver)
     "src/directory/directory_sqlite.c",  # the directory's SQLite driver
     "src/base/sqlite_snapshot.c",  # the drivers' shared online backup (wharf backup)
+    "src/base/sqlite_setup.c",  # the drivers' shared process-wide settings
     # The store's unit test: its migration cases build databases of older
     # schema versions of the store's SQLite driver, as an upgrade finds them.
     "src/store/test_store.c",

@@ -3,11 +3,14 @@
  */
 #include "base/sqlite_snapshot.h"
 
+#include "base/sqlite_setup.h"
+
 #include <sqlite3.h>
 
 int sqlite_snapshot(const char *src, const char *dst, int busy_ms, struct buf *err)
 {
     sqlite3 *s = NULL, *d = NULL;
+    sqlite_setup();
     int rc = sqlite3_open_v2(src, &s, SQLITE_OPEN_READWRITE, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_open_v2(dst, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);

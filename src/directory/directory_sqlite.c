@@ -18,6 +18,7 @@
 #include "directory/directory_driver.h"
 #include "base/alloc.h"
 #include "base/datadir.h"
+#include "base/sqlite_setup.h"
 #include "base/sqlite_snapshot.h"
 #include "base/log.h"
 
@@ -314,6 +315,7 @@ static int open_file(struct directory *d, const char *relative, bool auth, struc
     struct sqlite_dir *s = xcalloc(1, sizeof(*s));
     d->priv = s;
     char *path = config_data_path(d->cfg, relative);
+    sqlite_setup();
     int rc = precreate(d->cfg, path, auth, err) != 0
                  ? SQLITE_CANTOPEN
                  : sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -432,6 +434,7 @@ int directory_sqlite_open_mirror(struct directory *d, const char *relative, bool
         struct sqlite_dir *s = xcalloc(1, sizeof(*s));
         d->priv = s;
         char *path = config_data_path(d->cfg, relative);
+        sqlite_setup();
         int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY, NULL);
         if (rc != SQLITE_OK)
             buf_printf(err, "directory: cannot open %s: %s", path,

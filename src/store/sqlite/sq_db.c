@@ -10,6 +10,7 @@
 #include "store/sqlite/sq_schema.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/sqlite_setup.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -286,6 +287,7 @@ static struct store *open_common(const char *dir, const char *dbpath,
     q->dir = xstrdup(dir);
     q->temporary = temporary;
     q->blobs.fd = -1;
+    sqlite_setup();
     if (sqlite3_open_v2(dbpath, &q->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         temporary ? NULL : sq_vfs_name(opt->fsync)) != SQLITE_OK) {
