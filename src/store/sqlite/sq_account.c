@@ -138,10 +138,13 @@ int sq_account_dates(struct store *s, const char *owner, store_account_row_fn *r
     "SELECT m.uid, m.flags, m.keywords, m.internaldate, m.blob, m.mailbox_id, m.created_state,"    \
     " m.thread FROM mailboxes b JOIN messages m"
 /* a keyword condition: ?f a store flag (0: none), else the word " kw " in " keywords "
- * (lowered: jmap_has_keyword's case rule, ASCII only); = ?want */
+ * (lowered: jmap_has_keyword's case rule, ASCII only); = ?want. Most copies have no
+ * keyword: their test stops at the empty string, before the string is built (half the
+ * cost of a count over a 100,000-message Inbox). */
 #define SQL_KW(f, w, want)                                                                         \
     " AND (" w " IS NULL OR (CASE WHEN " f " THEN (m.flags & " f ") != 0"                          \
-    " ELSE instr(' ' || lower(m.keywords) || ' ', " w ") > 0 END) = " want ")"
+    " WHEN m.keywords = '' THEN 0 ELSE instr(' ' || lower(m.keywords) || ' ', " w                  \
+    ") > 0 END) = " want ")"
 #define SQL_KW4                                                                                    \
     SQL_KW("?3", "?4", "?5")                                                                       \
     SQL_KW("?6", "?7", "?8") SQL_KW("?9", "?10", "?11") SQL_KW("?12", "?13", "?14")
