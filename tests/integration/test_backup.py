@@ -145,10 +145,16 @@ def test_incremental_backup_links_sealed_segments_and_restore_refuses_live_data(
     with smtplib.SMTP(w.host, w.ports["smtp"], timeout=30) as c:
         for i in range(80):  # ~2.4 MB: two sealed 1 MiB segments and a current one
             c.sendmail("load@example.test", ["alice@example.test"], message(f"a-{i}", i, 30000))
+    # 250 is the queue's promise, the store's copy comes after: the segments are whole once
+    # all 80 are in the mailbox (CI once backed up while the mta still delivered: 2 segments)
+    wait_until(lambda: len(imap_messages(w, "alice@example.test")) == 80, 60,
+               what="the 80 messages delivered")
     b1, b2 = w.base / "b1", w.base / "b2"
     w.wharf("backup", str(b1))
     with smtplib.SMTP(w.host, w.ports["smtp"], timeout=30) as c:
         c.sendmail("load@example.test", ["alice@example.test"], message("b-0", 0, 5000))
+    wait_until(lambda: len(imap_messages(w, "alice@example.test")) == 81, 60,
+               what="the 81st message delivered")
     out = w.wharf("backup", str(b2), "--incremental", str(b1)).stdout.decode()
     segs1 = {p.name: p.stat() for p in (b1 / "store" / "blobs").iterdir()}
     segs2 = {p.name: p.stat() for p in (b2 / "store" / "blobs").iterdir()}
