@@ -22,6 +22,8 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "http/http_proxy.h"
+#include "http/jmap_int.h"
 #include "http/jmap_push.h"
 #include "http/jmap_queue.h"
 
@@ -161,6 +163,33 @@ static void session_route(struct http_request *req, struct http_response *res, v
     else
         http_response_text(res, 500, "session unavailable");
     buf_free(&base);
+}
+
+void jmap_routes_start_info(struct http_request *req, const char *user, json_t *into)
+{
+    if (http_proxy_enabled())
+        return; /* the home server's answers are the ones to give */
+    struct buf base = BUF_INIT, err = BUF_INIT;
+    base_url(req, &base);
+    cache_used();
+    json_t *s;
+    struct store_mailbox *l;
+    size_t n;
+    if (jmap_session_json(&jh.j, user, base.data, &s) == 0) {
+        json_object_set_new(into, "jmapSession", s);
+        /* the list, not a lookup: a first sign-in makes the account's folders */
+        if (store_mailbox_list(jh.j.store, user, &l, &n, &err) == 0) {
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(l[i].name, STORE_INBOX) == 0) {
+                    char sid[32];
+                    jmap_mailbox_id(l[i].id, sid);
+                    json_object_set_new(into, "inbox", json_string(sid));
+                }
+            store_mailbox_list_free(l, n);
+        }
+    }
+    buf_free(&base);
+    buf_free(&err);
 }
 
 /* The answer to an API request, run now. */

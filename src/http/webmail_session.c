@@ -7,7 +7,8 @@
  * the auth process's (auth_tokens.h, kind "session", idle timeout
  * webmail_session_idle); this file never stores one.
  *
- *   POST /webmail/session   {"username", "password"} -> cookie, {"account", "csrf"}
+ *   POST /webmail/session   {"username", "password"} -> cookie, {"account", "csrf",
+ *                           "jmapSession", "inbox"} (the last two: jmap_routes_start_info)
  *   GET  /webmail/session   (the cookie)             -> {"account", "csrf"}
  *   POST /webmail/signout   (cookie and CSRF)        -> the session revoked, cookie cleared
  *
@@ -37,6 +38,7 @@
 #include "base/alloc.h"
 #include "http/http_admin.h"
 #include "http/http_server.h"
+#include "http/jmap_http.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -123,12 +125,18 @@ static void send_json(struct http_response *res, int status, json_t *j)
     free(text);
 }
 
-static void session_json(struct http_response *res, const char *account, struct slice token)
+/* The session's answer; with start (a sign-in), also what the page's first JMAP
+ * request needs (jmap_routes_start_info): one request to the Inbox on screen. */
+static void session_json(struct http_request *req, struct http_response *res, const char *account,
+                         struct slice token, bool start)
 {
     char csrf[65] = "";
     if (token.ptr != NULL)
         webmail_csrf(token, csrf);
-    send_json(res, 200, json_pack("{s:s, s:s}", "account", account, "csrf", csrf));
+    json_t *o = json_pack("{s:s, s:s}", "account", account, "csrf", csrf);
+    if (start)
+        jmap_routes_start_info(req, account, o);
+    send_json(res, 200, o);
 }
 
 static const char *refusal(int status)
@@ -141,7 +149,7 @@ static const char *refusal(int status)
 static void signed_in(struct http_request *req, struct http_response *res, int status,
                       const char *account, const char *session, void *arg)
 {
-    (void)req, (void)arg;
+    (void)arg;
     if (status != 200 || session == NULL) {
         send_json(res, status == 200 ? 503 : status,
                   json_pack("{s:s}", "error", refusal(status == 200 ? 503 : status)));
@@ -151,7 +159,7 @@ static void signed_in(struct http_request *req, struct http_response *res, int s
         http_response_header(res, "Set-Cookie", c.data);
         OPENSSL_cleanse(c.data, c.len);
         buf_free(&c);
-        session_json(res, account, slice_from_cstr(session));
+        session_json(req, res, account, slice_from_cstr(session), true);
     }
     http_response_finish(res);
 }
@@ -193,8 +201,8 @@ static void session_get(struct http_request *req, struct http_response *res, voi
 {
     (void)arg;
     struct slice t = cookie_value(req);
-    session_json(res, http_request_user(req),
-                 http_request_header(req, "Authorization") ? slice_make(NULL, 0) : t);
+    session_json(req, res, http_request_user(req),
+                 http_request_header(req, "Authorization") ? slice_make(NULL, 0) : t, false);
 }
 
 static const char *const clear_cookie =

@@ -159,12 +159,22 @@ def test_sign_in_cookie_csrf_and_sign_out(server):
             "Host": f"127.0.0.1:{server.ports['https']}", "Content-Type": "application/json"}
     r, data = request(server, "GET", "/.well-known/jmap", headers={"Cookie": cookie})
     assert r.status == 200 and json.loads(data)["username"] == ALICE
+    # the sign-in's answer carried that session resource and the Inbox's id: the page's
+    # first JMAP request is its only one, even in a browser that never signed in here
+    assert body["jmapSession"] == json.loads(data), body
     r, data = request(server, "GET", "/webmail/session", headers={"Cookie": cookie})
     assert r.status == 200 and json.loads(data)["csrf"] == csrf
-    call = json.dumps({"using": ["urn:ietf:params:jmap:core"],
-                       "methodCalls": [["Core/echo", {"x": 1}, "0"]]})
-    r, _ = request(server, "POST", "/jmap/api/", call, good)
+    assert "jmapSession" not in json.loads(data)  # only a sign-in's answer
+    call = json.dumps({"using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
+                       "methodCalls": [["Core/echo", {"x": 1}, "0"],
+                                       ["Mailbox/get", {"accountId": body["jmapSession"][
+                                           "primaryAccounts"]["urn:ietf:params:jmap:mail"],
+                                           "properties": ["role"]}, "1"]]})
+    r, data = request(server, "POST", "/jmap/api/", call, good)
     assert r.status == 200
+    [inbox] = [m["id"] for m in json.loads(data)["methodResponses"][1][1]["list"]
+               if m["role"] == "inbox"]
+    assert body["inbox"] == inbox, body
     # A state-changing request with the cookie but without the CSRF token, with a wrong one,
     # or from another origin is refused before anything runs.
     for drop, value in (("X-Wharf-CSRF", None), ("X-Wharf-CSRF", "0" * 64),

@@ -84,7 +84,7 @@ async function signIn(ev) {
     });
     const j = await r.json().catch(() => ({}));
     if (!r.ok) { text($('signin-error'), j.error || `sign-in failed (${r.status})`); return; }
-    await start(j.account, j.csrf);
+    await start(j.account, j.csrf, j);
   } catch (e) {
     text($('signin-error'), String(e.message || e));
   } finally {
@@ -110,16 +110,18 @@ async function guard(p) {
 // folders and the Inbox's first page in one request (a mailbox id never changes).
 const INBOX_KEY = (account) => `wharf.inbox.${account}`;
 
-async function start(account, csrf) {
+// signedIn: the sign-in's answer, which may carry the JMAP session resource and the Inbox's
+// id (a first sign-in in this browser then needs no more than one request to its rows).
+async function start(account, csrf, signedIn = {}) {
   st.account = account;
   st.jmap = new Jmap(csrf);
-  await st.jmap.init(account);
+  await st.jmap.init(account, signedIn.jmapSession);
   $('signin').hidden = true;
   $('app').hidden = false;
   text($('who'), account);
   // folders, identities, settings and (when this browser knows the Inbox) the Inbox's first
   // page in one request: one round trip to the rows on screen
-  const guess = localStorage.getItem(INBOX_KEY(account));
+  const guess = localStorage.getItem(INBOX_KEY(account)) || signedIn.inbox;
   st.jmap.onSession = () => guard(reloadSession());
   const calls = [...mailboxCalls(), ...IDENTITY_CALLS, ...SETTINGS_CALLS];
   if (guess) {
@@ -136,7 +138,7 @@ async function start(account, csrf) {
     // a folder gone or a session resource out of date: ask again without them
     localStorage.removeItem(INBOX_KEY(account));
     st.jmap.forget();
-    return start(account, csrf);
+    return start(account, csrf); // without the sign-in's guesses either
   }
   applyMailboxes(r);
   applyIdentities(r);

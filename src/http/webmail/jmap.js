@@ -19,13 +19,17 @@ export class Jmap {
 
   // The session resource (RFC 8620 2) of account: kept for this tab (sessionStorage), so a
   // reload goes straight to its first JMAP request. It names URLs and the account, no secret;
-  // this.cached says it came from there (forget() drops it: the caller asks again when a call
-  // made with it fails).
-  async init(account) {
+  // this.cached says it came from there or from given (the sign-in's answer carries it), and
+  // forget() drops it: the caller asks again when a call made with it fails.
+  async init(account, given) {
     const key = `wharf.jmap-session.${account}`;
     this.sessionKey = key;
     let s = null;
     try { s = JSON.parse(sessionStorage.getItem(key)); } catch { s = null; }
+    if (!(s && s.primaryAccounts) && given && given.primaryAccounts) {
+      s = given;
+      sessionStorage.setItem(key, JSON.stringify(s));
+    }
     this.cached = !!(s && s.primaryAccounts);
     if (!this.cached) {
       const r = await fetch('/.well-known/jmap', { credentials: 'same-origin', headers: { 'X-Wharf-CSRF': this.csrf } });
