@@ -152,43 +152,49 @@ static void base_url(struct http_request *req, struct buf *out)
 
 /* ---- routes ---- */
 
-static void session_route(struct http_request *req, struct http_response *res, void *arg)
+/* user's session resource (RFC 8620 2) as seen through req's URL; NULL on trouble. */
+static json_t *session_of(struct http_request *req, const char *user)
 {
     struct buf base = BUF_INIT;
     base_url(req, &base);
     cache_used();
     json_t *s;
-    if (jmap_session_json(&jh.j, http_request_user(req), base.data, &s) == 0)
+    if (jmap_session_json(&jh.j, user, base.data, &s) != 0)
+        s = NULL;
+    buf_free(&base);
+    return s;
+}
+
+static void session_route(struct http_request *req, struct http_response *res, void *arg)
+{
+    json_t *s = session_of(req, http_request_user(req));
+    if (s != NULL)
         send_json(res, 200, s);
     else
         http_response_text(res, 500, "session unavailable");
-    buf_free(&base);
 }
 
 void jmap_routes_start_info(struct http_request *req, const char *user, json_t *into)
 {
     if (http_proxy_enabled())
         return; /* the home server's answers are the ones to give */
-    struct buf base = BUF_INIT, err = BUF_INIT;
-    base_url(req, &base);
-    cache_used();
-    json_t *s;
+    json_t *s = session_of(req, user);
+    if (s == NULL)
+        return;
+    json_object_set_new(into, "jmapSession", s);
+    /* the list, not a lookup: a first sign-in makes the account's folders */
+    struct buf err = BUF_INIT;
     struct store_mailbox *l;
     size_t n;
-    if (jmap_session_json(&jh.j, user, base.data, &s) == 0) {
-        json_object_set_new(into, "jmapSession", s);
-        /* the list, not a lookup: a first sign-in makes the account's folders */
-        if (store_mailbox_list(jh.j.store, user, &l, &n, &err) == 0) {
-            for (size_t i = 0; i < n; i++)
-                if (strcmp(l[i].name, STORE_INBOX) == 0) {
-                    char sid[32];
-                    jmap_mailbox_id(l[i].id, sid);
-                    json_object_set_new(into, "inbox", json_string(sid));
-                }
-            store_mailbox_list_free(l, n);
-        }
+    if (store_mailbox_list(jh.j.store, user, &l, &n, &err) == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(l[i].name, STORE_INBOX) == 0) {
+                char sid[32];
+                jmap_mailbox_id(l[i].id, sid);
+                json_object_set_new(into, "inbox", json_string(sid));
+            }
+        store_mailbox_list_free(l, n);
     }
-    buf_free(&base);
     buf_free(&err);
 }
 

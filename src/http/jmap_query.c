@@ -832,6 +832,24 @@ struct thread_set {
     size_t mask;
 };
 
+/* Room for n ids; none when !on (a query that does not collapse: no set). */
+static void thread_set_init(struct thread_set *t, bool on, size_t n)
+{
+    *t = (struct thread_set){NULL, NULL, 0};
+    if (!on)
+        return;
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    *t = (struct thread_set){xcalloc(cap, sizeof(*t->id)), xcalloc(cap, sizeof(*t->used)), cap - 1};
+}
+
+static void thread_set_free(struct thread_set *t)
+{
+    free(t->id);
+    free(t->used);
+}
+
 static bool thread_set_add(struct thread_set *t, int64_t id)
 {
     size_t i = ((uint64_t)id * 0x9E3779B97F4A7C15ull >> 20) & t->mask;
@@ -952,19 +970,12 @@ static int walk_query(struct jmap_req *r, const struct qrun *qr, const struct si
         return rc < 0 ? -1 : 0;
     struct walk w = {sf, sys, {NULL, NULL, 0}, qr->collapse, NULL, 0, need};
     w.ids = xcalloc(need + 1, sizeof(*w.ids));
-    if (qr->collapse) {
-        size_t cap = 16;
-        while (cap < 2 * need)
-            cap *= 2;
-        w.ts = (struct thread_set){xcalloc(cap, sizeof(*w.ts.id)), xcalloc(cap, sizeof(*w.ts.used)),
-                                   cap - 1};
-    }
+    thread_set_init(&w.ts, qr->collapse, need);
     struct store_dates_ask ask = {STORE_DATES_MAILBOX, r->user, sf->mailbox,
                                   !qr->sk.k[0].asc,    NULL,    0};
     if (need > 0)
         rc = store_dates(r->j->store, &ask, walk_row, &w, err);
-    free(w.ts.id);
-    free(w.ts.used);
+    thread_set_free(&w.ts);
     if (rc != 0) {
         free(w.ids);
         return -1;
@@ -1044,19 +1055,12 @@ static int probe_query(struct jmap_req *r, const struct qrun *qr, const struct s
         if (ne > 1)
             qsort_r(e, ne, sizeof(*e), email_order, &sk);
         ids = xcalloc(ne + 1, sizeof(*ids));
-        struct thread_set ts = {NULL, NULL, 0};
-        if (qr->collapse) {
-            size_t cap = 16;
-            while (cap < 2 * ne)
-                cap *= 2;
-            ts = (struct thread_set){xcalloc(cap, sizeof(*ts.id)), xcalloc(cap, sizeof(*ts.used)),
-                                     cap - 1};
-        }
+        struct thread_set ts;
+        thread_set_init(&ts, qr->collapse, ne);
         for (size_t i = 0; i < ne; i++)
             if (!qr->collapse || thread_set_add(&ts, e[i].c[0].thread))
                 memcpy(ids[nk++], e[i].c[0].m.blob, 65);
-        free(ts.id);
-        free(ts.used);
+        thread_set_free(&ts);
     }
     for (size_t i = 0; i < u; i++)
         store_account_messages_free(copies[i], ncopies[i]);
@@ -1141,19 +1145,12 @@ static int cold_query(struct jmap_req *r, uint64_t st, const struct qrun *qr, ch
         qsort_r(k, n, sizeof(*k), cold_key_order, &cs);
     char(*ids)[65] = xcalloc(n + 1, sizeof(*ids));
     size_t nk = 0;
-    struct thread_set ts = {NULL, NULL, 0};
-    if (qr->collapse) {
-        size_t cap = 16;
-        while (cap < 2 * n)
-            cap *= 2;
-        ts = (struct thread_set){xcalloc(cap, sizeof(*ts.id)), xcalloc(cap, sizeof(*ts.used)),
-                                 cap - 1};
-    }
+    struct thread_set ts;
+    thread_set_init(&ts, qr->collapse, n);
     for (size_t i = 0; i < n; i++)
         if (!qr->collapse || thread_set_add(&ts, k[i].thread))
             memcpy(ids[nk++], c->blobs[k[i].copy], 65);
-    free(ts.id);
-    free(ts.used);
+    thread_set_free(&ts);
     free(k);
     *ids_r = ids;
     *n_r = nk;

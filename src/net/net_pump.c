@@ -64,26 +64,25 @@ void net_pump_kick(struct net_pump *u)
     event_active(u->rd, EV_READ, 0);
 }
 
+/* ev added or deleted as want says, *on recording which (no epoll_ctl when it stays). */
+static void event_want(struct event *ev, bool *on, bool want)
+{
+    if (want == *on)
+        return;
+    if (want)
+        event_add(ev, NULL);
+    else
+        event_del(ev);
+    *on = want;
+}
+
 /* The events as the state asks. */
 static void pump_arm(struct net_pump *u)
 {
     bool live = u->on && !u->stopped && !u->failed;
-    bool reading = live && (u->want_read || u->write_wants_read);
-    bool writing = live && ((u->wlen > 0 && !u->write_wants_read) || u->read_wants_write);
-    if (reading != u->rd_on) {
-        if (reading)
-            event_add(u->rd, NULL);
-        else
-            event_del(u->rd);
-        u->rd_on = reading;
-    }
-    if (writing != u->wr_on) {
-        if (writing)
-            event_add(u->wr, NULL);
-        else
-            event_del(u->wr);
-        u->wr_on = writing;
-    }
+    event_want(u->rd, &u->rd_on, live && (u->want_read || u->write_wants_read));
+    event_want(u->wr, &u->wr_on,
+               live && ((u->wlen > 0 && !u->write_wants_read) || u->read_wants_write));
 }
 
 void net_pump_start(struct net_pump *u)
