@@ -21,4 +21,31 @@ static inline int mime_hexval(char c)
     return hex_value(c);
 }
 
+/* RFC 2045 token character: printable ASCII other than space and tspecials. */
+static inline bool mime_is_token_char(unsigned char c)
+{
+    if (c <= ' ' || c >= 127)
+        return false;
+    switch (c) {
+    case '(':
+    case ')':
+    case '<':
+    case '>':
+    case '@':
+    case ',':
+    case ';':
+    case ':':
+    case '\\':
+    case '"':
+    case '/':
+    case '[':
+    case ']':
+    case '?':
+    case '=':
+        return false;
+    default:
+        return true;
+    }
+}
+
 #endif

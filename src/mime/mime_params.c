@@ -53,31 +53,7 @@ static size_t skip_cfws(struct slice s, size_t i)
 /* RFC 2231 attribute-char: a token char other than '*', '\'' and '%'. */
 static bool is_attr_char(unsigned char c)
 {
-    if (c <= ' ' || c >= 127)
-        return false;
-    switch (c) {
-    case '(':
-    case ')':
-    case '<':
-    case '>':
-    case '@':
-    case ',':
-    case ';':
-    case ':':
-    case '\\':
-    case '"':
-    case '/':
-    case '[':
-    case ']':
-    case '?':
-    case '=':
-    case '*':
-    case '\'':
-    case '%':
-        return false;
-    default:
-        return true;
-    }
+    return mime_is_token_char(c) && c != '*' && c != '\'' && c != '%';
 }
 
 /* A lenient unquoted value: anything visible up to ';' (8-bit included). */

@@ -13,6 +13,7 @@
  * few bytes per part and per header field, or fail on any input.
  */
 #include "mime/mime.h"
+#include "mime/mime_chars.h"
 
 #include "base/alloc.h"
 #include "base/config.h"
@@ -204,33 +205,6 @@ static void header_parse(struct parser *ps, struct mime_part *p)
     p->bare_at_body = ps->bare;
 }
 
-/* RFC 2045 token character. */
-static bool is_token_char(unsigned char c)
-{
-    if (c <= ' ' || c >= 127)
-        return false;
-    switch (c) {
-    case '(':
-    case ')':
-    case '<':
-    case '>':
-    case '@':
-    case ',':
-    case ';':
-    case ':':
-    case '\\':
-    case '"':
-    case '/':
-    case '[':
-    case ']':
-    case '?':
-    case '=':
-        return false;
-    default:
-        return true;
-    }
-}
-
 /* type "/" subtype from a raw Content-Type value; false when unusable. */
 static bool ctype_split(struct slice raw, struct slice *type_r, struct slice *sub_r)
 {
@@ -239,7 +213,7 @@ static bool ctype_split(struct slice raw, struct slice *type_r, struct slice *su
     while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
         i++;
     size_t t0 = i;
-    while (i < n && is_token_char(s[i]))
+    while (i < n && mime_is_token_char(s[i]))
         i++;
     size_t t1 = i;
     while (i < n && (s[i] == ' ' || s[i] == '\t'))
@@ -250,7 +224,7 @@ static bool ctype_split(struct slice raw, struct slice *type_r, struct slice *su
     while (i < n && (s[i] == ' ' || s[i] == '\t'))
         i++;
     size_t s0 = i;
-    while (i < n && is_token_char(s[i]))
+    while (i < n && mime_is_token_char(s[i]))
         i++;
     if (i == s0)
         return false;
