@@ -300,13 +300,13 @@ int sq_message_set_cache(struct store *s, const char *owner, int64_t mailbox_id,
     return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_error(s, "cache", err);
 }
 
-/* Expunges one message (in the caller's write transaction); *found_r false if absent. */
-static int expunge_one(struct store *s, const char *owner, int64_t mbid, uint32_t uid,
-                       bool *found_r, struct buf *err)
+/* Runs sql (a statement on one message: mailbox_id = ?, uid = ?, answering its blob and
+ * size) and hands back both: 1 and *hash_r (the caller frees it), 0 if there is no such
+ * message, -1 on error. */
+static int blob_of_row(struct store *s, const char *sql, int64_t mbid, uint32_t uid, char **hash_r,
+                       int64_t *size_r, const char *what, struct buf *err)
 {
-    *found_r = false;
-    sqlite3_stmt *st = sq_stmt(
-        s, "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING blob, size", err);
+    sqlite3_stmt *st = sq_stmt(s, sql, err);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, mbid);
@@ -315,24 +315,39 @@ static int expunge_one(struct store *s, const char *owner, int64_t mbid, uint32_
     if (rc == SQLITE_DONE)
         return 0;
     if (rc != SQLITE_ROW)
-        return sq_db_error(s, "expunge", err);
-    *found_r = true;
-    char *hash = xstrdup((const char *)sqlite3_column_text(st, 0));
-    int64_t size = sqlite3_column_int64(st, 1);
+        return sq_db_error(s, what, err);
+    *hash_r = xstrdup((const char *)sqlite3_column_text(st, 0));
+    *size_r = sqlite3_column_int64(st, 1);
     sqlite3_reset(st);
+    return 1;
+}
+
+/* Expunges one message (in the caller's write transaction); *found_r false if absent. */
+static int expunge_one(struct store *s, const char *owner, int64_t mbid, uint32_t uid,
+                       bool *found_r, struct buf *err)
+{
+    char *hash;
+    int64_t size;
+    int r =
+        blob_of_row(s, "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING blob, size",
+                    mbid, uid, &hash, &size, "expunge", err);
+    *found_r = r == 1;
+    if (r != 1)
+        return r;
     uint64_t modseq;
     bool hold = s->opt.expunge_hold > 0;
-    int r = sq_modseq_next(s, mbid, &modseq, err);
+    r = sq_modseq_next(s, mbid, &modseq, err);
     if (r == 0 && !hold)
         r = sq_blob_unref(s, hash, err);
     if (r == 0)
         r = sq_quota_add(s, owner, -size, -1, err);
     /* The log row keeps the body's reference (hold) until sq_gc drops it. */
-    st = r != 0 ? NULL
-                : sq_stmt(s,
-                          "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq, blob, at)"
-                          " VALUES(?, ?, ?, ?, ?)",
-                          err);
+    sqlite3_stmt *st =
+        r != 0 ? NULL
+               : sq_stmt(s,
+                         "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq, blob, at)"
+                         " VALUES(?, ?, ?, ?, ?)",
+                         err);
     if (st == NULL) {
         free(hash);
         return -1;
@@ -354,24 +369,16 @@ static int expunge_one(struct store *s, const char *owner, int64_t mbid, uint32_
 static int copy_one(struct store *s, const char *owner, int64_t from, uint32_t uid, int64_t to,
                     uint32_t new_uid, bool *found_r, struct buf *err)
 {
-    *found_r = false;
-    sqlite3_stmt *st =
-        sq_stmt(s, "SELECT blob, size FROM messages WHERE mailbox_id = ? AND uid = ?", err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, from);
-    sqlite3_bind_int64(st, 2, uid);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    if (rc != SQLITE_ROW)
-        return sq_db_error(s, "copy", err);
-    *found_r = true;
-    char *hash = xstrdup((const char *)sqlite3_column_text(st, 0));
-    int64_t size = sqlite3_column_int64(st, 1);
-    sqlite3_reset(st);
+    char *hash;
+    int64_t size;
+    int r = blob_of_row(s, "SELECT blob, size FROM messages WHERE mailbox_id = ? AND uid = ?", from,
+                        uid, &hash, &size, "copy", err);
+    *found_r = r == 1;
+    if (r != 1)
+        return r;
     uint64_t modseq;
-    int r = sq_modseq_next(s, to, &modseq, err);
+    sqlite3_stmt *st;
+    r = sq_modseq_next(s, to, &modseq, err);
     if (r == 0 && (st = sq_stmt(s,
                                 "INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords,"
                                 " internaldate, size, blob, envelope, bodystructure, search,"
