@@ -164,7 +164,7 @@ static void job_free(struct job *j)
 static void log_safe(struct buf *out, const char *s)
 {
     size_t i = 0;
-    for (; s[i] && i < AUTH_LOG_USER_MAX; i++) {
+    for (; i < AUTH_LOG_USER_MAX && s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
         buf_append_byte(out, (c < 0x21 || c > 0x7e || c == '<' || c == '>') ? '?' : (char)c);
     }

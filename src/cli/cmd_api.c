@@ -102,7 +102,7 @@ static bool run(struct api *a, const char *const *args, const char *input, struc
             _exit(EX_OSERR);
         char *argv[API_MAX_ARGS + 1];
         int argc = 0;
-        while (args[argc] && argc < API_MAX_ARGS) {
+        while (argc < API_MAX_ARGS && args[argc]) {
             argv[argc] = xstrdup(args[argc]);
             argc++;
         }

@@ -199,7 +199,7 @@ static int indexed_has(struct qctx *q, const struct jmap_view_email *e, unsigned
     }
     if (!a->indexed)
         return q->failed ? 0 : -1;
-    struct store_text_hit key;
+    struct store_text_hit key = {0};
     memcpy(key.blob, e->c[0].m.blob, sizeof(key.blob));
     return a->n && bsearch(&key, a->hits, a->n, sizeof(*a->hits), hit_order) != NULL;
 }
