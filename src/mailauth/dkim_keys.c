@@ -361,7 +361,8 @@ int dkim_records(const struct wharf_config *cfg, const char *domain, struct buf 
         }
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), cmp_str);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         struct buf path = BUF_INIT, txt = BUF_INIT;
