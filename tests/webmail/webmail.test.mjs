@@ -307,6 +307,10 @@ test('the webmail end to end', async (t) => {
       await page.locator('#r-text', { hasText: 'UTF-8' }).waitFor();
     });
     await page.screenshot({ path: `${SHOTS}/bad-charsets.png` });
+    // the attachment marker is drawn (an svg), not a character the fonts may lack; told in the label
+    assert.equal(await row(page, 'Survey data (big)').locator('.marks svg.clip').count(), 1);
+    assert.match(await row(page, 'Survey data (big)').getAttribute('aria-label'), /with attachment/);
+    assert.equal(await row(page, 'One long line').locator('.marks svg').count(), 0);
     for (const subject of ['Survey data (big)', 'Many parts', 'One long line', 'bad charsets']) {
       await row(page, subject).click();
       await page.locator('#r-subject', { hasText: subject.replace(/ \(big\)/, '') }).waitFor();

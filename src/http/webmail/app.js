@@ -644,6 +644,20 @@ function renderRows() {
   }
 }
 
+// A paperclip drawn, not a character: no font the system is sure to have holds one
+// (Debian's DejaVu has neither U+1F4CE nor U+2398: a missing-glyph box).
+function clipIcon() {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 16 16');
+  svg.setAttribute('class', 'clip');
+  svg.setAttribute('aria-hidden', 'true'); // the row's label says "with attachment"
+  const p = document.createElementNS(ns, 'path');
+  p.setAttribute('d', 'M10.5 4.5v6.5a2.5 2.5 0 0 1-5 0V3.5a1.5 1.5 0 0 1 3 0V10a.5.5 0 0 1-1 0V4.5');
+  svg.append(p);
+  return svg;
+}
+
 function row(e, i) {
   const d = document.createElement('div');
   d.className = 'row';
@@ -654,12 +668,12 @@ function row(e, i) {
   if (!kw.$seen) d.classList.add('unread');
   d.setAttribute('aria-selected', String(st.selAll || st.sel.has(e.id)));
   const from = (e.from && e.from[0]) ? (e.from[0].name || e.from[0].email) : '';
-  const marks = `${kw.$flagged ? '⚑' : ''}${e.hasAttachment ? '⎘' : ''}`;
   const n = threadOf(e.id).length;
   d.setAttribute('aria-label', `${kw.$seen ? '' : 'Unread, '}${kw.$flagged ? 'flagged, ' : ''}${e.hasAttachment ? 'with attachment, ' : ''}${n > 1 ? `${n} messages, ` : ''}from ${from}: ${e.subject || '(no subject)'}`);
   const l1 = document.createElement('div'); l1.className = 'line';
   const f = document.createElement('span'); f.className = 'from'; text(f, from);
-  const m = document.createElement('span'); m.className = 'marks'; text(m, marks);
+  const m = document.createElement('span'); m.className = 'marks'; text(m, kw.$flagged ? '⚑' : '');
+  if (e.hasAttachment) m.append(clipIcon());
   const t = document.createElement('time'); text(t, fmtDate(e.receivedAt));
   l1.append(f);
   if (n > 1) { const c = document.createElement('span'); c.className = 'thread-count'; text(c, n); l1.append(c); }
