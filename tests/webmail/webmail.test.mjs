@@ -376,6 +376,13 @@ test('the webmail end to end', async (t) => {
     console.log(`# live: sent to on screen in ${ms} ms`);
     await bobPage.waitForFunction(() => document.title === '(1) Wharf Mail');
     await bobPage.screenshot({ path: `${SHOTS}/phone-list.png` });
+    // at 360 px every control of the bar is on screen (Sign out too) and nothing scrolls sideways
+    const off = await bobPage.evaluate(() => [...document.querySelectorAll('.bar button, .bar input')]
+      .filter((e) => e.offsetParent !== null)
+      .filter((e) => { const r = e.getBoundingClientRect(); return r.left < 0 || r.right > window.innerWidth; })
+      .map((e) => e.getAttribute('aria-label') || e.id));
+    assert.deepEqual(off, [], `off screen at 360 px: ${off.join(', ')}`);
+    assert.ok(await bobPage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
     await row(bobPage, 'Lunch on the site').click();
     await bobPage.locator('#r-text', { hasText: 'Sandwiches at noon' }).waitFor();
     await bobPage.locator('#r-attachments a', { hasText: 'menu.txt' }).waitFor();
