@@ -42,12 +42,22 @@ function parseAddrs(s) {
 function zone() {
   return (st.settings && st.settings.timeZone) || undefined;
 }
+// A row's date through formatters made once per zone (what toLocaleDateString and
+// toLocaleTimeString make on every call: three per row, the list's costliest step).
+const rowFormats = new Map();
 function fmtDate(iso) {
+  const z = zone();
+  let f = rowFormats.get(z);
+  if (!f) {
+    f = {
+      day: new Intl.DateTimeFormat('en-CA', { timeZone: z }),
+      time: new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', timeZone: z }),
+      date: new Intl.DateTimeFormat([], { timeZone: z }),
+    };
+    rowFormats.set(z, f);
+  }
   const d = new Date(iso);
-  const day = (x) => x.toLocaleDateString('en-CA', { timeZone: zone() });
-  return day(d) === day(new Date())
-    ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', timeZone: zone() })
-    : d.toLocaleDateString([], { timeZone: zone() });
+  return f.day.format(d) === f.day.format(new Date()) ? f.time.format(d) : f.date.format(d);
 }
 function fmtFull(iso) {
   return new Date(iso).toLocaleString([], { timeZone: zone(), timeZoneName: 'short' });
@@ -67,6 +77,9 @@ function showSignIn(msg) {
   text($('signin-error'), msg || '');
   document.title = 'Wharf Mail';
   $('signin-user').focus();
+  // while the form waits for the user: the list's date formatters made (the first one in a
+  // browser process loads the locale's data, tens of ms), not after the sign-in
+  (window.requestIdleCallback || setTimeout)(() => fmtDate(new Date().toISOString()));
 }
 
 async function signIn(ev) {
@@ -116,23 +129,27 @@ async function start(account, csrf, signedIn = {}) {
   st.account = account;
   st.jmap = new Jmap(csrf);
   await st.jmap.init(account, signedIn.jmapSession);
-  $('signin').hidden = true;
-  $('app').hidden = false;
-  text($('who'), account);
   // folders, identities, settings and (when this browser knows the Inbox) the Inbox's first
   // page in one request: one round trip to the rows on screen
   const guess = localStorage.getItem(INBOX_KEY(account)) || signedIn.inbox;
   st.jmap.onSession = () => guard(reloadSession());
   const calls = [...mailboxCalls(), ...IDENTITY_CALLS, ...SETTINGS_CALLS];
+  if (guess) calls.push(...pageCalls(0, true, 'p', guess));
+  // sent before the app is drawn: its first drawing (style, layout) happens while the
+  // server answers, not before the request leaves
+  const answer = st.jmap.call(calls);
+  fmtDate(new Date().toISOString()); // a reload's date formatters made meanwhile too
+  $('signin').hidden = true;
+  $('app').hidden = false;
+  text($('who'), account);
   if (guess) {
     showMailbox(guess);
     st.pages.add(0);
-    calls.push(...pageCalls(0, true, 'p'));
   }
   const gen = st.gen;
   let r;
   try {
-    r = await st.jmap.call(calls);
+    r = await answer;
   } catch (e) {
     if (e instanceof AuthError || !(guess || st.jmap.cached)) throw e;
     // a folder gone or a session resource out of date: ask again without them
@@ -509,8 +526,10 @@ async function deleteFolder() {
 // ---- the message list: Email/query pages on demand, only the visible rows in the DOM ----
 
 // The list shows a folder, or a search (st.search: the JMAP filter) in it or everywhere.
-function listFilter() {
-  return { operator: 'AND', conditions: [st.search || { inMailbox: st.current }, { notKeyword: SETTINGS_KW }] };
+// (mailbox: that folder's list instead, for a request made before the folder is shown)
+function listFilter(mailbox) {
+  const where = mailbox ? { inMailbox: mailbox } : st.search || { inMailbox: st.current };
+  return { operator: 'AND', conditions: [where, { notKeyword: SETTINGS_KW }] };
 }
 
 // "from:ann to:bob subject:plan crane" -> a JMAP FilterOperator (RFC 8621 4.4.1); quotes keep spaces.
@@ -597,9 +616,9 @@ async function fetchPage(n, withTotal) {
 }
 
 // Page n of the list as three calls (tags suffixed by tag: several pages in one request).
-function pageCalls(n, withTotal, tag) {
+function pageCalls(n, withTotal, tag, mailbox) {
   return [
-    ['Email/query', { filter: listFilter(), sort: [st.sort], collapseThreads: true, position: n * PAGE, limit: PAGE, calculateTotal: !!withTotal }, `q${tag}`],
+    ['Email/query', { filter: listFilter(mailbox), sort: [st.sort], collapseThreads: true, position: n * PAGE, limit: PAGE, calculateTotal: !!withTotal }, `q${tag}`],
     ['Email/get', { '#ids': { resultOf: `q${tag}`, name: 'Email/query', path: '/ids' }, properties: LIST_PROPS }, `g${tag}`],
     ['Thread/get', { '#ids': { resultOf: `g${tag}`, name: 'Email/get', path: '/list/*/threadId' } }, `t${tag}`],
   ];
