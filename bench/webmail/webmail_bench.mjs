@@ -35,14 +35,34 @@ function timed(page, kind, x) {
       inbox: [() => folder('Inbox'), () => firstSubject() !== null && !firstSubject().startsWith('project note')],
     };
     const [act, cond] = steps[k];
+    performance.clearResourceTimings();
     const t0 = performance.now();
     const limit = setTimeout(() => reject(new Error(`timeout: ${k}`)), 30000);
     act();
     const check = () => {
-      if (cond()) { clearTimeout(limit); resolve(performance.now() - t0); } else requestAnimationFrame(check);
+      if (cond()) {
+        clearTimeout(limit);
+        window.benchStep = { t0, t1: performance.now() };
+        resolve(performance.now() - t0);
+      } else requestAnimationFrame(check);
     };
     requestAnimationFrame(check);
   }), [kind, x]);
+}
+
+// The last sign-in's parts, from the page's Resource Timing: the click to the sign-in request
+// sent, that request to its answer (the server: password check, session), the page to its
+// first JMAP request sent, that request to its answer (the server), the page to the rows painted.
+function signinParts(page) {
+  return page.evaluate(() => {
+    const { t0, t1 } = window.benchStep;
+    const res = performance.getEntriesByType('resource');
+    const s = res.find((e) => e.name.endsWith('/webmail/session'));
+    const j = s && res.find((e) => e.name.includes('/jmap/api') && e.startTime >= s.responseEnd);
+    if (!j) return null;
+    return [s.requestStart - t0, s.responseEnd - s.requestStart, j.requestStart - s.responseEnd,
+      j.responseEnd - j.requestStart, t1 - j.responseEnd].map((x) => Math.round(x));
+  });
 }
 
 function report(name, times, target) {
@@ -57,7 +77,7 @@ const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { widt
 const page = await ctx.newPage();
 page.on('pageerror', (e) => console.log(`# page error: ${e}`));
 page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) console.log(`# console: ${m.text()}`); });
-const r = { signin: [], reload: [], middle: [], open: [], other: [], back: [], live: [] };
+const r = { parts: [], signin: [], reload: [], middle: [], open: [], other: [], back: [], live: [] };
 for (let k = 0; k < ROUNDS; k++) {
   // sign-in (the password check included) to the Inbox's first rows on screen
   await ctx.clearCookies();
@@ -65,6 +85,7 @@ for (let k = 0; k < ROUNDS; k++) {
   await page.getByLabel('Email address').fill(env.WEBMAIL_USER);
   await page.getByLabel('Password', { exact: true }).fill(env.WEBMAIL_PASSWORD);
   r.signin.push(await timed(page, 'signin'));
+  r.parts.push(await signinParts(page));
   // the app loaded again with its session: page load to the first rows
   const t0 = Date.now();
   await page.reload({ waitUntil: 'commit' });
@@ -106,6 +127,8 @@ console.log(`# ${total} messages in the Inbox, ${ROUNDS} rounds, chromium ${brow
 report('sign-in to the Inbox rendered', r.signin, 300);
 // the first round's is the cold one (a fresh server: no view of the account kept)
 console.log(`# sign-in each round, the first cold: ${r.signin.map((x) => x.toFixed(0)).join(' ')} ms`);
+console.log('# its parts (ms): click to sign-in sent / its answer (server) / page to JMAP sent / its answer (server) / page to rows painted');
+console.log(`#   ${r.parts.map((p) => (p ? p.join('/') : '?')).join('  ')}`);
 report('Inbox rendered again (page load, session)', r.reload, 300);
 report('scroll to the middle, rows on screen', r.middle, 300);
 report('open a message, text on screen', r.open, 300);
