@@ -192,6 +192,23 @@ static void test_mailbox_first_copies(void **state)
     k = (struct store_keyword_cond){0, "proj", true}; /* a whole word only */
     assert_int_equal(store_mailbox_count(s, ALICE, mb.id, false, &k, 1, &n, &err), 0);
     assert_int_equal(n, 0);
+    /* the copies having a keyword, found through the partial index of the copies with words
+     * (schema 22); a flag through messages_date */
+    memset(u, 0, sizeof(u));
+    k = (struct store_keyword_cond){0, "PROJECT", true};
+    struct store_dates_ask ask = {STORE_DATES_KEYWORD, ALICE, 0, true, &k, 1};
+    assert_int_equal(store_dates(s, &ask, walk_uid, u, &err), 0);
+    assert_int_equal(u[8], 1);
+    assert_int_equal(u[0], b);
+    memset(u, 0, sizeof(u));
+    k = (struct store_keyword_cond){0, "proj", true};
+    assert_int_equal(store_dates(s, &ask, walk_uid, u, &err), 0);
+    assert_int_equal(u[8], 0);
+    memset(u, 0, sizeof(u));
+    k = (struct store_keyword_cond){STORE_FLAG_SEEN, "$seen", true};
+    assert_int_equal(store_dates(s, &ask, walk_uid, u, &err), 0);
+    assert_int_equal(u[8], 1);
+    assert_int_equal(u[0], c);
     store_mailbox_free(&mb);
     buf_free(&err);
     store_close(s);

@@ -17,6 +17,8 @@
 #include "base/alloc.h"
 #include "store/store.h"
 
+/* What the keyword index step (21 -> 22) added. */
+#define UNDO_KEYWORD_INDEX "DROP INDEX IF EXISTS messages_keywords;"
 /* What the duplicate copies step (20 -> 21) added. */
 #define UNDO_DUPES                                                                                 \
     "DROP TRIGGER message_dupes_insert; DROP TRIGGER message_dupes_delete;"                        \
@@ -57,7 +59,8 @@ static inline char *make_dir(void)
 
 /* Every step after version 13, newest first: what a test that takes a store back to 13 or
  * older runs before its own undos (a new step goes here, not into each test). */
-#define UNDO_AFTER_13 UNDO_DUPES UNDO_DATE_INDEX UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS
+#define UNDO_AFTER_13                                                                              \
+    UNDO_KEYWORD_INDEX UNDO_DUPES UNDO_DATE_INDEX UNDO_BLOB_ROWS UNDO_TEXT_INDEX UNDO_THREADS
 
 /* Removes dir and frees the name. */
 static inline void rm_dir(char *dir)

@@ -161,6 +161,11 @@ static const char sql_mailbox_asc[] = SQL_DATES
     " AND m.mailbox_id = ?2" SQL_FIRST " ORDER BY m.internaldate, m.created_state, m.blob";
 static const char sql_keyword[] = SQL_DATES " INDEXED BY messages_date ON m.mailbox_id = b.id"
                                             " WHERE b.owner = ?1 AND ?2 = ?2" SQL_KW4;
+/* a keyword word wanted (?3 = 0, ?5 = 1): only the copies having words can have it, and the
+ * partial index messages_keywords holds those alone (schema 22) */
+static const char sql_keyword_word[] = SQL_DATES " INDEXED BY messages_keywords ON"
+                                                 " m.mailbox_id = b.id WHERE b.owner = ?1"
+                                                 " AND ?2 = ?2 AND m.keywords != ''" SQL_KW4;
 static const char sql_thread[] = SQL_DATES " INDEXED BY messages_thread ON m.mailbox_id = b.id"
                                            " WHERE b.owner = ?1 AND m.thread = ?2";
 static const char sql_count[] = "SELECT COUNT(*) FROM mailboxes b JOIN messages m"
@@ -202,7 +207,9 @@ static bool bind_keywords(sqlite3_stmt *st, const struct store_keyword_cond *k, 
 int sq_dates(struct store *s, const struct store_dates_ask *q, store_account_walk_fn *row,
              void *ctx, struct buf *err)
 {
+    bool word = q->by == STORE_DATES_KEYWORD && q->nk > 0 && q->k[0].flag == 0 && q->k[0].want;
     const char *sql = q->by == STORE_DATES_THREAD    ? sql_thread
+                      : word                         ? sql_keyword_word
                       : q->by == STORE_DATES_KEYWORD ? sql_keyword
                       : q->desc                      ? sql_mailbox_desc
                                                      : sql_mailbox_asc;
