@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/offload.h"
 #include "ipc/event.h"
+#include "nntp/nntp_groups.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,9 @@
 struct job {
     struct offload_job oj;
     struct nntp_commit_job pub;
+    char *newsgroups; /* the article's field, checked by the writer */
+    char *user;       /* the poster's account, NULL: anonymous */
+    bool transit;
     char *log;
     size_t batch; /* articles in the commit that held it */
     uint64_t seq; /* which commit (the writer numbers them) */
@@ -66,32 +70,86 @@ static bool tell_once(struct nntp_commit *c, uint64_t seq, const char *mailbox)
     return true;
 }
 
-/* In the writer thread: one transaction, one fdatasync for the whole list. */
+/* In the writer thread: each article's groups, then its posting rights, on this thread's
+ * handle. Its page cache is warm: a commit drops the cache of every other handle of the
+ * database (the loop's), not the one that made it. */
+static void check_batch(struct nntp_commit *c, struct offload_job *list)
+{
+    struct buf err = BUF_INIT;
+    if (store_read_begin(c->store, &err) != 0) {
+        log_error("article writer: read snapshot: %s", buf_cstr(&err)); /* reads one by one */
+        buf_reset(&err);
+    }
+    struct buf why = BUF_INIT;
+    struct nntp_groups groups;
+    bool loaded = nntp_groups_load(c->store, &groups, &err) == 0;
+    if (!loaded)
+        log_error("article writer: cannot list the newsgroups: %s", buf_cstr(&err));
+    for (struct offload_job *j = list; j && loaded; j = j->next) {
+        struct job *jb = OFFLOAD_CONTAINER(j, struct job, oj);
+        const struct nntp_group *g[64];
+        size_t n;
+        buf_reset(&err);
+        buf_reset(&why);
+        int rc = nntp_article_groups(c->store, &groups, slice_from_cstr(jb->newsgroups),
+                                     jb->transit, jb->user, g, sizeof(g) / sizeof(g[0]), &n, &why,
+                                     &err);
+        if (rc < 0)
+            log_error("article writer: rights: %s", buf_cstr(&err));
+        jb->pub.failed = rc < 0;
+        if (rc == 1)
+            jb->pub.refused = xstrdup(buf_cstr(&why));
+        if (rc != 0)
+            continue;
+        jb->pub.t = xcalloc(n, sizeof(*jb->pub.t));
+        for (size_t k = 0; k < n; k++) {
+            jb->pub.t[k].owner = STORE_PUBLIC_OWNER;
+            jb->pub.t[k].mailbox = xstrdup(g[k]->mailbox);
+            jb->pub.t[k].must_exist = true;
+        }
+        jb->pub.n = n;
+    }
+    if (loaded)
+        nntp_groups_free(&groups);
+    else
+        for (struct offload_job *j = list; j; j = j->next)
+            OFFLOAD_CONTAINER(j, struct job, oj)->pub.failed = true;
+    store_read_end(c->store);
+    buf_free(&why);
+    buf_free(&err);
+}
+
+/* In the writer thread: the checks, then one transaction, one fdatasync for the articles
+ * that passed them. */
 static void write_batch(void *arg, struct offload_job *list)
 {
     struct nntp_commit *c = arg;
-    size_t n = 0;
-    for (struct offload_job *j = list; j; j = j->next)
-        n++;
-    struct store_delivery *d = xcalloc(n, sizeof(*d));
+    check_batch(c, list);
+    size_t n = 0, all = 0;
+    for (struct offload_job *j = list; j; j = j->next, all++)
+        n += OFFLOAD_CONTAINER(j, struct job, oj)->pub.n > 0;
+    struct store_delivery *d = xcalloc(n ? n : 1, sizeof(*d));
     size_t i = 0;
-    for (struct offload_job *j = list; j; j = j->next, i++) {
+    for (struct offload_job *j = list; j; j = j->next) {
         struct job *jb = OFFLOAD_CONTAINER(j, struct job, oj);
-        d[i] = (struct store_delivery){.data = buf_slice(&jb->pub.data),
-                                       .targets = jb->pub.t,
-                                       .n_targets = jb->pub.n,
-                                       .unique_msgid = true};
+        if (jb->pub.n == 0)
+            continue;
+        d[i++] = (struct store_delivery){.data = buf_slice(&jb->pub.data),
+                                         .targets = jb->pub.t,
+                                         .n_targets = jb->pub.n,
+                                         .unique_msgid = true};
     }
     struct buf err = BUF_INIT;
-    bool failed = store_deliver(c->store, d, n, &err) != 0;
+    bool failed = n > 0 && store_deliver(c->store, d, n, &err) != 0;
     uint64_t seq = ++c->seq;
     if (failed)
         log_error("cannot store %zu article(s): %s", n, buf_cstr(&err));
     buf_free(&err);
     for (struct offload_job *j = list; j; j = j->next) {
-        OFFLOAD_CONTAINER(j, struct job, oj)->pub.failed = failed;
-        OFFLOAD_CONTAINER(j, struct job, oj)->batch = n;
-        OFFLOAD_CONTAINER(j, struct job, oj)->seq = seq;
+        struct job *jb = OFFLOAD_CONTAINER(j, struct job, oj);
+        jb->pub.failed |= failed && jb->pub.n > 0;
+        jb->batch = all;
+        jb->seq = seq;
     }
     free(d);
 }
@@ -132,6 +190,9 @@ static void job_finish(void *arg, struct offload_job *oj)
         free((char *)j->pub.t[k].mailbox);
     free(j->pub.t);
     buf_free(&j->pub.data);
+    free(j->pub.refused);
+    free(j->newsgroups);
+    free(j->user);
     free(j->log);
     free(j);
 }
@@ -176,19 +237,15 @@ void nntp_commit_free(struct nntp_commit *c)
 }
 
 struct nntp_commit_job *nntp_commit_submit(struct nntp_commit *c, struct buf *data,
-                                           const char *const *mailboxes, size_t n, const char *log,
-                                           nntp_commit_cb cb, void *arg)
+                                           struct slice newsgroups, bool transit, const char *user,
+                                           const char *log, nntp_commit_cb cb, void *arg)
 {
     struct job *j = xcalloc(1, sizeof(*j));
     j->pub.data = *data;
     buf_init(data);
-    j->pub.t = xcalloc(n ? n : 1, sizeof(*j->pub.t));
-    for (size_t k = 0; k < n; k++) {
-        j->pub.t[k].owner = STORE_PUBLIC_OWNER;
-        j->pub.t[k].mailbox = xstrdup(mailboxes[k]);
-        j->pub.t[k].must_exist = true;
-    }
-    j->pub.n = n;
+    j->newsgroups = slice_strdup(newsgroups);
+    j->user = user ? xstrdup(user) : NULL;
+    j->transit = transit;
     j->log = xstrdup(log);
     j->cb = cb;
     j->arg = arg;
