@@ -91,9 +91,9 @@ static void check_batch(struct nntp_commit *c, struct offload_job *list)
         size_t n;
         buf_reset(&err);
         buf_reset(&why);
-        int rc = nntp_article_groups(c->store, &groups, slice_from_cstr(jb->newsgroups),
-                                     jb->transit, jb->user, g, sizeof(g) / sizeof(g[0]), &n, &why,
-                                     &err);
+        int rc =
+            nntp_article_groups(c->store, &groups, slice_from_cstr(jb->newsgroups), jb->transit,
+                                jb->user, g, sizeof(g) / sizeof(g[0]), &n, &why, &err);
         if (rc < 0)
             log_error("article writer: rights: %s", buf_cstr(&err));
         jb->pub.failed = rc < 0;

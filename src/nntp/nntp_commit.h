@@ -34,7 +34,7 @@ struct nntp_commit_job {
     struct store_target *t; /* one per group it went to, #public; statuses set */
     size_t n;
     char *refused; /* why the groups or rights refused it (nothing stored); NULL: not */
-    bool failed; /* the checks or the batch could not be made: nothing of it is stored */
+    bool failed;   /* the checks or the batch could not be made: nothing of it is stored */
 };
 
 /* Starts the writer thread with its own store. NULL with err on failure. */
