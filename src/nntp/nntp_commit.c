@@ -37,6 +37,14 @@ struct nntp_commit {
     struct store *store; /* the writer thread's */
     struct offload *writer;
     uint64_t seq; /* the writer thread's: commits made */
+    /* The writer's: the newsgroups and the rights it looked up, kept while no other handle
+     * has committed (store_data_version at version): only another handle changes a folder,
+     * an anchor or an ACL (this one adds messages, and the counts are not read here). */
+    bool cached;
+    int64_t version;
+    struct nntp_groups groups;
+    struct rights_seen *seen;
+    size_t n_seen;
     /* The loop's: the groups already announced for commit told_seq. A commit's
      * articles finish one after the other, and one event per group and commit
      * tells the others all it holds (a streamed batch is dozens of articles). */
@@ -44,6 +52,75 @@ struct nntp_commit {
     char **told;
     size_t n_told;
 };
+
+/* A right looked up by the writer: user's on g (user NULL: anonymous). */
+struct rights_seen {
+    const struct nntp_group *g;
+    char *user;
+    struct nntp_rights r;
+};
+
+/* Rights remembered, at most this many (then forgotten, and looked up again). */
+#define RIGHTS_SEEN_MAX 256
+
+/* In the writer thread: forgets the groups and rights it kept. */
+static void cache_drop(struct nntp_commit *c)
+{
+    for (size_t i = 0; i < c->n_seen; i++)
+        free(c->seen[i].user);
+    free(c->seen);
+    c->seen = NULL;
+    c->n_seen = 0;
+    if (c->cached)
+        nntp_groups_free(&c->groups);
+    c->cached = false;
+}
+
+/* In the writer thread: user's rights on g, looked up once while the cache holds. */
+static int rights_of(void *arg, const struct nntp_group *g, const char *user, struct nntp_rights *r,
+                     struct buf *err)
+{
+    struct nntp_commit *c = arg;
+    for (size_t i = 0; i < c->n_seen; i++) {
+        const struct rights_seen *v = &c->seen[i];
+        if (v->g == g && (v->user && user ? strcmp(v->user, user) == 0 : v->user == user)) {
+            *r = v->r;
+            return 0;
+        }
+    }
+    if (nntp_group_rights(c->store, g, user, r, err) != 0)
+        return -1;
+    if (c->n_seen == RIGHTS_SEEN_MAX) {
+        for (size_t i = 0; i < c->n_seen; i++)
+            free(c->seen[i].user);
+        c->n_seen = 0;
+    }
+    if (c->seen == NULL)
+        c->seen = xcalloc(RIGHTS_SEEN_MAX, sizeof(*c->seen));
+    c->seen[c->n_seen++] =
+        (struct rights_seen){.g = g, .user = user ? xstrdup(user) : NULL, .r = *r};
+    return 0;
+}
+
+/* In the writer thread: the newsgroups as of now, read again only when another handle
+ * has committed since they were (false: they cannot be listed). */
+static bool groups_now(struct nntp_commit *c, struct buf *err)
+{
+    int64_t v = 0;
+    bool versioned = store_data_version(c->store, &v, err) == 0;
+    if (!versioned) {
+        log_warning("article writer: %s", buf_cstr(err)); /* listed again for each batch */
+        buf_reset(err);
+    }
+    if (versioned && c->cached && v == c->version)
+        return true;
+    cache_drop(c);
+    if (nntp_groups_load(c->store, &c->groups, err) != 0)
+        return false;
+    c->cached = true;
+    c->version = versioned ? v : -1; /* SQLite's data versions are positive */
+    return true;
+}
 
 /* Forgets the groups announced for the last commit. */
 static void told_reset(struct nntp_commit *c)
@@ -81,21 +158,22 @@ static void check_batch(struct nntp_commit *c, struct offload_job *list)
         buf_reset(&err);
     }
     struct buf why = BUF_INIT;
-    struct nntp_groups groups;
-    bool loaded = nntp_groups_load(c->store, &groups, &err) == 0;
+    bool loaded = groups_now(c, &err), trouble = !loaded;
     if (!loaded)
         log_error("article writer: cannot list the newsgroups: %s", buf_cstr(&err));
-    for (struct offload_job *j = list; j && loaded; j = j->next) {
+    for (struct offload_job *j = list; j; j = j->next) {
         struct job *jb = OFFLOAD_CONTAINER(j, struct job, oj);
         const struct nntp_group *g[64];
         size_t n;
         buf_reset(&err);
         buf_reset(&why);
-        int rc =
-            nntp_article_groups(c->store, &groups, slice_from_cstr(jb->newsgroups), jb->transit,
-                                jb->user, g, sizeof(g) / sizeof(g[0]), &n, &why, &err);
-        if (rc < 0)
+        int rc = !loaded ? -1
+                         : nntp_article_groups(&c->groups, slice_from_cstr(jb->newsgroups),
+                                               jb->transit, jb->user, rights_of, c, g,
+                                               sizeof(g) / sizeof(g[0]), &n, &why, &err);
+        if (rc < 0 && loaded)
             log_error("article writer: rights: %s", buf_cstr(&err));
+        trouble |= rc < 0;
         jb->pub.failed = rc < 0;
         if (rc == 1)
             jb->pub.refused = xstrdup(buf_cstr(&why));
@@ -109,11 +187,8 @@ static void check_batch(struct nntp_commit *c, struct offload_job *list)
         }
         jb->pub.n = n;
     }
-    if (loaded)
-        nntp_groups_free(&groups);
-    else
-        for (struct offload_job *j = list; j; j = j->next)
-            OFFLOAD_CONTAINER(j, struct job, oj)->pub.failed = true;
+    if (trouble)
+        cache_drop(c); /* looked up again for the next batch */
     store_read_end(c->store);
     buf_free(&why);
     buf_free(&err);
@@ -231,6 +306,7 @@ void nntp_commit_free(struct nntp_commit *c)
     if (c == NULL)
         return;
     offload_free(c->writer); /* finishes what was submitted */
+    cache_drop(c);
     store_close(c->store);
     told_reset(c);
     free(c);

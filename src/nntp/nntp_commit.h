@@ -6,7 +6,8 @@
  * own (base/offload.h), whatever connection it came on. The writer also
  * checks each article's groups and posting rights just before (its handle's
  * page cache is the one a commit keeps; the store refuses a Message-ID it
- * holds inside the commit). Each article's
+ * holds inside the commit), and keeps the groups and rights it read until
+ * another handle commits (store_data_version). Each article's
  * callback runs on the loop after the commit that holds it, so that a
  * 240/235/239 is only ever written for a committed article. The other
  * processes are told once per commit and group (IPC_EVENT_MAILBOX_CHANGED),

@@ -95,9 +95,10 @@ int nntp_group_rights(struct store *st, const struct nntp_group *grp, const char
     return rc < 0 ? -1 : 0;
 }
 
-int nntp_article_groups(struct store *st, const struct nntp_groups *g, struct slice newsgroups,
-                        bool transit, const char *user, const struct nntp_group **out, size_t max,
-                        size_t *n_r, struct buf *why, struct buf *err)
+int nntp_article_groups(const struct nntp_groups *g, struct slice newsgroups, bool transit,
+                        const char *user, nntp_rights_fn rights, void *arg,
+                        const struct nntp_group **out, size_t max, size_t *n_r, struct buf *why,
+                        struct buf *err)
 {
     struct slice rest = newsgroups, name;
     size_t n = 0;
@@ -112,7 +113,7 @@ int nntp_article_groups(struct store *st, const struct nntp_groups *g, struct sl
         }
         if (!transit) {
             struct nntp_rights r;
-            if (nntp_group_rights(st, grp, user, &r, err) != 0)
+            if (rights(arg, grp, user, &r, err) != 0)
                 return -1;
             if (!r.post) {
                 buf_printf(why, "Posting to %s is not allowed%s", grp->name,
