@@ -240,11 +240,14 @@ static void after_batch(void *arg)
     buf_free(&err);
 }
 
-/* In the loop: the article is committed (or not); its groups are told, then its session. */
+/* In the loop: the article is committed (or not); its session is told, then its groups
+ * (an event to the supervisor) and the log: the answer does not wait for them. */
 static void job_finish(void *arg, struct offload_job *oj)
 {
     struct nntp_commit *c = arg;
     struct job *j = OFFLOAD_CONTAINER(oj, struct job, oj);
+    if (!j->cancelled)
+        j->cb(j->arg, &j->pub);
     size_t stored = 0;
     for (size_t k = 0; k < j->pub.n; k++) {
         if (j->pub.failed || j->pub.t[k].status != STORE_OK)
@@ -259,8 +262,6 @@ static void job_finish(void *arg, struct offload_job *oj)
     }
     if (stored)
         log_info("%s, groups=%zu, size=%zu, batch=%zu", j->log, stored, j->pub.data.len, j->batch);
-    if (!j->cancelled)
-        j->cb(j->arg, &j->pub);
     for (size_t k = 0; k < j->pub.n; k++)
         free((char *)j->pub.t[k].mailbox);
     free(j->pub.t);
