@@ -95,6 +95,51 @@ int nntp_group_rights(struct store *st, const struct nntp_group *grp, const char
     return rc < 0 ? -1 : 0;
 }
 
+int nntp_article_groups(const struct nntp_groups *g, struct slice newsgroups, bool transit,
+                        const char *user, nntp_rights_fn rights, void *arg,
+                        const struct nntp_group **out, size_t max, size_t *n_r, struct buf *why,
+                        struct buf *err)
+{
+    struct slice rest = newsgroups, name;
+    size_t n = 0;
+    *n_r = 0;
+    while (nntp_newsgroups_next(&rest, &name)) {
+        const struct nntp_group *grp = nntp_groups_find(g, name);
+        if (grp == NULL && transit)
+            continue;
+        if (grp == NULL) {
+            buf_printf(why, "No such newsgroup: %.*s", (int)name.len, name.ptr);
+            return 1;
+        }
+        if (!transit) {
+            struct nntp_rights r;
+            if (rights(arg, grp, user, &r, err) != 0)
+                return -1;
+            if (!r.post) {
+                buf_printf(why, "Posting to %s is not allowed%s", grp->name,
+                           user ? "" : " (authenticate first)");
+                return 1;
+            }
+        }
+        bool seen = false;
+        for (size_t i = 0; i < n; i++)
+            seen |= out[i] == grp;
+        if (seen)
+            continue;
+        if (n == max) {
+            buf_append_cstr(why, "Too many newsgroups");
+            return 1;
+        }
+        out[n++] = grp;
+    }
+    if (n == 0) {
+        buf_append_cstr(why, "None of its newsgroups is carried here");
+        return 1;
+    }
+    *n_r = n;
+    return 0;
+}
+
 int nntp_listing_load(struct store *st, const struct nntp_group *grp, struct nntp_listing *l,
                       struct buf *err)
 {

@@ -43,6 +43,18 @@ struct nntp_rights {
 int nntp_group_rights(struct store *st, const struct nntp_group *grp, const char *user,
                       struct nntp_rights *r, struct buf *err);
 
+/* A user's rights on a group for nntp_article_groups (nntp_group_rights, or a memo of it). */
+typedef int (*nntp_rights_fn)(void *arg, const struct nntp_group *grp, const char *user,
+                              struct nntp_rights *r, struct buf *err);
+/* The groups of an article's Newsgroups field it goes to (each once, in order, at most
+ * max): a poster needs every one to exist in g and to allow it posting (rights; user
+ * NULL: anonymous); a peer's article (transit) goes to those that exist. 0 with *n_r
+ * set, 1 refused (why: the reason for the answer), -1 a store error (err). */
+int nntp_article_groups(const struct nntp_groups *g, struct slice newsgroups, bool transit,
+                        const char *user, nntp_rights_fn rights, void *arg,
+                        const struct nntp_group **out, size_t max, size_t *n_r, struct buf *why,
+                        struct buf *err);
+
 /* A group's articles now: numbers (UIDs, ascending) with their sizes. */
 struct nntp_listing {
     uint32_t *num;

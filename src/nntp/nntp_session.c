@@ -986,11 +986,6 @@ static void cmd_transfer(struct nntp_session *s, const struct nntp_command *c)
     read_article(s, NNTP_CMD_IHAVE, "335 Send it; end with <CR-LF>.<CR-LF>");
 }
 
-struct post_groups {
-    const struct nntp_group *g[64];
-    size_t n;
-};
-
 /* "<hex.time@host>" */
 static void new_msgid(struct nntp_session *s, struct buf *out)
 {
@@ -1083,7 +1078,10 @@ static void commit_done(void *arg, const struct nntp_commit_job *job)
     struct pending *p = arg;
     enum verdict v = V_TEMP;
     const char *text = "The store cannot take it now, try again later";
-    if (!job->failed) {
+    if (job->refused) {
+        v = V_REJECT;
+        text = job->refused;
+    } else if (!job->failed) {
         bool ok = false, dup = false;
         for (size_t k = 0; k < job->n; k++) {
             ok |= job->t[k].status == STORE_OK;
@@ -1100,44 +1098,6 @@ static void commit_done(void *arg, const struct nntp_commit_job *job)
     answer_line(&p->answer, p->reading, p->offered, v, text);
     p->job = NULL;
     pending_flush(p->s);
-}
-
-/* The groups of Newsgroups an article goes to: a poster needs every one to exist
- * and allow posting; a peer's article goes to those that exist here. */
-static bool article_groups(struct nntp_session *s, struct slice newsgroups, bool transit,
-                           struct post_groups *pg)
-{
-    struct slice rest = newsgroups, name;
-    pg->n = 0;
-    while (nntp_newsgroups_next(&rest, &name)) {
-        const struct nntp_group *g = nntp_groups_find(&s->groups, name);
-        if (g == NULL && transit)
-            continue;
-        if (g == NULL) {
-            answer(s, V_REJECT, "No such newsgroup: %.*s", (int)name.len, name.ptr);
-            return false;
-        }
-        if (!transit && !rights_of(s, g).post) {
-            answer(s, V_REJECT, "Posting to %s is not allowed%s", g->name,
-                   s->account ? "" : " (authenticate first)");
-            return false;
-        }
-        bool seen = false;
-        for (size_t i = 0; i < pg->n; i++)
-            seen |= pg->g[i] == g;
-        if (seen)
-            continue;
-        if (pg->n == sizeof(pg->g) / sizeof(pg->g[0])) {
-            answer(s, V_REJECT, "Too many newsgroups");
-            return false;
-        }
-        pg->g[pg->n++] = g;
-    }
-    if (pg->n == 0) {
-        answer(s, V_REJECT, "None of its newsgroups is carried here");
-        return false;
-    }
-    return true;
 }
 
 /* RFC 5537 3.5: our Path entry; for a poster, what is missing of Message-ID and
@@ -1170,23 +1130,6 @@ static void article_header(struct nntp_session *s, struct slice a,
     buf_free(&extra);
 }
 
-/* The groups and the history: answered (false) if the article cannot be taken. */
-static bool article_checks(struct nntp_session *s, const struct nntp_article_info *info,
-                           bool transit, struct post_groups *pg)
-{
-    if (!load_groups(s) || !article_groups(s, info->newsgroups, transit, pg))
-        return false;
-    if (info->message_id.ptr) {
-        int have = have_msgid(s, info->message_id);
-        if (have != 0) {
-            answer(s, have < 0 ? V_TEMP : V_REJECT,
-                   have < 0 ? "Try again later" : "Duplicate: that message-id is already here");
-            return false;
-        }
-    }
-    return true;
-}
-
 /* The article is read: checks, headers added, stored, answered. */
 static void article_finish(struct nntp_session *s)
 {
@@ -1217,19 +1160,11 @@ static void article_finish(struct nntp_session *s)
         answer(s, V_REJECT, "Message-ID differs from the one offered");
         return;
     }
-    struct post_groups pg;
-    read_begin(s);
-    bool ok = article_checks(s, &info, transit, &pg);
-    store_read_end(s->srv->store);
-    if (!ok)
-        return;
     struct buf hdr = BUF_INIT, log = BUF_INIT;
     article_header(s, a, &info, transit, &hdr);
-    /* One body, one message per group (the store keeps the body once), committed
-     * with whatever else this worker takes meanwhile; answered once committed. */
-    const char *mbx[sizeof(pg.g) / sizeof(pg.g[0])];
-    for (size_t k = 0; k < pg.n; k++)
-        mbx[k] = pg.g[k]->mailbox;
+    /* The groups and posting rights are checked by the article writer, the history by
+     * the store inside the commit (its handle reads what it wrote from its own cache);
+     * one body, one message per group; answered once committed. */
     buf_printf(&log, "%s: user=<%s>, rip=%s", nntp_cmd_name(s->reading),
                s->account ? s->account : "", net_conn_addr(s->conn));
     flush(s);
@@ -1245,7 +1180,8 @@ static void article_finish(struct nntp_session *s)
         s->pend_head = p;
     s->pend_tail = p;
     s->n_pending++;
-    p->job = nntp_commit_submit(s->srv->commit, &hdr, mbx, pg.n, buf_cstr(&log), commit_done, p);
+    p->job = nntp_commit_submit(s->srv->commit, &hdr, info.newsgroups, transit, s->account,
+                                buf_cstr(&log), commit_done, p);
     buf_free(&hdr);
     buf_free(&log);
 }

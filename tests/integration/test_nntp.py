@@ -153,6 +153,29 @@ def test_group_made_under_the_anchor_inherits_its_acl(news):
     b.quit()
 
 
+def test_rights_and_groups_changed_while_connected_apply_to_the_next_article(news):
+    """The article writer checks groups and posting rights on its own store handle: what
+    the CLI changes between two articles of one connection applies to the second."""
+    b = reader(news, login=BOB)
+    with pytest.raises(nntplib.NNTPTemporaryError) as e:
+        b.post(article(body="refused\r\n"))
+    assert str(e.value).startswith("441") and "not allowed" in str(e.value)
+    news.wharf("acl", "set", "#public", "News/dev", BOB, "lrp")
+    assert b.post(article(body="allowed now\r\n")).startswith("240")
+    with pytest.raises(nntplib.NNTPTemporaryError) as e:
+        b.post(article(groups="comp.wharf.later"))
+    assert str(e.value).startswith("441") and "No such newsgroup" in str(e.value)
+    news.wharf("public", "add", "News/later")
+    news.wharf("acl", "set", "#public", "News/later", BOB, "lrp")
+    assert b.post(article(groups="comp.wharf.later")).startswith("240")
+    news.wharf("acl", "del", "#public", "News/dev", BOB)
+    with pytest.raises(nntplib.NNTPTemporaryError) as e:
+        b.post(article(body="refused again\r\n"))
+    assert str(e.value).startswith("441") and "not allowed" in str(e.value)
+    assert b.group("comp.wharf.dev")[1] == 1 and b.group("comp.wharf.later")[1] == 1
+    b.quit()
+
+
 def test_post_then_read_every_way(news):
     a = reader(news, login=ALICE)
     assert a.post(article(body="line one\r\n.dotted\r\n")).startswith("240")
