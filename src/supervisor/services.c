@@ -18,6 +18,7 @@
 #include "routing/routing.h"
 #include "smtp/smtp.h"
 
+#include <sched.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -228,6 +229,12 @@ unsigned component_worker_count(const struct wharf_config *cfg, const struct com
         return 1;
     if (cfg->workers > 0)
         return (unsigned)cfg->workers;
+    /* The CPUs this process may run on (taskset, a cgroup's cpuset, a container),
+     * not every CPU the machine has: more workers than those only take turns on
+     * them, each waking on its own for its share of the sessions. */
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
 }
