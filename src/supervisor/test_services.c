@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +224,35 @@ static void test_component_enabled(void **state)
     buf_free(&err);
 }
 
+/* workers = 0: one per CPU the server may run on (taskset, a cpuset), not per CPU of the machine. */
+static void test_worker_count_affinity(void **state)
+{
+    (void)state;
+    struct wharf_config cfg;
+    struct buf err = BUF_INIT;
+    assert_int_equal(config_read(&cfg, NULL, NULL, 0, &err), 0);
+    const struct component_def *imap = component_find("imap");
+    cpu_set_t was, one;
+    assert_int_equal(sched_getaffinity(0, sizeof(was), &was), 0);
+    assert_int_equal(component_worker_count(&cfg, imap), (unsigned)CPU_COUNT(&was));
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (CPU_ISSET(c, &was)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    }
+    assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+    assert_int_equal(component_worker_count(&cfg, imap), 1);
+    assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
+    config_free(&cfg);
+    char *three[] = {"workers=3"};
+    assert_int_equal(config_read(&cfg, NULL, three, 1, &err), 0);
+    assert_int_equal(component_worker_count(&cfg, imap), 3);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_portmap_ldap_rows),
         cmocka_unit_test(test_portmap_frontend_and_ldap_tls),
         cmocka_unit_test(test_component_enabled),
+        cmocka_unit_test(test_worker_count_affinity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
