@@ -224,7 +224,8 @@ static void test_component_enabled(void **state)
     buf_free(&err);
 }
 
-/* workers = 0: one per CPU the server may run on (taskset, a cpuset), not per CPU of the machine. */
+/* workers = 0: one per CPU the server may run on (taskset, a cpuset), not per CPU of the machine.
+ */
 static void test_worker_count_affinity(void **state)
 {
     (void)state;
