@@ -5,6 +5,7 @@
 
 import { Jmap, AuthError } from './jmap.js';
 import { sanitize, frameDocument, cidsOf, sanitizeCompose, textToHtml, htmlToText } from './render.js';
+import { t, language, locale, setLanguage, LANGUAGES } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const ROW = 64;         // px per message row (style.css .row)
@@ -42,25 +43,27 @@ function parseAddrs(s) {
 function zone() {
   return (st.settings && st.settings.timeZone) || undefined;
 }
-// A row's date through formatters made once per zone (what toLocaleDateString and
-// toLocaleTimeString make on every call: three per row, the list's costliest step).
+// A row's date through formatters made once per zone and language (what toLocaleDateString
+// and toLocaleTimeString make on every call: three per row, the list's costliest step).
 const rowFormats = new Map();
 function fmtDate(iso) {
   const z = zone();
-  let f = rowFormats.get(z);
+  const key = `${z || ''} ${locale()}`;
+  let f = rowFormats.get(key);
   if (!f) {
+    const l = locale();
     f = {
-      day: new Intl.DateTimeFormat('en-CA', { timeZone: z }),
-      time: new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', timeZone: z }),
-      date: new Intl.DateTimeFormat([], { timeZone: z }),
+      day: new Intl.DateTimeFormat('en-CA', { timeZone: z }), // a day's key, never shown
+      time: new Intl.DateTimeFormat(l, { hour: '2-digit', minute: '2-digit', timeZone: z }),
+      date: new Intl.DateTimeFormat(l, { timeZone: z }),
     };
-    rowFormats.set(z, f);
+    rowFormats.set(key, f);
   }
   const d = new Date(iso);
   return f.day.format(d) === f.day.format(new Date()) ? f.time.format(d) : f.date.format(d);
 }
 function fmtFull(iso) {
-  return new Date(iso).toLocaleString([], { timeZone: zone(), timeZoneName: 'short' });
+  return new Date(iso).toLocaleString(locale(), { timeZone: zone(), timeZoneName: 'short' });
 }
 
 // ---- sign-in ----
@@ -96,7 +99,7 @@ async function signIn(ev) {
       body: JSON.stringify({ username, password }),
     });
     const j = await r.json().catch(() => ({}));
-    if (!r.ok) { text($('signin-error'), j.error || `sign-in failed (${r.status})`); return; }
+    if (!r.ok) { text($('signin-error'), j.error || t('sign-in failed ({status})', { status: r.status })); return; }
     await start(j.account, j.csrf, j);
   } catch (e) {
     text($('signin-error'), String(e.message || e));
@@ -107,13 +110,13 @@ async function signIn(ev) {
 
 async function signOut() {
   await csrfPost('/webmail/signout');
-  showSignIn('Signed out.');
+  showSignIn(t('Signed out.'));
 }
 
 // Any call that meets a 401 goes back to the sign-in form.
 async function guard(p) {
   try { return await p; } catch (e) {
-    if (e instanceof AuthError) showSignIn('Your session has ended: sign in again.');
+    if (e instanceof AuthError) showSignIn(t('Your session has ended: sign in again.'));
     else console.error(e);
     return null;
   }
@@ -157,9 +160,11 @@ async function start(account, csrf, signedIn = {}) {
     st.jmap.forget();
     return start(account, csrf); // without the sign-in's guesses either
   }
+  applySettings(r);
+  // the user's language (from another browser, or a first sign-in here) before the app is drawn
+  if (st.settings.lang !== language()) await useLanguage(st.settings.lang, false);
   applyMailboxes(r);
   applyIdentities(r);
-  applySettings(r);
   const inbox = st.byRole.inbox || st.mailboxes[0];
   if (inbox) localStorage.setItem(INBOX_KEY(account), inbox.id);
   if (inbox && gen === st.gen) { // else a folder was picked meanwhile: that one stays
@@ -188,8 +193,42 @@ function applySettings(r) {
   if (!Array.isArray(s.imagesFrom)) s.imagesFrom = [];
   if (!['never', 'ask', 'always'].includes(s.images)) s.images = 'ask';
   if (typeof s.timeZone !== 'string' || !validZone(s.timeZone)) s.timeZone = '';
-  s.lang = 'en'; // the only language there is
+  if (!Object.hasOwn(LANGUAGES, s.lang)) s.lang = 'en';
   st.settings = s;
+}
+
+// ---- language (i18n.js): the settings message's "lang"; this browser also keeps the last
+// one, so that a reload or the sign-in page is drawn in it at once ----
+
+const LANG_KEY = 'wharf.lang';
+
+// The page in language code; redraw: what app.js drew is drawn again in it (the folders,
+// the rows and their dates, the selection, the search line, the open conversation).
+async function useLanguage(code, redraw = true) {
+  await setLanguage(code);
+  localStorage.setItem(LANG_KEY, language());
+  if (!redraw || !st.jmap) return;
+  notice('');
+  renderFolders();
+  showSelection(); // its count, and the rows
+  if (st.search && st.searchWords) searchBanner();
+  if (st.open) {
+    const id = st.open.id;
+    await openThread(openRow());
+    if (st.open && st.open.id !== id) await showMessage(id);
+  }
+}
+
+function fillLanguages() {
+  const sel = $('set-lang');
+  if (sel.options.length) return;
+  for (const [code, name] of Object.entries(LANGUAGES)) {
+    const o = document.createElement('option');
+    o.value = code;
+    o.lang = code; // each named in itself
+    text(o, name);
+    sel.append(o);
+  }
 }
 
 function validZone(z) {
@@ -326,7 +365,7 @@ function renderFolders() {
         text(c, m.unreadEmails);
         b.append(c);
       }
-      b.setAttribute('aria-label', `${m.name}${m.unreadEmails ? `, ${m.unreadEmails} unread` : ''}`);
+      b.setAttribute('aria-label', m.unreadEmails ? t('{name}, {n} unread', { name: m.name, n: m.unreadEmails }) : m.name);
       b.addEventListener('click', () => { $('app').classList.remove('show-folders'); guard(selectMailbox(m.id)); });
       b.addEventListener('dragover', (ev) => {
         // a drop moves into a folder that takes mail (dropAction); into another account, a
@@ -361,7 +400,7 @@ function renderFolders() {
     li.dataset.account = a.id;
     const h = document.createElement('span');
     h.className = 'section';
-    text(h, a.isPublic ? 'Public folders' : `Shared by ${a.name}`);
+    text(h, a.isPublic ? t('Public folders') : t('Shared by {name}', { name: a.name }));
     h.title = h.textContent; // the whole name where the column cuts it
     const sub = document.createElement('ul');
     sub.setAttribute('role', 'group');
@@ -381,10 +420,6 @@ function currentFolder() {
   return st.mailboxes.find((m) => m.id === st.current) || null;
 }
 
-// Whose a shared folder is, for messages: "alice@example.org's", "the public".
-function whose(m) {
-  return m.shared.isPublic ? 'the public' : `${m.shared.name}'s`;
-}
 
 // Folders with a role (Inbox, Sent, ...) are the client's and the server's landmarks: kept.
 // In a shared folder its rights (myRights) decide; what they do not allow is off, and
@@ -397,12 +432,14 @@ function showFolderActions() {
     'f-rename': !!m && !m.role && (!r || !!r.mayRename),
     'f-delete': !!m && !m.role && (!r || !!r.mayDelete),
   };
-  const words = { 'f-new': 'make folders in it', 'f-rename': 'rename it', 'f-delete': 'delete it' };
+  const words = { 'f-new': t('make folders in it'), 'f-rename': t('rename it'), 'f-delete': t('delete it') };
   const off = Object.keys(can).filter((k) => !can[k]);
   let why = '';
   if (m && r && off.length) {
-    why = `“${m.name}” is ${whose(m)} folder: you may not ${off.map((k) => words[k]).join(', ')}${m.shared.isPublic ? '' : ` (${m.shared.name} decides)`}.`;
-  } else if (m && m.role && !r) why = `“${m.name}” is a special folder: it is kept as it is.`;
+    const what = { folder: m.name, owner: m.shared.name, what: off.map((k) => words[k]).join(', ') };
+    why = m.shared.isPublic ? t('“{folder}” is the public folder: you may not {what}.', what)
+      : t('“{folder}” is {owner}\'s folder: you may not {what} ({owner} decides).', what);
+  } else if (m && m.role && !r) why = t('“{folder}” is a special folder: it is kept as it is.', { folder: m.name });
   for (const [k, on] of Object.entries(can)) {
     $(k).disabled = !on;
     $(k).title = on ? '' : why;
@@ -442,7 +479,7 @@ function dropAction(m) {
 
 // A folder's name where others of the same name may be: "Team (alice@example.org)".
 function folderLabel(m) {
-  return m.shared ? `${m.name} (${m.shared.isPublic ? 'public' : m.shared.name})` : m.name;
+  return m.shared ? `${m.name} (${m.shared.isPublic ? t('public') : m.shared.name})` : m.name;
 }
 
 // A one-line message over the list (role=status): what an action did or why it did not.
@@ -458,14 +495,14 @@ function folderDialog(kind) {
   // whose rights allow children (nothing is made at the top of another's account)
   const on = m && m.shared ? m : null;
   st.folderAcct = on ? on.acct : st.jmap.accountId;
-  text($('f-title'), kind === 'rename' ? `Rename “${m.name}”` : 'New folder');
+  text($('f-title'), kind === 'rename' ? t('Rename “{folder}”', { folder: m.name }) : t('New folder'));
   text($('f-error'), '');
   $('f-name').value = kind === 'rename' ? m.name : '';
   const sel = $('f-parent');
   sel.replaceChildren();
   const top = document.createElement('option');
   top.value = '';
-  text(top, on ? '(where it is)' : '(top level)');
+  text(top, on ? t('(where it is)') : t('(top level)'));
   if (!on || (kind === 'rename' && !m.parentId)) sel.append(top);
   // not inside itself or its own subfolders
   const banned = new Set();
@@ -500,7 +537,7 @@ async function saveFolder(ev) {
   const props = m && (m.parentId || null) === parentId ? { name } : { name, parentId };
   const r = await st.jmap.call([['Mailbox/set', m ? { update: { [m.id]: props } } : { create: { f: props } }, 's']], st.folderAcct);
   const err = m ? (r.s.notUpdated || {})[m.id] : (r.s.notCreated || {}).f;
-  if (err) { text($('f-error'), err.type === 'forbidden' ? `Not allowed: ${err.description || 'no right to do this here'}` : err.description || err.type); return; }
+  if (err) { text($('f-error'), err.type === 'forbidden' ? t('Not allowed: {why}', { why: err.description || t('no right to do this here') }) : err.description || err.type); return; }
   $('folder-dialog').close();
   await loadMailboxes();
   if (m) return;
@@ -514,11 +551,16 @@ async function deleteFolder() {
   const m = currentFolder();
   if (!m || m.role || (m.shared && !(m.myRights || {}).mayDelete)) return;
   const n = m.totalEmails || 0;
-  const where = m.shared ? ` from ${whose(m)} folders` : '';
-  if (!window.confirm(n ? `Delete “${m.name}” and its ${n} message(s)${where}?` : `Delete “${m.name}”${where}?`)) return;
+  // each question whole (a language may order it its own way), the owner a placeholder
+  const v = { folder: m.name, n, owner: m.shared && m.shared.name };
+  let ask;
+  if (!m.shared) ask = n ? t('Delete “{folder}” and its {n} message(s)?', v) : t('Delete “{folder}”?', v);
+  else if (m.shared.isPublic) ask = n ? t('Delete “{folder}” and its {n} message(s) from the public folders?', v) : t('Delete “{folder}” from the public folders?', v);
+  else ask = n ? t('Delete “{folder}” and its {n} message(s) from {owner}\'s folders?', v) : t('Delete “{folder}” from {owner}\'s folders?', v);
+  if (!window.confirm(ask)) return;
   const r = await st.jmap.call([['Mailbox/set', { destroy: [m.id], onDestroyRemoveEmails: true }, 's']], m.acct);
   const err = (r.s.notDestroyed || {})[m.id];
-  if (err) { window.alert(`Not deleted: ${err.description || err.type}`); return; }
+  if (err) { window.alert(t('Not deleted: {why}', { why: err.description || err.type })); return; }
   await loadMailboxes();
   await selectMailbox((st.byRole.inbox || st.mailboxes[0]).id);
 }
@@ -553,13 +595,20 @@ async function search(ev) {
   if (!q) { clearSearch(); return; }
   const all = $('q-scope').value === 'all';
   st.search = searchFilter(q, all ? null : st.current);
-  const where = all ? 'all folders' : (st.mailboxes.find((m) => m.id === st.current) || {}).name;
-  text($('list-search-text'), `Results for “${q}” in ${where}`);
+  st.searchWords = { q, all };
+  searchBanner();
   $('list-search').hidden = false;
   closeReader();
   clearSelection();
   $('list').scrollTop = 0;
   await reloadList();
+}
+
+// "Results for “crane” in Inbox" over the list (drawn again in another language).
+function searchBanner() {
+  const { q, all } = st.searchWords;
+  const where = all ? t('all folders') : (st.mailboxes.find((m) => m.id === st.current) || {}).name;
+  text($('list-search-text'), t('Results for “{q}” in {where}', { q, where }));
 }
 
 function clearSearch() {
@@ -629,7 +678,7 @@ function applyPage(r, withTotal, tag) {
   if (withTotal) st.total = q.total;
   q.ids.forEach((id, i) => { st.ids[q.position + i] = id; });
   for (const e of r[`g${tag}`].list) st.emails.set(e.id, e);
-  for (const t of r[`t${tag}`].list) st.threads.set(t.id, t.emailIds);
+  for (const th of r[`t${tag}`].list) st.threads.set(th.id, th.emailIds);
 }
 
 // The Emails of a conversation (a row), or just the Email when its thread is not known.
@@ -688,16 +737,22 @@ function row(e, i) {
   d.setAttribute('aria-selected', String(st.selAll || st.sel.has(e.id)));
   const from = (e.from && e.from[0]) ? (e.from[0].name || e.from[0].email) : '';
   const n = threadOf(e.id).length;
-  d.setAttribute('aria-label', `${kw.$seen ? '' : 'Unread, '}${kw.$flagged ? 'flagged, ' : ''}${e.hasAttachment ? 'with attachment, ' : ''}${n > 1 ? `${n} messages, ` : ''}from ${from}: ${e.subject || '(no subject)'}`);
+  const label = [];
+  if (!kw.$seen) label.push(t('Unread'));
+  if (kw.$flagged) label.push(t('flagged'));
+  if (e.hasAttachment) label.push(t('with attachment'));
+  if (n > 1) label.push(t('{n} messages', { n }));
+  label.push(t('from {name}: {subject}', { name: from, subject: e.subject || t('(no subject)') }));
+  d.setAttribute('aria-label', label.join(', '));
   const l1 = document.createElement('div'); l1.className = 'line';
   const f = document.createElement('span'); f.className = 'from'; text(f, from);
   const m = document.createElement('span'); m.className = 'marks'; text(m, kw.$flagged ? '⚑' : '');
   if (e.hasAttachment) m.append(clipIcon());
-  const t = document.createElement('time'); text(t, fmtDate(e.receivedAt));
+  const tm = document.createElement('time'); text(tm, fmtDate(e.receivedAt));
   l1.append(f);
   if (n > 1) { const c = document.createElement('span'); c.className = 'thread-count'; text(c, n); l1.append(c); }
-  l1.append(m, t);
-  const s = document.createElement('div'); s.className = 'subject'; text(s, e.subject || '(no subject)');
+  l1.append(m, tm);
+  const s = document.createElement('div'); s.className = 'subject'; text(s, e.subject || t('(no subject)'));
   const p = document.createElement('div'); p.className = 'preview'; text(p, e.preview);
   d.append(l1, s, p);
   d.addEventListener('click', (ev) => rowClick(ev, e.id, i));
@@ -749,12 +804,12 @@ function clearSelection() {
 function showSelection() {
   const n = st.selAll ? st.total : st.sel.size;
   $('bulk').hidden = !(st.selAll || n > 1);
-  text($('bulk-count'), `${n} selected`);
+  text($('bulk-count'), t('{n} selected', { n }));
   $('select-all').setAttribute('aria-pressed', String(st.selAll));
   const to = $('bulk-move');
   if (!$('bulk').hidden) {
-    fillFolders(to, 'Move to…', canMoveTo);
-    fillFolders($('bulk-copy'), 'Copy to…', canCopyTo);
+    fillFolders(to, t('Move to…'), canMoveTo);
+    fillFolders($('bulk-copy'), t('Copy to…'), canCopyTo);
   }
   renderRows();
 }
@@ -811,7 +866,8 @@ async function bulk(rows, action, arg) {
   // the Trash of the folder's account (a shared account's when the user may put mail in it)
   let trash = shared ? st.mailboxes.find((m) => m.acct === f.acct && m.role === 'trash' && takesMail(m)) : st.byRole.trash;
   if (action === 'delete' && shared && !trash && ids.length &&
-      !window.confirm(`No Trash in ${whose(f)} folders that you may put messages in: delete ${ids.length} message(s) for good?`)) return;
+      !window.confirm(f.shared.isPublic ? t('No Trash in the public folders that you may put messages in: delete {n} message(s) for good?', { n: ids.length })
+        : t('No Trash in {owner}\'s folders that you may put messages in: delete {n} message(s) for good?', { owner: f.shared.name, n: ids.length }))) return;
   const update = {};
   const destroy = [];
   for (const id of ids) {
@@ -867,8 +923,12 @@ async function transfer(rows, to, remove) {
     }
     await st.jmap.call([['Email/set', { update, destroy }, 's']], from);
   }
-  const what = `${done} message${done === 1 ? '' : 's'} ${remove ? 'moved' : 'copied'} to ${folderLabel(to)}`;
-  notice(failed ? `${what}; ${ids.length - done} not: ${failed.type === 'forbidden' ? 'no right to put messages there' : failed.description || failed.type}.` : `${what}.`);
+  const v = { n: done, folder: folderLabel(to) };
+  let what;
+  if (remove) what = done === 1 ? t('{n} message moved to {folder}', v) : t('{n} messages moved to {folder}', v);
+  else what = done === 1 ? t('{n} message copied to {folder}', v) : t('{n} messages copied to {folder}', v);
+  notice(failed ? t('{done}; {n} not: {why}.', { done: what, n: ids.length - done, why: failed.type === 'forbidden' ? t('no right to put messages there') : failed.description || failed.type })
+    : `${what}.`);
   if (remove && done) {
     if (st.open && (rows === 'all' || ids.includes(st.open.id))) closeReader();
     clearSelection();
@@ -979,7 +1039,7 @@ async function showMessage(id, seq) {
   st.open = e;
   $('reader').hidden = false;
   $('app').classList.add('reading');
-  text($('r-subject'), e.subject || '(no subject)');
+  text($('r-subject'), e.subject || t('(no subject)'));
   text($('r-from'), addr(e.from));
   text($('r-date'), fmtFull(e.receivedAt));
   $('r-date').setAttribute('datetime', e.receivedAt);
@@ -988,10 +1048,10 @@ async function showMessage(id, seq) {
   $('r-cc-line').hidden = !(e.cc || []).length;
   showFlag(e);
   $('edit-draft').hidden = !(e.keywords || {}).$draft;
-  fillFolders($('copy-to'), 'Copy to…', canCopyTo);
+  fillFolders($('copy-to'), t('Copy to…'), canCopyTo);
   const inJunk = st.byRole.junk && e.acct === st.jmap.accountId && e.mailboxIds[st.byRole.junk.id];
-  text($('junk'), inJunk ? 'Not junk' : 'Junk');
-  $('junk').setAttribute('aria-label', inJunk ? 'Not junk' : 'Mark as junk');
+  text($('junk'), inJunk ? t('Not junk') : t('Junk'));
+  $('junk').setAttribute('aria-label', inJunk ? t('Not junk') : t('Mark as junk'));
   await showBody();
   const ul = $('r-attachments');
   ul.replaceChildren();
@@ -1000,14 +1060,14 @@ async function showMessage(id, seq) {
     const li = document.createElement('li');
     const link = document.createElement('a');
     link.href = st.jmap.downloadUrl(a.blobId, a.name, a.type, e.acct);
-    link.setAttribute('download', a.name || 'attachment');
-    text(link, `${a.name || 'attachment'} (${Math.ceil((a.size || 0) / 1024)} KB)`);
+    link.setAttribute('download', a.name || t('attachment'));
+    text(link, t('{name} ({n} KB)', { name: a.name || t('attachment'), n: Math.ceil((a.size || 0) / 1024) }));
     li.append(link);
     ul.append(li);
   }
   if (files.length > ATTACHMENTS_SHOWN) {
     const li = document.createElement('li');
-    text(li, `… and ${files.length - ATTACHMENTS_SHOWN} more`);
+    text(li, t('… and {n} more', { n: files.length - ATTACHMENTS_SHOWN }));
     ul.append(li);
   }
   if (!(e.keywords || {}).$seen && may('maySetSeen')) await setKeyword(e, '$seen', true);
@@ -1065,10 +1125,10 @@ async function showSource() {
   if (!e) return;
   const url = st.jmap.downloadUrl(e.blobId, 'message.eml', 'message/rfc822', e.acct);
   $('s-download').href = url;
-  text($('s-text'), 'Loading…');
+  text($('s-text'), t('Loading…'));
   $('source-dialog').showModal();
   const r = await fetch(url, { credentials: 'same-origin' });
-  if (!r.ok) { text($('s-text'), `Not available (${r.status})`); return; }
+  if (!r.ok) { text($('s-text'), t('Not available ({status})', { status: r.status })); return; }
   const reader = r.body.getReader();
   const chunks = [];
   let n = 0;
@@ -1089,7 +1149,7 @@ async function showSource() {
 function showFlag(e) {
   const on = !!(e.keywords || {}).$flagged;
   $('flag').setAttribute('aria-pressed', String(on));
-  text($('flag'), on ? 'Unflag' : 'Flag');
+  text($('flag'), on ? t('Unflag') : t('Flag'));
 }
 
 async function setKeyword(e, kw, on) {
@@ -1195,11 +1255,11 @@ function compose(kind) {
       $('c-cc').value = addr(all.cc);
     } else $('c-to').value = addr(e.replyTo && e.replyTo.length ? e.replyTo : e.from);
     $('c-subject').value = /^re:/i.test(e.subject || '') ? e.subject : `Re: ${e.subject || ''}`;
-    $('c-body').value = `${sig}\n\n${addr(e.from)} wrote:\n${bodyText(e, e.textBody).split('\n').map((l) => `> ${l}`).join('\n')}`;
+    $('c-body').value = `${sig}\n\n${t('{name} wrote:', { name: addr(e.from) })}\n${bodyText(e, e.textBody).split('\n').map((l) => `> ${l}`).join('\n')}`;
     st.replyTo = e;
   } else if (kind === 'forward' && e) {
     $('c-subject').value = `Fwd: ${e.subject || ''}`;
-    $('c-body').value = `${sig}\n\n---------- Forwarded message ----------\nFrom: ${addr(e.from)}\nSubject: ${e.subject || ''}\n\n${bodyText(e, e.textBody)}`;
+    $('c-body').value = `${sig}\n\n${t('---------- Forwarded message ----------')}\n${t('From:')} ${addr(e.from)}\n${t('Subject:')} ${e.subject || ''}\n\n${bodyText(e, e.textBody)}`;
   } else if (kind === 'draft' && e) {
     $('c-to').value = addr(e.to);
     $('c-cc').value = addr(e.cc);
@@ -1215,7 +1275,7 @@ function compose(kind) {
   } else {
     $('c-body').value = sig;
   }
-  text($('c-title'), { reply: 'Reply', replyall: 'Reply all', forward: 'Forward', draft: 'Draft' }[kind] || 'New message');
+  text($('c-title'), { reply: t('Reply'), replyall: t('Reply all'), forward: t('Forward'), draft: t('Draft') }[kind] || t('New message'));
   $('composer').showModal();
   // typed before the address book came: suggested once it is in
   guard(loadAddressBook().then(() => {
@@ -1242,7 +1302,7 @@ function setRich(on, html) {
 function richCommand(cmd) {
   $('c-html').focus();
   if (cmd === 'createLink') {
-    const url = prompt('Link address (https://…)', 'https://');
+    const url = prompt(t('Link address (https://…)'), 'https://');
     if (!url || !/^(https?:|mailto:)/i.test(url.trim())) return;
     document.execCommand('createLink', false, url.trim());
   } else {
@@ -1300,8 +1360,8 @@ function suggest(field) {
   const ul = $('c-suggest');
   const v = field.value;
   const cut = v.lastIndexOf(',') + 1;
-  const t = v.slice(cut).trim().toLowerCase();
-  const hits = t && st.book ? st.book.filter((a) => a.email.toLowerCase().includes(t) || a.name.toLowerCase().includes(t)).slice(0, 8) : [];
+  const typed = v.slice(cut).trim().toLowerCase();
+  const hits = typed && st.book ? st.book.filter((a) => a.email.toLowerCase().includes(typed) || a.name.toLowerCase().includes(typed)).slice(0, 8) : [];
   ul.replaceChildren();
   ul.hidden = !hits.length;
   field.setAttribute('aria-expanded', String(!!hits.length));
@@ -1355,22 +1415,22 @@ function clearAttachments() {
 function addAttachment(a, file) {
   const li = document.createElement('li');
   const name = document.createElement('span');
-  text(name, `${a.name || 'attachment'} (${Math.ceil((a.size || 0) / 1024)} KB)`);
+  text(name, t('{name} ({n} KB)', { name: a.name || t('attachment'), n: Math.ceil((a.size || 0) / 1024) }));
   const bar = document.createElement('progress');
   bar.max = 1;
   bar.value = a.blobId ? 1 : 0;
-  bar.setAttribute('aria-label', `Upload of ${a.name}`);
+  bar.setAttribute('aria-label', t('Upload of {name}', { name: a.name }));
   const rm = document.createElement('button');
   rm.type = 'button';
   text(rm, '✕');
-  rm.setAttribute('aria-label', `Remove ${a.name}`);
+  rm.setAttribute('aria-label', t('Remove {name}', { name: a.name }));
   rm.addEventListener('click', () => { st.attachments = st.attachments.filter((x) => x !== a); li.remove(); st.dirty = true; });
   li.append(name, bar, rm);
   $('c-attachments').append(li);
   st.attachments.push(a);
   if (a.blobId) { a.done = Promise.resolve(); return; }
   if (a.size > st.jmap.maxSizeUpload) {
-    a.error = `${a.name} is larger than ${Math.floor(st.jmap.maxSizeUpload / 1048576)} MB`;
+    a.error = t('{name} is larger than {n} MB', { name: a.name, n: Math.floor(st.jmap.maxSizeUpload / 1048576) });
     li.classList.add('error');
     text(name, a.error);
     a.done = Promise.resolve();
@@ -1420,9 +1480,9 @@ async function saveDraft() {
     if (st.draftId) args.destroy = [st.draftId];
     const r = await st.jmap.call([['Email/set', args, 's']]);
     const err = r.s.notCreated && r.s.notCreated.d;
-    if (err) { text($('c-error'), `Draft not saved: ${err.description || err.type}`); return; }
+    if (err) { text($('c-error'), t('Draft not saved: {why}', { why: err.description || err.type })); return; }
     st.draftId = r.s.created.d.id;
-    text($('c-status'), `Draft saved at ${new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', timeZone: zone() })}`);
+    text($('c-status'), t('Draft saved at {time}', { time: new Date().toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit', timeZone: zone() }) }));
   })();
   try { await st.saving; } finally { st.saving = null; }
 }
@@ -1444,14 +1504,14 @@ async function closeComposer(keep) {
 
 async function send(ev) {
   ev.preventDefault();
-  if (!parseAddrs($('c-to').value).length) { text($('c-error'), 'Who is it for?'); return; }
+  if (!parseAddrs($('c-to').value).length) { text($('c-error'), t('Who is it for?')); return; }
   clearTimeout(draftTimer);
   $('c-send').disabled = true;
   try {
     if (st.saving) await st.saving;
     await Promise.all(st.attachments.map((a) => a.done));
     const bad = st.attachments.find((a) => a.error);
-    if (bad) { text($('c-error'), `Not sent: ${bad.error}`); return; }
+    if (bad) { text($('c-error'), t('Not sent: {why}', { why: bad.error })); return; }
     const sent = st.byRole.sent || st.byRole.drafts || st.byRole.inbox;
     const set = { create: { c: composedEmail(sent.id, { $seen: true }) } };
     if (st.draftId) set.destroy = [st.draftId];
@@ -1460,13 +1520,13 @@ async function send(ev) {
       ['EmailSubmission/set', { create: { s: { emailId: '#c', identityId: identity().id } } }, 's'],
     ]);
     const err = (r.e.notCreated && r.e.notCreated.c) || (r.s.notCreated && r.s.notCreated.s);
-    if (err) { text($('c-error'), `Not sent: ${err.description || err.type}`); return; }
+    if (err) { text($('c-error'), t('Not sent: {why}', { why: err.description || err.type })); return; }
     st.draftId = null;
     st.dirty = false;
     $('composer').close();
     if (st.open && st.open.id && set.destroy && set.destroy.includes(st.open.id)) closeReader();
   } catch (e) {
-    if (e instanceof AuthError) { $('composer').close(); showSignIn('Your session has ended: sign in again.'); }
+    if (e instanceof AuthError) { $('composer').close(); showSignIn(t('Your session has ended: sign in again.')); }
     text($('c-error'), String(e.message || e));
   } finally {
     $('c-send').disabled = false;
@@ -1492,11 +1552,11 @@ function utcToDay(iso) {
 
 function fillZones() {
   const sel = $('set-tz');
-  if (sel.options.length) return;
   const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (sel.options.length) { text(sel.options[0], t('This browser\'s ({zone})', { zone: here })); return; }
   const first = document.createElement('option');
   first.value = '';
-  text(first, `This browser's (${here})`);
+  text(first, t('This browser\'s ({zone})', { zone: here }));
   sel.append(first);
   for (const z of Intl.supportedValuesOf ? Intl.supportedValuesOf('timeZone') : ['UTC']) {
     const o = document.createElement('option');
@@ -1517,13 +1577,14 @@ async function settingsDialog() {
   $('set-images').value = st.settings.images;
   fillZones();
   $('set-tz').value = st.settings.timeZone;
-  $('set-lang').value = 'en';
+  fillLanguages();
+  $('set-lang').value = st.settings.lang;
   const sel = $('set-identity');
   sel.replaceChildren();
   for (const i of st.identities) {
     const o = document.createElement('option');
     o.value = i.id;
-    text(o, `${i.name ? `${i.name} <${i.email}>` : i.email}${i.mayDelete ? '' : ' (account)'}`);
+    text(o, `${i.name ? `${i.name} <${i.email}>` : i.email}${i.mayDelete ? '' : t(' (account)')}`);
     sel.append(o);
   }
   sel.value = st.identity ? st.identity.id : '';
@@ -1561,9 +1622,16 @@ async function saveSettingsDialog(ev) {
   if (!i.mayDelete) st.identity = st.identities.find((x) => x.id === r.s.created.n.id) || st.identity;
   const images = $('set-images').value;
   const timeZone = $('set-tz').value;
-  if (images !== st.settings.images || timeZone !== st.settings.timeZone) {
-    Object.assign(st.settings, { images, timeZone });
+  const lang = $('set-lang').value;
+  const relang = lang !== st.settings.lang;
+  if (images !== st.settings.images || timeZone !== st.settings.timeZone || relang) {
+    Object.assign(st.settings, { images, timeZone, lang });
     await saveSettings();
+    if (relang) {
+      $('settings-dialog').close();
+      await useLanguage(lang); // everything on screen drawn again, dates too
+      return;
+    }
     renderRows();
     if (st.open) {
       text($('r-date'), fmtFull(st.open.receivedAt));
@@ -1587,16 +1655,17 @@ async function listTokens() {
   const { r, j } = await tokensCall('GET', '/webmail/tokens');
   const ul = $('tok-list');
   ul.replaceChildren();
-  if (!r.ok) { text($('tok-error'), j.error || `app passwords: ${r.status}`); return; }
-  for (const t of j.tokens || []) {
+  if (!r.ok) { text($('tok-error'), j.error || t('app passwords: {status}', { status: r.status })); return; }
+  for (const x of j.tokens || []) {
     const li = document.createElement('li');
     const label = document.createElement('span');
-    text(label, `${t.id}${t.kind === 'admin' ? ' (admin)' : ''}, made ${fmtFull(new Date(t.created * 1000).toISOString())}`);
+    const v = { id: x.id, date: fmtFull(new Date(x.created * 1000).toISOString()) };
+    text(label, x.kind === 'admin' ? t('{id} (admin), made {date}', v) : t('{id}, made {date}', v));
     const b = document.createElement('button');
     b.type = 'button';
-    text(b, 'Revoke');
-    b.setAttribute('aria-label', `Revoke app password ${t.id}`);
-    b.addEventListener('click', () => guard(revokeToken(t.id)));
+    text(b, t('Revoke'));
+    b.setAttribute('aria-label', t('Revoke app password {id}', { id: x.id }));
+    b.addEventListener('click', () => guard(revokeToken(x.id)));
     li.append(label, ' ', b);
     ul.append(li);
   }
@@ -1605,7 +1674,7 @@ async function listTokens() {
 async function revokeToken(id) {
   text($('tok-error'), '');
   const { r, j } = await tokensCall('DELETE', `/webmail/tokens/${encodeURIComponent(id)}`);
-  if (!r.ok) text($('tok-error'), j.error || `revoke: ${r.status}`);
+  if (!r.ok) text($('tok-error'), j.error || t('revoke: {status}', { status: r.status }));
   await listTokens();
 }
 
@@ -1620,17 +1689,17 @@ async function addToken() {
       body: JSON.stringify({ username: st.account, password: pass }),
     });
     const j = await r.json().catch(() => ({}));
-    if (!r.ok) { text($('tok-error'), j.error || `sign-in: ${r.status}`); return; }
+    if (!r.ok) { text($('tok-error'), j.error || t('sign-in: {status}', { status: r.status })); return; }
     st.jmap.csrf = j.csrf;
   }
   const { r, j } = await tokensCall('POST', '/webmail/tokens');
   if (r.status === 403 && !pass) { // too long since the sign-in: ask for the password
     $('tok-reauth').hidden = false;
-    text($('tok-error'), j.error || 'sign in again');
+    text($('tok-error'), j.error || t('sign in again'));
     $('tok-pass').focus();
     return;
   }
-  if (!r.ok) { text($('tok-error'), j.error || `app password: ${r.status}`); return; }
+  if (!r.ok) { text($('tok-error'), j.error || t('app password: {status}', { status: r.status })); return; }
   $('tok-reauth').hidden = true;
   $('tok-secret').value = j.token;
   $('tok-new').hidden = false;
@@ -1747,8 +1816,11 @@ function wire() {
 
 async function boot() {
   wire();
+  // the language this browser used last (English when none), fetched beside the session check
+  const lang = setLanguage(localStorage.getItem(LANG_KEY) || 'en');
   // X-Wharf-CSRF marks the app's requests: a 401 then carries no challenge (no browser prompt).
   const r = await fetch('/webmail/session', { credentials: 'same-origin', headers: { 'X-Wharf-CSRF': '-' } }).catch(() => null);
+  await lang;
   if (r && r.ok) {
     const j = await r.json();
     if (j.csrf) { await guard(start(j.account, j.csrf)); return; }
