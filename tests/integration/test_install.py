@@ -91,6 +91,8 @@ def test_make_install_tree(destdir):
     # the webmail's files, which wharfd serves by default when installed
     assert (d / "usr/share/wharf/webmail/index.html").is_file()
     assert (d / "usr/share/wharf/webmail/app.js").is_file()
+    assert (d / "usr/share/wharf/webmail/i18n.js").is_file()
+    assert (d / "usr/share/wharf/webmail/lang-de.js").is_file()  # a language: one file
     assert (d / "usr/share/wharf/webmail/vendor/purify.js").is_file()  # make install: npm ci
     assert not (d / "usr/share/wharf/webmail/node_modules").exists()
 

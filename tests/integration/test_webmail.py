@@ -111,6 +111,10 @@ def test_app_files_and_their_headers(server):
     r, data = request(server, "GET", "/webmail/vendor/purify.js")
     assert r.status == 200 and r.getheader("Content-Type").startswith("text/javascript")
     assert b"DOMPurify" in data
+    # the German catalog (doc/webmail.md, "Languages"): served like the app's modules
+    r, data = request(server, "GET", "/webmail/lang-de.js")
+    assert r.status == 200 and r.getheader("Content-Type").startswith("text/javascript")
+    assert "'Sign out': 'Abmelden'".encode() in data
     for bad in ("/webmail/nothing.js", "/webmail/../wharf.conf", "/webmail/vendor/",
                 "/webmail/package.json", "/webmailx", "/webmail/node_modules/dompurify/package.json"):
         r, _ = request(server, "GET", bad)
@@ -419,6 +423,15 @@ def run_browser_test(server, chromium, name, extra=None):
     print(out)
     assert r.returncode == 0, out
     assert "# fail 0" in out, out
+
+
+def test_german_catalog_covers_the_app():
+    """Every English text of index.html and app.js has its German in lang-de.js, with the
+    same placeholders (tests/webmail/catalog.test.mjs: node, no browser, no server)."""
+    r = subprocess.run(["node", "--test", "--test-reporter=tap", "catalog.test.mjs"],
+                       cwd=BROWSER_TESTS, capture_output=True, timeout=60)
+    out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+    assert r.returncode == 0 and "# fail 0" in out, out
 
 
 def test_in_chromium(server, tmp_path):

@@ -623,6 +623,69 @@ test('the webmail end to end', async (t) => {
     assert.deepEqual(page.errors.filter((e) => !/The action has been blocked|status of 401/.test(e)), []);
   });
 
+  await t.test('settings: German (Deutsch), after a reload and a new sign-in too, then English again', async () => {
+    const bar = page.locator('header.bar');
+    // the reading pane's date (Pacific/Kiritimati, above) in German: "7.12.2026, 19:29:07 GMT+14"
+    const germanDate = /^\d{1,2}\.\d{1,2}\.\d{4}, \d{2}:\d{2}:\d{2} GMT\+14$/;
+    const inGerman = async () => {
+      await bar.getByRole('button', { name: 'Neue Nachricht' }).waitFor({ timeout: 5000 });
+      assert.equal(await page.locator('html').getAttribute('lang'), 'de');
+      assert.equal(await page.locator('#compose').textContent(), 'Neu');
+      assert.equal(await bar.getByRole('button', { name: 'Einstellungen' }).textContent(), 'Einstellungen');
+      assert.equal(await bar.getByRole('button', { name: 'Abmelden' }).textContent(), 'Abmelden');
+      assert.equal(await bar.getByRole('searchbox', { name: 'E-Mails durchsuchen' }).getAttribute('placeholder'), 'E-Mails durchsuchen');
+      // the list's toolbar
+      assert.equal(await page.getByRole('button', { name: 'Alle auswählen' }).textContent(), '☐ Alle');
+      assert.equal(await page.getByRole('combobox', { name: 'Sortieren nach' }).locator('option').first().textContent(), 'Neueste zuerst');
+    };
+    // the message open in Archive (the steps above), its row's name and its date in German
+    const openQuarterly = async () => {
+      await page.getByRole('button', { name: /^Archive/ }).click(); // folder names are the server's
+      await page.getByRole('option', { name: /von .*: Quarterly figures$/ }).click();
+      await page.locator('#r-subject', { hasText: 'Quarterly figures' }).waitFor();
+      await page.getByRole('button', { name: 'Allen antworten' }).waitFor();
+      await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#r-date').textContent), germanDate.source, { timeout: 5000 })
+        .catch(() => {});
+      assert.match(await page.locator('#r-date').textContent(), germanDate);
+    };
+    await settings(() => page.getByRole('combobox', { name: 'Language' }).selectOption('de'));
+    await inGerman(); // at once, without a reload
+    await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#r-date').textContent), germanDate.source, { timeout: 5000 })
+      .catch(() => {});
+    assert.match(await page.locator('#r-date').textContent(), germanDate);
+    // after a reload
+    await page.reload();
+    await page.locator('#folder-list button').first().waitFor({ state: 'attached' });
+    await inGerman();
+    await openQuarterly();
+    await page.screenshot({ path: `${SHOTS}/lang-de.png` });
+    // signed out (the sign-in page stays German in this browser), then signed in where the
+    // browser has forgotten it: the language comes from the settings message on the server
+    await bar.getByRole('button', { name: 'Abmelden' }).click();
+    await page.getByText('Abgemeldet.').waitFor();
+    await page.getByRole('button', { name: 'Anmelden' }).waitFor();
+    await page.evaluate(() => localStorage.removeItem('wharf.lang'));
+    await page.reload();
+    await page.getByLabel('Email address').fill(ALICE);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#folder-list button').first().waitFor({ state: 'attached' });
+    await inGerman();
+    await openQuarterly();
+    // back to English
+    await bar.getByRole('button', { name: 'Einstellungen' }).click();
+    await dialog.waitFor();
+    await dialog.getByRole('combobox', { name: 'Zeitzone' }).waitFor();
+    await dialog.getByRole('combobox', { name: 'Sprache' }).selectOption('en');
+    await dialog.getByRole('button', { name: 'Speichern' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await bar.getByRole('button', { name: 'New message' }).waitFor({ timeout: 5000 });
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+    assert.equal(await page.locator('#compose').textContent(), 'New');
+    await page.locator('#r-date', { hasText: 'GMT+14' }).waitFor();
+    assert.doesNotMatch(await page.locator('#r-date').textContent(), germanDate);
+  });
+
   await t.test('settings: an app password made, used by curl, revoked, then refused', async () => {
     // curl, another client, with the token as HTTP Bearer: the HTTP status of the JMAP session
     const curl = (token) => execFileSync('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}',
