@@ -672,6 +672,17 @@ test('the webmail end to end', async (t) => {
     await page.locator('#folder-list button').first().waitFor({ state: 'attached' });
     await inGerman();
     await openQuarterly();
+    // a browser that has never signed in here, set to German: the sign-in page in German
+    const fresh = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'de-DE' });
+    try {
+      const p = await fresh.newPage();
+      await p.goto(URL);
+      await p.getByRole('button', { name: 'Anmelden' }).waitFor({ timeout: 5000 });
+      assert.equal(await p.getByLabel('E-Mail-Adresse').count(), 1);
+      assert.equal(await p.locator('html').getAttribute('lang'), 'de');
+    } finally {
+      await fresh.close();
+    }
     // back to English
     await bar.getByRole('button', { name: 'Einstellungen' }).click();
     await dialog.waitFor();

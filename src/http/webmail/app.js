@@ -1816,8 +1816,9 @@ function wire() {
 
 async function boot() {
   wire();
-  // the language this browser used last (English when none), fetched beside the session check
-  const lang = setLanguage(localStorage.getItem(LANG_KEY) || 'en');
+  // the language this browser used last, else the browser's own when the app has it (the
+  // sign-in page; the user's settings decide once signed in), fetched beside the session check
+  const lang = setLanguage(localStorage.getItem(LANG_KEY) || (navigator.language || 'en').slice(0, 2).toLowerCase());
   // X-Wharf-CSRF marks the app's requests: a 401 then carries no challenge (no browser prompt).
   const r = await fetch('/webmail/session', { credentials: 'same-origin', headers: { 'X-Wharf-CSRF': '-' } }).catch(() => null);
   await lang;
