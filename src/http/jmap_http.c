@@ -192,6 +192,7 @@ void jmap_routes_start_info(struct http_request *req, const char *user, json_t *
                 char sid[32];
                 jmap_mailbox_id(l[i].id, sid);
                 json_object_set_new(into, "inbox", json_string(sid));
+                break;
             }
         store_mailbox_list_free(l, n);
     }

@@ -48,10 +48,10 @@ function zone() {
 const rowFormats = new Map();
 function fmtDate(iso) {
   const z = zone();
-  const key = `${z || ''} ${locale()}`;
+  const l = locale();
+  const key = `${z || ''} ${l}`;
   let f = rowFormats.get(key);
   if (!f) {
-    const l = locale();
     f = {
       day: new Intl.DateTimeFormat('en-CA', { timeZone: z }), // a day's key, never shown
       time: new Intl.DateTimeFormat(l, { hour: '2-digit', minute: '2-digit', timeZone: z }),
