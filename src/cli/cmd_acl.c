@@ -87,9 +87,10 @@ static void public_json(json_t *arr, const struct store_mailbox *m, const char *
                                          "addresses", addresses, "acl", acl));
 }
 
-/* The addresses of public folders (directory_public_address_list), in the order listed. */
+/* The addresses of public folders (directory_public_address_list), in the order listed,
+ * each with the folder it reaches now (pub_addrs_follow). */
 struct pub_addrs {
-    char **address, **folder;
+    char **address, **folder, **now; /* now[i] NULL: no folder has or had that name */
     size_t n;
 };
 
@@ -98,8 +99,32 @@ static void pub_addr_add(void *arg, const char *address, const char *folder)
     struct pub_addrs *a = arg;
     a->address = xreallocarray(a->address, a->n + 1, sizeof(char *));
     a->folder = xreallocarray(a->folder, a->n + 1, sizeof(char *));
+    a->now = xreallocarray(a->now, a->n + 1, sizeof(char *));
     a->address[a->n] = xstrdup(address);
+    a->now[a->n] = NULL;
     a->folder[a->n++] = xstrdup(folder);
+}
+
+/* The folder each address reaches now: the one it names, or the one renamed away from
+ * that name since (store_public_folder_now, as the mta delivers). -1 (said) when the
+ * store could not tell for one of them. */
+static int pub_addrs_follow(struct pub_addrs *a, struct store *s)
+{
+    struct buf now = BUF_INIT, err = BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        buf_reset(&err);
+        int r = store_public_folder_now(s, a->folder[i], &now, &err);
+        if (r == 0)
+            a->now[i] = xstrdup(now.data);
+        if (r < 0) {
+            fprintf(stderr, "wharf public: %s\n", buf_cstr(&err));
+            rc = -1;
+        }
+    }
+    buf_free(&now);
+    buf_free(&err);
+    return rc;
 }
 
 static void pub_addrs_free(struct pub_addrs *a)
@@ -107,9 +132,11 @@ static void pub_addrs_free(struct pub_addrs *a)
     for (size_t i = 0; i < a->n; i++) {
         free(a->address[i]);
         free(a->folder[i]);
+        free(a->now[i]);
     }
     free(a->address);
     free(a->folder);
+    free(a->now);
 }
 
 /* The directory, opened as the wharf user (the store has dropped privileges: no
@@ -145,7 +172,8 @@ static int public_address(struct cli_ctx *ctx, struct store *s, const char *fold
     return cli_directory_report(st, &err);
 }
 
-/* After a public folder is deleted: the addresses of folders that are no longer there go. */
+/* After a public folder is deleted: the addresses that reach no folder any more go (one
+ * given to a folder renamed since still reaches it). */
 static void public_addresses_prune(struct cli_ctx *ctx, struct store *s)
 {
     struct directory *d = public_directory(ctx);
@@ -155,11 +183,10 @@ static void public_addresses_prune(struct cli_ctx *ctx, struct store *s)
     struct buf err = BUF_INIT;
     if (directory_public_address_list(d, NULL, pub_addr_add, &a, &err) != DIRECTORY_OK)
         fprintf(stderr, "wharf public: %s\n", buf_cstr(&err));
-    for (size_t i = 0; i < a.n; i++) {
-        int64_t id = 0;
-        buf_reset(&err);
-        if (store_mailbox_resolve(s, STORE_PUBLIC_OWNER, a.folder[i], &id, &err) < 0 || id > 0)
-            continue; /* 1 with id 0: no such folder */
+    bool known = pub_addrs_follow(&a, s) == 0; /* else none goes */
+    for (size_t i = 0; i < a.n && known; i++) {
+        if (a.now[i] != NULL)
+            continue; /* still reaches a folder */
         buf_reset(&err);
         if (directory_public_address_del(d, a.address[i], &err) == DIRECTORY_OK)
             printf("address %s (of %s) removed\n", a.address[i], a.folder[i]);
@@ -226,6 +253,7 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
             directory_public_address_list(d, NULL, pub_addr_add, &pa, &err) != DIRECTORY_OK)
             fprintf(stderr, "wharf public: %s\n", buf_cstr(&err));
         directory_close(d);
+        (void)pub_addrs_follow(&pa, s); /* one the store cannot follow is listed as gone */
         buf_reset(&err);
         struct store_mailbox *l;
         size_t n;
@@ -250,10 +278,13 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
                     printf("\n");
                 }
                 for (size_t k = 0; k < pa.n; k++) {
-                    if (strcmp(pa.folder[k], l[i].name) != 0)
+                    if (pa.now[k] == NULL || strcmp(pa.now[k], l[i].name) != 0)
                         continue;
                     if (json)
                         json_array_append_new(addrs, json_string(pa.address[k]));
+                    else if (strcmp(pa.folder[k], pa.now[k]) != 0)
+                        printf("\taddress %s (given to %s, renamed since)\n", pa.address[k],
+                               pa.folder[k]);
                     else
                         printf("\taddress %s\n", pa.address[k]);
                 }
@@ -263,11 +294,8 @@ int cmd_public(struct cli_ctx *ctx, int argc, char **argv)
             }
             if (arr && code == 0)
                 cli_print_json(arr);
-            for (size_t k = 0; k < pa.n && code == 0; k++) { /* left by IMAP DELETE/RENAME */
-                size_t i = 0;
-                while (i < n && strcmp(pa.folder[k], l[i].name) != 0)
-                    i++;
-                if (i == n)
+            for (size_t k = 0; k < pa.n && code == 0; k++) { /* left by IMAP DELETE */
+                if (pa.now[k] == NULL)
                     fprintf(stderr,
                             "wharf public: address %s names %s, which is not there: mail to it "
                             "bounces (wharf public address-del %s)\n",

@@ -170,6 +170,23 @@ static bool add_news_fields(const struct local_message *m, const struct wharf_co
     return true;
 }
 
+/* A public folder's target: the folder it names, under the name it has now (renamed since
+ * its address was given, or since an alias or a queued entry named it). */
+static void public_folder_now(struct store *s, struct directory_target *t)
+{
+    struct buf now = BUF_INIT, err = BUF_INIT;
+    int r = t->folder ? store_public_folder_now(s, t->folder, &now, &err) : 1;
+    if (r < 0) /* delivered under the name it was given: the store says what is wrong */
+        log_warning("public folder %s: %s", t->folder, buf_cstr(&err));
+    if (r == 0 && strcmp(now.data, t->folder) != 0) {
+        log_info("public folder %s is called %s now", t->folder, now.data);
+        free(t->folder);
+        t->folder = buf_steal(&now, NULL);
+    }
+    buf_free(&now);
+    buf_free(&err);
+}
+
 void local_deliver(struct store *s, struct directory *d, struct local_message *m, size_t n,
                    local_changed_fn changed, void *arg)
 {
@@ -242,7 +259,9 @@ void local_deliver(struct store *s, struct directory *d, struct local_message *m
                 uint64_t qb = 0, qm = 0;
                 if (strcmp(t->owner, STORE_PUBLIC_OWNER) == 0) {
                     /* A public folder has no INBOX to fall back to, nor a Junk: its
-                     * folder or nothing (bounced below when it is gone). */
+                     * folder, under its name now, or nothing (bounced below when it is
+                     * gone). */
+                    public_folder_now(s, &dr->targets[k]);
                     t->mailbox = dr->targets[k].folder;
                     t->must_exist = true;
                     const struct wharf_config *cfg = directory_config(d);

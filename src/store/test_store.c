@@ -1773,6 +1773,54 @@ static void test_account_state_migrate(void **state)
 }
 
 /* A mailbox resolved once is addressed by its id, whatever its name becomes. */
+/* A public folder's former names lead to it (its address was given under one), until a
+ * folder takes the name again or it is deleted; another owner's renames keep none. */
+static void test_public_former_names(void **state)
+{
+    (void)state;
+    struct store *s = tmp_store();
+    struct buf err = BUF_INIT, now = BUF_INIT;
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News", NULL, &err), 0);
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News/dev", NULL, &err), 0);
+    assert_int_equal(store_public_folder_now(s, "News/dev", &now, &err), 0);
+    assert_string_equal(buf_cstr(&now), "News/dev");
+    assert_int_equal(store_public_folder_now(s, "News/none", &now, &err), 1);
+    assert_int_equal(store_public_folder_now(s, "a//b", &now, &err), -1);
+    /* the parent renamed: its child's old name leads to the child's new one */
+    assert_int_equal(store_mailbox_rename(s, STORE_PUBLIC_OWNER, "News", "Talk", &err), 0);
+    assert_int_equal(store_public_folder_now(s, "News/dev", &now, &err), 0);
+    assert_string_equal(buf_cstr(&now), "Talk/dev");
+    /* renamed twice: both former names lead to the name now */
+    assert_int_equal(store_mailbox_rename(s, STORE_PUBLIC_OWNER, "Talk/dev", "Talk/devel", &err),
+                     0);
+    assert_int_equal(store_public_folder_now(s, "News/dev", &now, &err), 0);
+    assert_string_equal(buf_cstr(&now), "Talk/devel");
+    assert_int_equal(store_public_folder_now(s, "Talk/dev", &now, &err), 0);
+    assert_string_equal(buf_cstr(&now), "Talk/devel");
+    /* a folder created under a former name is that name's folder from then on */
+    assert_int_equal(store_mailbox_create(s, STORE_PUBLIC_OWNER, "News", NULL, &err), 0);
+    assert_int_equal(store_public_folder_now(s, "News", &now, &err), 0);
+    assert_string_equal(buf_cstr(&now), "News");
+    /* and a folder renamed back to its first name has it again */
+    assert_int_equal(store_mailbox_rename(s, STORE_PUBLIC_OWNER, "Talk/devel", "Talk/dev", &err),
+                     0);
+    assert_int_equal(store_public_folder_now(s, "Talk/dev", &now, &err), 0);
+    assert_string_equal(buf_cstr(&now), "Talk/dev");
+    assert_int_equal(store_public_folder_now(s, "Talk/devel", &now, &err), 0);
+    assert_string_equal(buf_cstr(&now), "Talk/dev");
+    /* deleted: none of its names leads anywhere */
+    assert_int_equal(store_mailbox_delete(s, STORE_PUBLIC_OWNER, "Talk/dev", &err), 0);
+    assert_int_equal(store_public_folder_now(s, "News/dev", &now, &err), 1);
+    assert_int_equal(store_public_folder_now(s, "Talk/devel", &now, &err), 1);
+    /* an account's folder renamed leaves no public name behind */
+    assert_int_equal(store_mailbox_create(s, ALICE, "Lists", NULL, &err), 0);
+    assert_int_equal(store_mailbox_rename(s, ALICE, "Lists", "Lists2", &err), 0);
+    assert_int_equal(store_public_folder_now(s, "Lists", &now, &err), 1);
+    buf_free(&now);
+    buf_free(&err);
+    store_close(s);
+}
+
 static void test_mailbox_ids(void **state)
 {
     (void)state;
@@ -2054,6 +2102,7 @@ int main(void)
         cmocka_unit_test(test_identities),
         cmocka_unit_test(test_unknown_driver),
         cmocka_unit_test(test_mailbox_ids),
+        cmocka_unit_test(test_public_former_names),
         cmocka_unit_test(test_feed_queue),
         cmocka_unit_test(test_msgid_index),
         cmocka_unit_test(test_recent_count),

@@ -4,8 +4,9 @@ Mail sent over SMTP (smtplib) to a public folder's address is read over NNTP
 (nntplib: GROUP, ARTICLE by number and by Message-ID, OVER) and over IMAP in
 `Public Folders/...`, and fed to a peer (INN 2.7, innpeer.py); the RCPT
 answer is 250 for the address and 550 5.1.1 once it is removed, or once its
-folder is deleted; a folder deleted behind the address's back makes the mail
-bounce, never land in an INBOX.
+folder is deleted; a folder renamed over IMAP keeps its address (mail reaches
+it, and its group, under the new name); a folder deleted behind the address's
+back makes the mail bounce, never land in an INBOX.
 """
 import email.utils
 import imaplib
@@ -161,6 +162,61 @@ def test_a_deleted_folder_takes_no_mail(server):
     # the admin hears of the address left behind, with what to do about it
     err = server.wharf("public", "list").stderr.decode()
     assert "address gone@example.test names News/gone, which is not there" in err, err
+
+
+def test_a_renamed_folder_keeps_its_address(server):
+    """The address names the folder in the directory, which an IMAP RENAME does not
+    reach: the store remembers the folder's former name, and the mta follows it."""
+    server.wharf("public", "address", "News/dev", DEV)
+    server.wharf("acl", "set", "#public", "News", ALICE, "lrk")
+    server.wharf("acl", "set", "#public", "News/dev", ALICE, "lrx")
+    m = imaplib.IMAP4("127.0.0.1", server.ports["imap"])
+    m.starttls(ssl_context=tls_context())
+    m.login(ALICE, PASSWORD)
+    assert m.rename('"Public Folders/News/dev"', '"Public Folders/News/devel"')[0] == "OK"
+    m.logout()
+    send(server, DEV, "after the rename", msgid="<renamed1@example.net>")
+    wait_until(lambda: folders(server, "#public").get("News/devel") == 1,
+               what="the mail in the renamed folder")
+    assert "public folder News/dev is called News/devel now" in server.log()
+    n = nntplib.NNTP("127.0.0.1", server.ports["nntp"], timeout=20)
+    assert n.group("comp.wharf.devel")[1] == 1
+    assert n.article("<renamed1@example.net>")[1].lines[-1] == b"about after the rename"
+    n.quit()
+    # the admin sees the address under the folder it reaches, and no warning
+    r = server.wharf("public", "list")
+    out = r.stdout.decode()
+    assert f"News/devel\t1 messages\n\taddress {DEV} (given to News/dev, renamed since)\n" \
+        in out, out
+    assert b"not there" not in r.stderr, r.stderr
+    js = {f["name"]: f for f in json.loads(server.wharf("public", "list", "--json").stdout)}
+    assert js["News/devel"]["addresses"] == [DEV]
+    # deleting another folder leaves the address alone
+    server.wharf("public", "add", "News/other")
+    assert "removed" not in server.wharf("public", "del", "News/other").stdout.decode()
+    assert rcpt(server, DEV)[0] == 250
+    # a folder created under the old name takes the mail from then on
+    server.wharf("public", "add", "News/dev")
+    send(server, DEV, "to the new dev", msgid="<renamed2@example.net>")
+    wait_until(lambda: folders(server, "#public").get("News/dev") == 1,
+               what="the mail in the folder now called News/dev")
+    assert folders(server, "#public")["News/devel"] == 1
+    # which the admin deleting that folder takes away with it
+    out = server.wharf("public", "del", "News/dev").stdout.decode()
+    assert f"address {DEV} (of News/dev) removed" in out, out
+    # given again to News/devel, renamed over IMAP, then deleted by the admin under its
+    # new name: the address given to the old one goes
+    server.wharf("public", "address", "News/devel", DEV)
+    m = imaplib.IMAP4("127.0.0.1", server.ports["imap"])
+    m.starttls(ssl_context=tls_context())
+    m.login(ALICE, PASSWORD)
+    assert m.rename('"Public Folders/News/devel"', '"Public Folders/News/dev2"')[0] == "OK"
+    m.logout()
+    assert rcpt(server, DEV)[0] == 250
+    out = server.wharf("public", "del", "News/dev2").stdout.decode()
+    assert f"address {DEV} (of News/devel) removed" in out, out
+    code, text = rcpt(server, DEV)
+    assert code == 550 and text.startswith("5.1.1"), (code, text)
 
 
 @pytest.mark.skipif(not INND.exists() or os.geteuid() != 0,

@@ -508,6 +508,39 @@ int sq_mailbox_resolve(struct store *s, const char *owner, const char *name, int
     return rc;
 }
 
+int sq_public_folder_now(struct store *s, const char *name, struct buf *now_r, struct buf *err)
+{
+    struct buf canon = BUF_INIT;
+    int rc = store_name_check(s, name, &canon, err);
+    /* the folder of that name first: a former name is kept only while no folder has it,
+     * but a folder is never shadowed by one */
+    sqlite3_stmt *st =
+        rc != 0 ? NULL
+                : sq_stmt(s,
+                          "SELECT name, 0 FROM mailboxes WHERE owner = ?1 AND name = ?2"
+                          " UNION ALL SELECT m.name, 1 FROM public_former_names f"
+                          " JOIN mailboxes m ON m.id = f.mailbox_id WHERE f.name = ?2"
+                          " ORDER BY 2 LIMIT 1",
+                          err);
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, STORE_PUBLIC_OWNER, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, canon.data, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            buf_reset(now_r);
+            buf_append_cstr(now_r, (const char *)sqlite3_column_text(st, 0));
+            rc = 0;
+        } else {
+            rc = r == SQLITE_DONE ? 1 : sq_db_error(s, "public folder", err);
+        }
+        sqlite3_reset(st);
+    } else {
+        rc = -1;
+    }
+    buf_free(&canon);
+    return rc;
+}
+
 int sq_modseq_next(struct store *s, int64_t mailbox_id, uint64_t *modseq_r, struct buf *err)
 {
     sqlite3_stmt *st = sq_stmt(s,
@@ -659,6 +692,7 @@ const struct store_driver store_sqlite_driver = {
     .present = sq_present,
     .restore = sq_restore,
     .mailbox_resolve = sq_mailbox_resolve,
+    .public_folder_now = sq_public_folder_now,
     .mailbox_list = sq_mailbox_list,
     .mailbox_get = sq_mailbox_get,
     .mailbox_recent_claim = sq_mailbox_recent_claim,

@@ -103,6 +103,7 @@ bool sq_present(const char *dir);
 int sq_restore(const char *from, const char *dir, struct store_backup_stats *st, struct buf *err);
 int sq_mailbox_resolve(struct store *s, const char *owner, const char *name, int64_t *id_r,
                        struct buf *err);
+int sq_public_folder_now(struct store *s, const char *name, struct buf *now_r, struct buf *err);
 int sq_mailbox_list(struct store *s, const char *owner, struct store_mailbox **list_r, size_t *n_r,
                     struct buf *err);
 int sq_mailbox_get(struct store *s, const char *owner, const char *mailbox,

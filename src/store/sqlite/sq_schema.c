@@ -457,6 +457,29 @@ static const char *const migrations[] = {
      * step.
      */
     "CREATE INDEX IF NOT EXISTS messages_keywords ON messages(mailbox_id) WHERE keywords != '';",
+    /*
+     * 22 -> 23 (issue 15, a public folder's address after a RENAME): the former
+     * names of public folders, kept by triggers whatever renames them (IMAP,
+     * JMAP, the CLI), so that mail to an address given under an old name
+     * reaches the folder under its new one (store_public_folder_now). A name
+     * goes when a folder is created with it or renamed to it, and all of a
+     * folder's go with the folder. The table is a handful of rows: the
+     * deletion's lookup by mailbox_id scans it. IF NOT EXISTS, like 18 -> 19:
+     * nothing in it depends on an earlier step's undoing. One self-contained
+     * step.
+     */
+    "CREATE TABLE IF NOT EXISTS public_former_names(name TEXT PRIMARY KEY, mailbox_id INTEGER NOT NULL)"
+    "  WITHOUT ROWID;"
+    "CREATE TRIGGER IF NOT EXISTS public_former_name AFTER UPDATE OF name ON mailboxes"
+    "  WHEN NEW.owner = '#public' AND OLD.name != NEW.name BEGIN"
+    "  INSERT OR REPLACE INTO public_former_names VALUES(OLD.name, NEW.id);"
+    "  DELETE FROM public_former_names WHERE name = NEW.name; END;"
+    "CREATE TRIGGER IF NOT EXISTS public_former_name_taken AFTER INSERT ON mailboxes"
+    "  WHEN NEW.owner = '#public' BEGIN"
+    "  DELETE FROM public_former_names WHERE name = NEW.name; END;"
+    "CREATE TRIGGER IF NOT EXISTS public_former_names_gone AFTER DELETE ON mailboxes"
+    "  WHEN OLD.owner = '#public' BEGIN"
+    "  DELETE FROM public_former_names WHERE mailbox_id = OLD.id; END;",
 };
 
 size_t sq_schema_count(void)
