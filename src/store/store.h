@@ -168,8 +168,7 @@ int store_mailbox_resolve(struct store *s, const char *owner, const char *name, 
                           struct buf *err);
 /*
  * The name now of the public folder that was called name (a public folder's address
- * names its folder in the directory, which a RENAME over IMAP, JMAP or the CLI does not
- * reach): name itself while a public folder has it, else the name of the folder last
+ * names its folder in the directory, which a RENAME in the store does not reach): name itself while a public folder has it, else the name of the folder last
  * renamed away from it (the store keeps a public folder's former names until it is
  * deleted, or another folder takes the name). 0 with now_r set; 1 when no folder has or
  * had that name; -1 on error (an invalid name).
