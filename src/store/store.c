@@ -444,8 +444,7 @@ static int resolve(struct store *s, const char *owner, const char *name, int64_t
     return store_mailbox_resolve(s, owner, name, id_r, err) < 0 ? -1 : 0;
 }
 
-int store_public_folder_now(struct store *s, const char *name, struct buf *now_r,
-                            struct buf *err)
+int store_public_folder_now(struct store *s, const char *name, struct buf *now_r, struct buf *err)
 {
     return s->drv->public_folder_now(s, name, now_r, err);
 }

@@ -168,13 +168,12 @@ int store_mailbox_resolve(struct store *s, const char *owner, const char *name, 
                           struct buf *err);
 /*
  * The name now of the public folder that was called name (a public folder's address
- * names its folder in the directory, which a RENAME in the store does not reach): name itself while a public folder has it, else the name of the folder last
- * renamed away from it (the store keeps a public folder's former names until it is
- * deleted, or another folder takes the name). 0 with now_r set; 1 when no folder has or
- * had that name; -1 on error (an invalid name).
+ * names its folder in the directory, which a RENAME in the store does not reach): name itself while
+ * a public folder has it, else the name of the folder last renamed away from it (the store keeps a
+ * public folder's former names until it is deleted, or another folder takes the name). 0 with now_r
+ * set; 1 when no folder has or had that name; -1 on error (an invalid name).
  */
-int store_public_folder_now(struct store *s, const char *name, struct buf *now_r,
-                            struct buf *err);
+int store_public_folder_now(struct store *s, const char *name, struct buf *now_r, struct buf *err);
 
 /* ---- messages ---- */
 

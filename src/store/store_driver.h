@@ -37,8 +37,7 @@ struct store_driver {
     /* mailboxes */
     int (*mailbox_resolve)(struct store *s, const char *owner, const char *name, int64_t *id_r,
                            struct buf *err);
-    int (*public_folder_now)(struct store *s, const char *name, struct buf *now_r,
-                             struct buf *err);
+    int (*public_folder_now)(struct store *s, const char *name, struct buf *now_r, struct buf *err);
     int (*mailbox_list)(struct store *s, const char *owner, struct store_mailbox **list_r,
                         size_t *n_r, struct buf *err);
     int (*mailbox_get)(struct store *s, const char *owner, const char *mailbox,

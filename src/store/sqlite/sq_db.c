@@ -511,17 +511,19 @@ int sq_mailbox_resolve(struct store *s, const char *owner, const char *name, int
 int sq_public_folder_now(struct store *s, const char *name, struct buf *now_r, struct buf *err)
 {
     struct buf canon = BUF_INIT;
-    int rc = store_name_check(s, name, &canon, err);
+    if (store_name_check(s, name, &canon, err) != 0) {
+        buf_free(&canon);
+        return -1;
+    }
     /* the folder of that name first: a former name is kept only while no folder has it,
      * but a folder is never shadowed by one */
-    sqlite3_stmt *st =
-        rc != 0 ? NULL
-                : sq_stmt(s,
-                          "SELECT name, 0 FROM mailboxes WHERE owner = ?1 AND name = ?2"
-                          " UNION ALL SELECT m.name, 1 FROM public_former_names f"
-                          " JOIN mailboxes m ON m.id = f.mailbox_id WHERE f.name = ?2"
-                          " ORDER BY 2 LIMIT 1",
-                          err);
+    sqlite3_stmt *st = sq_stmt(s,
+                               "SELECT name, 0 FROM mailboxes WHERE owner = ?1 AND name = ?2"
+                               " UNION ALL SELECT m.name, 1 FROM public_former_names f"
+                               " JOIN mailboxes m ON m.id = f.mailbox_id WHERE f.name = ?2"
+                               " ORDER BY 2 LIMIT 1",
+                               err);
+    int rc = -1;
     if (st != NULL) {
         sqlite3_bind_text(st, 1, STORE_PUBLIC_OWNER, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, canon.data, -1, SQLITE_STATIC);
@@ -534,8 +536,6 @@ int sq_public_folder_now(struct store *s, const char *name, struct buf *now_r, s
             rc = r == SQLITE_DONE ? 1 : sq_db_error(s, "public folder", err);
         }
         sqlite3_reset(st);
-    } else {
-        rc = -1;
     }
     buf_free(&canon);
     return rc;

@@ -468,8 +468,8 @@ static const char *const migrations[] = {
      * nothing in it depends on an earlier step's undoing. One self-contained
      * step.
      */
-    "CREATE TABLE IF NOT EXISTS public_former_names(name TEXT PRIMARY KEY, mailbox_id INTEGER NOT NULL)"
-    "  WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS public_former_names(name TEXT PRIMARY KEY,"
+    "  mailbox_id INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TRIGGER IF NOT EXISTS public_former_name AFTER UPDATE OF name ON mailboxes"
     "  WHEN NEW.owner = '#public' AND OLD.name != NEW.name BEGIN"
     "  INSERT OR REPLACE INTO public_former_names VALUES(OLD.name, NEW.id);"
