@@ -7,9 +7,12 @@
 
 #include "base/alloc.h"
 
+#include <arpa/inet.h>
 #include <event2/event.h>
-#include <sys/socket.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 struct dns_resolver {
     struct ub_ctx *ub;
@@ -82,6 +85,129 @@ int dns_query(struct dns_resolver *r, const char *name, int rrtype, ub_callback_
 void dns_cancel(struct dns_resolver *r, int id)
 {
     ub_cancel(r->ub, id);
+}
+
+struct dns_addr {
+    struct dns_resolver *r;
+    char *host;
+    unsigned port;
+    int id;
+    bool tried_aaaa;
+    dns_addr_cb *cb;
+    void *arg;
+};
+
+static void addr_answer(void *arg, int err, struct ub_result *res);
+
+static bool addr_query(struct dns_addr *q, int rrtype, struct buf *err)
+{
+    int uerr = 0;
+    q->id = dns_query(q->r, q->host, rrtype, addr_answer, q, &uerr);
+    if (q->id < 0)
+        buf_printf(err, "cannot look up %s: %s", q->host, ub_strerror(uerr));
+    return q->id >= 0;
+}
+
+static void addr_done(struct dns_addr *q, const struct sockaddr *sa, socklen_t len, const char *why)
+{
+    dns_addr_cb *cb = q->cb;
+    void *arg = q->arg;
+    free(q->host);
+    free(q);
+    cb(arg, sa, len, why);
+}
+
+/* The A answer, else the AAAA answer: the first address. */
+static void addr_answer(void *arg, int err, struct ub_result *res)
+{
+    struct dns_addr *q = arg;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len = 0;
+    bool temp = err != 0 || (res != NULL && res->rcode == 2); /* SERVFAIL */
+    if (err == 0 && res != NULL && res->havedata && !res->bogus) {
+        if (res->qtype == 1 && res->len[0] == 4) {
+            struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+            in4->sin_family = AF_INET;
+            in4->sin_port = htons((uint16_t)q->port);
+            memcpy(&in4->sin_addr, res->data[0], 4);
+            len = sizeof(*in4);
+        } else if (res->qtype == 28 && res->len[0] == 16) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            in6->sin6_family = AF_INET6;
+            in6->sin6_port = htons((uint16_t)q->port);
+            memcpy(&in6->sin6_addr, res->data[0], 16);
+            len = sizeof(*in6);
+        }
+    }
+    if (res != NULL)
+        ub_resolve_free(res);
+    struct buf why = BUF_INIT;
+    if (len == 0 && !q->tried_aaaa && !temp) {
+        q->tried_aaaa = true;
+        if (!addr_query(q, 28, &why))
+            addr_done(q, NULL, 0, buf_cstr(&why));
+        buf_free(&why);
+        return;
+    }
+    if (len == 0)
+        buf_printf(&why, "%s: %s", q->host, temp ? "the DNS lookup failed" : "no address in DNS");
+    addr_done(q, len ? (const struct sockaddr *)&ss : NULL, len, buf_cstr(&why));
+    buf_free(&why);
+}
+
+struct dns_addr *dns_addr_lookup(struct dns_resolver *r, const char *host, unsigned port,
+                                 dns_addr_cb *cb, void *arg, struct buf *err)
+{
+    struct dns_addr *q = xcalloc(1, sizeof(*q));
+    *q = (struct dns_addr){.r = r, .host = xstrdup(host), .port = port, .cb = cb, .arg = arg};
+    if (!addr_query(q, 1, err)) {
+        free(q->host);
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+void dns_addr_cancel(struct dns_addr *q)
+{
+    if (q == NULL)
+        return;
+    dns_cancel(q->r, q->id);
+    free(q->host);
+    free(q);
+}
+
+socklen_t dns_addr_literal(const char *host, unsigned port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        return sizeof(*in4);
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        return sizeof(*in6);
+    }
+    return 0;
+}
+
+bool dns_host_name_ok(const char *host)
+{
+    size_t n = strlen(host);
+    if (n == 0 || n > 253 || host[0] == '.' || host[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = host[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.'))
+            return false;
+    }
+    return true;
 }
 
 bool dns_name_parse(const unsigned char *rd, size_t len, size_t *used_r, struct buf *name_r)

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <unbound.h>
 
 struct event_base;
@@ -39,6 +40,23 @@ int dns_query(struct dns_resolver *r, const char *name, int rrtype, ub_callback_
               int *err_r);
 void dns_cancel(struct dns_resolver *r, int id);
 
+/*
+ * One server's address by name, for a client that connects to that one server (a
+ * front-end's home server, a news feed's peer): its first A record, else its first
+ * AAAA, with port. cb later from the loop with the address, or with len 0 and why
+ * ("no address in DNS", or a temporary "the DNS lookup failed"). NULL with err when
+ * the lookup cannot start (cb is then never called).
+ */
+struct dns_addr;
+typedef void dns_addr_cb(void *arg, const struct sockaddr *sa, socklen_t len, const char *why);
+struct dns_addr *dns_addr_lookup(struct dns_resolver *r, const char *host, unsigned port,
+                                 dns_addr_cb *cb, void *arg, struct buf *err);
+/* Stops a lookup in flight: cb is never called. */
+void dns_addr_cancel(struct dns_addr *q);
+/* An IP address literal (no brackets) with port into ss: its length, or 0 when host is none. */
+socklen_t dns_addr_literal(const char *host, unsigned port, struct sockaddr_storage *ss);
+/* Whether host may be looked up: letters, digits, '-' and '.' (RFC 1123), at most 253. */
+bool dns_host_name_ok(const char *host);
 /* Parses a domain name in rdata (uncompressed, as libunbound returns it)
  * into a dotted name without the final dot ("" for the root); *used_r is
  * how many octets it took. False if malformed or not printable. */

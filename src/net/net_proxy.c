@@ -70,10 +70,8 @@ struct net_proxy {
     char *peer; /* "host:port" (or a socket's name), for logs; in the slab, its own length */
     char *host; /* the home server as given (SNI, the lookup), NULL for a local socket */
     unsigned port;
-    /* A home server named by host name: its A (then AAAA) lookup in flight. */
-    struct dns_resolver *dns;
-    int dns_id; /* -1: none */
-    bool tried_aaaa;
+    /* A home server named by host name: its lookup in flight (the DNS kit's). */
+    struct dns_addr *lookup;
     struct event *timer; /* frontend_connect_timeout over the lookup */
     bool spliced, client_paused, failed;
     bool timed_out; /* failed by its read timeout (net_proxy_timed_out) */
@@ -262,8 +260,7 @@ static void proxy_pump_drop(struct net_proxy *p)
 
 static void proxy_destroy(struct net_proxy *p)
 {
-    if (p->dns_id >= 0)
-        dns_cancel(p->dns, p->dns_id);
+    dns_addr_cancel(p->lookup);
     if (p->timer)
         event_free(p->timer);
     if (p->worker)
@@ -409,9 +406,8 @@ static void proxy_quiet(struct net_proxy *p)
         net_pump_stop(p->pump);
     if (p->timer)
         evtimer_del(p->timer);
-    if (p->dns_id >= 0)
-        dns_cancel(p->dns, p->dns_id);
-    p->dns_id = -1;
+    dns_addr_cancel(p->lookup);
+    p->lookup = NULL;
 }
 
 /* Before the splice: reports once, and stops every further callback. */
@@ -683,7 +679,7 @@ static bool bind_source(const struct wharf_config *cfg, evutil_socket_t fd, int 
 }
 
 /* Connects p to its home server's address ss: false with the reason in why. */
-static bool proxy_start(struct net_proxy *p, const struct sockaddr_storage *ss, socklen_t len,
+static bool proxy_start(struct net_proxy *p, const struct sockaddr *sa, socklen_t len,
                         struct buf *why)
 {
     struct net_worker *w = p->worker;
@@ -697,9 +693,9 @@ static bool proxy_start(struct net_proxy *p, const struct sockaddr_storage *ss, 
         return false;
     if (cfg->tls_park_idle > 0)
         p->park = net_tls_park_attach(p->ssl);
-    evutil_socket_t fd = p->fd = socket(ss->ss_family, SOCK_STREAM, 0);
+    evutil_socket_t fd = p->fd = socket(sa->sa_family, SOCK_STREAM, 0);
     if (fd < 0 || evutil_make_socket_nonblocking(fd) != 0 ||
-        evutil_make_socket_closeonexec(fd) != 0 || !bind_source(cfg, fd, ss->ss_family, why)) {
+        evutil_make_socket_closeonexec(fd) != 0 || !bind_source(cfg, fd, sa->sa_family, why)) {
         if (why->len == 0)
             buf_printf(why, "socket: %s", strerror(errno));
         return false; /* the caller frees p, the socket and the SSL with it */
@@ -717,108 +713,27 @@ static bool proxy_start(struct net_proxy *p, const struct sockaddr_storage *ss, 
     bufferevent_set_timeouts(p->bev, &tv, &tv);
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);
     /* An immediate refusal comes back through proxy_event_cb, from the loop. */
-    if (bufferevent_socket_connect(p->bev, (const struct sockaddr *)ss, (int)len) != 0) {
+    if (bufferevent_socket_connect(p->bev, sa, (int)len) != 0) {
         buf_printf(why, "cannot connect to %s", p->peer);
         return false;
     }
     return true;
 }
 
-/* An IP address literal into ss with port: its length, or 0. */
-static socklen_t literal_addr(const char *host, unsigned port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons((uint16_t)port);
-        return sizeof(*in4);
-    }
-    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        return sizeof(*in6);
-    }
-    return 0;
-}
-
-/* A host name a lookup may be asked for: letters, digits, '-', '.' (RFC 1123). */
-static bool host_name_ok(const char *host)
-{
-    size_t n = strlen(host);
-    if (n == 0 || n > 253 || host[0] == '.' || host[0] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = host[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.'))
-            return false;
-    }
-    return true;
-}
-
-static void proxy_resolved_cb(void *arg, int err, struct ub_result *res);
-
-static bool proxy_lookup(struct net_proxy *p, int rrtype, struct buf *why)
-{
-    int uerr = 0;
-    p->dns_id = dns_query(p->dns, p->host, rrtype, proxy_resolved_cb, p, &uerr);
-    if (p->dns_id < 0) {
-        buf_printf(why, "cannot look up %s: %s", p->host, ub_strerror(uerr));
-        return false;
-    }
-    return true;
-}
-
-/* The A answer, else the AAAA answer: the first address, then the connection. */
-static void proxy_resolved(struct net_proxy *p, int err, struct ub_result *res)
-{
-    p->dns_id = -1;
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t len = 0;
-    bool rcode_temp = err != 0 || (res != NULL && res->rcode == 2); /* SERVFAIL */
-    if (err == 0 && res != NULL && res->havedata && !res->bogus) {
-        if (res->qtype == 1 && res->len[0] == 4) {
-            struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-            in4->sin_family = AF_INET;
-            in4->sin_port = htons((uint16_t)p->port);
-            memcpy(&in4->sin_addr, res->data[0], 4);
-            len = sizeof(*in4);
-        } else if (res->qtype == 28 && res->len[0] == 16) {
-            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-            in6->sin6_family = AF_INET6;
-            in6->sin6_port = htons((uint16_t)p->port);
-            memcpy(&in6->sin6_addr, res->data[0], 16);
-            len = sizeof(*in6);
-        }
-    }
-    if (res != NULL)
-        ub_resolve_free(res);
-    struct buf why = BUF_INIT;
-    if (len == 0 && !p->tried_aaaa && !rcode_temp) {
-        p->tried_aaaa = true;
-        if (!proxy_lookup(p, 28, &why))
-            proxy_fail(p, buf_cstr(&why));
-        buf_free(&why);
-        return;
-    }
-    if (len == 0)
-        buf_printf(&why, "%s: %s", p->host,
-                   rcode_temp ? "the DNS lookup failed" : "no address in DNS");
-    else if (p->timer)
-        evtimer_del(p->timer);
-    if (len == 0 || !proxy_start(p, &ss, len, &why))
-        proxy_fail(p, buf_cstr(&why));
-    buf_free(&why);
-}
-
-static void proxy_resolved_cb(void *arg, int err, struct ub_result *res)
+/* The home server's address (or why there is none): the connection, or the client told. */
+static void proxy_resolved(void *arg, const struct sockaddr *sa, socklen_t len, const char *why)
 {
     struct net_proxy *p = arg;
+    p->lookup = NULL;
     p->in_cb++;
-    proxy_resolved(p, err, res);
+    struct buf err = BUF_INIT;
+    if (len > 0 && p->timer)
+        evtimer_del(p->timer);
+    if (len == 0)
+        proxy_fail(p, why);
+    else if (!proxy_start(p, sa, len, &err))
+        proxy_fail(p, buf_cstr(&err));
+    buf_free(&err);
     if (--p->in_cb == 0 && p->doomed)
         proxy_destroy(p);
 }
@@ -848,8 +763,8 @@ static struct net_proxy *proxy_connect(struct net_worker *w, struct net_conn *cl
         return NULL;
     }
     struct sockaddr_storage ss;
-    socklen_t len = literal_addr(host, port, &ss);
-    if (len == 0 && !host_name_ok(host)) {
+    socklen_t len = dns_addr_literal(host, port, &ss);
+    if (len == 0 && !dns_host_name_ok(host)) {
         buf_printf(why, "home server \"%s\" is neither an IP address nor a host name", host);
         return NULL;
     }
@@ -860,7 +775,6 @@ static struct net_proxy *proxy_connect(struct net_worker *w, struct net_conn *cl
     p->ops = ops;
     p->arg = arg;
     p->port = port;
-    p->dns_id = -1;
     p->host = proxy_strdup("%s", host);
     p->peer = proxy_strdup(ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
     p->fd = -1;
@@ -870,15 +784,17 @@ static struct net_proxy *proxy_connect(struct net_worker *w, struct net_conn *cl
         p->next->prev = p;
     *head = p;
     if (len > 0) {
-        if (!proxy_start(p, &ss, len, why)) {
+        if (!proxy_start(p, (const struct sockaddr *)&ss, len, why)) {
             net_proxy_free(p);
             return NULL;
         }
         return p;
     }
     /* A host name: resolved on the loop (the DNS kit), never blocking it. */
-    p->dns = net_worker_proxy_dns(w, why);
-    if (p->dns == NULL || !proxy_lookup(p, 1, why)) {
+    struct dns_resolver *dns = net_worker_proxy_dns(w, why);
+    if (dns != NULL)
+        p->lookup = dns_addr_lookup(dns, host, port, proxy_resolved, p, why);
+    if (p->lookup == NULL) {
         net_proxy_free(p);
         return NULL;
     }
@@ -904,7 +820,6 @@ struct net_proxy *net_proxy_connect_local(struct net_conn *client, const char *p
     p->cfg = net_worker_config(w);
     p->ops = ops;
     p->arg = arg;
-    p->dns_id = -1;
     p->fd = -1;
     p->local = true;
     p->peer = proxy_strdup("%s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
