@@ -2,7 +2,9 @@
  * nntp_client.c - the client kit of the nntpfeed process; see nntp_client.h.
  */
 #include "nntp/nntp_client.h"
+#include "base/alloc.h"
 #include "base/clock.h"
+#include "net/dns.h"
 #include "net/net_tls_client.h"
 #include "nntp/nntp_parse.h"
 
@@ -10,8 +12,12 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 int nntp_peer_list_check(const struct strlist *l, const char *option, struct buf *err)
 {
@@ -20,6 +26,15 @@ int nntp_peer_list_check(const struct strlist *l, const char *option, struct buf
         const char *why;
         if (!nntp_peer_spec_parse(slice_from_cstr(l->v[i]), &ps, &why)) {
             buf_printf(err, "%s entry \"%s\": %s", option, l->v[i], why);
+            return -1;
+        }
+        char *host = slice_strdup(ps.host);
+        struct sockaddr_storage ss;
+        bool ok = dns_addr_literal(host, ps.port, &ss) > 0 || dns_host_name_ok(host);
+        free(host);
+        if (!ok) {
+            buf_printf(err, "%s entry \"%s\": the address is neither an IP address nor a host name",
+                       option, l->v[i]);
             return -1;
         }
         for (size_t k = 0; k < i; k++) {
@@ -35,39 +50,134 @@ int nntp_peer_list_check(const struct strlist *l, const char *option, struct buf
     return 0;
 }
 
-struct bufferevent *nntp_peer_connect(struct event_base *base, struct ssl_ctx_st *tls_ctx,
-                                      const char *addr, bool tls, int64_t timeout_ms,
-                                      bufferevent_data_cb readcb, bufferevent_event_cb eventcb,
-                                      void *arg, struct buf *err)
+struct ssl_ctx_st *nntp_dialer_tls(const struct wharf_config *cfg, struct buf *err)
 {
-    struct sockaddr_storage ss;
-    int len = (int)sizeof(ss);
-    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &len) != 0) {
-        buf_append_cstr(err, "bad address");
-        return NULL;
-    }
+    return net_tls_client_ctx_new(cfg->nntp_feed_tls_ca_file, err);
+}
+
+struct nntp_dialer *nntp_dialer_new(struct event_base *base, const struct wharf_config *cfg,
+                                    struct ssl_ctx_st *tls)
+{
+    struct nntp_dialer *d = xcalloc(1, sizeof(*d));
+    *d = (struct nntp_dialer){.base = base, .tls = tls, .cfg = cfg};
+    return d;
+}
+
+void nntp_dialer_free(struct nntp_dialer *d)
+{
+    if (d == NULL)
+        return;
+    dns_resolver_free(d->dns);
+    SSL_CTX_free(d->tls);
+    free(d);
+}
+
+void nntp_link_init(struct nntp_link *l, struct nntp_dialer *d, const struct nntp_peer_spec *ps,
+                    bufferevent_data_cb readcb, bufferevent_event_cb eventcb, void *arg)
+{
+    *l = (struct nntp_link){.d = d,
+                            .host = slice_strdup(ps->host),
+                            .port = ps->port,
+                            .tls = ps->tls,
+                            .readcb = readcb,
+                            .eventcb = eventcb,
+                            .arg = arg};
+}
+
+/* The connection to sa, TLS checking the certificate for the host when asked. */
+static int link_connect(struct nntp_link *l, const struct sockaddr *sa, socklen_t len,
+                        struct buf *err)
+{
     struct bufferevent *bev;
-    if (tls) {
-        struct net_tls_client_peer np = {.name = NULL, .verify = NET_TLS_VERIFY_NONE};
-        struct ssl_st *ssl = net_tls_client_ssl_new(tls_ctx, &np, err);
+    if (l->tls) {
+        struct net_tls_client_peer np = {.name = l->host, .verify = NET_TLS_VERIFY_NAME};
+        struct ssl_st *ssl = net_tls_client_ssl_new(l->d->tls, &np, err);
         if (ssl == NULL)
-            return NULL;
-        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+            return -1;
+        bev = bufferevent_openssl_socket_new(l->d->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                              BEV_OPT_CLOSE_ON_FREE);
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     } else {
-        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+        bev = bufferevent_socket_new(l->d->base, -1, BEV_OPT_CLOSE_ON_FREE);
     }
-    bufferevent_setcb(bev, readcb, NULL, eventcb, arg);
-    struct timeval tv = clock_timeval_ms(timeout_ms);
+    bufferevent_setcb(bev, l->readcb, NULL, l->eventcb, l->arg);
+    struct timeval tv = clock_timeval_ms(l->d->cfg->nntp_feed_timeout);
     bufferevent_set_timeouts(bev, &tv, &tv);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss, len) != 0) {
+    if (bufferevent_socket_connect(bev, sa, (int)len) != 0) {
         bufferevent_free(bev);
-        buf_append_cstr(err, "connect failed");
-        return NULL;
+        buf_printf(err, "cannot connect to %s: %s", l->host,
+                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        return -1;
     }
-    return bev;
+    l->bev = bev;
+    return 0;
+}
+
+/* The host name's address (or why there is none). */
+static void link_resolved(void *arg, const struct sockaddr *sa, socklen_t len, const char *why)
+{
+    struct nntp_link *l = arg;
+    l->lookup = NULL;
+    struct buf err = BUF_INIT;
+    if (len == 0 || link_connect(l, sa, len, &err) != 0) {
+        snprintf(l->why, sizeof(l->why), "%s", len == 0 ? why : buf_cstr(&err));
+        l->eventcb(NULL, BEV_EVENT_ERROR, l->arg);
+    }
+    buf_free(&err);
+}
+
+int nntp_link_open(struct nntp_link *l, struct buf *err)
+{
+    nntp_link_close(l);
+    struct sockaddr_storage ss;
+    socklen_t len = dns_addr_literal(l->host, l->port, &ss);
+    if (len > 0)
+        return link_connect(l, (const struct sockaddr *)&ss, len, err);
+    if (l->d->dns == NULL)
+        l->d->dns = dns_resolver_new(l->d->base, l->d->cfg->dns_resolver, NULL, err);
+    if (l->d->dns != NULL)
+        l->lookup = dns_addr_lookup(l->d->dns, l->host, l->port, link_resolved, l, err);
+    return l->lookup != NULL ? 0 : -1;
+}
+
+void nntp_link_close(struct nntp_link *l)
+{
+    if (l->bev != NULL)
+        bufferevent_free(l->bev);
+    dns_addr_cancel(l->lookup);
+    l->bev = NULL;
+    l->lookup = NULL;
+    l->why[0] = '\0';
+}
+
+void nntp_link_free(struct nntp_link *l)
+{
+    nntp_link_close(l);
+    free(l->host);
+    l->host = NULL;
+}
+
+const char *nntp_link_error(struct nntp_link *l, short what, struct buf *out)
+{
+    buf_reset(out);
+    struct ssl_st *ssl = l->bev && l->tls ? bufferevent_openssl_get_ssl(l->bev) : NULL;
+    unsigned long tls_err = l->bev && l->tls ? bufferevent_get_openssl_error(l->bev) : 0;
+    long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (l->why[0])
+        buf_append_cstr(out, l->why);
+    else if (what & BEV_EVENT_TIMEOUT)
+        buf_append_cstr(out, "no answer in nntp_feed_timeout");
+    else if (verify != X509_V_OK)
+        buf_printf(out, "the certificate of %s: %s", l->host,
+                   X509_verify_cert_error_string(verify));
+    else if (tls_err != 0)
+        buf_printf(out, "TLS with %s: %s", l->host, ERR_reason_error_string(tls_err));
+    else if (what & BEV_EVENT_EOF)
+        buf_append_cstr(out, "connection closed by the peer");
+    else
+        buf_append_cstr(out, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    return buf_cstr(out);
 }
 
 void nntp_peer_send(struct bufferevent *bev, const char *fmt, ...)

@@ -72,10 +72,10 @@ struct feeder;
 struct peer {
     struct feeder *f;
     char *name; /* its Path identity */
-    char *addr; /* "ADDRESS:PORT" */
+    char *addr; /* "ADDRESS:PORT", for the log and the status */
     bool tls;
     char *wildmat; /* the groups it is fed */
-    struct bufferevent *bev;
+    struct nntp_link link;
     enum peer_state st;
     bool caps_streaming, streaming;
     struct event *timer; /* reconnect after back-off, or the next entry due */
@@ -98,7 +98,9 @@ struct feeder {
     struct component_loop *loop;
     struct event_base *base;
     struct store *store;
-    struct ssl_ctx_st *tls;
+    struct nntp_dialer *dialer;
+    struct ssl_ctx_st *tls; /* made as root, then the dialer's */
+    struct buf tls_err;
     struct peer *peers;
     size_t n_peers;
     struct event *scan_ev;      /* a scan of the fed groups, once the loop is free */
@@ -244,10 +246,7 @@ static void batch_free(struct peer *p)
 
 static void peer_close(struct peer *p, const char *why, bool backoff)
 {
-    if (p->bev) {
-        bufferevent_free(p->bev);
-        p->bev = NULL;
-    }
+    nntp_link_close(&p->link);
     batch_free(p);
     p->st = P_IDLE;
     if (why) {
@@ -319,7 +318,7 @@ static bool send_article(struct peer *p, size_t i)
         buf_free(&err);
         return false;
     }
-    struct evbuffer *out = bufferevent_get_output(p->bev);
+    struct evbuffer *out = bufferevent_get_output(p->link.bev);
     struct slice a = buf_slice(&data), h = header_of(a);
     if (nntp_header_field(h, "Path").ptr == NULL)
         evbuffer_add_printf(out, "Path: %s!not-for-mail\r\n", p->f->cfg->myhostname);
@@ -385,7 +384,8 @@ static void peer_pump(struct peer *p)
         size_t window = p->streaming ? p->n_items : 1;
         while (p->next < p->n_items && p->fifo_len < window) {
             size_t i = p->next++;
-            nntp_peer_send(p->bev, "%s %s", p->streaming ? "CHECK" : "IHAVE", p->items[i].msgid);
+            nntp_peer_send(p->link.bev, "%s %s", p->streaming ? "CHECK" : "IHAVE",
+                           p->items[i].msgid);
             push_cmd(p, p->streaming ? C_CHECK : C_IHAVE, i);
         }
         if (p->fifo_len > 0)
@@ -410,9 +410,9 @@ static void on_reply(struct peer *p, int code, struct slice text)
     switch (c.cmd) {
     case C_CHECK:
         if (code == 238) {
-            nntp_peer_send(p->bev, "TAKETHIS %s", p->items[i].msgid);
+            nntp_peer_send(p->link.bev, "TAKETHIS %s", p->items[i].msgid);
             if (!send_article(p, i))
-                nntp_peer_send(p->bev,
+                nntp_peer_send(p->link.bev,
                                "."); /* gone since: an empty article, which the peer refuses */
             push_cmd(p, C_TAKETHIS, i);
         } else if (code == 438) {
@@ -437,7 +437,7 @@ static void on_reply(struct peer *p, int code, struct slice text)
     case C_IHAVE:
         if (code == 335) {
             if (!send_article(p, i))
-                nntp_peer_send(p->bev, ".");
+                nntp_peer_send(p->link.bev, ".");
             push_cmd(p, C_IHAVE_SEND, i);
         } else if (code == 435) {
             settle(p, i, &p->duplicates);
@@ -468,7 +468,7 @@ static void on_line(struct peer *p, struct slice line)
     if (p->st == P_CAPS_LIST) {
         if (line.len == 1 && line.ptr[0] == '.') {
             if (p->caps_streaming) {
-                nntp_peer_send(p->bev, "MODE STREAM");
+                nntp_peer_send(p->link.bev, "MODE STREAM");
                 p->st = P_MODE;
             } else {
                 peer_ready(p, false);
@@ -492,14 +492,14 @@ static void on_line(struct peer *p, struct slice line)
             peer_close(p, why, true);
             return;
         }
-        nntp_peer_send(p->bev, "CAPABILITIES");
+        nntp_peer_send(p->link.bev, "CAPABILITIES");
         p->st = P_CAPS;
         break;
     case P_CAPS:
         if (code == 101) {
             p->st = P_CAPS_LIST;
         } else { /* no CAPABILITIES (RFC 977 servers): ask for streaming all the same */
-            nntp_peer_send(p->bev, "MODE STREAM");
+            nntp_peer_send(p->link.bev, "MODE STREAM");
             p->st = P_MODE;
         }
         break;
@@ -518,7 +518,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 {
     struct peer *p = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    while (p->bev) {
+    while (p->link.bev) {
         size_t n;
         char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
         if (line == NULL) {
@@ -546,11 +546,9 @@ static void on_bev_event(struct bufferevent *bev, short what, void *arg)
         peer_close(p, NULL, false); /* idle: closed, opened again for the next article */
         return;
     }
-    peer_close(p,
-               (what & BEV_EVENT_TIMEOUT) ? "no answer in nntp_feed_timeout"
-               : (what & BEV_EVENT_EOF)   ? "connection closed by the peer"
-                                          : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()),
-               true);
+    struct buf why = BUF_INIT;
+    peer_close(p, nntp_link_error(&p->link, what, &why), true);
+    buf_free(&why);
 }
 
 static void peer_connect(struct peer *p)
@@ -558,9 +556,7 @@ static void peer_connect(struct peer *p)
     struct buf err = BUF_INIT;
     p->st = P_GREETING;
     p->caps_streaming = p->streaming = false;
-    p->bev = nntp_peer_connect(p->f->base, p->f->tls, p->addr, p->tls, p->f->cfg->nntp_feed_timeout,
-                               on_read, on_bev_event, p, &err);
-    if (p->bev == NULL)
+    if (nntp_link_open(&p->link, &err) != 0)
         peer_close(p, buf_cstr(&err), true);
     buf_free(&err);
 }
@@ -652,10 +648,18 @@ static int feed_check_config(const struct wharf_config *cfg, struct buf *err)
     return nntp_pull_check_config(cfg, err);
 }
 
+/* Still root: the CA file of nntp_feed_tls_ca_file is the admin's to place. */
+static void feed_as_root(void *arg)
+{
+    struct feeder *f = arg;
+    f->tls = nntp_dialer_tls(f->cfg, &f->tls_err);
+}
+
 static int feed_main(struct component_ctx *ctx)
 {
     struct feeder f = {.cfg = ctx->cfg};
-    const struct component_hooks hooks = {.status = on_status, .event = on_event, .arg = &f};
+    const struct component_hooks hooks = {
+        .as_root = feed_as_root, .status = on_status, .event = on_event, .arg = &f};
     f.loop = component_loop_start(ctx, &hooks);
     f.base = f.loop->base;
     struct buf err = BUF_INIT;
@@ -664,9 +668,10 @@ static int feed_main(struct component_ctx *ctx)
     f.store = store_open(f.cfg, &err);
     if (f.store == NULL)
         log_fatal(EX_TEMPFAIL, "cannot open the store: %s", buf_cstr(&err));
-    f.tls = net_tls_client_ctx_new(NULL, &err);
     if (f.tls == NULL)
-        log_fatal(EX_SOFTWARE, "feed: %s", buf_cstr(&err));
+        log_fatal(EX_CONFIG, "feed: %s", buf_cstr(&f.tls_err));
+    buf_free(&f.tls_err);
+    f.dialer = nntp_dialer_new(f.base, f.cfg, f.tls);
     f.n_peers = f.cfg->nntp_feed_to.n;
     f.peers = f.n_peers ? xcalloc(f.n_peers, sizeof(*f.peers)) : NULL;
     struct buf w = BUF_INIT;
@@ -679,6 +684,7 @@ static int feed_main(struct component_ctx *ctx)
         p->name = slice_strdup(ps.name);
         p->addr = slice_strdup(ps.addr);
         p->tls = ps.tls;
+        nntp_link_init(&p->link, f.dialer, &ps, on_read, on_bev_event, p);
         buf_reset(&w);
         nntp_peer_spec_wildmat(&ps, &w);
         p->wildmat = xstrdup(buf_cstr(&w));
@@ -698,12 +704,13 @@ static int feed_main(struct component_ctx *ctx)
         scan_soon(&f);
     }
     if (f.cfg->nntp_pull_from.n)
-        f.puller = nntp_pull_new(f.base, f.cfg, f.store, f.tls, pulled, &f);
+        f.puller = nntp_pull_new(f.cfg, f.store, f.dialer, pulled, &f);
     int rc = component_loop_run(f.loop);
     nntp_pull_free(f.puller);
     for (size_t i = 0; i < f.n_peers; i++) {
         struct peer *p = &f.peers[i];
         peer_close(p, NULL, false);
+        nntp_link_free(&p->link);
         event_free(p->timer);
         free(p->name);
         free(p->addr);
@@ -711,7 +718,7 @@ static int feed_main(struct component_ctx *ctx)
     }
     free(f.peers);
     event_free(f.scan_ev);
-    SSL_CTX_free(f.tls);
+    nntp_dialer_free(f.dialer);
     store_close(f.store);
     component_loop_free(f.loop);
     return rc;

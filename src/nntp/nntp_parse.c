@@ -332,6 +332,10 @@ bool nntp_peer_spec_parse(struct slice e, struct nntp_peer_spec *out, const char
         *why_r = "the address needs a port (ADDRESS:PORT)";
         return false;
     }
+    out->port = (unsigned)port;
+    out->host = slice_make(out->addr.ptr, (size_t)(colon - out->addr.ptr));
+    if (out->host.len >= 2 && out->host.ptr[0] == '[' && out->host.ptr[out->host.len - 1] == ']')
+        out->host = slice_make(out->host.ptr + 1, out->host.len - 2);
     if (out->groups.len) {
         char w[NNTP_MAX_LINE];
         if (out->groups.len > sizeof(w) || memchr(out->groups.ptr, ',', out->groups.len)) {

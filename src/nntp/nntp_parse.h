@@ -97,7 +97,9 @@ bool nntp_parse_reply(struct slice line, int *code_r, struct slice *text_r);
  * at commas), none: every group. Slices point into the entry. */
 struct nntp_peer_spec {
     struct slice name;
-    struct slice addr; /* "192.0.2.7:119", "[::1]:119" */
+    struct slice addr; /* "192.0.2.7:119", "[::1]:119", "news.example.net:119" */
+    struct slice host; /* addr's host: an IP address (no brackets) or a host name */
+    unsigned port;
     bool tls;
     struct slice groups; /* ";"-separated patterns, or empty */
 };

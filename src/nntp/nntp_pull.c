@@ -56,7 +56,7 @@ struct pull {
     struct nntp_puller *pl;
     char *name, *addr, *wildmat;
     bool tls;
-    struct bufferevent *bev;
+    struct nntp_link link;
     enum pull_state st;
     struct event *timer;
     int64_t since;   /* what this pull asks from */
@@ -78,7 +78,7 @@ struct nntp_puller {
     const struct wharf_config *cfg;
     struct event_base *base;
     struct store *store;
-    struct ssl_ctx_st *tls;
+    struct nntp_dialer *dialer;
     void (*changed)(void *arg, const char *mailbox);
     void *arg;
     struct pull *v;
@@ -110,10 +110,7 @@ static void batch_drop(struct pull *p)
 /* The pull ends (why NULL: it worked); the next one after nntp_pull_interval. */
 static void pull_end(struct pull *p, const char *why)
 {
-    if (p->bev) {
-        bufferevent_free(p->bev);
-        p->bev = NULL;
-    }
+    nntp_link_close(&p->link);
     want_free(p);
     batch_drop(p);
     buf_reset(&p->art);
@@ -239,7 +236,7 @@ static void fetch_more(struct pull *p)
 {
     size_t window = (size_t)p->pl->cfg->nntp_feed_window;
     while (p->sent < p->n_want && p->sent - p->answered < window)
-        nntp_peer_send(p->bev, "ARTICLE %s", p->want[p->sent++]);
+        nntp_peer_send(p->link.bev, "ARTICLE %s", p->want[p->sent++]);
 }
 
 /* Every listed article is settled (or could not be): store, then the date moves. */
@@ -294,7 +291,7 @@ static void newnews_send(struct pull *p)
     gmtime_r(&t, &tm);
     char when[32];
     strftime(when, sizeof(when), "%Y%m%d %H%M%S", &tm);
-    nntp_peer_send(p->bev, "NEWNEWS %s %s GMT", p->wildmat, when);
+    nntp_peer_send(p->link.bev, "NEWNEWS %s %s GMT", p->wildmat, when);
     log_info("pull %s: NEWNEWS %s since %s", p->name, p->wildmat, when);
     p->st = S_NEWNEWS;
 }
@@ -325,7 +322,7 @@ static void on_status_line(struct pull *p, struct slice line)
             pull_end(p, why);
             return;
         }
-        nntp_peer_send(p->bev, "MODE READER");
+        nntp_peer_send(p->link.bev, "MODE READER");
         p->st = S_MODE;
         break;
     case S_MODE:
@@ -333,7 +330,7 @@ static void on_status_line(struct pull *p, struct slice line)
             pull_end(p, why);
             return;
         }
-        nntp_peer_send(p->bev, "DATE");
+        nntp_peer_send(p->link.bev, "DATE");
         p->st = S_DATE;
         break;
     case S_DATE:
@@ -376,7 +373,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 {
     struct pull *p = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    while (p->bev) {
+    while (p->link.bev) {
         if (p->st == S_ARTICLE) {
             if (dotread_feed_evbuffer(&p->rd, in) != DOTREAD_DONE)
                 return;
@@ -436,9 +433,9 @@ static void on_bev_event(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (what & BEV_EVENT_CONNECTED)
         return;
-    pull_end(p, (what & BEV_EVENT_TIMEOUT) ? "no answer in nntp_feed_timeout"
-                : (what & BEV_EVENT_EOF)   ? "connection closed by the peer"
-                                           : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    struct buf why = BUF_INIT;
+    pull_end(p, nntp_link_error(&p->link, what, &why));
+    buf_free(&why);
 }
 
 static void pull_start(struct pull *p)
@@ -453,9 +450,7 @@ static void pull_start(struct pull *p)
     buf_free(&err);
     p->st = S_GREETING;
     p->incomplete = false;
-    p->bev = nntp_peer_connect(p->pl->base, p->pl->tls, p->addr, p->tls,
-                               p->pl->cfg->nntp_feed_timeout, on_read, on_bev_event, p, &err);
-    if (p->bev == NULL)
+    if (nntp_link_open(&p->link, &err) != 0)
         pull_end(p, buf_cstr(&err));
     buf_free(&err);
 }
@@ -474,15 +469,15 @@ int nntp_pull_check_config(const struct wharf_config *cfg, struct buf *err)
     return nntp_peer_list_check(&cfg->nntp_pull_from, "nntp_pull_from", err);
 }
 
-struct nntp_puller *nntp_pull_new(struct event_base *base, const struct wharf_config *cfg,
-                                  struct store *st, struct ssl_ctx_st *tls,
+struct nntp_puller *nntp_pull_new(const struct wharf_config *cfg, struct store *st,
+                                  struct nntp_dialer *dialer,
                                   void (*changed)(void *arg, const char *mailbox), void *arg)
 {
     struct nntp_puller *pl = xcalloc(1, sizeof(*pl));
     pl->cfg = cfg;
-    pl->base = base;
+    pl->base = dialer->base;
     pl->store = st;
-    pl->tls = tls;
+    pl->dialer = dialer;
     pl->changed = changed;
     pl->arg = arg;
     pl->n = cfg->nntp_pull_from.n;
@@ -497,10 +492,11 @@ struct nntp_puller *nntp_pull_new(struct event_base *base, const struct wharf_co
         p->name = slice_strdup(ps.name);
         p->addr = slice_strdup(ps.addr);
         p->tls = ps.tls;
+        nntp_link_init(&p->link, dialer, &ps, on_read, on_bev_event, p);
         buf_reset(&w);
         nntp_peer_spec_wildmat(&ps, &w);
         p->wildmat = xstrdup(buf_cstr(&w));
-        p->timer = evtimer_new(base, on_timer, p);
+        p->timer = evtimer_new(pl->base, on_timer, p);
         p->batch = xcalloc(PULL_BATCH, sizeof(*p->batch));
         buf_init(&p->art);
         log_info("pull %s: from %s%s, groups %s, every %lld ms", p->name, p->addr,
@@ -533,8 +529,7 @@ void nntp_pull_free(struct nntp_puller *pl)
         return;
     for (size_t i = 0; i < pl->n; i++) {
         struct pull *p = &pl->v[i];
-        if (p->bev)
-            bufferevent_free(p->bev);
+        nntp_link_free(&p->link);
         want_free(p);
         batch_drop(p);
         free(p->batch);

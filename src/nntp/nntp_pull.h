@@ -14,14 +14,15 @@
 #include <jansson.h>
 
 struct nntp_puller;
-struct ssl_ctx_st;
+struct nntp_dialer;
 
 /* The entries of nntp_pull_from are well formed and name each peer once. */
 int nntp_pull_check_config(const struct wharf_config *cfg, struct buf *err);
-/* Starts a pull of every peer now, then every nntp_pull_interval; changed(arg,
- * mailbox) for each public folder an article was stored in. */
-struct nntp_puller *nntp_pull_new(struct event_base *base, const struct wharf_config *cfg,
-                                  struct store *st, struct ssl_ctx_st *tls,
+/* Starts a pull of every peer now, then every nntp_pull_interval, connecting through
+ * dialer (its loop, TLS and DNS, the feeds' too); changed(arg, mailbox) for each public
+ * folder an article was stored in. */
+struct nntp_puller *nntp_pull_new(const struct wharf_config *cfg, struct store *st,
+                                  struct nntp_dialer *dialer,
                                   void (*changed)(void *arg, const char *mailbox), void *arg);
 /* Each peer's state and figures, under "pulls" in obj. */
 void nntp_pull_status(const struct nntp_puller *pl, json_t *obj);

@@ -141,6 +141,8 @@ static void test_client_side(void **state)
                                      &p, &why));
     assert_true(slice_eq(p.name, SLICE_LIT("news.example")));
     assert_true(slice_eq(p.addr, SLICE_LIT("127.0.0.1:119")));
+    assert_true(slice_eq(p.host, SLICE_LIT("127.0.0.1")));
+    assert_int_equal(p.port, 119);
     assert_false(p.tls);
     nntp_peer_spec_wildmat(&p, &w);
     assert_string_equal(buf_cstr(&w), "comp.*,!comp.x");
@@ -148,9 +150,13 @@ static void test_client_side(void **state)
     assert_true(nntp_peer_spec_parse(SLICE_LIT("a=nntps://[::1]:563"), &p, &why));
     assert_true(p.tls);
     assert_true(slice_eq(p.addr, SLICE_LIT("[::1]:563")));
+    assert_true(slice_eq(p.host, SLICE_LIT("::1")));
+    assert_int_equal(p.port, 563);
     nntp_peer_spec_wildmat(&p, &w);
     assert_string_equal(buf_cstr(&w), "*");
     buf_free(&w);
+    assert_true(nntp_peer_spec_parse(SLICE_LIT("b=nntps://news.example.net:563/comp.*"), &p, &why));
+    assert_true(slice_eq(p.host, SLICE_LIT("news.example.net")));
     assert_false(nntp_peer_spec_parse(SLICE_LIT("nntp://127.0.0.1:119"), &p, &why));
     assert_false(nntp_peer_spec_parse(SLICE_LIT("a!b=nntp://127.0.0.1:119"), &p, &why));
     assert_false(nntp_peer_spec_parse(SLICE_LIT("a=http://127.0.0.1:119"), &p, &why));
