@@ -190,6 +190,19 @@ static bool may_relay(struct smtp_session *s)
            net_addr_in_networks(net_conn_addr(s->c), (const char *const *)nets->v, nets->n);
 }
 
+/* A front-end of ours relaying mail for an account homed here (doc/frontend.md, "Mail
+ * in"): a back-end (frontend_secret) and a client in frontend_networks. The front-end
+ * authenticated the mail (SPF, DKIM, DMARC) as it came from the sending server, and its
+ * Authentication-Results say so; here its own address would fail the sender's SPF. No
+ * relaying follows from it. */
+static bool from_frontend(struct smtp_session *s)
+{
+    const struct wharf_config *cfg = s->srv->cfg;
+    return cfg->frontend_secret[0] != '\0' &&
+           net_addr_in_networks(net_conn_addr(s->c), (const char *const *)cfg->frontend_networks.v,
+                                cfg->frontend_networks.n);
+}
+
 static bool is_submission(const struct smtp_session *s)
 {
     return s->kind != SMTP_SERVICE_MX;
@@ -291,8 +304,12 @@ static void message_commit(struct smtp_session *s, struct slice header, bool jun
     buf_init(&m->data);
     buf_append_slice(&m->data, header);
     build_prefix(s, &m->data, now);
-    /* Authentication-Results under our authserv-id come from us only (RFC 8601 5) */
-    mailauth_strip_ours(buf_slice(&s->data), smtp_checks_authserv_id(s->srv->checks), &m->data);
+    /* Authentication-Results under our authserv-id come from us only (RFC 8601 5), or from
+     * a front-end of ours, which made them as the mail came in */
+    if (from_frontend(s))
+        buf_append_slice(&m->data, buf_slice(&s->data));
+    else
+        mailauth_strip_ours(buf_slice(&s->data), smtp_checks_authserv_id(s->srv->checks), &m->data);
     buf_reset(&s->line);
     buf_printf(&s->line, "from=<%s>, size=%zu, nrcpt=%zu", e->sender, m->data.len, e->n_rcpts);
     s->queued_log = buf_steal(&s->line, NULL);
@@ -306,10 +323,11 @@ static void message_commit(struct smtp_session *s, struct slice header, bool jun
 }
 
 /* Mail from another server (port 25, neither authenticated nor trusted by
- * mynetworks) goes through mail authentication before it is answered. */
+ * mynetworks, nor a front-end's) goes through mail authentication before it is
+ * answered. */
 static bool mailauth_applies(struct smtp_session *s)
 {
-    return !is_submission(s) && !may_relay(s);
+    return !is_submission(s) && !may_relay(s) && !from_frontend(s);
 }
 
 static const char *service_name(const struct smtp_session *s)

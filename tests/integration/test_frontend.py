@@ -114,6 +114,11 @@ def layout(wharf_factory, tmp_path, dns_server, data_templates):
     imaps, pop3s, smtps, smtp, https = (common_port(), common_port(), common_port(),
                                         common_port(), common_port())
     dns_server.zone[(BE2_NAME, "A")] = [HOSTS["be2"]]
+    # every server checks SPF/DKIM/DMARC of mail from other servers, and trusts no
+    # loopback client for it (as mynetworks would): the front-end relays from its own
+    # address, the one the back-ends' frontend_networks name
+    MAILAUTH = {"mailauth_checks": "yes", "dns_resolver": dns_server.resolver,
+                "mynetworks": "192.0.2.0/24"}
     servers = {}
     for name in ("be1", "be2"):
         h = HOSTS[name]
@@ -123,7 +128,7 @@ def layout(wharf_factory, tmp_path, dns_server, data_templates):
             "smtps_listen": f"{h}:{smtps}", "smtp_listen": f"{h}:{smtp}",
             "tls_cert_file": str(cert), "tls_key_file": str(key), "frontend_smtp_port": str(smtp),
             "frontend_secret": SECRET, "frontend_networks": "127.0.0.2/32",
-            "tls_park_idle": PARK_IDLE_BE[name]})
+            "tls_park_idle": PARK_IDLE_BE[name], **MAILAUTH})
         w.ports.update(imaps=imaps, pop3s=pop3s, smtps=smtps, smtp=smtp, https=https)
         servers[name] = data_templates.prepare(w, name, backend_accounts).start()
     fe = wharf_factory("fe", host=HOSTS["fe"], enable=["smtp", "imap", "imaps", "pop3", "pop3s",
@@ -134,7 +139,7 @@ def layout(wharf_factory, tmp_path, dns_server, data_templates):
         "http_auth_failure_delay": "0",
         "frontend_tls_ca_file": str(cert), "dns_resolver": dns_server.resolver,
         "frontend_connect_timeout": "5s", "frontend_source_address": HOSTS["fe"],
-        "tls_park_idle": PARK_IDLE})
+        "tls_park_idle": PARK_IDLE, "mta_source_address": HOSTS["fe"], **MAILAUTH})
     servers["fe"] = data_templates.prepare(fe, "fe", frontend_accounts).start()
     return servers
 
@@ -233,6 +238,36 @@ def test_alias_to_accounts_homed_elsewhere(layout):
     b.logout()
     assert "to=<team@example.test>, status=expanded" in fe.log()
     assert "to=<forbob@example.test>, status=expanded" in be1.log()
+
+
+def test_mail_authenticated_at_the_frontend_only(layout, dns_server):
+    """SPF and DMARC are the front-end's to check, with the sending server's address:
+    the back-end, which sees the front-end's, does not check its relayed mail again
+    (strict.test's SPF names the client, not the front-end; its DMARC rejects), but
+    still checks a server that reaches it directly."""
+    fe, be1, be2 = layout["fe"], layout["be1"], layout["be2"]
+    for dom in ("strict.test", "other.test"):
+        dns_server.zone[(dom, "TXT")] = ["v=spf1 ip4:127.0.0.1 -all" if dom == "strict.test"
+                                         else "v=spf1 ip4:192.0.2.1 -all"]
+        dns_server.zone[(f"_dmarc.{dom}", "TXT")] = ["v=DMARC1; p=reject"]
+    with smtplib.SMTP(fe.host, fe.ports["smtp"], timeout=20) as s:
+        s.sendmail("news@strict.test", ["bob@example.test"],
+                   "From: news@strict.test\r\nTo: bob@example.test\r\nSubject: strict\r\n\r\nhi\r\n")
+    b = imap_login(fe, "bob@example.test")
+    wait_until(lambda: subjects(b) == ["Subject: strict"], what="the relayed mail on be2")
+    typ, data = b.fetch("1", "(BODY.PEEK[HEADER.FIELDS (AUTHENTICATION-RESULTS RECEIVED)])")
+    head = data[0][1].decode()
+    # checked once, by the front-end, and relayed from its own address
+    assert head.count("Authentication-Results:") == 1, head
+    assert "spf=pass" in head and "dmarc=pass" in head, head
+    assert f"[{HOSTS['fe']}]" in head, head
+    b.logout()
+    # straight to a back-end, a server outside the domain's SPF is refused
+    with smtplib.SMTP(be1.host, be1.ports["smtp"], timeout=20) as s:
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            s.sendmail("news@other.test", ["alice@example.test"],
+                       "From: news@other.test\r\nTo: alice@example.test\r\nSubject: x\r\n\r\nhi\r\n")
+    assert e.value.smtp_code == 550, e.value
 
 
 def test_pop3_through_frontend(layout):
