@@ -99,6 +99,18 @@ def tls_context():
     return ctx
 
 
+def self_signed(key, cert, cn, san=None, days=2):
+    """A self-signed P-256 certificate for cn (and subjectAltName san, e.g.
+    "DNS:peer.test,IP:127.0.0.3") into the paths key and cert, made by openssl."""
+    args = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-days", str(days), "-subj", f"/CN={cn}",
+            "-keyout", str(key), "-out", str(cert)]
+    if san:
+        args += ["-addext", f"subjectAltName={san}"]
+    subprocess.run(args, check=True, capture_output=True)
+    return cert, key
+
+
 class LineClient:
     """A line-level protocol client over TCP (optionally TLS from the start),
     for what the standard libraries will not send. Every read waits with a

@@ -25,7 +25,7 @@ import threading
 
 import pytest
 
-from conftest import free_port, tls_context, wait_until
+from conftest import free_port, self_signed, tls_context, wait_until
 from dnszone import dns_server  # noqa: F401 (the fixture)
 from sse import sse_event
 
@@ -67,11 +67,8 @@ def common_port():
 def backend_cert(tmp_path):
     """A certificate for both back-ends' IP addresses, which the front-end
     trusts as its frontend_tls_ca_file (the key readable by the workers)."""
-    cert, key = tmp_path / "be.pem", tmp_path / "be.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=backends",
-                    "-addext", f"subjectAltName=IP:127.0.0.3,IP:127.0.0.4,DNS:{BE2_NAME}",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = self_signed(tmp_path / "be.key", tmp_path / "be.pem", "backends",
+                            f"IP:127.0.0.3,IP:127.0.0.4,DNS:{BE2_NAME}")
     cert.chmod(0o644)
     key.chmod(0o644)
     tmp_path.chmod(0o755)

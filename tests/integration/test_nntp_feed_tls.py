@@ -8,13 +8,13 @@ A second entry reaches the same server under a name its certificate does not
 carry, and a third names a host with no address: neither gets an article, and
 each says why in `wharf status` and the log.
 """
-import subprocess
 import warnings
 
 import pytest
 
-from conftest import wait_until
+from conftest import self_signed, wait_until
 from dnszone import dns_server  # noqa: F401 (the fixture)
+from innpeer import holds
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -22,11 +22,8 @@ with warnings.catch_warnings():
 
 
 def peer_cert(tmp_path):
-    cert, key = tmp_path / "peer.pem", tmp_path / "peer.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=peer.test",
-                    "-addext", "subjectAltName=DNS:peer.test",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = self_signed(tmp_path / "peer.key", tmp_path / "peer.pem", "peer.test",
+                            "DNS:peer.test")
     cert.chmod(0o644)
     key.chmod(0o644)
     tmp_path.chmod(0o755)
@@ -37,18 +34,6 @@ def groups(w):
     w.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
     w.wharf("public", "add", "News/dev")
     w.wharf("acl", "set", "#public", "News/dev", "anyone", "lrp")
-
-
-def holds(w, msgid):
-    n = nntplib.NNTP("127.0.0.1", w.ports["nntp"], timeout=20)
-    try:
-        n.group("comp.wharf.dev")
-        n.stat(msgid)
-        return True
-    except nntplib.NNTPTemporaryError:
-        return False
-    finally:
-        n.quit()
 
 
 def test_feed_by_host_name_over_checked_tls(wharf_factory, tmp_path, dns_server):
@@ -71,7 +56,8 @@ def test_feed_by_host_name_over_checked_tls(wharf_factory, tmp_path, dns_server)
     n.post(b"From: Alice <alice@example.test>\r\nNewsgroups: comp.wharf.dev\r\n"
            b"Subject: by name\r\nMessage-ID: <byname1@example.test>\r\n\r\nhello\r\n")
     n.quit()
-    wait_until(lambda: holds(peer, "<byname1@example.test>"), what="the article on the peer")
+    wait_until(lambda: holds(nntplib.NNTP("127.0.0.1", peer.ports["nntp"], timeout=20),
+                             "<byname1@example.test>"), what="the article on the peer")
     assert ("peer.test", "A") in dns_server.queries
 
     def peers():

@@ -16,10 +16,9 @@ import smtplib
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 
-from conftest import free_port, tls_context, wait_until
+from conftest import free_port, self_signed, tls_context, wait_until
 from prometheus import sample, scrape
 from smtp_helpers import Raw
 from orgharness import TIMERS, converged, org_show, route_to, routes
@@ -287,10 +286,7 @@ def test_link_state_never_sent_to_a_peer_that_is_not_wharf(wharf_factory):
     """A connector over SMTP to a server that does not offer X-WHARF-LINKSTATE (here a
     recording SMTP peer, as Postfix or Exchange would be): EHLO, STARTTLS, EHLO, and no verb."""
     a1 = wharf_factory("a1", host="127.0.0.2", enable=["routing"], extra=TIMERS)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
-                    "/CN=recorder.test", "-keyout", str(a1.base / "rec.key"), "-out",
-                    str(a1.base / "rec.pem")], check=True, capture_output=True)
+    self_signed(a1.base / "rec.key", a1.base / "rec.pem", "recorder.test", days=1)
     rec = Recorder(str(a1.base / "rec.pem"), str(a1.base / "rec.key"))
     try:
         a1.wharf("org", "create", "acme", "--server", "a1", "--group", "rg-a",

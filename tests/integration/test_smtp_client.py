@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, free_port, sanitizer_env, wait_until
+from conftest import BUILD, free_port, sanitizer_env, self_signed, wait_until
 from smtp_helpers import add_user, wait_smtp_ready
 
 TOOL = BUILD / "src" / "smtp" / "smtp_client_tool"
@@ -282,10 +282,7 @@ def test_address_with_crlf_never_reaches_the_wire(scripted):
 
 def test_starttls_wall_drops_what_came_before_the_handshake(scripted, tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=scripted.test",
-                    "-keyout", str(key), "-out", str(cert), "-days", "1"],
-                   check=True, capture_output=True)
+    self_signed(key, cert, "scripted.test", days=1)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(cert), str(key))
     s = scripted(tls=ctx)

@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from conftest import WHARF, WHARFD, free_port, sanitizer_env, wait_until
+from conftest import WHARF, WHARFD, free_port, sanitizer_env, self_signed, wait_until
 
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
@@ -285,10 +285,7 @@ def test_sighup_reloads_certificate(wharf_factory):
     first = peer_cert(port)
     tls = server.data / "tls"
     new_key, new_cert = server.base / "new.key", server.base / "new.pem"
-    r = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-subj", "/CN=renewed.example.test", "-days", "2",
-             "-keyout", new_key, "-out", new_cert])
-    assert r.returncode == 0, r.stderr
+    self_signed(new_key, new_cert, "renewed.example.test")
     (tls / "key.pem").write_bytes(new_key.read_bytes())
     (tls / "cert.pem").write_bytes(new_cert.read_bytes())
     server.proc.send_signal(signal.SIGHUP)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import WHARF, free_port, sanitizer_env, tls_context, wait_until
+from conftest import WHARF, free_port, sanitizer_env, self_signed, tls_context, wait_until
 from test_mta_out import Peer, spool_empty
 
 ALICE = "alice@example.test"
@@ -257,10 +257,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
 def recorder(tmp):
     """A loopback HTTPS server (a page on https would upgrade or block plain http images)."""
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-keyout", str(tmp / "rec.key"), "-out", str(tmp / "rec.crt")],
-                   check=True, capture_output=True)
+    self_signed(tmp / "rec.key", tmp / "rec.crt", "127.0.0.1", days=1)
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(tmp / "rec.crt", tmp / "rec.key")
