@@ -28,6 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nntp_peer_spec_parse(line, &ps, &why)) {
         if (ps.name.len == 0 || ps.addr.len == 0 || ps.addr.ptr + ps.addr.len > line.ptr + line.len)
             __builtin_trap();
+        /* the host is inside the address, before its port */
+        if (ps.port == 0 || ps.port > 65535 || ps.host.ptr < ps.addr.ptr ||
+            ps.host.ptr + ps.host.len >= ps.addr.ptr + ps.addr.len)
+            __builtin_trap();
         struct buf w = BUF_INIT;
         nntp_peer_spec_wildmat(&ps, &w);
         if (!nntp_wildmat_valid(buf_slice(&w)))
