@@ -313,6 +313,10 @@ static void domain_try(struct out_domain *d)
     relay_name(&d->relay, h->name, (const struct sockaddr *)&h->addrs[d->addr],
                h->addr_lens[d->addr]);
     policy_text(d, h, &d->tls_text);
+    /* A relay to a home server leaves from frontend_source_address when set: the address
+     * the back-ends' frontend_networks name, which they trust (doc/frontend.md, Mail in). */
+    const char *fe_source[1] = {cfg->frontend_source_address};
+    bool from_fe = d->home != NULL && cfg->frontend_source_address[0] != '\0';
     struct smtp_client_params p = {
         .helo_name = cfg->myhostname,
         .tls = d->plain ? SMTP_TLS_NONE : host_policy(d, h),
@@ -330,8 +334,8 @@ static void domain_try(struct out_domain *d)
         .data_done_timeout = cfg->mta_smtp_data_done_timeout,
         .reply_line_max = (size_t)cfg->mta_smtp_reply_line_max,
         .reply_lines_max = (size_t)cfg->mta_smtp_reply_lines_max,
-        .source = (const char *const *)cfg->mta_source_address.v,
-        .n_source = cfg->mta_source_address.n,
+        .source = from_fe ? fe_source : (const char *const *)cfg->mta_source_address.v,
+        .n_source = from_fe ? 1 : cfg->mta_source_address.n,
     };
     const struct spool_envelope *env = &m->sm->env;
     for (size_t i = 0; i < d->n; i++) {

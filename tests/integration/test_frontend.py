@@ -112,8 +112,8 @@ def layout(wharf_factory, tmp_path, dns_server, data_templates):
                                         common_port(), common_port())
     dns_server.zone[(BE2_NAME, "A")] = [HOSTS["be2"]]
     # every server checks SPF/DKIM/DMARC of mail from other servers, and trusts no
-    # loopback client for it (as mynetworks would): the front-end relays from its own
-    # address, the one the back-ends' frontend_networks name
+    # loopback client for it (as mynetworks would): the front-end relays from
+    # frontend_source_address, the one the back-ends' frontend_networks name
     MAILAUTH = {"mailauth_checks": "yes", "dns_resolver": dns_server.resolver,
                 "mynetworks": "192.0.2.0/24"}
     servers = {}
@@ -136,7 +136,7 @@ def layout(wharf_factory, tmp_path, dns_server, data_templates):
         "http_auth_failure_delay": "0",
         "frontend_tls_ca_file": str(cert), "dns_resolver": dns_server.resolver,
         "frontend_connect_timeout": "5s", "frontend_source_address": HOSTS["fe"],
-        "tls_park_idle": PARK_IDLE, "mta_source_address": HOSTS["fe"], **MAILAUTH})
+        "tls_park_idle": PARK_IDLE, **MAILAUTH})
     servers["fe"] = data_templates.prepare(fe, "fe", frontend_accounts).start()
     return servers
 
