@@ -50,11 +50,6 @@ int nntp_peer_list_check(const struct strlist *l, const char *option, struct buf
     return 0;
 }
 
-struct ssl_ctx_st *nntp_dialer_tls(const struct wharf_config *cfg, struct buf *err)
-{
-    return net_tls_client_ctx_new(cfg->nntp_feed_tls_ca_file, err);
-}
-
 struct nntp_dialer *nntp_dialer_new(struct event_base *base, const struct wharf_config *cfg,
                                     struct ssl_ctx_st *tls)
 {
@@ -161,22 +156,28 @@ void nntp_link_free(struct nntp_link *l)
 const char *nntp_link_error(struct nntp_link *l, short what, struct buf *out)
 {
     buf_reset(out);
-    struct ssl_st *ssl = l->bev && l->tls ? bufferevent_openssl_get_ssl(l->bev) : NULL;
-    unsigned long tls_err = l->bev && l->tls ? bufferevent_get_openssl_error(l->bev) : 0;
-    long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-    if (l->why[0])
+    if (l->why[0]) {
         buf_append_cstr(out, l->why);
-    else if (what & BEV_EVENT_TIMEOUT)
+        return buf_cstr(out);
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
         buf_append_cstr(out, "no answer in nntp_feed_timeout");
-    else if (verify != X509_V_OK)
-        buf_printf(out, "the certificate of %s: %s", l->host,
-                   X509_verify_cert_error_string(verify));
-    else if (tls_err != 0)
-        buf_printf(out, "TLS with %s: %s", l->host, ERR_reason_error_string(tls_err));
-    else if (what & BEV_EVENT_EOF)
-        buf_append_cstr(out, "connection closed by the peer");
-    else
-        buf_append_cstr(out, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        return buf_cstr(out);
+    }
+    if (l->tls && l->bev) {
+        long verify = SSL_get_verify_result(bufferevent_openssl_get_ssl(l->bev));
+        unsigned long tls_err = bufferevent_get_openssl_error(l->bev);
+        if (verify != X509_V_OK)
+            buf_printf(out, "the certificate of %s: %s", l->host,
+                       X509_verify_cert_error_string(verify));
+        else if (tls_err != 0)
+            buf_printf(out, "TLS with %s: %s", l->host, ERR_reason_error_string(tls_err));
+        if (out->len)
+            return buf_cstr(out);
+    }
+    buf_append_cstr(out, (what & BEV_EVENT_EOF)
+                             ? "connection closed by the peer"
+                             : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     return buf_cstr(out);
 }
 

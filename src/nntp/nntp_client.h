@@ -48,10 +48,9 @@ struct nntp_link {
     char why[200]; /* why the last attempt failed before its connection (nntp_link_error) */
 };
 
-/* The TLS context of the dialers (nntp_feed_tls_ca_file): made while still root (the
- * component's as_root hook), the CA file being the admin's. NULL with err on failure. */
-struct ssl_ctx_st *nntp_dialer_tls(const struct wharf_config *cfg, struct buf *err);
-/* Makes a dialer, which takes tls (nntp_dialer_tls). */
+/* Makes a dialer, which takes tls: a client context (net_tls_client_ctx_new) of the
+ * system's CAs and nntp_feed_tls_ca_file, made while still root (the component's as_root
+ * hook: the CA file is the admin's to place). */
 struct nntp_dialer *nntp_dialer_new(struct event_base *base, const struct wharf_config *cfg,
                                     struct ssl_ctx_st *tls);
 void nntp_dialer_free(struct nntp_dialer *d);

@@ -71,9 +71,8 @@ struct feeder;
 
 struct peer {
     struct feeder *f;
-    char *name; /* its Path identity */
-    char *addr; /* "ADDRESS:PORT", for the log and the status */
-    bool tls;
+    char *name;    /* its Path identity */
+    char *addr;    /* "ADDRESS:PORT", for the log and the status */
     char *wildmat; /* the groups it is fed */
     struct nntp_link link;
     enum peer_state st;
@@ -652,7 +651,7 @@ static int feed_check_config(const struct wharf_config *cfg, struct buf *err)
 static void feed_as_root(void *arg)
 {
     struct feeder *f = arg;
-    f->tls = nntp_dialer_tls(f->cfg, &f->tls_err);
+    f->tls = net_tls_client_ctx_new(f->cfg->nntp_feed_tls_ca_file, &f->tls_err);
 }
 
 static int feed_main(struct component_ctx *ctx)
@@ -683,13 +682,12 @@ static int feed_main(struct component_ctx *ctx)
         p->f = &f;
         p->name = slice_strdup(ps.name);
         p->addr = slice_strdup(ps.addr);
-        p->tls = ps.tls;
         nntp_link_init(&p->link, f.dialer, &ps, on_read, on_bev_event, p);
         buf_reset(&w);
         nntp_peer_spec_wildmat(&ps, &w);
         p->wildmat = xstrdup(buf_cstr(&w));
         p->timer = evtimer_new(f.base, on_timer, p);
-        log_info("feed %s: to %s%s, groups %s", p->name, p->addr, p->tls ? " (TLS)" : "",
+        log_info("feed %s: to %s%s, groups %s", p->name, p->addr, p->link.tls ? " (TLS)" : "",
                  p->wildmat);
     }
     buf_free(&w);

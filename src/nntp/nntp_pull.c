@@ -55,7 +55,6 @@ enum pull_state {
 struct pull {
     struct nntp_puller *pl;
     char *name, *addr, *wildmat;
-    bool tls;
     struct nntp_link link;
     enum pull_state st;
     struct event *timer;
@@ -491,7 +490,6 @@ struct nntp_puller *nntp_pull_new(const struct wharf_config *cfg, struct store *
         p->pl = pl;
         p->name = slice_strdup(ps.name);
         p->addr = slice_strdup(ps.addr);
-        p->tls = ps.tls;
         nntp_link_init(&p->link, dialer, &ps, on_read, on_bev_event, p);
         buf_reset(&w);
         nntp_peer_spec_wildmat(&ps, &w);
@@ -500,7 +498,7 @@ struct nntp_puller *nntp_pull_new(const struct wharf_config *cfg, struct store *
         p->batch = xcalloc(PULL_BATCH, sizeof(*p->batch));
         buf_init(&p->art);
         log_info("pull %s: from %s%s, groups %s, every %lld ms", p->name, p->addr,
-                 p->tls ? " (TLS)" : "", p->wildmat, (long long)cfg->nntp_pull_interval);
+                 p->link.tls ? " (TLS)" : "", p->wildmat, (long long)cfg->nntp_pull_interval);
         pull_schedule(p, 0); /* the first pull at start */
     }
     buf_free(&w);
