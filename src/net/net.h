@@ -261,8 +261,12 @@ struct ssl_ctx_st *net_tls_server_ctx_new(const struct wharf_config *cfg, struct
 
 /* True when addr (textual IP) is inside one of the networks ("10.0.0.0/8", "[::1]/128"). */
 bool net_addr_in_networks(const char *addr, const char *const *networks, size_t n);
-/* True when addr is in mynetworks or exempt_networks: never held to per-address limits. */
+/* True when addr is in mynetworks, exempt_networks or frontend_networks: never held to
+ * per-address limits. */
 bool net_addr_exempt(const struct wharf_config *cfg, const char *addr);
+/* True when addr is in frontend_networks: one of our front-ends (whether it is trusted for a
+ * hand-over is net_proxy_handover_check's to say). */
+bool net_addr_frontend(const struct wharf_config *cfg, const char *addr);
 /*
  * The local address an outgoing connection comes from (frontend_source_address,
  * mta_source_address: on a multi-homed server, the one its peers expect): binds socket fd,

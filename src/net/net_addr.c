@@ -87,11 +87,16 @@ void net_addr_format(const struct sockaddr *sa, char *out, size_t len)
 
 bool net_addr_exempt(const struct wharf_config *cfg, const char *addr)
 {
+    /* a front-end carries many clients; its hand-over names each one */
     return net_addr_in_networks(addr, (const char *const *)cfg->mynetworks.v, cfg->mynetworks.n) ||
            net_addr_in_networks(addr, (const char *const *)cfg->exempt_networks.v,
                                 cfg->exempt_networks.n) ||
-           /* front-ends carry many clients; the hand-over names each one */
-           net_addr_in_networks(addr, (const char *const *)cfg->frontend_networks.v,
+           net_addr_frontend(cfg, addr);
+}
+
+bool net_addr_frontend(const struct wharf_config *cfg, const char *addr)
+{
+    return net_addr_in_networks(addr, (const char *const *)cfg->frontend_networks.v,
                                 cfg->frontend_networks.n);
 }
 

@@ -1235,8 +1235,7 @@ bool net_conn_park_maybe(struct net_conn *c, int64_t now, int64_t idle_ms)
     /* The exporter is for the hand-over check (net_proxy_handover_check), which
      * only a front-end's connection meets: the others give its secret up. */
     const struct wharf_config *cfg = net_worker_config(c->w);
-    if (!net_addr_in_networks(c->addr, (const char *const *)cfg->frontend_networks.v,
-                              cfg->frontend_networks.n))
+    if (!net_addr_frontend(cfg, c->addr))
         net_tls_park_drop_exporter(c->park);
     if (c->bev)
         bufferevent_free(c->bev); /* keeps the socket (no BEV_OPT_CLOSE_ON_FREE) */

@@ -194,8 +194,7 @@ bool net_proxy_handover_check(struct net_conn *c, const char *proto, const char 
                    NET_PROXY_MIN_SECRET);
         return false;
     }
-    if (!net_addr_in_networks(peer, (const char *const *)cfg->frontend_networks.v,
-                              cfg->frontend_networks.n)) {
+    if (!net_addr_frontend(cfg, peer)) {
         buf_printf(why, "%s is not in frontend_networks", peer);
         return false;
     }

@@ -198,9 +198,7 @@ static bool may_relay(struct smtp_session *s)
 static bool from_frontend(struct smtp_session *s)
 {
     const struct wharf_config *cfg = s->srv->cfg;
-    return cfg->frontend_secret[0] != '\0' &&
-           net_addr_in_networks(net_conn_addr(s->c), (const char *const *)cfg->frontend_networks.v,
-                                cfg->frontend_networks.n);
+    return cfg->frontend_secret[0] != '\0' && net_addr_frontend(cfg, net_conn_addr(s->c));
 }
 
 static bool is_submission(const struct smtp_session *s)
