@@ -37,7 +37,9 @@ parses only what it must, so its own cost stays small next to the server's).
       CONNS connections (user i % USERS), each LOGIN and SELECT INBOX, then
       each sends NOOP and waits for its reply, over and over, for SECONDS;
       prints the commands per second of them all (bench/frontend/run: a
-      front-end's splice against the back-end direct). RATE_PIDS=name:PID,...
+      front-end's splice against the back-end direct). RATE_CMDS="A|B|..."
+      in the environment cycles through those commands instead ("{uid}" in
+      one stands for a UID drawn from 1..RATE_UIDS). RATE_PIDS=name:PID,...
       in the environment also prints the CPU time per command of each
       process tree (from /proc) and of the client itself (name_cpu_us=).
   imapload.py sync HOST PORT USER PASS ROUNDS DELIVER PID
@@ -305,12 +307,23 @@ async def rate(host, port, userfmt, password, users, conns, seconds, tls=False):
     t0 = time.monotonic()
     stop = t0 + seconds
 
+    # RATE_CMDS: the commands each connection cycles through ("|" between them; "{uid}"
+    # a UID drawn from 1..RATE_UIDS), NOOP by default
+    cmds = os.environ.get("RATE_CMDS", "NOOP").split("|")
+    uids = int(os.environ.get("RATE_UIDS", "1"))
+    rnd = random.Random(1)
+
     async def run(c):
         nonlocal count
+        i = 0
         while time.monotonic() < stop:
-            out = await c.cmd("NOOP")
+            text = cmds[i % len(cmds)]
+            if "{uid}" in text:
+                text = text.replace("{uid}", str(rnd.randint(1, uids)))
+            i += 1
+            out = await c.cmd(text)
             if b" OK" not in out:
-                raise RuntimeError(f"rate: {out[-200:]!r}")
+                raise RuntimeError(f"rate: {text}: {out[-200:]!r}")
             count += 1
     trees = [kv.split(":") for kv in os.environ.get("RATE_PIDS", "").split(",") if kv]
     cpu0 = [(name, tree_cpu(int(pid))) for name, pid in trees] + [("client", os.times())]
