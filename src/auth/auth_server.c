@@ -91,7 +91,10 @@ struct job {
     char *secret;
     bool no_secret;
     const char *refused;
-    void *lookup; /* the LOGIN question to the directory process, while asked */
+    void *lookup; /* the LOGIN (or ACCOUNT) question to the directory process, while asked */
+    /* `wharf token add|list USER` with a directory that checks passwords (LDAP): the
+     * request, answered once the directory process says the account exists. */
+    json_t *admin;
     bool stale, unavailable;
     enum auth_result result;
     const char *reason;
@@ -118,7 +121,7 @@ struct auth_server {
     int listen_fd;               /* bound as root, before the skeleton drops it */
     struct offload *crypt;       /* the hash checks, off the loop */
     struct job *waiting;
-    struct directory_client *dclient; /* LOGIN questions, when the directory binds */
+    struct directory_client *dclient; /* LOGIN and ACCOUNT questions, when the directory binds */
     struct login_cache *logins;       /* the hashes of LDAP logins, for an outage */
     bool ldap_hash;                   /* ldap_password_check = hash: values, not binds */
     bool stale_logged;                /* "served stale" said for this outage */
@@ -155,6 +158,7 @@ static void job_free(struct job *j)
     free(j->account);
     free(j->hash);
     wipe_free(j->session);
+    json_decref(j->admin);
     ipc_conn_release(j->conn);
     j->srv->pending--;
     free(j);
@@ -519,6 +523,73 @@ static void crypt_done(void *arg, struct offload_job *oj)
     job_finish(j);
 }
 
+/* ---- app passwords and sessions (Bearer) ---- */
+
+static json_t *admin_token(struct auth_server *srv, const char *what, json_t *req,
+                           const char *account);
+
+static void admin_send(struct ipc_conn *c, json_t *reply)
+{
+    char *text = json_dumps(reply, JSON_COMPACT);
+    ipc_conn_send(c, IPC_AUTH_ADMIN_REPLY, text, strlen(text));
+    free(text);
+    json_decref(reply);
+}
+
+/* A valid token's account, as the directory knows it (s): the verdict. err: why it cannot say. */
+static void token_checked(struct job *j, enum directory_status s, const char *account,
+                          const char *err)
+{
+    struct auth_server *srv = j->srv;
+    if (s == DIRECTORY_OK) {
+        j->result = AUTH_OK;
+        j->account = xstrdup(account);
+        j->want_session = false; /* sessions come from passwords only */
+        if (j->end_session && auth_tokens_is_session(j->password)) { /* sign-out */
+            char id[17];
+            struct buf e = BUF_INIT;
+            auth_tokens_id(j->password, id);
+            if (auth_tokens_revoke(srv->tokens, id, &e) < 0) {
+                log_error("auth: %s", buf_cstr(&e));
+                j->result = AUTH_TEMPFAIL;
+                j->reason = "cannot save the sign-out";
+            }
+            buf_free(&e);
+        }
+    } else if (s == DIRECTORY_ERR_NOT_FOUND) {
+        j->reason = "token of a deleted account";
+    } else {
+        log_error("auth: %s", err);
+        j->result = AUTH_TEMPFAIL;
+        j->reason = "directory unavailable";
+    }
+    job_finish(j);
+}
+
+/* The directory process's answer about a token's account (an ACCOUNT question). */
+static void token_answer(void *arg, const struct directory_answer *a)
+{
+    struct job *j = arg;
+    j->lookup = NULL;
+    waiting_remove(j);
+    enum directory_status s = a->status != DIRECTORY_LOOKUP_OK ? DIRECTORY_ERR_DB
+                              : a->kind == DIRECTORY_LOCAL && a->n_targets == 1
+                                  ? DIRECTORY_OK
+                                  : DIRECTORY_ERR_NOT_FOUND;
+    const char *account = s == DIRECTORY_OK ? a->accounts[0] : NULL;
+    const char *err = "the directory process cannot say whether the account exists";
+    if (j->admin == NULL) {
+        token_checked(j, s, account, err);
+        return;
+    }
+    const char *cmd = json_string_value(json_object_get(j->admin, "cmd"));
+    admin_send(j->conn, s == DIRECTORY_OK
+                            ? admin_token(j->srv, cmd + 6, j->admin, account)
+                            : json_pack("{s:b, s:s}", "ok", 0, "error",
+                                        s == DIRECTORY_ERR_NOT_FOUND ? "no such account" : err));
+    job_free(j);
+}
+
 /* ---- requests ---- */
 
 static char *client_addr(struct slice s)
@@ -627,35 +698,22 @@ static void handle_request(struct auth_server *srv, struct ipc_conn *c,
         /* An app password (auth_tokens.h): one hash, no crypt pool; the account must still exist.
          */
         const char *acct = auth_tokens_check(srv->tokens, j->password);
-        struct buf account = BUF_INIT, hash = BUF_INIT, err = BUF_INIT;
-        enum directory_status s =
-            acct ? directory_account_hash(srv->dir, acct, &account, &hash, &err)
-                 : DIRECTORY_ERR_NOT_FOUND;
-        if (s == DIRECTORY_OK) {
-            j->result = AUTH_OK;
-            j->account = buf_steal(&account, NULL);
-            j->want_session = false; /* sessions come from passwords only */
-            if (j->end_session && auth_tokens_is_session(j->password)) { /* sign-out */
-                char id[17];
-                auth_tokens_id(j->password, id);
-                if (auth_tokens_revoke(srv->tokens, id, &err) < 0) {
-                    log_error("auth: %s", buf_cstr(&err));
-                    j->result = AUTH_TEMPFAIL;
-                    j->reason = "cannot save the sign-out";
-                }
-            }
-        } else if (s == DIRECTORY_ERR_NOT_FOUND) {
-            j->reason = acct ? "token of a deleted account" : "unknown token";
+        if (acct == NULL) {
+            j->reason = "unknown token";
+            job_finish(j);
+        } else if (srv->dclient != NULL) { /* LDAP: the mirror is not ours to read */
+            waiting_add(j);
+            j->lookup =
+                directory_client_lookup(srv->dclient, DIRECTORY_Q_ACCOUNT, acct, token_answer, j);
         } else {
-            log_error("%s", buf_cstr(&err));
-            j->result = AUTH_TEMPFAIL;
-            j->reason = "directory unavailable";
+            struct buf account = BUF_INIT, hash = BUF_INIT, err = BUF_INIT;
+            enum directory_status s = directory_account_hash(srv->dir, acct, &account, &hash, &err);
+            explicit_bzero(hash.data, hash.len);
+            token_checked(j, s, account.data, buf_cstr(&err));
+            buf_free(&account);
+            buf_free(&hash);
+            buf_free(&err);
         }
-        explicit_bzero(hash.data, hash.len);
-        buf_free(&account);
-        buf_free(&hash);
-        buf_free(&err);
-        job_finish(j);
         return;
     }
     if (!slice_eq_cstr_nocase(w->mechanism, "PLAIN") &&
@@ -716,40 +774,31 @@ static void ban_add(void *arg, const char *key, unsigned count, int64_t start_ms
                           (json_int_t)((start_ms + l->ban_ms - l->now + 999) / 1000)));
 }
 
-/* `wharf token add|list|revoke`: the app passwords (auth_tokens.h). */
-static json_t *admin_token(struct auth_server *srv, const char *what, json_t *req)
+/* `wharf token add|list|revoke`: the app passwords (auth_tokens.h). account: the
+ * canonical name of the request's user, which exists (NULL: no user given). */
+static json_t *admin_token(struct auth_server *srv, const char *what, json_t *req,
+                           const char *account)
 {
-    const char *user = json_string_value(json_object_get(req, "user"));
     const char *id = json_string_value(json_object_get(req, "id"));
-    struct buf account = BUF_INIT, hash = BUF_INIT, err = BUF_INIT, token = BUF_INIT;
+    struct buf err = BUF_INIT, token = BUF_INIT;
     json_t *r = NULL;
-    if (user != NULL) {
-        /* The canonical account, which must exist. */
-        enum directory_status s = directory_account_hash(srv->dir, user, &account, &hash, &err);
-        explicit_bzero(hash.data, hash.len);
-        if (s != DIRECTORY_OK)
-            r = json_pack("{s:b, s:s}", "ok", 0, "error",
-                          s == DIRECTORY_ERR_NOT_FOUND ? "no such account" : buf_cstr(&err));
-    }
-    if (r != NULL) {
-    } else if (strcmp(what, "add") == 0 && user != NULL) {
+    if (strcmp(what, "add") == 0 && account != NULL) {
         const char *scope = json_string_value(json_object_get(req, "scope"));
         if (scope != NULL && strcmp(scope, "admin") != 0) {
             r = json_pack("{s:b, s:s}", "ok", 0, "error", "the only scope is admin");
-        } else if ((scope ? auth_tokens_add_admin : auth_tokens_add)(srv->tokens, account.data,
-                                                                     &token, &err) != 0) {
+        } else if ((scope ? auth_tokens_add_admin : auth_tokens_add)(srv->tokens, account, &token,
+                                                                     &err) != 0) {
             r = json_pack("{s:b, s:s}", "ok", 0, "error", buf_cstr(&err));
         } else {
             char tid[17];
             auth_tokens_id(token.data, tid);
             log_info("auth: %stoken %s made for %s (wharf token add)", scope ? "admin " : "", tid,
-                     account.data);
+                     account);
             r = json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "token", token.data, "id", tid,
-                          "account", account.data);
+                          "account", account);
         }
     } else if (strcmp(what, "list") == 0) {
-        r = json_pack("{s:b, s:o}", "ok", 1, "tokens",
-                      auth_tokens_list(srv->tokens, user ? account.data : NULL));
+        r = json_pack("{s:b, s:o}", "ok", 1, "tokens", auth_tokens_list(srv->tokens, account));
     } else if (strcmp(what, "revoke") == 0 && id != NULL) {
         int n = auth_tokens_revoke(srv->tokens, id, &err);
         if (n < 0)
@@ -772,8 +821,6 @@ static json_t *admin_token(struct auth_server *srv, const char *what, json_t *re
     }
     explicit_bzero(token.data, token.len);
     buf_free(&token);
-    buf_free(&account);
-    buf_free(&hash);
     buf_free(&err);
     return r;
 }
@@ -804,8 +851,23 @@ static json_t *admin_answer(struct auth_server *srv, json_t *req)
         free(key);
         return r;
     }
-    if (cmd && strncmp(cmd, "token-", 6) == 0)
-        return admin_token(srv, cmd + 6, req);
+    if (cmd && strncmp(cmd, "token-", 6) == 0) {
+        const char *user = json_string_value(json_object_get(req, "user"));
+        if (user == NULL)
+            return admin_token(srv, cmd + 6, req, NULL);
+        /* The canonical account, which must exist. */
+        struct buf account = BUF_INIT, hash = BUF_INIT, err = BUF_INIT;
+        enum directory_status s = directory_account_hash(srv->dir, user, &account, &hash, &err);
+        explicit_bzero(hash.data, hash.len);
+        json_t *r = s == DIRECTORY_OK ? admin_token(srv, cmd + 6, req, account.data)
+                                      : json_pack("{s:b, s:s}", "ok", 0, "error",
+                                                  s == DIRECTORY_ERR_NOT_FOUND ? "no such account"
+                                                                               : buf_cstr(&err));
+        buf_free(&account);
+        buf_free(&hash);
+        buf_free(&err);
+        return r;
+    }
     return json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command");
 }
 
@@ -822,14 +884,26 @@ static const char *on_admin(void *arg, struct ipc_conn *c, const struct ipc_fram
     } else {
         json_error_t jerr;
         json_t *req = json_loadb(f->payload, f->len, 0, &jerr);
+        const char *cmd = json_string_value(json_object_get(req, "cmd"));
+        const char *user = json_string_value(json_object_get(req, "user"));
+        if (srv->dclient != NULL && cmd != NULL && strncmp(cmd, "token-", 6) == 0 && user != NULL) {
+            /* LDAP: the directory process says whether the account exists (token_answer) */
+            struct job *j = xcalloc(1, sizeof(*j));
+            j->srv = srv;
+            j->conn = c;
+            ipc_conn_hold(c);
+            srv->pending++;
+            j->admin = req;
+            waiting_add(j);
+            j->lookup =
+                directory_client_lookup(srv->dclient, DIRECTORY_Q_ACCOUNT, user, token_answer, j);
+            return NULL;
+        }
         reply = json_is_object(req) ? admin_answer(srv, req)
                                     : json_pack("{s:b, s:s}", "ok", 0, "error", "not JSON");
         json_decref(req);
     }
-    char *text = json_dumps(reply, JSON_COMPACT);
-    ipc_conn_send(c, IPC_AUTH_ADMIN_REPLY, text, strlen(text));
-    free(text);
-    json_decref(reply);
+    admin_send(c, reply);
     return NULL;
 }
 

@@ -17,6 +17,9 @@
  * LDAP by a small pool of threads (base/offload.h: the read waits on the
  * network, the loop never does) with the search account. The value goes
  * into that one answer and nowhere else: not the mirror, not a log line.
+ * That socket also answers ACCOUNT (the auth process checks that the account
+ * of an app password or a webmail session still exists: it cannot read the
+ * LDAP mirror itself), never RECIPIENT.
  *
  * It must never: answer about password hashes on directory.sock (the
  * workers'), guess at a malformed frame
@@ -57,7 +60,7 @@ struct dserver {
     struct directory *dir;
     struct ipc_service *service; /* directory.sock */
     char *sock_path;
-    /* DATA/auth/directory.sock: the auth process's LOGIN questions, when the
+    /* DATA/auth/directory.sock: the auth process's LOGIN (and ACCOUNT) questions, when the
      * directory checks passwords by LDAP bind (made as root, the auth user's). */
     struct ipc_service *auth_service;
     int auth_fd;
@@ -245,10 +248,13 @@ static const char *answer(struct dserver *srv, struct ipc_conn *c, const struct 
     struct slice key = {0};
     if (directory_proto_get_lookup(f->payload, f->len, &id, &q, &key, &why) != 0)
         return why;
-    if ((q == DIRECTORY_Q_LOGIN) != login)
-        return login ? "only LOGIN is asked here" : "LOGIN is the auth process's question";
+    /* The auth socket: LOGIN, and ACCOUNT (does an app password's account still exist?) */
+    if (q == DIRECTORY_Q_LOGIN && !login)
+        return "LOGIN is the auth process's question";
+    if (q == DIRECTORY_Q_RECIPIENT && login)
+        return "only LOGIN and ACCOUNT are asked here";
     char *k = slice_strdup(key);
-    if (login && srv->pw != NULL) {
+    if (q == DIRECTORY_Q_LOGIN && srv->pw != NULL) {
         login_with_hash(srv, c, id, k);
         free(k);
         return NULL;

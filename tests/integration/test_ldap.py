@@ -28,6 +28,7 @@ until slapd answers, SMTP RCPT until wharf sees a change), never sleeps.
 Wharf searches as an account slapd answers 2 entries at a time: every read
 goes through paged results (RFC 2696).
 """
+import http.client
 import imaplib
 import json
 import pwd
@@ -40,7 +41,7 @@ from pathlib import Path
 import pytest
 
 import authwire
-from conftest import free_port, wait_until
+from conftest import free_port, tls_context, wait_until
 from smtp_helpers import wait_smtp_ready
 
 SLAPD = "/usr/sbin/slapd"
@@ -203,7 +204,8 @@ def bind_password_file(server):
     server.settings["ldap_bind_password_file"] = str(pw)
 
 
-def start_wharf(wharf_factory, slapd, name="w", read=True, **extra):
+def start_wharf(wharf_factory, slapd, name="w", read=True,
+                services=("smtp", "submission", "imap", "pop3"), **extra):
     settings = {
         "directory_driver": "ldap",
         "ldap_uris": slapd.uri,
@@ -222,7 +224,7 @@ def start_wharf(wharf_factory, slapd, name="w", read=True, **extra):
         "imap_plaintext_auth": "yes",
     }
     settings.update(extra)
-    server = wharf_factory(name, enable={"smtp", "submission", "imap", "pop3"}, extra=settings)
+    server = wharf_factory(name, enable=set(services), extra=settings)
     bind_password_file(server)
     if "ldap_tls_ca_file" in extra:  # where the directory and auth users can read it
         ca = server.base / "ldap-ca.pem"
@@ -432,6 +434,50 @@ def test_logins_are_checked_by_ldap_bind(wharf_factory, slapd):
     assert "user=<nobody@example.test> rip=127.0.0.1 reason=unknown user" in log
     assert "user=<alice@example.test> rip=127.0.0.1 reason=wrong password" in log
     assert "alice pw" not in log and "bob pw" not in log, "a password reached the log"
+
+
+def https(server, method, path, headers=None, body=None):
+    """(status, body) of one request to the server's https listener."""
+    c = http.client.HTTPSConnection("127.0.0.1", server.ports["https"], context=tls_context(),
+                                    timeout=20)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    out = (r.status, r.read(), r.getheader("Set-Cookie"))
+    c.close()
+    return out
+
+
+def test_app_passwords_and_webmail_sessions(wharf_factory, slapd):
+    """An app password's or a webmail session's account is asked of the directory
+    process: the auth process cannot read the LDAP mirror (both once got a
+    temporary failure whatever the token, and `wharf token add` failed)."""
+    server = start_wharf(wharf_factory, slapd, services=("smtp", "https"),
+                         webmail_dir=str(Path(__file__).resolve().parents[2] / "src/http/webmail"),
+                         http_auth_failure_delay="0", test_hooks="yes")
+    r = server.wharf("token", "add", "alice@example.test", check=False)
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.decode().strip()
+    assert https(server, "GET", "/_test/whoami",
+                 {"Authorization": f"Bearer {token}"})[:2] == (200, b"alice@example.test\n")
+    r = server.wharf("token", "add", "nobody@example.test", check=False)
+    assert r.returncode != 0 and b"no such account" in r.stderr
+    # The webmail's sign-in (a password, by LDAP bind), then its cookie on JMAP.
+    origin = f"https://127.0.0.1:{server.ports['https']}"
+    status, body, cookie = https(server, "POST", "/webmail/session",
+                                 {"Content-Type": "application/json", "Origin": origin},
+                                 json.dumps({"username": "bob@example.test", "password": "bob pw"}))
+    assert status == 200 and json.loads(body)["account"] == "bob@example.test"
+    cookie = cookie.split(";")[0]
+    status, body, _ = https(server, "GET", "/.well-known/jmap", {"Cookie": cookie})
+    assert status == 200, body
+    assert json.loads(body)["username"] == "bob@example.test"
+    # LDAP down: the mirror still says who exists.
+    slapd.stop()
+    wait_until(lambda: "serving the directory as last read, stale" in server.log(), 20,
+               what="the log to say the directory is stale")
+    assert https(server, "GET", "/_test/whoami",
+                 {"Authorization": f"Bearer {token}"})[:2] == (200, b"alice@example.test\n")
+    assert "directory unavailable" not in server.log()
 
 
 def test_ldap_down_serves_stale_then_fresh(wharf_factory, slapd):
