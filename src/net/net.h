@@ -261,6 +261,9 @@ struct ssl_ctx_st *net_tls_server_ctx_new(const struct wharf_config *cfg, struct
 
 /* True when addr (textual IP) is inside one of the networks ("10.0.0.0/8", "[::1]/128"). */
 bool net_addr_in_networks(const char *addr, const char *const *networks, size_t n);
+/* 0 when every entry of mynetworks, exempt_networks and frontend_networks is a network;
+ * else -1 with the first one that is not in err (a component's check_config). */
+int net_addr_check_networks(const struct wharf_config *cfg, struct buf *err);
 /* True when addr is in mynetworks, exempt_networks or frontend_networks: never held to
  * per-address limits. */
 bool net_addr_exempt(const struct wharf_config *cfg, const char *addr);

@@ -2,7 +2,8 @@
  * net_addr.c - is a client address inside a list of networks (mynetworks)? And the
  * local address an outgoing connection is bound to (net_addr_bind_source).
  *
- * Must never: match on a malformed network entry (it is skipped and logged once).
+ * Must never: match on a malformed network entry (it is skipped; net_addr_check_networks
+ * refuses it in `wharf config check` and before wharfd starts).
  */
 #include "net/net_internal.h"
 
@@ -27,7 +28,9 @@ static bool prefix_match(const unsigned char *a, const unsigned char *n, unsigne
     return (a[full] & mask) == (n[full] & mask);
 }
 
-static bool net_match(const char *addr, const char *net)
+/* Parses a network entry ("10.0.0.0/8", "192.0.2.7", "[::1]/128") into n (family's bytes),
+ * *bits and *v6. False when it is not one. */
+static bool net_parse(const char *net, unsigned char n[16], unsigned *bits, bool *v6)
 {
     char host[INET6_ADDRSTRLEN + 2];
     const char *slash = strchr(net, '/');
@@ -41,21 +44,52 @@ static bool net_match(const char *addr, const char *net)
         h[hl - 1] = '\0';
         h++;
     }
-    unsigned char a[16], n[16];
-    bool v6 = strchr(h, ':') != NULL;
-    int family = v6 ? AF_INET6 : AF_INET;
-    unsigned maxbits = v6 ? 128 : 32;
-    if (inet_pton(family, h, n) != 1 || inet_pton(family, addr, a) != 1)
+    *v6 = strchr(h, ':') != NULL;
+    unsigned maxbits = *v6 ? 128 : 32;
+    if (inet_pton(*v6 ? AF_INET6 : AF_INET, h, n) != 1)
         return false;
-    unsigned bits = maxbits;
+    *bits = maxbits;
     if (slash) {
         char *end;
         long b = strtol(slash + 1, &end, 10);
-        if (*end != '\0' || b < 0 || b > (long)maxbits)
+        if (slash[1] == '\0' || *end != '\0' || b < 0 || b > (long)maxbits)
             return false;
-        bits = (unsigned)b;
+        *bits = (unsigned)b;
     }
+    return true;
+}
+
+static bool net_match(const char *addr, const char *net)
+{
+    unsigned char a[16], n[16];
+    unsigned bits;
+    bool v6;
+    if (!net_parse(net, n, &bits, &v6) || inet_pton(v6 ? AF_INET6 : AF_INET, addr, a) != 1)
+        return false;
     return prefix_match(a, n, bits);
+}
+
+int net_addr_check_networks(const struct wharf_config *cfg, struct buf *err)
+{
+    const struct {
+        const char *name;
+        const struct strlist *list;
+    } lists[] = {{"mynetworks", &cfg->mynetworks},
+                 {"exempt_networks", &cfg->exempt_networks},
+                 {"frontend_networks", &cfg->frontend_networks}};
+    for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+        for (size_t i = 0; i < lists[l].list->n; i++) {
+            unsigned char n[16];
+            unsigned bits;
+            bool v6;
+            if (!net_parse(lists[l].list->v[i], n, &bits, &v6)) {
+                buf_printf(err, "%s: \"%s\" is not a network (192.0.2.7/32, [2001:db8::]/64)",
+                           lists[l].name, lists[l].list->v[i]);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 bool net_addr_in_networks(const char *addr, const char *const *networks, size_t n)

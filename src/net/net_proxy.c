@@ -114,6 +114,8 @@ int net_proxy_check_config(const struct wharf_config *cfg, struct buf *err)
 {
     unsigned char ip[16];
     const char *src = cfg->frontend_source_address;
+    if (net_addr_check_networks(cfg, err) != 0)
+        return -1;
     if (strcmp(cfg->role, "mailbox") != 0 && strcmp(cfg->role, "frontend") != 0)
         buf_printf(err, "role must be mailbox or frontend, not \"%s\"", cfg->role);
     else if ((strcmp(cfg->role, "frontend") == 0 || cfg->frontend_secret[0] != '\0') &&

@@ -25,6 +25,9 @@ static void test_networks(void **state)
     assert_true(net_addr_in_networks("10.1.2.3", nets, 5));
     assert_false(net_addr_in_networks("10.1.2.4", nets, 5));
     assert_false(net_addr_in_networks("not an address", nets, 5));
+    /* a slash with no prefix length is no network (it once matched every address, as /0) */
+    const char *empty_prefix[] = {"10.0.0.0/"};
+    assert_false(net_addr_in_networks("192.0.2.1", empty_prefix, 1));
 }
 
 /* The source address of an outgoing connection: the one of the socket's family. */

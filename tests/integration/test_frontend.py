@@ -758,7 +758,8 @@ def test_forged_handover_refused(layout):
 
 
 def test_frontend_options_checked(wharf_factory):
-    """A front-end without a usable secret or with an unknown role never starts."""
+    """A front-end without a usable secret, with an unknown role or a bad network list
+    never starts."""
     w = wharf_factory("bad", enable=["imap"], extra={"role": "frontend", "frontend_secret": "short"})
     r = w.wharf("config", "check", check=False)
     assert r.returncode != 0 and b"frontend_secret must have at least 32" in r.stderr
@@ -769,6 +770,16 @@ def test_frontend_options_checked(wharf_factory):
     w.settings["role"] = "frontend"
     w.write_config()
     w.wharf("config", "check")
+    # A network list takes networks only: a comment after the value (wharf.conf has
+    # whole-line comments alone) or a prefix out of range is refused, not skipped.
+    for option, value, bad in (("frontend_networks", "127.0.0.2/32   # the front-ends", "#"),
+                               ("mynetworks", "127.0.0.0/8 [::1]/129", "[::1]/129"),
+                               ("exempt_networks", "10.0.0.0/", "10.0.0.0/")):
+        w.settings[option] = value
+        w.write_config()
+        r = w.wharf("config", "check", check=False)
+        assert r.returncode == 78 and f'{option}: "{bad}" is not a network'.encode() in r.stderr
+        del w.settings[option]
 
 
 # ---- one OpenLDAP tree for the three servers ---------------------------------
