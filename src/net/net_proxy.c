@@ -552,11 +552,14 @@ static void proxy_event(struct net_proxy *p, struct bufferevent *bev, short what
     if (!p->spliced) {
         char why[256];
         unsigned long e = p->parked ? 0 : bufferevent_get_openssl_error(bev);
+        /* NULL for what is not OpenSSL's own error (a refused connect comes as
+         * SSL_ERROR_SYSCALL): then errno says it */
+        const char *tls_why = e != 0 ? ERR_reason_error_string(e) : NULL;
         if (what & BEV_EVENT_TIMEOUT) {
             p->timed_out = true;
             snprintf(why, sizeof(why), "timed out (frontend_connect_timeout)");
-        } else if (e != 0)
-            snprintf(why, sizeof(why), "TLS: %s", ERR_reason_error_string(e));
+        } else if (tls_why != NULL)
+            snprintf(why, sizeof(why), "TLS: %s", tls_why);
         else if (what & BEV_EVENT_EOF)
             snprintf(why, sizeof(why), "closed the connection");
         else

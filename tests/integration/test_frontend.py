@@ -362,6 +362,9 @@ def test_backend_killed_then_back(layout):
     p.quit()
     with pytest.raises(smtplib.SMTPAuthenticationError, match="not available"):
         submit(fe, "alice@example.test")
+    # the log says why (the socket's error, not an empty TLS one)
+    assert f"home server 127.0.0.3:{be1.ports['imaps']}: Connection refused" in fe.log()
+    assert "TLS: (null)" not in fe.log()
     # bob on be2 is not affected
     assert b.noop()[0] == "OK"
     assert b.select("INBOX")[0] == "OK"
