@@ -670,6 +670,7 @@ static void home_known(void *arg, int status, const char *home)
             home_refuse(s, "Hand-over refused");
             return;
         }
+        s->cnt_ok[CNT_AUTH]++;
     } else if (status == 1 && net_proxy_wanted(cfg, home)) {
         struct buf why = BUF_INIT;
         s->proxy = net_proxy_one_word(s->home_account)
@@ -1222,6 +1223,7 @@ static void sess_command(struct smtp_session *s, struct slice line)
         cnt = CNT_STARTTLS;
         break;
     case SMTP_AUTH:
+    case SMTP_XWHARFPROXY: /* a front-end's sign-in: counted as the AUTH it stands for */
         cnt = CNT_AUTH;
         break;
     case SMTP_MAIL:

@@ -235,6 +235,13 @@ def test_alias_to_accounts_homed_elsewhere(layout):
     b.logout()
     assert "to=<team@example.test>, status=expanded" in fe.log()
     assert "to=<forbob@example.test>, status=expanded" in be1.log()
+    # `wharf mailbox` where the mailbox is not says where it is, and makes no empty one
+    r = fe.wharf("mailbox", "stats", "alice@example.test", check=False)
+    assert r.returncode == 69 and b"on its home server 127.0.0.3, not on this one" in r.stderr
+    r = be1.wharf("mailbox", "list", "bob@example.test", check=False)
+    assert r.returncode == 69 and b"is on its home server" in r.stderr
+    assert b"messages:  1" in be1.wharf("mailbox", "stats", "alice@example.test").stdout
+    assert fe.wharf("mailbox", "blobs").stdout.startswith(b"blobs: 0 ")
 
 
 def test_mail_authenticated_at_the_frontend_only(layout, dns_server):
