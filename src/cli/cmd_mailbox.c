@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "directory/directory.h"
 #include "mta/lda.h"
+#include "net/net_proxy.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -201,6 +202,30 @@ char *cli_account_name(const struct wharf_config *cfg, const char *given, int *c
     return norm;
 }
 
+/* 0 when account's mailbox is in this server's store; else says where it is (a front-end,
+ * or an account homed on another back-end, doc/frontend.md): reading this store would
+ * show, and make, an empty mailbox. */
+static int mailbox_here(const struct wharf_config *cfg, const char *account)
+{
+    struct buf err = BUF_INIT, home = BUF_INIT;
+    uint64_t qb, qm;
+    struct directory *d =
+        strcmp(account, STORE_PUBLIC_OWNER) == 0 ? NULL : directory_open(cfg, &err);
+    int code = 0;
+    if (d != NULL && directory_account_info(d, account, &qb, &qm, &home, &err) == 1 &&
+        net_proxy_wanted(cfg, buf_cstr(&home))) {
+        fprintf(stderr,
+                "wharf: the mailbox of %s is on its home server %s, not on this one: run "
+                "wharf mailbox there\n",
+                account, buf_cstr(&home));
+        code = EX_UNAVAILABLE;
+    }
+    directory_close(d);
+    buf_free(&home);
+    buf_free(&err);
+    return code;
+}
+
 int cmd_mailbox(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool json = false;
@@ -234,6 +259,11 @@ int cmd_mailbox(struct cli_ctx *ctx, int argc, char **argv)
     int code = 0;
     char *user = NULL;
     if (needs_user && (user = cli_account_name(ctx->cfg, args[1], &code)) == NULL) {
+        store_close(s);
+        return code;
+    }
+    if (user != NULL && (code = mailbox_here(ctx->cfg, user)) != 0) {
+        free(user);
         store_close(s);
         return code;
     }

@@ -332,6 +332,10 @@ def test_submission_through_frontend(layout):
     b.logout()
     assert "sasl_method=XWHARFPROXY, sasl_username=alice@example.test" in be1.log()
     assert "sasl_method=XWHARFPROXY, sasl_username=bob@example.test" in be2.log()
+    # the hand-over counts as the session's sign-in, not as a failed unknown command
+    wait_until(lambda: "via front-end 127.0.0.2 ehlo=1 auth=1 mail=2 rcpt=2" in be1.log(),
+               what="the back-end's disconnect line")
+    assert "unknown=0/1" not in be1.log() + be2.log()
     assert f"spliced to {BE2_NAME}:" in fe.log()
     with pytest.raises(smtplib.SMTPAuthenticationError):
         submit(fe, "alice@example.test", "wrong password")
