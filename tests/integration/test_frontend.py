@@ -623,19 +623,23 @@ def test_big_download_streams_through_frontend(layout, tmp_path):
 
     def stalled_held():
         """What the front-end holds for a client that stopped reading, once it
-        has stopped reading the back-end for it (proxy_paused; the kernel's
-        socket buffers fill first), or as soon as it holds more than the bound."""
-        def paused():
+        has stopped reading the back-end for it: paused (proxy_paused) with
+        what it holds steady from one look to the next, or as soon as it holds
+        more than the bound. Until the kernel's socket buffers toward the
+        client are full, they drain the front-end's output, which may resume
+        and pause again: the first pause is not yet the last."""
+        last = [-1]
+
+        def paused_for_good():
             held = fe.worker_count("http", "proxy_held")
-            return held >= HELD_MAX or fe.worker_count("http", "proxy_paused") == 1
-        wait_until(paused, timeout=60, what="the front-end to wait for a stalled client")
-        first = fe.worker_count("http", "proxy_held")
-        if first >= HELD_MAX:
-            return first
-        # paused for real: nothing more comes in while the client does not read
-        for _ in range(5):
-            assert fe.worker_count("http", "proxy_held") <= first
-        return first
+            if held >= HELD_MAX:
+                return True
+            steady = held == last[0] and fe.worker_count("http", "proxy_paused") == 1
+            last[0] = held
+            return steady
+        wait_until(paused_for_good, timeout=60, interval=0.2,
+                   what="the front-end to stop reading for a stalled client")
+        return fe.worker_count("http", "proxy_held")
 
     # HTTP/1.1: the client reads 1 MiB, stops until the front-end has stopped
     # too, then reads the rest 256 KiB at a time, looking at the status between
