@@ -17,7 +17,7 @@ DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest swaks curl zstd
               fetchmail offlineimap3 libnet-ssleay-perl libio-socket-ssl-perl \
               dovecot-imapd mutt $(DEPS_DEB) systemd iproute2 adduser \
               python3-dkim python3-spf opendkim opendkim-tools rspamd \
-              nsd ldnsutils slapd ldap-utils python3-pytest-xdist chromium ccache sinntp
+              nsd ldnsutils slapd ldap-utils python3-pytest-xdist chromium ccache sinntp slrn
 # ccache (in DEPS_TEST; meson uses it when it is there): `make test` compiles
 # the tree three times (build-san, build-fuzz, build-install in test_install),
 # and a fresh clone in another folder (CI's) hits the cache of the last run

@@ -480,9 +480,12 @@ static void cmd_list(struct nntp_session *s, const struct nntp_command *c)
         return;
     }
     if (slice_eq_cstr_nocase(kw, "OVERVIEW.FMT")) {
+        /* Bytes: and Lines:, as INN says, not :bytes and :lines: RFC 3977 8.4.2 allows
+         * either, and slrn turns XOVER off (one HEAD per article) unless the first
+         * seven names are the RFC 2980 ones. */
         buf_append_cstr(&s->out,
                         "215 Order of fields in overview database\r\nSubject:\r\nFrom:\r\n"
-                        "Date:\r\nMessage-ID:\r\nReferences:\r\n:bytes\r\n:lines\r\n.\r\n");
+                        "Date:\r\nMessage-ID:\r\nReferences:\r\nBytes:\r\nLines:\r\n.\r\n");
         return;
     }
     if (slice_eq_cstr_nocase(kw, "HEADERS")) {

@@ -1,6 +1,7 @@
 """NNTP on 119 (STARTTLS) and 563 (implicit TLS): public folders as newsgroups.
 
-Clients: Python's nntplib (Debian's 3.11), `openssl s_client -starttls nntp`,
+Clients: Python's nntplib (Debian's 3.11), sinntp, slrn (on a pseudo-terminal),
+`openssl s_client -starttls nntp`,
 imaplib for the same articles seen over IMAP, and raw sockets for what the
 libraries will not send (bare-LF dots inside POST, pipelining, bad input).
 The groups are public folders made with `wharf public add ... --newsgroups`.
@@ -8,7 +9,9 @@ The groups are public folders made with `wharf public add ... --newsgroups`.
 import base64
 import imaplib
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
 import threading
@@ -501,6 +504,49 @@ def sinntp(tool, server, *args, home, data=None):
     env = dict(os.environ, HOME=str(home), PYTHONWARNINGS="ignore")
     return subprocess.run([f"/usr/bin/{tool}", "-S", f"127.0.0.1:{server.ports['nntp']}", *args],
                           input=data, env=env, capture_output=True, timeout=60)
+
+
+def slrn(server, home, until, keys=()):
+    """slrn, a full-screen newsreader, on a pseudo-terminal against port 119 (anonymous):
+    types keys once `until` is on its screen; returns everything it wrote."""
+    env = dict(os.environ, HOME=str(home), TERM="vt100")
+    # the e-mail address slrn makes for posting; without it slrn stops at start
+    (home / ".slrnrc").write_text('set hostname "example.test"\nset username "alice"\n')
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve("/usr/bin/slrn", ["slrn", "-h", "127.0.0.1", "-p", str(server.ports["nntp"]),
+                                    "-f", str(home / ".jnewsrc"), "--create", "-C-"], env)
+    out = bytearray()
+
+    def shows(text):
+        while select.select([fd], [], [], 0)[0]:
+            try:
+                out.extend(os.read(fd, 65536))
+            except OSError:  # slrn gone
+                break
+        return text in out
+
+    try:
+        for text, key in zip(until, [*keys, None]):
+            wait_until(lambda: shows(text), 30, what=f"slrn to show {text!r}")
+            if key is not None:
+                os.write(fd, key)
+        return out.decode(errors="replace")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_slrn_reads_with_xover(news, tmp_path):
+    """slrn takes the overview from XOVER only when LIST OVERVIEW.FMT names the seven fields
+    as RFC 2980 did (Bytes:, Lines:); otherwise it says so and asks for each article's
+    headers one by one. It lists the group and shows the article's subject from it."""
+    n = reader(news, login=ALICE)
+    n.post(article(subject="read by slrn"))
+    n.quit()
+    screen = slrn(news, tmp_path, [b"comp.wharf.dev", b"read by slrn"], [b"\r"])
+    assert "XOVER support disabled" not in screen
 
 
 def test_sinntp_newsreader(wharf_factory, tmp_path):
