@@ -24,10 +24,10 @@
 #include "mta/nexthop.h"
 #include "mailauth/dkim.h"
 #include "mta/retry.h"
+#include "net/net.h"
 #include "net/net_tls_client.h"
 #include "smtp/smtp_client.h"
 
-#include <arpa/inet.h>
 #include <event2/event.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
@@ -109,25 +109,6 @@ struct mta_out {
     size_t active;
 };
 
-/* mta_source_address: IP addresses, at most one of each family. */
-static bool source_check(const struct wharf_config *cfg, struct buf *err)
-{
-    const struct strlist *l = &cfg->mta_source_address;
-    int seen4 = 0, seen6 = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        unsigned char a[16];
-        int *seen = inet_pton(AF_INET, l->v[i], a) == 1    ? &seen4
-                    : inet_pton(AF_INET6, l->v[i], a) == 1 ? &seen6
-                                                           : NULL;
-        if (seen == NULL || (*seen)++ > 0) {
-            buf_printf(err, "mta_source_address: %s is %s", l->v[i],
-                       seen ? "a second address of its family" : "not an IP address");
-            return false;
-        }
-    }
-    return true;
-}
-
 struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *cfg,
                             mta_out_spooled_fn *spooled, mta_out_done_fn *done, void *arg,
                             struct buf *err)
@@ -139,7 +120,7 @@ struct mta_out *mta_out_new(struct event_base *base, const struct wharf_config *
     o->done = done;
     o->arg = arg;
     retry_policy_from_config(cfg, &o->policy);
-    if (!source_check(cfg, err))
+    if (!net_addr_source_list_check(&cfg->mta_source_address, "mta_source_address", err))
         goto fail;
     o->resolver = nexthop_resolver_new(base, cfg, err);
     if (o->resolver == NULL)

@@ -278,5 +278,8 @@ bool net_addr_frontend(const struct wharf_config *cfg, const char *addr);
  * (an entry that is not an IP address, or the bind failed).
  */
 int net_addr_bind_source(int fd, int family, const char *const *addrs, size_t n, struct buf *why);
+/* A source address option (mta_source_address, nntp_feed_source_address): IP addresses, at
+ * most one of each family. False with "OPTION: ..." in err. */
+bool net_addr_source_list_check(const struct strlist *l, const char *option, struct buf *err);
 
 #endif

@@ -134,6 +134,23 @@ bool net_addr_frontend(const struct wharf_config *cfg, const char *addr)
                                 cfg->frontend_networks.n);
 }
 
+bool net_addr_source_list_check(const struct strlist *l, const char *option, struct buf *err)
+{
+    int seen4 = 0, seen6 = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        unsigned char a[16];
+        int *seen = inet_pton(AF_INET, l->v[i], a) == 1    ? &seen4
+                    : inet_pton(AF_INET6, l->v[i], a) == 1 ? &seen6
+                                                           : NULL;
+        if (seen == NULL || (*seen)++ > 0) {
+            buf_printf(err, "%s: %s is %s", option, l->v[i],
+                       seen ? "a second address of its family" : "not an IP address");
+            return false;
+        }
+    }
+    return true;
+}
+
 int net_addr_bind_source(int fd, int family, const char *const *addrs, size_t n, struct buf *why)
 {
     for (size_t i = 0; i < n; i++) {

@@ -5,6 +5,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "net/dns.h"
+#include "net/net.h"
 #include "net/net_tls_client.h"
 #include "nntp/nntp_parse.h"
 
@@ -12,12 +13,15 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 int nntp_peer_list_check(const struct strlist *l, const char *option, struct buf *err)
 {
@@ -84,16 +88,33 @@ static int link_connect(struct nntp_link *l, const struct sockaddr *sa, socklen_
                         struct buf *err)
 {
     struct bufferevent *bev;
+    /* nntp_feed_source_address: where the peer expects us (INN's incoming.conf) */
+    const struct strlist *src = &l->d->cfg->nntp_feed_source_address;
+    evutil_socket_t fd = -1;
+    if (src->n > 0) {
+        fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 ||
+            net_addr_bind_source(fd, sa->sa_family, (const char *const *)src->v, src->n, err) < 0) {
+            if (fd < 0)
+                buf_printf(err, "socket: %s", strerror(errno));
+            else
+                evutil_closesocket(fd);
+            return -1;
+        }
+    }
     if (l->tls) {
         struct net_tls_client_peer np = {.name = l->host, .verify = NET_TLS_VERIFY_NAME};
         struct ssl_st *ssl = net_tls_client_ssl_new(l->d->tls, &np, err);
-        if (ssl == NULL)
+        if (ssl == NULL) {
+            if (fd >= 0)
+                evutil_closesocket(fd);
             return -1;
-        bev = bufferevent_openssl_socket_new(l->d->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+        }
+        bev = bufferevent_openssl_socket_new(l->d->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
                                              BEV_OPT_CLOSE_ON_FREE);
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     } else {
-        bev = bufferevent_socket_new(l->d->base, -1, BEV_OPT_CLOSE_ON_FREE);
+        bev = bufferevent_socket_new(l->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
     bufferevent_setcb(bev, l->readcb, NULL, l->eventcb, l->arg);
     struct timeval tv = clock_timeval_ms(l->d->cfg->nntp_feed_timeout);

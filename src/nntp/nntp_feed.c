@@ -29,6 +29,7 @@
 #include "ipc/component_loop.h"
 #include "ipc/event.h"
 #include "net/dotstuff.h"
+#include "net/net.h"
 #include "net/net_tls_client.h"
 #include "nntp/nntp_article.h"
 #include "nntp/nntp_client.h"
@@ -642,7 +643,9 @@ static void pulled(void *arg, const char *mailbox)
 
 static int feed_check_config(const struct wharf_config *cfg, struct buf *err)
 {
-    if (nntp_peer_list_check(&cfg->nntp_feed_to, "nntp_feed_to", err) != 0)
+    if (nntp_peer_list_check(&cfg->nntp_feed_to, "nntp_feed_to", err) != 0 ||
+        !net_addr_source_list_check(&cfg->nntp_feed_source_address, "nntp_feed_source_address",
+                                    err))
         return -1;
     return nntp_pull_check_config(cfg, err);
 }

@@ -38,7 +38,7 @@ def holds(n, msgid):
 class Inn:
     """One innd with its own configuration, spool and history in a temp dir."""
 
-    def __init__(self, feed_to=None, streaming=True, host=WHARF_HOST):
+    def __init__(self, feed_to=None, streaming=True, host=WHARF_HOST, wharf_addr="127.0.0.1"):
         self.port = free_port()
         self.top = Path(tempfile.mkdtemp(prefix="wharf-inn-"))
         self.top.chmod(0o755)
@@ -61,9 +61,9 @@ class Inn:
             "pathcontrol: /usr/lib/news/bin/control\n" + paths +
             "enableoverview: true\nwireformat: true\nartcutoff: 0\ndocancels: none\n"
             "pgpverify: false\ndoinnwatch: false\nmaxlisten: 128\nnnrpdloadlimit: 0\n")
-        # Wharf feeds us from 127.0.0.1; readers from there get nnrpd after MODE READER
+        # Wharf feeds us from wharf_addr, only; readers from 127.0.0.1 get nnrpd after MODE READER
         (t / "etc/incoming.conf").write_text(
-            f"peer wharf {{ hostname: \"127.0.0.1\" streaming: {'true' if streaming else 'false'} }}\n")
+            f"peer wharf {{ hostname: \"{wharf_addr}\" streaming: {'true' if streaming else 'false'} }}\n")
         (t / "etc/readers.conf").write_text(
             "auth \"local\" { hosts: \"127.0.0.1\" default: \"<local>\" }\n"
             # N: NEWNEWS (Wharf's pulls, nntp_pull_from); an access string overrides allownewnews

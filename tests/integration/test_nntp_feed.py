@@ -154,80 +154,92 @@ def test_backlog_survives_peer_down_and_kill_9(pair):
     assert inn.count("comp.wharf.dev") == 3
 
 
-def test_ihave_when_the_peer_does_not_stream(wharf_factory):
+def feeding(wharf_factory, request, extra, option="nntp_feed_to", **inn_args):
+    """A Wharf that feeds comp.wharf.dev (open to all) to a private INN (Inn(**inn_args)),
+    or pulls from it (option nntp_pull_from), both started."""
     server = wharf_factory(enable={"nntp"}, extra={
-        "nntp_feed_retry_min": "200ms", "nntp_feed_retry_max": "1s"})
-    inn = Inn(streaming=False)
-    try:
-        server.settings["nntp_feed_to"] = f"{INN_HOST}=nntp://127.0.0.1:{inn.port}/comp.wharf.*"
-        server.write_config()
-        server.start()
-        server.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
-        server.wharf("public", "add", "News/dev")
-        server.wharf("acl", "set", "#public", "News/dev", "anyone", "lrp")
-        inn.start()
-        n = wharf_reader(server)
-        post(n, "<h1@example.test>", "by ihave")
-        n.quit()
-        wait_until(lambda: inn.has("<h1@example.test>"), what="the article on INN")
-        wait_until(lambda: f"feed {INN_HOST}: connected to 127.0.0.1:{inn.port}, IHAVE"
-                   in server.log(), what="the IHAVE line in the log")
-        assert not feed_status(server)["peers"][INN_HOST]["streaming"]
-    finally:
-        inn.cleanup()
+        "nntp_feed_retry_min": "200ms", "nntp_feed_retry_max": "1s", **extra})
+    inn = Inn(**inn_args)
+    request.addfinalizer(inn.cleanup)
+    server.settings[option] = f"{INN_HOST}=nntp://127.0.0.1:{inn.port}/comp.wharf.*"
+    server.write_config()
+    server.start()
+    server.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
+    server.wharf("public", "add", "News/dev")
+    server.wharf("acl", "set", "#public", "News/dev", "anyone", "lrp")
+    inn.start()
+    return server, inn
 
 
-def test_newnews_pull_from_a_read_only_peer(wharf_factory):
+def test_ihave_when_the_peer_does_not_stream(wharf_factory, request):
+    server, inn = feeding(wharf_factory, request, {}, streaming=False)
+    n = wharf_reader(server)
+    post(n, "<h1@example.test>", "by ihave")
+    n.quit()
+    wait_until(lambda: inn.has("<h1@example.test>"), what="the article on INN")
+    wait_until(lambda: f"feed {INN_HOST}: connected to 127.0.0.1:{inn.port}, IHAVE"
+               in server.log(), what="the IHAVE line in the log")
+    assert not feed_status(server)["peers"][INN_HOST]["streaming"]
+
+
+def test_feed_leaves_from_nntp_feed_source_address(wharf_factory, request):
+    """On a machine with several addresses, INN takes a feed only from the one its
+    incoming.conf names: nntp_feed_source_address makes the feeder connect from it."""
+    server, inn = feeding(wharf_factory, request, {"nntp_feed_source_address": "127.0.0.2"},
+                          wharf_addr="127.0.0.2")
+    n = wharf_reader(server)
+    post(n, "<src1@example.test>", "from 127.0.0.2")
+    n.quit()
+    wait_until(lambda: inn.has("<src1@example.test>"), what="the article on INN")
+    assert feed_status(server)["peers"][INN_HOST]["sent"] == 1
+    r = server.wharf("-o", "nntp_feed_source_address=mail.example.test", "config", "check",
+                     check=False)
+    assert r.returncode != 0 and "nntp_feed_source_address: mail.example.test is not an IP address" \
+        in (r.stdout + r.stderr).decode(), r
+
+
+def test_newnews_pull_from_a_read_only_peer(wharf_factory, request):
     """nntp_pull_from: INN only lets Wharf read; the nntpfeed process asks it NEWNEWS
     since its last successful pull and fetches what the history lacks with ARTICLE.
     Articles posted on INN appear in Wharf's group each once (one Wharf already had is
     not fetched), one in a group Wharf does not carry does not; after a restart the
     pull asks from the date it kept, not from the start, and new ones still come."""
-    server = wharf_factory(enable={"nntp"}, extra={"nntp_pull_interval": "1s",
-                                                   "nntp_feed_timeout": "5s"})
-    inn = Inn()
-    try:
-        server.settings["nntp_pull_from"] = f"{INN_HOST}=nntp://127.0.0.1:{inn.port}/comp.wharf.*"
-        server.write_config()
-        server.start()
-        server.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
-        server.wharf("public", "add", "News/dev")
-        server.wharf("acl", "set", "#public", "News/dev", "anyone", "lrp")
-        inn.start()
-        n = wharf_reader(server)
-        post(n, "<both@example.test>", "posted on both")  # Wharf has it: not fetched
-        n.quit()
-        r = inn.reader()
-        for i in range(3):
-            post(r, f"<pull{i}@inn.test>", f"pulled {i}")
-        post(r, "<both@example.test>", "posted on both")
-        post(r, "<misc@inn.test>", "not carried", group="comp.wharf.misc")
-        r.quit()
-        ids = [f"<pull{i}@inn.test>" for i in range(3)]
-        wait_until(lambda: all(wharf_has(server, m) for m in ids), timeout=60,
-                   what="INN's articles pulled into Wharf")
-        n = wharf_reader(server)
-        _, count, first, last, _ = n.group("comp.wharf.dev")
-        _, over = n.over((first, last))
-        got = [o["message-id"] for _, o in over]
-        assert sorted(got) == sorted(ids + ["<both@example.test>"])  # each once
-        head = n.head("<pull0@inn.test>")[1].lines
-        assert any(ln.startswith(f"Path: {WHARF_HOST}!{INN_HOST}".encode()) for ln in head)
-        n.quit()
-        assert not wharf_has(server, "<misc@inn.test>")
-        st = feed_status(server)["pulls"][INN_HOST]
-        assert st["stored"] == 3 and st["pulls"] >= 1
-        # the date is kept: after a restart the pull does not ask from 1970 again
-        server.stop()
-        server.start()
-        r = inn.reader()
-        post(r, "<after@inn.test>", "after the restart")
-        r.quit()
-        wait_until(lambda: wharf_has(server, "<after@inn.test>"), timeout=60,
-                   what="an article posted after the restart")
-        assert server.log().count(" since 19700101 000000") == 1
-        n = wharf_reader(server)
-        assert n.group("comp.wharf.dev")[1] == 5
-        n.quit()
-    finally:
-        inn.cleanup()
+    server, inn = feeding(wharf_factory, request, {"nntp_pull_interval": "1s",
+                                                   "nntp_feed_timeout": "5s"},
+                          option="nntp_pull_from")
+    n = wharf_reader(server)
+    post(n, "<both@example.test>", "posted on both")  # Wharf has it: not fetched
+    n.quit()
+    r = inn.reader()
+    for i in range(3):
+        post(r, f"<pull{i}@inn.test>", f"pulled {i}")
+    post(r, "<both@example.test>", "posted on both")
+    post(r, "<misc@inn.test>", "not carried", group="comp.wharf.misc")
+    r.quit()
+    ids = [f"<pull{i}@inn.test>" for i in range(3)]
+    wait_until(lambda: all(wharf_has(server, m) for m in ids), timeout=60,
+               what="INN's articles pulled into Wharf")
+    n = wharf_reader(server)
+    _, count, first, last, _ = n.group("comp.wharf.dev")
+    _, over = n.over((first, last))
+    got = [o["message-id"] for _, o in over]
+    assert sorted(got) == sorted(ids + ["<both@example.test>"])  # each once
+    head = n.head("<pull0@inn.test>")[1].lines
+    assert any(ln.startswith(f"Path: {WHARF_HOST}!{INN_HOST}".encode()) for ln in head)
+    n.quit()
+    assert not wharf_has(server, "<misc@inn.test>")
+    st = feed_status(server)["pulls"][INN_HOST]
+    assert st["stored"] == 3 and st["pulls"] >= 1
+    # the date is kept: after a restart the pull does not ask from 1970 again
+    server.stop()
+    server.start()
+    r = inn.reader()
+    post(r, "<after@inn.test>", "after the restart")
+    r.quit()
+    wait_until(lambda: wharf_has(server, "<after@inn.test>"), timeout=60,
+               what="an article posted after the restart")
+    assert server.log().count(" since 19700101 000000") == 1
+    n = wharf_reader(server)
+    assert n.group("comp.wharf.dev")[1] == 5
+    n.quit()
+
