@@ -405,8 +405,16 @@ static void on_reply(struct peer *p, int code, struct slice text)
     p->fifo_len--;
     p->answered = true;
     size_t i = c.item;
-    char why[64];
-    snprintf(why, sizeof(why), "%d %.*s", code, (int)(text.len < 40 ? text.len : 40), text.ptr);
+    /* The peer's words, after the Message-ID a streaming answer repeats (RFC 4644): cut
+     * at 40 bytes with it, a reason was never seen. */
+    struct slice words = text;
+    const char *close =
+        words.len > 0 && words.ptr[0] == '<' ? memchr(words.ptr, '>', words.len) : NULL;
+    if (close != NULL)
+        words = slice_trim(slice_make(close + 1, words.len - (size_t)(close + 1 - words.ptr)));
+    char why[160];
+    snprintf(why, sizeof(why), "%d %.*s", code, (int)(words.len < 120 ? words.len : 120),
+             words.ptr);
     switch (c.cmd) {
     case C_CHECK:
         if (code == 238) {

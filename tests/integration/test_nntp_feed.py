@@ -198,6 +198,28 @@ def test_feed_leaves_from_nntp_feed_source_address(wharf_factory, request):
         in (r.stdout + r.stderr).decode(), r
 
 
+def test_a_refusal_is_logged_with_the_peers_reason(wharf_factory):
+    """A streaming peer repeats the Message-ID before its reason (439 <id> why): the
+    feeder's log line and last refusal keep the reason, not the Message-ID cut short.
+    The peer here is a second Wharf that takes smaller articles."""
+    b = wharf_factory("b", enable={"nntp"}, extra={"nntp_feed_peers": "127.0.0.1/32",
+                                                   "nntp_max_article_size": "1k"}).start()
+    a = wharf_factory("a", enable={"nntp"}, extra={
+        "nntp_feed_to": f"wharf-b=nntp://127.0.0.1:{b.ports['nntp']}/comp.wharf.*",
+        "nntp_feed_retry_min": "200ms", "nntp_feed_retry_max": "1s"}).start()
+    for server in (a, b):
+        server.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
+        server.wharf("public", "add", "News/dev")
+        server.wharf("acl", "set", "#public", "News/dev", "anyone", "lrp")
+    n = wharf_reader(a)
+    post(n, "<big@example.test>", "x" * 2000)
+    n.quit()
+    wait_until(lambda: feed_status(a)["peers"]["wharf-b"]["refused"] == 1,
+               what="the article refused by the peer")
+    assert "<big@example.test> refused: 439 Article too large (nntp_max_article_size=1024)" \
+        in a.log()
+
+
 def test_newnews_pull_from_a_read_only_peer(wharf_factory, request):
     """nntp_pull_from: INN only lets Wharf read; the nntpfeed process asks it NEWNEWS
     since its last successful pull and fetches what the history lacks with ARTICLE.
