@@ -229,3 +229,12 @@ void nntp_article_rebuild(struct slice a, const struct nntp_article_info *info, 
     if (!info->has_body)
         buf_append_cstr(out, "\r\n");
 }
+
+void nntp_article_missing_fields(struct slice header, const char *host, const char *group,
+                                 struct buf *out)
+{
+    if (nntp_header_field(header, "Path").ptr == NULL)
+        buf_printf(out, "Path: %s!not-for-mail\r\n", host);
+    if (group != NULL && nntp_header_field(header, "Newsgroups").ptr == NULL)
+        buf_printf(out, "Newsgroups: %s\r\n", group);
+}

@@ -56,4 +56,11 @@ bool nntp_path_has(struct slice path, struct slice name);
 void nntp_article_rebuild(struct slice a, const struct nntp_article_info *info, const char *host,
                           struct slice extra, struct buf *out);
 
+/* What an article that came in by mail or IMAP lacks to be one (RFC 5536 3.1): the
+ * fields "Path: host!not-for-mail" and "Newsgroups: group" (group NULL: not that one)
+ * when header has none, CRLF-ended, appended to out: a reader (ARTICLE, HEAD) and a
+ * feed peer get them before the article's own fields. */
+void nntp_article_missing_fields(struct slice header, const char *host, const char *group,
+                                 struct buf *out);
+
 #endif

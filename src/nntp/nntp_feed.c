@@ -288,18 +288,20 @@ static void push_cmd(struct peer *p, enum feed_cmd cmd, size_t item)
     p->fifo_len++;
 }
 
-/* The group name of a folder id, for an article that has no Newsgroups field. */
-static void append_newsgroups(struct peer *p, int64_t mailbox_id, struct evbuffer *out)
+/* The group name of a folder id (NULL: none), for an article that has no Newsgroups field. */
+static char *group_name(struct peer *p, int64_t mailbox_id)
 {
     struct nntp_groups groups;
     struct buf err = BUF_INIT;
+    char *name = NULL;
     if (nntp_groups_load(p->f->store, &groups, &err) == 0) {
-        for (size_t i = 0; i < groups.n; i++)
+        for (size_t i = 0; i < groups.n && name == NULL; i++)
             if (groups.v[i].id == mailbox_id)
-                evbuffer_add_printf(out, "Newsgroups: %s\r\n", groups.v[i].name);
+                name = xstrdup(groups.v[i].name);
         nntp_groups_free(&groups);
     }
     buf_free(&err);
+    return name;
 }
 
 /* Writes item i's article, dot-stuffed and ended (after TAKETHIS or 335). An
@@ -320,10 +322,13 @@ static bool send_article(struct peer *p, size_t i)
     }
     struct evbuffer *out = bufferevent_get_output(p->link.bev);
     struct slice a = buf_slice(&data), h = header_of(a);
-    if (nntp_header_field(h, "Path").ptr == NULL)
-        evbuffer_add_printf(out, "Path: %s!not-for-mail\r\n", p->f->cfg->myhostname);
-    if (nntp_header_field(h, "Newsgroups").ptr == NULL)
-        append_newsgroups(p, it->mailbox_id, out);
+    char *group =
+        nntp_header_field(h, "Newsgroups").ptr == NULL ? group_name(p, it->mailbox_id) : NULL;
+    struct buf extra = BUF_INIT;
+    nntp_article_missing_fields(h, p->f->cfg->myhostname, group, &extra);
+    evbuffer_add(out, extra.data, extra.len);
+    buf_free(&extra);
+    free(group);
     struct dotstuff ds = DOTSTUFF_INIT;
     dotstuff_evbuffer(&ds, a, out);
     dotstuff_end_evbuffer(&ds, out);

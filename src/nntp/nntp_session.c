@@ -722,6 +722,9 @@ static void cmd_article(struct nntp_session *s, const struct nntp_command *c)
         struct slice part = code == 220   ? a
                             : code == 221 ? slice_make(a.ptr, hlen)
                                           : slice_make(a.ptr + body, a.len - body);
+        if (code != 222) /* mail to the folder's address: Path and Newsgroups too */
+            nntp_article_missing_fields(slice_make(a.ptr, hlen), s->srv->cfg->myhostname, f.g->name,
+                                        &s->out);
         struct dotstuff st = DOTSTUFF_INIT;
         dotstuff_buf(&st, part, &s->out);
         dotstuff_end_buf(&st, &s->out);

@@ -103,11 +103,17 @@ def test_mail_to_the_folders_address_is_an_article(server):
     text = b"\r\n".join(art.lines)
     assert b"Subject: by mail" in text and art.lines[-1] == b"about by mail"
     assert art.message_id == "<mail1@example.net>"
+    # a mail is made an article as it is read: the Path and Newsgroups a newsreader
+    # needs (to follow up, say), which the mail did not have
+    assert art.lines[:2] == [b"Path: mail.example.test!not-for-mail",
+                             b"Newsgroups: comp.wharf.dev"], art.lines[:3]
+    assert n.body(1)[1].lines == [b"about by mail"]
     assert n.article("<mail1@example.net>")[1].lines[-1] == b"about by mail"
     second = n.stat(2)[2]
     assert second.endswith(".public@mail.example.test>"), second
     head = n.head(second)[1].lines  # found by the Message-ID delivery gave it
     assert [ln for ln in head if ln.startswith(b"Date: ")]  # and a Date (none was sent)
+    assert b"Newsgroups: comp.wharf.dev" in head
     over = n.over((1, 2))[1]
     assert [o[1]["subject"] for o in over] == ["by mail", "no id"]
     assert over[0][1]["message-id"] == "<mail1@example.net>"
