@@ -490,6 +490,19 @@ int config_load_string(struct wharf_config *cfg, const char *origin, const char 
         struct slice trimmed = slice_trim(line);
         bool blank = trimmed.len == 0 || trimmed.ptr[0] == '#';
         bool continuation = !blank && (line.ptr[0] == ' ' || line.ptr[0] == '\t');
+        /* "name = value  # why": the comment would be part of the value (a path, a list's
+         * entries), so it is refused rather than taken */
+        for (size_t i = 1; !blank && i < trimmed.len; i++) {
+            if (trimmed.ptr[i] == '#' &&
+                (trimmed.ptr[i - 1] == ' ' || trimmed.ptr[i - 1] == '\t')) {
+                buf_printf(err, "%s:%u: \"#\" after a value: a comment goes on a line of its own",
+                           origin, lineno);
+                r = -1;
+                break;
+            }
+        }
+        if (r != 0)
+            break;
 
         if (continuation) {
             if (!have_logical) {

@@ -126,7 +126,17 @@ static void test_errors(void **state)
 static void test_more_errors(void **state)
 {
     expect_error("workers =\n", "t.conf:1: workers: '' is not an integer");
-    expect_error("workers = 4 # four\n", "t.conf:1: workers: '4 # four' is not an integer");
+    /* a comment after a value would be part of it: refused, whatever the option's type */
+    expect_error("workers = 4 # four\n", "t.conf:1: \"#\" after a value");
+    expect_error("tls_cert_file = /etc/wharf/x.pem\t# ours\n", "t.conf:1: \"#\" after a value");
+    expect_error("mynetworks = 10.0.0.0/8,\n  192.0.2.0/24  # office\n",
+                 "t.conf:2: \"#\" after a value");
+    struct wharf_config cfg; /* a "#" inside a value is the value's */
+    struct buf err = BUF_INIT;
+    assert_int_equal(load(&cfg, "# a comment\nldap_user_filter = (description=#1)\n", &err), 0);
+    assert_string_equal(cfg.ldap_user_filter, "(description=#1)");
+    config_free(&cfg);
+    buf_free(&err);
     expect_error("workers = 0x10\n", "is not an integer");
     expect_error("workers = +\n", "is not an integer");
     expect_error("log_debug =\n", "log_debug: '' is not yes or no");
