@@ -415,6 +415,15 @@ def test_component_options_are_checked_before_start_and_reload(wharf_factory):
     assert "smtp: milters: tcp:127.0.0.1 is not inet:ADDRESS:PORT nor unix:/PATH" in r.stderr
     r = run([WHARF, "-c", server.conf, "config", "check"])
     assert r.returncode == EX_CONFIG and "milters: tcp:127.0.0.1" in r.stderr
+    # the mta's own (it runs on every server): said before it starts, not by its failing start
+    server.conf.write_text(good + "mta_source_address = mail.example.test\n")
+    r = run([WHARF, "-c", server.conf, "config", "check"])
+    assert r.returncode == EX_CONFIG, r.stderr
+    assert "mta: mta_source_address: mail.example.test is not an IP address" in r.stderr
+    # and a comment is a line of its own: after a value it would be part of it
+    server.conf.write_text(good + "mta_source_address = 127.0.0.1  # the public one\n")
+    r = run([WHARFD, "-f", "-c", server.conf])
+    assert r.returncode == EX_CONFIG and '"#" after a value' in r.stderr, r.stderr
     server.conf.write_text(good)
     server.start()
     server.conf.write_text(good + "dnsbl_zones = zen.example=127.0.0\n")
