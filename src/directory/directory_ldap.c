@@ -122,6 +122,7 @@ struct ldap_sync {
     bool failed;            /* this round failed: the mirror is left as it is */
     struct ents state;      /* the tree: what the mirror is written from */
     bool down;              /* the last round failed (logged once) */
+    bool refused;           /* this round failed at the search account's bind: wrong credentials */
     bool reused;            /* this round runs on a connection that already served */
     char *bind_password;    /* from ldap_bind_password_file, read as root */
     unsigned char last[32]; /* digest of the mirror written last */
@@ -331,16 +332,19 @@ static int server_bind(LDAP *ld, const char *dn, const char *password, bool *bad
     return -1;
 }
 
-/* server_open and server_bind: the search connection of the directory process. */
+/* server_open and server_bind: the search connection of the directory process.
+ * *refused_r (may be NULL): the server answered, and refused dn's credentials. */
 static LDAP *server_connect(const struct wharf_config *cfg, const char *dn, const char *password,
-                            struct buf *err)
+                            bool *refused_r, struct buf *err)
 {
-    bool bad;
+    bool bad = false;
     LDAP *ld = server_open(cfg, err);
     if (ld != NULL && server_bind(ld, dn, password, &bad, err) != 0) {
         ldap_unbind_ext_s(ld, NULL, NULL);
         ld = NULL;
     }
+    if (refused_r != NULL)
+        *refused_r = ld == NULL && bad;
     return ld;
 }
 
@@ -843,10 +847,16 @@ static void round_end(struct ldap_sync *sy, const char *why)
         char *path = config_data_path(sy->d->cfg, MIRROR);
         bool have = access(path, F_OK) == 0;
         free(path);
-        log_warning("ldap: no LDAP server answers (%s): %s", why,
-                    have ? "serving the directory as last read, stale, until one does"
-                         : "lookups fail temporarily until one does");
+        const char *then = have ? "serving the directory as last read, stale, until one does"
+                                : "lookups fail temporarily until one does";
+        if (sy->refused) /* not an outage: the admin's to fix */
+            log_warning("ldap: the LDAP server refuses the search account (%s; check "
+                        "ldap_bind_dn and ldap_bind_password_file): %s",
+                        why, then);
+        else
+            log_warning("ldap: no LDAP server answers (%s): %s", why, then);
     }
+    sy->refused = false;
     sy->down = true;
     sy->retry_ms = sy->retry_ms == 0 ? LDAP_RETRY_MS : sy->retry_ms * 2;
     if ((int64_t)sy->retry_ms > interval)
@@ -1303,7 +1313,7 @@ static void on_round(evutil_socket_t fd, short what, void *arg)
     sy->reused = !fresh_conn;
     if (sy->ld == NULL)
         sy->ld = server_connect(cfg, cfg->ldap_bind_dn[0] ? cfg->ldap_bind_dn : NULL,
-                                sy->bind_password, &err);
+                                sy->bind_password, &sy->refused, &err);
     int sock = -1;
     if (sy->ld == NULL || ldap_get_option(sy->ld, LDAP_OPT_DESC, &sock) != LDAP_OPT_SUCCESS) {
         if (err.len == 0)
@@ -1518,9 +1528,9 @@ static int ldap_read_password(struct directory *d, const char *dn, struct buf *h
         LDAP *ld = attempt == 0 ? pool_take(l) : NULL;
         bool pooled = ld != NULL;
         buf_reset(err);
-        if (ld == NULL &&
-            (ld = server_connect(cfg, cfg->ldap_bind_dn[0] ? cfg->ldap_bind_dn : NULL,
-                                 l->sync != NULL ? l->sync->bind_password : NULL, err)) == NULL)
+        if (ld == NULL && (ld = server_connect(cfg, cfg->ldap_bind_dn[0] ? cfg->ldap_bind_dn : NULL,
+                                               l->sync != NULL ? l->sync->bind_password : NULL,
+                                               NULL, err)) == NULL)
             break;
         LDAPMessage *res = NULL;
         int rc = ldap_search_ext_s(ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL,

@@ -193,11 +193,11 @@ def slapd_syncprov(tmp_path):
     s.stop()
 
 
-def bind_password_file(server):
+def bind_password_file(server, password=SERVICE_PW):
     """The search password in a file the directory process's user alone reads
     (ldap_bind_password_file; test_frontend.py's servers use it too)."""
     pw = server.base / "ldap-bind.pw"
-    pw.write_text(SERVICE_PW + "\n")
+    pw.write_text(password + "\n")
     pw.chmod(0o600)
     user = pwd.getpwnam(server.settings.get("wharf_user", "wharf"))
     shutil.chown(pw, user.pw_uid, user.pw_gid)
@@ -205,7 +205,7 @@ def bind_password_file(server):
 
 
 def start_wharf(wharf_factory, slapd, name="w", read=True,
-                services=("smtp", "submission", "imap", "pop3"), **extra):
+                services=("smtp", "submission", "imap", "pop3"), bind_pw=SERVICE_PW, **extra):
     settings = {
         "directory_driver": "ldap",
         "ldap_uris": slapd.uri,
@@ -225,7 +225,7 @@ def start_wharf(wharf_factory, slapd, name="w", read=True,
     }
     settings.update(extra)
     server = wharf_factory(name, enable=set(services), extra=settings)
-    bind_password_file(server)
+    bind_password_file(server, bind_pw)
     if "ldap_tls_ca_file" in extra:  # where the directory and auth users can read it
         ca = server.base / "ldap-ca.pem"
         shutil.copy(extra["ldap_tls_ca_file"], ca)
@@ -478,6 +478,20 @@ def test_app_passwords_and_webmail_sessions(wharf_factory, slapd):
     assert https(server, "GET", "/_test/whoami",
                  {"Authorization": f"Bearer {token}"})[:2] == (200, b"alice@example.test\n")
     assert "directory unavailable" not in server.log()
+
+
+def test_a_wrong_search_password_is_not_called_an_outage(wharf_factory, slapd):
+    """The search account's bind refused (a wrong ldap_bind_password_file) is the
+    admin's to fix: the log says so and names the options, instead of "no LDAP
+    server answers"; mail waits (4xx), as in an outage, until the tree is read."""
+    server = start_wharf(wharf_factory, slapd, read=False, bind_pw="not the password")
+    wait_until(lambda: "refuses the search account" in server.log(), 20,
+               what="the log to name the refused bind")
+    line = next(ln for ln in server.log().splitlines() if "refuses the search account" in ln)
+    assert "Invalid credentials" in line and "ldap_bind_password_file" in line, line
+    assert "lookups fail temporarily" in line, line
+    assert "no LDAP server answers" not in server.log()
+    assert rcpt(server, "alice@example.test") == 451
 
 
 def test_ldap_down_serves_stale_then_fresh(wharf_factory, slapd):
