@@ -11,6 +11,7 @@
 import email
 import imaplib
 import os
+import re
 import smtplib
 import threading
 import time
@@ -142,19 +143,32 @@ def test_incremental_backup_links_sealed_segments_and_restore_refuses_live_data(
     # every body in a segment (small ones are kept in store.db by default)
     w = make(wharf_factory, "w", free_port(), {"store_inline_body_max": "0"}).start()
     assert add_user(w, "alice@example.test", PW)
-    with smtplib.SMTP(w.host, w.ports["smtp"], timeout=30) as c:
-        for i in range(80):  # ~2.4 MB: two sealed 1 MiB segments and a current one
-            c.sendmail("load@example.test", ["alice@example.test"], message(f"a-{i}", i, 30000))
-    # 250 is the queue's promise, the store's copy comes after: the segments are whole once
-    # all 80 are in the mailbox (CI once backed up while the mta still delivered: 2 segments)
-    wait_until(lambda: len(imap_messages(w, "alice@example.test")) == 80, 60,
-               what="the 80 messages delivered")
+    # Two sealed segments and a current one with room for one more message: sent in
+    # waves of 8 (~240 kB), each delivered before the next (250 is the queue's promise,
+    # the store's copy comes after), until the store shows that. A delivery batch opens
+    # a new segment only when the current one is full, so how many messages it takes
+    # depends on how the mta batched them (CI once got two segments out of 80 at once).
+    blobs = w.data / "store" / "blobs"
+
+    def segments():
+        return sorted(p for p in blobs.iterdir() if re.fullmatch(r"[0-9a-f]{16}", p.name))
+
+    sent = 0
+    while not (len(segments()) >= 3 and segments()[-1].stat().st_size < (1 << 20) - 100_000):
+        assert sent < 400, [(p.name, p.stat().st_size) for p in segments()]
+        with smtplib.SMTP(w.host, w.ports["smtp"], timeout=30) as c:
+            for i in range(sent, sent + 8):
+                c.sendmail("load@example.test", ["alice@example.test"],
+                           message(f"a-{i}", i, 30000))
+        sent += 8
+        wait_until(lambda: len(imap_messages(w, "alice@example.test")) == sent, 60,
+                   what=f"{sent} messages delivered")
     b1, b2 = w.base / "b1", w.base / "b2"
     w.wharf("backup", str(b1))
     with smtplib.SMTP(w.host, w.ports["smtp"], timeout=30) as c:
         c.sendmail("load@example.test", ["alice@example.test"], message("b-0", 0, 5000))
-    wait_until(lambda: len(imap_messages(w, "alice@example.test")) == 81, 60,
-               what="the 81st message delivered")
+    wait_until(lambda: len(imap_messages(w, "alice@example.test")) == sent + 1, 60,
+               what="the last message delivered")
     out = w.wharf("backup", str(b2), "--incremental", str(b1)).stdout.decode()
     segs1 = {p.name: p.stat() for p in (b1 / "store" / "blobs").iterdir()}
     segs2 = {p.name: p.stat() for p in (b2 / "store" / "blobs").iterdir()}
@@ -176,5 +190,5 @@ def test_incremental_backup_links_sealed_segments_and_restore_refuses_live_data(
     r.wharf("restore", str(b2))
     r.start()
     got = imap_messages(r, "alice@example.test")
-    assert len(got) == 81 and "b-0" in got and "a-79" in got
+    assert len(got) == sent + 1 and "b-0" in got and f"a-{sent - 1}" in got
     assert os.path.exists(r.data / "store" / "store.db")
