@@ -278,6 +278,11 @@ bool net_addr_frontend(const struct wharf_config *cfg, const char *addr);
  * (an entry that is not an IP address, or the bind failed).
  */
 int net_addr_bind_source(int fd, int family, const char *const *addrs, size_t n, struct buf *why);
+/* An outgoing connection's socket (TCP, non-blocking, close-on-exec) of family: bound as
+ * net_addr_bind_source says when addrs name any (mta_source_address,
+ * nntp_feed_source_address), else -1 for libevent to make its own. -1 also on failure,
+ * with why set and nothing left open: tell the two apart by why->len. */
+int net_addr_source_socket(int family, const char *const *addrs, size_t n, struct buf *why);
 /* A source address option (mta_source_address, nntp_feed_source_address): IP addresses, at
  * most one of each family. False with "OPTION: ..." in err. */
 bool net_addr_source_list_check(const struct strlist *l, const char *option, struct buf *err);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 static bool prefix_match(const unsigned char *a, const unsigned char *n, unsigned bits)
 {
@@ -132,6 +133,22 @@ bool net_addr_frontend(const struct wharf_config *cfg, const char *addr)
 {
     return net_addr_in_networks(addr, (const char *const *)cfg->frontend_networks.v,
                                 cfg->frontend_networks.n);
+}
+
+int net_addr_source_socket(int family, const char *const *addrs, size_t n, struct buf *why)
+{
+    if (n == 0)
+        return -1;
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        buf_printf(why, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (net_addr_bind_source(fd, family, addrs, n, why) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 bool net_addr_source_list_check(const struct strlist *l, const char *option, struct buf *err)

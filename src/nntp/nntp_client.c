@@ -13,15 +13,12 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
 
 int nntp_peer_list_check(const struct strlist *l, const char *option, struct buf *err)
 {
@@ -90,18 +87,11 @@ static int link_connect(struct nntp_link *l, const struct sockaddr *sa, socklen_
     struct bufferevent *bev;
     /* nntp_feed_source_address: where the peer expects us (INN's incoming.conf) */
     const struct strlist *src = &l->d->cfg->nntp_feed_source_address;
-    evutil_socket_t fd = -1;
-    if (src->n > 0) {
-        fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0 ||
-            net_addr_bind_source(fd, sa->sa_family, (const char *const *)src->v, src->n, err) < 0) {
-            if (fd < 0)
-                buf_printf(err, "socket: %s", strerror(errno));
-            else
-                evutil_closesocket(fd);
-            return -1;
-        }
-    }
+    size_t had = err->len;
+    evutil_socket_t fd =
+        net_addr_source_socket(sa->sa_family, (const char *const *)src->v, src->n, err);
+    if (fd < 0 && err->len > had)
+        return -1;
     if (l->tls) {
         struct net_tls_client_peer np = {.name = l->host, .verify = NET_TLS_VERIFY_NAME};
         struct ssl_st *ssl = net_tls_client_ssl_new(l->d->tls, &np, err);

@@ -910,25 +910,17 @@ static void setup_bev(struct smtp_client *c, int fd)
 
 void smtp_client_connect(struct smtp_client *c, const struct sockaddr *addr, socklen_t len)
 {
-    evutil_socket_t fd = -1;
-    if (c->p.n_source > 0) { /* our own socket, bound to the source address of its family */
-        struct buf why = BUF_INIT;
-        fd = socket(addr->sa_family, SOCK_STREAM, 0);
-        if (fd < 0 || evutil_make_socket_nonblocking(fd) != 0 ||
-            evutil_make_socket_closeonexec(fd) != 0 ||
-            net_addr_bind_source(fd, addr->sa_family, c->p.source, c->p.n_source, &why) < 0) {
-            if (why.len == 0)
-                buf_printf(&why, "socket: %s", strerror(errno));
-            if (fd >= 0)
-                evutil_closesocket(fd);
-            setup_bev(c, -1);
-            c->stage = ST_CONNECTING;
-            session_fail(c, "4.4.1", "connect failed: %s", buf_cstr(&why));
-            buf_free(&why);
-            return;
-        }
+    /* our own socket, bound to the source address of its family, when there is one */
+    struct buf why = BUF_INIT;
+    evutil_socket_t fd = net_addr_source_socket(addr->sa_family, c->p.source, c->p.n_source, &why);
+    if (fd < 0 && why.len > 0) {
+        setup_bev(c, -1);
+        c->stage = ST_CONNECTING;
+        session_fail(c, "4.4.1", "connect failed: %s", buf_cstr(&why));
         buf_free(&why);
+        return;
     }
+    buf_free(&why);
     setup_bev(c, fd);
     c->stage = ST_CONNECTING;
     struct timeval t = clock_timeval_ms(c->p.connect_timeout);
