@@ -566,18 +566,11 @@ static void token_checked(struct job *j, enum directory_status s, const char *ac
     job_finish(j);
 }
 
-/* The directory process's answer about a token's account (an ACCOUNT question). */
-static void token_answer(void *arg, const struct directory_answer *a)
+/* Whether j's account exists (s; account: its canonical name; err: why it cannot say):
+ * a Bearer login goes on, a `wharf token` request (j->admin) is answered. */
+static void account_known(struct job *j, enum directory_status s, const char *account,
+                          const char *err)
 {
-    struct job *j = arg;
-    j->lookup = NULL;
-    waiting_remove(j);
-    enum directory_status s = a->status != DIRECTORY_LOOKUP_OK ? DIRECTORY_ERR_DB
-                              : a->kind == DIRECTORY_LOCAL && a->n_targets == 1
-                                  ? DIRECTORY_OK
-                                  : DIRECTORY_ERR_NOT_FOUND;
-    const char *account = s == DIRECTORY_OK ? a->accounts[0] : NULL;
-    const char *err = "the directory process cannot say whether the account exists";
     if (j->admin == NULL) {
         token_checked(j, s, account, err);
         return;
@@ -588,6 +581,41 @@ static void token_answer(void *arg, const struct directory_answer *a)
                             : json_pack("{s:b, s:s}", "ok", 0, "error",
                                         s == DIRECTORY_ERR_NOT_FOUND ? "no such account" : err));
     job_free(j);
+}
+
+/* The directory process's answer about j's account (an ACCOUNT question). */
+static void account_answer(void *arg, const struct directory_answer *a)
+{
+    struct job *j = arg;
+    j->lookup = NULL;
+    waiting_remove(j);
+    enum directory_status s = a->status != DIRECTORY_LOOKUP_OK ? DIRECTORY_ERR_DB
+                              : a->kind == DIRECTORY_LOCAL && a->n_targets == 1
+                                  ? DIRECTORY_OK
+                                  : DIRECTORY_ERR_NOT_FOUND;
+    account_known(j, s, s == DIRECTORY_OK ? a->accounts[0] : NULL,
+                  "the directory process cannot say whether the account exists");
+}
+
+/* Does account name (a token's, or `wharf token`'s user) exist? With LDAP the directory
+ * process says (account_answer): its mirror is not ours to read; else the directory this
+ * process reads says at once. */
+static void account_ask(struct job *j, const char *name)
+{
+    struct auth_server *srv = j->srv;
+    if (srv->dclient != NULL) {
+        waiting_add(j);
+        j->lookup =
+            directory_client_lookup(srv->dclient, DIRECTORY_Q_ACCOUNT, name, account_answer, j);
+        return;
+    }
+    struct buf account = BUF_INIT, hash = BUF_INIT, err = BUF_INIT;
+    enum directory_status s = directory_account_hash(srv->dir, name, &account, &hash, &err);
+    explicit_bzero(hash.data, hash.len);
+    account_known(j, s, account.data, buf_cstr(&err));
+    buf_free(&account);
+    buf_free(&hash);
+    buf_free(&err);
 }
 
 /* ---- requests ---- */
@@ -701,18 +729,8 @@ static void handle_request(struct auth_server *srv, struct ipc_conn *c,
         if (acct == NULL) {
             j->reason = "unknown token";
             job_finish(j);
-        } else if (srv->dclient != NULL) { /* LDAP: the mirror is not ours to read */
-            waiting_add(j);
-            j->lookup =
-                directory_client_lookup(srv->dclient, DIRECTORY_Q_ACCOUNT, acct, token_answer, j);
         } else {
-            struct buf account = BUF_INIT, hash = BUF_INIT, err = BUF_INIT;
-            enum directory_status s = directory_account_hash(srv->dir, acct, &account, &hash, &err);
-            explicit_bzero(hash.data, hash.len);
-            token_checked(j, s, account.data, buf_cstr(&err));
-            buf_free(&account);
-            buf_free(&hash);
-            buf_free(&err);
+            account_ask(j, acct);
         }
         return;
     }
@@ -851,23 +869,8 @@ static json_t *admin_answer(struct auth_server *srv, json_t *req)
         free(key);
         return r;
     }
-    if (cmd && strncmp(cmd, "token-", 6) == 0) {
-        const char *user = json_string_value(json_object_get(req, "user"));
-        if (user == NULL)
-            return admin_token(srv, cmd + 6, req, NULL);
-        /* The canonical account, which must exist. */
-        struct buf account = BUF_INIT, hash = BUF_INIT, err = BUF_INIT;
-        enum directory_status s = directory_account_hash(srv->dir, user, &account, &hash, &err);
-        explicit_bzero(hash.data, hash.len);
-        json_t *r = s == DIRECTORY_OK ? admin_token(srv, cmd + 6, req, account.data)
-                                      : json_pack("{s:b, s:s}", "ok", 0, "error",
-                                                  s == DIRECTORY_ERR_NOT_FOUND ? "no such account"
-                                                                               : buf_cstr(&err));
-        buf_free(&account);
-        buf_free(&hash);
-        buf_free(&err);
-        return r;
-    }
+    if (cmd && strncmp(cmd, "token-", 6) == 0) /* a user's: on_admin asks for it first */
+        return admin_token(srv, cmd + 6, req, NULL);
     return json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command");
 }
 
@@ -886,17 +889,15 @@ static const char *on_admin(void *arg, struct ipc_conn *c, const struct ipc_fram
         json_t *req = json_loadb(f->payload, f->len, 0, &jerr);
         const char *cmd = json_string_value(json_object_get(req, "cmd"));
         const char *user = json_string_value(json_object_get(req, "user"));
-        if (srv->dclient != NULL && cmd != NULL && strncmp(cmd, "token-", 6) == 0 && user != NULL) {
-            /* LDAP: the directory process says whether the account exists (token_answer) */
+        if (cmd != NULL && strncmp(cmd, "token-", 6) == 0 && user != NULL) {
+            /* the user's canonical account, which must exist (account_ask) */
             struct job *j = xcalloc(1, sizeof(*j));
             j->srv = srv;
             j->conn = c;
             ipc_conn_hold(c);
             srv->pending++;
             j->admin = req;
-            waiting_add(j);
-            j->lookup =
-                directory_client_lookup(srv->dclient, DIRECTORY_Q_ACCOUNT, user, token_answer, j);
+            account_ask(j, user);
             return NULL;
         }
         reply = json_is_object(req) ? admin_answer(srv, req)
