@@ -176,7 +176,9 @@ static int do_blobs(struct store *s, bool json)
     return 0;
 }
 
-char *cli_account_name(const struct wharf_config *cfg, const char *given, int *code_r)
+/* cli_account_name, and the account's home server in *home ("": this one). */
+static char *account_lookup(const struct wharf_config *cfg, const char *given, int *code_r,
+                            struct buf *home)
 {
     if (strcmp(given, STORE_PUBLIC_OWNER) == 0)
         return xstrdup(given);
@@ -186,7 +188,7 @@ char *cli_account_name(const struct wharf_config *cfg, const char *given, int *c
     struct buf err = BUF_INIT;
     struct directory *d = norm ? directory_open(cfg, &err) : NULL;
     uint64_t qb, qm;
-    if (norm == NULL || (d && directory_quota(d, norm, &qb, &qm) != 0)) {
+    if (norm == NULL || (d && directory_account_info(d, norm, &qb, &qm, home, &err) != 1)) {
         fprintf(stderr, "wharf: no account %s\n", given);
         *code_r = EX_NOUSER;
         free(norm);
@@ -202,28 +204,12 @@ char *cli_account_name(const struct wharf_config *cfg, const char *given, int *c
     return norm;
 }
 
-/* 0 when account's mailbox is in this server's store; else says where it is (a front-end,
- * or an account homed on another back-end, doc/frontend.md): reading this store would
- * show, and make, an empty mailbox. */
-static int mailbox_here(const struct wharf_config *cfg, const char *account)
+char *cli_account_name(const struct wharf_config *cfg, const char *given, int *code_r)
 {
-    struct buf err = BUF_INIT, home = BUF_INIT;
-    uint64_t qb, qm;
-    struct directory *d =
-        strcmp(account, STORE_PUBLIC_OWNER) == 0 ? NULL : directory_open(cfg, &err);
-    int code = 0;
-    if (d != NULL && directory_account_info(d, account, &qb, &qm, &home, &err) == 1 &&
-        net_proxy_wanted(cfg, buf_cstr(&home))) {
-        fprintf(stderr,
-                "wharf: the mailbox of %s is on its home server %s, not on this one: run "
-                "wharf mailbox there\n",
-                account, buf_cstr(&home));
-        code = EX_UNAVAILABLE;
-    }
-    directory_close(d);
+    struct buf home = BUF_INIT;
+    char *name = account_lookup(cfg, given, code_r, &home);
     buf_free(&home);
-    buf_free(&err);
-    return code;
+    return name;
 }
 
 int cmd_mailbox(struct cli_ctx *ctx, int argc, char **argv)
@@ -258,15 +244,24 @@ int cmd_mailbox(struct cli_ctx *ctx, int argc, char **argv)
         return EX_TEMPFAIL;
     int code = 0;
     char *user = NULL;
-    if (needs_user && (user = cli_account_name(ctx->cfg, args[1], &code)) == NULL) {
+    struct buf home = BUF_INIT;
+    if (needs_user && (user = account_lookup(ctx->cfg, args[1], &code, &home)) == NULL) {
         store_close(s);
         return code;
     }
-    if (user != NULL && (code = mailbox_here(ctx->cfg, user)) != 0) {
+    /* Homed on another server (a front-end holds none; doc/frontend.md): reading this
+     * store would show, and make, an empty mailbox. */
+    if (user != NULL && net_proxy_wanted(ctx->cfg, buf_cstr(&home))) {
+        fprintf(stderr,
+                "wharf: the mailbox of %s is on its home server %s, not on this one: run "
+                "wharf mailbox there\n",
+                user, buf_cstr(&home));
+        buf_free(&home);
         free(user);
         store_close(s);
-        return code;
+        return EX_UNAVAILABLE;
     }
+    buf_free(&home);
     if (strcmp(sub, "show") == 0)
         code = do_show(s, user, args[2], args[3]);
     else if (needs_user)
