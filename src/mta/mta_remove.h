@@ -2,8 +2,9 @@
  * mta_remove.h - removal of finished spool entries off the mta's event loop.
  * unlink() of a spool file can block for a millisecond or more (freeing the
  * inode and its blocks, a synchronous discard on some mounts); done in the
- * loop it stalls every outbound session. One thread removes; until it has,
- * the id stays "pending" and mta_queue_take() must not take it again.
+ * loop it stalls every outbound session. The loop only renames the entry out
+ * of the queue (spool_retire), one thread removes; until it has, the id stays
+ * "pending" and mta_queue_take() must not take it again.
  */
 #ifndef WHARF_MTA_REMOVE_H
 #define WHARF_MTA_REMOVE_H
@@ -15,10 +16,12 @@
 
 struct mta_remove;
 
-/* NULL (err set) when the thread cannot be started. */
+/* NULL (err set) when the thread cannot be started. Submits what a crash left
+ * retired (spool_list_retired). */
 struct mta_remove *mta_remove_new(struct event_base *base, const struct wharf_config *cfg,
                                   struct buf *err);
-/* Removes queue entry id (not durably, as spool_remove) and logs "ID: removed". */
+/* Retires queue entry id at once, removes it in the thread (neither durably, as
+ * spool_remove) and logs "ID: removed". */
 void mta_remove_submit(struct mta_remove *r, const char *id);
 /* Submitted and not yet removed. */
 bool mta_remove_pending(const struct mta_remove *r, const char *id);

@@ -68,6 +68,23 @@ int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err
     return 0;
 }
 
+int spool_retire(const struct wharf_config *cfg, const char *id, struct buf *err)
+{
+    return 0;
+}
+
+int spool_remove_retired(const struct wharf_config *cfg, const char *id, struct buf *err)
+{
+    return spool_remove(cfg, id, err);
+}
+
+int spool_list_retired(const struct wharf_config *cfg, char ***ids_r, size_t *n_r, struct buf *err)
+{
+    *ids_r = NULL;
+    *n_r = 0;
+    return 0;
+}
+
 int spool_delete(const struct wharf_config *cfg, const char *id, struct buf *err)
 {
     return spool_remove(cfg, id, err);

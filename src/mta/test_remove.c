@@ -1,7 +1,8 @@
 /*
- * test_remove.c - the spool removal thread: an entry stays pending until its
- * file is gone, the loop learns of it, and shutdown finishes what was
- * submitted. Against a real spool in a temporary directory.
+ * test_remove.c - the spool removal thread: an entry leaves the queue at
+ * once and stays pending until its file is gone, the loop learns of it,
+ * shutdown finishes what was submitted, and a start removes what a crash
+ * left retired. Against a real spool in a temporary directory.
  */
 #include "base/testdir.h"
 #include "base/alloc.h"
@@ -63,6 +64,7 @@ static void test_pending_until_removed(void **state)
     spool_one(a);
     spool_one(b);
     mta_remove_submit(r, a);
+    assert_false(in_spool(a)); /* out of the queue at once: a crash now does not repeat it */
     assert_true(mta_remove_pending(r, a)); /* until the loop hears of it */
     assert_false(mta_remove_pending(r, b));
     for (int i = 0; i < 500 && mta_remove_pending(r, a); i++)
@@ -78,6 +80,36 @@ static void test_pending_until_removed(void **state)
     buf_free(&err);
 }
 
+static size_t retired(void)
+{
+    char **ids;
+    size_t n;
+    struct buf err = BUF_INIT;
+    assert_int_equal(spool_list_retired(&cfg, &ids, &n, &err), 0);
+    spool_list_free(ids, n);
+    buf_free(&err);
+    return n;
+}
+
+/* What a crash left retired is removed when the next remover starts. */
+static void test_leftovers_removed_at_start(void **state)
+{
+    (void)state;
+    struct buf err = BUF_INIT;
+    char a[32];
+    spool_one(a);
+    assert_int_equal(spool_retire(&cfg, a, &err), 0);
+    assert_int_equal(retired(), 1);
+    struct event_base *base = event_base_new();
+    struct mta_remove *r = mta_remove_new(base, &cfg, &err);
+    assert_non_null(r);
+    mta_remove_free(r); /* finishes what it submitted */
+    assert_int_equal(retired(), 0);
+    assert_false(in_spool(a));
+    event_base_free(base);
+    buf_free(&err);
+}
+
 int main(void)
 {
     struct buf err = BUF_INIT;
@@ -87,6 +119,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pending_until_removed),
+        cmocka_unit_test(test_leftovers_removed_at_start),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (testdir_close(&cfg, dir) != 0)

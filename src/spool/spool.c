@@ -16,6 +16,8 @@
  * (apply to the last R, written only when set).
  * Files are written as DATA/spool/tmp/ID, fsync'd, then renamed to
  * DATA/spool/queue/ID and the directory fsync'd: a name in queue/ is complete.
+ * A finished entry is renamed to DATA/spool/done/ID at once (spool_retire: no
+ * block is freed, so it is cheap) and unlinked there later, off the mta's loop.
  *
  * Must never: leave a partial file under queue/, trust a length in a file
  * beyond the file's size, or answer success before the data is durable.
@@ -92,7 +94,7 @@ static void spool_clean_tmp(const struct wharf_config *cfg)
 
 int spool_init(const struct wharf_config *cfg, struct buf *err)
 {
-    const char *subs[] = {"", "tmp", "queue", "corrupt"};
+    const char *subs[] = {"", "tmp", "queue", "done", "corrupt"};
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         char *p = spool_path(cfg, subs[i], NULL);
         if (mkdir(p, 0700) != 0 && errno != EEXIST) {
@@ -516,18 +518,45 @@ int spool_set_aside(const struct wharf_config *cfg, int dirfd, const char *name,
     return rc;
 }
 
-int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err)
+/* Unlinks sub/id, not durably. */
+static int spool_unlink(const struct wharf_config *cfg, const char *sub, const char *id,
+                        struct buf *err)
 {
     if (!spool_id_valid(id)) {
         buf_printf(err, "bad queue id");
         return -1;
     }
-    char *path = spool_path(cfg, "queue", id);
+    char *path = spool_path(cfg, sub, id);
     int rc = unlink(path);
     if (rc != 0)
         buf_printf(err, "unlink %s: %s", path, strerror(errno));
     free(path);
     return rc;
+}
+
+int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err)
+{
+    return spool_unlink(cfg, "queue", id, err);
+}
+
+int spool_retire(const struct wharf_config *cfg, const char *id, struct buf *err)
+{
+    if (!spool_id_valid(id)) {
+        buf_printf(err, "bad queue id");
+        return -1;
+    }
+    char *from = spool_path(cfg, "queue", id), *to = spool_path(cfg, "done", id);
+    int rc = rename(from, to);
+    if (rc != 0)
+        buf_printf(err, "rename %s: %s", from, strerror(errno));
+    free(from);
+    free(to);
+    return rc;
+}
+
+int spool_remove_retired(const struct wharf_config *cfg, const char *id, struct buf *err)
+{
+    return spool_unlink(cfg, "done", id, err);
 }
 
 int spool_delete(const struct wharf_config *cfg, const char *id, struct buf *err)
@@ -540,11 +569,12 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int spool_list(const struct wharf_config *cfg, char ***ids_r, size_t *n_r, struct buf *err)
+static int spool_list_dir(const struct wharf_config *cfg, const char *sub, char ***ids_r,
+                          size_t *n_r, struct buf *err)
 {
     *ids_r = NULL;
     *n_r = 0;
-    char *dir = spool_path(cfg, "queue", NULL);
+    char *dir = spool_path(cfg, sub, NULL);
     DIR *d = opendir(dir);
     if (d == NULL) {
         int rc = errno == ENOENT ? 0 : -1;
@@ -565,6 +595,16 @@ int spool_list(const struct wharf_config *cfg, char ***ids_r, size_t *n_r, struc
     if (*n_r > 1)
         qsort(*ids_r, *n_r, sizeof(char *), cmp_str);
     return 0;
+}
+
+int spool_list(const struct wharf_config *cfg, char ***ids_r, size_t *n_r, struct buf *err)
+{
+    return spool_list_dir(cfg, "queue", ids_r, n_r, err);
+}
+
+int spool_list_retired(const struct wharf_config *cfg, char ***ids_r, size_t *n_r, struct buf *err)
+{
+    return spool_list_dir(cfg, "done", ids_r, n_r, err);
 }
 
 void spool_list_free(char **ids, size_t n)

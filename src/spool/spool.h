@@ -159,11 +159,23 @@ int spool_control(const struct wharf_config *cfg, const char *id, enum spool_ctl
  * remote one may get the message twice -- never lost.
  */
 int spool_remove(const struct wharf_config *cfg, const char *id, struct buf *err);
+/*
+ * The same in two steps, for the mta's loop: spool_retire renames queue/ID to
+ * done/ID at once (cheap: a rename frees no block, an unlink may wait for a
+ * discard), so no scan takes a delivered entry again and a crash after it
+ * does not repeat the delivery; spool_remove_retired unlinks done/ID later,
+ * in the remover's thread. Neither is durable, as spool_remove; whatever a
+ * crash leaves in done/ is finished (spool_list_retired).
+ */
+int spool_retire(const struct wharf_config *cfg, const char *id, struct buf *err);
+int spool_remove_retired(const struct wharf_config *cfg, const char *id, struct buf *err);
 /* Removes a spool file durably (`wharf queue delete`: it must not come back). */
 int spool_delete(const struct wharf_config *cfg, const char *id, struct buf *err);
 
 /* Lists queue ids in arrival order; the caller frees with spool_list_free. */
 int spool_list(const struct wharf_config *cfg, char ***ids_r, size_t *n_r, struct buf *err);
+/* Lists the ids retired and not yet removed (spool_retire). */
+int spool_list_retired(const struct wharf_config *cfg, char ***ids_r, size_t *n_r, struct buf *err);
 void spool_list_free(char **ids, size_t n);
 
 void spool_message_free(struct spool_message *msg);

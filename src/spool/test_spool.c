@@ -76,6 +76,39 @@ static void test_roundtrip(void **state)
     buf_free(&err);
 }
 
+static size_t count(int (*list)(const struct wharf_config *, char ***, size_t *, struct buf *))
+{
+    char **ids;
+    size_t n;
+    struct buf err = BUF_INIT;
+    assert_int_equal(list(&cfg, &ids, &n, &err), 0);
+    spool_list_free(ids, n);
+    buf_free(&err);
+    return n;
+}
+
+/* A retired entry leaves the queue at once and stays listed as retired until removed. */
+static void test_retire(void **state)
+{
+    (void)state;
+    struct spool_message m, r;
+    struct buf err = BUF_INIT;
+    fill(&m);
+    assert_int_equal(spool_write(&cfg, &m, &err), 0);
+    assert_int_equal(count(spool_list), 1);
+    assert_int_equal(spool_retire(&cfg, m.env.id, &err), 0);
+    assert_int_equal(count(spool_list), 0);
+    assert_int_equal(count(spool_list_retired), 1);
+    assert_int_equal(spool_read(&cfg, m.env.id, &r, &err), 1); /* finished: not in the queue */
+    spool_message_free(&r);
+    assert_int_equal(spool_retire(&cfg, m.env.id, &err), -1); /* once */
+    assert_int_equal(spool_remove_retired(&cfg, m.env.id, &err), 0);
+    assert_int_equal(count(spool_list_retired), 0);
+    assert_int_equal(spool_retire(&cfg, "../x", &err), -1);
+    spool_message_free(&m);
+    buf_free(&err);
+}
+
 /* The retry state survives a round trip; a version 1 file (no retry records) still reads. */
 static void test_retry_state_and_v1(void **state)
 {
@@ -257,9 +290,8 @@ int main(void)
     if (spool_init(&cfg, &err) != 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_batch_and_damage),
-        cmocka_unit_test(test_retry_state_and_v1),
+        cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_retire),
+        cmocka_unit_test(test_batch_and_damage), cmocka_unit_test(test_retry_state_and_v1),
         cmocka_unit_test(test_expansion_and_v2),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
