@@ -179,6 +179,13 @@ bool nntp_article_check(struct slice a, bool transit, struct nntp_article_info *
         *why_r = "No newsgroup in Newsgroups";
         return false;
     }
+    bool empty = info->has_body && a.len == info->header_len + 2;
+    if (!info->has_body ||
+        (empty && !transit &&
+         nntp_header_field(slice_make(a.ptr, info->header_len), "Control").ptr == NULL)) {
+        *why_r = "Article has no body -- just headers";
+        return false;
+    }
     return true;
 }
 

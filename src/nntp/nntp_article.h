@@ -3,8 +3,9 @@
  * POST (RFC 5536, RFC 5537 3.5): the header section well formed, From,
  * Newsgroups and Subject present once, a valid Message-ID when there is
  * one, no Injection-Info or Injection-Date from a poster (peers' articles
- * carry them: transit); the newsgroups
- * list split into names; header fields read by name.
+ * carry them: transit), a body (INN's rules: nnrpd's for a poster, innd's
+ * for a peer); the newsgroups list split into names; header fields read by
+ * name.
  *
  * Pure functions of the bytes given (CRLF line ends, as the dot reader
  * leaves them), fuzzed by fuzz_nntp_article.c.
@@ -31,7 +32,12 @@ struct nntp_article_info {
 
 /* Checks article; false with *why_r the text of the 441 reply. transit: an
  * article offered by a peer (IHAVE, TAKETHIS): Message-ID, Date and Path are
- * required too, and the Injection fields another server added are kept. */
+ * required too, and the Injection fields another server added are kept.
+ * An article with no blank line after its header has no body: refused, as
+ * INN refuses it (nnrpd "Article has no body -- just headers", innd "No
+ * body"); a poster's with the blank line and nothing after it too, unless
+ * it has a Control field (nnrpd's "Article is empty"; innd takes it from a
+ * peer). A body of white space or empty lines is a body, for both. */
 bool nntp_article_check(struct slice article, bool transit, struct nntp_article_info *info,
                         const char **why_r);
 

@@ -108,7 +108,28 @@ static void test_article(void **state)
         check("From: a@b\r\nNewsgroups: a\r\nSubject: x\r\nInjection-Info: h\r\n\r\n", &why));
     assert_false(check("From a@b\r\nNewsgroups: a\r\nSubject: x\r\n\r\n", &why));
     assert_false(check("From: a@b\nNewsgroups: a\r\nSubject: x\r\n\r\n", &why));
-    assert_true(check("From: a@b\r\nNewsgroups: a\r\nSubject: x\r\nMessage-ID: <1@b>\r\n", &why));
+    assert_true(
+        check("From: a@b\r\nNewsgroups: a\r\nSubject: x\r\nMessage-ID: <1@b>\r\n\r\n.\r\n", &why));
+    /* a body, as INN wants one: none after the header (nnrpd and innd), nothing after the
+     * blank line (nnrpd; a control message may) */
+    const char *head =
+        "Path: p\r\nFrom: a@b\r\nNewsgroups: a\r\nSubject: x\r\nMessage-ID: <1@b>\r\n"
+        "Date: Sat, 5 Dec 2026 10:00:00 +0000\r\n";
+    struct buf t = BUF_INIT;
+    buf_append_cstr(&t, head);
+    assert_false(nntp_article_check(buf_slice(&t), false, &info, &why));
+    assert_string_equal(why, "Article has no body -- just headers");
+    assert_false(nntp_article_check(buf_slice(&t), true, &info, &why));
+    buf_append_cstr(&t, "\r\n");
+    assert_false(nntp_article_check(buf_slice(&t), false, &info, &why));
+    assert_string_equal(why, "Article has no body -- just headers");
+    assert_true(nntp_article_check(buf_slice(&t), true, &info, &why)); /* innd takes it */
+    buf_append_cstr(&t, " \r\n");
+    assert_true(nntp_article_check(buf_slice(&t), false, &info, &why)); /* white space */
+    buf_reset(&t);
+    buf_printf(&t, "%sControl: cancel <0@b>\r\n\r\n", head);
+    assert_true(nntp_article_check(buf_slice(&t), false, &info, &why));
+    buf_free(&t);
     const char *peer = "Path: a!b\r\nFrom: a@b\r\nNewsgroups: x\r\nSubject: s\r\n"
                        "Message-ID: <p@b>\r\nDate: Sat, 5 Dec 2026 10:00:00 +0000\r\n"
                        "Injection-Info: a.example\r\n\r\nbody\r\n";

@@ -284,6 +284,32 @@ def test_crosspost_and_duplicate(news):
     a.quit()
 
 
+def test_an_article_without_a_body_is_refused(wharf_factory):
+    """INN's rules: nnrpd refuses a post with no body, whether no blank line ends its header
+    or nothing follows the blank line ("Article has no body -- just headers"); innd refuses
+    a peer's article without the blank line only. A body of white space is a body."""
+    server = make_news(wharf_factory, {"nntp_feed_peers": "127.0.0.1/32"})
+    a = reader(server, login=ALICE)
+    head = article(msgid="<nobody1@example.test>").split(b"\r\n\r\n")[0] + b"\r\n"
+    for bad in (head, head + b"\r\n"):
+        with pytest.raises(nntplib.NNTPTemporaryError) as e:
+            a.post(bad)
+        assert str(e.value) == "441 Article has no body -- just headers"
+    assert a.group("comp.wharf.dev")[1] == 0  # nothing stored
+    assert a.post(head + b"\r\n \r\n").startswith("240")
+    a.quit()
+    r = Raw(server.ports["nntp"])
+    peer_head = peer_article("<nobody2@peer.test>").split(b"\r\n\r\n")[0] + b"\r\n"
+    assert r.cmd("IHAVE <nobody2@peer.test>").startswith("335")
+    r.send(peer_head + b".\r\n")
+    assert r.line() == "437 Article has no body -- just headers"
+    assert r.cmd("IHAVE <nobody2@peer.test>").startswith("335")
+    r.send(peer_head + b"\r\n.\r\n")  # innd takes this one
+    assert r.line().startswith("235")
+    assert r.cmd("GROUP comp.wharf.dev").startswith("211 2 1 2 ")
+    r.close()
+
+
 def test_bare_lf_dot_does_not_end_a_post(news):
     r = Raw(news.ports["nntps"], tls=True)
     assert r.cmd("AUTHINFO USER " + ALICE).startswith("381")
