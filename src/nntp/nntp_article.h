@@ -5,7 +5,8 @@
  * one, no Injection-Info or Injection-Date from a poster (peers' articles
  * carry them: transit), a body (INN's rules: nnrpd's for a poster, innd's
  * for a peer); the newsgroups list split into names; header fields read by
- * name.
+ * name; and a stored article as a reader gets it (the fields the server
+ * adds, its :bytes).
  *
  * Pure functions of the bytes given (CRLF line ends, as the dot reader
  * leaves them), fuzzed by fuzz_nntp_article.c.
@@ -68,5 +69,22 @@ void nntp_article_rebuild(struct slice a, const struct nntp_article_info *info, 
  * feed peer get them before the article's own fields. */
 void nntp_article_missing_fields(struct slice header, const char *host, const char *group,
                                  struct buf *out);
+
+/* Where the header section of stored article a ends (its last CRLF in, the blank line
+ * out) and where its body begins (after the blank line); both a.len without one. */
+void nntp_article_split(struct slice a, size_t *hlen_r, size_t *body_r);
+
+/* The header section a reader gets of a stored article whose own is header
+ * (nntp_article_split's): nntp_article_missing_fields', then "Xref: " xref when
+ * xref.ptr is set (this server's own, RFC 5536 3.2.14), then header's
+ * fields but any Xref (a peer's, kept in the store as it came: innd replaces it
+ * too). Appended to out. ARTICLE and HEAD send it, OVER and HDR read it. */
+void nntp_article_reader_header(struct slice header, const char *host, const char *group,
+                                struct slice xref, struct buf *out);
+
+/* RFC 3977 8.5.2 :bytes of an article sent as header (nntp_article_reader_header's)
+ * then rest (the stored article from its blank line on): their octets, and the CRLF
+ * the dot writer ends them with when they lack it; dot-stuffing not counted. */
+size_t nntp_article_bytes(struct slice header, struct slice rest);
 
 #endif

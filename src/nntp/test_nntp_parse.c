@@ -141,6 +141,35 @@ static void test_article(void **state)
     assert_null(nntp_header_field(h, "Date").ptr);
 }
 
+/* What a reader gets of a stored article: the added fields, a peer's Xref left out, and
+ * :bytes counting the CRLF the dot writer ends an article with when it lacks one. */
+static void test_reader_header(void **state)
+{
+    (void)state;
+    struct slice a = SLICE_LIT("Subject: s\r\nXref: inn.example g:7\r\n\tg2:8\r\nFrom: x\r\n\r\n"
+                               ".dot\r\nb\r\n");
+    size_t hlen, body;
+    nntp_article_split(a, &hlen, &body);
+    assert_int_equal(hlen, a.len - 11); /* "\r\n.dot\r\nb\r\n" */
+    assert_int_equal(body, a.len - 9);
+    struct buf h = BUF_INIT;
+    nntp_article_reader_header(slice_make(a.ptr, hlen), "wharf.example", "comp.x",
+                               SLICE_LIT("wharf.example comp.x:3"), &h);
+    assert_string_equal(buf_cstr(&h), "Path: wharf.example!not-for-mail\r\nNewsgroups: comp.x\r\n"
+                                      "Xref: wharf.example comp.x:3\r\nSubject: s\r\nFrom: x\r\n");
+    struct slice rest = slice_make(a.ptr + hlen, a.len - hlen);
+    assert_int_equal(nntp_article_bytes(buf_slice(&h), rest), h.len + rest.len);
+    assert_int_equal(nntp_article_bytes(buf_slice(&h), SLICE_LIT("\r\nno end")), h.len + 10);
+    assert_int_equal(nntp_article_bytes(SLICE_LIT("A: b\r"), SLICE_LIT("\n")), 6);
+    assert_int_equal(nntp_article_bytes(SLICE_LIT("A: b"), SLICE_NULL), 6);
+    buf_reset(&h);
+    /* an article with Path and Newsgroups: nothing missing, no Xref asked */
+    nntp_article_reader_header(SLICE_LIT("Path: a!b\r\nNewsgroups: g\r\n"), "h", "g", SLICE_NULL,
+                               &h);
+    assert_string_equal(buf_cstr(&h), "Path: a!b\r\nNewsgroups: g\r\n");
+    buf_free(&h);
+}
+
 static void test_client_side(void **state)
 {
     (void)state;
@@ -194,9 +223,8 @@ static void test_client_side(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_commands),
-        cmocka_unit_test(test_forms),
-        cmocka_unit_test(test_article),
+        cmocka_unit_test(test_commands),    cmocka_unit_test(test_forms),
+        cmocka_unit_test(test_article),     cmocka_unit_test(test_reader_header),
         cmocka_unit_test(test_client_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
