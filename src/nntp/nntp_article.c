@@ -271,6 +271,12 @@ void nntp_article_reader_header(struct slice header, const char *host, const cha
         buf_append_slice(out, xref);
         buf_append_cstr(out, "\r\n");
     }
+    /* A first line that starts with white space is no field (a mail may hold anything):
+     * after the fields added here it would fold into the last of them. */
+    if (header.len && (header.ptr[0] == ' ' || header.ptr[0] == '\t')) {
+        size_t len = field_end(header.ptr, header.len);
+        header = slice_make(header.ptr + len, header.len - len);
+    }
     fields_but(header, "Xref:", out);
 }
 

@@ -78,7 +78,9 @@ void nntp_article_split(struct slice a, size_t *hlen_r, size_t *body_r);
  * (nntp_article_split's): nntp_article_missing_fields', then "Xref: " xref when
  * xref.ptr is set (this server's own, RFC 5536 3.2.14), then header's
  * fields but any Xref (a peer's, kept in the store as it came: innd replaces it
- * too). Appended to out. ARTICLE and HEAD send it, OVER and HDR read it. */
+ * too) and any first line that is no field (it starts with white space, and
+ * would continue the field before it). Appended to out. ARTICLE and HEAD send
+ * it, OVER and HDR read it. */
 void nntp_article_reader_header(struct slice header, const char *host, const char *group,
                                 struct slice xref, struct buf *out);
 

@@ -167,6 +167,11 @@ static void test_reader_header(void **state)
     nntp_article_reader_header(SLICE_LIT("Path: a!b\r\nNewsgroups: g\r\n"), "h", "g", SLICE_NULL,
                                &h);
     assert_string_equal(buf_cstr(&h), "Path: a!b\r\nNewsgroups: g\r\n");
+    buf_reset(&h);
+    /* a first line that is no field does not fold into ours (fuzz_nntp_article) */
+    nntp_article_reader_header(SLICE_LIT(" x\r\n y\r\nPath: a\r\n"), "h", NULL, SLICE_LIT("h g:1"),
+                               &h);
+    assert_string_equal(buf_cstr(&h), "Xref: h g:1\r\nPath: a\r\n");
     buf_free(&h);
 }
 
