@@ -179,6 +179,13 @@ bool nntp_article_check(struct slice a, bool transit, struct nntp_article_info *
         *why_r = "No newsgroup in Newsgroups";
         return false;
     }
+    bool empty = info->has_body && a.len == info->header_len + 2;
+    if (!info->has_body ||
+        (empty && !transit &&
+         nntp_header_field(slice_make(a.ptr, info->header_len), "Control").ptr == NULL)) {
+        *why_r = "Article has no body -- just headers";
+        return false;
+    }
     return true;
 }
 
@@ -203,6 +210,19 @@ bool nntp_path_has(struct slice path, struct slice name)
     return false;
 }
 
+/* The fields of header (folded lines and all) but those called name (with its colon). */
+static void fields_but(struct slice header, const char *name_colon, struct buf *out)
+{
+    size_t i = 0;
+    while (i < header.len) {
+        size_t len = field_end(header.ptr + i, header.len - i);
+        struct slice f = slice_make(header.ptr + i, len);
+        if (!slice_startswith_nocase(f, name_colon))
+            buf_append_slice(out, f);
+        i += len;
+    }
+}
+
 void nntp_article_rebuild(struct slice a, const struct nntp_article_info *info, const char *host,
                           struct slice extra, struct buf *out)
 {
@@ -213,18 +233,7 @@ void nntp_article_rebuild(struct slice a, const struct nntp_article_info *info, 
         buf_append_cstr(out, "not-for-mail");
     buf_append_cstr(out, "\r\n");
     buf_append_slice(out, extra);
-    size_t i = 0;
-    while (i < info->header_len) {
-        const char *lf = memchr(a.ptr + i, '\n', info->header_len - i);
-        size_t end = lf ? (size_t)(lf - a.ptr) + 1 : info->header_len;
-        while (end < info->header_len && (a.ptr[end] == ' ' || a.ptr[end] == '\t')) {
-            lf = memchr(a.ptr + end, '\n', info->header_len - end);
-            end = lf ? (size_t)(lf - a.ptr) + 1 : info->header_len;
-        }
-        if (!slice_startswith_nocase(slice_make(a.ptr + i, end - i), "Path:"))
-            buf_append(out, a.ptr + i, end - i);
-        i = end;
-    }
+    fields_but(slice_make(a.ptr, info->header_len), "Path:", out);
     buf_append(out, a.ptr + info->header_len, a.len - info->header_len);
     if (!info->has_body)
         buf_append_cstr(out, "\r\n");
@@ -237,4 +246,50 @@ void nntp_article_missing_fields(struct slice header, const char *host, const ch
         buf_printf(out, "Path: %s!not-for-mail\r\n", host);
     if (group != NULL && nntp_header_field(header, "Newsgroups").ptr == NULL)
         buf_printf(out, "Newsgroups: %s\r\n", group);
+}
+
+void nntp_article_split(struct slice a, size_t *hlen_r, size_t *body_r)
+{
+    for (size_t i = 0; i + 1 < a.len; i++) {
+        if (a.ptr[i] == '\r' && a.ptr[i + 1] == '\n' &&
+            (i == 0 || (i >= 2 && a.ptr[i - 2] == '\r' && a.ptr[i - 1] == '\n'))) {
+            *hlen_r = i;
+            *body_r = i + 2;
+            return;
+        }
+    }
+    *hlen_r = a.len;
+    *body_r = a.len;
+}
+
+void nntp_article_reader_header(struct slice header, const char *host, const char *group,
+                                struct slice xref, struct buf *out)
+{
+    nntp_article_missing_fields(header, host, group, out);
+    if (xref.ptr) {
+        buf_append_cstr(out, "Xref: ");
+        buf_append_slice(out, xref);
+        buf_append_cstr(out, "\r\n");
+    }
+    /* A first line that starts with white space is no field (a mail may hold anything):
+     * after the fields added here it would fold into the last of them. */
+    if (header.len && (header.ptr[0] == ' ' || header.ptr[0] == '\t')) {
+        size_t len = field_end(header.ptr, header.len);
+        header = slice_make(header.ptr + len, header.len - len);
+    }
+    fields_but(header, "Xref:", out);
+}
+
+size_t nntp_article_bytes(struct slice header, struct slice rest)
+{
+    size_t n = header.len + rest.len;
+    if (n == 0)
+        return 0;
+    /* the last two octets of header then rest, as the dot writer's end sees them */
+    char last = rest.len ? rest.ptr[rest.len - 1] : header.ptr[header.len - 1];
+    char before = rest.len >= 2     ? rest.ptr[rest.len - 2]
+                  : rest.len == 1   ? (header.len ? header.ptr[header.len - 1] : '\0')
+                  : header.len >= 2 ? header.ptr[header.len - 2]
+                                    : '\0';
+    return last == '\n' && before == '\r' ? n : n + 2;
 }

@@ -3,8 +3,10 @@
  * POST (RFC 5536, RFC 5537 3.5): the header section well formed, From,
  * Newsgroups and Subject present once, a valid Message-ID when there is
  * one, no Injection-Info or Injection-Date from a poster (peers' articles
- * carry them: transit); the newsgroups
- * list split into names; header fields read by name.
+ * carry them: transit), a body (INN's rules: nnrpd's for a poster, innd's
+ * for a peer); the newsgroups list split into names; header fields read by
+ * name; and a stored article as a reader gets it (the fields the server
+ * adds, its :bytes).
  *
  * Pure functions of the bytes given (CRLF line ends, as the dot reader
  * leaves them), fuzzed by fuzz_nntp_article.c.
@@ -31,7 +33,12 @@ struct nntp_article_info {
 
 /* Checks article; false with *why_r the text of the 441 reply. transit: an
  * article offered by a peer (IHAVE, TAKETHIS): Message-ID, Date and Path are
- * required too, and the Injection fields another server added are kept. */
+ * required too, and the Injection fields another server added are kept.
+ * An article with no blank line after its header has no body: refused, as
+ * INN refuses it (nnrpd "Article has no body -- just headers", innd "No
+ * body"); a poster's with the blank line and nothing after it too, unless
+ * it has a Control field (nnrpd's "Article is empty"; innd takes it from a
+ * peer). A body of white space or empty lines is a body, for both. */
 bool nntp_article_check(struct slice article, bool transit, struct nntp_article_info *info,
                         const char **why_r);
 
@@ -62,5 +69,24 @@ void nntp_article_rebuild(struct slice a, const struct nntp_article_info *info, 
  * feed peer get them before the article's own fields. */
 void nntp_article_missing_fields(struct slice header, const char *host, const char *group,
                                  struct buf *out);
+
+/* Where the header section of stored article a ends (its last CRLF in, the blank line
+ * out) and where its body begins (after the blank line); both a.len without one. */
+void nntp_article_split(struct slice a, size_t *hlen_r, size_t *body_r);
+
+/* The header section a reader gets of a stored article whose own is header
+ * (nntp_article_split's): nntp_article_missing_fields', then "Xref: " xref when
+ * xref.ptr is set (this server's own, RFC 5536 3.2.14), then header's
+ * fields but any Xref (a peer's, kept in the store as it came: innd replaces it
+ * too) and any first line that is no field (it starts with white space, and
+ * would continue the field before it). Appended to out. ARTICLE and HEAD send
+ * it, OVER and HDR read it. */
+void nntp_article_reader_header(struct slice header, const char *host, const char *group,
+                                struct slice xref, struct buf *out);
+
+/* RFC 3977 8.5.2 :bytes of an article sent as header (nntp_article_reader_header's)
+ * then rest (the stored article from its blank line on): their octets, and the CRLF
+ * the dot writer ends them with when they lack it; dot-stuffing not counted. */
+size_t nntp_article_bytes(struct slice header, struct slice rest);
 
 #endif

@@ -223,3 +223,85 @@ int nntp_groups_find_msgid(struct store *st, const struct nntp_groups *g, struct
     free(hits);
     return rc;
 }
+
+int nntp_xrefs_load(struct store *st, const struct nntp_group *grp, uint32_t lo, uint32_t hi,
+                    struct nntp_xrefs *x, struct buf *err)
+{
+    memset(x, 0, sizeof(*x));
+    return store_message_copies_id(st, STORE_PUBLIC_OWNER, grp->id, lo, hi, &x->copy, &x->n, err);
+}
+
+struct xref_loc {
+    size_t group; /* index in the groups */
+    uint32_t num;
+};
+
+static int loc_cmp(const void *a, const void *b)
+{
+    const struct xref_loc *p = a, *q = b;
+    if (p->group != q->group)
+        return p->group < q->group ? -1 : 1;
+    return p->num < q->num ? -1 : p->num > q->num;
+}
+
+void nntp_xref(struct nntp_xrefs *x, const struct nntp_groups *g, const struct nntp_group *grp,
+               uint32_t num, const char *host, bool (*ok)(void *arg, const struct nntp_group *grp),
+               void *arg, struct buf *out)
+{
+    while (x->next < x->n && x->copy[x->next].uid < num)
+        x->next++;
+    size_t end = x->next;
+    while (end < x->n && x->copy[end].uid == num)
+        end++;
+    struct xref_loc *loc = xcalloc(end - x->next + 1, sizeof(*loc));
+    size_t n = 0;
+    loc[n++] = (struct xref_loc){(size_t)(grp - g->v), num};
+    if (end > x->next && x->seen == NULL)
+        x->seen = xcalloc(g->n ? g->n : 1, sizeof(*x->seen));
+    for (size_t k = x->next; k < end; k++) {
+        size_t i = 0;
+        while (i < g->n && g->v[i].id != x->copy[k].mailbox_id)
+            i++;
+        if (i == g->n) /* a public folder that is no group */
+            continue;
+        if (x->seen[i] == 0)
+            x->seen[i] = &g->v[i] == grp || ok(arg, &g->v[i]) ? 1 : -1;
+        if (x->seen[i] > 0)
+            loc[n++] = (struct xref_loc){i, x->copy[k].copy_uid};
+    }
+    qsort(loc, n, sizeof(*loc), loc_cmp);
+    buf_append_cstr(out, host);
+    for (size_t k = 0; k < n; k++)
+        buf_printf(out, " %s:%u", g->v[loc[k].group].name, loc[k].num);
+    free(loc);
+}
+
+void nntp_xrefs_free(struct nntp_xrefs *x)
+{
+    free(x->copy);
+    free(x->seen);
+    memset(x, 0, sizeof(*x));
+}
+
+void nntp_view_make(struct nntp_xrefs *x, const struct nntp_groups *g, const struct nntp_group *grp,
+                    uint32_t num, struct slice a, const char *host,
+                    bool (*ok)(void *arg, const struct nntp_group *grp), void *arg,
+                    struct nntp_view *v)
+{
+    size_t hlen, body;
+    nntp_article_split(a, &hlen, &body);
+    struct buf xref = BUF_INIT;
+    nntp_xref(x, g, grp, num, host, ok, arg, &xref);
+    buf_init(&v->header);
+    nntp_article_reader_header(slice_make(a.ptr, hlen), host, grp->name, buf_slice(&xref),
+                               &v->header);
+    v->rest = slice_make(a.ptr + hlen, a.len - hlen);
+    v->body = slice_make(a.ptr + body, a.len - body);
+    v->bytes = nntp_article_bytes(buf_slice(&v->header), v->rest);
+    buf_free(&xref);
+}
+
+void nntp_view_free(struct nntp_view *v)
+{
+    buf_free(&v->header);
+}

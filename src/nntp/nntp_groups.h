@@ -2,8 +2,9 @@
  * nntp_groups.h - newsgroups as public folders: the public folders that
  * anchor a hierarchy (store_newsgroup_anchors) and their subfolders, named
  * as groups ("News" anchoring "comp.wharf": "News/dev" is "comp.wharf.dev"),
- * a group's numbers (its UIDs), rights from its ACL, and the search for an
- * article by Message-ID (the store's Message-ID index, store_msgid_find).
+ * a group's numbers (its UIDs), rights from its ACL, the search for an
+ * article by Message-ID (the store's Message-ID index, store_msgid_find),
+ * and where else an article is (its Xref: the copies of its body).
  *
  * Everything goes through the store API (ids, records); never SQL.
  * Must never: show a group or an article to a user whose ACL rights on
@@ -78,5 +79,40 @@ int nntp_group_msgids(struct store *st, const struct nntp_group *grp, uint32_t f
 int nntp_groups_find_msgid(struct store *st, const struct nntp_groups *g, struct slice msgid,
                            bool (*ok)(void *arg, const struct nntp_group *grp), void *arg,
                            size_t *group_r, uint32_t *num_r, struct buf *err);
+
+/* The copies of the bodies of a run of articles of one group in other groups (a
+ * cross-post is one body with a row and a number in each group), read once for the
+ * run, and which groups the reader may see: what the run's Xref values are made of. */
+struct nntp_xrefs {
+    struct store_copy *copy; /* store_message_copies_id's, by number */
+    size_t n, next;          /* next: the first copy of a number not yet asked */
+    signed char *seen;       /* by index in the groups: 0 not asked yet, 1 may, -1 may not */
+};
+/* The copies of grp's articles lo..hi: 0, or -1 (err). */
+int nntp_xrefs_load(struct store *st, const struct nntp_group *grp, uint32_t lo, uint32_t hi,
+                    struct nntp_xrefs *x, struct buf *err);
+/* RFC 5536 3.2.14: the Xref value of article num of grp (one of g; numbers asked in
+ * ascending order): "host group:number ...", grp and each group of g holding a copy
+ * that ok(arg, group) allows (asked once per group), by group name then number;
+ * appended to out. host: the server's name in Path. */
+void nntp_xref(struct nntp_xrefs *x, const struct nntp_groups *g, const struct nntp_group *grp,
+               uint32_t num, const char *host, bool (*ok)(void *arg, const struct nntp_group *grp),
+               void *arg, struct buf *out);
+void nntp_xrefs_free(struct nntp_xrefs *x);
+
+/* An article as a reader gets it: the header section the server sends
+ * (nntp_article_reader_header: the fields it adds, the Xref of nntp_xref), the stored
+ * article from its blank line on (rest) and its body, and :bytes (what ARTICLE sends). */
+struct nntp_view {
+    struct buf header;
+    struct slice rest, body; /* inside the stored article */
+    size_t bytes;
+};
+/* The view of article num of grp, stored as a; x, ok and arg: nntp_xref's. */
+void nntp_view_make(struct nntp_xrefs *x, const struct nntp_groups *g, const struct nntp_group *grp,
+                    uint32_t num, struct slice a, const char *host,
+                    bool (*ok)(void *arg, const struct nntp_group *grp), void *arg,
+                    struct nntp_view *v);
+void nntp_view_free(struct nntp_view *v);
 
 #endif

@@ -482,10 +482,11 @@ static void cmd_list(struct nntp_session *s, const struct nntp_command *c)
     if (slice_eq_cstr_nocase(kw, "OVERVIEW.FMT")) {
         /* Bytes: and Lines:, as INN says, not :bytes and :lines: RFC 3977 8.4.2 allows
          * either, and slrn turns XOVER off (one HEAD per article) unless the first
-         * seven names are the RFC 2980 ones. */
-        buf_append_cstr(&s->out,
-                        "215 Order of fields in overview database\r\nSubject:\r\nFrom:\r\n"
-                        "Date:\r\nMessage-ID:\r\nReferences:\r\nBytes:\r\nLines:\r\n.\r\n");
+         * seven names are the RFC 2980 ones. Then Xref:full, as INN: slrn and tin mark
+         * a cross-posted article read in each of its groups from it. */
+        buf_append_cstr(&s->out, "215 Order of fields in overview database\r\nSubject:\r\nFrom:\r\n"
+                                 "Date:\r\nMessage-ID:\r\nReferences:\r\nBytes:\r\nLines:\r\n"
+                                 "Xref:full\r\n.\r\n");
         return;
     }
     if (slice_eq_cstr_nocase(kw, "HEADERS")) {
@@ -683,19 +684,23 @@ static bool find_article(struct nntp_session *s, const struct nntp_command *c, s
     return true;
 }
 
-/* The header section's length (without the blank line) and where the body starts. */
-static void split_article(struct slice a, size_t *hlen_r, size_t *body_r)
+/* Article num of g as this reader gets it (its Xref names the groups it may read). */
+static void view_make(struct nntp_session *s, const struct nntp_group *g, uint32_t num,
+                      struct slice a, struct nntp_xrefs *x, struct nntp_view *v)
 {
-    for (size_t i = 0; i + 1 < a.len; i++) {
-        if (a.ptr[i] == '\r' && a.ptr[i + 1] == '\n' &&
-            (i == 0 || (i >= 2 && a.ptr[i - 2] == '\r' && a.ptr[i - 1] == '\n'))) {
-            *hlen_r = i;
-            *body_r = i + 2;
-            return;
-        }
-    }
-    *hlen_r = a.len;
-    *body_r = a.len;
+    nntp_view_make(x, &s->groups, g, num, a, s->srv->host, can_read, s, v);
+}
+
+/* The copies of g's articles lo..hi in other groups (their Xref); false: replied 403. */
+static bool xrefs_load(struct nntp_session *s, const struct nntp_group *g, uint32_t lo, uint32_t hi,
+                       struct nntp_xrefs *x)
+{
+    struct buf err = BUF_INIT;
+    int rc = nntp_xrefs_load(s->srv->store, g, lo, hi, x, &err);
+    if (rc != 0)
+        temp_error(s, "copies of articles", &err);
+    buf_free(&err);
+    return rc == 0;
 }
 
 static void cmd_article(struct nntp_session *s, const struct nntp_command *c)
@@ -714,21 +719,31 @@ static void cmd_article(struct nntp_session *s, const struct nntp_command *c)
                : c->cmd == NNTP_CMD_HEAD  ? 221
                : c->cmd == NNTP_CMD_BODY  ? 222
                                           : 223;
+    struct nntp_xrefs x = {0};
+    if (code != 222 && code != 223 && !xrefs_load(s, f.g, f.num, f.num, &x)) {
+        buf_free(&f.data);
+        return;
+    }
     buf_reserve(&s->out, a.len + a.len / 64 + 64);
     buf_printf(&s->out, "%d %u %.*s\r\n", code, f.reply_num, (int)id.len, id.ptr);
-    if (code != 223) {
+    struct dotstuff st = DOTSTUFF_INIT;
+    if (code == 222) {
         size_t hlen, body;
-        split_article(a, &hlen, &body);
-        struct slice part = code == 220   ? a
-                            : code == 221 ? slice_make(a.ptr, hlen)
-                                          : slice_make(a.ptr + body, a.len - body);
-        if (code != 222) /* mail to the folder's address: Path and Newsgroups too */
-            nntp_article_missing_fields(slice_make(a.ptr, hlen), s->srv->cfg->myhostname, f.g->name,
-                                        &s->out);
-        struct dotstuff st = DOTSTUFF_INIT;
-        dotstuff_buf(&st, part, &s->out);
+        nntp_article_split(a, &hlen, &body);
+        dotstuff_buf(&st, slice_make(a.ptr + body, a.len - body), &s->out);
         dotstuff_end_buf(&st, &s->out);
+    } else if (code != 223) {
+        /* the header a reader gets: Path and Newsgroups when missing (mail to the
+         * folder's address), our Xref */
+        struct nntp_view v;
+        view_make(s, f.g, f.num, a, &x, &v);
+        dotstuff_buf(&st, buf_slice(&v.header), &s->out);
+        if (code == 220)
+            dotstuff_buf(&st, v.rest, &s->out);
+        dotstuff_end_buf(&st, &s->out);
+        nntp_view_free(&v);
     }
+    nntp_xrefs_free(&x);
     buf_free(&f.data);
 }
 
@@ -772,24 +787,22 @@ static void field_out(struct buf *out, struct slice v)
     }
 }
 
-static size_t body_lines(struct slice a)
+static size_t body_lines(struct slice body)
 {
-    size_t hlen, body, n = 0;
-    split_article(a, &hlen, &body);
-    for (size_t i = body; i < a.len; i++)
-        n += a.ptr[i] == '\n';
+    size_t n = 0;
+    for (size_t i = 0; i < body.len; i++)
+        n += body.ptr[i] == '\n';
     return n;
 }
 
-/* One value of field (a header name or ":bytes"/":lines") of article a. */
-static void item_out(struct buf *out, struct slice a, struct slice field)
+/* One value of field (a header name or ":bytes"/":lines") of an article as the reader
+ * gets it: a field the server adds (Path, Newsgroups, Xref) is the one ARTICLE sends. */
+static void item_out(struct buf *out, const struct nntp_view *v, struct slice field)
 {
-    size_t hlen, body;
-    split_article(a, &hlen, &body);
     if (slice_eq_cstr_nocase(field, ":bytes"))
-        buf_printf(out, "%zu", a.len);
+        buf_printf(out, "%zu", v->bytes);
     else if (slice_eq_cstr_nocase(field, ":lines"))
-        buf_printf(out, "%zu", body_lines(a));
+        buf_printf(out, "%zu", body_lines(v->body));
     else {
         char name[NNTP_MAX_LINE + 1];
         size_t n = field.len < NNTP_MAX_LINE ? field.len : NNTP_MAX_LINE;
@@ -797,20 +810,22 @@ static void item_out(struct buf *out, struct slice a, struct slice field)
         name[n] = '\0';
         if (n && name[n - 1] == ':')
             name[n - 1] = '\0';
-        field_out(out,
-                  nntp_header_field(slice_make(a.ptr, hlen + 2 <= a.len ? hlen + 2 : hlen), name));
+        field_out(out, nntp_header_field(buf_slice(&v->header), name));
     }
 }
 
-static const char *const over_fields[] = {"Subject",    "From",   "Date",  "Message-ID",
-                                          "References", ":bytes", ":lines"};
+/* LIST OVERVIEW.FMT's order; "Xref" is a full field (its name in the value). */
+static const char *const over_fields[] = {"Subject",    "From",   "Date",   "Message-ID",
+                                          "References", ":bytes", ":lines", "Xref"};
 
-static void over_line(struct buf *out, uint32_t num, struct slice a)
+static void over_line(struct buf *out, uint32_t num, const struct nntp_view *v)
 {
     buf_printf(out, "%u", num);
     for (size_t i = 0; i < sizeof(over_fields) / sizeof(over_fields[0]); i++) {
         buf_append_byte(out, '\t');
-        item_out(out, a, slice_from_cstr(over_fields[i]));
+        if (strcmp(over_fields[i], "Xref") == 0)
+            buf_append_cstr(out, "Xref: ");
+        item_out(out, v, slice_from_cstr(over_fields[i]));
     }
     buf_append_cstr(out, "\r\n");
 }
@@ -827,9 +842,16 @@ static void cmd_over_hdr(struct nntp_session *s, const struct nntp_command *c, s
         struct found f;
         if (!find_article(s, c, arg, &f))
             return;
+        struct nntp_xrefs x;
+        if (!xrefs_load(s, f.g, f.num, f.num, &x)) {
+            buf_free(&f.data);
+            return;
+        }
+        struct nntp_view v;
+        view_make(s, f.g, f.num, buf_slice(&f.data), &x, &v);
         buf_append_cstr(&s->out, ok);
         if (field.ptr == NULL) {
-            over_line(&s->out, 0, buf_slice(&f.data));
+            over_line(&s->out, 0, &v);
         } else {
             /* RFC 3977 8.5.2: "0" for an article named by message-id; XHDR names it. */
             if (xhdr)
@@ -837,10 +859,12 @@ static void cmd_over_hdr(struct nntp_session *s, const struct nntp_command *c, s
             else
                 buf_append_byte(&s->out, '0');
             buf_append_byte(&s->out, ' ');
-            item_out(&s->out, buf_slice(&f.data), field);
+            item_out(&s->out, &v, field);
             buf_append_cstr(&s->out, "\r\n");
         }
         buf_append_cstr(&s->out, ".\r\n");
+        nntp_view_free(&v);
+        nntp_xrefs_free(&x);
         buf_free(&f.data);
         return;
     }
@@ -865,6 +889,10 @@ static void cmd_over_hdr(struct nntp_session *s, const struct nntp_command *c, s
     const struct nntp_group *g = group_listing(s, &l);
     if (g == NULL)
         return;
+    /* the copies of the whole range in one store call, not one per article */
+    struct nntp_xrefs x;
+    if (!xrefs_load(s, g, lo, hi, &x))
+        return;
     size_t first = s->out.len;
     buf_append_cstr(&s->out, ok);
     bool any = false;
@@ -881,13 +909,16 @@ static void cmd_over_hdr(struct nntp_session *s, const struct nntp_command *c, s
         if (rc > 0)
             continue;
         any = true;
+        struct nntp_view v;
+        view_make(s, g, l->num[i], buf_slice(&data), &x, &v);
         if (field.ptr == NULL) {
-            over_line(&s->out, l->num[i], buf_slice(&data));
+            over_line(&s->out, l->num[i], &v);
         } else {
             buf_printf(&s->out, "%u ", l->num[i]);
-            item_out(&s->out, buf_slice(&data), field);
+            item_out(&s->out, &v, field);
             buf_append_cstr(&s->out, "\r\n");
         }
+        nntp_view_free(&v);
     }
     if (!any && field.ptr == NULL) {
         s->out.len = first;
@@ -896,6 +927,7 @@ static void cmd_over_hdr(struct nntp_session *s, const struct nntp_command *c, s
     }
     buf_append_cstr(&s->out, ".\r\n");
 out:
+    nntp_xrefs_free(&x);
     buf_free(&data);
     buf_free(&err);
 }

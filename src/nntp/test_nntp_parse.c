@@ -108,7 +108,28 @@ static void test_article(void **state)
         check("From: a@b\r\nNewsgroups: a\r\nSubject: x\r\nInjection-Info: h\r\n\r\n", &why));
     assert_false(check("From a@b\r\nNewsgroups: a\r\nSubject: x\r\n\r\n", &why));
     assert_false(check("From: a@b\nNewsgroups: a\r\nSubject: x\r\n\r\n", &why));
-    assert_true(check("From: a@b\r\nNewsgroups: a\r\nSubject: x\r\nMessage-ID: <1@b>\r\n", &why));
+    assert_true(
+        check("From: a@b\r\nNewsgroups: a\r\nSubject: x\r\nMessage-ID: <1@b>\r\n\r\n.\r\n", &why));
+    /* a body, as INN wants one: none after the header (nnrpd and innd), nothing after the
+     * blank line (nnrpd; a control message may) */
+    const char *head =
+        "Path: p\r\nFrom: a@b\r\nNewsgroups: a\r\nSubject: x\r\nMessage-ID: <1@b>\r\n"
+        "Date: Sat, 5 Dec 2026 10:00:00 +0000\r\n";
+    struct buf t = BUF_INIT;
+    buf_append_cstr(&t, head);
+    assert_false(nntp_article_check(buf_slice(&t), false, &info, &why));
+    assert_string_equal(why, "Article has no body -- just headers");
+    assert_false(nntp_article_check(buf_slice(&t), true, &info, &why));
+    buf_append_cstr(&t, "\r\n");
+    assert_false(nntp_article_check(buf_slice(&t), false, &info, &why));
+    assert_string_equal(why, "Article has no body -- just headers");
+    assert_true(nntp_article_check(buf_slice(&t), true, &info, &why)); /* innd takes it */
+    buf_append_cstr(&t, " \r\n");
+    assert_true(nntp_article_check(buf_slice(&t), false, &info, &why)); /* white space */
+    buf_reset(&t);
+    buf_printf(&t, "%sControl: cancel <0@b>\r\n\r\n", head);
+    assert_true(nntp_article_check(buf_slice(&t), false, &info, &why));
+    buf_free(&t);
     const char *peer = "Path: a!b\r\nFrom: a@b\r\nNewsgroups: x\r\nSubject: s\r\n"
                        "Message-ID: <p@b>\r\nDate: Sat, 5 Dec 2026 10:00:00 +0000\r\n"
                        "Injection-Info: a.example\r\n\r\nbody\r\n";
@@ -118,6 +139,40 @@ static void test_article(void **state)
     assert_true(slice_eq(nntp_header_field(h, "from"), SLICE_LIT("x")));
     assert_true(slice_eq(nntp_header_field(h, "Subject"), SLICE_LIT("one\r\n two")));
     assert_null(nntp_header_field(h, "Date").ptr);
+}
+
+/* What a reader gets of a stored article: the added fields, a peer's Xref left out, and
+ * :bytes counting the CRLF the dot writer ends an article with when it lacks one. */
+static void test_reader_header(void **state)
+{
+    (void)state;
+    struct slice a = SLICE_LIT("Subject: s\r\nXref: inn.example g:7\r\n\tg2:8\r\nFrom: x\r\n\r\n"
+                               ".dot\r\nb\r\n");
+    size_t hlen, body;
+    nntp_article_split(a, &hlen, &body);
+    assert_int_equal(hlen, a.len - 11); /* "\r\n.dot\r\nb\r\n" */
+    assert_int_equal(body, a.len - 9);
+    struct buf h = BUF_INIT;
+    nntp_article_reader_header(slice_make(a.ptr, hlen), "wharf.example", "comp.x",
+                               SLICE_LIT("wharf.example comp.x:3"), &h);
+    assert_string_equal(buf_cstr(&h), "Path: wharf.example!not-for-mail\r\nNewsgroups: comp.x\r\n"
+                                      "Xref: wharf.example comp.x:3\r\nSubject: s\r\nFrom: x\r\n");
+    struct slice rest = slice_make(a.ptr + hlen, a.len - hlen);
+    assert_int_equal(nntp_article_bytes(buf_slice(&h), rest), h.len + rest.len);
+    assert_int_equal(nntp_article_bytes(buf_slice(&h), SLICE_LIT("\r\nno end")), h.len + 10);
+    assert_int_equal(nntp_article_bytes(SLICE_LIT("A: b\r"), SLICE_LIT("\n")), 6);
+    assert_int_equal(nntp_article_bytes(SLICE_LIT("A: b"), SLICE_NULL), 6);
+    buf_reset(&h);
+    /* an article with Path and Newsgroups: nothing missing, no Xref asked */
+    nntp_article_reader_header(SLICE_LIT("Path: a!b\r\nNewsgroups: g\r\n"), "h", "g", SLICE_NULL,
+                               &h);
+    assert_string_equal(buf_cstr(&h), "Path: a!b\r\nNewsgroups: g\r\n");
+    buf_reset(&h);
+    /* a first line that is no field does not fold into ours (fuzz_nntp_article) */
+    nntp_article_reader_header(SLICE_LIT(" x\r\n y\r\nPath: a\r\n"), "h", NULL, SLICE_LIT("h g:1"),
+                               &h);
+    assert_string_equal(buf_cstr(&h), "Xref: h g:1\r\nPath: a\r\n");
+    buf_free(&h);
 }
 
 static void test_client_side(void **state)
@@ -173,9 +228,8 @@ static void test_client_side(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_commands),
-        cmocka_unit_test(test_forms),
-        cmocka_unit_test(test_article),
+        cmocka_unit_test(test_commands),    cmocka_unit_test(test_forms),
+        cmocka_unit_test(test_article),     cmocka_unit_test(test_reader_header),
         cmocka_unit_test(test_client_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

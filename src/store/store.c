@@ -589,6 +589,13 @@ int store_msgid_find(struct store *s, const char *owner, struct slice msgid,
     return s->drv->msgid_find(s, owner, msgid, list_r, n_r, err);
 }
 
+int store_message_copies_id(struct store *s, const char *owner, int64_t mailbox_id,
+                            uint32_t uid_min, uint32_t uid_max, struct store_copy **list_r,
+                            size_t *n_r, struct buf *err)
+{
+    return s->drv->message_copies(s, owner, mailbox_id, uid_min, uid_max, list_r, n_r, err);
+}
+
 bool store_text_indexed(struct slice text)
 {
     size_t chars = 0;

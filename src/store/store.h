@@ -283,6 +283,22 @@ struct store_msgid_hit {
  */
 int store_msgid_find(struct store *s, const char *owner, struct slice msgid,
                      struct store_msgid_hit **list_r, size_t *n_r, struct buf *err);
+/* A message of mailbox_id and another copy of its body (the same blob) in a mailbox of
+ * the same account: a cross-posted article's row in another group. */
+struct store_copy {
+    uint32_t uid;       /* the message of the mailbox asked about */
+    int64_t mailbox_id; /* where the copy is (may be that mailbox: another UID of it) */
+    uint32_t copy_uid;
+};
+/*
+ * The other copies in owner's mailboxes of the bodies of the messages of mailbox_id
+ * with uid_min <= UID <= uid_max, by uid, then mailbox id and copy_uid; a message
+ * with none has no entry. One statement for the range, through the messages_blob
+ * index (a news reader's overview of a group: its articles' Xref).
+ */
+int store_message_copies_id(struct store *s, const char *owner, int64_t mailbox_id,
+                            uint32_t uid_min, uint32_t uid_max, struct store_copy **list_r,
+                            size_t *n_r, struct buf *err);
 /*
  * The full-text index (doc/store.md "Full-text index"): per body (blob), the
  * decoded subject, from, to, cc, bcc, the header block and the body text

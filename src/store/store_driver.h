@@ -77,6 +77,9 @@ struct store_driver {
                                struct buf *err);
     int (*msgid_find)(struct store *s, const char *owner, struct slice msgid,
                       struct store_msgid_hit **list_r, size_t *n_r, struct buf *err);
+    int (*message_copies)(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                          uint32_t uid_max, struct store_copy **list_r, size_t *n_r,
+                          struct buf *err);
     int (*text_search)(struct store *s, const char *owner, int64_t mailbox_id, unsigned fields,
                        struct slice text, struct store_text_hit **list_r, size_t *n_r,
                        struct buf *err);

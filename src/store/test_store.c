@@ -2033,6 +2033,32 @@ static void test_msgid_index(void **state)
                                         &copied, &err),
                      0);
     assert_int_equal(msgid_hits(s, STORE_PUBLIC_OWNER, "<m1@x>", NULL), 3);
+    /* the copies of a body: m2's other group, m1 stored again (News/a 3) and copied (News/b 2) */
+    struct store_mailbox a = get_mb(s, STORE_PUBLIC_OWNER, "News/a");
+    struct store_mailbox b = get_mb(s, STORE_PUBLIC_OWNER, "News/b");
+    struct store_copy *c;
+    size_t nc;
+    assert_int_equal(store_message_copies_id(s, STORE_PUBLIC_OWNER, a.id, 1, 3, &c, &nc, &err), 0);
+    assert_int_equal(nc, 5); /* 1: a 3 and b 2; 2: b 1; 3: a 1 and b 2 */
+    assert_int_equal(c[0].uid, 1);
+    assert_true(c[0].mailbox_id == a.id && c[0].copy_uid == 3);
+    assert_true(c[1].mailbox_id == b.id && c[1].copy_uid == 2);
+    assert_true(c[2].uid == 2 && c[2].mailbox_id == b.id && c[2].copy_uid == 1);
+    assert_true(c[3].uid == 3 && c[3].mailbox_id == a.id && c[3].copy_uid == 1);
+    free(c);
+    assert_int_equal(store_message_copies_id(s, STORE_PUBLIC_OWNER, a.id, 2, 2, &c, &nc, &err), 0);
+    assert_int_equal(nc, 1);
+    free(c);
+    /* another account's copy of the same body is not one of these */
+    assert_int_equal(put(s, ALICE, NULL, m2, NULL, 0, 0, NULL), STORE_OK);
+    assert_int_equal(store_message_copies_id(s, STORE_PUBLIC_OWNER, b.id, 1, 1, &c, &nc, &err), 0);
+    assert_true(nc == 1 && c[0].mailbox_id == a.id && c[0].copy_uid == 2);
+    free(c);
+    assert_int_equal(store_message_copies_id(s, ALICE, b.id, 1, 1, &c, &nc, &err), 0);
+    assert_int_equal(nc, 0); /* not ALICE's mailbox */
+    free(c);
+    store_mailbox_free(&a);
+    store_mailbox_free(&b);
     store_close(s);
     /* a store of version 10: the ids come from the search records */
     struct buf path = BUF_INIT;

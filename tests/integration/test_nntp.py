@@ -284,6 +284,112 @@ def test_crosspost_and_duplicate(news):
     a.quit()
 
 
+def test_an_article_without_a_body_is_refused(wharf_factory):
+    """INN's rules: nnrpd refuses a post with no body, whether no blank line ends its header
+    or nothing follows the blank line ("Article has no body -- just headers"); innd refuses
+    a peer's article without the blank line only. A body of white space is a body."""
+    server = make_news(wharf_factory, {"nntp_feed_peers": "127.0.0.1/32"})
+    a = reader(server, login=ALICE)
+    head = article(msgid="<nobody1@example.test>").split(b"\r\n\r\n")[0] + b"\r\n"
+    for bad in (head, head + b"\r\n"):
+        with pytest.raises(nntplib.NNTPTemporaryError) as e:
+            a.post(bad)
+        assert str(e.value) == "441 Article has no body -- just headers"
+    assert a.group("comp.wharf.dev")[1] == 0  # nothing stored
+    assert a.post(head + b"\r\n \r\n").startswith("240")
+    a.quit()
+    r = Raw(server.ports["nntp"])
+    peer_head = peer_article("<nobody2@peer.test>").split(b"\r\n\r\n")[0] + b"\r\n"
+    assert r.cmd("IHAVE <nobody2@peer.test>").startswith("335")
+    r.send(peer_head + b".\r\n")
+    assert r.line() == "437 Article has no body -- just headers"
+    assert r.cmd("IHAVE <nobody2@peer.test>").startswith("335")
+    r.send(peer_head + b"\r\n.\r\n")  # innd takes this one
+    assert r.line().startswith("235")
+    assert r.cmd("GROUP comp.wharf.dev").startswith("211 2 1 2 ")
+    r.close()
+
+
+def article_bytes(lines):
+    """RFC 3977 8.5.2: the octets of an article as ARTICLE sends it (nntplib's lines are
+    dot-unstuffed, without their CRLF)."""
+    return sum(len(ln) + 2 for ln in lines)
+
+
+def test_overview_bytes_and_xref(news):
+    """OVER's :bytes is the size of what ARTICLE sends, the fields the server adds with it;
+    Xref (LIST OVERVIEW.FMT's last field, full) names each group of a cross-posted article
+    with its number there, as far as the reader may read them; ARTICLE, HEAD, HDR and XHDR
+    say the same; IMAP sees the article as it was stored, with none."""
+    a = reader(news, login=ALICE)
+    a.post(article(subject="alone", body="one\r\n.two\r\n"))  # dev 1
+    a.post(article(groups="comp.wharf.misc", subject="misc only"))  # misc 1
+    a.post(article(groups="comp.wharf.misc,comp.wharf.dev", subject="both",
+                   msgid="<both@example.test>"))  # misc 2, dev 2
+    a.group("comp.wharf.dev")
+    over = dict(a.over((1, 2))[1])
+    for num in (1, 2):
+        lines = a.article(num)[1].lines
+        assert int(over[num][":bytes"]) == article_bytes(lines), (num, over[num])
+        assert a.xhdr(":bytes", str(num))[1] == [(str(num), str(article_bytes(lines)))]
+    assert over[1]["xref"] == "mail.example.test comp.wharf.dev:1"
+    both = "mail.example.test comp.wharf.dev:2 comp.wharf.misc:2"
+    assert over[2]["xref"] == both
+    assert f"Xref: {both}".encode() in a.article(2)[1].lines
+    assert f"Xref: {both}".encode() in a.head("<both@example.test>")[1].lines
+    assert a.xhdr("xref", "1-")[1] == [("1", "mail.example.test comp.wharf.dev:1"), ("2", both)]
+    a.group("comp.wharf.misc")
+    assert dict(a.xover(2, 2)[1])[2]["xref"] == both  # the same from the other group
+    r = Raw(news.ports["nntp"])
+    assert r.cmd("LIST OVERVIEW.FMT").startswith("215")
+    assert r.multiline()[-1] == "Xref:full"
+    assert r.cmd("GROUP comp.wharf.dev").startswith("211")
+    assert r.cmd("OVER 2").startswith("224")
+    assert r.multiline()[0].split("\t")[-1] == "Xref: mail.example.test comp.wharf.dev:2"
+    assert r.cmd("HDR Xref <both@example.test>").startswith("225")
+    assert r.multiline() == ["0 mail.example.test comp.wharf.dev:2"]  # misc: alice only
+    assert r.cmd("HDR :bytes 2").startswith("225")
+    anon_bytes = int(r.multiline()[0].split()[1])
+    r.close()
+    n = reader(news)
+    n.group("comp.wharf.dev")
+    assert anon_bytes == article_bytes(n.article(2)[1].lines)
+    n.quit()
+    a.quit()
+    m = imaplib.IMAP4("127.0.0.1", news.ports["imap"])
+    m.starttls(ssl_context=tls_context())
+    m.login(ALICE, PASSWORD)
+    m.select('"Public Folders/News/dev"', readonly=True)
+    typ, data = m.fetch("2", "(BODY.PEEK[HEADER])")
+    assert b"Xref" not in data[0][1] and b"Subject: both" in data[0][1]
+    m.logout()
+
+
+def test_a_peers_xref_gives_way_to_ours(wharf_factory):
+    """An article fed with the peer's Xref (innfeed sends INN's) is stored as it came and
+    read with ours alone, as innd replaces it."""
+    server = wharf_factory(enable={"nntp"}, extra={"nntp_feed_peers": "127.0.0.1/32"}).start()
+    server.wharf("public", "add", "News", "--newsgroups", "comp.wharf")
+    server.wharf("public", "add", "News/dev")
+    server.wharf("acl", "set", "#public", "News/dev", "anyone", "lr")
+    r = Raw(server.ports["nntp"])
+    fed = peer_article("<xref1@peer.test>").replace(
+        b"Subject: fed\r\n", b"Subject: fed\r\nXref: news.peer.test comp.wharf.dev:77\r\n")
+    assert r.cmd("IHAVE <xref1@peer.test>").startswith("335")
+    r.send(fed + b".\r\n")
+    assert r.line().startswith("235")
+    r.close()
+    n = reader(server)
+    n.group("comp.wharf.dev")
+    lines = n.article(1)[1].lines
+    assert [ln for ln in lines if ln.startswith(b"Xref:")] == [
+        b"Xref: mail.example.test comp.wharf.dev:1"]
+    over = dict(n.over((1, 1))[1])[1]
+    assert over["xref"] == "mail.example.test comp.wharf.dev:1"
+    assert int(over[":bytes"]) == article_bytes(lines)
+    n.quit()
+
+
 def test_bare_lf_dot_does_not_end_a_post(news):
     r = Raw(news.ports["nntps"], tls=True)
     assert r.cmd("AUTHINFO USER " + ALICE).startswith("381")

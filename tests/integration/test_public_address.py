@@ -117,6 +117,12 @@ def test_mail_to_the_folders_address_is_an_article(server):
     over = n.over((1, 2))[1]
     assert [o[1]["subject"] for o in over] == ["by mail", "no id"]
     assert over[0][1]["message-id"] == "<mail1@example.net>"
+    # :bytes counts the Path, Newsgroups and Xref it is read with (RFC 3977 8.5.2)
+    for num, fields in over:
+        lines = n.article(num)[1].lines
+        assert int(fields[":bytes"]) == sum(len(ln) + 2 for ln in lines), (num, fields)
+    assert [o[1]["xref"] for o in over] == ["mail.example.test comp.wharf.dev:1",
+                                            "mail.example.test comp.wharf.dev:2"]
     n.quit()
 
     m = imaplib.IMAP4("127.0.0.1", server.ports["imap"])

@@ -710,6 +710,7 @@ const struct store_driver store_sqlite_driver = {
     .message_records = sq_message_records,
     .message_set_records = sq_message_set_records,
     .msgid_find = sq_msgid_find,
+    .message_copies = sq_message_copies,
     .text_search = sq_text_search,
     .text_emails = sq_text_emails,
     .text_topup = sq_text_topup,

@@ -135,6 +135,8 @@ int sq_message_records(struct store *s, const char *owner, int64_t mailbox_id, u
                        struct store_records *r, struct buf *err);
 int sq_msgid_find(struct store *s, const char *owner, struct slice msgid,
                   struct store_msgid_hit **list_r, size_t *n_r, struct buf *err);
+int sq_message_copies(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                      uint32_t uid_max, struct store_copy **list_r, size_t *n_r, struct buf *err);
 /* In a write transaction: 1 when owner holds a message with this Message-ID. */
 int sq_msgid_held(struct store *s, const char *owner, struct slice msgid, struct buf *err);
 /* Registers wharf_record_msgid(search) (the schema's backfill of messages.msgid). */

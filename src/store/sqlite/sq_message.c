@@ -1,6 +1,7 @@
 /*
  * store_message.c - messages of the SQLite driver: list, changes since a
- * MODSEQ, read, flags, copy, expunge and the expunge log.
+ * MODSEQ, read, flags, copy, expunge and the expunge log; the other copies
+ * of a message's body in its account (a cross-posted article's groups).
  *
  * Every change takes a new MODSEQ from its mailbox (sq_modseq_next) in
  * the same transaction as the change; an expunge writes the UID and that
@@ -582,5 +583,57 @@ int sq_message_changes(struct store *s, const char *owner, int64_t mailbox_id, u
     c->uidvalidity = row.uidvalidity;
     c->uidnext = row.uidnext;
     c->highestmodseq = row.highestmodseq;
+    return 0;
+}
+
+/* INDEXED BY: each message's copies are one probe of messages_blob; a plan without it
+ * would read every message of the account (an error instead, which a test would see). */
+static const char sql_copies[] =
+    "SELECT o.uid, m.mailbox_id, m.uid FROM messages o"
+    " JOIN mailboxes ob ON ob.id = o.mailbox_id"
+    " JOIN messages m INDEXED BY messages_blob ON m.blob = o.blob"
+    " JOIN mailboxes b ON b.id = m.mailbox_id"
+    " WHERE o.mailbox_id = ?1 AND o.uid BETWEEN ?2 AND ?3 AND ob.owner = ?4 AND b.owner = ?4"
+    " AND (m.mailbox_id != o.mailbox_id OR m.uid != o.uid)"
+    " ORDER BY o.uid, m.mailbox_id, m.uid";
+
+int sq_message_copies(struct store *s, const char *owner, int64_t mailbox_id, uint32_t uid_min,
+                      uint32_t uid_max, struct store_copy **list_r, size_t *n_r, struct buf *err)
+{
+    *list_r = NULL;
+    *n_r = 0;
+    if (sq_begin(s, false, err) != 0)
+        return -1;
+    sqlite3_stmt *st = sq_stmt(s, sql_copies, err);
+    if (st == NULL) {
+        sq_rollback(s);
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, mailbox_id);
+    sqlite3_bind_int64(st, 2, uid_min);
+    sqlite3_bind_int64(st, 3, uid_max);
+    sqlite3_bind_text(st, 4, owner, -1, SQLITE_STATIC);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n_r == cap) {
+            cap = cap ? cap * 2 : 8;
+            *list_r = xreallocarray(*list_r, cap, sizeof(**list_r));
+        }
+        struct store_copy *c = &(*list_r)[(*n_r)++];
+        c->uid = (uint32_t)sqlite3_column_int64(st, 0);
+        c->mailbox_id = sqlite3_column_int64(st, 1);
+        c->copy_uid = (uint32_t)sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        sq_db_error(s, "copies of a message", err);
+        sq_rollback(s);
+        free(*list_r);
+        *list_r = NULL;
+        *n_r = 0;
+        return -1;
+    }
+    sq_rollback(s);
     return 0;
 }
