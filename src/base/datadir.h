@@ -6,8 +6,10 @@
  *   DATA/store/      wharf 0700   the Information Store (metadata and blobs)
  *   DATA/directory/  wharf 0700   the embedded directory (domains, accounts, aliases, quotas;
  *                                 no hashes): the directory process and the mta open it
- *   DATA/auth/       auth  0700   credentials.db, the password hashes: only the auth
- *                                 process (user auth_user) and root open it
+ *   DATA/auth/       auth  0700   credentials.db, the password hashes (and tokens, the
+ *                                 app passwords; login-cache, the hashes of the last
+ *                                 LDAP logins): only the auth process (user
+ *                                 auth_user) and root open them
  *   DATA/spool/      wharf 0700   the mail queue
  *   DATA/tls/        root  0700   certificate and key (read before privileges drop)
  *   DATA/dkim/       wharf 0700   DKIM signing keys, read by the mta only (mailauth/dkim_keys.h)

@@ -17,6 +17,7 @@ until slapd answers, SMTP RCPT until wharf sees a change), never sleeps.
   the user's DN; a wrong password and an unknown user are refused;
 - slapd stopped: a user who logged in before still can, deliveries go on,
   and the log says the directory is served stale; slapd back: fresh again;
+  the logins kept for that outlive a `wharf reload` and a restart of wharfd;
 - `wharf user list` lists the accounts with their source;
 - ldap_password_check = hash: {SSHA} and {CRYPT} userPassword values read
   by the search account (allowed by slapd's ACL) check IMAP LOGIN and SMTP
@@ -31,8 +32,10 @@ goes through paged results (RFC 2696).
 import http.client
 import imaplib
 import json
+import os
 import pwd
 import shutil
+import signal
 import smtplib
 import struct
 import subprocess
@@ -518,6 +521,97 @@ def test_ldap_down_serves_stale_then_fresh(wharf_factory, slapd):
     slapd.stop()
     slapd.start()
     assert imap_login(server, "dave@example.test", "dave pw")
+
+
+def imap_refusal(server, user, password):
+    """None when the IMAP login works, else the server's NO text: [UNAVAILABLE] for a
+    temporary failure (nobody could check the password), [AUTHENTICATIONFAILED] for a
+    wrong one."""
+    with imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=20) as c:
+        try:
+            c.login(user, password)
+        except imaplib.IMAP4.error as e:
+            return str(e)
+        c.logout()
+        return None
+
+
+def wait_login_cache_read(server, since):
+    """Waits until the auth process that owns the login cache's file now (the one
+    after a reload or a restart, once the one before it has ended) has read it."""
+    def read():
+        return any("auth: login cache: " in line and " read from " in line
+                   and "still runs" not in line
+                   for line in server.log()[since:].splitlines())
+    wait_until(read, 30, what="the new auth process to read the login cache")
+
+
+def test_cached_logins_outlive_a_reload_and_a_restart_during_an_outage(wharf_factory, slapd):
+    """The hashes of the last LDAP logins are kept in DATA/auth/login-cache: a
+    `wharf reload` or a restart of wharfd during an outage (often what an admin
+    tries) once started an auth process with an empty cache, and nobody could log
+    in until LDAP was back."""
+    server = start_wharf(wharf_factory, slapd)
+    assert imap_login(server, "alice@example.test", "alice pw")
+    assert imap_login(server, "bob@example.test", "bob pw")
+    # A password changed in LDAP replaces the kept hash at the next login.
+    slapd.modify("ldapmodify", f"dn: uid=bob,ou=people,{BASE}\nchangetype: modify\n"
+                 "replace: userPassword\nuserPassword: new bob pw\n")
+    assert imap_login(server, "bob@example.test", "new bob pw")
+    slapd.stop()
+    wait_until(lambda: "serving the directory as last read, stale" in server.log(), 20,
+               what="the log to say the directory is stale")
+
+    def check_outage_logins():
+        assert imap_refusal(server, "alice@example.test", "alice pw") is None
+        assert imap_refusal(server, "bob@example.test", "new bob pw") is None
+        assert "[AUTHENTICATIONFAILED]" in imap_refusal(server, "alice@example.test", "wrong pw")
+        assert "[AUTHENTICATIONFAILED]" in imap_refusal(server, "bob@example.test", "bob pw")
+        # never logged in: nothing to check against, a temporary failure
+        assert "[UNAVAILABLE]" in imap_refusal(server, "dave@example.test", "dave pw")
+
+    mark = len(server.log())
+    server.wharf("reload")
+    wait_login_cache_read(server, mark)
+    check_outage_logins()
+    # The file is the auth user's alone, and holds hashes, never a password.
+    cache = server.data / "auth" / "login-cache"
+    st = cache.stat()
+    assert st.st_mode & 0o777 == 0o600
+    assert st.st_uid == pwd.getpwnam(server.settings.get("auth_user", "wharf-auth")).pw_uid
+    text = cache.read_text()
+    assert "alice@example.test\t$y$" in text and " pw" not in text
+
+    # An auth process that has not ended yet (held here) still owns the file: the next
+    # one reads it at once, and again once that one has ended and written it last.
+    old = next(p["pid"] for p in server.component("auth")["processes"] if p["state"] == "running")
+    os.kill(old, signal.SIGSTOP)
+    try:
+        mark = len(server.log())
+        server.wharf("reload")
+        wait_until(lambda: "read again once it has ended" in server.log()[mark:], 30,
+                   what="the new auth process to read the file while the old one runs")
+        assert imap_refusal(server, "alice@example.test", "alice pw") is None
+    finally:
+        os.kill(old, signal.SIGCONT)
+    wait_login_cache_read(server, mark)
+    check_outage_logins()
+
+    mark = len(server.log())
+    server.stop()
+    server.start(wait=False)
+    wait_smtp_ready(server)
+    wait_login_cache_read(server, mark)
+    check_outage_logins()
+
+    # ldap_login_cache_ttl = 0: no cache, and no file left behind.
+    server.settings["ldap_login_cache_ttl"] = "0"
+    server.write_config()
+    server.wharf("reload")
+    wait_until(lambda: not cache.exists(), 30, what="the login cache's file to be removed")
+    assert "[UNAVAILABLE]" in imap_refusal(server, "alice@example.test", "alice pw")
+    log = server.log()
+    assert "alice pw" not in log and "$y$" not in log, "a password or a hash reached the log"
 
 
 def test_ldaps_and_starttls_check_the_certificate_and_fail_over(wharf_factory, tmp_path):
