@@ -86,7 +86,8 @@ struct job {
     char *session;                  /* the token made for want_session */
     /* A directory that checks passwords (LDAP): the DN to bind as, the hash of the
      * password of the account's last login (NULL: none within ldap_login_cache_ttl),
-     * the new one to keep, and what the bind said. */
+     * the one to keep as of this login (new, or the cached one when the password is
+     * the same), and what the bind said. */
     char *dn, *cached, *new_hash;
     /* ldap_password_check = hash: the account's password value as LDAP holds it
      * (NULL: none), or no_secret: no LDAP server could give it; refused: why the
@@ -498,10 +499,15 @@ static void ldap_verdict(struct auth_server *srv, struct job *j, int r)
     struct buf err = BUF_INIT, hash = BUF_INIT;
     if (r == 1) {
         j->ok = true;
-        /* The same password as last time keeps its hash: one yescrypt per login. */
-        if ((j->cached == NULL || !password_verify(j->password, j->cached)) &&
-            srv->cfg->ldap_login_cache_ttl > 0 && password_hash(j->password, &hash, &err) == 0)
+        /* The same password as last time keeps its hash (one yescrypt per login), kept
+         * again as of this login: the TTL runs from a user's last login, not the first. */
+        if (j->cached != NULL && password_verify(j->password, j->cached)) {
+            j->new_hash = j->cached;
+            j->cached = NULL;
+        } else if (srv->cfg->ldap_login_cache_ttl > 0 &&
+                   password_hash(j->password, &hash, &err) == 0) {
             j->new_hash = buf_steal(&hash, NULL);
+        }
     } else if (r < 0 && j->cached != NULL) {
         j->ok = password_verify(j->password, j->cached);
         j->stale = true;

@@ -39,6 +39,7 @@ import signal
 import smtplib
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -612,6 +613,33 @@ def test_cached_logins_outlive_a_reload_and_a_restart_during_an_outage(wharf_fac
     assert "[UNAVAILABLE]" in imap_refusal(server, "alice@example.test", "alice pw")
     log = server.log()
     assert "alice pw" not in log and "$y$" not in log, "a password or a hash reached the log"
+
+
+def login_cache_entries(server):
+    """{account: (date, hash)} of the auth process's login cache file."""
+    lines = (server.data / "auth" / "login-cache").read_text().splitlines()
+    assert lines[0] == "wharf-login-cache 1"
+    return {account: (int(date), h) for date, account, h in (ln.split("\t") for ln in lines[1:])}
+
+
+def test_a_login_with_the_same_password_renews_the_cached_entry(wharf_factory, slapd):
+    """The TTL runs from a user's last login: a login with the same password kept the
+    first login's date (the hash was not made again, nor its entry renewed), so a user
+    who logged in every hour could not log in during an outage a day after the first."""
+    server = start_wharf(wharf_factory, slapd)
+    assert imap_login(server, "alice@example.test", "alice pw")
+    mark = len(server.log())
+    server.wharf("reload")  # the old auth process writes the file as it ends
+    wait_login_cache_read(server, mark)
+    first, hash1 = login_cache_entries(server)["alice@example.test"]
+    wait_until(lambda: time.time() >= first + 1, 5, what="the next second")
+    assert imap_login(server, "alice@example.test", "alice pw")
+    mark = len(server.log())
+    server.wharf("reload")
+    wait_login_cache_read(server, mark)
+    second, hash2 = login_cache_entries(server)["alice@example.test"]
+    assert second > first
+    assert hash2 == hash1  # the same password keeps its hash: one yescrypt per login
 
 
 def test_ldaps_and_starttls_check_the_certificate_and_fail_over(wharf_factory, tmp_path):
