@@ -156,14 +156,6 @@ struct auth_server {
 
 /* ---- jobs ---- */
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 static void job_free(struct job *j)
 {
     if (j->timer)
@@ -171,18 +163,18 @@ static void job_free(struct job *j)
     if (j->lookup)
         directory_client_cancel(j->srv->dclient, j->lookup);
     free(j->dn);
-    free(j->cached);
-    wipe_free(j->new_hash);
-    wipe_free(j->secret);
+    xfree_secret(j->cached);
+    xfree_secret(j->new_hash);
+    xfree_secret(j->secret);
     free(j->service);
     free(j->username);
-    wipe_free(j->password);
+    xfree_secret(j->password);
     free(j->rip);
     free(j->rip_key);
     free(j->user_key);
     free(j->account);
     free(j->hash);
-    wipe_free(j->session);
+    xfree_secret(j->session);
     json_decref(j->admin);
     ipc_conn_release(j->conn);
     j->srv->pending--;
@@ -605,9 +597,9 @@ static void crypt_run(void *arg, struct offload_job *oj)
     } else {
         j->ok = password_verify(j->password, j->hash);
     }
-    wipe_free(j->password);
+    xfree_secret(j->password);
     j->password = NULL;
-    wipe_free(j->secret);
+    xfree_secret(j->secret);
     j->secret = NULL;
 }
 

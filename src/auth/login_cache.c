@@ -45,12 +45,6 @@ struct login_cache *login_cache_new(size_t max, int64_t ttl_ms)
     return c;
 }
 
-static void wipe_free(char *s)
-{
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
-
 static void unlink_entry(struct login_cache *c, struct login_entry *e)
 {
     if (e->newer)
@@ -90,7 +84,7 @@ static void drop(struct login_cache *c, struct login_entry *e)
     unlink_entry(c, e);
     strmap_del(&c->map, e->account, NULL);
     free(e->account);
-    wipe_free(e->hash);
+    xfree_secret(e->hash);
     free(e);
 }
 
@@ -122,7 +116,7 @@ static void put_at(struct login_cache *c, const char *account, const char *hash,
         return;
     if (e != NULL) {
         unlink_entry(c, e);
-        wipe_free(e->hash);
+        xfree_secret(e->hash);
     } else {
         e = xcalloc(1, sizeof(*e));
         e->account = xstrdup(account);
@@ -240,7 +234,7 @@ static bool parse_line(struct login_cache *tmp, const char *p, size_t n, int64_t
     char *a = xstrndup(acct, acct_len), *h = xstrndup(hash, hash_len);
     put_at(tmp, a, h, mono_ms - age);
     free(a);
-    wipe_free(h);
+    xfree_secret(h);
     return true;
 }
 
