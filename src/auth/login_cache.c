@@ -58,11 +58,16 @@ static void unlink_entry(struct login_cache *c, struct login_entry *e)
     e->newer = e->older = NULL;
 }
 
-/* Links e in its place by at: after every entry newer than it (from the newest
- * end, where logins come in, so that putting one costs nothing). */
+/* Links e in its place by at: after every entry newer than it. Looked for from the
+ * newest end, where logins come in, so that putting one costs nothing, unless e is
+ * older than all (a file read into a cache that holds newer logins). */
 static void link_entry(struct login_cache *c, struct login_entry *e)
 {
     struct login_entry *newer = NULL, *older = c->newest;
+    if (c->oldest != NULL && c->oldest->at > e->at) {
+        newer = c->oldest;
+        older = NULL;
+    }
     while (older != NULL && older->at > e->at) {
         newer = older;
         older = older->older;

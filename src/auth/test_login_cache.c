@@ -138,6 +138,24 @@ static void test_file_round_trip(void **state)
     assert_hash(c, "bob@example.test", "$y$j9T$bob$x", mono2);
     login_cache_free(c);
 
+    /* Lines out of order (not as this code writes them): the cap keeps the newest. */
+    write_file(dir, path,
+               "wharf-login-cache 1\n"
+               "1799999990\tc@example.test\t$y$j9T$c$x\n"
+               "1799999980\tb@example.test\t$y$j9T$b$x\n"
+               "1799999970\ta@example.test\t$y$j9T$a$x\n"
+               "1799999985\td@example.test\t$y$j9T$d$x\n");
+    c = login_cache_new(2, TTL);
+    assert_int_equal(login_cache_load(c, path, mono2, WALL, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_hash(c, "c@example.test", "$y$j9T$c$x", mono2);
+    assert_hash(c, "d@example.test", "$y$j9T$d$x", mono2);
+    login_cache_format(c, mono2, WALL, &text);
+    assert_string_equal(text.data, "wharf-login-cache 1\n"
+                                   "1799999985\td@example.test\t$y$j9T$d$x\n"
+                                   "1799999990\tc@example.test\t$y$j9T$c$x\n");
+    login_cache_free(c);
+
     /* No file: nothing to read, no error. */
     unlink(path);
     c = login_cache_new(10, TTL);
