@@ -89,6 +89,7 @@ struct job {
      * the one to keep as of this login (new, or the cached one when the password is
      * the same), and what the bind said. */
     char *dn, *cached, *new_hash;
+    bool cached_refused; /* LDAP refused the password whose hash is cached */
     /* ldap_password_check = hash: the account's password value as LDAP holds it
      * (NULL: none), or no_secret: no LDAP server could give it; refused: why the
      * value cannot be checked (a cleartext or unknown scheme). */
@@ -468,12 +469,11 @@ static void logins_close(struct auth_server *srv)
         logins_own(srv);
     if (f->owned && srv->logins != NULL && login_cache_version(srv->logins) != f->saved) {
         struct buf text = BUF_INIT;
-        login_cache_format(srv->logins, monotonic_ms(), wallclock_ms(), &text);
+        size_t n = login_cache_format(srv->logins, monotonic_ms(), wallclock_ms(), &text);
         if (datadir_write_file(f->path, text.data, text.len, 0600) != 0)
             log_error("auth: cannot write the login cache %s: %s", f->path, strerror(errno));
         else
-            log_info("auth: login cache: %zu entries written to %s", login_cache_size(srv->logins),
-                     f->path);
+            log_info("auth: login cache: %zu entries written to %s", n, f->path);
         explicit_bzero(text.data, text.len);
         buf_free(&text);
     }
@@ -500,6 +500,10 @@ static void ldap_verdict(struct auth_server *srv, struct job *j, int r)
                    password_hash(j->password, &hash, &err) == 0) {
             j->new_hash = buf_steal(&hash, NULL);
         }
+    } else if (r == 0 && j->cached != NULL) {
+        /* LDAP refuses the password the cache holds: it was changed there. That hash
+         * must not let it in during an outage (one more yescrypt, for a failure only). */
+        j->cached_refused = password_verify(j->password, j->cached);
     } else if (r < 0 && j->cached != NULL) {
         j->ok = password_verify(j->password, j->cached);
         j->stale = true;
@@ -613,6 +617,9 @@ static void crypt_done(void *arg, struct offload_job *oj)
     }
     if (j->new_hash != NULL && j->known && srv->logins != NULL) {
         login_cache_put(srv->logins, j->account, j->new_hash, monotonic_ms());
+        logins_save_later(srv);
+    } else if (j->cached_refused && srv->logins != NULL) {
+        login_cache_refused(srv->logins, j->account, j->cached, monotonic_ms());
         logins_save_later(srv);
     }
     if (j->unavailable) {

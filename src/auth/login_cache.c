@@ -25,8 +25,8 @@
 struct login_entry {
     struct login_entry *newer, *older;
     char *account; /* the map's key too */
-    char *hash;
-    int64_t at; /* the login, in monotonic milliseconds */
+    char *hash;    /* NULL: refused by LDAP (login_cache_refused), never written */
+    int64_t at;    /* the login (or the refusal), in monotonic milliseconds */
 };
 
 struct login_cache {
@@ -109,11 +109,11 @@ void login_cache_free(struct login_cache *c)
     free(c);
 }
 
-/* Keeps hash for account as of a login at at, unless the entry there is newer. */
+/* Keeps hash (NULL: a refusal) for account as of at, unless the entry there is newer. */
 static void put_at(struct login_cache *c, const char *account, const char *hash, int64_t at)
 {
     if (c->ttl <= 0 || c->max == 0 || strlen(account) > LOGIN_CACHE_ACCOUNT_MAX ||
-        strlen(hash) > LOGIN_CACHE_HASH_MAX)
+        (hash != NULL && strlen(hash) > LOGIN_CACHE_HASH_MAX))
         return;
     struct strmap_slot *s = strmap_find(&c->map, account);
     struct login_entry *e = s ? s->val.ptr : NULL;
@@ -128,7 +128,7 @@ static void put_at(struct login_cache *c, const char *account, const char *hash,
         bool added;
         strmap_add(&c->map, e->account, &added)->val.ptr = e;
     }
-    e->hash = xstrdup(hash);
+    e->hash = hash ? xstrdup(hash) : NULL;
     e->at = at;
     link_entry(c, e);
     while (c->map.n > c->max)
@@ -142,11 +142,22 @@ void login_cache_put(struct login_cache *c, const char *account, const char *has
     put_at(c, account, hash, now_ms);
 }
 
+void login_cache_refused(struct login_cache *c, const char *account, const char *hash,
+                         int64_t now_ms)
+{
+    expire(c, now_ms);
+    struct strmap_slot *s = strmap_find(&c->map, account);
+    const struct login_entry *e = s ? s->val.ptr : NULL;
+    if (e == NULL || (e->hash != NULL && strcmp(e->hash, hash) == 0))
+        put_at(c, account, NULL, now_ms);
+}
+
 char *login_cache_get(struct login_cache *c, const char *account, int64_t now_ms)
 {
     expire(c, now_ms);
     struct strmap_slot *s = strmap_find(&c->map, account);
-    return s ? xstrdup(((struct login_entry *)s->val.ptr)->hash) : NULL;
+    const struct login_entry *e = s ? s->val.ptr : NULL;
+    return e && e->hash ? xstrdup(e->hash) : NULL;
 }
 
 size_t login_cache_size(const struct login_cache *c)
@@ -186,18 +197,21 @@ static bool hash_ok(const char *s, size_t n)
     return true;
 }
 
-void login_cache_format(struct login_cache *c, int64_t mono_ms, int64_t wall_ms, struct buf *out)
+size_t login_cache_format(struct login_cache *c, int64_t mono_ms, int64_t wall_ms, struct buf *out)
 {
+    size_t n = 0;
     buf_reset(out);
     buf_append_cstr(out, FILE_HEADER);
     expire(c, mono_ms);
     for (const struct login_entry *e = c->oldest; e != NULL; e = e->newer) {
         int64_t sec = (wall_ms - (mono_ms - e->at)) / 1000;
-        if (sec < 0 || sec > WALL_SECONDS_MAX || !account_ok(e->account, strlen(e->account)) ||
-            !hash_ok(e->hash, strlen(e->hash)))
-            continue; /* not one a line could give back */
+        if (e->hash == NULL || sec < 0 || sec > WALL_SECONDS_MAX ||
+            !account_ok(e->account, strlen(e->account)) || !hash_ok(e->hash, strlen(e->hash)))
+            continue; /* a refusal, or not one a line could give back */
         buf_printf(out, "%lld\t%s\t%s\n", (long long)sec, e->account, e->hash);
+        n++;
     }
+    return n;
 }
 
 /* One line (without its newline) into tmp; false with err. */
@@ -273,8 +287,11 @@ int login_cache_parse(struct login_cache *c, const char *text, size_t len, int64
     }
     if (n_r)
         *n_r = tmp->map.n;
-    for (const struct login_entry *e = tmp->oldest; e != NULL; e = e->newer)
-        put_at(c, e->account, e->hash, e->at);
+    for (const struct login_entry *e = tmp->oldest; e != NULL; e = e->newer) {
+        struct strmap_slot *s = strmap_find(&c->map, e->account);
+        if (s == NULL || ((const struct login_entry *)s->val.ptr)->at < e->at)
+            put_at(c, e->account, e->hash, e->at); /* c's own, as late or later, stays */
+    }
     login_cache_free(tmp);
     return 0;
 }

@@ -18,6 +18,10 @@
  * WALL-SECONDS is the login's wall-clock time (a monotonic time means nothing
  * after a restart). A file is taken whole or not at all: one malformed line,
  * or a last line without its newline (cut short), and nothing of it is used.
+ * A file's entry never replaces a later one of the same account, be it a login
+ * or a refusal: the mark login_cache_refused leaves where LDAP refused the
+ * password the cache held (changed in LDAP since), which answers nothing and
+ * is not written, so that an older process's file cannot bring the hash back.
  *
  * Not thread-safe: the auth process's event loop alone uses a cache (the text
  * of a file, once made, may be written from any thread). Must never: hold
@@ -48,16 +52,21 @@ void login_cache_free(struct login_cache *c);
 /* Keeps hash as account's, from a login at now_ms: it becomes the newest entry
  * (an entry of account already there is replaced). */
 void login_cache_put(struct login_cache *c, const char *account, const char *hash, int64_t now_ms);
+/* LDAP refused, at now_ms, the password whose hash this is: it was changed there, so
+ * the entry of account that holds hash (none that holds another) answers nothing from
+ * now on, and no older entry from a file takes its place. */
+void login_cache_refused(struct login_cache *c, const char *account, const char *hash,
+                         int64_t now_ms);
 /* A copy of account's hash if it logged in within the TTL before now_ms, or NULL. */
 char *login_cache_get(struct login_cache *c, const char *account, int64_t now_ms);
-/* Entries held (some may be past the TTL until the next get or put). */
+/* Entries held (refusals, and until the next get or put some past the TTL, included). */
 size_t login_cache_size(const struct login_cache *c);
 /* Grows at every change: a file written at one version is out of date at another. */
 uint64_t login_cache_version(const struct login_cache *c);
 
 /* The file's text into out (reset first): every entry within the TTL at mono_ms,
- * dated by the wall clock wall_ms (the same instant). */
-void login_cache_format(struct login_cache *c, int64_t mono_ms, int64_t wall_ms, struct buf *out);
+ * dated by the wall clock wall_ms (the same instant). Returns the lines written. */
+size_t login_cache_format(struct login_cache *c, int64_t mono_ms, int64_t wall_ms, struct buf *out);
 /*
  * Takes the entries of a file's text within the TTL at mono_ms (wall_ms: the
  * same instant by the wall clock; a login dated after it counts as made now).

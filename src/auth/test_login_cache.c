@@ -80,6 +80,37 @@ static void test_cap_drops_the_oldest(void **state)
     login_cache_free(c);
 }
 
+/* A password LDAP refused while its hash was cached (changed in LDAP): the entry answers
+ * nothing, is not written, and an older file's entry does not bring it back. */
+static void test_refused_password_is_dropped(void **state)
+{
+    (void)state;
+    struct buf text = BUF_INIT, err = BUF_INIT;
+    struct login_cache *c = login_cache_new(10, TTL);
+    login_cache_put(c, "alice@example.test", "$y$j9T$alice$old", 1000);
+    login_cache_put(c, "bob@example.test", "$y$j9T$bob$new", 1000);
+    login_cache_format(c, 1000, WALL, &text); /* what an older process wrote */
+    /* A refusal of another hash than the one held (a newer login's) changes nothing. */
+    login_cache_refused(c, "bob@example.test", "$y$j9T$bob$old", 2000);
+    assert_hash(c, "bob@example.test", "$y$j9T$bob$new", 2000);
+    uint64_t v = login_cache_version(c);
+    login_cache_refused(c, "alice@example.test", "$y$j9T$alice$old", 2000);
+    assert_true(login_cache_version(c) != v); /* to be written */
+    assert_hash(c, "alice@example.test", NULL, 2000);
+    assert_int_equal(login_cache_parse(c, text.data, text.len, 2000, WALL + 1000, NULL, &err), 0);
+    assert_hash(c, "alice@example.test", NULL, 2000);
+    struct buf out = BUF_INIT;
+    assert_int_equal(login_cache_format(c, 2000, WALL, &out), 1);
+    assert_null(strstr(out.data, "alice"));
+    /* A later login puts a hash again. */
+    login_cache_put(c, "alice@example.test", "$y$j9T$alice$new", 3000);
+    assert_hash(c, "alice@example.test", "$y$j9T$alice$new", 3000);
+    login_cache_free(c);
+    buf_free(&text);
+    buf_free(&out);
+    buf_free(&err);
+}
+
 /* A file in a new temporary folder (dir: a mkdtemp template; path: 64 bytes). */
 static void write_file(char *dir, char *path, const char *text)
 {
@@ -219,6 +250,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ttl_and_replace),
         cmocka_unit_test(test_cap_drops_the_oldest),
+        cmocka_unit_test(test_refused_password_is_dropped),
         cmocka_unit_test(test_file_round_trip),
         cmocka_unit_test(test_bad_files_are_refused),
     };

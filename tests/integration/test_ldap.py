@@ -615,6 +615,27 @@ def test_cached_logins_outlive_a_reload_and_a_restart_during_an_outage(wharf_fac
     assert "alice pw" not in log and "$y$" not in log, "a password or a hash reached the log"
 
 
+def test_a_password_changed_in_ldap_is_not_let_in_by_the_cache(wharf_factory, slapd):
+    """A user's old password, refused by LDAP after it was changed there, was still
+    let in by the login cache during an outage until the TTL ended (or the user
+    logged in with the new one): what LDAP refuses while it answers is dropped from
+    the cache, and stays dropped across a reload."""
+    server = start_wharf(wharf_factory, slapd)
+    assert imap_login(server, "alice@example.test", "alice pw")
+    slapd.modify("ldapmodify", f"dn: uid=alice,ou=people,{BASE}\nchangetype: modify\n"
+                 "replace: userPassword\nuserPassword: new alice pw\n")
+    assert "[AUTHENTICATIONFAILED]" in imap_refusal(server, "alice@example.test", "alice pw")
+    slapd.stop()
+    wait_until(lambda: "serving the directory as last read, stale" in server.log(), 20,
+               what="the log to say the directory is stale")
+    assert "[UNAVAILABLE]" in imap_refusal(server, "alice@example.test", "alice pw")
+    mark = len(server.log())
+    server.wharf("reload")
+    wait_login_cache_read(server, mark)
+    assert "[UNAVAILABLE]" in imap_refusal(server, "alice@example.test", "alice pw")
+    assert "alice@example.test" not in (server.data / "auth" / "login-cache").read_text()
+
+
 def login_cache_entries(server):
     """{account: (date, hash)} of the auth process's login cache file."""
     lines = (server.data / "auth" / "login-cache").read_text().splitlines()
