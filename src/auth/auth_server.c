@@ -89,6 +89,7 @@ struct job {
      * the one to keep as of this login (new, or the cached one when the password is
      * the same), and what the bind said. */
     char *dn, *cached, *new_hash;
+    bool renewed;        /* new_hash is the cached one, kept as of this login */
     bool cached_refused; /* LDAP refused the password whose hash is cached */
     /* ldap_password_check = hash: the account's password value as LDAP holds it
      * (NULL: none), or no_secret: no LDAP server could give it; refused: why the
@@ -113,8 +114,9 @@ struct job {
  * after a reload the new process reads the file at once but owns it only
  * once the old one has ended (it writes its last logins as it goes), then
  * reads it again. The owner alone writes it, LOGINS_SAVE_DELAY_MS after a
- * change (in a thread of its own: a file of auth_ratelimit_entries lines is
- * no work for the loop) and at its end. Without a cache the owner removes it.
+ * change (LOGINS_RENEW_DELAY_MS after a login that only renews an entry's
+ * date), in a thread of its own (a file of auth_ratelimit_entries lines is no
+ * work for the loop), and at its end. Without a cache the owner removes it.
  */
 struct logins_file {
     char *path;
@@ -123,6 +125,7 @@ struct logins_file {
     struct event *timer;    /* a save after a change; before owning, the lock tried again */
     struct offload *writer; /* the writes, one at a time */
     bool writing;
+    int64_t due;    /* when the next write is to start (monotonic ms), 0: none */
     uint64_t saved; /* the cache's version the file holds */
 };
 
@@ -309,9 +312,13 @@ static void job_finish(struct job *j)
 
 #define LOGINS_FILE "auth/login-cache"
 #define LOGINS_LOCK "auth/login-cache.lock"
-/* A change is in the file this long after it at most: a crash of the auth process loses
- * the logins of these last seconds (a stop or a reload writes them at once). */
+/* A change of hash (a first login, a new password, a refusal) is in the file this long
+ * after it at most: a crash of the auth process loses the logins of these last seconds
+ * (a stop or a reload writes them at once). */
 #define LOGINS_SAVE_DELAY_MS 10000
+/* A login that only renews an entry's date waits longer: writing the whole file at the
+ * pace of the logins is not worth what a crash loses (that much of the entry's time). */
+#define LOGINS_RENEW_DELAY_MS 300000
 /* How often the lock is tried while the auth process before a reload still runs. */
 #define LOGINS_LOCK_RETRY_MS 100
 
@@ -341,13 +348,20 @@ static void logins_read(struct auth_server *srv, const char *note)
     buf_free(&err);
 }
 
-static void logins_save_later(struct auth_server *srv)
+/* A write within delay_ms, unless one is due sooner (started once a write under way ends). */
+static void logins_save_later(struct auth_server *srv, int64_t delay_ms)
 {
     struct logins_file *f = &srv->logins_file;
-    if (f->owned && !f->writing && !srv->stopping && srv->logins != NULL &&
-        login_cache_version(srv->logins) != f->saved && !evtimer_pending(f->timer, NULL)) {
-        struct timeval tv = clock_timeval_ms(LOGINS_SAVE_DELAY_MS);
-        evtimer_add(f->timer, &tv);
+    if (!f->owned || srv->stopping || srv->logins == NULL ||
+        login_cache_version(srv->logins) == f->saved)
+        return;
+    int64_t due = monotonic_ms() + delay_ms;
+    if (f->due != 0 && f->due <= due)
+        return;
+    f->due = due;
+    if (!f->writing) {
+        struct timeval tv = clock_timeval_ms(delay_ms);
+        evtimer_add(f->timer, &tv); /* sooner than it was, if it was pending */
     }
 }
 
@@ -365,7 +379,7 @@ static void logins_own(struct auth_server *srv)
         return;
     }
     logins_read(srv, "");
-    logins_save_later(srv); /* logins made while another process owned it */
+    logins_save_later(srv, LOGINS_SAVE_DELAY_MS); /* logins while another process owned it */
 }
 
 static void logins_write_run(void *arg, struct offload_job *oj)
@@ -386,7 +400,13 @@ static void logins_write_done(void *arg, struct offload_job *oj)
     explicit_bzero(w->text.data, w->text.len);
     buf_free(&w->text);
     free(w);
-    logins_save_later(srv); /* changed meanwhile, or to try again */
+    struct logins_file *f = &srv->logins_file;
+    if (f->due != 0 && !srv->stopping) { /* changed meanwhile */
+        struct timeval tv = clock_timeval_ms(f->due - monotonic_ms());
+        evtimer_add(f->timer, &tv);
+    } else {
+        logins_save_later(srv, LOGINS_SAVE_DELAY_MS); /* the write failed: again */
+    }
 }
 
 static void logins_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -402,7 +422,10 @@ static void logins_timer_cb(evutil_socket_t fd, short what, void *arg)
         }
         return;
     }
-    if (f->writing || srv->logins == NULL || login_cache_version(srv->logins) == f->saved)
+    if (f->writing || srv->logins == NULL)
+        return;
+    f->due = 0;
+    if (login_cache_version(srv->logins) == f->saved)
         return;
     struct logins_write *w = xcalloc(1, sizeof(*w));
     w->path = f->path;
@@ -496,6 +519,7 @@ static void ldap_verdict(struct auth_server *srv, struct job *j, int r)
         if (j->cached != NULL && password_verify(j->password, j->cached)) {
             j->new_hash = j->cached;
             j->cached = NULL;
+            j->renewed = true;
         } else if (srv->cfg->ldap_login_cache_ttl > 0 &&
                    password_hash(j->password, &hash, &err) == 0) {
             j->new_hash = buf_steal(&hash, NULL);
@@ -617,10 +641,10 @@ static void crypt_done(void *arg, struct offload_job *oj)
     }
     if (j->new_hash != NULL && j->known && srv->logins != NULL) {
         login_cache_put(srv->logins, j->account, j->new_hash, monotonic_ms());
-        logins_save_later(srv);
+        logins_save_later(srv, j->renewed ? LOGINS_RENEW_DELAY_MS : LOGINS_SAVE_DELAY_MS);
     } else if (j->cached_refused && srv->logins != NULL) {
         login_cache_refused(srv->logins, j->account, j->cached, monotonic_ms());
-        logins_save_later(srv);
+        logins_save_later(srv, LOGINS_SAVE_DELAY_MS);
     }
     if (j->unavailable) {
         j->result = AUTH_TEMPFAIL;

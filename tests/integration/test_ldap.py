@@ -636,6 +636,29 @@ def test_a_password_changed_in_ldap_is_not_let_in_by_the_cache(wharf_factory, sl
     assert "alice@example.test" not in (server.data / "auth" / "login-cache").read_text()
 
 
+def test_the_login_cache_is_written_soon_after_a_login_and_outlives_a_crash(wharf_factory,
+                                                                            slapd):
+    """A login reaches the file within seconds, written by the auth process's own
+    thread while it runs: a crash (kill -9, restarted by wharfd) during an outage
+    keeps it too."""
+    server = start_wharf(wharf_factory, slapd)
+    assert imap_login(server, "alice@example.test", "alice pw")
+    cache = server.data / "auth" / "login-cache"
+    wait_until(lambda: cache.exists() and "alice@example.test" in cache.read_text(), 30,
+               what="the login to be written")
+    slapd.stop()
+    wait_until(lambda: "serving the directory as last read, stale" in server.log(), 20,
+               what="the log to say the directory is stale")
+    auth = next(p["pid"] for p in server.component("auth")["processes"]
+                if p["state"] == "running")
+    mark = len(server.log())
+    os.kill(auth, signal.SIGKILL)
+    wait_login_cache_read(server, mark)
+    assert imap_refusal(server, "alice@example.test", "alice pw") is None
+    assert "[AUTHENTICATIONFAILED]" in imap_refusal(server, "alice@example.test", "wrong pw")
+    assert "[UNAVAILABLE]" in imap_refusal(server, "bob@example.test", "bob pw")
+
+
 def login_cache_entries(server):
     """{account: (date, hash)} of the auth process's login cache file."""
     lines = (server.data / "auth" / "login-cache").read_text().splitlines()
