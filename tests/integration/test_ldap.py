@@ -17,7 +17,9 @@ until slapd answers, SMTP RCPT until wharf sees a change), never sleeps.
   the user's DN; a wrong password and an unknown user are refused;
 - slapd stopped: a user who logged in before still can, deliveries go on,
   and the log says the directory is served stale; slapd back: fresh again;
-  the logins kept for that outlive a `wharf reload` and a restart of wharfd;
+  the logins kept for that (DATA/auth/login-cache) outlive a `wharf reload`,
+  a restart of wharfd and a crash of the auth process; a login renews its
+  entry, and an old password LDAP refused is dropped;
 - `wharf user list` lists the accounts with their source;
 - ldap_password_check = hash: {SSHA} and {CRYPT} userPassword values read
   by the search account (allowed by slapd's ACL) check IMAP LOGIN and SMTP
