@@ -40,6 +40,7 @@
 #include "auth/auth_proto.h"
 #include "auth/auth_ratelimit.h"
 #include "auth/auth_tokens.h"
+#include "auth/login_cache.h"
 #include "auth/password.h"
 #include "base/alloc.h"
 #include "base/datadir.h"
@@ -55,9 +56,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -83,8 +86,11 @@ struct job {
     char *session;                  /* the token made for want_session */
     /* A directory that checks passwords (LDAP): the DN to bind as, the hash of the
      * password of the account's last login (NULL: none within ldap_login_cache_ttl),
-     * the new one to keep, and what the bind said. */
+     * the one to keep as of this login (new, or the cached one when the password is
+     * the same), and what the bind said. */
     char *dn, *cached, *new_hash;
+    bool renewed;        /* new_hash is the cached one, kept as of this login */
+    bool cached_refused; /* LDAP refused the password whose hash is cached */
     /* ldap_password_check = hash: the account's password value as LDAP holds it
      * (NULL: none), or no_secret: no LDAP server could give it; refused: why the
      * value cannot be checked (a cleartext or unknown scheme). */
@@ -99,6 +105,28 @@ struct job {
     enum auth_result result;
     const char *reason;
     struct event *timer;
+};
+
+/*
+ * The login cache's file, DATA/auth/login-cache (login_cache.h), so that a
+ * reload or a restart during an LDAP outage keeps the logins. One auth
+ * process at a time owns it, the one holding the flock of login-cache.lock:
+ * after a reload the new process reads the file at once but owns it only
+ * once the old one has ended (it writes its last logins as it goes), then
+ * reads it again. The owner alone writes it, LOGINS_SAVE_DELAY_MS after a
+ * change (LOGINS_RENEW_DELAY_MS after a login that only renews an entry's
+ * date), in a thread of its own (a file of auth_ratelimit_entries lines is no
+ * work for the loop), and at its end. Without a cache the owner removes it.
+ */
+struct logins_file {
+    char *path;
+    int lock_fd; /* -1: no lock, the cache stays in memory */
+    bool owned;
+    struct event *timer;    /* a save after a change; before owning, the lock tried again */
+    struct offload *writer; /* the writes, one at a time */
+    bool writing;
+    int64_t due;    /* when the next write is to start (monotonic ms), 0: none */
+    uint64_t saved; /* the cache's version the file holds */
 };
 
 struct auth_server {
@@ -122,7 +150,8 @@ struct auth_server {
     struct offload *crypt;       /* the hash checks, off the loop */
     struct job *waiting;
     struct directory_client *dclient; /* LOGIN and ACCOUNT questions, when the directory binds */
-    struct login_cache *logins;       /* the hashes of LDAP logins, for an outage */
+    struct login_cache *logins;       /* the hashes of LDAP logins, for an outage (or NULL) */
+    struct logins_file logins_file;   /* where they outlive this process */
     bool ldap_hash;                   /* ldap_password_check = hash: values, not binds */
     bool stale_logged;                /* "served stale" said for this outage */
     size_t pending;                   /* every job alive: queued, checking or waiting out a delay */
@@ -131,14 +160,6 @@ struct auth_server {
 
 /* ---- jobs ---- */
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 static void job_free(struct job *j)
 {
     if (j->timer)
@@ -146,18 +167,18 @@ static void job_free(struct job *j)
     if (j->lookup)
         directory_client_cancel(j->srv->dclient, j->lookup);
     free(j->dn);
-    free(j->cached);
-    wipe_free(j->new_hash);
-    wipe_free(j->secret);
+    xfree_secret(j->cached);
+    xfree_secret(j->new_hash);
+    xfree_secret(j->secret);
     free(j->service);
     free(j->username);
-    wipe_free(j->password);
+    xfree_secret(j->password);
     free(j->rip);
     free(j->rip_key);
     free(j->user_key);
     free(j->account);
     free(j->hash);
-    wipe_free(j->session);
+    xfree_secret(j->session);
     json_decref(j->admin);
     ipc_conn_release(j->conn);
     j->srv->pending--;
@@ -287,96 +308,204 @@ static void job_finish(struct job *j)
     buf_free(&pair);
 }
 
-/* ---- a directory that checks passwords: LDAP bind, or a hash read from LDAP ---- */
+/* ---- the login cache's file (struct logins_file) ---- */
 
-/*
- * The hashes (yescrypt, password.h) of the passwords LDAP last accepted, per
- * account, kept in this process's memory only, for ldap_login_cache_ttl: while
- * no LDAP server answers, a user who logged in lately still can. Bounded by
- * auth_ratelimit_entries; the oldest entry goes first.
- */
-struct login_entry {
-    struct login_entry *next;
-    char *account, *hash;
-    int64_t at;
+#define LOGINS_FILE "auth/login-cache"
+#define LOGINS_LOCK "auth/login-cache.lock"
+/* A change of hash (a first login, a new password, a refusal) is in the file this long
+ * after it at most: a crash of the auth process loses the logins of these last seconds
+ * (a stop or a reload writes them at once). */
+#define LOGINS_SAVE_DELAY_MS 10000
+/* A login that only renews an entry's date waits longer: writing the whole file at the
+ * pace of the logins is not worth what a crash loses (that much of the entry's time). */
+#define LOGINS_RENEW_DELAY_MS 300000
+/* How often the lock is tried while the auth process before a reload still runs. */
+#define LOGINS_LOCK_RETRY_MS 100
+
+struct logins_write {
+    struct offload_job oj;
+    const char *path;
+    struct buf text;
+    uint64_t version;
+    int err; /* errno of a failed write, 0 */
 };
 
-struct login_cache {
-    struct login_entry *head; /* newest first */
-    size_t n, max;
-    int64_t ttl; /* used on the loop only: the crypt threads get copies */
-};
-
-static struct login_cache *login_cache_new(size_t max, int64_t ttl)
+/* Reads the file into the cache (what is there already and newer stays): what the
+ * file holds is no change to write again. */
+static void logins_read(struct auth_server *srv, const char *note)
 {
-    struct login_cache *c = xcalloc(1, sizeof(*c));
-    c->max = max;
-    c->ttl = ttl;
-    return c;
+    struct logins_file *f = &srv->logins_file;
+    bool unchanged = login_cache_version(srv->logins) == f->saved;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    int r = login_cache_load(srv->logins, f->path, monotonic_ms(), wallclock_ms(), &n, &err);
+    if (r < 0)
+        log_warning("auth: login cache not read, logins start afresh: %s", buf_cstr(&err));
+    else if (r == 0)
+        log_info("auth: login cache: %zu entries read from %s%s", n, f->path, note);
+    if (unchanged)
+        f->saved = login_cache_version(srv->logins);
+    buf_free(&err);
 }
 
-static void login_entry_free(struct login_entry *e)
+/* A write within delay_ms, unless one is due sooner (started once a write under way ends). */
+static void logins_save_later(struct auth_server *srv, int64_t delay_ms)
 {
-    free(e->account);
-    wipe_free(e->hash);
-    free(e);
+    struct logins_file *f = &srv->logins_file;
+    if (!f->owned || srv->stopping || srv->logins == NULL ||
+        login_cache_version(srv->logins) == f->saved)
+        return;
+    int64_t due = monotonic_ms() + delay_ms;
+    if (f->due != 0 && f->due <= due)
+        return;
+    f->due = due;
+    if (!f->writing) {
+        struct timeval tv = clock_timeval_ms(delay_ms);
+        evtimer_add(f->timer, &tv); /* sooner than it was, if it was pending */
+    }
 }
 
-/* Unlinks and frees the entry of account (and every one past the cap or the TTL). */
-static void login_cache_trim(struct login_cache *c, const char *account, int64_t now)
+/* The lock is ours: the file's last state is read, or without a cache the file removed. */
+static void logins_own(struct auth_server *srv)
 {
-    size_t kept = 0;
-    for (struct login_entry **p = &c->head; *p != NULL;) {
-        struct login_entry *e = *p;
-        if ((account != NULL && strcmp(e->account, account) == 0) || now - e->at > c->ttl ||
-            kept >= c->max) {
-            *p = e->next;
-            login_entry_free(e);
-            c->n--;
+    struct logins_file *f = &srv->logins_file;
+    f->owned = true;
+    if (srv->logins == NULL) {
+        if (unlink(f->path) == 0)
+            log_info("auth: removed %s: no login cache (ldap_login_cache_ttl = 0, or no LDAP)",
+                     f->path);
+        else if (errno != ENOENT)
+            log_warning("auth: cannot remove %s: %s", f->path, strerror(errno));
+        return;
+    }
+    logins_read(srv, "");
+    logins_save_later(srv, LOGINS_SAVE_DELAY_MS); /* logins while another process owned it */
+}
+
+static void logins_write_run(void *arg, struct offload_job *oj)
+{
+    struct logins_write *w = OFFLOAD_CONTAINER(oj, struct logins_write, oj);
+    w->err = datadir_write_file(w->path, w->text.data, w->text.len, 0600) == 0 ? 0 : errno;
+}
+
+static void logins_write_done(void *arg, struct offload_job *oj)
+{
+    struct auth_server *srv = arg;
+    struct logins_write *w = OFFLOAD_CONTAINER(oj, struct logins_write, oj);
+    srv->logins_file.writing = false;
+    if (w->err != 0)
+        log_error("auth: cannot write the login cache %s: %s", w->path, strerror(w->err));
+    else
+        srv->logins_file.saved = w->version;
+    explicit_bzero(w->text.data, w->text.len);
+    buf_free(&w->text);
+    free(w);
+    struct logins_file *f = &srv->logins_file;
+    if (f->due != 0 && !srv->stopping) { /* changed meanwhile */
+        struct timeval tv = clock_timeval_ms(f->due - monotonic_ms());
+        evtimer_add(f->timer, &tv);
+    } else {
+        logins_save_later(srv, LOGINS_SAVE_DELAY_MS); /* the write failed: again */
+    }
+}
+
+static void logins_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct auth_server *srv = arg;
+    struct logins_file *f = &srv->logins_file;
+    if (!f->owned) {
+        if (flock(f->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+            logins_own(srv);
         } else {
-            kept++;
-            p = &e->next;
+            struct timeval tv = clock_timeval_ms(LOGINS_LOCK_RETRY_MS);
+            evtimer_add(f->timer, &tv);
         }
-    }
-}
-
-static void login_cache_put(struct login_cache *c, const char *account, const char *hash)
-{
-    if (c->ttl <= 0 || c->max == 0)
         return;
-    int64_t now = monotonic_ms();
-    login_cache_trim(c, account, now);
-    struct login_entry *e = xcalloc(1, sizeof(*e));
-    e->account = xstrdup(account);
-    e->hash = xstrdup(hash);
-    e->at = now;
-    e->next = c->head;
-    c->head = e;
-    c->n++;
-}
-
-/* A copy of the hash of account's last LDAP login within the TTL, or NULL. */
-static char *login_cache_get(struct login_cache *c, const char *account)
-{
-    login_cache_trim(c, NULL, monotonic_ms());
-    for (struct login_entry *e = c->head; e != NULL; e = e->next) {
-        if (strcmp(e->account, account) == 0)
-            return xstrdup(e->hash);
     }
-    return NULL;
-}
-
-static void login_cache_free(struct login_cache *c)
-{
-    if (c == NULL)
+    if (f->writing || srv->logins == NULL)
         return;
-    while (c->head != NULL) {
-        struct login_entry *e = c->head;
-        c->head = e->next;
-        login_entry_free(e);
-    }
-    free(c);
+    f->due = 0;
+    if (login_cache_version(srv->logins) == f->saved)
+        return;
+    struct logins_write *w = xcalloc(1, sizeof(*w));
+    w->path = f->path;
+    w->version = login_cache_version(srv->logins);
+    login_cache_format(srv->logins, monotonic_ms(), wallclock_ms(), &w->text);
+    f->writing = true;
+    (void)offload_submit(f->writer, &w->oj); /* never full: no cap, one write at a time */
 }
+
+/* At the start (privileges dropped): the file's lock, and the file read when it is ours
+ * or, while the process before a reload still owns it, read now and again once it has
+ * ended. Without a cache, and with no lock file left by one, there is nothing to do. */
+static void logins_open(struct auth_server *srv)
+{
+    struct logins_file *f = &srv->logins_file;
+    f->path = config_data_path(srv->cfg, LOGINS_FILE);
+    char *lock = config_data_path(srv->cfg, LOGINS_LOCK);
+    f->lock_fd = srv->logins != NULL || access(lock, F_OK) == 0
+                     ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)
+                     : -1;
+    if (f->lock_fd < 0 && srv->logins != NULL)
+        log_error("auth: cannot open %s: %s; the login cache is kept in memory only", lock,
+                  strerror(errno));
+    free(lock);
+    if (f->lock_fd < 0)
+        return;
+    if (srv->logins != NULL) {
+        struct buf err = BUF_INIT;
+        struct offload_params op = {.name = "login cache writer",
+                                    .threads = 1,
+                                    .run = logins_write_run,
+                                    .done = logins_write_done,
+                                    .arg = srv};
+        f->writer = offload_new(srv->base, &op, &err);
+        if (f->writer == NULL)
+            log_fatal(EX_OSERR, "%s", buf_cstr(&err));
+        buf_free(&err);
+    }
+    f->timer = evtimer_new(srv->base, logins_timer_cb, srv);
+    if (flock(f->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+        logins_own(srv);
+        return;
+    }
+    if (srv->logins != NULL)
+        logins_read(srv, " (the auth process before a reload still runs: read again once it "
+                         "has ended)");
+    struct timeval tv = clock_timeval_ms(LOGINS_LOCK_RETRY_MS);
+    evtimer_add(f->timer, &tv);
+}
+
+/* At the end: the last logins written (once the process before a reload, if it still
+ * runs, has written its own, which are read first). */
+static void logins_close(struct auth_server *srv)
+{
+    struct logins_file *f = &srv->logins_file;
+    offload_free(f->writer); /* a write under way ends first */
+    f->writer = NULL;
+    if (f->timer)
+        event_free(f->timer);
+    f->timer = NULL;
+    /* Still not ours: wait for it (the supervisor ends the process that holds it by its
+     * drain deadline), so that neither its last logins nor these are lost. */
+    if (f->lock_fd >= 0 && !f->owned && flock(f->lock_fd, LOCK_EX) == 0)
+        logins_own(srv);
+    if (f->owned && srv->logins != NULL && login_cache_version(srv->logins) != f->saved) {
+        struct buf text = BUF_INIT;
+        size_t n = login_cache_format(srv->logins, monotonic_ms(), wallclock_ms(), &text);
+        if (datadir_write_file(f->path, text.data, text.len, 0600) != 0)
+            log_error("auth: cannot write the login cache %s: %s", f->path, strerror(errno));
+        else
+            log_info("auth: login cache: %zu entries written to %s", n, f->path);
+        explicit_bzero(text.data, text.len);
+        buf_free(&text);
+    }
+    if (f->lock_fd >= 0)
+        close(f->lock_fd); /* the next auth process owns the file */
+    free(f->path);
+}
+
+/* ---- a directory that checks passwords: LDAP bind, or a hash read from LDAP ---- */
 
 /* In a crypt thread: what LDAP said (r: 1 right, 0 wrong, -1 nobody could say),
  * and the hash kept for an outage. */
@@ -385,10 +514,20 @@ static void ldap_verdict(struct auth_server *srv, struct job *j, int r)
     struct buf err = BUF_INIT, hash = BUF_INIT;
     if (r == 1) {
         j->ok = true;
-        /* The same password as last time keeps its hash: one yescrypt per login. */
-        if ((j->cached == NULL || !password_verify(j->password, j->cached)) &&
-            srv->cfg->ldap_login_cache_ttl > 0 && password_hash(j->password, &hash, &err) == 0)
+        /* The same password as last time keeps its hash (one yescrypt per login), kept
+         * again as of this login: the TTL runs from a user's last login, not the first. */
+        if (j->cached != NULL && password_verify(j->password, j->cached)) {
+            j->new_hash = j->cached;
+            j->cached = NULL;
+            j->renewed = true;
+        } else if (srv->cfg->ldap_login_cache_ttl > 0 &&
+                   password_hash(j->password, &hash, &err) == 0) {
             j->new_hash = buf_steal(&hash, NULL);
+        }
+    } else if (r == 0 && j->cached != NULL) {
+        /* LDAP refuses the password the cache holds: it was changed there. That hash
+         * must not let it in during an outage (one more yescrypt, for a failure only). */
+        j->cached_refused = password_verify(j->password, j->cached);
     } else if (r < 0 && j->cached != NULL) {
         j->ok = password_verify(j->password, j->cached);
         j->stale = true;
@@ -459,7 +598,7 @@ static void login_answer(void *arg, const struct directory_answer *a)
         j->known = true;
         j->account = xstrdup(a->accounts[0]);
         j->dn = xstrdup(a->dn);
-        j->cached = login_cache_get(srv->logins, j->account);
+        j->cached = srv->logins ? login_cache_get(srv->logins, j->account, monotonic_ms()) : NULL;
         if (srv->ldap_hash) {
             j->no_secret = a->no_secret;
             j->secret = a->secret != NULL && a->secret[0] != '\0' ? xstrdup(a->secret) : NULL;
@@ -486,9 +625,9 @@ static void crypt_run(void *arg, struct offload_job *oj)
     } else {
         j->ok = password_verify(j->password, j->hash);
     }
-    wipe_free(j->password);
+    xfree_secret(j->password);
     j->password = NULL;
-    wipe_free(j->secret);
+    xfree_secret(j->secret);
     j->secret = NULL;
 }
 
@@ -500,8 +639,13 @@ static void crypt_done(void *arg, struct offload_job *oj)
         job_free(j);
         return;
     }
-    if (j->new_hash != NULL && j->known)
-        login_cache_put(srv->logins, j->account, j->new_hash);
+    if (j->new_hash != NULL && j->known && srv->logins != NULL) {
+        login_cache_put(srv->logins, j->account, j->new_hash, monotonic_ms());
+        logins_save_later(srv, j->renewed ? LOGINS_RENEW_DELAY_MS : LOGINS_SAVE_DELAY_MS);
+    } else if (j->cached_refused && srv->logins != NULL) {
+        login_cache_refused(srv->logins, j->account, j->cached, monotonic_ms());
+        logins_save_later(srv, LOGINS_SAVE_DELAY_MS);
+    }
     if (j->unavailable) {
         j->result = AUTH_TEMPFAIL;
         j->reason = "no LDAP server answers";
@@ -1069,10 +1213,12 @@ int auth_main(struct component_ctx *ctx)
     if (directory_checks_passwords(srv->dir)) {
         /* The directory process made this socket ours (auth/directory.sock). */
         srv->dclient = directory_client_new_at(srv->base, cfg, "auth/directory.sock");
-        srv->logins =
-            login_cache_new((size_t)cfg->auth_ratelimit_entries, cfg->ldap_login_cache_ttl);
+        if (cfg->ldap_login_cache_ttl > 0)
+            srv->logins =
+                login_cache_new((size_t)cfg->auth_ratelimit_entries, cfg->ldap_login_cache_ttl);
         srv->ldap_hash = directory_config_reads_hashes(cfg);
     }
+    logins_open(srv);
 
     struct ipc_service_params sp = {
         .name = "auth",
@@ -1094,6 +1240,7 @@ int auth_main(struct component_ctx *ctx)
     ipc_service_free(srv->service);
     srv->service = NULL;
     drain_jobs(srv);
+    logins_close(srv);
     directory_client_free(srv->dclient);
     login_cache_free(srv->logins);
     directory_close(srv->dir);

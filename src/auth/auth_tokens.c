@@ -10,10 +10,9 @@
 
 #include "base/alloc.h"
 #include "base/base64.h"
-#include "base/fdio.h"
+#include "base/datadir.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -21,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define TOKEN_PREFIX "wht_"
 #define SESSION_PREFIX "whs_" /* the same length as TOKEN_PREFIX */
@@ -133,10 +131,10 @@ void auth_tokens_free(struct auth_tokens *t)
     free(t);
 }
 
-/* Writes the table beside the file, then renames it over (never half a file). */
+/* Rewrites the file with the table (never half a file). */
 static int save(const struct auth_tokens *t, struct buf *err)
 {
-    struct buf text = BUF_INIT, tmp = BUF_INIT;
+    struct buf text = BUF_INIT;
     for (size_t i = 0; i < t->n; i++) {
         buf_printf(&text, "%s\t%s\t", t->v[i].id, t->v[i].account);
         for (size_t k = 0; k < sizeof(t->v[i].hash); k++)
@@ -146,20 +144,10 @@ static int save(const struct auth_tokens *t, struct buf *err)
                    : t->v[i].admin ? "\tadmin"
                                    : "");
     }
-    buf_printf(&tmp, "%s.new", t->path);
-    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int r = -1;
-    if (fd >= 0 && fd_write_all(fd, text.data, text.len) == 0 && fsync(fd) == 0) {
-        close(fd);
-        fd = -1;
-        r = rename(tmp.data, t->path);
-    }
+    int r = datadir_write_file(t->path, text.data, text.len, 0600);
     if (r != 0)
         buf_printf(err, "cannot write %s: %s", t->path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
     buf_free(&text);
-    buf_free(&tmp);
     return r;
 }
 

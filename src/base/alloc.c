@@ -69,6 +69,14 @@ void *xmemdup(const void *src, size_t n)
     return p;
 }
 
+void xfree_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
 void alloc_trim(void)
 {
 #ifdef __GLIBC__

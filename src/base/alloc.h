@@ -19,6 +19,8 @@ void *xreallocarray(void *ptr, size_t nmemb, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 void *xmemdup(const void *p, size_t n);
+/* Overwrites the string s (a password, a hash, a token), then frees it; NULL: nothing. */
+void xfree_secret(char *s);
 
 /* Gives the heap's free pages back to the system, which glibc keeps otherwise
  * (malloc_trim): for a process that just freed much at once, or went quiet. */

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -182,6 +183,26 @@ int datadir_copy_file(const char *from, const char *to, uint64_t *bytes_r)
     int saved = errno;
     close(in);
     errno = saved;
+    return rc;
+}
+
+int datadir_write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+    struct buf tmp = BUF_INIT;
+    buf_printf(&tmp, "%s.%ld.tmp", path, (long)getpid());
+    int fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int rc = -1;
+    if (fd >= 0) {
+        rc = fd_write_all(fd, data, len) == 0 && fsync(fd) == 0 ? 0 : -1;
+        int e = errno;
+        close(fd);
+        if (rc == 0 && rename(buf_cstr(&tmp), path) != 0)
+            rc = -1, e = errno;
+        if (rc != 0)
+            unlink(buf_cstr(&tmp));
+        errno = e;
+    }
+    buf_free(&tmp);
     return rc;
 }
 

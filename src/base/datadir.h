@@ -6,8 +6,10 @@
  *   DATA/store/      wharf 0700   the Information Store (metadata and blobs)
  *   DATA/directory/  wharf 0700   the embedded directory (domains, accounts, aliases, quotas;
  *                                 no hashes): the directory process and the mta open it
- *   DATA/auth/       auth  0700   credentials.db, the password hashes: only the auth
- *                                 process (user auth_user) and root open it
+ *   DATA/auth/       auth  0700   credentials.db, the password hashes (and tokens, the
+ *                                 app passwords; login-cache, the hashes of the last
+ *                                 LDAP logins): only the auth process (user
+ *                                 auth_user) and root open them
  *   DATA/spool/      wharf 0700   the mail queue
  *   DATA/tls/        root  0700   certificate and key (read before privileges drop)
  *   DATA/dkim/       wharf 0700   DKIM signing keys, read by the mta only (mailauth/dkim_keys.h)
@@ -57,6 +59,14 @@ int datadir_copy_fd(int in, uint64_t len, const char *path, mode_t mode);
  * from does not exist (gone meanwhile, or never made), -1 with errno.
  */
 int datadir_copy_file(const char *from, const char *to, uint64_t *bytes_r);
+/*
+ * Replaces the file path with the len bytes of data, whole or not at all: they
+ * go to a temporary file beside it (path.PID.tmp, created with mode), which is
+ * fsynced, then renamed over path; a crash at any point leaves the old file or
+ * the new one, never a part of one. The one way Wharf rewrites a state file.
+ * 0, or -1 with errno (the temporary file removed).
+ */
+int datadir_write_file(const char *path, const void *data, size_t len, mode_t mode);
 /* Makes everything written under path's file system durable (syncfs): the end of
  * a backup, restore or export. 0, or -1 with errno. */
 int datadir_syncfs(const char *path);

@@ -81,7 +81,7 @@ static const char *opt(const struct opts *o, const char *name)
 static int write_text(const struct wharf_config *cfg, const char *name, const char *text)
 {
     char *path = org_path(cfg, name);
-    int rc = org_write_file(path, text, strlen(text));
+    int rc = datadir_write_file(path, text, strlen(text), 0600);
     if (rc != 0)
         perror(path);
     free(path);

@@ -428,26 +428,6 @@ char *org_path(const struct wharf_config *cfg, const char *name)
     return r;
 }
 
-int org_write_file(const char *path, const void *data, size_t len)
-{
-    struct buf tmp = BUF_INIT;
-    buf_printf(&tmp, "%s.%ld.tmp", path, (long)getpid());
-    int fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int rc = -1;
-    if (fd >= 0) {
-        rc = fd_write_all(fd, data, len) == 0 && fsync(fd) == 0 ? 0 : -1;
-        int e = errno;
-        close(fd);
-        if (rc == 0 && rename(buf_cstr(&tmp), path) != 0)
-            rc = -1, e = errno;
-        if (rc != 0)
-            unlink(buf_cstr(&tmp));
-        errno = e;
-    }
-    buf_free(&tmp);
-    return rc;
-}
-
 static bool read_small(const char *path, struct buf *out)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -75,8 +75,6 @@ bool org_list_has(const json_t *list, const char *name);
 /* ---- files under DATA/routing ---- */
 /* "DATA/routing/NAME" (free it). */
 char *org_path(const struct wharf_config *cfg, const char *name);
-/* Writes data to path through a temporary file, fsync and rename; -1 with errno. */
-int org_write_file(const char *path, const void *data, size_t len);
 /* Reads the key; false with err when absent or malformed. */
 bool org_key_load(const struct wharf_config *cfg, unsigned char key[ORG_KEY_LEN], struct buf *err);
 /* Loads org.json with key; false (err set only when the file exists but is bad). */

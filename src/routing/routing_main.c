@@ -27,6 +27,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/datadir.h"
 #include "base/hex.h"
 #include "base/log.h"
 #include "ipc/channel.h"
@@ -187,7 +188,7 @@ static void lsdb_save(struct routing *r)
 {
     char *text = json_dumps(r->records, JSON_INDENT(1) | JSON_SORT_KEYS);
     char *path = org_path(r->cfg, "lsdb.json");
-    if (org_write_file(path, text, strlen(text)) != 0)
+    if (datadir_write_file(path, text, strlen(text), 0600) != 0)
         log_error("routing: cannot save %s: %m", path);
     free(path);
     free(text);
@@ -242,7 +243,7 @@ static void install_config(struct routing *r, struct org_config *oc, const struc
         json_t *o = json_pack("{s:O, s:s}", "config", r->oc.cfg, "mac", r->oc.mac);
         char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
         char *path = org_path(r->cfg, "org.json");
-        if (org_write_file(path, text, strlen(text)) != 0)
+        if (datadir_write_file(path, text, strlen(text), 0600) != 0)
             log_error("routing: cannot save %s: %m", path);
         stat(path, &r->org_st);
         free(path);
@@ -959,7 +960,7 @@ static void write_state(struct routing *r)
     json_decref(t);
     if (r->last_state == NULL || strcmp(text, r->last_state) != 0) {
         char *path = org_path(r->cfg, "state.json");
-        if (org_write_file(path, text, strlen(text)) != 0)
+        if (datadir_write_file(path, text, strlen(text), 0600) != 0)
             log_error("routing: cannot write %s: %m", path);
         free(path);
         free(r->last_state);

@@ -17,6 +17,9 @@ until slapd answers, SMTP RCPT until wharf sees a change), never sleeps.
   the user's DN; a wrong password and an unknown user are refused;
 - slapd stopped: a user who logged in before still can, deliveries go on,
   and the log says the directory is served stale; slapd back: fresh again;
+  the logins kept for that (DATA/auth/login-cache) outlive a `wharf reload`,
+  a restart of wharfd and a crash of the auth process; a login renews its
+  entry, and an old password LDAP refused is dropped;
 - `wharf user list` lists the accounts with their source;
 - ldap_password_check = hash: {SSHA} and {CRYPT} userPassword values read
   by the search account (allowed by slapd's ACL) check IMAP LOGIN and SMTP
@@ -31,11 +34,14 @@ goes through paged results (RFC 2696).
 import http.client
 import imaplib
 import json
+import os
 import pwd
 import shutil
+import signal
 import smtplib
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -518,6 +524,168 @@ def test_ldap_down_serves_stale_then_fresh(wharf_factory, slapd):
     slapd.stop()
     slapd.start()
     assert imap_login(server, "dave@example.test", "dave pw")
+
+
+def imap_refusal(server, user, password):
+    """None when the IMAP login works, else the server's NO text: [UNAVAILABLE] for a
+    temporary failure (nobody could check the password), [AUTHENTICATIONFAILED] for a
+    wrong one."""
+    with imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=20) as c:
+        try:
+            c.login(user, password)
+        except imaplib.IMAP4.error as e:
+            return str(e)
+        c.logout()
+        return None
+
+
+def wait_login_cache_read(server, since):
+    """Waits until the auth process that owns the login cache's file now (the one
+    after a reload or a restart, once the one before it has ended) has read it."""
+    def read():
+        return any("auth: login cache: " in line and " read from " in line
+                   and "still runs" not in line
+                   for line in server.log()[since:].splitlines())
+    wait_until(read, 30, what="the new auth process to read the login cache")
+
+
+def test_cached_logins_outlive_a_reload_and_a_restart_during_an_outage(wharf_factory, slapd):
+    """The hashes of the last LDAP logins are kept in DATA/auth/login-cache: a
+    `wharf reload` or a restart of wharfd during an outage (often what an admin
+    tries) once started an auth process with an empty cache, and nobody could log
+    in until LDAP was back."""
+    server = start_wharf(wharf_factory, slapd)
+    assert imap_login(server, "alice@example.test", "alice pw")
+    assert imap_login(server, "bob@example.test", "bob pw")
+    # A password changed in LDAP replaces the kept hash at the next login.
+    slapd.modify("ldapmodify", f"dn: uid=bob,ou=people,{BASE}\nchangetype: modify\n"
+                 "replace: userPassword\nuserPassword: new bob pw\n")
+    assert imap_login(server, "bob@example.test", "new bob pw")
+    slapd.stop()
+    wait_until(lambda: "serving the directory as last read, stale" in server.log(), 20,
+               what="the log to say the directory is stale")
+
+    def check_outage_logins():
+        assert imap_refusal(server, "alice@example.test", "alice pw") is None
+        assert imap_refusal(server, "bob@example.test", "new bob pw") is None
+        assert "[AUTHENTICATIONFAILED]" in imap_refusal(server, "alice@example.test", "wrong pw")
+        assert "[AUTHENTICATIONFAILED]" in imap_refusal(server, "bob@example.test", "bob pw")
+        # never logged in: nothing to check against, a temporary failure
+        assert "[UNAVAILABLE]" in imap_refusal(server, "dave@example.test", "dave pw")
+
+    mark = len(server.log())
+    server.wharf("reload")
+    wait_login_cache_read(server, mark)
+    check_outage_logins()
+    # The file is the auth user's alone, and holds hashes, never a password.
+    cache = server.data / "auth" / "login-cache"
+    st = cache.stat()
+    assert st.st_mode & 0o777 == 0o600
+    assert st.st_uid == pwd.getpwnam(server.settings.get("auth_user", "wharf-auth")).pw_uid
+    text = cache.read_text()
+    assert "alice@example.test\t$y$" in text and " pw" not in text
+
+    # An auth process that has not ended yet (held here) still owns the file: the next
+    # one reads it at once, and again once that one has ended and written it last.
+    old = next(p["pid"] for p in server.component("auth")["processes"] if p["state"] == "running")
+    os.kill(old, signal.SIGSTOP)
+    try:
+        mark = len(server.log())
+        server.wharf("reload")
+        wait_until(lambda: "read again once it has ended" in server.log()[mark:], 30,
+                   what="the new auth process to read the file while the old one runs")
+        assert imap_refusal(server, "alice@example.test", "alice pw") is None
+    finally:
+        os.kill(old, signal.SIGCONT)
+    wait_login_cache_read(server, mark)
+    check_outage_logins()
+
+    mark = len(server.log())
+    server.stop()
+    server.start(wait=False)
+    wait_smtp_ready(server)
+    wait_login_cache_read(server, mark)
+    check_outage_logins()
+
+    # ldap_login_cache_ttl = 0: no cache, and no file left behind.
+    server.settings["ldap_login_cache_ttl"] = "0"
+    server.write_config()
+    server.wharf("reload")
+    wait_until(lambda: not cache.exists(), 30, what="the login cache's file to be removed")
+    assert "[UNAVAILABLE]" in imap_refusal(server, "alice@example.test", "alice pw")
+    log = server.log()
+    assert "alice pw" not in log and "$y$" not in log, "a password or a hash reached the log"
+
+
+def test_a_password_changed_in_ldap_is_not_let_in_by_the_cache(wharf_factory, slapd):
+    """A user's old password, refused by LDAP after it was changed there, was still
+    let in by the login cache during an outage until the TTL ended (or the user
+    logged in with the new one): what LDAP refuses while it answers is dropped from
+    the cache, and stays dropped across a reload."""
+    server = start_wharf(wharf_factory, slapd)
+    assert imap_login(server, "alice@example.test", "alice pw")
+    slapd.modify("ldapmodify", f"dn: uid=alice,ou=people,{BASE}\nchangetype: modify\n"
+                 "replace: userPassword\nuserPassword: new alice pw\n")
+    assert "[AUTHENTICATIONFAILED]" in imap_refusal(server, "alice@example.test", "alice pw")
+    slapd.stop()
+    wait_until(lambda: "serving the directory as last read, stale" in server.log(), 20,
+               what="the log to say the directory is stale")
+    assert "[UNAVAILABLE]" in imap_refusal(server, "alice@example.test", "alice pw")
+    mark = len(server.log())
+    server.wharf("reload")
+    wait_login_cache_read(server, mark)
+    assert "[UNAVAILABLE]" in imap_refusal(server, "alice@example.test", "alice pw")
+    assert "alice@example.test" not in (server.data / "auth" / "login-cache").read_text()
+
+
+def test_the_login_cache_is_written_soon_after_a_login_and_outlives_a_crash(wharf_factory,
+                                                                            slapd):
+    """A login reaches the file within seconds, written by the auth process's own
+    thread while it runs: a crash (kill -9, restarted by wharfd) during an outage
+    keeps it too."""
+    server = start_wharf(wharf_factory, slapd)
+    assert imap_login(server, "alice@example.test", "alice pw")
+    cache = server.data / "auth" / "login-cache"
+    wait_until(lambda: cache.exists() and "alice@example.test" in cache.read_text(), 30,
+               what="the login to be written")
+    slapd.stop()
+    wait_until(lambda: "serving the directory as last read, stale" in server.log(), 20,
+               what="the log to say the directory is stale")
+    auth = next(p["pid"] for p in server.component("auth")["processes"]
+                if p["state"] == "running")
+    mark = len(server.log())
+    os.kill(auth, signal.SIGKILL)
+    wait_login_cache_read(server, mark)
+    assert imap_refusal(server, "alice@example.test", "alice pw") is None
+    assert "[AUTHENTICATIONFAILED]" in imap_refusal(server, "alice@example.test", "wrong pw")
+    assert "[UNAVAILABLE]" in imap_refusal(server, "bob@example.test", "bob pw")
+
+
+def login_cache_entries(server):
+    """{account: (date, hash)} of the auth process's login cache file."""
+    lines = (server.data / "auth" / "login-cache").read_text().splitlines()
+    assert lines[0] == "wharf-login-cache 1"
+    return {account: (int(date), h) for date, account, h in (ln.split("\t") for ln in lines[1:])}
+
+
+def test_a_login_with_the_same_password_renews_the_cached_entry(wharf_factory, slapd):
+    """The TTL runs from a user's last login: a login with the same password kept the
+    first login's date (the hash was not made again, nor its entry renewed), so a user
+    who logged in every hour could not log in during an outage a day after the first."""
+    server = start_wharf(wharf_factory, slapd)
+    assert imap_login(server, "alice@example.test", "alice pw")
+    mark = len(server.log())
+    server.wharf("reload")  # the old auth process writes the file as it ends
+    wait_login_cache_read(server, mark)
+    first, hash1 = login_cache_entries(server)["alice@example.test"]
+    wait_until(lambda: time.time() >= first + 1, 5, what="the next second")
+    assert imap_login(server, "alice@example.test", "alice pw")
+    mark = len(server.log())
+    server.wharf("reload")
+    wait_login_cache_read(server, mark)
+    second, hash2 = login_cache_entries(server)["alice@example.test"]
+    assert second > first
+    assert hash2 == hash1  # the same password keeps its hash: one yescrypt per login
 
 
 def test_ldaps_and_starttls_check_the_certificate_and_fail_over(wharf_factory, tmp_path):
