@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/base64.h"
+#include "base/datadir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -237,21 +238,13 @@ static int make_dirs(const struct wharf_config *cfg, const char *domain, struct 
 
 static int write_active(const char *dir, const char *prefix, struct buf *err)
 {
-    struct buf tmp = BUF_INIT, path = BUF_INIT;
-    buf_printf(&tmp, "%s/active.tmp", dir);
+    struct buf text = BUF_INIT, path = BUF_INIT;
+    buf_printf(&text, "%s-ed25519\n%s-rsa\n", prefix, prefix);
     buf_printf(&path, "%s/active", dir);
-    int rc = -1;
-    FILE *f = fopen(buf_cstr(&tmp), "w");
-    if (f != NULL) {
-        fprintf(f, "%s-ed25519\n%s-rsa\n", prefix, prefix);
-        bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-        ok = fclose(f) == 0 && ok;
-        if (ok && rename(buf_cstr(&tmp), buf_cstr(&path)) == 0)
-            rc = 0;
-    }
+    int rc = datadir_write_file(buf_cstr(&path), text.data, text.len, 0644);
     if (rc != 0)
         buf_printf(err, "%s: %s", buf_cstr(&path), strerror(errno));
-    buf_free(&tmp);
+    buf_free(&text);
     buf_free(&path);
     return rc;
 }

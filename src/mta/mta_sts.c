@@ -8,6 +8,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/datadir.h"
 #include "base/log.h"
 #include "mta/mta_https.h"
 
@@ -248,20 +249,14 @@ static bool fresh(const struct entry *e)
 /* A cache file: "id\nfetched\n" then the policy body as fetched. */
 static void entry_save(const struct entry *e, const char *body, size_t len)
 {
-    char path[4096], tmp[4200];
+    char path[4096];
     snprintf(path, sizeof(path), "%s/%s", e->s->dir, e->domain);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "we");
-    if (f == NULL) {
-        log_warning("mta-sts: cannot write %s: %s", tmp, strerror(errno));
-        return;
-    }
-    fprintf(f, "%s\n%lld\n", e->pol.id, (long long)e->pol.fetched);
-    fwrite(body, 1, len, f);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    struct buf text = BUF_INIT;
+    buf_printf(&text, "%s\n%lld\n", e->pol.id, (long long)e->pol.fetched);
+    buf_append(&text, body, len);
+    if (datadir_write_file(path, text.data, text.len, 0644) != 0)
         log_warning("mta-sts: cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-    }
+    buf_free(&text);
 }
 
 static void entry_load(struct entry *e)

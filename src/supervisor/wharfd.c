@@ -100,15 +100,9 @@ static void daemon_ready(void)
 
 static int write_pid_file(const char *path)
 {
-    char tmp[4200], text[32];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
+    char text[32];
     int n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-    bool ok = write(fd, text, (size_t)n) == n;
-    ok = close(fd) == 0 && ok;
-    return ok && rename(tmp, path) == 0 ? 0 : -1;
+    return datadir_write_file(path, text, (size_t)n, 0644);
 }
 
 /*
