@@ -55,9 +55,7 @@ static int check_done(void *arg, enum ipc_client_status st, const struct ipc_fra
     free(k);
     cb(cb_arg, res, acct, sess);
     free(acct);
-    if (sess)
-        explicit_bzero(sess, strlen(sess));
-    free(sess);
+    xfree_secret(sess);
     return 0;
 }
 

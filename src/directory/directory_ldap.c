@@ -1403,10 +1403,7 @@ static void sync_free(struct ldap_sync *sy)
     ents_clear(&sy->state);
     buf_free(&sy->cookie[0]);
     buf_free(&sy->cookie[1]);
-    if (sy->bind_password) {
-        explicit_bzero(sy->bind_password, strlen(sy->bind_password));
-        free(sy->bind_password);
-    }
+    xfree_secret(sy->bind_password);
     free(sy);
 }
 

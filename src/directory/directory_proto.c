@@ -13,10 +13,7 @@ void directory_answer_free(struct directory_answer *a)
 {
     free(a->home);
     free(a->dn);
-    if (a->secret != NULL) {
-        explicit_bzero(a->secret, strlen(a->secret));
-        free(a->secret);
-    }
+    xfree_secret(a->secret);
     for (size_t i = 0; i < a->n_targets; i++) {
         free(a->accounts[i]);
         free(a->folders[i]);

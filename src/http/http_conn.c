@@ -876,9 +876,7 @@ static struct auth_login *login_kit(struct http_conn *hc)
  * next request is checked afresh. */
 static void cred_forget(struct http_conn *hc)
 {
-    if (hc->auth_header)
-        explicit_bzero(hc->auth_header, strlen(hc->auth_header));
-    free(hc->auth_header);
+    xfree_secret(hc->auth_header);
     free(hc->user);
     hc->auth_header = hc->user = NULL;
 }
