@@ -5,9 +5,13 @@
 #include "base/fdio.h"
 #include "base/alloc.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,8 +190,44 @@ int datadir_copy_file(const char *from, const char *to, uint64_t *bytes_r)
     return rc;
 }
 
+/* Removes the temporary files of path (path.PID.tmp) whose writer no longer runs: a
+ * crash between their creation and the rename left them (with what they held: a
+ * login cache's hashes, tokens). A live writer's, or another process's it may not
+ * signal (EPERM: alive), stays. */
+static void remove_dead_tmp(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    struct buf dir = BUF_INIT;
+    if (slash)
+        buf_append(&dir, path, slash == path ? 1 : (size_t)(slash - path));
+    else
+        buf_append_cstr(&dir, ".");
+    DIR *d = opendir(buf_cstr(&dir));
+    buf_free(&dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (strncmp(n, base, blen) != 0 || n[blen] != '.' || !isdigit((unsigned char)n[blen + 1]))
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(n + blen + 1, &end, 10);
+        if (errno != 0 || strcmp(end, ".tmp") != 0 || pid <= 0 || pid > INT_MAX ||
+            pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            unlinkat(dirfd(d), n, 0);
+    }
+    closedir(d);
+}
+
 int datadir_write_file(const char *path, const void *data, size_t len, mode_t mode)
 {
+    remove_dead_tmp(path);
     struct buf tmp = BUF_INIT;
     buf_printf(&tmp, "%s.%ld.tmp", path, (long)getpid());
     int fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);

@@ -63,7 +63,9 @@ int datadir_copy_file(const char *from, const char *to, uint64_t *bytes_r);
  * Replaces the file path with the len bytes of data, whole or not at all: they
  * go to a temporary file beside it (path.PID.tmp, created with mode), which is
  * fsynced, then renamed over path; a crash at any point leaves the old file or
- * the new one, never a part of one. The one way Wharf rewrites a state file.
+ * the new one, never a part of one (and a temporary file of path whose writer no
+ * longer runs, which a crash left, is removed first). The one way Wharf rewrites a
+ * state file.
  * 0, or -1 with errno (the temporary file removed).
  */
 int datadir_write_file(const char *path, const void *data, size_t len, mode_t mode);
